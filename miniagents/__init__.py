@@ -1,0 +1,1 @@
+"""MiniAgents: typed, replayable streams of messages for LLM-based multi-agent systems."""

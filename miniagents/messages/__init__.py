@@ -1,0 +1,22 @@
+"""Messages and streams of messages: the documented face of the streams layer.
+
+:class:`Message` is an immutable pydantic model; :class:`MessagePromise` streams one
+message token by token; :class:`MessageSequencePromise` streams many messages;
+:data:`MessageType` is everything that may stand where messages are expected.
+"""
+
+from miniagents.messages.errors import MessageTypeError as MessageTypeError
+from miniagents.messages.message import Message as Message
+from miniagents.messages.message_promise import MessagePromise as MessagePromise
+from miniagents.messages.sequence import MessageSequencePromise as MessageSequencePromise
+from miniagents.messages.sequence import MessageTuple as MessageTuple
+from miniagents.messages.sequence import MessageType as MessageType
+
+__all__ = [
+    "Message",
+    "MessagePromise",
+    "MessageSequencePromise",
+    "MessageTuple",
+    "MessageType",
+    "MessageTypeError",
+]

@@ -1,0 +1,34 @@
+"""``Message``: an immutable message with text and any metadata."""
+
+from __future__ import annotations
+
+from miniagents.promising.frozen import Frozen
+
+__all__ = ["Message"]
+
+
+class Message(Frozen):
+    """An immutable message: optional ``text`` plus any metadata fields.
+
+    Extra keyword arguments become (frozen) metadata fields. Subclass it to declare
+    typed fields; ``str(message)`` is the text.
+
+    Example:
+        >>> class CustomMessage(Message):
+        ...     custom_field: str
+        >>> message = CustomMessage(text="Hello", custom_field="Custom Value")
+        >>> str(message)
+        'Hello'
+    """
+
+    text: str | None = None
+
+    def __init__(self, *, text: str | None = None, **metadata: object) -> None:
+        """Create a message from its ``text`` and any metadata fields."""
+        super().__init__(text=text, **metadata)
+
+    def __str__(self) -> str:
+        """The text; for a message without text, its fields as JSON."""
+        if self.text is not None:
+            return self.text
+        return self.model_dump_json(exclude={"text"})

@@ -1,0 +1,173 @@
+"""``MessagePromise``: a message streamed token by token, awaitable as a ``Message``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Mapping
+
+from reactivex import Observable
+from typing_extensions import Self
+
+from miniagents.messages.message import Message
+from miniagents.promising._replay import ReplayCore, ReplayObservable
+from miniagents.promising.errors import IncompleteStreamError
+from miniagents.promising.frozen import FrozenDict, freeze
+from miniagents.promising.sentinels import NO_VALUE
+from miniagents.promising.streamed_promise import StreamedPromise, source_observable
+
+__all__ = ["MessagePromise"]
+
+_TOKENS = object()  # marks cores whose pieces are known to be str
+
+
+def _require_str(token: object) -> BaseException | None:
+    if isinstance(token, str):
+        return None
+    return TypeError(
+        f"A message token must be a str, but the token stream produced a "
+        f"{type(token).__name__}: {token!r}. Convert tokens to str before streaming them."
+    )
+
+
+class MessagePromise(StreamedPromise[str, Message]):
+    """A message that streams token by token: ``async for`` the tokens, ``await`` the message.
+
+    Metadata known before the text is complete (a role, a model name) is given at
+    creation and available at once as :attr:`metadata`; the resolved message is
+    ``message_class(text=<all tokens joined>, **metadata)``.
+
+    Example:
+        >>> async def tokens():
+        ...     yield "Hel"
+        ...     yield "lo"
+        >>> promise = MessagePromise.from_async_iterable(tokens(), role="assistant")
+        >>> # `async for token in promise` gives "Hel", "lo"; `await promise` gives
+        >>> # Message(text="Hello", role="assistant").
+    """
+
+    __slots__ = ("_message_class", "_metadata")
+
+    def __init__(
+        self,
+        source: AsyncIterable[str] | Observable[str] | None = None,
+        *,
+        prefill_message: Message | None = None,
+        message_class: type[Message] = Message,
+        **metadata: object,
+    ) -> None:
+        """Create a message promise from a token source, or from a ready message.
+
+        Args:
+            source: The tokens: an async iterable (pulled in a task) or an observable.
+            prefill_message: A complete message; its text becomes the only token.
+            message_class: The class of the resolved message (with a token source).
+            **metadata: Fields of the resolved message known before its text.
+
+        Raises:
+            TypeError: if both or neither of ``source`` and ``prefill_message`` are given,
+                or if metadata comes with ``prefill_message``.
+        """
+        if prefill_message is not None:
+            if source is not None or metadata:
+                raise TypeError(
+                    "MessagePromise(prefill_message=...) takes no token source and no "
+                    "metadata: the message already holds both."
+                )
+            self._init_prefilled(prefill_message)
+        elif source is None:
+            raise TypeError(
+                "MessagePromise() needs a token source (an async iterable or an Observable "
+                "of str) or a ready message: MessagePromise(prefill_message=Message(text=...))."
+            )
+        else:
+            self._init_streamed(source, message_class, metadata)
+
+    def _init_prefilled(self, message: Message) -> None:
+        text = message.text
+        core = ReplayCore[str](prefill=[text] if text else [], kind=_TOKENS)
+        self._message_class: type[Message] = type(message)
+        self._metadata = FrozenDict({name: value for name, value in message if name != "text"})
+        self._setup(core, self._resolve, message)
+
+    def _init_streamed(
+        self,
+        source: AsyncIterable[str] | Observable[str],
+        message_class: type[Message],
+        metadata: Mapping[str, object],
+    ) -> None:
+        if "text" in metadata:
+            raise TypeError(
+                "The text of a streamed message comes from its tokens; "
+                "remove the text= keyword argument."
+            )
+        trusted = isinstance(source, ReplayObservable) and source.core.kind is _TOKENS
+        core = ReplayCore(
+            source_observable(source, "MessagePromise"),
+            validator=None if trusted else _require_str,
+            kind=_TOKENS,
+        )
+        self._message_class = message_class
+        self._metadata = FrozenDict({name: freeze(value) for name, value in metadata.items()})
+        self._setup(core, self._resolve)
+
+    @classmethod
+    def from_async_iterable(
+        cls, tokens: AsyncIterable[str], /, *, message_class: type[Message] = Message, **metadata: object
+    ) -> Self:
+        """Stream the tokens of an async iterable (pulled in a task at the first consumer)."""
+        promise = cls.__new__(cls)
+        promise._init_streamed(tokens, message_class, metadata)
+        return promise
+
+    @classmethod
+    def from_observable(
+        cls, tokens: Observable[str], /, *, message_class: type[Message] = Message, **metadata: object
+    ) -> Self:
+        """Stream the tokens of an observable (subscribed to at the first consumer).
+
+        Marble::
+
+            tokens:   --"Hel"--"lo"--|
+            promise:  --"Hel"--"lo"--|   and `await promise` -> Message(text="Hello")
+        """
+        promise = cls.__new__(cls)
+        promise._init_streamed(tokens, message_class, metadata)
+        return promise
+
+    @property
+    def metadata(self) -> Mapping[str, object]:
+        """The fields of the message known before its text (everything but ``text``)."""
+        return self._metadata
+
+    @property
+    def message_class(self) -> type[Message]:
+        """The class of the message this promise resolves to."""
+        return self._message_class
+
+    def _build(self, tokens: tuple[str, ...] | list[str]) -> Message:
+        if self._whole is not NO_VALUE:
+            return self._whole
+        message = self._message_class(text="".join(tokens), **self._metadata)
+        self._whole = message
+        return message
+
+    async def _resolve(self, tokens: tuple[str, ...]) -> Message:
+        return self._build(tokens)
+
+    def __str__(self) -> str:
+        """The text of the message, once it has been streamed completely.
+
+        Raises:
+            IncompleteStreamError: if the message is still streaming.
+        """
+        core = self._core
+        if not core.done:
+            raise IncompleteStreamError(
+                "str() was called on a MessagePromise that is still streaming. "
+                "Await it first: `message = await promise`, then use str(message)."
+            )
+        core.raise_if_failed()
+        return str(self._build(core.pieces))
+
+    def __repr__(self) -> str:
+        """Show the class, the state, the number of tokens so far and the metadata."""
+        return f"{super().__repr__()[:-1]}, {dict(self._metadata)!r}>"

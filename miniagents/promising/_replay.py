@@ -1,0 +1,322 @@
+"""The reactive core: a replay buffer that every promise and stream is built on.
+
+A :class:`ReplayCore` subscribes once to its source observable (when first needed),
+records every piece, and replays the record to each new observer before passing on
+the live pieces, so that every consumer, early or late, sees the whole stream while
+the producer runs once::
+
+    source:        --a--b--c--|
+    observer 1:    --a--b--c--|          (subscribed at the start)
+    observer 2:          (ab)c--|        (subscribed after b: replayed, then live)
+    observer 3:                   (abc|) (subscribed after the end: all replayed)
+
+Async consumers wait on per-waiter futures that are woken on every change, so one
+producer serves many ``async for`` loops and ``await`` expressions without queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Generic, TypeVar, cast
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from miniagents.promising.errors import StreamCancelledError
+
+__all__ = ["ReplayCore", "ReplayObservable"]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+_logger = logging.getLogger("miniagents")
+
+_OnNext = Callable[[T], None]
+_OnError = Callable[[BaseException], None]
+_OnCompleted = Callable[[], None]
+_Observer = tuple[_OnNext[T], _OnError, _OnCompleted]
+
+
+def _noop() -> None:
+    """Dispose of nothing."""
+
+
+class ReplayCore(Generic[T]):
+    """Records a stream's pieces and its end, and replays them to every observer."""
+
+    __slots__ = (
+        "__weakref__",
+        "_error_seen",
+        "_loop",
+        "_observable",
+        "_observers",
+        "_source",
+        "_started",
+        "_subscription",
+        "_thread",
+        "_traceback",
+        "_waiters",
+        "done",
+        "error",
+        "kind",
+        "pieces",
+        "validator",
+    )
+
+    def __init__(
+        self,
+        source: Observable[T] | None = None,
+        prefill: list[T] | None = None,
+        error: BaseException | None = None,
+        validator: Callable[[T], BaseException | None] | None = None,
+        kind: object = None,
+    ) -> None:
+        """Create a core fed by ``source``, or a finished one holding ``prefill`` (and ``error``).
+
+        Args:
+            source: The observable to subscribe to when started; ``None`` for a finished core.
+            prefill: The pieces known from the start.
+            error: For a finished core, the error that ended it.
+            validator: Checks each piece from ``source``; a returned error ends the stream.
+            kind: A tag the owner uses to recognise cores whose pieces it already checked.
+        """
+        self.pieces: list[T] = prefill if prefill is not None else []
+        self.done = source is None
+        self.error: BaseException | None = error
+        self._traceback: TracebackType | None = error.__traceback__ if error else None
+        self._error_seen = False
+        self._source = source
+        self._started = source is None
+        self._subscription: abc.DisposableBase | Callable[[], None] | None = None
+        self._observers: tuple[_Observer[T], ...] = ()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
+        self._observable: ReplayObservable[T] | None = None
+        self.validator = validator
+        self.kind = kind
+
+    # -- producing ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Subscribe to the source, once; later calls do nothing."""
+        if self._started:
+            return
+        self._started = True
+        try:
+            self._loop = asyncio.get_running_loop()
+            self._thread = threading.get_ident()
+        except RuntimeError:
+            pass  # a purely synchronous source (e.g. reactivex.testing) needs no loop
+        source = cast("Observable[T]", self._source)
+        self._source = None
+        if isinstance(source, ReplayObservable):
+            self._subscription = source.core.add_observer(self.accept, self.fail, self.complete)
+        else:
+            self._subscription = source.subscribe(self.on_next, self.on_error, self.on_completed)
+
+    def on_next(self, piece: T) -> None:
+        """Accept a piece from any thread (pieces from other threads hop onto the loop)."""
+        if self._thread is not None and threading.get_ident() != self._thread:
+            cast(asyncio.AbstractEventLoop, self._loop).call_soon_threadsafe(self.accept, piece)
+        else:
+            self.accept(piece)
+
+    def on_error(self, error: BaseException) -> None:
+        """Accept the error that ends the stream, from any thread."""
+        if self._thread is not None and threading.get_ident() != self._thread:
+            cast(asyncio.AbstractEventLoop, self._loop).call_soon_threadsafe(self.fail, error)
+        else:
+            self.fail(error)
+
+    def on_completed(self) -> None:
+        """Accept the normal end of the stream, from any thread."""
+        if self._thread is not None and threading.get_ident() != self._thread:
+            cast(asyncio.AbstractEventLoop, self._loop).call_soon_threadsafe(self.complete)
+        else:
+            self.complete()
+
+    def accept(self, piece: T) -> None:
+        """Record ``piece`` and pass it to every observer (on the loop's thread)."""
+        if self.done:
+            return
+        if self.validator is not None:
+            problem = self.validator(piece)
+            if problem is not None:
+                self.fail(problem)
+                return
+        self.pieces.append(piece)
+        for observer in self._observers:
+            try:
+                observer[0](piece)
+            except Exception as exc:
+                self._drop_broken(observer, exc)
+        if self._waiters:
+            self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        """End the stream with ``error``."""
+        if self.done:
+            return
+        if isinstance(error, asyncio.CancelledError):
+            cancelled = StreamCancelledError(
+                "The producer of this stream was cancelled before the stream ended."
+            )
+            cancelled.__cause__ = error
+            error = cancelled
+        self.error = error
+        self._traceback = error.__traceback__
+        self._end()
+
+    def complete(self) -> None:
+        """End the stream normally."""
+        if not self.done:
+            self._end()
+
+    def cancel(self) -> None:
+        """Stop the producer and end the stream with :class:`StreamCancelledError`."""
+        if self.done:
+            return
+        self._started = True
+        self._source = None
+        self._dispose_subscription()
+        self.fail(
+            StreamCancelledError("This stream was cancelled with cancel() before it ended.")
+        )
+        self._error_seen = True
+
+    def _end(self) -> None:
+        self.done = True
+        self._dispose_subscription()
+        observers, self._observers = self._observers, ()
+        error = self.error
+        for observer in observers:
+            try:
+                if error is None:
+                    observer[2]()
+                else:
+                    self._error_seen = True
+                    observer[1](error)
+            except Exception as exc:
+                self._report_broken(exc)
+        self._wake()
+
+    def _dispose_subscription(self) -> None:
+        subscription, self._subscription = self._subscription, None
+        if subscription is None:
+            return
+        if isinstance(subscription, abc.DisposableBase):
+            subscription.dispose()
+        else:
+            subscription()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- consuming ---------------------------------------------------------------
+
+    def add_observer(
+        self, on_next: _OnNext[T], on_error: _OnError, on_completed: _OnCompleted
+    ) -> Callable[[], None]:
+        """Replay the record to a new observer, then keep it informed; return its disposer."""
+        self.start()
+        observer: _Observer[T] = (on_next, on_error, on_completed)
+        pieces = self.pieces
+        index = 0
+        try:
+            while index < len(pieces):
+                on_next(pieces[index])
+                index += 1
+        except Exception as exc:
+            self._report_broken(exc)
+            return _noop
+        if self.done:
+            if self.error is None:
+                on_completed()
+            else:
+                self._error_seen = True
+                on_error(self.error)
+            return _noop
+        self._observers = (*self._observers, observer)
+
+        def dispose() -> None:
+            self._observers = tuple(o for o in self._observers if o is not observer)
+
+        return dispose
+
+    async def wait(self) -> None:
+        """Wait until a piece arrives or the stream ends (the caller has started the core)."""
+        loop = self._loop or asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiters.append(waiter)
+        await waiter
+
+    async def acollect(self) -> list[T]:
+        """Wait for the end of the stream; return every piece or raise its error."""
+        while not self.done:
+            self.start()
+            await self.wait()
+        self.raise_if_failed()
+        return self.pieces
+
+    def raise_if_failed(self) -> None:
+        """Re-raise the stream's error, with its original traceback, if it failed."""
+        error = self.error
+        if error is not None:
+            self._error_seen = True
+            raise error.with_traceback(self._traceback)
+
+    def observable(self) -> ReplayObservable[T]:
+        """Return the (cached) observable face of this core."""
+        if self._observable is None:
+            self._observable = ReplayObservable(self)
+        return self._observable
+
+    # -- misbehaving observers and lost errors ---------------------------------------
+
+    def _drop_broken(self, observer: _Observer[T], exc: Exception) -> None:
+        self._observers = tuple(o for o in self._observers if o is not observer)
+        self._report_broken(exc)
+
+    @staticmethod
+    def _report_broken(exc: Exception) -> None:
+        _logger.error(
+            "An observer of a MiniAgents stream raised an error and was unsubscribed; "
+            "the stream goes on for its other consumers.",
+            exc_info=exc,
+        )
+
+    def __del__(self) -> None:
+        """Log an error that ended the stream if no consumer ever received it."""
+        error = getattr(self, "error", None)
+        if (
+            error is not None
+            and not self._error_seen
+            and not isinstance(error, StreamCancelledError)
+        ):
+            _logger.error(
+                "A MiniAgents stream ended with an error that no consumer ever received.",
+                exc_info=error,
+            )
+
+
+class ReplayObservable(Observable[T_co]):
+    """The observable face of a :class:`ReplayCore`: every subscriber gets the full replay."""
+
+    def __init__(self, core: ReplayCore[T_co]) -> None:
+        """Wrap ``core``."""
+        super().__init__()
+        self.core = core
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[T_co], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        on_error = cast(_OnError, observer.on_error)
+        return Disposable(self.core.add_observer(observer.on_next, on_error, observer.on_completed))

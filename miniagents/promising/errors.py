@@ -1,0 +1,41 @@
+"""Errors of the promising layer, rooted in :class:`MiniAgentsError`.
+
+The root of every error MiniAgents raises lives here, in the lowest layer, so that
+every other layer can derive from it. The whole hierarchy is drawn in
+:mod:`miniagents.errors`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FrozenInstanceError",
+    "IncompleteStreamError",
+    "MiniAgentsError",
+    "NoRunningLoopError",
+    "SentinelMisuseError",
+    "StreamCancelledError",
+]
+
+
+class MiniAgentsError(Exception):
+    """The root of every error raised by MiniAgents itself."""
+
+
+class SentinelMisuseError(MiniAgentsError, TypeError):
+    """A sentinel such as ``AWAIT`` or ``NO_VALUE`` was used as a boolean."""
+
+
+class FrozenInstanceError(MiniAgentsError, TypeError):
+    """Something tried to mutate a frozen container inside a ``Frozen`` model."""
+
+
+class NoRunningLoopError(MiniAgentsError, RuntimeError):
+    """A stream that needs an asyncio task was started outside a running event loop."""
+
+
+class IncompleteStreamError(MiniAgentsError, RuntimeError):
+    """The complete value of a stream was asked for synchronously before the stream ended."""
+
+
+class StreamCancelledError(MiniAgentsError):
+    """The producer of a stream was cancelled with ``cancel()`` before the stream ended."""
