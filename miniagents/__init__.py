@@ -1,1 +1,29 @@
-"""MiniAgents: typed, replayable streams of messages for LLM-based multi-agent systems."""
+"""MiniAgents: typed, replayable streams of messages for LLM-based multi-agent systems.
+
+The streams layer is re-exported here: :class:`Promise`, :class:`StreamedPromise`,
+:class:`Frozen`, :class:`Message`, :class:`MessagePromise`,
+:class:`MessageSequencePromise`, :data:`MessageType` and the error root
+:class:`MiniAgentsError`.
+"""
+
+from miniagents.errors import MiniAgentsError as MiniAgentsError
+from miniagents.messages import Message as Message
+from miniagents.messages import MessagePromise as MessagePromise
+from miniagents.messages import MessageSequencePromise as MessageSequencePromise
+from miniagents.messages import MessageTuple as MessageTuple
+from miniagents.messages import MessageType as MessageType
+from miniagents.promising import Frozen as Frozen
+from miniagents.promising import Promise as Promise
+from miniagents.promising import StreamedPromise as StreamedPromise
+
+__all__ = [
+    "Frozen",
+    "Message",
+    "MessagePromise",
+    "MessageSequencePromise",
+    "MessageTuple",
+    "MessageType",
+    "MiniAgentsError",
+    "Promise",
+    "StreamedPromise",
+]

@@ -72,7 +72,8 @@ def collect(item: object, out: MutableSequence[Segment]) -> None:
             collect(sub_item, out)
     else:
         raise MessageTypeError(
-            f"Got a value of type {type(item).__name__} ({item!r:.80}) where messages were expected. "
+            f"Got a value of type {type(item).__name__} ({item!r:.80}) "
+            "where messages were expected. "
             f"Pass {_ACCEPTED}."
         )
 
@@ -91,7 +92,7 @@ def _collect_stream(stream: StreamedPromise[Any, Any], out: MutableSequence[Segm
     if not stream.done:
         out.append(stream.as_observable())
         return
-    core = stream._core  # noqa: SLF001 - a finished stream is flattened without waiting
+    core = stream._core  # a finished stream is flattened without waiting
     for piece in core.pieces:
         collect(piece, out)
     if core.error is not None:
@@ -127,7 +128,16 @@ def flatten_messages(source: Observable[MessageType]) -> Observable[MessagePromi
 class _Flattener:
     """The state of one subscription to :func:`flatten_messages`."""
 
-    __slots__ = ("draining", "inner", "inner_active", "observer", "outer", "outer_done", "pending", "stopped")
+    __slots__ = (
+        "draining",
+        "inner",
+        "inner_active",
+        "observer",
+        "outer",
+        "outer_done",
+        "pending",
+        "stopped",
+    )
 
     def __init__(self, observer: abc.ObserverBase[MessagePromise]) -> None:
         self.observer = observer

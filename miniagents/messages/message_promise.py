@@ -111,7 +111,12 @@ class MessagePromise(StreamedPromise[str, Message]):
 
     @classmethod
     def from_async_iterable(
-        cls, tokens: AsyncIterable[str], /, *, message_class: type[Message] = Message, **metadata: object
+        cls,
+        tokens: AsyncIterable[str],
+        /,
+        *,
+        message_class: type[Message] = Message,
+        **metadata: object,
     ) -> Self:
         """Stream the tokens of an async iterable (pulled in a task at the first consumer)."""
         promise = cls.__new__(cls)
@@ -120,7 +125,12 @@ class MessagePromise(StreamedPromise[str, Message]):
 
     @classmethod
     def from_observable(
-        cls, tokens: Observable[str], /, *, message_class: type[Message] = Message, **metadata: object
+        cls,
+        tokens: Observable[str],
+        /,
+        *,
+        message_class: type[Message] = Message,
+        **metadata: object,
     ) -> Self:
         """Stream the tokens of an observable (subscribed to at the first consumer).
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Generator, Iterable, Mapping
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeAlias, Union
 
 from pydantic import BaseModel
 from reactivex import Observable
 from reactivex import from_iterable as _rx_from_iterable
-from typing_extensions import Self, TypeAlias
+from typing_extensions import Self
 
 from miniagents.messages._flatten import Segment, collect, flatten_messages
 from miniagents.messages.message import Message
@@ -144,7 +144,7 @@ async def _resolve_messages(promises: tuple[MessagePromise, ...]) -> MessageTupl
     return MessageTuple([await promise for promise in promises])
 
 
-MessageType: TypeAlias = Union[
+MessageType: TypeAlias = Union[  # noqa: UP007 - forward references need Union on 3.10
     str,
     Mapping[str, object],
     BaseModel,

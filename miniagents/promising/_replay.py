@@ -184,9 +184,7 @@ class ReplayCore(Generic[T]):
         self._started = True
         self._source = None
         self._dispose_subscription()
-        self.fail(
-            StreamCancelledError("This stream was cancelled with cancel() before it ended.")
-        )
+        self.fail(StreamCancelledError("This stream was cancelled with cancel() before it ended."))
         self._error_seen = True
 
     def _end(self) -> None:

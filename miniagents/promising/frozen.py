@@ -162,6 +162,8 @@ class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
         """
         if self._hash_key is None:
             payload = {"class_": type(self).__qualname__, **self.model_dump(mode="json")}
-            canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            canonical = json.dumps(
+                payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            )
             self._hash_key = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         return self._hash_key

@@ -73,7 +73,7 @@ class Promise(Generic[T]):
         self._core.start()
 
     def cancel(self) -> None:
-        """Stop the resolver; consumers get :class:`~miniagents.promising.errors.StreamCancelledError`."""
+        """Stop the resolver; consumers then get ``StreamCancelledError``."""
         self._core.cancel()
 
     async def aresolve(self) -> T:

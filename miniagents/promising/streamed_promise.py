@@ -89,7 +89,7 @@ class StreamedPromise(Generic[PieceT, WholeT]):
         self._core.start()
 
     def cancel(self) -> None:
-        """Stop the producer; consumers then get ``StreamCancelledError`` after the pieces so far."""
+        """Stop the producer; consumers get ``StreamCancelledError`` after the pieces so far."""
         self._core.cancel()
 
     def __aiter__(self) -> AsyncIterator[PieceT]:

@@ -1,0 +1,36 @@
+"""Shared fixtures: every test ends with no library task left running and no lost error."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from miniagents.promising._tasks import running_tasks
+
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail the test if a task started by the library is still running after it."""
+    yield
+    for _ in range(3):  # let tasks that are finishing take their last step
+        await asyncio.sleep(0)
+    leaked = running_tasks()
+    for task in leaked:
+        task.cancel()
+    assert not leaked, f"tasks left running: {sorted(task.get_name() for task in leaked)}"
+
+
+@pytest.fixture(autouse=True)
+def no_lost_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail the test if the library logged an error (a lost error, a broken observer).
+
+    A test that expects such a log asserts on it and then calls ``caplog.clear()``.
+    """
+    yield
+    gc.collect()
+    errors = [r for r in caplog.records if r.name == "miniagents" and r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
