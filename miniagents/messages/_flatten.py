@@ -95,8 +95,9 @@ def _collect_stream(stream: StreamedPromise[Any, Any], out: MutableSequence[Segm
     core = stream._core  # a finished stream is flattened without waiting
     for piece in core.pieces:
         collect(piece, out)
-    if core.error is not None:
-        out.append(core.error)
+    error = core.pass_on_error()
+    if error is not None:
+        out.append(error)
 
 
 def flatten_messages(source: Observable[MessageType]) -> Observable[MessagePromise]:
@@ -157,7 +158,7 @@ class _Flattener:
             return
         try:
             collect(item, self.pending)
-        except MessageTypeError as error:
+        except Exception as error:  # bad input, or an iterable item that failed
             self.pending.append(error)
         self.drain()
 

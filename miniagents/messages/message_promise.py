@@ -83,10 +83,10 @@ class MessagePromise(StreamedPromise[str, Message]):
 
     def _init_prefilled(self, message: Message) -> None:
         text = message.text
-        core = ReplayCore[str](prefill=[text] if text else [], kind=_TOKENS)
+        core: ReplayCore[str] = ReplayCore(prefill=[text] if text else [], kind=_TOKENS)
         self._message_class: type[Message] = type(message)
-        self._metadata = FrozenDict({name: value for name, value in message if name != "text"})
-        self._setup(core, self._resolve, message)
+        self._metadata = _metadata({name: value for name, value in message if name != "text"})
+        self._setup(core, None, message)
 
     def _init_streamed(
         self,
@@ -106,8 +106,8 @@ class MessagePromise(StreamedPromise[str, Message]):
             kind=_TOKENS,
         )
         self._message_class = message_class
-        self._metadata = FrozenDict({name: freeze(value) for name, value in metadata.items()})
-        self._setup(core, self._resolve)
+        self._metadata = _metadata({name: freeze(value) for name, value in metadata.items()})
+        self._setup(core)
 
     @classmethod
     def from_async_iterable(
@@ -160,7 +160,7 @@ class MessagePromise(StreamedPromise[str, Message]):
         self._whole = message
         return message
 
-    async def _resolve(self, tokens: tuple[str, ...]) -> Message:
+    async def _resolve_whole(self, tokens: tuple[str, ...]) -> Message:
         return self._build(tokens)
 
     def __str__(self) -> str:
@@ -181,3 +181,10 @@ class MessagePromise(StreamedPromise[str, Message]):
     def __repr__(self) -> str:
         """Show the class, the state, the number of tokens so far and the metadata."""
         return f"{super().__repr__()[:-1]}, {dict(self._metadata)!r}>"
+
+
+_NO_METADATA = FrozenDict()
+
+
+def _metadata(fields: dict[str, object]) -> FrozenDict:
+    return FrozenDict(fields) if fields else _NO_METADATA

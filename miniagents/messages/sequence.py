@@ -102,7 +102,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
             core = ReplayCore(prefill=prefill, error=rest[0])
         else:
             core = ReplayCore(_concat(rest), prefill)
-        self._setup(core, _resolve_messages)
+        self._setup(core)
 
     @classmethod
     def from_observable(cls, source: Observable[MessageType]) -> Self:
@@ -114,6 +114,9 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
             sequence:  --m1--(m2m3)---|
         """
         return cls(source)
+
+    async def _resolve_whole(self, pieces: tuple[MessagePromise, ...]) -> MessageTuple:
+        return MessageTuple([await promise for promise in pieces])
 
     async def aresolve_messages(self) -> MessageTuple:
         """Wait for every message to be complete and return them all."""
@@ -138,10 +141,6 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
 def _concat(segments: list[Segment]) -> Observable[MessagePromise]:
     items: Iterable[MessageType] = segments
     return _rx_from_iterable(items).pipe(flatten_messages)
-
-
-async def _resolve_messages(promises: tuple[MessagePromise, ...]) -> MessageTuple:
-    return MessageTuple([await promise for promise in promises])
 
 
 MessageType: TypeAlias = Union[  # noqa: UP007 - forward references need Union on 3.10

@@ -26,6 +26,8 @@ from typing import Generic, TypeVar, cast
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
+from miniagents.promising._sources import TaskObservable
+from miniagents.promising._tasks import no_loop_error
 from miniagents.promising.errors import StreamCancelledError
 
 __all__ = ["ReplayCore", "ReplayObservable"]
@@ -50,12 +52,13 @@ class ReplayCore(Generic[T]):
 
     __slots__ = (
         "__weakref__",
+        "_delivering",
         "_error_seen",
         "_loop",
         "_observable",
         "_observers",
+        "_sent",
         "_source",
-        "_started",
         "_subscription",
         "_thread",
         "_traceback",
@@ -64,6 +67,7 @@ class ReplayCore(Generic[T]):
         "error",
         "kind",
         "pieces",
+        "started",
         "validator",
     )
 
@@ -85,12 +89,14 @@ class ReplayCore(Generic[T]):
             kind: A tag the owner uses to recognise cores whose pieces it already checked.
         """
         self.pieces: list[T] = prefill if prefill is not None else []
+        self._sent = len(self.pieces)  # how many pieces observers have been given
+        self._delivering = False
         self.done = source is None
         self.error: BaseException | None = error
         self._traceback: TracebackType | None = error.__traceback__ if error else None
         self._error_seen = False
         self._source = source
-        self._started = source is None
+        self.started = source is None
         self._subscription: abc.DisposableBase | Callable[[], None] | None = None
         self._observers: tuple[_Observer[T], ...] = ()
         self._waiters: list[asyncio.Future[None]] = []
@@ -104,15 +110,18 @@ class ReplayCore(Generic[T]):
 
     def start(self) -> None:
         """Subscribe to the source, once; later calls do nothing."""
-        if self._started:
+        if self.started:
             return
-        self._started = True
+        source = cast("Observable[T]", self._source)
         try:
             self._loop = asyncio.get_running_loop()
             self._thread = threading.get_ident()
         except RuntimeError:
-            pass  # a purely synchronous source (e.g. reactivex.testing) needs no loop
-        source = cast("Observable[T]", self._source)
+            # A purely synchronous source (e.g. reactivex.testing) needs no loop; one run
+            # by a task does, and the stream stays startable once a loop runs.
+            if isinstance(source, TaskObservable):
+                raise no_loop_error(source.what) from None
+        self.started = True
         self._source = None
         if isinstance(source, ReplayObservable):
             self._subscription = source.core.add_observer(self.accept, self.fail, self.complete)
@@ -149,13 +158,23 @@ class ReplayCore(Generic[T]):
             if problem is not None:
                 self.fail(problem)
                 return
-        self.pieces.append(piece)
-        for observer in self._observers:
-            try:
-                observer[0](piece)
-            except Exception as exc:
-                self._drop_broken(observer, exc)
-        if self._waiters:
+        pieces = self.pieces
+        pieces.append(piece)
+        if self._delivering:
+            return  # the running delivery passes it on, in order
+        self._delivering = True
+        try:  # the fast path: pass this one piece on
+            self._sent = len(pieces)
+            for observer in self._observers:
+                try:
+                    observer[0](piece)
+                except Exception as exc:
+                    self._drop_broken(observer, exc)
+        finally:
+            self._delivering = False
+        if self._sent < len(pieces) or self.done:
+            self._deliver()  # what arrived while observers were being called
+        elif self._waiters:
             self._wake()
 
     def fail(self, error: BaseException) -> None:
@@ -181,7 +200,7 @@ class ReplayCore(Generic[T]):
         """Stop the producer and end the stream with :class:`StreamCancelledError`."""
         if self.done:
             return
-        self._started = True
+        self.started = True
         self._source = None
         self._dispose_subscription()
         self.fail(StreamCancelledError("This stream was cancelled with cancel() before it ended."))
@@ -190,18 +209,45 @@ class ReplayCore(Generic[T]):
     def _end(self) -> None:
         self.done = True
         self._dispose_subscription()
-        observers, self._observers = self._observers, ()
-        error = self.error
-        for observer in observers:
-            try:
-                if error is None:
-                    observer[2]()
-                else:
-                    self._error_seen = True
-                    observer[1](error)
-            except Exception as exc:
-                self._report_broken(exc)
-        self._wake()
+        if not self._delivering:
+            self._deliver()
+
+    def _deliver(self) -> None:
+        """Pass on every recorded piece not passed on yet, then the end if it came.
+
+        A piece or an end that arrives while observers are being called (a source that
+        emits from inside an observer) is recorded and passed on by this same loop, so
+        that every observer sees the pieces in the order of the record.
+        """
+        self._delivering = True
+        try:
+            pieces = self.pieces
+            while self._sent < len(pieces):
+                piece = pieces[self._sent]
+                self._sent += 1
+                for observer in self._observers:
+                    try:
+                        observer[0](piece)
+                    except Exception as exc:
+                        self._drop_broken(observer, exc)
+            if self.done:
+                observers, self._observers = self._observers, ()
+                for observer in observers:
+                    self._send_end(observer)
+        finally:
+            self._delivering = False
+        if self._waiters:
+            self._wake()
+
+    def _send_end(self, observer: _Observer[T]) -> None:
+        try:
+            if self.error is None:
+                observer[2]()
+            else:
+                self._error_seen = True
+                observer[1](self.error)
+        except Exception as exc:
+            self._report_broken(exc)
 
     def _dispose_subscription(self) -> None:
         subscription, self._subscription = self._subscription, None
@@ -229,18 +275,14 @@ class ReplayCore(Generic[T]):
         pieces = self.pieces
         index = 0
         try:
-            while index < len(pieces):
+            while index < self._sent:  # pieces not passed on yet will come live
                 on_next(pieces[index])
                 index += 1
         except Exception as exc:
             self._report_broken(exc)
             return _noop
-        if self.done:
-            if self.error is None:
-                on_completed()
-            else:
-                self._error_seen = True
-                on_error(self.error)
+        if self.done and self._sent == len(pieces):
+            self._send_end(observer)
             return _noop
         self._observers = (*self._observers, observer)
 
@@ -259,10 +301,18 @@ class ReplayCore(Generic[T]):
     async def acollect(self) -> list[T]:
         """Wait for the end of the stream; return every piece or raise its error."""
         while not self.done:
-            self.start()
-            await self.wait()
+            if self.started:
+                await self.wait()
+            else:
+                self.start()  # a synchronous source may finish right here
         self.raise_if_failed()
         return self.pieces
+
+    def pass_on_error(self) -> BaseException | None:
+        """Return the stream's error (if any) for a consumer that passes it on."""
+        if self.error is not None:
+            self._error_seen = True
+        return self.error
 
     def raise_if_failed(self) -> None:
         """Re-raise the stream's error, with its original traceback, if it failed."""

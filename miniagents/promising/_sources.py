@@ -19,7 +19,7 @@ from reactivex.disposable import Disposable
 
 from miniagents.promising._tasks import spawn
 
-__all__ = ["from_async_iterable", "from_awaitable_factory"]
+__all__ = ["TaskObservable", "from_async_iterable", "from_awaitable_factory"]
 
 T = TypeVar("T")
 
@@ -58,22 +58,26 @@ async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.Observer
         observer.on_completed()
 
 
-def _task_observable(
-    run: Callable[[abc.ObserverBase[T]], Coroutine[Any, Any, None]], what: str
-) -> Observable[T]:
-    """Return an observable whose every subscription runs ``run(observer)`` in a task."""
+class TaskObservable(Observable[T]):
+    """An observable whose every subscription runs ``run(observer)`` in a new task."""
 
-    def subscribe(
-        observer: abc.ObserverBase[T], _scheduler: abc.SchedulerBase | None = None
+    def __init__(
+        self, run: Callable[[abc.ObserverBase[T]], Coroutine[Any, Any, None]], what: str
+    ) -> None:
+        """Remember what to run; nothing starts before a subscription."""
+        super().__init__()
+        self.body = run
+        self.what = what
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        task = spawn(run(observer), what)
+        task = spawn(self.body(observer), self.what)
 
         def dispose() -> None:
             task.cancel()
 
         return Disposable(dispose)
-
-    return Observable(subscribe)
 
 
 def from_async_iterable(source: AsyncIterable[T], what: str) -> Observable[T]:
@@ -89,7 +93,7 @@ def from_async_iterable(source: AsyncIterable[T], what: str) -> Observable[T]:
         what: Names the task (``miniagents:<what>``) and the stream in error messages.
     """
 
-    return _task_observable(lambda observer: _pump(source, observer), what)
+    return TaskObservable(lambda observer: _pump(source, observer), what)
 
 
 def from_awaitable_factory(factory: Callable[[], Awaitable[T]], what: str) -> Observable[T]:
@@ -105,4 +109,4 @@ def from_awaitable_factory(factory: Callable[[], Awaitable[T]], what: str) -> Ob
         what: Names the task (``miniagents:<what>``) and the stream in error messages.
     """
 
-    return _task_observable(lambda observer: _await_one(factory, observer), what)
+    return TaskObservable(lambda observer: _await_one(factory, observer), what)

@@ -8,7 +8,7 @@ from typing import Any
 
 from miniagents.promising.errors import NoRunningLoopError
 
-__all__ = ["TASK_NAME_PREFIX", "running_tasks", "spawn"]
+__all__ = ["TASK_NAME_PREFIX", "no_loop_error", "running_tasks", "spawn"]
 
 TASK_NAME_PREFIX = "miniagents:"
 
@@ -29,14 +29,19 @@ def spawn(coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]
         loop = asyncio.get_running_loop()
     except RuntimeError:
         coroutine.close()
-        raise NoRunningLoopError(
-            f"Starting {what} needs a running asyncio event loop, and there is none in "
-            "this thread. Consume the stream from async code, e.g. inside `asyncio.run(main())`."
-        ) from None
+        raise no_loop_error(what) from None
     task = loop.create_task(coroutine, name=TASK_NAME_PREFIX + what)
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
     return task
+
+
+def no_loop_error(what: str) -> NoRunningLoopError:
+    """The error for starting ``what``, which needs a task, outside a running event loop."""
+    return NoRunningLoopError(
+        f"Starting {what} needs a running asyncio event loop, and there is none in "
+        "this thread. Consume the stream from async code, e.g. inside `asyncio.run(main())`."
+    )
 
 
 def running_tasks() -> frozenset[asyncio.Task[None]]:

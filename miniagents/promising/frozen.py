@@ -18,6 +18,7 @@ from collections.abc import Mapping, MutableSequence, MutableSet
 from typing import Any, NoReturn
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
+from pydantic_core import to_jsonable_python
 from pydantic._internal._model_construction import ModelMetaclass
 from typing_extensions import Self, dataclass_transform
 
@@ -46,6 +47,30 @@ class FrozenDict(dict[Any, Any]):
         """Hash by content; every value inside is frozen, hence hashable."""
         return hash(frozenset(self.items()))
 
+    def __or__(self, other: object) -> FrozenDict:
+        """Merge into a new frozen mapping (``|`` never mutates)."""
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return FrozenDict({**self, **{key: freeze(value) for key, value in other.items()}})
+
+    def __ror__(self, other: object) -> FrozenDict:
+        """Merge into a new frozen mapping (``|`` never mutates)."""
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return FrozenDict({**{key: freeze(value) for key, value in other.items()}, **self})
+
+    def __copy__(self) -> FrozenDict:
+        """An immutable mapping is its own copy."""
+        return self
+
+    def __deepcopy__(self, _memo: object) -> FrozenDict:
+        """An immutable mapping with frozen values is its own deep copy."""
+        return self
+
+    def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[Any, Any]]]:
+        """Pickle as the class and a plain dict of the content."""
+        return (FrozenDict, (dict(self),))
+
     def __repr__(self) -> str:
         """Show the mapping like a plain dict."""
         return dict.__repr__(self)
@@ -61,8 +86,10 @@ def freeze(value: object) -> object:
         return value
     if isinstance(value, Mapping):
         return FrozenDict({key: freeze(item) for key, item in value.items()})
-    if type(value) is list or type(value) is tuple:
+    if type(value) is list:
         return tuple(freeze(item) for item in value)
+    if isinstance(value, tuple):
+        return _freeze_tuple(value)
     if isinstance(value, (set, frozenset)):
         return frozenset(freeze(item) for item in value)
     if isinstance(value, bytearray):
@@ -70,10 +97,50 @@ def freeze(value: object) -> object:
     return value
 
 
+def _freeze_tuple(value: tuple[object, ...]) -> tuple[object, ...]:
+    items = tuple(freeze(item) for item in value)
+    if all(new is old for new, old in zip(items, value)):
+        return value
+    if type(value) is tuple:
+        return items
+    kind: Any = type(value)
+    if hasattr(kind, "_fields"):  # a named tuple takes its items positionally
+        return kind(*items)  # type: ignore[no-any-return]
+    return kind(items)  # type: ignore[no-any-return]
+
+
+def _canonical(value: object) -> object:
+    """A JSON-ready form of a frozen value that is the same in every process."""
+    if isinstance(value, Frozen):
+        extra = value.__pydantic_extra__ or {}
+        fields = {**value.__dict__, **extra}
+        return {"class_": type(value).__qualname__, **{k: _canonical(v) for k, v in fields.items()}}
+    if isinstance(value, Mapping):
+        items = [[_canonical(key), _canonical(item)] for key, item in value.items()]
+        if all(isinstance(key, str) for key in value):
+            return {pair[0]: pair[1] for pair in items}
+        return sorted(items, key=_json)
+    if isinstance(value, tuple):
+        return [_canonical(item) for item in value]
+    if isinstance(value, frozenset):
+        return sorted((_canonical(item) for item in value), key=_json)
+    return to_jsonable_python(value)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _mutable_part(annotation: object) -> object | None:
-    """Find a mutable container type inside a field annotation, if there is one."""
+    """Find a mutable container type (or a mutable model) inside a field annotation."""
     origin = typing.get_origin(annotation) or annotation
     if isinstance(origin, type) and issubclass(origin, _MUTABLE_ORIGINS):
+        return annotation
+    if (
+        isinstance(origin, type)
+        and issubclass(origin, BaseModel)
+        and not issubclass(origin, Frozen)
+    ):
         return annotation
     for argument in typing.get_args(annotation):
         found = _mutable_part(argument)
@@ -113,8 +180,9 @@ class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
             if mutable is not None:
                 raise TypeError(
                     f"Field {name!r} of the Frozen model {cls.__qualname__} is declared as "
-                    f"{mutable!r}, a mutable container. Declare it immutable instead, "
-                    "e.g. tuple[X, ...] for a list or frozenset[X] for a set."
+                    f"{mutable!r}, which is mutable. Declare it immutable instead, e.g. "
+                    "tuple[X, ...] for a list, frozenset[X] for a set, or a Frozen subclass "
+                    "for a pydantic model."
                 )
 
     @model_validator(mode="after")
@@ -155,15 +223,23 @@ class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
     def hash_key(self) -> str:
         """A stable SHA-256 hex digest of the class name and the content.
 
-        The same content gives the same key in every process and on every machine.
+        The same content gives the same key in every process and on every machine: the
+        digest is taken over canonical JSON (sorted keys, sets sorted, nested models
+        with their class names).
 
         Raises:
             pydantic_core.PydanticSerializationError: if a value cannot be turned into JSON.
         """
         if self._hash_key is None:
-            payload = {"class_": type(self).__qualname__, **self.model_dump(mode="json")}
-            canonical = json.dumps(
-                payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            )
+            canonical = _json(_canonical(self))
             self._hash_key = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         return self._hash_key
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Return a model with ``update`` applied, validated and frozen like a new one.
+
+        Without ``update`` the model itself is returned: an immutable value is its own copy.
+        """
+        if not update:
+            return self
+        return self.model_validate({**dict(self), **update})

@@ -71,13 +71,23 @@ class StreamedPromise(Generic[PieceT, WholeT]):
     def _setup(
         self,
         core: ReplayCore[PieceT],
-        resolver: Callable[[tuple[PieceT, ...]], Awaitable[WholeT]],
+        resolver: Callable[[tuple[PieceT, ...]], Awaitable[WholeT]] | None = None,
         whole: WholeT | Literal[Sentinel.NO_VALUE] = NO_VALUE,
     ) -> None:
-        """Attach the core and the resolver (subclasses build their own core)."""
+        """Attach the core, the resolver and the whole if known (subclasses build their own).
+
+        Subclasses that compute the whole themselves pass no resolver and override
+        :meth:`_resolve_whole` instead (a stored bound method would make a reference
+        cycle that only the cyclic garbage collector can free).
+        """
         self._core = core
         self._resolver = resolver
         self._whole = whole
+
+    async def _resolve_whole(self, pieces: tuple[PieceT, ...]) -> WholeT:
+        """Compute the whole from all the pieces."""
+        assert self._resolver is not None  # every subclass without a resolver overrides this
+        return await self._resolver(pieces)
 
     @property
     def done(self) -> bool:
@@ -114,7 +124,7 @@ class StreamedPromise(Generic[PieceT, WholeT]):
             pieces = await self._core.acollect()
             whole = self._whole
             if whole is NO_VALUE:
-                whole = await self._resolver(tuple(pieces))
+                whole = await self._resolve_whole(tuple(pieces))
                 self._whole = whole
         return whole
 
@@ -152,5 +162,7 @@ class _PieceIterator(AsyncIterator[PieceT]):
             if core.done:
                 core.raise_if_failed()
                 raise StopAsyncIteration
-            core.start()
-            await core.wait()
+            if core.started:
+                await core.wait()
+            else:
+                core.start()  # a synchronous source may deliver pieces right here

@@ -1,0 +1,674 @@
+"""Tests for ``Frozen``: deeply immutable, content-hashable pydantic models."""
+
+from __future__ import annotations
+
+import collections
+import copy
+import hashlib
+import json
+import pickle
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pydantic
+import pydantic_core
+import pytest
+
+import miniagents
+from miniagents.errors import FrozenInstanceError as PublicFrozenInstanceError
+from miniagents.promising import Frozen, FrozenDict, MiniAgentsError
+from miniagents.promising.errors import FrozenInstanceError
+
+
+class Point(Frozen):
+    x: int
+    y: int = 0
+
+
+class OtherPoint(Frozen):
+    x: int
+    y: int = 0
+
+
+class Tagged(Frozen):
+    name: str
+    tags: tuple[str, ...] = ()
+    labels: frozenset[str] = frozenset()
+    scores: dict[str, int] = pydantic.Field(default_factory=dict)
+
+
+class Plain(pydantic.BaseModel):
+    """A regular, mutable pydantic model."""
+
+    values: list[int]
+    note: str = "plain"
+
+
+def extra(model: pydantic.BaseModel, name: str) -> Any:
+    """Read an extra field of a model in a way that type checks."""
+    assert model.model_extra is not None
+    return model.model_extra[name]
+
+
+def canonical_hash_key(model: Frozen) -> str:
+    """The documented ``hash_key`` format, computed independently of the library."""
+    payload = {"class_": type(model).__qualname__, **model.model_dump(mode="json")}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# --- exports -----------------------------------------------------------------------------
+
+
+def test_frozen_is_reexported_from_the_package_root() -> None:
+    assert miniagents.Frozen is Frozen
+    assert "Frozen" in miniagents.__all__
+
+
+def test_frozen_instance_error_is_a_minia_agents_error_and_a_type_error() -> None:
+    assert PublicFrozenInstanceError is FrozenInstanceError
+    assert issubclass(FrozenInstanceError, MiniAgentsError)
+    assert issubclass(FrozenInstanceError, TypeError)
+
+
+# --- extra fields --------------------------------------------------------------------------
+
+
+def test_accepts_arbitrary_extra_fields() -> None:
+    model = Frozen(name="Ada", age=36, ratio=0.5, flag=True, nothing=None)
+
+    assert model.model_extra == {
+        "name": "Ada",
+        "age": 36,
+        "ratio": 0.5,
+        "flag": True,
+        "nothing": None,
+    }
+    assert getattr(model, "name") == "Ada"  # noqa: B009 - extra fields are not typed
+    assert getattr(model, "age") == 36  # noqa: B009
+    assert model.model_dump() == {
+        "name": "Ada",
+        "age": 36,
+        "ratio": 0.5,
+        "flag": True,
+        "nothing": None,
+    }
+
+
+def test_empty_model_has_no_fields() -> None:
+    model = Frozen()
+
+    assert model.model_dump() == {}
+    assert model.model_extra == {}
+    assert model == Frozen()
+
+
+def test_accessing_a_missing_field_raises_attribute_error() -> None:
+    model = Frozen(name="Ada")
+
+    with pytest.raises(AttributeError, match="missing"):
+        getattr(model, "missing")  # noqa: B009
+
+
+def test_subclass_with_typed_fields_validates_and_keeps_extras() -> None:
+    # mypy synthesizes __init__ of a subclass from its declared fields only, so extras
+    # go in through a dict in typed code.
+    extras: dict[str, Any] = {"color": "red"}
+    point = Point(x=1, y=2, **extras)
+
+    assert point.x == 1
+    assert point.y == 2
+    assert extra(point, "color") == "red"
+    assert point.model_dump() == {"x": 1, "y": 2, "color": "red"}
+    assert Point(x=5).y == 0
+
+
+def test_subclass_with_typed_fields_rejects_invalid_values() -> None:
+    with pytest.raises(pydantic.ValidationError, match="x"):
+        Point(x="not a number")  # type: ignore[arg-type]
+    with pytest.raises(pydantic.ValidationError, match="x"):
+        Point(y=3)  # type: ignore[call-arg]  # x is required
+
+
+def test_subclass_typed_container_fields_are_coerced_and_frozen() -> None:
+    model = Tagged(name="n", tags=["a", "b"], labels={"x", "y"}, scores={"a": 1})  # type: ignore[arg-type]
+
+    assert model.tags == ("a", "b")
+    assert type(model.tags) is tuple
+    assert model.labels == frozenset({"x", "y"})
+    assert type(model.labels) is frozenset
+    assert type(model.scores) is FrozenDict
+    assert model.scores == {"a": 1}
+    with pytest.raises(FrozenInstanceError):
+        model.scores["b"] = 2
+
+
+# --- deep freezing ------------------------------------------------------------------------
+
+
+def test_dict_becomes_frozen_dict() -> None:
+    model = Frozen(mapping={"a": 1, "b": 2})
+    mapping = extra(model, "mapping")
+
+    assert type(mapping) is FrozenDict
+    assert isinstance(mapping, dict)  # stays a dict, so pydantic serializes it
+    assert mapping == {"a": 1, "b": 2}
+    assert repr(mapping) == "{'a': 1, 'b': 2}"
+    assert hash(mapping) == hash(FrozenDict({"b": 2, "a": 1}))
+
+
+def test_frozen_dict_is_usable_as_a_dict_key() -> None:
+    mapping = extra(Frozen(mapping={"a": 1}), "mapping")
+    table = {mapping: "found"}
+
+    assert table[FrozenDict({"a": 1})] == "found"
+    assert FrozenDict({"a": 2}) not in table
+
+
+def test_list_becomes_tuple() -> None:
+    model = Frozen(items=[1, 2, 3])
+
+    assert extra(model, "items") == (1, 2, 3)
+    assert type(extra(model, "items")) is tuple
+
+
+def test_set_becomes_frozenset() -> None:
+    model = Frozen(members={1, 2, 3})
+
+    assert extra(model, "members") == frozenset({1, 2, 3})
+    assert type(extra(model, "members")) is frozenset
+
+
+def test_bytearray_becomes_bytes() -> None:
+    model = Frozen(data=bytearray(b"abc"))
+
+    assert extra(model, "data") == b"abc"
+    assert type(extra(model, "data")) is bytes
+
+
+def test_nested_containers_are_frozen_all_the_way_down() -> None:
+    model = Frozen(
+        tree={"leaves": [1, {"deep": [2, 3]}, {4, 5}], "meta": {"inner": {"x": [6]}}},
+        rows=[[1, 2], [3, {"k": [4]}]],
+    )
+    tree = extra(model, "tree")
+    rows = extra(model, "rows")
+
+    assert type(tree) is FrozenDict
+    assert type(tree["leaves"]) is tuple
+    assert type(tree["leaves"][1]) is FrozenDict
+    assert tree["leaves"][1]["deep"] == (2, 3)
+    assert type(tree["leaves"][2]) is frozenset
+    assert type(tree["meta"]) is FrozenDict
+    assert type(tree["meta"]["inner"]) is FrozenDict
+    assert tree["meta"]["inner"]["x"] == (6,)
+
+    assert rows == ((1, 2), (3, {"k": (4,)}))
+    assert type(rows[1][1]) is FrozenDict
+    # Everything is frozen, so the whole model hashes.
+    assert isinstance(hash(model), int)
+
+
+def test_freezing_does_not_touch_the_callers_objects() -> None:
+    source = {"items": [1, 2]}
+    model = Frozen(source=source)
+
+    source["items"].append(3)
+    source["new"] = []
+
+    assert extra(model, "source") == {"items": (1, 2)}
+
+
+def test_mutable_pydantic_model_value_becomes_frozen() -> None:
+    plain = Plain(values=[1, 2])
+    model = Frozen(inner=plain)
+    inner = extra(model, "inner")
+
+    assert type(inner) is Frozen
+    assert getattr(inner, "values") == (1, 2)  # noqa: B009
+    assert getattr(inner, "note") == "plain"  # noqa: B009
+    assert model.model_dump() == {"inner": {"values": (1, 2), "note": "plain"}}
+    # The original model is left alone and stays mutable.
+    plain.values.append(3)
+    assert getattr(inner, "values") == (1, 2)  # noqa: B009
+    with pytest.raises(pydantic.ValidationError):
+        setattr(inner, "values", (9,))  # noqa: B010
+
+
+def test_frozen_model_value_is_kept_as_is() -> None:
+    point = Point(x=1)
+    model = Frozen(point=point)
+
+    assert extra(model, "point") is point
+
+
+def test_already_frozen_containers_keep_their_content() -> None:
+    model = Frozen(items=(1, (2, [3])), members=frozenset({1, (2,)}), raw=b"x")
+
+    assert extra(model, "items") == (1, (2, (3,)))
+    assert type(extra(model, "items")) is tuple
+    assert extra(model, "members") == frozenset({1, (2,)})
+    assert type(extra(model, "members")) is frozenset
+    assert extra(model, "raw") == b"x"
+
+
+# --- assignment and mutation ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["name", "brand_new"])
+def test_assigning_a_field_raises_validation_error(name: str) -> None:
+    model = Frozen(name="Ada")
+
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        setattr(model, name, "Grace")
+
+    assert model.model_dump() == {"name": "Ada"}
+
+
+def test_assigning_a_typed_field_raises_validation_error() -> None:
+    point = Point(x=1)
+
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        setattr(point, "x", 2)  # noqa: B010 - x is read-only for the type checker
+
+    assert point.x == 1
+
+
+def test_deleting_a_field_raises_validation_error() -> None:
+    point = Point(x=1)
+    model = Frozen(a=1)
+
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        delattr(point, "x")
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        delattr(model, "a")
+
+    assert point.x == 1
+    assert model.model_extra == {"a": 1}
+
+
+def _setitem(mapping: dict[Any, Any]) -> None:
+    mapping["new"] = 1
+
+
+def _setitem_existing(mapping: dict[Any, Any]) -> None:
+    mapping["a"] = 2
+
+
+def _delitem(mapping: dict[Any, Any]) -> None:
+    del mapping["a"]
+
+
+def _ior(mapping: dict[Any, Any]) -> None:
+    mapping |= {"new": 1}
+
+
+MUTATIONS: list[tuple[str, Callable[[dict[Any, Any]], object]]] = [
+    ("setitem", _setitem),
+    ("setitem_existing", _setitem_existing),
+    ("delitem", _delitem),
+    ("update", lambda mapping: mapping.update({"new": 1})),
+    ("update_kwargs", lambda mapping: mapping.update(new=1)),
+    ("pop", lambda mapping: mapping.pop("a")),
+    ("pop_default", lambda mapping: mapping.pop("missing", None)),
+    ("popitem", lambda mapping: mapping.popitem()),
+    ("clear", lambda mapping: mapping.clear()),
+    ("setdefault", lambda mapping: mapping.setdefault("new", 1)),
+    ("setdefault_existing", lambda mapping: mapping.setdefault("a", 1)),
+    ("ior", _ior),
+]
+
+
+@pytest.mark.parametrize(("operation", "mutate"), MUTATIONS, ids=[name for name, _ in MUTATIONS])
+def test_mutating_a_nested_frozen_dict_raises(
+    operation: str, mutate: Callable[[dict[Any, Any]], object]
+) -> None:
+    model = Frozen(mapping={"a": 1, "nested": {"b": 2}})
+    mapping = extra(model, "mapping")
+
+    with pytest.raises(FrozenInstanceError) as raised:
+        mutate(mapping)
+
+    assert isinstance(raised.value, MiniAgentsError)
+    assert isinstance(raised.value, TypeError)
+    message = str(raised.value)
+    assert "Frozen" in message
+    assert "model_copy(update=" in message  # the error names a fix
+    assert mapping == {"a": 1, "nested": {"b": 2}}, operation
+
+
+@pytest.mark.parametrize(("operation", "mutate"), MUTATIONS, ids=[name for name, _ in MUTATIONS])
+def test_mutating_a_deeply_nested_frozen_dict_raises(
+    operation: str, mutate: Callable[[dict[Any, Any]], object]
+) -> None:
+    model = Frozen(outer=[{"inner": {"a": 1}}])
+    inner = extra(model, "outer")[0]["inner"]
+
+    with pytest.raises(FrozenInstanceError, match=re.escape("model_copy(update=")):
+        mutate(inner)
+
+    assert inner == {"a": 1}, operation
+
+
+def test_catching_frozen_instance_error_as_type_error() -> None:
+    mapping = extra(Frozen(mapping={"a": 1}), "mapping")
+
+    with pytest.raises(TypeError):
+        mapping["a"] = 2
+    with pytest.raises(MiniAgentsError):
+        mapping["a"] = 2
+
+
+def test_non_mutating_dict_operations_still_work_on_frozen_dict() -> None:
+    mapping = extra(Frozen(mapping={"a": 1, "b": 2}), "mapping")
+
+    assert mapping["a"] == 1
+    assert mapping.get("missing", "default") == "default"
+    assert sorted(mapping) == ["a", "b"]
+    assert len(mapping) == 2
+    merged = mapping | {"c": 3}
+    assert merged == {"a": 1, "b": 2, "c": 3}
+    assert type(merged) is FrozenDict  # merging gives a new frozen mapping
+    assert mapping == {"a": 1, "b": 2}
+
+
+def test_nested_tuples_and_frozensets_have_no_mutators() -> None:
+    model = Frozen(items=[1], members={1})
+
+    assert not hasattr(extra(model, "items"), "append")
+    assert not hasattr(extra(model, "members"), "add")
+
+
+# --- equality and hashing ------------------------------------------------------------------
+
+
+def test_equal_by_content() -> None:
+    assert Frozen(a=1, b=[1, 2]) == Frozen(a=1, b=[1, 2])
+    assert Frozen(a=1, b=2) == Frozen(b=2, a=1)  # field order does not matter
+    assert Frozen(a={"x": [1]}) == Frozen(a={"x": (1,)})  # lists and tuples freeze alike
+    assert Point(x=1, y=2) == Point(x=1, y=2)
+
+
+def test_not_equal_when_content_differs() -> None:
+    assert Frozen(a=1) != Frozen(a=2)
+    assert Frozen(a=1) != Frozen(b=1)
+    assert Frozen(a=1) != Frozen(a=1, b=2)
+    assert Point(x=1) != Point(x=1, y=1)
+    assert Point(x=1) != Point.model_validate({"x": 1, "extra_field": None})
+
+
+def test_same_content_different_classes_are_not_equal() -> None:
+    assert Point(x=1, y=2) != OtherPoint(x=1, y=2)
+    assert OtherPoint(x=1, y=2) != Point(x=1, y=2)
+    assert Point(x=1, y=2) != Frozen(x=1, y=2)
+    assert Frozen(x=1, y=2) != Point(x=1, y=2)
+    assert Point(x=1, y=2).model_dump() == OtherPoint(x=1, y=2).model_dump()
+
+
+def test_not_equal_to_non_frozen_objects() -> None:
+    model = Frozen(a=1)
+
+    assert model != {"a": 1}
+    assert model != Plain(values=[1])
+    assert model.__eq__({"a": 1}) is NotImplemented
+
+
+def test_equal_models_have_equal_hashes() -> None:
+    assert hash(Frozen(a=1, b={"c": [1, 2]})) == hash(Frozen(b={"c": [1, 2]}, a=1))
+    assert hash(Point(x=1, y=2)) == hash(Point(x=1, y=2))
+
+
+def test_usable_as_dict_keys_and_in_sets() -> None:
+    table = {Frozen(a=1, tags=["x"]): "first", Point(x=1): "point"}
+
+    assert table[Frozen(a=1, tags=["x"])] == "first"
+    assert table[Point(x=1, y=0)] == "point"
+    assert Frozen(a=2) not in table
+    assert OtherPoint(x=1) not in table
+
+    members = {Frozen(a=1), Frozen(a=1), Frozen(a=2), Point(x=1), OtherPoint(x=1)}
+    assert len(members) == 4
+
+
+# --- hash_key ------------------------------------------------------------------------------
+
+
+def test_hash_key_is_a_sha256_hex_digest() -> None:
+    key = Frozen(a=1).hash_key
+
+    assert re.fullmatch(r"[0-9a-f]{64}", key)
+
+
+def test_hash_key_literal_documents_the_format() -> None:
+    model = Frozen(name="Zoë", tags=["math", "engines"], meta={"born": 1815})
+    expected = "4836539cf1c9dcc2418d585d3ee09984fb7f5c8f46a697d05a3543ac0e11d5d7"
+    canonical = '{"class_":"Frozen","meta":{"born":1815},"name":"Zoë","tags":["math","engines"]}'
+
+    assert model.hash_key == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    assert model.hash_key == canonical_hash_key(model)
+    assert model.hash_key == expected
+
+
+def test_hash_key_for_a_subclass_uses_its_qualname() -> None:
+    point = Point(x=1, y=2)
+
+    assert point.hash_key == canonical_hash_key(point)
+    canonical = '{"class_":"Point","x":1,"y":2}'
+    assert point.hash_key == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def test_hash_key_is_stable() -> None:
+    model = Frozen(a=1, nested={"b": [1, 2]})
+
+    assert model.hash_key == model.hash_key
+    assert model.hash_key == Frozen(nested={"b": [1, 2]}, a=1).hash_key
+
+
+def test_hash_key_differs_for_different_content() -> None:
+    keys = {
+        Frozen(a=1).hash_key,
+        Frozen(a=2).hash_key,
+        Frozen(b=1).hash_key,
+        Frozen(a=1, b=1).hash_key,
+        Frozen(a="1").hash_key,
+        Frozen(a=[1]).hash_key,
+        Frozen().hash_key,
+    }
+
+    assert len(keys) == 7
+
+
+def test_hash_key_differs_for_different_classes() -> None:
+    assert Point(x=1).hash_key != OtherPoint(x=1).hash_key
+    assert Point(x=1).hash_key != Frozen(x=1, y=0).hash_key
+
+
+def test_hash_key_of_unserializable_content_raises() -> None:
+    model = Frozen(thing=object())
+
+    with pytest.raises(pydantic_core.PydanticSerializationError):
+        _ = model.hash_key
+
+
+def test_hash_key_is_equal_for_equal_models_holding_sets() -> None:
+    # 0 and 8 collide in a small set table, so insertion order decides iteration order.
+    first = Frozen(members=frozenset([0, 8]))
+    second = Frozen(members=frozenset([8, 0]))
+    assert first == second
+    assert hash(first) == hash(second)
+
+    assert first.hash_key == second.hash_key
+
+
+def test_hash_key_differs_when_a_nested_model_class_differs() -> None:
+    first = Frozen(inner=Point(x=1))
+    second = Frozen(inner=OtherPoint(x=1))
+    assert first != second
+
+    assert first.hash_key != second.hash_key
+
+
+# --- class definition checks ---------------------------------------------------------------
+
+
+def test_list_field_is_rejected_at_class_definition() -> None:
+    with pytest.raises(TypeError) as raised:
+
+        class WithList(Frozen):
+            items: list[int]
+
+    message = str(raised.value)
+    assert "'items'" in message
+    assert "WithList" in message
+    assert "tuple" in message
+
+
+def test_set_field_is_rejected_at_class_definition() -> None:
+    with pytest.raises(TypeError) as raised:
+
+        class WithSet(Frozen):
+            members: set[str]
+
+    message = str(raised.value)
+    assert "'members'" in message
+    assert "tuple" in message
+    assert "frozenset" in message
+
+
+def test_dict_of_lists_field_is_rejected_at_class_definition() -> None:
+    with pytest.raises(TypeError) as raised:
+
+        class WithDictOfLists(Frozen):
+            groups: dict[str, list[int]]
+
+    message = str(raised.value)
+    assert "'groups'" in message
+    assert "list[int]" in message
+    assert "tuple" in message
+
+
+def test_optional_list_field_is_rejected_at_class_definition() -> None:
+    with pytest.raises(TypeError, match=r"'maybe_items'.*tuple"):
+
+        class WithOptionalList(Frozen):
+            maybe_items: list[int] | None = None
+
+
+def test_immutable_container_fields_are_accepted() -> None:
+    class Fine(Frozen):
+        items: tuple[int, ...] = ()
+        members: frozenset[str] = frozenset()
+        mapping: dict[str, tuple[int, ...]] = pydantic.Field(default_factory=dict)
+
+    model = Fine(items=(1,), members=frozenset({"a"}), mapping={"k": (1, 2)})
+    assert model.items == (1,)
+    assert type(model.mapping) is FrozenDict
+
+
+# --- serialization -------------------------------------------------------------------------
+
+
+def test_model_dump_and_dump_json_work_without_warnings() -> None:
+    # pytest runs with filterwarnings=error, so any serializer warning fails this test.
+    extras: dict[str, Any] = {"nested": {"k": [1, {"z": {2}}]}, "inner": Plain(values=[1])}
+    model = Tagged(name="n", tags=("a",), labels=frozenset({"x"}), scores={"a": 1}, **extras)
+
+    assert model.model_dump() == {
+        "name": "n",
+        "tags": ("a",),
+        "labels": frozenset({"x"}),
+        "scores": {"a": 1},
+        "nested": {"k": (1, {"z": frozenset({2})})},
+        "inner": {"values": (1,), "note": "plain"},
+    }
+    assert model.model_dump(mode="json") == {
+        "name": "n",
+        "tags": ["a"],
+        "labels": ["x"],
+        "scores": {"a": 1},
+        "nested": {"k": [1, {"z": [2]}]},
+        "inner": {"values": [1], "note": "plain"},
+    }
+    assert json.loads(model.model_dump_json()) == model.model_dump(mode="json")
+
+
+def test_round_trip_through_json() -> None:
+    model = Frozen(a=1, nested={"b": [1, 2]})
+
+    restored = Frozen.model_validate_json(model.model_dump_json())
+
+    assert restored == model
+    assert restored.hash_key == model.hash_key
+    assert type(extra(restored, "nested")) is FrozenDict
+
+
+def test_model_validate_freezes_values() -> None:
+    point = Point.model_validate({"x": 1, "tags": ["a"]})
+
+    assert point.x == 1
+    assert extra(point, "tags") == ("a",)
+
+
+def test_a_field_declared_as_a_mutable_model_is_rejected_at_class_definition() -> None:
+    with pytest.raises(TypeError, match="'inner'.*Frozen subclass"):
+
+        class HoldsPlain(Frozen):
+            inner: Plain
+
+
+def test_a_mutable_model_given_as_an_extra_field_keeps_its_data() -> None:
+    model = Frozen(inner=Plain(values=[1, 2]))
+
+    assert model.model_dump(mode="json") == {"inner": {"values": [1, 2], "note": "plain"}}
+    assert model.hash_key != Frozen(inner=Plain(values=[3])).hash_key
+
+
+# --- copying -------------------------------------------------------------------------------
+
+
+def test_model_copy_without_update_is_equal() -> None:
+    model = Frozen(a=1, nested={"b": [1]})
+
+    assert model.model_copy() == model
+
+
+def test_model_copy_with_update_gets_a_fresh_hash_key() -> None:
+    model = Frozen(a=1)
+    original_key = model.hash_key
+
+    updated = model.model_copy(update={"a": 2})
+
+    assert updated == Frozen(a=2)
+    assert updated.hash_key == Frozen(a=2).hash_key
+    assert updated.hash_key != original_key
+
+
+def test_model_copy_with_update_freezes_new_values() -> None:
+    model = Frozen(mapping={"a": 1})
+
+    updated = model.model_copy(update={"mapping": {"a": 2}, "items": [1]})
+
+    assert type(extra(updated, "mapping")) is FrozenDict
+    assert extra(updated, "items") == (1,)
+    assert isinstance(hash(updated), int)
+
+
+def test_deepcopy_of_a_model_with_a_nested_dict() -> None:
+    model = Frozen(mapping={"a": 1})
+
+    assert copy.deepcopy(model) == model
+
+
+def test_pickle_round_trip_of_a_model_with_a_nested_dict() -> None:
+    model = Frozen(mapping={"a": 1})
+
+    assert pickle.loads(pickle.dumps(model)) == model
+
+
+def test_list_inside_a_namedtuple_is_frozen() -> None:
+    pair = collections.namedtuple("pair", ["left", "right"])
+    model = Frozen(pair=pair([1], 2))
+
+    assert extra(model, "pair")[0] == (1,)
+    assert isinstance(hash(model), int)
