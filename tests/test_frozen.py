@@ -611,7 +611,7 @@ def test_model_validate_freezes_values() -> None:
 
 
 def test_a_field_declared_as_a_mutable_model_is_rejected_at_class_definition() -> None:
-    with pytest.raises(TypeError, match="'inner'.*Frozen subclass"):
+    with pytest.raises(TypeError, match=r"'inner'.*Frozen subclass"):
 
         class HoldsPlain(Frozen):
             inner: Plain

@@ -18,8 +18,8 @@ from collections.abc import Mapping, MutableSequence, MutableSet
 from typing import Any, NoReturn
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
-from pydantic_core import to_jsonable_python
 from pydantic._internal._model_construction import ModelMetaclass
+from pydantic_core import to_jsonable_python
 from typing_extensions import Self, dataclass_transform
 
 from miniagents.promising.errors import FrozenInstanceError
@@ -99,7 +99,7 @@ def freeze(value: object) -> object:
 
 def _freeze_tuple(value: tuple[object, ...]) -> tuple[object, ...]:
     items = tuple(freeze(item) for item in value)
-    if all(new is old for new, old in zip(items, value)):
+    if all(new is old for new, old in zip(items, value, strict=True)):
         return value
     if type(value) is tuple:
         return items

@@ -40,6 +40,8 @@ class Sentinel(enum.Enum):
         """Show the sentinel by its bare name, e.g. ``AWAIT``."""
         return self.name
 
+    __str__ = __repr__
+
 
 AWAIT: Final = Sentinel.AWAIT
 CLEAR: Final = Sentinel.CLEAR
