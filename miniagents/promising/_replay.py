@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Generic, TypeVar, cast
+from typing import TypeVar, cast
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -47,7 +47,7 @@ def _noop() -> None:
     """Dispose of nothing."""
 
 
-class ReplayCore(Generic[T]):
+class ReplayCore(abc.ObserverBase[T]):
     """Records a stream's pieces and its end, and replays them to every observer."""
 
     __slots__ = (
@@ -99,7 +99,7 @@ class ReplayCore(Generic[T]):
         self.started = source is None
         self._subscription: abc.DisposableBase | Callable[[], None] | None = None
         self._observers: tuple[_Observer[T], ...] = ()
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self._observable: ReplayObservable[T] | None = None
@@ -125,6 +125,8 @@ class ReplayCore(Generic[T]):
         self._source = None
         if isinstance(source, ReplayObservable):
             self._subscription = source.core.add_observer(self.accept, self.fail, self.complete)
+        elif isinstance(source, TaskObservable):  # the task calls this core directly
+            self._subscription = source.subscribe_direct(self)
         else:
             self._subscription = source.subscribe(self.on_next, self.on_error, self.on_completed)
 
@@ -259,8 +261,8 @@ class ReplayCore(Generic[T]):
             subscription()
 
     def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
 
@@ -295,7 +297,10 @@ class ReplayCore(Generic[T]):
         """Wait until a piece arrives or the stream ends (the caller has started the core)."""
         loop = self._loop or asyncio.get_running_loop()
         waiter = loop.create_future()
-        self._waiters.append(waiter)
+        if self._waiters is None:
+            self._waiters = [waiter]
+        else:
+            self._waiters.append(waiter)
         await waiter
 
     async def acollect(self) -> list[T]:

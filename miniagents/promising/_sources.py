@@ -72,6 +72,10 @@ class TaskObservable(Observable[T]):
     def _subscribe_core(
         self, observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
+        return self.subscribe_direct(observer)
+
+    def subscribe_direct(self, observer: abc.ObserverBase[T]) -> abc.DisposableBase:
+        """Start the task for ``observer`` without reactivex's subscription wrapper."""
         task = spawn(self.body(observer), self.what)
 
         def dispose() -> None:

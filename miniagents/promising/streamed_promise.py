@@ -23,6 +23,8 @@ def source_observable(
     """Turn a stream's source into the observable its core subscribes to."""
     if source is None or isinstance(source, Observable):
         return source
+    if isinstance(source, StreamedPromise):  # already replayable: no task needed
+        return source.as_observable()
     return from_async_iterable(source, what)
 
 
