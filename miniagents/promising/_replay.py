@@ -17,15 +17,15 @@ producer serves many ``async for`` loops and ``await`` expressions without queue
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar, cast
 
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
 
+from miniagents.promising._replay_observable import ReplayObservable
+from miniagents.promising._reporting import report_broken_observer, report_lost_error
 from miniagents.promising._sources import TaskObservable
 from miniagents.promising._tasks import no_loop_error
 from miniagents.promising.errors import StreamCancelledError
@@ -33,9 +33,6 @@ from miniagents.promising.errors import StreamCancelledError
 __all__ = ["ReplayCore", "ReplayObservable"]
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-
-_logger = logging.getLogger("miniagents")
 
 _OnNext = Callable[[T], None]
 _OnError = Callable[[BaseException], None]
@@ -132,24 +129,24 @@ class ReplayCore(abc.ObserverBase[T]):
 
     def on_next(self, piece: T) -> None:
         """Accept a piece from any thread (pieces from other threads hop onto the loop)."""
-        if self._thread is not None and threading.get_ident() != self._thread:
-            cast(asyncio.AbstractEventLoop, self._loop).call_soon_threadsafe(self.accept, piece)
+        if self._thread is None or threading.get_ident() == self._thread:
+            self.accept(piece)  # the hot path: on the loop's thread, no hop
         else:
-            self.accept(piece)
+            cast(asyncio.AbstractEventLoop, self._loop).call_soon_threadsafe(self.accept, piece)
 
     def on_error(self, error: BaseException) -> None:
         """Accept the error that ends the stream, from any thread."""
-        if self._thread is not None and threading.get_ident() != self._thread:
-            cast(asyncio.AbstractEventLoop, self._loop).call_soon_threadsafe(self.fail, error)
-        else:
-            self.fail(error)
+        self._on_loop(self.fail, error)
 
     def on_completed(self) -> None:
         """Accept the normal end of the stream, from any thread."""
+        self._on_loop(self.complete)
+
+    def _on_loop(self, method: Callable[..., None], *args: object) -> None:
         if self._thread is not None and threading.get_ident() != self._thread:
-            cast(asyncio.AbstractEventLoop, self._loop).call_soon_threadsafe(self.complete)
+            cast(asyncio.AbstractEventLoop, self._loop).call_soon_threadsafe(method, *args)
         else:
-            self.complete()
+            method(*args)
 
     def accept(self, piece: T) -> None:
         """Record ``piece`` and pass it to every observer (on the loop's thread)."""
@@ -249,7 +246,7 @@ class ReplayCore(abc.ObserverBase[T]):
                 self._error_seen = True
                 observer[1](self.error)
         except Exception as exc:
-            self._report_broken(exc)
+            report_broken_observer(exc)
 
     def _dispose_subscription(self) -> None:
         subscription, self._subscription = self._subscription, None
@@ -281,7 +278,7 @@ class ReplayCore(abc.ObserverBase[T]):
                 on_next(pieces[index])
                 index += 1
         except Exception as exc:
-            self._report_broken(exc)
+            report_broken_observer(exc)
             return _noop
         if self.done and self._sent == len(pieces):
             self._send_end(observer)
@@ -336,40 +333,10 @@ class ReplayCore(abc.ObserverBase[T]):
 
     def _drop_broken(self, observer: _Observer[T], exc: Exception) -> None:
         self._observers = tuple(o for o in self._observers if o is not observer)
-        self._report_broken(exc)
-
-    @staticmethod
-    def _report_broken(exc: Exception) -> None:
-        _logger.error(
-            "An observer of a MiniAgents stream raised an error and was unsubscribed; "
-            "the stream goes on for its other consumers.",
-            exc_info=exc,
-        )
+        report_broken_observer(exc)
 
     def __del__(self) -> None:
         """Log an error that ended the stream if no consumer ever received it."""
         error = getattr(self, "error", None)
-        if (
-            error is not None
-            and not self._error_seen
-            and not isinstance(error, StreamCancelledError)
-        ):
-            _logger.error(
-                "A MiniAgents stream ended with an error that no consumer ever received.",
-                exc_info=error,
-            )
-
-
-class ReplayObservable(Observable[T_co]):
-    """The observable face of a :class:`ReplayCore`: every subscriber gets the full replay."""
-
-    def __init__(self, core: ReplayCore[T_co]) -> None:
-        """Wrap ``core``."""
-        super().__init__()
-        self.core = core
-
-    def _subscribe_core(
-        self, observer: abc.ObserverBase[T_co], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        on_error = cast(_OnError, observer.on_error)
-        return Disposable(self.core.add_observer(observer.on_next, on_error, observer.on_completed))
+        if error is not None and not self._error_seen:
+            report_lost_error(error)

@@ -80,12 +80,8 @@ def w1_expected(n: int) -> str:
     return "".join(f"t{i} " for i in range(n))
 
 
-async def w1_library_reactive(n: int, k: int, sink: Sink) -> Sample:
-    """W1, library, each further stage ``MessagePromise.from_observable(prev.as_observable())``."""
-    start = time.perf_counter()
-    stage = MessagePromise.from_async_iterable(tokens(n))
-    for _ in range(k - 1):
-        stage = MessagePromise.from_observable(stage.as_observable())
+async def _consume_tokens(stage: MessagePromise, start: float, n: int, sink: Sink) -> Sample:
+    """Count the tokens of the last library stage, noting when the first one arrived."""
     count = 0
     first = start
     async for token in stage:
@@ -97,6 +93,15 @@ async def w1_library_reactive(n: int, k: int, sink: Sink) -> Sample:
     end = time.perf_counter()
     assert count == n, (count, n)
     return Sample(end - start, first - start)
+
+
+async def w1_library_reactive(n: int, k: int, sink: Sink) -> Sample:
+    """W1, library, each further stage ``MessagePromise.from_observable(prev.as_observable())``."""
+    start = time.perf_counter()
+    stage = MessagePromise.from_async_iterable(tokens(n))
+    for _ in range(k - 1):
+        stage = MessagePromise.from_observable(stage.as_observable())
+    return await _consume_tokens(stage, start, n, sink)
 
 
 async def w1_library_async_iter(n: int, k: int, sink: Sink) -> Sample:
@@ -105,17 +110,7 @@ async def w1_library_async_iter(n: int, k: int, sink: Sink) -> Sample:
     stage = MessagePromise.from_async_iterable(tokens(n))
     for _ in range(k - 1):
         stage = MessagePromise.from_async_iterable(stage)
-    count = 0
-    first = start
-    async for token in stage:
-        if count == 0:
-            first = time.perf_counter()
-        count += 1
-        if sink is not None:
-            sink.append(token)
-    end = time.perf_counter()
-    assert count == n, (count, n)
-    return Sample(end - start, first - start)
+    return await _consume_tokens(stage, start, n, sink)
 
 
 async def _w1_produce(source: AsyncIterator[str], outbox: TokenQueue) -> None:

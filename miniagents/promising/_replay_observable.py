@@ -1,0 +1,38 @@
+"""The observable face of a replay core: every subscriber gets the full replay.
+
+Marble::
+
+    core:          --a--b--c--|
+    subscriber 1:  --a--b--c--|      (subscribed at the start)
+    subscriber 2:        (ab)c--|    (subscribed after b)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar, cast
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+if TYPE_CHECKING:
+    from miniagents.promising._replay import ReplayCore
+
+__all__ = ["ReplayObservable"]
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class ReplayObservable(Observable[T_co]):
+    """The observable face of a :class:`ReplayCore`: every subscriber gets the full replay."""
+
+    def __init__(self, core: ReplayCore[T_co]) -> None:
+        """Wrap ``core``."""
+        super().__init__()
+        self.core = core
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[T_co], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        on_error = cast(Callable[[BaseException], None], observer.on_error)
+        return Disposable(self.core.add_observer(observer.on_next, on_error, observer.on_completed))
