@@ -1,9 +1,9 @@
 """MiniAgents: typed, replayable streams of messages for LLM-based multi-agent systems.
 
-The streams layer is re-exported here: :class:`Promise`, :class:`StreamedPromise`,
-:class:`Frozen`, :class:`Message`, :class:`MessagePromise`,
-:class:`MessageSequencePromise`, :data:`MessageType` and the error root
-:class:`MiniAgentsError`.
+Re-exported here: the agents (:func:`miniagent`, :class:`MiniAgent`, :class:`MiniAgents`,
+:class:`InteractionContext`), the streams (:class:`Promise`, :class:`StreamedPromise`,
+:class:`Frozen`, :class:`Message`, :class:`MessagePromise`, :class:`MessageSequencePromise`,
+:data:`MessageType`) and the error root :class:`MiniAgentsError`.
 """
 
 from miniagents.errors import MiniAgentsError as MiniAgentsError
@@ -12,18 +12,26 @@ from miniagents.messages import MessagePromise as MessagePromise
 from miniagents.messages import MessageSequencePromise as MessageSequencePromise
 from miniagents.messages import MessageTuple as MessageTuple
 from miniagents.messages import MessageType as MessageType
+from miniagents.miniagents import InteractionContext as InteractionContext
+from miniagents.miniagents import MiniAgent as MiniAgent
+from miniagents.miniagents import MiniAgents as MiniAgents
+from miniagents.miniagents import miniagent as miniagent
 from miniagents.promising import Frozen as Frozen
 from miniagents.promising import Promise as Promise
 from miniagents.promising import StreamedPromise as StreamedPromise
 
 __all__ = [
     "Frozen",
+    "InteractionContext",
     "Message",
     "MessagePromise",
     "MessageSequencePromise",
     "MessageTuple",
     "MessageType",
+    "MiniAgent",
+    "MiniAgents",
     "MiniAgentsError",
     "Promise",
     "StreamedPromise",
+    "miniagent",
 ]

@@ -6,16 +6,26 @@ The hierarchy::
     ├── SentinelMisuseError (also TypeError)      a sentinel was used as a boolean
     ├── FrozenInstanceError (also TypeError)      a frozen container was mutated
     ├── MessageTypeError (also TypeError)         not a MessageType where messages were expected
+    ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
+    ├── AgentArgumentError (also TypeError)       an unknown, missing or positional agent argument
     ├── NoRunningLoopError (also RuntimeError)    a stream needing a task started outside asyncio
+    ├── NoActiveContextError (also RuntimeError)  an agent used outside a MiniAgents context
     ├── IncompleteStreamError (also RuntimeError) str() of a stream that is still streaming
+    ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
+    ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
     └── StreamCancelledError                      the stream's producer was cancelled
 
-Errors raised by a stream's producer (your code, an SDK) are not wrapped: they reach
-every consumer with their own type. Assigning a field of a ``Frozen`` model raises
+Errors raised by a stream's producer or an agent (your code, an SDK) are not wrapped:
+they reach every consumer with their own type. Assigning a field of a ``Frozen`` model raises
 pydantic's ``ValidationError``, as for any frozen pydantic model.
 """
 
+from miniagents.messages.appender import AppenderClosedError as AppenderClosedError
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
+from miniagents.miniagents.errors import AgentArgumentError as AgentArgumentError
+from miniagents.miniagents.errors import AgentDefinitionError as AgentDefinitionError
+from miniagents.miniagents.errors import AgentFinishedError as AgentFinishedError
+from miniagents.miniagents.errors import NoActiveContextError as NoActiveContextError
 from miniagents.promising.errors import FrozenInstanceError as FrozenInstanceError
 from miniagents.promising.errors import IncompleteStreamError as IncompleteStreamError
 from miniagents.promising.errors import MiniAgentsError as MiniAgentsError
@@ -24,10 +34,15 @@ from miniagents.promising.errors import SentinelMisuseError as SentinelMisuseErr
 from miniagents.promising.errors import StreamCancelledError as StreamCancelledError
 
 __all__ = [
+    "AgentArgumentError",
+    "AgentDefinitionError",
+    "AgentFinishedError",
+    "AppenderClosedError",
     "FrozenInstanceError",
     "IncompleteStreamError",
     "MessageTypeError",
     "MiniAgentsError",
+    "NoActiveContextError",
     "NoRunningLoopError",
     "SentinelMisuseError",
     "StreamCancelledError",

@@ -5,6 +5,8 @@ message token by token; :class:`MessageSequencePromise` streams many messages;
 :data:`MessageType` is everything that may stand where messages are expected.
 """
 
+from miniagents.messages.appender import MessageSequenceAppender as MessageSequenceAppender
+from miniagents.messages.appender import MessageTokenAppender as MessageTokenAppender
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
 from miniagents.messages.message import Message as Message
 from miniagents.messages.message_promise import MessagePromise as MessagePromise
@@ -15,7 +17,9 @@ from miniagents.messages.sequence import MessageType as MessageType
 __all__ = [
     "Message",
     "MessagePromise",
+    "MessageSequenceAppender",
     "MessageSequencePromise",
+    "MessageTokenAppender",
     "MessageTuple",
     "MessageType",
     "MessageTypeError",

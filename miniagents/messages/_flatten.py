@@ -20,13 +20,17 @@ from reactivex.disposable import Disposable
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.promising._replay_observable import ReplayObservable
 from miniagents.promising._sources import from_async_iterable
 from miniagents.promising.streamed_promise import StreamedPromise
 
 if TYPE_CHECKING:
     from miniagents.messages.sequence import MessageType
 
-__all__ = ["Segment", "collect", "flatten_messages"]
+__all__ = ["MESSAGES", "Flattener", "Segment", "collect", "flatten_messages"]
+
+MESSAGES = object()
+"""Marks the replay cores of message sequences: their pieces are flat already."""
 
 Segment = Union[MessagePromise, BaseException, "Observable[MessageType]"]
 """A piece of flattened input: a ready message, an error, or an async part still to flatten."""
@@ -117,7 +121,7 @@ def flatten_messages(source: Observable[MessageType]) -> Observable[MessagePromi
     def subscribe(
         observer: abc.ObserverBase[MessagePromise], _scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        flattener = _Flattener(observer)
+        flattener = Flattener(observer)
         flattener.outer = source.subscribe(
             flattener.on_next, flattener.on_outer_error, flattener.on_outer_completed
         )
@@ -126,8 +130,9 @@ def flatten_messages(source: Observable[MessageType]) -> Observable[MessagePromi
     return Observable(subscribe)
 
 
-class _Flattener:
-    """The state of one subscription to :func:`flatten_messages`."""
+class Flattener:
+    """The state of one flattening: of a subscription to :func:`flatten_messages`, or of
+    an appender that code pushes ``MessageType`` items into."""
 
     __slots__ = (
         "draining",
@@ -160,6 +165,21 @@ class _Flattener:
             collect(item, self.pending)
         except Exception as error:  # bad input, or an iterable item that failed
             self.pending.append(error)
+        self.drain()
+
+    def push(self, segments: list[Segment]) -> None:
+        """Pass on segments :func:`collect` made (the input is checked already)."""
+        if self.stopped:
+            return
+        if (
+            len(segments) == 1
+            and isinstance(segments[0], MessagePromise)
+            and not self.pending
+            and not self.inner_active
+        ):
+            self.observer.on_next(segments[0])
+            return
+        self.pending.extend(segments)
         self.drain()
 
     def on_outer_error(self, error: BaseException) -> None:
@@ -195,9 +215,7 @@ class _Flattener:
                     self.observer.on_error(segment)  # type: ignore[arg-type]
                 else:
                     self.inner_active = True
-                    inner = segment.pipe(flatten_messages).subscribe(
-                        self.observer.on_next, self.on_inner_error, self.on_inner_completed
-                    )
+                    inner = self._subscribe_inner(segment)
                     if self.inner_active:
                         self.inner = inner
             if not self.stopped and self.outer_done and not self.inner_active and not self.pending:
@@ -205,6 +223,18 @@ class _Flattener:
                 self.observer.on_completed()
         finally:
             self.draining = False
+
+    def _subscribe_inner(self, segment: Observable[MessageType]) -> abc.DisposableBase:
+        if isinstance(segment, ReplayObservable) and segment.core.kind is MESSAGES:
+            # a message sequence: its pieces are flat already, take them directly
+            return Disposable(
+                segment.core.add_observer(
+                    self.observer.on_next, self.on_inner_error, self.on_inner_completed
+                )
+            )
+        return segment.pipe(flatten_messages).subscribe(
+            self.observer.on_next, self.on_inner_error, self.on_inner_completed
+        )
 
     def dispose(self) -> None:
         self.stopped = True

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterable, Mapping
 from reactivex import Observable
 from typing_extensions import Self
 
+from miniagents.messages.listener import message_listener
 from miniagents.messages.message import Message
 from miniagents.promising._replay import ReplayCore, ReplayObservable
 from miniagents.promising.errors import IncompleteStreamError
@@ -14,9 +15,9 @@ from miniagents.promising.frozen import FrozenDict, freeze
 from miniagents.promising.sentinels import NO_VALUE
 from miniagents.promising.streamed_promise import StreamedPromise, source_observable
 
-__all__ = ["MessagePromise"]
+__all__ = ["TOKENS", "MessagePromise"]
 
-_TOKENS = object()  # marks cores whose pieces are known to be str
+TOKENS = object()  # marks cores whose pieces are known to be str
 
 
 def _require_str(token: object) -> BaseException | None:
@@ -83,10 +84,13 @@ class MessagePromise(StreamedPromise[str, Message]):
 
     def _init_prefilled(self, message: Message) -> None:
         text = message.text
-        core: ReplayCore[str] = ReplayCore(prefill=[text] if text else [], kind=_TOKENS)
+        core: ReplayCore[str] = ReplayCore(prefill=[text] if text else [], kind=TOKENS)
         self._message_class: type[Message] = type(message)
         self._metadata = _metadata({name: value for name, value in message if name != "text"})
         self._setup(core, None, message)
+        listener = message_listener.get()
+        if listener is not None:
+            listener(self, message)
 
     def _init_streamed(
         self,
@@ -99,15 +103,18 @@ class MessagePromise(StreamedPromise[str, Message]):
                 "The text of a streamed message comes from its tokens; "
                 "remove the text= keyword argument."
             )
-        trusted = isinstance(source, ReplayObservable) and source.core.kind is _TOKENS
+        trusted = isinstance(source, ReplayObservable) and source.core.kind is TOKENS
         core = ReplayCore(
             source_observable(source, "MessagePromise"),
             validator=None if trusted else _require_str,
-            kind=_TOKENS,
+            kind=TOKENS,
         )
         self._message_class = message_class
         self._metadata = _metadata({name: freeze(value) for name, value in metadata.items()})
         self._setup(core)
+        listener = message_listener.get()
+        if listener is not None:
+            core.on_done = lambda: listener(self, self._build(core.pieces))
 
     @classmethod
     def from_async_iterable(
@@ -153,6 +160,21 @@ class MessagePromise(StreamedPromise[str, Message]):
         """The class of the message this promise resolves to."""
         return self._message_class
 
+    def message_now(self) -> Message:
+        """The complete message, without waiting.
+
+        Raises:
+            IncompleteStreamError: if the message is still streaming.
+            BaseException: the error that ended the token stream, if it failed.
+        """
+        core = self._core
+        if not core.done:
+            raise IncompleteStreamError(
+                "The message is still streaming. Await it instead: `message = await promise`."
+            )
+        core.raise_if_failed()
+        return self._build(core.pieces)
+
     def _build(self, tokens: tuple[str, ...] | list[str]) -> Message:
         if self._whole is not NO_VALUE:
             return self._whole
@@ -169,14 +191,12 @@ class MessagePromise(StreamedPromise[str, Message]):
         Raises:
             IncompleteStreamError: if the message is still streaming.
         """
-        core = self._core
-        if not core.done:
+        if not self._core.done:
             raise IncompleteStreamError(
                 "str() was called on a MessagePromise that is still streaming. "
                 "Await it first: `message = await promise`, then use str(message)."
             )
-        core.raise_if_failed()
-        return str(self._build(core.pieces))
+        return str(self.message_now())
 
     def __repr__(self) -> str:
         """Show the class, the state, the number of tokens so far and the metadata."""

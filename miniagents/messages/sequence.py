@@ -10,7 +10,8 @@ from reactivex import Observable
 from reactivex import from_iterable as _rx_from_iterable
 from typing_extensions import Self
 
-from miniagents.messages._flatten import Segment, collect, flatten_messages
+from miniagents.messages._flatten import MESSAGES, Segment, collect, flatten_messages
+from miniagents.messages._resolve import resolve_messages
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.promising._replay import ReplayCore
@@ -97,12 +98,19 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
         rest = segments[ready:]
         core: ReplayCore[MessagePromise]
         if not rest:
-            core = ReplayCore(prefill=prefill)
+            core = ReplayCore(prefill=prefill, kind=MESSAGES)
         elif isinstance(rest[0], BaseException):  # the stream ends at an error
-            core = ReplayCore(prefill=prefill, error=rest[0])
+            core = ReplayCore(prefill=prefill, error=rest[0], kind=MESSAGES)
         else:
-            core = ReplayCore(_concat(rest), prefill)
+            core = ReplayCore(_concat(rest), prefill, kind=MESSAGES)
         self._setup(core)
+
+    @classmethod
+    def _from_core(cls, core: ReplayCore[MessagePromise]) -> Self:
+        """Wrap a core whose pieces the caller provides (see ``MessageSequenceAppender``)."""
+        sequence = cls.__new__(cls)
+        sequence._setup(core)
+        return sequence
 
     @classmethod
     def from_observable(cls, source: Observable[MessageType]) -> Self:
@@ -114,6 +122,16 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
             sequence:  --m1--(m2m3)---|
         """
         return cls(source)
+
+    def as_message_observable(self) -> Observable[Message]:
+        """The complete messages, in order, each as soon as it (and those before it) is complete.
+
+        Marble::
+
+            sequence:  --p1--p2------|     (p1 completes at t1, p2 at t2 > t1)
+            result:    ----m1---m2---|
+        """
+        return self.as_observable().pipe(resolve_messages)
 
     async def _resolve_whole(self, pieces: tuple[MessagePromise, ...]) -> MessageTuple:
         return MessageTuple([await promise for promise in pieces])

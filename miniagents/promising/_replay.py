@@ -63,6 +63,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "done",
         "error",
         "kind",
+        "on_done",
         "pieces",
         "started",
         "validator",
@@ -75,6 +76,7 @@ class ReplayCore(abc.ObserverBase[T]):
         error: BaseException | None = None,
         validator: Callable[[T], BaseException | None] | None = None,
         kind: object = None,
+        open_ended: bool = False,
     ) -> None:
         """Create a core fed by ``source``, or a finished one holding ``prefill`` (and ``error``).
 
@@ -84,16 +86,19 @@ class ReplayCore(abc.ObserverBase[T]):
             error: For a finished core, the error that ended it.
             validator: Checks each piece from ``source``; a returned error ends the stream.
             kind: A tag the owner uses to recognise cores whose pieces it already checked.
+            open_ended: Without a source, stay open: the owner pushes pieces with
+                :meth:`accept` and ends the stream with :meth:`complete` or :meth:`fail`.
         """
         self.pieces: list[T] = prefill if prefill is not None else []
         self._sent = len(self.pieces)  # how many pieces observers have been given
         self._delivering = False
-        self.done = source is None
+        self.done = source is None and not open_ended
         self.error: BaseException | None = error
         self._traceback: TracebackType | None = error.__traceback__ if error else None
         self._error_seen = False
         self._source = source
         self.started = source is None
+        self.on_done: Callable[[], None] | None = None
         self._subscription: abc.DisposableBase | Callable[[], None] | None = None
         self._observers: tuple[_Observer[T], ...] = ()
         self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
@@ -208,6 +213,9 @@ class ReplayCore(abc.ObserverBase[T]):
     def _end(self) -> None:
         self.done = True
         self._dispose_subscription()
+        if self.on_done is not None and self.error is None:
+            on_done, self.on_done = self.on_done, None
+            on_done()
         if not self._delivering:
             self._deliver()
 
@@ -315,6 +323,11 @@ class ReplayCore(abc.ObserverBase[T]):
         if self.error is not None:
             self._error_seen = True
         return self.error
+
+    @property
+    def error_received(self) -> bool:
+        """Whether a consumer has been given the error that ended the stream."""
+        return self._error_seen
 
     def raise_if_failed(self) -> None:
         """Re-raise the stream's error, with its original traceback, if it failed."""

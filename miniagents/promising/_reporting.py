@@ -20,11 +20,8 @@ def report_broken_observer(exc: Exception) -> None:
     )
 
 
-def report_lost_error(error: BaseException) -> None:
+def report_lost_error(error: BaseException, source: str = "A MiniAgents stream") -> None:
     """Log an error that ended a stream no consumer read to its end (cancellation aside)."""
     if isinstance(error, StreamCancelledError):
         return
-    logger.error(
-        "A MiniAgents stream ended with an error that no consumer ever received.",
-        exc_info=error,
-    )
+    logger.error("%s ended with an error that no consumer ever received.", source, exc_info=error)

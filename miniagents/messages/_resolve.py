@@ -1,0 +1,91 @@
+"""The ``resolve_messages`` operator: message promises in, complete messages out, in order."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
+
+__all__ = ["resolve_messages"]
+
+
+def resolve_messages(source: Observable[MessagePromise]) -> Observable[Message]:
+    """Emit the message of each promise once it is complete, keeping the source's order.
+
+    A promise that is complete already is emitted at once, unless one before it is
+    still streaming; an error in a message's token stream ends the result.
+
+    Marble::
+
+        source:   --p1--p2--------|   (p1 completes at x, p2 before it)
+        p1:       ---------x
+        result:   ---------(m1m2)-|
+    """
+
+    def subscribe(
+        observer: abc.ObserverBase[Message], _scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        resolver = _InOrder(observer)
+        outer = source.subscribe(resolver.on_next, resolver.on_error, resolver.on_completed)
+        return Disposable(lambda: resolver.dispose(outer))
+
+    return Observable(subscribe)
+
+
+class _InOrder:
+    __slots__ = ("observer", "pending", "source_done", "stopped", "waiting")
+
+    def __init__(self, observer: abc.ObserverBase[Message]) -> None:
+        self.observer = observer
+        self.pending: deque[MessagePromise] = deque()
+        self.source_done = False
+        self.stopped = False
+        self.waiting: MessagePromise | None = None
+
+    def on_next(self, promise: MessagePromise) -> None:
+        self.pending.append(promise)
+        self.drain()
+
+    def on_error(self, error: BaseException) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.observer.on_error(error)  # type: ignore[arg-type]
+
+    def on_completed(self) -> None:
+        self.source_done = True
+        self.drain()
+
+    def _head_done(self) -> None:
+        self.waiting = None
+        self.drain()
+
+    def drain(self) -> None:
+        while not self.stopped and self.waiting is None and self.pending:
+            head = self.pending[0]
+            if not head.done:
+                self.waiting = head
+                core = head._core  # wait for the end of its tokens
+                core.add_observer(_ignore, self.on_error, self._head_done)
+                return
+            self.pending.popleft()
+            try:
+                message = head.message_now()
+            except Exception as error:
+                self.on_error(error)
+                return
+            self.observer.on_next(message)
+        if not self.stopped and self.source_done and self.waiting is None and not self.pending:
+            self.stopped = True
+            self.observer.on_completed()
+
+    def dispose(self, outer: abc.DisposableBase) -> None:
+        self.stopped = True
+        outer.dispose()
+
+
+def _ignore(_token: str) -> None:
+    """Tokens do not matter here, only the end of the message."""

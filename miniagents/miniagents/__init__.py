@@ -1,0 +1,24 @@
+"""Agents: ``@miniagent`` functions run in a ``MiniAgents`` context.
+
+An agent is an async function that gets an :class:`InteractionContext` (its input
+messages and a way to reply) and any keyword arguments. ``agent.inquire(messages)``
+starts it in the background and returns its replies as a ``MessageSequencePromise``.
+"""
+
+from miniagents.miniagents.agent import AgentFunction as AgentFunction
+from miniagents.miniagents.agent import MiniAgent as MiniAgent
+from miniagents.miniagents.agent import miniagent as miniagent
+from miniagents.miniagents.context import MessageHandler as MessageHandler
+from miniagents.miniagents.context import MiniAgents as MiniAgents
+from miniagents.miniagents.interaction import AgentCall as AgentCall
+from miniagents.miniagents.interaction import InteractionContext as InteractionContext
+
+__all__ = [
+    "AgentCall",
+    "AgentFunction",
+    "InteractionContext",
+    "MessageHandler",
+    "MiniAgent",
+    "MiniAgents",
+    "miniagent",
+]

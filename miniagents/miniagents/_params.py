@@ -1,0 +1,75 @@
+"""Which keyword arguments an agent function takes, and clear errors for the others."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from miniagents.miniagents.errors import AgentArgumentError, AgentDefinitionError
+
+__all__ = ["AgentParameters"]
+
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+@dataclass(frozen=True)
+class AgentParameters:
+    """The parameters of an agent function after its interaction context."""
+
+    agent: str
+    names: frozenset[str]
+    required: frozenset[str]
+    takes_any: bool
+
+    @classmethod
+    def of(cls, func: Callable[..., object], agent: str) -> AgentParameters:
+        """Read the parameters of ``func``, the function of the agent ``agent``."""
+        parameters = list(inspect.signature(func).parameters.values())
+        if not parameters or parameters[0].kind not in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
+            raise AgentDefinitionError(
+                f"The function of the agent {agent} must take the interaction context as "
+                "its first positional parameter: `async def agent(ctx: InteractionContext, ...)`."
+            )
+        rest = parameters[1:]
+        named = [p for p in rest if p.kind in _NAMED]
+        return cls(
+            agent=agent,
+            names=frozenset(p.name for p in named),
+            required=frozenset(p.name for p in named if p.default is inspect.Parameter.empty),
+            takes_any=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in rest),
+        )
+
+    def check_known(self, arguments: Mapping[str, object], where: str) -> None:
+        """Reject arguments the function does not take.
+
+        Raises:
+            AgentArgumentError: naming the agent, the argument and what it takes.
+        """
+        if self.takes_any:
+            return
+        unknown = sorted(set(arguments) - self.names)
+        if unknown:
+            takes = ", ".join(sorted(self.names)) or "no arguments"
+            raise AgentArgumentError(
+                f"The agent {self.agent} got an unexpected keyword argument {unknown[0]!r} "
+                f"in {where}(); it takes: {takes}. Check the spelling, or add a parameter "
+                f"{unknown[0]!r} to the agent function."
+            )
+
+    def check_call(self, arguments: Mapping[str, object]) -> None:
+        """Reject unknown arguments and missing required ones.
+
+        Raises:
+            AgentArgumentError: naming the agent, the argument and the fix.
+        """
+        self.check_known(arguments, "inquire")
+        missing = sorted(self.required - set(arguments))
+        if missing:
+            raise AgentArgumentError(
+                f"The agent {self.agent} needs the argument {missing[0]!r}: pass it to "
+                f"inquire({missing[0]}=...) or bind it with fork({missing[0]}=...)."
+            )

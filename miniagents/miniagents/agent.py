@@ -1,0 +1,219 @@
+"""``MiniAgent`` and the ``@miniagent`` decorator: agents are async functions."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Concatenate, Generic, ParamSpec, TypeAlias, cast, overload
+
+from reactivex import Observable
+
+from miniagents.messages.appender import MessageSequenceAppender
+from miniagents.messages.errors import MessageTypeError
+from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageSequencePromise, MessageType
+from miniagents.miniagents._operator import agent_operator
+from miniagents.miniagents._params import AgentParameters
+from miniagents.miniagents.context import MiniAgents
+from miniagents.miniagents.errors import AgentArgumentError, AgentDefinitionError
+from miniagents.miniagents.interaction import AgentCall, InteractionContext
+from miniagents.promising._reporting import logger
+
+__all__ = ["AgentFunction", "MiniAgent", "miniagent"]
+
+P = ParamSpec("P")
+
+AgentFunction: TypeAlias = Callable[Concatenate[InteractionContext, P], Awaitable[None]]
+"""``async def agent(ctx: InteractionContext, **kwargs) -> None``."""
+
+
+class MiniAgent(Generic[P]):
+    """An agent: an async function run once per interaction, replying through its context.
+
+    Make one with ``@miniagent``. ``P`` is the agent function's own parameters (after the
+    context), which :meth:`inquire` takes as keyword arguments.
+    """
+
+    __slots__ = ("_bound", "_parameters", "alias", "description", "func")
+
+    def __init__(
+        self,
+        func: AgentFunction[P],
+        *,
+        alias: str | None = None,
+        description: str | None = None,
+        bound: Mapping[str, object] | None = None,
+    ) -> None:
+        """Wrap ``func``; ``alias`` defaults to its name upper-cased, ``description`` to its doc.
+
+        Raises:
+            AgentDefinitionError: if ``func`` is not an ``async def`` function taking the
+                interaction context first.
+            AgentArgumentError: if ``bound`` names an argument ``func`` does not take.
+        """
+        name = getattr(func, "__name__", repr(func))
+        if not inspect.iscoroutinefunction(func):
+            raise AgentDefinitionError(
+                f"@miniagent needs an async function, but {name!r} is not one. "
+                f"Define it as `async def {name}(ctx: InteractionContext, ...) -> None`."
+            )
+        self.func = func
+        self.alias = alias if alias is not None else name.upper()
+        self.description = description if description is not None else inspect.getdoc(func)
+        self._parameters = AgentParameters.of(func, self.alias)
+        self._bound: dict[str, object] = dict(bound or {})
+        self._parameters.check_known(self._bound, "fork")
+
+    def inquire(
+        self, messages: MessageType | None = None, /, *args: P.args, **kwargs: P.kwargs
+    ) -> MessageSequencePromise:
+        """Start the agent with ``messages`` as its input and return its replies.
+
+        The agent starts soon, in the background, and its replies stream as it produces
+        them; the result can be iterated, awaited (giving a ``MessageTuple``) or passed on
+        as input to other agents.
+
+        Raises:
+            NoActiveContextError: outside of a ``MiniAgents`` context.
+            AgentArgumentError: for positional, unknown or missing arguments.
+            MessageTypeError: if ``messages`` is not a ``MessageType``.
+        """
+        self._no_positional(args)
+        return self._start(self._input_of(messages), kwargs)
+
+    def initiate_inquiry(self, *args: P.args, **kwargs: P.kwargs) -> AgentCall:
+        """Start the agent now and send it its input later, with ``send_message``."""
+        self._no_positional(args)
+        context = MiniAgents.get_current()
+        inputs = MessageSequenceAppender()
+        replies = self._start(inputs.sequence, kwargs)
+        context.track_input(inputs)
+        return AgentCall(self, inputs, replies)
+
+    def fork(
+        self, *, alias: str | None = None, description: str | None = None, **kwargs: object
+    ) -> MiniAgent[P]:
+        """A new agent running the same function with more arguments bound.
+
+        Arguments given later to ``inquire`` override the bound ones.
+        """
+        return MiniAgent(
+            self.func,
+            alias=alias if alias is not None else self.alias,
+            description=description if description is not None else self.description,
+            bound={**self._bound, **kwargs},
+        )
+
+    def as_operator(
+        self, *args: P.args, **kwargs: P.kwargs
+    ) -> Callable[[Observable[Message]], Observable[Message]]:
+        """The agent as a reactive operator: its input is the source, its output the replies.
+
+        Each subscription is one interaction, e.g.
+        ``source.pipe(agent_a.as_operator(), agent_b.as_operator(), ops.to_list())``.
+        """
+        self._no_positional(args)
+        return agent_operator(lambda source: self._start(source, kwargs))
+
+    # -- running ---------------------------------------------------------------------
+
+    def _no_positional(self, args: tuple[object, ...]) -> None:
+        if args:
+            raise AgentArgumentError(
+                f"The agent {self.alias} takes its arguments by keyword only, "
+                f"e.g. inquire(messages, name=value); got {len(args)} more positional ones."
+            )
+
+    def _input_of(self, messages: MessageType | None) -> MessageSequencePromise:
+        if isinstance(messages, MessageSequencePromise):
+            return messages
+        try:
+            return (
+                MessageSequencePromise() if messages is None else MessageSequencePromise(messages)
+            )
+        except MessageTypeError as error:
+            raise MessageTypeError(
+                f"The input of the agent {self.alias} is invalid. {error}"
+            ) from error
+
+    def _start(
+        self, inputs: MessageSequencePromise | Observable[Message], kwargs: Mapping[str, object]
+    ) -> MessageSequencePromise:
+        context = MiniAgents.get_current()
+        arguments = {**self._bound, **kwargs} if self._bound else dict(kwargs)
+        self._parameters.check_call(arguments)
+        if not isinstance(inputs, MessageSequencePromise):
+            inputs = MessageSequencePromise.from_observable(inputs)
+        replies = MessageSequenceAppender()
+        interaction = InteractionContext(self, inputs, replies)
+        context.start(self._run(interaction, arguments, replies, context), self.alias)
+        return replies.sequence
+
+    async def _run(
+        self,
+        interaction: InteractionContext,
+        arguments: dict[str, object],
+        replies: MessageSequenceAppender,
+        context: MiniAgents,
+    ) -> None:
+        func = cast(Callable[..., Awaitable[None]], self.func)
+        try:
+            await func(interaction, **arguments)
+        except BaseException as error:  # it travels through the replies, even Ctrl+C
+            interaction._finish()
+            if replies.closed:
+                logger.error(
+                    "The agent %s failed after finish_early().", self.alias, exc_info=error
+                )
+            else:
+                replies.fail(error)
+                context.note_failed_reply(self.alias, replies)
+            if isinstance(error, asyncio.CancelledError):
+                raise
+        else:
+            interaction._finish()
+            replies.complete()
+
+    def __repr__(self) -> str:
+        """Show the alias and the bound arguments."""
+        return f"<MiniAgent {self.alias} bound={self._bound!r}>"
+
+
+@overload
+def miniagent(func: AgentFunction[P], /) -> MiniAgent[P]: ...
+
+
+@overload
+def miniagent(
+    *, alias: str | None = None, description: str | None = None, **kwargs: object
+) -> Callable[[AgentFunction[P]], MiniAgent[P]]: ...
+
+
+def miniagent(
+    func: AgentFunction[P] | None = None,
+    /,
+    *,
+    alias: str | None = None,
+    description: str | None = None,
+    **kwargs: object,
+) -> MiniAgent[P] | Callable[[AgentFunction[P]], MiniAgent[P]]:
+    """Make an agent of an ``async def agent(ctx: InteractionContext, ...)`` function.
+
+    Use it bare (``@miniagent``) or with arguments
+    (``@miniagent(alias="ECHO", description="...", greeting="Hi")``); keyword arguments
+    other than ``alias`` and ``description`` are bound into the agent, like ``fork``.
+
+    Example:
+        >>> @miniagent
+        ... async def echo(ctx: InteractionContext) -> None:
+        ...     async for message in ctx.message_promises:
+        ...         ctx.reply(f"You said: {await message}")
+    """
+    if func is not None:
+        return MiniAgent(func, alias=alias, description=description, bound=kwargs)
+
+    def decorate(agent_function: AgentFunction[P]) -> MiniAgent[P]:
+        return MiniAgent(agent_function, alias=alias, description=description, bound=kwargs)
+
+    return decorate

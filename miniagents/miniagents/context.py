@@ -1,0 +1,218 @@
+"""``MiniAgents``: the context that agents run in, and that waits for them all."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+from typing_extensions import Self
+
+from miniagents.messages.appender import MessageSequenceAppender
+from miniagents.messages.listener import message_listener
+from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents.errors import NoActiveContextError
+from miniagents.promising._reporting import logger, report_lost_error
+from miniagents.promising._tasks import spawn
+from miniagents.promising.frozen import Frozen
+
+__all__ = ["MessageHandler", "MiniAgents"]
+
+T = TypeVar("T")
+
+MessageHandler = Callable[[MessagePromise, Message], Awaitable[None]]
+"""``async def handler(promise, message) -> None``, called when a message is complete."""
+
+_current: contextvars.ContextVar[MiniAgents | None] = contextvars.ContextVar(
+    "miniagents_context", default=None
+)
+
+
+def _handlers(given: MessageHandler | Sequence[MessageHandler]) -> tuple[MessageHandler, ...]:
+    return tuple(given) if isinstance(given, Sequence) else (given,)
+
+
+class MiniAgents:
+    """The context agents run in: ``async with MiniAgents(): ...`` or ``MiniAgents().run(main())``.
+
+    Agents inquired inside it start at once, in the background; on exit it waits for every
+    agent and handler started inside it. Contexts nest: an inner one adds its handlers to
+    those of the outer one.
+
+    Args:
+        on_persist_message: Handler(s) called once per distinct complete ``Message``
+            (nested messages included), however often it is awaited.
+        on_promise_resolved: Handler(s) called for every message promise whose message
+            is complete.
+    """
+
+    def __init__(
+        self,
+        *,
+        on_persist_message: MessageHandler | Sequence[MessageHandler] = (),
+        on_promise_resolved: MessageHandler | Sequence[MessageHandler] = (),
+    ) -> None:
+        """Configure the context; nothing runs before it is entered."""
+        self._own_persist = _handlers(on_persist_message)
+        self._own_resolved = _handlers(on_promise_resolved)
+        self._persist: tuple[MessageHandler, ...] = self._own_persist
+        self._resolved: tuple[MessageHandler, ...] = self._own_resolved
+        self._persisted: set[object] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._open_inputs: set[MessageSequenceAppender] = set()
+        self._failed_replies: list[tuple[str, MessageSequenceAppender]] = []
+        self._tokens: tuple[contextvars.Token[Any], ...] | None = None
+        self._active = False
+
+    @classmethod
+    def get_current(cls) -> MiniAgents:
+        """The innermost active context.
+
+        Raises:
+            NoActiveContextError: outside of every ``MiniAgents`` context.
+        """
+        context = _current.get()
+        if context is None:
+            raise NoActiveContextError(
+                "No MiniAgents context is active. Run agents inside one: "
+                "`async with MiniAgents(): ...` in async code, or `MiniAgents().run(main())`."
+            )
+        return context
+
+    # -- entering and leaving ----------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        """Activate the context for the code inside the ``async with`` block."""
+        if self._active:
+            raise RuntimeError("This MiniAgents context is active already; make a new one.")
+        self._active = True
+        parent = _current.get()
+        if parent is not None:
+            self._persist = parent._persist + self._own_persist
+            self._resolved = parent._resolved + self._own_resolved
+            self._persisted = parent._persisted
+        listener = self._on_message if (self._persist or self._resolved) else None
+        self._tokens = (_current.set(self), message_listener.set(listener))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Wait for every agent and handler started inside (cancel them after an error)."""
+        try:
+            if exc is None:
+                await self._wait_for_tasks()
+            else:
+                await self._cancel_tasks()
+        except BaseException:
+            await self._cancel_tasks()
+            raise
+        finally:
+            if self._tokens is not None:
+                message_listener.reset(self._tokens[1])
+                _current.reset(self._tokens[0])
+                self._tokens = None
+            self._active = False
+            self._report_unconsumed_errors()
+
+    async def arun(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` inside this context and return its result."""
+        async with self:
+            return await awaitable
+
+    def run(self, awaitable: Coroutine[Any, Any, T]) -> T:
+        """Run ``awaitable`` inside this context with ``asyncio.run`` and return its result."""
+        return asyncio.run(self.arun(awaitable))
+
+    async def _wait_for_tasks(self) -> None:
+        while self._tasks or self._open_inputs:
+            for appender in list(self._open_inputs):
+                appender.complete()  # an unfinished call would keep its agent waiting
+            self._open_inputs.clear()
+            if self._tasks:
+                await asyncio.wait(set(self._tasks))
+
+    async def _cancel_tasks(self) -> None:
+        for appender in list(self._open_inputs):
+            appender.complete()
+        self._open_inputs.clear()
+        while self._tasks:
+            tasks = set(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+
+    # -- what agents and calls use ---------------------------------------------------------
+
+    def start(self, coroutine: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``coroutine`` in a task that this context waits for on exit."""
+        task = spawn(coroutine, what)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def track_input(self, appender: MessageSequenceAppender) -> None:
+        """Remember an unfinished call input, to finish it on exit if its caller did not."""
+        self._open_inputs.add(appender)
+
+    def untrack_input(self, appender: MessageSequenceAppender) -> None:
+        """Forget a call input that its caller finished."""
+        self._open_inputs.discard(appender)
+
+    def note_failed_reply(self, agent: str, replies: MessageSequenceAppender) -> None:
+        """Remember a reply sequence that ended with an error, to log it if nobody reads it."""
+        self._failed_replies.append((agent, replies))
+
+    def _report_unconsumed_errors(self) -> None:
+        for agent, replies in self._failed_replies:
+            error = replies.take_unreceived_error()
+            if error is not None:
+                report_lost_error(error, f"The reply sequence of the agent {agent}")
+        self._failed_replies.clear()
+
+    # -- message handlers --------------------------------------------------------------
+
+    def _on_message(self, promise: MessagePromise, message: Message) -> None:
+        for handler in self._resolved:
+            self.start(self._call(handler, promise, message), "on_promise_resolved")
+        if self._persist:
+            for distinct in _messages_in(message):
+                key = _identity(distinct)
+                if key not in self._persisted:
+                    self._persisted.add(key)
+                    for handler in self._persist:
+                        self.start(self._call(handler, promise, distinct), "on_persist_message")
+
+    @staticmethod
+    async def _call(handler: MessageHandler, promise: MessagePromise, message: Message) -> None:
+        try:
+            await handler(promise, message)
+        except Exception:
+            logger.exception("A MiniAgents message handler %r failed.", handler)
+
+
+def _messages_in(value: object) -> Iterator[Message]:
+    """The message itself and every message nested in its fields, depth first."""
+    if isinstance(value, Message):
+        yield value
+    if isinstance(value, Frozen):
+        for _name, field in value:  # declared and extra fields
+            yield from _messages_in(field)
+    elif isinstance(value, (tuple, frozenset)):
+        for item in value:
+            yield from _messages_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _messages_in(item)
+
+
+def _identity(message: Message) -> object:
+    try:
+        return message.hash_key
+    except Exception:  # content that is not JSON: fall back to the object itself
+        return id(message)

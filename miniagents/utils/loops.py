@@ -1,0 +1,106 @@
+"""Agent loops: ``achain_loop`` (a cycle of agents) and ``adialog_loop`` (user and assistant)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, TypeAlias
+
+from miniagents.messages.sequence import MessageSequencePromise, MessageType
+from miniagents.miniagents.agent import MiniAgent
+from miniagents.promising.sentinels import AWAIT, CLEAR, Sentinel
+
+__all__ = ["ChainStep", "achain_loop", "adialog_loop"]
+
+ChainStep: TypeAlias = "MiniAgent[...] | Literal[Sentinel.AWAIT, Sentinel.CLEAR]"
+"""One step of an agent chain: an agent, ``AWAIT`` or ``CLEAR``."""
+
+_ENDS_A_LOOP = (KeyboardInterrupt, EOFError)
+
+
+def _check_chain(agents: Sequence[object]) -> None:
+    shown = ", ".join(
+        type(step).__name__ if not isinstance(step, (MiniAgent, Sentinel)) else repr(step)
+        for step in agents
+    )
+    if not any(isinstance(step, MiniAgent) for step in agents):
+        raise ValueError(
+            f"achain_loop() needs agents in its list, but got [{shown}]. Pass the agents "
+            "themselves, not the replies of agent.inquire(), e.g. "
+            "achain_loop([user_agent, AWAIT, assistant_agent])."
+        )
+    if not any(step is AWAIT for step in agents):
+        raise ValueError(
+            f"achain_loop() needs AWAIT in its list, but got [{shown}]. Without AWAIT the "
+            "loop would start new agents forever without waiting for any reply. Put AWAIT "
+            "where the chain should wait, e.g. achain_loop([user_agent, AWAIT, assistant_agent])."
+        )
+    for step in agents:
+        if not isinstance(step, MiniAgent) and step is not AWAIT and step is not CLEAR:
+            raise ValueError(
+                f"achain_loop() takes agents, AWAIT and CLEAR, but got a {type(step).__name__}."
+            )
+
+
+async def achain_loop(
+    agents: Sequence[ChainStep], initial_messages: MessageType | None = None
+) -> None:
+    """Run ``agents`` in a cycle, each one's replies being the next one's input, forever.
+
+    ``AWAIT`` waits until the replies so far are complete before the chain goes on;
+    ``CLEAR`` drops them, so the next agent starts with no input. The loop ends cleanly
+    when an agent raises ``KeyboardInterrupt`` or ``EOFError`` (the user is done); any
+    other error from an agent is raised here.
+
+    Raises:
+        ValueError: if ``agents`` holds no agent, or no ``AWAIT``.
+    """
+    _check_chain(agents)
+    messages: MessageType | None = initial_messages
+    try:
+        while True:
+            for step in agents:
+                if step is AWAIT:
+                    if messages is not None:
+                        messages = await _as_sequence(messages)
+                elif step is CLEAR:
+                    messages = None
+                else:
+                    messages = step.inquire(messages)
+    except _ENDS_A_LOOP:
+        return
+
+
+async def adialog_loop(
+    user_agent: MiniAgent[...],
+    assistant_agent: MiniAgent[...],
+    history_agent: MiniAgent[...] | None = None,
+) -> None:
+    """Let a user agent and an assistant agent talk, turn after turn, until the user is done.
+
+    The user agent gets the assistant's last replies (none at first) and replies with
+    the user's message; the assistant gets that message or, with a ``history_agent``,
+    the whole history, which the history agent replies with after storing what it gets
+    (it also stores the assistant's replies). The loop ends cleanly when an agent raises
+    ``KeyboardInterrupt`` or ``EOFError``.
+    """
+    assistant_reply: MessageSequencePromise | None = None
+    stored: MessageSequencePromise | None = None
+    try:
+        while True:
+            user_reply = user_agent.inquire(assistant_reply)
+            await user_reply
+            if stored is not None:
+                await stored
+            if history_agent is None:
+                assistant_reply = assistant_agent.inquire(user_reply)
+            else:
+                assistant_reply = assistant_agent.inquire(history_agent.inquire(user_reply))
+                stored = history_agent.inquire(assistant_reply)
+    except _ENDS_A_LOOP:
+        return
+
+
+def _as_sequence(messages: MessageType) -> MessageSequencePromise:
+    if isinstance(messages, MessageSequencePromise):
+        return messages
+    return MessageSequencePromise(messages)
