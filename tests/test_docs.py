@@ -76,5 +76,5 @@ def test_an_example_runs_offline(path: Path, tmp_path: Path) -> None:
 
 
 def test_the_quick_start_demo_is_an_example_that_the_tests_run() -> None:
-    assert "python examples/streams_demo.py" in README
-    assert ROOT / "examples" / "streams_demo.py" in EXAMPLES
+    assert "python examples/demo.py" in README
+    assert ROOT / "examples" / "demo.py" in EXAMPLES
