@@ -32,5 +32,6 @@ def no_lost_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """
     yield
     gc.collect()
-    errors = [r for r in caplog.records if r.name == "miniagents" and r.levelno >= logging.ERROR]
+    records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]
+    errors = [r for r in records if r.name == "miniagents" and r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() for r in errors]

@@ -10,7 +10,7 @@ it can: a slow later part never delays an earlier one.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, Iterable, Mapping, MutableSequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, MutableSequence
 from typing import TYPE_CHECKING, Any, Union
 
 from pydantic import BaseModel
@@ -99,9 +99,8 @@ def _collect_stream(stream: StreamedPromise[Any, Any], out: MutableSequence[Segm
     core = stream._core  # a finished stream is flattened without waiting
     for piece in core.pieces:
         collect(piece, out)
-    error = core.pass_on_error()
-    if error is not None:
-        out.append(error)
+    if core.error is not None:
+        out.append(core.error)
 
 
 def flatten_messages(source: Observable[MessageType]) -> Observable[MessagePromise]:
@@ -136,6 +135,7 @@ class Flattener:
 
     __slots__ = (
         "draining",
+        "emit",
         "inner",
         "inner_active",
         "observer",
@@ -145,8 +145,21 @@ class Flattener:
         "stopped",
     )
 
-    def __init__(self, observer: abc.ObserverBase[MessagePromise]) -> None:
+    def __init__(
+        self,
+        observer: abc.ObserverBase[MessagePromise],
+        on_message: Callable[[MessagePromise], None] | None = None,
+    ) -> None:
         self.observer = observer
+        if on_message is None:
+            self.emit: Callable[[MessagePromise], None] = observer.on_next
+        else:
+
+            def emit(promise: MessagePromise) -> None:
+                on_message(promise)
+                observer.on_next(promise)
+
+            self.emit = emit
         self.pending: deque[Segment] = deque()
         self.outer: abc.DisposableBase | None = None
         self.inner: abc.DisposableBase | None = None
@@ -159,7 +172,7 @@ class Flattener:
         if self.stopped:
             return
         if isinstance(item, MessagePromise) and not self.pending and not self.inner_active:
-            self.observer.on_next(item)  # the fast path: nothing is waiting before it
+            self.emit(item)  # the fast path: nothing is waiting before it
             return
         try:
             collect(item, self.pending)
@@ -177,7 +190,7 @@ class Flattener:
             and not self.pending
             and not self.inner_active
         ):
-            self.observer.on_next(segments[0])
+            self.emit(segments[0])
             return
         self.pending.extend(segments)
         self.drain()
@@ -209,7 +222,7 @@ class Flattener:
             while not self.stopped and not self.inner_active and self.pending:
                 segment = self.pending.popleft()
                 if isinstance(segment, MessagePromise):
-                    self.observer.on_next(segment)
+                    self.emit(segment)
                 elif isinstance(segment, BaseException):
                     self.dispose()
                     self.observer.on_error(segment)  # type: ignore[arg-type]
@@ -228,12 +241,10 @@ class Flattener:
         if isinstance(segment, ReplayObservable) and segment.core.kind is MESSAGES:
             # a message sequence: its pieces are flat already, take them directly
             return Disposable(
-                segment.core.add_observer(
-                    self.observer.on_next, self.on_inner_error, self.on_inner_completed
-                )
+                segment.core.add_observer(self.emit, self.on_inner_error, self.on_inner_completed)
             )
         return segment.pipe(flatten_messages).subscribe(
-            self.observer.on_next, self.on_inner_error, self.on_inner_completed
+            self.emit, self.on_inner_error, self.on_inner_completed
         )
 
     def dispose(self) -> None:

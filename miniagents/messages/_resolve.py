@@ -9,6 +9,7 @@ from reactivex.disposable import Disposable
 
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.promising._reporting import mark_received
 
 __all__ = ["resolve_messages"]
 
@@ -53,6 +54,7 @@ class _InOrder:
     def on_error(self, error: BaseException) -> None:
         if not self.stopped:
             self.stopped = True
+            mark_received(error)  # it goes to the subscriber, an end consumer
             self.observer.on_error(error)  # type: ignore[arg-type]
 
     def on_completed(self) -> None:

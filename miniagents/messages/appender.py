@@ -9,6 +9,7 @@ Consumers get what was appended as soon as it is appended; the stream ends with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Generic, TypeVar
 
@@ -57,10 +58,10 @@ class _Appender(Generic[T]):
         """End the stream with ``error``, which every consumer gets after what came before."""
         self._core.fail(error)
 
-    def take_unreceived_error(self) -> BaseException | None:
-        """The error that ended the stream if nobody received it (now it counts as received)."""
+    def unreceived_error(self) -> BaseException | None:
+        """The error that ended the stream, if no consumer has received it."""
         core = self._core
-        return None if core.error_received else core.pass_on_error()
+        return None if core.error is None or core.error_received else core.error
 
     def __enter__(self) -> Self:
         return self
@@ -89,11 +90,16 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
 
     __slots__ = ("_core", "_flattener", "sequence")
 
-    def __init__(self) -> None:
-        """Create an open sequence; it is :attr:`sequence`."""
+    def __init__(self, on_message: Callable[[MessagePromise], None] | None = None) -> None:
+        """Create an open sequence; it is :attr:`sequence`.
+
+        Args:
+            on_message: Called with each message promise as it enters the sequence
+                (agents use it to start every message of a reply at once).
+        """
         core: ReplayCore[MessagePromise] = ReplayCore(open_ended=True, kind=MESSAGES)
         self._core = core
-        self._flattener = Flattener(core)
+        self._flattener = Flattener(core, on_message)
         self.sequence = MessageSequencePromise._from_core(core)
 
     def append(self, messages: MessageType) -> None:

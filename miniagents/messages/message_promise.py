@@ -114,7 +114,7 @@ class MessagePromise(StreamedPromise[str, Message]):
         self._setup(core)
         listener = message_listener.get()
         if listener is not None:
-            core.on_done = lambda: listener(self, self._build(core.pieces))
+            core.when_done(lambda: None if core.error else listener(self, self._build(core.pieces)))
 
     @classmethod
     def from_async_iterable(

@@ -21,6 +21,7 @@ class AgentParameters:
     names: frozenset[str]
     required: frozenset[str]
     takes_any: bool
+    signature: inspect.Signature
 
     @classmethod
     def of(cls, func: Callable[..., object], agent: str) -> AgentParameters:
@@ -41,6 +42,7 @@ class AgentParameters:
             names=frozenset(p.name for p in named),
             required=frozenset(p.name for p in named if p.default is inspect.Parameter.empty),
             takes_any=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in rest),
+            signature=inspect.Signature(parameters),
         )
 
     def check_known(self, arguments: Mapping[str, object], where: str) -> None:
@@ -60,12 +62,21 @@ class AgentParameters:
                 f"{unknown[0]!r} to the agent function."
             )
 
-    def check_call(self, arguments: Mapping[str, object]) -> None:
+    def check_call(self, args: tuple[object, ...], arguments: Mapping[str, object]) -> None:
         """Reject unknown arguments and missing required ones.
 
         Raises:
             AgentArgumentError: naming the agent, the argument and the fix.
         """
+        if args:  # positional arguments: let Python's own binding judge them
+            try:
+                self.signature.bind(None, *args, **arguments)
+            except TypeError as error:
+                raise AgentArgumentError(
+                    f"The agent {self.agent} cannot take these arguments: {error}. Pass the "
+                    "agent's arguments by keyword, e.g. inquire(messages, name=value)."
+                ) from None
+            return
         self.check_known(arguments, "inquire")
         missing = sorted(self.required - set(arguments))
         if missing:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Concatenate, Generic, ParamSpec, TypeAlias, cast, overload
+from typing import Concatenate, Generic, ParamSpec, Protocol, TypeAlias, cast, overload
 
 from reactivex import Observable
 
@@ -20,12 +20,15 @@ from miniagents.miniagents.errors import AgentArgumentError, AgentDefinitionErro
 from miniagents.miniagents.interaction import AgentCall, InteractionContext
 from miniagents.promising._reporting import logger
 
-__all__ = ["AgentFunction", "MiniAgent", "miniagent"]
+__all__ = ["AgentDecorator", "AgentFunction", "AnyAgentFunction", "MiniAgent", "miniagent"]
 
 P = ParamSpec("P")
 
 AgentFunction: TypeAlias = Callable[Concatenate[InteractionContext, P], Awaitable[None]]
-"""``async def agent(ctx: InteractionContext, **kwargs) -> None``."""
+"""``async def agent(ctx: InteractionContext, ...) -> None``, its parameters kept as ``P``."""
+
+AnyAgentFunction: TypeAlias = Callable[Concatenate[InteractionContext, ...], Awaitable[None]]
+"""An agent function whose parameters typing cannot keep (e.g. ``ctx`` then ``**kwargs``)."""
 
 
 class MiniAgent(Generic[P]):
@@ -44,6 +47,7 @@ class MiniAgent(Generic[P]):
         alias: str | None = None,
         description: str | None = None,
         bound: Mapping[str, object] | None = None,
+        bound_in: str = "fork",
     ) -> None:
         """Wrap ``func``; ``alias`` defaults to its name upper-cased, ``description`` to its doc.
 
@@ -59,11 +63,13 @@ class MiniAgent(Generic[P]):
                 f"Define it as `async def {name}(ctx: InteractionContext, ...) -> None`."
             )
         self.func = func
-        self.alias = alias if alias is not None else name.upper()
-        self.description = description if description is not None else inspect.getdoc(func)
+        self.alias: str = alias if alias is not None else str(name).upper()
+        self.description: str | None = (
+            description if description is not None else inspect.getdoc(func)
+        )
         self._parameters = AgentParameters.of(func, self.alias)
         self._bound: dict[str, object] = dict(bound or {})
-        self._parameters.check_known(self._bound, "fork")
+        self._parameters.check_known(self._bound, bound_in)
 
     def inquire(
         self, messages: MessageType | None = None, /, *args: P.args, **kwargs: P.kwargs
@@ -79,15 +85,13 @@ class MiniAgent(Generic[P]):
             AgentArgumentError: for positional, unknown or missing arguments.
             MessageTypeError: if ``messages`` is not a ``MessageType``.
         """
-        self._no_positional(args)
-        return self._start(self._input_of(messages), kwargs)
+        return self._start(self._input_of(messages), args, kwargs)
 
     def initiate_inquiry(self, *args: P.args, **kwargs: P.kwargs) -> AgentCall:
         """Start the agent now and send it its input later, with ``send_message``."""
-        self._no_positional(args)
         context = MiniAgents.get_current()
         inputs = MessageSequenceAppender()
-        replies = self._start(inputs.sequence, kwargs)
+        replies = self._start(inputs.sequence, args, kwargs)
         context.track_input(inputs)
         return AgentCall(self, inputs, replies)
 
@@ -113,17 +117,9 @@ class MiniAgent(Generic[P]):
         Each subscription is one interaction, e.g.
         ``source.pipe(agent_a.as_operator(), agent_b.as_operator(), ops.to_list())``.
         """
-        self._no_positional(args)
-        return agent_operator(lambda source: self._start(source, kwargs))
+        return agent_operator(lambda source: self._start(source, args, kwargs))
 
     # -- running ---------------------------------------------------------------------
-
-    def _no_positional(self, args: tuple[object, ...]) -> None:
-        if args:
-            raise AgentArgumentError(
-                f"The agent {self.alias} takes its arguments by keyword only, "
-                f"e.g. inquire(messages, name=value); got {len(args)} more positional ones."
-            )
 
     def _input_of(self, messages: MessageType | None) -> MessageSequencePromise:
         if isinstance(messages, MessageSequencePromise):
@@ -138,37 +134,43 @@ class MiniAgent(Generic[P]):
             ) from error
 
     def _start(
-        self, inputs: MessageSequencePromise | Observable[Message], kwargs: Mapping[str, object]
+        self,
+        inputs: MessageSequencePromise | Observable[Message],
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
     ) -> MessageSequencePromise:
         context = MiniAgents.get_current()
         arguments = {**self._bound, **kwargs} if self._bound else dict(kwargs)
-        self._parameters.check_call(arguments)
+        self._parameters.check_call(args, arguments)
         if not isinstance(inputs, MessageSequencePromise):
             inputs = MessageSequencePromise.from_observable(inputs)
-        replies = MessageSequenceAppender()
+            inputs.start()  # a hot source must not emit before the agent listens
+        alias = self.alias
+        replies = MessageSequenceAppender(lambda message: context.adopt(message, alias))
         interaction = InteractionContext(self, inputs, replies)
-        context.start(self._run(interaction, arguments, replies, context), self.alias)
+        context.start(self._run(interaction, args, arguments, replies), alias)
+        context.track(replies.sequence, f"The replies of the agent {alias}")
         return replies.sequence
 
     async def _run(
         self,
         interaction: InteractionContext,
+        args: tuple[object, ...],
         arguments: dict[str, object],
         replies: MessageSequenceAppender,
-        context: MiniAgents,
     ) -> None:
         func = cast(Callable[..., Awaitable[None]], self.func)
         try:
-            await func(interaction, **arguments)
+            await func(interaction, *args, **arguments)
         except BaseException as error:  # it travels through the replies, even Ctrl+C
             interaction._finish()
             if replies.closed:
-                logger.error(
-                    "The agent %s failed after finish_early().", self.alias, exc_info=error
-                )
+                if not isinstance(error, asyncio.CancelledError):
+                    logger.error(
+                        "The agent %s failed after finish_early().", self.alias, exc_info=error
+                    )
             else:
                 replies.fail(error)
-                context.note_failed_reply(self.alias, replies)
             if isinstance(error, asyncio.CancelledError):
                 raise
         else:
@@ -180,24 +182,40 @@ class MiniAgent(Generic[P]):
         return f"<MiniAgent {self.alias} bound={self._bound!r}>"
 
 
+class AgentDecorator(Protocol):
+    """What ``@miniagent(alias=..., ...)`` returns: the decorator proper."""
+
+    @overload
+    def __call__(self, func: AgentFunction[P], /) -> MiniAgent[P]: ...
+
+    @overload
+    def __call__(  # type: ignore[overload-cannot-match]
+        self, func: AnyAgentFunction, /
+    ) -> MiniAgent[...]: ...
+
+
 @overload
 def miniagent(func: AgentFunction[P], /) -> MiniAgent[P]: ...
 
 
 @overload
+def miniagent(func: AnyAgentFunction, /) -> MiniAgent[...]: ...  # type: ignore[overload-cannot-match]
+
+
+@overload
 def miniagent(
     *, alias: str | None = None, description: str | None = None, **kwargs: object
-) -> Callable[[AgentFunction[P]], MiniAgent[P]]: ...
+) -> AgentDecorator: ...
 
 
 def miniagent(
-    func: AgentFunction[P] | None = None,
+    func: AnyAgentFunction | None = None,
     /,
     *,
     alias: str | None = None,
     description: str | None = None,
     **kwargs: object,
-) -> MiniAgent[P] | Callable[[AgentFunction[P]], MiniAgent[P]]:
+) -> MiniAgent[...] | AgentDecorator:
     """Make an agent of an ``async def agent(ctx: InteractionContext, ...)`` function.
 
     Use it bare (``@miniagent``) or with arguments
@@ -213,7 +231,13 @@ def miniagent(
     if func is not None:
         return MiniAgent(func, alias=alias, description=description, bound=kwargs)
 
-    def decorate(agent_function: AgentFunction[P]) -> MiniAgent[P]:
-        return MiniAgent(agent_function, alias=alias, description=description, bound=kwargs)
+    def decorate(agent_function: AnyAgentFunction, /) -> MiniAgent[...]:
+        return MiniAgent(
+            agent_function,
+            alias=alias,
+            description=description,
+            bound=kwargs,
+            bound_in="@miniagent",
+        )
 
-    return decorate
+    return cast(AgentDecorator, decorate)

@@ -15,9 +15,11 @@ from miniagents.messages.listener import message_listener
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.errors import NoActiveContextError
+from miniagents.promising._replay import ReplayCore
 from miniagents.promising._reporting import logger, report_lost_error
 from miniagents.promising._tasks import spawn
 from miniagents.promising.frozen import Frozen
+from miniagents.promising.streamed_promise import StreamedPromise
 
 __all__ = ["MessageHandler", "MiniAgents"]
 
@@ -63,7 +65,8 @@ class MiniAgents:
         self._persisted: set[object] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._open_inputs: set[MessageSequenceAppender] = set()
-        self._failed_replies: list[tuple[str, MessageSequenceAppender]] = []
+        self._streams: set[ReplayCore[Any]] = set()
+        self._failed: list[tuple[str, ReplayCore[Any]]] = []
         self._tokens: tuple[contextvars.Token[Any], ...] | None = None
         self._active = False
 
@@ -131,22 +134,29 @@ class MiniAgents:
         return asyncio.run(self.arun(awaitable))
 
     async def _wait_for_tasks(self) -> None:
-        while self._tasks or self._open_inputs:
-            for appender in list(self._open_inputs):
-                appender.complete()  # an unfinished call would keep its agent waiting
-            self._open_inputs.clear()
+        while True:
+            self._finish_open_inputs()  # an unfinished call would keep its agent waiting
             if self._tasks:
                 await asyncio.wait(set(self._tasks))
+            elif self._streams:
+                await asyncio.gather(*(core.wait_done() for core in list(self._streams)))
+            else:
+                return
 
     async def _cancel_tasks(self) -> None:
-        for appender in list(self._open_inputs):
-            appender.complete()
-        self._open_inputs.clear()
+        self._finish_open_inputs()
         while self._tasks:
             tasks = set(self._tasks)
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
+        for core in list(self._streams):
+            core.cancel()
+
+    def _finish_open_inputs(self) -> None:
+        for appender in list(self._open_inputs):
+            appender.complete()
+        self._open_inputs.clear()
 
     # -- what agents and calls use ---------------------------------------------------------
 
@@ -164,16 +174,34 @@ class MiniAgents:
         """Forget a call input that its caller finished."""
         self._open_inputs.discard(appender)
 
-    def note_failed_reply(self, agent: str, replies: MessageSequenceAppender) -> None:
-        """Remember a reply sequence that ended with an error, to log it if nobody reads it."""
-        self._failed_replies.append((agent, replies))
+    def track(self, stream: StreamedPromise[Any, Any], label: str) -> None:
+        """Wait for ``stream`` on exit, and log its error then if no consumer received it.
+
+        Args:
+            stream: A stream started by an agent of this context (its replies, a message).
+            label: Names the stream in the log, e.g. "The replies of the agent X".
+        """
+        core = stream._core
+        if not core.done:
+            self._streams.add(core)
+        core.when_done(lambda: self._stream_done(core, label))
+
+    def adopt(self, message: MessagePromise, agent: str) -> None:
+        """Start a message an agent replied with, and track it (see :meth:`track`)."""
+        message.start()
+        if not message.done:
+            self.track(message, f"A message from the agent {agent}")
+
+    def _stream_done(self, core: ReplayCore[Any], label: str) -> None:
+        self._streams.discard(core)
+        if core.error is not None:
+            self._failed.append((label, core))
 
     def _report_unconsumed_errors(self) -> None:
-        for agent, replies in self._failed_replies:
-            error = replies.take_unreceived_error()
-            if error is not None:
-                report_lost_error(error, f"The reply sequence of the agent {agent}")
-        self._failed_replies.clear()
+        for label, core in self._failed:
+            if core.error is not None and not core.error_received:
+                report_lost_error(core.error, label)
+        self._failed.clear()
 
     # -- message handlers --------------------------------------------------------------
 

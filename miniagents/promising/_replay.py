@@ -25,7 +25,12 @@ from typing import TypeVar, cast
 from reactivex import Observable, abc
 
 from miniagents.promising._replay_observable import ReplayObservable
-from miniagents.promising._reporting import report_broken_observer, report_lost_error
+from miniagents.promising._reporting import (
+    mark_received,
+    report_broken_observer,
+    report_lost_error,
+    was_received,
+)
 from miniagents.promising._sources import TaskObservable
 from miniagents.promising._tasks import no_loop_error
 from miniagents.promising.errors import StreamCancelledError
@@ -37,7 +42,8 @@ T = TypeVar("T")
 _OnNext = Callable[[T], None]
 _OnError = Callable[[BaseException], None]
 _OnCompleted = Callable[[], None]
-_Observer = tuple[_OnNext[T], _OnError, _OnCompleted]
+_Observer = tuple[_OnNext[T], _OnError, _OnCompleted, bool]
+"""on_next, on_error, on_completed, and whether it is a consumer (not another stream)."""
 
 
 def _noop() -> None:
@@ -50,7 +56,6 @@ class ReplayCore(abc.ObserverBase[T]):
     __slots__ = (
         "__weakref__",
         "_delivering",
-        "_error_seen",
         "_loop",
         "_observable",
         "_observers",
@@ -63,7 +68,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "done",
         "error",
         "kind",
-        "on_done",
+        "_end_callbacks",
         "pieces",
         "started",
         "validator",
@@ -95,10 +100,9 @@ class ReplayCore(abc.ObserverBase[T]):
         self.done = source is None and not open_ended
         self.error: BaseException | None = error
         self._traceback: TracebackType | None = error.__traceback__ if error else None
-        self._error_seen = False
         self._source = source
         self.started = source is None
-        self.on_done: Callable[[], None] | None = None
+        self._end_callbacks: list[Callable[[], None]] | None = None
         self._subscription: abc.DisposableBase | Callable[[], None] | None = None
         self._observers: tuple[_Observer[T], ...] = ()
         self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
@@ -207,17 +211,37 @@ class ReplayCore(abc.ObserverBase[T]):
         self.started = True
         self._source = None
         self._dispose_subscription()
-        self.fail(StreamCancelledError("This stream was cancelled with cancel() before it ended."))
-        self._error_seen = True
+        error = StreamCancelledError("This stream was cancelled with cancel() before it ended.")
+        self.fail(error)
 
     def _end(self) -> None:
         self.done = True
         self._dispose_subscription()
-        if self.on_done is not None and self.error is None:
-            on_done, self.on_done = self.on_done, None
-            on_done()
+        callbacks, self._end_callbacks = self._end_callbacks, None
+        for callback in callbacks or ():
+            try:
+                callback()
+            except Exception as exc:  # a listener must not break the stream
+                report_broken_observer(exc)
         if not self._delivering:
             self._deliver()
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the stream ends (at once if it has); it gets no error."""
+        if self.done:
+            callback()
+        elif self._end_callbacks is None:
+            self._end_callbacks = [callback]
+        else:
+            self._end_callbacks.append(callback)
+
+    async def wait_done(self) -> None:
+        """Wait for the end of the stream (starting it if needed), raising nothing."""
+        while not self.done:
+            if self.started:
+                await self.wait()
+            else:
+                self.start()
 
     def _deliver(self) -> None:
         """Pass on every recorded piece not passed on yet, then the end if it came.
@@ -251,7 +275,8 @@ class ReplayCore(abc.ObserverBase[T]):
             if self.error is None:
                 observer[2]()
             else:
-                self._error_seen = True
+                if observer[3]:
+                    mark_received(self.error)
                 observer[1](self.error)
         except Exception as exc:
             report_broken_observer(exc)
@@ -274,11 +299,20 @@ class ReplayCore(abc.ObserverBase[T]):
     # -- consuming ---------------------------------------------------------------
 
     def add_observer(
-        self, on_next: _OnNext[T], on_error: _OnError, on_completed: _OnCompleted
+        self,
+        on_next: _OnNext[T],
+        on_error: _OnError,
+        on_completed: _OnCompleted,
+        *,
+        consumer: bool = False,
     ) -> Callable[[], None]:
-        """Replay the record to a new observer, then keep it informed; return its disposer."""
+        """Replay the record to a new observer, then keep it informed; return its disposer.
+
+        ``consumer`` tells that the observer is an end consumer (not another stream passing
+        the pieces on): an error it gets counts as received.
+        """
         self.start()
-        observer: _Observer[T] = (on_next, on_error, on_completed)
+        observer: _Observer[T] = (on_next, on_error, on_completed, consumer)
         pieces = self.pieces
         index = 0
         try:
@@ -318,22 +352,16 @@ class ReplayCore(abc.ObserverBase[T]):
         self.raise_if_failed()
         return self.pieces
 
-    def pass_on_error(self) -> BaseException | None:
-        """Return the stream's error (if any) for a consumer that passes it on."""
-        if self.error is not None:
-            self._error_seen = True
-        return self.error
-
     @property
     def error_received(self) -> bool:
         """Whether a consumer has been given the error that ended the stream."""
-        return self._error_seen
+        return self.error is not None and was_received(self.error)
 
     def raise_if_failed(self) -> None:
         """Re-raise the stream's error, with its original traceback, if it failed."""
         error = self.error
         if error is not None:
-            self._error_seen = True
+            mark_received(error)
             raise error.with_traceback(self._traceback)
 
     def observable(self) -> ReplayObservable[T]:
@@ -351,5 +379,5 @@ class ReplayCore(abc.ObserverBase[T]):
     def __del__(self) -> None:
         """Log an error that ended the stream if no consumer ever received it."""
         error = getattr(self, "error", None)
-        if error is not None and not self._error_seen:
+        if error is not None:
             report_lost_error(error)

@@ -35,4 +35,6 @@ class ReplayObservable(Observable[T_co]):
         self, observer: abc.ObserverBase[T_co], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         on_error = cast(Callable[[BaseException], None], observer.on_error)
-        return Disposable(self.core.add_observer(observer.on_next, on_error, observer.on_completed))
+        return Disposable(
+            self.core.add_observer(observer.on_next, on_error, observer.on_completed, consumer=True)
+        )

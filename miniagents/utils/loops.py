@@ -37,7 +37,9 @@ def _check_chain(agents: Sequence[object]) -> None:
     for step in agents:
         if not isinstance(step, MiniAgent) and step is not AWAIT and step is not CLEAR:
             raise ValueError(
-                f"achain_loop() takes agents, AWAIT and CLEAR, but got a {type(step).__name__}."
+                f"achain_loop() takes agents, AWAIT and CLEAR, but got a value of type "
+                f"{type(step).__name__} ({step!r:.60}). Remove it, e.g. "
+                "achain_loop([user_agent, AWAIT, assistant_agent])."
             )
 
 
