@@ -16,7 +16,7 @@ from miniagents.messages.sequence import MessageSequencePromise, MessageType
 from miniagents.miniagents._operator import agent_operator
 from miniagents.miniagents._params import AgentParameters
 from miniagents.miniagents.context import MiniAgents
-from miniagents.miniagents.errors import AgentArgumentError, AgentDefinitionError
+from miniagents.miniagents.errors import AgentDefinitionError
 from miniagents.miniagents.interaction import AgentCall, InteractionContext
 from miniagents.promising._reporting import logger
 

@@ -56,6 +56,7 @@ class ReplayCore(abc.ObserverBase[T]):
     __slots__ = (
         "__weakref__",
         "_delivering",
+        "_end_callbacks",
         "_loop",
         "_observable",
         "_observers",
@@ -68,7 +69,6 @@ class ReplayCore(abc.ObserverBase[T]):
         "done",
         "error",
         "kind",
-        "_end_callbacks",
         "pieces",
         "started",
         "validator",

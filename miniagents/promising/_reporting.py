@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from miniagents.promising.errors import StreamCancelledError
@@ -25,10 +26,8 @@ def mark_received(error: BaseException) -> None:
     One error may end several streams (a nested stream and the streams that pass it on);
     once any consumer has received it, it is not lost.
     """
-    try:
+    with contextlib.suppress(AttributeError, TypeError):  # an exception class with __slots__
         setattr(error, _RECEIVED, True)
-    except (AttributeError, TypeError):  # an exception class with __slots__
-        pass
 
 
 def was_received(error: BaseException) -> bool:
