@@ -157,3 +157,12 @@ class MessageTokenAppender(_Appender[str]):
                 f"A token must be a str, got a {type(token).__name__}: {token!r:.80}."
             )
         self._core.accept(token)
+
+    def update_metadata(self, **metadata: object) -> None:
+        """Add or change metadata of the message before it ends (e.g. a finish reason).
+
+        Raises:
+            AppenderClosedError: if the message has ended.
+        """
+        self._check_open()
+        self.promise._add_metadata(metadata)

@@ -160,6 +160,13 @@ class MessagePromise(StreamedPromise[str, Message]):
         """The class of the message this promise resolves to."""
         return self._message_class
 
+    def _add_metadata(self, fields: Mapping[str, object]) -> None:
+        """Add metadata learnt while the message streams (its owner does this, before the end)."""
+        if "text" in fields:
+            raise TypeError("The text of a streamed message comes from its tokens.")
+        frozen = {name: freeze(value) for name, value in fields.items()}
+        self._metadata = _metadata({**self._metadata, **frozen})
+
     def message_now(self) -> Message:
         """The complete message, without waiting.
 

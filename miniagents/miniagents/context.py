@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from typing_extensions import Self
 
@@ -20,6 +20,9 @@ from miniagents.promising._reporting import logger, report_lost_error
 from miniagents.promising._tasks import spawn
 from miniagents.promising.frozen import Frozen
 from miniagents.promising.streamed_promise import StreamedPromise
+
+if TYPE_CHECKING:
+    from miniagents.miniagents.agent import MiniAgent
 
 __all__ = ["MessageHandler", "MiniAgents"]
 
@@ -49,6 +52,11 @@ class MiniAgents:
             (nested messages included), however often it is awaited.
         on_promise_resolved: Handler(s) called for every message promise whose message
             is complete.
+        stream_llm_tokens_by_default: Whether LLM agents stream token by token when
+            neither the agent nor the call says (default: yes).
+        llm_logger_agent: ``True`` to write every LLM prompt and response as a markdown
+            file in ``llm_logs/``, or an agent to send them to (default: no logging).
+            An inner context inherits these two settings unless it sets them.
     """
 
     def __init__(
@@ -56,8 +64,14 @@ class MiniAgents:
         *,
         on_persist_message: MessageHandler | Sequence[MessageHandler] = (),
         on_promise_resolved: MessageHandler | Sequence[MessageHandler] = (),
+        stream_llm_tokens_by_default: bool | None = None,
+        llm_logger_agent: bool | MiniAgent[...] | None = None,
     ) -> None:
         """Configure the context; nothing runs before it is entered."""
+        self._own_stream = stream_llm_tokens_by_default
+        self._own_logger = llm_logger_agent
+        self.stream_llm_tokens_by_default = True
+        self.llm_logger_agent: bool | MiniAgent[...] = False
         self._own_persist = _handlers(on_persist_message)
         self._own_resolved = _handlers(on_promise_resolved)
         self._persist: tuple[MessageHandler, ...] = self._own_persist
@@ -68,6 +82,7 @@ class MiniAgents:
         self._streams: set[ReplayCore[Any]] = set()
         self._failed: list[tuple[str, ReplayCore[Any]]] = []
         self._tokens: tuple[contextvars.Token[Any], ...] | None = None
+        self._resources: dict[object, tuple[object, Callable[[], Awaitable[object]]]] = {}
         self._active = False
 
     @classmethod
@@ -93,6 +108,12 @@ class MiniAgents:
             raise RuntimeError("This MiniAgents context is active already; make a new one.")
         self._active = True
         parent = _current.get()
+        inherited_stream = parent.stream_llm_tokens_by_default if parent else True
+        inherited_logger: bool | MiniAgent[...] = parent.llm_logger_agent if parent else False
+        self.stream_llm_tokens_by_default = (
+            inherited_stream if self._own_stream is None else self._own_stream
+        )
+        self.llm_logger_agent = inherited_logger if self._own_logger is None else self._own_logger
         if parent is not None:
             self._persist = parent._persist + self._own_persist
             self._resolved = parent._resolved + self._own_resolved
@@ -123,6 +144,7 @@ class MiniAgents:
                 self._tokens = None
             self._active = False
             self._report_unconsumed_errors()
+            await self._close_resources()
 
     async def arun(self, awaitable: Awaitable[T]) -> T:
         """Await ``awaitable`` inside this context and return its result."""
@@ -159,6 +181,29 @@ class MiniAgents:
         self._open_inputs.clear()
 
     # -- what agents and calls use ---------------------------------------------------------
+
+    def resource(
+        self, key: object, make: Callable[[], T], close: Callable[[T], Awaitable[object]]
+    ) -> T:
+        """A resource shared by the agents of this context (e.g. an SDK client).
+
+        It is made by ``make()`` at the first request for ``key`` and closed by
+        ``close(resource)`` when the context ends.
+        """
+        found = self._resources.get(key)
+        if found is not None:
+            return cast(T, found[0])
+        made = make()
+        self._resources[key] = (made, lambda: close(made))
+        return made
+
+    async def _close_resources(self) -> None:
+        resources, self._resources = self._resources, {}
+        for _resource, close in resources.values():
+            try:
+                await close()
+            except Exception:
+                logger.exception("Closing a resource of a MiniAgents context failed.")
 
     def start(self, coroutine: Coroutine[Any, Any, None], what: str) -> None:
         """Run ``coroutine`` in a task that this context waits for on exit."""

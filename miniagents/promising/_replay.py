@@ -69,6 +69,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "done",
         "error",
         "kind",
+        "on_abandoned",
         "pieces",
         "started",
         "validator",
@@ -103,6 +104,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self._source = source
         self.started = source is None
         self._end_callbacks: list[Callable[[], None]] | None = None
+        self.on_abandoned: Callable[[], None] | None = None
         self._subscription: abc.DisposableBase | Callable[[], None] | None = None
         self._observers: tuple[_Observer[T], ...] = ()
         self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
@@ -340,7 +342,20 @@ class ReplayCore(abc.ObserverBase[T]):
             self._waiters = [waiter]
         else:
             self._waiters.append(waiter)
-        await waiter
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            self._check_abandoned()
+            raise
+
+    def _check_abandoned(self) -> None:
+        """Call ``on_abandoned`` if the last consumer waiting for a running stream gave up."""
+        if self.on_abandoned is None or self.done or self._observers:
+            return
+        if any(not waiter.done() for waiter in self._waiters or ()):
+            return
+        on_abandoned, self.on_abandoned = self.on_abandoned, None
+        on_abandoned()
 
     async def acollect(self) -> list[T]:
         """Wait for the end of the stream; return every piece or raise its error."""

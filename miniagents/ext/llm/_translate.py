@@ -1,0 +1,80 @@
+"""The one place where provider SDK errors become MiniAgents errors.
+
+Both SDKs (OpenAI's and Anthropic's) share one error hierarchy, by class name; each SDK
+error is matched against this table, most specific first::
+
+    RateLimitError        -> LLMRateLimitError
+    APITimeoutError       -> LLMTimeoutError
+    APIConnectionError    -> LLMConnectionError
+    InternalServerError   -> LLMServerError       (5xx, overloaded)
+    AuthenticationError   -> LLMAuthenticationError
+    PermissionDeniedError -> LLMAuthenticationError
+    APIStatusError        -> LLMRequestError      (any other HTTP error status)
+    APIError              -> LLMResponseError     (e.g. an error event mid-stream)
+    the SDK's base error  -> LLMError
+    json.JSONDecodeError  -> LLMResponseError     (a malformed event)
+"""
+
+from __future__ import annotations
+
+import json
+
+from miniagents.ext.llm.errors import (
+    LLMAuthenticationError,
+    LLMConnectionError,
+    LLMError,
+    LLMRateLimitError,
+    LLMRequestError,
+    LLMResponseError,
+    LLMServerError,
+    LLMTimeoutError,
+)
+
+__all__ = ["translate_sdk_error"]
+
+_TABLE: tuple[tuple[str, type[LLMError], str], ...] = (
+    ("RateLimitError", LLMRateLimitError, "kept refusing the request for its rate limit"),
+    ("APITimeoutError", LLMTimeoutError, "did not answer in time"),
+    ("APIConnectionError", LLMConnectionError, "could not be reached, or the connection broke"),
+    ("InternalServerError", LLMServerError, "kept failing with a server error"),
+    ("AuthenticationError", LLMAuthenticationError, "refused the API key"),
+    ("PermissionDeniedError", LLMAuthenticationError, "refused the API key for this request"),
+    ("APIStatusError", LLMRequestError, "refused the request"),
+    ("APIError", LLMResponseError, "sent an error instead of the rest of the reply"),
+)
+
+
+def translate_sdk_error(
+    error: BaseException, provider: str, sdk_base: type[BaseException]
+) -> BaseException:
+    """Return the MiniAgents error for an SDK error (with it as ``__cause__``), else ``error``.
+
+    Args:
+        error: What the call raised.
+        provider: The provider's name, for the message (e.g. "OpenAI").
+        sdk_base: The SDK's root error class (e.g. ``openai.OpenAIError``).
+    """
+    if isinstance(error, json.JSONDecodeError):
+        return _made(LLMResponseError, f"{provider} sent a malformed event: {error}.", error)
+    if not isinstance(error, sdk_base):
+        return error
+    names = {cls.__name__ for cls in type(error).__mro__}
+    said = _said(error)
+    for name, kind, what in _TABLE:
+        if name in names:
+            return _made(kind, f"{provider} {what}: {said}", error)
+    return _made(LLMError, f"The {provider} SDK failed: {said}", error)
+
+
+def _said(error: BaseException) -> str:
+    """What the SDK error says, or its class name if it cannot say (a half-made error)."""
+    try:
+        return str(error) or type(error).__name__
+    except Exception:
+        return type(error).__name__
+
+
+def _made(kind: type[LLMError], message: str, cause: BaseException) -> LLMError:
+    translated = kind(message)
+    translated.__cause__ = cause
+    return translated

@@ -1,0 +1,67 @@
+"""Errors of LLM agents; the whole hierarchy is drawn in :mod:`miniagents.errors`.
+
+Errors of the provider SDKs (OpenAI, Anthropic) reach consumers translated into these,
+with the SDK's exception kept as ``__cause__``::
+
+    LLMError
+    ├── LLMConfigurationError (also ValueError)  e.g. no model was given
+    ├── LLMRateLimitError                       429, after the SDK's own retries
+    ├── LLMServerError                          5xx / overloaded, after the SDK's own retries
+    ├── LLMConnectionError                      the connection failed or broke mid-stream
+    │   └── LLMTimeoutError                     the request timed out
+    ├── LLMAuthenticationError                  a missing or refused API key
+    ├── LLMRequestError                         any other 4xx: the request was refused
+    └── LLMResponseError                        a malformed, incomplete or failed response stream
+"""
+
+from __future__ import annotations
+
+from miniagents.promising.errors import MiniAgentsError
+
+__all__ = [
+    "LLMAuthenticationError",
+    "LLMConfigurationError",
+    "LLMConnectionError",
+    "LLMError",
+    "LLMRateLimitError",
+    "LLMRequestError",
+    "LLMResponseError",
+    "LLMServerError",
+    "LLMTimeoutError",
+]
+
+
+class LLMError(MiniAgentsError):
+    """An LLM call failed."""
+
+
+class LLMConfigurationError(LLMError, ValueError):
+    """An LLM agent is missing a setting it needs, such as the model."""
+
+
+class LLMRateLimitError(LLMError):
+    """The provider kept refusing the request for its rate limit (HTTP 429)."""
+
+
+class LLMServerError(LLMError):
+    """The provider kept failing with a server error (HTTP 5xx, or overloaded)."""
+
+
+class LLMConnectionError(LLMError):
+    """The connection to the provider failed, or broke while the reply streamed."""
+
+
+class LLMTimeoutError(LLMConnectionError):
+    """The request to the provider timed out."""
+
+
+class LLMAuthenticationError(LLMError):
+    """The provider refused the API key (or there was none)."""
+
+
+class LLMRequestError(LLMError):
+    """The provider refused the request (an HTTP 4xx other than 401, 403 and 429)."""
+
+
+class LLMResponseError(LLMError):
+    """The provider's response was malformed, incomplete, or reported an error mid-stream."""
