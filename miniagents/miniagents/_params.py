@@ -68,6 +68,8 @@ class AgentParameters:
         Raises:
             AgentArgumentError: naming the agent, the argument and the fix.
         """
+        if not args and not arguments and not self.required:
+            return  # the common case: nothing given, nothing needed
         if args:  # positional arguments: let Python's own binding judge them
             try:
                 self.signature.bind(None, *args, **arguments)

@@ -31,6 +31,9 @@ AnyAgentFunction: TypeAlias = Callable[Concatenate[InteractionContext, ...], Awa
 """An agent function whose parameters typing cannot keep (e.g. ``ctx`` then ``**kwargs``)."""
 
 
+_NO_MESSAGES = MessageSequencePromise()  # finished and empty, so one serves every call
+
+
 class MiniAgent(Generic[P]):
     """An agent: an async function run once per interaction, replying through its context.
 
@@ -124,10 +127,10 @@ class MiniAgent(Generic[P]):
     def _input_of(self, messages: MessageType | None) -> MessageSequencePromise:
         if isinstance(messages, MessageSequencePromise):
             return messages
+        if messages is None:
+            return _NO_MESSAGES
         try:
-            return (
-                MessageSequencePromise() if messages is None else MessageSequencePromise(messages)
-            )
+            return MessageSequencePromise(messages)
         except MessageTypeError as error:
             raise MessageTypeError(
                 f"The input of the agent {self.alias} is invalid. {error}"
@@ -145,11 +148,10 @@ class MiniAgent(Generic[P]):
         if not isinstance(inputs, MessageSequencePromise):
             inputs = MessageSequencePromise.from_observable(inputs)
             inputs.start()  # a hot source must not emit before the agent listens
-        alias = self.alias
-        replies = MessageSequenceAppender(lambda message: context.adopt(message, alias))
+        replies = MessageSequenceAppender(context.adopt_hook)
         interaction = InteractionContext(self, inputs, replies)
-        context.start(self._run(interaction, args, arguments, replies), alias)
-        context.track(replies.sequence, f"The replies of the agent {alias}")
+        context.start(self._run(interaction, args, arguments, replies), self.alias)
+        context.track(replies.sequence, self.alias)
         return replies.sequence
 
     async def _run(

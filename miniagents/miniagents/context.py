@@ -79,8 +79,9 @@ class MiniAgents:
         self._persisted: set[object] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._open_inputs: set[MessageSequenceAppender] = set()
-        self._streams: set[ReplayCore[Any]] = set()
-        self._failed: list[tuple[str, ReplayCore[Any]]] = []
+        self._streams: list[tuple[ReplayCore[Any], str]] = []
+        self._prune_at = 1024
+        self.adopt_hook: Callable[[MessagePromise], None] = self.adopt  # made once, not per agent
         self._tokens: tuple[contextvars.Token[Any], ...] | None = None
         self._resources: dict[object, tuple[object, Callable[[], Awaitable[object]]]] = {}
         self._active = False
@@ -158,12 +159,14 @@ class MiniAgents:
     async def _wait_for_tasks(self) -> None:
         while True:
             self._finish_open_inputs()  # an unfinished call would keep its agent waiting
-            if self._tasks:
-                await asyncio.wait(set(self._tasks))
-            elif self._streams:
-                await asyncio.gather(*(core.wait_done() for core in list(self._streams)))
-            else:
+            tasks = [task for task in self._tasks if not task.done()]
+            if tasks:
+                await asyncio.wait(tasks)
+                continue
+            streaming = [core for core, _label in self._streams if not core.done]
+            if not streaming:
                 return
+            await asyncio.gather(*(core.wait_done() for core in streaming))
 
     async def _cancel_tasks(self) -> None:
         self._finish_open_inputs()
@@ -172,7 +175,7 @@ class MiniAgents:
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
-        for core in list(self._streams):
+        for core, _label in self._streams:
             core.cancel()
 
     def _finish_open_inputs(self) -> None:
@@ -207,9 +210,7 @@ class MiniAgents:
 
     def start(self, coroutine: Coroutine[Any, Any, None], what: str) -> None:
         """Run ``coroutine`` in a task that this context waits for on exit."""
-        task = spawn(coroutine, what)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        spawn(coroutine, what, self._tasks)
 
     def track_input(self, appender: MessageSequenceAppender) -> None:
         """Remember an unfinished call input, to finish it on exit if its caller did not."""
@@ -224,29 +225,33 @@ class MiniAgents:
 
         Args:
             stream: A stream started by an agent of this context (its replies, a message).
-            label: Names the stream in the log, e.g. "The replies of the agent X".
+            label: The agent the stream comes from, or a description of the stream.
         """
-        core = stream._core
-        if not core.done:
-            self._streams.add(core)
-        core.when_done(lambda: self._stream_done(core, label))
+        self._streams.append((stream._core, label))
+        if len(self._streams) > self._prune_at:
+            self._prune()
 
-    def adopt(self, message: MessagePromise, agent: str) -> None:
+    def adopt(self, message: MessagePromise) -> None:
         """Start a message an agent replied with, and track it (see :meth:`track`)."""
         message.start()
         if not message.done:
-            self.track(message, f"A message from the agent {agent}")
+            self.track(message, "")
 
-    def _stream_done(self, core: ReplayCore[Any], label: str) -> None:
-        self._streams.discard(core)
-        if core.error is not None:
-            self._failed.append((label, core))
+    def _prune(self) -> None:
+        """Forget the streams that ended well (or whose error was received), keeping the rest."""
+        self._streams = [
+            (core, label)
+            for core, label in self._streams
+            if not core.done or (core.error is not None and not core.error_received)
+        ]
+        self._prune_at = max(1024, 2 * len(self._streams))
 
     def _report_unconsumed_errors(self) -> None:
-        for label, core in self._failed:
+        for core, label in self._streams:
             if core.error is not None and not core.error_received:
-                report_lost_error(core.error, label)
-        self._failed.clear()
+                what = f"The replies of the agent {label}" if label else "A reply message"
+                report_lost_error(core.error, what)
+        self._streams.clear()
 
     # -- message handlers --------------------------------------------------------------
 

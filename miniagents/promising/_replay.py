@@ -58,7 +58,6 @@ class ReplayCore(abc.ObserverBase[T]):
         "_delivering",
         "_end_callbacks",
         "_loop",
-        "_observable",
         "_observers",
         "_sent",
         "_source",
@@ -110,7 +109,6 @@ class ReplayCore(abc.ObserverBase[T]):
         self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
-        self._observable: ReplayObservable[T] | None = None
         self.validator = validator
         self.kind = kind
 
@@ -380,10 +378,8 @@ class ReplayCore(abc.ObserverBase[T]):
             raise error.with_traceback(self._traceback)
 
     def observable(self) -> ReplayObservable[T]:
-        """Return the (cached) observable face of this core."""
-        if self._observable is None:
-            self._observable = ReplayObservable(self)
-        return self._observable
+        """Return the observable face of this core."""
+        return ReplayObservable(self)  # not cached: a cache would make a reference cycle
 
     # -- misbehaving observers and lost errors ---------------------------------------
 

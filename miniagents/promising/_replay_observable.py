@@ -9,6 +9,7 @@ Marble::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar, cast
 
@@ -27,9 +28,17 @@ class ReplayObservable(Observable[T_co]):
     """The observable face of a :class:`ReplayCore`: every subscriber gets the full replay."""
 
     def __init__(self, core: ReplayCore[T_co]) -> None:
-        """Wrap ``core``."""
-        super().__init__()
+        # Observable.__init__ would only make a lock that few operators use: see `lock`.
+        self._subscribe = None
         self.core = core
+        self._lock: threading.RLock | None = None
+
+    @property
+    def lock(self) -> threading.RLock:  # type: ignore[override]
+        """The lock some reactivex operators take, made when first needed."""
+        if self._lock is None:
+            self._lock = threading.RLock()
+        return self._lock
 
     def _subscribe_core(
         self, observer: abc.ObserverBase[T_co], scheduler: abc.SchedulerBase | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Coroutine
 from typing import Any
 
@@ -12,15 +13,23 @@ __all__ = ["TASK_NAME_PREFIX", "no_loop_error", "running_tasks", "spawn"]
 
 TASK_NAME_PREFIX = "miniagents:"
 
-_tasks: set[asyncio.Task[None]] = set()
+_tasks: dict[asyncio.Task[None], set[asyncio.Task[None]] | None] = {}
+"""Every running task of the library, with the set of its owner (if any) to leave when done."""
+
+_NO_CONTEXT = contextvars.Context()  # done callbacks need none: this spares a copy per task
 
 
-def spawn(coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
+def spawn(
+    coroutine: Coroutine[Any, Any, None],
+    what: str,
+    owner: set[asyncio.Task[None]] | None = None,
+) -> asyncio.Task[None]:
     """Start ``coroutine`` as a task on the running loop and keep it referenced until it ends.
 
     Args:
         coroutine: The coroutine to run.
         what: A short description used in the task's name and in error messages.
+        owner: A set the task is added to while it runs (e.g. a context's tasks).
 
     Raises:
         NoRunningLoopError: if no asyncio event loop is running in this thread.
@@ -31,9 +40,17 @@ def spawn(coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]
         coroutine.close()
         raise no_loop_error(what) from None
     task = loop.create_task(coroutine, name=TASK_NAME_PREFIX + what)
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
+    _tasks[task] = owner
+    if owner is not None:
+        owner.add(task)
+    task.add_done_callback(_forget, context=_NO_CONTEXT)
     return task
+
+
+def _forget(task: asyncio.Task[None]) -> None:
+    owner = _tasks.pop(task, None)
+    if owner is not None:
+        owner.discard(task)
 
 
 def no_loop_error(what: str) -> NoRunningLoopError:

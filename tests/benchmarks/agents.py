@@ -5,6 +5,7 @@ Run it by hand from the repository root (it is not a test; pytest never collects
     python tests/benchmarks/agents.py            # the full run (a few minutes on 2 cores)
     python tests/benchmarks/agents.py --quick    # smaller sizes, a smoke check
     python tests/benchmarks/agents.py --only W2  # one workload (W1, W2 or W3)
+    python tests/benchmarks/agents.py --no-gc    # diagnostic: the cyclic GC off during runs
 
 Workloads (see tests/benchmarks/README.md for the details and the recorded results):
 
@@ -81,6 +82,7 @@ class GcClock:
     def __init__(self) -> None:
         self.seconds = 0.0
         self.collections = 0
+        self.off_during_runs = False  # --no-gc: a diagnostic, to see the cost without the GC
         self._began = 0.0
 
     def __call__(self, phase: Literal["start", "stop"], info: dict[str, int]) -> None:
@@ -106,10 +108,15 @@ def measured(runner: Runner) -> Runner:
     """Wrap ``runner`` so that it also reports the whole run's time and the time in the GC."""
 
     async def run(n: int, k: int, sink: Sink) -> Sample:
-        gc_before = GC_CLOCK.seconds
-        began = time.perf_counter()
-        sample = await runner(n, k, sink)
-        total = time.perf_counter() - began
+        if GC_CLOCK.off_during_runs:
+            gc.disable()
+        try:
+            gc_before = GC_CLOCK.seconds
+            began = time.perf_counter()
+            sample = await runner(n, k, sink)
+            total = time.perf_counter() - began
+        finally:
+            gc.enable()
         return Measured(sample.wall, sample.first_token, total, GC_CLOCK.seconds - gc_before)
 
     return run
@@ -396,11 +403,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke check")
     parser.add_argument("--only", choices=("W1", "W2", "W3"), help="run one workload only")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per variant (default 5)")
+    parser.add_argument(
+        "--no-gc",
+        action="store_true",
+        help="diagnostic: disable the cyclic garbage collector during every run",
+    )
     options = parser.parse_args(argv)
+    GC_CLOCK.off_during_runs = options.no_gc
     print(
         f"Python {platform.python_version()} ({platform.python_implementation()}), "
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.2f}" + (", QUICK sizes" if options.quick else "")
+        f"load average {os.getloadavg()[0]:.2f}"
+        + (", QUICK sizes" if options.quick else "")
+        + (", cyclic GC OFF during runs" if options.no_gc else "")
     )
     gc.callbacks.append(GC_CLOCK)
     cases = build_cases(options.quick, options.only)

@@ -13,6 +13,9 @@ error is matched against this table, most specific first::
     APIError              -> LLMResponseError     (e.g. an error event mid-stream)
     the SDK's base error  -> LLMError
     json.JSONDecodeError  -> LLMResponseError     (a malformed event)
+    an HTTP client error  -> LLMTimeoutError or LLMConnectionError (the Anthropic SDK lets
+                             httpx2's errors out of a broken stream unwrapped)
+    an error event        -> LLMResponseError     (a status error with status 200)
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from miniagents.ext.llm.errors import (
 )
 
 __all__ = ["translate_sdk_error"]
+
+_TRANSPORTS = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "h11"})
 
 _TABLE: tuple[tuple[str, type[LLMError], str], ...] = (
     ("RateLimitError", LLMRateLimitError, "kept refusing the request for its rate limit"),
@@ -56,10 +61,16 @@ def translate_sdk_error(
     """
     if isinstance(error, json.JSONDecodeError):
         return _made(LLMResponseError, f"{provider} sent a malformed event: {error}.", error)
-    if not isinstance(error, sdk_base):
-        return error
     names = {cls.__name__ for cls in type(error).__mro__}
     said = _said(error)
+    if type(error).__module__.split(".")[0] in _TRANSPORTS:  # raised by the HTTP client itself
+        if any("Timeout" in name for name in names):
+            return _made(LLMTimeoutError, f"{provider} did not answer in time: {said}", error)
+        return _made(LLMConnectionError, f"The connection to {provider} broke: {said}", error)
+    if not isinstance(error, sdk_base):
+        return error
+    if getattr(error, "status_code", None) == 200:  # an error event inside a streamed reply
+        return _made(LLMResponseError, f"{provider} sent an error mid-stream: {said}", error)
     for name, kind, what in _TABLE:
         if name in names:
             return _made(kind, f"{provider} {what}: {said}", error)

@@ -1,0 +1,33 @@
+"""Pytest fixtures for the fake LLM server.
+
+Use in a test module by importing the fixture (the import is what registers it there; the
+``noqa`` keeps ruff from calling it unused, as it is only used as a parameter name)::
+
+    from tests.fakes.fixtures import fake_llm  # noqa: F401
+    from tests.fakes.llm_server import FakeLLMServer
+
+
+    async def test_something(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+        fake_llm.reply(tokens=["Hel", "lo"])
+        client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+        ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakes.llm_server import FakeLLMServer
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLMServer]:
+    """A started ``FakeLLMServer`` on a free local port, stopped after the test.
+
+    After the test, it fails if the server itself raised an unexpected error.
+    """
+    with FakeLLMServer() as server:
+        yield server
+    assert not server.errors, f"the fake LLM server failed: {server.errors!r}"

@@ -1,0 +1,691 @@
+"""The fake LLM server, driven by the real OpenAI and Anthropic SDK clients over local HTTP.
+
+These tests also pin down what each SDK does on each failure mode (openai 3.52, anthropic
+2.11): the library's LLM agents translate these outcomes, so a change here is a change they
+must follow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import anthropic
+import httpx2
+import openai
+import pytest
+from anthropic.types import RawMessageStreamEvent
+from openai.types.chat import ChatCompletionChunk
+
+from tests.fakes.fixtures import fake_llm  # noqa: F401
+from tests.fakes.llm_server import FAST_RETRY, FakeLLMServer
+
+USER = "hi there you"
+
+_T = TypeVar("_T")
+
+
+@asynccontextmanager
+async def openai_client(
+    server: FakeLLMServer, max_retries: int = 2
+) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(
+        base_url=server.openai_base_url, api_key="test", max_retries=max_retries
+    ) as client:
+        yield client
+
+
+@asynccontextmanager
+async def anthropic_client(
+    server: FakeLLMServer, max_retries: int = 2
+) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    async with anthropic.AsyncAnthropic(
+        base_url=server.anthropic_base_url, api_key="test", max_retries=max_retries
+    ) as client:
+        yield client
+
+
+async def openai_stream(
+    server: FakeLLMServer, max_retries: int = 2
+) -> tuple[list[ChatCompletionChunk], Exception | None]:
+    """Stream a chat completion; return the chunks received and the error raised, if any."""
+    chunks: list[ChatCompletionChunk] = []
+    async with openai_client(server, max_retries) as client:
+        try:
+            stream = await client.chat.completions.create(
+                model="gpt-test",
+                messages=[{"role": "user", "content": USER}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async for chunk in stream:
+                chunks.append(chunk)
+        except Exception as error:
+            return chunks, error
+    return chunks, None
+
+
+async def anthropic_stream(
+    server: FakeLLMServer, max_retries: int = 2
+) -> tuple[list[RawMessageStreamEvent], Exception | None]:
+    """Stream a message; return the events received and the error raised, if any."""
+    events: list[RawMessageStreamEvent] = []
+    async with anthropic_client(server, max_retries) as client:
+        try:
+            stream = await client.messages.create(
+                model="claude-test",
+                max_tokens=50,
+                messages=[{"role": "user", "content": USER}],
+                stream=True,
+            )
+            async for event in stream:
+                events.append(event)
+        except Exception as error:
+            return events, error
+    return events, None
+
+
+def openai_text(chunks: list[ChatCompletionChunk]) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def anthropic_text(events: list[RawMessageStreamEvent]) -> str:
+    return "".join(
+        e.delta.text
+        for e in events
+        if e.type == "content_block_delta" and e.delta.type == "text_delta"
+    )
+
+
+async def openai_complete(server: FakeLLMServer, max_retries: int = 2) -> str | None:
+    async with openai_client(server, max_retries) as client:
+        completion = await client.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": USER}]
+        )
+    return completion.choices[0].message.content
+
+
+async def anthropic_complete(server: FakeLLMServer, max_retries: int = 2) -> str:
+    async with anthropic_client(server, max_retries) as client:
+        message = await client.messages.create(
+            model="claude-test", max_tokens=50, messages=[{"role": "user", "content": USER}]
+        )
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+async def take(iterator: AsyncIterator[_T], count: int) -> list[_T]:
+    return [await iterator.__anext__() for _ in range(count)]
+
+
+async def time_out_reading(iterator: AsyncIterator[_T]) -> None:
+    """A consumer giving up: the pending read is cancelled by a timeout."""
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(iterator.__anext__(), 0.1)
+
+
+# -- successful replies --------------------------------------------------------------------
+
+
+async def test_openai_not_streamed(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    fake_llm.reply(tokens=["Hel", "lo"], finish_reason="length", usage=(5, 2))
+    async with openai_client(fake_llm) as client:
+        completion = await client.chat.completions.create(
+            model="gpt-test",
+            messages=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Say hello"},
+            ],
+            max_tokens=10,
+            temperature=0.5,
+        )
+    assert completion.object == "chat.completion"
+    assert completion.model == "gpt-test"
+    assert completion.choices[0].message.role == "assistant"
+    assert completion.choices[0].message.content == "Hello"
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.usage is not None
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (5, 2)
+    assert completion.usage.total_tokens == 7
+
+    [request] = fake_llm.requests
+    assert (request.method, request.path, request.provider) == (
+        "POST",
+        "/v1/chat/completions",
+        "openai",
+    )
+    assert request.headers["authorization"] == "Bearer test"
+    assert request.json == {
+        "model": "gpt-test",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Say hello"},
+        ],
+        "max_tokens": 10,
+        "temperature": 0.5,
+    }
+    assert not request.stream
+    finished = fake_llm.wait_finished(0)
+    assert (finished.status, finished.outcome, finished.client_disconnected) == (
+        200,
+        "complete",
+        False,
+    )
+
+
+async def test_openai_streamed(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    for include_usage in (True, False):
+        fake_llm.reply(tokens=["Hel", "lo"], usage=(5, 2))
+        async with openai_client(fake_llm) as client:
+            stream = await client.chat.completions.create(
+                model="gpt-test",
+                messages=[{"role": "user", "content": "Say hello"}],
+                max_tokens=10,
+                temperature=0.0,
+                stream=True,
+                stream_options={"include_usage": include_usage},
+            )
+            chunks = [chunk async for chunk in stream]
+
+        assert all(c.object == "chat.completion.chunk" and c.model == "gpt-test" for c in chunks)
+        assert len({c.id for c in chunks}) == 1
+        assert chunks[0].choices[0].delta.role == "assistant"
+        assert [c.choices[0].delta.content for c in chunks[1:3]] == ["Hel", "lo"]
+        assert openai_text(chunks) == "Hello"
+        assert [c.choices[0].finish_reason for c in chunks if c.choices] == [
+            None,
+            None,
+            None,
+            "stop",
+        ]
+        if include_usage:
+            usage_chunk = chunks[-1]
+            assert usage_chunk.choices == []
+            assert usage_chunk.usage is not None
+            assert (usage_chunk.usage.prompt_tokens, usage_chunk.usage.completion_tokens) == (5, 2)
+            assert all(c.usage is None for c in chunks[:-1])
+            assert len(chunks) == 5
+        else:
+            assert all(c.usage is None for c in chunks)
+            assert len(chunks) == 4
+
+        request = fake_llm.wait_finished(len(fake_llm.requests) - 1)
+        assert request.stream
+        assert request.json["stream_options"] == {"include_usage": include_usage}
+        assert (request.json["max_tokens"], request.json["temperature"]) == (10, 0.0)
+        assert (request.outcome, request.client_disconnected) == ("complete", False)
+
+
+async def test_anthropic_not_streamed(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    fake_llm.reply(tokens=["Hel", "lo"], finish_reason="stop", usage=(5, 2))
+    async with anthropic_client(fake_llm) as client:
+        message = await client.messages.create(
+            model="claude-test",
+            max_tokens=10,
+            system="Be brief.",
+            messages=[{"role": "user", "content": "Say hello"}],
+            # anthropic 2.11 has no `temperature` parameter any more: it goes in extra_body
+            extra_body={"temperature": 0.5},
+        )
+    assert (message.type, message.role, message.model) == ("message", "assistant", "claude-test")
+    assert [(b.type, getattr(b, "text", None)) for b in message.content] == [("text", "Hello")]
+    assert message.stop_reason == "end_turn"  # "stop" is translated for Anthropic
+    assert message.stop_sequence is None
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (5, 2)
+
+    [request] = fake_llm.requests
+    assert (request.path, request.provider) == ("/v1/messages", "anthropic")
+    # anthropic 2.11 sends the api key as a bearer token, not as `x-api-key`
+    assert request.headers["authorization"] == "Bearer test"
+    assert "x-api-key" not in request.headers
+    assert "anthropic-version" in request.headers
+    assert request.json == {
+        "model": "claude-test",
+        "max_tokens": 10,
+        "temperature": 0.5,
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": "Say hello"}],
+    }
+
+
+async def test_anthropic_streamed(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    fake_llm.reply(tokens=["Hel", "lo"], finish_reason="max_tokens", usage=(5, 2))
+    async with anthropic_client(fake_llm) as client:
+        stream = await client.messages.create(
+            model="claude-test",
+            max_tokens=10,
+            system=[{"type": "text", "text": "Be brief."}],
+            messages=[{"role": "user", "content": "Say hello"}],
+            stream=True,
+            extra_body={"temperature": 0.0},
+        )
+        events = [event async for event in stream]
+
+    # the SDK drops the `ping` event
+    assert [e.type for e in events] == [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    start, delta = events[0], events[5]
+    assert start.type == "message_start"
+    assert start.message.model == "claude-test"
+    assert start.message.usage.input_tokens == 5
+    assert anthropic_text(events) == "Hello"
+    assert delta.type == "message_delta"
+    assert delta.delta.stop_reason == "max_tokens"
+    assert delta.usage.output_tokens == 2
+
+    request = fake_llm.wait_finished(0)
+    assert request.stream
+    assert request.json["system"] == [{"type": "text", "text": "Be brief."}]
+    assert (request.json["max_tokens"], request.json["temperature"]) == (10, 0.0)
+    assert (request.outcome, request.client_disconnected) == ("complete", False)
+
+    # on the wire: every event has its `event:` line; the body is chunked
+    fake_llm.reply(tokens=["Hi"], usage=(3, 1))
+    async with httpx2.AsyncClient() as http:
+        response = await http.post(
+            f"{fake_llm.base_url}/v1/messages",
+            json={"model": "m", "max_tokens": 5, "messages": [], "stream": True},
+        )
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert response.headers["transfer-encoding"] == "chunked"
+    blocks = response.text.split("\n\n")
+    assert blocks[-1] == ""
+    names = [block.split("\n")[0] for block in blocks[:-1]]
+    assert names == [
+        "event: message_start",
+        "event: content_block_start",
+        "event: ping",
+        "event: content_block_delta",
+        "event: content_block_stop",
+        "event: message_delta",
+        "event: message_stop",
+    ]
+    datas = [json.loads(block.split("\n")[1].removeprefix("data: ")) for block in blocks[:-1]]
+    assert [d["type"] for d in datas] == [name.removeprefix("event: ") for name in names]
+    assert datas[5] == {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"output_tokens": 1},
+    }
+
+
+async def test_default_reply_echoes_the_last_user_message(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    async with openai_client(fake_llm) as oai, anthropic_client(fake_llm) as ant:
+        completion = await oai.chat.completions.create(
+            model="gpt-test",
+            messages=[
+                {"role": "user", "content": "first"},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": "echo me please"},
+            ],
+        )
+        message = await ant.messages.create(
+            model="claude-test",
+            max_tokens=10,
+            messages=[{"role": "user", "content": [{"type": "text", "text": "and me too"}]}],
+        )
+    assert completion.choices[0].message.content == "echo me please"
+    assert [getattr(b, "text", None) for b in message.content] == ["and me too"]
+    chunks, error = await openai_stream(fake_llm)
+    assert (openai_text(chunks), error) == (USER, None)
+    assert len(chunks) == 1 + 3 + 2  # role, one chunk per word, finish, usage
+
+
+# -- HTTP errors and SDK retries -----------------------------------------------------------
+
+
+async def test_429_with_retry_after_0_is_retried_after_the_sdk_backoff(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.fail(429, headers={"retry-after": "0"}, times=2)
+    fake_llm.reply(tokens=["ok"], times=2)
+    started = time.monotonic()
+    # concurrently, to save the backoff time once: each takes one 429 then one reply
+    texts = await asyncio.gather(openai_complete(fake_llm), anthropic_complete(fake_llm))
+    elapsed = time.monotonic() - started
+    assert list(texts) == ["ok", "ok"]
+    # `retry-after: 0` is not honoured as "now": the SDKs fall back on their own backoff,
+    # 0.5 s * jitter(0.75..1) for the first retry.
+    assert elapsed >= 0.35
+
+    requests = fake_llm.requests
+    assert [r.status for r in requests] == [429, 429, 200, 200]
+    for provider in ("openai", "anthropic"):
+        first, second = (r for r in requests if r.provider == provider)
+        assert (first.status, second.status) == (429, 200)
+        assert first.headers["x-stainless-retry-count"] == "0"
+        assert second.headers["x-stainless-retry-count"] == "1"
+        assert first.json == second.json
+
+
+async def test_500_beyond_max_retries_raises(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    fake_llm.fail(500, headers=FAST_RETRY, times=3)
+    with pytest.raises(openai.InternalServerError) as caught:
+        await openai_complete(fake_llm)
+    assert len(fake_llm.requests) == 3  # 1 + max_retries
+    assert caught.value.status_code == 500
+    assert str(caught.value) == (
+        "Error code: 500 - The server had an error while processing your request. Sorry about that!"
+    )
+    assert caught.value.body == {
+        "message": "The server had an error while processing your request. Sorry about that!",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
+
+    fake_llm.fail(500, headers=FAST_RETRY, times=3)
+    with pytest.raises(anthropic.InternalServerError) as caught_ant:
+        await anthropic_complete(fake_llm)
+    assert len(fake_llm.requests) == 6
+    assert caught_ant.value.status_code == 500
+    body: Any = caught_ant.value.body
+    assert body["type"] == "error"
+    assert body["error"] == {"type": "api_error", "message": "Internal server error"}
+    assert str(caught_ant.value).startswith("Error code: 500 - {'type': 'error', 'error': {")
+    assert fake_llm.pending == 0
+
+
+async def test_error_statuses(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    cases: list[tuple[int, type[Exception], str, str]] = [
+        (429, openai.RateLimitError, "openai", "requests"),
+        (503, openai.InternalServerError, "openai", "server_error"),
+        (429, anthropic.RateLimitError, "anthropic", "rate_limit_error"),
+        (503, anthropic.ServiceUnavailableError, "anthropic", "api_error"),
+        (529, anthropic.OverloadedError, "anthropic", "overloaded_error"),
+    ]
+    for status, error_class, provider, error_type in cases:
+        fake_llm.fail(status, headers={"x-should-retry": "false"})  # obeyed: no retry
+        if provider == "openai":
+            _, error = await openai_stream(fake_llm)
+            assert isinstance(error, openai.APIStatusError)
+            body: Any = error.body
+            assert body["type"] == error_type
+        else:
+            _, error = await anthropic_stream(fake_llm)
+            assert isinstance(error, anthropic.APIStatusError)
+            body = error.body
+            assert body["error"]["type"] == error_type
+        assert type(error) is error_class
+        assert error.status_code == status
+    assert [r.status for r in fake_llm.requests] == [case[0] for case in cases]
+
+
+# -- stream failure modes ------------------------------------------------------------------
+
+
+async def test_cut_stream(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    fake_llm.reply(tokens=["a", "b", "c"], cut_after=1)
+    chunks, error = await openai_stream(fake_llm)
+    assert openai_text(chunks) == "a"
+    assert type(error) is openai.APIConnectionError
+    assert str(error) == "Connection error."
+    assert type(error.__cause__) is httpx2.RemoteProtocolError
+    assert str(error.__cause__) == (
+        "peer closed connection without sending complete message body (incomplete chunked read)"
+    )
+    assert len(fake_llm.requests) == 1  # a broken stream is not retried
+    assert fake_llm.wait_finished(0).outcome == "cut"
+
+    fake_llm.reply(tokens=["a", "b", "c"], cut_after=2, reset=True)
+    chunks, error = await openai_stream(fake_llm)
+    assert openai_text(chunks) == "ab"
+    assert type(error) is openai.APIConnectionError
+    assert str(error) == "Connection error."
+    assert type(error.__cause__) is httpx2.ReadError
+
+    fake_llm.reply(tokens=["a", "b", "c"], cut_after=1)
+    events, error = await anthropic_stream(fake_llm)
+    assert anthropic_text(events) == "a"
+    # not wrapped in an anthropic error: the raw httpx2 transport error escapes
+    assert type(error) is httpx2.RemoteProtocolError
+    assert str(error) == (
+        "peer closed connection without sending complete message body (incomplete chunked read)"
+    )
+    assert fake_llm.wait_finished(2).outcome == "cut"
+
+    fake_llm.reply(tokens=["a", "b", "c"], cut_after=2, reset=True)
+    events, error = await anthropic_stream(fake_llm)
+    assert anthropic_text(events) == "ab"
+    assert type(error) is httpx2.ReadError
+    assert [r.outcome for r in fake_llm.requests] == ["cut"] * 4  # none retried
+
+
+async def test_stream_without_final_events_ends_silently(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(tokens=["a", "b"], omit_final=True, times=2)
+    chunks, error = await openai_stream(fake_llm)
+    assert error is None
+    assert openai_text(chunks) == "ab"
+    # no finish_reason, no usage chunk: only the absence of finish_reason tells
+    assert [c.choices[0].finish_reason for c in chunks] == [None, None, None]
+    assert all(c.usage is None for c in chunks)
+
+    events, error = await anthropic_stream(fake_llm)
+    assert error is None
+    assert anthropic_text(events) == "ab"
+    assert [e.type for e in events][-2:] == ["content_block_stop", "message_delta"]
+
+
+async def test_malformed_event(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    fake_llm.reply(tokens=["a", "b"], malformed_after=1, times=2)
+    chunks, error = await openai_stream(fake_llm)
+    assert openai_text(chunks) == "a"
+    assert type(error) is json.JSONDecodeError
+    assert str(error).startswith("Unterminated string starting at: line 1 column")
+
+    events, error = await anthropic_stream(fake_llm)
+    assert anthropic_text(events) == "a"
+    assert type(error) is json.JSONDecodeError
+    assert str(error).startswith("Unterminated string starting at: line 1 column")
+
+
+async def test_error_event(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    fake_llm.reply(tokens=["a", "b"], error_event_after=1, error_message="Boom")
+    chunks, error = await openai_stream(fake_llm)
+    assert openai_text(chunks) == "a"
+    assert type(error) is openai.APIError  # the base class: no status error, no status code
+    assert str(error) == "Boom"
+    assert error.body == {"message": "Boom", "type": "server_error", "param": None, "code": None}
+
+    fake_llm.reply(tokens=["a", "b"], error_event_after=1)
+    events, error = await anthropic_stream(fake_llm)
+    assert anthropic_text(events) == "a"
+    # the base status error, with the status of the stream's response (200)
+    assert type(error) is anthropic.APIStatusError
+    assert error.status_code == 200
+    body = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    assert error.body == body
+    assert str(error) == str(body)
+
+
+# -- hanging responses and cancellation ----------------------------------------------------
+
+
+async def test_cancelled_consumer_closes_the_connection(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(tokens=["a", "b", "c"], hang_after=1, times=2)
+    async with openai_client(fake_llm) as oai, anthropic_client(fake_llm) as ant:
+        chunks = await oai.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": USER}], stream=True
+        )
+        chunk_iterator = chunks.__aiter__()
+        received = await take(chunk_iterator, 2)  # the role chunk, then "a"
+        await time_out_reading(chunk_iterator)
+        # cancelling the pending read is enough: the SDK's stream generator closes the
+        # response in its `finally`, so the server sees the client leave before close()
+        assert await fake_llm.wait_disconnected_async(0, timeout=2)
+        await chunks.close()
+        assert openai_text(received) == "a"
+
+        events = await ant.messages.create(
+            model="claude-test",
+            max_tokens=5,
+            messages=[{"role": "user", "content": USER}],
+            stream=True,
+        )
+        event_iterator = events.__aiter__()
+        # message_start, content_block_start, then "a"
+        received_events = await take(event_iterator, 3)
+        await time_out_reading(event_iterator)
+        assert await fake_llm.wait_disconnected_async(1, timeout=2)
+        await events.close()
+        assert anthropic_text(received_events) == "a"
+    for record in fake_llm.requests:
+        assert (record.outcome, record.client_disconnected) == ("disconnected", True)
+
+
+async def test_read_timeout_mid_stream(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    fake_llm.reply(tokens=["a", "b"], hang_after=1, times=2)
+    async with openai.AsyncOpenAI(
+        base_url=fake_llm.openai_base_url, api_key="test", max_retries=0, timeout=0.2
+    ) as oai:
+        stream = await oai.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": USER}], stream=True
+        )
+        with pytest.raises(openai.APITimeoutError) as caught:
+            _ = [chunk async for chunk in stream]
+    assert str(caught.value) == "Request timed out."
+    assert type(caught.value.__cause__) is httpx2.ReadTimeout
+    async with anthropic.AsyncAnthropic(
+        base_url=fake_llm.anthropic_base_url, api_key="test", max_retries=0, timeout=0.2
+    ) as ant:
+        events = await ant.messages.create(
+            model="claude-test",
+            max_tokens=5,
+            messages=[{"role": "user", "content": USER}],
+            stream=True,
+        )
+        with pytest.raises(httpx2.ReadTimeout):  # raw, not wrapped
+            _ = [event async for event in events]
+    assert fake_llm.wait_disconnected(0)
+    assert fake_llm.wait_disconnected(1)
+
+
+async def test_cancelled_request_and_abandoned_stream_close_the_connection(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(hang_after=0)  # not streamed: hang before the status line
+    request = asyncio.create_task(openai_complete(fake_llm))
+    await fake_llm.wait_requests_async(1)
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert await fake_llm.wait_disconnected_async(0, timeout=2)
+    assert fake_llm.requests[0].status is None
+
+    fake_llm.reply(tokens=["a"] * 100, token_delay=0.02)  # slow stream, left early
+    async with anthropic_client(fake_llm) as client:
+        stream = await client.messages.create(
+            model="claude-test",
+            max_tokens=5,
+            messages=[{"role": "user", "content": USER}],
+            stream=True,
+        )
+        async for event in stream:
+            if event.type == "content_block_delta":
+                break
+        await stream.close()
+    assert await fake_llm.wait_disconnected_async(1, timeout=2)
+
+
+async def test_stopping_the_server_ends_a_hanging_stream() -> None:
+    with FakeLLMServer() as server:
+        server.reply(tokens=["a", "b"], hang_after=1)
+        async with openai_client(server) as client:
+            stream = await client.chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": USER}], stream=True
+            )
+            first = await stream.__anext__()
+            assert first.choices[0].delta.role == "assistant"
+            await asyncio.to_thread(server.stop)
+            second = await stream.__anext__()  # the token before the hang
+            assert second.choices[0].delta.content == "a"
+            with pytest.raises(openai.APIConnectionError):
+                await stream.__anext__()
+    assert server.requests[0].outcome == "stopped"
+    assert not server.requests[0].client_disconnected
+
+
+# -- not streamed: connection failures -----------------------------------------------------
+
+
+async def test_not_streamed_faults(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    # a body cut short is a connection error, retried (after the backoff)
+    fake_llm.reply(cut_after=0)
+    fake_llm.reply(tokens=["ok"])
+    assert await anthropic_complete(fake_llm, max_retries=1) == "ok"
+    assert [r.outcome for r in fake_llm.requests] == ["cut", "complete"]
+
+    fake_llm.reply(cut_after=0)
+    with pytest.raises(openai.APIConnectionError) as caught:
+        await openai_complete(fake_llm, max_retries=0)
+    assert type(caught.value.__cause__) is httpx2.RemoteProtocolError
+    assert str(caught.value.__cause__).startswith(
+        "peer closed connection without sending complete message body (received"
+    )
+    fake_llm.reply(cut_after=0, reset=True)
+    with pytest.raises(anthropic.APIConnectionError) as caught_ant:
+        await anthropic_complete(fake_llm, max_retries=0)
+    assert type(caught_ant.value.__cause__) is httpx2.ReadError
+
+    # a 200 with a body that is not JSON: the raw decoding error, not retried
+    fake_llm.reply(malformed_after=0, times=2)
+    with pytest.raises(json.JSONDecodeError):
+        await openai_complete(fake_llm)
+    with pytest.raises(json.JSONDecodeError):
+        await anthropic_complete(fake_llm)
+    assert len(fake_llm.requests) == 6
+
+
+# -- the server itself ---------------------------------------------------------------------
+
+
+def test_unknown_path_and_invalid_request(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    fake_llm.reply(tokens=["kept"])
+
+    def post(path: str, payload: object) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            fake_llm.base_url + path,
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return int(response.status), json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, json.loads(error.read())
+
+    status, body = post("/v1/embeddings", {})
+    assert status == 404
+    status, body = post("/v1/messages", {"model": "m", "messages": []})
+    assert status == 400
+    assert body["error"] == {
+        "type": "invalid_request_error",
+        "message": "max_tokens: Field required",
+    }
+    status, body = post("/v1/chat/completions", {"model": "m"})
+    assert status == 400
+    assert body["error"]["message"] == "messages: Field required"
+    assert fake_llm.pending == 1  # invalid requests do not use the script
+    status, body = post("/chat/completions", {"model": "m", "messages": []})
+    assert (status, body["choices"][0]["message"]["content"]) == (200, "kept")
+    assert [r.provider for r in fake_llm.requests] == [None, "anthropic", "openai", "openai"]
