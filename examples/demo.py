@@ -1,39 +1,43 @@
-"""The MiniAgents demo: agents that stream, run in parallel and compose. Offline, no API key.
+"""The MiniAgents demo: agents that stream, run in parallel and compose.
 
-Run it with ``python examples/demo.py``. A "writer" agent streams its answer token by
-token (a scripted stand-in for an LLM), three "critic" agents read it in parallel, and an
-editor agent gathers everything, in order, into one reply that streams to the console.
+Run it with ``python examples/demo.py``. It runs offline with the offline model (no API
+key needed); with ``OPENAI_API_KEY`` set it asks OpenAI instead (``OPENAI_MODEL``, default
+"gpt-4o-mini"). A writer (the LLM) streams its answer token by token, three critics read
+it in parallel, and an editor gathers everything, in order, into one reply that streams to
+the console. Then two agents run as a reactive pipeline.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import os
 
 import reactivex
 from reactivex import operators as ops
 
-from miniagents import InteractionContext, Message, MessagePromise, MiniAgents, miniagent
+from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
+from miniagents.ext.llm.offline import create_offline_agent
+from miniagents.ext.llm.openai import create_openai_agent
 
 
-async def scripted_tokens(text: str, delay: float = 0.03) -> AsyncIterator[str]:
-    """Yield ``text`` word by word, like an LLM streaming its answer."""
-    for word in text.split(" "):
-        yield word + " "
-        await asyncio.sleep(delay)
+def make_writer() -> MiniAgent[...]:
+    """OpenAI when a key is set, else the offline model with a scripted answer."""
+    if os.environ.get("OPENAI_API_KEY"):
+        model = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
+        return create_openai_agent(model=model, max_tokens=200, system="Answer in two sentences.")
+    return create_offline_agent(
+        reply="Replayable streams keep every token they carry, so every reader, early or "
+        "late, gets the whole answer while the model is asked only once.",
+        token_delay=0.03,
+    )
 
 
-@miniagent
-async def writer(ctx: InteractionContext) -> None:
-    """Streams a short answer to the question it gets."""
-    question = await ctx.messages
-    answer = f"You asked: {question} Streams carry every token to every reader, once."
-    ctx.reply(MessagePromise.from_async_iterable(scripted_tokens(answer), role="writer"))
+writer = make_writer()
 
 
 @miniagent
 async def critic(ctx: InteractionContext, aspect: str) -> None:
-    """Reads the draft (while it streams) and comments on one aspect of it."""
+    """Reads the draft (waiting for it to complete) and comments on one aspect of it."""
     draft = await ctx.messages
     words = len(str(draft).split())
     ctx.reply(Message(text=f"[{aspect}] {words} words, fine by me.", role="critic"))
@@ -47,6 +51,13 @@ async def editor(ctx: InteractionContext) -> None:
     ctx.reply([draft, *critics])
 
 
+@miniagent
+async def shout(ctx: InteractionContext) -> None:
+    """Replies with each message it gets, upper-cased."""
+    async for message in ctx.messages:
+        ctx.reply(str(await message).upper())
+
+
 async def main() -> None:
     """Run the editor and stream its reply; then run two agents as a reactive pipeline."""
     async with MiniAgents():
@@ -55,11 +66,6 @@ async def main() -> None:
             async for token in message_promise:
                 print(token, end="", flush=True)
             print()
-
-        @miniagent
-        async def shout(ctx: InteractionContext) -> None:
-            async for message in ctx.messages:
-                ctx.reply(str(await message).upper())
 
         pipeline = await reactivex.of(Message(text="Why agents?")).pipe(
             writer.as_operator(), shout.as_operator(), ops.to_list()

@@ -11,6 +11,8 @@ import pytest
 
 from miniagents.promising._tasks import running_tasks
 
+pytest_plugins = ["tests.fakes.fixtures"]  # the `fake_llm` fixture: a local fake LLM server
+
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Freeze what the imports made, so the collection after each test stays quick."""
