@@ -13,13 +13,31 @@ The hierarchy::
     ├── IncompleteStreamError (also RuntimeError) str() of a stream that is still streaming
     ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
-    └── StreamCancelledError                      the stream's producer was cancelled
+    ├── StreamCancelledError                      the stream's producer was cancelled
+    └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
+        ├── LLMConfigurationError (also ValueError)  e.g. no model was given
+        ├── LLMRateLimitError                       429, after the SDK's own retries
+        ├── LLMServerError                          5xx / overloaded, after the SDK's retries
+        ├── LLMConnectionError                      no connection, or it broke mid-stream
+        │   └── LLMTimeoutError                     the request timed out
+        ├── LLMAuthenticationError                  a missing or refused API key
+        ├── LLMRequestError                         any other 4xx: the request was refused
+        └── LLMResponseError                        a malformed, incomplete or failed stream
 
 Errors raised by a stream's producer or an agent (your code, an SDK) are not wrapped:
 they reach every consumer with their own type. Assigning a field of a ``Frozen`` model raises
 pydantic's ``ValidationError``, as for any frozen pydantic model.
 """
 
+from miniagents.ext.llm.errors import LLMAuthenticationError as LLMAuthenticationError
+from miniagents.ext.llm.errors import LLMConfigurationError as LLMConfigurationError
+from miniagents.ext.llm.errors import LLMConnectionError as LLMConnectionError
+from miniagents.ext.llm.errors import LLMError as LLMError
+from miniagents.ext.llm.errors import LLMRateLimitError as LLMRateLimitError
+from miniagents.ext.llm.errors import LLMRequestError as LLMRequestError
+from miniagents.ext.llm.errors import LLMResponseError as LLMResponseError
+from miniagents.ext.llm.errors import LLMServerError as LLMServerError
+from miniagents.ext.llm.errors import LLMTimeoutError as LLMTimeoutError
 from miniagents.messages.appender import AppenderClosedError as AppenderClosedError
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
 from miniagents.miniagents.errors import AgentArgumentError as AgentArgumentError
@@ -40,6 +58,15 @@ __all__ = [
     "AppenderClosedError",
     "FrozenInstanceError",
     "IncompleteStreamError",
+    "LLMAuthenticationError",
+    "LLMConfigurationError",
+    "LLMConnectionError",
+    "LLMError",
+    "LLMRateLimitError",
+    "LLMRequestError",
+    "LLMResponseError",
+    "LLMServerError",
+    "LLMTimeoutError",
     "MessageTypeError",
     "MiniAgentsError",
     "NoActiveContextError",
