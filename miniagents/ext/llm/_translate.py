@@ -20,7 +20,10 @@ error is matched against this table, most specific first::
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
+from typing import Any
 
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
@@ -33,7 +36,7 @@ from miniagents.ext.llm.errors import (
     LLMTimeoutError,
 )
 
-__all__ = ["translate_sdk_error"]
+__all__ = ["import_sdk", "translate_loaded_sdk_error", "translate_sdk_error"]
 
 _TRANSPORTS = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "h11"})
 
@@ -89,3 +92,27 @@ def _made(kind: type[LLMError], message: str, cause: BaseException) -> LLMError:
     translated = kind(message)
     translated.__cause__ = cause
     return translated
+
+
+def import_sdk(module: str, provider: str) -> Any:
+    """Import a provider SDK when a call needs it.
+
+    Raises:
+        ImportError: if it is not installed, saying how to install it.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(
+            f'The {provider} agent needs the {provider} SDK: pip install "miniagents[{module}]"'
+        ) from error
+
+
+def translate_loaded_sdk_error(
+    error: BaseException, module: str, provider: str, base_name: str
+) -> BaseException:
+    """:func:`translate_sdk_error` with the SDK's root error class, if the SDK is loaded."""
+    sdk = sys.modules.get(module)
+    if sdk is None:
+        return error
+    return translate_sdk_error(error, provider, getattr(sdk, base_name))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Final
 
-from miniagents.ext.llm._translate import translate_sdk_error
+from miniagents.ext.llm._translate import import_sdk, translate_loaded_sdk_error
 from miniagents.ext.llm.errors import LLMResponseError
 from miniagents.ext.llm.llm_common import Finish, LLMCall, run_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
@@ -33,16 +33,6 @@ class AnthropicMessage(AssistantMessage):
     """A reply of an Anthropic model."""
 
 
-def _sdk() -> Any:
-    try:
-        import anthropic as sdk
-    except ImportError as error:
-        raise ImportError(
-            'The Anthropic agent needs the Anthropic SDK: pip install "miniagents[anthropic]"'
-        ) from error
-    return sdk
-
-
 class _AnthropicProvider:
     message_class = AnthropicMessage
 
@@ -50,7 +40,7 @@ class _AnthropicProvider:
         return self._reply(call, client)
 
     async def _reply(self, call: LLMCall, client: object | None) -> AsyncIterator[str | Finish]:
-        sdk = _sdk()
+        sdk = import_sdk("anthropic", "Anthropic")
         api: Any = client
         if api is None:
             api = MiniAgents.get_current().resource(
@@ -91,11 +81,7 @@ class _AnthropicProvider:
         yield Finish(stop_reason, input_tokens, output_tokens)
 
     def translate(self, error: BaseException) -> BaseException:
-        try:
-            import anthropic as sdk
-        except ImportError:
-            return error
-        return translate_sdk_error(error, "Anthropic", sdk.AnthropicError)
+        return translate_loaded_sdk_error(error, "anthropic", "Anthropic", "AnthropicError")
 
 
 _PROVIDER = _AnthropicProvider()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from miniagents.ext.llm._translate import translate_sdk_error
+from miniagents.ext.llm._translate import import_sdk, translate_loaded_sdk_error
 from miniagents.ext.llm.errors import LLMResponseError
 from miniagents.ext.llm.llm_common import Finish, LLMCall, run_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
@@ -29,16 +29,6 @@ class OpenAIMessage(AssistantMessage):
     """A reply of an OpenAI model."""
 
 
-def _sdk() -> Any:
-    try:
-        import openai as sdk
-    except ImportError as error:
-        raise ImportError(
-            'The OpenAI agent needs the OpenAI SDK: pip install "miniagents[openai]"'
-        ) from error
-    return sdk
-
-
 class _OpenAIProvider:
     message_class = OpenAIMessage
 
@@ -46,7 +36,7 @@ class _OpenAIProvider:
         return self._reply(call, client)
 
     async def _reply(self, call: LLMCall, client: object | None) -> AsyncIterator[str | Finish]:
-        sdk = _sdk()
+        sdk = import_sdk("openai", "OpenAI")
         api: Any = client
         if api is None:
             api = MiniAgents.get_current().resource(
@@ -88,11 +78,7 @@ class _OpenAIProvider:
         yield Finish(finish_reason, *_usage(usage))
 
     def translate(self, error: BaseException) -> BaseException:
-        try:
-            import openai as sdk
-        except ImportError:
-            return error
-        return translate_sdk_error(error, "OpenAI", sdk.OpenAIError)
+        return translate_loaded_sdk_error(error, "openai", "OpenAI", "OpenAIError")
 
 
 def _usage(usage: Any) -> tuple[int | None, int | None]:
