@@ -4,9 +4,17 @@ The five drafts in ``/work/shared/seeds`` (``shared/seeds`` next to this reposit
 written by users; every import path and snippet in them must work as written, a missing
 ``import asyncio`` aside. The python blocks are read from the drafts when the tests run.
 
-The snippets that need the LLM agents, chat history or console agents (``miniagents.ext``)
-wait for later issues: :data:`WAITING` lists them with a fingerprint, so the list is in
-plain sight and the tests fail as soon as the drafts or the library change under it.
+The snippets that use only the LLM agents (``miniagents.ext.llm.openai``, with
+python-dotenv's ``load_dotenv``) run against a fake OpenAI server on ``127.0.0.1`` that the
+test starts (``tests/fakes/llm_server.py``): the subprocess gets ``OPENAI_BASE_URL`` and
+``OPENAI_API_KEY=test``, the fake's reply is scripted, and both what the snippet prints and
+the request it made (model, prompt, keyword arguments) are asserted.
+
+The snippets that also need the console or chat history agents (``miniagents.ext``
+modules that do not exist yet) wait for a later issue: :data:`WAITING` lists them with a
+fingerprint and the module they stop at, so the list is in plain sight and the tests fail
+as soon as the drafts or the library change under it.
+
 Every other snippet runs in a subprocess, offline, and its real output is asserted; the
 few snippets that cannot work as written are tested for how exactly they fail.
 """
@@ -23,6 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.fakes.fixtures import fake_llm  # noqa: F401 - a fixture
+from tests.fakes.llm_server import FakeLLMServer
 
 SEEDS_DIR = Path(__file__).parents[2] / "shared" / "seeds"
 
@@ -82,64 +93,78 @@ def read_snippets() -> list[Snippet]:
 SNIPPETS = read_snippets()
 BY_KEY = {snippet.key: snippet for snippet in SNIPPETS}
 
-LLM_MARKERS = (
-    "openai_agent",
-    "create_openai_agent",
-    "anthropic",
-    "dotenv",
+LLM_MARKERS = ("openai_agent", "create_openai_agent", "anthropic", "dotenv")
+"""What the snippets that use the LLM agents (or load an API key from ``.env``) contain."""
+
+CONSOLE_AND_HISTORY_MARKERS = (
     "console_user_agent",
     "markdown_history_agent",
     "ChatHistoryMD",
     "create_console_user_agent",
     "history_agents",
     "misc_agents",
+    "chat_history_md",
 )
+"""What the snippets that use the console or chat history agents contain."""
 
 
-def waits_for_llm_agents(snippet: Snippet) -> bool:
-    """Whether the snippet uses the LLM, history or console agents (later issues)."""
+def uses_llm_agents(snippet: Snippet) -> bool:
+    """Whether the snippet uses the LLM agents (``miniagents.ext.llm``) or python-dotenv."""
     return any(marker in snippet.code for marker in LLM_MARKERS)
 
 
-WAITING: dict[str, tuple[str, str]] = {
-    "000 Integrating with OpenAI": (
-        "d0b6907c121f",
-        "openai_agent (miniagents.ext.llm.openai), python-dotenv, an API key",
-    ),
-    "000 Creating a Dialog Loop": (
+def waits_for_console_or_history_agents(snippet: Snippet) -> bool:
+    """Whether the snippet uses the console or chat history agents (a later issue)."""
+    return any(marker in snippet.code for marker in CONSOLE_AND_HISTORY_MARKERS)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Why a snippet cannot run yet: the module it stops at, and all it waits for."""
+
+    fingerprint: str
+    """The fingerprint of the snippet's code (see :attr:`Snippet.fingerprint`)."""
+    missing_module: str
+    """The first module it imports that does not exist yet."""
+    reason: str
+    """Everything it needs that is not there yet."""
+
+
+WAITING: dict[str, Waiting] = {
+    "000 Creating a Dialog Loop": Waiting(
         "2ef112dd77c3",
-        "openai_agent and console_user_agent (miniagents.ext.misc_agents)",
+        "miniagents.ext.misc_agents",
+        "console_user_agent (miniagents.ext.misc_agents), to talk with openai_agent in the console",
     ),
-    "001 Integrating with OpenAI": (
-        "07381e57f931",
-        "openai_agent (miniagents.ext.llm.openai), python-dotenv, an API key",
-    ),
-    "002 Basic Usage": (
+    "002 Basic Usage": Waiting(
         "15af144e2a83",
-        "openai_agent and console_user_agent, python-dotenv, an API key",
+        "miniagents.ext.misc_agents",
+        "console_user_agent (miniagents.ext.misc_agents), to talk with openai_agent in the console",
     ),
-    "002 Streaming Tokens from LLMs": (
-        "427c6908fdca",
-        "openai_agent (miniagents.ext.llm.openai), an API key",
-    ),
-    "002 Persisting Chat History": (
+    "002 Persisting Chat History": Waiting(
         "5abd1aa7d26f",
-        "markdown_history_agent (miniagents.ext.history_agents), openai_agent, "
-        "console_user_agent; it also uses MiniAgents without importing it",
+        "miniagents.ext.history_agents",
+        "markdown_history_agent (miniagents.ext.history_agents) and console_user_agent "
+        "(miniagents.ext.misc_agents); it also uses MiniAgents without importing it",
     ),
-    "002 Self-Development Capabilities": (
-        "b078f24cf036",
-        "openai_agent (miniagents.ext.llm.openai), an API key",
-    ),
-    "003 Usage": (
+    "003 Usage": Waiting(
         "7dfb33b50f8b",
-        "ChatHistoryMD (miniagents.ext.chat_history_md), create_console_user_agent "
-        "(miniagents.ext.console_user_agent), create_openai_agent",
+        "miniagents.ext.chat_history_md",
+        "ChatHistoryMD (miniagents.ext.chat_history_md) and create_console_user_agent "
+        "(miniagents.ext.console_user_agent)",
     ),
 }
-"""The snippets not runnable yet: key -> (fingerprint of the code, what they wait for)."""
+"""The snippets not runnable yet, for want of the console and chat history agents."""
 
-RUNNABLE = {
+RUNS_AGAINST_THE_FAKE_LLM = {
+    "000 Integrating with OpenAI",
+    "001 Integrating with OpenAI",
+    "002 Streaming Tokens from LLMs",
+    "002 Self-Development Capabilities",
+}
+"""The runnable snippets that call OpenAI: they run against the fake LLM server."""
+
+RUNNABLE = RUNS_AGAINST_THE_FAKE_LLM | {
     "000 Basic Usage",
     "001 Basic Usage",
     "001 Multiple Agents Interaction",
@@ -166,17 +191,37 @@ def as_a_user_runs_it(code: str) -> str:
     return code
 
 
-def python_env() -> dict[str, str]:
+def python_env(llm: FakeLLMServer | None = None) -> dict[str, str]:
+    """The environment of a snippet: offline, or pointed at the fake LLM server ``llm``."""
     env = {**os.environ, "PYTHONWARNINGS": "error", "PYTHONDONTWRITEBYTECODE": "1"}
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
-        env.pop(name, None)  # offline: nothing here may reach an LLM
+    for name in list(env):
+        if name.upper().startswith(("OPENAI_", "ANTHROPIC_")):
+            del env[name]  # offline: nothing here may reach a real LLM
+    if llm is not None:
+        for name in list(env):
+            if name.upper() in {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"}:
+                del env[name]  # the fake server is on 127.0.0.1: no proxy in between
+        env |= {
+            "OPENAI_BASE_URL": llm.openai_base_url,
+            "OPENAI_API_KEY": "test",
+            "ANTHROPIC_BASE_URL": llm.anthropic_base_url,
+            "ANTHROPIC_API_KEY": "test",
+        }
     return env
 
 
 def run_code(
-    code: str, tmp_path: Path, *, stdin: str = "", harness: str | None = None
+    code: str,
+    tmp_path: Path,
+    *,
+    stdin: str = "",
+    harness: str | None = None,
+    llm: FakeLLMServer | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` as a script in ``tmp_path`` (through ``harness`` if given)."""
+    """Run ``code`` as a script in ``tmp_path`` (through ``harness`` if given).
+
+    With ``llm``, the OpenAI and Anthropic SDKs of the script talk to that fake server.
+    """
     script = tmp_path / "snippet.py"
     script.write_text(code, encoding="utf-8")
     args = [str(script)]
@@ -187,7 +232,7 @@ def run_code(
     return subprocess.run(
         [sys.executable, *args],
         cwd=tmp_path,
-        env=python_env(),
+        env=python_env(llm),
         input=stdin,
         capture_output=True,
         text=True,
@@ -195,8 +240,10 @@ def run_code(
     )
 
 
-def run_snippet(key: str, tmp_path: Path, *, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return run_code(as_a_user_runs_it(BY_KEY[key].code), tmp_path, stdin=stdin)
+def run_snippet(
+    key: str, tmp_path: Path, *, stdin: str = "", llm: FakeLLMServer | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run_code(as_a_user_runs_it(BY_KEY[key].code), tmp_path, stdin=stdin, llm=llm)
 
 
 def assert_clean_run(result: subprocess.CompletedProcess[str]) -> None:
@@ -218,35 +265,168 @@ def test_every_seed_snippet_is_either_runnable_or_waiting() -> None:
     assert sorted(keys) == sorted(RUNNABLE | set(WAITING))
     assert not RUNNABLE & set(WAITING)
     for snippet in SNIPPETS:
-        assert waits_for_llm_agents(snippet) == (snippet.key in WAITING), snippet.key
+        waits = waits_for_console_or_history_agents(snippet)
+        assert waits == (snippet.key in WAITING), snippet.key
+        if not waits:  # LLM-only snippets run, against the fake LLM server
+            assert uses_llm_agents(snippet) == (snippet.key in RUNS_AGAINST_THE_FAKE_LLM), (
+                snippet.key
+            )
 
 
-def test_exactly_the_llm_snippets_wait_for_later_issues() -> None:
-    """The LLM, history and console agents (``miniagents.ext``) are later issues.
+def test_exactly_the_console_and_history_snippets_wait_for_a_later_issue() -> None:
+    """The console and chat history agents (``miniagents.ext``) are a later issue.
 
-    Exactly these 8 snippets are excluded, for that reason (spelled out in ``WAITING``);
-    when the drafts change, or those issues land, this list must be updated.
+    Exactly these 4 snippets are excluded, for that reason (spelled out in ``WAITING``);
+    when the drafts change, or that issue lands, this list must be updated. All four also
+    use ``openai_agent``, which exists; the snippets that use only the LLM agents run.
     """
     waiting = {
-        snippet.key: snippet.fingerprint for snippet in SNIPPETS if waits_for_llm_agents(snippet)
+        snippet.key: snippet.fingerprint
+        for snippet in SNIPPETS
+        if waits_for_console_or_history_agents(snippet)
     }
-    assert len(waiting) == 8
-    assert waiting == {key: fingerprint for key, (fingerprint, _) in WAITING.items()}
+    assert len(waiting) == 4
+    assert waiting == {key: entry.fingerprint for key, entry in WAITING.items()}
+    assert all(uses_llm_agents(BY_KEY[key]) for key in WAITING)
+    assert len(RUNS_AGAINST_THE_FAKE_LLM) == 4
+    assert {*STREAMING, "002 Self-Development Capabilities"} == RUNS_AGAINST_THE_FAKE_LLM
 
 
 @pytest.mark.parametrize("key", sorted(WAITING))
-def test_a_waiting_snippet_fails_only_for_want_of_miniagents_ext(key: str, tmp_path: Path) -> None:
-    """Each waiting snippet stops at its first import of ``miniagents.ext``, not before.
+def test_a_waiting_snippet_fails_only_for_want_of_its_ext_module(
+    key: str,
+    tmp_path: Path,
+    fake_llm: FakeLLMServer,  # noqa: F811 - if the module exists, no real LLM is reached
+) -> None:
+    """Each waiting snippet stops at its first import of a missing module, not before.
 
-    When this fails, the issue the snippet waits for has landed: make it run and take it
-    off ``WAITING``.
+    ``miniagents.ext`` and ``miniagents.ext.llm.openai`` import fine; the console and chat
+    history modules do not exist yet. When this fails, the issue the snippet waits for has
+    landed: make it run (against the fake LLM server) and take it off ``WAITING``.
     """
-    result = run_snippet(key, tmp_path)
-    assert result.returncode == 1
-    assert last_line(result.stderr) == "ModuleNotFoundError: No module named 'miniagents.ext'", (
-        f"{key} waits for: {WAITING[key][1]}\n{result.stderr}"
-    )
+    waiting = WAITING[key]
+    result = run_snippet(key, tmp_path, llm=fake_llm)
+    assert result.returncode == 1, f"{key} waits for: {waiting.reason}\n{result.stderr}"
+    assert last_line(result.stderr) == (
+        f"ModuleNotFoundError: No module named '{waiting.missing_module}'"
+    ), f"{key} waits for: {waiting.reason}\n{result.stderr}"
     assert result.stdout == ""
+    assert fake_llm.requests == []
+
+
+# --- Snippets that ask the (fake) LLM -------------------------------------------------
+
+
+SCRIPTED_TOKENS = ["I am ", "fine, ", "thanks!"]
+"""What the fake LLM server replies, token by token."""
+
+
+@dataclass(frozen=True)
+class ExpectedCall:
+    """The request a snippet must send to OpenAI."""
+
+    model: str
+    prompt: str
+    kwargs: dict[str, object]
+
+
+STREAMING = {
+    "000 Integrating with OpenAI": ExpectedCall(
+        "gpt-4o-2024-05-13", "How are you today?", {"max_tokens": 1000, "temperature": 0.0}
+    ),
+    "001 Integrating with OpenAI": ExpectedCall(
+        "gpt-4", "How are you today?", {"max_tokens": 1000, "temperature": 0.0}
+    ),
+    "002 Streaming Tokens from LLMs": ExpectedCall("gpt-3.5-turbo", "Tell me a short story", {}),
+}
+"""The snippets that stream an OpenAI reply token by token, printing each token."""
+
+
+def assert_one_openai_call(llm: FakeLLMServer, expected: ExpectedCall) -> None:
+    """The snippet sent one streamed chat completion request, as ``expected``, and got it all."""
+    assert llm.pending == 0, "the scripted reply was not used"
+    [request] = llm.requests
+    assert (request.method, request.path) == ("POST", "/v1/chat/completions")
+    assert request.headers["authorization"] == "Bearer test"  # OPENAI_API_KEY
+    body = {name: value for name, value in request.json.items() if name != "stream_options"}
+    assert body == {
+        "model": expected.model,
+        "messages": [{"role": "user", "content": expected.prompt}],
+        "stream": True,
+        **expected.kwargs,
+    }
+    assert request.outcome == "complete"
+    assert not request.client_disconnected
+
+
+@pytest.mark.parametrize("key", sorted(STREAMING))
+def test_a_streaming_snippet_prints_the_llm_reply_token_by_token(
+    key: str,
+    tmp_path: Path,
+    fake_llm: FakeLLMServer,  # noqa: F811 - the fixture
+) -> None:
+    """The snippet runs as written, ``load_dotenv()`` included, against the fake server.
+
+    It prints the scripted tokens as they come (``end=""``), then a newline, and it asks
+    for the model, the prompt and the options (``max_tokens``, ``temperature``) it names,
+    streamed.
+    """
+    fake_llm.reply(tokens=SCRIPTED_TOKENS)
+    result = run_snippet(key, tmp_path, llm=fake_llm)
+    assert_clean_run(result)
+    assert result.stdout == "I am fine, thanks!\n"
+    assert_one_openai_call(fake_llm, STREAMING[key])
+
+
+SELF_DEVELOPMENT_PROMPT = (
+    "Improve the following Python function:\n\n"
+    "def greet(name):\n    print(f'Hello, {name}!')\n\n"
+    "Add error handling and make it more versatile."
+)
+
+
+def test_seed_002_self_development_needs_a_model_for_openai_agent(
+    tmp_path: Path,
+    fake_llm: FakeLLMServer,  # noqa: F811 - the fixture
+) -> None:
+    """The snippet inquires ``openai_agent`` without a model: it cannot work as written.
+
+    The README documents this deviation (in "Where the seed drafts cannot work as
+    written"). As written, ``openai_agent.inquire(prompt)`` names no model, so the agent
+    fails with ``LLMConfigurationError`` before any request; the message says to give a
+    model with ``openai_agent.fork(model=...)``. The error reaches ``main`` through the
+    reply of ``self_improving_agent`` and ends the script.
+
+    With ``openai_agent.fork(model="gpt-4o")`` instead (and the reply of
+    ``self_improving_agent`` printed, which the snippet's ``main`` does not do), it asks
+    for the improved code and replies ``Improved code:`` followed by the model's reply.
+    """
+    code = as_a_user_runs_it(BY_KEY["002 Self-Development Capabilities"].code)
+
+    as_written = run_code(code, tmp_path, llm=fake_llm)
+    assert as_written.returncode == 1
+    assert as_written.stdout == ""
+    error = last_line(as_written.stderr)
+    assert error.startswith("miniagents.ext.llm.errors.LLMConfigurationError: "), error
+    assert "OPENAI_AGENT needs a model" in error
+    assert "openai_agent.fork(model=...)" in error
+    assert fake_llm.requests == []
+
+    with_model, replaced = re.subn(
+        r"\bopenai_agent\.inquire\(", 'openai_agent.fork(model="gpt-4o").inquire(', code
+    )
+    assert replaced == 1
+    printed, replaced = re.subn(
+        r"await self_improving_agent\.inquire\(\)",
+        "print(await self_improving_agent.inquire())",
+        with_model,
+    )
+    assert replaced == 1
+    fake_llm.reply(tokens=SCRIPTED_TOKENS)
+    fixed = run_code(printed, tmp_path, llm=fake_llm)
+    assert_clean_run(fixed)
+    assert fixed.stdout == "Improved code:\n\nI am fine, thanks!\n"
+    assert_one_openai_call(fake_llm, ExpectedCall("gpt-4o", SELF_DEVELOPMENT_PROMPT, {}))
 
 
 # --- Snippets that print --------------------------------------------------------------
