@@ -9,11 +9,12 @@ The SDK is imported when a call is made; without it, the call fails with an
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Final
 
 from miniagents.ext.llm._translate import import_sdk, translate_loaded_sdk_error
-from miniagents.ext.llm.errors import LLMResponseError
+from miniagents.ext.llm.errors import LLMAuthenticationError, LLMResponseError
 from miniagents.ext.llm.llm_common import Finish, LLMCall, run_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.miniagents.agent import MiniAgent, miniagent
@@ -42,6 +43,13 @@ class _AnthropicProvider:
     async def _reply(self, call: LLMCall, client: object | None) -> AsyncIterator[str | Finish]:
         sdk = import_sdk("anthropic", "Anthropic")
         api: Any = client
+        if api is None and not (
+            os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")
+        ):
+            raise LLMAuthenticationError(
+                "No Anthropic API key: set ANTHROPIC_API_KEY, or pass "
+                "async_client=anthropic.AsyncAnthropic(api_key=...) to the agent."
+            )
         if api is None:
             api = MiniAgents.get_current().resource(
                 "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
@@ -107,7 +115,7 @@ async def anthropic_agent(
             of any ``SystemMessage``.
         async_client: An ``anthropic.AsyncAnthropic`` client instead of the default one.
         **kwargs: Passed to ``messages.create`` unchanged (``max_tokens``, defaulting to
-            ``DEFAULT_MAX_TOKENS``, ``temperature``, ...).
+            ``DEFAULT_MAX_TOKENS``, and whatever else the installed SDK takes).
     """
     await run_llm_agent(
         ctx,

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from miniagents.ext.llm._translate import import_sdk, translate_loaded_sdk_error
-from miniagents.ext.llm.errors import LLMResponseError
+from miniagents.ext.llm.errors import LLMAuthenticationError, LLMResponseError
 from miniagents.ext.llm.llm_common import Finish, LLMCall, run_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.miniagents.agent import MiniAgent, miniagent
@@ -40,7 +40,7 @@ class _OpenAIProvider:
         api: Any = client
         if api is None:
             api = MiniAgents.get_current().resource(
-                "openai-client", sdk.AsyncOpenAI, lambda made: made.close()
+                "openai-client", lambda: _client_from_environment(sdk), lambda made: made.close()
             )
         messages: list[dict[str, str]] = []
         if call.system:
@@ -79,6 +79,16 @@ class _OpenAIProvider:
 
     def translate(self, error: BaseException) -> BaseException:
         return translate_loaded_sdk_error(error, "openai", "OpenAI", "OpenAIError")
+
+
+def _client_from_environment(sdk: Any) -> Any:
+    try:
+        return sdk.AsyncOpenAI()
+    except sdk.OpenAIError as error:
+        raise LLMAuthenticationError(
+            "No OpenAI API key: set OPENAI_API_KEY, or pass "
+            "async_client=openai.AsyncOpenAI(api_key=...) to the agent."
+        ) from error
 
 
 def _usage(usage: Any) -> tuple[int | None, int | None]:
