@@ -53,7 +53,7 @@ def collect(item: object, out: MutableSequence[Segment]) -> None:
     elif isinstance(item, Message):
         out.append(MessagePromise(prefill_message=item))
     elif isinstance(item, str):
-        out.append(MessagePromise(prefill_message=Message(text=item)))
+        out.append(MessagePromise.of_text(item))
     elif isinstance(item, Mapping):
         out.append(MessagePromise(prefill_message=_message_from_mapping(item)))
     elif isinstance(item, BaseModel):
@@ -135,10 +135,10 @@ class Flattener:
 
     __slots__ = (
         "draining",
-        "emit",
         "inner",
         "inner_active",
         "observer",
+        "on_message",
         "outer",
         "outer_done",
         "pending",
@@ -151,22 +151,25 @@ class Flattener:
         on_message: Callable[[MessagePromise], None] | None = None,
     ) -> None:
         self.observer = observer
-        if on_message is None:
-            self.emit: Callable[[MessagePromise], None] = observer.on_next
-        else:
-
-            def emit(promise: MessagePromise) -> None:
-                on_message(promise)
-                observer.on_next(promise)
-
-            self.emit = emit
-        self.pending: deque[Segment] = deque()
+        self.on_message = on_message
+        self.pending: deque[Segment] | None = None  # made when something has to wait
         self.outer: abc.DisposableBase | None = None
         self.inner: abc.DisposableBase | None = None
         self.inner_active = False
         self.outer_done = False
         self.stopped = False
         self.draining = False
+
+    def _queue(self) -> deque[Segment]:
+        if self.pending is None:
+            self.pending = deque()
+        return self.pending
+
+    def emit(self, promise: MessagePromise) -> None:
+        """Pass one message promise on (telling ``on_message`` first, if there is one)."""
+        if self.on_message is not None:
+            self.on_message(promise)
+        self.observer.on_next(promise)
 
     def on_next(self, item: MessageType) -> None:
         if self.stopped:
@@ -175,9 +178,9 @@ class Flattener:
             self.emit(item)  # the fast path: nothing is waiting before it
             return
         try:
-            collect(item, self.pending)
+            collect(item, self._queue())
         except Exception as error:  # bad input, or an iterable item that failed
-            self.pending.append(error)
+            self._queue().append(error)
         self.drain()
 
     def push(self, segments: list[Segment]) -> None:
@@ -192,11 +195,11 @@ class Flattener:
         ):
             self.emit(segments[0])
             return
-        self.pending.extend(segments)
+        self._queue().extend(segments)
         self.drain()
 
     def on_outer_error(self, error: BaseException) -> None:
-        self.pending.append(error)  # after everything the source produced before it
+        self._queue().append(error)  # after everything the source produced before it
         self.outer_done = True
         self.drain()
 
@@ -206,7 +209,7 @@ class Flattener:
 
     def on_inner_error(self, error: BaseException) -> None:
         self.inner_active = False
-        self.pending.appendleft(error)
+        self._queue().appendleft(error)
         self.drain()
 
     def on_inner_completed(self) -> None:

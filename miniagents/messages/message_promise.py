@@ -82,6 +82,20 @@ class MessagePromise(StreamedPromise[str, Message]):
         else:
             self._init_streamed(source, message_class, metadata)
 
+    @classmethod
+    def of_text(cls, text: str) -> Self:
+        """A complete message of just ``text`` (the fast path for plain strings)."""
+        promise = cls.__new__(cls)
+        message = Message.model_construct(text=text)  # a str needs no validation
+        core: ReplayCore[str] = ReplayCore(prefill=[text] if text else [], kind=TOKENS)
+        promise._message_class = Message
+        promise._metadata = _NO_METADATA
+        promise._setup(core, None, message)
+        listener = message_listener.get()
+        if listener is not None:
+            listener(promise, message)
+        return promise
+
     def _init_prefilled(self, message: Message) -> None:
         text = message.text
         core: ReplayCore[str] = ReplayCore(prefill=[text] if text else [], kind=TOKENS)

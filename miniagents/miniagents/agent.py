@@ -149,18 +149,18 @@ class MiniAgent(Generic[P]):
             inputs = MessageSequencePromise.from_observable(inputs)
             inputs.start()  # a hot source must not emit before the agent listens
         replies = MessageSequenceAppender(context.adopt_hook)
-        interaction = InteractionContext(self, inputs, replies)
-        context.start(self._run(interaction, args, arguments, replies), self.alias)
+        context.start(self._run(inputs, args, arguments, replies), self.alias)
         context.track(replies.sequence, self.alias)
         return replies.sequence
 
     async def _run(
         self,
-        interaction: InteractionContext,
+        inputs: MessageSequencePromise,
         args: tuple[object, ...],
         arguments: dict[str, object],
         replies: MessageSequenceAppender,
     ) -> None:
+        interaction = InteractionContext(self, inputs, replies)  # made here: fewer objects wait
         func = cast(Callable[..., Awaitable[None]], self.func)
         try:
             await func(interaction, *args, **arguments)
