@@ -33,6 +33,7 @@ from miniagents import (
     MiniAgents,
     miniagent,
 )
+from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm import AssistantMessage, SystemMessage, TokenUsage
 from miniagents.ext.llm.anthropic import DEFAULT_MAX_TOKENS, AnthropicMessage, anthropic_agent
 from miniagents.ext.llm.errors import (
@@ -677,27 +678,23 @@ async def test_leaving_the_context_with_an_error_closes_the_connection(
     assert await server.wait_disconnected_async(0, WAIT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Giving up on a reply that forwards an LLM agent's reply does not stop the LLM "
-    "call: only waiting consumers of the LLM reply itself can abandon it; the forwarding "
-    "reply stays subscribed, so the connection stays open and the context exit waits for "
-    "the LLM call to end.",
-)
-async def test_giving_up_on_a_forwarded_reply_closes_the_connection(
-    server: FakeLLMServer,
+@pytest.mark.parametrize("chain", [forward, restream], ids=["forwarded", "re-streamed"])
+async def test_giving_up_on_a_reply_passed_on_by_another_agent_closes_the_connection(
+    llm: LLM, server: FakeLLMServer, chain: MiniAgent[[]]
 ) -> None:
     server.reply(tokens=TOKENS, hang_after=2)
 
     async def give_up(client: SDKClient) -> None:
         async with MiniAgents():
-            reply = forward.inquire(ask(OPENAI, client, "hi"))
+            reply = chain.inquire(ask(llm, client, "hi"))
             with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(reply.aresolve(), 0.3)
             # (failing here leaves the context with an error, which does close it)
             assert await server.wait_disconnected_async(0, 0.5), "the LLM call goes on"
+            with pytest.raises(StreamCancelledError):
+                await reply  # a reply everyone gave up on is cancelled, for later readers too
 
-    async with OPENAI.client(server) as client:
+    async with llm.client(server) as client:
         await asyncio.wait_for(give_up(client), WAIT)
 
 

@@ -9,6 +9,7 @@ Consumers get what was appended as soon as it is appended; the stream ends with
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from types import TracebackType
 from typing import Generic, TypeVar
@@ -88,7 +89,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         >>> # appender.sequence streams "Hello", "and", "more", then ends.
     """
 
-    __slots__ = ("_core", "_flattener", "sequence")
+    __slots__ = ("_core", "_flattener", "sequence", "task")
 
     def __init__(self, on_message: Callable[[MessagePromise], None] | None = None) -> None:
         """Create an open sequence; it is :attr:`sequence`.
@@ -101,6 +102,22 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._core = core
         self._flattener = Flattener(core, on_message)
         self.sequence = MessageSequencePromise._from_core(core)
+        self.task: asyncio.Task[None] | None = None
+
+    def cancel_when_abandoned(self, task: asyncio.Task[None]) -> None:
+        """When every consumer of the sequence gives up, cancel ``task`` (its producer).
+
+        The sequence then also stops following the streams appended to it (which may be
+        abandoned in turn) and ends with ``StreamCancelledError``.
+        """
+        self.task = task
+        self._core.on_abandoned = self._abandon
+
+    def _abandon(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        self._flattener.dispose()
+        self._core.cancel()
 
     def append(self, messages: MessageType) -> None:
         """Append messages, flattened in order after everything appended before.

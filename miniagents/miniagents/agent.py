@@ -149,7 +149,8 @@ class MiniAgent(Generic[P]):
             inputs = MessageSequencePromise.from_observable(inputs)
             inputs.start()  # a hot source must not emit before the agent listens
         replies = MessageSequenceAppender(context.adopt_hook)
-        context.start(self._run(inputs, args, arguments, replies), self.alias)
+        task = context.start(self._run(inputs, args, arguments, replies), self.alias)
+        replies.cancel_when_abandoned(task)
         context.track(replies.sequence, self.alias)
         return replies.sequence
 

@@ -208,9 +208,9 @@ class MiniAgents:
             except Exception:
                 logger.exception("Closing a resource of a MiniAgents context failed.")
 
-    def start(self, coroutine: Coroutine[Any, Any, None], what: str) -> None:
+    def start(self, coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         """Run ``coroutine`` in a task that this context waits for on exit."""
-        spawn(coroutine, what, self._tasks)
+        return spawn(coroutine, what, self._tasks)
 
     def track_input(self, appender: MessageSequenceAppender) -> None:
         """Remember an unfinished call input, to finish it on exit if its caller did not."""
@@ -235,6 +235,9 @@ class MiniAgents:
         """Start a message an agent replied with, and track it (see :meth:`track`)."""
         message.start()
         if not message.done:
+            core = message._core
+            if core.on_abandoned is None:  # e.g. a re-streamed message: stop following
+                core.on_abandoned = core.cancel
             self.track(message, "")
 
     def _prune(self) -> None:

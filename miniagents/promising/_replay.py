@@ -329,6 +329,7 @@ class ReplayCore(abc.ObserverBase[T]):
 
         def dispose() -> None:
             self._observers = tuple(o for o in self._observers if o is not observer)
+            self._check_abandoned()
 
         return dispose
 
@@ -347,13 +348,21 @@ class ReplayCore(abc.ObserverBase[T]):
             raise
 
     def _check_abandoned(self) -> None:
-        """Call ``on_abandoned`` if the last consumer waiting for a running stream gave up."""
+        """Call ``on_abandoned`` if the last consumer of a running stream gave up.
+
+        A consumer gives up when its wait is cancelled or its subscription disposed; the
+        stream is abandoned when no consumer is left waiting or subscribed. Only streams
+        with an ``on_abandoned`` callback (those an agent produces) react to it.
+        """
         if self.on_abandoned is None or self.done or self._observers:
             return
         if any(not waiter.done() for waiter in self._waiters or ()):
             return
         on_abandoned, self.on_abandoned = self.on_abandoned, None
-        on_abandoned()
+        try:
+            on_abandoned()
+        except Exception as exc:  # giving up must not fail the consumer that gave up
+            report_broken_observer(exc)
 
     async def acollect(self) -> list[T]:
         """Wait for the end of the stream; return every piece or raise its error."""

@@ -154,7 +154,6 @@ def _cancel_when_abandoned(ctx: InteractionContext, reply: MessageTokenAppender)
         task.cancel()
 
     reply.promise._core.on_abandoned = cancel
-    ctx._replies.sequence._core.on_abandoned = cancel
 
 
 def _log(
