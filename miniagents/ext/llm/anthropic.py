@@ -109,7 +109,7 @@ async def anthropic_agent(
 
     Args:
         ctx: The interaction.
-        model: The model, e.g. "claude-3-5-haiku-latest" (required).
+        model: The model, e.g. "claude-haiku-4-5" (required).
         stream: Stream token by token (default: the ``MiniAgents`` setting, on).
         system: A system prompt (sent as the ``system`` parameter), put before the texts
             of any ``SystemMessage``.
