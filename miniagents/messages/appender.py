@@ -19,10 +19,9 @@ from typing_extensions import Self
 from miniagents.messages._flatten import MESSAGES, Flattener, Segment, collect
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
-from miniagents.messages.message_promise import TOKENS, MessagePromise
+from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
 from miniagents.promising._replay import ReplayCore
-from miniagents.promising._replay_observable import ReplayObservable
 from miniagents.promising.errors import MiniAgentsError
 
 __all__ = ["AppenderClosedError", "MessageSequenceAppender", "MessageTokenAppender"]
@@ -58,11 +57,6 @@ class _Appender(Generic[T]):
     def fail(self, error: BaseException) -> None:
         """End the stream with ``error``, which every consumer gets after what came before."""
         self._core.fail(error)
-
-    def unreceived_error(self) -> BaseException | None:
-        """The error that ended the stream, if no consumer has received it."""
-        core = self._core
-        return None if core.error is None or core.error_received else core.error
 
     def __enter__(self) -> Self:
         return self
@@ -154,12 +148,9 @@ class MessageTokenAppender(_Appender[str]):
 
     def __init__(self, *, message_class: type[Message] = Message, **metadata: object) -> None:
         """Create an open message with the given class and metadata; it is :attr:`promise`."""
-        core: ReplayCore[str] = ReplayCore(open_ended=True, kind=TOKENS)
-        self._core = core
-        self.promise = MessagePromise.from_observable(
-            ReplayObservable(core), message_class=message_class, **metadata
-        )
-        self.promise.start()
+        self.promise = MessagePromise.__new__(MessagePromise)
+        self.promise._init_streamed(None, message_class, metadata)  # tokens come from here
+        self._core = self.promise._core
 
     def append(self, token: str) -> None:
         """Append a token; consumers get it at once.

@@ -86,21 +86,17 @@ class MessagePromise(StreamedPromise[str, Message]):
     def of_text(cls, text: str) -> Self:
         """A complete message of just ``text`` (the fast path for plain strings)."""
         promise = cls.__new__(cls)
-        message = Message.model_construct(text=text)  # a str needs no validation
-        core: ReplayCore[str] = ReplayCore(prefill=[text] if text else [], kind=TOKENS)
-        promise._message_class = Message
-        promise._metadata = _NO_METADATA
-        promise._setup(core, None, message)
-        listener = message_listener.get()
-        if listener is not None:
-            listener(promise, message)
+        # a str needs no validation, and such a message has no metadata to read
+        promise._init_prefilled(Message.model_construct(text=text), _NO_METADATA)
         return promise
 
-    def _init_prefilled(self, message: Message) -> None:
+    def _init_prefilled(self, message: Message, metadata: FrozenDict | None = None) -> None:
         text = message.text
         core: ReplayCore[str] = ReplayCore(prefill=[text] if text else [], kind=TOKENS)
         self._message_class: type[Message] = type(message)
-        self._metadata = _metadata({name: value for name, value in message if name != "text"})
+        if metadata is None:
+            metadata = _metadata({name: value for name, value in message if name != "text"})
+        self._metadata = metadata
         self._setup(core, None, message)
         listener = message_listener.get()
         if listener is not None:
@@ -108,20 +104,24 @@ class MessagePromise(StreamedPromise[str, Message]):
 
     def _init_streamed(
         self,
-        source: AsyncIterable[str] | Observable[str],
+        source: AsyncIterable[str] | Observable[str] | None,
         message_class: type[Message],
         metadata: Mapping[str, object],
     ) -> None:
+        """Stream tokens from ``source`` or, with no source, from the owner (an appender)."""
         if "text" in metadata:
             raise TypeError(
                 "The text of a streamed message comes from its tokens; "
                 "remove the text= keyword argument."
             )
-        trusted = isinstance(source, ReplayObservable) and source.core.kind is TOKENS
+        trusted = source is None or (
+            isinstance(source, ReplayObservable) and source.core.kind is TOKENS
+        )
         core = ReplayCore(
             source_observable(source, "MessagePromise"),
             validator=None if trusted else _require_str,
             kind=TOKENS,
+            open_ended=source is None,
         )
         self._message_class = message_class
         self._metadata = _metadata({name: freeze(value) for name, value in metadata.items()})

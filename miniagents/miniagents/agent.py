@@ -95,8 +95,7 @@ class MiniAgent(Generic[P]):
         context = MiniAgents.get_current()
         inputs = MessageSequenceAppender()
         replies = self._start(inputs.sequence, args, kwargs)
-        context.track_input(inputs)
-        return AgentCall(self, inputs, replies)
+        return AgentCall(self, inputs, replies, context)
 
     def fork(
         self, *, alias: str | None = None, description: str | None = None, **kwargs: object

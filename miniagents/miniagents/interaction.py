@@ -13,6 +13,7 @@ from miniagents.miniagents.errors import AgentFinishedError
 
 if TYPE_CHECKING:
     from miniagents.miniagents.agent import MiniAgent
+    from miniagents.miniagents.context import MiniAgents
 
 __all__ = ["AgentCall", "InteractionContext"]
 
@@ -88,18 +89,21 @@ class AgentCall:
     context, whichever comes first).
     """
 
-    __slots__ = ("_agent", "_input", "_replies")
+    __slots__ = ("_agent", "_context", "_input", "_replies")
 
     def __init__(
         self,
         agent: MiniAgent[...],
         inputs: MessageSequenceAppender,
         replies: MessageSequencePromise,
+        context: MiniAgents,
     ) -> None:
         """Wrap a started interaction (``MiniAgent.initiate_inquiry`` makes it)."""
         self._agent = agent
         self._input = inputs
         self._replies = replies
+        self._context = context
+        context.track_input(inputs)  # its input is finished on exit if the caller does not
 
     def send_message(self, messages: MessageType) -> Self:
         """Send more input messages to the agent; returns the call, for chaining.
@@ -118,6 +122,7 @@ class AgentCall:
     def finish(self) -> None:
         """End the agent's input (doing it again does nothing)."""
         self._input.complete()
+        self._context.untrack_input(self._input)
 
     def reply_sequence(self, finish_call: bool = True) -> MessageSequencePromise:
         """The agent's replies; by default this also finishes the call's input."""

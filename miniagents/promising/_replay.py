@@ -173,11 +173,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self._delivering = True
         try:  # the fast path: pass this one piece on
             self._sent = len(pieces)
-            for observer in self._observers:
-                try:
-                    observer[0](piece)
-                except Exception as exc:
-                    self._drop_broken(observer, exc)
+            self._pass_on(piece)
         finally:
             self._delivering = False
         if self._sent < len(pieces) or self.done:
@@ -241,7 +237,7 @@ class ReplayCore(abc.ObserverBase[T]):
             if self.started:
                 await self.wait()
             else:
-                self.start()
+                self.start()  # a synchronous source may finish right here
 
     def _deliver(self) -> None:
         """Pass on every recorded piece not passed on yet, then the end if it came.
@@ -256,11 +252,7 @@ class ReplayCore(abc.ObserverBase[T]):
             while self._sent < len(pieces):
                 piece = pieces[self._sent]
                 self._sent += 1
-                for observer in self._observers:
-                    try:
-                        observer[0](piece)
-                    except Exception as exc:
-                        self._drop_broken(observer, exc)
+                self._pass_on(piece)
             if self.done:
                 observers, self._observers = self._observers, ()
                 for observer in observers:
@@ -269,6 +261,17 @@ class ReplayCore(abc.ObserverBase[T]):
             self._delivering = False
         if self._waiters:
             self._wake()
+
+    def _pass_on(self, piece: T) -> None:
+        for observer in self._observers:
+            try:
+                observer[0](piece)
+            except Exception as exc:  # a broken observer must not break the stream
+                self._remove(observer)
+                report_broken_observer(exc)
+
+    def _remove(self, observer: _Observer[T]) -> None:
+        self._observers = tuple(o for o in self._observers if o is not observer)
 
     def _send_end(self, observer: _Observer[T]) -> None:
         try:
@@ -328,7 +331,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self._observers = (*self._observers, observer)
 
         def dispose() -> None:
-            self._observers = tuple(o for o in self._observers if o is not observer)
+            self._remove(observer)
             self._check_abandoned()
 
         return dispose
@@ -366,11 +369,7 @@ class ReplayCore(abc.ObserverBase[T]):
 
     async def acollect(self) -> list[T]:
         """Wait for the end of the stream; return every piece or raise its error."""
-        while not self.done:
-            if self.started:
-                await self.wait()
-            else:
-                self.start()  # a synchronous source may finish right here
+        await self.wait_done()
         self.raise_if_failed()
         return self.pieces
 
@@ -390,11 +389,7 @@ class ReplayCore(abc.ObserverBase[T]):
         """Return the observable face of this core."""
         return ReplayObservable(self)  # not cached: a cache would make a reference cycle
 
-    # -- misbehaving observers and lost errors ---------------------------------------
-
-    def _drop_broken(self, observer: _Observer[T], exc: Exception) -> None:
-        self._observers = tuple(o for o in self._observers if o is not observer)
-        report_broken_observer(exc)
+    # -- lost errors ------------------------------------------------------------------
 
     def __del__(self) -> None:
         """Log an error that ended the stream if no consumer ever received it."""
