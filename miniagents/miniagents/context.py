@@ -225,7 +225,8 @@ class MiniAgents:
 
         Args:
             stream: A stream started by an agent of this context (its replies, a message).
-            label: The agent the stream comes from, or a description of the stream.
+            label: The alias of the agent whose replies ``stream`` is, or "" for a message
+                an agent replied with (it names the stream if its error is logged).
         """
         self._streams.append((stream._core, label))
         if len(self._streams) > self._prune_at:

@@ -123,7 +123,7 @@ async def run_llm_agent(
     reply = MessageTokenAppender(
         message_class=provider.message_class, model=model, agent_alias=alias
     )
-    _cancel_when_abandoned(ctx, reply)
+    _cancel_when_abandoned(reply)
     ctx.reply(reply.promise)
     try:
         async for event in provider.reply(call, client):
@@ -144,8 +144,12 @@ async def run_llm_agent(
     _log(context, ctx, call, reply)
 
 
-def _cancel_when_abandoned(ctx: InteractionContext, reply: MessageTokenAppender) -> None:
-    """Stop the call (closing its HTTP stream) when every waiting consumer gives up."""
+def _cancel_when_abandoned(reply: MessageTokenAppender) -> None:
+    """Stop the call (closing its HTTP stream) when every consumer of its message gives up.
+
+    (Its reply sequence already cancels the agent's task when abandoned: see
+    ``MessageSequenceAppender.cancel_when_abandoned``.)
+    """
     task = asyncio.current_task()
     if task is None:
         return
