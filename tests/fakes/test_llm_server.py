@@ -614,9 +614,11 @@ async def test_stopping_the_server_ends_a_hanging_stream() -> None:
             )
             first = await stream.__anext__()
             assert first.choices[0].delta.role == "assistant"
-            await asyncio.to_thread(server.stop)
-            second = await stream.__anext__()  # the token before the hang
+            # read the token before the hang first: stopping before the server has sent
+            # it would race with the server's own thread
+            second = await stream.__anext__()
             assert second.choices[0].delta.content == "a"
+            await asyncio.to_thread(server.stop)
             with pytest.raises(openai.APIConnectionError):
                 await stream.__anext__()
     assert server.requests[0].outcome == "stopped"
