@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Literal, TypeAlias
 
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.promising.sentinels import AWAIT, CLEAR, Sentinel
+from miniagents.utils._ctrl_c import ctrl_c_ends_the_loop
 
 __all__ = ["ChainStep", "achain_loop", "adialog_loop"]
 
@@ -50,26 +52,31 @@ async def achain_loop(
 
     ``AWAIT`` waits until the replies so far are complete before the chain goes on;
     ``CLEAR`` drops them, so the next agent starts with no input. The loop ends cleanly
-    when an agent raises ``KeyboardInterrupt`` or ``EOFError`` (the user is done); any
-    other error from an agent is raised here.
+    when an agent raises ``KeyboardInterrupt`` or ``EOFError`` (the user is done), or
+    when the user presses Ctrl+C while it runs (in the main thread); any other error from
+    an agent is raised here.
 
     Raises:
         ValueError: if ``agents`` holds no agent, or no ``AWAIT``.
     """
     _check_chain(agents)
     messages: MessageType | None = initial_messages
-    try:
-        while True:
-            for step in agents:
-                if step is AWAIT:
-                    if messages is not None:
-                        messages = await _as_sequence(messages)
-                elif step is CLEAR:
-                    messages = None
-                else:
-                    messages = step.inquire(messages)
-    except _ENDS_A_LOOP:
-        return
+    with ctrl_c_ends_the_loop() as ctrl_c:
+        try:
+            while True:
+                for step in agents:
+                    if step is AWAIT:
+                        if messages is not None:
+                            messages = await _as_sequence(messages)
+                    elif step is CLEAR:
+                        messages = None
+                    else:
+                        messages = step.inquire(messages)
+        except _ENDS_A_LOOP:
+            return
+        except asyncio.CancelledError as cancelled:
+            if not ctrl_c.ended(cancelled):
+                raise
 
 
 async def adialog_loop(
@@ -83,23 +90,29 @@ async def adialog_loop(
     the user's message; the assistant gets that message or, with a ``history_agent``,
     the whole history, which the history agent replies with after storing what it gets
     (it also stores the assistant's replies). The loop ends cleanly when an agent raises
-    ``KeyboardInterrupt`` or ``EOFError``.
+    ``KeyboardInterrupt`` or ``EOFError`` (the console agents do at the end of input, or
+    when the user types ``exit``), or when the user presses Ctrl+C while it runs (in the
+    main thread): the replies under way are then given up on, which cancels them.
     """
     assistant_reply: MessageSequencePromise | None = None
     stored: MessageSequencePromise | None = None
-    try:
-        while True:
-            user_reply = user_agent.inquire(assistant_reply)
-            await user_reply
-            if stored is not None:
-                await stored
-            if history_agent is None:
-                assistant_reply = assistant_agent.inquire(user_reply)
-            else:
-                assistant_reply = assistant_agent.inquire(history_agent.inquire(user_reply))
-                stored = history_agent.inquire(assistant_reply)
-    except _ENDS_A_LOOP:
-        return
+    with ctrl_c_ends_the_loop() as ctrl_c:
+        try:
+            while True:
+                user_reply = user_agent.inquire(assistant_reply)
+                await user_reply
+                if stored is not None:
+                    await stored
+                if history_agent is None:
+                    assistant_reply = assistant_agent.inquire(user_reply)
+                else:
+                    assistant_reply = assistant_agent.inquire(history_agent.inquire(user_reply))
+                    stored = history_agent.inquire(assistant_reply)
+        except _ENDS_A_LOOP:
+            return
+        except asyncio.CancelledError as cancelled:
+            if not ctrl_c.ended(cancelled):
+                raise
 
 
 def _as_sequence(messages: MessageType) -> MessageSequencePromise:

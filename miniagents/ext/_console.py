@@ -1,0 +1,167 @@
+"""Reading the user's messages from the console, and printing messages as they stream.
+
+On a terminal (stdin and stdout both TTYs) with prompt_toolkit installed, input is edited
+with prompt_toolkit: Enter sends, Alt+Enter (or Esc, Enter) starts a new line, Ctrl+D
+on an empty message ends the input, Ctrl+C interrupts. Otherwise lines are read plainly,
+one message per line, from a thread that reads the raw file descriptor: a read given up
+on (Ctrl+C, cancellation) never blocks the program's exit, and its line is kept for the
+next read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import os
+import sys
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.sequence import MessageSequencePromise
+
+EXIT_WORDS = frozenset({"exit", "quit"})
+"""What the user types to end a dialog (case and surrounding spaces ignored)."""
+
+
+class _LineReader:
+    """Lines of a file descriptor, read by a daemon thread one request at a time."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._eof = False
+        self._pending: Future[str | None] | None = None
+
+    def _read_line(self) -> str | None:
+        while "\n" not in self._buffer and not self._eof:
+            chunk = os.read(self._fd, 65536)
+            self._eof = not chunk
+            self._buffer += self._decoder.decode(chunk, final=self._eof)
+        if "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            return line.removesuffix("\r")
+        line, self._buffer = self._buffer, ""
+        return line or None
+
+    def _run(self, pending: Future[str | None]) -> None:
+        try:
+            pending.set_result(self._read_line())
+        except BaseException as error:  # handed to the reader, which raises it
+            pending.set_exception(error)
+
+    async def readline(self) -> str | None:
+        """The next line without its line break, or ``None`` at the end of input."""
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = Future()
+            threading.Thread(target=self._run, args=(pending,), daemon=True).start()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: Future[str | None]) -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_set_done, waiter)
+
+        pending.add_done_callback(wake)
+        await waiter  # a cancelled read leaves the line pending for the next one
+        self._pending = None
+        return pending.result()
+
+
+def _set_done(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+_readers: dict[int, _LineReader] = {}
+_session: Any = None
+
+
+def _line_reader() -> _LineReader:
+    fd = sys.stdin.fileno()
+    reader = _readers.get(fd)
+    if reader is None:
+        reader = _readers[fd] = _LineReader(fd)
+    return reader
+
+
+def _is_terminal() -> bool:
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _prompt_toolkit_session() -> Any:
+    global _session  # one session per process: it keeps the input history
+    if _session is None:
+        try:
+            from prompt_toolkit import PromptSession
+            from prompt_toolkit.key_binding import KeyBindings
+        except ImportError:
+            return None
+        bindings = KeyBindings()
+
+        @bindings.add("enter")
+        def _send(event: Any) -> None:
+            event.current_buffer.validate_and_handle()
+
+        @bindings.add("escape", "enter")
+        def _new_line(event: Any) -> None:
+            event.current_buffer.insert_text("\n")
+
+        _session = PromptSession(multiline=True, key_bindings=bindings)
+    return _session
+
+
+async def read_user_text(prompt: str) -> str:
+    """The user's next message: a non-empty text read after printing ``prompt``.
+
+    Raises:
+        EOFError: at the end of input, or when the user types ``exit`` (or ``quit``).
+        KeyboardInterrupt: when the user presses Ctrl+C in the prompt_toolkit editor.
+    """
+    terminal = _is_terminal()
+    session = _prompt_toolkit_session() if terminal else None
+    prompted = False
+    while True:
+        if session is not None:
+            text: str | None = await session.prompt_async(prompt)
+        else:
+            if terminal or not prompted:
+                _write(prompt)
+                prompted = True
+            text = await _line_reader().readline()
+            if text is not None and text.strip() and not terminal:
+                _write(text + "\n")  # echoed, so that a piped transcript reads well
+        if text is None:
+            _write("\n")
+            raise EOFError("The input ended.")
+        if text.strip().lower() in EXIT_WORDS:
+            raise EOFError(f"The user typed {text.strip()!r}.")
+        if text.strip():
+            return text
+
+
+async def print_message(message: MessagePromise, label: str) -> None:
+    """Print ``label``, then the message token by token, then a line break."""
+    _write(label)
+    async for token in message:
+        _write(token)
+    _write("\n")
+
+
+async def print_messages(messages: MessageSequencePromise, label: str) -> None:
+    """Print every message of ``messages`` with :func:`print_message`."""
+    async for message in messages:
+        await print_message(message, label)
+
+
+def _write(text: str) -> None:
+    if text:
+        sys.stdout.write(text)
+        sys.stdout.flush()
