@@ -1,10 +1,9 @@
-"""The MiniAgents demo: agents that stream, run in parallel and compose.
+"""The MiniAgents demo: chat with an assistant in your terminal.
 
-Run it with ``python examples/demo.py``. It runs offline with the offline model (no API
-key needed); with ``OPENAI_API_KEY`` set it asks OpenAI instead (``OPENAI_MODEL``, default
-"gpt-4o-mini"). A writer (the LLM) streams its answer token by token, three critics read
-it in parallel, and an editor gathers everything, in order, into one reply that streams to
-the console. Then two agents run as a reactive pipeline.
+Run it with ``python examples/demo.py``. With no API key it talks with the offline model
+(no network needed); with ``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY``) set it talks with
+OpenAI (or Anthropic). The assistant's reply streams token by token, and a history agent
+gives it the whole conversation each turn. Type ``exit``, press Ctrl+D or Ctrl+C to end.
 """
 
 from __future__ import annotations
@@ -12,65 +11,29 @@ from __future__ import annotations
 import asyncio
 import os
 
-import reactivex
-from reactivex import operators as ops
+from miniagents import MiniAgents
+from miniagents.ext.history_agents import in_memory_history_agent
+from miniagents.ext.llm.from_env import llm_agent_from_env
+from miniagents.ext.misc_agents import console_user_agent
+from miniagents.utils import adialog_loop
 
-from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
-from miniagents.ext.llm.offline import create_offline_agent
-from miniagents.ext.llm.openai import create_openai_agent
 
-
-def make_writer() -> MiniAgent[...]:
-    """OpenAI when a key is set, else the offline model with a scripted answer."""
+def which_model() -> str:
+    """Who the user is talking with, for the banner."""
     if os.environ.get("OPENAI_API_KEY"):
-        model = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
-        return create_openai_agent(model=model, max_tokens=200, system="Answer in two sentences.")
-    return create_offline_agent(
-        reply="Replayable streams keep every token they carry, so every reader, early or "
-        "late, gets the whole answer while the model is asked only once.",
-        token_delay=0.03,
-    )
-
-
-writer = make_writer()
-
-
-@miniagent
-async def critic(ctx: InteractionContext, aspect: str) -> None:
-    """Reads the draft (waiting for it to complete) and comments on one aspect of it."""
-    draft = await ctx.messages
-    words = len(str(draft).split())
-    ctx.reply(Message(text=f"[{aspect}] {words} words, fine by me.", role="critic"))
-
-
-@miniagent
-async def editor(ctx: InteractionContext) -> None:
-    """Asks the writer, has three critics read the draft in parallel, and replies with all."""
-    draft = writer.inquire(ctx.messages)
-    critics = [critic.inquire(draft, aspect=aspect) for aspect in ("style", "facts", "length")]
-    ctx.reply([draft, *critics])
-
-
-@miniagent
-async def shout(ctx: InteractionContext) -> None:
-    """Replies with each message it gets, upper-cased."""
-    async for message in ctx.messages:
-        ctx.reply(str(await message).upper())
+        return "OpenAI"
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return "Anthropic"
+    return "the offline model (set OPENAI_API_KEY to talk with OpenAI)"
 
 
 async def main() -> None:
-    """Run the editor and stream its reply; then run two agents as a reactive pipeline."""
+    """Run the dialog until the user ends it."""
+    assistant = llm_agent_from_env(system="You are a helpful and concise assistant.")
+    print(f"Chatting with {which_model()}. Type exit or press Ctrl+D to end.")
     async with MiniAgents():
-        print("Streaming the editor's reply:")
-        async for message_promise in editor.inquire("What are replayable streams?"):
-            async for token in message_promise:
-                print(token, end="", flush=True)
-            print()
-
-        pipeline = await reactivex.of(Message(text="Why agents?")).pipe(
-            writer.as_operator(), shout.as_operator(), ops.to_list()
-        )
-        print("As a reactive pipeline:", [message.text for message in pipeline])
+        await adialog_loop(console_user_agent, assistant, history_agent=in_memory_history_agent)
+    print("Bye!")
 
 
 if __name__ == "__main__":

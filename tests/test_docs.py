@@ -36,7 +36,7 @@ def readme_snippets() -> list[tuple[str, str | None]]:
 
 
 def run_python(
-    args: list[str], cwd: Path, llm: FakeLLMServer | None = None
+    args: list[str], cwd: Path, llm: FakeLLMServer | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
     """Run Python offline: no API key, or keys for the local fake LLM server ``llm``."""
     env = {**os.environ, "PYTHONWARNINGS": "error", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -50,7 +50,13 @@ def run_python(
             "ANTHROPIC_BASE_URL": llm.anthropic_base_url,
         }
     return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -79,24 +85,113 @@ def test_a_readme_snippet_runs_and_prints_what_the_readme_says(
 
 EXAMPLES = sorted((ROOT / "examples").rglob("*.py"))
 
+EXAMPLE_INPUT = {
+    "demo.py": "Hello!\n\nWhat did I say?\nexit\nnot read\n",
+    "conversation.py": "Hello!\nHow are you?\n",
+}
+"""What the user types into the examples that read the console (piped, one line each)."""
+
+EXAMPLE_OUTPUT = {
+    "demo.py": [
+        "Chatting with the offline model (set OPENAI_API_KEY to talk with OpenAI).",
+        'USER: Hello!\nASSISTANT: (offline model "offline", 1 message(s) in the prompt) '
+        "You said: Hello!\n",
+        'USER: What did I say?\nASSISTANT: (offline model "offline", 3 message(s) in the '
+        "prompt) You said: What did I say?\nUSER: exit\nBye!\n",
+    ],
+    "conversation.py": [
+        "A new conversation, kept in CHAT.md.",
+        'USER: How are you?\nASSISTANT: (offline model "offline", 3 message(s) in the prompt)',
+        "The conversation is saved in CHAT.md.",
+    ],
+    "llm_example.py": [
+        "A replayable stream keeps every token it has carried",
+        "model: offline, finish reason: stop\ntokens: 5 in, 27 out\n",
+    ],
+    "parallel_agents.py": [
+        "[style] 24 words, fine by me.\n[facts] 24 words",
+        "checker 1: done\nchecker 2: done\nchecker 3: done\nThree one-second agents took 1.",
+    ],
+    "pipe_composition.py": [
+        "A SHORT ANSWER TO 'WHY AGENTS?'\nA SHORT ANSWER TO 'WHY STREAMS?'\n",
+        "10. A SHORT ANSWER TO 'WHY AGENTS?'\n11.",
+    ],
+    "self_dev.py": [
+        "# The modules of `miniagents/ext`\n",
+        "## `miniagents/ext/chat_history_md.py`\n\n``ChatHistoryMD``: a chat history kept in a "
+        "markdown file",
+        "(written to MODULES.md)",
+    ],
+    "streams_demo.py": ["Streams are replayable"],
+}
+"""Lines each example prints (offline); every example is listed."""
+
+
+def test_every_example_is_listed_with_what_it_prints() -> None:
+    assert sorted(EXAMPLE_OUTPUT) == sorted(path.name for path in EXAMPLES)
+
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_an_example_runs_offline(path: Path, tmp_path: Path) -> None:
-    result = run_python([str(path)], cwd=tmp_path)
+    result = run_python([str(path)], cwd=tmp_path, stdin=EXAMPLE_INPUT.get(path.name, ""))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip()
+    assert result.stderr == ""
+    for expected in EXAMPLE_OUTPUT[path.name]:
+        assert expected in result.stdout
+
+
+def test_the_conversation_example_resumes_from_its_history_file(tmp_path: Path) -> None:
+    example = str(ROOT / "examples" / "conversation.py")
+    run_python([example, "talk.md"], cwd=tmp_path, stdin="My name is Ada.\n")
+    result = run_python([example, "talk.md"], cwd=tmp_path, stdin="What is my name?\n")
+    assert result.returncode == 0, result.stderr
+    assert "Resuming the conversation in talk.md (2 messages so far)." in result.stdout
+    assert '(offline model "offline", 3 message(s) in the prompt)' in result.stdout
+    saved = (tmp_path / "talk.md").read_text(encoding="utf-8")
+    assert saved.count("### USER") == 2
+    assert saved.index("My name is Ada.") < saved.index("What is my name?")
+
+
+def test_the_self_dev_example_writes_its_draft_to_a_file(tmp_path: Path) -> None:
+    example = str(ROOT / "examples" / "self_dev" / "self_dev.py")
+    result = run_python([example, "miniagents/ext/llm", "llm.md"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    draft = (tmp_path / "llm.md").read_text(encoding="utf-8")
+    public = sorted(
+        path.name
+        for path in (ROOT / "miniagents" / "ext" / "llm").glob("*.py")
+        if not path.name.startswith("_")
+    )
+    headings = [line for line in draft.splitlines() if line.startswith("## ")]
+    assert headings == [f"## `miniagents/ext/llm/{name}`" for name in public]
+    assert draft in result.stdout
 
 
 def test_the_demo_asks_openai_when_a_key_is_set(tmp_path: Path, fake_llm: FakeLLMServer) -> None:
-    fake_llm.reply(tokens=["Streams ", "replay."], times=2)
-    result = run_python([str(ROOT / "examples" / "demo.py")], cwd=tmp_path, llm=fake_llm)
+    fake_llm.reply(tokens=["Hi ", "Ada."])
+    fake_llm.reply(tokens=["You ", "are ", "Ada."])
+    result = run_python(
+        [str(ROOT / "examples" / "demo.py")],
+        cwd=tmp_path,
+        llm=fake_llm,
+        stdin="I am Ada.\nWho am I?\n",
+    )
     assert result.returncode == 0, result.stderr
-    assert "Streams replay.\n[style] 2 words" in result.stdout
-    assert "['STREAMS REPLAY.']" in result.stdout
-    first = fake_llm.requests[0].json
+    assert "Chatting with OpenAI." in result.stdout
+    assert "USER: I am Ada.\nASSISTANT: Hi Ada.\nUSER: Who am I?\nASSISTANT: You are Ada.\n" in (
+        result.stdout
+    )
+    first, second = (request.json for request in fake_llm.requests)
     assert isinstance(first, dict)
+    assert isinstance(second, dict)
     assert first["model"] == "gpt-4o-mini"
-    assert first["messages"][0] == {"role": "system", "content": "Answer in two sentences."}
+    system = {"role": "system", "content": "You are a helpful and concise assistant."}
+    assert second["messages"] == [
+        system,
+        {"role": "user", "content": "I am Ada."},
+        {"role": "assistant", "content": "Hi Ada."},
+        {"role": "user", "content": "Who am I?"},
+    ]
 
 
 def test_the_quick_start_demo_is_an_example_that_the_tests_run() -> None:
