@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,23 +17,40 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 _BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
+_STDIN = re.compile(r"<!-- stdin\n(.*?)-->", re.DOTALL)
 
 
-def readme_snippets() -> list[tuple[str, str | None]]:
-    """Each python block of the README, with the text block right after it, if any."""
-    blocks = [(match.group(1), match.group(2), match.end()) for match in _BLOCK.finditer(README)]
-    snippets: list[tuple[str, str | None]] = []
-    for index, (language, code, end) in enumerate(blocks):
-        if language != "python":
+@dataclass(frozen=True)
+class Snippet:
+    """A python block of the README, with its expected output and piped input, if any."""
+
+    code: str
+    expected: str | None
+    """The text block right after it (only prose may come between), if there is one."""
+    stdin: str
+    """The lines of a ``<!-- stdin ... -->`` comment between the two blocks."""
+
+
+def readme_snippets() -> list[Snippet]:
+    """Each python block of the README, with what it prints and what it reads."""
+    blocks = list(_BLOCK.finditer(README))
+    snippets: list[Snippet] = []
+    for index, block in enumerate(blocks):
+        if block.group(1) != "python":
             continue
+        following = blocks[index + 1] if index + 1 < len(blocks) else None
+        between = README[block.end() : following.start() if following else len(README)]
+        stdin = _STDIN.search(between)
         expected = None
-        if index + 1 < len(blocks):
-            next_language, next_code, _ = blocks[index + 1]
-            between = README[end : README.index("```" + next_language + "\n" + next_code, end)]
-            if next_language == "text" and not between.strip():
-                expected = next_code
-        snippets.append((code, expected))
+        if following is not None and following.group(1) == "text":
+            expected = following.group(2)
+        snippets.append(Snippet(block.group(2), expected, stdin.group(1) if stdin else ""))
     return snippets
+
+
+def lines_of(text: str) -> list[str]:
+    """The lines of ``text`` without trailing spaces (a prompt at the end of input has one)."""
+    return [line.rstrip() for line in text.splitlines()]
 
 
 def run_python(
@@ -64,23 +82,24 @@ SNIPPETS = readme_snippets()
 
 
 def test_the_readme_has_snippets_to_run() -> None:
-    assert len(SNIPPETS) >= 8
-    assert sum(expected is not None for _, expected in SNIPPETS) >= 8
+    assert len(SNIPPETS) >= 20
+    assert sum(snippet.expected is not None for snippet in SNIPPETS) >= 20
+    assert sum(bool(snippet.stdin) for snippet in SNIPPETS) >= 4
 
 
 @pytest.mark.parametrize(
-    ("code", "expected"), SNIPPETS, ids=[f"snippet-{n}" for n in range(1, len(SNIPPETS) + 1)]
+    "snippet", SNIPPETS, ids=[f"snippet-{n}" for n in range(1, len(SNIPPETS) + 1)]
 )
 def test_a_readme_snippet_runs_and_prints_what_the_readme_says(
-    code: str, expected: str | None, tmp_path: Path, fake_llm: FakeLLMServer
+    snippet: Snippet, tmp_path: Path, fake_llm: FakeLLMServer
 ) -> None:
     script = tmp_path / "snippet.py"
-    script.write_text(code, encoding="utf-8")
-    result = run_python([str(script)], cwd=tmp_path, llm=fake_llm)
+    script.write_text(snippet.code, encoding="utf-8")
+    result = run_python([str(script)], cwd=tmp_path, llm=fake_llm, stdin=snippet.stdin)
     assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    if expected is not None:
-        assert result.stdout == expected
+    assert result.stderr == ""
+    if snippet.expected is not None:
+        assert lines_of(result.stdout) == lines_of(snippet.expected)
 
 
 EXAMPLES = sorted((ROOT / "examples").rglob("*.py"))
