@@ -14,6 +14,8 @@ The hierarchy::
     ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
     ├── StreamCancelledError                      the stream's producer was cancelled
+    ├── ChatHistoryError                          a chat history cannot be read or written
+    │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMRateLimitError                       429, after the SDK's own retries
@@ -29,6 +31,8 @@ they reach every consumer with their own type. Assigning a field of a ``Frozen``
 pydantic's ``ValidationError``, as for any frozen pydantic model.
 """
 
+from miniagents.chat_history import ChatHistoryError as ChatHistoryError
+from miniagents.chat_history import MalformedChatHistoryError as MalformedChatHistoryError
 from miniagents.ext.llm.errors import LLMAuthenticationError as LLMAuthenticationError
 from miniagents.ext.llm.errors import LLMConfigurationError as LLMConfigurationError
 from miniagents.ext.llm.errors import LLMConnectionError as LLMConnectionError
@@ -56,6 +60,7 @@ __all__ = [
     "AgentDefinitionError",
     "AgentFinishedError",
     "AppenderClosedError",
+    "ChatHistoryError",
     "FrozenInstanceError",
     "IncompleteStreamError",
     "LLMAuthenticationError",
@@ -67,6 +72,7 @@ __all__ = [
     "LLMResponseError",
     "LLMServerError",
     "LLMTimeoutError",
+    "MalformedChatHistoryError",
     "MessageTypeError",
     "MiniAgentsError",
     "NoActiveContextError",

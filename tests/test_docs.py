@@ -216,3 +216,13 @@ def test_the_demo_asks_openai_when_a_key_is_set(tmp_path: Path, fake_llm: FakeLL
 def test_the_quick_start_demo_is_an_example_that_the_tests_run() -> None:
     assert "python examples/demo.py" in README
     assert ROOT / "examples" / "demo.py" in EXAMPLES
+
+
+def test_the_quick_start_shows_what_the_demo_prints(tmp_path: Path) -> None:
+    start = README.index("## Quick start")
+    shown = _BLOCK.search(README, README.index("Type `exit`", start))
+    assert shown is not None
+    assert shown.group(1) == "text"
+    result = run_python([str(ROOT / "examples" / "demo.py")], cwd=tmp_path, stdin="Hello!\nexit\n")
+    assert result.returncode == 0, result.stderr
+    assert lines_of(result.stdout) == lines_of(shown.group(2))
