@@ -1,1 +1,10 @@
-"""Extensions: LLM agents, chat history and console agents built on the agents layer."""
+"""Extensions built on the agents layer: LLM agents, chat history and console agents.
+
+- :mod:`miniagents.ext.llm`: the OpenAI, Anthropic and offline LLM agents;
+- :mod:`miniagents.ext.chat_history_md`: ``ChatHistoryMD``, a chat history in a markdown file;
+- :mod:`miniagents.ext.history_agents`: agents that keep a conversation and replay it;
+- :mod:`miniagents.ext.misc_agents`: console and file agents;
+- :mod:`miniagents.ext.console_user_agent`: ``create_console_user_agent``.
+"""
+
+__all__: list[str] = []

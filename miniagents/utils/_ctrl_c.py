@@ -15,8 +15,8 @@ class CtrlC:
 
     pressed = False
 
-    def ended(self, error: asyncio.CancelledError) -> bool:
-        """Whether ``error`` is the cancellation Ctrl+C caused (it is then uncancelled)."""
+    def ended(self) -> bool:
+        """Whether a cancellation was the one Ctrl+C caused (the task is then uncancelled)."""
         if not self.pressed:
             return False
         task = asyncio.current_task()

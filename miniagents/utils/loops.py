@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Literal, TypeAlias
+from collections.abc import Coroutine, Sequence
+from typing import Any, Literal, TypeAlias
 
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
 from miniagents.miniagents.agent import MiniAgent
@@ -60,23 +60,19 @@ async def achain_loop(
         ValueError: if ``agents`` holds no agent, or no ``AWAIT``.
     """
     _check_chain(agents)
-    messages: MessageType | None = initial_messages
-    with ctrl_c_ends_the_loop() as ctrl_c:
-        try:
-            while True:
-                for step in agents:
-                    if step is AWAIT:
-                        if messages is not None:
-                            messages = await _as_sequence(messages)
-                    elif step is CLEAR:
-                        messages = None
-                    else:
-                        messages = step.inquire(messages)
-        except _ENDS_A_LOOP:
-            return
-        except asyncio.CancelledError as cancelled:
-            if not ctrl_c.ended(cancelled):
-                raise
+    await _until_the_user_is_done(_chain(agents, initial_messages))
+
+
+async def _chain(agents: Sequence[ChainStep], messages: MessageType | None) -> None:
+    while True:
+        for step in agents:
+            if step is AWAIT:
+                if messages is not None:
+                    messages = await _as_sequence(messages)
+            elif step is CLEAR:
+                messages = None
+            else:
+                messages = step.inquire(messages)
 
 
 async def adialog_loop(
@@ -94,24 +90,37 @@ async def adialog_loop(
     when the user types ``exit``), or when the user presses Ctrl+C while it runs (in the
     main thread): the replies under way are then given up on, which cancels them.
     """
+    await _until_the_user_is_done(_dialog(user_agent, assistant_agent, history_agent))
+
+
+async def _dialog(
+    user_agent: MiniAgent[...],
+    assistant_agent: MiniAgent[...],
+    history_agent: MiniAgent[...] | None,
+) -> None:
     assistant_reply: MessageSequencePromise | None = None
     stored: MessageSequencePromise | None = None
+    while True:
+        user_reply = user_agent.inquire(assistant_reply)
+        await user_reply
+        if stored is not None:
+            await stored
+        if history_agent is None:
+            assistant_reply = assistant_agent.inquire(user_reply)
+        else:
+            assistant_reply = assistant_agent.inquire(history_agent.inquire(user_reply))
+            stored = history_agent.inquire(assistant_reply)
+
+
+async def _until_the_user_is_done(loop: Coroutine[Any, Any, None]) -> None:
+    """Run ``loop`` until an agent raises ``EOFError``/``KeyboardInterrupt`` or Ctrl+C."""
     with ctrl_c_ends_the_loop() as ctrl_c:
         try:
-            while True:
-                user_reply = user_agent.inquire(assistant_reply)
-                await user_reply
-                if stored is not None:
-                    await stored
-                if history_agent is None:
-                    assistant_reply = assistant_agent.inquire(user_reply)
-                else:
-                    assistant_reply = assistant_agent.inquire(history_agent.inquire(user_reply))
-                    stored = history_agent.inquire(assistant_reply)
+            await loop
         except _ENDS_A_LOOP:
             return
-        except asyncio.CancelledError as cancelled:
-            if not ctrl_c.ended(cancelled):
+        except asyncio.CancelledError:
+            if not ctrl_c.ended():
                 raise
 
 
