@@ -78,3 +78,30 @@ async def test_a_reply_read_to_its_end_is_never_cancelled() -> None:
         reply = quick.inquire()
         assert str(await asyncio.wait_for(reply.aresolve(), 1)) == "done"
         assert str(await reply) == "done"
+
+
+async def test_cancel_on_a_reply_cancels_its_agent_and_what_fed_it() -> None:
+    events: list[str] = []
+    fed: list[str] = []
+    slow = slow_agent(fed)
+
+    @miniagent
+    async def relay(ctx: InteractionContext) -> None:
+        events.append("relaying")
+        try:
+            async for message in slow.inquire():
+                ctx.reply(await message)
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            raise
+
+    async with MiniAgents():
+        reply = relay.inquire()
+        first = await anext(aiter(reply))
+        assert str(await first) == "first"
+        reply.cancel()
+        await asyncio.sleep(0.01)
+        assert events == ["relaying", "cancelled"]
+        assert fed == ["started", "cancelled"]
+        with pytest.raises(StreamCancelledError):
+            await reply

@@ -85,8 +85,16 @@ class ChatHistoryMD(ChatHistory):
         if not self._ends_with_newline:
             section = "\n" + section
         try:
-            with self.path.open("a", encoding="utf-8", newline="") as file:
-                file.write(section)
+            data = section.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ChatHistoryError(
+                f"Cannot write this message to the chat history file {self.path}: its text "
+                f"or fields are not valid Unicode ({error.reason}). Remove the invalid "
+                "characters (e.g. lone surrogates) first; the file was not changed."
+            ) from error
+        try:
+            with self.path.open("ab") as file:
+                file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
         except OSError as error:
@@ -129,14 +137,20 @@ class ChatHistoryMD(ChatHistory):
 
 
 def _section(message: Message) -> str:
-    fields = message.model_dump(mode="json", exclude={"text"}, exclude_none=True)
+    declared = type(message).model_fields
+    fields = {
+        name: value
+        for name, value in message.model_dump(mode="json", exclude={"text"}).items()
+        if value is not None or name not in declared or declared[name].is_required()
+    }  # a declared field left at None is not written: it is None again when loaded
     if message.text is None:
         fields["text"] = None
     role = fields.get("role")
-    heading = role.upper() if isinstance(role, str) and role else "MESSAGE"
+    heading = role.upper() if isinstance(role, str) and role.strip() else "MESSAGE"
     model = fields.get("model")
-    if isinstance(model, str) and model:
+    if isinstance(model, str) and model.strip():
         heading += f" ({model})"
+    heading = " ".join(heading.split())  # one line, whatever the fields hold
     lines = (message.text or "").split("\n")
     text = "\n".join("\\" + line if _LOOKS_LIKE_HEADER.match(line) else line for line in lines)
     header = json.dumps(fields, ensure_ascii=False)
@@ -156,9 +170,10 @@ def _parse(content: str, path: Path) -> list[Message]:
         heading = lines[index + 1] if index + 1 < len(lines) else ""
         if not heading.startswith("### "):
             _malformed(path, index + 2, "expected a heading line (### ROLE) after the header")
-        if index + 2 < len(lines) and lines[index + 2]:
+        after = lines[index + 2] if index + 2 < len(lines) else ""
+        if after and not _HEADER.fullmatch(after):  # a section may end at its heading
             _malformed(path, index + 3, "expected a blank line after the heading")
-        end = index + 3
+        end = index + 2 if _HEADER.fullmatch(after) else index + 3
         while end < len(lines) and not _HEADER.fullmatch(lines[end]):
             end += 1
         body = [

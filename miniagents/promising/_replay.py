@@ -201,7 +201,19 @@ class ReplayCore(abc.ObserverBase[T]):
             self._end()
 
     def cancel(self) -> None:
-        """Stop the producer and end the stream with :class:`StreamCancelledError`."""
+        """Stop the producer and end the stream with :class:`StreamCancelledError`.
+
+        A stream with an ``on_abandoned`` callback (an agent's replies) calls it first, so
+        that its producer (the agent's task) stops too.
+        """
+        if self.done:
+            return
+        on_abandoned, self.on_abandoned = self.on_abandoned, None
+        if on_abandoned is not None:
+            on_abandoned()  # it stops the producer, then cancels this stream
+        self._cancel_now()
+
+    def _cancel_now(self) -> None:
         if self.done:
             return
         self.started = True

@@ -100,16 +100,21 @@ async def _dialog(
 ) -> None:
     assistant_reply: MessageSequencePromise | None = None
     stored: MessageSequencePromise | None = None
-    while True:
-        user_reply = user_agent.inquire(assistant_reply)
-        await user_reply
-        if stored is not None:
-            await stored
-        if history_agent is None:
-            assistant_reply = assistant_agent.inquire(user_reply)
-        else:
-            assistant_reply = assistant_agent.inquire(history_agent.inquire(user_reply))
-            stored = history_agent.inquire(assistant_reply)
+    try:
+        while True:
+            user_reply = user_agent.inquire(assistant_reply)
+            await user_reply
+            if stored is not None:
+                await stored
+            if history_agent is None:
+                assistant_reply = assistant_agent.inquire(user_reply)
+            else:
+                assistant_reply = assistant_agent.inquire(history_agent.inquire(user_reply))
+                stored = history_agent.inquire(assistant_reply)
+    except asyncio.CancelledError:
+        if stored is not None and assistant_reply is not None and not assistant_reply.done:
+            stored.cancel()  # a reply cut short is not kept, and nobody waits for it
+        raise
 
 
 async def _until_the_user_is_done(loop: Coroutine[Any, Any, None]) -> None:
