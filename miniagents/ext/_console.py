@@ -135,7 +135,11 @@ async def read_user_text(prompt: str) -> str:
             if terminal or not prompted:
                 _write(prompt)
                 prompted = True
-            text = await _line_reader().readline()
+            try:
+                text = await _line_reader().readline()
+            except asyncio.CancelledError:  # e.g. Ctrl+C: end the prompt's line
+                _write("\n")
+                raise
             if text is not None and text.strip() and not terminal:
                 _write(text + "\n")  # echoed, so that a piped transcript reads well
         if text is None:

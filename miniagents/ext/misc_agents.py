@@ -109,13 +109,19 @@ async def file_output_agent(
             'file_output_agent.fork(file="answer.md").'
         )
     ctx.reply(ctx.messages)
-    with _open_for_writing(file, append) as output:
+    output: TextIO | None = None
+    try:
         async for message in ctx.message_promises:
+            if output is None:  # opened at the first message: a failed input leaves it be
+                output = _open_for_writing(file, append)
             async for token in message:
                 output.write(token)
                 output.flush()
             output.write("\n")
             output.flush()
+    finally:
+        if output is not None:
+            output.close()
 
 
 def _open_for_writing(file: str | os.PathLike[str], append: bool) -> TextIO:

@@ -165,9 +165,10 @@ class MiniAgent(Generic[P]):
         try:
             await func(interaction, *args, **arguments)
         except BaseException as error:  # it travels through the replies, even Ctrl+C
+            finished_early = interaction._finished
             interaction._finish()
-            if replies.closed:
-                if not isinstance(error, asyncio.CancelledError):
+            if replies.closed:  # by finish_early(), or by the failure of what it passed on
+                if finished_early and not isinstance(error, asyncio.CancelledError):
                     logger.error(
                         "The agent %s failed after finish_early().", self.alias, exc_info=error
                     )

@@ -45,13 +45,17 @@ def ctrl_c_ends_the_loop() -> Iterator[CtrlC]:
         return
     loop = asyncio.get_running_loop()
 
+    scheduled: list[asyncio.Handle] = []
+
     def on_sigint(signum: int, frame: FrameType | None) -> None:
         if not ctrl_c.pressed:
             ctrl_c.pressed = True
-            loop.call_soon_threadsafe(task.cancel)
+            scheduled.append(loop.call_soon_threadsafe(task.cancel))
 
     signal.signal(signal.SIGINT, on_sigint)
     try:
         yield ctrl_c
     finally:
         signal.signal(signal.SIGINT, previous)
+        for handle in scheduled:  # a Ctrl+C as the loop ended must not cancel what follows
+            handle.cancel()
