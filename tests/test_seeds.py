@@ -1,39 +1,47 @@
-"""The seed README drafts are the spec: each of their snippets that can run today runs.
+"""The seed README drafts are the spec: every snippet runs, or fails exactly as it must.
 
 The five drafts in ``/work/shared/seeds`` (``shared/seeds`` next to this repository) were
 written by users; every import path and snippet in them must work as written, a missing
 ``import asyncio`` aside. The python blocks are read from the drafts when the tests run.
 
-The snippets that use only the LLM agents (``miniagents.ext.llm.openai``, with
-python-dotenv's ``load_dotenv``) run against a fake OpenAI server on ``127.0.0.1`` that the
-test starts (``tests/fakes/llm_server.py``): the subprocess gets ``OPENAI_BASE_URL`` and
-``OPENAI_API_KEY=test``, the fake's reply is scripted, and both what the snippet prints and
-the request it made (model, prompt, keyword arguments) are asserted.
+The snippets that use the LLM agents (``miniagents.ext.llm.openai``, with python-dotenv's
+``load_dotenv``) run against a fake OpenAI server on ``127.0.0.1`` that the test starts
+(``tests/fakes/llm_server.py``): the subprocess gets ``OPENAI_BASE_URL`` and
+``OPENAI_API_KEY=test``, the fake's replies are scripted, and both what the snippet prints
+and the requests it made (model, messages, keyword arguments) are asserted.
 
-The snippets that also need the console or chat history agents (``miniagents.ext``
-modules that do not exist yet) wait for a later issue: :data:`WAITING` lists them with a
-fingerprint and the module they stop at, so the list is in plain sight and the tests fail
-as soon as the drafts or the library change under it.
+The snippets that talk with the user at the console (``console_user_agent`` in a dialog
+loop, with or without a chat history) get the user's messages on a pipe, one per line, and
+end cleanly at the end of the input: the transcript they print, the conversation each
+request to the model carries, and the markdown file a chat history is kept in are asserted.
 
 Every other snippet runs in a subprocess, offline, and its real output is asserted; the
-few snippets that cannot work as written are tested for how exactly they fail.
+few snippets that cannot work as written are tested for how exactly they fail, and for
+what they do with the smallest fix. :data:`CATEGORIES` sorts every snippet into one kind,
+and :func:`runs` records which tests run which snippet: a snippet added to the drafts
+fails the tests until one runs it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
+import select
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
+from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.ext.llm.messages import AssistantMessage, UserMessage
 from tests.fakes.fixtures import fake_llm  # noqa: F401 - a fixture
-from tests.fakes.llm_server import FakeLLMServer
+from tests.fakes.llm_server import FakeLLMServer, RecordedRequest
 
 SEEDS_DIR = Path(__file__).parents[2] / "shared" / "seeds"
 
@@ -59,10 +67,6 @@ class Snippet:
     @property
     def key(self) -> str:
         return f"{self.seed} {self.heading}"
-
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self.code.encode("utf-8")).hexdigest()[:12]
 
 
 def read_snippets() -> list[Snippet]:
@@ -113,58 +117,12 @@ def uses_llm_agents(snippet: Snippet) -> bool:
     return any(marker in snippet.code for marker in LLM_MARKERS)
 
 
-def waits_for_console_or_history_agents(snippet: Snippet) -> bool:
-    """Whether the snippet uses the console or chat history agents (a later issue)."""
+def uses_console_or_history_agents(snippet: Snippet) -> bool:
+    """Whether the snippet uses the console or chat history agents (``miniagents.ext``)."""
     return any(marker in snippet.code for marker in CONSOLE_AND_HISTORY_MARKERS)
 
 
-@dataclass(frozen=True)
-class Waiting:
-    """Why a snippet cannot run yet: the module it stops at, and all it waits for."""
-
-    fingerprint: str
-    """The fingerprint of the snippet's code (see :attr:`Snippet.fingerprint`)."""
-    missing_module: str
-    """The first module it imports that does not exist yet."""
-    reason: str
-    """Everything it needs that is not there yet."""
-
-
-WAITING: dict[str, Waiting] = {
-    "000 Creating a Dialog Loop": Waiting(
-        "2ef112dd77c3",
-        "miniagents.ext.misc_agents",
-        "console_user_agent (miniagents.ext.misc_agents), to talk with openai_agent in the console",
-    ),
-    "002 Basic Usage": Waiting(
-        "15af144e2a83",
-        "miniagents.ext.misc_agents",
-        "console_user_agent (miniagents.ext.misc_agents), to talk with openai_agent in the console",
-    ),
-    "002 Persisting Chat History": Waiting(
-        "5abd1aa7d26f",
-        "miniagents.ext.history_agents",
-        "markdown_history_agent (miniagents.ext.history_agents) and console_user_agent "
-        "(miniagents.ext.misc_agents); it also uses MiniAgents without importing it",
-    ),
-    "003 Usage": Waiting(
-        "7dfb33b50f8b",
-        "miniagents.ext.chat_history_md",
-        "ChatHistoryMD (miniagents.ext.chat_history_md) and create_console_user_agent "
-        "(miniagents.ext.console_user_agent)",
-    ),
-}
-"""The snippets not runnable yet, for want of the console and chat history agents."""
-
-RUNS_AGAINST_THE_FAKE_LLM = {
-    "000 Integrating with OpenAI",
-    "001 Integrating with OpenAI",
-    "002 Streaming Tokens from LLMs",
-    "002 Self-Development Capabilities",
-}
-"""The runnable snippets that call OpenAI: they run against the fake LLM server."""
-
-RUNNABLE = RUNS_AGAINST_THE_FAKE_LLM | {
+OFFLINE = {
     "000 Basic Usage",
     "001 Basic Usage",
     "001 Multiple Agents Interaction",
@@ -178,7 +136,57 @@ RUNNABLE = RUNS_AGAINST_THE_FAKE_LLM | {
     "002 Message Promises and Sequences",
     "004 Usage",
 }
-"""The snippets that run now; each has its own test below."""
+"""The snippets that need no LLM: they run offline."""
+
+STREAMING_KEYS = {
+    "000 Integrating with OpenAI",
+    "001 Integrating with OpenAI",
+    "002 Streaming Tokens from LLMs",
+}
+"""The snippets that stream one OpenAI reply, printing it token by token (:data:`STREAMING`)."""
+
+DIALOG_KEYS = {
+    "000 Creating a Dialog Loop",
+    "002 Basic Usage",
+    "002 Persisting Chat History",
+    "003 Usage",
+}
+"""The snippets where the user talks with an OpenAI assistant at the console (:data:`DIALOGS`)."""
+
+SELF_DEVELOPMENT = "002 Self-Development Capabilities"
+"""The snippet that asks OpenAI once for improved code (it needs a model to work)."""
+
+CATEGORIES = {
+    "offline": OFFLINE,
+    "streams an OpenAI reply": STREAMING_KEYS,
+    "asks OpenAI for improved code": {SELF_DEVELOPMENT},
+    "a console dialog with an OpenAI assistant": DIALOG_KEYS,
+}
+"""Every snippet, sorted into exactly one kind."""
+
+RUNS_AGAINST_THE_FAKE_LLM = STREAMING_KEYS | {SELF_DEVELOPMENT} | DIALOG_KEYS
+"""The snippets that call OpenAI: they run against the fake LLM server."""
+
+F = TypeVar("F", bound=Callable[..., object])
+
+RUN_BY: dict[str, tuple[str, ...]] = {}
+"""Which snippets each test runs: the test's name, and the keys of its snippets."""
+
+
+def runs(*keys: str) -> Callable[[F], F]:
+    """Record that the decorated test runs the snippets ``keys`` (see :data:`RUN_BY`)."""
+
+    def record(test: F) -> F:
+        name = getattr(test, "__name__", "")
+        assert name.startswith("test_"), name
+        assert name not in RUN_BY, name
+        assert keys, name
+        if SNIPPETS:  # without the drafts, the tests are skipped
+            assert all(key in BY_KEY for key in keys), keys
+        RUN_BY[name] = keys
+        return test
+
+    return record
 
 
 # --- Running a snippet ----------------------------------------------------------------
@@ -259,59 +267,31 @@ def last_line(text: str) -> str:
 # --- Which snippets run ---------------------------------------------------------------
 
 
-def test_every_seed_snippet_is_either_runnable_or_waiting() -> None:
+def test_every_seed_snippet_is_of_exactly_one_kind() -> None:
+    """The kinds of :data:`CATEGORIES` do not overlap, and every snippet is of one of them.
+
+    The snippets that use the LLM agents are exactly those that run against the fake LLM
+    server, and those that use the console or chat history agents are exactly the console
+    dialogs (all of which talk with an OpenAI assistant).
+    """
     keys = [snippet.key for snippet in SNIPPETS]
     assert len(keys) == len(set(keys)), "two snippets share a draft and a heading"
-    assert sorted(keys) == sorted(RUNNABLE | set(WAITING))
-    assert not RUNNABLE & set(WAITING)
+    kinds = [key for keys_of_kind in CATEGORIES.values() for key in keys_of_kind]
+    assert sorted(kinds) == sorted(keys)
+    assert set(keys) - OFFLINE == RUNS_AGAINST_THE_FAKE_LLM
     for snippet in SNIPPETS:
-        waits = waits_for_console_or_history_agents(snippet)
-        assert waits == (snippet.key in WAITING), snippet.key
-        if not waits:  # LLM-only snippets run, against the fake LLM server
-            assert uses_llm_agents(snippet) == (snippet.key in RUNS_AGAINST_THE_FAKE_LLM), (
-                snippet.key
-            )
+        assert uses_llm_agents(snippet) == (snippet.key in RUNS_AGAINST_THE_FAKE_LLM), snippet.key
+        assert uses_console_or_history_agents(snippet) == (snippet.key in DIALOG_KEYS), snippet.key
+    assert set(STREAMING) == STREAMING_KEYS
+    assert set(DIALOGS) == DIALOG_KEYS
 
 
-def test_exactly_the_console_and_history_snippets_wait_for_a_later_issue() -> None:
-    """The console and chat history agents (``miniagents.ext``) are a later issue.
-
-    Exactly these 4 snippets are excluded, for that reason (spelled out in ``WAITING``);
-    when the drafts change, or that issue lands, this list must be updated. All four also
-    use ``openai_agent``, which exists; the snippets that use only the LLM agents run.
-    """
-    waiting = {
-        snippet.key: snippet.fingerprint
-        for snippet in SNIPPETS
-        if waits_for_console_or_history_agents(snippet)
-    }
-    assert len(waiting) == 4
-    assert waiting == {key: entry.fingerprint for key, entry in WAITING.items()}
-    assert all(uses_llm_agents(BY_KEY[key]) for key in WAITING)
-    assert len(RUNS_AGAINST_THE_FAKE_LLM) == 4
-    assert {*STREAMING, "002 Self-Development Capabilities"} == RUNS_AGAINST_THE_FAKE_LLM
-
-
-@pytest.mark.parametrize("key", sorted(WAITING))
-def test_a_waiting_snippet_fails_only_for_want_of_its_ext_module(
-    key: str,
-    tmp_path: Path,
-    fake_llm: FakeLLMServer,  # noqa: F811 - if the module exists, no real LLM is reached
-) -> None:
-    """Each waiting snippet stops at its first import of a missing module, not before.
-
-    ``miniagents.ext`` and ``miniagents.ext.llm.openai`` import fine; the console and chat
-    history modules do not exist yet. When this fails, the issue the snippet waits for has
-    landed: make it run (against the fake LLM server) and take it off ``WAITING``.
-    """
-    waiting = WAITING[key]
-    result = run_snippet(key, tmp_path, llm=fake_llm)
-    assert result.returncode == 1, f"{key} waits for: {waiting.reason}\n{result.stderr}"
-    assert last_line(result.stderr) == (
-        f"ModuleNotFoundError: No module named '{waiting.missing_module}'"
-    ), f"{key} waits for: {waiting.reason}\n{result.stderr}"
-    assert result.stdout == ""
-    assert fake_llm.requests == []
+def test_every_seed_snippet_is_run_by_a_test() -> None:
+    """Each test that :func:`runs` snippets exists here, and together they run them all."""
+    for name in RUN_BY:
+        assert callable(globals().get(name)), name
+    run = {key for keys in RUN_BY.values() for key in keys}
+    assert run == set(BY_KEY)
 
 
 # --- Snippets that ask the (fake) LLM -------------------------------------------------
@@ -342,24 +322,32 @@ STREAMING = {
 """The snippets that stream an OpenAI reply token by token, printing each token."""
 
 
-def assert_one_openai_call(llm: FakeLLMServer, expected: ExpectedCall) -> None:
-    """The snippet sent one streamed chat completion request, as ``expected``, and got it all."""
-    assert llm.pending == 0, "the scripted reply was not used"
-    [request] = llm.requests
+def assert_openai_request(
+    request: RecordedRequest,
+    model: str,
+    messages: list[dict[str, str]],
+    kwargs: dict[str, object] | None = None,
+) -> None:
+    """``request`` is a streamed chat completion request as given, and it got all its reply."""
     assert (request.method, request.path) == ("POST", "/v1/chat/completions")
     assert request.headers["authorization"] == "Bearer test"  # OPENAI_API_KEY
     body = {name: value for name, value in request.json.items() if name != "stream_options"}
-    assert body == {
-        "model": expected.model,
-        "messages": [{"role": "user", "content": expected.prompt}],
-        "stream": True,
-        **expected.kwargs,
-    }
+    assert body == {"model": model, "messages": messages, "stream": True, **(kwargs or {})}
     assert request.outcome == "complete"
     assert not request.client_disconnected
 
 
+def assert_one_openai_call(llm: FakeLLMServer, expected: ExpectedCall) -> None:
+    """The snippet sent one streamed chat completion request, as ``expected``, and got it all."""
+    assert llm.pending == 0, "the scripted reply was not used"
+    [request] = llm.requests
+    assert_openai_request(
+        request, expected.model, [{"role": "user", "content": expected.prompt}], expected.kwargs
+    )
+
+
 @pytest.mark.parametrize("key", sorted(STREAMING))
+@runs(*STREAMING)
 def test_a_streaming_snippet_prints_the_llm_reply_token_by_token(
     key: str,
     tmp_path: Path,
@@ -385,6 +373,7 @@ SELF_DEVELOPMENT_PROMPT = (
 )
 
 
+@runs(SELF_DEVELOPMENT)
 def test_seed_002_self_development_needs_a_model_for_openai_agent(
     tmp_path: Path,
     fake_llm: FakeLLMServer,  # noqa: F811 - the fixture
@@ -401,7 +390,7 @@ def test_seed_002_self_development_needs_a_model_for_openai_agent(
     ``self_improving_agent`` printed, which the snippet's ``main`` does not do), it asks
     for the improved code and replies ``Improved code:`` followed by the model's reply.
     """
-    code = as_a_user_runs_it(BY_KEY["002 Self-Development Capabilities"].code)
+    code = as_a_user_runs_it(BY_KEY[SELF_DEVELOPMENT].code)
 
     as_written = run_code(code, tmp_path, llm=fake_llm)
     assert as_written.returncode == 1
@@ -429,27 +418,371 @@ def test_seed_002_self_development_needs_a_model_for_openai_agent(
     assert_one_openai_call(fake_llm, ExpectedCall("gpt-4o", SELF_DEVELOPMENT_PROMPT, {}))
 
 
+# --- Snippets that talk with the user at the console --------------------------------
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn of a console dialog: what the user types, and the model's reply tokens."""
+
+    user: str
+    tokens: tuple[str, ...]
+
+    @property
+    def reply(self) -> str:
+        return "".join(self.tokens)
+
+
+TURNS = (
+    Turn("How are you?", ("I am ", "fine, ", "thanks!")),
+    Turn("What is the capital of France?", ("Paris", ".")),
+)
+"""Two turns: the user's two lines on stdin, and the fake LLM's two scripted replies."""
+
+LATER_TURN = Turn("What did I ask first?", ("You asked ", "how I am."))
+"""The turn of a later run of a snippet that resumes its conversation."""
+
+
+@dataclass(frozen=True)
+class Dialog:
+    """A snippet's console dialog with an OpenAI assistant: the model, and where it is kept."""
+
+    model: str
+    history_file: str | None
+    """The markdown file of its chat history (``None``: the model sees each message alone)."""
+
+
+DIALOGS = {
+    "000 Creating a Dialog Loop": Dialog("gpt-4o-2024-05-13", None),
+    "002 Basic Usage": Dialog("gpt-3.5-turbo", None),
+    "002 Persisting Chat History": Dialog("gpt-3.5-turbo", "chat_history.md"),
+    "003 Usage": Dialog("gpt-4o-2024-05-13", "CHAT.md"),
+}
+"""The snippets that run a dialog loop between ``console_user_agent`` and ``openai_agent``."""
+
+
+def script_replies(llm: FakeLLMServer, turns: Sequence[Turn]) -> str:
+    """Script the fake's reply for each turn; return the user's lines, for stdin."""
+    for turn in turns:
+        llm.reply(tokens=turn.tokens)
+    return "".join(f"{turn.user}\n" for turn in turns)
+
+
+def transcript(turns: Sequence[Turn]) -> str:
+    """What a dialog prints with its input on a pipe, up to the end of the input.
+
+    The prompt, the user's line (echoed, since a pipe does not show it), then the label and
+    the reply, for each turn; at the end of the input, the prompt and a line break.
+    """
+    shown = "".join(f"USER: {turn.user}\nASSISTANT: {turn.reply}\n" for turn in turns)
+    return shown + "USER: \n"
+
+
+def conversation(turns: Sequence[Turn]) -> list[dict[str, str]]:
+    """The messages of ``turns``, in order, as the OpenAI API gets them."""
+    messages: list[dict[str, str]] = []
+    for turn in turns:
+        messages.append({"role": "user", "content": turn.user})
+        messages.append({"role": "assistant", "content": turn.reply})
+    return messages
+
+
+def asking(turns: Sequence[Turn]) -> list[dict[str, str]]:
+    """The conversation the model gets for the last turn's reply: all but that reply."""
+    return conversation(turns)[:-1]
+
+
+def assert_openai_dialog(
+    llm: FakeLLMServer,
+    model: str,
+    conversations: Sequence[list[dict[str, str]]],
+    *,
+    earlier_requests: int = 0,
+) -> None:
+    """After ``earlier_requests``, one request per turn, with ``conversations`` in turn."""
+    assert llm.pending == 0, "a scripted reply was not used"
+    requests = llm.requests[earlier_requests:]
+    assert [request.json.get("messages") for request in requests] == list(conversations)
+    for request, messages in zip(requests, conversations, strict=True):
+        assert_openai_request(request, model, messages)
+
+
+async def load_history(path: Path, model: str) -> list[dict[str, str]]:
+    """The messages a markdown chat history file holds, as :func:`conversation` gives them.
+
+    Each is a ``UserMessage``, or an ``AssistantMessage`` of ``model`` from
+    ``openai_agent``; a missing file is an empty history.
+    """
+    messages: list[dict[str, str]] = []
+    for message in await ChatHistoryMD(path).load():
+        assert type(message) in (UserMessage, AssistantMessage), message
+        assert message.text is not None
+        if isinstance(message, AssistantMessage):
+            assert message.model == model
+            assert message.agent_alias == "OPENAI_AGENT"
+            messages.append({"role": "assistant", "content": message.text})
+        else:
+            messages.append({"role": "user", "content": message.text})
+    return messages
+
+
+NO_HISTORY = sorted(key for key, dialog in DIALOGS.items() if dialog.history_file is None)
+
+
+@pytest.mark.parametrize("key", NO_HISTORY)
+@runs(*NO_HISTORY)
+def test_a_dialog_snippet_sends_the_model_each_user_message_alone(
+    key: str,
+    tmp_path: Path,
+    fake_llm: FakeLLMServer,  # noqa: F811 - the fixture
+) -> None:
+    """The user and the assistant take turns until the input ends; the loop ends cleanly.
+
+    ``console_user_agent`` prints the prompt, reads a line, and replies with it; the
+    assistant (the model the snippet names) gets that message alone, with no history,
+    and its reply is printed after ``ASSISTANT: `` as it streams. At the end of the input
+    the user agent raises ``EOFError``, which ends ``adialog_loop``: exit code 0, nothing
+    on stderr, and no file written.
+    """
+    dialog = DIALOGS[key]
+    stdin = script_replies(fake_llm, TURNS)
+    result = run_snippet(key, tmp_path, llm=fake_llm, stdin=stdin)
+    assert_clean_run(result)
+    assert result.stdout == transcript(TURNS)
+    assert_openai_dialog(
+        fake_llm, dialog.model, [[{"role": "user", "content": turn.user}] for turn in TURNS]
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["snippet.py"]
+
+
+PERSISTING = "002 Persisting Chat History"
+MINIAGENTS_IMPORT = "from miniagents.miniagents import MiniAgents\n"
+
+
+@runs(PERSISTING)
+def test_seed_002_persisting_chat_history_cannot_work_as_written(
+    tmp_path: Path,
+    fake_llm: FakeLLMServer,  # noqa: F811 - the fixture
+) -> None:
+    """The snippet uses ``MiniAgents`` without importing it: ``NameError``, before anything.
+
+    Unlike ``asyncio`` (which the tests add, as a user would), this import is not there:
+    ``async with MiniAgents()`` raises ``NameError`` in ``main``, so no prompt is printed,
+    no request is made and no chat history file is written.
+    """
+    code = BY_KEY[PERSISTING].code
+    assert "MiniAgents()" in code
+    assert "import MiniAgents" not in code
+    stdin = script_replies(fake_llm, TURNS)
+    as_written = run_snippet(PERSISTING, tmp_path, llm=fake_llm, stdin=stdin)
+    assert as_written.returncode == 1
+    assert as_written.stdout == ""
+    assert as_written.stderr.count("Traceback") == 1, as_written.stderr
+    assert last_line(as_written.stderr) == "NameError: name 'MiniAgents' is not defined"
+    assert fake_llm.requests == []
+    assert not (tmp_path / "chat_history.md").exists()
+
+
+@runs(PERSISTING)
+async def test_seed_002_persisting_chat_history_with_the_import_keeps_the_dialog_in_markdown(
+    tmp_path: Path,
+    fake_llm: FakeLLMServer,  # noqa: F811 - the fixture
+) -> None:
+    """With only ``from miniagents.miniagents import MiniAgents`` added, it works as described.
+
+    ``markdown_history_agent`` stores each user message and each reply in
+    ``chat_history.md`` and gives the assistant the whole conversation: the second request
+    carries the first question, its answer and the second question. The file loads back
+    with ``ChatHistoryMD`` as that conversation, in order, both replies included.
+    """
+    code = as_a_user_runs_it(MINIAGENTS_IMPORT + BY_KEY[PERSISTING].code)
+    dialog = DIALOGS[PERSISTING]
+    assert dialog.history_file is not None
+    stdin = script_replies(fake_llm, TURNS)
+    result = run_code(code, tmp_path, llm=fake_llm, stdin=stdin)
+    assert_clean_run(result)
+    assert result.stdout == transcript(TURNS)
+    assert_openai_dialog(fake_llm, dialog.model, [asking(TURNS[:1]), asking(TURNS)])
+    assert fake_llm.requests[1].json["messages"] == [
+        {"role": "user", "content": "How are you?"},
+        {"role": "assistant", "content": "I am fine, thanks!"},
+        {"role": "user", "content": "What is the capital of France?"},
+    ]
+    assert await load_history(tmp_path / dialog.history_file, dialog.model) == conversation(TURNS)
+
+
+USAGE_003 = "003 Usage"
+
+
+@runs(USAGE_003)
+async def test_seed_003_usage_keeps_the_dialog_in_chat_md(
+    tmp_path: Path,
+    fake_llm: FakeLLMServer,  # noqa: F811 - the fixture
+) -> None:
+    """``create_console_user_agent(chat_history=ChatHistoryMD("CHAT.md"))`` keeps the dialog.
+
+    The user agent stores each reply it gets and each message the user types in
+    ``CHAT.md``, and replies with the whole history, so the assistant
+    (``create_openai_agent(model="gpt-4o-2024-05-13")``) sees the whole conversation:
+    the second request carries the first question, its answer and the second question.
+    ``MiniAgents().run(amain())`` returns when the input ends (the loop ends cleanly: the
+    snippet's ``except KeyboardInterrupt`` prints nothing).
+    """
+    dialog = DIALOGS[USAGE_003]
+    assert dialog.history_file is not None
+    stdin = script_replies(fake_llm, TURNS)
+    result = run_snippet(USAGE_003, tmp_path, llm=fake_llm, stdin=stdin)
+    assert_clean_run(result)
+    assert result.stdout == transcript(TURNS)
+    assert_openai_dialog(fake_llm, dialog.model, [asking(TURNS[:1]), asking(TURNS)])
+    assert await load_history(tmp_path / dialog.history_file, dialog.model) == conversation(TURNS)
+
+
+@runs(USAGE_003)
+async def test_seed_003_usage_resumes_the_dialog_from_chat_md(
+    tmp_path: Path,
+    fake_llm: FakeLLMServer,  # noqa: F811 - the fixture
+) -> None:
+    """Run again, the snippet goes on with the conversation kept in ``CHAT.md``.
+
+    The first request of the second run carries the whole earlier conversation (both
+    turns, both replies) before the new question; the transcript shows only the new turn;
+    the file then holds all three turns, in order.
+    """
+    dialog = DIALOGS[USAGE_003]
+    assert dialog.history_file is not None
+    first = run_snippet(USAGE_003, tmp_path, llm=fake_llm, stdin=script_replies(fake_llm, TURNS))
+    assert_clean_run(first)
+    assert_openai_dialog(fake_llm, dialog.model, [asking(TURNS[:1]), asking(TURNS)])
+
+    all_turns = (*TURNS, LATER_TURN)
+    stdin = script_replies(fake_llm, [LATER_TURN])
+    second = run_snippet(USAGE_003, tmp_path, llm=fake_llm, stdin=stdin)
+    assert_clean_run(second)
+    assert second.stdout == transcript([LATER_TURN])
+    assert_openai_dialog(fake_llm, dialog.model, [asking(all_turns)], earlier_requests=len(TURNS))
+    assert fake_llm.requests[-1].json["messages"][-2:] == [
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "What did I ask first?"},
+    ]
+    history = tmp_path / dialog.history_file
+    assert await load_history(history, dialog.model) == conversation(all_turns)
+
+
+CTRL_C_HARNESS = """\
+import runpy
+import signal
+import sys
+
+# Ctrl+C raises KeyboardInterrupt, as at a terminal, even if the tests run with SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+runpy.run_path(sys.argv[1], run_name="__main__")
+"""
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """How a snippet ended after Ctrl+C: its exit code and its output."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def interrupt_at_the_prompt(
+    key: str, tmp_path: Path, llm: FakeLLMServer, turns: Sequence[Turn]
+) -> Interrupted:
+    """Run ``key`` with ``turns`` typed, then press Ctrl+C at the next prompt.
+
+    SIGINT is sent once the transcript of ``turns`` and the next prompt are printed; stdin
+    stays open until the snippet exits, so it is Ctrl+C that ends it, not the end of input.
+    """
+    script = tmp_path / "snippet.py"
+    script.write_text(as_a_user_runs_it(BY_KEY[key].code), encoding="utf-8")
+    runner = tmp_path / "harness.py"
+    runner.write_text(CTRL_C_HARNESS, encoding="utf-8")
+    stdin = script_replies(llm, turns)
+    prompted = transcript(turns).removesuffix("\n")
+    process = subprocess.Popen(
+        [sys.executable, str(runner), str(script)],
+        cwd=tmp_path,
+        env=python_env(llm),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.write(stdin.encode("utf-8"))
+        process.stdin.flush()
+        shown = b""
+        deadline = time.monotonic() + TIMEOUT
+        while shown.decode("utf-8") != prompted:
+            assert prompted.startswith(shown.decode("utf-8")), shown
+            assert process.poll() is None, f"the snippet ended before its prompt: {shown!r}"
+            assert time.monotonic() < deadline, f"no prompt after {TIMEOUT} s: {shown!r}"
+            ready, _, _ = select.select([process.stdout], [], [], 0.1)
+            if ready:
+                shown += os.read(process.stdout.fileno(), 65536)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=TIMEOUT)  # stdin still open: only Ctrl+C can end the snippet
+        stdout, stderr = process.communicate()  # (communicate closes stdin: an end of input)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return Interrupted(process.returncode, (shown + stdout).decode("utf-8"), stderr.decode("utf-8"))
+
+
+@runs(USAGE_003)
+async def test_seed_003_usage_ends_cleanly_on_ctrl_c_keeping_the_dialog(
+    tmp_path: Path,
+    fake_llm: FakeLLMServer,  # noqa: F811 - the fixture
+) -> None:
+    """Ctrl+C while the user is to type ends the dialog: exit code 0, no traceback.
+
+    The snippet wraps ``adialog_loop`` in ``except KeyboardInterrupt``; the loop itself
+    ends cleanly on Ctrl+C (it returns), so ``MiniAgents().run(amain())`` returns and the
+    program exits with 0 and nothing on stderr. The prompt's line is ended (as at the
+    end of input), and ``CHAT.md`` keeps the turn before.
+    """
+    dialog = DIALOGS[USAGE_003]
+    assert dialog.history_file is not None
+    ended = interrupt_at_the_prompt(USAGE_003, tmp_path, fake_llm, TURNS[:1])
+    assert ended.returncode == 0, ended.stderr
+    assert ended.stderr == ""
+    assert ended.stdout == transcript(TURNS[:1])
+    assert_openai_dialog(fake_llm, dialog.model, [asking(TURNS[:1])])
+    history = tmp_path / dialog.history_file
+    assert await load_history(history, dialog.model) == conversation(TURNS[:1])
+
+
 # --- Snippets that print --------------------------------------------------------------
 
 
+@runs("000 Basic Usage")
 def test_seed_000_basic_usage_prints_the_echo(tmp_path: Path) -> None:
     result = run_snippet("000 Basic Usage", tmp_path)
     assert_clean_run(result)
     assert result.stdout == "You said: Hello!\n"
 
 
+@runs("001 Basic Usage")
 def test_seed_001_basic_usage_prints_the_agents_reply(tmp_path: Path) -> None:
     result = run_snippet("001 Basic Usage", tmp_path)
     assert_clean_run(result)
     assert result.stdout == "Hello from the agent!\n"
 
 
+@runs("002 Custom Message Types")
 def test_seed_002_custom_message_types_prints_text_and_custom_field(tmp_path: Path) -> None:
     result = run_snippet("002 Custom Message Types", tmp_path)
     assert_clean_run(result)
     assert result.stdout == "Hello\nCustom Value\n"
 
 
+@runs("002 Message Promises and Sequences")
 def test_seed_002_message_promises_and_sequences_prints_each_message(tmp_path: Path) -> None:
     result = run_snippet("002 Message Promises and Sequences", tmp_path)
     assert_clean_run(result)
@@ -470,6 +803,7 @@ print(f"elapsed={time.monotonic() - start:.3f}")
 """
 
 
+@runs("002 Parallel Execution of Agents")
 def test_seed_002_parallel_execution_runs_the_five_agents_at_once(tmp_path: Path) -> None:
     """Five agents that sleep one second each finish in about one second, not five."""
     code = as_a_user_runs_it(BY_KEY["002 Parallel Execution of Agents"].code)
@@ -515,6 +849,7 @@ async def _drive() -> None:
 
 
 @pytest.mark.parametrize("key", sorted(DEFINING))
+@runs(*DEFINING)
 def test_a_defining_snippet_defines_its_agent_and_the_agent_works(key: str, tmp_path: Path) -> None:
     code = as_a_user_runs_it(BY_KEY[key].code)
     as_written = run_code(code, tmp_path)
@@ -527,6 +862,7 @@ def test_a_defining_snippet_defines_its_agent_and_the_agent_works(key: str, tmp_
     assert used.stdout == expected
 
 
+@runs("002 Error Handling")
 def test_seed_002_error_handling_is_a_fragment_that_needs_the_miniagent_import(
     tmp_path: Path,
 ) -> None:
@@ -596,7 +932,12 @@ runpy.run_path(sys.argv[1], run_name="__main__")
 """Runs a snippet, printing how many times agents were inquired so far, every 0.1 s."""
 
 
-@pytest.mark.parametrize("key", ["002 Chaining Agents", "002 Using AWAIT and CLEAR Sentinels"])
+ENDLESS_CHAINS = ("002 Chaining Agents", "002 Using AWAIT and CLEAR Sentinels")
+"""The snippets that run ``achain_loop`` with agents that never stop."""
+
+
+@pytest.mark.parametrize("key", ENDLESS_CHAINS)
+@runs(*ENDLESS_CHAINS)
 def test_an_endless_chain_snippet_loops_until_it_is_stopped(key: str, tmp_path: Path) -> None:
     """``achain_loop`` with agents that never stop runs forever, by design.
 
@@ -634,6 +975,7 @@ def test_an_endless_chain_snippet_loops_until_it_is_stopped(key: str, tmp_path: 
     assert int(reports[-1].removeprefix("inquiries=")) >= 100
 
 
+@runs("001 Multiple Agents Interaction")
 def test_seed_001_multiple_agents_interaction_talks_until_the_input_ends(
     tmp_path: Path,
 ) -> None:
@@ -654,6 +996,7 @@ def test_seed_001_multiple_agents_interaction_talks_until_the_input_ends(
 # --- The snippet that cannot work as written ------------------------------------------
 
 
+@runs("004 Usage")
 def test_seed_004_usage_cannot_work_as_written(tmp_path: Path) -> None:
     """Seed 004 claims to print ``Hello!`` and ``You said: Hello!``; it cannot.
 
