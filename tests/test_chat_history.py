@@ -46,6 +46,7 @@ from miniagents.ext.history_agents import (
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.utils import adialog_loop
+from tests.subprocesses import python_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,24 +71,11 @@ def roles_and_texts(messages: Iterable[Message]) -> list[tuple[object, str | Non
     return [(getattr(message, "role", None), message.text) for message in messages]
 
 
-def subprocess_env() -> dict[str, str]:
-    """The environment of a dialog subprocess: offline, warnings are errors, this checkout."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("OPENAI_", "ANTHROPIC_"))
-    }
-    env["PYTHONWARNINGS"] = "error"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
-
-
 def run_script(cwd: Path, name: str, stdin: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, name],
         cwd=cwd,
-        env=subprocess_env(),
+        env=python_env(),
         input=stdin,
         capture_output=True,
         text=True,
@@ -977,7 +965,7 @@ class SlowDialog:
             self.process = subprocess.Popen(
                 [sys.executable, "slow.py"],
                 cwd=tmp_path,
-                env=subprocess_env(),
+                env=python_env(),
                 stdin=subprocess.PIPE,
                 stdout=out,
                 stderr=err,

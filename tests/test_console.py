@@ -50,6 +50,7 @@ from miniagents.promising.sentinels import AWAIT
 from miniagents.utils import achain_loop, adialog_loop
 from miniagents.utils import loops as loops_module
 from miniagents.utils.loops import ChainStep
+from tests.subprocesses import python_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,23 +59,6 @@ WAIT = 30.0
 
 OFFLINE = '(offline model "offline", 1 message(s) in the prompt) You said: '
 """The start of the offline model's default reply to a one-message prompt."""
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a child process: offline (no API keys), warnings are errors."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("OPENAI_", "ANTHROPIC_"))
-    }
-    python_path = [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
-    env |= {
-        "PYTHONWARNINGS": "error",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONPATH": os.pathsep.join(python_path),
-    }
-    env |= extra
-    return env
 
 
 def write_script(directory: Path, name: str, code: str) -> Path:
@@ -91,7 +75,7 @@ def run_piped(
     return subprocess.run(
         [sys.executable, str(script), *args],
         cwd=directory,
-        env=child_env(),
+        env=python_env(),
         input=stdin,
         capture_output=True,
         text=True,
@@ -333,7 +317,7 @@ def test_tokens_are_printed_as_they_stream(tmp_path: Path, mode: str) -> None:
     with subprocess.Popen(
         [sys.executable, str(script), mode],
         cwd=tmp_path,
-        env=child_env(),
+        env=python_env(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -498,7 +482,7 @@ class Terminal:
         script = write_script(directory, "dialog.py", HISTORY_DIALOG)
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-        env = child_env(TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
+        env = python_env(TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", wrapper, str(script), *args],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.llm_server import FakeLLMServer
+from tests.subprocesses import python_env
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -57,20 +57,10 @@ def run_python(
     args: list[str], cwd: Path, llm: FakeLLMServer | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
     """Run Python offline: no API key, or keys for the local fake LLM server ``llm``."""
-    env = {**os.environ, "PYTHONWARNINGS": "error", "PYTHONDONTWRITEBYTECODE": "1"}
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
-        env.pop(name, None)
-    if llm is not None:
-        env |= {
-            "OPENAI_API_KEY": "test",
-            "OPENAI_BASE_URL": llm.openai_base_url,
-            "ANTHROPIC_API_KEY": "test",
-            "ANTHROPIC_BASE_URL": llm.anthropic_base_url,
-        }
     return subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
-        env=env,
+        env=python_env(llm),
         input=stdin,
         capture_output=True,
         text=True,

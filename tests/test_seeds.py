@@ -42,6 +42,7 @@ from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, UserMessage
 from tests.fakes.fixtures import fake_llm  # noqa: F401 - a fixture
 from tests.fakes.llm_server import FakeLLMServer, RecordedRequest
+from tests.subprocesses import python_env
 
 SEEDS_DIR = Path(__file__).parents[2] / "shared" / "seeds"
 
@@ -197,25 +198,6 @@ def as_a_user_runs_it(code: str) -> str:
     if re.search(r"\basyncio\.", code) and not re.search(r"^import asyncio\b", code, re.M):
         return "import asyncio\n" + code
     return code
-
-
-def python_env(llm: FakeLLMServer | None = None) -> dict[str, str]:
-    """The environment of a snippet: offline, or pointed at the fake LLM server ``llm``."""
-    env = {**os.environ, "PYTHONWARNINGS": "error", "PYTHONDONTWRITEBYTECODE": "1"}
-    for name in list(env):
-        if name.upper().startswith(("OPENAI_", "ANTHROPIC_")):
-            del env[name]  # offline: nothing here may reach a real LLM
-    if llm is not None:
-        for name in list(env):
-            if name.upper() in {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"}:
-                del env[name]  # the fake server is on 127.0.0.1: no proxy in between
-        env |= {
-            "OPENAI_BASE_URL": llm.openai_base_url,
-            "OPENAI_API_KEY": "test",
-            "ANTHROPIC_BASE_URL": llm.anthropic_base_url,
-            "ANTHROPIC_API_KEY": "test",
-        }
-    return env
 
 
 def run_code(
