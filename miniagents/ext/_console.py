@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TextIO
 
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
@@ -89,10 +89,10 @@ def _line_reader() -> _LineReader:
     return reader
 
 
-def _is_terminal() -> bool:
+def _is_tty(stream: TextIO | None) -> bool:
     try:
-        return sys.stdin.isatty() and sys.stdout.isatty()
-    except (AttributeError, ValueError):
+        return stream is not None and stream.isatty()
+    except ValueError:  # closed
         return False
 
 
@@ -125,14 +125,14 @@ async def read_user_text(prompt: str) -> str:
         EOFError: at the end of input, or when the user types ``exit`` (or ``quit``).
         KeyboardInterrupt: when the user presses Ctrl+C in the prompt_toolkit editor.
     """
-    terminal = _is_terminal()
-    session = _prompt_toolkit_session() if terminal else None
+    typed = _is_tty(sys.stdin)  # else piped: each line read is echoed, for the transcript
+    session = _prompt_toolkit_session() if typed and _is_tty(sys.stdout) else None
     prompted = False
     while True:
         if session is not None:
             text: str | None = await session.prompt_async(prompt)
         else:
-            if terminal or not prompted:
+            if typed or not prompted:
                 _write(prompt)
                 prompted = True
             try:
@@ -140,7 +140,7 @@ async def read_user_text(prompt: str) -> str:
             except asyncio.CancelledError:  # e.g. Ctrl+C: end the prompt's line
                 _write("\n")
                 raise
-            if text is not None and text.strip() and not terminal:
+            if text is not None and text.strip() and not typed:
                 _write(text + "\n")  # echoed, so that a piped transcript reads well
         if text is None:
             _write("\n")
