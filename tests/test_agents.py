@@ -602,6 +602,29 @@ def test_an_unknown_keyword_in_fork_is_an_argument_error() -> None:
     assert_argument_error(raised.value, "GREETER", "'colour'", "fork()", "Check the spelling")
 
 
+async def test_bind_binds_arguments_by_keyword_or_position() -> None:
+    async with MiniAgents():
+        by_keyword = greeter.bind(name="Ada")
+        by_position = greeter.bind("Hi", "Bob")
+        anything = takes_anything.bind(colour="red", size=2)
+        assert (by_keyword.alias, by_keyword.description) == ("GREETER", "Greets someone.")
+        assert str(await by_keyword.inquire()) == "Hello, Ada!"
+        assert str(await by_position.inquire()) == "Hi, Bob!"
+        assert str(await by_position.inquire(name="Cy")) == "Hi, Cy!"  # inquire overrides
+        assert str(await anything.inquire()) == str(
+            await takes_anything.inquire(colour="red", size=2)
+        )
+
+
+def test_bind_rejects_arguments_the_agent_does_not_take() -> None:
+    with pytest.raises(AgentArgumentError) as raised:
+        loose(greeter).bind(colour="red")
+    assert_argument_error(raised.value, "GREETER", "'colour'", "bind()", "Check the spelling")
+    with pytest.raises(AgentArgumentError) as raised:
+        loose(greeter).bind("a", "b", "c")
+    assert_argument_error(raised.value, "GREETER", "too many positional arguments", "by keyword")
+
+
 def test_an_unknown_keyword_in_the_decorator_is_an_argument_error() -> None:
     async def plain(ctx: InteractionContext, size: int = 1) -> None:
         pass

@@ -5,24 +5,15 @@ The same agent as ``miniagents.ext.misc_agents.console_user_agent``.
 
 from __future__ import annotations
 
-from miniagents.chat_history import ChatHistory
 from miniagents.ext.misc_agents import console_user_agent
-from miniagents.miniagents.agent import MiniAgent
 
 __all__ = ["console_user_agent", "create_console_user_agent"]
 
 
-def create_console_user_agent(
-    prompt: str = "USER: ",
-    label: str = "ASSISTANT: ",
-    chat_history: ChatHistory | None = None,
-) -> MiniAgent[...]:
-    """The console user agent with arguments bound (``console_user_agent.fork(...)``).
+create_console_user_agent = console_user_agent.bind
+"""The console user agent with arguments bound (``prompt``, ``label``, ``chat_history``).
 
-    Args:
-        prompt: Printed before the user types.
-        label: Printed before each incoming message.
-        chat_history: If given, the agent stores the incoming messages and the user's
-            messages in it, and replies with the whole history.
-    """
-    return console_user_agent.fork(prompt=prompt, label=label, chat_history=chat_history)
+The same as ``console_user_agent.fork(...)``, with the arguments typed. With a
+``chat_history``, the agent stores the incoming messages and the user's messages in it,
+and replies with the whole history.
+"""

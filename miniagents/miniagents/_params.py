@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from miniagents.miniagents.errors import AgentArgumentError, AgentDefinitionError
 
@@ -86,3 +87,35 @@ class AgentParameters:
                 f"The agent {self.agent} needs the argument {missing[0]!r}: pass it to "
                 f"inquire({missing[0]}=...) or bind it with fork({missing[0]}=...)."
             )
+
+    def by_name(
+        self, args: tuple[object, ...], arguments: Mapping[str, object]
+    ) -> dict[str, object]:
+        """The arguments of a call, positional ones given their parameter's name.
+
+        Raises:
+            AgentArgumentError: if the function does not take them.
+        """
+        if not args:
+            self.check_known(arguments, "bind")
+            return dict(arguments)
+        try:
+            bound = self.signature.bind_partial(None, *args, **arguments)
+        except TypeError as error:
+            raise AgentArgumentError(
+                f"The agent {self.agent} cannot take these arguments: {error}. Pass the "
+                "agent's arguments by keyword, e.g. bind(name=value)."
+            ) from None
+        named: dict[str, object] = {}
+        for name, value in list(bound.arguments.items())[1:]:  # the context comes first
+            kind = self.signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                named.update(cast(Mapping[str, object], value))
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                raise AgentArgumentError(
+                    f"The agent {self.agent} cannot bind extra positional arguments "
+                    f"({name}); pass its arguments by keyword."
+                )
+            else:
+                named[name] = value
+        return named

@@ -111,6 +111,22 @@ class MiniAgent(Generic[P]):
             bound={**self._bound, **kwargs},
         )
 
+    def bind(self, *args: P.args, **kwargs: P.kwargs) -> MiniAgent[P]:
+        """``fork`` with the arguments typed: mypy checks them against the agent function.
+
+        ``create_openai_agent = openai_agent.bind`` is how the ``create_*_agent``
+        functions are made: they take the agent's own parameters, with their types.
+
+        Raises:
+            AgentArgumentError: if the agent function does not take these arguments.
+        """
+        return MiniAgent(
+            self.func,
+            alias=self.alias,
+            description=self.description,
+            bound={**self._bound, **self._parameters.by_name(args, kwargs)},
+        )
+
     def as_operator(
         self, *args: P.args, **kwargs: P.kwargs
     ) -> Callable[[Observable[Message]], Observable[Message]]:

@@ -164,6 +164,17 @@ def check_fork_errors() -> None:
     assert_type(wrong, MiniAgent[[]])
 
 
+def check_bind() -> None:
+    assert_type(named_agent.bind(name="x"), NameCountAgent)
+    assert_type(named_agent.bind("x", 2), NameCountAgent)
+    assert_type(
+        named_agent.bind, Callable[[Arg(str, "name"), DefaultArg(int, "count")], NameCountAgent]
+    )
+    named_agent.bind(nam="x")  # type: ignore[call-arg]
+    named_agent.bind(name=1)  # type: ignore[arg-type]
+    named_agent.bind(count=2)  # type: ignore[call-arg]
+
+
 def check_initiate_inquiry() -> None:
     call = named_agent.initiate_inquiry(name="x")
     assert_type(call, AgentCall)

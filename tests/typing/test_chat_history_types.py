@@ -104,8 +104,6 @@ class LoadOnlyHistory(ChatHistory):
 # Known gaps, left out of the checks below (the static types differ from the runtime):
 # - Arguments bound by ``fork(...)`` are not checked by mypy (as for every agent):
 #   ``markdown_history_agent.fork(history_md_file=3)`` type-checks but fails when called.
-# - ``create_console_user_agent(...)`` returns ``MiniAgent[...]``, not the parameters of
-#   ``console_user_agent``, so ``inquire`` on it accepts any keyword argument.
 
 
 # --- ChatHistory and its implementations ----------------------------------------------
@@ -272,10 +270,10 @@ def check_console_agent_errors() -> None:
 
 
 def check_create_console_user_agent() -> None:
-    assert_type(create_console_user_agent(), MiniAgent[...])
-    assert_type(create_console_user_agent(chat_history=ChatHistoryMD("CHAT.md")), MiniAgent[...])
-    assert_type(create_console_user_agent("> ", "AI: ", InMemoryChatHistory()), MiniAgent[...])
-    assert_type(create_console_user_agent(prompt="> ", label="AI: "), MiniAgent[...])
+    assert_type(create_console_user_agent(), ConsoleUserAgent)
+    assert_type(create_console_user_agent(chat_history=ChatHistoryMD("CHAT.md")), ConsoleUserAgent)
+    assert_type(create_console_user_agent("> ", "AI: ", InMemoryChatHistory()), ConsoleUserAgent)
+    assert_type(create_console_user_agent(prompt="> ", label="AI: "), ConsoleUserAgent)
 
 
 def check_create_console_user_agent_errors() -> None:

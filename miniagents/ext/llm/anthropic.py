@@ -17,7 +17,7 @@ from miniagents.ext.llm._translate import import_sdk, translate_loaded_sdk_error
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMResponseError
 from miniagents.ext.llm.llm_common import Finish, LLMCall, run_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.miniagents.agent import MiniAgent, miniagent
+from miniagents.miniagents.agent import miniagent
 from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.interaction import InteractionContext
 
@@ -128,6 +128,5 @@ async def anthropic_agent(
     )
 
 
-def create_anthropic_agent(**kwargs: Any) -> MiniAgent[...]:
-    """An Anthropic agent with arguments bound, the same as ``anthropic_agent.fork(**kwargs)``."""
-    return anthropic_agent.fork(**kwargs)
+create_anthropic_agent = anthropic_agent.bind
+"""An Anthropic agent with arguments bound: ``anthropic_agent.fork(...)``, arguments typed."""

@@ -15,7 +15,7 @@ from typing import Any
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.llm_common import Finish, LLMCall, run_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.miniagents.agent import MiniAgent, miniagent
+from miniagents.miniagents.agent import miniagent
 from miniagents.miniagents.interaction import InteractionContext
 
 __all__ = ["OfflineMessage", "create_offline_agent", "offline_agent", "offline_reply"]
@@ -114,6 +114,5 @@ async def offline_agent(
     )
 
 
-def create_offline_agent(**kwargs: Any) -> MiniAgent[...]:
-    """An offline agent with arguments bound, the same as ``offline_agent.fork(**kwargs)``."""
-    return offline_agent.fork(**kwargs)
+create_offline_agent = offline_agent.bind
+"""An offline agent with arguments bound: ``offline_agent.fork(...)``, with the arguments typed."""

@@ -15,7 +15,7 @@ from miniagents.ext.llm._translate import import_sdk, translate_loaded_sdk_error
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMResponseError
 from miniagents.ext.llm.llm_common import Finish, LLMCall, run_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.miniagents.agent import MiniAgent, miniagent
+from miniagents.miniagents.agent import miniagent
 from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.interaction import InteractionContext
 
@@ -132,6 +132,5 @@ async def openai_agent(
     )
 
 
-def create_openai_agent(**kwargs: Any) -> MiniAgent[...]:
-    """An OpenAI agent with arguments bound, the same as ``openai_agent.fork(**kwargs)``."""
-    return openai_agent.fork(**kwargs)
+create_openai_agent = openai_agent.bind
+"""An OpenAI agent with arguments bound: ``openai_agent.fork(...)``, with the arguments typed."""
