@@ -65,8 +65,11 @@ from tests.benchmarks.streams import (  # noqa: E402
     median_first,
     median_wall,
     message_promises,
+    print_rows,
+    ratio,
     run_case,
     tokens,
+    verdict,
     w1_baseline,
     w1_expected,
     w3_baseline,
@@ -302,28 +305,39 @@ def print_table(cases: Sequence[Case], runs: int) -> None:
         f"Medians of {runs} runs; ms = milliseconds; MB / KB = 10^6 / 10^3 bytes "
         "(tracemalloc peak growth)."
     )
-    print(
-        "| workload | size | library variant | library ms | baseline ms | ratio "
-        "| total ms, exit incl. (lib / base) | GC ms (lib / base) "
-        "| 1st reply/token ms (lib / base) | peak MB (lib / base) |"
+    header = (
+        "workload",
+        "size",
+        "library variant",
+        "library ms",
+        "baseline ms",
+        "ratio",
+        "total ms, exit incl. (lib / base)",
+        "GC ms (lib / base)",
+        "1st reply/token ms (lib / base)",
+        "peak MB (lib / base)",
     )
-    print("|" + "|".join("---" for _ in range(10)) + "|")
-    for case in cases:
-        base = case.baseline.label
-        for variant in case.variants:
-            lib = variant.label
-            ratio = median_wall(case, lib) / median_wall(case, base)
-            print(
-                f"| {case.workload} | {_size(case)} | {lib} "
-                f"| {median_wall(case, lib) * 1e3:.1f} | {median_wall(case, base) * 1e3:.1f} "
-                f"| {ratio:.2f}x "
-                f"| {_median_extra(case, lib, 'total') * 1e3:.1f} / "
-                f"{_median_extra(case, base, 'total') * 1e3:.1f} "
-                f"| {_median_extra(case, lib, 'gc') * 1e3:.1f} / "
-                f"{_median_extra(case, base, 'gc') * 1e3:.1f} "
-                f"| {median_first(case, lib) * 1e3:.3f} / {median_first(case, base) * 1e3:.3f} "
-                f"| {_peak(case, lib)} / {_peak(case, base)} |"
-            )
+
+    def cells(case: Case, lib: str, base: str) -> Sequence[str]:
+        total, gc_ms = (
+            f"{_median_extra(case, lib, what) * 1e3:.1f} / "
+            f"{_median_extra(case, base, what) * 1e3:.1f}"
+            for what in ("total", "gc")
+        )
+        return (
+            case.workload,
+            _size(case),
+            lib,
+            f"{median_wall(case, lib) * 1e3:.1f}",
+            f"{median_wall(case, base) * 1e3:.1f}",
+            f"{ratio(case, lib, base):.2f}x",
+            total,
+            gc_ms,
+            f"{median_first(case, lib) * 1e3:.3f} / {median_first(case, base) * 1e3:.3f}",
+            f"{_peak(case, lib)} / {_peak(case, base)}",
+        )
+
+    print_rows(cases, header, cells)
 
 
 def print_targets(cases: Sequence[Case]) -> None:
@@ -334,37 +348,29 @@ def print_targets(cases: Sequence[Case]) -> None:
         base = case.baseline.label
         for variant in case.variants:
             lib = variant.label
-            ratio = median_wall(case, lib) / median_wall(case, base)
+            lib_ratio = ratio(case, lib, base)
             if case.workload == "W2" and case.n == 10_000:
-                _verdict(f"W2 M=10,000 {lib}: wall <= 3x baseline", ratio, 3.0, "x")
+                verdict(f"W2 M=10,000 {lib}: wall <= 3x baseline", lib_ratio, 3.0, "x")
                 peak = case.peak_bytes.get(lib)
                 if peak is not None:
                     per_agent = peak / 1e3 / case.n
-                    _verdict(f"W2 M=10,000 {lib}: peak <= 12 KB/agent", per_agent, 12, "KB")
+                    verdict(f"W2 M=10,000 {lib}: peak <= 12 KB/agent", per_agent, 12, "KB")
     print("For information, the streams-layer targets applied to agent stages:")
     for case in cases:
         base = case.baseline.label
         for variant in case.variants:
             lib = variant.label
-            ratio = median_wall(case, lib) / median_wall(case, base)
+            lib_ratio = ratio(case, lib, base)
             if case.workload == "W1" and case.k == 20:
-                _verdict(f"W1 K=20 {lib}: wall <= 1.0x baseline", ratio, 1.0, "x")
+                verdict(f"W1 K=20 {lib}: wall <= 1.0x baseline", lib_ratio, 1.0, "x")
                 peak = case.peak_bytes.get(lib)
                 if peak is not None:
-                    _verdict(f"W1 K=20 {lib}: peak growth <= 20 MB", peak / 1e6, 20, "MB")
+                    verdict(f"W1 K=20 {lib}: peak growth <= 20 MB", peak / 1e6, 20, "MB")
             if case.workload == "W1":
                 first_ms = median_first(case, lib) * 1e3
-                _verdict(f"W1 K={case.k} {lib}: first token <= 1 ms", first_ms, 1.0, "ms")
+                verdict(f"W1 K={case.k} {lib}: first token <= 1 ms", first_ms, 1.0, "ms")
             if case.workload == "W3" and case.k == 5:
-                _verdict(f"W3 K=5 {lib}: wall <= 1.5x baseline", ratio, 1.5, "x")
-
-
-def _verdict(what: str, value: float, limit: float, unit: str) -> None:
-    if value <= limit:
-        print(f"  MET    {what}: {value:.3f} {unit} (limit {limit:g} {unit})")
-    else:
-        over = (value / limit - 1) * 100
-        print(f"  MISSED {what}: {value:.3f} {unit} (limit {limit:g} {unit}, {over:.0f} % over)")
+                verdict(f"W3 K=5 {lib}: wall <= 1.5x baseline", lib_ratio, 1.5, "x")
 
 
 def build_cases(quick: bool, only: str | None) -> list[Case]:
