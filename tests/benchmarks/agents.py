@@ -68,6 +68,7 @@ from tests.benchmarks.streams import (  # noqa: E402
     print_rows,
     ratio,
     run_case,
+    streams_verdicts,
     tokens,
     verdict,
     w1_baseline,
@@ -357,20 +358,8 @@ def print_targets(cases: Sequence[Case]) -> None:
                     verdict(f"W2 M=10,000 {lib}: peak <= 12 KB/agent", per_agent, 12, "KB")
     print("For information, the streams-layer targets applied to agent stages:")
     for case in cases:
-        base = case.baseline.label
         for variant in case.variants:
-            lib = variant.label
-            lib_ratio = ratio(case, lib, base)
-            if case.workload == "W1" and case.k == 20:
-                verdict(f"W1 K=20 {lib}: wall <= 1.0x baseline", lib_ratio, 1.0, "x")
-                peak = case.peak_bytes.get(lib)
-                if peak is not None:
-                    verdict(f"W1 K=20 {lib}: peak growth <= 20 MB", peak / 1e6, 20, "MB")
-            if case.workload == "W1":
-                first_ms = median_first(case, lib) * 1e3
-                verdict(f"W1 K={case.k} {lib}: first token <= 1 ms", first_ms, 1.0, "ms")
-            if case.workload == "W3" and case.k == 5:
-                verdict(f"W3 K=5 {lib}: wall <= 1.5x baseline", lib_ratio, 1.5, "x")
+            streams_verdicts(case, variant.label)
 
 
 def build_cases(quick: bool, only: str | None) -> list[Case]:
