@@ -93,7 +93,9 @@ async def file_output_agent(
 ) -> None:
     """Writes each incoming message to ``file`` token by token, and replies with them.
 
-    Each message's text is followed by a line break; tokens are flushed as they come.
+    Each message's text is followed by a line break; tokens are flushed as they come. The
+    file is opened when the first message arrives, so an input that fails (or holds no
+    message) leaves it as it was.
 
     Args:
         ctx: The interaction.
