@@ -996,3 +996,23 @@ async def test_a_ctrl_c_as_the_loop_ends_does_not_cancel_the_code_after_it() -> 
                     uncancel()
 
     assert not cancelled, "the code after the loop was cancelled by the Ctrl+C"
+
+
+def test_a_prompt_toolkit_that_cannot_start_falls_back_to_plain_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import prompt_toolkit
+
+    from miniagents.ext import _console
+
+    attempts: list[int] = []
+
+    def broken(*args: object, **kwargs: object) -> None:
+        attempts.append(1)
+        raise OSError("no console here")
+
+    monkeypatch.setattr(_console, "_session", None)
+    monkeypatch.setattr(prompt_toolkit, "PromptSession", broken)
+    assert _console._prompt_toolkit_session() is None
+    assert _console._prompt_toolkit_session() is None
+    assert attempts == [1]  # tried once, then plain lines for the rest of the process

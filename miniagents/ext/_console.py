@@ -102,7 +102,8 @@ def _prompt_toolkit_session() -> Any:
         try:
             from prompt_toolkit import PromptSession
             from prompt_toolkit.key_binding import KeyBindings
-        except ImportError:
+        except ImportError:  # not installed: read plain lines
+            _session = False
             return None
         bindings = KeyBindings()
 
@@ -114,8 +115,11 @@ def _prompt_toolkit_session() -> Any:
         def _new_line(event: Any) -> None:
             event.current_buffer.insert_text("\n")
 
-        _session = PromptSession(multiline=True, key_bindings=bindings)
-    return _session
+        try:
+            _session = PromptSession(multiline=True, key_bindings=bindings)
+        except Exception:  # e.g. a console prompt_toolkit cannot drive: read plain lines
+            _session = False
+    return _session or None
 
 
 async def read_user_text(prompt: str) -> str:
