@@ -29,7 +29,7 @@ async def test_giving_up_on_a_reply_cancels_its_agent() -> None:
     events: list[str] = []
     async with MiniAgents():
         reply = slow_agent(events).inquire()
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
             await asyncio.wait_for(reply.aresolve(), 0.1)
         await asyncio.sleep(0.01)
         assert events == ["started", "cancelled"]
@@ -42,7 +42,7 @@ async def test_a_reply_with_another_consumer_is_not_abandoned() -> None:
     async with MiniAgents():
         reply = slow_agent(events).inquire()
         patient = asyncio.create_task(reply.aresolve())
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
             await asyncio.wait_for(reply.aresolve(), 0.1)
         await asyncio.sleep(0.01)
         assert events == ["started"]
@@ -63,7 +63,7 @@ async def test_giving_up_propagates_through_agents_that_pass_replies_on() -> Non
 
     async with MiniAgents():
         reply = middle.inquire()
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
             await asyncio.wait_for(reply.aresolve(), 0.1)
         await asyncio.sleep(0.01)
         assert events == ["started", "cancelled"]

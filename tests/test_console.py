@@ -19,6 +19,7 @@ import fcntl
 import importlib.util
 import logging
 import os
+import re
 import select
 import signal
 import struct
@@ -718,6 +719,7 @@ def test_plain_mode_sigint_while_a_reply_streams_ends_the_dialog_at_once(
     assert time.monotonic() - interrupted < 6
     assert_ended_cleanly(session, status)
     assert b"word40" not in session.output
+    assert re.search(rb"word\d+ \r?\nDONE", session.output)  # the cut reply ended its line
     assert load_history(history) == [("user", "question")]
 
 

@@ -268,7 +268,7 @@ def test_other_errors_are_left_as_they_are() -> None:
 async def test_cancelling_the_consumer_stops_the_call() -> None:
     async with MiniAgents():
         reply = offline_agent.inquire("x", reply="many words " * 100, token_delay=0.05)
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
             await asyncio.wait_for(reply.aresolve(), 0.1)
         await asyncio.sleep(0.01)
         assert reply.done

@@ -158,9 +158,11 @@ async def read_user_text(prompt: str) -> str:
 async def print_message(message: MessagePromise, label: str) -> None:
     """Print ``label``, then the message token by token, then a line break."""
     _write(label)
-    async for token in message:
-        _write(token)
-    _write("\n")
+    try:
+        async for token in message:
+            _write(token)
+    finally:  # a message cut short (e.g. by Ctrl+C) still ends its line
+        _write("\n")
 
 
 async def print_messages(messages: MessageSequencePromise, label: str) -> None:

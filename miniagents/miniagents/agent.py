@@ -27,7 +27,7 @@ P = ParamSpec("P")
 AgentFunction: TypeAlias = Callable[Concatenate[InteractionContext, P], Awaitable[None]]
 """``async def agent(ctx: InteractionContext, ...) -> None``, its parameters kept as ``P``."""
 
-AnyAgentFunction: TypeAlias = Callable[Concatenate[InteractionContext, ...], Awaitable[None]]
+AnyAgentFunction: TypeAlias = "Callable[Concatenate[InteractionContext, ...], Awaitable[None]]"
 """An agent function whose parameters typing cannot keep (e.g. ``ctx`` then ``**kwargs``)."""
 
 

@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_ANTHROPIC_MODEL", "DEFAULT_OPENAI_MODEL", "llm_agent_from_en
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 """The OpenAI model when ``OPENAI_MODEL`` is not set."""
 
-DEFAULT_ANTHROPIC_MODEL = "claude-3-5-haiku-latest"
+DEFAULT_ANTHROPIC_MODEL = "claude-haiku-4-5"
 """The Anthropic model when ``ANTHROPIC_MODEL`` is not set."""
 
 
