@@ -47,7 +47,9 @@ from tests.subprocesses import python_env
 SEEDS_DIR = Path(__file__).parents[2] / "shared" / "seeds"
 
 pytestmark = pytest.mark.skipif(
-    not SEEDS_DIR.is_dir(), reason=f"the seed README drafts are not here: {SEEDS_DIR}"
+    not SEEDS_DIR.is_dir(),
+    reason=f"the early README drafts these tests run are kept outside the repository, in "
+    f"{SEEDS_DIR}, which this checkout does not have",
 )
 
 TIMEOUT = 60.0
