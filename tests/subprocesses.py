@@ -1,8 +1,10 @@
-"""The environment of the Python subprocesses the tests start: offline, strict, this checkout."""
+"""The Python subprocesses the tests start: offline, strict, on this checkout."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.fakes.llm_server import FakeLLMServer
@@ -38,3 +40,23 @@ def python_env(llm: FakeLLMServer | None = None, **extra: str) -> dict[str, str]
             "ANTHROPIC_API_KEY": "test",
         }
     return env | extra
+
+
+def run_python(
+    args: list[str],
+    cwd: Path,
+    *,
+    stdin: str = "",
+    llm: FakeLLMServer | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python *args`` in ``cwd`` with ``stdin`` piped in (see :func:`python_env`)."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=python_env(llm),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

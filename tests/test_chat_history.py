@@ -46,7 +46,7 @@ from miniagents.ext.history_agents import (
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.utils import adialog_loop
-from tests.subprocesses import python_env
+from tests.subprocesses import python_env, run_python
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,15 +72,7 @@ def roles_and_texts(messages: Iterable[Message]) -> list[tuple[object, str | Non
 
 
 def run_script(cwd: Path, name: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, name],
-        cwd=cwd,
-        env=python_env(),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python([name], cwd, stdin=stdin, timeout=60)
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:

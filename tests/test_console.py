@@ -51,7 +51,7 @@ from miniagents.promising.sentinels import AWAIT
 from miniagents.utils import achain_loop, adialog_loop
 from miniagents.utils import loops as loops_module
 from miniagents.utils.loops import ChainStep
-from tests.subprocesses import python_env
+from tests.subprocesses import python_env, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,15 +73,7 @@ def run_piped(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a child Python process with ``stdin`` piped in; capture its output."""
     script = write_script(directory, "script.py", code)
-    return subprocess.run(
-        [sys.executable, str(script), *args],
-        cwd=directory,
-        env=python_env(),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python([str(script), *args], directory, stdin=stdin, timeout=60)
 
 
 def assert_clean_exit(result: subprocess.CompletedProcess[str]) -> None:

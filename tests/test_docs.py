@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.llm_server import FakeLLMServer
-from tests.subprocesses import python_env
+from tests.subprocesses import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -51,21 +49,6 @@ def readme_snippets() -> list[Snippet]:
 def lines_of(text: str) -> list[str]:
     """The lines of ``text`` without trailing spaces (a prompt at the end of input has one)."""
     return [line.rstrip() for line in text.splitlines()]
-
-
-def run_python(
-    args: list[str], cwd: Path, llm: FakeLLMServer | None = None, stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
-    """Run Python offline: no API key, or keys for the local fake LLM server ``llm``."""
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=python_env(llm),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 SNIPPETS = readme_snippets()

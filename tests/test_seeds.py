@@ -42,7 +42,7 @@ from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, UserMessage
 from tests.fakes.fixtures import fake_llm  # noqa: F401 - a fixture
 from tests.fakes.llm_server import FakeLLMServer, RecordedRequest
-from tests.subprocesses import python_env
+from tests.subprocesses import python_env, run_python
 
 SEEDS_DIR = Path(__file__).parents[2] / "shared" / "seeds"
 
@@ -221,15 +221,7 @@ def run_code(
         runner = tmp_path / "harness.py"
         runner.write_text(harness, encoding="utf-8")
         args = [str(runner), str(script)]
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=tmp_path,
-        env=python_env(llm),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    return run_python(args, tmp_path, stdin=stdin, llm=llm, timeout=TIMEOUT)
 
 
 def run_snippet(
