@@ -62,8 +62,7 @@ async def console_user_agent(
     if chat_history is None:
         ctx.reply(user_message)
     else:
-        await chat_history.append(user_message)
-        ctx.reply(await chat_history.load())
+        ctx.reply(await chat_history.store([user_message]))
 
 
 @miniagent(alias="CONSOLE_INPUT_AGENT")

@@ -208,9 +208,7 @@ class ReplayCore(abc.ObserverBase[T]):
         """
         if self.done:
             return
-        on_abandoned, self.on_abandoned = self.on_abandoned, None
-        if on_abandoned is not None:
-            on_abandoned()  # it stops the producer, then cancels this stream
+        self._give_up()  # an agent's replies: its task stops, then cancels this stream
         self._cancel_now()
 
     def _cancel_now(self) -> None:
@@ -373,7 +371,13 @@ class ReplayCore(abc.ObserverBase[T]):
             return
         if any(not waiter.done() for waiter in self._waiters or ()):
             return
+        self._give_up()
+
+    def _give_up(self) -> None:
+        """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
         on_abandoned, self.on_abandoned = self.on_abandoned, None
+        if on_abandoned is None:
+            return
         try:
             on_abandoned()
         except Exception as exc:  # giving up must not fail the consumer that gave up
