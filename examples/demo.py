@@ -9,7 +9,6 @@ gives it the whole conversation each turn. Type ``exit``, press Ctrl+D or Ctrl+C
 from __future__ import annotations
 
 import asyncio
-import os
 
 from miniagents import MiniAgents
 from miniagents.ext.history_agents import in_memory_history_agent
@@ -17,20 +16,18 @@ from miniagents.ext.llm.from_env import llm_agent_from_env
 from miniagents.ext.misc_agents import console_user_agent
 from miniagents.utils import adialog_loop
 
-
-def which_model() -> str:
-    """Who the user is talking with, for the banner."""
-    if os.environ.get("OPENAI_API_KEY"):
-        return "OpenAI"
-    if os.environ.get("ANTHROPIC_API_KEY"):
-        return "Anthropic"
-    return "the offline model (set OPENAI_API_KEY to talk with OpenAI)"
+MODEL_NAMES = {
+    "OPENAI_AGENT": "OpenAI",
+    "ANTHROPIC_AGENT": "Anthropic",
+    "OFFLINE_AGENT": "the offline model (set OPENAI_API_KEY to talk with OpenAI)",
+}
+"""Who the user talks with, by the alias of the agent ``llm_agent_from_env`` chose."""
 
 
 async def main() -> None:
     """Run the dialog until the user ends it."""
     assistant = llm_agent_from_env(system="You are a helpful and concise assistant.")
-    print(f"Chatting with {which_model()}. Type exit or press Ctrl+D to end.")
+    print(f"Chatting with {MODEL_NAMES[assistant.alias]}. Type exit or press Ctrl+D to end.")
     async with MiniAgents():
         await adialog_loop(console_user_agent, assistant, history_agent=in_memory_history_agent)
     print("Bye!")

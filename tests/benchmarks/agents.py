@@ -62,6 +62,7 @@ from tests.benchmarks.streams import (  # noqa: E402
     Sample,
     Sink,
     Variant,
+    consume_messages,
     median_first,
     median_wall,
     message_promises,
@@ -213,26 +214,6 @@ async def re_stream(ctx: InteractionContext) -> None:
         ctx.reply(MessagePromise.from_observable(message.as_observable()))
 
 
-async def _consume_messages(
-    last: MessageSequencePromise, start: float, messages: int, tokens_: int, sink: Sink
-) -> Sample:
-    """Read every token of every message of the last stage, noting the first token."""
-    message_count = 0
-    count = 0
-    first = start
-    async for message in last:
-        message_count += 1
-        async for token in message:
-            if count == 0:
-                first = time.perf_counter()
-            count += 1
-            if sink is not None:
-                sink.append(token)
-    end = time.perf_counter()
-    assert (message_count, count) == (messages, tokens_), (message_count, count)
-    return Sample(end - start, first - start)
-
-
 def _chain(
     agent: Callable[[MessageType], MessageSequencePromise], first: MessageType, k: int
 ) -> MessageSequencePromise:
@@ -251,7 +232,7 @@ def w1_agents(agent: Callable[[MessageType], MessageSequencePromise]) -> Runner:
         async with MiniAgents():
             message = MessagePromise.from_async_iterable(tokens(n))
             last = _chain(agent, message, k)
-            return await _consume_messages(last, start, 1, n, sink)
+            return await consume_messages(last, start, 1, n, sink)
 
     return run
 
@@ -264,7 +245,7 @@ def w3_agents(agent: Callable[[MessageType], MessageSequencePromise]) -> Runner:
         async with MiniAgents():
             messages = MessageSequencePromise(message_promises(n))
             last = _chain(agent, messages, k)
-            return await _consume_messages(last, start, n, n, sink)
+            return await consume_messages(last, start, n, n, sink)
 
     return run
 
