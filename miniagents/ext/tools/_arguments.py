@@ -20,7 +20,6 @@ from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticUndefined
 
 from miniagents.ext.tools.errors import ToolCallError, ToolDefinitionError
-from miniagents.promising.frozen import FrozenDict, freeze
 
 __all__ = ["ArgumentModel"]
 
@@ -44,7 +43,7 @@ class ArgumentModel:
     """``(field name, parameter name)`` of each parameter, in order."""
     positional: int
     """How many of the first parameters are positional-only."""
-    schema: Mapping[str, object]
+    schema: dict[str, object]
 
     @classmethod
     def of(
@@ -159,7 +158,7 @@ def _model(fields: dict[str, Any], names: list[tuple[str, str]], tool: str) -> t
         ) from error
 
 
-def _schema(model: type[BaseModel], names: list[tuple[str, str]], tool: str) -> FrozenDict:
+def _schema(model: type[BaseModel], names: list[tuple[str, str]], tool: str) -> dict[str, object]:
     try:
         schema = model.model_json_schema(by_alias=True, schema_generator=_SchemaWithoutTitles)
     except PydanticUserError as error:  # e.g. PydanticInvalidForJsonSchema (a Callable)
@@ -170,7 +169,7 @@ def _schema(model: type[BaseModel], names: list[tuple[str, str]], tool: str) -> 
             "types, or bind that parameter."
         ) from error
     schema.pop("title", None)
-    return cast(FrozenDict, freeze(schema))
+    return schema
 
 
 def _culprit(fields: Mapping[str, Any], names: list[tuple[str, str]]) -> str:

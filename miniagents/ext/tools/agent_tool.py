@@ -61,7 +61,7 @@ class AgentTool(Tool):
             if parameter.name not in bound
         ]
         self._arguments = ArgumentModel.of(agent.func, parameters, own.arguments, self.name)
-        self.parameters = self._arguments.schema
+        self._parameters = self._arguments.schema
         self.agent = agent
 
     def validate(self, arguments: Mapping[str, object]) -> Mapping[str, object]:

@@ -64,7 +64,7 @@ class FunctionTool(Tool):
         )
         parameters = list(inspect.signature(func).parameters.values())
         self._arguments = ArgumentModel.of(func, parameters, docs.arguments, self.name)
-        self.parameters = self._arguments.schema
+        self._parameters = self._arguments.schema
         self.func = func
 
     def validate(self, arguments: Mapping[str, object]) -> Mapping[str, object]:

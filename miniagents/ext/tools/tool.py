@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
-from typing import cast
 
 from miniagents.ext.tools._names import tool_name
-from miniagents.promising.frozen import FrozenDict, freeze
 
 __all__ = ["Tool"]
-
-_NO_PARAMETERS = FrozenDict({"type": "object", "properties": {}})
 
 
 class Tool(ABC):
@@ -31,7 +28,8 @@ class Tool(ABC):
     Attributes:
         name: The tool's name, valid for every provider.
         description: What the tool does ("" when nothing was said).
-        parameters: The JSON schema of the arguments, frozen.
+        parameters: The JSON schema of the arguments (a new copy at each access: plain
+            dicts and lists, ready for an SDK).
 
     Example:
         >>> class Clock(Tool):
@@ -41,7 +39,7 @@ class Tool(ABC):
         {'type': 'object', 'properties': {}}
     """
 
-    __slots__ = ("description", "name", "parameters")
+    __slots__ = ("_parameters", "description", "name")
 
     def __init__(
         self,
@@ -53,9 +51,16 @@ class Tool(ABC):
         """Describe the tool (see the class docstring)."""
         self.name = tool_name(name, f"The tool {type(self).__name__}")
         self.description = description
-        self.parameters: Mapping[str, object] = (
-            _NO_PARAMETERS if parameters is None else _frozen(parameters)
+        self._parameters: dict[str, object] = (
+            {"type": "object", "properties": {}}
+            if parameters is None
+            else copy.deepcopy(dict(parameters))
         )
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        """The JSON schema of the arguments (a copy: changing it changes nothing)."""
+        return copy.deepcopy(self._parameters)
 
     def validate(self, arguments: Mapping[str, object]) -> Mapping[str, object]:
         """Check the model's arguments before :meth:`run`; return the ones to run with.
@@ -80,7 +85,3 @@ class Tool(ABC):
     def __repr__(self) -> str:
         """Show the class and the name."""
         return f"<{type(self).__name__} {self.name}>"
-
-
-def _frozen(parameters: Mapping[str, object]) -> FrozenDict:
-    return cast(FrozenDict, freeze(parameters))
