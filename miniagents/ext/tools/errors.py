@@ -5,7 +5,8 @@
     ToolError
     ├── ToolDefinitionError (also TypeError)   not usable as a tool (named, with the fix)
     ├── ToolNameConflictError (also ValueError) two tools of one list have the same name
-    └── ToolCallError                           raised by a tool: the model gets its message
+    ├── ToolCallError                           raised by a tool: the model gets its message
+    └── MCPSessionError                         (miniagents.ext.mcp) a server unreachable, ...
 
 The first two are raised where tools are defined (``as_tool``, ``ToolSet``), before any
 model sees them. A tool call never raises: invalid arguments and the exceptions of the
