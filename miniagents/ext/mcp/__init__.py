@@ -7,12 +7,17 @@ descriptions and JSON schemas. Results are the text of the server's content; a r
 server marks ``isError`` is an error result. The session lasts as long as its
 ``async with`` block.
 
+The other way round, :func:`mcp_server` (and :func:`serve_stdio`) serves agents, functions
+and ``Tool`` s as the tools of an MCP server, for any MCP client.
+
 Importing this package does not import the SDK; opening a session without it raises an
 ``ImportError`` that says ``pip install "miniagents[mcp]"``.
 """
 
 from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
+from miniagents.ext.mcp.serving import mcp_server as mcp_server
+from miniagents.ext.mcp.serving import serve_stdio as serve_stdio
 from miniagents.ext.mcp.session import MCPSession as MCPSession
 from miniagents.ext.mcp.tool import MCPTool as MCPTool
 
-__all__ = ["MCPSession", "MCPSessionError", "MCPTool"]
+__all__ = ["MCPSession", "MCPSessionError", "MCPTool", "mcp_server", "serve_stdio"]

@@ -16,6 +16,7 @@ from miniagents.ext.mcp.tool import MCPTool
 if TYPE_CHECKING:
     from mcp import Client, StdioServerParameters
     from mcp.client import Transport
+    from mcp.server import Server
     from mcp.server.mcpserver import MCPServer
     from mcp.types import CallToolResult
 
@@ -42,7 +43,8 @@ class MCPSession:
     Args:
         server: What to connect to, as the SDK's ``mcp.Client`` takes it: the URL of a
             streamable HTTP server, a ``StdioServerParameters``, a transport, or an
-            in-process ``MCPServer`` (handy in tests).
+            in-process server (an ``MCPServer``, or a low-level ``Server`` such as
+            ``mcp_server`` makes), handy in tests.
         prefix: Put before each tool's name (e.g. ``"github_"``), to tell apart the tools
             of several servers.
         read_timeout: Seconds to wait for each answer of the server (default: no limit).
@@ -53,7 +55,7 @@ class MCPSession:
 
     def __init__(
         self,
-        server: str | StdioServerParameters | Transport | MCPServer[Any],
+        server: str | StdioServerParameters | Transport | MCPServer[Any] | Server[Any],
         *,
         prefix: str = "",
         read_timeout: float | None = None,
