@@ -14,6 +14,7 @@ from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
 from miniagents.errors import NoActiveContextError, StreamCancelledError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.tools import (
+    FunctionTool,
     ToolCallError,
     ToolCallMessage,
     ToolResultMessage,
@@ -343,92 +344,80 @@ async def test_results_come_in_call_order_and_each_streams_as_its_tool_produces(
 # --- cancellation ----------------------------------------------------------------------------
 
 
-async def test_cancelling_the_result_cancels_the_function() -> None:
-    started, cancelled = asyncio.Event(), asyncio.Event()
+class Stuck:
+    """Something that starts, then waits forever, noting when it starts and is cancelled."""
 
-    async def forever() -> str:
-        started.set()
+    def __init__(self) -> None:
+        self.started, self.cancelled = asyncio.Event(), asyncio.Event()
+
+    async def wait_forever(self) -> None:
+        self.started.set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
-            cancelled.set()
+            self.cancelled.set()
             raise
-        return "never"
 
+    def function(self) -> FunctionTool:
+        async def forever() -> str:
+            await self.wait_forever()
+            return "never"
+
+        return FunctionTool(forever)
+
+
+async def test_cancelling_the_result_cancels_the_function() -> None:
+    stuck = Stuck()
     async with MiniAgents():
-        result = run_tool_call(as_tool(forever), call("forever"))
-        await soon(started.wait())
+        result = run_tool_call(stuck.function(), call("forever"))
+        await soon(stuck.started.wait())
         result.cancel()
-        await soon(cancelled.wait())
+        await soon(stuck.cancelled.wait())
         with pytest.raises(StreamCancelledError):
             await result
 
 
 async def test_cancelling_the_result_cancels_the_agents_interaction() -> None:
-    started, cancelled = asyncio.Event(), asyncio.Event()
+    stuck = Stuck()
 
     @miniagent
-    async def stuck(ctx: InteractionContext) -> None:
+    async def thinker(ctx: InteractionContext) -> None:
         ctx.reply("thinking...")
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
+        await stuck.wait_forever()
 
     async with MiniAgents():
-        result = ToolSet([stuck]).run(call("STUCK"))
+        result = ToolSet([thinker]).run(call("THINKER"))
         assert await soon(anext(aiter(result))) == "thinking..."
-        await soon(started.wait())
+        await soon(stuck.started.wait())
         result.cancel()
-        await soon(cancelled.wait())
+        await soon(stuck.cancelled.wait())
         with pytest.raises(StreamCancelledError):
             await result
 
 
 async def test_a_consumer_giving_up_cancels_the_tool() -> None:
-    started, cancelled = asyncio.Event(), asyncio.Event()
-
-    async def forever() -> str:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return "never"
-
+    stuck = Stuck()
     async with MiniAgents():
-        result = run_tool_call(as_tool(forever), call("forever"))
+        result = run_tool_call(stuck.function(), call("forever"))
         consumer = asyncio.ensure_future(result.aresolve())
-        await soon(started.wait())
+        await soon(stuck.started.wait())
         consumer.cancel()  # e.g. a timeout: the only consumer gives up
-        await soon(cancelled.wait())
+        await soon(stuck.cancelled.wait())
         assert result.done
 
 
 async def test_leaving_the_context_with_an_error_cancels_running_tools() -> None:
-    started, cancelled = asyncio.Event(), asyncio.Event()
-
-    async def forever() -> str:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return "never"
+    stuck = Stuck()
 
     async def fail_while_a_tool_runs() -> None:
         async with MiniAgents():
-            run_tool_call(as_tool(forever), call("forever"))
-            await soon(started.wait())
+            run_tool_call(stuck.function(), call("forever"))
+            await soon(stuck.started.wait())
             raise KeyError("the caller failed")
 
     with pytest.raises(KeyError):
         await fail_while_a_tool_runs()
-    assert cancelled.is_set()
+    assert stuck.cancelled.is_set()
 
 
 async def test_running_a_call_needs_a_context() -> None:

@@ -35,6 +35,9 @@ error results (``is_error=True``) that tell the model what went wrong; nothing r
     #    and repeat until the model answers without calls.
 
 Cancelling the agent's reply cancels the results it replied with, and so the tools.
+Tool messages carry a ``role`` (``assistant`` for calls, ``tool`` for results), so that
+histories show them in the right turn; a provider translates them by their class
+(``isinstance``) before looking at the role, since their wire format is not plain text.
 """
 
 from miniagents.ext.tools.agent_tool import AgentTool as AgentTool
