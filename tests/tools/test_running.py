@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable
@@ -423,3 +425,28 @@ async def test_leaving_the_context_with_an_error_cancels_running_tools() -> None
 async def test_running_a_call_needs_a_context() -> None:
     with pytest.raises(NoActiveContextError):
         run_tool_call(as_tool(add), call("add", a=1, b=2))
+
+
+async def test_a_tool_that_goes_on_after_its_result_was_cancelled_ends_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stuck, finished = Stuck(), asyncio.Event()
+
+    async def stubborn() -> AsyncIterator[str]:
+        with contextlib.suppress(asyncio.CancelledError):  # swallows its cancellation
+            await stuck.wait_forever()
+        try:
+            yield "too late"
+            raise RuntimeError("and failing, too")
+        finally:
+            finished.set()
+
+    async with MiniAgents():
+        result = run_tool_call(FunctionTool(stubborn), call("stubborn"))
+        await soon(stuck.started.wait())
+        result.cancel()
+        await soon(finished.wait())
+    gc.collect()
+    assert not [record for record in caplog.records if record.name == "asyncio"]
+    with pytest.raises(StreamCancelledError):
+        await result

@@ -71,15 +71,24 @@ async def _run(tool: Tool, call: ToolCallMessage, result: MessageTokenAppender) 
                 f"The call of the tool {tool.name} could not be read: {call.arguments_error} "
                 "Call it again with a JSON object of arguments."
             )
-        arguments = tool.validate(call.arguments)
-        async for piece in tool.run(arguments):
-            if piece:
-                replied = True
-                result.append(piece)
+        pieces = tool.run(tool.validate(call.arguments))
+        try:
+            async for piece in pieces:
+                if result.closed:  # cancelled: the cancellation is on its way to this task
+                    return
+                if piece:
+                    replied = True
+                    result.append(piece)
+        finally:
+            aclose = getattr(pieces, "aclose", None)
+            if aclose is not None:
+                await aclose()
     except asyncio.CancelledError as error:
         result.fail(error)
         raise
     except Exception as error:
+        if result.closed:
+            return
         if not isinstance(error, ToolCallError):
             logger.info("The tool %s failed; the model gets the error.", tool.name, exc_info=error)
         result.update_metadata(is_error=True)
