@@ -112,9 +112,12 @@ class MCPSession:
         """
         if self._client is not None:
             raise MCPSessionError("This MCP session is open already; make a new one.")
-        from mcp import Client
+        from mcp import Client, StdioServerParameters, stdio_client
 
-        client = Client(self._server, read_timeout_seconds=self._read_timeout)
+        server = self._server
+        if isinstance(server, StdioServerParameters):  # a transport: what every mcp 2 takes
+            server = stdio_client(server)
+        client = Client(server, read_timeout_seconds=self._read_timeout)
         try:
             await client.__aenter__()
         except Exception as error:
