@@ -203,3 +203,13 @@ def test_without_the_sdk_a_session_names_the_extra_to_install(
     monkeypatch.setitem(sys.modules, "mcp", None)  # `import mcp` now fails
     with pytest.raises(ImportError, match=r'pip install "miniagents\[mcp\]"'):
         MCPSession.http("http://127.0.0.1:1/mcp")
+
+
+async def test_a_session_opens_once_at_a_time_and_again_after_it_closed() -> None:
+    session = stdio_session()
+    async with session:
+        with pytest.raises(MCPSessionError, match="open already"):
+            await session.__aenter__()
+    async with session:
+        [result] = await results(ToolSet(session), call("add", a=1, b=1))
+    assert str(result) == "2"
