@@ -172,17 +172,30 @@ async def test_a_sub_agents_tokens_reach_the_top_level_caller_before_it_finishes
     assert message.is_error is False
 
 
-async def test_an_llm_sub_agent_streams_its_tokens_into_the_result() -> None:
+async def test_an_llm_sub_agents_tokens_reach_the_top_level_caller_while_it_runs() -> None:
+    gate = asyncio.Event()
+
     @miniagent
     async def poet(ctx: InteractionContext, subject: str) -> None:
         """Write a poem about a subject."""
         ctx.reply(offline_agent.inquire(subject, reply=f"Roses about {subject}", token_delay=0))
+        await gate.wait()  # the poet (the tool) finishes only after the caller saw the tokens
+
+    tools = ToolSet([poet])
+
+    @miniagent
+    async def assistant(ctx: InteractionContext) -> None:
+        ctx.reply(tools.run(call("POET", subject="streams")))
 
     async with MiniAgents():
-        result = ToolSet([poet]).run(call("POET", subject="streams"))
-        tokens = [token async for token in result]
+        result = await soon(anext(aiter(assistant.inquire())))
+        tokens = aiter(result)
+        seen = [await soon(anext(tokens)) for _ in range(3)]
+        assert not gate.is_set()
+        assert not result.done  # the tool is still running
+        gate.set()
         message = await result_of(result)
-    assert tokens == ["Roses ", "about ", "streams"]
+    assert seen == ["Roses ", "about ", "streams"]  # the LLM's tokens, one by one
     assert str(message) == "Roses about streams"
 
 
