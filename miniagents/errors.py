@@ -16,6 +16,11 @@ The hierarchy::
     ├── StreamCancelledError                      the stream's producer was cancelled
     ├── ChatHistoryError                          a chat history cannot be read or written
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
+    ├── ToolError                                 a tool (miniagents.ext.tools, miniagents.ext.mcp)
+    │   ├── ToolDefinitionError (also TypeError)     not usable as a tool (no annotation, ...)
+    │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
+    │   ├── ToolCallError                           raised by a tool: its message is the result
+    │   └── MCPSessionError                         an MCP server unreachable, or session closed
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMRateLimitError                       429, after the SDK's own retries
@@ -42,6 +47,11 @@ from miniagents.ext.llm.errors import LLMRequestError as LLMRequestError
 from miniagents.ext.llm.errors import LLMResponseError as LLMResponseError
 from miniagents.ext.llm.errors import LLMServerError as LLMServerError
 from miniagents.ext.llm.errors import LLMTimeoutError as LLMTimeoutError
+from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
+from miniagents.ext.tools.errors import ToolCallError as ToolCallError
+from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
+from miniagents.ext.tools.errors import ToolError as ToolError
+from miniagents.ext.tools.errors import ToolNameConflictError as ToolNameConflictError
 from miniagents.messages.appender import AppenderClosedError as AppenderClosedError
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
 from miniagents.miniagents.errors import AgentArgumentError as AgentArgumentError
@@ -72,6 +82,7 @@ __all__ = [
     "LLMResponseError",
     "LLMServerError",
     "LLMTimeoutError",
+    "MCPSessionError",
     "MalformedChatHistoryError",
     "MessageTypeError",
     "MiniAgentsError",
@@ -79,4 +90,8 @@ __all__ = [
     "NoRunningLoopError",
     "SentinelMisuseError",
     "StreamCancelledError",
+    "ToolCallError",
+    "ToolDefinitionError",
+    "ToolError",
+    "ToolNameConflictError",
 ]

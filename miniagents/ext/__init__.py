@@ -1,6 +1,8 @@
 """Extensions built on the agents layer: LLM agents, chat history and console agents.
 
 - :mod:`miniagents.ext.llm`: the OpenAI, Anthropic and offline LLM agents;
+- :mod:`miniagents.ext.tools`: agents and typed functions as tools a model can call;
+- :mod:`miniagents.ext.mcp`: the tools of MCP servers (extra ``mcp``);
 - :mod:`miniagents.ext.chat_history_md`: ``ChatHistoryMD``, a chat history in a markdown file;
 - :mod:`miniagents.ext.history_agents`: agents that keep a conversation and replay it;
 - :mod:`miniagents.ext.misc_agents`: console and file agents;

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Concatenate, Generic, ParamSpec, Protocol, TypeAlias, cast, overload
 
 from reactivex import Observable
@@ -73,6 +74,11 @@ class MiniAgent(Generic[P]):
         self._parameters = AgentParameters.of(func, self.alias)
         self._bound: dict[str, object] = dict(bound or {})
         self._parameters.check_known(self._bound, bound_in)
+
+    @property
+    def bound_arguments(self) -> Mapping[str, object]:
+        """The arguments bound with ``fork``, ``bind`` or ``@miniagent(...)`` (read-only)."""
+        return MappingProxyType(self._bound)
 
     def inquire(
         self, messages: MessageType | None = None, /, *args: P.args, **kwargs: P.kwargs

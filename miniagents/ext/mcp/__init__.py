@@ -1,0 +1,23 @@
+"""MCP: the tools of Model Context Protocol servers as MiniAgents tools (extra ``mcp``).
+
+:class:`MCPSession` connects to a server (a child process over stdio, or streamable HTTP)
+and lists its tools as :class:`MCPTool` objects: ``Tool`` s like any other, usable in
+``ToolSet`` (and ``tools=[...]``) beside agents and functions, with the server's own names,
+descriptions and JSON schemas. Results are the text of the server's content; a result the
+server marks ``isError`` is an error result. The session lasts as long as its
+``async with`` block.
+
+The other way round, :func:`mcp_server` (and :func:`serve_stdio`) serves agents, functions
+and ``Tool`` s as the tools of an MCP server, for any MCP client.
+
+Importing this package does not import the SDK; opening a session without it raises an
+``ImportError`` that says ``pip install "miniagents[mcp]"``.
+"""
+
+from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
+from miniagents.ext.mcp.serving import mcp_server as mcp_server
+from miniagents.ext.mcp.serving import serve_stdio as serve_stdio
+from miniagents.ext.mcp.session import MCPSession as MCPSession
+from miniagents.ext.mcp.tool import MCPTool as MCPTool
+
+__all__ = ["MCPSession", "MCPSessionError", "MCPTool", "mcp_server", "serve_stdio"]

@@ -1,0 +1,22 @@
+"""The official ``mcp`` SDK is imported only when a session is made, with an install hint."""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["require_mcp"]
+
+
+def require_mcp() -> None:
+    """Check that the MCP SDK can be imported (the modules that use it import it locally).
+
+    Raises:
+        ImportError: naming the extra to install, if the SDK is missing.
+    """
+    try:
+        importlib.import_module("mcp")
+    except ImportError as error:
+        raise ImportError(
+            "MCP tools need the official MCP SDK, version 2. Install it with: "
+            'pip install "miniagents[mcp]"'
+        ) from error

@@ -1,0 +1,97 @@
+"""Serving MiniAgents tools (agents, functions, ``Tool`` s) as the tools of an MCP server.
+
+::
+
+    server = mcp_server([researcher, get_weather], name="research")
+    # in-process: MCPSession(server); over stdio: await serve_stdio([...]) in the server's
+    # own program; over HTTP: server.streamable_http_app() in any ASGI server
+
+Each call runs in a ``MiniAgents`` context of its own, which ends when the call has
+finished; its result (MCP results are not streamed) is the tool's whole reply as text, and
+an error result (invalid arguments, an exception of the tool) is sent with ``isError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from miniagents.ext.mcp._sdk import require_mcp
+from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.tool_like import ToolLike
+from miniagents.ext.tools.tool_set import ToolSet
+from miniagents.miniagents.context import MiniAgents
+
+if TYPE_CHECKING:
+    from mcp.server import Server, ServerRequestContext
+    from mcp.types import (
+        CallToolRequestParams,
+        CallToolResult,
+        ListToolsResult,
+        PaginatedRequestParams,
+    )
+
+__all__ = ["mcp_server", "serve_stdio"]
+
+
+def mcp_server(
+    tools: Iterable[ToolLike], *, name: str = "miniagents", instructions: str | None = None
+) -> Server[Any]:
+    """An MCP server (the SDK's low-level ``Server``) whose tools are ``tools``.
+
+    Args:
+        tools: Agents, typed functions and ``Tool`` objects, as for ``ToolSet``.
+        name: The server's name, as clients see it.
+        instructions: What clients should know about the server, if anything.
+
+    Raises:
+        ImportError: without the MCP SDK (``pip install "miniagents[mcp]"``).
+        ToolDefinitionError: if one of ``tools`` cannot be a tool.
+        ToolNameConflictError: if two of them have the same name.
+    """
+    require_mcp()
+    from mcp import types
+    from mcp.server import Server
+
+    tool_set = ToolSet(tools)
+    listed = types.ListToolsResult(
+        tools=[
+            types.Tool(name=tool.name, description=tool.description, input_schema=tool.parameters)
+            for tool in tool_set
+        ]
+    )
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+    ) -> ListToolsResult:
+        return listed
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: CallToolRequestParams
+    ) -> CallToolResult:
+        call = ToolCallMessage(
+            tool_name=params.name, arguments=params.arguments or {}, call_id=str(ctx.request_id)
+        )
+        async with MiniAgents():
+            result = await tool_set.run(call)
+        return types.CallToolResult(
+            content=[types.TextContent(text=str(result))],
+            is_error=bool(getattr(result, "is_error", False)),
+        )
+
+    return Server(name, instructions=instructions, on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+async def serve_stdio(
+    tools: Iterable[ToolLike], *, name: str = "miniagents", instructions: str | None = None
+) -> None:
+    """Serve ``tools`` over this process's stdin and stdout until the client disconnects.
+
+    For a program that a client starts as its MCP server, e.g.
+    ``asyncio.run(serve_stdio([researcher, get_weather]))``; see :func:`mcp_server`.
+    """
+    from mcp.server.stdio import stdio_server
+
+    server = mcp_server(tools, name=name, instructions=instructions)
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())

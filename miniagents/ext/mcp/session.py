@@ -1,0 +1,195 @@
+"""``MCPSession``: a connection to an MCP server, whose tools become MiniAgents tools."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from typing_extensions import Self
+
+from miniagents.ext.mcp._sdk import require_mcp
+from miniagents.ext.mcp.errors import MCPSessionError
+from miniagents.ext.mcp.tool import MCPTool
+
+if TYPE_CHECKING:
+    from mcp import Client, StdioServerParameters
+    from mcp.client import Transport
+    from mcp.server import Server
+    from mcp.server.mcpserver import MCPServer
+    from mcp.types import CallToolResult
+
+__all__ = ["MCPSession"]
+
+_MAX_PAGES = 100
+
+
+class MCPSession:
+    """The tools of an MCP server, for as long as the ``async with`` block lasts.
+
+    ``async with`` connects (starting the server's process for stdio), lists the server's
+    tools (``tools``; the session also iterates over them) and closes the connection at the
+    end of the block. Use the tools only inside the block: a call after it gives an error
+    result. Open the session around the ``MiniAgents`` context, so the context, which waits
+    for every tool call, ends first::
+
+        async with MCPSession.stdio("python", ["server.py"]) as server, MiniAgents():
+            ...  # tools=[*server] (or server.tools)
+
+    The same session can serve any number of agents and concurrent calls. It needs the
+    official MCP SDK, version 2 (``pip install "miniagents[mcp]"``).
+
+    Args:
+        server: What to connect to, as the SDK's ``mcp.Client`` takes it: the URL of a
+            streamable HTTP server, a ``StdioServerParameters``, a transport, or an
+            in-process server (an ``MCPServer``, or a low-level ``Server`` such as
+            ``mcp_server`` makes), handy in tests.
+        prefix: Put before each tool's name (e.g. ``"github_"``), to tell apart the tools
+            of several servers.
+        read_timeout: Seconds to wait for each answer of the server (default: no limit).
+
+    Attributes:
+        tools: The server's tools, listed when the session was opened.
+    """
+
+    def __init__(
+        self,
+        server: str | StdioServerParameters | Transport | MCPServer[Any] | Server[Any],
+        *,
+        prefix: str = "",
+        read_timeout: float | None = None,
+    ) -> None:
+        """Describe the connection; nothing happens before ``async with``."""
+        require_mcp()
+        self._server = server
+        self._prefix = prefix
+        self._read_timeout = read_timeout
+        self._client: Client | None = None
+        self.tools: tuple[MCPTool, ...] = ()
+
+    @classmethod
+    def stdio(
+        cls,
+        command: str,
+        args: Sequence[str] = (),
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | Path | None = None,
+        prefix: str = "",
+        read_timeout: float | None = None,
+    ) -> Self:
+        """A server run as a child process, talked to over its stdin and stdout.
+
+        Args:
+            command: The program to run, e.g. ``"python"`` or ``"npx"``.
+            args: Its arguments.
+            env: Environment variables added to the few the SDK passes on (``PATH``,
+                ``HOME``, ...): the child does not see the rest of this environment.
+            cwd: The working directory of the child.
+            prefix: See the class.
+            read_timeout: See the class.
+        """
+        require_mcp()
+        from mcp import StdioServerParameters
+
+        parameters = StdioServerParameters(
+            command=command, args=list(args), env=dict(env) if env else None, cwd=cwd
+        )
+        return cls(parameters, prefix=prefix, read_timeout=read_timeout)
+
+    @classmethod
+    def http(cls, url: str, *, prefix: str = "", read_timeout: float | None = None) -> Self:
+        """A server reached over streamable HTTP at ``url`` (e.g. ``http://127.0.0.1:8000/mcp``)."""
+        return cls(url, prefix=prefix, read_timeout=read_timeout)
+
+    async def __aenter__(self) -> Self:
+        """Connect, and list the server's tools.
+
+        Raises:
+            MCPSessionError: if the server cannot be reached or started, or fails to list
+                its tools (the SDK's error is the cause).
+        """
+        if self._client is not None:
+            raise MCPSessionError("This MCP session is open already; make a new one.")
+        from mcp import Client, StdioServerParameters, stdio_client
+
+        server = self._server
+        if isinstance(server, StdioServerParameters):  # a transport: what every mcp 2 takes
+            server = stdio_client(server)
+        client = Client(server, read_timeout_seconds=self._read_timeout)
+        try:
+            await client.__aenter__()
+        except Exception as error:
+            raise MCPSessionError(
+                f"Could not connect to the MCP server {self._describe()}: {error!r}. Check "
+                "that it runs (or that its command works when run by hand)."
+            ) from error
+        self._client = client
+        try:
+            self.tools = await self._list_tools(client)
+        except BaseException as error:
+            await self.__aexit__(type(error), error, error.__traceback__)
+            if isinstance(error, Exception):
+                raise MCPSessionError(
+                    f"The MCP server {self._describe()} failed to list its tools: {error!r}."
+                ) from error
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the connection (and stop the server's process, for stdio)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.__aexit__(exc_type, exc, traceback)
+
+    def __iter__(self) -> Iterator[MCPTool]:
+        """The server's tools."""
+        return iter(self.tools)
+
+    async def _list_tools(self, client: Client) -> tuple[MCPTool, ...]:
+        tools: list[MCPTool] = []
+        cursor: str | None = None
+        for _ in range(_MAX_PAGES):
+            page = await client.list_tools(cursor=cursor)
+            tools.extend(
+                MCPTool(
+                    name=self._prefix + listed.name,
+                    server_name=listed.name,
+                    description=listed.description or "",
+                    parameters=listed.input_schema,
+                    call=self._call,
+                )
+                for listed in page.tools
+            )
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return tuple(tools)
+
+    async def _call(self, name: str, arguments: dict[str, object]) -> CallToolResult:
+        client = self._client
+        if client is None:
+            raise MCPSessionError(
+                f"The MCP session of the tool {name} is closed. Call MCP tools inside the "
+                "`async with MCPSession(...)` block that listed them."
+            )
+        return await client.call_tool(name, arguments)
+
+    def _describe(self) -> str:
+        server = self._server
+        if isinstance(server, str):
+            return server
+        command = getattr(server, "command", None)
+        if command is not None:
+            return " ".join([command, *getattr(server, "args", [])])
+        return repr(server)
+
+    def __repr__(self) -> str:
+        """Show the server and the names of its tools."""
+        return f"<MCPSession {self._describe()} tools={[tool.name for tool in self.tools]}>"

@@ -1,0 +1,56 @@
+"""``MCPTool``: one tool of an MCP server, callable like any other ``Tool``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
+
+from miniagents.ext.mcp._content import result_text
+from miniagents.ext.tools.errors import ToolCallError
+from miniagents.ext.tools.tool import Tool
+
+if TYPE_CHECKING:
+    from mcp.types import CallToolResult
+
+__all__ = ["MCPTool"]
+
+CallTool = Callable[[str, dict[str, object]], Awaitable["CallToolResult"]]
+"""Calls a tool of the server by its own name, with arguments."""
+
+
+class MCPTool(Tool):
+    """A tool of an MCP server (made by ``MCPSession``, which keeps the connection).
+
+    Its description and JSON schema are the server's own. The arguments go to the server
+    as they are (the server validates them against its schema and answers an error result
+    if they do not fit). The reply is the result's content as text; a result the server
+    marks ``isError`` is an error result (``is_error=True``) of that text.
+
+    Attributes:
+        server_name: The tool's name on the server (``name`` is made valid for the
+            providers and may carry the session's prefix).
+    """
+
+    __slots__ = ("_call", "server_name")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        server_name: str,
+        description: str,
+        parameters: Mapping[str, object],
+        call: CallTool,
+    ) -> None:
+        """Describe one tool of a server; ``call`` calls it (see ``MCPSession``)."""
+        super().__init__(name=name, description=description, parameters=parameters)
+        self.server_name = server_name
+        self._call = call
+
+    async def run(self, arguments: Mapping[str, object]) -> AsyncIterator[str]:
+        """Call the tool on the server; yield the result's text."""
+        result = await self._call(self.server_name, dict(arguments))
+        text = result_text(result)
+        if result.is_error:
+            raise ToolCallError(text or f"The MCP tool {self.server_name} failed.")
+        yield text

@@ -1,0 +1,195 @@
+"""The arguments of a tool function: a pydantic model, its JSON schema, and validation.
+
+Each parameter becomes a field of a generated model, under an internal name with the
+parameter's name as its alias (so any parameter name works, even ``json`` or ``_x``).
+Validation turns the model's JSON arguments into the values to call the function with.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
+from pydantic.fields import FieldInfo
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import PydanticUndefined
+
+from miniagents.ext.tools.errors import ToolCallError, ToolDefinitionError
+
+__all__ = ["ArgumentModel"]
+
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+class _SchemaWithoutTitles(GenerateJsonSchema):
+    """Pydantic's JSON schema without the titles it derives from field names (noise to a model)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class ArgumentModel:
+    """The named parameters of a callable as a validating model and a JSON schema."""
+
+    tool: str
+    model: type[BaseModel]
+    names: tuple[tuple[str, str], ...]
+    """``(field name, parameter name)`` of each parameter, in order."""
+    positional: int
+    """How many of the first parameters are positional-only."""
+    schema: dict[str, object]
+
+    @classmethod
+    def of(
+        cls,
+        func: Callable[..., object],
+        parameters: Sequence[inspect.Parameter],
+        descriptions: Mapping[str, str],
+        tool: str,
+    ) -> ArgumentModel:
+        """Read ``parameters`` of ``func`` (the ones the model fills in) for the tool ``tool``.
+
+        Raises:
+            ToolDefinitionError: for a parameter without an annotation, of a type that has no
+                JSON schema, or taking extra positional arguments.
+        """
+        hints = _type_hints(func, tool)
+        fields: dict[str, Any] = {}
+        names: list[tuple[str, str]] = []
+        positional = 0
+        for index, parameter in enumerate(parameters):
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                continue  # nothing the model can know about: left out of the schema
+            if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+                raise ToolDefinitionError(
+                    f"The tool {tool} takes extra positional arguments (*{parameter.name}), "
+                    "which a model cannot give: models pass arguments by name. Take a "
+                    f"list instead, e.g. `{parameter.name}: list[str]`."
+                )
+            if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+                positional += 1
+            annotation = hints.get(parameter.name, inspect.Parameter.empty)
+            if annotation is inspect.Parameter.empty:
+                raise ToolDefinitionError(
+                    f"The parameter {parameter.name!r} of the tool {tool} has no type "
+                    "annotation, so its JSON schema is unknown. Annotate it, e.g. "
+                    f"`{parameter.name}: str`."
+                )
+            field_name = f"arg_{index}"
+            fields[field_name] = (annotation, _field(parameter, annotation, descriptions))
+            names.append((field_name, parameter.name))
+        model = _model(fields, names, tool)
+        return cls(tool, model, tuple(names), positional, _schema(model, names, tool))
+
+    def validate(self, arguments: Mapping[str, object]) -> tuple[list[object], dict[str, object]]:
+        """The positional and keyword arguments to call the function with.
+
+        Raises:
+            ToolCallError: telling the model which arguments are wrong and how.
+        """
+        try:
+            values = self.model.model_validate(dict(arguments))
+        except ValidationError as error:
+            raise ToolCallError(
+                f"Invalid arguments for the tool {self.tool}: {_problems(error)}. "
+                "Call it again with arguments that match its schema."
+            ) from None
+        args: list[object] = []
+        kwargs: dict[str, object] = {}
+        for index, (field_name, name) in enumerate(self.names):
+            value = getattr(values, field_name)
+            if index < self.positional:
+                args.append(value)
+            else:
+                kwargs[name] = value
+        return args, kwargs
+
+
+def _type_hints(func: Callable[..., object], tool: str) -> dict[str, Any]:
+    target = inspect.unwrap(getattr(func, "func", func))  # functools.partial: its function
+    if not (inspect.isfunction(target) or inspect.ismethod(target)):
+        target = type(target).__call__  # a callable object: the hints of its __call__
+    try:
+        return typing.get_type_hints(target, include_extras=True)
+    except Exception as error:
+        raise ToolDefinitionError(
+            f"The type annotations of the tool {tool} cannot be resolved ({error}). Define "
+            "the types they name at module level, or import them where the tool is defined."
+        ) from error
+
+
+def _field(
+    parameter: inspect.Parameter, annotation: object, descriptions: Mapping[str, str]
+) -> FieldInfo:
+    options: dict[str, Any] = {"alias": parameter.name}
+    description = descriptions.get(parameter.name)
+    if description and not _described(annotation):  # Annotated[..., Field(description=...)] wins
+        options["description"] = description
+    default: object = parameter.default
+    if default is inspect.Parameter.empty:
+        default = PydanticUndefined
+    return cast(FieldInfo, Field(default, **options))
+
+
+def _described(annotation: object) -> bool:
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return False
+    return any(
+        isinstance(extra, FieldInfo) and extra.description
+        for extra in typing.get_args(annotation)[1:]
+    )
+
+
+def _model(fields: dict[str, Any], names: list[tuple[str, str]], tool: str) -> type[BaseModel]:
+    config = ConfigDict(extra="forbid", arbitrary_types_allowed=False)
+    try:
+        return create_model(f"{tool}_arguments", __config__=config, **fields)
+    except (PydanticSchemaGenerationError, PydanticUserError) as error:
+        raise ToolDefinitionError(
+            f"The tool {tool} has a parameter of a type that pydantic cannot validate "
+            f"({_culprit(fields, names)}). Use JSON-like types (str, int, float, bool, "
+            "lists, dicts, enums, Literal, pydantic models), or bind that parameter."
+        ) from error
+
+
+def _schema(model: type[BaseModel], names: list[tuple[str, str]], tool: str) -> dict[str, object]:
+    try:
+        schema = model.model_json_schema(by_alias=True, schema_generator=_SchemaWithoutTitles)
+    except PydanticUserError as error:  # e.g. PydanticInvalidForJsonSchema (a Callable)
+        fields = {name: (model.model_fields[name].annotation, None) for name, _ in names}
+        raise ToolDefinitionError(
+            f"The tool {tool} has a parameter of a type with no JSON schema "
+            f"({_culprit(fields, names)}), so a model could not fill it in. Use JSON-like "
+            "types, or bind that parameter."
+        ) from error
+    schema.pop("title", None)
+    return schema
+
+
+def _culprit(fields: Mapping[str, Any], names: list[tuple[str, str]]) -> str:
+    """Name the first parameter whose type has no schema (to point the user at it)."""
+    for field_name, name in names:
+        annotation = fields[field_name][0]
+        try:
+            create_model("probe", value=(annotation, ...)).model_json_schema()
+        except Exception:
+            return f"{name}: {_type_name(annotation)}"
+    return "one of its parameters"
+
+
+def _type_name(annotation: object) -> str:
+    return getattr(annotation, "__qualname__", None) or repr(annotation)
+
+
+def _problems(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "(arguments)"
+        problems.append(f"{where!r}: {item['msg']}")
+    return "; ".join(problems)

@@ -1,0 +1,90 @@
+"""``AgentTool``: a ``MiniAgent`` as a tool, its reply streamed as the tool's result."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Mapping
+
+from miniagents.ext.tools._arguments import ArgumentModel
+from miniagents.ext.tools._docstrings import parse_docstring
+from miniagents.ext.tools.tool import Tool
+from miniagents.miniagents.agent import MiniAgent
+
+__all__ = ["AgentTool"]
+
+MESSAGE_SEPARATOR = "\n\n"
+"""Between two reply messages of an agent tool (as ``str()`` of a ``MessageTuple`` joins them)."""
+
+
+class AgentTool(Tool):
+    """A ``MiniAgent`` as a tool: the model's arguments are its keyword arguments.
+
+    - **Name**: the agent's alias (or ``name=``), made valid for the providers.
+    - **Description**: the agent's description (by default its docstring) without the
+      ``Args:`` section (or ``description=``).
+    - **Schema**: the agent function's parameters after the interaction context, with the
+      descriptions of its docstring's ``Args:`` section, **except the arguments bound**
+      with ``fork``, ``bind`` or ``@miniagent(...)``: those are fixed by you, hidden from
+      the model, and an argument of that name from the model is refused. So
+      ``agent.fork(model="...", system="...")`` exposes only what is left. ``**kwargs``
+      is left out too.
+    - **Input messages**: none. The arguments are the agent's whole input; it does not
+      see the calling conversation (pass what it needs as an argument, e.g. ``question``).
+    - **Result**: the agent's reply; the tokens of all its messages stream into the
+      result as the agent produces them (messages separated by a blank line), so a
+      sub-agent's tokens reach the top-level caller before it finishes. Cancelling the
+      result cancels the agent's interaction.
+
+    Raises:
+        ToolDefinitionError: for an unbound parameter without an annotation or of a type
+            with no JSON schema (bind it with ``fork`` to hide it from the model).
+    """
+
+    __slots__ = ("_arguments", "agent")
+
+    def __init__(
+        self,
+        agent: MiniAgent[...],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Describe ``agent`` as a tool (see the class docstring)."""
+        own = parse_docstring(inspect.getdoc(agent.func))
+        if description is None:
+            description = parse_docstring(agent.description).description
+        super().__init__(name=name if name is not None else agent.alias, description=description)
+        bound = agent.bound_arguments
+        parameters = [
+            parameter
+            for parameter in list(inspect.signature(agent.func).parameters.values())[1:]
+            if parameter.name not in bound
+        ]
+        self._arguments = ArgumentModel.of(agent.func, parameters, own.arguments, self.name)
+        self._parameters = self._arguments.schema
+        self.agent = agent
+
+    def validate(self, arguments: Mapping[str, object]) -> Mapping[str, object]:
+        """Validate the model's arguments with pydantic (see ``Tool.validate``)."""
+        _args, kwargs = self._arguments.validate(arguments)
+        return kwargs
+
+    async def run(self, arguments: Mapping[str, object]) -> AsyncIterator[str]:
+        """Inquire the agent (with no input messages); yield the tokens of its reply."""
+        replies = self.agent.inquire(None, **arguments)
+        try:
+            first = True
+            async for promise in replies:
+                if not first:
+                    yield MESSAGE_SEPARATOR
+                first = False
+                streamed = False
+                async for token in promise:
+                    streamed = True
+                    yield token
+                if not streamed:  # a message of no tokens: its fields, as its str() shows
+                    text = str(await promise)
+                    if text:
+                        yield text
+        finally:
+            replies.cancel()  # ended early (cancelled, failed): stop the agent; else a no-op

@@ -1,0 +1,41 @@
+"""Errors of tools; the whole hierarchy is drawn in :mod:`miniagents.errors`.
+
+::
+
+    ToolError
+    ├── ToolDefinitionError (also TypeError)   not usable as a tool (named, with the fix)
+    ├── ToolNameConflictError (also ValueError) two tools of one list have the same name
+    ├── ToolCallError                           raised by a tool: the model gets its message
+    └── MCPSessionError                         (miniagents.ext.mcp) a server unreachable, ...
+
+The first two are raised where tools are defined (``as_tool``, ``ToolSet``), before any
+model sees them. A tool call never raises: invalid arguments and the exceptions of the
+tool become a ``ToolResultMessage`` with ``is_error=True``.
+"""
+
+from __future__ import annotations
+
+from miniagents.promising.errors import MiniAgentsError
+
+__all__ = ["ToolCallError", "ToolDefinitionError", "ToolError", "ToolNameConflictError"]
+
+
+class ToolError(MiniAgentsError):
+    """A tool could not be defined, or a call of it failed."""
+
+
+class ToolDefinitionError(ToolError, TypeError):
+    """An agent, a function or a ``Tool`` cannot be used as a tool (the reason is named)."""
+
+
+class ToolNameConflictError(ToolError, ValueError):
+    """Two tools of one list have the same name, so the model could not tell them apart."""
+
+
+class ToolCallError(ToolError):
+    """Raise it in a tool to answer the call with an error result of exactly this message.
+
+    Any other exception also becomes an error result, with its type and message; this one
+    lets the tool tell the model precisely what to do differently, e.g.
+    ``raise ToolCallError("No city named 'Pari'. Did you mean 'Paris'?")``.
+    """

@@ -1,0 +1,112 @@
+"""``FunctionTool``: a plain typed function (sync, async, or an async generator) as a tool."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from typing import cast
+
+from miniagents.ext.tools._arguments import ArgumentModel
+from miniagents.ext.tools._docstrings import parse_docstring
+from miniagents.ext.tools._output import as_text
+from miniagents.ext.tools.errors import ToolDefinitionError
+from miniagents.ext.tools.tool import Tool
+
+__all__ = ["FunctionTool"]
+
+
+class FunctionTool(Tool):
+    """A typed function as a tool: its name, docstring and parameters describe it.
+
+    - **Name**: the function's ``__name__`` (or ``name=``), made valid for the providers.
+    - **Description**: the docstring without its ``Args:`` section (or ``description=``).
+    - **Schema**: every parameter, from its annotation and default (pydantic), with the
+      description from the ``Args:`` section (an ``Annotated[..., Field(description=...)]``
+      wins); ``**kwargs`` is left out, and arguments the schema does not name are refused.
+    - **Running**: the arguments are validated with pydantic first. An ``async def``
+      function is awaited; an async generator function's yields stream as they come; a
+      plain (sync) function runs in a worker thread (``asyncio.to_thread``), off the event
+      loop — cancelling such a call stops waiting for it, but the thread runs to its end.
+      The reply is a returned ``str`` as it is, any other value as JSON.
+
+    Raises:
+        ToolDefinitionError: for a parameter without an annotation or of a type with no
+            JSON schema, for ``*args``, for a (sync) generator function, or for something
+            that is not a function.
+    """
+
+    __slots__ = ("_arguments", "func")
+
+    def __init__(
+        self,
+        func: Callable[..., object],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Describe ``func`` as a tool (see the class docstring)."""
+        if not callable(func) or isinstance(func, type):
+            raise ToolDefinitionError(
+                f"{func!r} cannot be a tool: a tool is a function, a MiniAgent or a Tool."
+            )
+        if inspect.isgeneratorfunction(func):
+            raise ToolDefinitionError(
+                f"The tool function {_name_of(func)} is a (sync) generator, which would "
+                "block the event loop. Make it an async generator (`async def` with "
+                "`yield`), or return a list."
+            )
+        docs = parse_docstring(inspect.getdoc(func))
+        super().__init__(
+            name=name if name is not None else _name_of(func),
+            description=description if description is not None else docs.description,
+        )
+        parameters = list(inspect.signature(func).parameters.values())
+        self._arguments = ArgumentModel.of(func, parameters, docs.arguments, self.name)
+        self._parameters = self._arguments.schema
+        self.func = func
+
+    def validate(self, arguments: Mapping[str, object]) -> Mapping[str, object]:
+        """Validate the model's arguments with pydantic (see ``Tool.validate``)."""
+        args, kwargs = self._arguments.validate(arguments)
+        return _Validated(args, kwargs)
+
+    async def run(self, arguments: Mapping[str, object]) -> AsyncIterator[str]:
+        """Call the function; yield its reply (see the class docstring)."""
+        args, kwargs = _split(arguments)
+        func = self.func
+        if inspect.isasyncgenfunction(func):
+            async for item in cast(AsyncIterable[object], func(*args, **kwargs)):
+                yield as_text(item)
+            return
+        if inspect.iscoroutinefunction(func):
+            result = await cast(Awaitable[object], func(*args, **kwargs))
+        else:
+            result = await asyncio.to_thread(functools.partial(func, *args, **kwargs))
+            if inspect.isawaitable(result):  # e.g. a lambda returning a coroutine
+                result = await result
+        yield as_text(result)
+
+
+class _Validated(dict[str, object]):
+    """Validated keyword arguments that also carry the positional-only ones."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, args: list[object], kwargs: dict[str, object]) -> None:
+        super().__init__(kwargs)
+        self.args = args
+
+
+def _split(arguments: Mapping[str, object]) -> tuple[list[object], Mapping[str, object]]:
+    if isinstance(arguments, _Validated):
+        return arguments.args, arguments
+    return [], arguments
+
+
+def _name_of(func: Callable[..., object]) -> str:
+    name = getattr(func, "__name__", None)
+    if name is None:
+        name = getattr(getattr(func, "func", None), "__name__", None)  # functools.partial
+    return str(name if name is not None else type(func).__name__)

@@ -1,0 +1,105 @@
+"""Running one tool call: a ``ToolResultMessage`` promise whose tokens stream as they come.
+
+::
+
+    call:    ToolCallMessage(tool_name="weather", arguments={"city": "Paris"}, call_id="c1")
+    tool:    ....."Sunny"...", 21 °C"|
+    result:  --------"Sunny"--", 21 °C"--|   -> ToolResultMessage(text="Sunny, 21 °C",
+                                                 tool_name="weather", call_id="c1",
+                                                 is_error=False)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from miniagents.ext.tools.errors import ToolCallError
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools.tool import Tool
+from miniagents.messages.appender import MessageTokenAppender
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents.context import MiniAgents
+
+__all__ = ["ERROR_SEPARATOR", "error_result", "run_tool_call"]
+
+logger = logging.getLogger(__name__)
+
+ERROR_SEPARATOR = "\n\n"
+"""Between what a tool replied before it failed and the text of the error."""
+
+
+def run_tool_call(tool: Tool, call: ToolCallMessage) -> MessagePromise:
+    """Start ``call`` of ``tool`` now, in the background; return its result as it streams.
+
+    The result resolves to a :class:`ToolResultMessage` with the call's ``tool_name`` and
+    ``call_id``. Its tokens are the tool's reply, each passed on as soon as the tool
+    produces it. It never fails for the tool's sake: arguments that are not valid JSON,
+    arguments the tool's ``validate`` refuses and exceptions of the tool (after any reply
+    so far, and a blank line) end it as an error result (``is_error=True``) whose text
+    tells the model what went wrong. Only cancellation ends it with an error
+    (``StreamCancelledError``): cancelling the result (``result.cancel()``, or every
+    consumer giving up) cancels the tool.
+
+    The call runs in a task of the current ``MiniAgents`` context, which waits for it on exit.
+
+    Raises:
+        NoActiveContextError: outside of a ``MiniAgents`` context.
+    """
+    context = MiniAgents.get_current()
+    result = MessageTokenAppender(
+        message_class=ToolResultMessage, tool_name=call.tool_name, call_id=call.call_id
+    )
+    task = context.start(_run(tool, call, result), f"tool {tool.name}")
+    result.cancel_when_abandoned(task)
+    return result.promise
+
+
+def error_result(call: ToolCallMessage, text: str) -> MessagePromise:
+    """A complete error result for ``call`` (e.g. for a tool the model named wrongly)."""
+    message = ToolResultMessage(
+        text=text, tool_name=call.tool_name, call_id=call.call_id, is_error=True
+    )
+    return MessagePromise(prefill_message=message)
+
+
+async def _run(tool: Tool, call: ToolCallMessage, result: MessageTokenAppender) -> None:
+    replied = False
+    try:
+        if call.arguments_error is not None:
+            raise ToolCallError(
+                f"The call of the tool {tool.name} could not be read: {call.arguments_error} "
+                "Call it again with a JSON object of arguments."
+            )
+        pieces = tool.run(tool.validate(call.arguments))
+        try:
+            async for piece in pieces:
+                if result.closed:  # cancelled: the cancellation is on its way to this task
+                    return
+                if piece:
+                    replied = True
+                    result.append(piece)
+        finally:
+            aclose = getattr(pieces, "aclose", None)
+            if aclose is not None:
+                await aclose()
+    except asyncio.CancelledError as error:
+        result.fail(error)
+        raise
+    except Exception as error:
+        if result.closed:
+            return
+        if not isinstance(error, ToolCallError):
+            logger.info("The tool %s failed; the model gets the error.", tool.name, exc_info=error)
+        result.update_metadata(is_error=True)
+        result.append((ERROR_SEPARATOR if replied else "") + _error_text(tool, error))
+    except BaseException as error:  # e.g. KeyboardInterrupt: not for the model to handle
+        result.fail(error)
+        raise
+    result.complete()
+
+
+def _error_text(tool: Tool, error: Exception) -> str:
+    if isinstance(error, ToolCallError):
+        return str(error)
+    return f"The tool {tool.name} failed: {type(error).__name__}: {error}"

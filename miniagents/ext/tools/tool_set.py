@@ -1,0 +1,103 @@
+"""``ToolSet``: the tools of one agent, by name, and the running of the model's calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from miniagents.ext.tools.errors import ToolNameConflictError
+from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.running import error_result, run_tool_call
+from miniagents.ext.tools.tool import Tool
+from miniagents.ext.tools.tool_like import ToolLike, as_tool
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.sequence import MessageSequencePromise
+
+__all__ = ["ToolSet"]
+
+
+class ToolSet:
+    """Tools by name: made once from ``tools=[...]``, then used for every call of the model.
+
+    Args:
+        tools: Agents, typed functions and ``Tool`` objects, in the order the model is to
+            be shown them.
+
+    Raises:
+        ToolDefinitionError: if one of them cannot be a tool.
+        ToolNameConflictError: if two of them have the same name.
+
+    Example:
+        >>> def add(a: int, b: int) -> int:
+        ...     '''Add two numbers.'''
+        ...     return a + b
+        >>> tools = ToolSet([add])
+        >>> [(tool.name, tool.description) for tool in tools]
+        [('add', 'Add two numbers.')]
+    """
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self, tools: Iterable[ToolLike] = ()) -> None:
+        """Turn each item into a ``Tool`` and index them by name (see the class docstring)."""
+        self._by_name: dict[str, Tool] = {}
+        for item in tools:
+            tool = as_tool(item)
+            other = self._by_name.get(tool.name)
+            if other is not None:
+                raise ToolNameConflictError(
+                    f"Two tools are named {tool.name!r} ({other!r} and {tool!r}), so a model "
+                    "could not tell them apart. Rename one, e.g. "
+                    f"agent.fork(alias=...) or FunctionTool(func, name=...)."
+                )
+            self._by_name[tool.name] = tool
+
+    def __iter__(self) -> Iterator[Tool]:
+        """The tools, in the order they were given."""
+        return iter(self._by_name.values())
+
+    def __len__(self) -> int:
+        """How many tools there are."""
+        return len(self._by_name)
+
+    def __contains__(self, name: object) -> bool:
+        """Whether a tool has this name."""
+        return name in self._by_name
+
+    def __getitem__(self, name: str) -> Tool:
+        """The tool named ``name``.
+
+        Raises:
+            KeyError: if no tool has this name.
+        """
+        return self._by_name[name]
+
+    def run(self, call: ToolCallMessage) -> MessagePromise:
+        """Start ``call`` now; return its ``ToolResultMessage`` as it streams.
+
+        See ``run_tool_call``; a call of a tool that is not in the set gets an error result
+        that lists the tools there are.
+
+        Raises:
+            NoActiveContextError: outside of a ``MiniAgents`` context.
+        """
+        tool = self._by_name.get(call.tool_name)
+        if tool is None:
+            names = ", ".join(self._by_name) or "none"
+            return error_result(
+                call,
+                f"There is no tool named {call.tool_name!r}. The tools are: {names}. "
+                "Call one of them by its exact name.",
+            )
+        return run_tool_call(tool, call)
+
+    def run_all(self, calls: Iterable[ToolCallMessage]) -> MessageSequencePromise:
+        """Start every call at once, to run concurrently; return their results in call order.
+
+        The results stream as they come: each result's tokens as its tool produces them,
+        whatever the order the tools finish in.
+        """
+        return MessageSequencePromise([self.run(call) for call in calls])
+
+    def __repr__(self) -> str:
+        """Show the names of the tools."""
+        return f"<ToolSet {list(self._by_name)}>"

@@ -1,0 +1,344 @@
+"""Defining tools: names, descriptions and JSON schemas of functions, agents and ``Tool``s."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Mapping
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+import pytest
+from pydantic import BaseModel, Field
+
+from miniagents import InteractionContext, miniagent
+from miniagents.errors import MiniAgentsError
+from miniagents.ext.tools import (
+    AgentTool,
+    FunctionTool,
+    Tool,
+    ToolDefinitionError,
+    ToolError,
+    ToolNameConflictError,
+    ToolSet,
+    as_tool,
+)
+from miniagents.ext.tools._docstrings import parse_docstring
+
+
+class Unit(Enum):
+    CELSIUS = "C"
+    FAHRENHEIT = "F"
+
+
+class Place(BaseModel):
+    city: str
+    country: str = "FR"
+
+
+def get_weather(
+    place: Place,
+    unit: Unit = Unit.CELSIUS,
+    days: Annotated[int, Field(ge=1, le=7, description="From the annotation.")] = 1,
+    detail: Literal["short", "long"] = "short",
+) -> str:
+    """Get the weather forecast for a place.
+
+    The forecast comes from a weather service.
+
+    Args:
+        place: Where to look, e.g.
+            {"city": "Paris"}.
+        unit: The unit of the temperatures.
+        days: From the docstring (the annotation's description wins).
+
+    Returns:
+        The forecast, as text.
+    """
+    return f"{place.city}: sunny"
+
+
+@miniagent
+async def researcher(
+    ctx: InteractionContext, question: str, depth: int = 1, style: str = "plain"
+) -> None:
+    """Research a question and report.
+
+    Args:
+        ctx: The interaction.
+        question: What to research.
+        depth: How many sources to read.
+        style: How to write the report.
+    """
+    ctx.reply(f"{question} ({depth}, {style})")
+
+
+def properties(tool: Tool) -> dict[str, object]:
+    """The ``properties`` of a tool's schema."""
+    found = tool.parameters["properties"]
+    assert isinstance(found, dict)
+    return found
+
+
+def test_a_function_tool_is_named_described_and_typed_by_its_definition() -> None:
+    tool = as_tool(get_weather)
+    assert isinstance(tool, FunctionTool)
+    assert tool.name == "get_weather"
+    assert tool.description == (
+        "Get the weather forecast for a place.\n\n"
+        "The forecast comes from a weather service.\n\n"
+        "Returns:\n    The forecast, as text."
+    )
+    assert tool.parameters == {
+        "$defs": {
+            "Place": {
+                "properties": {
+                    "city": {"type": "string"},
+                    "country": {"default": "FR", "type": "string"},
+                },
+                "required": ["city"],
+                "title": "Place",
+                "type": "object",
+            },
+            "Unit": {"enum": ["C", "F"], "title": "Unit", "type": "string"},
+        },
+        "additionalProperties": False,
+        "properties": {
+            "place": {
+                "$ref": "#/$defs/Place",
+                "description": 'Where to look, e.g. {"city": "Paris"}.',
+            },
+            "unit": {
+                "$ref": "#/$defs/Unit",
+                "default": "C",
+                "description": "The unit of the temperatures.",
+            },
+            "days": {
+                "default": 1,
+                "description": "From the annotation.",
+                "maximum": 7,
+                "minimum": 1,
+                "type": "integer",
+            },
+            "detail": {"default": "short", "enum": ["short", "long"], "type": "string"},
+        },
+        "required": ["place"],
+        "type": "object",
+    }
+
+
+def test_an_agent_tool_shows_the_parameters_after_ctx_except_the_bound_ones() -> None:
+    tool = as_tool(researcher.fork(style="bullets"))
+    assert isinstance(tool, AgentTool)
+    assert tool.name == "RESEARCHER"
+    assert tool.description == "Research a question and report."
+    assert tool.parameters == {
+        "additionalProperties": False,
+        "properties": {
+            "question": {"description": "What to research.", "type": "string"},
+            "depth": {"default": 1, "description": "How many sources to read.", "type": "integer"},
+        },
+        "required": ["question"],
+        "type": "object",
+    }
+    typed = as_tool(researcher.bind(question="Why?", depth=3))
+    assert set(properties(typed)) == {"style"}
+
+
+def test_names_and_descriptions_can_be_given_and_agents_keep_theirs() -> None:
+    assert FunctionTool(get_weather, name="weather", description="Forecasts.").name == "weather"
+    forked = researcher.fork(alias="web research", description="Search the web.\n\nArgs:\n  x: y")
+    tool = AgentTool(forked)
+    assert (tool.name, tool.description) == ("web_research", "Search the web.")
+    assert AgentTool(researcher, name="R2", description="").description == ""
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("get weather", "get_weather"),
+        ("météo/today", "m_t_o_today"),
+        ("a.b-c_d", "a_b-c_d"),
+        ("x" * 64, "x" * 64),
+    ],
+)
+def test_names_are_made_valid_for_the_providers(given: str, expected: str) -> None:
+    def tool() -> str:
+        return ""
+
+    assert FunctionTool(tool, name=given).name == expected
+
+
+def test_a_long_name_keeps_its_start_and_a_hash_so_long_names_stay_distinct() -> None:
+    def tool() -> str:
+        return ""
+
+    first = FunctionTool(tool, name="a" * 70 + "1").name
+    second = FunctionTool(tool, name="a" * 70 + "2").name
+    assert len(first) == len(second) == 64
+    assert first.startswith("a" * 55 + "_")
+    assert first != second
+    assert first == FunctionTool(tool, name="a" * 70 + "1").name  # deterministic
+
+
+def test_two_tools_of_one_name_in_a_set_are_a_clear_error() -> None:
+    def search(query: str) -> str:
+        return query
+
+    with pytest.raises(ToolNameConflictError, match=r"Two tools are named 'search'.*Rename one"):
+        ToolSet([search, FunctionTool(get_weather, name="search")])
+    with pytest.raises(ToolNameConflictError, match="'RESEARCHER'"):
+        ToolSet([researcher, researcher.fork(depth=2)])
+    assert len(ToolSet([researcher, researcher.fork(alias="DEEP", depth=2)])) == 2
+
+
+async def untyped(city) -> str:  # type: ignore[no-untyped-def]  # noqa: ANN001
+    return str(city)
+
+
+def takes_an_event(event: asyncio.Event) -> None:
+    event.set()
+
+
+def takes_a_callback(callback: Callable[[int], int]) -> int:
+    return callback(1)
+
+
+def takes_args(*cities: str) -> str:
+    return ",".join(cities)
+
+
+def counts() -> Any:
+    yield 1
+
+
+@pytest.mark.parametrize(
+    ("tool", "message"),
+    [
+        (untyped, r"The parameter 'city' of the tool untyped has no type annotation.*`city: str`"),
+        (takes_an_event, r"pydantic cannot validate \(event: Event\)"),
+        (takes_a_callback, r"type with no JSON schema \(callback: .*Callable"),
+        (takes_args, r"extra positional arguments \(\*cities\).*`cities: list\[str\]`"),
+        (counts, r"is a \(sync\) generator.*async generator"),
+        (42, r"42 cannot be a tool"),
+        (Place, r"cannot be a tool"),
+    ],
+)
+def test_what_cannot_be_a_tool_is_refused_when_it_is_defined(tool: Any, message: str) -> None:
+    with pytest.raises(ToolDefinitionError, match=message) as raised:
+        as_tool(tool)
+    assert isinstance(raised.value, (ToolError, MiniAgentsError, TypeError))
+
+
+def test_an_agent_parameter_of_an_unsupported_type_can_be_hidden_by_binding_it() -> None:
+    @miniagent
+    async def waiter(ctx: InteractionContext, topic: str, ready: asyncio.Event) -> None:
+        await ready.wait()
+
+    with pytest.raises(ToolDefinitionError, match=r"\(ready: Event\).*or bind that parameter"):
+        as_tool(waiter)
+    assert list(properties(as_tool(waiter.fork(ready=asyncio.Event())))) == ["topic"]
+
+
+def test_kwargs_are_left_out_and_unknown_arguments_are_refused() -> None:
+    def flexible(query: str, **options: str) -> str:
+        return query
+
+    tool = as_tool(flexible)
+    assert tool.parameters == {
+        "additionalProperties": False,
+        "properties": {"query": {"type": "string"}},
+        "required": ["query"],
+        "type": "object",
+    }
+
+
+def test_any_parameter_name_works_even_one_pydantic_reserves() -> None:
+    def odd(json: str, _private: int = 0, model_config: bool = False) -> str:
+        return json
+
+    tool = as_tool(odd)
+    assert list(properties(tool)) == ["json", "_private", "model_config"]
+    assert tool.validate({"json": "x", "_private": 2}) == {
+        "json": "x",
+        "_private": 2,
+        "model_config": False,
+    }
+
+
+def test_partials_async_generators_and_callable_objects_are_function_tools() -> None:
+    async def ticker(prefix: str, count: int) -> AsyncIterator[str]:
+        """Count aloud."""
+        for index in range(count):
+            yield f"{prefix}{index}"
+
+    class Doubler:
+        def __call__(self, value: float) -> float:
+            return value * 2
+
+    partial = functools.partial(ticker, "#")
+    assert as_tool(partial).parameters["required"] == ["count"]
+    assert as_tool(partial).name == "ticker"
+    assert as_tool(ticker).description == "Count aloud."
+    assert properties(as_tool(Doubler())) == {"value": {"type": "number"}}
+
+
+def test_an_explicit_tool_keeps_its_own_schema_and_a_set_looks_tools_up_by_name() -> None:
+    class Clock(Tool):
+        async def run(self, arguments: Mapping[str, object]) -> AsyncIterator[str]:
+            yield "12:00"
+
+    clock = Clock(name="clock.now", description="The time.")
+    assert as_tool(clock) is clock
+    assert clock.parameters == {"type": "object", "properties": {}}
+    schema = {"type": "object", "properties": {"tz": {"type": "string"}}}
+    zoned = Clock(name="zoned", parameters=schema)
+    assert zoned.parameters == schema
+    tools = ToolSet([clock, zoned, get_weather])
+    assert [tool.name for tool in tools] == ["clock_now", "zoned", "get_weather"]
+    assert tools["zoned"] is zoned
+    assert "clock_now" in tools
+    assert "clock.now" not in tools
+    assert repr(tools) == "<ToolSet ['clock_now', 'zoned', 'get_weather']>"
+    assert repr(clock) == "<Clock clock_now>"
+
+
+def test_a_tool_without_a_name_is_refused() -> None:
+    def tool() -> str:
+        return ""
+
+    with pytest.raises(ToolDefinitionError, match="empty name"):
+        FunctionTool(tool, name="")
+
+
+def test_unresolvable_annotations_are_a_definition_error() -> None:
+    def later(value: NotDefinedAnywhere) -> str:  # type: ignore[name-defined]  # noqa: F821
+        return str(value)
+
+    with pytest.raises(ToolDefinitionError, match="cannot be resolved"):
+        as_tool(later)
+
+
+def test_a_google_docstring_is_split_into_its_description_and_arguments() -> None:
+    doc = parse_docstring(
+        "Summary.\n\nBody.\n\nArgs:\n    a (int): First,\n        wrapped.\n"
+        "    *args: Extra.\n    **kwargs: More.\n\nRaises:\n    ValueError: when bad.\n"
+        "\nKeyword Arguments:\n    b: Second.\n"
+    )
+    assert doc.description == "Summary.\n\nBody.\n\nRaises:\n    ValueError: when bad."
+    assert doc.arguments == {
+        "a": "First, wrapped.",
+        "args": "Extra.",
+        "kwargs": "More.",
+        "b": "Second.",
+    }
+    assert parse_docstring(None).description == ""
+    assert parse_docstring("Just this.").arguments == {}
+
+
+def test_an_agent_shows_its_bound_arguments_read_only() -> None:
+    forked = researcher.fork(style="bullets").bind(question="Why?")
+    assert forked.bound_arguments == {"style": "bullets", "question": "Why?"}
+    assert researcher.bound_arguments == {}
+    with pytest.raises(TypeError):
+        forked.bound_arguments["style"] = "plain"  # type: ignore[index]

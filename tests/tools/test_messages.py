@@ -1,0 +1,87 @@
+"""``ToolCallMessage`` and ``ToolResultMessage``: typed, frozen messages with JSON text."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from miniagents import Message, MiniAgents
+from miniagents.errors import FrozenInstanceError
+from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
+from miniagents.messages import MessageTokenAppender
+from miniagents.promising import FrozenDict
+
+
+def test_a_call_made_of_arguments_has_their_json_as_its_text() -> None:
+    call = ToolCallMessage(tool_name="add", arguments={"a": 1, "b": [2, 3]}, call_id="c1")
+    assert str(call) == '{"a": 1, "b": [2, 3]}'
+    assert isinstance(call.arguments, FrozenDict)
+    assert call.arguments == {"a": 1, "b": (2, 3)}
+    assert (call.tool_name, call.call_id, call.role, call.arguments_error) == (
+        "add",
+        "c1",
+        "assistant",
+        None,
+    )
+    assert isinstance(call, Message)
+    with pytest.raises(FrozenInstanceError):
+        call.arguments["a"] = 2  # a FrozenDict (narrowed above), frozen all the same
+    with pytest.raises(ValidationError):
+        call.tool_name = "sub"  # type: ignore[misc]
+
+
+def test_a_call_made_of_text_parses_its_arguments() -> None:
+    call = ToolCallMessage(tool_name="add", text='{"a": 1, "b": 2}', call_id="c1")
+    assert call.arguments == {"a": 1, "b": 2}
+    assert call.arguments_error is None
+    empty = ToolCallMessage(tool_name="now", text="", call_id="c2")
+    assert (empty.arguments, empty.arguments_error) == ({}, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"a": 1', "The arguments are not valid JSON (Expecting ',' delimiter"),
+        ("[1, 2]", "The arguments must be a JSON object, not list."),
+    ],
+)
+def test_a_call_whose_text_is_not_a_json_object_says_why(text: str, problem: str) -> None:
+    call = ToolCallMessage(tool_name="add", text=text, call_id="c1")
+    assert call.arguments == {}
+    assert call.arguments_error is not None
+    assert call.arguments_error.startswith(problem)
+    assert str(call) == text  # what the model sent is kept
+
+
+async def test_a_streamed_call_parses_its_arguments_when_it_is_complete() -> None:
+    async with MiniAgents():
+        appender = MessageTokenAppender(
+            message_class=ToolCallMessage, tool_name="weather", call_id="call_7"
+        )
+        for delta in ['{"ci', 'ty": "Par', 'is"}']:
+            appender.append(delta)
+        appender.complete()
+        tokens = [token async for token in appender.promise]
+        call = await appender.promise
+    assert tokens == ['{"ci', 'ty": "Par', 'is"}']
+    assert isinstance(call, ToolCallMessage)
+    assert call.arguments == {"city": "Paris"}
+    assert call.call_id == "call_7"
+
+
+def test_tool_messages_round_trip_through_json_and_hash_by_content() -> None:
+    call = ToolCallMessage(tool_name="add", arguments={"a": 1}, call_id="c1")
+    result = ToolResultMessage(text="2", tool_name="add", call_id="c1", is_error=False)
+    assert ToolCallMessage.model_validate_json(call.model_dump_json()) == call
+    assert ToolResultMessage.model_validate_json(result.model_dump_json()) == result
+    assert call.hash_key == ToolCallMessage(text='{"a": 1}', tool_name="add", call_id="c1").hash_key
+    assert (result.role, result.is_error) == ("tool", False)
+    failed = ToolResultMessage(text="no", tool_name="add", call_id="c1", is_error=True)
+    assert failed != result
+
+
+def test_tool_messages_need_their_fields() -> None:
+    with pytest.raises(ValidationError, match="call_id"):
+        ToolCallMessage(tool_name="add", arguments={})  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="tool_name"):
+        ToolResultMessage(text="x", call_id="c1")  # type: ignore[call-arg]

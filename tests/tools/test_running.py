@@ -1,0 +1,465 @@
+"""Running tool calls: streamed results, errors for the model, concurrency, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
+
+import pytest
+
+from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
+from miniagents.errors import NoActiveContextError, StreamCancelledError
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.tools import (
+    FunctionTool,
+    ToolCallError,
+    ToolCallMessage,
+    ToolResultMessage,
+    ToolSet,
+    as_tool,
+    run_tool_call,
+)
+from miniagents.messages import MessageTokenAppender
+
+T = TypeVar("T")
+
+SAFETY = 10.0
+"""Seconds before a test that would hang fails instead (never reached when the code works)."""
+
+
+async def soon(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable``, failing the test if it hangs (e.g. a stream that is not live)."""
+    return await asyncio.wait_for(awaitable, SAFETY)
+
+
+def call(tool_name: str, call_id: str = "c1", **arguments: object) -> ToolCallMessage:
+    return ToolCallMessage(tool_name=tool_name, arguments=arguments, call_id=call_id)
+
+
+async def result_of(promise: MessagePromise) -> ToolResultMessage:
+    message = await soon(promise)
+    assert isinstance(message, ToolResultMessage)
+    return message
+
+
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+async def greet(name: str, punctuation: str = "!") -> str:
+    """Greet someone."""
+    return f"Hello, {name}{punctuation}"
+
+
+async def nothing() -> None:
+    """Do nothing."""
+
+
+# --- results ----------------------------------------------------------------------------
+
+
+async def test_a_call_gives_a_result_message_with_the_calls_name_and_id() -> None:
+    async with MiniAgents():
+        promise = run_tool_call(as_tool(greet), call("greet", "call_1", name="Ada"))
+        assert promise.metadata == {
+            "tool_name": "greet",
+            "call_id": "call_1",
+        }
+        result = await result_of(promise)
+    assert result == ToolResultMessage(
+        text="Hello, Ada!", tool_name="greet", call_id="call_1", is_error=False
+    )
+
+
+async def test_values_other_than_str_become_json() -> None:
+    def weather(city: str) -> dict[str, object]:
+        return {"city": city, "temperatures": [21, 23.5], "sunny": True}
+
+    tools = ToolSet([add, weather, nothing])
+    async with MiniAgents():
+        results = await soon(
+            tools.run_all(
+                [
+                    call("add", a=2, b="3"),  # lax validation: "3" is 3
+                    call("weather", city="Paris"),
+                    call("nothing"),
+                ]
+            )
+        )
+    assert [str(result) for result in results] == [
+        "5",
+        '{"city":"Paris","temperatures":[21,23.5],"sunny":true}',
+        "null",
+    ]
+
+
+async def test_a_sync_function_runs_in_a_worker_thread() -> None:
+    threads: list[int] = []
+
+    def where() -> str:
+        threads.append(threading.get_ident())
+        return "done"
+
+    async with MiniAgents():
+        result = await result_of(run_tool_call(as_tool(where), call("where")))
+    assert str(result) == "done"
+    assert threads
+    assert threads[0] != threading.get_ident()
+
+
+async def test_an_async_generators_yields_stream_into_the_result_as_they_come() -> None:
+    steps = [asyncio.Event() for _ in range(3)]
+
+    async def countdown(start: int) -> AsyncIterator[str]:
+        for index, step in enumerate(steps):
+            yield f"{start - index} "
+            await step.wait()  # the next piece comes only once the test has seen this one
+
+    async with MiniAgents():
+        promise = run_tool_call(as_tool(countdown), call("countdown", start=3))
+        seen = []
+        tokens = aiter(promise)
+        for step in steps:
+            seen.append(await soon(anext(tokens)))
+            step.set()
+        result = await result_of(promise)
+    assert seen == ["3 ", "2 ", "1 "]
+    assert str(result) == "3 2 1 "
+
+
+# --- agents as tools ----------------------------------------------------------------------
+
+
+@miniagent
+async def gated_writer(ctx: InteractionContext, topic: str, gate: asyncio.Event) -> None:
+    """Write about a topic, one token at a time, the second token only once the gate opens."""
+    reply = MessageTokenAppender()
+    ctx.reply(reply.promise)
+    reply.append(f"{topic}: ")
+    await gate.wait()
+    reply.append("done")
+    reply.complete()
+    ctx.reply("P.S.")
+
+
+async def test_a_sub_agents_tokens_reach_the_top_level_caller_before_it_finishes() -> None:
+    gate = asyncio.Event()
+    writer = gated_writer.fork(gate=gate)
+    tools = ToolSet([writer])
+
+    @miniagent
+    async def assistant(ctx: InteractionContext) -> None:
+        ctx.reply(tools.run(call("GATED_WRITER", topic="Streams")))
+
+    async with MiniAgents():
+        replies = assistant.inquire()
+        result = await soon(anext(aiter(replies)))
+        tokens = aiter(result)
+        first = await soon(anext(tokens))
+        assert first == "Streams: "
+        assert not gate.is_set()  # the sub-agent is still waiting: it has not finished
+        gate.set()
+        rest = [token async for token in tokens]
+        message = await result_of(result)
+    assert rest == ["done", "\n\n", "P.S."]
+    assert str(message) == "Streams: done\n\nP.S."
+    assert message.is_error is False
+
+
+async def test_an_llm_sub_agents_tokens_reach_the_top_level_caller_while_it_runs() -> None:
+    gate = asyncio.Event()
+
+    @miniagent
+    async def poet(ctx: InteractionContext, subject: str) -> None:
+        """Write a poem about a subject."""
+        ctx.reply(offline_agent.inquire(subject, reply=f"Roses about {subject}", token_delay=0))
+        await gate.wait()  # the poet (the tool) finishes only after the caller saw the tokens
+
+    tools = ToolSet([poet])
+
+    @miniagent
+    async def assistant(ctx: InteractionContext) -> None:
+        ctx.reply(tools.run(call("POET", subject="streams")))
+
+    async with MiniAgents():
+        result = await soon(anext(aiter(assistant.inquire())))
+        tokens = aiter(result)
+        seen = [await soon(anext(tokens)) for _ in range(3)]
+        assert not gate.is_set()
+        assert not result.done  # the tool is still running
+        gate.set()
+        message = await result_of(result)
+    assert seen == ["Roses ", "about ", "streams"]  # the LLM's tokens, one by one
+    assert str(message) == "Roses about streams"
+
+
+async def test_an_agent_tool_gets_no_input_messages_and_its_bound_arguments() -> None:
+    @miniagent
+    async def inspector(ctx: InteractionContext, question: str, secret: str) -> None:
+        ctx.reply(f"{len(await ctx.messages)} input(s), {question}, {secret}")
+
+    async with MiniAgents():
+        tools = ToolSet([inspector.fork(secret="s3")])
+        result = await result_of(tools.run(call("INSPECTOR", question="why?")))
+        refused = await result_of(tools.run(call("INSPECTOR", question="x", secret="mine")))
+    assert str(result) == "0 input(s), why?, s3"
+    assert refused.is_error
+    assert "'secret': Extra inputs are not permitted" in str(refused)
+
+
+# --- errors go to the model ---------------------------------------------------------------
+
+
+async def test_invalid_arguments_give_an_error_result_and_the_tool_does_not_run() -> None:
+    ran = []
+
+    def divide(a: float, b: float) -> float:
+        ran.append((a, b))
+        return a / b
+
+    async with MiniAgents():
+        result = await result_of(run_tool_call(as_tool(divide), call("divide", a="x", c=1)))
+    assert not ran
+    assert result.is_error
+    assert str(result) == (
+        "Invalid arguments for the tool divide: 'a': Input should be a valid number, unable "
+        "to parse string as a number; 'b': Field required; 'c': Extra inputs are not "
+        "permitted. Call it again with arguments that match its schema."
+    )
+
+
+async def test_malformed_json_and_unknown_tools_give_error_results() -> None:
+    tools = ToolSet([add])
+    malformed = ToolCallMessage(tool_name="add", text='{"a": 1,', call_id="c1")
+    async with MiniAgents():
+        results = await soon(tools.run_all([malformed, call("mul", "c2", a=1)]))
+    assert all(isinstance(r, ToolResultMessage) and r.is_error for r in results)
+    assert str(results[0]).startswith(
+        "The call of the tool add could not be read: The arguments are not valid JSON"
+    )
+    assert str(results[1]) == (
+        "There is no tool named 'mul'. The tools are: add. Call one of them by its exact name."
+    )
+    assert [r.call_id for r in results] == ["c1", "c2"]  # type: ignore[attr-defined]
+
+
+async def test_an_exception_of_the_tool_is_an_error_result_and_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def divide(a: float, b: float) -> float:
+        if b == 0:
+            raise ZeroDivisionError("cannot divide by zero")
+        return a / b
+
+    with caplog.at_level(logging.INFO, logger="miniagents.ext.tools"):
+        async with MiniAgents():
+            result = await result_of(run_tool_call(as_tool(divide), call("divide", a=1, b=0)))
+    assert result.is_error
+    assert str(result) == "The tool divide failed: ZeroDivisionError: cannot divide by zero"
+    [record] = [r for r in caplog.records if r.name.startswith("miniagents.ext.tools")]
+    assert record.levelno == logging.INFO
+    assert record.exc_info is not None
+
+
+async def test_a_tool_call_error_is_the_result_text_as_it_is() -> None:
+    async def find(city: str) -> str:
+        raise ToolCallError(f"No city named {city!r}. Did you mean 'Paris'?")
+
+    async with MiniAgents():
+        result = await result_of(run_tool_call(as_tool(find), call("find", city="Pari")))
+    assert (str(result), result.is_error) == ("No city named 'Pari'. Did you mean 'Paris'?", True)
+
+
+async def test_a_failure_after_some_output_keeps_the_output_and_then_tells_the_error() -> None:
+    async def flaky(count: int) -> AsyncIterator[str]:
+        yield "partial output"
+        raise RuntimeError("the disk is full")
+
+    @miniagent
+    async def failing(ctx: InteractionContext) -> None:
+        ctx.reply("First message")
+        raise ValueError("no more")
+
+    async with MiniAgents():
+        promise = run_tool_call(as_tool(flaky), call("flaky", count=1))
+        assert "is_error" not in promise.metadata  # known when the tool has finished
+        generated = await result_of(promise)
+        agent = await result_of(ToolSet([failing]).run(call("FAILING")))
+    assert generated.is_error
+    assert str(generated) == (
+        "partial output\n\nThe tool flaky failed: RuntimeError: the disk is full"
+    )
+    assert agent.is_error
+    assert str(agent) == "First message\n\nThe tool FAILING failed: ValueError: no more"
+
+
+# --- concurrency ----------------------------------------------------------------------------
+
+
+async def test_calls_run_concurrently() -> None:
+    first_started, second_started = asyncio.Event(), asyncio.Event()
+
+    async def first() -> str:
+        first_started.set()
+        await second_started.wait()  # run one at a time, and this never returns
+        return "first"
+
+    async def second() -> str:
+        second_started.set()
+        await first_started.wait()
+        return "second"
+
+    async with MiniAgents():
+        results = await soon(ToolSet([first, second]).run_all([call("first"), call("second")]))
+    assert [str(result) for result in results] == ["first", "second"]
+
+
+async def test_sync_functions_run_concurrently_in_their_threads() -> None:
+    barrier = threading.Barrier(2, timeout=SAFETY)  # both must be in it at the same time
+
+    def left() -> str:
+        barrier.wait()
+        return "left"
+
+    def right() -> str:
+        barrier.wait()
+        return "right"
+
+    async with MiniAgents():
+        results = await soon(ToolSet([left, right]).run_all([call("left"), call("right")]))
+    assert [str(result) for result in results] == ["left", "right"]
+
+
+async def test_results_come_in_call_order_and_each_streams_as_its_tool_produces() -> None:
+    gate = asyncio.Event()
+
+    async def slow() -> str:
+        await gate.wait()
+        return "slow"
+
+    async def quick() -> str:
+        return "quick"
+
+    async with MiniAgents():
+        results = ToolSet([slow, quick]).run_all([call("slow", "c1"), call("quick", "c2")])
+        promises = aiter(results)
+        slow_result, quick_result = await soon(anext(promises)), await soon(anext(promises))
+        assert str(await result_of(quick_result)) == "quick"  # while slow still waits
+        assert not slow_result.done
+        gate.set()
+        assert [str(message) for message in await soon(results)] == ["slow", "quick"]
+
+
+# --- cancellation ----------------------------------------------------------------------------
+
+
+class Stuck:
+    """Something that starts, then waits forever, noting when it starts and is cancelled."""
+
+    def __init__(self) -> None:
+        self.started, self.cancelled = asyncio.Event(), asyncio.Event()
+
+    async def wait_forever(self) -> None:
+        self.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+    def function(self) -> FunctionTool:
+        async def forever() -> str:
+            await self.wait_forever()
+            return "never"
+
+        return FunctionTool(forever)
+
+
+async def test_cancelling_the_result_cancels_the_function() -> None:
+    stuck = Stuck()
+    async with MiniAgents():
+        result = run_tool_call(stuck.function(), call("forever"))
+        await soon(stuck.started.wait())
+        result.cancel()
+        await soon(stuck.cancelled.wait())
+        with pytest.raises(StreamCancelledError):
+            await result
+
+
+async def test_cancelling_the_result_cancels_the_agents_interaction() -> None:
+    stuck = Stuck()
+
+    @miniagent
+    async def thinker(ctx: InteractionContext) -> None:
+        ctx.reply("thinking...")
+        await stuck.wait_forever()
+
+    async with MiniAgents():
+        result = ToolSet([thinker]).run(call("THINKER"))
+        assert await soon(anext(aiter(result))) == "thinking..."
+        await soon(stuck.started.wait())
+        result.cancel()
+        await soon(stuck.cancelled.wait())
+        with pytest.raises(StreamCancelledError):
+            await result
+
+
+async def test_a_consumer_giving_up_cancels_the_tool() -> None:
+    stuck = Stuck()
+    async with MiniAgents():
+        result = run_tool_call(stuck.function(), call("forever"))
+        consumer = asyncio.ensure_future(result.aresolve())
+        await soon(stuck.started.wait())
+        consumer.cancel()  # e.g. a timeout: the only consumer gives up
+        await soon(stuck.cancelled.wait())
+        assert result.done
+
+
+async def test_leaving_the_context_with_an_error_cancels_running_tools() -> None:
+    stuck = Stuck()
+
+    async def fail_while_a_tool_runs() -> None:
+        async with MiniAgents():
+            run_tool_call(stuck.function(), call("forever"))
+            await soon(stuck.started.wait())
+            raise KeyError("the caller failed")
+
+    with pytest.raises(KeyError):
+        await fail_while_a_tool_runs()
+    assert stuck.cancelled.is_set()
+
+
+async def test_running_a_call_needs_a_context() -> None:
+    with pytest.raises(NoActiveContextError):
+        run_tool_call(as_tool(add), call("add", a=1, b=2))
+
+
+async def test_a_tool_that_goes_on_after_its_result_was_cancelled_ends_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stuck, finished = Stuck(), asyncio.Event()
+
+    async def stubborn() -> AsyncIterator[str]:
+        with contextlib.suppress(asyncio.CancelledError):  # swallows its cancellation
+            await stuck.wait_forever()
+        try:
+            yield "too late"
+            raise RuntimeError("and failing, too")
+        finally:
+            finished.set()
+
+    async with MiniAgents():
+        result = run_tool_call(FunctionTool(stubborn), call("stubborn"))
+        await soon(stuck.started.wait())
+        result.cancel()
+        await soon(finished.wait())
+    gc.collect()
+    assert not [record for record in caplog.records if record.name == "asyncio"]
+    with pytest.raises(StreamCancelledError):
+        await result

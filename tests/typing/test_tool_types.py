@@ -1,0 +1,130 @@
+"""Static typing tests for tools: ``ToolLike``, ``as_tool``, ``ToolSet`` and the tool messages.
+
+The ``check_*`` functions are never called: mypy checks them (strict, with
+``warn_unused_ignores``), ``assert_type`` pins the inferred types and each line that must
+be rejected carries a precise ``# type: ignore[code]``. :func:`test_tool_types_pass_mypy`
+runs mypy on this file.
+
+``takes_tools`` stands for the future ``tools=[...]`` parameter of the LLM agents: a
+``Sequence[ToolLike]`` accepts agents, typed functions (sync, async, async generators) and
+``Tool`` objects, and rejects other objects. Known gap: a class is callable, so mypy accepts
+one (``tools=[SomeModel]``); ``as_tool`` refuses it at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+
+import mypy.api
+import pytest
+from typing_extensions import assert_type
+
+from miniagents import InteractionContext, MessagePromise, MessageSequencePromise, miniagent
+from miniagents.ext.tools import (
+    AgentTool,
+    FunctionTool,
+    Tool,
+    ToolCallMessage,
+    ToolLike,
+    ToolResultMessage,
+    ToolSet,
+    as_tool,
+    run_tool_call,
+)
+
+
+@miniagent
+async def researcher(ctx: InteractionContext, question: str, depth: int = 1) -> None:
+    ctx.reply(question * depth)
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+async def greet(name: str) -> str:
+    return f"Hello, {name}"
+
+
+async def count(to: int) -> AsyncIterator[str]:
+    for number in range(to):
+        yield str(number)
+
+
+class Clock(Tool):
+    async def run(self, arguments: Mapping[str, object]) -> AsyncIterator[str]:
+        yield "12:00"
+
+
+def takes_tools(tools: Sequence[ToolLike]) -> None:
+    """The future ``tools=[...]`` parameter."""
+
+
+def check_tool_likes() -> None:
+    takes_tools([researcher, add, greet, count, Clock(name="clock")])
+    takes_tools([researcher.fork(depth=2), researcher.bind(question="Why?"), lambda: "x"])
+    takes_tools(())
+    ToolSet([researcher, add, Clock(name="clock")])
+
+
+def check_tool_like_errors() -> None:
+    takes_tools([42])  # type: ignore[list-item]
+    takes_tools(["add"])  # type: ignore[list-item]
+    takes_tools([None])  # type: ignore[list-item]
+    takes_tools([researcher.inquire(None, question="Why?")])  # type: ignore[list-item]
+    takes_tools(add)  # type: ignore[arg-type]
+    ToolSet([researcher, 42])  # type: ignore[list-item]
+
+
+def check_as_tool() -> None:
+    assert_type(as_tool(researcher), AgentTool)
+    assert_type(as_tool(add), FunctionTool)
+    assert_type(as_tool(count), FunctionTool)
+    assert_type(as_tool(Clock(name="clock")), Clock)
+    assert_type(as_tool(FunctionTool(add)), FunctionTool)
+    as_tool(42)  # type: ignore[call-overload]
+
+
+def check_tool_attributes(tool: Tool) -> None:
+    assert_type(tool.name, str)
+    assert_type(tool.description, str)
+    assert_type(tool.parameters, dict[str, object])
+    assert_type(tool.validate({"a": 1}), Mapping[str, object])
+    assert_type(tool.run({}), AsyncIterator[str])
+    tool.name = 42  # type: ignore[assignment]
+
+
+def check_running(tools: ToolSet, call: ToolCallMessage) -> None:
+    assert_type(tools.run(call), MessagePromise)
+    assert_type(tools.run_all([call, call]), MessageSequencePromise)
+    assert_type(run_tool_call(tools["add"], call), MessagePromise)
+    assert_type(tools["add"], Tool)
+    run_tool_call(add, call)  # type: ignore[arg-type]
+    tools.run("add")  # type: ignore[arg-type]
+
+
+def check_tool_messages() -> None:
+    call = ToolCallMessage(tool_name="add", arguments={"a": 1}, call_id="c1")
+    assert_type(call.tool_name, str)
+    assert_type(call.arguments, Mapping[str, object])
+    assert_type(call.call_id, str)
+    assert_type(call.arguments_error, str | None)
+    result = ToolResultMessage(text="2", tool_name="add", call_id="c1", is_error=False)
+    assert_type(result.is_error, bool)
+    assert_type(result.call_id, str)
+    ToolResultMessage(text="2", tool_name="add", call_id=1)  # type: ignore[arg-type]
+    ToolCallMessage(tool_name="add", arguments={})  # type: ignore[call-arg]
+
+
+# --- The test that pytest runs --------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_tool_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
+    monkeypatch.chdir(REPO_ROOT)
+    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
+    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
+    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
