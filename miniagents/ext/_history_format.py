@@ -33,9 +33,9 @@ from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMes
 from miniagents.messages.message import Message
 
 _CHECKED = re.compile(rb"<!-- miniagents size=(\d{1,15}) crc32=([0-9a-f]{8}): ")
-_UNCHECKED = re.compile(r"<!-- miniagents: (?P<fields>.*) -->")
-_LOOKS_LIKE_HEADER = re.compile(r"\\*<!-- miniagents(?::| size=)")
-_ESCAPED_HEADER = re.compile(r"\\+<!-- miniagents(?::| size=)")
+_UNCHECKED = re.compile(r"<!-- miniagents *: (?P<fields>.*) -->")  # " :" once checked
+_LOOKS_LIKE_HEADER = re.compile(r"\\*<!-- miniagents(?: *:| size=)")
+_ESCAPED_HEADER = re.compile(r"\\+<!-- miniagents(?: *:| size=)")
 _LEAD = b"<!-- miniagents size="
 MAX_DEPTH = 256
 """How deeply a header's JSON may nest: deeper than anything pydantic writes (254 levels)."""
