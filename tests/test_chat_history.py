@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -47,6 +47,7 @@ from miniagents.ext.history_agents import (
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.utils import adialog_loop
+from tests.history_calls import every_call
 from tests.subprocesses import python_env, run_python
 
 REPO = Path(__file__).resolve().parents[1]
@@ -608,14 +609,7 @@ async def test_a_malformed_file_is_reported_and_left_untouched(
     path = tmp_path / "chat.md"
     path.write_bytes(content)
     os.utime(path, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
-    history = ChatHistoryMD(path)
-    attempts: list[Callable[[], Awaitable[object]]] = [
-        history.load,
-        history.load,
-        lambda: history.append(UserMessage(text="new")),
-    ]
-
-    for attempt in attempts:
+    for attempt in every_call(ChatHistoryMD(path)):
         with pytest.raises(MalformedChatHistoryError) as caught:
             await attempt()
         assert isinstance(caught.value, ValueError)

@@ -17,7 +17,7 @@ import stat
 import sys
 import threading
 import zlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from miniagents import Message
 from miniagents.chat_history import ChatHistoryError, MalformedChatHistoryError
 from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.ext.llm.messages import UserMessage
+from tests.history_calls import every_call
 
 OLD_MTIME_NS = 1_000_000_000 * 1_000_000_000
 
@@ -73,12 +74,7 @@ async def test_a_bad_header_is_a_malformed_file_error(
     path = tmp_path / "chat.md"
     path.write_bytes(content)
     os.utime(path, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
-    history = ChatHistoryMD(path)
-    attempts: list[Callable[[], Awaitable[object]]] = [
-        history.load,
-        lambda: history.append(UserMessage(text="new")),
-    ]
-    for attempt in attempts:
+    for attempt in every_call(ChatHistoryMD(path)):
         with pytest.raises(MalformedChatHistoryError) as caught:
             await attempt()
         message = str(caught.value)
@@ -157,13 +153,8 @@ async def test_metadata_json_can_hold_round_trips(tmp_path: Path) -> None:
 # --- Paths that are not regular files -------------------------------------------------------
 
 
-def attempts_on(history: ChatHistoryMD) -> list[Callable[[], Awaitable[object]]]:
-    return [history.load, lambda: history.append(UserMessage(text="x"))]
-
-
 async def assert_refused(path: Path, kind: str) -> None:
-    history = ChatHistoryMD(path)
-    for attempt in attempts_on(history):
+    for attempt in every_call(ChatHistoryMD(path)):
         with pytest.raises(ChatHistoryError) as caught:
             await attempt()
         assert not isinstance(caught.value, MalformedChatHistoryError)

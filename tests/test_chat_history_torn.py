@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from miniagents.chat_history import (
 from miniagents.errors import TornChatHistoryError as TornFromTheFacade
 from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
+from tests.history_calls import every_call
 
 LOGGER = "miniagents.ext.chat_history_md"
 
@@ -170,12 +170,7 @@ async def test_with_raise_a_torn_file_is_left_as_it_is_at_every_call(tmp_path: P
     path.write_bytes(torn)
     history = ChatHistoryMD(path, on_torn_section="raise")
     assert repr(history) == f"ChatHistoryMD({str(path)!r}, on_torn_section='raise')"
-    attempts: list[Callable[[], Awaitable[object]]] = [
-        history.load,
-        history.load,
-        lambda: history.append(UserMessage(text="x")),
-    ]
-    for attempt in attempts:
+    for attempt in every_call(history):
         with pytest.raises(TornChatHistoryError) as caught:
             await attempt()
         assert isinstance(caught.value, MalformedChatHistoryError)

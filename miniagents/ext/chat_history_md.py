@@ -38,7 +38,8 @@ from miniagents.ext._history_file import (
     read_regular,
     write_at,
 )
-from miniagents.ext._history_format import Parsed, encode_section, parse
+from miniagents.ext._history_format import encode_section
+from miniagents.ext._history_reader import Parsed, parse
 from miniagents.ext._serial_worker import SerialWorker
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
