@@ -455,6 +455,48 @@ async def test_append_adds_to_the_end_of_an_existing_file(tmp_path: Path) -> Non
     ]
 
 
+async def test_two_histories_of_one_file_take_in_each_others_appends(tmp_path: Path) -> None:
+    path = tmp_path / "chat.md"
+    first, second = ChatHistoryMD(path), ChatHistoryMD(path)
+    assert await first.load() == await second.load() == ()
+    expected: list[Message] = []
+    for index in range(3):
+        for history in (first, second):
+            message = UserMessage(text=f"{index} from {'first' if history is first else 'second'}")
+            await history.append(message)
+            expected.append(message)
+            assert list(await history.load()) == expected  # it saw the other's appends first
+    assert list(await ChatHistoryMD(path).load()) == expected
+
+
+@pytest.mark.parametrize("change", ["shortened", "removed", "replaced"])
+async def test_a_file_changed_under_a_history_is_not_written_to(
+    tmp_path: Path, change: str
+) -> None:
+    path = tmp_path / "chat.md"
+    history = ChatHistoryMD(path)
+    await history.store([UserMessage(text="one"), UserMessage(text="two")])
+    content = path.read_bytes()
+    if change == "shortened":
+        path.write_bytes(content[: len(content) // 2])
+    elif change == "removed":
+        path.unlink()
+    else:
+        replacement = tmp_path / "other.md"
+        replacement.write_bytes(content)
+        replacement.replace(path)
+    before = path.read_bytes() if path.exists() else None
+
+    with pytest.raises(ChatHistoryError) as caught:
+        await history.append(UserMessage(text="three"))
+    assert not isinstance(caught.value, MalformedChatHistoryError)
+    assert str(path) in str(caught.value)
+    assert "this message was not written" in str(caught.value)
+    assert "make a new one to read the file again" in str(caught.value)
+    assert (path.read_bytes() if path.exists() else None) == before
+    assert [m.text for m in await history.load()] == ["one", "two"]
+
+
 @pytest.mark.parametrize(
     ("ending", "first_text"),
     [("hello", "hello"), ("hello\n", "hello"), ("hello\n\n", "hello"), ("hello\n\n\n", "hello\n")],
