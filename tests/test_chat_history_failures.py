@@ -282,7 +282,7 @@ def test_a_process_killed_mid_write_loses_no_completed_message(
         assert process.stdout is not None
         stored = process.stdout.readline().split()
         wrote = process.stdout.readline().split()
-        assert (stored[0], wrote[0]) == ("stored", "written"), (stored, wrote)
+        assert (stored[:1], wrote[:1]) == (["stored"], ["written"]), (stored, wrote)
         process.send_signal(signal.SIGKILL)
         assert process.wait(timeout=10) == -signal.SIGKILL
     finally:
