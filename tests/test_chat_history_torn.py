@@ -11,6 +11,7 @@ load, and take checked sections after them.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from pathlib import Path
@@ -27,6 +28,7 @@ from miniagents.errors import TornChatHistoryError as TornFromTheFacade
 from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
 from tests.history_calls import every_call
+from tests.test_chat_history import TRICKY_TEXTS
 
 LOGGER = "miniagents.ext.chat_history_md"
 
@@ -187,6 +189,21 @@ async def test_with_raise_a_torn_file_is_left_as_it_is_at_every_call(tmp_path: P
     ]
 
 
+async def test_with_raise_a_torn_tail_found_at_an_append_raises_at_every_append(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "chat.md"
+    history = ChatHistoryMD(path, on_torn_section="raise")
+    await history.store(EARLIER)
+    torn = path.read_bytes() + b'<!-- miniagents size=900 crc32=00000000: {"role": '
+    path.write_bytes(torn)  # another writer, cut short
+    for _ in range(2):
+        with pytest.raises(TornChatHistoryError, match=r"line 13: the last section was cut"):
+            await history.append(UserMessage(text="x"))
+        assert path.read_bytes() == torn
+    assert list(await history.load()) == EARLIER
+
+
 def test_the_torn_error_fits_the_error_hierarchy() -> None:
     assert TornFromTheFacade is TornChatHistoryError
     assert issubclass(TornChatHistoryError, MalformedChatHistoryError)
@@ -217,6 +234,29 @@ async def test_a_file_in_the_format_without_checks_still_loads(tmp_path: Path) -
     expected = [*OLD_FORMAT_MESSAGES, UserMessage(text="checked")]
     assert list(await history.load()) == expected
     assert list(await ChatHistoryMD(path).load()) == expected
+
+
+def unchecked_section(message: Message) -> str:
+    """``message`` as a section of the format without checks, as it was written then."""
+    fields = message.model_dump(mode="json", exclude={"text", "role"})
+    header = json.dumps({"role": "user", **fields}, ensure_ascii=False)
+    lines = (message.text or "").split("\n")
+    text = "\n".join(
+        "\\" + line if re.match(r"\\*<!-- miniagents:", line) else line for line in lines
+    )
+    return f"<!-- miniagents: {header} -->\n### USER\n\n{text}\n\n"
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXTS.values(), ids=TRICKY_TEXTS.keys())
+async def test_sections_without_checks_of_any_text_still_load(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "chat.md"
+    messages = [
+        UserMessage(text=text),
+        UserMessage.model_validate({"text": "after", "n": 1}),
+        UserMessage(text=text),
+    ]
+    path.write_text("".join(map(unchecked_section, messages)), encoding="utf-8")
+    assert list(await ChatHistoryMD(path).load()) == messages
 
 
 async def test_checked_and_unchecked_sections_mix(tmp_path: Path) -> None:
@@ -277,6 +317,6 @@ async def test_a_last_section_that_fails_its_checksum_is_torn(
     assert list(await ChatHistoryMD(path).load()) == EARLIER
     line = whole[:start].count(b"\n") + 1
     [warning] = torn_warnings(caplog)
-    assert f"line {line}: the last section does not match its checksum" in warning
+    assert f"line {line}: the last section was damaged: it does not match its checksum" in warning
     with pytest.raises(TornChatHistoryError, match=f"line {line}:"):
         await ChatHistoryMD(path, on_torn_section="raise").load()

@@ -123,7 +123,7 @@ class _Reader:
         body = data[start:stop]
         if zlib.crc32(body) != crc:
             if _is_blank(data[stop:]):
-                return Torn(line, "the last section does not match its checksum")
+                return Torn(line, "the last section was damaged: it does not match its checksum")
             self._malformed(
                 line,
                 "the section does not match its size and checksum: it was damaged, or edited. "

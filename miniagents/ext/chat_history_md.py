@@ -176,9 +176,9 @@ class ChatHistoryMD(ChatHistory):
             )
         added = read_from(fd, known.end, self.path)
         parsed = parse(added, self.path, known.lines + 1)
+        self._on_torn(parsed)  # raised: nothing taken in, and the next call raises again
         known.add(parsed, added)
         known.size = size
-        self._on_torn(parsed)
 
     def _on_torn(self, parsed: Parsed) -> None:
         if parsed.torn is None:
