@@ -46,7 +46,8 @@ class ChatHistory(ABC):
 
     Subclass it and implement :meth:`load` and :meth:`append`; :meth:`store` (append
     several, then load) is built on them. Both are coroutines, so a history may live in
-    a database or behind a network call.
+    a database or behind a network call; blocking work (a file, a synchronous driver)
+    belongs off the event loop, e.g. in ``asyncio.to_thread``, as ``ChatHistoryMD`` does.
 
     Example:
         >>> class ListHistory(ChatHistory):
