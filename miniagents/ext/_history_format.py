@@ -125,8 +125,16 @@ def _unfit_value(fields: Mapping[str, object]) -> str | None:
         if isinstance(value, float) and not math.isfinite(value):
             return (
                 f"its field {where} is {value!r}, which JSON cannot hold (it would be read "
-                'back as null). Store it as a string (e.g. "inf") or leave it out'
+                f'back as null). Store it as a string (e.g. "{value!r}") or leave it out'
             )
+        if isinstance(value, int):
+            try:
+                repr(value)
+            except ValueError:  # more digits than Python converts (4,300 by default)
+                return (
+                    f"its field {where} is an integer too long to be written as digits "
+                    f"({value.bit_length()} bits). Store it as a string, e.g. in hexadecimal"
+                )
         if isinstance(value, bytes):
             try:
                 value.decode("utf-8")
