@@ -21,6 +21,7 @@ __all__ = [
     "ChatHistoryError",
     "InMemoryChatHistory",
     "MalformedChatHistoryError",
+    "TornChatHistoryError",
 ]
 
 
@@ -32,12 +33,21 @@ class MalformedChatHistoryError(ChatHistoryError, ValueError):
     """A chat history file is not in the expected format (its file and line are named)."""
 
 
+class TornChatHistoryError(MalformedChatHistoryError):
+    """A chat history file's last section was cut short, e.g. by a crash during an append.
+
+    Raised only when the history was asked to (``ChatHistoryMD(..., on_torn_section="raise")``);
+    by default the torn section is dropped with a logged warning.
+    """
+
+
 class ChatHistory(ABC):
     """A conversation's messages, in order: load them all, append one more.
 
     Subclass it and implement :meth:`load` and :meth:`append`; :meth:`store` (append
     several, then load) is built on them. Both are coroutines, so a history may live in
-    a database or behind a network call.
+    a database or behind a network call; blocking work (a file, a synchronous driver)
+    belongs off the event loop, e.g. in ``asyncio.to_thread``, as ``ChatHistoryMD`` does.
 
     Example:
         >>> class ListHistory(ChatHistory):

@@ -16,6 +16,7 @@ The hierarchy::
     ├── StreamCancelledError                      the stream's producer was cancelled
     ├── ChatHistoryError                          a chat history cannot be read or written
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
+    │       └── TornChatHistoryError                 its last section was cut short by a crash
     ├── ToolError                                 a tool (miniagents.ext.tools, miniagents.ext.mcp)
     │   ├── ToolDefinitionError (also TypeError)     not usable as a tool (no annotation, ...)
     │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
@@ -38,6 +39,7 @@ pydantic's ``ValidationError``, as for any frozen pydantic model.
 
 from miniagents.chat_history import ChatHistoryError as ChatHistoryError
 from miniagents.chat_history import MalformedChatHistoryError as MalformedChatHistoryError
+from miniagents.chat_history import TornChatHistoryError as TornChatHistoryError
 from miniagents.ext.llm.errors import LLMAuthenticationError as LLMAuthenticationError
 from miniagents.ext.llm.errors import LLMConfigurationError as LLMConfigurationError
 from miniagents.ext.llm.errors import LLMConnectionError as LLMConnectionError
@@ -94,4 +96,5 @@ __all__ = [
     "ToolDefinitionError",
     "ToolError",
     "ToolNameConflictError",
+    "TornChatHistoryError",
 ]

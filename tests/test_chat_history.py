@@ -16,7 +16,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -46,6 +47,7 @@ from miniagents.ext.history_agents import (
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.utils import adialog_loop
+from tests.history_calls import every_call
 from tests.subprocesses import python_env, run_python
 
 REPO = Path(__file__).resolve().parents[1]
@@ -211,18 +213,30 @@ async def test_markdown_file_has_the_documented_format(tmp_path: Path) -> None:
     await history.append(
         AssistantMessage(text="A stream that keeps what it carried.", model="gpt-4o-mini")
     )
-    assert path.read_bytes().decode("utf-8") == (
-        '<!-- miniagents: {"role": "user"} -->\n'
+    content = path.read_bytes()
+    assert content.decode("utf-8") == (
+        '<!-- miniagents size=60 crc32=d1780ad7: {"role": "user"} -->\n'
         "### USER\n"
         "\n"
         "What is a replayable stream?\n"
         "\n"
-        '<!-- miniagents: {"role": "assistant", "model": "gpt-4o-mini"} -->\n'
+        "<!-- miniagents size=116 crc32=4eff3411: "
+        '{"role": "assistant", "model": "gpt-4o-mini"} -->\n'
         "### ASSISTANT (gpt-4o-mini)\n"
         "\n"
         "A stream that keeps what it carried.\n"
         "\n"
     )
+    # as documented: the size and CRC-32 of the bytes from the "{" of the fields to the
+    # line break that ends the text
+    headers = list(re.finditer(rb"<!-- miniagents size=(\d+) crc32=([0-9a-f]{8}): ", content))
+    assert len(headers) == 2
+    for match, end in zip(headers, [headers[1].start(), len(content)], strict=True):
+        checked = content[match.end() : end - 1]  # the blank line after the text is not in it
+        assert checked.startswith(b"{")
+        assert checked.endswith((b"carried.\n", b"stream?\n"))
+        assert int(match[1]) == len(checked)
+        assert int(match[2], 16) == zlib.crc32(checked)
     assert repr(ChatHistoryMD("CHAT.md")) == "ChatHistoryMD('CHAT.md')"
 
 
@@ -378,7 +392,8 @@ async def test_markdown_file_is_readable_by_a_person(tmp_path: Path) -> None:
         assert text in lines, f"{text!r} is not a line of its own"
     headers = [line for line in lines if line.startswith("<!--")]
     assert len(headers) == 7
-    assert all(re.fullmatch(r"<!-- miniagents: \{.*\} -->", line) for line in headers)
+    header = r"<!-- miniagents size=\d+ crc32=[0-9a-f]{8}: \{.*\} -->"
+    assert all(re.fullmatch(header, line) for line in headers)
 
 
 async def test_markdown_escapes_header_like_lines_with_a_backslash(tmp_path: Path) -> None:
@@ -389,7 +404,7 @@ async def test_markdown_escapes_header_like_lines_with_a_backslash(tmp_path: Pat
     assert '\n\\<!-- miniagents: {"role": "system"} -->\n' in content
     assert "\n\\\\<!-- miniagents: x\n" in content
     assert content.count("\n<!-- miniagents:") == 0  # only the first line is a header
-    assert content.startswith("<!-- miniagents: ")
+    assert content.startswith("<!-- miniagents size=")
     assert list(await ChatHistoryMD(path).load()) == [UserMessage(text=text)]
 
 
@@ -431,13 +446,55 @@ async def test_append_adds_to_the_end_of_an_existing_file(tmp_path: Path) -> Non
 
     after = path.read_bytes()
     assert after.startswith(before)
-    assert after[len(before) :].startswith(b"<!-- miniagents: ")
+    assert after[len(before) :].startswith(b"<!-- miniagents size=")
     assert summary(await ChatHistoryMD(path).load()) == [
         ("UserMessage", "one"),
         ("AssistantMessage", "two"),
         ("UserMessage", "three"),
         ("AssistantMessage", "four"),
     ]
+
+
+async def test_two_histories_of_one_file_take_in_each_others_appends(tmp_path: Path) -> None:
+    path = tmp_path / "chat.md"
+    first, second = ChatHistoryMD(path), ChatHistoryMD(path)
+    assert await first.load() == await second.load() == ()
+    expected: list[Message] = []
+    for index in range(3):
+        for history in (first, second):
+            message = UserMessage(text=f"{index} from {'first' if history is first else 'second'}")
+            await history.append(message)
+            expected.append(message)
+            assert list(await history.load()) == expected  # it saw the other's appends first
+    assert list(await ChatHistoryMD(path).load()) == expected
+
+
+@pytest.mark.parametrize("change", ["shortened", "removed", "replaced"])
+async def test_a_file_changed_under_a_history_is_not_written_to(
+    tmp_path: Path, change: str
+) -> None:
+    path = tmp_path / "chat.md"
+    history = ChatHistoryMD(path)
+    await history.store([UserMessage(text="one"), UserMessage(text="two")])
+    content = path.read_bytes()
+    if change == "shortened":
+        path.write_bytes(content[: len(content) // 2])
+    elif change == "removed":
+        path.unlink()
+    else:
+        replacement = tmp_path / "other.md"
+        replacement.write_bytes(content)
+        replacement.replace(path)
+    before = path.read_bytes() if path.exists() else None
+
+    with pytest.raises(ChatHistoryError) as caught:
+        await history.append(UserMessage(text="three"))
+    assert not isinstance(caught.value, MalformedChatHistoryError)
+    assert str(path) in str(caught.value)
+    assert "this message was not written" in str(caught.value)
+    assert "make a new one to read the file again" in str(caught.value)
+    assert (path.read_bytes() if path.exists() else None) == before
+    assert [m.text for m in await history.load()] == ["one", "two"]
 
 
 @pytest.mark.parametrize(
@@ -594,14 +651,7 @@ async def test_a_malformed_file_is_reported_and_left_untouched(
     path = tmp_path / "chat.md"
     path.write_bytes(content)
     os.utime(path, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
-    history = ChatHistoryMD(path)
-    attempts: list[Callable[[], Awaitable[object]]] = [
-        history.load,
-        history.load,
-        lambda: history.append(UserMessage(text="new")),
-    ]
-
-    for attempt in attempts:
+    for attempt in every_call(ChatHistoryMD(path)):
         with pytest.raises(MalformedChatHistoryError) as caught:
             await attempt()
         assert isinstance(caught.value, ValueError)
@@ -615,23 +665,6 @@ async def test_a_malformed_file_is_reported_and_left_untouched(
     assert path.read_bytes() == content
     assert path.stat().st_mtime_ns == OLD_MTIME_NS
     assert os.listdir(tmp_path) == ["chat.md"], "no other file was written"
-
-
-async def test_a_directory_is_a_chat_history_error(tmp_path: Path) -> None:
-    path = tmp_path / "chat.md"
-    path.mkdir()
-    history = ChatHistoryMD(path)
-    attempts: list[Callable[[], Awaitable[object]]] = [
-        history.load,
-        lambda: history.append(UserMessage(text="x")),
-    ]
-    for attempt in attempts:
-        with pytest.raises(ChatHistoryError) as caught:
-            await attempt()
-        assert not isinstance(caught.value, MalformedChatHistoryError)
-        assert str(path) in str(caught.value)
-        assert isinstance(caught.value.__cause__, OSError)
-    assert list(path.iterdir()) == []
 
 
 # --- History agents, in process ----------------------------------------------------------
@@ -895,7 +928,8 @@ def test_a_dialog_resumes_from_its_file_in_a_new_process(
     )
     content = path.read_text(encoding="utf-8")
     assert content.count("\n### ASSISTANT (offline)\n") == 4
-    assert content.startswith('<!-- miniagents: {"role": "user"} -->\n### USER\n\nhello\n\n')
+    first_header = r'<!-- miniagents size=\d+ crc32=[0-9a-f]{8}: \{"role": "user"\} -->\n'
+    assert re.match(first_header + r"### USER\n\nhello\n\n", content)
 
 
 SLOW_TEMPLATE = """\

@@ -1,48 +1,81 @@
 """``ChatHistoryMD``: a chat history kept in a markdown file, to read and to resume.
 
 The file holds one section per message, in order: a one-line HTML comment with the
-message's fields as JSON (invisible when the markdown is rendered), a heading with the
-role (and model), a blank line, the text, a blank line::
+section's size and checksum and the message's fields as JSON (invisible when the markdown
+is rendered), a heading with the role (and model), a blank line, the text, a blank line::
 
-    <!-- miniagents: {"role": "user"} -->
+    <!-- miniagents size=60 crc32=d1780ad7: {"role": "user"} -->
     ### USER
 
     What is a replayable stream?
 
-    <!-- miniagents: {"role": "assistant", "model": "gpt-4o-mini"} -->
+    <!-- miniagents size=152 crc32=bf52f9f5: {"role": "assistant", "model": "gpt-4o-mini"} -->
     ### ASSISTANT (gpt-4o-mini)
 
     A stream that keeps what it carried, so that late readers see all of it.
 
-A text line that would read as a section's first line is written with a backslash in
-front (taken off again when the file is read).
+``size`` counts the bytes from the ``{`` of the fields to the line break that ends the
+text, and ``crc32`` is their CRC-32 (``zlib.crc32``, in hex): a section cut short by a
+crash is told apart from a complete one. Files written before sections had a size and a
+checksum (``<!-- miniagents: {...} -->``) are read as they always were. A text line that
+would read as a section's first line is written with a backslash in front (taken off
+again when the file is read).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
-import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Literal
 
-import pydantic
-
-from miniagents.chat_history import ChatHistory, ChatHistoryError, MalformedChatHistoryError
-from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMessage
+from miniagents.chat_history import ChatHistory, ChatHistoryError, TornChatHistoryError
+from miniagents.ext._history_file import (
+    FileId,
+    open_for_append,
+    read_from,
+    read_regular,
+    write_at,
+)
+from miniagents.ext._history_format import encode_section
+from miniagents.ext._history_reader import Parsed, parse
+from miniagents.ext._serial_worker import SerialWorker
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
 
 __all__ = ["ChatHistoryMD"]
 
-_HEADER = re.compile(r"<!-- miniagents: (?P<fields>.*) -->")
-_LOOKS_LIKE_HEADER = re.compile(r"\\*<!-- miniagents:")
-_ESCAPED_HEADER = re.compile(r"\\+<!-- miniagents:")
-_CLASSES: dict[str, type[Message]] = {
-    "user": UserMessage,
-    "assistant": AssistantMessage,
-    "system": SystemMessage,
-}
+_logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Known:
+    """What a ``ChatHistoryMD`` knows of its file, since it read it."""
+
+    messages: list[Message]
+    identity: FileId | None
+    end: int
+    """Where the complete sections end: the next one is written there."""
+    size: int
+    """The file's size when last seen (-1 after a failed write: unknown)."""
+    lines: int
+    """How many line breaks come before ``end``."""
+    tail: bytes
+    """The last two bytes before ``end``."""
+
+    def separator(self) -> bytes:
+        """What goes before the next section, so that it starts after a blank line."""
+        if self.end == 0 or self.tail.endswith(b"\n\n"):
+            return b""
+        return b"\n" if self.tail.endswith(b"\n") else b"\n\n"
+
+    def add(self, parsed: Parsed, data: bytes) -> None:
+        """Take in the complete sections of ``data``, which the file holds from ``end`` on."""
+        self.messages.extend(parsed.messages)
+        self.tail = (self.tail + data[: parsed.end])[-2:]
+        self.end += parsed.end
+        self.lines += parsed.lines
 
 
 class ChatHistoryMD(ChatHistory):
@@ -51,26 +84,48 @@ class ChatHistoryMD(ChatHistory):
     The file is read at the first :meth:`load` or :meth:`append` (a missing file is an
     empty history, created at the first append). Each appended message is written at the
     end of the file at once, flushed and synced to disk, so a crash leaves every message
-    appended so far readable; the file is never rewritten. A file that cannot be read is
-    left untouched: every call raises an error naming the file and the line.
+    appended so far readable. An append that fails (a full disk) leaves the file as it
+    was. The file is read and written in a worker thread, never on the event loop, one
+    call at a time in the order they were made; a cancelled :meth:`append` either
+    happened completely or not at all. A file that cannot be read is left untouched:
+    every call raises an error naming the file and the line.
+
+    A last section cut short (a crash or a full disk during an append) is *torn*: by
+    default it is dropped with a logged warning (the history holds the messages before
+    it) and cut off the file at the next append.
 
     Args:
         path: The markdown file, e.g. ``"CHAT.md"``.
+        on_torn_section: ``"drop"`` (the default) drops a torn last section with a logged
+            warning; ``"raise"`` raises :class:`~miniagents.chat_history.TornChatHistoryError`
+            instead, at every call, leaving the file as it is.
+
+    Raises:
+        ValueError: if ``on_torn_section`` is neither ``"drop"`` nor ``"raise"``.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        on_torn_section: Literal["drop", "raise"] = "drop",
+    ) -> None:
+        if on_torn_section not in ("drop", "raise"):
+            raise ValueError(f'on_torn_section must be "drop" or "raise", not {on_torn_section!r}.')
         self.path = Path(path)
-        self._messages: list[Message] | None = None
-        self._ends_with_newline = True
+        self.on_torn_section: Literal["drop", "raise"] = on_torn_section
+        self._known: _Known | None = None
+        self._worker = SerialWorker()
 
     async def load(self) -> MessageTuple:
         """Every message of the file (and appended since), oldest first.
 
         Raises:
             MalformedChatHistoryError: if the file is not a chat history (file and line named).
-            ChatHistoryError: if the file cannot be read.
+            TornChatHistoryError: if its last section is torn, with ``on_torn_section="raise"``.
+            ChatHistoryError: if the file cannot be read (or is not a regular file).
         """
-        return MessageTuple(self._loaded())
+        return await self._worker.run(lambda: MessageTuple(self._read().messages))
 
     async def append(self, message: Message) -> None:
         """Write one more message at the end of the file, flushed and synced to disk.
@@ -78,152 +133,70 @@ class ChatHistoryMD(ChatHistory):
         Raises:
             TypeError: if ``message`` is not a ``Message``.
             MalformedChatHistoryError: if the file is not a chat history (it is left as is).
-            ChatHistoryError: if the file cannot be read or written.
+            TornChatHistoryError: if its last section is torn, with ``on_torn_section="raise"``.
+            ChatHistoryError: if the message's fields cannot be written as JSON (``inf``,
+                ``nan``, bytes that are not UTF-8, nesting too deep), or if the file cannot
+                be read or written; the file is then left as it was.
         """
-        messages = self._loaded()
-        section = _section(self.check_message(message))
-        if not self._ends_with_newline:
-            section = "\n" + section
-        try:
-            data = section.encode("utf-8")
-        except UnicodeEncodeError as error:
-            raise ChatHistoryError(
-                f"Cannot write this message to the chat history file {self.path}: its text "
-                f"or fields are not valid Unicode ({error.reason}). Remove the invalid "
-                "characters (e.g. lone surrogates) first; the file was not changed."
-            ) from error
-        try:
-            with self.path.open("ab") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-        except OSError as error:
-            raise ChatHistoryError(
-                f"Cannot write to the chat history file {self.path}: {error}. Check that its "
-                "directory exists and is writable."
-            ) from error
-        self._ends_with_newline = True
-        messages.append(message)
+        checked = self.check_message(message)
+        await self._worker.run(lambda: self._append(checked))
 
-    def _loaded(self) -> list[Message]:
-        if self._messages is None:
-            content = self._read()
-            self._messages = _parse(content, self.path)
-            self._ends_with_newline = not content or content.endswith("\n")
-        return self._messages
+    def _read(self) -> _Known:
+        """What the file holds, read at the first call (in the worker thread)."""
+        if self._known is None:
+            data, identity = read_regular(self.path)
+            parsed = parse(data, self.path)
+            self._on_torn(parsed)
+            known = _Known([], identity, 0, len(data), 0, b"")
+            known.add(parsed, data)
+            self._known = known
+        return self._known
 
-    def _read(self) -> str:
+    def _append(self, message: Message) -> None:
+        known = self._read()
+        section = encode_section(message, self.path, known.lines + 1 + len(known.separator()))
+        fd, known.identity, size = open_for_append(self.path, known.identity)
         try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return ""
-        except OSError as error:
+            if size != known.size:  # written to since it was read: take that in first
+                self._catch_up(fd, size, known)
+            data = known.separator() + section
+            known.size = -1  # unknown, should the write fail
+            write_at(fd, known.end, data, size, self.path)
+        finally:
+            os.close(fd)
+        known.add(Parsed([message], len(data), data.count(b"\n"), None), data)
+        known.size = known.end
+
+    def _catch_up(self, fd: int, size: int, known: _Known) -> None:
+        if size < known.end:
             raise ChatHistoryError(
-                f"Cannot read the chat history file {self.path}: {error}. Check the path and "
-                "its permissions, or pass another file."
-            ) from error
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as error:
-            line = data.count(b"\n", 0, error.start) + 1
-            raise MalformedChatHistoryError(
-                f"{self.path}, line {line}: the chat history file is not valid UTF-8 text "
-                f"({error.reason}). Fix that line, or pass another file; the file was not changed."
-            ) from error
+                f"The chat history file {self.path} is shorter than when it was read "
+                f"({size} bytes, not {known.end}), so this message was not written. Keep one "
+                "ChatHistoryMD per file at a time; make a new one to read the file again."
+            )
+        added = read_from(fd, known.end, self.path)
+        parsed = parse(added, self.path, known.lines + 1)
+        self._on_torn(parsed)  # raised: nothing taken in, and the next call raises again
+        known.add(parsed, added)
+        known.size = size
+
+    def _on_torn(self, parsed: Parsed) -> None:
+        if parsed.torn is None:
+            return
+        where = f"{self.path}, line {parsed.torn.line}: {parsed.torn.problem}"
+        if self.on_torn_section == "raise":
+            raise TornChatHistoryError(
+                f"{where}, most likely by a crash or a full disk during an append. Pass "
+                'on_torn_section="drop" to ChatHistoryMD to load the messages before it '
+                "(the torn section is cut off at the next append); the file was not changed."
+            )
+        _logger.warning(
+            "%s, most likely by a crash or a full disk during an append. It was dropped: the "
+            "history holds the messages before it, and the next append cuts it off the file.",
+            where,
+        )
 
     def __repr__(self) -> str:
-        """The class and the file."""
-        return f"ChatHistoryMD({str(self.path)!r})"
-
-
-def _section(message: Message) -> str:
-    declared = type(message).model_fields
-    fields = {
-        name: value
-        for name, value in message.model_dump(mode="json", exclude={"text"}).items()
-        if value is not None or name not in declared or declared[name].is_required()
-    }  # a declared field left at None is not written: it is None again when loaded
-    if message.text is None:
-        fields["text"] = None
-    role = fields.get("role")
-    heading = role.upper() if isinstance(role, str) and role.strip() else "MESSAGE"
-    model = fields.get("model")
-    if isinstance(model, str) and model.strip():
-        heading += f" ({model})"
-    heading = " ".join(heading.split())  # one line, whatever the fields hold
-    lines = (message.text or "").split("\n")
-    text = "\n".join("\\" + line if _LOOKS_LIKE_HEADER.match(line) else line for line in lines)
-    header = json.dumps(fields, ensure_ascii=False)
-    return f"<!-- miniagents: {header} -->\n### {heading}\n\n{text}\n\n"
-
-
-def _parse(content: str, path: Path) -> list[Message]:
-    lines = content.split("\n")
-    if content.endswith("\n"):
-        lines.pop()
-    messages: list[Message] = []
-    index = 0
-    while index < len(lines) and not lines[index].strip():
-        index += 1
-    while index < len(lines):
-        fields = _header_fields(lines[index], index + 1, path)
-        heading = lines[index + 1] if index + 1 < len(lines) else ""
-        if not heading.startswith("### "):
-            _malformed(path, index + 2, "expected a heading line (### ROLE) after the header")
-        after = lines[index + 2] if index + 2 < len(lines) else ""
-        if after and not _HEADER.fullmatch(after):  # a section may end at its heading
-            _malformed(path, index + 3, "expected a blank line after the heading")
-        end = index + 2 if _HEADER.fullmatch(after) else index + 3
-        while end < len(lines) and not _HEADER.fullmatch(lines[end]):
-            end += 1
-        body = [
-            line[1:] if _ESCAPED_HEADER.match(line) else line for line in lines[index + 3 : end]
-        ]
-        text = "\n".join(body)
-        text = text[:-1] if text.endswith("\n") else text
-        messages.append(_message(fields, text, index + 1, path))
-        index = end
-    return messages
-
-
-def _header_fields(line: str, number: int, path: Path) -> dict[str, object]:
-    match = _HEADER.fullmatch(line)
-    if match is None:
-        _malformed(
-            path,
-            number,
-            f"expected a message header (<!-- miniagents: {{...}} -->), found {line[:60]!r}",
-        )
-    try:
-        fields = json.loads(match.group("fields"))
-    except json.JSONDecodeError as error:
-        _malformed(path, number, f"the header's fields are not valid JSON ({error.msg})")
-    if not isinstance(fields, dict):
-        _malformed(path, number, "the header's fields must be a JSON object")
-    return fields
-
-
-def _message(fields: dict[str, object], text: str, number: int, path: Path) -> Message:
-    role = fields.get("role")
-    cls = _CLASSES.get(role, Message) if isinstance(role, str) else Message
-    if "text" in fields:
-        if fields["text"] is not None or text:
-            _malformed(path, number, 'a message with "text" in its header must have no body')
-        fields = {name: value for name, value in fields.items() if name != "text"}
-        text_or_none: str | None = None
-    else:
-        text_or_none = text
-    try:
-        return cls(text=text_or_none, **fields)
-    except pydantic.ValidationError as error:
-        problem = "; ".join(
-            f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors()
-        )
-        _malformed(path, number, f"the header's fields do not make a message ({problem})")
-
-
-def _malformed(path: Path, line: int, problem: str) -> NoReturn:
-    raise MalformedChatHistoryError(
-        f"{path}, line {line}: {problem}. This file is not a chat history that MiniAgents "
-        "can read; fix it or pass another file (it was not changed)."
-    )
+        """The class and the file (and ``on_torn_section``, unless it is the default)."""
+        option = "" if self.on_torn_section == "drop" else ", on_torn_section='raise'"
+        return f"ChatHistoryMD({str(self.path)!r}{option})"

@@ -8,18 +8,19 @@ inferred types, and each line that must be rejected carries a precise
 these types also fails the test suite.
 
 Covered: :class:`~miniagents.chat_history.ChatHistory` (``load``, ``append``, ``store``)
-and its two implementations, ``InMemoryChatHistory`` and ``ChatHistoryMD``; the agents of
-``miniagents.ext.history_agents`` and ``miniagents.ext.misc_agents`` (their parameters are
-the ``ParamSpec`` of ``MiniAgent``, spelled with ``Arg`` / ``DefaultArg`` of
-``mypy_extensions`` as in ``test_agent_types.py``); ``create_console_user_agent``; and the
-dialog loop they go in.
+and its two implementations, ``InMemoryChatHistory`` and ``ChatHistoryMD`` (with its
+keyword-only ``on_torn_section``, ``"drop"`` or ``"raise"``), and the chat history errors;
+the agents of ``miniagents.ext.history_agents`` and ``miniagents.ext.misc_agents`` (their
+parameters are the ``ParamSpec`` of ``MiniAgent``, spelled with ``Arg`` / ``DefaultArg``
+of ``mypy_extensions`` as in ``test_agent_types.py``); ``create_console_user_agent``; and
+the dialog loop they go in.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import mypy.api
 import pytest
@@ -32,6 +33,7 @@ from miniagents.chat_history import (
     ChatHistoryError,
     InMemoryChatHistory,
     MalformedChatHistoryError,
+    TornChatHistoryError,
 )
 from miniagents.errors import MiniAgentsError
 from miniagents.ext.chat_history_md import ChatHistoryMD
@@ -173,6 +175,10 @@ async def check_markdown_history() -> None:
     assert_type(await history.load(), MessageTuple)
     assert_type(await history.append(UserMessage(text="Hi")), None)
     assert_type(await history.store([UserMessage(text="Hi")]), MessageTuple)
+    strict = ChatHistoryMD("CHAT.md", on_torn_section="raise")
+    assert_type(strict, ChatHistoryMD)
+    assert_type(ChatHistoryMD(Path("CHAT.md"), on_torn_section="drop"), ChatHistoryMD)
+    assert_type(strict.on_torn_section, Literal["drop", "raise"])
 
 
 def check_markdown_history_errors() -> None:
@@ -181,15 +187,24 @@ def check_markdown_history_errors() -> None:
     ChatHistoryMD()  # type: ignore[call-arg]
     wrong: str = ChatHistoryMD("CHAT.md").path  # type: ignore[assignment]
     assert_type(wrong, str)
+    ChatHistoryMD("CHAT.md", on_torn_section="ignore")  # type: ignore[arg-type]
+    ChatHistoryMD("CHAT.md", on_torn_section=True)  # type: ignore[arg-type]
+    ChatHistoryMD("CHAT.md", "raise")  # type: ignore[call-arg]
 
 
 def check_chat_history_error_types() -> None:
     error: ChatHistoryError = MalformedChatHistoryError("CHAT.md, line 1: not a history")
     as_value_error: ValueError = MalformedChatHistoryError("CHAT.md, line 1: not a history")
     as_root: MiniAgentsError = ChatHistoryError("cannot read CHAT.md")
+    torn: MalformedChatHistoryError = TornChatHistoryError("CHAT.md, line 6: cut short")
+    torn_as_value_error: ValueError = TornChatHistoryError("CHAT.md, line 6: cut short")
     assert_type(error, ChatHistoryError)
     assert_type(as_value_error, ValueError)
     assert_type(as_root, MiniAgentsError)
+    assert_type(torn, MalformedChatHistoryError)
+    assert_type(torn_as_value_error, ValueError)
+    not_torn: TornChatHistoryError = MalformedChatHistoryError("x")  # type: ignore[assignment]
+    assert_type(not_torn, TornChatHistoryError)
 
 
 # --- The history agents ---------------------------------------------------------------
