@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from miniagents.ext.chat_history_md import ChatHistoryMD
 from tests.fakes.llm_server import FakeLLMServer
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
+from tests.test_console import WAIT, read_until
 from tests.test_install import installed_checkout
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,6 +158,45 @@ def test_a_refused_key_is_one_line_and_the_chat_goes_on(
     )
     assert "USER: first\nASSISTANT: \nUSER: second\nASSISTANT: Now it works.\n" in result.stdout
     assert result.stdout.endswith("USER: exit\nBye!\n")
+
+
+def test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.reply(tokens=["Once ", "upon ", "a time."], hang_after=2)  # then it hangs
+    with default_sigint_in_children():  # Ctrl+C works even if the test run ignores it
+        process = subprocess.Popen(
+            [sys.executable, "-m", "miniagents", "chat"],
+            cwd=tmp_path,
+            env=python_env(fake_llm),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    try:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.write(b"Tell me a story.\n")
+        process.stdin.flush()
+        shown = bytearray()
+        read_until(process.stdout.fileno(), shown, b"ASSISTANT: Once upon ")
+        process.send_signal(signal.SIGINT)
+        # stdin stays open until the chat has ended: only Ctrl+C can end it here
+        assert process.wait(timeout=WAIT) == 0
+        rest, errors = process.communicate(timeout=WAIT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert errors == b""
+    assert bytes(shown + rest).decode() == (
+        "Chatting with OpenAI (gpt-4o-mini). Type exit or press Ctrl+D to end.\n"
+        "USER: Tell me a story.\n"
+        "ASSISTANT: Once upon \n"  # the cut reply ended its line before the goodbye
+        "Bye!\n"
+    )
+    assert fake_llm.wait_disconnected(0)  # the HTTP stream was closed
 
 
 BAD_ARGUMENTS = {

@@ -808,7 +808,7 @@ SIGINT_TESTS = [
     "tests/test_console.py::test_the_default_handler_is_restored_too",
     "tests/test_console.py::"
     "test_plain_mode_sigint_while_waiting_for_input_ends_the_dialog_and_keeps_the_history[kill]",
-    "tests/test_chat_history.py::test_ctrl_c_mid_reply_with_a_chat_history_user_agent_ends_at_once",
+    "tests/test_cli.py::test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended",
 ]
 """Tests that send SIGINT: to the test process itself, to a child on a pty, to a piped child."""
 
