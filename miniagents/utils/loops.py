@@ -154,7 +154,11 @@ async def _failed_with(replies: MessageSequencePromise, error: BaseException) ->
 
 
 class _Started:
-    """The tasks of the agents a loop started, to wait for when the loop ends."""
+    """The tasks of the agents a loop started, to wait for when the loop ends.
+
+    They are caught as ``inquire()`` starts them, by a task factory set on the event loop
+    for the length of that synchronous call (and the previous one called through).
+    """
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -163,12 +167,26 @@ class _Started:
         self, agent: MiniAgent[...], messages: MessageType | None
     ) -> MessageSequencePromise:
         """``agent.inquire(messages)``, remembering the tasks it started until they end."""
-        before = asyncio.all_tasks()
-        replies = agent.inquire(messages)
-        for task in asyncio.all_tasks() - before:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return replies
+        loop = asyncio.get_running_loop()
+        previous = loop.get_task_factory()
+
+        def remembered(
+            loop: asyncio.AbstractEventLoop, coroutine: Any, **kwargs: Any
+        ) -> asyncio.Future[Any]:
+            if previous is None:
+                task: asyncio.Future[Any] = asyncio.Task(coroutine, loop=loop, **kwargs)
+            else:
+                task = previous(loop, coroutine, **kwargs)
+            if isinstance(task, asyncio.Task) and not task.done():
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            return task
+
+        loop.set_task_factory(remembered)
+        try:
+            return agent.inquire(messages)
+        finally:
+            loop.set_task_factory(previous)
 
     async def stopped(self) -> None:
         """Wait until every task started so far has ended (a cancelled one included)."""
