@@ -1080,6 +1080,30 @@ async def test_ctrl_c_mid_reply_ends_the_reply_line_before_the_loop_returns(
     assert screen.getvalue() == "ASSISTANT: first \nAFTER THE LOOP\n"
 
 
+async def test_a_loop_keeps_the_task_factory_of_the_event_loop() -> None:
+    loop = asyncio.get_running_loop()
+    made: list[asyncio.Task[Any]] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coroutine: Any, **kwargs: Any) -> Any:
+        task = asyncio.Task(coroutine, loop=loop, **kwargs)
+        made.append(task)
+        return task
+
+    calls: list[str] = []
+    loop.set_task_factory(factory)
+    try:
+        async with MiniAgents():
+            await adialog_loop(ending_agent(EOFError, calls, "U"), echo_assistant)
+        assert loop.get_task_factory() is factory  # the loop's own one came back
+    finally:
+        loop.set_task_factory(None)
+
+    assert calls == ["U1", "U2", "U3"]
+    names = [task.get_name() for task in made]  # (named once the factory has made them)
+    assert names.count("miniagents:U") == 3  # the agents' tasks went through it
+    assert names.count("miniagents:ECHO_ASSISTANT") == 2
+
+
 async def test_an_ignored_sigint_changes_nothing() -> None:
     turns: list[str] = []
 
