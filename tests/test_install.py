@@ -75,3 +75,15 @@ def test_the_users_program_runs_with_the_installed_package(user_project: Path) -
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Hello there.\nHELLO THERE.!!\n"
+
+
+def test_the_readme_says_what_the_pypi_package_is() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    installation = readme[readme.index("## Installation") : readme.index("## Command-line chat")]
+
+    # PyPI's `miniagents` is the original project (github.com/teremterem/MiniAgents), whose
+    # releases from 0.0.21 on have another API: not "a different project".
+    assert "a different project" not in readme
+    assert "original MiniAgents project" in installation
+    assert "(https://github.com/teremterem/MiniAgents)" in installation
+    assert "`miniagents.ext.llms`" in installation
