@@ -60,24 +60,32 @@ class _Provider:
     name: str
     agent: MiniAgent[...]
     key: str | None = None
+    """The environment variable of its API key."""
     sdk: str | None = None
-    extra: str | None = None
+    """The module of its SDK, also the name of the extra that installs it."""
     model_variable: str | None = None
     default_model: str = "offline"
 
 
 _BY_NAME = {
     "openai": _Provider(
-        "OpenAI", openai_agent, "OPENAI_API_KEY", "openai", "openai", "OPENAI_MODEL",
-        DEFAULT_OPENAI_MODEL,
+        name="OpenAI",
+        agent=openai_agent,
+        key="OPENAI_API_KEY",
+        sdk="openai",
+        model_variable="OPENAI_MODEL",
+        default_model=DEFAULT_OPENAI_MODEL,
     ),
     "anthropic": _Provider(
-        "Anthropic", anthropic_agent, "ANTHROPIC_API_KEY", "anthropic", "anthropic",
-        "ANTHROPIC_MODEL", DEFAULT_ANTHROPIC_MODEL,
+        name="Anthropic",
+        agent=anthropic_agent,
+        key="ANTHROPIC_API_KEY",
+        sdk="anthropic",
+        model_variable="ANTHROPIC_MODEL",
+        default_model=DEFAULT_ANTHROPIC_MODEL,
     ),
-    "offline": _Provider("the offline model", offline_agent),
-}  # fmt: skip
-_BY_ALIAS = {provider.agent.alias: provider for provider in _BY_NAME.values()}
+    "offline": _Provider(name="the offline model", agent=offline_agent),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -180,7 +188,7 @@ def _assistant(provider: _Provider, model: str, system: str) -> MiniAgent[...]:
     if provider.sdk is not None and importlib.util.find_spec(provider.sdk) is None:
         raise _CannotStart(
             f"{provider.name} needs its SDK, which is not installed; install it with "
-            f'pip install "miniagents[{provider.extra}]"'
+            f'pip install "miniagents[{provider.sdk}]"'
         )
     if provider.key is not None and not os.environ.get(provider.key):
         raise _CannotStart(f"{provider.name} needs an API key; set {provider.key}")
