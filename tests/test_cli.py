@@ -229,6 +229,26 @@ def test_bad_arguments_are_one_line_errors_with_exit_code_2(tmp_path: Path, case
     assert result.stderr.count("\n") == 1, result.stderr
 
 
+def test_a_provider_whose_sdk_is_missing_says_how_to_install_it(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['anthropic'] = None  # as if it were not installed\n"
+        "from miniagents.ext.chat_cli import main\n"
+        "sys.exit(main(['chat', '--provider', 'anthropic']))\n"
+    )
+    result = run_python(["-c", code], tmp_path, stdin="Hello!\n", llm=fake_llm)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "miniagents chat: error: Anthropic needs its SDK, which is not installed; install it "
+        'with pip install "miniagents[anthropic]" (see miniagents chat --help)\n'
+    )
+    assert fake_llm.requests == []
+
+
 def test_a_file_that_is_not_a_chat_history_is_a_one_line_error_and_stays(tmp_path: Path) -> None:
     notes = tmp_path / "notes.md"
     notes.write_text("# My notes\n", encoding="utf-8")
