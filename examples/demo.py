@@ -4,6 +4,9 @@ Run it with ``python examples/demo.py``. With no API key it talks with the offli
 (no network needed); with ``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY``) set it talks with
 OpenAI (or Anthropic). The assistant's reply streams token by token, and a history agent
 gives it the whole conversation each turn. Type ``exit``, press Ctrl+D or Ctrl+C to end.
+An LLM error (a wrong key, no network) is shown in one line, and the chat goes on.
+
+Installed, the same chat is a command with options: ``miniagents chat --help``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,21 @@
-"""The Python subprocesses the tests start: offline, strict, on this checkout."""
+"""The Python subprocesses the tests start: offline, strict, on this checkout.
+
+They start with SIGINT at its default action, as from a terminal (Ctrl+C raises
+``KeyboardInterrupt``), even when the test run ignores SIGINT (e.g. pytest started with
+``&`` from a script): see :func:`default_sigint_in_children`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import FrameType
 
 from tests.fakes.llm_server import FakeLLMServer
 
@@ -49,14 +59,45 @@ def run_python(
     stdin: str = "",
     llm: FakeLLMServer | None = None,
     timeout: float = 120,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python *args`` in ``cwd`` with ``stdin`` piped in (see :func:`python_env`)."""
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=python_env(llm),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """Run ``python *args`` in ``cwd`` with ``stdin`` piped in (see :func:`python_env`).
+
+    ``env`` holds variables added to the child's environment.
+    """
+    with default_sigint_in_children():
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=cwd,
+            env=python_env(llm, **(env or {})),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+@contextlib.contextmanager
+def default_sigint_in_children() -> Iterator[None]:
+    """Processes started inside the block get SIGINT's default action, even if ours ignores it.
+
+    An ignored signal stays ignored in a child, across ``exec``; a handled one is reset to
+    its default. So while the block runs (in the main thread), a handler that does nothing
+    stands in for "ignored": no different for this process, and a Python child installs
+    its ``KeyboardInterrupt`` handler as at a terminal.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, _do_nothing)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _do_nothing(signum: int, frame: FrameType | None) -> None:
+    return None

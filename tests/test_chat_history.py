@@ -48,7 +48,7 @@ from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUs
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.utils import adialog_loop
 from tests.history_calls import every_call
-from tests.subprocesses import python_env, run_python
+from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -987,7 +987,11 @@ class SlowDialog:
         self.out = tmp_path / "out.txt"
         script = SLOW_TEMPLATE.format(agents=agents)
         (tmp_path / "slow.py").write_text(script, encoding="utf-8")
-        with self.out.open("w") as out, (tmp_path / "err.txt").open("w") as err:
+        with (
+            self.out.open("w") as out,
+            (tmp_path / "err.txt").open("w") as err,
+            default_sigint_in_children(),  # Ctrl+C works even if the test run ignores it
+        ):
             self.process = subprocess.Popen(
                 [sys.executable, "slow.py"],
                 cwd=tmp_path,

@@ -17,10 +17,12 @@ import asyncio
 import contextlib
 import fcntl
 import importlib.util
+import io
 import logging
 import os
 import re
 import select
+import shlex
 import signal
 import struct
 import subprocess
@@ -38,6 +40,7 @@ import pytest
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.chat_history import InMemoryChatHistory
 from miniagents.ext import console_user_agent as console_user_agent_module
+from miniagents.ext import misc_agents
 from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.misc_agents import (
@@ -51,7 +54,8 @@ from miniagents.promising.sentinels import AWAIT
 from miniagents.utils import achain_loop, adialog_loop
 from miniagents.utils import loops as loops_module
 from miniagents.utils.loops import ChainStep
-from tests.subprocesses import python_env, run_python
+from tests.fakes.llm_server import FakeLLMServer
+from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -250,6 +254,90 @@ def test_create_console_user_agent_is_the_console_user_agent_with_its_arguments_
     assert agent.alias == console_user_agent.alias == "USER_AGENT"
     assert agent.func is console_user_agent.func
     assert agent is not console_user_agent  # a fork: the original keeps its defaults
+
+
+LLM_DIALOG = """
+import asyncio
+import sys
+
+from miniagents import MiniAgents
+from miniagents.chat_history import InMemoryChatHistory
+from miniagents.ext.console_user_agent import create_console_user_agent
+from miniagents.ext.history_agents import in_memory_history_agent
+from miniagents.ext.llm.anthropic import anthropic_agent
+from miniagents.ext.llm.openai import openai_agent
+from miniagents.utils import adialog_loop
+
+mode, provider = sys.argv[1], sys.argv[2]
+
+
+async def main() -> None:
+    if provider == "openai":
+        assistant = openai_agent.fork(model="gpt-4o-mini")
+    else:
+        assistant = anthropic_agent.fork(model="claude-haiku-4-5", max_tokens=100)
+    async with MiniAgents():
+        if mode == "history-agent":
+            user = create_console_user_agent()
+            await adialog_loop(user, assistant, history_agent=in_memory_history_agent)
+        else:
+            history = InMemoryChatHistory() if mode == "user-history" else None
+            await adialog_loop(create_console_user_agent(chat_history=history), assistant)
+    print("DONE")
+
+
+asyncio.run(main())
+"""
+
+REFUSED_KEY = {
+    "openai": "OpenAI refused the API key: Error code: 401 - Incorrect API key provided.",
+    "anthropic": "Anthropic refused the API key:",
+}
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("mode", ["plain", "history-agent", "user-history"])
+def test_an_llm_error_in_a_chat_is_one_line_and_the_user_goes_on(
+    tmp_path: Path, fake_llm: FakeLLMServer, mode: str, provider: str
+) -> None:
+    fake_llm.fail(401)  # a wrong API key
+    fake_llm.reply(tokens=["Hi ", "again."])
+    script = write_script(tmp_path, "script.py", LLM_DIALOG)
+
+    result = run_python(
+        [str(script), mode, provider], tmp_path, stdin="hello\nagain\n", llm=fake_llm
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        "USER: hello\n"
+        "ASSISTANT: \n"  # the failed reply: its line ends, and the error is shown
+        "USER: again\n"
+        "ASSISTANT: Hi again.\n"
+        "USER: \n"
+        "DONE\n"
+    )
+    assert result.stderr.startswith("ERROR: " + REFUSED_KEY[provider])
+    assert result.stderr.count("\n") == 1  # one line, no traceback
+    first, second = ([m["content"] for m in r.json["messages"]] for r in fake_llm.requests)
+    assert first == ["hello"]
+    # the failed reply was not kept: with a history, the model sees both user messages
+    assert second == (["again"] if mode == "plain" else ["hello", "again"])
+
+
+def test_no_network_in_a_chat_is_one_line_and_the_user_can_leave(tmp_path: Path) -> None:
+    with FakeLLMServer() as server:
+        pass  # stopped: its port is closed, as a provider out of reach
+    script = write_script(tmp_path, "script.py", LLM_DIALOG)
+
+    result = run_python([str(script), "plain", "openai"], tmp_path, stdin="hello\n", llm=server)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "USER: hello\nASSISTANT: \nUSER: \nDONE\n"
+    # one line: the error's own message (which names the SDK's "Connection error.")
+    assert result.stderr.startswith("ERROR: OpenAI ")
+    assert result.stderr.endswith("Connection error.\n")
+    assert result.stderr.count("\n") == 1
 
 
 GATED = """
@@ -477,15 +565,16 @@ class Terminal:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         env = python_env(TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
         try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", wrapper, str(script), *args],
-                cwd=directory,
-                env=env,
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                start_new_session=True,
-            )
+            with default_sigint_in_children():  # Ctrl+C works even if the test run ignores it
+                self.process = subprocess.Popen(
+                    [sys.executable, "-c", wrapper, str(script), *args],
+                    cwd=directory,
+                    env=env,
+                    stdin=slave,
+                    stdout=slave,
+                    stderr=slave,
+                    start_new_session=True,
+                )
         except BaseException:
             os.close(master)
             raise
@@ -715,6 +804,37 @@ def test_plain_mode_sigint_while_a_reply_streams_ends_the_dialog_at_once(
     assert load_history(history) == [("user", "question")]
 
 
+SIGINT_TESTS = [
+    "tests/test_console.py::test_the_default_handler_is_restored_too",
+    "tests/test_console.py::"
+    "test_plain_mode_sigint_while_waiting_for_input_ends_the_dialog_and_keeps_the_history[kill]",
+    "tests/test_cli.py::test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended",
+]
+"""Tests that send SIGINT: to the test process itself, to a child on a pty, to a piped child."""
+
+
+def test_the_sigint_tests_pass_when_the_test_run_ignores_sigint(tmp_path: Path) -> None:
+    # A script that starts a command with `&` (no job control) starts it with SIGINT
+    # ignored, and the children of that command inherit it.
+    python = shlex.quote(sys.executable)
+    script = (
+        f'{python} -c "import signal; print(signal.getsignal(2) == signal.SIG_IGN)" & wait $!\n'
+        f"{python} -m pytest -q -p no:cacheprovider {shlex.join(SIGINT_TESTS)} & wait $!\n"
+    )
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=ROOT,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.stdout.startswith("True\n"), result.stdout  # SIGINT ignored, as in such a run
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(SIGINT_TESTS)} passed" in result.stdout
+
+
 # -- the loops, in-process ---------------------------------------------------------------
 
 
@@ -873,12 +993,15 @@ async def test_sigint_while_achain_loop_waits_ends_it_and_restores_the_handler()
 
 
 async def test_the_default_handler_is_restored_too() -> None:
-    before = signal.getsignal(signal.SIGINT)  # the test runner's own handler
     events: list[str] = []
-    async with MiniAgents():
-        await asyncio.wait_for(adialog_loop(waiting_user(events, sigint_soon), offline_agent), WAIT)
+    # Python's own handler, the one a program has at a terminal (the test run itself may
+    # ignore SIGINT, e.g. when a script started it with `&`).
+    with sigint_handler(signal.default_int_handler):
+        async with MiniAgents():
+            await asyncio.wait_for(
+                adialog_loop(waiting_user(events, sigint_soon), offline_agent), WAIT
+            )
 
-    assert signal.getsignal(signal.SIGINT) == before
     assert events == ["waiting", "cancelled"]
 
 
@@ -909,6 +1032,76 @@ async def test_a_second_loop_after_a_ctrl_c_ends_on_its_own_ctrl_c() -> None:
                 )
 
     assert events == ["waiting", "cancelled", "waiting", "cancelled"]
+
+
+class Screen(io.StringIO):
+    """A stand-in for stdout that presses Ctrl+C once ``text`` has been shown."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self.text and self.text in self.getvalue():
+            self.text = ""
+            signal.raise_signal(signal.SIGINT)
+        return written
+
+
+@pytest.mark.parametrize("history", [False, True])
+async def test_ctrl_c_mid_reply_ends_the_reply_line_before_the_loop_returns(
+    monkeypatch: pytest.MonkeyPatch, history: bool
+) -> None:
+    never = asyncio.Event()
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "first "
+        await never.wait()  # the rest of the reply never comes: Ctrl+C cuts it
+        yield "second"
+
+    @miniagent
+    async def assistant(ctx: InteractionContext) -> None:
+        await ctx.messages
+        ctx.reply(MessagePromise.from_async_iterable(tokens(), role="assistant"))
+
+    async def typed(prompt: str) -> str:
+        return "question"
+
+    screen = Screen("ASSISTANT: first ")
+    monkeypatch.setattr(sys, "stdout", screen)
+    monkeypatch.setattr(misc_agents, "read_user_text", typed)
+    user = console_user_agent.fork(chat_history=InMemoryChatHistory() if history else None)
+    with sigint_handler(SigintRecorder()):
+        async with MiniAgents():
+            await adialog_loop(user, assistant)  # (no wait_for: its task would hide the bug)
+            print("AFTER THE LOOP")
+
+    assert screen.getvalue() == "ASSISTANT: first \nAFTER THE LOOP\n"
+
+
+async def test_a_loop_keeps_the_task_factory_of_the_event_loop() -> None:
+    loop = asyncio.get_running_loop()
+    made: list[asyncio.Task[Any]] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coroutine: Any, **kwargs: Any) -> Any:
+        task = asyncio.Task(coroutine, loop=loop, **kwargs)
+        made.append(task)
+        return task
+
+    calls: list[str] = []
+    loop.set_task_factory(factory)
+    try:
+        async with MiniAgents():
+            await adialog_loop(ending_agent(EOFError, calls, "U"), echo_assistant)
+        assert loop.get_task_factory() is factory  # the loop's own one came back
+    finally:
+        loop.set_task_factory(None)
+
+    assert calls == ["U1", "U2", "U3"]
+    names = [task.get_name() for task in made]  # (named once the factory has made them)
+    assert names.count("miniagents:U") == 3  # the agents' tasks went through it
+    assert names.count("miniagents:ECHO_ASSISTANT") == 2
 
 
 async def test_an_ignored_sigint_changes_nothing() -> None:

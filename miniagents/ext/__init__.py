@@ -6,7 +6,8 @@
 - :mod:`miniagents.ext.chat_history_md`: ``ChatHistoryMD``, a chat history in a markdown file;
 - :mod:`miniagents.ext.history_agents`: agents that keep a conversation and replay it;
 - :mod:`miniagents.ext.misc_agents`: console and file agents;
-- :mod:`miniagents.ext.console_user_agent`: ``create_console_user_agent``.
+- :mod:`miniagents.ext.console_user_agent`: ``create_console_user_agent``;
+- :mod:`miniagents.ext.chat_cli`: the ``miniagents chat`` command line.
 """
 
 __all__: list[str] = []

@@ -165,6 +165,14 @@ async def print_message(message: MessagePromise, label: str) -> None:
         _write("\n")
 
 
+def print_error(error: BaseException) -> None:
+    """Print ``error``'s own message as one line on stderr (after what stdout shows)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    sys.stdout.flush()
+    sys.stderr.write(f"ERROR: {text}\n")
+    sys.stderr.flush()
+
+
 async def print_messages(messages: MessageSequencePromise, label: str) -> None:
     """Print every message of ``messages`` with :func:`print_message`."""
     async for message in messages:

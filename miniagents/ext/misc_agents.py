@@ -2,7 +2,9 @@
 
 - :data:`console_user_agent` prints its input (the assistant's replies) token by token,
   then reads the user's next message and replies with it (with a ``chat_history``, it
-  stores both and replies with the whole conversation).
+  stores both and replies with the whole conversation). A reply that fails with an LLM
+  error (a wrong API key, no network, ...) is shown as one line, ``ERROR: <message>`` on
+  stderr, and the user goes on.
 - :data:`console_input_agent` reads one message from the user.
 - :data:`console_output_agent` prints its input token by token and passes it on.
 - :data:`file_output_agent` writes its input to a file token by token and passes it on.
@@ -21,7 +23,8 @@ from pathlib import Path
 from typing import TextIO
 
 from miniagents.chat_history import ChatHistory
-from miniagents.ext._console import print_message, print_messages, read_user_text
+from miniagents.ext._console import print_error, print_message, print_messages, read_user_text
+from miniagents.ext.llm.errors import LLMError
 from miniagents.ext.llm.messages import UserMessage
 from miniagents.miniagents.agent import miniagent
 from miniagents.miniagents.interaction import InteractionContext
@@ -51,13 +54,21 @@ async def console_user_agent(
         chat_history: If given, each incoming message is stored in it once complete, then
             the user's message, and the reply is the whole history (for a model to read).
 
+    An incoming message that fails with an ``LLMError`` (a refused API key, no network,
+    a rate limit, ...) is not stored: its error is shown in one line (``ERROR: ...``, on
+    stderr), and the user types the next message as usual (or leaves). Other errors are
+    raised: they are bugs to see in full.
+
     Raises:
         EOFError: when the input ends or the user types ``exit``; ends a dialog loop.
     """
-    async for message in ctx.message_promises:
-        await print_message(message, label)
-        if chat_history is not None:
-            await chat_history.append(await message)
+    try:
+        async for message in ctx.message_promises:
+            await print_message(message, label)
+            if chat_history is not None:
+                await chat_history.append(await message)
+    except LLMError as error:
+        print_error(error)
     user_message = UserMessage(text=await read_user_text(prompt))
     if chat_history is None:
         ctx.reply(user_message)

@@ -53,17 +53,21 @@ async def achain_loop(
     ``AWAIT`` waits until the replies so far are complete before the chain goes on;
     ``CLEAR`` drops them, so the next agent starts with no input. The loop ends cleanly
     when an agent raises ``KeyboardInterrupt`` or ``EOFError`` (the user is done), or
-    when the user presses Ctrl+C while it runs (in the main thread); any other error from
-    an agent is raised here.
+    when the user presses Ctrl+C while it runs (in the main thread): it then returns once
+    the agents it started have stopped, so whatever they print is out before the code
+    after the loop runs. Any other error from an agent is raised here at once.
 
     Raises:
         ValueError: if ``agents`` holds no agent, or no ``AWAIT``.
     """
     _check_chain(agents)
-    await _until_the_user_is_done(_chain(agents, initial_messages))
+    started = _Started()
+    await _until_the_user_is_done(_chain(agents, initial_messages, started), started)
 
 
-async def _chain(agents: Sequence[ChainStep], messages: MessageType | None) -> None:
+async def _chain(
+    agents: Sequence[ChainStep], messages: MessageType | None, started: _Started
+) -> None:
     while True:
         for step in agents:
             if step is AWAIT:
@@ -72,7 +76,7 @@ async def _chain(agents: Sequence[ChainStep], messages: MessageType | None) -> N
             elif step is CLEAR:
                 messages = None
             else:
-                messages = step.inquire(messages)
+                messages = started.inquire(step, messages)
 
 
 async def adialog_loop(
@@ -88,45 +92,123 @@ async def adialog_loop(
     (it also stores the assistant's replies). The loop ends cleanly when an agent raises
     ``KeyboardInterrupt`` or ``EOFError`` (the console agents do at the end of input, or
     when the user types ``exit``), or when the user presses Ctrl+C while it runs (in the
-    main thread): the replies under way are then given up on, which cancels them.
+    main thread): the replies under way are then given up on, which cancels them. Either
+    way it returns once the agents it started have stopped, so a reply cut short has
+    ended its line before the code after the loop prints anything.
+
+    A failed assistant reply (an LLM error) goes to the user agent like any other: the
+    console user agent shows its error in one line and the user goes on, and the history
+    agent does not store it. A user agent that does not handle it ends the loop with it.
     """
-    await _until_the_user_is_done(_dialog(user_agent, assistant_agent, history_agent))
+    started = _Started()
+    await _until_the_user_is_done(
+        _dialog(user_agent, assistant_agent, history_agent, started), started
+    )
 
 
 async def _dialog(
     user_agent: MiniAgent[...],
     assistant_agent: MiniAgent[...],
     history_agent: MiniAgent[...] | None,
+    started: _Started,
 ) -> None:
     assistant_reply: MessageSequencePromise | None = None
     stored: MessageSequencePromise | None = None
     try:
         while True:
-            user_reply = user_agent.inquire(assistant_reply)
+            user_reply = started.inquire(user_agent, assistant_reply)
             await user_reply
-            if stored is not None:
-                await stored
+            if stored is not None and assistant_reply is not None:
+                await _stored(stored, assistant_reply)
             if history_agent is None:
-                assistant_reply = assistant_agent.inquire(user_reply)
+                assistant_reply = started.inquire(assistant_agent, user_reply)
             else:
-                assistant_reply = assistant_agent.inquire(history_agent.inquire(user_reply))
-                stored = history_agent.inquire(assistant_reply)
+                history = started.inquire(history_agent, user_reply)
+                assistant_reply = started.inquire(assistant_agent, history)
+                stored = started.inquire(history_agent, assistant_reply)
     except asyncio.CancelledError:
         if stored is not None and assistant_reply is not None and not assistant_reply.done:
             stored.cancel()  # a reply cut short is not kept, and nobody waits for it
         raise
 
 
-async def _until_the_user_is_done(loop: Coroutine[Any, Any, None]) -> None:
-    """Run ``loop`` until an agent raises ``EOFError``/``KeyboardInterrupt`` or Ctrl+C."""
+async def _stored(stored: MessageSequencePromise, assistant_reply: MessageSequencePromise) -> None:
+    """Wait for the history agent to store the assistant's reply.
+
+    When the reply itself failed, the history agent fails with the reply's error, which
+    the user agent has handled already (it took its turn): that is no error of the loop.
+    """
+    try:
+        await stored
+    except Exception as error:
+        if not await _failed_with(assistant_reply, error):
+            raise
+
+
+async def _failed_with(replies: MessageSequencePromise, error: BaseException) -> bool:
+    try:
+        await replies
+    except Exception as own_error:
+        return own_error is error
+    return False
+
+
+class _Started:
+    """The tasks of the agents a loop started, to wait for when the loop ends.
+
+    They are caught as ``inquire()`` starts them, by a task factory set on the event loop
+    for the length of that synchronous call (and the previous one called through).
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def inquire(
+        self, agent: MiniAgent[...], messages: MessageType | None
+    ) -> MessageSequencePromise:
+        """``agent.inquire(messages)``, remembering the tasks it started until they end."""
+        loop = asyncio.get_running_loop()
+        previous = loop.get_task_factory()
+
+        def remembered(
+            loop: asyncio.AbstractEventLoop, coroutine: Any, **kwargs: Any
+        ) -> asyncio.Future[Any]:
+            if previous is None:
+                task: asyncio.Future[Any] = asyncio.Task(coroutine, loop=loop, **kwargs)
+            else:
+                task = previous(loop, coroutine, **kwargs)
+            if isinstance(task, asyncio.Task) and not task.done():
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            return task
+
+        loop.set_task_factory(remembered)
+        try:
+            return agent.inquire(messages)
+        finally:
+            loop.set_task_factory(previous)
+
+    async def stopped(self) -> None:
+        """Wait until every task started so far has ended (a cancelled one included)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+
+async def _until_the_user_is_done(loop: Coroutine[Any, Any, None], started: _Started) -> None:
+    """Run ``loop`` until an agent raises ``EOFError``/``KeyboardInterrupt`` or Ctrl+C.
+
+    Then wait for the agents the loop started to stop (the replies it gave up on cancel
+    theirs), out of the Ctrl+C block: a second Ctrl+C interrupts this wait as usual.
+    """
     with ctrl_c_ends_the_loop() as ctrl_c:
         try:
             await loop
         except _ENDS_A_LOOP:
-            return
+            pass
         except asyncio.CancelledError:
             if not ctrl_c.ended():
                 raise
+    await started.stopped()
 
 
 def _as_sequence(messages: MessageType) -> MessageSequencePromise:
