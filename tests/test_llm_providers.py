@@ -12,7 +12,6 @@ import asyncio
 import json
 import re
 import socket
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,21 +218,22 @@ async def forward(ctx: InteractionContext) -> None:
 async def test_tokens_arrive_one_by_one_through_a_chain_of_agents(
     llm: LLM, client: SDKClient, server: FakeLLMServer
 ) -> None:
-    server.reply(tokens=["One", " two", " three", " four"], token_delay=0.05)
-    arrivals: list[tuple[str, float, bool]] = []
+    # The server sends two tokens, then waits until the client has closed the connection:
+    # so the first tokens can only have come through the chain while the reply was going on.
+    server.reply(tokens=["One", " two", " three", " four"], hang_after=2)
+    tokens: list[str] = []
     async with MiniAgents():
         reply = restream.inquire(ask(llm, client, "count to four"))
         promise = await anext(aiter(reply))
         async for token in promise:
-            record = server.requests[0]
-            arrivals.append((token, time.monotonic(), record.finished))
-        message = await promise
-        assert len(await reply) == 1
-    assert [token for token, _, _ in arrivals] == ["One", " two", " three", " four"]
-    assert message.text == "One two three four"
-    first_arrival, last_arrival = arrivals[0][1], arrivals[-1][1]
-    assert not arrivals[0][2], "the first token came only once the server had sent them all"
-    assert last_arrival - first_arrival >= 0.1  # three gaps of 0.05 s between the tokens
+            tokens.append(token)
+            if len(tokens) == 2:
+                break
+        assert not server.requests[0].finished
+        assert not promise.done
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(reply.aresolve(), 0.1)  # give up on the rest
+    assert tokens == ["One", " two"]
     assert server.requests[0].stream
 
 
@@ -747,18 +747,19 @@ async def test_a_consumer_giving_up_closes_the_connection(
     llm: LLM, client: SDKClient, server: FakeLLMServer, what: str
 ) -> None:
     server.reply(tokens=TOKENS, hang_after=2)
-    start = time.monotonic()
-    async with MiniAgents():
-        reply = ask(llm, client, "hi", stream=what != "not-streamed-reply")
-        awaited: MessageSequencePromise | MessagePromise = reply
-        if what == "message":
-            awaited = await anext(aiter(reply))
-        with pytest.raises(asyncio.TimeoutError):
-            await asyncio.wait_for(awaited.aresolve(), 0.3)
-        gave_up = time.monotonic()
-        assert await server.wait_disconnected_async(0, WAIT)
-    assert time.monotonic() - gave_up < 0.5  # the context did not wait for the server
-    assert time.monotonic() - start < 1.5
+
+    async def give_up() -> None:
+        async with MiniAgents():
+            reply = ask(llm, client, "hi", stream=what != "not-streamed-reply")
+            awaited: MessageSequencePromise | MessagePromise = reply
+            if what == "message":
+                awaited = await anext(aiter(reply))
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(awaited.aresolve(), 0.3)
+            assert await server.wait_disconnected_async(0, WAIT)
+
+    # The server never ends its response: a context that waited for it would never end.
+    await asyncio.wait_for(give_up(), WAIT)
     assert server.requests[0].outcome == "disconnected"
     assert len(server.requests) == 1
 
