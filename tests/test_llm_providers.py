@@ -50,6 +50,7 @@ from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.promising.sentinels import DEFAULT
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 from tests.fakes.llm_server import FAST_RETRY, FakeLLMServer
+from tests.fakes.virtual_clock import manual_time
 
 # -- the two providers ---------------------------------------------------------------------
 
@@ -370,6 +371,16 @@ async def test_every_typed_option_reaches_the_server_under_its_api_name(
         assert first[name] == value, name
     assert (second["max_tokens"], second["temperature"]) == (1000, 0.0)
     assert first.get("stream") is (True if stream else None)
+
+
+async def test_an_option_the_api_refuses_is_an_llm_request_error(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMRequestError) as raised:
+            await ask(llm, client, "hi", temperature=7.0)
+    assert "temperature: Input should be between 0 and" in str(raised.value)
+    assert server.requests[0].json["temperature"] == 7.0
 
 
 async def test_options_not_given_are_not_sent(
@@ -695,7 +706,7 @@ async def test_a_broken_reply_gives_its_tokens_then_an_llm_error(
 
 # -- stalled replies -----------------------------------------------------------------------
 
-STALL = 0.05  # seconds: the server sends nothing more, so any timeout stalls; a short one ends it
+STALL = 0.05  # seconds: on a stopped clock, moved on by the test once it has seen the request
 
 
 @pytest.mark.parametrize("where", ["agent", "context"])
@@ -704,14 +715,29 @@ async def test_a_stalled_reply_ends_with_an_llm_timeout_error_and_closes_the_con
     llm: LLM, client: SDKClient, server: FakeLLMServer, stream: bool, where: str
 ) -> None:
     # Streamed: two tokens, then nothing (the connection stays open); not streamed: no
-    # response at all. The SDK's own read timeout (10 minutes) is far away.
+    # response at all. The SDK's own read timeout (10 minutes) is far away. The loop's clock
+    # stands still until the tokens (or the request) have arrived: then it moves on by the
+    # stall timeout, whatever the speed of the machine.
     server.reply(tokens=TOKENS, hang_after=2)
     on_agent = {"stall_timeout": STALL} if where == "agent" else {}
-    async with MiniAgents(llm_stall_timeout=STALL if where == "context" else DEFAULT):
-        reply = ask(llm, client, "hi", stream=stream, **on_agent)
-        tokens, error = await tokens_then_error(reply, "iterate")
-        assert await server.wait_disconnected_async(0, WAIT)
+    tokens: list[str] = []
+    with manual_time() as clock:
+        async with MiniAgents(llm_stall_timeout=STALL if where == "context" else DEFAULT):
+            reply = ask(llm, client, "hi", stream=stream, **on_agent)
+            promise = await anext(aiter(reply))
+            if stream:
+                async for token in promise:
+                    tokens.append(token)
+                    if len(tokens) == 2:
+                        break
+            else:
+                await asyncio.to_thread(server.wait_requests, 1, WAIT)
+            clock.advance(STALL)
+            with pytest.raises(LLMTimeoutError) as raised:
+                await reply
+            assert await asyncio.to_thread(server.wait_disconnected, 0, WAIT)
     assert tokens == (TOKENS[:2] if stream else [])
+    error = raised.value
     assert type(error) is LLMTimeoutError
     assert error.__cause__ is None
     assert str(error).startswith(
@@ -726,17 +752,19 @@ async def test_role_model_and_alias_are_known_before_the_first_token(
     llm: LLM, client: SDKClient, server: FakeLLMServer
 ) -> None:
     server.reply(tokens=TOKENS, hang_after=0)  # the preamble only: no token ever comes
-    async with MiniAgents():
-        promise = await anext(aiter(ask(llm, client, "hi", stall_timeout=STALL)))
-        assert dict(promise.metadata) == {
-            "role": "assistant",
-            "model": llm.model,
-            "agent_alias": llm.alias,
-        }
-        await server.wait_requests_async(1, WAIT)
-        assert not promise.done
-        with pytest.raises(LLMTimeoutError):
-            await promise
+    with manual_time() as clock:
+        async with MiniAgents():
+            promise = await anext(aiter(ask(llm, client, "hi", stall_timeout=STALL)))
+            assert dict(promise.metadata) == {
+                "role": "assistant",
+                "model": llm.model,
+                "agent_alias": llm.alias,
+            }
+            await asyncio.to_thread(server.wait_requests, 1, WAIT)
+            assert not promise.done
+            clock.advance(STALL)
+            with pytest.raises(LLMTimeoutError):
+                await promise
 
 
 # -- a consumer that gives up --------------------------------------------------------------

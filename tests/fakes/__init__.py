@@ -6,7 +6,7 @@ fixtures (registered for every test module by ``tests/conftest.py``).
 """
 
 from tests.fakes.llm_server import FAST_RETRY, Failure, FakeLLMServer, RecordedRequest, Reply
-from tests.fakes.virtual_clock import VirtualClock, virtual_time
+from tests.fakes.virtual_clock import VirtualClock, manual_time, virtual_time
 
 __all__ = [
     "FAST_RETRY",
@@ -15,5 +15,6 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "VirtualClock",
+    "manual_time",
     "virtual_time",
 ]

@@ -1,16 +1,20 @@
-"""A virtual clock for the running asyncio loop: waiting takes no real time.
+"""Virtual clocks for the running asyncio loop: timing tests that do not depend on speed.
 
-While no callback is ready and no I/O is pending, the loop jumps its clock to its next
-timer instead of sleeping until it. So ``asyncio.sleep(60)`` returns at once, timers fire in
-the order of their virtual times, and a test of timing (a delay, a timeout) gives the same
-result on a fast machine and on a loaded one::
+:func:`virtual_time`: while no callback is ready and no I/O is pending, the loop jumps its
+clock to its next timer instead of sleeping until it. So ``asyncio.sleep(60)`` returns at
+once, timers fire in the order of their virtual times, and a test of timing (a delay, a
+timeout) gives the same result on a fast machine and on a loaded one::
 
     async def test_something(virtual_clock: VirtualClock) -> None:
         await asyncio.sleep(60)
         assert virtual_clock.elapsed == 60
 
 Only for code without real I/O: data from a socket arrives at a virtual time nobody can
-tell (the fake LLM server runs on real time).
+tell (the fake LLM server runs on real time). For that, :func:`manual_time` stops the clock:
+I/O goes on, and timers fire only when the test moves the clock on (``clock.advance(...)``),
+after it has seen what it waited for (e.g. a request reaching the fake server). Nothing that
+waits on the loop's clock (``asyncio.sleep``, ``wait_for``) ends meanwhile: wait for the
+fake server from a thread (``asyncio.to_thread(server.wait_disconnected, 0)``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import selectors
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["VirtualClock", "virtual_time"]
+__all__ = ["VirtualClock", "manual_time", "virtual_time"]
 
 
 class VirtualClock:
@@ -38,6 +42,10 @@ class VirtualClock:
     def elapsed(self) -> float:
         """Virtual seconds since the clock was installed."""
         return self.now - self.start
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on (the timers now due fire at the loop's next step)."""
+        self.now += seconds
 
 
 class _JumpingSelector:
@@ -74,4 +82,16 @@ def virtual_time() -> Iterator[VirtualClock]:
         yield clock
     finally:
         setattr(loop, "_selector", selector)  # noqa: B010
+        del loop.time
+
+
+@contextmanager
+def manual_time() -> Iterator[VirtualClock]:
+    """Stop the current loop's clock inside the ``with`` block: it moves only by ``advance``."""
+    loop = asyncio.get_running_loop()
+    clock = VirtualClock(loop.time())
+    loop.time = clock.time  # type: ignore[method-assign]
+    try:
+        yield clock
+    finally:
         del loop.time
