@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from types import TracebackType
 
+from miniagents.promising.errors import MiniAgentsError
+
 __all__ = ["StallWatch"]
 
 
@@ -26,7 +28,7 @@ class StallWatch:
 
     __slots__ = ("_deadline", "_error", "_expired", "_handle", "_loop", "_task", "_timeout")
 
-    def __init__(self, timeout: float | None, error: Callable[[], BaseException]) -> None:
+    def __init__(self, timeout: float | None, error: Callable[[], MiniAgentsError]) -> None:
         self._timeout = timeout
         self._error = error
         self._expired = False

@@ -53,8 +53,10 @@ class OfflineOptions(LLMOptions):
     Attributes:
         model: A name for the model, shown in the reply's metadata.
         system: A system prompt (part of the call the reply function sees).
-        stall_timeout: As for every LLM agent: a ``token_delay`` longer than it ends the
-            reply with an ``LLMTimeoutError``, which lets you test how you handle one.
+        stall_timeout: Seconds to wait for each next token (default: the context's
+            ``MiniAgents(llm_stall_timeout=...)``, 60 seconds unless set; ``None``: no
+            limit). A ``token_delay`` longer than it ends the reply with an
+            ``LLMTimeoutError``, which lets you test how your code handles one.
         extra_options: Anything else; a reply function sees it in ``call.options``.
         reply: The reply: a text, an iterator of texts (one per call), or a function of
             the ``LLMCall``; by default a deterministic reply built from the prompt.
