@@ -24,10 +24,11 @@ The hierarchy::
     │   └── MCPSessionError                         an MCP server unreachable, or session closed
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
+        ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
         ├── LLMRateLimitError                       429, after the SDK's own retries
         ├── LLMServerError                          5xx / overloaded, after the SDK's retries
         ├── LLMConnectionError                      no connection, or it broke mid-stream
-        │   └── LLMTimeoutError                     the request timed out
+        │   └── LLMTimeoutError                     timed out, or the reply stalled
         ├── LLMAuthenticationError                  a missing or refused API key
         ├── LLMRequestError                         any other 4xx: the request was refused
         └── LLMResponseError                        a malformed, incomplete or failed stream
@@ -47,6 +48,7 @@ from miniagents.ext.llm.errors import LLMError as LLMError
 from miniagents.ext.llm.errors import LLMRateLimitError as LLMRateLimitError
 from miniagents.ext.llm.errors import LLMRequestError as LLMRequestError
 from miniagents.ext.llm.errors import LLMResponseError as LLMResponseError
+from miniagents.ext.llm.errors import LLMSDKMissingError as LLMSDKMissingError
 from miniagents.ext.llm.errors import LLMServerError as LLMServerError
 from miniagents.ext.llm.errors import LLMTimeoutError as LLMTimeoutError
 from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
@@ -82,6 +84,7 @@ __all__ = [
     "LLMRateLimitError",
     "LLMRequestError",
     "LLMResponseError",
+    "LLMSDKMissingError",
     "LLMServerError",
     "LLMTimeoutError",
     "MCPSessionError",

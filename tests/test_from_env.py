@@ -11,7 +11,7 @@ from miniagents.ext.llm.from_env import (
     DEFAULT_OPENAI_MODEL,
     llm_agent_from_env,
 )
-from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import openai_agent
 
 
@@ -48,3 +48,24 @@ async def test_the_offline_model_without_a_key() -> None:
     assert agent.func is offline_agent.func
     async with MiniAgents():
         assert str(await agent.inquire("Hello")) == "Hi there."
+
+
+def test_the_options_given_are_bound_and_only_those(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    agent = llm_agent_from_env(temperature=0.0, stall_timeout=None)
+    assert repr(agent) == repr(
+        openai_agent.fork(
+            model=DEFAULT_OPENAI_MODEL, system=None, temperature=0.0, stall_timeout=None
+        )
+    )
+
+
+async def test_the_offline_model_takes_the_common_options() -> None:
+    agent = llm_agent_from_env(
+        offline_reply="one two three", token_delay=0.0, max_tokens=2, temperature=0.5
+    )
+    async with MiniAgents():
+        message = (await agent.inquire("Hello"))[0]
+    assert isinstance(message, OfflineMessage)
+    assert message.text == "one two "
+    assert message.finish_reason == "length"

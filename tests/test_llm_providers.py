@@ -12,7 +12,6 @@ import asyncio
 import json
 import re
 import socket
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from miniagents.ext.llm import AssistantMessage, SystemMessage, TokenUsage
 from miniagents.ext.llm.anthropic import DEFAULT_MAX_TOKENS, AnthropicMessage, anthropic_agent
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
+    LLMConfigurationError,
     LLMConnectionError,
     LLMError,
     LLMRateLimitError,
@@ -47,8 +47,10 @@ from miniagents.ext.llm.errors import (
     LLMTimeoutError,
 )
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
+from miniagents.promising.sentinels import DEFAULT
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 from tests.fakes.llm_server import FAST_RETRY, FakeLLMServer
+from tests.fakes.virtual_clock import manual_time
 
 # -- the two providers ---------------------------------------------------------------------
 
@@ -217,21 +219,22 @@ async def forward(ctx: InteractionContext) -> None:
 async def test_tokens_arrive_one_by_one_through_a_chain_of_agents(
     llm: LLM, client: SDKClient, server: FakeLLMServer
 ) -> None:
-    server.reply(tokens=["One", " two", " three", " four"], token_delay=0.05)
-    arrivals: list[tuple[str, float, bool]] = []
+    # The server sends two tokens, then waits until the client has closed the connection:
+    # so the first tokens can only have come through the chain while the reply was going on.
+    server.reply(tokens=["One", " two", " three", " four"], hang_after=2)
+    tokens: list[str] = []
     async with MiniAgents():
         reply = restream.inquire(ask(llm, client, "count to four"))
         promise = await anext(aiter(reply))
         async for token in promise:
-            record = server.requests[0]
-            arrivals.append((token, time.monotonic(), record.finished))
-        message = await promise
-        assert len(await reply) == 1
-    assert [token for token, _, _ in arrivals] == ["One", " two", " three", " four"]
-    assert message.text == "One two three four"
-    first_arrival, last_arrival = arrivals[0][1], arrivals[-1][1]
-    assert not arrivals[0][2], "the first token came only once the server had sent them all"
-    assert last_arrival - first_arrival >= 0.1  # three gaps of 0.05 s between the tokens
+            tokens.append(token)
+            if len(tokens) == 2:
+                break
+        assert not server.requests[0].finished
+        assert not promise.done
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(reply.aresolve(), 0.1)  # give up on the rest
+    assert tokens == ["One", " two"]
     assert server.requests[0].stream
 
 
@@ -331,23 +334,111 @@ async def test_without_a_system_prompt_none_is_sent(
     assert "system" not in body
 
 
-async def test_openai_options_reach_the_server_unchanged(server: FakeLLMServer) -> None:
-    async with OPENAI.client(server) as client, MiniAgents():
-        await ask(OPENAI, client, "hi", max_tokens=17, temperature=0.25, stop=["END"], seed=3)
+OPENAI_OPTIONS: dict[str, Any] = {
+    "max_tokens": 17,
+    "max_completion_tokens": 30,
+    "temperature": 0.25,
+    "top_p": 0.5,
+    "stop": ["END"],
+    "seed": 3,
+    "presence_penalty": 0.1,
+    "frequency_penalty": -0.2,
+    "logit_bias": {"1234": -100},
+    "reasoning_effort": "low",
+}
+ANTHROPIC_OPTIONS: dict[str, Any] = {
+    "max_tokens": 17,
+    "temperature": 0.25,
+    "top_p": 0.5,
+    "top_k": 40,
+    "stop_sequences": ["END"],
+}
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_every_typed_option_reaches_the_server_under_its_api_name(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, stream: bool
+) -> None:
+    # The seeds' inquire(..., max_tokens=1000, temperature=0.0) works with both SDKs; with
+    # anthropic 2.x, whose messages.create() has no temperature, top_p nor top_k, those go
+    # in the request body all the same.
+    options = llm.pick((OPENAI_OPTIONS, ANTHROPIC_OPTIONS))
+    async with MiniAgents():
+        await ask(llm, client, "hi", stream=stream, **options)
+        await ask(llm, client, "hi", stream=stream, max_tokens=1000, temperature=0.0)
+    first, second = (request.json for request in server.requests)
+    for name, value in options.items():
+        assert first[name] == value, name
+    assert (second["max_tokens"], second["temperature"]) == (1000, 0.0)
+    assert first.get("stream") is (True if stream else None)
+
+
+async def test_an_option_the_api_refuses_is_an_llm_request_error(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMRequestError) as raised:
+            await ask(llm, client, "hi", temperature=7.0)
+    assert "temperature: Input should be between 0 and" in str(raised.value)
+    assert server.requests[0].json["temperature"] == 7.0
+
+
+async def test_options_not_given_are_not_sent(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    async with MiniAgents():
+        await ask(llm, client, "hi")
     body = server.requests[0].json
-    assert body["max_tokens"] == 17
-    assert body["temperature"] == 0.25
-    assert body["stop"] == ["END"]
-    assert body["seed"] == 3
-    assert body["stream"] is True
-    assert body["stream_options"] == {"include_usage": True}  # asked for by default
+    sent = (
+        {"model", "messages", "stream", "stream_options"}
+        if llm.name == "openai"
+        else {
+            "model",
+            "messages",
+            "stream",
+            "max_tokens",  # Anthropic requires it: DEFAULT_MAX_TOKENS
+        }
+    )
+    assert set(body) == sent
+
+
+async def test_extra_options_reach_the_server_unchanged(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    extra: dict[str, object] = {
+        "metadata": {"user_id": "u-1"},
+        "extra_headers": {"x-test": "yes"},
+        "extra_body": {"custom_field": 1},
+    }
+    async with MiniAgents():
+        await ask(llm, client, "hi", temperature=0.5, extra_options=extra)
+    request = server.requests[0]
+    assert request.json["metadata"] == {"user_id": "u-1"}
+    assert request.json["custom_field"] == 1
+    assert request.json["temperature"] == 0.5  # with extra_body given, for Anthropic too
+    assert request.headers["x-test"] == "yes"
+
+
+async def test_an_extra_option_the_sdk_does_not_take_is_refused_before_the_request(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError) as raised:
+            await ask(llm, client, "hi", extra_options={"frequncy_penalty": 1.0})
+    method = llm.pick(("chat.completions", "messages"))
+    assert str(raised.value) == (
+        f"The {llm.label} SDK's {method}.create() takes no argument 'frequncy_penalty' "
+        "(given in extra_options). Check its spelling; to send a field the installed SDK "
+        "does not know, put it in extra_options={'extra_body': {'frequncy_penalty': ...}}."
+    )
+    assert server.requests == []
 
 
 async def test_openai_stream_options_given_are_sent_as_they_are(server: FakeLLMServer) -> None:
     server.reply(tokens=["a", "b"])
     async with OPENAI.client(server) as client, MiniAgents():
         message = await only_message(
-            ask(OPENAI, client, "hi", stream_options={"include_usage": False})
+            ask(OPENAI, client, "hi", extra_options={"stream_options": {"include_usage": False}})
         )
     assert server.requests[0].json["stream_options"] == {"include_usage": False}
     assert isinstance(message, OpenAIMessage)
@@ -356,34 +447,10 @@ async def test_openai_stream_options_given_are_sent_as_they_are(server: FakeLLMS
     assert message.usage == TokenUsage()  # not asked for, so not known
 
 
-@pytest.mark.parametrize("max_tokens", [17, None], ids=["given", "default"])
-async def test_anthropic_max_tokens_reaches_the_server(
-    server: FakeLLMServer, max_tokens: int | None
-) -> None:
-    options: dict[str, Any] = {} if max_tokens is None else {"max_tokens": max_tokens}
+async def test_anthropic_max_tokens_defaults_to_default_max_tokens(server: FakeLLMServer) -> None:
     async with ANTHROPIC.client(server) as client, MiniAgents():
-        await ask(ANTHROPIC, client, "hi", stop_sequences=["END"], **options)
-    body = server.requests[0].json
-    assert body["max_tokens"] == (DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens)
-    assert DEFAULT_MAX_TOKENS == 4096
-    assert body["stop_sequences"] == ["END"]
-    assert body["stream"] is True
-    assert "stream_options" not in body
-
-
-async def test_anthropic_temperature_is_refused_by_the_sdk_but_extra_body_sends_it(
-    server: FakeLLMServer,
-) -> None:
-    # anthropic 2.11's messages.create() has no `temperature` parameter (nor top_p, top_k):
-    # the kwarg makes the SDK raise a TypeError before any request, and that TypeError (a
-    # programming error, not an SDK error) reaches the consumer untranslated. The agent's
-    # docstring still lists `temperature` among the kwargs; extra_body= sends it.
-    async with ANTHROPIC.client(server) as client, MiniAgents():
-        with pytest.raises(TypeError, match="unexpected keyword argument 'temperature'"):
-            await ask(ANTHROPIC, client, "hi", temperature=0.5)
-        assert server.requests == []
-        await ask(ANTHROPIC, client, "hi", extra_body={"temperature": 0.5})
-    assert server.requests[0].json["temperature"] == 0.5
+        await ask(ANTHROPIC, client, "hi")
+    assert server.requests[0].json["max_tokens"] == DEFAULT_MAX_TOKENS == 4096
 
 
 @pytest.mark.parametrize("how", ["agent-argument", "context-default"])
@@ -637,6 +704,69 @@ async def test_a_broken_reply_gives_its_tokens_then_an_llm_error(
     assert len(server.requests) == 1  # a broken stream is not retried
 
 
+# -- stalled replies -----------------------------------------------------------------------
+
+STALL = 0.05  # seconds: on a stopped clock, moved on by the test once it has seen the request
+
+
+@pytest.mark.parametrize("where", ["agent", "context"])
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_a_stalled_reply_ends_with_an_llm_timeout_error_and_closes_the_connection(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, stream: bool, where: str
+) -> None:
+    # Streamed: two tokens, then nothing (the connection stays open); not streamed: no
+    # response at all. The SDK's own read timeout (10 minutes) is far away. The loop's clock
+    # stands still until the tokens (or the request) have arrived: then it moves on by the
+    # stall timeout, whatever the speed of the machine.
+    server.reply(tokens=TOKENS, hang_after=2)
+    on_agent = {"stall_timeout": STALL} if where == "agent" else {}
+    tokens: list[str] = []
+    with manual_time() as clock:
+        async with MiniAgents(llm_stall_timeout=STALL if where == "context" else DEFAULT):
+            reply = ask(llm, client, "hi", stream=stream, **on_agent)
+            promise = await anext(aiter(reply))
+            if stream:
+                async for token in promise:
+                    tokens.append(token)
+                    if len(tokens) == 2:
+                        break
+            else:
+                await asyncio.to_thread(server.wait_requests, 1, WAIT)
+            clock.advance(STALL)
+            with pytest.raises(LLMTimeoutError) as raised:
+                await reply
+            assert await asyncio.to_thread(server.wait_disconnected, 0, WAIT)
+    assert tokens == (TOKENS[:2] if stream else [])
+    error = raised.value
+    assert type(error) is LLMTimeoutError
+    assert error.__cause__ is None
+    assert str(error).startswith(
+        f"The agent {llm.alias} stopped its call: the model '{llm.model}' sent nothing for "
+        f"{STALL} seconds (its stall_timeout)."
+    )
+    assert server.requests[0].outcome == "disconnected"
+    assert len(server.requests) == 1  # not retried
+
+
+async def test_role_model_and_alias_are_known_before_the_first_token(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.reply(tokens=TOKENS, hang_after=0)  # the preamble only: no token ever comes
+    with manual_time() as clock:
+        async with MiniAgents():
+            promise = await anext(aiter(ask(llm, client, "hi", stall_timeout=STALL)))
+            assert dict(promise.metadata) == {
+                "role": "assistant",
+                "model": llm.model,
+                "agent_alias": llm.alias,
+            }
+            await asyncio.to_thread(server.wait_requests, 1, WAIT)
+            assert not promise.done
+            clock.advance(STALL)
+            with pytest.raises(LLMTimeoutError):
+                await promise
+
+
 # -- a consumer that gives up --------------------------------------------------------------
 
 
@@ -645,18 +775,19 @@ async def test_a_consumer_giving_up_closes_the_connection(
     llm: LLM, client: SDKClient, server: FakeLLMServer, what: str
 ) -> None:
     server.reply(tokens=TOKENS, hang_after=2)
-    start = time.monotonic()
-    async with MiniAgents():
-        reply = ask(llm, client, "hi", stream=what != "not-streamed-reply")
-        awaited: MessageSequencePromise | MessagePromise = reply
-        if what == "message":
-            awaited = await anext(aiter(reply))
-        with pytest.raises(asyncio.TimeoutError):
-            await asyncio.wait_for(awaited.aresolve(), 0.3)
-        gave_up = time.monotonic()
-        assert await server.wait_disconnected_async(0, WAIT)
-    assert time.monotonic() - gave_up < 0.5  # the context did not wait for the server
-    assert time.monotonic() - start < 1.5
+
+    async def give_up() -> None:
+        async with MiniAgents():
+            reply = ask(llm, client, "hi", stream=what != "not-streamed-reply")
+            awaited: MessageSequencePromise | MessagePromise = reply
+            if what == "message":
+                awaited = await anext(aiter(reply))
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(awaited.aresolve(), 0.3)
+            assert await server.wait_disconnected_async(0, WAIT)
+
+    # The server never ends its response: a context that waited for it would never end.
+    await asyncio.wait_for(give_up(), WAIT)
     assert server.requests[0].outcome == "disconnected"
     assert len(server.requests) == 1
 

@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from typing_extensions import Self
 
@@ -19,6 +19,7 @@ from miniagents.promising._replay import ReplayCore
 from miniagents.promising._reporting import logger, report_lost_error
 from miniagents.promising._tasks import spawn
 from miniagents.promising.frozen import Frozen
+from miniagents.promising.sentinels import DEFAULT, Sentinel
 from miniagents.promising.streamed_promise import StreamedPromise
 
 if TYPE_CHECKING:
@@ -56,7 +57,10 @@ class MiniAgents:
             neither the agent nor the call says (default: yes).
         llm_logger_agent: ``True`` to write every LLM prompt and response as a markdown
             file in ``llm_logs/``, or an agent to send them to (default: no logging).
-            An inner context inherits these two settings unless it sets them.
+        llm_stall_timeout: Seconds an LLM agent waits for the next event of a reply before
+            it stops the call with an ``LLMTimeoutError``, unless the agent sets its own
+            ``stall_timeout`` (default: 60); ``None`` waits as long as it takes.
+            An inner context inherits these three settings unless it sets them.
     """
 
     def __init__(
@@ -66,12 +70,15 @@ class MiniAgents:
         on_promise_resolved: MessageHandler | Sequence[MessageHandler] = (),
         stream_llm_tokens_by_default: bool | None = None,
         llm_logger_agent: bool | MiniAgent[...] | None = None,
+        llm_stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT,
     ) -> None:
         """Configure the context; nothing runs before it is entered."""
         self._own_stream = stream_llm_tokens_by_default
         self._own_logger = llm_logger_agent
         self.stream_llm_tokens_by_default = True
         self.llm_logger_agent: bool | MiniAgent[...] = False
+        self._own_stall_timeout = llm_stall_timeout
+        self.llm_stall_timeout: float | None = 60.0
         self._own_persist = _handlers(on_persist_message)
         self._own_resolved = _handlers(on_promise_resolved)
         self._persist: tuple[MessageHandler, ...] = self._own_persist
@@ -115,6 +122,10 @@ class MiniAgents:
             inherited_stream if self._own_stream is None else self._own_stream
         )
         self.llm_logger_agent = inherited_logger if self._own_logger is None else self._own_logger
+        if self._own_stall_timeout is not DEFAULT:
+            self.llm_stall_timeout = self._own_stall_timeout
+        elif parent is not None:
+            self.llm_stall_timeout = parent.llm_stall_timeout
         if parent is not None:
             self._persist = parent._persist + self._own_persist
             self._resolved = parent._resolved + self._own_resolved

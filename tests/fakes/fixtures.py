@@ -15,11 +15,12 @@ Use in a test module by importing the fixture (the import is what registers it t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from tests.fakes.llm_server import FakeLLMServer
+from tests.fakes.virtual_clock import VirtualClock, virtual_time
 
 
 @pytest.fixture
@@ -31,3 +32,10 @@ def fake_llm() -> Iterator[FakeLLMServer]:
     with FakeLLMServer() as server:
         yield server
     assert not server.errors, f"the fake LLM server failed: {server.errors!r}"
+
+
+@pytest.fixture
+async def virtual_clock() -> AsyncIterator[VirtualClock]:
+    """The test's event loop on a virtual clock (see ``tests.fakes.virtual_clock``)."""
+    with virtual_time() as clock:
+        yield clock

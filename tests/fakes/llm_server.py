@@ -407,8 +407,9 @@ class FakeLLMServer:
     ``base_url=server.openai_base_url``) and ``POST .../messages`` (Anthropic;
     ``/v1/messages`` with ``base_url=server.anthropic_base_url``). Any other path gets a 404.
     A request missing a required field (OpenAI: ``model``, ``messages``; Anthropic: ``model``,
-    ``messages``, ``max_tokens``) gets a 400 in the provider's format without consuming the
-    script.
+    ``messages``, ``max_tokens``), or with a numeric option out of the API's range (e.g.
+    ``temperature``: OpenAI 0 to 2, Anthropic 0 to 1), gets a 400 in the provider's format
+    without consuming the script.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -1147,6 +1148,25 @@ def _error_body(provider: Provider, status: int, message: str | None, request_id
     }
 
 
+_RANGES: dict[Provider, dict[str, tuple[float, float]]] = {
+    "openai": {
+        "temperature": (0, 2),
+        "top_p": (0, 1),
+        "presence_penalty": (-2, 2),
+        "frequency_penalty": (-2, 2),
+        "max_tokens": (1, 1_000_000),
+        "max_completion_tokens": (1, 1_000_000),
+    },
+    "anthropic": {
+        "temperature": (0, 1),
+        "top_p": (0, 1),
+        "top_k": (0, 1_000_000),
+        "max_tokens": (1, 1_000_000),
+    },
+}
+"""The numeric options each API checks, with their ranges (a value outside gets a 400)."""
+
+
 def _validate(provider: Provider, body: Any) -> str | None:
     if not isinstance(body, dict):
         return "The request body is not a JSON object."
@@ -1158,6 +1178,14 @@ def _validate(provider: Provider, body: Any) -> str | None:
             return f"{name}: Field required"
     if not isinstance(body["messages"], list):
         return "messages: Input should be a valid list"
+    for name, (low, high) in _RANGES[provider].items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{name}: Input should be a valid number"
+        if not low <= value <= high:
+            return f"{name}: Input should be between {low} and {high}, got {value}"
     return None
 
 

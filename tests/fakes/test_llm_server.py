@@ -659,22 +659,27 @@ async def test_not_streamed_faults(fake_llm: FakeLLMServer) -> None:  # noqa: F8
 # -- the server itself ---------------------------------------------------------------------
 
 
+def post_json(server: FakeLLMServer, path: str, payload: object) -> tuple[int, Any]:
+    """POST ``payload`` as JSON to the server; its status and JSON reply."""
+    request = urllib.request.Request(
+        server.base_url + path,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
 def test_unknown_path_and_invalid_request(fake_llm: FakeLLMServer) -> None:  # noqa: F811
     fake_llm.reply(tokens=["kept"])
 
     def post(path: str, payload: object) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            fake_llm.base_url + path,
-            data=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return int(response.status), json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            with error:
-                return error.code, json.loads(error.read())
+        return post_json(fake_llm, path, payload)
 
     status, body = post("/v1/embeddings", {})
     assert status == 404
@@ -691,3 +696,19 @@ def test_unknown_path_and_invalid_request(fake_llm: FakeLLMServer) -> None:  # n
     status, body = post("/chat/completions", {"model": "m", "messages": []})
     assert (status, body["choices"][0]["message"]["content"]) == (200, "kept")
     assert [r.provider for r in fake_llm.requests] == [None, "anthropic", "openai", "openai"]
+
+
+def test_numeric_options_out_of_the_api_range_are_refused(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    base = {"model": "m", "messages": [], "max_tokens": 5}
+    status, body = post_json(fake_llm, "/v1/messages", {**base, "top_k": "x"})
+    assert (status, body["error"]["message"]) == (400, "top_k: Input should be a valid number")
+    status, body = post_json(fake_llm, "/v1/messages", {**base, "temperature": 1.5})
+    assert status == 400
+    assert body["error"]["message"] == "temperature: Input should be between 0 and 1, got 1.5"
+    status, body = post_json(fake_llm, "/v1/chat/completions", {**base, "temperature": 1.5})
+    assert status == 200  # OpenAI's range is 0 to 2
+    status, body = post_json(fake_llm, "/v1/chat/completions", {**base, "temperature": 2.5})
+    assert status == 400
+    assert body["error"]["message"] == "temperature: Input should be between 0 and 2, got 2.5"

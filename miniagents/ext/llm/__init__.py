@@ -3,28 +3,41 @@
 ``openai_agent`` (:mod:`miniagents.ext.llm.openai`), ``anthropic_agent``
 (:mod:`miniagents.ext.llm.anthropic`) and ``offline_agent``
 (:mod:`miniagents.ext.llm.offline`) take the interaction's messages as the prompt and
-reply with one ``AssistantMessage``, streamed token by token. Importing this package does
-not import any SDK.
+reply with one ``AssistantMessage``, streamed token by token. Each is made by
+:func:`make_llm_agent` from an options class (its exact parameters) and a provider
+(:mod:`miniagents.ext.llm.provider`); so is yours. Importing this package does not import
+any SDK.
+
+The modules: ``provider`` (the provider interface), ``llm_agent`` (``make_llm_agent``),
+``prompt`` (messages into a prompt), ``messages`` (the message classes), ``errors``,
+``sdk_calls`` and ``sdk_errors`` (what the SDK-backed providers share), ``llm_logger``,
+``from_env``, and one module per provider.
 """
 
 from miniagents.ext.llm.errors import LLMError as LLMError
-from miniagents.ext.llm.llm_common import Finish as Finish
-from miniagents.ext.llm.llm_common import LLMCall as LLMCall
-from miniagents.ext.llm.llm_common import LLMProvider as LLMProvider
-from miniagents.ext.llm.llm_common import run_llm_agent as run_llm_agent
+from miniagents.ext.llm.llm_agent import make_llm_agent as make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage as AssistantMessage
 from miniagents.ext.llm.messages import SystemMessage as SystemMessage
 from miniagents.ext.llm.messages import TokenUsage as TokenUsage
 from miniagents.ext.llm.messages import UserMessage as UserMessage
+from miniagents.ext.llm.provider import Finish as Finish
+from miniagents.ext.llm.provider import LLMCall as LLMCall
+from miniagents.ext.llm.provider import LLMEvent as LLMEvent
+from miniagents.ext.llm.provider import LLMOptions as LLMOptions
+from miniagents.ext.llm.provider import LLMProvider as LLMProvider
+from miniagents.ext.llm.provider import call_option as call_option
 
 __all__ = [
     "AssistantMessage",
     "Finish",
     "LLMCall",
     "LLMError",
+    "LLMEvent",
+    "LLMOptions",
     "LLMProvider",
     "SystemMessage",
     "TokenUsage",
     "UserMessage",
-    "run_llm_agent",
+    "call_option",
+    "make_llm_agent",
 ]

@@ -1,30 +1,38 @@
 """Anthropic agents: ``anthropic_agent`` and ``create_anthropic_agent`` (Messages API).
 
 The SDK is imported when a call is made; without it, the call fails with an
-``ImportError`` that says ``pip install "miniagents[anthropic]"``. The client comes from
-``async_client=`` or is made from the environment (``ANTHROPIC_API_KEY``,
-``ANTHROPIC_BASE_URL``), once per ``MiniAgents`` context. The Messages API requires
-``max_tokens``; it defaults to :data:`DEFAULT_MAX_TOKENS`.
+``LLMSDKMissingError`` (an ``ImportError``) that says ``pip install "miniagents[anthropic]"``.
+The client comes from ``async_client=`` or is made from the environment
+(``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``), once per ``MiniAgents`` context. The
+Messages API requires ``max_tokens``; it defaults to :data:`DEFAULT_MAX_TOKENS`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from miniagents.ext.llm._translate import import_sdk, translate_loaded_sdk_error
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMResponseError
-from miniagents.ext.llm.llm_common import Finish, LLMCall, run_llm_agent
+from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.miniagents.agent import miniagent
+from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, call_option
+from miniagents.ext.llm.sdk_calls import import_sdk, sdk_arguments
+from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
 from miniagents.miniagents.context import MiniAgents
-from miniagents.miniagents.interaction import InteractionContext
 
 if TYPE_CHECKING:
     import anthropic as anthropic_sdk
 
-__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicMessage", "anthropic_agent", "create_anthropic_agent"]
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "AnthropicMessage",
+    "AnthropicOptions",
+    "AnthropicProvider",
+    "anthropic_agent",
+    "create_anthropic_agent",
+]
 
 DEFAULT_MAX_TOKENS: Final = 4096
 """``max_tokens`` when the agent and the call give none (the Messages API requires it)."""
@@ -34,15 +42,44 @@ class AnthropicMessage(AssistantMessage):
     """A reply of an Anthropic model."""
 
 
-class _AnthropicProvider:
+@dataclass(frozen=True, kw_only=True)
+class AnthropicOptions(LLMOptions):
+    """The arguments of ``anthropic_agent``: those of every LLM agent, and Anthropic's own.
+
+    The call options are those of ``messages.create``, by the SDK's names; any other one
+    goes in ``extra_options``. Those an installed SDK version does not take as arguments
+    (anthropic 2.x has no ``temperature``, ``top_p`` nor ``top_k``) are sent in the
+    request body all the same.
+
+    Attributes:
+        model: The model, e.g. "claude-haiku-4-5" (required).
+        system: A system prompt (sent as the ``system`` parameter), put before the texts
+            of any ``SystemMessage``.
+        async_client: An ``anthropic.AsyncAnthropic`` client instead of the default one.
+        max_tokens: The most tokens the reply may have (default: ``DEFAULT_MAX_TOKENS``).
+        temperature: The sampling temperature, from 0 to 1: higher is more random.
+        top_p: Sample only from the most likely tokens that make up this probability.
+        top_k: Sample only from this many most likely tokens.
+        stop_sequences: Texts at which the model stops.
+    """
+
+    async_client: anthropic_sdk.AsyncAnthropic | None = None
+    max_tokens: int = call_option(DEFAULT_MAX_TOKENS)
+    temperature: float | None = call_option(None)
+    top_p: float | None = call_option(None)
+    top_k: int | None = call_option(None)
+    stop_sequences: Sequence[str] | None = call_option(None)
+
+
+class AnthropicProvider:
+    """Streams replies of the Messages API (see ``LLMProvider``)."""
+
     message_class = AnthropicMessage
 
-    def reply(self, call: LLMCall, client: object | None) -> AsyncIterator[str | Finish]:
-        return self._reply(call, client)
-
-    async def _reply(self, call: LLMCall, client: object | None) -> AsyncIterator[str | Finish]:
+    async def reply(self, call: LLMCall, options: AnthropicOptions) -> AsyncIterator[LLMEvent]:
+        """Stream the reply's tokens, then one ``Finish``."""
         sdk = import_sdk("anthropic", "Anthropic")
-        api: Any = client
+        api: Any = options.async_client
         if api is None and not (
             os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")
         ):
@@ -54,14 +91,13 @@ class _AnthropicProvider:
             api = MiniAgents.get_current().resource(
                 "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
             )
-        options = dict(call.options)
-        options.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
-        if call.system:
-            options["system"] = call.system
-        messages = [{"role": role, "content": text} for role, text in call.messages]
         create = api.messages.create
+        arguments = sdk_arguments(create, options, "The Anthropic SDK's messages")
+        if call.system:
+            arguments["system"] = call.system
+        messages = [{"role": role, "content": text} for role, text in call.messages]
         if not call.stream:
-            reply = await create(model=call.model, messages=messages, **options)
+            reply = await create(model=call.model, messages=messages, **arguments)
             yield "".join(block.text for block in reply.content if block.type == "text")
             yield Finish(reply.stop_reason, reply.usage.input_tokens, reply.usage.output_tokens)
             return
@@ -69,7 +105,7 @@ class _AnthropicProvider:
         input_tokens: int | None = None
         output_tokens: int | None = None
         stopped = False
-        stream = await create(model=call.model, messages=messages, stream=True, **options)
+        stream = await create(model=call.model, messages=messages, stream=True, **arguments)
         async with stream:
             async for event in stream:
                 if event.type == "message_start":
@@ -89,44 +125,17 @@ class _AnthropicProvider:
         yield Finish(stop_reason, input_tokens, output_tokens)
 
     def translate(self, error: BaseException) -> BaseException:
+        """The ``LLMError`` for an error of the Anthropic SDK, else ``error``."""
         return translate_loaded_sdk_error(error, "anthropic", "Anthropic", "AnthropicError")
 
 
-_PROVIDER = _AnthropicProvider()
-
-
-@miniagent(alias="ANTHROPIC_AGENT")
-async def anthropic_agent(
-    ctx: InteractionContext,
-    /,
-    model: str | None = None,
-    stream: bool | None = None,
-    system: str | None = None,
-    async_client: anthropic_sdk.AsyncAnthropic | None = None,
-    **kwargs: Any,
-) -> None:
-    """An Anthropic model: the input messages are the prompt, the reply streams back.
-
-    Args:
-        ctx: The interaction.
-        model: The model, e.g. "claude-haiku-4-5" (required).
-        stream: Stream token by token (default: the ``MiniAgents`` setting, on).
-        system: A system prompt (sent as the ``system`` parameter), put before the texts
-            of any ``SystemMessage``.
-        async_client: An ``anthropic.AsyncAnthropic`` client instead of the default one.
-        **kwargs: Passed to ``messages.create`` unchanged (``max_tokens``, defaulting to
-            ``DEFAULT_MAX_TOKENS``, and whatever else the installed SDK takes).
-    """
-    await run_llm_agent(
-        ctx,
-        _PROVIDER,
-        model=model,
-        stream=stream,
-        system=system,
-        client=async_client,
-        options=kwargs,
-    )
-
+anthropic_agent = make_llm_agent(
+    AnthropicOptions,
+    AnthropicProvider(),
+    alias="ANTHROPIC_AGENT",
+    summary="An Anthropic model: the input messages are the prompt, the reply streams back.",
+)
+"""An Anthropic model (Messages API): the input messages are the prompt."""
 
 create_anthropic_agent = anthropic_agent.bind
 """An Anthropic agent with arguments bound: ``anthropic_agent.fork(...)``, arguments typed."""

@@ -5,10 +5,11 @@ with the SDK's exception kept as ``__cause__``::
 
     LLMError
     ├── LLMConfigurationError (also ValueError)  e.g. no model was given
+    ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
     ├── LLMRateLimitError                       429, after the SDK's own retries
     ├── LLMServerError                          5xx / overloaded, after the SDK's own retries
     ├── LLMConnectionError                      the connection failed or broke mid-stream
-    │   └── LLMTimeoutError                     the request timed out
+    │   └── LLMTimeoutError                     the request timed out, or the reply stalled
     ├── LLMAuthenticationError                  a missing or refused API key
     ├── LLMRequestError                         any other 4xx: the request was refused
     └── LLMResponseError                        a malformed, incomplete or failed response stream
@@ -26,6 +27,7 @@ __all__ = [
     "LLMRateLimitError",
     "LLMRequestError",
     "LLMResponseError",
+    "LLMSDKMissingError",
     "LLMServerError",
     "LLMTimeoutError",
 ]
@@ -37,6 +39,10 @@ class LLMError(MiniAgentsError):
 
 class LLMConfigurationError(LLMError, ValueError):
     """An LLM agent is missing a setting it needs, such as the model."""
+
+
+class LLMSDKMissingError(LLMError, ImportError):
+    """The SDK of a provider is not installed; the message says how to install it."""
 
 
 class LLMRateLimitError(LLMError):
@@ -52,7 +58,12 @@ class LLMConnectionError(LLMError):
 
 
 class LLMTimeoutError(LLMConnectionError):
-    """The request to the provider timed out."""
+    """The request to the provider timed out, or its reply stalled.
+
+    A reply stalls when no event of it arrives for the agent's ``stall_timeout`` (see
+    ``MiniAgents(llm_stall_timeout=...)``); the call is then stopped and its HTTP stream
+    closed.
+    """
 
 
 class LLMAuthenticationError(LLMError):

@@ -8,12 +8,13 @@ with neither they use the offline model, which needs no network.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.offline import Script, offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.miniagents.agent import MiniAgent
+from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 __all__ = ["DEFAULT_ANTHROPIC_MODEL", "DEFAULT_OPENAI_MODEL", "llm_agent_from_env"]
 
@@ -29,7 +30,9 @@ def llm_agent_from_env(
     system: str | None = None,
     offline_reply: Script | None = None,
     token_delay: float = 0.02,
-    **kwargs: Any,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT,
 ) -> MiniAgent[...]:
     """An LLM agent chosen by the environment, with arguments bound.
 
@@ -44,13 +47,23 @@ def llm_agent_from_env(
         system: The system prompt.
         offline_reply: The offline model's reply (a text, texts, or a function of the call).
         token_delay: The offline model's delay before each token.
-        **kwargs: For the OpenAI or Anthropic agent (``max_tokens``, ...); the offline
-            model ignores them.
+        max_tokens: The most tokens a reply may have (default: the agent's).
+        temperature: The sampling temperature (default: the model's; the offline model
+            takes it but does not depend on it).
+        stall_timeout: Seconds to wait for each next event of a reply (default: the
+            ``MiniAgents`` context's; ``None``: no limit).
     """
+    given: dict[str, Any] = {"system": system}  # only what was given, for a clear repr
+    if max_tokens is not None:
+        given["max_tokens"] = max_tokens
+    if temperature is not None:
+        given["temperature"] = temperature
+    if stall_timeout is not DEFAULT:
+        given["stall_timeout"] = stall_timeout
     if os.environ.get("OPENAI_API_KEY"):
         model = os.environ.get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL
-        return openai_agent.fork(model=model, system=system, **kwargs)
+        return openai_agent.fork(model=model, **given)
     if os.environ.get("ANTHROPIC_API_KEY"):
         model = os.environ.get("ANTHROPIC_MODEL") or DEFAULT_ANTHROPIC_MODEL
-        return anthropic_agent.fork(model=model, system=system, **kwargs)
-    return offline_agent.fork(system=system, reply=offline_reply, token_delay=token_delay)
+        return anthropic_agent.fork(model=model, **given)
+    return offline_agent.fork(reply=offline_reply, token_delay=token_delay, **given)

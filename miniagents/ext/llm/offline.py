@@ -10,15 +10,22 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
 
 from miniagents.ext.llm.errors import LLMConfigurationError
-from miniagents.ext.llm.llm_common import Finish, LLMCall, run_llm_agent
+from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.miniagents.agent import miniagent
-from miniagents.miniagents.interaction import InteractionContext
+from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, call_option
 
-__all__ = ["OfflineMessage", "create_offline_agent", "offline_agent", "offline_reply"]
+__all__ = [
+    "OfflineMessage",
+    "OfflineOptions",
+    "OfflineProvider",
+    "Script",
+    "create_offline_agent",
+    "offline_agent",
+    "offline_reply",
+]
 
 Script = str | Iterator[str] | Callable[[LLMCall], str]
 """A reply: a text; an iterator of texts (one per call, e.g. ``iter([...])`` bound with
@@ -39,80 +46,82 @@ def offline_reply(call: LLMCall) -> str:
     )
 
 
-class _OfflineProvider:
-    message_class = OfflineMessage
+@dataclass(frozen=True, kw_only=True)
+class OfflineOptions(LLMOptions):
+    """The arguments of ``offline_agent``: those of every LLM agent, and its own.
 
-    def __init__(self, script: Script | None, token_delay: float) -> None:
-        self.script = script
-        self.token_delay = token_delay
-
-    def reply(self, call: LLMCall, client: object | None) -> AsyncIterator[str | Finish]:
-        return self._reply(call)
-
-    def _text(self, call: LLMCall) -> str:
-        script = self.script
-        if script is None:
-            return offline_reply(call)
-        if isinstance(script, str):
-            return script
-        if isinstance(script, Iterator):
-            try:
-                return next(script)
-            except StopIteration:
-                raise LLMConfigurationError(
-                    "The offline agent has used up its scripted replies. Give it more, "
-                    "e.g. fork(reply=iter([...])) with one text per call."
-                ) from None
-        return script(call)
-
-    async def _reply(self, call: LLMCall) -> AsyncIterator[str | Finish]:
-        text = self._text(call)
-        tokens = re.findall(r"\S+\s*|\s+", text) if call.stream else [text]
-        for token in tokens:
-            if self.token_delay:
-                await asyncio.sleep(self.token_delay)
-            yield token
-        words = sum(len(text.split()) for _, text in call.messages)
-        yield Finish("stop", words, len(text.split()))
-
-    def translate(self, error: BaseException) -> BaseException:
-        return error
-
-
-@miniagent(alias="OFFLINE_AGENT")
-async def offline_agent(
-    ctx: InteractionContext,
-    /,
-    model: str = "offline",
-    stream: bool | None = None,
-    system: str | None = None,
-    reply: Script | None = None,
-    token_delay: float = 0.02,
-    **kwargs: Any,
-) -> None:
-    """An offline LLM stand-in: same interface as the OpenAI and Anthropic agents.
-
-    Args:
-        ctx: The interaction.
+    Attributes:
         model: A name for the model, shown in the reply's metadata.
-        stream: Stream word by word (default: the ``MiniAgents`` setting, on).
         system: A system prompt (part of the call the reply function sees).
+        stall_timeout: Seconds to wait for each next token (default: the context's
+            ``MiniAgents(llm_stall_timeout=...)``, 60 seconds unless set; ``None``: no
+            limit). A ``token_delay`` longer than it ends the reply with an
+            ``LLMTimeoutError``, which lets you test how your code handles one.
+        extra_options: Anything else; a reply function sees it in ``call.options``.
         reply: The reply: a text, an iterator of texts (one per call), or a function of
             the ``LLMCall``; by default a deterministic reply built from the prompt.
         token_delay: Seconds to wait before each token.
-        **kwargs: Accepted and ignored (``max_tokens``, ``temperature``, ...), so the
-            offline agent can stand in for a real one.
+        max_tokens: The most tokens (words) the reply may have: a longer one is cut, with
+            the finish reason "length".
+        temperature: Taken, so the offline agent can stand in for another, and shown to a
+            reply function in ``call.options``; the reply does not depend on it.
     """
-    await run_llm_agent(
-        ctx,
-        _OfflineProvider(reply, token_delay),
-        model=model,
-        stream=stream,
-        system=system,
-        client=None,
-        options=kwargs,
-    )
 
+    model: str | None = "offline"
+    reply: Script | None = None
+    token_delay: float = 0.02
+    max_tokens: int | None = call_option(None)
+    temperature: float | None = call_option(None)
+
+
+class OfflineProvider:
+    """Streams the offline model's replies (see ``LLMProvider``)."""
+
+    message_class = OfflineMessage
+
+    async def reply(self, call: LLMCall, options: OfflineOptions) -> AsyncIterator[LLMEvent]:
+        """Stream the reply word by word (or as one token), then one ``Finish``."""
+        text = _text(options.reply, call)
+        words = re.findall(r"\S+\s*|\s+", text)
+        reason = "stop"
+        if options.max_tokens is not None and len(words) > options.max_tokens:
+            words, reason = words[: options.max_tokens], "length"
+            text = "".join(words)
+        for token in words if call.stream else [text]:
+            if options.token_delay:
+                await asyncio.sleep(options.token_delay)
+            yield token
+        prompt_words = sum(len(said.split()) for _, said in call.messages)
+        yield Finish(reason, prompt_words, len(text.split()))
+
+    def translate(self, error: BaseException) -> BaseException:
+        """Errors of the offline model are already what they should be."""
+        return error
+
+
+def _text(script: Script | None, call: LLMCall) -> str:
+    if script is None:
+        return offline_reply(call)
+    if isinstance(script, str):
+        return script
+    if isinstance(script, Iterator):
+        try:
+            return next(script)
+        except StopIteration:
+            raise LLMConfigurationError(
+                "The offline agent has used up its scripted replies. Give it more, "
+                "e.g. fork(reply=iter([...])) with one text per call."
+            ) from None
+    return script(call)
+
+
+offline_agent = make_llm_agent(
+    OfflineOptions,
+    OfflineProvider(),
+    alias="OFFLINE_AGENT",
+    summary="An offline LLM stand-in: same interface as the OpenAI and Anthropic agents.",
+)
+"""An offline LLM stand-in, for demos and tests: no network, no key."""
 
 create_offline_agent = offline_agent.bind
 """An offline agent with arguments bound: ``offline_agent.fork(...)``, with the arguments typed."""

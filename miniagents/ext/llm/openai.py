@@ -1,43 +1,86 @@
 """OpenAI agents: ``openai_agent`` and ``create_openai_agent`` (Chat Completions).
 
 The SDK is imported when a call is made; without it, the call fails with an
-``ImportError`` that says ``pip install "miniagents[openai]"``. The client comes from
-``async_client=`` or is made from the environment (``OPENAI_API_KEY``,
-``OPENAI_BASE_URL``), once per ``MiniAgents`` context.
+``LLMSDKMissingError`` (an ``ImportError``) that says ``pip install "miniagents[openai]"``.
+The client comes from ``async_client=`` or is made from the environment
+(``OPENAI_API_KEY``, ``OPENAI_BASE_URL``), once per ``MiniAgents`` context.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from miniagents.ext.llm._translate import import_sdk, translate_loaded_sdk_error
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMResponseError
-from miniagents.ext.llm.llm_common import Finish, LLMCall, run_llm_agent
+from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.miniagents.agent import miniagent
+from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, call_option
+from miniagents.ext.llm.sdk_calls import import_sdk, sdk_arguments
+from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
 from miniagents.miniagents.context import MiniAgents
-from miniagents.miniagents.interaction import InteractionContext
 
 if TYPE_CHECKING:
     import openai as openai_sdk
 
-__all__ = ["OpenAIMessage", "create_openai_agent", "openai_agent"]
+__all__ = [
+    "OpenAIMessage",
+    "OpenAIOptions",
+    "OpenAIProvider",
+    "create_openai_agent",
+    "openai_agent",
+]
 
 
 class OpenAIMessage(AssistantMessage):
     """A reply of an OpenAI model."""
 
 
-class _OpenAIProvider:
+@dataclass(frozen=True, kw_only=True)
+class OpenAIOptions(LLMOptions):
+    """The arguments of ``openai_agent``: those of every LLM agent, and OpenAI's own.
+
+    The call options are those of ``chat.completions.create``, by the SDK's names; any
+    other one goes in ``extra_options``.
+
+    Attributes:
+        model: The model, e.g. "gpt-4o-mini" (required).
+        async_client: An ``openai.AsyncOpenAI`` client to use instead of the default one.
+        max_tokens: The most tokens the reply may have.
+        max_completion_tokens: The most tokens the reply may have, reasoning tokens
+            included (what reasoning models take instead of ``max_tokens``).
+        temperature: The sampling temperature, from 0 to 2: higher is more random.
+        top_p: Sample only from the most likely tokens that make up this probability.
+        stop: A text, or up to 4 texts, at which the model stops.
+        seed: A seed, so that repeated calls sample alike (as far as the service can).
+        presence_penalty: From -2 to 2: higher makes new topics more likely.
+        frequency_penalty: From -2 to 2: higher makes repeated tokens less likely.
+        logit_bias: A bias from -100 to 100 per token id (given as a string).
+        reasoning_effort: How hard a reasoning model thinks, e.g. "low" or "high".
+    """
+
+    async_client: openai_sdk.AsyncOpenAI | None = None
+    max_tokens: int | None = call_option(None)
+    max_completion_tokens: int | None = call_option(None)
+    temperature: float | None = call_option(None)
+    top_p: float | None = call_option(None)
+    stop: str | Sequence[str] | None = call_option(None)
+    seed: int | None = call_option(None)
+    presence_penalty: float | None = call_option(None)
+    frequency_penalty: float | None = call_option(None)
+    logit_bias: Mapping[str, int] | None = call_option(None)
+    reasoning_effort: str | None = call_option(None)
+
+
+class OpenAIProvider:
+    """Streams replies of the Chat Completions API (see ``LLMProvider``)."""
+
     message_class = OpenAIMessage
 
-    def reply(self, call: LLMCall, client: object | None) -> AsyncIterator[str | Finish]:
-        return self._reply(call, client)
-
-    async def _reply(self, call: LLMCall, client: object | None) -> AsyncIterator[str | Finish]:
+    async def reply(self, call: LLMCall, options: OpenAIOptions) -> AsyncIterator[LLMEvent]:
+        """Stream the reply's tokens, then one ``Finish``."""
         sdk = import_sdk("openai", "OpenAI")
-        api: Any = client
+        api: Any = options.async_client
         if api is None:
             api = MiniAgents.get_current().resource(
                 "openai-client", lambda: _client_from_environment(sdk), lambda made: made.close()
@@ -47,21 +90,21 @@ class _OpenAIProvider:
             messages.append({"role": "system", "content": call.system})
         messages.extend({"role": role, "content": text} for role, text in call.messages)
         create = api.chat.completions.create
+        arguments = sdk_arguments(create, options, "The OpenAI SDK's chat.completions")
         if not call.stream:
-            completion = await create(model=call.model, messages=messages, **call.options)
+            completion = await create(model=call.model, messages=messages, **arguments)
             choice = completion.choices[0]
             yield choice.message.content or ""
             yield Finish(choice.finish_reason, *_usage(completion.usage))
             return
-        options = dict(call.options)
-        options.setdefault("stream_options", {"include_usage": True})
-        stream_options = options["stream_options"]
+        arguments.setdefault("stream_options", {"include_usage": True})
+        stream_options = arguments["stream_options"]
         wants_usage = isinstance(stream_options, Mapping) and bool(
             stream_options.get("include_usage")
         )
         finish_reason: str | None = None
         usage = None
-        stream = await create(model=call.model, messages=messages, stream=True, **options)
+        stream = await create(model=call.model, messages=messages, stream=True, **arguments)
         async with stream:
             async for chunk in stream:
                 if chunk.usage is not None:
@@ -78,6 +121,7 @@ class _OpenAIProvider:
         yield Finish(finish_reason, *_usage(usage))
 
     def translate(self, error: BaseException) -> BaseException:
+        """The ``LLMError`` for an error of the OpenAI SDK, else ``error``."""
         return translate_loaded_sdk_error(error, "openai", "OpenAI", "OpenAIError")
 
 
@@ -97,40 +141,13 @@ def _usage(usage: Any) -> tuple[int | None, int | None]:
     return usage.prompt_tokens, usage.completion_tokens
 
 
-_PROVIDER = _OpenAIProvider()
-
-
-@miniagent(alias="OPENAI_AGENT")
-async def openai_agent(
-    ctx: InteractionContext,
-    /,
-    model: str | None = None,
-    stream: bool | None = None,
-    system: str | None = None,
-    async_client: openai_sdk.AsyncOpenAI | None = None,
-    **kwargs: Any,
-) -> None:
-    """An OpenAI chat model: the input messages are the prompt, the reply streams back.
-
-    Args:
-        ctx: The interaction.
-        model: The model, e.g. "gpt-4o-mini" (required).
-        stream: Stream token by token (default: the ``MiniAgents`` setting, on).
-        system: A system prompt, put before the texts of any ``SystemMessage``.
-        async_client: An ``openai.AsyncOpenAI`` client to use instead of the default one.
-        **kwargs: Passed to ``chat.completions.create`` unchanged (``max_tokens``,
-            ``temperature``, ...).
-    """
-    await run_llm_agent(
-        ctx,
-        _PROVIDER,
-        model=model,
-        stream=stream,
-        system=system,
-        client=async_client,
-        options=kwargs,
-    )
-
+openai_agent = make_llm_agent(
+    OpenAIOptions,
+    OpenAIProvider(),
+    alias="OPENAI_AGENT",
+    summary="An OpenAI chat model: the input messages are the prompt, the reply streams back.",
+)
+"""An OpenAI chat model (Chat Completions): the input messages are the prompt."""
 
 create_openai_agent = openai_agent.bind
 """An OpenAI agent with arguments bound: ``openai_agent.fork(...)``, with the arguments typed."""

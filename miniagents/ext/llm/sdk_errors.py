@@ -1,4 +1,4 @@
-"""The one place where provider SDK errors become MiniAgents errors.
+"""The one place where the errors of the provider SDKs become MiniAgents errors.
 
 Both SDKs (OpenAI's and Anthropic's) share one error hierarchy, by class name; each SDK
 error is matched against this table, most specific first::
@@ -20,10 +20,8 @@ error is matched against this table, most specific first::
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
-from typing import Any
 
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
@@ -36,7 +34,7 @@ from miniagents.ext.llm.errors import (
     LLMTimeoutError,
 )
 
-__all__ = ["import_sdk", "translate_loaded_sdk_error", "translate_sdk_error"]
+__all__ = ["translate_loaded_sdk_error", "translate_sdk_error"]
 
 _TRANSPORTS = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "h11"})
 
@@ -92,20 +90,6 @@ def _made(kind: type[LLMError], message: str, cause: BaseException) -> LLMError:
     translated = kind(message)
     translated.__cause__ = cause
     return translated
-
-
-def import_sdk(module: str, provider: str) -> Any:
-    """Import a provider SDK when a call needs it.
-
-    Raises:
-        ImportError: if it is not installed, saying how to install it.
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise ImportError(
-            f'The {provider} agent needs the {provider} SDK: pip install "miniagents[{module}]"'
-        ) from error
 
 
 def translate_loaded_sdk_error(

@@ -1,0 +1,161 @@
+"""The provider interface: what an LLM provider is given, and what it streams back.
+
+A provider (OpenAI, Anthropic, the offline model, or your own) is two small things:
+
+- an **options class**, a keyword-only dataclass extending :class:`LLMOptions` with the
+  provider's own arguments; its fields become the agent's exact, typed parameters;
+- a **provider object** (:class:`LLMProvider`): the class of its replies, ``reply`` (turn
+  one :class:`LLMCall` into a stream of tokens ending with a :class:`Finish`) and
+  ``translate`` (its SDK's errors into subclasses of
+  :class:`~miniagents.ext.llm.errors.LLMError`).
+
+:func:`~miniagents.ext.llm.llm_agent.make_llm_agent` makes the agent of the two, and does
+everything else: the prompt, streaming, the reply's metadata, the stall timeout, errors and
+logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, TypeAlias, TypeVar
+
+from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.messages import AssistantMessage
+from miniagents.promising.sentinels import DEFAULT, Sentinel
+
+__all__ = ["Finish", "LLMCall", "LLMEvent", "LLMOptions", "LLMProvider", "call_option"]
+
+T = TypeVar("T")
+OptionsT = TypeVar("OptionsT", bound="LLMOptions", contravariant=True)
+
+_CALL_OPTION = "miniagents.call_option"
+_RESERVED = frozenset({"messages"})  # set by the agent from the input messages
+
+
+@dataclass(frozen=True)
+class LLMCall:
+    """One request to a model, in the provider-neutral terms of every LLM agent.
+
+    Attributes:
+        model: The model name.
+        stream: Whether to stream the reply token by token.
+        system: The system prompt (``system=`` and the texts of ``SystemMessage``s), if any.
+        messages: The conversation, as ``(role, text)`` pairs, system messages excluded.
+        options: The options of the call that were given: the typed ones (e.g.
+            ``max_tokens``, ``temperature``) that are not ``None``, then ``extra_options``.
+    """
+
+    model: str
+    stream: bool
+    system: str | None
+    messages: tuple[tuple[str, str], ...]
+    options: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The end of a reply: why the model stopped, and the tokens it used."""
+
+    reason: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+LLMEvent: TypeAlias = "str | Finish"
+"""What a provider's ``reply`` streams: text tokens, then one :class:`Finish`."""
+
+
+def call_option(default: T) -> T:
+    """Declare a field of an options class as an option of the call itself.
+
+    Such a field (e.g. ``temperature``) is sent to the provider's API under its own name
+    when it is not ``None``, and is listed in :attr:`LLMCall.options`; the other fields
+    (e.g. ``async_client``) only configure the agent.
+
+    Example:
+        >>> @dataclass(frozen=True, kw_only=True)
+        ... class MyOptions(LLMOptions):
+        ...     temperature: float | None = call_option(None)
+    """
+    return field(default=default, metadata={_CALL_OPTION: True})
+
+
+@dataclass(frozen=True, kw_only=True)
+class LLMOptions:
+    """The arguments every LLM agent takes; a provider's options class adds its own.
+
+    Attributes:
+        model: The model, e.g. "gpt-4o-mini" (required, unless the agent has a default).
+        stream: Stream token by token (default: the ``MiniAgents`` setting, on).
+        system: A system prompt, put before the texts of any ``SystemMessage``.
+        stall_timeout: Seconds to wait for each next event of the reply (for a call that
+            does not stream, for the whole reply) before the call is stopped with an
+            ``LLMTimeoutError``; ``None`` waits as long as it takes. Default: the
+            context's ``MiniAgents(llm_stall_timeout=...)``, 60 seconds unless set.
+        extra_options: Any other argument of the provider's API call, by the name the SDK
+            gives it, sent unchanged (e.g. ``{"extra_headers": {...}}``).
+    """
+
+    model: str | None = None
+    stream: bool | None = None
+    system: str | None = None
+    stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT
+    extra_options: Mapping[str, object] | None = None
+
+    def typed_call_options(self) -> dict[str, object]:
+        """The typed call options given (see :func:`call_option`), those not ``None``."""
+        return {
+            option.name: value
+            for option in dataclasses.fields(self)
+            if option.metadata.get(_CALL_OPTION)
+            and (value := getattr(self, option.name)) is not None
+        }
+
+    def call_options(self) -> dict[str, object]:
+        """Every call option given: the typed ones, then ``extra_options``.
+
+        Raises:
+            LLMConfigurationError: if ``extra_options`` names an argument of the agent,
+                or one the agent sets itself (``messages``).
+        """
+        extra = dict(self.extra_options or {})
+        names = {option.name for option in dataclasses.fields(self)}
+        for name in extra:
+            if name in names:
+                raise LLMConfigurationError(
+                    f"extra_options has {name!r}, which is an argument of the agent "
+                    f"itself: pass {name}=... instead."
+                )
+            if name in _RESERVED:
+                raise LLMConfigurationError(
+                    f"extra_options has {name!r}, which the agent makes from its input "
+                    "messages: send the messages as the input of the call instead."
+                )
+        return {**self.typed_call_options(), **extra}
+
+
+class LLMProvider(Protocol[OptionsT]):
+    """What a provider implements (see :mod:`miniagents.ext.llm.openai` for an example).
+
+    ``OptionsT`` is its options class (an :class:`LLMOptions` subclass).
+    """
+
+    @property
+    def message_class(self) -> type[AssistantMessage]:
+        """The class of the replies (an ``AssistantMessage`` subclass)."""
+        ...
+
+    def reply(self, call: LLMCall, options: OptionsT) -> AsyncIterator[LLMEvent]:
+        """Stream the reply's tokens, then one :class:`Finish`.
+
+        Args:
+            call: The request: the model, the prompt, the call options given.
+            options: The agent's arguments, as its options class.
+        """
+        ...
+
+    def translate(self, error: BaseException) -> BaseException:
+        """The MiniAgents error for an SDK error (with it as ``__cause__``), else ``error``."""
+        ...

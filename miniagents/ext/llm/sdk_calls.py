@@ -1,0 +1,86 @@
+"""Calling a provider SDK: importing it when needed, and the arguments of its API call.
+
+What the SDK-backed providers (OpenAI, Anthropic) share; their errors are translated in
+:mod:`miniagents.ext.llm.sdk_errors`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from miniagents.ext.llm.errors import LLMConfigurationError, LLMSDKMissingError
+from miniagents.ext.llm.provider import LLMOptions
+
+__all__ = ["import_sdk", "sdk_arguments"]
+
+
+def import_sdk(module: str, provider: str) -> Any:
+    """Import a provider SDK when a call needs it.
+
+    Raises:
+        LLMSDKMissingError: if it is not installed (also an ``ImportError``), saying how to
+            install it.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise LLMSDKMissingError(
+            f'The {provider} agent needs the {provider} SDK: pip install "miniagents[{module}]"'
+        ) from error
+
+
+def sdk_arguments(
+    create: Callable[..., object], options: LLMOptions, what: str
+) -> dict[str, object]:
+    """The keyword arguments for the SDK's API call ``create``, from the agent's options.
+
+    Typed call options go under their own names; those the installed SDK does not name
+    (e.g. ``temperature`` for an SDK version without it) go in ``extra_body``, so they
+    reach the API either way. ``extra_options`` go unchanged, and must be arguments of
+    ``create``.
+
+    Args:
+        create: The SDK method, e.g. ``client.chat.completions.create``.
+        options: The agent's options.
+        what: How to name ``create`` in an error, e.g. "The OpenAI SDK's chat.completions".
+
+    Raises:
+        LLMConfigurationError: if ``extra_options`` has an argument ``create`` does not take.
+    """
+    accepts = _accepts(create)
+    arguments: dict[str, object] = {}
+    body: dict[str, object] = {}
+    for name, value in options.typed_call_options().items():
+        (arguments if accepts(name) else body)[name] = value
+    for name, value in (options.extra_options or {}).items():
+        if not accepts(name):
+            raise LLMConfigurationError(
+                f"{what}.create() takes no argument {name!r} (given in extra_options). "
+                "Check its spelling; to send a field the installed SDK does not know, put it "
+                f"in extra_options={{'extra_body': {{{name!r}: ...}}}}."
+            )
+        arguments[name] = value
+    if body:
+        given = arguments.get("extra_body")
+        arguments["extra_body"] = {**(given if isinstance(given, Mapping) else {}), **body}
+    return arguments
+
+
+def _accepts(create: Callable[..., object]) -> Callable[[str], bool]:
+    """Which keyword arguments ``create`` takes (all of them, if it cannot tell)."""
+    try:
+        parameters = inspect.signature(create).parameters.values()
+    except (TypeError, ValueError):
+        return lambda name: True
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return lambda name: True
+    names = {
+        parameter.name
+        for parameter in parameters
+        if parameter.kind
+        in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    return names.__contains__

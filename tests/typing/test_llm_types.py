@@ -1,0 +1,142 @@
+"""Static typing tests for the LLM agents: exact parameter lists, never ``MiniAgent[Any]``.
+
+The ``check_*`` functions are never called: they exist to be type-checked by mypy
+(``mypy.ini`` is strict, with ``warn_unused_ignores``). ``assert_type`` pins the exact
+inferred types, and each line that must be rejected carries a precise
+``# type: ignore[code]``, so a line that stops failing fails mypy too.
+:func:`test_llm_types_pass_mypy` runs mypy on this file.
+
+An LLM agent's parameters are the fields of its options class, all keyword-only with a
+default: ``DefaultNamedArg(type, 'name')`` in the extended callable syntax of
+``mypy_extensions``. A parameter typed ``Any`` (even inside ``Mapping[str, Any]``) would
+make mypy see the whole agent as ``MiniAgent[Any]``: these aliases would then not match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Literal, TypeAlias
+
+import anthropic
+import mypy.api
+import openai
+import pytest
+from mypy_extensions import DefaultNamedArg
+from typing_extensions import assert_type
+
+from miniagents import MessageSequencePromise, MiniAgent, MiniAgents
+from miniagents.ext.llm import LLMCall
+from miniagents.ext.llm.anthropic import anthropic_agent, create_anthropic_agent
+from miniagents.ext.llm.from_env import llm_agent_from_env
+from miniagents.ext.llm.offline import create_offline_agent, offline_agent
+from miniagents.ext.llm.openai import create_openai_agent, openai_agent
+from miniagents.promising.sentinels import DEFAULT, Sentinel
+
+OpenAIAgent: TypeAlias = """MiniAgent[[
+    DefaultNamedArg(str | None, 'model'),
+    DefaultNamedArg(bool | None, 'stream'),
+    DefaultNamedArg(str | None, 'system'),
+    DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
+    DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
+    DefaultNamedArg(openai.AsyncOpenAI | None, 'async_client'),
+    DefaultNamedArg(int | None, 'max_tokens'),
+    DefaultNamedArg(int | None, 'max_completion_tokens'),
+    DefaultNamedArg(float | None, 'temperature'),
+    DefaultNamedArg(float | None, 'top_p'),
+    DefaultNamedArg(str | Sequence[str] | None, 'stop'),
+    DefaultNamedArg(int | None, 'seed'),
+    DefaultNamedArg(float | None, 'presence_penalty'),
+    DefaultNamedArg(float | None, 'frequency_penalty'),
+    DefaultNamedArg(Mapping[str, int] | None, 'logit_bias'),
+    DefaultNamedArg(str | None, 'reasoning_effort'),
+]]"""
+"""The type of ``openai_agent``: every parameter by name, with its type."""
+
+AnthropicAgent: TypeAlias = """MiniAgent[[
+    DefaultNamedArg(str | None, 'model'),
+    DefaultNamedArg(bool | None, 'stream'),
+    DefaultNamedArg(str | None, 'system'),
+    DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
+    DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
+    DefaultNamedArg(anthropic.AsyncAnthropic | None, 'async_client'),
+    DefaultNamedArg(int, 'max_tokens'),
+    DefaultNamedArg(float | None, 'temperature'),
+    DefaultNamedArg(float | None, 'top_p'),
+    DefaultNamedArg(int | None, 'top_k'),
+    DefaultNamedArg(Sequence[str] | None, 'stop_sequences'),
+]]"""
+"""The type of ``anthropic_agent``."""
+
+OfflineAgent: TypeAlias = """MiniAgent[[
+    DefaultNamedArg(str | None, 'model'),
+    DefaultNamedArg(bool | None, 'stream'),
+    DefaultNamedArg(str | None, 'system'),
+    DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
+    DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
+    DefaultNamedArg(str | Iterator[str] | Callable[[LLMCall], str] | None, 'reply'),
+    DefaultNamedArg(float, 'token_delay'),
+    DefaultNamedArg(int | None, 'max_tokens'),
+    DefaultNamedArg(float | None, 'temperature'),
+]]"""
+"""The type of ``offline_agent``."""
+
+# Referenced so that the names used only inside the string aliases above stay imported.
+_USED_IN_ALIASES = (DefaultNamedArg, Mapping, Sequence, Iterator, Callable, Literal, Sentinel)
+
+
+def check_agent_types() -> None:
+    assert_type(openai_agent, OpenAIAgent)
+    assert_type(anthropic_agent, AnthropicAgent)
+    assert_type(offline_agent, OfflineAgent)
+    assert_type(openai_agent.fork(model="gpt-4o"), OpenAIAgent)
+    assert_type(create_openai_agent(model="gpt-4o", temperature=0.0), OpenAIAgent)
+    assert_type(create_anthropic_agent(model="claude", max_tokens=100), AnthropicAgent)
+    assert_type(create_offline_agent(reply="x", token_delay=0.0), OfflineAgent)
+    assert_type(llm_agent_from_env(max_tokens=10), MiniAgent[...])
+
+
+def check_calls() -> None:
+    # The seeds' calls.
+    assert_type(
+        openai_agent.inquire("Hi", max_tokens=1000, temperature=0.0), MessageSequencePromise
+    )
+    assert_type(openai_agent.inquire("Hi", stream=True), MessageSequencePromise)
+    openai_agent.inquire("Hi", stop="END", seed=1, logit_bias={"12": -100})
+    openai_agent.inquire("Hi", extra_options={"user": "u-1", "extra_body": {"x": 1}})
+    openai_agent.inquire("Hi", async_client=openai.AsyncOpenAI(api_key="k"))
+    anthropic_agent.inquire("Hi", top_k=5, stop_sequences=["END"], stall_timeout=None)
+    anthropic_agent.inquire("Hi", async_client=anthropic.AsyncAnthropic(api_key="k"))
+    offline_agent.inquire("Hi", reply=iter(["a", "b"]), stall_timeout=DEFAULT)
+    offline_agent.inquire("Hi", reply=lambda call: call.model, max_tokens=3, temperature=0.0)
+    MiniAgents(llm_stall_timeout=30.0)
+    MiniAgents(llm_stall_timeout=None)
+
+
+def check_misspelled_and_mistyped_arguments() -> None:
+    create_openai_agent(modle="gpt-4o")  # type: ignore[call-arg]
+    create_offline_agent(reply="x", token_dealy=0.2)  # type: ignore[call-arg]
+    openai_agent.inquire("Hi", temprature=0.0)  # type: ignore[call-arg]
+    anthropic_agent.inquire("Hi", stop=["END"])  # type: ignore[call-arg]
+    offline_agent.inquire("Hi", top_k=3)  # type: ignore[call-arg]
+    openai_agent.inquire("Hi", temperature="hot")  # type: ignore[arg-type]
+    anthropic_agent.inquire("Hi", max_tokens=None)  # type: ignore[arg-type]
+    offline_agent.inquire("Hi", reply=42)  # type: ignore[arg-type]
+    openai_agent.inquire("Hi", stall_timeout="60")  # type: ignore[arg-type]
+    openai_agent.inquire("Hi", extra_options=["user"])  # type: ignore[arg-type]
+    anthropic_agent.inquire("Hi", async_client=openai.AsyncOpenAI())  # type: ignore[arg-type]
+    create_openai_agent("gpt-4o")  # type: ignore[call-arg]
+    MiniAgents(llm_stall_timeout="60")  # type: ignore[arg-type]
+
+
+# --- The test that pytest runs --------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_llm_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
+    monkeypatch.chdir(REPO_ROOT)
+    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
+    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
+    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
