@@ -16,6 +16,11 @@ The hierarchy::
     ├── StreamCancelledError                      the stream's producer was cancelled
     ├── ChatHistoryError                          a chat history cannot be read or written
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
+    ├── MessageSerializationError (also TypeError)  a value that cannot be pickled for Ray
+    ├── RemoteTraceback                           where a Ray worker raised an error (its cause)
+    ├── RayAgentError                             running an agent on Ray failed (ext.ray.errors)
+    │   ├── RayWorkerDiedError                      the worker (or node) died mid-interaction
+    │   └── RemoteError                             a worker's error that cannot travel as itself
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMRateLimitError                       429, after the SDK's own retries
@@ -42,6 +47,11 @@ from miniagents.ext.llm.errors import LLMRequestError as LLMRequestError
 from miniagents.ext.llm.errors import LLMResponseError as LLMResponseError
 from miniagents.ext.llm.errors import LLMServerError as LLMServerError
 from miniagents.ext.llm.errors import LLMTimeoutError as LLMTimeoutError
+from miniagents.ext.ray.errors import MessageSerializationError as MessageSerializationError
+from miniagents.ext.ray.errors import RayAgentError as RayAgentError
+from miniagents.ext.ray.errors import RayWorkerDiedError as RayWorkerDiedError
+from miniagents.ext.ray.errors import RemoteError as RemoteError
+from miniagents.ext.ray.errors import RemoteTraceback as RemoteTraceback
 from miniagents.messages.appender import AppenderClosedError as AppenderClosedError
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
 from miniagents.miniagents.errors import AgentArgumentError as AgentArgumentError
@@ -73,10 +83,15 @@ __all__ = [
     "LLMServerError",
     "LLMTimeoutError",
     "MalformedChatHistoryError",
+    "MessageSerializationError",
     "MessageTypeError",
     "MiniAgentsError",
     "NoActiveContextError",
     "NoRunningLoopError",
+    "RayAgentError",
+    "RayWorkerDiedError",
+    "RemoteError",
+    "RemoteTraceback",
     "SentinelMisuseError",
     "StreamCancelledError",
 ]

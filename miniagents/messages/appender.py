@@ -174,3 +174,17 @@ class MessageTokenAppender(_Appender[str]):
         """
         self._check_open()
         self.promise._add_metadata(metadata)
+
+    def cancel_when_abandoned(self, task: asyncio.Task[None]) -> None:
+        """When every consumer of the message gives up while it streams, cancel ``task``.
+
+        ``task`` is the message's producer (e.g. the agent streaming it); the message then
+        ends with ``StreamCancelledError``, as with ``MessageSequenceAppender``.
+        """
+
+        def abandon() -> None:
+            if not task.done():
+                task.cancel()
+            self._core.cancel()
+
+        self._core.on_abandoned = abandon
