@@ -84,36 +84,33 @@ async def test_at_most_max_in_flight_items_are_on_their_way_in_either_order(
 
 async def test_an_item_whose_worker_is_killed_mid_item_is_retried(signals: SignalsHandle) -> None:
     key = uuid.uuid4().hex
-    texts = ["before", "die-once", "after"]
-    pipeline = ray_pipeline(
-        item_agent.fork(signals=signals, key=key), texts, max_in_flight=3, num_cpus=0.5
-    )
-    running = asyncio.create_task(_collect(pipeline))
-    pid = await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
-    assert isinstance(pid, int)
-    os.kill(pid, signal.SIGKILL)  # the worker dies in the middle of the item
-    results = await asyncio.wait_for(running, WITHIN)
+    results = await _kill_mid_item(signals, key, max_retries=3)
     assert [str(result.get()) for result in results] == ["BEFORE", "DIE-ONCE", "AFTER"]
     assert [result.attempts for result in results] == [1, 2, 1]
     assert await signals.counted.remote(f"{key}:attempts") == 2
 
 
 async def test_an_item_whose_worker_keeps_dying_fails_alone(signals: SignalsHandle) -> None:
-    key = uuid.uuid4().hex
+    before, died, after = await _kill_mid_item(signals, uuid.uuid4().hex, max_retries=0)
+    assert isinstance(died.error, RayWorkerDiedError)
+    assert died.replies == MessageTuple()
+    assert "it was tried 1 time(s). Check the worker's logs" in str(died.error)
+    assert before.ok
+    assert after.ok
+
+
+async def _kill_mid_item(
+    signals: SignalsHandle, key: str, max_retries: int
+) -> list[ItemResult[str]]:
+    """Run three items; kill the worker of the middle one while it runs."""
     texts = ["before", "die-once", "after"]
-    pipeline = ray_pipeline(
-        item_agent.fork(signals=signals, key=key), texts, num_cpus=0.5, max_retries=0
-    )
+    agent = item_agent.fork(signals=signals, key=key)
+    pipeline = ray_pipeline(agent, texts, num_cpus=0.5, max_retries=max_retries)
     running = asyncio.create_task(_collect(pipeline))
     pid = await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
     assert isinstance(pid, int)
-    os.kill(pid, signal.SIGKILL)
-    before, died, after = await asyncio.wait_for(running, WITHIN)
-    assert isinstance(died.error, RayWorkerDiedError)
-    assert died.replies == MessageTuple()
-    assert "raise max_retries in ray_pipeline(...)" in str(died.error)
-    assert before.ok
-    assert after.ok
+    os.kill(pid, signal.SIGKILL)  # the worker dies in the middle of the item
+    return await asyncio.wait_for(running, WITHIN)
 
 
 def test_an_item_that_fails_gives_its_error_and_the_other_items_go_on(

@@ -54,6 +54,9 @@ _WAKE_UP = 0.05
 """Seconds between wake-ups of a waiting main thread: ``ray.cancel`` interrupts it by
 setting a flag that Python checks only while it runs code, so a wait never blocks longer."""
 
+_SETTLE = 3
+"""Turns of the worker loop a batch waits after its first event, for those ready with it."""
+
 _loop_lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 
@@ -113,6 +116,8 @@ class _Outbox:
         if self._closed:
             return None
         event = await self._queue.get()
+        for _ in range(_SETTLE):  # events ready at once (a reply and the end) go together
+            await asyncio.sleep(0)
         batch: list[ReplyEvent] = []
         while True:
             if event is _CLOSED:

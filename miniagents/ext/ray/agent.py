@@ -27,6 +27,7 @@ from typing import Any, TypedDict, TypeVar
 
 from typing_extensions import Unpack
 
+from miniagents.ext.ray._failures import ray_failure, worker_died, worker_died_error
 from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._mailbox import mailbox_actor
 from miniagents.ext.ray._wire import (
@@ -50,7 +51,7 @@ from miniagents.ext.ray._wire import (
     loads,
 )
 from miniagents.ext.ray._worker import serve_interaction
-from miniagents.ext.ray.errors import MessageSerializationError, RayAgentError, RayWorkerDiedError
+from miniagents.ext.ray.errors import MessageSerializationError
 from miniagents.messages import MessagePromise, MessageSequencePromise
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents import InteractionContext, MiniAgent, MiniAgents
@@ -157,19 +158,16 @@ class _Runner:
                 return
             except _WorkerDied as died:
                 attempt += 1
-                if not died.may_retry or attempt > self.retries:
-                    raise RayWorkerDiedError(
-                        f"The Ray worker running the agent {alias} died before the "
-                        f"interaction ended ({died.cause}), "
-                        + (
-                            f"after {attempt} attempt(s). "
-                            if died.may_retry
-                            else "after some of its replies had reached the caller, so it "
-                            "was not retried. "
-                        )
-                        + "Check the worker's logs; give it more memory, or raise "
-                        "max_retries in ray_agent(...)."
-                    ) from died.cause
+                if died.may_retry and attempt <= self.retries:
+                    continue
+                note = (
+                    f"it was tried {attempt} time(s)"
+                    if died.may_retry
+                    else "it was not run again, as some of its replies had reached the caller"
+                )
+                raise worker_died_error(
+                    f"the agent {alias}", died.cause, note, "ray_agent"
+                ) from died.cause
 
 
 class _WorkerDied(Exception):
@@ -264,24 +262,11 @@ class _Attempt:
 
     def _failure(self, error: BaseException) -> BaseException:
         """The error to raise for a Ray error met while reading the replies."""
-        import ray.exceptions as ray_errors
-
         if self.input_error is not None:  # the sender cancelled the task: this is why
             return self.input_error
-        if isinstance(
-            error,
-            (
-                ray_errors.WorkerCrashedError,
-                ray_errors.NodeDiedError,
-                ray_errors.LocalRayletDiedError,
-                ray_errors.OutOfMemoryError,
-                ray_errors.ObjectLostError,
-            ),
-        ):
+        if worker_died(error):
             return _WorkerDied(error, not self.delivered)
-        failure = RayAgentError(f"Ray could not run the agent {self.alias}: {error}")
-        failure.__cause__ = error
-        return failure
+        return ray_failure(error, f"the agent {self.alias}")
 
     def _end_open_messages(self) -> None:
         for appender in self.appenders.values():

@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from typing_extensions import Unpack
 
+from miniagents.ext.ray._failures import ray_failure, worker_died, worker_died_error
 from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._progress import ProgressBar, progress_bar
 from miniagents.ext.ray._wire import decode_error, dumps, loads
 from miniagents.ext.ray._worker import run_items
 from miniagents.ext.ray.agent import RayOptions
-from miniagents.ext.ray.errors import MessageSerializationError, RayAgentError, RayWorkerDiedError
+from miniagents.ext.ray.errors import MessageSerializationError, RayAgentError
 from miniagents.messages import MessageTuple
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
@@ -239,24 +240,19 @@ class _Run(Generic[T]):
 
     def finish(self, ref: Any, outcome: list[tuple[bool, bytes]] | BaseException) -> None:
         """Take the outcome of a batch: its results, or Ray's error (then maybe send it again)."""
-        import ray.exceptions as ray_errors
-
         batch = self.pending.pop(ref)
         if isinstance(outcome, BaseException):
-            died = isinstance(
-                outcome,
-                (
-                    ray_errors.WorkerCrashedError,
-                    ray_errors.NodeDiedError,
-                    ray_errors.LocalRayletDiedError,
-                    ray_errors.OutOfMemoryError,
-                    ray_errors.ObjectLostError,
-                ),
-            )
+            died = worker_died(outcome)
             if died and batch.attempts <= self.settings.retries:
                 self._send(batch)
                 return
-            error = _failure(outcome, died, batch.attempts)
+            error = (
+                worker_died_error(
+                    "this item", outcome, f"it was tried {batch.attempts} time(s)", "ray_pipeline"
+                )
+                if died
+                else ray_failure(outcome, "this item")
+            )
             outcomes: list[tuple[MessageTuple, BaseException | None]] = [
                 (MessageTuple(), error) for _ in batch.items
             ]
@@ -298,19 +294,6 @@ def _item_outcome(ok: bool, data: bytes) -> tuple[MessageTuple, BaseException | 
         return loads(data), None
     except Exception as error:  # e.g. a reply class that cannot be imported here
         return MessageTuple(), RayAgentError(f"A pipeline result could not be unpickled: {error!r}")
-
-
-def _failure(error: BaseException, died: bool, attempts: int) -> BaseException:
-    if died:
-        failure: BaseException = RayWorkerDiedError(
-            f"The Ray worker running this item died ({error}), {attempts} time(s); it was "
-            "not retried further. Check the worker's logs; give it more memory, or raise "
-            "max_retries in ray_pipeline(...)."
-        )
-    else:
-        failure = RayAgentError(f"Ray could not run this item: {error}")
-    failure.__cause__ = error
-    return failure
 
 
 @overload
