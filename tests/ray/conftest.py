@@ -25,7 +25,12 @@ from tests.ray.remote import Signals, SignalsHandle
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[None]:
     """A local Ray cluster of 2 CPUs, for the session."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=200_000_000,  # enough here; Ray takes 30 % of the RAM by default
+        logging_level=logging.ERROR,
+    )
     try:
         nodes: Callable[[], list[dict[str, object]]] = ray.nodes
         assert {node["NodeManagerAddress"] for node in nodes()} == {"127.0.0.1"}
