@@ -13,6 +13,7 @@ from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgen
 from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.ray import RayWorkerDiedError, RemoteError, RemoteTraceback, ray_agent
+from miniagents.ext.ray._mailbox import mailbox_actor
 from tests.ray.remote import (
     CustomError,
     PlotMessage,
@@ -82,6 +83,7 @@ async def test_the_inputs_are_sent_as_they_resolve() -> None:
             assert str(await asyncio.wait_for(anext(replies), WITHIN)) == f"echo: {text}"
         call.finish()
         assert [promise async for promise in replies] == []
+    assert await mailbox_actor().boxes.remote() == 0  # every interaction's box is closed
 
 
 async def test_a_remote_error_reaches_every_consumer_with_its_own_type_and_message() -> None:

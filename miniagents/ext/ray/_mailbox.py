@@ -45,9 +45,11 @@ class Mailbox:
     def _box(self, key: str) -> _Box:
         box = self._boxes.get(key)
         if box is None:
-            box = self._boxes[key] = _Box()
-            if key in self._closed:
+            box = _Box()
+            if key in self._closed:  # a late call: it gets a closed box, which is not kept
                 box.closed = True
+            else:
+                self._boxes[key] = box
         return box
 
     async def put(self, key: str, events: list[InputEvent]) -> bool:

@@ -19,6 +19,7 @@ the driver, Ray at most ``REPLY_BATCHES_IN_FLIGHT`` batches in flight, and a mai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import uuid
@@ -223,7 +224,8 @@ class _Attempt:
             if sender is not None and mailbox is not None:
                 sender.cancel()
                 await asyncio.wait([sender])
-                mailbox.close.remote(self.key)
+                with contextlib.suppress(ray.exceptions.RayError):  # a dead mailbox is closed
+                    await mailbox.close.remote(self.key)
             self._end_open_messages()
         if failure is not None:
             raise failure
