@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,12 @@ import pytest
 import ray
 
 from miniagents import Message, MessageTuple, MiniAgent
-from miniagents.ext.ray import ItemResult, RayWorkerDiedError, ray_pipeline
+from miniagents.ext.ray import (
+    ItemResult,
+    MessageSerializationError,
+    RayWorkerDiedError,
+    ray_pipeline,
+)
 from tests.ray.remote import (
     CustomError,
     SignalsHandle,
@@ -178,3 +184,14 @@ def test_leaving_the_loop_early_cancels_the_items_still_running(signals: Signals
 
 async def _collect(pipeline: Any) -> list[ItemResult[str]]:
     return [result async for result in pipeline]
+
+
+def test_an_item_that_cannot_be_pickled_gives_an_error_naming_its_field() -> None:
+    items = [Message(text="fine"), Message(text="locked", lock=threading.Lock())]
+    fine, locked = ray_pipeline(echo_agent, items, num_cpus=0.5)
+    assert fine.get() == (Message(text="fine"),)
+    assert isinstance(locked.error, MessageSerializationError)
+    assert str(locked.error).startswith(
+        "The field 'lock' of the item 1 of the pipeline (Message) cannot be sent"
+    )
+    assert locked.attempts == 0

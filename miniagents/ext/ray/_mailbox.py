@@ -8,6 +8,9 @@ driver's ``put`` waits while the box is full, the worker's ``take`` while it is 
     driver:   put(m1) put(m2) ...... put(END)
     box:      [m1 m2]   (at most BOX_EVENTS)
     worker:        take -> [m1 m2]     take -> [END]
+
+The driver's side is here too: :func:`known_inputs` (what the call itself can carry) and
+:func:`send_inputs` (the rest, as it resolves).
 """
 
 from __future__ import annotations
@@ -16,9 +19,19 @@ import asyncio
 from collections import OrderedDict
 from typing import Any
 
-from miniagents.ext.ray._wire import INPUT_END, InputEvent
+from miniagents.ext.ray._wire import (
+    INPUT_END,
+    INPUT_FAILED,
+    INPUT_MESSAGE,
+    INPUT_MESSAGE_FAILED,
+    InputEvent,
+    dumps,
+    encode_error,
+)
+from miniagents.ext.ray.errors import MessageSerializationError
+from miniagents.messages import MessagePromise, MessageSequencePromise
 
-__all__ = ["BOX_EVENTS", "Mailbox", "mailbox_actor"]
+__all__ = ["BOX_EVENTS", "Mailbox", "known_inputs", "mailbox_actor", "send_inputs"]
 
 BOX_EVENTS = 16
 """How many input events a box holds before the driver's ``put`` waits."""
@@ -103,3 +116,60 @@ def mailbox_actor() -> Any:
         remote_class = remote(num_cpus=0, max_concurrency=100_000)(Mailbox)
         actor = _actors[session] = remote_class.remote()
     return actor
+
+
+# -- the driver's side -----------------------------------------------------------------------
+
+
+async def known_inputs(inputs: MessageSequencePromise, alias: str) -> tuple[list[InputEvent], bool]:
+    """The input events known now, and whether they are all (the input has ended)."""
+    events: list[InputEvent] = []
+    if not inputs.done:
+        return events, False
+    what = f"an input message of the agent {alias}"
+    try:
+        async for promise in inputs:  # the sequence has ended: this does not wait
+            if not promise.done:
+                return events, False
+            events.append(await _input_event(promise, what))
+    except MessageSerializationError:
+        raise
+    except Exception as error:
+        events.append((INPUT_FAILED, encode_error(error)))
+    else:
+        events.append((INPUT_END, None))
+    return events, True
+
+
+async def _input_event(promise: MessagePromise, what: str) -> InputEvent:
+    try:
+        message = await promise
+    except Exception as error:
+        return (INPUT_MESSAGE_FAILED, encode_error(error))
+    return (INPUT_MESSAGE, dumps(message, what))
+
+
+async def send_inputs(
+    mailbox: Any, key: str, inputs: MessageSequencePromise, skip: int, alias: str
+) -> None:
+    """Send the input messages after the first ``skip`` as they resolve, then the end.
+
+    Raises:
+        MessageSerializationError: for an input message that cannot be pickled.
+        ray.exceptions.RayError: if the mailbox actor cannot be reached.
+    """
+    what = f"an input message of the agent {alias}"
+    final: InputEvent = (INPUT_END, None)
+    index = 0
+    try:
+        async for promise in inputs:
+            if index >= skip:
+                event = await _input_event(promise, what)
+                if not await mailbox.put.remote(key, [event]):
+                    return  # the interaction has ended
+            index += 1
+    except MessageSerializationError:
+        raise
+    except Exception as error:  # the input sequence failed: the agent's input fails there
+        final = (INPUT_FAILED, encode_error(error))
+    await mailbox.put.remote(key, [final])

@@ -30,30 +30,23 @@ from typing_extensions import Unpack
 
 from miniagents.ext.ray._failures import ray_failure, worker_died, worker_died_error
 from miniagents.ext.ray._import import require_ray
-from miniagents.ext.ray._mailbox import mailbox_actor
+from miniagents.ext.ray._mailbox import known_inputs, mailbox_actor, send_inputs
 from miniagents.ext.ray._wire import (
     COMPLETE,
     END,
-    INPUT_END,
-    INPUT_FAILED,
-    INPUT_MESSAGE,
-    INPUT_MESSAGE_FAILED,
     MESSAGE_FAILED,
     START,
     TOKENS,
     WHOLE,
     Call,
-    InputEvent,
     ReplyEvent,
     decode_error,
-    dumps,
     dumps_arguments,
-    encode_error,
     loads,
 )
 from miniagents.ext.ray._worker import serve_interaction
 from miniagents.ext.ray.errors import MessageSerializationError
-from miniagents.messages import MessagePromise, MessageSequencePromise
+from miniagents.messages import MessageSequencePromise
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents import InteractionContext, MiniAgent, MiniAgents
 
@@ -198,7 +191,7 @@ class _Attempt:
         import ray
 
         inputs = self.ctx.message_promises
-        events, ended = await _known_inputs(inputs, self.alias)
+        events, ended = await known_inputs(inputs, self.alias)
         mailbox = None if ended else mailbox_actor()
         self.generator = self.runner.remote.remote(
             Call(arguments, events, mailbox, self.key, streaming)
@@ -276,55 +269,11 @@ class _Attempt:
         self.appenders.clear()
 
     async def _send(self, mailbox: Any, inputs: MessageSequencePromise, skip: int) -> None:
-        """Send the input messages after the first ``skip`` as they resolve, then the end."""
+        """Send the inputs after the first ``skip``; if that fails, stop the task, saying why."""
         import ray
 
-        what = f"an input message of the agent {self.alias}"
         try:
-            index = 0
-            final: InputEvent = (INPUT_END, None)
-            try:
-                async for promise in inputs:
-                    if index >= skip:
-                        event = await _input_event(promise, what)
-                        if not await mailbox.put.remote(self.key, [event]):
-                            return  # the interaction has ended
-                    index += 1
-            except MessageSerializationError:
-                raise
-            except Exception as error:
-                final = (INPUT_FAILED, encode_error(error))
-            await mailbox.put.remote(self.key, [final])
+            await send_inputs(mailbox, self.key, inputs, skip, self.alias)
         except (MessageSerializationError, ray.exceptions.RayError) as error:
             self.input_error = error
             ray.cancel(self.generator)
-
-
-async def _known_inputs(
-    inputs: MessageSequencePromise, alias: str
-) -> tuple[list[InputEvent], bool]:
-    """The input events known now, and whether they are all (the input has ended)."""
-    events: list[InputEvent] = []
-    if not inputs.done:
-        return events, False
-    what = f"an input message of the agent {alias}"
-    try:
-        async for promise in inputs:  # the sequence has ended: this does not wait
-            if not promise.done:
-                return events, False
-            events.append(await _input_event(promise, what))
-    except MessageSerializationError:
-        raise
-    except Exception as error:
-        events.append((INPUT_FAILED, encode_error(error)))
-    else:
-        events.append((INPUT_END, None))
-    return events, True
-
-
-async def _input_event(promise: MessagePromise, what: str) -> InputEvent:
-    try:
-        message = await promise
-    except Exception as error:
-        return (INPUT_MESSAGE_FAILED, encode_error(error))
-    return (INPUT_MESSAGE, dumps(message, what))
