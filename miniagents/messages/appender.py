@@ -152,6 +152,19 @@ class MessageTokenAppender(_Appender[str]):
         self.promise._init_streamed(None, message_class, metadata)  # tokens come from here
         self._core = self.promise._core
 
+    def cancel_when_abandoned(self, task: asyncio.Task[None]) -> None:
+        """When every consumer of the message gives up (or cancels it), cancel ``task``.
+
+        ``task`` is the producer of the tokens; the message then ends with
+        ``StreamCancelledError``.
+        """
+
+        def abandon() -> None:
+            task.cancel()
+            self._core.cancel()
+
+        self._core.on_abandoned = abandon
+
     def append(self, token: str) -> None:
         """Append a token; consumers get it at once.
 
@@ -174,17 +187,3 @@ class MessageTokenAppender(_Appender[str]):
         """
         self._check_open()
         self.promise._add_metadata(metadata)
-
-    def cancel_when_abandoned(self, task: asyncio.Task[None]) -> None:
-        """When every consumer of the message gives up while it streams, cancel ``task``.
-
-        ``task`` is the message's producer (e.g. the agent streaming it); the message then
-        ends with ``StreamCancelledError``, as with ``MessageSequenceAppender``.
-        """
-
-        def abandon() -> None:
-            if not task.done():
-                task.cancel()
-            self._core.cancel()
-
-        self._core.on_abandoned = abandon

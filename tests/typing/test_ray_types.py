@@ -19,7 +19,6 @@ from ray.data import Dataset
 from typing_extensions import assert_type
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MessageTuple, miniagent
-from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.ray import ItemResult, RayPipeline, ray_agent, ray_pipeline
 from miniagents.miniagents import MiniAgent
 
@@ -37,12 +36,19 @@ async def plain_agent(ctx: InteractionContext) -> None:
     ctx.reply("Hello")
 
 
+@miniagent
+async def loose_agent(ctx: InteractionContext, **kwargs: Any) -> None:
+    ctx.reply(str(kwargs))
+
+
 def check_ray_agent_keeps_the_agent_type() -> None:
     assert_type(ray_agent(named_agent), NameCountAgent)
     assert_type(ray_agent(named_agent, num_cpus=0.5, max_retries=1), NameCountAgent)
     assert_type(ray_agent(plain_agent, resources={"llm": 1.0}), MiniAgent[[]])
     assert_type(ray_agent(named_agent.fork(count=2)), NameCountAgent)
-    assert_type(ray_agent(offline_agent), MiniAgent[Any])  # its **kwargs: Any, as declared
+    assert_type(ray_agent(loose_agent), MiniAgent[...])
+    any_agent: MiniAgent[Any] = loose_agent  # as mypy types some agents with Any parameters
+    assert_type(ray_agent(any_agent), MiniAgent[Any])  # kept as it is, not made Never
 
 
 async def check_ray_agent_inquire() -> None:
