@@ -195,3 +195,8 @@ async def test_the_remote_agent_keeps_its_alias_parameters_and_bound_arguments()
 
 async def _texts_of(replies: MessageSequencePromise) -> list[str]:
     return [str(await promise) async for promise in replies]
+
+
+def test_an_option_ray_does_not_know_fails_at_once_with_rays_message() -> None:
+    with pytest.raises(ValueError, match="Invalid option keyword num_cpu for remote functions"):
+        ray_agent(echo_agent, num_cpu=1)  # type: ignore[call-arg]

@@ -11,9 +11,11 @@ is :mod:`miniagents.ext.ray._wire`)::
     worker:                  agent runs, replies "Hel" "lo" ...
     driver:   replies  --------------------- "Hel" --- "lo" --- | (same types, same errors)
 
-Buffering is bounded on both sides: the worker holds at most ``OUTBOX_EVENTS`` events for
-the driver, Ray at most ``REPLY_BATCHES_IN_FLIGHT`` batches in flight, and a mailbox box
-``BOX_EVENTS`` input messages.
+What travels is bounded on both sides: the worker holds at most ``OUTBOX_EVENTS`` reply
+events for the driver (then its agent's output waits), Ray carries at most
+``REPLY_BATCHES_IN_FLIGHT`` batches ahead of the driver's reading, and a mailbox box
+``BOX_EVENTS`` input messages (then the driver's sending waits). What has arrived lives in
+the driver's reply streams, as the replies of a local agent do.
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ def ray_agent(agent: AgentT, /, **options: Unpack[RayOptions]) -> AgentT:
 
     Raises:
         ImportError: if Ray is not installed (with the install hint).
-        ValueError: Ray's own error, for an option Ray does not know or accept.
+        ValueError: Ray's own error, for an option Ray does not know.
+        TypeError: Ray's own error, for an option of the wrong type.
     """
     require_ray()
     runner = _Runner(agent, dict(options))
