@@ -18,7 +18,7 @@ import concurrent.futures
 import threading
 from collections.abc import Coroutine, Iterator, Sequence
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from miniagents.ext.ray._wire import (
     COMPLETE,
@@ -73,24 +73,52 @@ def worker_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def _on_loop(coroutine: Coroutine[Any, Any, T], done: threading.Event | None = None) -> T:
-    """Run ``coroutine`` on the worker loop and wait for its result in this thread.
+class _LoopTask(Generic[T]):
+    """A coroutine run as a task on the worker loop, waited for from the task's thread.
 
-    If this thread is interrupted (``ray.cancel``), the coroutine is cancelled and, when
-    ``done`` is given, waited for until it sets ``done``.
+    Its end is always known (``ended``), even when it is cancelled before its first step.
     """
-    future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, worker_loop())
-    try:
-        while True:
-            try:
-                return future.result(timeout=_WAKE_UP)
-            except concurrent.futures.TimeoutError:
-                continue  # Ray's interrupt (a flag, no OS signal) is seen between waits
-    except BaseException:
-        future.cancel()
-        if done is not None:
-            done.wait()
-        raise
+
+    def __init__(self, coroutine: Coroutine[Any, Any, T]) -> None:
+        self.loop = worker_loop()
+        self.ended = threading.Event()
+        self.outcome: Future[T] = Future()
+        self.task: asyncio.Task[T] | None = None
+        self.loop.call_soon_threadsafe(self._start, coroutine)
+
+    def _start(self, coroutine: Coroutine[Any, Any, T]) -> None:
+        self.task = self.loop.create_task(coroutine)
+        self.task.add_done_callback(self._end)
+
+    def _end(self, task: asyncio.Task[T]) -> None:
+        if task.cancelled():
+            self.outcome.cancel()
+        elif task.exception() is not None:
+            self.outcome.set_exception(task.exception())
+        else:
+            self.outcome.set_result(task.result())
+        self.ended.set()
+
+    def _cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def cancel(self) -> None:
+        """Cancel the task and wait until it has ended (the coroutine's own clean-up)."""
+        self.loop.call_soon_threadsafe(self._cancel)  # after _start: the loop keeps the order
+        self.ended.wait()
+
+    def result(self) -> T:
+        """Wait for the result; if this thread is interrupted (``ray.cancel``), cancel first."""
+        try:
+            while True:
+                try:
+                    return self.outcome.result(timeout=_WAKE_UP)
+                except concurrent.futures.TimeoutError:
+                    continue  # Ray's interrupt (a flag, no OS signal) is seen between waits
+        except BaseException:
+            self.cancel()
+            raise
 
 
 # -- one interaction: inputs in, reply events out ------------------------------------------
@@ -140,24 +168,18 @@ class _Outbox:
 def serve_interaction(agent: MiniAgent[...], call: Call) -> Iterator[list[ReplyEvent]]:
     """The body of a ``ray_agent`` task: run the interaction, yield batches of reply events."""
     outbox = _Outbox()
-    done = threading.Event()
-    interaction = asyncio.run_coroutine_threadsafe(
-        _interaction(agent, call, outbox, done), worker_loop()
-    )
+    interaction = _LoopTask(_interaction(agent, call, outbox))
     try:
         while True:
-            batch = _on_loop(outbox.batch())
+            batch = _LoopTask(outbox.batch()).result()
             if batch is None:
                 return
             yield batch
     finally:
-        interaction.cancel()  # nothing happens if it has finished
-        done.wait()  # the agent's own clean-up, after its CancelledError
+        interaction.cancel()  # if it is still running; waits for the agent's clean-up
 
 
-async def _interaction(
-    agent: MiniAgent[...], call: Call, outbox: _Outbox, done: threading.Event
-) -> None:
+async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> None:
     reader: asyncio.Task[None] | None = None
     try:
         try:
@@ -177,7 +199,6 @@ async def _interaction(
         if reader is not None:
             reader.cancel()
             await asyncio.wait([reader])
-        done.set()
 
 
 def _apply_inputs(inputs: MessageSequenceAppender, events: Sequence[InputEvent]) -> bool:
@@ -272,17 +293,13 @@ def run_items(agents: Sequence[MiniAgent[...]], items: list[bytes]) -> list[tupl
 
     Returns, per item, ``(True, pickled MessageTuple)`` or ``(False, encoded error)``.
     """
-    done = threading.Event()
-    return _on_loop(_run_items(agents, items, done), done)
+    return _LoopTask(_run_items(agents, items)).result()
 
 
 async def _run_items(
-    agents: Sequence[MiniAgent[...]], items: list[bytes], done: threading.Event
+    agents: Sequence[MiniAgent[...]], items: list[bytes]
 ) -> list[tuple[bool, bytes]]:
-    try:
-        return list(await asyncio.gather(*(_run_item(agents, item) for item in items)))
-    finally:
-        done.set()
+    return list(await asyncio.gather(*(_run_item(agents, item) for item in items)))
 
 
 async def _run_item(agents: Sequence[MiniAgent[...]], data: bytes) -> tuple[bool, bytes]:
