@@ -1,12 +1,14 @@
-"""The worker's event-loop thread, tested in this process (no Ray task needed)."""
+"""The worker's event-loop thread and outbox, tested in this process (no Ray task needed)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
 
-from miniagents.ext.ray._worker import _LoopTask, worker_loop
+from miniagents.ext.ray._wire import START, TOKENS
+from miniagents.ext.ray._worker import OUTBOX_EVENTS, _LoopTask, _Outbox, worker_loop
 
 pytestmark = pytest.mark.ray
 
@@ -38,3 +40,19 @@ def test_a_loop_task_gives_its_result_or_its_error() -> None:
     assert _LoopTask(answer()).result() == 42
     with pytest.raises(KeyError):
         _LoopTask(fail()).result()
+
+
+async def test_the_outbox_holds_a_bounded_number_of_events_and_merges_tokens() -> None:
+    outbox = _Outbox()
+    await outbox.put((START, 0, b"header"))
+    for _ in range(OUTBOX_EVENTS - 1):
+        await outbox.put((TOKENS, 0, "t"))
+    extra = asyncio.create_task(outbox.put((TOKENS, 0, "u")))
+    for _ in range(3):
+        await asyncio.sleep(0)  # the extra event's sender gets its turns
+    assert not extra.done()  # the outbox is full: it waits for the driver
+    batch = await outbox.batch()
+    await extra
+    assert batch == [(START, 0, b"header"), (TOKENS, 0, ["t"] * (OUTBOX_EVENTS - 1) + ["u"])]
+    await outbox.close()
+    assert await outbox.batch() is None

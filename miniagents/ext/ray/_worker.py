@@ -48,7 +48,8 @@ __all__ = ["OUTBOX_EVENTS", "run_items", "serve_interaction", "worker_loop"]
 T = TypeVar("T")
 
 OUTBOX_EVENTS = 256
-"""How many reply events a worker holds for the driver before its agent's output waits."""
+"""How many reply events a worker holds for the driver before it reads no further into the
+agent's replies."""
 
 _WAKE_UP = 0.05
 """Seconds between wake-ups of a waiting main thread: ``ray.cancel`` interrupts it by

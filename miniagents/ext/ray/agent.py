@@ -12,7 +12,7 @@ is :mod:`miniagents.ext.ray._wire`)::
     driver:   replies  --------------------- "Hel" --- "lo" --- | (same types, same errors)
 
 What travels is bounded on both sides: the worker holds at most ``OUTBOX_EVENTS`` reply
-events for the driver (then its agent's output waits), Ray carries at most
+events for the driver (then it reads no further into its agent's replies), Ray carries at most
 ``REPLY_BATCHES_IN_FLIGHT`` batches ahead of the driver's reading, and a mailbox box
 ``BOX_EVENTS`` input messages (then the driver's sending waits). What has arrived lives in
 the driver's reply streams, as the replies of a local agent do.
