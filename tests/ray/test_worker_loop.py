@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from miniagents.ext.ray._wire import START, TOKENS
-from miniagents.ext.ray._worker import OUTBOX_EVENTS, _LoopTask, _Outbox, worker_loop
+from miniagents.ext.ray._worker import OUTBOX_EVENTS, _Outbox
+from miniagents.ext.ray._worker_loop import LoopTask, worker_loop
 
 pytestmark = pytest.mark.ray
 
@@ -22,7 +23,7 @@ def test_a_loop_task_cancelled_before_its_first_step_still_ends() -> None:
     async def body() -> None:
         started.append(True)
 
-    task = _LoopTask(body())
+    task = LoopTask(body())
     loop.call_soon_threadsafe(task._cancel)  # a ray.cancel that comes at once
     gate.set()
     assert task.ended.wait(10)  # (a wait for the coroutine's own end would never return)
@@ -37,9 +38,9 @@ def test_a_loop_task_gives_its_result_or_its_error() -> None:
     async def fail() -> int:
         raise KeyError("no")
 
-    assert _LoopTask(answer()).result() == 42
+    assert LoopTask(answer()).result() == 42
     with pytest.raises(KeyError):
-        _LoopTask(fail()).result()
+        LoopTask(fail()).result()
 
 
 async def test_the_outbox_holds_a_bounded_number_of_events_and_merges_tokens() -> None:

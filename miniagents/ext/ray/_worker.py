@@ -1,11 +1,8 @@
 """The worker side: run an interaction (or a batch of pipeline items) in a Ray worker.
 
-A Ray task runs synchronous code in the worker's main thread; agents need asyncio. Each
-worker process therefore keeps one event loop running in a thread of its own
-(:func:`worker_loop`), and the task's body waits on it. Waiting in the main thread is what
-makes ``ray.cancel`` work: Ray interrupts the main thread (``KeyboardInterrupt``, or
-``GeneratorExit`` at a ``yield``), which then cancels the interaction's coroutine, so the
-agent gets an ordinary ``asyncio.CancelledError``, and waits for it to finish::
+The task's body runs the agent on the worker's event loop
+(:mod:`miniagents.ext.ray._worker_loop`) and, for an interaction, yields batches of reply
+events as the agent produces them, through a bounded outbox::
 
     main thread (the Ray task):  call ---- batch ---- batch ---- (end)
     loop thread:                 agent runs, replies stream into the bounded outbox
@@ -14,11 +11,8 @@ agent gets an ordinary ``asyncio.CancelledError``, and waits for it to finish::
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import threading
-from collections.abc import Coroutine, Iterator, Sequence
-from concurrent.futures import Future
-from typing import Any, Generic, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 from miniagents.ext.ray._wire import (
     COMPLETE,
@@ -39,11 +33,12 @@ from miniagents.ext.ray._wire import (
     encode_error,
     loads,
 )
+from miniagents.ext.ray._worker_loop import LoopTask
 from miniagents.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents.messages.appender import MessageSequenceAppender, MessageTokenAppender
 from miniagents.miniagents import MiniAgent, MiniAgents
 
-__all__ = ["OUTBOX_EVENTS", "run_items", "serve_interaction", "worker_loop"]
+__all__ = ["OUTBOX_EVENTS", "run_items", "serve_interaction"]
 
 T = TypeVar("T")
 
@@ -51,76 +46,8 @@ OUTBOX_EVENTS = 256
 """How many reply events a worker holds for the driver before it reads no further into the
 agent's replies."""
 
-_WAKE_UP = 0.05
-"""Seconds between wake-ups of a waiting main thread: ``ray.cancel`` interrupts it by
-setting a flag that Python checks only while it runs code, so a wait never blocks longer."""
-
 _SETTLE = 3
 """Turns of the worker loop a batch waits after its first event, for those ready with it."""
-
-_loop_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
-
-
-def worker_loop() -> asyncio.AbstractEventLoop:
-    """This process's event loop for agents, running in a daemon thread (made at first use)."""
-    global _loop
-    with _loop_lock:
-        if _loop is None:
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="miniagents-ray", daemon=True)
-            thread.start()
-            _loop = loop
-        return _loop
-
-
-class _LoopTask(Generic[T]):
-    """A coroutine run as a task on the worker loop, waited for from the task's thread.
-
-    Its end is always known (``ended``), even when it is cancelled before its first step.
-    """
-
-    def __init__(self, coroutine: Coroutine[Any, Any, T]) -> None:
-        self.loop = worker_loop()
-        self.ended = threading.Event()
-        self.outcome: Future[T] = Future()
-        self.task: asyncio.Task[T] | None = None
-        self.loop.call_soon_threadsafe(self._start, coroutine)
-
-    def _start(self, coroutine: Coroutine[Any, Any, T]) -> None:
-        self.task = self.loop.create_task(coroutine)
-        self.task.add_done_callback(self._end)
-
-    def _end(self, task: asyncio.Task[T]) -> None:
-        if task.cancelled():
-            self.outcome.cancel()
-        elif task.exception() is not None:
-            self.outcome.set_exception(task.exception())
-        else:
-            self.outcome.set_result(task.result())
-        self.ended.set()
-
-    def _cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-    def cancel(self) -> None:
-        """Cancel the task and wait until it has ended (the coroutine's own clean-up)."""
-        self.loop.call_soon_threadsafe(self._cancel)  # after _start: the loop keeps the order
-        self.ended.wait()
-
-    def result(self) -> T:
-        """Wait for the result; if this thread is interrupted (``ray.cancel``), cancel first."""
-        try:
-            while True:
-                try:
-                    return self.outcome.result(timeout=_WAKE_UP)
-                except concurrent.futures.TimeoutError:
-                    continue  # Ray's interrupt (a flag, no OS signal) is seen between waits
-        except BaseException:
-            self.cancel()
-            raise
-
 
 # -- one interaction: inputs in, reply events out ------------------------------------------
 
@@ -169,10 +96,10 @@ class _Outbox:
 def serve_interaction(agent: MiniAgent[...], call: Call) -> Iterator[list[ReplyEvent]]:
     """The body of a ``ray_agent`` task: run the interaction, yield batches of reply events."""
     outbox = _Outbox()
-    interaction = _LoopTask(_interaction(agent, call, outbox))
+    interaction = LoopTask(_interaction(agent, call, outbox))
     try:
         while True:
-            batch = _LoopTask(outbox.batch()).result()
+            batch = LoopTask(outbox.batch()).result()
             if batch is None:
                 return
             yield batch
@@ -294,7 +221,7 @@ def run_items(agents: Sequence[MiniAgent[...]], items: list[bytes]) -> list[tupl
 
     Returns, per item, ``(True, pickled MessageTuple)`` or ``(False, encoded error)``.
     """
-    return _LoopTask(_run_items(agents, items)).result()
+    return LoopTask(_run_items(agents, items)).result()
 
 
 async def _run_items(
