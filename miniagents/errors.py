@@ -22,6 +22,11 @@ The hierarchy::
     │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
     │   ├── ToolCallError                           raised by a tool: its message is the result
     │   └── MCPSessionError                         an MCP server unreachable, or session closed
+    ├── MessageSerializationError (also TypeError)  a value that cannot be pickled for Ray
+    ├── RemoteTraceback                           where a Ray worker raised an error (its cause)
+    ├── RayAgentError                             running an agent on Ray failed (ext.ray.errors)
+    │   ├── RayWorkerDiedError                      the worker (or node) died mid-interaction
+    │   └── RemoteError                             a worker's error that cannot travel as itself
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
@@ -56,6 +61,11 @@ from miniagents.ext.tools.errors import ToolCallError as ToolCallError
 from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
 from miniagents.ext.tools.errors import ToolError as ToolError
 from miniagents.ext.tools.errors import ToolNameConflictError as ToolNameConflictError
+from miniagents.ext.ray.errors import MessageSerializationError as MessageSerializationError
+from miniagents.ext.ray.errors import RayAgentError as RayAgentError
+from miniagents.ext.ray.errors import RayWorkerDiedError as RayWorkerDiedError
+from miniagents.ext.ray.errors import RemoteError as RemoteError
+from miniagents.ext.ray.errors import RemoteTraceback as RemoteTraceback
 from miniagents.messages.appender import AppenderClosedError as AppenderClosedError
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
 from miniagents.miniagents.errors import AgentArgumentError as AgentArgumentError
@@ -89,10 +99,15 @@ __all__ = [
     "LLMTimeoutError",
     "MCPSessionError",
     "MalformedChatHistoryError",
+    "MessageSerializationError",
     "MessageTypeError",
     "MiniAgentsError",
     "NoActiveContextError",
     "NoRunningLoopError",
+    "RayAgentError",
+    "RayWorkerDiedError",
+    "RemoteError",
+    "RemoteTraceback",
     "SentinelMisuseError",
     "StreamCancelledError",
     "ToolCallError",

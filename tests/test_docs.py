@@ -108,6 +108,11 @@ EXAMPLE_OUTPUT = {
         "A SHORT ANSWER TO 'WHY AGENTS?'\nA SHORT ANSWER TO 'WHY STREAMS?'\n",
         "10. A SHORT ANSWER TO 'WHY AGENTS?'\n11.",
     ],
+    "ray_pipeline.py": [
+        "document 0: A note on quiet river of district 0.\n"
+        "document 1: A note on restored market of district 1.\n",
+        "Summarised 300 of 300 documents on Ray (0 failed).\n",
+    ],
     "self_dev.py": [
         "# The modules of `miniagents/ext`\n",
         "## `miniagents/ext/chat_history_md.py`\n\n``ChatHistoryMD``: a chat history kept in a "

@@ -1,0 +1,42 @@
+"""Ray's own errors, translated in one place: a worker that died, or another Ray failure."""
+
+from __future__ import annotations
+
+from miniagents.ext.ray.errors import RayAgentError, RayWorkerDiedError
+
+__all__ = ["ray_failure", "worker_died", "worker_died_error"]
+
+
+def worker_died(error: BaseException) -> bool:
+    """Whether ``error`` says that the worker (its process, or its node) died: worth a retry."""
+    import ray.exceptions as ray_errors
+
+    return isinstance(
+        error,
+        (
+            ray_errors.WorkerCrashedError,
+            ray_errors.NodeDiedError,
+            ray_errors.LocalRayletDiedError,
+            ray_errors.OutOfMemoryError,
+            ray_errors.ObjectLostError,
+        ),
+    )
+
+
+def worker_died_error(
+    what: str, cause: BaseException, note: str, function: str
+) -> RayWorkerDiedError:
+    """The error for a worker that died running ``what``, after the retries ``note`` tells of."""
+    error = RayWorkerDiedError(
+        f"The Ray worker running {what} died before it finished ({cause}); {note}. Check "
+        f"the worker's logs, give it more memory, or raise max_retries in {function}(...)."
+    )
+    error.__cause__ = cause
+    return error
+
+
+def ray_failure(error: BaseException, what: str) -> RayAgentError:
+    """The error for any other failure of Ray's while running ``what``."""
+    failure = RayAgentError(f"Ray could not run {what}: {error}")
+    failure.__cause__ = error
+    return failure

@@ -1,0 +1,32 @@
+"""Ray is optional: check that it is installed, or say how to install it."""
+
+from __future__ import annotations
+
+import importlib.util
+
+__all__ = ["require_ray"]
+
+_HINT = (
+    'Running agents on Ray needs Ray: pip install "miniagents[ray]" '
+    "(it installs ray[data] and tqdm)."
+)
+
+
+def require_ray() -> None:
+    """Make sure ``import ray`` works.
+
+    Raises:
+        ImportError: with the install hint, if Ray is not installed.
+    """
+    try:
+        import ray  # noqa: F401
+    except ImportError as error:
+        raise ImportError(f"{_HINT} ({error})") from error
+
+
+def has_module(name: str) -> bool:
+    """Whether ``name`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False

@@ -1,0 +1,197 @@
+"""The state of one ``ray_pipeline`` run: items read, batches on their way, results held.
+
+:class:`PipelineRun` does no waiting of its own: :class:`~miniagents.ext.ray.RayPipeline`
+waits for Ray (with ``ray.wait`` or with asyncio) and tells it what finished. It keeps
+at most ``max_in_flight`` items between reading them and handing out their results::
+
+    read:      i0 i1 i2 i3 | i4 (waits for room)
+    sent:      [i0 i1] [i2 i3]        (batch_size = 2, max_in_flight = 4)
+    finished:        r2 r3            (held until r0 and r1, with ordered=True)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Iterable, Iterator, Sized
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from miniagents.ext.ray._failures import ray_failure, worker_died, worker_died_error
+from miniagents.ext.ray._progress import ProgressBar, progress_bar
+from miniagents.ext.ray._wire import decode_error, dumps, loads
+from miniagents.ext.ray.errors import MessageSerializationError, RayAgentError
+from miniagents.messages import MessageTuple
+from miniagents.messages.sequence import MessageType
+
+__all__ = ["ItemResult", "PipelineRun", "Settings"]
+
+T = TypeVar("T", bound=MessageType)
+
+
+@dataclass(frozen=True)
+class ItemResult(Generic[T]):
+    """What the agents made of one item: its replies, or the error that stopped them.
+
+    Attributes:
+        index: The item's position in the input (from 0).
+        item: The item itself (the object you gave, not a copy).
+        replies: The last agent's replies, complete (empty if the item failed).
+        error: The error the item failed with (the agent's own, with its type), or ``None``.
+        attempts: How many times the item was sent to a worker (more than 1 after a
+            worker died).
+    """
+
+    index: int
+    item: T
+    replies: MessageTuple
+    error: BaseException | None = None
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        """Whether the item succeeded."""
+        return self.error is None
+
+    def get(self) -> MessageTuple:
+        """The replies, or raise the item's error."""
+        if self.error is not None:
+            raise self.error
+        return self.replies
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a pipeline runs (the arguments of ``ray_pipeline``)."""
+
+    max_in_flight: int
+    batch_size: int
+    ordered: bool
+    retries: int
+    show_progress: bool | None
+    description: str
+    total: int | None
+
+
+@dataclass
+class _Batch(Generic[T]):
+    indexes: list[int]
+    items: list[T]
+    data: list[bytes]
+    attempts: int = 0
+
+
+class PipelineRun(Generic[T]):
+    """The state of one run: items read, batches on their way, results not yet handed out."""
+
+    def __init__(self, remote: Any, items: Iterable[T], settings: Settings) -> None:
+        self.remote = remote
+        self.settings = settings
+        rows = _rows(items)
+        self.items: Iterator[tuple[int, T]] = enumerate(rows)
+        self.exhausted = False
+        self.in_flight = 0
+        self.pending: dict[Any, _Batch[T]] = {}
+        self.by_index: dict[int, ItemResult[T]] = {}
+        self.in_order_of_completion: deque[ItemResult[T]] = deque()
+        self.next_index = 0
+        total = settings.total
+        if total is None and rows is items and isinstance(items, Sized):  # not a Dataset
+            total = len(items)
+        self.bar: ProgressBar = progress_bar(settings.show_progress, total, settings.description)
+
+    def next_result(self) -> ItemResult[T] | None:
+        """Send what there is room for, then the next result if it is ready."""
+        self._fill()
+        if self.settings.ordered:
+            result = self.by_index.pop(self.next_index, None)
+            if result is not None:
+                self.next_index += 1
+        else:
+            result = self.in_order_of_completion.popleft() if self.in_order_of_completion else None
+        if result is not None:
+            self.in_flight -= 1
+            self.bar.update(1)
+        return result
+
+    def _fill(self) -> None:
+        settings = self.settings
+        while not self.exhausted and self.in_flight + settings.batch_size <= settings.max_in_flight:
+            batch: _Batch[T] = _Batch([], [], [])
+            taken = 0
+            for index, item in itertools.islice(self.items, settings.batch_size):
+                taken += 1
+                self.in_flight += 1
+                try:
+                    data = dumps(item, f"the item {index} of the pipeline")
+                except MessageSerializationError as error:
+                    self._done(ItemResult(index, item, MessageTuple(), error, 0))
+                    continue
+                batch.indexes.append(index)
+                batch.items.append(item)
+                batch.data.append(data)
+            if taken < settings.batch_size:
+                self.exhausted = True
+            if batch.data:
+                self._send(batch)
+
+    def _send(self, batch: _Batch[T]) -> None:
+        batch.attempts += 1
+        self.pending[self.remote.remote(batch.data)] = batch
+
+    def finish(self, ref: Any, outcome: list[tuple[bool, bytes]] | BaseException) -> None:
+        """Take the outcome of a batch: its results, or Ray's error (then maybe send it again)."""
+        batch = self.pending.pop(ref)
+        if isinstance(outcome, BaseException):
+            died = worker_died(outcome)
+            if died and batch.attempts <= self.settings.retries:
+                self._send(batch)
+                return
+            error = (
+                worker_died_error(
+                    "this item", outcome, f"it was tried {batch.attempts} time(s)", "ray_pipeline"
+                )
+                if died
+                else ray_failure(outcome, "this item")
+            )
+            outcomes: list[tuple[MessageTuple, BaseException | None]] = [
+                (MessageTuple(), error) for _ in batch.items
+            ]
+        else:
+            outcomes = [_item_outcome(ok, data) for ok, data in outcome]
+        for index, item, (replies, item_error) in zip(
+            batch.indexes, batch.items, outcomes, strict=True
+        ):
+            self._done(ItemResult(index, item, replies, item_error, batch.attempts))
+
+    def _done(self, result: ItemResult[T]) -> None:
+        if self.settings.ordered:
+            self.by_index[result.index] = result
+        else:
+            self.in_order_of_completion.append(result)
+
+    def close(self) -> None:
+        """Cancel the batches still running, and close the progress bar."""
+        import ray
+
+        for ref in self.pending:
+            ray.cancel(ref)
+        self.pending.clear()
+        self.bar.close()
+
+
+def _rows(items: Iterable[T]) -> Iterable[T]:
+    """The items, or the rows of a ``ray.data.Dataset`` (which is not iterable itself)."""
+    if type(items).__module__.startswith("ray.data") and hasattr(items, "iter_rows"):
+        rows: Iterable[T] = items.iter_rows()
+        return rows
+    return items
+
+
+def _item_outcome(ok: bool, data: bytes) -> tuple[MessageTuple, BaseException | None]:
+    if not ok:
+        return MessageTuple(), decode_error(data)
+    try:
+        return loads(data), None
+    except Exception as error:  # e.g. a reply class that cannot be imported here
+        return MessageTuple(), RayAgentError(f"A pipeline result could not be unpickled: {error!r}")

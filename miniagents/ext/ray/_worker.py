@@ -1,0 +1,244 @@
+"""The worker side: run an interaction (or a batch of pipeline items) in a Ray worker.
+
+The task's body runs the agent on the worker's event loop
+(:mod:`miniagents.ext.ray._worker_loop`) and, for an interaction, yields batches of reply
+events as the agent produces them, through a bounded outbox::
+
+    main thread (the Ray task):  call ---- batch ---- batch ---- (end)
+    loop thread:                 agent runs, replies stream into the bounded outbox
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+from miniagents.ext.ray._wire import (
+    COMPLETE,
+    END,
+    FAILED,
+    INPUT_END,
+    INPUT_FAILED,
+    INPUT_MESSAGE,
+    MESSAGE_FAILED,
+    START,
+    TOKENS,
+    WHOLE,
+    Call,
+    InputEvent,
+    ReplyEvent,
+    decode_error,
+    dumps,
+    encode_error,
+    loads,
+)
+from miniagents.ext.ray._worker_loop import LoopTask
+from miniagents.messages import Message, MessagePromise, MessageSequencePromise
+from miniagents.messages.appender import MessageSequenceAppender, MessageTokenAppender
+from miniagents.miniagents import MiniAgent, MiniAgents
+
+__all__ = ["OUTBOX_EVENTS", "run_items", "serve_interaction"]
+
+T = TypeVar("T")
+
+OUTBOX_EVENTS = 256
+"""How many reply events a worker holds for the driver before it reads no further into the
+agent's replies."""
+
+_SETTLE = 3
+"""Turns of the worker loop a batch waits after its first event, for those ready with it."""
+
+# -- one interaction: inputs in, reply events out ------------------------------------------
+
+_CLOSED: Any = object()
+
+
+class _Outbox:
+    """The reply events waiting for the main thread, bounded: a full outbox makes senders wait."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[ReplyEvent] = asyncio.Queue(OUTBOX_EVENTS)
+        self._closed = False
+
+    async def put(self, event: ReplyEvent) -> None:
+        await self._queue.put(event)
+
+    async def close(self) -> None:
+        await self._queue.put(_CLOSED)
+
+    async def batch(self) -> list[ReplyEvent] | None:
+        """The events ready now (at least one), consecutive tokens of a message merged."""
+        if self._closed:
+            return None
+        event = await self._queue.get()
+        for _ in range(_SETTLE):  # events ready at once (a reply and the end) go together
+            await asyncio.sleep(0)
+        batch: list[ReplyEvent] = []
+        while True:
+            if event is _CLOSED:
+                self._closed = True
+                return batch or None
+            tag, index, payload = event
+            if tag == TOKENS:
+                last = batch[-1] if batch else None
+                if last is not None and last[0] == TOKENS and last[1] == index:
+                    last[2].append(payload)
+                else:
+                    batch.append((TOKENS, index, [payload]))
+            else:
+                batch.append(event)
+            if self._queue.empty() or len(batch) >= OUTBOX_EVENTS:
+                return batch
+            event = self._queue.get_nowait()
+
+
+def serve_interaction(agent: MiniAgent[...], call: Call) -> Iterator[list[ReplyEvent]]:
+    """The body of a ``ray_agent`` task: run the interaction, yield batches of reply events."""
+    outbox = _Outbox()
+    interaction = LoopTask(_interaction(agent, call, outbox))
+    try:
+        while True:
+            batch = LoopTask(outbox.batch()).result()
+            if batch is None:
+                return
+            yield batch
+    finally:
+        interaction.cancel()  # if it is still running; waits for the agent's clean-up
+
+
+async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> None:
+    reader: asyncio.Task[None] | None = None
+    try:
+        try:
+            args, kwargs = loads(call.arguments)
+            async with MiniAgents(stream_llm_tokens_by_default=call.streaming):
+                inputs = MessageSequenceAppender()
+                if not _apply_inputs(inputs, call.inputs):
+                    reader = asyncio.get_running_loop().create_task(_read_mailbox(call, inputs))
+                replies = agent.inquire(inputs.sequence, *args, **kwargs)
+                await _send_replies(replies, outbox, agent.alias)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:  # the agent's error, even KeyboardInterrupt, travels
+            await outbox.put((FAILED, 0, encode_error(error)))
+        await outbox.close()
+    finally:
+        if reader is not None:
+            reader.cancel()
+            await asyncio.wait([reader])
+
+
+def _apply_inputs(inputs: MessageSequenceAppender, events: Sequence[InputEvent]) -> bool:
+    """Append input events to the agent's input; whether the input has ended."""
+    for tag, payload in events:
+        assert payload is not None or tag == INPUT_END
+        if tag == INPUT_MESSAGE:
+            inputs.append(loads(payload))  # type: ignore[arg-type]
+        elif tag == INPUT_END:
+            inputs.complete()
+            return True
+        elif tag == INPUT_FAILED:
+            inputs.fail(decode_error(payload))  # type: ignore[arg-type]
+            return True
+        else:  # one input message failed: the agent gets a message promise that fails
+            failed = MessageTokenAppender()
+            failed.fail(decode_error(payload))  # type: ignore[arg-type]
+            inputs.append(failed.promise)
+    return False
+
+
+async def _read_mailbox(call: Call, inputs: MessageSequenceAppender) -> None:
+    """Take the input events the driver sends, until the input ends."""
+    try:
+        while True:
+            events: list[InputEvent] = await call.mailbox.take.remote(call.key)
+            if _apply_inputs(inputs, events):
+                return
+    except BaseException as error:  # cancelled (the interaction ended), or Ray failed
+        inputs.fail(error)
+        if isinstance(error, asyncio.CancelledError):
+            raise
+
+
+async def _send_replies(replies: MessageSequencePromise, outbox: _Outbox, alias: str) -> None:
+    """Send every reply message: whole if complete already, else its start, tokens and end."""
+    context = MiniAgents.get_current()
+    what = f"a reply message of the agent {alias}"
+    streams: list[asyncio.Task[None]] = []
+    failure: Exception | None = None
+    index = 0
+    try:
+        async for promise in replies:
+            whole = await _prefilled_message(promise)
+            if whole is not None:
+                await outbox.put((WHOLE, index, dumps(whole, what)))
+            else:
+                header = (promise.message_class, dict(promise.metadata))
+                await outbox.put((START, index, dumps(header, what)))
+                streams.append(context.start(_send_tokens(index, promise, outbox, what), alias))
+            index += 1
+    except Exception as error:
+        failure = error
+    if streams:
+        await asyncio.wait(streams)  # every message started ends before the sequence does
+    if failure is not None:
+        raise failure
+    await outbox.put((COMPLETE, 0, None))
+
+
+async def _prefilled_message(promise: MessagePromise) -> Message | None:
+    """The message, if it is complete and its one token is its text (a ready message).
+
+    Such a message travels whole; the driver's copy has the same single token.
+    """
+    if not promise.done:
+        return None
+    try:
+        message = promise.message_now()
+    except Exception:  # it failed: its error travels as the message's end
+        return None
+    tokens = [token async for token in promise]  # complete: this does not wait
+    return message if tokens == ([message.text] if message.text else []) else None
+
+
+async def _send_tokens(index: int, promise: MessagePromise, outbox: _Outbox, what: str) -> None:
+    try:
+        async for token in promise:
+            await outbox.put((TOKENS, index, token))
+        metadata = dumps(dict(promise.metadata), what)
+    except Exception as error:
+        await outbox.put((MESSAGE_FAILED, index, encode_error(error)))
+    else:
+        await outbox.put((END, index, metadata))
+
+
+# -- pipeline items: a batch in, one result per item out -------------------------------------
+
+
+def run_items(agents: Sequence[MiniAgent[...]], items: list[bytes]) -> list[tuple[bool, bytes]]:
+    """The body of a pipeline task: each item through the chain of agents, concurrently.
+
+    Returns, per item, ``(True, pickled MessageTuple)`` or ``(False, encoded error)``.
+    """
+    return LoopTask(_run_items(agents, items)).result()
+
+
+async def _run_items(
+    agents: Sequence[MiniAgent[...]], items: list[bytes]
+) -> list[tuple[bool, bytes]]:
+    return list(await asyncio.gather(*(_run_item(agents, item) for item in items)))
+
+
+async def _run_item(agents: Sequence[MiniAgent[...]], data: bytes) -> tuple[bool, bytes]:
+    try:
+        stage = loads(data)
+        async with MiniAgents():
+            for agent in agents:
+                stage = agent.inquire(stage)
+            replies = await stage
+        return True, dumps(replies, f"a reply of the agent {agents[-1].alias}")
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:
+        return False, encode_error(error)

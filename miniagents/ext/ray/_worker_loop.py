@@ -1,0 +1,93 @@
+"""The event loop of a Ray worker process, and coroutines run on it from the task's thread.
+
+A Ray task runs synchronous code in the worker's main thread; agents need asyncio. Each
+worker process therefore keeps one event loop running in a thread of its own
+(:func:`worker_loop`), and a task's body waits for a :class:`LoopTask` on it. Waiting in
+the main thread is what makes ``ray.cancel`` work: Ray interrupts that thread
+(``KeyboardInterrupt``, or ``GeneratorExit`` at a ``yield``), which then cancels the
+coroutine, so the agent gets an ordinary ``asyncio.CancelledError``, and waits for it to
+end::
+
+    main thread (the Ray task):  wait ....... wait ....... (interrupted: cancel, wait)
+    loop thread:                 the agent runs ............ CancelledError, clean-up
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from typing import Any, Generic, TypeVar
+
+__all__ = ["LoopTask", "worker_loop"]
+
+T = TypeVar("T")
+
+_WAKE_UP = 0.05
+"""Seconds between wake-ups of a waiting main thread: ``ray.cancel`` interrupts it by
+setting a flag that Python checks only while it runs code, so a wait never blocks longer."""
+
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def worker_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for agents, running in a daemon thread (made at first use)."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="miniagents-ray", daemon=True)
+            thread.start()
+            _loop = loop
+        return _loop
+
+
+class LoopTask(Generic[T]):
+    """A coroutine run as a task on the worker loop, waited for from the task's thread.
+
+    Its end is always known (``ended``), even when it is cancelled before its first step.
+    """
+
+    def __init__(self, coroutine: Coroutine[Any, Any, T]) -> None:
+        self.loop = worker_loop()
+        self.ended = threading.Event()
+        self.outcome: Future[T] = Future()
+        self.task: asyncio.Task[T] | None = None
+        self.loop.call_soon_threadsafe(self._start, coroutine)
+
+    def _start(self, coroutine: Coroutine[Any, Any, T]) -> None:
+        self.task = self.loop.create_task(coroutine)
+        self.task.add_done_callback(self._end)
+
+    def _end(self, task: asyncio.Task[T]) -> None:
+        if task.cancelled():
+            self.outcome.cancel()
+        elif task.exception() is not None:
+            self.outcome.set_exception(task.exception())
+        else:
+            self.outcome.set_result(task.result())
+        self.ended.set()
+
+    def _cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def cancel(self) -> None:
+        """Cancel the task and wait until it has ended (the coroutine's own clean-up)."""
+        self.loop.call_soon_threadsafe(self._cancel)  # after _start: the loop keeps the order
+        self.ended.wait()
+
+    def result(self) -> T:
+        """Wait for the result; if this thread is interrupted (``ray.cancel``), cancel first."""
+        try:
+            while True:
+                try:
+                    return self.outcome.result(timeout=_WAKE_UP)
+                except concurrent.futures.TimeoutError:
+                    continue  # Ray's interrupt (a flag, no OS signal) is seen between waits
+        except BaseException:
+            self.cancel()
+            raise

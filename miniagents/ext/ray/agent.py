@@ -1,0 +1,282 @@
+"""``ray_agent``: the same agent, each interaction of it run in a Ray worker.
+
+The driver keeps a local agent with the same alias, parameters and types; each of its
+interactions starts a Ray task (a streaming generator) that runs the original agent in its
+own ``MiniAgents`` context on a worker. The input messages follow the task as they resolve
+(through the mailbox, :mod:`miniagents.ext.ray._mailbox`), and the replies come back
+message by message and token by token while the worker produces them (the wire protocol
+is :mod:`miniagents.ext.ray._wire`)::
+
+    driver:   inquire --> [task starts] .. input m1 .. m2 .. end
+    worker:                  agent runs, replies "Hel" "lo" ...
+    driver:   replies  --------------------- "Hel" --- "lo" --- | (same types, same errors)
+
+What travels is bounded on both sides: the worker holds at most ``OUTBOX_EVENTS`` reply
+events for the driver (then it reads no further into its agent's replies), Ray carries at most
+``REPLY_BATCHES_IN_FLIGHT`` batches ahead of the driver's reading, and a mailbox box
+``BOX_EVENTS`` input messages (then the driver's sending waits). What has arrived lives in
+the driver's reply streams, as the replies of a local agent do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import functools
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any, TypedDict, TypeVar
+
+from typing_extensions import Unpack
+
+from miniagents.ext.ray._failures import ray_failure, worker_died, worker_died_error
+from miniagents.ext.ray._import import require_ray
+from miniagents.ext.ray._mailbox import known_inputs, mailbox_actor, send_inputs
+from miniagents.ext.ray._wire import (
+    COMPLETE,
+    END,
+    MESSAGE_FAILED,
+    START,
+    TOKENS,
+    WHOLE,
+    Call,
+    ReplyEvent,
+    decode_error,
+    dumps_arguments,
+    loads,
+)
+from miniagents.ext.ray._worker import serve_interaction
+from miniagents.ext.ray.errors import MessageSerializationError
+from miniagents.messages import MessageSequencePromise
+from miniagents.messages.appender import MessageTokenAppender
+from miniagents.miniagents import InteractionContext, MiniAgent, MiniAgents
+
+__all__ = ["REPLY_BATCHES_IN_FLIGHT", "RayOptions", "ray_agent"]
+
+AgentT = TypeVar("AgentT", bound="MiniAgent[...]")
+
+REPLY_BATCHES_IN_FLIGHT = 8
+"""How many batches of reply events a worker sends ahead of the driver's reading (Ray's
+``_generator_backpressure_num_objects``)."""
+
+
+class RayOptions(TypedDict, total=False):
+    """Ray's options for the task that runs each interaction (see ``ray.remote``)."""
+
+    num_cpus: float
+    """CPUs reserved per interaction (Ray's default: 1; an LLM agent mostly waits: 0.1)."""
+    num_gpus: float
+    memory: float
+    resources: dict[str, float]
+    accelerator_type: str
+    runtime_env: dict[str, object]
+    scheduling_strategy: object
+    max_retries: int
+    """How often an interaction whose worker died is started again, on another worker, as
+    long as none of its replies has reached the driver yet (default: 3)."""
+    name: str
+    """The task's name in Ray's logs and dashboard (default: ``miniagents:<alias>``)."""
+
+
+def ray_agent(agent: AgentT, /, **options: Unpack[RayOptions]) -> AgentT:
+    """The same agent, with each interaction run in a Ray worker.
+
+    The result is an agent of the same type, with the same alias, description, bound
+    arguments and parameter types.
+    Each interaction runs the original agent in its own ``MiniAgents`` context on a
+    worker: its input messages are sent as they resolve, its replies stream back message
+    by message and token by token, an error it raises reaches every consumer with its own
+    type and message, and when every consumer of the replies gives up, the Ray task is
+    cancelled (the agent gets ``asyncio.CancelledError`` in the worker). Messages,
+    arguments and errors travel pickled: a value that cannot be pickled raises a
+    :class:`MessageSerializationError` naming its field.
+
+    Example:
+        >>> remote_echo = ray_agent(echo, num_cpus=0.5)
+        >>> # `await remote_echo.inquire("Hi")` runs echo in a Ray worker.
+
+    Args:
+        agent: The agent to run remotely (the workers must be able to import its code).
+        **options: Ray's task options (:class:`RayOptions`).
+
+    Raises:
+        ImportError: if Ray is not installed (with the install hint).
+        ValueError: Ray's own error, for an option Ray does not know.
+        TypeError: Ray's own error, for an option of the wrong type.
+    """
+    require_ray()
+    runner = _Runner(agent, dict(options))
+
+    @functools.wraps(agent.func)  # inspect.signature() then gives the agent's parameters
+    async def remote_interaction(ctx: InteractionContext, /, *args: Any, **kwargs: Any) -> None:
+        await runner.run(ctx, args, kwargs)
+
+    remote = copy.copy(agent)  # the same class, alias, description and bound arguments
+    remote.func = remote_interaction
+    return remote
+
+
+class _Runner:
+    """Runs the interactions of one ``ray_agent`` (it makes the Ray remote function once)."""
+
+    def __init__(self, agent: MiniAgent[...], options: dict[str, Any]) -> None:
+        import ray
+
+        self.agent = agent
+        self.retries: int = options.pop("max_retries", 3)
+        self.options = options
+        options.setdefault("name", f"miniagents:{agent.alias}")
+
+        def interaction(call: Call) -> Iterator[list[ReplyEvent]]:
+            yield from serve_interaction(agent, call)
+
+        remote: Any = ray.remote  # Ray's overloads type no option given as **options
+        self.remote: Any = remote(
+            max_retries=0,  # retried here, only while nothing has reached the driver
+            _generator_backpressure_num_objects=REPLY_BATCHES_IN_FLIGHT,
+            **options,
+        )(interaction)
+
+    def __reduce__(self) -> tuple[type[_Runner], tuple[MiniAgent[...], dict[str, Any]]]:
+        return (_Runner, (self.agent, {**self.options, "max_retries": self.retries}))
+
+    async def run(
+        self, ctx: InteractionContext, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> None:
+        alias = self.agent.alias
+        arguments = dumps_arguments(args, kwargs, alias)
+        streaming = MiniAgents.get_current().stream_llm_tokens_by_default
+        attempt = 0
+        while True:
+            interaction = _Attempt(self, ctx)
+            try:
+                await interaction.run(arguments, streaming)
+                return
+            except _WorkerDied as died:
+                attempt += 1
+                if died.may_retry and attempt <= self.retries:
+                    continue
+                note = (
+                    f"it was tried {attempt} time(s)"
+                    if died.may_retry
+                    else "it was not run again, as some of its replies had reached the caller"
+                )
+                raise worker_died_error(
+                    f"the agent {alias}", died.cause, note, "ray_agent"
+                ) from died.cause
+
+
+class _WorkerDied(Exception):
+    def __init__(self, cause: BaseException, may_retry: bool) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.may_retry = may_retry
+
+
+class _Attempt:
+    """One try at running an interaction remotely: the call, the inputs sent, the replies."""
+
+    def __init__(self, runner: _Runner, ctx: InteractionContext) -> None:
+        self.runner = runner
+        self.ctx = ctx
+        self.alias = runner.agent.alias
+        self.key = uuid.uuid4().hex
+        self.delivered = False
+        self.appenders: dict[int, MessageTokenAppender] = {}
+        self.input_error: BaseException | None = None
+        self.generator: Any = None
+        task = asyncio.current_task()
+        assert task is not None  # an interaction runs in its agent's task
+        self.task = task
+
+    async def run(self, arguments: bytes, streaming: bool) -> None:
+        import ray
+
+        inputs = self.ctx.message_promises
+        events, ended = await known_inputs(inputs, self.alias)
+        mailbox = None if ended else mailbox_actor()
+        self.generator = self.runner.remote.remote(
+            Call(arguments, events, mailbox, self.key, streaming)
+        )
+        sender = None
+        if mailbox is not None:
+            sender = MiniAgents.get_current().start(
+                self._send(mailbox, inputs, len(events)), f"{self.alias} inputs"
+            )
+        finished = False
+        failure: BaseException | None = None
+        try:
+            async for ref in self.generator:
+                failure = self._apply(await ref)
+                if failure is not None:
+                    break  # the agent failed: its task ends
+            finished = True
+        except ray.exceptions.RayError as error:
+            raise self._failure(error)  # noqa: B904 - Ray's error is its context
+        finally:
+            if not finished:
+                ray.cancel(self.generator)
+            if sender is not None and mailbox is not None:
+                sender.cancel()
+                await asyncio.wait([sender])
+                with contextlib.suppress(ray.exceptions.RayError):  # a dead mailbox is closed
+                    await mailbox.close.remote(self.key)
+            self._end_open_messages()
+        if failure is not None:
+            raise failure
+
+    def _apply(self, batch: list[ReplyEvent]) -> BaseException | None:
+        """Pass the events on to the local replies; the agent's error, if it failed."""
+        ctx = self.ctx
+        appenders = self.appenders
+        for tag, index, payload in batch:
+            if tag == TOKENS:
+                appender = appenders[index]
+                if not appender.closed:  # else its consumers gave up: the task is ending
+                    for token in payload:
+                        appender.append(token)
+            elif tag == START:
+                message_class, metadata = loads(payload)
+                appender = MessageTokenAppender(message_class=message_class, **metadata)
+                appender.cancel_when_abandoned(self.task)
+                appenders[index] = appender
+                ctx.reply(appender.promise)
+            elif tag == END:
+                appender = appenders.pop(index)
+                if not appender.closed:
+                    appender.update_metadata(**loads(payload))
+                    appender.complete()
+            elif tag == WHOLE:
+                ctx.reply(loads(payload))
+            elif tag == MESSAGE_FAILED:
+                appenders.pop(index).fail(decode_error(payload))
+            elif tag == COMPLETE:
+                ctx.finish_early()  # the replies end now, even if the agent goes on
+            else:  # FAILED: the agent's own error, with its own type
+                return decode_error(payload)
+            self.delivered = True
+        return None
+
+    def _failure(self, error: BaseException) -> BaseException:
+        """The error to raise for a Ray error met while reading the replies."""
+        if self.input_error is not None:  # the sender cancelled the task: this is why
+            return self.input_error
+        if worker_died(error):
+            return _WorkerDied(error, not self.delivered)
+        return ray_failure(error, f"the agent {self.alias}")
+
+    def _end_open_messages(self) -> None:
+        for appender in self.appenders.values():
+            appender.fail(asyncio.CancelledError())  # they end with StreamCancelledError
+        self.appenders.clear()
+
+    async def _send(self, mailbox: Any, inputs: MessageSequencePromise, skip: int) -> None:
+        """Send the inputs after the first ``skip``; if that fails, stop the task, saying why."""
+        import ray
+
+        try:
+            await send_inputs(mailbox, self.key, inputs, skip, self.alias)
+        except (MessageSerializationError, ray.exceptions.RayError) as error:
+            self.input_error = error
+            ray.cancel(self.generator)

@@ -1,0 +1,56 @@
+"""Errors of running agents on Ray; the whole hierarchy is drawn in :mod:`miniagents.errors`.
+
+An error raised by an agent in a Ray worker is not one of these: it reaches the driver's
+consumers with its own type and message (its remote traceback is its ``__cause__``, a
+:class:`RemoteTraceback`). These errors are about the way there.
+"""
+
+from __future__ import annotations
+
+from miniagents.promising.errors import MiniAgentsError
+
+__all__ = [
+    "MessageSerializationError",
+    "RayAgentError",
+    "RayWorkerDiedError",
+    "RemoteError",
+    "RemoteTraceback",
+]
+
+
+class RayAgentError(MiniAgentsError):
+    """Running an agent on Ray failed for a reason of Ray's, not of the agent's own code."""
+
+
+class RayWorkerDiedError(RayAgentError):
+    """The Ray worker (or its node) running an interaction died before the interaction ended."""
+
+
+class RemoteError(RayAgentError):
+    """An error raised in a Ray worker that could not travel as itself (it cannot be pickled).
+
+    Its message names the original error's type and message.
+    """
+
+
+class RemoteTraceback(MiniAgentsError):
+    """The traceback of an error raised in a Ray worker: the ``__cause__`` of that error.
+
+    It is never raised; it shows, under the error, where the error happened remotely.
+    """
+
+    def __init__(self, traceback: str) -> None:
+        """Keep the formatted remote traceback."""
+        super().__init__(traceback)
+        self.traceback = traceback
+
+    def __str__(self) -> str:
+        """The remote traceback, set off from the local one."""
+        return f'\n"""\n{self.traceback.rstrip()}\n"""'
+
+
+class MessageSerializationError(MiniAgentsError, TypeError):
+    """A message, an argument or an item cannot be pickled to travel to or from a Ray worker.
+
+    The error names the field (or argument) holding the value that cannot be pickled.
+    """

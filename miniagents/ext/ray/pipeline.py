@@ -1,0 +1,217 @@
+"""``ray_pipeline``: an agent (or a chain of agents) over many items, on a Ray cluster.
+
+Each item is one interaction: the chain's first agent gets the item as its input, each
+next agent the replies of the one before, in a ``MiniAgents`` context of its own on a
+worker; the item's result is the last agent's replies, complete. Items go to Ray in
+batches (``batch_size``, run concurrently on their worker); at most ``max_in_flight``
+items are on their way at any time (sent and not yet handed to you), so the driver's
+memory does not grow with the number of items::
+
+    items:     i0 i1 i2 i3 i4 ...            (read lazily, as room frees up)
+    in flight: [i0 i1 i2 i3]                 (max_in_flight = 4)
+    results:   r0 r1 r2 ...                  (ordered=True: the input's order)
+
+A batch whose worker died is sent again, up to ``max_retries`` times; an item whose agent
+failed gives a result holding the error, and the other items go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+from typing_extensions import Unpack
+
+from miniagents.ext.ray._import import require_ray
+from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings
+from miniagents.ext.ray._worker import run_items
+from miniagents.ext.ray.agent import RayOptions
+from miniagents.messages.sequence import MessageType
+from miniagents.miniagents import MiniAgent
+
+if TYPE_CHECKING:
+    from ray.data import Dataset
+
+__all__ = ["ItemResult", "RayPipeline", "ray_pipeline"]  # ItemResult: re-exported
+
+T = TypeVar("T", bound=MessageType)
+
+
+class RayPipeline(Generic[T]):
+    """The results of :func:`ray_pipeline`: iterate it with ``for`` or ``async for``, once.
+
+    Nothing runs before the iteration starts; leaving the loop early cancels the items
+    still running (an ``async for`` loop left early stops when the async generator is
+    closed, e.g. with ``contextlib.aclosing``).
+    """
+
+    def __init__(
+        self,
+        agents: Sequence[MiniAgent[...]],
+        items: Iterable[T],
+        settings: Settings,
+        options: dict[str, Any],
+    ) -> None:
+        """Prepare the run (:func:`ray_pipeline` makes pipelines)."""
+        import ray
+
+        chain = tuple(agents)
+        self._items = items
+        self._settings = settings
+        self._used = False
+
+        def pipeline_items(batch: list[bytes]) -> list[tuple[bool, bytes]]:
+            return run_items(chain, batch)
+
+        pipeline_items.__name__ = pipeline_items.__qualname__ = "pipeline_items"
+        options.setdefault("name", f"miniagents:{chain[-1].alias}")
+        remote: Any = ray.remote  # Ray's overloads type no option given as **options
+        self._remote: Any = remote(max_retries=0, **options)(pipeline_items)
+
+    def _run(self) -> PipelineRun[T]:
+        if self._used:
+            raise RuntimeError("A RayPipeline runs once; call ray_pipeline(...) again to rerun.")
+        self._used = True
+        return PipelineRun(self._remote, self._items, self._settings)
+
+    def __iter__(self) -> Iterator[ItemResult[T]]:
+        """Run the pipeline, giving each item's result (blocking between results)."""
+        import ray
+
+        run = self._run()
+        try:
+            while True:
+                result = run.next_result()
+                if result is not None:
+                    yield result
+                elif not run.pending:
+                    return
+                else:
+                    [ref], _ = ray.wait(list(run.pending), num_returns=1)
+                    try:
+                        outcome: Any = ray.get(ref)
+                    except ray.exceptions.RayError as error:
+                        outcome = error
+                    run.finish(ref, outcome)
+        finally:
+            run.close()
+
+    async def __aiter__(self) -> AsyncIterator[ItemResult[T]]:
+        """Run the pipeline, giving each item's result (awaiting between results)."""
+        run = self._run()
+        futures: dict[asyncio.Future[Any], Any] = {}
+        try:
+            while True:
+                result = run.next_result()
+                if result is not None:
+                    yield result
+                    continue
+                if not run.pending:
+                    return
+                for ref in run.pending:
+                    if ref not in futures.values():
+                        futures[asyncio.wrap_future(ref.future())] = ref
+                done, _ = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+                for future in done:
+                    ref = futures.pop(future)
+                    error = future.exception()
+                    run.finish(ref, error if error is not None else future.result())
+        finally:
+            for future in futures:
+                future.cancel()
+            run.close()
+
+
+@overload
+def ray_pipeline(
+    agents: MiniAgent[...] | Sequence[MiniAgent[...]],
+    items: Dataset,
+    /,
+    *,
+    max_in_flight: int = ...,
+    batch_size: int = ...,
+    ordered: bool = ...,
+    progress: bool | None = ...,
+    description: str | None = ...,
+    total: int | None = ...,
+    **options: Unpack[RayOptions],
+) -> RayPipeline[dict[str, Any]]: ...
+
+
+@overload
+def ray_pipeline(
+    agents: MiniAgent[...] | Sequence[MiniAgent[...]],
+    items: Iterable[T],
+    /,
+    *,
+    max_in_flight: int = ...,
+    batch_size: int = ...,
+    ordered: bool = ...,
+    progress: bool | None = ...,
+    description: str | None = ...,
+    total: int | None = ...,
+    **options: Unpack[RayOptions],
+) -> RayPipeline[T]: ...
+
+
+def ray_pipeline(
+    agents: MiniAgent[...] | Sequence[MiniAgent[...]],
+    items: Iterable[Any] | Dataset,
+    /,
+    *,
+    max_in_flight: int = 64,
+    batch_size: int = 1,
+    ordered: bool = True,
+    progress: bool | None = None,
+    description: str | None = None,
+    total: int | None = None,
+    **options: Unpack[RayOptions],
+) -> RayPipeline[Any]:
+    """Run an agent, or a chain of agents, over every item, on Ray.
+
+    Example:
+        >>> for result in ray_pipeline(summarizer, documents, max_in_flight=32):
+        ...     print(result.index, result.get())
+
+    Args:
+        agents: The agent, or the agents of a chain (each gets the replies of the one
+            before; the first gets the item).
+        items: The items: any iterable of ``MessageType`` values (read lazily), or a
+            ``ray.data.Dataset`` (each row, a dict, is one item: a message with the row's
+            columns as its fields).
+        max_in_flight: At most this many items are on their way at once (sent, and
+            their results not yet handed out); at least ``batch_size``.
+        batch_size: How many items go to a worker together (they run there concurrently).
+        ordered: Give the results in the input's order (``True``) or as they complete.
+        progress: Show a progress bar (tqdm, on stderr): ``None`` shows it on a terminal.
+        description: The text before the progress bar (default: the last agent's alias).
+        total: The number of items, for the progress bar (default: ``len(items)`` if it
+            has one).
+        **options: Ray's task options (:class:`RayOptions`); ``max_retries`` (default 3) is
+            how often a batch whose worker died is sent again.
+
+    Raises:
+        ImportError: if Ray is not installed (with the install hint).
+        ValueError: for no agents, a ``batch_size`` below 1 or a ``max_in_flight`` below it.
+    """
+    require_ray()
+    chain = [agents] if isinstance(agents, MiniAgent) else list(agents)
+    if not chain:
+        raise ValueError("ray_pipeline() needs at least one agent to run over the items.")
+    if batch_size < 1 or max_in_flight < batch_size:
+        raise ValueError(
+            f"ray_pipeline() needs 1 <= batch_size <= max_in_flight; got batch_size="
+            f"{batch_size} and max_in_flight={max_in_flight}."
+        )
+    ray_options: dict[str, Any] = dict(options)
+    settings = Settings(
+        max_in_flight=max_in_flight,
+        batch_size=batch_size,
+        ordered=ordered,
+        retries=ray_options.pop("max_retries", 3),
+        show_progress=progress,
+        description=description if description is not None else chain[-1].alias,
+        total=total,
+    )
+    return RayPipeline(chain, items, settings, ray_options)

@@ -1,0 +1,194 @@
+"""What the Ray tests run in the workers: agents, message classes, and a signalling actor.
+
+The workers import this module (the tests run from the repository root, which Ray puts on
+the workers' ``sys.path``). The tests and the agents order their steps with the
+:class:`Signals` actor (events set and awaited on both sides), never with sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections import defaultdict
+from typing import Any, Protocol
+
+from miniagents import Frozen, InteractionContext, Message, miniagent
+from miniagents.messages import MessageTokenAppender
+
+
+class Signals:
+    """Named events with values, and counters, shared by the tests and the agents (an actor)."""
+
+    def __init__(self) -> None:
+        self._events: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._values: dict[str, object] = {}
+        self._counts: defaultdict[str, int] = defaultdict(int)
+
+    async def set(self, name: str, value: object = None) -> None:
+        self._values[name] = value
+        self._events[name].set()
+
+    async def wait(self, name: str) -> object:
+        await self._events[name].wait()
+        return self._values[name]
+
+    async def count(self, name: str) -> int:
+        """Add one to the counter ``name`` and return it."""
+        self._counts[name] += 1
+        return self._counts[name]
+
+    async def counted(self, name: str) -> int:
+        return self._counts[name]
+
+
+class RemoteMethod(Protocol):
+    """A method of an actor handle: ``handle.method.remote(...)`` gives an ``ObjectRef``."""
+
+    def remote(self, *args: object) -> Any: ...
+
+
+class SignalsHandle(Protocol):
+    """The handle of a :class:`Signals` actor, as the tests and agents use it."""
+
+    @property
+    def set(self) -> RemoteMethod: ...
+
+    @property
+    def wait(self) -> RemoteMethod: ...
+
+    @property
+    def count(self) -> RemoteMethod: ...
+
+    @property
+    def counted(self) -> RemoteMethod: ...
+
+
+class Point(Frozen):
+    x: int
+    y: int
+
+
+class PlotMessage(Message):
+    """A custom message class, with a nested Frozen field, sent both ways."""
+
+    title: str
+    points: tuple[Point, ...] = ()
+
+
+class CustomError(ValueError):
+    """An error of the agent's own."""
+
+
+class PickyError(Exception):
+    """An error whose constructor needs two arguments: it cannot be unpickled."""
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"{what} failed because {why}")
+
+
+def kill_this_worker() -> None:
+    """Kill the worker process at once, as a crash or the OOM killer would."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@miniagent
+async def echo_agent(ctx: InteractionContext, prefix: str = "") -> None:
+    """Reply each input message as it arrives: itself, or its text after ``prefix``."""
+    async for promise in ctx.message_promises:
+        message = await promise
+        ctx.reply(message if not prefix else f"{prefix}{message}")
+
+
+@miniagent
+async def gated_tokens_agent(ctx: InteractionContext, signals: SignalsHandle, key: str) -> None:
+    """Stream one token, wait for the test to open the gate, then stream the rest."""
+    reply = MessageTokenAppender(message_class=PlotMessage, title="gated", role="assistant")
+    ctx.reply(reply.promise)
+    reply.append("Hel")
+    await signals.wait.remote(f"{key}:gate")
+    reply.append("lo")
+    reply.update_metadata(finish_reason="stop")
+    reply.complete()
+    ctx.reply(PlotMessage(text="second", title="after", points=(Point(x=1, y=2),)))
+
+
+@miniagent
+async def failing_agent(ctx: InteractionContext, picky: bool = False) -> None:
+    """Reply one message, then raise an error of its own."""
+    ctx.reply("before the error")
+    if picky:
+        raise PickyError("the picky step", "it was told to")
+    raise CustomError("the remote agent failed on purpose")
+
+
+@miniagent
+async def waiting_agent(ctx: InteractionContext, signals: SignalsHandle, key: str) -> None:
+    """Stream a token, then wait forever; tell the test when it is cancelled."""
+    reply = MessageTokenAppender()
+    ctx.reply(reply.promise)
+    reply.append("waiting")
+    try:
+        await signals.set.remote(f"{key}:started")
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        await signals.set.remote(f"{key}:cancelled", os.getpid())
+        raise
+
+
+@miniagent
+async def dying_agent(
+    ctx: InteractionContext, signals: SignalsHandle, key: str, after_reply: bool
+) -> None:
+    """On its first attempt, kill its worker (after a reply the test has read, if asked)."""
+    attempt = await signals.count.remote(key)
+    if after_reply:
+        ctx.reply(f"attempt {attempt}")
+        await signals.wait.remote(f"{key}:read")
+    if attempt == 1:
+        kill_this_worker()
+    ctx.reply(f"done at attempt {attempt}")
+
+
+@miniagent
+async def unpicklable_reply_agent(ctx: InteractionContext) -> None:
+    """Reply a message holding a lock, which cannot be pickled."""
+    import threading
+
+    ctx.reply(Message(text="locked", handle=threading.Lock()))
+
+
+@miniagent
+async def item_agent(ctx: InteractionContext, signals: SignalsHandle, key: str) -> None:
+    """A pipeline stage whose items follow instructions written in them.
+
+    ``"wait:<name>"`` sets ``waiting:<text>``, then waits for the signal ``<name>`` (and
+    sets ``cancelled:<text>`` if it is cancelled meanwhile); ``"finish:<name>"`` sets it
+    after replying; ``"die-once"`` reports its process and waits until it is killed, on
+    its first attempt; ``"fail"`` raises.
+    """
+    text = str(await ctx.messages)
+    for part in text.split():
+        if part.startswith("wait:"):
+            try:
+                await signals.set.remote(f"{key}:waiting:{text}")
+                await signals.wait.remote(f"{key}:{part[5:]}")
+            except asyncio.CancelledError:
+                await signals.set.remote(f"{key}:cancelled:{text}")
+                raise
+        elif part == "die-once" and await signals.count.remote(f"{key}:attempts") == 1:
+            await signals.set.remote(f"{key}:started", os.getpid())
+            await asyncio.Event().wait()  # until the test kills this worker
+        elif part == "fail":
+            raise CustomError(f"item {text!r} failed")
+    ctx.reply(text.upper())
+    for part in text.split():
+        if part.startswith("finish:"):
+            await signals.set.remote(f"{key}:{part[7:]}")
+
+
+@miniagent
+async def upper_agent(ctx: InteractionContext) -> None:
+    """Reply each input message upper-cased."""
+    async for promise in ctx.message_promises:
+        ctx.reply(str(await promise).upper())
