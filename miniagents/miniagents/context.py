@@ -48,8 +48,9 @@ class MiniAgents:
     those of the outer one.
 
     Args:
-        on_persist_message: Handler(s) called once per distinct complete ``Message``
-            (nested messages included), however often it is awaited.
+        on_persist_message: Handler(s) called for each complete ``Message`` (nested
+            messages included) unless equal content (by ``hash_key``) was persisted within
+            the last 10,000 distinct messages: so once, however often it is awaited.
         on_promise_resolved: Handler(s) called for every message promise whose message
             is complete.
         stream_llm_tokens_by_default: Whether LLM agents stream token by token when
