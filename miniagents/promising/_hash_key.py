@@ -8,8 +8,7 @@ one encoding:
 * numbers by their exact value, in hexadecimal: ``1``, ``1.0``, ``True``, ``Decimal("1.0")``,
   ``Fraction(1)`` and ``1 + 0j`` are ``i1;``; ``0.0`` and ``-0.0`` are ``i0;``; other finite
   values are a reduced fraction ``q<p>/<q>;`` (``0.5`` is ``q1/2;``); ``c`` and two numbers
-  for a complex number with an imaginary part; ``I+`` / ``I-`` for the infinities and ``Q``
-  for every NaN (NaN is the one exception: ``nan != nan``, but all NaNs share a key);
+  for a complex number with an imaginary part; ``I+`` / ``I-`` the infinities, ``Q`` NaN;
 * ``s<len>:<utf-8>`` for text (lone surrogates kept), ``b<len>:<raw>`` for bytes;
 * ``t`` tuples (named tuples included, as they equal plain ones), ``l`` lists, ``e`` sets and
   frozensets, ``m`` mappings: a count, then the items; set items and mapping entries sorted by
@@ -20,11 +19,13 @@ one encoding:
   those): the class, then the member's value;
 * ``d`` naive datetimes, ``D`` aware ones (as their UTC instant), ``y`` dates, ``h`` / ``H``
   naive / aware times, ``r`` timedeltas, all in whole microseconds; ``u`` UUIDs; ``N`` None.
-  (Two aware datetimes of one ``tzinfo`` that differ only by ``fold`` compare equal but
-  differ in their UTC instants, hence in their keys.)
 
-Anything else raises :class:`~miniagents.promising.errors.HashKeyError`, which names the
-field path and the type.
+Where the key and ``==`` part ways, by design: every NaN gets one key (though
+``nan != nan``); a class redefined under the same module and name counts as the same class;
+two aware datetimes of one ``tzinfo`` that differ only by ``fold`` compare equal but are keyed
+by their two UTC instants. Anything else, and a ``Decimal`` whose exponent is beyond ±5000
+(its exact value would be a huge integer), raises
+:class:`~miniagents.promising.errors.HashKeyError`, which names the field path and the type.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -46,8 +48,6 @@ __all__ = ["canonical_bytes", "hash_key_of"]
 
 _MICROSECOND = datetime.timedelta(microseconds=1)
 _EPOCH = datetime.datetime.min
-
-
 _DECIMAL_EXPONENTS = range(-5000, 5001)
 """Decimals beyond these exponents are refused: their exact value would be a huge integer."""
 
@@ -111,10 +111,6 @@ def _bytes(value: Any) -> bytes:
     return b"b%d:%b" % (len(value), value)
 
 
-def _none(_value: Any) -> bytes:
-    return b"N"
-
-
 def _items(tag: bytes, value: Any) -> bytes:
     parts = []
     for index, item in enumerate(value):
@@ -124,14 +120,6 @@ def _items(tag: bytes, value: Any) -> bytes:
             error.path.append(f"[{index}]")
             raise
     return b"%b%d:%b" % (tag, len(parts), b"".join(parts))
-
-
-def _tuple(value: Any) -> bytes:
-    return _items(b"t", value)
-
-
-def _list(value: Any) -> bytes:
-    return _items(b"l", value)
 
 
 def _set(value: Any) -> bytes:
@@ -241,17 +229,17 @@ _Encoder = Callable[[Any], bytes]
 # Checked in this order for subclasses (e.g. bool and IntEnum are ints, datetime is a date);
 # exact types are then looked up directly.
 _BY_BASE: tuple[tuple[type, _Encoder], ...] = (
-    (type(None), _none),
+    (type(None), lambda _value: b"N"),
     (int, _int),
     (float, _float),
     (str, _str),
     (bytes, _bytes),
     (BaseModel, _model),
-    (tuple, _tuple),
+    (tuple, partial(_items, b"t")),
     (Mapping, _mapping),
     (frozenset, _set),
     (set, _set),
-    (list, _list),
+    (list, partial(_items, b"l")),
     (Decimal, _decimal),
     (Fraction, _fraction),
     (complex, _complex),

@@ -5,7 +5,13 @@ deeply nested: dicts become :class:`FrozenDict`, lists become tuples, sets becom
 frozensets and mutable pydantic models become ``Frozen`` models. Assigning a field
 raises (pydantic's ``ValidationError``), and so does mutating a nested container
 (:class:`FrozenInstanceError`). Two models are equal when they are of the same class
-and hold the same content; ``hash_key`` is a stable SHA-256 of that content.
+and hold the same public content (private attributes never count); ``hash_key`` is a
+stable SHA-256 of a canonical encoding of it (:mod:`miniagents.promising._hash_key`).
+
+Building a model costs little more than building a plain frozen pydantic model: nothing
+private is set up per instance (the hash and the key are cached in slots, on first use),
+and only values that may be mutable are walked and frozen (declared fields whose type
+admits only immutable values are skipped; see :mod:`miniagents.promising._field_types`).
 """
 
 from __future__ import annotations
