@@ -179,6 +179,31 @@ def test_bytearray_becomes_bytes() -> None:
     assert type(extra(model, "data")) is bytes
 
 
+class Items(list[int]):
+    """A list subclass."""
+
+
+def test_other_mutable_sequences_and_sets_are_frozen_too() -> None:
+    model = Frozen(
+        queue=collections.deque([1, [2]]),
+        listed=Items([3]),
+        view=memoryview(b"ab"),
+        nested={"q": collections.deque([{"k": [4]}])},
+    )
+
+    assert extra(model, "queue") == (1, (2,))
+    assert extra(model, "listed") == (3,)
+    assert type(extra(model, "listed")) is tuple
+    assert extra(model, "view") == b"ab"
+    assert type(extra(model, "view")) is bytes
+    assert extra(model, "nested") == {"q": ({"k": (4,)},)}
+    assert isinstance(hash(model), int)
+    assert (
+        model.hash_key
+        == Frozen(queue=(1, (2,)), listed=(3,), view=b"ab", nested={"q": ({"k": [4]},)}).hash_key
+    )
+
+
 def test_nested_containers_are_frozen_all_the_way_down() -> None:
     model = Frozen(
         tree={"leaves": [1, {"deep": [2, 3]}, {4, 5}], "meta": {"inner": {"x": [6]}}},

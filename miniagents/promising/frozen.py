@@ -16,7 +16,7 @@ admits only immutable values are skipped; see :mod:`miniagents.promising._field_
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableSequence, MutableSet
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
@@ -86,8 +86,18 @@ def freeze(value: object) -> object:
     kind = type(value)
     if kind in _ATOMIC or kind is FrozenDict:
         return value
+    atomic = _ATOMIC  # below, atomic items are kept without a call
+    if kind is dict:  # the common containers first, by exact type
+        items: Any = value
+        return FrozenDict({k: v if type(v) in atomic else freeze(v) for k, v in items.items()})
+    if kind is list:
+        items = value
+        return tuple([v if type(v) in atomic else freeze(v) for v in items])
     if kind is tuple:
         return _freeze_tuple(value)  # type: ignore[arg-type]
+    if kind is set:
+        items = value
+        return frozenset([v if type(v) in atomic else freeze(v) for v in items])
     if isinstance(value, Frozen):
         return value
     if isinstance(value, BaseModel):
@@ -96,25 +106,25 @@ def freeze(value: object) -> object:
         return value
     if isinstance(value, Mapping):
         return FrozenDict({key: freeze(item) for key, item in value.items()})
-    if kind is list:
-        return tuple(freeze(item) for item in value)  # type: ignore[attr-defined]
     if isinstance(value, tuple):
         return _freeze_tuple(value)
     if isinstance(value, frozenset):
-        if all(type(item) in _ATOMIC for item in value):
+        if all(type(item) in atomic for item in value):
             return value
         return frozenset(freeze(item) for item in value)
-    if isinstance(value, set):
-        return frozenset(freeze(item) for item in value)
-    if isinstance(value, bytearray):
+    if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
+    if isinstance(value, (set, MutableSet)):
+        return frozenset(freeze(item) for item in value)
+    if isinstance(value, MutableSequence):  # a list subclass, a deque, ...
+        return tuple(freeze(item) for item in value)
     return value
 
 
 def _freeze_tuple(value: tuple[object, ...]) -> tuple[object, ...]:
     if all(type(item) in _ATOMIC for item in value):
         return value
-    items = tuple(freeze(item) for item in value)
+    items = tuple([item if type(item) in _ATOMIC else freeze(item) for item in value])
     if all(new is old for new, old in zip(items, value, strict=True)):
         return value
     if type(value) is tuple:
