@@ -621,6 +621,21 @@ def test_declared_fields_whose_validated_value_is_mutable_are_frozen() -> None:
     assert type(WithFieldValidator(names=("b", "a")).names) is tuple
 
 
+def test_a_mutable_default_of_an_immutable_looking_field_is_frozen() -> None:
+    # pydantic does not validate defaults, so a list default stays a list unless frozen
+    class WithDefaults(Frozen):
+        tags: tuple[str, ...] = ["a"]  # type: ignore[assignment]
+        made: tuple[int, ...] = pydantic.Field(default_factory=lambda: [1])  # type: ignore[arg-type]
+        fine: tuple[str, ...] = ("b",)
+
+    model = WithDefaults()
+
+    assert type(model.tags) is tuple
+    assert type(model.made) is tuple
+    assert model.fine == ("b",)
+    assert isinstance(hash(model), int)
+
+
 def test_a_nested_model_validated_from_a_dict_is_frozen() -> None:
     class Outer(Frozen):
         inner: Tagged

@@ -21,6 +21,7 @@ from uuid import UUID
 import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 __all__ = ["mutable_part", "unsure_fields"]
 
@@ -91,12 +92,22 @@ def _surely_immutable(annotation: Any, frozen_base: type[BaseModel]) -> bool:
     return False
 
 
+def _immutable_value(value: object, frozen_base: type[BaseModel]) -> bool:
+    """Whether ``value`` (a default, which pydantic does not validate) is immutable."""
+    if value is PydanticUndefined or type(value) in _IMMUTABLE_LEAVES:
+        return True
+    if isinstance(value, (tuple, frozenset)):
+        return all(_immutable_value(item, frozen_base) for item in value)
+    return isinstance(value, (frozen_base, Enum))
+
+
 def unsure_fields(model: type[BaseModel], frozen_base: type[BaseModel]) -> tuple[str, ...]:
     """The declared fields of ``model`` whose validated values may still need freezing.
 
     A field is sure when its annotation admits only immutable values (``str``, numbers,
-    ``None``, enums, ``Frozen`` models, tuples and frozensets of those, ...) and no validator
-    of the field or the model may replace its value.
+    ``None``, enums, ``Frozen`` models, tuples and frozensets of those, ...), its default
+    is immutable too (defaults are not validated; a default factory may return anything),
+    and no validator of the field or the model may replace its value.
     """
     fields: dict[str, FieldInfo] = model.__pydantic_fields__
     decorators = model.__pydantic_decorators__
@@ -107,6 +118,9 @@ def unsure_fields(model: type[BaseModel], frozen_base: type[BaseModel]) -> tuple
         name
         for name, field in fields.items()
         if not (
-            _only_constraints(field.metadata) and _surely_immutable(field.annotation, frozen_base)
+            _only_constraints(field.metadata)
+            and _surely_immutable(field.annotation, frozen_base)
+            and field.default_factory is None
+            and _immutable_value(field.default, frozen_base)
         )
     )
