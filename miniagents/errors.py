@@ -5,6 +5,7 @@ The hierarchy::
     MiniAgentsError
     ├── SentinelMisuseError (also TypeError)      a sentinel was used as a boolean
     ├── FrozenInstanceError (also TypeError)      a frozen container was mutated
+    ├── HashKeyError (also TypeError)             a value that hash_key cannot encode
     ├── MessageTypeError (also TypeError)         not a MessageType where messages were expected
     ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
     ├── AgentArgumentError (also TypeError)       an unknown, missing or positional agent argument
@@ -73,6 +74,7 @@ from miniagents.miniagents.errors import AgentDefinitionError as AgentDefinition
 from miniagents.miniagents.errors import AgentFinishedError as AgentFinishedError
 from miniagents.miniagents.errors import NoActiveContextError as NoActiveContextError
 from miniagents.promising.errors import FrozenInstanceError as FrozenInstanceError
+from miniagents.promising.errors import HashKeyError as HashKeyError
 from miniagents.promising.errors import IncompleteStreamError as IncompleteStreamError
 from miniagents.promising.errors import MiniAgentsError as MiniAgentsError
 from miniagents.promising.errors import NoRunningLoopError as NoRunningLoopError
@@ -86,6 +88,7 @@ __all__ = [
     "AppenderClosedError",
     "ChatHistoryError",
     "FrozenInstanceError",
+    "HashKeyError",
     "IncompleteStreamError",
     "LLMAuthenticationError",
     "LLMConfigurationError",

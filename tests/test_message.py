@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import pickle
+import subprocess
+import sys
 from typing import Any
 
 import pydantic
@@ -12,6 +15,7 @@ import miniagents
 from miniagents.messages import Message
 from miniagents.promising import Frozen, FrozenDict
 from miniagents.promising.errors import FrozenInstanceError
+from tests.subprocesses import ROOT, python_env
 
 
 class CustomMessage(Message):
@@ -189,3 +193,80 @@ def test_json_round_trip() -> None:
 
     assert restored == message
     assert restored.hash_key == message.hash_key
+
+
+def test_private_attributes_never_change_a_message_identity() -> None:
+    message = Message(text="Hello", role="user")
+    key, hashed = message.hash_key, hash(message)
+    twin = Message(text="Hello", role="user")
+    setattr(twin, "_seen_by", "an agent")  # noqa: B010 - mypy knows no such attribute
+
+    assert twin == message
+    assert hash(twin) == hashed
+    assert twin.hash_key == key
+    assert str(twin) == "Hello"
+    assert twin.model_dump() == {"text": "Hello", "role": "user"}
+
+
+def test_model_copy_with_update_validates_and_freezes() -> None:
+    message = CustomMessage(text="Hello", custom_field="x")
+
+    updated = message.model_copy(update={"text": "Bye", "tags": ["a"]})
+
+    assert type(updated) is CustomMessage
+    assert updated == CustomMessage.model_validate(
+        {"text": "Bye", "custom_field": "x", "tags": ("a",)}
+    )
+    assert message.text == "Hello"
+    with pytest.raises(pydantic.ValidationError, match="custom_field"):
+        message.model_copy(update={"custom_field": 42})
+
+
+PICKLED = [
+    Message(text="Hello"),
+    Message(text="Hello", role="user", meta={"k": [1, {"deep": {2}}]}, raw=b"\xff"),
+    CustomMessage(text="Hello", custom_field="x"),
+    Message(
+        text="outer", reply_to=Message(text="inner"), history=[CustomMessage(custom_field="c")]
+    ),
+]
+
+
+@pytest.mark.parametrize("message", PICKLED, ids=lambda message: type(message).__name__)
+def test_a_pickle_round_trip_gives_an_equal_message_of_the_same_class(message: Message) -> None:
+    restored = pickle.loads(pickle.dumps(message))
+
+    assert type(restored) is type(message)
+    assert restored == message
+    assert restored.hash_key == message.hash_key
+    assert restored.model_dump() == message.model_dump()
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        restored.text = "changed"  # type: ignore[misc]
+
+
+_UNPICKLE_PROGRAM = """
+import pickle, sys
+from tests.test_message import PICKLED
+
+restored = pickle.loads(sys.stdin.buffer.read())
+assert [type(message) for message in restored] == [type(message) for message in PICKLED]
+assert restored == PICKLED
+assert [hash(m) for m in restored] == [hash(m) for m in PICKLED]  # computed here, not carried
+print(" ".join(message.hash_key for message in restored))
+"""
+
+
+def test_messages_pickled_in_one_process_are_equal_in_another() -> None:
+    # As Ray moves them between workers: another process, another hash seed.
+    done = subprocess.run(
+        [sys.executable, "-c", _UNPICKLE_PROGRAM],
+        cwd=ROOT,
+        env=python_env(PYTHONHASHSEED="7"),
+        input=pickle.dumps(PICKLED),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().split() == [message.hash_key for message in PICKLED]

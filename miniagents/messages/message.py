@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from miniagents.promising.frozen import Frozen
 
 __all__ = ["Message"]
@@ -23,9 +25,10 @@ class Message(Frozen):
 
     text: str | None = None
 
-    def __init__(self, *, text: str | None = None, **metadata: object) -> None:
-        """Create a message from its ``text`` and any metadata fields."""
-        super().__init__(text=text, **metadata)
+    if TYPE_CHECKING:  # at run time pydantic's own __init__ does it, one call less
+
+        def __init__(self, *, text: str | None = None, **metadata: object) -> None:
+            """Create a message from its ``text`` and any metadata fields."""
 
     def __str__(self) -> str:
         """The text; for a message without text, its fields as JSON."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -14,11 +14,11 @@ from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.listener import message_listener
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents._persist import MessageEvents, PersistMemory
 from miniagents.miniagents.errors import NoActiveContextError
 from miniagents.promising._replay import ReplayCore
 from miniagents.promising._reporting import logger, report_lost_error
 from miniagents.promising._tasks import spawn
-from miniagents.promising.frozen import Frozen
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 from miniagents.promising.streamed_promise import StreamedPromise
 
@@ -49,8 +49,9 @@ class MiniAgents:
     those of the outer one.
 
     Args:
-        on_persist_message: Handler(s) called once per distinct complete ``Message``
-            (nested messages included), however often it is awaited.
+        on_persist_message: Handler(s) called for each complete ``Message`` (nested
+            messages included) unless equal content (by ``hash_key``) was persisted within
+            the last 10,000 distinct messages: so once, however often it is awaited.
         on_promise_resolved: Handler(s) called for every message promise whose message
             is complete.
         stream_llm_tokens_by_default: Whether LLM agents stream token by token when
@@ -83,7 +84,7 @@ class MiniAgents:
         self._own_resolved = _handlers(on_promise_resolved)
         self._persist: tuple[MessageHandler, ...] = self._own_persist
         self._resolved: tuple[MessageHandler, ...] = self._own_resolved
-        self._persisted: set[object] = set()
+        self._persisted = PersistMemory()
         self._tasks: set[asyncio.Task[None]] = set()
         self._open_inputs: set[MessageSequenceAppender] = set()
         self._streams: list[tuple[ReplayCore[Any], str]] = []
@@ -130,7 +131,11 @@ class MiniAgents:
             self._persist = parent._persist + self._own_persist
             self._resolved = parent._resolved + self._own_resolved
             self._persisted = parent._persisted
-        listener = self._on_message if (self._persist or self._resolved) else None
+        listener = (
+            MessageEvents(self.start, self._resolved, self._persist, self._persisted)
+            if (self._persist or self._resolved)
+            else None
+        )
         self._tokens = (_current.set(self), message_listener.set(listener))
         return self
 
@@ -267,45 +272,3 @@ class MiniAgents:
                 what = f"The replies of the agent {label}" if label else "A reply message"
                 report_lost_error(core.error, what)
         self._streams.clear()
-
-    # -- message handlers --------------------------------------------------------------
-
-    def _on_message(self, promise: MessagePromise, message: Message) -> None:
-        for handler in self._resolved:
-            self.start(self._call(handler, promise, message), "on_promise_resolved")
-        if self._persist:
-            for distinct in _messages_in(message):
-                key = _identity(distinct)
-                if key not in self._persisted:
-                    self._persisted.add(key)
-                    for handler in self._persist:
-                        self.start(self._call(handler, promise, distinct), "on_persist_message")
-
-    @staticmethod
-    async def _call(handler: MessageHandler, promise: MessagePromise, message: Message) -> None:
-        try:
-            await handler(promise, message)
-        except Exception:
-            logger.exception("A MiniAgents message handler %r failed.", handler)
-
-
-def _messages_in(value: object) -> Iterator[Message]:
-    """The message itself and every message nested in its fields, depth first."""
-    if isinstance(value, Message):
-        yield value
-    if isinstance(value, Frozen):
-        for _name, field in value:  # declared and extra fields
-            yield from _messages_in(field)
-    elif isinstance(value, (tuple, frozenset)):
-        for item in value:
-            yield from _messages_in(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _messages_in(item)
-
-
-def _identity(message: Message) -> object:
-    try:
-        return message.hash_key
-    except Exception:  # content that is not JSON: fall back to the object itself
-        return id(message)

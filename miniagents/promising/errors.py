@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "FrozenInstanceError",
+    "HashKeyError",
     "IncompleteStreamError",
     "MiniAgentsError",
     "NoRunningLoopError",
@@ -27,6 +28,10 @@ class SentinelMisuseError(MiniAgentsError, TypeError):
 
 class FrozenInstanceError(MiniAgentsError, TypeError):
     """Something tried to mutate a frozen container inside a ``Frozen`` model."""
+
+
+class HashKeyError(MiniAgentsError, TypeError):
+    """A ``Frozen`` model holds a value that its ``hash_key`` cannot encode."""
 
 
 class NoRunningLoopError(MiniAgentsError, RuntimeError):

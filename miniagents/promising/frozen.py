@@ -5,28 +5,29 @@ deeply nested: dicts become :class:`FrozenDict`, lists become tuples, sets becom
 frozensets and mutable pydantic models become ``Frozen`` models. Assigning a field
 raises (pydantic's ``ValidationError``), and so does mutating a nested container
 (:class:`FrozenInstanceError`). Two models are equal when they are of the same class
-and hold the same content; ``hash_key`` is a stable SHA-256 of that content.
+and hold the same public content (private attributes never count); ``hash_key`` is a
+stable SHA-256 of a canonical encoding of it (:mod:`miniagents.promising._hash_key`).
+
+Building a model costs little more than building a plain frozen pydantic model: nothing
+private is set up per instance (the hash and the key are cached in slots, on first use),
+and only values that may be mutable are walked and frozen (declared fields whose type
+admits only immutable values are skipped; see :mod:`miniagents.promising._field_types`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import typing
-from collections import deque
 from collections.abc import Mapping, MutableSequence, MutableSet
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 from pydantic._internal._model_construction import ModelMetaclass
-from pydantic_core import to_jsonable_python
 from typing_extensions import Self, dataclass_transform
 
+from miniagents.promising._field_types import mutable_part, unsure_fields
+from miniagents.promising._hash_key import hash_key_of
 from miniagents.promising.errors import FrozenInstanceError
 
 __all__ = ["Frozen", "FrozenDict", "freeze"]
-
-_MUTABLE_ORIGINS: tuple[type, ...] = (list, set, bytearray, deque, MutableSequence, MutableSet)
 
 
 class FrozenDict(dict[Any, Any]):
@@ -76,8 +77,27 @@ class FrozenDict(dict[Any, Any]):
         return dict.__repr__(self)
 
 
+_ATOMIC: frozenset[type] = frozenset({str, int, float, bool, bytes, complex, type(None)})
+"""Exact types whose values are immutable and hold nothing: never copied, never walked."""
+
+
 def freeze(value: object) -> object:
     """Return an immutable equivalent of ``value`` (the value itself when already immutable)."""
+    kind = type(value)
+    if kind in _ATOMIC or kind is FrozenDict:
+        return value
+    atomic = _ATOMIC  # below, atomic items are kept without a call
+    if kind is dict:  # the common containers first, by exact type
+        items: Any = value
+        return FrozenDict({k: v if type(v) in atomic else freeze(v) for k, v in items.items()})
+    if kind is list:
+        items = value
+        return tuple([v if type(v) in atomic else freeze(v) for v in items])
+    if kind is tuple:
+        return _freeze_tuple(value)  # type: ignore[arg-type]
+    if kind is set:
+        items = value
+        return frozenset([v if type(v) in atomic else freeze(v) for v in items])
     if isinstance(value, Frozen):
         return value
     if isinstance(value, BaseModel):
@@ -86,19 +106,25 @@ def freeze(value: object) -> object:
         return value
     if isinstance(value, Mapping):
         return FrozenDict({key: freeze(item) for key, item in value.items()})
-    if type(value) is list:
-        return tuple(freeze(item) for item in value)
     if isinstance(value, tuple):
         return _freeze_tuple(value)
-    if isinstance(value, (set, frozenset)):
+    if isinstance(value, frozenset):
+        if all(type(item) in atomic for item in value):
+            return value
         return frozenset(freeze(item) for item in value)
-    if isinstance(value, bytearray):
+    if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
+    if isinstance(value, (set, MutableSet)):
+        return frozenset(freeze(item) for item in value)
+    if isinstance(value, MutableSequence):  # a list subclass, a deque, ...
+        return tuple(freeze(item) for item in value)
     return value
 
 
 def _freeze_tuple(value: tuple[object, ...]) -> tuple[object, ...]:
-    items = tuple(freeze(item) for item in value)
+    if all(type(item) in _ATOMIC for item in value):
+        return value
+    items = tuple([item if type(item) in _ATOMIC else freeze(item) for item in value])
     if all(new is old for new, old in zip(items, value, strict=True)):
         return value
     if type(value) is tuple:
@@ -107,46 +133,6 @@ def _freeze_tuple(value: tuple[object, ...]) -> tuple[object, ...]:
     if hasattr(kind, "_fields"):  # a named tuple takes its items positionally
         return kind(*items)  # type: ignore[no-any-return]
     return kind(items)  # type: ignore[no-any-return]
-
-
-def _canonical(value: object) -> object:
-    """A JSON-ready form of a frozen value that is the same in every process."""
-    if isinstance(value, Frozen):
-        extra = value.__pydantic_extra__ or {}
-        fields = {**value.__dict__, **extra}
-        return {"class_": type(value).__qualname__, **{k: _canonical(v) for k, v in fields.items()}}
-    if isinstance(value, Mapping):
-        items = [[_canonical(key), _canonical(item)] for key, item in value.items()]
-        if all(isinstance(key, str) for key in value):
-            return {pair[0]: pair[1] for pair in items}
-        return sorted(items, key=_json)
-    if isinstance(value, tuple):
-        return [_canonical(item) for item in value]
-    if isinstance(value, frozenset):
-        return sorted((_canonical(item) for item in value), key=_json)
-    return to_jsonable_python(value)
-
-
-def _json(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _mutable_part(annotation: object) -> object | None:
-    """Find a mutable container type (or a mutable model) inside a field annotation."""
-    origin = typing.get_origin(annotation) or annotation
-    if isinstance(origin, type) and issubclass(origin, _MUTABLE_ORIGINS):
-        return annotation
-    if (
-        isinstance(origin, type)
-        and issubclass(origin, BaseModel)
-        and not issubclass(origin, Frozen)
-    ):
-        return annotation
-    for argument in typing.get_args(annotation):
-        found = _mutable_part(argument)
-        if found is not None:
-            return found
-    return None
 
 
 @dataclass_transform(
@@ -159,24 +145,35 @@ class _FrozenMeta(ModelMetaclass):
 class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
     """An immutable pydantic model with deeply frozen, content-hashable values.
 
+    Its identity is its class and its public content: equality, ``hash()`` and
+    ``hash_key`` read the declared and extra fields only, never private attributes.
+
     Example:
         >>> point = Frozen(x=1, tags=["a", "b"])
         >>> point.tags
         ('a', 'b')
     """
 
-    _hash_key: str | None = PrivateAttr(default=None)
+    # Lazily computed caches, kept out of the content (and out of pickles and copies):
+    # no per-instance set-up. ``__weakref__`` keeps models weakly referenceable.
+    __slots__ = ("__weakref__", "_frozen_hash", "_frozen_key")
 
-    def __init__(self, **data: object) -> None:
-        """Validate ``data`` (declared fields and any extra ones) and freeze it."""
-        super().__init__(**data)
+    __frozen_fields__: ClassVar[tuple[str, ...]] = ()
+    """The names of the declared fields."""
+    __frozen_unsure__: ClassVar[tuple[str, ...]] = ()
+    """The declared fields whose validated values may still need freezing."""
+
+    if TYPE_CHECKING:
+
+        def __init__(self, **data: object) -> None:
+            """Validate ``data`` (declared fields and any extra ones) and freeze it."""
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        """Reject field annotations that name a mutable container."""
+        """Reject field annotations that name a mutable container; note which fields to check."""
         super().__pydantic_init_subclass__(**kwargs)
         for name, field in cls.model_fields.items():
-            mutable = _mutable_part(field.annotation)
+            mutable = mutable_part(field.annotation, Frozen)
             if mutable is not None:
                 raise TypeError(
                     f"Field {name!r} of the Frozen model {cls.__qualname__} is declared as "
@@ -184,56 +181,86 @@ class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
                     "tuple[X, ...] for a list, frozenset[X] for a set, or a Frozen subclass "
                     "for a pydantic model."
                 )
+        cls.__frozen_fields__ = tuple(cls.model_fields)
+        cls.__frozen_unsure__ = unsure_fields(cls, Frozen)
 
     @model_validator(mode="after")
     def _freeze_values(self) -> Self:
         """Replace every mutable value, declared or extra, by a frozen equivalent."""
         values = self.__dict__
-        for name, value in values.items():
-            frozen = freeze(value)
-            if frozen is not value:
-                values[name] = frozen
+        for name in self.__frozen_unsure__:
+            value = values[name]
+            if type(value) not in _ATOMIC:
+                frozen = freeze(value)
+                if frozen is not value:
+                    values[name] = frozen
         extra = self.__pydantic_extra__
         if extra:
             for name, value in extra.items():
-                frozen = freeze(value)
-                if frozen is not value:
-                    extra[name] = frozen
+                if type(value) not in _ATOMIC:
+                    frozen = freeze(value)
+                    if frozen is not value:
+                        extra[name] = frozen
         return self
 
-    def _content(self) -> tuple[object, ...]:
-        extra = self.__pydantic_extra__ or {}
-        return (type(self), tuple(self.__dict__.items()), tuple(sorted(extra.items())))
+    def _public(self) -> dict[str, object]:
+        """The declared fields' values, without private attributes set on the instance."""
+        values = self.__dict__
+        names = self.__frozen_fields__
+        if len(values) == len(names):
+            return values
+        return {name: values[name] for name in names if name in values}
 
     def __eq__(self, other: object) -> bool:
-        """Equal when of the same class and holding the same content."""
-        if not isinstance(other, Frozen):
-            return NotImplemented
-        return (
-            type(self) is type(other)
-            and self.__dict__ == other.__dict__
-            and (self.__pydantic_extra__ or {}) == (other.__pydantic_extra__ or {})
+        """Equal when of the same class and holding the same public content."""
+        if self is other:
+            return True
+        if type(other) is not type(self):
+            return False if isinstance(other, Frozen) else NotImplemented
+        mine, theirs = self.__dict__, other.__dict__
+        count = len(self.__frozen_fields__)
+        if len(mine) != count or len(theirs) != count:  # private attributes set on one
+            mine, theirs = self._public(), other._public()
+        return mine == theirs and (self.__pydantic_extra__ or {}) == (
+            other.__pydantic_extra__ or {}
         )
 
     def __hash__(self) -> int:
-        """Hash by class and content."""
-        return hash(self._content())
+        """Hash by class and public content (computed once)."""
+        cached: int | None = getattr(self, "_frozen_hash", None)
+        if cached is not None:
+            return cached
+        extra = self.__pydantic_extra__
+        content = (
+            type(self),
+            tuple(self._public().items()),
+            frozenset(extra.items()) if extra else None,
+        )
+        result = hash(content)
+        object.__setattr__(self, "_frozen_hash", result)
+        return result
 
     @property
     def hash_key(self) -> str:
-        """A stable SHA-256 hex digest of the class name and the content.
+        """A stable SHA-256 hex digest of the class and the public content (computed once).
 
-        The same content gives the same key in every process and on every machine: the
-        digest is taken over canonical JSON (sorted keys, sets sorted, nested models
-        with their class names).
+        It agrees with ``==``: equal models have equal keys, and unequal ones different
+        keys (``1``, ``1.0`` and ``True`` are equal; ``"1"``, ``b"1"`` and ``(1,)`` are not).
+        Two exceptions: every NaN gets one key (though ``nan != nan``), and classes are told
+        apart by ``__module__`` and ``__qualname__`` (so one redefined under the same name
+        counts as the same). It is the same in every process and on every machine; the
+        format is described in ``miniagents.promising._hash_key``.
 
         Raises:
-            pydantic_core.PydanticSerializationError: if a value cannot be turned into JSON.
+            HashKeyError: if a value has no canonical encoding (the error names the field
+                path and the type), e.g. an arbitrary object given as an extra field.
         """
-        if self._hash_key is None:
-            canonical = _json(_canonical(self))
-            self._hash_key = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-        return self._hash_key
+        cached: str | None = getattr(self, "_frozen_key", None)
+        if cached is not None:
+            return cached
+        key = hash_key_of(self)
+        object.__setattr__(self, "_frozen_key", key)
+        return key
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """Return a model with ``update`` applied, validated and frozen like a new one.
