@@ -6,6 +6,7 @@ The hierarchy::
     ├── SentinelMisuseError (also TypeError)      a sentinel was used as a boolean
     ├── FrozenInstanceError (also TypeError)      a frozen container was mutated
     ├── MessageTypeError (also TypeError)         not a MessageType where messages were expected
+    ├── StreamSourceError (also TypeError)        a stream's source is not an async iterable
     ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
     ├── AgentArgumentError (also TypeError)       an unknown, missing or positional agent argument
     ├── NoRunningLoopError (also RuntimeError)    a stream needing a task started outside asyncio
@@ -13,6 +14,8 @@ The hierarchy::
     ├── IncompleteStreamError (also RuntimeError) str() of a stream that is still streaming
     ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
+    ├── ReplayWindowError (also RuntimeError)     a piece needed was released past the window
+    ├── StreamOverflowError (also RuntimeError)   a hot source outran consumers (policy "error")
     ├── StreamCancelledError                      the stream's producer was cancelled
     ├── ChatHistoryError                          a chat history cannot be read or written
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
@@ -52,8 +55,11 @@ from miniagents.promising.errors import FrozenInstanceError as FrozenInstanceErr
 from miniagents.promising.errors import IncompleteStreamError as IncompleteStreamError
 from miniagents.promising.errors import MiniAgentsError as MiniAgentsError
 from miniagents.promising.errors import NoRunningLoopError as NoRunningLoopError
+from miniagents.promising.errors import ReplayWindowError as ReplayWindowError
 from miniagents.promising.errors import SentinelMisuseError as SentinelMisuseError
 from miniagents.promising.errors import StreamCancelledError as StreamCancelledError
+from miniagents.promising.errors import StreamOverflowError as StreamOverflowError
+from miniagents.promising.errors import StreamSourceError as StreamSourceError
 
 __all__ = [
     "AgentArgumentError",
@@ -77,6 +83,9 @@ __all__ = [
     "MiniAgentsError",
     "NoActiveContextError",
     "NoRunningLoopError",
+    "ReplayWindowError",
     "SentinelMisuseError",
     "StreamCancelledError",
+    "StreamOverflowError",
+    "StreamSourceError",
 ]
