@@ -81,6 +81,7 @@ class Flattener:
     """
 
     __slots__ = (
+        "deliver",
         "draining",
         "inner",
         "inner_active",
@@ -102,6 +103,8 @@ class Flattener:
         nested: bool = False,
     ) -> None:
         self.observer = observer
+        # a core is fed on its loop's thread: straight to accept(), no thread check
+        self.deliver = observer.accept if isinstance(observer, ReplayCore) else observer.on_next
         self.on_message = on_message
         self.pending: deque[Segment] | None = None  # made when something has to wait
         self.outer: abc.DisposableBase | Callable[[], None] | None = None
@@ -127,7 +130,7 @@ class Flattener:
         """Pass one message promise on (telling ``on_message`` first, if there is one)."""
         if self.on_message is not None:
             self.on_message(promise)
-        self.observer.on_next(promise)
+        self.deliver(promise)
 
     def on_next(self, item: MessageType) -> None:
         """Flatten one item of the outer source."""

@@ -92,10 +92,13 @@ class MessagePromise(StreamedPromise[str, Message]):
 
     def _init_prefilled(self, message: Message, metadata: FrozenDict | None = None) -> None:
         text = message.text
-        core: ReplayCore[str] = ReplayCore(prefill=[text] if text else [], kind=TOKENS)
+        # the fast path (a ready message is wrapped once per message): no flow, no handle
+        self._core = ReplayCore.finished([text] if text else [], TOKENS)
+        self._resolver = None
+        self._whole = message
+        self._view = False
         self._message_class: type[Message] = type(message)
         self._metadata: FrozenDict | None = metadata  # read from the message when first asked
-        self._setup(core, None, message)
         listener = message_listener.get()
         if listener is not None:
             listener(self, message)

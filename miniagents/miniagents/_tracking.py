@@ -43,9 +43,11 @@ class StreamTracker:
 
     def adopt(self, message: MessagePromise) -> None:
         """Start a message an agent replied with, and track it if it still streams."""
-        message.start()
-        if not message.done:
-            core = message._core
+        core = message._core
+        if core.done:
+            return  # a ready message: the common case
+        core.start()
+        if not core.done:
             if core.on_abandoned is None:  # e.g. a re-streamed message: stop following
                 core.on_abandoned = core.cancel
             self.track(message, "")

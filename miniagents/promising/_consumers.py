@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from miniagents.promising._flow import Flow
 from miniagents.promising._replay_observable import ReplayObservable
-from miniagents.promising._reporting import mark_received, report_broken_observer, report_lost_error
+from miniagents.promising._reporting import mark_received, report_broken_observer
 from miniagents.promising._reporting import was_received as _was_received
 
 if TYPE_CHECKING:
@@ -58,10 +58,9 @@ class ConsumerSide(Generic[T]):
     loop: asyncio.AbstractEventLoop | None
     flow: Flow | None
 
-    def __init__(self) -> None:
-        self.observers: tuple[Observer[T], ...] = ()
-        self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
-        self.on_abandoned: Callable[[], None] | None = None
+    observers: tuple[Observer[T], ...]
+    _waiters: list[asyncio.Future[None]] | None
+    on_abandoned: Callable[[], None] | None
 
     def start(self) -> None:
         """Subscribe to the source (the producing side implements it)."""
@@ -254,8 +253,3 @@ class ConsumerSide(Generic[T]):
         if self.flow is not None:
             self.flow.add_handle(self.core, observable)
         return observable
-
-    def __del__(self) -> None:
-        """Log an error that ended the stream if no consumer ever received it."""
-        if getattr(self, "error", None) is not None and not getattr(self, "handed_over", True):
-            report_lost_error(self.error)  # type: ignore[arg-type]

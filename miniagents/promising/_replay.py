@@ -31,7 +31,7 @@ from reactivex import Observable, abc
 from miniagents.promising._consumers import ConsumerSide, Observer
 from miniagents.promising._flow import Flow
 from miniagents.promising._replay_observable import ReplayObservable
-from miniagents.promising._reporting import mark_received, report_broken_observer
+from miniagents.promising._reporting import mark_received, report_broken_observer, report_lost_error
 from miniagents.promising._sources import Deferred, DirectSource
 from miniagents.promising._tasks import no_loop_error
 from miniagents.promising.errors import StreamCancelledError, StreamOverflowError
@@ -94,24 +94,51 @@ class ReplayCore(ConsumerSide[T], abc.ObserverBase[T]):
             overflow: For a paced stream, what to do with pieces of a hot source that
                 outruns its consumers.
         """
-        super().__init__()
         self.pieces: list[T] = prefill if prefill is not None else []
         self.base = 0  # pieces released from the front of the record (see Flow)
         self.sent = len(self.pieces)  # how many pieces observers have been given
         self._delivering = False
         self.done = source is None and not open_ended
-        self.error: BaseException | None = error
-        self._traceback: TracebackType | None = error.__traceback__ if error else None
+        self.error: BaseException | None = None
+        self._traceback: TracebackType | None = None
         self.handed_over = False  # the error went on to another stream, which reports it
         self._source = source
         self.started = source is None
         self._end_callbacks: list[Callable[[], None]] | None = None
         self._subscription: abc.DisposableBase | Callable[[], None] | None = None
+        self.observers: tuple[Observer[T], ...] = ()
+        self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
+        self.on_abandoned: Callable[[], None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: int | None = None
         self.validator = validator
         self.kind = kind
         self.flow = None if paced is None else Flow(stream_limits.get(), paced, overflow)
+        if error is not None:
+            self._set_error(error)
+
+    @classmethod
+    def finished(cls, pieces: list[T], kind: object) -> ReplayCore[T]:
+        """A finished core holding ``pieces`` (the fast path for a ready message's text)."""
+        core = cls.__new__(cls)
+        core.pieces = pieces
+        core.base = 0
+        core.sent = len(pieces)
+        core._delivering = False
+        core.done = core.started = True
+        core.error = core._traceback = core._source = core._end_callbacks = None
+        core.handed_over = False
+        core._subscription = core._waiters = core.on_abandoned = core.loop = core.thread = None
+        core.observers = ()
+        core.validator = core.flow = None
+        core.kind = kind
+        return core
+
+    def _set_error(self, error: BaseException) -> None:
+        self.error = error
+        self._traceback = error.__traceback__
+        # only a failed core reports a lost error when it goes, so only it has a finalizer
+        self.__class__ = _FailedReplayCore
 
     @property
     def count(self) -> int:
@@ -234,8 +261,7 @@ class ReplayCore(ConsumerSide[T], abc.ObserverBase[T]):
             )
             cancelled.__cause__ = error
             error = cancelled
-        self.error = error
-        self._traceback = error.__traceback__
+        self._set_error(error)
         self._end()
 
     def complete(self) -> None:
@@ -373,3 +399,13 @@ class ReplayCore(ConsumerSide[T], abc.ObserverBase[T]):
                 flow.release(self)
             flow.blocked = True  # nobody will ever read it: let its producer run
         flow.recheck(self)
+
+
+class _FailedReplayCore(ReplayCore[T]):
+    """A core whose stream failed: it logs the error when it goes if nobody received it."""
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        if not getattr(self, "handed_over", True):
+            report_lost_error(self.error)  # type: ignore[arg-type]
