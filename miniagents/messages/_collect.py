@@ -99,7 +99,7 @@ def _message_from_mapping(data: Mapping[Any, object]) -> Message:
 
 def _collect_stream(stream: StreamedPromise[Any, Any], out: MutableSequence[Segment]) -> None:
     core = stream._core
-    if not core.done or core.base:  # running, or too long to copy: it is followed in place
+    if not core.done or core.released():  # running, or past its window: followed in place
         out.append(stream.as_observable())
         return
     for piece in core.pieces:  # a finished stream is flattened without waiting

@@ -193,7 +193,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
                 "str() was called on a MessageSequencePromise that is still streaming. "
                 "Await it first: `messages = await sequence`, then use str(messages)."
             )
-        if core.base and core.flow is not None:
+        if core.released() and core.flow is not None:
             raise core.flow.released_error(core)
         core.raise_if_failed()
         return "\n\n".join(str(promise) for promise in core.pieces)

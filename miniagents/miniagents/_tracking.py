@@ -23,11 +23,12 @@ __all__ = ["StreamTracker"]
 class StreamTracker:
     """The replay cores a context waits for on exit, with the labels that name them."""
 
-    __slots__ = ("_prune_at", "_streams")
+    __slots__ = ("_prune_at", "_streams", "_unpaced")
 
     def __init__(self) -> None:
         self._streams: list[tuple[ReplayCore[Any], str]] = []
         self._prune_at = 1024
+        self._unpaced = False
 
     def track(self, stream: StreamedPromise[Any, Any], label: str) -> None:
         """Wait for ``stream`` on exit, and log its error then if no consumer received it.
@@ -37,7 +38,10 @@ class StreamTracker:
             label: The alias of the agent whose replies ``stream`` is, or "" for a message
                 an agent replied with (it names the stream if its error is logged).
         """
-        self._streams.append((stream._core, label))
+        core = stream._core
+        self._streams.append((core, label))
+        if self._unpaced:  # the context is exiting: nothing waits for room any more
+            core.unpace()
         if len(self._streams) > self._prune_at:
             self._prune()
 
@@ -60,7 +64,8 @@ class StreamTracker:
         self._prune_at = max(1024, 2 * len(self._streams))
 
     def unpace(self) -> None:
-        """Let every tracked stream's producer run freely from now on."""
+        """Let every tracked stream's producer run freely from now on (and every later one's)."""
+        self._unpaced = True
         for core, _label in self._streams:
             core.unpace()
 

@@ -11,7 +11,7 @@ from reactivex import Observable
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
-from miniagents.messages.sequence import MessageSequencePromise, MessageType
+from miniagents.messages.sequence import MessageObservable, MessageSequencePromise, MessageType
 from miniagents.miniagents._limiter import ConcurrencyLimit
 from miniagents.miniagents._operator import agent_operator
 from miniagents.miniagents._params import AgentParameters
@@ -215,7 +215,9 @@ class MiniAgent(Generic[P]):
             start_asap = cast("bool | None", arguments.pop("start_asap"))
         MiniAgents.get_current()  # outside a context: the clear error, before anything else
         self._parameters.check_call(args, arguments)
-        if not isinstance(inputs, MessageSequencePromise):
+        if isinstance(inputs, MessageObservable):  # another agent's replies: read them directly
+            inputs = MessageSequencePromise.from_observable(inputs)
+        elif not isinstance(inputs, MessageSequencePromise):
             inputs = MessageSequencePromise.from_observable(inputs)
             inputs.start()  # a hot source must not emit before the agent listens
         return start_interaction(self, inputs, args, arguments, start_asap)

@@ -205,9 +205,9 @@ class MiniAgents:
         return asyncio.run(self.arun(awaitable))
 
     async def _wait_for_tasks(self) -> None:
+        self._streams.unpace()  # replies nobody reads must not keep their agents waiting
         while True:
             self._finish_open_inputs()  # an unfinished call would keep its agent waiting
-            self._streams.unpace()  # replies nobody reads must not keep their agents waiting
             tasks = [task for task in self._tasks if not task.done()]
             if tasks:
                 await asyncio.wait(tasks)

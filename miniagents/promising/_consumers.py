@@ -85,7 +85,7 @@ class ConsumerSide(Generic[T]):
         """
         self.start()
         flow = self.flow
-        if flow is not None and self.base:
+        if flow is not None and flow.settle(self.core):
             on_error(flow.released_error(self.core))
             return _noop
         observer: Observer[T] = (on_next, on_error, on_completed, consumer, sink)
@@ -179,7 +179,7 @@ class ConsumerSide(Generic[T]):
             await self.wait_done()
             self.raise_if_failed()
             return self.pieces
-        if self.base:
+        if flow.settle(self.core):
             raise flow.released_error(self.core)
         flow.pins += 1  # an await of the whole needs every piece, and reads them all at once
         flow.recheck(self.core)
@@ -190,6 +190,11 @@ class ConsumerSide(Generic[T]):
         self.raise_if_failed()
         flow.delivered = self.base + len(self.pieces)
         return list(self.pieces)
+
+    def released(self) -> int:
+        """How many pieces from the first one the stream has released (past its window)."""
+        flow = self.flow
+        return 0 if flow is None else flow.settle(self.core)
 
     def has_room(self) -> bool:
         """Whether a producer may add a piece now (see :mod:`miniagents.promising._flow`)."""

@@ -42,8 +42,11 @@ class PieceIterator(AsyncIterator[T]):
         self._core = core
         self._gate = gate
         self.index = 0
-        if core.flow is not None and not core.base:
-            core.flow.add_cursor(self)
+        if core.flow is not None:
+            if core.flow.settle(core):
+                self.index = -1  # too late: its first read raises ReplayWindowError
+            else:
+                core.flow.add_cursor(self)
 
     def __aiter__(self) -> PieceIterator[T]:
         return self
@@ -85,7 +88,7 @@ class PieceIterator(AsyncIterator[T]):
         if old.flow is not None:
             old.flow.drop_cursor(old, self)
         core = self._core = self._owner._core
-        if core.flow is not None and self.index >= core.base:
+        if core.flow is not None and self.index >= core.flow.floor:
             core.flow.add_cursor(self)
         return core
 

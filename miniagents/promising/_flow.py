@@ -70,6 +70,7 @@ class Flow:
         "cursors",
         "delivered",
         "feeders",
+        "floor",
         "handles",
         "high_water",
         "low_water",
@@ -91,6 +92,7 @@ class Flow:
         self.overflow: Overflow = overflow
         self.cursors: list[weakref.ref[HasPosition]] = []
         self.delivered = 0
+        self.floor = 0  # pieces released, for good (physically, the record may still hold some)
         self.pins = 0
         self.handles: set[weakref.ref[Any]] | None = None  # counted from the first one
         self.on_handle_gone: Callable[[weakref.ref[Any]], None] | None = None
@@ -159,25 +161,34 @@ class Flow:
         """A flow for a finished copy of the record: the same window, no consumers."""
         copy = Flow(StreamLimits(self.window, self.high_water), self.what)
         copy.check_at = _NEVER
+        copy.floor = self.floor
         return copy
 
     # -- release -------------------------------------------------------------------------
 
-    def release(self, core: ReplayCore[Any]) -> None:
-        """Release the pieces no live consumer needs, if the window has been passed."""
+    def settle(self, core: ReplayCore[Any]) -> int:
+        """Release (logically) what no live consumer needs; return how many pieces are released.
+
+        The result only grows. A consumer that needs pieces below it gets
+        :meth:`released_error`; the pieces themselves go at the next :meth:`release`.
+        """
         count = core.base + len(core.pieces)
         if self.window is None or count <= self.window or self.pins:
-            self.check_at = len(core.pieces) + _BATCH
-            return
+            return self.floor
         if core.observers:
             self.delivered = max(self.delivered, core.sent)
         low = self.lowest_cursor()
         if low is None:
             low = count if self.unreachable(core) else self.delivered
-        low = min(low, core.sent)
-        if low > core.base:
-            del core.pieces[: low - core.base]
-            core.base = low
+        self.floor = max(self.floor, min(low, core.sent))
+        return self.floor
+
+    def release(self, core: ReplayCore[Any]) -> None:
+        """Drop the released pieces from the record (in batches: O(1) per piece)."""
+        floor = self.settle(core)
+        if floor > core.base:
+            del core.pieces[: floor - core.base]
+            core.base = floor
         self.check_at = len(core.pieces) + max(_BATCH, self.high_water or 0)
 
     def released_error(self, core: ReplayCore[Any]) -> ReplayWindowError:
@@ -185,7 +196,7 @@ class Flow:
         return ReplayWindowError(
             f"Cannot read {self.what} from its first piece: past its replay window of "
             f"{self.window} pieces, a stream keeps only the pieces its live consumers still "
-            f"need, and it has released the first {core.base}. Start every consumer (iterate "
+            f"need, and it has released the first {self.floor}. Start every consumer (iterate "
             "it, await it, pass it on) before the stream passes its window, or keep every "
             "piece with MiniAgents(replay_window=None) (or a larger replay_window)."
         )
