@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from typing_extensions import Self
 
@@ -14,6 +14,7 @@ from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.listener import message_listener
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents._resources import Resources
 from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.errors import NoActiveContextError
 from miniagents.promising._reporting import logger
@@ -36,17 +37,6 @@ MessageHandler = Callable[[MessagePromise, Message], Awaitable[None]]
 _current: contextvars.ContextVar[MiniAgents | None] = contextvars.ContextVar(
     "miniagents_context", default=None
 )
-
-
-def _limits(
-    own: tuple[int | Literal[Sentinel.DEFAULT] | None, int | Literal[Sentinel.DEFAULT] | None],
-    inherited: StreamLimits,
-) -> StreamLimits:
-    window, high_water = own
-    return StreamLimits(
-        inherited.replay_window if window is DEFAULT else window,
-        inherited.high_water_mark if high_water is DEFAULT else high_water,
-    )
 
 
 def _handlers(given: MessageHandler | Sequence[MessageHandler]) -> tuple[MessageHandler, ...]:
@@ -102,11 +92,7 @@ class MiniAgents:
         self._own_logger = llm_logger_agent
         self._own_asap = start_everything_asap_by_default
         self._own_limits = (replay_window, high_water_mark)
-        if replay_window is not DEFAULT or high_water_mark is not DEFAULT:  # check them now
-            StreamLimits(
-                None if replay_window is DEFAULT else replay_window,
-                None if high_water_mark is DEFAULT else high_water_mark,
-            )
+        StreamLimits().replaced(*self._own_limits)  # bad limits fail here, not at the entry
         self.stream_llm_tokens_by_default = True
         self.llm_logger_agent: bool | MiniAgent[...] = False
         self.start_everything_asap_by_default = True
@@ -121,7 +107,7 @@ class MiniAgents:
         self._streams = StreamTracker()
         self.adopt_hook: Callable[[MessagePromise], None] = self._streams.adopt  # not per agent
         self._tokens: tuple[contextvars.Token[Any], ...] | None = None
-        self._resources: dict[object, tuple[object, Callable[[], Awaitable[object]]]] = {}
+        self._resources = Resources()
         self._active = False
 
     @classmethod
@@ -157,7 +143,7 @@ class MiniAgents:
         self.start_everything_asap_by_default = (
             inherited_asap if self._own_asap is None else self._own_asap
         )
-        self.stream_limits = _limits(self._own_limits, stream_limits.get())
+        self.stream_limits = stream_limits.get().replaced(*self._own_limits)
         if parent is not None:
             self._persist = parent._persist + self._own_persist
             self._resolved = parent._resolved + self._own_resolved
@@ -193,7 +179,7 @@ class MiniAgents:
                 self._tokens = None
             self._active = False
             self._streams.report_lost_errors()
-            await self._close_resources()
+            await self._resources.aclose()
 
     async def arun(self, awaitable: Awaitable[T]) -> T:
         """Await ``awaitable`` inside this context and return its result."""
@@ -239,20 +225,7 @@ class MiniAgents:
         It is made by ``make()`` at the first request for ``key`` and closed by
         ``close(resource)`` when the context ends.
         """
-        found = self._resources.get(key)
-        if found is not None:
-            return cast(T, found[0])
-        made = make()
-        self._resources[key] = (made, lambda: close(made))
-        return made
-
-    async def _close_resources(self) -> None:
-        resources, self._resources = self._resources, {}
-        for _resource, close in resources.values():
-            try:
-                await close()
-            except Exception:
-                logger.exception("Closing a resource of a MiniAgents context failed.")
+        return self._resources.get(key, make, close)
 
     def start(self, coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         """Run ``coroutine`` in a task that this context waits for on exit."""

@@ -52,10 +52,10 @@ class ConsumerSide(Generic[T]):
     sent: int
     done: bool
     started: bool
+    loop: asyncio.AbstractEventLoop | None
     error: BaseException | None
     handed_over: bool
     _traceback: TracebackType | None
-    loop: asyncio.AbstractEventLoop | None
     flow: Flow | None
 
     observers: tuple[Observer[T], ...]

@@ -37,18 +37,18 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
 import weakref
 from collections.abc import Callable, Sized
 from typing import TYPE_CHECKING, Any, Protocol
 
+from miniagents.promising._reach import handle_watcher, schedule_reconsider
 from miniagents.promising.errors import ReplayWindowError
 from miniagents.promising.limits import Overflow, StreamLimits
 
 if TYPE_CHECKING:
     from miniagents.promising._replay import ReplayCore
 
-__all__ = ["Flow", "HasPosition", "schedule_reconsider"]
+__all__ = ["Flow", "HasPosition"]
 
 _NEVER = sys.maxsize
 _BATCH = 64  # pieces recorded between two releases, at least
@@ -108,7 +108,7 @@ class Flow:
         """Count ``handle`` (a promise, view or observable of ``core``) until it is gone."""
         if self.on_handle_gone is None:
             self.handles = set()
-            self.on_handle_gone = _handle_watcher(weakref.ref(core))
+            self.on_handle_gone = handle_watcher(weakref.ref(core))
         assert self.handles is not None
         self.handles.add(weakref.ref(handle, self.on_handle_gone))
 
@@ -273,31 +273,3 @@ class Flow:
             cursor = ref()
             if cursor is not None and cursor.index == low:
                 cursor.index = low + 1
-
-
-def schedule_reconsider(core: ReplayCore[Any]) -> None:
-    """Have ``core`` reconsider its pressure and release soon, on its loop, from any thread."""
-    loop = core.loop
-    if loop is None:
-        return  # never started: nobody waits, and the next release will see the change
-    try:
-        if threading.get_ident() == core.thread:
-            loop.call_soon(core.reconsider)
-        else:
-            loop.call_soon_threadsafe(core.reconsider)
-    except RuntimeError:  # the loop is closed: nobody waits any more
-        pass
-
-
-def _handle_watcher(core_ref: weakref.ref[ReplayCore[Any]]) -> Callable[[weakref.ref[Any]], None]:
-    """The callback for a gone handle (it holds the core weakly: no reference cycle)."""
-
-    def gone(ref: weakref.ref[Any]) -> None:
-        core = core_ref()
-        if core is None or core.flow is None or core.flow.handles is None:
-            return
-        core.flow.handles.discard(ref)
-        if not core.flow.handles:
-            schedule_reconsider(core)  # it may run anywhere (a dropped reference, the GC)
-
-    return gone

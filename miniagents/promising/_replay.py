@@ -13,27 +13,26 @@ A core of a stream of many pieces has a :class:`~miniagents.promising._flow.Flow
 releases the pieces no live consumer needs once the stream has passed its replay window
 (``base`` counts them) and tells producers when to wait; see :mod:`miniagents.promising.limits`.
 
-This module is the producing side (recording, delivering to observers, ending); the
-consuming side (observers, waiting, collecting, giving up) is
-:mod:`miniagents.promising._consumers`.
+The core is built in layers, one module each: :mod:`~miniagents.promising._consumers`
+(observers, waiting, collecting, giving up), :mod:`~miniagents.promising._producers` (its
+source, pieces from any thread), :mod:`~miniagents.promising._delivery` (passing the
+record on in order) and this one (recording, overflow, ending, copies).
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from reactivex import Observable, abc
 
-from miniagents.promising._consumers import ConsumerSide, Observer
+from miniagents.promising._consumers import Observer
+from miniagents.promising._delivery import DeliverySide
 from miniagents.promising._flow import Flow
 from miniagents.promising._replay_observable import ReplayObservable
-from miniagents.promising._reporting import mark_received, report_broken_observer, report_lost_error
-from miniagents.promising._sources import Deferred, DirectSource
-from miniagents.promising._tasks import no_loop_error
+from miniagents.promising._reporting import report_broken_observer, report_lost_error
 from miniagents.promising.errors import StreamCancelledError, StreamOverflowError
 from miniagents.promising.limits import Overflow, stream_limits
 
@@ -42,27 +41,19 @@ __all__ = ["ReplayCore", "ReplayObservable"]
 T = TypeVar("T")
 
 
-class ReplayCore(ConsumerSide[T], abc.ObserverBase[T]):
+class ReplayCore(DeliverySide[T], abc.ObserverBase[T]):
     """Records a stream's pieces and its end, and replays them to every consumer."""
 
     __slots__ = (
         "__weakref__",
-        "_delivering",
         "_end_callbacks",
-        "_source",
-        "_subscription",
         "_traceback",
         "base",
         "done",
         "error",
         "flow",
-        "handed_over",
         "kind",
-        "loop",
         "pieces",
-        "sent",
-        "started",
-        "thread",
         "validator",
     )
 
@@ -145,62 +136,12 @@ class ReplayCore(ConsumerSide[T], abc.ObserverBase[T]):
         """The number of pieces recorded so far (released ones included)."""
         return self.base + len(self.pieces)
 
-    # -- producing ---------------------------------------------------------------
-
-    def start(self) -> None:
-        """Subscribe to the source, once; later calls do nothing."""
-        if self.started:
-            return
-        source = cast("Observable[T]", self._source)
-        try:
-            self.loop = asyncio.get_running_loop()
-            self.thread = threading.get_ident()
-        except RuntimeError:
-            # A purely synchronous source (e.g. reactivex.testing) needs no loop; one run
-            # by a task does, and the stream stays startable once a loop runs.
-            if isinstance(source, DirectSource) and source.needs_loop:
-                raise no_loop_error(source.what) from None
-        self.started = True
-        self._source = None
-        if isinstance(source, ReplayObservable):
-            self._subscription = source.core.add_observer(
-                self.accept, self.fail, self.complete, sink=self
-            )
-        elif isinstance(source, DirectSource):  # it calls this core directly
-            self._subscription = source.attach(self)
-        else:
-            self._subscription = source.subscribe(self.on_next, self.on_error, self.on_completed)
-
-    def defer(self, starter: Callable[[], None]) -> None:
-        """Make an open core start lazily: ``starter`` is called at its first consumer."""
-        self._source = Deferred(starter)
-        self.started = False
+    # -- recording ---------------------------------------------------------------
 
     def unpace(self) -> None:
         """Stop exerting pressure for good: every producer waiting for room goes on."""
         if self.flow is not None:
             self.flow.unpace(self)
-
-    def on_next(self, piece: T) -> None:
-        """Accept a piece from any thread (pieces from other threads hop onto the loop)."""
-        if self.thread is None or threading.get_ident() == self.thread:
-            self.accept(piece)  # the hot path: on the loop's thread, no hop
-        else:
-            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.accept, piece)
-
-    def on_error(self, error: BaseException) -> None:
-        """Accept the error that ends the stream, from any thread."""
-        self._on_loop(self.fail, error)
-
-    def on_completed(self) -> None:
-        """Accept the normal end of the stream, from any thread."""
-        self._on_loop(self.complete)
-
-    def _on_loop(self, method: Callable[..., None], *args: object) -> None:
-        if self.thread is not None and threading.get_ident() != self.thread:
-            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(method, *args)
-        else:
-            method(*args)
 
     def accept(self, piece: T) -> None:
         """Record ``piece`` and pass it to every observer (on the loop's thread)."""
@@ -313,67 +254,6 @@ class ReplayCore(ConsumerSide[T], abc.ObserverBase[T]):
             self._end_callbacks = [callback]
         else:
             self._end_callbacks.append(callback)
-
-    def _deliver(self) -> None:
-        """Pass on every recorded piece not passed on yet, then the end if it came.
-
-        A piece or an end that arrives while observers are being called (a source that
-        emits from inside an observer) is recorded and passed on by this same loop, so
-        that every observer sees the pieces in the order of the record.
-        """
-        self._delivering = True
-        try:
-            pieces = self.pieces
-            while self.sent < self.base + len(pieces):
-                piece = pieces[self.sent - self.base]
-                self.sent += 1
-                self._pass_on(piece)
-            if self.done:
-                observers, self.observers = self.observers, ()
-                for observer in observers:
-                    self._unlink(observer)
-                    self.send_end(observer)
-        finally:
-            self._delivering = False
-        if self._waiters:
-            self._wake()
-
-    def _pass_on(self, piece: T) -> None:
-        for observer in self.observers:
-            try:
-                observer[0](piece)
-            except Exception as exc:  # a broken observer must not break the stream
-                self.remove(observer)
-                report_broken_observer(exc)
-
-    def send_end(self, observer: Observer[T]) -> None:
-        """Tell ``observer`` how the stream ended."""
-        try:
-            if self.error is None:
-                observer[2]()
-            else:
-                if observer[3]:
-                    mark_received(self.error)
-                else:  # another stream: it is the one that must see the error consumed
-                    self.handed_over = True
-                observer[1](self.error)
-        except Exception as exc:
-            report_broken_observer(exc)
-
-    def _dispose_subscription(self) -> None:
-        subscription, self._subscription = self._subscription, None
-        if subscription is None:
-            return
-        if isinstance(subscription, abc.DisposableBase):
-            subscription.dispose()
-        else:
-            subscription()
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
 
     def detached_copy(self) -> ReplayCore[T]:
         """A finished copy of the record so far, ended by :class:`StreamCancelledError`.

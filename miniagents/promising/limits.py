@@ -51,6 +51,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
+from miniagents.promising.sentinels import DEFAULT, Sentinel
+
 __all__ = [
     "DEFAULT_HIGH_WATER_MARK",
     "DEFAULT_REPLAY_WINDOW",
@@ -111,6 +113,21 @@ class StreamLimits:
                     f"{name} must be a positive int, or None for no limit, but it is {value!r}. "
                     f"Pass e.g. {name}=1024, or {name}=None."
                 )
+
+    def replaced(
+        self,
+        replay_window: int | Literal[Sentinel.DEFAULT] | None = DEFAULT,
+        high_water_mark: int | Literal[Sentinel.DEFAULT] | None = DEFAULT,
+    ) -> StreamLimits:
+        """These limits with the ones given replaced (``DEFAULT``: keep this one).
+
+        Raises:
+            ValueError: if a limit given is not a positive int (or ``None``).
+        """
+        return StreamLimits(
+            self.replay_window if replay_window is DEFAULT else replay_window,
+            self.high_water_mark if high_water_mark is DEFAULT else high_water_mark,
+        )
 
 
 stream_limits: ContextVar[StreamLimits] = ContextVar(
