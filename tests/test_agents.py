@@ -438,16 +438,17 @@ async def test_a_consumed_agent_exception_is_not_logged(caplog: pytest.LogCaptur
     assert agent_error_logs(caplog) == []
 
 
+@miniagent
+async def failing_inside(ctx: InteractionContext) -> None:
+    raise Boom("inner")
+
+
 async def test_an_agent_error_after_replying_a_failed_sequence_is_not_lost(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     @miniagent
-    async def failing(ctx: InteractionContext) -> None:
-        raise Boom("inner")
-
-    @miniagent
     async def agent(ctx: InteractionContext) -> None:
-        replies = failing.inquire()
+        replies = failing_inside.inquire()
         with contextlib.suppress(Boom):
             await replies
         ctx.reply(replies)  # the replies end here, with the inner error
@@ -468,12 +469,8 @@ async def test_an_agent_re_raising_the_error_of_its_replies_logs_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     @miniagent
-    async def failing(ctx: InteractionContext) -> None:
-        raise Boom("inner")
-
-    @miniagent
     async def agent(ctx: InteractionContext) -> None:
-        replies = failing.inquire()
+        replies = failing_inside.inquire()
         ctx.reply(replies)
         await replies  # raises the same error the replies end with
 

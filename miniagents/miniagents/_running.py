@@ -11,6 +11,7 @@ replies before each message (see :mod:`miniagents.promising.limits`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, cast
@@ -67,32 +68,13 @@ async def _run(
     arguments: dict[str, object],
     replies: MessageSequenceAppender,
 ) -> None:
-    limit = agent.concurrency_limit
-    if limit is None:
-        await _interact(agent, inputs, args, arguments, replies)
-        return
-    try:
-        async with limit:
-            await _interact(agent, inputs, args, arguments, replies)
-    except asyncio.CancelledError as error:  # cancelled while it waited for a slot
-        if not replies.closed:
-            replies.fail(error)
-        raise
-
-
-async def _interact(
-    agent: MiniAgent[...],
-    inputs: MessageSequencePromise,
-    args: tuple[object, ...],
-    arguments: dict[str, object],
-    replies: MessageSequenceAppender,
-) -> None:
     interaction = InteractionContext(
         agent, replies.paced(inputs), replies
     )  # made here: fewer objects wait
     func = cast(Callable[..., Awaitable[None]], agent.func)
     try:
-        await func(interaction, *args, **arguments)
+        async with agent.concurrency_limit or _NO_LIMIT:  # it may wait here for a slot
+            await func(interaction, *args, **arguments)
     except BaseException as error:  # it travels through the replies, even Ctrl+C
         finished_early = interaction._finished
         interaction._finish()
@@ -105,6 +87,9 @@ async def _interact(
     else:
         interaction._finish()
         replies.complete()
+
+
+_NO_LIMIT = contextlib.nullcontext()
 
 
 def _report_late_error(
