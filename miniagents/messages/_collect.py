@@ -58,11 +58,11 @@ def collect(item: object, out: MutableSequence[Segment]) -> None:
     elif isinstance(item, str):
         out.append(MessagePromise.of_text(item))
     elif isinstance(item, Message):
-        out.append(MessagePromise(prefill_message=item))
+        out.append(MessagePromise.of_message(item))
     elif isinstance(item, Mapping):
-        out.append(MessagePromise(prefill_message=_message_from_mapping(item)))
+        out.append(MessagePromise.of_message(_message_from_mapping(item)))
     elif isinstance(item, BaseModel):
-        out.append(MessagePromise(prefill_message=Message.model_validate(dict(item))))
+        out.append(MessagePromise.of_message(Message.model_validate(dict(item))))
     elif isinstance(item, BaseException):
         out.append(item)
     elif isinstance(item, StreamedPromise):

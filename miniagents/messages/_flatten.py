@@ -28,6 +28,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from miniagents.messages._collect import MESSAGES, AsyncPart, Segment, collect
+from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.promising._replay import ReplayCore, ReplayObservable
 from miniagents.promising._sources import DirectSource, pull
@@ -122,6 +123,10 @@ class Flattener:
         return len(self.pending) if self.pending else 0
 
     def _queue(self) -> deque[Segment]:
+        """The pending segments, about to grow: the sink's producer must check its room."""
+        sink = self.sink
+        if sink is not None and sink.flow is not None and sink.flow.backlog is self:
+            sink.flow.credit = 0
         if self.pending is None:
             self.pending = deque()
         return self.pending
@@ -136,8 +141,11 @@ class Flattener:
         """Flatten one item of the outer source."""
         if self.stopped:
             return
-        if isinstance(item, MessagePromise) and not self.pending and not self.inner_active:
-            self.emit(item)  # the fast path: nothing is waiting before it
+        if isinstance(item, MessagePromise):  # the fast paths: no list, no collect()
+            self.push_one(item)
+            return
+        if isinstance(item, Message):
+            self.push_one(MessagePromise.of_message(item))
             return
         try:
             collect(item, self._queue())
@@ -149,16 +157,21 @@ class Flattener:
         """Pass on segments :func:`collect` made (the input is checked already)."""
         if self.stopped:
             return
-        if (
-            len(segments) == 1
-            and isinstance(segments[0], MessagePromise)
-            and not self.pending
-            and not self.inner_active
-        ):
-            self.emit(segments[0])
+        if len(segments) == 1 and isinstance(segments[0], MessagePromise):
+            self.push_one(segments[0])
             return
         self._queue().extend(segments)
         self.drain()
+
+    def push_one(self, promise: MessagePromise) -> None:
+        """Pass on one message promise (after what waits before it)."""
+        if self.stopped:
+            return
+        if self.pending or self.inner_active:
+            self._queue().append(promise)
+            self.drain()
+        else:
+            self.emit(promise)
 
     def on_error(self, error: BaseException) -> None:
         """End the outer source with ``error``, after everything it produced before it."""

@@ -195,6 +195,9 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             AppenderClosedError: if the sequence has ended.
         """
         self._check_open()
+        if isinstance(messages, Message):  # the common case, without a list
+            self._flattener.push_one(MessagePromise.of_message(messages))
+            return
         segments: list[Segment] = []
         collect(messages, segments)
         self._flattener.push(segments)

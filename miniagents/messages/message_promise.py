@@ -90,6 +90,13 @@ class MessagePromise(StreamedPromise[str, Message]):
         promise._init_prefilled(Message.model_construct(text=text), _NO_METADATA)
         return promise
 
+    @classmethod
+    def of_message(cls, message: Message) -> Self:
+        """A promise of a ready message (what ``MessagePromise(prefill_message=...)`` makes)."""
+        promise = cls.__new__(cls)
+        promise._init_prefilled(message)
+        return promise
+
     def _init_prefilled(self, message: Message, metadata: FrozenDict | None = None) -> None:
         text = message.text
         # the fast path (a ready message is wrapped once per message): no flow, no handle

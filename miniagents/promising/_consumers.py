@@ -107,6 +107,8 @@ class ConsumerSide(Generic[T]):
             self.send_end(observer)
             return _noop
         self.observers = (*self.observers, observer)
+        if flow is not None and sink is not None:
+            flow.credit = 0  # the sink's pressure counts from now on
         if sink is not None and sink.flow is not None:
             if sink.flow.feeders is None:
                 sink.flow.feeders = [self.core]
@@ -199,7 +201,7 @@ class ConsumerSide(Generic[T]):
     def has_room(self) -> bool:
         """Whether a producer may add a piece now (see :mod:`miniagents.promising._flow`)."""
         flow = self.flow
-        return flow is None or flow.has_room(self.core)
+        return flow is None or flow.credit > 0 or flow.has_room(self.core)
 
     async def wait_room(self) -> None:
         """Wait until a producer may add a piece."""

@@ -67,6 +67,7 @@ class Flow:
         "backlog",
         "blocked",
         "check_at",
+        "credit",
         "cursors",
         "delivered",
         "feeders",
@@ -88,6 +89,7 @@ class Flow:
         self.high_water = limits.high_water_mark
         self.low_water = max(1, self.high_water // 2) if self.high_water else None
         self.check_at = self.window if self.window is not None else _NEVER
+        self.credit = 0  # pieces a producer may add before checking for room again
         self.what = what
         self.overflow: Overflow = overflow
         self.cursors: list[weakref.ref[HasPosition]] = []
@@ -123,8 +125,9 @@ class Flow:
         )
 
     def add_cursor(self, cursor: HasPosition) -> None:
-        """Follow a new live iterator."""
+        """Follow a new live iterator (it may be the slowest now: no more credit)."""
         self.cursors.append(weakref.ref(cursor))
+        self.credit = 0
 
     def drop_cursor(self, core: ReplayCore[Any], cursor: HasPosition) -> None:
         """Forget an iterator that is closed or gone; what it read counts as delivered."""
@@ -204,31 +207,42 @@ class Flow:
     # -- pressure ------------------------------------------------------------------------
 
     def has_room(self, core: ReplayCore[Any], strict: bool = True) -> bool:
-        """Whether a producer may add a piece (``strict``) or may be woken (low water)."""
+        """Whether a producer may add a piece (``strict``) or may be woken (low water).
+
+        A strict check that finds room for several pieces gives the producer that much
+        *credit*: the next checks pass at once until it is used up (each recorded piece
+        uses one) or something takes room away (a new cursor, a queued segment, a sink).
+        """
         limit = self.high_water if strict else self.low_water
         if limit is None or self.unpaced or core.done:
             return True
-        if not self._own_room(core, limit):
+        room = self._own_room(core, limit)
+        if room <= 0:
             self.blocked = True
             return False
         for observer in core.observers:
             sink = observer[4]
-            if sink is not None and sink.flow is not None and not sink.flow.has_room(sink, strict):
-                self.blocked = True
-                return False
+            if sink is not None and sink.flow is not None:
+                room = 0  # a sink's room changes by other means: no credit
+                if not sink.flow.has_room(sink, strict):
+                    self.blocked = True
+                    return False
+        if strict:
+            self.credit = room
         return True
 
-    def _own_room(self, core: ReplayCore[Any], limit: int) -> bool:
+    def _own_room(self, core: ReplayCore[Any], limit: int) -> int:
+        """How many pieces may be added before the lag reaches ``limit``."""
         count = core.base + len(core.pieces)
         backlog = len(self.backlog) if self.backlog is not None else 0
         low = self.lowest_cursor()
         if low is not None:
-            return count - low + backlog < limit
+            return limit - (count - low + backlog)
         if self.pins or core.observers:
-            return True  # they read every piece at once (forwarders: their sinks decide)
+            return limit  # they read every piece at once (forwarders: their sinks decide)
         if self.handles is not None and not self.handles:
-            return True  # unreachable: nobody will ever read it
-        return count - self.delivered + backlog < limit
+            return limit  # unreachable: nobody will ever read it
+        return limit - (count - self.delivered + backlog)
 
     async def wait_room(self, core: ReplayCore[Any]) -> None:
         """Wait until a producer may add a piece to ``core``."""

@@ -155,8 +155,11 @@ class ReplayCore(DeliverySide[T], abc.ObserverBase[T]):
         pieces = self.pieces
         flow = self.flow
         if flow is not None:
-            if flow.overflow != "buffer" and not flow.has_room(self) and self._overflow(flow):
+            hot = flow.credit <= 0 and flow.overflow != "buffer"  # a hot source may outrun
+            if hot and not flow.has_room(self) and self._overflow(flow):
                 return
+            if flow.credit > 0:
+                flow.credit -= 1
             if len(pieces) >= flow.check_at and not self._delivering:
                 flow.release(self)
         pieces.append(piece)

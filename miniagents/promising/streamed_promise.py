@@ -182,7 +182,10 @@ class StreamedPromise(Generic[PieceT, WholeT]):
 
     def __await__(self) -> Generator[Any, None, WholeT]:
         """``await promise`` is ``await promise.aresolve()``."""
-        return self.aresolve().__await__()
+        whole = self._whole
+        if whole is not NO_VALUE:
+            return whole  # known already (e.g. a ready message): no coroutine needed
+        return (yield from self.aresolve().__await__())
 
     def __repr__(self) -> str:
         """Show the class, the number of pieces so far and the state."""
