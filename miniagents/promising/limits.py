@@ -74,13 +74,13 @@ DEFAULT_HIGH_WATER_MARK: Final = 64
 Overflow: TypeAlias = Literal["buffer", "drop_oldest", "drop_newest", "error"]
 """What a stream does with a piece from a hot source when HWM pieces already wait.
 
-Marble (HWM = 2, a consumer that reads one piece in the time the source emits three)::
+Marble (HWM = 2, a consumer that reads one piece while the source emits three)::
 
-    hot source:    -a-b-c-d-e-|
-    "buffer":      -a---b---c---d---e-|   every piece is kept until read (the default)
-    "drop_oldest": -a---c---e-|           the slowest consumer skips the oldest unread
-    "drop_newest": -a---b---d-|           a piece arriving while HWM wait is dropped
-    "error":       -a---b---#             StreamOverflowError after the pieces kept
+    hot source:     -h0-h1-h2-h3-h4-h5-h6-h7-h8-h9-|
+    "buffer":       every piece, read late (the default)
+    "drop_newest":  h0 h1 h3 h6 h9     a piece arriving while 2 wait is dropped
+    "drop_oldest":  h1 h4 h7 h8 h9     the slow reader skips its oldest unread piece
+    "error":        h0 h1 #            StreamOverflowError after the pieces kept
 """
 
 
