@@ -61,14 +61,14 @@ __all__ = [
     "stream_limits",
 ]
 
-DEFAULT_REPLAY_WINDOW: Final = 1024
+DEFAULT_REPLAY_WINDOW: Final[int] = 1024
 """Pieces a stream keeps in full before it releases what no live consumer needs.
 
 Chosen from the W4 benchmark (tests/benchmarks/README.md): far above any chat or LLM reply
 sequence, and small enough that a pipeline of a million messages stays within a few MB
 per stage."""
 
-DEFAULT_HIGH_WATER_MARK: Final = 64
+DEFAULT_HIGH_WATER_MARK: Final[int] = 64
 """Pieces a pulled producer may run ahead of the slowest consumer (like a queue's size)."""
 
 Overflow: TypeAlias = Literal["buffer", "drop_oldest", "drop_newest", "error"]
