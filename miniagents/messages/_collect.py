@@ -22,7 +22,7 @@ from miniagents.promising.streamed_promise import StreamedPromise
 if TYPE_CHECKING:
     from miniagents.messages.sequence import MessageType
 
-__all__ = ["MESSAGES", "AsyncPart", "Segment", "collect"]
+__all__ = ["MESSAGES", "AsyncPart", "Segment", "collect", "is_message"]
 
 MESSAGES = object()
 """Marks the replay cores of message sequences: their pieces are flat already."""
@@ -37,13 +37,31 @@ class AsyncPart:
         self.source = source
 
 
-Segment = Union[MessagePromise, BaseException, "Observable[MessageType]", AsyncPart]
+Segment = Union[
+    MessagePromise, BaseException, "Observable[MessageType]", StreamedPromise[Any, Any], AsyncPart
+]
 """A piece of flattened input: a ready message, an error, or an async part still to flatten."""
 
 _ACCEPTED = (
     "str, dict, Message, a pydantic model, MessagePromise, MessageSequencePromise, "
     "an exception, or an (async) iterable or Observable of these"
 )
+
+
+_MESSAGE_CLASSES: dict[type, bool] = {}
+
+
+def is_message(item: object) -> bool:
+    """``isinstance(item, Message)``, remembered per class.
+
+    ``Message`` is a pydantic model, whose metaclass is an ``ABCMeta``: a negative
+    ``isinstance`` check goes through its slow path, and most items are not messages.
+    """
+    kind = type(item)
+    known = _MESSAGE_CLASSES.get(kind)
+    if known is None:
+        known = _MESSAGE_CLASSES[kind] = issubclass(kind, Message)
+    return known
 
 
 def collect(item: object, out: MutableSequence[Segment]) -> None:
@@ -57,16 +75,19 @@ def collect(item: object, out: MutableSequence[Segment]) -> None:
         out.append(item)
     elif isinstance(item, str):
         out.append(MessagePromise.of_text(item))
-    elif isinstance(item, Message):
-        out.append(MessagePromise.of_message(item))
+    elif is_message(item):
+        out.append(MessagePromise.of_message(item))  # type: ignore[arg-type]
+    elif isinstance(item, StreamedPromise):  # (before the ABCs: their misses are slow)
+        _collect_stream(item, out)
+    elif isinstance(item, (list, tuple)):
+        for sub_item in item:
+            collect(sub_item, out)
+    elif isinstance(item, BaseException):
+        out.append(item)
     elif isinstance(item, Mapping):
         out.append(MessagePromise.of_message(_message_from_mapping(item)))
     elif isinstance(item, BaseModel):
         out.append(MessagePromise.of_message(Message.model_validate(dict(item))))
-    elif isinstance(item, BaseException):
-        out.append(item)
-    elif isinstance(item, StreamedPromise):
-        _collect_stream(item, out)
     elif isinstance(item, Observable):
         out.append(item)
     elif isinstance(item, AsyncIterable):
@@ -100,7 +121,7 @@ def _message_from_mapping(data: Mapping[Any, object]) -> Message:
 def _collect_stream(stream: StreamedPromise[Any, Any], out: MutableSequence[Segment]) -> None:
     core = stream._core
     if not core.done or core.released():  # running, or past its window: followed in place
-        out.append(stream.as_observable())
+        out.append(stream)  # (the stream itself: a handle of it, and no observable made)
         return
     for piece in core.pieces:  # a finished stream is flattened without waiting
         collect(piece, out)

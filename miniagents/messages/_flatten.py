@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from miniagents.messages._collect import MESSAGES, AsyncPart, Segment, collect
-from miniagents.messages.message import Message
+from miniagents.messages._collect import MESSAGES, AsyncPart, Segment, collect, is_message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.promising._replay import ReplayCore, ReplayObservable
 from miniagents.promising._sources import DirectSource, pull
+from miniagents.promising.streamed_promise import StreamedPromise
 
 if TYPE_CHECKING:
     from miniagents.messages.sequence import MessageType
@@ -82,7 +82,6 @@ class Flattener:
     """
 
     __slots__ = (
-        "deliver",
         "draining",
         "inner",
         "inner_active",
@@ -93,6 +92,7 @@ class Flattener:
         "pending",
         "sink",
         "stopped",
+        "to_core",
     )
 
     def __init__(
@@ -104,8 +104,7 @@ class Flattener:
         nested: bool = False,
     ) -> None:
         self.observer = observer
-        # a core is fed on its loop's thread: straight to accept(), no thread check
-        self.deliver = observer.accept if isinstance(observer, ReplayCore) else observer.on_next
+        self.to_core = isinstance(observer, ReplayCore)  # fed on its loop's thread: accept()
         self.on_message = on_message
         self.pending: deque[Segment] | None = None  # made when something has to wait
         self.outer: abc.DisposableBase | Callable[[], None] | None = None
@@ -135,7 +134,10 @@ class Flattener:
         """Pass one message promise on (telling ``on_message`` first, if there is one)."""
         if self.on_message is not None:
             self.on_message(promise)
-        self.deliver(promise)
+        if self.to_core:
+            self.observer.accept(promise)  # type: ignore[union-attr]
+        else:
+            self.observer.on_next(promise)
 
     def on_next(self, item: MessageType) -> None:
         """Flatten one item of the outer source."""
@@ -144,8 +146,8 @@ class Flattener:
         if isinstance(item, MessagePromise):  # the fast paths: no list, no collect()
             self.push_one(item)
             return
-        if isinstance(item, Message):
-            self.push_one(MessagePromise.of_message(item))
+        if is_message(item):
+            self.push_one(MessagePromise.of_message(item))  # type: ignore[arg-type]
             return
         try:
             collect(item, self._queue())
@@ -220,14 +222,21 @@ class Flattener:
         if sink is not None and sink.flow is not None and sink.flow.blocked:
             sink.flow.recheck(sink)  # its backlog shrank
 
-    def _follow(self, segment: Observable[MessageType] | AsyncPart) -> Callable[[], None]:
+    def _follow(
+        self, segment: Observable[MessageType] | StreamedPromise[Any, Any] | AsyncPart
+    ) -> Callable[[], None]:
         """Start following an async part; return what stops following it."""
-        if isinstance(segment, ReplayObservable) and segment.core.kind is MESSAGES:
+        core = segment._core if isinstance(segment, StreamedPromise) else None
+        if isinstance(segment, ReplayObservable):
+            core = segment.core
+        if core is not None and core.kind is MESSAGES:
             # a message sequence: its pieces are flat already, take them directly
-            return segment.core.add_observer(
+            return core.add_observer(
                 self.emit, self.on_inner_error, self.on_inner_completed, sink=self.sink
             )
         child = Flattener(_Inner(self), sink=self.sink, nested=True)
+        if isinstance(segment, StreamedPromise):
+            segment = segment.as_observable()  # a stream of other pieces: flatten them
         if isinstance(segment, AsyncPart):
             child.outer = pull(segment.source, child, "message sequence", self.sink)
         else:

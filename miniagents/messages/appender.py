@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 from typing_extensions import Self
 
-from miniagents.messages._collect import MESSAGES, Segment, collect
+from miniagents.messages._collect import MESSAGES, Segment, collect, is_message
 from miniagents.messages._flatten import Flattener
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
@@ -127,8 +127,11 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         This is how an agent whose replies are HWM ahead of their consumers waits at its
         next input pull (see :mod:`miniagents.promising.limits`).
         """
+        core = messages._core
+        if core.done and not core.pieces and not core.base:
+            return messages  # nothing to take: nothing to pace
         view = MessageSequencePromise.__new__(MessageSequencePromise)
-        view._setup(messages._core, view=self._core)
+        view._setup(core, view=self._core)
         return view
 
     async def wait_for_room(self) -> None:
@@ -154,9 +157,10 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         """
         self.task = task
         self._core.on_abandoned = self._abandon
-        self._flattener.on_message = self._adopt
+        self._flattener.on_message = self  # see __call__ (no bound method per agent)
 
-    def _adopt(self, promise: MessagePromise) -> None:
+    def __call__(self, promise: MessagePromise) -> None:
+        """Adopt a message entering the sequence (once ``cancel_when_abandoned`` is set)."""
         core = promise._core
         if not core.done:
             if core.on_abandoned is None:
@@ -195,8 +199,8 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             AppenderClosedError: if the sequence has ended.
         """
         self._check_open()
-        if isinstance(messages, Message):  # the common case, without a list
-            self._flattener.push_one(MessagePromise.of_message(messages))
+        if is_message(messages):  # the common case, without a list
+            self._flattener.push_one(MessagePromise.of_message(messages))  # type: ignore[arg-type]
             return
         segments: list[Segment] = []
         collect(messages, segments)

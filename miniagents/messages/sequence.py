@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping
-from typing import Any, Literal, TypeAlias, Union
+from typing import Any, Literal, TypeAlias, Union, cast
 
 from pydantic import BaseModel
 from reactivex import Observable, abc
@@ -111,15 +111,11 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
             core = ReplayCore(prefill=prefill, kind=MESSAGES)
         elif isinstance(rest[0], BaseException):  # the stream ends at an error
             core = ReplayCore(prefill=prefill, error=rest[0], kind=MESSAGES)
-        elif not prefill and len(rest) == 1 and isinstance(rest[0], Observable):
-            shown = rest[0]
-            if isinstance(shown, MessageObservable):
-                shown = shown.open().as_observable()
-            if isinstance(shown, ReplayObservable) and shown.core.kind is MESSAGES:
-                self._setup(shown.core, view=True)  # another sequence, unchanged: share it
-                return
-            core = self._flattening(rest, prefill, overflow)
         else:
+            shown = _shown_sequence(rest) if not prefill else None
+            if shown is not None:
+                self._setup(shown, view=True)  # another sequence, unchanged: share its record
+                return
             core = self._flattening(rest, prefill, overflow)
         self._setup(core)
 
@@ -131,6 +127,14 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
         return ReplayCore(
             FlattenSource(rest), prefill, kind=MESSAGES, paced=what, overflow=overflow
         )
+
+    def _count_handle(self, core: ReplayCore[MessagePromise]) -> None:
+        core.count_handle()  # uncounted by __del__: no weak reference per sequence
+
+    def __del__(self) -> None:
+        core = getattr(self, "_core", None)
+        if core is not None and core.flow is not None:
+            core.handle_gone()
 
     @classmethod
     def _from_core(cls, core: ReplayCore[MessagePromise]) -> Self:
@@ -224,6 +228,21 @@ class MessageObservable(Observable[Message]):
     ) -> abc.DisposableBase:
         messages = self.open().as_observable().pipe(resolve_messages)
         return messages.subscribe(observer, scheduler=scheduler)
+
+
+def _shown_sequence(segments: list[Segment]) -> ReplayCore[MessagePromise] | None:
+    """The core of the one running sequence that ``segments`` are, if they are just that."""
+    if len(segments) != 1:
+        return None
+    shown = segments[0]
+    if isinstance(shown, MessageObservable):
+        shown = shown.open()
+    core = shown._core if isinstance(shown, StreamedPromise) else None
+    if isinstance(shown, ReplayObservable):
+        core = shown.core
+    if core is None or core.kind is not MESSAGES:
+        return None
+    return cast("ReplayCore[MessagePromise]", core)
 
 
 MessageType: TypeAlias = Union[  # noqa: UP007 - forward references need Union on 3.10

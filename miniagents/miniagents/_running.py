@@ -11,7 +11,6 @@ replies before each message (see :mod:`miniagents.promising.limits`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, cast
@@ -29,6 +28,7 @@ __all__ = ["start_interaction"]
 
 
 def start_interaction(
+    context: MiniAgents,
     agent: MiniAgent[...],
     inputs: MessageSequencePromise,
     args: tuple[object, ...],
@@ -36,7 +36,6 @@ def start_interaction(
     start_asap: bool | None,
 ) -> MessageSequencePromise:
     """Start (or prepare, for a lazy start) one interaction; return its replies."""
-    context = MiniAgents.get_current()
     replies = MessageSequenceAppender(
         context.adopt_hook, name=f"the replies of the agent {agent.alias}"
     )
@@ -71,10 +70,14 @@ async def _run(
     interaction = InteractionContext(
         agent, replies.paced(inputs), replies
     )  # made here: fewer objects wait
-    func = cast(Callable[..., Awaitable[None]], agent.func)
+    func = cast("Callable[..., Awaitable[None]]", agent.func)
+    limit = agent.concurrency_limit
     try:
-        async with agent.concurrency_limit or _NO_LIMIT:  # it may wait here for a slot
+        if limit is None:
             await func(interaction, *args, **arguments)
+        else:
+            async with limit:  # it may wait here for a slot
+                await func(interaction, *args, **arguments)
     except BaseException as error:  # it travels through the replies, even Ctrl+C
         finished_early = interaction._finished
         interaction._finish()
@@ -87,9 +90,6 @@ async def _run(
     else:
         interaction._finish()
         replies.complete()
-
-
-_NO_LIMIT = contextlib.nullcontext()
 
 
 def _report_late_error(

@@ -213,14 +213,14 @@ class MiniAgent(Generic[P]):
         start_asap: bool | None = None
         if "start_asap" in arguments and "start_asap" not in self._parameters.names:
             start_asap = cast("bool | None", arguments.pop("start_asap"))
-        MiniAgents.get_current()  # outside a context: the clear error, before anything else
+        context = MiniAgents.get_current()  # outside a context: the clear error, at once
         self._parameters.check_call(args, arguments)
         if isinstance(inputs, MessageObservable):  # another agent's replies: read them directly
             inputs = MessageSequencePromise.from_observable(inputs)
         elif not isinstance(inputs, MessageSequencePromise):
             inputs = MessageSequencePromise.from_observable(inputs)
             inputs.start()  # a hot source must not emit before the agent listens
-        return start_interaction(self, inputs, args, arguments, start_asap)
+        return start_interaction(context, self, inputs, args, arguments, start_asap)
 
     def __repr__(self) -> str:
         """Show the alias and the bound arguments."""

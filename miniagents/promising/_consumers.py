@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from miniagents.promising._flow import Flow
+from miniagents.promising._reach import handle_gone
 from miniagents.promising._replay_observable import ReplayObservable
 from miniagents.promising._reporting import mark_received, report_broken_observer
 from miniagents.promising._reporting import was_received as _was_received
@@ -114,7 +115,7 @@ class ConsumerSide(Generic[T]):
                 sink.flow.feeders = [self.core]
             else:
                 sink.flow.feeders.append(self.core)
-        if flow is not None:
+        if flow is not None and flow.blocked:
             flow.recheck(self.core)  # a subscriber reads at once: there may be room now
 
         def dispose() -> None:
@@ -134,7 +135,7 @@ class ConsumerSide(Generic[T]):
         if len(kept) < len(self.observers):
             self.observers = kept
             self._unlink(observer)
-            if self.flow is not None:
+            if self.flow is not None and self.flow.blocked:
                 self.flow.recheck(self.core)
 
     def _unlink(self, observer: Observer[T]) -> None:
@@ -184,7 +185,8 @@ class ConsumerSide(Generic[T]):
         if flow.settle(self.core):
             raise flow.released_error(self.core)
         flow.pins += 1  # an await of the whole needs every piece, and reads them all at once
-        flow.recheck(self.core)
+        if flow.blocked:
+            flow.recheck(self.core)
         try:
             await self.wait_done()
         finally:
@@ -254,9 +256,15 @@ class ConsumerSide(Generic[T]):
             mark_received(error)
             raise error.with_traceback(self._traceback)
 
-    def observable(self) -> ReplayObservable[T]:
-        """Return the observable face of this core (a handle: see ``Flow.add_handle``)."""
-        observable = ReplayObservable(self.core)  # not cached: a cache would make a cycle
+    def count_handle(self) -> None:
+        """Count one more handle that will call :meth:`handle_gone` when it goes."""
         if self.flow is not None:
-            self.flow.add_handle(self.core, observable)
-        return observable
+            self.flow.add_handle()
+
+    def handle_gone(self) -> None:
+        """A handle counted by :meth:`count_handle` went (from a finalizer: anywhere)."""
+        handle_gone(self.core)
+
+    def observable(self) -> ReplayObservable[T]:
+        """Return the observable face of this core (a handle: it counts itself)."""
+        return ReplayObservable(self.core)  # not cached: a cache would make a cycle

@@ -38,10 +38,10 @@ from __future__ import annotations
 import asyncio
 import sys
 import weakref
-from collections.abc import Callable, Sized
+from collections.abc import Sized
 from typing import TYPE_CHECKING, Any, Protocol
 
-from miniagents.promising._reach import handle_watcher, schedule_reconsider
+from miniagents.promising._reach import schedule_reconsider
 from miniagents.promising.errors import ReplayWindowError
 from miniagents.promising.limits import Overflow, StreamLimits
 
@@ -75,11 +75,11 @@ class Flow:
         "handles",
         "high_water",
         "low_water",
-        "on_handle_gone",
         "overflow",
         "pins",
         "room_waiters",
         "unpaced",
+        "weak_handles",
         "what",
         "window",
     )
@@ -92,12 +92,12 @@ class Flow:
         self.credit = 0  # pieces a producer may add before checking for room again
         self.what = what
         self.overflow: Overflow = overflow
-        self.cursors: list[weakref.ref[HasPosition]] = []
+        self.cursors: list[weakref.ref[HasPosition]] | None = None  # made at the first one
         self.delivered = 0
         self.floor = 0  # pieces released, for good (physically, the record may still hold some)
         self.pins = 0
-        self.handles: set[weakref.ref[Any]] | None = None  # counted from the first one
-        self.on_handle_gone: Callable[[weakref.ref[Any]], None] | None = None
+        self.handles: int | None = None  # counted from the first one (see _reach)
+        self.weak_handles: list[weakref.ref[Any]] | None = None
         self.unpaced = False
         self.blocked = False
         self.room_waiters: list[asyncio.Future[None]] | None = None
@@ -106,19 +106,14 @@ class Flow:
 
     # -- handles and cursors -----------------------------------------------------------
 
-    def add_handle(self, core: ReplayCore[Any], handle: object) -> None:
-        """Count ``handle`` (a promise, view or observable of ``core``) until it is gone."""
-        if self.on_handle_gone is None:
-            self.handles = set()
-            self.on_handle_gone = handle_watcher(weakref.ref(core))
-        assert self.handles is not None
-        self.handles.add(weakref.ref(handle, self.on_handle_gone))
+    def add_handle(self) -> None:
+        """Count one more handle (it uncounts itself: see :mod:`miniagents.promising._reach`)."""
+        self.handles = (self.handles or 0) + 1
 
     def unreachable(self, core: ReplayCore[Any]) -> bool:
         """Whether nobody can consume the stream any more."""
         return (
-            self.handles is not None
-            and not self.handles
+            self.handles == 0
             and not self.pins
             and not core.observers
             and self.lowest_cursor() is None
@@ -126,14 +121,17 @@ class Flow:
 
     def add_cursor(self, cursor: HasPosition) -> None:
         """Follow a new live iterator (it may be the slowest now: no more credit)."""
-        self.cursors.append(weakref.ref(cursor))
+        if self.cursors is None:
+            self.cursors = [weakref.ref(cursor)]
+        else:
+            self.cursors.append(weakref.ref(cursor))
         self.credit = 0
 
     def drop_cursor(self, core: ReplayCore[Any], cursor: HasPosition) -> None:
         """Forget an iterator that is closed or gone; what it read counts as delivered."""
         self.delivered = max(self.delivered, cursor.index)
         self.cursors = [
-            ref for ref in self.cursors if (live := ref()) is not None and live is not cursor
+            ref for ref in self.cursors or () if (live := ref()) is not None and live is not cursor
         ]
         self.recheck(core)
 
@@ -141,23 +139,23 @@ class Flow:
         """Forget an iterator that was garbage-collected (this may run anywhere: no wake here)."""
         self.delivered = max(self.delivered, cursor.index)
         self.cursors = [
-            ref for ref in self.cursors if (live := ref()) is not None and live is not cursor
+            ref for ref in self.cursors or () if (live := ref()) is not None and live is not cursor
         ]
-        if self.blocked or (self.handles is not None and not self.handles):
+        if self.blocked or self.handles == 0:
             schedule_reconsider(core)
 
     def lowest_cursor(self) -> int | None:
         """The position of the slowest live iterator, if there is one."""
         low: int | None = None
         dead = False
-        for ref in self.cursors:
+        for ref in self.cursors or ():
             cursor = ref()
             if cursor is None:
                 dead = True
             elif low is None or cursor.index < low:
                 low = cursor.index
         if dead:
-            self.cursors = [ref for ref in self.cursors if ref() is not None]
+            self.cursors = [ref for ref in self.cursors or () if ref() is not None]
         return low
 
     def frozen_copy(self) -> Flow:
@@ -240,7 +238,7 @@ class Flow:
             return limit - (count - low + backlog)
         if self.pins or core.observers:
             return limit  # they read every piece at once (forwarders: their sinks decide)
-        if self.handles is not None and not self.handles:
+        if self.handles == 0:
             return limit  # unreachable: nobody will ever read it
         return limit - (count - self.delivered + backlog)
 
@@ -283,7 +281,7 @@ class Flow:
         if low is None:
             self.delivered = min(self.delivered + 1, core.base + len(core.pieces))
             return
-        for ref in self.cursors:
+        for ref in self.cursors or ():
             cursor = ref()
             if cursor is not None and cursor.index == low:
                 cursor.index = low + 1

@@ -1,24 +1,27 @@
 """Who can still consume a stream: its handles, and acting on the loop when the last one goes.
 
 A *handle* is an object from which consumption can start (a promise, a view, an
-observable). A flow counts its handles through weak references; when the last one is
-garbage-collected (which may happen anywhere: in the middle of other code, in another
-thread, in the garbage collector), the core is asked to reconsider on its own loop, soon,
-instead of right there: it may then release everything past its window and stop pressing
-its producer (see :mod:`miniagents.promising._flow`).
+observable). A flow counts its handles: a message sequence and an observable count
+themselves and uncount themselves in their finalizer (``__del__``: no extra object per
+handle, which matters when thousands of agents are pending); any other promise is counted
+through a weak reference (:func:`count_weakly`). When the last handle goes, which may
+happen anywhere (in the middle of other code, in another thread, in the garbage
+collector), the core is asked to reconsider on its own loop, soon, instead of right there:
+it may then release everything past its window and stop pressing its producer (see
+:mod:`miniagents.promising._flow`).
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from miniagents.promising._replay import ReplayCore
 
-__all__ = ["handle_watcher", "schedule_reconsider"]
+__all__ = ["count_weakly", "handle_gone", "schedule_reconsider"]
 
 
 def schedule_reconsider(core: ReplayCore[Any]) -> None:
@@ -35,15 +38,29 @@ def schedule_reconsider(core: ReplayCore[Any]) -> None:
         pass
 
 
-def handle_watcher(core_ref: weakref.ref[ReplayCore[Any]]) -> Callable[[weakref.ref[Any]], None]:
-    """The callback for a gone handle (it holds the core weakly: no reference cycle)."""
+def handle_gone(core: ReplayCore[Any] | None) -> None:
+    """Uncount a handle of ``core`` (from a finalizer: it may run anywhere)."""
+    flow = None if core is None else core.flow
+    if flow is None or flow.handles is None:
+        return
+    flow.handles -= 1
+    if flow.handles <= 0:
+        assert core is not None
+        schedule_reconsider(core)
 
-    def gone(ref: weakref.ref[Any]) -> None:
-        core = core_ref()
-        if core is None or core.flow is None or core.flow.handles is None:
-            return
-        core.flow.handles.discard(ref)
-        if not core.flow.handles:
-            schedule_reconsider(core)  # it may run anywhere (a dropped reference, the GC)
 
-    return gone
+def count_weakly(core: ReplayCore[Any], handle: object) -> None:
+    """Count ``handle`` until it is garbage-collected (for handles without a finalizer)."""
+    flow = core.flow
+    assert flow is not None
+    flow.handles = (flow.handles or 0) + 1
+    if flow.weak_handles is None:
+        flow.weak_handles = []
+    flow.weak_handles.append(weakref.ref(handle, partial(_weak_gone, weakref.ref(core))))
+
+
+def _weak_gone(core_ref: weakref.ref[ReplayCore[Any]], ref: weakref.ref[Any]) -> None:
+    core = core_ref()
+    if core is not None and core.flow is not None and core.flow.weak_handles is not None:
+        core.flow.weak_handles.remove(ref)
+    handle_gone(core)

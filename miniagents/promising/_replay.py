@@ -243,9 +243,10 @@ class ReplayCore(DeliverySide[T], abc.ObserverBase[T]):
                 callback()
             except Exception as exc:  # a listener must not break the stream
                 report_broken_observer(exc)
-        if self.flow is not None:
-            self.flow.blocked = True  # wake any waiting producer: there is nothing to wait for
-            self.flow.recheck(self)
+        flow = self.flow
+        if flow is not None and (flow.room_waiters or flow.feeders):
+            flow.blocked = True  # wake any waiting producer: there is nothing to wait for
+            flow.recheck(self)
         if not self._delivering:
             self._deliver()
 

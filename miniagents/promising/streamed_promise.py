@@ -8,6 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 from reactivex import Observable
 
 from miniagents.promising._cursor import PieceIterator
+from miniagents.promising._reach import count_weakly
 from miniagents.promising._replay import ReplayCore, ReplayObservable
 from miniagents.promising._sources import from_async_iterable
 from miniagents.promising.errors import StreamSourceError
@@ -122,7 +123,11 @@ class StreamedPromise(Generic[PieceT, WholeT]):
         self._whole = whole
         self._view = view
         if core.flow is not None:
-            core.flow.add_handle(core, self)
+            self._count_handle(core)
+
+    def _count_handle(self, core: ReplayCore[PieceT]) -> None:
+        """Count this promise as a handle of ``core`` until it is gone (see ``_reach``)."""
+        count_weakly(core, self)
 
     async def _resolve_whole(self, pieces: tuple[PieceT, ...]) -> WholeT:
         """Compute the whole from all the pieces."""
