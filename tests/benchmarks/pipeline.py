@@ -165,11 +165,11 @@ def child(variant: str, n: int, slow: bool) -> dict[str, float]:
     assert sink == [f"{index:08d} {TEXT}".upper() for index in range(200)], "wrong replies"
     assert not running_tasks(), "library tasks left running"
     before = rss_kb("VmRSS")
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     count = asyncio.run(RUNNERS[variant](n, variant, slow, None))
-    wall = time.perf_counter() - began
+    wall, cpu = time.perf_counter() - began, time.process_time() - cpu_began
     assert count == n, (count, n)
-    return {"wall": wall, "rss_growth_mb": (rss_kb("VmHWM") - before) / 1e3}
+    return {"wall": wall, "cpu": cpu, "rss_growth_mb": (rss_kb("VmHWM") - before) / 1e3}
 
 
 def measure(variant: str, n: int, slow: bool) -> dict[str, float]:
@@ -193,7 +193,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke check")
     parser.add_argument("--sizes", type=int, nargs="+", help="N values (default 100k and 1M)")
-    parser.add_argument("--runs", type=int, default=1, help="runs per cell (median; default 1)")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs per cell below N = 500,000 (median; default 3)"
+    )
     parser.add_argument("--fast-only", action="store_true", help="skip the slow consumer")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--slow", action="store_true", help=argparse.SUPPRESS)
@@ -202,23 +204,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(json.dumps(child(options.child[0], int(options.child[1]), options.slow)))
         return
     sizes = options.sizes or ([2_000, 20_000] if options.quick else [100_000, 1_000_000])
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians of {options.runs}")
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     print()
-    print("| N | consumer | variant | wall s | ratio | messages/s | peak RSS growth MB |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| N | consumer | variant | runs | wall s | wall ratio | CPU s | CPU ratio "
+        "| messages/s | peak RSS growth MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n in sizes:
+        runs = options.runs if n < 500_000 else 1
         for slow in (False,) if options.fast_only else (False, True):
-            walls: dict[str, float] = {}
+            base: dict[str, float] = {}
             for variant in VARIANTS:
                 print(f"running {variant} N={n:,} slow={slow} ...", file=sys.stderr, flush=True)
-                results = [measure(variant, n, slow) for _ in range(options.runs)]
-                wall = statistics.median(result["wall"] for result in results)
-                growth = statistics.median(result["rss_growth_mb"] for result in results)
-                walls[variant] = wall
-                ratio = wall / walls["baseline"]
+                results = [measure(variant, n, slow) for _ in range(runs)]
+                median = {k: statistics.median(r[k] for r in results) for k in results[0]}
+                base = base or median
                 print(
-                    f"| {n:,} | {'slow' if slow else 'fast'} | {variant} | {wall:.2f} | "
-                    f"{ratio:.2f}x | {n / wall:,.0f} | {growth:.1f} |",
+                    f"| {n:,} | {'slow' if slow else 'fast'} | {variant} | {runs} | "
+                    f"{median['wall']:.2f} | {median['wall'] / base['wall']:.2f}x | "
+                    f"{median['cpu']:.2f} | {median['cpu'] / base['cpu']:.2f}x | "
+                    f"{n / median['wall']:,.0f} | {median['rss_growth_mb']:.1f} |",
                     flush=True,
                 )
 
