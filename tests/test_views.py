@@ -103,3 +103,19 @@ async def test_an_agent_reading_its_input_sees_the_callers_promises() -> None:
         first = await anext(aiter(inputs))
         replies = [promise async for promise in passer.inquire(inputs)]
         assert replies[0] is first
+
+
+async def test_a_cancelled_view_no_longer_keeps_the_stream_reachable() -> None:
+    done = asyncio.Event()
+
+    @miniagent
+    async def busy(ctx: InteractionContext) -> None:
+        for index in range(100):
+            await ctx.areply(f"m{index}")  # waits for room while someone may read
+        done.set()
+
+    async with MiniAgents(high_water_mark=4):
+        view = MessageSequencePromise(busy.inquire())  # the replies are reachable through it
+        view.cancel()
+        del view  # now nobody can read the replies: the agent is not held back
+        await asyncio.wait_for(done.wait(), 5)

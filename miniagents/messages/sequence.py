@@ -131,6 +131,10 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
     def _count_handle(self, core: ReplayCore[MessagePromise]) -> None:
         core.count_handle()  # uncounted by __del__: no weak reference per sequence
 
+    def _uncount_handle(self, core: ReplayCore[MessagePromise]) -> None:
+        if core.flow is not None:
+            core.handle_gone()
+
     def __del__(self) -> None:
         core = getattr(self, "_core", None)
         if core is not None and core.flow is not None:

@@ -270,6 +270,14 @@ class Flow:
             if feeder.flow is not None:
                 feeder.flow.recheck(feeder)
 
+    def reconsider(self, core: ReplayCore[Any]) -> None:
+        """Release and wake after a consumer or handle went away (scheduled on the loop)."""
+        if self.unreachable(core):
+            if not core._delivering:
+                self.release(core)
+            self.blocked = True  # nobody will ever read it: let its producer run
+        self.recheck(core)
+
     def unpace(self, core: ReplayCore[Any]) -> None:
         """Stop exerting pressure for good (the context is exiting), waking every producer."""
         self.unpaced = True

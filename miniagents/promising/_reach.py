@@ -26,14 +26,14 @@ __all__ = ["count_weakly", "handle_gone", "schedule_reconsider"]
 
 def schedule_reconsider(core: ReplayCore[Any]) -> None:
     """Have ``core`` reconsider its pressure and release soon, on its loop, from any thread."""
-    loop = core.loop
-    if loop is None:
+    loop, flow = core.loop, core.flow
+    if loop is None or flow is None:
         return  # never started: nobody waits, and the next release will see the change
     try:
         if threading.get_ident() == core.thread:
-            loop.call_soon(core.reconsider)
+            loop.call_soon(flow.reconsider, core)
         else:
-            loop.call_soon_threadsafe(core.reconsider)
+            loop.call_soon_threadsafe(flow.reconsider, core)
     except RuntimeError:  # the loop is closed: nobody waits any more
         pass
 

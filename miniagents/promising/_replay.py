@@ -265,17 +265,6 @@ class ReplayCore(DeliverySide[T], abc.ObserverBase[T]):
         self._wake()  # its consumers that wait here move to the copy
         return copy
 
-    def reconsider(self) -> None:
-        """Release and wake after a consumer or handle went away (scheduled on the loop)."""
-        flow = self.flow
-        if flow is None:
-            return
-        if flow.unreachable(self):
-            if not self._delivering:
-                flow.release(self)
-            flow.blocked = True  # nobody will ever read it: let its producer run
-        flow.recheck(self)
-
 
 class _FailedReplayCore(ReplayCore[T]):
     """A core whose stream failed: it logs the error when it goes if nobody received it."""

@@ -129,6 +129,9 @@ class StreamedPromise(Generic[PieceT, WholeT]):
         """Count this promise as a handle of ``core`` until it is gone (see ``_reach``)."""
         count_weakly(core, self)
 
+    def _uncount_handle(self, core: ReplayCore[PieceT]) -> None:
+        """This promise no longer shows ``core`` (its weak reference uncounts it later)."""
+
     async def _resolve_whole(self, pieces: tuple[PieceT, ...]) -> WholeT:
         """Compute the whole from all the pieces."""
         assert self._resolver is not None  # every subclass without a resolver overrides this
@@ -152,7 +155,9 @@ class StreamedPromise(Generic[PieceT, WholeT]):
         if self._view is False:
             self._core.cancel()
         elif not self._core.done:
-            self._core = self._core.detached_copy()
+            shown = self._core
+            self._core = shown.detached_copy()
+            self._uncount_handle(shown)
 
     def __aiter__(self) -> AsyncIterator[PieceT]:
         """Iterate the pieces from the first one, whenever the iteration starts."""
