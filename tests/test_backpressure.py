@@ -293,3 +293,25 @@ async def test_every_message_arrives_in_order_whatever_the_mark(high_water: int)
     async with MiniAgents(high_water_mark=high_water, replay_window=10):
         stage = forward.inquire(upper.inquire(upper.inquire(counter.items())))
         assert [str(promise) async for promise in stage] == [f"M{i}" for i in range(150)]
+
+
+async def test_an_error_reaches_the_consumer_at_its_position_through_a_paced_chain() -> None:
+    class Broken(Exception):
+        """The source fails after its messages."""
+
+    async def failing() -> AsyncIterator[str]:
+        for index in range(100):
+            yield f"m{index}"
+        raise Broken("the source broke")
+
+    async with MiniAgents(high_water_mark=HWM, replay_window=10):
+        stage = forward.inquire(upper.inquire(upper.inquire(failing())))
+        seen: list[str] = []
+
+        async def read() -> None:
+            async for promise in stage:
+                seen.append(str(promise))
+
+        with pytest.raises(Broken, match="the source broke"):
+            await read()
+        assert seen == [f"M{index}" for index in range(100)]
