@@ -7,6 +7,7 @@ The hierarchy::
     ├── FrozenInstanceError (also TypeError)      a frozen container was mutated
     ├── HashKeyError (also TypeError)             a value that hash_key cannot encode
     ├── MessageTypeError (also TypeError)         not a MessageType where messages were expected
+    ├── StreamSourceError (also TypeError)        a stream's source is not an async iterable
     ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
     ├── AgentArgumentError (also TypeError)       an unknown, missing or positional agent argument
     ├── NoRunningLoopError (also RuntimeError)    a stream needing a task started outside asyncio
@@ -14,6 +15,8 @@ The hierarchy::
     ├── IncompleteStreamError (also RuntimeError) str() of a stream that is still streaming
     ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
+    ├── ReplayWindowError (also RuntimeError)     a piece needed was released past the window
+    ├── StreamOverflowError (also RuntimeError)   a hot source outran consumers (policy "error")
     ├── StreamCancelledError                      the stream's producer was cancelled
     ├── ChatHistoryError                          a chat history cannot be read or written
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
@@ -78,8 +81,11 @@ from miniagents.promising.errors import HashKeyError as HashKeyError
 from miniagents.promising.errors import IncompleteStreamError as IncompleteStreamError
 from miniagents.promising.errors import MiniAgentsError as MiniAgentsError
 from miniagents.promising.errors import NoRunningLoopError as NoRunningLoopError
+from miniagents.promising.errors import ReplayWindowError as ReplayWindowError
 from miniagents.promising.errors import SentinelMisuseError as SentinelMisuseError
 from miniagents.promising.errors import StreamCancelledError as StreamCancelledError
+from miniagents.promising.errors import StreamOverflowError as StreamOverflowError
+from miniagents.promising.errors import StreamSourceError as StreamSourceError
 
 __all__ = [
     "AgentArgumentError",
@@ -111,8 +117,11 @@ __all__ = [
     "RayWorkerDiedError",
     "RemoteError",
     "RemoteTraceback",
+    "ReplayWindowError",
     "SentinelMisuseError",
     "StreamCancelledError",
+    "StreamOverflowError",
+    "StreamSourceError",
     "ToolCallError",
     "ToolDefinitionError",
     "ToolError",

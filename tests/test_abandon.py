@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
-from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
+from miniagents import InteractionContext, MessagePromise, MiniAgent, MiniAgents, miniagent
 from miniagents.errors import StreamCancelledError
 
 
@@ -105,3 +106,75 @@ async def test_cancel_on_a_reply_cancels_its_agent_and_what_fed_it() -> None:
         assert fed == ["started", "cancelled"]
         with pytest.raises(StreamCancelledError):
             await reply
+
+
+# -- giving up on a message an agent replied with (issue 9) --------------------------------
+
+
+async def slow_tokens(events: list[str]) -> AsyncIterator[str]:
+    try:
+        yield "first token"
+        await asyncio.sleep(10)
+        yield "never"
+    finally:
+        events.append("tokens closed")
+
+
+def streaming_agent(events: list[str]) -> MiniAgent[[]]:
+    @miniagent
+    async def streaming(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(slow_tokens(events)))
+        try:
+            await asyncio.sleep(10)  # more work after replying
+        except asyncio.CancelledError:
+            events.append("agent cancelled")
+            raise
+
+    return streaming
+
+
+async def test_giving_up_on_a_message_of_a_plain_agent_cancels_the_agent() -> None:
+    events: list[str] = []
+    async with MiniAgents():
+        message = await anext(aiter(streaming_agent(events).inquire()))
+        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
+            await asyncio.wait_for(message.aresolve(), 0.1)
+    # the context did not wait 10 s: the agent and its message were stopped
+    assert sorted(events) == ["agent cancelled", "tokens closed"]
+
+
+async def test_giving_up_on_the_whole_reply_stops_the_messages_it_replied_with() -> None:
+    events: list[str] = []
+    async with MiniAgents():
+        reply = streaming_agent(events).inquire()
+        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
+            await asyncio.wait_for(reply.aresolve(), 0.1)
+        await asyncio.sleep(0)
+        assert sorted(events) == ["agent cancelled", "tokens closed"]
+
+
+async def test_a_message_another_consumer_reads_goes_on_when_one_gives_up() -> None:
+    events: list[str] = []
+    tokens: list[str] = []
+
+    @miniagent
+    async def one_message(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(slow_tokens(events)))
+
+    async with MiniAgents():
+        message = await anext(aiter(one_message.inquire()))
+
+        async def patient() -> None:
+            async for token in message:
+                tokens.append(token)
+
+        reader = asyncio.ensure_future(patient())
+        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
+            await asyncio.wait_for(message.aresolve(), 0.1)
+        await asyncio.sleep(0)
+        assert events == []  # the patient reader still reads it
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reader
+    assert tokens == ["first token"]
+    assert events == ["tokens closed"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -433,6 +435,70 @@ async def test_a_consumed_agent_exception_is_not_logged(caplog: pytest.LogCaptur
     async with MiniAgents():
         with pytest.raises(Boom):
             await failing.inquire()
+    assert agent_error_logs(caplog) == []
+
+
+@miniagent
+async def failing_inside(ctx: InteractionContext) -> None:
+    raise Boom("inner")
+
+
+async def test_an_agent_error_after_replying_a_failed_sequence_is_not_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @miniagent
+    async def agent(ctx: InteractionContext) -> None:
+        replies = failing_inside.inquire()
+        with contextlib.suppress(Boom):
+            await replies
+        ctx.reply(replies)  # the replies end here, with the inner error
+        raise KeyError("the agent's own error")
+
+    async with MiniAgents():
+        with pytest.raises(Boom, match="inner"):  # consumers get the first error
+            await agent.inquire()
+    records = agent_error_logs(caplog)
+    assert len(records) == 1  # and the agent's own one is logged, not lost
+    assert "AGENT" in records[0].getMessage()
+    assert records[0].exc_info is not None
+    assert isinstance(records[0].exc_info[1], KeyError)
+    caplog.clear()
+
+
+async def test_an_agent_re_raising_the_error_of_its_replies_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @miniagent
+    async def agent(ctx: InteractionContext) -> None:
+        replies = failing_inside.inquire()
+        ctx.reply(replies)
+        await replies  # raises the same error the replies end with
+
+    async with MiniAgents():
+        with pytest.raises(Boom, match="inner"):
+            await agent.inquire()
+    assert agent_error_logs(caplog) == []
+
+
+async def test_an_error_forwarded_by_an_agent_and_then_consumed_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @miniagent
+    async def failing(ctx: InteractionContext) -> None:
+        ctx.reply("partial")
+        raise Boom("forwarded")
+
+    @miniagent
+    async def passer(ctx: InteractionContext) -> None:
+        ctx.reply(failing.inquire())
+
+    async with MiniAgents():
+        reply = passer.inquire()
+        await asyncio.sleep(0.01)  # the inner replies failed and were passed on
+        gc.collect()
+        with pytest.raises(Boom):
+            await reply
+    gc.collect()
     assert agent_error_logs(caplog) == []
 
 

@@ -13,6 +13,7 @@ from miniagents.errors import (
     MiniAgentsError,
     NoRunningLoopError,
     StreamCancelledError,
+    StreamSourceError,
 )
 from miniagents.promising._tasks import running_tasks
 
@@ -313,4 +314,76 @@ async def test_an_unconsumed_error_is_logged_not_lost(caplog: pytest.LogCaptureF
     assert len(lost) == 1
     assert lost[0].exc_info is not None
     assert lost[0].exc_info[0] is Boom
+    caplog.clear()
+
+
+# -- sources that are not async iterables (issue 9) ------------------------------------
+
+
+async def test_a_source_of_a_known_wrong_type_fails_at_construction() -> None:
+    with pytest.raises(StreamSourceError, match="needs an async iterable") as raised:
+        MessagePromise.from_async_iterable(["a"])  # type: ignore[arg-type]
+    assert isinstance(raised.value, TypeError)
+    assert isinstance(raised.value, MiniAgentsError)
+    with pytest.raises(StreamSourceError, match="got a list_iterator"):
+        StreamedPromise(iter([1, 2]), resolver=join)  # type: ignore[arg-type]
+
+
+class BrokenAsyncIterable:
+    """Claims to be an async iterable, but its __aiter__ fails."""
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        raise RuntimeError("cannot iterate")
+
+
+class NotAnIterator:
+    """Its __aiter__ returns something without __anext__."""
+
+    def __aiter__(self) -> object:
+        return object()
+
+
+@pytest.mark.parametrize("source", [BrokenAsyncIterable(), NotAnIterator()])
+async def test_every_consumer_gets_a_clear_error_from_a_broken_source(source: object) -> None:
+    promise = MessagePromise.from_async_iterable(source)  # type: ignore[arg-type]
+    for _ in range(2):  # a first consumer, then a late one: both get it, nothing hangs
+        with pytest.raises(StreamSourceError, match="is not an async iterable"):
+            await asyncio.wait_for(promise.aresolve(), 5)
+    with pytest.raises(StreamSourceError):
+        await asyncio.wait_for(anext(aiter(promise)), 5)
+
+
+# -- lost errors (issue 9) ---------------------------------------------------------------
+
+
+async def test_an_error_passed_on_to_a_stream_that_delivers_it_is_not_reported_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import gc
+
+    from miniagents import MessageSequencePromise
+
+    failed = MessageSequencePromise(["a", Boom("passed on")])
+    outer = MessageSequencePromise(["x", failed])
+    del failed
+    gc.collect()  # the first stream goes before anyone reads the error from the second
+    with pytest.raises(Boom):
+        await outer
+    gc.collect()
+    assert not [r for r in caplog.records if "no consumer ever received" in r.getMessage()]
+
+
+async def test_an_error_passed_on_to_a_stream_nobody_reads_is_reported_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import gc
+
+    from miniagents import MessageSequencePromise
+
+    failed = MessageSequencePromise(["a", Boom("nobody reads it")])
+    outer = MessageSequencePromise(["x", failed])
+    del failed, outer
+    gc.collect()
+    lost = [r for r in caplog.records if "no consumer ever received" in r.getMessage()]
+    assert len(lost) == 1
     caplog.clear()

@@ -1,137 +1,85 @@
 """Flattening ``MessageType`` values, in order, into one stream of ``MessagePromise`` s.
 
-Synchronous parts (strings, dicts, messages, lists, finished streams) are flattened at
-once by :func:`collect`, so bad input fails where it is given. Asynchronous parts (async
-iterables, observables, streams still running) are flattened by the
-:func:`flatten_messages` operator, which keeps the order and streams each part as soon as
-it can: a slow later part never delays an earlier one.
+A :class:`Flattener` takes the segments :func:`~miniagents.messages._collect.collect` makes
+and passes ready messages on at once; each async part (a running message sequence, an
+async iterable, an observable) is followed in its place, one after the other, so the order
+is kept and a slow later part never delays an earlier one (the later ones already run if
+they are replayable streams)::
+
+    input:    --"a"--[B1 B2]--S------------|   (S: a sequence streaming x, y)
+    S:                        ---x----y--|
+    result:   --a----(B1B2)------x----y--|
+
+**Backpressure.** A flattener feeding a core (its *sink*: a sequence, an agent's replies)
+carries that core's pressure to what it follows: an async iterable is pulled only while the
+sink has room, and a running sequence it subscribes to sees the sink as the core it
+forwards into (see :mod:`miniagents.promising._flow`). The segments it holds but has not
+passed on yet count as the sink's backlog, so an agent that replies with a new agent's
+replies per input message waits at its next input pull once HWM of them are queued.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping, MutableSequence
-from typing import TYPE_CHECKING, Any, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from miniagents.messages.errors import MessageTypeError
-from miniagents.messages.message import Message
+from miniagents.messages._collect import MESSAGES, AsyncPart, Segment, collect, is_message
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.promising._replay_observable import ReplayObservable
-from miniagents.promising._sources import from_async_iterable
+from miniagents.promising._replay import ReplayCore, ReplayObservable
+from miniagents.promising._sources import DirectSource, pull
 from miniagents.promising.streamed_promise import StreamedPromise
 
 if TYPE_CHECKING:
     from miniagents.messages.sequence import MessageType
 
-__all__ = ["MESSAGES", "Flattener", "Segment", "collect", "flatten_messages"]
-
-MESSAGES = object()
-"""Marks the replay cores of message sequences: their pieces are flat already."""
-
-Segment = Union[MessagePromise, BaseException, "Observable[MessageType]"]
-"""A piece of flattened input: a ready message, an error, or an async part still to flatten."""
-
-_ACCEPTED = (
-    "str, dict, Message, a pydantic model, MessagePromise, MessageSequencePromise, "
-    "an exception, or an (async) iterable or Observable of these"
-)
+__all__ = ["FlattenSource", "Flattener"]
 
 
-def collect(item: object, out: MutableSequence[Segment]) -> None:
-    """Append the segments of ``item`` to ``out``, flattening synchronous parts at once.
+class FlattenSource(DirectSource[MessagePromise]):
+    """Segments to flatten into a core when it starts (the async parts of a sequence)."""
 
-    Raises:
-        MessageTypeError: if ``item`` (or something nested in a synchronous part) is not
-            a ``MessageType``.
-    """
-    if isinstance(item, MessagePromise):
-        out.append(item)
-    elif isinstance(item, Message):
-        out.append(MessagePromise(prefill_message=item))
-    elif isinstance(item, str):
-        out.append(MessagePromise.of_text(item))
-    elif isinstance(item, Mapping):
-        out.append(MessagePromise(prefill_message=_message_from_mapping(item)))
-    elif isinstance(item, BaseModel):
-        out.append(MessagePromise(prefill_message=Message.model_validate(dict(item))))
-    elif isinstance(item, BaseException):
-        out.append(item)
-    elif isinstance(item, StreamedPromise):
-        _collect_stream(item, out)
-    elif isinstance(item, Observable):
-        out.append(item)
-    elif isinstance(item, AsyncIterable):
-        out.append(from_async_iterable(item, "message sequence"))
-    elif isinstance(item, (bytes, bytearray)):
-        raise MessageTypeError(
-            f"Got {type(item).__name__} where messages were expected; "
-            "decode it to str first, e.g. data.decode('utf-8')."
-        )
-    elif isinstance(item, Iterable):
-        for sub_item in item:
-            collect(sub_item, out)
-    else:
-        raise MessageTypeError(
-            f"Got a value of type {type(item).__name__} ({item!r:.80}) "
-            "where messages were expected. "
-            f"Pass {_ACCEPTED}."
-        )
+    what = "message sequence"
+    needs_loop = False  # an async part starts a task only if a loop runs; see Flattener
+
+    def __init__(self, segments: list[Segment]) -> None:
+        super().__init__()
+        self.segments = segments
+
+    def attach(self, core: ReplayCore[MessagePromise]) -> Callable[[], None]:
+        flattener = Flattener(core, sink=core)
+        flattener.push(self.segments)
+        flattener.on_completed()
+        return flattener.dispose
 
 
-def _message_from_mapping(data: Mapping[Any, object]) -> Message:
-    bad_keys = [key for key in data if not isinstance(key, str)]
-    if bad_keys:
-        raise MessageTypeError(
-            f"A dict given as a message must have str keys (its fields), but it has "
-            f"{bad_keys[0]!r}. Use field names as keys, e.g. {{'text': 'Hi', 'role': 'user'}}."
-        )
-    return Message.model_validate(dict(data))
+class _Inner:
+    """What a nested flattening reports to the flattener it stands in."""
 
+    __slots__ = ("parent",)
 
-def _collect_stream(stream: StreamedPromise[Any, Any], out: MutableSequence[Segment]) -> None:
-    if not stream.done:
-        out.append(stream.as_observable())
-        return
-    core = stream._core  # a finished stream is flattened without waiting
-    for piece in core.pieces:
-        collect(piece, out)
-    if core.error is not None:
-        out.append(core.error)
+    def __init__(self, parent: Flattener) -> None:
+        self.parent = parent
 
+    def on_next(self, promise: MessagePromise) -> None:
+        self.parent.emit(promise)
 
-def flatten_messages(source: Observable[MessageType]) -> Observable[MessagePromise]:
-    """Flatten every item of ``source``, in order, into a stream of message promises.
+    def on_error(self, error: BaseException) -> None:
+        self.parent.on_inner_error(error)
 
-    Items are ``MessageType`` values; nested async parts are subscribed one after the
-    other (the later ones are already running when they are replayable streams), and
-    an error, from an item or from ``source``, ends the result at its position.
-
-    Marble::
-
-        source:   --"a"--[B1 B2]--S------------|   (S: a sequence streaming x, y)
-        S:                        ---x----y--|
-        result:   --a----(B1B2)------x----y--|
-    """
-
-    def subscribe(
-        observer: abc.ObserverBase[MessagePromise], _scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        flattener = Flattener(observer)
-        flattener.outer = source.subscribe(
-            flattener.on_next, flattener.on_outer_error, flattener.on_outer_completed
-        )
-        return Disposable(flattener.dispose)
-
-    return Observable(subscribe)
+    def on_completed(self) -> None:
+        self.parent.on_inner_completed()
 
 
 class Flattener:
-    """The state of one flattening: of a subscription to :func:`flatten_messages`, or of
-    an appender that code pushes ``MessageType`` items into."""
+    """One flattening: of a sequence's async parts, or of what code appends to an appender.
+
+    It is the observer of its outer source (``on_next`` / ``on_error`` / ``on_completed``)
+    and passes message promises to its own observer (a core, or a parent flattening).
+    """
 
     __slots__ = (
         "draining",
@@ -142,25 +90,42 @@ class Flattener:
         "outer",
         "outer_done",
         "pending",
+        "sink",
         "stopped",
+        "to_core",
     )
 
     def __init__(
         self,
-        observer: abc.ObserverBase[MessagePromise],
+        observer: abc.ObserverBase[MessagePromise] | _Inner,
         on_message: Callable[[MessagePromise], None] | None = None,
+        sink: ReplayCore[Any] | None = None,
+        *,
+        nested: bool = False,
     ) -> None:
         self.observer = observer
+        self.to_core = isinstance(observer, ReplayCore)  # fed on its loop's thread: accept()
         self.on_message = on_message
         self.pending: deque[Segment] | None = None  # made when something has to wait
-        self.outer: abc.DisposableBase | None = None
-        self.inner: abc.DisposableBase | None = None
+        self.outer: abc.DisposableBase | Callable[[], None] | None = None
+        self.inner: abc.DisposableBase | Callable[[], None] | None = None
         self.inner_active = False
         self.outer_done = False
         self.stopped = False
         self.draining = False
+        self.sink = sink
+        if sink is not None and sink.flow is not None and not nested:
+            sink.flow.backlog = self  # its pending segments count in the sink's pressure
+
+    def __len__(self) -> int:
+        """The segments waiting to be passed on (the sink's backlog)."""
+        return len(self.pending) if self.pending else 0
 
     def _queue(self) -> deque[Segment]:
+        """The pending segments, about to grow: the sink's producer must check its room."""
+        sink = self.sink
+        if sink is not None and sink.flow is not None and sink.flow.backlog is self:
+            sink.flow.credit = 0
         if self.pending is None:
             self.pending = deque()
         return self.pending
@@ -169,13 +134,20 @@ class Flattener:
         """Pass one message promise on (telling ``on_message`` first, if there is one)."""
         if self.on_message is not None:
             self.on_message(promise)
-        self.observer.on_next(promise)
+        if self.to_core:
+            self.observer.accept(promise)  # type: ignore[union-attr]
+        else:
+            self.observer.on_next(promise)
 
     def on_next(self, item: MessageType) -> None:
+        """Flatten one item of the outer source."""
         if self.stopped:
             return
-        if isinstance(item, MessagePromise) and not self.pending and not self.inner_active:
-            self.emit(item)  # the fast path: nothing is waiting before it
+        if isinstance(item, MessagePromise):  # the fast paths: no list, no collect()
+            self.push_one(item)
+            return
+        if is_message(item):
+            self.push_one(MessagePromise.of_message(item))  # type: ignore[arg-type]
             return
         try:
             collect(item, self._queue())
@@ -187,23 +159,30 @@ class Flattener:
         """Pass on segments :func:`collect` made (the input is checked already)."""
         if self.stopped:
             return
-        if (
-            len(segments) == 1
-            and isinstance(segments[0], MessagePromise)
-            and not self.pending
-            and not self.inner_active
-        ):
-            self.emit(segments[0])
+        if len(segments) == 1 and isinstance(segments[0], MessagePromise):
+            self.push_one(segments[0])
             return
         self._queue().extend(segments)
         self.drain()
 
-    def on_outer_error(self, error: BaseException) -> None:
-        self._queue().append(error)  # after everything the source produced before it
+    def push_one(self, promise: MessagePromise) -> None:
+        """Pass on one message promise (after what waits before it)."""
+        if self.stopped:
+            return
+        if self.pending or self.inner_active:
+            self._queue().append(promise)
+            self.drain()
+        else:
+            self.emit(promise)
+
+    def on_error(self, error: BaseException) -> None:
+        """End the outer source with ``error``, after everything it produced before it."""
+        self._queue().append(error)
         self.outer_done = True
         self.drain()
 
-    def on_outer_completed(self) -> None:
+    def on_completed(self) -> None:
+        """End the outer source; the flattening ends once every segment is passed on."""
         self.outer_done = True
         self.drain()
 
@@ -231,7 +210,7 @@ class Flattener:
                     self.observer.on_error(segment)  # type: ignore[arg-type]
                 else:
                     self.inner_active = True
-                    inner = self._subscribe_inner(segment)
+                    inner = self._follow(segment)
                     if self.inner_active:
                         self.inner = inner
             if not self.stopped and self.outer_done and not self.inner_active and not self.pending:
@@ -239,20 +218,58 @@ class Flattener:
                 self.observer.on_completed()
         finally:
             self.draining = False
+        sink = self.sink
+        if sink is not None and sink.flow is not None and sink.flow.blocked:
+            sink.flow.recheck(sink)  # its backlog shrank
 
-    def _subscribe_inner(self, segment: Observable[MessageType]) -> abc.DisposableBase:
-        if isinstance(segment, ReplayObservable) and segment.core.kind is MESSAGES:
+    def _follow(
+        self, segment: Observable[MessageType] | StreamedPromise[Any, Any] | AsyncPart
+    ) -> Callable[[], None]:
+        """Start following an async part; return what stops following it."""
+        core = segment._core if isinstance(segment, StreamedPromise) else None
+        if isinstance(segment, ReplayObservable):
+            core = segment.core
+        if core is not None and core.kind is MESSAGES:
             # a message sequence: its pieces are flat already, take them directly
-            return Disposable(
-                segment.core.add_observer(self.emit, self.on_inner_error, self.on_inner_completed)
+            return core.add_observer(
+                self.emit, self.on_inner_error, self.on_inner_completed, sink=self.sink
             )
-        return segment.pipe(flatten_messages).subscribe(
-            self.emit, self.on_inner_error, self.on_inner_completed
-        )
+        child = Flattener(_Inner(self), sink=self.sink, nested=True)
+        if isinstance(segment, StreamedPromise):
+            segment = segment.as_observable()  # a stream of other pieces: flatten them
+        if isinstance(segment, AsyncPart):
+            child.outer = pull(segment.source, child, "message sequence", self.sink)
+        else:
+            child.outer = segment.subscribe(child.on_next, child.on_error, child.on_completed)
+        return child.dispose
 
     def dispose(self) -> None:
         self.stopped = True
-        for subscription in (self.outer, self.inner):
-            if subscription is not None:
+        outer, inner, self.outer, self.inner = self.outer, self.inner, None, None
+        for subscription in (outer, inner):
+            if isinstance(subscription, abc.DisposableBase):
                 subscription.dispose()
-        self.outer = self.inner = None
+            elif subscription is not None:
+                subscription()
+
+
+def flatten_messages(source: Observable[MessageType]) -> Observable[MessagePromise]:
+    """Flatten every item of ``source``, in order, into a stream of message promises.
+
+    Marble::
+
+        source:   --"a"--[B1 B2]--S------------|   (S: a sequence streaming x, y)
+        S:                        ---x----y--|
+        result:   --a----(B1B2)------x----y--|
+    """
+
+    def subscribe(
+        observer: abc.ObserverBase[MessagePromise], _scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        flattener = Flattener(observer)
+        flattener.outer = source.subscribe(
+            flattener.on_next, flattener.on_error, flattener.on_completed
+        )
+        return Disposable(flattener.dispose)
+
+    return Observable(subscribe)

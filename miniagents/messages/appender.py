@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 from typing import Generic, TypeVar
 
 from typing_extensions import Self
 
-from miniagents.messages._flatten import MESSAGES, Flattener, Segment, collect
+from miniagents.messages._collect import MESSAGES, Segment, collect, is_message
+from miniagents.messages._flatten import Flattener
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
@@ -42,6 +44,11 @@ class _Appender(Generic[T]):
     def closed(self) -> bool:
         """Whether the stream has ended (nothing more can be appended)."""
         return self._core.done
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error that ended the stream, if it failed."""
+        return self._core.error
 
     def _check_open(self) -> None:
         if self._core.done:
@@ -76,6 +83,9 @@ class _Appender(Generic[T]):
 class MessageSequenceAppender(_Appender[MessagePromise]):
     """Build a :class:`MessageSequencePromise` by appending ``MessageType`` items.
 
+    Appending never waits; a producer that appends in a loop can wait for room with
+    :meth:`wait_for_room` (see :mod:`miniagents.promising.limits`).
+
     Example:
         >>> with MessageSequenceAppender() as appender:
         ...     appender.append("Hello")
@@ -83,35 +93,103 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         >>> # appender.sequence streams "Hello", "and", "more", then ends.
     """
 
-    __slots__ = ("_core", "_flattener", "sequence", "task")
+    __slots__ = ("_abandoning", "_core", "_flattener", "_on_message", "_streaming", "task")
 
-    def __init__(self, on_message: Callable[[MessagePromise], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_message: Callable[[MessagePromise], None] | None = None,
+        *,
+        name: str = "this message sequence",
+    ) -> None:
         """Create an open sequence; it is :attr:`sequence`.
 
         Args:
             on_message: Called with each message promise as it enters the sequence
                 (agents use it to start every message of a reply at once).
+            name: How errors name the sequence, e.g. "the replies of the agent ECHO".
         """
-        core: ReplayCore[MessagePromise] = ReplayCore(open_ended=True, kind=MESSAGES)
+        core: ReplayCore[MessagePromise] = ReplayCore(open_ended=True, kind=MESSAGES, paced=name)
         self._core = core
-        self._flattener = Flattener(core, on_message)
-        self.sequence = MessageSequencePromise._from_core(core)
+        self._on_message = on_message
+        self._flattener = Flattener(core, on_message, sink=core)
+        self._streaming: list[ReplayCore[str]] | None = None
+        self._abandoning = False
         self.task: asyncio.Task[None] | None = None
 
-    def cancel_when_abandoned(self, task: asyncio.Task[None]) -> None:
-        """When every consumer of the sequence gives up, cancel ``task`` (its producer).
+    @property
+    def sequence(self) -> MessageSequencePromise:
+        """The sequence being built (each access gives a new promise of the same stream)."""
+        return MessageSequencePromise._from_core(self._core)
 
-        The sequence then also stops following the streams appended to it (which may be
-        abandoned in turn) and ends with ``StreamCancelledError``.
+    def paced(self, messages: MessageSequencePromise) -> MessageSequencePromise:
+        """A view of ``messages`` whose iterators take each message only when there is room here.
+
+        This is how an agent whose replies are HWM ahead of their consumers waits at its
+        next input pull (see :mod:`miniagents.promising.limits`).
+        """
+        core = messages._core
+        if core.done and not core.pieces and not core.base:
+            return messages  # nothing to take: nothing to pace
+        view = MessageSequencePromise.__new__(MessageSequencePromise)
+        view._setup(core, view=self._core)
+        return view
+
+    async def wait_for_room(self) -> None:
+        """Wait until the sequence's consumers are less than the high-water mark behind."""
+        await self._core.wait_room()
+
+    def start_lazily(self, starter: Callable[[], None]) -> None:
+        """Call ``starter`` (which starts the producer) only when the sequence is first consumed.
+
+        Iterating, awaiting or subscribing to the sequence, or a started agent reading it,
+        consumes it; until then it stays unstarted.
+        """
+        self._core.defer(starter)
+
+    def cancel_when_abandoned(self, task: asyncio.Task[None]) -> None:
+        """When every consumer gives up, cancel ``task`` (its producer) and what it streams.
+
+        Every consumer gives up on the sequence (their waits are cancelled, their
+        subscriptions disposed), or on a message appended to it while nobody waits for the
+        sequence: ``task`` is cancelled, the sequence stops following the streams appended
+        to it and ends with ``StreamCancelledError``, and the messages it holds that are
+        still streaming and that nobody waits for are cancelled too.
         """
         self.task = task
         self._core.on_abandoned = self._abandon
+        self._flattener.on_message = self  # see __call__ (no bound method per agent)
+
+    def __call__(self, promise: MessagePromise) -> None:
+        """Adopt a message entering the sequence (once ``cancel_when_abandoned`` is set)."""
+        core = promise._core
+        if not core.done:
+            if core.on_abandoned is None:
+                core.on_abandoned = partial(self._message_abandoned, core)
+            if self._streaming is None:
+                self._streaming = [core]
+            else:
+                if len(self._streaming) >= 32:
+                    self._streaming = [kept for kept in self._streaming if not kept.done]
+                self._streaming.append(core)
+        if self._on_message is not None:
+            self._on_message(promise)
+
+    def _message_abandoned(self, message: ReplayCore[str]) -> None:
+        message.cancel_now()
+        if not self._core.consumed():
+            self._abandon()
 
     def _abandon(self) -> None:
+        if self._abandoning:
+            return
+        self._abandoning = True
         if self.task is not None and not self.task.done():
             self.task.cancel()
         self._flattener.dispose()
-        self._core.cancel()
+        self._core.cancel_now()
+        streaming, self._streaming = self._streaming, None
+        for message in streaming or ():
+            message.check_abandoned()  # those nobody waits for stop
 
     def append(self, messages: MessageType) -> None:
         """Append messages, flattened in order after everything appended before.
@@ -121,17 +199,20 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             AppenderClosedError: if the sequence has ended.
         """
         self._check_open()
+        if is_message(messages):  # the common case, without a list
+            self._flattener.push_one(MessagePromise.of_message(messages))  # type: ignore[arg-type]
+            return
         segments: list[Segment] = []
         collect(messages, segments)
         self._flattener.push(segments)
 
     def complete(self) -> None:
         """End the sequence after everything appended so far (nested streams included)."""
-        self._flattener.on_outer_completed()
+        self._flattener.on_completed()
 
     def fail(self, error: BaseException) -> None:
         """End the sequence with ``error``, after everything appended so far."""
-        self._flattener.on_outer_error(error)
+        self._flattener.on_error(error)
 
 
 class MessageTokenAppender(_Appender[str]):

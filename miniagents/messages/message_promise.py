@@ -90,14 +90,22 @@ class MessagePromise(StreamedPromise[str, Message]):
         promise._init_prefilled(Message.model_construct(text=text), _NO_METADATA)
         return promise
 
+    @classmethod
+    def of_message(cls, message: Message) -> Self:
+        """A promise of a ready message (what ``MessagePromise(prefill_message=...)`` makes)."""
+        promise = cls.__new__(cls)
+        promise._init_prefilled(message)
+        return promise
+
     def _init_prefilled(self, message: Message, metadata: FrozenDict | None = None) -> None:
         text = message.text
-        core: ReplayCore[str] = ReplayCore(prefill=[text] if text else [], kind=TOKENS)
+        # the fast path (a ready message is wrapped once per message): no flow, no handle
+        self._core = ReplayCore.finished([text] if text else [], TOKENS)
+        self._resolver = None
+        self._whole = message
+        self._view = False
         self._message_class: type[Message] = type(message)
-        if metadata is None:
-            metadata = _metadata({name: value for name, value in message if name != "text"})
-        self._metadata = metadata
-        self._setup(core, None, message)
+        self._metadata: FrozenDict | None = metadata  # read from the message when first asked
         listener = message_listener.get()
         if listener is not None:
             listener(self, message)
@@ -114,18 +122,20 @@ class MessagePromise(StreamedPromise[str, Message]):
                 "The text of a streamed message comes from its tokens; "
                 "remove the text= keyword argument."
             )
-        trusted = source is None or (
-            isinstance(source, ReplayObservable) and source.core.kind is TOKENS
-        )
-        core = ReplayCore(
-            source_observable(source, "MessagePromise"),
-            validator=None if trusted else _require_str,
-            kind=TOKENS,
-            open_ended=source is None,
-        )
+        observable = source_observable(source, "MessagePromise")
         self._message_class = message_class
         self._metadata = _metadata({name: freeze(value) for name, value in metadata.items()})
-        self._setup(core)
+        if isinstance(observable, ReplayObservable) and observable.core.kind is TOKENS:
+            core = observable.core  # another message's tokens, unchanged: share its record
+            self._setup(core, view=True)
+        else:
+            core = ReplayCore(
+                observable,
+                validator=None if source is None else _require_str,
+                kind=TOKENS,
+                open_ended=source is None,
+            )
+            self._setup(core)
         listener = message_listener.get()
         if listener is not None:
             core.when_done(lambda: None if core.error else listener(self, self._build(core.pieces)))
@@ -167,7 +177,13 @@ class MessagePromise(StreamedPromise[str, Message]):
     @property
     def metadata(self) -> Mapping[str, object]:
         """The fields of the message known before its text (everything but ``text``)."""
-        return self._metadata
+        metadata = self._metadata
+        if metadata is None:  # a ready message: its fields
+            message = self._whole
+            assert message is not NO_VALUE
+            fields = {name: value for name, value in message if name != "text"}
+            metadata = self._metadata = _metadata(fields)
+        return metadata
 
     @property
     def message_class(self) -> type[Message]:
@@ -179,7 +195,7 @@ class MessagePromise(StreamedPromise[str, Message]):
         if "text" in fields:
             raise TypeError("The text of a streamed message comes from its tokens.")
         frozen = {name: freeze(value) for name, value in fields.items()}
-        self._metadata = _metadata({**self._metadata, **frozen})
+        self._metadata = _metadata({**self.metadata, **frozen})
 
     def message_now(self) -> Message:
         """The complete message, without waiting.
@@ -199,7 +215,7 @@ class MessagePromise(StreamedPromise[str, Message]):
     def _build(self, tokens: tuple[str, ...] | list[str]) -> Message:
         if self._whole is not NO_VALUE:
             return self._whole
-        message = self._message_class(text="".join(tokens), **self._metadata)
+        message = self._message_class(text="".join(tokens), **self.metadata)
         self._whole = message
         return message
 
@@ -221,7 +237,7 @@ class MessagePromise(StreamedPromise[str, Message]):
 
     def __repr__(self) -> str:
         """Show the class, the state, the number of tokens so far and the metadata."""
-        return f"{super().__repr__()[:-1]}, {dict(self._metadata)!r}>"
+        return f"{super().__repr__()[:-1]}, {dict(self.metadata)!r}>"
 
 
 _NO_METADATA = FrozenDict()

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Generator, Iterable, Mapping
-from typing import Any, Literal, TypeAlias, Union
+from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping
+from typing import Any, Literal, TypeAlias, Union, cast
 
 from pydantic import BaseModel
-from reactivex import Observable
-from reactivex import from_iterable as _rx_from_iterable
+from reactivex import Observable, abc
 from typing_extensions import Self
 
-from miniagents.messages._flatten import MESSAGES, Segment, collect, flatten_messages
+from miniagents.messages._collect import MESSAGES, Segment, collect
+from miniagents.messages._flatten import FlattenSource
 from miniagents.messages._resolve import resolve_messages
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.promising._replay import ReplayCore
+from miniagents.promising._replay import ReplayCore, ReplayObservable
 from miniagents.promising.errors import IncompleteStreamError
+from miniagents.promising.limits import Overflow
 from miniagents.promising.sentinels import NO_VALUE, Sentinel
 from miniagents.promising.streamed_promise import StreamedPromise
 
-__all__ = ["MessageSequencePromise", "MessageTuple", "MessageType"]
+__all__ = ["MessageObservable", "MessageSequencePromise", "MessageTuple", "MessageType"]
 
 
 class MessageTuple(tuple[Message, ...]):
@@ -53,7 +54,10 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
     """A stream of message promises that resolves to a :class:`MessageTuple`.
 
     ``async for`` gives each :class:`MessagePromise` as soon as it starts (its tokens
-    may still be streaming); ``await`` gives all the messages, complete.
+    may still be streaming); ``await`` gives all the messages, complete. A sequence of
+    many messages keeps them within its replay window and pulls its async parts no further
+    than the high-water mark ahead of its slowest consumer (see
+    :mod:`miniagents.promising.limits`).
 
     Example:
         >>> messages = MessageSequencePromise(
@@ -71,6 +75,9 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
         prefill_pieces: MessageType | Literal[Sentinel.NO_VALUE] = NO_VALUE,
     ) -> None:
         """Create a sequence from any ``MessageType``, flattened in order.
+
+        A sequence made of one running sequence (or its observable) alone is a *view* of
+        it: it shares its record instead of copying it.
 
         Args:
             messages: The messages: strings, dicts, messages, promises, exceptions and
@@ -91,6 +98,9 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
         segments: list[Segment] = []
         if messages is not NO_VALUE:
             collect(messages, segments)
+        self._init_segments(segments, "buffer")
+
+    def _init_segments(self, segments: list[Segment], overflow: Overflow) -> None:
         ready = 0
         while ready < len(segments) and isinstance(segments[ready], MessagePromise):
             ready += 1
@@ -102,8 +112,33 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
         elif isinstance(rest[0], BaseException):  # the stream ends at an error
             core = ReplayCore(prefill=prefill, error=rest[0], kind=MESSAGES)
         else:
-            core = ReplayCore(_concat(rest), prefill, kind=MESSAGES)
+            shown = _shown_sequence(rest) if not prefill else None
+            if shown is not None:
+                self._setup(shown, view=True)  # another sequence, unchanged: share its record
+                return
+            core = self._flattening(rest, prefill, overflow)
         self._setup(core)
+
+    @staticmethod
+    def _flattening(
+        rest: list[Segment], prefill: list[MessagePromise], overflow: Overflow
+    ) -> ReplayCore[MessagePromise]:
+        what = "this MessageSequencePromise"
+        return ReplayCore(
+            FlattenSource(rest), prefill, kind=MESSAGES, paced=what, overflow=overflow
+        )
+
+    def _count_handle(self, core: ReplayCore[MessagePromise]) -> None:
+        core.count_handle()  # uncounted by __del__: no weak reference per sequence
+
+    def _uncount_handle(self, core: ReplayCore[MessagePromise]) -> None:
+        if core.flow is not None:
+            core.handle_gone()
+
+    def __del__(self) -> None:
+        core = getattr(self, "_core", None)
+        if core is not None and core.flow is not None:
+            core.handle_gone()
 
     @classmethod
     def _from_core(cls, core: ReplayCore[MessagePromise]) -> Self:
@@ -113,25 +148,38 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
         return sequence
 
     @classmethod
-    def from_observable(cls, source: Observable[MessageType]) -> Self:
+    def from_observable(
+        cls, source: Observable[MessageType], *, overflow: Overflow = "buffer"
+    ) -> Self:
         """Make a sequence of the items of an observable, each flattened in order.
+
+        The observable of another sequence (``as_observable()``, ``as_message_observable()``,
+        an agent's ``as_operator()`` output) gives a view of that sequence: its record is
+        shared, and it is pulled with backpressure. A hot observable cannot be slowed: its
+        items beyond the high-water mark are handled by ``overflow`` (see
+        :data:`~miniagents.promising.limits.Overflow`).
 
         Marble::
 
             source:    --m1--[m2 m3]--|
             sequence:  --m1--(m2m3)---|
         """
-        return cls(source)
+        sequence = cls.__new__(cls)
+        sequence._init_segments([source], overflow)
+        return sequence
 
-    def as_message_observable(self) -> Observable[Message]:
+    def as_message_observable(self) -> MessageObservable:
         """The complete messages, in order, each as soon as it (and those before it) is complete.
 
         Marble::
 
             sequence:  --p1--p2------|     (p1 completes at t1, p2 at t2 > t1)
             result:    ----m1---m2---|
+
+        An agent given this observable as input reads this sequence itself (see
+        :class:`MessageObservable`).
         """
-        return self.as_observable().pipe(resolve_messages)
+        return MessageObservable(lambda: self)
 
     async def _resolve_whole(self, pieces: tuple[MessagePromise, ...]) -> MessageTuple:
         return MessageTuple([await promise for promise in pieces])
@@ -145,6 +193,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
 
         Raises:
             IncompleteStreamError: if the sequence or one of its messages is still streaming.
+            ReplayWindowError: if the sequence has released messages (past its window).
         """
         core = self._core
         if not core.done:
@@ -152,13 +201,52 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
                 "str() was called on a MessageSequencePromise that is still streaming. "
                 "Await it first: `messages = await sequence`, then use str(messages)."
             )
+        if core.released() and core.flow is not None:
+            raise core.flow.released_error(core)
         core.raise_if_failed()
         return "\n\n".join(str(promise) for promise in core.pieces)
 
 
-def _concat(segments: list[Segment]) -> Observable[MessagePromise]:
-    items: Iterable[MessageType] = segments
-    return _rx_from_iterable(items).pipe(flatten_messages)
+class MessageObservable(Observable[Message]):
+    """The complete messages of a message sequence, as an observable that agents read directly.
+
+    Subscribing gives each message, in order, as soon as it (and those before it) is
+    complete. An agent given it as input (``agent.inquire(observable)``, or
+    ``observable.pipe(agent.as_operator())``) and ``MessageSequencePromise.from_observable``
+    read the sequence itself instead: its message promises as they start, pulled with
+    backpressure, with no record of their own. ``as_message_observable()`` and
+    ``MiniAgent.as_operator()`` make these.
+    """
+
+    def __init__(self, open_sequence: Callable[[], MessageSequencePromise]) -> None:
+        """Wrap ``open_sequence``, called once per subscription (or per reading agent)."""
+        super().__init__()
+        self._open_sequence = open_sequence
+
+    def open(self) -> MessageSequencePromise:
+        """The sequence behind this observable (for an agent's operator: a new interaction)."""
+        return self._open_sequence()
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[Message], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        messages = self.open().as_observable().pipe(resolve_messages)
+        return messages.subscribe(observer, scheduler=scheduler)
+
+
+def _shown_sequence(segments: list[Segment]) -> ReplayCore[MessagePromise] | None:
+    """The core of the one running sequence that ``segments`` are, if they are just that."""
+    if len(segments) != 1:
+        return None
+    shown = segments[0]
+    if isinstance(shown, MessageObservable):
+        shown = shown.open()
+    core = shown._core if isinstance(shown, StreamedPromise) else None
+    if isinstance(shown, ReplayObservable):
+        core = shown.core
+    if core is None or core.kind is not MESSAGES:
+        return None
+    return cast("ReplayCore[MessagePromise]", core)
 
 
 MessageType: TypeAlias = Union[  # noqa: UP007 - forward references need Union on 3.10

@@ -5,6 +5,7 @@ messages and a way to reply) and any keyword arguments. ``agent.inquire(messages
 starts it in the background and returns its replies as a ``MessageSequencePromise``.
 """
 
+from miniagents.miniagents._limiter import ConcurrencyLimit as ConcurrencyLimit
 from miniagents.miniagents.agent import AgentFunction as AgentFunction
 from miniagents.miniagents.agent import MiniAgent as MiniAgent
 from miniagents.miniagents.agent import miniagent as miniagent
@@ -16,6 +17,7 @@ from miniagents.miniagents.interaction import InteractionContext as InteractionC
 __all__ = [
     "AgentCall",
     "AgentFunction",
+    "ConcurrencyLimit",
     "InteractionContext",
     "MessageHandler",
     "MiniAgent",

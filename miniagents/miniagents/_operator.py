@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from reactivex import Observable, abc
+from reactivex import Observable
 
 from miniagents.messages.message import Message
-from miniagents.messages.sequence import MessageSequencePromise
+from miniagents.messages.sequence import MessageObservable, MessageSequencePromise
 
 __all__ = ["agent_operator"]
 
@@ -18,7 +18,10 @@ def agent_operator(
     """Turn "start an interaction with this input" into an operator on message streams.
 
     Each subscription starts one interaction whose input is the source; the result emits
-    each reply message, in order, as soon as it is complete.
+    each reply message, in order, as soon as it is complete. The result is a
+    :class:`MessageObservable`: an agent piped after this one (or
+    ``MessageSequencePromise.from_observable``) reads the replies themselves, pulled with
+    backpressure, instead of subscribing.
 
     Marble::
 
@@ -28,12 +31,6 @@ def agent_operator(
     """
 
     def operator(source: Observable[Message]) -> Observable[Message]:
-        def subscribe(
-            observer: abc.ObserverBase[Message], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            replies = start(source)
-            return replies.as_message_observable().subscribe(observer, scheduler=scheduler)
-
-        return Observable(subscribe)
+        return MessageObservable(lambda: start(source))
 
     return operator

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
@@ -13,13 +12,14 @@ from reactivex import Observable
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
-from miniagents.messages.sequence import MessageSequencePromise, MessageType
+from miniagents.messages.sequence import MessageObservable, MessageSequencePromise, MessageType
+from miniagents.miniagents._limiter import ConcurrencyLimit
 from miniagents.miniagents._operator import agent_operator
 from miniagents.miniagents._params import AgentParameters
+from miniagents.miniagents._running import start_interaction
 from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.errors import AgentDefinitionError
 from miniagents.miniagents.interaction import AgentCall, InteractionContext
-from miniagents.promising._reporting import logger
 
 __all__ = ["AgentDecorator", "AgentFunction", "AnyAgentFunction", "MiniAgent", "miniagent"]
 
@@ -40,9 +40,26 @@ class MiniAgent(Generic[P]):
 
     Make one with ``@miniagent``. ``P`` is the agent function's own parameters (after the
     context), which :meth:`inquire` takes as keyword arguments.
+
+    Attributes:
+        alias: The agent's name (its function's name upper-cased by default).
+        description: What the agent does (its function's docstring by default).
+        start_asap: Whether an interaction starts at ``inquire`` (``True``) or when its
+            replies are first consumed (``False``); ``None`` follows the context's
+            ``start_everything_asap_by_default``.
+        concurrency_limit: The limit on interactions running at once, shared with the forks
+            and bindings that set no limit of their own; ``None`` for no limit.
     """
 
-    __slots__ = ("_bound", "_parameters", "alias", "description", "func")
+    __slots__ = (
+        "_bound",
+        "_parameters",
+        "alias",
+        "concurrency_limit",
+        "description",
+        "func",
+        "start_asap",
+    )
 
     def __init__(
         self,
@@ -50,15 +67,28 @@ class MiniAgent(Generic[P]):
         *,
         alias: str | None = None,
         description: str | None = None,
+        max_concurrency: int | ConcurrencyLimit | None = None,
+        start_asap: bool | None = None,
         bound: Mapping[str, object] | None = None,
         bound_in: str = "fork",
     ) -> None:
         """Wrap ``func``; ``alias`` defaults to its name upper-cased, ``description`` to its doc.
 
+        Args:
+            func: The agent function.
+            alias: The agent's name.
+            description: What the agent does.
+            max_concurrency: At most this many interactions of the agent run at once; the
+                others wait, first come first served (a ``ConcurrencyLimit`` is shared).
+            start_asap: See :attr:`start_asap`.
+            bound: Arguments bound into the agent.
+            bound_in: Where ``bound`` came from (for error messages).
+
         Raises:
             AgentDefinitionError: if ``func`` is not an ``async def`` function taking the
                 interaction context first.
             AgentArgumentError: if ``bound`` names an argument ``func`` does not take.
+            ValueError: if ``max_concurrency`` is not a positive int.
         """
         name = getattr(func, "__name__", repr(func))
         if not inspect.iscoroutinefunction(func):
@@ -71,6 +101,12 @@ class MiniAgent(Generic[P]):
         self.description: str | None = (
             description if description is not None else inspect.getdoc(func)
         )
+        self.concurrency_limit: ConcurrencyLimit | None = (
+            ConcurrencyLimit(max_concurrency)
+            if isinstance(max_concurrency, int)
+            else max_concurrency
+        )
+        self.start_asap = start_asap
         self._parameters = AgentParameters.of(func, self.alias)
         self._bound: dict[str, object] = dict(bound or {})
         self._parameters.check_known(self._bound, bound_in)
@@ -85,9 +121,12 @@ class MiniAgent(Generic[P]):
     ) -> MessageSequencePromise:
         """Start the agent with ``messages`` as its input and return its replies.
 
-        The agent starts soon, in the background, and its replies stream as it produces
-        them; the result can be iterated, awaited (giving a ``MessageTuple``) or passed on
-        as input to other agents.
+        The agent starts soon, in the background (or, with ``start_asap=False``, when its
+        replies are first consumed), and its replies stream as it produces them; the
+        result can be iterated, awaited (giving a ``MessageTuple``) or passed on as input
+        to other agents. ``start_asap`` is a reserved keyword (unless the agent function
+        takes it); mypy checks ``inquire`` against the agent function exactly, so typed
+        code says ``agent.fork(start_asap=False).inquire(...)`` instead.
 
         Raises:
             NoActiveContextError: outside of a ``MiniAgents`` context.
@@ -104,16 +143,25 @@ class MiniAgent(Generic[P]):
         return AgentCall(self, inputs, replies, context)
 
     def fork(
-        self, *, alias: str | None = None, description: str | None = None, **kwargs: object
+        self,
+        *,
+        alias: str | None = None,
+        description: str | None = None,
+        max_concurrency: int | None = None,
+        start_asap: bool | None = None,
+        **kwargs: object,
     ) -> MiniAgent[P]:
         """A new agent running the same function with more arguments bound.
 
-        Arguments given later to ``inquire`` override the bound ones.
+        Arguments given later to ``inquire`` override the bound ones. Without a
+        ``max_concurrency`` of its own, the fork shares this agent's limit.
         """
         return MiniAgent(
             self.func,
             alias=alias if alias is not None else self.alias,
             description=description if description is not None else self.description,
+            max_concurrency=max_concurrency or self.concurrency_limit,
+            start_asap=start_asap if start_asap is not None else self.start_asap,
             bound={**self._bound, **kwargs},
         )
 
@@ -130,6 +178,8 @@ class MiniAgent(Generic[P]):
             self.func,
             alias=self.alias,
             description=self.description,
+            max_concurrency=self.concurrency_limit,
+            start_asap=self.start_asap,
             bound={**self._bound, **self._parameters.by_name(args, kwargs)},
         )
 
@@ -139,7 +189,9 @@ class MiniAgent(Generic[P]):
         """The agent as a reactive operator: its input is the source, its output the replies.
 
         Each subscription is one interaction, e.g.
-        ``source.pipe(agent_a.as_operator(), agent_b.as_operator(), ops.to_list())``.
+        ``source.pipe(agent_a.as_operator(), agent_b.as_operator(), ops.to_list())``. An
+        agent piped after another reads that agent's replies directly, with backpressure
+        and no copy (see :class:`~miniagents.messages.sequence.MessageObservable`).
         """
         return agent_operator(lambda source: self._start(source, args, kwargs))
 
@@ -163,44 +215,18 @@ class MiniAgent(Generic[P]):
         args: tuple[object, ...],
         kwargs: Mapping[str, object],
     ) -> MessageSequencePromise:
-        context = MiniAgents.get_current()
         arguments = {**self._bound, **kwargs} if self._bound else dict(kwargs)
+        start_asap: bool | None = None
+        if "start_asap" in arguments and "start_asap" not in self._parameters.names:
+            start_asap = cast("bool | None", arguments.pop("start_asap"))
+        context = MiniAgents.get_current()  # outside a context: the clear error, at once
         self._parameters.check_call(args, arguments)
-        if not isinstance(inputs, MessageSequencePromise):
+        if isinstance(inputs, MessageObservable):  # another agent's replies: read them directly
+            inputs = MessageSequencePromise.from_observable(inputs)
+        elif not isinstance(inputs, MessageSequencePromise):
             inputs = MessageSequencePromise.from_observable(inputs)
             inputs.start()  # a hot source must not emit before the agent listens
-        replies = MessageSequenceAppender(context.adopt_hook)
-        task = context.start(self._run(inputs, args, arguments, replies), self.alias)
-        replies.cancel_when_abandoned(task)
-        context.track(replies.sequence, self.alias)
-        return replies.sequence
-
-    async def _run(
-        self,
-        inputs: MessageSequencePromise,
-        args: tuple[object, ...],
-        arguments: dict[str, object],
-        replies: MessageSequenceAppender,
-    ) -> None:
-        interaction = InteractionContext(self, inputs, replies)  # made here: fewer objects wait
-        func = cast(Callable[..., Awaitable[None]], self.func)
-        try:
-            await func(interaction, *args, **arguments)
-        except BaseException as error:  # it travels through the replies, even Ctrl+C
-            finished_early = interaction._finished
-            interaction._finish()
-            if replies.closed:  # by finish_early(), or by the failure of what it passed on
-                if finished_early and not isinstance(error, asyncio.CancelledError):
-                    logger.error(
-                        "The agent %s failed after finish_early().", self.alias, exc_info=error
-                    )
-            else:
-                replies.fail(error)
-            if isinstance(error, asyncio.CancelledError):
-                raise
-        else:
-            interaction._finish()
-            replies.complete()
+        return start_interaction(context, self, inputs, args, arguments, start_asap)
 
     def __repr__(self) -> str:
         """Show the alias and the bound arguments."""
@@ -229,7 +255,12 @@ def miniagent(func: AnyAgentFunction, /) -> MiniAgent[...]: ...  # type: ignore[
 
 @overload
 def miniagent(
-    *, alias: str | None = None, description: str | None = None, **kwargs: object
+    *,
+    alias: str | None = None,
+    description: str | None = None,
+    max_concurrency: int | None = None,
+    start_asap: bool | None = None,
+    **kwargs: object,
 ) -> AgentDecorator: ...
 
 
@@ -239,13 +270,17 @@ def miniagent(
     *,
     alias: str | None = None,
     description: str | None = None,
+    max_concurrency: int | None = None,
+    start_asap: bool | None = None,
     **kwargs: object,
 ) -> MiniAgent[...] | AgentDecorator:
     """Make an agent of an ``async def agent(ctx: InteractionContext, ...)`` function.
 
     Use it bare (``@miniagent``) or with arguments
     (``@miniagent(alias="ECHO", description="...", greeting="Hi")``); keyword arguments
-    other than ``alias`` and ``description`` are bound into the agent, like ``fork``.
+    other than ``alias``, ``description``, ``max_concurrency`` (at most this many
+    interactions at once) and ``start_asap`` (see :attr:`MiniAgent.start_asap`) are bound
+    into the agent, like ``fork``.
 
     Example:
         >>> @miniagent
@@ -261,6 +296,8 @@ def miniagent(
             agent_function,
             alias=alias,
             description=description,
+            max_concurrency=max_concurrency,
+            start_asap=start_asap,
             bound=kwargs,
             bound_in="@miniagent",
         )

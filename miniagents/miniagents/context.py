@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from typing_extensions import Self
 
@@ -15,10 +15,11 @@ from miniagents.messages.listener import message_listener
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents._persist import MessageEvents, PersistMemory
+from miniagents.miniagents._resources import Resources
+from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.errors import NoActiveContextError
-from miniagents.promising._replay import ReplayCore
-from miniagents.promising._reporting import logger, report_lost_error
 from miniagents.promising._tasks import spawn
+from miniagents.promising.limits import StreamLimits, stream_limits
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 from miniagents.promising.streamed_promise import StreamedPromise
 
@@ -58,10 +59,19 @@ class MiniAgents:
             neither the agent nor the call says (default: yes).
         llm_logger_agent: ``True`` to write every LLM prompt and response as a markdown
             file in ``llm_logs/``, or an agent to send them to (default: no logging).
+        start_everything_asap_by_default: Whether an agent starts at ``inquire`` (the
+            default) or only when its replies are first consumed, when neither the agent
+            nor the call says.
+        replay_window: Pieces a stream made inside keeps in full before it releases what
+            no live consumer needs; ``None`` keeps everything (default:
+            ``DEFAULT_REPLAY_WINDOW``, see :mod:`miniagents.promising.limits`).
+        high_water_mark: Pieces a pulled producer (an async generator, an agent at its
+            next input pull) may run ahead of its slowest consumer; ``None``: no limit
+            (default: ``DEFAULT_HIGH_WATER_MARK``).
         llm_stall_timeout: Seconds an LLM agent waits for the next event of a reply before
             it stops the call with an ``LLMTimeoutError``, unless the agent sets its own
             ``stall_timeout`` (default: 60); ``None`` waits as long as it takes.
-            An inner context inherits these three settings unless it sets them.
+            An inner context inherits these settings unless it sets them.
     """
 
     def __init__(
@@ -71,13 +81,26 @@ class MiniAgents:
         on_promise_resolved: MessageHandler | Sequence[MessageHandler] = (),
         stream_llm_tokens_by_default: bool | None = None,
         llm_logger_agent: bool | MiniAgent[...] | None = None,
+        start_everything_asap_by_default: bool | None = None,
+        replay_window: int | Literal[Sentinel.DEFAULT] | None = DEFAULT,
+        high_water_mark: int | Literal[Sentinel.DEFAULT] | None = DEFAULT,
         llm_stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT,
     ) -> None:
-        """Configure the context; nothing runs before it is entered."""
+        """Configure the context; nothing runs before it is entered.
+
+        Raises:
+            ValueError: if ``replay_window`` or ``high_water_mark`` is not a positive int
+                (or ``None``).
+        """
         self._own_stream = stream_llm_tokens_by_default
         self._own_logger = llm_logger_agent
+        self._own_asap = start_everything_asap_by_default
+        self._own_limits = (replay_window, high_water_mark)
+        StreamLimits().replaced(*self._own_limits)  # bad limits fail here, not at the entry
         self.stream_llm_tokens_by_default = True
         self.llm_logger_agent: bool | MiniAgent[...] = False
+        self.start_everything_asap_by_default = True
+        self.stream_limits = StreamLimits()
         self._own_stall_timeout = llm_stall_timeout
         self.llm_stall_timeout: float | None = 60.0
         self._own_persist = _handlers(on_persist_message)
@@ -87,11 +110,10 @@ class MiniAgents:
         self._persisted = PersistMemory()
         self._tasks: set[asyncio.Task[None]] = set()
         self._open_inputs: set[MessageSequenceAppender] = set()
-        self._streams: list[tuple[ReplayCore[Any], str]] = []
-        self._prune_at = 1024
-        self.adopt_hook: Callable[[MessagePromise], None] = self.adopt  # made once, not per agent
+        self._streams = StreamTracker()
+        self.adopt_hook: Callable[[MessagePromise], None] = self._streams.adopt  # not per agent
         self._tokens: tuple[contextvars.Token[Any], ...] | None = None
-        self._resources: dict[object, tuple[object, Callable[[], Awaitable[object]]]] = {}
+        self._resources = Resources()
         self._active = False
 
     @classmethod
@@ -123,6 +145,11 @@ class MiniAgents:
             inherited_stream if self._own_stream is None else self._own_stream
         )
         self.llm_logger_agent = inherited_logger if self._own_logger is None else self._own_logger
+        inherited_asap = parent.start_everything_asap_by_default if parent else True
+        self.start_everything_asap_by_default = (
+            inherited_asap if self._own_asap is None else self._own_asap
+        )
+        self.stream_limits = stream_limits.get().replaced(*self._own_limits)
         if self._own_stall_timeout is not DEFAULT:
             self.llm_stall_timeout = self._own_stall_timeout
         elif parent is not None:
@@ -136,7 +163,11 @@ class MiniAgents:
             if (self._persist or self._resolved)
             else None
         )
-        self._tokens = (_current.set(self), message_listener.set(listener))
+        self._tokens = (
+            _current.set(self),
+            message_listener.set(listener),
+            stream_limits.set(self.stream_limits),
+        )
         return self
 
     async def __aexit__(
@@ -156,12 +187,13 @@ class MiniAgents:
             raise
         finally:
             if self._tokens is not None:
+                stream_limits.reset(self._tokens[2])
                 message_listener.reset(self._tokens[1])
                 _current.reset(self._tokens[0])
                 self._tokens = None
             self._active = False
-            self._report_unconsumed_errors()
-            await self._close_resources()
+            self._streams.report_lost_errors()
+            await self._resources.aclose()
 
     async def arun(self, awaitable: Awaitable[T]) -> T:
         """Await ``awaitable`` inside this context and return its result."""
@@ -173,16 +205,15 @@ class MiniAgents:
         return asyncio.run(self.arun(awaitable))
 
     async def _wait_for_tasks(self) -> None:
+        self._streams.unpace()  # replies nobody reads must not keep their agents waiting
         while True:
             self._finish_open_inputs()  # an unfinished call would keep its agent waiting
             tasks = [task for task in self._tasks if not task.done()]
             if tasks:
                 await asyncio.wait(tasks)
                 continue
-            streaming = [core for core, _label in self._streams if not core.done]
-            if not streaming:
+            if not await self._streams.wait():
                 return
-            await asyncio.gather(*(core.wait_done() for core in streaming))
 
     async def _cancel_tasks(self) -> None:
         self._finish_open_inputs()
@@ -191,8 +222,7 @@ class MiniAgents:
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
-        for core, _label in self._streams:
-            core.cancel()
+        self._streams.cancel()
 
     def _finish_open_inputs(self) -> None:
         for appender in list(self._open_inputs):
@@ -209,20 +239,7 @@ class MiniAgents:
         It is made by ``make()`` at the first request for ``key`` and closed by
         ``close(resource)`` when the context ends.
         """
-        found = self._resources.get(key)
-        if found is not None:
-            return cast(T, found[0])
-        made = make()
-        self._resources[key] = (made, lambda: close(made))
-        return made
-
-    async def _close_resources(self) -> None:
-        resources, self._resources = self._resources, {}
-        for _resource, close in resources.values():
-            try:
-                await close()
-            except Exception:
-                logger.exception("Closing a resource of a MiniAgents context failed.")
+        return self._resources.get(key, make, close)
 
     def start(self, coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         """Run ``coroutine`` in a task that this context waits for on exit."""
@@ -244,31 +261,8 @@ class MiniAgents:
             label: The alias of the agent whose replies ``stream`` is, or "" for a message
                 an agent replied with (it names the stream if its error is logged).
         """
-        self._streams.append((stream._core, label))
-        if len(self._streams) > self._prune_at:
-            self._prune()
+        self._streams.track(stream, label)
 
     def adopt(self, message: MessagePromise) -> None:
         """Start a message an agent replied with, and track it (see :meth:`track`)."""
-        message.start()
-        if not message.done:
-            core = message._core
-            if core.on_abandoned is None:  # e.g. a re-streamed message: stop following
-                core.on_abandoned = core.cancel
-            self.track(message, "")
-
-    def _prune(self) -> None:
-        """Forget the streams that ended well (or whose error was received), keeping the rest."""
-        self._streams = [
-            (core, label)
-            for core, label in self._streams
-            if not core.done or (core.error is not None and not core.error_received)
-        ]
-        self._prune_at = max(1024, 2 * len(self._streams))
-
-    def _report_unconsumed_errors(self) -> None:
-        for core, label in self._streams:
-            if core.error is not None and not core.error_received:
-                what = f"The replies of the agent {label}" if label else "A reply message"
-                report_lost_error(core.error, what)
-        self._streams.clear()
+        self._streams.adopt(message)

@@ -24,7 +24,9 @@ class InteractionContext:
     Attributes:
         this_agent: The agent being run.
         message_promises: The input messages, as a ``MessageSequencePromise`` (they may
-            still be streaming); :attr:`messages` is the same sequence.
+            still be streaming); :attr:`messages` is the same sequence. Iterating it takes
+            each message only when the agent's replies are less than the high-water mark
+            ahead of their consumers (see :mod:`miniagents.promising.limits`).
     """
 
     __slots__ = ("_finished", "_replies", "message_promises", "this_agent")
@@ -71,6 +73,22 @@ class InteractionContext:
                 f"The agent {self.this_agent.alias} replied with something that is not "
                 f"a message. {error}"
             ) from error
+
+    async def areply(self, messages: MessageType) -> None:
+        """Reply like :meth:`reply`, then wait until the replies' consumers have room.
+
+        ``reply`` never waits: an agent that reads its input (``async for`` over
+        :attr:`message_promises`) is slowed at its next input pull when its replies run
+        the high-water mark ahead of their consumers. An agent that replies in a loop
+        without reading input uses ``await ctx.areply(...)`` to be slowed there instead.
+
+        Raises:
+            MessageTypeError: if ``messages`` (or a synchronous part of it) is not a
+                ``MessageType``.
+            AgentFinishedError: if the interaction has finished.
+        """
+        self.reply(messages)
+        await self._replies.wait_for_room()
 
     def finish_early(self) -> None:
         """End the reply sequence now; the agent function may go on, but not reply."""

@@ -1,76 +1,59 @@
-"""The reactive core: a replay buffer that every promise and stream is built on.
+"""The reactive core: a replay record that every promise and stream is built on.
 
-A :class:`ReplayCore` subscribes once to its source observable (when first needed),
-records every piece, and replays the record to each new observer before passing on
-the live pieces, so that every consumer, early or late, sees the whole stream while
-the producer runs once::
+A :class:`ReplayCore` subscribes once to its source (when first needed), records every
+piece, and replays the record to each new consumer before passing on the live pieces, so
+that every consumer, early or late, sees the whole stream while the producer runs once::
 
     source:        --a--b--c--|
     observer 1:    --a--b--c--|          (subscribed at the start)
     observer 2:          (ab)c--|        (subscribed after b: replayed, then live)
     observer 3:                   (abc|) (subscribed after the end: all replayed)
 
-Async consumers wait on per-waiter futures that are woken on every change, so one
-producer serves many ``async for`` loops and ``await`` expressions without queues.
+A core of a stream of many pieces has a :class:`~miniagents.promising._flow.Flow`, which
+releases the pieces no live consumer needs once the stream has passed its replay window
+(``base`` counts them) and tells producers when to wait; see :mod:`miniagents.promising.limits`.
+
+The core is built in layers, one module each: :mod:`~miniagents.promising._consumers`
+(observers, waiting, collecting, giving up), :mod:`~miniagents.promising._producers` (its
+source, pieces from any thread), :mod:`~miniagents.promising._delivery` (passing the
+record on in order) and this one (recording, overflow, ending, copies).
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from reactivex import Observable, abc
 
+from miniagents.promising._consumers import Observer
+from miniagents.promising._delivery import DeliverySide
+from miniagents.promising._flow import Flow
 from miniagents.promising._replay_observable import ReplayObservable
-from miniagents.promising._reporting import (
-    mark_received,
-    report_broken_observer,
-    report_lost_error,
-    was_received,
-)
-from miniagents.promising._sources import TaskObservable
-from miniagents.promising._tasks import no_loop_error
-from miniagents.promising.errors import StreamCancelledError
+from miniagents.promising._reporting import report_broken_observer, report_lost_error
+from miniagents.promising.errors import StreamCancelledError, StreamOverflowError
+from miniagents.promising.limits import Overflow, stream_limits
 
 __all__ = ["ReplayCore", "ReplayObservable"]
 
 T = TypeVar("T")
 
-_OnNext = Callable[[T], None]
-_OnError = Callable[[BaseException], None]
-_OnCompleted = Callable[[], None]
-_Observer = tuple[_OnNext[T], _OnError, _OnCompleted, bool]
-"""on_next, on_error, on_completed, and whether it is a consumer (not another stream)."""
 
-
-def _noop() -> None:
-    """Dispose of nothing."""
-
-
-class ReplayCore(abc.ObserverBase[T]):
-    """Records a stream's pieces and its end, and replays them to every observer."""
+class ReplayCore(DeliverySide[T], abc.ObserverBase[T]):
+    """Records a stream's pieces and its end, and replays them to every consumer."""
 
     __slots__ = (
         "__weakref__",
-        "_delivering",
         "_end_callbacks",
-        "_loop",
-        "_observers",
-        "_sent",
-        "_source",
-        "_subscription",
-        "_thread",
         "_traceback",
-        "_waiters",
+        "base",
         "done",
         "error",
+        "flow",
         "kind",
-        "on_abandoned",
         "pieces",
-        "started",
         "validator",
     )
 
@@ -82,6 +65,8 @@ class ReplayCore(abc.ObserverBase[T]):
         validator: Callable[[T], BaseException | None] | None = None,
         kind: object = None,
         open_ended: bool = False,
+        paced: str | None = None,
+        overflow: Overflow = "buffer",
     ) -> None:
         """Create a core fed by ``source``, or a finished one holding ``prefill`` (and ``error``).
 
@@ -93,69 +78,62 @@ class ReplayCore(abc.ObserverBase[T]):
             kind: A tag the owner uses to recognise cores whose pieces it already checked.
             open_ended: Without a source, stay open: the owner pushes pieces with
                 :meth:`accept` and ends the stream with :meth:`complete` or :meth:`fail`.
+            paced: For a stream of many pieces, how errors name it (e.g. "this
+                MessageSequencePromise"): it gets a :class:`Flow` with the current
+                :data:`~miniagents.promising.limits.stream_limits`. ``None``: the core keeps
+                every piece and never makes a producer wait.
+            overflow: For a paced stream, what to do with pieces of a hot source that
+                outruns its consumers.
         """
         self.pieces: list[T] = prefill if prefill is not None else []
-        self._sent = len(self.pieces)  # how many pieces observers have been given
+        self.base = 0  # pieces released from the front of the record (see Flow)
+        self.sent = len(self.pieces)  # how many pieces observers have been given
         self._delivering = False
         self.done = source is None and not open_ended
-        self.error: BaseException | None = error
-        self._traceback: TracebackType | None = error.__traceback__ if error else None
+        self.error: BaseException | None = None
+        self._traceback: TracebackType | None = None
+        self.handed_over = False  # the error went on to another stream, which reports it
         self._source = source
         self.started = source is None
         self._end_callbacks: list[Callable[[], None]] | None = None
-        self.on_abandoned: Callable[[], None] | None = None
         self._subscription: abc.DisposableBase | Callable[[], None] | None = None
-        self._observers: tuple[_Observer[T], ...] = ()
+        self.observers: tuple[Observer[T], ...] = ()
         self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: int | None = None
+        self.on_abandoned: Callable[[], None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: int | None = None
         self.validator = validator
         self.kind = kind
+        self.flow = None if paced is None else Flow(stream_limits.get(), paced, overflow)
+        if error is not None:
+            self._set_error(error)
 
-    # -- producing ---------------------------------------------------------------
+    @staticmethod
+    def finished(pieces: list[T], kind: object) -> ReplayCore[T]:
+        """A finished core holding ``pieces`` (the fast path for a ready message's text)."""
+        core: ReplayCore[T] = _ReadyCore.__new__(_ReadyCore)
+        core.pieces = pieces
+        core.sent = len(pieces)
+        core.kind = kind
+        return core
 
-    def start(self) -> None:
-        """Subscribe to the source, once; later calls do nothing."""
-        if self.started:
-            return
-        source = cast("Observable[T]", self._source)
-        try:
-            self._loop = asyncio.get_running_loop()
-            self._thread = threading.get_ident()
-        except RuntimeError:
-            # A purely synchronous source (e.g. reactivex.testing) needs no loop; one run
-            # by a task does, and the stream stays startable once a loop runs.
-            if isinstance(source, TaskObservable):
-                raise no_loop_error(source.what) from None
-        self.started = True
-        self._source = None
-        if isinstance(source, ReplayObservable):
-            self._subscription = source.core.add_observer(self.accept, self.fail, self.complete)
-        elif isinstance(source, TaskObservable):  # the task calls this core directly
-            self._subscription = source.subscribe_direct(self)
-        else:
-            self._subscription = source.subscribe(self.on_next, self.on_error, self.on_completed)
+    def _set_error(self, error: BaseException) -> None:
+        self.error = error
+        self._traceback = error.__traceback__
+        # only a failed core reports a lost error when it goes, so only it has a finalizer
+        self.__class__ = _FailedReplayCore
 
-    def on_next(self, piece: T) -> None:
-        """Accept a piece from any thread (pieces from other threads hop onto the loop)."""
-        if self._thread is None or threading.get_ident() == self._thread:
-            self.accept(piece)  # the hot path: on the loop's thread, no hop
-        else:
-            cast(asyncio.AbstractEventLoop, self._loop).call_soon_threadsafe(self.accept, piece)
+    @property
+    def count(self) -> int:
+        """The number of pieces recorded so far (released ones included)."""
+        return self.base + len(self.pieces)
 
-    def on_error(self, error: BaseException) -> None:
-        """Accept the error that ends the stream, from any thread."""
-        self._on_loop(self.fail, error)
+    # -- recording ---------------------------------------------------------------
 
-    def on_completed(self) -> None:
-        """Accept the normal end of the stream, from any thread."""
-        self._on_loop(self.complete)
-
-    def _on_loop(self, method: Callable[..., None], *args: object) -> None:
-        if self._thread is not None and threading.get_ident() != self._thread:
-            cast(asyncio.AbstractEventLoop, self._loop).call_soon_threadsafe(method, *args)
-        else:
-            method(*args)
+    def unpace(self) -> None:
+        """Stop exerting pressure for good: every producer waiting for room goes on."""
+        if self.flow is not None:
+            self.flow.unpace(self)
 
     def accept(self, piece: T) -> None:
         """Record ``piece`` and pass it to every observer (on the loop's thread)."""
@@ -167,19 +145,47 @@ class ReplayCore(abc.ObserverBase[T]):
                 self.fail(problem)
                 return
         pieces = self.pieces
+        flow = self.flow
+        if flow is not None:
+            hot = flow.credit <= 0 and flow.overflow != "buffer"  # a hot source may outrun
+            if hot and not flow.has_room(self) and self._overflow(flow):
+                return
+            if flow.credit > 0:
+                flow.credit -= 1
+            if len(pieces) >= flow.check_at and not self._delivering:
+                flow.release(self)
         pieces.append(piece)
         if self._delivering:
             return  # the running delivery passes it on, in order
-        self._delivering = True
-        try:  # the fast path: pass this one piece on
-            self._sent = len(pieces)
-            self._pass_on(piece)
-        finally:
-            self._delivering = False
-        if self._sent < len(pieces) or self.done:
-            self._deliver()  # what arrived while observers were being called
-        elif self._waiters:
+        self.sent = self.base + len(pieces)  # outside a delivery, everything was sent
+        if self.observers:
+            self._delivering = True
+            try:  # the fast path: pass this one piece on
+                self._pass_on(piece)
+            finally:
+                self._delivering = False
+            if self.sent < self.base + len(pieces) or self.done:
+                self._deliver()  # what arrived while observers were being called
+                return
+        if self._waiters:
             self._wake()
+
+    def _overflow(self, flow: Flow) -> bool:
+        """Apply the overflow policy to a piece from a hot source; whether to drop it."""
+        if flow.overflow == "drop_newest":
+            return True
+        if flow.overflow == "drop_oldest":
+            flow.skip_oldest(self)
+            return False
+        self.fail(
+            StreamOverflowError(
+                f"A hot source outran the consumers of {flow.what}: a piece came while "
+                f"{flow.high_water} pieces were waiting for the slowest one, and the overflow "
+                "policy is 'error'. Consume it faster, raise the high_water_mark, or choose "
+                "overflow='buffer', 'drop_oldest' or 'drop_newest'."
+            )
+        )
+        return True
 
     def fail(self, error: BaseException) -> None:
         """End the stream with ``error``."""
@@ -191,8 +197,7 @@ class ReplayCore(abc.ObserverBase[T]):
             )
             cancelled.__cause__ = error
             error = cancelled
-        self.error = error
-        self._traceback = error.__traceback__
+        self._set_error(error)
         self._end()
 
     def complete(self) -> None:
@@ -208,20 +213,21 @@ class ReplayCore(abc.ObserverBase[T]):
         """
         if self.done:
             return
-        self._give_up()  # an agent's replies: its task stops, then cancels this stream
-        self._cancel_now()
+        self.give_up()  # an agent's replies: its task stops, then cancels this stream
+        self.cancel_now()
 
-    def _cancel_now(self) -> None:
+    def cancel_now(self) -> None:
+        """End the stream with :class:`StreamCancelledError` now, without ``on_abandoned``."""
         if self.done:
             return
         self.started = True
         self._source = None
         self._dispose_subscription()
-        error = StreamCancelledError("This stream was cancelled with cancel() before it ended.")
-        self.fail(error)
+        self.fail(StreamCancelledError("This stream was cancelled with cancel() before it ended."))
 
     def _end(self) -> None:
         self.done = True
+        self.on_abandoned = None  # nothing to give up any more (and no reference cycle)
         self._dispose_subscription()
         callbacks, self._end_callbacks = self._end_callbacks, None
         for callback in callbacks or ():
@@ -229,6 +235,10 @@ class ReplayCore(abc.ObserverBase[T]):
                 callback()
             except Exception as exc:  # a listener must not break the stream
                 report_broken_observer(exc)
+        flow = self.flow
+        if flow is not None and (flow.room_waiters or flow.feeders):
+            flow.blocked = True  # wake any waiting producer: there is nothing to wait for
+            flow.recheck(self)
         if not self._delivering:
             self._deliver()
 
@@ -241,174 +251,46 @@ class ReplayCore(abc.ObserverBase[T]):
         else:
             self._end_callbacks.append(callback)
 
-    async def wait_done(self) -> None:
-        """Wait for the end of the stream (starting it if needed), raising nothing."""
-        while not self.done:
-            if self.started:
-                await self.wait()
-            else:
-                self.start()  # a synchronous source may finish right here
+    def detached_copy(self) -> ReplayCore[T]:
+        """A finished copy of the record so far, ended by :class:`StreamCancelledError`.
 
-    def _deliver(self) -> None:
-        """Pass on every recorded piece not passed on yet, then the end if it came.
-
-        A piece or an end that arrives while observers are being called (a source that
-        emits from inside an observer) is recorded and passed on by this same loop, so
-        that every observer sees the pieces in the order of the record.
+        A view cancelled on its own moves to it: its consumers get the pieces so far, then
+        the error, while the stream goes on for its other consumers.
         """
-        self._delivering = True
-        try:
-            pieces = self.pieces
-            while self._sent < len(pieces):
-                piece = pieces[self._sent]
-                self._sent += 1
-                self._pass_on(piece)
-            if self.done:
-                observers, self._observers = self._observers, ()
-                for observer in observers:
-                    self._send_end(observer)
-        finally:
-            self._delivering = False
-        if self._waiters:
-            self._wake()
+        error = StreamCancelledError("This stream was cancelled with cancel() before it ended.")
+        copy = ReplayCore(prefill=list(self.pieces), error=error, kind=self.kind)
+        copy.base = self.base
+        copy.sent = self.base + len(copy.pieces)
+        copy.flow = None if self.flow is None else self.flow.frozen_copy()
+        self._wake()  # its consumers that wait here move to the copy
+        return copy
 
-    def _pass_on(self, piece: T) -> None:
-        for observer in self._observers:
-            try:
-                observer[0](piece)
-            except Exception as exc:  # a broken observer must not break the stream
-                self._remove(observer)
-                report_broken_observer(exc)
 
-    def _remove(self, observer: _Observer[T]) -> None:
-        self._observers = tuple(o for o in self._observers if o is not observer)
+class _FailedReplayCore(ReplayCore[T]):
+    """A core whose stream failed: it logs the error when it goes if nobody received it."""
 
-    def _send_end(self, observer: _Observer[T]) -> None:
-        try:
-            if self.error is None:
-                observer[2]()
-            else:
-                if observer[3]:
-                    mark_received(self.error)
-                observer[1](self.error)
-        except Exception as exc:
-            report_broken_observer(exc)
-
-    def _dispose_subscription(self) -> None:
-        subscription, self._subscription = self._subscription, None
-        if subscription is None:
-            return
-        if isinstance(subscription, abc.DisposableBase):
-            subscription.dispose()
-        else:
-            subscription()
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
-
-    # -- consuming ---------------------------------------------------------------
-
-    def add_observer(
-        self,
-        on_next: _OnNext[T],
-        on_error: _OnError,
-        on_completed: _OnCompleted,
-        *,
-        consumer: bool = False,
-    ) -> Callable[[], None]:
-        """Replay the record to a new observer, then keep it informed; return its disposer.
-
-        ``consumer`` tells that the observer is an end consumer (not another stream passing
-        the pieces on): an error it gets counts as received.
-        """
-        self.start()
-        observer: _Observer[T] = (on_next, on_error, on_completed, consumer)
-        pieces = self.pieces
-        index = 0
-        try:
-            while index < self._sent:  # pieces not passed on yet will come live
-                on_next(pieces[index])
-                index += 1
-        except Exception as exc:
-            report_broken_observer(exc)
-            return _noop
-        if self.done and self._sent == len(pieces):
-            self._send_end(observer)
-            return _noop
-        self._observers = (*self._observers, observer)
-
-        def dispose() -> None:
-            self._remove(observer)
-            self._check_abandoned()
-
-        return dispose
-
-    async def wait(self) -> None:
-        """Wait until a piece arrives or the stream ends (the caller has started the core)."""
-        loop = self._loop or asyncio.get_running_loop()
-        waiter = loop.create_future()
-        if self._waiters is None:
-            self._waiters = [waiter]
-        else:
-            self._waiters.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            self._check_abandoned()
-            raise
-
-    def _check_abandoned(self) -> None:
-        """Call ``on_abandoned`` if the last consumer of a running stream gave up.
-
-        A consumer gives up when its wait is cancelled or its subscription disposed; the
-        stream is abandoned when no consumer is left waiting or subscribed. Only streams
-        with an ``on_abandoned`` callback (those an agent produces) react to it.
-        """
-        if self.on_abandoned is None or self.done or self._observers:
-            return
-        if any(not waiter.done() for waiter in self._waiters or ()):
-            return
-        self._give_up()
-
-    def _give_up(self) -> None:
-        """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
-        on_abandoned, self.on_abandoned = self.on_abandoned, None
-        if on_abandoned is None:
-            return
-        try:
-            on_abandoned()
-        except Exception as exc:  # giving up must not fail the consumer that gave up
-            report_broken_observer(exc)
-
-    async def acollect(self) -> list[T]:
-        """Wait for the end of the stream; return every piece or raise its error."""
-        await self.wait_done()
-        self.raise_if_failed()
-        return self.pieces
-
-    @property
-    def error_received(self) -> bool:
-        """Whether a consumer has been given the error that ended the stream."""
-        return self.error is not None and was_received(self.error)
-
-    def raise_if_failed(self) -> None:
-        """Re-raise the stream's error, with its original traceback, if it failed."""
-        error = self.error
-        if error is not None:
-            mark_received(error)
-            raise error.with_traceback(self._traceback)
-
-    def observable(self) -> ReplayObservable[T]:
-        """Return the observable face of this core."""
-        return ReplayObservable(self)  # not cached: a cache would make a reference cycle
-
-    # -- lost errors ------------------------------------------------------------------
+    __slots__ = ()
 
     def __del__(self) -> None:
-        """Log an error that ended the stream if no consumer ever received it."""
-        error = getattr(self, "error", None)
-        if error is not None:
-            report_lost_error(error)
+        if not getattr(self, "handed_over", True):
+            report_lost_error(self.error)  # type: ignore[arg-type]
+
+
+class _ReadyCore(ReplayCore[T]):
+    """A core born finished (a ready message's text), made with three attribute writes.
+
+    The other fields of a finished core never change, so they are class attributes here
+    (they shadow the slots, which stay unset): ``finished()`` costs a third of a full
+    ``__init__``. Nothing writes them on a finished core: its consumers get the record and
+    the end at once, and it has no producer, flow or waiters.
+    """
+
+    __slots__ = ()
+
+    base = 0
+    done = started = True
+    error = _traceback = _source = _end_callbacks = None
+    _subscription = _waiters = on_abandoned = loop = thread = None
+    validator = flow = None
+    handed_over = _delivering = False
+    observers = ()

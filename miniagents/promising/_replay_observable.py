@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, TypeVar, cast
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
+from miniagents.promising._reach import handle_gone
+
 if TYPE_CHECKING:
     from miniagents.promising._replay import ReplayCore
 
@@ -32,6 +34,11 @@ class ReplayObservable(Observable[T_co]):
         self._subscribe = None
         self.core = core
         self._lock: threading.RLock | None = None
+        if core.flow is not None:
+            core.flow.add_handle()  # a handle of the stream until it goes
+
+    def __del__(self) -> None:
+        handle_gone(getattr(self, "core", None))
 
     @property
     def lock(self) -> threading.RLock:  # type: ignore[override]

@@ -6,33 +6,144 @@ task, which closes an async generator producer::
 
     async producer:  a . b . c . (end)
     observable:      --a--b--c--|
+
+A task that feeds a replay core directly (:meth:`DirectSource.attach`) pulls the next item
+only when the core has room: no further than its high-water mark ahead of the slowest
+consumer (see :mod:`miniagents.promising.limits`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from miniagents.promising._tasks import spawn
+from miniagents.promising.errors import StreamSourceError
 
-__all__ = ["TaskObservable", "from_async_iterable", "from_awaitable_factory"]
+if TYPE_CHECKING:
+    from miniagents.promising._replay import ReplayCore
+
+__all__ = [
+    "Deferred",
+    "DirectSource",
+    "PieceObserver",
+    "TaskObservable",
+    "check_async_iterable",
+    "from_async_iterable",
+    "from_awaitable_factory",
+    "pull",
+    "pump",
+]
 
 T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 
 
-def _report(observer: abc.ObserverBase[T], error: BaseException) -> None:
+class PieceObserver(Protocol[T_contra]):
+    """What a pump pushes into: a core, a reactivex observer, a flattening."""
+
+    def on_next(self, value: T_contra, /) -> None: ...
+
+    def on_error(self, error: Exception, /) -> None: ...
+
+    def on_completed(self) -> None: ...
+
+
+class DirectSource(Observable[T]):
+    """A source that feeds a replay core by calling it directly, without reactivex's wrappers.
+
+    Attributes:
+        what: Names the source in task names and error messages.
+        needs_loop: Whether attaching it starts a task (and so needs a running loop).
+    """
+
+    what = "stream"
+    needs_loop = True
+
+    def attach(self, core: ReplayCore[T]) -> abc.DisposableBase | Callable[[], None]:
+        """Start feeding ``core``; return what stops it."""
+        raise NotImplementedError
+
+
+class Deferred(DirectSource[Any]):
+    """No source, only a starter: an open core whose producer (an agent) starts lazily."""
+
+    what = "an agent"
+
+    def __init__(self, starter: Callable[[], None]) -> None:
+        super().__init__()
+        self.starter = starter
+
+    def attach(self, core: ReplayCore[Any]) -> Callable[[], None]:
+        """Call the starter (it feeds ``core`` by other means)."""
+        self.starter()
+        return _nothing
+
+
+def _nothing() -> None:
+    """Stop nothing: a started producer runs to its end."""
+
+
+def _report(observer: PieceObserver[T], error: BaseException) -> None:
     """Pass ``error`` on; reactivex types it as ``Exception``, the core accepts any error."""
     observer.on_error(error)  # type: ignore[arg-type]
 
 
-async def _pump(source: AsyncIterable[T], observer: abc.ObserverBase[T]) -> None:
-    iterator = source.__aiter__()
+def check_async_iterable(source: object, what: str) -> None:
+    """Fail at once if ``source`` cannot be an async iterable.
+
+    Raises:
+        StreamSourceError: naming the type and what to pass instead.
+    """
+    if not hasattr(type(source), "__aiter__"):
+        raise StreamSourceError(
+            f"{what} needs an async iterable (or an Observable) as its source, but got a "
+            f"{type(source).__name__} ({source!r:.60}). Pass an async generator, e.g. "
+            "`async def tokens(): yield 'Hel'; yield 'lo'`, or wrap a list: "
+            "`async def items(): for item in my_list: yield item`."
+        )
+
+
+def _open(source: AsyncIterable[T], what: str) -> AsyncIterator[T]:
+    """Call ``source.__aiter__()``, turning a failure into a clear error."""
     try:
-        async for item in iterator:
+        iterator = source.__aiter__()
+    except Exception as error:
+        raise StreamSourceError(
+            f"The source of {what} is not an async iterable: calling its __aiter__() "
+            f"raised {type(error).__name__}: {error}. Pass an async generator or an Observable."
+        ) from error
+    if not hasattr(type(iterator), "__anext__"):
+        raise StreamSourceError(
+            f"The source of {what} is not an async iterable: its __aiter__() returned a "
+            f"{type(iterator).__name__}, which has no __anext__. Pass an async generator."
+        )
+    return iterator
+
+
+async def pump(
+    source: AsyncIterable[T],
+    observer: PieceObserver[T],
+    what: str,
+    gate: ReplayCore[Any] | None = None,
+) -> None:
+    """Pull ``source`` into ``observer``, waiting for room in ``gate`` before every pull."""
+    iterator: AsyncIterator[T] | None = None
+    try:
+        iterator = _open(source, what)
+        while True:
+            if gate is not None and not gate.has_room():
+                await gate.wait_room()
+                if gate.done:
+                    break
+            try:
+                item = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
             observer.on_next(item)
     except BaseException as error:
         _report(observer, error)
@@ -44,6 +155,21 @@ async def _pump(source: AsyncIterable[T], observer: abc.ObserverBase[T]) -> None
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def pull(
+    source: AsyncIterable[T],
+    observer: PieceObserver[T],
+    what: str,
+    gate: ReplayCore[Any] | None = None,
+) -> Callable[[], None]:
+    """Pump ``source`` into ``observer`` in a new task (see :func:`pump`); return its stop."""
+    task = spawn(pump(source, observer, what, gate), what)
+
+    def stop() -> None:
+        task.cancel()
+
+    return stop
 
 
 async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.ObserverBase[T]) -> None:
@@ -58,11 +184,13 @@ async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.Observer
         observer.on_completed()
 
 
-class TaskObservable(Observable[T]):
-    """An observable whose every subscription runs ``run(observer)`` in a new task."""
+class TaskObservable(DirectSource[T]):
+    """An observable whose every subscription runs ``run(observer, gate)`` in a new task."""
 
     def __init__(
-        self, run: Callable[[abc.ObserverBase[T]], Coroutine[Any, Any, None]], what: str
+        self,
+        run: Callable[[abc.ObserverBase[T], ReplayCore[Any] | None], Coroutine[Any, Any, None]],
+        what: str,
     ) -> None:
         """Remember what to run; nothing starts before a subscription."""
         super().__init__()
@@ -72,11 +200,16 @@ class TaskObservable(Observable[T]):
     def _subscribe_core(
         self, observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        return self.subscribe_direct(observer)
+        return self._run(observer, None)
 
-    def subscribe_direct(self, observer: abc.ObserverBase[T]) -> abc.DisposableBase:
-        """Start the task for ``observer`` without reactivex's subscription wrapper."""
-        task = spawn(self.body(observer), self.what)
+    def attach(self, core: ReplayCore[T]) -> abc.DisposableBase:
+        """Start the task for ``core``, pulling only while it has room."""
+        return self._run(core, core)
+
+    def _run(
+        self, observer: abc.ObserverBase[T], gate: ReplayCore[Any] | None
+    ) -> abc.DisposableBase:
+        task = spawn(self.body(observer, gate), self.what)
 
         def dispose() -> None:
             task.cancel()
@@ -84,7 +217,7 @@ class TaskObservable(Observable[T]):
         return Disposable(dispose)
 
 
-def from_async_iterable(source: AsyncIterable[T], what: str) -> Observable[T]:
+def from_async_iterable(source: AsyncIterable[T], what: str) -> TaskObservable[T]:
     """Return an observable that pulls ``source`` in a task started on subscription.
 
     Marble::
@@ -95,12 +228,15 @@ def from_async_iterable(source: AsyncIterable[T], what: str) -> Observable[T]:
     Args:
         source: The async iterable to pull from.
         what: Names the task (``miniagents:<what>``) and the stream in error messages.
+
+    Raises:
+        StreamSourceError: if ``source`` is not an async iterable.
     """
+    check_async_iterable(source, what)
+    return TaskObservable(lambda observer, gate: pump(source, observer, what, gate), what)
 
-    return TaskObservable(lambda observer: _pump(source, observer), what)
 
-
-def from_awaitable_factory(factory: Callable[[], Awaitable[T]], what: str) -> Observable[T]:
+def from_awaitable_factory(factory: Callable[[], Awaitable[T]], what: str) -> TaskObservable[T]:
     """Return an observable that awaits ``factory()`` in a task and emits its one result.
 
     Marble::
@@ -112,5 +248,4 @@ def from_awaitable_factory(factory: Callable[[], Awaitable[T]], what: str) -> Ob
         factory: Called once per subscription; its awaitable gives the value.
         what: Names the task (``miniagents:<what>``) and the stream in error messages.
     """
-
-    return TaskObservable(lambda observer: _await_one(factory, observer), what)
+    return TaskObservable(lambda observer, _gate: _await_one(factory, observer), what)

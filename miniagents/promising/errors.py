@@ -13,8 +13,11 @@ __all__ = [
     "IncompleteStreamError",
     "MiniAgentsError",
     "NoRunningLoopError",
+    "ReplayWindowError",
     "SentinelMisuseError",
     "StreamCancelledError",
+    "StreamOverflowError",
+    "StreamSourceError",
 ]
 
 
@@ -44,3 +47,15 @@ class IncompleteStreamError(MiniAgentsError, RuntimeError):
 
 class StreamCancelledError(MiniAgentsError):
     """The producer of a stream was cancelled with ``cancel()`` before the stream ended."""
+
+
+class ReplayWindowError(MiniAgentsError, RuntimeError):
+    """A consumer needed pieces that the stream had released after passing its replay window."""
+
+
+class StreamOverflowError(MiniAgentsError, RuntimeError):
+    """A hot source outran the consumers of a stream whose overflow policy is ``"error"``."""
+
+
+class StreamSourceError(MiniAgentsError, TypeError):
+    """The source given to a stream is not an async iterable (or not an ``Observable``)."""

@@ -7,8 +7,12 @@ from typing import Any, Generic, Literal, TypeVar
 
 from reactivex import Observable
 
-from miniagents.promising._replay import ReplayCore
+from miniagents.promising._cursor import PieceIterator
+from miniagents.promising._reach import count_weakly
+from miniagents.promising._replay import ReplayCore, ReplayObservable
 from miniagents.promising._sources import from_async_iterable
+from miniagents.promising.errors import StreamSourceError
+from miniagents.promising.limits import Overflow
 from miniagents.promising.sentinels import NO_VALUE, Sentinel
 
 __all__ = ["StreamedPromise", "source_observable"]
@@ -20,11 +24,21 @@ WholeT = TypeVar("WholeT")
 def source_observable(
     source: AsyncIterable[PieceT] | Observable[PieceT] | None, what: str
 ) -> Observable[PieceT] | None:
-    """Turn a stream's source into the observable its core subscribes to."""
+    """Turn a stream's source into the observable its core subscribes to.
+
+    Raises:
+        StreamSourceError: if ``source`` is neither an async iterable nor an ``Observable``.
+    """
     if source is None or isinstance(source, Observable):
         return source
     if isinstance(source, StreamedPromise):  # already replayable: no task needed
         return source.as_observable()
+    if not isinstance(source, AsyncIterable):
+        raise StreamSourceError(
+            f"{what} needs an async iterable or an Observable as its source, but got a "
+            f"{type(source).__name__} ({source!r:.60}). Pass an async generator, e.g. "
+            "`async def pieces(): yield 1; yield 2`, or reactivex.from_iterable(my_list)."
+        )
     return from_async_iterable(source, what)
 
 
@@ -34,9 +48,11 @@ class StreamedPromise(Generic[PieceT, WholeT]):
     Iterate it (``async for piece in promise``) or subscribe to
     :meth:`as_observable` to get the pieces; ``await`` it to get the whole, which
     ``resolver`` computes once from all the pieces. Every consumer, early or late,
-    sees every piece from the first; the producer runs once, starting at the first
-    consumer (or at :meth:`start`). An error from the producer ends the stream: each
-    consumer gets it, with its own type, after the pieces that came before it.
+    sees every piece from the first (within the replay window: see
+    :mod:`miniagents.promising.limits`); the producer runs once, starting at the first
+    consumer (or at :meth:`start`), and no further than the high-water mark ahead of its
+    slowest consumer. An error from the producer ends the stream: each consumer gets it,
+    with its own type, after the pieces that came before it.
 
     Example:
         >>> async def words():
@@ -48,7 +64,7 @@ class StreamedPromise(Generic[PieceT, WholeT]):
         >>> # `async for w in greeting` gives the words; `await greeting` gives the text.
     """
 
-    __slots__ = ("_core", "_resolver", "_whole")
+    __slots__ = ("__weakref__", "_core", "_resolver", "_view", "_whole")
 
     def __init__(
         self,
@@ -56,35 +72,65 @@ class StreamedPromise(Generic[PieceT, WholeT]):
         *,
         resolver: Callable[[tuple[PieceT, ...]], Awaitable[WholeT]],
         prefill_pieces: Iterable[PieceT] = (),
+        overflow: Overflow = "buffer",
     ) -> None:
         """Create a stream of ``prefill_pieces`` followed by what ``source`` produces.
 
+        A stream made from another stream (or its observable, unchanged) and no prefill is
+        a *view* of it: it shares its record instead of copying it.
+
         Args:
-            source: Where the pieces come from: an async iterable (pulled in a task)
-                or an observable (subscribed to). ``None`` for a stream that holds
-                only ``prefill_pieces``.
+            source: Where the pieces come from: an async iterable (pulled in a task, no
+                further than the high-water mark ahead of the slowest consumer) or an
+                observable (subscribed to). ``None`` for a stream that holds only
+                ``prefill_pieces``.
             resolver: Turns the tuple of all pieces into the whole; called at most once
                 per successful ``await``, after the stream ended.
             prefill_pieces: Pieces known from the start.
+            overflow: What to do with pieces of a hot observable that outruns the
+                consumers (see :data:`~miniagents.promising.limits.Overflow`).
+
+        Raises:
+            StreamSourceError: if ``source`` is neither an async iterable nor an ``Observable``.
         """
-        observable = source_observable(source, type(self).__name__)
-        self._setup(ReplayCore(observable, list(prefill_pieces)), resolver)
+        what = type(self).__name__
+        observable = source_observable(source, what)
+        prefill = list(prefill_pieces)
+        if isinstance(observable, ReplayObservable) and not prefill:
+            self._setup(observable.core, resolver, view=True)
+            return
+        core = ReplayCore(observable, prefill, paced=f"this {what}", overflow=overflow)
+        self._setup(core, resolver)
 
     def _setup(
         self,
         core: ReplayCore[PieceT],
         resolver: Callable[[tuple[PieceT, ...]], Awaitable[WholeT]] | None = None,
         whole: WholeT | Literal[Sentinel.NO_VALUE] = NO_VALUE,
+        *,
+        view: bool | ReplayCore[Any] = False,
     ) -> None:
         """Attach the core, the resolver and the whole if known (subclasses build their own).
 
         Subclasses that compute the whole themselves pass no resolver and override
         :meth:`_resolve_whole` instead (a stored bound method would make a reference
-        cycle that only the cyclic garbage collector can free).
+        cycle that only the cyclic garbage collector can free). ``view`` is true for a
+        stream sharing another one's core, or the core (an agent's replies) that must have
+        room before each piece its iterators take.
         """
         self._core = core
         self._resolver = resolver
         self._whole = whole
+        self._view = view
+        if core.flow is not None:
+            self._count_handle(core)
+
+    def _count_handle(self, core: ReplayCore[PieceT]) -> None:
+        """Count this promise as a handle of ``core`` until it is gone (see ``_reach``)."""
+        count_weakly(core, self)
+
+    def _uncount_handle(self, core: ReplayCore[PieceT]) -> None:
+        """This promise no longer shows ``core`` (its weak reference uncounts it later)."""
 
     async def _resolve_whole(self, pieces: tuple[PieceT, ...]) -> WholeT:
         """Compute the whole from all the pieces."""
@@ -101,12 +147,22 @@ class StreamedPromise(Generic[PieceT, WholeT]):
         self._core.start()
 
     def cancel(self) -> None:
-        """Stop the producer; consumers get ``StreamCancelledError`` after the pieces so far."""
-        self._core.cancel()
+        """Stop the producer; consumers get ``StreamCancelledError`` after the pieces so far.
+
+        A view (a stream made from another one unchanged) stops only for its own
+        consumers: the stream it shows goes on for the others.
+        """
+        if self._view is False:
+            self._core.cancel()
+        elif not self._core.done:
+            shown = self._core
+            self._core = shown.detached_copy()
+            self._uncount_handle(shown)
 
     def __aiter__(self) -> AsyncIterator[PieceT]:
         """Iterate the pieces from the first one, whenever the iteration starts."""
-        return _PieceIterator(self._core)
+        gate = self._view
+        return PieceIterator(self, gate if isinstance(gate, ReplayCore) else None)
 
     def as_observable(self) -> Observable[PieceT]:
         """The pieces as an observable that replays them to every subscriber.
@@ -120,7 +176,11 @@ class StreamedPromise(Generic[PieceT, WholeT]):
         return self._core.observable()
 
     async def aresolve(self) -> WholeT:
-        """Wait for the stream to end and return the whole (or raise the stream's error)."""
+        """Wait for the stream to end and return the whole (or raise the stream's error).
+
+        Raises:
+            ReplayWindowError: if the stream released pieces before this ``await`` began.
+        """
         whole = self._whole
         if whole is NO_VALUE:
             pieces = await self._core.acollect()
@@ -132,39 +192,13 @@ class StreamedPromise(Generic[PieceT, WholeT]):
 
     def __await__(self) -> Generator[Any, None, WholeT]:
         """``await promise`` is ``await promise.aresolve()``."""
-        return self.aresolve().__await__()
+        whole = self._whole
+        if whole is not NO_VALUE:
+            return whole  # known already (e.g. a ready message): no coroutine needed
+        return (yield from self.aresolve().__await__())
 
     def __repr__(self) -> str:
         """Show the class, the number of pieces so far and the state."""
         core = self._core
         state = "streaming" if not core.done else ("failed" if core.error else "complete")
-        return f"<{type(self).__name__} {state}, {len(core.pieces)} pieces>"
-
-
-class _PieceIterator(AsyncIterator[PieceT]):
-    """One consumer's position in a stream."""
-
-    __slots__ = ("_core", "_index")
-
-    def __init__(self, core: ReplayCore[PieceT]) -> None:
-        self._core = core
-        self._index = 0
-
-    def __aiter__(self) -> _PieceIterator[PieceT]:
-        return self
-
-    async def __anext__(self) -> PieceT:
-        core = self._core
-        pieces = core.pieces
-        while True:
-            index = self._index
-            if index < len(pieces):
-                self._index = index + 1
-                return pieces[index]
-            if core.done:
-                core.raise_if_failed()
-                raise StopAsyncIteration
-            if core.started:
-                await core.wait()
-            else:
-                core.start()  # a synchronous source may deliver pieces right here
+        return f"<{type(self).__name__} {state}, {core.count} pieces>"

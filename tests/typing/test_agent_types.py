@@ -36,7 +36,8 @@ from miniagents import (
     MiniAgents,
     miniagent,
 )
-from miniagents.miniagents import AgentCall
+from miniagents.miniagents import AgentCall, ConcurrencyLimit
+from miniagents.promising.limits import StreamLimits
 from miniagents.promising.sentinels import AWAIT, CLEAR, DEFAULT
 from miniagents.utils import achain_loop, adialog_loop, join_messages, split_messages
 
@@ -211,6 +212,48 @@ def check_as_operator_errors() -> None:
     named_agent.as_operator(nam="x")  # type: ignore[call-arg]
     texts: Observable[str] = reactivex.of("Hello")
     plain_agent.as_operator()(texts)  # type: ignore[arg-type]
+
+
+# --- lazy start, concurrency limits, areply, stream limits ----------------------------
+
+
+@miniagent(max_concurrency=4, start_asap=False)
+async def limited_agent(ctx: InteractionContext, item: str) -> None:
+    await ctx.areply(item)
+
+
+def check_lazy_start_and_limits() -> None:
+    assert_type(limited_agent, MiniAgent[[Arg(str, "item")]])
+    assert_type(limited_agent.start_asap, bool | None)
+    assert_type(limited_agent.concurrency_limit, ConcurrencyLimit | None)
+    lazy = named_agent.fork(start_asap=False, max_concurrency=2)
+    assert_type(lazy, NameCountAgent)  # the typed way to inquire lazily keeps the ParamSpec
+    assert_type(lazy.inquire("hi", name="x"), MessageSequencePromise)
+    assert_type(MiniAgent(_plain, max_concurrency=3, start_asap=True), MiniAgent[[]])
+    assert_type(MiniAgents(start_everything_asap_by_default=False, replay_window=None), MiniAgents)
+    assert_type(MiniAgents(replay_window=DEFAULT, high_water_mark=16), MiniAgents)
+    assert_type(MiniAgents().stream_limits, StreamLimits)
+    assert_type(MiniAgents().start_everything_asap_by_default, bool)
+
+
+def check_lazy_start_and_limits_errors() -> None:
+    # start_asap is a reserved keyword at run time, but mypy checks inquire exactly
+    named_agent.inquire("hi", name="x", start_asap=False)  # type: ignore[call-arg]
+    named_agent.fork(max_concurrency="4")  # type: ignore[arg-type]
+    named_agent.fork(start_asap=1.5)  # type: ignore[arg-type]
+    MiniAgents(replay_window="all")  # type: ignore[arg-type]
+    MiniAgents(high_water_mark=1.5)  # type: ignore[arg-type]
+    MiniAgents(start_everything_asap_by_default="yes")  # type: ignore[arg-type]
+
+
+async def check_areply(ctx: InteractionContext) -> None:
+    assert_type(await ctx.areply("x"), None)
+    assert_type(await ctx.areply(["x", Message(text="y")]), None)
+    await ctx.areply(42)  # type: ignore[arg-type]
+
+
+async def _plain(ctx: InteractionContext) -> None:
+    pass
 
 
 # --- MiniAgents -----------------------------------------------------------------------

@@ -31,7 +31,15 @@ from miniagents import (
     Promise,
     StreamedPromise,
 )
+from miniagents.messages.sequence import MessageObservable
 from miniagents.promising import AWAIT, CLEAR, DEFAULT, NO_VALUE, Sentinel
+from miniagents.promising.limits import (
+    DEFAULT_HIGH_WATER_MARK,
+    DEFAULT_REPLAY_WINDOW,
+    Overflow,
+    StreamLimits,
+    stream_limits,
+)
 
 
 class CustomMessage(Message):
@@ -205,6 +213,43 @@ async def check_promise_errors() -> None:
     text: str = await promise  # type: ignore[assignment]
     assert_type(text, str)
     Promise()  # type: ignore[call-overload]
+
+
+# --- Stream limits, overflow, views ---------------------------------------------------
+
+
+async def check_stream_limits() -> None:
+    limits = stream_limits.get()
+    assert_type(limits, StreamLimits)
+    assert_type(limits.replay_window, int | None)
+    assert_type(limits.high_water_mark, int | None)
+    assert_type(limits.replaced(replay_window=None), StreamLimits)
+    assert_type(StreamLimits(10, None), StreamLimits)
+    assert_type(DEFAULT_REPLAY_WINDOW, int)
+    assert_type(DEFAULT_HIGH_WATER_MARK, int)
+    policy: Overflow = "drop_oldest"
+    hot: Observable[str] = reactivex.of("a")
+    assert_type(
+        MessageSequencePromise.from_observable(hot, overflow=policy), MessageSequencePromise
+    )
+    assert_type(
+        StreamedPromise(reactivex.of(1), resolver=_sum, overflow="error"), StreamedPromise[int, int]
+    )
+    messages = MessageSequencePromise(["a"]).as_message_observable()
+    assert_type(messages, MessageObservable)
+    assert_type(messages.open(), MessageSequencePromise)
+    iterator = aiter(MessageSequencePromise(["a"]))
+    assert_type(iterator, AsyncIterator[MessagePromise])
+
+
+def check_stream_limits_errors() -> None:
+    StreamLimits(replay_window="10")  # type: ignore[arg-type]
+    MessageSequencePromise.from_observable(reactivex.of("a"), overflow="drop")  # type: ignore[arg-type]
+    StreamedPromise(reactivex.of(1), resolver=_sum, overflow=None)  # type: ignore[arg-type]
+
+
+async def _sum(pieces: tuple[int, ...]) -> int:
+    return sum(pieces)
 
 
 # --- MessageType ----------------------------------------------------------------------

@@ -1,0 +1,130 @@
+"""Sorting a ``MessageType`` value into segments: ready messages, errors and async parts.
+
+Synchronous parts (strings, dicts, messages, lists, finished streams) are flattened at
+once by :func:`collect`, so bad input fails where it is given; asynchronous parts (async
+iterables, observables, streams still running) become segments that a
+:class:`~miniagents.messages._flatten.Flattener` streams in their place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable, Mapping, MutableSequence
+from typing import TYPE_CHECKING, Any, Union
+
+from pydantic import BaseModel
+from reactivex import Observable
+
+from miniagents.messages.errors import MessageTypeError
+from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.promising.streamed_promise import StreamedPromise
+
+if TYPE_CHECKING:
+    from miniagents.messages.sequence import MessageType
+
+__all__ = ["MESSAGES", "AsyncPart", "Segment", "collect", "is_message"]
+
+MESSAGES = object()
+"""Marks the replay cores of message sequences: their pieces are flat already."""
+
+
+class AsyncPart:
+    """An async iterable of ``MessageType`` items, pulled (with backpressure) where it stands."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: AsyncIterable[MessageType]) -> None:
+        self.source = source
+
+
+Segment = Union[
+    MessagePromise, BaseException, "Observable[MessageType]", StreamedPromise[Any, Any], AsyncPart
+]
+"""A piece of flattened input: a ready message, an error, or an async part still to flatten."""
+
+_ACCEPTED = (
+    "str, dict, Message, a pydantic model, MessagePromise, MessageSequencePromise, "
+    "an exception, or an (async) iterable or Observable of these"
+)
+
+
+_MESSAGE_CLASSES: dict[type, bool] = {}
+
+
+def is_message(item: object) -> bool:
+    """``isinstance(item, Message)``, remembered per class.
+
+    ``Message`` is a pydantic model, whose metaclass is an ``ABCMeta``: a negative
+    ``isinstance`` check goes through its slow path, and most items are not messages.
+    """
+    kind = type(item)
+    known = _MESSAGE_CLASSES.get(kind)
+    if known is None:
+        known = _MESSAGE_CLASSES[kind] = issubclass(kind, Message)
+    return known
+
+
+def collect(item: object, out: MutableSequence[Segment]) -> None:
+    """Append the segments of ``item`` to ``out``, flattening synchronous parts at once.
+
+    Raises:
+        MessageTypeError: if ``item`` (or something nested in a synchronous part) is not
+            a ``MessageType``.
+    """
+    if isinstance(item, MessagePromise):
+        out.append(item)
+    elif isinstance(item, str):
+        out.append(MessagePromise.of_text(item))
+    elif is_message(item):
+        out.append(MessagePromise.of_message(item))  # type: ignore[arg-type]
+    elif isinstance(item, StreamedPromise):  # (before the ABCs: their misses are slow)
+        _collect_stream(item, out)
+    elif isinstance(item, (list, tuple)):
+        for sub_item in item:
+            collect(sub_item, out)
+    elif isinstance(item, BaseException):
+        out.append(item)
+    elif isinstance(item, Mapping):
+        out.append(MessagePromise.of_message(_message_from_mapping(item)))
+    elif isinstance(item, BaseModel):
+        out.append(MessagePromise.of_message(Message.model_validate(dict(item))))
+    elif isinstance(item, Observable):
+        out.append(item)
+    elif isinstance(item, AsyncIterable):
+        out.append(AsyncPart(item))
+    elif isinstance(item, (bytes, bytearray)):
+        raise MessageTypeError(
+            f"Got {type(item).__name__} where messages were expected; "
+            "decode it to str first, e.g. data.decode('utf-8')."
+        )
+    elif isinstance(item, Iterable):
+        for sub_item in item:
+            collect(sub_item, out)
+    else:
+        raise MessageTypeError(
+            f"Got a value of type {type(item).__name__} ({item!r:.80}) "
+            "where messages were expected. "
+            f"Pass {_ACCEPTED}."
+        )
+
+
+def _message_from_mapping(data: Mapping[Any, object]) -> Message:
+    bad_keys = [key for key in data if not isinstance(key, str)]
+    if bad_keys:
+        raise MessageTypeError(
+            f"A dict given as a message must have str keys (its fields), but it has "
+            f"{bad_keys[0]!r}. Use field names as keys, e.g. {{'text': 'Hi', 'role': 'user'}}."
+        )
+    return Message.model_validate(dict(data))
+
+
+def _collect_stream(stream: StreamedPromise[Any, Any], out: MutableSequence[Segment]) -> None:
+    core = stream._core
+    if not core.done or core.released():  # running, or past its window: followed in place
+        out.append(stream)  # (the stream itself: a handle of it, and no observable made)
+        return
+    for piece in core.pieces:  # a finished stream is flattened without waiting
+        collect(piece, out)
+    if core.error is not None:
+        core.handed_over = True  # the new stream's consumers get it, or it reports it lost
+        out.append(core.error)

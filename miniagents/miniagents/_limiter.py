@@ -1,0 +1,101 @@
+"""A per-agent concurrency limit: at most N interactions run at once, the others wait in order.
+
+A :class:`ConcurrencyLimit` is shared by an agent and the forks and bindings made from it
+(unless they set their own limit), and holds one :class:`_Slots` per event loop (asyncio
+futures belong to one loop, and an agent may be used by several ``asyncio.run`` calls).
+
+Waiters are served first come, first served; a slot that frees up is handed to the next
+waiter directly, so no newcomer can take it in between and the limit is never exceeded. A
+waiter that is cancelled leaves the queue, or, if a slot was handed to it in the same step,
+hands the slot on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from types import TracebackType
+
+__all__ = ["ConcurrencyLimit"]
+
+
+class _Slots:
+    """The slots of one limit on one event loop."""
+
+    __slots__ = ("busy", "limit", "loop", "waiters")
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.limit = limit
+        self.loop = loop
+        self.busy = 0
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        if self.busy < self.limit and not self.waiters:
+            self.busy += 1
+            return
+        waiter = self.loop.create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter  # the slot is handed over by release(): busy stays the same
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot in the same step: pass it on
+            elif waiter in self.waiters:
+                self.waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.busy -= 1
+
+
+class ConcurrencyLimit:
+    """At most ``limit`` interactions of the agents sharing it run at once.
+
+    Use it as ``async with limit:`` around one interaction.
+    """
+
+    __slots__ = ("_slots", "limit")
+
+    def __init__(self, limit: int) -> None:
+        """Check ``limit``.
+
+        Raises:
+            ValueError: if ``limit`` is not a positive int.
+        """
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(
+                f"max_concurrency must be a positive int (or None for no limit), but it is "
+                f"{limit!r}. Pass e.g. max_concurrency=4."
+            )
+        self.limit = limit
+        self._slots: _Slots | None = None
+
+    def _current(self) -> _Slots:
+        loop = asyncio.get_running_loop()
+        slots = self._slots
+        if slots is None or slots.loop is not loop:
+            slots = self._slots = _Slots(self.limit, loop)
+        return slots
+
+    @property
+    def running(self) -> int:
+        """How many interactions hold a slot now (on the running loop)."""
+        slots = self._slots
+        return 0 if slots is None else slots.busy
+
+    async def __aenter__(self) -> None:
+        await self._current().acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._current().release()

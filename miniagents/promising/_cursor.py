@@ -1,0 +1,105 @@
+"""One ``async for`` consumer's position in a stream: the cursor of a replay core.
+
+A cursor reads the record from the first piece. On a stream with a flow (see
+:mod:`miniagents.promising._flow`) it is a *live consumer* while it exists: the pieces from
+its position on are kept for it, and the producer runs no further than the high-water mark
+ahead of the slowest cursor. A cursor may have a *gate*: another core (an agent's replies)
+that must have room before the cursor takes its next piece; this is how an agent whose
+replies are not being read waits at its next input pull::
+
+    input:    -a-b-c-d-e-f-|
+    replies:   -A-B-|          (HWM = 2: nobody reads them)
+    the agent's loop takes a, b, then waits before c until a reply is read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, Protocol, TypeVar
+
+from miniagents.promising._replay import ReplayCore
+
+__all__ = ["PieceIterator"]
+
+T = TypeVar("T")
+
+
+class _Owner(Protocol[T]):
+    """The promise a cursor reads: its core may be swapped when a view is cancelled."""
+
+    _core: ReplayCore[T]
+
+
+class PieceIterator(AsyncIterator[T]):
+    """One consumer's position in a stream, from the first piece."""
+
+    __slots__ = ("__weakref__", "_core", "_gate", "_owner", "index")
+
+    def __init__(self, owner: _Owner[T], gate: ReplayCore[Any] | None = None) -> None:
+        core = owner._core
+        self._owner = owner
+        self._core = core
+        self._gate = gate
+        self.index = 0
+        if core.flow is not None:
+            if core.flow.settle(core):
+                self.index = -1  # too late: its first read raises ReplayWindowError
+            else:
+                core.flow.add_cursor(self)
+
+    def __aiter__(self) -> PieceIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        core = self._core
+        if self._owner._core is not core:
+            core = self._switch()
+        while True:
+            index = self.index
+            offset = index - core.base
+            pieces = core.pieces
+            if offset < len(pieces):
+                if offset < 0:
+                    assert core.flow is not None  # only a stream with a flow releases pieces
+                    raise core.flow.released_error(core)
+                gate = self._gate
+                if gate is not None and not gate.has_room():
+                    await gate.wait_room()
+                else:
+                    self.index = index + 1
+                    flow = core.flow
+                    if flow is not None and flow.blocked:
+                        flow.recheck(core)
+                    return pieces[offset]
+            elif core.done:
+                core.raise_if_failed()
+                raise StopAsyncIteration
+            elif core.started:
+                await core.wait()
+            else:
+                core.start()  # a synchronous source may deliver pieces right here
+            if self._owner._core is not core:
+                core = self._switch()
+
+    def _switch(self) -> ReplayCore[T]:
+        """Follow the owner to its new core (a view that was cancelled on its own)."""
+        old = self._core
+        if old.flow is not None:
+            old.flow.drop_cursor(old, self)
+        core = self._core = self._owner._core
+        if core.flow is not None and self.index >= core.flow.floor:
+            core.flow.add_cursor(self)
+        return core
+
+    async def aclose(self) -> None:
+        """Stop consuming: the stream no longer keeps pieces for this iterator, nor waits."""
+        core = self._core
+        if core.flow is not None:
+            core.flow.drop_cursor(core, self)
+
+    def __del__(self) -> None:
+        core = getattr(self, "_core", None)
+        if core is not None and core.flow is not None:
+            with contextlib.suppress(Exception):  # a finalizer must not raise
+                core.flow.cursor_gone(core, self)

@@ -1,0 +1,295 @@
+"""The flow state of a stream of many pieces: which pieces it keeps, and when its producer waits.
+
+A :class:`Flow` belongs to one replay core (message sequences, agents' replies, plain
+``StreamedPromise`` s; a message's tokens and a ``Promise`` have none: they keep everything
+and never wait). It follows the rules of :mod:`miniagents.promising.limits`:
+
+**Consumers.** A *cursor* is a live ``async for`` iterator, at the position of the next piece
+it will read (the core holds it weakly: an iterator dropped by its loop is gone). A *pin* is
+an ``await`` of the whole under way: it needs every piece and reads as fast as they come. An
+*observer* (a subscriber) is given every piece at once; one that forwards into another core
+(its *sink*: a flattener, a stream fed by this one) carries that core's pressure. A *handle*
+is an object from which consumption can still start (a promise, a view, an observable); once
+every handle is gone and no consumer is left, the stream is *unreachable*.
+
+**Release.** Nothing is released before the stream has recorded more than ``window`` pieces
+or while a pin is under way. After that, the pieces below the *low mark* go: the lowest
+cursor position; with no cursor, the number of pieces some consumer was given (``delivered``);
+when unreachable, all of them. Release runs when the record grows (in batches, so that each
+piece costs O(1)), never inside a delivery.
+
+**Pressure.** The *lag* is the number of pieces recorded but not read by the slowest cursor,
+plus the segments a flattener holds for this core and has not recorded yet (``backlog``); with
+no cursor and no other consumer, the pieces nobody was given. A producer may add a piece while
+the lag is below the high-water mark and every sink has room. A producer that finds no room
+waits on a future (:meth:`Flow.wait_room`) and marks the flow *blocked*; whatever may make
+room (a cursor advancing or going, a consumer arriving, a sink making room, the stream becoming
+unreachable or unpaced, the end) calls :meth:`Flow.recheck`, which wakes the waiters once the
+lag is down to the low-water mark (half the high-water mark, so that producer and consumer
+alternate in batches, not piece by piece) and then rechecks the cores that feed this one.
+
+**Never a deadlock by pressure alone.** An unreachable stream exerts none; ``MiniAgents``
+unpaces the reply sequences of its agents when it exits (:meth:`Flow.unpace`), so that every
+agent finishes; an ended stream wakes its waiting producers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import weakref
+from collections.abc import Sized
+from typing import TYPE_CHECKING, Any, Protocol
+
+from miniagents.promising._reach import schedule_reconsider
+from miniagents.promising.errors import ReplayWindowError
+from miniagents.promising.limits import Overflow, StreamLimits
+
+if TYPE_CHECKING:
+    from miniagents.promising._replay import ReplayCore
+
+__all__ = ["Flow", "HasPosition"]
+
+_NEVER = sys.maxsize
+_BATCH = 64  # pieces recorded between two releases, at least
+
+
+class HasPosition(Protocol):
+    """A cursor: the position of the next piece it will read."""
+
+    index: int
+
+
+class Flow:
+    """What one core keeps and how far its producer may run (see the module docstring)."""
+
+    __slots__ = (
+        "backlog",
+        "blocked",
+        "check_at",
+        "credit",
+        "cursors",
+        "delivered",
+        "feeders",
+        "floor",
+        "handles",
+        "high_water",
+        "low_water",
+        "overflow",
+        "pins",
+        "room_waiters",
+        "unpaced",
+        "weak_handles",
+        "what",
+        "window",
+    )
+
+    def __init__(self, limits: StreamLimits, what: str, overflow: Overflow = "buffer") -> None:
+        self.window = limits.replay_window
+        self.high_water = limits.high_water_mark
+        self.low_water = max(1, self.high_water // 2) if self.high_water else None
+        self.check_at = self.window if self.window is not None else _NEVER
+        self.credit = 0  # pieces a producer may add before checking for room again
+        self.what = what
+        self.overflow: Overflow = overflow
+        self.cursors: list[weakref.ref[HasPosition]] | None = None  # made at the first one
+        self.delivered = 0
+        self.floor = 0  # pieces released, for good (physically, the record may still hold some)
+        self.pins = 0
+        self.handles: int | None = None  # counted from the first one (see _reach)
+        self.weak_handles: list[weakref.ref[Any]] | None = None
+        self.unpaced = False
+        self.blocked = False
+        self.room_waiters: list[asyncio.Future[None]] | None = None
+        self.feeders: list[ReplayCore[Any]] | None = None
+        self.backlog: Sized | None = None
+
+    # -- handles and cursors -----------------------------------------------------------
+
+    def add_handle(self) -> None:
+        """Count one more handle (it uncounts itself: see :mod:`miniagents.promising._reach`)."""
+        self.handles = (self.handles or 0) + 1
+
+    def unreachable(self, core: ReplayCore[Any]) -> bool:
+        """Whether nobody can consume the stream any more."""
+        return (
+            self.handles == 0
+            and not self.pins
+            and not core.observers
+            and self.lowest_cursor() is None
+        )
+
+    def add_cursor(self, cursor: HasPosition) -> None:
+        """Follow a new live iterator (it may be the slowest now: no more credit)."""
+        if self.cursors is None:
+            self.cursors = [weakref.ref(cursor)]
+        else:
+            self.cursors.append(weakref.ref(cursor))
+        self.credit = 0
+
+    def drop_cursor(self, core: ReplayCore[Any], cursor: HasPosition) -> None:
+        """Forget an iterator that is closed or gone; what it read counts as delivered."""
+        self.delivered = max(self.delivered, cursor.index)
+        self.cursors = [
+            ref for ref in self.cursors or () if (live := ref()) is not None and live is not cursor
+        ]
+        self.recheck(core)
+
+    def cursor_gone(self, core: ReplayCore[Any], cursor: HasPosition) -> None:
+        """Forget an iterator that was garbage-collected (this may run anywhere: no wake here)."""
+        self.delivered = max(self.delivered, cursor.index)
+        self.cursors = [
+            ref for ref in self.cursors or () if (live := ref()) is not None and live is not cursor
+        ]
+        if self.blocked or self.handles == 0:
+            schedule_reconsider(core)
+
+    def lowest_cursor(self) -> int | None:
+        """The position of the slowest live iterator, if there is one."""
+        low: int | None = None
+        dead = False
+        for ref in self.cursors or ():
+            cursor = ref()
+            if cursor is None:
+                dead = True
+            elif low is None or cursor.index < low:
+                low = cursor.index
+        if dead:
+            self.cursors = [ref for ref in self.cursors or () if ref() is not None]
+        return low
+
+    def frozen_copy(self) -> Flow:
+        """A flow for a finished copy of the record: the same window, no consumers."""
+        copy = Flow(StreamLimits(self.window, self.high_water), self.what)
+        copy.check_at = _NEVER
+        copy.floor = self.floor
+        return copy
+
+    # -- release -------------------------------------------------------------------------
+
+    def settle(self, core: ReplayCore[Any]) -> int:
+        """Release (logically) what no live consumer needs; return how many pieces are released.
+
+        The result only grows. A consumer that needs pieces below it gets
+        :meth:`released_error`; the pieces themselves go at the next :meth:`release`.
+        """
+        count = core.base + len(core.pieces)
+        if self.window is None or count <= self.window or self.pins:
+            return self.floor
+        if core.observers:
+            self.delivered = max(self.delivered, core.sent)
+        low = self.lowest_cursor()
+        if low is None:
+            low = count if self.unreachable(core) else self.delivered
+        self.floor = max(self.floor, min(low, core.sent))
+        return self.floor
+
+    def release(self, core: ReplayCore[Any]) -> None:
+        """Drop the released pieces from the record (in batches: O(1) per piece)."""
+        floor = self.settle(core)
+        if floor > core.base:
+            del core.pieces[: floor - core.base]
+            core.base = floor
+        self.check_at = len(core.pieces) + max(_BATCH, self.high_water or 0)
+
+    def released_error(self, core: ReplayCore[Any]) -> ReplayWindowError:
+        """The error for a consumer that needs pieces this stream has released."""
+        return ReplayWindowError(
+            f"Cannot read {self.what} from its first piece: past its replay window of "
+            f"{self.window} pieces, a stream keeps only the pieces its live consumers still "
+            f"need, and it has released the first {self.floor}. Start every consumer (iterate "
+            "it, await it, pass it on) before the stream passes its window, or keep every "
+            "piece with MiniAgents(replay_window=None) (or a larger replay_window)."
+        )
+
+    # -- pressure ------------------------------------------------------------------------
+
+    def has_room(self, core: ReplayCore[Any], strict: bool = True) -> bool:
+        """Whether a producer may add a piece (``strict``) or may be woken (low water).
+
+        A strict check that finds room for several pieces gives the producer that much
+        *credit*: the next checks pass at once until it is used up (each recorded piece
+        uses one) or something takes room away (a new cursor, a queued segment, a sink).
+        """
+        limit = self.high_water if strict else self.low_water
+        if limit is None or self.unpaced or core.done:
+            return True
+        room = self._own_room(core, limit)
+        if room <= 0:
+            self.blocked = True
+            return False
+        for observer in core.observers:
+            sink = observer[4]
+            if sink is not None and sink.flow is not None:
+                room = 0  # a sink's room changes by other means: no credit
+                if not sink.flow.has_room(sink, strict):
+                    self.blocked = True
+                    return False
+        if strict:
+            self.credit = room
+        return True
+
+    def _own_room(self, core: ReplayCore[Any], limit: int) -> int:
+        """How many pieces may be added before the lag reaches ``limit``."""
+        count = core.base + len(core.pieces)
+        backlog = len(self.backlog) if self.backlog is not None else 0
+        low = self.lowest_cursor()
+        if low is not None:
+            return limit - (count - low + backlog)
+        if self.pins or core.observers:
+            return limit  # they read every piece at once (forwarders: their sinks decide)
+        if self.handles == 0:
+            return limit  # unreachable: nobody will ever read it
+        return limit - (count - self.delivered + backlog)
+
+    async def wait_room(self, core: ReplayCore[Any]) -> None:
+        """Wait until a producer may add a piece to ``core``."""
+        while not self.has_room(core):
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+            if self.room_waiters is None:
+                self.room_waiters = [waiter]
+            else:
+                self.room_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if self.room_waiters is not None and waiter in self.room_waiters:
+                    self.room_waiters.remove(waiter)
+
+    def recheck(self, core: ReplayCore[Any]) -> None:
+        """Wake the waiting producers (here and upstream) if room has been made."""
+        if not self.blocked or not self.has_room(core, strict=False):
+            return
+        self.blocked = False
+        waiters, self.room_waiters = self.room_waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+        for feeder in list(self.feeders or ()):
+            if feeder.flow is not None:
+                feeder.flow.recheck(feeder)
+
+    def reconsider(self, core: ReplayCore[Any]) -> None:
+        """Release and wake after a consumer or handle went away (scheduled on the loop)."""
+        if self.unreachable(core):
+            if not core._delivering:
+                self.release(core)
+            self.blocked = True  # nobody will ever read it: let its producer run
+        self.recheck(core)
+
+    def unpace(self, core: ReplayCore[Any]) -> None:
+        """Stop exerting pressure for good (the context is exiting), waking every producer."""
+        self.unpaced = True
+        self.recheck(core)
+
+    def skip_oldest(self, core: ReplayCore[Any]) -> None:
+        """Make the slowest consumers skip the oldest piece they have not read."""
+        low = self.lowest_cursor()
+        if low is None:
+            self.delivered = min(self.delivered + 1, core.base + len(core.pieces))
+            return
+        for ref in self.cursors or ():
+            cursor = ref()
+            if cursor is not None and cursor.index == low:
+                cursor.index = low + 1
