@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.llm_server import FakeLLMServer
+from miniagents.testing import FakeLLMServer
 from tests.subprocesses import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
