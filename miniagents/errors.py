@@ -22,6 +22,8 @@ The hierarchy::
     │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
     │   ├── ToolCallError                           raised by a tool: its message is the result
     │   └── MCPSessionError                         an MCP server unreachable, or session closed
+    ├── FakeLLMServerError                        the fake LLM server misused (miniagents.testing)
+    │   └── FakeLLMServerTimeout (also TimeoutError)  a request waited for did not come in time
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
@@ -31,7 +33,8 @@ The hierarchy::
         │   └── LLMTimeoutError                     timed out, or the reply stalled
         ├── LLMAuthenticationError                  a missing or refused API key
         ├── LLMRequestError                         any other 4xx: the request was refused
-        └── LLMResponseError                        a malformed, incomplete or failed stream
+        ├── LLMResponseError                        a malformed, incomplete or failed stream
+        └── LLMToolRoundsError                      the model kept calling tools: max_tool_rounds
 
 Errors raised by a stream's producer or an agent (your code, an SDK) are not wrapped:
 they reach every consumer with their own type. Assigning a field of a ``Frozen`` model raises
@@ -51,6 +54,7 @@ from miniagents.ext.llm.errors import LLMResponseError as LLMResponseError
 from miniagents.ext.llm.errors import LLMSDKMissingError as LLMSDKMissingError
 from miniagents.ext.llm.errors import LLMServerError as LLMServerError
 from miniagents.ext.llm.errors import LLMTimeoutError as LLMTimeoutError
+from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
 from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
 from miniagents.ext.tools.errors import ToolCallError as ToolCallError
 from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
@@ -68,6 +72,8 @@ from miniagents.promising.errors import MiniAgentsError as MiniAgentsError
 from miniagents.promising.errors import NoRunningLoopError as NoRunningLoopError
 from miniagents.promising.errors import SentinelMisuseError as SentinelMisuseError
 from miniagents.promising.errors import StreamCancelledError as StreamCancelledError
+from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
+from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
 
 __all__ = [
     "AgentArgumentError",
@@ -75,6 +81,8 @@ __all__ = [
     "AgentFinishedError",
     "AppenderClosedError",
     "ChatHistoryError",
+    "FakeLLMServerError",
+    "FakeLLMServerTimeout",
     "FrozenInstanceError",
     "IncompleteStreamError",
     "LLMAuthenticationError",
@@ -87,6 +95,7 @@ __all__ = [
     "LLMSDKMissingError",
     "LLMServerError",
     "LLMTimeoutError",
+    "LLMToolRoundsError",
     "MCPSessionError",
     "MalformedChatHistoryError",
     "MessageTypeError",
