@@ -16,23 +16,24 @@ errors, and logs the call (``MiniAgents(llm_logger_agent=...)``).
 
 from __future__ import annotations
 
-import asyncio
 import inspect
+import itertools
 import math
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar, cast
 
-from miniagents.ext.llm._stall import StallWatch
-from miniagents.ext.llm.errors import LLMConfigurationError, LLMTimeoutError
+from miniagents.ext.llm._turn import Turn
+from miniagents.ext.llm.errors import LLMConfigurationError, LLMTimeoutError, LLMToolRoundsError
 from miniagents.ext.llm.messages import TokenUsage
-from miniagents.ext.llm.prompt import prompt_of
+from miniagents.ext.llm.prompt import PromptText, prompt_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMOptions, LLMProvider
-from miniagents.messages.appender import MessageTokenAppender
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageType
 from miniagents.miniagents.agent import AgentFunction, MiniAgent
 from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.interaction import InteractionContext
-from miniagents.promising.errors import MiniAgentsError
 from miniagents.promising.sentinels import DEFAULT
 
 __all__ = ["make_llm_agent"]
@@ -77,7 +78,11 @@ def make_llm_agent(
 async def _run_call(
     ctx: InteractionContext, provider: LLMProvider[OptionsT], options: OptionsT
 ) -> None:
-    """Run one LLM call for an agent: its input messages in, one streamed reply out."""
+    """Run an LLM agent's interaction: its input messages in, the streamed reply out.
+
+    With tools, the model is called in a loop: each round's calls run concurrently, their
+    results go back to the model, until it answers (see :mod:`miniagents.ext.llm._turn`).
+    """
     alias = ctx.this_agent.alias
     model = options.model
     if not model:
@@ -88,17 +93,15 @@ async def _run_call(
     context = MiniAgents.get_current()
     stream = context.stream_llm_tokens_by_default if options.stream is None else options.stream
     stall_timeout = _stall_timeout(options, context, alias)
+    max_rounds = _max_tool_rounds(options, alias)
     call_options = options.call_options()
-    system, conversation = prompt_of(await ctx.messages, options.system)
-    call = LLMCall(model, stream, system, conversation, call_options)
+    tool_set = ToolSet(options.tools or ())
+    tools = tuple(tool_set)
+    system, prompt = prompt_of(await ctx.messages, options.system, tools=bool(tools))
 
     message_class = provider.message_class
     role = message_class.model_fields["role"].default
-    reply = MessageTokenAppender(
-        message_class=message_class, role=role, model=model, agent_alias=alias
-    )
-    _cancel_when_abandoned(reply)
-    ctx.reply(reply.promise)
+    metadata: dict[str, object] = {"role": role, "model": model, "agent_alias": alias}
 
     def stalled() -> LLMTimeoutError:
         return LLMTimeoutError(
@@ -108,30 +111,58 @@ async def _run_call(
             "or None to wait as long as it takes."
         )
 
-    events = provider.reply(call, options)
-    try:
-        with StallWatch(stall_timeout, stalled) as watch:
-            async for event in events:
-                watch.alive()
-                if isinstance(event, Finish):
-                    usage = TokenUsage(
-                        input_tokens=event.input_tokens, output_tokens=event.output_tokens
-                    )
-                    reply.update_metadata(finish_reason=event.reason, usage=usage)
-                else:
-                    reply.append(event)
-    except BaseException as error:
-        translated = error if isinstance(error, MiniAgentsError) else provider.translate(error)
-        reply.fail(translated)
-        if translated is error:
-            raise
-        raise translated from error
-    finally:
-        close = getattr(events, "aclose", None)
-        if close is not None:
-            await close()
-    reply.complete()
-    _log(context, ctx, call, reply)
+    usage = TokenUsage()
+    for rounds in itertools.count():
+        call = LLMCall(model, stream, system, prompt, call_options, tools)
+        turn = Turn(ctx, message_class, metadata)
+        if not tools:
+            turn.open_text()  # known before the first token, as the only message
+        await turn.stream(provider, call, options, stall_timeout, stalled)
+        usage = _added(usage, turn.finish)
+        turn.complete(usage=usage)
+        calls = await turn.call_messages()
+        _log(context, ctx, call, turn, calls)
+        if not calls:
+            return
+        if rounds == max_rounds:
+            raise LLMToolRoundsError(
+                f"The agent {alias} stopped its tool loop: the model {model!r} asked for "
+                f"tools again after {max_rounds} rounds of tool calls (its max_tool_rounds). "
+                f"Give it more with {alias.lower()}.fork(max_tool_rounds=...), or tell the "
+                "model (e.g. in the system prompt) when to stop calling tools."
+            )
+        results = tool_set.run_all(calls)
+        ctx.reply(results)
+        answered = [item for item in await results if isinstance(item, ToolResultMessage)]
+        said = [PromptText("assistant", "".join(turn.texts))] if turn.texts else []
+        prompt = (*prompt, *said, *calls, *answered)
+
+
+def _added(usage: TokenUsage, finish: Finish) -> TokenUsage:
+    """``usage`` with the tokens of one more call (unknown counts stay unknown)."""
+
+    def add(total: int | None, more: int | None) -> int | None:
+        return more if total is None else total if more is None else total + more
+
+    return TokenUsage(
+        input_tokens=add(usage.input_tokens, finish.input_tokens),
+        output_tokens=add(usage.output_tokens, finish.output_tokens),
+    )
+
+
+def _max_tool_rounds(options: LLMOptions, alias: str) -> int:
+    """The agent's ``max_tool_rounds``, checked.
+
+    Raises:
+        LLMConfigurationError: if it is not a whole number of at least 1.
+    """
+    rounds = options.max_tool_rounds
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise LLMConfigurationError(
+            f"The max_tool_rounds of the agent {alias} must be a whole number of at least 1, "
+            f"got {rounds!r}. Set it with {alias.lower()}.fork(max_tool_rounds=...)."
+        )
+    return rounds
 
 
 def _stall_timeout(options: LLMOptions, context: MiniAgents, alias: str) -> float | None:
@@ -157,25 +188,18 @@ def _stall_timeout(options: LLMOptions, context: MiniAgents, alias: str) -> floa
     return None if math.isinf(timeout) else float(timeout)
 
 
-def _cancel_when_abandoned(reply: MessageTokenAppender) -> None:
-    """Stop the call (closing its HTTP stream) when every consumer of its message gives up.
-
-    (Its reply sequence already cancels the agent's task when abandoned: see
-    ``MessageSequenceAppender.cancel_when_abandoned``.)
-    """
-    task = asyncio.current_task()
-    if task is None:
-        return
-
-    def cancel() -> None:
-        task.cancel()
-
-    reply.promise._core.on_abandoned = cancel
-
-
 def _log(
-    context: MiniAgents, ctx: InteractionContext, call: LLMCall, reply: MessageTokenAppender
+    context: MiniAgents,
+    ctx: InteractionContext,
+    call: LLMCall,
+    turn: Turn,
+    calls: list[ToolCallMessage],
 ) -> None:
+    """Send the call's prompt and response to the LLM logger agent, if there is one.
+
+    The response is the text message; for a turn of tool calls, a message of the text,
+    with the calls (name and arguments) in a ``tool_calls`` field.
+    """
     logger = context.llm_logger_agent
     if logger is False:
         return
@@ -183,14 +207,29 @@ def _log(
         from miniagents.ext.llm.llm_logger import llm_logger_agent
 
         logger = llm_logger_agent
-    logger.inquire([*_call_messages(call), reply.promise], agent_alias=ctx.this_agent.alias)
+    response: MessageType = [] if turn.text is None else turn.text.promise
+    if calls:
+        response = Message(
+            text="".join(turn.texts),
+            role="assistant",
+            finish_reason=turn.finish.reason,
+            usage=TokenUsage(
+                input_tokens=turn.finish.input_tokens, output_tokens=turn.finish.output_tokens
+            ),
+            tool_calls=tuple(f"{called.tool_name} {called.text}" for called in calls),
+        )
+    logger.inquire([*_call_messages(call), response], agent_alias=ctx.this_agent.alias)
 
 
 def _call_messages(call: LLMCall) -> list[Message]:
     messages: list[Message] = []
     if call.system:
         messages.append(Message(text=call.system, role="system"))
-    messages.extend(Message(text=text, role=role) for role, text in call.messages)
+    for item in call.messages:
+        if isinstance(item, PromptText):
+            messages.append(Message(text=item.text, role=item.role))
+        else:
+            messages.append(item)
     return messages
 
 
