@@ -491,7 +491,7 @@ async def load_history(path: Path, model: str) -> list[dict[str, str]]:
     """
     messages: list[dict[str, str]] = []
     for message in await ChatHistoryMD(path).load():
-        assert type(message) in (UserMessage, AssistantMessage), message
+        assert isinstance(message, (UserMessage, AssistantMessage)), message
         assert message.text is not None
         if isinstance(message, AssistantMessage):
             assert message.model == model

@@ -131,9 +131,15 @@ async def _run_call(
                 f"Give it more with {alias.lower()}.fork(max_tool_rounds=...), or tell the "
                 "model (e.g. in the system prompt) when to stop calling tools."
             )
-        results = tool_set.run_all(calls)
-        ctx.reply(results)
-        answered = [item for item in await results if isinstance(item, ToolResultMessage)]
+        running = [tool_set.run(called) for called in calls]  # all start now, concurrently
+        ctx.reply(running)
+        try:
+            done = [await result for result in running]
+        except BaseException:  # cancelled: so are the tools, read by anyone or not
+            for result in running:
+                result.cancel()
+            raise
+        answered = [result for result in done if isinstance(result, ToolResultMessage)]
         said = [PromptText("assistant", "".join(turn.texts))] if turn.texts else []
         prompt = (*prompt, *said, *calls, *answered)
 
