@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,37 +22,19 @@ from miniagents.ext.llm import (
 )
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMResponseError
 from miniagents.ext.tools import ToolDefinitionError, as_tool
-from miniagents.testing import FakeLLMServer, RecordedRequest, ToolCall
-from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.test_llm_providers import ANTHROPIC, LLM, OPENAI, SDKClient
+from miniagents.testing import FakeLLMServer, ToolCall
+from tests.test_llm_providers import LLM, SDKClient
+from tests.tools.loop_support import (
+    add,
+    ask,
+    conversation,
+    user,
+    wire_call,
+    wire_results,
+    wire_turn,
+)
 
 WAIT = 5.0  # seconds: far more than anything here takes, so a hang fails instead of blocking
-
-
-@pytest.fixture(params=[OPENAI, ANTHROPIC], ids=["openai", "anthropic"])
-def llm(request: pytest.FixtureRequest) -> LLM:
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def server(fake_llm: FakeLLMServer) -> FakeLLMServer:  # noqa: F811
-    return fake_llm
-
-
-@pytest.fixture
-async def client(llm: LLM, server: FakeLLMServer) -> AsyncIterator[SDKClient]:
-    async with llm.client(server) as made:
-        yield made
-
-
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    return a + b
 
 
 async def get_weather(city: str) -> str:
@@ -64,48 +45,6 @@ async def get_weather(city: str) -> str:
 def explode() -> str:
     """A tool that fails."""
     raise ValueError("boom")
-
-
-def ask(llm: LLM, client: SDKClient, messages: Any, **kwargs: Any) -> MessageSequencePromise:
-    """Inquire the provider's agent with the test model and client."""
-    return llm.agent.inquire(messages, model=llm.model, async_client=client, **kwargs)
-
-
-def conversation(llm: LLM, request: RecordedRequest) -> list[Any]:
-    """The messages of a request (OpenAI's without its system message)."""
-    messages: list[Any] = request.json["messages"]
-    return messages
-
-
-def wire_call(llm: LLM, call_id: str, name: str, arguments: str, input: Any) -> Any:
-    """A tool call as the provider's request carries it back."""
-    if llm.name == "openai":
-        function = {"name": name, "arguments": arguments}
-        return {"id": call_id, "type": "function", "function": function}
-    return {"type": "tool_use", "id": call_id, "name": name, "input": input}
-
-
-def wire_turn(llm: LLM, text: str | None, calls: list[Any]) -> Any:
-    """The assistant message of a turn of tool calls."""
-    if llm.name == "openai":
-        return {"role": "assistant", "content": text, "tool_calls": calls}
-    blocks = [{"type": "text", "text": text}] if text else []
-    return {"role": "assistant", "content": [*blocks, *calls]}
-
-
-def wire_results(llm: LLM, results: list[tuple[str, str, bool]]) -> list[Any]:
-    """The results of a turn, ``(call_id, text, is_error)``, as the provider's messages."""
-    if llm.name == "openai":
-        return [{"role": "tool", "tool_call_id": id_, "content": text} for id_, text, _ in results]
-    blocks = [
-        {"type": "tool_result", "tool_use_id": id_, "content": text, "is_error": error}
-        for id_, text, error in results
-    ]
-    return [{"role": "user", "content": blocks}]
-
-
-def user(text: str) -> Any:
-    return {"role": "user", "content": text}
 
 
 async def messages_then_error(reply: MessageSequencePromise) -> tuple[list[Message], Exception]:

@@ -24,6 +24,7 @@ from miniagents.ext.llm.offline_script import (
     ToolRule,
     call_count,
     offline_reply,
+    one_per_call,
     scripted_calls,
     scripted_reply,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "create_offline_agent",
     "offline_agent",
     "offline_reply",
+    "one_per_call",
 ]
 
 

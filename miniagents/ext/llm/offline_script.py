@@ -7,8 +7,11 @@ the agent runs the calls and calls the model again, the results now in ``call.me
 
     offline_agent.fork(
         tools=[add],
-        reply=iter([CallTool("add", {"a": 2, "b": 3}), "2 + 3 = 5."]),
+        reply=one_per_call(CallTool("add", {"a": 2, "b": 3}), "2 + 3 = 5."),
     )
+
+(:func:`one_per_call` is ``iter([...])`` with the replies typed: mypy cannot tell the type
+of a list that mixes texts and calls.)
 
 :class:`ToolRule` s script the usual case in one line each: when the user's last message
 matches a rule's pattern, the model calls the rule's tool, with the pattern's named groups
@@ -38,6 +41,7 @@ __all__ = [
     "answer_from_results",
     "call_count",
     "offline_reply",
+    "one_per_call",
     "scripted_calls",
     "scripted_reply",
 ]
@@ -94,6 +98,17 @@ ScriptedReply: TypeAlias = "str | CallTool | Sequence[CallTool]"
 Script: TypeAlias = "ScriptedReply | Iterator[ScriptedReply] | Callable[[LLMCall], ScriptedReply]"
 """The offline model's replies: one for every call, an iterator of them (one per call, e.g.
 ``iter([...])`` bound with ``fork``), or a function of the call."""
+
+
+def one_per_call(*replies: ScriptedReply) -> Iterator[ScriptedReply]:
+    """The offline model's replies, one per call of the model, in order.
+
+    Example:
+        >>> script = one_per_call(CallTool("add", {"a": 2, "b": 3}), "It is 5.")
+        >>> next(script), next(script)
+        (CallTool(name='add', arguments={'a': 2, 'b': 3}), 'It is 5.')
+    """
+    return iter(replies)
 
 
 def offline_reply(call: LLMCall) -> str:
