@@ -8,33 +8,23 @@ The OpenAI, Anthropic and offline agents are all made here, and so is yours::
 
 The agent's parameters are exactly the fields of the options class (typed for mypy, and
 checked by name at run time: a misspelled one is an ``AgentArgumentError``). Each call
-builds the prompt from the input messages, replies at once with one message whose
-``role``, ``model`` and ``agent_alias`` are known before its first token, streams the
-provider's tokens into it, stops a stalled reply (``stall_timeout``), translates the SDK's
-errors, and logs the call (``MiniAgents(llm_logger_agent=...)``).
+builds the prompt from the input messages, replies with messages whose ``role``, ``model``
+and ``agent_alias`` are known before their first token, streams the provider's tokens and
+tool calls into them, runs the tools the model calls (``tools=[...]``) until it answers,
+stops a stalled reply (``stall_timeout``), translates the SDK's errors, and logs each call
+of the model (``MiniAgents(llm_logger_agent=...)``): see :mod:`miniagents.ext.llm._call`.
 """
 
 from __future__ import annotations
 
 import inspect
-import itertools
-import math
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar, cast
 
-from miniagents.ext.llm._turn import Turn
-from miniagents.ext.llm.errors import LLMConfigurationError, LLMTimeoutError, LLMToolRoundsError
-from miniagents.ext.llm.messages import TokenUsage
-from miniagents.ext.llm.prompt import PromptText, prompt_of
-from miniagents.ext.llm.provider import Finish, LLMCall, LLMOptions, LLMProvider
-from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
-from miniagents.ext.tools.tool_set import ToolSet
-from miniagents.messages.message import Message
-from miniagents.messages.sequence import MessageType
+from miniagents.ext.llm._call import run_call
+from miniagents.ext.llm.provider import LLMOptions, LLMProvider
 from miniagents.miniagents.agent import AgentFunction, MiniAgent
-from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.interaction import InteractionContext
-from miniagents.promising.sentinels import DEFAULT
 
 __all__ = ["make_llm_agent"]
 
@@ -64,7 +54,7 @@ def make_llm_agent(
     build = cast(Callable[..., OptionsT], options)
 
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
-        await _run_call(ctx, provider, build(**arguments))
+        await run_call(ctx, provider, build(**arguments))
 
     parameters = inspect.signature(options).parameters.values()
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY)
@@ -73,170 +63,6 @@ def make_llm_agent(
     run.__module__ = getattr(options, "__module__", __name__)
     run.__doc__ = _docstring(summary, options)
     return MiniAgent(cast("AgentFunction[P]", run), alias=alias)
-
-
-async def _run_call(
-    ctx: InteractionContext, provider: LLMProvider[OptionsT], options: OptionsT
-) -> None:
-    """Run an LLM agent's interaction: its input messages in, the streamed reply out.
-
-    With tools, the model is called in a loop: each round's calls run concurrently, their
-    results go back to the model, until it answers (see :mod:`miniagents.ext.llm._turn`).
-    """
-    alias = ctx.this_agent.alias
-    model = options.model
-    if not model:
-        raise LLMConfigurationError(
-            f"The agent {alias} needs a model. Give it one when you make the agent, e.g. "
-            f"{alias.lower()}.fork(model=...) or inquire(..., model=...)."
-        )
-    context = MiniAgents.get_current()
-    stream = context.stream_llm_tokens_by_default if options.stream is None else options.stream
-    stall_timeout = _stall_timeout(options, context, alias)
-    max_rounds = _max_tool_rounds(options, alias)
-    call_options = options.call_options()
-    tool_set = ToolSet(options.tools or ())
-    tools = tuple(tool_set)
-    system, prompt = prompt_of(await ctx.messages, options.system, tools=bool(tools))
-
-    message_class = provider.message_class
-    role = message_class.model_fields["role"].default
-    metadata: dict[str, object] = {"role": role, "model": model, "agent_alias": alias}
-
-    def stalled() -> LLMTimeoutError:
-        return LLMTimeoutError(
-            f"The agent {alias} stopped its call: the model {model!r} sent nothing for "
-            f"{stall_timeout:g} seconds (its stall_timeout). Give it longer with "
-            f"{alias.lower()}.fork(stall_timeout=...) or MiniAgents(llm_stall_timeout=...), "
-            "or None to wait as long as it takes."
-        )
-
-    usage = TokenUsage()
-    for rounds in itertools.count():
-        call = LLMCall(model, stream, system, prompt, call_options, tools)
-        turn = Turn(ctx, message_class, metadata)
-        if not tools:
-            turn.open_text()  # known before the first token, as the only message
-        await turn.stream(provider, call, options, stall_timeout, stalled)
-        usage = _added(usage, turn.finish)
-        turn.complete(usage=usage)
-        calls = await turn.call_messages()
-        _log(context, ctx, call, turn, calls)
-        if not calls:
-            return
-        if rounds == max_rounds:
-            raise LLMToolRoundsError(
-                f"The agent {alias} stopped its tool loop: the model {model!r} asked for "
-                f"tools again after {max_rounds} rounds of tool calls (its max_tool_rounds). "
-                f"Give it more with {alias.lower()}.fork(max_tool_rounds=...), or tell the "
-                "model (e.g. in the system prompt) when to stop calling tools."
-            )
-        running = [tool_set.run(called) for called in calls]  # all start now, concurrently
-        ctx.reply(running)
-        try:
-            done = [await result for result in running]
-        except BaseException:  # cancelled: so are the tools, read by anyone or not
-            for result in running:
-                result.cancel()
-            raise
-        answered = [result for result in done if isinstance(result, ToolResultMessage)]
-        said = [PromptText("assistant", "".join(turn.texts))] if turn.texts else []
-        prompt = (*prompt, *said, *calls, *answered)
-
-
-def _added(usage: TokenUsage, finish: Finish) -> TokenUsage:
-    """``usage`` with the tokens of one more call (unknown counts stay unknown)."""
-
-    def add(total: int | None, more: int | None) -> int | None:
-        return more if total is None else total if more is None else total + more
-
-    return TokenUsage(
-        input_tokens=add(usage.input_tokens, finish.input_tokens),
-        output_tokens=add(usage.output_tokens, finish.output_tokens),
-    )
-
-
-def _max_tool_rounds(options: LLMOptions, alias: str) -> int:
-    """The agent's ``max_tool_rounds``, checked.
-
-    Raises:
-        LLMConfigurationError: if it is not a whole number of at least 1.
-    """
-    rounds = options.max_tool_rounds
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise LLMConfigurationError(
-            f"The max_tool_rounds of the agent {alias} must be a whole number of at least 1, "
-            f"got {rounds!r}. Set it with {alias.lower()}.fork(max_tool_rounds=...)."
-        )
-    return rounds
-
-
-def _stall_timeout(options: LLMOptions, context: MiniAgents, alias: str) -> float | None:
-    """The agent's ``stall_timeout``, else the context's, checked.
-
-    Raises:
-        LLMConfigurationError: if it is not a positive number of seconds (or ``None``).
-    """
-    given = options.stall_timeout
-    timeout: object = context.llm_stall_timeout if given is DEFAULT else given
-    if timeout is None:
-        return None
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not timeout > 0  # also refuses nan
-    ):
-        raise LLMConfigurationError(
-            f"The stall timeout of the agent {alias} must be a positive number of seconds, "
-            f"or None to wait as long as the model takes; got {timeout!r}. Set it with "
-            f"{alias.lower()}.fork(stall_timeout=...) or MiniAgents(llm_stall_timeout=...)."
-        )
-    return None if math.isinf(timeout) else float(timeout)
-
-
-def _log(
-    context: MiniAgents,
-    ctx: InteractionContext,
-    call: LLMCall,
-    turn: Turn,
-    calls: list[ToolCallMessage],
-) -> None:
-    """Send the call's prompt and response to the LLM logger agent, if there is one.
-
-    The response is the text message; for a turn of tool calls, a message of the text,
-    with the calls (name and arguments) in a ``tool_calls`` field.
-    """
-    logger = context.llm_logger_agent
-    if logger is False:
-        return
-    if logger is True:
-        from miniagents.ext.llm.llm_logger import llm_logger_agent
-
-        logger = llm_logger_agent
-    response: MessageType = [] if turn.text is None else turn.text.promise
-    if calls:
-        response = Message(
-            text="".join(turn.texts),
-            role="assistant",
-            finish_reason=turn.finish.reason,
-            usage=TokenUsage(
-                input_tokens=turn.finish.input_tokens, output_tokens=turn.finish.output_tokens
-            ),
-            tool_calls=tuple(f"{called.tool_name} {called.text}" for called in calls),
-        )
-    logger.inquire([*_call_messages(call), response], agent_alias=ctx.this_agent.alias)
-
-
-def _call_messages(call: LLMCall) -> list[Message]:
-    messages: list[Message] = []
-    if call.system:
-        messages.append(Message(text=call.system, role="system"))
-    for item in call.messages:
-        if isinstance(item, PromptText):
-            messages.append(Message(text=item.text, role=item.role))
-        else:
-            messages.append(item)
-    return messages
 
 
 # -- the agent's docstring -------------------------------------------------------------------
