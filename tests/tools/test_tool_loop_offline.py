@@ -18,6 +18,7 @@ from miniagents.ext.llm import (
     ToolResultMessage,
     UserMessage,
 )
+from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.from_env import llm_agent_from_env
 from miniagents.ext.llm.offline import (
     CallTool,
@@ -270,3 +271,11 @@ def test_without_tools_the_prompt_has_calls_and_results_as_text() -> None:
         PromptText("assistant", '(I called the tool add: {"a": 2})'),
         PromptText("user", "(The tool add failed: 2)"),
     )
+
+
+@pytest.mark.parametrize("reply", [["first", "second"], [CallTool("add"), 42], 42])
+async def test_a_reply_that_is_neither_a_text_nor_calls_is_a_clear_error(reply: object) -> None:
+    agent = offline_agent.fork(tools=[add], reply=reply, token_delay=0)
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match="which is neither a text nor a CallTool"):
+            await agent.inquire("hi")

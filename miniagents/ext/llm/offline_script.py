@@ -153,16 +153,36 @@ def scripted_reply(
                 "The offline agent has used up its scripted replies. Give it more, "
                 "e.g. fork(reply=iter([...])) with one reply per call."
             ) from None
+    given: object = script  # typed as a function by now, but it may be anything at run time
+    if not callable(given):
+        raise LLMConfigurationError(
+            f"The reply of the offline agent is {given!r}, which is neither a text nor a "
+            "CallTool: give a text, a CallTool (or a list of them), an iterator of those, "
+            "or a function of the call."
+        )
     return script(call)
 
 
 def scripted_calls(reply: ScriptedReply) -> list[CallTool]:
-    """The calls of a scripted reply (none for a text)."""
+    """The calls of a scripted reply (none for a text).
+
+    Raises:
+        LLMConfigurationError: for a reply that is neither a text nor calls.
+    """
     if isinstance(reply, str):
         return []
     if isinstance(reply, CallTool):
         return [reply]
-    return list(reply)
+    given: list[object] = list(reply) if isinstance(reply, Sequence) else [reply]
+    calls = [call for call in given if isinstance(call, CallTool)]
+    if len(calls) < len(given):
+        odd = next(call for call in given if not isinstance(call, CallTool))
+        raise LLMConfigurationError(
+            f"A reply of the offline agent holds {odd!r}, which is neither a text nor a "
+            "CallTool. A list in a reply is calls made at once; for one reply per call, "
+            "give one_per_call(...) or iter([...])."
+        )
+    return calls
 
 
 def _this_turn(messages: Sequence[PromptItem]) -> tuple[str, list[ToolResultMessage]]:
