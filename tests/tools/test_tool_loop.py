@@ -21,8 +21,10 @@ from miniagents.ext.llm import (
     ToolResultMessage,
 )
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMResponseError
+from miniagents.ext.mcp import MCPSession
 from miniagents.ext.tools import ToolDefinitionError, as_tool
 from miniagents.testing import FakeLLMServer, ToolCall
+from tests.mcp.server import server as mcp_server
 from tests.test_llm_providers import LLM, SDKClient
 from tests.tools.loop_support import (
     add,
@@ -399,3 +401,39 @@ async def test_giving_up_while_tools_run_cancels_them_and_closes_the_sub_agents_
     assert server.requests[1].json["model"] == "sub"
     assert server.requests[1].outcome == "disconnected"
     assert len(server.requests) == 2  # the model was not called again
+
+
+async def test_the_tools_of_an_mcp_server_work_in_the_loop(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.reply(tool_calls=[ToolCall("calc_add", {"a": 2, "b": 3}, id="c1")])
+    server.reply(["5."])
+    async with MCPSession(mcp_server, prefix="calc_") as session, MiniAgents():
+        messages = await ask(llm, client, "2 + 3?", tools=[*session])
+    result = messages[1]
+    assert isinstance(result, ToolResultMessage)
+    assert (result.tool_name, result.text, result.is_error) == ("calc_add", "5", False)
+    described = server.requests[0].json["tools"]
+    names = [
+        tool["function"]["name"] if llm.name == "openai" else tool["name"] for tool in described
+    ]
+    assert "calc_add" in names
+
+
+async def test_an_agent_that_passes_the_reply_on_passes_on_every_call_and_result(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    @miniagent
+    async def assistant(ctx: InteractionContext) -> None:
+        ctx.reply(ask(llm, client, ctx.messages, tools=[add]))
+
+    server.reply(tool_calls=[ToolCall("add", {"a": 1, "b": 1}, id="c1")])
+    server.reply(["2."])
+    async with MiniAgents():
+        messages = await assistant.inquire("1 + 1?")
+    assert [type(message) for message in messages] == [
+        ToolCallMessage,
+        ToolResultMessage,
+        llm.message_class,
+    ]
+    assert [message.text for message in messages] == ['{"a":1,"b":1}', "2", "2."]
