@@ -15,8 +15,6 @@ then closes, and ``malformed_after`` sends half the body as if it were whole.
 
 from __future__ import annotations
 
-from typing import Any
-
 from miniagents.testing._http import Exchange
 from miniagents.testing._record import RecordedRequest
 from miniagents.testing._script import Failure, Reply
@@ -27,7 +25,7 @@ __all__ = ["StreamFaults", "send_event", "send_failure", "send_single"]
 
 def send_failure(exchange: Exchange, wire: Wire, failure: Failure, request_id: str) -> None:
     """Answer with the HTTP error ``failure`` (its body, or the provider's error body)."""
-    payload: Any = failure.body
+    payload: object = failure.body
     if payload is None:
         payload = wire.error_body(failure.status, failure.message, request_id)
     if isinstance(payload, str):

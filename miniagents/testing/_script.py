@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 __all__ = [
     "ANTHROPIC_TO_OPENAI",
@@ -67,7 +67,7 @@ class ToolCall:
     """
 
     name: str
-    arguments: Mapping[str, Any] | str = field(default_factory=dict)
+    arguments: Mapping[str, object] | str = field(default_factory=dict)
     id: str | None = None
     pieces: int = 2
 
@@ -125,7 +125,7 @@ class Failure:
     """A scripted HTTP error response (see ``FakeLLMServer.fail``)."""
 
     status: int
-    body: Any = None
+    body: object = None
     headers: Mapping[str, str] = field(default_factory=dict)
     message: str | None = None
     delay: float = 0.0

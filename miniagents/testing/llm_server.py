@@ -51,7 +51,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any
 
 from miniagents.testing._http import Handler, HTTPServer
 from miniagents.testing._script import Failure, Reply, ToolCall, as_tokens
@@ -266,7 +265,7 @@ class FakeLLMServer(ScriptedApp):
     def fail(
         self,
         status: int = 500,
-        body: Any = None,
+        body: object = None,
         headers: Mapping[str, str] | None = None,
         *,
         message: str | None = None,
