@@ -300,6 +300,8 @@ async def test_a_tool_that_cannot_be_a_tool_fails_the_call_before_any_request(
     async with MiniAgents():
         with pytest.raises(ToolDefinitionError, match="has no type annotation"):
             await ask(llm, client, "hi", tools=[untyped])
+        with pytest.raises(LLMConfigurationError, match="must be a list of tools, not <fun"):
+            await ask(llm, client, "hi", tools=add)
     assert server.requests == []
 
 

@@ -62,7 +62,7 @@ async def run_call(
     stall_timeout = _stall_timeout(options, context, alias)
     max_rounds = _max_tool_rounds(options, alias)
     call_options = options.call_options()
-    tool_set = _tool_set(options.tools or ())
+    tool_set = _tool_set(options.tools or (), alias)
     tools = tuple(tool_set)
     system, prompt = prompt_of(await ctx.messages, options.system, tools=bool(tools))
 
@@ -206,11 +206,20 @@ def _call_messages(call: LLMCall) -> list[Message]:
     return messages
 
 
-def _tool_set(tools: Sequence[ToolLike]) -> ToolSet:
+def _tool_set(tools: Sequence[ToolLike], alias: str) -> ToolSet:
     """The ``ToolSet`` of ``tools``, made once for the same tools among the last few used.
 
     Describing tools makes pydantic models (milliseconds each), too slow for every call.
+
+    Raises:
+        LLMConfigurationError: if ``tools`` is not a sequence of tools.
     """
+    given: object = tools  # typed, but it may be anything at run time
+    if not isinstance(given, Sequence) or isinstance(given, str):
+        raise LLMConfigurationError(
+            f"The tools of the agent {alias} must be a list of tools, not {given!r:.60}: "
+            f"e.g. {alias.lower()}.fork(tools=[get_weather])."
+        )
     items = tuple(tools)
     key = tuple(map(id, items))  # valid: the cache holds the items themselves
     cached = _TOOL_SETS.get(key)
