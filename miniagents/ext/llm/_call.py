@@ -112,7 +112,7 @@ async def run_call(
 
 
 def _added(usage: TokenUsage, finish: Finish) -> TokenUsage:
-    """``usage`` with the tokens of one more call (unknown counts stay unknown)."""
+    """``usage`` with the tokens of one more call (a count the provider did not give adds none)."""
 
     def add(total: int | None, more: int | None) -> int | None:
         return more if total is None else total if more is None else total + more
