@@ -368,6 +368,6 @@ async def test_a_paused_response_goes_on_when_the_test_resumes_it(
         if event.type == "content_block_delta" and event.delta.type == "text_delta"
     ]
     assert texts == ["one", " two", " three"]
-    assert (record.paused, record.finished) == (False, True)
     assert (await fake_llm.wait_finished_async(0)).outcome == "complete"
+    assert (record.paused, record.finished) == (False, True)
     assert json.loads(record.raw_body)["stream"] is True
