@@ -64,7 +64,7 @@ async def outline(ctx: InteractionContext) -> None:
 
 def offline_summary(call: LLMCall) -> str:
     """What the offline model answers: the document's first sentence, as a summary."""
-    document = call.messages[-1][1].split("): ", 1)[1]
+    document = (call.messages[-1].text or "").split("): ", 1)[1]
     return f"A note on {document.split('.')[0].removeprefix('The ')}."
 
 

@@ -31,6 +31,8 @@ The hierarchy::
     ├── RayAgentError                             running an agent on Ray failed (ext.ray.errors)
     │   ├── RayWorkerDiedError                      the worker (or node) died mid-interaction
     │   └── RemoteError                             a worker's error that cannot travel as itself
+    ├── FakeLLMServerError                        the fake LLM server misused (miniagents.testing)
+    │   └── FakeLLMServerTimeout (also TimeoutError)  a request waited for did not come in time
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
@@ -40,7 +42,8 @@ The hierarchy::
         │   └── LLMTimeoutError                     timed out, or the reply stalled
         ├── LLMAuthenticationError                  a missing or refused API key
         ├── LLMRequestError                         any other 4xx: the request was refused
-        └── LLMResponseError                        a malformed, incomplete or failed stream
+        ├── LLMResponseError                        a malformed, incomplete or failed stream
+        └── LLMToolRoundsError                      the model kept calling tools: max_tool_rounds
 
 Errors raised by a stream's producer or an agent (your code, an SDK) are not wrapped:
 they reach every consumer with their own type. Assigning a field of a ``Frozen`` model raises
@@ -60,6 +63,7 @@ from miniagents.ext.llm.errors import LLMResponseError as LLMResponseError
 from miniagents.ext.llm.errors import LLMSDKMissingError as LLMSDKMissingError
 from miniagents.ext.llm.errors import LLMServerError as LLMServerError
 from miniagents.ext.llm.errors import LLMTimeoutError as LLMTimeoutError
+from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
 from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
 from miniagents.ext.ray.errors import MessageSerializationError as MessageSerializationError
 from miniagents.ext.ray.errors import RayAgentError as RayAgentError
@@ -86,6 +90,8 @@ from miniagents.promising.errors import SentinelMisuseError as SentinelMisuseErr
 from miniagents.promising.errors import StreamCancelledError as StreamCancelledError
 from miniagents.promising.errors import StreamOverflowError as StreamOverflowError
 from miniagents.promising.errors import StreamSourceError as StreamSourceError
+from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
+from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
 
 __all__ = [
     "AgentArgumentError",
@@ -93,6 +99,8 @@ __all__ = [
     "AgentFinishedError",
     "AppenderClosedError",
     "ChatHistoryError",
+    "FakeLLMServerError",
+    "FakeLLMServerTimeout",
     "FrozenInstanceError",
     "HashKeyError",
     "IncompleteStreamError",
@@ -106,6 +114,7 @@ __all__ = [
     "LLMSDKMissingError",
     "LLMServerError",
     "LLMTimeoutError",
+    "LLMToolRoundsError",
     "MCPSessionError",
     "MalformedChatHistoryError",
     "MessageSerializationError",

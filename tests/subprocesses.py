@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 
-from tests.fakes.llm_server import FakeLLMServer
+from miniagents.testing import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parent.parent
 

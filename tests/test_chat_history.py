@@ -337,29 +337,45 @@ async def test_markdown_round_trips_every_kind_of_message(tmp_path: Path) -> Non
     assert loaded[8].text == ""
 
 
-async def test_markdown_picks_the_class_by_role(tmp_path: Path) -> None:
+async def test_markdown_keeps_each_class_and_picks_one_by_role_when_none_is_recorded(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "chat.md"
-    history = ChatHistoryMD(path)
-    await history.store(
-        [
-            Message(text="u", role="user"),
-            Message(text="a", role="assistant", model="x", extra=1),
-            Message(text="s", role="system"),
-            Message(text="t", role="tool", name="calc"),
-            Message(text="n"),
-            OfflineMessage(text="o", model="offline"),
-            UserMessage(text="looks like an assistant", role="assistant"),
-        ]
-    )
+    messages = [
+        Message(text="u", role="user"),
+        Message(text="a", role="assistant", model="x", extra=1),
+        Message(text="s", role="system"),
+        Message(text="t", role="tool", name="calc"),
+        Message(text="n"),
+        OfflineMessage(text="o", model="offline"),
+        UserMessage(text="looks like an assistant", role="assistant"),
+    ]
+    await ChatHistoryMD(path).store(messages)
     loaded = await ChatHistoryMD(path).load()
-    assert list(loaded) == [
+    assert list(loaded) == messages
+    assert [type(message) for message in loaded] == [type(message) for message in messages]
+
+    # sections that record no class (all of them, before classes were recorded): by role
+    old = tmp_path / "old.md"
+    old.write_text(
+        "".join(
+            f"<!-- miniagents: {fields} -->\n### X\n\n{text}\n\n"
+            for fields, text in [
+                ('{"role": "user"}', "u"),
+                ('{"role": "assistant", "model": "x", "extra": 1}', "a"),
+                ('{"role": "system"}', "s"),
+                ('{"role": "tool", "name": "calc"}', "t"),
+                ("{}", "n"),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    assert list(await ChatHistoryMD(old).load()) == [
         UserMessage(text="u"),
         AssistantMessage.model_validate({"text": "a", "model": "x", "extra": 1}),
         SystemMessage(text="s"),
         Message(text="t", role="tool", name="calc"),
         Message(text="n"),
-        AssistantMessage(text="o", model="offline"),
-        AssistantMessage(text="looks like an assistant"),
     ]
 
 
@@ -832,7 +848,7 @@ async def test_dialog_loop_with_markdown_history_agent(tmp_path: Path) -> None:
             )
     loaded = await ChatHistoryMD(path).load()
     assert roles_and_texts(loaded) == EXPECTED_DIALOG
-    assert [type(message) for message in loaded] == [UserMessage, AssistantMessage] * 3
+    assert [type(message) for message in loaded] == [UserMessage, OfflineMessage] * 3
 
 
 # --- Dialogs in subprocesses: resuming, and crashing -------------------------------------
@@ -921,9 +937,9 @@ def test_a_dialog_resumes_from_its_file_in_a_new_process(
         ("user", "fourth"),
         ("assistant", offline_text(7, "fourth")),
     ]
-    assert [type(message) for message in loaded] == [UserMessage, AssistantMessage] * 4
+    assert [type(message) for message in loaded] == [UserMessage, OfflineMessage] * 4
     assert all(
-        isinstance(message, AssistantMessage) and message.model == "offline"
+        isinstance(message, OfflineMessage) and message.model == "offline"
         for message in loaded[1::2]
     )
     content = path.read_text(encoding="utf-8")
@@ -967,7 +983,7 @@ WITH_USER_HISTORY = 'user_agent=create_console_user_agent(chat_history=ChatHisto
 
 COMPLETED_BEFORE_THE_SLOW_REPLY = [
     UserMessage(text="first"),
-    AssistantMessage(
+    OfflineMessage(
         text="short reply",
         model="offline",
         agent_alias="OFFLINE_AGENT",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from miniagents.ext.chat_history_md import ChatHistoryMD
-from tests.fakes.llm_server import FakeLLMServer
+from miniagents.testing import FakeLLMServer
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 from tests.test_console import WAIT, read_until
 from tests.test_install import installed_checkout

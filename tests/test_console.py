@@ -51,10 +51,10 @@ from miniagents.ext.misc_agents import (
 from miniagents.messages import MessagePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.promising.sentinels import AWAIT
+from miniagents.testing import FakeLLMServer
 from miniagents.utils import achain_loop, adialog_loop
 from miniagents.utils import loops as loops_module
 from miniagents.utils.loops import ChainStep
-from tests.fakes.llm_server import FakeLLMServer
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.llm_server import FakeLLMServer
+from miniagents.testing import FakeLLMServer
 from tests.subprocesses import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +120,11 @@ EXAMPLE_OUTPUT = {
         "(written to MODULES.md)",
     ],
     "streams_demo.py": ["Streams are replayable"],
+    "tools.py": [
+        'CALL get_weather: {"city": "Paris"}\nCALL multiply: {"a": "6", "b": "7"}\n',
+        "RESULT multiply: 42\nRESULT POET: The streams run on, token by token;",
+        "- get_weather: Sunny, 21 °C in Paris\n- multiply: 42\n",
+    ],
 }
 """Lines each example prints (offline); every example is listed."""
 

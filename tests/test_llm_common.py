@@ -141,7 +141,10 @@ async def test_scripted_replies_a_text_an_iterator_or_a_function() -> None:
             model="m",
             token_delay=0.0,
         )
-    assert str(computed) == "m: be brief\n\nsys / (('user', 'q'), ('assistant', 'a'))"
+    assert str(computed) == (
+        "m: be brief\n\nsys / "
+        "(PromptText(role='user', text='q'), PromptText(role='assistant', text='a'))"
+    )
 
 
 def test_the_prompt_takes_roles_from_messages_and_system_from_system_messages() -> None:

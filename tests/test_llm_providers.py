@@ -1,6 +1,6 @@
 """The OpenAI and Anthropic agents over real HTTP, against the fake provider server.
 
-The real SDK clients (openai 3.52, anthropic 2.11) talk to ``tests.fakes.llm_server`` on a
+The real SDK clients (openai 3.52, anthropic 2.11) talk to ``miniagents.testing`` on a
 local port: nothing here touches the internet. Each test runs for both providers where the
 behaviour is shared. Failures that the SDKs retry are scripted with ``FAST_RETRY`` headers,
 so the retries are instant.
@@ -48,8 +48,8 @@ from miniagents.ext.llm.errors import (
 )
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.promising.sentinels import DEFAULT
+from miniagents.testing import FAST_RETRY, FakeLLMServer
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.fakes.llm_server import FAST_RETRY, FakeLLMServer
 from tests.fakes.virtual_clock import manual_time
 
 # -- the two providers ---------------------------------------------------------------------

@@ -6,7 +6,7 @@ written by users; every import path and snippet in them must work as written, a 
 
 The snippets that use the LLM agents (``miniagents.ext.llm.openai``, with python-dotenv's
 ``load_dotenv``) run against a fake OpenAI server on ``127.0.0.1`` that the test starts
-(``tests/fakes/llm_server.py``): the subprocess gets ``OPENAI_BASE_URL`` and
+(``miniagents.testing``): the subprocess gets ``OPENAI_BASE_URL`` and
 ``OPENAI_API_KEY=test``, the fake's replies are scripted, and both what the snippet prints
 and the requests it made (model, messages, keyword arguments) are asserted.
 
@@ -40,8 +40,8 @@ import pytest
 
 from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, UserMessage
+from miniagents.testing import FakeLLMServer, RecordedRequest
 from tests.fakes.fixtures import fake_llm  # noqa: F401 - a fixture
-from tests.fakes.llm_server import FakeLLMServer, RecordedRequest
 from tests.subprocesses import python_env, run_python
 
 SEEDS_DIR = Path(__file__).parents[2] / "shared" / "seeds"
@@ -491,7 +491,7 @@ async def load_history(path: Path, model: str) -> list[dict[str, str]]:
     """
     messages: list[dict[str, str]] = []
     for message in await ChatHistoryMD(path).load():
-        assert type(message) in (UserMessage, AssistantMessage), message
+        assert isinstance(message, (UserMessage, AssistantMessage)), message
         assert message.text is not None
         if isinstance(message, AssistantMessage):
             assert message.model == model

@@ -38,7 +38,7 @@ class SourceFile(Message):
 
 def offline_draft(call: LLMCall) -> str:
     """What the offline model drafts: the summary line of the module's docstring."""
-    tree = ast.parse(call.messages[-1][1])
+    tree = ast.parse(call.messages[-1].text or "")
     docstring = ast.get_docstring(tree) or "This module has no docstring yet."
     return docstring.split("\n\n")[0].replace("\n", " ")
 

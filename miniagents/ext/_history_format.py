@@ -13,6 +13,8 @@ A section cut short (a crash or a full disk during an append) is then told apart
 complete one, and reported as *torn* rather than read as a shorter message. Sections
 written before the check existed (``<!-- miniagents: {...} -->``) are *unchecked*: their
 text runs to the next header line, as it always did. ``_history_reader`` reads them back.
+The message's class is in the fields when its role does not tell it (``_history_classes``);
+tool calls and results get headings of their own (``### TOOL CALL: get_weather``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from pathlib import Path
 import pydantic
 
 from miniagents.chat_history import ChatHistoryError
+from miniagents.ext._history_classes import MessageClasses
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.message import Message
 
 CHECKED_HEADER = re.compile(rb"<!-- miniagents size=(\d{1,15}) crc32=([0-9a-f]{8}): ")
@@ -61,7 +65,7 @@ CUT_CHECKED_HEADER = re.compile(
 """A checked header line cut before the end of its ``: `` (it has no line break yet)."""
 
 
-def encode_section(message: Message, path: Path, line: int) -> bytes:
+def encode_section(message: Message, path: Path, line: int, classes: MessageClasses) -> bytes:
     """``message`` as a checked section, followed by its blank line.
 
     Raises:
@@ -88,6 +92,7 @@ def encode_section(message: Message, path: Path, line: int) -> bytes:
         }  # a declared field left at None is not written: it is None again when loaded
         if message.text is None:
             fields["text"] = None
+        fields = classes.header_fields(message, fields)
         header = json.dumps(fields, ensure_ascii=False, allow_nan=False)
     except (ValueError, RecursionError) as error:
         raise refused(
@@ -98,7 +103,7 @@ def encode_section(message: Message, path: Path, line: int) -> bytes:
     lines = (message.text or "").split("\n")
     text = "\n".join("\\" + line if _LOOKS_LIKE_HEADER.match(line) else line for line in lines)
     try:
-        checked = f"{header} -->\n### {_heading(fields)}\n\n{text}\n".encode()
+        checked = f"{header} -->\n### {_heading(message, fields)}\n\n{text}\n".encode()
     except UnicodeEncodeError as error:
         raise refused(
             f"its text or fields are not valid Unicode ({error.reason}). Remove the invalid "
@@ -108,12 +113,16 @@ def encode_section(message: Message, path: Path, line: int) -> bytes:
     return lead + checked + b"\n"
 
 
-def _heading(fields: Mapping[str, object]) -> str:
+def _heading(message: Message, fields: Mapping[str, object]) -> str:
     role = fields.get("role")
     heading = role.upper() if isinstance(role, str) and role.strip() else "MESSAGE"
     model = fields.get("model")
     if isinstance(model, str) and model.strip():
         heading += f" ({model})"
+    if isinstance(message, ToolCallMessage):
+        heading = f"TOOL CALL: {message.tool_name}"
+    elif isinstance(message, ToolResultMessage):
+        heading = f"TOOL {'ERROR' if message.is_error else 'RESULT'}: {message.tool_name}"
     return " ".join(heading.split())  # one line, whatever the fields hold
 
 

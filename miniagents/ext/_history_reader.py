@@ -18,6 +18,7 @@ from typing import NoReturn
 import pydantic
 
 from miniagents.chat_history import MalformedChatHistoryError
+from miniagents.ext._history_classes import MessageClasses
 from miniagents.ext._history_format import (
     CHECKED_HEADER,
     CUT_CHECKED_HEADER,
@@ -25,14 +26,7 @@ from miniagents.ext._history_format import (
     UNCHECKED_HEADER,
     unescape,
 )
-from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMessage
 from miniagents.messages.message import Message
-
-_CLASSES: dict[str, type[Message]] = {
-    "user": UserMessage,
-    "assistant": AssistantMessage,
-    "system": SystemMessage,
-}
 
 
 @dataclass(frozen=True)
@@ -55,7 +49,7 @@ class Parsed:
     torn: Torn | None
 
 
-def parse(data: bytes, path: Path, first_line: int = 1) -> Parsed:
+def parse(data: bytes, path: Path, classes: MessageClasses, first_line: int = 1) -> Parsed:
     """The sections of ``data`` (a whole file, or what was added after ``first_line``).
 
     A torn last section is reported in ``Parsed.torn``, not raised: the caller decides.
@@ -63,11 +57,12 @@ def parse(data: bytes, path: Path, first_line: int = 1) -> Parsed:
     Raises:
         MalformedChatHistoryError: if ``data`` is not a run of sections (file and line named).
     """
-    return _Reader(data, path, first_line).read()
+    return _Reader(data, path, classes, first_line).read()
 
 
 class _Reader:
-    def __init__(self, data: bytes, path: Path, first_line: int) -> None:
+    def __init__(self, data: bytes, path: Path, classes: MessageClasses, first_line: int) -> None:
+        self.classes = classes
         self.data = data
         self.path = path
         self.pos = 0
@@ -208,8 +203,7 @@ class _Reader:
         return fields
 
     def _message(self, fields: dict[str, object], text: str, line: int) -> Message:
-        role = fields.get("role")
-        cls = _CLASSES.get(role, Message) if isinstance(role, str) else Message
+        cls, fields = self.classes.class_of(fields)
         if "text" in fields:
             if fields["text"] is not None or text:
                 self._malformed(line, 'a message with "text" in its header must have no body')

@@ -20,17 +20,27 @@ crash is told apart from a complete one. Files written before sections had a siz
 checksum (``<!-- miniagents: {...} -->``) are read as they always were. A text line that
 would read as a section's first line is written with a backslash in front (taken off
 again when the file is read).
+
+A message comes back as its class. ``UserMessage``, ``AssistantMessage`` and
+``SystemMessage`` (of their own roles) and plain ``Message`` s of other roles are told by
+their role; any other class is named first in the fields, e.g. ``{"$class":
+"ToolCallMessage", ...}``, under the heading ``### TOOL CALL: get_weather``. Names are
+looked up, never imported: the built-in message classes (those of ``miniagents.ext.llm``
+and ``miniagents.ext.tools``) and the ``message_classes`` given; a name not among them
+gives a plain ``Message`` with all the section's fields.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from miniagents.chat_history import ChatHistory, ChatHistoryError, TornChatHistoryError
+from miniagents.ext._history_classes import MessageClasses
 from miniagents.ext._history_file import (
     FileId,
     open_for_append,
@@ -99,9 +109,13 @@ class ChatHistoryMD(ChatHistory):
         on_torn_section: ``"drop"`` (the default) drops a torn last section with a logged
             warning; ``"raise"`` raises :class:`~miniagents.chat_history.TornChatHistoryError`
             instead, at every call, leaving the file as it is.
+        message_classes: Your own ``Message`` subclasses, so that their messages load back
+            as themselves (the built-in classes always do); others load as ``Message``.
 
     Raises:
         ValueError: if ``on_torn_section`` is neither ``"drop"`` nor ``"raise"``.
+        ChatHistoryError: if ``message_classes`` holds something that is not a ``Message``
+            subclass, or two classes of one name.
     """
 
     def __init__(
@@ -109,11 +123,13 @@ class ChatHistoryMD(ChatHistory):
         path: str | os.PathLike[str],
         *,
         on_torn_section: Literal["drop", "raise"] = "drop",
+        message_classes: Iterable[type[Message]] = (),
     ) -> None:
         if on_torn_section not in ("drop", "raise"):
             raise ValueError(f'on_torn_section must be "drop" or "raise", not {on_torn_section!r}.')
         self.path = Path(path)
         self.on_torn_section: Literal["drop", "raise"] = on_torn_section
+        self._classes = MessageClasses(message_classes)
         self._known: _Known | None = None
         self._worker = SerialWorker()
 
@@ -145,7 +161,7 @@ class ChatHistoryMD(ChatHistory):
         """What the file holds, read at the first call (in the worker thread)."""
         if self._known is None:
             data, identity = read_regular(self.path)
-            parsed = parse(data, self.path)
+            parsed = parse(data, self.path, self._classes)
             self._on_torn(parsed)
             known = _Known([], identity, 0, len(data), 0, b"")
             known.add(parsed, data)
@@ -154,7 +170,8 @@ class ChatHistoryMD(ChatHistory):
 
     def _append(self, message: Message) -> None:
         known = self._read()
-        section = encode_section(message, self.path, known.lines + 1 + len(known.separator()))
+        line = known.lines + 1 + len(known.separator())
+        section = encode_section(message, self.path, line, self._classes)
         fd, known.identity, size = open_for_append(self.path, known.identity)
         try:
             if size != known.size:  # written to since it was read: take that in first
@@ -175,7 +192,7 @@ class ChatHistoryMD(ChatHistory):
                 "ChatHistoryMD per file at a time; make a new one to read the file again."
             )
         added = read_from(fd, known.end, self.path)
-        parsed = parse(added, self.path, known.lines + 1)
+        parsed = parse(added, self.path, self._classes, known.lines + 1)
         self._on_torn(parsed)  # raised: nothing taken in, and the next call raises again
         known.add(parsed, added)
         known.size = size

@@ -1,20 +1,7 @@
-"""Test doubles: a fake OpenAI / Anthropic HTTP server, and a virtual clock.
+"""Pytest fixtures over the testing kit, and a virtual clock.
 
-See ``tests/fakes/llm_server.py`` for the server, ``tests/fakes/virtual_clock.py`` for the
-clock, and ``tests/fakes/fixtures.py`` for the ``fake_llm`` and ``virtual_clock`` pytest
-fixtures (registered for every test module by ``tests/conftest.py``).
+The fake LLM server is public: :mod:`miniagents.testing`. ``tests/fakes/fixtures.py``
+holds the ``fake_llm`` and ``virtual_clock`` fixtures (registered for every test module by
+``tests/conftest.py``); ``tests/fakes/virtual_clock.py`` the clock. The server's own tests
+are in ``tests/testing/``.
 """
-
-from tests.fakes.llm_server import FAST_RETRY, Failure, FakeLLMServer, RecordedRequest, Reply
-from tests.fakes.virtual_clock import VirtualClock, manual_time, virtual_time
-
-__all__ = [
-    "FAST_RETRY",
-    "Failure",
-    "FakeLLMServer",
-    "RecordedRequest",
-    "Reply",
-    "VirtualClock",
-    "manual_time",
-    "virtual_time",
-]

@@ -1,10 +1,10 @@
-"""Pytest fixtures for the fake LLM server.
+"""Pytest fixtures: the fake LLM server (``miniagents.testing``) and a virtual clock.
 
 Use in a test module by importing the fixture (the import is what registers it there; the
 ``noqa`` keeps ruff from calling it unused, as it is only used as a parameter name)::
 
+    from miniagents.testing import FakeLLMServer
     from tests.fakes.fixtures import fake_llm  # noqa: F401
-    from tests.fakes.llm_server import FakeLLMServer
 
 
     async def test_something(fake_llm: FakeLLMServer) -> None:  # noqa: F811
@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.fakes.llm_server import FakeLLMServer
+from miniagents.testing import FakeLLMServer
 from tests.fakes.virtual_clock import VirtualClock, virtual_time
 
 

@@ -14,7 +14,7 @@ make mypy see the whole agent as ``MiniAgent[Any]``: these aliases would then no
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal, TypeAlias
 
@@ -26,11 +26,11 @@ from mypy_extensions import DefaultNamedArg
 from typing_extensions import assert_type
 
 from miniagents import MessageSequencePromise, MiniAgent, MiniAgents
-from miniagents.ext.llm import LLMCall
 from miniagents.ext.llm.anthropic import anthropic_agent, create_anthropic_agent
 from miniagents.ext.llm.from_env import llm_agent_from_env
-from miniagents.ext.llm.offline import create_offline_agent, offline_agent
+from miniagents.ext.llm.offline import Script, ToolRule, create_offline_agent, offline_agent
 from miniagents.ext.llm.openai import create_openai_agent, openai_agent
+from miniagents.ext.tools import ToolLike
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 OpenAIAgent: TypeAlias = """MiniAgent[[
@@ -39,6 +39,8 @@ OpenAIAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(str | None, 'system'),
     DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
     DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
+    DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
+    DefaultNamedArg(int, 'max_tool_rounds'),
     DefaultNamedArg(openai.AsyncOpenAI | None, 'async_client'),
     DefaultNamedArg(int | None, 'max_tokens'),
     DefaultNamedArg(int | None, 'max_completion_tokens'),
@@ -59,6 +61,8 @@ AnthropicAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(str | None, 'system'),
     DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
     DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
+    DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
+    DefaultNamedArg(int, 'max_tool_rounds'),
     DefaultNamedArg(anthropic.AsyncAnthropic | None, 'async_client'),
     DefaultNamedArg(int, 'max_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
@@ -74,15 +78,27 @@ OfflineAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(str | None, 'system'),
     DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
     DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
-    DefaultNamedArg(str | Iterator[str] | Callable[[LLMCall], str] | None, 'reply'),
+    DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
+    DefaultNamedArg(int, 'max_tool_rounds'),
+    DefaultNamedArg(Script | None, 'reply'),
     DefaultNamedArg(float, 'token_delay'),
     DefaultNamedArg(int | None, 'max_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
+    DefaultNamedArg(Sequence[ToolRule] | None, 'tool_rules'),
 ]]"""
 """The type of ``offline_agent``."""
 
 # Referenced so that the names used only inside the string aliases above stay imported.
-_USED_IN_ALIASES = (DefaultNamedArg, Mapping, Sequence, Iterator, Callable, Literal, Sentinel)
+_USED_IN_ALIASES = (
+    DefaultNamedArg,
+    Mapping,
+    Sequence,
+    Literal,
+    Sentinel,
+    Script,
+    ToolRule,
+    ToolLike,
+)
 
 
 def check_agent_types() -> None:

@@ -3,31 +3,43 @@
 ``openai_agent`` (:mod:`miniagents.ext.llm.openai`), ``anthropic_agent``
 (:mod:`miniagents.ext.llm.anthropic`) and ``offline_agent``
 (:mod:`miniagents.ext.llm.offline`) take the interaction's messages as the prompt and
-reply with one ``AssistantMessage``, streamed token by token. Each is made by
-:func:`make_llm_agent` from an options class (its exact parameters) and a provider
-(:mod:`miniagents.ext.llm.provider`); so is yours. Importing this package does not import
-any SDK.
+reply with one ``AssistantMessage``, streamed token by token. Given ``tools=[...]``, they
+call the model in a loop: the reply streams a ``ToolCallMessage`` per call and a
+``ToolResultMessage`` per result (each round's calls run concurrently), then the answer.
+Each agent is made by :func:`make_llm_agent` from an options class (its exact parameters)
+and a provider (:mod:`miniagents.ext.llm.provider`); so is yours. Importing this package
+does not import any SDK.
 
-The modules: ``provider`` (the provider interface), ``llm_agent`` (``make_llm_agent``),
-``prompt`` (messages into a prompt), ``messages`` (the message classes), ``errors``,
-``sdk_calls`` and ``sdk_errors`` (what the SDK-backed providers share), ``llm_logger``,
-``from_env``, and one module per provider.
+The modules: ``provider`` (the provider interface), ``llm_agent`` (``make_llm_agent`` and
+the tool loop), ``prompt`` (messages into a prompt), ``messages`` (the message classes),
+``errors``, ``sdk_calls`` and ``sdk_errors`` (what the SDK-backed providers share),
+``llm_logger``, ``from_env``, one module per provider, and ``offline_script`` (what the
+offline model says).
 """
 
 from miniagents.ext.llm.errors import LLMError as LLMError
+from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
 from miniagents.ext.llm.llm_agent import make_llm_agent as make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage as AssistantMessage
 from miniagents.ext.llm.messages import SystemMessage as SystemMessage
 from miniagents.ext.llm.messages import TokenUsage as TokenUsage
 from miniagents.ext.llm.messages import UserMessage as UserMessage
+from miniagents.ext.llm.prompt import PromptItem as PromptItem
+from miniagents.ext.llm.prompt import PromptText as PromptText
+from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS as DEFAULT_MAX_TOOL_ROUNDS
 from miniagents.ext.llm.provider import Finish as Finish
 from miniagents.ext.llm.provider import LLMCall as LLMCall
 from miniagents.ext.llm.provider import LLMEvent as LLMEvent
 from miniagents.ext.llm.provider import LLMOptions as LLMOptions
 from miniagents.ext.llm.provider import LLMProvider as LLMProvider
+from miniagents.ext.llm.provider import ToolCallDelta as ToolCallDelta
+from miniagents.ext.llm.provider import ToolCallStart as ToolCallStart
 from miniagents.ext.llm.provider import call_option as call_option
+from miniagents.ext.tools.messages import ToolCallMessage as ToolCallMessage
+from miniagents.ext.tools.messages import ToolResultMessage as ToolResultMessage
 
 __all__ = [
+    "DEFAULT_MAX_TOOL_ROUNDS",
     "AssistantMessage",
     "Finish",
     "LLMCall",
@@ -35,8 +47,15 @@ __all__ = [
     "LLMEvent",
     "LLMOptions",
     "LLMProvider",
+    "LLMToolRoundsError",
+    "PromptItem",
+    "PromptText",
     "SystemMessage",
     "TokenUsage",
+    "ToolCallDelta",
+    "ToolCallMessage",
+    "ToolCallStart",
+    "ToolResultMessage",
     "UserMessage",
     "call_option",
     "make_llm_agent",

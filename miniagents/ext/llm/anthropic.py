@@ -5,10 +5,16 @@ The SDK is imported when a call is made; without it, the call fails with an
 The client comes from ``async_client=`` or is made from the environment
 (``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``), once per ``MiniAgents`` context. The
 Messages API requires ``max_tokens``; it defaults to :data:`DEFAULT_MAX_TOKENS`.
+
+Tools go in ``tools`` (``input_schema``: their JSON schema); the model's calls come back as
+``tool_use`` blocks (streamed: ``input_json_delta`` events), and go back to it as those
+blocks in the assistant message and ``tool_result`` blocks (with ``is_error``) first in the
+next user message.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -17,9 +23,20 @@ from typing import TYPE_CHECKING, Any, Final
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMResponseError
 from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, call_option
+from miniagents.ext.llm.prompt import PromptText, arguments_object
+from miniagents.ext.llm.provider import (
+    Finish,
+    LLMCall,
+    LLMEvent,
+    LLMOptions,
+    ToolCallDelta,
+    ToolCallStart,
+    call_option,
+)
 from miniagents.ext.llm.sdk_calls import import_sdk, sdk_arguments
 from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
+from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
 
 if TYPE_CHECKING:
@@ -95,23 +112,39 @@ class AnthropicProvider:
         arguments = sdk_arguments(create, options, "The Anthropic SDK's messages")
         if call.system:
             arguments["system"] = call.system
-        messages = [{"role": role, "content": text} for role, text in call.messages]
+        messages = _messages(call)
+        if call.tools:
+            arguments["tools"] = [_tool(tool) for tool in call.tools]
         if not call.stream:
             reply = await create(model=call.model, messages=messages, **arguments)
             yield "".join(block.text for block in reply.content if block.type == "text")
+            for block in reply.content:
+                if block.type == "tool_use":
+                    given = block.input
+                    yield ToolCallStart(block.id, block.name)
+                    yield ToolCallDelta(
+                        block.id, given if isinstance(given, str) else json.dumps(given)
+                    )
             yield Finish(reply.stop_reason, reply.usage.input_tokens, reply.usage.output_tokens)
             return
         stop_reason: str | None = None
         input_tokens: int | None = None
         output_tokens: int | None = None
         stopped = False
+        calls: dict[int, str] = {}  # the id of each tool_use block, by its index
         stream = await create(model=call.model, messages=messages, stream=True, **arguments)
         async with stream:
             async for event in stream:
                 if event.type == "message_start":
                     input_tokens = event.message.usage.input_tokens
+                elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                    block = event.content_block
+                    calls[event.index] = block.id
+                    yield ToolCallStart(block.id, block.name)
                 elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                     yield event.delta.text
+                elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                    yield ToolCallDelta(calls.get(event.index, ""), event.delta.partial_json)
                 elif event.type == "message_delta":
                     stop_reason = event.delta.stop_reason
                     output_tokens = event.usage.output_tokens
@@ -127,6 +160,57 @@ class AnthropicProvider:
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the Anthropic SDK, else ``error``."""
         return translate_loaded_sdk_error(error, "anthropic", "Anthropic", "AnthropicError")
+
+
+def _messages(call: LLMCall) -> list[dict[str, Any]]:
+    """The conversation in the Messages API's terms.
+
+    A run of tool calls becomes ``tool_use`` blocks of the assistant message before it (or
+    of a new one), and their results ``tool_result`` blocks of one user message.
+    """
+    messages: list[dict[str, Any]] = []
+    for item in call.messages:
+        last = messages[-1] if messages else None
+        if isinstance(item, PromptText):
+            messages.append({"role": item.role, "content": item.text})
+            continue
+        if isinstance(item, ToolCallMessage):
+            role = "assistant"
+            block: dict[str, Any] = {
+                "type": "tool_use",
+                "id": item.call_id,
+                "name": item.tool_name,
+                "input": arguments_object(item),
+            }
+        else:
+            role = "user"
+            block = {
+                "type": "tool_result",
+                "tool_use_id": item.call_id,
+                "content": item.text or "",
+                "is_error": item.is_error,
+            }
+        if last is None or last["role"] != role or (role == "user" and not _results(last)):
+            last = {"role": role, "content": []}
+            messages.append(last)
+        if isinstance(last["content"], str):  # the text said before the calls
+            text = last["content"]
+            last["content"] = [{"type": "text", "text": text}] if text else []
+        last["content"].append(block)
+    return messages
+
+
+def _results(message: dict[str, Any]) -> bool:
+    """Whether a user message holds tool results only (more may join it)."""
+    content = message["content"]
+    return isinstance(content, list) and all(part["type"] == "tool_result" for part in content)
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    described: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters}
+    if tool.description:
+        described["description"] = tool.description
+    return described
 
 
 anthropic_agent = make_llm_agent(

@@ -12,7 +12,9 @@ with the SDK's exception kept as ``__cause__``::
     │   └── LLMTimeoutError                     the request timed out, or the reply stalled
     ├── LLMAuthenticationError                  a missing or refused API key
     ├── LLMRequestError                         any other 4xx: the request was refused
-    └── LLMResponseError                        a malformed, incomplete or failed response stream
+    ├── LLMResponseError                        a malformed, incomplete or failed response stream
+    └── LLMToolRoundsError                      the model asked for tools more than max_tool_rounds
+                                                times in a row (a runaway tool loop)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "LLMSDKMissingError",
     "LLMServerError",
     "LLMTimeoutError",
+    "LLMToolRoundsError",
 ]
 
 
@@ -76,3 +79,11 @@ class LLMRequestError(LLMError):
 
 class LLMResponseError(LLMError):
     """The provider's response was malformed, incomplete, or reported an error mid-stream."""
+
+
+class LLMToolRoundsError(LLMError):
+    """The model kept asking for tools: more rounds of calls than the agent's ``max_tool_rounds``.
+
+    The message names the agent and the limit; the calls and results of the rounds that
+    ran were in the reply before it.
+    """

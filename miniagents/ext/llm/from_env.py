@@ -8,11 +8,14 @@ with neither they use the offline model, which needs no network.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from miniagents.ext.llm.anthropic import anthropic_agent
-from miniagents.ext.llm.offline import Script, offline_agent
+from miniagents.ext.llm.offline import Script, ToolRule, offline_agent
 from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS
+from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
@@ -33,6 +36,9 @@ def llm_agent_from_env(
     max_tokens: int | None = None,
     temperature: float | None = None,
     stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT,
+    tools: Sequence[ToolLike] | None = None,
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+    offline_tool_rules: Sequence[ToolRule] | None = None,
 ) -> MiniAgent[...]:
     """An LLM agent chosen by the environment, with arguments bound.
 
@@ -52,6 +58,10 @@ def llm_agent_from_env(
             takes it but does not depend on it).
         stall_timeout: Seconds to wait for each next event of a reply (default: the
             ``MiniAgents`` context's; ``None``: no limit).
+        tools: What the model may call (agents, typed functions, ``Tool`` objects).
+        max_tool_rounds: The most rounds of tool calls in one reply.
+        offline_tool_rules: The offline model's tool calls (see ``ToolRule``): a real
+            model decides for itself.
     """
     given: dict[str, Any] = {"system": system}  # only what was given, for a clear repr
     if max_tokens is not None:
@@ -60,10 +70,16 @@ def llm_agent_from_env(
         given["temperature"] = temperature
     if stall_timeout is not DEFAULT:
         given["stall_timeout"] = stall_timeout
+    if tools:
+        given["tools"] = tools
+    if max_tool_rounds != DEFAULT_MAX_TOOL_ROUNDS:
+        given["max_tool_rounds"] = max_tool_rounds
     if os.environ.get("OPENAI_API_KEY"):
         model = os.environ.get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL
         return openai_agent.fork(model=model, **given)
     if os.environ.get("ANTHROPIC_API_KEY"):
         model = os.environ.get("ANTHROPIC_MODEL") or DEFAULT_ANTHROPIC_MODEL
         return anthropic_agent.fork(model=model, **given)
+    if offline_tool_rules:
+        given["tool_rules"] = offline_tool_rules
     return offline_agent.fork(reply=offline_reply, token_delay=token_delay, **given)

@@ -1,49 +1,60 @@
 """The offline model: an LLM agent with the same interface that needs no network and no key.
 
-For demos and for your own tests. It streams a scripted reply (a string, or a function of
-the prompt) or, by default, a deterministic reply built from the prompt, token by token
-with a configurable delay.
+For demos and for your own tests. It streams a scripted reply (see
+:mod:`miniagents.ext.llm.offline_script`: a text, tool calls, an iterator of them, or a
+function of the call) or, by default, a deterministic reply built from the prompt, token by
+token with a configurable delay. Given ``tools``, it calls them as its script or its
+``tool_rules`` say, and then answers with their results.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, call_option
+from miniagents.ext.llm.offline_script import (
+    CallTool,
+    Script,
+    ScriptedReply,
+    ToolRule,
+    call_count,
+    offline_reply,
+    one_per_call,
+    scripted_calls,
+    scripted_reply,
+)
+from miniagents.ext.llm.provider import (
+    Finish,
+    LLMCall,
+    LLMEvent,
+    LLMOptions,
+    ToolCallDelta,
+    ToolCallStart,
+    call_option,
+)
 
 __all__ = [
+    "CallTool",
     "OfflineMessage",
     "OfflineOptions",
     "OfflineProvider",
     "Script",
+    "ScriptedReply",
+    "ToolRule",
     "create_offline_agent",
     "offline_agent",
     "offline_reply",
+    "one_per_call",
 ]
-
-Script = str | Iterator[str] | Callable[[LLMCall], str]
-"""A reply: a text; an iterator of texts (one per call, e.g. ``iter([...])`` bound with
-``fork``); or a function of the call."""
 
 
 class OfflineMessage(AssistantMessage):
     """A reply of the offline model."""
-
-
-def offline_reply(call: LLMCall) -> str:
-    """The default reply: deterministic, and it shows what the model was asked."""
-    last = call.messages[-1][1] if call.messages else ""
-    shown = last if len(last) <= 200 else last[:200] + "..."
-    return (
-        f'(offline model "{call.model}", {len(call.messages)} message(s) in the prompt) '
-        f"You said: {shown}"
-    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,13 +69,17 @@ class OfflineOptions(LLMOptions):
             limit). A ``token_delay`` longer than it ends the reply with an
             ``LLMTimeoutError``, which lets you test how your code handles one.
         extra_options: Anything else; a reply function sees it in ``call.options``.
-        reply: The reply: a text, an iterator of texts (one per call), or a function of
-            the ``LLMCall``; by default a deterministic reply built from the prompt.
+        reply: The reply: a text, a tool call (``CallTool``) or a list of them, an
+            iterator of those (one per call), or a function of the ``LLMCall``; by
+            default a deterministic reply built from the prompt (with tool results: the
+            results, one per line).
         token_delay: Seconds to wait before each token.
         max_tokens: The most tokens (words) the reply may have: a longer one is cut, with
             the finish reason "length".
         temperature: Taken, so the offline agent can stand in for another, and shown to a
             reply function in ``call.options``; the reply does not depend on it.
+        tool_rules: Tool calls for user messages that match a pattern (``ToolRule``),
+            made on the first call of a turn, before ``reply`` is used.
     """
 
     model: str | None = "offline"
@@ -72,6 +87,7 @@ class OfflineOptions(LLMOptions):
     token_delay: float = 0.02
     max_tokens: int | None = call_option(None)
     temperature: float | None = call_option(None)
+    tool_rules: Sequence[ToolRule] | None = None
 
 
 class OfflineProvider:
@@ -81,17 +97,31 @@ class OfflineProvider:
 
     async def reply(self, call: LLMCall, options: OfflineOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply word by word (or as one token), then one ``Finish``."""
-        text = _text(options.reply, call)
+        said = scripted_reply(options.reply, options.tool_rules or (), call)
+        prompt_words = sum(len((item.text or "").split()) for item in call.messages)
+        calls = scripted_calls(said)
+        if calls:
+            first = call_count(call.messages) + 1
+            written = 0
+            for number, called in enumerate(calls, first):
+                call_id = f"offline_call_{number}"
+                yield ToolCallStart(call_id, called.name)
+                text = json.dumps(dict(called.arguments), ensure_ascii=False, default=str)
+                for piece in _pieces(text, call.stream):
+                    await _pause(options)
+                    written += 1
+                    yield ToolCallDelta(call_id, piece)
+            yield Finish("tool_calls", prompt_words, written)
+            return
+        text = said if isinstance(said, str) else ""
         words = re.findall(r"\S+\s*|\s+", text)
         reason = "stop"
         if options.max_tokens is not None and len(words) > options.max_tokens:
             words, reason = words[: options.max_tokens], "length"
             text = "".join(words)
-        for token in words if call.stream else [text]:
-            if options.token_delay:
-                await asyncio.sleep(options.token_delay)
+        for token in _pieces(text, call.stream):
+            await _pause(options)
             yield token
-        prompt_words = sum(len(said.split()) for _, said in call.messages)
         yield Finish(reason, prompt_words, len(text.split()))
 
     def translate(self, error: BaseException) -> BaseException:
@@ -99,20 +129,14 @@ class OfflineProvider:
         return error
 
 
-def _text(script: Script | None, call: LLMCall) -> str:
-    if script is None:
-        return offline_reply(call)
-    if isinstance(script, str):
-        return script
-    if isinstance(script, Iterator):
-        try:
-            return next(script)
-        except StopIteration:
-            raise LLMConfigurationError(
-                "The offline agent has used up its scripted replies. Give it more, "
-                "e.g. fork(reply=iter([...])) with one text per call."
-            ) from None
-    return script(call)
+def _pieces(text: str, stream: bool) -> list[str]:
+    """``text`` word by word (each with the spaces after it), or whole."""
+    return re.findall(r"\S+\s*|\s+", text) if stream else [text]
+
+
+async def _pause(options: OfflineOptions) -> None:
+    if options.token_delay:
+        await asyncio.sleep(options.token_delay)
 
 
 offline_agent = make_llm_agent(

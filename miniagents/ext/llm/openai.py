@@ -4,6 +4,10 @@ The SDK is imported when a call is made; without it, the call fails with an
 ``LLMSDKMissingError`` (an ``ImportError``) that says ``pip install "miniagents[openai]"``.
 The client comes from ``async_client=`` or is made from the environment
 (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``), once per ``MiniAgents`` context.
+
+Tools go in ``tools`` as functions; the model's calls come back as ``tool_calls`` (streamed:
+the id and name first, then the arguments in deltas), and go back to it as an assistant
+message's ``tool_calls`` followed by one ``tool`` message per result.
 """
 
 from __future__ import annotations
@@ -15,9 +19,20 @@ from typing import TYPE_CHECKING, Any
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMResponseError
 from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, call_option
+from miniagents.ext.llm.prompt import PromptText, arguments_json
+from miniagents.ext.llm.provider import (
+    Finish,
+    LLMCall,
+    LLMEvent,
+    LLMOptions,
+    ToolCallDelta,
+    ToolCallStart,
+    call_option,
+)
 from miniagents.ext.llm.sdk_calls import import_sdk, sdk_arguments
 from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
+from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
 
 if TYPE_CHECKING:
@@ -85,16 +100,20 @@ class OpenAIProvider:
             api = MiniAgents.get_current().resource(
                 "openai-client", lambda: _client_from_environment(sdk), lambda made: made.close()
             )
-        messages: list[dict[str, str]] = []
-        if call.system:
-            messages.append({"role": "system", "content": call.system})
-        messages.extend({"role": role, "content": text} for role, text in call.messages)
+        messages = _messages(call)
         create = api.chat.completions.create
         arguments = sdk_arguments(create, options, "The OpenAI SDK's chat.completions")
+        if call.tools:
+            arguments["tools"] = [_tool(tool) for tool in call.tools]
         if not call.stream:
             completion = await create(model=call.model, messages=messages, **arguments)
             choice = completion.choices[0]
             yield choice.message.content or ""
+            for called in choice.message.tool_calls or ():
+                function = getattr(called, "function", None)  # not a "custom" tool call
+                if function is not None:
+                    yield ToolCallStart(called.id, function.name)
+                    yield ToolCallDelta(called.id, function.arguments or "")
             yield Finish(choice.finish_reason, *_usage(completion.usage))
             return
         arguments.setdefault("stream_options", {"include_usage": True})
@@ -104,14 +123,19 @@ class OpenAIProvider:
         )
         finish_reason: str | None = None
         usage = None
+        ids: dict[int, str] = {}  # the id of each call, by its index in the reply
         stream = await create(model=call.model, messages=messages, stream=True, **arguments)
         async with stream:
             async for chunk in stream:
                 if chunk.usage is not None:
                     usage = chunk.usage
                 for choice in chunk.choices[:1]:
-                    if choice.delta is not None and choice.delta.content:
-                        yield choice.delta.content
+                    delta = choice.delta
+                    if delta is not None and delta.content:
+                        yield delta.content
+                    for called in (delta.tool_calls if delta is not None else None) or ():
+                        for event in _call_events(called, ids):
+                            yield event
                     if choice.finish_reason is not None:
                         finish_reason = choice.finish_reason
         if finish_reason is None or (wants_usage and usage is None):
@@ -133,6 +157,51 @@ def _client_from_environment(sdk: Any) -> Any:
             "No OpenAI API key: set OPENAI_API_KEY, or pass "
             "async_client=openai.AsyncOpenAI(api_key=...) to the agent."
         ) from error
+
+
+def _messages(call: LLMCall) -> list[dict[str, Any]]:
+    """The conversation in Chat Completions' terms.
+
+    A run of tool calls joins the assistant message before it (or makes one); each result
+    is a ``tool`` message.
+    """
+    messages: list[dict[str, Any]] = []
+    if call.system:
+        messages.append({"role": "system", "content": call.system})
+    for item in call.messages:
+        if isinstance(item, PromptText):
+            messages.append({"role": item.role, "content": item.text})
+        elif isinstance(item, ToolCallMessage):
+            last = messages[-1] if messages else None
+            if last is None or last["role"] != "assistant":
+                last = {"role": "assistant", "content": None}
+                messages.append(last)
+            function = {"name": item.tool_name, "arguments": arguments_json(item)}
+            entry = {"id": item.call_id, "type": "function", "function": function}
+            last.setdefault("tool_calls", []).append(entry)
+        else:
+            messages.append({"role": "tool", "tool_call_id": item.call_id, "content": item.text})
+    return messages
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
+    if tool.description:
+        function["description"] = tool.description
+    return {"type": "function", "function": function}
+
+
+def _call_events(called: Any, ids: dict[int, str]) -> list[LLMEvent]:
+    """The events of one ``tool_calls`` delta: a start for a new index, then its arguments."""
+    events: list[LLMEvent] = []
+    function = called.function
+    call_id = ids.get(called.index)
+    if call_id is None:
+        call_id = ids[called.index] = called.id or f"call_{called.index}"
+        events.append(ToolCallStart(call_id, (function.name if function else None) or ""))
+    if function is not None and function.arguments:
+        events.append(ToolCallDelta(call_id, function.arguments))
+    return events
 
 
 def _usage(usage: Any) -> tuple[int | None, int | None]:

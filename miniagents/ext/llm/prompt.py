@@ -1,32 +1,136 @@
-"""The prompt of an LLM call: a system prompt and ``(role, text)`` pairs, from messages."""
+"""The prompt of an LLM call: a system prompt and the conversation, from input messages.
+
+The conversation is a tuple of :data:`PromptItem`: a :class:`PromptText` (``role``,
+``text``) for each ordinary message and, for an agent with tools, the
+``ToolCallMessage`` s and ``ToolResultMessage`` s of earlier turns as they are (a
+provider translates them by their class)::
+
+    input:   user "Weather?" | call c1 get_weather | result c1 "Sunny" | assistant "Sunny."
+    prompt:  PromptText(user, "Weather?") | ToolCallMessage(c1) | ToolResultMessage(c1)
+             | PromptText(assistant, "Sunny.")
+
+**Calls and results always come in pairs**, each call's result right after the run of
+calls it belongs to, whatever order they came in: the APIs refuse anything else. A call
+without a result (from a turn cut short before its tools answered, e.g. by Ctrl+C) is
+left out, and so is a result without its call: the model sees neither. For an agent
+without tools, calls and results become text (``PromptText``), since the APIs refuse tool
+messages in a request without tools.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import NamedTuple, TypeAlias
+
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
 
-__all__ = ["prompt_of"]
+__all__ = ["PromptItem", "PromptText", "arguments_json", "arguments_object", "prompt_of"]
+
+
+class PromptText(NamedTuple):
+    """A message of the conversation as text: its role and its text.
+
+    A tuple, so ``role, text = item`` works.
+    """
+
+    role: str
+    text: str
+
+
+PromptItem: TypeAlias = "PromptText | ToolCallMessage | ToolResultMessage"
+"""An item of ``LLMCall.messages``: a text turn, a tool call, or a tool result."""
 
 
 def prompt_of(
-    messages: MessageTuple, system: str | None
-) -> tuple[str | None, tuple[tuple[str, str], ...]]:
-    """Split input messages into a system prompt and ``(role, text)`` pairs.
+    messages: MessageTuple, system: str | None, *, tools: bool = True
+) -> tuple[str | None, tuple[PromptItem, ...]]:
+    """Split input messages into a system prompt and the conversation.
 
     Each message's ``role`` field (``user`` when it has none) gives its role; the texts of
     system messages, after ``system``, make the system prompt.
+
+    Args:
+        messages: The input messages.
+        system: The agent's system prompt, if any.
+        tools: Whether the call has tools: tool calls and results are kept as they are
+            (in pairs), else they become text.
     """
     system_parts = [system] if system else []
-    conversation: list[tuple[str, str]] = []
+    conversation: list[PromptItem] = []
     for message in messages:
+        if isinstance(message, (ToolCallMessage, ToolResultMessage)):
+            conversation.append(message)
+            continue
         role = _role_of(message)
         if role == "system":
             system_parts.append(str(message))
         else:
-            conversation.append((role, str(message)))
-    return ("\n\n".join(system_parts) or None), tuple(conversation)
+            conversation.append(PromptText(role, str(message)))
+    paired = _paired(conversation)
+    if not tools:
+        paired = [_as_text(item) for item in paired]
+    return ("\n\n".join(system_parts) or None), tuple(paired)
 
 
 def _role_of(message: Message) -> str:
     role = getattr(message, "role", None)
     return role if isinstance(role, str) else "user"
+
+
+def _paired(items: list[PromptItem]) -> list[PromptItem]:
+    """Each run of calls followed by their results; unpaired calls and results left out."""
+    results: dict[str, ToolResultMessage] = {}
+    for item in items:
+        if isinstance(item, ToolResultMessage):
+            results.setdefault(item.call_id, item)
+    paired: list[PromptItem] = []
+    calls: list[ToolCallMessage] = []
+    seen: set[str] = set()
+    for item in items:
+        if isinstance(item, ToolCallMessage):
+            if item.call_id in results and item.call_id not in seen:
+                seen.add(item.call_id)
+                calls.append(item)
+            continue
+        _flush(calls, results, paired)
+        if isinstance(item, PromptText):
+            paired.append(item)
+    _flush(calls, results, paired)
+    return paired
+
+
+def _flush(
+    calls: list[ToolCallMessage], results: dict[str, ToolResultMessage], into: list[PromptItem]
+) -> None:
+    """A run of calls ended: put them, then their results, into ``into``."""
+    into += [*calls, *(results[call.call_id] for call in calls)]
+    calls.clear()
+
+
+def _as_text(item: PromptItem) -> PromptText:
+    if isinstance(item, ToolCallMessage):
+        return PromptText("assistant", f"(I called the tool {item.tool_name}: {item.text})")
+    if isinstance(item, ToolResultMessage):
+        outcome = "failed" if item.is_error else "answered"
+        return PromptText("user", f"(The tool {item.tool_name} {outcome}: {item.text})")
+    return item
+
+
+def arguments_json(call: ToolCallMessage) -> str:
+    """The arguments of ``call`` as JSON text, to send back to the model.
+
+    The text the model wrote when it was a JSON object; else (malformed JSON, which the
+    call's error result explains to the model) the parsed arguments, ``{}``.
+    """
+    text = call.text or ""
+    if call.arguments_error is None and text.strip():
+        return text
+    return json.dumps(arguments_object(call), ensure_ascii=False)
+
+
+def arguments_object(call: ToolCallMessage) -> dict[str, object]:
+    """The arguments of ``call`` as plain JSON values (dicts and lists, not frozen ones)."""
+    plain: dict[str, object] = json.loads(json.dumps(call.arguments, default=str))
+    return plain

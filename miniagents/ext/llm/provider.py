@@ -5,27 +5,49 @@ A provider (OpenAI, Anthropic, the offline model, or your own) is two small thin
 - an **options class**, a keyword-only dataclass extending :class:`LLMOptions` with the
   provider's own arguments; its fields become the agent's exact, typed parameters;
 - a **provider object** (:class:`LLMProvider`): the class of its replies, ``reply`` (turn
-  one :class:`LLMCall` into a stream of tokens ending with a :class:`Finish`) and
-  ``translate`` (its SDK's errors into subclasses of
+  one :class:`LLMCall` into a stream of :data:`LLMEvent`: text tokens and tool calls,
+  ending with a :class:`Finish`) and ``translate`` (its SDK's errors into subclasses of
   :class:`~miniagents.ext.llm.errors.LLMError`).
 
 :func:`~miniagents.ext.llm.llm_agent.make_llm_agent` makes the agent of the two, and does
-everything else: the prompt, streaming, the reply's metadata, the stall timeout, errors and
-logs.
+everything else: the prompt, streaming, the reply's metadata, the tool loop, the stall
+timeout, errors and logs. A provider that supports tools sends ``call.tools`` to its
+model, translates the tool calls and results of ``call.messages`` into its wire format
+(by their class), and streams the model's calls as a :class:`ToolCallStart` followed by
+:class:`ToolCallDelta` events; the agent runs them and calls the provider again::
+
+    reply:  "Let me check." | ToolCallStart(c1, get_weather) | ToolCallDelta(c1, '{"ci')
+            | ToolCallDelta(c1, 'ty": "Paris"}') | Finish("tool_calls")
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeAlias, TypeVar
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import AssistantMessage
+from miniagents.ext.llm.prompt import PromptItem
+from miniagents.ext.tools.tool import Tool
+from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
-__all__ = ["Finish", "LLMCall", "LLMEvent", "LLMOptions", "LLMProvider", "call_option"]
+__all__ = [
+    "DEFAULT_MAX_TOOL_ROUNDS",
+    "Finish",
+    "LLMCall",
+    "LLMEvent",
+    "LLMOptions",
+    "LLMProvider",
+    "ToolCallDelta",
+    "ToolCallStart",
+    "call_option",
+]
+
+DEFAULT_MAX_TOOL_ROUNDS = 10
+"""How many rounds of tool calls an LLM agent runs, by default, before it gives up."""
 
 T = TypeVar("T")
 OptionsT = TypeVar("OptionsT", bound="LLMOptions", contravariant=True)
@@ -42,16 +64,23 @@ class LLMCall:
         model: The model name.
         stream: Whether to stream the reply token by token.
         system: The system prompt (``system=`` and the texts of ``SystemMessage``s), if any.
-        messages: The conversation, as ``(role, text)`` pairs, system messages excluded.
+        messages: The conversation, system messages excluded: ``PromptText(role, text)``
+            pairs (tuples: ``role, text = item`` works) and, when the agent has tools, the
+            ``ToolCallMessage`` s and ``ToolResultMessage`` s of earlier turns, each call
+            followed by its result (see :func:`~miniagents.ext.llm.prompt.prompt_of`).
+            Every item has a ``role`` and a ``text``.
         options: The options of the call that were given: the typed ones (e.g.
             ``max_tokens``, ``temperature``) that are not ``None``, then ``extra_options``.
+        tools: The tools the model may call (their ``name``, ``description`` and
+            ``parameters`` JSON schema), in order; empty for an agent without tools.
     """
 
     model: str
     stream: bool
     system: str | None
-    messages: tuple[tuple[str, str], ...]
+    messages: tuple[PromptItem, ...]
     options: Mapping[str, object] = field(default_factory=dict)
+    tools: tuple[Tool, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,8 +92,34 @@ class Finish:
     output_tokens: int | None = None
 
 
-LLMEvent: TypeAlias = "str | Finish"
-"""What a provider's ``reply`` streams: text tokens, then one :class:`Finish`."""
+@dataclass(frozen=True)
+class ToolCallStart:
+    """The model starts a call of a tool; :class:`ToolCallDelta` events bring its arguments.
+
+    Attributes:
+        call_id: The provider's id of the call (unique in the conversation).
+        tool_name: The name of the tool the model calls.
+    """
+
+    call_id: str
+    tool_name: str
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of the arguments of a call started by a :class:`ToolCallStart` (JSON text).
+
+    Attributes:
+        call_id: The id of the call.
+        text: The piece, to be joined to the pieces before it.
+    """
+
+    call_id: str
+    text: str
+
+
+LLMEvent: TypeAlias = "str | ToolCallStart | ToolCallDelta | Finish"
+"""What a provider's ``reply`` streams: text tokens and tool calls, then one :class:`Finish`."""
 
 
 def call_option(default: T) -> T:
@@ -96,6 +151,12 @@ class LLMOptions:
             context's ``MiniAgents(llm_stall_timeout=...)``, 60 seconds unless set.
         extra_options: Any other argument of the provider's API call, by the name the SDK
             gives it, sent unchanged (e.g. ``{"extra_headers": {...}}``).
+        tools: What the model may call: agents, typed functions (sync or async) and
+            ``Tool`` objects (e.g. MCP tools). The agent runs each round of the model's
+            calls concurrently and sends the results back, until the model answers; the
+            reply streams every call, every result, then the answer.
+        max_tool_rounds: The most rounds of tool calls in one reply (default 10): a model
+            that asks for tools once more ends the reply with an ``LLMToolRoundsError``.
     """
 
     model: str | None = None
@@ -103,6 +164,8 @@ class LLMOptions:
     system: str | None = None
     stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT
     extra_options: Mapping[str, object] | None = None
+    tools: Sequence[ToolLike] | None = None
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
 
     def typed_call_options(self) -> dict[str, object]:
         """The typed call options given (see :func:`call_option`), those not ``None``."""
@@ -148,7 +211,7 @@ class LLMProvider(Protocol[OptionsT]):
         ...
 
     def reply(self, call: LLMCall, options: OptionsT) -> AsyncIterator[LLMEvent]:
-        """Stream the reply's tokens, then one :class:`Finish`.
+        """Stream the reply's tokens and tool calls, then one :class:`Finish`.
 
         Args:
             call: The request: the model, the prompt, the call options given.

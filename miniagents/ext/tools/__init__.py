@@ -19,7 +19,8 @@ its :class:`ToolResultMessage` (``tool_name``, ``call_id``, ``is_error``) whose 
 stream while the tool produces them. Invalid arguments and the tool's exceptions become
 error results (``is_error=True``) that tell the model what went wrong; nothing raises.
 
-**For a provider's tool loop** (how LLM agents are meant to use this package)::
+**For a provider's tool loop** (how the LLM agents use this package: ``tools=[...]``, see
+:mod:`miniagents.ext.llm._call`)::
 
     tool_set = ToolSet(tools)              # once per agent: checks every tool and name
     # 1. describe the tools to the model, in the provider's format, from
@@ -34,7 +35,9 @@ error results (``is_error=True``) that tell the model what went wrong; nothing r
     #    and `tool` messages; Anthropic: tool_use and tool_result blocks with is_error),
     #    and repeat until the model answers without calls.
 
-Cancelling the agent's reply cancels the results it replied with, and so the tools.
+Cancelling a result cancels its tool; a result nobody has read yet is not cancelled by
+its consumers giving up (they never started), so a loop that gives up on a round cancels
+each of its results (as the LLM agents do).
 Tool messages carry a ``role`` (``assistant`` for calls, ``tool`` for results), so that
 histories show them in the right turn; a provider translates them by their class
 (``isinstance``) before looking at the role, since their wire format is not plain text.

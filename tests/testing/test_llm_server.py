@@ -23,8 +23,8 @@ import pytest
 from anthropic.types import RawMessageStreamEvent
 from openai.types.chat import ChatCompletionChunk
 
+from miniagents.testing import FAST_RETRY, FakeLLMServer
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.fakes.llm_server import FAST_RETRY, FakeLLMServer
 
 USER = "hi there you"
 

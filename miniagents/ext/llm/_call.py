@@ -1,0 +1,233 @@
+"""One interaction of an LLM agent: the prompt, the calls of the model, the tool loop, logs.
+
+::
+
+    input:    user "2 + 3?"
+    model 1:  ToolCallStart(c1, add) ToolCallDelta(c1, '{"a": 2, "b": 3}') Finish(tool_calls)
+    tools:    add(a=2, b=3) -> "5"                      (all the calls of a round at once)
+    model 2:  "It is 5." Finish(stop)
+    reply:    ToolCallMessage c1 | ToolResultMessage c1 "5" | AssistantMessage "It is 5."
+
+The loop knows providers only through ``LLMCall`` and the events of ``LLMProvider.reply``,
+so any wire format plugs in (see :mod:`miniagents.ext.llm.provider`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TypeVar
+
+from miniagents.ext.llm._turn import Turn
+from miniagents.ext.llm.errors import LLMConfigurationError, LLMTimeoutError, LLMToolRoundsError
+from miniagents.ext.llm.messages import TokenUsage
+from miniagents.ext.llm.prompt import PromptText, prompt_of
+from miniagents.ext.llm.provider import Finish, LLMCall, LLMOptions, LLMProvider
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools.tool_like import ToolLike
+from miniagents.ext.tools.tool_set import ToolSet
+from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageType
+from miniagents.miniagents.context import MiniAgents
+from miniagents.miniagents.interaction import InteractionContext
+from miniagents.promising.sentinels import DEFAULT
+
+__all__ = ["run_call"]
+
+OptionsT = TypeVar("OptionsT", bound=LLMOptions)
+
+_TOOL_SETS: OrderedDict[tuple[int, ...], tuple[tuple[ToolLike, ...], ToolSet]] = OrderedDict()
+_TOOL_SETS_KEPT = 64
+
+
+async def run_call(
+    ctx: InteractionContext, provider: LLMProvider[OptionsT], options: OptionsT
+) -> None:
+    """Run an LLM agent's interaction: its input messages in, the streamed reply out.
+
+    With tools, the model is called in a loop: each round's calls run concurrently, their
+    results go back to the model, until it answers (see :mod:`miniagents.ext.llm._turn`).
+    """
+    alias = ctx.this_agent.alias
+    model = options.model
+    if not model:
+        raise LLMConfigurationError(
+            f"The agent {alias} needs a model. Give it one when you make the agent, e.g. "
+            f"{alias.lower()}.fork(model=...) or inquire(..., model=...)."
+        )
+    context = MiniAgents.get_current()
+    stream = context.stream_llm_tokens_by_default if options.stream is None else options.stream
+    stall_timeout = _stall_timeout(options, context, alias)
+    max_rounds = _max_tool_rounds(options, alias)
+    call_options = options.call_options()
+    tool_set = _tool_set(options.tools or (), alias)
+    tools = tuple(tool_set)
+    system, prompt = prompt_of(await ctx.messages, options.system, tools=bool(tools))
+
+    message_class = provider.message_class
+    role = message_class.model_fields["role"].default
+    metadata: dict[str, object] = {"role": role, "model": model, "agent_alias": alias}
+
+    def stalled() -> LLMTimeoutError:
+        return LLMTimeoutError(
+            f"The agent {alias} stopped its call: the model {model!r} sent nothing for "
+            f"{stall_timeout:g} seconds (its stall_timeout). Give it longer with "
+            f"{alias.lower()}.fork(stall_timeout=...) or MiniAgents(llm_stall_timeout=...), "
+            "or None to wait as long as it takes."
+        )
+
+    usage = TokenUsage()
+    for rounds in itertools.count():
+        call = LLMCall(model, stream, system, prompt, call_options, tools)
+        turn = Turn(ctx, message_class, metadata)
+        if not tools:
+            turn.open_text()  # known before the first token, as the only message
+        await turn.stream(provider, call, options, stall_timeout, stalled)
+        usage = _added(usage, turn.finish)
+        turn.complete(usage=usage)
+        calls = await turn.call_messages()
+        _log(context, ctx, call, turn, calls)
+        if not calls:
+            return
+        if rounds == max_rounds:
+            raise LLMToolRoundsError(
+                f"The agent {alias} stopped its tool loop: the model {model!r} asked for "
+                f"tools again after {max_rounds} rounds of tool calls (its max_tool_rounds). "
+                f"Give it more with {alias.lower()}.fork(max_tool_rounds=...), or tell the "
+                "model (e.g. in the system prompt) when to stop calling tools."
+            )
+        running = [tool_set.run(called) for called in calls]  # all start now, concurrently
+        ctx.reply(running)
+        try:
+            done = [await result for result in running]
+        except BaseException:  # cancelled: so are the tools, read by anyone or not
+            for result in running:
+                result.cancel()
+            raise
+        answered = [result for result in done if isinstance(result, ToolResultMessage)]
+        said = [PromptText("assistant", "".join(turn.texts))] if turn.texts else []
+        prompt = (*prompt, *said, *calls, *answered)
+
+
+def _added(usage: TokenUsage, finish: Finish) -> TokenUsage:
+    """``usage`` with the tokens of one more call (a count the provider did not give adds none)."""
+
+    def add(total: int | None, more: int | None) -> int | None:
+        return more if total is None else total if more is None else total + more
+
+    return TokenUsage(
+        input_tokens=add(usage.input_tokens, finish.input_tokens),
+        output_tokens=add(usage.output_tokens, finish.output_tokens),
+    )
+
+
+def _max_tool_rounds(options: LLMOptions, alias: str) -> int:
+    """The agent's ``max_tool_rounds``, checked.
+
+    Raises:
+        LLMConfigurationError: if it is not a whole number of at least 1.
+    """
+    rounds = options.max_tool_rounds
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise LLMConfigurationError(
+            f"The max_tool_rounds of the agent {alias} must be a whole number of at least 1, "
+            f"got {rounds!r}. Set it with {alias.lower()}.fork(max_tool_rounds=...)."
+        )
+    return rounds
+
+
+def _stall_timeout(options: LLMOptions, context: MiniAgents, alias: str) -> float | None:
+    """The agent's ``stall_timeout``, else the context's, checked.
+
+    Raises:
+        LLMConfigurationError: if it is not a positive number of seconds (or ``None``).
+    """
+    given = options.stall_timeout
+    timeout: object = context.llm_stall_timeout if given is DEFAULT else given
+    if timeout is None:
+        return None
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not timeout > 0  # also refuses nan
+    ):
+        raise LLMConfigurationError(
+            f"The stall timeout of the agent {alias} must be a positive number of seconds, "
+            f"or None to wait as long as the model takes; got {timeout!r}. Set it with "
+            f"{alias.lower()}.fork(stall_timeout=...) or MiniAgents(llm_stall_timeout=...)."
+        )
+    return None if math.isinf(timeout) else float(timeout)
+
+
+def _log(
+    context: MiniAgents,
+    ctx: InteractionContext,
+    call: LLMCall,
+    turn: Turn,
+    calls: list[ToolCallMessage],
+) -> None:
+    """Send the call's prompt and response to the LLM logger agent, if there is one.
+
+    The response is the text message; for a turn of tool calls, a message of the text,
+    with the calls (name and arguments) in a ``tool_calls`` field.
+    """
+    logger = context.llm_logger_agent
+    if logger is False:
+        return
+    if logger is True:
+        from miniagents.ext.llm.llm_logger import llm_logger_agent
+
+        logger = llm_logger_agent
+    response: MessageType = [] if turn.text is None else turn.text.promise
+    if calls:
+        response = Message(
+            text="".join(turn.texts),
+            role="assistant",
+            finish_reason=turn.finish.reason,
+            usage=TokenUsage(
+                input_tokens=turn.finish.input_tokens, output_tokens=turn.finish.output_tokens
+            ),
+            tool_calls=tuple(f"{called.tool_name} {called.text}" for called in calls),
+        )
+    logger.inquire([*_call_messages(call), response], agent_alias=ctx.this_agent.alias)
+
+
+def _call_messages(call: LLMCall) -> list[Message]:
+    messages: list[Message] = []
+    if call.system:
+        messages.append(Message(text=call.system, role="system"))
+    for item in call.messages:
+        if isinstance(item, PromptText):
+            messages.append(Message(text=item.text, role=item.role))
+        else:
+            messages.append(item)
+    return messages
+
+
+def _tool_set(tools: Sequence[ToolLike], alias: str) -> ToolSet:
+    """The ``ToolSet`` of ``tools``, made once for the same tools among the last few used.
+
+    Describing tools makes pydantic models (milliseconds each), too slow for every call.
+
+    Raises:
+        LLMConfigurationError: if ``tools`` is not a sequence of tools.
+    """
+    given: object = tools  # typed, but it may be anything at run time
+    if not isinstance(given, Sequence) or isinstance(given, str):
+        raise LLMConfigurationError(
+            f"The tools of the agent {alias} must be a list of tools, not {given!r:.60}: "
+            f"e.g. {alias.lower()}.fork(tools=[get_weather])."
+        )
+    items = tuple(tools)
+    key = tuple(map(id, items))  # valid: the cache holds the items themselves
+    cached = _TOOL_SETS.get(key)
+    if cached is not None:
+        _TOOL_SETS.move_to_end(key)
+        return cached[1]
+    made = ToolSet(items)
+    _TOOL_SETS[key] = (items, made)
+    if len(_TOOL_SETS) > _TOOL_SETS_KEPT:
+        _TOOL_SETS.popitem(last=False)
+    return made

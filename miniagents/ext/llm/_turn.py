@@ -1,0 +1,157 @@
+"""One call of the model, streamed into the agent's reply: its text, then its tool calls.
+
+::
+
+    provider:  "Let me" " check." | Start(c1, weather) | Delta(c1, '{"ci') | Delta(c1, ...) | Finish
+    reply:     AssistantMessage "Let me check."  (streamed; finish_reason, usage at the end)
+               ToolCallMessage c1 weather '{"ci' ...  (streamed; its arguments parsed at the end)
+
+Each message enters the reply when its first event comes (the text message at once when
+the agent has no tools, so that its metadata is known before the first token), and streams
+from then on. A call that ends with no text and no tool call still gives a (empty) text
+message: the model's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from miniagents.ext.llm._stall import StallWatch
+from miniagents.ext.llm.errors import LLMResponseError, LLMTimeoutError
+from miniagents.ext.llm.messages import AssistantMessage
+from miniagents.ext.llm.provider import (
+    Finish,
+    LLMCall,
+    LLMOptions,
+    LLMProvider,
+    ToolCallDelta,
+    ToolCallStart,
+)
+from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.messages.appender import MessageTokenAppender
+from miniagents.miniagents.interaction import InteractionContext
+from miniagents.promising.errors import MiniAgentsError
+
+__all__ = ["Turn"]
+
+OptionsT = TypeVar("OptionsT", bound=LLMOptions)
+
+
+@dataclass
+class Turn:
+    """The messages of one call of the model, as they stream into the agent's reply.
+
+    Args:
+        ctx: The interaction whose reply gets the messages.
+        message_class: The class of the text message (the provider's).
+        metadata: The text message's metadata known at once (role, model, agent alias).
+    """
+
+    ctx: InteractionContext
+    message_class: type[AssistantMessage]
+    metadata: dict[str, object]
+    text: MessageTokenAppender | None = None
+    calls: dict[str, MessageTokenAppender] = field(default_factory=dict)
+    finish: Finish = field(default_factory=Finish)
+    texts: list[str] = field(default_factory=list)
+
+    def _reply(self, appender: MessageTokenAppender) -> MessageTokenAppender:
+        task = asyncio.current_task()
+        if task is not None:  # every consumer of it giving up stops the call
+            appender.cancel_when_abandoned(task)
+        self.ctx.reply(appender.promise)
+        return appender
+
+    def open_text(self) -> MessageTokenAppender:
+        """The text message, in the reply from now on."""
+        if self.text is None:
+            appender = MessageTokenAppender(message_class=self.message_class, **self.metadata)
+            self.text = self._reply(appender)
+        return self.text
+
+    def take(self, event: str | ToolCallStart | ToolCallDelta | Finish) -> None:
+        """Stream one event of the provider into the reply.
+
+        Raises:
+            LLMResponseError: for a call started twice, or arguments of a call not started.
+        """
+        if isinstance(event, str):
+            if event:
+                self.texts.append(event)
+                self.open_text().append(event)
+        elif isinstance(event, ToolCallDelta):
+            call = self.calls.get(event.call_id)
+            if call is None:
+                raise LLMResponseError(
+                    f"The model sent arguments for a tool call it had not started "
+                    f"({event.call_id!r}): the provider's stream is malformed."
+                )
+            if event.text:
+                call.append(event.text)
+        elif isinstance(event, ToolCallStart):
+            if event.call_id in self.calls:
+                raise LLMResponseError(
+                    f"The model started the tool call {event.call_id!r} twice: the "
+                    "provider's stream is malformed."
+                )
+            appender = MessageTokenAppender(
+                message_class=ToolCallMessage,
+                role="assistant",
+                tool_name=event.tool_name,
+                call_id=event.call_id,
+            )
+            self.calls[event.call_id] = self._reply(appender)
+        else:
+            self.finish = event
+
+    async def stream(
+        self,
+        provider: LLMProvider[OptionsT],
+        call: LLMCall,
+        options: OptionsT,
+        stall_timeout: float | None,
+        stalled: Callable[[], LLMTimeoutError],
+    ) -> None:
+        """Stream the provider's reply to ``call`` (errors translated, messages failed)."""
+        events = provider.reply(call, options)
+        try:
+            with StallWatch(stall_timeout, stalled) as watch:
+                async for event in events:
+                    watch.alive()
+                    self.take(event)
+        except BaseException as error:
+            translated = error if isinstance(error, MiniAgentsError) else provider.translate(error)
+            for appender in self._appenders():
+                appender.fail(translated)
+            if translated is error:
+                raise
+            raise translated from error
+        finally:
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
+
+    def complete(self, **answer: object) -> None:
+        """End the turn's messages; a turn without calls is the answer, with ``answer`` set.
+
+        The text message gets the finish reason (and, for the answer, ``answer``: e.g. the
+        usage); the calls parse their arguments.
+        """
+        if not self.calls:
+            self.open_text()
+        if self.text is not None:
+            extra = {} if self.calls else answer
+            self.text.update_metadata(finish_reason=self.finish.reason, **extra)
+        for appender in self._appenders():
+            appender.complete()
+
+    def _appenders(self) -> list[MessageTokenAppender]:
+        return [*([self.text] if self.text is not None else []), *self.calls.values()]
+
+    async def call_messages(self) -> list[ToolCallMessage]:
+        """The tool calls of the turn, complete, in order."""
+        messages = [await appender.promise for appender in self.calls.values()]
+        return [message for message in messages if isinstance(message, ToolCallMessage)]

@@ -1,0 +1,201 @@
+r"""What the offline model says: scripted texts, scripted tool calls, and tool rules.
+
+A :data:`Script` gives each reply: a text, a tool call (:class:`CallTool`) or several (a
+list: they run concurrently), the next item of an iterator (one per call of the model), or
+what a function of the :class:`~miniagents.ext.llm.provider.LLMCall` returns. With tools,
+the agent runs the calls and calls the model again, the results now in ``call.messages``::
+
+    offline_agent.fork(
+        tools=[add],
+        reply=one_per_call(CallTool("add", {"a": 2, "b": 3}), "2 + 3 = 5."),
+    )
+
+(:func:`one_per_call` is ``iter([...])`` with the replies typed: mypy cannot tell the type
+of a list that mixes texts and calls.)
+
+:class:`ToolRule` s script the usual case in one line each: when the user's last message
+matches a rule's pattern, the model calls the rule's tool, with the pattern's named groups
+as arguments; once the results are in, it answers with them (or with ``reply``)::
+
+    weather = ToolRule(r"weather in (?P<city>\w+)", "get_weather")
+    offline_agent.fork(tools=[get_weather], tool_rules=[weather])
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.prompt import PromptItem, PromptText
+from miniagents.ext.llm.provider import LLMCall
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+
+__all__ = [
+    "CallTool",
+    "Script",
+    "ScriptedReply",
+    "ToolRule",
+    "answer_from_results",
+    "call_count",
+    "offline_reply",
+    "one_per_call",
+    "scripted_calls",
+    "scripted_reply",
+]
+
+
+@dataclass(frozen=True)
+class CallTool:
+    """A tool call the offline model makes (in a ``reply`` script).
+
+    Attributes:
+        name: The name of the tool to call.
+        arguments: The arguments the model gives it.
+    """
+
+    name: str
+    arguments: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolRule:
+    r"""When the user's last message matches ``pattern``, the offline model calls ``tool``.
+
+    Every rule that matches makes one call, so several rules make concurrent calls. The
+    rules act on the model's first call of a turn only (before any tool result); after
+    that the model answers with ``reply``, by default with the results.
+
+    Attributes:
+        pattern: A regular expression searched for in the last user message, ignoring case.
+        tool: The name of the tool to call.
+        arguments: The arguments: the pattern's named groups that matched, updated with these.
+
+    Example:
+        >>> rule = ToolRule(r"weather in (?P<city>\w+)", "get_weather")
+        >>> rule.call("What is the weather in Paris?")
+        CallTool(name='get_weather', arguments={'city': 'Paris'})
+    """
+
+    pattern: str
+    tool: str
+    arguments: Mapping[str, object] = field(default_factory=dict)
+
+    def call(self, text: str) -> CallTool | None:
+        """The call this rule makes for a user message, if the message matches."""
+        match = re.search(self.pattern, text, re.IGNORECASE)
+        if match is None:
+            return None
+        found = {name: value for name, value in match.groupdict().items() if value is not None}
+        return CallTool(self.tool, {**found, **self.arguments})
+
+
+ScriptedReply: TypeAlias = "str | CallTool | Sequence[CallTool]"
+"""One reply of the offline model: a text, a tool call, or several calls at once."""
+
+Script: TypeAlias = "ScriptedReply | Iterator[ScriptedReply] | Callable[[LLMCall], ScriptedReply]"
+"""The offline model's replies: one for every call, an iterator of them (one per call, e.g.
+``iter([...])`` bound with ``fork``), or a function of the call."""
+
+
+def one_per_call(*replies: ScriptedReply) -> Iterator[ScriptedReply]:
+    """The offline model's replies, one per call of the model, in order.
+
+    Example:
+        >>> script = one_per_call(CallTool("add", {"a": 2, "b": 3}), "It is 5.")
+        >>> next(script), next(script)
+        (CallTool(name='add', arguments={'a': 2, 'b': 3}), 'It is 5.')
+    """
+    return iter(replies)
+
+
+def offline_reply(call: LLMCall) -> str:
+    """The default reply: deterministic, and it shows what the model was asked."""
+    last = (call.messages[-1].text or "") if call.messages else ""
+    shown = last if len(last) <= 200 else last[:200] + "..."
+    return f"{_intro(call)} You said: {shown}"
+
+
+def answer_from_results(call: LLMCall, results: Sequence[ToolResultMessage]) -> str:
+    """The default answer once tools have answered: each tool's result, one per line."""
+    lines = [f"- {result.tool_name}: {result.text}" for result in results]
+    return "\n".join([f"{_intro(call)} The tools answered:", *lines])
+
+
+def _intro(call: LLMCall) -> str:
+    return f'(offline model "{call.model}", {len(call.messages)} message(s) in the prompt)'
+
+
+def scripted_reply(
+    script: Script | None, rules: Sequence[ToolRule], call: LLMCall
+) -> ScriptedReply:
+    """What the offline model replies to ``call``.
+
+    Raises:
+        LLMConfigurationError: if an iterator script has no reply left.
+    """
+    user_text, results = _this_turn(call.messages)
+    if not results and rules:
+        calls = [made for rule in rules if (made := rule.call(user_text)) is not None]
+        if calls:
+            return calls
+    if script is None:
+        return answer_from_results(call, results) if results else offline_reply(call)
+    if isinstance(script, (str, CallTool, Sequence)):
+        return script
+    if isinstance(script, Iterator):
+        try:
+            return next(script)
+        except StopIteration:
+            raise LLMConfigurationError(
+                "The offline agent has used up its scripted replies. Give it more, "
+                "e.g. fork(reply=iter([...])) with one reply per call."
+            ) from None
+    given: object = script  # typed as a function by now, but it may be anything at run time
+    if not callable(given):
+        raise LLMConfigurationError(
+            f"The reply of the offline agent is {given!r}, which is neither a text nor a "
+            "CallTool: give a text, a CallTool (or a list of them), an iterator of those, "
+            "or a function of the call."
+        )
+    return script(call)
+
+
+def scripted_calls(reply: ScriptedReply) -> list[CallTool]:
+    """The calls of a scripted reply (none for a text).
+
+    Raises:
+        LLMConfigurationError: for a reply that is neither a text nor calls.
+    """
+    if isinstance(reply, str):
+        return []
+    if isinstance(reply, CallTool):
+        return [reply]
+    given: list[object] = list(reply) if isinstance(reply, Sequence) else [reply]
+    calls = [call for call in given if isinstance(call, CallTool)]
+    if len(calls) < len(given):
+        odd = next(call for call in given if not isinstance(call, CallTool))
+        raise LLMConfigurationError(
+            f"A reply of the offline agent holds {odd!r}, which is neither a text nor a "
+            "CallTool. A list in a reply is calls made at once; for one reply per call, "
+            "give one_per_call(...) or iter([...])."
+        )
+    return calls
+
+
+def _this_turn(messages: Sequence[PromptItem]) -> tuple[str, list[ToolResultMessage]]:
+    """The last user message's text, and the tool results that came after it."""
+    results: list[ToolResultMessage] = []
+    for item in reversed(messages):
+        if isinstance(item, PromptText) and item.role == "user":
+            return item.text, results[::-1]
+        if isinstance(item, ToolResultMessage):
+            results.append(item)
+    return "", results[::-1]
+
+
+def call_count(messages: Sequence[PromptItem]) -> int:
+    """How many tool calls the conversation holds (to number new ones)."""
+    return sum(isinstance(item, ToolCallMessage) for item in messages)

@@ -1,0 +1,232 @@
+"""The Anthropic Messages wire format (``POST /v1/messages``), as the fake speaks it.
+
+A reply is a ``message`` object, or a stream of events: ``message_start``, then a content
+block per part (a ``text`` block of ``text_delta`` events; a ``tool_use`` block per tool
+call, of ``input_json_delta`` events), then ``message_delta`` (the stop reason and the
+usage) and ``message_stop``. Requests are refused (400) as the API refuses them, tool
+blocks included: ``tool_use`` and ``tool_result`` blocks need ``tools``, and each
+``tool_use`` of an assistant message needs its ``tool_result`` in the next message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from miniagents.testing._script import OPENAI_TO_ANTHROPIC, Provider
+from miniagents.testing._wire import Event, Rendering, StreamPlan, check_ranges
+
+__all__ = ["AnthropicWire"]
+
+_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "Invalid request."),
+    401: ("authentication_error", "invalid x-api-key"),
+    403: ("permission_error", "Your API key does not have permission to use this resource."),
+    404: ("not_found_error", "Not found."),
+    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
+    429: ("rate_limit_error", "Number of requests has exceeded your rate limit."),
+    500: ("api_error", "Internal server error"),
+    503: ("api_error", "Service unavailable"),
+    504: ("timeout_error", "Request timeout"),
+    529: ("overloaded_error", "Overloaded"),
+}
+
+_RANGES = {
+    "temperature": (0, 1),
+    "top_p": (0, 1),
+    "top_k": (0, 1_000_000),
+    "max_tokens": (1, 1_000_000),
+}
+"""The numeric options the API checks, with their ranges."""
+
+
+class AnthropicWire:
+    """Renders replies and errors as the Messages API does."""
+
+    provider: Provider = "anthropic"
+
+    def reply_id(self, serial: int) -> str:
+        """``msg_fake00000001``."""
+        return f"msg_fake{serial:08d}"
+
+    def call_id(self, serial: int) -> str:
+        """``toolu_fake00000001``."""
+        return f"toolu_fake{serial:08d}"
+
+    def finish_reason(self, given: str | None, has_calls: bool) -> str:
+        """``end_turn`` (``tool_use`` with calls) unless given; OpenAI's words translated."""
+        reason = given or ("tool_use" if has_calls else "end_turn")
+        return OPENAI_TO_ANTHROPIC.get(reason, reason)
+
+    def validate(self, body: object) -> str | None:
+        """Why the API would refuse this body: a missing field, an option out of range, or
+        tool blocks without tools or without their results."""
+        if not isinstance(body, dict):
+            return "The request body is not a JSON object."
+        for name in ("model", "messages", "max_tokens"):
+            if name not in body:
+                return f"{name}: Field required"
+        messages = body["messages"]
+        if not isinstance(messages, list):
+            return "messages: Input should be a valid list"
+        return check_ranges(body, _RANGES) or _check_tool_blocks(messages, "tools" in body)
+
+    def body(self, rendering: Rendering) -> dict[str, Any]:
+        """A ``message`` object."""
+        content: list[dict[str, Any]] = []
+        if rendering.tokens or not rendering.calls:
+            content.append({"type": "text", "text": rendering.text})
+        content.extend(
+            {
+                "type": "tool_use",
+                "id": rendered.id,
+                "name": rendered.call.name,
+                "input": rendered.call.input(),
+            }
+            for rendered in rendering.calls
+        )
+        return _message(rendering, content, rendering.output_tokens, stopped=True)
+
+    def stream(self, rendering: Rendering) -> StreamPlan:
+        """The events of a streamed reply."""
+        plan = StreamPlan()
+        start = _message(rendering, [], min(1, rendering.output_tokens), stopped=False)
+        plan.add(("message_start", {"type": "message_start", "message": start}))
+        block = -1
+        if rendering.tokens or not rendering.calls:
+            block += 1
+            plan.add(_block_start(block, {"type": "text", "text": ""}))
+        plan.add(("ping", b'{"type": "ping"}'))
+        for token in rendering.tokens:
+            delta = {"type": "text_delta", "text": token}
+            plan.add(_block_delta(block, delta), content=True)
+        for rendered in rendering.calls:
+            if block >= 0:
+                plan.add(_block_stop(block))
+            block += 1
+            tool_use = {"type": "tool_use", "id": rendered.id, "name": rendered.call.name}
+            plan.add(_block_start(block, {**tool_use, "input": {}}))
+            for piece in rendered.call.deltas():
+                delta = {"type": "input_json_delta", "partial_json": piece}
+                plan.add(_block_delta(block, delta), content=True)
+        plan.closing.append(_block_stop(block))
+        stop = {
+            "stop_reason": rendering.finish_reason,
+            "stop_sequence": rendering.reply.stop_sequence,
+        }
+        usage = {"output_tokens": rendering.output_tokens}
+        plan.closing.append(
+            ("message_delta", {"type": "message_delta", "delta": stop, "usage": usage})
+        )
+        plan.final.append(("message_stop", {"type": "message_stop"}))
+        return plan
+
+    def error_event(self, error_type: str | None, message: str | None) -> Event:
+        """``event: error`` with ``{"type": "error", "error": {...}}``."""
+        error = {"type": error_type or "overloaded_error", "message": message or "Overloaded"}
+        return ("error", {"type": "error", "error": error})
+
+    def malformed_event(self, rendering: Rendering) -> Event:
+        """A ``content_block_delta`` cut in the middle of its JSON."""
+        return (
+            "content_block_delta",
+            b'{"type":"content_block_delta","index":0,"delta":{"type":"text_del',
+        )
+
+    def error_body(self, status: int, message: str | None, request_id: str) -> dict[str, Any]:
+        """``{"type": "error", "error": {"type", "message"}, "request_id"}``."""
+        kind, default = _ERRORS.get(
+            status, ("api_error" if status >= 500 else "invalid_request_error", "Error.")
+        )
+        return {
+            "type": "error",
+            "error": {"type": kind, "message": message or default},
+            "request_id": request_id,
+        }
+
+    def id_headers(self, request_id: str) -> dict[str, str]:
+        """``request-id``."""
+        return {"request-id": request_id}
+
+
+def _message(
+    rendering: Rendering, content: list[dict[str, Any]], output_tokens: int, *, stopped: bool
+) -> dict[str, Any]:
+    return {
+        "id": rendering.id,
+        "type": "message",
+        "role": "assistant",
+        "model": rendering.model,
+        "content": content,
+        "stop_reason": rendering.finish_reason if stopped else None,
+        "stop_sequence": rendering.reply.stop_sequence if stopped else None,
+        "usage": {
+            "input_tokens": rendering.input_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": output_tokens,
+            "service_tier": "standard",
+        },
+    }
+
+
+def _block_start(index: int, block: dict[str, Any]) -> Event:
+    return (
+        "content_block_start",
+        {"type": "content_block_start", "index": index, "content_block": block},
+    )
+
+
+def _block_delta(index: int, delta: dict[str, Any]) -> Event:
+    return ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+
+
+def _block_stop(index: int) -> Event:
+    return ("content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+def _blocks(message: object, kind: str) -> list[dict[str, Any]]:
+    """The content blocks of type ``kind`` of a message."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return []
+    return [block for block in content if isinstance(block, dict) and block.get("type") == kind]
+
+
+def _check_tool_blocks(messages: list[Any], has_tools: bool) -> str | None:
+    """Why the API would refuse these tool_use and tool_result blocks, if it would."""
+    uses = [[block.get("id") for block in _blocks(message, "tool_use")] for message in messages]
+    results = [
+        [block.get("tool_use_id") for block in _blocks(message, "tool_result")]
+        for message in messages
+    ]
+    if (any(uses) or any(results)) and not has_tools:
+        return "Requests which include `tool_use` or `tool_result` blocks must define tools."
+    for index, message in enumerate(messages):
+        asked = uses[index - 1] if index > 0 else []
+        unexpected = [used for used in results[index] if used not in asked]
+        if unexpected:
+            return (
+                f"messages.{index}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                f"{', '.join(map(str, unexpected))}. Each `tool_result` block must have a "
+                "corresponding `tool_use` block in the previous message."
+            )
+        content = message.get("content") if isinstance(message, dict) else None
+        leading = 0
+        for block in content if isinstance(content, list) else []:
+            if not (isinstance(block, dict) and block.get("type") == "tool_result"):
+                break
+            leading += 1
+        if leading < len(results[index]):
+            return (
+                f"messages.{index}: `tool_result` blocks must come first in the content, "
+                "before any other block."
+            )
+        following = results[index + 1] if index + 1 < len(results) else []
+        missing = [used for used in uses[index] if used not in following]
+        if missing:
+            return (
+                f"messages.{index}: `tool_use` ids were found without `tool_result` blocks "
+                f"immediately after: {', '.join(map(str, missing))}. Each `tool_use` block "
+                "must have a corresponding `tool_result` block in the next message."
+            )
+    return None

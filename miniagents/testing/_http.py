@@ -1,0 +1,246 @@
+"""The HTTP plumbing of the fake LLM server: a threaded HTTP/1.1 server, one exchange per request.
+
+Standard library only. Each connection is served by a handler thread; :class:`Exchange`
+writes one response (a JSON body, or server-sent events over a chunked body) and watches
+the connection, so that a client that goes away, or the server stopping, ends the
+response early (:class:`ClientGone`, :class:`Stopping`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol, cast
+
+__all__ = ["App", "ClientGone", "Exchange", "HTTPServer", "Handler", "Stopping", "read_body"]
+
+POLL_INTERVAL = 0.01
+"""Seconds between two looks at the connection while a response waits."""
+
+
+class ClientGone(Exception):
+    """The client closed the connection (raised inside a handler thread only)."""
+
+
+class Stopping(Exception):
+    """The server is stopping (raised inside a handler thread only)."""
+
+
+class App(Protocol):
+    """What the HTTP server serves: the fake server, seen from its handler threads."""
+
+    stopping: threading.Event
+
+    def register_connection(self, sock: socket.socket) -> bool:
+        """Take a new connection; ``False`` if the server is stopping."""
+        ...
+
+    def unregister_connection(self, sock: socket.socket) -> None:
+        """Forget a connection that ended."""
+        ...
+
+    def handle(self, handler: Handler) -> None:
+        """Answer one request."""
+        ...
+
+    def record_error(self, error: BaseException) -> None:
+        """Keep an unexpected error of a handler thread for the test."""
+        ...
+
+
+class HTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that serves an :class:`App` and never looks up DNS."""
+
+    daemon_threads = True
+    app: App
+
+    def server_bind(self) -> None:
+        """Bind without ``socket.getfqdn()`` (a reverse DNS lookup, slow on some hosts)."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Keep an unexpected error of a handler thread for the test."""
+        error = sys.exc_info()[1]
+        if error is not None:
+            self.app.record_error(error)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection: keep-alive HTTP/1.1, each request handed to the app."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-llm"
+    sys_version = ""
+    timeout = 60  # an idle keep-alive connection is dropped after this
+
+    @property
+    def app(self) -> App:
+        """The app this handler serves."""
+        return cast(HTTPServer, self.server).app
+
+    def setup(self) -> None:
+        """Register the connection (or close it at once if the server is stopping)."""
+        super().setup()
+        if not self.app.register_connection(self.connection):
+            self.close_connection = True
+
+    def handle(self) -> None:
+        """Serve requests until the connection closes."""
+        try:
+            super().handle()
+        except OSError:  # e.g. the client reset a keep-alive connection while idle
+            self.close_connection = True
+
+    def finish(self) -> None:
+        """Unregister the connection."""
+        try:
+            super().finish()
+        except OSError:
+            pass
+        finally:
+            self.app.unregister_connection(self.connection)
+
+    def do_POST(self) -> None:
+        """Answer a POST request."""
+        self.app.handle(self)
+
+    def do_GET(self) -> None:
+        """Answer a GET request (always a 404: the APIs have no GET endpoint here)."""
+        self.app.handle(self)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the per-request log lines."""
+
+
+class Exchange:
+    """Writing one response, and watching the connection, from a handler thread."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        stopping: threading.Event,
+        on_status: Callable[[int], None] = lambda status: None,
+    ) -> None:
+        self.handler = handler
+        self.stopping = stopping
+        self.on_status = on_status
+        self.sock = cast(socket.socket, handler.connection)
+
+    def client_gone(self) -> bool:
+        """Without blocking: whether the client has closed (or reset) the connection."""
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+            if not readable:
+                return False
+            return self.sock.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
+    def wait(self, seconds: float | None, until: threading.Event | None = None) -> None:
+        """Wait ``seconds`` (``None``: forever) or until ``until`` is set, watching the client.
+
+        Raises:
+            ClientGone: The client closed the connection.
+            Stopping: The server is stopping.
+        """
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while until is None or not until.is_set():
+            if self.stopping.is_set():
+                raise Stopping
+            if self.client_gone():
+                raise ClientGone
+            step = POLL_INTERVAL
+            if deadline is not None:
+                step = min(step, deadline - time.monotonic())
+                if step <= 0:
+                    return
+            self.stopping.wait(step)
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` now.
+
+        Raises:
+            ClientGone: The connection broke.
+            Stopping: The server is stopping.
+        """
+        if self.stopping.is_set():
+            raise Stopping
+        try:
+            self.handler.wfile.write(data)
+            self.handler.wfile.flush()
+        except OSError as error:  # BrokenPipeError, ConnectionResetError, ...
+            raise ClientGone from error
+
+    def send_head(self, status: int, headers: Mapping[str, str]) -> None:
+        """Send the status line and the headers."""
+        self.on_status(status)
+        self.handler.send_response(status)
+        for name, value in headers.items():
+            self.handler.send_header(name, value)
+        try:
+            self.handler.end_headers()
+        except OSError as error:
+            raise ClientGone from error
+
+    def send_body(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        """Send a whole JSON response."""
+        head = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+        self.send_head(status, {**head, **headers})
+        self.write(body)
+
+    def start_events(self, headers: Mapping[str, str]) -> None:
+        """Start a server-sent events response (a chunked body)."""
+        events = {
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Transfer-Encoding": "chunked",
+            "Cache-Control": "no-cache",
+        }
+        self.send_head(200, {**events, **headers})
+
+    def send_chunk(self, data: bytes) -> None:
+        """Send one chunk of a chunked body."""
+        self.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def end_chunks(self) -> None:
+        """End a chunked body."""
+        self.write(b"0\r\n\r\n")
+
+    def cut(self, *, reset: bool) -> None:
+        """Close the connection now, without ending the response body (RST if ``reset``)."""
+        self.handler.close_connection = True
+        with contextlib.suppress(OSError):
+            if reset:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                # Close the descriptor now (the handler's file objects would defer a close());
+                # the socket object is left closed, so later writes fail harmlessly.
+                os.close(self.sock.detach())
+            else:
+                self.sock.shutdown(socket.SHUT_RDWR)
+
+
+def read_body(handler: Handler) -> bytes:
+    """The request's body (``Content-Length`` or chunked)."""
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        parts: list[bytes] = []
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            parts.append(handler.rfile.read(size))
+            handler.rfile.readline()
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""

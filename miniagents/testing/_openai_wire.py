@@ -1,0 +1,249 @@
+"""The OpenAI Chat Completions wire format (``POST /v1/chat/completions``), as the fake speaks it.
+
+A reply is a ``chat.completion`` object, or a stream of ``chat.completion.chunk`` events
+ending with ``data: [DONE]``: the role first, then a chunk per text token, then per tool
+call a chunk with its ``id`` and ``function.name`` and one per argument delta, then the
+``finish_reason``, and the usage chunk when ``stream_options.include_usage`` asked for it.
+Requests are refused (400) as the API refuses them, tool messages included: a ``tool``
+message must answer a call of the assistant message just before, and every call must be
+answered before the conversation goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from miniagents.testing._script import ANTHROPIC_TO_OPENAI, Provider
+from miniagents.testing._wire import Event, Rendering, StreamPlan, check_ranges
+
+__all__ = ["OpenAIWire"]
+
+_ERRORS: dict[int, tuple[str, str | None, str]] = {
+    400: ("invalid_request_error", None, "Invalid request."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    403: ("invalid_request_error", "unsupported_country_region_territory", "Forbidden."),
+    404: ("invalid_request_error", "model_not_found", "The model does not exist."),
+    429: (
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached for requests. Please try again in 1ms.",
+    ),
+    500: (
+        "server_error",
+        None,
+        "The server had an error while processing your request. Sorry about that!",
+    ),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+
+_RANGES = {
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
+    "max_tokens": (1, 1_000_000),
+    "max_completion_tokens": (1, 1_000_000),
+}
+"""The numeric options the API checks, with their ranges."""
+
+
+class OpenAIWire:
+    """Renders replies and errors as the Chat Completions API does."""
+
+    provider: Provider = "openai"
+
+    def reply_id(self, serial: int) -> str:
+        """``chatcmpl-fake00000001``."""
+        return f"chatcmpl-fake{serial:08d}"
+
+    def call_id(self, serial: int) -> str:
+        """``call_fake00000001``."""
+        return f"call_fake{serial:08d}"
+
+    def finish_reason(self, given: str | None, has_calls: bool) -> str:
+        """``stop`` (``tool_calls`` with calls) unless given; Anthropic's words translated."""
+        reason = given or ("tool_calls" if has_calls else "stop")
+        return ANTHROPIC_TO_OPENAI.get(reason, reason)
+
+    def validate(self, body: object) -> str | None:
+        """Why the API would refuse this body: a missing field, an option out of range, or
+        tool messages that do not answer the calls just before them."""
+        if not isinstance(body, dict):
+            return "The request body is not a JSON object."
+        for name in ("model", "messages"):
+            if name not in body:
+                return f"{name}: Field required"
+        messages = body["messages"]
+        if not isinstance(messages, list):
+            return "messages: Input should be a valid list"
+        return check_ranges(body, _RANGES) or _check_tool_messages(messages)
+
+    def body(self, rendering: Rendering) -> dict[str, Any]:
+        """A ``chat.completion`` object."""
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": rendering.text if rendering.tokens or not rendering.calls else None,
+            "refusal": None,
+            "annotations": [],
+        }
+        if rendering.calls:
+            message["tool_calls"] = [
+                {
+                    "id": rendered.id,
+                    "type": "function",
+                    "function": {"name": rendered.call.name, "arguments": rendered.call.text},
+                }
+                for rendered in rendering.calls
+            ]
+        return {
+            "id": rendering.id,
+            "object": "chat.completion",
+            "created": rendering.created,
+            "model": rendering.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": rendering.finish_reason,
+                }
+            ],
+            "usage": _usage(rendering),
+            "service_tier": "default",
+            "system_fingerprint": "fp_fake",
+        }
+
+    def stream(self, rendering: Rendering) -> StreamPlan:
+        """The chunks of a streamed reply."""
+        plan = StreamPlan()
+        plan.add(_chunk(rendering, {"role": "assistant", "content": "", "refusal": None}, None))
+        for token in rendering.tokens:
+            plan.add(_chunk(rendering, {"content": token}, None), content=True)
+        for index, rendered in enumerate(rendering.calls):
+            start = {
+                "index": index,
+                "id": rendered.id,
+                "type": "function",
+                "function": {"name": rendered.call.name, "arguments": ""},
+            }
+            plan.add(_chunk(rendering, {"tool_calls": [start]}, None))
+            for delta in rendered.call.deltas():
+                piece = {"index": index, "function": {"arguments": delta}}
+                plan.add(_chunk(rendering, {"tool_calls": [piece]}, None), content=True)
+        plan.final.append(_chunk(rendering, {}, rendering.finish_reason))
+        if _include_usage(rendering):
+            usage = _chunk(rendering, {}, None)
+            usage[1].update(choices=[], usage=_usage(rendering))
+            plan.final.append(usage)
+        plan.final.append((None, b"[DONE]"))
+        return plan
+
+    def error_event(self, error_type: str | None, message: str | None) -> Event:
+        """``data: {"error": {...}}``."""
+        error = {
+            "message": message or "The server had an error while processing your request.",
+            "type": error_type or "server_error",
+            "param": None,
+            "code": None,
+        }
+        return (None, {"error": error})
+
+    def malformed_event(self, rendering: Rendering) -> Event:
+        """A chunk cut in the middle of its JSON."""
+        return (
+            None,
+            b'{"id":"%s","object":"chat.completion.chunk","choices":[{"ind'
+            % (rendering.id.encode()),
+        )
+
+    def error_body(self, status: int, message: str | None, request_id: str) -> dict[str, Any]:
+        """``{"error": {"message", "type", "param", "code"}}``."""
+        kind, code, default = _ERRORS.get(
+            status,
+            ("server_error" if status >= 500 else "invalid_request_error", None, "Error."),
+        )
+        return {"error": {"message": message or default, "type": kind, "param": None, "code": code}}
+
+    def id_headers(self, request_id: str) -> dict[str, str]:
+        """``x-request-id`` (and ``openai-processing-ms``)."""
+        return {"x-request-id": request_id, "openai-processing-ms": "1"}
+
+
+def _chunk(
+    rendering: Rendering, delta: Mapping[str, Any], finish_reason: str | None
+) -> tuple[None, dict[str, Any]]:
+    chunk: dict[str, Any] = {
+        "id": rendering.id,
+        "object": "chat.completion.chunk",
+        "created": rendering.created,
+        "model": rendering.model,
+        "service_tier": "default",
+        "system_fingerprint": "fp_fake",
+        "choices": [
+            {"index": 0, "delta": dict(delta), "logprobs": None, "finish_reason": finish_reason}
+        ],
+    }
+    if _include_usage(rendering):
+        chunk["usage"] = None
+    return (None, chunk)
+
+
+def _include_usage(rendering: Rendering) -> bool:
+    options = rendering.request.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _usage(rendering: Rendering) -> dict[str, Any]:
+    return {
+        "prompt_tokens": rendering.input_tokens,
+        "completion_tokens": rendering.output_tokens,
+        "total_tokens": rendering.input_tokens + rendering.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def _check_tool_messages(messages: list[Any]) -> str | None:
+    """Why the API would refuse these tool calls and results, if it would."""
+    waiting: list[str] = []  # the calls of the last assistant message not answered yet
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            return f"messages.[{index}]: Input should be an object"
+        role = message.get("role")
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id not in waiting:
+                return (
+                    f"Invalid parameter: messages.[{index}]: messages with role 'tool' must be "
+                    "a response to a preceeding message with 'tool_calls'."
+                )
+            waiting.remove(call_id)
+            continue
+        if waiting:
+            return _unanswered(waiting)
+        if role == "assistant" and message.get("tool_calls"):
+            calls = message["tool_calls"]
+            if not isinstance(calls, list) or not all(
+                isinstance(call, dict)
+                and isinstance(call.get("id"), str)
+                and isinstance((call.get("function") or {}).get("name"), str)
+                and isinstance((call.get("function") or {}).get("arguments"), str)
+                for call in calls
+            ):
+                return f"messages.[{index}].tool_calls: each needs an id, a name and arguments"
+            waiting = [call["id"] for call in calls]
+    return _unanswered(waiting) if waiting else None
+
+
+def _unanswered(waiting: list[str]) -> str:
+    return (
+        "An assistant message with 'tool_calls' must be followed by tool messages responding "
+        f"to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+        f"{', '.join(waiting)}"
+    )

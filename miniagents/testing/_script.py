@@ -1,0 +1,137 @@
+"""The script of the fake LLM server: scripted replies, tool calls and HTTP failures.
+
+Items are provider-neutral: a :class:`Reply` or a :class:`Failure` is rendered in the
+wire format of the endpoint that takes it (OpenAI Chat Completions or Anthropic Messages).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "ANTHROPIC_TO_OPENAI",
+    "FAST_RETRY",
+    "OPENAI_TO_ANTHROPIC",
+    "Failure",
+    "Provider",
+    "Reply",
+    "ToolCall",
+    "as_tokens",
+]
+
+Provider = Literal["openai", "anthropic"]
+"""The API an endpoint belongs to."""
+
+FAST_RETRY: Mapping[str, str] = {"retry-after-ms": "1"}
+"""Headers for ``fail()`` that make both SDKs retry after 1 ms (``retry-after: 0`` does not)."""
+
+OPENAI_TO_ANTHROPIC = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+"""Finish reasons in OpenAI's words, in Anthropic's."""
+
+ANTHROPIC_TO_OPENAI = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+"""Finish reasons in Anthropic's words, in OpenAI's."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call of a tool in a scripted reply (see ``FakeLLMServer.reply(tool_calls=...)``).
+
+    Args:
+        name: The name of the tool the model calls.
+        arguments: The arguments: a mapping (sent as its JSON), or the raw text the model
+            "wrote" (e.g. malformed JSON, to test how it is handled).
+        id: The call's id (default: ``call_fake...`` for OpenAI, ``toolu_fake...`` for
+            Anthropic, numbered per server).
+        pieces: Into how many argument deltas a streamed reply splits the arguments' text
+            (OpenAI: ``tool_calls[].function.arguments`` deltas; Anthropic:
+            ``input_json_delta`` events).
+
+    Example:
+        >>> ToolCall("get_weather", {"city": "Paris"}).text
+        '{"city":"Paris"}'
+    """
+
+    name: str
+    arguments: Mapping[str, object] | str = field(default_factory=dict)
+    id: str | None = None
+    pieces: int = 2
+
+    @property
+    def text(self) -> str:
+        """The arguments as the model writes them: JSON text."""
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments, separators=(",", ":"), ensure_ascii=False)
+
+    def deltas(self) -> list[str]:
+        """The arguments' text split into ``pieces`` deltas (fewer if it is shorter)."""
+        text = self.text
+        count = max(1, min(self.pieces, len(text)))
+        size = -(-len(text) // count) if text else 0
+        return [text[start : start + size] for start in range(0, len(text), size)] if text else []
+
+    def input(self) -> object:
+        """The arguments as a non-streamed Anthropic reply carries them (parsed JSON)."""
+        if not isinstance(self.arguments, str):
+            return dict(self.arguments)
+        try:
+            return json.loads(self.arguments)
+        except ValueError:
+            return self.arguments  # what a broken service might send: the raw text
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A scripted successful reply (see ``FakeLLMServer.reply`` for the fields)."""
+
+    tokens: tuple[str, ...] | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    stop_sequence: str | None = None
+    usage: tuple[int, int] | None = None
+    token_delay: float = 0.0
+    delay: float = 0.0
+    model: str | None = None
+    for_model: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    cut_after: int | None = None
+    reset: bool = False
+    omit_final: bool = False
+    malformed_after: int | None = None
+    error_event_after: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    hang_after: int | None = None
+    pause_after: int | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A scripted HTTP error response (see ``FakeLLMServer.fail``)."""
+
+    status: int
+    body: object = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    message: str | None = None
+    delay: float = 0.0
+    for_model: str | None = None
+
+
+def as_tokens(tokens: Sequence[str]) -> tuple[str, ...]:
+    """``tokens`` as a tuple (a ``str`` is one token)."""
+    return (tokens,) if isinstance(tokens, str) else tuple(tokens)

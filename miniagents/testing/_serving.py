@@ -1,0 +1,153 @@
+"""The fake LLM server's side of each request: its script, its connections, its answers.
+
+:class:`ScriptedApp` is what the HTTP server (``_http``) serves: it records each request
+(``_record``), takes the script item for it, and has it rendered (``_respond``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import socket
+import threading
+from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
+
+from miniagents.testing._anthropic_wire import AnthropicWire
+from miniagents.testing._http import ClientGone, Exchange, Handler, Stopping, read_body
+from miniagents.testing._openai_wire import OpenAIWire
+from miniagents.testing._record import RecordedRequest, Recorder
+from miniagents.testing._respond import respond
+from miniagents.testing._script import Failure, Reply
+from miniagents.testing._wire import Wire, dumps
+from miniagents.testing.errors import FakeLLMServerError
+
+__all__ = ["ScriptedApp"]
+
+_WIRES: dict[str, Wire] = {"/chat/completions": OpenAIWire(), "/messages": AnthropicWire()}
+"""The wire format of each endpoint, by the end of its path."""
+
+
+class ScriptedApp(Recorder):
+    """A script of replies and failures, answering the requests of an HTTP server."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._script: deque[Reply | Failure] = deque()
+        self._connections: dict[socket.socket, threading.Thread] = {}
+        self.stopping = threading.Event()
+        self._ids = itertools.count(1)
+
+    def _drop_connections(self) -> None:
+        """Close every open connection, wait for its thread, and end every response."""
+        with self._lock:
+            connections = dict(self._connections)
+        for sock in connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in connections.values():
+            thread.join(5)
+        with self._lock:
+            for record in self._requests:
+                record._finished.set()
+            self._lock.notify_all()
+
+    def _enqueue(self, item: Reply | Failure, times: int) -> None:
+        if times < 1:
+            raise FakeLLMServerError(f"times must be 1 or more, not {times}.")
+        with self._lock:
+            self._script.extend([item] * times)
+
+    def clear_script(self) -> None:
+        """Drop the scripted items not used yet."""
+        with self._lock:
+            self._script.clear()
+
+    @property
+    def pending(self) -> int:
+        """How many scripted items are not used yet."""
+        with self._lock:
+            return len(self._script)
+
+    def _take(self, model: str | None) -> Reply | Failure:
+        """The first script item for ``model`` (taken off the script), else a default reply."""
+        with self._lock:
+            for item in self._script:
+                if item.for_model is None or item.for_model == model:
+                    self._script.remove(item)
+                    return item
+        return Reply()
+
+    def _serial(self) -> int:
+        return next(self._ids)
+
+    # -- the handler threads' side (see miniagents.testing._http.App) ----------------------
+
+    def register_connection(self, sock: socket.socket) -> bool:
+        """Take a new connection; ``False`` if the server is stopping."""
+        with self._lock:
+            if self.stopping.is_set():
+                return False
+            self._connections[sock] = threading.current_thread()
+            return True
+
+    def unregister_connection(self, sock: socket.socket) -> None:
+        """Forget a connection that ended."""
+        with self._lock:
+            self._connections.pop(sock, None)
+
+    def record_error(self, error: BaseException) -> None:
+        """Keep an unexpected error of a handler thread (see ``errors``)."""
+        with self._lock:
+            self._errors.append(error)
+
+    def handle(self, handler: Handler) -> None:
+        """Record one request, and answer it."""
+        raw_body = read_body(handler)
+        route = urlsplit(handler.path).path.rstrip("/")
+        wire = (
+            next((wire for end, wire in _WIRES.items() if route.endswith(end)), None)
+            if handler.command == "POST"
+            else None
+        )
+        try:
+            body: Any = json.loads(raw_body) if raw_body else None
+        except ValueError:
+            body = None
+        with self._lock:
+            record = RecordedRequest(
+                index=len(self._requests),
+                method=handler.command,
+                path=handler.path,
+                headers={name.lower(): value for name, value in handler.headers.items()},
+                raw_body=raw_body,
+                body=body,
+                provider=None if wire is None else wire.provider,
+            )
+            self._requests.append(record)
+            self._lock.notify_all()
+        exchange = Exchange(
+            handler, self.stopping, lambda status: setattr(record, "status", status)
+        )
+        try:
+            if wire is None:
+                error = {"error": {"message": f"Unknown path {record.path}", "type": "not_found"}}
+                exchange.send_body(404, dumps(error), {})
+            else:
+                respond(exchange, wire, record, self._take, self._serial)
+            record.outcome = "cut" if record.outcome == "cut" else "complete"
+        except ClientGone:
+            record.outcome = "disconnected"
+            record.client_disconnected = True
+            record._disconnected.set()
+            handler.close_connection = True
+        except Stopping:
+            record.outcome = "stopped"
+            handler.close_connection = True
+            exchange.cut(reset=False)
+        finally:
+            record._finished.set()
+            with self._lock:
+                self._lock.notify_all()

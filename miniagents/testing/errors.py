@@ -1,0 +1,21 @@
+"""Errors of the testing kit; the whole hierarchy is drawn in :mod:`miniagents.errors`.
+
+::
+
+    FakeLLMServerError                    the fake LLM server was misused (e.g. started twice)
+    └── FakeLLMServerTimeout (also TimeoutError)  what a test waited for did not happen in time
+"""
+
+from __future__ import annotations
+
+from miniagents.promising.errors import MiniAgentsError
+
+__all__ = ["FakeLLMServerError", "FakeLLMServerTimeout"]
+
+
+class FakeLLMServerError(MiniAgentsError):
+    """The fake LLM server was used in a way it does not support (the message says how)."""
+
+
+class FakeLLMServerTimeout(FakeLLMServerError, TimeoutError):
+    """A request, or the end of a response, that a test waited for did not come in time."""

@@ -1,0 +1,300 @@
+"""``FakeLLMServer``: a local fake of the OpenAI and Anthropic HTTP APIs, scripted by a test.
+
+Standard library only: it listens on ``127.0.0.1`` on a free port, in a background thread,
+and speaks the wire formats of the OpenAI Chat Completions API (``POST
+/v1/chat/completions``) and the Anthropic Messages API (``POST /v1/messages``), streamed
+(server-sent events over a chunked HTTP/1.1 body, as the real services send them) and
+not, text and tool calls. The real SDK clients (``openai.AsyncOpenAI``,
+``anthropic.AsyncAnthropic``) talk to it over real sockets::
+
+    with FakeLLMServer() as server:
+        server.reply(tokens=["Hel", "lo"], finish_reason="stop", usage=(5, 2))
+        client = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="test")
+        # anthropic.AsyncAnthropic(base_url=server.anthropic_base_url, api_key="test")
+
+**Script**: a FIFO queue; every request to a known endpoint takes the next item
+(:meth:`~FakeLLMServer.reply` or :meth:`~FakeLLMServer.fail`; one given ``for_model`` only
+goes to a request for that model); with none left, the reply echoes the text of the last
+user message. Items are provider-neutral: each is rendered in the format of the endpoint
+that takes it.
+
+**Record**: :attr:`~FakeLLMServer.requests` holds every request (method, path, headers,
+parsed JSON body) and, once its response is over, how it ended (``outcome``) and whether
+the client closed the connection before the end (``client_disconnected``).
+
+**Retries** (openai 3.x, anthropic 2.x): both SDKs take ``retry-after-ms`` then
+``retry-after`` but only honour a delay > 0; otherwise they back off ``0.5 s * 2**retry``.
+Send :data:`FAST_RETRY` with a failure to make retries instant. Both retry 408, 409, 429
+and >= 500 (``x-should-retry: true|false`` overrides), and connection errors before the
+response is read; never a broken stream.
+
+What the SDKs raise for each failure mode of a stream:
+
+============  =================================================  ===========================
+mode          openai 3.x (``AsyncStream[ChatCompletionChunk]``)  anthropic 2.x (raw events)
+============  =================================================  ===========================
+cut (FIN)     ``openai.APIConnectionError("Connection error.")``  ``httpx2.RemoteProtocolError``
+              from ``httpx2.RemoteProtocolError``                 NOT wrapped
+cut (RST)     ``openai.APIConnectionError`` from                  ``httpx2.ReadError``
+              ``httpx2.ReadError``                                NOT wrapped
+omit_final    silent end (no finish_reason, no usage chunk)       silent end (no message_stop)
+malformed     ``json.JSONDecodeError``                            ``json.JSONDecodeError``
+error event   ``openai.APIError`` (str: the error message)        ``anthropic.APIStatusError``
+                                                                  (status_code 200)
+read timeout  ``openai.APITimeoutError`` from                     ``httpx2.ReadTimeout``
+              ``httpx2.ReadTimeout``                              NOT wrapped
+============  =================================================  ===========================
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+
+from miniagents.testing._http import Handler, HTTPServer
+from miniagents.testing._script import Failure, Reply, ToolCall, as_tokens
+from miniagents.testing._serving import ScriptedApp
+from miniagents.testing.errors import FakeLLMServerError
+
+__all__ = ["FakeLLMServer"]
+
+
+class FakeLLMServer(ScriptedApp):
+    """A local fake of the OpenAI and Anthropic HTTP APIs, scripted by the test.
+
+    Use it as a context manager (or :meth:`start` / :meth:`stop`)::
+
+        with FakeLLMServer() as server:
+            server.reply(tokens=["Hi", "!"])
+            ...  # point a client at server.openai_base_url / server.anthropic_base_url
+            assert server.requests[0].json["model"] == "gpt-4o-mini"
+
+    Endpoints: ``POST .../chat/completions`` (OpenAI) and ``POST .../messages``
+    (Anthropic); any other path gets a 404. A request the API would refuse gets a 400 in
+    the provider's format, without taking a script item: a missing required field (OpenAI:
+    ``model``, ``messages``; Anthropic: ``model``, ``messages``, ``max_tokens``), a numeric
+    option out of range (e.g. ``temperature``: OpenAI 0 to 2, Anthropic 0 to 1), or tool
+    calls and results that do not pair up as the API requires.
+
+    Args:
+        host: The address to listen on.
+        port: The port (0: a free one).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__()
+        self._address = (host, port)
+        self._httpd: HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeLLMServer:
+        """Bind a free port and serve in a daemon thread; returns ``self``.
+
+        Raises:
+            FakeLLMServerError: if it was started before.
+        """
+        if self._httpd is not None:
+            raise FakeLLMServerError("This FakeLLMServer was started already; make a new one.")
+        httpd = HTTPServer(self._address, Handler)
+        httpd.app = self
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            name=f"fake-llm-server:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: drop every open connection and wait for the handler threads."""
+        httpd = self._httpd
+        if httpd is None or self.stopping.is_set():
+            return
+        self.stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._drop_connections()
+
+    def __enter__(self) -> FakeLLMServer:
+        """Start the server."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the server."""
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on.
+
+        Raises:
+            FakeLLMServerError: if it is not started.
+        """
+        if self._httpd is None:
+            raise FakeLLMServerError("This FakeLLMServer is not started: call start() first.")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://{self._address[0]}:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """The ``base_url`` for ``openai.AsyncOpenAI`` (``base_url + "/v1"``)."""
+        return f"{self.base_url}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """The ``base_url`` for ``anthropic.AsyncAnthropic`` (the SDK adds ``/v1``)."""
+        return self.base_url
+
+    # -- script ----------------------------------------------------------------------------
+
+    def reply(
+        self,
+        tokens: Sequence[str] | None = None,
+        *,
+        tool_calls: Sequence[ToolCall] = (),
+        finish_reason: str | None = None,
+        stop_sequence: str | None = None,
+        usage: tuple[int, int] | None = None,
+        token_delay: float = 0.0,
+        delay: float = 0.0,
+        model: str | None = None,
+        for_model: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        cut_after: int | None = None,
+        reset: bool = False,
+        omit_final: bool = False,
+        malformed_after: int | None = None,
+        error_event_after: int | None = None,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        hang_after: int | None = None,
+        pause_after: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """Enqueue a successful reply for the next request(s).
+
+        Args:
+            tokens: The text pieces; one streamed event each (OpenAI: a chunk with
+                ``delta.content``; Anthropic: a ``content_block_delta`` ``text_delta``).
+                The non-streamed reply holds their concatenation. ``None``: echo the last
+                user message, split in words (no text when there are ``tool_calls``). A
+                ``str`` is one token.
+            tool_calls: Tool calls after the text, as the API sends them: OpenAI
+                ``tool_calls`` (streamed: a chunk with the id and name, then the argument
+                deltas); Anthropic ``tool_use`` blocks (streamed: ``input_json_delta``).
+            finish_reason: In either vocabulary, translated for the endpoint: ``"stop"``
+                <-> ``"end_turn"``, ``"length"`` <-> ``"max_tokens"``, ``"tool_calls"``
+                <-> ``"tool_use"``, ``"content_filter"`` <-> ``"refusal"``; other values
+                are sent as given. ``None``: ``"stop"`` / ``"end_turn"``, or
+                ``"tool_calls"`` / ``"tool_use"`` with tool calls.
+            stop_sequence: Anthropic's ``stop_sequence`` field.
+            usage: ``(input_tokens, output_tokens)``. ``None``: the number of words in the
+                request's messages (and system), and the number of content events.
+            token_delay: Seconds to wait before each content event.
+            delay: Seconds to wait before sending the status line (time to first byte).
+            model: The model named in the response (``None``: the request's model).
+            for_model: Only a request for this model takes this reply (the others take
+                the items after it): to script concurrent calls of different agents.
+            headers: Extra response headers.
+            cut_after: Stream: after this many content events (text tokens, then argument
+                deltas), close the connection without ending the chunked body (FIN; RST if
+                ``reset``). Not streamed: send the headers and half of the body, then close.
+            reset: With ``cut_after``: close with a TCP reset (SO_LINGER 0) instead.
+            omit_final: Stream: end the body cleanly but without the final event(s):
+                OpenAI: no ``finish_reason`` chunk, no usage chunk, no ``data: [DONE]``;
+                Anthropic: no ``message_stop``.
+            malformed_after: Stream: after this many content events, send a data line
+                that is truncated JSON, then go on with the rest of the stream. Not
+                streamed: send half of the body.
+            error_event_after: Stream: after this many content events, send an error
+                event (Anthropic: ``event: error``; OpenAI: ``data: {"error": {...}}``),
+                then end the body cleanly.
+            error_type: The error type of the error event (``None``: ``"overloaded_error"``
+                / ``"server_error"``).
+            error_message: The message of the error event.
+            hang_after: Stream: after this many content events, send nothing more until
+                the client closes the connection (recorded as ``client_disconnected``) or
+                the server stops. Not streamed: hang before the status line.
+            pause_after: Stream: after this many content events, wait until the test
+                calls ``resume()`` on the request's record (see ``wait_paused_async``).
+            times: Enqueue this reply this many times.
+
+        A fault ``after=N`` with N >= the number of content events happens after the last
+        one, before the final events; the preamble (OpenAI's role chunk; Anthropic's
+        ``message_start``) is always sent first.
+        """
+        item = Reply(
+            tokens=None if tokens is None else as_tokens(tokens),
+            tool_calls=tuple(tool_calls),
+            finish_reason=finish_reason,
+            stop_sequence=stop_sequence,
+            usage=usage,
+            token_delay=token_delay,
+            delay=delay,
+            model=model,
+            for_model=for_model,
+            headers=dict(headers or {}),
+            cut_after=cut_after,
+            reset=reset,
+            omit_final=omit_final,
+            malformed_after=malformed_after,
+            error_event_after=error_event_after,
+            error_type=error_type,
+            error_message=error_message,
+            hang_after=hang_after,
+            pause_after=pause_after,
+        )
+        self._enqueue(item, times)
+
+    def fail(
+        self,
+        status: int = 500,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        message: str | None = None,
+        delay: float = 0.0,
+        for_model: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """Enqueue an HTTP error response for the next request(s).
+
+        Args:
+            status: The HTTP status (429, 500, 503, 529, ...).
+            body: The JSON body (a ``str`` or ``bytes`` is sent as is). ``None``: the error
+                body of the provider of the endpoint: OpenAI ``{"error": {"message", "type",
+                "param", "code"}}``; Anthropic ``{"type": "error", "error": {"type",
+                "message"}, "request_id"}`` (``rate_limit_error`` for 429, ``api_error`` for
+                500/503, ``overloaded_error`` for 529, ...).
+            headers: Extra response headers, e.g. ``FAST_RETRY`` or ``{"retry-after": "1"}``,
+                ``{"x-should-retry": "false"}``.
+            message: The error message in the default body.
+            delay: Seconds to wait before responding.
+            for_model: Only a request for this model takes this failure.
+            times: Enqueue this failure this many times (e.g. 1 + max_retries).
+        """
+        item = Failure(
+            status=status,
+            body=body,
+            headers=dict(headers or {}),
+            message=message,
+            delay=delay,
+            for_model=for_model,
+        )
+        self._enqueue(item, times)
