@@ -15,6 +15,8 @@ import builtins
 import importlib
 import pkgutil
 import re
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from functools import cache
@@ -136,6 +138,23 @@ def test_the_drawn_hierarchy_is_the_real_one() -> None:
         assert builtins == also, f"{name} also derives from {builtins}, drawn: {also}"
 
 
+def test_the_errors_facade_imports_an_extensions_error_when_it_is_first_used() -> None:
+    code = (
+        "import sys, miniagents.errors as errors\n"
+        "from miniagents.ext.llm.errors import LLMError\n"
+        "assert errors.LLMError is LLMError\n"
+        "assert 'LLMError' in dir(errors)\n"
+        "try:\n"
+        "    errors.NoSuchError\n"
+        "except AttributeError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "module 'miniagents.errors' has no attribute 'NoSuchError'"
+
+
 # -- every raise -----------------------------------------------------------------------------
 
 
@@ -253,3 +272,65 @@ def test_every_allowed_raise_is_still_in_the_source(module: str, expression: str
         if isinstance(node, ast.Raise) and node.exc is not None
     }
     assert expression in raised, f"the allowance for {expression!r} in {module} is stale"
+
+
+# -- the layers' errors, where they are raised -----------------------------------------------
+
+
+async def _misuse(case: str) -> None:
+    from miniagents import MiniAgent, MiniAgents, Promise
+    from miniagents.ext.chat_history_md import ChatHistoryMD
+    from miniagents.ext.file_agents import file_output_agent
+    from miniagents.messages import MessageTokenAppender
+    from miniagents.promising import Frozen
+    from miniagents.utils import achain_loop
+
+    async def agent_function(ctx: object) -> None:
+        return None
+
+    if case == "limits":
+        MiniAgents(replay_window=0)
+    elif case == "concurrency":
+        MiniAgent(agent_function, max_concurrency=0)
+    elif case == "promise":
+        Promise()  # type: ignore[call-overload]
+    elif case == "frozen":
+        type("Bad", (Frozen,), {"__annotations__": {"items": list[int]}})
+    elif case == "chain":
+        await achain_loop([])
+    elif case == "reentered":
+        context = MiniAgents()
+        async with context, context:
+            pass
+    elif case == "missing-argument":
+        async with MiniAgents():
+            await file_output_agent.inquire("hi")
+    elif case == "history-option":
+        ChatHistoryMD("chat.md", on_torn_section="ignore")  # type: ignore[arg-type]
+    elif case == "appender-closed":
+        appender = MessageTokenAppender()
+        appender.complete()
+        appender.append("late")
+
+
+MISUSES = {
+    "limits": ("StreamLimitError", ValueError),
+    "concurrency": ("ConcurrencyLimitError", ValueError),
+    "promise": ("StreamArgumentError", TypeError),
+    "frozen": ("FrozenFieldError", TypeError),
+    "chain": ("ChainDefinitionError", ValueError),
+    "reentered": ("ContextReenteredError", RuntimeError),
+    "missing-argument": ("MissingAgentArgumentError", ValueError),
+    "history-option": ("ChatHistoryOptionError", ValueError),
+    "appender-closed": ("AppenderClosedError", RuntimeError),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISUSES))
+async def test_a_misuse_raises_its_layers_error_which_is_also_the_builtin(case: str) -> None:
+    name, builtin = MISUSES[case]
+    error_class = getattr(miniagents.errors, name)
+    with pytest.raises(error_class) as raised:
+        await _misuse(case)
+    assert isinstance(raised.value, builtin)
+    assert str(raised.value)[-1] in ".)'", "a full sentence"

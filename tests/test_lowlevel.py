@@ -30,9 +30,9 @@ from miniagents.messages import MessageSequenceAppender, MessageTokenAppender
 from miniagents.miniagents.lowlevel import (
     InteractionScope,
     context_settings,
-    context_with_settings,
     extension_settings,
     start_task,
+    with_settings,
 )
 from miniagents.promising.lowlevel import ReplayCore, core_of, pieces_are, stream_on
 
@@ -147,10 +147,14 @@ async def test_the_settings_travel_to_a_context_elsewhere() -> None:
         carried = context_settings()
     assert carried == {"stream_llm_tokens_by_default": False, "llm_stall_timeout": 2.0}
     assert context_settings() == {}
-    async with context_with_settings(carried):
+    async with with_settings(MiniAgents(llm_stall_timeout=9.0), carried):
         assert llm_settings() == LLMSettings(
             stream_llm_tokens_by_default=False, llm_stall_timeout=2.0
         )
+        async with MiniAgents() as inner:
+            with_settings(inner, {"colour": "blue"})  # from now on, in an active context
+            assert extension_settings(ColourSettings) == ColourSettings(2.0, "blue")
+        assert extension_settings(ColourSettings) == ColourSettings(2.0, "red")
 
 
 def test_miniagents_shows_users_only_what_they_use() -> None:

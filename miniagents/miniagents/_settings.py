@@ -2,8 +2,9 @@
 
 An extension declares its settings as a *section*: a frozen dataclass whose fields all have
 defaults (``LLMSettings`` of :mod:`miniagents.ext.llm.settings`). A context keeps the values
-it was given by field name, over those of the context around it; an extension reads its
-section, built from those values (the fields not given keep their defaults)::
+it was given by field name (so an extension names its fields after itself, as
+``llm_stall_timeout``), over those of the context around it; an extension reads its section,
+built from those values (the fields not given keep their defaults)::
 
     MiniAgents(llm_stall_timeout=30)          given: {"llm_stall_timeout": 30}
       MiniAgents(stream_llm_tokens_by_default=False)
@@ -36,6 +37,12 @@ class ExtensionSettings:
     def inherit(self, parent: ExtensionSettings | None) -> None:
         """Take the values of ``parent`` (an outer context) for the fields not given here."""
         self._values = self._given if parent is None else {**parent._values, **self._given}
+        self._sections = {}
+
+    def give(self, values: Mapping[str, object]) -> None:
+        """Give the context more values (over those given before), from now on."""
+        self._given = {**self._given, **values}
+        self._values = {**self._values, **values}
         self._sections = {}
 
     def values(self) -> dict[str, object]:

@@ -13,8 +13,10 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   wait until they have stopped (the agent loops of :mod:`miniagents.utils` use one);
 - :func:`extension_settings`: an extension's typed section of the settings of the current
   context (``miniagents.ext.llm.settings.llm_settings`` reads ``LLMSettings`` with it);
-  :func:`context_settings` and :func:`context_with_settings` carry them elsewhere (the Ray
-  workers of :mod:`miniagents.ext.ray` run in a context with the caller's settings).
+  :func:`with_settings` gives a context settings (``MiniAgents(...)`` takes those of the LLM
+  agents itself), and :func:`context_settings` gives those of the current one, to carry
+  them elsewhere (the Ray workers of :mod:`miniagents.ext.ray` run in a context with the
+  caller's settings).
 """
 
 from __future__ import annotations
@@ -24,15 +26,14 @@ from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 from miniagents.miniagents._scope import InteractionScope as InteractionScope
-from miniagents.miniagents._settings import ExtensionSettings
 from miniagents.miniagents.context import MiniAgents, _current
 
 __all__ = [
     "InteractionScope",
     "context_settings",
-    "context_with_settings",
     "extension_settings",
     "start_task",
+    "with_settings",
 ]
 
 S = TypeVar("S")
@@ -62,8 +63,9 @@ def extension_settings(section: type[S]) -> S:
     """The section ``section`` of the current context's extension settings.
 
     ``section`` is an extension's frozen dataclass, every field of it with a default; the
-    result holds the values given to this context (``MiniAgents(...)``) or to one around
-    it, by field name, and the defaults for the others. Outside every context: the defaults.
+    result holds the values given to this context (``MiniAgents(...)``, :func:`with_settings`)
+    or to one around it, by field name, and the defaults for the others. Outside every
+    context: the defaults.
     """
     context = _current.get()
     return section() if context is None else context._settings.section(section)
@@ -75,8 +77,12 @@ def context_settings() -> dict[str, object]:
     return {} if context is None else context._settings.values()
 
 
-def context_with_settings(settings: Mapping[str, object]) -> MiniAgents:
-    """A new ``MiniAgents()`` holding ``settings`` (those :func:`context_settings` gave)."""
-    context = MiniAgents()
-    context._settings = ExtensionSettings(settings)
+def with_settings(context: MiniAgents, settings: Mapping[str, object]) -> MiniAgents:
+    """Give ``context`` extension settings, by field name; return it.
+
+    They win over those given before (to its constructor too), and inner contexts entered
+    from now on inherit them, e.g. ``async with with_settings(MiniAgents(), {"colour":
+    "blue"}):``. An extension wraps it in a function with typed parameters.
+    """
+    context._settings.give(settings)
     return context

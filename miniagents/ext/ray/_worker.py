@@ -37,7 +37,7 @@ from miniagents.ext.ray._worker_loop import LoopTask
 from miniagents.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents.messages.appender import MessageSequenceAppender, MessageTokenAppender
 from miniagents.miniagents import MiniAgent, MiniAgents
-from miniagents.miniagents.lowlevel import context_with_settings, start_task
+from miniagents.miniagents.lowlevel import start_task, with_settings
 
 __all__ = ["OUTBOX_EVENTS", "run_items", "serve_interaction"]
 
@@ -113,7 +113,7 @@ async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> No
     try:
         try:
             args, kwargs = loads(call.arguments)
-            async with context_with_settings(loads(call.settings)):
+            async with with_settings(MiniAgents(), loads(call.settings)):
                 inputs = MessageSequenceAppender()
                 if not _apply_inputs(inputs, call.inputs):
                     reader = asyncio.get_running_loop().create_task(_read_mailbox(call, inputs))
