@@ -129,7 +129,7 @@ async def _run(
     replies: MessageSequenceAppender,
 ) -> None:
     if current_scope.get() is not None:
-        current_scope.set(None)  # what the agent starts is its own, not its caller's scope's
+        current_scope.set(None)  # what the agent starts belongs to no scope of its caller
     interaction = InteractionContext(
         agent, replies.paced(inputs), replies
     )  # made here: fewer objects wait
