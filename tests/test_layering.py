@@ -17,6 +17,7 @@ LAYERS: dict[str, int] = {
     "miniagents.utils": 2,
     "miniagents.chat_history": 2,
     "miniagents.ext": 3,
+    "miniagents.testing": 3,
     "miniagents.errors": 4,
     "miniagents": 4,
 }
