@@ -33,6 +33,7 @@ The hierarchy::
     │   └── RemoteError                             a worker's error that cannot travel as itself
     ├── FakeLLMServerError                        the fake LLM server misused (miniagents.testing)
     │   └── FakeLLMServerTimeout (also TimeoutError)  a request waited for did not come in time
+    ├── VirtualTimeError (also RuntimeError)      virtual time where it cannot work (testing)
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
@@ -92,6 +93,7 @@ from miniagents.promising.errors import StreamOverflowError as StreamOverflowErr
 from miniagents.promising.errors import StreamSourceError as StreamSourceError
 from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
 from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
+from miniagents.testing.errors import VirtualTimeError as VirtualTimeError
 
 __all__ = [
     "AgentArgumentError",
@@ -136,4 +138,5 @@ __all__ = [
     "ToolError",
     "ToolNameConflictError",
     "TornChatHistoryError",
+    "VirtualTimeError",
 ]

@@ -48,9 +48,8 @@ from miniagents.ext.llm.errors import (
 )
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.promising.sentinels import DEFAULT
-from miniagents.testing import FAST_RETRY, FakeLLMServer
+from miniagents.testing import FAST_RETRY, FakeLLMServer, manual_time
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.fakes.virtual_clock import manual_time
 
 # -- the two providers ---------------------------------------------------------------------
 

@@ -34,7 +34,13 @@ from miniagents.testing._script import Reply as Reply
 from miniagents.testing._script import ToolCall as ToolCall
 from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
 from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
+from miniagents.testing.errors import VirtualTimeError as VirtualTimeError
 from miniagents.testing.llm_server import FakeLLMServer as FakeLLMServer
+from miniagents.testing.virtual_time import VirtualClock as VirtualClock
+from miniagents.testing.virtual_time import VirtualTimeLoop as VirtualTimeLoop
+from miniagents.testing.virtual_time import manual_time as manual_time
+from miniagents.testing.virtual_time import run_with_virtual_time as run_with_virtual_time
+from miniagents.testing.virtual_time import virtual_time as virtual_time
 
 __all__ = [
     "FAST_RETRY",
@@ -47,4 +53,10 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "ToolCall",
+    "VirtualClock",
+    "VirtualTimeError",
+    "VirtualTimeLoop",
+    "manual_time",
+    "run_with_virtual_time",
+    "virtual_time",
 ]
