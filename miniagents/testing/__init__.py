@@ -36,6 +36,10 @@ from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
 from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
 from miniagents.testing.errors import VirtualTimeError as VirtualTimeError
 from miniagents.testing.llm_server import FakeLLMServer as FakeLLMServer
+from miniagents.testing.scripted_model import FunctionAgentFactory as FunctionAgentFactory
+from miniagents.testing.scripted_model import ScriptedAgentFactory as ScriptedAgentFactory
+from miniagents.testing.scripted_model import function_agent as function_agent
+from miniagents.testing.scripted_model import scripted_agent as scripted_agent
 from miniagents.testing.virtual_time import VirtualClock as VirtualClock
 from miniagents.testing.virtual_time import VirtualTimeLoop as VirtualTimeLoop
 from miniagents.testing.virtual_time import manual_time as manual_time
@@ -48,15 +52,19 @@ __all__ = [
     "FakeLLMServer",
     "FakeLLMServerError",
     "FakeLLMServerTimeout",
+    "FunctionAgentFactory",
     "Outcome",
     "Provider",
     "RecordedRequest",
     "Reply",
+    "ScriptedAgentFactory",
     "ToolCall",
     "VirtualClock",
     "VirtualTimeError",
     "VirtualTimeLoop",
+    "function_agent",
     "manual_time",
     "run_with_virtual_time",
+    "scripted_agent",
     "virtual_time",
 ]
