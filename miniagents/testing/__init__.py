@@ -32,6 +32,9 @@ from miniagents.testing._script import Failure as Failure
 from miniagents.testing._script import Provider as Provider
 from miniagents.testing._script import Reply as Reply
 from miniagents.testing._script import ToolCall as ToolCall
+from miniagents.testing.chat_history_contract import ChatHistoryContract as ChatHistoryContract
+from miniagents.testing.chat_history_contract import ContractNote as ContractNote
+from miniagents.testing.chat_history_contract import every_kind_of_message as every_kind_of_message
 from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
 from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
 from miniagents.testing.errors import VirtualTimeError as VirtualTimeError
@@ -48,6 +51,8 @@ from miniagents.testing.virtual_time import virtual_time as virtual_time
 
 __all__ = [
     "FAST_RETRY",
+    "ChatHistoryContract",
+    "ContractNote",
     "Failure",
     "FakeLLMServer",
     "FakeLLMServerError",
@@ -62,6 +67,7 @@ __all__ = [
     "VirtualClock",
     "VirtualTimeError",
     "VirtualTimeLoop",
+    "every_kind_of_message",
     "function_agent",
     "manual_time",
     "run_with_virtual_time",
