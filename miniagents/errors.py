@@ -34,6 +34,7 @@ The hierarchy::
     ├── FakeLLMServerError                        the fake LLM server misused (miniagents.testing)
     │   └── FakeLLMServerTimeout (also TimeoutError)  a request waited for did not come in time
     ├── VirtualTimeError (also RuntimeError)      virtual time where it cannot work (testing)
+    ├── ContractViolationError (also AssertionError)  a contract's check failed (testing)
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
@@ -91,6 +92,7 @@ from miniagents.promising.errors import SentinelMisuseError as SentinelMisuseErr
 from miniagents.promising.errors import StreamCancelledError as StreamCancelledError
 from miniagents.promising.errors import StreamOverflowError as StreamOverflowError
 from miniagents.promising.errors import StreamSourceError as StreamSourceError
+from miniagents.testing.errors import ContractViolationError as ContractViolationError
 from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
 from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
 from miniagents.testing.errors import VirtualTimeError as VirtualTimeError
@@ -101,6 +103,7 @@ __all__ = [
     "AgentFinishedError",
     "AppenderClosedError",
     "ChatHistoryError",
+    "ContractViolationError",
     "FakeLLMServerError",
     "FakeLLMServerTimeout",
     "FrozenInstanceError",

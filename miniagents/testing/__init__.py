@@ -35,9 +35,12 @@ from miniagents.testing._script import ToolCall as ToolCall
 from miniagents.testing.chat_history_contract import ChatHistoryContract as ChatHistoryContract
 from miniagents.testing.chat_history_contract import ContractNote as ContractNote
 from miniagents.testing.chat_history_contract import every_kind_of_message as every_kind_of_message
+from miniagents.testing.errors import ContractViolationError as ContractViolationError
 from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
 from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
 from miniagents.testing.errors import VirtualTimeError as VirtualTimeError
+from miniagents.testing.llm_provider_contract import CONTRACT_TOKENS as CONTRACT_TOKENS
+from miniagents.testing.llm_provider_contract import LLMProviderContract as LLMProviderContract
 from miniagents.testing.llm_server import FakeLLMServer as FakeLLMServer
 from miniagents.testing.scripted_model import FunctionAgentFactory as FunctionAgentFactory
 from miniagents.testing.scripted_model import ScriptedAgentFactory as ScriptedAgentFactory
@@ -50,14 +53,17 @@ from miniagents.testing.virtual_time import run_with_virtual_time as run_with_vi
 from miniagents.testing.virtual_time import virtual_time as virtual_time
 
 __all__ = [
+    "CONTRACT_TOKENS",
     "FAST_RETRY",
     "ChatHistoryContract",
     "ContractNote",
+    "ContractViolationError",
     "Failure",
     "FakeLLMServer",
     "FakeLLMServerError",
     "FakeLLMServerTimeout",
     "FunctionAgentFactory",
+    "LLMProviderContract",
     "Outcome",
     "Provider",
     "RecordedRequest",

@@ -5,13 +5,19 @@
     FakeLLMServerError                    the fake LLM server was misused (e.g. started twice)
     └── FakeLLMServerTimeout (also TimeoutError)  what a test waited for did not happen in time
     VirtualTimeError (also RuntimeError)  virtual time used where it cannot work
+    ContractViolationError (also AssertionError)  code under a contract failed one of its checks
 """
 
 from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
 
-__all__ = ["FakeLLMServerError", "FakeLLMServerTimeout", "VirtualTimeError"]
+__all__ = [
+    "ContractViolationError",
+    "FakeLLMServerError",
+    "FakeLLMServerTimeout",
+    "VirtualTimeError",
+]
 
 
 class FakeLLMServerError(MiniAgentsError):
@@ -24,3 +30,11 @@ class FakeLLMServerTimeout(FakeLLMServerError, TimeoutError):
 
 class VirtualTimeError(MiniAgentsError, RuntimeError):
     """Virtual time was used where it cannot work (the message says what to do instead)."""
+
+
+class ContractViolationError(MiniAgentsError, AssertionError):
+    """A check of ``ChatHistoryContract`` or ``LLMProviderContract`` failed.
+
+    The message says what the history or provider under the check did wrong. It is an
+    ``AssertionError``, so pytest reports it as a failed test.
+    """
