@@ -325,9 +325,15 @@ class LLMProviderContract(ABC, Generic[OptionsT]):
 
     async def _give_up(self, reply: MessageSequencePromise, call: SpiedCall) -> None:
         """Give up on ``reply`` once the call is sent; check that the call gets closed."""
-        consumer = asyncio.ensure_future(reply.aresolve())
+        waiting = asyncio.Event()
+
+        async def consume() -> None:
+            waiting.set()  # the rest of this step of the task starts the wait
+            await reply.aresolve()
+
+        consumer = asyncio.ensure_future(consume())
         await self._within(self.wait_call_sent(), "wait_call_sent()")
-        await asyncio.sleep(0)  # one step of the loop: the consumer now waits for the reply
+        await waiting.wait()
         consumer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await consumer
