@@ -35,7 +35,7 @@ from miniagents.testing import VirtualClock
 # -- helpers -------------------------------------------------------------------------------
 
 
-WAIT = 2.0  # seconds: far more than anything here takes, so a hang fails instead of blocking
+WAIT = 10.0  # seconds: far more than anything here takes, so a hang fails instead of blocking
 
 
 class Boom(Exception):

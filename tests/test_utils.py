@@ -38,7 +38,7 @@ from miniagents.utils import (
 
 T = TypeVar("T")
 
-TIMEOUT = 2.0
+TIMEOUT = 10.0
 
 
 class Boom(Exception):
