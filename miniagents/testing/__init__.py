@@ -19,10 +19,26 @@ events, malformed events, streams without their final event. Requests the real A
 would refuse (a missing field, an option out of range, tool calls and results that do not
 pair up) get the same 400.
 
+:func:`scripted_agent` and :func:`function_agent` are real LLM agents (the offline model
+with a script) whose replies a test writes: one per call of the model, or what a function
+of the call returns::
+
+    agent = scripted_agent(CallTool("add", {"a": 2, "b": 3}), "2 + 3 = 5.", tools=[add])
+
+:func:`run_with_virtual_time`, :func:`virtual_time` and :func:`manual_time` run asyncio
+code on a :class:`VirtualClock`, which jumps to the next timer when the loop is idle (or
+stands still until the test moves it): sleeps, timeouts and stalls at once, in order.
+
+:class:`ChatHistoryContract` and :class:`LLMProviderContract` are the checks every chat
+history and every LLM provider must pass: extend one in a test class of yours, and pytest
+runs them on your own history or provider.
+
 The modules: ``llm_server`` (:class:`FakeLLMServer`), ``errors``, and private ones for the
 HTTP plumbing (``_http``), the wire formats (``_openai_wire``, ``_anthropic_wire``,
 ``_wire``), the script (``_script``), the failure modes (``_faults``) and the record
-(``_record``).
+(``_record``). The rest of the kit: ``scripted_model``, ``virtual_time`` (with the private
+``_idle``: what the loop's clock needs), ``chat_history_contract`` and
+``llm_provider_contract`` (with the private ``_spy`` and ``_checks``).
 """
 
 from miniagents.testing._record import Outcome as Outcome
