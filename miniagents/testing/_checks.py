@@ -1,4 +1,4 @@
-"""What the contracts' checks share: a failed expectation, and a wait limited in real time."""
+"""What the contracts' checks share: a failed expectation, waits limited in real time."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import threading
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.testing.errors import ContractViolationError
 
-__all__ = ["expect", "within"]
+__all__ = ["expect", "give_up", "raised_by", "within"]
 
 T = TypeVar("T")
 
@@ -55,3 +56,34 @@ async def within(awaitable: Awaitable[T], seconds: float, what: str) -> T:
         raise
     finally:
         timer.cancel()
+
+
+async def raised_by(awaitable: Awaitable[object], seconds: float, what: str) -> Exception | None:
+    """What ``awaitable`` raised (``None`` if it returned), within ``seconds`` of real time.
+
+    Raises:
+        ContractViolationError: if it took longer.
+    """
+    try:
+        await within(awaitable, seconds, what)
+    except ContractViolationError:
+        raise
+    except Exception as error:
+        return error
+    return None
+
+
+async def give_up(reply: MessageSequencePromise, sent: Awaitable[None]) -> None:
+    """A consumer waits for ``reply``; once ``sent`` is done, it gives up (it is cancelled)."""
+    waiting = asyncio.Event()
+
+    async def consume() -> None:
+        waiting.set()  # the rest of this step of the task starts the wait
+        await reply.aresolve()
+
+    consumer = asyncio.ensure_future(consume())
+    await sent
+    await waiting.wait()
+    consumer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer

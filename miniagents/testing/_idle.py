@@ -1,10 +1,11 @@
-"""What a virtual clock needs from its loop: a selector that jumps, and executor jobs held.
+"""What a virtual clock needs from its loop: a selector that jumps, executor jobs held.
 
 :class:`JumpingSelector` stands in for the loop's selector. The loop asks it to wait for
 I/O until its next timer (``select(timeout)``); when nothing is ready and the clock
 advances by itself, it moves the clock to that timer instead of waiting, unless a job
 handed to an executor is still running (:class:`ExecutorJobs`): its result is an event the
-clock must not jump over.
+clock must not jump over. :func:`on_running_loop` gives a running loop these for a
+while; :func:`cancel_remaining_tasks` ends a loop's tasks before it is closed.
 """
 
 from __future__ import annotations
@@ -15,16 +16,19 @@ import math
 import selectors
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+from miniagents.testing.errors import VirtualTimeError
 
 if TYPE_CHECKING:
     from _typeshed import FileDescriptorLike
 
     from miniagents.testing.virtual_time import VirtualClock
 
-__all__ = ["ExecutorJobs", "JumpingSelector"]
+__all__ = ["ExecutorJobs", "JumpingSelector", "cancel_remaining_tasks", "on_running_loop"]
 
 T = TypeVar("T")
 
@@ -179,6 +183,61 @@ class _Job(Generic[T]):
             self._held = False
         if release:
             self._jobs.release()
+
+
+@contextmanager
+def on_running_loop(loop: asyncio.AbstractEventLoop, clock: VirtualClock) -> Iterator[VirtualClock]:
+    """Give the running ``loop`` the virtual ``clock`` for the ``with`` block, then its own.
+
+    The clock becomes the loop's ``time``, a :class:`JumpingSelector` its selector, and
+    its ``run_in_executor`` counts the jobs (instance attributes, taken off after).
+
+    Raises:
+        VirtualTimeError: if ``loop`` is not an asyncio selector event loop.
+    """
+    selector = getattr(loop, "_selector", None)  # asyncio's selector loops have one
+    if not isinstance(selector, selectors.BaseSelector):
+        raise VirtualTimeError(
+            f"virtual_time() works on asyncio's selector event loop (the default on Linux "
+            f"and macOS), not on {loop!r}. Run the test with run_with_virtual_time(...), "
+            "on a VirtualTimeLoop, instead."
+        )
+    jobs = ExecutorJobs(loop)
+    real = loop.run_in_executor
+
+    def run_in_executor(
+        executor: Executor | None, func: Callable[..., T], *args: object
+    ) -> asyncio.Future[T]:
+        return jobs.submit(real, executor, lambda: func(*args))
+
+    setattr(loop, "time", clock.time)  # noqa: B010 - an instance attribute, taken off after
+    setattr(loop, "run_in_executor", run_in_executor)  # noqa: B010
+    setattr(loop, "_selector", JumpingSelector(selector, clock, jobs))  # noqa: B010
+    try:
+        yield clock
+    finally:
+        setattr(loop, "_selector", selector)  # noqa: B010
+        delattr(loop, "run_in_executor")
+        delattr(loop, "time")
+
+
+def cancel_remaining_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the loop's tasks and let them end; report the errors of those that failed."""
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {
+                    "message": "an unhandled error of a task cancelled by run_with_virtual_time()",
+                    "exception": task.exception(),
+                    "task": task,
+                }
+            )
 
 
 def _nothing() -> None:

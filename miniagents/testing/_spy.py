@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMOptions, LLMProvider
+from miniagents.testing._checks import within
 
 __all__ = ["SpiedCall", "SpyProvider"]
 
@@ -64,6 +65,17 @@ class SpyProvider(Generic[OptionsT]):
     def message_class(self) -> type[AssistantMessage]:
         """The wrapped provider's message class."""
         return self._provider.message_class
+
+    async def started_call(self, seconds: float) -> SpiedCall:
+        """The last call, once the provider was asked for its first event (within ``seconds``).
+
+        Raises:
+            ContractViolationError: if the call did not start in time.
+        """
+        await within(self.called.wait(), seconds, "a call of the provider")
+        call = self.calls[-1]
+        await within(call.started.wait(), seconds, "the provider's reply")
+        return call
 
     def release(self) -> None:
         """Let the held replies go on."""

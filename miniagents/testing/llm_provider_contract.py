@@ -9,34 +9,25 @@ comes last, and gives the reply its finish reason and usage; a failed call is an
 ``LLMError`` (the provider's own error kept as its ``__cause__``); a consumer giving up
 closes the call; a stalled call ends with an ``LLMTimeoutError`` and is closed.
 
-Make a test class that extends :class:`LLMProviderContract`, names your options class
-and provider, and scripts your service (a fake server, say) in four hooks::
+Make a test class that extends :class:`LLMProviderContract`, names your provider and its
+options class, and scripts your service (a fake server, say) in three hooks (the README's
+"Testing your agents" has a whole example)::
 
     class TestMyProvider(LLMProviderContract[MyOptions]):
-        @pytest.fixture(autouse=True)
-        def _server(self, fake_llm: FakeLLMServer) -> None:
-            self.server = fake_llm
-
         def provider(self) -> LLMProvider[MyOptions]:
             return MyProvider()
 
         def options_class(self) -> type[MyOptions]:
             return MyOptions
 
-        def agent_arguments(self) -> Mapping[str, object]:
-            return {"model": "my-model", "base_url": self.server.openai_base_url}
-
         async def script_reply(self, tokens: Sequence[str]) -> Mapping[str, object]:
-            self.server.reply(tokens)  # the next call answers these tokens
-            return {}
+            ...  # the next call answers these tokens
 
         async def script_failure(self) -> Mapping[str, object]:
-            self.server.fail(401)  # the next call fails
-            return {}
+            ...  # the next call fails
 
         async def script_hang(self) -> Mapping[str, object]:
-            self.server.reply(["..."], hang_after=0)  # the next call sends nothing
-            return {}
+            ...  # the next call sends nothing
 
 A script hook may also return arguments for the agent of that call (an in-process model
 is scripted so). Each check runs in a new event loop (:meth:`LLMProviderContract.run`);
@@ -47,19 +38,18 @@ says what went wrong.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from typing import ClassVar, TypeVar
 
 from miniagents.ext.llm.errors import LLMError, LLMTimeoutError
 from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage, TokenUsage
-from miniagents.ext.llm.provider import Finish, LLMOptions, LLMProvider
+from miniagents.ext.llm.provider import Finish, LLMOptions
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
-from miniagents.testing._checks import expect, within
+from miniagents.testing._checks import expect, give_up, raised_by, within
+from miniagents.testing._provider_hooks import ProviderHooks
 from miniagents.testing._spy import SpiedCall, SpyProvider
 from miniagents.testing.errors import ContractViolationError
 from miniagents.testing.virtual_time import manual_time
@@ -75,8 +65,12 @@ CONTRACT_TOKENS = ("Streams ", "are ", "replayable.")
 _ALIAS = "CONTRACT_AGENT"
 
 
-class LLMProviderContract(ABC, Generic[OptionsT]):
+class LLMProviderContract(ProviderHooks[OptionsT]):
     """The checks of an LLM provider: extend it in a test class (see the module).
+
+    Implement its hooks: ``provider``, ``options_class``, ``script_reply``,
+    ``script_failure``, ``script_hang`` and, if you need them, ``agent_arguments``,
+    ``wait_call_sent``, ``wait_call_closed`` and ``run``.
 
     Attributes:
         stall_timeout: The stall timeout of the stall check, in seconds of a stopped
@@ -87,61 +81,6 @@ class LLMProviderContract(ABC, Generic[OptionsT]):
 
     stall_timeout: ClassVar[float] = 30.0
     wait: ClassVar[float] = 10.0
-
-    @abstractmethod
-    def provider(self) -> LLMProvider[OptionsT]:
-        """The provider under the checks."""
-
-    @abstractmethod
-    def options_class(self) -> Callable[..., OptionsT]:
-        """Its options class (what ``make_llm_agent`` takes with it)."""
-
-    def agent_arguments(self) -> Mapping[str, object]:
-        """Arguments for the agent of every call (e.g. the model, a client): none by default."""
-        return {}
-
-    @abstractmethod
-    async def script_reply(self, tokens: Sequence[str]) -> Mapping[str, object]:
-        """Make the next call answer ``tokens``: one text event each, then a normal end.
-
-        Returns:
-            Arguments for the agent of that call (none if the service was scripted).
-        """
-
-    @abstractmethod
-    async def script_failure(self) -> Mapping[str, object]:
-        """Make the next call fail as the service fails (e.g. an HTTP error, not retried).
-
-        Returns:
-            Arguments for the agent of that call (none if the service was scripted).
-        """
-
-    @abstractmethod
-    async def script_hang(self) -> Mapping[str, object]:
-        """Make the next call start, then send nothing (no token) until it is closed.
-
-        Returns:
-            Arguments for the agent of that call (none if the service was scripted).
-        """
-
-    async def wait_call_sent(self) -> None:
-        """Return once the call being made has reached the service (at once by default).
-
-        Called while the provider waits for its first event, before the check gives up
-        on the call. In the stall check the loop's clock is stopped: wait from a thread
-        (``await asyncio.to_thread(server.wait_requests, 1)``), not with ``asyncio.sleep``.
-        """
-
-    async def wait_call_closed(self) -> None:
-        """Return once the call given up on is closed at the service (at once by default).
-
-        E.g. ``await asyncio.to_thread(server.wait_disconnected, 0)``: the check then
-        fails if the call stays open. The loop's clock may be stopped (as above).
-        """
-
-    def run(self, check: Coroutine[Any, Any, None]) -> None:
-        """Run one check to its end: in a new event loop by default (``asyncio.run``)."""
-        asyncio.run(check)
 
     # -- the checks ------------------------------------------------------------------------
 
@@ -246,21 +185,14 @@ class LLMProviderContract(ABC, Generic[OptionsT]):
             spy = SpyProvider(self.provider())
             async with MiniAgents():
                 reply = self._inquire(spy, await self.script_failure())
-                try:
-                    await self._within(reply.aresolve(), "the error")
-                except LLMError as error:
-                    failure: BaseException = error
-                except Exception as error:  # reported as it is
-                    failure = error
-                else:
-                    failure = _NoError()
+                failure = await raised_by(reply.aresolve(), self.wait, "the error")
             raised = spy.calls[-1].raised
             expect(
                 isinstance(failure, LLMError),
-                f"a failed call gave {failure!r}, not an LLMError: translate() the provider's "
-                "errors into LLMError subclasses",
+                f"a failed call gave {failure or 'no error'!r}, not an LLMError: translate() "
+                "the provider's errors into LLMError subclasses",
             )
-            if raised is not None and not isinstance(raised, LLMError):
+            if failure is not None and raised is not None and not isinstance(raised, LLMError):
                 expect(
                     failure.__cause__ is raised,
                     f"the LLMError's __cause__ is {failure.__cause__!r}, not the provider's "
@@ -293,13 +225,11 @@ class LLMProviderContract(ABC, Generic[OptionsT]):
                     call = await self._started(spy)
                     await self._within(self.wait_call_sent(), "wait_call_sent()")
                     clock.advance(self.stall_timeout)
-                    try:
-                        await self._within(waiting, "the stall timeout")
-                    except LLMTimeoutError:
-                        stopped = True
-                    else:
-                        stopped = False
-                    expect(stopped, "a stalled call did not end with an LLMTimeoutError")
+                    stopped = await raised_by(waiting, self.wait, "the stall timeout")
+                    expect(
+                        isinstance(stopped, LLMTimeoutError),
+                        f"a stalled call gave {stopped or 'no error'!r}, not an LLMTimeoutError",
+                    )
                     await self._closed(call)
 
         self.run(check())
@@ -318,37 +248,16 @@ class LLMProviderContract(ABC, Generic[OptionsT]):
         return await within(awaitable, self.wait, what)
 
     async def _started(self, spy: SpyProvider[OptionsT]) -> SpiedCall:
-        await self._within(spy.called.wait(), "a call of the provider")
-        call = spy.calls[-1]
-        await self._within(call.started.wait(), "the provider's reply")
-        return call
+        return await spy.started_call(self.wait)
 
     async def _give_up(self, reply: MessageSequencePromise, call: SpiedCall) -> None:
         """Give up on ``reply`` once the call is sent; check that the call gets closed."""
-        waiting = asyncio.Event()
-
-        async def consume() -> None:
-            waiting.set()  # the rest of this step of the task starts the wait
-            await reply.aresolve()
-
-        consumer = asyncio.ensure_future(consume())
-        await self._within(self.wait_call_sent(), "wait_call_sent()")
-        await waiting.wait()
-        consumer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer
+        await give_up(reply, self._within(self.wait_call_sent(), "wait_call_sent()"))
         await self._closed(call)
 
     async def _closed(self, call: SpiedCall) -> None:
         await self._within(call.closed.wait(), "the closing of the provider's reply iterator")
         await self._within(self.wait_call_closed(), "wait_call_closed()")
-
-
-class _NoError(Exception):
-    """What a call that should have failed gave instead: no error."""
-
-    def __repr__(self) -> str:
-        return "no error (the call succeeded)"
 
 
 async def _all(tokens: AsyncIterator[str]) -> list[str]:

@@ -46,7 +46,12 @@ from weakref import WeakKeyDictionary
 
 from typing_extensions import TypeVarTuple, Unpack
 
-from miniagents.testing._idle import ExecutorJobs, JumpingSelector
+from miniagents.testing._idle import (
+    ExecutorJobs,
+    JumpingSelector,
+    cancel_remaining_tasks,
+    on_running_loop,
+)
 from miniagents.testing.errors import VirtualTimeError
 
 __all__ = [
@@ -188,7 +193,7 @@ def run_with_virtual_time(
         return loop.run_until_complete(main)
     finally:
         try:
-            _cancel_remaining_tasks(loop)
+            cancel_remaining_tasks(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
@@ -232,8 +237,12 @@ def virtual_time(*, auto_advance: bool = True) -> Iterator[VirtualClock]:
         )
     clock = loop.clock if isinstance(loop, VirtualTimeLoop) else _CLOCKS.get(loop)
     if clock is None:
-        with _on_virtual_time(loop, auto_advance) as installed:
-            yield installed
+        with on_running_loop(loop, VirtualClock(loop.time(), auto_advance=auto_advance)) as clock:
+            _CLOCKS[loop] = clock
+            try:
+                yield clock
+            finally:
+                del _CLOCKS[loop]
         return
     before = clock.auto_advance
     clock.auto_advance = auto_advance
@@ -271,59 +280,8 @@ _CLOCKS: WeakKeyDictionary[asyncio.AbstractEventLoop, VirtualClock] = WeakKeyDic
 """The clocks of the running loops put on virtual time by :func:`virtual_time`."""
 
 
-@contextmanager
-def _on_virtual_time(loop: asyncio.AbstractEventLoop, auto_advance: bool) -> Iterator[VirtualClock]:
-    """Give ``loop`` a virtual clock: its ``time``, its selector, its executor jobs."""
-    selector = getattr(loop, "_selector", None)  # asyncio's selector loops have one
-    if not isinstance(selector, selectors.BaseSelector):
-        raise VirtualTimeError(
-            f"virtual_time() works on asyncio's selector event loop (the default on Linux "
-            f"and macOS), not on {loop!r}. Run the test with run_with_virtual_time(...), "
-            "on a VirtualTimeLoop, instead."
-        )
-    clock = VirtualClock(loop.time(), auto_advance=auto_advance)
-    jobs = ExecutorJobs(loop)
-    real = loop.run_in_executor
-
-    def run_in_executor(
-        executor: Executor | None, func: Callable[..., T], *args: object
-    ) -> asyncio.Future[T]:
-        return jobs.submit(real, executor, lambda: func(*args))
-
-    setattr(loop, "time", clock.time)  # noqa: B010 - an instance attribute, taken off after
-    setattr(loop, "run_in_executor", run_in_executor)  # noqa: B010
-    setattr(loop, "_selector", JumpingSelector(selector, clock, jobs))  # noqa: B010
-    _CLOCKS[loop] = clock
-    try:
-        yield clock
-    finally:
-        del _CLOCKS[loop]
-        setattr(loop, "_selector", selector)  # noqa: B010
-        delattr(loop, "run_in_executor")
-        delattr(loop, "time")
-
-
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-def _cancel_remaining_tasks(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel the loop's tasks and let them end; report the errors of those that failed."""
-    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
-    for task in tasks:
-        task.cancel()
-    if not tasks:
-        return
-    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    for task in tasks:
-        if not task.cancelled() and task.exception() is not None:
-            loop.call_exception_handler(
-                {
-                    "message": "an unhandled error of a task cancelled by run_with_virtual_time()",
-                    "exception": task.exception(),
-                    "task": task,
-                }
-            )
