@@ -11,7 +11,7 @@ import pytest
 
 from miniagents.promising._tasks import running_tasks
 
-pytest_plugins = ["tests.fakes.fixtures"]  # fake_llm, virtual_clock, manual_clock
+pytest_plugins = ["tests.fakes.fixtures"]  # fake_llm, virtual_clock
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -38,7 +38,8 @@ HTTP plumbing (``_http``), the wire formats (``_openai_wire``, ``_anthropic_wire
 ``_wire``), the script (``_script``), the failure modes (``_faults``) and the record
 (``_record``). The rest of the kit: ``scripted_model``, ``virtual_time`` (with the private
 ``_idle``: what the loop's clock needs), ``chat_history_contract`` and
-``llm_provider_contract`` (with the private ``_spy`` and ``_checks``).
+``llm_provider_contract`` (with the private ``_provider_hooks``, ``_spy`` and
+``_checks``).
 """
 
 from miniagents.testing._record import Outcome as Outcome

@@ -1,4 +1,4 @@
-"""Pytest fixtures over the testing kit: the fake LLM server and virtual clocks.
+"""Pytest fixtures over the testing kit: the fake LLM server and a virtual clock.
 
 ``tests/conftest.py`` registers them for every test module; a module that names a
 fixture only as a parameter may also import it, to make the dependency plain (the
@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from miniagents.testing import FakeLLMServer, VirtualClock, manual_time, virtual_time
+from miniagents.testing import FakeLLMServer, VirtualClock, virtual_time
 
 WAIT = 10.0
 """Seconds a test waits, at most, for something that happens at once unless there is a bug
@@ -45,11 +45,4 @@ def fake_llm() -> Iterator[FakeLLMServer]:
 async def virtual_clock() -> AsyncIterator[VirtualClock]:
     """The test's event loop on a virtual clock that runs by itself (``virtual_time()``)."""
     with virtual_time() as clock:
-        yield clock
-
-
-@pytest.fixture
-async def manual_clock() -> AsyncIterator[VirtualClock]:
-    """The test's event loop on a stopped virtual clock (``manual_time()``)."""
-    with manual_time() as clock:
         yield clock
