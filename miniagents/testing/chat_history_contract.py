@@ -10,10 +10,10 @@ new, empty history of your class; pytest runs the checks on it::
         def _folder(self, tmp_path: Path) -> None:
             self.path = tmp_path / "chat.jsonl"
 
-        async def new_history(self) -> ChatHistory:
+        def new_history(self) -> ChatHistory:
             return MyHistory(self.path)
 
-        async def reopen(self, history: ChatHistory) -> ChatHistory:
+        def reopen(self, history: ChatHistory) -> ChatHistory:
             return MyHistory(self.path)  # what a program started later would see
 
 The checks (the ``test_*`` methods): an empty history loads no message; every kind of
@@ -118,10 +118,10 @@ class ChatHistoryContract(ABC):
     message_classes: ClassVar[tuple[type[Message], ...]] = (ContractNote,)
 
     @abstractmethod
-    async def new_history(self) -> ChatHistory:
-        """A new, empty history of the class under test (called once or more per check)."""
+    def new_history(self) -> ChatHistory:
+        """A new, empty history of the class under test (made in the check's event loop)."""
 
-    async def reopen(self, history: ChatHistory) -> ChatHistory:
+    def reopen(self, history: ChatHistory) -> ChatHistory:
         """``history`` as a program started later would open it (the same object by default).
 
         A history kept outside the program (a file, a database) returns a new object on
@@ -143,8 +143,8 @@ class ChatHistoryContract(ABC):
         """A new history loads an empty ``MessageTuple``, before and after reopening."""
 
         async def check() -> None:
-            history = await self.new_history()
-            for loaded in (await history.load(), await (await self.reopen(history)).load()):
+            history = self.new_history()
+            for loaded in (await history.load(), await self.reopen(history).load()):
                 expect(isinstance(loaded, MessageTuple), f"load() gave a {type(loaded).__name__}")
                 expect(len(loaded) == 0, f"a new history loaded {list(loaded)!r}")
 
@@ -154,12 +154,12 @@ class ChatHistoryContract(ABC):
         """Each message comes back equal to the one appended, of its class, in order."""
 
         async def check() -> None:
-            history = await self.new_history()
+            history = self.new_history()
             sent = list(self.messages())
             for message in sent:
                 await history.append(message)
             _expect_same(sent, await history.load(), "load()")
-            _expect_same(sent, await (await self.reopen(history)).load(), "load() after reopen")
+            _expect_same(sent, await self.reopen(history).load(), "load() after reopen")
 
         self.run(check())
 
@@ -167,18 +167,18 @@ class ChatHistoryContract(ABC):
         """Each load gives every message appended before it; a reopened history goes on."""
 
         async def check() -> None:
-            history = await self.new_history()
+            history = self.new_history()
             sent: list[Message] = []
             for number in range(3):
                 message = UserMessage(text=f"Message {number}.")
                 await history.append(message)
                 sent.append(message)
                 _expect_same(sent, await history.load(), f"load() after {number + 1} appends")
-            reopened = await self.reopen(history)
+            reopened = self.reopen(history)
             last = AssistantMessage(text="Appended after reopening.", model="m")
             await reopened.append(last)
             _expect_same([*sent, last], await reopened.load(), "load() of the reopened history")
-            _expect_same([*sent, last], await (await self.reopen(reopened)).load(), "reopened")
+            _expect_same([*sent, last], await self.reopen(reopened).load(), "reopened")
 
         self.run(check())
 
@@ -186,7 +186,7 @@ class ChatHistoryContract(ABC):
         """Appends at once (and loads among them) lose, tear and repeat no message."""
 
         async def check() -> None:
-            history = await self.new_history()
+            history = self.new_history()
             sent = [
                 Message(text=f"Concurrent message {n}.\nIts second line.", role="user", n=n)
                 for n in range(_CONCURRENT_APPENDS)
@@ -198,7 +198,7 @@ class ChatHistoryContract(ABC):
             expect(len(snapshots) == 3, f"load() gave {results[10:13]!r}")
             for snapshot in snapshots:
                 _expect_some_of(sent, snapshot)
-            for loaded in (await history.load(), await (await self.reopen(history)).load()):
+            for loaded in (await history.load(), await self.reopen(history).load()):
                 _expect_some_of(sent, loaded)
                 expect(
                     len(loaded) == len(sent),
@@ -212,12 +212,12 @@ class ChatHistoryContract(ABC):
         """``store(messages)`` appends them in order and returns the whole history."""
 
         async def check() -> None:
-            history = await self.new_history()
+            history = self.new_history()
             first = SystemMessage(text="Be brief.")
             await history.append(first)
             more = [UserMessage(text="Hi."), AssistantMessage(text="Hello.", model="m")]
             _expect_same([first, *more], await history.store(more), "store()")
-            _expect_same([first, *more], await (await self.reopen(history)).load(), "reopened")
+            _expect_same([first, *more], await self.reopen(history).load(), "reopened")
 
         self.run(check())
 
@@ -225,7 +225,7 @@ class ChatHistoryContract(ABC):
         """``append`` of a ``str`` raises a ``TypeError`` and keeps nothing."""
 
         async def check() -> None:
-            history = await self.new_history()
+            history = self.new_history()
             refused: object = "just a string"
             try:
                 await history.append(refused)  # type: ignore[arg-type]

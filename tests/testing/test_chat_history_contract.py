@@ -17,7 +17,7 @@ from miniagents.testing import ChatHistoryContract
 
 
 class TestInMemoryChatHistory(ChatHistoryContract):
-    async def new_history(self) -> ChatHistory:
+    def new_history(self) -> ChatHistory:
         return InMemoryChatHistory()
 
 
@@ -26,10 +26,10 @@ class TestChatHistoryMD(ChatHistoryContract):
     def _file(self, tmp_path: Path) -> None:
         self.path = tmp_path / "chat.md"
 
-    async def new_history(self) -> ChatHistory:
+    def new_history(self) -> ChatHistory:
         return ChatHistoryMD(self.path, message_classes=self.message_classes)
 
-    async def reopen(self, history: ChatHistory) -> ChatHistory:
+    def reopen(self, history: ChatHistory) -> ChatHistory:
         return ChatHistoryMD(self.path, message_classes=self.message_classes)
 
 
@@ -98,10 +98,10 @@ def contract_for(
     """The contract's checks, on histories made by ``history``."""
 
     class Checks(ChatHistoryContract):
-        async def new_history(self) -> ChatHistory:
+        def new_history(self) -> ChatHistory:
             return history()
 
-        async def reopen(self, kept: ChatHistory) -> ChatHistory:
+        def reopen(self, kept: ChatHistory) -> ChatHistory:
             return history() if forgets else kept
 
     return Checks()

@@ -8,7 +8,7 @@ scripted by its arguments.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 import pytest
@@ -41,23 +41,23 @@ class FakeServerChecks(LLMProviderContract[OptionsT]):
     def agent_arguments(self) -> Mapping[str, object]:
         return {"model": self.model}
 
-    async def script_reply(self, tokens: Sequence[str]) -> Mapping[str, object]:
+    def script_reply(self, tokens: Sequence[str]) -> Mapping[str, object]:
         self.server.reply(tokens)
         return {}
 
-    async def script_failure(self) -> Mapping[str, object]:
+    def script_failure(self) -> Mapping[str, object]:
         self.server.fail(401)  # not retried by the SDKs
         return {}
 
-    async def script_hang(self) -> Mapping[str, object]:
+    def script_hang(self) -> Mapping[str, object]:
         self.server.reply(["never sent"], hang_after=0)
         return {}
 
-    async def wait_call_sent(self) -> None:
-        await asyncio.to_thread(self.server.wait_requests, 1, WAIT)
+    def call_sent(self) -> Awaitable[object]:
+        return asyncio.to_thread(self.server.wait_requests, 1, WAIT)
 
-    async def wait_call_closed(self) -> None:
-        assert await asyncio.to_thread(self.server.wait_disconnected, 0, WAIT)
+    def call_closed(self) -> Awaitable[object]:
+        return asyncio.to_thread(self.server.wait_disconnected, 0, WAIT)
 
 
 class TestOpenAIProvider(FakeServerChecks[OpenAIOptions]):
@@ -86,13 +86,13 @@ class TestOfflineProvider(LLMProviderContract[OfflineOptions]):
     def options_class(self) -> type[OfflineOptions]:
         return OfflineOptions
 
-    async def script_reply(self, tokens: Sequence[str]) -> Mapping[str, object]:
+    def script_reply(self, tokens: Sequence[str]) -> Mapping[str, object]:
         return {"reply": "".join(tokens), "token_delay": 0.0}  # streamed word by word
 
-    async def script_failure(self) -> Mapping[str, object]:
+    def script_failure(self) -> Mapping[str, object]:
         return {"reply": iter(())}  # no reply left: an LLMConfigurationError
 
-    async def script_hang(self) -> Mapping[str, object]:
+    def script_hang(self) -> Mapping[str, object]:
         return {"token_delay": 1e9}
 
 
@@ -162,13 +162,13 @@ def checks_for(
         def options_class(self) -> type[OfflineOptions]:
             return OfflineOptions
 
-        async def script_reply(self, tokens: Sequence[str]) -> Mapping[str, object]:
+        def script_reply(self, tokens: Sequence[str]) -> Mapping[str, object]:
             return {"extra_options": {"tokens": list(tokens)}}
 
-        async def script_failure(self) -> Mapping[str, object]:
+        def script_failure(self) -> Mapping[str, object]:
             return {}
 
-        async def script_hang(self) -> Mapping[str, object]:
+        def script_hang(self) -> Mapping[str, object]:
             return {"extra_options": {"hang": True}}
 
     return Checks()
@@ -197,6 +197,20 @@ def test_a_broken_provider_fails_the_check_of_what_it_breaks(
 ) -> None:
     with pytest.raises(AssertionError, match=says):
         getattr(checks_for(events), check)()
+
+
+def test_a_call_the_service_still_holds_open_fails_the_check() -> None:
+    async def still_open() -> bool:
+        return False  # as FakeLLMServer.wait_disconnected says when the client stays
+
+    async def hangs(call: LLMCall) -> AsyncIterator[LLMEvent]:
+        await asyncio.Event().wait()  # until cancelled: the provider's side closes
+        yield Finish("stop")
+
+    checks = checks_for(hangs)
+    checks.call_closed = still_open  # type: ignore[method-assign]
+    with pytest.raises(AssertionError, match="the call given up on stayed open at the service"):
+        checks.test_giving_up_on_a_reply_closes_the_call()
 
 
 def test_the_contract_has_the_checks_the_docs_name() -> None:
