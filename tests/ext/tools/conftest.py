@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from miniagents.testing import FakeLLMServer
-from tests.test_llm_providers import ANTHROPIC, LLM, OPENAI, SDKClient
+from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, SDKClient
 
 
 @pytest.fixture(params=[OPENAI, ANTHROPIC], ids=["openai", "anthropic"])

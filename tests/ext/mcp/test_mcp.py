@@ -20,8 +20,8 @@ from tests.subprocesses import python_env
 
 T = TypeVar("T")
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVER = ["-m", "tests.mcp.server"]
+ROOT = Path(__file__).resolve().parents[3]
+SERVER = ["-m", "tests.ext.mcp.server"]
 SAFETY = 30.0
 """Seconds before a test that would hang fails instead (never reached when the code works)."""
 
@@ -190,7 +190,7 @@ async def test_an_http_server_that_is_not_there_is_a_clear_error() -> None:
 
 
 async def test_an_in_process_server_works_too() -> None:
-    from tests.mcp.server import server
+    from tests.ext.mcp.server import server
 
     async with MCPSession(server) as in_process:
         [result] = await results(ToolSet(in_process), call("add", a=20, b=22))

@@ -50,7 +50,7 @@ from miniagents.utils import adialog_loop
 from tests.history_calls import every_call
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 USER_SECTION = '<!-- miniagents: {"role": "user"} -->\n### USER\n\nhello\n\n'
 """A valid section of five lines, as ``ChatHistoryMD`` writes it."""

@@ -54,7 +54,7 @@ from miniagents.utils import loops as loops_module
 from miniagents.utils.loops import ChainStep
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 WAIT = 30.0
 """Seconds to wait for what a child process should show soon (the CI machine is slow)."""
@@ -801,10 +801,10 @@ def test_plain_mode_sigint_while_a_reply_streams_ends_the_dialog_at_once(
 
 
 SIGINT_TESTS = [
-    "tests/test_console.py::test_the_default_handler_is_restored_too",
-    "tests/test_console.py::"
+    "tests/ext/test_console.py::test_the_default_handler_is_restored_too",
+    "tests/ext/test_console.py::"
     "test_plain_mode_sigint_while_waiting_for_input_ends_the_dialog_and_keeps_the_history[kill]",
-    "tests/test_cli.py::test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended",
+    "tests/ext/test_cli.py::test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended",
 ]
 """Tests that send SIGINT: to the test process itself, to a child on a pty, to a piped child."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.subprocesses import run_python
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tools.py"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tools.py"
 
 
 def test_the_tools_example_runs_the_calls_a_real_model_asks_for(

@@ -1,7 +1,7 @@
 """A small MCP server (the SDK's ``MCPServer``, formerly FastMCP) for the tests.
 
-``python -m tests.mcp.server stdio`` serves over stdin and stdout;
-``python -m tests.mcp.server http`` serves streamable HTTP on a free port of 127.0.0.1 and
+``python -m tests.ext.mcp.server stdio`` serves over stdin and stdout;
+``python -m tests.ext.mcp.server http`` serves streamable HTTP on a free port of 127.0.0.1 and
 prints that port first, on a line of its own.
 """
 

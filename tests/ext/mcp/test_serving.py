@@ -11,9 +11,9 @@ import pytest
 from miniagents import MiniAgents
 from miniagents.ext.mcp import MCPSession, mcp_server
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage, ToolSet
-from tests.mcp.served import divide, poet
+from tests.ext.mcp.served import divide, poet
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SAFETY = 30.0
 
 
@@ -61,7 +61,7 @@ async def test_agents_and_functions_served_in_process() -> None:
 
 
 async def test_agents_and_functions_served_over_stdio() -> None:
-    served = MCPSession.stdio(sys.executable, ["-m", "tests.mcp.served"], cwd=ROOT)
+    served = MCPSession.stdio(sys.executable, ["-m", "tests.ext.mcp.served"], cwd=ROOT)
     async with served as session:
         await check_served_tools(session)
 

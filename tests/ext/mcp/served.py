@@ -1,4 +1,4 @@
-"""MiniAgents tools served as an MCP server over stdio: ``python -m tests.mcp.served``."""
+"""MiniAgents tools served as an MCP server over stdio: ``python -m tests.ext.mcp.served``."""
 
 from __future__ import annotations
 

@@ -16,9 +16,9 @@ from miniagents.ext.llm import ToolCallMessage, ToolResultMessage, UserMessage
 from miniagents.ext.llm.openai import OpenAIMessage
 from miniagents.testing import FakeLLMServer, ToolCall
 from miniagents.utils import adialog_loop
-from tests.test_chat_history import scripted_user
-from tests.test_llm_providers import LLM, SDKClient
-from tests.tools.loop_support import (
+from tests.ext.llm.test_llm_providers import LLM, SDKClient
+from tests.ext.test_chat_history import scripted_user
+from tests.ext.tools.loop_support import (
     add,
     conversation,
     user,

@@ -17,11 +17,11 @@ import pytest
 
 from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.testing import FakeLLMServer
+from tests.ext.test_console import WAIT, read_until
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
-from tests.test_console import WAIT, read_until
 from tests.test_install import installed_checkout
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 OFFLINE = '(offline model "{model}", {count} message(s) in the prompt) You said: {text}'

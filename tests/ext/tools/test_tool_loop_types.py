@@ -98,7 +98,7 @@ def check_provider_types(call: LLMCall, item: PromptItem) -> None:
 
 # --- The test that pytest runs --------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_tool_loop_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ from miniagents import Frozen, Message, MiniAgents
 from miniagents.errors import MessageSerializationError, RemoteError
 from miniagents.ext.ray import ray_agent
 from miniagents.ext.ray._wire import decode_error, dumps, encode_error, loads
-from tests.ray.remote import PickyError, PlotMessage, Point, echo_agent, unpicklable_reply_agent
+from tests.ext.ray.remote import PickyError, PlotMessage, Point, echo_agent, unpicklable_reply_agent
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
 

@@ -246,7 +246,7 @@ def test_a_pickle_round_trip_gives_an_equal_message_of_the_same_class(message: M
 
 _UNPICKLE_PROGRAM = """
 import pickle, sys
-from tests.test_message import PICKLED
+from tests.messages.test_message import PICKLED
 
 restored = pickle.loads(sys.stdin.buffer.read())
 assert [type(message) for message in restored] == [type(message) for message in PICKLED]

@@ -30,7 +30,7 @@ from miniagents.ext.llm.offline import (
 from miniagents.ext.llm.prompt import prompt_of
 from miniagents.messages import MessageTuple
 from miniagents.testing import VirtualClock
-from tests.tools.loop_support import add
+from tests.ext.tools.loop_support import add
 
 
 async def slow_double(x: int) -> int:

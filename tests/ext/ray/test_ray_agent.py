@@ -15,7 +15,7 @@ from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.ray import RayWorkerDiedError, RemoteError, RemoteTraceback, ray_agent
 from miniagents.ext.ray._mailbox import mailbox_actor
-from tests.ray.remote import (
+from tests.ext.ray.remote import (
     CustomError,
     PlotMessage,
     Point,

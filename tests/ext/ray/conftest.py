@@ -1,7 +1,7 @@
 """One local Ray cluster for the whole session, started by the tests (2 CPUs, no dashboard).
 
 Nothing is downloaded and nothing leaves the machine: usage statistics are off, and the
-node's address is the loopback one. The workers import ``tests.ray.remote`` from the
+node's address is the loopback one. The workers import ``tests.ext.ray.remote`` from the
 repository root (Ray puts the driver's working directory on their ``sys.path``).
 """
 
@@ -19,7 +19,7 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # the node's address: 127
 
 import ray
 
-from tests.ray.remote import Signals, SignalsHandle
+from tests.ext.ray.remote import Signals, SignalsHandle
 
 
 @pytest.fixture(scope="session")
@@ -41,5 +41,5 @@ def ray_cluster() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def signals(ray_cluster: None) -> SignalsHandle:
-    """The session's :class:`tests.ray.remote.Signals` actor."""
+    """The session's :class:`tests.ext.ray.remote.Signals` actor."""
     return cast(SignalsHandle, ray.remote(num_cpus=0)(Signals).remote())

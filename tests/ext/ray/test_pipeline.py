@@ -20,7 +20,7 @@ from miniagents.ext.ray import (
     RayWorkerDiedError,
     ray_pipeline,
 )
-from tests.ray.remote import (
+from tests.ext.ray.remote import (
     CustomError,
     SignalsHandle,
     echo_agent,

@@ -27,8 +27,8 @@ from miniagents.chat_history import (
 from miniagents.errors import TornChatHistoryError as TornFromTheFacade
 from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
+from tests.ext.test_chat_history import TRICKY_TEXTS
 from tests.history_calls import every_call
-from tests.test_chat_history import TRICKY_TEXTS
 
 LOGGER = "miniagents.ext.chat_history_md"
 

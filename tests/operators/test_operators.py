@@ -1,6 +1,6 @@
 """``miniagents.operators``: the one home of the message-stream operators.
 
-``join_messages`` and ``split_messages`` are tested in tests/test_utils.py (by their seed
+``join_messages`` and ``split_messages`` are tested in tests/utils/test_utils.py (by their seed
 import path, ``miniagents.utils``), and ``agent.as_operator`` there too; here: the operators
 on observables, the marble diagrams, and that the old homes show the same functions.
 """
