@@ -225,7 +225,7 @@ class MessageTokenAppender(_Appender[str]):
 
     def __init__(self, *, message_class: type[Message] = Message, **metadata: object) -> None:
         """Create an open message with the given class and metadata; it is :attr:`promise`."""
-        self.promise = MessagePromise.__new__(MessagePromise)
+        self.promise: MessagePromise = MessagePromise.__new__(MessagePromise)
         self.promise._init_streamed(None, message_class, metadata)  # tokens come from here
         self._record = core_of(self.promise)
 
