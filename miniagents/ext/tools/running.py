@@ -57,7 +57,7 @@ def run_tool_call(
     )
     task = start_task(_run(tool, call, result), f"tool {tool.name}")
     result.cancel_when_abandoned(task)
-    return result.promise  # type: ignore[return-value]  # a result_class message
+    return result.promise
 
 
 def error_result(

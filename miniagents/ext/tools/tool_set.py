@@ -98,13 +98,16 @@ class ToolSet:
             )
         return run_tool_call(tool, call, result_class=result_class, **metadata)
 
-    def run_all(self, calls: Iterable[ToolCallMessage]) -> MessageSequencePromise:
+    def run_all(
+        self, calls: Iterable[ToolCallMessage]
+    ) -> MessageSequencePromise[ToolResultMessage]:
         """Start every call at once, to run concurrently; return their results in call order.
 
         The results stream as they come: each result's tokens as its tool produces them,
         whatever the order the tools finish in.
         """
-        return MessageSequencePromise([self.run(call) for call in calls])
+        # a sequence of ToolResultMessage promises
+        return MessageSequencePromise([self.run(call) for call in calls])  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         """Show the names of the tools."""
