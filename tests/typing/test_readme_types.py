@@ -17,7 +17,7 @@ import pytest
 
 from tests.test_docs import SNIPPETS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 _LOCATION = re.compile(r"^readme_snippet_(\d+)\.py:(\d+): (error|note): ", re.MULTILINE)
 
