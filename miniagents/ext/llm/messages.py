@@ -80,10 +80,13 @@ class LLMToolResultMessage(ToolResultMessage, LLMMessage):
     """A tool's result in an LLM agent's reply: a ``ToolResultMessage`` with the model and agent."""
 
 
-AnswerT = TypeVar("AnswerT", bound=AssistantMessage)
+AnswerT = TypeVar("AnswerT", bound=Message)
 
 LLMReply: TypeAlias = Union[AnswerT, LLMToolCallMessage, LLMToolResultMessage]  # noqa: UP007
 """A message of an LLM agent's reply whose answers are ``AnswerT``: ``LLMReply[OpenAIMessage]``.
+
+``AnswerT`` is an ``AssistantMessage`` subclass for the built-in agents; any ``Message``
+subclass is allowed (an answer of another class has only the fields it declares).
 
 Every one is an :class:`LLMMessage` (``role``, ``model``, ``agent_alias``,
 ``finish_reason``, ``usage`` are typed on each); ``isinstance`` tells the answer from the
