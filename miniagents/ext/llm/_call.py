@@ -6,7 +6,7 @@
     model 1:  ToolCallStart(c1, add) ToolCallDelta(c1, '{"a": 2, "b": 3}') Finish(tool_calls)
     tools:    add(a=2, b=3) -> "5"                      (all the calls of a round at once)
     model 2:  "It is 5." Finish(stop)
-    reply:    ToolCallMessage c1 | ToolResultMessage c1 "5" | AssistantMessage "It is 5."
+    reply:    LLMToolCallMessage c1 | LLMToolResultMessage c1 "5" | AssistantMessage "It is 5."
 
 The loop knows providers only through ``LLMCall`` and the events of ``LLMProvider.reply``,
 so any wire format plugs in (see :mod:`miniagents.ext.llm.provider`).
@@ -22,11 +22,11 @@ from typing import TypeVar
 
 from miniagents.ext.llm._turn import Turn
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMTimeoutError, LLMToolRoundsError
-from miniagents.ext.llm.messages import TokenUsage
+from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage, TokenUsage
 from miniagents.ext.llm.prompt import PromptText, prompt_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMOptions, LLMProvider
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
-from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools.messages import ToolResultMessage
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.message import Message
@@ -69,6 +69,7 @@ async def run_call(
     message_class = provider.message_class
     role = message_class.model_fields["role"].default
     metadata: dict[str, object] = {"role": role, "model": model, "agent_alias": alias}
+    known = {"model": model, "agent_alias": alias}  # what the tools' results carry too
 
     def stalled() -> LLMTimeoutError:
         return LLMTimeoutError(
@@ -98,7 +99,9 @@ async def run_call(
                 f"Give it more with {alias.lower()}.fork(max_tool_rounds=...), or tell the "
                 "model (e.g. in the system prompt) when to stop calling tools."
             )
-        running = [tool_set.run(called) for called in calls]  # all start now, concurrently
+        running = [  # all start now, concurrently
+            tool_set.run(called, result_class=LLMToolResultMessage, **known) for called in calls
+        ]
         ctx.reply(running)
         try:
             done = [await result for result in running]
@@ -166,7 +169,7 @@ def _log(
     ctx: InteractionContext,
     call: LLMCall,
     turn: Turn,
-    calls: list[ToolCallMessage],
+    calls: list[LLMToolCallMessage],
 ) -> None:
     """Send the call's prompt and response to the LLM logger agent, if there is one.
 

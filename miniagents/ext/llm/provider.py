@@ -25,7 +25,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeAlias, TypeVar
+from typing import Literal, Protocol, TypeAlias
+
+from typing_extensions import TypeVar
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import AssistantMessage
@@ -51,6 +53,7 @@ DEFAULT_MAX_TOOL_ROUNDS = 10
 
 T = TypeVar("T")
 OptionsT = TypeVar("OptionsT", bound="LLMOptions", contravariant=True)
+AnswerT_co = TypeVar("AnswerT_co", bound=AssistantMessage, default=AssistantMessage, covariant=True)
 
 _CALL_OPTION = "miniagents.call_option"
 _RESERVED = frozenset({"messages"})  # set by the agent from the input messages
@@ -199,14 +202,16 @@ class LLMOptions:
         return {**self.typed_call_options(), **extra}
 
 
-class LLMProvider(Protocol[OptionsT]):
+class LLMProvider(Protocol[OptionsT, AnswerT_co]):
     """What a provider implements (see :mod:`miniagents.ext.llm.openai` for an example).
 
-    ``OptionsT`` is its options class (an :class:`LLMOptions` subclass).
+    ``OptionsT`` is its options class (an :class:`LLMOptions` subclass); ``AnswerT_co`` the
+    class of its answers (``AssistantMessage`` unless it says more), which the agent's
+    type keeps: ``MiniAgent[P, LLMReply[AnswerT_co]]``.
     """
 
     @property
-    def message_class(self) -> type[AssistantMessage]:
+    def message_class(self) -> type[AnswerT_co]:
         """The class of the replies (an ``AssistantMessage`` subclass)."""
         ...
 
