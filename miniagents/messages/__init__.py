@@ -2,12 +2,14 @@
 
 :class:`Message` is an immutable pydantic model; :class:`MessagePromise` streams one
 message token by token; :class:`MessageSequencePromise` streams many messages;
-:data:`MessageType` is everything that may stand where messages are expected.
+:data:`MessageType` is everything that may stand where messages are expected;
+:class:`ImagePart` is an image a message carries next to its text.
 """
 
 from miniagents.messages.appender import MessageSequenceAppender as MessageSequenceAppender
 from miniagents.messages.appender import MessageTokenAppender as MessageTokenAppender
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
+from miniagents.messages.image import ImagePart as ImagePart
 from miniagents.messages.message import Message as Message
 from miniagents.messages.message_promise import MessagePromise as MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise as MessageSequencePromise
@@ -15,6 +17,7 @@ from miniagents.messages.sequence import MessageTuple as MessageTuple
 from miniagents.messages.sequence import MessageType as MessageType
 
 __all__ = [
+    "ImagePart",
     "Message",
     "MessagePromise",
     "MessageSequenceAppender",

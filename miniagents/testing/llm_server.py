@@ -181,6 +181,7 @@ class FakeLLMServer(ScriptedApp):
         omit_final: bool = False,
         malformed_after: int | None = None,
         error_event_after: int | None = None,
+        failed_after: int | None = None,
         error_type: str | None = None,
         error_message: str | None = None,
         hang_after: int | None = None,
@@ -225,8 +226,13 @@ class FakeLLMServer(ScriptedApp):
             error_event_after: Stream: after this many content events, send an error
                 event (Anthropic: ``event: error``; OpenAI: ``data: {"error": {...}}``),
                 then end the body cleanly.
-            error_type: The error type of the error event (``None``: ``"overloaded_error"``
-                / ``"server_error"``).
+            failed_after: Stream: after this many content events, fail the response, then
+                end the body cleanly: the Responses API sends ``response.failed`` (status
+                ``failed``, its ``error`` with ``error_type`` as the code and
+                ``error_message``); the others send their error event.
+            error_type: The error type of the error event, the error code of a Responses
+                API ``error`` or ``response.failed`` event (``None``:
+                ``"overloaded_error"`` / ``"server_error"``).
             error_message: The message of the error event.
             hang_after: Stream: after this many content events, send nothing more until
                 the client closes the connection (recorded as ``client_disconnected``) or
@@ -255,6 +261,7 @@ class FakeLLMServer(ScriptedApp):
             omit_final=omit_final,
             malformed_after=malformed_after,
             error_event_after=error_event_after,
+            failed_after=failed_after,
             error_type=error_type,
             error_message=error_message,
             hang_after=hang_after,

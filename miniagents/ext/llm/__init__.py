@@ -3,7 +3,8 @@
 ``openai_agent`` (:mod:`miniagents.ext.llm.openai`), ``anthropic_agent``
 (:mod:`miniagents.ext.llm.anthropic`) and ``offline_agent``
 (:mod:`miniagents.ext.llm.offline`) take the interaction's messages as the prompt and
-reply with one ``AssistantMessage``, streamed token by token. Given ``tools=[...]``, they
+reply with one ``AssistantMessage``, streamed token by token (user messages may carry
+images: ``ImagePart``, re-exported here). Given ``tools=[...]``, they
 call the model in a loop: the reply streams a ``ToolCallMessage`` per call and a
 ``ToolResultMessage`` per result (each round's calls run concurrently), then the answer.
 Each agent is made by :func:`make_llm_agent` from an options class (its exact parameters)
@@ -32,22 +33,26 @@ from miniagents.ext.llm.provider import LLMCall as LLMCall
 from miniagents.ext.llm.provider import LLMEvent as LLMEvent
 from miniagents.ext.llm.provider import LLMOptions as LLMOptions
 from miniagents.ext.llm.provider import LLMProvider as LLMProvider
+from miniagents.ext.llm.provider import OutputFormat as OutputFormat
 from miniagents.ext.llm.provider import ToolCallDelta as ToolCallDelta
 from miniagents.ext.llm.provider import ToolCallStart as ToolCallStart
 from miniagents.ext.llm.provider import call_option as call_option
 from miniagents.ext.tools.messages import ToolCallMessage as ToolCallMessage
 from miniagents.ext.tools.messages import ToolResultMessage as ToolResultMessage
+from miniagents.messages.image import ImagePart as ImagePart
 
 __all__ = [
     "DEFAULT_MAX_TOOL_ROUNDS",
     "AssistantMessage",
     "Finish",
+    "ImagePart",
     "LLMCall",
     "LLMError",
     "LLMEvent",
     "LLMOptions",
     "LLMProvider",
     "LLMToolRoundsError",
+    "OutputFormat",
     "PromptItem",
     "PromptText",
     "SystemMessage",

@@ -1,7 +1,7 @@
 """The prompt of an LLM call: a system prompt and the conversation, from input messages.
 
 The conversation is a tuple of :data:`PromptItem`: a :class:`PromptText` (``role``,
-``text``) for each ordinary message and, for an agent with tools, the
+``text``, ``images``) for each ordinary message and, for an agent with tools, the
 ``ToolCallMessage`` s and ``ToolResultMessage`` s of earlier turns as they are (a
 provider translates them by their class)::
 
@@ -15,6 +15,10 @@ without a result (from a turn cut short before its tools answered, e.g. by Ctrl+
 left out, and so is a result without its call: the model sees neither. For an agent
 without tools, calls and results become text (``PromptText``), since the APIs refuse tool
 messages in a request without tools.
+
+**Images** (``message.images``) go with user messages only, as the APIs take them: a
+system, assistant or other message that carries images is refused with an
+``LLMConfigurationError`` (before any request) rather than sent without them.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from __future__ import annotations
 import json
 from typing import NamedTuple, TypeAlias
 
+from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
 
@@ -30,13 +36,20 @@ __all__ = ["PromptItem", "PromptText", "arguments_json", "arguments_object", "pr
 
 
 class PromptText(NamedTuple):
-    """A message of the conversation as text: its role and its text.
+    """A message of the conversation: its role, its text, and the images it carries.
 
-    A tuple, so ``role, text = item`` works.
+    A tuple, so ``role, text, images = item`` works. ``images`` are those of a user
+    message (see :class:`~miniagents.messages.image.ImagePart`); none for other roles.
     """
 
     role: str
     text: str
+    images: tuple[ImagePart, ...] = ()
+
+    def __repr__(self) -> str:
+        """The role and the text, and the images if there are any."""
+        images = f", images={self.images!r}" if self.images else ""
+        return f"PromptText(role={self.role!r}, text={self.text!r}{images})"
 
 
 PromptItem: TypeAlias = "PromptText | ToolCallMessage | ToolResultMessage"
@@ -64,8 +77,17 @@ def prompt_of(
             conversation.append(message)
             continue
         role = _role_of(message)
+        images = message.images
+        if images and role != "user":
+            raise LLMConfigurationError(
+                f"A message of role {role!r} carries {len(images)} image(s), but the LLM "
+                "APIs take images in user messages only: put them in a user message "
+                "(e.g. UserMessage(text=..., images=[...]))."
+            )
         if role == "system":
             system_parts.append(str(message))
+        elif images:
+            conversation.append(PromptText(role, message.text or "", images))
         else:
             conversation.append(PromptText(role, str(message)))
     paired = _paired(conversation)
