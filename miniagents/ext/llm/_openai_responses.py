@@ -108,8 +108,8 @@ async def responses_reply(
                 raise reported_error("OpenAI", event.message, event.code)
     if final is None:
         raise LLMResponseError(
-            "The OpenAI stream ended before its final event (response.completed): the "
-            "reply is incomplete."
+            "The OpenAI stream ended before its final event (the reply is incomplete): no "
+            "response.completed event came."
         )
     yield Finish(_finish_reason(final), *_usage(final.usage))
 
