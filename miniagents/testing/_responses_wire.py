@@ -104,7 +104,12 @@ class ResponsesWire:
         )
 
     def body(self, rendering: Rendering) -> dict[str, Any]:
-        """A ``response`` object."""
+        """A ``response`` object (with ``failed_after``: one of status ``failed``)."""
+        reply = rendering.reply
+        if reply.failed_after is not None:
+            failed = _response(rendering, "failed", [])
+            failed["error"] = _error(reply.error_type, reply.error_message)
+            return failed
         return _response(rendering, _status(rendering), _output(rendering), usage=True)
 
     def stream(self, rendering: Rendering) -> StreamPlan:
@@ -176,8 +181,7 @@ class ResponsesWire:
         error = {
             "type": "error",
             "sequence_number": 0,
-            "code": error_type or "server_error",
-            "message": message or "The server had an error while processing your request.",
+            **_error(error_type, message),
             "param": None,
         }
         return ("error", error)
@@ -187,10 +191,7 @@ class ResponsesWire:
     ) -> Event:
         """``response.failed``: the response with status ``failed`` and its error."""
         failed = _response(rendering, "failed", [])
-        failed["error"] = {
-            "code": error_type or "server_error",
-            "message": message or "The server had an error while processing your request.",
-        }
+        failed["error"] = _error(error_type, message)
         return (
             "response.failed",
             {"type": "response.failed", "sequence_number": 0, "response": failed},
@@ -214,6 +215,13 @@ class ResponsesWire:
     def id_headers(self, request_id: str) -> dict[str, str]:
         """``x-request-id`` (and ``openai-processing-ms``)."""
         return {"x-request-id": request_id, "openai-processing-ms": "1"}
+
+
+def _error(code: str | None, message: str | None) -> dict[str, Any]:
+    return {
+        "code": code or "server_error",
+        "message": message or "The server had an error while processing your request.",
+    }
 
 
 def _status(rendering: Rendering) -> str:

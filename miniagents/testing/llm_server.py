@@ -229,7 +229,8 @@ class FakeLLMServer(ScriptedApp):
             failed_after: Stream: after this many content events, fail the response, then
                 end the body cleanly: the Responses API sends ``response.failed`` (status
                 ``failed``, its ``error`` with ``error_type`` as the code and
-                ``error_message``); the others send their error event.
+                ``error_message``); the others send their error event. Not streamed: the
+                Responses API answers with a response of status ``failed``.
             error_type: The error type of the error event, the error code of a Responses
                 API ``error`` or ``response.failed`` event (``None``:
                 ``"overloaded_error"`` / ``"server_error"``).
