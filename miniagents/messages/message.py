@@ -28,18 +28,22 @@ class Message(Frozen):
     text: str | None = None
 
     if TYPE_CHECKING:  # at run time pydantic's own __init__ does it, one call less
+        images: tuple[ImagePart, ...] = ()
+        """The images the message carries next to its text (at run time: an extra field)."""
 
         def __init__(self, *, text: str | None = None, **metadata: object) -> None:
-            """Create a message from its ``text`` and any metadata fields."""
+            """Create a message from its ``text`` and any metadata fields (``images`` too)."""
 
-    @property
-    def images(self) -> tuple[ImagePart, ...]:
-        """The images the message carries next to its text (``images=`` when it was made).
+    else:  # not a declared field: a message without images has the same fields and key
 
-        Raises:
-            MessageTypeError: if ``images`` holds anything but ``ImagePart`` s.
-        """
-        return images_of(self)
+        @property
+        def images(self) -> tuple[ImagePart, ...]:
+            """The images the message carries next to its text (``images=`` when it was made).
+
+            Raises:
+                MessageTypeError: if ``images`` holds anything but ``ImagePart`` s.
+            """
+            return images_of(self)
 
     def __str__(self) -> str:
         """The text; for a message without text, its fields (images aside) as JSON."""

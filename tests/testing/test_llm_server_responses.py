@@ -421,5 +421,5 @@ def test_calls_with_their_outputs_and_valid_images_are_taken(
     assert status == 200, answer
     assert answer["text"] == {"format": schema}
     assert fake_llm.requests[0].images == (
-        ImagePart(data=PNG, media_type="image/png", detail="high"),
+        ImagePart.model_validate({"data": PNG, "media_type": "image/png", "detail": "high"}),
     )

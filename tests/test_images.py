@@ -1,0 +1,378 @@
+"""Images in messages: ``ImagePart``, ``message.images``, each API's wire shape, the history.
+
+The wire shapes are checked with the real SDKs over real HTTP, against the fake server,
+for OpenAI Chat Completions, the OpenAI Responses API and Anthropic Messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import pickle
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, cast
+
+import pydantic
+import pytest
+
+from miniagents import InteractionContext, Message, MiniAgents, miniagent
+from miniagents.chat_history import ChatHistoryError, MalformedChatHistoryError
+from miniagents.errors import MessageTypeError
+from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.ext.history_agents import markdown_history_agent
+from miniagents.ext.llm import (
+    AssistantMessage,
+    ImagePart,
+    PromptText,
+    SystemMessage,
+    UserMessage,
+)
+from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.prompt import prompt_of
+from miniagents.messages import MessageTuple
+from miniagents.testing import FakeLLMServer
+from miniagents.utils import adialog_loop
+from tests.fakes.fixtures import fake_llm  # noqa: F401
+from tests.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x80"  # a PNG's signature; not UTF-8
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF"
+GIF = b"GIF89a\x01\x00\x01\x00"
+WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 "
+PNG64 = base64.b64encode(PNG).decode()
+URL = "https://example.com/cat.png"
+
+
+# -- ImagePart -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "media_type"),
+    [(PNG, "image/png"), (JPEG, "image/jpeg"), (GIF, "image/gif"), (WEBP, "image/webp")],
+)
+def test_the_media_type_of_bytes_is_told_from_the_bytes(data: bytes, media_type: str) -> None:
+    image = ImagePart(data=data)
+    assert (image.data, image.media_type, image.url) == (data, media_type, None)
+    assert ImagePart(data=b"any bytes", media_type=media_type).media_type == media_type
+
+
+def test_a_data_url_and_base64_text_are_the_same_image_as_the_bytes() -> None:
+    image = ImagePart(data=PNG)
+    assert image.data_url == f"data:image/png;base64,{PNG64}"
+    assert image.base64 == PNG64
+    assert ImagePart(url=image.data_url) == image
+    from_text = ImagePart.model_validate({"data": PNG64})  # base64 text, as in JSON
+    assert from_text == image
+    assert from_text.hash_key == image.hash_key
+    by_url = ImagePart(url=URL, detail="low")
+    assert (by_url.data_url, by_url.base64, by_url.media_type) == (URL, None, None)
+
+
+def test_an_image_is_frozen_hashable_and_equal_by_content() -> None:
+    image = ImagePart(data=PNG)
+    same = ImagePart(data=bytes(PNG), media_type="image/png")
+    assert image == same
+    assert hash(image) == hash(same)
+    assert image.hash_key == same.hash_key
+    assert image != ImagePart(data=PNG + b"\x00")
+    assert image != ImagePart(url=URL)
+    with pytest.raises(pydantic.ValidationError):
+        image.url = URL  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(image)) == image
+
+
+def test_repr_shows_the_size_of_bytes_not_the_bytes() -> None:
+    assert repr(ImagePart(data=PNG)) == "ImagePart(data=<19 bytes>, media_type='image/png')"
+    assert repr(ImagePart(url=URL, detail="high")) == f"ImagePart(url='{URL}', detail='high')"
+
+
+def test_as_json_bytes_are_base64_and_only_the_fields_set_are_written() -> None:
+    image = ImagePart(data=PNG)
+    assert image.model_dump(mode="json") == {"data": PNG64, "media_type": "image/png"}
+    assert ImagePart.model_validate(image.model_dump(mode="json")) == image
+    assert ImagePart.model_validate_json(image.model_dump_json()) == image
+    assert ImagePart(url=URL).model_dump(mode="json") == {"url": URL}
+
+
+def test_an_image_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(JPEG)
+    assert ImagePart.from_file(path) == ImagePart(data=JPEG, media_type="image/jpeg")
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(pydantic.ValidationError, match="the media type of these bytes is unknown"):
+        ImagePart.from_file(tmp_path / "notes.txt")
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ({}, "either url=... or data=..."),
+        ({"url": URL, "data": PNG}, "either url=... or data=..."),
+        ({"data": b""}, "data is empty"),
+        ({"data": b"plain text"}, "the media type of these bytes is unknown"),
+        ({"data": PNG, "media_type": "image/bmp"}, "'image/bmp' is not one the LLM APIs take"),
+        ({"data": "not base64!"}, "data given as text must be the image's bytes in base64"),
+        ({"url": "data:image/png,rawtext"}, "a data: URL of an image must be base64-encoded"),
+        ({"url": "file:///tmp/cat.png"}, "url must be an http(s) URL"),
+        ({"url": URL, "media_type": "image/png"}, "media_type goes with data=..."),
+        ({"url": URL, "detail": "medium"}, "Input should be 'auto', 'low' or 'high'"),
+        ({"ulr": URL}, "Extra inputs are not permitted"),
+    ],
+)
+def test_an_image_that_cannot_be_sent_is_refused_when_it_is_made(
+    given: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(pydantic.ValidationError) as raised:
+        ImagePart(**given)
+    assert says in str(raised.value)
+
+
+# -- images in messages --------------------------------------------------------------------
+
+
+def test_a_message_carries_images_next_to_its_text() -> None:
+    images = (ImagePart(url=URL), ImagePart(data=PNG))
+    message = UserMessage(text="What is this?", images=images)
+    assert message.images == images
+    assert str(message) == "What is this?"  # the text, images aside
+    # a list is frozen into a tuple, as in every Frozen model (mypy asks for the tuple)
+    assert message == UserMessage(text="What is this?", images=list(images))  # type: ignore[arg-type]
+    assert message != UserMessage(text="What is this?")
+    assert message.hash_key != UserMessage(text="What is this?").hash_key
+    assert UserMessage(text="No image.").images == ()
+    assert str(Message(images=images, note="x")) == '{"note":"x"}'  # no bytes in the text
+
+
+@pytest.mark.parametrize(
+    ("images", "says"),
+    [
+        (["https://example.com/cat.png"], "must be ImagePart objects, not str"),
+        ([{"url": URL}], "must be ImagePart objects, not FrozenDict"),
+        (ImagePart(url=URL), "not images=ImagePart(...)"),
+    ],
+)
+def test_images_that_are_not_image_parts_are_refused_when_read(images: Any, says: str) -> None:
+    message = Message(text="Look.", images=images)
+    with pytest.raises(MessageTypeError) as raised:
+        _ = message.images
+    assert says in str(raised.value)
+
+
+def test_the_prompt_keeps_the_images_of_user_messages_only() -> None:
+    image = ImagePart(url=URL)
+    _, prompt = prompt_of(
+        MessageTuple([UserMessage(text="See.", images=(image,)), Message(images=[image])]), None
+    )
+    assert prompt == (PromptText("user", "See.", (image,)), PromptText("user", "", (image,)))
+    role, text, images = prompt[0]
+    assert (role, text, images) == ("user", "See.", (image,))
+    for carrier in (SystemMessage, AssistantMessage):
+        with pytest.raises(LLMConfigurationError) as raised:
+            prompt_of(MessageTuple([carrier(text="x", images=(image,))]), None)
+        assert "the LLM APIs take images in user messages only" in str(raised.value)
+
+
+# -- the wire ------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=[OPENAI, ANTHROPIC, RESPONSES], ids=["openai", "anthropic", "responses"])
+def llm(request: pytest.FixtureRequest) -> LLM:
+    return cast(LLM, request.param)
+
+
+@pytest.fixture
+def server(fake_llm: FakeLLMServer) -> FakeLLMServer:  # noqa: F811
+    return fake_llm
+
+
+@pytest.fixture
+async def client(llm: LLM, server: FakeLLMServer) -> AsyncIterator[SDKClient]:
+    async with llm.client(server) as made:
+        yield made
+
+
+def wire(llm: LLM, text: str, *images: ImagePart) -> dict[str, Any]:
+    """A user message with images, exactly as the API's request carries it."""
+    if llm.name == "anthropic":
+        blocks: list[dict[str, Any]] = []
+        for image in images:
+            source: dict[str, Any] = (
+                {"type": "url", "url": image.url}
+                if image.url
+                else {"type": "base64", "media_type": image.media_type, "data": image.base64}
+            )
+            blocks.append({"type": "image", "source": source})
+        text_part = [{"type": "text", "text": text}] if text else []
+        return {"role": "user", "content": [*blocks, *text_part]}  # images first
+    if llm.name == "responses":
+        parts: list[dict[str, Any]] = [{"type": "input_text", "text": text}] if text else []
+        for image in images:
+            detail = image.detail or "auto"
+            parts.append({"type": "input_image", "image_url": image.data_url, "detail": detail})
+        return {"role": "user", "content": parts}
+    parts = [{"type": "text", "text": text}] if text else []
+    for image in images:
+        url = {"url": image.data_url, **({"detail": image.detail} if image.detail else {})}
+        parts.append({"type": "image_url", "image_url": url})
+    return {"role": "user", "content": parts}
+
+
+def sent_messages(llm: LLM, server: FakeLLMServer, index: int = 0) -> list[Any]:
+    body = server.requests[index].json
+    return list(body["input" if llm.name == "responses" else "messages"])
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_images_go_in_each_apis_own_format(
+    llm: LLM,
+    client: SDKClient,
+    server: FakeLLMServer,
+    stream: bool,
+) -> None:
+    by_url = ImagePart(url=URL, detail="low")
+    by_bytes = ImagePart(data=PNG)
+    conversation = [
+        Message(images=[by_bytes], role="user"),  # an image and no text
+        UserMessage(text="And these two?", images=(by_url, by_bytes)),
+    ]
+    server.reply(["A cat."])
+    async with MiniAgents():
+        [answer] = await llm.agent.inquire(
+            conversation, model=llm.model, async_client=client, stream=stream
+        )
+    assert str(answer) == "A cat."
+    assert sent_messages(llm, server) == [
+        wire(llm, "", by_bytes),
+        wire(llm, "And these two?", by_url, by_bytes),
+    ]
+    # the Responses API gets the default detail, "auto"; Anthropic has no detail at all
+    recorded_bytes = ImagePart(data=PNG, detail="auto") if llm.name == "responses" else by_bytes
+    recorded_url = ImagePart(url=URL) if llm.name == "anthropic" else by_url
+    assert server.requests[0].images == (recorded_bytes, recorded_url, recorded_bytes)
+
+
+async def test_an_image_on_a_system_message_is_refused_before_the_request(
+    llm: LLM,
+    client: SDKClient,
+    server: FakeLLMServer,
+) -> None:
+    conversation: list[Message | str] = [
+        SystemMessage(text="Rules.", images=(ImagePart(url=URL),)),
+        "Hi",
+    ]
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match="take images in user messages only"):
+            await llm.agent.inquire(conversation, model=llm.model, async_client=client)
+    assert server.requests == []
+
+
+async def test_a_conversation_with_images_resumes_from_its_history_file(
+    llm: LLM,
+    client: SDKClient,
+    server: FakeLLMServer,
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "CHAT.md"
+    photo = ImagePart(data=PNG)
+    assistant = llm.agent.fork(model=llm.model, async_client=client)
+    history = markdown_history_agent.fork(history_md_file=path)
+    said = iter([UserMessage(text="What is this?", images=(photo,)), UserMessage(text="Sure?")])
+
+    @miniagent
+    async def user(ctx: InteractionContext) -> None:
+        await ctx.messages
+        message = next(said, None)
+        if message is None:
+            raise EOFError("no more messages")
+        ctx.reply(message)
+
+    server.reply(["A PNG."])
+    async with MiniAgents():
+        await adialog_loop(user, assistant, history)  # one turn: the image and its answer
+    server.reply(["Yes."])
+    async with MiniAgents():  # a new run: the history, images and all, comes from the file
+        await adialog_loop(user, assistant, history)
+    assert sent_messages(llm, server, 1) == [
+        wire(llm, "What is this?", photo),
+        {"role": "assistant", "content": "A PNG."},
+        {"role": "user", "content": "Sure?"},
+    ]
+    saved = await ChatHistoryMD(path).load()
+    assert saved[0] == UserMessage(text="What is this?", images=(photo,))
+
+
+# -- the history file ----------------------------------------------------------------------
+
+
+async def test_images_round_trip_through_the_history_file(tmp_path: Path) -> None:
+    path = tmp_path / "chat.md"
+    messages = [
+        UserMessage(
+            text="Two pictures:", images=(ImagePart(url=URL, detail="high"), ImagePart(data=PNG))
+        ),
+        Message(images=[ImagePart(data=GIF)], role="user"),  # no text at all
+        AssistantMessage(text="Two cats.", model="gpt-4o-mini"),
+    ]
+    await ChatHistoryMD(path).store(messages)
+    loaded = await ChatHistoryMD(path).load()
+    assert list(loaded) == messages
+    assert [type(message) for message in loaded] == [UserMessage, Message, AssistantMessage]
+    assert loaded[0].images[1].data == PNG
+
+    content = path.read_text(encoding="utf-8")
+    headings = [line for line in content.splitlines() if line.startswith("### ")]
+    assert headings == ["### USER [2 images]", "### USER [1 image]", "### ASSISTANT (gpt-4o-mini)"]
+    assert (
+        f'{{"role": "user", "images": [{{"url": "{URL}", "detail": "high"}}, '
+        f'{{"data": "{PNG64}", "media_type": "image/png"}}]}} -->\n'
+        "### USER [2 images]\n\nTwo pictures:\n"
+    ) in content
+
+    damaged = content.replace(PNG64, PNG64[:-4] + "AAA=", 1)  # still base64, other bytes
+    (tmp_path / "damaged.md").write_text(damaged, encoding="utf-8")
+    with pytest.raises(MalformedChatHistoryError, match="does not match its size and checksum"):
+        await ChatHistoryMD(tmp_path / "damaged.md").load()
+
+
+async def test_images_in_a_hand_written_section_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "chat.md"
+    path.write_text(
+        '<!-- miniagents: {"role": "user", "images": [{"url": "' + URL + '"}]} -->\n'
+        "### USER\n\nThis one.\n\n"
+        '<!-- miniagents: {"role": "user", "images": [{"data": "not base64!"}]} -->\n'
+        "### USER\n\nAnd this one.\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(MalformedChatHistoryError) as raised:
+        await ChatHistoryMD(path).load()
+    assert f"{path}, line 6: the header's fields do not make a message" in str(raised.value)
+    assert "base64" in str(raised.value)
+
+
+async def test_a_message_whose_images_are_not_image_parts_is_not_appended(tmp_path: Path) -> None:
+    path = tmp_path / "chat.md"
+    await ChatHistoryMD(path).append(UserMessage(text="first"))
+    before = path.read_bytes()
+    with pytest.raises(ChatHistoryError) as raised:
+        await ChatHistoryMD(path).append(Message(text="x", images=[URL]))
+    assert "images must be ImagePart objects, not str" in str(raised.value)
+    assert "The file was not changed." in str(raised.value)
+    assert path.read_bytes() == before
+
+
+# -- logs ----------------------------------------------------------------------------------
+
+
+async def test_the_llm_log_shows_the_images_of_the_prompt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    message = UserMessage(text="Look:", images=(ImagePart(url=URL), ImagePart(data=PNG)))
+    async with MiniAgents(llm_logger_agent=True):
+        await offline_agent.inquire(message, reply="Nice.", token_delay=0)
+    [log] = (tmp_path / "llm_logs").iterdir()
+    assert (
+        f"## USER\n\nLook:\n\n![image]({URL})\n\n(image: image/png, {len(PNG)} bytes)\n\n"
+        "## RESPONSE"
+    ) in log.read_text(encoding="utf-8")
