@@ -165,8 +165,13 @@ def test_the_prompt_keeps_the_images_of_user_messages_only() -> None:
         MessageTuple([UserMessage(text="See.", images=(image,)), Message(images=[image])]), None
     )
     assert prompt == (PromptText("user", "See.", (image,)), PromptText("user", "", (image,)))
-    role, text, images = prompt[0]
-    assert (role, text, images) == ("user", "See.", (image,))
+    role, text = prompt[0]  # a pair, as ever; the images ride along
+    assert (role, text, prompt[0].images) == ("user", "See.", (image,))
+    assert prompt[0] == ("user", "See.")
+    assert prompt[0] != PromptText("user", "See.")  # another PromptText: images compared
+    assert pickle.loads(pickle.dumps(prompt[0])) == prompt[0]
+    with pytest.raises(AttributeError, match="PromptText is immutable"):
+        prompt[0].images = ()  # type: ignore[misc]
     for carrier in (SystemMessage, AssistantMessage):
         with pytest.raises(LLMConfigurationError) as raised:
             prompt_of(MessageTuple([carrier(text="x", images=(image,))]), None)

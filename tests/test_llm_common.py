@@ -21,7 +21,6 @@ from miniagents.ext.llm import (
     LLMCall,
     LLMEvent,
     LLMOptions,
-    PromptText,
     SystemMessage,
     TokenUsage,
     UserMessage,
@@ -159,15 +158,8 @@ def test_the_prompt_takes_roles_from_messages_and_system_from_system_messages() 
     )
     system, conversation = prompt_of(messages, "first")
     assert system == "first\n\nrules"
-    assert conversation == (
-        PromptText("user", "hi"),
-        PromptText("user", "plain"),
-        PromptText("assistant", "earlier answer"),
-    )
-    assert prompt_of(MessageTuple([UserMessage(text="x")]), None) == (
-        None,
-        (("user", "x", ()),),
-    )
+    assert conversation == (("user", "hi"), ("user", "plain"), ("assistant", "earlier answer"))
+    assert prompt_of(MessageTuple([UserMessage(text="x")]), None) == (None, (("user", "x"),))
 
 
 @pytest.mark.parametrize("agent", [openai_agent, anthropic_agent], ids=["openai", "anthropic"])

@@ -17,7 +17,6 @@ from typing_extensions import assert_type
 
 from miniagents import InteractionContext, MessageSequencePromise, miniagent
 from miniagents.ext.llm import (
-    ImagePart,
     LLMCall,
     PromptItem,
     PromptText,
@@ -92,8 +91,8 @@ def check_provider_types(call: LLMCall, item: PromptItem) -> None:
     assert_type(ToolCallStart("c1", "add").tool_name, str)
     assert_type(ToolCallDelta("c1", '{"a"').text, str)
     if isinstance(item, PromptText):
-        role, text, images = item
-        assert_type((role, text, images), tuple[str, str, tuple[ImagePart, ...]])
+        role, text = item
+        assert_type((role, text), tuple[str, str])
     item[1]  # type: ignore[index]  # not every item is a pair: read .text
 
 

@@ -1,7 +1,8 @@
 """The prompt of an LLM call: a system prompt and the conversation, from input messages.
 
-The conversation is a tuple of :data:`PromptItem`: a :class:`PromptText` (``role``,
-``text``, ``images``) for each ordinary message and, for an agent with tools, the
+The conversation is a tuple of :data:`PromptItem`: a :class:`PromptText` (the pair
+``role``, ``text``, with the message's ``images``) for each ordinary message and, for an
+agent with tools, the
 ``ToolCallMessage`` s and ``ToolResultMessage`` s of earlier turns as they are (a
 provider translates them by their class)::
 
@@ -24,7 +25,7 @@ system, assistant or other message that carries images is refused with an
 from __future__ import annotations
 
 import json
-from typing import NamedTuple, TypeAlias
+from typing import TypeAlias
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
@@ -35,21 +36,67 @@ from miniagents.messages.sequence import MessageTuple
 __all__ = ["PromptItem", "PromptText", "arguments_json", "arguments_object", "prompt_of"]
 
 
-class PromptText(NamedTuple):
-    """A message of the conversation: its role, its text, and the images it carries.
+class PromptText(tuple[str, str]):
+    """A message of the conversation: the pair of its role and its text, and its images.
 
-    A tuple, so ``role, text, images = item`` works. ``images`` are those of a user
-    message (see :class:`~miniagents.messages.image.ImagePart`); none for other roles.
+    A pair, so ``role, text = item`` and ``item[1]`` work; ``images`` (those of a user
+    message, see :class:`~miniagents.messages.image.ImagePart`) rides along, outside the
+    pair. Immutable; equal to another ``PromptText`` when the pairs and the images are,
+    and to a plain ``(role, text)`` tuple when the pairs are.
+
+    Example:
+        >>> role, text = PromptText("user", "Hi")
+        >>> (role, text)
+        ('user', 'Hi')
     """
 
-    role: str
-    text: str
-    images: tuple[ImagePart, ...] = ()
+    _images: tuple[ImagePart, ...]
+
+    def __new__(cls, role: str, text: str, images: tuple[ImagePart, ...] = ()) -> PromptText:
+        """Make the pair ``(role, text)``, with ``images``."""
+        item = super().__new__(cls, (role, text))
+        object.__setattr__(item, "_images", tuple(images))
+        return item
+
+    @property
+    def images(self) -> tuple[ImagePart, ...]:
+        """The images of the message (a user message's; none for other roles)."""
+        return self._images
+
+    @property
+    def role(self) -> str:
+        """The role: ``user``, ``assistant``, ..."""
+        return self[0]
+
+    @property
+    def text(self) -> str:
+        """The text."""
+        return self[1]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Refuse: a prompt item is immutable."""
+        raise AttributeError(f"PromptText is immutable: cannot set {name!r}.")
+
+    def __eq__(self, other: object) -> bool:
+        """The same pair (and, for another ``PromptText``, the same images)."""
+        if isinstance(other, PromptText) and self.images != other.images:
+            return False
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        """Not :meth:`__eq__`."""
+        return not self == other
+
+    __hash__ = tuple.__hash__  # equal items have equal pairs, hence equal hashes
+
+    def __reduce__(self) -> tuple[type[PromptText], tuple[str, str, tuple[ImagePart, ...]]]:
+        """Pickle the pair and the images."""
+        return (PromptText, (self[0], self[1], self.images))
 
     def __repr__(self) -> str:
         """The role and the text, and the images if there are any."""
         images = f", images={self.images!r}" if self.images else ""
-        return f"PromptText(role={self.role!r}, text={self.text!r}{images})"
+        return f"PromptText(role={self[0]!r}, text={self[1]!r}{images})"
 
 
 PromptItem: TypeAlias = "PromptText | ToolCallMessage | ToolResultMessage"

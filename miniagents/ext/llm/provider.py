@@ -87,9 +87,9 @@ class LLMCall:
         model: The model name.
         stream: Whether to stream the reply token by token.
         system: The system prompt (``system=`` and the texts of ``SystemMessage``s), if any.
-        messages: The conversation, system messages excluded: a ``PromptText(role, text,
-            images)`` per message (a tuple: ``role, text, images = item`` works; images
-            come with user messages only) and, when the agent has tools, the
+        messages: The conversation, system messages excluded: a ``PromptText(role, text)``
+            pair per message (``role, text = item`` works), with the ``images`` of a user
+            message as its ``images``, and, when the agent has tools, the
             ``ToolCallMessage`` s and ``ToolResultMessage`` s of earlier turns, each call
             followed by its result (see :func:`~miniagents.ext.llm.prompt.prompt_of`).
             Every item has a ``role`` and a ``text``.
