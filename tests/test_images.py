@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import base64
 import pickle
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pydantic
 import pytest
@@ -34,7 +33,7 @@ from miniagents.messages import MessageTuple
 from miniagents.testing import FakeLLMServer
 from miniagents.utils import adialog_loop
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
+from tests.test_llm_providers import LLM, SDKClient, client, llm, server  # noqa: F401
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x80"  # a PNG's signature; not UTF-8
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF"
@@ -181,25 +180,12 @@ def test_the_prompt_keeps_the_images_of_user_messages_only() -> None:
 # -- the wire ------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=[OPENAI, ANTHROPIC, RESPONSES], ids=["openai", "anthropic", "responses"])
-def llm(request: pytest.FixtureRequest) -> LLM:
-    return cast(LLM, request.param)
+# The fixtures llm (each provider API), server and client come from tests.test_llm_providers.
 
 
-@pytest.fixture
-def server(fake_llm: FakeLLMServer) -> FakeLLMServer:  # noqa: F811
-    return fake_llm
-
-
-@pytest.fixture
-async def client(llm: LLM, server: FakeLLMServer) -> AsyncIterator[SDKClient]:
-    async with llm.client(server) as made:
-        yield made
-
-
-def wire(llm: LLM, text: str, *images: ImagePart) -> dict[str, Any]:
+def wire(api: LLM, text: str, *images: ImagePart) -> dict[str, Any]:
     """A user message with images, exactly as the API's request carries it."""
-    if llm.name == "anthropic":
+    if api.name == "anthropic":
         blocks: list[dict[str, Any]] = []
         for image in images:
             source: dict[str, Any] = (
@@ -210,7 +196,7 @@ def wire(llm: LLM, text: str, *images: ImagePart) -> dict[str, Any]:
             blocks.append({"type": "image", "source": source})
         text_part = [{"type": "text", "text": text}] if text else []
         return {"role": "user", "content": [*blocks, *text_part]}  # images first
-    if llm.name == "responses":
+    if api.name == "responses":
         parts: list[dict[str, Any]] = [{"type": "input_text", "text": text}] if text else []
         for image in images:
             detail = image.detail or "auto"
@@ -223,16 +209,16 @@ def wire(llm: LLM, text: str, *images: ImagePart) -> dict[str, Any]:
     return {"role": "user", "content": parts}
 
 
-def sent_messages(llm: LLM, server: FakeLLMServer, index: int = 0) -> list[Any]:
-    body = server.requests[index].json
-    return list(body["input" if llm.name == "responses" else "messages"])
+def sent_messages(api: LLM, fake: FakeLLMServer, index: int = 0) -> list[Any]:
+    body = fake.requests[index].json
+    return list(body["input" if api.name == "responses" else "messages"])
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
 async def test_images_go_in_each_apis_own_format(
-    llm: LLM,
-    client: SDKClient,
-    server: FakeLLMServer,
+    llm: LLM,  # noqa: F811
+    client: SDKClient,  # noqa: F811
+    server: FakeLLMServer,  # noqa: F811
     stream: bool,
 ) -> None:
     by_url = ImagePart(url=URL, detail="low")
@@ -258,9 +244,9 @@ async def test_images_go_in_each_apis_own_format(
 
 
 async def test_an_image_on_a_system_message_is_refused_before_the_request(
-    llm: LLM,
-    client: SDKClient,
-    server: FakeLLMServer,
+    llm: LLM,  # noqa: F811
+    client: SDKClient,  # noqa: F811
+    server: FakeLLMServer,  # noqa: F811
 ) -> None:
     conversation: list[Message | str] = [
         SystemMessage(text="Rules.", images=(ImagePart(url=URL),)),
@@ -273,9 +259,9 @@ async def test_an_image_on_a_system_message_is_refused_before_the_request(
 
 
 async def test_a_conversation_with_images_resumes_from_its_history_file(
-    llm: LLM,
-    client: SDKClient,
-    server: FakeLLMServer,
+    llm: LLM,  # noqa: F811
+    client: SDKClient,  # noqa: F811
+    server: FakeLLMServer,  # noqa: F811
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "CHAT.md"

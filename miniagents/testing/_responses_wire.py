@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from miniagents.testing._openai_wire import OpenAIWire
 from miniagents.testing._script import TO_RESPONSES, Provider
 from miniagents.testing._wire import (
     Event,
@@ -54,13 +55,8 @@ _CHAT_ONLY = (
 )
 """Parameters of Chat Completions that the Responses API does not know."""
 
-_ERRORS: dict[int, tuple[str, str | None, str]] = {
-    400: ("invalid_request_error", None, "Invalid request."),
-    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
-    404: ("invalid_request_error", "model_not_found", "The model does not exist."),
-    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests."),
-    500: ("server_error", None, "The server had an error while processing your request."),
-}
+_OPENAI = OpenAIWire()
+"""What the Responses API shares with Chat Completions: call ids, error bodies, headers."""
 
 
 class ResponsesWire:
@@ -73,8 +69,8 @@ class ResponsesWire:
         return f"resp_fake{serial:08d}"
 
     def call_id(self, serial: int) -> str:
-        """``call_fake00000001``."""
-        return f"call_fake{serial:08d}"
+        """``call_fake00000001``, as Chat Completions."""
+        return _OPENAI.call_id(serial)
 
     def finish_reason(self, given: str | None, has_calls: bool) -> str:
         """``completed``, or why the response is incomplete; other vocabularies translated."""
@@ -206,15 +202,11 @@ class ResponsesWire:
 
     def error_body(self, status: int, message: str | None, request_id: str) -> dict[str, Any]:
         """``{"error": {"message", "type", "param", "code"}}``, as Chat Completions."""
-        kind, code, default = _ERRORS.get(
-            status,
-            ("server_error" if status >= 500 else "invalid_request_error", None, "Error."),
-        )
-        return {"error": {"message": message or default, "type": kind, "param": None, "code": code}}
+        return _OPENAI.error_body(status, message, request_id)
 
     def id_headers(self, request_id: str) -> dict[str, str]:
-        """``x-request-id`` (and ``openai-processing-ms``)."""
-        return {"x-request-id": request_id, "openai-processing-ms": "1"}
+        """``x-request-id`` (and ``openai-processing-ms``), as Chat Completions."""
+        return _OPENAI.id_headers(request_id)
 
 
 def _error(code: str | None, message: str | None) -> dict[str, Any]:
