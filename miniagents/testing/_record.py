@@ -73,6 +73,10 @@ class RecordedRequest:
         Read from each API's format: Chat Completions ``image_url`` parts, Responses
         ``input_image`` parts, Anthropic ``image`` blocks (a data URL or a base64 source
         gives the bytes and their media type back).
+
+        Raises:
+            pydantic.ValidationError: for an image that is not one (the server refused
+                the request with a 400).
         """
         found: list[ImagePart] = []
         for message in turns(self.json):
