@@ -22,9 +22,9 @@ results that do not pair up, an image URL that is not one) get the same 400; the
 request carried are in ``RecordedRequest.images``.
 
 The modules: ``llm_server`` (:class:`FakeLLMServer`), ``errors``, and private ones for the
-HTTP plumbing (``_http``), the wire formats (``_openai_wire``, ``_responses_wire``,
-``_anthropic_wire``, ``_wire``), the script (``_script``), the failure modes (``_faults``)
-and the record (``_record``).
+HTTP plumbing (``_http``), the wire formats (``_openai_wire``, ``_responses_wire`` and
+``_responses_checks``, ``_anthropic_wire``, ``_wire``), the script (``_script``), the
+failure modes (``_faults``) and the record (``_record``).
 """
 
 from miniagents.testing._record import Outcome as Outcome
