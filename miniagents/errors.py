@@ -1,26 +1,39 @@
 """Every error MiniAgents raises, under one root.
 
-The hierarchy::
+The hierarchy (each layer's errors are defined in its own ``errors`` module, named on the
+right for the extensions)::
 
     MiniAgentsError
     ├── SentinelMisuseError (also TypeError)      a sentinel was used as a boolean
     ├── FrozenInstanceError (also TypeError)      a frozen container was mutated
+    ├── FrozenFieldError (also TypeError)         a Frozen model declares a mutable field type
     ├── HashKeyError (also TypeError)             a value that hash_key cannot encode
-    ├── MessageTypeError (also TypeError)         not a MessageType where messages were expected
+    ├── StreamArgumentError (also TypeError)      a promise or stream given clashing arguments
     ├── StreamSourceError (also TypeError)        a stream's source is not an async iterable
-    ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
-    ├── AgentArgumentError (also TypeError)       an unknown, missing or positional agent argument
+    ├── StreamLimitError (also ValueError)        a replay window or high-water mark below 1
     ├── NoRunningLoopError (also RuntimeError)    a stream needing a task started outside asyncio
-    ├── NoActiveContextError (also RuntimeError)  an agent used outside a MiniAgents context
     ├── IncompleteStreamError (also RuntimeError) str() of a stream that is still streaming
-    ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
-    ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
     ├── ReplayWindowError (also RuntimeError)     a piece needed was released past the window
     ├── StreamOverflowError (also RuntimeError)   a hot source outran consumers (policy "error")
     ├── StreamCancelledError                      the stream's producer was cancelled
+    ├── MessageTypeError (also TypeError)         not a MessageType where messages were expected
+    ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
+    ├── ImagePartError (also ValueError)          an ImagePart without one source, or unknown bytes
+    ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
+    ├── AgentArgumentError (also TypeError)       an unknown, missing or positional agent argument
+    │   └── MissingAgentArgumentError (also ValueError)  an agent run without one it needs
+    ├── ConcurrencyLimitError (also ValueError)   a max_concurrency that is not a positive int
+    ├── NoActiveContextError (also RuntimeError)  an agent used outside a MiniAgents context
+    ├── ContextReenteredError (also RuntimeError) a MiniAgents context entered while active
+    ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
+    ├── ChainDefinitionError (also ValueError)    achain_loop given a list it cannot run
+    ├── OperatorArgumentError (also ValueError)   an operator given an argument it cannot use
     ├── ChatHistoryError                          a chat history cannot be read or written
+    │   ├── ChatHistoryOptionError (also ValueError)     an option the history does not take
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
     │       └── TornChatHistoryError                 its last section was cut short by a crash
+    ├── InputEndedError (also EOFError)           the user ended the console input (ext.errors)
+    ├── MissingExtraError (also ImportError)      an optional dependency is not installed
     ├── ToolError                                 a tool (miniagents.ext.tools, miniagents.ext.mcp)
     │   ├── ToolDefinitionError (also TypeError)     not usable as a tool (no annotation, ...)
     │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
@@ -31,6 +44,8 @@ The hierarchy::
     ├── RayAgentError                             running an agent on Ray failed (ext.ray.errors)
     │   ├── RayWorkerDiedError                      the worker (or node) died mid-interaction
     │   └── RemoteError                             a worker's error that cannot travel as itself
+    ├── RayPipelineArgumentError (also ValueError)  ray_pipeline given arguments it cannot use
+    ├── RayPipelineRerunError (also RuntimeError)   a RayPipeline run a second time
     ├── FakeLLMServerError                        the fake LLM server misused (miniagents.testing)
     │   └── FakeLLMServerTimeout (also TimeoutError)  a request waited for did not come in time
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
@@ -48,38 +63,32 @@ The hierarchy::
 Errors raised by a stream's producer or an agent (your code, an SDK) are not wrapped:
 they reach every consumer with their own type. Assigning a field of a ``Frozen`` model raises
 pydantic's ``ValidationError``, as for any frozen pydantic model.
+
+Importing this module does not import the extensions (``miniagents.ext``) or the testing kit
+(``miniagents.testing``): their errors are imported at their first use from here.
 """
 
-from miniagents.chat_history import ChatHistoryError as ChatHistoryError
-from miniagents.chat_history import MalformedChatHistoryError as MalformedChatHistoryError
-from miniagents.chat_history import TornChatHistoryError as TornChatHistoryError
-from miniagents.ext.llm.errors import LLMAuthenticationError as LLMAuthenticationError
-from miniagents.ext.llm.errors import LLMConfigurationError as LLMConfigurationError
-from miniagents.ext.llm.errors import LLMConnectionError as LLMConnectionError
-from miniagents.ext.llm.errors import LLMError as LLMError
-from miniagents.ext.llm.errors import LLMRateLimitError as LLMRateLimitError
-from miniagents.ext.llm.errors import LLMRequestError as LLMRequestError
-from miniagents.ext.llm.errors import LLMResponseError as LLMResponseError
-from miniagents.ext.llm.errors import LLMSDKMissingError as LLMSDKMissingError
-from miniagents.ext.llm.errors import LLMServerError as LLMServerError
-from miniagents.ext.llm.errors import LLMTimeoutError as LLMTimeoutError
-from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
-from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
-from miniagents.ext.ray.errors import MessageSerializationError as MessageSerializationError
-from miniagents.ext.ray.errors import RayAgentError as RayAgentError
-from miniagents.ext.ray.errors import RayWorkerDiedError as RayWorkerDiedError
-from miniagents.ext.ray.errors import RemoteError as RemoteError
-from miniagents.ext.ray.errors import RemoteTraceback as RemoteTraceback
-from miniagents.ext.tools.errors import ToolCallError as ToolCallError
-from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
-from miniagents.ext.tools.errors import ToolError as ToolError
-from miniagents.ext.tools.errors import ToolNameConflictError as ToolNameConflictError
-from miniagents.messages.appender import AppenderClosedError as AppenderClosedError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from miniagents.chat_history.errors import ChatHistoryError as ChatHistoryError
+from miniagents.chat_history.errors import ChatHistoryOptionError as ChatHistoryOptionError
+from miniagents.chat_history.errors import MalformedChatHistoryError as MalformedChatHistoryError
+from miniagents.chat_history.errors import TornChatHistoryError as TornChatHistoryError
+from miniagents.messages.errors import AppenderClosedError as AppenderClosedError
+from miniagents.messages.errors import ImagePartError as ImagePartError
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
 from miniagents.miniagents.errors import AgentArgumentError as AgentArgumentError
 from miniagents.miniagents.errors import AgentDefinitionError as AgentDefinitionError
 from miniagents.miniagents.errors import AgentFinishedError as AgentFinishedError
+from miniagents.miniagents.errors import ConcurrencyLimitError as ConcurrencyLimitError
+from miniagents.miniagents.errors import ContextReenteredError as ContextReenteredError
+from miniagents.miniagents.errors import MissingAgentArgumentError as MissingAgentArgumentError
 from miniagents.miniagents.errors import NoActiveContextError as NoActiveContextError
+from miniagents.operators.errors import OperatorArgumentError as OperatorArgumentError
+from miniagents.promising.errors import FrozenFieldError as FrozenFieldError
 from miniagents.promising.errors import FrozenInstanceError as FrozenInstanceError
 from miniagents.promising.errors import HashKeyError as HashKeyError
 from miniagents.promising.errors import IncompleteStreamError as IncompleteStreamError
@@ -87,53 +96,126 @@ from miniagents.promising.errors import MiniAgentsError as MiniAgentsError
 from miniagents.promising.errors import NoRunningLoopError as NoRunningLoopError
 from miniagents.promising.errors import ReplayWindowError as ReplayWindowError
 from miniagents.promising.errors import SentinelMisuseError as SentinelMisuseError
+from miniagents.promising.errors import StreamArgumentError as StreamArgumentError
 from miniagents.promising.errors import StreamCancelledError as StreamCancelledError
+from miniagents.promising.errors import StreamLimitError as StreamLimitError
 from miniagents.promising.errors import StreamOverflowError as StreamOverflowError
 from miniagents.promising.errors import StreamSourceError as StreamSourceError
-from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
-from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
+from miniagents.utils.errors import ChainDefinitionError as ChainDefinitionError
+
+if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
+    from miniagents.ext.errors import InputEndedError as InputEndedError
+    from miniagents.ext.errors import MissingExtraError as MissingExtraError
+    from miniagents.ext.llm.errors import LLMAuthenticationError as LLMAuthenticationError
+    from miniagents.ext.llm.errors import LLMConfigurationError as LLMConfigurationError
+    from miniagents.ext.llm.errors import LLMConnectionError as LLMConnectionError
+    from miniagents.ext.llm.errors import LLMError as LLMError
+    from miniagents.ext.llm.errors import LLMRateLimitError as LLMRateLimitError
+    from miniagents.ext.llm.errors import LLMRequestError as LLMRequestError
+    from miniagents.ext.llm.errors import LLMResponseError as LLMResponseError
+    from miniagents.ext.llm.errors import LLMSDKMissingError as LLMSDKMissingError
+    from miniagents.ext.llm.errors import LLMServerError as LLMServerError
+    from miniagents.ext.llm.errors import LLMTimeoutError as LLMTimeoutError
+    from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
+    from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
+    from miniagents.ext.ray.errors import MessageSerializationError as MessageSerializationError
+    from miniagents.ext.ray.errors import RayAgentError as RayAgentError
+    from miniagents.ext.ray.errors import RayPipelineArgumentError as RayPipelineArgumentError
+    from miniagents.ext.ray.errors import RayPipelineRerunError as RayPipelineRerunError
+    from miniagents.ext.ray.errors import RayWorkerDiedError as RayWorkerDiedError
+    from miniagents.ext.ray.errors import RemoteError as RemoteError
+    from miniagents.ext.ray.errors import RemoteTraceback as RemoteTraceback
+    from miniagents.ext.tools.errors import ToolCallError as ToolCallError
+    from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
+    from miniagents.ext.tools.errors import ToolError as ToolError
+    from miniagents.ext.tools.errors import ToolNameConflictError as ToolNameConflictError
+    from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
+    from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
+
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(["InputEndedError", "MissingExtraError"], "miniagents.ext.errors"),
+    **dict.fromkeys(
+        [
+            "LLMAuthenticationError",
+            "LLMConfigurationError",
+            "LLMConnectionError",
+            "LLMError",
+            "LLMRateLimitError",
+            "LLMRequestError",
+            "LLMResponseError",
+            "LLMSDKMissingError",
+            "LLMServerError",
+            "LLMTimeoutError",
+            "LLMToolRoundsError",
+        ],
+        "miniagents.ext.llm.errors",
+    ),
+    "MCPSessionError": "miniagents.ext.mcp.errors",
+    **dict.fromkeys(
+        [
+            "MessageSerializationError",
+            "RayAgentError",
+            "RayPipelineArgumentError",
+            "RayPipelineRerunError",
+            "RayWorkerDiedError",
+            "RemoteError",
+            "RemoteTraceback",
+        ],
+        "miniagents.ext.ray.errors",
+    ),
+    **dict.fromkeys(
+        ["ToolCallError", "ToolDefinitionError", "ToolError", "ToolNameConflictError"],
+        "miniagents.ext.tools.errors",
+    ),
+    **dict.fromkeys(["FakeLLMServerError", "FakeLLMServerTimeout"], "miniagents.testing.errors"),
+}
+"""The errors of the extensions and the testing kit, by the module that defines each."""
+
+if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all attribute
+
+    def __getattr__(name: str) -> type[MiniAgentsError]:
+        """Import an extension's error at its first use (``import miniagents`` stays light)."""
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        error: type[MiniAgentsError] = getattr(importlib.import_module(module), name)
+        globals()[name] = error  # found directly from now on
+        return error
+
+    def __dir__() -> list[str]:
+        """Every name of the module, the lazily imported errors included."""
+        return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "AgentArgumentError",
     "AgentDefinitionError",
     "AgentFinishedError",
     "AppenderClosedError",
+    "ChainDefinitionError",
     "ChatHistoryError",
-    "FakeLLMServerError",
-    "FakeLLMServerTimeout",
+    "ChatHistoryOptionError",
+    "ConcurrencyLimitError",
+    "ContextReenteredError",
+    "FrozenFieldError",
     "FrozenInstanceError",
     "HashKeyError",
+    "ImagePartError",
     "IncompleteStreamError",
-    "LLMAuthenticationError",
-    "LLMConfigurationError",
-    "LLMConnectionError",
-    "LLMError",
-    "LLMRateLimitError",
-    "LLMRequestError",
-    "LLMResponseError",
-    "LLMSDKMissingError",
-    "LLMServerError",
-    "LLMTimeoutError",
-    "LLMToolRoundsError",
-    "MCPSessionError",
     "MalformedChatHistoryError",
-    "MessageSerializationError",
     "MessageTypeError",
     "MiniAgentsError",
+    "MissingAgentArgumentError",
     "NoActiveContextError",
     "NoRunningLoopError",
-    "RayAgentError",
-    "RayWorkerDiedError",
-    "RemoteError",
-    "RemoteTraceback",
+    "OperatorArgumentError",
     "ReplayWindowError",
     "SentinelMisuseError",
+    "StreamArgumentError",
     "StreamCancelledError",
+    "StreamLimitError",
     "StreamOverflowError",
     "StreamSourceError",
-    "ToolCallError",
-    "ToolDefinitionError",
-    "ToolError",
-    "ToolNameConflictError",
     "TornChatHistoryError",
+    *_LAZY,  # the extensions' and the testing kit's errors
 ]

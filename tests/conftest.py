@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from miniagents.promising._tasks import running_tasks
+from miniagents.promising.lowlevel import running_tasks
 
 pytest_plugins = ["tests.fakes.fixtures"]  # the `fake_llm` fixture: a local fake LLM server
 

@@ -9,7 +9,7 @@ import pytest
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
 from miniagents.errors import StreamCancelledError
-from miniagents.promising._tasks import running_tasks
+from miniagents.promising.lowlevel import running_tasks
 
 
 class Gauge:

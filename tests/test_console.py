@@ -39,15 +39,12 @@ import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.chat_history import InMemoryChatHistory
+from miniagents.ext import console_agents
 from miniagents.ext import console_user_agent as console_user_agent_module
-from miniagents.ext import misc_agents
 from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.ext.console_agents import console_output_agent, console_user_agent
+from miniagents.ext.file_agents import file_output_agent
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.misc_agents import (
-    console_output_agent,
-    console_user_agent,
-    file_output_agent,
-)
 from miniagents.messages import MessagePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.promising.sentinels import AWAIT
@@ -1049,9 +1046,10 @@ class Screen(io.StringIO):
         return written
 
 
+@pytest.mark.parametrize("lazy", [False, True], ids=["started-at-once", "lazy"])
 @pytest.mark.parametrize("history", [False, True])
 async def test_ctrl_c_mid_reply_ends_the_reply_line_before_the_loop_returns(
-    monkeypatch: pytest.MonkeyPatch, history: bool
+    monkeypatch: pytest.MonkeyPatch, history: bool, lazy: bool
 ) -> None:
     never = asyncio.Event()
 
@@ -1070,8 +1068,10 @@ async def test_ctrl_c_mid_reply_ends_the_reply_line_before_the_loop_returns(
 
     screen = Screen("ASSISTANT: first ")
     monkeypatch.setattr(sys, "stdout", screen)
-    monkeypatch.setattr(misc_agents, "read_user_text", typed)
+    monkeypatch.setattr(console_agents, "read_user_text", typed)
     user = console_user_agent.fork(chat_history=InMemoryChatHistory() if history else None)
+    if lazy:  # its interactions start when the loop reads their replies, after inquire()
+        user, assistant = user.fork(start_asap=False), assistant.fork(start_asap=False)
     with sigint_handler(SigintRecorder()):
         async with MiniAgents():
             await adialog_loop(user, assistant)  # (no wait_for: its task would hide the bug)

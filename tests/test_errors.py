@@ -1,13 +1,76 @@
-"""``miniagents.errors`` exports every error of the package and draws it in its hierarchy."""
+"""Every error MiniAgents raises is a ``MiniAgentsError``, exported and drawn in one tree.
+
+``miniagents.errors`` exports every error class of the package and draws their hierarchy in
+its docstring, exactly (each class under its parent, with the builtins it also derives from).
+Every ``raise`` in the package's source raises a ``MiniAgentsError`` subclass: a class of
+ours, or what a function of ours returns (by its annotation), or an error caught in an
+``except`` clause around it, re-raised; the few other raises are listed below, each with
+the reason it may stay.
+"""
 
 from __future__ import annotations
 
+import ast
+import builtins
 import importlib
 import pkgutil
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 import miniagents
 import miniagents.errors
 from miniagents.errors import MiniAgentsError
+
+PACKAGE = Path(miniagents.__file__).resolve().parent
+
+ALLOWED_CLASSES: dict[str, str] = {
+    "NotImplementedError": "the abstract methods of a core split across mixin classes, and of "
+    "DirectSource (each subclass implements them)",
+    "StopAsyncIteration": "the end of an async iterator (the iteration protocol itself)",
+    "_Unencodable": "private to the hash-key encoder, caught there and turned into HashKeyError",
+    "_WorkerDied": "private to ray_agent: caught by its retry loop, which raises "
+    "RayWorkerDiedError",
+    "_CannotStart": "private to the chat command line: caught in main(), which prints it",
+    "ClientGone": "the fake LLM server's handler threads: caught by the server, never a user's",
+    "Stopping": "the fake LLM server's handler threads: caught by the server, never a user's",
+}
+"""Classes that may be raised although they are not ``MiniAgentsError`` s, with the reason."""
+
+ALLOWED_RAISES: dict[tuple[str, str], str] = {
+    ("miniagents.errors", "AttributeError(f'module {__name__!r} has no attribute {name!r}')"): (
+        "a module's __getattr__ must raise AttributeError for a name it does not have"
+    ),
+    ("miniagents.promising._consumers", "error.with_traceback(self._traceback)"): (
+        "re-raises the error that ended a stream (its producer's, of any type) for a consumer"
+    ),
+    ("miniagents.ext._history_file", "OSError(errno.EIO, 'the write made no progress')"): (
+        "caught by the except OSError right around it and turned into a ChatHistoryError"
+    ),
+    ("miniagents.ext.llm._stall", "self._error()"): (
+        "the watch's error factory, typed Callable[[], MiniAgentsError]"
+    ),
+    ("miniagents.ext.llm._turn", "translated"): (
+        "a provider's error, or the provider's translation of it into an LLMError, re-raised"
+    ),
+    ("miniagents.ext.ray._worker", "failure"): "an agent's error, re-raised after the replies",
+    ("miniagents.ext.ray.agent", "failure"): "the remote agent's own error, with its own type",
+    ("miniagents.ext.ray.agent", "self._failure(error)"): (
+        "the error that ended the replies: the input's (re-raised), RayWorkerDiedError or "
+        "_WorkerDied, or a RayAgentError"
+    ),
+    ("miniagents.ext.ray._pipeline_run", "self.error"): (
+        "an item's error, re-raised to the pipeline's consumer with its own type"
+    ),
+}
+"""``(module, raised expression)`` pairs that raise something else, with the reason."""
 
 
 def all_subclasses(cls: type[BaseException]) -> set[type[BaseException]]:
@@ -17,17 +80,257 @@ def all_subclasses(cls: type[BaseException]) -> set[type[BaseException]]:
     return found
 
 
-def test_every_error_of_the_package_is_exported_and_drawn_in_the_hierarchy() -> None:
+@cache
+def modules() -> dict[str, ModuleType]:
+    loaded = {"miniagents": miniagents}
     for module in pkgutil.walk_packages(miniagents.__path__, "miniagents."):
-        importlib.import_module(module.name)
-    errors = {
+        loaded[module.name] = importlib.import_module(module.name)
+    return loaded
+
+
+def our_errors() -> set[type[BaseException]]:
+    modules()
+    return {
         error
         for error in all_subclasses(MiniAgentsError)
-        if error.__module__.startswith("miniagents.")
+        if error.__module__.startswith("miniagents.") and not error.__name__.startswith("_")
     }
-    assert len(errors) >= 20
+
+
+def test_every_error_of_the_package_is_exported_and_drawn_in_the_hierarchy() -> None:
+    errors = our_errors()
+    assert len(errors) >= 40
     hierarchy = miniagents.errors.__doc__ or ""
     for error in errors:
         assert getattr(miniagents.errors, error.__name__, None) is error, error
         assert error.__name__ in miniagents.errors.__all__, error
         assert f"── {error.__name__}" in hierarchy, error
+
+
+def drawn_tree() -> dict[str, tuple[str, set[str]]]:
+    """Each class drawn in ``miniagents.errors``: its drawn parent and its "also" builtins."""
+    drawn: dict[str, tuple[str, set[str]]] = {}
+    parents = ["MiniAgentsError"]
+    line_pattern = re.compile(
+        r"^(?P<indent>[ │]*)[├└]── (?P<name>\w+)(?: \(also (?P<also>[^)]+)\))?"
+    )
+    for line in (miniagents.errors.__doc__ or "").splitlines():
+        match = line_pattern.match(line.strip("\n")[4:])  # the block is indented by 4
+        if match is None:
+            continue
+        depth = len(match["indent"]) // 4
+        del parents[depth + 1 :]
+        also = {name.strip() for name in (match["also"] or "").split(",") if name.strip()}
+        drawn[match["name"]] = (parents[depth], also)
+        parents.append(match["name"])
+    return drawn
+
+
+def test_the_drawn_hierarchy_is_the_real_one() -> None:
+    drawn = drawn_tree()
+    errors = {error.__name__: error for error in our_errors()}
+    assert set(drawn) == set(errors), "drawn but not defined, or defined but not drawn"
+    for name, (parent, also) in drawn.items():
+        error = errors[name]
+        ours = [base for base in error.__bases__ if issubclass(base, MiniAgentsError)]
+        builtins = {base.__name__ for base in error.__bases__ if base not in ours}
+        assert [base.__name__ for base in ours] == [parent], f"{name} is drawn under {parent}"
+        assert builtins == also, f"{name} also derives from {builtins}, drawn: {also}"
+
+
+def test_the_errors_facade_imports_an_extensions_error_when_it_is_first_used() -> None:
+    code = (
+        "import sys, miniagents.errors as errors\n"
+        "from miniagents.ext.llm.errors import LLMError\n"
+        "assert errors.LLMError is LLMError\n"
+        "assert 'LLMError' in dir(errors)\n"
+        "try:\n"
+        "    errors.NoSuchError\n"
+        "except AttributeError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "module 'miniagents.errors' has no attribute 'NoSuchError'"
+
+
+# -- every raise -----------------------------------------------------------------------------
+
+
+def source_files() -> Iterator[tuple[str, Path]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        yield ".".join(parts), path
+
+
+@cache
+def return_annotations() -> dict[str, list[tuple[str, str]]]:
+    """Every function and method of the package by name: (its module, its return annotation)."""
+    found: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for name, path in source_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                returns = ast.unparse(node.returns) if node.returns else "None"
+                found[node.name].append((name, returns))
+    return found
+
+
+def resolve(module: ModuleType, expression: ast.expr) -> object:
+    """What a name or a dotted name means in ``module``, or None."""
+    if isinstance(expression, ast.Name):
+        return vars(module).get(expression.id, getattr(builtins, expression.id, None))
+    if isinstance(expression, ast.Attribute):
+        owner = resolve(module, expression.value)
+        return None if owner is None else getattr(owner, expression.attr, None)
+    return None
+
+
+def allowed_class(value: object) -> bool:
+    return isinstance(value, type) and (
+        issubclass(value, MiniAgentsError) or value.__name__ in ALLOWED_CLASSES
+    )
+
+
+def returns_our_errors(function: str) -> bool:
+    """Whether every function or method of that name is annotated to return our errors."""
+    definitions = return_annotations().get(function, [])
+    for module_name, annotation in definitions:
+        module = modules()[module_name]
+        try:
+            returned = eval(annotation, vars(module))
+        except NameError:
+            return False
+        if not allowed_class(returned):
+            return False
+    return bool(definitions)
+
+
+def problems_in(name: str, path: Path) -> Iterator[str]:
+    module = modules()[name]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    caught: dict[ast.Raise, set[str]] = {}
+    for handler in ast.walk(tree):
+        if isinstance(handler, ast.ExceptHandler) and handler.name:
+            for node in ast.walk(handler):
+                if isinstance(node, ast.Raise):
+                    caught.setdefault(node, set()).add(handler.name)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Raise) or node.exc is None:
+            continue  # a bare `raise` re-raises what is being handled
+        exc = node.exc
+        target = exc.func if isinstance(exc, ast.Call) else exc
+        if (name, ast.unparse(exc)) in ALLOWED_RAISES:
+            continue
+        if isinstance(target, ast.Name) and target.id in caught.get(node, set()):
+            continue  # an error caught around it, re-raised
+        if allowed_class(resolve(module, target)):
+            continue
+        if isinstance(exc, ast.Call) and isinstance(target, (ast.Name, ast.Attribute)):
+            function = target.id if isinstance(target, ast.Name) else target.attr
+            if returns_our_errors(function):
+                continue
+        yield f"{name}, line {node.lineno}: raise {ast.unparse(exc)}"
+
+
+def test_every_raise_in_the_package_raises_a_miniagents_error() -> None:
+    problems = [problem for name, path in source_files() for problem in problems_in(name, path)]
+    assert not problems, (
+        "These raise something that is not a MiniAgentsError: derive a class of the layer's "
+        "errors module from MiniAgentsError (and the builtin it stands for), or list the raise "
+        "with its reason in tests/test_errors.py:\n" + "\n".join(problems)
+    )
+
+
+def test_the_raise_check_sees_a_builtin_error(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from miniagents.promising.errors import HashKeyError\n"
+        "def ok():\n    raise HashKeyError('fine')\n"
+        "def wrong():\n    raise ValueError('not ours')\n"
+        "def rethrow():\n    try:\n        ok()\n    except Exception as error:\n"
+        "        raise error\n",
+        encoding="utf-8",
+    )
+    modules()["probe"] = module = ModuleType("probe")
+    exec(compile(probe.read_text(encoding="utf-8"), str(probe), "exec"), vars(module))
+    try:
+        assert list(problems_in("probe", probe)) == ["probe, line 5: raise ValueError('not ours')"]
+    finally:
+        del modules()["probe"]
+
+
+@pytest.mark.parametrize(("module", "expression"), sorted(ALLOWED_RAISES))
+def test_every_allowed_raise_is_still_in_the_source(module: str, expression: str) -> None:
+    path = PACKAGE.parent.joinpath(*module.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    raised = {
+        ast.unparse(node.exc)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Raise) and node.exc is not None
+    }
+    assert expression in raised, f"the allowance for {expression!r} in {module} is stale"
+
+
+# -- the layers' errors, where they are raised -----------------------------------------------
+
+
+async def _misuse(case: str) -> None:
+    from miniagents import MiniAgent, MiniAgents, Promise
+    from miniagents.ext.chat_history_md import ChatHistoryMD
+    from miniagents.ext.file_agents import file_output_agent
+    from miniagents.messages import MessageTokenAppender
+    from miniagents.promising import Frozen
+    from miniagents.utils import achain_loop
+
+    async def agent_function(ctx: object) -> None:
+        return None
+
+    if case == "limits":
+        MiniAgents(replay_window=0)
+    elif case == "concurrency":
+        MiniAgent(agent_function, max_concurrency=0)
+    elif case == "promise":
+        Promise()  # type: ignore[call-overload]
+    elif case == "frozen":
+        type("Bad", (Frozen,), {"__annotations__": {"items": list[int]}})
+    elif case == "chain":
+        await achain_loop([])
+    elif case == "reentered":
+        context = MiniAgents()
+        async with context, context:
+            pass
+    elif case == "missing-argument":
+        async with MiniAgents():
+            await file_output_agent.inquire("hi")
+    elif case == "history-option":
+        ChatHistoryMD("chat.md", on_torn_section="ignore")  # type: ignore[arg-type]
+    elif case == "appender-closed":
+        appender = MessageTokenAppender()
+        appender.complete()
+        appender.append("late")
+
+
+MISUSES = {
+    "limits": ("StreamLimitError", ValueError),
+    "concurrency": ("ConcurrencyLimitError", ValueError),
+    "promise": ("StreamArgumentError", TypeError),
+    "frozen": ("FrozenFieldError", TypeError),
+    "chain": ("ChainDefinitionError", ValueError),
+    "reentered": ("ContextReenteredError", RuntimeError),
+    "missing-argument": ("MissingAgentArgumentError", ValueError),
+    "history-option": ("ChatHistoryOptionError", ValueError),
+    "appender-closed": ("AppenderClosedError", RuntimeError),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISUSES))
+async def test_a_misuse_raises_its_layers_error_which_is_also_the_builtin(case: str) -> None:
+    name, builtin = MISUSES[case]
+    error_class = getattr(miniagents.errors, name)
+    with pytest.raises(error_class) as raised:
+        await _misuse(case)
+    assert isinstance(raised.value, builtin)
+    assert str(raised.value)[-1] in ".)'", "a full sentence"

@@ -16,7 +16,7 @@ import pytest
 
 from miniagents import InteractionContext, Message, MiniAgents, miniagent
 from miniagents.chat_history import ChatHistoryError, MalformedChatHistoryError
-from miniagents.errors import MessageTypeError
+from miniagents.errors import FrozenInstanceError, ImagePartError, MessageTypeError
 from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.ext.history_agents import markdown_history_agent
 from miniagents.ext.llm import (
@@ -99,7 +99,7 @@ def test_an_image_from_a_file(tmp_path: Path) -> None:
     path.write_bytes(JPEG)
     assert ImagePart.from_file(path) == ImagePart(data=JPEG, media_type="image/jpeg")
     (tmp_path / "notes.txt").write_text("not an image")
-    with pytest.raises(pydantic.ValidationError, match="the media type of these bytes is unknown"):
+    with pytest.raises(pydantic.ValidationError, match="The media type of these bytes is unknown"):
         ImagePart.from_file(tmp_path / "notes.txt")
 
 
@@ -108,15 +108,13 @@ def test_an_image_from_a_file(tmp_path: Path) -> None:
     [
         ({}, "either url=... or data=..."),
         ({"url": URL, "data": PNG}, "either url=... or data=..."),
-        ({"data": b""}, "data is empty"),
-        ({"data": b"plain text"}, "the media type of these bytes is unknown"),
+        ({"data": b""}, "The data is empty"),
+        ({"data": b"plain text"}, "The media type of these bytes is unknown"),
         ({"data": PNG, "media_type": "image/bmp"}, "'image/bmp' is not one the LLM APIs take"),
-        ({"data": "not base64!"}, "data given as text must be the image's bytes in base64"),
-        ({"url": "data:image/png,rawtext"}, "a data: URL of an image must be base64-encoded"),
-        ({"url": "file:///tmp/cat.png"}, "url must be an http(s) URL"),
-        ({"url": URL, "media_type": "image/png"}, "media_type goes with data=..."),
-        ({"url": URL, "detail": "medium"}, "Input should be 'auto', 'low' or 'high'"),
-        ({"ulr": URL}, "Extra inputs are not permitted"),
+        ({"data": "not base64!"}, "The data given as text must be the image's bytes in base64"),
+        ({"url": "data:image/png,rawtext"}, "A data: URL of an image must be base64-encoded"),
+        ({"url": "file:///tmp/cat.png"}, "The url must be an http(s) URL"),
+        ({"url": URL, "media_type": "image/png"}, "The media_type goes with data=... only"),
     ],
 )
 def test_an_image_that_cannot_be_sent_is_refused_when_it_is_made(
@@ -125,6 +123,22 @@ def test_an_image_that_cannot_be_sent_is_refused_when_it_is_made(
     with pytest.raises(pydantic.ValidationError) as raised:
         ImagePart(**given)
     assert says in str(raised.value)
+    [entry] = raised.value.errors()
+    assert isinstance(entry["ctx"]["error"], ImagePartError)
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ({"url": URL, "detail": "medium"}, "Input should be 'auto', 'low' or 'high'"),
+        ({"ulr": URL}, "Extra inputs are not permitted"),
+    ],
+)
+def test_an_image_with_a_field_pydantic_refuses_is_refused_too(
+    given: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(pydantic.ValidationError, match=says):
+        ImagePart(**given)
 
 
 # -- images in messages --------------------------------------------------------------------
@@ -169,7 +183,7 @@ def test_the_prompt_keeps_the_images_of_user_messages_only() -> None:
     assert prompt[0] == ("user", "See.")
     assert prompt[0] != PromptText("user", "See.")  # another PromptText: images compared
     assert pickle.loads(pickle.dumps(prompt[0])) == prompt[0]
-    with pytest.raises(AttributeError, match="PromptText is immutable"):
+    with pytest.raises(FrozenInstanceError, match="PromptText is immutable"):
         prompt[0].images = ()  # type: ignore[misc]
     for carrier in (SystemMessage, AssistantMessage):
         with pytest.raises(LLMConfigurationError) as raised:

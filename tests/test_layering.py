@@ -1,8 +1,23 @@
-"""Imports flow one way: reactive core -> messages -> agents -> ext, facades on top."""
+"""The architecture, enforced: layers, private modules and attributes, ``__all__``, light imports.
+
+Imports flow one way::
+
+    promising -> messages -> miniagents -> utils / chat_history / operators -> ext / testing
+
+(the ``miniagents`` package and its ``errors`` facade re-export from all of them). A private
+module (``_name``) or name is used only inside the package that holds it; a private attribute
+(``obj._name``) is touched only by the package that defines it (``self`` and ``cls`` aside).
+The layers above the streams use their documented low levels instead:
+:mod:`miniagents.promising.lowlevel` and :mod:`miniagents.miniagents.lowlevel`.
+"""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+from collections import defaultdict
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -14,12 +29,23 @@ LAYERS: dict[str, int] = {
     "miniagents.promising": 0,
     "miniagents.messages": 1,
     "miniagents.miniagents": 2,
-    "miniagents.utils": 2,
-    "miniagents.chat_history": 2,
-    "miniagents.ext": 3,
-    "miniagents.errors": 4,
-    "miniagents": 4,
+    "miniagents.utils": 3,
+    "miniagents.chat_history": 3,
+    "miniagents.operators": 3,
+    "miniagents.ext": 4,
+    "miniagents.testing": 4,
+    "miniagents.errors": 5,
+    "miniagents": 5,
 }
+
+FORBIDDEN: dict[str, str] = {
+    "miniagents.ext": "miniagents.testing",  # the library never depends on its testing kit
+}
+"""Packages of one layer that may not import another of the same layer."""
+
+PRIVATE_ATTRIBUTES_ALLOWED: dict[tuple[str, str], str] = {}
+"""``(module, attribute)`` uses of another package's private attribute, with the reason (none:
+the low-level modules meet every such need)."""
 
 
 def layer_of(module: str) -> int:
@@ -36,11 +62,29 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def package_of(path: Path) -> str:
+    """The package a file belongs to: itself for an ``__init__.py``, else its folder's."""
+    name = module_name(path)
+    return name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+
+def inside(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+@cache
+def tree_of(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def package_imports(path: Path) -> set[str]:
     """Every module of the package that the file imports (at any place in it)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(tree_of(path)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -50,14 +94,158 @@ def package_imports(path: Path) -> set[str]:
     return {name for name in found if name == "miniagents" or name.startswith("miniagents.")}
 
 
+def private_imports(path: Path, own: str | None = None) -> list[str]:
+    """The private modules and names of other packages that the file (module ``own``) imports."""
+    own = own or module_name(path)
+    found: list[str] = []
+    for node in ast.walk(tree_of(path)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("miniagents"):
+            assert node.module is not None
+            parts = node.module.split(".")
+            for index, part in enumerate(parts):
+                holder = ".".join(parts[:index])  # the package holding the private module
+                if is_private(part) and not inside(own, holder):
+                    found.append(node.module)
+                    break
+            else:  # a public module: its private names are its package's
+                is_package = (PACKAGE.parent / Path(*parts) / "__init__.py").exists()
+                holder = node.module if is_package else node.module.rpartition(".")[0]
+                found += [
+                    f"{node.module}.{alias.name}"
+                    for alias in node.names
+                    if is_private(alias.name) and not inside(own, holder)
+                ]
+        elif isinstance(node, ast.Import):
+            found += [
+                alias.name
+                for alias in node.names
+                if alias.name.startswith("miniagents.")
+                and any(is_private(part) for part in alias.name.split("."))
+                and not inside(own, alias.name.rpartition(".")[0])
+            ]
+    return found
+
+
 SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+def _defined_private_names(path: Path) -> set[str]:
+    """The private attribute names a file defines: slots, class and module names, and
+    the attributes its ``__init__`` methods set on ``self``."""
+    names: set[str] = set()
+    tree = tree_of(path)
+    bodies: list[list[ast.stmt]] = [tree.body]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            bodies.append(node.body)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "__init__":
+            for inner in ast.walk(node):
+                if (
+                    isinstance(inner, ast.Attribute)
+                    and isinstance(inner.ctx, ast.Store)
+                    and isinstance(inner.value, ast.Name)
+                    and inner.value.id == "self"
+                ):
+                    names.add(inner.attr)
+    for body in bodies:
+        for statement in body:
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(statement.name)
+            if not isinstance(statement, (ast.Assign, ast.AnnAssign)):
+                continue
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            for target in targets:
+                if not isinstance(target, ast.Name):
+                    continue
+                names.add(target.id)
+                if target.id == "__slots__" and statement.value is not None:
+                    names.update(
+                        constant.value
+                        for constant in ast.walk(statement.value)
+                        if isinstance(constant, ast.Constant) and isinstance(constant.value, str)
+                    )
+    return {name for name in names if is_private(name)}
+
+
+@cache
+def private_definitions() -> dict[str, set[str]]:
+    """Each private attribute name defined in the package, with the packages defining it."""
+    owners: dict[str, set[str]] = defaultdict(set)
+    for path in SOURCES:
+        for name in _defined_private_names(path):
+            owners[name].add(package_of(path))
+    return owners
+
+
+def foreign_private_attributes(path: Path, own: str | None = None) -> list[str]:
+    """``obj._name`` accesses to a private attribute that another package defines."""
+    own = own or module_name(path)
+    found: list[str] = []
+    for node in ast.walk(tree_of(path)):
+        if not (isinstance(node, ast.Attribute) and is_private(node.attr)):
+            continue
+        value = node.value
+        if isinstance(value, ast.Name) and value.id in ("self", "cls"):
+            continue
+        if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "super":
+            continue
+        owners = private_definitions().get(node.attr)
+        if not owners or any(inside(own, owner) for owner in owners):
+            continue  # not ours (another library's), or this package's own
+        if (own, node.attr) not in PRIVATE_ATTRIBUTES_ALLOWED:
+            found.append(f"line {node.lineno}: .{node.attr} (defined in {sorted(owners)})")
+    return found
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=[module_name(p) for p in SOURCES])
 def test_a_module_imports_only_its_own_layer_or_lower_ones(path: Path) -> None:
     own = module_name(path)
-    upward = [name for name in package_imports(path) if layer_of(name) > layer_of(own)]
+    imported = package_imports(path)
+    upward = [name for name in imported if layer_of(name) > layer_of(own)]
     assert not upward, f"{own} (layer {layer_of(own)}) imports higher layers: {upward}"
+    for package, forbidden in FORBIDDEN.items():
+        if inside(own, package):
+            wrong = [name for name in imported if inside(name, forbidden)]
+            assert not wrong, f"{own} imports {wrong}: {package} may not import {forbidden}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[module_name(p) for p in SOURCES])
+def test_no_module_imports_a_private_module_or_name_of_another_package(path: Path) -> None:
+    assert not private_imports(path), (
+        f"{module_name(path)} imports private modules or names of other packages: "
+        f"{private_imports(path)}. Use the public ones (e.g. miniagents.promising.lowlevel)."
+    )
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[module_name(p) for p in SOURCES])
+def test_no_module_touches_a_private_attribute_of_another_package(path: Path) -> None:
+    found = foreign_private_attributes(path)
+    assert not found, (
+        f"{module_name(path)} touches private attributes that other packages define: {found}. "
+        "Use a public (or low-level) API instead."
+    )
+
+
+PUBLIC_MODULES = [
+    path
+    for path in SOURCES
+    if path.stem != "__main__"
+    and not any(is_private(part) for part in path.relative_to(PACKAGE).with_suffix("").parts)
+]
+
+
+@pytest.mark.parametrize("path", PUBLIC_MODULES, ids=[module_name(p) for p in PUBLIC_MODULES])
+def test_every_public_module_declares_its_names_in_all(path: Path) -> None:
+    declared = [
+        node
+        for node in tree_of(path).body
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        and any(
+            isinstance(target, ast.Name) and target.id == "__all__"
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        )
+    ]
+    assert declared, f"{module_name(path)} is public and has no __all__"
 
 
 def test_the_reactive_core_imports_nothing_from_the_rest_of_the_package() -> None:
@@ -67,8 +255,45 @@ def test_the_reactive_core_imports_nothing_from_the_rest_of_the_package() -> Non
         assert not outside, f"{module_name(path)} imports {outside}"
 
 
+@pytest.mark.parametrize("statement", ["import miniagents", "import miniagents.errors"])
+def test_importing_miniagents_loads_no_extension_and_no_testing_kit(statement: str) -> None:
+    code = (
+        f"{statement}\n"
+        "import sys\n"
+        "print(sorted(name for name in sys.modules\n"
+        "             if name.startswith(('miniagents.ext', 'miniagents.testing'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]", f"{statement} loads {result.stdout.strip()}"
+
+
 def test_the_layering_check_sees_real_imports() -> None:
     imported = package_imports(PACKAGE / "messages" / "message_promise.py")
     assert "miniagents.promising.streamed_promise" in imported
     assert layer_of("miniagents.messages.sequence") == 1
     assert layer_of("miniagents") > layer_of("miniagents.ext.llm.openai")
+    assert layer_of("miniagents.operators") > layer_of("miniagents.miniagents.agent")
+
+
+def test_the_private_checks_see_real_violations(tmp_path: Path) -> None:
+    assert "_core" in private_definitions()  # StreamedPromise._core, in miniagents.promising
+    assert private_definitions()["_core"] == {"miniagents.promising"}
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from miniagents.promising._replay import ReplayCore\n"
+        "from miniagents.promising.streamed_promise import _private\n"
+        "from miniagents.messages._collect import collect\n"
+        "def f(stream):\n"
+        "    return stream._core, self_like._resolver, self._core\n",
+        encoding="utf-8",
+    )
+    own = "miniagents.messages.probe"
+    assert private_imports(probe, own) == [
+        "miniagents.promising._replay",
+        "miniagents.promising.streamed_promise._private",
+    ]
+    found = foreign_private_attributes(probe, own)
+    assert [entry.split(" (")[0] for entry in found] == ["line 5: ._core", "line 5: ._resolver"]
+    assert foreign_private_attributes(probe, "miniagents.promising.probe") == []

@@ -276,8 +276,9 @@ def test_a_non_str_token_ends_the_stream_with_a_type_error_at_its_position() -> 
         "A message token must be a str, but the token stream produced a int: 42. "
         "Convert tokens to str before streaming them."
     )
-    assert_marbles(early, [on_next(210, "a"), on_error(220, TypeError(message))])
-    assert_marbles(late, [on_next(300, "a"), on_error(300, TypeError(message))])
+    # MessageTypeError, also a TypeError: the same error as for a non-str token appended
+    assert_marbles(early, [on_next(210, "a"), on_error(220, MessageTypeError(message))])
+    assert_marbles(late, [on_next(300, "a"), on_error(300, MessageTypeError(message))])
     assert tokens.subscriptions == [subscribe(200, 220)]  # the source is let go at once
 
 

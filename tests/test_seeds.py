@@ -980,9 +980,9 @@ def test_seed_004_usage_cannot_work_as_written(tmp_path: Path) -> None:
     written"). As written, the snippet never imports ``achain_loop``, so it raises
     ``NameError``. With the import added it passes ``achain_loop`` a list of reply
     sequences (``agent.inquire()``) with no agent and no ``AWAIT``, which is a
-    ``ValueError`` by design: the message says to pass the agents themselves, not their
-    replies, and shows where ``AWAIT`` goes. Chaining the agents directly, as the README
-    suggests instead, prints ``You said: Hello!``.
+    ``ChainDefinitionError`` (a ``ValueError``) by design: the message says to pass the
+    agents themselves, not their replies, and shows where ``AWAIT`` goes. Chaining the
+    agents directly, as the README suggests instead, prints ``You said: Hello!``.
     """
     code = BY_KEY["004 Usage"].code
     assert "achain_loop" in code
@@ -998,7 +998,9 @@ def test_seed_004_usage_cannot_work_as_written(tmp_path: Path) -> None:
     assert with_import.stdout == ""
     assert with_import.stderr.count("Traceback") == 1, with_import.stderr
     error = last_line(with_import.stderr)
-    assert error.startswith("ValueError: achain_loop() needs agents in its list"), error
+    assert error.startswith(
+        "miniagents.utils.errors.ChainDefinitionError: achain_loop() needs agents in its list"
+    ), error
     assert "[MessageSequencePromise, MessageSequencePromise]" in error
     assert "Pass the agents themselves, not the replies of agent.inquire()" in error
     assert "achain_loop([user_agent, AWAIT, assistant_agent])" in error

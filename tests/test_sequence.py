@@ -12,7 +12,7 @@ import reactivex
 
 from miniagents import Message, MessagePromise, MessageSequencePromise, MessageTuple, MessageType
 from miniagents.errors import IncompleteStreamError, MessageTypeError, MiniAgentsError
-from miniagents.promising._tasks import running_tasks
+from miniagents.promising.lowlevel import running_tasks
 
 
 class Boom(Exception):

@@ -15,7 +15,7 @@ from miniagents.errors import (
     StreamCancelledError,
     StreamSourceError,
 )
-from miniagents.promising._tasks import running_tasks
+from miniagents.promising.lowlevel import running_tasks
 
 
 class Boom(Exception):

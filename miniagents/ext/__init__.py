@@ -5,8 +5,12 @@
 - :mod:`miniagents.ext.mcp`: the tools of MCP servers (extra ``mcp``);
 - :mod:`miniagents.ext.chat_history_md`: ``ChatHistoryMD``, a chat history in a markdown file;
 - :mod:`miniagents.ext.history_agents`: agents that keep a conversation and replay it;
-- :mod:`miniagents.ext.misc_agents`: console and file agents;
+- :mod:`miniagents.ext.console_agents`: the console agents (the user at a terminal);
 - :mod:`miniagents.ext.console_user_agent`: ``create_console_user_agent``;
+- :mod:`miniagents.ext.file_agents`: ``file_output_agent``;
+- :mod:`miniagents.ext.misc_agents`: the console and file agents, by their former home;
+- :mod:`miniagents.ext.ray`: agents on a Ray cluster (extra ``ray``);
+- :mod:`miniagents.ext.errors`: the errors of these modules (each package has its own);
 - :mod:`miniagents.ext.chat_cli`: the ``miniagents chat`` command line.
 """
 

@@ -19,6 +19,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any, TextIO
 
+from miniagents.ext.errors import InputEndedError
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
 
@@ -126,7 +127,8 @@ async def read_user_text(prompt: str) -> str:
     """The user's next message: a non-empty text read after printing ``prompt``.
 
     Raises:
-        EOFError: at the end of input, or when the user types ``exit`` (or ``quit``).
+        InputEndedError: at the end of input, or when the user types ``exit`` (or ``quit``);
+            an ``EOFError``.
         KeyboardInterrupt: when the user presses Ctrl+C in the prompt_toolkit editor.
     """
     typed = _is_tty(sys.stdin)  # else piped: each line read is echoed, for the transcript
@@ -148,9 +150,9 @@ async def read_user_text(prompt: str) -> str:
                 _write(text + "\n")  # echoed, so that a piped transcript reads well
         if text is None:
             _write("\n")
-            raise EOFError("The input ended.")
+            raise InputEndedError("The input ended.")
         if text.strip().lower() in EXIT_WORDS:
-            raise EOFError(f"The user typed {text.strip()!r}.")
+            raise InputEndedError(f"The user typed {text.strip()!r}.")
         if text.strip():
             return text
 

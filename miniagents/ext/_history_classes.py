@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from miniagents.chat_history import ChatHistoryError
+from miniagents.chat_history import ChatHistoryOptionError
 from miniagents.ext.llm.anthropic import AnthropicMessage
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMessage
 from miniagents.ext.llm.offline import OfflineMessage
@@ -51,7 +51,7 @@ class MessageClasses:
     """The message classes a history file may name, by class name.
 
     Raises:
-        ChatHistoryError: for something that is not a ``Message`` subclass, or two classes
+        ChatHistoryOptionError: for something that is not a ``Message`` subclass, or two classes
             of one name.
     """
 
@@ -59,13 +59,13 @@ class MessageClasses:
         self.by_name: dict[str, type[Message]] = {cls.__name__: cls for cls in BUILT_IN}
         for cls in extra:
             if not (isinstance(cls, type) and issubclass(cls, Message)):
-                raise ChatHistoryError(
+                raise ChatHistoryOptionError(
                     f"message_classes takes Message subclasses, not {cls!r}: pass the "
                     "classes of the messages to load back as themselves."
                 )
             known = self.by_name.setdefault(cls.__name__, cls)
             if known is not cls:
-                raise ChatHistoryError(
+                raise ChatHistoryOptionError(
                     f"Two message classes are named {cls.__name__} ({known.__module__} and "
                     f"{cls.__module__}), so a history file could not tell them apart. "
                     "Rename one of them."

@@ -42,7 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from miniagents.chat_history import ChatHistory, ChatHistoryError, TornChatHistoryError
+from miniagents.chat_history import (
+    ChatHistory,
+    ChatHistoryError,
+    ChatHistoryOptionError,
+    TornChatHistoryError,
+)
 from miniagents.ext._history_classes import MessageClasses
 from miniagents.ext._history_file import (
     FileId,
@@ -116,9 +121,9 @@ class ChatHistoryMD(ChatHistory):
             as themselves (the built-in classes always do); others load as ``Message``.
 
     Raises:
-        ValueError: if ``on_torn_section`` is neither ``"drop"`` nor ``"raise"``.
-        ChatHistoryError: if ``message_classes`` holds something that is not a ``Message``
-            subclass, or two classes of one name.
+        ChatHistoryOptionError: if ``on_torn_section`` is neither ``"drop"`` nor ``"raise"``,
+            or if ``message_classes`` holds something that is not a ``Message`` subclass, or
+            two classes of one name (a ``ValueError``).
     """
 
     def __init__(
@@ -129,7 +134,9 @@ class ChatHistoryMD(ChatHistory):
         message_classes: Iterable[type[Message]] = (),
     ) -> None:
         if on_torn_section not in ("drop", "raise"):
-            raise ValueError(f'on_torn_section must be "drop" or "raise", not {on_torn_section!r}.')
+            raise ChatHistoryOptionError(
+                f'on_torn_section must be "drop" or "raise", not {on_torn_section!r}.'
+            )
         self.path = Path(path)
         self.on_torn_section: Literal["drop", "raise"] = on_torn_section
         self._classes = MessageClasses(message_classes)
@@ -150,7 +157,7 @@ class ChatHistoryMD(ChatHistory):
         """Write one more message at the end of the file, flushed and synced to disk.
 
         Raises:
-            TypeError: if ``message`` is not a ``Message``.
+            MessageTypeError: if ``message`` is not a ``Message`` (a ``TypeError`` too).
             MalformedChatHistoryError: if the file is not a chat history (it is left as is).
             TornChatHistoryError: if its last section is torn, with ``on_torn_section="raise"``.
             ChatHistoryError: if the message's fields cannot be written as JSON (``inf``,

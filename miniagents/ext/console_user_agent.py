@@ -1,11 +1,11 @@
 """``create_console_user_agent``: the console user agent, with its arguments bound.
 
-The same agent as ``miniagents.ext.misc_agents.console_user_agent``.
+The same agent as ``miniagents.ext.console_agents.console_user_agent``.
 """
 
 from __future__ import annotations
 
-from miniagents.ext.misc_agents import console_user_agent
+from miniagents.ext.console_agents import console_user_agent
 
 __all__ = ["console_user_agent", "create_console_user_agent"]
 

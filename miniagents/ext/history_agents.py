@@ -19,6 +19,7 @@ from miniagents.chat_history import ChatHistory, InMemoryChatHistory
 from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.miniagents.agent import miniagent
 from miniagents.miniagents.context import MiniAgents
+from miniagents.miniagents.errors import MissingAgentArgumentError
 from miniagents.miniagents.interaction import InteractionContext
 
 __all__ = ["history_agent", "in_memory_history_agent", "markdown_history_agent"]
@@ -31,10 +32,10 @@ async def history_agent(
     """Stores each incoming message in ``chat_history`` once complete; replies with all of it.
 
     Raises:
-        ValueError: if no chat history was given.
+        MissingAgentArgumentError: if no chat history was given (a ``ValueError``).
     """
     if chat_history is None:
-        raise ValueError(
+        raise MissingAgentArgumentError(
             "history_agent needs a chat history. Bind one, e.g. "
             "history_agent.fork(chat_history=InMemoryChatHistory())."
         )

@@ -17,15 +17,13 @@ from reactivex import Observable
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.promising.lowlevel import core_of
 from miniagents.promising.streamed_promise import StreamedPromise
 
 if TYPE_CHECKING:
     from miniagents.messages.sequence import MessageType
 
-__all__ = ["MESSAGES", "AsyncPart", "Segment", "collect", "is_message"]
-
-MESSAGES = object()
-"""Marks the replay cores of message sequences: their pieces are flat already."""
+__all__ = ["AsyncPart", "Segment", "collect", "is_message"]
 
 
 class AsyncPart:
@@ -119,7 +117,7 @@ def _message_from_mapping(data: Mapping[Any, object]) -> Message:
 
 
 def _collect_stream(stream: StreamedPromise[Any, Any], out: MutableSequence[Segment]) -> None:
-    core = stream._core
+    core = core_of(stream)
     if not core.done or core.released():  # running, or past its window: followed in place
         out.append(stream)  # (the stream itself: a handle of it, and no observable made)
         return

@@ -13,7 +13,7 @@ they are replayable streams)::
 **Backpressure.** A flattener feeding a core (its *sink*: a sequence, an agent's replies)
 carries that core's pressure to what it follows: an async iterable is pulled only while the
 sink has room, and a running sequence it subscribes to sees the sink as the core it
-forwards into (see :mod:`miniagents.promising._flow`). The segments it holds but has not
+forwards into (see :mod:`miniagents.promising.limits`). The segments it holds but has not
 passed on yet count as the sink's backlog, so an agent that replies with a new agent's
 replies per input message waits at its next input pull once HWM of them are queued.
 """
@@ -25,12 +25,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
 
-from miniagents.messages._collect import MESSAGES, AsyncPart, Segment, collect, is_message
+from miniagents.messages._collect import AsyncPart, Segment, collect, is_message
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.promising._replay import ReplayCore, ReplayObservable
-from miniagents.promising._sources import DirectSource, pull
+from miniagents.promising.lowlevel import (
+    DirectSource,
+    ReplayCore,
+    ReplayObservable,
+    core_of,
+    pieces_are,
+    pull,
+)
 from miniagents.promising.streamed_promise import StreamedPromise
 
 if TYPE_CHECKING:
@@ -226,10 +231,10 @@ class Flattener:
         self, segment: Observable[MessageType] | StreamedPromise[Any, Any] | AsyncPart
     ) -> Callable[[], None]:
         """Start following an async part; return what stops following it."""
-        core = segment._core if isinstance(segment, StreamedPromise) else None
+        core = core_of(segment) if isinstance(segment, StreamedPromise) else None
         if isinstance(segment, ReplayObservable):
             core = segment.core
-        if core is not None and core.kind is MESSAGES:
+        if core is not None and pieces_are(core, MessagePromise):
             # a message sequence: its pieces are flat already, take them directly
             return core.add_observer(
                 self.emit, self.on_inner_error, self.on_inner_completed, sink=self.sink
@@ -251,25 +256,3 @@ class Flattener:
                 subscription.dispose()
             elif subscription is not None:
                 subscription()
-
-
-def flatten_messages(source: Observable[MessageType]) -> Observable[MessagePromise]:
-    """Flatten every item of ``source``, in order, into a stream of message promises.
-
-    Marble::
-
-        source:   --"a"--[B1 B2]--S------------|   (S: a sequence streaming x, y)
-        S:                        ---x----y--|
-        result:   --a----(B1B2)------x----y--|
-    """
-
-    def subscribe(
-        observer: abc.ObserverBase[MessagePromise], _scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        flattener = Flattener(observer)
-        flattener.outer = source.subscribe(
-            flattener.on_next, flattener.on_error, flattener.on_completed
-        )
-        return Disposable(flattener.dispose)
-
-    return Observable(subscribe)

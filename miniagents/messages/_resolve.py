@@ -1,4 +1,8 @@
-"""The ``resolve_messages`` operator: message promises in, complete messages out, in order."""
+"""Message promises in, complete messages out, in order: what a message observable emits.
+
+The public operator is :func:`miniagents.operators.resolve_messages`; this is the machinery
+under :meth:`~miniagents.messages.sequence.MessageSequencePromise.as_message_observable`.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,12 @@ from reactivex.disposable import Disposable
 
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.promising._reporting import mark_received
+from miniagents.promising.lowlevel import core_of, mark_received
 
-__all__ = ["resolve_messages"]
+__all__ = ["messages_in_order"]
 
 
-def resolve_messages(source: Observable[MessagePromise]) -> Observable[Message]:
+def messages_in_order(source: Observable[MessagePromise]) -> Observable[Message]:
     """Emit the message of each promise once it is complete, keeping the source's order.
 
     A promise that is complete already is emitted at once, unless one before it is
@@ -70,7 +74,7 @@ class _InOrder:
             head = self.pending[0]
             if not head.done:
                 self.waiting = head
-                core = head._core  # wait for the end of its tokens
+                core = core_of(head)  # wait for the end of its tokens
                 core.add_observer(_ignore, self.on_error, self._head_done)
                 return
             self.pending.popleft()

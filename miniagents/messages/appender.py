@@ -17,41 +17,37 @@ from typing import Generic, TypeVar
 
 from typing_extensions import Self
 
-from miniagents.messages._collect import MESSAGES, Segment, collect, is_message
+from miniagents.messages._collect import Segment, collect, is_message
 from miniagents.messages._flatten import Flattener
-from miniagents.messages.errors import MessageTypeError
+from miniagents.messages.errors import AppenderClosedError, MessageTypeError
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
-from miniagents.promising._replay import ReplayCore
-from miniagents.promising.errors import MiniAgentsError
+from miniagents.promising.lowlevel import ReplayCore, core_of, stream_on
 
+# AppenderClosedError lives in miniagents.messages.errors; it is importable from here too.
 __all__ = ["AppenderClosedError", "MessageSequenceAppender", "MessageTokenAppender"]
 
 T = TypeVar("T")
 
 
-class AppenderClosedError(MiniAgentsError, RuntimeError):
-    """Something was appended to a stream that had already ended."""
-
-
 class _Appender(Generic[T]):
     """What both appenders share: the open core, its end, and ``with`` support."""
 
-    _core: ReplayCore[T]
+    _record: ReplayCore[T]
 
     @property
     def closed(self) -> bool:
         """Whether the stream has ended (nothing more can be appended)."""
-        return self._core.done
+        return self._record.done
 
     @property
     def error(self) -> BaseException | None:
         """The error that ended the stream, if it failed."""
-        return self._core.error
+        return self._record.error
 
     def _check_open(self) -> None:
-        if self._core.done:
+        if self._record.done:
             raise AppenderClosedError(
                 "This stream has ended, so nothing more can be appended to it. "
                 "Append everything before calling complete() or leaving the `with` block."
@@ -59,11 +55,11 @@ class _Appender(Generic[T]):
 
     def complete(self) -> None:
         """End the stream normally (doing it again does nothing)."""
-        self._core.complete()
+        self._record.complete()
 
     def fail(self, error: BaseException) -> None:
         """End the stream with ``error``, which every consumer gets after what came before."""
-        self._core.fail(error)
+        self._record.fail(error)
 
     def __enter__(self) -> Self:
         return self
@@ -93,7 +89,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         >>> # appender.sequence streams "Hello", "and", "more", then ends.
     """
 
-    __slots__ = ("_abandoning", "_core", "_flattener", "_on_message", "_streaming", "task")
+    __slots__ = ("_abandoning", "_flattener", "_on_message", "_record", "_streaming", "task")
 
     def __init__(
         self,
@@ -108,8 +104,10 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
                 (agents use it to start every message of a reply at once).
             name: How errors name the sequence, e.g. "the replies of the agent ECHO".
         """
-        core: ReplayCore[MessagePromise] = ReplayCore(open_ended=True, kind=MESSAGES, paced=name)
-        self._core = core
+        core: ReplayCore[MessagePromise] = ReplayCore(
+            open_ended=True, piece_type=MessagePromise, paced=name
+        )
+        self._record = core
         self._on_message = on_message
         self._flattener = Flattener(core, on_message, sink=core)
         self._streaming: list[ReplayCore[str]] | None = None
@@ -119,7 +117,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
     @property
     def sequence(self) -> MessageSequencePromise:
         """The sequence being built (each access gives a new promise of the same stream)."""
-        return MessageSequencePromise._from_core(self._core)
+        return stream_on(MessageSequencePromise, self._record)
 
     def paced(self, messages: MessageSequencePromise) -> MessageSequencePromise:
         """A view of ``messages`` whose iterators take each message only when there is room here.
@@ -127,16 +125,14 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         This is how an agent whose replies are HWM ahead of their consumers waits at its
         next input pull (see :mod:`miniagents.promising.limits`).
         """
-        core = messages._core
+        core = core_of(messages)
         if core.done and not core.pieces and not core.base:
             return messages  # nothing to take: nothing to pace
-        view = MessageSequencePromise.__new__(MessageSequencePromise)
-        view._setup(core, view=self._core)
-        return view
+        return stream_on(MessageSequencePromise, core, gate=self._record)
 
     async def wait_for_room(self) -> None:
         """Wait until the sequence's consumers are less than the high-water mark behind."""
-        await self._core.wait_room()
+        await self._record.await_room()
 
     def start_lazily(self, starter: Callable[[], None]) -> None:
         """Call ``starter`` (which starts the producer) only when the sequence is first consumed.
@@ -144,7 +140,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         Iterating, awaiting or subscribing to the sequence, or a started agent reading it,
         consumes it; until then it stays unstarted.
         """
-        self._core.defer(starter)
+        self._record.defer(starter)
 
     def cancel_when_abandoned(self, task: asyncio.Task[None]) -> None:
         """When every consumer gives up, cancel ``task`` (its producer) and what it streams.
@@ -156,12 +152,12 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         still streaming and that nobody waits for are cancelled too.
         """
         self.task = task
-        self._core.on_abandoned = self._abandon
+        self._record.on_abandoned = self._abandon
         self._flattener.on_message = self  # see __call__ (no bound method per agent)
 
     def __call__(self, promise: MessagePromise) -> None:
         """Adopt a message entering the sequence (once ``cancel_when_abandoned`` is set)."""
-        core = promise._core
+        core = core_of(promise)
         if not core.done:
             if core.on_abandoned is None:
                 core.on_abandoned = partial(self._message_abandoned, core)
@@ -176,7 +172,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
 
     def _message_abandoned(self, message: ReplayCore[str]) -> None:
         message.cancel_now()
-        if not self._core.consumed():
+        if not self._record.consumed():
             self._abandon()
 
     def _abandon(self) -> None:
@@ -186,7 +182,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         if self.task is not None and not self.task.done():
             self.task.cancel()
         self._flattener.dispose()
-        self._core.cancel_now()
+        self._record.cancel_now()
         streaming, self._streaming = self._streaming, None
         for message in streaming or ():
             message.check_abandoned()  # those nobody waits for stop
@@ -225,13 +221,13 @@ class MessageTokenAppender(_Appender[str]):
         >>> # appender.promise streams "Hel", "lo" and resolves to Message(text="Hello", ...).
     """
 
-    __slots__ = ("_core", "promise")
+    __slots__ = ("_record", "promise")
 
     def __init__(self, *, message_class: type[Message] = Message, **metadata: object) -> None:
         """Create an open message with the given class and metadata; it is :attr:`promise`."""
         self.promise = MessagePromise.__new__(MessagePromise)
         self.promise._init_streamed(None, message_class, metadata)  # tokens come from here
-        self._core = self.promise._core
+        self._record = core_of(self.promise)
 
     def cancel_when_abandoned(self, task: asyncio.Task[None]) -> None:
         """When every consumer of the message gives up (or cancels it), cancel ``task``.
@@ -242,9 +238,9 @@ class MessageTokenAppender(_Appender[str]):
 
         def abandon() -> None:
             task.cancel()
-            self._core.cancel()
+            self._record.cancel()
 
-        self._core.on_abandoned = abandon
+        self._record.on_abandoned = abandon
 
     def append(self, token: str) -> None:
         """Append a token; consumers get it at once.
@@ -258,7 +254,7 @@ class MessageTokenAppender(_Appender[str]):
             raise MessageTypeError(
                 f"A token must be a str, got a {type(token).__name__}: {token!r:.80}."
             )
-        self._core.accept(token)
+        self._record.accept(token)
 
     def update_metadata(self, **metadata: object) -> None:
         """Add or change metadata of the message before it ends (e.g. a finish reason).

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
 
-__all__ = ["MessageTypeError"]
+__all__ = ["AppenderClosedError", "ImagePartError", "MessageTypeError"]
 
 
 class MessageTypeError(MiniAgentsError, TypeError):
     """Something that is not a ``MessageType`` stood where messages were expected."""
+
+
+class AppenderClosedError(MiniAgentsError, RuntimeError):
+    """Something was appended to a stream that had already ended."""
+
+
+class ImagePartError(MiniAgentsError, ValueError):
+    """An ``ImagePart`` given no source (or two), a URL that is not one, or unknown bytes.
+
+    Raised while pydantic validates the part, so it reaches the caller inside pydantic's
+    ``ValidationError`` (its message, and the error itself in the ``ctx`` of the entry), as
+    every invalid field of a model does.
+    """

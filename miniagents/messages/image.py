@@ -24,7 +24,7 @@ from pydantic import field_serializer, model_serializer, model_validator
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
 from typing_extensions import Self
 
-from miniagents.messages.errors import MessageTypeError
+from miniagents.messages.errors import ImagePartError, MessageTypeError
 from miniagents.promising.frozen import Frozen
 
 __all__ = ["IMAGE_MEDIA_TYPES", "ImagePart", "images_of"]
@@ -81,7 +81,8 @@ class ImagePart(Frozen, extra="forbid"):
 
         Raises:
             OSError: if the file cannot be read.
-            pydantic.ValidationError: if its bytes are not a PNG, JPEG, GIF or WebP image.
+            pydantic.ValidationError: if its bytes are not a PNG, JPEG, GIF or WebP image
+                (an ``ImagePartError`` inside it).
         """
         return cls(data=Path(path).read_bytes())
 
@@ -97,9 +98,9 @@ class ImagePart(Frozen, extra="forbid"):
             header, comma, encoded = url[5:].partition(",")
             media_type, _, encoding = header.partition(";")
             if not comma or encoding.lower() != "base64":
-                raise ValueError(
-                    "a data: URL of an image must be base64-encoded "
-                    "(data:image/png;base64,...); or give the bytes as data=..."
+                raise ImagePartError(
+                    "A data: URL of an image must be base64-encoded "
+                    "(data:image/png;base64,...): encode it so, or give the bytes as data=...."
                 )
             fields.pop("url")
             fields.setdefault("media_type", media_type.lower() or None)
@@ -109,9 +110,9 @@ class ImagePart(Frozen, extra="forbid"):
             try:
                 data = fields["data"] = base64.b64decode(data, validate=True)
             except (binascii.Error, ValueError) as error:
-                raise ValueError(
-                    f"data given as text must be the image's bytes in base64 ({error}); "
-                    "give the bytes themselves as data=b'...'"
+                raise ImagePartError(
+                    f"The data given as text must be the image's bytes in base64 ({error}): "
+                    "give the bytes themselves as data=b'...'."
                 ) from error
         if isinstance(data, bytes) and fields.get("media_type") is None:
             fields["media_type"] = _sniffed(data)
@@ -121,30 +122,33 @@ class ImagePart(Frozen, extra="forbid"):
     def _complete(self) -> Self:
         """Exactly one source; bytes with a media type that the LLM APIs take."""
         if (self.url is None) == (self.data is None):
-            raise ValueError(
-                "an ImagePart takes either url=... or data=... (the image's bytes), "
-                "exactly one of them"
+            raise ImagePartError(
+                "An ImagePart takes either url=... or data=... (the image's bytes): "
+                "give exactly one of them."
             )
         if self.url is not None and not self.url.lower().startswith(("https://", "http://")):
-            raise ValueError(
-                f"url must be an http(s) URL (or a data: URL), not {self.url!r:.60}; "
-                "to send a file, give ImagePart.from_file(path)"
+            raise ImagePartError(
+                f"The url must be an http(s) URL (or a data: URL), not {self.url!r:.60}: "
+                "to send a file, give ImagePart.from_file(path)."
             )
         if self.data is None:
             if self.media_type is not None:
-                raise ValueError("media_type goes with data=...; a URL's server tells its own")
+                raise ImagePartError(
+                    "The media_type goes with data=... only (a URL's server tells its own): "
+                    "leave it out."
+                )
             return self
         if not self.data:
-            raise ValueError("data is empty: give the image's bytes")
+            raise ImagePartError("The data is empty: give the image's bytes.")
         if self.media_type is None:
-            raise ValueError(
-                "the media type of these bytes is unknown: they are not a PNG, JPEG, GIF or "
-                "WebP image. Convert the image to one of those, or give media_type=..."
+            raise ImagePartError(
+                "The media type of these bytes is unknown: they are not a PNG, JPEG, GIF or "
+                "WebP image. Convert the image to one of those, or give media_type=...."
             )
         if self.media_type not in IMAGE_MEDIA_TYPES:
-            raise ValueError(
-                f"media_type {self.media_type!r} is not one the LLM APIs take: use one of "
-                f"{', '.join(IMAGE_MEDIA_TYPES)}"
+            raise ImagePartError(
+                f"The media_type {self.media_type!r} is not one the LLM APIs take: use one of "
+                f"{', '.join(IMAGE_MEDIA_TYPES)}."
             )
         return self
 

@@ -7,23 +7,22 @@ from collections.abc import AsyncIterable, Mapping
 from reactivex import Observable
 from typing_extensions import Self
 
+from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.listener import message_listener
 from miniagents.messages.message import Message
-from miniagents.promising._replay import ReplayCore, ReplayObservable
-from miniagents.promising.errors import IncompleteStreamError
+from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
 from miniagents.promising.frozen import FrozenDict, freeze
+from miniagents.promising.lowlevel import ReplayCore, ReplayObservable, pieces_are
 from miniagents.promising.sentinels import NO_VALUE
 from miniagents.promising.streamed_promise import StreamedPromise, source_observable
 
-__all__ = ["TOKENS", "MessagePromise"]
-
-TOKENS = object()  # marks cores whose pieces are known to be str
+__all__ = ["MessagePromise"]
 
 
 def _require_str(token: object) -> BaseException | None:
     if isinstance(token, str):
         return None
-    return TypeError(
+    return MessageTypeError(
         f"A message token must be a str, but the token stream produced a "
         f"{type(token).__name__}: {token!r}. Convert tokens to str before streaming them."
     )
@@ -64,18 +63,18 @@ class MessagePromise(StreamedPromise[str, Message]):
             **metadata: Fields of the resolved message known before its text.
 
         Raises:
-            TypeError: if both or neither of ``source`` and ``prefill_message`` are given,
-                or if metadata comes with ``prefill_message``.
+            StreamArgumentError: if both or neither of ``source`` and ``prefill_message``
+                are given, or if metadata comes with ``prefill_message``.
         """
         if prefill_message is not None:
             if source is not None or metadata:
-                raise TypeError(
+                raise StreamArgumentError(
                     "MessagePromise(prefill_message=...) takes no token source and no "
                     "metadata: the message already holds both."
                 )
             self._init_prefilled(prefill_message)
         elif source is None:
-            raise TypeError(
+            raise StreamArgumentError(
                 "MessagePromise() needs a token source (an async iterable or an Observable "
                 "of str) or a ready message: MessagePromise(prefill_message=Message(text=...))."
             )
@@ -100,7 +99,7 @@ class MessagePromise(StreamedPromise[str, Message]):
     def _init_prefilled(self, message: Message, metadata: FrozenDict | None = None) -> None:
         text = message.text
         # the fast path (a ready message is wrapped once per message): no flow, no handle
-        self._core = ReplayCore.finished([text] if text else [], TOKENS)
+        self._core = ReplayCore.finished([text] if text else [], str)
         self._resolver = None
         self._whole = message
         self._view = False
@@ -118,21 +117,21 @@ class MessagePromise(StreamedPromise[str, Message]):
     ) -> None:
         """Stream tokens from ``source`` or, with no source, from the owner (an appender)."""
         if "text" in metadata:
-            raise TypeError(
+            raise StreamArgumentError(
                 "The text of a streamed message comes from its tokens; "
                 "remove the text= keyword argument."
             )
         observable = source_observable(source, "MessagePromise")
         self._message_class = message_class
         self._metadata = _metadata({name: freeze(value) for name, value in metadata.items()})
-        if isinstance(observable, ReplayObservable) and observable.core.kind is TOKENS:
+        if isinstance(observable, ReplayObservable) and pieces_are(observable.core, str):
             core = observable.core  # another message's tokens, unchanged: share its record
             self._setup(core, view=True)
         else:
             core = ReplayCore(
                 observable,
                 validator=None if source is None else _require_str,
-                kind=TOKENS,
+                piece_type=str,
                 open_ended=source is None,
             )
             self._setup(core)
@@ -193,7 +192,7 @@ class MessagePromise(StreamedPromise[str, Message]):
     def _add_metadata(self, fields: Mapping[str, object]) -> None:
         """Add metadata learnt while the message streams (its owner does this, before the end)."""
         if "text" in fields:
-            raise TypeError("The text of a streamed message comes from its tokens.")
+            raise StreamArgumentError("The text of a streamed message comes from its tokens.")
         frozen = {name: freeze(value) for name, value in fields.items()}
         self._metadata = _metadata({**self.metadata, **frozen})
 

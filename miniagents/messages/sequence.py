@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping
-from typing import Any, Literal, TypeAlias, Union, cast
+from typing import Any, Literal, TypeAlias, Union
 
 from pydantic import BaseModel
 from reactivex import Observable, abc
 from typing_extensions import Self
 
-from miniagents.messages._collect import MESSAGES, Segment, collect
+from miniagents.messages._collect import Segment, collect
 from miniagents.messages._flatten import FlattenSource
-from miniagents.messages._resolve import resolve_messages
+from miniagents.messages._resolve import messages_in_order
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.promising._replay import ReplayCore, ReplayObservable
-from miniagents.promising.errors import IncompleteStreamError
+from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
 from miniagents.promising.limits import Overflow
+from miniagents.promising.lowlevel import (
+    ReplayCore,
+    ReplayObservable,
+    core_of,
+    pieces_are,
+)
 from miniagents.promising.sentinels import NO_VALUE, Sentinel
 from miniagents.promising.streamed_promise import StreamedPromise
 
-__all__ = ["MessageObservable", "MessageSequencePromise", "MessageTuple", "MessageType"]
+__all__ = [
+    "MessageObservable",
+    "MessageSequencePromise",
+    "MessageTuple",
+    "MessageType",
+    "as_message_sequence",
+]
 
 
 class MessageTuple(tuple[Message, ...]):
@@ -87,11 +98,11 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
         Raises:
             MessageTypeError: if a synchronous part of the input is not a ``MessageType``
                 (asynchronous parts are checked as they stream, and end the stream).
-            TypeError: if both ``messages`` and ``prefill_pieces`` are given.
+            StreamArgumentError: if both ``messages`` and ``prefill_pieces`` are given.
         """
         if prefill_pieces is not NO_VALUE:
             if messages is not NO_VALUE:
-                raise TypeError(
+                raise StreamArgumentError(
                     "Give the messages either positionally or as prefill_pieces=, not both."
                 )
             messages = prefill_pieces
@@ -108,9 +119,9 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
         rest = segments[ready:]
         core: ReplayCore[MessagePromise]
         if not rest:
-            core = ReplayCore(prefill=prefill, kind=MESSAGES)
+            core = ReplayCore(prefill=prefill, piece_type=MessagePromise)
         elif isinstance(rest[0], BaseException):  # the stream ends at an error
-            core = ReplayCore(prefill=prefill, error=rest[0], kind=MESSAGES)
+            core = ReplayCore(prefill=prefill, error=rest[0], piece_type=MessagePromise)
         else:
             shown = _shown_sequence(rest) if not prefill else None
             if shown is not None:
@@ -125,7 +136,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
     ) -> ReplayCore[MessagePromise]:
         what = "this MessageSequencePromise"
         return ReplayCore(
-            FlattenSource(rest), prefill, kind=MESSAGES, paced=what, overflow=overflow
+            FlattenSource(rest), prefill, piece_type=MessagePromise, paced=what, overflow=overflow
         )
 
     def _count_handle(self, core: ReplayCore[MessagePromise]) -> None:
@@ -139,13 +150,6 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
         core = getattr(self, "_core", None)
         if core is not None and core.flow is not None:
             core.handle_gone()
-
-    @classmethod
-    def _from_core(cls, core: ReplayCore[MessagePromise]) -> Self:
-        """Wrap a core whose pieces the caller provides (see ``MessageSequenceAppender``)."""
-        sequence = cls.__new__(cls)
-        sequence._setup(core)
-        return sequence
 
     @classmethod
     def from_observable(
@@ -230,7 +234,7 @@ class MessageObservable(Observable[Message]):
     def _subscribe_core(
         self, observer: abc.ObserverBase[Message], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        messages = self.open().as_observable().pipe(resolve_messages)
+        messages = self.open().as_observable().pipe(messages_in_order)
         return messages.subscribe(observer, scheduler=scheduler)
 
 
@@ -241,12 +245,23 @@ def _shown_sequence(segments: list[Segment]) -> ReplayCore[MessagePromise] | Non
     shown = segments[0]
     if isinstance(shown, MessageObservable):
         shown = shown.open()
-    core = shown._core if isinstance(shown, StreamedPromise) else None
+    core = core_of(shown) if isinstance(shown, StreamedPromise) else None
     if isinstance(shown, ReplayObservable):
         core = shown.core
-    if core is None or core.kind is not MESSAGES:
+    if core is None or not pieces_are(core, MessagePromise):
         return None
-    return cast("ReplayCore[MessagePromise]", core)
+    return core
+
+
+def as_message_sequence(messages: MessageType) -> MessageSequencePromise:
+    """``messages`` as a sequence: a ``MessageSequencePromise`` as it is, anything else flattened.
+
+    Raises:
+        MessageTypeError: if a synchronous part of ``messages`` is not a ``MessageType``.
+    """
+    if isinstance(messages, MessageSequencePromise):
+        return messages
+    return MessageSequencePromise(messages)
 
 
 MessageType: TypeAlias = Union[  # noqa: UP007 - forward references need Union on 3.10

@@ -3,6 +3,7 @@
 An agent is an async function that gets an :class:`InteractionContext` (its input
 messages and a way to reply) and any keyword arguments. ``agent.inquire(messages)``
 starts it in the background and returns its replies as a ``MessageSequencePromise``.
+Extensions use the hooks of :mod:`miniagents.miniagents.lowlevel`.
 """
 
 from miniagents.miniagents._limiter import ConcurrencyLimit as ConcurrencyLimit

@@ -16,6 +16,8 @@ import asyncio
 from collections import deque
 from types import TracebackType
 
+from miniagents.miniagents.errors import ConcurrencyLimitError
+
 __all__ = ["ConcurrencyLimit"]
 
 
@@ -66,10 +68,10 @@ class ConcurrencyLimit:
         """Check ``limit``.
 
         Raises:
-            ValueError: if ``limit`` is not a positive int.
+            ConcurrencyLimitError: if ``limit`` is not a positive int.
         """
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise ValueError(
+            raise ConcurrencyLimitError(
                 f"max_concurrency must be a positive int (or None for no limit), but it is "
                 f"{limit!r}. Pass e.g. max_concurrency=4."
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar, cast
 
-from miniagents.promising._reporting import logger
+from miniagents.promising.lowlevel import logger
 
 __all__ = ["Resources"]
 

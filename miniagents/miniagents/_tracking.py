@@ -13,8 +13,7 @@ import asyncio
 from typing import Any
 
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.promising._replay import ReplayCore
-from miniagents.promising._reporting import report_lost_error
+from miniagents.promising.lowlevel import ReplayCore, core_of, report_lost_error
 from miniagents.promising.streamed_promise import StreamedPromise
 
 __all__ = ["StreamTracker"]
@@ -38,7 +37,7 @@ class StreamTracker:
             label: The alias of the agent whose replies ``stream`` is, or "" for a message
                 an agent replied with (it names the stream if its error is logged).
         """
-        core = stream._core
+        core = core_of(stream)
         self._streams.append((core, label))
         if self._unpaced:  # the context is exiting: nothing waits for room any more
             core.unpace()
@@ -47,7 +46,7 @@ class StreamTracker:
 
     def adopt(self, message: MessagePromise) -> None:
         """Start a message an agent replied with, and track it if it still streams."""
-        core = message._core
+        core = core_of(message)
         if core.done:
             return  # a ready message: the common case
         core.start()
@@ -73,7 +72,7 @@ class StreamTracker:
         """Wait for the started streams that have not ended; whether there were any."""
         streaming = [core for core, _label in self._streams if not core.done and core.started]
         if streaming:
-            await asyncio.gather(*(core.wait_done() for core in streaming))
+            await asyncio.gather(*(core.await_done() for core in streaming))
         return bool(streaming)
 
     def cancel(self) -> None:

@@ -10,13 +10,11 @@ from typing import Concatenate, Generic, ParamSpec, Protocol, TypeAlias, cast, o
 from reactivex import Observable
 
 from miniagents.messages.appender import MessageSequenceAppender
-from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageObservable, MessageSequencePromise, MessageType
 from miniagents.miniagents._limiter import ConcurrencyLimit
-from miniagents.miniagents._operator import agent_operator
 from miniagents.miniagents._params import AgentParameters
-from miniagents.miniagents._running import start_interaction
+from miniagents.miniagents._running import input_of, start
 from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.errors import AgentDefinitionError
 from miniagents.miniagents.interaction import AgentCall, InteractionContext
@@ -30,9 +28,6 @@ AgentFunction: TypeAlias = Callable[Concatenate[InteractionContext, P], Awaitabl
 
 AnyAgentFunction: TypeAlias = "Callable[Concatenate[InteractionContext, ...], Awaitable[None]]"
 """An agent function whose parameters typing cannot keep (e.g. ``ctx`` then ``**kwargs``)."""
-
-
-_NO_MESSAGES = MessageSequencePromise()  # finished and empty, so one serves every call
 
 
 class MiniAgent(Generic[P]):
@@ -88,7 +83,7 @@ class MiniAgent(Generic[P]):
             AgentDefinitionError: if ``func`` is not an ``async def`` function taking the
                 interaction context first.
             AgentArgumentError: if ``bound`` names an argument ``func`` does not take.
-            ValueError: if ``max_concurrency`` is not a positive int.
+            ConcurrencyLimitError: if ``max_concurrency`` is not a positive int.
         """
         name = getattr(func, "__name__", repr(func))
         if not inspect.iscoroutinefunction(func):
@@ -133,13 +128,13 @@ class MiniAgent(Generic[P]):
             AgentArgumentError: for positional, unknown or missing arguments.
             MessageTypeError: if ``messages`` is not a ``MessageType``.
         """
-        return self._start(self._input_of(messages), args, kwargs)
+        return start(self, input_of(self, messages), args, kwargs)
 
     def initiate_inquiry(self, *args: P.args, **kwargs: P.kwargs) -> AgentCall:
         """Start the agent now and send it its input later, with ``send_message``."""
         context = MiniAgents.get_current()
         inputs = MessageSequenceAppender()
-        replies = self._start(inputs.sequence, args, kwargs)
+        replies = start(self, inputs.sequence, args, kwargs)
         return AgentCall(self, inputs, replies, context)
 
     def fork(
@@ -189,44 +184,17 @@ class MiniAgent(Generic[P]):
         """The agent as a reactive operator: its input is the source, its output the replies.
 
         Each subscription is one interaction, e.g.
-        ``source.pipe(agent_a.as_operator(), agent_b.as_operator(), ops.to_list())``. An
-        agent piped after another reads that agent's replies directly, with backpressure
-        and no copy (see :class:`~miniagents.messages.sequence.MessageObservable`).
+        ``source.pipe(agent_a.as_operator(), agent_b.as_operator(), ops.to_list())``; the
+        result emits each reply message, in order, as soon as it is complete. An agent
+        piped after another reads that agent's replies directly, with backpressure and no
+        copy (see :class:`~miniagents.messages.sequence.MessageObservable`). The marble
+        diagram is in :func:`miniagents.operators.agent_operator`.
         """
-        return agent_operator(lambda source: self._start(source, args, kwargs))
 
-    # -- running ---------------------------------------------------------------------
+        def operator(source: Observable[Message]) -> Observable[Message]:
+            return MessageObservable(lambda: start(self, source, args, kwargs))
 
-    def _input_of(self, messages: MessageType | None) -> MessageSequencePromise:
-        if isinstance(messages, MessageSequencePromise):
-            return messages
-        if messages is None:
-            return _NO_MESSAGES
-        try:
-            return MessageSequencePromise(messages)
-        except MessageTypeError as error:
-            raise MessageTypeError(
-                f"The input of the agent {self.alias} is invalid. {error}"
-            ) from error
-
-    def _start(
-        self,
-        inputs: MessageSequencePromise | Observable[Message],
-        args: tuple[object, ...],
-        kwargs: Mapping[str, object],
-    ) -> MessageSequencePromise:
-        arguments = {**self._bound, **kwargs} if self._bound else dict(kwargs)
-        start_asap: bool | None = None
-        if "start_asap" in arguments and "start_asap" not in self._parameters.names:
-            start_asap = cast("bool | None", arguments.pop("start_asap"))
-        context = MiniAgents.get_current()  # outside a context: the clear error, at once
-        self._parameters.check_call(args, arguments)
-        if isinstance(inputs, MessageObservable):  # another agent's replies: read them directly
-            inputs = MessageSequencePromise.from_observable(inputs)
-        elif not isinstance(inputs, MessageSequencePromise):
-            inputs = MessageSequencePromise.from_observable(inputs)
-            inputs.start()  # a hot source must not emit before the agent listens
-        return start_interaction(context, self, inputs, args, arguments, start_asap)
+        return operator
 
     def __repr__(self) -> str:
         """Show the alias and the bound arguments."""

@@ -16,10 +16,11 @@ from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents._persist import MessageEvents, PersistMemory
 from miniagents.miniagents._resources import Resources
+from miniagents.miniagents._settings import ExtensionSettings
 from miniagents.miniagents._tracking import StreamTracker
-from miniagents.miniagents.errors import NoActiveContextError
-from miniagents.promising._tasks import spawn
+from miniagents.miniagents.errors import ContextReenteredError, NoActiveContextError
 from miniagents.promising.limits import StreamLimits, stream_limits
+from miniagents.promising.lowlevel import spawn
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 from miniagents.promising.streamed_promise import StreamedPromise
 
@@ -42,12 +43,28 @@ def _handlers(given: MessageHandler | Sequence[MessageHandler]) -> tuple[Message
     return tuple(given) if isinstance(given, Sequence) else (given,)
 
 
+def _llm_settings(
+    stream: bool | None,
+    logger: bool | MiniAgent[...] | None,
+    stall_timeout: float | Literal[Sentinel.DEFAULT] | None,
+) -> dict[str, object]:
+    """The settings of ``miniagents.ext.llm`` given (by name: ``LLMSettings`` reads them)."""
+    given: dict[str, object] = {}
+    if stream is not None:
+        given["stream_llm_tokens_by_default"] = stream
+    if logger is not None:
+        given["llm_logger_agent"] = logger
+    if stall_timeout is not DEFAULT:
+        given["llm_stall_timeout"] = stall_timeout
+    return given
+
+
 class MiniAgents:
     """The context agents run in: ``async with MiniAgents(): ...`` or ``MiniAgents().run(main())``.
 
     Agents inquired inside it start at once, in the background; on exit it waits for every
     agent and handler started inside it. Contexts nest: an inner one adds its handlers to
-    those of the outer one.
+    those of the outer one, and inherits every setting it does not set.
 
     Args:
         on_persist_message: Handler(s) called for each complete ``Message`` (nested
@@ -56,7 +73,8 @@ class MiniAgents:
         on_promise_resolved: Handler(s) called for every message promise whose message
             is complete.
         stream_llm_tokens_by_default: Whether LLM agents stream token by token when
-            neither the agent nor the call says (default: yes).
+            neither the agent nor the call says (default: yes). A setting of
+            :mod:`miniagents.ext.llm` (``LLMSettings``), like the other ``llm_`` ones.
         llm_logger_agent: ``True`` to write every LLM prompt and response as a markdown
             file in ``llm_logs/``, or an agent to send them to (default: no logging).
         start_everything_asap_by_default: Whether an agent starts at ``inquire`` (the
@@ -71,7 +89,11 @@ class MiniAgents:
         llm_stall_timeout: Seconds an LLM agent waits for the next event of a reply before
             it stops the call with an ``LLMTimeoutError``, unless the agent sets its own
             ``stall_timeout`` (default: 60); ``None`` waits as long as it takes.
-            An inner context inherits these settings unless it sets them.
+
+    Attributes:
+        start_everything_asap_by_default: The setting in force (given or inherited), once
+            the context is entered.
+        stream_limits: The replay window and high-water mark in force, once entered.
     """
 
     def __init__(
@@ -89,20 +111,17 @@ class MiniAgents:
         """Configure the context; nothing runs before it is entered.
 
         Raises:
-            ValueError: if ``replay_window`` or ``high_water_mark`` is not a positive int
-                (or ``None``).
+            StreamLimitError: if ``replay_window`` or ``high_water_mark`` is not a positive
+                int (or ``None``).
         """
-        self._own_stream = stream_llm_tokens_by_default
-        self._own_logger = llm_logger_agent
         self._own_asap = start_everything_asap_by_default
         self._own_limits = (replay_window, high_water_mark)
         StreamLimits().replaced(*self._own_limits)  # bad limits fail here, not at the entry
-        self.stream_llm_tokens_by_default = True
-        self.llm_logger_agent: bool | MiniAgent[...] = False
         self.start_everything_asap_by_default = True
         self.stream_limits = StreamLimits()
-        self._own_stall_timeout = llm_stall_timeout
-        self.llm_stall_timeout: float | None = 60.0
+        self._settings = ExtensionSettings(
+            _llm_settings(stream_llm_tokens_by_default, llm_logger_agent, llm_stall_timeout)
+        )
         self._own_persist = _handlers(on_persist_message)
         self._own_resolved = _handlers(on_promise_resolved)
         self._persist: tuple[MessageHandler, ...] = self._own_persist
@@ -111,7 +130,7 @@ class MiniAgents:
         self._tasks: set[asyncio.Task[None]] = set()
         self._open_inputs: set[MessageSequenceAppender] = set()
         self._streams = StreamTracker()
-        self.adopt_hook: Callable[[MessagePromise], None] = self._streams.adopt  # not per agent
+        self._adopt_hook: Callable[[MessagePromise], None] = self._streams.adopt  # not per agent
         self._tokens: tuple[contextvars.Token[Any], ...] | None = None
         self._resources = Resources()
         self._active = False
@@ -134,32 +153,29 @@ class MiniAgents:
     # -- entering and leaving ----------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        """Activate the context for the code inside the ``async with`` block."""
+        """Activate the context for the code inside the ``async with`` block.
+
+        Raises:
+            ContextReenteredError: if the context is active already.
+        """
         if self._active:
-            raise RuntimeError("This MiniAgents context is active already; make a new one.")
+            raise ContextReenteredError(
+                "This MiniAgents context is active already; make a new one."
+            )
         self._active = True
         parent = _current.get()
-        inherited_stream = parent.stream_llm_tokens_by_default if parent else True
-        inherited_logger: bool | MiniAgent[...] = parent.llm_logger_agent if parent else False
-        self.stream_llm_tokens_by_default = (
-            inherited_stream if self._own_stream is None else self._own_stream
-        )
-        self.llm_logger_agent = inherited_logger if self._own_logger is None else self._own_logger
+        self._settings.inherit(parent._settings if parent else None)
         inherited_asap = parent.start_everything_asap_by_default if parent else True
         self.start_everything_asap_by_default = (
             inherited_asap if self._own_asap is None else self._own_asap
         )
         self.stream_limits = stream_limits.get().replaced(*self._own_limits)
-        if self._own_stall_timeout is not DEFAULT:
-            self.llm_stall_timeout = self._own_stall_timeout
-        elif parent is not None:
-            self.llm_stall_timeout = parent.llm_stall_timeout
         if parent is not None:
             self._persist = parent._persist + self._own_persist
             self._resolved = parent._resolved + self._own_resolved
             self._persisted = parent._persisted
         listener = (
-            MessageEvents(self.start, self._resolved, self._persist, self._persisted)
+            MessageEvents(self._start, self._resolved, self._persist, self._persisted)
             if (self._persist or self._resolved)
             else None
         )
@@ -241,19 +257,21 @@ class MiniAgents:
         """
         return self._resources.get(key, make, close)
 
-    def start(self, coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
+    # -- the machinery (for the agents layer: see miniagents.miniagents.lowlevel) -----------
+
+    def _start(self, coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         """Run ``coroutine`` in a task that this context waits for on exit."""
         return spawn(coroutine, what, self._tasks)
 
-    def track_input(self, appender: MessageSequenceAppender) -> None:
+    def _track_input(self, appender: MessageSequenceAppender) -> None:
         """Remember an unfinished call input, to finish it on exit if its caller did not."""
         self._open_inputs.add(appender)
 
-    def untrack_input(self, appender: MessageSequenceAppender) -> None:
+    def _untrack_input(self, appender: MessageSequenceAppender) -> None:
         """Forget a call input that its caller finished."""
         self._open_inputs.discard(appender)
 
-    def track(self, stream: StreamedPromise[Any, Any], label: str) -> None:
+    def _track(self, stream: StreamedPromise[Any, Any], label: str) -> None:
         """Wait for ``stream`` on exit, and log its error then if no consumer received it.
 
         Args:
@@ -262,7 +280,3 @@ class MiniAgents:
                 an agent replied with (it names the stream if its error is logged).
         """
         self._streams.track(stream, label)
-
-    def adopt(self, message: MessagePromise) -> None:
-        """Start a message an agent replied with, and track it (see :meth:`track`)."""
-        self._streams.adopt(message)

@@ -8,6 +8,9 @@ __all__ = [
     "AgentArgumentError",
     "AgentDefinitionError",
     "AgentFinishedError",
+    "ConcurrencyLimitError",
+    "ContextReenteredError",
+    "MissingAgentArgumentError",
     "NoActiveContextError",
 ]
 
@@ -26,3 +29,18 @@ class AgentArgumentError(MiniAgentsError, TypeError):
 
 class AgentFinishedError(MiniAgentsError, RuntimeError):
     """An agent replied (or a caller sent it a message) after its interaction had finished."""
+
+
+class MissingAgentArgumentError(AgentArgumentError, ValueError):
+    """An agent was run without an argument it needs, which it takes as optional (``None``).
+
+    The message says how to give it, e.g. ``file_output_agent.fork(file="answer.md")``.
+    """
+
+
+class ConcurrencyLimitError(MiniAgentsError, ValueError):
+    """An agent's ``max_concurrency`` is neither a positive int nor ``None``."""
+
+
+class ContextReenteredError(MiniAgentsError, RuntimeError):
+    """A ``MiniAgents`` context was entered while it was active already."""

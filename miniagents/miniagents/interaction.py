@@ -121,7 +121,7 @@ class AgentCall:
         self._input = inputs
         self._replies = replies
         self._context = context
-        context.track_input(inputs)  # its input is finished on exit if the caller does not
+        context._track_input(inputs)  # its input is finished on exit if the caller does not
 
     def send_message(self, messages: MessageType) -> Self:
         """Send more input messages to the agent; returns the call, for chaining.
@@ -140,7 +140,7 @@ class AgentCall:
     def finish(self) -> None:
         """End the agent's input (doing it again does nothing)."""
         self._input.complete()
-        self._context.untrack_input(self._input)
+        self._context._untrack_input(self._input)
 
     def reply_sequence(self, finish_call: bool = True) -> MessageSequencePromise:
         """The agent's replies; by default this also finishes the call's input."""

@@ -3,7 +3,8 @@
 This layer imports nothing from the rest of the package, so it can be used on its own:
 :class:`Promise` (a value produced once), :class:`StreamedPromise` (a replayable stream
 of pieces resolving to a whole), :class:`Frozen` (deeply immutable pydantic models) and
-the sentinels in :mod:`miniagents.promising.sentinels`.
+the sentinels in :mod:`miniagents.promising.sentinels`. The layers above, and extension
+authors, build on the replay core through :mod:`miniagents.promising.lowlevel`.
 """
 
 from miniagents.promising.errors import MiniAgentsError as MiniAgentsError

@@ -149,7 +149,7 @@ class ConsumerSide(Generic[T]):
 
     # -- waiting -----------------------------------------------------------------------
 
-    async def wait(self) -> None:
+    async def await_change(self) -> None:
         """Wait until a piece arrives or the stream ends (the caller has started the core)."""
         loop = self.loop or asyncio.get_running_loop()
         waiter = loop.create_future()
@@ -163,11 +163,11 @@ class ConsumerSide(Generic[T]):
             self.check_abandoned()
             raise
 
-    async def wait_done(self) -> None:
+    async def await_done(self) -> None:
         """Wait for the end of the stream (starting it if needed), raising nothing."""
         while not self.done:
             if self.started:
-                await self.wait()
+                await self.await_change()
             else:
                 self.start()  # a synchronous source may finish right here
 
@@ -179,7 +179,7 @@ class ConsumerSide(Generic[T]):
         """
         flow = self.flow
         if flow is None:
-            await self.wait_done()
+            await self.await_done()
             self.raise_if_failed()
             return self.pieces
         if flow.settle(self.core):
@@ -188,7 +188,7 @@ class ConsumerSide(Generic[T]):
         if flow.blocked:
             flow.recheck(self.core)
         try:
-            await self.wait_done()
+            await self.await_done()
         finally:
             flow.pins -= 1
         self.raise_if_failed()
@@ -205,7 +205,7 @@ class ConsumerSide(Generic[T]):
         flow = self.flow
         return flow is None or flow.credit > 0 or flow.has_room(self.core)
 
-    async def wait_room(self) -> None:
+    async def await_room(self) -> None:
         """Wait until a producer may add a piece."""
         if self.flow is not None:
             await self.flow.wait_room(self.core)

@@ -65,7 +65,7 @@ class PieceIterator(AsyncIterator[T]):
                     raise core.flow.released_error(core)
                 gate = self._gate
                 if gate is not None and not gate.has_room():
-                    await gate.wait_room()
+                    await gate.await_room()
                 else:
                     self.index = index + 1
                     flow = core.flow
@@ -76,7 +76,7 @@ class PieceIterator(AsyncIterator[T]):
                 core.raise_if_failed()
                 raise StopAsyncIteration
             elif core.started:
-                await core.wait()
+                await core.await_change()
             else:
                 core.start()  # a synchronous source may deliver pieces right here
             if self._owner._core is not core:

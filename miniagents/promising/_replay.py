@@ -52,7 +52,7 @@ class ReplayCore(DeliverySide[T], abc.ObserverBase[T]):
         "done",
         "error",
         "flow",
-        "kind",
+        "piece_type",
         "pieces",
         "validator",
     )
@@ -63,7 +63,7 @@ class ReplayCore(DeliverySide[T], abc.ObserverBase[T]):
         prefill: list[T] | None = None,
         error: BaseException | None = None,
         validator: Callable[[T], BaseException | None] | None = None,
-        kind: object = None,
+        piece_type: type[T] | None = None,
         open_ended: bool = False,
         paced: str | None = None,
         overflow: Overflow = "buffer",
@@ -75,7 +75,9 @@ class ReplayCore(DeliverySide[T], abc.ObserverBase[T]):
             prefill: The pieces known from the start.
             error: For a finished core, the error that ended it.
             validator: Checks each piece from ``source``; a returned error ends the stream.
-            kind: A tag the owner uses to recognise cores whose pieces it already checked.
+            piece_type: The type every piece is known to have (checked by ``validator`` or by
+                the owner, e.g. ``str`` for a message's tokens): a core fed by this one, or
+                a stream shown over it, may then take its pieces unchecked.
             open_ended: Without a source, stay open: the owner pushes pieces with
                 :meth:`accept` and ends the stream with :meth:`complete` or :meth:`fail`.
             paced: For a stream of many pieces, how errors name it (e.g. "this
@@ -103,18 +105,18 @@ class ReplayCore(DeliverySide[T], abc.ObserverBase[T]):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: int | None = None
         self.validator = validator
-        self.kind = kind
+        self.piece_type = piece_type
         self.flow = None if paced is None else Flow(stream_limits.get(), paced, overflow)
         if error is not None:
             self._set_error(error)
 
     @staticmethod
-    def finished(pieces: list[T], kind: object) -> ReplayCore[T]:
+    def finished(pieces: list[T], piece_type: type[T] | None = None) -> ReplayCore[T]:
         """A finished core holding ``pieces`` (the fast path for a ready message's text)."""
         core: ReplayCore[T] = _ReadyCore.__new__(_ReadyCore)
         core.pieces = pieces
         core.sent = len(pieces)
-        core.kind = kind
+        core.piece_type = piece_type
         return core
 
     def _set_error(self, error: BaseException) -> None:
@@ -258,7 +260,7 @@ class ReplayCore(DeliverySide[T], abc.ObserverBase[T]):
         the error, while the stream goes on for its other consumers.
         """
         error = StreamCancelledError("This stream was cancelled with cancel() before it ended.")
-        copy = ReplayCore(prefill=list(self.pieces), error=error, kind=self.kind)
+        copy = ReplayCore(prefill=list(self.pieces), error=error, piece_type=self.piece_type)
         copy.base = self.base
         copy.sent = self.base + len(copy.pieces)
         copy.flow = None if self.flow is None else self.flow.frozen_copy()

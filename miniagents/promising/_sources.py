@@ -137,7 +137,7 @@ async def pump(
         iterator = _open(source, what)
         while True:
             if gate is not None and not gate.has_room():
-                await gate.wait_room()
+                await gate.await_room()
                 if gate.done:
                     break
             try:

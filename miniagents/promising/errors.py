@@ -8,6 +8,7 @@ every other layer can derive from it. The whole hierarchy is drawn in
 from __future__ import annotations
 
 __all__ = [
+    "FrozenFieldError",
     "FrozenInstanceError",
     "HashKeyError",
     "IncompleteStreamError",
@@ -15,7 +16,9 @@ __all__ = [
     "NoRunningLoopError",
     "ReplayWindowError",
     "SentinelMisuseError",
+    "StreamArgumentError",
     "StreamCancelledError",
+    "StreamLimitError",
     "StreamOverflowError",
     "StreamSourceError",
 ]
@@ -31,6 +34,10 @@ class SentinelMisuseError(MiniAgentsError, TypeError):
 
 class FrozenInstanceError(MiniAgentsError, TypeError):
     """Something tried to mutate a frozen container inside a ``Frozen`` model."""
+
+
+class FrozenFieldError(MiniAgentsError, TypeError):
+    """A ``Frozen`` model declares a field whose type is a mutable container (or model)."""
 
 
 class HashKeyError(MiniAgentsError, TypeError):
@@ -59,3 +66,11 @@ class StreamOverflowError(MiniAgentsError, RuntimeError):
 
 class StreamSourceError(MiniAgentsError, TypeError):
     """The source given to a stream is not an async iterable (or not an ``Observable``)."""
+
+
+class StreamArgumentError(MiniAgentsError, TypeError):
+    """A promise or a stream was given arguments that do not go together (or none it needs)."""
+
+
+class StreamLimitError(MiniAgentsError, ValueError):
+    """A replay window or high-water mark that is neither a positive int nor ``None``."""

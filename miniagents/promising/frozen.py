@@ -25,7 +25,7 @@ from typing_extensions import Self, dataclass_transform
 
 from miniagents.promising._field_types import mutable_part, unsure_fields
 from miniagents.promising._hash_key import hash_key_of
-from miniagents.promising.errors import FrozenInstanceError
+from miniagents.promising.errors import FrozenFieldError, FrozenInstanceError
 
 __all__ = ["Frozen", "FrozenDict", "freeze"]
 
@@ -175,7 +175,7 @@ class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
         for name, field in cls.model_fields.items():
             mutable = mutable_part(field.annotation, Frozen)
             if mutable is not None:
-                raise TypeError(
+                raise FrozenFieldError(
                     f"Field {name!r} of the Frozen model {cls.__qualname__} is declared as "
                     f"{mutable!r}, which is mutable. Declare it immutable instead, e.g. "
                     "tuple[X, ...] for a list, frozenset[X] for a set, or a Frozen subclass "

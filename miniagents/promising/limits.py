@@ -51,6 +51,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
+from miniagents.promising.errors import StreamLimitError
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 __all__ = [
@@ -102,14 +103,14 @@ class StreamLimits:
         """Check the limits.
 
         Raises:
-            ValueError: if a limit is not a positive int (or ``None``).
+            StreamLimitError: if a limit is not a positive int (or ``None``).
         """
         for name in ("replay_window", "high_water_mark"):
             value = getattr(self, name)
             if value is not None and (
                 not isinstance(value, int) or isinstance(value, bool) or value < 1
             ):
-                raise ValueError(
+                raise StreamLimitError(
                     f"{name} must be a positive int, or None for no limit, but it is {value!r}. "
                     f"Pass e.g. {name}=1024, or {name}=None."
                 )
@@ -122,7 +123,7 @@ class StreamLimits:
         """These limits with the ones given replaced (``DEFAULT``: keep this one).
 
         Raises:
-            ValueError: if a limit given is not a positive int (or ``None``).
+            StreamLimitError: if a limit given is not a positive int (or ``None``).
         """
         return StreamLimits(
             self.replay_window if replay_window is DEFAULT else replay_window,

@@ -9,6 +9,7 @@ from reactivex import Observable
 
 from miniagents.promising._replay import ReplayCore
 from miniagents.promising._sources import from_awaitable_factory
+from miniagents.promising.errors import StreamArgumentError
 from miniagents.promising.sentinels import NO_VALUE, Sentinel
 
 __all__ = ["Promise"]
@@ -51,14 +52,14 @@ class Promise(Generic[T]):
             prefill: The value, when it is known already.
 
         Raises:
-            TypeError: if neither or both of ``resolver`` and ``prefill`` are given.
+            StreamArgumentError: if neither or both of ``resolver`` and ``prefill`` are given.
         """
         if resolver is not None and prefill is NO_VALUE:
             self._core: ReplayCore[T] = ReplayCore(from_awaitable_factory(resolver, "promise"))
         elif resolver is None and prefill is not NO_VALUE:
             self._core = ReplayCore(prefill=[prefill])
         else:
-            raise TypeError(
+            raise StreamArgumentError(
                 "Promise() takes exactly one of: an async resolver callable, "
                 "e.g. Promise(fetch), or a ready value, e.g. Promise(prefill=42)."
             )

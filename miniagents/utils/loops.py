@@ -1,4 +1,10 @@
-"""Agent loops: ``achain_loop`` (a cycle of agents) and ``adialog_loop`` (user and assistant)."""
+"""Agent loops: ``achain_loop`` (a cycle of agents) and ``adialog_loop`` (user and assistant).
+
+A loop starts its agents in an :class:`~miniagents.miniagents.lowlevel.InteractionScope`, so
+that when it ends (the user is done, or pressed Ctrl+C) it can wait until every interaction
+it started, lazy ones included, has stopped: a reply cut short has ended its line before the
+code after the loop runs.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,12 @@ import asyncio
 from collections.abc import Coroutine, Sequence
 from typing import Any, Literal, TypeAlias
 
-from miniagents.messages.sequence import MessageSequencePromise, MessageType
+from miniagents.messages.sequence import MessageSequencePromise, MessageType, as_message_sequence
 from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.lowlevel import InteractionScope
 from miniagents.promising.sentinels import AWAIT, CLEAR, Sentinel
 from miniagents.utils._ctrl_c import ctrl_c_ends_the_loop
+from miniagents.utils.errors import ChainDefinitionError
 
 __all__ = ["ChainStep", "achain_loop", "adialog_loop"]
 
@@ -25,20 +33,20 @@ def _check_chain(agents: Sequence[object]) -> None:
         for step in agents
     )
     if not any(isinstance(step, MiniAgent) for step in agents):
-        raise ValueError(
+        raise ChainDefinitionError(
             f"achain_loop() needs agents in its list, but got [{shown}]. Pass the agents "
             "themselves, not the replies of agent.inquire(), e.g. "
             "achain_loop([user_agent, AWAIT, assistant_agent])."
         )
     if not any(step is AWAIT for step in agents):
-        raise ValueError(
+        raise ChainDefinitionError(
             f"achain_loop() needs AWAIT in its list, but got [{shown}]. Without AWAIT the "
             "loop would start new agents forever without waiting for any reply. Put AWAIT "
             "where the chain should wait, e.g. achain_loop([user_agent, AWAIT, assistant_agent])."
         )
     for step in agents:
         if not isinstance(step, MiniAgent) and step is not AWAIT and step is not CLEAR:
-            raise ValueError(
+            raise ChainDefinitionError(
                 f"achain_loop() takes agents, AWAIT and CLEAR, but got a value of type "
                 f"{type(step).__name__} ({step!r:.60}). Remove it, e.g. "
                 "achain_loop([user_agent, AWAIT, assistant_agent])."
@@ -58,25 +66,23 @@ async def achain_loop(
     after the loop runs. Any other error from an agent is raised here at once.
 
     Raises:
-        ValueError: if ``agents`` holds no agent, or no ``AWAIT``.
+        ChainDefinitionError: if ``agents`` holds no agent, or no ``AWAIT``, or something
+            that is neither an agent, ``AWAIT`` nor ``CLEAR`` (a ``ValueError`` too).
     """
     _check_chain(agents)
-    started = _Started()
-    await _until_the_user_is_done(_chain(agents, initial_messages, started), started)
+    await _until_the_user_is_done(_chain(agents, initial_messages))
 
 
-async def _chain(
-    agents: Sequence[ChainStep], messages: MessageType | None, started: _Started
-) -> None:
+async def _chain(agents: Sequence[ChainStep], messages: MessageType | None) -> None:
     while True:
         for step in agents:
             if step is AWAIT:
                 if messages is not None:
-                    messages = await _as_sequence(messages)
+                    messages = await as_message_sequence(messages)
             elif step is CLEAR:
                 messages = None
             else:
-                messages = started.inquire(step, messages)
+                messages = step.inquire(messages)
 
 
 async def adialog_loop(
@@ -100,32 +106,28 @@ async def adialog_loop(
     console user agent shows its error in one line and the user goes on, and the history
     agent does not store it. A user agent that does not handle it ends the loop with it.
     """
-    started = _Started()
-    await _until_the_user_is_done(
-        _dialog(user_agent, assistant_agent, history_agent, started), started
-    )
+    await _until_the_user_is_done(_dialog(user_agent, assistant_agent, history_agent))
 
 
 async def _dialog(
     user_agent: MiniAgent[...],
     assistant_agent: MiniAgent[...],
     history_agent: MiniAgent[...] | None,
-    started: _Started,
 ) -> None:
     assistant_reply: MessageSequencePromise | None = None
     stored: MessageSequencePromise | None = None
     try:
         while True:
-            user_reply = started.inquire(user_agent, assistant_reply)
+            user_reply = user_agent.inquire(assistant_reply)
             await user_reply
             if stored is not None and assistant_reply is not None:
                 await _stored(stored, assistant_reply)
             if history_agent is None:
-                assistant_reply = started.inquire(assistant_agent, user_reply)
+                assistant_reply = assistant_agent.inquire(user_reply)
             else:
-                history = started.inquire(history_agent, user_reply)
-                assistant_reply = started.inquire(assistant_agent, history)
-                stored = started.inquire(history_agent, assistant_reply)
+                history = history_agent.inquire(user_reply)
+                assistant_reply = assistant_agent.inquire(history)
+                stored = history_agent.inquire(assistant_reply)
     except asyncio.CancelledError:
         if stored is not None and assistant_reply is not None and not assistant_reply.done:
             stored.cancel()  # a reply cut short is not kept, and nobody waits for it
@@ -153,65 +155,20 @@ async def _failed_with(replies: MessageSequencePromise, error: BaseException) ->
     return False
 
 
-class _Started:
-    """The tasks of the agents a loop started, to wait for when the loop ends.
-
-    They are caught as ``inquire()`` starts them, by a task factory set on the event loop
-    for the length of that synchronous call (and the previous one called through).
-    """
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def inquire(
-        self, agent: MiniAgent[...], messages: MessageType | None
-    ) -> MessageSequencePromise:
-        """``agent.inquire(messages)``, remembering the tasks it started until they end."""
-        loop = asyncio.get_running_loop()
-        previous = loop.get_task_factory()
-
-        def remembered(
-            loop: asyncio.AbstractEventLoop, coroutine: Any, **kwargs: Any
-        ) -> asyncio.Future[Any]:
-            if previous is None:
-                task: asyncio.Future[Any] = asyncio.Task(coroutine, loop=loop, **kwargs)
-            else:
-                task = previous(loop, coroutine, **kwargs)
-            if isinstance(task, asyncio.Task) and not task.done():
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            return task
-
-        loop.set_task_factory(remembered)
-        try:
-            return agent.inquire(messages)
-        finally:
-            loop.set_task_factory(previous)
-
-    async def stopped(self) -> None:
-        """Wait until every task started so far has ended (a cancelled one included)."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
-
-
-async def _until_the_user_is_done(loop: Coroutine[Any, Any, None], started: _Started) -> None:
+async def _until_the_user_is_done(loop: Coroutine[Any, Any, None]) -> None:
     """Run ``loop`` until an agent raises ``EOFError``/``KeyboardInterrupt`` or Ctrl+C.
 
-    Then wait for the agents the loop started to stop (the replies it gave up on cancel
-    theirs), out of the Ctrl+C block: a second Ctrl+C interrupts this wait as usual.
+    Then wait for the interactions the loop started to stop (the replies it gave up on
+    cancel theirs), out of the Ctrl+C block: a second Ctrl+C interrupts this wait as usual.
     """
+    scope = InteractionScope()
     with ctrl_c_ends_the_loop() as ctrl_c:
         try:
-            await loop
+            with scope:
+                await loop
         except _ENDS_A_LOOP:
             pass
         except asyncio.CancelledError:
             if not ctrl_c.ended():
                 raise
-    await started.stopped()
-
-
-def _as_sequence(messages: MessageType) -> MessageSequencePromise:
-    if isinstance(messages, MessageSequencePromise):
-        return messages
-    return MessageSequencePromise(messages)
+    await scope.astopped()

@@ -47,7 +47,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
-from miniagents.promising._tasks import running_tasks
+from miniagents.promising.lowlevel import running_tasks
 
 TEXT = "The quick brown fox jumps over the lazy dog, again and again, " * 2  # 110 characters
 SLOW_US = 60.0

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from miniagents.messages import Message, MessagePromise, MessageSequencePromise
-from miniagents.promising._tasks import running_tasks
+from miniagents.promising.lowlevel import running_tasks
 
 Sink: TypeAlias = "list[str] | None"
 """Where a checking run puts every token the consumer receives (``None`` in timed runs)."""

@@ -192,3 +192,27 @@ async def upper_agent(ctx: InteractionContext) -> None:
     """Reply each input message upper-cased."""
     async for promise in ctx.message_promises:
         ctx.reply(str(await promise).upper())
+
+
+class SettingsMessage(Message):
+    """The LLM settings an agent saw."""
+
+    stream: bool
+    stall_timeout: float | None
+    logger: str
+
+
+@miniagent
+async def settings_agent(ctx: InteractionContext) -> None:
+    """Replies with the LLM settings of the context it runs in (in a worker: the caller's)."""
+    from miniagents.ext.llm.settings import llm_settings
+
+    settings = llm_settings()
+    ctx.reply(
+        SettingsMessage(
+            text="settings",
+            stream=settings.stream_llm_tokens_by_default,
+            stall_timeout=settings.llm_stall_timeout,
+            logger=repr(settings.llm_logger_agent),
+        )
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import uuid
 
 import pytest
@@ -18,11 +19,13 @@ from tests.ray.remote import (
     CustomError,
     PlotMessage,
     Point,
+    SettingsMessage,
     SignalsHandle,
     dying_agent,
     echo_agent,
     failing_agent,
     gated_tokens_agent,
+    settings_agent,
     waiting_agent,
 )
 
@@ -71,6 +74,31 @@ async def test_an_llm_agent_streams_its_reply_token_by_token_from_the_worker() -
         assert await reply == await local  # the same class, text and metadata
     assert tokens == local_tokens
     assert len(tokens) > 5
+
+
+async def test_the_worker_runs_in_a_context_with_the_llm_settings_of_the_caller() -> None:
+    remote = ray_agent(settings_agent, num_cpus=0.5)
+    async with MiniAgents(stream_llm_tokens_by_default=False, llm_logger_agent=True):
+        async with MiniAgents(llm_stall_timeout=12.5):
+            (reply,) = await remote.inquire()
+        (default,) = await ray_agent(settings_agent, num_cpus=0.5).inquire()
+    assert isinstance(reply, SettingsMessage)
+    assert isinstance(default, SettingsMessage)
+    assert (reply.stream, reply.stall_timeout, reply.logger) == (False, 12.5, "True")
+    assert (default.stream, default.stall_timeout, default.logger) == (False, 60.0, "True")
+
+
+async def test_a_setting_that_cannot_be_pickled_stays_behind_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    unpicklable_logger = echo_agent.fork(prefix=threading.Lock())
+    remote = ray_agent(settings_agent, num_cpus=0.5)
+    async with MiniAgents(llm_logger_agent=unpicklable_logger, llm_stall_timeout=7.0):
+        (reply,) = await remote.inquire()
+    assert isinstance(reply, SettingsMessage)
+    assert (reply.logger, reply.stall_timeout) == ("False", 7.0)  # the worker's default
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("llm_logger_agent" in text and "Ray worker" in text for text in warned)
 
 
 async def test_the_inputs_are_sent_as_they_resolve() -> None:

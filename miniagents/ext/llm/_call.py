@@ -25,12 +25,12 @@ from miniagents.ext.llm.errors import LLMConfigurationError, LLMTimeoutError, LL
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.prompt import PromptText, prompt_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMOptions, LLMProvider
+from miniagents.ext.llm.settings import LLMSettings, llm_settings
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageType
-from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.sentinels import DEFAULT
 
@@ -57,7 +57,7 @@ async def run_call(
             f"The agent {alias} needs a model. Give it one when you make the agent, e.g. "
             f"{alias.lower()}.fork(model=...) or inquire(..., model=...)."
         )
-    context = MiniAgents.get_current()
+    context = llm_settings()
     stream = context.stream_llm_tokens_by_default if options.stream is None else options.stream
     stall_timeout = _stall_timeout(options, context, alias)
     max_rounds = _max_tool_rounds(options, alias)
@@ -138,7 +138,7 @@ def _max_tool_rounds(options: LLMOptions, alias: str) -> int:
     return rounds
 
 
-def _stall_timeout(options: LLMOptions, context: MiniAgents, alias: str) -> float | None:
+def _stall_timeout(options: LLMOptions, context: LLMSettings, alias: str) -> float | None:
     """The agent's ``stall_timeout``, else the context's, checked.
 
     Raises:
@@ -162,7 +162,7 @@ def _stall_timeout(options: LLMOptions, context: MiniAgents, alias: str) -> floa
 
 
 def _log(
-    context: MiniAgents,
+    context: LLMSettings,
     ctx: InteractionContext,
     call: LLMCall,
     turn: Turn,

@@ -32,6 +32,7 @@ from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
+from miniagents.promising.errors import FrozenInstanceError
 
 __all__ = ["PromptItem", "PromptText", "arguments_json", "arguments_object", "prompt_of"]
 
@@ -75,7 +76,10 @@ class PromptText(tuple[str, str]):
 
     def __setattr__(self, name: str, value: object) -> None:
         """Refuse: a prompt item is immutable."""
-        raise AttributeError(f"PromptText is immutable: cannot set {name!r}.")
+        raise FrozenInstanceError(
+            f"A PromptText is immutable: it cannot set {name!r}. Build a new one instead, "
+            "e.g. PromptText(role, text, images)."
+        )
 
     def __eq__(self, other: object) -> bool:
         """The same pair (and, for another ``PromptText``, the same images)."""

@@ -11,7 +11,7 @@ The other way round, :func:`mcp_server` (and :func:`serve_stdio`) serves agents,
 and ``Tool`` s as the tools of an MCP server, for any MCP client.
 
 Importing this package does not import the SDK; opening a session without it raises an
-``ImportError`` that says ``pip install "miniagents[mcp]"``.
+``MissingExtraError`` (an ``ImportError``) that says ``pip install "miniagents[mcp]"``.
 """
 
 from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError

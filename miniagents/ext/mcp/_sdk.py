@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+from miniagents.ext.errors import MissingExtraError
+
 __all__ = ["require_mcp"]
 
 
@@ -11,12 +13,13 @@ def require_mcp() -> None:
     """Check that the MCP SDK can be imported (the modules that use it import it locally).
 
     Raises:
-        ImportError: naming the extra to install, if the SDK is missing.
+        MissingExtraError: naming the extra to install, if the SDK is missing (an
+            ``ImportError``).
     """
     try:
         importlib.import_module("mcp")
     except ImportError as error:
-        raise ImportError(
+        raise MissingExtraError(
             "MCP tools need the official MCP SDK, version 2. Install it with: "
             'pip install "miniagents[mcp]"'
         ) from error

@@ -45,7 +45,8 @@ def mcp_server(
         instructions: What clients should know about the server, if anything.
 
     Raises:
-        ImportError: without the MCP SDK (``pip install "miniagents[mcp]"``).
+        MissingExtraError: without the MCP SDK (``pip install "miniagents[mcp]"``; an
+            ``ImportError``).
         ToolDefinitionError: if one of ``tools`` cannot be a tool.
         ToolNameConflictError: if two of them have the same name.
     """

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 
+from miniagents.ext.errors import MissingExtraError
+
 __all__ = ["require_ray"]
 
 _HINT = (
@@ -16,12 +18,12 @@ def require_ray() -> None:
     """Make sure ``import ray`` works.
 
     Raises:
-        ImportError: with the install hint, if Ray is not installed.
+        MissingExtraError: with the install hint, if Ray is not installed (an ``ImportError``).
     """
     try:
         import ray  # noqa: F401
     except ImportError as error:
-        raise ImportError(f"{_HINT} ({error})") from error
+        raise MissingExtraError(f"{_HINT} ({error})") from error
 
 
 def has_module(name: str) -> bool:

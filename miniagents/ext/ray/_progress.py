@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Protocol
 
+from miniagents.ext.errors import MissingExtraError
+
 __all__ = ["ProgressBar", "progress_bar"]
 
 
@@ -38,7 +40,8 @@ def progress_bar(show: bool | None, total: int | None, description: str) -> Prog
         description: The text before the bar.
 
     Raises:
-        ImportError: if ``show`` is ``True`` and tqdm is not installed (with the hint).
+        MissingExtraError: if ``show`` is ``True`` and tqdm is not installed (with the hint;
+            an ``ImportError``).
     """
     if show is None:
         show = sys.stderr.isatty()
@@ -53,7 +56,7 @@ def progress_bar(show: bool | None, total: int | None, description: str) -> Prog
     try:
         from tqdm import tqdm
     except ImportError as error:
-        raise ImportError(
+        raise MissingExtraError(
             'The progress bar needs tqdm: pip install "miniagents[ray]" (or tqdm), '
             "or pass progress=False."
         ) from error

@@ -2,7 +2,7 @@
 
 What travels, all of it as plain tuples of ints, strings and bytes::
 
-    driver -> worker, the call:      (arguments, input events so far, mailbox, key, streaming)
+    driver -> worker, the call:      (arguments, input events so far, mailbox, key, settings)
     driver -> worker, the mailbox:   input events, while the inputs resolve
         (INPUT_MESSAGE, message)     a complete input message
         (INPUT_MESSAGE_FAILED, err)  an input message whose tokens failed
@@ -28,6 +28,7 @@ type and message (:func:`encode_error`), without the marks this process keeps on
 from __future__ import annotations
 
 import copy
+import logging
 import pickle
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -53,6 +54,7 @@ __all__ = [
     "decode_error",
     "dumps",
     "dumps_arguments",
+    "dumps_settings",
     "encode_error",
     "loads",
 ]
@@ -89,8 +91,8 @@ class Call(NamedTuple):
     """The mailbox actor the further input events come through (``None``: no more come)."""
     key: str
     """The key of this interaction's box in the mailbox."""
-    streaming: bool
-    """The driver context's ``stream_llm_tokens_by_default``."""
+    settings: bytes
+    """The driver context's extension settings (e.g. the LLM agents'), pickled."""
 
 
 def dumps(value: object, what: str) -> bytes:
@@ -122,6 +124,28 @@ def dumps_arguments(args: tuple[object, ...], kwargs: Mapping[str, object], alia
         for place, value in [*((f"argument {i + 1}", v) for i, v in enumerate(args)), *named]:
             dumps(value, f"the {place} of the agent {alias}")  # raises for the culprit
         raise
+
+
+def dumps_settings(settings: Mapping[str, object]) -> bytes:
+    """Pickle a context's extension settings; those that cannot be pickled stay behind.
+
+    A setting left behind (e.g. a logger agent that holds a lock) is logged once per call,
+    and the worker's context uses its default.
+    """
+    kept: dict[str, object] = {}
+    for name, value in settings.items():
+        try:
+            _pickle(value)
+        except Exception as error:
+            logging.getLogger("miniagents").warning(
+                "The setting %s of the MiniAgents context cannot be sent to a Ray worker "
+                "(%s); the worker uses its default.",
+                name,
+                error,
+            )
+        else:
+            kept[name] = value
+    return dumps(kept, "the settings of the MiniAgents context")
 
 
 def _pickle(value: object) -> bytes:

@@ -37,6 +37,7 @@ from miniagents.ext.ray._worker_loop import LoopTask
 from miniagents.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents.messages.appender import MessageSequenceAppender, MessageTokenAppender
 from miniagents.miniagents import MiniAgent, MiniAgents
+from miniagents.miniagents.lowlevel import start_task, with_settings
 
 __all__ = ["OUTBOX_EVENTS", "run_items", "serve_interaction"]
 
@@ -112,7 +113,7 @@ async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> No
     try:
         try:
             args, kwargs = loads(call.arguments)
-            async with MiniAgents(stream_llm_tokens_by_default=call.streaming):
+            async with with_settings(MiniAgents(), loads(call.settings)):
                 inputs = MessageSequenceAppender()
                 if not _apply_inputs(inputs, call.inputs):
                     reader = asyncio.get_running_loop().create_task(_read_mailbox(call, inputs))
@@ -163,7 +164,6 @@ async def _read_mailbox(call: Call, inputs: MessageSequenceAppender) -> None:
 
 async def _send_replies(replies: MessageSequencePromise, outbox: _Outbox, alias: str) -> None:
     """Send every reply message: whole if complete already, else its start, tokens and end."""
-    context = MiniAgents.get_current()
     what = f"a reply message of the agent {alias}"
     streams: list[asyncio.Task[None]] = []
     failure: Exception | None = None
@@ -176,7 +176,7 @@ async def _send_replies(replies: MessageSequencePromise, outbox: _Outbox, alias:
             else:
                 header = (promise.message_class, dict(promise.metadata))
                 await outbox.put((START, index, dumps(header, what)))
-                streams.append(context.start(_send_tokens(index, promise, outbox, what), alias))
+                streams.append(start_task(_send_tokens(index, promise, outbox, what), alias))
             index += 1
     except Exception as error:
         failure = error

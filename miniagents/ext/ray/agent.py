@@ -44,13 +44,15 @@ from miniagents.ext.ray._wire import (
     ReplyEvent,
     decode_error,
     dumps_arguments,
+    dumps_settings,
     loads,
 )
 from miniagents.ext.ray._worker import serve_interaction
 from miniagents.ext.ray.errors import MessageSerializationError
 from miniagents.messages import MessageSequencePromise
 from miniagents.messages.appender import MessageTokenAppender
-from miniagents.miniagents import InteractionContext, MiniAgent, MiniAgents
+from miniagents.miniagents import InteractionContext, MiniAgent
+from miniagents.miniagents.lowlevel import context_settings, start_task
 
 __all__ = ["REPLY_BATCHES_IN_FLIGHT", "RayOptions", "ray_agent"]
 
@@ -101,7 +103,7 @@ def ray_agent(agent: AgentT, /, **options: Unpack[RayOptions]) -> AgentT:
         **options: Ray's task options (:class:`RayOptions`).
 
     Raises:
-        ImportError: if Ray is not installed (with the install hint).
+        MissingExtraError: if Ray is not installed (with the install hint; an ``ImportError``).
         ValueError: Ray's own error, for an option Ray does not know.
         TypeError: Ray's own error, for an option of the wrong type.
     """
@@ -146,12 +148,12 @@ class _Runner:
     ) -> None:
         alias = self.agent.alias
         arguments = dumps_arguments(args, kwargs, alias)
-        streaming = MiniAgents.get_current().stream_llm_tokens_by_default
+        settings = dumps_settings(context_settings())
         attempt = 0
         while True:
             interaction = _Attempt(self, ctx)
             try:
-                await interaction.run(arguments, streaming)
+                await interaction.run(arguments, settings)
                 return
             except _WorkerDied as died:
                 attempt += 1
@@ -190,20 +192,18 @@ class _Attempt:
         assert task is not None  # an interaction runs in its agent's task
         self.task = task
 
-    async def run(self, arguments: bytes, streaming: bool) -> None:
+    async def run(self, arguments: bytes, settings: bytes) -> None:
         import ray
 
         inputs = self.ctx.message_promises
         events, ended = await known_inputs(inputs, self.alias)
         mailbox = None if ended else mailbox_actor()
         self.generator = self.runner.remote.remote(
-            Call(arguments, events, mailbox, self.key, streaming)
+            Call(arguments, events, mailbox, self.key, settings)
         )
         sender = None
         if mailbox is not None:
-            sender = MiniAgents.get_current().start(
-                self._send(mailbox, inputs, len(events)), f"{self.alias} inputs"
-            )
+            sender = start_task(self._send(mailbox, inputs, len(events)), f"{self.alias} inputs")
         finished = False
         failure: BaseException | None = None
         try:

@@ -12,6 +12,8 @@ from miniagents.promising.errors import MiniAgentsError
 __all__ = [
     "MessageSerializationError",
     "RayAgentError",
+    "RayPipelineArgumentError",
+    "RayPipelineRerunError",
     "RayWorkerDiedError",
     "RemoteError",
     "RemoteTraceback",
@@ -54,3 +56,11 @@ class MessageSerializationError(MiniAgentsError, TypeError):
 
     The error names the field (or argument) holding the value that cannot be pickled.
     """
+
+
+class RayPipelineArgumentError(MiniAgentsError, ValueError):
+    """``ray_pipeline`` got no agent, or a ``batch_size`` / ``max_in_flight`` it cannot use."""
+
+
+class RayPipelineRerunError(MiniAgentsError, RuntimeError):
+    """A ``RayPipeline`` was run a second time (each one runs once)."""

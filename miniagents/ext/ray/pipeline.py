@@ -27,6 +27,7 @@ from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings
 from miniagents.ext.ray._worker import run_items
 from miniagents.ext.ray.agent import RayOptions
+from miniagents.ext.ray.errors import RayPipelineArgumentError, RayPipelineRerunError
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
 
@@ -71,7 +72,9 @@ class RayPipeline(Generic[T]):
 
     def _run(self) -> PipelineRun[T]:
         if self._used:
-            raise RuntimeError("A RayPipeline runs once; call ray_pipeline(...) again to rerun.")
+            raise RayPipelineRerunError(
+                "A RayPipeline runs once; call ray_pipeline(...) again to rerun."
+            )
         self._used = True
         return PipelineRun(self._remote, self._items, self._settings)
 
@@ -192,15 +195,18 @@ def ray_pipeline(
             how often a batch whose worker died is sent again.
 
     Raises:
-        ImportError: if Ray is not installed (with the install hint).
-        ValueError: for no agents, a ``batch_size`` below 1 or a ``max_in_flight`` below it.
+        MissingExtraError: if Ray is not installed (with the install hint; an ``ImportError``).
+        RayPipelineArgumentError: for no agents, a ``batch_size`` below 1 or a
+            ``max_in_flight`` below it (a ``ValueError``).
     """
     require_ray()
     chain = [agents] if isinstance(agents, MiniAgent) else list(agents)
     if not chain:
-        raise ValueError("ray_pipeline() needs at least one agent to run over the items.")
+        raise RayPipelineArgumentError(
+            "ray_pipeline() needs at least one agent to run over the items."
+        )
     if batch_size < 1 or max_in_flight < batch_size:
-        raise ValueError(
+        raise RayPipelineArgumentError(
             f"ray_pipeline() needs 1 <= batch_size <= max_in_flight; got batch_size="
             f"{batch_size} and max_in_flight={max_in_flight}."
         )

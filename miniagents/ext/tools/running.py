@@ -19,7 +19,7 @@ from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.miniagents.context import MiniAgents
+from miniagents.miniagents.lowlevel import start_task
 
 __all__ = ["ERROR_SEPARATOR", "error_result", "run_tool_call"]
 
@@ -46,11 +46,10 @@ def run_tool_call(tool: Tool, call: ToolCallMessage) -> MessagePromise:
     Raises:
         NoActiveContextError: outside of a ``MiniAgents`` context.
     """
-    context = MiniAgents.get_current()
     result = MessageTokenAppender(
         message_class=ToolResultMessage, tool_name=call.tool_name, call_id=call.call_id
     )
-    task = context.start(_run(tool, call, result), f"tool {tool.name}")
+    task = start_task(_run(tool, call, result), f"tool {tool.name}")
     result.cancel_when_abandoned(task)
     return result.promise
 

@@ -1,0 +1,59 @@
+"""``ChatHistory``: where a conversation's messages are kept, to be replayed to a model."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+from miniagents.messages.errors import MessageTypeError
+from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageTuple
+
+__all__ = ["ChatHistory"]
+
+
+class ChatHistory(ABC):
+    """A conversation's messages, in order: load them all, append one more.
+
+    Subclass it and implement :meth:`load` and :meth:`append`; :meth:`store` (append
+    several, then load) is built on them. Both are coroutines, so a history may live in
+    a database or behind a network call; blocking work (a file, a synchronous driver)
+    belongs off the event loop, e.g. in ``asyncio.to_thread``, as ``ChatHistoryMD`` does.
+
+    Example:
+        >>> class ListHistory(ChatHistory):
+        ...     def __init__(self) -> None:
+        ...         self.messages: list[Message] = []
+        ...     async def load(self) -> MessageTuple:
+        ...         return MessageTuple(self.messages)
+        ...     async def append(self, message: Message) -> None:
+        ...         self.messages.append(message)
+    """
+
+    @abstractmethod
+    async def load(self) -> MessageTuple:
+        """Every message kept so far, oldest first."""
+
+    @abstractmethod
+    async def append(self, message: Message) -> None:
+        """Keep one more message, after the others."""
+
+    def check_message(self, message: object) -> Message:
+        """``message``, if it is a ``Message``: for :meth:`append` to check its argument.
+
+        Raises:
+            MessageTypeError: if ``message`` is not a ``Message`` (a ``TypeError`` too).
+        """
+        if not isinstance(message, Message):
+            raise MessageTypeError(
+                f"{type(self).__name__}.append() takes a Message, but got a value of type "
+                f"{type(message).__name__}. Wrap text in a message first, e.g. "
+                'UserMessage(text="...") from miniagents.ext.llm.messages.'
+            )
+        return message
+
+    async def store(self, messages: Iterable[Message]) -> MessageTuple:
+        """Append ``messages`` in order, then return the whole history."""
+        for message in messages:
+            await self.append(message)
+        return await self.load()

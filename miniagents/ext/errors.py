@@ -1,0 +1,23 @@
+"""Errors of the extensions' own modules; the whole hierarchy is in :mod:`miniagents.errors`.
+
+The extension packages have their own errors modules too: :mod:`miniagents.ext.llm.errors`,
+:mod:`miniagents.ext.tools.errors`, :mod:`miniagents.ext.mcp.errors` and
+:mod:`miniagents.ext.ray.errors`.
+"""
+
+from __future__ import annotations
+
+from miniagents.promising.errors import MiniAgentsError
+
+__all__ = ["InputEndedError", "MissingExtraError"]
+
+
+class InputEndedError(MiniAgentsError, EOFError):
+    """The user ended the console input: the end of input (Ctrl+D), or ``exit`` typed.
+
+    An ``EOFError``, so it ends ``adialog_loop`` and ``achain_loop`` cleanly.
+    """
+
+
+class MissingExtraError(MiniAgentsError, ImportError):
+    """An optional dependency is not installed; the message gives the ``pip install`` command."""

@@ -1,0 +1,39 @@
+"""``LLMSettings``: the settings of the LLM agents that a ``MiniAgents`` context holds.
+
+They are given as ``MiniAgents(stream_llm_tokens_by_default=..., llm_logger_agent=...,
+llm_stall_timeout=...)``; an inner context inherits those it does not set. LLM agents read
+them with :func:`llm_settings` (the section of :mod:`miniagents.miniagents.lowlevel`'s
+extension settings that belongs to this package).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.lowlevel import extension_settings
+
+__all__ = ["LLMSettings", "llm_settings"]
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """The LLM agents' settings of a context (the field names are ``MiniAgents``' arguments).
+
+    Attributes:
+        stream_llm_tokens_by_default: Whether LLM agents stream token by token when neither
+            the agent nor the call says.
+        llm_logger_agent: ``True`` to write every LLM prompt and response as a markdown file
+            in ``llm_logs/``, an agent to send them to, or ``False``: no logging.
+        llm_stall_timeout: Seconds an LLM agent waits for the next event of a reply, unless
+            the agent sets its own ``stall_timeout``; ``None`` waits as long as it takes.
+    """
+
+    stream_llm_tokens_by_default: bool = True
+    llm_logger_agent: bool | MiniAgent[...] = False
+    llm_stall_timeout: float | None = 60.0
+
+
+def llm_settings() -> LLMSettings:
+    """The LLM settings of the current ``MiniAgents`` context (the defaults outside any)."""
+    return extension_settings(LLMSettings)

@@ -1,0 +1,88 @@
+"""The low level of the agents layer: the hooks that extensions of the agents use.
+
+**Who should use it.** Extension authors (and the extensions of :mod:`miniagents.ext`):
+code that runs work an agent started, that must know when the interactions it started have
+stopped, or that keeps settings in the ``MiniAgents`` context. Application code needs none
+of it: agents, ``MiniAgents`` and the utilities are the API.
+
+**What is stable.** Every name in ``__all__`` keeps its name and meaning.
+
+- :func:`start_task`: run a coroutine in a task that the current context waits for on exit
+  (and cancels after an error), as agents and tools run;
+- :class:`InteractionScope`: the interactions some code started, lazy ones included, to
+  wait until they have stopped (the agent loops of :mod:`miniagents.utils` use one);
+- :func:`extension_settings`: an extension's typed section of the settings of the current
+  context (``miniagents.ext.llm.settings.llm_settings`` reads ``LLMSettings`` with it);
+  :func:`with_settings` gives a context settings (``MiniAgents(...)`` takes those of the LLM
+  agents itself), and :func:`context_settings` gives those of the current one, to carry
+  them elsewhere (the Ray workers of :mod:`miniagents.ext.ray` run in a context with the
+  caller's settings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
+
+from miniagents.miniagents._scope import InteractionScope as InteractionScope
+from miniagents.miniagents.context import MiniAgents, _current
+
+__all__ = [
+    "InteractionScope",
+    "context_settings",
+    "extension_settings",
+    "start_task",
+    "with_settings",
+]
+
+S = TypeVar("S")
+
+
+def start_task(coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
+    """Run ``coroutine`` in a task that the current ``MiniAgents`` context waits for on exit.
+
+    After an error in the context, the context cancels it instead (on exit).
+
+    Args:
+        coroutine: The work, e.g. a tool's run or a stream's pump.
+        what: Names the task (``miniagents:<what>``) and the work in error messages.
+
+    Raises:
+        NoActiveContextError: outside of every ``MiniAgents`` context.
+    """
+    try:
+        context = MiniAgents.get_current()
+    except BaseException:
+        coroutine.close()  # never awaited: no warning about it
+        raise
+    return context._start(coroutine, what)
+
+
+def extension_settings(section: type[S]) -> S:
+    """The section ``section`` of the current context's extension settings.
+
+    ``section`` is an extension's frozen dataclass, every field of it with a default; the
+    result holds the values given to this context (``MiniAgents(...)``, :func:`with_settings`)
+    or to one around it, by field name, and the defaults for the others. Outside every
+    context: the defaults.
+    """
+    context = _current.get()
+    return section() if context is None else context._settings.section(section)
+
+
+def context_settings() -> dict[str, object]:
+    """Every extension setting of the current context, given or inherited, by name."""
+    context = _current.get()
+    return {} if context is None else context._settings.values()
+
+
+def with_settings(context: MiniAgents, settings: Mapping[str, object]) -> MiniAgents:
+    """Give ``context`` extension settings, by field name; return it.
+
+    They win over those given before (to its constructor too), and inner contexts entered
+    from now on inherit them, e.g. ``async with with_settings(MiniAgents(), {"colour":
+    "blue"}):``. An extension wraps it in a function with typed parameters.
+    """
+    context._settings.give(settings)
+    return context

@@ -1,0 +1,39 @@
+"""``agent_operator``: an agent as an operator on a stream of messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ParamSpec
+
+from reactivex import Observable
+
+from miniagents.messages.message import Message
+from miniagents.miniagents.agent import MiniAgent
+
+__all__ = ["agent_operator"]
+
+P = ParamSpec("P")
+
+
+def agent_operator(
+    agent: MiniAgent[P], /, *args: P.args, **kwargs: P.kwargs
+) -> Callable[[Observable[Message]], Observable[Message]]:
+    """The agent as an operator: each subscription is one interaction, the source its input.
+
+    The result emits each reply message, in order, as soon as it is complete; ``kwargs``
+    are the agent's arguments (checked by mypy against the agent function). An agent piped
+    after another reads that agent's replies directly, with backpressure and no copy. The
+    same as ``agent.as_operator(**kwargs)``; it needs a running ``MiniAgents`` context when
+    subscribed to.
+
+    .. marble::
+        :alt: agent_operator
+
+        --m1-----m2-----|
+        [ agent_operator(echo) ]     echo replies "echo: <m>" to each message
+        ----e1------e2--|
+
+    Example:
+        >>> # source.pipe(agent_operator(upper), agent_operator(exclaim, mark="!"))
+    """
+    return agent.as_operator(*args, **kwargs)

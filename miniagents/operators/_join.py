@@ -1,0 +1,62 @@
+"""``join_messages``: many messages in, one message out that streams while they stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.sequence import MessageType, as_message_sequence
+
+__all__ = ["join_messages"]
+
+
+def join_messages(
+    messages: MessageType,
+    delimiter: str = "\n\n",
+    *,
+    strip_leading_newlines: bool = False,
+    message_class: type[Message] = Message,
+    **metadata: object,
+) -> MessagePromise:
+    r"""Join messages into one message that streams while they stream.
+
+    Each message's tokens are passed on as they come, ``delimiter`` between two messages; an
+    error in the input (a message's tokens or the sequence) ends the joined message with it,
+    after the tokens before it.
+
+    .. marble::
+        :alt: join_messages (tokens)
+
+        --"Hel"--"lo"--|  --"World"--|       two messages
+        [         join_messages()         ]
+        --"Hel"--"lo"--"\n\n"--"World"--|    one message: "Hello\n\nWorld"
+
+    Args:
+        messages: The messages to join, any ``MessageType``.
+        delimiter: Put between two messages.
+        strip_leading_newlines: Drop newlines at the start of each message.
+        message_class: The class of the joined message.
+        **metadata: Metadata of the joined message.
+
+    Raises:
+        MessageTypeError: if a synchronous part of ``messages`` is not a ``MessageType``.
+    """
+    sequence = as_message_sequence(messages)
+
+    async def tokens() -> AsyncIterator[str]:
+        first = True
+        async for promise in sequence:
+            if not first:
+                yield delimiter
+            first = False
+            leading = strip_leading_newlines
+            async for token in promise:
+                if leading:
+                    token = token.lstrip("\n")
+                    if not token:
+                        continue
+                    leading = False
+                yield token
+
+    return MessagePromise.from_async_iterable(tokens(), message_class=message_class, **metadata)

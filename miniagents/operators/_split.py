@@ -1,0 +1,115 @@
+"""``split_messages``: messages in, their text cut at a delimiter into streaming messages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from miniagents.messages.appender import MessageTokenAppender
+from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.sequence import MessageSequencePromise, MessageType
+from miniagents.operators._join import join_messages
+from miniagents.operators.errors import OperatorArgumentError
+
+__all__ = ["split_messages"]
+
+
+def split_messages(
+    messages: MessageType,
+    delimiter: str = "\n\n",
+    *,
+    message_class: type[Message] = Message,
+    **metadata: object,
+) -> MessageSequencePromise:
+    r"""Split the text of messages at ``delimiter`` into messages that stream at once.
+
+    Each part starts streaming as soon as its first text arrives and ends when its
+    delimiter is seen; empty parts are dropped. The input messages are joined with the
+    same delimiter first, so message boundaries split too.
+
+    .. marble::
+        :alt: split_messages (tokens)
+
+        --"a\n"--"\nb"--"c"--|         one message: "a\n\nbc"
+        [      split_messages()      ]
+        --"a"--|                       part 1
+               --"b"--"c"--|           part 2 (starts as soon as "b" arrives)
+
+    Raises:
+        OperatorArgumentError: if ``delimiter`` is empty.
+        MessageTypeError: if a synchronous part of ``messages`` is not a ``MessageType``.
+    """
+    if not delimiter:
+        raise OperatorArgumentError("split_messages() needs a non-empty delimiter, e.g. '\\n\\n'.")
+    joined = join_messages(messages, delimiter)
+
+    async def parts() -> AsyncIterator[MessagePromise]:
+        splitter = _Splitter(delimiter, message_class, metadata)
+        try:
+            async for token in joined:
+                for part in splitter.feed(token):
+                    yield part
+            for part in splitter.close():
+                yield part
+        except BaseException as error:
+            splitter.fail(error)
+            raise
+
+    return MessageSequencePromise(parts())
+
+
+class _Splitter:
+    """Cuts a stream of text into parts at a delimiter, streaming each part's text."""
+
+    def __init__(
+        self, delimiter: str, message_class: type[Message], metadata: dict[str, object]
+    ) -> None:
+        self.delimiter = delimiter
+        self.message_class = message_class
+        self.metadata = metadata
+        self.buffer = ""
+        self.part: MessageTokenAppender | None = None
+
+    def feed(self, token: str) -> list[MessagePromise]:
+        started: list[MessagePromise] = []
+        self.buffer += token
+        while (index := self.buffer.find(self.delimiter)) >= 0:
+            self._emit(self.buffer[:index], started)
+            self.buffer = self.buffer[index + len(self.delimiter) :]
+            if self.part is not None:
+                self.part.complete()
+                self.part = None
+        held = _partial_delimiter_length(self.buffer, self.delimiter)
+        self._emit(self.buffer[: len(self.buffer) - held], started)
+        self.buffer = self.buffer[len(self.buffer) - held :]
+        return started
+
+    def close(self) -> list[MessagePromise]:
+        started: list[MessagePromise] = []
+        self._emit(self.buffer, started)
+        self.buffer = ""
+        if self.part is not None:
+            self.part.complete()
+            self.part = None
+        return started
+
+    def fail(self, error: BaseException) -> None:
+        if self.part is not None:
+            self.part.fail(error)
+            self.part = None
+
+    def _emit(self, text: str, started: list[MessagePromise]) -> None:
+        if not text:
+            return
+        if self.part is None:
+            self.part = MessageTokenAppender(message_class=self.message_class, **self.metadata)
+            started.append(self.part.promise)
+        self.part.append(text)
+
+
+def _partial_delimiter_length(text: str, delimiter: str) -> int:
+    """The length of the longest end of ``text`` that may be the start of ``delimiter``."""
+    for length in range(min(len(text), len(delimiter) - 1), 0, -1):
+        if delimiter.startswith(text[-length:]):
+            return length
+    return 0

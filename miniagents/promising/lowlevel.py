@@ -1,0 +1,125 @@
+"""The low level of the streams layer: the replay core, as the layers above build on it.
+
+**Who should use it.** The other layers of MiniAgents (messages, agents, extensions) and
+authors of extensions that make their own kind of stream: a promise that computes its whole
+itself, a source that feeds a core directly, a component that starts tasks or reports lost
+errors the way the library does. Application code needs none of it: ``Promise``,
+``StreamedPromise``, messages and agents are the API.
+
+**What is stable.** Every name in ``__all__`` keeps its name and meaning; so do the members
+of :class:`ReplayCore` listed here. Anything else on a core (its slots, its flow's fields
+other than those named) is internal and may change.
+
+What the layers above need, and where it is:
+
+- **the record**: :class:`ReplayCore` records a stream once and replays it to every
+  consumer. Make one with ``ReplayCore(source, prefill, error=..., validator=...,
+  piece_type=..., open_ended=..., paced=..., overflow=...)`` or ``ReplayCore.finished(pieces,
+  piece_type)``; :func:`core_of` gives the core a promise shows, :func:`stream_on` a new
+  promise (or ``StreamedPromise`` subclass) over a core, and :func:`pieces_are` tells (to
+  mypy too) whether every piece of a core is known to be of one type;
+- **producing** into an open core: ``accept(piece)``, ``complete()``, ``fail(error)``,
+  ``cancel()`` (``on_abandoned`` first), ``cancel_now()``, ``defer(starter)`` (start the
+  producer at the first consumer); **pacing**: ``has_room()``, ``await await_room()``,
+  ``unpace()``, and ``flow`` (``None`` for a core that keeps everything and never makes a
+  producer wait; see :mod:`miniagents.promising.limits` for the rules);
+- **consuming**: ``start()``, ``add_observer(on_next, on_error, on_completed, consumer=...,
+  sink=...)`` (returns its disposer), ``observable()``, ``await acollect()``, ``await
+  await_done()``, ``raise_if_failed()``, ``consumed()``;
+- **a snapshot**: ``pieces`` (the record kept, from piece number ``base``), ``count``,
+  ``done``, ``started``, ``error``, ``released()``;
+- **"when done"**: ``when_done(callback)``; **"on abandoned"**: the ``on_abandoned``
+  callback, called once when every consumer of a running stream has given up
+  (``check_abandoned()`` checks);
+- **handles** (what keeps a stream reachable): ``count_handle()`` / ``handle_gone()``;
+- **sources**: :class:`DirectSource` (feeds a core by calling it), :func:`pull` (an async
+  iterable pulled in a task, no further than its gate has room);
+- **tasks**: :func:`spawn` (the one place tasks start: none is lost or left behind),
+  :func:`running_tasks`;
+- **errors that must not be lost**: :func:`mark_received`, :func:`was_received`,
+  :func:`report_lost_error`, :func:`report_broken_observer` and the ``miniagents``
+  :data:`logger`; ``handed_over`` on a core whose error went on to another stream;
+- **limits**: the :data:`stream_limits` context variable, :class:`StreamLimits` and
+  :data:`Overflow` (from :mod:`miniagents.promising.limits`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeGuard, TypeVar, overload
+
+from miniagents.promising._replay import ReplayCore as ReplayCore
+from miniagents.promising._replay import ReplayObservable as ReplayObservable
+from miniagents.promising._reporting import logger as logger
+from miniagents.promising._reporting import mark_received as mark_received
+from miniagents.promising._reporting import report_broken_observer as report_broken_observer
+from miniagents.promising._reporting import report_lost_error as report_lost_error
+from miniagents.promising._reporting import was_received as was_received
+from miniagents.promising._sources import DirectSource as DirectSource
+from miniagents.promising._sources import PieceObserver as PieceObserver
+from miniagents.promising._sources import pull as pull
+from miniagents.promising._tasks import TASK_NAME_PREFIX as TASK_NAME_PREFIX
+from miniagents.promising._tasks import running_tasks as running_tasks
+from miniagents.promising._tasks import spawn as spawn
+from miniagents.promising.limits import Overflow as Overflow
+from miniagents.promising.limits import StreamLimits as StreamLimits
+from miniagents.promising.limits import stream_limits as stream_limits
+from miniagents.promising.promise import Promise
+from miniagents.promising.streamed_promise import StreamedPromise
+
+__all__ = [
+    "TASK_NAME_PREFIX",
+    "DirectSource",
+    "Overflow",
+    "PieceObserver",
+    "ReplayCore",
+    "ReplayObservable",
+    "StreamLimits",
+    "core_of",
+    "logger",
+    "mark_received",
+    "pieces_are",
+    "pull",
+    "report_broken_observer",
+    "report_lost_error",
+    "running_tasks",
+    "spawn",
+    "stream_limits",
+    "stream_on",
+    "was_received",
+]
+
+T = TypeVar("T")
+StreamT = TypeVar("StreamT", bound=StreamedPromise[Any, Any])
+
+
+@overload
+def core_of(stream: StreamedPromise[T, Any]) -> ReplayCore[T]: ...
+
+
+@overload
+def core_of(stream: Promise[T]) -> ReplayCore[T]: ...
+
+
+def core_of(stream: StreamedPromise[Any, Any] | Promise[Any]) -> ReplayCore[Any]:
+    """The replay core that ``stream`` shows (a view's may change when it is cancelled)."""
+    return stream._core
+
+
+def stream_on(
+    cls: type[StreamT], core: ReplayCore[Any], *, gate: ReplayCore[Any] | None = None
+) -> StreamT:
+    """A new ``cls`` showing ``core``, for a subclass that computes its whole itself.
+
+    Without ``gate``, the stream owns ``core``: cancelling it cancels the core. With
+    ``gate`` it is a *view*: cancelling it stops only its own consumers, and each piece an
+    iterator of it takes waits first until ``gate`` has room (this is how an agent whose
+    replies are ahead of their consumers waits at its next input pull).
+    """
+    stream = cls.__new__(cls)
+    stream._setup(core, view=gate if gate is not None else False)
+    return stream
+
+
+def pieces_are(core: ReplayCore[Any], piece_type: type[T]) -> TypeGuard[ReplayCore[T]]:
+    """Whether every piece of ``core`` is known to be a ``piece_type`` (it was made so)."""
+    return core.piece_type is piece_type

@@ -1,0 +1,271 @@
+"""The low levels: ``miniagents.promising.lowlevel`` and ``miniagents.miniagents.lowlevel``.
+
+What the layers above the streams use of the replay core (cores, views, piece types), and
+what extensions use of the agents layer (tasks a context waits for, interaction scopes,
+extension settings); and ``MiniAgents`` showing users only what they use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from miniagents import (
+    InteractionContext,
+    Message,
+    MessagePromise,
+    MessageSequencePromise,
+    MiniAgent,
+    MiniAgents,
+    StreamedPromise,
+    miniagent,
+)
+from miniagents.errors import NoActiveContextError, StreamCancelledError
+from miniagents.ext.llm.settings import LLMSettings, llm_settings
+from miniagents.messages import MessageSequenceAppender, MessageTokenAppender
+from miniagents.miniagents.lowlevel import (
+    InteractionScope,
+    context_settings,
+    extension_settings,
+    start_task,
+    with_settings,
+)
+from miniagents.promising.lowlevel import ReplayCore, core_of, pieces_are, stream_on
+
+
+async def join(pieces: tuple[str, ...]) -> str:
+    return "".join(pieces)
+
+
+async def words() -> AsyncIterator[str]:
+    yield "a"
+    yield "b"
+
+
+# -- the replay core, as the layers above see it ---------------------------------------------
+
+
+async def test_core_of_gives_the_core_a_stream_shows() -> None:
+    stream = StreamedPromise(words(), resolver=join)
+    core = core_of(stream)
+    assert isinstance(core, ReplayCore)
+    assert await stream == "ab"
+    assert core.done
+    assert core.pieces == ["a", "b"]
+
+
+async def test_the_piece_types_of_message_streams_are_known() -> None:
+    message = MessagePromise.from_async_iterable(words())
+    sequence = MessageSequencePromise(["x", message])
+    assert pieces_are(core_of(message), str)
+    assert pieces_are(core_of(MessagePromise.of_text("ready")), str)
+    assert pieces_are(core_of(sequence), MessagePromise)
+    assert not pieces_are(core_of(sequence), str)
+    assert not pieces_are(core_of(StreamedPromise(words(), resolver=join)), str)
+    await sequence
+
+
+async def test_a_message_over_another_messages_tokens_shares_their_record() -> None:
+    first = MessagePromise.from_async_iterable(words())
+    second = MessagePromise.from_observable(first.as_observable(), role="x")
+    assert core_of(second) is core_of(first)  # its tokens are known to be str: no copy
+    assert (await second).text == "ab"
+
+
+async def test_a_stream_on_a_core_owns_it_and_a_gated_one_is_a_view() -> None:
+    appender = MessageSequenceAppender()
+    owner = stream_on(MessageSequencePromise, core_of(appender.sequence))
+    view = stream_on(MessageSequencePromise, core_of(appender.sequence), gate=core_of(owner))
+    appender.append("one")
+    view.cancel()  # a view stops only for its own consumers
+    with pytest.raises(StreamCancelledError):
+        await view
+    appender.append("two")
+    appender.complete()
+    assert [str(message) for message in await owner] == ["one", "two"]
+    owner.cancel()  # done already: nothing changes
+    assert core_of(owner).error is None
+
+
+# -- tasks the context waits for -------------------------------------------------------------
+
+
+async def test_start_task_runs_work_that_the_context_waits_for() -> None:
+    done = asyncio.Event()
+
+    async def work() -> None:
+        await asyncio.sleep(0)
+        done.set()
+
+    async with MiniAgents():
+        task = start_task(work(), "work")
+        assert task.get_name() == "miniagents:work"
+    assert done.is_set()
+
+
+async def test_start_task_outside_a_context_says_how_to_open_one_and_drops_the_work() -> None:
+    async def work() -> None:
+        raise AssertionError("never runs")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a coroutine never awaited would warn
+        with pytest.raises(NoActiveContextError, match="async with MiniAgents"):
+            start_task(work(), "work")
+
+
+# -- extension settings ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColourSettings:
+    """An extension's section: its fields are the names of its settings."""
+
+    llm_stall_timeout: float | None = 1.0
+    colour: str = "red"
+
+
+async def test_an_extension_reads_its_section_of_the_settings() -> None:
+    assert extension_settings(ColourSettings) == ColourSettings()  # outside: the defaults
+    async with MiniAgents(llm_stall_timeout=5.0):
+        assert extension_settings(ColourSettings) == ColourSettings(llm_stall_timeout=5.0)
+        assert llm_settings() == LLMSettings(llm_stall_timeout=5.0)
+        async with MiniAgents(stream_llm_tokens_by_default=False, llm_stall_timeout=None):
+            assert llm_settings() == LLMSettings(
+                stream_llm_tokens_by_default=False, llm_stall_timeout=None
+            )
+        async with MiniAgents(llm_logger_agent=True):  # inherits what it does not set
+            assert llm_settings() == LLMSettings(llm_logger_agent=True, llm_stall_timeout=5.0)
+        assert llm_settings() == LLMSettings(llm_stall_timeout=5.0)
+
+
+async def test_the_settings_travel_to_a_context_elsewhere() -> None:
+    async with MiniAgents(stream_llm_tokens_by_default=False), MiniAgents(llm_stall_timeout=2.0):
+        carried = context_settings()
+    assert carried == {"stream_llm_tokens_by_default": False, "llm_stall_timeout": 2.0}
+    assert context_settings() == {}
+    async with with_settings(MiniAgents(llm_stall_timeout=9.0), carried):
+        assert llm_settings() == LLMSettings(
+            stream_llm_tokens_by_default=False, llm_stall_timeout=2.0
+        )
+        async with MiniAgents() as inner:
+            with_settings(inner, {"colour": "blue"})  # from now on, in an active context
+            assert extension_settings(ColourSettings) == ColourSettings(2.0, "blue")
+        assert extension_settings(ColourSettings) == ColourSettings(2.0, "red")
+
+
+def test_miniagents_shows_users_only_what_they_use() -> None:
+    public = {name for name in dir(MiniAgents(llm_stall_timeout=3)) if not name.startswith("_")}
+    assert public == {
+        "arun",
+        "get_current",
+        "resource",
+        "run",
+        "start_everything_asap_by_default",
+        "stream_limits",
+    }
+
+
+# -- interaction scopes -----------------------------------------------------------------------
+
+
+def recorder(events: list[str], name: str, gate: asyncio.Event | None = None) -> MiniAgent[[]]:
+    @miniagent(alias=name)
+    async def agent(ctx: InteractionContext) -> None:
+        events.append(f"{name} started")
+        try:
+            if gate is not None:
+                await gate.wait()
+            ctx.reply(name)
+        finally:
+            events.append(f"{name} stopped")
+
+    return agent
+
+
+async def test_a_scope_waits_for_the_interactions_started_inside_it() -> None:
+    events: list[str] = []
+    gate = asyncio.Event()
+    slow = recorder(events, "SLOW", gate)
+    scope = InteractionScope()
+    async with MiniAgents():
+        with scope:
+            slow.inquire()
+        assert scope.running == 1
+        waiting = asyncio.ensure_future(scope.astopped())
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        gate.set()
+        await waiting
+        assert events == ["SLOW started", "SLOW stopped"]
+        assert scope.running == 0
+
+
+async def test_a_lazy_interaction_joins_its_scope_when_it_starts_even_after_the_block() -> None:
+    events: list[str] = []
+    gate = asyncio.Event()
+    lazy = recorder(events, "LAZY", gate).fork(start_asap=False)
+    scope = InteractionScope()
+    async with MiniAgents():
+        with scope:
+            replies = lazy.inquire()
+        assert scope.running == 0  # not started yet: nothing to wait for
+        replies.start()
+        assert scope.running == 1
+        gate.set()
+        await scope.astopped()
+        assert events == ["LAZY started", "LAZY stopped"]
+        assert str(await replies) == "LAZY"
+
+
+async def test_what_an_agent_starts_itself_is_not_in_its_callers_scope() -> None:
+    events: list[str] = []
+    gate = asyncio.Event()
+    inner = recorder(events, "INNER", gate)
+
+    @miniagent
+    async def outer(ctx: InteractionContext) -> None:
+        inner.inquire()
+        ctx.reply("outer")
+
+    scope = InteractionScope()
+    async with MiniAgents():
+        with scope:
+            await outer.inquire()
+        await scope.astopped()  # only OUTER: INNER still waits at its gate
+        assert events == ["INNER started"]
+        gate.set()
+    assert events == ["INNER started", "INNER stopped"]
+
+
+async def test_scopes_nest_and_a_task_made_inside_one_belongs_to_it() -> None:
+    events: list[str] = []
+    gate = asyncio.Event()
+    first = recorder(events, "FIRST", gate)
+    second = recorder(events, "SECOND", gate)
+    outer, inner = InteractionScope(), InteractionScope()
+    async with MiniAgents():
+        with outer:
+            first.inquire()
+            with inner:
+                await asyncio.create_task(_inquire(second))
+            assert (outer.running, inner.running) == (1, 1)
+        gate.set()
+        await outer.astopped()
+        await inner.astopped()
+    assert sorted(events) == ["FIRST started", "FIRST stopped", "SECOND started", "SECOND stopped"]
+
+
+async def _inquire(agent: MiniAgent[[]]) -> None:
+    agent.inquire()
+
+
+async def test_token_appenders_still_stream_inside_a_scope() -> None:
+    with InteractionScope():
+        appender = MessageTokenAppender()
+        appender.append("x")
+        appender.complete()
+    assert await appender.promise == Message(text="x")

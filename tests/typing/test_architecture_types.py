@@ -1,0 +1,106 @@
+"""Static typing tests for the low levels, the operators and the extension settings.
+
+The ``check_*`` functions are never called: they exist to be type-checked by mypy (strict,
+``warn_unused_ignores``); each line that must be rejected carries a precise
+``# type: ignore[code]``. :func:`test_architecture_types_pass_mypy` runs mypy on this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mypy.api
+import pytest
+from reactivex import Observable
+from typing_extensions import assert_type
+
+from miniagents import (
+    InteractionContext,
+    Message,
+    MessagePromise,
+    MessageSequencePromise,
+    MessageType,
+    MiniAgent,
+    MiniAgents,
+    Promise,
+    StreamedPromise,
+    miniagent,
+)
+from miniagents.ext.llm.settings import LLMSettings, llm_settings
+from miniagents.messages import as_message_sequence
+from miniagents.miniagents.lowlevel import (
+    InteractionScope,
+    context_settings,
+    extension_settings,
+    with_settings,
+)
+from miniagents.operators import agent_operator, flatten_messages, resolve_messages
+from miniagents.promising.lowlevel import ReplayCore, core_of, pieces_are, stream_on
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@miniagent
+async def named_agent(ctx: InteractionContext, name: str, count: int = 1) -> None:
+    ctx.reply(f"{name} x{count}")
+
+
+@dataclass(frozen=True)
+class MySettings:
+    my_colour: str = "red"
+
+
+def check_the_replay_core(stream: StreamedPromise[int, str], promise: Promise[bytes]) -> None:
+    assert_type(core_of(stream), ReplayCore[int])
+    assert_type(core_of(promise), ReplayCore[bytes])
+    core: ReplayCore[object] = ReplayCore()
+    if pieces_are(core, MessagePromise):
+        assert_type(core, ReplayCore[MessagePromise])
+    sequence = MessageSequencePromise(["a"])
+    assert_type(stream_on(MessageSequencePromise, core_of(sequence)), MessageSequencePromise)
+    stream_on(int, core)  # type: ignore[type-var]
+
+
+def check_the_agents_low_level() -> None:
+    assert_type(extension_settings(MySettings), MySettings)
+    assert_type(llm_settings(), LLMSettings)
+    assert_type(llm_settings().llm_stall_timeout, float | None)
+    assert_type(context_settings(), dict[str, object])
+    assert_type(with_settings(MiniAgents(), {"my_colour": "blue"}), MiniAgents)
+    assert_type(InteractionScope().running, int)
+    print(MiniAgents().stream_llm_tokens_by_default)  # type: ignore[attr-defined]
+    MiniAgents().start(None, "x")  # type: ignore[attr-defined]
+
+
+async def check_a_scope() -> None:
+    with InteractionScope() as scope:
+        assert_type(scope, InteractionScope)
+    assert_type(await scope.astopped(), None)
+
+
+def check_the_operators(source: Observable[MessageType], messages: Observable[Message]) -> None:
+    assert_type(flatten_messages(), Callable[[Observable[MessageType]], Observable[MessagePromise]])
+    assert_type(source.pipe(flatten_messages()), Observable[MessagePromise])
+    assert_type(source.pipe(resolve_messages(overflow="drop_oldest")), Observable[Message])
+    operator = agent_operator(named_agent, name="x")
+    assert_type(operator, Callable[[Observable[Message]], Observable[Message]])
+    assert_type(messages.pipe(operator), Observable[Message])
+    assert_type(as_message_sequence(["a", "b"]), MessageSequencePromise)
+
+
+def check_the_operators_errors(agent: MiniAgent[[]]) -> None:
+    agent_operator(named_agent, name=1)  # type: ignore[arg-type]
+    agent_operator(named_agent, nam="x")  # type: ignore[call-arg]
+    agent_operator(agent, "positional")  # type: ignore[call-arg]
+    resolve_messages(overflow="sometimes")  # type: ignore[arg-type]
+    as_message_sequence(42)  # type: ignore[arg-type]
+
+
+def test_architecture_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
+    monkeypatch.chdir(REPO_ROOT)
+    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
+    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
+    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
