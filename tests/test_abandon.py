@@ -9,6 +9,9 @@ import pytest
 
 from miniagents import InteractionContext, MessagePromise, MiniAgent, MiniAgents, miniagent
 from miniagents.errors import StreamCancelledError
+from miniagents.testing import VirtualClock
+
+pytestmark = pytest.mark.usefixtures("virtual_clock")  # the sleeps and timeouts: virtual
 
 
 def slow_agent(events: list[str]) -> MiniAgent[[]]:
@@ -26,7 +29,7 @@ def slow_agent(events: list[str]) -> MiniAgent[[]]:
     return slow
 
 
-async def test_giving_up_on_a_reply_cancels_its_agent() -> None:
+async def test_giving_up_on_a_reply_cancels_its_agent(virtual_clock: VirtualClock) -> None:
     events: list[str] = []
     async with MiniAgents():
         reply = slow_agent(events).inquire()
@@ -36,6 +39,7 @@ async def test_giving_up_on_a_reply_cancels_its_agent() -> None:
         assert events == ["started", "cancelled"]
         with pytest.raises(StreamCancelledError):
             await reply
+    assert virtual_clock.elapsed == pytest.approx(0.11)  # not the agent's 10 s
 
 
 async def test_a_reply_with_another_consumer_is_not_abandoned() -> None:
@@ -133,13 +137,15 @@ def streaming_agent(events: list[str]) -> MiniAgent[[]]:
     return streaming
 
 
-async def test_giving_up_on_a_message_of_a_plain_agent_cancels_the_agent() -> None:
+async def test_giving_up_on_a_message_of_a_plain_agent_cancels_the_agent(
+    virtual_clock: VirtualClock,
+) -> None:
     events: list[str] = []
     async with MiniAgents():
         message = await anext(aiter(streaming_agent(events).inquire()))
         with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
             await asyncio.wait_for(message.aresolve(), 0.1)
-    # the context did not wait 10 s: the agent and its message were stopped
+    assert virtual_clock.elapsed == pytest.approx(0.1)  # the context did not wait 10 s
     assert sorted(events) == ["agent cancelled", "tokens closed"]
 
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
@@ -31,11 +30,12 @@ from miniagents.errors import (
     NoActiveContextError,
 )
 from miniagents.miniagents import AgentCall, MessageHandler
+from miniagents.testing import VirtualClock
 
 # -- helpers -------------------------------------------------------------------------------
 
 
-WAIT = 2.0  # seconds: far more than anything here takes, so a hang fails instead of blocking
+WAIT = 10.0  # seconds: far more than anything here takes, so a hang fails instead of blocking
 
 
 class Boom(Exception):
@@ -277,9 +277,9 @@ async def test_the_first_reply_arrives_before_the_agent_finishes() -> None:
     assert finished == [True]
 
 
-async def test_a_reply_list_mixing_strings_messages_and_other_agents_is_flattened_in_order() -> (
-    None
-):
+async def test_a_reply_list_mixing_strings_messages_and_other_agents_is_flattened_in_order(
+    virtual_clock: VirtualClock,
+) -> None:
     events: list[tuple[str, str]] = []
     timed = timed_agent(events, 0.05)
     first, second = timed.fork(alias="B"), timed.fork(alias="C")
@@ -295,7 +295,7 @@ async def test_a_reply_list_mixing_strings_messages_and_other_agents_is_flattene
     assert {events[2], events[3]} == {("end", "B"), ("end", "C")}
 
 
-async def test_an_async_generator_in_a_reply_streams_in_place() -> None:
+async def test_an_async_generator_in_a_reply_streams_in_place(virtual_clock: VirtualClock) -> None:
     @miniagent
     async def generating(ctx: InteractionContext) -> None:
         ctx.reply(["a", slow_strings("g1", "g2"), "z"])
@@ -304,7 +304,9 @@ async def test_an_async_generator_in_a_reply_streams_in_place() -> None:
         assert await within(texts(generating.inquire())) == ["a", "g1", "g2", "z"]
 
 
-async def test_a_slow_earlier_agent_keeps_its_place_before_a_fast_later_one() -> None:
+async def test_a_slow_earlier_agent_keeps_its_place_before_a_fast_later_one(
+    virtual_clock: VirtualClock,
+) -> None:
     events: list[tuple[str, str]] = []
     slow = timed_agent(events, 0.1).fork(alias="SLOW")
     fast = timed_agent(events, 0.0).fork(alias="FAST")
@@ -321,7 +323,9 @@ async def test_a_slow_earlier_agent_keeps_its_place_before_a_fast_later_one() ->
 # -- parallelism -------------------------------------------------------------------------------
 
 
-async def test_two_agents_inquired_together_both_start_before_either_ends() -> None:
+async def test_two_agents_inquired_together_both_start_before_either_ends(
+    virtual_clock: VirtualClock,
+) -> None:
     events: list[tuple[str, str]] = []
     timed = timed_agent(events, 0.05)
     async with MiniAgents():
@@ -333,18 +337,18 @@ async def test_two_agents_inquired_together_both_start_before_either_ends() -> N
     assert events[:2] == [("start", "ONE"), ("start", "TWO")]
 
 
-async def test_gathered_inquiries_run_in_parallel() -> None:
+async def test_gathered_inquiries_run_in_parallel(virtual_clock: VirtualClock) -> None:
     @miniagent
     async def sleeper(ctx: InteractionContext) -> None:
         await asyncio.sleep(0.2)
         ctx.reply("Done!")
 
     async with MiniAgents():
-        started = time.monotonic()
         results = await within(asyncio.gather(*[sleeper.inquire() for _ in range(5)]))
-        elapsed = time.monotonic() - started
     assert [texts_of(result) for result in results] == [["Done!"]] * 5
-    assert 0.19 <= elapsed < 0.5
+    assert virtual_clock.elapsed == pytest.approx(
+        0.2
+    )  # five sleeps of 0.2 s at once, not one after another
 
 
 async def test_an_agent_starts_without_anyone_consuming_its_replies() -> None:
@@ -362,7 +366,9 @@ async def test_an_agent_starts_without_anyone_consuming_its_replies() -> None:
 # -- exceptions as messages --------------------------------------------------------------------
 
 
-async def test_an_agent_exception_reaches_the_consumer_after_the_replies_before_it() -> None:
+async def test_an_agent_exception_reaches_the_consumer_after_the_replies_before_it(
+    virtual_clock: VirtualClock,
+) -> None:
     raised: list[Boom] = []
 
     @miniagent
@@ -384,7 +390,9 @@ async def test_an_agent_exception_reaches_the_consumer_after_the_replies_before_
             await replies  # awaiting gives the same error again
 
 
-async def test_an_error_of_a_nested_agent_reaches_the_outer_consumer_at_its_position() -> None:
+async def test_an_error_of_a_nested_agent_reaches_the_outer_consumer_at_its_position(
+    virtual_clock: VirtualClock,
+) -> None:
     @miniagent
     async def inner(ctx: InteractionContext) -> None:
         ctx.reply("b1")
@@ -403,6 +411,7 @@ async def test_an_error_of_a_nested_agent_reaches_the_outer_consumer_at_its_posi
 
 
 async def test_an_agent_exception_nobody_consumes_is_logged_at_the_end_of_the_context(
+    virtual_clock: VirtualClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     raised: list[Boom] = []
@@ -481,6 +490,7 @@ async def test_an_agent_re_raising_the_error_of_its_replies_logs_nothing(
 
 
 async def test_an_error_forwarded_by_an_agent_and_then_consumed_logs_nothing(
+    virtual_clock: VirtualClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     @miniagent
@@ -533,7 +543,9 @@ async def test_an_agent_that_catches_an_error_replies_normally() -> None:
 # -- replay ---------------------------------------------------------------------------------
 
 
-async def test_two_consumers_one_late_see_the_same_replies_and_the_agent_runs_once() -> None:
+async def test_two_consumers_one_late_see_the_same_replies_and_the_agent_runs_once(
+    virtual_clock: VirtualClock,
+) -> None:
     runs: list[int] = []
 
     @miniagent
@@ -553,7 +565,9 @@ async def test_two_consumers_one_late_see_the_same_replies_and_the_agent_runs_on
     assert runs == [1]
 
 
-async def test_an_early_and_a_late_consumer_running_concurrently_see_the_same_replies() -> None:
+async def test_an_early_and_a_late_consumer_running_concurrently_see_the_same_replies(
+    virtual_clock: VirtualClock,
+) -> None:
     runs: list[int] = []
 
     @miniagent
@@ -852,7 +866,9 @@ async def test_finish_early_ends_the_replies_while_the_function_goes_on() -> Non
     assert texts_of(await replies) == ["quick answer"]
 
 
-async def test_an_error_after_finish_early_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_error_after_finish_early_is_logged(
+    virtual_clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
     @miniagent
     async def early_failure(ctx: InteractionContext) -> None:
         ctx.reply("answer")
@@ -1037,7 +1053,9 @@ async def test_a_call_never_finished_does_not_hang_the_context_exit() -> None:
 # -- the MiniAgents context ------------------------------------------------------------------------
 
 
-async def test_the_context_waits_on_exit_for_every_agent_started_inside() -> None:
+async def test_the_context_waits_on_exit_for_every_agent_started_inside(
+    virtual_clock: VirtualClock,
+) -> None:
     flags: list[str] = []
 
     @miniagent
@@ -1126,7 +1144,9 @@ async def test_re_entering_an_active_context_is_an_error() -> None:
         MiniAgents.get_current()
 
 
-async def test_leaving_the_context_with_an_error_cancels_its_agents() -> None:
+async def test_leaving_the_context_with_an_error_cancels_its_agents(
+    virtual_clock: VirtualClock,
+) -> None:
     cancelled = asyncio.Event()
     started = asyncio.Event()
 
@@ -1219,7 +1239,9 @@ async def test_messages_nested_in_fields_are_persisted_too() -> None:
     assert persisted.messages[0] is outer
 
 
-async def test_on_promise_resolved_is_called_for_every_completed_message_promise() -> None:
+async def test_on_promise_resolved_is_called_for_every_completed_message_promise(
+    virtual_clock: VirtualClock,
+) -> None:
     resolved = HandlerLog()
 
     @miniagent
@@ -1238,7 +1260,7 @@ async def test_on_promise_resolved_is_called_for_every_completed_message_promise
     assert streamed == Message(text="streamed", role="llm")
 
 
-async def test_handlers_run_even_if_nobody_awaits_the_messages() -> None:
+async def test_handlers_run_even_if_nobody_awaits_the_messages(virtual_clock: VirtualClock) -> None:
     persisted, resolved = HandlerLog(), HandlerLog()
 
     @miniagent
@@ -1252,7 +1274,9 @@ async def test_handlers_run_even_if_nobody_awaits_the_messages() -> None:
     assert resolved.texts == ["nobody", "reads", "this"]
 
 
-async def test_handlers_run_for_a_streamed_reply_nobody_consumes() -> None:
+async def test_handlers_run_for_a_streamed_reply_nobody_consumes(
+    virtual_clock: VirtualClock,
+) -> None:
     persisted = HandlerLog()
 
     @miniagent
@@ -1264,7 +1288,9 @@ async def test_handlers_run_for_a_streamed_reply_nobody_consumes() -> None:
     assert persisted.texts == ["tokens"]
 
 
-async def test_the_context_waits_for_an_async_generator_reply_nobody_consumes() -> None:
+async def test_the_context_waits_for_an_async_generator_reply_nobody_consumes(
+    virtual_clock: VirtualClock,
+) -> None:
     persisted = HandlerLog()
 
     @miniagent
@@ -1281,7 +1307,7 @@ async def test_the_context_waits_for_an_async_generator_reply_nobody_consumes() 
         await asyncio.sleep(0.01)
 
 
-async def test_the_context_waits_for_handlers_on_exit() -> None:
+async def test_the_context_waits_for_handlers_on_exit(virtual_clock: VirtualClock) -> None:
     slow = HandlerLog(delay=0.1)
     async with MiniAgents(on_persist_message=slow, on_promise_resolved=slow):
         await replying("a").inquire()

@@ -959,7 +959,7 @@ from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.misc_agents import console_user_agent
 from miniagents.utils import adialog_loop
 
-LONG = " ".join(f"word{{i}}" for i in range(40))
+LONG = " ".join(f"word{{i}}" for i in range(2000))  # 0.2 s a word: it would take 400 s
 
 
 async def main() -> None:
@@ -992,6 +992,10 @@ COMPLETED_BEFORE_THE_SLOW_REPLY = [
     ),
     UserMessage(text="second"),
 ]
+
+
+ENDS_WITHIN = 30.0
+"""Seconds a dialog has to end after Ctrl+C: far more than it takes, far less than its reply."""
 
 
 class SlowDialog:
@@ -1034,7 +1038,7 @@ class SlowDialog:
         self.say("first\nsecond\n")
         wait_until(lambda: "ASSISTANT: short reply\n" in self.output(), "the first reply")
         wait_until(lambda: "word2 " in self.output(), "the slow reply to start")
-        assert "word39" not in self.output()
+        assert "word1999" not in self.output()
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -1085,9 +1089,9 @@ def test_ctrl_c_mid_reply_with_a_chat_history_user_agent_ends_at_once(
     dialog = slow_dialogs(WITH_USER_HISTORY)
     dialog.wait_for_the_slow_reply()
     dialog.process.send_signal(signal.SIGINT)
-    assert dialog.process.wait(timeout=5) == 0
+    assert dialog.process.wait(timeout=ENDS_WITHIN) == 0  # not after the 400 s of the reply
     assert dialog.errors() == ""
-    assert "word39" not in dialog.output()
+    assert "word1999" not in dialog.output()
     assert list(load_fresh(dialog.chat)) == COMPLETED_BEFORE_THE_SLOW_REPLY
 
 
@@ -1099,7 +1103,7 @@ def test_ctrl_c_mid_reply_with_a_history_agent_ends_at_once(
     dialog.wait_for_the_slow_reply()
     dialog.process.send_signal(signal.SIGINT)
     try:
-        returncode = dialog.process.wait(timeout=3)  # the reply would need 8 s more
+        returncode = dialog.process.wait(timeout=ENDS_WITHIN)  # the reply would need 400 s
     except subprocess.TimeoutExpired:
         returncode = None
     assert returncode == 0, "the program did not end at Ctrl+C"

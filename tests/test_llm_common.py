@@ -45,7 +45,7 @@ from miniagents.ext.llm.openai import create_openai_agent, openai_agent
 from miniagents.ext.llm.sdk_calls import sdk_arguments
 from miniagents.ext.llm.sdk_errors import translate_sdk_error
 from miniagents.messages import MessageSequencePromise, MessageTuple
-from tests.fakes.virtual_clock import VirtualClock
+from miniagents.testing import VirtualClock
 
 
 async def test_the_offline_agent_streams_a_deterministic_reply_token_by_token() -> None:

@@ -32,6 +32,7 @@ from miniagents import (
     StreamedPromise,
 )
 from miniagents.messages.errors import MessageTypeError
+from miniagents.testing import VirtualClock
 
 T = TypeVar("T")
 
@@ -577,7 +578,9 @@ async def test_a_sequence_stage_maps_message_promises_into_a_new_sequence() -> N
     assert [message.text for message in await upstream] == ["first", "second", "third", "fourth"]
 
 
-async def test_a_chain_of_pass_through_stages_keeps_every_token_in_order() -> None:
+async def test_a_chain_of_pass_through_stages_keeps_every_token_in_order(
+    virtual_clock: VirtualClock,
+) -> None:
     words = [f"w{index} " for index in range(30)]
     log: list[tuple[str, str]] = []
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import pydantic
@@ -13,6 +12,7 @@ import reactivex
 from miniagents import Message, MessagePromise, MessageSequencePromise, MessageTuple, MessageType
 from miniagents.errors import IncompleteStreamError, MessageTypeError, MiniAgentsError
 from miniagents.promising.lowlevel import running_tasks
+from miniagents.testing import VirtualClock
 
 
 class Boom(Exception):
@@ -124,8 +124,7 @@ async def test_every_message_type_is_flattened_in_order() -> None:
     assert resolved[3].model_extra == {"priority": 1}
 
 
-async def test_a_slow_later_item_does_not_delay_earlier_ones() -> None:
-    start = time.perf_counter()
+async def test_a_slow_later_item_does_not_delay_earlier_ones(virtual_clock: VirtualClock) -> None:
     arrivals: list[tuple[str | None, float]] = []
     sequence = MessageSequencePromise(
         [
@@ -137,13 +136,13 @@ async def test_a_slow_later_item_does_not_delay_earlier_ones() -> None:
     )
     async for promise in sequence:
         message = await promise
-        arrivals.append((message.text, time.perf_counter() - start))
-    assert [text for text, _ in arrivals] == ["first", "fast", "slow", "last"]
-    first, fast, slow, last = (at for _, at in arrivals)
-    assert first < 0.1
-    assert fast < 0.1
-    assert slow >= 0.25
-    assert last >= slow
+        arrivals.append((message.text, virtual_clock.elapsed))
+    assert arrivals == [
+        ("first", 0.0),
+        ("fast", 0.0),  # not after the slow one
+        ("slow", pytest.approx(0.3)),
+        ("last", pytest.approx(0.3)),
+    ]
 
 
 async def test_pieces_stream_before_the_input_ends() -> None:
@@ -165,15 +164,16 @@ async def test_pieces_stream_before_the_input_ends() -> None:
         await anext(iterator)
 
 
-async def test_nested_sequences_of_parallel_streams_all_run_together() -> None:
-    start = time.perf_counter()
+async def test_nested_sequences_of_parallel_streams_all_run_together(
+    virtual_clock: VirtualClock,
+) -> None:
     sequence = MessageSequencePromise(
         [MessagePromise.from_async_iterable(slow_words(f"m{i}", delay=0.2)) for i in range(5)]
     )
     for promise in [promise async for promise in sequence]:
         promise.start()
     assert [m.text for m in await sequence] == ["m0", "m1", "m2", "m3", "m4"]
-    assert time.perf_counter() - start < 0.6
+    assert virtual_clock.elapsed == pytest.approx(0.2)  # five streams of 0.2 s at once
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from miniagents.errors import (
     StreamSourceError,
 )
 from miniagents.promising.lowlevel import running_tasks
+from miniagents.testing import VirtualClock
 
 
 class Boom(Exception):
@@ -66,7 +67,9 @@ async def join(pieces: tuple[str, ...]) -> str:
     return "".join(pieces)
 
 
-async def test_concurrent_consumers_see_every_token_and_the_producer_runs_once() -> None:
+async def test_concurrent_consumers_see_every_token_and_the_producer_runs_once(
+    virtual_clock: VirtualClock,
+) -> None:
     producer = Producer(["a", "b", "c", "d"], delay=0.001)
     promise = MessagePromise.from_async_iterable(producer(), role="assistant")
     results = await asyncio.gather(*(collect_tokens(promise) for _ in range(5)))
@@ -75,7 +78,9 @@ async def test_concurrent_consumers_see_every_token_and_the_producer_runs_once()
     assert await promise == Message(text="abcd", role="assistant")
 
 
-async def test_a_late_consumer_gets_the_replay_from_the_first_token() -> None:
+async def test_a_late_consumer_gets_the_replay_from_the_first_token(
+    virtual_clock: VirtualClock,
+) -> None:
     producer = Producer(["x", "y", "z"], delay=0.001)
     promise = MessagePromise.from_async_iterable(producer())
     iterator = aiter(promise)
@@ -107,7 +112,9 @@ async def test_the_first_token_arrives_before_the_stream_ends() -> None:
 
 
 @pytest.mark.parametrize("fail_after", [0, 2, 4])
-async def test_an_error_reaches_every_consumer_after_the_tokens_before_it(fail_after: int) -> None:
+async def test_an_error_reaches_every_consumer_after_the_tokens_before_it(
+    virtual_clock: VirtualClock, fail_after: int
+) -> None:
     producer = Producer(["a", "b", "c", "d"], delay=0.001, fail_after=fail_after)
     promise = MessagePromise.from_async_iterable(producer())
     early, concurrent = await asyncio.gather(
@@ -195,8 +202,7 @@ async def test_str_of_a_streaming_message_is_a_clear_error() -> None:
         await release.wait()
 
     promise = MessagePromise.from_async_iterable(tokens())
-    promise.start()
-    await asyncio.sleep(0)
+    assert await anext(aiter(promise)) == "a"  # streaming, and waiting for more
     with pytest.raises(IncompleteStreamError, match="Await it first"):
         str(promise)
     release.set()
@@ -237,7 +243,9 @@ def test_consuming_a_task_backed_stream_outside_asyncio_is_a_clear_error() -> No
     assert isinstance(NoRunningLoopError("x"), MiniAgentsError)
 
 
-async def test_the_producer_starts_at_the_first_consumer_or_at_start() -> None:
+async def test_the_producer_starts_at_the_first_consumer_or_at_start(
+    virtual_clock: VirtualClock,
+) -> None:
     lazy = Producer(["a"])
     promise = MessagePromise.from_async_iterable(lazy())
     await asyncio.sleep(0.01)
@@ -253,7 +261,9 @@ async def test_the_producer_starts_at_the_first_consumer_or_at_start() -> None:
     assert started.done
 
 
-async def test_cancel_stops_the_producer_and_consumers_get_a_clear_error() -> None:
+async def test_cancel_stops_the_producer_and_consumers_get_a_clear_error(
+    virtual_clock: VirtualClock,
+) -> None:
     producer = Producer([str(i) for i in range(1000)], delay=0.001)
     promise = MessagePromise.from_async_iterable(producer())
     iterator = aiter(promise)
@@ -269,7 +279,9 @@ async def test_cancel_stops_the_producer_and_consumers_get_a_clear_error() -> No
         await promise
 
 
-async def test_a_cancelled_consumer_does_not_disturb_the_others() -> None:
+async def test_a_cancelled_consumer_does_not_disturb_the_others(
+    virtual_clock: VirtualClock,
+) -> None:
     producer = Producer(["a", "b", "c"], delay=0.01)
     promise = MessagePromise.from_async_iterable(producer())
     impatient = asyncio.create_task(collect_tokens(promise))
@@ -301,7 +313,9 @@ async def test_a_prefilled_generic_stream_needs_no_source() -> None:
     assert "complete, 2 pieces" in repr(stream)
 
 
-async def test_an_unconsumed_error_is_logged_not_lost(caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_unconsumed_error_is_logged_not_lost(
+    virtual_clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
     import gc
 
     promise = MessagePromise.from_async_iterable(Producer(["a"], fail_after=0)())

@@ -27,6 +27,7 @@ from miniagents import (
 )
 from miniagents.miniagents.errors import NoActiveContextError
 from miniagents.promising.sentinels import AWAIT, CLEAR
+from miniagents.testing import VirtualClock
 from miniagents.utils import (
     ChainStep,
     achain_loop,
@@ -37,7 +38,7 @@ from miniagents.utils import (
 
 T = TypeVar("T")
 
-TIMEOUT = 2.0
+TIMEOUT = 10.0
 
 
 class Boom(Exception):
@@ -241,7 +242,9 @@ async def test_achain_loop_ends_when_an_agent_not_followed_by_await_stops() -> N
     assert recorder.inputs == {"A": [[], ["B1"]], "B": [["A1"], ["A2"]]}
 
 
-async def test_await_starts_the_next_agent_only_after_the_previous_replies_are_complete() -> None:
+async def test_await_starts_the_next_agent_only_after_the_previous_replies_are_complete(
+    virtual_clock: VirtualClock,
+) -> None:
     recorder = Recorder()
     async with MiniAgents():
         first = recorder.agent("A", stop_at=3, work=0.01)
@@ -262,7 +265,9 @@ async def test_await_starts_the_next_agent_only_after_the_previous_replies_are_c
     ]
 
 
-async def test_without_await_the_next_agent_starts_before_the_previous_one_ends() -> None:
+async def test_without_await_the_next_agent_starts_before_the_previous_one_ends(
+    virtual_clock: VirtualClock,
+) -> None:
     recorder = Recorder()
     async with MiniAgents():
         first = recorder.agent("A", stop_at=2, work=0.05)
@@ -285,7 +290,9 @@ async def test_clear_drops_the_messages_so_the_next_agent_gets_no_input() -> Non
     assert recorder.at("A1 end") < recorder.at("B1 start")  # the AWAIT before CLEAR
 
 
-async def test_clear_without_await_starts_the_next_agent_at_once_with_no_input() -> None:
+async def test_clear_without_await_starts_the_next_agent_at_once_with_no_input(
+    virtual_clock: VirtualClock,
+) -> None:
     recorder = Recorder()
     async with MiniAgents():
         first = recorder.agent("A", work=0.05)

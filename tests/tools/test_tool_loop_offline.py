@@ -29,7 +29,7 @@ from miniagents.ext.llm.offline import (
 )
 from miniagents.ext.llm.prompt import prompt_of
 from miniagents.messages import MessageTuple
-from tests.fakes.virtual_clock import VirtualClock
+from miniagents.testing import VirtualClock
 from tests.tools.loop_support import add
 
 
