@@ -18,7 +18,7 @@ from miniagents.ext.llm import (
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMRateLimitError, LLMTimeoutError
 from miniagents.ext.llm.offline import CallTool, OfflineMessage
 from miniagents.testing import VirtualClock, function_agent, scripted_agent
-from tests.tools.loop_support import add
+from tests.ext.tools.loop_support import add
 
 
 async def test_a_scripted_agent_replies_one_scripted_text_per_call() -> None:
