@@ -56,6 +56,7 @@ OpenAIAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
     DefaultNamedArg(int, 'max_tool_rounds'),
     DefaultNamedArg(openai.AsyncOpenAI | None, 'async_client'),
+    DefaultNamedArg(Literal['chat_completions', 'responses'], 'api'),
     DefaultNamedArg(int | None, 'max_tokens'),
     DefaultNamedArg(int | None, 'max_completion_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
@@ -120,6 +121,7 @@ def check_agent_types() -> None:
     assert_type(anthropic_agent, AnthropicAgent)
     assert_type(offline_agent, OfflineAgent)
     assert_type(openai_agent.fork(model="gpt-4o"), OpenAIAgent)
+    assert_type(openai_agent.fork(model="gpt-4o", api="responses"), OpenAIAgent)
     assert_type(create_openai_agent(model="gpt-4o", temperature=0.0), OpenAIAgent)
     assert_type(create_anthropic_agent(model="claude", max_tokens=100), AnthropicAgent)
     assert_type(create_offline_agent(reply="x", token_delay=0.0), OfflineAgent)
@@ -139,6 +141,7 @@ def check_calls() -> None:
     openai_agent.inquire("Hi", stop="END", seed=1, logit_bias={"12": -100})
     openai_agent.inquire("Hi", extra_options={"user": "u-1", "extra_body": {"x": 1}})
     openai_agent.inquire("Hi", async_client=openai.AsyncOpenAI(api_key="k"))
+    openai_agent.inquire("Hi", api="chat_completions", reasoning_effort="low")
     anthropic_agent.inquire("Hi", top_k=5, stop_sequences=["END"], stall_timeout=None)
     anthropic_agent.inquire("Hi", async_client=anthropic.AsyncAnthropic(api_key="k"))
     offline_agent.inquire("Hi", reply=iter(["a", "b"]), stall_timeout=DEFAULT)
@@ -197,6 +200,9 @@ def check_misspelled_and_mistyped_arguments() -> None:
     openai_agent.inquire("Hi", extra_options=["user"])  # type: ignore[arg-type]
     anthropic_agent.inquire("Hi", async_client=openai.AsyncOpenAI())  # type: ignore[arg-type]
     create_openai_agent("gpt-4o")  # type: ignore[call-arg]
+    create_openai_agent(api="chat")  # type: ignore[arg-type]
+    openai_agent.inquire("Hi", api="completions")  # type: ignore[arg-type]
+    anthropic_agent.inquire("Hi", api="responses")  # type: ignore[call-arg]
     MiniAgents(llm_stall_timeout="60")  # type: ignore[arg-type]
 
 

@@ -3,11 +3,12 @@
 ``openai_agent`` (:mod:`miniagents.ext.llm.openai`), ``anthropic_agent``
 (:mod:`miniagents.ext.llm.anthropic`) and ``offline_agent``
 (:mod:`miniagents.ext.llm.offline`) take the interaction's messages as the prompt and
-reply with one ``AssistantMessage``, streamed token by token. Given ``tools=[...]``, they
-call the model in a loop: the reply streams an ``LLMToolCallMessage`` per call and an
-``LLMToolResultMessage`` per result (each round's calls run concurrently), then the answer.
-Every message of the reply is an ``LLMMessage`` (``model``, ``agent_alias``, ...), and the
-agents' types say so: ``openai_agent`` is a ``MiniAgent[P, LLMReply[OpenAIMessage]]``.
+reply with one ``AssistantMessage``, streamed token by token (user messages may carry
+images: ``ImagePart``, re-exported here). Given ``tools=[...]``, they call the model in a
+loop: the reply streams an ``LLMToolCallMessage`` per call and an ``LLMToolResultMessage``
+per result (each round's calls run concurrently), then the answer. Every message of the
+reply is an ``LLMMessage`` (``model``, ``agent_alias``, ...), and the agents' types say so:
+``openai_agent`` is a ``MiniAgent[P, LLMReply[OpenAIMessage]]``.
 Each agent is made by :func:`make_llm_agent` from an options class (its exact parameters)
 and a provider (:mod:`miniagents.ext.llm.provider`); so is yours. Importing this package
 does not import any SDK.
@@ -38,16 +39,19 @@ from miniagents.ext.llm.provider import LLMCall as LLMCall
 from miniagents.ext.llm.provider import LLMEvent as LLMEvent
 from miniagents.ext.llm.provider import LLMOptions as LLMOptions
 from miniagents.ext.llm.provider import LLMProvider as LLMProvider
+from miniagents.ext.llm.provider import OutputFormat as OutputFormat
 from miniagents.ext.llm.provider import ToolCallDelta as ToolCallDelta
 from miniagents.ext.llm.provider import ToolCallStart as ToolCallStart
 from miniagents.ext.llm.provider import call_option as call_option
 from miniagents.ext.tools.messages import ToolCallMessage as ToolCallMessage
 from miniagents.ext.tools.messages import ToolResultMessage as ToolResultMessage
+from miniagents.messages.image import ImagePart as ImagePart
 
 __all__ = [
     "DEFAULT_MAX_TOOL_ROUNDS",
     "AssistantMessage",
     "Finish",
+    "ImagePart",
     "LLMCall",
     "LLMError",
     "LLMEvent",
@@ -58,6 +62,7 @@ __all__ = [
     "LLMToolCallMessage",
     "LLMToolResultMessage",
     "LLMToolRoundsError",
+    "OutputFormat",
     "PromptItem",
     "PromptText",
     "SystemMessage",

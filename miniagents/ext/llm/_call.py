@@ -203,7 +203,8 @@ def _call_messages(call: LLMCall) -> list[Message]:
         messages.append(Message(text=call.system, role="system"))
     for item in call.messages:
         if isinstance(item, PromptText):
-            messages.append(Message(text=item.text, role=item.role))
+            images = {"images": item.images} if item.images else {}
+            messages.append(Message(text=item.text, role=item.role, **images))
         else:
             messages.append(item)
     return messages

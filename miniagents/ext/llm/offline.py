@@ -15,6 +15,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.offline_script import (
@@ -97,6 +98,11 @@ class OfflineProvider:
 
     async def reply(self, call: LLMCall, options: OfflineOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply word by word (or as one token), then one ``Finish``."""
+        if call.output_format is not None:
+            raise LLMConfigurationError(
+                "The offline model does not support structured output (an output_format) "
+                "yet: script the JSON text as its reply instead."
+            )
         said = scripted_reply(options.reply, options.tool_rules or (), call)
         prompt_words = sum(len((item.text or "").split()) for item in call.messages)
         calls = scripted_calls(said)

@@ -43,6 +43,7 @@ __all__ = [
     "LLMEvent",
     "LLMOptions",
     "LLMProvider",
+    "OutputFormat",
     "ToolCallDelta",
     "ToolCallStart",
     "call_option",
@@ -56,7 +57,29 @@ OptionsT = TypeVar("OptionsT", bound="LLMOptions", contravariant=True)
 AnswerT_co = TypeVar("AnswerT_co", bound=AssistantMessage, default=AssistantMessage, covariant=True)
 
 _CALL_OPTION = "miniagents.call_option"
-_RESERVED = frozenset({"messages"})  # set by the agent from the input messages
+_RESERVED = frozenset({"messages", "input"})  # set by the agent from the input messages
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """A JSON schema that the model's answer must follow (structured output).
+
+    A provider that supports it asks its API for it natively (OpenAI Chat Completions:
+    ``response_format``; the Responses API: ``text.format``, both of type ``json_schema``);
+    one that cannot honour it refuses the call with an ``LLMConfigurationError``.
+
+    Attributes:
+        name: The schema's name for the API (``^[a-zA-Z0-9_-]{1,64}$``), e.g. "Weather".
+        schema: The JSON schema of the answer (an object schema).
+        strict: Whether the API must follow the schema exactly (OpenAI's strict mode,
+            which needs every property required and ``additionalProperties: false``).
+        description: What the answer is, for the model.
+    """
+
+    name: str
+    schema: Mapping[str, object]
+    strict: bool = True
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,8 +90,9 @@ class LLMCall:
         model: The model name.
         stream: Whether to stream the reply token by token.
         system: The system prompt (``system=`` and the texts of ``SystemMessage``s), if any.
-        messages: The conversation, system messages excluded: ``PromptText(role, text)``
-            pairs (tuples: ``role, text = item`` works) and, when the agent has tools, the
+        messages: The conversation, system messages excluded: a ``PromptText(role, text)``
+            pair per message (``role, text = item`` works), with the ``images`` of a user
+            message as its ``images``, and, when the agent has tools, the
             ``ToolCallMessage`` s and ``ToolResultMessage`` s of earlier turns, each call
             followed by its result (see :func:`~miniagents.ext.llm.prompt.prompt_of`).
             Every item has a ``role`` and a ``text``.
@@ -76,6 +100,8 @@ class LLMCall:
             ``max_tokens``, ``temperature``) that are not ``None``, then ``extra_options``.
         tools: The tools the model may call (their ``name``, ``description`` and
             ``parameters`` JSON schema), in order; empty for an agent without tools.
+        output_format: The JSON schema the answer must follow, if any (see
+            :class:`OutputFormat`).
     """
 
     model: str
@@ -84,6 +110,7 @@ class LLMCall:
     messages: tuple[PromptItem, ...]
     options: Mapping[str, object] = field(default_factory=dict)
     tools: tuple[Tool, ...] = ()
+    output_format: OutputFormat | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The fake server (``miniagents.testing``) plays the model: each test scripts its tool
 calls and answers, then checks what the caller saw and what the model was sent back.
-Every test runs for both providers; concurrency is shown with events, never with timing.
+Every test runs for every provider API; concurrency is shown with events, never with timing.
 """
 
 from __future__ import annotations
@@ -122,6 +122,16 @@ async def test_a_single_call_its_result_then_the_answer(
                     },
                 }
             ]
+        elif llm.name == "responses":
+            assert described == [
+                {
+                    "type": "function",
+                    "name": "add",
+                    "parameters": schema,
+                    "strict": False,
+                    "description": "Add two numbers.",
+                }
+            ]
         else:
             assert described == [
                 {"name": "add", "input_schema": schema, "description": "Add two numbers."}
@@ -195,7 +205,8 @@ async def test_several_rounds_each_sent_back_with_the_text_said_before_the_calls
     ]
     said, answer = messages[0], messages[-1]
     assert said.text == "Let me look."
-    assert said.finish_reason == llm.pick(("tool_calls", "tool_use"))  # type: ignore[attr-defined]
+    reason = llm.pick(("tool_calls", "tool_use", "completed"))
+    assert said.finish_reason == reason  # type: ignore[attr-defined]
     assert said.usage is None  # type: ignore[attr-defined]  # the answer counts every call
     assert answer.text == "Sunny, and 21."
     assert [message.text for message in messages[2::2]] == ["Sunny in Paris", "21"]
