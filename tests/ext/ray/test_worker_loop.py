@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -125,18 +126,23 @@ def test_an_interrupt_while_the_interaction_is_being_scheduled_cancels_it(
 def test_an_interrupt_while_a_wait_is_being_scheduled_cancels_what_it_waits_for(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cancelled = threading.Event()
+    started, cancelled = threading.Event(), threading.Event()
 
     async def forever() -> None:
+        started.set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             cancelled.set()
             raise
 
+    coroutine = forever()
     _interrupt_scheduling(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):
-        run_on_loop(forever())
+        run_on_loop(coroutine)
     monkeypatch.undo()
-    assert cancelled.is_set()  # ended before the interrupt went on (no wait needed here)
+    # Ended before the interrupt went on: cancelled before its first step (the loop may not
+    # have reached it yet), or cancelled at its wait with its clean-up run; never left waiting.
+    assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED
+    assert cancelled.is_set() == started.is_set()
     assert _pending_loop_tasks() == []
