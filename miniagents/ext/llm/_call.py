@@ -14,14 +14,19 @@ so any wire format plugs in (see :mod:`miniagents.ext.llm.provider`).
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TypeVar
 
+from miniagents.ext.llm._answer import Answer, invalid_answer, output_retries, retry_prompt
+from miniagents.ext.llm._output_schema import output_format_of
 from miniagents.ext.llm._turn import Turn
-from miniagents.ext.llm.errors import LLMConfigurationError, LLMTimeoutError, LLMToolRoundsError
+from miniagents.ext.llm.errors import (
+    LLMConfigurationError,
+    LLMTimeoutError,
+    LLMToolRoundsError,
+)
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.prompt import PromptText, prompt_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMOptions, LLMProvider
@@ -30,6 +35,7 @@ from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.sentinels import DEFAULT
@@ -78,37 +84,64 @@ async def run_call(
             "or None to wait as long as it takes."
         )
 
+    output_type = options.output_type
+    output = None if output_type is None else output_format_of(output_type)
+    retries = output_retries(options, alias)
+    answer = None if output_type is None else Answer(ctx, output_type, metadata)
     usage = TokenUsage()
-    for rounds in itertools.count():
-        call = LLMCall(model, stream, system, prompt, call_options, tools)
-        turn = Turn(ctx, message_class, metadata)
-        if not tools:
-            turn.open_text()  # known before the first token, as the only message
-        await turn.stream(provider, call, options, stall_timeout, stalled)
-        usage = _added(usage, turn.finish)
-        turn.complete(usage=usage)
-        calls = await turn.call_messages()
-        _log(context, ctx, call, turn, calls)
-        if not calls:
-            return
-        if rounds == max_rounds:
-            raise LLMToolRoundsError(
-                f"The agent {alias} stopped its tool loop: the model {model!r} asked for "
-                f"tools again after {max_rounds} rounds of tool calls (its max_tool_rounds). "
-                f"Give it more with {alias.lower()}.fork(max_tool_rounds=...), or tell the "
-                "model (e.g. in the system prompt) when to stop calling tools."
-            )
-        running = [tool_set.run(called) for called in calls]  # all start now, concurrently
-        ctx.reply(running)
-        try:
-            done = [await result for result in running]
-        except BaseException:  # cancelled: so are the tools, read by anyone or not
-            for result in running:
-                result.cancel()
-            raise
-        answered = [result for result in done if isinstance(result, ToolResultMessage)]
-        said = [PromptText("assistant", "".join(turn.texts))] if turn.texts else []
-        prompt = (*prompt, *said, *calls, *answered)
+    rounds = 0
+    try:
+        while True:
+            call = LLMCall(model, stream, system, prompt, call_options, tools, output)
+            turn = Turn(ctx, message_class, metadata)
+            if answer is not None:
+                answer.start_try()
+                turn.text_sink = answer.feed
+                if not tools:
+                    answer.open()
+            elif not tools:
+                turn.open_text()  # known before the first token, as the only message
+            await turn.stream(provider, call, options, stall_timeout, stalled)
+            usage = _added(usage, turn.finish)
+            turn.complete(usage=usage)
+            calls = await turn.call_messages()
+            if answer is not None and not calls:
+                errors = answer.settle(turn.finish, usage)
+                _log(context, ctx, call, turn, calls, answer.promise if not errors else None)
+                if not errors:
+                    return
+                if retries == 0:
+                    raise invalid_answer(alias, model, answer, errors, options)
+                retries -= 1
+                prompt = (*prompt, *retry_prompt(answer, errors))
+                continue
+            _log(context, ctx, call, turn, calls)
+            if not calls:
+                return
+            if rounds == max_rounds:
+                raise LLMToolRoundsError(
+                    f"The agent {alias} stopped its tool loop: the model {model!r} asked for "
+                    f"tools again after {max_rounds} rounds of tool calls (its "
+                    f"max_tool_rounds). Give it more with {alias.lower()}.fork("
+                    "max_tool_rounds=...), or tell the model (e.g. in the system prompt) "
+                    "when to stop calling tools."
+                )
+            rounds += 1
+            running = [tool_set.run(called) for called in calls]  # all start now, concurrently
+            ctx.reply(running)
+            try:
+                done = [await result for result in running]
+            except BaseException:  # cancelled: so are the tools, read by anyone or not
+                for result in running:
+                    result.cancel()
+                raise
+            answered = [result for result in done if isinstance(result, ToolResultMessage)]
+            said = [PromptText("assistant", "".join(turn.texts))] if turn.texts else []
+            prompt = (*prompt, *said, *calls, *answered)
+    except BaseException as error:
+        if answer is not None:
+            answer.fail(error)
+        raise
 
 
 def _added(usage: TokenUsage, finish: Finish) -> TokenUsage:
@@ -167,6 +200,7 @@ def _log(
     call: LLMCall,
     turn: Turn,
     calls: list[ToolCallMessage],
+    answer: MessagePromise | None = None,
 ) -> None:
     """Send the call's prompt and response to the LLM logger agent, if there is one.
 
@@ -181,6 +215,10 @@ def _log(
 
         logger = llm_logger_agent
     response: MessageType = [] if turn.text is None else turn.text.promise
+    if answer is not None:
+        response = answer
+    elif not calls and turn.text is None:  # a structured answer refused
+        response = Message(text="".join(turn.texts), role="assistant", refused=True)
     if calls:
         response = Message(
             text="".join(turn.texts),

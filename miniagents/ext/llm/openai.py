@@ -25,6 +25,7 @@ from miniagents.ext.llm.provider import (
     LLMCall,
     LLMEvent,
     LLMOptions,
+    OutputFormat,
     ToolCallDelta,
     ToolCallStart,
     call_option,
@@ -105,6 +106,8 @@ class OpenAIProvider:
         arguments = sdk_arguments(create, options, "The OpenAI SDK's chat.completions")
         if call.tools:
             arguments["tools"] = [_tool(tool) for tool in call.tools]
+        if call.output_format is not None:
+            arguments["response_format"] = _response_format(call.output_format)
         if not call.stream:
             completion = await create(model=call.model, messages=messages, **arguments)
             choice = completion.choices[0]
@@ -189,6 +192,14 @@ def _tool(tool: Tool) -> dict[str, Any]:
     if tool.description:
         function["description"] = tool.description
     return {"type": "function", "function": function}
+
+
+def _response_format(output: OutputFormat) -> dict[str, Any]:
+    schema: dict[str, Any] = {"name": output.name, "schema": dict(output.schema)}
+    schema["strict"] = output.strict
+    if output.description:
+        schema["description"] = output.description
+    return {"type": "json_schema", "json_schema": schema}
 
 
 def _call_events(called: Any, ids: dict[int, str]) -> list[LLMEvent]:

@@ -32,6 +32,7 @@ from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.prompt import PromptItem
 from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike
+from miniagents.messages.message import Message
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "LLMEvent",
     "LLMOptions",
     "LLMProvider",
+    "OutputFormat",
     "ToolCallDelta",
     "ToolCallStart",
     "call_option",
@@ -54,6 +56,28 @@ OptionsT = TypeVar("OptionsT", bound="LLMOptions", contravariant=True)
 
 _CALL_OPTION = "miniagents.call_option"
 _RESERVED = frozenset({"messages"})  # set by the agent from the input messages
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """A JSON schema that the model's answer must follow (structured output).
+
+    A provider that supports it asks its API for it natively (OpenAI Chat Completions:
+    ``response_format``; the Responses API: ``text.format``, both of type ``json_schema``);
+    one that cannot honour it refuses the call with an ``LLMConfigurationError``.
+
+    Attributes:
+        name: The schema's name for the API (``^[a-zA-Z0-9_-]{1,64}$``), e.g. "Weather".
+        schema: The JSON schema of the answer (an object schema).
+        strict: Whether the API must follow the schema exactly (OpenAI's strict mode,
+            which needs every property required and ``additionalProperties: false``).
+        description: What the answer is, for the model.
+    """
+
+    name: str
+    schema: Mapping[str, object]
+    strict: bool = True
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +97,8 @@ class LLMCall:
             ``max_tokens``, ``temperature``) that are not ``None``, then ``extra_options``.
         tools: The tools the model may call (their ``name``, ``description`` and
             ``parameters`` JSON schema), in order; empty for an agent without tools.
+        output_format: The JSON schema the answer must follow, if any (see
+            :class:`OutputFormat`).
     """
 
     model: str
@@ -81,6 +107,7 @@ class LLMCall:
     messages: tuple[PromptItem, ...]
     options: Mapping[str, object] = field(default_factory=dict)
     tools: tuple[Tool, ...] = ()
+    output_format: OutputFormat | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +184,14 @@ class LLMOptions:
             reply streams every call, every result, then the answer.
         max_tool_rounds: The most rounds of tool calls in one reply (default 10): a model
             that asks for tools once more ends the reply with an ``LLMToolRoundsError``.
+        output_type: Structured output: a ``Message`` subclass with typed fields (e.g.
+            ``class Weather(Message): city: str``). The model is asked for JSON of those
+            fields (its API's own structured output), and the answer is an instance of
+            it, its fields validated and its text the JSON; see
+            :mod:`miniagents.ext.llm.structured` (``structured(agent, Weather)`` types it).
+        output_retries: How many times an answer that does not validate goes back to the
+            model with the errors (default 1); after that the reply fails with an
+            ``LLMOutputValidationError``.
     """
 
     model: str | None = None
@@ -166,6 +201,8 @@ class LLMOptions:
     extra_options: Mapping[str, object] | None = None
     tools: Sequence[ToolLike] | None = None
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
+    output_type: type[Message] | None = None
+    output_retries: int = 1
 
     def typed_call_options(self) -> dict[str, object]:
         """The typed call options given (see :func:`call_option`), those not ``None``."""
