@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from miniagents.testing._output_format import check_output_format
 from miniagents.testing._script import OPENAI_TO_ANTHROPIC, Provider
 from miniagents.testing._wire import Event, Rendering, StreamPlan, check_ranges
 
@@ -68,7 +69,11 @@ class AnthropicWire:
         messages = body["messages"]
         if not isinstance(messages, list):
             return "messages: Input should be a valid list"
-        return check_ranges(body, _RANGES) or _check_tool_blocks(messages, "tools" in body)
+        return (
+            check_ranges(body, _RANGES)
+            or _check_tool_blocks(messages, "tools" in body)
+            or check_output_format(body)
+        )
 
     def body(self, rendering: Rendering) -> dict[str, Any]:
         """A ``message`` object."""

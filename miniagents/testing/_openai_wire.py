@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from miniagents.testing._output_format import check_output_format
 from miniagents.testing._script import ANTHROPIC_TO_OPENAI, Provider
 from miniagents.testing._wire import Event, Rendering, StreamPlan, check_ranges
 
@@ -77,7 +78,11 @@ class OpenAIWire:
         messages = body["messages"]
         if not isinstance(messages, list):
             return "messages: Input should be a valid list"
-        return check_ranges(body, _RANGES) or _check_tool_messages(messages)
+        return (
+            check_ranges(body, _RANGES)
+            or _check_tool_messages(messages)
+            or check_output_format(body)
+        )
 
     def body(self, rendering: Rendering) -> dict[str, Any]:
         """A ``chat.completion`` object."""

@@ -25,7 +25,7 @@ import pytest
 from mypy_extensions import DefaultNamedArg
 from typing_extensions import assert_type
 
-from miniagents import MessageSequencePromise, MiniAgent, MiniAgents
+from miniagents import Message, MessageSequencePromise, MiniAgent, MiniAgents
 from miniagents.ext.llm.anthropic import anthropic_agent, create_anthropic_agent
 from miniagents.ext.llm.from_env import llm_agent_from_env
 from miniagents.ext.llm.offline import Script, ToolRule, create_offline_agent, offline_agent
@@ -41,6 +41,8 @@ OpenAIAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
     DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
     DefaultNamedArg(int, 'max_tool_rounds'),
+    DefaultNamedArg(type[Message] | None, 'output_type'),
+    DefaultNamedArg(int, 'output_retries'),
     DefaultNamedArg(openai.AsyncOpenAI | None, 'async_client'),
     DefaultNamedArg(int | None, 'max_tokens'),
     DefaultNamedArg(int | None, 'max_completion_tokens'),
@@ -63,6 +65,8 @@ AnthropicAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
     DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
     DefaultNamedArg(int, 'max_tool_rounds'),
+    DefaultNamedArg(type[Message] | None, 'output_type'),
+    DefaultNamedArg(int, 'output_retries'),
     DefaultNamedArg(anthropic.AsyncAnthropic | None, 'async_client'),
     DefaultNamedArg(int, 'max_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
@@ -80,6 +84,8 @@ OfflineAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
     DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
     DefaultNamedArg(int, 'max_tool_rounds'),
+    DefaultNamedArg(type[Message] | None, 'output_type'),
+    DefaultNamedArg(int, 'output_retries'),
     DefaultNamedArg(Script | None, 'reply'),
     DefaultNamedArg(float, 'token_delay'),
     DefaultNamedArg(int | None, 'max_tokens'),
@@ -98,6 +104,7 @@ _USED_IN_ALIASES = (
     Script,
     ToolRule,
     ToolLike,
+    Message,
 )
 
 

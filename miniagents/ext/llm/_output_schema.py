@@ -61,10 +61,8 @@ def output_format_of(output_type: type[Message]) -> OutputFormat:
             "fill in: declare them on the class, e.g. `city: str`."
         )
     schema: dict[str, Any] = output_type.model_json_schema(mode="validation")
-    properties = schema.get("properties", {})
-    properties.pop("text", None)
-    schema["required"] = [name for name in schema.get("required", []) if name != "text"]
-    schema.pop("additionalProperties", None)  # a Message takes any metadata; the answer not
+    for node in [schema, *schema.get("$defs", {}).values()]:
+        _as_written(node)
     strict = _made_strict(schema)
     own_doc = output_type.__dict__.get("__doc__")
     return OutputFormat(
@@ -73,6 +71,25 @@ def output_format_of(output_type: type[Message]) -> OutputFormat:
         strict=strict is not None,
         description=inspect.cleandoc(own_doc) if own_doc else None,
     )
+
+
+_TEXT_SCHEMA = Message.model_json_schema()["properties"]["text"]
+
+
+def _as_written(node: dict[str, Any]) -> None:
+    """A ``Message`` (or ``Frozen``) model's schema as the model writes it, in place.
+
+    Without ``text`` (a message's text is its JSON, not a field of it), and closed: such
+    a model takes any metadata (``additionalProperties: true``), the model writes none.
+    """
+    properties = node.get("properties")
+    if not isinstance(properties, dict):
+        return
+    if properties.get("text") == _TEXT_SCHEMA:
+        del properties["text"]
+        node["required"] = [name for name in node.get("required", []) if name != "text"]
+    if node.get("additionalProperties") is True:
+        del node["additionalProperties"]
 
 
 def _made_strict(schema: dict[str, Any]) -> dict[str, Any] | None:

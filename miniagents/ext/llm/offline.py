@@ -74,7 +74,7 @@ class OfflineOptions(LLMOptions):
             iterator of those (one per call), or a function of the ``LLMCall``; by
             default a deterministic reply built from the prompt (with tool results: the
             results, one per line), or, with an ``output_type``, a sample of its JSON
-            schema (texts "offline", numbers 0, the first of each choice).
+            schema (texts "offline", numbers 0 or their bound, the first of each choice).
         token_delay: Seconds to wait before each token.
         max_tokens: The most tokens (words) the reply may have: a longer one is cut, with
             the finish reason "length".
@@ -152,7 +152,12 @@ def _sample(schema: Mapping[str, Any], defs: Mapping[str, Any] | None = None) ->
     if kind == "object":
         properties = schema.get("properties", {})
         return {name: _sample(value, defs) for name, value in properties.items()}
-    samples = {"string": "offline", "number": 0.0, "integer": 0, "boolean": False, "array": []}
+    if kind in ("number", "integer"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", -1) + 1)
+        high = schema.get("maximum", schema.get("exclusiveMaximum", 1) - 1)
+        number = max(low, 0) if low > 0 else min(high, 0)
+        return int(number) if kind == "integer" else float(number)
+    samples = {"string": "offline", "boolean": False, "array": []}
     return samples.get(str(kind))
 
 
