@@ -225,7 +225,7 @@ async def test_text_in_metadata_is_rejected() -> None:
 
 def test_bad_constructor_calls_are_clear_errors() -> None:
     with pytest.raises(TypeError, match="needs a token source"):
-        MessagePromise()
+        MessagePromise()  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="takes no token source"):
         MessagePromise(Producer(["a"])(), prefill_message=Message(text="x"))
 
@@ -322,7 +322,7 @@ async def test_an_unconsumed_error_is_logged_not_lost(caplog: pytest.LogCaptureF
 
 async def test_a_source_of_a_known_wrong_type_fails_at_construction() -> None:
     with pytest.raises(StreamSourceError, match="needs an async iterable") as raised:
-        MessagePromise.from_async_iterable(["a"])  # type: ignore[arg-type]
+        MessagePromise.from_async_iterable(["a"])  # type: ignore[call-overload]
     assert isinstance(raised.value, TypeError)
     assert isinstance(raised.value, MiniAgentsError)
     with pytest.raises(StreamSourceError, match="got a list_iterator"):
@@ -345,7 +345,7 @@ class NotAnIterator:
 
 @pytest.mark.parametrize("source", [BrokenAsyncIterable(), NotAnIterator()])
 async def test_every_consumer_gets_a_clear_error_from_a_broken_source(source: object) -> None:
-    promise = MessagePromise.from_async_iterable(source)  # type: ignore[arg-type]
+    promise = MessagePromise.from_async_iterable(source)  # type: ignore[call-overload]
     for _ in range(2):  # a first consumer, then a late one: both get it, nothing hangs
         with pytest.raises(StreamSourceError, match="is not an async iterable"):
             await asyncio.wait_for(promise.aresolve(), 5)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Generator, Mapping
+from typing import TYPE_CHECKING, Any, Generic, overload
 
 from reactivex import Observable
-from typing_extensions import Self
+from typing_extensions import Self, TypeVar
 
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.listener import message_listener
@@ -16,7 +17,13 @@ from miniagents.promising.lowlevel import ReplayCore, ReplayObservable, pieces_a
 from miniagents.promising.sentinels import NO_VALUE
 from miniagents.promising.streamed_promise import StreamedPromise, source_observable
 
-__all__ = ["MessagePromise"]
+__all__ = ["MessagePromise", "MessageT", "MessageT_co"]
+
+MessageT_co = TypeVar("MessageT_co", bound=Message, default=Message, covariant=True)
+"""The class of the messages of a stream (``Message`` unless it says otherwise)."""
+
+MessageT = TypeVar("MessageT", bound=Message)
+"""A message class a call chooses (e.g. ``message_class=``), kept in its result's type."""
 
 
 def _require_str(token: object) -> BaseException | None:
@@ -28,12 +35,14 @@ def _require_str(token: object) -> BaseException | None:
     )
 
 
-class MessagePromise(StreamedPromise[str, Message]):
+class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
     """A message that streams token by token: ``async for`` the tokens, ``await`` the message.
 
     Metadata known before the text is complete (a role, a model name) is given at
     creation and available at once as :attr:`metadata`; the resolved message is
-    ``message_class(text=<all tokens joined>, **metadata)``.
+    ``message_class(text=<all tokens joined>, **metadata)``. The type parameter is the
+    message's class: ``MessagePromise[Weather]`` resolves to a ``Weather``;
+    ``MessagePromise`` alone means ``MessagePromise[Message]``.
 
     Example:
         >>> async def tokens():
@@ -46,12 +55,39 @@ class MessagePromise(StreamedPromise[str, Message]):
 
     __slots__ = ("_message_class", "_metadata")
 
+    if TYPE_CHECKING:  # the same methods, typed by the message's class (no run-time cost)
+
+        async def aresolve(self) -> MessageT_co:
+            """Wait for the whole message."""
+
+        def __await__(self) -> Generator[Any, None, MessageT_co]:
+            """``await promise`` gives the whole message."""
+
+    @overload
+    def __init__(self, source: None = None, *, prefill_message: MessageT_co) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        source: AsyncIterable[str] | Observable[str],
+        *,
+        message_class: type[MessageT_co],
+        **metadata: object,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: MessagePromise[Message],
+        source: AsyncIterable[str] | Observable[str],
+        **metadata: object,
+    ) -> None: ...
+
     def __init__(
         self,
         source: AsyncIterable[str] | Observable[str] | None = None,
         *,
-        prefill_message: Message | None = None,
-        message_class: type[Message] = Message,
+        prefill_message: Any = None,  # a Message (Any: the overloads' **metadata may name it)
+        message_class: Any = Message,  # a type[Message] (Any: the same)
         **metadata: object,
     ) -> None:
         """Create a message promise from a token source, or from a ready message.
@@ -82,17 +118,17 @@ class MessagePromise(StreamedPromise[str, Message]):
             self._init_streamed(source, message_class, metadata)
 
     @classmethod
-    def of_text(cls, text: str) -> Self:
+    def of_text(cls, text: str) -> MessagePromise[Message]:
         """A complete message of just ``text`` (the fast path for plain strings)."""
-        promise = cls.__new__(cls)
+        promise: MessagePromise[Message] = cls.__new__(cls)
         # a str needs no validation, and such a message has no metadata to read
         promise._init_prefilled(Message.model_construct(text=text), _NO_METADATA)
         return promise
 
     @classmethod
-    def of_message(cls, message: Message) -> Self:
+    def of_message(cls, message: MessageT) -> MessagePromise[MessageT]:
         """A promise of a ready message (what ``MessagePromise(prefill_message=...)`` makes)."""
-        promise = cls.__new__(cls)
+        promise: MessagePromise[MessageT] = cls.__new__(cls)  # type: ignore[arg-type]
         promise._init_prefilled(message)
         return promise
 
@@ -139,19 +175,43 @@ class MessagePromise(StreamedPromise[str, Message]):
         if listener is not None:
             core.when_done(lambda: None if core.error else listener(self, self._build(core.pieces)))
 
+    @overload
+    @classmethod
+    def from_async_iterable(
+        cls, tokens: AsyncIterable[str], /, *, message_class: type[MessageT], **metadata: object
+    ) -> MessagePromise[MessageT]: ...
+
+    @overload
+    @classmethod
+    def from_async_iterable(cls, tokens: AsyncIterable[str], /, **metadata: object) -> Self: ...
+
     @classmethod
     def from_async_iterable(
         cls,
         tokens: AsyncIterable[str],
         /,
         *,
-        message_class: type[Message] = Message,
+        message_class: Any = Message,  # a type[Message]: Any as the overloads' **metadata
         **metadata: object,
-    ) -> Self:
-        """Stream the tokens of an async iterable (pulled in a task at the first consumer)."""
-        promise = cls.__new__(cls)
+    ) -> MessagePromise[Message]:
+        """Stream the tokens of an async iterable (pulled in a task at the first consumer).
+
+        The message is a ``message_class`` (``Message`` by default), which the result's type
+        says: ``MessagePromise[message_class]``.
+        """
+        promise: MessagePromise[Message] = cls.__new__(cls)
         promise._init_streamed(tokens, message_class, metadata)
         return promise
+
+    @overload
+    @classmethod
+    def from_observable(
+        cls, tokens: Observable[str], /, *, message_class: type[MessageT], **metadata: object
+    ) -> MessagePromise[MessageT]: ...
+
+    @overload
+    @classmethod
+    def from_observable(cls, tokens: Observable[str], /, **metadata: object) -> Self: ...
 
     @classmethod
     def from_observable(
@@ -159,9 +219,9 @@ class MessagePromise(StreamedPromise[str, Message]):
         tokens: Observable[str],
         /,
         *,
-        message_class: type[Message] = Message,
+        message_class: Any = Message,  # a type[Message]: Any as the overloads' **metadata
         **metadata: object,
-    ) -> Self:
+    ) -> MessagePromise[Message]:
         """Stream the tokens of an observable (subscribed to at the first consumer).
 
         Marble::
@@ -185,9 +245,9 @@ class MessagePromise(StreamedPromise[str, Message]):
         return metadata
 
     @property
-    def message_class(self) -> type[Message]:
+    def message_class(self) -> type[MessageT_co]:
         """The class of the message this promise resolves to."""
-        return self._message_class
+        return self._message_class  # type: ignore[return-value]  # the overloads of __init__
 
     def _add_metadata(self, fields: Mapping[str, object]) -> None:
         """Add metadata learnt while the message streams (its owner does this, before the end)."""
@@ -196,7 +256,7 @@ class MessagePromise(StreamedPromise[str, Message]):
         frozen = {name: freeze(value) for name, value in fields.items()}
         self._metadata = _metadata({**self.metadata, **frozen})
 
-    def message_now(self) -> Message:
+    def message_now(self) -> MessageT_co:
         """The complete message, without waiting.
 
         Raises:
@@ -211,14 +271,15 @@ class MessagePromise(StreamedPromise[str, Message]):
         core.raise_if_failed()
         return self._build(core.pieces)
 
-    def _build(self, tokens: tuple[str, ...] | list[str]) -> Message:
+    def _build(self, tokens: tuple[str, ...] | list[str]) -> MessageT_co:
+        # the whole is a ``message_class``, a ``MessageT_co`` (see the overloads of __init__)
         if self._whole is not NO_VALUE:
-            return self._whole
+            return self._whole  # type: ignore[return-value]
         message = self._message_class(text="".join(tokens), **self.metadata)
         self._whole = message
-        return message
+        return message  # type: ignore[return-value]
 
-    async def _resolve_whole(self, tokens: tuple[str, ...]) -> Message:
+    async def _resolve_whole(self, tokens: tuple[str, ...]) -> MessageT_co:
         return self._build(tokens)
 
     def __str__(self) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping
-from typing import Any, Literal, TypeAlias, Union
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, Union
 
 from pydantic import BaseModel
 from reactivex import Observable, abc
@@ -13,7 +13,7 @@ from miniagents.messages._collect import Segment, collect
 from miniagents.messages._flatten import FlattenSource
 from miniagents.messages._resolve import messages_in_order
 from miniagents.messages.message import Message
-from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.message_promise import MessagePromise, MessageT_co
 from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
 from miniagents.promising.limits import Overflow
 from miniagents.promising.lowlevel import (
@@ -34,12 +34,14 @@ __all__ = [
 ]
 
 
-class MessageTuple(tuple[Message, ...]):
+class MessageTuple(tuple[MessageT_co, ...]):
     """The resolved messages of a sequence: a tuple that prints as their joined text.
 
     It can be awaited again (giving itself), so code written for either a sequence
     promise or its result works with both: ``print(await reply)`` and
-    ``await reply.aresolve_messages()``.
+    ``await reply.aresolve_messages()``. The type parameter is the class of the messages
+    (``MessageTuple`` alone means ``MessageTuple[Message]``): the replies of
+    ``openai_agent`` are typed so, and ``reply[0].model`` needs no cast.
     """
 
     __slots__ = ()
@@ -52,17 +54,22 @@ class MessageTuple(tuple[Message, ...]):
         """Show the messages."""
         return f"MessageTuple({tuple.__repr__(self)})"
 
-    async def aresolve_messages(self) -> MessageTuple:
+    async def aresolve_messages(self) -> Self:
         """Return this tuple; the messages are resolved already."""
         return self
 
-    def __await__(self) -> Generator[Any, None, MessageTuple]:
+    def __await__(self) -> Generator[Any, None, Self]:
         """``await messages`` gives the same messages."""
         return self.aresolve_messages().__await__()
 
 
-class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
+class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Generic[MessageT_co]):
     """A stream of message promises that resolves to a :class:`MessageTuple`.
+
+    The type parameter is the class of the messages: the replies of an agent typed
+    ``MiniAgent[P, OpenAIMessage]`` are a ``MessageSequencePromise[OpenAIMessage]``. A
+    sequence made of ``MessageType`` items is a ``MessageSequencePromise[Message]`` (what
+    ``MessageSequencePromise`` alone means).
 
     ``async for`` gives each :class:`MessagePromise` as soon as it starts (its tokens
     may still be streaming); ``await`` gives all the messages, complete. A sequence of
@@ -79,8 +86,22 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
 
     __slots__ = ()
 
+    if TYPE_CHECKING:  # the same methods, typed by the messages' class (no run-time cost)
+
+        def __aiter__(self) -> AsyncIterator[MessagePromise[MessageT_co]]:
+            """Each message promise, as soon as it starts."""
+
+        def as_observable(self) -> Observable[MessagePromise[MessageT_co]]:
+            """The message promises, as an observable."""
+
+        async def aresolve(self) -> MessageTuple[MessageT_co]:
+            """Wait for every message to be complete and return them all."""
+
+        def __await__(self) -> Generator[Any, None, MessageTuple[MessageT_co]]:
+            """``await sequence`` gives all the messages."""
+
     def __init__(
-        self,
+        self: MessageSequencePromise[Message],
         messages: MessageType | Literal[Sentinel.NO_VALUE] = NO_VALUE,
         *,
         prefill_pieces: MessageType | Literal[Sentinel.NO_VALUE] = NO_VALUE,
@@ -154,7 +175,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
     @classmethod
     def from_observable(
         cls, source: Observable[MessageType], *, overflow: Overflow = "buffer"
-    ) -> Self:
+    ) -> MessageSequencePromise[Message]:
         """Make a sequence of the items of an observable, each flattened in order.
 
         The observable of another sequence (``as_observable()``, ``as_message_observable()``,
@@ -168,11 +189,11 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
             source:    --m1--[m2 m3]--|
             sequence:  --m1--(m2m3)---|
         """
-        sequence = cls.__new__(cls)
+        sequence: MessageSequencePromise[Message] = cls.__new__(cls)
         sequence._init_segments([source], overflow)
         return sequence
 
-    def as_message_observable(self) -> MessageObservable:
+    def as_message_observable(self) -> MessageObservable[MessageT_co]:
         """The complete messages, in order, each as soon as it (and those before it) is complete.
 
         Marble::
@@ -188,7 +209,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
     async def _resolve_whole(self, pieces: tuple[MessagePromise, ...]) -> MessageTuple:
         return MessageTuple([await promise for promise in pieces])
 
-    async def aresolve_messages(self) -> MessageTuple:
+    async def aresolve_messages(self) -> MessageTuple[MessageT_co]:
         """Wait for every message to be complete and return them all."""
         return await self.aresolve()
 
@@ -211,7 +232,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple]):
         return "\n\n".join(str(promise) for promise in core.pieces)
 
 
-class MessageObservable(Observable[Message]):
+class MessageObservable(Observable[MessageT_co]):
     """The complete messages of a message sequence, as an observable that agents read directly.
 
     Subscribing gives each message, in order, as soon as it (and those before it) is
@@ -222,20 +243,21 @@ class MessageObservable(Observable[Message]):
     ``MiniAgent.as_operator()`` make these.
     """
 
-    def __init__(self, open_sequence: Callable[[], MessageSequencePromise]) -> None:
+    def __init__(self, open_sequence: Callable[[], MessageSequencePromise[MessageT_co]]) -> None:
         """Wrap ``open_sequence``, called once per subscription (or per reading agent)."""
         super().__init__()
         self._open_sequence = open_sequence
 
-    def open(self) -> MessageSequencePromise:
+    def open(self) -> MessageSequencePromise[MessageT_co]:
         """The sequence behind this observable (for an agent's operator: a new interaction)."""
         return self._open_sequence()
 
     def _subscribe_core(
-        self, observer: abc.ObserverBase[Message], scheduler: abc.SchedulerBase | None = None
+        self, observer: abc.ObserverBase[MessageT_co], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         messages = self.open().as_observable().pipe(messages_in_order)
-        return messages.subscribe(observer, scheduler=scheduler)
+        # the messages of a MessageSequencePromise[MessageT_co] are MessageT_co instances
+        return messages.subscribe(observer, scheduler=scheduler)  # type: ignore[arg-type]
 
 
 def _shown_sequence(segments: list[Segment]) -> ReplayCore[MessagePromise] | None:

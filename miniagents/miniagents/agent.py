@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Concatenate, Generic, ParamSpec, Protocol, TypeAlias, cast, overload
 
 from reactivex import Observable
+from typing_extensions import TypeVar
 
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.message import Message
@@ -19,9 +20,19 @@ from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.errors import AgentDefinitionError
 from miniagents.miniagents.interaction import AgentCall, InteractionContext
 
-__all__ = ["AgentDecorator", "AgentFunction", "AnyAgentFunction", "MiniAgent", "miniagent"]
+__all__ = [
+    "AgentDecorator",
+    "AgentFunction",
+    "AnyAgentFunction",
+    "MiniAgent",
+    "ReplyT_co",
+    "miniagent",
+]
 
 P = ParamSpec("P")
+
+ReplyT_co = TypeVar("ReplyT_co", bound=Message, default=Message, covariant=True)
+"""The class of an agent's reply messages (``Message`` unless the agent's type says more)."""
 
 AgentFunction: TypeAlias = Callable[Concatenate[InteractionContext, P], Awaitable[None]]
 """``async def agent(ctx: InteractionContext, ...) -> None``, its parameters kept as ``P``."""
@@ -30,11 +41,16 @@ AnyAgentFunction: TypeAlias = "Callable[Concatenate[InteractionContext, ...], Aw
 """An agent function whose parameters typing cannot keep (e.g. ``ctx`` then ``**kwargs``)."""
 
 
-class MiniAgent(Generic[P]):
+class MiniAgent(Generic[P, ReplyT_co]):
     """An agent: an async function run once per interaction, replying through its context.
 
     Make one with ``@miniagent``. ``P`` is the agent function's own parameters (after the
-    context), which :meth:`inquire` takes as keyword arguments.
+    context), which :meth:`inquire` takes as keyword arguments. ``ReplyT_co`` is the class
+    of its reply messages: ``Message`` (the default, so ``MiniAgent[P]`` is
+    ``MiniAgent[P, Message]``) for an agent function, whose replies may be anything; an
+    agent that knows better says so in its type, e.g. ``openai_agent``'s replies are
+    ``LLMReply[OpenAIMessage]``. ``fork``, ``bind`` and ``as_operator`` keep it. A
+    ``MiniAgent[P, OpenAIMessage]`` is also a ``MiniAgent[P, Message]``.
 
     Attributes:
         alias: The agent's name (its function's name upper-cased by default).
@@ -113,7 +129,7 @@ class MiniAgent(Generic[P]):
 
     def inquire(
         self, messages: MessageType | None = None, /, *args: P.args, **kwargs: P.kwargs
-    ) -> MessageSequencePromise:
+    ) -> MessageSequencePromise[ReplyT_co]:
         """Start the agent with ``messages`` as its input and return its replies.
 
         The agent starts soon, in the background (or, with ``start_asap=False``, when its
@@ -128,14 +144,20 @@ class MiniAgent(Generic[P]):
             AgentArgumentError: for positional, unknown or missing arguments.
             MessageTypeError: if ``messages`` is not a ``MessageType``.
         """
-        return start(self, input_of(self, messages), args, kwargs)
+        # typed by the reply class, as in _typed (inline: the hot path)
+        return start(self, input_of(self, messages), args, kwargs)  # type: ignore[return-value]
 
-    def initiate_inquiry(self, *args: P.args, **kwargs: P.kwargs) -> AgentCall:
+    def initiate_inquiry(self, *args: P.args, **kwargs: P.kwargs) -> AgentCall[ReplyT_co]:
         """Start the agent now and send it its input later, with ``send_message``."""
         context = MiniAgents.get_current()
         inputs = MessageSequenceAppender()
-        replies = start(self, inputs.sequence, args, kwargs)
+        replies = self._typed(start(self, inputs.sequence, args, kwargs))
         return AgentCall(self, inputs, replies, context)
+
+    @staticmethod
+    def _typed(replies: MessageSequencePromise) -> MessageSequencePromise[ReplyT_co]:
+        """The replies, typed by the agent's reply class (which its maker vouches for)."""
+        return replies  # type: ignore[return-value]
 
     def fork(
         self,
@@ -145,7 +167,7 @@ class MiniAgent(Generic[P]):
         max_concurrency: int | None = None,
         start_asap: bool | None = None,
         **kwargs: object,
-    ) -> MiniAgent[P]:
+    ) -> MiniAgent[P, ReplyT_co]:
         """A new agent running the same function with more arguments bound.
 
         Arguments given later to ``inquire`` override the bound ones. Without a
@@ -160,7 +182,7 @@ class MiniAgent(Generic[P]):
             bound={**self._bound, **kwargs},
         )
 
-    def bind(self, *args: P.args, **kwargs: P.kwargs) -> MiniAgent[P]:
+    def bind(self, *args: P.args, **kwargs: P.kwargs) -> MiniAgent[P, ReplyT_co]:
         """``fork`` with the arguments typed: mypy checks them against the agent function.
 
         ``create_openai_agent = openai_agent.bind`` is how the ``create_*_agent``
@@ -180,7 +202,7 @@ class MiniAgent(Generic[P]):
 
     def as_operator(
         self, *args: P.args, **kwargs: P.kwargs
-    ) -> Callable[[Observable[Message]], Observable[Message]]:
+    ) -> Callable[[Observable[Message]], Observable[ReplyT_co]]:
         """The agent as a reactive operator: its input is the source, its output the replies.
 
         Each subscription is one interaction, e.g.
@@ -191,8 +213,8 @@ class MiniAgent(Generic[P]):
         diagram is in :func:`miniagents.operators.agent_operator`.
         """
 
-        def operator(source: Observable[Message]) -> Observable[Message]:
-            return MessageObservable(lambda: start(self, source, args, kwargs))
+        def operator(source: Observable[Message]) -> Observable[ReplyT_co]:
+            return MessageObservable(lambda: self._typed(start(self, source, args, kwargs)))
 
         return operator
 

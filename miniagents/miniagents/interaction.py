@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic
 
 from typing_extensions import Self
 
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.errors import MessageTypeError
+from miniagents.messages.message_promise import MessageT_co
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
 from miniagents.miniagents.errors import AgentFinishedError
 
@@ -99,8 +100,10 @@ class InteractionContext:
         self._finished = True
 
 
-class AgentCall:
+class AgentCall(Generic[MessageT_co]):
     """An inquiry whose input messages are sent one by one (``agent.initiate_inquiry()``).
+
+    The type parameter is the class of the agent's reply messages (see ``MiniAgent``).
 
     The agent starts at once and sees the messages as they are sent; its input ends at
     :meth:`finish` (or :meth:`reply_sequence`, or at the end of the ``MiniAgents``
@@ -113,7 +116,7 @@ class AgentCall:
         self,
         agent: MiniAgent[...],
         inputs: MessageSequenceAppender,
-        replies: MessageSequencePromise,
+        replies: MessageSequencePromise[MessageT_co],
         context: MiniAgents,
     ) -> None:
         """Wrap a started interaction (``MiniAgent.initiate_inquiry`` makes it)."""
@@ -142,7 +145,7 @@ class AgentCall:
         self._input.complete()
         self._context._untrack_input(self._input)
 
-    def reply_sequence(self, finish_call: bool = True) -> MessageSequencePromise:
+    def reply_sequence(self, finish_call: bool = True) -> MessageSequencePromise[MessageT_co]:
         """The agent's replies; by default this also finishes the call's input."""
         if finish_call:
             self.finish()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import ParamSpec
 
 from reactivex import Observable
+from typing_extensions import TypeVar
 
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
@@ -13,11 +14,12 @@ from miniagents.miniagents.agent import MiniAgent
 __all__ = ["agent_operator"]
 
 P = ParamSpec("P")
+ReplyT = TypeVar("ReplyT", bound=Message)
 
 
 def agent_operator(
-    agent: MiniAgent[P], /, *args: P.args, **kwargs: P.kwargs
-) -> Callable[[Observable[Message]], Observable[Message]]:
+    agent: MiniAgent[P, ReplyT], /, *args: P.args, **kwargs: P.kwargs
+) -> Callable[[Observable[Message]], Observable[ReplyT]]:
     """The agent as an operator: each subscription is one interaction, the source its input.
 
     The result emits each reply message, in order, as soon as it is complete; ``kwargs``

@@ -56,10 +56,14 @@ def check_the_replay_core(stream: StreamedPromise[int, str], promise: Promise[by
     assert_type(core_of(stream), ReplayCore[int])
     assert_type(core_of(promise), ReplayCore[bytes])
     core: ReplayCore[object] = ReplayCore()
-    if pieces_are(core, MessagePromise):
+    # mypy gives a generic class object unsolved parameters (Any), not their defaults:
+    # name the class with its type to keep them
+    promise_class: type[MessagePromise] = MessagePromise
+    if pieces_are(core, promise_class):
         assert_type(core, ReplayCore[MessagePromise])
     sequence = MessageSequencePromise(["a"])
-    assert_type(stream_on(MessageSequencePromise, core_of(sequence)), MessageSequencePromise)
+    sequence_class: type[MessageSequencePromise] = MessageSequencePromise
+    assert_type(stream_on(sequence_class, core_of(sequence)), MessageSequencePromise)
     stream_on(int, core)  # type: ignore[type-var]
 
 

@@ -89,7 +89,7 @@ async def check_message_promise() -> None:
     assert_type(MessagePromise(prefill_message=Message(text="Hi")), MessagePromise)
     assert_type(
         MessagePromise.from_async_iterable(_tokens(), message_class=CustomMessage, x=1),
-        MessagePromise,
+        MessagePromise[CustomMessage],
     )
     # A MessagePromise is a StreamedPromise of str tokens resolving to a Message.
     streamed: StreamedPromise[str, Message] = promise

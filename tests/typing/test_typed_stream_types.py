@@ -1,0 +1,175 @@
+"""Static typing tests: message streams typed by their message class, agents by their replies.
+
+The ``check_*`` functions are never called: mypy checks them (strict, with
+``warn_unused_ignores``), and :func:`test_typed_stream_types_pass_mypy` runs it on this file.
+``assert_type`` pins each inferred type; each line that must be rejected carries a precise
+``# type: ignore[code]``.
+
+``MessagePromise``, ``MessageSequencePromise``, ``MessageTuple``, ``MessageObservable`` and
+``AgentCall`` take the class of their messages (default ``Message``: the bare names keep
+meaning what they meant); ``MiniAgent[P, R]`` takes the class of its replies (default
+``Message``, so ``MiniAgent[P]`` is ``MiniAgent[P, Message]``), kept by ``inquire``,
+``fork``, ``bind``, ``as_operator`` and ``agent_operator``, and every stream is covariant:
+a stream of ``Weather`` is a stream of ``Message``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import mypy.api
+import pytest
+import reactivex
+from reactivex import Observable
+from typing_extensions import assert_type
+
+from miniagents import (
+    InteractionContext,
+    Message,
+    MessagePromise,
+    MessageSequencePromise,
+    MessageTuple,
+    MiniAgent,
+    miniagent,
+)
+from miniagents.messages import MessageObservable, MessageType
+from miniagents.miniagents import AgentCall
+from miniagents.operators import agent_operator
+
+
+class Weather(Message):
+    city: str
+    celsius: float
+
+
+async def _tokens() -> AsyncIterator[str]:
+    yield "{}"
+
+
+@miniagent
+async def forecaster(ctx: InteractionContext, city: str = "Paris") -> None:
+    ctx.reply(Weather(city=city, celsius=21.0))
+
+
+# An agent whose maker knows its replies says so in its type (as make_llm_agent does).
+typed_forecaster: MiniAgent[..., Weather] = MiniAgent(forecaster.func)
+
+
+# --- Promises, sequences, tuples -------------------------------------------------------
+
+
+async def check_message_promise_types() -> None:
+    plain = MessagePromise(_tokens())
+    assert_type(plain, MessagePromise[Message])
+    assert_type(plain, MessagePromise)  # the bare name is MessagePromise[Message]
+    weather = MessagePromise(_tokens(), message_class=Weather, city="Paris")
+    assert_type(weather, MessagePromise[Weather])
+    assert_type(await weather, Weather)
+    assert_type(await weather.aresolve(), Weather)
+    assert_type(weather.message_now(), Weather)
+    assert_type(weather.message_class, type[Weather])
+    assert_type(
+        MessagePromise(prefill_message=Weather(city="Oslo", celsius=3)), MessagePromise[Weather]
+    )
+    assert_type(MessagePromise.of_message(Weather(city="Oslo", celsius=3)), MessagePromise[Weather])
+    assert_type(MessagePromise.of_text("hi"), MessagePromise[Message])
+    assert_type(
+        MessagePromise.from_observable(reactivex.of("{}"), message_class=Weather),
+        MessagePromise[Weather],
+    )
+    async for token in weather:
+        assert_type(token, str)
+    # covariant: a promise of a Weather is a promise of a Message
+    as_message: MessagePromise = weather
+    assert_type(as_message, MessagePromise[Message])
+    # ... and not the other way round
+    as_weather: MessagePromise[Weather] = plain  # type: ignore[assignment]
+    assert_type(as_weather, MessagePromise[Weather])
+    print((await plain).celsius)  # type: ignore[attr-defined]
+    (await weather).celsius = 1  # type: ignore[misc]  # frozen
+
+
+async def check_message_sequence_types(
+    weathers: MessageSequencePromise[Weather], messages: MessageTuple[Weather]
+) -> None:
+    plain = MessageSequencePromise(["a", Weather(city="Oslo", celsius=3)])
+    assert_type(plain, MessageSequencePromise[Message])
+    assert_type(await plain, MessageTuple[Message])
+    assert_type(await weathers, MessageTuple[Weather])
+    assert_type(await weathers.aresolve_messages(), MessageTuple[Weather])
+    assert_type((await weathers)[0], Weather)
+    assert_type((await weathers)[0].celsius, float)
+    async for promise in weathers:
+        assert_type(promise, MessagePromise[Weather])
+        assert_type(await promise, Weather)
+    assert_type(weathers.as_observable(), Observable[MessagePromise[Weather]])
+    assert_type(weathers.as_message_observable(), MessageObservable[Weather])
+    assert_type(weathers.as_message_observable().open(), MessageSequencePromise[Weather])
+    assert_type(messages[-1], Weather)
+    assert_type(await messages, MessageTuple[Weather])
+    assert_type(list(messages), list[Weather])
+    # covariant: typed streams are MessageType and stand for plain ones
+    as_input: MessageType = weathers
+    assert_type(as_input, MessageType)
+    as_plain: MessageSequencePromise = weathers
+    assert_type(as_plain, MessageSequencePromise[Message])
+    plain_tuple: MessageTuple = messages
+    assert_type(plain_tuple, MessageTuple[Message])
+    # a plain sequence's messages have only a Message's fields
+    print((await plain)[0].celsius)  # type: ignore[attr-defined]
+    wrong: MessageSequencePromise[Weather] = plain  # type: ignore[assignment]
+    assert_type(wrong, MessageSequencePromise[Weather])
+
+
+# --- Agents ----------------------------------------------------------------------------
+
+
+async def check_agent_reply_types(ctx: InteractionContext) -> None:
+    # an agent function's replies are Messages: MiniAgent[P] is MiniAgent[P, Message]
+    assert_type(forecaster.inquire(), MessageSequencePromise[Message])
+    print((await forecaster.inquire())[0].celsius)  # type: ignore[attr-defined]
+    # a typed agent keeps its reply class through inquire, fork, bind and its operators
+    assert_type(typed_forecaster.inquire(), MessageSequencePromise[Weather])
+    assert_type((await typed_forecaster.inquire("x"))[0].celsius, float)
+    assert_type(typed_forecaster.fork(city="Oslo"), MiniAgent[..., Weather])
+    assert_type(typed_forecaster.bind(city="Oslo"), MiniAgent[..., Weather])
+    assert_type(typed_forecaster.fork().inquire(), MessageSequencePromise[Weather])
+    assert_type(
+        typed_forecaster.as_operator(), Callable[[Observable[Message]], Observable[Weather]]
+    )
+    assert_type(
+        agent_operator(typed_forecaster),
+        Callable[[Observable[Message]], Observable[Weather]],
+    )
+    assert_type(
+        agent_operator(forecaster, city="Oslo"),
+        Callable[[Observable[Message]], Observable[Message]],
+    )
+    call = typed_forecaster.initiate_inquiry()
+    assert_type(call, AgentCall[Weather])
+    assert_type(call.reply_sequence(), MessageSequencePromise[Weather])
+    assert_type(forecaster.initiate_inquiry(), AgentCall[Message])
+    # a typed agent is an agent (covariant), and its replies are a reply for any agent
+    any_agent: MiniAgent[...] = typed_forecaster
+    assert_type(any_agent, MiniAgent[..., Message])
+    ctx.reply(typed_forecaster.inquire())
+    # ... but a plain agent is no typed one
+    wrong: MiniAgent[..., Weather] = forecaster  # type: ignore[assignment]
+    assert_type(wrong, MiniAgent[..., Weather])
+    # the reply class is no parameter of inquire: its arguments are still checked
+    typed_forecaster.inquire(cty="Oslo")  # ok for MiniAgent[..., Weather]: any arguments
+    forecaster.inquire(cty="Oslo")  # type: ignore[call-arg]
+
+
+# --- The test that pytest runs --------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_typed_stream_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
+    monkeypatch.chdir(REPO_ROOT)
+    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
+    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
+    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
