@@ -7,6 +7,7 @@ sample of the schema.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Literal
 
 import pytest
@@ -15,8 +16,9 @@ from pydantic import Field
 from miniagents import Message, MessagePromise, MiniAgents
 from miniagents.errors import AgentArgumentError
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMOutputValidationError
-from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.llm.offline import CallTool, ScriptedReply, offline_agent, one_per_call
 from miniagents.ext.llm.structured import partial_outputs, structured
+from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
 
 
 class Weather(Message):
@@ -101,24 +103,22 @@ async def test_the_offline_model_sees_the_output_format_and_the_retry_prompt() -
     assert "celsius: Field required" in feedback.text
 
 
-async def test_with_tools_the_answer_comes_after_the_calls_and_results() -> None:
+async def test_with_tools_structured_replies_the_answer_and_fork_the_whole_reply() -> None:
     def temperature(city: str) -> float:
         """The temperature in a city."""
         return 21.5
 
-    script = one_per_call(
-        CallTool("temperature", {"city": "Paris"}), '{"city": "Paris", "celsius": 21.5}'
-    )
-    agent = structured(
-        offline_agent.fork(token_delay=0, tools=[temperature], reply=script), Weather
-    )
+    def script() -> Iterator[ScriptedReply]:
+        call = CallTool("temperature", {"city": "Paris"})
+        return one_per_call(call, '{"city": "Paris", "celsius": 21.5}')
+
     async with MiniAgents():
-        messages = await agent.inquire("Weather in Paris?")
-    assert [type(message).__name__ for message in messages] == [
-        "ToolCallMessage",
-        "ToolResultMessage",
-        "Weather",
-    ]
+        agent = offline_agent.fork(token_delay=0, tools=[temperature])
+        answered = await structured(agent.fork(reply=script()), Weather).inquire("Weather?")
+        whole = await agent.inquire("Weather?", output_type=Weather, reply=script())
+    assert [type(message) for message in answered] == [Weather]
+    assert [type(message) for message in whole] == [ToolCallMessage, ToolResultMessage, Weather]
+    assert answered[0] == whole[-1]
 
 
 async def test_output_type_on_fork_works_without_structured() -> None:

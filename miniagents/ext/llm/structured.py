@@ -33,8 +33,9 @@ An answer that did not validate had partials too: a retry's partials follow them
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar, cast
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ParamSpec, TypeVar, cast, overload
 from weakref import WeakKeyDictionary
 
 from reactivex import Observable, operators
@@ -43,7 +44,9 @@ from miniagents.ext.llm._output_schema import PartialParser, output_format_of
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.lowlevel import ReplayCore, core_of, stream_on
 from miniagents.promising.streamed_promise import StreamedPromise
 
@@ -66,16 +69,21 @@ class PartialOutputs(StreamedPromise[OutputT, OutputT]):
 
     __slots__ = ("_answer",)
 
-    _answer: MessagePromise
+    _answer: MessagePromise[Message]
 
     async def _resolve_whole(self, pieces: tuple[OutputT, ...]) -> OutputT:
         return cast(OutputT, await self._answer)
 
 
 def structured(
-    agent: MiniAgent[P], output_type: type[OutputT], *, output_retries: int = 1
-) -> MiniAgent[P]:
-    """``agent`` answering with an ``output_type`` (a fork of it).
+    agent: MiniAgent[P, Any], output_type: type[OutputT], *, output_retries: int = 1
+) -> MiniAgent[P, OutputT]:
+    """``agent`` answering with an ``output_type``, and only with it: typed for mypy.
+
+    The new agent takes ``agent``'s arguments (those bound stay bound) and replies with
+    exactly one message, the answer, typed ``OutputT``. Tool calls and results (with
+    ``tools=[...]``) run as usual but stay out of its reply; for the whole reply, calls
+    and results first, use ``agent.fork(output_type=...)`` (typed as ``agent``'s replies).
 
     Args:
         agent: An LLM agent (made by ``make_llm_agent``: ``openai_agent``,
@@ -89,11 +97,42 @@ def structured(
         AgentArgumentError: if ``agent`` is not an LLM agent (it takes no ``output_type``).
     """
     output_format_of(output_type)  # refuse a bad type now rather than at the first call
-    forked: MiniAgent[Any] = agent
-    return forked.fork(output_type=output_type, output_retries=output_retries)
+    inner: MiniAgent[..., Message] = agent.fork(
+        output_type=output_type, output_retries=output_retries
+    )
+
+    async def run(ctx: InteractionContext, /, **arguments: object) -> None:
+        ctx.reply(_answers(inner.inquire(ctx.messages, **arguments), output_type))
+
+    run.__signature__ = inspect.signature(agent.func)  # type: ignore[attr-defined]
+    run.__name__ = run.__qualname__ = getattr(agent.func, "__name__", "structured")
+    run.__module__ = agent.func.__module__
+    answering = MiniAgent(run, alias=agent.alias, description=agent.description)
+    return cast("MiniAgent[P, OutputT]", answering)
 
 
-def partial_outputs(promise: MessagePromise, output_type: type[OutputT]) -> PartialOutputs[OutputT]:
+async def _answers(
+    replies: MessageSequencePromise, output_type: type[Message]
+) -> AsyncIterator[MessagePromise]:
+    """The answers among an LLM agent's replies (its tool calls and results left out)."""
+    async for promise in replies:
+        if issubclass(promise.message_class, output_type):
+            yield promise
+
+
+@overload
+def partial_outputs(promise: MessagePromise[OutputT], /) -> PartialOutputs[OutputT]: ...
+
+
+@overload
+def partial_outputs(
+    promise: MessagePromise[Message], output_type: type[OutputT], /
+) -> PartialOutputs[OutputT]: ...
+
+
+def partial_outputs(
+    promise: MessagePromise[Message], output_type: type[Message] | None = None, /
+) -> PartialOutputs[Any]:
     """The partial objects of a structured answer, as they stream.
 
     For the answer of an LLM agent with an ``output_type``, the partials of every try of
@@ -101,22 +140,25 @@ def partial_outputs(promise: MessagePromise, output_type: type[OutputT]) -> Part
     from a history), the partials of its text.
 
     Args:
-        promise: The answer's message promise (from the agent's reply).
-        output_type: The output type (its message class, or a base class of it).
+        promise: The answer's message promise (from the agent's reply): typed by its class
+            (a ``structured`` agent's replies are), or give ``output_type``.
+        output_type: The output type, for a promise typed ``MessagePromise[Message]`` (its
+            message class, or a base class of it).
 
     Raises:
         LLMConfigurationError: if the promise's messages are not ``output_type`` s.
     """
-    if not issubclass(promise.message_class, output_type):
+    expected = promise.message_class if output_type is None else output_type
+    if not issubclass(promise.message_class, expected) or expected is Message:
         raise LLMConfigurationError(
             f"This message is a {promise.message_class.__name__}, not a "
-            f"{output_type.__name__}: pass the output type the agent was given "
-            "(structured(agent, Weather) or output_type=Weather)."
+            f"{expected.__name__} with fields: partial objects are those of a structured "
+            "answer (structured(agent, Weather) or output_type=Weather)."
         )
     core = _LIVE.get(core_of(promise))
     if core is None:
-        core = ReplayCore(promise.as_observable().pipe(_partials_of(output_type)))
-    stream: PartialOutputs[OutputT] = stream_on(PartialOutputs, core)
+        core = ReplayCore(promise.as_observable().pipe(_partials_of(expected)))
+    stream: PartialOutputs[Message] = stream_on(PartialOutputs, core)
     stream._answer = promise
     return stream
 
