@@ -275,3 +275,24 @@ async def test_the_server_refuses_a_schema_that_is_not_strict(
     errors = (openai.BadRequestError, anthropic.BadRequestError)
     with pytest.raises(errors, match="'additionalProperties' is required"):
         await create(**body)
+
+
+@pytest.mark.parametrize("how", ["structured", "output_type"])
+async def test_a_consumer_giving_up_on_the_answer_closes_the_connection(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, how: str
+) -> None:
+    server.reply(['{"city": "Paris", ', '"celsius": 21', ".5}"], hang_after=2)
+    agent = llm.agent.fork(model=llm.model, async_client=client)
+    async with MiniAgents():
+        reply: MessageSequencePromise[Message]
+        if how == "structured":
+            reply = structured(agent, Weather).inquire("Weather?")
+        else:
+            reply = agent.inquire("Weather?", output_type=Weather)
+        promise = await anext(aiter(reply))
+        waiting = asyncio.ensure_future(promise.aresolve())
+        partial = await asyncio.wait_for(anext(aiter(partial_outputs(promise, Weather))), WAIT)
+        assert partial.celsius == 21.0  # the model is writing the answer (then hangs)
+        waiting.cancel()  # its only consumer gives up
+        assert await server.wait_disconnected_async(0, WAIT)
+    assert server.requests[0].outcome == "disconnected"

@@ -6,6 +6,9 @@
 reply with one ``AssistantMessage``, streamed token by token. Given ``tools=[...]``, they
 call the model in a loop: the reply streams a ``ToolCallMessage`` per call and a
 ``ToolResultMessage`` per result (each round's calls run concurrently), then the answer.
+Given ``output_type=`` (typed: ``structured(agent, Weather)``, from
+:mod:`miniagents.ext.llm.structured`), the answer is a validated instance of it, its
+partial objects streaming meanwhile.
 Each agent is made by :func:`make_llm_agent` from an options class (its exact parameters)
 and a provider (:mod:`miniagents.ext.llm.provider`); so is yours. Importing this package
 does not import any SDK.
@@ -13,11 +16,12 @@ does not import any SDK.
 The modules: ``provider`` (the provider interface), ``llm_agent`` (``make_llm_agent`` and
 the tool loop), ``prompt`` (messages into a prompt), ``messages`` (the message classes),
 ``errors``, ``sdk_calls`` and ``sdk_errors`` (what the SDK-backed providers share),
-``llm_logger``, ``from_env``, one module per provider, and ``offline_script`` (what the
-offline model says).
+``llm_logger``, ``from_env``, ``structured`` (structured output), one module per provider,
+and ``offline_script`` (what the offline model says).
 """
 
 from miniagents.ext.llm.errors import LLMError as LLMError
+from miniagents.ext.llm.errors import LLMOutputValidationError as LLMOutputValidationError
 from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
 from miniagents.ext.llm.llm_agent import make_llm_agent as make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage as AssistantMessage
@@ -32,9 +36,13 @@ from miniagents.ext.llm.provider import LLMCall as LLMCall
 from miniagents.ext.llm.provider import LLMEvent as LLMEvent
 from miniagents.ext.llm.provider import LLMOptions as LLMOptions
 from miniagents.ext.llm.provider import LLMProvider as LLMProvider
+from miniagents.ext.llm.provider import OutputFormat as OutputFormat
 from miniagents.ext.llm.provider import ToolCallDelta as ToolCallDelta
 from miniagents.ext.llm.provider import ToolCallStart as ToolCallStart
 from miniagents.ext.llm.provider import call_option as call_option
+from miniagents.ext.llm.structured import PartialOutputs as PartialOutputs
+from miniagents.ext.llm.structured import partial_outputs as partial_outputs
+from miniagents.ext.llm.structured import structured as structured
 from miniagents.ext.tools.messages import ToolCallMessage as ToolCallMessage
 from miniagents.ext.tools.messages import ToolResultMessage as ToolResultMessage
 
@@ -46,8 +54,11 @@ __all__ = [
     "LLMError",
     "LLMEvent",
     "LLMOptions",
+    "LLMOutputValidationError",
     "LLMProvider",
     "LLMToolRoundsError",
+    "OutputFormat",
+    "PartialOutputs",
     "PromptItem",
     "PromptText",
     "SystemMessage",
@@ -59,4 +70,6 @@ __all__ = [
     "UserMessage",
     "call_option",
     "make_llm_agent",
+    "partial_outputs",
+    "structured",
 ]

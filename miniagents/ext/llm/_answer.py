@@ -19,7 +19,7 @@ import asyncio
 from typing import Any
 
 from miniagents.ext.llm._output_schema import PartialParser, error_summary, validated_fields
-from miniagents.ext.llm.errors import LLMConfigurationError, LLMOutputValidationError
+from miniagents.ext.llm.errors import LLMOutputValidationError
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.prompt import PromptText
 from miniagents.ext.llm.provider import Finish, LLMOptions
@@ -30,7 +30,7 @@ from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.lowlevel import ReplayCore
 
-__all__ = ["Answer", "invalid_answer", "output_retries", "retry_prompt"]
+__all__ = ["Answer", "invalid_answer", "retry_prompt"]
 
 
 class Answer:
@@ -120,21 +120,6 @@ class Answer:
             self._appender.fail(error)
         if not self._partials.done:
             self._partials.fail(error)
-
-
-def output_retries(options: LLMOptions, alias: str) -> int:
-    """The agent's ``output_retries``, checked.
-
-    Raises:
-        LLMConfigurationError: if it is not a whole number of at least 0.
-    """
-    retries = options.output_retries
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise LLMConfigurationError(
-            f"The output_retries of the agent {alias} must be a whole number of at least 0, "
-            f"got {retries!r}. Set it with {alias.lower()}.fork(output_retries=...)."
-        )
-    return retries
 
 
 def retry_prompt(answer: Answer, errors: list[dict[str, object]]) -> tuple[PromptText, PromptText]:

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TypeVar
 
-from miniagents.ext.llm._answer import Answer, invalid_answer, output_retries, retry_prompt
+from miniagents.ext.llm._answer import Answer, invalid_answer, retry_prompt
 from miniagents.ext.llm._output_schema import output_format_of
 from miniagents.ext.llm._turn import Turn
 from miniagents.ext.llm.errors import (
@@ -66,7 +66,7 @@ async def run_call(
     context = llm_settings()
     stream = context.stream_llm_tokens_by_default if options.stream is None else options.stream
     stall_timeout = _stall_timeout(options, context, alias)
-    max_rounds = _max_tool_rounds(options, alias)
+    max_rounds = _count(options, "max_tool_rounds", 1, alias)
     call_options = options.call_options()
     tool_set = _tool_set(options.tools or (), alias)
     tools = tuple(tool_set)
@@ -86,7 +86,7 @@ async def run_call(
 
     output_type = options.output_type
     output = None if output_type is None else output_format_of(output_type)
-    retries = output_retries(options, alias)
+    retries = _count(options, "output_retries", 0, alias)
     answer = None if output_type is None else Answer(ctx, output_type, metadata)
     usage = TokenUsage()
     rounds = 0
@@ -156,19 +156,19 @@ def _added(usage: TokenUsage, finish: Finish) -> TokenUsage:
     )
 
 
-def _max_tool_rounds(options: LLMOptions, alias: str) -> int:
-    """The agent's ``max_tool_rounds``, checked.
+def _count(options: LLMOptions, name: str, least: int, alias: str) -> int:
+    """The agent's option ``name`` (``max_tool_rounds``, ``output_retries``), checked.
 
     Raises:
-        LLMConfigurationError: if it is not a whole number of at least 1.
+        LLMConfigurationError: if it is not a whole number of at least ``least``.
     """
-    rounds = options.max_tool_rounds
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+    count = getattr(options, name)
+    if isinstance(count, bool) or not isinstance(count, int) or count < least:
         raise LLMConfigurationError(
-            f"The max_tool_rounds of the agent {alias} must be a whole number of at least 1, "
-            f"got {rounds!r}. Set it with {alias.lower()}.fork(max_tool_rounds=...)."
+            f"The {name} of the agent {alias} must be a whole number of at least {least}, "
+            f"got {count!r}. Set it with {alias.lower()}.fork({name}=...)."
         )
-    return rounds
+    return count
 
 
 def _stall_timeout(options: LLMOptions, context: LLMSettings, alias: str) -> float | None:
