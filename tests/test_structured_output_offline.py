@@ -172,3 +172,27 @@ async def test_partials_of_a_ready_message_come_from_its_text() -> None:
 async def test_partials_of_a_message_of_another_type_are_refused() -> None:
     with pytest.raises(LLMConfigurationError, match="not a Weather"):
         partial_outputs(MessagePromise.of_text("hi"), Weather)
+
+
+async def test_no_partial_is_parsed_until_someone_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from miniagents.ext.llm._output_schema import PartialParser
+
+    parsed: list[str] = []
+    feed = PartialParser.feed
+
+    def counting(self: PartialParser, token: str) -> Message | None:
+        parsed.append(token)
+        return feed(self, token)
+
+    monkeypatch.setattr(PartialParser, "feed", counting)
+    script = '{"city": "Paris", "celsius": 21.5}'
+    agent = structured(offline_agent.fork(token_delay=0, reply=script), Weather)
+    async with MiniAgents():
+        reply = agent.inquire("Weather?")
+        (weather,) = await reply
+        assert parsed == []  # nobody asked for partials: the JSON was validated once only
+        promise = await anext(aiter(reply))
+        partials = [partial async for partial in partial_outputs(promise)]
+    assert partials[-1] == Weather(text=script, city="Paris", celsius=21.5)
+    assert "".join(parsed) == script  # parsed from the answer's text, once asked
+    assert weather.city == "Paris"

@@ -16,19 +16,17 @@ live, try after try.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from miniagents.ext.llm._output_schema import PartialParser, error_summary, validated_fields
 from miniagents.ext.llm.errors import LLMOutputValidationError
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.prompt import PromptText
 from miniagents.ext.llm.provider import Finish, LLMOptions
-from miniagents.ext.llm.structured import _register_partials
+from miniagents.ext.llm.structured import LivePartials, _register_partials
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.interaction import InteractionContext
-from miniagents.promising.lowlevel import ReplayCore
 
 __all__ = ["Answer", "invalid_answer", "retry_prompt"]
 
@@ -42,7 +40,16 @@ class Answer:
         metadata: The message's metadata known at once (role, model, agent alias).
     """
 
-    __slots__ = ("_appender", "_ctx", "_opened", "_output_type", "_parser", "_partials", "_tokens")
+    __slots__ = (
+        "_appender",
+        "_ctx",
+        "_opened",
+        "_output_type",
+        "_parsed",
+        "_parser",
+        "_partials",
+        "_tokens",
+    )
 
     def __init__(
         self, ctx: InteractionContext, output_type: type[Message], metadata: dict[str, object]
@@ -50,11 +57,12 @@ class Answer:
         self._ctx = ctx
         self._output_type = output_type
         self._appender = MessageTokenAppender(message_class=output_type, **metadata)
-        self._partials: ReplayCore[Any] = ReplayCore(open_ended=True)
+        self._partials = LivePartials()
         _register_partials(self._appender.promise, self._partials)
         self._opened = False
         self._parser = PartialParser(output_type)
         self._tokens: list[str] = []
+        self._parsed = 0  # how many of the tokens the parser has had
 
     @property
     def promise(self) -> MessagePromise:
@@ -69,7 +77,7 @@ class Answer:
     @property
     def text(self) -> str:
         """The text of the current try."""
-        return self._parser.text
+        return "".join(self._tokens)
 
     def open(self) -> None:
         """Put the message in the reply (once)."""
@@ -85,14 +93,17 @@ class Answer:
         """A new call of the model: its text starts from nothing."""
         self._parser = PartialParser(self._output_type)
         self._tokens = []
+        self._parsed = 0
 
     def feed(self, token: str) -> None:
         """A token of the current try: held, and parsed for a partial object."""
         self.open()
         self._tokens.append(token)
-        partial = self._parser.feed(token)
-        if partial is not None:
-            self._partials.accept(partial)
+        if self._partials.wanted:  # else nobody is to see the partials: no parsing
+            partial = self._parser.feed("".join(self._tokens[self._parsed :]))
+            self._parsed = len(self._tokens)
+            if partial is not None:
+                self._partials.core.accept(partial)
 
     def settle(self, finish: Finish, usage: TokenUsage) -> list[dict[str, object]]:
         """Validate the current try: if it does, complete the message with it.
@@ -100,7 +111,7 @@ class Answer:
         Returns:
             The validation errors (none: the message is complete).
         """
-        fields, errors = validated_fields(self._output_type, self._parser.text)
+        fields, errors = validated_fields(self._output_type, self.text)
         if errors:
             return errors
         self.open()
@@ -108,7 +119,7 @@ class Answer:
             self._appender.append(token)
         self._appender.update_metadata(**{"finish_reason": finish.reason, "usage": usage, **fields})
         self._appender.complete()
-        self._partials.complete()
+        self._partials.core.complete()
         return []
 
     def fail(self, error: BaseException) -> None:
@@ -118,8 +129,8 @@ class Answer:
         """
         if self._opened and not self._appender.closed:
             self._appender.fail(error)
-        if not self._partials.done:
-            self._partials.fail(error)
+        if not self._partials.core.done:
+            self._partials.core.fail(error)
 
 
 def retry_prompt(answer: Answer, errors: list[dict[str, object]]) -> tuple[PromptText, PromptText]:

@@ -55,7 +55,25 @@ __all__ = ["PartialOutputs", "partial_outputs", "structured"]
 P = ParamSpec("P")
 OutputT = TypeVar("OutputT", bound=Message)
 
-_LIVE: WeakKeyDictionary[ReplayCore[Any], ReplayCore[Any]] = WeakKeyDictionary()
+
+class LivePartials:
+    """The partial objects of an answer being written, parsed only once someone asks.
+
+    Attributes:
+        core: The partials' record.
+        wanted: Whether anyone asked for them (until then, no token is parsed: parsing
+            the JSON so far at every token is the costly part).
+    """
+
+    __slots__ = ("core", "wanted")
+
+    def __init__(self) -> None:
+        """Open, unwanted."""
+        self.core: ReplayCore[Any] = ReplayCore(open_ended=True)
+        self.wanted = False
+
+
+_LIVE: WeakKeyDictionary[ReplayCore[Any], LivePartials] = WeakKeyDictionary()
 """The partials of each structured answer still known, by the core of its message."""
 
 
@@ -136,8 +154,9 @@ def partial_outputs(
     """The partial objects of a structured answer, as they stream.
 
     For the answer of an LLM agent with an ``output_type``, the partials of every try of
-    the model, live; for any other message promise of ``output_type`` (e.g. one read back
-    from a history), the partials of its text.
+    the model, live from when they are first asked for (the JSON is parsed at each token
+    only then); for an answer complete before that, or any other message promise of
+    ``output_type`` (e.g. one read back from a history), the partials of its text.
 
     Args:
         promise: The answer's message promise (from the agent's reply): typed by its class
@@ -155,15 +174,18 @@ def partial_outputs(
             f"{expected.__name__} with fields: partial objects are those of a structured "
             "answer (structured(agent, Weather) or output_type=Weather)."
         )
-    core = _LIVE.get(core_of(promise))
-    if core is None:
+    live = _LIVE.get(core_of(promise))
+    if live is not None and (live.wanted or not live.core.done):
+        live.wanted = True
+        core = live.core
+    else:  # not an LLM's answer, or one complete before anyone asked: from its text
         core = ReplayCore(promise.as_observable().pipe(_partials_of(expected)))
     stream: PartialOutputs[Message] = stream_on(PartialOutputs, core)
     stream._answer = promise
     return stream
 
 
-def _register_partials(promise: MessagePromise, partials: ReplayCore[Message]) -> None:
+def _register_partials(promise: MessagePromise, partials: LivePartials) -> None:
     """Make ``partials`` the live partial objects of the answer ``promise`` (the agents do)."""
     _LIVE[core_of(promise)] = partials
 
