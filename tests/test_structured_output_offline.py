@@ -149,6 +149,16 @@ async def test_output_retries_must_be_a_whole_number(retries: object) -> None:
             await agent.inquire("x", output_retries=retries)  # type: ignore[arg-type]
 
 
+async def test_a_structured_agent_takes_no_other_output_type() -> None:
+    class Other(Message):
+        name: str
+
+    agent = structured(offline_agent.fork(token_delay=0), Weather)
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match="answers with a Weather"):
+            await agent.inquire("x", output_type=Other)
+
+
 def test_structured_needs_an_llm_agent() -> None:
     from miniagents import miniagent
 

@@ -120,6 +120,11 @@ def structured(
     )
 
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
+        if "output_type" in arguments:
+            raise LLMConfigurationError(
+                f"This agent answers with a {output_type.__name__}: it takes no other "
+                "output_type. Make another with structured(agent, OtherType)."
+            )
         ctx.reply(_answers(inner.inquire(ctx.messages, **arguments), output_type))
 
     run.__signature__ = inspect.signature(agent.func)  # type: ignore[attr-defined]
