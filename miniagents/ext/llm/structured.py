@@ -8,7 +8,10 @@ with :func:`structured` (typed) or ``output_type=`` (any agent made by ``make_ll
         celsius: float
 
     weather_agent = structured(openai_agent.fork(model="gpt-4o-mini"), Weather)
-    weather = (await weather_agent.inquire("Weather in Paris?"))[-1]  # a Weather
+    weather = (await weather_agent.inquire("Weather in Paris?"))[0]  # a Weather, to mypy too
+
+``structured`` makes an agent that replies with the answer only (``MiniAgent[P, Weather]``);
+``output_type=`` keeps the whole reply (tool calls and results, then the answer).
 
 The model is asked for JSON of those fields through its API's own mechanism (OpenAI Chat
 Completions: ``response_format``, strict ``json_schema``; the Responses API: ``text.format``;
@@ -28,7 +31,8 @@ instance of the type, whenever one more field validates or a string grows::
     partials:  (none: celsius missing)  Weather(city='Paris', celsius=2.0)  Weather(..., 21.5)
     message:                                                             Weather(...) |
 
-An answer that did not validate had partials too: a retry's partials follow them.
+An answer that did not validate had partials too: a retry's partials follow them. The JSON
+so far is parsed at each token only once someone asked for the partials.
 """
 
 from __future__ import annotations
