@@ -296,3 +296,23 @@ async def test_a_consumer_giving_up_on_the_answer_closes_the_connection(
         waiting.cancel()  # its only consumer gives up
         assert await server.wait_disconnected_async(0, WAIT)
     assert server.requests[0].outcome == "disconnected"
+
+
+def test_an_anthropic_sdk_without_output_config_gets_it_in_the_body() -> None:
+    from miniagents.ext.llm._output_schema import output_format_of
+    from miniagents.ext.llm.anthropic import _ask_output_format
+
+    async def older_create(*, model: str, messages: object, extra_body: object = None) -> None:
+        """An SDK method of before structured outputs."""
+
+    async def newer_create(*, model: str, output_config: object = None) -> None:
+        """An SDK method that takes output_config."""
+
+    output = output_format_of(Weather)
+    wanted = {"format": {"type": "json_schema", "schema": dict(output.schema)}}
+    older: dict[str, object] = {"extra_body": {"x": 1}}
+    _ask_output_format(older_create, older, output)
+    assert older == {"extra_body": {"x": 1, "output_config": wanted}}
+    newer: dict[str, object] = {"output_config": {"effort": "low"}}
+    _ask_output_format(newer_create, newer, output)
+    assert newer == {"output_config": {"effort": "low", **wanted}}
