@@ -47,6 +47,8 @@ right for the extensions)::
     ├── RayPipelineRerunError (also RuntimeError)   a RayPipeline run a second time
     ├── FakeLLMServerError                        the fake LLM server misused (miniagents.testing)
     │   └── FakeLLMServerTimeout (also TimeoutError)  a request waited for did not come in time
+    ├── VirtualTimeError (also RuntimeError)      virtual time where it cannot work (testing)
+    ├── ContractViolationError (also AssertionError)  a contract's check failed (testing)
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
@@ -129,8 +131,10 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
     from miniagents.ext.tools.errors import ToolError as ToolError
     from miniagents.ext.tools.errors import ToolNameConflictError as ToolNameConflictError
+    from miniagents.testing.errors import ContractViolationError as ContractViolationError
     from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
     from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
+    from miniagents.testing.errors import VirtualTimeError as VirtualTimeError
 
 _LAZY: dict[str, str] = {
     **dict.fromkeys(["InputEndedError", "MissingExtraError"], "miniagents.ext.errors"),
@@ -168,7 +172,15 @@ _LAZY: dict[str, str] = {
         ["ToolCallError", "ToolDefinitionError", "ToolError", "ToolNameConflictError"],
         "miniagents.ext.tools.errors",
     ),
-    **dict.fromkeys(["FakeLLMServerError", "FakeLLMServerTimeout"], "miniagents.testing.errors"),
+    **dict.fromkeys(
+        [
+            "ContractViolationError",
+            "FakeLLMServerError",
+            "FakeLLMServerTimeout",
+            "VirtualTimeError",
+        ],
+        "miniagents.testing.errors",
+    ),
 }
 """The errors of the extensions and the testing kit, by the module that defines each."""
 

@@ -11,7 +11,7 @@ import pytest
 
 from miniagents.promising.lowlevel import running_tasks
 
-pytest_plugins = ["tests.fakes.fixtures"]  # the `fake_llm` fixture: a local fake LLM server
+pytest_plugins = ["tests.fakes.fixtures"]  # fake_llm, virtual_clock
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

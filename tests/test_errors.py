@@ -66,6 +66,12 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "the error that ended the replies: the input's (re-raised), RayWorkerDiedError or "
         "_WorkerDied, or a RayAgentError"
     ),
+    ("miniagents.ext.ray.agent", "self.input_error"): (
+        "an input's error (of any type) that stopped the worker, re-raised to the reply's consumer"
+    ),
+    ("miniagents.testing.scripted_model", "reply"): (
+        "an error the test scripted for this call, raised as the model's failure with its own type"
+    ),
     ("miniagents.ext.ray._pipeline_run", "self.error"): (
         "an item's error, re-raised to the pipeline's consumer with its own type"
     ),

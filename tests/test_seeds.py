@@ -30,6 +30,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -765,33 +766,39 @@ def test_seed_002_message_promises_and_sequences_prints_each_message(tmp_path: P
     assert result.stdout == "Processed: Hello\nProcessed: World\n"
 
 
-TIMING_HARNESS = """\
+VIRTUAL_TIME_HARNESS = """\
+import asyncio
 import runpy
 import sys
-import time
 
-import miniagents.miniagents  # imported before the clock starts
-import miniagents.utils
+from miniagents.testing import run_with_virtual_time
 
-start = time.monotonic()
+ended_at = []
+
+
+def run_on_virtual_time(main, **options):
+    async def timed():
+        result = await main
+        ended_at.append(asyncio.get_running_loop().time())
+        return result
+
+    return run_with_virtual_time(timed())
+
+
+asyncio.run = run_on_virtual_time  # the snippet's own asyncio.run(), on a virtual clock
 runpy.run_path(sys.argv[1], run_name="__main__")
-print(f"elapsed={time.monotonic() - start:.3f}")
+print(f"virtual seconds: {ended_at}")
 """
+"""Runs a snippet whose ``asyncio.run()`` runs on a virtual clock; prints how long it took."""
 
 
 @runs("002 Parallel Execution of Agents")
 def test_seed_002_parallel_execution_runs_the_five_agents_at_once(tmp_path: Path) -> None:
-    """Five agents that sleep one second each finish in about one second, not five."""
+    """Five agents that sleep one second each finish in one (virtual) second, not five."""
     code = as_a_user_runs_it(BY_KEY["002 Parallel Execution of Agents"].code)
-    started = time.monotonic()
-    result = run_code(code, tmp_path, harness=TIMING_HARNESS)
-    wall_time = time.monotonic() - started
+    result = run_code(code, tmp_path, harness=VIRTUAL_TIME_HARNESS)
     assert_clean_run(result)
-    match = re.fullmatch(r"elapsed=(\d+\.\d+)\n", result.stdout)
-    assert match is not None, result.stdout
-    elapsed = float(match.group(1))
-    assert 1.0 <= elapsed < 2.5, f"the snippet ran for {elapsed:.2f} s"
-    assert wall_time < 5.0
+    assert result.stdout == "virtual seconds: [1.0]\n"
 
 
 # --- Snippets that only define agents -------------------------------------------------
@@ -880,8 +887,6 @@ asyncio.run(_drive())
 PROGRESS_HARNESS = """\
 import runpy
 import sys
-import threading
-import time
 
 from miniagents import MiniAgent
 
@@ -892,24 +897,32 @@ inquire = MiniAgent.inquire
 def counting_inquire(self, *args, **kwargs):
     global inquiries
     inquiries += 1
+    if inquiries == 200:
+        print("200 inquiries, and still going", flush=True)
     return inquire(self, *args, **kwargs)
 
 
-def report():
-    while True:
-        time.sleep(0.1)
-        print(f"inquiries={inquiries}", flush=True)
-
-
 MiniAgent.inquire = counting_inquire
-threading.Thread(target=report, daemon=True).start()
 runpy.run_path(sys.argv[1], run_name="__main__")
+print("the snippet ended", flush=True)
 """
-"""Runs a snippet, printing how many times agents were inquired so far, every 0.1 s."""
+"""Runs a snippet, saying when agents were inquired 200 times, and whether it ended."""
 
 
 ENDLESS_CHAINS = ("002 Chaining Agents", "002 Using AWAIT and CLEAR Sentinels")
 """The snippets that run ``achain_loop`` with agents that never stop."""
+
+
+def first_line(process: subprocess.Popen[str], timeout: float) -> str:
+    """The first line ``process`` prints ("" if it prints none within ``timeout`` seconds)."""
+    out = process.stdout
+    assert out is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(out.readline()))
+    reader.daemon = True
+    reader.start()
+    reader.join(timeout)
+    return lines[0] if lines else ""
 
 
 @pytest.mark.parametrize("key", ENDLESS_CHAINS)
@@ -917,8 +930,8 @@ ENDLESS_CHAINS = ("002 Chaining Agents", "002 Using AWAIT and CLEAR Sentinels")
 def test_an_endless_chain_snippet_loops_until_it_is_stopped(key: str, tmp_path: Path) -> None:
     """``achain_loop`` with agents that never stop runs forever, by design.
 
-    After 1.5 s the snippet is still running, with no error and many agents inquired
-    (the loop goes round, it is not stuck); then the test terminates it.
+    The snippet goes round its loop (200 agents inquired) with no error and without
+    ending; then the test terminates it.
     """
     script = tmp_path / "snippet.py"
     script.write_text(as_a_user_runs_it(BY_KEY[key].code), encoding="utf-8")
@@ -934,7 +947,7 @@ def test_an_endless_chain_snippet_loops_until_it_is_stopped(key: str, tmp_path: 
         text=True,
     )
     try:
-        time.sleep(1.5)
+        said = first_line(process, TIMEOUT)
         still_running = process.poll() is None
         process.terminate()
         stdout, stderr = process.communicate(timeout=TIMEOUT)
@@ -942,13 +955,10 @@ def test_an_endless_chain_snippet_loops_until_it_is_stopped(key: str, tmp_path: 
         if process.poll() is None:
             process.kill()
             process.communicate()
+    assert said == "200 inquiries, and still going\n", f"{said!r}{stdout!r}{stderr}"
     assert still_running, f"the loop ended (exit code {process.returncode}):\n{stderr}"
-    assert "Traceback" not in stderr
     assert stderr == ""
-    reports = stdout.splitlines()
-    assert reports, "the snippet did not get as far as its loop"
-    assert all(re.fullmatch(r"inquiries=\d+", line) for line in reports), stdout
-    assert int(reports[-1].removeprefix("inquiries=")) >= 100
+    assert stdout == ""
 
 
 @runs("001 Multiple Agents Interaction")

@@ -19,10 +19,27 @@ events, malformed events, streams without their final event. Requests the real A
 would refuse (a missing field, an option out of range, tool calls and results that do not
 pair up) get the same 400.
 
+:func:`scripted_agent` and :func:`function_agent` are real LLM agents (the offline model
+with a script) whose replies a test writes: one per call of the model, or what a function
+of the call returns::
+
+    agent = scripted_agent(CallTool("add", {"a": 2, "b": 3}), "2 + 3 = 5.", tools=[add])
+
+:func:`run_with_virtual_time`, :func:`virtual_time` and :func:`manual_time` run asyncio
+code on a :class:`VirtualClock`, which jumps to the next timer when the loop is idle (or
+stands still until the test moves it): sleeps, timeouts and stalls at once, in order.
+
+:class:`ChatHistoryContract` and :class:`LLMProviderContract` are the checks every chat
+history and every LLM provider must pass: extend one in a test class of yours, and pytest
+runs them on your own history or provider.
+
 The modules: ``llm_server`` (:class:`FakeLLMServer`), ``errors``, and private ones for the
 HTTP plumbing (``_http``), the wire formats (``_openai_wire``, ``_anthropic_wire``,
 ``_wire``), the script (``_script``), the failure modes (``_faults``) and the record
-(``_record``).
+(``_record``). The rest of the kit: ``scripted_model``, ``virtual_time`` (with the private
+``_idle``: what the loop's clock needs), ``chat_history_contract`` and
+``llm_provider_contract`` (with the private ``_provider_hooks``, ``_spy`` and
+``_checks``).
 """
 
 from miniagents.testing._record import Outcome as Outcome
@@ -32,19 +49,51 @@ from miniagents.testing._script import Failure as Failure
 from miniagents.testing._script import Provider as Provider
 from miniagents.testing._script import Reply as Reply
 from miniagents.testing._script import ToolCall as ToolCall
+from miniagents.testing.chat_history_contract import ChatHistoryContract as ChatHistoryContract
+from miniagents.testing.chat_history_contract import ContractNote as ContractNote
+from miniagents.testing.chat_history_contract import every_kind_of_message as every_kind_of_message
+from miniagents.testing.errors import ContractViolationError as ContractViolationError
 from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
 from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
+from miniagents.testing.errors import VirtualTimeError as VirtualTimeError
+from miniagents.testing.llm_provider_contract import CONTRACT_TOKENS as CONTRACT_TOKENS
+from miniagents.testing.llm_provider_contract import LLMProviderContract as LLMProviderContract
 from miniagents.testing.llm_server import FakeLLMServer as FakeLLMServer
+from miniagents.testing.scripted_model import FunctionAgentFactory as FunctionAgentFactory
+from miniagents.testing.scripted_model import ScriptedAgentFactory as ScriptedAgentFactory
+from miniagents.testing.scripted_model import function_agent as function_agent
+from miniagents.testing.scripted_model import scripted_agent as scripted_agent
+from miniagents.testing.virtual_time import VirtualClock as VirtualClock
+from miniagents.testing.virtual_time import VirtualTimeLoop as VirtualTimeLoop
+from miniagents.testing.virtual_time import manual_time as manual_time
+from miniagents.testing.virtual_time import run_with_virtual_time as run_with_virtual_time
+from miniagents.testing.virtual_time import virtual_time as virtual_time
 
 __all__ = [
+    "CONTRACT_TOKENS",
     "FAST_RETRY",
+    "ChatHistoryContract",
+    "ContractNote",
+    "ContractViolationError",
     "Failure",
     "FakeLLMServer",
     "FakeLLMServerError",
     "FakeLLMServerTimeout",
+    "FunctionAgentFactory",
+    "LLMProviderContract",
     "Outcome",
     "Provider",
     "RecordedRequest",
     "Reply",
+    "ScriptedAgentFactory",
     "ToolCall",
+    "VirtualClock",
+    "VirtualTimeError",
+    "VirtualTimeLoop",
+    "every_kind_of_message",
+    "function_agent",
+    "manual_time",
+    "run_with_virtual_time",
+    "scripted_agent",
+    "virtual_time",
 ]

@@ -4,13 +4,20 @@
 
     FakeLLMServerError                    the fake LLM server was misused (e.g. started twice)
     └── FakeLLMServerTimeout (also TimeoutError)  what a test waited for did not happen in time
+    VirtualTimeError (also RuntimeError)  virtual time used where it cannot work
+    ContractViolationError (also AssertionError)  code under a contract failed one of its checks
 """
 
 from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
 
-__all__ = ["FakeLLMServerError", "FakeLLMServerTimeout"]
+__all__ = [
+    "ContractViolationError",
+    "FakeLLMServerError",
+    "FakeLLMServerTimeout",
+    "VirtualTimeError",
+]
 
 
 class FakeLLMServerError(MiniAgentsError):
@@ -19,3 +26,15 @@ class FakeLLMServerError(MiniAgentsError):
 
 class FakeLLMServerTimeout(FakeLLMServerError, TimeoutError):
     """A request, or the end of a response, that a test waited for did not come in time."""
+
+
+class VirtualTimeError(MiniAgentsError, RuntimeError):
+    """Virtual time was used where it cannot work (the message says what to do instead)."""
+
+
+class ContractViolationError(MiniAgentsError, AssertionError):
+    """A check of ``ChatHistoryContract`` or ``LLMProviderContract`` failed.
+
+    The message says what the history or provider under the check did wrong. It is an
+    ``AssertionError``, so pytest reports it as a failed test.
+    """

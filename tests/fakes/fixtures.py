@@ -1,7 +1,8 @@
-"""Pytest fixtures: the fake LLM server (``miniagents.testing``) and a virtual clock.
+"""Pytest fixtures over the testing kit: the fake LLM server and a virtual clock.
 
-Use in a test module by importing the fixture (the import is what registers it there; the
-``noqa`` keeps ruff from calling it unused, as it is only used as a parameter name)::
+``tests/conftest.py`` registers them for every test module; a module that names a
+fixture only as a parameter may also import it, to make the dependency plain (the
+``noqa`` keeps ruff from calling the import unused)::
 
     from miniagents.testing import FakeLLMServer
     from tests.fakes.fixtures import fake_llm  # noqa: F401
@@ -19,8 +20,14 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from miniagents.testing import FakeLLMServer
-from tests.fakes.virtual_clock import VirtualClock, virtual_time
+from miniagents.testing import FakeLLMServer, VirtualClock, virtual_time
+
+WAIT = 10.0
+"""Seconds a test waits, at most, for something that happens at once unless there is a bug
+(a thread's event, a request reaching the fake server): a hang fails instead of blocking."""
+
+THREAD_WAIT = WAIT
+"""The same, for a thread waiting on a ``threading.Event``."""
 
 
 @pytest.fixture
@@ -36,6 +43,6 @@ def fake_llm() -> Iterator[FakeLLMServer]:
 
 @pytest.fixture
 async def virtual_clock() -> AsyncIterator[VirtualClock]:
-    """The test's event loop on a virtual clock (see ``tests.fakes.virtual_clock``)."""
+    """The test's event loop on a virtual clock that runs by itself (``virtual_time()``)."""
     with virtual_time() as clock:
         yield clock

@@ -24,7 +24,7 @@ from anthropic.types import RawMessageStreamEvent
 from openai.types.chat import ChatCompletionChunk
 
 from miniagents.testing import FAST_RETRY, FakeLLMServer
-from tests.fakes.fixtures import fake_llm  # noqa: F401
+from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 USER = "hi there you"
 
@@ -530,7 +530,7 @@ async def test_cancelled_consumer_closes_the_connection(
         await time_out_reading(chunk_iterator)
         # cancelling the pending read is enough: the SDK's stream generator closes the
         # response in its `finally`, so the server sees the client leave before close()
-        assert await fake_llm.wait_disconnected_async(0, timeout=2)
+        assert await fake_llm.wait_disconnected_async(0, timeout=WAIT)
         await chunks.close()
         assert openai_text(received) == "a"
 
@@ -544,7 +544,7 @@ async def test_cancelled_consumer_closes_the_connection(
         # message_start, content_block_start, then "a"
         received_events = await take(event_iterator, 3)
         await time_out_reading(event_iterator)
-        assert await fake_llm.wait_disconnected_async(1, timeout=2)
+        assert await fake_llm.wait_disconnected_async(1, timeout=WAIT)
         await events.close()
         assert anthropic_text(received_events) == "a"
     for record in fake_llm.requests:
@@ -587,7 +587,7 @@ async def test_cancelled_request_and_abandoned_stream_close_the_connection(
     request.cancel()
     with pytest.raises(asyncio.CancelledError):
         await request
-    assert await fake_llm.wait_disconnected_async(0, timeout=2)
+    assert await fake_llm.wait_disconnected_async(0, timeout=WAIT)
     assert fake_llm.requests[0].status is None
 
     fake_llm.reply(tokens=["a"] * 100, token_delay=0.02)  # slow stream, left early
@@ -602,7 +602,7 @@ async def test_cancelled_request_and_abandoned_stream_close_the_connection(
             if event.type == "content_block_delta":
                 break
         await stream.close()
-    assert await fake_llm.wait_disconnected_async(1, timeout=2)
+    assert await fake_llm.wait_disconnected_async(1, timeout=WAIT)
 
 
 async def test_stopping_the_server_ends_a_hanging_stream() -> None:

@@ -211,6 +211,8 @@ class _Attempt:
                 failure = self._apply(await ref)
                 if failure is not None:
                     break  # the agent failed: its task ends
+            if self.input_error is not None:  # stopped by the sender: it may end as if done
+                raise self.input_error
             finished = True
         except ray.exceptions.RayError as error:
             raise self._failure(error)  # noqa: B904 - Ray's error is its context

@@ -1,0 +1,244 @@
+"""What a virtual clock needs from its loop: a selector that jumps, executor jobs held.
+
+:class:`JumpingSelector` stands in for the loop's selector. The loop asks it to wait for
+I/O until its next timer (``select(timeout)``); when nothing is ready and the clock
+advances by itself, it moves the clock to that timer instead of waiting, unless a job
+handed to an executor is still running (:class:`ExecutorJobs`): its result is an event the
+clock must not jump over. :func:`on_running_loop` gives a running loop these for a
+while; :func:`cancel_remaining_tasks` ends a loop's tasks before it is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import selectors
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+from miniagents.testing.errors import VirtualTimeError
+
+if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
+
+    from miniagents.testing.virtual_time import VirtualClock
+
+__all__ = ["ExecutorJobs", "JumpingSelector", "cancel_remaining_tasks", "on_running_loop"]
+
+T = TypeVar("T")
+
+_Ready = list[tuple[selectors.SelectorKey, int]]
+
+_RESOLUTION = time.get_clock_info("monotonic").resolution
+"""What the loop adds to its time to tell which timers are due (as asyncio computes it)."""
+
+
+class JumpingSelector(selectors.BaseSelector):
+    """A selector that moves a virtual clock to the loop's next timer when the loop is idle.
+
+    Args:
+        selector: The real selector, which keeps the registrations.
+        clock: The loop's clock.
+        jobs: The loop's executor jobs (the clock holds while one runs).
+    """
+
+    def __init__(
+        self, selector: selectors.BaseSelector, clock: VirtualClock, jobs: ExecutorJobs
+    ) -> None:
+        self._selector = selector
+        self._clock = clock
+        self._jobs = jobs
+
+    def register(
+        self, fileobj: FileDescriptorLike, events: int, data: Any = None
+    ) -> selectors.SelectorKey:
+        return self._selector.register(fileobj, events, data)
+
+    def unregister(self, fileobj: FileDescriptorLike) -> selectors.SelectorKey:
+        return self._selector.unregister(fileobj)
+
+    def modify(
+        self, fileobj: FileDescriptorLike, events: int, data: Any = None
+    ) -> selectors.SelectorKey:
+        return self._selector.modify(fileobj, events, data)
+
+    def select(self, timeout: float | None = None) -> _Ready:
+        """What is ready now; if nothing is, jump to the next timer, or wait for I/O.
+
+        The loop passes the time until its next timer (``None``: it has none; ``0``: a
+        callback is ready). It waits for real I/O (a thread's result wakes it too) when
+        the clock is stopped, when a job runs in an executor, or when there is no timer.
+        """
+        ready = self._selector.select(0)
+        if ready or (timeout is not None and timeout <= 0):
+            return ready
+        if timeout is None or not self._clock.auto_advance or self._jobs.busy:
+            return self._selector.select(None)
+        self._clock.advance(timeout)
+        now = self._clock.now
+        if now + _RESOLUTION == now:  # far from 0, the loop would not see its timer due
+            self._clock.advance(math.ulp(now))
+        return []
+
+    def close(self) -> None:
+        self._selector.close()
+
+    def get_map(self) -> Mapping[FileDescriptorLike, selectors.SelectorKey]:
+        return self._selector.get_map()
+
+
+class ExecutorJobs:
+    """The jobs a loop handed to executors that have not ended yet.
+
+    A job counts from ``run_in_executor`` until its thread has ended: also when its future
+    was cancelled meanwhile (``asyncio.to_thread`` in a cancelled task), as the thread
+    goes on all the same.
+
+    Args:
+        loop: The loop whose jobs these are (woken when a job it no longer waits for ends).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._count = 0
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job is queued or running."""
+        return self._count > 0
+
+    def submit(
+        self,
+        run_in_executor: Callable[[Executor | None, Callable[[], T]], asyncio.Future[T]],
+        executor: Executor | None,
+        func: Callable[[], T],
+    ) -> asyncio.Future[T]:
+        """Hand ``func`` to the loop's ``run_in_executor`` (the real one), counted."""
+        job = _Job(self, func)
+        self.hold()
+        try:
+            future = run_in_executor(executor, job.run)
+        except BaseException:
+            self.release()
+            raise
+        future.add_done_callback(job.settled)
+        return future
+
+    def hold(self) -> None:
+        """Count one more job."""
+        with self._lock:
+            self._count += 1
+
+    def release(self, *, wake: bool = False) -> None:
+        """Count one job less; ``wake`` the loop (from a thread) to look at its clock again."""
+        with self._lock:
+            self._count -= 1
+        if wake and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: nobody waits any more
+                self._loop.call_soon_threadsafe(_nothing)
+
+
+class _Job(Generic[T]):
+    """One job: counted until its thread has ended, or until it can no longer start."""
+
+    def __init__(self, jobs: ExecutorJobs, func: Callable[[], T]) -> None:
+        self._jobs = jobs
+        self._func = func
+        self._lock = threading.Lock()
+        self._state: Literal["queued", "running", "ended"] = "queued"
+        self._held = True
+        self._awaited = True  # whether the loop still waits for the result
+
+    def run(self) -> T:
+        """Run the job (in the executor's thread)."""
+        with self._lock:
+            self._state = "running"
+            if not self._held:  # given up while queued, yet started: count it again
+                self._held = True
+                self._jobs.hold()
+        try:
+            return self._func()
+        finally:
+            with self._lock:
+                self._state = "ended"
+                release = self._held and not self._awaited
+                self._held = self._held and not release
+            if release:
+                self._jobs.release(wake=True)
+
+    def settled(self, future: asyncio.Future[T]) -> None:
+        """The job's future is done (on the loop): a result, or given up (cancelled)."""
+        with self._lock:
+            if future.cancelled():
+                self._awaited = False
+                if self._state == "running":
+                    return  # the thread goes on: it releases the job when it ends
+            release = self._held
+            self._held = False
+        if release:
+            self._jobs.release()
+
+
+@contextmanager
+def on_running_loop(loop: asyncio.AbstractEventLoop, clock: VirtualClock) -> Iterator[VirtualClock]:
+    """Give the running ``loop`` the virtual ``clock`` for the ``with`` block, then its own.
+
+    The clock becomes the loop's ``time``, a :class:`JumpingSelector` its selector, and
+    its ``run_in_executor`` counts the jobs (instance attributes, taken off after).
+
+    Raises:
+        VirtualTimeError: if ``loop`` is not an asyncio selector event loop.
+    """
+    selector = getattr(loop, "_selector", None)  # asyncio's selector loops have one
+    if not isinstance(selector, selectors.BaseSelector):
+        raise VirtualTimeError(
+            f"virtual_time() works on asyncio's selector event loop (the default on Linux "
+            f"and macOS), not on {loop!r}. Run the test with run_with_virtual_time(...), "
+            "on a VirtualTimeLoop, instead."
+        )
+    jobs = ExecutorJobs(loop)
+    real = loop.run_in_executor
+
+    def run_in_executor(
+        executor: Executor | None, func: Callable[..., T], *args: object
+    ) -> asyncio.Future[T]:
+        return jobs.submit(real, executor, lambda: func(*args))
+
+    setattr(loop, "time", clock.time)  # noqa: B010 - an instance attribute, taken off after
+    setattr(loop, "run_in_executor", run_in_executor)  # noqa: B010
+    setattr(loop, "_selector", JumpingSelector(selector, clock, jobs))  # noqa: B010
+    try:
+        yield clock
+    finally:
+        setattr(loop, "_selector", selector)  # noqa: B010
+        delattr(loop, "run_in_executor")
+        delattr(loop, "time")
+
+
+def cancel_remaining_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the loop's tasks and let them end; report the errors of those that failed."""
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {
+                    "message": "an unhandled error of a task cancelled by run_with_virtual_time()",
+                    "exception": task.exception(),
+                    "task": task,
+                }
+            )
+
+
+def _nothing() -> None:
+    """A callback that only wakes the loop."""

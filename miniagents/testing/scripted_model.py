@@ -1,0 +1,194 @@
+"""Scripted models: real LLM agents whose replies a test writes, for tests without a network.
+
+In the spirit of pydantic-ai's ``TestModel`` and ``FunctionModel``, both are the offline
+model (:mod:`miniagents.ext.llm.offline`) with a script, so they are real LLM agents: the
+prompt, streaming, the reply's metadata, the tool loop, the stall timeout, errors and logs
+all work as with OpenAI or Anthropic. Swap one in wherever your code takes an LLM agent.
+
+- :func:`scripted_agent` replies from a list, one reply per call of the model: a text, a
+  tool call (``CallTool``), several calls at once (a list of them), or an error to fail
+  with. A turn with tools is several calls: the calls, then the answer once the results
+  are in::
+
+      agent = scripted_agent(CallTool("add", {"a": 2, "b": 3}), "2 + 3 = 5.", tools=[add])
+
+- :func:`function_agent` replies with what a function of the call returns (the call holds
+  the prompt, the tools, the options)::
+
+      agent = function_agent(lambda call: f"You said: {call.messages[-1].text}")
+
+Both stream their text word by word with no delay (``.fork(token_delay=...)`` gives one,
+e.g. on a virtual clock, see :mod:`miniagents.testing.virtual_time`), and take every
+argument of the offline agent, typed (``.fork(...)``, ``inquire(..., system=...)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ParamSpec, Protocol
+
+from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.offline_script import ScriptedReply
+from miniagents.ext.llm.provider import LLMCall
+from miniagents.ext.tools.tool_like import ToolLike
+from miniagents.miniagents.agent import MiniAgent
+
+__all__ = [
+    "FunctionAgentFactory",
+    "ScriptedAgentFactory",
+    "function_agent",
+    "scripted_agent",
+]
+
+P = ParamSpec("P")
+
+SCRIPTED_ALIAS = "SCRIPTED_AGENT"
+SCRIPTED_MODEL = "scripted"
+
+
+class ScriptedAgentFactory(Protocol[P]):
+    """The type of :func:`scripted_agent` (``P``: the offline agent's parameters)."""
+
+    def __call__(
+        self,
+        *replies: ScriptedReply | BaseException,
+        tools: Sequence[ToolLike] | None = ...,
+        model: str = ...,
+        calls: list[LLMCall] | None = ...,
+    ) -> MiniAgent[P]:
+        """An LLM agent that replies from ``replies``, one per call of the model."""
+        ...
+
+
+class FunctionAgentFactory(Protocol[P]):
+    """The type of :func:`function_agent` (``P``: the offline agent's parameters)."""
+
+    def __call__(
+        self,
+        reply: Callable[[LLMCall], ScriptedReply],
+        /,
+        *,
+        tools: Sequence[ToolLike] | None = ...,
+        model: str = ...,
+    ) -> MiniAgent[P]:
+        """An LLM agent that replies with what ``reply`` returns for each call."""
+        ...
+
+
+def _scripted_agent_of(offline: MiniAgent[P]) -> ScriptedAgentFactory[P]:
+    def scripted_agent(
+        *replies: ScriptedReply | BaseException,
+        tools: Sequence[ToolLike] | None = None,
+        model: str = SCRIPTED_MODEL,
+        calls: list[LLMCall] | None = None,
+    ) -> MiniAgent[P]:
+        """An LLM agent that replies from ``replies``, one per call of the model, in order.
+
+        A reply is a text, a tool call (``CallTool(name, arguments)`` of
+        ``miniagents.ext.llm.offline``), a list of calls (made at once), or an exception,
+        raised as the model's error (e.g. an ``LLMRateLimitError``). With tools, a turn
+        is several calls of the model: its calls, then its answer once the results are
+        in. The replies are shared by every interaction of the agent and its forks: a
+        call after the last reply is an ``LLMConfigurationError``.
+
+        Args:
+            *replies: The replies, one per call of the model.
+            tools: The tools the model may call (as ``tools=`` of every LLM agent).
+            model: The model's name, in the replies' metadata.
+            calls: A list to which every call of the model is appended, as the model got
+                it (an ``LLMCall``: the prompt, the tools, the options): to check what
+                your code sent.
+
+        Returns:
+            The agent (the offline agent with this script; alias ``SCRIPTED_AGENT``).
+
+        Example:
+            >>> agent = scripted_agent(CallTool("add", {"a": 2, "b": 3}), "5", tools=[add])
+            >>> [str(m) for m in await agent.inquire("2 + 3?")]  # doctest: +SKIP
+            ['{"a": 2, "b": 3}', '5', '5']
+        """
+        script = _Replies(replies, calls)
+        return offline.fork(
+            alias=SCRIPTED_ALIAS, reply=script, tools=tools, model=model, token_delay=0.0
+        )
+
+    return scripted_agent
+
+
+def _function_agent_of(offline: MiniAgent[P]) -> FunctionAgentFactory[P]:
+    def function_agent(
+        reply: Callable[[LLMCall], ScriptedReply],
+        /,
+        *,
+        tools: Sequence[ToolLike] | None = None,
+        model: str = SCRIPTED_MODEL,
+    ) -> MiniAgent[P]:
+        """An LLM agent that replies, at each call of the model, with what ``reply`` returns.
+
+        ``reply`` gets the call (an ``LLMCall``: ``messages``, the prompt, with the tool
+        calls and results of the turn so far; ``system``; ``tools``; ``options``) and
+        returns a text, a tool call (``CallTool``) or a list of calls; what it raises is
+        the model's error.
+
+        Args:
+            reply: The function of the call that gives the reply.
+            tools: The tools the model may call (as ``tools=`` of every LLM agent).
+            model: The model's name, in the replies' metadata.
+
+        Returns:
+            The agent (the offline agent with this script; alias ``SCRIPTED_AGENT``).
+
+        Example:
+            >>> shout = function_agent(lambda call: (call.messages[-1].text or "").upper())
+        """
+        if not callable(reply):
+            raise LLMConfigurationError(
+                f"function_agent() takes a function of the call that returns the reply, not "
+                f"{reply!r}; for replies written in advance, use scripted_agent(...)."
+            )
+        return offline.fork(
+            alias=SCRIPTED_ALIAS, reply=reply, tools=tools, model=model, token_delay=0.0
+        )
+
+    return function_agent
+
+
+class _Replies:
+    """A scripted agent's replies: the next one at each call, which is recorded."""
+
+    def __init__(
+        self, replies: Sequence[ScriptedReply | BaseException], calls: list[LLMCall] | None
+    ) -> None:
+        self._replies = list(replies)
+        self._next = 0
+        self._calls = calls
+
+    def __call__(self, call: LLMCall) -> ScriptedReply:
+        if self._calls is not None:
+            self._calls.append(call)
+        number = self._next + 1
+        if self._next >= len(self._replies):
+            raise LLMConfigurationError(
+                f"The scripted agent was called a {_ordinal(number)} time, but its script "
+                f"has {len(self._replies)} repl{'y' if len(self._replies) == 1 else 'ies'}. "
+                "Give scripted_agent(...) one reply per call of the model: with tools, a "
+                "turn is its calls, then its answer once the results are in."
+            )
+        reply = self._replies[self._next]
+        self._next = number
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+
+def _ordinal(number: int) -> str:
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(number % 10 if number % 100 not in (11, 12, 13) else 0)
+    return f"{number}{suffix or 'th'}"
+
+
+scripted_agent = _scripted_agent_of(offline_agent)
+"""An LLM agent that replies from a list, one reply per call of the model (see above)."""
+
+function_agent = _function_agent_of(offline_agent)
+"""An LLM agent that replies with what a function of each call returns (see above)."""

@@ -1,0 +1,287 @@
+"""Virtual time: timing tests that neither wait nor depend on the speed of the machine.
+
+A :class:`VirtualClock` stands in for the event loop's clock. Running by itself (the
+default), it jumps to the loop's next timer whenever the loop is idle: no callback ready,
+no I/O ready, no job of an executor (``asyncio.to_thread``, ``run_in_executor``) still
+running. Code sleeps, times out and waits as on a real loop, in the same order, at the
+same (virtual) times, but at once::
+
+    real clock:     sleep(5) .....(5 s of wall time)..... wake
+    virtual clock:  sleep(5) wake                          (loop.time() moved on by 5)
+
+So a test of a delay, a timeout or a stall gives the same result on a fast machine and on
+a loaded one. I/O from outside the loop (a server in a thread or another process) comes
+at a time the loop cannot know: a clock running by itself would jump past it. For such
+tests, stop the clock (:func:`manual_time`): it moves only when the test calls
+:meth:`VirtualClock.advance`, once it has seen what it waited for (a request reaching the
+fake server, the first token).
+
+Three ways to use it:
+
+- :func:`run_with_virtual_time` runs a coroutine on a new :class:`VirtualTimeLoop`, like
+  ``asyncio.run``;
+- :func:`virtual_time` and :func:`manual_time` put the *running* loop on a virtual clock
+  for the length of a ``with`` block: in a pytest-asyncio test or fixture, say;
+- :class:`VirtualTimeLoop` is the event loop class itself.
+
+Example:
+    >>> async def nap() -> float:
+    ...     with virtual_time() as clock:
+    ...         await asyncio.sleep(3600)
+    ...         return clock.elapsed
+    >>> asyncio.run(nap())  # returns at once
+    3600.0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import selectors
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
+
+from typing_extensions import TypeVarTuple, Unpack
+
+from miniagents.testing._idle import (
+    ExecutorJobs,
+    JumpingSelector,
+    cancel_remaining_tasks,
+    on_running_loop,
+)
+from miniagents.testing.errors import VirtualTimeError
+
+__all__ = [
+    "VirtualClock",
+    "VirtualTimeLoop",
+    "manual_time",
+    "run_with_virtual_time",
+    "virtual_time",
+]
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+
+class VirtualClock:
+    """The time of a loop on virtual time: seconds pass only when the clock is moved on.
+
+    Args:
+        start: The time the clock shows at first, in seconds.
+        auto_advance: Whether it runs by itself (see :attr:`auto_advance`).
+
+    Attributes:
+        start: The time the clock showed at first.
+        auto_advance: ``True``: the loop moves the clock to its next timer whenever it is
+            idle. ``False``: the clock is stopped; only :meth:`advance` moves it. The
+            ``with`` blocks of :func:`virtual_time` and :func:`manual_time` set it.
+    """
+
+    def __init__(self, start: float = 0.0, *, auto_advance: bool = True) -> None:
+        self.start = start
+        self.auto_advance = auto_advance
+        self._now = start
+
+    @property
+    def now(self) -> float:
+        """The time now, in seconds: what ``loop.time()`` returns."""
+        return self._now
+
+    @property
+    def elapsed(self) -> float:
+        """The seconds that passed since the clock started."""
+        return self._now - self.start
+
+    def time(self) -> float:
+        """The time now (the loop's ``time`` method)."""
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on: the timers now due run at the loop's next step.
+
+        Call it from the loop's thread (in a task or a callback); from another thread,
+        through ``loop.call_soon_threadsafe(clock.advance, seconds)``.
+
+        Raises:
+            VirtualTimeError: if ``seconds`` is negative or not a finite number.
+        """
+        if not (isinstance(seconds, (int, float)) and 0 <= seconds < math.inf):
+            raise VirtualTimeError(
+                f"A virtual clock moves forward by a finite number of seconds, not by {seconds!r}."
+            )
+        self._now += seconds
+
+    def __repr__(self) -> str:
+        """The time, the time elapsed, and whether the clock runs by itself."""
+        mode = "runs by itself" if self.auto_advance else "stopped"
+        return f"<VirtualClock at {self._now:g} s ({self.elapsed:g} s elapsed), {mode}>"
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """A selector event loop whose clock is virtual (see :mod:`miniagents.testing.virtual_time`).
+
+    Args:
+        start: The time its clock shows at first, in seconds.
+        auto_advance: Whether its clock runs by itself (jumping to the next timer when
+            the loop is idle) or is stopped until moved on with ``loop.clock.advance``.
+
+    Attributes:
+        clock: The loop's clock.
+
+    Example:
+        >>> loop = VirtualTimeLoop()
+        >>> loop.run_until_complete(asyncio.sleep(60))
+        >>> loop.time()
+        60.0
+        >>> loop.close()
+    """
+
+    def __init__(self, start: float = 0.0, *, auto_advance: bool = True) -> None:
+        self.clock = VirtualClock(start, auto_advance=auto_advance)
+        self._virtual_jobs = ExecutorJobs(self)
+        selector = JumpingSelector(selectors.DefaultSelector(), self.clock, self._virtual_jobs)
+        super().__init__(selector)
+
+    def time(self) -> float:
+        """The time of the loop's virtual clock, in seconds."""
+        return self.clock.time()
+
+    def run_in_executor(
+        self, executor: Executor | None, func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]
+    ) -> asyncio.Future[T]:
+        """Run ``func(*args)`` in an executor; the clock holds until its thread has ended."""
+        real = super().run_in_executor
+        return self._virtual_jobs.submit(real, executor, lambda: func(*args))
+
+
+def run_with_virtual_time(
+    main: Coroutine[Any, Any, T], *, start: float = 0.0, auto_advance: bool = True
+) -> T:
+    """Run ``main`` on a new :class:`VirtualTimeLoop` and return its result, like ``asyncio.run``.
+
+    The tasks still running when ``main`` returns are cancelled, then the loop is closed.
+
+    Args:
+        main: The coroutine to run.
+        start: The time the clock shows at first.
+        auto_advance: Whether the clock runs by itself (see :class:`VirtualClock`).
+
+    Raises:
+        VirtualTimeError: if called while an event loop runs in this thread (there, use
+            ``with virtual_time():``).
+
+    Example:
+        >>> async def main() -> float:
+        ...     await asyncio.gather(asyncio.sleep(30), asyncio.sleep(20))
+        ...     return asyncio.get_running_loop().time()
+        >>> run_with_virtual_time(main())  # at once
+        30.0
+    """
+    if _running_loop() is not None:
+        main.close()
+        raise VirtualTimeError(
+            "run_with_virtual_time() cannot run inside a running event loop. In async code "
+            "(a pytest-asyncio test, say), put the running loop on virtual time with "
+            "`with virtual_time():` instead."
+        )
+    loop = VirtualTimeLoop(start, auto_advance=auto_advance)
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            cancel_remaining_tasks(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+@contextmanager
+def virtual_time(*, auto_advance: bool = True) -> Iterator[VirtualClock]:
+    """Put the running event loop on a virtual clock inside the ``with`` block.
+
+    The clock starts at the loop's time; timers set before the block fire at their times
+    on it. On a loop already on virtual time (a :class:`VirtualTimeLoop`, or inside
+    another such block), the block gives that loop's clock and sets only whether it runs
+    by itself (as it was, again, after the block). Leaving the block gives the loop its
+    own clock back: leave no timer behind that you still need.
+
+    Args:
+        auto_advance: ``True``: the clock jumps to the next timer whenever the loop is
+            idle. ``False``: the clock is stopped (see :func:`manual_time`).
+
+    Yields:
+        The loop's clock.
+
+    Raises:
+        VirtualTimeError: outside a running loop, or on a loop that is not asyncio's
+            selector loop (the default one on Linux and macOS); on another loop, run the
+            test with :func:`run_with_virtual_time`.
+
+    Example:
+        >>> async def test_a_delay() -> None:
+        ...     with virtual_time() as clock:
+        ...         await asyncio.sleep(60)
+        ...         assert clock.elapsed == 60
+    """
+    loop = _running_loop()
+    if loop is None:
+        raise VirtualTimeError(
+            "virtual_time() puts the running event loop on virtual time, but no loop is "
+            "running: use it in async code, or run_with_virtual_time(...) from sync code."
+        )
+    clock = loop.clock if isinstance(loop, VirtualTimeLoop) else _CLOCKS.get(loop)
+    if clock is None:
+        with on_running_loop(loop, VirtualClock(loop.time(), auto_advance=auto_advance)) as clock:
+            _CLOCKS[loop] = clock
+            try:
+                yield clock
+            finally:
+                del _CLOCKS[loop]
+        return
+    before = clock.auto_advance
+    clock.auto_advance = auto_advance
+    try:
+        yield clock
+    finally:
+        clock.auto_advance = before
+
+
+@contextmanager
+def manual_time() -> Iterator[VirtualClock]:
+    """Stop the running loop's clock inside the ``with`` block: only ``advance`` moves it.
+
+    For tests that talk to a server outside the loop: I/O goes on, but no timer fires
+    (no ``asyncio.sleep``, no timeout, no stall watch) until the test moves the clock on,
+    after it has seen what it waited for. To wait for the server meanwhile, wait from a
+    thread (``await asyncio.to_thread(server.wait_requests, 1)``): nothing that waits on
+    the loop's clock ends.
+
+    Yields:
+        The loop's clock (see :func:`virtual_time`, of which this is the stopped form).
+
+    Example:
+        >>> async def test_a_stall(server: FakeLLMServer) -> None:  # doctest: +SKIP
+        ...     server.reply(["Hel", "lo"], hang_after=1)
+        ...     with manual_time() as clock:
+        ...         ...  # start the call, read its first token
+        ...         clock.advance(60)  # now the stall timeout fires
+    """
+    with virtual_time(auto_advance=False) as clock:
+        yield clock
+
+
+_CLOCKS: WeakKeyDictionary[asyncio.AbstractEventLoop, VirtualClock] = WeakKeyDictionary()
+"""The clocks of the running loops put on virtual time by :func:`virtual_time`."""
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

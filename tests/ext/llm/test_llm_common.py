@@ -1,0 +1,613 @@
+"""What every LLM agent shares, tested with the offline model: no network, no key."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+
+from miniagents import Message, MiniAgent, MiniAgents, MiniAgentsError
+from miniagents.errors import AgentArgumentError
+from miniagents.ext.llm import (
+    AssistantMessage,
+    Finish,
+    LLMCall,
+    LLMEvent,
+    LLMOptions,
+    SystemMessage,
+    TokenUsage,
+    UserMessage,
+    make_llm_agent,
+)
+from miniagents.ext.llm._stall import StallWatch
+from miniagents.ext.llm.anthropic import AnthropicOptions, anthropic_agent
+from miniagents.ext.llm.errors import (
+    LLMConfigurationError,
+    LLMConnectionError,
+    LLMError,
+    LLMRateLimitError,
+    LLMResponseError,
+    LLMSDKMissingError,
+    LLMServerError,
+    LLMTimeoutError,
+)
+from miniagents.ext.llm.llm_common import prompt_of
+from miniagents.ext.llm.llm_logger import render_llm_log
+from miniagents.ext.llm.offline import OfflineMessage, create_offline_agent, offline_agent
+from miniagents.ext.llm.openai import create_openai_agent, openai_agent
+from miniagents.ext.llm.sdk_calls import sdk_arguments
+from miniagents.ext.llm.sdk_errors import translate_sdk_error
+from miniagents.messages import MessageSequencePromise, MessageTuple
+from miniagents.testing import VirtualClock
+
+
+async def test_the_offline_agent_streams_a_deterministic_reply_token_by_token() -> None:
+    async with MiniAgents():
+        reply = offline_agent.inquire("Hello there", token_delay=0.0)
+        promises = [promise async for promise in reply]
+        assert len(promises) == 1
+        tokens = [token async for token in promises[0]]
+        message = await promises[0]
+    assert len(tokens) > 5
+    assert "".join(tokens) == message.text
+    assert message.text is not None
+    assert message.text.endswith("You said: Hello there")
+    assert isinstance(message, OfflineMessage)
+    assert isinstance(message, AssistantMessage)
+    assert message.role == "assistant"
+    assert message.model == "offline"
+    assert message.agent_alias == "OFFLINE_AGENT"
+    assert message.finish_reason == "stop"
+    assert message.usage == TokenUsage(input_tokens=2, output_tokens=len(message.text.split()))
+
+
+async def test_role_model_and_alias_are_known_before_the_first_token(
+    virtual_clock: VirtualClock,
+) -> None:
+    async with MiniAgents():
+        agent = create_offline_agent(model="m-1", token_delay=5.0, reply="slow words here")
+        first = await anext(aiter(agent.inquire("hi")))
+        assert dict(first.metadata) == {
+            "role": "assistant",
+            "model": "m-1",
+            "agent_alias": "OFFLINE_AGENT",
+        }
+        assert virtual_clock.elapsed == 0  # no token yet: the first one comes after 5 s
+        assert not first.done
+        assert (await first).text == "slow words here"
+
+
+async def test_the_first_token_arrives_before_the_reply_is_complete(
+    virtual_clock: VirtualClock,
+) -> None:
+    async with MiniAgents():
+        reply = offline_agent.inquire("x", reply="one two three four", token_delay=1.0)
+        promise = await anext(aiter(reply))
+        first = await anext(aiter(promise))
+        assert first == "one "
+        assert virtual_clock.elapsed == pytest.approx(1.0)  # one delay, not four
+        assert not promise.done
+        await reply
+    assert virtual_clock.elapsed == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize(
+    ("agent_stream", "call_stream", "default", "streams"),
+    [
+        (None, None, None, True),
+        (None, None, False, False),
+        (False, None, True, False),
+        (True, None, False, True),
+        (True, False, True, False),
+        (None, True, False, True),
+    ],
+)
+async def test_streaming_is_switchable_per_agent_per_call_and_globally(
+    agent_stream: bool | None, call_stream: bool | None, default: bool | None, streams: bool
+) -> None:
+    agent = offline_agent.fork(reply="a b c d", token_delay=0.0)
+    if agent_stream is not None:
+        agent = agent.fork(stream=agent_stream)
+    async with MiniAgents(stream_llm_tokens_by_default=default):
+        reply = (
+            agent.inquire("x") if call_stream is None else agent.inquire("x", stream=call_stream)
+        )
+        tokens = [token async for token in await anext(aiter(reply))]
+    assert tokens == (["a ", "b ", "c ", "d"] if streams else ["a b c d"])
+
+
+async def test_scripted_replies_a_text_an_iterator_or_a_function() -> None:
+    def reply_to(call: LLMCall) -> str:
+        return f"{call.model}: {call.system} / {call.messages}"
+
+    async with MiniAgents():
+        texts = iter(["first", "second"])
+        scripted = offline_agent.fork(reply=texts, token_delay=0.0)
+        assert str(await scripted.inquire("a")) == "first"
+        assert str(await scripted.inquire("b")) == "second"
+        with pytest.raises(LLMConfigurationError, match="used up"):
+            await scripted.inquire("c")
+        computed = await offline_agent.inquire(
+            [SystemMessage(text="sys"), "q", Message(text="a", role="assistant")],
+            reply=reply_to,
+            system="be brief",
+            model="m",
+            token_delay=0.0,
+        )
+    assert str(computed) == (
+        "m: be brief\n\nsys / "
+        "(PromptText(role='user', text='q'), PromptText(role='assistant', text='a'))"
+    )
+
+
+def test_the_prompt_takes_roles_from_messages_and_system_from_system_messages() -> None:
+    messages = MessageTuple(
+        [
+            SystemMessage(text="rules"),
+            UserMessage(text="hi"),
+            Message(text="plain"),
+            Message(text="earlier answer", role="assistant"),
+        ]
+    )
+    system, conversation = prompt_of(messages, "first")
+    assert system == "first\n\nrules"
+    assert conversation == (("user", "hi"), ("user", "plain"), ("assistant", "earlier answer"))
+    assert prompt_of(MessageTuple([UserMessage(text="x")]), None) == (None, (("user", "x"),))
+
+
+@pytest.mark.parametrize("agent", [openai_agent, anthropic_agent], ids=["openai", "anthropic"])
+async def test_a_missing_model_is_a_clear_error(agent: object) -> None:
+    assert agent is openai_agent or agent is anthropic_agent
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError) as raised:
+            await agent.inquire("hi")
+    text = str(raised.value)
+    assert "needs a model" in text
+    assert "fork(model=...)" in text
+    assert isinstance(raised.value, ValueError)
+
+
+def test_create_functions_are_fork_with_arguments_bound() -> None:
+    agent = create_openai_agent(model="gpt-test", temperature=0.5)
+    assert agent.func is openai_agent.func
+    assert agent.alias == "OPENAI_AGENT"
+    assert repr(agent) == "<MiniAgent OPENAI_AGENT bound={'model': 'gpt-test', 'temperature': 0.5}>"
+
+
+@pytest.fixture
+def without_sdk(request: pytest.FixtureRequest) -> Iterator[str]:
+    name = str(request.param)
+    saved = sys.modules.get(name)
+    sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` fail
+    try:
+        yield name
+    finally:
+        if saved is not None:
+            sys.modules[name] = saved
+
+
+@pytest.mark.parametrize("without_sdk", ["openai", "anthropic"], indirect=True)
+async def test_a_missing_sdk_is_an_import_error_with_the_install_hint(without_sdk: str) -> None:
+    agent = openai_agent if without_sdk == "openai" else anthropic_agent
+    async with MiniAgents():
+        with pytest.raises(ImportError, match=rf'pip install "miniagents\[{without_sdk}\]"'):
+            await agent.inquire("hi", model="m")
+
+
+async def test_the_llm_logger_writes_a_markdown_file_per_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with MiniAgents(llm_logger_agent=True):
+        await offline_agent.inquire(
+            [SystemMessage(text="be nice"), "Hello"], reply="Hi!", token_delay=0.0
+        )
+        await offline_agent.inquire("Again", reply="Bye!", token_delay=0.0)
+    files = sorted((tmp_path / "llm_logs").glob("*_OFFLINE_AGENT.md"))
+    assert len(files) == 2
+    first = files[0].read_text(encoding="utf-8")
+    assert first.startswith(
+        "# LLM call of OFFLINE_AGENT\n\n## SYSTEM\n\nbe nice\n\n## USER\n\nHello"
+    )
+    assert "## RESPONSE" in first
+    assert "- finish_reason: stop" in first
+    assert first.rstrip().endswith("Hi!")
+    assert files[1].read_text(encoding="utf-8").rstrip().endswith("Bye!")
+
+
+async def test_no_log_files_without_the_logger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with MiniAgents():
+        await offline_agent.inquire("Hello", token_delay=0.0)
+    assert not (tmp_path / "llm_logs").exists()
+
+
+def test_a_log_shows_every_prompt_message_then_the_response() -> None:
+    text = render_llm_log(
+        (Message(text="q", role="user"), AssistantMessage(text="a", model="m")), "AGENT"
+    )
+    assert text == (
+        "# LLM call of AGENT\n\n## USER\n\nq\n\n## RESPONSE\n\n- role: assistant\n- model: m\n\na\n"
+    )
+
+
+def _sdk_errors(module: object, base: type[BaseException]) -> list[type[BaseException]]:
+    return [
+        value
+        for value in list(vars(module).values())
+        if inspect.isclass(value) and issubclass(value, base)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("module", "base", "provider"),
+    [(openai, openai.OpenAIError, "OpenAI"), (anthropic, anthropic.AnthropicError, "Anthropic")],
+    ids=["openai", "anthropic"],
+)
+def test_every_sdk_error_is_translated_into_an_llm_error(
+    module: object, base: type[BaseException], provider: str
+) -> None:
+    errors = _sdk_errors(module, base)
+    assert len(errors) > 10
+    for kind in errors:
+        error = kind.__new__(kind)
+        translated = translate_sdk_error(error, provider, base)
+        assert isinstance(translated, LLMError), kind
+        assert translated.__cause__ is error
+        assert provider in str(translated)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("RateLimitError", LLMRateLimitError),
+        ("InternalServerError", LLMServerError),
+        ("APITimeoutError", LLMTimeoutError),
+        ("APIConnectionError", LLMConnectionError),
+    ],
+)
+def test_the_main_sdk_errors_get_their_own_llm_error(name: str, expected: type[LLMError]) -> None:
+    for module, base in ((openai, openai.OpenAIError), (anthropic, anthropic.AnthropicError)):
+        kind = getattr(module, name)
+        translated = translate_sdk_error(kind.__new__(kind), "P", base)
+        assert type(translated) is expected
+
+
+def test_other_errors_are_left_as_they_are() -> None:
+    error = KeyError("mine")
+    assert translate_sdk_error(error, "OpenAI", openai.OpenAIError) is error
+    malformed = translate_sdk_error(
+        __import__("json").JSONDecodeError("bad", "{", 0), "OpenAI", openai.OpenAIError
+    )
+    assert isinstance(malformed, LLMResponseError)
+
+
+async def test_cancelling_the_consumer_stops_the_call(virtual_clock: VirtualClock) -> None:
+    async with MiniAgents():
+        reply = offline_agent.inquire("x", reply="many words " * 100, token_delay=1.0)
+        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
+            await asyncio.wait_for(reply.aresolve(), 2.5)
+        await asyncio.sleep(0)
+        assert reply.done
+    assert virtual_clock.elapsed < 5  # the context did not wait for the 200 tokens
+
+
+# -- exact parameters ----------------------------------------------------------------------
+
+AGENTS = [openai_agent, anthropic_agent, offline_agent]
+AGENT_IDS = ["openai", "anthropic", "offline"]
+
+
+@pytest.mark.parametrize(
+    ("make", "misspelled"),
+    [
+        (lambda: create_openai_agent(modle="gpt-4o"), "modle"),  # type: ignore[call-arg]
+        (
+            lambda: create_offline_agent(reply="x", token_dealy=0.2),  # type: ignore[call-arg]
+            "token_dealy",
+        ),
+        (lambda: anthropic_agent.fork(max_token=10), "max_token"),
+        (lambda: offline_agent.fork(temprature=0.5), "temprature"),
+    ],
+    ids=["create_openai_agent", "create_offline_agent", "fork", "fork-offline"],
+)
+def test_a_misspelled_argument_is_an_agent_argument_error_naming_it(
+    make: object, misspelled: str
+) -> None:
+    assert callable(make)
+    with pytest.raises(AgentArgumentError, match=f"unexpected keyword argument '{misspelled}'"):
+        make()
+
+
+@pytest.mark.parametrize("agent", AGENTS, ids=AGENT_IDS)
+async def test_a_misspelled_argument_of_a_call_is_refused_before_anything_runs(
+    agent: MiniAgent[...],
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(AgentArgumentError, match="'temprature'") as raised:
+            agent.inquire("hi", model="m", temprature=0.5)
+        with pytest.raises(AgentArgumentError, match="by keyword"):
+            agent.inquire("hi", "m")
+    assert "temperature" in str(raised.value)  # the message lists what the agent takes
+
+
+@pytest.mark.parametrize("agent", AGENTS, ids=AGENT_IDS)
+def test_the_docstring_describes_every_parameter_in_order(agent: MiniAgent[...]) -> None:
+    names = list(inspect.signature(agent.func).parameters)
+    assert names[0] == "ctx"
+    assert "extra_options" in names
+    assert "stall_timeout" in names
+    described = [
+        line.split(":")[0].strip()
+        for line in (agent.description or "").split("Args:\n")[1].splitlines()
+        if line.startswith("    ") and not line.startswith("        ")
+    ]
+    assert described == names
+    assert agent.description == agent.func.__doc__
+    assert agent.func.__name__ == agent.alias.lower()
+
+
+@pytest.mark.parametrize("agent", AGENTS, ids=AGENT_IDS)
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ({"temperature": 0.5}, "an argument of the agent itself: pass temperature=... instead"),
+        ({"model": "m"}, "an argument of the agent itself: pass model=... instead"),
+        ({"messages": []}, "makes from its input messages"),
+    ],
+    ids=["typed", "model", "messages"],
+)
+async def test_extra_options_cannot_repeat_what_the_agent_takes_or_sets(
+    agent: MiniAgent[...], extra: dict[str, object], says: str
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match=says):
+            await agent.inquire("hi", model="m", extra_options=extra)
+
+
+async def test_the_offline_reply_function_sees_the_call_options() -> None:
+    seen: list[LLMCall] = []
+
+    def reply_to(call: LLMCall) -> str:
+        seen.append(call)
+        return "ok"
+
+    async with MiniAgents():
+        await offline_agent.inquire(
+            "hi",
+            reply=reply_to,
+            token_delay=0.0,
+            max_tokens=10,
+            temperature=0.0,
+            extra_options={"seed": 7},
+        )
+        await offline_agent.inquire("hi", reply=reply_to, token_delay=0.0)
+    assert dict(seen[0].options) == {"max_tokens": 10, "temperature": 0.0, "seed": 7}
+    assert dict(seen[1].options) == {}  # options not given are not there
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_the_offline_model_cuts_its_reply_at_max_tokens(stream: bool) -> None:
+    async with MiniAgents():
+        reply = offline_agent.inquire(
+            "x", reply="one two three four", max_tokens=2, stream=stream, token_delay=0.0
+        )
+        tokens = [token async for token in await anext(aiter(reply))]
+        message = (await reply)[0]
+    assert tokens == (["one ", "two "] if stream else ["one two "])
+    assert isinstance(message, AssistantMessage)
+    assert message.finish_reason == "length"
+    assert message.usage == TokenUsage(input_tokens=1, output_tokens=2)
+
+
+async def test_the_sdk_missing_error_is_an_llm_error_and_an_import_error() -> None:
+    assert issubclass(LLMSDKMissingError, LLMError)
+    assert issubclass(LLMSDKMissingError, ImportError)
+
+
+# -- the stall timeout -----------------------------------------------------------------------
+
+
+async def test_a_stalled_reply_ends_with_an_llm_timeout_error(
+    virtual_clock: VirtualClock,
+) -> None:
+    async with MiniAgents():
+        agent = offline_agent.fork(model="slow-1", reply="a b c", token_delay=10.0)
+        reply = agent.inquire("hi", stall_timeout=2.5)
+        promise = await anext(aiter(reply))
+        with pytest.raises(LLMTimeoutError) as raised:
+            await promise
+        with pytest.raises(LLMTimeoutError) as again:
+            await reply
+    assert again.value is raised.value
+    assert virtual_clock.elapsed == pytest.approx(2.5)
+    error = raised.value
+    assert isinstance(error, LLMError)
+    assert isinstance(error, MiniAgentsError)
+    assert str(error) == (
+        "The agent OFFLINE_AGENT stopped its call: the model 'slow-1' sent nothing for 2.5 "
+        "seconds (its stall_timeout). Give it longer with offline_agent.fork(stall_timeout=...) "
+        "or MiniAgents(llm_stall_timeout=...), or None to wait as long as it takes."
+    )
+
+
+async def test_the_stall_timeout_is_between_events_not_for_the_whole_reply(
+    virtual_clock: VirtualClock,
+) -> None:
+    async with MiniAgents(llm_stall_timeout=1.5):
+        message = (await offline_agent.inquire("x", reply="a b c d e f", token_delay=1.0))[0]
+    assert message.text == "a b c d e f"
+    assert virtual_clock.elapsed == pytest.approx(6.0)  # four times the stall timeout
+
+
+@dataclass(frozen=True, kw_only=True)
+class PacedOptions(LLMOptions):
+    """The arguments of the paced test model.
+
+    Attributes:
+        pace: The reply: a token, or a number of seconds to wait, in order.
+    """
+
+    model: str | None = "paced"
+    pace: tuple[str | float, ...] = ()
+
+
+class PacedProvider:
+    """A provider that streams its tokens at the times it is given (a test model)."""
+
+    message_class = OfflineMessage
+
+    async def reply(self, call: LLMCall, options: PacedOptions) -> AsyncIterator[LLMEvent]:
+        for step in options.pace:
+            if isinstance(step, str):
+                yield step
+            else:
+                await asyncio.sleep(step)
+        yield Finish("stop")
+
+    def translate(self, error: BaseException) -> BaseException:
+        return error
+
+
+async def read_tokens(reply: MessageSequencePromise, tokens: list[str]) -> None:
+    """Iterate the reply's messages and their tokens, keeping the tokens."""
+    async for promise in reply:
+        async for token in promise:
+            tokens.append(token)
+
+
+paced_agent = make_llm_agent(
+    PacedOptions, PacedProvider(), alias="PACED_AGENT", summary="A model that takes its time."
+)
+
+
+async def test_a_provider_of_your_own_is_an_agent_with_exact_parameters() -> None:
+    assert list(inspect.signature(paced_agent.func).parameters)[-1] == "pace"
+    async with MiniAgents():
+        message = (await paced_agent.inquire("x", pace=("a", 0.0, "b")))[0]
+    assert type(message) is OfflineMessage
+    assert message.text == "ab"
+    assert message.model == "paced"
+    assert message.agent_alias == "PACED_AGENT"
+    assert message.finish_reason == "stop"
+    with pytest.raises(AgentArgumentError, match="'paec'"):
+        paced_agent.fork(paec=())
+
+
+async def test_the_tokens_before_a_stall_reach_the_consumer_then_the_error(
+    virtual_clock: VirtualClock,
+) -> None:
+    tokens: list[str] = []
+    async with MiniAgents():
+        reply = paced_agent.inquire("x", pace=("Hel", 1.0, "lo", 100.0, "!"), stall_timeout=5.0)
+        with pytest.raises(LLMTimeoutError, match="sent nothing for 5 seconds"):
+            await read_tokens(reply, tokens)
+    assert tokens == ["Hel", "lo"]
+    assert virtual_clock.elapsed == pytest.approx(6.0)  # the second token came at 1 s
+
+
+@pytest.mark.parametrize(
+    ("outer", "inner", "agent", "stalls"),
+    [
+        (None, None, None, False),  # no setting: the default, 60 s > the 30 s delay
+        (10.0, None, None, True),  # an outer context's setting is inherited
+        (10.0, 100.0, None, False),  # an inner context overrides it
+        (10.0, None, 100.0, False),  # the agent's own setting wins
+        (100.0, None, 10.0, True),
+        (10.0, None, "none", False),  # None on the agent: no limit, whatever the context says
+        (10.0, "none", None, False),  # None on the context
+    ],
+)
+async def test_the_stall_timeout_comes_from_the_agent_else_the_contexts(
+    virtual_clock: VirtualClock,
+    outer: float | None,
+    inner: float | str | None,
+    agent: float | str | None,
+    stalls: bool,
+) -> None:
+    def setting(value: float | str | None) -> dict[str, object]:
+        return {} if value is None else {"llm_stall_timeout": None if value == "none" else value}
+
+    slow = offline_agent.fork(reply="done", token_delay=30.0)
+    if agent is not None:
+        slow = slow.fork(stall_timeout=None if agent == "none" else agent)
+    async with MiniAgents(**setting(outer)), MiniAgents(**setting(inner)):  # type: ignore[arg-type]
+        reply = slow.inquire("x")
+        if stalls:
+            with pytest.raises(LLMTimeoutError):
+                await reply
+        else:
+            assert str(await reply) == "done"
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), True, "10"])
+async def test_a_stall_timeout_that_is_not_a_positive_number_is_refused(bad: object) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match="must be a positive number of seconds"):
+            await offline_agent.inquire("x", stall_timeout=bad, token_delay=0.0)  # type: ignore[arg-type]
+    async with MiniAgents(llm_stall_timeout=bad):  # type: ignore[arg-type]
+        with pytest.raises(LLMConfigurationError, match=r"MiniAgents\(llm_stall_timeout=\.\.\.\)"):
+            await offline_agent.inquire("x", token_delay=0.0)
+
+
+async def test_an_infinite_stall_timeout_means_none(virtual_clock: VirtualClock) -> None:
+    async with MiniAgents(llm_stall_timeout=float("inf")):
+        assert str(await offline_agent.inquire("x", reply="ok", token_delay=1e6)) == "ok"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Python 3.10 cannot count cancellations")
+async def test_a_cancellation_at_the_moment_of_a_stall_stays_a_cancellation(
+    virtual_clock: VirtualClock,
+) -> None:
+    # The watch's timer and another cancellation fall due together: the task was cancelled
+    # by someone else too, so it must end cancelled, not with an LLMTimeoutError.
+    async def watched() -> None:
+        with StallWatch(1.0, lambda: LLMTimeoutError("stalled")):
+            await asyncio.sleep(10)
+
+    loop = asyncio.get_running_loop()
+    alone = asyncio.create_task(watched())
+    await asyncio.sleep(0)
+    with pytest.raises(LLMTimeoutError, match="stalled"):
+        await alone
+
+    task = asyncio.create_task(watched())
+    await asyncio.sleep(0)  # the watch's timer is set (at the virtual time + 1)
+    loop.call_at(loop.time() + 1.0, task.cancel)  # set after it: runs right after it
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def test_a_typed_option_goes_in_extra_body_when_the_sdk_does_not_name_it() -> None:
+    def lacks(*, model: str, messages: object, max_tokens: int, extra_body: object = None) -> None:
+        """An SDK's create() without temperature (as anthropic 2.x's)."""
+
+    def has(
+        *,
+        model: str,
+        messages: object,
+        max_tokens: int,
+        temperature: float | None = None,
+        extra_body: object = None,
+    ) -> None:
+        """An SDK's create() with temperature (as anthropic 0.x's)."""
+
+    options = AnthropicOptions(temperature=0.5, extra_options={"extra_body": {"x": 1}})
+    assert sdk_arguments(lacks, options, "S") == {
+        "max_tokens": 4096,
+        "extra_body": {"x": 1, "temperature": 0.5},
+    }
+    assert sdk_arguments(has, options, "S") == {
+        "max_tokens": 4096,
+        "temperature": 0.5,
+        "extra_body": {"x": 1},
+    }

@@ -1,0 +1,979 @@
+"""The OpenAI and Anthropic agents over real HTTP, against the fake provider server.
+
+The real SDK clients (openai 3.52, anthropic 2.11) talk to ``miniagents.testing`` on a
+local port: nothing here touches the internet. Each test runs for both providers where the
+behaviour is shared. Failures that the SDKs retry are scripted with ``FAST_RETRY`` headers,
+so the retries are instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import socket
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import anthropic
+import httpx2
+import openai
+import pytest
+
+from miniagents import (
+    InteractionContext,
+    Message,
+    MessagePromise,
+    MessageSequencePromise,
+    MessageType,
+    MiniAgent,
+    MiniAgents,
+    miniagent,
+)
+from miniagents.errors import StreamCancelledError
+from miniagents.ext.llm import AssistantMessage, SystemMessage, TokenUsage
+from miniagents.ext.llm.anthropic import DEFAULT_MAX_TOKENS, AnthropicMessage, anthropic_agent
+from miniagents.ext.llm.errors import (
+    LLMAuthenticationError,
+    LLMConfigurationError,
+    LLMConnectionError,
+    LLMError,
+    LLMRateLimitError,
+    LLMRequestError,
+    LLMResponseError,
+    LLMServerError,
+    LLMTimeoutError,
+)
+from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
+from miniagents.promising.sentinels import DEFAULT
+from miniagents.testing import FAST_RETRY, FakeLLMServer, manual_time
+from tests.fakes.fixtures import fake_llm  # noqa: F401
+
+# -- the two providers ---------------------------------------------------------------------
+
+SDKClient = openai.AsyncOpenAI | anthropic.AsyncAnthropic
+
+WAIT = 10.0  # seconds: far more than anything here takes, so a hang fails instead of blocking
+
+
+@dataclass(frozen=True)
+class LLM:
+    """One provider under test: its agent, its SDK, and the words of its API."""
+
+    name: Literal["openai", "anthropic"]
+    label: str  # how its error messages name it
+    agent: MiniAgent[...]
+    message_class: type[AssistantMessage]
+    alias: str
+    model: str
+    stop: str  # the finish reason of a reply that ended normally
+    length: str  # the finish reason of a reply cut by max_tokens
+    env: str  # the prefix of its environment variables
+
+    def base_url(self, server: FakeLLMServer) -> str:
+        return server.openai_base_url if self.name == "openai" else server.anthropic_base_url
+
+    def client(self, server: FakeLLMServer, **options: Any) -> SDKClient:
+        """A real SDK client for the fake server (``max_retries=2`` unless told)."""
+        settings: dict[str, Any] = {
+            "base_url": self.base_url(server),
+            "api_key": "test",
+            "max_retries": 2,
+            **options,
+        }
+        if self.name == "openai":
+            return openai.AsyncOpenAI(**settings)
+        return anthropic.AsyncAnthropic(**settings)
+
+    def pick(self, per_provider: tuple[Any, Any]) -> Any:
+        """The OpenAI or the Anthropic item of a pair."""
+        return per_provider[0] if self.name == "openai" else per_provider[1]
+
+
+OPENAI = LLM(
+    name="openai",
+    label="OpenAI",
+    agent=openai_agent,
+    message_class=OpenAIMessage,
+    alias="OPENAI_AGENT",
+    model="gpt-test",
+    stop="stop",
+    length="length",
+    env="OPENAI",
+)
+ANTHROPIC = LLM(
+    name="anthropic",
+    label="Anthropic",
+    agent=anthropic_agent,
+    message_class=AnthropicMessage,
+    alias="ANTHROPIC_AGENT",
+    model="claude-test",
+    stop="end_turn",
+    length="max_tokens",
+    env="ANTHROPIC",
+)
+
+
+@pytest.fixture(params=[OPENAI, ANTHROPIC], ids=["openai", "anthropic"])
+def llm(request: pytest.FixtureRequest) -> LLM:
+    return cast(LLM, request.param)
+
+
+@pytest.fixture
+def server(fake_llm: FakeLLMServer) -> FakeLLMServer:  # noqa: F811
+    return fake_llm
+
+
+@pytest.fixture
+async def client(llm: LLM, server: FakeLLMServer) -> AsyncIterator[SDKClient]:
+    """The provider's SDK client for the fake server, closed after the test."""
+    async with llm.client(server) as made:
+        yield made
+
+
+def ask(
+    llm: LLM, client: SDKClient | None, messages: MessageType, **kwargs: Any
+) -> MessageSequencePromise:
+    """Inquire the provider's agent with the test model (and ``client``, if any)."""
+    if client is not None:
+        kwargs["async_client"] = client
+    return llm.agent.inquire(messages, model=llm.model, **kwargs)
+
+
+async def only_message(reply: MessageSequencePromise) -> Message:
+    """The one message of an LLM agent's reply."""
+    messages = await reply
+    assert len(messages) == 1
+    return messages[0]
+
+
+async def collect_tokens(reply: MessageSequencePromise, tokens: list[str]) -> None:
+    """Iterate the reply's messages and their tokens, keeping the tokens."""
+    async for promise in reply:
+        async for token in promise:
+            tokens.append(token)
+
+
+async def replay_tokens(
+    reply: MessageSequencePromise, tokens: list[str], error: BaseException
+) -> None:
+    """Replay the reply's tokens after it failed; each message fails with ``error`` too."""
+    async for promise in reply:
+        with pytest.raises(LLMError) as from_message:
+            await promise
+        assert from_message.value is error
+        async for token in promise:
+            tokens.append(token)
+
+
+async def tokens_then_error(
+    reply: MessageSequencePromise, order: Literal["iterate", "await"]
+) -> tuple[list[str], LLMError]:
+    """The tokens a consumer gets before the error that ends the reply, and that error.
+
+    ``iterate``: the consumer iterates the reply's messages and their tokens, then awaits
+    the reply. ``await``: the consumer awaits the reply first, then replays the tokens.
+    Both ways must give the same error, after the same tokens.
+    """
+    tokens: list[str] = []
+    if order == "iterate":
+        with pytest.raises(LLMError) as raised:
+            await collect_tokens(reply, tokens)
+        with pytest.raises(LLMError) as again:
+            await reply
+    else:
+        with pytest.raises(LLMError) as raised:
+            await reply
+        with pytest.raises(LLMError) as again:
+            await replay_tokens(reply, tokens, raised.value)
+    assert again.value is raised.value
+    return tokens, raised.value
+
+
+async def give_up_on(
+    awaited: MessageSequencePromise | MessagePromise, server: FakeLLMServer
+) -> None:
+    """A consumer waits for ``awaited``; once the request has reached ``server``, it gives up."""
+    waiting = asyncio.Event()
+
+    async def consume() -> None:
+        waiting.set()  # the rest of this step of the task starts the wait
+        await awaited.aresolve()
+
+    consumer = asyncio.ensure_future(consume())
+    await server.wait_requests_async(1, WAIT)
+    await waiting.wait()
+    consumer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer
+
+
+def closed_port() -> int:
+    """A local port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@miniagent
+async def restream(ctx: InteractionContext) -> None:
+    """Reply with each input message again, re-streamed token by token."""
+    async for message in ctx.message_promises:
+        ctx.reply(MessagePromise.from_observable(message.as_observable()))
+
+
+@miniagent
+async def forward(ctx: InteractionContext) -> None:
+    """Reply with the input messages as they are."""
+    ctx.reply(ctx.message_promises)
+
+
+# -- streaming and metadata ----------------------------------------------------------------
+
+
+async def test_tokens_arrive_one_by_one_through_a_chain_of_agents(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    # The server sends two tokens, then waits until the client has closed the connection:
+    # so the first tokens can only have come through the chain while the reply was going on.
+    server.reply(tokens=["One", " two", " three", " four"], hang_after=2)
+    tokens: list[str] = []
+    async with MiniAgents():
+        reply = restream.inquire(ask(llm, client, "count to four"))
+        promise = await anext(aiter(reply))
+        async for token in promise:
+            tokens.append(token)
+            if len(tokens) == 2:
+                break
+        assert not server.requests[0].finished
+        assert not promise.done
+        await give_up_on(reply, server)  # on the rest
+        assert await server.wait_disconnected_async(0, WAIT)
+    assert tokens == ["One", " two"]
+    assert server.requests[0].stream
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_the_reply_is_an_assistant_message_with_the_call_metadata(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, stream: bool
+) -> None:
+    server.reply(tokens=["Hel", "lo"], finish_reason="length", usage=(11, 2))
+    async with MiniAgents():
+        promise = await anext(aiter(ask(llm, client, "say hello", stream=stream)))
+        assert promise.metadata["model"] == llm.model  # known before the text
+        assert promise.metadata["agent_alias"] == llm.alias
+        message = await promise
+    assert type(message) is llm.message_class
+    assert isinstance(message, AssistantMessage)
+    assert message.text == "Hello"
+    assert message.role == "assistant"
+    assert message.model == llm.model
+    assert message.agent_alias == llm.alias
+    assert message.finish_reason == llm.length  # in the provider's own words
+    assert message.usage == TokenUsage(input_tokens=11, output_tokens=2)
+
+
+async def test_the_finish_reason_of_a_normal_end(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.reply(tokens=["Done."])
+    async with MiniAgents():
+        message = await only_message(ask(llm, client, "finish"))
+    assert isinstance(message, AssistantMessage)
+    assert message.finish_reason == llm.stop  # "stop" / "end_turn": not made uniform
+
+
+async def test_a_forked_agent_names_its_replies_with_its_alias(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    writer = llm.agent.fork(alias="WRITER", model=llm.model, async_client=client)
+    async with MiniAgents():
+        message = await only_message(writer.inquire("write"))
+    assert isinstance(message, llm.message_class)
+    assert message.agent_alias == "WRITER"
+    assert server.requests[0].json["model"] == llm.model
+
+
+async def test_the_model_in_the_metadata_is_the_one_asked_for_not_the_one_answering(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    # Real services name a dated snapshot ("gpt-4o" -> "gpt-4o-2024-08-06"); the reply's
+    # metadata keeps the model the agent asked for.
+    server.reply(tokens=["hi"], model=f"{llm.model}-2024-01-01")
+    async with MiniAgents():
+        message = await only_message(ask(llm, client, "hi"))
+    assert isinstance(message, AssistantMessage)
+    assert message.model == llm.model
+
+
+# -- the request ---------------------------------------------------------------------------
+
+
+async def test_system_prompts_and_roles_reach_the_request(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    conversation: list[Message | str] = [
+        SystemMessage(text="Answer in French."),
+        "What is a cat?",
+        Message(text="Un chat.", role="assistant"),
+        "And a dog?",
+    ]
+    async with MiniAgents():
+        await ask(llm, client, conversation, system="Be brief.")
+    body = server.requests[0].json
+    turns = [
+        {"role": "user", "content": "What is a cat?"},
+        {"role": "assistant", "content": "Un chat."},
+        {"role": "user", "content": "And a dog?"},
+    ]
+    system = "Be brief.\n\nAnswer in French."  # system= first, then the SystemMessages
+    if llm.name == "openai":
+        assert body["messages"] == [{"role": "system", "content": system}, *turns]
+        assert "system" not in body
+    else:
+        assert body["system"] == system
+        assert body["messages"] == turns
+    assert body["model"] == llm.model
+
+
+async def test_without_a_system_prompt_none_is_sent(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    async with MiniAgents():
+        await ask(llm, client, ["first", "second"])
+    body = server.requests[0].json
+    assert body["messages"] == [
+        {"role": "user", "content": "first"},
+        {"role": "user", "content": "second"},
+    ]
+    assert "system" not in body
+
+
+OPENAI_OPTIONS: dict[str, Any] = {
+    "max_tokens": 17,
+    "max_completion_tokens": 30,
+    "temperature": 0.25,
+    "top_p": 0.5,
+    "stop": ["END"],
+    "seed": 3,
+    "presence_penalty": 0.1,
+    "frequency_penalty": -0.2,
+    "logit_bias": {"1234": -100},
+    "reasoning_effort": "low",
+}
+ANTHROPIC_OPTIONS: dict[str, Any] = {
+    "max_tokens": 17,
+    "temperature": 0.25,
+    "top_p": 0.5,
+    "top_k": 40,
+    "stop_sequences": ["END"],
+}
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_every_typed_option_reaches_the_server_under_its_api_name(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, stream: bool
+) -> None:
+    # The seeds' inquire(..., max_tokens=1000, temperature=0.0) works with both SDKs; with
+    # anthropic 2.x, whose messages.create() has no temperature, top_p nor top_k, those go
+    # in the request body all the same.
+    options = llm.pick((OPENAI_OPTIONS, ANTHROPIC_OPTIONS))
+    async with MiniAgents():
+        await ask(llm, client, "hi", stream=stream, **options)
+        await ask(llm, client, "hi", stream=stream, max_tokens=1000, temperature=0.0)
+    first, second = (request.json for request in server.requests)
+    for name, value in options.items():
+        assert first[name] == value, name
+    assert (second["max_tokens"], second["temperature"]) == (1000, 0.0)
+    assert first.get("stream") is (True if stream else None)
+
+
+async def test_an_option_the_api_refuses_is_an_llm_request_error(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMRequestError) as raised:
+            await ask(llm, client, "hi", temperature=7.0)
+    assert "temperature: Input should be between 0 and" in str(raised.value)
+    assert server.requests[0].json["temperature"] == 7.0
+
+
+async def test_options_not_given_are_not_sent(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    async with MiniAgents():
+        await ask(llm, client, "hi")
+    body = server.requests[0].json
+    sent = (
+        {"model", "messages", "stream", "stream_options"}
+        if llm.name == "openai"
+        else {
+            "model",
+            "messages",
+            "stream",
+            "max_tokens",  # Anthropic requires it: DEFAULT_MAX_TOKENS
+        }
+    )
+    assert set(body) == sent
+
+
+async def test_extra_options_reach_the_server_unchanged(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    extra: dict[str, object] = {
+        "metadata": {"user_id": "u-1"},
+        "extra_headers": {"x-test": "yes"},
+        "extra_body": {"custom_field": 1},
+    }
+    async with MiniAgents():
+        await ask(llm, client, "hi", temperature=0.5, extra_options=extra)
+    request = server.requests[0]
+    assert request.json["metadata"] == {"user_id": "u-1"}
+    assert request.json["custom_field"] == 1
+    assert request.json["temperature"] == 0.5  # with extra_body given, for Anthropic too
+    assert request.headers["x-test"] == "yes"
+
+
+async def test_an_extra_option_the_sdk_does_not_take_is_refused_before_the_request(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError) as raised:
+            await ask(llm, client, "hi", extra_options={"frequncy_penalty": 1.0})
+    method = llm.pick(("chat.completions", "messages"))
+    assert str(raised.value) == (
+        f"The {llm.label} SDK's {method}.create() takes no argument 'frequncy_penalty' "
+        "(given in extra_options). Check its spelling; to send a field the installed SDK "
+        "does not know, put it in extra_options={'extra_body': {'frequncy_penalty': ...}}."
+    )
+    assert server.requests == []
+
+
+async def test_openai_stream_options_given_are_sent_as_they_are(server: FakeLLMServer) -> None:
+    server.reply(tokens=["a", "b"])
+    async with OPENAI.client(server) as client, MiniAgents():
+        message = await only_message(
+            ask(OPENAI, client, "hi", extra_options={"stream_options": {"include_usage": False}})
+        )
+    assert server.requests[0].json["stream_options"] == {"include_usage": False}
+    assert isinstance(message, OpenAIMessage)
+    assert message.text == "ab"
+    assert message.finish_reason == "stop"
+    assert message.usage == TokenUsage()  # not asked for, so not known
+
+
+async def test_anthropic_max_tokens_defaults_to_default_max_tokens(server: FakeLLMServer) -> None:
+    async with ANTHROPIC.client(server) as client, MiniAgents():
+        await ask(ANTHROPIC, client, "hi")
+    assert server.requests[0].json["max_tokens"] == DEFAULT_MAX_TOKENS == 4096
+
+
+@pytest.mark.parametrize("how", ["agent-argument", "context-default"])
+async def test_stream_false_sends_one_non_streamed_request_and_gives_one_token(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, how: str
+) -> None:
+    server.reply(tokens=["Hello", " there", "!"], usage=(3, 3))
+    options: dict[str, Any] = {"stream": False} if how == "agent-argument" else {}
+    async with MiniAgents(stream_llm_tokens_by_default=how == "agent-argument"):
+        promise = await anext(aiter(ask(llm, client, "hi", **options)))
+        tokens = [token async for token in promise]
+        message = await promise
+    assert tokens == ["Hello there!"]
+    assert isinstance(message, llm.message_class)
+    assert message.finish_reason == llm.stop
+    assert message.usage == TokenUsage(input_tokens=3, output_tokens=3)
+    request = server.requests[0]
+    assert not request.stream
+    assert request.json.get("stream") in (None, False)
+    assert "stream_options" not in request.json
+    assert len(server.requests) == 1
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+async def test_a_rate_limit_then_success_is_retried_by_the_sdk(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.fail(429, headers=FAST_RETRY)
+    server.reply(tokens=["made", " it"])
+    async with MiniAgents():
+        message = await only_message(ask(llm, client, "hi"))
+    assert message.text == "made it"
+    requests = server.requests
+    assert len(requests) == 2
+    assert [r.status for r in requests] == [429, 200]
+    assert requests[1].headers["x-stainless-retry-count"] == "1"
+
+
+@dataclass(frozen=True)
+class HTTPFault:
+    """An HTTP error status, sent for every try the SDK makes."""
+
+    id: str
+    status: int
+    tries: int  # requests made: 1 + max_retries if the SDK retries the status
+    error: type[LLMError]
+    says: str  # a regular expression the error's message matches
+    causes: tuple[type[BaseException], type[BaseException]]  # (OpenAI's, Anthropic's)
+    message: str | None = None
+
+
+HTTP_FAULTS = [
+    HTTPFault(
+        "server-error",
+        500,
+        3,
+        LLMServerError,
+        "kept failing with a server error: Error code: 500",
+        (openai.InternalServerError, anthropic.InternalServerError),
+    ),
+    HTTPFault(
+        "overloaded",
+        529,
+        3,
+        LLMServerError,
+        "kept failing with a server error: Error code: 529",
+        (openai.InternalServerError, anthropic.OverloadedError),
+    ),
+    HTTPFault(
+        "rate-limit",
+        429,
+        3,
+        LLMRateLimitError,
+        "kept refusing the request for its rate limit: Error code: 429",
+        (openai.RateLimitError, anthropic.RateLimitError),
+    ),
+    HTTPFault(
+        "unauthorized",
+        401,
+        1,
+        LLMAuthenticationError,
+        "refused the API key: Error code: 401",
+        (openai.AuthenticationError, anthropic.AuthenticationError),
+    ),
+    HTTPFault(
+        "forbidden",
+        403,
+        1,
+        LLMAuthenticationError,
+        "refused the API key for this request: Error code: 403",
+        (openai.PermissionDeniedError, anthropic.PermissionDeniedError),
+    ),
+    HTTPFault(
+        "bad-request",
+        400,
+        1,
+        LLMRequestError,
+        "refused the request: Error code: 400 .*max_tokens is too large",
+        (openai.BadRequestError, anthropic.BadRequestError),
+        message="max_tokens is too large",
+    ),
+    HTTPFault(
+        "not-found",
+        404,
+        1,
+        LLMRequestError,
+        "refused the request: Error code: 404",
+        (openai.NotFoundError, anthropic.NotFoundError),
+    ),
+]
+
+
+@pytest.mark.parametrize("fault", HTTP_FAULTS, ids=[fault.id for fault in HTTP_FAULTS])
+async def test_http_errors_reach_the_consumer_as_llm_errors(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, fault: HTTPFault
+) -> None:
+    # one failure more than the SDK tries: it must be left over
+    server.fail(fault.status, headers=FAST_RETRY, message=fault.message, times=fault.tries + 1)
+    async with MiniAgents():
+        tokens, error = await tokens_then_error(ask(llm, client, "hi"), "iterate")
+    assert tokens == []
+    assert type(error) is fault.error
+    assert type(error.__cause__) is llm.pick(fault.causes)
+    assert str(error).startswith(llm.label)
+    assert re.search(fault.says, str(error)), str(error)
+    assert len(server.requests) == fault.tries
+    assert server.pending == 1
+
+
+async def test_a_refused_connection_is_an_llm_connection_error(
+    llm: LLM, server: FakeLLMServer
+) -> None:
+    # max_retries=0: the SDKs retry a refused connection after 0.5 s, 1 s, ... of backoff
+    url = f"http://127.0.0.1:{closed_port()}" + ("/v1" if llm.name == "openai" else "")
+    async with llm.client(server, base_url=url, max_retries=0) as client, MiniAgents():
+        tokens, error = await tokens_then_error(ask(llm, client, "hi"), "iterate")
+    assert tokens == []
+    assert type(error) is LLMConnectionError
+    assert type(error.__cause__) is llm.pick(
+        (openai.APIConnectionError, anthropic.APIConnectionError)
+    )
+    assert (
+        str(error)
+        == f"{llm.label} could not be reached, or the connection broke: Connection error."
+    )
+    assert server.requests == []
+
+
+TOKENS = ["Hel", "lo", " wor", "ld"]
+
+
+@dataclass(frozen=True)
+class StreamFault:
+    """A reply that goes wrong after some tokens."""
+
+    id: str
+    reply: Mapping[str, Any]  # FakeLLMServer.reply() arguments
+    error: type[LLMError]
+    says: str  # a regular expression the error's message matches
+    causes: tuple[type[BaseException] | None, type[BaseException] | None]  # OpenAI, Anthropic
+    tokens: Sequence[str]  # what the consumer gets before the error
+    client: Mapping[str, Any] = field(default_factory=dict)  # SDK client options
+    call: Mapping[str, Any] = field(default_factory=dict)  # agent options
+
+
+STREAM_FAULTS = [
+    StreamFault(
+        "cut",
+        {"cut_after": 2},
+        LLMConnectionError,
+        r"(could not be reached, or the connection broke: Connection error\.|"
+        r"The connection to Anthropic broke: peer closed connection)",
+        (openai.APIConnectionError, httpx2.RemoteProtocolError),
+        TOKENS[:2],
+    ),
+    StreamFault(
+        "reset",
+        {"cut_after": 2, "reset": True},
+        LLMConnectionError,
+        r"(could not be reached, or the connection broke|The connection to Anthropic broke)",
+        (openai.APIConnectionError, httpx2.ReadError),
+        TOKENS[:2],
+    ),
+    StreamFault(
+        "read-timeout",
+        {"hang_after": 2},
+        LLMTimeoutError,
+        "did not answer in time",
+        (openai.APITimeoutError, httpx2.ReadTimeout),
+        TOKENS[:2],
+        client={"timeout": 0.2, "max_retries": 0},
+    ),
+    StreamFault(
+        "no-final-event",
+        {"omit_final": True},
+        LLMResponseError,
+        r"stream ended before its (final|message_stop) event \(the reply is incomplete\)",
+        (None, None),
+        TOKENS,
+    ),
+    StreamFault(
+        "malformed-event",
+        {"malformed_after": 1},
+        LLMResponseError,
+        "sent a malformed event: Unterminated string",
+        (json.JSONDecodeError, json.JSONDecodeError),
+        TOKENS[:1],
+    ),
+    StreamFault(
+        "error-event",
+        {"error_event_after": 3, "error_message": "Overloaded, try later"},
+        LLMResponseError,
+        r"sent an error (instead of the rest of the reply|mid-stream).*Overloaded, try later",
+        (openai.APIError, anthropic.APIStatusError),
+        TOKENS[:3],
+    ),
+    StreamFault(
+        "malformed-not-streamed",
+        {"malformed_after": 0},
+        LLMResponseError,
+        "sent a malformed event",
+        (json.JSONDecodeError, json.JSONDecodeError),
+        [],
+        call={"stream": False},
+    ),
+]
+
+
+@pytest.mark.parametrize("order", ["iterate", "await"])
+@pytest.mark.parametrize("fault", STREAM_FAULTS, ids=[fault.id for fault in STREAM_FAULTS])
+async def test_a_broken_reply_gives_its_tokens_then_an_llm_error(
+    llm: LLM,
+    server: FakeLLMServer,
+    fault: StreamFault,
+    order: Literal["iterate", "await"],
+) -> None:
+    server.reply(tokens=TOKENS, **fault.reply)
+    async with llm.client(server, **fault.client) as client, MiniAgents():
+        tokens, error = await tokens_then_error(ask(llm, client, "hi", **fault.call), order)
+    assert tokens == list(fault.tokens)  # never a silently short message
+    assert type(error) is fault.error
+    cause = llm.pick(fault.causes)
+    if cause is None:
+        assert error.__cause__ is None
+    else:
+        assert type(error.__cause__) is cause
+    assert llm.label in str(error)
+    assert re.search(fault.says, str(error)), str(error)
+    assert len(server.requests) == 1  # a broken stream is not retried
+
+
+# -- stalled replies -----------------------------------------------------------------------
+
+STALL = 0.05  # seconds: on a stopped clock, moved on by the test once it has seen the request
+
+
+@pytest.mark.parametrize("where", ["agent", "context"])
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_a_stalled_reply_ends_with_an_llm_timeout_error_and_closes_the_connection(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, stream: bool, where: str
+) -> None:
+    # Streamed: two tokens, then nothing (the connection stays open); not streamed: no
+    # response at all. The SDK's own read timeout (10 minutes) is far away. The loop's clock
+    # stands still until the tokens (or the request) have arrived: then it moves on by the
+    # stall timeout, whatever the speed of the machine.
+    server.reply(tokens=TOKENS, hang_after=2)
+    on_agent = {"stall_timeout": STALL} if where == "agent" else {}
+    tokens: list[str] = []
+    with manual_time() as clock:
+        async with MiniAgents(llm_stall_timeout=STALL if where == "context" else DEFAULT):
+            reply = ask(llm, client, "hi", stream=stream, **on_agent)
+            promise = await anext(aiter(reply))
+            if stream:
+                async for token in promise:
+                    tokens.append(token)
+                    if len(tokens) == 2:
+                        break
+            else:
+                await asyncio.to_thread(server.wait_requests, 1, WAIT)
+            clock.advance(STALL)
+            with pytest.raises(LLMTimeoutError) as raised:
+                await reply
+            assert await asyncio.to_thread(server.wait_disconnected, 0, WAIT)
+    assert tokens == (TOKENS[:2] if stream else [])
+    error = raised.value
+    assert type(error) is LLMTimeoutError
+    assert error.__cause__ is None
+    assert str(error).startswith(
+        f"The agent {llm.alias} stopped its call: the model '{llm.model}' sent nothing for "
+        f"{STALL} seconds (its stall_timeout)."
+    )
+    assert server.requests[0].outcome == "disconnected"
+    assert len(server.requests) == 1  # not retried
+
+
+async def test_role_model_and_alias_are_known_before_the_first_token(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.reply(tokens=TOKENS, hang_after=0)  # the preamble only: no token ever comes
+    with manual_time() as clock:
+        async with MiniAgents():
+            promise = await anext(aiter(ask(llm, client, "hi", stall_timeout=STALL)))
+            assert dict(promise.metadata) == {
+                "role": "assistant",
+                "model": llm.model,
+                "agent_alias": llm.alias,
+            }
+            await asyncio.to_thread(server.wait_requests, 1, WAIT)
+            assert not promise.done
+            clock.advance(STALL)
+            with pytest.raises(LLMTimeoutError):
+                await promise
+
+
+# -- a consumer that gives up --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("what", ["reply", "message", "not-streamed-reply"])
+async def test_a_consumer_giving_up_closes_the_connection(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, what: str
+) -> None:
+    server.reply(tokens=TOKENS, hang_after=2)
+
+    async def give_up() -> None:
+        async with MiniAgents():
+            reply = ask(llm, client, "hi", stream=what != "not-streamed-reply")
+            awaited: MessageSequencePromise | MessagePromise = reply
+            if what == "message":
+                awaited = await anext(aiter(reply))
+            await give_up_on(awaited, server)
+            assert await server.wait_disconnected_async(0, WAIT)
+
+    # The server never ends its response: a context that waited for it would never end.
+    await asyncio.wait_for(give_up(), WAIT)
+    assert server.requests[0].outcome == "disconnected"
+    assert len(server.requests) == 1
+
+
+async def fail_after_the_first_token(llm: LLM, client: SDKClient | None) -> None:
+    """Leave a context with an error while an LLM call streams."""
+    async with MiniAgents():
+        promise = await anext(aiter(ask(llm, client, "hi")))
+        assert await anext(aiter(promise)) == "Hel"
+        raise KeyError("the caller failed")
+
+
+async def test_leaving_the_context_with_an_error_closes_the_connection(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.reply(tokens=TOKENS, hang_after=2)
+    with pytest.raises(KeyError, match="the caller failed"):
+        await fail_after_the_first_token(llm, client)
+    assert await server.wait_disconnected_async(0, WAIT)
+
+
+@pytest.mark.parametrize("chain", [forward, restream], ids=["forwarded", "re-streamed"])
+async def test_giving_up_on_a_reply_passed_on_by_another_agent_closes_the_connection(
+    llm: LLM, server: FakeLLMServer, chain: MiniAgent[[]]
+) -> None:
+    server.reply(tokens=TOKENS, hang_after=2)
+
+    async def give_up(client: SDKClient) -> None:
+        async with MiniAgents():
+            reply = chain.inquire(ask(llm, client, "hi"))
+            await give_up_on(reply, server)
+            # (failing here leaves the context with an error, which does close it)
+            assert await server.wait_disconnected_async(0, WAIT), "the LLM call goes on"
+            with pytest.raises(StreamCancelledError):
+                await reply  # a reply everyone gave up on is cancelled, for later readers too
+
+    async with llm.client(server) as client:
+        await asyncio.wait_for(give_up(client), WAIT)
+
+
+# -- the client made from the environment --------------------------------------------------
+
+
+def use_environment(monkeypatch: pytest.MonkeyPatch, llm: LLM, server: FakeLLMServer) -> None:
+    """Point the provider's environment variables at the fake server."""
+    for name in ("ORG_ID", "PROJECT_ID", "ADMIN_KEY", "AUTH_TOKEN"):
+        monkeypatch.delenv(f"{llm.env}_{name}", raising=False)
+    monkeypatch.setenv(f"{llm.env}_BASE_URL", llm.base_url(server))
+    monkeypatch.setenv(f"{llm.env}_API_KEY", "test")
+
+
+def record_made_clients(monkeypatch: pytest.MonkeyPatch, llm: LLM) -> list[SDKClient]:
+    """Record the SDK clients the agent makes (it calls ``sdk.AsyncOpenAI()`` or alike)."""
+    made: list[SDKClient] = []
+    module: Any = openai if llm.name == "openai" else anthropic
+    name = "AsyncOpenAI" if llm.name == "openai" else "AsyncAnthropic"
+    real = getattr(module, name)
+
+    def make(*args: Any, **kwargs: Any) -> SDKClient:
+        client = cast(SDKClient, real(*args, **kwargs))
+        made.append(client)
+        return client
+
+    monkeypatch.setattr(module, name, make)
+    return made
+
+
+async def test_the_client_comes_from_the_environment_once_per_context(
+    llm: LLM, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_environment(monkeypatch, llm, server)
+    made = record_made_clients(monkeypatch, llm)
+    async with MiniAgents():
+        assert made == []  # made at the first call, not before
+        first = await only_message(ask(llm, None, "one"))
+        second, third = await asyncio.gather(
+            only_message(ask(llm, None, "two")), only_message(ask(llm, None, "three"))
+        )
+        assert len(made) == 1
+        assert not made[0].is_closed()
+    assert made[0].is_closed()  # closed at the context's exit
+    assert [first.text, second.text, third.text] == ["one", "two", "three"]
+    assert isinstance(first, llm.message_class)
+
+    async with MiniAgents():
+        await ask(llm, None, "four")
+        assert len(made) == 2  # a new context makes its own client
+    assert made[1] is not made[0]
+    assert made[1].is_closed()
+    assert len(server.requests) == 4
+    for request in server.requests:  # the key from the environment (the SDKs send it so)
+        assert request.headers["authorization"] == "Bearer test"
+
+
+async def test_an_explicit_client_is_used_and_left_open(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_environment(monkeypatch, llm, server)
+    made = record_made_clients(monkeypatch, llm)
+    async with MiniAgents():
+        await ask(llm, client, "hi")
+    assert made == []
+    assert not client.is_closed()  # the caller's client: the caller closes it
+
+
+async def test_the_environment_client_is_closed_when_the_context_fails(
+    llm: LLM, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_environment(monkeypatch, llm, server)
+    made = record_made_clients(monkeypatch, llm)
+    server.reply(tokens=TOKENS, hang_after=2)
+    with pytest.raises(KeyError, match="the caller failed"):
+        await fail_after_the_first_token(llm, None)
+    assert len(made) == 1
+    assert made[0].is_closed()
+    assert await server.wait_disconnected_async(0, WAIT)
+
+
+async def test_a_missing_api_key_is_an_llm_authentication_error(
+    llm: LLM, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_environment(monkeypatch, llm, server)  # a request would go to the fake server
+    monkeypatch.delenv(f"{llm.env}_API_KEY")
+    async with MiniAgents():
+        with pytest.raises(Exception) as raised:  # noqa: PT011
+            await ask(llm, None, "hi")
+    assert server.requests == []
+    assert isinstance(raised.value, LLMAuthenticationError), repr(raised.value)
+    assert f"{llm.env}_API_KEY" in str(raised.value)
+    assert "async_client=" in str(raised.value)
+
+
+# -- LLM logs ------------------------------------------------------------------------------
+
+
+async def test_each_call_is_logged_as_a_markdown_file(
+    llm: LLM,
+    client: SDKClient,
+    server: FakeLLMServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    server.reply(tokens=["Bon", "jour"], usage=(6, 2))
+    server.reply(tokens=["Au revoir"], usage=(1, 2))
+    server.fail(401)
+    async with MiniAgents(llm_logger_agent=True):
+        await ask(
+            llm, client, [SystemMessage(text="Answer in French."), "Hello"], system="Be brief."
+        )
+        await ask(llm, client, "Bye", stream=False)
+        with pytest.raises(LLMAuthenticationError):
+            await ask(llm, client, "Refused")
+    files = sorted((tmp_path / "llm_logs").glob(f"*_{llm.alias}.md"))
+    assert sorted((tmp_path / "llm_logs").iterdir()) == files
+    assert len(files) == 2  # one per complete call: the failed call is not logged
+    first = files[0].read_text(encoding="utf-8")
+    assert first == (
+        f"# LLM call of {llm.alias}\n\n"
+        "## SYSTEM\n\nBe brief.\n\nAnswer in French.\n\n"
+        "## USER\n\nHello\n\n"
+        "## RESPONSE\n\n"
+        "- role: assistant\n"
+        f"- model: {llm.model}\n"
+        f"- agent_alias: {llm.alias}\n"
+        f"- finish_reason: {llm.stop}\n"
+        "- usage: input_tokens=6 output_tokens=2\n\n"
+        "Bonjour\n"
+    )
+    second = files[1].read_text(encoding="utf-8")
+    assert "## USER\n\nBye\n\n## RESPONSE" in second
+    assert second.endswith("\nAu revoir\n")

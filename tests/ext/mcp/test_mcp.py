@@ -1,0 +1,215 @@
+"""MCP tools, against a real MCP server that the tests start (stdio, and HTTP on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from miniagents import MiniAgents
+from miniagents.errors import StreamCancelledError, ToolError
+from miniagents.ext.mcp import MCPSession, MCPSessionError, MCPTool
+from miniagents.ext.tools import ToolCallMessage, ToolResultMessage, ToolSet
+from tests.subprocesses import python_env
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[3]
+SERVER = ["-m", "tests.ext.mcp.server"]
+SAFETY = 30.0
+"""Seconds before a test that would hang fails instead (never reached when the code works)."""
+
+
+async def soon(awaitable: Awaitable[T]) -> T:
+    return await asyncio.wait_for(awaitable, SAFETY)
+
+
+def call(tool_name: str, call_id: str = "c1", **arguments: object) -> ToolCallMessage:
+    return ToolCallMessage(tool_name=tool_name, arguments=arguments, call_id=call_id)
+
+
+def stdio_session(prefix: str = "") -> MCPSession:
+    return MCPSession.stdio(sys.executable, [*SERVER, "stdio"], cwd=ROOT, prefix=prefix)
+
+
+@pytest.fixture(scope="module")
+def http_url() -> Iterator[str]:
+    """The URL of the test server, serving streamable HTTP on a free port of 127.0.0.1."""
+    process = subprocess.Popen(
+        [sys.executable, *SERVER, "http"],
+        cwd=ROOT,
+        env=python_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = process.stdout.readline().strip()  # the server prints its port once it listens
+        assert port.isdigit(), f"the MCP test server did not start (it printed {port!r})"
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(timeout=SAFETY)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.fixture(params=["stdio", "http"])
+def connect(request: pytest.FixtureRequest) -> Callable[[], MCPSession]:
+    """Makes a session with the test server, over each transport.
+
+    (Each test opens it in its own ``async with``: the SDK's task groups must be left by the
+    task that entered them, and an async fixture's teardown runs in another task.)
+    """
+    if request.param == "stdio":
+        return stdio_session
+    url: str = request.getfixturevalue("http_url")
+    return lambda: MCPSession.http(url)
+
+
+async def results(tools: ToolSet, *calls: ToolCallMessage) -> list[ToolResultMessage]:
+    async with MiniAgents():
+        messages = await soon(tools.run_all(calls))
+    assert all(isinstance(message, ToolResultMessage) for message in messages)
+    return list(messages)  # type: ignore[arg-type]
+
+
+async def test_the_servers_tools_come_with_its_own_names_descriptions_and_schemas(
+    connect: Callable[[], MCPSession],
+) -> None:
+    async with connect() as session:
+        assert [tool.name for tool in session] == [
+            "add",
+            "text_shout",
+            "refuse",
+            "meet",
+            "hang",
+            "cancelled",
+        ]
+        add, shout = session.tools[:2]
+    assert isinstance(add, MCPTool)
+    assert add.description.startswith("Add two numbers.")
+    assert add.parameters["properties"] == {
+        "a": {"title": "A", "type": "integer"},
+        "b": {"title": "B", "type": "integer"},
+    }
+    assert add.parameters["required"] == ["a", "b"]
+    assert (shout.name, shout.server_name) == ("text_shout", "text.shout")
+
+
+async def test_calls_give_the_servers_results_as_text(connect: Callable[[], MCPSession]) -> None:
+    async with connect() as session:
+        add, shout = await results(
+            ToolSet(session), call("add", "c1", a=2, b=3), call("text_shout", "c2", text="hi")
+        )
+    assert add == ToolResultMessage(text="5", tool_name="add", call_id="c1", is_error=False)
+    assert (str(shout), shout.is_error) == ("HI!", False)
+
+
+async def test_errors_the_server_reports_are_error_results(
+    connect: Callable[[], MCPSession],
+) -> None:
+    async with connect() as session:
+        refused, invalid = await results(
+            ToolSet(session), call("refuse", reason="no reason"), call("add", a="x")
+        )
+    assert refused.is_error
+    assert str(refused) == "Error executing tool refuse: Refused: no reason"
+    assert invalid.is_error
+    assert "validation error" in str(invalid)
+
+
+async def test_calls_of_mcp_tools_run_concurrently(connect: Callable[[], MCPSession]) -> None:
+    async with connect() as session:
+        first, second = await results(  # each call waits on the server for the other one
+            ToolSet(session),
+            call("meet", me="ann", other="bob"),
+            call("meet", me="bob", other="ann"),
+        )
+    assert (str(first), str(second)) == ("ann met bob", "bob met ann")
+
+
+async def test_mcp_tools_mix_with_functions_and_tell_servers_apart_by_prefix() -> None:
+    def local_time(city: str) -> str:
+        """The local time in a city."""
+        return f"12:00 in {city}"
+
+    async with stdio_session(prefix="calc_") as calculator:
+        tools = ToolSet([*calculator, local_time])
+        assert [tool.name for tool in tools][:2] == ["calc_add", "calc_text_shout"]
+        added, timed = await results(
+            tools, call("calc_add", a=1, b=1), call("local_time", city="Oslo")
+        )
+    assert (str(added), str(timed)) == ("2", "12:00 in Oslo")
+
+
+async def test_cancelling_a_result_cancels_the_call_on_the_server_and_the_session_goes_on(
+    connect: Callable[[], MCPSession],
+) -> None:
+    async with connect() as session, MiniAgents():
+        tools = ToolSet(session)
+        hanging = tools.run(call("hang", me="h1"))
+        assert str(await soon(tools.run(call("meet", me="probe", other="h1")))) == (
+            "probe met h1"  # so the call of hang runs on the server now
+        )
+        hanging.cancel()
+        with pytest.raises(StreamCancelledError):
+            await soon(hanging)
+        assert str(await soon(tools.run(call("cancelled", me="h1")))) == "h1 was cancelled"
+        assert str(await soon(tools.run(call("add", a=1, b=2)))) == "3"
+
+
+async def test_a_call_after_the_session_closed_is_an_error_result() -> None:
+    async with stdio_session() as closed:
+        pass
+    [result] = await results(ToolSet(closed), call("add", a=1, b=2))
+    assert result.is_error
+    assert "The MCP session of the tool add is closed" in str(result)
+
+
+async def test_a_server_that_does_not_start_is_a_clear_error() -> None:
+    broken = MCPSession.stdio(sys.executable, ["-c", "print('not an MCP server')"])
+    with pytest.raises(MCPSessionError, match="Could not connect to the MCP server") as raised:
+        await soon(broken.__aenter__())
+    assert isinstance(raised.value, ToolError)
+
+
+async def test_an_http_server_that_is_not_there_is_a_clear_error() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nothing listens there
+    absent = MCPSession.http(f"http://127.0.0.1:{port}/mcp")
+    with pytest.raises(MCPSessionError, match=f"127.0.0.1:{port}"):
+        await soon(absent.__aenter__())
+
+
+async def test_an_in_process_server_works_too() -> None:
+    from tests.ext.mcp.server import server
+
+    async with MCPSession(server) as in_process:
+        [result] = await results(ToolSet(in_process), call("add", a=20, b=22))
+    assert str(result) == "42"
+
+
+def test_without_the_sdk_a_session_names_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "mcp", None)  # `import mcp` now fails
+    with pytest.raises(ImportError, match=r'pip install "miniagents\[mcp\]"'):
+        MCPSession.http("http://127.0.0.1:1/mcp")
+
+
+async def test_a_session_opens_once_at_a_time_and_again_after_it_closed() -> None:
+    session = stdio_session()
+    async with session:
+        with pytest.raises(MCPSessionError, match="open already"):
+            await session.__aenter__()
+    async with session:
+        [result] = await results(ToolSet(session), call("add", a=1, b=1))
+    assert str(result) == "2"

@@ -1,0 +1,197 @@
+"""``ray_pipeline`` against a real local Ray cluster: bounds, order, retries, errors, data."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import ray
+
+from miniagents import Message, MessageTuple, MiniAgent
+from miniagents.ext.ray import (
+    ItemResult,
+    MessageSerializationError,
+    RayWorkerDiedError,
+    ray_pipeline,
+)
+from tests.ext.ray.remote import (
+    CustomError,
+    SignalsHandle,
+    echo_agent,
+    item_agent,
+    upper_agent,
+)
+
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
+
+WITHIN = 60.0
+
+
+class CountingItems:
+    """Items read lazily, counting how many the pipeline has taken."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.taken = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for text in self.texts:
+            self.taken += 1
+            yield text
+
+
+def test_a_chain_runs_over_the_items_and_the_results_keep_the_input_order() -> None:
+    items = [f"item {i}" for i in range(12)]
+    chain: list[MiniAgent[...]] = [echo_agent.fork(prefix="> "), upper_agent]
+    results = list(ray_pipeline(chain, items, max_in_flight=4, batch_size=2, num_cpus=0.5))
+    assert [result.index for result in results] == list(range(12))
+    assert [result.item for result in results] == items
+    assert [str(result.get()) for result in results] == [f"> ITEM {i}" for i in range(12)]
+    assert all(result.ok and result.attempts == 1 for result in results)
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_at_most_max_in_flight_items_are_on_their_way_in_either_order(
+    signals: SignalsHandle, ordered: bool
+) -> None:
+    key = uuid.uuid4().hex
+    # Item 0 finishes only after item 1: in the input's order, item 1 waits for it;
+    # in completion order, item 1 comes first (the test tells item 0 when it has it).
+    first = "wait:one-finished" if ordered else "wait:one-received"
+    texts = [first, "finish:one-finished", *(f"item {i}" for i in range(2, 10))]
+    items = CountingItems(texts)
+    pipeline = ray_pipeline(
+        item_agent.fork(signals=signals, key=key),
+        items,
+        max_in_flight=3,
+        ordered=ordered,
+        num_cpus=0.5,
+    )
+    indexes: list[int] = []
+    async for result in pipeline:
+        assert result.ok, result.error
+        assert items.taken - len(indexes) <= 3  # taken from the input, not yet handed out
+        indexes.append(result.index)
+        if result.index == 1 and not ordered:
+            await signals.set.remote(f"{key}:one-received")
+    assert items.taken == len(texts)
+    if ordered:
+        assert indexes == list(range(10))
+    else:  # item 0 was still running when item 1 (and maybe others) came out
+        assert indexes.index(1) < indexes.index(0)
+        assert sorted(indexes) == list(range(10))
+
+
+async def test_an_item_whose_worker_is_killed_mid_item_is_retried(signals: SignalsHandle) -> None:
+    key = uuid.uuid4().hex
+    results = await _kill_mid_item(signals, key, max_retries=3)
+    assert [str(result.get()) for result in results] == ["BEFORE", "DIE-ONCE", "AFTER"]
+    assert [result.attempts for result in results] == [1, 2, 1]
+    assert await signals.counted.remote(f"{key}:attempts") == 2
+
+
+async def test_an_item_whose_worker_keeps_dying_fails_alone(signals: SignalsHandle) -> None:
+    before, died, after = await _kill_mid_item(signals, uuid.uuid4().hex, max_retries=0)
+    assert isinstance(died.error, RayWorkerDiedError)
+    assert died.replies == MessageTuple()
+    assert "it was tried 1 time(s). Check the worker's logs" in str(died.error)
+    assert before.ok
+    assert after.ok
+
+
+async def _kill_mid_item(
+    signals: SignalsHandle, key: str, max_retries: int
+) -> list[ItemResult[str]]:
+    """Run three items; kill the worker of the middle one while it runs."""
+    texts = ["before", "die-once", "after"]
+    agent = item_agent.fork(signals=signals, key=key)
+    pipeline = ray_pipeline(agent, texts, num_cpus=0.5, max_retries=max_retries)
+    running = asyncio.create_task(_collect(pipeline))
+    pid = await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
+    assert isinstance(pid, int)
+    os.kill(pid, signal.SIGKILL)  # the worker dies in the middle of the item
+    return await asyncio.wait_for(running, WITHIN)
+
+
+def test_an_item_that_fails_gives_its_error_and_the_other_items_go_on(
+    signals: SignalsHandle,
+) -> None:
+    key = uuid.uuid4().hex
+    texts = ["one", "fail", "three"]
+    results = list(ray_pipeline(item_agent.fork(signals=signals, key=key), texts, num_cpus=0.5))
+    assert [result.ok for result in results] == [True, False, True]
+    assert isinstance(results[1].error, CustomError)
+    assert str(results[1].error) == "item 'fail' failed"
+    with pytest.raises(CustomError):
+        results[1].get()
+    assert str(results[2].get()) == "THREE"
+
+
+# ray.data's own DataContext sets settings it deprecates itself (Ray 2.60).
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+def test_the_rows_of_a_dataset_are_the_items() -> None:
+    import ray.data
+
+    rows = [{"text": f"row {i}", "number": i} for i in range(6)]
+    dataset = ray.data.from_items(rows)
+    results: list[ItemResult[dict[str, Any]]] = list(
+        ray_pipeline(echo_agent, dataset, max_in_flight=4, num_cpus=0.5)
+    )
+    assert [result.get() for result in results] == [(Message.model_validate(row),) for row in rows]
+
+
+def test_the_progress_bar_is_shown_when_asked_and_not_when_stderr_is_no_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    items = ["a", "b", "c"]
+    list(ray_pipeline(upper_agent, items, num_cpus=0.5))
+    assert capsys.readouterr().err == ""
+    list(ray_pipeline(upper_agent, items, progress=True, description="shouting", num_cpus=0.5))
+    shown = capsys.readouterr().err
+    assert "shouting: 100%" in shown
+    assert "3/3" in shown
+
+
+def test_a_pipeline_runs_once_and_checks_its_settings() -> None:
+    pipeline = ray_pipeline(upper_agent, ["a"], num_cpus=0.5)
+    assert [str(result.get()) for result in pipeline] == ["A"]
+    with pytest.raises(RuntimeError, match="runs once"):
+        list(pipeline)
+    with pytest.raises(ValueError, match="batch_size <= max_in_flight"):
+        ray_pipeline(upper_agent, ["a"], batch_size=8, max_in_flight=4)
+    with pytest.raises(ValueError, match="at least one agent"):
+        ray_pipeline([], ["a"])
+
+
+def test_leaving_the_loop_early_cancels_the_items_still_running(signals: SignalsHandle) -> None:
+    key = uuid.uuid4().hex
+    texts = ["first", "wait:never a", "wait:never b"]
+    pipeline = ray_pipeline(item_agent.fork(signals=signals, key=key), texts, num_cpus=0.5)
+    for result in pipeline:
+        assert str(result.get()) == "FIRST"
+        for text in texts[1:]:
+            ray.get(signals.wait.remote(f"{key}:waiting:{text}"), timeout=WITHIN)
+        break  # the loop ends: the pipeline's generator is closed
+    for text in texts[1:]:  # each running item saw CancelledError in its worker
+        ray.get(signals.wait.remote(f"{key}:cancelled:{text}"), timeout=WITHIN)
+
+
+async def _collect(pipeline: Any) -> list[ItemResult[str]]:
+    return [result async for result in pipeline]
+
+
+def test_an_item_that_cannot_be_pickled_gives_an_error_naming_its_field() -> None:
+    items = [Message(text="fine"), Message(text="locked", lock=threading.Lock())]
+    fine, locked = ray_pipeline(echo_agent, items, num_cpus=0.5)
+    assert fine.get() == (Message(text="fine"),)
+    assert isinstance(locked.error, MessageSerializationError)
+    assert str(locked.error).startswith(
+        "The field 'lock' of the item 1 of the pipeline (Message) cannot be sent"
+    )
+    assert locked.attempts == 0

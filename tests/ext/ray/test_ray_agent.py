@@ -1,0 +1,230 @@
+"""``ray_agent`` against a real local Ray cluster: streaming, errors, cancellation, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import uuid
+
+import pytest
+
+from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgents
+from miniagents.errors import StreamCancelledError
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.ray import RayWorkerDiedError, RemoteError, RemoteTraceback, ray_agent
+from miniagents.ext.ray._mailbox import mailbox_actor
+from tests.ext.ray.remote import (
+    CustomError,
+    PlotMessage,
+    Point,
+    SettingsMessage,
+    SignalsHandle,
+    dying_agent,
+    echo_agent,
+    failing_agent,
+    gated_tokens_agent,
+    settings_agent,
+    waiting_agent,
+)
+
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
+
+WITHIN = 60.0
+"""Seconds a step may take before the test fails (instead of hanging until pytest's timeout)."""
+
+
+def fresh_key() -> str:
+    return uuid.uuid4().hex
+
+
+async def test_the_first_token_reaches_the_caller_before_the_remote_agent_finishes(
+    signals: SignalsHandle,
+) -> None:
+    key = fresh_key()
+    remote = ray_agent(gated_tokens_agent, num_cpus=0.5)
+    async with MiniAgents():
+        replies = remote.inquire(signals=signals, key=key)
+        messages = aiter(replies)
+        first = await asyncio.wait_for(anext(messages), WITHIN)
+        tokens = aiter(first)
+        # The remote agent is waiting at its gate: this token crossed while it runs.
+        assert await asyncio.wait_for(anext(tokens), WITHIN) == "Hel"
+        assert first.message_class is PlotMessage
+        assert dict(first.metadata) == {"title": "gated", "role": "assistant"}
+        await signals.set.remote(f"{key}:gate")
+        assert [token async for token in tokens] == ["lo"]
+        whole = await first
+        second = await asyncio.wait_for(anext(messages), WITHIN)
+        assert await replies == (whole, await second)
+    assert whole == PlotMessage.model_validate(
+        {"text": "Hello", "title": "gated", "role": "assistant", "finish_reason": "stop"}
+    )
+    assert await second == PlotMessage(text="second", title="after", points=(Point(x=1, y=2),))
+
+
+async def test_an_llm_agent_streams_its_reply_token_by_token_from_the_worker() -> None:
+    remote = ray_agent(offline_agent.fork(token_delay=0), num_cpus=0.5)
+    async with MiniAgents():
+        reply = remote.inquire("Stream this back, please.")
+        tokens = [token async for message in reply async for token in message]
+        local = offline_agent.fork(token_delay=0).inquire("Stream this back, please.")
+        local_tokens = [token async for message in local async for token in message]
+        assert await reply == await local  # the same class, text and metadata
+    assert tokens == local_tokens
+    assert len(tokens) > 5
+
+
+async def test_the_worker_runs_in_a_context_with_the_llm_settings_of_the_caller() -> None:
+    remote = ray_agent(settings_agent, num_cpus=0.5)
+    async with MiniAgents(stream_llm_tokens_by_default=False, llm_logger_agent=True):
+        async with MiniAgents(llm_stall_timeout=12.5):
+            (reply,) = await remote.inquire()
+        (default,) = await ray_agent(settings_agent, num_cpus=0.5).inquire()
+    assert isinstance(reply, SettingsMessage)
+    assert isinstance(default, SettingsMessage)
+    assert (reply.stream, reply.stall_timeout, reply.logger) == (False, 12.5, "True")
+    assert (default.stream, default.stall_timeout, default.logger) == (False, 60.0, "True")
+
+
+async def test_a_setting_that_cannot_be_pickled_stays_behind_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    unpicklable_logger = echo_agent.fork(prefix=threading.Lock())
+    remote = ray_agent(settings_agent, num_cpus=0.5)
+    async with MiniAgents(llm_logger_agent=unpicklable_logger, llm_stall_timeout=7.0):
+        (reply,) = await remote.inquire()
+    assert isinstance(reply, SettingsMessage)
+    assert (reply.logger, reply.stall_timeout) == ("False", 7.0)  # the worker's default
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("llm_logger_agent" in text and "Ray worker" in text for text in warned)
+
+
+async def test_the_inputs_are_sent_as_they_resolve() -> None:
+    remote = ray_agent(echo_agent, num_cpus=0.5)
+    async with MiniAgents():
+        call = remote.initiate_inquiry(prefix="echo: ")
+        replies = aiter(call.reply_sequence(finish_call=False))
+        for text in ("one", "two", "three"):
+            call.send_message(text)  # the next one is sent only after this one's reply
+            assert str(await asyncio.wait_for(anext(replies), WITHIN)) == f"echo: {text}"
+        call.finish()
+        assert [promise async for promise in replies] == []
+    assert await mailbox_actor().boxes.remote() == 0  # every interaction's box is closed
+
+
+async def test_a_remote_error_reaches_every_consumer_with_its_own_type_and_message() -> None:
+    remote = ray_agent(failing_agent, num_cpus=0.5)
+    async with MiniAgents():
+        replies = remote.inquire()
+        with pytest.raises(CustomError, match=r"^the remote agent failed on purpose$") as iterated:
+            await _texts_of(replies)
+        with pytest.raises(CustomError) as awaited:
+            await replies
+        assert str(await anext(aiter(replies))) == "before the error"
+    assert awaited.value is iterated.value  # one error, given to every consumer
+    cause = iterated.value.__cause__
+    assert isinstance(cause, RemoteTraceback)
+    assert "in failing_agent" in cause.traceback
+    assert 'raise CustomError("the remote agent failed on purpose")' in cause.traceback
+
+
+async def test_an_error_that_cannot_be_unpickled_arrives_as_a_remote_error_naming_it() -> None:
+    remote = ray_agent(failing_agent, num_cpus=0.5)
+    async with MiniAgents():
+        with pytest.raises(RemoteError, match="PickyError: the picky step failed because it was"):
+            await remote.inquire(picky=True)
+
+
+async def test_a_remote_error_that_nobody_reads_is_logged_as_lost_on_the_driver(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    remote = ray_agent(failing_agent, num_cpus=0.5)
+    async with MiniAgents():
+        replies = remote.inquire()
+        await asyncio.wait_for(anext(aiter(replies)), WITHIN)  # the first message only
+    lost = [r for r in caplog.records if r.name == "miniagents" and r.levelno == logging.ERROR]
+    assert len(lost) == 1
+    assert "no consumer ever received" in lost[0].getMessage()
+    assert isinstance(lost[0].exc_info and lost[0].exc_info[1], CustomError)
+    caplog.clear()
+
+
+@pytest.mark.parametrize("reading", ["tokens", "whole"])
+async def test_when_every_consumer_gives_up_the_worker_gets_cancelled(
+    signals: SignalsHandle, reading: str
+) -> None:
+    key = fresh_key()
+    remote = ray_agent(waiting_agent, num_cpus=0.5)
+    async with MiniAgents():
+        replies = remote.inquire(signals=signals, key=key)
+
+        async def consume() -> None:
+            if reading == "whole":
+                await replies
+            async for promise in replies:  # the consumer waits for the message's next token
+                async for _token in promise:
+                    pass
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
+        consumer.cancel()  # the only consumer gives up
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+        pid = await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled"), WITHIN)
+        with pytest.raises(StreamCancelledError):
+            await replies
+    assert isinstance(pid, int)
+    assert pid != os.getpid()  # the agent saw CancelledError in the worker's process
+
+
+async def test_an_interaction_whose_worker_dies_before_replying_is_run_again(
+    signals: SignalsHandle,
+) -> None:
+    key = fresh_key()
+    remote = ray_agent(dying_agent, num_cpus=0.5)
+    async with MiniAgents():
+        replies = await asyncio.wait_for(
+            remote.inquire(signals=signals, key=key, after_reply=False), WITHIN
+        )
+    assert [str(message) for message in replies] == ["done at attempt 2"]
+    assert await signals.counted.remote(key) == 2
+
+
+async def test_a_worker_that_dies_after_replying_ends_the_replies_with_worker_died(
+    signals: SignalsHandle,
+) -> None:
+    key = fresh_key()
+    remote = ray_agent(dying_agent, num_cpus=0.5)
+    async with MiniAgents():
+        replies = remote.inquire(signals=signals, key=key, after_reply=True)
+        messages = aiter(replies)
+        first: MessagePromise = await asyncio.wait_for(anext(messages), WITHIN)
+        assert str(await first) == "attempt 1"
+        await signals.set.remote(f"{key}:read")  # now the worker kills itself
+        with pytest.raises(
+            RayWorkerDiedError, match="it was not run again, as some of its replies had reached"
+        ):
+            await asyncio.wait_for(anext(messages), WITHIN)
+    assert await signals.counted.remote(key) == 1  # not retried: a reply was out already
+
+
+async def test_the_remote_agent_keeps_its_alias_parameters_and_bound_arguments() -> None:
+    remote = ray_agent(echo_agent.fork(prefix="bound: "), num_cpus=0.5)
+    assert remote.alias == echo_agent.alias
+    assert remote.description == echo_agent.description
+    async with MiniAgents():
+        assert str(await remote.inquire("x")) == "bound: x"
+        assert str(await remote.inquire("x", prefix="given: ")) == "given: x"
+        assert str(await remote.fork(prefix="forked: ").inquire("x")) == "forked: x"
+        assert await remote.inquire(Message(text="as is"), prefix="") == (Message(text="as is"),)
+
+
+async def _texts_of(replies: MessageSequencePromise) -> list[str]:
+    return [str(await promise) async for promise in replies]
+
+
+def test_an_option_ray_does_not_know_fails_at_once_with_rays_message() -> None:
+    with pytest.raises(ValueError, match="Invalid option keyword num_cpu for remote functions"):
+        ray_agent(echo_agent, num_cpu=1)  # type: ignore[call-arg]

@@ -1,0 +1,315 @@
+"""The command line, ``python -m miniagents chat`` and the ``miniagents`` command.
+
+Each test runs it in a child process with the user's lines piped in: offline (no key set),
+and with the real OpenAI and Anthropic SDKs talking to the fake provider server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.testing import FakeLLMServer
+from tests.ext.test_console import WAIT, read_until
+from tests.subprocesses import default_sigint_in_children, python_env, run_python
+from tests.test_install import installed_checkout
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+OFFLINE = '(offline model "{model}", {count} message(s) in the prompt) You said: {text}'
+"""The offline model's default reply."""
+
+
+def chat(
+    tmp_path: Path, *args: str, stdin: str = "", llm: FakeLLMServer | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m miniagents chat *args`` in ``tmp_path`` with ``stdin`` piped in."""
+    return run_python(["-m", "miniagents", "chat", *args], tmp_path, stdin=stdin, llm=llm)
+
+
+def assert_ended_well(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_offline_without_a_key_a_chat_streams_replies_until_exit(tmp_path: Path) -> None:
+    result = chat(tmp_path, stdin="Hello!\n\nWhat did I say?\nexit\nnot read\n")
+
+    assert_ended_well(result)
+    assert result.stdout == (
+        "Chatting with the offline model (set OPENAI_API_KEY to talk with OpenAI). "
+        "Type exit or press Ctrl+D to end.\n"
+        "USER: Hello!\n"
+        f"ASSISTANT: {OFFLINE.format(model='offline', count=1, text='Hello!')}\n"
+        "USER: What did I say?\n"  # the whole conversation goes to the model each turn
+        f"ASSISTANT: {OFFLINE.format(model='offline', count=3, text='What did I say?')}\n"
+        "USER: exit\n"
+        "Bye!\n"
+    )
+
+
+def test_the_end_of_input_ends_the_chat(tmp_path: Path) -> None:
+    result = chat(tmp_path, "--provider", "offline", "--model", "tiny", stdin="Hi\n")
+
+    assert_ended_well(result)
+    assert result.stdout == (
+        "Chatting with the offline model. Type exit or press Ctrl+D to end.\n"
+        f"USER: Hi\nASSISTANT: {OFFLINE.format(model='tiny', count=1, text='Hi')}\n"
+        "USER: \nBye!\n"
+    )
+
+
+def test_a_history_file_keeps_the_chat_and_resumes_it(tmp_path: Path) -> None:
+    first = chat(tmp_path, "--history", "talk.md", stdin="My name is Ada.\n")
+    second = chat(tmp_path, "--history", "talk.md", stdin="What is my name?\n")
+
+    assert_ended_well(first)
+    assert_ended_well(second)
+    assert "Resuming" not in first.stdout
+    assert first.stdout.endswith("The conversation is saved in talk.md.\nBye!\n")
+    assert second.stdout.startswith(
+        "Resuming the conversation in talk.md (2 messages so far).\nChatting with"
+    )
+    reply = OFFLINE.format(model="offline", count=3, text="What is my name?")
+    assert f"ASSISTANT: {reply}\n" in second.stdout  # the model saw the earlier turn
+    saved = load_history(tmp_path / "talk.md")
+    assert [text for _, text in saved] == [
+        "My name is Ada.",
+        OFFLINE.format(model="offline", count=1, text="My name is Ada."),
+        "What is my name?",
+        reply,
+    ]
+    assert [role for role, _ in saved] == ["user", "assistant", "user", "assistant"]
+
+
+def load_history(path: Path) -> list[tuple[str, str | None]]:
+    messages = asyncio.run(ChatHistoryMD(path).load())
+    return [(str(message.model_dump().get("role")), message.text) for message in messages]
+
+
+@pytest.mark.parametrize("chosen", ["--provider openai", "environment"])
+def test_openai_gets_the_model_the_system_prompt_and_the_conversation(
+    tmp_path: Path, fake_llm: FakeLLMServer, chosen: str
+) -> None:
+    fake_llm.reply(tokens=["Hi ", "Ada."])
+    fake_llm.reply(tokens=["You ", "are ", "Ada."])
+    provider = chosen.split() if chosen != "environment" else []  # both keys set: OpenAI
+    result = chat(
+        tmp_path,
+        *provider,
+        "--model",
+        "gpt-4o",
+        "--system",
+        "Be brief.",
+        stdin="I am Ada.\nWho am I?\n",
+        llm=fake_llm,
+    )
+
+    assert_ended_well(result)
+    assert result.stdout == (
+        "Chatting with OpenAI (gpt-4o). Type exit or press Ctrl+D to end.\n"
+        "USER: I am Ada.\nASSISTANT: Hi Ada.\n"
+        "USER: Who am I?\nASSISTANT: You are Ada.\n"
+        "USER: \nBye!\n"
+    )
+    first, second = (request.json for request in fake_llm.requests)
+    assert first["model"] == second["model"] == "gpt-4o"
+    assert second["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "I am Ada."},
+        {"role": "assistant", "content": "Hi Ada."},
+        {"role": "user", "content": "Who am I?"},
+    ]
+
+
+def test_anthropic_with_its_default_model_and_no_system_prompt(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.reply(tokens=["Hello."])
+    result = chat(tmp_path, "--provider", "anthropic", "--system", "", stdin="Hi\n", llm=fake_llm)
+
+    assert_ended_well(result)
+    assert result.stdout.startswith("Chatting with Anthropic (claude-haiku-4-5).")
+    assert "USER: Hi\nASSISTANT: Hello.\n" in result.stdout
+    (request,) = fake_llm.requests
+    assert request.json["model"] == "claude-haiku-4-5"
+    assert "system" not in request.json
+    assert request.json["messages"] == [{"role": "user", "content": "Hi"}]
+
+
+def test_a_refused_key_is_one_line_and_the_chat_goes_on(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.fail(401)
+    fake_llm.reply(tokens=["Now ", "it ", "works."])
+    result = chat(tmp_path, stdin="first\nsecond\nexit\n", llm=fake_llm)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "ERROR: OpenAI refused the API key: Error code: 401 - Incorrect API key provided.\n"
+    )
+    assert "USER: first\nASSISTANT: \nUSER: second\nASSISTANT: Now it works.\n" in result.stdout
+    assert result.stdout.endswith("USER: exit\nBye!\n")
+
+
+def test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.reply(tokens=["Once ", "upon ", "a time."], hang_after=2)  # then it hangs
+    with default_sigint_in_children():  # Ctrl+C works even if the test run ignores it
+        process = subprocess.Popen(
+            [sys.executable, "-m", "miniagents", "chat"],
+            cwd=tmp_path,
+            env=python_env(fake_llm),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    try:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.write(b"Tell me a story.\n")
+        process.stdin.flush()
+        shown = bytearray()
+        read_until(process.stdout.fileno(), shown, b"ASSISTANT: Once upon ")
+        process.send_signal(signal.SIGINT)
+        # stdin stays open until the chat has ended: only Ctrl+C can end it here
+        assert process.wait(timeout=WAIT) == 0
+        rest, errors = process.communicate(timeout=WAIT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert errors == b""
+    assert bytes(shown + rest).decode() == (
+        "Chatting with OpenAI (gpt-4o-mini). Type exit or press Ctrl+D to end.\n"
+        "USER: Tell me a story.\n"
+        "ASSISTANT: Once upon \n"  # the cut reply ended its line before the goodbye
+        "Bye!\n"
+    )
+    assert fake_llm.wait_disconnected(0)  # the HTTP stream was closed
+
+
+BAD_ARGUMENTS = {
+    "no command": ([], "error: the following arguments are required: COMMAND"),
+    "unknown command": (["talk"], "error: argument COMMAND: invalid choice: 'talk'"),
+    "unknown provider": (
+        ["chat", "--provider", "gemini"],
+        "chat: error: argument --provider: invalid choice: 'gemini'",
+    ),
+    "unknown option": (["chat", "--temperature", "1"], "error: unrecognized arguments"),
+    "missing value": (["chat", "--history"], "chat: error: argument --history: expected one"),
+    "empty model": (["chat", "--model", " "], "chat: error: --model is empty"),
+    "no key": (
+        ["chat", "--provider", "anthropic"],
+        "chat: error: Anthropic needs an API key; set ANTHROPIC_API_KEY",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ARGUMENTS))
+def test_bad_arguments_are_one_line_errors_with_exit_code_2(tmp_path: Path, case: str) -> None:
+    args, expected = BAD_ARGUMENTS[case]
+    result = run_python(["-m", "miniagents", *args], tmp_path, stdin="Hello!\n")
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("python -m miniagents")
+    assert expected in result.stderr
+    assert result.stderr.endswith("--help)\n")
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_provider_whose_sdk_is_missing_says_how_to_install_it(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['anthropic'] = None  # as if it were not installed\n"
+        "from miniagents.ext.chat_cli import main\n"
+        "sys.exit(main(['chat', '--provider', 'anthropic']))\n"
+    )
+    result = run_python(["-c", code], tmp_path, stdin="Hello!\n", llm=fake_llm)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "miniagents chat: error: Anthropic needs its SDK, which is not installed; install it "
+        'with pip install "miniagents[anthropic]" (see miniagents chat --help)\n'
+    )
+    assert fake_llm.requests == []
+
+
+def test_a_file_that_is_not_a_chat_history_is_a_one_line_error_and_stays(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text("# My notes\n", encoding="utf-8")
+
+    result = chat(tmp_path, "--history", "notes.md", stdin="Hello!\n")
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        "python -m miniagents chat: error: --history notes.md: notes.md, line 1: "
+    )
+    assert result.stderr.count("\n") == 1
+    assert notes.read_text(encoding="utf-8") == "# My notes\n"
+
+
+def test_help_names_every_option(tmp_path: Path) -> None:
+    top = run_python(["-m", "miniagents", "--help"], tmp_path)
+    sub = run_python(["-m", "miniagents", "chat", "--help"], tmp_path)
+
+    assert top.returncode == sub.returncode == 0
+    assert top.stdout.startswith("usage: python -m miniagents [-h] [--version] COMMAND")
+    assert "chat      chat with an LLM in your terminal" in top.stdout
+    for option in ("--provider {openai,anthropic,offline}", "--model", "--system", "--history"):
+        assert option in sub.stdout
+    assert "OPENAI_API_KEY" in sub.stdout
+
+
+def test_the_miniagents_command_is_installed(tmp_path: Path) -> None:
+    if installed_checkout() != ROOT:
+        pytest.skip(f"miniagents is not installed from this checkout ({ROOT})")
+    command = Path(sys.executable).parent / "miniagents"
+    with default_sigint_in_children():
+        result = subprocess.run(
+            [str(command), "chat", "--provider", "offline"],
+            cwd=tmp_path,
+            env=python_env(),
+            input="Hello!\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        bad = subprocess.run(
+            [str(command), "chat", "--provider", "x"],
+            cwd=tmp_path,
+            env=python_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert_ended_well(result)
+    assert f"ASSISTANT: {OFFLINE.format(model='offline', count=1, text='Hello!')}" in result.stdout
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("miniagents chat: error: argument --provider")
+
+
+def test_the_readme_shows_what_the_command_prints(tmp_path: Path) -> None:
+    section = README[README.index("## Command-line chat") :]
+    shown = re.search(r"<!-- stdin\n(.*?)-->\s*```text\n(.*?)```", section, re.DOTALL)
+    assert shown is not None
+    result = chat(tmp_path, stdin=shown.group(1))
+
+    assert_ended_well(result)
+    assert result.stdout == shown.group(2)

@@ -1,0 +1,441 @@
+"""The tool loop of the OpenAI and Anthropic agents, over real HTTP with the real SDKs.
+
+The fake server (``miniagents.testing``) plays the model: each test scripts its tool
+calls and answers, then checks what the caller saw and what the model was sent back.
+Every test runs for both providers; concurrency is shown with events, never with timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import pytest
+
+from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
+from miniagents.ext.llm import (
+    LLMToolRoundsError,
+    TokenUsage,
+    ToolCallMessage,
+    ToolResultMessage,
+)
+from miniagents.ext.llm.errors import LLMConfigurationError, LLMResponseError
+from miniagents.ext.mcp import MCPSession
+from miniagents.ext.tools import ToolDefinitionError, as_tool
+from miniagents.testing import FakeLLMServer, ToolCall
+from tests.ext.llm.test_llm_providers import LLM, SDKClient
+from tests.ext.mcp.server import server as mcp_server
+from tests.ext.tools.loop_support import (
+    add,
+    ask,
+    conversation,
+    user,
+    wire_call,
+    wire_results,
+    wire_turn,
+)
+
+WAIT = 5.0  # seconds: far more than anything here takes, so a hang fails instead of blocking
+
+
+async def get_weather(city: str) -> str:
+    """Get the weather in a city."""
+    return f"Sunny in {city}"
+
+
+def explode() -> str:
+    """A tool that fails."""
+    raise ValueError("boom")
+
+
+async def messages_then_error(reply: MessageSequencePromise) -> tuple[list[Message], Exception]:
+    """The complete messages of a reply before the error that ends it, and that error."""
+    seen: list[Message] = []
+
+    async def read() -> None:
+        async for promise in reply:
+            seen.append(await promise)
+
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - the caller checks its type
+        await read()
+    return seen, raised.value
+
+
+# -- the loop ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_a_single_call_its_result_then_the_answer(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, stream: bool
+) -> None:
+    server.reply(tool_calls=[ToolCall("add", {"a": 2, "b": 3}, id="c1")], usage=(10, 4))
+    server.reply(["2 + 3 ", "= 5."], usage=(20, 3))
+    async with MiniAgents():
+        reply = ask(llm, client, "What is 2 + 3?", tools=[add], stream=stream)
+        tokens = [[token async for token in promise] async for promise in reply]
+        messages = await reply
+    assert [type(message) for message in messages] == [
+        ToolCallMessage,
+        ToolResultMessage,
+        llm.message_class,
+    ]
+    call, result, answer = messages
+    assert isinstance(call, ToolCallMessage)
+    assert (call.tool_name, dict(call.arguments), call.call_id) == ("add", {"a": 2, "b": 3}, "c1")
+    # Anthropic's reply that is not streamed holds the arguments as an object: its JSON
+    written = '{"a": 2, "b": 3}' if (llm.name, stream) == ("anthropic", False) else '{"a":2,"b":3}'
+    assert (call.role, call.text, call.arguments_error) == ("assistant", written, None)
+    assert isinstance(result, ToolResultMessage)
+    assert (result.tool_name, result.call_id, result.is_error, result.text) == (
+        "add",
+        "c1",
+        False,
+        "5",
+    )
+    assert answer.text == "2 + 3 = 5."
+    assert answer.finish_reason == llm.stop  # type: ignore[attr-defined]
+    assert answer.usage == TokenUsage(input_tokens=30, output_tokens=7)  # type: ignore[attr-defined]
+    # the call's tokens are the argument deltas as the model streamed them
+    assert tokens[0] == (['{"a":2,', '"b":3}'] if stream else [written])
+    assert tokens[2] == (["2 + 3 ", "= 5."] if stream else ["2 + 3 = 5."])
+
+    first, second = server.requests
+    for request in (first, second):
+        described = request.json["tools"]
+        schema = as_tool(add).parameters
+        if llm.name == "openai":
+            assert described == [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": "add",
+                        "parameters": schema,
+                        "description": "Add two numbers.",
+                    },
+                }
+            ]
+        else:
+            assert described == [
+                {"name": "add", "input_schema": schema, "description": "Add two numbers."}
+            ]
+    assert conversation(llm, second) == [
+        user("What is 2 + 3?"),
+        wire_turn(llm, None, [wire_call(llm, "c1", "add", written, {"a": 2, "b": 3})]),
+        *wire_results(llm, [("c1", "5", False)]),
+    ]
+
+
+async def test_the_calls_of_a_round_run_concurrently(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    # Each tool waits until the other has started: run one after the other, the first
+    # would wait in vain (and fail after WAIT seconds).
+    started = {"left": asyncio.Event(), "right": asyncio.Event()}
+
+    async def meet(me: str, other: str) -> str:
+        started[me].set()
+        await asyncio.wait_for(started[other].wait(), WAIT)
+        return f"{me} met {other}"
+
+    async def left() -> str:
+        """Meet right."""
+        return await meet("left", "right")
+
+    async def right() -> str:
+        """Meet left."""
+        return await meet("right", "left")
+
+    server.reply(tool_calls=[ToolCall("left", id="c1"), ToolCall("right", id="c2")])
+    server.reply(["Both met."])
+    async with MiniAgents():
+        messages = await ask(llm, client, "Meet.", tools=[left, right])
+    results = [message for message in messages if isinstance(message, ToolResultMessage)]
+    assert [(result.call_id, result.text, result.is_error) for result in results] == [
+        ("c1", "left met right", False),
+        ("c2", "right met left", False),
+    ]
+    assert [type(message) for message in messages] == [
+        ToolCallMessage,
+        ToolCallMessage,
+        ToolResultMessage,
+        ToolResultMessage,
+        llm.message_class,
+    ]
+    calls = [wire_call(llm, f"c{n}", name, "{}", {}) for n, name in [(1, "left"), (2, "right")]]
+    assert conversation(llm, server.requests[1]) == [
+        user("Meet."),
+        wire_turn(llm, None, calls),
+        *wire_results(llm, [("c1", "left met right", False), ("c2", "right met left", False)]),
+    ]
+
+
+async def test_several_rounds_each_sent_back_with_the_text_said_before_the_calls(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.reply(["Let me look."], tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="c1")])
+    server.reply(tool_calls=[ToolCall("add", {"a": 20, "b": 1}, id="c2")])
+    server.reply(["Sunny, and 21."])
+    async with MiniAgents():
+        messages = await ask(llm, client, "Weather, and 20 + 1?", tools=[add, get_weather])
+    assert [type(message) for message in messages] == [
+        llm.message_class,
+        ToolCallMessage,
+        ToolResultMessage,
+        ToolCallMessage,
+        ToolResultMessage,
+        llm.message_class,
+    ]
+    said, answer = messages[0], messages[-1]
+    assert said.text == "Let me look."
+    assert said.finish_reason == llm.pick(("tool_calls", "tool_use"))  # type: ignore[attr-defined]
+    assert said.usage is None  # type: ignore[attr-defined]  # the answer counts every call
+    assert answer.text == "Sunny, and 21."
+    assert [message.text for message in messages[2::2]] == ["Sunny in Paris", "21"]
+    assert len(server.requests) == 3
+    weather = wire_call(llm, "c1", "get_weather", '{"city":"Paris"}', {"city": "Paris"})
+    adding = wire_call(llm, "c2", "add", '{"a":20,"b":1}', {"a": 20, "b": 1})
+    assert conversation(llm, server.requests[2]) == [
+        user("Weather, and 20 + 1?"),
+        wire_turn(llm, "Let me look.", [weather]),
+        *wire_results(llm, [("c1", "Sunny in Paris", False)]),
+        wire_turn(llm, None, [adding]),
+        *wire_results(llm, [("c2", "21", False)]),
+    ]
+
+
+async def test_invalid_arguments_and_tool_exceptions_go_back_to_the_model_as_errors(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.reply(
+        tool_calls=[
+            ToolCall("add", {"a": "two", "b": 1}, id="c1"),
+            ToolCall("explode", id="c2"),
+            ToolCall("subtract", {"a": 1}, id="c3"),
+        ]
+    )
+    server.reply(["Sorry."])
+    async with MiniAgents():
+        messages = await ask(llm, client, "Try.", tools=[add, explode])
+    results = [message for message in messages if isinstance(message, ToolResultMessage)]
+    invalid = (
+        "Invalid arguments for the tool add: 'a': Input should be a valid integer, unable to "
+        "parse string as an integer. Call it again with arguments that match its schema."
+    )
+    failed = "The tool explode failed: ValueError: boom"
+    unknown = (
+        "There is no tool named 'subtract'. The tools are: add, explode. Call one of them by "
+        "its exact name."
+    )
+    expected = [("c1", invalid, True), ("c2", failed, True), ("c3", unknown, True)]
+    assert [(result.call_id, result.text, result.is_error) for result in results] == expected
+    sent_back = conversation(llm, server.requests[1])[2:]
+    assert sent_back == wire_results(llm, expected)
+
+
+async def test_malformed_argument_json_is_an_error_result_and_goes_back_as_no_arguments(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.reply(tool_calls=[ToolCall("add", '{"a": 2, "b":', id="c1")])
+    server.reply(["Let me try again."])
+    async with MiniAgents():
+        call, result, _ = await ask(llm, client, "2 + ?", tools=[add])
+    assert isinstance(call, ToolCallMessage)
+    assert call.text == '{"a": 2, "b":'
+    assert dict(call.arguments) == {}
+    assert call.arguments_error is not None
+    assert call.arguments_error.startswith("The arguments are not valid JSON")
+    assert isinstance(result, ToolResultMessage)
+    assert result.is_error
+    assert str(result.text).startswith("The call of the tool add could not be read: The arguments")
+    assert conversation(llm, server.requests[1])[1] == wire_turn(
+        llm, None, [wire_call(llm, "c1", "add", "{}", {})]
+    )
+
+
+async def test_the_round_limit_ends_a_runaway_loop_with_an_error_naming_agent_and_limit(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    for number in range(1, 4):
+        server.reply(tool_calls=[ToolCall("add", {"a": number, "b": 1}, id=f"c{number}")])
+    server.reply(["never asked for"])
+    async with MiniAgents():
+        seen, error = await messages_then_error(
+            ask(llm, client, "Count.", tools=[add], max_tool_rounds=2)
+        )
+    assert type(error) is LLMToolRoundsError
+    assert str(error) == (
+        f"The agent {llm.alias} stopped its tool loop: the model '{llm.model}' asked for tools "
+        "again after 2 rounds of tool calls (its max_tool_rounds). Give it more with "
+        f"{llm.alias.lower()}.fork(max_tool_rounds=...), or tell the model (e.g. in the system "
+        "prompt) when to stop calling tools."
+    )
+    assert [type(message).__name__ for message in seen] == [
+        "ToolCallMessage",
+        "ToolResultMessage",
+        "ToolCallMessage",
+        "ToolResultMessage",
+        "ToolCallMessage",  # the call of one round too many: not run
+    ]
+    assert len(server.requests) == 3
+    assert server.pending == 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 2.5])
+async def test_a_max_tool_rounds_that_is_not_a_positive_whole_number_is_refused(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, bad: Any
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match="must be a whole number of at least 1"):
+            await ask(llm, client, "hi", tools=[add], max_tool_rounds=bad)
+    assert server.requests == []
+
+
+async def test_a_tool_that_cannot_be_a_tool_fails_the_call_before_any_request(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    def untyped(x):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+        return x
+
+    async with MiniAgents():
+        with pytest.raises(ToolDefinitionError, match="has no type annotation"):
+            await ask(llm, client, "hi", tools=[untyped])
+        with pytest.raises(LLMConfigurationError, match="must be a list of tools, not <fun"):
+            await ask(llm, client, "hi", tools=add)
+    assert server.requests == []
+
+
+async def test_a_stream_that_breaks_mid_call_fails_the_call_message(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.reply(tool_calls=[ToolCall("add", {"a": 2, "b": 3})], malformed_after=1)
+    async with MiniAgents():
+        reply = ask(llm, client, "hi", tools=[add])
+        promise = await anext(aiter(reply))
+        with pytest.raises(LLMResponseError):
+            await promise
+        with pytest.raises(LLMResponseError):
+            await reply
+    assert len(server.requests) == 1  # no tool ran, no round followed
+
+
+# -- streaming, cancellation ---------------------------------------------------------------
+
+
+def researcher_for(llm: LLM, client: SDKClient) -> Any:
+    """A sub-agent tool that asks the provider's model "sub" and streams its reply."""
+
+    @miniagent
+    async def researcher(ctx: InteractionContext, question: str) -> None:
+        """Research a question.
+
+        Args:
+            ctx: The interaction.
+            question: The question.
+        """
+        ctx.reply(llm.agent.inquire(question, model="sub", async_client=client))
+
+    return researcher
+
+
+async def test_a_sub_agents_tokens_reach_the_caller_before_the_tool_has_finished(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.reply(tool_calls=[ToolCall("RESEARCHER", {"question": "Why streams?"}, id="c1")])
+    server.reply(["Because ", "they ", "flow."], for_model="sub", pause_after=2)
+    server.reply(["Streams flow."], for_model=llm.model)
+    async with MiniAgents():
+        reply = ask(llm, client, "Why streams?", tools=[researcher_for(llm, client)])
+        promises = aiter(reply)
+        call = await anext(promises)
+        result = await anext(promises)
+        assert result.metadata["call_id"] == "c1"
+        tokens = aiter(result)
+        first = [await anext(tokens), await anext(tokens)]
+        assert first == ["Because ", "they "]  # live: the sub-agent's model is paused
+        sub = await server.wait_paused_async(1, WAIT)
+        assert (sub.json["model"], sub.finished, result.done) == ("sub", False, False)
+        sub.resume()
+        rest = [token async for token in tokens]
+        answer = await anext(promises)
+        assert (await answer).text == "Streams flow."
+        assert (await call).text == '{"question":"Why streams?"}'
+    assert first + rest == ["Because ", "they ", "flow."]
+    assert (
+        conversation(llm, server.requests[2])[-1]
+        == wire_results(llm, [("c1", "Because they flow.", False)])[-1]
+    )
+
+
+async def test_giving_up_while_tools_run_cancels_them_and_closes_the_sub_agents_stream(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def wait_forever() -> str:
+        """Never answer."""
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    server.reply(
+        tool_calls=[
+            ToolCall("wait_forever", id="c1"),
+            ToolCall("RESEARCHER", {"question": "why?"}, id="c2"),
+        ]
+    )
+    server.reply(["Because"], for_model="sub", hang_after=1)
+    async with MiniAgents():
+        reply = ask(llm, client, "Go.", tools=[wait_forever, researcher_for(llm, client)])
+        waiting = asyncio.ensure_future(reply.aresolve())
+        await asyncio.wait_for(started.wait(), WAIT)
+        await server.wait_requests_async(2, WAIT)  # the sub-agent's call is under way
+        waiting.cancel()  # the only consumer gives up
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        await asyncio.wait_for(cancelled.wait(), WAIT)
+        assert await server.wait_disconnected_async(1, WAIT)
+    assert server.requests[1].json["model"] == "sub"
+    assert server.requests[1].outcome == "disconnected"
+    assert len(server.requests) == 2  # the model was not called again
+
+
+async def test_the_tools_of_an_mcp_server_work_in_the_loop(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.reply(tool_calls=[ToolCall("calc_add", {"a": 2, "b": 3}, id="c1")])
+    server.reply(["5."])
+    async with MCPSession(mcp_server, prefix="calc_") as session, MiniAgents():
+        messages = await ask(llm, client, "2 + 3?", tools=[*session])
+    result = messages[1]
+    assert isinstance(result, ToolResultMessage)
+    assert (result.tool_name, result.text, result.is_error) == ("calc_add", "5", False)
+    described = server.requests[0].json["tools"]
+    names = [
+        tool["function"]["name"] if llm.name == "openai" else tool["name"] for tool in described
+    ]
+    assert "calc_add" in names
+
+
+async def test_an_agent_that_passes_the_reply_on_passes_on_every_call_and_result(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    @miniagent
+    async def assistant(ctx: InteractionContext) -> None:
+        ctx.reply(ask(llm, client, ctx.messages, tools=[add]))
+
+    server.reply(tool_calls=[ToolCall("add", {"a": 1, "b": 1}, id="c1")])
+    server.reply(["2."])
+    async with MiniAgents():
+        messages = await assistant.inquire("1 + 1?")
+    assert [type(message) for message in messages] == [
+        ToolCallMessage,
+        ToolResultMessage,
+        llm.message_class,
+    ]
+    assert [message.text for message in messages] == ['{"a":1,"b":1}', "2", "2."]

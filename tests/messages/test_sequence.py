@@ -1,0 +1,284 @@
+"""MessageSequencePromise, MessageTuple and MessageType flattening."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pydantic
+import pytest
+import reactivex
+
+from miniagents import Message, MessagePromise, MessageSequencePromise, MessageTuple, MessageType
+from miniagents.errors import IncompleteStreamError, MessageTypeError, MiniAgentsError
+from miniagents.promising.lowlevel import running_tasks
+from miniagents.testing import VirtualClock
+
+
+class Boom(Exception):
+    """An error placed in a message stream."""
+
+
+class Note(pydantic.BaseModel):
+    """A plain pydantic model used as a message."""
+
+    text: str
+    priority: int
+
+
+async def texts(sequence: MessageSequencePromise) -> list[str | None]:
+    return [(await promise).text async for promise in sequence]
+
+
+async def texts_until_error(
+    sequence: MessageSequencePromise,
+) -> tuple[list[str | None], BaseException | None]:
+    seen: list[str | None] = []
+    try:
+        async for promise in sequence:
+            seen.append((await promise).text)
+    except Exception as error:
+        return seen, error
+    return seen, None
+
+
+async def slow_words(*words: str, delay: float) -> AsyncIterator[str]:
+    for word in words:
+        await asyncio.sleep(delay)
+        yield word
+
+
+def test_the_seed_snippet_builds_a_ready_sequence_without_a_task() -> None:
+    messages = MessageSequencePromise(prefill_pieces=[Message(text="Hello"), Message(text="World")])
+    assert messages.done
+    assert str(messages) == "Hello\n\nWorld"
+
+
+async def test_async_for_gives_message_promises_and_await_gives_messages() -> None:
+    messages = MessageSequencePromise(prefill_pieces=[Message(text="Hello"), Message(text="World")])
+    promises = [promise async for promise in messages]
+    assert all(isinstance(promise, MessagePromise) for promise in promises)
+    resolved = await messages
+    assert isinstance(resolved, MessageTuple)
+    assert resolved == (Message(text="Hello"), Message(text="World"))
+    assert str(resolved) == "Hello\n\nWorld"
+
+
+async def test_the_resolved_tuple_can_be_awaited_and_resolved_again() -> None:
+    resolved = await MessageSequencePromise(["You said: Hello!"])
+    assert await resolved is resolved
+    assert await resolved.aresolve_messages() is resolved
+    assert str(await resolved) == "You said: Hello!"
+    assert repr(resolved) == "MessageTuple((Message(text='You said: Hello!'),))"
+
+
+async def test_every_message_type_is_flattened_in_order() -> None:
+    async def streamed() -> AsyncIterator[str]:
+        yield "str"
+        yield "eam"
+
+    def generated() -> Iterator[str]:
+        yield "gen1"
+        yield "gen2"
+
+    async def async_items() -> AsyncIterator[str | list[str | Message]]:
+        yield "async1"
+        yield ["async2", Message(text="async3")]
+
+    inner = MessageSequencePromise(["inner1", "inner2"])
+    sequence = MessageSequencePromise(
+        [
+            "plain",
+            {"text": "from a dict", "role": "user"},
+            Message(text="message"),
+            Note(text="model", priority=1),
+            MessagePromise.from_async_iterable(streamed()),
+            inner,
+            ("tuple1", ["nested", ["deeper"]]),
+            generated(),
+            async_items(),
+            reactivex.of("observed1", "observed2"),
+        ]
+    )
+    assert await texts(sequence) == [
+        "plain",
+        "from a dict",
+        "message",
+        "model",
+        "stream",
+        "inner1",
+        "inner2",
+        "tuple1",
+        "nested",
+        "deeper",
+        "gen1",
+        "gen2",
+        "async1",
+        "async2",
+        "async3",
+        "observed1",
+        "observed2",
+    ]
+    resolved = await sequence
+    assert resolved[1].model_extra == {"role": "user"}
+    assert resolved[3].model_extra == {"priority": 1}
+
+
+async def test_a_slow_later_item_does_not_delay_earlier_ones(virtual_clock: VirtualClock) -> None:
+    arrivals: list[tuple[str | None, float]] = []
+    sequence = MessageSequencePromise(
+        [
+            "first",
+            MessagePromise.from_async_iterable(slow_words("fast", delay=0.0)),
+            MessageSequencePromise(slow_words("slow", delay=0.3)),
+            "last",
+        ]
+    )
+    async for promise in sequence:
+        message = await promise
+        arrivals.append((message.text, virtual_clock.elapsed))
+    assert arrivals == [
+        ("first", 0.0),
+        ("fast", 0.0),  # not after the slow one
+        ("slow", pytest.approx(0.3)),
+        ("last", pytest.approx(0.3)),
+    ]
+
+
+async def test_pieces_stream_before_the_input_ends() -> None:
+    release = asyncio.Event()
+
+    async def items() -> AsyncIterator[str]:
+        yield "early"
+        await release.wait()
+        yield "late"
+
+    sequence = MessageSequencePromise(items())
+    iterator = aiter(sequence)
+    first = await asyncio.wait_for(anext(iterator), timeout=1)
+    assert (await first).text == "early"
+    assert not sequence.done
+    release.set()
+    assert (await anext(iterator)).done
+    with pytest.raises(StopAsyncIteration):
+        await anext(iterator)
+
+
+async def test_nested_sequences_of_parallel_streams_all_run_together(
+    virtual_clock: VirtualClock,
+) -> None:
+    sequence = MessageSequencePromise(
+        [MessagePromise.from_async_iterable(slow_words(f"m{i}", delay=0.2)) for i in range(5)]
+    )
+    for promise in [promise async for promise in sequence]:
+        promise.start()
+    assert [m.text for m in await sequence] == ["m0", "m1", "m2", "m3", "m4"]
+    assert virtual_clock.elapsed == pytest.approx(0.2)  # five streams of 0.2 s at once
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        (42, "int"),
+        (3.5, "float"),
+        (object(), "object"),
+        (None, "NoneType"),
+        (b"bytes", "bytes"),
+        (["fine", 7], "int"),
+        ([["deep", [None]]], "NoneType"),
+    ],
+)
+def test_bad_input_is_a_type_error_naming_the_type_and_the_accepted_ones(
+    bad: object, named: str
+) -> None:
+    with pytest.raises(MessageTypeError) as caught:
+        MessageSequencePromise(bad)  # type: ignore[arg-type]
+    text = str(caught.value)
+    assert named in text
+    assert "str" in text
+    assert isinstance(caught.value, TypeError)
+    assert isinstance(caught.value, MiniAgentsError)
+
+
+def test_a_dict_with_non_str_keys_is_rejected_with_a_fix() -> None:
+    with pytest.raises(MessageTypeError, match="str keys"):
+        MessageSequencePromise({1: "one"})  # type: ignore[dict-item]
+
+
+async def test_bad_input_in_an_async_part_ends_the_stream_at_its_position() -> None:
+    async def items() -> AsyncIterator[object]:
+        yield "good"
+        yield 42
+
+    sequence = MessageSequencePromise(items())  # type: ignore[arg-type]
+    seen, error = await texts_until_error(sequence)
+    assert seen == ["good"]
+    assert isinstance(error, MessageTypeError)
+    assert "int" in str(error)
+
+
+async def test_an_exception_item_ends_the_sequence_where_it_stands() -> None:
+    sequence = MessageSequencePromise(["a", "b", Boom("stop here"), "never"])
+    seen, error = await texts_until_error(sequence)
+    assert seen == ["a", "b"]
+    assert isinstance(error, Boom)
+    assert str(error) == "stop here"
+    with pytest.raises(Boom):
+        await sequence
+
+
+async def test_an_error_inside_a_nested_stream_reaches_the_outer_consumer() -> None:
+    async def failing() -> AsyncIterator[str]:
+        yield "before"
+        raise Boom("inner failure")
+
+    sequence = MessageSequencePromise(["outer", MessageSequencePromise(failing()), "after"])
+    seen, error = await texts_until_error(sequence)
+    assert seen == ["outer", "before"]
+    assert isinstance(error, Boom)
+    assert str(error) == "inner failure"
+
+
+async def test_late_consumers_of_a_sequence_get_the_replay() -> None:
+    sequence = MessageSequencePromise(slow_words("a", "b", "c", delay=0.005))
+    first = await texts(sequence)
+    second, third = await asyncio.gather(texts(sequence), texts(sequence))
+    assert first == second == third == ["a", "b", "c"]
+
+
+async def test_await_works_with_gather() -> None:
+    sequences = [MessageSequencePromise(slow_words(f"s{i}", delay=0.01)) for i in range(5)]
+    results = await asyncio.gather(*sequences)
+    assert [str(result) for result in results] == ["s0", "s1", "s2", "s3", "s4"]
+
+
+async def test_str_of_a_streaming_sequence_is_a_clear_error() -> None:
+    sequence = MessageSequencePromise(slow_words("x", delay=0.01))
+    sequence.start()
+    with pytest.raises(IncompleteStreamError, match="await"):
+        str(sequence)
+    await sequence
+    assert str(sequence) == "x"
+
+
+def test_messages_and_prefill_pieces_are_exclusive() -> None:
+    with pytest.raises(TypeError, match="not both"):
+        MessageSequencePromise(["a"], prefill_pieces=["b"])
+    assert MessageSequencePromise().done
+
+
+async def test_an_empty_sequence_resolves_to_an_empty_tuple() -> None:
+    assert await MessageSequencePromise() == MessageTuple()
+    assert await MessageSequencePromise([[], ()]) == MessageTuple()
+    assert not running_tasks()
+
+
+async def test_from_observable_flattens_each_item() -> None:
+    items: list[MessageType] = [
+        "one",
+        ["two", Message(text="three")],
+        MessageSequencePromise(["four"]),
+    ]
+    source = reactivex.from_iterable(items)
+    sequence = MessageSequencePromise.from_observable(source)
+    assert await texts(sequence) == ["one", "two", "three", "four"]

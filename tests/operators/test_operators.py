@@ -1,0 +1,164 @@
+"""``miniagents.operators``: the one home of the message-stream operators.
+
+``join_messages`` and ``split_messages`` are tested in tests/utils/test_utils.py (by their seed
+import path, ``miniagents.utils``), and ``agent.as_operator`` there too; here: the operators
+on observables, the marble diagrams, and that the old homes show the same functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar, cast
+
+import pytest
+import reactivex
+from reactivex import Observable
+from reactivex import operators as ops
+
+import miniagents.operators
+import miniagents.utils
+from miniagents import (
+    InteractionContext,
+    Message,
+    MessagePromise,
+    MessageSequencePromise,
+    MessageType,
+    MiniAgents,
+    miniagent,
+)
+from miniagents.errors import OperatorArgumentError
+from miniagents.messages import as_message_sequence
+from miniagents.operators import (
+    agent_operator,
+    flatten_messages,
+    join_messages,
+    resolve_messages,
+    split_messages,
+)
+from miniagents.utils import join_split
+
+
+async def slow_tokens(gate: asyncio.Event) -> AsyncIterator[str]:
+    yield "x"
+    await gate.wait()
+    yield "y"
+
+
+T = TypeVar("T")
+
+
+async def collect(observable: Observable[T]) -> list[T]:
+    return list(await observable.pipe(ops.to_list()))
+
+
+async def test_flatten_messages_flattens_every_item_in_order() -> None:
+    streamed = MessageSequencePromise(["s1", "s2"])
+    source: Observable[MessageType] = reactivex.of("a", ["b", Message(text="c")], streamed)
+    promises = await collect(source.pipe(flatten_messages()))
+    assert all(isinstance(promise, MessagePromise) for promise in promises)
+    assert [str(promise) for promise in promises] == ["a", "b", "c", "s1", "s2"]
+
+
+async def test_flatten_messages_emits_a_promise_before_its_tokens_are_complete() -> None:
+    gate = asyncio.Event()
+    message = MessagePromise.from_async_iterable(slow_tokens(gate))
+    seen: list[MessagePromise] = []
+    done = asyncio.Event()
+    source: Observable[MessageType] = reactivex.of(message)
+    source.pipe(flatten_messages()).subscribe(seen.append, on_completed=done.set)
+    await done.wait()
+    assert seen == [message]
+    assert not message.done
+    gate.set()
+    assert (await message).text == "xy"
+
+
+async def test_flatten_messages_ends_with_the_error_of_a_bad_item() -> None:
+    source = cast("Observable[MessageType]", reactivex.of("a", 42))
+    with pytest.raises(TypeError, match="int"):
+        await collect(source.pipe(flatten_messages()))
+
+
+async def test_resolve_messages_keeps_the_order_while_messages_complete_out_of_it() -> None:
+    gate = asyncio.Event()
+    first = MessagePromise.from_async_iterable(slow_tokens(gate))
+    source: Observable[MessageType] = reactivex.of(first, "second")
+    messages: list[Message] = []
+    done = asyncio.Event()
+    source.pipe(resolve_messages()).subscribe(messages.append, on_completed=done.set)
+    await asyncio.sleep(0)
+    assert messages == []  # "second" is complete, but waits for the first one
+    gate.set()
+    await done.wait()
+    assert [message.text for message in messages] == ["xy", "second"]
+
+
+async def test_each_subscription_reads_the_source_anew() -> None:
+    reads: list[int] = []
+
+    def subscribe(observer: Any, scheduler: Any = None) -> Any:
+        reads.append(1)
+        return reactivex.of("a").subscribe(observer)
+
+    source: Observable[MessageType] = Observable(subscribe)
+    resolved = source.pipe(resolve_messages())
+    assert [message.text for message in await collect(resolved)] == ["a"]
+    assert [message.text for message in await collect(resolved)] == ["a"]
+    assert len(reads) == 2
+
+
+@miniagent
+async def shout(ctx: InteractionContext, mark: str = "!") -> None:
+    async for message in ctx.messages:
+        ctx.reply(f"{str(await message).upper()}{mark}")
+
+
+async def test_agent_operator_is_the_agent_as_an_operator() -> None:
+    source = reactivex.of(Message(text="hi"), Message(text="there"))
+    async with MiniAgents():
+        replies = await collect(source.pipe(agent_operator(shout, mark="?")))
+    assert [str(reply) for reply in replies] == ["HI?", "THERE?"]
+
+
+async def test_an_agent_reads_a_resolved_stream_directly() -> None:
+    source: Observable[MessageType] = reactivex.of("a", "b")
+    async with MiniAgents():
+        resolved = source.pipe(resolve_messages())
+        replies = await shout.inquire(resolved)
+    assert [str(reply) for reply in replies] == ["A!", "B!"]
+
+
+async def test_join_and_split_are_operators_with_clear_errors() -> None:
+    assert str(await join_messages(["a", "b"], delimiter="+")) == "a+b"
+    assert [str(m) for m in await split_messages("a|b", delimiter="|")] == ["a", "b"]
+    with pytest.raises(OperatorArgumentError, match="non-empty delimiter") as raised:
+        split_messages("a", delimiter="")
+    assert isinstance(raised.value, ValueError)
+
+
+async def test_as_message_sequence_keeps_a_sequence_and_flattens_anything_else() -> None:
+    sequence = MessageSequencePromise(["a"])
+    assert as_message_sequence(sequence) is sequence
+    assert [str(m) for m in await as_message_sequence(["a", ["b"]])] == ["a", "b"]
+
+
+def test_the_old_homes_show_the_same_operators() -> None:
+    assert miniagents.utils.join_messages is join_messages is join_split.join_messages
+    assert miniagents.utils.split_messages is split_messages is join_split.split_messages
+
+
+OPERATORS = [
+    name
+    for name in miniagents.operators.__all__
+    if name[0].islower() and name != "as_message_sequence"  # a conversion, not over time
+]
+
+
+@pytest.mark.parametrize("name", OPERATORS)
+def test_every_operator_draws_its_marble_diagram(name: str) -> None:
+    operator = getattr(miniagents.operators, name)
+    doc = operator.__doc__ or ""
+    assert ".. marble::" in doc, f"{name} has no marble diagram"
+    assert "|" in doc.split(".. marble::")[1], f"{name}'s diagram shows no end of a stream"
+    assert operator.__module__.startswith("miniagents.operators._"), "one operator per module"

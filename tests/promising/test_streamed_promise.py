@@ -1,0 +1,403 @@
+"""StreamedPromise and MessagePromise: replay, one producer, errors at their position."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from miniagents import Message, MessagePromise, StreamedPromise
+from miniagents.errors import (
+    IncompleteStreamError,
+    MiniAgentsError,
+    NoRunningLoopError,
+    StreamCancelledError,
+    StreamSourceError,
+)
+from miniagents.promising.lowlevel import running_tasks
+from miniagents.testing import VirtualClock
+
+
+class Boom(Exception):
+    """A producer error with its own type."""
+
+
+class Producer:
+    """An async token producer that counts how often it is started."""
+
+    def __init__(
+        self, tokens: list[str], delay: float = 0.0, fail_after: int | None = None
+    ) -> None:
+        self.tokens = tokens
+        self.delay = delay
+        self.fail_after = fail_after
+        self.starts = 0
+        self.closed = False
+
+    async def __call__(self) -> AsyncIterator[str]:
+        self.starts += 1
+        try:
+            for index, token in enumerate(self.tokens):
+                if index == self.fail_after:
+                    raise Boom(f"failed after {index} tokens")
+                yield token
+                await asyncio.sleep(self.delay)
+            if self.fail_after == len(self.tokens):
+                raise Boom("failed at the end")
+        finally:
+            self.closed = True
+
+
+async def collect_tokens(promise: MessagePromise) -> list[str]:
+    return [token async for token in promise]
+
+
+async def collect_until_error(promise: MessagePromise) -> tuple[list[str], BaseException | None]:
+    seen: list[str] = []
+    try:
+        async for token in promise:
+            seen.append(token)
+    except Boom as error:
+        return seen, error
+    return seen, None
+
+
+async def join(pieces: tuple[str, ...]) -> str:
+    return "".join(pieces)
+
+
+async def test_concurrent_consumers_see_every_token_and_the_producer_runs_once(
+    virtual_clock: VirtualClock,
+) -> None:
+    producer = Producer(["a", "b", "c", "d"], delay=0.001)
+    promise = MessagePromise.from_async_iterable(producer(), role="assistant")
+    results = await asyncio.gather(*(collect_tokens(promise) for _ in range(5)))
+    assert results == [["a", "b", "c", "d"]] * 5
+    assert producer.starts == 1
+    assert await promise == Message(text="abcd", role="assistant")
+
+
+async def test_a_late_consumer_gets_the_replay_from_the_first_token(
+    virtual_clock: VirtualClock,
+) -> None:
+    producer = Producer(["x", "y", "z"], delay=0.001)
+    promise = MessagePromise.from_async_iterable(producer())
+    iterator = aiter(promise)
+    assert await anext(iterator) == "x"
+    assert await anext(iterator) == "y"
+    late = await collect_tokens(promise)  # starts after two tokens were streamed
+    assert late == ["x", "y", "z"]
+    after_the_end = await collect_tokens(promise)
+    assert after_the_end == ["x", "y", "z"]
+    assert producer.starts == 1
+
+
+async def test_the_first_token_arrives_before_the_stream_ends() -> None:
+    release = asyncio.Event()
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "first"
+        await release.wait()
+        yield "second"
+
+    promise = MessagePromise.from_async_iterable(tokens())
+    iterator = aiter(promise)
+    assert await asyncio.wait_for(anext(iterator), timeout=1) == "first"
+    assert not promise.done
+    release.set()
+    assert await anext(iterator) == "second"
+    with pytest.raises(StopAsyncIteration):
+        await anext(iterator)
+
+
+@pytest.mark.parametrize("fail_after", [0, 2, 4])
+async def test_an_error_reaches_every_consumer_after_the_tokens_before_it(
+    virtual_clock: VirtualClock, fail_after: int
+) -> None:
+    producer = Producer(["a", "b", "c", "d"], delay=0.001, fail_after=fail_after)
+    promise = MessagePromise.from_async_iterable(producer())
+    early, concurrent = await asyncio.gather(
+        collect_until_error(promise), collect_until_error(promise)
+    )
+    late = await collect_until_error(promise)
+    expected = ["a", "b", "c", "d"][:fail_after]
+    for seen, error in (early, concurrent, late):
+        assert seen == expected
+        assert type(error) is Boom
+    with pytest.raises(Boom, match="failed"):
+        await promise
+    assert producer.closed
+
+
+async def test_awaiting_a_failed_stream_raises_the_same_error_each_time() -> None:
+    producer = Producer(["a"], fail_after=1)
+    promise = MessagePromise.from_async_iterable(producer())
+    errors = []
+    for _ in range(3):
+        with pytest.raises(Boom) as caught:
+            await promise
+        errors.append(caught.value)
+    assert errors[0] is errors[1] is errors[2]
+
+
+async def test_the_resolved_message_is_built_once_and_shared() -> None:
+    promise = MessagePromise.from_async_iterable(Producer(["to", "ken"])(), model="m1")
+    first, second = await asyncio.gather(promise, promise)
+    assert first is second
+    assert first.text == "token"
+    assert first.model_extra == {"model": "m1"}
+    assert promise.metadata == {"model": "m1"}
+
+
+async def test_metadata_is_known_before_the_text_and_frozen() -> None:
+    release = asyncio.Event()
+
+    async def tokens() -> AsyncIterator[str]:
+        await release.wait()
+        yield "done"
+
+    promise = MessagePromise.from_async_iterable(tokens(), role="assistant", tags=["a"])
+    assert promise.metadata == {"role": "assistant", "tags": ("a",)}
+    release.set()
+    message = await promise
+    assert message.model_extra == {"role": "assistant", "tags": ("a",)}
+
+
+async def test_a_custom_message_class_is_used_for_the_resolved_message() -> None:
+    class Reply(Message):
+        model: str
+
+    promise = MessagePromise.from_async_iterable(
+        Producer(["hi"])(), message_class=Reply, model="m2"
+    )
+    message = await promise
+    assert isinstance(message, Reply)
+    assert message.model == "m2"
+    assert promise.message_class is Reply
+
+
+async def test_a_prefilled_message_resolves_to_itself_without_a_task() -> None:
+    message = Message(text="ready", role="user")
+    promise = MessagePromise(prefill_message=message)
+    assert promise.done
+    assert not running_tasks()
+    assert await collect_tokens(promise) == ["ready"]
+    assert await promise is message
+    assert str(promise) == "ready"
+    assert promise.metadata == {"role": "user"}
+
+
+async def test_a_prefilled_message_without_text_streams_no_token() -> None:
+    promise = MessagePromise(prefill_message=Message(kind="ping"))
+    assert await collect_tokens(promise) == []
+    assert (await promise).text is None
+
+
+async def test_str_of_a_streaming_message_is_a_clear_error() -> None:
+    release = asyncio.Event()
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "a"
+        await release.wait()
+
+    promise = MessagePromise.from_async_iterable(tokens())
+    assert await anext(aiter(promise)) == "a"  # streaming, and waiting for more
+    with pytest.raises(IncompleteStreamError, match="Await it first"):
+        str(promise)
+    release.set()
+    await promise
+    assert str(promise) == "a"
+
+
+async def test_a_non_str_token_ends_the_stream_with_a_type_error() -> None:
+    async def tokens() -> AsyncIterator[object]:
+        yield "ok"
+        yield 42
+
+    promise = MessagePromise.from_async_iterable(tokens())  # type: ignore[arg-type]
+    seen: list[str] = []
+    iterator = aiter(promise)
+    seen.append(await anext(iterator))
+    with pytest.raises(TypeError, match=r"must be a str.*int"):
+        await anext(iterator)
+    assert seen == ["ok"]
+
+
+async def test_text_in_metadata_is_rejected() -> None:
+    with pytest.raises(TypeError, match="remove the text= keyword"):
+        MessagePromise.from_async_iterable(Producer([])(), text="nope")
+
+
+def test_bad_constructor_calls_are_clear_errors() -> None:
+    with pytest.raises(TypeError, match="needs a token source"):
+        MessagePromise()  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="takes no token source"):
+        MessagePromise(Producer(["a"])(), prefill_message=Message(text="x"))
+
+
+def test_consuming_a_task_backed_stream_outside_asyncio_is_a_clear_error() -> None:
+    promise = MessagePromise.from_async_iterable(Producer(["a"])())
+    with pytest.raises(NoRunningLoopError, match=r"asyncio\.run"):
+        promise.start()
+    assert isinstance(NoRunningLoopError("x"), MiniAgentsError)
+
+
+async def test_the_producer_starts_at_the_first_consumer_or_at_start(
+    virtual_clock: VirtualClock,
+) -> None:
+    lazy = Producer(["a"])
+    promise = MessagePromise.from_async_iterable(lazy())
+    await asyncio.sleep(0.01)
+    assert lazy.starts == 0
+    assert await collect_tokens(promise) == ["a"]
+    assert lazy.starts == 1
+
+    eager = Producer(["b"])
+    started = MessagePromise.from_async_iterable(eager())
+    started.start()
+    await asyncio.sleep(0.01)
+    assert eager.starts == 1
+    assert started.done
+
+
+async def test_cancel_stops_the_producer_and_consumers_get_a_clear_error(
+    virtual_clock: VirtualClock,
+) -> None:
+    producer = Producer([str(i) for i in range(1000)], delay=0.001)
+    promise = MessagePromise.from_async_iterable(producer())
+    iterator = aiter(promise)
+    assert await anext(iterator) == "0"
+    promise.cancel()
+    await asyncio.sleep(0.01)
+    assert producer.closed
+    assert not running_tasks()
+    with pytest.raises(StreamCancelledError):
+        async for _ in iterator:
+            pass
+    with pytest.raises(StreamCancelledError):
+        await promise
+
+
+async def test_a_cancelled_consumer_does_not_disturb_the_others(
+    virtual_clock: VirtualClock,
+) -> None:
+    producer = Producer(["a", "b", "c"], delay=0.01)
+    promise = MessagePromise.from_async_iterable(producer())
+    impatient = asyncio.create_task(collect_tokens(promise))
+    patient = asyncio.create_task(collect_tokens(promise))
+    await asyncio.sleep(0.005)
+    impatient.cancel()
+    assert await patient == ["a", "b", "c"]
+    with pytest.raises(asyncio.CancelledError):
+        await impatient
+
+
+async def test_a_generic_streamed_promise_resolves_with_its_resolver() -> None:
+    async def numbers() -> AsyncIterator[int]:
+        for number in range(5):
+            yield number
+
+    async def total(pieces: tuple[int, ...]) -> int:
+        return sum(pieces)
+
+    stream = StreamedPromise(numbers(), resolver=total, prefill_pieces=[100])
+    assert [n async for n in stream] == [100, 0, 1, 2, 3, 4]
+    assert await stream == 110
+
+
+async def test_a_prefilled_generic_stream_needs_no_source() -> None:
+    stream = StreamedPromise[str, str](resolver=join, prefill_pieces=["a", "b"])
+    assert stream.done
+    assert await stream == "ab"
+    assert "complete, 2 pieces" in repr(stream)
+
+
+async def test_an_unconsumed_error_is_logged_not_lost(
+    virtual_clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    import gc
+
+    promise = MessagePromise.from_async_iterable(Producer(["a"], fail_after=0)())
+    promise.start()
+    await asyncio.sleep(0.01)
+    assert promise.done
+    del promise
+    gc.collect()
+    lost = [r for r in caplog.records if "no consumer ever received" in r.getMessage()]
+    assert len(lost) == 1
+    assert lost[0].exc_info is not None
+    assert lost[0].exc_info[0] is Boom
+    caplog.clear()
+
+
+# -- sources that are not async iterables (issue 9) ------------------------------------
+
+
+async def test_a_source_of_a_known_wrong_type_fails_at_construction() -> None:
+    with pytest.raises(StreamSourceError, match="needs an async iterable") as raised:
+        MessagePromise.from_async_iterable(["a"])  # type: ignore[call-overload]
+    assert isinstance(raised.value, TypeError)
+    assert isinstance(raised.value, MiniAgentsError)
+    with pytest.raises(StreamSourceError, match="got a list_iterator"):
+        StreamedPromise(iter([1, 2]), resolver=join)  # type: ignore[arg-type]
+
+
+class BrokenAsyncIterable:
+    """Claims to be an async iterable, but its __aiter__ fails."""
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        raise RuntimeError("cannot iterate")
+
+
+class NotAnIterator:
+    """Its __aiter__ returns something without __anext__."""
+
+    def __aiter__(self) -> object:
+        return object()
+
+
+@pytest.mark.parametrize("source", [BrokenAsyncIterable(), NotAnIterator()])
+async def test_every_consumer_gets_a_clear_error_from_a_broken_source(source: object) -> None:
+    promise = MessagePromise.from_async_iterable(source)  # type: ignore[call-overload]
+    for _ in range(2):  # a first consumer, then a late one: both get it, nothing hangs
+        with pytest.raises(StreamSourceError, match="is not an async iterable"):
+            await asyncio.wait_for(promise.aresolve(), 5)
+    with pytest.raises(StreamSourceError):
+        await asyncio.wait_for(anext(aiter(promise)), 5)
+
+
+# -- lost errors (issue 9) ---------------------------------------------------------------
+
+
+async def test_an_error_passed_on_to_a_stream_that_delivers_it_is_not_reported_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import gc
+
+    from miniagents import MessageSequencePromise
+
+    failed = MessageSequencePromise(["a", Boom("passed on")])
+    outer = MessageSequencePromise(["x", failed])
+    del failed
+    gc.collect()  # the first stream goes before anyone reads the error from the second
+    with pytest.raises(Boom):
+        await outer
+    gc.collect()
+    assert not [r for r in caplog.records if "no consumer ever received" in r.getMessage()]
+
+
+async def test_an_error_passed_on_to_a_stream_nobody_reads_is_reported_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import gc
+
+    from miniagents import MessageSequencePromise
+
+    failed = MessageSequencePromise(["a", Boom("nobody reads it")])
+    outer = MessageSequencePromise(["x", failed])
+    del failed, outer
+    gc.collect()
+    lost = [r for r in caplog.records if "no consumer ever received" in r.getMessage()]
+    assert len(lost) == 1
+    caplog.clear()

@@ -1,0 +1,228 @@
+"""The LLM provider contract: our three providers pass it, broken providers fail its checks.
+
+The OpenAI and Anthropic providers run against the fake LLM server, with the real SDKs
+(their clients made from the environment, pointed at the server); the offline model is
+scripted by its arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
+
+import pytest
+
+from miniagents.ext.llm import Finish, LLMCall, LLMEvent, LLMOptions, LLMProvider
+from miniagents.ext.llm.anthropic import AnthropicOptions, AnthropicProvider
+from miniagents.ext.llm.offline import OfflineMessage, OfflineOptions, OfflineProvider
+from miniagents.ext.llm.openai import OpenAIOptions, OpenAIProvider
+from miniagents.testing import FakeLLMServer, LLMProviderContract
+from tests.fakes.fixtures import WAIT
+
+OptionsT = TypeVar("OptionsT", bound=LLMOptions)
+
+# -- ours pass it ---------------------------------------------------------------------------
+
+
+class FakeServerChecks(LLMProviderContract[OptionsT]):
+    """The checks of a provider of an HTTP API that the fake LLM server speaks."""
+
+    env = "OPENAI"
+    model = "gpt-test"
+
+    @pytest.fixture(autouse=True)
+    def _server(self, fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.server = fake_llm
+        base_url = fake_llm.openai_base_url if self.env == "OPENAI" else fake_llm.base_url
+        monkeypatch.setenv(f"{self.env}_BASE_URL", base_url)
+        monkeypatch.setenv(f"{self.env}_API_KEY", "test")
+
+    def agent_arguments(self) -> Mapping[str, object]:
+        return {"model": self.model}
+
+    def script_reply(self, tokens: Sequence[str]) -> Mapping[str, object]:
+        self.server.reply(tokens)
+        return {}
+
+    def script_failure(self) -> Mapping[str, object]:
+        self.server.fail(401)  # not retried by the SDKs
+        return {}
+
+    def script_hang(self) -> Mapping[str, object]:
+        self.server.reply(["never sent"], hang_after=0)
+        return {}
+
+    def call_sent(self) -> Awaitable[object]:
+        return asyncio.to_thread(self.server.wait_requests, 1, WAIT)
+
+    def call_closed(self) -> Awaitable[object]:
+        return asyncio.to_thread(self.server.wait_disconnected, 0, WAIT)
+
+
+class TestOpenAIProvider(FakeServerChecks[OpenAIOptions]):
+    def provider(self) -> LLMProvider[OpenAIOptions]:
+        return OpenAIProvider()
+
+    def options_class(self) -> type[OpenAIOptions]:
+        return OpenAIOptions
+
+
+class TestAnthropicProvider(FakeServerChecks[AnthropicOptions]):
+    env = "ANTHROPIC"
+    model = "claude-test"
+
+    def provider(self) -> LLMProvider[AnthropicOptions]:
+        return AnthropicProvider()
+
+    def options_class(self) -> type[AnthropicOptions]:
+        return AnthropicOptions
+
+
+class TestOfflineProvider(LLMProviderContract[OfflineOptions]):
+    def provider(self) -> LLMProvider[OfflineOptions]:
+        return OfflineProvider()
+
+    def options_class(self) -> type[OfflineOptions]:
+        return OfflineOptions
+
+    def script_reply(self, tokens: Sequence[str]) -> Mapping[str, object]:
+        return {"reply": "".join(tokens), "token_delay": 0.0}  # streamed word by word
+
+    def script_failure(self) -> Mapping[str, object]:
+        return {"reply": iter(())}  # no reply left: an LLMConfigurationError
+
+    def script_hang(self) -> Mapping[str, object]:
+        return {"token_delay": 1e9}
+
+
+# -- broken ones fail it --------------------------------------------------------------------
+
+
+class Scripted:
+    """A provider scripted by its test: ``events`` streams a reply (see the broken ones)."""
+
+    message_class = OfflineMessage
+
+    def __init__(self, events: Callable[[LLMCall], AsyncIterator[LLMEvent]]) -> None:
+        self.events = events
+
+    def reply(self, call: LLMCall, options: OfflineOptions) -> AsyncIterator[LLMEvent]:
+        return self.events(call)
+
+    def translate(self, error: BaseException) -> BaseException:
+        return error
+
+
+async def buffered(call: LLMCall) -> AsyncIterator[LLMEvent]:
+    """Gathers the whole reply into one token."""
+    yield "".join(call.options.get("tokens", ()))  # type: ignore[arg-type]
+    yield Finish("stop", 1, 3)
+
+
+async def no_finish(call: LLMCall) -> AsyncIterator[LLMEvent]:
+    for token in call.options.get("tokens", ()):  # type: ignore[attr-defined]
+        yield token
+
+
+async def finish_twice(call: LLMCall) -> AsyncIterator[LLMEvent]:
+    yield "Streams are replayable."
+    yield Finish("stop")
+    yield Finish("length")
+
+
+async def untranslated(call: LLMCall) -> AsyncIterator[LLMEvent]:
+    if call.model:  # always: the model fails before its first event
+        raise ConnectionResetError("the SDK's own error")
+    yield ""
+
+
+async def stubborn(call: LLMCall) -> AsyncIterator[LLMEvent]:
+    """Ignores being closed: waits on, shielded."""
+    if call.options.get("hang"):
+        forever = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.shield(forever)
+        except asyncio.CancelledError:
+            await asyncio.shield(forever)  # never closes
+    yield Finish("stop")
+
+
+def checks_for(
+    events: Callable[[LLMCall], AsyncIterator[LLMEvent]],
+) -> LLMProviderContract[OfflineOptions]:
+    """The contract's checks, on a provider that streams ``events``."""
+
+    class Checks(LLMProviderContract[OfflineOptions]):
+        wait = 1.0  # a broken provider hangs: fail soon
+
+        def provider(self) -> LLMProvider[OfflineOptions]:
+            return Scripted(events)
+
+        def options_class(self) -> type[OfflineOptions]:
+            return OfflineOptions
+
+        def script_reply(self, tokens: Sequence[str]) -> Mapping[str, object]:
+            return {"extra_options": {"tokens": list(tokens)}}
+
+        def script_failure(self) -> Mapping[str, object]:
+            return {}
+
+        def script_hang(self) -> Mapping[str, object]:
+            return {"extra_options": {"hang": True}}
+
+    return Checks()
+
+
+STREAM = "test_the_tokens_stream_as_they_come"
+FINISH = "test_one_finish_comes_last_and_ends_the_reply"
+FAILED = "test_a_failed_call_is_an_llm_error"
+GIVE_UP = "test_giving_up_on_a_reply_closes_the_call"
+STALL = "test_a_stalled_call_ends_with_an_llm_timeout_error_and_is_closed"
+
+
+@pytest.mark.parametrize(
+    ("events", "check", "says"),
+    [
+        (buffered, STREAM, "the first token is 'Streams are replayable.'"),
+        (no_finish, FINISH, "the provider sent 0 Finish events"),
+        (finish_twice, FINISH, "the provider sent 2 Finish events"),
+        (untranslated, FAILED, "ConnectionResetError.*not an LLMError"),
+        (stubborn, GIVE_UP, "the closing of the provider's reply iterator did not happen"),
+        (stubborn, STALL, "the stall timeout did not happen"),
+    ],
+)
+def test_a_broken_provider_fails_the_check_of_what_it_breaks(
+    events: Callable[[LLMCall], AsyncIterator[LLMEvent]], check: str, says: str
+) -> None:
+    with pytest.raises(AssertionError, match=says):
+        getattr(checks_for(events), check)()
+
+
+def test_a_call_the_service_still_holds_open_fails_the_check() -> None:
+    async def still_open() -> bool:
+        return False  # as FakeLLMServer.wait_disconnected says when the client stays
+
+    async def hangs(call: LLMCall) -> AsyncIterator[LLMEvent]:
+        await asyncio.Event().wait()  # until cancelled: the provider's side closes
+        yield Finish("stop")
+
+    checks = checks_for(hangs)
+    checks.call_closed = still_open  # type: ignore[method-assign]
+    with pytest.raises(AssertionError, match="the call given up on stayed open at the service"):
+        checks.test_giving_up_on_a_reply_closes_the_call()
+
+
+def test_the_contract_has_the_checks_the_docs_name() -> None:
+    checks = sorted(name for name in dir(LLMProviderContract) if name.startswith("test_"))
+    assert checks == sorted(
+        [
+            FAILED,
+            "test_a_call_without_streaming_gives_the_whole_text_as_one_token",
+            STALL,
+            GIVE_UP,
+            FINISH,
+            "test_the_metadata_is_known_before_the_first_token",
+            STREAM,
+        ]
+    )

@@ -1,0 +1,175 @@
+"""``scripted_agent`` and ``function_agent``: real LLM agents that reply from a script."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from miniagents import MiniAgents
+from miniagents.ext.llm import (
+    AssistantMessage,
+    LLMCall,
+    PromptText,
+    SystemMessage,
+    ToolCallMessage,
+    ToolResultMessage,
+)
+from miniagents.ext.llm.errors import LLMConfigurationError, LLMRateLimitError, LLMTimeoutError
+from miniagents.ext.llm.offline import CallTool, OfflineMessage
+from miniagents.testing import VirtualClock, function_agent, scripted_agent
+from tests.ext.tools.loop_support import add
+
+
+async def test_a_scripted_agent_replies_one_scripted_text_per_call() -> None:
+    agent = scripted_agent("Hello there!", "Second call.")
+    async with MiniAgents():
+        first = await agent.inquire("hi")
+        promise = await anext(aiter(agent.inquire("again")))
+        tokens = [token async for token in promise]
+    assert [str(message) for message in first] == ["Hello there!"]
+    assert tokens == ["Second ", "call."]  # streamed word by word
+    message = first[0]
+    assert isinstance(message, OfflineMessage)
+    assert isinstance(message, AssistantMessage)
+    assert (message.role, message.model, message.agent_alias) == (
+        "assistant",
+        "scripted",
+        "SCRIPTED_AGENT",
+    )
+    assert message.finish_reason == "stop"
+
+
+async def test_a_scripted_turn_with_tools_runs_them_and_records_every_call() -> None:
+    calls: list[LLMCall] = []
+    agent = scripted_agent(
+        CallTool("add", {"a": 2, "b": 3}),
+        [CallTool("add", {"a": 1, "b": 1}), CallTool("add", {"a": 10, "b": 20})],
+        "2 + 3 = 5.",
+        tools=[add],
+        calls=calls,
+    )
+    async with MiniAgents():
+        messages = await agent.inquire("What is 2 + 3?", system="Use the tools.")
+    assert [type(message) for message in messages] == [
+        ToolCallMessage,
+        ToolResultMessage,
+        ToolCallMessage,
+        ToolCallMessage,
+        ToolResultMessage,
+        ToolResultMessage,
+        OfflineMessage,
+    ]
+    assert [str(message) for message in messages if isinstance(message, ToolResultMessage)] == [
+        "5",
+        "2",
+        "30",
+    ]
+    assert str(messages[-1]) == "2 + 3 = 5."
+    assert len(calls) == 3  # the model was called three times: two rounds of calls, the answer
+    assert all(call.system == "Use the tools." for call in calls)
+    assert [tool.name for tool in calls[0].tools] == ["add"]
+    assert calls[0].messages == (PromptText("user", "What is 2 + 3?"),)
+    last = calls[-1].messages
+    assert [type(item).__name__ for item in last] == [
+        "PromptText",
+        "ToolCallMessage",
+        "ToolResultMessage",
+        "ToolCallMessage",
+        "ToolCallMessage",
+        "ToolResultMessage",
+        "ToolResultMessage",
+    ]
+
+
+async def test_the_replies_are_shared_by_the_forks_and_a_call_too_many_is_a_clear_error() -> None:
+    agent = scripted_agent("one", "two")
+    async with MiniAgents():
+        assert str(await agent.inquire("a")) == "one"
+        assert str(await agent.fork(alias="OTHER").inquire("b")) == "two"
+        with pytest.raises(LLMConfigurationError) as raised:
+            await agent.inquire("c")
+    assert str(raised.value) == (
+        "The scripted agent was called a 3rd time, but its script has 2 replies. Give "
+        "scripted_agent(...) one reply per call of the model: with tools, a turn is its "
+        "calls, then its answer once the results are in."
+    )
+
+
+async def test_a_scripted_error_is_the_models_error() -> None:
+    limited = LLMRateLimitError("Slow down.")
+    agent = scripted_agent(limited, "Better now.")
+    async with MiniAgents():
+        with pytest.raises(LLMRateLimitError) as raised:
+            await agent.inquire("hi")
+        assert str(await agent.inquire("hi again")) == "Better now."
+    assert raised.value is limited
+
+
+async def test_a_scripted_agent_takes_the_offline_agents_arguments(
+    virtual_clock: VirtualClock,
+) -> None:
+    agent = scripted_agent("a slow reply", model="my-model").fork(token_delay=2.0)
+    async with MiniAgents():
+        with pytest.raises(LLMTimeoutError):
+            await agent.inquire("hi", stall_timeout=1.0)
+    assert virtual_clock.elapsed == 1.0
+
+
+async def test_a_scripted_agent_takes_no_time(virtual_clock: VirtualClock) -> None:
+    async with MiniAgents():
+        await scripted_agent("many words " * 50).inquire("hi")
+    assert virtual_clock.elapsed == 0
+
+
+async def test_a_function_agent_replies_with_what_its_function_returns_for_the_call() -> None:
+    def echo(call: LLMCall) -> str:
+        said = call.messages[-1].text or ""
+        return f"{call.system}: {said.upper()} ({call.options.get('temperature')})"
+
+    agent = function_agent(echo, model="echo-1")
+    async with MiniAgents():
+        message = (await agent.inquire([SystemMessage(text="Loud"), "hi"], temperature=0.5))[0]
+    assert str(message) == "Loud: HI (0.5)"
+    assert isinstance(message, AssistantMessage)
+    assert message.model == "echo-1"
+
+
+async def test_a_function_agent_calls_tools_until_its_function_answers() -> None:
+    def model(call: LLMCall) -> CallTool | str:
+        results = [item for item in call.messages if isinstance(item, ToolResultMessage)]
+        if not results:
+            return CallTool("add", {"a": 20, "b": 22})
+        return f"The answer is {results[-1].text}."
+
+    agent = function_agent(model, tools=[add])
+    async with MiniAgents():
+        messages = await agent.inquire("What is 20 + 22?")
+    assert str(messages[-1]) == "The answer is 42."
+
+
+async def test_what_a_function_raises_is_the_models_error() -> None:
+    def broken(call: LLMCall) -> str:
+        raise KeyError("no reply")
+
+    async with MiniAgents():
+        with pytest.raises(KeyError, match="no reply"):
+            await function_agent(broken).inquire("hi")
+
+
+async def test_function_agent_refuses_what_is_not_a_function() -> None:
+    with pytest.raises(LLMConfigurationError, match=r"use scripted_agent\(\.\.\.\)"):
+        function_agent("Hello")  # type: ignore[arg-type]
+
+
+async def test_a_scripted_agent_runs_its_tools_concurrently(virtual_clock: VirtualClock) -> None:
+    async def slow_add(a: int, b: int) -> int:
+        """Add two numbers, slowly."""
+        await asyncio.sleep(3)
+        return a + b
+
+    calls = [CallTool("slow_add", {"a": n, "b": n}) for n in range(3)]
+    agent = scripted_agent(calls, "done", tools=[slow_add])
+    async with MiniAgents():
+        assert str((await agent.inquire("go"))[-1]) == "done"
+    assert virtual_clock.elapsed == 3  # three calls of 3 s at once

@@ -1,0 +1,303 @@
+"""Virtual time: timers fire in deadline order at once, threads hold the clock, a stopped clock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from miniagents.testing import (
+    VirtualClock,
+    VirtualTimeError,
+    VirtualTimeLoop,
+    manual_time,
+    run_with_virtual_time,
+    virtual_time,
+)
+from tests.fakes.fixtures import THREAD_WAIT
+
+# -- run_with_virtual_time and VirtualTimeLoop -------------------------------------------------
+
+
+def test_sleeps_wake_in_deadline_order_at_their_virtual_times() -> None:
+    async def main() -> list[tuple[str, float]]:
+        loop = asyncio.get_running_loop()
+        woke: list[tuple[str, float]] = []
+
+        async def sleeper(name: str, delay: float) -> None:
+            await asyncio.sleep(delay)
+            woke.append((name, loop.time()))
+
+        await asyncio.gather(sleeper("slow", 3600), sleeper("fast", 0.25), sleeper("mid", 2))
+        return woke
+
+    assert run_with_virtual_time(main()) == [("fast", 0.25), ("mid", 2.0), ("slow", 3600.0)]
+
+
+def test_a_timeout_fires_at_its_virtual_deadline() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.sleep(1000), timeout=1.5)
+        return loop.time()
+
+    assert run_with_virtual_time(main(), start=10.0) == 11.5
+
+
+def test_the_clock_stands_still_while_a_thread_works() -> None:
+    release = threading.Event()
+
+    async def main() -> tuple[bool, float]:
+        loop = asyncio.get_running_loop()
+        timer = asyncio.ensure_future(asyncio.sleep(5))
+        worker = asyncio.ensure_future(asyncio.to_thread(release.wait, THREAD_WAIT))
+        await asyncio.sleep(0)  # both are scheduled; the thread now blocks on the event
+        loop.call_soon(release.set)  # the thread may finish only after this point
+        assert await worker is True
+        before_timer = (timer.done(), loop.time())
+        await timer
+        return before_timer
+
+    timer_done, when = run_with_virtual_time(main())
+    assert not timer_done  # the 5 s timer did not fire while the thread was working
+    assert when == 0.0
+
+
+def test_a_thread_whose_caller_gave_up_still_holds_the_clock_until_it_ends() -> None:
+    # asyncio.to_thread in a cancelled task: the thread goes on, and so must the clock wait
+    started = threading.Event()
+    release = threading.Event()
+    ended_at: list[float] = []
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+
+        def work() -> None:
+            started.set()
+            release.wait(THREAD_WAIT)
+            ended_at.append(loop.time())
+
+        worker = asyncio.ensure_future(asyncio.to_thread(work))
+        await asyncio.to_thread(started.wait, THREAD_WAIT)
+        worker.cancel()
+        timer = asyncio.ensure_future(asyncio.sleep(5))
+        loop.call_soon(release.set)
+        await timer
+        return loop.time()
+
+    assert run_with_virtual_time(main()) == 5.0
+    assert ended_at == [0.0]  # the thread ended before the clock moved on
+
+
+def test_a_failing_thread_releases_the_clock() -> None:
+    def fail() -> None:
+        raise KeyError("in the thread")
+
+    async def main() -> float:
+        with pytest.raises(KeyError, match="in the thread"):
+            await asyncio.to_thread(fail)
+        await asyncio.sleep(7)
+        return asyncio.get_running_loop().time()
+
+    assert run_with_virtual_time(main()) == 7.0
+
+
+def test_a_timer_far_in_the_future_is_reached_despite_float_rounding() -> None:
+    async def main() -> float:
+        await asyncio.sleep(0.1)
+        return asyncio.get_running_loop().time()
+
+    assert run_with_virtual_time(main(), start=1e9) == pytest.approx(1e9 + 0.1)
+
+
+def test_the_tasks_left_running_are_cancelled_and_the_loop_closed() -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+    cancelled: list[bool] = []
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(1e6)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    async def main() -> str:
+        loops.append(asyncio.get_running_loop())
+        left = asyncio.ensure_future(forever())
+        await asyncio.sleep(0)
+        assert not left.done()
+        return "done"
+
+    assert run_with_virtual_time(main()) == "done"
+    assert cancelled == [True]
+    assert loops[0].is_closed()
+
+
+def test_a_stopped_loop_clock_moves_only_when_advanced() -> None:
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        fired: list[str] = []
+        ten = loop.create_future()
+        loop.call_later(10, ten.set_result, None)
+        loop.call_later(20, fired.append, "twenty")
+        await asyncio.to_thread(lambda: None)  # real work: the clock still does not move
+        assert loop.time() == 0.0
+        assert not ten.done()
+        loop.clock.advance(15)
+        await ten
+        assert fired == []
+        return fired
+
+    assert run_with_virtual_time(main(), auto_advance=False) == []
+
+
+def test_the_loop_is_a_selector_loop_with_a_virtual_clock() -> None:
+    loop = VirtualTimeLoop(start=42.0)
+    try:
+        assert loop.time() == 42.0
+        assert isinstance(loop, asyncio.SelectorEventLoop)
+        assert isinstance(loop.clock, VirtualClock)
+        loop.run_until_complete(asyncio.sleep(8))
+        assert loop.clock.elapsed == 8.0
+    finally:
+        loop.close()
+
+
+async def test_run_with_virtual_time_refuses_to_run_inside_a_running_loop() -> None:
+    async def main() -> None:
+        raise AssertionError("never run")
+
+    coroutine = main()
+    with pytest.raises(VirtualTimeError, match="with virtual_time"):
+        run_with_virtual_time(coroutine)
+    assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED  # no "never awaited"
+
+
+# -- virtual_time() and manual_time() on the running loop ---------------------------------------
+
+
+async def test_virtual_time_puts_the_running_loop_on_a_virtual_clock_for_the_block() -> None:
+    loop = asyncio.get_running_loop()
+    with virtual_time() as clock:
+        assert loop.time() == clock.now == clock.start
+        await asyncio.gather(asyncio.sleep(30), asyncio.sleep(600))
+        assert clock.elapsed == 600
+        assert loop.time() == clock.start + 600
+    assert loop.time() < clock.start + 600  # the loop's own clock again
+    assert "run_in_executor" not in vars(loop)
+    assert "time" not in vars(loop)
+
+
+async def test_on_the_running_loop_too_a_thread_holds_the_clock() -> None:
+    release = threading.Event()
+    with virtual_time() as clock:
+        timer = asyncio.ensure_future(asyncio.sleep(5))
+        worker = asyncio.ensure_future(asyncio.to_thread(release.wait, THREAD_WAIT))
+        await asyncio.sleep(0)
+        asyncio.get_running_loop().call_soon(release.set)
+        assert await worker is True
+        assert not timer.done()
+        assert clock.elapsed == 0
+        await timer
+        assert clock.elapsed == 5
+
+
+async def test_manual_time_stops_the_clock_until_the_test_moves_it() -> None:
+    with manual_time() as clock:
+        sleeper = asyncio.ensure_future(asyncio.sleep(2))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await asyncio.to_thread(lambda: None)  # a real wait on the loop: time stands still
+        assert not sleeper.done()
+        assert clock.elapsed == 0
+        clock.advance(1.5)
+        await asyncio.sleep(0)
+        assert not sleeper.done()
+        clock.advance(0.5)
+        await sleeper
+        assert clock.elapsed == 2
+
+
+async def test_a_clock_advanced_from_another_thread_wakes_the_loop() -> None:
+    loop = asyncio.get_running_loop()
+    with manual_time() as clock:
+        sleeper = asyncio.ensure_future(asyncio.sleep(3))
+        thread = threading.Thread(target=loop.call_soon_threadsafe, args=(clock.advance, 3.0))
+        thread.start()
+        await sleeper
+        thread.join()
+        assert clock.elapsed == 3
+
+
+def runs_by_itself(clock: VirtualClock) -> bool:
+    """The clock's mode (read in a call: mypy would keep what an earlier assert narrowed)."""
+    return clock.auto_advance
+
+
+async def test_blocks_nest_on_one_clock_and_give_back_its_mode() -> None:
+    with virtual_time() as outer:
+        with manual_time() as inner:
+            assert inner is outer
+            assert not runs_by_itself(outer)
+            sleeper = asyncio.ensure_future(asyncio.sleep(1))
+            await asyncio.sleep(0)
+            assert not sleeper.done()
+        assert runs_by_itself(outer)
+        await sleeper
+        assert outer.elapsed == 1
+
+
+def test_virtual_time_on_a_virtual_time_loop_sets_the_mode_of_its_clock() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        with manual_time() as clock:
+            assert clock is loop.clock
+            assert not clock.auto_advance
+        assert loop.clock.auto_advance
+
+    run_with_virtual_time(main())
+
+
+def test_virtual_time_needs_a_running_loop() -> None:
+    with pytest.raises(VirtualTimeError, match="no loop is running"), virtual_time():
+        pass
+
+
+@contextlib.contextmanager
+def selector_replaced(loop: asyncio.AbstractEventLoop, stand_in: object) -> Iterator[None]:
+    """The loop's selector swapped for ``stand_in`` (only between two steps of the loop)."""
+    selector = getattr(loop, "_selector")  # noqa: B009 - the attribute virtual_time() patches
+    setattr(loop, "_selector", stand_in)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(loop, "_selector", selector)  # noqa: B010
+
+
+async def test_virtual_time_refuses_a_loop_that_is_not_a_selector_loop() -> None:
+    loop = asyncio.get_running_loop()
+    with selector_replaced(loop, None), pytest.raises(VirtualTimeError, match="selector"):  # noqa: SIM117
+        with virtual_time():
+            pass
+    assert "time" not in vars(loop)
+
+
+@pytest.mark.parametrize("seconds", [-1.0, float("inf"), float("nan")])
+def test_a_clock_moves_forward_by_a_finite_number_of_seconds(seconds: float) -> None:
+    clock = VirtualClock(5.0)
+    with pytest.raises(VirtualTimeError, match="finite number of seconds"):
+        clock.advance(seconds)
+    assert clock.now == 5.0
+
+
+def test_a_clock_says_where_it_is() -> None:
+    clock = VirtualClock(10.0, auto_advance=False)
+    clock.advance(2.5)
+    assert (clock.now, clock.elapsed, clock.time()) == (12.5, 2.5, 12.5)
+    assert repr(clock) == "<VirtualClock at 12.5 s (2.5 s elapsed), stopped>"
