@@ -23,8 +23,8 @@ from miniagents.ext.llm import TokenUsage
 from miniagents.ext.llm.errors import LLMOutputValidationError
 from miniagents.ext.llm.structured import partial_outputs, structured
 from miniagents.testing import FakeLLMServer
+from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, SDKClient
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.test_llm_providers import ANTHROPIC, LLM, OPENAI, SDKClient
 
 WAIT = 5.0
 
