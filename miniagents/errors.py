@@ -18,6 +18,7 @@ right for the extensions)::
     ├── StreamCancelledError                      the stream's producer was cancelled
     ├── MessageTypeError (also TypeError)         not a MessageType where messages were expected
     ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
+    ├── ImagePartError (also ValueError)          an ImagePart without one source, or unknown bytes
     ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
     ├── AgentArgumentError (also TypeError)       an unknown, missing or positional agent argument
     │   └── MissingAgentArgumentError (also ValueError)  an agent run without one it needs
@@ -80,6 +81,7 @@ from miniagents.chat_history.errors import ChatHistoryOptionError as ChatHistory
 from miniagents.chat_history.errors import MalformedChatHistoryError as MalformedChatHistoryError
 from miniagents.chat_history.errors import TornChatHistoryError as TornChatHistoryError
 from miniagents.messages.errors import AppenderClosedError as AppenderClosedError
+from miniagents.messages.errors import ImagePartError as ImagePartError
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
 from miniagents.miniagents.errors import AgentArgumentError as AgentArgumentError
 from miniagents.miniagents.errors import AgentDefinitionError as AgentDefinitionError
@@ -213,6 +215,7 @@ __all__ = [
     "FrozenFieldError",
     "FrozenInstanceError",
     "HashKeyError",
+    "ImagePartError",
     "IncompleteStreamError",
     "MalformedChatHistoryError",
     "MessageTypeError",

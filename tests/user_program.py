@@ -22,8 +22,9 @@ from miniagents import (
     MiniAgents,
     miniagent,
 )
-from miniagents.ext.llm.offline import create_offline_agent
-from miniagents.ext.llm.openai import create_openai_agent
+from miniagents.ext.llm import LLMReply
+from miniagents.ext.llm.offline import OfflineMessage, create_offline_agent
+from miniagents.ext.llm.openai import OpenAIMessage, create_openai_agent
 
 
 @miniagent
@@ -40,9 +41,9 @@ async def main() -> None:
     assistant = create_offline_agent(reply="Hello there.", token_delay=0.0)
     async with MiniAgents():
         replies = assistant.inquire("Hi!")
-        assert_type(replies, MessageSequencePromise)
+        assert_type(replies, MessageSequencePromise[LLMReply[OfflineMessage]])
         async for promise in replies:
-            assert_type(promise, MessagePromise)
+            assert_type(promise, MessagePromise[LLMReply[OfflineMessage]])
             async for token in promise:
                 assert_type(token, str)
                 print(token, end="")
@@ -55,7 +56,7 @@ async def main() -> None:
 def type_checked_only() -> None:
     """Lines for mypy alone: an OpenAI agent (it would need a key), and a wrong argument."""
     agent = create_openai_agent(model="gpt-4o-mini", system="Be brief.")
-    assert_type(agent.inquire("Hi!"), MessageSequencePromise)
+    assert_type(agent.inquire("Hi!"), MessageSequencePromise[LLMReply[OpenAIMessage]])
     shout.inquire("Hi!", suffix=1)  # type: ignore[arg-type]
 
 

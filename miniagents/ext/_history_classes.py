@@ -15,7 +15,13 @@ from collections.abc import Iterable, Mapping
 
 from miniagents.chat_history import ChatHistoryOptionError
 from miniagents.ext.llm.anthropic import AnthropicMessage
-from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMessage
+from miniagents.ext.llm.messages import (
+    AssistantMessage,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    SystemMessage,
+    UserMessage,
+)
 from miniagents.ext.llm.offline import OfflineMessage
 from miniagents.ext.llm.openai import OpenAIMessage
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
@@ -33,6 +39,8 @@ BUILT_IN: tuple[type[Message], ...] = (
     OfflineMessage,
     ToolCallMessage,
     ToolResultMessage,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
 )
 """The classes every ``ChatHistoryMD`` knows by name."""
 

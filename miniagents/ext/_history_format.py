@@ -14,7 +14,9 @@ complete one, and reported as *torn* rather than read as a shorter message. Sect
 written before the check existed (``<!-- miniagents: {...} -->``) are *unchecked*: their
 text runs to the next header line, as it always did. ``_history_reader`` reads them back.
 The message's class is in the fields when its role does not tell it (``_history_classes``);
-tool calls and results get headings of their own (``### TOOL CALL: get_weather``).
+tool calls and results get headings of their own (``### TOOL CALL: get_weather``). A
+message's images are in its fields, ``"images": [{"url": ...}, {"data": <base64>,
+"media_type": ...}]``, and counted in its heading (``### USER [2 images]``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import pydantic
 from miniagents.chat_history import ChatHistoryError
 from miniagents.ext._history_classes import MessageClasses
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.messages.errors import MessageTypeError
+from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
 
 CHECKED_HEADER = re.compile(rb"<!-- miniagents size=(\d{1,15}) crc32=([0-9a-f]{8}): ")
@@ -79,6 +83,10 @@ def encode_section(message: Message, path: Path, line: int, classes: MessageClas
             f"{problem}. The file was not changed."
         )
 
+    try:
+        images = message.images
+    except MessageTypeError as error:
+        raise refused(str(error).rstrip(".")) from error
     unfit = _unfit_value(dict(message))
     if unfit is not None:
         raise refused(unfit)
@@ -103,7 +111,8 @@ def encode_section(message: Message, path: Path, line: int, classes: MessageClas
     lines = (message.text or "").split("\n")
     text = "\n".join("\\" + line if _LOOKS_LIKE_HEADER.match(line) else line for line in lines)
     try:
-        checked = f"{header} -->\n### {_heading(message, fields)}\n\n{text}\n".encode()
+        heading = _heading(message, fields, len(images))
+        checked = f"{header} -->\n### {heading}\n\n{text}\n".encode()
     except UnicodeEncodeError as error:
         raise refused(
             f"its text or fields are not valid Unicode ({error.reason}). Remove the invalid "
@@ -113,7 +122,7 @@ def encode_section(message: Message, path: Path, line: int, classes: MessageClas
     return lead + checked + b"\n"
 
 
-def _heading(message: Message, fields: Mapping[str, object]) -> str:
+def _heading(message: Message, fields: Mapping[str, object], images: int) -> str:
     role = fields.get("role")
     heading = role.upper() if isinstance(role, str) and role.strip() else "MESSAGE"
     model = fields.get("model")
@@ -123,6 +132,8 @@ def _heading(message: Message, fields: Mapping[str, object]) -> str:
         heading = f"TOOL CALL: {message.tool_name}"
     elif isinstance(message, ToolResultMessage):
         heading = f"TOOL {'ERROR' if message.is_error else 'RESULT'}: {message.tool_name}"
+    if images:
+        heading += f" [{images} image{'s' if images > 1 else ''}]"
     return " ".join(heading.split())  # one line, whatever the fields hold
 
 
@@ -131,6 +142,8 @@ def _unfit_value(fields: Mapping[str, object]) -> str | None:
     queue = deque((repr(name), value) for name, value in fields.items())
     while queue:
         where, value = queue.popleft()
+        if isinstance(value, ImagePart):
+            continue  # its bytes are written as base64
         if isinstance(value, float) and not math.isfinite(value):
             return (
                 f"its field {where} is {value!r}, which JSON cannot hold (it would be read "

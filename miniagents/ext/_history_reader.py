@@ -26,6 +26,7 @@ from miniagents.ext._history_format import (
     UNCHECKED_HEADER,
     unescape,
 )
+from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
 
 
@@ -212,6 +213,9 @@ class _Reader:
         else:
             text_or_none = text
         try:
+            images = fields.get("images")
+            if isinstance(images, list) and "images" not in cls.model_fields:
+                fields["images"] = [ImagePart.model_validate(image) for image in images]
             return cls(text=text_or_none, **fields)
         except pydantic.ValidationError as error:
             problem = "; ".join(

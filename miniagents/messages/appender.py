@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from typing_extensions import Self
 
@@ -21,7 +21,7 @@ from miniagents.messages._collect import Segment, collect, is_message
 from miniagents.messages._flatten import Flattener
 from miniagents.messages.errors import AppenderClosedError, MessageTypeError
 from miniagents.messages.message import Message
-from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.message_promise import MessagePromise, MessageT_co
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
 from miniagents.promising.lowlevel import ReplayCore, core_of, stream_on
 
@@ -211,8 +211,11 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._flattener.on_error(error)
 
 
-class MessageTokenAppender(_Appender[str]):
+class MessageTokenAppender(_Appender[str], Generic[MessageT_co]):
     """Build a :class:`MessagePromise` token by token.
+
+    Typed by the message's class: ``MessageTokenAppender(message_class=Weather)`` is a
+    ``MessageTokenAppender[Weather]``, whose :attr:`promise` is a ``MessagePromise[Weather]``.
 
     Example:
         >>> with MessageTokenAppender(role="assistant") as appender:
@@ -223,9 +226,15 @@ class MessageTokenAppender(_Appender[str]):
 
     __slots__ = ("_record", "promise")
 
-    def __init__(self, *, message_class: type[Message] = Message, **metadata: object) -> None:
+    @overload
+    def __init__(self, *, message_class: type[MessageT_co], **metadata: object) -> None: ...
+
+    @overload
+    def __init__(self: MessageTokenAppender[Message], **metadata: object) -> None: ...
+
+    def __init__(self, *, message_class: Any = Message, **metadata: object) -> None:
         """Create an open message with the given class and metadata; it is :attr:`promise`."""
-        self.promise = MessagePromise.__new__(MessagePromise)
+        self.promise: MessagePromise[MessageT_co] = MessagePromise.__new__(MessagePromise)
         self.promise._init_streamed(None, message_class, metadata)  # tokens come from here
         self._record = core_of(self.promise)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
 
-__all__ = ["AppenderClosedError", "MessageTypeError"]
+__all__ = ["AppenderClosedError", "ImagePartError", "MessageTypeError"]
 
 
 class MessageTypeError(MiniAgentsError, TypeError):
@@ -13,3 +13,12 @@ class MessageTypeError(MiniAgentsError, TypeError):
 
 class AppenderClosedError(MiniAgentsError, RuntimeError):
     """Something was appended to a stream that had already ended."""
+
+
+class ImagePartError(MiniAgentsError, ValueError):
+    """An ``ImagePart`` given no source (or two), a URL that is not one, or unknown bytes.
+
+    Raised while pydantic validates the part, so it reaches the caller inside pydantic's
+    ``ValidationError`` (its message, and the error itself in the ``ctx`` of the entry), as
+    every invalid field of a model does.
+    """

@@ -1,8 +1,9 @@
 """The testing kit: test your agents offline, against the real SDKs, deterministically.
 
-:class:`FakeLLMServer` is a local fake of the OpenAI Chat Completions and Anthropic
-Messages HTTP APIs (standard library only; it runs in a thread on ``127.0.0.1``, on a free
-port). Point the real SDK clients at it, script its replies, and check what they sent::
+:class:`FakeLLMServer` is a local fake of the OpenAI Chat Completions, OpenAI Responses and
+Anthropic Messages HTTP APIs (standard library only; it runs in a thread on ``127.0.0.1``,
+on a free port). Point the real SDK clients at it, script its replies, and check what they
+sent::
 
     with FakeLLMServer() as server:
         server.reply(["Hel", "lo"])                             # a streamed text reply
@@ -12,12 +13,13 @@ port). Point the real SDK clients at it, script its replies, and check what they
         ...
         assert server.requests[0].json["messages"][-1]["content"] == "Hi"
 
-Both streaming wire formats are spoken, text and tool calls (streamed argument deltas,
-several calls in one reply, malformed argument JSON), with the failure modes of real
-services: HTTP errors, cut and reset connections, hangs, pauses the test ends, error
-events, malformed events, streams without their final event. Requests the real APIs
-would refuse (a missing field, an option out of range, tool calls and results that do not
-pair up) get the same 400.
+The three streaming wire formats are spoken, text and tool calls (streamed argument
+deltas, several calls in one reply, malformed argument JSON), with the failure modes of
+real services: HTTP errors, cut and reset connections, hangs, pauses the test ends, error
+events, failed responses, malformed events, streams without their final event. Requests
+the real APIs would refuse (a missing field, an option out of range, tool calls and
+results that do not pair up, an image URL that is not one) get the same 400; the images a
+request carried are in ``RecordedRequest.images``.
 
 :func:`scripted_agent` and :func:`function_agent` are real LLM agents (the offline model
 with a script) whose replies a test writes: one per call of the model, or what a function
@@ -34,12 +36,12 @@ history and every LLM provider must pass: extend one in a test class of yours, a
 runs them on your own history or provider.
 
 The modules: ``llm_server`` (:class:`FakeLLMServer`), ``errors``, and private ones for the
-HTTP plumbing (``_http``), the wire formats (``_openai_wire``, ``_anthropic_wire``,
-``_wire``), the script (``_script``), the failure modes (``_faults``) and the record
-(``_record``). The rest of the kit: ``scripted_model``, ``virtual_time`` (with the private
-``_idle``: what the loop's clock needs), ``chat_history_contract`` and
-``llm_provider_contract`` (with the private ``_provider_hooks``, ``_spy`` and
-``_checks``).
+HTTP plumbing (``_http``), the wire formats (``_openai_wire``, ``_responses_wire`` and
+``_responses_checks``, ``_anthropic_wire``, ``_wire``), the script (``_script``), the
+failure modes (``_faults``) and the record (``_record``). The rest of the kit:
+``scripted_model``, ``virtual_time`` (with the private ``_idle``: what the loop's clock
+needs), ``chat_history_contract`` and ``llm_provider_contract`` (with the private
+``_provider_hooks``, ``_spy`` and ``_checks``).
 """
 
 from miniagents.testing._record import Outcome as Outcome

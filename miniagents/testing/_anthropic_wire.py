@@ -5,7 +5,9 @@ block per part (a ``text`` block of ``text_delta`` events; a ``tool_use`` block 
 call, of ``input_json_delta`` events), then ``message_delta`` (the stop reason and the
 usage) and ``message_stop``. Requests are refused (400) as the API refuses them, tool
 blocks included: ``tool_use`` and ``tool_result`` blocks need ``tools``, and each
-``tool_use`` of an assistant message needs its ``tool_result`` in the next message.
+``tool_use`` of an assistant message needs its ``tool_result`` in the next message; an
+``image`` block needs a ``url`` source (http(s)) or a ``base64`` one with the media type
+of a PNG, JPEG, GIF or WebP image.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from miniagents.testing._output_format import check_output_format
 from miniagents.testing._script import OPENAI_TO_ANTHROPIC, Provider
-from miniagents.testing._wire import Event, Rendering, StreamPlan, check_ranges
+from miniagents.testing._wire import Event, Rendering, StreamPlan, check_base64, check_ranges
 
 __all__ = ["AnthropicWire"]
 
@@ -72,6 +74,7 @@ class AnthropicWire:
         return (
             check_ranges(body, _RANGES)
             or _check_tool_blocks(messages, "tools" in body)
+            or _check_images(messages)
             or check_output_format(body)
         )
 
@@ -129,6 +132,12 @@ class AnthropicWire:
         """``event: error`` with ``{"type": "error", "error": {...}}``."""
         error = {"type": error_type or "overloaded_error", "message": message or "Overloaded"}
         return ("error", {"type": "error", "error": error})
+
+    def failed_event(
+        self, rendering: Rendering, error_type: str | None, message: str | None
+    ) -> Event:
+        """The error event: the Messages API has no other way to fail a response."""
+        return self.error_event(error_type, message)
 
     def malformed_event(self, rendering: Rendering) -> Event:
         """A ``content_block_delta`` cut in the middle of its JSON."""
@@ -234,4 +243,35 @@ def _check_tool_blocks(messages: list[Any], has_tools: bool) -> str | None:
                 f"immediately after: {', '.join(map(str, missing))}. Each `tool_use` block "
                 "must have a corresponding `tool_result` block in the next message."
             )
+    return None
+
+
+_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def _check_images(messages: list[Any]) -> str | None:
+    """Why the API would refuse an ``image`` block of these messages, if it would."""
+    for index, message in enumerate(messages):
+        for number, block in enumerate(_blocks(message, "image")):
+            where = f"messages.{index}.content.{number}.image.source"
+            source = block.get("source")
+            kind = source.get("type") if isinstance(source, dict) else None
+            if kind == "url" and isinstance(source, dict):
+                url = source.get("url")
+                if not (isinstance(url, str) and url.startswith(("https://", "http://"))):
+                    return f"{where}.url: Input should be a valid URL"
+            elif kind == "base64" and isinstance(source, dict):
+                if source.get("media_type") not in _MEDIA_TYPES:
+                    return (
+                        f"{where}.media_type: Input should be 'image/jpeg', 'image/png', "
+                        "'image/gif' or 'image/webp'"
+                    )
+                problem = check_base64(source.get("data"), f"{where}.data")
+                if problem is not None:
+                    return problem
+            else:
+                return (
+                    f"{where}: Input tag {kind!r} found using 'type' does not match any of "
+                    "the expected tags: 'base64', 'url'"
+                )
     return None

@@ -7,6 +7,8 @@ after a given number of content events (text tokens and argument deltas) of its 
 - ``hang_after``: nothing more is sent until the client leaves or the server stops;
 - ``pause_after``: nothing more is sent until the test calls ``RecordedRequest.resume()``;
 - ``error_event_after``: an error event, then the body ends cleanly;
+- ``failed_after``: the event of a failed response (the Responses API's
+  ``response.failed``; an error event for the others), then the body ends cleanly;
 - ``malformed_after``: an event of truncated JSON, then the rest of the stream.
 
 Not streamed, ``hang_after`` hangs before the status line, ``cut_after`` sends half the body
@@ -99,6 +101,11 @@ class StreamFaults:
             return True
         if self._due(reply.error_event_after, sent):
             send_event(exchange, self.wire.error_event(reply.error_type, reply.error_message))
+            exchange.end_chunks()
+            return True
+        if self._due(reply.failed_after, sent):
+            failed = self.wire.failed_event(self.rendering, reply.error_type, reply.error_message)
+            send_event(exchange, failed)
             exchange.end_chunks()
             return True
         if self._due(reply.malformed_after, sent):

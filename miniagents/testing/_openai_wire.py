@@ -6,7 +6,9 @@ call a chunk with its ``id`` and ``function.name`` and one per argument delta, t
 ``finish_reason``, and the usage chunk when ``stream_options.include_usage`` asked for it.
 Requests are refused (400) as the API refuses them, tool messages included: a ``tool``
 message must answer a call of the assistant message just before, and every call must be
-answered before the conversation goes on.
+answered before the conversation goes on. So are ``image_url`` parts whose URL is neither
+http(s) nor a base64 data URL of an image, and a ``json_schema`` ``response_format``
+without a name or a schema.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from miniagents.testing._output_format import check_output_format
 from miniagents.testing._script import ANTHROPIC_TO_OPENAI, Provider
-from miniagents.testing._wire import Event, Rendering, StreamPlan, check_ranges
+from miniagents.testing._wire import Event, Rendering, StreamPlan, check_image_url, check_ranges
 
 __all__ = ["OpenAIWire"]
 
@@ -81,6 +83,8 @@ class OpenAIWire:
         return (
             check_ranges(body, _RANGES)
             or _check_tool_messages(messages)
+            or _check_images(messages)
+            or _check_response_format(body.get("response_format"))
             or check_output_format(body)
         )
 
@@ -153,6 +157,12 @@ class OpenAIWire:
             "code": None,
         }
         return (None, {"error": error})
+
+    def failed_event(
+        self, rendering: Rendering, error_type: str | None, message: str | None
+    ) -> Event:
+        """The error event: Chat Completions has no other way to fail a response."""
+        return self.error_event(error_type, message)
 
     def malformed_event(self, rendering: Rendering) -> Event:
         """A chunk cut in the middle of its JSON."""
@@ -252,3 +262,34 @@ def _unanswered(waiting: list[str]) -> str:
         f"to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
         f"{', '.join(waiting)}"
     )
+
+
+def _check_images(messages: list[Any]) -> str | None:
+    """Why the API would refuse an ``image_url`` part of these messages, if it would."""
+    for index, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        for number, part in enumerate(content if isinstance(content, list) else []):
+            if not (isinstance(part, dict) and part.get("type") == "image_url"):
+                continue
+            where = f"messages[{index}].content[{number}].image_url"
+            image = part.get("image_url")
+            if not isinstance(image, dict):
+                return f"Missing required parameter: '{where}'."
+            problem = check_image_url(image.get("url"), f"{where}.url")
+            if problem is None and image.get("detail", "auto") not in ("auto", "low", "high"):
+                problem = f"Invalid value for '{where}.detail': expected 'auto', 'low' or 'high'."
+            if problem is not None:
+                return problem
+    return None
+
+
+def _check_response_format(given: object) -> str | None:
+    """Why the API would refuse this ``response_format``, if it would."""
+    if not isinstance(given, dict) or given.get("type") != "json_schema":
+        return None
+    schema = given.get("json_schema")
+    if not isinstance(schema, dict) or not isinstance(schema.get("name"), str):
+        return "Missing required parameter: 'response_format.json_schema.name'."
+    if not isinstance(schema.get("schema"), dict):
+        return "Missing required parameter: 'response_format.json_schema.schema'."
+    return None

@@ -9,9 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from miniagents.messages.image import ImagePart
 from miniagents.testing._http import POLL_INTERVAL
 from miniagents.testing._output_format import output_format
 from miniagents.testing._script import Failure, Provider, Reply
+from miniagents.testing._wire import turns
 from miniagents.testing.errors import FakeLLMServerTimeout
 
 __all__ = ["Outcome", "RecordedRequest", "Recorder"]
@@ -74,6 +76,27 @@ class RecordedRequest:
         ``None`` for a request that asked for none.
         """
         return output_format(self.json)
+
+    @property
+    def images(self) -> tuple[ImagePart, ...]:
+        """The images the request's messages carry, in order, as ``ImagePart`` s.
+
+        Read from each API's format: Chat Completions ``image_url`` parts, Responses
+        ``input_image`` parts, Anthropic ``image`` blocks (a data URL or a base64 source
+        gives the bytes and their media type back).
+
+        Raises:
+            pydantic.ValidationError: for an image that is not one (the server refused
+                the request with a 400).
+        """
+        found: list[ImagePart] = []
+        for message in turns(self.json):
+            content = message.get("content")
+            for part in content if isinstance(content, list) else []:
+                image = _image(part) if isinstance(part, dict) else None
+                if image is not None:
+                    found.append(image)
+        return tuple(found)
 
     @property
     def stream(self) -> bool:
@@ -222,3 +245,19 @@ class Recorder:
             if found is not None or time.monotonic() >= deadline:
                 return found
             await asyncio.sleep(POLL_INTERVAL)
+
+
+def _image(part: dict[str, Any]) -> ImagePart | None:
+    """The image of a content part of any of the APIs (``None`` for another part)."""
+    kind = part.get("type")
+    if kind == "image_url":
+        given = part.get("image_url") or {}
+        return ImagePart(url=given.get("url"), detail=given.get("detail"))
+    if kind == "input_image":
+        return ImagePart(url=part.get("image_url"), detail=part.get("detail"))
+    if kind == "image":
+        source = part.get("source") or {}
+        if source.get("type") == "base64":
+            return ImagePart(data=source.get("data"), media_type=source.get("media_type"))
+        return ImagePart(url=source.get("url"))
+    return None

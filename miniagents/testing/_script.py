@@ -1,7 +1,8 @@
 """The script of the fake LLM server: scripted replies, tool calls and HTTP failures.
 
 Items are provider-neutral: a :class:`Reply` or a :class:`Failure` is rendered in the
-wire format of the endpoint that takes it (OpenAI Chat Completions or Anthropic Messages).
+wire format of the endpoint that takes it (OpenAI Chat Completions, the OpenAI Responses
+API, or Anthropic Messages).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ __all__ = [
     "ANTHROPIC_TO_OPENAI",
     "FAST_RETRY",
     "OPENAI_TO_ANTHROPIC",
+    "TO_RESPONSES",
     "Failure",
     "Provider",
     "Reply",
@@ -22,8 +24,9 @@ __all__ = [
     "as_tokens",
 ]
 
-Provider = Literal["openai", "anthropic"]
-"""The API an endpoint belongs to."""
+Provider = Literal["openai", "openai_responses", "anthropic"]
+"""The API an endpoint belongs to: OpenAI Chat Completions, the OpenAI Responses API, or
+Anthropic Messages."""
 
 FAST_RETRY: Mapping[str, str] = {"retry-after-ms": "1"}
 """Headers for ``fail()`` that make both SDKs retry after 1 ms (``retry-after: 0`` does not)."""
@@ -45,6 +48,20 @@ ANTHROPIC_TO_OPENAI = {
     "refusal": "content_filter",
 }
 """Finish reasons in Anthropic's words, in OpenAI's."""
+
+TO_RESPONSES = {
+    "stop": "completed",
+    "end_turn": "completed",
+    "stop_sequence": "completed",
+    "tool_calls": "completed",
+    "tool_use": "completed",
+    "function_call": "completed",
+    "length": "max_output_tokens",
+    "max_tokens": "max_output_tokens",
+    "refusal": "content_filter",
+}
+"""Finish reasons in either vocabulary, in the Responses API's: ``completed``, or why the
+response is incomplete (``max_output_tokens``, ``content_filter``)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,7 @@ class Reply:
     omit_final: bool = False
     malformed_after: int | None = None
     error_event_after: int | None = None
+    failed_after: int | None = None
     error_type: str | None = None
     error_message: str | None = None
     hang_after: int | None = None

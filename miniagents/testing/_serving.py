@@ -20,13 +20,18 @@ from miniagents.testing._http import ClientGone, Exchange, Handler, Stopping, re
 from miniagents.testing._openai_wire import OpenAIWire
 from miniagents.testing._record import RecordedRequest, Recorder
 from miniagents.testing._respond import respond
+from miniagents.testing._responses_wire import ResponsesWire
 from miniagents.testing._script import Failure, Reply
 from miniagents.testing._wire import Wire, dumps
 from miniagents.testing.errors import FakeLLMServerError
 
 __all__ = ["ScriptedApp"]
 
-_WIRES: dict[str, Wire] = {"/chat/completions": OpenAIWire(), "/messages": AnthropicWire()}
+_WIRES: dict[str, Wire] = {
+    "/chat/completions": OpenAIWire(),
+    "/responses": ResponsesWire(),
+    "/messages": AnthropicWire(),
+}
 """The wire format of each endpoint, by the end of its path."""
 
 

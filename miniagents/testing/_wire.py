@@ -1,14 +1,18 @@
-"""What the two wire formats share: a reply ready to render, and the events of a stream.
+"""What the wire formats share: a reply ready to render, and the events of a stream.
 
 :class:`Rendering` is one scripted ``Reply`` made concrete for one request (ids, model,
-text tokens, tool calls, usage). A wire format (``_openai_wire``, ``_anthropic_wire``)
-turns it into a JSON body, or into a :class:`StreamPlan`: the events of a streamed reply,
-those that carry content (text tokens, argument deltas) marked, so that the failure modes
-(``_faults``) can strike after a given number of them.
+text tokens, tool calls, usage). A wire format (``_openai_wire``, ``_responses_wire``,
+``_anthropic_wire``) turns it into a JSON body, or into a :class:`StreamPlan`: the events
+of a streamed reply, those that carry content (text tokens, argument deltas) marked, so
+that the failure modes (``_faults``) can strike after a given number of them. The
+helpers here read a request of any of the three (its messages, or the Responses API's
+``input``) and check the image URLs it carries.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import time
@@ -24,10 +28,14 @@ __all__ = [
     "Rendering",
     "StreamPlan",
     "Wire",
+    "check_base64",
+    "check_image_url",
+    "check_ranges",
     "count_words",
     "dumps",
     "echo_tokens",
     "text_of",
+    "turns",
 ]
 
 Event = tuple["str | None", "bytes | Mapping[str, Any]"]
@@ -116,6 +124,13 @@ class Wire(Protocol):
         """An error event sent in the middle of a stream."""
         ...
 
+    def failed_event(
+        self, rendering: Rendering, error_type: str | None, message: str | None
+    ) -> Event:
+        """The event of a response that fails mid-stream (the Responses API's
+        ``response.failed``; an error event for the others)."""
+        ...
+
     def malformed_event(self, rendering: Rendering) -> Event:
         """An event whose data is truncated JSON."""
         ...
@@ -134,41 +149,74 @@ def dumps(payload: object) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+_TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+
+
 def text_of(content: object) -> str:
-    """The text of a message's content: a string, or the ``text`` parts of a list."""
+    """The text of a message's content: a string, or the text parts of a list."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         parts = [
             str(part.get("text", ""))
             for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
+            if isinstance(part, dict) and part.get("type") in _TEXT_PARTS
         ]
         return " ".join(parts)
     return ""
 
 
+def turns(request: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The messages of a request: ``messages``, or the Responses API's ``input`` items."""
+    given = request.get("input", request.get("messages"))
+    if isinstance(given, str):
+        return [{"role": "user", "content": given}]
+    return [item for item in given if isinstance(item, dict)] if isinstance(given, list) else []
+
+
 def echo_tokens(request: Mapping[str, Any]) -> tuple[str, ...]:
     """The text of the request's last user message, split before each word."""
-    messages = request.get("messages")
     text = ""
-    if isinstance(messages, list):
-        for message in reversed(messages):
-            if isinstance(message, dict) and message.get("role") == "user":
-                text = text_of(message.get("content"))
-                break
+    for message in reversed(turns(request)):
+        if message.get("role") == "user":
+            text = text_of(message.get("content"))
+            break
     return tuple(re.findall(r"\s*\S+", text)) or ("",)
 
 
 def count_words(request: Mapping[str, Any]) -> int:
     """How many words the request's system prompt and messages hold (at least 1)."""
-    texts = [text_of(request.get("system"))]
-    messages = request.get("messages")
-    if isinstance(messages, list):
-        texts.extend(
-            text_of(message.get("content")) for message in messages if isinstance(message, dict)
-        )
+    texts = [text_of(request.get("system")), text_of(request.get("instructions"))]
+    texts.extend(text_of(message.get("content")) for message in turns(request))
     return max(1, sum(len(text.split()) for text in texts))
+
+
+_DATA_URL = re.compile(r"data:(image/(?:png|jpeg|gif|webp));base64,(.*)", re.DOTALL)
+
+
+def check_image_url(url: object, where: str) -> str | None:
+    """Why the OpenAI APIs would refuse this image URL (not http(s), or a bad data URL)."""
+    if not isinstance(url, str):
+        return f"Invalid '{where}': expected a string URL."
+    if url.startswith(("https://", "http://")):
+        return None
+    match = _DATA_URL.fullmatch(url)
+    if match is None:
+        return (
+            f"Invalid '{where}'. Expected a valid URL, or a base64-encoded data URL with an "
+            "image MIME type (e.g. 'data:image/png;base64,aW1n')."
+        )
+    return check_base64(match[2], where)
+
+
+def check_base64(data: object, where: str) -> str | None:
+    """Why this is not base64 text of some bytes, if it is not."""
+    try:
+        if isinstance(data, str) and base64.b64decode(data, validate=True):
+            return None
+    except (binascii.Error, ValueError):
+        pass
+    return f"Invalid '{where}': the image data is not valid base64."
 
 
 def check_ranges(body: Mapping[str, Any], ranges: Mapping[str, tuple[float, float]]) -> str | None:

@@ -18,19 +18,20 @@ new, empty history of your class; pytest runs the checks on it::
 
 The checks (the ``test_*`` methods): an empty history loads no message; every kind of
 message the library ships comes back equal and of its own class (texts with line
-breaks and markdown, metadata of every JSON type, replies of every provider with their
-usage, tool calls and results, a class of your own: :attr:`message_classes`), in order,
-after the history is reopened too; appends and loads interleave; concurrent appends
-each keep one whole message; ``store`` appends then loads; ``append`` refuses what is
-not a message with a ``TypeError``. A check that fails raises a
-:class:`~miniagents.testing.errors.ContractViolationError` (an ``AssertionError``) that
-says what went wrong. Each check runs in a new event loop
+breaks and markdown, metadata of every JSON type, images by URL and as bytes, replies
+of every provider with their usage, tool calls and results, a class of your own:
+:attr:`message_classes`), in order, after the history is reopened too; appends and
+loads interleave; concurrent appends each keep one whole message; ``store`` appends
+then loads; ``append`` refuses what is not a message with a ``TypeError``. A check that
+fails raises a :class:`~miniagents.testing.errors.ContractViolationError` (an
+``AssertionError``) that says what went wrong. Each check runs in a new event loop
 (:meth:`ChatHistoryContract.run`), so it needs no pytest plugin.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Sequence
 from typing import Any, ClassVar
@@ -41,6 +42,7 @@ from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUs
 from miniagents.ext.llm.offline import OfflineMessage
 from miniagents.ext.llm.openai import OpenAIMessage
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
 from miniagents.testing._checks import expect
@@ -60,6 +62,10 @@ class ContractNote(Message):
 
     topic: str
     priority: int = 0
+
+
+_DOT = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
+"""A 1x1 GIF: the bytes of an image in :func:`every_kind_of_message`."""
 
 
 def every_kind_of_message() -> list[Message]:
@@ -85,6 +91,10 @@ def every_kind_of_message() -> list[Message]:
             role="user",
         ),
         UserMessage(text="A user message."),
+        UserMessage(
+            text="With an image by URL and one as bytes.",
+            images=(ImagePart(url="https://example.com/a.png", detail="low"), ImagePart(data=_DOT)),
+        ),
         SystemMessage(text="Be brief."),
         AssistantMessage(
             text="An answer.",

@@ -2,10 +2,11 @@
 
 Standard library only: it listens on ``127.0.0.1`` on a free port, in a background thread,
 and speaks the wire formats of the OpenAI Chat Completions API (``POST
-/v1/chat/completions``) and the Anthropic Messages API (``POST /v1/messages``), streamed
-(server-sent events over a chunked HTTP/1.1 body, as the real services send them) and
-not, text and tool calls. The real SDK clients (``openai.AsyncOpenAI``,
-``anthropic.AsyncAnthropic``) talk to it over real sockets::
+/v1/chat/completions``), the OpenAI Responses API (``POST /v1/responses``) and the
+Anthropic Messages API (``POST /v1/messages``), streamed (server-sent events over a
+chunked HTTP/1.1 body, as the real services send them) and not, text and tool calls. The
+real SDK clients (``openai.AsyncOpenAI``, ``anthropic.AsyncAnthropic``) talk to it over
+real sockets::
 
     with FakeLLMServer() as server:
         server.reply(tokens=["Hel", "lo"], finish_reason="stop", usage=(5, 2))
@@ -44,6 +45,12 @@ error event   ``openai.APIError`` (str: the error message)        ``anthropic.AP
 read timeout  ``openai.APITimeoutError`` from                     ``httpx2.ReadTimeout``
               ``httpx2.ReadTimeout``                              NOT wrapped
 ============  =================================================  ===========================
+
+With ``client.responses`` (the Responses API), cut, reset, malformed and read-timeout
+streams raise as with Chat Completions; ``omit_final`` ends silently (no
+``response.completed``); an ``error`` event and a ``response.failed`` event
+(``failed_after``) are *yielded* as events (``ResponseErrorEvent``,
+``ResponseFailedEvent``), not raised: the reader must look for them.
 """
 
 from __future__ import annotations
@@ -70,12 +77,14 @@ class FakeLLMServer(ScriptedApp):
             ...  # point a client at server.openai_base_url / server.anthropic_base_url
             assert server.requests[0].json["model"] == "gpt-4o-mini"
 
-    Endpoints: ``POST .../chat/completions`` (OpenAI) and ``POST .../messages``
-    (Anthropic); any other path gets a 404. A request the API would refuse gets a 400 in
-    the provider's format, without taking a script item: a missing required field (OpenAI:
-    ``model``, ``messages``; Anthropic: ``model``, ``messages``, ``max_tokens``), a numeric
-    option out of range (e.g. ``temperature``: OpenAI 0 to 2, Anthropic 0 to 1), or tool
-    calls and results that do not pair up as the API requires.
+    Endpoints: ``POST .../chat/completions`` (OpenAI), ``POST .../responses`` (OpenAI's
+    Responses API) and ``POST .../messages`` (Anthropic); any other path gets a 404. A
+    request the API would refuse gets a 400 in the provider's format, without taking a
+    script item: a missing required field (OpenAI: ``model``, ``messages``; Responses:
+    ``model``, ``input``; Anthropic: ``model``, ``messages``, ``max_tokens``), a parameter
+    of Chat Completions sent to the Responses API, a numeric option out of range (e.g.
+    ``temperature``: OpenAI 0 to 2, Anthropic 0 to 1), tool calls and results that do not
+    pair up as the API requires, or an image the API would not take.
 
     Args:
         host: The address to listen on.
@@ -181,6 +190,7 @@ class FakeLLMServer(ScriptedApp):
         omit_final: bool = False,
         malformed_after: int | None = None,
         error_event_after: int | None = None,
+        failed_after: int | None = None,
         error_type: str | None = None,
         error_message: str | None = None,
         hang_after: int | None = None,
@@ -191,7 +201,8 @@ class FakeLLMServer(ScriptedApp):
 
         Args:
             tokens: The text pieces; one streamed event each (OpenAI: a chunk with
-                ``delta.content``; Anthropic: a ``content_block_delta`` ``text_delta``).
+                ``delta.content``; Responses: a ``response.output_text.delta``; Anthropic:
+                a ``content_block_delta`` ``text_delta``).
                 The non-streamed reply holds their concatenation. ``None``: echo the last
                 user message, split in words (no text when there are ``tool_calls``). A
                 ``str`` is one token.
@@ -202,7 +213,11 @@ class FakeLLMServer(ScriptedApp):
                 <-> ``"end_turn"``, ``"length"`` <-> ``"max_tokens"``, ``"tool_calls"``
                 <-> ``"tool_use"``, ``"content_filter"`` <-> ``"refusal"``; other values
                 are sent as given. ``None``: ``"stop"`` / ``"end_turn"``, or
-                ``"tool_calls"`` / ``"tool_use"`` with tool calls.
+                ``"tool_calls"`` / ``"tool_use"`` with tool calls. The Responses API ends
+                with ``response.completed`` for a normal end (tool calls included), else
+                with ``response.incomplete`` and the reason in its words (``"length"``:
+                ``"max_output_tokens"``; ``"content_filter"`` / ``"refusal"``:
+                ``"content_filter"``).
             stop_sequence: Anthropic's ``stop_sequence`` field.
             usage: ``(input_tokens, output_tokens)``. ``None``: the number of words in the
                 request's messages (and system), and the number of content events.
@@ -225,8 +240,14 @@ class FakeLLMServer(ScriptedApp):
             error_event_after: Stream: after this many content events, send an error
                 event (Anthropic: ``event: error``; OpenAI: ``data: {"error": {...}}``),
                 then end the body cleanly.
-            error_type: The error type of the error event (``None``: ``"overloaded_error"``
-                / ``"server_error"``).
+            failed_after: Stream: after this many content events, fail the response, then
+                end the body cleanly: the Responses API sends ``response.failed`` (status
+                ``failed``, its ``error`` with ``error_type`` as the code and
+                ``error_message``); the others send their error event. Not streamed: the
+                Responses API answers with a response of status ``failed``.
+            error_type: The error type of the error event, the error code of a Responses
+                API ``error`` or ``response.failed`` event (``None``:
+                ``"overloaded_error"`` / ``"server_error"``).
             error_message: The message of the error event.
             hang_after: Stream: after this many content events, send nothing more until
                 the client closes the connection (recorded as ``client_disconnected``) or
@@ -255,6 +276,7 @@ class FakeLLMServer(ScriptedApp):
             omit_final=omit_final,
             malformed_after=malformed_after,
             error_event_after=error_event_after,
+            failed_after=failed_after,
             error_type=error_type,
             error_message=error_message,
             hang_after=hang_after,

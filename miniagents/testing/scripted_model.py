@@ -25,13 +25,14 @@ argument of the offline agent, typed (``.fork(...)``, ``inquire(..., system=...)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ParamSpec, Protocol
+from typing import ParamSpec, Protocol, TypeVar
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.offline_script import ScriptedReply
 from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.tools.tool_like import ToolLike
+from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 
 __all__ = [
@@ -42,13 +43,15 @@ __all__ = [
 ]
 
 P = ParamSpec("P")
+R_co = TypeVar("R_co", bound=Message, covariant=True)
+R = TypeVar("R", bound=Message)
 
 SCRIPTED_ALIAS = "SCRIPTED_AGENT"
 SCRIPTED_MODEL = "scripted"
 
 
-class ScriptedAgentFactory(Protocol[P]):
-    """The type of :func:`scripted_agent` (``P``: the offline agent's parameters)."""
+class ScriptedAgentFactory(Protocol[P, R_co]):
+    """The type of :func:`scripted_agent` (of the offline agent: ``P``, ``R_co``)."""
 
     def __call__(
         self,
@@ -56,13 +59,13 @@ class ScriptedAgentFactory(Protocol[P]):
         tools: Sequence[ToolLike] | None = ...,
         model: str = ...,
         calls: list[LLMCall] | None = ...,
-    ) -> MiniAgent[P]:
+    ) -> MiniAgent[P, R_co]:
         """An LLM agent that replies from ``replies``, one per call of the model."""
         ...
 
 
-class FunctionAgentFactory(Protocol[P]):
-    """The type of :func:`function_agent` (``P``: the offline agent's parameters)."""
+class FunctionAgentFactory(Protocol[P, R_co]):
+    """The type of :func:`function_agent` (of the offline agent: ``P``, ``R_co``)."""
 
     def __call__(
         self,
@@ -71,18 +74,18 @@ class FunctionAgentFactory(Protocol[P]):
         *,
         tools: Sequence[ToolLike] | None = ...,
         model: str = ...,
-    ) -> MiniAgent[P]:
+    ) -> MiniAgent[P, R_co]:
         """An LLM agent that replies with what ``reply`` returns for each call."""
         ...
 
 
-def _scripted_agent_of(offline: MiniAgent[P]) -> ScriptedAgentFactory[P]:
+def _scripted_agent_of(offline: MiniAgent[P, R]) -> ScriptedAgentFactory[P, R]:
     def scripted_agent(
         *replies: ScriptedReply | BaseException,
         tools: Sequence[ToolLike] | None = None,
         model: str = SCRIPTED_MODEL,
         calls: list[LLMCall] | None = None,
-    ) -> MiniAgent[P]:
+    ) -> MiniAgent[P, R]:
         """An LLM agent that replies from ``replies``, one per call of the model, in order.
 
         A reply is a text, a tool call (``CallTool(name, arguments)`` of
@@ -116,14 +119,14 @@ def _scripted_agent_of(offline: MiniAgent[P]) -> ScriptedAgentFactory[P]:
     return scripted_agent
 
 
-def _function_agent_of(offline: MiniAgent[P]) -> FunctionAgentFactory[P]:
+def _function_agent_of(offline: MiniAgent[P, R]) -> FunctionAgentFactory[P, R]:
     def function_agent(
         reply: Callable[[LLMCall], ScriptedReply],
         /,
         *,
         tools: Sequence[ToolLike] | None = None,
         model: str = SCRIPTED_MODEL,
-    ) -> MiniAgent[P]:
+    ) -> MiniAgent[P, R]:
         """An LLM agent that replies, at each call of the model, with what ``reply`` returns.
 
         ``reply`` gets the call (an ``LLMCall``: ``messages``, the prompt, with the tool

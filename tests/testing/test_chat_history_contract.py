@@ -11,6 +11,7 @@ import pytest
 from miniagents import Message, MessageTuple
 from miniagents.chat_history import ChatHistory, InMemoryChatHistory
 from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.ext.llm import UserMessage
 from miniagents.testing import ChatHistoryContract
 
 # -- ours pass it ---------------------------------------------------------------------------
@@ -55,6 +56,15 @@ class Lossy(ListHistory):
     async def append(self, message: Message) -> None:
         role = getattr(message, "role", None)
         self.kept.append(Message(text=self.check_message(message).text, role=role))
+
+
+class Blind(ListHistory):
+    """Keeps every message but its images (a user message with images loses them)."""
+
+    async def append(self, message: Message) -> None:
+        if isinstance(message, UserMessage) and message.images:
+            message = UserMessage(text=message.text)
+        self.kept.append(self.check_message(message))
 
 
 class Backwards(ListHistory):
@@ -120,13 +130,14 @@ CHANGED = r"message \d+ (changed|was a)"
     ("history", "forgets", "check", "says"),
     [
         (Lossy, False, KINDS, r"load\(\): message 1 changed"),
+        (Blind, False, KINDS, r"load\(\): message 7 changed"),
         (Backwards, False, KINDS, CHANGED),
         (Backwards, False, INTERLEAVED, CHANGED),
         (Backwards, False, STORE, CHANGED),
         (Trusting, False, REFUSE, r"append\(\) took a str"),
         (Racy, False, CONCURRENT, "20 messages appended at once, 1 loaded"),
         (Haunted, False, EMPTY, "a new history loaded"),
-        (Forgetful, True, KINDS, r"load\(\) after reopen: 17 messages appended, 0 loaded"),
+        (Forgetful, True, KINDS, r"load\(\) after reopen: 18 messages appended, 0 loaded"),
         (Forgetful, True, INTERLEAVED, "reopened"),
         (Forgetful, True, EMPTY, None),
     ],

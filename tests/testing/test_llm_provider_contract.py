@@ -1,4 +1,4 @@
-"""The LLM provider contract: our three providers pass it, broken providers fail its checks.
+"""The LLM provider contract: our providers (OpenAI on both APIs) pass it; broken ones fail.
 
 The OpenAI and Anthropic providers run against the fake LLM server, with the real SDKs
 (their clients made from the environment, pointed at the server); the offline model is
@@ -66,6 +66,20 @@ class TestOpenAIProvider(FakeServerChecks[OpenAIOptions]):
 
     def options_class(self) -> type[OpenAIOptions]:
         return OpenAIOptions
+
+
+class TestOpenAIResponsesProvider(TestOpenAIProvider):
+    """The OpenAI provider on the Responses API (``api="responses"``)."""
+
+    def agent_arguments(self) -> Mapping[str, object]:
+        return {"model": self.model, "api": "responses"}
+
+    def call_sent(self) -> Awaitable[object]:
+        async def sent() -> None:
+            requests = await asyncio.to_thread(self.server.wait_requests, 1, WAIT)
+            assert {request.path for request in requests} == {"/v1/responses"}
+
+        return sent()
 
 
 class TestAnthropicProvider(FakeServerChecks[AnthropicOptions]):

@@ -10,9 +10,10 @@ from miniagents import MiniAgents
 from miniagents.ext.llm import (
     AssistantMessage,
     LLMCall,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
     PromptText,
     SystemMessage,
-    ToolCallMessage,
     ToolResultMessage,
 )
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMRateLimitError, LLMTimeoutError
@@ -52,12 +53,12 @@ async def test_a_scripted_turn_with_tools_runs_them_and_records_every_call() -> 
     async with MiniAgents():
         messages = await agent.inquire("What is 2 + 3?", system="Use the tools.")
     assert [type(message) for message in messages] == [
-        ToolCallMessage,
-        ToolResultMessage,
-        ToolCallMessage,
-        ToolCallMessage,
-        ToolResultMessage,
-        ToolResultMessage,
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        LLMToolCallMessage,
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        LLMToolResultMessage,
         OfflineMessage,
     ]
     assert [str(message) for message in messages if isinstance(message, ToolResultMessage)] == [
@@ -73,12 +74,12 @@ async def test_a_scripted_turn_with_tools_runs_them_and_records_every_call() -> 
     last = calls[-1].messages
     assert [type(item).__name__ for item in last] == [
         "PromptText",
-        "ToolCallMessage",
-        "ToolResultMessage",
-        "ToolCallMessage",
-        "ToolCallMessage",
-        "ToolResultMessage",
-        "ToolResultMessage",
+        "LLMToolCallMessage",
+        "LLMToolResultMessage",
+        "LLMToolCallMessage",
+        "LLMToolCallMessage",
+        "LLMToolResultMessage",
+        "LLMToolResultMessage",
     ]
 
 

@@ -44,8 +44,8 @@ from miniagents.ext.history_agents import (
     in_memory_history_agent,
     markdown_history_agent,
 )
-from miniagents.ext.llm.messages import AssistantMessage, UserMessage
-from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.llm.messages import AssistantMessage, LLMReply, UserMessage
+from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.ext.misc_agents import (
     console_input_agent,
     console_output_agent,
@@ -123,7 +123,10 @@ async def check_chat_history(history: ChatHistory, message: Message) -> None:
     for loaded in await history.load():
         assert_type(loaded, Message)
     # A loaded history is a MessageTuple, so it is a reply or an input for agents.
-    assert_type(openai_agent.inquire(await history.load()), MessageSequencePromise)
+    assert_type(
+        openai_agent.inquire(await history.load()),
+        MessageSequencePromise[LLMReply[OpenAIMessage]],
+    )
 
 
 async def check_chat_history_errors(history: ChatHistory) -> None:

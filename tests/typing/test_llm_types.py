@@ -25,11 +25,25 @@ import pytest
 from mypy_extensions import DefaultNamedArg
 from typing_extensions import assert_type
 
-from miniagents import Message, MessageSequencePromise, MiniAgent, MiniAgents
-from miniagents.ext.llm.anthropic import anthropic_agent, create_anthropic_agent
+from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgent, MiniAgents
+from miniagents.ext.llm import (
+    AssistantMessage,
+    LLMMessage,
+    LLMReply,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    TokenUsage,
+)
+from miniagents.ext.llm.anthropic import AnthropicMessage, anthropic_agent, create_anthropic_agent
 from miniagents.ext.llm.from_env import llm_agent_from_env
-from miniagents.ext.llm.offline import Script, ToolRule, create_offline_agent, offline_agent
-from miniagents.ext.llm.openai import create_openai_agent, openai_agent
+from miniagents.ext.llm.offline import (
+    OfflineMessage,
+    Script,
+    ToolRule,
+    create_offline_agent,
+    offline_agent,
+)
+from miniagents.ext.llm.openai import OpenAIMessage, create_openai_agent, openai_agent
 from miniagents.ext.tools import ToolLike
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
@@ -44,6 +58,7 @@ OpenAIAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(type[Message] | None, 'output_type'),
     DefaultNamedArg(int, 'output_retries'),
     DefaultNamedArg(openai.AsyncOpenAI | None, 'async_client'),
+    DefaultNamedArg(Literal['chat_completions', 'responses'], 'api'),
     DefaultNamedArg(int | None, 'max_tokens'),
     DefaultNamedArg(int | None, 'max_completion_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
@@ -54,7 +69,7 @@ OpenAIAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(float | None, 'frequency_penalty'),
     DefaultNamedArg(Mapping[str, int] | None, 'logit_bias'),
     DefaultNamedArg(str | None, 'reasoning_effort'),
-]]"""
+], LLMReply[OpenAIMessage]]"""
 """The type of ``openai_agent``: every parameter by name, with its type."""
 
 AnthropicAgent: TypeAlias = """MiniAgent[[
@@ -73,7 +88,7 @@ AnthropicAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(float | None, 'top_p'),
     DefaultNamedArg(int | None, 'top_k'),
     DefaultNamedArg(Sequence[str] | None, 'stop_sequences'),
-]]"""
+], LLMReply[AnthropicMessage]]"""
 """The type of ``anthropic_agent``."""
 
 OfflineAgent: TypeAlias = """MiniAgent[[
@@ -91,7 +106,7 @@ OfflineAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(int | None, 'max_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
     DefaultNamedArg(Sequence[ToolRule] | None, 'tool_rules'),
-]]"""
+], LLMReply[OfflineMessage]]"""
 """The type of ``offline_agent``."""
 
 # Referenced so that the names used only inside the string aliases above stay imported.
@@ -113,27 +128,70 @@ def check_agent_types() -> None:
     assert_type(anthropic_agent, AnthropicAgent)
     assert_type(offline_agent, OfflineAgent)
     assert_type(openai_agent.fork(model="gpt-4o"), OpenAIAgent)
+    assert_type(openai_agent.fork(model="gpt-4o", api="responses"), OpenAIAgent)
     assert_type(create_openai_agent(model="gpt-4o", temperature=0.0), OpenAIAgent)
     assert_type(create_anthropic_agent(model="claude", max_tokens=100), AnthropicAgent)
     assert_type(create_offline_agent(reply="x", token_delay=0.0), OfflineAgent)
-    assert_type(llm_agent_from_env(max_tokens=10), MiniAgent[...])
+    assert_type(llm_agent_from_env(max_tokens=10), MiniAgent[..., LLMReply[AssistantMessage]])
 
 
 def check_calls() -> None:
     # The seeds' calls.
     assert_type(
-        openai_agent.inquire("Hi", max_tokens=1000, temperature=0.0), MessageSequencePromise
+        openai_agent.inquire("Hi", max_tokens=1000, temperature=0.0),
+        MessageSequencePromise[LLMReply[OpenAIMessage]],
     )
-    assert_type(openai_agent.inquire("Hi", stream=True), MessageSequencePromise)
+    assert_type(
+        openai_agent.inquire("Hi", stream=True),
+        MessageSequencePromise[OpenAIMessage | LLMToolCallMessage | LLMToolResultMessage],
+    )
     openai_agent.inquire("Hi", stop="END", seed=1, logit_bias={"12": -100})
     openai_agent.inquire("Hi", extra_options={"user": "u-1", "extra_body": {"x": 1}})
     openai_agent.inquire("Hi", async_client=openai.AsyncOpenAI(api_key="k"))
+    openai_agent.inquire("Hi", api="chat_completions", reasoning_effort="low")
     anthropic_agent.inquire("Hi", top_k=5, stop_sequences=["END"], stall_timeout=None)
     anthropic_agent.inquire("Hi", async_client=anthropic.AsyncAnthropic(api_key="k"))
     offline_agent.inquire("Hi", reply=iter(["a", "b"]), stall_timeout=DEFAULT)
     offline_agent.inquire("Hi", reply=lambda call: call.model, max_tokens=3, temperature=0.0)
     MiniAgents(llm_stall_timeout=30.0)
     MiniAgents(llm_stall_timeout=None)
+
+
+async def check_reply_types() -> None:
+    """An LLM agent's replies are typed: every message is an LLMMessage, the answer its class."""
+    reply = await openai_agent.fork(model="m").inquire("x")
+    assert_type(reply[0].model, str | None)
+    assert_type(reply[0].agent_alias, str | None)
+    assert_type(reply[0].role, str)
+    assert_type(reply[0].finish_reason, str | None)
+    assert_type(reply[0].usage, TokenUsage | None)
+    assert_type(reply[-1], OpenAIMessage | LLMToolCallMessage | LLMToolResultMessage)
+    as_llm_message: LLMMessage = reply[0]
+    assert_type(as_llm_message, LLMMessage)
+    answer = reply[-1]
+    if isinstance(answer, OpenAIMessage):  # the answer (with tools, the calls come first)
+        assert_type(answer, OpenAIMessage)
+    elif isinstance(answer, LLMToolCallMessage):
+        assert_type(answer.arguments, Mapping[str, object])
+    else:
+        assert_type(answer, LLMToolResultMessage)
+        assert_type(answer.is_error, bool)
+    claude = create_anthropic_agent(model="claude")
+    assert_type((await claude.inquire("x"))[0].usage, TokenUsage | None)
+    async for promise in offline_agent.inquire("x"):
+        assert_type(promise, MessagePromise[LLMReply[OfflineMessage]])
+        assert_type((await promise).model, str | None)
+    from_env = await llm_agent_from_env().inquire("x")
+    assert_type(from_env[0].model, str | None)
+    assert_type(from_env[0], AssistantMessage | LLMToolCallMessage | LLMToolResultMessage)
+    # the LLM agents are agents (a MiniAgent[P, LLMReply[...]] is a MiniAgent[P, Message])
+    any_agent: MiniAgent[..., Message] = openai_agent
+    assert_type(any_agent, MiniAgent[..., Message])
+    # fields the reply classes do not have fail
+    print(reply[0].tool_name)  # type: ignore[union-attr]
+    print(reply[0].temperature)  # type: ignore[union-attr]
+    wrong: MiniAgent[..., OpenAIMessage] = openai_agent  # type: ignore[assignment]
+    assert_type(wrong, MiniAgent[..., OpenAIMessage])
 
 
 def check_misspelled_and_mistyped_arguments() -> None:
@@ -149,6 +207,9 @@ def check_misspelled_and_mistyped_arguments() -> None:
     openai_agent.inquire("Hi", extra_options=["user"])  # type: ignore[arg-type]
     anthropic_agent.inquire("Hi", async_client=openai.AsyncOpenAI())  # type: ignore[arg-type]
     create_openai_agent("gpt-4o")  # type: ignore[call-arg]
+    create_openai_agent(api="chat")  # type: ignore[arg-type]
+    openai_agent.inquire("Hi", api="completions")  # type: ignore[arg-type]
+    anthropic_agent.inquire("Hi", api="responses")  # type: ignore[call-arg]
     MiniAgents(llm_stall_timeout="60")  # type: ignore[arg-type]
 
 

@@ -19,6 +19,8 @@ from ray.data import Dataset
 from typing_extensions import assert_type
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MessageTuple, miniagent
+from miniagents.ext.llm import LLMReply
+from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.ext.ray import ItemResult, RayPipeline, ray_agent, ray_pipeline
 from miniagents.miniagents import MiniAgent
 
@@ -49,6 +51,18 @@ def check_ray_agent_keeps_the_agent_type() -> None:
     assert_type(ray_agent(loose_agent), MiniAgent[...])
     any_agent: MiniAgent[Any] = loose_agent  # as mypy types some agents with Any parameters
     assert_type(ray_agent(any_agent), MiniAgent[Any])  # kept as it is, not made Never
+
+
+async def check_ray_agent_keeps_the_reply_type() -> None:
+    """A remote LLM agent's replies are typed as the local agent's: ``.model`` type-checks."""
+    llm = openai_agent.fork(model="m")
+    remote = ray_agent(llm, num_cpus=0.5)
+    kept: MiniAgent[..., LLMReply[OpenAIMessage]] = remote
+    assert_type(kept, MiniAgent[..., LLMReply[OpenAIMessage]])
+    replies = await remote.inquire("hi")
+    assert_type(replies, MessageTuple[LLMReply[OpenAIMessage]])
+    assert_type(replies[0].model, str | None)
+    print((await ray_agent(named_agent).inquire("hi", name="x"))[0].model)  # type: ignore[attr-defined]
 
 
 async def check_ray_agent_inquire() -> None:

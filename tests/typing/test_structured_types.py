@@ -21,8 +21,9 @@ from reactivex import Observable
 from typing_extensions import assert_type
 
 from miniagents import Message, MessagePromise, MessageSequencePromise
+from miniagents.ext.llm import LLMToolCallMessage, LLMToolResultMessage
 from miniagents.ext.llm.anthropic import anthropic_agent
-from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.structured import PartialOutputs, partial_outputs, structured
 
@@ -80,8 +81,10 @@ async def check_partials_of_an_untyped_promise_take_the_type() -> None:
     async for promise in reply:
         assert_type(partial_outputs(promise, Weather), PartialOutputs[Weather])
         not_typed = partial_outputs(promise)
-        assert_type(not_typed, PartialOutputs[Message])
-        print((await not_typed).celsius)  # type: ignore[attr-defined]
+        assert_type(
+            not_typed, PartialOutputs[OfflineMessage | LLMToolCallMessage | LLMToolResultMessage]
+        )
+        print((await not_typed).celsius)  # type: ignore[union-attr]
 
 
 # --- The test that pytest runs --------------------------------------------------------

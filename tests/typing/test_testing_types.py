@@ -15,8 +15,8 @@ import pytest
 from typing_extensions import assert_type
 
 from miniagents import MessageSequencePromise
-from miniagents.ext.llm import LLMCall
-from miniagents.ext.llm.offline import CallTool
+from miniagents.ext.llm import LLMCall, LLMReply
+from miniagents.ext.llm.offline import CallTool, OfflineMessage
 from miniagents.testing import (
     VirtualClock,
     VirtualTimeLoop,
@@ -40,7 +40,10 @@ def check_scripted_agents_are_offline_agents() -> None:
     assert_type(scripted_agent([CallTool("add")], KeyError("x"), calls=calls), OfflineAgent)
     assert_type(function_agent(lambda call: call.model, model="m"), OfflineAgent)
     agent = scripted_agent("Hi")
-    assert_type(agent.inquire("hi", temperature=0.5, system="Be brief."), MessageSequencePromise)
+    assert_type(
+        agent.inquire("hi", temperature=0.5, system="Be brief."),
+        MessageSequencePromise[LLMReply[OfflineMessage]],
+    )
     assert_type(agent.fork(token_delay=1.0), OfflineAgent)
 
 

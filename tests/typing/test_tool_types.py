@@ -96,9 +96,9 @@ def check_tool_attributes(tool: Tool) -> None:
 
 
 def check_running(tools: ToolSet, call: ToolCallMessage) -> None:
-    assert_type(tools.run(call), MessagePromise)
-    assert_type(tools.run_all([call, call]), MessageSequencePromise)
-    assert_type(run_tool_call(tools["add"], call), MessagePromise)
+    assert_type(tools.run(call), MessagePromise[ToolResultMessage])
+    assert_type(tools.run_all([call, call]), MessageSequencePromise[ToolResultMessage])
+    assert_type(run_tool_call(tools["add"], call), MessagePromise[ToolResultMessage])
     assert_type(tools["add"], Tool)
     run_tool_call(add, call)  # type: ignore[arg-type]
     tools.run("add")  # type: ignore[arg-type]

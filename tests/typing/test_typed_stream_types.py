@@ -33,7 +33,7 @@ from miniagents import (
     MiniAgent,
     miniagent,
 )
-from miniagents.messages import MessageObservable, MessageType
+from miniagents.messages import MessageObservable, MessageTokenAppender, MessageType
 from miniagents.miniagents import AgentCall
 from miniagents.operators import agent_operator
 
@@ -120,6 +120,17 @@ async def check_message_sequence_types(
     print((await plain)[0].celsius)  # type: ignore[attr-defined]
     wrong: MessageSequencePromise[Weather] = plain  # type: ignore[assignment]
     assert_type(wrong, MessageSequencePromise[Weather])
+
+
+def check_token_appender_types() -> None:
+    plain = MessageTokenAppender(role="assistant")
+    assert_type(plain, MessageTokenAppender[Message])
+    assert_type(plain.promise, MessagePromise[Message])
+    weather = MessageTokenAppender(message_class=Weather, city="Oslo")
+    assert_type(weather, MessageTokenAppender[Weather])
+    assert_type(weather.promise, MessagePromise[Weather])
+    as_plain: MessageTokenAppender = weather
+    assert_type(as_plain, MessageTokenAppender[Message])
 
 
 # --- Agents ----------------------------------------------------------------------------

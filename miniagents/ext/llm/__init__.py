@@ -3,12 +3,14 @@
 ``openai_agent`` (:mod:`miniagents.ext.llm.openai`), ``anthropic_agent``
 (:mod:`miniagents.ext.llm.anthropic`) and ``offline_agent``
 (:mod:`miniagents.ext.llm.offline`) take the interaction's messages as the prompt and
-reply with one ``AssistantMessage``, streamed token by token. Given ``tools=[...]``, they
-call the model in a loop: the reply streams a ``ToolCallMessage`` per call and a
-``ToolResultMessage`` per result (each round's calls run concurrently), then the answer.
-Given ``output_type=`` (typed: ``structured(agent, Weather)``, from
-:mod:`miniagents.ext.llm.structured`), the answer is a validated instance of it, its
-partial objects streaming meanwhile.
+reply with one ``AssistantMessage``, streamed token by token (user messages may carry
+images: ``ImagePart``, re-exported here). Given ``tools=[...]``, they call the model in a
+loop: the reply streams an ``LLMToolCallMessage`` per call and an ``LLMToolResultMessage``
+per result (each round's calls run concurrently), then the answer. Every message of the
+reply is an ``LLMMessage`` (``model``, ``agent_alias``, ...), and the agents' types say so:
+``openai_agent`` is a ``MiniAgent[P, LLMReply[OpenAIMessage]]``. Given ``output_type=``
+(typed: ``structured(agent, Weather)``, from :mod:`miniagents.ext.llm.structured`), the
+answer is a validated instance of it, its partial objects streaming meanwhile.
 Each agent is made by :func:`make_llm_agent` from an options class (its exact parameters)
 and a provider (:mod:`miniagents.ext.llm.provider`); so is yours. Importing this package
 does not import any SDK.
@@ -25,6 +27,10 @@ from miniagents.ext.llm.errors import LLMOutputValidationError as LLMOutputValid
 from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
 from miniagents.ext.llm.llm_agent import make_llm_agent as make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage as AssistantMessage
+from miniagents.ext.llm.messages import LLMMessage as LLMMessage
+from miniagents.ext.llm.messages import LLMReply as LLMReply
+from miniagents.ext.llm.messages import LLMToolCallMessage as LLMToolCallMessage
+from miniagents.ext.llm.messages import LLMToolResultMessage as LLMToolResultMessage
 from miniagents.ext.llm.messages import SystemMessage as SystemMessage
 from miniagents.ext.llm.messages import TokenUsage as TokenUsage
 from miniagents.ext.llm.messages import UserMessage as UserMessage
@@ -45,17 +51,23 @@ from miniagents.ext.llm.structured import partial_outputs as partial_outputs
 from miniagents.ext.llm.structured import structured as structured
 from miniagents.ext.tools.messages import ToolCallMessage as ToolCallMessage
 from miniagents.ext.tools.messages import ToolResultMessage as ToolResultMessage
+from miniagents.messages.image import ImagePart as ImagePart
 
 __all__ = [
     "DEFAULT_MAX_TOOL_ROUNDS",
     "AssistantMessage",
     "Finish",
+    "ImagePart",
     "LLMCall",
     "LLMError",
     "LLMEvent",
+    "LLMMessage",
     "LLMOptions",
     "LLMOutputValidationError",
     "LLMProvider",
+    "LLMReply",
+    "LLMToolCallMessage",
+    "LLMToolResultMessage",
     "LLMToolRoundsError",
     "OutputFormat",
     "PartialOutputs",

@@ -6,7 +6,7 @@
     model 1:  ToolCallStart(c1, add) ToolCallDelta(c1, '{"a": 2, "b": 3}') Finish(tool_calls)
     tools:    add(a=2, b=3) -> "5"                      (all the calls of a round at once)
     model 2:  "It is 5." Finish(stop)
-    reply:    ToolCallMessage c1 | ToolResultMessage c1 "5" | AssistantMessage "It is 5."
+    reply:    LLMToolCallMessage c1 | LLMToolResultMessage c1 "5" | AssistantMessage "It is 5."
 
 The loop knows providers only through ``LLMCall`` and the events of ``LLMProvider.reply``,
 so any wire format plugs in (see :mod:`miniagents.ext.llm.provider`).
@@ -22,16 +22,12 @@ from typing import TypeVar
 from miniagents.ext.llm._answer import Answer, invalid_answer, retry_prompt
 from miniagents.ext.llm._output_schema import output_format_of
 from miniagents.ext.llm._turn import Turn
-from miniagents.ext.llm.errors import (
-    LLMConfigurationError,
-    LLMTimeoutError,
-    LLMToolRoundsError,
-)
-from miniagents.ext.llm.messages import TokenUsage
+from miniagents.ext.llm.errors import LLMConfigurationError, LLMTimeoutError, LLMToolRoundsError
+from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage, TokenUsage
 from miniagents.ext.llm.prompt import PromptText, prompt_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMOptions, LLMProvider
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
-from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools.messages import ToolResultMessage
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.message import Message
@@ -75,6 +71,7 @@ async def run_call(
     message_class = provider.message_class
     role = message_class.model_fields["role"].default
     metadata: dict[str, object] = {"role": role, "model": model, "agent_alias": alias}
+    known = {"model": model, "agent_alias": alias}  # what the tools' results carry too
 
     def stalled() -> LLMTimeoutError:
         return LLMTimeoutError(
@@ -127,7 +124,9 @@ async def run_call(
                     "when to stop calling tools."
                 )
             rounds += 1
-            running = [tool_set.run(called) for called in calls]  # all start now, concurrently
+            running = [  # all start now, concurrently
+                tool_set.run(called, result_class=LLMToolResultMessage, **known) for called in calls
+            ]
             ctx.reply(running)
             try:
                 done = [await result for result in running]
@@ -199,7 +198,7 @@ def _log(
     ctx: InteractionContext,
     call: LLMCall,
     turn: Turn,
-    calls: list[ToolCallMessage],
+    calls: list[LLMToolCallMessage],
     answer: MessagePromise | None = None,
 ) -> None:
     """Send the call's prompt and response to the LLM logger agent, if there is one.
@@ -238,7 +237,8 @@ def _call_messages(call: LLMCall) -> list[Message]:
         messages.append(Message(text=call.system, role="system"))
     for item in call.messages:
         if isinstance(item, PromptText):
-            messages.append(Message(text=item.text, role=item.role))
+            images = {"images": item.images} if item.images else {}
+            messages.append(Message(text=item.text, role=item.role, **images))
         else:
             messages.append(item)
     return messages

@@ -4,7 +4,7 @@
 
     provider:  "Let me" " check." | Start(c1, weather) | Delta(c1, '{"ci') | Delta(c1, ...) | Finish
     reply:     AssistantMessage "Let me check."  (streamed; finish_reason, usage at the end)
-               ToolCallMessage c1 weather '{"ci' ...  (streamed; its arguments parsed at the end)
+               LLMToolCallMessage c1 weather '{"ci' ...  (streamed; arguments parsed at the end)
 
 Each message enters the reply when its first event comes (the text message at once when
 the agent has no tools, so that its metadata is known before the first token), and streams
@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from miniagents.ext.llm._stall import StallWatch
 from miniagents.ext.llm.errors import LLMResponseError, LLMTimeoutError
-from miniagents.ext.llm.messages import AssistantMessage
+from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -30,7 +30,6 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
-from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
@@ -103,8 +102,8 @@ class Turn:
                     "provider's stream is malformed."
                 )
             appender = MessageTokenAppender(
-                message_class=ToolCallMessage,
-                role="assistant",
+                message_class=LLMToolCallMessage,
+                **self.metadata,
                 tool_name=event.tool_name,
                 call_id=event.call_id,
             )
@@ -156,7 +155,7 @@ class Turn:
     def _appenders(self) -> list[MessageTokenAppender]:
         return [*([self.text] if self.text is not None else []), *self.calls.values()]
 
-    async def call_messages(self) -> list[ToolCallMessage]:
+    async def call_messages(self) -> list[LLMToolCallMessage]:
         """The tool calls of the turn, complete, in order."""
         messages = [await appender.promise for appender in self.calls.values()]
-        return [message for message in messages if isinstance(message, ToolCallMessage)]
+        return [message for message in messages if isinstance(message, LLMToolCallMessage)]

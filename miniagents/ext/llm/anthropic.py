@@ -9,7 +9,8 @@ Messages API requires ``max_tokens``; it defaults to :data:`DEFAULT_MAX_TOKENS`.
 Tools go in ``tools`` (``input_schema``: their JSON schema); the model's calls come back as
 ``tool_use`` blocks (streamed: ``input_json_delta`` events), and go back to it as those
 blocks in the assistant message and ``tool_result`` blocks (with ``is_error``) first in the
-next user message.
+next user message. A message's images are ``image`` blocks before its text (a ``url``
+source, or a ``base64`` one for bytes), as Anthropic advises.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from miniagents.ext.llm.errors import LLMAuthenticationError, LLMResponseError
+from miniagents.ext.llm.errors import (
+    LLMAuthenticationError,
+    LLMResponseError,
+)
 from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.prompt import PromptText, arguments_object
@@ -175,7 +179,7 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
     for item in call.messages:
         last = messages[-1] if messages else None
         if isinstance(item, PromptText):
-            messages.append({"role": item.role, "content": item.text})
+            messages.append({"role": item.role, "content": _content(item)})
             continue
         if isinstance(item, ToolCallMessage):
             role = "assistant"
@@ -201,6 +205,22 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
             last["content"] = [{"type": "text", "text": text}] if text else []
         last["content"].append(block)
     return messages
+
+
+def _content(item: PromptText) -> str | list[dict[str, Any]]:
+    """A message's content: its text, or its image blocks then its text."""
+    if not item.images:
+        return item.text
+    blocks: list[dict[str, Any]] = []
+    for image in item.images:
+        if image.data is None:
+            source: dict[str, Any] = {"type": "url", "url": image.url}
+        else:
+            source = {"type": "base64", "media_type": image.media_type, "data": image.base64}
+        blocks.append({"type": "image", "source": source})
+    if item.text:
+        blocks.append({"type": "text", "text": item.text})
+    return blocks
 
 
 def _results(message: dict[str, Any]) -> bool:

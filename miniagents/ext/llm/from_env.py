@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from miniagents.ext.llm.anthropic import anthropic_agent
+from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.offline import Script, ToolRule, offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS
@@ -39,8 +40,11 @@ def llm_agent_from_env(
     tools: Sequence[ToolLike] | None = None,
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
     offline_tool_rules: Sequence[ToolRule] | None = None,
-) -> MiniAgent[...]:
+) -> MiniAgent[..., LLMReply[AssistantMessage]]:
     """An LLM agent chosen by the environment, with arguments bound.
+
+    Its replies are typed like every LLM agent's (``LLMReply``): ``reply[0].model`` needs
+    no cast.
 
     - ``OPENAI_API_KEY`` set: ``openai_agent``, model ``OPENAI_MODEL`` (default
       :data:`DEFAULT_OPENAI_MODEL`);

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar, cast
 
 from miniagents.ext.llm._call import run_call
+from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.provider import LLMOptions, LLMProvider
 from miniagents.miniagents.agent import AgentFunction, MiniAgent
 from miniagents.miniagents.interaction import InteractionContext
@@ -30,15 +31,16 @@ __all__ = ["make_llm_agent"]
 
 P = ParamSpec("P")
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
+AnswerT = TypeVar("AnswerT", bound=AssistantMessage)
 
 
 def make_llm_agent(
     options: Callable[P, OptionsT],
-    provider: LLMProvider[OptionsT],
+    provider: LLMProvider[OptionsT, AnswerT],
     *,
     alias: str,
     summary: str,
-) -> MiniAgent[P]:
+) -> MiniAgent[P, LLMReply[AnswerT]]:
     """An LLM agent whose parameters are the fields of ``options``.
 
     Args:
@@ -49,7 +51,9 @@ def make_llm_agent(
             (the ``Attributes:`` of the options classes) follow as its ``Args:``.
 
     Returns:
-        The agent: ``MiniAgent[P]``, ``P`` being the options class's keyword arguments.
+        The agent: ``MiniAgent[P, LLMReply[AnswerT]]``, ``P`` being the options class's
+        keyword arguments and ``AnswerT`` the provider's ``message_class``: its replies are
+        typed, e.g. ``reply[0].model`` needs no cast.
     """
     build = cast(Callable[..., OptionsT], options)
 

@@ -19,12 +19,19 @@ __all__ = ["llm_logger_agent", "render_llm_log"]
 
 
 def render_llm_log(messages: tuple[Message, ...], agent_alias: str) -> str:
-    """The markdown of one call: a section per prompt message, then the response."""
+    """The markdown of one call: a section per prompt message, then the response.
+
+    A message's images follow its text: by URL (``![image](https://...)``), or by media
+    type and size for bytes.
+    """
     *prompt, response = messages
     lines = [f"# LLM call of {agent_alias}", ""]
     for message in prompt:
         role = str(getattr(message, "role", None) or "user")
         lines += [f"## {role.upper()}", "", str(message), ""]
+        for image in message.images:
+            shown = image.url or f"(image: {image.media_type}, {len(image.data or b'')} bytes)"
+            lines += [f"![image]({shown})" if image.url else shown, ""]
     lines += ["## RESPONSE", ""]
     metadata = {name: value for name, value in response if name != "text" and value is not None}
     for name, value in metadata.items():

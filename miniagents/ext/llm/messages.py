@@ -1,11 +1,32 @@
-"""Message classes of LLM conversations: each carries its ``role``."""
+"""Message classes of LLM conversations: each carries its ``role``.
+
+Everything an LLM agent replies with is an :class:`LLMMessage`, which carries ``role``,
+``model``, ``agent_alias``, ``finish_reason`` and ``usage``: the answer (an
+:class:`AssistantMessage` of the provider's class, e.g. ``OpenAIMessage``) and, with tools,
+the :class:`LLMToolCallMessage` s and :class:`LLMToolResultMessage` s streamed before it.
+:data:`LLMReply` is the type of such a reply message: ``LLMReply[OpenAIMessage]`` is the
+reply class of ``openai_agent``, so ``reply[0].model`` type-checks, and
+``isinstance(message, OpenAIMessage)`` picks the answer.
+"""
 
 from __future__ import annotations
 
+from typing import TypeAlias, TypeVar, Union
+
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.message import Message
 from miniagents.promising.frozen import Frozen
 
-__all__ = ["AssistantMessage", "SystemMessage", "TokenUsage", "UserMessage"]
+__all__ = [
+    "AssistantMessage",
+    "LLMMessage",
+    "LLMReply",
+    "LLMToolCallMessage",
+    "LLMToolResultMessage",
+    "SystemMessage",
+    "TokenUsage",
+    "UserMessage",
+]
 
 
 class UserMessage(Message):
@@ -27,11 +48,47 @@ class TokenUsage(Frozen):
     output_tokens: int | None = None
 
 
-class AssistantMessage(Message):
-    """A reply of an LLM agent, with what is known about the call that produced it."""
+class LLMMessage(Message):
+    """A message of an LLM agent's reply, with what is known about the call that produced it.
+
+    Attributes:
+        role: ``assistant`` (``tool`` for a tool's result).
+        model: The model that was called.
+        agent_alias: The alias of the agent that called it.
+        finish_reason: Why the model stopped (the answer's, and the text's before tool
+            calls); ``None`` for tool calls and results.
+        usage: The tokens used by every call of the model in the reply (the answer's);
+            ``None`` for the other messages.
+    """
 
     role: str = "assistant"
     model: str | None = None
     agent_alias: str | None = None
     finish_reason: str | None = None
     usage: TokenUsage | None = None
+
+
+class AssistantMessage(LLMMessage):
+    """An LLM agent's answer, its text (each provider has a subclass, e.g. ``OpenAIMessage``)."""
+
+
+class LLMToolCallMessage(ToolCallMessage, LLMMessage):
+    """A tool call in an LLM agent's reply: a ``ToolCallMessage`` with the model and agent."""
+
+
+class LLMToolResultMessage(ToolResultMessage, LLMMessage):
+    """A tool's result in an LLM agent's reply: a ``ToolResultMessage`` with the model and agent."""
+
+
+AnswerT = TypeVar("AnswerT", bound=Message)
+
+LLMReply: TypeAlias = Union[AnswerT, LLMToolCallMessage, LLMToolResultMessage]  # noqa: UP007
+"""A message of an LLM agent's reply whose answers are ``AnswerT``: ``LLMReply[OpenAIMessage]``.
+
+``AnswerT`` is an ``AssistantMessage`` subclass for the built-in agents; any ``Message``
+subclass is allowed (an answer of another class has only the fields it declares).
+
+Every one is an :class:`LLMMessage` (``role``, ``model``, ``agent_alias``,
+``finish_reason``, ``usage`` are typed on each); ``isinstance`` tells the answer from the
+tool calls and results.
+"""

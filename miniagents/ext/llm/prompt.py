@@ -1,7 +1,8 @@
 """The prompt of an LLM call: a system prompt and the conversation, from input messages.
 
-The conversation is a tuple of :data:`PromptItem`: a :class:`PromptText` (``role``,
-``text``) for each ordinary message and, for an agent with tools, the
+The conversation is a tuple of :data:`PromptItem`: a :class:`PromptText` (the pair
+``role``, ``text``, with the message's ``images``) for each ordinary message and, for an
+agent with tools, the
 ``ToolCallMessage`` s and ``ToolResultMessage`` s of earlier turns as they are (a
 provider translates them by their class)::
 
@@ -15,28 +16,91 @@ without a result (from a turn cut short before its tools answered, e.g. by Ctrl+
 left out, and so is a result without its call: the model sees neither. For an agent
 without tools, calls and results become text (``PromptText``), since the APIs refuse tool
 messages in a request without tools.
+
+**Images** (``message.images``) go with user messages only, as the APIs take them: a
+system, assistant or other message that carries images is refused with an
+``LLMConfigurationError`` (before any request) rather than sent without them.
 """
 
 from __future__ import annotations
 
 import json
-from typing import NamedTuple, TypeAlias
+from typing import TypeAlias
 
+from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
+from miniagents.promising.errors import FrozenInstanceError
 
 __all__ = ["PromptItem", "PromptText", "arguments_json", "arguments_object", "prompt_of"]
 
 
-class PromptText(NamedTuple):
-    """A message of the conversation as text: its role and its text.
+class PromptText(tuple[str, str]):
+    """A message of the conversation: the pair of its role and its text, and its images.
 
-    A tuple, so ``role, text = item`` works.
+    A pair, so ``role, text = item`` and ``item[1]`` work; ``images`` (those of a user
+    message, see :class:`~miniagents.messages.image.ImagePart`) rides along, outside the
+    pair. Immutable; equal to another ``PromptText`` when the pairs and the images are,
+    and to a plain ``(role, text)`` tuple when the pairs are.
+
+    Example:
+        >>> role, text = PromptText("user", "Hi")
+        >>> (role, text)
+        ('user', 'Hi')
     """
 
-    role: str
-    text: str
+    _images: tuple[ImagePart, ...]
+
+    def __new__(cls, role: str, text: str, images: tuple[ImagePart, ...] = ()) -> PromptText:
+        """Make the pair ``(role, text)``, with ``images``."""
+        item = super().__new__(cls, (role, text))
+        object.__setattr__(item, "_images", tuple(images))
+        return item
+
+    @property
+    def images(self) -> tuple[ImagePart, ...]:
+        """The images of the message (a user message's; none for other roles)."""
+        return self._images
+
+    @property
+    def role(self) -> str:
+        """The role: ``user``, ``assistant``, ..."""
+        return self[0]
+
+    @property
+    def text(self) -> str:
+        """The text."""
+        return self[1]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Refuse: a prompt item is immutable."""
+        raise FrozenInstanceError(
+            f"A PromptText is immutable: it cannot set {name!r}. Build a new one instead, "
+            "e.g. PromptText(role, text, images)."
+        )
+
+    def __eq__(self, other: object) -> bool:
+        """The same pair (and, for another ``PromptText``, the same images)."""
+        if isinstance(other, PromptText) and self.images != other.images:
+            return False
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        """Not :meth:`__eq__`."""
+        return not self == other
+
+    __hash__ = tuple.__hash__  # equal items have equal pairs, hence equal hashes
+
+    def __reduce__(self) -> tuple[type[PromptText], tuple[str, str, tuple[ImagePart, ...]]]:
+        """Pickle the pair and the images."""
+        return (PromptText, (self[0], self[1], self.images))
+
+    def __repr__(self) -> str:
+        """The role and the text, and the images if there are any."""
+        images = f", images={self.images!r}" if self.images else ""
+        return f"PromptText(role={self[0]!r}, text={self[1]!r}{images})"
 
 
 PromptItem: TypeAlias = "PromptText | ToolCallMessage | ToolResultMessage"
@@ -64,8 +128,17 @@ def prompt_of(
             conversation.append(message)
             continue
         role = _role_of(message)
+        images = message.images
+        if images and role != "user":
+            raise LLMConfigurationError(
+                f"A message of role {role!r} carries {len(images)} image(s), but the LLM "
+                "APIs take images in user messages only: put them in a user message "
+                "(e.g. UserMessage(text=..., images=[...]))."
+            )
         if role == "system":
             system_parts.append(str(message))
+        elif images:
+            conversation.append(PromptText(role, message.text or "", images))
         else:
             conversation.append(PromptText(role, str(message)))
     paired = _paired(conversation)

@@ -25,7 +25,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeAlias, TypeVar
+from typing import Literal, Protocol, TypeAlias
+
+from typing_extensions import TypeVar
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import AssistantMessage
@@ -53,9 +55,10 @@ DEFAULT_MAX_TOOL_ROUNDS = 10
 
 T = TypeVar("T")
 OptionsT = TypeVar("OptionsT", bound="LLMOptions", contravariant=True)
+AnswerT_co = TypeVar("AnswerT_co", bound=AssistantMessage, default=AssistantMessage, covariant=True)
 
 _CALL_OPTION = "miniagents.call_option"
-_RESERVED = frozenset({"messages"})  # set by the agent from the input messages
+_RESERVED = frozenset({"messages", "input"})  # set by the agent from the input messages
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,9 @@ class LLMCall:
         model: The model name.
         stream: Whether to stream the reply token by token.
         system: The system prompt (``system=`` and the texts of ``SystemMessage``s), if any.
-        messages: The conversation, system messages excluded: ``PromptText(role, text)``
-            pairs (tuples: ``role, text = item`` works) and, when the agent has tools, the
+        messages: The conversation, system messages excluded: a ``PromptText(role, text)``
+            pair per message (``role, text = item`` works), with the ``images`` of a user
+            message as its ``images``, and, when the agent has tools, the
             ``ToolCallMessage`` s and ``ToolResultMessage`` s of earlier turns, each call
             followed by its result (see :func:`~miniagents.ext.llm.prompt.prompt_of`).
             Every item has a ``role`` and a ``text``.
@@ -236,14 +240,16 @@ class LLMOptions:
         return {**self.typed_call_options(), **extra}
 
 
-class LLMProvider(Protocol[OptionsT]):
+class LLMProvider(Protocol[OptionsT, AnswerT_co]):
     """What a provider implements (see :mod:`miniagents.ext.llm.openai` for an example).
 
-    ``OptionsT`` is its options class (an :class:`LLMOptions` subclass).
+    ``OptionsT`` is its options class (an :class:`LLMOptions` subclass); ``AnswerT_co`` the
+    class of its answers (``AssistantMessage`` unless it says more), which the agent's
+    type keeps: ``MiniAgent[P, LLMReply[AnswerT_co]]``.
     """
 
     @property
-    def message_class(self) -> type[AssistantMessage]:
+    def message_class(self) -> type[AnswerT_co]:
         """The class of the replies (an ``AssistantMessage`` subclass)."""
         ...
 

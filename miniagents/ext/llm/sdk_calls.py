@@ -33,7 +33,10 @@ def import_sdk(module: str, provider: str) -> Any:
 
 
 def sdk_arguments(
-    create: Callable[..., object], options: LLMOptions, what: str
+    create: Callable[..., object],
+    options: LLMOptions,
+    what: str,
+    typed: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """The keyword arguments for the SDK's API call ``create``, from the agent's options.
 
@@ -46,6 +49,8 @@ def sdk_arguments(
         create: The SDK method, e.g. ``client.chat.completions.create``.
         options: The agent's options.
         what: How to name ``create`` in an error, e.g. "The OpenAI SDK's chat.completions".
+        typed: The typed call options by the API's names, when they are not the options'
+            own (default: ``options.typed_call_options()``).
 
     Raises:
         LLMConfigurationError: if ``extra_options`` has an argument ``create`` does not take.
@@ -53,7 +58,7 @@ def sdk_arguments(
     accepts = _accepts(create)
     arguments: dict[str, object] = {}
     body: dict[str, object] = {}
-    for name, value in options.typed_call_options().items():
+    for name, value in (options.typed_call_options() if typed is None else typed).items():
         (arguments if accepts(name) else body)[name] = value
     for name, value in (options.extra_options or {}).items():
         if not accepts(name):

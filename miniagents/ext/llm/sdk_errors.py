@@ -16,6 +16,10 @@ error is matched against this table, most specific first::
     an HTTP client error  -> LLMTimeoutError or LLMConnectionError (the Anthropic SDK lets
                              httpx2's errors out of a broken stream unwrapped)
     an error event        -> LLMResponseError     (a status error with status 200)
+
+Some streams report a failure as an event the SDK yields rather than raises (the
+Responses API's ``error`` and ``response.failed`` events): the provider hands it to
+:func:`reported_error`, which makes the same ``LLMResponseError`` here.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from miniagents.ext.llm.errors import (
     LLMTimeoutError,
 )
 
-__all__ = ["translate_loaded_sdk_error", "translate_sdk_error"]
+__all__ = ["reported_error", "translate_loaded_sdk_error", "translate_sdk_error"]
 
 _TRANSPORTS = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "h11"})
 
@@ -76,6 +80,26 @@ def translate_sdk_error(
         if name in names:
             return _made(kind, f"{provider} {what}: {said}", error)
     return _made(LLMError, f"The {provider} SDK failed: {said}", error)
+
+
+def reported_error(
+    provider: str, message: str | None, code: str | None, *, failed: bool = False
+) -> LLMResponseError:
+    """The error for a failure that a stream reported as an event (not raised by the SDK).
+
+    Args:
+        provider: The provider's name, for the message (e.g. "OpenAI").
+        message: What the event says.
+        code: The error code of the event, if any (e.g. "server_error").
+        failed: Whether the event failed the whole response (``response.failed``) rather
+            than reported an error in the stream (``error``).
+    """
+    said = message or "no message"
+    if code:
+        said += f" (code {code})"
+    if failed:
+        return LLMResponseError(f"{provider} failed the response: {said}")
+    return LLMResponseError(f"{provider} sent an error instead of the rest of the reply: {said}")
 
 
 def _said(error: BaseException) -> str:

@@ -33,7 +33,7 @@ from miniagents.ext.ray._wire import (
     encode_error,
     loads,
 )
-from miniagents.ext.ray._worker_loop import LoopTask
+from miniagents.ext.ray._worker_loop import LoopTask, run_on_loop
 from miniagents.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents.messages.appender import MessageSequenceAppender, MessageTokenAppender
 from miniagents.miniagents import MiniAgent, MiniAgents
@@ -97,10 +97,11 @@ class _Outbox:
 def serve_interaction(agent: MiniAgent[...], call: Call) -> Iterator[list[ReplyEvent]]:
     """The body of a ``ray_agent`` task: run the interaction, yield batches of reply events."""
     outbox = _Outbox()
-    interaction = LoopTask(_interaction(agent, call, outbox))
-    try:
+    interaction = LoopTask(_interaction(agent, call, outbox), start=False)
+    try:  # ray.cancel's interrupt may land on any line from here on, even in start()
+        interaction.start()
         while True:
-            batch = LoopTask(outbox.batch()).result()
+            batch = run_on_loop(outbox.batch())
             if batch is None:
                 return
             yield batch
@@ -221,7 +222,7 @@ def run_items(agents: Sequence[MiniAgent[...]], items: list[bytes]) -> list[tupl
 
     Returns, per item, ``(True, pickled MessageTuple)`` or ``(False, encoded error)``.
     """
-    return LoopTask(_run_items(agents, items)).result()
+    return run_on_loop(_run_items(agents, items))
 
 
 async def _run_items(

@@ -10,6 +10,10 @@ end::
 
     main thread (the Ray task):  wait ....... wait ....... (interrupted: cancel, wait)
     loop thread:                 the agent runs ............ CancelledError, clean-up
+
+The interrupt may land on any line the main thread runs, including the scheduling of a
+coroutine on the loop: :func:`run_on_loop` and :meth:`LoopTask.start` inside a ``try``
+make sure that a coroutine scheduled is cancelled then too (not left running on the loop).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
-__all__ = ["LoopTask", "worker_loop"]
+__all__ = ["LoopTask", "run_on_loop", "worker_loop"]
 
 T = TypeVar("T")
 
@@ -48,17 +52,26 @@ def worker_loop() -> asyncio.AbstractEventLoop:
 class LoopTask(Generic[T]):
     """A coroutine run as a task on the worker loop, waited for from the task's thread.
 
-    Its end is always known (``ended``), even when it is cancelled before its first step.
+    Its end is always known (``ended``), even when it is cancelled before its first step,
+    or before it was ever scheduled (the thread was interrupted while scheduling it).
     """
 
-    def __init__(self, coroutine: Coroutine[Any, Any, T]) -> None:
+    def __init__(self, coroutine: Coroutine[Any, Any, T], *, start: bool = True) -> None:
         self.loop = worker_loop()
         self.ended = threading.Event()
         self.outcome: Future[T] = Future()
         self.task: asyncio.Task[T] | None = None
-        self.loop.call_soon_threadsafe(self._start, coroutine)
+        self._coroutine: Coroutine[Any, Any, T] | None = coroutine
+        if start:
+            self.start()
 
-    def _start(self, coroutine: Coroutine[Any, Any, T]) -> None:
+    def start(self) -> None:
+        """Schedule the coroutine on the loop (call it inside a ``try`` that cancels)."""
+        self.loop.call_soon_threadsafe(self._start)
+
+    def _start(self) -> None:
+        coroutine, self._coroutine = self._coroutine, None
+        assert coroutine is not None  # _cancel never runs before a _start scheduled earlier
         self.task = self.loop.create_task(coroutine)
         self.task.add_done_callback(self._end)
 
@@ -74,20 +87,49 @@ class LoopTask(Generic[T]):
     def _cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
+            return
+        # Never scheduled (the loop runs callbacks in order: a _start scheduled before this
+        # _cancel would have run): the coroutine never runs.
+        coroutine, self._coroutine = self._coroutine, None
+        if coroutine is not None:
+            coroutine.close()
+            self.outcome.cancel()
+            self.ended.set()
 
     def cancel(self) -> None:
         """Cancel the task and wait until it has ended (the coroutine's own clean-up)."""
         self.loop.call_soon_threadsafe(self._cancel)  # after _start: the loop keeps the order
         self.ended.wait()
 
+    def wait(self) -> T:
+        """Wait for the result (this thread stays interruptible: see ``_WAKE_UP``)."""
+        while True:
+            try:
+                return self.outcome.result(timeout=_WAKE_UP)
+            except concurrent.futures.TimeoutError:
+                continue  # Ray's interrupt (a flag, no OS signal) is seen between waits
+
     def result(self) -> T:
         """Wait for the result; if this thread is interrupted (``ray.cancel``), cancel first."""
         try:
-            while True:
-                try:
-                    return self.outcome.result(timeout=_WAKE_UP)
-                except concurrent.futures.TimeoutError:
-                    continue  # Ray's interrupt (a flag, no OS signal) is seen between waits
+            return self.wait()
         except BaseException:
             self.cancel()
             raise
+
+
+def run_on_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` on the worker loop and wait for its result.
+
+    If this thread is interrupted at any point (``ray.cancel``), even while the coroutine
+    is being scheduled, the coroutine is cancelled and has ended before the interrupt goes
+    on (a ``LoopTask(coroutine).result()`` would leave it running when the interrupt lands
+    inside the constructor).
+    """
+    waiting = LoopTask(coroutine, start=False)  # nothing scheduled yet
+    try:
+        waiting.start()
+        return waiting.wait()
+    except BaseException:
+        waiting.cancel()
+        raise

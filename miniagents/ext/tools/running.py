@@ -29,17 +29,23 @@ ERROR_SEPARATOR = "\n\n"
 """Between what a tool replied before it failed and the text of the error."""
 
 
-def run_tool_call(tool: Tool, call: ToolCallMessage) -> MessagePromise:
+def run_tool_call(
+    tool: Tool,
+    call: ToolCallMessage,
+    *,
+    result_class: type[ToolResultMessage] = ToolResultMessage,
+    **metadata: object,
+) -> MessagePromise[ToolResultMessage]:
     """Start ``call`` of ``tool`` now, in the background; return its result as it streams.
 
-    The result resolves to a :class:`ToolResultMessage` with the call's ``tool_name`` and
-    ``call_id``. Its tokens are the tool's reply, each passed on as soon as the tool
-    produces it. It never fails for the tool's sake: arguments that are not valid JSON,
-    arguments the tool's ``validate`` refuses and exceptions of the tool (after any reply
-    so far, and a blank line) end it as an error result (``is_error=True``) whose text
-    tells the model what went wrong. Only cancellation ends it with an error
-    (``StreamCancelledError``): cancelling the result (``result.cancel()``, or every
-    consumer giving up) cancels the tool.
+    The result resolves to a :class:`ToolResultMessage` (a ``result_class``, with any
+    ``metadata`` fields) with the call's ``tool_name`` and ``call_id``. Its tokens are the
+    tool's reply, each passed on as soon as the tool produces it. It never fails for the
+    tool's sake: arguments that are not valid JSON, arguments the tool's ``validate``
+    refuses and exceptions of the tool (after any reply so far, and a blank line) end it
+    as an error result (``is_error=True``) whose text tells the model what went wrong.
+    Only cancellation ends it with an error (``StreamCancelledError``): cancelling the
+    result (``result.cancel()``, or every consumer giving up) cancels the tool.
 
     The call runs in a task of the current ``MiniAgents`` context, which waits for it on exit.
 
@@ -47,18 +53,23 @@ def run_tool_call(tool: Tool, call: ToolCallMessage) -> MessagePromise:
         NoActiveContextError: outside of a ``MiniAgents`` context.
     """
     result = MessageTokenAppender(
-        message_class=ToolResultMessage, tool_name=call.tool_name, call_id=call.call_id
+        message_class=result_class, **metadata, tool_name=call.tool_name, call_id=call.call_id
     )
     task = start_task(_run(tool, call, result), f"tool {tool.name}")
     result.cancel_when_abandoned(task)
     return result.promise
 
 
-def error_result(call: ToolCallMessage, text: str) -> MessagePromise:
+def error_result(
+    call: ToolCallMessage,
+    text: str,
+    *,
+    result_class: type[ToolResultMessage] = ToolResultMessage,
+    **metadata: object,
+) -> MessagePromise[ToolResultMessage]:
     """A complete error result for ``call`` (e.g. for a tool the model named wrongly)."""
-    message = ToolResultMessage(
-        text=text, tool_name=call.tool_name, call_id=call.call_id, is_error=True
-    )
+    fields = {"tool_name": call.tool_name, "call_id": call.call_id, "is_error": True}
+    message = result_class.model_validate({**metadata, "text": text, **fields})
     return MessagePromise(prefill_message=message)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from miniagents.ext.tools.errors import ToolNameConflictError
-from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.running import error_result, run_tool_call
 from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike, as_tool
@@ -71,11 +71,17 @@ class ToolSet:
         """
         return self._by_name[name]
 
-    def run(self, call: ToolCallMessage) -> MessagePromise:
+    def run(
+        self,
+        call: ToolCallMessage,
+        *,
+        result_class: type[ToolResultMessage] = ToolResultMessage,
+        **metadata: object,
+    ) -> MessagePromise[ToolResultMessage]:
         """Start ``call`` now; return its ``ToolResultMessage`` as it streams.
 
-        See ``run_tool_call``; a call of a tool that is not in the set gets an error result
-        that lists the tools there are.
+        See ``run_tool_call`` (and its ``result_class`` and ``metadata``); a call of a tool
+        that is not in the set gets an error result that lists the tools there are.
 
         Raises:
             NoActiveContextError: outside of a ``MiniAgents`` context.
@@ -87,16 +93,21 @@ class ToolSet:
                 call,
                 f"There is no tool named {call.tool_name!r}. The tools are: {names}. "
                 "Call one of them by its exact name.",
+                result_class=result_class,
+                **metadata,
             )
-        return run_tool_call(tool, call)
+        return run_tool_call(tool, call, result_class=result_class, **metadata)
 
-    def run_all(self, calls: Iterable[ToolCallMessage]) -> MessageSequencePromise:
+    def run_all(
+        self, calls: Iterable[ToolCallMessage]
+    ) -> MessageSequencePromise[ToolResultMessage]:
         """Start every call at once, to run concurrently; return their results in call order.
 
         The results stream as they come: each result's tokens as its tool produces them,
         whatever the order the tools finish in.
         """
-        return MessageSequencePromise([self.run(call) for call in calls])
+        # a sequence of ToolResultMessage promises
+        return MessageSequencePromise([self.run(call) for call in calls])  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         """Show the names of the tools."""

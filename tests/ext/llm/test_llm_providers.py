@@ -1,9 +1,10 @@
 """The OpenAI and Anthropic agents over real HTTP, against the fake provider server.
 
-The real SDK clients (openai 3.52, anthropic 2.11) talk to ``miniagents.testing`` on a
-local port: nothing here touches the internet. Each test runs for both providers where the
-behaviour is shared. Failures that the SDKs retry are scripted with ``FAST_RETRY`` headers,
-so the retries are instant.
+The real SDK clients (openai 3.5x, anthropic 2.1x) talk to ``miniagents.testing`` on a
+local port: nothing here touches the internet. Each test runs for every API where the
+behaviour is shared: OpenAI Chat Completions, the OpenAI Responses API
+(``openai_agent.fork(api="responses")``) and Anthropic Messages. Failures that the SDKs
+retry are scripted with ``FAST_RETRY`` headers, so the retries are instant.
 """
 
 from __future__ import annotations
@@ -61,9 +62,9 @@ WAIT = 10.0  # seconds: far more than anything here takes, so a hang fails inste
 
 @dataclass(frozen=True)
 class LLM:
-    """One provider under test: its agent, its SDK, and the words of its API."""
+    """One provider API under test: its agent, its SDK, and the words of its API."""
 
-    name: Literal["openai", "anthropic"]
+    name: Literal["openai", "anthropic", "responses"]
     label: str  # how its error messages name it
     agent: MiniAgent[...]
     message_class: type[AssistantMessage]
@@ -73,8 +74,13 @@ class LLM:
     length: str  # the finish reason of a reply cut by max_tokens
     env: str  # the prefix of its environment variables
 
+    @property
+    def sdk(self) -> Literal["openai", "anthropic"]:
+        """The SDK of the API: the Responses API is OpenAI's."""
+        return "anthropic" if self.name == "anthropic" else "openai"
+
     def base_url(self, server: FakeLLMServer) -> str:
-        return server.openai_base_url if self.name == "openai" else server.anthropic_base_url
+        return server.openai_base_url if self.sdk == "openai" else server.anthropic_base_url
 
     def client(self, server: FakeLLMServer, **options: Any) -> SDKClient:
         """A real SDK client for the fake server (``max_retries=2`` unless told)."""
@@ -84,12 +90,17 @@ class LLM:
             "max_retries": 2,
             **options,
         }
-        if self.name == "openai":
+        if self.sdk == "openai":
             return openai.AsyncOpenAI(**settings)
         return anthropic.AsyncAnthropic(**settings)
 
-    def pick(self, per_provider: tuple[Any, Any]) -> Any:
-        """The OpenAI or the Anthropic item of a pair."""
+    def pick(self, per_provider: tuple[Any, Any] | tuple[Any, Any, Any]) -> Any:
+        """The item of ``(openai, anthropic, responses)`` for this API.
+
+        Of a pair, the Responses API takes OpenAI's item (what the two OpenAI APIs share).
+        """
+        if self.name == "responses":
+            return per_provider[2] if len(per_provider) == 3 else per_provider[0]
         return per_provider[0] if self.name == "openai" else per_provider[1]
 
 
@@ -117,7 +128,20 @@ ANTHROPIC = LLM(
 )
 
 
-@pytest.fixture(params=[OPENAI, ANTHROPIC], ids=["openai", "anthropic"])
+RESPONSES = LLM(
+    name="responses",
+    label="OpenAI",
+    agent=openai_agent.fork(api="responses"),
+    message_class=OpenAIMessage,
+    alias="OPENAI_AGENT",
+    model="gpt-test",
+    stop="completed",
+    length="max_output_tokens",
+    env="OPENAI",
+)
+
+
+@pytest.fixture(params=[OPENAI, ANTHROPIC, RESPONSES], ids=["openai", "anthropic", "responses"])
 def llm(request: pytest.FixtureRequest) -> LLM:
     return cast(LLM, request.param)
 
@@ -333,6 +357,9 @@ async def test_system_prompts_and_roles_reach_the_request(
     if llm.name == "openai":
         assert body["messages"] == [{"role": "system", "content": system}, *turns]
         assert "system" not in body
+    elif llm.name == "responses":
+        assert body["instructions"] == system
+        assert body["input"] == turns
     else:
         assert body["system"] == system
         assert body["messages"] == turns
@@ -345,11 +372,12 @@ async def test_without_a_system_prompt_none_is_sent(
     async with MiniAgents():
         await ask(llm, client, ["first", "second"])
     body = server.requests[0].json
-    assert body["messages"] == [
+    assert body[llm.pick(("messages", "messages", "input"))] == [
         {"role": "user", "content": "first"},
         {"role": "user", "content": "second"},
     ]
     assert "system" not in body
+    assert "instructions" not in body
 
 
 OPENAI_OPTIONS: dict[str, Any] = {
@@ -371,6 +399,15 @@ ANTHROPIC_OPTIONS: dict[str, Any] = {
     "top_k": 40,
     "stop_sequences": ["END"],
 }
+RESPONSES_OPTIONS: dict[str, Any] = {
+    "max_tokens": 17,
+    "temperature": 0.25,
+    "top_p": 0.5,
+    "reasoning_effort": "low",
+}
+RESPONSES_NAMES = {"max_tokens": "max_output_tokens", "reasoning_effort": "reasoning"}
+"""The Responses API's names of options, where they are not the agent's."""
+RESPONSES_VALUES = {"reasoning_effort": {"effort": "low"}}
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
@@ -380,14 +417,17 @@ async def test_every_typed_option_reaches_the_server_under_its_api_name(
     # The seeds' inquire(..., max_tokens=1000, temperature=0.0) works with both SDKs; with
     # anthropic 2.x, whose messages.create() has no temperature, top_p nor top_k, those go
     # in the request body all the same.
-    options = llm.pick((OPENAI_OPTIONS, ANTHROPIC_OPTIONS))
+    options = llm.pick((OPENAI_OPTIONS, ANTHROPIC_OPTIONS, RESPONSES_OPTIONS))
+    names = RESPONSES_NAMES if llm.name == "responses" else {}
+    values = RESPONSES_VALUES if llm.name == "responses" else {}
     async with MiniAgents():
         await ask(llm, client, "hi", stream=stream, **options)
         await ask(llm, client, "hi", stream=stream, max_tokens=1000, temperature=0.0)
     first, second = (request.json for request in server.requests)
     for name, value in options.items():
-        assert first[name] == value, name
-    assert (second["max_tokens"], second["temperature"]) == (1000, 0.0)
+        assert first[names.get(name, name)] == values.get(name, value), name
+    max_tokens = names.get("max_tokens", "max_tokens")
+    assert (second[max_tokens], second["temperature"]) == (1000, 0.0)
     assert first.get("stream") is (True if stream else None)
 
 
@@ -407,15 +447,12 @@ async def test_options_not_given_are_not_sent(
     async with MiniAgents():
         await ask(llm, client, "hi")
     body = server.requests[0].json
-    sent = (
-        {"model", "messages", "stream", "stream_options"}
-        if llm.name == "openai"
-        else {
-            "model",
-            "messages",
-            "stream",
-            "max_tokens",  # Anthropic requires it: DEFAULT_MAX_TOKENS
-        }
+    sent = llm.pick(
+        (
+            {"model", "messages", "stream", "stream_options"},
+            {"model", "messages", "stream", "max_tokens"},  # Anthropic requires max_tokens
+            {"model", "input", "stream"},
+        )
     )
     assert set(body) == sent
 
@@ -443,7 +480,7 @@ async def test_an_extra_option_the_sdk_does_not_take_is_refused_before_the_reque
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError) as raised:
             await ask(llm, client, "hi", extra_options={"frequncy_penalty": 1.0})
-    method = llm.pick(("chat.completions", "messages"))
+    method = llm.pick(("chat.completions", "messages", "responses"))
     assert str(raised.value) == (
         f"The {llm.label} SDK's {method}.create() takes no argument 'frequncy_penalty' "
         "(given in extra_options). Check its spelling; to send a field the installed SDK "
@@ -604,7 +641,7 @@ async def test_a_refused_connection_is_an_llm_connection_error(
     llm: LLM, server: FakeLLMServer
 ) -> None:
     # max_retries=0: the SDKs retry a refused connection after 0.5 s, 1 s, ... of backoff
-    url = f"http://127.0.0.1:{closed_port()}" + ("/v1" if llm.name == "openai" else "")
+    url = f"http://127.0.0.1:{closed_port()}" + ("/v1" if llm.sdk == "openai" else "")
     async with llm.client(server, base_url=url, max_retries=0) as client, MiniAgents():
         tokens, error = await tokens_then_error(ask(llm, client, "hi"), "iterate")
     assert tokens == []
@@ -630,7 +667,10 @@ class StreamFault:
     reply: Mapping[str, Any]  # FakeLLMServer.reply() arguments
     error: type[LLMError]
     says: str  # a regular expression the error's message matches
-    causes: tuple[type[BaseException] | None, type[BaseException] | None]  # OpenAI, Anthropic
+    causes: (  # OpenAI's, Anthropic's (and the Responses API's, if not OpenAI's)
+        tuple[type[BaseException] | None, type[BaseException] | None]
+        | tuple[type[BaseException] | None, type[BaseException] | None, type[BaseException] | None]
+    )
     tokens: Sequence[str]  # what the consumer gets before the error
     client: Mapping[str, Any] = field(default_factory=dict)  # SDK client options
     call: Mapping[str, Any] = field(default_factory=dict)  # agent options
@@ -684,7 +724,7 @@ STREAM_FAULTS = [
         {"error_event_after": 3, "error_message": "Overloaded, try later"},
         LLMResponseError,
         r"sent an error (instead of the rest of the reply|mid-stream).*Overloaded, try later",
-        (openai.APIError, anthropic.APIStatusError),
+        (openai.APIError, anthropic.APIStatusError, None),  # Responses: an event, not raised
         TOKENS[:3],
     ),
     StreamFault(
@@ -859,8 +899,8 @@ def use_environment(monkeypatch: pytest.MonkeyPatch, llm: LLM, server: FakeLLMSe
 def record_made_clients(monkeypatch: pytest.MonkeyPatch, llm: LLM) -> list[SDKClient]:
     """Record the SDK clients the agent makes (it calls ``sdk.AsyncOpenAI()`` or alike)."""
     made: list[SDKClient] = []
-    module: Any = openai if llm.name == "openai" else anthropic
-    name = "AsyncOpenAI" if llm.name == "openai" else "AsyncAnthropic"
+    module: Any = openai if llm.sdk == "openai" else anthropic
+    name = "AsyncOpenAI" if llm.sdk == "openai" else "AsyncAnthropic"
     real = getattr(module, name)
 
     def make(*args: Any, **kwargs: Any) -> SDKClient:

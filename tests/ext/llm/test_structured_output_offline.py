@@ -15,10 +15,10 @@ from pydantic import Field
 
 from miniagents import Message, MessagePromise, MiniAgents
 from miniagents.errors import AgentArgumentError
+from miniagents.ext.llm import LLMToolCallMessage, LLMToolResultMessage
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMOutputValidationError
 from miniagents.ext.llm.offline import CallTool, ScriptedReply, offline_agent, one_per_call
 from miniagents.ext.llm.structured import partial_outputs, structured
-from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
 
 
 class Weather(Message):
@@ -117,7 +117,11 @@ async def test_with_tools_structured_replies_the_answer_and_fork_the_whole_reply
         answered = await structured(agent.fork(reply=script()), Weather).inquire("Weather?")
         whole = await agent.inquire("Weather?", output_type=Weather, reply=script())
     assert [type(message) for message in answered] == [Weather]
-    assert [type(message) for message in whole] == [ToolCallMessage, ToolResultMessage, Weather]
+    assert [type(message) for message in whole] == [
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        Weather,
+    ]
     assert answered[0] == whole[-1]
 
 

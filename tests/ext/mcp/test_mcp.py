@@ -77,7 +77,7 @@ async def results(tools: ToolSet, *calls: ToolCallMessage) -> list[ToolResultMes
     async with MiniAgents():
         messages = await soon(tools.run_all(calls))
     assert all(isinstance(message, ToolResultMessage) for message in messages)
-    return list(messages)  # type: ignore[arg-type]
+    return list(messages)
 
 
 async def test_the_servers_tools_come_with_its_own_names_descriptions_and_schemas(

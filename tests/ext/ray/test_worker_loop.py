@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from miniagents.ext.ray._wire import START, TOKENS
-from miniagents.ext.ray._worker import OUTBOX_EVENTS, _Outbox
-from miniagents.ext.ray._worker_loop import LoopTask, worker_loop
+from miniagents import InteractionContext, miniagent
+from miniagents.ext.ray._wire import INPUT_END, START, TOKENS, Call, dumps_arguments, dumps_settings
+from miniagents.ext.ray._worker import OUTBOX_EVENTS, _Outbox, serve_interaction
+from miniagents.ext.ray._worker_loop import LoopTask, run_on_loop, worker_loop
+from miniagents.messages import MessageTokenAppender
 
 pytestmark = pytest.mark.ray
 
@@ -57,3 +61,82 @@ async def test_the_outbox_holds_a_bounded_number_of_events_and_merges_tokens() -
     assert batch == [(START, 0, b"header"), (TOKENS, 0, ["t"] * (OUTBOX_EVENTS - 1) + ["u"])]
     await outbox.close()
     assert await outbox.batch() is None
+
+
+# -- ray.cancel's interrupt landing while the task's thread schedules work on the loop --------
+# Ray interrupts the task's thread wherever it is; seen in real runs: inside
+# call_soon_threadsafe (its _write_to_self), after the callback was queued.
+
+
+@miniagent
+async def _waiting_agent(ctx: InteractionContext, name: str) -> None:
+    reply = MessageTokenAppender()
+    ctx.reply(reply.promise)
+    reply.append("waiting")
+    await asyncio.Event().wait()
+
+
+def _interrupt_scheduling(monkeypatch: pytest.MonkeyPatch, nth_start: int) -> None:
+    """Raise KeyboardInterrupt right after the ``nth_start`` LoopTask start is queued."""
+    loop = worker_loop()
+    original: Callable[..., Any] = loop.call_soon_threadsafe
+    starts = [0]
+
+    def interrupted(callback: Callable[..., object], *args: object) -> object:
+        handle = original(callback, *args)
+        if getattr(callback, "__name__", "") == "_start":
+            starts[0] += 1
+            if starts[0] == nth_start:
+                raise KeyboardInterrupt  # what ray.cancel does to the task's thread
+        return handle
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", interrupted)
+
+
+def _pending_loop_tasks() -> list[str]:
+    async def pending() -> list[str]:
+        current = asyncio.current_task()
+        return sorted(
+            task.get_coro().__qualname__  # type: ignore[union-attr]
+            for task in asyncio.all_tasks()
+            if task is not current
+        )
+
+    return asyncio.run_coroutine_threadsafe(pending(), worker_loop()).result(10)
+
+
+def _call() -> Call:
+    alias = _waiting_agent.alias
+    arguments = dumps_arguments((), {"name": alias}, alias)
+    return Call(arguments, [(INPUT_END, None)], None, "key", dumps_settings({}))
+
+
+def test_an_interrupt_while_the_interaction_is_being_scheduled_cancels_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    served = serve_interaction(_waiting_agent, _call())
+    _interrupt_scheduling(monkeypatch, 1)  # ray.cancel at once: the task has just started
+    with pytest.raises(KeyboardInterrupt):
+        next(served)
+    monkeypatch.undo()
+    assert _pending_loop_tasks() == []  # the agent is not left running on the loop
+
+
+def test_an_interrupt_while_a_wait_is_being_scheduled_cancels_what_it_waits_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cancelled = threading.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    _interrupt_scheduling(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        run_on_loop(forever())
+    monkeypatch.undo()
+    assert cancelled.is_set()  # ended before the interrupt went on (no wait needed here)
+    assert _pending_loop_tasks() == []

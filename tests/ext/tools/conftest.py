@@ -1,4 +1,4 @@
-"""Fixtures of the tool loop tests: each provider, the fake server, an SDK client for it."""
+"""Fixtures of the tool loop tests: each provider API, the fake server, an SDK client for it."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from miniagents.testing import FakeLLMServer
-from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, SDKClient
+from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
 
 
-@pytest.fixture(params=[OPENAI, ANTHROPIC], ids=["openai", "anthropic"])
+@pytest.fixture(params=[OPENAI, ANTHROPIC, RESPONSES], ids=["openai", "anthropic", "responses"])
 def llm(request: pytest.FixtureRequest) -> LLM:
     return request.param  # type: ignore[no-any-return]
 

@@ -25,9 +25,27 @@ def ask(llm: LLM, client: SDKClient, messages: Any, **kwargs: Any) -> MessageSeq
 
 
 def conversation(llm: LLM, request: RecordedRequest) -> list[Any]:
-    """The messages of a request (OpenAI's without its system message)."""
-    messages: list[Any] = request.json["messages"]
-    return messages
+    """The messages of a request (OpenAI's without its system message).
+
+    The Responses API's input items, with each turn of tool calls (the assistant's text,
+    if any, then its ``function_call`` items) as one list, as ``wire_turn`` gives it.
+    """
+    if llm.name != "responses":
+        messages: list[Any] = request.json["messages"]
+        return messages
+    grouped: list[Any] = []
+    for item in request.json["input"]:
+        if item.get("type") == "function_call":
+            last = grouped[-1] if grouped else None
+            if isinstance(last, list):
+                last.append(item)
+            elif isinstance(last, dict) and last.get("role") == "assistant":
+                grouped[-1] = [last, item]
+            else:
+                grouped.append([item])
+        else:
+            grouped.append(item)
+    return grouped
 
 
 def wire_call(llm: LLM, call_id: str, name: str, arguments: str, input: Any) -> Any:
@@ -35,6 +53,8 @@ def wire_call(llm: LLM, call_id: str, name: str, arguments: str, input: Any) -> 
     if llm.name == "openai":
         function = {"name": name, "arguments": arguments}
         return {"id": call_id, "type": "function", "function": function}
+    if llm.name == "responses":
+        return {"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments}
     return {"type": "tool_use", "id": call_id, "name": name, "input": input}
 
 
@@ -42,6 +62,8 @@ def wire_turn(llm: LLM, text: str | None, calls: list[Any]) -> Any:
     """The assistant message of a turn of tool calls."""
     if llm.name == "openai":
         return {"role": "assistant", "content": text, "tool_calls": calls}
+    if llm.name == "responses":
+        return [{"role": "assistant", "content": text}, *calls] if text else calls
     blocks = [{"type": "text", "text": text}] if text else []
     return {"role": "assistant", "content": [*blocks, *calls]}
 
@@ -50,6 +72,11 @@ def wire_results(llm: LLM, results: list[tuple[str, str, bool]]) -> list[Any]:
     """The results of a turn, ``(call_id, text, is_error)``, as the provider's messages."""
     if llm.name == "openai":
         return [{"role": "tool", "tool_call_id": id_, "content": text} for id_, text, _ in results]
+    if llm.name == "responses":
+        return [
+            {"type": "function_call_output", "call_id": id_, "output": text}
+            for id_, text, _ in results
+        ]
     blocks = [
         {"type": "tool_result", "tool_use_id": id_, "content": text, "is_error": error}
         for id_, text, error in results

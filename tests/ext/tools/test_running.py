@@ -246,7 +246,7 @@ async def test_malformed_json_and_unknown_tools_give_error_results() -> None:
     assert str(results[1]) == (
         "There is no tool named 'mul'. The tools are: add. Call one of them by its exact name."
     )
-    assert [r.call_id for r in results] == ["c1", "c2"]  # type: ignore[attr-defined]
+    assert [r.call_id for r in results] == ["c1", "c2"]
 
 
 async def test_an_exception_of_the_tool_is_an_error_result_and_is_logged(

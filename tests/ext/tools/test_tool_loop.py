@@ -2,7 +2,7 @@
 
 The fake server (``miniagents.testing``) plays the model: each test scripts its tool
 calls and answers, then checks what the caller saw and what the model was sent back.
-Every test runs for both providers; concurrency is shown with events, never with timing.
+Every test runs for every provider API; concurrency is shown with events, never with timing.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import pytest
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
 from miniagents.ext.llm import (
+    LLMMessage,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
     LLMToolRoundsError,
     TokenUsage,
     ToolCallMessage,
@@ -76,8 +79,8 @@ async def test_a_single_call_its_result_then_the_answer(
         tokens = [[token async for token in promise] async for promise in reply]
         messages = await reply
     assert [type(message) for message in messages] == [
-        ToolCallMessage,
-        ToolResultMessage,
+        LLMToolCallMessage,
+        LLMToolResultMessage,
         llm.message_class,
     ]
     call, result, answer = messages
@@ -86,6 +89,10 @@ async def test_a_single_call_its_result_then_the_answer(
     # Anthropic's reply that is not streamed holds the arguments as an object: its JSON
     written = '{"a": 2, "b": 3}' if (llm.name, stream) == ("anthropic", False) else '{"a":2,"b":3}'
     assert (call.role, call.text, call.arguments_error) == ("assistant", written, None)
+    # every message of the reply is an LLMMessage: the calls and results know the model too
+    for message in messages:
+        assert isinstance(message, LLMMessage)
+        assert (message.model, message.agent_alias) == (llm.model, llm.alias)
     assert isinstance(result, ToolResultMessage)
     assert (result.tool_name, result.call_id, result.is_error, result.text) == (
         "add",
@@ -113,6 +120,16 @@ async def test_a_single_call_its_result_then_the_answer(
                         "parameters": schema,
                         "description": "Add two numbers.",
                     },
+                }
+            ]
+        elif llm.name == "responses":
+            assert described == [
+                {
+                    "type": "function",
+                    "name": "add",
+                    "parameters": schema,
+                    "strict": False,
+                    "description": "Add two numbers.",
                 }
             ]
         else:
@@ -156,10 +173,10 @@ async def test_the_calls_of_a_round_run_concurrently(
         ("c2", "right met left", False),
     ]
     assert [type(message) for message in messages] == [
-        ToolCallMessage,
-        ToolCallMessage,
-        ToolResultMessage,
-        ToolResultMessage,
+        LLMToolCallMessage,
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        LLMToolResultMessage,
         llm.message_class,
     ]
     calls = [wire_call(llm, f"c{n}", name, "{}", {}) for n, name in [(1, "left"), (2, "right")]]
@@ -180,15 +197,16 @@ async def test_several_rounds_each_sent_back_with_the_text_said_before_the_calls
         messages = await ask(llm, client, "Weather, and 20 + 1?", tools=[add, get_weather])
     assert [type(message) for message in messages] == [
         llm.message_class,
-        ToolCallMessage,
-        ToolResultMessage,
-        ToolCallMessage,
-        ToolResultMessage,
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        LLMToolCallMessage,
+        LLMToolResultMessage,
         llm.message_class,
     ]
     said, answer = messages[0], messages[-1]
     assert said.text == "Let me look."
-    assert said.finish_reason == llm.pick(("tool_calls", "tool_use"))  # type: ignore[attr-defined]
+    reason = llm.pick(("tool_calls", "tool_use", "completed"))
+    assert said.finish_reason == reason  # type: ignore[attr-defined]
     assert said.usage is None  # type: ignore[attr-defined]  # the answer counts every call
     assert answer.text == "Sunny, and 21."
     assert [message.text for message in messages[2::2]] == ["Sunny in Paris", "21"]
@@ -271,11 +289,11 @@ async def test_the_round_limit_ends_a_runaway_loop_with_an_error_naming_agent_an
         "prompt) when to stop calling tools."
     )
     assert [type(message).__name__ for message in seen] == [
-        "ToolCallMessage",
-        "ToolResultMessage",
-        "ToolCallMessage",
-        "ToolResultMessage",
-        "ToolCallMessage",  # the call of one round too many: not run
+        "LLMToolCallMessage",
+        "LLMToolResultMessage",
+        "LLMToolCallMessage",
+        "LLMToolResultMessage",
+        "LLMToolCallMessage",  # the call of one round too many: not run
     ]
     assert len(server.requests) == 3
     assert server.pending == 1
@@ -434,8 +452,8 @@ async def test_an_agent_that_passes_the_reply_on_passes_on_every_call_and_result
     async with MiniAgents():
         messages = await assistant.inquire("1 + 1?")
     assert [type(message) for message in messages] == [
-        ToolCallMessage,
-        ToolResultMessage,
+        LLMToolCallMessage,
+        LLMToolResultMessage,
         llm.message_class,
     ]
     assert [message.text for message in messages] == ['{"a":1,"b":1}', "2", "2."]

@@ -12,7 +12,13 @@ from miniagents import Message, MiniAgents
 from miniagents.chat_history import ChatHistoryError
 from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.ext.history_agents import markdown_history_agent
-from miniagents.ext.llm import ToolCallMessage, ToolResultMessage, UserMessage
+from miniagents.ext.llm import (
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    ToolCallMessage,
+    ToolResultMessage,
+    UserMessage,
+)
 from miniagents.ext.llm.openai import OpenAIMessage
 from miniagents.testing import FakeLLMServer, ToolCall
 from miniagents.utils import adialog_loop
@@ -113,8 +119,8 @@ async def test_a_dialog_with_tool_calls_resumes_from_its_file_with_them_in_the_p
     saved = await ChatHistoryMD(path).load()
     assert [type(message) for message in saved] == [
         UserMessage,
-        ToolCallMessage,
-        ToolResultMessage,
+        LLMToolCallMessage,  # with the model and the agent: what the agent replied
+        LLMToolResultMessage,
         llm.message_class,
     ]
 

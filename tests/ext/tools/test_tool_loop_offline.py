@@ -11,6 +11,8 @@ import pytest
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.llm import (
     LLMCall,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
     LLMToolRoundsError,
     PromptText,
     TokenUsage,
@@ -58,10 +60,10 @@ async def test_tool_rules_call_the_tools_at_once_then_the_model_answers_with_the
         tokens = [[token async for token in promise] async for promise in reply]
         messages = await reply
     assert [type(message) for message in messages] == [
-        ToolCallMessage,
-        ToolCallMessage,
-        ToolResultMessage,
-        ToolResultMessage,
+        LLMToolCallMessage,
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        LLMToolResultMessage,
         OfflineMessage,
     ]
     first, second = messages[:2]
@@ -112,15 +114,15 @@ async def test_a_script_of_calls_and_texts_runs_several_rounds() -> None:
         messages = await agent.inquire("Add things.")
     names = [type(message).__name__ for message in messages]
     assert names == [
-        "ToolCallMessage",
-        "ToolResultMessage",
-        "ToolCallMessage",
-        "ToolCallMessage",
-        "ToolResultMessage",
-        "ToolResultMessage",
+        "LLMToolCallMessage",
+        "LLMToolResultMessage",
+        "LLMToolCallMessage",
+        "LLMToolCallMessage",
+        "LLMToolResultMessage",
+        "LLMToolResultMessage",
         "OfflineMessage",
     ]
-    assert [message.call_id for message in messages[:6]] == [  # type: ignore[attr-defined]
+    assert [message.call_id for message in messages[:6]] == [  # type: ignore[union-attr]
         "offline_call_1",
         "offline_call_1",
         "offline_call_2",
@@ -131,12 +133,12 @@ async def test_a_script_of_calls_and_texts_runs_several_rounds() -> None:
     (last_call,) = seen
     assert [type(item).__name__ for item in last_call.messages] == [
         "PromptText",
-        "ToolCallMessage",
-        "ToolResultMessage",
-        "ToolCallMessage",
-        "ToolCallMessage",
-        "ToolResultMessage",
-        "ToolResultMessage",
+        "LLMToolCallMessage",
+        "LLMToolResultMessage",
+        "LLMToolCallMessage",
+        "LLMToolCallMessage",
+        "LLMToolResultMessage",
+        "LLMToolResultMessage",
     ]
     assert [tool.name for tool in last_call.tools] == ["add"]
     assert messages[-1].text == (

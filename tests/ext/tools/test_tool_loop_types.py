@@ -18,6 +18,7 @@ from typing_extensions import assert_type
 from miniagents import InteractionContext, MessageSequencePromise, miniagent
 from miniagents.ext.llm import (
     LLMCall,
+    LLMReply,
     PromptItem,
     PromptText,
     ToolCallDelta,
@@ -34,7 +35,7 @@ from miniagents.ext.llm.offline import (
     offline_agent,
     one_per_call,
 )
-from miniagents.ext.llm.openai import create_openai_agent, openai_agent
+from miniagents.ext.llm.openai import OpenAIMessage, create_openai_agent, openai_agent
 from miniagents.ext.tools import Tool
 
 
@@ -60,7 +61,10 @@ def check_tools_accepted() -> None:
     openai_agent.inquire("Hi", tools=[researcher, add, greet, Clock(name="clock")])
     anthropic_agent.inquire("Hi", tools=(add,), max_tool_rounds=3)
     offline_agent.inquire("Hi", tools=[researcher.fork(question="x"), lambda: "now"])
-    assert_type(openai_agent.fork(tools=[add]).inquire("Hi"), MessageSequencePromise)
+    assert_type(
+        openai_agent.fork(tools=[add]).inquire("Hi"),
+        MessageSequencePromise[LLMReply[OpenAIMessage]],
+    )
     create_openai_agent(model="gpt-4o", tools=[add, researcher], max_tool_rounds=5)
     create_anthropic_agent(model="claude", tools=[greet])
     create_offline_agent(

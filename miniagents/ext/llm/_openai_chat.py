@@ -1,0 +1,156 @@
+"""The Chat Completions API of ``openai_agent`` (its default API): requests and replies.
+
+::
+
+    call:     system "Be brief." | user "What is this?" + image | call c1 | result c1
+    messages: {"role": "system", ...}
+              {"role": "user", "content": [{"type": "text", ...}, {"type": "image_url", ...}]}
+              {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", ...}]}
+              {"role": "tool", "tool_call_id": "c1", "content": "..."}
+    stream:   chunks: delta.content tokens | delta.tool_calls (id and name, then arguments)
+              | finish_reason | usage (``stream_options.include_usage``)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from miniagents.ext.llm.errors import LLMResponseError
+from miniagents.ext.llm.prompt import PromptText, arguments_json
+from miniagents.ext.llm.provider import (
+    Finish,
+    LLMCall,
+    LLMEvent,
+    OutputFormat,
+    ToolCallDelta,
+    ToolCallStart,
+)
+from miniagents.ext.llm.sdk_calls import sdk_arguments
+from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.tool import Tool
+
+if TYPE_CHECKING:
+    from miniagents.ext.llm.openai import OpenAIOptions
+
+__all__ = ["chat_reply"]
+
+
+async def chat_reply(api: Any, call: LLMCall, options: OpenAIOptions) -> AsyncIterator[LLMEvent]:
+    """Stream a reply of ``client.chat.completions``: its tokens and calls, then a ``Finish``."""
+    messages = _messages(call)
+    create = api.chat.completions.create
+    arguments = sdk_arguments(create, options, "The OpenAI SDK's chat.completions")
+    if call.tools:
+        arguments["tools"] = [_tool(tool) for tool in call.tools]
+    if call.output_format is not None:
+        arguments["response_format"] = _response_format(call.output_format)
+    if not call.stream:
+        completion = await create(model=call.model, messages=messages, **arguments)
+        choice = completion.choices[0]
+        yield choice.message.content or ""
+        for called in choice.message.tool_calls or ():
+            function = getattr(called, "function", None)  # not a "custom" tool call
+            if function is not None:
+                yield ToolCallStart(called.id, function.name)
+                yield ToolCallDelta(called.id, function.arguments or "")
+        yield Finish(choice.finish_reason, *_usage(completion.usage))
+        return
+    arguments.setdefault("stream_options", {"include_usage": True})
+    stream_options = arguments["stream_options"]
+    wants_usage = isinstance(stream_options, Mapping) and bool(stream_options.get("include_usage"))
+    finish_reason: str | None = None
+    usage = None
+    ids: dict[int, str] = {}  # the id of each call, by its index in the reply
+    stream = await create(model=call.model, messages=messages, stream=True, **arguments)
+    async with stream:
+        async for chunk in stream:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            for choice in chunk.choices[:1]:
+                delta = choice.delta
+                if delta is not None and delta.content:
+                    yield delta.content
+                for called in (delta.tool_calls if delta is not None else None) or ():
+                    for event in _call_events(called, ids):
+                        yield event
+                if choice.finish_reason is not None:
+                    finish_reason = choice.finish_reason
+    if finish_reason is None or (wants_usage and usage is None):
+        raise LLMResponseError(
+            "The OpenAI stream ended before its final event (the reply is incomplete)."
+        )
+    yield Finish(finish_reason, *_usage(usage))
+
+
+def _messages(call: LLMCall) -> list[dict[str, Any]]:
+    """The conversation in Chat Completions' terms.
+
+    A run of tool calls joins the assistant message before it (or makes one); each result
+    is a ``tool`` message. A message with images has content parts: its text, then an
+    ``image_url`` part per image (a ``data:`` URL for bytes).
+    """
+    messages: list[dict[str, Any]] = []
+    if call.system:
+        messages.append({"role": "system", "content": call.system})
+    for item in call.messages:
+        if isinstance(item, PromptText):
+            messages.append({"role": item.role, "content": _content(item)})
+        elif isinstance(item, ToolCallMessage):
+            last = messages[-1] if messages else None
+            if last is None or last["role"] != "assistant":
+                last = {"role": "assistant", "content": None}
+                messages.append(last)
+            function = {"name": item.tool_name, "arguments": arguments_json(item)}
+            entry = {"id": item.call_id, "type": "function", "function": function}
+            last.setdefault("tool_calls", []).append(entry)
+        else:
+            messages.append({"role": "tool", "tool_call_id": item.call_id, "content": item.text})
+    return messages
+
+
+def _content(item: PromptText) -> str | list[dict[str, Any]]:
+    """A message's content: its text, or its parts when it has images."""
+    if not item.images:
+        return item.text
+    parts: list[dict[str, Any]] = [{"type": "text", "text": item.text}] if item.text else []
+    for image in item.images:
+        url: dict[str, Any] = {"url": image.data_url}
+        if image.detail is not None:
+            url["detail"] = image.detail
+        parts.append({"type": "image_url", "image_url": url})
+    return parts
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
+    if tool.description:
+        function["description"] = tool.description
+    return {"type": "function", "function": function}
+
+
+def _response_format(output: OutputFormat) -> dict[str, Any]:
+    schema: dict[str, Any] = {"name": output.name, "schema": dict(output.schema)}
+    schema["strict"] = output.strict
+    if output.description:
+        schema["description"] = output.description
+    return {"type": "json_schema", "json_schema": schema}
+
+
+def _call_events(called: Any, ids: dict[int, str]) -> list[LLMEvent]:
+    """The events of one ``tool_calls`` delta: a start for a new index, then its arguments."""
+    events: list[LLMEvent] = []
+    function = called.function
+    call_id = ids.get(called.index)
+    if call_id is None:
+        call_id = ids[called.index] = called.id or f"call_{called.index}"
+        events.append(ToolCallStart(call_id, (function.name if function else None) or ""))
+    if function is not None and function.arguments:
+        events.append(ToolCallDelta(call_id, function.arguments))
+    return events
+
+
+def _usage(usage: Any) -> tuple[int | None, int | None]:
+    if usage is None:
+        return None, None
+    return usage.prompt_tokens, usage.completion_tokens

@@ -1,0 +1,242 @@
+"""The Responses API of ``openai_agent`` (``api="responses"``): requests and replies.
+
+::
+
+    call:   system "Be brief." | user "What is this?" + image | call c1 | result c1
+    input:  instructions="Be brief."
+            {"role": "user", "content": [{"type": "input_text"}, {"type": "input_image"}]}
+            {"type": "function_call", "call_id": "c1", "name": ..., "arguments": "{...}"}
+            {"type": "function_call_output", "call_id": "c1", "output": "..."}
+    stream: response.created | response.output_text.delta tokens
+            | response.output_item.added (function_call: call_id, name)
+            | response.function_call_arguments.delta | response.completed (status, usage)
+
+A stream ends with ``response.completed`` or ``response.incomplete`` (the reply was cut:
+its finish reason says why, e.g. ``max_output_tokens``); ``response.failed`` and ``error``
+events, and a stream that ends without one of those, are ``LLMResponseError`` s.
+
+The typed options go by the Responses API's names: ``max_tokens`` and
+``max_completion_tokens`` as ``max_output_tokens``, ``reasoning_effort`` as
+``reasoning.effort``; ``temperature`` and ``top_p`` as they are. ``stop``, ``seed``,
+``presence_penalty``, ``frequency_penalty`` and ``logit_bias`` exist in Chat Completions
+only: giving one is an ``LLMConfigurationError``, before any request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from miniagents.ext.llm.errors import LLMConfigurationError, LLMResponseError
+from miniagents.ext.llm.prompt import PromptText, arguments_json
+from miniagents.ext.llm.provider import (
+    Finish,
+    LLMCall,
+    LLMEvent,
+    OutputFormat,
+    ToolCallDelta,
+    ToolCallStart,
+)
+from miniagents.ext.llm.sdk_calls import sdk_arguments
+from miniagents.ext.llm.sdk_errors import reported_error
+from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.tool import Tool
+
+if TYPE_CHECKING:
+    from miniagents.ext.llm.openai import OpenAIOptions
+
+__all__ = ["responses_reply"]
+
+_RENAMED = {
+    "max_tokens": "max_output_tokens",
+    "max_completion_tokens": "max_output_tokens",
+    "temperature": "temperature",
+    "top_p": "top_p",
+}
+"""The typed options the Responses API takes, and its names for them."""
+
+
+async def responses_reply(
+    api: Any, call: LLMCall, options: OpenAIOptions
+) -> AsyncIterator[LLMEvent]:
+    """Stream a reply of ``client.responses``: its tokens and calls, then a ``Finish``."""
+    create = api.responses.create
+    arguments = sdk_arguments(
+        create, options, "The OpenAI SDK's responses", _typed_options(options)
+    )
+    if call.system:
+        arguments["instructions"] = call.system
+    if call.tools:
+        arguments["tools"] = [_tool(tool) for tool in call.tools]
+    if call.output_format is not None:
+        given = arguments.get("text")
+        text = dict(given) if isinstance(given, Mapping) else {}
+        arguments["text"] = {**text, "format": _text_format(call.output_format)}
+    request = _input(call)
+    if not call.stream:
+        response = await create(model=call.model, input=request, **arguments)
+        for event in _output_events(response):
+            yield event
+        return
+    calls: dict[str, str] = {}  # the call id of each function call item, by the item's id
+    argued: set[str] = set()  # the items whose arguments came
+    final: Any = None
+    stream = await create(model=call.model, input=request, stream=True, **arguments)
+    async with stream:
+        async for event in stream:
+            kind = event.type
+            if kind == "response.output_text.delta":
+                yield event.delta
+            elif kind == "response.function_call_arguments.delta":
+                argued.add(event.item_id)
+                yield ToolCallDelta(calls.get(event.item_id, event.item_id), event.delta)
+            elif kind == "response.output_item.added" and event.item.type == "function_call":
+                item = event.item
+                calls[item.id or item.call_id] = item.call_id
+                yield ToolCallStart(item.call_id, item.name)
+                if item.arguments:
+                    argued.add(item.id or item.call_id)
+                    yield ToolCallDelta(item.call_id, item.arguments)
+            elif kind == "response.function_call_arguments.done" and event.item_id not in argued:
+                argued.add(event.item_id)  # the arguments came whole, without deltas
+                yield ToolCallDelta(calls.get(event.item_id, event.item_id), event.arguments)
+            elif kind in ("response.completed", "response.incomplete"):
+                final = event.response
+            elif kind == "response.failed":
+                raise _failed(event.response)
+            elif kind == "error":
+                raise reported_error("OpenAI", event.message, event.code)
+    if final is None:
+        raise LLMResponseError(
+            "The OpenAI stream ended before its final event (the reply is incomplete): no "
+            "response.completed event came."
+        )
+    yield Finish(_finish_reason(final), *_usage(final.usage))
+
+
+def _typed_options(options: OpenAIOptions) -> dict[str, object]:
+    """The typed call options given, by the Responses API's names.
+
+    Raises:
+        LLMConfigurationError: for an option of Chat Completions only, or both
+            ``max_tokens`` and ``max_completion_tokens``.
+    """
+    typed: dict[str, object] = {}
+    for name, value in options.typed_call_options().items():
+        if name == "reasoning_effort":
+            typed["reasoning"] = {"effort": value}
+            continue
+        renamed = _RENAMED.get(name)
+        if renamed is None:
+            raise LLMConfigurationError(
+                f"The Responses API has no option {name!r} (it belongs to Chat Completions): "
+                f"leave it out with api='responses', or use api='chat_completions'."
+            )
+        if renamed in typed:
+            raise LLMConfigurationError(
+                "max_tokens and max_completion_tokens are both max_output_tokens in the "
+                "Responses API: give only one of them."
+            )
+        typed[renamed] = value
+    return typed
+
+
+def _input(call: LLMCall) -> list[dict[str, Any]]:
+    """The conversation as the Responses API's input items.
+
+    A text turn is a message (its content: the text, or ``input_text`` and
+    ``input_image`` parts when it has images); a tool call is a ``function_call`` item
+    and its result a ``function_call_output`` item.
+    """
+    items: list[dict[str, Any]] = []
+    for item in call.messages:
+        if isinstance(item, PromptText):
+            items.append({"role": item.role, "content": _content(item)})
+        elif isinstance(item, ToolCallMessage):
+            items.append(
+                {
+                    "type": "function_call",
+                    "call_id": item.call_id,
+                    "name": item.tool_name,
+                    "arguments": arguments_json(item),
+                }
+            )
+        else:
+            items.append(
+                {"type": "function_call_output", "call_id": item.call_id, "output": item.text or ""}
+            )
+    return items
+
+
+def _content(item: PromptText) -> str | list[dict[str, Any]]:
+    if not item.images:
+        return item.text
+    parts: list[dict[str, Any]] = [{"type": "input_text", "text": item.text}] if item.text else []
+    parts.extend(
+        {"type": "input_image", "image_url": image.data_url, "detail": image.detail or "auto"}
+        for image in item.images
+    )
+    return parts
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    """A function tool; not strict, since a tool's schema need not meet strict mode's rules."""
+    described: dict[str, Any] = {
+        "type": "function",
+        "name": tool.name,
+        "parameters": tool.parameters,
+        "strict": False,
+    }
+    if tool.description:
+        described["description"] = tool.description
+    return described
+
+
+def _text_format(output: OutputFormat) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "type": "json_schema",
+        "name": output.name,
+        "schema": dict(output.schema),
+        "strict": output.strict,
+    }
+    if output.description:
+        described["description"] = output.description
+    return described
+
+
+def _output_events(response: Any) -> list[LLMEvent]:
+    """The events of a reply that was not streamed: its text, its calls, its ``Finish``."""
+    if response.status == "failed":
+        raise _failed(response)
+    texts: list[str] = []
+    events: list[LLMEvent] = []
+    for item in response.output or ():
+        if item.type == "message":
+            texts += [part.text for part in item.content if part.type == "output_text"]
+        elif item.type == "function_call":
+            events += [
+                ToolCallStart(item.call_id, item.name),
+                ToolCallDelta(item.call_id, item.arguments or ""),
+            ]
+    return ["".join(texts), *events, Finish(_finish_reason(response), *_usage(response.usage))]
+
+
+def _failed(response: Any) -> LLMResponseError:
+    error = response.error
+    if error is None:
+        return reported_error("OpenAI", None, None, failed=True)
+    return reported_error("OpenAI", error.message, error.code, failed=True)
+
+
+def _finish_reason(response: Any) -> str | None:
+    """The status (``completed``), or why an incomplete reply stopped (``max_output_tokens``)."""
+    details = response.incomplete_details
+    if response.status == "incomplete" and details is not None and details.reason:
+        return str(details.reason)
+    return None if response.status is None else str(response.status)
+
+
+def _usage(usage: Any) -> tuple[int | None, int | None]:
+    if usage is None:
+        return None, None
+    return usage.input_tokens, usage.output_tokens

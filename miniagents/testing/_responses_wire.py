@@ -1,0 +1,247 @@
+"""The OpenAI Responses wire format (``POST /v1/responses``), as the fake speaks it.
+
+A reply is a ``response`` object, or a stream of named events, each with its
+``sequence_number``::
+
+    response.created | response.in_progress
+    | response.output_item.added (message) | response.content_part.added
+    | response.output_text.delta ...       (one per text token)
+    | response.output_text.done | response.content_part.done | response.output_item.done
+    | response.output_item.added (function_call: call_id, name)   (per tool call)
+    | response.function_call_arguments.delta ... | ....done | response.output_item.done
+    | response.completed                   (or response.incomplete: max_output_tokens, ...)
+
+There is no ``data: [DONE]``. Failures mid-stream are an ``error`` event or a
+``response.failed`` event (status ``failed``, with the error's code and message).
+Requests the API would refuse get its 400 (see ``_responses_checks``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from miniagents.testing._openai_wire import OpenAIWire
+from miniagents.testing._responses_checks import refusal
+from miniagents.testing._script import TO_RESPONSES, Provider
+from miniagents.testing._wire import Event, Rendering, StreamPlan
+
+__all__ = ["ResponsesWire"]
+
+_OPENAI = OpenAIWire()
+"""What the Responses API shares with Chat Completions: call ids, error bodies, headers."""
+
+
+class ResponsesWire:
+    """Renders replies and errors as the Responses API does."""
+
+    provider: Provider = "openai_responses"
+
+    def reply_id(self, serial: int) -> str:
+        """``resp_fake00000001``."""
+        return f"resp_fake{serial:08d}"
+
+    def call_id(self, serial: int) -> str:
+        """``call_fake00000001``, as Chat Completions."""
+        return _OPENAI.call_id(serial)
+
+    def finish_reason(self, given: str | None, has_calls: bool) -> str:
+        """``completed``, or why the response is incomplete; other vocabularies translated."""
+        reason = given or "completed"
+        return TO_RESPONSES.get(reason, reason)
+
+    def validate(self, body: object) -> str | None:
+        """Why the API would refuse this body, if it would (see ``_responses_checks``)."""
+        return refusal(body)
+
+    def body(self, rendering: Rendering) -> dict[str, Any]:
+        """A ``response`` object (with ``failed_after``: one of status ``failed``)."""
+        reply = rendering.reply
+        if reply.failed_after is not None:
+            failed = _response(rendering, "failed", [])
+            failed["error"] = _error(reply.error_type, reply.error_message)
+            return failed
+        return _response(rendering, _status(rendering), _output(rendering), usage=True)
+
+    def stream(self, rendering: Rendering) -> StreamPlan:
+        """The events of a streamed reply."""
+        plan = StreamPlan()
+        numbers = itertools.count()
+
+        def event(kind: str, **fields: Any) -> Event:
+            return (kind, {"type": kind, "sequence_number": next(numbers), **fields})
+
+        plan.add(event("response.created", response=_response(rendering, "in_progress", [])))
+        plan.add(event("response.in_progress", response=_response(rendering, "in_progress", [])))
+        done: list[Event] = []  # the events that end the last output item
+        output = _output(rendering)
+        index = 0
+        if rendering.tokens or not rendering.calls:
+            message = output[index]
+            where: dict[str, Any] = {"item_id": message["id"], "output_index": index}
+            started = {**message, "status": "in_progress", "content": []}
+            plan.add(event("response.output_item.added", output_index=index, item=started))
+            empty = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            plan.add(event("response.content_part.added", **where, content_index=0, part=empty))
+            for token in rendering.tokens:
+                delta = event(
+                    "response.output_text.delta", **where, content_index=0, delta=token, logprobs=[]
+                )
+                plan.add(delta, content=True)
+            part = message["content"][0]
+            done = [
+                event(
+                    "response.output_text.done",
+                    **where,
+                    content_index=0,
+                    text=rendering.text,
+                    logprobs=[],
+                ),
+                event("response.content_part.done", **where, content_index=0, part=part),
+                event("response.output_item.done", output_index=index, item=message),
+            ]
+            index += 1
+        for rendered in rendering.calls:
+            plan.body.extend((item, False) for item in done)
+            item = output[index]
+            where = {"item_id": item["id"], "output_index": index}
+            started = {**item, "status": "in_progress", "arguments": ""}
+            plan.add(event("response.output_item.added", output_index=index, item=started))
+            for piece in rendered.call.deltas():
+                delta = event("response.function_call_arguments.delta", **where, delta=piece)
+                plan.add(delta, content=True)
+            done = [
+                event(
+                    "response.function_call_arguments.done",
+                    **where,
+                    name=rendered.call.name,
+                    arguments=rendered.call.text,
+                ),
+                event("response.output_item.done", output_index=index, item=item),
+            ]
+            index += 1
+        plan.closing.extend(done)
+        status = _status(rendering)
+        final = _response(rendering, status, output, usage=True)
+        kind = "response.completed" if status == "completed" else "response.incomplete"
+        plan.final.append(event(kind, response=final))
+        return plan
+
+    def error_event(self, error_type: str | None, message: str | None) -> Event:
+        """``event: error`` with the error's code and message."""
+        error = {
+            "type": "error",
+            "sequence_number": 0,
+            **_error(error_type, message),
+            "param": None,
+        }
+        return ("error", error)
+
+    def failed_event(
+        self, rendering: Rendering, error_type: str | None, message: str | None
+    ) -> Event:
+        """``response.failed``: the response with status ``failed`` and its error."""
+        failed = _response(rendering, "failed", [])
+        failed["error"] = _error(error_type, message)
+        return (
+            "response.failed",
+            {"type": "response.failed", "sequence_number": 0, "response": failed},
+        )
+
+    def malformed_event(self, rendering: Rendering) -> Event:
+        """A text delta cut in the middle of its JSON."""
+        return (
+            "response.output_text.delta",
+            b'{"type":"response.output_text.delta","sequence_number":1,"item_id":"msg_',
+        )
+
+    def error_body(self, status: int, message: str | None, request_id: str) -> dict[str, Any]:
+        """``{"error": {"message", "type", "param", "code"}}``, as Chat Completions."""
+        return _OPENAI.error_body(status, message, request_id)
+
+    def id_headers(self, request_id: str) -> dict[str, str]:
+        """``x-request-id`` (and ``openai-processing-ms``), as Chat Completions."""
+        return _OPENAI.id_headers(request_id)
+
+
+def _error(code: str | None, message: str | None) -> dict[str, Any]:
+    return {
+        "code": code or "server_error",
+        "message": message or "The server had an error while processing your request.",
+    }
+
+
+def _status(rendering: Rendering) -> str:
+    return "completed" if rendering.finish_reason == "completed" else "incomplete"
+
+
+def _output(rendering: Rendering) -> list[dict[str, Any]]:
+    """The output items: the message (if there is text, or nothing else), then the calls."""
+    serial = rendering.id.removeprefix("resp_")
+    output: list[dict[str, Any]] = []
+    if rendering.tokens or not rendering.calls:
+        text = {"type": "output_text", "text": rendering.text, "annotations": [], "logprobs": []}
+        output.append(
+            {
+                "id": f"msg_{serial}",
+                "type": "message",
+                "status": "completed",
+                "role": "assistant",
+                "content": [text],
+            }
+        )
+    for number, rendered in enumerate(rendering.calls):
+        output.append(
+            {
+                "id": f"fc_{serial}_{number}",
+                "type": "function_call",
+                "status": "completed",
+                "call_id": rendered.id,
+                "name": rendered.call.name,
+                "arguments": rendered.call.text,
+            }
+        )
+    return output
+
+
+def _response(
+    rendering: Rendering, status: str, output: list[dict[str, Any]], *, usage: bool = False
+) -> dict[str, Any]:
+    request = rendering.request
+    incomplete = None if status != "incomplete" else {"reason": rendering.finish_reason}
+    return {
+        "id": rendering.id,
+        "object": "response",
+        "created_at": rendering.created,
+        "status": status,
+        "background": False,
+        "error": None,
+        "incomplete_details": incomplete,
+        "instructions": request.get("instructions"),
+        "max_output_tokens": request.get("max_output_tokens"),
+        "model": rendering.model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": request.get("store", True),
+        "temperature": request.get("temperature", 1.0),
+        "text": request.get("text") or {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": request.get("tools", []),
+        "top_p": request.get("top_p", 1.0),
+        "truncation": "disabled",
+        "usage": _usage(rendering) if usage else None,
+        "user": None,
+        "metadata": {},
+    }
+
+
+def _usage(rendering: Rendering) -> dict[str, Any]:
+    return {
+        "input_tokens": rendering.input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": rendering.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": rendering.input_tokens + rendering.output_tokens,
+    }

@@ -1,0 +1,150 @@
+"""``ImagePart``: an image a message carries next to its text, and ``message.images``."""
+
+from __future__ import annotations
+
+import base64
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+
+from miniagents.errors import ImagePartError, MessageTypeError
+from miniagents.messages import ImagePart, Message
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x80"  # a PNG's signature; not UTF-8
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF"
+GIF = b"GIF89a\x01\x00\x01\x00"
+WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 "
+PNG64 = base64.b64encode(PNG).decode()
+URL = "https://example.com/cat.png"
+
+
+# -- ImagePart -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "media_type"),
+    [(PNG, "image/png"), (JPEG, "image/jpeg"), (GIF, "image/gif"), (WEBP, "image/webp")],
+)
+def test_the_media_type_of_bytes_is_told_from_the_bytes(data: bytes, media_type: str) -> None:
+    image = ImagePart(data=data)
+    assert (image.data, image.media_type, image.url) == (data, media_type, None)
+    assert ImagePart(data=b"any bytes", media_type=media_type).media_type == media_type
+
+
+def test_a_data_url_and_base64_text_are_the_same_image_as_the_bytes() -> None:
+    image = ImagePart(data=PNG)
+    assert image.data_url == f"data:image/png;base64,{PNG64}"
+    assert image.base64 == PNG64
+    assert ImagePart(url=image.data_url) == image
+    from_text = ImagePart.model_validate({"data": PNG64})  # base64 text, as in JSON
+    assert from_text == image
+    assert from_text.hash_key == image.hash_key
+    by_url = ImagePart(url=URL, detail="low")
+    assert (by_url.data_url, by_url.base64, by_url.media_type) == (URL, None, None)
+
+
+def test_an_image_is_frozen_hashable_and_equal_by_content() -> None:
+    image = ImagePart(data=PNG)
+    same = ImagePart(data=bytes(PNG), media_type="image/png")
+    assert image == same
+    assert hash(image) == hash(same)
+    assert image.hash_key == same.hash_key
+    assert image != ImagePart(data=PNG + b"\x00")
+    assert image != ImagePart(url=URL)
+    with pytest.raises(pydantic.ValidationError):
+        image.url = URL  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(image)) == image
+
+
+def test_repr_shows_the_size_of_bytes_not_the_bytes() -> None:
+    assert repr(ImagePart(data=PNG)) == "ImagePart(data=<19 bytes>, media_type='image/png')"
+    assert repr(ImagePart(url=URL, detail="high")) == f"ImagePart(url='{URL}', detail='high')"
+
+
+def test_as_json_bytes_are_base64_and_only_the_fields_set_are_written() -> None:
+    image = ImagePart(data=PNG)
+    assert image.model_dump(mode="json") == {"data": PNG64, "media_type": "image/png"}
+    assert ImagePart.model_validate(image.model_dump(mode="json")) == image
+    assert ImagePart.model_validate_json(image.model_dump_json()) == image
+    assert ImagePart(url=URL).model_dump(mode="json") == {"url": URL}
+
+
+def test_an_image_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(JPEG)
+    assert ImagePart.from_file(path) == ImagePart(data=JPEG, media_type="image/jpeg")
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(pydantic.ValidationError, match="The media type of these bytes is unknown"):
+        ImagePart.from_file(tmp_path / "notes.txt")
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ({}, "either url=... or data=..."),
+        ({"url": URL, "data": PNG}, "either url=... or data=..."),
+        ({"data": b""}, "The data is empty"),
+        ({"data": b"plain text"}, "The media type of these bytes is unknown"),
+        ({"data": PNG, "media_type": "image/bmp"}, "'image/bmp' is not one the LLM APIs take"),
+        ({"data": "not base64!"}, "The data given as text must be the image's bytes in base64"),
+        ({"url": "data:image/png,rawtext"}, "A data: URL of an image must be base64-encoded"),
+        ({"url": "file:///tmp/cat.png"}, "The url must be an http(s) URL"),
+        ({"url": URL, "media_type": "image/png"}, "The media_type goes with data=... only"),
+    ],
+)
+def test_an_image_that_cannot_be_sent_is_refused_when_it_is_made(
+    given: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(pydantic.ValidationError) as raised:
+        ImagePart(**given)
+    assert says in str(raised.value)
+    [entry] = raised.value.errors()
+    assert isinstance(entry["ctx"]["error"], ImagePartError)
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ({"url": URL, "detail": "medium"}, "Input should be 'auto', 'low' or 'high'"),
+        ({"ulr": URL}, "Extra inputs are not permitted"),
+    ],
+)
+def test_an_image_with_a_field_pydantic_refuses_is_refused_too(
+    given: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(pydantic.ValidationError, match=says):
+        ImagePart(**given)
+
+
+# -- images in messages --------------------------------------------------------------------
+
+
+def test_a_message_carries_images_next_to_its_text() -> None:
+    images = (ImagePart(url=URL), ImagePart(data=PNG))
+    message = Message(role="user", text="What is this?", images=images)
+    assert message.images == images
+    assert str(message) == "What is this?"  # the text, images aside
+    # a list is frozen into a tuple, as in every Frozen model
+    assert message == Message(role="user", text="What is this?", images=list(images))
+    assert message != Message(role="user", text="What is this?")
+    assert message.hash_key != Message(role="user", text="What is this?").hash_key
+    assert Message(role="user", text="No image.").images == ()
+    assert str(Message(images=images, note="x")) == '{"note":"x"}'  # no bytes in the text
+
+
+@pytest.mark.parametrize(
+    ("images", "says"),
+    [
+        (["https://example.com/cat.png"], "must be ImagePart objects, not str"),
+        ([{"url": URL}], "must be ImagePart objects, not FrozenDict"),
+        (ImagePart(url=URL), "not images=ImagePart(...)"),
+    ],
+)
+def test_images_that_are_not_image_parts_are_refused_when_read(images: Any, says: str) -> None:
+    message = Message(text="Look.", images=images)
+    with pytest.raises(MessageTypeError) as raised:
+        _ = message.images
+    assert says in str(raised.value)
