@@ -1,9 +1,10 @@
-"""Structured output against the fake server: OpenAI Chat Completions and Anthropic Messages.
+"""Structured output against the fake server: OpenAI Chat Completions and Responses, Anthropic.
 
 The real SDK clients talk to ``miniagents.testing`` on a local port. Each test runs for
-both providers: the schema goes in the API's own field (``response_format`` /
-``output_config.format``), the answer is the output type, validated; an answer that does
-not validate goes back to the model; partial objects stream before the answer ends.
+the three APIs: the schema goes in the API's own field (``response_format`` /
+``text.format`` / ``output_config.format``), the answer is the output type, validated; an
+answer that does not validate goes back to the model; partial objects stream before the
+answer ends.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from miniagents.ext.llm import TokenUsage
 from miniagents.ext.llm.errors import LLMOutputValidationError
 from miniagents.ext.llm.structured import partial_outputs, structured
 from miniagents.testing import FakeLLMServer
-from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, SDKClient
+from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 WAIT = 5.0
 
 
-@pytest.fixture(params=[OPENAI, ANTHROPIC], ids=["openai", "anthropic"])
+@pytest.fixture(params=[OPENAI, ANTHROPIC, RESPONSES], ids=["openai", "anthropic", "responses"])
 def llm(request: pytest.FixtureRequest) -> LLM:
     return request.param  # type: ignore[no-any-return]
 
@@ -110,6 +111,10 @@ async def test_the_schema_goes_in_the_apis_own_field_strict(
         assert body["response_format"]["type"] == "json_schema"
         assert asked["name"] == "Weather"
         assert body["response_format"]["json_schema"]["description"] == "The weather in a city."
+    elif llm.name == "responses":
+        assert body["text"]["format"]["type"] == "json_schema"
+        assert asked["name"] == "Weather"
+        assert body["text"]["format"]["description"] == "The weather in a city."
     else:
         assert body["output_config"]["format"]["type"] == "json_schema"
     assert asked["strict"] is True
@@ -157,7 +162,8 @@ async def test_an_invalid_answer_goes_back_to_the_model_with_its_errors(
     assert isinstance(messages[0], Weather)
     assert messages[0].celsius == 21.5
     assert len(server.requests) == 2
-    retry = server.requests[1].json["messages"]
+    retried = server.requests[1].json
+    retry = retried["input"] if llm.name == "responses" else retried["messages"]
     assert retry[-2]["role"] == "assistant"
     assert "warm" in json.dumps(retry[-2]["content"])
     assert retry[-1]["role"] == "user"
@@ -268,6 +274,12 @@ async def test_the_server_refuses_a_schema_that_is_not_strict(
             "json_schema": {"name": "A", "schema": schema, "strict": True},
         }
         create: Any = client.chat.completions.create  # type: ignore[union-attr]
+    elif llm.name == "responses":
+        body["input"] = body.pop("messages")
+        body["text"] = {
+            "format": {"type": "json_schema", "name": "A", "schema": schema, "strict": True}
+        }
+        create = client.responses.create  # type: ignore[union-attr]
     else:
         body["max_tokens"] = 10
         body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
