@@ -60,7 +60,8 @@ right for the extensions)::
         ├── LLMAuthenticationError                  a missing or refused API key
         ├── LLMRequestError                         any other 4xx: the request was refused
         ├── LLMResponseError                        a malformed, incomplete or failed stream
-        └── LLMToolRoundsError                      the model kept calling tools: max_tool_rounds
+        ├── LLMToolRoundsError                      the model kept calling tools: max_tool_rounds
+        └── LLMOutputValidationError                a structured answer that did not validate
 
 Errors raised by a stream's producer or an agent (your code, an SDK) are not wrapped:
 they reach every consumer with their own type. Assigning a field of a ``Frozen`` model raises
@@ -112,6 +113,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.llm.errors import LLMConfigurationError as LLMConfigurationError
     from miniagents.ext.llm.errors import LLMConnectionError as LLMConnectionError
     from miniagents.ext.llm.errors import LLMError as LLMError
+    from miniagents.ext.llm.errors import LLMOutputValidationError as LLMOutputValidationError
     from miniagents.ext.llm.errors import LLMRateLimitError as LLMRateLimitError
     from miniagents.ext.llm.errors import LLMRequestError as LLMRequestError
     from miniagents.ext.llm.errors import LLMResponseError as LLMResponseError
@@ -144,6 +146,7 @@ _LAZY: dict[str, str] = {
             "LLMConfigurationError",
             "LLMConnectionError",
             "LLMError",
+            "LLMOutputValidationError",
             "LLMRateLimitError",
             "LLMRequestError",
             "LLMResponseError",

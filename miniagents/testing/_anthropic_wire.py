@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from miniagents.testing._output_format import check_output_format
 from miniagents.testing._script import OPENAI_TO_ANTHROPIC, Provider
 from miniagents.testing._wire import Event, Rendering, StreamPlan, check_base64, check_ranges
 
@@ -74,6 +75,7 @@ class AnthropicWire:
             check_ranges(body, _RANGES)
             or _check_tool_blocks(messages, "tools" in body)
             or _check_images(messages)
+            or check_output_format(body)
         )
 
     def body(self, rendering: Rendering) -> dict[str, Any]:

@@ -16,14 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from miniagents.testing._output_format import check_output_format
 from miniagents.testing._script import ANTHROPIC_TO_OPENAI, Provider
-from miniagents.testing._wire import (
-    Event,
-    Rendering,
-    StreamPlan,
-    check_image_url,
-    check_ranges,
-)
+from miniagents.testing._wire import Event, Rendering, StreamPlan, check_image_url, check_ranges
 
 __all__ = ["OpenAIWire"]
 
@@ -90,6 +85,7 @@ class OpenAIWire:
             or _check_tool_messages(messages)
             or _check_images(messages)
             or _check_response_format(body.get("response_format"))
+            or check_output_format(body)
         )
 
     def body(self, rendering: Rendering) -> dict[str, Any]:

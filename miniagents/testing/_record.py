@@ -11,6 +11,7 @@ from typing import Any, Literal, cast
 
 from miniagents.messages.image import ImagePart
 from miniagents.testing._http import POLL_INTERVAL
+from miniagents.testing._output_format import output_format
 from miniagents.testing._script import Failure, Provider, Reply
 from miniagents.testing._wire import turns
 from miniagents.testing.errors import FakeLLMServerTimeout
@@ -65,6 +66,16 @@ class RecordedRequest:
     def json(self) -> dict[str, Any]:
         """The JSON body as an object (empty if the body was not a JSON object)."""
         return cast("dict[str, Any]", self.body) if isinstance(self.body, dict) else {}
+
+    @property
+    def output_format(self) -> dict[str, Any] | None:
+        """The structured output the request asked for: ``{"name", "schema", "strict"}``.
+
+        Read from Chat Completions ``response_format``, the Responses API's ``text.format``
+        or Anthropic's ``output_config.format`` (``name`` ``None`` there, ``strict`` true);
+        ``None`` for a request that asked for none.
+        """
+        return output_format(self.json)
 
     @property
     def images(self) -> tuple[ImagePart, ...]:

@@ -4,13 +4,15 @@ A missing ``model`` or ``input``; a parameter of Chat Completions (``messages``,
 ``max_tokens``, ``stop``, ...); a numeric option out of range; a ``function_call_output``
 without its ``function_call``, or the reverse; an ``input_image`` without a valid URL or a
 ``detail``; a function tool without a name or parameters; a ``json_schema`` text format
-without a name or a schema.
+without a name or a schema, or a strict one that strict mode does not allow
+(see :mod:`miniagents.testing._output_format`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from miniagents.testing._output_format import check_output_format
 from miniagents.testing._wire import check_image_url, check_ranges
 
 __all__ = ["refusal"]
@@ -54,6 +56,7 @@ def refusal(body: object) -> str | None:
         or _check_images(items)
         or _check_tools(body.get("tools"))
         or _check_format(body.get("text"))
+        or check_output_format(body)
     )
 
 

@@ -55,6 +55,8 @@ OpenAIAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
     DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
     DefaultNamedArg(int, 'max_tool_rounds'),
+    DefaultNamedArg(type[Message] | None, 'output_type'),
+    DefaultNamedArg(int, 'output_retries'),
     DefaultNamedArg(openai.AsyncOpenAI | None, 'async_client'),
     DefaultNamedArg(Literal['chat_completions', 'responses'], 'api'),
     DefaultNamedArg(int | None, 'max_tokens'),
@@ -78,6 +80,8 @@ AnthropicAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
     DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
     DefaultNamedArg(int, 'max_tool_rounds'),
+    DefaultNamedArg(type[Message] | None, 'output_type'),
+    DefaultNamedArg(int, 'output_retries'),
     DefaultNamedArg(anthropic.AsyncAnthropic | None, 'async_client'),
     DefaultNamedArg(int, 'max_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
@@ -95,6 +99,8 @@ OfflineAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
     DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
     DefaultNamedArg(int, 'max_tool_rounds'),
+    DefaultNamedArg(type[Message] | None, 'output_type'),
+    DefaultNamedArg(int, 'output_retries'),
     DefaultNamedArg(Script | None, 'reply'),
     DefaultNamedArg(float, 'token_delay'),
     DefaultNamedArg(int | None, 'max_tokens'),
@@ -113,6 +119,7 @@ _USED_IN_ALIASES = (
     Script,
     ToolRule,
     ToolLike,
+    Message,
 )
 
 

@@ -8,7 +8,9 @@ images: ``ImagePart``, re-exported here). Given ``tools=[...]``, they call the m
 loop: the reply streams an ``LLMToolCallMessage`` per call and an ``LLMToolResultMessage``
 per result (each round's calls run concurrently), then the answer. Every message of the
 reply is an ``LLMMessage`` (``model``, ``agent_alias``, ...), and the agents' types say so:
-``openai_agent`` is a ``MiniAgent[P, LLMReply[OpenAIMessage]]``.
+``openai_agent`` is a ``MiniAgent[P, LLMReply[OpenAIMessage]]``. Given ``output_type=``
+(typed: ``structured(agent, Weather)``, from :mod:`miniagents.ext.llm.structured`), the
+answer is a validated instance of it, its partial objects streaming meanwhile.
 Each agent is made by :func:`make_llm_agent` from an options class (its exact parameters)
 and a provider (:mod:`miniagents.ext.llm.provider`); so is yours. Importing this package
 does not import any SDK.
@@ -16,11 +18,12 @@ does not import any SDK.
 The modules: ``provider`` (the provider interface), ``llm_agent`` (``make_llm_agent`` and
 the tool loop), ``prompt`` (messages into a prompt), ``messages`` (the message classes),
 ``errors``, ``sdk_calls`` and ``sdk_errors`` (what the SDK-backed providers share),
-``llm_logger``, ``from_env``, one module per provider, and ``offline_script`` (what the
-offline model says).
+``llm_logger``, ``from_env``, ``structured`` (structured output), one module per provider,
+and ``offline_script`` (what the offline model says).
 """
 
 from miniagents.ext.llm.errors import LLMError as LLMError
+from miniagents.ext.llm.errors import LLMOutputValidationError as LLMOutputValidationError
 from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
 from miniagents.ext.llm.llm_agent import make_llm_agent as make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage as AssistantMessage
@@ -43,6 +46,9 @@ from miniagents.ext.llm.provider import OutputFormat as OutputFormat
 from miniagents.ext.llm.provider import ToolCallDelta as ToolCallDelta
 from miniagents.ext.llm.provider import ToolCallStart as ToolCallStart
 from miniagents.ext.llm.provider import call_option as call_option
+from miniagents.ext.llm.structured import PartialOutputs as PartialOutputs
+from miniagents.ext.llm.structured import partial_outputs as partial_outputs
+from miniagents.ext.llm.structured import structured as structured
 from miniagents.ext.tools.messages import ToolCallMessage as ToolCallMessage
 from miniagents.ext.tools.messages import ToolResultMessage as ToolResultMessage
 from miniagents.messages.image import ImagePart as ImagePart
@@ -57,12 +63,14 @@ __all__ = [
     "LLMEvent",
     "LLMMessage",
     "LLMOptions",
+    "LLMOutputValidationError",
     "LLMProvider",
     "LLMReply",
     "LLMToolCallMessage",
     "LLMToolResultMessage",
     "LLMToolRoundsError",
     "OutputFormat",
+    "PartialOutputs",
     "PromptItem",
     "PromptText",
     "SystemMessage",
@@ -74,4 +82,6 @@ __all__ = [
     "UserMessage",
     "call_option",
     "make_llm_agent",
+    "partial_outputs",
+    "structured",
 ]

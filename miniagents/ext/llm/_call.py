@@ -14,12 +14,13 @@ so any wire format plugs in (see :mod:`miniagents.ext.llm.provider`).
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TypeVar
 
+from miniagents.ext.llm._answer import Answer, invalid_answer, retry_prompt
+from miniagents.ext.llm._output_schema import output_format_of
 from miniagents.ext.llm._turn import Turn
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMTimeoutError, LLMToolRoundsError
 from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage, TokenUsage
@@ -30,6 +31,7 @@ from miniagents.ext.tools.messages import ToolResultMessage
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.sentinels import DEFAULT
@@ -60,7 +62,7 @@ async def run_call(
     context = llm_settings()
     stream = context.stream_llm_tokens_by_default if options.stream is None else options.stream
     stall_timeout = _stall_timeout(options, context, alias)
-    max_rounds = _max_tool_rounds(options, alias)
+    max_rounds = _count(options, "max_tool_rounds", 1, alias)
     call_options = options.call_options()
     tool_set = _tool_set(options.tools or (), alias)
     tools = tuple(tool_set)
@@ -79,39 +81,66 @@ async def run_call(
             "or None to wait as long as it takes."
         )
 
+    output_type = options.output_type
+    output = None if output_type is None else output_format_of(output_type)
+    retries = _count(options, "output_retries", 0, alias)
+    answer = None if output_type is None else Answer(ctx, output_type, metadata)
     usage = TokenUsage()
-    for rounds in itertools.count():
-        call = LLMCall(model, stream, system, prompt, call_options, tools)
-        turn = Turn(ctx, message_class, metadata)
-        if not tools:
-            turn.open_text()  # known before the first token, as the only message
-        await turn.stream(provider, call, options, stall_timeout, stalled)
-        usage = _added(usage, turn.finish)
-        turn.complete(usage=usage)
-        calls = await turn.call_messages()
-        _log(context, ctx, call, turn, calls)
-        if not calls:
-            return
-        if rounds == max_rounds:
-            raise LLMToolRoundsError(
-                f"The agent {alias} stopped its tool loop: the model {model!r} asked for "
-                f"tools again after {max_rounds} rounds of tool calls (its max_tool_rounds). "
-                f"Give it more with {alias.lower()}.fork(max_tool_rounds=...), or tell the "
-                "model (e.g. in the system prompt) when to stop calling tools."
-            )
-        running = [  # all start now, concurrently
-            tool_set.run(called, result_class=LLMToolResultMessage, **known) for called in calls
-        ]
-        ctx.reply(running)
-        try:
-            done = [await result for result in running]
-        except BaseException:  # cancelled: so are the tools, read by anyone or not
-            for result in running:
-                result.cancel()
-            raise
-        answered = [result for result in done if isinstance(result, ToolResultMessage)]
-        said = [PromptText("assistant", "".join(turn.texts))] if turn.texts else []
-        prompt = (*prompt, *said, *calls, *answered)
+    rounds = 0
+    try:
+        while True:
+            call = LLMCall(model, stream, system, prompt, call_options, tools, output)
+            turn = Turn(ctx, message_class, metadata)
+            if answer is not None:
+                answer.start_try()
+                turn.text_sink = answer.feed
+                if not tools:
+                    answer.open()
+            elif not tools:
+                turn.open_text()  # known before the first token, as the only message
+            await turn.stream(provider, call, options, stall_timeout, stalled)
+            usage = _added(usage, turn.finish)
+            turn.complete(usage=usage)
+            calls = await turn.call_messages()
+            if answer is not None and not calls:
+                errors = answer.settle(turn.finish, usage)
+                _log(context, ctx, call, turn, calls, answer.promise if not errors else None)
+                if not errors:
+                    return
+                if retries == 0:
+                    raise invalid_answer(alias, model, answer, errors, options)
+                retries -= 1
+                prompt = (*prompt, *retry_prompt(answer, errors))
+                continue
+            _log(context, ctx, call, turn, calls)
+            if not calls:
+                return
+            if rounds == max_rounds:
+                raise LLMToolRoundsError(
+                    f"The agent {alias} stopped its tool loop: the model {model!r} asked for "
+                    f"tools again after {max_rounds} rounds of tool calls (its "
+                    f"max_tool_rounds). Give it more with {alias.lower()}.fork("
+                    "max_tool_rounds=...), or tell the model (e.g. in the system prompt) "
+                    "when to stop calling tools."
+                )
+            rounds += 1
+            running = [  # all start now, concurrently
+                tool_set.run(called, result_class=LLMToolResultMessage, **known) for called in calls
+            ]
+            ctx.reply(running)
+            try:
+                done = [await result for result in running]
+            except BaseException:  # cancelled: so are the tools, read by anyone or not
+                for result in running:
+                    result.cancel()
+                raise
+            answered = [result for result in done if isinstance(result, ToolResultMessage)]
+            said = [PromptText("assistant", "".join(turn.texts))] if turn.texts else []
+            prompt = (*prompt, *said, *calls, *answered)
+    except BaseException as error:
+        if answer is not None:
+            answer.fail(error)
+        raise
 
 
 def _added(usage: TokenUsage, finish: Finish) -> TokenUsage:
@@ -126,19 +155,19 @@ def _added(usage: TokenUsage, finish: Finish) -> TokenUsage:
     )
 
 
-def _max_tool_rounds(options: LLMOptions, alias: str) -> int:
-    """The agent's ``max_tool_rounds``, checked.
+def _count(options: LLMOptions, name: str, least: int, alias: str) -> int:
+    """The agent's option ``name`` (``max_tool_rounds``, ``output_retries``), checked.
 
     Raises:
-        LLMConfigurationError: if it is not a whole number of at least 1.
+        LLMConfigurationError: if it is not a whole number of at least ``least``.
     """
-    rounds = options.max_tool_rounds
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+    count = getattr(options, name)
+    if isinstance(count, bool) or not isinstance(count, int) or count < least:
         raise LLMConfigurationError(
-            f"The max_tool_rounds of the agent {alias} must be a whole number of at least 1, "
-            f"got {rounds!r}. Set it with {alias.lower()}.fork(max_tool_rounds=...)."
+            f"The {name} of the agent {alias} must be a whole number of at least {least}, "
+            f"got {count!r}. Set it with {alias.lower()}.fork({name}=...)."
         )
-    return rounds
+    return count
 
 
 def _stall_timeout(options: LLMOptions, context: LLMSettings, alias: str) -> float | None:
@@ -170,6 +199,7 @@ def _log(
     call: LLMCall,
     turn: Turn,
     calls: list[LLMToolCallMessage],
+    answer: MessagePromise | None = None,
 ) -> None:
     """Send the call's prompt and response to the LLM logger agent, if there is one.
 
@@ -184,6 +214,10 @@ def _log(
 
         logger = llm_logger_agent
     response: MessageType = [] if turn.text is None else turn.text.promise
+    if answer is not None:
+        response = answer
+    elif not calls and turn.text is None:  # a structured answer refused
+        response = Message(text="".join(turn.texts), role="assistant", refused=True)
     if calls:
         response = Message(
             text="".join(turn.texts),

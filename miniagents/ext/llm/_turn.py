@@ -47,6 +47,7 @@ class Turn:
         ctx: The interaction whose reply gets the messages.
         message_class: The class of the text message (the provider's).
         metadata: The text message's metadata known at once (role, model, agent alias).
+        text_sink: Where the text goes instead of a text message (a structured answer).
     """
 
     ctx: InteractionContext
@@ -56,6 +57,7 @@ class Turn:
     calls: dict[str, MessageTokenAppender] = field(default_factory=dict)
     finish: Finish = field(default_factory=Finish)
     texts: list[str] = field(default_factory=list)
+    text_sink: Callable[[str], None] | None = None
 
     def _reply(self, appender: MessageTokenAppender) -> MessageTokenAppender:
         task = asyncio.current_task()
@@ -80,7 +82,10 @@ class Turn:
         if isinstance(event, str):
             if event:
                 self.texts.append(event)
-                self.open_text().append(event)
+                if self.text_sink is not None:
+                    self.text_sink(event)
+                else:
+                    self.open_text().append(event)
         elif isinstance(event, ToolCallDelta):
             call = self.calls.get(event.call_id)
             if call is None:
@@ -139,7 +144,7 @@ class Turn:
         The text message gets the finish reason (and, for the answer, ``answer``: e.g. the
         usage); the calls parse their arguments.
         """
-        if not self.calls:
+        if not self.calls and self.text_sink is None:
             self.open_text()
         if self.text is not None:
             extra = {} if self.calls else answer

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
-    LLMConfigurationError,
     LLMResponseError,
 )
 from miniagents.ext.llm.llm_agent import make_llm_agent
@@ -34,11 +33,12 @@ from miniagents.ext.llm.provider import (
     LLMCall,
     LLMEvent,
     LLMOptions,
+    OutputFormat,
     ToolCallDelta,
     ToolCallStart,
     call_option,
 )
-from miniagents.ext.llm.sdk_calls import import_sdk, sdk_arguments
+from miniagents.ext.llm.sdk_calls import accepts, import_sdk, sdk_arguments
 from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
@@ -100,11 +100,6 @@ class AnthropicProvider:
 
     async def reply(self, call: LLMCall, options: AnthropicOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply's tokens, then one ``Finish``."""
-        if call.output_format is not None:
-            raise LLMConfigurationError(
-                "The Anthropic agent does not support structured output (an output_format) "
-                "yet: ask for JSON in the prompt, or use openai_agent."
-            )
         sdk = import_sdk("anthropic", "Anthropic")
         api: Any = options.async_client
         if api is None and not (
@@ -125,6 +120,8 @@ class AnthropicProvider:
         messages = _messages(call)
         if call.tools:
             arguments["tools"] = [_tool(tool) for tool in call.tools]
+        if call.output_format is not None:
+            _ask_output_format(create, arguments, call.output_format)
         if not call.stream:
             reply = await create(model=call.model, messages=messages, **arguments)
             yield "".join(block.text for block in reply.content if block.type == "text")
@@ -230,6 +227,19 @@ def _results(message: dict[str, Any]) -> bool:
     """Whether a user message holds tool results only (more may join it)."""
     content = message["content"]
     return isinstance(content, list) and all(part["type"] == "tool_result" for part in content)
+
+
+def _ask_output_format(create: Any, arguments: dict[str, object], output: OutputFormat) -> None:
+    """Ask for structured output (``output_config.format``), in the body for an older SDK."""
+    given = arguments.get("output_config")
+    config = {**(given if isinstance(given, Mapping) else {})}
+    config["format"] = {"type": "json_schema", "schema": dict(output.schema)}
+    if accepts(create, "output_config"):
+        arguments["output_config"] = config
+    else:
+        body = arguments.get("extra_body")
+        body = {**(body if isinstance(body, Mapping) else {}), "output_config": config}
+        arguments["extra_body"] = body
 
 
 def _tool(tool: Tool) -> dict[str, Any]:

@@ -13,11 +13,15 @@ with the SDK's exception kept as ``__cause__``::
     ├── LLMAuthenticationError                  a missing or refused API key
     ├── LLMRequestError                         any other 4xx: the request was refused
     ├── LLMResponseError                        a malformed, incomplete or failed response stream
-    └── LLMToolRoundsError                      the model asked for tools more than max_tool_rounds
-                                                times in a row (a runaway tool loop)
+    ├── LLMToolRoundsError                      the model asked for tools more than max_tool_rounds
+    │                                           times in a row (a runaway tool loop)
+    └── LLMOutputValidationError                the structured answer did not validate, after
+                                                output_retries retries
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 from miniagents.promising.errors import MiniAgentsError
 
@@ -26,6 +30,7 @@ __all__ = [
     "LLMConfigurationError",
     "LLMConnectionError",
     "LLMError",
+    "LLMOutputValidationError",
     "LLMRateLimitError",
     "LLMRequestError",
     "LLMResponseError",
@@ -87,3 +92,25 @@ class LLMToolRoundsError(LLMError):
     The message names the agent and the limit; the calls and results of the rounds that
     ran were in the reply before it.
     """
+
+
+class LLMOutputValidationError(LLMError):
+    """The model's structured answer did not validate, even after ``output_retries`` retries.
+
+    Each answer that did not validate went back to the model with its errors; the last
+    one is here.
+
+    Attributes:
+        errors: The validation errors of the last answer, as pydantic gives them
+            (``type``, ``loc``, ``msg``, ...); invalid JSON is one error of type
+            ``json_invalid``.
+        text: The last answer's text.
+    """
+
+    def __init__(
+        self, message: str, errors: Sequence[Mapping[str, object]] = (), text: str = ""
+    ) -> None:
+        """Make the error from its message, the validation errors and the refused answer."""
+        super().__init__(message)
+        self.errors = tuple(errors)
+        self.text = text

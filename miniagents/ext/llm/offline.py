@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.offline_script import (
@@ -73,7 +73,8 @@ class OfflineOptions(LLMOptions):
         reply: The reply: a text, a tool call (``CallTool``) or a list of them, an
             iterator of those (one per call), or a function of the ``LLMCall``; by
             default a deterministic reply built from the prompt (with tool results: the
-            results, one per line).
+            results, one per line), or, with an ``output_type``, a sample of its JSON
+            schema (texts "offline", numbers 0 or their bound, the first of each choice).
         token_delay: Seconds to wait before each token.
         max_tokens: The most tokens (words) the reply may have: a longer one is cut, with
             the finish reason "length".
@@ -98,12 +99,9 @@ class OfflineProvider:
 
     async def reply(self, call: LLMCall, options: OfflineOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply word by word (or as one token), then one ``Finish``."""
-        if call.output_format is not None:
-            raise LLMConfigurationError(
-                "The offline model does not support structured output (an output_format) "
-                "yet: script the JSON text as its reply instead."
-            )
         said = scripted_reply(options.reply, options.tool_rules or (), call)
+        if call.output_format is not None and options.reply is None and isinstance(said, str):
+            said = json.dumps(_sample(call.output_format.schema), ensure_ascii=False)
         prompt_words = sum(len((item.text or "").split()) for item in call.messages)
         calls = scripted_calls(said)
         if calls:
@@ -133,6 +131,34 @@ class OfflineProvider:
     def translate(self, error: BaseException) -> BaseException:
         """Errors of the offline model are already what they should be."""
         return error
+
+
+def _sample(schema: Mapping[str, Any], defs: Mapping[str, Any] | None = None) -> object:
+    """A value that follows a JSON schema: the offline model's structured answer."""
+    defs = defs if defs is not None else schema.get("$defs", {})
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return _sample(defs.get(ref.rsplit("/", 1)[-1], {}), defs)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        usable = [option for option in options if option.get("type") != "null"] or options
+        return _sample(usable[0], defs)
+    kind = schema.get("type")
+    kind = kind[0] if isinstance(kind, list) and kind else kind
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {name: _sample(value, defs) for name, value in properties.items()}
+    if kind in ("number", "integer"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", -1) + 1)
+        high = schema.get("maximum", schema.get("exclusiveMaximum", 1) - 1)
+        number = max(low, 0) if low > 0 else min(high, 0)
+        return int(number) if kind == "integer" else float(number)
+    samples = {"string": "offline", "boolean": False, "array": []}
+    return samples.get(str(kind))
 
 
 def _pieces(text: str, stream: bool) -> list[str]:

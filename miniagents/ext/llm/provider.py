@@ -34,6 +34,7 @@ from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.prompt import PromptItem
 from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike
+from miniagents.messages.message import Message
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 __all__ = [
@@ -187,6 +188,14 @@ class LLMOptions:
             reply streams every call, every result, then the answer.
         max_tool_rounds: The most rounds of tool calls in one reply (default 10): a model
             that asks for tools once more ends the reply with an ``LLMToolRoundsError``.
+        output_type: Structured output: a ``Message`` subclass with typed fields (e.g.
+            ``class Weather(Message): city: str``). The model is asked for JSON of those
+            fields (its API's own structured output), and the answer is an instance of
+            it, its fields validated and its text the JSON; see
+            :mod:`miniagents.ext.llm.structured` (``structured(agent, Weather)`` types it).
+        output_retries: How many times an answer that does not validate goes back to the
+            model with the errors (default 1); after that the reply fails with an
+            ``LLMOutputValidationError``.
     """
 
     model: str | None = None
@@ -196,6 +205,8 @@ class LLMOptions:
     extra_options: Mapping[str, object] | None = None
     tools: Sequence[ToolLike] | None = None
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
+    output_type: type[Message] | None = None
+    output_retries: int = 1
 
     def typed_call_options(self) -> dict[str, object]:
         """The typed call options given (see :func:`call_option`), those not ``None``."""

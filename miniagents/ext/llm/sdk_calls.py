@@ -14,7 +14,7 @@ from typing import Any
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMSDKMissingError
 from miniagents.ext.llm.provider import LLMOptions
 
-__all__ = ["import_sdk", "sdk_arguments"]
+__all__ = ["accepts", "import_sdk", "sdk_arguments"]
 
 
 def import_sdk(module: str, provider: str) -> Any:
@@ -72,6 +72,11 @@ def sdk_arguments(
         given = arguments.get("extra_body")
         arguments["extra_body"] = {**(given if isinstance(given, Mapping) else {}), **body}
     return arguments
+
+
+def accepts(create: Callable[..., object], name: str) -> bool:
+    """Whether the SDK method ``create`` takes the keyword argument ``name``."""
+    return _accepts(create)(name)
 
 
 def _accepts(create: Callable[..., object]) -> Callable[[str], bool]:

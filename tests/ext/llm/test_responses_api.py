@@ -31,7 +31,6 @@ from miniagents.ext.llm import (
     ToolCallMessage,
     ToolResultMessage,
 )
-from miniagents.ext.llm.anthropic import AnthropicOptions, AnthropicProvider
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMResponseError
 from miniagents.ext.llm.offline import OfflineOptions, OfflineProvider
 from miniagents.ext.llm.openai import OpenAIMessage, OpenAIOptions, OpenAIProvider, openai_agent
@@ -349,9 +348,8 @@ async def test_an_output_format_asks_each_openai_api_for_its_json_schema(
         assert body["response_format"] == {"type": "json_schema", "json_schema": schema}
 
 
-async def test_providers_without_structured_output_refuse_an_output_format() -> None:
-    call = LLMCall("m", True, None, (PromptText("user", "Weather?"),), {}, (), WEATHER)
-    with pytest.raises(LLMConfigurationError, match="does not support structured output"):
-        await drain(AnthropicProvider().reply(call, AnthropicOptions(model="m")))
-    with pytest.raises(LLMConfigurationError, match="does not support structured output"):
-        await drain(OfflineProvider().reply(call, OfflineOptions(token_delay=0)))
+async def test_the_offline_model_answers_an_output_format_with_json_of_its_schema() -> None:
+    call = LLMCall("m", False, None, (PromptText("user", "Weather?"),), {}, (), WEATHER)
+    events = await drain(OfflineProvider().reply(call, OfflineOptions(token_delay=0)))
+    text = "".join(event for event in events if isinstance(event, str))
+    assert set(json.loads(text)) == {"city", "celsius"}

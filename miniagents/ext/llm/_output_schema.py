@@ -1,0 +1,184 @@
+"""The JSON schema of a structured output type, and the validation of an answer against it.
+
+The schema holds the fields a ``Message`` subclass declares (its ``text`` aside: the text of
+the answer is the JSON itself). For the APIs' strict modes (OpenAI's ``strict: true``,
+Anthropic's structured outputs), every object lists all its properties as required and
+allows no others; a type that cannot be said that way (e.g. a ``dict[str, int]`` field, an
+object of any keys) gets a schema that is not strict.
+
+An answer validates with the output type itself, so its validators (``@field_validator``,
+``@model_validator``) run too.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any
+
+import pydantic_core
+from pydantic import ValidationError
+
+from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.provider import OutputFormat
+from miniagents.messages.message import Message
+
+__all__ = [
+    "PartialParser",
+    "error_summary",
+    "output_fields",
+    "output_format_of",
+    "validated_fields",
+]
+
+_OWN_FIELDS = frozenset(Message.model_fields)  # ``text``: the JSON, not a field of it
+
+
+def output_fields(output_type: type[Message]) -> tuple[str, ...]:
+    """The names of the fields the model writes: those ``output_type`` declares."""
+    return tuple(name for name in output_type.model_fields if name not in _OWN_FIELDS)
+
+
+@cache
+def output_format_of(output_type: type[Message]) -> OutputFormat:
+    """The ``OutputFormat`` that asks a model for an ``output_type`` (made once per type).
+
+    Raises:
+        LLMConfigurationError: if ``output_type`` is not a ``Message`` subclass with fields.
+    """
+    if not (isinstance(output_type, type) and issubclass(output_type, Message)):
+        raise LLMConfigurationError(
+            f"output_type must be a Message subclass with typed fields, got {output_type!r}: "
+            "e.g. `class Weather(Message): city: str; celsius: float`, then "
+            "output_type=Weather."
+        )
+    if not output_fields(output_type):
+        raise LLMConfigurationError(
+            f"The output type {output_type.__name__} declares no fields for the model to "
+            "fill in: declare them on the class, e.g. `city: str`."
+        )
+    schema: dict[str, Any] = output_type.model_json_schema(mode="validation")
+    for node in [schema, *schema.get("$defs", {}).values()]:
+        _as_written(node)
+    strict = _made_strict(schema)
+    own_doc = output_type.__dict__.get("__doc__")
+    return OutputFormat(
+        name=re.sub(r"[^a-zA-Z0-9_-]", "_", output_type.__name__)[:64],
+        schema=schema if strict is None else strict,
+        strict=strict is not None,
+        description=inspect.cleandoc(own_doc) if own_doc else None,
+    )
+
+
+_TEXT_SCHEMA = Message.model_json_schema()["properties"]["text"]
+
+
+def _as_written(node: dict[str, Any]) -> None:
+    """A ``Message`` (or ``Frozen``) model's schema as the model writes it, in place.
+
+    Without ``text`` (a message's text is its JSON, not a field of it), and closed: such
+    a model takes any metadata (``additionalProperties: true``), the model writes none.
+    """
+    properties = node.get("properties")
+    if not isinstance(properties, dict):
+        return
+    if properties.get("text") == _TEXT_SCHEMA:
+        del properties["text"]
+        node["required"] = [name for name in node.get("required", []) if name != "text"]
+    if node.get("additionalProperties") is True:
+        del node["additionalProperties"]
+
+
+def _made_strict(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """``schema`` for a strict mode (a copy), or ``None`` if it cannot be made strict."""
+    strict = copy.deepcopy(schema)
+    return strict if _strictify(strict) else None
+
+
+def _strictify(node: object) -> bool:
+    """Make every object of ``node`` closed with all its properties required, in place."""
+    if isinstance(node, list):
+        return all(_strictify(item) for item in node)
+    if not isinstance(node, dict):
+        return True
+    if node.get("type") == "object" or "properties" in node:
+        extra = node.get("additionalProperties", False)
+        if extra is not False or not node.get("properties"):
+            return False  # an object of any keys: no strict mode can say it
+        node["additionalProperties"] = False
+        node["required"] = list(node["properties"])
+    if "default" in node and node["default"] is None:
+        del node["default"]  # the strict modes refuse it; the field is nullable anyway
+    return all(_strictify(value) for value in node.values())
+
+
+def validated_fields(
+    output_type: type[Message], text: str
+) -> tuple[dict[str, object], list[dict[str, object]]]:
+    """The fields of an answer, validated as ``output_type``, or its errors.
+
+    Returns:
+        The fields (JSON-able values, by name) and no errors, or no fields and the errors
+        (pydantic's, or one ``json_invalid`` error for text that is not a JSON object).
+    """
+    try:
+        data = pydantic_core.from_json(text)
+    except ValueError as error:
+        return {}, [{"type": "json_invalid", "loc": (), "msg": f"Invalid JSON: {error}"}]
+    if not isinstance(data, dict):
+        found = type(data).__name__
+        return {}, [{"type": "model_type", "loc": (), "msg": f"Expected an object, got {found}"}]
+    try:
+        message = output_type.model_validate({**data, "text": text})
+    except ValidationError as error:
+        return {}, [dict(details) for details in error.errors(include_url=False)]
+    names = set(output_fields(output_type))
+    return message.model_dump(mode="json", include=names), []
+
+
+class PartialParser:
+    """Parses a JSON object token by token into the partial objects of an output type.
+
+    Unfinished strings count with what came of them (pydantic's partial JSON,
+    ``allow_partial="trailing-strings"``). A partial is given when the object so far
+    changed and validates as the output type (so not before its required fields came);
+    its text is the JSON so far.
+    """
+
+    __slots__ = ("_last", "_output_type", "text")
+
+    def __init__(self, output_type: type[Message]) -> None:
+        """Start on an empty text."""
+        self._output_type = output_type
+        self._last: object = None
+        self.text = ""
+
+    def feed(self, token: str) -> Message | None:
+        """Add a token; the new partial object, if there is one."""
+        self.text += token
+        try:
+            data = pydantic_core.from_json(self.text, allow_partial="trailing-strings")
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data == self._last:
+            return None
+        try:
+            partial = self._output_type.model_validate({**data, "text": self.text})
+        except ValidationError:
+            return None
+        self._last = data
+        return partial
+
+
+def error_summary(errors: Sequence[Mapping[str, object]], limit: int = 5) -> str:
+    """The errors in one line: ``where: what`` for each (at most ``limit``)."""
+    parts = []
+    for error in errors[:limit]:
+        loc = error.get("loc") or ()
+        where = ".".join(str(part) for part in loc) if isinstance(loc, tuple) else str(loc)
+        parts.append(f"{where or 'the answer'}: {error.get('msg')}")
+    more = len(errors) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

@@ -1,0 +1,214 @@
+"""Structured output: an LLM agent that answers with a validated ``Message`` subclass.
+
+Declare the answer as a ``Message`` subclass with typed fields, and give it to an LLM agent
+with :func:`structured` (typed) or ``output_type=`` (any agent made by ``make_llm_agent``)::
+
+    class Weather(Message):
+        city: str
+        celsius: float
+
+    weather_agent = structured(openai_agent.fork(model="gpt-4o-mini"), Weather)
+    weather = (await weather_agent.inquire("Weather in Paris?"))[0]  # a Weather, to mypy too
+
+``structured`` makes an agent that replies with the answer only (``MiniAgent[P, Weather]``);
+``output_type=`` keeps the whole reply (tool calls and results, then the answer).
+
+The model is asked for JSON of those fields through its API's own mechanism (OpenAI Chat
+Completions: ``response_format``, strict ``json_schema``; the Responses API: ``text.format``;
+Anthropic: ``output_config.format``; the offline model: its script, or a sample of the
+schema). The answer is an instance of the type: its fields validated by the type itself
+(validators included), its text the JSON, with the reply's metadata (``role``, ``model``,
+``finish_reason``, ``usage``, ...) as extra fields. An answer that does not validate goes
+back to the model with the errors, ``output_retries`` times (default 1); then the reply
+fails with an :class:`~miniagents.ext.llm.errors.LLMOutputValidationError`.
+
+**Partial objects.** The answer's message enters the reply as soon as the model starts
+writing it, but its text comes whole, once it has validated. Meanwhile
+:func:`partial_outputs` gives the objects parsed so far (pydantic's partial JSON), each an
+instance of the type, whenever one more field validates or a string grows::
+
+    tokens:    '{"city": "Pa'   'ris", "celsius": 2'   '1.5}'
+    partials:  (none: celsius missing)  Weather(city='Paris', celsius=2.0)  Weather(..., 21.5)
+    message:                                                             Weather(...) |
+
+An answer that did not validate had partials too: a retry's partials follow them. The JSON
+so far is parsed at each token only once someone asked for the partials.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ParamSpec, TypeVar, cast, overload
+from weakref import WeakKeyDictionary
+
+from reactivex import Observable, operators
+
+from miniagents.ext.llm._output_schema import PartialParser, output_format_of
+from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.sequence import MessageSequencePromise
+from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.interaction import InteractionContext
+from miniagents.promising.lowlevel import ReplayCore, core_of, stream_on
+from miniagents.promising.streamed_promise import StreamedPromise
+
+__all__ = ["PartialOutputs", "partial_outputs", "structured"]
+
+P = ParamSpec("P")
+OutputT = TypeVar("OutputT", bound=Message)
+
+
+class LivePartials:
+    """The partial objects of an answer being written, parsed only once someone asks.
+
+    Attributes:
+        core: The partials' record.
+        wanted: Whether anyone asked for them (until then, no token is parsed: parsing
+            the JSON so far at every token is the costly part).
+    """
+
+    __slots__ = ("core", "wanted")
+
+    def __init__(self) -> None:
+        """Open, unwanted."""
+        self.core: ReplayCore[Any] = ReplayCore(open_ended=True)
+        self.wanted = False
+
+
+_LIVE: WeakKeyDictionary[ReplayCore[Any], LivePartials] = WeakKeyDictionary()
+"""The partials of each structured answer still known, by the core of its message."""
+
+
+class PartialOutputs(StreamedPromise[OutputT, OutputT]):
+    """The partial objects of a structured answer: ``async for`` them, or observe them.
+
+    Replayable like every stream here: each consumer gets every partial from the first.
+    ``await`` it for the answer itself (the message, complete). Make one with
+    :func:`partial_outputs`.
+    """
+
+    __slots__ = ("_answer",)
+
+    _answer: MessagePromise[Message]
+
+    async def _resolve_whole(self, pieces: tuple[OutputT, ...]) -> OutputT:
+        return cast(OutputT, await self._answer)
+
+
+def structured(
+    agent: MiniAgent[P, Any], output_type: type[OutputT], *, output_retries: int = 1
+) -> MiniAgent[P, OutputT]:
+    """``agent`` answering with an ``output_type``, and only with it: typed for mypy.
+
+    The new agent takes ``agent``'s arguments (those bound stay bound) and replies with
+    exactly one message, the answer, typed ``OutputT``. Tool calls and results (with
+    ``tools=[...]``) run as usual but stay out of its reply; for the whole reply, calls
+    and results first, use ``agent.fork(output_type=...)`` (typed as ``agent``'s replies).
+
+    Args:
+        agent: An LLM agent (made by ``make_llm_agent``: ``openai_agent``,
+            ``anthropic_agent``, ``offline_agent``, ...), forked or not.
+        output_type: A ``Message`` subclass with typed fields: what the answer is.
+        output_retries: How many times an answer that does not validate goes back to the
+            model with the errors, before the reply fails.
+
+    Raises:
+        LLMConfigurationError: if ``output_type`` is not a ``Message`` subclass with fields.
+        AgentArgumentError: if ``agent`` is not an LLM agent (it takes no ``output_type``).
+    """
+    output_format_of(output_type)  # refuse a bad type now rather than at the first call
+    inner: MiniAgent[..., Message] = agent.fork(
+        output_type=output_type, output_retries=output_retries
+    )
+
+    async def run(ctx: InteractionContext, /, **arguments: object) -> None:
+        if "output_type" in arguments:
+            raise LLMConfigurationError(
+                f"This agent answers with a {output_type.__name__}: it takes no other "
+                "output_type. Make another with structured(agent, OtherType)."
+            )
+        ctx.reply(_answers(inner.inquire(ctx.messages, **arguments), output_type))
+
+    run.__signature__ = inspect.signature(agent.func)  # type: ignore[attr-defined]
+    run.__name__ = run.__qualname__ = getattr(agent.func, "__name__", "structured")
+    run.__module__ = agent.func.__module__
+    answering = MiniAgent(run, alias=agent.alias, description=agent.description)
+    return cast("MiniAgent[P, OutputT]", answering)
+
+
+async def _answers(
+    replies: MessageSequencePromise, output_type: type[Message]
+) -> AsyncIterator[MessagePromise]:
+    """The answers among an LLM agent's replies (its tool calls and results left out)."""
+    async for promise in replies:
+        if issubclass(promise.message_class, output_type):
+            yield promise
+
+
+@overload
+def partial_outputs(promise: MessagePromise[OutputT], /) -> PartialOutputs[OutputT]: ...
+
+
+@overload
+def partial_outputs(
+    promise: MessagePromise[Message], output_type: type[OutputT], /
+) -> PartialOutputs[OutputT]: ...
+
+
+def partial_outputs(
+    promise: MessagePromise[Message], output_type: type[Message] | None = None, /
+) -> PartialOutputs[Any]:
+    """The partial objects of a structured answer, as they stream.
+
+    For the answer of an LLM agent with an ``output_type``, the partials of every try of
+    the model, live from when they are first asked for (the JSON is parsed at each token
+    only then); for an answer complete before that, or any other message promise of
+    ``output_type`` (e.g. one read back from a history), the partials of its text.
+
+    Args:
+        promise: The answer's message promise (from the agent's reply): typed by its class
+            (a ``structured`` agent's replies are), or give ``output_type``.
+        output_type: The output type, for a promise typed ``MessagePromise[Message]`` (its
+            message class, or a base class of it).
+
+    Raises:
+        LLMConfigurationError: if the promise's messages are not ``output_type`` s.
+    """
+    expected = promise.message_class if output_type is None else output_type
+    if not issubclass(promise.message_class, expected) or expected is Message:
+        raise LLMConfigurationError(
+            f"This message is a {promise.message_class.__name__}, not a "
+            f"{expected.__name__} with fields: partial objects are those of a structured "
+            "answer (structured(agent, Weather) or output_type=Weather)."
+        )
+    live = _LIVE.get(core_of(promise))
+    if live is not None and (live.wanted or not live.core.done):
+        live.wanted = True
+        core = live.core
+    else:  # not an LLM's answer, or one complete before anyone asked: from its text
+        core = ReplayCore(promise.as_observable().pipe(_partials_of(expected)))
+    stream: PartialOutputs[Message] = stream_on(PartialOutputs, core)
+    stream._answer = promise
+    return stream
+
+
+def _register_partials(promise: MessagePromise, partials: LivePartials) -> None:
+    """Make ``partials`` the live partial objects of the answer ``promise`` (the agents do)."""
+    _LIVE[core_of(promise)] = partials
+
+
+def _partials_of(output_type: type[Message]) -> Callable[[Observable[str]], Observable[Message]]:
+    """An operator: the tokens of a JSON object in, its partial objects out."""
+    parser = PartialParser(output_type)
+
+    def operator(tokens: Observable[str]) -> Observable[Message]:
+        partials = tokens.pipe(operators.map(parser.feed))
+        return cast("Observable[Message]", partials.pipe(operators.filter(_is_partial)))
+
+    return operator
+
+
+def _is_partial(partial: Message | None) -> bool:
+    return partial is not None

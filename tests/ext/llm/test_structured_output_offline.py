@@ -1,0 +1,212 @@
+"""Structured output with the offline model, the schema it is asked for, and misuse.
+
+No network: the offline model answers with its script (a JSON text) or, unscripted, with a
+sample of the schema.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Literal
+
+import pytest
+from pydantic import Field
+
+from miniagents import Message, MessagePromise, MiniAgents
+from miniagents.errors import AgentArgumentError
+from miniagents.ext.llm import LLMToolCallMessage, LLMToolResultMessage
+from miniagents.ext.llm.errors import LLMConfigurationError, LLMOutputValidationError
+from miniagents.ext.llm.offline import CallTool, ScriptedReply, offline_agent, one_per_call
+from miniagents.ext.llm.structured import partial_outputs, structured
+
+
+class Weather(Message):
+    city: str
+    celsius: float
+
+
+class Trip(Message):
+    """A trip: where, how, and the weather there."""
+
+    destination: str
+    transport: Literal["train", "plane"]
+    nights: int = Field(ge=1)
+    weather: Weather | None = None
+    tags: tuple[str, ...] = ()
+
+
+def fast(**options: object) -> dict[str, object]:
+    return {"token_delay": 0, **options}
+
+
+async def test_unscripted_the_offline_model_answers_a_sample_of_the_schema() -> None:
+    async with MiniAgents():
+        (trip,) = await structured(offline_agent.fork(token_delay=0), Trip).inquire("Trip?")
+    assert isinstance(trip, Trip)
+    assert trip.destination == "offline"
+    assert trip.transport == "train"  # the first choice
+    assert trip.weather == Weather(city="offline", celsius=0.0)
+    assert trip.nights == 1  # the least the schema allows
+    assert json.loads(str(trip))["tags"] == []
+
+
+async def test_a_scripted_json_answer_streams_partials_then_the_answer() -> None:
+    script = '{"city": "Paris", "celsius": 21.5}'
+    agent = structured(offline_agent.fork(token_delay=0, reply=script), Weather)
+    async with MiniAgents():
+        reply = agent.inquire("Weather in Paris?")
+        promise = await anext(aiter(reply))
+        partials = [partial async for partial in partial_outputs(promise, Weather)]
+        weather = await promise
+    assert [(p.city, p.celsius) for p in partials] == [("Paris", 21.5)]
+    assert isinstance(weather, Weather)
+    assert str(weather) == script
+
+
+async def test_a_scripted_invalid_answer_is_retried_then_fails() -> None:
+    bad = '{"city": 5}'
+    good = '{"city": "Rome", "celsius": 30}'
+    async with MiniAgents():
+        retried = structured(
+            offline_agent.fork(token_delay=0, reply=one_per_call(bad, good)), Weather
+        )
+        (weather,) = await retried.inquire("Weather?")
+        assert isinstance(weather, Weather)
+        assert weather.city == "Rome"
+        failing = structured(
+            offline_agent.fork(token_delay=0, reply=bad), Weather, output_retries=1
+        )
+        with pytest.raises(LLMOutputValidationError) as raised:
+            await failing.inquire("Weather?")
+    assert {error["loc"] for error in raised.value.errors} == {("city",), ("celsius",)}
+
+
+async def test_the_offline_model_sees_the_output_format_and_the_retry_prompt() -> None:
+    calls = []
+
+    def reply(call: object) -> str:
+        calls.append(call)
+        return '{"city": "Oslo"}' if len(calls) == 1 else '{"city": "Oslo", "celsius": -3}'
+
+    agent = structured(offline_agent.fork(token_delay=0, reply=reply), Weather)
+    async with MiniAgents():
+        (weather,) = await agent.inquire("Weather in Oslo?")
+    assert isinstance(weather, Weather)
+    assert weather.celsius == -3
+    first, second = calls
+    assert first.output_format.name == "Weather"  # type: ignore[attr-defined]
+    assert first.output_format.strict  # type: ignore[attr-defined]
+    said, feedback = second.messages[-2:]  # type: ignore[attr-defined]
+    assert (said.role, said.text) == ("assistant", '{"city": "Oslo"}')
+    assert feedback.role == "user"
+    assert "celsius: Field required" in feedback.text
+
+
+async def test_with_tools_structured_replies_the_answer_and_fork_the_whole_reply() -> None:
+    def temperature(city: str) -> float:
+        """The temperature in a city."""
+        return 21.5
+
+    def script() -> Iterator[ScriptedReply]:
+        call = CallTool("temperature", {"city": "Paris"})
+        return one_per_call(call, '{"city": "Paris", "celsius": 21.5}')
+
+    async with MiniAgents():
+        agent = offline_agent.fork(token_delay=0, tools=[temperature])
+        answered = await structured(agent.fork(reply=script()), Weather).inquire("Weather?")
+        whole = await agent.inquire("Weather?", output_type=Weather, reply=script())
+    assert [type(message) for message in answered] == [Weather]
+    assert [type(message) for message in whole] == [
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        Weather,
+    ]
+    assert answered[0] == whole[-1]
+
+
+async def test_output_type_on_fork_works_without_structured() -> None:
+    agent = offline_agent.fork(
+        token_delay=0, output_type=Weather, reply='{"city": "A", "celsius": 1}'
+    )
+    async with MiniAgents():
+        (weather,) = await agent.inquire("x")
+    assert isinstance(weather, Weather)
+
+
+@pytest.mark.parametrize("given", [int, Message, "Weather"])
+async def test_an_output_type_that_is_not_a_message_type_with_fields_is_refused(
+    given: object,
+) -> None:
+    with pytest.raises(LLMConfigurationError, match=r"output_type|declares no fields"):
+        structured(offline_agent, given)  # type: ignore[arg-type]
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError):
+            await offline_agent.inquire("x", output_type=given)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("retries", [-1, 1.5, True])
+async def test_output_retries_must_be_a_whole_number(retries: object) -> None:
+    agent = offline_agent.fork(token_delay=0, output_type=Weather)
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match="output_retries"):
+            await agent.inquire("x", output_retries=retries)  # type: ignore[arg-type]
+
+
+async def test_a_structured_agent_takes_no_other_output_type() -> None:
+    class Other(Message):
+        name: str
+
+    agent = structured(offline_agent.fork(token_delay=0), Weather)
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match="answers with a Weather"):
+            await agent.inquire("x", output_type=Other)
+
+
+def test_structured_needs_an_llm_agent() -> None:
+    from miniagents import miniagent
+
+    @miniagent
+    async def plain(ctx: object) -> None:
+        pass
+
+    with pytest.raises(AgentArgumentError):
+        structured(plain, Weather)
+
+
+async def test_partials_of_a_ready_message_come_from_its_text() -> None:
+    promise = MessagePromise.of_message(
+        Weather(text='{"city": "Nice", "celsius": 25}', city="Nice", celsius=25)
+    )
+    async with MiniAgents():
+        partials = [p async for p in partial_outputs(promise, Weather)]
+    assert [(p.city, p.celsius) for p in partials] == [("Nice", 25.0)]
+
+
+async def test_partials_of_a_message_of_another_type_are_refused() -> None:
+    with pytest.raises(LLMConfigurationError, match="not a Weather"):
+        partial_outputs(MessagePromise.of_text("hi"), Weather)
+
+
+async def test_no_partial_is_parsed_until_someone_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from miniagents.ext.llm._output_schema import PartialParser
+
+    parsed: list[str] = []
+    feed = PartialParser.feed
+
+    def counting(self: PartialParser, token: str) -> Message | None:
+        parsed.append(token)
+        return feed(self, token)
+
+    monkeypatch.setattr(PartialParser, "feed", counting)
+    script = '{"city": "Paris", "celsius": 21.5}'
+    agent = structured(offline_agent.fork(token_delay=0, reply=script), Weather)
+    async with MiniAgents():
+        reply = agent.inquire("Weather?")
+        (weather,) = await reply
+        assert parsed == []  # nobody asked for partials: the JSON was validated once only
+        promise = await anext(aiter(reply))
+        partials = [partial async for partial in partial_outputs(promise)]
+    assert partials[-1] == Weather(text=script, city="Paris", celsius=21.5)
+    assert "".join(parsed) == script  # parsed from the answer's text, once asked
+    assert weather.city == "Paris"

@@ -1,0 +1,100 @@
+"""Static typing tests for structured output: the answer and its partials, typed, no cast.
+
+The ``check_*`` functions are never called: mypy checks them (strict, with
+``warn_unused_ignores``), and :func:`test_structured_types_pass_mypy` runs it on this file.
+``assert_type`` pins each inferred type; each line that must be rejected carries a precise
+``# type: ignore[code]``.
+
+``structured(agent, Weather)`` is a ``MiniAgent[P, Weather]`` (``P``: the agent's
+arguments, kept); its replies are ``Weather`` s, and :func:`partial_outputs` of one of them
+is a ``PartialOutputs[Weather]``: an async iterable, an ``Observable[Weather]`` and an
+awaitable of ``Weather``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mypy.api
+import pytest
+from reactivex import Observable
+from typing_extensions import assert_type
+
+from miniagents import Message, MessagePromise, MessageSequencePromise
+from miniagents.ext.llm import LLMToolCallMessage, LLMToolResultMessage
+from miniagents.ext.llm.anthropic import anthropic_agent
+from miniagents.ext.llm.offline import OfflineMessage, offline_agent
+from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.llm.structured import PartialOutputs, partial_outputs, structured
+
+
+class Weather(Message):
+    city: str
+    celsius: float
+
+
+async def check_the_answer_is_typed() -> None:
+    weather_agent = structured(openai_agent.fork(model="gpt-4o-mini"), Weather)
+    assert_type(weather_agent.inquire("Paris?"), MessageSequencePromise[Weather])
+    weather = (await weather_agent.inquire("Paris?"))[0]
+    assert_type(weather, Weather)
+    assert_type(weather.celsius, float)
+    assert_type(weather.city, str)
+    forked = weather_agent.fork(max_concurrency=2)
+    assert_type((await forked.inquire("Oslo?"))[0], Weather)
+    other = structured(anthropic_agent, Weather, output_retries=2)
+    assert_type((await other.inquire("Rome?", model="claude-haiku-4-5"))[0].celsius, float)
+
+
+async def check_the_agents_arguments_are_kept() -> None:
+    weather_agent = structured(offline_agent, Weather)
+    weather_agent.inquire("Paris?", token_delay=0.0, model="offline")
+    weather_agent.inquire("Paris?", token_dealy=0.0)  # type: ignore[call-arg]
+    weather_agent.inquire("Paris?", token_delay="fast")  # type: ignore[arg-type]
+
+
+async def check_wrong_field_types_fail() -> None:
+    weather = (await structured(offline_agent, Weather).inquire("Paris?"))[0]
+    name: str = weather.celsius  # type: ignore[assignment]
+    weather.celsius.upper()  # type: ignore[attr-defined]
+    print(weather.humidity)  # type: ignore[attr-defined]
+    print(name)
+    Weather(text="{}", city="Paris", celsius="hot")  # type: ignore[arg-type]
+    structured(offline_agent, int)  # type: ignore[type-var]
+
+
+async def check_partials_are_typed() -> None:
+    reply = structured(offline_agent, Weather).inquire("Paris?")
+    async for promise in reply:
+        assert_type(promise, MessagePromise[Weather])
+        partials = partial_outputs(promise)
+        assert_type(partials, PartialOutputs[Weather])
+        async for partial in partials:
+            assert_type(partial, Weather)
+            assert_type(partial.celsius, float)
+        assert_type(partials.as_observable(), Observable[Weather])
+        assert_type(await partials, Weather)
+
+
+async def check_partials_of_an_untyped_promise_take_the_type() -> None:
+    reply = offline_agent.inquire("Paris?", output_type=Weather)
+    async for promise in reply:
+        assert_type(partial_outputs(promise, Weather), PartialOutputs[Weather])
+        not_typed = partial_outputs(promise)
+        assert_type(
+            not_typed, PartialOutputs[OfflineMessage | LLMToolCallMessage | LLMToolResultMessage]
+        )
+        print((await not_typed).celsius)  # type: ignore[union-attr]
+
+
+# --- The test that pytest runs --------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_structured_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
+    monkeypatch.chdir(REPO_ROOT)
+    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
+    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
+    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
