@@ -13,6 +13,7 @@ from miniagents import Message, MessagePromise, MessageSequencePromise, MessageT
 from miniagents.errors import IncompleteStreamError, MessageTypeError, MiniAgentsError
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock
+from tests.fakes.reading import texts, texts_until_error
 
 
 class Boom(Exception):
@@ -24,22 +25,6 @@ class Note(pydantic.BaseModel):
 
     text: str
     priority: int
-
-
-async def texts(sequence: MessageSequencePromise) -> list[str | None]:
-    return [(await promise).text async for promise in sequence]
-
-
-async def texts_until_error(
-    sequence: MessageSequencePromise,
-) -> tuple[list[str | None], BaseException | None]:
-    seen: list[str | None] = []
-    try:
-        async for promise in sequence:
-            seen.append((await promise).text)
-    except Exception as error:
-        return seen, error
-    return seen, None
 
 
 async def slow_words(*words: str, delay: float) -> AsyncIterator[str]:

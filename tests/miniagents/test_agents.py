@@ -31,6 +31,8 @@ from miniagents.errors import (
 )
 from miniagents.miniagents import AgentCall, MessageHandler
 from miniagents.testing import VirtualClock
+from tests.fakes.reading import texts
+from tests.fakes.reading import texts_until_error as read_until_error
 
 # -- helpers -------------------------------------------------------------------------------
 
@@ -42,22 +44,11 @@ class Boom(Exception):
     """An error raised by an agent."""
 
 
-async def texts(sequence: MessageSequencePromise) -> list[str | None]:
-    """The texts of a reply sequence, in order, consumed message by message."""
-    return [(await promise).text async for promise in sequence]
-
-
 async def texts_until_error(
     sequence: MessageSequencePromise,
 ) -> tuple[list[str | None], BaseException | None]:
-    """The texts before the error that ends ``sequence`` (if any), and that error."""
-    seen: list[str | None] = []
-    try:
-        async for promise in sequence:
-            seen.append((await promise).text)
-    except (Exception, KeyboardInterrupt) as error:
-        return seen, error
-    return seen, None
+    """The texts before the error that ends ``sequence`` (if any, Ctrl+C too), and that error."""
+    return await read_until_error(sequence, (Exception, KeyboardInterrupt))
 
 
 def texts_of(messages: MessageTuple) -> list[str | None]:
