@@ -16,6 +16,7 @@ right for the extensions)::
     ├── ReplayWindowError (also RuntimeError)     a piece needed was released past the window
     ├── StreamOverflowError (also RuntimeError)   a hot source outran consumers (policy "error")
     ├── StreamCancelledError                      the stream's producer was cancelled
+    ├── DeadlockError (also RuntimeError)         every task waits on the library's streams
     ├── MessageTypeError (also TypeError)         not a MessageType where messages were expected
     ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
     ├── ImagePartError (also ValueError)          an ImagePart without one source, or unknown bytes
@@ -91,6 +92,7 @@ from miniagents.miniagents.errors import ContextReenteredError as ContextReenter
 from miniagents.miniagents.errors import MissingAgentArgumentError as MissingAgentArgumentError
 from miniagents.miniagents.errors import NoActiveContextError as NoActiveContextError
 from miniagents.operators.errors import OperatorArgumentError as OperatorArgumentError
+from miniagents.promising.errors import DeadlockError as DeadlockError
 from miniagents.promising.errors import FrozenFieldError as FrozenFieldError
 from miniagents.promising.errors import FrozenInstanceError as FrozenInstanceError
 from miniagents.promising.errors import HashKeyError as HashKeyError
@@ -224,6 +226,7 @@ __all__ = [
     "NoActiveContextError",
     "NoRunningLoopError",
     "OperatorArgumentError",
+    "DeadlockError",
     "ReplayWindowError",
     "SentinelMisuseError",
     "StreamArgumentError",

@@ -243,7 +243,7 @@ class Flattener:
         if isinstance(segment, StreamedPromise):
             segment = segment.as_observable()  # a stream of other pieces: flatten them
         if isinstance(segment, AsyncPart):
-            child.outer = pull(segment.source, child, "message sequence", self.sink)
+            child.outer = pull(segment.source, child, "message sequence", self.sink, feeding=True)
         else:
             child.outer = segment.subscribe(child.on_next, child.on_error, child.on_completed)
         return child.dispose

@@ -17,6 +17,7 @@ from collections import deque
 from types import TracebackType
 
 from miniagents.miniagents.errors import ConcurrencyLimitError
+from miniagents.promising.lowlevel import park, unpark
 
 __all__ = ["ConcurrencyLimit"]
 
@@ -38,14 +39,20 @@ class _Slots:
             return
         waiter = self.loop.create_future()
         self.waiters.append(waiter)
+        task = park(self._waiting_for, waiter)
         try:
             await waiter  # the slot is handed over by release(): busy stays the same
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
+        except BaseException:  # cancelled, or a DeadlockError
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.release()  # handed a slot in the same step: pass it on
             elif waiter in self.waiters:
                 self.waiters.remove(waiter)
             raise
+        finally:
+            unpark(task)
+
+    def _waiting_for(self) -> str:
+        return f"a slot of a concurrency limit of {self.limit} (all {self.busy} are taken)"
 
     def release(self) -> None:
         while self.waiters:

@@ -19,6 +19,8 @@ from types import TracebackType
 
 from typing_extensions import Self
 
+from miniagents.promising.lowlevel import park, unpark
+
 __all__ = ["InteractionScope", "current_scope"]
 
 current_scope: contextvars.ContextVar[InteractionScope | None] = contextvars.ContextVar(
@@ -82,4 +84,8 @@ class InteractionScope:
         not started when this returns is not (it may never start).
         """
         while self._tasks:
-            await asyncio.wait(set(self._tasks))
+            waiting = park(f"the {len(self._tasks)} interaction(s) of an InteractionScope to end")
+            try:
+                await asyncio.wait(set(self._tasks))
+            finally:
+                unpark(waiting)

@@ -20,7 +20,7 @@ from miniagents.miniagents._settings import ExtensionSettings
 from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.errors import ContextReenteredError, NoActiveContextError
 from miniagents.promising.limits import StreamLimits, stream_limits
-from miniagents.promising.lowlevel import spawn
+from miniagents.promising.lowlevel import park, spawn, unpark
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 from miniagents.promising.streamed_promise import StreamedPromise
 
@@ -226,7 +226,11 @@ class MiniAgents:
             self._finish_open_inputs()  # an unfinished call would keep its agent waiting
             tasks = [task for task in self._tasks if not task.done()]
             if tasks:
-                await asyncio.wait(tasks)
+                waiting = park(f"the {len(tasks)} agent task(s) of its MiniAgents context to end")
+                try:
+                    await asyncio.wait(tasks)
+                finally:
+                    unpark(waiting)
                 continue
             if not await self._streams.wait():
                 return

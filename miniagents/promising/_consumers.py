@@ -15,6 +15,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from miniagents.promising._deadlock import park, unpark
 from miniagents.promising._flow import Flow
 from miniagents.promising._reach import handle_gone
 from miniagents.promising._replay_observable import ReplayObservable
@@ -157,11 +158,18 @@ class ConsumerSide(Generic[T]):
             self._waiters = [waiter]
         else:
             self._waiters.append(waiter)
+        task = park(self._waiting_for, waiter)
         try:
             await waiter
         except asyncio.CancelledError:
             self.check_abandoned()
             raise
+        finally:
+            unpark(task)
+
+    def _waiting_for(self) -> str:
+        flow = self.flow
+        return f"a piece of {flow.what if flow is not None else 'a stream'}"
 
     async def await_done(self) -> None:
         """Wait for the end of the stream (starting it if needed), raising nothing."""
@@ -200,15 +208,23 @@ class ConsumerSide(Generic[T]):
         flow = self.flow
         return 0 if flow is None else flow.settle(self.core)
 
-    def has_room(self) -> bool:
-        """Whether a producer may add a piece now (see :mod:`miniagents.promising._flow`)."""
-        flow = self.flow
-        return flow is None or flow.credit > 0 or flow.has_room(self.core)
+    def has_room(self, feeding: bool = False) -> bool:
+        """Whether a producer may add a piece now (see :mod:`miniagents.promising._flow`).
 
-    async def await_room(self) -> None:
-        """Wait until a producer may add a piece."""
+        ``feeding``: asked for a feeder of this stream (a part a flattener follows now),
+        which the flattener's backlog does not hold back (see ``Flow.has_room``).
+        """
+        flow = self.flow
+        if flow is None:
+            return True
+        if feeding:
+            return flow.has_room(self.core, feeding=True)
+        return flow.credit > 0 or flow.has_room(self.core)
+
+    async def await_room(self, feeding: bool = False) -> None:
+        """Wait until a producer (or, ``feeding``, a feeder) may add a piece."""
         if self.flow is not None:
-            await self.flow.wait_room(self.core)
+            await self.flow.wait_room(self.core, feeding)
 
     # -- giving up -----------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ import weakref
 from collections.abc import Sized
 from typing import TYPE_CHECKING, Any, Protocol
 
+from miniagents.promising._deadlock import park, unpark
 from miniagents.promising._reach import schedule_reconsider
 from miniagents.promising.errors import ReplayWindowError
 from miniagents.promising.limits import Overflow, StreamLimits
@@ -70,6 +71,7 @@ class Flow:
         "credit",
         "cursors",
         "delivered",
+        "feed_waiters",
         "feeders",
         "floor",
         "handles",
@@ -101,6 +103,7 @@ class Flow:
         self.unpaced = False
         self.blocked = False
         self.room_waiters: list[asyncio.Future[None]] | None = None
+        self.feed_waiters: list[asyncio.Future[None]] | None = None  # feeders (see has_room)
         self.feeders: list[ReplayCore[Any]] | None = None
         self.backlog: Sized | None = None
 
@@ -204,17 +207,24 @@ class Flow:
 
     # -- pressure ------------------------------------------------------------------------
 
-    def has_room(self, core: ReplayCore[Any], strict: bool = True) -> bool:
+    def has_room(self, core: ReplayCore[Any], strict: bool = True, feeding: bool = False) -> bool:
         """Whether a producer may add a piece (``strict``) or may be woken (low water).
 
         A strict check that finds room for several pieces gives the producer that much
         *credit*: the next checks pass at once until it is used up (each recorded piece
         uses one) or something takes room away (a new cursor, a queued segment, a sink).
+
+        ``feeding`` asks for a *feeder*: a stream whose pieces are forwarded into this one
+        (the segment a flattener follows now, a core observing this one as its sink). The
+        flattener's backlog does not count for it: the backlog shrinks only when the feeder
+        ends, so counting it would make the feeder wait for itself. It still counts for the
+        producer of the segments (an agent's input pull, ``areply``), which it paces. A
+        feeder's check gives no credit (the credit is the own producer's).
         """
         limit = self.high_water if strict else self.low_water
         if limit is None or self.unpaced or core.done:
             return True
-        room = self._own_room(core, limit)
+        room = self._own_room(core, limit, feeding)
         if room <= 0:
             self.blocked = True
             return False
@@ -222,17 +232,17 @@ class Flow:
             sink = observer[4]
             if sink is not None and sink.flow is not None:
                 room = 0  # a sink's room changes by other means: no credit
-                if not sink.flow.has_room(sink, strict):
+                if not sink.flow.has_room(sink, strict, feeding=True):
                     self.blocked = True
                     return False
-        if strict:
+        if strict and not feeding:
             self.credit = room
         return True
 
-    def _own_room(self, core: ReplayCore[Any], limit: int) -> int:
+    def _own_room(self, core: ReplayCore[Any], limit: int, feeding: bool = False) -> int:
         """How many pieces may be added before the lag reaches ``limit``."""
         count = core.base + len(core.pieces)
-        backlog = len(self.backlog) if self.backlog is not None else 0
+        backlog = len(self.backlog) if self.backlog is not None and not feeding else 0
         low = self.lowest_cursor()
         if low is not None:
             return limit - (count - low + backlog)
@@ -242,30 +252,53 @@ class Flow:
             return limit  # unreachable: nobody will ever read it
         return limit - (count - self.delivered + backlog)
 
-    async def wait_room(self, core: ReplayCore[Any]) -> None:
-        """Wait until a producer may add a piece to ``core``."""
-        while not self.has_room(core):
+    async def wait_room(self, core: ReplayCore[Any], feeding: bool = False) -> None:
+        """Wait until a producer (or, ``feeding``, a feeder) may add a piece to ``core``."""
+        while not self.has_room(core, feeding=feeding):
             loop = asyncio.get_running_loop()
             waiter = loop.create_future()
-            if self.room_waiters is None:
+            if feeding:
+                if self.feed_waiters is None:
+                    self.feed_waiters = [waiter]
+                else:
+                    self.feed_waiters.append(waiter)
+            elif self.room_waiters is None:
                 self.room_waiters = [waiter]
             else:
                 self.room_waiters.append(waiter)
+            task = park(self._room_for if not feeding else self._feed_room_for, waiter)
             try:
                 await waiter
             finally:
-                if self.room_waiters is not None and waiter in self.room_waiters:
-                    self.room_waiters.remove(waiter)
+                unpark(task)
+                for waiters in (self.room_waiters, self.feed_waiters):
+                    if waiters is not None and waiter in waiters:
+                        waiters.remove(waiter)
+
+    def _room_for(self) -> str:
+        return f"room in {self.what} (its consumers are {self.high_water} pieces behind)"
+
+    def _feed_room_for(self) -> str:
+        return f"room in {self.what}, which it feeds (its consumers are behind)"
 
     def recheck(self, core: ReplayCore[Any]) -> None:
-        """Wake the waiting producers (here and upstream) if room has been made."""
-        if not self.blocked or not self.has_room(core, strict=False):
+        """Wake the waiting producers (here and upstream) if room has been made.
+
+        The feeders are woken first, on their own measure (without the backlog): the
+        backlog shrinks only as they go on.
+        """
+        if not self.blocked:
             return
-        self.blocked = False
-        waiters, self.room_waiters = self.room_waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
+        if self.has_room(core, strict=False):
+            self.blocked = False
+            _wake(self.room_waiters)
+            self.room_waiters = None
+        elif not (self.feeders or self.feed_waiters) or not self.has_room(
+            core, strict=False, feeding=True
+        ):
+            return
+        _wake(self.feed_waiters)
+        self.feed_waiters = None
         for feeder in list(self.feeders or ()):
             if feeder.flow is not None:
                 feeder.flow.recheck(feeder)
@@ -293,3 +326,9 @@ class Flow:
             cursor = ref()
             if cursor is not None and cursor.index == low:
                 cursor.index = low + 1
+
+
+def _wake(waiters: list[asyncio.Future[None]] | None) -> None:
+    for waiter in waiters or ():
+        if not waiter.done():
+            waiter.set_result(None)

@@ -17,6 +17,7 @@ from typing import TypeVar, cast
 from reactivex import Observable, abc
 
 from miniagents.promising._consumers import ConsumerSide
+from miniagents.promising._deadlock import external_source
 from miniagents.promising._replay_observable import ReplayObservable
 from miniagents.promising._sources import Deferred, DirectSource
 from miniagents.promising._tasks import no_loop_error
@@ -71,6 +72,10 @@ class SourceSide(ConsumerSide[T]):
         elif isinstance(source, DirectSource):  # it calls this core directly
             self._subscription = source.attach(self.core)
         else:
+            loop = self.loop
+            if loop is not None:  # it may push from a thread or a callback: not a deadlock
+                external_source(loop, 1)
+                self.core.when_done(lambda: external_source(loop, -1))
             self._subscription = source.subscribe(self.on_next, self.on_error, self.on_completed)
 
     def defer(self, starter: Callable[[], None]) -> None:

@@ -238,7 +238,7 @@ class ReplayCore(DeliverySide[T], abc.ObserverBase[T]):
             except Exception as exc:  # a listener must not break the stream
                 report_broken_observer(exc)
         flow = self.flow
-        if flow is not None and (flow.room_waiters or flow.feeders):
+        if flow is not None and (flow.room_waiters or flow.feed_waiters or flow.feeders):
             flow.blocked = True  # wake any waiting producer: there is nothing to wait for
             flow.recheck(self)
         if not self._delivering:

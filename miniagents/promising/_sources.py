@@ -130,14 +130,19 @@ async def pump(
     observer: PieceObserver[T],
     what: str,
     gate: ReplayCore[Any] | None = None,
+    feeding: bool = False,
 ) -> None:
-    """Pull ``source`` into ``observer``, waiting for room in ``gate`` before every pull."""
+    """Pull ``source`` into ``observer``, waiting for room in ``gate`` before every pull.
+
+    ``feeding``: the source feeds ``gate`` as the part a flattener follows now, so the
+    flattener's backlog does not hold it back (see ``Flow.has_room``).
+    """
     iterator: AsyncIterator[T] | None = None
     try:
         iterator = _open(source, what)
         while True:
-            if gate is not None and not gate.has_room():
-                await gate.await_room()
+            if gate is not None and not gate.has_room(feeding):
+                await gate.await_room(feeding)
                 if gate.done:
                     break
             try:
@@ -162,9 +167,10 @@ def pull(
     observer: PieceObserver[T],
     what: str,
     gate: ReplayCore[Any] | None = None,
+    feeding: bool = False,
 ) -> Callable[[], None]:
     """Pump ``source`` into ``observer`` in a new task (see :func:`pump`); return its stop."""
-    task = spawn(pump(source, observer, what, gate), what)
+    task = spawn(pump(source, observer, what, gate, feeding), what)
 
     def stop() -> None:
         task.cancel()

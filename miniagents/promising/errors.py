@@ -8,6 +8,7 @@ every other layer can derive from it. The whole hierarchy is drawn in
 from __future__ import annotations
 
 __all__ = [
+    "DeadlockError",
     "FrozenFieldError",
     "FrozenInstanceError",
     "HashKeyError",
@@ -50,6 +51,14 @@ class NoRunningLoopError(MiniAgentsError, RuntimeError):
 
 class IncompleteStreamError(MiniAgentsError, RuntimeError):
     """The complete value of a stream was asked for synchronously before the stream ended."""
+
+
+class DeadlockError(MiniAgentsError, RuntimeError):
+    """Every task waits on the library's own streams, and nothing else can wake them.
+
+    Its message names each waiting task and what it waits for (see
+    :mod:`miniagents.promising._deadlock`).
+    """
 
 
 class StreamCancelledError(MiniAgentsError):

@@ -36,6 +36,11 @@ What the layers above need, and where it is:
   iterable pulled in a task, no further than its gate has room);
 - **tasks**: :func:`spawn` (the one place tasks start: none is lost or left behind),
   :func:`running_tasks`;
+- **the deadlock watch**: :func:`park` (the current task waits on the library, for a future
+  of ours or for other tasks of ours) and :func:`unpark` when the wait ends; :func:`parked`
+  lists the waits of a loop (see :mod:`miniagents.promising._deadlock`: a loop whose every
+  task is parked and that has nothing else to run fails the waits with ``DeadlockError``);
+  :func:`set_deadlock_check_interval` sets how often a loop is checked (``None``: never);
 - **errors that must not be lost**: :func:`mark_received`, :func:`was_received`,
   :func:`report_lost_error`, :func:`report_broken_observer` and the ``miniagents``
   :data:`logger`; ``handed_over`` on a core whose error went on to another stream;
@@ -47,6 +52,10 @@ from __future__ import annotations
 
 from typing import Any, TypeGuard, TypeVar, overload
 
+from miniagents.promising._deadlock import park as park
+from miniagents.promising._deadlock import parked as parked
+from miniagents.promising._deadlock import set_check_interval as set_deadlock_check_interval
+from miniagents.promising._deadlock import unpark as unpark
 from miniagents.promising._replay import ReplayCore as ReplayCore
 from miniagents.promising._replay import ReplayObservable as ReplayObservable
 from miniagents.promising._reporting import logger as logger
@@ -77,14 +86,18 @@ __all__ = [
     "core_of",
     "logger",
     "mark_received",
+    "park",
+    "parked",
     "pieces_are",
     "pull",
     "report_broken_observer",
     "report_lost_error",
     "running_tasks",
+    "set_deadlock_check_interval",
     "spawn",
     "stream_limits",
     "stream_on",
+    "unpark",
     "was_received",
 ]
 

@@ -1,0 +1,183 @@
+"""The deadlock watch: a hang on the library's own streams becomes a :class:`DeadlockError`.
+
+Every wait of a task on something only the library can end (a piece of a stream, room in a
+stream, a slot of a concurrency limit, the end of other agents' tasks) *parks* the task here,
+with a sentence saying what it waits for. While some task of a loop is parked, a timer checks
+the loop every :data:`check_interval` seconds (of the loop's clock: on a virtual clock it
+fires when the loop is idle). The loop is deadlocked when, at a check:
+
+* every task of the loop is parked (so no task is running, sleeping, or awaiting I/O,
+  a thread or a future of someone else's),
+* no callback is ready and no other timer is scheduled (so nothing can run later), and
+* no stream of the loop follows a source that may push from outside (an ``Observable``
+  that is not the library's: a thread, a socket callback).
+
+Then nothing can ever wake the parked tasks. The watch logs one error naming every wait,
+and fails each parked wait with a :class:`DeadlockError` carrying the same text, so that
+the program ends with a typed error instead of an idle loop forever::
+
+    task A: waits for a piece of "the replies of the agent X"
+    task B: waits for room in "the replies of the agent Y"   ->  DeadlockError in A and B
+
+**Where it cannot tell.** It reads two private attributes of asyncio's own event loop
+(``_ready``, ``_scheduled``); on a loop without them (uvloop, say) it never reports. Code
+that calls the library from a thread or a raw callback (``call_soon_threadsafe``,
+``add_reader``) without a task or an ``Observable`` source is invisible to it: a loop whose
+tasks are all parked while such code would wake them later is reported as deadlocked.
+Set ``check_interval`` to ``None`` to turn the watch off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from math import inf
+from typing import Any, TypeAlias
+
+from miniagents.promising._reporting import logger, mark_received
+from miniagents.promising.errors import DeadlockError, StreamLimitError
+
+__all__ = [
+    "check_interval",
+    "external_source",
+    "park",
+    "parked",
+    "set_check_interval",
+    "unpark",
+]
+
+
+check_interval: float | None = 1.0
+"""Seconds (of the loop's clock) between two checks while a task waits; ``None``: no watch."""
+
+What: TypeAlias = "str | Callable[[], str]"
+"""What a parked task waits for: a sentence, or a function making it (only when reported)."""
+
+
+class _Watch:
+    """The parked tasks of one event loop, and the timer that checks them."""
+
+    __slots__ = ("__weakref__", "externals", "handle", "loop", "parked")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.parked: dict[asyncio.Task[Any], tuple[What, asyncio.Future[Any] | None]] = {}
+        self.handle: asyncio.TimerHandle | None = None
+        self.externals = 0
+
+    def arm(self) -> None:
+        interval = check_interval
+        if self.handle is None and interval is not None:
+            self.handle = self.loop.call_later(interval, self.check)
+
+    def check(self) -> None:
+        self.handle = None
+        if not self.parked:
+            return
+        if self.deadlocked():
+            self.report()
+        else:
+            self.arm()
+
+    def deadlocked(self) -> bool:
+        if self.externals:
+            return False
+        ready = getattr(self.loop, "_ready", None)
+        scheduled = getattr(self.loop, "_scheduled", None)
+        if ready is None or scheduled is None or len(ready):
+            return False
+        if any(not handle.cancelled() for handle in scheduled):
+            return False
+        parked = self.parked
+        return all(task in parked for task in asyncio.all_tasks(self.loop))
+
+    def report(self) -> None:
+        waits = [
+            f"- {task.get_name()} waits for {what if isinstance(what, str) else what()}"
+            for task, (what, _) in self.parked.items()
+        ]
+        text = (
+            "Deadlock: every task of this event loop waits on MiniAgents' own streams, and "
+            "nothing else (no timer, no I/O, no thread) can wake them, so they would wait "
+            "forever:\n"
+            + "\n".join(waits)
+            + "\nThis is a wait cycle: typically an agent that waits for its own replies (or "
+            "for a call that needs a concurrency slot it holds itself), or a consumer that "
+            "waits for a stream it must read first. Break the cycle (read the streams in the "
+            "order they are produced, raise max_concurrency, or await the replies outside "
+            "the agent); if no code of yours waits in a cycle, please report it as a bug of "
+            "MiniAgents with this text."
+        )
+        logger.error("%s", text)
+        for _task, (_what, waiter) in list(self.parked.items()):
+            if waiter is not None and not waiter.done():
+                error = DeadlockError(text)
+                mark_received(error)  # logged once above: not again as a lost error
+                waiter.set_exception(error)
+
+
+_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = weakref.WeakKeyDictionary()
+
+
+def _watch(loop: asyncio.AbstractEventLoop) -> _Watch:
+    watch = _watches.get(loop)
+    if watch is None:
+        watch = _watches[loop] = _Watch(loop)
+    return watch
+
+
+def park(what: What, waiter: asyncio.Future[Any] | None = None) -> asyncio.Task[Any] | None:
+    """Note that the current task waits on the library (for ``waiter``, if it is ours).
+
+    Returns:
+        The task, to give to :func:`unpark` when the wait ends (``None`` outside a task).
+    """
+    task = asyncio.current_task()
+    if task is not None:
+        watch = _watch(task.get_loop())
+        watch.parked[task] = (what, waiter)
+        if watch.handle is None:
+            watch.arm()
+    return task
+
+
+def unpark(task: asyncio.Task[Any] | None) -> None:
+    """Note that ``task``'s wait (from :func:`park`) has ended."""
+    if task is not None:
+        watch = _watches.get(task.get_loop())
+        if watch is not None:
+            watch.parked.pop(task, None)
+
+
+def parked(loop: asyncio.AbstractEventLoop) -> dict[asyncio.Task[Any], str]:
+    """The tasks of ``loop`` waiting on the library now, with what each waits for."""
+    watch = _watches.get(loop)
+    if watch is None:
+        return {}
+    return {
+        task: what if isinstance(what, str) else what() for task, (what, _) in watch.parked.items()
+    }
+
+
+def set_check_interval(seconds: float | None) -> float | None:
+    """Check every ``seconds`` of a loop's clock (``None``: never); return the former value.
+
+    Raises:
+        StreamLimitError: if ``seconds`` is not a positive finite number (or ``None``).
+    """
+    global check_interval
+    if seconds is not None and not (
+        isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds < inf
+    ):
+        raise StreamLimitError(
+            f"The deadlock check interval must be a positive number of seconds, or None to "
+            f"turn the watch off, but it is {seconds!r}. Pass e.g. 1.0."
+        )
+    former, check_interval = check_interval, seconds
+    return former
+
+
+def external_source(loop: asyncio.AbstractEventLoop, delta: int) -> None:
+    """Count a source that may push from outside the loop's tasks (+1 at start, -1 at end)."""
+    _watch(loop).externals += delta

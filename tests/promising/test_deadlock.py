@@ -1,0 +1,148 @@
+"""The deadlock watch: a wait cycle on the library's own streams ends as a ``DeadlockError``.
+
+Each program runs on a virtual clock, where the watch's timer fires as soon as the loop is
+idle: a deadlock is reported at once, and deterministically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+import reactivex
+from reactivex.subject import Subject
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.errors import DeadlockError, MiniAgentsError, StreamLimitError
+from miniagents.promising import StreamedPromise
+from miniagents.promising.lowlevel import parked, set_deadlock_check_interval
+from miniagents.testing.virtual_time import run_with_virtual_time
+
+
+async def _as_list(pieces: tuple[int, ...]) -> list[int]:
+    return list(pieces)
+
+
+@pytest.fixture
+def interval() -> Iterator[None]:
+    former = set_deadlock_check_interval(1.0)
+    yield
+    set_deadlock_check_interval(former)
+
+
+@miniagent(max_concurrency=1)
+async def nested(ctx: InteractionContext, depth: int = 0) -> None:
+    """Holds its only slot while it waits for a call of itself: a cycle by construction."""
+    if depth < 1:
+        ctx.reply(await nested.inquire(depth=depth + 1))
+    else:
+        ctx.reply("leaf")
+
+
+async def _await_nested() -> str:
+    async with MiniAgents():
+        return str(await nested.inquire())
+
+
+def test_a_wait_cycle_ends_with_a_deadlock_error_naming_every_wait(
+    interval: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="miniagents"), pytest.raises(DeadlockError) as info:
+        run_with_virtual_time(_await_nested())
+    assert isinstance(info.value, MiniAgentsError)
+    assert isinstance(info.value, RuntimeError)
+    text = str(info.value)
+    assert "waits for a piece of the replies of the agent NESTED" in text
+    assert "waits for a slot of a concurrency limit of 1" in text
+    assert "raise max_concurrency" in text  # it names a fix
+    reports = [record for record in caplog.records if "Deadlock:" in record.getMessage()]
+    assert len(reports) == 1  # logged once, not again as lost errors of the failed replies
+    assert not [record for record in caplog.records if "no consumer" in record.getMessage()]
+    caplog.clear()
+
+
+def test_the_report_comes_at_the_first_check_after_the_loop_went_idle(
+    interval: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(DeadlockError):
+            await _await_nested()
+        return loop.time() - start
+
+    assert run_with_virtual_time(main()) == pytest.approx(1.0)
+    caplog.clear()
+
+
+def test_a_task_that_sleeps_is_no_deadlock(interval: None) -> None:
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        await asyncio.sleep(3600)  # an hour of waits by others, checked every second
+        ctx.reply("at last")
+
+    async def main() -> str:
+        async with MiniAgents():
+            return str(await slow.inquire())
+
+    assert run_with_virtual_time(main()) == "at last"
+
+
+def test_a_timer_without_a_task_is_no_deadlock(interval: None) -> None:
+    async def main() -> list[int]:
+        subject: Subject[int] = Subject()
+        loop = asyncio.get_running_loop()
+        loop.call_later(30, lambda: (subject.on_next(1), subject.on_completed()))
+        return await StreamedPromise[int, list[int]](subject, resolver=_as_list)
+
+    assert run_with_virtual_time(main()) == [1]
+
+
+def test_a_source_that_pushes_from_a_thread_is_no_deadlock(interval: None) -> None:
+    async def main() -> list[int]:
+        subject: Subject[int] = Subject()
+        loop = asyncio.get_running_loop()
+        ready = threading.Event()
+
+        def push() -> None:
+            ready.wait()
+            subject.on_next(7)
+            subject.on_completed()
+
+        thread = threading.Thread(target=push)
+        thread.start()
+        # the thread may push only after the loop has been idle (and checked) for a while
+        loop.call_later(10, ready.set)
+        try:
+            return await StreamedPromise[int, list[int]](subject, resolver=_as_list)
+        finally:
+            await asyncio.to_thread(thread.join)
+
+    assert run_with_virtual_time(main()) == [7]
+
+
+def test_a_finished_source_leaves_nothing_parked(interval: None) -> None:
+    async def main() -> dict[asyncio.Task[object], str]:
+        result = await StreamedPromise[int, list[int]](reactivex.of(1, 2), resolver=_as_list)
+        assert result == [1, 2]
+        return parked(asyncio.get_running_loop())
+
+    assert run_with_virtual_time(main()) == {}
+
+
+def test_with_the_watch_off_a_cycle_waits_until_a_timeout() -> None:
+    former = set_deadlock_check_interval(None)
+    try:
+        with pytest.raises(TimeoutError):
+            run_with_virtual_time(asyncio.wait_for(_await_nested(), 60))
+    finally:
+        set_deadlock_check_interval(former)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "1"])
+def test_a_bad_check_interval_is_refused(bad: object) -> None:
+    with pytest.raises(StreamLimitError, match="positive number of seconds"):
+        set_deadlock_check_interval(bad)  # type: ignore[arg-type]
