@@ -112,7 +112,7 @@ def test_the_backlog_still_paces_an_aggregator_that_reads_its_input() -> None:
     async def aggregator(ctx: InteractionContext) -> None:
         async for promise in ctx.message_promises:
             message: Message = await promise
-            ctx.reply(counted_worker.inquire(number=int(message.text)))
+            ctx.reply(counted_worker.inquire(number=int(str(message))))
 
     async def main() -> list[tuple[int, int]]:
         seen: list[tuple[int, int]] = []

@@ -95,7 +95,12 @@ def test_a_timer_without_a_task_is_no_deadlock(interval: None) -> None:
     async def main() -> list[int]:
         subject: Subject[int] = Subject()
         loop = asyncio.get_running_loop()
-        loop.call_later(30, lambda: (subject.on_next(1), subject.on_completed()))
+
+        def emit() -> None:
+            subject.on_next(1)
+            subject.on_completed()
+
+        loop.call_later(30, emit)
         return await StreamedPromise[int, list[int]](subject, resolver=_as_list)
 
     assert run_with_virtual_time(main()) == [1]
