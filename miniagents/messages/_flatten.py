@@ -15,7 +15,9 @@ carries that core's pressure to what it follows: an async iterable is pulled onl
 sink has room, and a running sequence it subscribes to sees the sink as the core it
 forwards into (see :mod:`miniagents.promising.limits`). The segments it holds but has not
 passed on yet count as the sink's backlog, so an agent that replies with a new agent's
-replies per input message waits at its next input pull once HWM of them are queued.
+replies per input message waits at its next input pull once HWM of them are queued. The
+backlog never holds back the part being followed (it is a *feeder* of the sink: see
+:mod:`miniagents.promising._flow`): the backlog shrinks only as that part ends.
 """
 
 from __future__ import annotations

@@ -28,9 +28,19 @@ unreachable or unpaced, the end) calls :meth:`Flow.recheck`, which wakes the wai
 lag is down to the low-water mark (half the high-water mark, so that producer and consumer
 alternate in batches, not piece by piece) and then rechecks the cores that feed this one.
 
+**Feeders.** A core that forwards into this one (its *sink*) is a *feeder*; a feeder asks
+for room on its own measure (:meth:`Flow.has_room` with ``feeding``): the sink's lag without
+its backlog. The backlog is made of the parts queued behind the one being followed, so it
+shrinks only when the feeder ends: counting it would make the feeder wait for itself (a
+fan-out wider than the high-water mark hung that way). It paces only the producer of the
+queued parts. Feeders wait apart (``feed_waiters``) and are woken when the sink has room
+on their measure, even while its own producer must still wait.
+
 **Never a deadlock by pressure alone.** An unreachable stream exerts none; ``MiniAgents``
 unpaces the reply sequences of its agents when it exits (:meth:`Flow.unpace`), so that every
 agent finishes; an ended stream wakes its waiting producers.
+A wait cycle made by code (an agent awaiting its own replies) is reported by the deadlock
+watch (:mod:`miniagents.promising._deadlock`): every wait here parks its task there.
 """
 
 from __future__ import annotations

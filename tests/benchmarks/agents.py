@@ -177,6 +177,38 @@ async def w2_library_await(m: int, _k: int, sink: Sink) -> Sample:
     return Sample(end - start, end - start)
 
 
+@miniagent
+async def w2_reading_worker(ctx: InteractionContext) -> None:
+    """Reply to each input message, read one by one (issue 26's shape)."""
+    async for promise in ctx.message_promises:
+        ctx.reply(f"reply {(await promise).text}")
+
+
+@miniagent
+async def w2_replying_aggregator(ctx: InteractionContext, m: int) -> None:
+    """Reply with one worker call per task, one ``reply`` each (issue 26's shape)."""
+    for i in range(m):
+        ctx.reply(w2_reading_worker.inquire(str(i)))
+
+
+async def w2_library_fan_out(m: int, _k: int, sink: Sink) -> Sample:
+    """W2 in issue 26's shape: workers read ``message_promises``; read message by message."""
+    start = time.perf_counter()
+    async with MiniAgents():
+        count = 0
+        first = start
+        async for promise in w2_replying_aggregator.inquire(m=m):
+            message = await promise
+            if count == 0:
+                first = time.perf_counter()
+            count += 1
+            if sink is not None:
+                sink.append(str(message))
+        end = time.perf_counter()
+    assert count == m, (count, m)
+    return Sample(end - start, first - start)
+
+
 async def _w2_reply(index: int, replies: asyncio.Queue[str]) -> None:
     replies.put_nowait(f"reply {index}")
 
@@ -353,8 +385,10 @@ def build_cases(quick: bool, only: str | None) -> list[Case]:
         baseline = Variant("baseline", measured(w2_baseline))
         iterate = Variant("async for + await each", measured(w2_library_iterate))
         awaited = Variant("await (MessageTuple)", measured(w2_library_await))
+        fan_out = Variant("issue-26 shape (reading workers)", measured(w2_library_fan_out))
         cases += [
-            Case("W2", m, 1, baseline, [iterate, awaited], w2_expected, True) for m in w2_sizes
+            Case("W2", m, 1, baseline, [iterate, awaited, fan_out], w2_expected, True)
+            for m in w2_sizes
         ]
     if only in (None, "W1"):
         baseline = Variant("baseline", measured(w1_baseline))
