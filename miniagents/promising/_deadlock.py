@@ -30,6 +30,7 @@ Set ``check_interval`` to ``None`` to turn the watch off.
 from __future__ import annotations
 
 import asyncio
+import gc
 import weakref
 from collections.abc import Callable
 from math import inf
@@ -76,6 +77,15 @@ class _Watch:
         if not self.parked:
             return
         if self.deadlocked():
+            # A stream held only by garbage in a reference cycle keeps its producer waiting
+            # until the collector frees it (which then schedules a wake-up): collect first.
+            gc.collect()
+            self.loop.call_soon(self.confirm)
+        else:
+            self.arm()
+
+    def confirm(self) -> None:
+        if self.parked and self.deadlocked():
             self.report()
         else:
             self.arm()
