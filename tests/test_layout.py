@@ -20,6 +20,7 @@ OUTSIDE_THE_MIRROR = {"typing", "benchmarks", "fakes"}
 WHOLE_LIBRARY_TESTS = {
     "test_docs.py",
     "test_errors.py",
+    "test_import_cycles.py",
     "test_install.py",
     "test_layering.py",
     "test_layout.py",

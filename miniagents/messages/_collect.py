@@ -9,7 +9,7 @@ iterables, observables, streams still running) become segments that a
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping, MutableSequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 from pydantic import BaseModel
 from reactivex import Observable
@@ -20,9 +20,6 @@ from miniagents.messages.message_promise import MessagePromise
 from miniagents.promising.lowlevel import core_of
 from miniagents.promising.streamed_promise import StreamedPromise
 
-if TYPE_CHECKING:
-    from miniagents.messages.sequence import MessageType
-
 __all__ = ["AsyncPart", "Segment", "collect", "is_message"]
 
 
@@ -31,12 +28,12 @@ class AsyncPart:
 
     __slots__ = ("source",)
 
-    def __init__(self, source: AsyncIterable[MessageType]) -> None:
+    def __init__(self, source: AsyncIterable[object]) -> None:
         self.source = source
 
 
 Segment = Union[
-    MessagePromise, BaseException, "Observable[MessageType]", StreamedPromise[Any, Any], AsyncPart
+    MessagePromise, BaseException, "Observable[object]", StreamedPromise[Any, Any], AsyncPart
 ]
 """A piece of flattened input: a ready message, an error, or an async part still to flatten."""
 

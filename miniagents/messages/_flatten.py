@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reactivex import Observable, abc
 
@@ -39,9 +39,6 @@ from miniagents.promising.lowlevel import (
     pull,
 )
 from miniagents.promising.streamed_promise import StreamedPromise
-
-if TYPE_CHECKING:
-    from miniagents.messages.sequence import MessageType
 
 __all__ = ["FlattenSource", "Flattener"]
 
@@ -146,7 +143,7 @@ class Flattener:
         else:
             self.observer.on_next(promise)
 
-    def on_next(self, item: MessageType) -> None:
+    def on_next(self, item: object) -> None:
         """Flatten one item of the outer source."""
         if self.stopped:
             return
@@ -230,7 +227,7 @@ class Flattener:
             sink.flow.recheck(sink)  # its backlog shrank
 
     def _follow(
-        self, segment: Observable[MessageType] | StreamedPromise[Any, Any] | AsyncPart
+        self, segment: Observable[object] | StreamedPromise[Any, Any] | AsyncPart
     ) -> Callable[[], None]:
         """Start following an async part; return what stops following it."""
         core = core_of(segment) if isinstance(segment, StreamedPromise) else None

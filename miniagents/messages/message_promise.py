@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Generator, Mapping
+from collections.abc import AsyncIterable, Callable, Generator, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, overload
 
 from reactivex import Observable
 from typing_extensions import Self, TypeVar
 
 from miniagents.messages.errors import MessageTypeError
-from miniagents.messages.listener import message_listener
 from miniagents.messages.message import Message
 from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
 from miniagents.promising.frozen import FrozenDict, freeze
@@ -17,7 +17,22 @@ from miniagents.promising.lowlevel import ReplayCore, ReplayObservable, pieces_a
 from miniagents.promising.sentinels import NO_VALUE
 from miniagents.promising.streamed_promise import StreamedPromise, source_observable
 
-__all__ = ["MessagePromise", "MessageT", "MessageT_co"]
+__all__ = [
+    "MessageListener",
+    "MessagePromise",
+    "MessageT",
+    "MessageT_co",
+    "message_listener",
+]
+
+MessageListener = Callable[["MessagePromise", Message], None]
+"""Called with a promise and its complete message; it must not block or raise."""
+
+message_listener: ContextVar[MessageListener | None] = ContextVar(
+    "miniagents_message_listener", default=None
+)
+"""The listener for message promises created in the current context, if any (the agents
+layer sets it: see :mod:`miniagents.messages.listener`)."""
 
 MessageT_co = TypeVar("MessageT_co", bound=Message, default=Message, covariant=True)
 """The class of the messages of a stream (``Message`` unless it says otherwise)."""

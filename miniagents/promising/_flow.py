@@ -36,6 +36,13 @@ fan-out wider than the high-water mark hung that way). It paces only the produce
 queued parts. Feeders wait apart (``feed_waiters``) and are woken when the sink has room
 on their measure, even while its own producer must still wait.
 
+**Handles.** A message sequence and an observable count themselves as handles and
+uncount themselves in their finalizer (``__del__``: no extra object per handle, which
+matters when thousands of agents are pending); any other promise is counted through a weak
+reference (:func:`count_weakly`). When the last handle goes, which may happen anywhere (in
+the middle of other code, in another thread, in the garbage collector), the core is asked
+to reconsider on its own loop, soon, instead of right there (:func:`schedule_reconsider`).
+
 **Never a deadlock by pressure alone.** An unreachable stream exerts none; ``MiniAgents``
 unpaces the reply sequences of its agents when it exits (:meth:`Flow.unpace`), so that every
 agent finishes; an ended stream wakes its waiting producers.
@@ -47,22 +54,49 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import weakref
 from collections.abc import Sized
-from typing import TYPE_CHECKING, Any, Protocol
+from functools import partial
+from typing import Any, Protocol
 
 from miniagents.promising._deadlock import park, unpark
-from miniagents.promising._reach import schedule_reconsider
 from miniagents.promising.errors import ReplayWindowError
 from miniagents.promising.limits import Overflow, StreamLimits
 
-if TYPE_CHECKING:
-    from miniagents.promising._replay import ReplayCore
-
-__all__ = ["Flow", "HasPosition"]
+__all__ = [
+    "Flow",
+    "FlowCore",
+    "HasPosition",
+    "count_weakly",
+    "handle_gone",
+    "schedule_reconsider",
+]
 
 _NEVER = sys.maxsize
 _BATCH = 64  # pieces recorded between two releases, at least
+
+
+class FlowCore(Protocol):
+    """What a flow reads of its core (a :class:`~miniagents.promising._replay.ReplayCore`).
+
+    A protocol, so that the flow and the core it controls live in two modules without
+    importing each other.
+    """
+
+    base: int
+    sent: int
+    done: bool
+    flow: Flow | None
+    loop: asyncio.AbstractEventLoop | None
+    thread: int | None
+    _delivering: bool
+
+    @property
+    def pieces(self) -> list[Any]: ...
+
+    @property
+    def observers(self) -> tuple[tuple[Any, ...], ...]: ...
 
 
 class HasPosition(Protocol):
@@ -108,22 +142,22 @@ class Flow:
         self.delivered = 0
         self.floor = 0  # pieces released, for good (physically, the record may still hold some)
         self.pins = 0
-        self.handles: int | None = None  # counted from the first one (see _reach)
+        self.handles: int | None = None  # counted from the first one (see handle_gone)
         self.weak_handles: list[weakref.ref[Any]] | None = None
         self.unpaced = False
         self.blocked = False
         self.room_waiters: list[asyncio.Future[None]] | None = None
         self.feed_waiters: list[asyncio.Future[None]] | None = None  # feeders (see has_room)
-        self.feeders: list[ReplayCore[Any]] | None = None
+        self.feeders: list[FlowCore] | None = None
         self.backlog: Sized | None = None
 
     # -- handles and cursors -----------------------------------------------------------
 
     def add_handle(self) -> None:
-        """Count one more handle (it uncounts itself: see :mod:`miniagents.promising._reach`)."""
+        """Count one more handle (it uncounts itself: see :func:`handle_gone`)."""
         self.handles = (self.handles or 0) + 1
 
-    def unreachable(self, core: ReplayCore[Any]) -> bool:
+    def unreachable(self, core: FlowCore) -> bool:
         """Whether nobody can consume the stream any more."""
         return (
             self.handles == 0
@@ -140,7 +174,7 @@ class Flow:
             self.cursors.append(weakref.ref(cursor))
         self.credit = 0
 
-    def drop_cursor(self, core: ReplayCore[Any], cursor: HasPosition) -> None:
+    def drop_cursor(self, core: FlowCore, cursor: HasPosition) -> None:
         """Forget an iterator that is closed or gone; what it read counts as delivered."""
         self.delivered = max(self.delivered, cursor.index)
         self.cursors = [
@@ -148,7 +182,7 @@ class Flow:
         ]
         self.recheck(core)
 
-    def cursor_gone(self, core: ReplayCore[Any], cursor: HasPosition) -> None:
+    def cursor_gone(self, core: FlowCore, cursor: HasPosition) -> None:
         """Forget an iterator that was garbage-collected (this may run anywhere: no wake here)."""
         self.delivered = max(self.delivered, cursor.index)
         self.cursors = [
@@ -180,7 +214,7 @@ class Flow:
 
     # -- release -------------------------------------------------------------------------
 
-    def settle(self, core: ReplayCore[Any]) -> int:
+    def settle(self, core: FlowCore) -> int:
         """Release (logically) what no live consumer needs; return how many pieces are released.
 
         The result only grows. A consumer that needs pieces below it gets
@@ -197,7 +231,7 @@ class Flow:
         self.floor = max(self.floor, min(low, core.sent))
         return self.floor
 
-    def release(self, core: ReplayCore[Any]) -> None:
+    def release(self, core: FlowCore) -> None:
         """Drop the released pieces from the record (in batches: O(1) per piece)."""
         floor = self.settle(core)
         if floor > core.base:
@@ -205,7 +239,7 @@ class Flow:
             core.base = floor
         self.check_at = len(core.pieces) + max(_BATCH, self.high_water or 0)
 
-    def released_error(self, core: ReplayCore[Any]) -> ReplayWindowError:
+    def released_error(self, core: FlowCore) -> ReplayWindowError:
         """The error for a consumer that needs pieces this stream has released."""
         return ReplayWindowError(
             f"Cannot read {self.what} from its first piece: past its replay window of "
@@ -217,7 +251,7 @@ class Flow:
 
     # -- pressure ------------------------------------------------------------------------
 
-    def has_room(self, core: ReplayCore[Any], strict: bool = True, feeding: bool = False) -> bool:
+    def has_room(self, core: FlowCore, strict: bool = True, feeding: bool = False) -> bool:
         """Whether a producer may add a piece (``strict``) or may be woken (low water).
 
         A strict check that finds room for several pieces gives the producer that much
@@ -249,7 +283,7 @@ class Flow:
             self.credit = room
         return True
 
-    def _own_room(self, core: ReplayCore[Any], limit: int, feeding: bool = False) -> int:
+    def _own_room(self, core: FlowCore, limit: int, feeding: bool = False) -> int:
         """How many pieces may be added before the lag reaches ``limit``."""
         count = core.base + len(core.pieces)
         backlog = len(self.backlog) if self.backlog is not None and not feeding else 0
@@ -262,7 +296,7 @@ class Flow:
             return limit  # unreachable: nobody will ever read it
         return limit - (count - self.delivered + backlog)
 
-    async def wait_room(self, core: ReplayCore[Any], feeding: bool = False) -> None:
+    async def wait_room(self, core: FlowCore, feeding: bool = False) -> None:
         """Wait until a producer (or, ``feeding``, a feeder) may add a piece to ``core``."""
         while not self.has_room(core, feeding=feeding):
             loop = asyncio.get_running_loop()
@@ -291,7 +325,7 @@ class Flow:
     def _feed_room_for(self) -> str:
         return f"room in {self.what}, which it feeds (its consumers are behind)"
 
-    def recheck(self, core: ReplayCore[Any]) -> None:
+    def recheck(self, core: FlowCore) -> None:
         """Wake the waiting producers (here and upstream) if room has been made.
 
         The feeders are woken first, on their own measure (without the backlog): the
@@ -313,7 +347,7 @@ class Flow:
             if feeder.flow is not None:
                 feeder.flow.recheck(feeder)
 
-    def reconsider(self, core: ReplayCore[Any]) -> None:
+    def reconsider(self, core: FlowCore) -> None:
         """Release and wake after a consumer or handle went away (scheduled on the loop)."""
         if self.unreachable(core):
             if not core._delivering:
@@ -321,12 +355,12 @@ class Flow:
             self.blocked = True  # nobody will ever read it: let its producer run
         self.recheck(core)
 
-    def unpace(self, core: ReplayCore[Any]) -> None:
+    def unpace(self, core: FlowCore) -> None:
         """Stop exerting pressure for good (the context is exiting), waking every producer."""
         self.unpaced = True
         self.recheck(core)
 
-    def skip_oldest(self, core: ReplayCore[Any]) -> None:
+    def skip_oldest(self, core: FlowCore) -> None:
         """Make the slowest consumers skip the oldest piece they have not read."""
         low = self.lowest_cursor()
         if low is None:
@@ -342,3 +376,48 @@ def _wake(waiters: list[asyncio.Future[None]] | None) -> None:
     for waiter in waiters or ():
         if not waiter.done():
             waiter.set_result(None)
+
+
+# -- handles: who can still consume a stream ----------------------------------------
+
+
+def schedule_reconsider(core: FlowCore) -> None:
+    """Have ``core`` reconsider its pressure and release soon, on its loop, from any thread."""
+    loop, flow = core.loop, core.flow
+    if loop is None or flow is None:
+        return  # never started: nobody waits, and the next release will see the change
+    try:
+        if threading.get_ident() == core.thread:
+            loop.call_soon(flow.reconsider, core)
+        else:
+            loop.call_soon_threadsafe(flow.reconsider, core)
+    except RuntimeError:  # the loop is closed: nobody waits any more
+        pass
+
+
+def handle_gone(core: FlowCore | None) -> None:
+    """Uncount a handle of ``core`` (from a finalizer: it may run anywhere)."""
+    flow = None if core is None else core.flow
+    if flow is None or flow.handles is None:
+        return
+    flow.handles -= 1
+    if flow.handles <= 0:
+        assert core is not None
+        schedule_reconsider(core)
+
+
+def count_weakly(core: FlowCore, handle: object) -> None:
+    """Count ``handle`` until it is garbage-collected (for handles without a finalizer)."""
+    flow = core.flow
+    assert flow is not None
+    flow.handles = (flow.handles or 0) + 1
+    if flow.weak_handles is None:
+        flow.weak_handles = []
+    flow.weak_handles.append(weakref.ref(handle, partial(_weak_gone, weakref.ref(core))))
+
+
+def _weak_gone(core_ref: weakref.ref[FlowCore], ref: weakref.ref[Any]) -> None:
+    core = core_ref()
+    if core is not None and core.flow is not None and core.flow.weak_handles is not None:
+        core.flow.weak_handles.remove(ref)
+    handle_gone(core)

@@ -1,4 +1,4 @@
-"""The reactive core: a replay record that every promise and stream is built on.
+"""The replay core: the record that every promise and stream is built on.
 
 A :class:`ReplayCore` subscribes once to its source (when first needed), records every
 piece, and replays the record to each new consumer before passing on the live pieces, so
@@ -9,51 +9,163 @@ that every consumer, early or late, sees the whole stream while the producer run
     observer 2:          (ab)c--|        (subscribed after b: replayed, then live)
     observer 3:                   (abc|) (subscribed after the end: all replayed)
 
+One class, in sections:
+
+* **recording**: ``accept`` (a piece), ``fail`` / ``complete`` (the end), ``cancel``,
+  overflow of a hot source, "when done" callbacks, a detached copy for a cancelled view;
+* **the source**: started once, at the first consumer (``start``) or lazily (``defer``);
+  another core's observable is followed directly, a :class:`DirectSource` feeds the core
+  by calling it, any other observable is subscribed to; pieces, errors and the end may
+  come from any thread (they hop onto the core's loop);
+* **delivery**: every observer sees the pieces in the order of the record, even when a
+  source emits from inside an observer; a broken observer is unsubscribed and reported;
+  the end goes to each observer once (to an end consumer it counts as received, to another
+  stream as handed over);
+* **consumers**: observers (``add_observer``), waits (``await_change``, ``await_done``,
+  ``acollect``), giving up (``on_abandoned``), pacing (``has_room``, ``await_room``),
+  handles, and the errors that must not be lost.
+
 A core of a stream of many pieces has a :class:`~miniagents.promising._flow.Flow`, which
 releases the pieces no live consumer needs once the stream has passed its replay window
 (``base`` counts them) and tells producers when to wait; see :mod:`miniagents.promising.limits`.
-
-The core is built in layers, one module each: :mod:`~miniagents.promising._consumers`
-(observers, waiting, collecting, giving up), :mod:`~miniagents.promising._producers` (its
-source, pieces from any thread), :mod:`~miniagents.promising._delivery` (passing the
-record on in order) and this one (recording, overflow, ending, copies).
+Its observable face is :class:`ReplayObservable`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from reactivex import Observable, abc
+from reactivex.disposable import Disposable
 
-from miniagents.promising._consumers import Observer
-from miniagents.promising._delivery import DeliverySide
-from miniagents.promising._flow import Flow
-from miniagents.promising._replay_observable import ReplayObservable
-from miniagents.promising._reporting import report_broken_observer, report_lost_error
+from miniagents.promising._deadlock import external_source, park, unpark
+from miniagents.promising._flow import Flow, handle_gone
+from miniagents.promising._reporting import (
+    mark_received,
+    report_broken_observer,
+    report_lost_error,
+)
+from miniagents.promising._reporting import was_received as _was_received
+from miniagents.promising._tasks import no_loop_error
 from miniagents.promising.errors import StreamCancelledError, StreamOverflowError
 from miniagents.promising.limits import Overflow, stream_limits
 
-__all__ = ["ReplayCore", "ReplayObservable"]
+__all__ = ["Deferred", "DirectSource", "Observer", "ReplayCore", "ReplayObservable"]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+Observer = tuple[
+    Callable[[T], None],
+    Callable[[BaseException], None],
+    Callable[[], None],
+    bool,
+    "ReplayCore[Any] | None",
+]
+"""on_next, on_error, on_completed, whether it is an end consumer (not another stream), and
+the core it forwards into (whose pressure it carries), if any."""
 
 
-class ReplayCore(DeliverySide[T], abc.ObserverBase[T]):
+def _noop() -> None:
+    """Dispose of nothing."""
+
+
+class ReplayObservable(Observable[T_co]):
+    """The observable face of a :class:`ReplayCore`: every subscriber gets the full replay.
+
+    Marble::
+
+        core:          --a--b--c--|
+        subscriber 1:  --a--b--c--|      (subscribed at the start)
+        subscriber 2:        (ab)c--|    (subscribed after b)
+    """
+
+    def __init__(self, core: ReplayCore[T_co]) -> None:
+        # Observable.__init__ would only make a lock that few operators use: see `lock`.
+        self._subscribe = None
+        self.core = core
+        self._lock: threading.RLock | None = None
+        if core.flow is not None:
+            core.flow.add_handle()  # a handle of the stream until it goes
+
+    def __del__(self) -> None:
+        handle_gone(getattr(self, "core", None))
+
+    @property
+    def lock(self) -> threading.RLock:  # type: ignore[override]
+        """The lock some reactivex operators take, made when first needed."""
+        if self._lock is None:
+            self._lock = threading.RLock()
+        return self._lock
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[T_co], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        on_error = cast(Callable[[BaseException], None], observer.on_error)
+        return Disposable(
+            self.core.add_observer(observer.on_next, on_error, observer.on_completed, consumer=True)
+        )
+
+
+class DirectSource(Observable[T]):
+    """A source that feeds a replay core by calling it directly, without reactivex's wrappers.
+
+    Attributes:
+        what: Names the source in task names and error messages.
+        needs_loop: Whether attaching it starts a task (and so needs a running loop).
+    """
+
+    what = "stream"
+    needs_loop = True
+
+    def attach(self, core: ReplayCore[T]) -> abc.DisposableBase | Callable[[], None]:
+        """Start feeding ``core``; return what stops it."""
+        raise NotImplementedError
+
+
+class Deferred(DirectSource[Any]):
+    """No source, only a starter: an open core whose producer (an agent) starts lazily."""
+
+    what = "an agent"
+
+    def __init__(self, starter: Callable[[], None]) -> None:
+        super().__init__()
+        self.starter = starter
+
+    def attach(self, core: ReplayCore[Any]) -> Callable[[], None]:
+        """Call the starter (it feeds ``core`` by other means)."""
+        self.starter()
+        return _noop
+
+
+class ReplayCore(abc.ObserverBase[T]):
     """Records a stream's pieces and its end, and replays them to every consumer."""
 
     __slots__ = (
         "__weakref__",
+        "_delivering",
         "_end_callbacks",
+        "_source",
+        "_subscription",
         "_traceback",
+        "_waiters",
         "base",
         "done",
         "error",
         "flow",
+        "handed_over",
+        "loop",
+        "observers",
+        "on_abandoned",
         "piece_type",
         "pieces",
+        "sent",
+        "started",
+        "thread",
         "validator",
     )
 
@@ -266,6 +378,333 @@ class ReplayCore(DeliverySide[T], abc.ObserverBase[T]):
         copy.flow = None if self.flow is None else self.flow.frozen_copy()
         self._wake()  # its consumers that wait here move to the copy
         return copy
+
+    # -- the source -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Subscribe to the source, once; later calls do nothing."""
+        if self.started:
+            return
+        source = cast("Observable[T]", self._source)
+        try:
+            self.loop = asyncio.get_running_loop()
+            self.thread = threading.get_ident()
+        except RuntimeError:
+            # A purely synchronous source (e.g. reactivex.testing) needs no loop; one run
+            # by a task does, and the stream stays startable once a loop runs.
+            if isinstance(source, DirectSource) and source.needs_loop:
+                raise no_loop_error(source.what) from None
+        self.started = True
+        self._source = None
+        if isinstance(source, ReplayObservable):
+            self._subscription = source.core.add_observer(
+                self.accept, self.fail, self.complete, sink=self
+            )
+        elif isinstance(source, DirectSource):  # it calls this core directly
+            self._subscription = source.attach(self)
+        else:
+            loop = self.loop
+            if loop is not None:  # it may push from a thread or a callback: not a deadlock
+                external_source(loop, 1)
+                self.when_done(lambda: external_source(loop, -1))
+            self._subscription = source.subscribe(self.on_next, self.on_error, self.on_completed)
+
+    def defer(self, starter: Callable[[], None]) -> None:
+        """Make an open core start lazily: ``starter`` is called at its first consumer."""
+        self._source = Deferred(starter)
+        self.started = False
+
+    def on_next(self, piece: T) -> None:
+        """Accept a piece from any thread (pieces from other threads hop onto the loop)."""
+        if self.thread is None or threading.get_ident() == self.thread:
+            self.accept(piece)  # the hot path: on the loop's thread, no hop
+        else:
+            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.accept, piece)
+
+    def on_error(self, error: BaseException) -> None:
+        """Accept the error that ends the stream, from any thread."""
+        self._on_loop(self.fail, error)
+
+    def on_completed(self) -> None:
+        """Accept the normal end of the stream, from any thread."""
+        self._on_loop(self.complete)
+
+    def _on_loop(self, method: Callable[..., None], *args: object) -> None:
+        if self.thread is not None and threading.get_ident() != self.thread:
+            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(method, *args)
+        else:
+            method(*args)
+
+    def _dispose_subscription(self) -> None:
+        subscription, self._subscription = self._subscription, None
+        if subscription is None:
+            return
+        if isinstance(subscription, abc.DisposableBase):
+            subscription.dispose()
+        else:
+            subscription()
+
+    # -- delivery ----------------------------------------------------------------------
+
+    def _deliver(self) -> None:
+        """Pass on every recorded piece not passed on yet, then the end if it came.
+
+        A piece or an end that arrives while observers are being called (a source that
+        emits from inside an observer) is recorded and passed on by this same loop, so
+        that every observer sees the pieces in the order of the record.
+        """
+        self._delivering = True
+        try:
+            pieces = self.pieces
+            while self.sent < self.base + len(pieces):
+                piece = pieces[self.sent - self.base]
+                self.sent += 1
+                self._pass_on(piece)
+            if self.done:
+                observers, self.observers = self.observers, ()
+                for observer in observers:
+                    self._unlink(observer)
+                    self.send_end(observer)
+        finally:
+            self._delivering = False
+        if self._waiters:
+            self._wake()
+
+    def _pass_on(self, piece: T) -> None:
+        for observer in self.observers:
+            try:
+                observer[0](piece)
+            except Exception as exc:  # a broken observer must not break the stream
+                self.remove(observer)
+                report_broken_observer(exc)
+
+    def send_end(self, observer: Observer[T]) -> None:
+        """Tell ``observer`` how the stream ended."""
+        try:
+            if self.error is None:
+                observer[2]()
+            else:
+                if observer[3]:
+                    mark_received(self.error)
+                else:  # another stream: it is the one that must see the error consumed
+                    self.handed_over = True
+                observer[1](self.error)
+        except Exception as exc:
+            report_broken_observer(exc)
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- observers -------------------------------------------------------------------
+
+    def add_observer(
+        self,
+        on_next: Callable[[T], None],
+        on_error: Callable[[BaseException], None],
+        on_completed: Callable[[], None],
+        *,
+        consumer: bool = False,
+        sink: ReplayCore[Any] | None = None,
+    ) -> Callable[[], None]:
+        """Replay the record to a new observer, then keep it informed; return its disposer.
+
+        ``consumer`` tells that the observer is an end consumer (not another stream passing
+        the pieces on): an error it gets counts as received. ``sink`` is the core the
+        observer forwards into, whose pressure it carries upstream.
+        """
+        self.start()
+        flow = self.flow
+        if flow is not None and flow.settle(self):
+            on_error(flow.released_error(self))
+            return _noop
+        observer: Observer[T] = (on_next, on_error, on_completed, consumer, sink)
+        pieces = self.pieces
+        index = 0
+        if flow is not None:
+            flow.pins += 1  # nothing is released while the record is replayed
+        try:
+            while index < self.sent:  # pieces not passed on yet will come live
+                on_next(pieces[index])
+                index += 1
+        except Exception as exc:
+            report_broken_observer(exc)
+            return _noop
+        finally:
+            if flow is not None:
+                flow.pins -= 1
+        if self.done and self.sent == self.base + len(pieces):
+            self.send_end(observer)
+            return _noop
+        self.observers = (*self.observers, observer)
+        if flow is not None and sink is not None:
+            flow.credit = 0  # the sink's pressure counts from now on
+        if sink is not None and sink.flow is not None:
+            if sink.flow.feeders is None:
+                sink.flow.feeders = [self]
+            else:
+                sink.flow.feeders.append(self)
+        if flow is not None and flow.blocked:
+            flow.recheck(self)  # a subscriber reads at once: there may be room now
+
+        def dispose() -> None:
+            self.remove(observer)
+            self.check_abandoned()
+
+        return dispose
+
+    def remove(self, observer: Observer[T]) -> None:
+        """Stop informing ``observer``."""
+        kept = tuple(o for o in self.observers if o is not observer)
+        if len(kept) < len(self.observers):
+            self.observers = kept
+            self._unlink(observer)
+            if self.flow is not None and self.flow.blocked:
+                self.flow.recheck(self)
+
+    def _unlink(self, observer: Observer[T]) -> None:
+        sink = observer[4]
+        if sink is not None and sink.flow is not None and sink.flow.feeders:
+            sink.flow.feeders = [core for core in sink.flow.feeders if core is not self]
+
+    # -- waiting -----------------------------------------------------------------------
+
+    async def await_change(self) -> None:
+        """Wait until a piece arrives or the stream ends (the caller has started the core)."""
+        loop = self.loop or asyncio.get_running_loop()
+        waiter = loop.create_future()
+        if self._waiters is None:
+            self._waiters = [waiter]
+        else:
+            self._waiters.append(waiter)
+        task = park(self._waiting_for, waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            self.check_abandoned()
+            raise
+        finally:
+            unpark(task)
+
+    def _waiting_for(self) -> str:
+        flow = self.flow
+        return f"a piece of {flow.what if flow is not None else 'a stream'}"
+
+    async def await_done(self) -> None:
+        """Wait for the end of the stream (starting it if needed), raising nothing."""
+        while not self.done:
+            if self.started:
+                await self.await_change()
+            else:
+                self.start()  # a synchronous source may finish right here
+
+    async def acollect(self) -> list[T]:
+        """Wait for the end of the stream; return every piece or raise its error.
+
+        Raises:
+            ReplayWindowError: if the stream has released pieces (past its replay window).
+        """
+        flow = self.flow
+        if flow is None:
+            await self.await_done()
+            self.raise_if_failed()
+            return self.pieces
+        if flow.settle(self):
+            raise flow.released_error(self)
+        flow.pins += 1  # an await of the whole needs every piece, and reads them all at once
+        if flow.blocked:
+            flow.recheck(self)
+        try:
+            await self.await_done()
+        finally:
+            flow.pins -= 1
+        self.raise_if_failed()
+        flow.delivered = self.base + len(self.pieces)
+        return list(self.pieces)
+
+    def released(self) -> int:
+        """How many pieces from the first one the stream has released (past its window)."""
+        flow = self.flow
+        return 0 if flow is None else flow.settle(self)
+
+    def has_room(self, feeding: bool = False) -> bool:
+        """Whether a producer may add a piece now (see :mod:`miniagents.promising._flow`).
+
+        ``feeding``: asked for a feeder of this stream (a part a flattener follows now),
+        which the flattener's backlog does not hold back (see ``Flow.has_room``).
+        """
+        flow = self.flow
+        if flow is None:
+            return True
+        if feeding:
+            return flow.has_room(self, feeding=True)
+        return flow.credit > 0 or flow.has_room(self)
+
+    async def await_room(self, feeding: bool = False) -> None:
+        """Wait until a producer (or, ``feeding``, a feeder) may add a piece."""
+        if self.flow is not None:
+            await self.flow.wait_room(self, feeding)
+
+    # -- giving up -----------------------------------------------------------------------
+
+    def check_abandoned(self) -> None:
+        """Call ``on_abandoned`` if the last consumer of a running stream gave up.
+
+        A consumer gives up when its wait is cancelled or its subscription disposed; the
+        stream is abandoned when no consumer is left waiting or subscribed. Only streams
+        with an ``on_abandoned`` callback (those an agent produces) react to it.
+        """
+        if self.on_abandoned is None or self.done or self.consumed():
+            return
+        self.give_up()
+
+    def consumed(self) -> bool:
+        """Whether a consumer is subscribed or waiting for the next piece."""
+        return bool(self.observers) or any(not waiter.done() for waiter in self._waiters or ())
+
+    def give_up(self) -> None:
+        """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
+        on_abandoned, self.on_abandoned = self.on_abandoned, None
+        if on_abandoned is None:
+            return
+        try:
+            on_abandoned()
+        except Exception as exc:  # giving up must not fail the consumer that gave up
+            report_broken_observer(exc)
+
+    # -- errors --------------------------------------------------------------------------
+
+    @property
+    def error_received(self) -> bool:
+        """Whether a consumer has been given the error that ended the stream."""
+        return self.error is not None and _was_received(self.error)
+
+    @property
+    def error_lost(self) -> bool:
+        """Whether the stream failed and neither a consumer nor another stream got the error."""
+        return self.error is not None and not self.handed_over and not _was_received(self.error)
+
+    def raise_if_failed(self) -> None:
+        """Re-raise the stream's error, with its original traceback, if it failed."""
+        error = self.error
+        if error is not None:
+            mark_received(error)
+            raise error.with_traceback(self._traceback)
+
+    def count_handle(self) -> None:
+        """Count one more handle that will call :meth:`handle_gone` when it goes."""
+        if self.flow is not None:
+            self.flow.add_handle()
+
+    def handle_gone(self) -> None:
+        """A handle counted by :meth:`count_handle` went (from a finalizer: anywhere)."""
+        handle_gone(self)
+
+    def observable(self) -> ReplayObservable[T]:
+        """Return the observable face of this core (a handle: it counts itself)."""
+        return ReplayObservable(self)  # not cached: a cache would make a cycle
 
 
 class _FailedReplayCore(ReplayCore[T]):

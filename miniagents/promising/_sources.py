@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from reactivex import Observable, abc
+from reactivex import abc
 from reactivex.disposable import Disposable
 
+from miniagents.promising._replay import DirectSource, ReplayCore
 from miniagents.promising._tasks import spawn
 from miniagents.promising.errors import StreamSourceError
 
-if TYPE_CHECKING:
-    from miniagents.promising._replay import ReplayCore
-
 __all__ = [
-    "Deferred",
-    "DirectSource",
     "PieceObserver",
     "TaskObservable",
     "check_async_iterable",
@@ -51,41 +47,6 @@ class PieceObserver(Protocol[T_contra]):
     def on_error(self, error: Exception, /) -> None: ...
 
     def on_completed(self) -> None: ...
-
-
-class DirectSource(Observable[T]):
-    """A source that feeds a replay core by calling it directly, without reactivex's wrappers.
-
-    Attributes:
-        what: Names the source in task names and error messages.
-        needs_loop: Whether attaching it starts a task (and so needs a running loop).
-    """
-
-    what = "stream"
-    needs_loop = True
-
-    def attach(self, core: ReplayCore[T]) -> abc.DisposableBase | Callable[[], None]:
-        """Start feeding ``core``; return what stops it."""
-        raise NotImplementedError
-
-
-class Deferred(DirectSource[Any]):
-    """No source, only a starter: an open core whose producer (an agent) starts lazily."""
-
-    what = "an agent"
-
-    def __init__(self, starter: Callable[[], None]) -> None:
-        super().__init__()
-        self.starter = starter
-
-    def attach(self, core: ReplayCore[Any]) -> Callable[[], None]:
-        """Call the starter (it feeds ``core`` by other means)."""
-        self.starter()
-        return _nothing
-
-
-def _nothing() -> None:
-    """Stop nothing: a started producer runs to its end."""
 
 
 def _report(observer: PieceObserver[T], error: BaseException) -> None:

@@ -56,6 +56,7 @@ from miniagents.promising._deadlock import park as park
 from miniagents.promising._deadlock import parked as parked
 from miniagents.promising._deadlock import set_check_interval as set_deadlock_check_interval
 from miniagents.promising._deadlock import unpark as unpark
+from miniagents.promising._replay import DirectSource as DirectSource
 from miniagents.promising._replay import ReplayCore as ReplayCore
 from miniagents.promising._replay import ReplayObservable as ReplayObservable
 from miniagents.promising._reporting import logger as logger
@@ -63,7 +64,6 @@ from miniagents.promising._reporting import mark_received as mark_received
 from miniagents.promising._reporting import report_broken_observer as report_broken_observer
 from miniagents.promising._reporting import report_lost_error as report_lost_error
 from miniagents.promising._reporting import was_received as was_received
-from miniagents.promising._sources import DirectSource as DirectSource
 from miniagents.promising._sources import PieceObserver as PieceObserver
 from miniagents.promising._sources import pull as pull
 from miniagents.promising._tasks import TASK_NAME_PREFIX as TASK_NAME_PREFIX

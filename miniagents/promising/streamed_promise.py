@@ -8,7 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 from reactivex import Observable
 
 from miniagents.promising._cursor import PieceIterator
-from miniagents.promising._reach import count_weakly
+from miniagents.promising._flow import count_weakly
 from miniagents.promising._replay import ReplayCore, ReplayObservable
 from miniagents.promising._sources import from_async_iterable
 from miniagents.promising.errors import StreamSourceError
@@ -126,7 +126,7 @@ class StreamedPromise(Generic[PieceT, WholeT]):
             self._count_handle(core)
 
     def _count_handle(self, core: ReplayCore[PieceT]) -> None:
-        """Count this promise as a handle of ``core`` until it is gone (see ``_reach``)."""
+        """Count this promise as a handle of ``core`` until it is gone (see count_weakly)."""
         count_weakly(core, self)
 
     def _uncount_handle(self, core: ReplayCore[PieceT]) -> None:

@@ -19,20 +19,40 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from miniagents.testing.errors import VirtualTimeError
 
 if TYPE_CHECKING:
     from _typeshed import FileDescriptorLike
 
-    from miniagents.testing.virtual_time import VirtualClock
-
-__all__ = ["ExecutorJobs", "JumpingSelector", "cancel_remaining_tasks", "on_running_loop"]
+__all__ = [
+    "Clock",
+    "ExecutorJobs",
+    "JumpingSelector",
+    "cancel_remaining_tasks",
+    "on_running_loop",
+]
 
 T = TypeVar("T")
 
 _Ready = list[tuple[selectors.SelectorKey, int]]
+
+
+class Clock(Protocol):
+    """What the idle machinery needs of a clock (``VirtualClock`` is one)."""
+
+    auto_advance: bool
+
+    @property
+    def now(self) -> float: ...
+
+    def time(self) -> float: ...
+
+    def advance(self, seconds: float) -> None: ...
+
+
+ClockT = TypeVar("ClockT", bound=Clock)
 
 _RESOLUTION = time.get_clock_info("monotonic").resolution
 """What the loop adds to its time to tell which timers are due (as asyncio computes it)."""
@@ -47,9 +67,7 @@ class JumpingSelector(selectors.BaseSelector):
         jobs: The loop's executor jobs (the clock holds while one runs).
     """
 
-    def __init__(
-        self, selector: selectors.BaseSelector, clock: VirtualClock, jobs: ExecutorJobs
-    ) -> None:
+    def __init__(self, selector: selectors.BaseSelector, clock: Clock, jobs: ExecutorJobs) -> None:
         self._selector = selector
         self._clock = clock
         self._jobs = jobs
@@ -186,7 +204,7 @@ class _Job(Generic[T]):
 
 
 @contextmanager
-def on_running_loop(loop: asyncio.AbstractEventLoop, clock: VirtualClock) -> Iterator[VirtualClock]:
+def on_running_loop(loop: asyncio.AbstractEventLoop, clock: ClockT) -> Iterator[ClockT]:
     """Give the running ``loop`` the virtual ``clock`` for the ``with`` block, then its own.
 
     The clock becomes the loop's ``time``, a :class:`JumpingSelector` its selector, and
