@@ -16,15 +16,6 @@ PACKAGE = Path(__file__).resolve().parent.parent / "miniagents"
 KNOWN_CYCLES: dict[frozenset[str], str] = {
     frozenset(
         {
-            "miniagents.miniagents._persist",
-            "miniagents.miniagents._running",
-            "miniagents.miniagents.agent",
-            "miniagents.miniagents.context",
-            "miniagents.miniagents.interaction",
-        }
-    ): "issue 18: the agents layer is still one concept cut into five modules",
-    frozenset(
-        {
             "miniagents.ext.llm._openai_chat",
             "miniagents.ext.llm._openai_responses",
             "miniagents.ext.llm.openai",

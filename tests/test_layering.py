@@ -234,6 +234,58 @@ PUBLIC_MODULES = [
 ]
 
 
+AGENTS_LAYER = sorted((PACKAGE / "miniagents").glob("*.py"))
+
+
+@cache
+def _private_definitions_by_module() -> dict[str, set[str]]:
+    owners: dict[str, set[str]] = defaultdict(set)
+    for path in SOURCES:
+        for name in _defined_private_names(path):
+            owners[name].add(module_name(path))
+    return owners
+
+
+def private_attributes_of_other_modules(
+    path: Path, package: str, own: str | None = None
+) -> list[str]:
+    """``obj._name`` accesses to a private attribute that another module of ``package``
+    defines (and ``path``'s own module does not)."""
+    own = own or module_name(path)
+    found: list[str] = []
+    for node in ast.walk(tree_of(path)):
+        if not (isinstance(node, ast.Attribute) and is_private(node.attr)):
+            continue
+        value = node.value
+        if isinstance(value, ast.Name) and value.id in ("self", "cls"):
+            continue
+        owners = _private_definitions_by_module().get(node.attr, set())
+        inside_package = {owner for owner in owners if inside(owner, package)}
+        if inside_package and own not in owners:
+            found.append(f"line {node.lineno}: .{node.attr} (defined in {sorted(inside_package)})")
+    return found
+
+
+@pytest.mark.parametrize("path", AGENTS_LAYER, ids=[module_name(p) for p in AGENTS_LAYER])
+def test_no_module_of_the_agents_layer_touches_a_private_attribute_of_another(
+    path: Path,
+) -> None:
+    found = private_attributes_of_other_modules(path, "miniagents.miniagents")
+    assert not found, (
+        f"{module_name(path)} reaches into private attributes of other modules of the agents "
+        f"layer: {found}. Give the internal API a name (as the functions at the end of "
+        "miniagents/miniagents/context.py do) and call that instead."
+    )
+
+
+def test_the_agents_layer_check_sees_a_real_violation(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f(context):\n    return context._adopt_hook\n", encoding="utf-8")
+    own = "miniagents.miniagents.probe"
+    found = private_attributes_of_other_modules(probe, "miniagents.miniagents", own)
+    assert [entry.split(" (")[0] for entry in found] == ["line 2: ._adopt_hook"]
+
+
 @pytest.mark.parametrize("path", PUBLIC_MODULES, ids=[module_name(p) for p in PUBLIC_MODULES])
 def test_every_public_module_declares_its_names_in_all(path: Path) -> None:
     declared = [

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any
 
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.promising.errors import HashKeyError
 from miniagents.promising.frozen import Frozen
 
-if TYPE_CHECKING:
-    from miniagents.miniagents.context import MessageHandler
+__all__ = ["PERSIST_WINDOW", "MessageEvents", "MessageHandler", "PersistMemory", "messages_in"]
 
-__all__ = ["PERSIST_WINDOW", "MessageEvents", "PersistMemory", "messages_in"]
+MessageHandler = Callable[[MessagePromise, Message], Awaitable[None]]
+"""``async def handler(promise, message) -> None``, called when a message is complete."""
 
 PERSIST_WINDOW = 10_000
 """How many distinct persisted messages a context remembers (about 2 MB of keys at most)."""

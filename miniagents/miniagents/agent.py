@@ -1,33 +1,349 @@
-"""``MiniAgent`` and the ``@miniagent`` decorator: agents are async functions."""
+"""Agents: ``MiniAgent``, ``@miniagent``, the context an agent function gets, and its runs.
+
+An agent is an async function run once per interaction. This module holds the whole idea,
+in sections:
+
+* **the interaction context** (``InteractionContext``: the input, ``reply``) and
+  ``AgentCall`` (an inquiry whose input is sent message by message);
+* **running an interaction**: ``inquire`` makes a reply sequence (its core tracked by the
+  context) and a task that runs the agent function. The task starts at once, or, for a
+  lazy interaction (``start_asap=False``), when the replies are first consumed, in the
+  context captured at ``inquire``; either way it joins the
+  :class:`~miniagents.miniagents._scope.InteractionScope` current at ``inquire``, if any.
+  Inside the task, the agent first takes a slot of its concurrency limit (if it has one),
+  then runs (outside every scope) with an :class:`InteractionContext` whose input waits for
+  room in the replies before each message (see :mod:`miniagents.promising.limits`);
+* **the agent** (``MiniAgent``) and the ``@miniagent`` decorator.
+
+It uses the ``MiniAgents`` context through the functions that name its machinery
+(``start_task_in``, ``track_stream``, ``track_input``, ``adopt_hook``): no private
+attribute of another module.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import Concatenate, Generic, ParamSpec, Protocol, TypeAlias, cast, overload
 
 from reactivex import Observable
-from typing_extensions import TypeVar
+from typing_extensions import Self, TypeVar
 
 from miniagents.messages.appender import MessageSequenceAppender
+from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
-from miniagents.messages.sequence import MessageObservable, MessageSequencePromise, MessageType
+from miniagents.messages.message_promise import MessageT_co
+from miniagents.messages.sequence import (
+    MessageObservable,
+    MessageSequencePromise,
+    MessageType,
+    as_message_sequence,
+)
 from miniagents.miniagents._limiter import ConcurrencyLimit
 from miniagents.miniagents._params import AgentParameters
-from miniagents.miniagents._running import input_of, start
-from miniagents.miniagents.context import MiniAgents
-from miniagents.miniagents.errors import AgentDefinitionError
-from miniagents.miniagents.interaction import AgentCall, InteractionContext
+from miniagents.miniagents._scope import current_scope
+from miniagents.miniagents.context import (
+    MiniAgents,
+    adopt_hook,
+    start_task_in,
+    track_input,
+    track_stream,
+    untrack_input,
+)
+from miniagents.miniagents.errors import AgentDefinitionError, AgentFinishedError
+from miniagents.promising.lowlevel import logger
 
 __all__ = [
+    "AgentCall",
     "AgentDecorator",
     "AgentFunction",
     "AnyAgentFunction",
+    "InteractionContext",
     "MiniAgent",
     "ReplyT_co",
     "miniagent",
 ]
+
+
+# -- the interaction context ------------------------------------------------------------
+
+
+class InteractionContext:
+    """One interaction of an agent: its input messages and the way to reply.
+
+    Attributes:
+        this_agent: The agent being run.
+        message_promises: The input messages, as a ``MessageSequencePromise`` (they may
+            still be streaming); :attr:`messages` is the same sequence. Iterating it takes
+            each message only when the agent's replies are less than the high-water mark
+            ahead of their consumers (see :mod:`miniagents.promising.limits`).
+    """
+
+    __slots__ = ("_finished", "_replies", "message_promises", "this_agent")
+
+    def __init__(
+        self,
+        this_agent: MiniAgent[...],
+        message_promises: MessageSequencePromise,
+        replies: MessageSequenceAppender,
+    ) -> None:
+        """Create the context of one interaction (the agent machinery does this)."""
+        self.this_agent = this_agent
+        self.message_promises = message_promises
+        self._replies = replies
+        self._finished = False
+
+    @property
+    def messages(self) -> MessageSequencePromise:
+        """The input messages (the same as :attr:`message_promises`)."""
+        return self.message_promises
+
+    def reply(self, messages: MessageType) -> None:
+        """Send messages to the caller, after everything replied before.
+
+        ``messages`` may be anything a ``MessageType`` allows, e.g. a list mixing strings,
+        messages and other agents' reply sequences (those agents run in parallel; their
+        messages appear here in place). The caller gets them as soon as they stream.
+
+        Raises:
+            MessageTypeError: if ``messages`` (or a synchronous part of it) is not a
+                ``MessageType``.
+            AgentFinishedError: if the interaction has finished.
+        """
+        if self._finished:
+            raise AgentFinishedError(
+                f"The agent {self.this_agent.alias} replied after its interaction had "
+                "finished (its function returned, or it called finish_early()). Reply "
+                "before then, e.g. by awaiting the work that produces the reply."
+            )
+        try:
+            self._replies.append(messages)
+        except MessageTypeError as error:
+            raise MessageTypeError(
+                f"The agent {self.this_agent.alias} replied with something that is not "
+                f"a message. {error}"
+            ) from error
+
+    async def areply(self, messages: MessageType) -> None:
+        """Reply like :meth:`reply`, then wait until the replies' consumers have room.
+
+        ``reply`` never waits: an agent that reads its input (``async for`` over
+        :attr:`message_promises`) is slowed at its next input pull when its replies run
+        the high-water mark ahead of their consumers. An agent that replies in a loop
+        without reading input uses ``await ctx.areply(...)`` to be slowed there instead.
+
+        Raises:
+            MessageTypeError: if ``messages`` (or a synchronous part of it) is not a
+                ``MessageType``.
+            AgentFinishedError: if the interaction has finished.
+        """
+        self.reply(messages)
+        await self._replies.wait_for_room()
+
+    def finish_early(self) -> None:
+        """End the reply sequence now; the agent function may go on, but not reply."""
+        self._finished = True
+        self._replies.complete()
+
+    def _finish(self) -> None:
+        self._finished = True
+
+
+class AgentCall(Generic[MessageT_co]):
+    """An inquiry whose input messages are sent one by one (``agent.initiate_inquiry()``).
+
+    The type parameter is the class of the agent's reply messages (see ``MiniAgent``).
+
+    The agent starts at once and sees the messages as they are sent; its input ends at
+    :meth:`finish` (or :meth:`reply_sequence`, or at the end of the ``MiniAgents``
+    context, whichever comes first).
+    """
+
+    __slots__ = ("_agent", "_context", "_input", "_replies")
+
+    def __init__(
+        self,
+        agent: MiniAgent[...],
+        inputs: MessageSequenceAppender,
+        replies: MessageSequencePromise[MessageT_co],
+        context: MiniAgents,
+    ) -> None:
+        """Wrap a started interaction (``MiniAgent.initiate_inquiry`` makes it)."""
+        self._agent = agent
+        self._input = inputs
+        self._replies = replies
+        self._context = context
+        track_input(context, inputs)  # its input is finished on exit if the caller does not
+
+    def send_message(self, messages: MessageType) -> Self:
+        """Send more input messages to the agent; returns the call, for chaining.
+
+        Raises:
+            AgentFinishedError: if the call's input has been finished.
+        """
+        if self._input.closed:
+            raise AgentFinishedError(
+                f"This call to the agent {self._agent.alias} is finished, so it takes no "
+                "more messages. Send every message before finish() or reply_sequence()."
+            )
+        self._input.append(messages)
+        return self
+
+    def finish(self) -> None:
+        """End the agent's input (doing it again does nothing)."""
+        self._input.complete()
+        untrack_input(self._context, self._input)
+
+    def reply_sequence(self, finish_call: bool = True) -> MessageSequencePromise[MessageT_co]:
+        """The agent's replies; by default this also finishes the call's input."""
+        if finish_call:
+            self.finish()
+        return self._replies
+
+
+# -- running one interaction ------------------------------------------------------------
+
+
+_NO_MESSAGES = MessageSequencePromise()  # finished and empty, so one serves every call
+
+
+def input_of(agent: MiniAgent[...], messages: MessageType | None) -> MessageSequencePromise:
+    """The input of an interaction of ``agent``: ``messages`` as a sequence.
+
+    Raises:
+        MessageTypeError: naming the agent, if ``messages`` is not a ``MessageType``.
+    """
+    if messages is None:
+        return _NO_MESSAGES
+    try:
+        return as_message_sequence(messages)
+    except MessageTypeError as error:
+        raise MessageTypeError(
+            f"The input of the agent {agent.alias} is invalid. {error}"
+        ) from error
+
+
+def start(
+    agent: MiniAgent[...],
+    inputs: MessageSequencePromise | Observable[Message],
+    args: tuple[object, ...],
+    kwargs: Mapping[str, object],
+) -> MessageSequencePromise:
+    """Check the call's arguments and start (or prepare) an interaction; return its replies.
+
+    Raises:
+        NoActiveContextError: outside of a ``MiniAgents`` context.
+        AgentArgumentError: for positional, unknown or missing arguments.
+    """
+    arguments = {**agent._bound, **kwargs} if agent._bound else dict(kwargs)
+    start_asap: bool | None = None
+    if "start_asap" in arguments and "start_asap" not in agent._parameters.names:
+        start_asap = cast("bool | None", arguments.pop("start_asap"))
+    context = MiniAgents.get_current()  # outside a context: the clear error, at once
+    agent._parameters.check_call(args, arguments)
+    if isinstance(inputs, MessageObservable):  # another agent's replies: read them directly
+        inputs = MessageSequencePromise.from_observable(inputs)
+    elif not isinstance(inputs, MessageSequencePromise):
+        inputs = MessageSequencePromise.from_observable(inputs)
+        inputs.start()  # a hot source must not emit before the agent listens
+    return start_interaction(context, agent, inputs, args, arguments, start_asap)
+
+
+def start_interaction(
+    context: MiniAgents,
+    agent: MiniAgent[...],
+    inputs: MessageSequencePromise,
+    args: tuple[object, ...],
+    arguments: dict[str, object],
+    start_asap: bool | None,
+) -> MessageSequencePromise:
+    """Start (or prepare, for a lazy start) one interaction; return its replies."""
+    replies = MessageSequenceAppender(
+        adopt_hook(context), name=f"the replies of the agent {agent.alias}"
+    )
+    sequence = replies.sequence
+    if start_asap is None:
+        start_asap = agent.start_asap
+    if start_asap is None:
+        start_asap = context.start_everything_asap_by_default
+    scope = current_scope.get()
+    if start_asap:
+        task = start_task_in(context, _run(agent, inputs, args, arguments, replies), agent.alias)
+        replies.cancel_when_abandoned(task)
+        if scope is not None:
+            scope.add(task)
+    else:
+        captured = contextvars.copy_context()  # the agent runs where it was inquired
+
+        def launch() -> None:
+            coroutine = _run(agent, inputs, args, arguments, replies)
+            task = captured.run(start_task_in, context, coroutine, agent.alias)
+            replies.cancel_when_abandoned(task)
+            if scope is not None:
+                scope.add(task)
+
+        replies.start_lazily(launch)
+    track_stream(context, sequence, agent.alias)
+    return sequence
+
+
+async def _run(
+    agent: MiniAgent[...],
+    inputs: MessageSequencePromise,
+    args: tuple[object, ...],
+    arguments: dict[str, object],
+    replies: MessageSequenceAppender,
+) -> None:
+    if current_scope.get() is not None:
+        current_scope.set(None)  # what the agent starts belongs to no scope of its caller
+    interaction = InteractionContext(
+        agent, replies.paced(inputs), replies
+    )  # made here: fewer objects wait
+    func = cast("Callable[..., Awaitable[None]]", agent.func)
+    limit = agent.concurrency_limit
+    try:
+        if limit is None:
+            await func(interaction, *args, **arguments)
+        else:
+            async with limit:  # it may wait here for a slot
+                await func(interaction, *args, **arguments)
+    except BaseException as error:  # it travels through the replies, even Ctrl+C
+        finished_early = interaction._finished
+        interaction._finish()
+        if not replies.closed:
+            replies.fail(error)
+        elif not isinstance(error, asyncio.CancelledError):
+            _report_late_error(agent, replies, error, finished_early)
+        if isinstance(error, asyncio.CancelledError):
+            raise
+    else:
+        interaction._finish()
+        replies.complete()
+
+
+def _report_late_error(
+    agent: MiniAgent[...],
+    replies: MessageSequenceAppender,
+    error: BaseException,
+    finished_early: bool,
+) -> None:
+    """Log an agent's error that its replies, already ended, cannot carry any more."""
+    if finished_early:
+        logger.error("The agent %s failed after finish_early().", agent.alias, exc_info=error)
+    elif replies.error is not error:
+        logger.error(
+            "The agent %s failed after its replies had ended with the error of a stream it "
+            "replied with; its consumers got that error, and this one reaches nobody else.",
+            agent.alias,
+            exc_info=error,
+        )
+
+
+# -- the agent ------------------------------------------------------------------------
+
 
 P = ParamSpec("P")
 

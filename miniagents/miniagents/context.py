@@ -6,15 +6,14 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from typing_extensions import Self
 
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.listener import message_listener
-from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.miniagents._persist import MessageEvents, PersistMemory
+from miniagents.miniagents._persist import MessageEvents, MessageHandler, PersistMemory
 from miniagents.miniagents._resources import Resources
 from miniagents.miniagents._settings import ExtensionSettings
 from miniagents.miniagents._tracking import StreamTracker
@@ -24,19 +23,35 @@ from miniagents.promising.lowlevel import park, spawn, unpark
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 from miniagents.promising.streamed_promise import StreamedPromise
 
-if TYPE_CHECKING:
-    from miniagents.miniagents.agent import MiniAgent
-
-__all__ = ["MessageHandler", "MiniAgents"]
+__all__ = [
+    "AgentLike",
+    "MessageHandler",
+    "MiniAgents",
+    "adopt_hook",
+    "current_context",
+    "settings_of",
+    "start_task_in",
+    "track_input",
+    "track_stream",
+    "untrack_input",
+]
 
 T = TypeVar("T")
 
-MessageHandler = Callable[[MessagePromise, Message], Awaitable[None]]
-"""``async def handler(promise, message) -> None``, called when a message is complete."""
 
 _current: contextvars.ContextVar[MiniAgents | None] = contextvars.ContextVar(
     "miniagents_context", default=None
 )
+
+
+class AgentLike(Protocol):
+    """An agent, as a context setting names one (``llm_logger_agent``): a ``MiniAgent`` is one."""
+
+    alias: str
+
+    def inquire(self, messages: Any = None, /, *args: Any, **kwargs: Any) -> object:
+        """Start an interaction with ``messages`` as its input; return its replies."""
+        ...
 
 
 def _handlers(given: MessageHandler | Sequence[MessageHandler]) -> tuple[MessageHandler, ...]:
@@ -45,7 +60,7 @@ def _handlers(given: MessageHandler | Sequence[MessageHandler]) -> tuple[Message
 
 def _llm_settings(
     stream: bool | None,
-    logger: bool | MiniAgent[...] | None,
+    logger: bool | AgentLike | None,
     stall_timeout: float | Literal[Sentinel.DEFAULT] | None,
 ) -> dict[str, object]:
     """The settings of ``miniagents.ext.llm`` given (by name: ``LLMSettings`` reads them)."""
@@ -102,7 +117,7 @@ class MiniAgents:
         on_persist_message: MessageHandler | Sequence[MessageHandler] = (),
         on_promise_resolved: MessageHandler | Sequence[MessageHandler] = (),
         stream_llm_tokens_by_default: bool | None = None,
-        llm_logger_agent: bool | MiniAgent[...] | None = None,
+        llm_logger_agent: bool | AgentLike | None = None,
         start_everything_asap_by_default: bool | None = None,
         replay_window: int | Literal[Sentinel.DEFAULT] | None = DEFAULT,
         high_water_mark: int | Literal[Sentinel.DEFAULT] | None = DEFAULT,
@@ -261,7 +276,7 @@ class MiniAgents:
         """
         return self._resources.get(key, make, close)
 
-    # -- the machinery (for the agents layer: see miniagents.miniagents.lowlevel) -----------
+    # -- the machinery (the functions below are its names for the rest of the layer) ------
 
     def _start(self, coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         """Run ``coroutine`` in a task that this context waits for on exit."""
@@ -284,3 +299,47 @@ class MiniAgents:
                 an agent replied with (it names the stream if its error is logged).
         """
         self._streams.track(stream, label)
+
+
+# -- the context's machinery, for the agents layer ------------------------------------------
+#
+# Named functions instead of private attributes reached from other modules: the agents
+# (miniagents.miniagents.agent) and the low level (miniagents.miniagents.lowlevel) use these,
+# and MiniAgents itself shows users only what they use.
+
+
+def current_context() -> MiniAgents | None:
+    """The innermost active context, or ``None`` outside of every one."""
+    return _current.get()
+
+
+def start_task_in(
+    context: MiniAgents, coroutine: Coroutine[Any, Any, None], what: str
+) -> asyncio.Task[None]:
+    """Run ``coroutine`` in a task that ``context`` waits for on exit (cancels after an error)."""
+    return context._start(coroutine, what)
+
+
+def track_stream(context: MiniAgents, stream: StreamedPromise[Any, Any], label: str) -> None:
+    """Have ``context`` wait for ``stream`` on exit and log its error if nobody received it."""
+    context._track(stream, label)
+
+
+def adopt_hook(context: MiniAgents) -> Callable[[MessagePromise], None]:
+    """What ``context`` calls with each message an agent replies with (one for all agents)."""
+    return context._adopt_hook
+
+
+def track_input(context: MiniAgents, appender: MessageSequenceAppender) -> None:
+    """Have ``context`` finish an unfinished call input on exit, if its caller does not."""
+    context._track_input(appender)
+
+
+def untrack_input(context: MiniAgents, appender: MessageSequenceAppender) -> None:
+    """Forget a call input that its caller finished."""
+    context._untrack_input(appender)
+
+
+def settings_of(context: MiniAgents) -> ExtensionSettings:
+    """The extensions' settings of ``context``."""
+    return context._settings

@@ -26,7 +26,12 @@ from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 from miniagents.miniagents._scope import InteractionScope as InteractionScope
-from miniagents.miniagents.context import MiniAgents, _current
+from miniagents.miniagents.context import (
+    MiniAgents,
+    current_context,
+    settings_of,
+    start_task_in,
+)
 
 __all__ = [
     "InteractionScope",
@@ -56,7 +61,7 @@ def start_task(coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[
     except BaseException:
         coroutine.close()  # never awaited: no warning about it
         raise
-    return context._start(coroutine, what)
+    return start_task_in(context, coroutine, what)
 
 
 def extension_settings(section: type[S]) -> S:
@@ -67,14 +72,14 @@ def extension_settings(section: type[S]) -> S:
     or to one around it, by field name, and the defaults for the others. Outside every
     context: the defaults.
     """
-    context = _current.get()
-    return section() if context is None else context._settings.section(section)
+    context = current_context()
+    return section() if context is None else settings_of(context).section(section)
 
 
 def context_settings() -> dict[str, object]:
     """Every extension setting of the current context, given or inherited, by name."""
-    context = _current.get()
-    return {} if context is None else context._settings.values()
+    context = current_context()
+    return {} if context is None else settings_of(context).values()
 
 
 def with_settings(context: MiniAgents, settings: Mapping[str, object]) -> MiniAgents:
@@ -84,5 +89,5 @@ def with_settings(context: MiniAgents, settings: Mapping[str, object]) -> MiniAg
     from now on inherit them, e.g. ``async with with_settings(MiniAgents(), {"colour":
     "blue"}):``. An extension wraps it in a function with typed parameters.
     """
-    context._settings.give(settings)
+    settings_of(context).give(settings)
     return context
