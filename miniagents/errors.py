@@ -47,10 +47,6 @@ right for the extensions)::
     │   └── RemoteError                             a worker's error that cannot travel as itself
     ├── RayPipelineArgumentError (also ValueError)  ray_pipeline given arguments it cannot use
     ├── RayPipelineRerunError (also RuntimeError)   a RayPipeline run a second time
-    ├── FakeLLMServerError                        the fake LLM server misused (miniagents.testing)
-    │   └── FakeLLMServerTimeout (also TimeoutError)  a request waited for did not come in time
-    ├── VirtualTimeError (also RuntimeError)      virtual time where it cannot work (testing)
-    ├── ContractViolationError (also AssertionError)  a contract's check failed (testing)
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
@@ -68,8 +64,9 @@ Errors raised by a stream's producer or an agent (your code, an SDK) are not wra
 they reach every consumer with their own type. Assigning a field of a ``Frozen`` model raises
 pydantic's ``ValidationError``, as for any frozen pydantic model.
 
-Importing this module does not import the extensions (``miniagents.ext``) or the testing kit
-(``miniagents.testing``): their errors are imported at their first use from here.
+Importing this module does not import the extensions (``miniagents.ext``): their errors are
+imported at their first use from here. The testing kit's errors are not MiniAgents' errors:
+they have their own root, ``TestingKitError``, in :mod:`miniagents.testing.errors`.
 """
 
 from __future__ import annotations
@@ -135,10 +132,6 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
     from miniagents.ext.tools.errors import ToolError as ToolError
     from miniagents.ext.tools.errors import ToolNameConflictError as ToolNameConflictError
-    from miniagents.testing.errors import ContractViolationError as ContractViolationError
-    from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
-    from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
-    from miniagents.testing.errors import VirtualTimeError as VirtualTimeError
 
 _LAZY: dict[str, str] = {
     **dict.fromkeys(["InputEndedError", "MissingExtraError"], "miniagents.ext.errors"),
@@ -176,17 +169,8 @@ _LAZY: dict[str, str] = {
         ["ToolCallError", "ToolDefinitionError", "ToolError", "ToolNameConflictError"],
         "miniagents.ext.tools.errors",
     ),
-    **dict.fromkeys(
-        [
-            "ContractViolationError",
-            "FakeLLMServerError",
-            "FakeLLMServerTimeout",
-            "VirtualTimeError",
-        ],
-        "miniagents.testing.errors",
-    ),
 }
-"""The errors of the extensions and the testing kit, by the module that defines each."""
+"""The errors of the extensions, by the module that defines each."""
 
 if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all attribute
 
@@ -235,5 +219,5 @@ __all__ = [
     "StreamOverflowError",
     "StreamSourceError",
     "TornChatHistoryError",
-    *_LAZY,  # the extensions' and the testing kit's errors
+    *_LAZY,  # the extensions' errors
 ]

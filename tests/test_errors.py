@@ -27,13 +27,15 @@ import pytest
 
 import miniagents
 import miniagents.errors
+import miniagents.testing
+import miniagents.testing.errors
 from miniagents.errors import MiniAgentsError
+from miniagents.testing.errors import TestingKitError
 
 PACKAGE = Path(miniagents.__file__).resolve().parent
 
 ALLOWED_CLASSES: dict[str, str] = {
-    "NotImplementedError": "the abstract methods of a core split across mixin classes, and of "
-    "DirectSource (each subclass implements them)",
+    "NotImplementedError": "the abstract method of DirectSource (each subclass implements it)",
     "StopAsyncIteration": "the end of an async iterator (the iteration protocol itself)",
     "_Unencodable": "private to the hash-key encoder, caught there and turned into HashKeyError",
     "_WorkerDied": "private to ray_agent: caught by its retry loop, which raises "
@@ -144,6 +146,28 @@ def test_the_drawn_hierarchy_is_the_real_one() -> None:
         assert builtins == also, f"{name} also derives from {builtins}, drawn: {also}"
 
 
+def test_the_testing_kits_errors_have_their_own_root_outside_the_products_tree() -> None:
+    kit = {
+        error
+        for error in all_subclasses(TestingKitError)
+        if error.__module__.startswith("miniagents.testing")
+    }
+    assert {error.__name__ for error in kit} == {
+        "ContractViolationError",
+        "FakeLLMServerError",
+        "FakeLLMServerTimeout",
+        "VirtualTimeError",
+    }
+    drawn = miniagents.testing.errors.__doc__ or ""
+    for error in kit:
+        assert not issubclass(error, MiniAgentsError), error
+        assert error.__name__ not in miniagents.errors.__all__, error
+        assert getattr(miniagents.testing, error.__name__) is error, error
+        assert f"── {error.__name__}" in drawn, error
+    assert not issubclass(TestingKitError, MiniAgentsError)
+    assert miniagents.testing.TestingKitError is TestingKitError
+
+
 def test_the_errors_facade_imports_an_extensions_error_when_it_is_first_used() -> None:
     code = (
         "import sys, miniagents.errors as errors\n"
@@ -194,9 +218,13 @@ def resolve(module: ModuleType, expression: ast.expr) -> object:
     return None
 
 
-def allowed_class(value: object) -> bool:
+def allowed_class(value: object, module: str = "") -> bool:
+    """Whether raising ``value`` is fine: our errors (the testing kit's own, in the kit)."""
+    roots: tuple[type[BaseException], ...] = (MiniAgentsError,)
+    if module.startswith("miniagents.testing"):
+        roots = (MiniAgentsError, TestingKitError)
     return isinstance(value, type) and (
-        issubclass(value, MiniAgentsError) or value.__name__ in ALLOWED_CLASSES
+        issubclass(value, roots) or value.__name__ in ALLOWED_CLASSES
     )
 
 
@@ -232,7 +260,7 @@ def problems_in(name: str, path: Path) -> Iterator[str]:
             continue
         if isinstance(target, ast.Name) and target.id in caught.get(node, set()):
             continue  # an error caught around it, re-raised
-        if allowed_class(resolve(module, target)):
+        if allowed_class(resolve(module, target), name):
             continue
         if isinstance(exc, ast.Call) and isinstance(target, (ast.Name, ast.Attribute)):
             function = target.id if isinstance(target, ast.Name) else target.attr

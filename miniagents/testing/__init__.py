@@ -57,6 +57,7 @@ from miniagents.testing.chat_history_contract import every_kind_of_message as ev
 from miniagents.testing.errors import ContractViolationError as ContractViolationError
 from miniagents.testing.errors import FakeLLMServerError as FakeLLMServerError
 from miniagents.testing.errors import FakeLLMServerTimeout as FakeLLMServerTimeout
+from miniagents.testing.errors import TestingKitError as TestingKitError
 from miniagents.testing.errors import VirtualTimeError as VirtualTimeError
 from miniagents.testing.llm_provider_contract import CONTRACT_TOKENS as CONTRACT_TOKENS
 from miniagents.testing.llm_provider_contract import LLMProviderContract as LLMProviderContract
@@ -88,6 +89,7 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "ScriptedAgentFactory",
+    "TestingKitError",
     "ToolCall",
     "VirtualClock",
     "VirtualTimeError",
