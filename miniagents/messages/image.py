@@ -24,8 +24,8 @@ from pydantic import field_serializer, model_serializer, model_validator
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
 from typing_extensions import Self
 
+from miniagents.frozen.model import Frozen
 from miniagents.messages.errors import ImagePartError, MessageTypeError
-from miniagents.promising.frozen import Frozen
 
 __all__ = ["IMAGE_MEDIA_TYPES", "ImagePart", "images_of"]
 

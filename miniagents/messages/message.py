@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from miniagents.frozen.model import Frozen
 from miniagents.messages.image import ImagePart, images_of
-from miniagents.promising.frozen import Frozen
 
 __all__ = ["Message"]
 

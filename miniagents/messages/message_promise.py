@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, Generic, overload
 from reactivex import Observable
 from typing_extensions import Self, TypeVar
 
+from miniagents.frozen.model import FrozenDict, freeze
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
 from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
-from miniagents.promising.frozen import FrozenDict, freeze
 from miniagents.promising.lowlevel import ReplayCore, ReplayObservable, pieces_are
 from miniagents.promising.sentinels import NO_VALUE
 from miniagents.promising.streamed_promise import StreamedPromise, source_observable

@@ -16,10 +16,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
+from miniagents.frozen.model import Frozen
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.promising.errors import HashKeyError
-from miniagents.promising.frozen import Frozen
 
 __all__ = ["PERSIST_WINDOW", "MessageEvents", "MessageHandler", "PersistMemory", "messages_in"]
 

@@ -2,14 +2,16 @@
 
 This layer imports nothing from the rest of the package, so it can be used on its own:
 :class:`Promise` (a value produced once), :class:`StreamedPromise` (a replayable stream
-of pieces resolving to a whole), :class:`Frozen` (deeply immutable pydantic models) and
-the sentinels in :mod:`miniagents.promising.sentinels`. The layers above, and extension
+of pieces resolving to a whole) and the sentinels in :mod:`miniagents.promising.sentinels`.
+``Frozen`` and ``FrozenDict`` (deeply immutable values) live in :mod:`miniagents.frozen`,
+beside this package; they are re-exported here for compatibility (the one import from
+outside the layer). The layers above, and extension
 authors, build on the replay core through :mod:`miniagents.promising.lowlevel`.
 """
 
+from miniagents.frozen.model import Frozen as Frozen
+from miniagents.frozen.model import FrozenDict as FrozenDict
 from miniagents.promising.errors import MiniAgentsError as MiniAgentsError
-from miniagents.promising.frozen import Frozen as Frozen
-from miniagents.promising.frozen import FrozenDict as FrozenDict
 from miniagents.promising.promise import Promise as Promise
 from miniagents.promising.sentinels import AWAIT as AWAIT
 from miniagents.promising.sentinels import CLEAR as CLEAR

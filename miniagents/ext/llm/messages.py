@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import TypeAlias, TypeVar, Union
 
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.frozen.model import Frozen
 from miniagents.messages.message import Message
-from miniagents.promising.frozen import Frozen
 
 __all__ = [
     "AssistantMessage",

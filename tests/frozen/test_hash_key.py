@@ -251,7 +251,7 @@ def test_an_unencodable_value_raises_naming_the_field_path_and_type(
     assert isinstance(raised.value, MiniAgentsError)
     assert isinstance(raised.value, TypeError)
     message = str(raised.value)
-    assert f"the field {path} holds a tests.promising.test_hash_key.Opaque" in message
+    assert f"the field {path} holds a tests.frozen.test_hash_key.Opaque" in message
     assert "convert the value" in message
 
 

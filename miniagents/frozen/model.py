@@ -1,0 +1,279 @@
+"""``Frozen``: deeply immutable, hashable pydantic models.
+
+A ``Frozen`` model accepts extra fields and freezes every value it holds, however
+deeply nested: dicts become :class:`FrozenDict`, lists become tuples, sets become
+frozensets and mutable pydantic models become ``Frozen`` models. Assigning a field
+raises (pydantic's ``ValidationError``), and so does mutating a nested container
+(:class:`FrozenInstanceError`). Two models are equal when they are of the same class
+and hold the same public content (private attributes never count); ``hash_key`` is a
+stable SHA-256 of a canonical encoding of it (:mod:`miniagents.frozen._hash_key`).
+
+Building a model costs little more than building a plain frozen pydantic model: nothing
+private is set up per instance (the hash and the key are cached in slots, on first use),
+and only values that may be mutable are walked and frozen (declared fields whose type
+admits only immutable values are skipped; see :mod:`miniagents.frozen._field_types`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableSequence, MutableSet
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
+from pydantic._internal._model_construction import ModelMetaclass
+from typing_extensions import Self, dataclass_transform
+
+from miniagents.frozen._field_types import mutable_part, unsure_fields
+from miniagents.frozen._hash_key import hash_key_of
+from miniagents.promising.errors import FrozenFieldError, FrozenInstanceError
+
+__all__ = ["Frozen", "FrozenDict", "freeze"]
+
+
+class FrozenDict(dict[Any, Any]):
+    """An immutable, hashable ``dict``; it stays a ``dict`` so pydantic serializes it."""
+
+    __slots__ = ()
+
+    def _refuse(self, *_args: object, **_kwargs: object) -> NoReturn:
+        raise FrozenInstanceError(
+            "This mapping belongs to a Frozen model and cannot be changed. "
+            "Build a new model instead, e.g. `model.model_copy(update={...})`."
+        )
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse
+    __ior__ = _refuse
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        """Hash by content; every value inside is frozen, hence hashable."""
+        return hash(frozenset(self.items()))
+
+    def __or__(self, other: object) -> FrozenDict:
+        """Merge into a new frozen mapping (``|`` never mutates)."""
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return FrozenDict({**self, **{key: freeze(value) for key, value in other.items()}})
+
+    def __ror__(self, other: object) -> FrozenDict:
+        """Merge into a new frozen mapping (``|`` never mutates)."""
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return FrozenDict({**{key: freeze(value) for key, value in other.items()}, **self})
+
+    def __copy__(self) -> FrozenDict:
+        """An immutable mapping is its own copy."""
+        return self
+
+    def __deepcopy__(self, _memo: object) -> FrozenDict:
+        """An immutable mapping with frozen values is its own deep copy."""
+        return self
+
+    def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[Any, Any]]]:
+        """Pickle as the class and a plain dict of the content."""
+        return (FrozenDict, (dict(self),))
+
+    def __repr__(self) -> str:
+        """Show the mapping like a plain dict."""
+        return dict.__repr__(self)
+
+
+_ATOMIC: frozenset[type] = frozenset({str, int, float, bool, bytes, complex, type(None)})
+"""Exact types whose values are immutable and hold nothing: never copied, never walked."""
+
+
+def freeze(value: object) -> object:
+    """Return an immutable equivalent of ``value`` (the value itself when already immutable)."""
+    kind = type(value)
+    if kind in _ATOMIC or kind is FrozenDict:
+        return value
+    atomic = _ATOMIC  # below, atomic items are kept without a call
+    if kind is dict:  # the common containers first, by exact type
+        items: Any = value
+        return FrozenDict({k: v if type(v) in atomic else freeze(v) for k, v in items.items()})
+    if kind is list:
+        items = value
+        return tuple([v if type(v) in atomic else freeze(v) for v in items])
+    if kind is tuple:
+        return _freeze_tuple(value)  # type: ignore[arg-type]
+    if kind is set:
+        items = value
+        return frozenset([v if type(v) in atomic else freeze(v) for v in items])
+    if isinstance(value, Frozen):
+        return value
+    if isinstance(value, BaseModel):
+        return Frozen(**dict(value))
+    if isinstance(value, FrozenDict):
+        return value
+    if isinstance(value, Mapping):
+        return FrozenDict({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, tuple):
+        return _freeze_tuple(value)
+    if isinstance(value, frozenset):
+        if all(type(item) in atomic for item in value):
+            return value
+        return frozenset(freeze(item) for item in value)
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (set, MutableSet)):
+        return frozenset(freeze(item) for item in value)
+    if isinstance(value, MutableSequence):  # a list subclass, a deque, ...
+        return tuple(freeze(item) for item in value)
+    return value
+
+
+def _freeze_tuple(value: tuple[object, ...]) -> tuple[object, ...]:
+    if all(type(item) in _ATOMIC for item in value):
+        return value
+    items = tuple([item if type(item) in _ATOMIC else freeze(item) for item in value])
+    if all(new is old for new, old in zip(items, value, strict=True)):
+        return value
+    if type(value) is tuple:
+        return items
+    kind: Any = type(value)
+    if hasattr(kind, "_fields"):  # a named tuple takes its items positionally
+        return kind(*items)  # type: ignore[no-any-return]
+    return kind(items)  # type: ignore[no-any-return]
+
+
+@dataclass_transform(
+    kw_only_default=True, frozen_default=True, field_specifiers=(Field, PrivateAttr)
+)
+class _FrozenMeta(ModelMetaclass):
+    """Tells type checkers that every subclass of ``Frozen`` is frozen too."""
+
+
+class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
+    """An immutable pydantic model with deeply frozen, content-hashable values.
+
+    Its identity is its class and its public content: equality, ``hash()`` and
+    ``hash_key`` read the declared and extra fields only, never private attributes.
+
+    Example:
+        >>> point = Frozen(x=1, tags=["a", "b"])
+        >>> point.tags
+        ('a', 'b')
+    """
+
+    # Lazily computed caches, kept out of the content (and out of pickles and copies):
+    # no per-instance set-up. ``__weakref__`` keeps models weakly referenceable.
+    __slots__ = ("__weakref__", "_frozen_hash", "_frozen_key")
+
+    __frozen_fields__: ClassVar[tuple[str, ...]] = ()
+    """The names of the declared fields."""
+    __frozen_unsure__: ClassVar[tuple[str, ...]] = ()
+    """The declared fields whose validated values may still need freezing."""
+
+    if TYPE_CHECKING:
+
+        def __init__(self, **data: object) -> None:
+            """Validate ``data`` (declared fields and any extra ones) and freeze it."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Reject field annotations that name a mutable container; note which fields to check."""
+        super().__pydantic_init_subclass__(**kwargs)
+        for name, field in cls.model_fields.items():
+            mutable = mutable_part(field.annotation, Frozen)
+            if mutable is not None:
+                raise FrozenFieldError(
+                    f"Field {name!r} of the Frozen model {cls.__qualname__} is declared as "
+                    f"{mutable!r}, which is mutable. Declare it immutable instead, e.g. "
+                    "tuple[X, ...] for a list, frozenset[X] for a set, or a Frozen subclass "
+                    "for a pydantic model."
+                )
+        cls.__frozen_fields__ = tuple(cls.model_fields)
+        cls.__frozen_unsure__ = unsure_fields(cls, Frozen)
+
+    @model_validator(mode="after")
+    def _freeze_values(self) -> Self:
+        """Replace every mutable value, declared or extra, by a frozen equivalent."""
+        values = self.__dict__
+        for name in self.__frozen_unsure__:
+            value = values[name]
+            if type(value) not in _ATOMIC:
+                frozen = freeze(value)
+                if frozen is not value:
+                    values[name] = frozen
+        extra = self.__pydantic_extra__
+        if extra:
+            for name, value in extra.items():
+                if type(value) not in _ATOMIC:
+                    frozen = freeze(value)
+                    if frozen is not value:
+                        extra[name] = frozen
+        return self
+
+    def _public(self) -> dict[str, object]:
+        """The declared fields' values, without private attributes set on the instance."""
+        values = self.__dict__
+        names = self.__frozen_fields__
+        if len(values) == len(names):
+            return values
+        return {name: values[name] for name in names if name in values}
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when of the same class and holding the same public content."""
+        if self is other:
+            return True
+        if type(other) is not type(self):
+            return False if isinstance(other, Frozen) else NotImplemented
+        mine, theirs = self.__dict__, other.__dict__
+        count = len(self.__frozen_fields__)
+        if len(mine) != count or len(theirs) != count:  # private attributes set on one
+            mine, theirs = self._public(), other._public()
+        return mine == theirs and (self.__pydantic_extra__ or {}) == (
+            other.__pydantic_extra__ or {}
+        )
+
+    def __hash__(self) -> int:
+        """Hash by class and public content (computed once)."""
+        cached: int | None = getattr(self, "_frozen_hash", None)
+        if cached is not None:
+            return cached
+        extra = self.__pydantic_extra__
+        content = (
+            type(self),
+            tuple(self._public().items()),
+            frozenset(extra.items()) if extra else None,
+        )
+        result = hash(content)
+        object.__setattr__(self, "_frozen_hash", result)
+        return result
+
+    @property
+    def hash_key(self) -> str:
+        """A stable SHA-256 hex digest of the class and the public content (computed once).
+
+        It agrees with ``==``: equal models have equal keys, and unequal ones different
+        keys (``1``, ``1.0`` and ``True`` are equal; ``"1"``, ``b"1"`` and ``(1,)`` are not).
+        Two exceptions: every NaN gets one key (though ``nan != nan``), and classes are told
+        apart by ``__module__`` and ``__qualname__`` (so one redefined under the same name
+        counts as the same). It is the same in every process and on every machine; the
+        format is described in ``miniagents.frozen._hash_key``.
+
+        Raises:
+            HashKeyError: if a value has no canonical encoding (the error names the field
+                path and the type), e.g. an arbitrary object given as an extra field.
+        """
+        cached: str | None = getattr(self, "_frozen_key", None)
+        if cached is not None:
+            return cached
+        key = hash_key_of(self)
+        object.__setattr__(self, "_frozen_key", key)
+        return key
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Return a model with ``update`` applied, validated and frozen like a new one.
+
+        Without ``update`` the model itself is returned: an immutable value is its own copy.
+        """
+        if not update:
+            return self
+        return self.model_validate({**dict(self), **update})
+
+
+# The classes' former home, kept as their module: a hash_key encodes a model's class by its
+# __module__ and __qualname__, so a bare Frozen keeps the key it had before the move (keys
+# are stable across versions), and pickles made before it still load (that module
+# re-exports them).
+Frozen.__module__ = FrozenDict.__module__ = "miniagents.promising.frozen"
