@@ -13,17 +13,6 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "miniagents"
 
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset(
-        {
-            "miniagents.ext.llm._openai_chat",
-            "miniagents.ext.llm._openai_responses",
-            "miniagents.ext.llm.openai",
-        }
-    ): "issue 18: OpenAIOptions, which both wire formats read, lives in the provider module",
-}
-"""Cycles that exist and are being removed, with the reason; a new one fails the test."""
-
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
@@ -93,18 +82,12 @@ def cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
 
 
 def test_no_module_of_the_package_is_in_an_import_cycle() -> None:
-    new = [sorted(cycle) for cycle in cycles(import_graph()) if cycle not in KNOWN_CYCLES]
-    assert not new, (
-        f"These modules import each other (directly or in a ring): {new}. Break the ring: "
+    found = [sorted(cycle) for cycle in cycles(import_graph())]
+    assert not found, (
+        f"These modules import each other (directly or in a ring): {found}. Break the ring: "
         "move what both need into one of them (or a module of its own), or depend on a "
         "protocol instead of the other module's class."
     )
-
-
-def test_every_known_cycle_still_exists() -> None:
-    """A cycle that is gone leaves the list (so that the list only shrinks)."""
-    gone = [sorted(cycle) for cycle in KNOWN_CYCLES if cycle not in cycles(import_graph())]
-    assert not gone, f"Remove these from KNOWN_CYCLES, they are gone: {gone}"
 
 
 def test_the_check_finds_a_ring_and_a_type_only_import() -> None:

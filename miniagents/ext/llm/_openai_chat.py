@@ -14,8 +14,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from miniagents.ext.llm._openai_options import OpenAIOptions
 from miniagents.ext.llm.errors import LLMResponseError
 from miniagents.ext.llm.prompt import PromptText, arguments_json
 from miniagents.ext.llm.provider import (
@@ -29,9 +30,6 @@ from miniagents.ext.llm.provider import (
 from miniagents.ext.llm.sdk_calls import sdk_arguments
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
-
-if TYPE_CHECKING:
-    from miniagents.ext.llm.openai import OpenAIOptions
 
 __all__ = ["chat_reply"]
 

@@ -25,8 +25,9 @@ only: giving one is an ``LLMConfigurationError``, before any request.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from miniagents.ext.llm._openai_options import OpenAIOptions
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMResponseError
 from miniagents.ext.llm.prompt import PromptText, arguments_json
 from miniagents.ext.llm.provider import (
@@ -41,9 +42,6 @@ from miniagents.ext.llm.sdk_calls import sdk_arguments
 from miniagents.ext.llm.sdk_errors import reported_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
-
-if TYPE_CHECKING:
-    from miniagents.ext.llm.openai import OpenAIOptions
 
 __all__ = ["responses_reply"]
 

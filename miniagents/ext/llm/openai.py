@@ -17,22 +17,19 @@ response on OpenAI's side unless told not to (``extra_options={"store": False}``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import AsyncIterator
+from typing import Any
 
 from miniagents.ext.llm._openai_chat import chat_reply
+from miniagents.ext.llm._openai_options import OpenAIOptions
 from miniagents.ext.llm._openai_responses import responses_reply
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMConfigurationError
 from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMOptions, call_option
+from miniagents.ext.llm.provider import LLMCall, LLMEvent
 from miniagents.ext.llm.sdk_calls import import_sdk
 from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
 from miniagents.miniagents.context import MiniAgents
-
-if TYPE_CHECKING:
-    import openai as openai_sdk
 
 __all__ = [
     "OpenAIMessage",
@@ -45,48 +42,6 @@ __all__ = [
 
 class OpenAIMessage(AssistantMessage):
     """A reply of an OpenAI model."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class OpenAIOptions(LLMOptions):
-    """The arguments of ``openai_agent``: those of every LLM agent, and OpenAI's own.
-
-    The call options are those of ``chat.completions.create``, by the SDK's names (with
-    ``api="responses"``, those of ``responses.create``: see the ``api`` attribute); any
-    other one goes in ``extra_options``.
-
-    Attributes:
-        model: The model, e.g. "gpt-4o-mini" (required).
-        async_client: An ``openai.AsyncOpenAI`` client to use instead of the default one.
-        api: The API: ``"chat_completions"`` (the default) or ``"responses"`` (the
-            Responses API, where ``max_tokens`` and ``max_completion_tokens`` are sent as
-            ``max_output_tokens`` and ``reasoning_effort`` as ``reasoning.effort``, and
-            ``stop``, ``seed``, ``logit_bias`` and the penalties are refused).
-        max_tokens: The most tokens the reply may have.
-        max_completion_tokens: The most tokens the reply may have, reasoning tokens
-            included (what reasoning models take instead of ``max_tokens``).
-        temperature: The sampling temperature, from 0 to 2: higher is more random.
-        top_p: Sample only from the most likely tokens that make up this probability.
-        stop: A text, or up to 4 texts, at which the model stops.
-        seed: A seed, so that repeated calls sample alike (as far as the service can).
-        presence_penalty: From -2 to 2: higher makes new topics more likely.
-        frequency_penalty: From -2 to 2: higher makes repeated tokens less likely.
-        logit_bias: A bias from -100 to 100 per token id (given as a string).
-        reasoning_effort: How hard a reasoning model thinks, e.g. "low" or "high".
-    """
-
-    async_client: openai_sdk.AsyncOpenAI | None = None
-    api: Literal["chat_completions", "responses"] = "chat_completions"
-    max_tokens: int | None = call_option(None)
-    max_completion_tokens: int | None = call_option(None)
-    temperature: float | None = call_option(None)
-    top_p: float | None = call_option(None)
-    stop: str | Sequence[str] | None = call_option(None)
-    seed: int | None = call_option(None)
-    presence_penalty: float | None = call_option(None)
-    frequency_penalty: float | None = call_option(None)
-    logit_bias: Mapping[str, int] | None = call_option(None)
-    reasoning_effort: str | None = call_option(None)
 
 
 class OpenAIProvider:

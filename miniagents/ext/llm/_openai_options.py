@@ -1,0 +1,61 @@
+"""``OpenAIOptions``: the arguments of ``openai_agent``, read by both of OpenAI's wire formats.
+
+Defined here, not in :mod:`miniagents.ext.llm.openai` (which re-exports it), so that the
+Chat Completions and Responses modules, which the provider there imports, read it without
+importing the provider back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from miniagents.ext.llm.provider import LLMOptions, call_option
+
+if TYPE_CHECKING:
+    import openai as openai_sdk
+
+__all__ = ["OpenAIOptions"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenAIOptions(LLMOptions):
+    """The arguments of ``openai_agent``: those of every LLM agent, and OpenAI's own.
+
+    The call options are those of ``chat.completions.create``, by the SDK's names (with
+    ``api="responses"``, those of ``responses.create``: see the ``api`` attribute); any
+    other one goes in ``extra_options``.
+
+    Attributes:
+        model: The model, e.g. "gpt-4o-mini" (required).
+        async_client: An ``openai.AsyncOpenAI`` client to use instead of the default one.
+        api: The API: ``"chat_completions"`` (the default) or ``"responses"`` (the
+            Responses API, where ``max_tokens`` and ``max_completion_tokens`` are sent as
+            ``max_output_tokens`` and ``reasoning_effort`` as ``reasoning.effort``, and
+            ``stop``, ``seed``, ``logit_bias`` and the penalties are refused).
+        max_tokens: The most tokens the reply may have.
+        max_completion_tokens: The most tokens the reply may have, reasoning tokens
+            included (what reasoning models take instead of ``max_tokens``).
+        temperature: The sampling temperature, from 0 to 2: higher is more random.
+        top_p: Sample only from the most likely tokens that make up this probability.
+        stop: A text, or up to 4 texts, at which the model stops.
+        seed: A seed, so that repeated calls sample alike (as far as the service can).
+        presence_penalty: From -2 to 2: higher makes new topics more likely.
+        frequency_penalty: From -2 to 2: higher makes repeated tokens less likely.
+        logit_bias: A bias from -100 to 100 per token id (given as a string).
+        reasoning_effort: How hard a reasoning model thinks, e.g. "low" or "high".
+    """
+
+    async_client: openai_sdk.AsyncOpenAI | None = None
+    api: Literal["chat_completions", "responses"] = "chat_completions"
+    max_tokens: int | None = call_option(None)
+    max_completion_tokens: int | None = call_option(None)
+    temperature: float | None = call_option(None)
+    top_p: float | None = call_option(None)
+    stop: str | Sequence[str] | None = call_option(None)
+    seed: int | None = call_option(None)
+    presence_penalty: float | None = call_option(None)
+    frequency_penalty: float | None = call_option(None)
+    logit_bias: Mapping[str, int] | None = call_option(None)
+    reasoning_effort: str | None = call_option(None)
