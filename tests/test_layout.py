@@ -18,6 +18,7 @@ OUTSIDE_THE_MIRROR = {"typing", "benchmarks", "fakes"}
 """Folders of ``tests/`` that are not a package's tests."""
 
 WHOLE_LIBRARY_TESTS = {
+    "test_compatibility.py",
     "test_docs.py",
     "test_errors.py",
     "test_import_cycles.py",
