@@ -8,8 +8,18 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from miniagents.promising.lowlevel import running_tasks
+
+settings.register_profile(
+    "deep",
+    max_examples=5_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+"""``pytest --hypothesis-profile=deep``: thousands of random examples, run by hand (the
+topology fuzzer reads it: tests/miniagents/test_topology_fuzzer.py)."""
 
 pytest_plugins = ["tests.fakes.fixtures"]  # fake_llm, virtual_clock
 

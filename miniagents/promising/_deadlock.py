@@ -6,18 +6,30 @@ with a sentence saying what it waits for. While some task of a loop is parked, a
 the loop every :data:`check_interval` seconds (of the loop's clock: on a virtual clock it
 fires when the loop is idle). The loop is deadlocked when, at a check:
 
-* every task of the loop is parked (so no task is running, sleeping, or awaiting I/O,
-  a thread or a future of someone else's),
+* every task of the loop is parked, or awaits only parked tasks (``await task``,
+  ``asyncio.gather``), so no task is running, sleeping, or awaiting I/O, a thread or a
+  future of someone else's,
 * no callback is ready and no other timer is scheduled (so nothing can run later), and
 * no stream of the loop follows a source that may push from outside (an ``Observable``
   that is not the library's: a thread, a socket callback).
 
-Then nothing can ever wake the parked tasks. The watch logs one error naming every wait,
-and fails each parked wait with a :class:`DeadlockError` carrying the same text, so that
-the program ends with a typed error instead of an idle loop forever::
+Then nothing can ever wake the parked tasks, and the watch acts:
+
+* **Pressure alone** (some tasks wait for room in a stream): the bounded buffers of a
+  *diamond* (one stream read by two branches that meet again in order, one branch needing
+  all of it before the other may be read) can fill up so that every producer waits for a
+  consumer that waits for it. This is an artificial deadlock (as Kahn process networks
+  have): with larger buffers the program would run. So the watch *relieves* it, as Parks'
+  algorithm does: every stream a parked producer waits for room in gets twice its
+  high-water mark, and the producers go on. A program needs at most a few such steps
+  (the capacity doubles each time); its memory grows only as far as its shape needs.
+* **A wait cycle** (no task waits for room, or relief changed nothing): the waits can never
+  end. The watch logs one error naming every wait, and fails each parked wait with a
+  :class:`DeadlockError` carrying the same text, so that the program ends with a typed
+  error instead of an idle loop forever::
 
     task A: waits for a piece of "the replies of the agent X"
-    task B: waits for room in "the replies of the agent Y"   ->  DeadlockError in A and B
+    task B: waits for a slot of a concurrency limit of 1   ->  DeadlockError in A and B
 
 **Where it cannot tell.** It reads two private attributes of asyncio's own event loop
 (``_ready``, ``_scheduled``); on a loop without them (uvloop, say) it never reports. Code
@@ -56,6 +68,10 @@ What: TypeAlias = "str | Callable[[], str]"
 """What a parked task waits for: a sentence, or a function making it (only when reported)."""
 
 
+_Wait: TypeAlias = "tuple[What, asyncio.Future[Any] | None, Callable[[], bool] | None]"
+"""What a task waits for, the future it waits on (if ours), and what relieves the wait."""
+
+
 class _Watch:
     """The parked tasks of one event loop, and the timer that checks them."""
 
@@ -63,7 +79,7 @@ class _Watch:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.parked: dict[asyncio.Task[Any], tuple[What, asyncio.Future[Any] | None]] = {}
+        self.parked: dict[asyncio.Task[Any], _Wait] = {}
         self.handle: asyncio.TimerHandle | None = None
         self.externals = 0
 
@@ -85,10 +101,20 @@ class _Watch:
             self.arm()
 
     def confirm(self) -> None:
-        if self.parked and self.deadlocked():
-            self.report()
-        else:
+        if not (self.parked and self.deadlocked()):
             self.arm()
+        elif not self.relieve():
+            self.report()
+
+    def relieve(self) -> bool:
+        """Give the streams that parked producers wait for room in more room; whether any."""
+        relieved = False
+        for _what, _waiter, relief in list(self.parked.values()):
+            if relief is not None and relief():
+                relieved = True
+        if relieved:
+            self.arm()  # and check again, should the program need more
+        return relieved
 
     def deadlocked(self) -> bool:
         if self.externals:
@@ -99,13 +125,21 @@ class _Watch:
             return False
         if any(not handle.cancelled() for handle in scheduled):
             return False
-        parked = self.parked
-        return all(task in parked for task in asyncio.all_tasks(self.loop))
+        tasks = asyncio.all_tasks(self.loop)
+        blocked = {task for task in tasks if task in self.parked}
+        waiting = tasks - blocked
+        while waiting:  # a task awaiting only blocked tasks (await task, gather) is blocked
+            more = {task for task in waiting if _awaits_only(task, blocked)}
+            if not more:
+                return False
+            blocked |= more
+            waiting -= more
+        return True
 
     def report(self) -> None:
         waits = [
             f"- {task.get_name()} waits for {what if isinstance(what, str) else what()}"
-            for task, (what, _) in self.parked.items()
+            for task, (what, _, _) in self.parked.items()
         ]
         text = (
             "Deadlock: every task of this event loop waits on MiniAgents' own streams, and "
@@ -120,11 +154,26 @@ class _Watch:
             "MiniAgents with this text."
         )
         logger.error("%s", text)
-        for _task, (_what, waiter) in list(self.parked.items()):
+        for _what, waiter, _relief in list(self.parked.values()):
             if waiter is not None and not waiter.done():
                 error = DeadlockError(text)
                 mark_received(error)  # logged once above: not again as a lost error
                 waiter.set_exception(error)
+
+
+def _awaits_only(task: asyncio.Task[Any], blocked: set[asyncio.Task[Any]]) -> bool:
+    """Whether ``task`` awaits a task of ``blocked``, or a gathering of such tasks only.
+
+    It reads what asyncio's own tasks wait on (``_fut_waiter``, and a gathering's
+    ``_children``): on other tasks it answers no, so nothing is reported.
+    """
+    awaited = getattr(task, "_fut_waiter", None)
+    if awaited is None:
+        return False
+    if isinstance(awaited, asyncio.Task):
+        return awaited in blocked
+    children = getattr(awaited, "_children", None)
+    return children is not None and all(child.done() or child in blocked for child in children)
 
 
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = weakref.WeakKeyDictionary()
@@ -137,8 +186,15 @@ def _watch(loop: asyncio.AbstractEventLoop) -> _Watch:
     return watch
 
 
-def park(what: What, waiter: asyncio.Future[Any] | None = None) -> asyncio.Task[Any] | None:
+def park(
+    what: What,
+    waiter: asyncio.Future[Any] | None = None,
+    relief: Callable[[], bool] | None = None,
+) -> asyncio.Task[Any] | None:
     """Note that the current task waits on the library (for ``waiter``, if it is ours).
+
+    ``relief``, for a wait for room, gives the stream more room (and wakes its producers)
+    when the loop is deadlocked; it returns whether it could.
 
     Returns:
         The task, to give to :func:`unpark` when the wait ends (``None`` outside a task).
@@ -146,7 +202,7 @@ def park(what: What, waiter: asyncio.Future[Any] | None = None) -> asyncio.Task[
     task = asyncio.current_task()
     if task is not None:
         watch = _watch(task.get_loop())
-        watch.parked[task] = (what, waiter)
+        watch.parked[task] = (what, waiter, relief)
         if watch.handle is None:
             watch.arm()
     return task
@@ -166,7 +222,8 @@ def parked(loop: asyncio.AbstractEventLoop) -> dict[asyncio.Task[Any], str]:
     if watch is None:
         return {}
     return {
-        task: what if isinstance(what, str) else what() for task, (what, _) in watch.parked.items()
+        task: what if isinstance(what, str) else what()
+        for task, (what, _, _) in watch.parked.items()
     }
 
 

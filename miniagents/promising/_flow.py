@@ -310,7 +310,11 @@ class Flow:
                 self.room_waiters = [waiter]
             else:
                 self.room_waiters.append(waiter)
-            task = park(self._room_for if not feeding else self._feed_room_for, waiter)
+            task = park(
+                self._room_for if not feeding else self._feed_room_for,
+                waiter,
+                partial(self.relieve, core),
+            )
             try:
                 await waiter
             finally:
@@ -318,6 +322,43 @@ class Flow:
                 for waiters in (self.room_waiters, self.feed_waiters):
                     if waiters is not None and waiter in waiters:
                         waiters.remove(waiter)
+
+    def relieve(self, core: FlowCore) -> bool:
+        """Double the high-water mark of this stream and of the streams it feeds, and wake.
+
+        The deadlock watch calls it when every task waits and some wait for room here
+        (an artificial deadlock of bounded buffers: see ``_deadlock``). Returns whether
+        there was a limit to raise.
+        """
+        raised = False
+        downstream = self._downstream(core)
+        for flow, _owner in downstream:
+            if flow.high_water is not None and not flow.unpaced:
+                flow.high_water *= 2
+                flow.low_water = max(1, flow.high_water // 2)
+                flow.credit = 0
+                flow.blocked = True
+                raised = True
+        for flow, owner in downstream:
+            flow.recheck(owner)
+        return raised
+
+    def _downstream(self, core: FlowCore) -> list[tuple[Flow, FlowCore]]:
+        """This flow and the flows of the sinks it forwards into, at any depth."""
+        found: list[tuple[Flow, FlowCore]] = [(self, core)]
+        index = 0
+        while index < len(found):
+            _flow, owner = found[index]
+            index += 1
+            for observer in owner.observers:
+                sink = observer[4]
+                if (
+                    sink is not None
+                    and sink.flow is not None
+                    and all(flow is not sink.flow for flow, _ in found)
+                ):
+                    found.append((sink.flow, sink))
+        return found
 
     def _room_for(self) -> str:
         return f"room in {self.what} (its consumers are {self.high_water} pieces behind)"

@@ -78,6 +78,43 @@ def test_the_report_comes_at_the_first_check_after_the_loop_went_idle(
     caplog.clear()
 
 
+def test_a_diamond_of_bounded_streams_is_relieved_and_ends(interval: None) -> None:
+    """One stream read by two branches that meet again in order: the first branch needs all
+    of it, the second may be read only after the first. With a high-water mark of 1 every
+    producer ends up waiting for room (an artificial deadlock of bounded buffers); the watch
+    doubles the room of the streams they wait for, and the program ends with its replies."""
+
+    @miniagent
+    async def source(ctx: InteractionContext) -> None:
+        for index in range(3):
+            await ctx.areply(f"s{index}")
+
+    @miniagent
+    async def whole(ctx: InteractionContext) -> None:
+        ctx.reply(f"whole: {' '.join(str(message) for message in await ctx.messages)}")
+
+    @miniagent
+    async def each(ctx: InteractionContext) -> None:
+        async for promise in ctx.message_promises:
+            ctx.reply(f"each: {await promise}")
+
+    @miniagent
+    async def diamond(ctx: InteractionContext) -> None:
+        shared = source.inquire()
+        ctx.reply([whole.inquire(shared), each.inquire(shared)])
+
+    async def main() -> tuple[list[str], float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        async with MiniAgents(high_water_mark=1):
+            texts = [str(message) for message in await diamond.inquire()]
+        return texts, loop.time() - start
+
+    texts, elapsed = run_with_virtual_time(main())
+    assert texts == ["whole: s0 s1 s2", "each: s0", "each: s1", "each: s2"]
+    assert elapsed >= 1.0  # it did wait for the watch: the relief is what ended it
+
+
 def test_a_task_that_sleeps_is_no_deadlock(interval: None) -> None:
     @miniagent
     async def slow(ctx: InteractionContext) -> None:

@@ -1,0 +1,119 @@
+"""The topology fuzzer: every agent program ends, with what it must reply, and leaves no task.
+
+Hypothesis draws whole programs (``tests/fakes/topologies.py``): chains, fan-outs wider
+than the high-water mark, fan-ins of nested replies of replies, ``pipe`` operators, agents
+called more often than their concurrency limit, lazy and eager starts, every way to read an
+input (whole, message by message, token by token) and a reply (whole, message by message,
+token by token, two readers at once, stopping early), with limits small enough that small
+programs cross them all.
+
+The property, on a virtual clock (so a hang is seen at once, not after a wall-clock wait):
+the program ends with the replies its shape implies, or with a ``ReplayWindowError`` when a
+replay window is set (a consumer that starts after the window passed is told so, by
+design); a ``DeadlockError`` (the deadlock watch, one virtual second after the loop went
+idle with every task waiting on the library's streams) counts as a hang. When the
+``MiniAgents`` context has exited, no task of the program is left, and a program that
+replied in full logged no error (one that ended with an error may log that side streams
+lost it, and so may branches left unread by a caller that stopped early, with a window).
+
+The normal suite runs a few hundred programs, derandomized (the same ones every run);
+``pytest tests/miniagents/test_topology_fuzzer.py --hypothesis-profile=deep`` runs
+thousands of random ones (see CONTRIBUTING.md for the last such run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+
+from miniagents.errors import ReplayWindowError
+from miniagents.testing.virtual_time import run_with_virtual_time
+from tests.fakes.topologies import FanOut, Leaf, Program, expected, programs, run
+
+_DEEP = settings().max_examples > 1_000  # --hypothesis-profile=deep
+FUZZ = settings(
+    max_examples=settings().max_examples if _DEEP else 300,
+    derandomize=not _DEEP,
+    database=None,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,  # caplog: cleared for every program
+    ],
+)
+
+
+async def _outcome(program: Program) -> tuple[list[str] | BaseException, list[str]]:
+    """What the caller read (or the error it got), and the tasks left behind."""
+    try:
+        result: list[str] | BaseException = await run(program)
+    except ReplayWindowError as error:
+        result = error
+    left = [task.get_name() for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    return result, left
+
+
+def check(program: Program, caplog: pytest.LogCaptureFixture) -> str:
+    """Run ``program``; fail unless it ends as its shape says, with no task left.
+
+    Returns:
+        How it ended: "replies", or the name of the error it ended with.
+    """
+    caplog.clear()
+    result, left = run_with_virtual_time(_outcome(program))
+    errors = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "miniagents" and record.levelno >= logging.ERROR
+    ]
+    caplog.clear()  # what a failed program lost is its own business (see the docstring)
+    if isinstance(result, ReplayWindowError):
+        assert program.replay_window is not None, f"{result!r} without a window: {program}"
+    else:
+        assert result == expected(program), program
+        if program.consumer != "early" or program.replay_window is None:
+            # a caller that stopped early reads no error of the branches it left: they may
+            # still fail, by design, with a replay window (a late reader of a passed window)
+            assert not errors, (errors, program)
+    assert not left, f"tasks left behind: {left} ({program})"
+    return type(result).__name__ if isinstance(result, BaseException) else "replies"
+
+
+@FUZZ
+@given(program=programs())
+def test_every_generated_program_ends_with_its_replies_and_leaves_no_task(
+    program: Program, caplog: pytest.LogCaptureFixture
+) -> None:
+    event(f"ended with {check(program, caplog)}")
+
+
+def test_issue_26s_program_is_among_the_shapes_and_ends(caplog: pytest.LogCaptureFixture) -> None:
+    """The fan-out that hung (65 workers reading ``message_promises``, read message by message)."""
+    worker = Leaf(input_style="promises", own=0)
+    program = Program(
+        root=FanOut(children=(worker,), replicas=65),
+        inputs=("task",),
+        high_water_mark=64,
+        replay_window=None,
+        consumer="messages",
+    )
+    check(program, caplog)
+    assert len(expected(program)) == 65
+
+
+def test_a_fan_out_past_a_tiny_high_water_mark_with_limited_workers_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    worker = Leaf(input_style="tokens", own=2, with_areply=True, max_concurrency=1)
+    program = Program(
+        root=FanOut(children=(worker, FanOut(children=(worker,), replicas=3)), replicas=4),
+        inputs=("x", "y", "zz"),
+        high_water_mark=1,
+        replay_window=None,
+        consumer="tokens",
+    )
+    check(program, caplog)
