@@ -24,6 +24,26 @@ topology fuzzer reads it: tests/miniagents/test_topology_fuzzer.py)."""
 pytest_plugins = ["tests.fakes.fixtures"]  # fake_llm, virtual_clock
 
 
+_TYPECHECKED = {"test_tool_loop_types.py"}  # beside tests/typing/*: read the one mypy run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put what must share a process in one pytest-xdist group (``--dist loadgroup``).
+
+    The typing tests read one ``mypy`` run (``tests/fakes/typecheck.py``), the README blocks
+    and examples one batch (``tests/fakes/batch.py``), and the Ray tests one local cluster
+    (``tests/ext/ray/conftest.py``): each is made once, by the worker that runs its group.
+    """
+    for item in items:
+        path = item.path
+        if path.parent.name == "typing" or path.name in _TYPECHECKED:
+            item.add_marker(pytest.mark.xdist_group("mypy"))
+        elif path.name == "test_docs.py":
+            item.add_marker(pytest.mark.xdist_group("docs"))
+        elif item.get_closest_marker("ray") is not None:
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Freeze what the imports made, so the collection after each test stays quick."""
     gc.collect()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 from miniagents.testing import FakeLLMServer
+from tests.fakes.batch import Outcome, Program, run_batch
 from tests.subprocesses import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,15 +63,58 @@ def test_the_readme_has_snippets_to_run() -> None:
     assert sum(bool(snippet.stdin) for snippet in SNIPPETS) >= 4
 
 
+@cache
+def _batched(tmp: Path) -> dict[str, Outcome]:
+    """Every README block that reads no console, and every example that needs no process of
+    its own, run in one interpreter (``tests/fakes/batch.py``), each in its own folder."""
+    programs = [
+        Program(name=f"snippet-{n}", cwd=str(folder), path=str(_script(folder, snippet)))
+        for n, snippet in enumerate(SNIPPETS, start=1)
+        if not snippet.stdin
+        for folder in [_folder(tmp, f"snippet-{n}")]
+    ]
+    programs += [
+        Program(name=path.name, cwd=str(_folder(tmp, path.name)), path=str(path), offline=True)
+        for path in EXAMPLES
+        if path.name not in OWN_PROCESS
+    ]
+    with FakeLLMServer() as server:  # the blocks that need a key talk to it
+        return run_batch(programs, llm=server)
+
+
+def _script(folder: Path, snippet: Snippet) -> Path:
+    script = folder / "snippet.py"
+    script.write_text(snippet.code, encoding="utf-8")
+    return script
+
+
+def _folder(tmp: Path, name: str) -> Path:
+    folder = tmp / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def batched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    """The outcomes of the batch (made once per process: the tests share one xdist group)."""
+    return _batched(tmp_path_factory.mktemp("docs"))
+
+
 @pytest.mark.parametrize(
     "snippet", SNIPPETS, ids=[f"snippet-{n}" for n in range(1, len(SNIPPETS) + 1)]
 )
 def test_a_readme_snippet_runs_and_prints_what_the_readme_says(
-    snippet: Snippet, tmp_path: Path, fake_llm: FakeLLMServer
+    snippet: Snippet, tmp_path: Path, fake_llm: FakeLLMServer, batched: dict[str, Outcome]
 ) -> None:
-    script = tmp_path / "snippet.py"
-    script.write_text(snippet.code, encoding="utf-8")
-    result = run_python([str(script)], cwd=tmp_path, llm=fake_llm, stdin=snippet.stdin)
+    number = SNIPPETS.index(snippet) + 1
+    if snippet.stdin:  # it reads the console (file descriptor 0): a process of its own
+        script = tmp_path / "snippet.py"
+        script.write_text(snippet.code, encoding="utf-8")
+        result: Outcome | subprocess.CompletedProcess[str] = run_python(
+            [str(script)], cwd=tmp_path, llm=fake_llm, stdin=snippet.stdin
+        )
+    else:
+        result = batched[f"snippet-{number}"]
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     if snippet.expected is not None:
@@ -133,9 +179,21 @@ def test_every_example_is_listed_with_what_it_prints() -> None:
     assert sorted(EXAMPLE_OUTPUT) == sorted(path.name for path in EXAMPLES)
 
 
+OWN_PROCESS = {
+    **dict.fromkeys(EXAMPLE_INPUT, "it reads the console (file descriptor 0)"),
+    "ray_pipeline.py": "it starts and stops a Ray cluster of its own",
+}
+"""The examples that run in a process of their own, with the reason."""
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_an_example_runs_offline(path: Path, tmp_path: Path) -> None:
-    result = run_python([str(path)], cwd=tmp_path, stdin=EXAMPLE_INPUT.get(path.name, ""))
+def test_an_example_runs_offline(path: Path, tmp_path: Path, batched: dict[str, Outcome]) -> None:
+    if path.name in OWN_PROCESS:
+        result: Outcome | subprocess.CompletedProcess[str] = run_python(
+            [str(path)], cwd=tmp_path, stdin=EXAMPLE_INPUT.get(path.name, "")
+        )
+    else:
+        result = batched[path.name]
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     for expected in EXAMPLE_OUTPUT[path.name]:
@@ -209,3 +267,13 @@ def test_the_quick_start_shows_what_the_demo_prints(tmp_path: Path) -> None:
     result = run_python([str(ROOT / "examples" / "demo.py")], cwd=tmp_path, stdin="Hello!\nexit\n")
     assert result.returncode == 0, result.stderr
     assert lines_of(result.stdout) == lines_of(shown.group(2))
+
+
+def test_ci_runs_exactly_the_readmes_test_command() -> None:
+    quick_start = README[README.index("## Quick start") : README.index("## Installation")]
+    install_and_test = [line for line in quick_start.splitlines() if "[all,dev]" in line][0]
+    command = install_and_test.rsplit("&& ", 1)[1].strip()
+    assert command.startswith("pytest")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert f'echo "== pytest";              {command}\n' in ci
+    assert f"The test command is `{command}`" in README

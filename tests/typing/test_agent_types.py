@@ -16,11 +16,8 @@ int =)]``, which is spelled here with the extended callable syntax of ``mypy_ext
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeAlias
 
-import mypy.api
-import pytest
 import reactivex
 from mypy_extensions import Arg, DefaultArg
 from reactivex import Observable
@@ -40,6 +37,7 @@ from miniagents.miniagents import AgentCall, ConcurrencyLimit
 from miniagents.promising.limits import StreamLimits
 from miniagents.promising.sentinels import AWAIT, CLEAR, DEFAULT
 from miniagents.utils import achain_loop, adialog_loop, join_messages, split_messages
+from tests.fakes.typecheck import assert_passes_mypy
 
 NameCountAgent: TypeAlias = "MiniAgent[[Arg(str, 'name'), DefaultArg(int, 'count')]]"
 """The type of an agent ``async def (ctx, name: str, count: int = 1) -> None``."""
@@ -373,12 +371,7 @@ def check_join_and_split_errors() -> None:
 
 # --- The test that pytest runs --------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_agent_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
-    monkeypatch.chdir(REPO_ROOT)
-    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
-    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
-    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
+def test_agent_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-import mypy.api
-import pytest
 from reactivex import Observable
 from typing_extensions import assert_type
 
@@ -38,8 +35,7 @@ from miniagents.miniagents.lowlevel import (
 )
 from miniagents.operators import agent_operator, flatten_messages, resolve_messages
 from miniagents.promising.lowlevel import ReplayCore, core_of, pieces_are, stream_on
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.fakes.typecheck import assert_passes_mypy
 
 
 @miniagent
@@ -102,9 +98,6 @@ def check_the_operators_errors(agent: MiniAgent[[]]) -> None:
     as_message_sequence(42)  # type: ignore[arg-type]
 
 
-def test_architecture_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
-    monkeypatch.chdir(REPO_ROOT)
-    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
-    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
-    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
+def test_architecture_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)

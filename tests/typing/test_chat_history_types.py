@@ -22,8 +22,6 @@ import os
 from pathlib import Path
 from typing import Literal, TypeAlias
 
-import mypy.api
-import pytest
 from mypy_extensions import DefaultArg
 from typing_extensions import assert_type
 
@@ -54,6 +52,7 @@ from miniagents.ext.misc_agents import (
 )
 from miniagents.promising.sentinels import AWAIT
 from miniagents.utils import achain_loop, adialog_loop
+from tests.fakes.typecheck import assert_passes_mypy
 
 HistoryAgent: TypeAlias = "MiniAgent[[DefaultArg(ChatHistory | None, 'chat_history')]]"
 """``history_agent``: ``async def (ctx, /, chat_history: ChatHistory | None = None)``."""
@@ -328,12 +327,7 @@ async def check_dialog_loop_errors() -> None:
 
 # --- The test that pytest runs --------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_chat_history_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
-    monkeypatch.chdir(REPO_ROOT)
-    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
-    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
-    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
+def test_chat_history_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-import mypy.api
-import pytest
 from typing_extensions import assert_type
 
 from miniagents import Message
@@ -21,6 +19,7 @@ from miniagents.ext.llm import LLMCall, OutputFormat, PromptText, UserMessage
 from miniagents.ext.llm.openai import OpenAIOptions, create_openai_agent
 from miniagents.messages import ImagePart
 from miniagents.testing import RecordedRequest
+from tests.fakes.typecheck import assert_passes_mypy
 
 
 def check_images(path: Path, request: RecordedRequest) -> None:
@@ -63,12 +62,7 @@ def check_api_and_output_format() -> None:
 
 # --- The test that pytest runs --------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_image_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
-    monkeypatch.chdir(REPO_ROOT)
-    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
-    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
-    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
+def test_image_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)

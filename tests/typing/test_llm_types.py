@@ -15,13 +15,10 @@ make mypy see the whole agent as ``MiniAgent[Any]``: these aliases would then no
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Literal, TypeAlias
 
 import anthropic
-import mypy.api
 import openai
-import pytest
 from mypy_extensions import DefaultNamedArg
 from typing_extensions import assert_type
 
@@ -46,6 +43,7 @@ from miniagents.ext.llm.offline import (
 from miniagents.ext.llm.openai import OpenAIMessage, create_openai_agent, openai_agent
 from miniagents.ext.tools import ToolLike
 from miniagents.promising.sentinels import DEFAULT, Sentinel
+from tests.fakes.typecheck import assert_passes_mypy
 
 OpenAIAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(str | None, 'model'),
@@ -215,12 +213,7 @@ def check_misspelled_and_mistyped_arguments() -> None:
 
 # --- The test that pytest runs --------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_llm_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
-    monkeypatch.chdir(REPO_ROOT)
-    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
-    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
-    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
+def test_llm_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)

@@ -11,11 +11,8 @@ public types also fails the test suite.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping
-from pathlib import Path
 from typing import Literal
 
-import mypy.api
-import pytest
 import reactivex
 from pydantic import BaseModel
 from reactivex import Observable
@@ -40,6 +37,7 @@ from miniagents.promising.limits import (
     StreamLimits,
     stream_limits,
 )
+from tests.fakes.typecheck import assert_passes_mypy
 
 
 class CustomMessage(Message):
@@ -393,12 +391,7 @@ def check_frozen_errors() -> None:
 
 # --- The test that pytest runs --------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_public_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
-    monkeypatch.chdir(REPO_ROOT)
-    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
-    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
-    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
+def test_public_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)

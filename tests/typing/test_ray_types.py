@@ -9,11 +9,8 @@ inferred types, and each line that must be rejected carries a precise
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any, TypeAlias
 
-import mypy.api
-import pytest
 from mypy_extensions import Arg, DefaultArg
 from ray.data import Dataset
 from typing_extensions import assert_type
@@ -23,6 +20,7 @@ from miniagents.ext.llm import LLMReply
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.ext.ray import ItemResult, RayPipeline, ray_agent, ray_pipeline
 from miniagents.miniagents import MiniAgent
+from tests.fakes.typecheck import assert_passes_mypy
 
 NameCountAgent: TypeAlias = "MiniAgent[[Arg(str, 'name'), DefaultArg(int, 'count')]]"
 _EXTENDED_CALLABLE_SYNTAX = (Arg, DefaultArg)
@@ -105,12 +103,6 @@ def check_ray_pipeline_errors() -> None:
     ray_pipeline("agent", ["a"])  # type: ignore[arg-type]
 
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_ray_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
-    monkeypatch.chdir(REPO_ROOT)
-    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
-    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
-    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
+def test_ray_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)

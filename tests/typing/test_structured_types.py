@@ -13,10 +13,6 @@ awaitable of ``Weather``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import mypy.api
-import pytest
 from reactivex import Observable
 from typing_extensions import assert_type
 
@@ -26,6 +22,7 @@ from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.structured import PartialOutputs, partial_outputs, structured
+from tests.fakes.typecheck import assert_passes_mypy
 
 
 class Weather(Message):
@@ -89,12 +86,7 @@ async def check_partials_of_an_untyped_promise_take_the_type() -> None:
 
 # --- The test that pytest runs --------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_structured_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
-    monkeypatch.chdir(REPO_ROOT)
-    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
-    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
-    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
+def test_structured_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)

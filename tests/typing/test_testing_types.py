@@ -8,10 +8,7 @@ The ``check_*`` functions are never called: mypy checks them (strict, with
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-import mypy.api
-import pytest
 from typing_extensions import assert_type
 
 from miniagents import MessageSequencePromise
@@ -26,6 +23,7 @@ from miniagents.testing import (
     scripted_agent,
     virtual_time,
 )
+from tests.fakes.typecheck import assert_passes_mypy
 from tests.typing.test_llm_types import OfflineAgent
 
 
@@ -74,12 +72,7 @@ def check_virtual_time() -> None:
 
 # --- The test that pytest runs --------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_testing_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
-    monkeypatch.chdir(REPO_ROOT)
-    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
-    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
-    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
+def test_testing_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)

@@ -14,10 +14,7 @@ one (``tools=[SomeModel]``); ``as_tool`` refuses it at run time.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from pathlib import Path
 
-import mypy.api
-import pytest
 from typing_extensions import assert_type
 
 from miniagents import InteractionContext, MessagePromise, MessageSequencePromise, miniagent
@@ -32,6 +29,7 @@ from miniagents.ext.tools import (
     as_tool,
     run_tool_call,
 )
+from tests.fakes.typecheck import assert_passes_mypy
 
 
 @miniagent
@@ -119,12 +117,7 @@ def check_tool_messages() -> None:
 
 # --- The test that pytest runs --------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_tool_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
-    monkeypatch.chdir(REPO_ROOT)
-    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
-    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
-    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
+def test_tool_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)

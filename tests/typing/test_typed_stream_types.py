@@ -16,10 +16,7 @@ a stream of ``Weather`` is a stream of ``Message``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
-import mypy.api
-import pytest
 import reactivex
 from reactivex import Observable
 from typing_extensions import assert_type
@@ -36,6 +33,7 @@ from miniagents import (
 from miniagents.messages import MessageObservable, MessageTokenAppender, MessageType
 from miniagents.miniagents import AgentCall
 from miniagents.operators import agent_operator
+from tests.fakes.typecheck import assert_passes_mypy
 
 
 class Weather(Message):
@@ -175,12 +173,7 @@ async def check_agent_reply_types(ctx: InteractionContext) -> None:
 
 # --- The test that pytest runs --------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_typed_stream_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
-    monkeypatch.chdir(REPO_ROOT)
-    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
-    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
-    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
+def test_typed_stream_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)

@@ -9,10 +9,7 @@ runs mypy on this file.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 
-import mypy.api
-import pytest
 from typing_extensions import assert_type
 
 from miniagents import InteractionContext, MessageSequencePromise, miniagent
@@ -37,6 +34,7 @@ from miniagents.ext.llm.offline import (
 )
 from miniagents.ext.llm.openai import OpenAIMessage, create_openai_agent, openai_agent
 from miniagents.ext.tools import Tool
+from tests.fakes.typecheck import assert_passes_mypy
 
 
 @miniagent
@@ -102,12 +100,7 @@ def check_provider_types(call: LLMCall, item: PromptItem) -> None:
 
 # --- The test that pytest runs --------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
-
-def test_tool_loop_types_pass_mypy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Type-check this file with the project's mypy.ini (strict, warn_unused_ignores)."""
-    monkeypatch.chdir(REPO_ROOT)
-    this_file = str(Path(__file__).resolve().relative_to(REPO_ROOT))
-    stdout, stderr, status = mypy.api.run(["--config-file", str(REPO_ROOT / "mypy.ini"), this_file])
-    assert status == 0, f"mypy failed on {this_file}:\n{stdout}{stderr}"
+def test_tool_loop_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)
