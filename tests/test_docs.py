@@ -271,7 +271,7 @@ def test_the_quick_start_shows_what_the_demo_prints(tmp_path: Path) -> None:
 
 def test_ci_runs_exactly_the_readmes_test_command() -> None:
     quick_start = README[README.index("## Quick start") : README.index("## Installation")]
-    install_and_test = [line for line in quick_start.splitlines() if "[all,dev]" in line][0]
+    install_and_test = next(line for line in quick_start.splitlines() if "[all,dev]" in line)
     command = install_and_test.rsplit("&& ", 1)[1].strip()
     assert command.startswith("pytest")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
