@@ -166,8 +166,8 @@ EXAMPLE_OUTPUT = {
     ],
     "self_dev.py": [
         "# The modules of `miniagents/ext`\n",
-        "## `miniagents/ext/chat_history_md.py`\n\n``ChatHistoryMD``: a chat history kept in a "
-        "markdown file",
+        "## `miniagents/ext/file_agents.py`\n\nFile agents: write messages to a file as they "
+        "stream.",
         "(written to MODULES.md)",
     ],
     "streams_demo.py": ["Streams are replayable"],

@@ -38,8 +38,8 @@ from typing import Any
 import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
-from miniagents.ext import console_agents
 from miniagents.ext import console_user_agent as console_user_agent_module
+from miniagents.ext.console import agents as console_agents
 from miniagents.ext.console.agents import console_output_agent, console_user_agent
 from miniagents.ext.file_agents import file_output_agent
 from miniagents.ext.history import InMemoryChatHistory
@@ -1189,7 +1189,7 @@ def test_a_prompt_toolkit_that_cannot_start_falls_back_to_plain_lines(
 ) -> None:
     import prompt_toolkit
 
-    from miniagents.ext import _console
+    from miniagents.ext.console import _terminal as _console
 
     attempts: list[int] = []
 
