@@ -219,12 +219,13 @@ async def _answer(
 ) -> None:
     """Reply with the reply of the first agent whose reply does not fail before its first token."""
     failed: list[tuple[MiniAgent[..., Message], Exception]] = []
-    for agent in agents:
+    last = len(agents) - 1
+    for number, agent in enumerate(agents):
         replies = aiter(agent.inquire(ctx.messages, **given))
         try:
             first = await _first_streamed(replies)
         except Exception as error:
-            if agent is agents[-1] or not when(error):
+            if number == last or not when(error):
                 _note_failures(error, failed)
                 raise
             failed.append((agent, error))

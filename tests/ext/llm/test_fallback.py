@@ -421,3 +421,41 @@ def test_fallback_agent_with_bad_arguments_is_refused(
 ) -> None:
     with pytest.raises(LLMConfigurationError, match=says):
         call()
+
+
+# -- the same agent again; giving up -------------------------------------------------------
+
+
+async def test_the_same_agent_twice_is_a_second_try(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    first, _ = the_agents(clients)
+    fake_llm.fail(500)
+    fake_llm.reply(TOKENS)
+    async with MiniAgents():
+        messages = await fallback_agent(first, first).inquire("hi")
+    assert [type(m) for m in messages] == [OpenAIMessage]
+    assert [request.status for request in fake_llm.requests] == [500, 200]
+
+
+async def test_giving_up_on_the_reply_stops_the_call_that_answers(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    fake_llm.fail(500)
+    fake_llm.reply(TOKENS, hang_after=1)  # streams "Hel", then nothing until the client leaves
+    first_token = asyncio.Event()
+
+    async def consume(reply: MessageSequencePromise[Message]) -> None:
+        async for promise in reply:
+            async for _ in promise:
+                first_token.set()
+
+    async with MiniAgents():
+        consumer = asyncio.create_task(consume(fallback_agent(*the_agents(clients)).inquire("hi")))
+        await asyncio.wait_for(first_token.wait(), WAIT)
+        consumer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+        assert await fake_llm.wait_disconnected_async(1, WAIT)  # the HTTP stream was closed

@@ -118,3 +118,16 @@ async def test_bad_settings_are_refused(
         with pytest.raises(LLMConfigurationError, match=says):
             await agent.inquire("hi", **{option: value})
     assert fake_llm.requests == []
+
+
+def test_the_client_is_copied_once_per_setting_and_left_as_it_was() -> None:
+    from miniagents.ext.llm.sdk_calls import client_with_options
+
+    client = openai.AsyncOpenAI(api_key="test", max_retries=5, timeout=60.0)
+    copy = client_with_options(client, 0, 2.5, "openai_agent")
+    assert client_with_options(client, 0, 2.5, "openai_agent") is copy
+    assert client_with_options(client, None, None, "openai_agent") is client
+    assert (copy.max_retries, copy.timeout) == (0, 2.5)
+    assert (client.max_retries, client.timeout) == (5, 60.0)
+    retries_only = client_with_options(client, 1, None, "openai_agent")
+    assert (retries_only.max_retries, retries_only.timeout) == (1, 60.0)
