@@ -1,10 +1,10 @@
 """``fallback_agent``: answer with the first of several LLM agents that can.
 
-The fallback agent inquires its first agent; if that agent's reply fails **before its
+The fallback agent inquires its first agent; if a call of its model fails **before its
 first token** with an error that ``when`` accepts (by default a provider failure: see
-:func:`is_provider_failure`), it inquires the next agent with the same input and
-arguments, and so on. The reply it gives is the reply of the agent that answered, whose
-messages stream as usual and say who answered (``model``, ``agent_alias``)::
+:func:`is_provider_failure`), it inquires the next agent, and so on. Its reply is the
+reply of the agents that answered, whose messages stream as usual and say who answered
+(``model``, ``agent_alias``)::
 
     first (OpenAI):     ----X                           LLMServerError, before any token
     second (Anthropic):      -"Hel"-"lo"-|
@@ -13,15 +13,22 @@ messages stream as usual and say who answered (``model``, ``agent_alias``)::
     first (OpenAI):     -"Hel"-X                        LLMConnectionError after a token
     fallback's reply:   -"Hel"-X                        the same error: no fallback
 
-**Once a token has streamed, there is no fallback**: the reply's consumers may have read
-it, and a message cannot take back its tokens; a failure then ends the reply with the
-error, as it would without the fallback. A reply's first token is the first piece of its
-first message: a text token, or, for a tool loop, the first piece of the first tool
-call's arguments. The fallback wraps **whole replies**: a tool loop whose first round
-streamed its tool calls and whose next call of the model fails is not answered again by
-the next agent (its calls and results are in the reply already); set ``max_retries`` on
-the agents for such failures. When every agent failed, the reply fails with the last
-agent's error, which notes (Python 3.11+) how the ones before failed.
+**Per call of the model.** In a tool loop, each round calls the model again; a round
+whose call fails before its first token goes on with the next agent, given the input and
+the messages of the reply so far (the calls and results of the rounds before), so that it
+answers from there (with its own ``max_tool_rounds``)::
+
+    first:     call c1 | result c1 | X                  round 2 fails before its first token
+    second:                          "It is 5."         given the input, c1 and its result
+    reply:     call c1 | result c1 | "It is 5."
+
+**Once a token of a call has streamed, there is no fallback**: the reply's consumers may
+have read it, and a message cannot take back its tokens; a failure then ends the reply
+with the error, as it would without the fallback. A call's first token is the first
+piece of its first message: a text token, or the first piece of a tool call's arguments
+(each message enters the fallback's reply when its first token has come). When every
+agent failed, the reply fails with the last agent's error, which notes (Python 3.11+)
+how the ones before failed.
 
 Set the SDK's own retries low on the agents that have a fallback, so that a provider
 that is down is left quickly: ``openai_agent.fork(model=..., max_retries=0, timeout=10)``.
@@ -51,8 +58,10 @@ from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.sequence import MessageType
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.interaction import InteractionContext
+from miniagents.promising.lowlevel import core_of
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 __all__ = ["FallbackAgentFactory", "FallbackWhen", "fallback_agent", "is_provider_failure"]
@@ -130,10 +139,12 @@ def _factory_of(arguments: Callable[P, object]) -> FallbackAgentFactory[P]:
     ) -> MiniAgent[P, ReplyT]:
         """An agent that answers with ``first``, and with the next agent if it fails first.
 
-        See :mod:`miniagents.ext.llm.fallback`: an agent's reply that fails before its
-        first token, with an error ``when`` accepts, is replaced by the next agent's reply
-        (same input, same arguments); once a token has streamed, a failure ends the reply
-        with the error. When every agent failed, the reply fails with the last error.
+        See :mod:`miniagents.ext.llm.fallback`: when a call of an agent's model fails
+        before its first token, with an error ``when`` accepts, the next agent goes on
+        (same input and arguments, and the messages of the reply so far: in a tool loop,
+        the calls and results of the rounds before); once a token of the call has
+        streamed, a failure ends the reply with the error. When every agent failed, the
+        reply fails with the last error.
 
         Args:
             first: The agent to ask first (an LLM agent, forked with its model and
@@ -156,7 +167,7 @@ def _factory_of(arguments: Callable[P, object]) -> FallbackAgentFactory[P]:
         agents = _checked(first, others, when)
 
         async def run(ctx: InteractionContext, /, **given: object) -> None:
-            await _answer(ctx, agents, when, given)
+            ctx.reply(_fallback_replies(ctx.messages, agents, when, given))
 
         run.__signature__ = _with_context(arguments)  # type: ignore[attr-defined]
         run.__name__ = run.__qualname__ = "fallback_agent"
@@ -211,52 +222,45 @@ def _checked(
     return agents
 
 
-async def _answer(
-    ctx: InteractionContext,
+async def _fallback_replies(
+    messages: MessageType,
     agents: tuple[MiniAgent[..., Message], ...],
     when: FallbackWhen,
     given: dict[str, object],
-) -> None:
-    """Reply with the reply of the first agent whose reply does not fail before its first token."""
+) -> AsyncIterator[MessagePromise]:
+    """The replies of the first agent whose call of the model does not fail before its first token.
+
+    Each message of an agent's reply is passed on once its first token came (or it ended
+    without one). A failure that ``when`` accepts, with every message passed on so far
+    complete (nothing of the failed call in the reply), goes on with the next agent, its
+    input being ``messages`` and those messages (a tool loop's calls and results).
+    """
     failed: list[tuple[MiniAgent[..., Message], Exception]] = []
+    said: list[MessagePromise] = []
     last = len(agents) - 1
     for number, agent in enumerate(agents):
-        replies = aiter(agent.inquire(ctx.messages, **given))
+        replies = aiter(agent.inquire([messages, *said] if said else messages, **given))
         try:
-            first = await _first_streamed(replies)
+            while True:
+                try:
+                    promise = await anext(replies)
+                except StopAsyncIteration:
+                    return
+                async for _ in promise:  # its first token
+                    break
+                said.append(promise)
+                yield promise
         except Exception as error:
-            if number == last or not when(error):
+            if number == last or not when(error) or not all(map(_succeeded, said)):
                 _note_failures(error, failed)
                 raise
             failed.append((agent, error))
-            continue
-        if first is not None:
-            ctx.reply(_forwarded(first, replies))
-        return
 
 
-async def _first_streamed(replies: AsyncIterator[MessagePromise]) -> MessagePromise | None:
-    """The first message of ``replies`` once its first token came (or it ended without one).
-
-    Returns:
-        The message; ``None`` for a reply without messages.
-    """
-    try:
-        first = await anext(replies)
-    except StopAsyncIteration:
-        return None
-    async for _ in first:
-        break
-    return first
-
-
-async def _forwarded(
-    first: MessagePromise, replies: AsyncIterator[MessagePromise]
-) -> AsyncIterator[MessagePromise]:
-    """``first``, then the rest of ``replies``."""
-    yield first
-    async for promise in replies:
-        yield promise
+def _succeeded(promise: MessagePromise) -> bool:
+    """Whether the message is complete, without an error."""
+    core = core_of(promise)
+    return core.done and core.error is None
 
 
 def _note_failures(

@@ -48,7 +48,7 @@ from miniagents.ext.llm.errors import (
 )
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
-from miniagents.testing import FAST_RETRY, FakeLLMServer, scripted_agent
+from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall, scripted_agent
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 TOKENS = ["Hel", "lo", " there"]
@@ -343,17 +343,89 @@ async def test_a_tool_loop_failing_first_runs_whole_on_the_next_agent() -> None:
     assert messages[-1].text == "It is 5."
 
 
-async def test_a_tool_loop_failing_after_its_first_round_is_not_answered_again() -> None:
+async def test_a_tool_loop_failing_in_a_later_round_goes_on_with_the_next_agent() -> None:
+    from miniagents.ext.llm import LLMCall
     from miniagents.ext.llm.offline import CallTool
 
     first = scripted_agent(CallTool("add", {"a": 2, "b": 3}), LLMServerError("down"), tools=[add])
-    second = scripted_agent("never", tools=[add])
+    calls: list[LLMCall] = []
+    second = scripted_agent("It is 5.", tools=[add], calls=calls, model="second")
     async with MiniAgents():
-        reply = fallback_agent(first, second).inquire("2 + 3?")
+        messages = await fallback_agent(first, second).inquire("2 + 3?")
+    assert [(type(m), m.model, str(m)) for m in messages] == [
+        (LLMToolCallMessage, "scripted", '{"a": 2, "b": 3}'),
+        (LLMToolResultMessage, "scripted", "5"),
+        (OfflineMessage, "second", "It is 5."),
+    ]
+    # the second model got the conversation so far: the question, the call, its result
+    [call] = calls
+    assert [type(item).__name__ for item in call.messages] == [
+        "PromptText",
+        "LLMToolCallMessage",
+        "LLMToolResultMessage",
+    ]
+    assert call.messages[1] == messages[0]
+
+
+async def test_a_tool_loop_goes_on_with_another_provider(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    first, second = the_agents(clients)
+    fake_llm.reply(tool_calls=[ToolCall("add", {"a": 2, "b": 3}, id="call_1")])  # OpenAI
+    fake_llm.fail(500)  # OpenAI's second call
+    fake_llm.reply(["It ", "is ", "5."])  # Anthropic, given the call and its result
+    async with MiniAgents():
+        reply = fallback_agent(first, second).inquire("2 + 3?", tools=[add])
+        tokens, messages = await tokens_and_messages(reply)
+    assert [type(m) for m in messages] == [
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        AnthropicMessage,
+    ]
+    aliases = [getattr(m, "agent_alias", None) for m in messages]
+    assert aliases == ["OPENAI_AGENT", "OPENAI_AGENT", "ANTHROPIC_AGENT"]
+    assert tokens[-3:] == ["It ", "is ", "5."]
+    anthropic_request = fake_llm.requests[2].json
+    assert [message["role"] for message in anthropic_request["messages"]] == [
+        "user",
+        "assistant",
+        "user",
+    ]
+    [use] = anthropic_request["messages"][1]["content"]
+    [result] = anthropic_request["messages"][2]["content"]
+    assert (use["type"], use["id"], use["name"], use["input"]) == (
+        "tool_use",
+        "call_1",
+        "add",
+        {"a": 2, "b": 3},
+    )
+    assert (result["type"], result["tool_use_id"], result["content"]) == (
+        "tool_result",
+        "call_1",
+        "5",
+    )
+
+
+async def test_a_tool_loop_failing_after_a_token_of_its_round_ends_the_reply(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    first, second = the_agents(clients)
+    fake_llm.reply(tool_calls=[ToolCall("add", {"a": 2, "b": 3})])
+    fake_llm.reply(TOKENS, cut_after=1)  # the second round says "Hel", then breaks
+    fake_llm.reply(TOKENS)  # never asked for
+    async with MiniAgents():
+        reply = fallback_agent(first, second).inquire("2 + 3?", tools=[add])
         seen: list[Message] = []
-        with pytest.raises(LLMServerError, match="down"):
+        with pytest.raises(LLMConnectionError):
             await read_messages(reply, seen)
+        tokens: list[str] = []
+        with pytest.raises(LLMConnectionError):
+            await read_tokens(reply, tokens)
     assert [type(m) for m in seen] == [LLMToolCallMessage, LLMToolResultMessage]
+    assert tokens[-1] == "Hel"
+    assert fake_llm.pending == 1
 
 
 async def test_the_arguments_go_to_the_agent_that_answers(
