@@ -67,6 +67,8 @@ OpenAIAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(float | None, 'frequency_penalty'),
     DefaultNamedArg(Mapping[str, int] | None, 'logit_bias'),
     DefaultNamedArg(str | None, 'reasoning_effort'),
+    DefaultNamedArg(int | None, 'max_retries'),
+    DefaultNamedArg(float | None, 'timeout'),
 ], LLMReply[OpenAIMessage]]"""
 """The type of ``openai_agent``: every parameter by name, with its type."""
 
@@ -86,6 +88,8 @@ AnthropicAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(float | None, 'top_p'),
     DefaultNamedArg(int | None, 'top_k'),
     DefaultNamedArg(Sequence[str] | None, 'stop_sequences'),
+    DefaultNamedArg(int | None, 'max_retries'),
+    DefaultNamedArg(float | None, 'timeout'),
 ], LLMReply[AnthropicMessage]]"""
 """The type of ``anthropic_agent``."""
 
@@ -149,6 +153,8 @@ def check_calls() -> None:
     openai_agent.inquire("Hi", api="chat_completions", reasoning_effort="low")
     anthropic_agent.inquire("Hi", top_k=5, stop_sequences=["END"], stall_timeout=None)
     anthropic_agent.inquire("Hi", async_client=anthropic.AsyncAnthropic(api_key="k"))
+    openai_agent.inquire("Hi", max_retries=0, timeout=10.0)
+    anthropic_agent.inquire("Hi", max_retries=5, timeout=None)
     offline_agent.inquire("Hi", reply=iter(["a", "b"]), stall_timeout=DEFAULT)
     offline_agent.inquire("Hi", reply=lambda call: call.model, max_tokens=3, temperature=0.0)
     MiniAgents(llm_stall_timeout=30.0)
@@ -198,6 +204,8 @@ def check_misspelled_and_mistyped_arguments() -> None:
     openai_agent.inquire("Hi", temprature=0.0)  # type: ignore[call-arg]
     anthropic_agent.inquire("Hi", stop=["END"])  # type: ignore[call-arg]
     offline_agent.inquire("Hi", top_k=3)  # type: ignore[call-arg]
+    openai_agent.inquire("Hi", max_retries="3")  # type: ignore[arg-type]
+    offline_agent.inquire("Hi", timeout=1.0)  # type: ignore[call-arg]
     openai_agent.inquire("Hi", temperature="hot")  # type: ignore[arg-type]
     anthropic_agent.inquire("Hi", max_tokens=None)  # type: ignore[arg-type]
     offline_agent.inquire("Hi", reply=42)  # type: ignore[arg-type]

@@ -18,13 +18,16 @@ does not import any SDK.
 The modules: ``provider`` (the provider interface), ``llm_agent`` (``make_llm_agent`` and
 the tool loop), ``prompt`` (messages into a prompt), ``messages`` (the message classes),
 ``errors``, ``sdk_calls`` and ``sdk_errors`` (what the SDK-backed providers share),
-``llm_logger``, ``from_env``, ``structured`` (structured output), one module per provider,
-and ``offline_script`` (what the offline model says).
+``llm_logger``, ``from_env``, ``structured`` (structured output), ``fallback``
+(``fallback_agent``: the next agent answers when one fails before its first token), one
+module per provider, and ``offline_script`` (what the offline model says).
 """
 
 from miniagents.ext.llm.errors import LLMError as LLMError
 from miniagents.ext.llm.errors import LLMOutputValidationError as LLMOutputValidationError
 from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
+from miniagents.ext.llm.fallback import fallback_agent as fallback_agent
+from miniagents.ext.llm.fallback import is_provider_failure as is_provider_failure
 from miniagents.ext.llm.llm_agent import make_llm_agent as make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage as AssistantMessage
 from miniagents.ext.llm.messages import LLMMessage as LLMMessage
@@ -81,6 +84,8 @@ __all__ = [
     "ToolResultMessage",
     "UserMessage",
     "call_option",
+    "fallback_agent",
+    "is_provider_failure",
     "make_llm_agent",
     "partial_outputs",
     "structured",

@@ -38,7 +38,7 @@ from miniagents.ext.llm.provider import (
     ToolCallStart,
     call_option,
 )
-from miniagents.ext.llm.sdk_calls import accepts, import_sdk, sdk_arguments
+from miniagents.ext.llm.sdk_calls import accepts, client_with_options, import_sdk, sdk_arguments
 from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
@@ -83,6 +83,14 @@ class AnthropicOptions(LLMOptions):
         top_p: Sample only from the most likely tokens that make up this probability.
         top_k: Sample only from this many most likely tokens.
         stop_sequences: Texts at which the model stops.
+        max_retries: How many times the SDK retries a request that failed before its
+            reply began (a connection error, a timeout, HTTP 408, 409, 429 or 5xx), with
+            backoff; ``None``: the client's own setting (2 unless the client was made with
+            another). ``0`` fails at once: what an agent under ``fallback_agent`` wants.
+        timeout: Seconds the SDK waits to connect, and then for each piece of the reply,
+            before the request fails (and is retried, then fails with an
+            ``LLMTimeoutError``); ``None``: the client's own setting (10 minutes unless
+            the client was made with another).
     """
 
     async_client: anthropic_sdk.AsyncAnthropic | None = None
@@ -91,6 +99,8 @@ class AnthropicOptions(LLMOptions):
     top_p: float | None = call_option(None)
     top_k: int | None = call_option(None)
     stop_sequences: Sequence[str] | None = call_option(None)
+    max_retries: int | None = None
+    timeout: float | None = None
 
 
 class AnthropicProvider:
@@ -113,6 +123,7 @@ class AnthropicProvider:
             api = MiniAgents.get_current().resource(
                 "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
             )
+        api = client_with_options(api, options.max_retries, options.timeout, "anthropic_agent")
         create = api.messages.create
         arguments = sdk_arguments(create, options, "The Anthropic SDK's messages")
         if call.system:
