@@ -1,4 +1,4 @@
-"""Streams to the browser: any agent served over SSE in the AG-UI and AI SDK protocols (extra ``web``).
+"""Streams to the browser: agents served over SSE in the AG-UI and AI SDK protocols (extra ``web``).
 
 :func:`agui_app` and :func:`ai_sdk_app` make ASGI apps (Starlette; mount them in FastAPI or
 Starlette, or serve them with uvicorn) that take a protocol's run input, run the agent in a

@@ -95,11 +95,21 @@ class ResultEnd:
 
 
 Part: TypeAlias = (
-    TextStart | TextDelta | TextEnd | CallStart | CallDelta | CallEnd | ResultStart | ResultDelta | ResultEnd
+    TextStart
+    | TextDelta
+    | TextEnd
+    | CallStart
+    | CallDelta
+    | CallEnd
+    | ResultStart
+    | ResultDelta
+    | ResultEnd
 )
 
 
-async def reply_parts(reply: MessageSequencePromise[Message], id_prefix: str) -> AsyncIterator[Part]:
+async def reply_parts(
+    reply: MessageSequencePromise[Message], id_prefix: str
+) -> AsyncIterator[Part]:
     """The parts of ``reply``, each as soon as it is known (ids are ``{id_prefix}-{n}``).
 
     An error of the reply (an agent's exception) is raised after the parts before it.

@@ -64,9 +64,10 @@ async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
             return _too_large(max_bytes)
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
+        parsed: object = json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as error:
         return error_response(400, "invalid_json", f"The request body is not valid JSON: {error}.")
+    return parsed
 
 
 def _too_large(max_bytes: int) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Literal
 
 from ag_ui.core import (
     AssistantMessage as AGUIAssistantMessage,
@@ -147,13 +148,15 @@ def agui_app(
         yield
         await store.aclose()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", start_run, methods=["POST"]),
             Route("/runs/{run_id}", resume_run, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
+    app.state.runs = store
+    return app
 
 
 def agui_input_messages(messages: Sequence[object]) -> list[Message]:
@@ -238,6 +241,13 @@ async def _run_events(
     yield _encode(RunFinishedEvent(thread_id=thread_id, run_id=run_id))
 
 
+_ROLES: Mapping[str, Literal["developer", "system", "assistant", "user"]] = {
+    "developer": "developer",
+    "system": "system",
+    "user": "user",
+}
+
+
 class _Mapper:
     """Parts of a reply as AG-UI events (the mapping is drawn in the package docstring)."""
 
@@ -248,7 +258,7 @@ class _Mapper:
     def events(self, part: parts.Part) -> Iterator[BaseEvent]:
         if isinstance(part, parts.TextStart):
             self._turn_message_id = part.message_id
-            role = part.role if part.role in ("developer", "system", "user") else "assistant"
+            role = _ROLES.get(part.role, "assistant")
             metadata = {"agentAlias": part.agent_alias} if part.agent_alias else None
             yield TextMessageStartEvent(message_id=part.message_id, role=role, metadata=metadata)
         elif isinstance(part, parts.TextDelta):
@@ -289,7 +299,9 @@ class _Mapper:
                 message_id=f"{part.message_id}-output", delta=part.delta, subagent_run_id=nested
             )
         else:
-            yield TextMessageEndEvent(message_id=f"{part.message_id}-output", subagent_run_id=nested)
+            yield TextMessageEndEvent(
+                message_id=f"{part.message_id}-output", subagent_run_id=nested
+            )
             yield SubagentFinishedEvent(subagent_run_id=nested)
             yield ToolCallResultEvent(
                 message_id=part.message_id,

@@ -1,4 +1,4 @@
-"""``ai_sdk_app``: an agent served in the AI SDK's UI message stream (see :mod:`miniagents.ext.web`)."""
+"""``ai_sdk_app``: an agent served as an AI SDK UI message stream (see ``miniagents.ext.web``)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,14 @@ from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 
-__all__ = ["AI_SDK_HEADERS", "ChatRequest", "UIMessage", "UIPart", "ai_sdk_app", "ui_input_messages"]
+__all__ = [
+    "AI_SDK_HEADERS",
+    "ChatRequest",
+    "UIMessage",
+    "UIPart",
+    "ai_sdk_app",
+    "ui_input_messages",
+]
 
 AI_SDK_HEADERS: Mapping[str, str] = {
     "x-vercel-ai-ui-message-stream": "v1",
@@ -137,13 +144,15 @@ def ai_sdk_app(
         yield
         await store.aclose()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", start_run, methods=["POST"]),
             Route("/{chat_id}/stream", resume_run, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
+    app.state.runs = store
+    return app
 
 
 def ui_input_messages(messages: Sequence[UIMessage]) -> list[Message]:
@@ -276,9 +285,17 @@ class _Mapper:
         elif isinstance(part, parts.TextEnd):
             yield {"type": "text-end", "id": part.message_id}
         elif isinstance(part, parts.CallStart):
-            yield {"type": "tool-input-start", "toolCallId": part.call_id, "toolName": part.tool_name}
+            yield {
+                "type": "tool-input-start",
+                "toolCallId": part.call_id,
+                "toolName": part.tool_name,
+            }
         elif isinstance(part, parts.CallDelta):
-            yield {"type": "tool-input-delta", "toolCallId": part.call_id, "inputTextDelta": part.delta}
+            yield {
+                "type": "tool-input-delta",
+                "toolCallId": part.call_id,
+                "inputTextDelta": part.delta,
+            }
         elif isinstance(part, parts.CallEnd):
             yield {
                 "type": "tool-input-available",

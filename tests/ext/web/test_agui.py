@@ -21,7 +21,9 @@ from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, 
 EVENT = TypeAdapter(Event)
 
 
-def run_input(run_id: str = "run-1", messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def run_input(
+    run_id: str = "run-1", messages: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "threadId": "thread-1",
         "runId": run_id,
@@ -125,16 +127,18 @@ async def test_a_sub_agents_tokens_reach_the_client_while_it_still_writes() -> N
         reply=one_per_call(CallTool("SLOW_POET", {"subject": "x"}), "Done."),
         token_delay=0,
     )
-    async with served(agui_app(agent)) as client:
-        async with client.stream("POST", "/", json=run_input()) as response:
-            reader = SSEReader(response)
-            tokens.put_nowait("first ")
-            before = await reader.until("TEXT_MESSAGE_CONTENT")
-            assert before[-1].json["delta"] == "first "
-            assert "subagentRunId" in before[-1].json  # nested, while the poet still writes
-            tokens.put_nowait("second")
-            tokens.put_nowait(None)
-            rest = await reader.rest()
+    async with (
+        served(agui_app(agent)) as client,
+        client.stream("POST", "/", json=run_input()) as response,
+    ):
+        reader = SSEReader(response)
+        tokens.put_nowait("first ")
+        before = await reader.until("TEXT_MESSAGE_CONTENT")
+        assert before[-1].json["delta"] == "first "
+        assert "subagentRunId" in before[-1].json  # nested, while the poet still writes
+        tokens.put_nowait("second")
+        tokens.put_nowait(None)
+        rest = await reader.rest()
     result = next(e.json for e in rest if e.type == "TOOL_CALL_RESULT")
     assert result["content"] == "first second"
     assert rest[-1].type == "RUN_FINISHED"
@@ -165,7 +169,7 @@ async def test_the_run_inputs_messages_become_the_agents_input() -> None:
         seen.extend(await ctx.message_promises)
         ctx.reply("ok")
 
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"id": "s", "role": "system", "content": "Be brief."},
         {"id": "u", "role": "user", "content": [{"type": "text", "text": "Add 2 and 3"}]},
         {
@@ -173,7 +177,11 @@ async def test_the_run_inputs_messages_become_the_agents_input() -> None:
             "role": "assistant",
             "content": "Adding.",
             "toolCalls": [
-                {"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2}'}}
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "add", "arguments": '{"a": 2}'},
+                }
             ],
         },
         {"id": "t", "role": "tool", "toolCallId": "c1", "content": "5"},
@@ -200,7 +208,12 @@ async def test_the_run_inputs_messages_become_the_agents_input() -> None:
     [
         (b'{"threadId": "t", "runId": ', 400, "invalid_json", "not valid JSON"),
         (b'{"threadId": "t", "messages": []}', 422, "invalid_run_input", "runId"),
-        (b'{"threadId": "t", "runId": "r", "messages": "hi"}', 422, "invalid_run_input", "messages"),
+        (
+            b'{"threadId": "t", "runId": "r", "messages": "hi"}',
+            422,
+            "invalid_run_input",
+            "messages",
+        ),
         (b"[1, 2]", 422, "invalid_run_input", "RunAgentInput"),
         (b'{"pad": "' + b"x" * 2_000 + b'"}', 413, "body_too_large", "1000 bytes"),
     ],

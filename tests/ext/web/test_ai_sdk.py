@@ -22,7 +22,9 @@ def chat(chat_id: str = "chat-1", messages: list[dict[str, Any]] | None = None) 
         "id": chat_id,
         "trigger": "submit-message",
         "messages": messages
-        or [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Weather and a poem?"}]}],
+        or [
+            {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Weather and a poem?"}]}
+        ],
     }
 
 
@@ -95,15 +97,23 @@ async def test_a_chat_streams_every_part_type_with_ids_headers_and_nested_tool_o
     paris = by_input[("weather", "{'city': 'Paris'}")]
     atlantis = by_input[("weather", "{'city': 'Atlantis'}")]
     poem = by_input[("POET", "{'subject': 'rivers'}")]
-    assert outputs[paris] == {"type": "tool-output-available", "toolCallId": paris, "output": "Sunny in Paris"}
+    assert outputs[paris] == {
+        "type": "tool-output-available",
+        "toolCallId": paris,
+        "output": "Sunny in Paris",
+    }
     assert outputs[atlantis]["errorText"] == "There is no weather under the sea."
     assert outputs[poem]["output"] == "Streams flow, rivers glow."
     for call_id, output in outputs.items():  # the output streamed first, under its call
         deltas = [
-            e for e in data if e["type"] == "data-tool-output-delta" and e["data"]["toolCallId"] == call_id
+            e
+            for e in data
+            if e["type"] == "data-tool-output-delta" and e["data"]["toolCallId"] == call_id
         ]
         assert all(e["transient"] is True for e in deltas)
-        assert "".join(e["data"]["delta"] for e in deltas) == output.get("output", output.get("errorText"))
+        assert "".join(e["data"]["delta"] for e in deltas) == output.get(
+            "output", output.get("errorText")
+        )
     text_ids = {e["id"] for e in data if e["type"].startswith("text-")}
     assert len(text_ids) == 1
     assert "".join(e["delta"] for e in data if e["type"] == "text-delta") == "All done."
@@ -126,15 +136,17 @@ async def test_a_sub_agents_tokens_reach_the_page_while_it_still_writes() -> Non
         reply=one_per_call(CallTool("SLOW_POET", {"subject": "x"}), "Done."),
         token_delay=0,
     )
-    async with served(ai_sdk_app(agent)) as client:
-        async with client.stream("POST", "/", json=chat()) as response:
-            reader = SSEReader(response)
-            tokens.put_nowait("first ")
-            before = await reader.until("data-tool-output-delta")
-            assert before[-1].json["data"]["delta"] == "first "
-            tokens.put_nowait("second")
-            tokens.put_nowait(None)
-            rest = await reader.rest()
+    async with (
+        served(ai_sdk_app(agent)) as client,
+        client.stream("POST", "/", json=chat()) as response,
+    ):
+        reader = SSEReader(response)
+        tokens.put_nowait("first ")
+        before = await reader.until("data-tool-output-delta")
+        assert before[-1].json["data"]["delta"] == "first "
+        tokens.put_nowait("second")
+        tokens.put_nowait(None)
+        rest = await reader.rest()
     output = next(e.json for e in rest if e.type == "tool-output-available")
     assert output["output"] == "first second"
     assert rest[-1].data == "[DONE]"
@@ -161,7 +173,7 @@ async def test_the_chats_ui_messages_become_the_agents_input() -> None:
         seen.extend(await ctx.message_promises)
         ctx.reply("ok")
 
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"id": "s", "role": "system", "parts": [{"type": "text", "text": "Be brief."}]},
         {"id": "u", "role": "user", "parts": [{"type": "text", "text": "Add 2 and 3"}]},
         {
@@ -225,7 +237,12 @@ async def test_the_chats_ui_messages_become_the_agents_input() -> None:
             "invalid_chat_request",
             "messages.0.role",
         ),
-        (b'{"id": "c", "messages": [{"id": "u", "role": "user"}]}', 422, "invalid_chat_request", "parts"),
+        (
+            b'{"id": "c", "messages": [{"id": "u", "role": "user"}]}',
+            422,
+            "invalid_chat_request",
+            "parts",
+        ),
         (b'{"pad": "' + b"x" * 2_000 + b'"}', 413, "body_too_large", "1000 bytes"),
     ],
 )
