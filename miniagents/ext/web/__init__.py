@@ -28,6 +28,9 @@ it token by token), any other message is a text. The mapping::
     tool result, done     SUBAGENT_FINISHED, then               tool-output-available (output:
                           TOOL_CALL_RESULT (content: the whole  the whole text), or
                           text; metadata.isError on an error)   tool-output-error (errorText)
+    a call that waits     CUSTOM "tool_approval_request" (its   tool-approval-request (approvalId
+    for approval          value: an AG-UI Interrupt, id and     and toolCallId: the call's id)
+                          toolCallId the call's id)
     the model's next      (nothing)                             finish-step, start-step
     step after results
     (run ends)            RUN_FINISHED                          finish-step, finish, [DONE]
@@ -46,6 +49,17 @@ memory), so a client that lost its connection reconnects to the run's URL with
 nothing twice. Any number of clients may follow one run at once; the agent runs once.
 AG-UI: ``GET {path}/runs/{runId}``; AI SDK: ``GET {path}/{chat id}/stream`` (the AI SDK's
 own convention; ``204`` when the chat has no run).
+
+**Approvals.** A call of a tool made with ``requires_approval=`` waits for a person (see
+``ToolApprovalRequest``); the page is asked as the table says, and answers with ``POST
+{path}/runs/{runId}/approvals/{toolCallId}`` (AG-UI) or ``POST {path}/{chat
+id}/approvals/{approvalId}`` (AI SDK) with ``{"approved": true, "arguments": {...}}`` (the
+arguments optional, edited) or ``{"approved": false, "reason": "..."}``. The run waits
+meanwhile (no LLM call open, no thread blocked) and then goes on in the same stream. A
+decision for a call that is not waiting is a 409 (``not_pending``); for a call that asked
+nothing, a 404 (``unknown_approval``). (AG-UI's interrupt-and-resume flow, which ends the run
+and resumes it in a new one, and the AI SDK's re-sent conversation with approval responses
+are not read: the decision goes to its own URL.)
 
 **Cancellation.** When the last client of a live run disconnects and none comes back within
 ``grace_period`` seconds (0: at once), the run is cancelled: the agent's reply is given up

@@ -13,12 +13,14 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
 
 __all__ = [
+    "ApprovalAsked",
     "CallDelta",
     "CallEnd",
     "CallStart",
@@ -72,6 +74,14 @@ class CallEnd:
 
 
 @dataclass(frozen=True)
+class ApprovalAsked:
+    call_id: str
+    tool_name: str
+    arguments: dict[str, object]
+    request: ToolApprovalRequest
+
+
+@dataclass(frozen=True)
 class ResultStart:
     call_id: str
     tool_name: str
@@ -101,6 +111,7 @@ Part: TypeAlias = (
     | CallStart
     | CallDelta
     | CallEnd
+    | ApprovalAsked
     | ResultStart
     | ResultDelta
     | ResultEnd
@@ -121,6 +132,16 @@ async def reply_parts(
         if issubclass(message_class, ToolCallMessage):
             async for part in _call_parts(promise, message_id):
                 yield part
+        elif issubclass(message_class, ToolApprovalRequest):
+            request = await promise
+            if isinstance(request, ToolApprovalRequest):
+                arguments = _plain(request.arguments)
+                yield ApprovalAsked(
+                    request.call_id,
+                    request.tool_name,
+                    arguments if isinstance(arguments, dict) else {},
+                    request,
+                )
         elif issubclass(message_class, ToolResultMessage):
             async for part in _result_parts(promise, message_id):
                 yield part

@@ -20,18 +20,23 @@ import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.promising.lowlevel import spawn
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "ApprovalDecision",
     "Run",
     "RunStore",
+    "decide",
     "error_response",
+    "problems",
     "read_json",
     "start_position",
 ]
@@ -95,6 +100,66 @@ def start_position(request: Request, run: Run) -> int | JSONResponse:
     return int(last) + 1
 
 
+def problems(error: ValidationError) -> str:
+    """The first few problems pydantic found, each with where it is."""
+    found = [
+        f"{'.'.join(str(place) for place in problem['loc']) or 'the body'}: {problem['msg']}"
+        for problem in error.errors()[:5]
+    ]
+    return "; ".join(found)
+
+
+class ApprovalDecision(BaseModel):
+    """A person's decision on a tool call: ``{"approved": bool, "arguments"?, "reason"?}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    approved: bool
+    arguments: dict[str, object] | None = None
+    reason: str | None = None
+
+
+async def decide(request: Request, run: Run | None, call_id: str, max_bytes: int) -> Response:
+    """Approve or deny the pending call ``call_id`` of ``run`` (the body says which)."""
+    if run is None:
+        return error_response(
+            404,
+            "unknown_run",
+            "There is no such run: it never started here, or it ended and was forgotten.",
+        )
+    body = await read_json(request, max_bytes)
+    if isinstance(body, Response):
+        return body
+    try:
+        decision = ApprovalDecision.model_validate(body)
+    except ValidationError as error:
+        return error_response(
+            422,
+            "invalid_decision",
+            'The body is not a decision ({"approved": true or false, "arguments": {...} '
+            f'or null, "reason": "..." or null}}): {problems(error)}.',
+        )
+    asked = run.approvals.get(call_id)
+    if asked is None:
+        return error_response(
+            404,
+            "unknown_approval",
+            f"The run {run.key!r} asked for no approval of a call {call_id!r}.",
+        )
+    if not asked.pending:
+        return error_response(
+            409,
+            "not_pending",
+            f"The call {call_id!r} of {asked.tool_name} is not waiting for a decision any more "
+            "(it was decided already, or its run was cancelled); a call is decided once.",
+        )
+    if decision.approved:
+        asked.approve(decision.arguments)
+    else:
+        asked.deny(decision.reason)
+    return JSONResponse({"toolCallId": call_id, "approved": decision.approved})
+
+
 class Run:
     """One run: the log of its events (SSE data), the task producing them, its followers."""
 
@@ -103,6 +168,7 @@ class Run:
         "_grace",
         "_grace_timer",
         "_on_cancel",
+        "approvals",
         "done",
         "ended_at",
         "events",
@@ -118,8 +184,10 @@ class Run:
         *,
         grace: float,
         on_cancel: Sequence[str],
+        approvals: dict[str, ToolApprovalRequest],
     ) -> None:
         self.key = key
+        self.approvals = approvals  # the approval requests of the reply, by call id
         self.events: list[str] = []
         self.done = False
         self.ended_at: float | None = None
@@ -220,12 +288,21 @@ class RunStore:
         self._forget_expired()
         return self._runs.get(key)
 
-    def start(self, key: str, events: AsyncIterator[str], on_cancel: Sequence[str]) -> Run:
-        """Start a run of ``events`` under ``key`` (a run already there is cancelled)."""
+    def start(
+        self,
+        key: str,
+        events: AsyncIterator[str],
+        on_cancel: Sequence[str],
+        approvals: dict[str, ToolApprovalRequest],
+    ) -> Run:
+        """Start a run of ``events`` under ``key`` (a run already there is cancelled).
+
+        ``approvals`` is where ``events`` puts the reply's approval requests, by call id.
+        """
         previous = self._runs.pop(key, None)
         if previous is not None:
             previous.cancel()
-        run = Run(key, events, grace=self.grace, on_cancel=on_cancel)
+        run = Run(key, events, grace=self.grace, on_cancel=on_cancel, approvals=approvals)
         self._runs[key] = run
         return run
 

@@ -11,6 +11,8 @@ from ag_ui.core import (
 )
 from ag_ui.core import (
     BaseEvent,
+    CustomEvent,
+    Interrupt,
     RunAgentInput,
     RunErrorEvent,
     RunFinishedCancelledOutcome,
@@ -45,12 +47,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMessage
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._runs import (
     DEFAULT_MAX_BODY_BYTES,
     RunStore,
+    decide,
     error_response,
+    problems,
     read_json,
     start_position,
 )
@@ -58,10 +63,26 @@ from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 
-__all__ = ["AGUI_HEADERS", "agui_app", "agui_input_messages"]
+__all__ = ["AGUI_HEADERS", "APPROVAL_EVENT", "agui_app", "agui_input_messages"]
 
 AGUI_HEADERS: Mapping[str, str] = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 """Sent with every AG-UI stream (``Content-Type: text/event-stream`` besides)."""
+
+APPROVAL_EVENT = "tool_approval_request"
+"""The name of the ``CUSTOM`` event that asks the page to approve a tool call (its value is
+an AG-UI ``Interrupt``: ``id`` and ``toolCallId`` the call's id, ``reason``
+``"tool_approval"``, ``responseSchema`` the decision's schema)."""
+
+_DECISION_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "approved": {"type": "boolean"},
+        "arguments": {"type": ["object", "null"]},
+        "reason": {"type": ["string", "null"]},
+    },
+    "required": ["approved"],
+    "additionalProperties": False,
+}
 
 
 def agui_app(
@@ -82,6 +103,9 @@ def agui_app(
     - ``GET /runs/{runId}``: the same run's events again, after the one named by the
       ``Last-Event-ID`` header (all of them without it), then the live rest: a client that
       lost its connection resumes, and any number of clients may follow one run.
+    - ``POST /runs/{runId}/approvals/{toolCallId}``: a person's decision on a call that
+      waits for approval (``{"approved": true, "arguments": {...}}`` or
+      ``{"approved": false, "reason": "..."}``): the run goes on.
 
     The input's messages become the agent's input messages (see
     :func:`agui_input_messages`); ``arguments(run_input)`` gives the keyword arguments of
@@ -108,7 +132,7 @@ def agui_app(
             return error_response(
                 422,
                 "invalid_run_input",
-                f"The body is not an AG-UI RunAgentInput: {_problems(error)}.",
+                f"The body is not an AG-UI RunAgentInput: {problems(error)}.",
             )
         if store.get(run_input.run_id) is not None:
             return error_response(
@@ -119,13 +143,14 @@ def agui_app(
             )
         messages = agui_input_messages(run_input.messages)
         kwargs = dict(arguments(run_input)) if arguments is not None else {}
-        events = _run_events(agent, messages, kwargs, run_input, context)
+        approvals: dict[str, ToolApprovalRequest] = {}
+        events = _run_events(agent, messages, kwargs, run_input, context, approvals)
         cancelled = RunFinishedEvent(
             thread_id=run_input.thread_id,
             run_id=run_input.run_id,
             outcome=RunFinishedCancelledOutcome(),
         )
-        run = store.start(run_input.run_id, events, [_encode(cancelled)])
+        run = store.start(run_input.run_id, events, [_encode(cancelled)], approvals)
         return run.response(0, AGUI_HEADERS)
 
     async def resume_run(request: Request) -> Response:
@@ -143,6 +168,10 @@ def agui_app(
             return start
         return run.response(start, AGUI_HEADERS)
 
+    async def decide_call(request: Request) -> Response:
+        run = store.get(request.path_params["run_id"])
+        return await decide(request, run, request.path_params["call_id"], max_body_bytes)
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
@@ -152,6 +181,7 @@ def agui_app(
         routes=[
             Route("/", start_run, methods=["POST"]),
             Route("/runs/{run_id}", resume_run, methods=["GET"]),
+            Route("/runs/{run_id}/approvals/{call_id}", decide_call, methods=["POST"]),
         ],
         lifespan=lifespan,
     )
@@ -207,14 +237,6 @@ def _text_of(content: object) -> str:
     return "\n".join(text for text in texts if isinstance(text, str))
 
 
-def _problems(error: ValidationError) -> str:
-    found = [
-        f"{'.'.join(str(place) for place in problem['loc']) or 'the body'}: {problem['msg']}"
-        for problem in error.errors()[:5]
-    ]
-    return "; ".join(found)
-
-
 def _encode(event: BaseEvent) -> str:
     return event.model_dump_json(by_alias=True, exclude_none=True)
 
@@ -225,6 +247,7 @@ async def _run_events(
     kwargs: dict[str, object],
     run_input: RunAgentInput,
     context: Callable[[], MiniAgents],
+    approvals: dict[str, ToolApprovalRequest],
 ) -> AsyncIterator[str]:
     thread_id, run_id = run_input.thread_id, run_input.run_id
     yield _encode(RunStartedEvent(thread_id=thread_id, run_id=run_id))
@@ -233,6 +256,8 @@ async def _run_events(
             reply = agent.inquire(messages, **kwargs)
             mapper = _Mapper(run_id)
             async for part in parts.reply_parts(reply, run_id):
+                if isinstance(part, parts.ApprovalAsked):
+                    approvals[part.call_id] = part.request
                 for event in mapper.events(part):
                     yield _encode(event)
     except Exception as error:  # the agent's failure ends the run with it
@@ -277,6 +302,19 @@ class _Mapper:
             yield ToolCallArgsEvent(tool_call_id=part.call_id, delta=part.delta)
         elif isinstance(part, parts.CallEnd):
             yield ToolCallEndEvent(tool_call_id=part.call_id)
+        elif isinstance(part, parts.ApprovalAsked):
+            interrupt = Interrupt(
+                id=part.call_id,
+                reason="tool_approval",
+                message=str(part.request),
+                tool_call_id=part.call_id,
+                response_schema=_DECISION_SCHEMA,
+                metadata={"toolName": part.tool_name, "arguments": part.arguments},
+            )
+            yield CustomEvent(
+                name=APPROVAL_EVENT,
+                value=interrupt.model_dump(mode="json", by_alias=True, exclude_none=True),
+            )
         else:
             yield from self._result_events(part)
 

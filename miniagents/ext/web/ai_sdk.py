@@ -15,12 +15,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMessage
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._runs import (
     DEFAULT_MAX_BODY_BYTES,
     RunStore,
+    decide,
     error_response,
+    problems,
     read_json,
     start_position,
 )
@@ -95,6 +98,9 @@ def ai_sdk_app(
     - ``GET /{chat id}/stream``: the chat's latest run again (the AI SDK's ``resume``),
       after the event named by ``Last-Event-ID`` (all of them without it), then the live
       rest; ``204 No Content`` when the chat has no run to resume.
+    - ``POST /{chat id}/approvals/{approvalId}``: a person's decision on a call that
+      waits for approval (``{"approved": true, "arguments": {...}}`` or
+      ``{"approved": false, "reason": "..."}``): the run goes on.
 
     The request's messages become the agent's input messages (see
     :func:`ui_input_messages`); ``arguments(request)`` gives the keyword arguments of the
@@ -121,13 +127,14 @@ def ai_sdk_app(
             return error_response(
                 422,
                 "invalid_chat_request",
-                f"The body is not a useChat request ({{id, messages}}): {_problems(error)}.",
+                f"The body is not a useChat request ({{id, messages}}): {problems(error)}.",
             )
         messages = ui_input_messages(chat.messages)
         kwargs = dict(arguments(chat)) if arguments is not None else {}
         message_id = f"msg-{secrets.token_hex(8)}"
-        events = _run_events(agent, messages, kwargs, message_id, context)
-        run = store.start(chat.id, events, [_dumps({"type": "abort"}), DONE])
+        approvals: dict[str, ToolApprovalRequest] = {}
+        events = _run_events(agent, messages, kwargs, message_id, context, approvals)
+        run = store.start(chat.id, events, [_dumps({"type": "abort"}), DONE], approvals)
         return run.response(0, AI_SDK_HEADERS)
 
     async def resume_run(request: Request) -> Response:
@@ -139,6 +146,10 @@ def ai_sdk_app(
             return start
         return run.response(start, AI_SDK_HEADERS)
 
+    async def decide_call(request: Request) -> Response:
+        run = store.get(request.path_params["chat_id"])
+        return await decide(request, run, request.path_params["call_id"], max_body_bytes)
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
@@ -148,6 +159,7 @@ def ai_sdk_app(
         routes=[
             Route("/", start_run, methods=["POST"]),
             Route("/{chat_id}/stream", resume_run, methods=["GET"]),
+            Route("/{chat_id}/approvals/{call_id}", decide_call, methods=["POST"]),
         ],
         lifespan=lifespan,
     )
@@ -229,14 +241,6 @@ def _tool_messages(part: UIPart) -> list[Message]:
     return found
 
 
-def _problems(error: ValidationError) -> str:
-    found = [
-        f"{'.'.join(str(place) for place in problem['loc']) or 'the body'}: {problem['msg']}"
-        for problem in error.errors()[:5]
-    ]
-    return "; ".join(found)
-
-
 def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -247,6 +251,7 @@ async def _run_events(
     kwargs: dict[str, object],
     message_id: str,
     context: Callable[[], MiniAgents],
+    approvals: dict[str, ToolApprovalRequest],
 ) -> AsyncIterator[str]:
     yield _dumps({"type": "start", "messageId": message_id})
     yield _dumps({"type": "start-step"})
@@ -255,6 +260,8 @@ async def _run_events(
             reply = agent.inquire(messages, **kwargs)
             mapper = _Mapper()
             async for part in parts.reply_parts(reply, message_id):
+                if isinstance(part, parts.ApprovalAsked):
+                    approvals[part.call_id] = part.request
                 for event in mapper.events(part):
                     yield _dumps(event)
     except Exception as error:  # the agent's failure ends the stream with it
@@ -302,6 +309,12 @@ class _Mapper:
                 "toolCallId": part.call_id,
                 "toolName": part.tool_name,
                 "input": part.arguments,
+            }
+        elif isinstance(part, parts.ApprovalAsked):
+            yield {
+                "type": "tool-approval-request",
+                "approvalId": part.call_id,
+                "toolCallId": part.call_id,
             }
         elif isinstance(part, parts.ResultStart):
             pass  # the output's first delta says it started
