@@ -138,7 +138,7 @@ EXAMPLE_OUTPUT = {
         "prompt) You said: What did I say?\nUSER: exit\nBye!\n",
     ],
     "app.py": [  # examples/web_chat/app.py, without --serve: one question, in-process
-        "page: text/html; charset=utf-8\ntool call: POET {\"subject\": \"rivers\"}\n",
+        'page: text/html; charset=utf-8\ntool call: POET {"subject": "rivers"}\n',
         "tool output (streamed): The rivers run on, token by token; / each word arrives as it",
     ],
     "conversation.py": [
