@@ -2,8 +2,9 @@
 
 Each message of the reply is read as it streams, in the order a reader of the reply sees
 them: a ``ToolCallMessage`` is a tool call (its tokens: the arguments' JSON as the model
-writes it), a ``ToolResultMessage`` a tool's result (its tokens: the tool's output, e.g. a
-sub-agent's reply, as it is produced), any other message a text.
+writes it), a ``ToolApprovalRequest`` a call that waits for a person's decision, a
+``ToolResultMessage`` a tool's result (its tokens: the tool's output, e.g. a sub-agent's
+reply, as it is produced), any other message a text.
 """
 
 from __future__ import annotations

@@ -146,12 +146,13 @@ async def decide(request: Request, run: Run | None, call_id: str, max_bytes: int
             "unknown_approval",
             f"The run {run.key!r} asked for no approval of a call {call_id!r}.",
         )
-    if not asked.pending:
+    if not asked.pending or run.done:
         return error_response(
             409,
             "not_pending",
             f"The call {call_id!r} of {asked.tool_name} is not waiting for a decision any more "
-            "(it was decided already, or its run was cancelled); a call is decided once.",
+            "(it was decided already, or its run ended or was cancelled); a call is decided "
+            "once.",
         )
     if decision.approved:
         asked.approve(decision.arguments)
