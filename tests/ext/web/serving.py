@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +13,8 @@ from typing import Any
 import httpx2 as httpx
 import uvicorn
 from starlette.types import ASGIApp
+
+from tests.fakes.fixtures import WAIT
 
 
 @dataclass(frozen=True)
@@ -120,3 +122,13 @@ async def get_events(
     """GET ``path`` and read the whole stream of the response."""
     async with client.stream("GET", path, headers=dict(headers or {})) as response:
         return response, await events_of(response)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the loop run until ``condition`` holds (a hang fails after WAIT seconds)."""
+
+    async def poll() -> None:
+        while not condition():  # noqa: ASYNC110 - the app signals no event for this
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(poll(), WAIT)

@@ -10,7 +10,7 @@ from miniagents import Message, MiniAgent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import agui_app, ai_sdk_app
-from tests.ext.web.serving import SSEReader, served
+from tests.ext.web.serving import SSEReader, get_events, served, until
 
 deleted: list[str] = []
 
@@ -140,3 +140,17 @@ async def test_a_bad_decision_is_a_4xx_and_changes_nothing(
         rest = await reader.rest()
     assert rest[-1].type == "RUN_FINISHED"
     assert deleted == ["a.txt"]
+
+
+async def test_a_decision_after_the_run_was_cancelled_is_a_409() -> None:
+    app = agui_app(assistant(), grace_period=0)
+    async with served(app) as client:
+        async with client.stream("POST", "/", json=RUN) as response:
+            call = (await SSEReader(response).until("CUSTOM"))[-1].json["value"]["toolCallId"]
+        await until(lambda: app.state.runs.get("r1").done)  # the last client left: cancelled
+        refused = await client.post(f"/runs/r1/approvals/{call}", json={"approved": True})
+        assert refused.status_code == 409
+        assert "ended or was cancelled" in refused.json()["error"]["message"]
+        _response, events = await get_events(client, "/runs/r1")
+    assert events[-1].json["outcome"] == {"type": "cancelled"}
+    assert deleted == []

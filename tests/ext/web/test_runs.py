@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from miniagents import InteractionContext, MessagePromise, MiniAgent, miniagent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.web import agui_app, ai_sdk_app
 from miniagents.testing import FakeLLMServer
-from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, served
+from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, served, until
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 TOKENS = ["One ", "two ", "three ", "four ", "five"]
@@ -56,16 +56,6 @@ def llm(fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> MiniAgent[.
     monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.openai_base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "test")
     return openai_agent.fork(model="gpt-4o-mini")
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Let the loop run until ``condition`` holds (a hang fails after WAIT seconds)."""
-
-    async def poll() -> None:
-        while not condition():  # noqa: ASYNC110 - the app signals no event for this
-            await asyncio.sleep(0)
-
-    await asyncio.wait_for(poll(), WAIT)
 
 
 def texts(events: list[SSEEvent]) -> list[str]:
