@@ -59,7 +59,7 @@ async def poet(ctx: InteractionContext, subject: str) -> None:
     writer = llm_agent_from_env(
         system="Write a poem of two short lines, and nothing else.",
         offline_reply=f"The {subject} run on, token by token; / each word arrives as it is spoken.",
-        token_delay=0.15,
+        token_delay=0.05,
     )
     ctx.reply(writer.inquire(f"A poem about {subject}."))
 
@@ -72,7 +72,7 @@ assistant = llm_agent_from_env(
         ToolRule(r"poem about (?P<subject>\w+)", "POET"),
         ToolRule(r"[Dd]elete (?P<path>\S+)", "delete_file"),
     ],
-    token_delay=0.05,
+    token_delay=0.02,
 )
 
 
