@@ -1,8 +1,9 @@
 """A web chat with an agent: tools, a sub-agent streaming inside the answer, approvals, resume.
 
-``python examples/web_chat/app.py --serve`` serves the page (``index.html``, one static file,
-no build step) at http://127.0.0.1:8000 and the agent at ``/api/chat`` (the AI SDK's UI
-message stream, ``ai_sdk_app``). Offline (no API key), the offline model calls the tools
+``python examples/web_chat/app.py --serve`` serves the chat page of ``web_chat_app`` (one
+static HTML file, no build step: ``miniagents/ext/web/web_chat.html``) at
+http://127.0.0.1:8000, with this assistant at ``/api/chat`` (the AI SDK's UI message
+stream, ``ai_sdk_app``). Offline (no API key), the offline model calls the tools
 by its rules: ask "What is the weather in Paris?", "Write a poem about rivers" or "Delete
 notes.md" (that one waits for your approval). Reload the page mid-answer: it resumes.
 
@@ -14,20 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from pathlib import Path
 
 import httpx2
-from starlette.applications import Starlette
-from starlette.responses import FileResponse
-from starlette.routing import Mount, Route
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.from_env import llm_agent_from_env
 from miniagents.ext.llm.offline import ToolRule
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import ai_sdk_app
-
-PAGE = Path(__file__).with_name("index.html")
+from miniagents.ext.web import web_chat_app
 
 
 def get_weather(city: str) -> str:
@@ -76,19 +71,9 @@ assistant = llm_agent_from_env(
 )
 
 
-async def page(_request: object) -> FileResponse:
-    """The chat page."""
-    return FileResponse(PAGE)
-
-
-def make_app() -> Starlette:
-    """The page at ``/`` and the agent at ``/api/chat``."""
-    return Starlette(routes=[Route("/", page), Mount("/api/chat", ai_sdk_app(assistant))])
-
-
 async def ask_once(question: str) -> None:
     """Ask the app one question in-process and print the parts the page would get."""
-    transport = httpx2.ASGITransport(app=make_app())
+    transport = httpx2.ASGITransport(app=web_chat_app(assistant))
     async with httpx2.AsyncClient(transport=transport, base_url="http://app") as client:
         print("page:", (await client.get("/")).headers["content-type"])
         parts = [{"type": "text", "text": question}]
@@ -115,6 +100,6 @@ if __name__ == "__main__":
     if "--serve" in sys.argv:
         import uvicorn
 
-        uvicorn.run(make_app(), host="127.0.0.1", port=8000)
+        uvicorn.run(web_chat_app(assistant), host="127.0.0.1", port=8000)
     else:
         asyncio.run(ask_once("Can you write a poem about rivers?"))

@@ -6,6 +6,9 @@ Starlette, or serve them with uvicorn) that take a protocol's run input, run the
 this package without Starlette, sse-starlette and ag-ui-protocol raises a
 ``MissingExtraError`` that says ``pip install "miniagents[web]"``.
 
+:func:`web_chat_app` serves a ready chat page (one HTML file) with an agent behind it:
+``miniagents web`` runs it.
+
 **The reply, read in order.** Each message of the agent's reply is read as it streams, in
 the order a reader of the reply sees it: a ``ToolCallMessage`` is a tool call (its tokens
 are the arguments' JSON as the model writes it), a ``ToolResultMessage`` is a tool's result
@@ -87,5 +90,6 @@ for _module in ("starlette", "sse_starlette", "ag_ui"):
 
 from miniagents.ext.web.agui import agui_app as agui_app  # noqa: E402
 from miniagents.ext.web.ai_sdk import ai_sdk_app as ai_sdk_app  # noqa: E402
+from miniagents.ext.web.web_chat import web_chat_app as web_chat_app  # noqa: E402
 
-__all__ = ["agui_app", "ai_sdk_app"]
+__all__ = ["agui_app", "ai_sdk_app", "web_chat_app"]

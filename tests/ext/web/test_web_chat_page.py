@@ -1,4 +1,4 @@
-"""The example page (examples/web_chat/index.html) in a real headless Chromium.
+"""The chat page (``web_chat_app``, used by examples/web_chat/) in a real headless Chromium.
 
 A person's session: send a message, see the sub-agent's tokens inside the answer before the
 answer ends, reload mid-answer and see it resume, approve a call, see the answer end. The
@@ -14,17 +14,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.responses import FileResponse
-from starlette.routing import Mount, Route
 
 from miniagents import InteractionContext, MessagePromise, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import ai_sdk_app
+from miniagents.ext.web import web_chat_app
 from tests.ext.web.browser import chromium_path, headless_chromium
 from tests.ext.web.serving import served
 
-PAGE = Path(__file__).resolve().parents[3] / "examples" / "web_chat" / "index.html"
 ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts"
 
 deleted: list[str] = []
@@ -53,12 +50,7 @@ def page_app(poem: asyncio.Queue[str | None]) -> Starlette:
         token_delay=0,
     )
 
-    async def page(_request: object) -> FileResponse:
-        return FileResponse(PAGE)
-
-    return Starlette(
-        routes=[Route("/", page), Mount("/api/chat", ai_sdk_app(agent, grace_period=3600))]
-    )
+    return web_chat_app(agent, grace_period=3600)
 
 
 OUTPUTS = "[...document.querySelectorAll('.tool .output')].map(e => e.textContent)"
