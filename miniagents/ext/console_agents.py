@@ -18,7 +18,13 @@ a message may span lines: Enter sends it, Alt+Enter (or Esc, Enter) starts a new
 from __future__ import annotations
 
 from miniagents.chat_history import ChatHistory
-from miniagents.ext._console import print_error, print_message, print_messages, read_user_text
+from miniagents.ext._console import (
+    ask_approval,
+    print_error,
+    print_message,
+    print_messages,
+    read_user_text,
+)
 from miniagents.ext.llm.errors import LLMError
 from miniagents.ext.llm.messages import UserMessage
 from miniagents.miniagents.agent import miniagent
@@ -56,6 +62,7 @@ async def console_user_agent(
     try:
         async for message in ctx.message_promises:
             await print_message(message, label)
+            await ask_approval(message)
             if chat_history is not None:
                 await chat_history.append(await message)
     except LLMError as error:
