@@ -39,6 +39,7 @@ right for the extensions)::
     │   ├── ToolDefinitionError (also TypeError)     not usable as a tool (no annotation, ...)
     │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
     │   ├── ToolCallError                           raised by a tool: its message is the result
+    │   ├── ToolApprovalError (also RuntimeError)   a decision on a request that is not pending
     │   └── MCPSessionError                         an MCP server unreachable, or session closed
     ├── MessageSerializationError (also TypeError)  a value that cannot be pickled for Ray
     ├── RemoteTraceback                           where a Ray worker raised an error (its cause)
@@ -128,6 +129,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.ray.errors import RayWorkerDiedError as RayWorkerDiedError
     from miniagents.ext.ray.errors import RemoteError as RemoteError
     from miniagents.ext.ray.errors import RemoteTraceback as RemoteTraceback
+    from miniagents.ext.tools.errors import ToolApprovalError as ToolApprovalError
     from miniagents.ext.tools.errors import ToolCallError as ToolCallError
     from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
     from miniagents.ext.tools.errors import ToolError as ToolError
@@ -175,7 +177,13 @@ _LAZY: dict[str, str] = {
         "miniagents.ext.ray.errors",
     ),
     **dict.fromkeys(
-        ["ToolCallError", "ToolDefinitionError", "ToolError", "ToolNameConflictError"],
+        [
+            "ToolApprovalError",
+            "ToolCallError",
+            "ToolDefinitionError",
+            "ToolError",
+            "ToolNameConflictError",
+        ],
         "miniagents.ext.tools.errors",
     ),
 }

@@ -142,6 +142,10 @@ EXAMPLE_OUTPUT = {
         'USER: What did I say?\nASSISTANT: (offline model "offline", 3 message(s) in the '
         "prompt) You said: What did I say?\nUSER: exit\nBye!\n",
     ],
+    "app.py": [  # examples/web_chat/app.py, without --serve: one question, in-process
+        'page: text/html; charset=utf-8\ntool call: POET {"subject": "rivers"}\n',
+        "tool output (streamed): The rivers run on, token by token; / each word arrives as it",
+    ],
     "conversation.py": [
         "A new conversation, kept in CHAT.md.",
         'USER: How are you?\nASSISTANT: (offline model "offline", 3 message(s) in the prompt)',

@@ -23,6 +23,7 @@ from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.ext.llm import (
     AssistantMessage,
     LLMReply,
+    LLMToolApprovalRequest,
     LLMToolCallMessage,
     LLMToolResultMessage,
     fallback_agent,
@@ -56,7 +57,8 @@ OpenAIOrAnthropicSpelledOut: TypeAlias = """MiniAgent[[
     DefaultNamedArg(int, 'max_tool_rounds'),
     DefaultNamedArg(type[Message] | None, 'output_type'),
     DefaultNamedArg(int, 'output_retries'),
-], OpenAIMessage | AnthropicMessage | LLMToolCallMessage | LLMToolResultMessage]"""
+], OpenAIMessage | AnthropicMessage | LLMToolCallMessage | LLMToolResultMessage
+  | LLMToolApprovalRequest]"""
 """The same, the reply union spelled out (in another order than mypy's)."""
 
 OpenAIOrEcho: TypeAlias = """MiniAgent[[

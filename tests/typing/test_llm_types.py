@@ -27,6 +27,7 @@ from miniagents.ext.llm import (
     AssistantMessage,
     LLMMessage,
     LLMReply,
+    LLMToolApprovalRequest,
     LLMToolCallMessage,
     LLMToolResultMessage,
     TokenUsage,
@@ -145,7 +146,9 @@ def check_calls() -> None:
     )
     assert_type(
         openai_agent.inquire("Hi", stream=True),
-        MessageSequencePromise[OpenAIMessage | LLMToolCallMessage | LLMToolResultMessage],
+        MessageSequencePromise[
+            OpenAIMessage | LLMToolCallMessage | LLMToolApprovalRequest | LLMToolResultMessage
+        ],
     )
     openai_agent.inquire("Hi", stop="END", seed=1, logit_bias={"12": -100})
     openai_agent.inquire("Hi", extra_options={"user": "u-1", "extra_body": {"x": 1}})
@@ -169,7 +172,10 @@ async def check_reply_types() -> None:
     assert_type(reply[0].role, str)
     assert_type(reply[0].finish_reason, str | None)
     assert_type(reply[0].usage, TokenUsage | None)
-    assert_type(reply[-1], OpenAIMessage | LLMToolCallMessage | LLMToolResultMessage)
+    assert_type(
+        reply[-1],
+        OpenAIMessage | LLMToolCallMessage | LLMToolApprovalRequest | LLMToolResultMessage,
+    )
     as_llm_message: LLMMessage = reply[0]
     assert_type(as_llm_message, LLMMessage)
     answer = reply[-1]
@@ -177,6 +183,11 @@ async def check_reply_types() -> None:
         assert_type(answer, OpenAIMessage)
     elif isinstance(answer, LLMToolCallMessage):
         assert_type(answer.arguments, Mapping[str, object])
+    elif isinstance(answer, LLMToolApprovalRequest):  # a call that waits for a person
+        assert_type(answer.pending, bool)
+        answer.approve({"city": "Paris"})
+        answer.deny("Not now.")
+        answer.approve(["Paris"])  # type: ignore[arg-type]
     else:
         assert_type(answer, LLMToolResultMessage)
         assert_type(answer.is_error, bool)
@@ -187,7 +198,10 @@ async def check_reply_types() -> None:
         assert_type((await promise).model, str | None)
     from_env = await llm_agent_from_env().inquire("x")
     assert_type(from_env[0].model, str | None)
-    assert_type(from_env[0], AssistantMessage | LLMToolCallMessage | LLMToolResultMessage)
+    assert_type(
+        from_env[0],
+        AssistantMessage | LLMToolCallMessage | LLMToolApprovalRequest | LLMToolResultMessage,
+    )
     # the LLM agents are agents (a MiniAgent[P, LLMReply[...]] is a MiniAgent[P, Message])
     any_agent: MiniAgent[..., Message] = openai_agent
     assert_type(any_agent, MiniAgent[..., Message])

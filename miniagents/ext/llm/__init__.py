@@ -32,6 +32,7 @@ from miniagents.ext.llm.llm_agent import make_llm_agent as make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage as AssistantMessage
 from miniagents.ext.llm.messages import LLMMessage as LLMMessage
 from miniagents.ext.llm.messages import LLMReply as LLMReply
+from miniagents.ext.llm.messages import LLMToolApprovalRequest as LLMToolApprovalRequest
 from miniagents.ext.llm.messages import LLMToolCallMessage as LLMToolCallMessage
 from miniagents.ext.llm.messages import LLMToolResultMessage as LLMToolResultMessage
 from miniagents.ext.llm.messages import SystemMessage as SystemMessage
@@ -69,6 +70,7 @@ __all__ = [
     "LLMOutputValidationError",
     "LLMProvider",
     "LLMReply",
+    "LLMToolApprovalRequest",
     "LLMToolCallMessage",
     "LLMToolResultMessage",
     "LLMToolRoundsError",

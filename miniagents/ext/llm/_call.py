@@ -23,7 +23,12 @@ from miniagents.ext.llm._answer import Answer, invalid_answer, retry_prompt
 from miniagents.ext.llm._output_schema import output_format_of
 from miniagents.ext.llm._turn import Turn
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMTimeoutError, LLMToolRoundsError
-from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage, TokenUsage
+from miniagents.ext.llm.messages import (
+    LLMToolApprovalRequest,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    TokenUsage,
+)
 from miniagents.ext.llm.prompt import PromptText, prompt_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMOptions, LLMProvider
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
@@ -124,10 +129,15 @@ async def run_call(
                     "when to stop calling tools."
                 )
             rounds += 1
-            running = [  # all start now, concurrently
-                tool_set.run(called, result_class=LLMToolResultMessage, **known) for called in calls
+            requests = [  # the calls that wait for a person's approval, asked in the reply
+                tool_set.approval_request(called, request_class=LLMToolApprovalRequest, **known)
+                for called in calls
             ]
-            ctx.reply(running)
+            running = [  # all start now, concurrently (those asked wait for their decision)
+                tool_set.run(called, result_class=LLMToolResultMessage, approval=asked, **known)
+                for called, asked in zip(calls, requests, strict=True)
+            ]
+            ctx.reply([*(asked for asked in requests if asked is not None), *running])
             try:
                 done = [await result for result in running]
             except BaseException:  # cancelled: so are the tools, read by anyone or not

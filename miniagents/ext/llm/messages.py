@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TypeAlias, TypeVar, Union
 
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.frozen.model import Frozen
 from miniagents.messages.message import Message
@@ -21,6 +22,7 @@ __all__ = [
     "AssistantMessage",
     "LLMMessage",
     "LLMReply",
+    "LLMToolApprovalRequest",
     "LLMToolCallMessage",
     "LLMToolResultMessage",
     "SystemMessage",
@@ -80,9 +82,15 @@ class LLMToolResultMessage(ToolResultMessage, LLMMessage):
     """A tool's result in an LLM agent's reply: a ``ToolResultMessage`` with the model and agent."""
 
 
+class LLMToolApprovalRequest(ToolApprovalRequest, LLMMessage):
+    """A call in an LLM agent's reply that waits for approval: ``approve()`` or ``deny()`` it."""
+
+
 AnswerT = TypeVar("AnswerT", bound=Message)
 
-LLMReply: TypeAlias = Union[AnswerT, LLMToolCallMessage, LLMToolResultMessage]  # noqa: UP007
+LLMReply: TypeAlias = Union[  # noqa: UP007
+    AnswerT, LLMToolCallMessage, LLMToolApprovalRequest, LLMToolResultMessage
+]
 """A message of an LLM agent's reply whose answers are ``AnswerT``: ``LLMReply[OpenAIMessage]``.
 
 ``AnswerT`` is an ``AssistantMessage`` subclass for the built-in agents; any ``Message``

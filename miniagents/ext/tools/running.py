@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.errors import ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import Tool
@@ -34,9 +36,16 @@ def run_tool_call(
     call: ToolCallMessage,
     *,
     result_class: type[ToolResultMessage] = ToolResultMessage,
+    approval: ToolApprovalRequest | None = None,
     **metadata: object,
 ) -> MessagePromise[ToolResultMessage]:
     """Start ``call`` of ``tool`` now, in the background; return its result as it streams.
+
+    With a pending ``approval`` request (see ``request_approval``), the tool waits for its
+    decision: approved, it runs (with the edited arguments, if any); denied, the result is
+    an error result that tells the model so (with the person's reason). A tool that needs
+    approval for the call's arguments (``tool.needs_approval``) and is given no request
+    does not run: its result is an error result that says so.
 
     The result resolves to a :class:`ToolResultMessage` (a ``result_class``, with any
     ``metadata`` fields) with the call's ``tool_name`` and ``call_id``. Its tokens are the
@@ -55,7 +64,7 @@ def run_tool_call(
     result = MessageTokenAppender(
         message_class=result_class, **metadata, tool_name=call.tool_name, call_id=call.call_id
     )
-    task = start_task(_run(tool, call, result), f"tool {tool.name}")
+    task = start_task(_run(tool, call, result, approval), f"tool {tool.name}")
     result.cancel_when_abandoned(task)
     return result.promise
 
@@ -73,7 +82,12 @@ def error_result(
     return MessagePromise(prefill_message=message)
 
 
-async def _run(tool: Tool, call: ToolCallMessage, result: MessageTokenAppender) -> None:
+async def _run(
+    tool: Tool,
+    call: ToolCallMessage,
+    result: MessageTokenAppender,
+    approval: ToolApprovalRequest | None,
+) -> None:
     replied = False
     try:
         if call.arguments_error is not None:
@@ -81,7 +95,8 @@ async def _run(tool: Tool, call: ToolCallMessage, result: MessageTokenAppender) 
                 f"The call of the tool {tool.name} could not be read: {call.arguments_error} "
                 "Call it again with a JSON object of arguments."
             )
-        pieces = tool.run(tool.validate(call.arguments))
+        arguments = await _approved_arguments(tool, call, approval)
+        pieces = tool.run(tool.validate(arguments))
         try:
             async for piece in pieces:
                 if result.closed:  # cancelled: the cancellation is on its way to this task
@@ -107,6 +122,26 @@ async def _run(tool: Tool, call: ToolCallMessage, result: MessageTokenAppender) 
         result.fail(error)
         raise
     result.complete()
+
+
+async def _approved_arguments(
+    tool: Tool, call: ToolCallMessage, approval: ToolApprovalRequest | None
+) -> Mapping[str, object]:
+    """The arguments to run with, once a person approved the call (if it needs it)."""
+    if approval is None:
+        if tool.needs_approval(call.arguments):
+            raise ToolCallError(
+                f"The tool {tool.name} needs a person's approval to run, and nobody was "
+                "asked; the call did not run."
+            )
+        return call.arguments
+    decision = await approval.adecision()
+    if not decision.approved:
+        reason = f" Their reason: {decision.reason}" if decision.reason else ""
+        raise ToolCallError(
+            f"The user denied the call of the tool {tool.name}; it did not run.{reason}"
+        )
+    return call.arguments if decision.arguments is None else decision.arguments
 
 
 def _error_text(tool: Tool, error: Exception) -> str:
