@@ -29,6 +29,9 @@ right for the extensions)::
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
     ├── ChainDefinitionError (also ValueError)    achain_loop given a list it cannot run
     ├── OperatorArgumentError (also ValueError)   an operator given an argument it cannot use
+    ├── PipelineArgumentError (also ValueError)   pipeline() given arguments it cannot use
+    ├── PipelineRerunError (also RuntimeError)    a Pipeline run a second time
+    ├── PipelineTimeoutError (also TimeoutError)  an item took longer than pipeline's timeout
     ├── ChatHistoryError                          a chat history cannot be read or written
     │   ├── ChatHistoryOptionError (also ValueError)     an option the history does not take
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
@@ -90,6 +93,9 @@ from miniagents.miniagents.errors import MissingAgentArgumentError as MissingAge
 from miniagents.miniagents.errors import NoActiveContextError as NoActiveContextError
 from miniagents.operators.errors import OperatorArgumentError as OperatorArgumentError
 from miniagents.promising.errors import DeadlockError as DeadlockError
+from miniagents.pipeline.errors import PipelineArgumentError as PipelineArgumentError
+from miniagents.pipeline.errors import PipelineRerunError as PipelineRerunError
+from miniagents.pipeline.errors import PipelineTimeoutError as PipelineTimeoutError
 from miniagents.promising.errors import FrozenFieldError as FrozenFieldError
 from miniagents.promising.errors import FrozenInstanceError as FrozenInstanceError
 from miniagents.promising.errors import HashKeyError as HashKeyError
@@ -211,6 +217,9 @@ __all__ = [
     "NoRunningLoopError",
     "OperatorArgumentError",
     "DeadlockError",
+    "PipelineArgumentError",
+    "PipelineRerunError",
+    "PipelineTimeoutError",
     "ReplayWindowError",
     "SentinelMisuseError",
     "StreamArgumentError",

@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "miniagents.utils": 3,
     "miniagents.chat_history": 3,
     "miniagents.operators": 3,
+    "miniagents.pipeline": 3,
     "miniagents.ext": 4,
     "miniagents.testing": 4,
     "miniagents.errors": 5,
