@@ -263,3 +263,9 @@ async def test_a_pipeline_runs_once() -> None:
         [_ async for _ in run]
         with pytest.raises(PipelineRerunError):
             [_ async for _ in run]
+
+
+def test_ray_pipeline_gives_the_same_item_results() -> None:
+    from miniagents.ext.ray import ItemResult as RayItemResult
+
+    assert RayItemResult is ItemResult
