@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
 
-__all__ = ["PipelineArgumentError", "PipelineRerunError", "PipelineTimeoutError"]
+__all__ = [
+    "PipelineArgumentError",
+    "PipelineRerunError",
+    "PipelineTimeoutError",
+    "ProgressBarMissingError",
+]
 
 
 class PipelineArgumentError(MiniAgentsError, ValueError):
-    """``pipeline()`` was given arguments it cannot work with (no agents, a limit below 1)."""
+    """``pipeline()`` or ``map_agent()`` was given arguments it cannot work with."""
 
 
 class PipelineRerunError(MiniAgentsError, RuntimeError):
@@ -17,3 +22,7 @@ class PipelineRerunError(MiniAgentsError, RuntimeError):
 
 class PipelineTimeoutError(MiniAgentsError, TimeoutError):
     """An item's interaction took longer than the pipeline's ``timeout``."""
+
+
+class ProgressBarMissingError(MiniAgentsError, ImportError):
+    """A progress bar was asked for and tqdm is not installed (the message has the hint)."""

@@ -1,21 +1,27 @@
-"""``ItemResult``: what a pipeline made of one item (``pipeline`` and ``ray_pipeline``)."""
+"""``ItemResult``: what a pipeline made of one item (``pipeline``, ``map_agent``, Ray)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Generic
 
-from miniagents.messages import MessageTuple
+from typing_extensions import TypeVar
+
+from miniagents.messages import Message, MessageTuple
 from miniagents.messages.sequence import MessageType
 
 __all__ = ["ItemResult"]
 
 T = TypeVar("T", bound=MessageType)
+ReplyT_co = TypeVar("ReplyT_co", bound=Message, default=Message, covariant=True)
 
 
 @dataclass(frozen=True)
-class ItemResult(Generic[T]):
+class ItemResult(Generic[T, ReplyT_co]):
     """What the agents made of one item: its replies, or the error that stopped them.
+
+    ``ItemResult[T]`` is ``ItemResult[T, Message]``: the second parameter is the class of
+    the last agent's reply messages (``LLMReply[OpenAIMessage]`` for an OpenAI agent).
 
     Attributes:
         index: The item's position in the input (from 0).
@@ -28,7 +34,7 @@ class ItemResult(Generic[T]):
 
     index: int
     item: T
-    replies: MessageTuple
+    replies: MessageTuple[ReplyT_co] = field(default_factory=MessageTuple)
     error: BaseException | None = None
     attempts: int = 1
 
@@ -37,7 +43,7 @@ class ItemResult(Generic[T]):
         """Whether the item succeeded."""
         return self.error is None
 
-    def get(self) -> MessageTuple:
+    def get(self) -> MessageTuple[ReplyT_co]:
         """The replies, or raise the item's error."""
         if self.error is not None:
             raise self.error
