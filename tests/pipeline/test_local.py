@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 
 import pytest
+import reactivex
+from reactivex import Observable
 
 from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent, pipeline
 from miniagents.pipeline import PipelineArgumentError, PipelineRerunError, PipelineTimeoutError
@@ -269,3 +271,38 @@ def test_ray_pipeline_gives_the_same_item_results() -> None:
     from miniagents.ext.ray import ItemResult as RayItemResult
 
     assert RayItemResult is ItemResult
+
+
+async def test_an_observable_of_items_works() -> None:
+    source: Observable[str] = reactivex.from_iterable([f"o{i}" for i in range(5)])
+    async with MiniAgents():
+        results = [str(r.get()) async for r in pipeline(upper, source, max_in_flight=2)]
+    assert results == [f"O{i}" for i in range(5)]
+
+
+async def test_an_agents_own_timeout_error_is_not_the_pipelines() -> None:
+    @miniagent
+    async def times_out(ctx: InteractionContext) -> None:
+        raise TimeoutError("the agent's own")
+
+    async with MiniAgents():
+        [result] = [r async for r in pipeline(times_out, ["x"], timeout=60.0)]
+    assert type(result.error) is TimeoutError
+
+
+async def test_a_timed_out_item_is_retried_as_a_timeout_error() -> None:
+    tries = 0
+
+    @miniagent
+    async def hangs_once(ctx: InteractionContext) -> None:
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            await asyncio.Event().wait()
+        ctx.reply("fine")
+
+    async with MiniAgents():
+        [result] = [
+            r async for r in pipeline(hangs_once, ["x"], timeout=0.05, retries=1, backoff=0)
+        ]
+    assert (str(result.get()), result.attempts) == ("fine", 2)
