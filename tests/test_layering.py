@@ -2,7 +2,8 @@
 
 Imports flow one way::
 
-    promising -> messages -> miniagents -> utils / chat_history / operators -> ext / testing
+    promising -> messages -> miniagents -> utils / chat_history / operators / pipeline
+        -> ext / testing
 
 (the ``miniagents`` package and its ``errors`` facade re-export from all of them). A private
 module (``_name``) or name is used only inside the package that holds it; a private attribute

@@ -45,6 +45,9 @@ TOKENS = 200
 CONCURRENCY = 64
 VARIANTS = ("raw", "pipeline", "pipeline+bar")
 MODEL = "gpt-4o-mini"
+TIMEOUT = 600.0
+"""Seconds a call may take, connecting included (the SDK's 5 s to connect is short for a
+fake server on a loaded machine)."""
 
 
 def rss_kb(field: str) -> int:
@@ -69,7 +72,9 @@ async def raw(n: int, base_url: str, progress: bool) -> int:
     import openai
 
     characters = 0
-    async with openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0) as client:
+    async with openai.AsyncOpenAI(
+        base_url=base_url, api_key="bench", max_retries=0, timeout=TIMEOUT
+    ) as client:
         limit = asyncio.Semaphore(CONCURRENCY)
 
         async def one(prompt: str) -> None:
@@ -101,7 +106,9 @@ async def library(n: int, base_url: str, progress: bool) -> int:
     from miniagents.ext.llm.openai import openai_agent
 
     characters = 0
-    async with openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0) as client:
+    async with openai.AsyncOpenAI(
+        base_url=base_url, api_key="bench", max_retries=0, timeout=TIMEOUT
+    ) as client:
         agent = openai_agent.fork(model=MODEL, async_client=client)
         async with MiniAgents():
             async for result in pipeline(
@@ -138,9 +145,9 @@ def measure(variant: str, n: int, base_url: str) -> dict[str, float]:
     """Run ``variant`` in a fresh process."""
     args = [sys.executable, __file__, "--child", variant, "--n", str(n), "--url", base_url]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    done = subprocess.run(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True, env=env
-    )
+    done = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{variant} failed:\n{done.stderr[-3000:]}")
     figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return figures
 
