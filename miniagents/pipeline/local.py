@@ -145,10 +145,13 @@ class Pipeline(Generic[T, ReplyT]):
         """Run the pipeline, giving each item's result (awaiting between results).
 
         Raises:
+            NoActiveContextError: outside of every ``MiniAgents`` context (plain ``for``
+                makes one of its own).
             PipelineRerunError: if the pipeline ran already.
             Exception: the error of the items iterable, after the results before it; with
                 ``fail_fast=True``, the first failed item's error.
         """
+        MiniAgents.get_current()  # not one failed result per item: the error, at once
         self._claim()
         settings = self._settings
         total = settings.total

@@ -12,6 +12,7 @@ import reactivex
 from reactivex import Observable
 
 from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent, pipeline
+from miniagents.errors import NoActiveContextError
 from miniagents.pipeline import PipelineArgumentError, PipelineRerunError, PipelineTimeoutError
 
 
@@ -310,3 +311,9 @@ async def test_a_timed_out_item_is_retried_as_a_timeout_error() -> None:
             r async for r in pipeline(hangs_once, ["x"], timeout=0.05, retries=1, backoff=0)
         ]
     assert (str(result.get()), result.attempts) == ("fine", 2)
+
+
+async def test_async_for_outside_a_context_fails_at_once() -> None:
+    run = pipeline(upper, ["x"])
+    with pytest.raises(NoActiveContextError, match="No MiniAgents context is active"):
+        await anext(aiter(run))
