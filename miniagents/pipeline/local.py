@@ -79,9 +79,11 @@ class Pipeline(Generic[T, ReplyT]):
 
     Nothing runs before the iteration starts. ``async for`` runs in the current
     ``MiniAgents`` context; plain ``for`` runs the items on a thread of its own, in a
-    ``MiniAgents`` context of its own. Leaving the loop early cancels the items still
-    running, and waits until their interactions have stopped (an ``async for`` loop left
-    early stops when the async generator is closed, e.g. with ``contextlib.aclosing``).
+    ``MiniAgents`` context of its own (and reads the items there: an async iterable or an
+    observable given to it must not be tied to another event loop). Leaving the loop
+    early cancels the items still running, and waits until their interactions have
+    stopped (an ``async for`` loop left early stops when the async generator is closed,
+    e.g. with ``contextlib.aclosing``).
     """
 
     def __init__(
