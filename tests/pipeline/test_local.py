@@ -14,6 +14,7 @@ from reactivex import Observable
 from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent, pipeline
 from miniagents.errors import NoActiveContextError
 from miniagents.pipeline import PipelineArgumentError, PipelineRerunError, PipelineTimeoutError
+from miniagents.testing import virtual_time
 
 
 @miniagent
@@ -134,10 +135,12 @@ async def test_retryable_errors_are_retried_with_backoff() -> None:
             raise ConnectionError("try again")
         ctx.reply("fine")
 
-    async with MiniAgents():
-        [result] = [r async for r in pipeline(flaky, ["x"], retries=2, backoff=0.0)]
+    with virtual_time() as clock:
+        async with MiniAgents():
+            [result] = [r async for r in pipeline(flaky, ["x"], retries=2, backoff=1.0)]
     assert result.ok
     assert result.attempts == 3
+    assert clock.elapsed == 1.0 + 2.0  # the backoff doubles
 
 
 async def test_a_non_retryable_error_is_not_retried() -> None:
@@ -178,10 +181,13 @@ async def test_a_hanging_agent_ends_with_a_typed_timeout() -> None:
     async def hangs(ctx: InteractionContext) -> None:
         await asyncio.Event().wait()
 
-    async with MiniAgents():
-        [result] = [r async for r in pipeline(hangs, ["x"], timeout=0.01)]
+    with virtual_time() as clock:
+        async with MiniAgents():
+            [result] = [r async for r in pipeline(hangs, ["x"], timeout=30.0)]
     assert isinstance(result.error, PipelineTimeoutError)
     assert isinstance(result.error, TimeoutError)
+    assert "took longer than the pipeline's timeout of 30.0 s" in str(result.error)
+    assert clock.elapsed == 30.0
 
 
 async def test_a_source_that_raises_midway_gives_the_results_before_it_then_its_error() -> None:
@@ -306,11 +312,12 @@ async def test_a_timed_out_item_is_retried_as_a_timeout_error() -> None:
             await asyncio.Event().wait()
         ctx.reply("fine")
 
-    async with MiniAgents():
-        [result] = [
-            r async for r in pipeline(hangs_once, ["x"], timeout=0.05, retries=1, backoff=0)
-        ]
+    with virtual_time() as clock:
+        async with MiniAgents():
+            run = pipeline(hangs_once, ["x"], timeout=30.0, retries=1, backoff=0.5)
+            [result] = [r async for r in run]
     assert (str(result.get()), result.attempts) == ("fine", 2)
+    assert clock.elapsed == 30.5
 
 
 async def test_async_for_outside_a_context_fails_at_once() -> None:
