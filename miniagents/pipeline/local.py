@@ -254,7 +254,8 @@ class Pipeline(Generic[T, ReplyT]):
                 yield got  # type: ignore[misc]  # only ItemResults and the two above travel
         finally:
             stop.set()
-            loop.call_soon_threadsafe(task.cancel)
+            with contextlib.suppress(RuntimeError):  # the run has ended and closed its loop
+                loop.call_soon_threadsafe(task.cancel)
             while thread.is_alive():
                 with contextlib.suppress(queue.Empty):
                     handoff.get(timeout=0.05)
