@@ -29,6 +29,10 @@ right for the extensions)::
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
     ├── ChainDefinitionError (also ValueError)    achain_loop given a list it cannot run
     ├── OperatorArgumentError (also ValueError)   an operator given an argument it cannot use
+    ├── PipelineArgumentError (also ValueError)   pipeline(), map_agent() given bad arguments
+    ├── PipelineRerunError (also RuntimeError)    a Pipeline run a second time
+    ├── PipelineTimeoutError (also TimeoutError)  an item took longer than pipeline's timeout
+    ├── ProgressBarMissingError (also ImportError)  progress=True without tqdm installed
     ├── ChatHistoryError                          a chat history cannot be read or written
     │   ├── ChatHistoryOptionError (also ValueError)     an option the history does not take
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
@@ -86,6 +90,10 @@ from miniagents.miniagents.errors import ContextReenteredError as ContextReenter
 from miniagents.miniagents.errors import MissingAgentArgumentError as MissingAgentArgumentError
 from miniagents.miniagents.errors import NoActiveContextError as NoActiveContextError
 from miniagents.operators.errors import OperatorArgumentError as OperatorArgumentError
+from miniagents.pipeline.errors import PipelineArgumentError as PipelineArgumentError
+from miniagents.pipeline.errors import PipelineRerunError as PipelineRerunError
+from miniagents.pipeline.errors import PipelineTimeoutError as PipelineTimeoutError
+from miniagents.pipeline.errors import ProgressBarMissingError as ProgressBarMissingError
 from miniagents.promising.errors import DeadlockError as DeadlockError
 from miniagents.promising.errors import FrozenFieldError as FrozenFieldError
 from miniagents.promising.errors import FrozenInstanceError as FrozenInstanceError
@@ -225,6 +233,10 @@ __all__ = [
     "NoRunningLoopError",
     "OperatorArgumentError",
     "DeadlockError",
+    "PipelineArgumentError",
+    "PipelineRerunError",
+    "PipelineTimeoutError",
+    "ProgressBarMissingError",
     "ReplayWindowError",
     "SentinelMisuseError",
     "StreamArgumentError",

@@ -146,6 +146,12 @@ EXAMPLE_OUTPUT = {
         'page: text/html; charset=utf-8\ntool call: POET {"subject": "rivers"}\n',
         "tool output (streamed): The rivers run on, token by token; / each word arrives as it",
     ],
+    "classify_documents.py": [
+        "Classified 1999 of 2000 documents, 16 at a time.\n"
+        "Topics: cooking 400, finance 400, science 400, sports 400, travel 399\n"
+        "1 failed:\n- document 1234: the document is empty: there is nothing to classify\n",
+        "The CSV has 2000 rows, in the documents' order: ['0', 'sports', ''], ['1', 'science',",
+    ],
     "conversation.py": [
         "A new conversation, kept in CHAT.md.",
         'USER: How are you?\nASSISTANT: (offline model "offline", 3 message(s) in the prompt)',
