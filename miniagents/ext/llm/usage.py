@@ -214,33 +214,39 @@ class Budget:
             ("max_cost_usd", self._max_cost_usd, self._budget_cost),
         )
 
-    def _refusal(self, alias: str, model: str) -> BudgetExceededError | None:
-        """The error for a call that would start past a limit, or ``None``: it has room."""
+    def _used_up(self) -> tuple[str, float, float] | None:
+        """The limit a call would start past (name, maximum, used), or ``None``: it has room."""
         for name, maximum, used in self._measures():
             if maximum is not None and used >= maximum:
-                return _exceeded(
-                    f"The agent {alias} did not call the model {model!r}: its budget's "
-                    f"{name} of {_shown(name, maximum)} is used up ({_shown(name, used)} "
-                    "used).",
-                    name,
-                    maximum,
-                    used,
-                )
+                return name, maximum, used
         return None
 
-    def _crossing(self, alias: str, model: str) -> BudgetExceededError | None:
-        """The error for a running call once a token or cost limit is exceeded, or ``None``."""
+    def _over_limit(self) -> tuple[str, float, float] | None:
+        """The token or cost limit exceeded (name, maximum, used), or ``None``."""
         for name, maximum, used in self._measures()[1:]:
             if maximum is not None and used > maximum:
-                return _exceeded(
-                    f"The agent {alias} stopped its call of the model {model!r}: its "
-                    f"budget's {name} of {_shown(name, maximum)} was exceeded "
-                    f"({_shown(name, used)} used).",
-                    name,
-                    maximum,
-                    used,
-                )
+                return name, maximum, used
         return None
+
+
+def _refused(alias: str, model: str, name: str, maximum: float, used: float) -> BudgetExceededError:
+    return _exceeded(
+        f"The agent {alias} did not call the model {model!r}: its budget's {name} of "
+        f"{_shown(name, maximum)} is used up ({_shown(name, used)} used).",
+        name,
+        maximum,
+        used,
+    )
+
+
+def _stopped(alias: str, model: str, name: str, maximum: float, used: float) -> BudgetExceededError:
+    return _exceeded(
+        f"The agent {alias} stopped its call of the model {model!r}: its budget's {name} of "
+        f"{_shown(name, maximum)} was exceeded ({_shown(name, used)} used).",
+        name,
+        maximum,
+        used,
+    )
 
 
 def _exceeded(text: str, name: str, maximum: float, used: float) -> BudgetExceededError:
@@ -407,9 +413,9 @@ class _CallCharge:
                 "update genai-prices, or limit the budget by max_total_tokens instead."
             )
         for budget in limited:
-            refusal = budget._refusal(alias, model)
-            if refusal is not None:
-                raise refusal
+            used_up = budget._used_up()
+            if used_up is not None:
+                raise _refused(alias, model, *used_up)
         for budget in budgets:
             budget._budget_requests += 1
             budget._budget_in_flight += 1
@@ -433,9 +439,9 @@ class _CallCharge:
             budget._budget_output += 1
             budget._budget_cost += self._piece_cost
         for budget in self._limited:
-            crossing = budget._crossing(self._alias, self._model)
-            if crossing is not None:
-                raise crossing
+            exceeded = budget._over_limit()
+            if exceeded is not None:
+                raise _stopped(self._alias, self._model, *exceeded)
 
     def finish(self, usage: TokenUsage) -> None:
         """Replace the pieces counted by the provider's count (``usage``, with its cost)."""

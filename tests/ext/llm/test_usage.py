@@ -110,7 +110,8 @@ async def test_the_tool_loops_answer_sums_the_usage_and_cost_of_its_calls() -> N
     async with MiniAgents() as context:
         reply = await agent.inquire("What is 2 + 3?")
     answer = reply[-1]
-    assert isinstance(answer, OfflineMessage) and answer.usage is not None
+    assert isinstance(answer, OfflineMessage)
+    assert answer.usage is not None
     totals = usage_totals(context)  # read after the context ended
     assert totals.requests == 2
     assert (answer.usage.input_tokens, answer.usage.output_tokens) == (
@@ -168,7 +169,7 @@ async def test_charged_to_covers_what_is_started_in_the_block_even_lazily_and_la
     async with MiniAgents():
         with charged_to(budget) as given:
             assert given is budget
-            lazy = llm.inquire("later", start_asap=False)
+            lazy = llm.fork(start_asap=False).inquire("later")
             eager = llm.inquire("now")
         await llm.inquire("outside")  # not charged
         await eager
@@ -250,12 +251,16 @@ async def test_a_stream_that_crosses_a_cost_limit_stops_at_its_next_token() -> N
     assert per_token is not None
     budget = Budget(max_cost_usd=per_token * 2.5)  # room for two tokens, not three
     tokens: list[str] = []
-    async with MiniAgents():
+
+    async def read() -> None:
         reply = priced.inquire("x", reply="one two three four five", budget=budget)
+        async for promise in reply:
+            async for token in promise:
+                tokens.append(token)
+
+    async with MiniAgents():
         with pytest.raises(BudgetExceededError) as caught:
-            async for promise in reply:
-                async for token in promise:
-                    tokens.append(token)
+            await read()
     assert tokens == ["one ", "two "]  # the third crossed the limit: not delivered
     assert caught.value.limit == "max_cost_usd"
     assert budget.usage.output_tokens == 3

@@ -19,7 +19,13 @@ import openai
 import pytest
 
 from miniagents import MessageSequencePromise, MiniAgent, MiniAgents
-from miniagents.ext.llm import Budget, BudgetExceededError, TokenUsage, usage_totals
+from miniagents.ext.llm import (
+    Budget,
+    BudgetExceededError,
+    LLMMessage,
+    TokenUsage,
+    usage_totals,
+)
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.testing import FakeLLMServer
@@ -95,6 +101,7 @@ async def test_the_usage_details_and_the_cost_come_through_each_wire_format(
         api.model,
         provider_id=api.provider,
     )
+    assert isinstance(message, LLMMessage)
     assert message.usage is not None
     assert message.usage.cost_usd == pytest.approx(float(expected.total_price))
     assert message.usage.model_copy(update={"cost_usd": None}) == TokenUsage(
@@ -119,6 +126,7 @@ async def test_a_model_the_price_table_does_not_know_has_no_cost(
     fake_llm.reply(tokens=["ok"], usage=(3, 1))
     async with MiniAgents() as context:
         message = (await ask(api, client, "hi", model="no-such-model-v9"))[0]
+    assert isinstance(message, LLMMessage)
     assert message.usage is not None
     assert message.usage.cost_usd is None
     assert usage_totals(context).unpriced_requests == 1
@@ -140,12 +148,14 @@ async def test_a_budget_stops_the_streams_in_flight_when_a_limit_is_crossed(
     fake_llm.reply(tokens=["a"], usage=(20, 1), for_model="model-a")
     budget = Budget(max_total_tokens=10)
     received: dict[str, list[str]] = {"model-b": [], "model-c": []}
+    first_tokens = {model: asyncio.Event() for model in received}
 
     async def read(model: str) -> BaseException | None:
         try:
             async for promise in ask(api, client, "go", model=model, budget=budget):
                 async for token in promise:
                     received[model].append(token)
+                    first_tokens[model].set()  # counted before it came here
         except BudgetExceededError as error:
             return error
         return None
@@ -153,8 +163,8 @@ async def test_a_budget_stops_the_streams_in_flight_when_a_limit_is_crossed(
     async with MiniAgents():
         streaming = [asyncio.create_task(read(model)) for model in ("model-b", "model-c")]
         paused = [await fake_llm.wait_paused_async(index, WAIT) for index in (0, 1)]
-        while budget.usage.output_tokens < 2:  # both first tokens counted
-            await asyncio.sleep(0)
+        for event in first_tokens.values():
+            await asyncio.wait_for(event.wait(), WAIT)
         assert budget.in_flight == 2
         answer = await ask(api, client, "go", model="model-a", budget=budget)
         assert str(answer[0]) == "a"  # it finished: a call is not stopped by its own end
