@@ -48,6 +48,8 @@ def cost_usd(model: str, usage: TokenUsage, provider: str | None = None) -> floa
     """
     if usage.input_tokens is None or usage.output_tokens is None:
         return None
+    if not is_priced(model, provider):  # known at once: the table is asked once per model
+        return None
     return _cost(
         model,
         provider,
