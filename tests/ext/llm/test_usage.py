@@ -11,7 +11,7 @@ import math
 import genai_prices
 import pytest
 
-from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents import InteractionContext, Message, MiniAgents, miniagent
 from miniagents.ext.llm import (
     Budget,
     BudgetExceededError,
@@ -26,6 +26,7 @@ from miniagents.ext.llm import (
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.offline import CallTool, OfflineMessage, create_offline_agent
 from miniagents.ext.llm.pricing import cost_usd, is_priced, output_token_price
+from miniagents.ext.llm.structured import structured
 from tests.ext.tools.loop_support import add
 
 llm = create_offline_agent(token_delay=0)
@@ -162,6 +163,19 @@ async def test_a_meter_counts_one_interaction_tree_the_agents_it_calls_as_tools_
     assert meter.usage.requests == 3  # outer twice, inner once
     assert usage_totals(context).requests == 4
     assert meter.in_flight == 0
+
+
+class City(Message):
+    city: str
+
+
+async def test_a_retry_of_a_structured_answer_is_charged_as_one_more_call() -> None:
+    agent = structured(llm.fork(reply=iter(["not json", '{"city": "Paris"}'])), City)
+    budget = Budget()
+    async with MiniAgents():
+        [answer] = await agent.inquire("Where?", budget=budget)
+    assert answer.city == "Paris"
+    assert budget.usage.requests == 2
 
 
 async def test_charged_to_covers_what_is_started_in_the_block_even_lazily_and_later() -> None:

@@ -28,7 +28,7 @@ from miniagents.ext.llm import (
 )
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.openai import openai_agent
-from miniagents.testing import FakeLLMServer
+from miniagents.testing import FAST_RETRY, FakeLLMServer
 from miniagents.testing.errors import FakeLLMServerError
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
@@ -207,6 +207,21 @@ async def test_a_budget_refuses_calls_past_max_requests_without_a_request(
     assert len(refused) == 1  # parallel calls: max_requests is exact
     assert len(fake_llm.requests) == 2
     assert budget.usage.requests == 2
+
+
+async def test_the_sdks_own_retry_is_part_of_one_call(
+    api: API,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.fail(500, headers=FAST_RETRY)
+    fake_llm.reply(tokens=["ok"], usage=(2, 1))
+    budget = Budget(max_requests=1)
+    async with MiniAgents():
+        await ask(api, client, "hi", budget=budget)
+    assert len(fake_llm.requests) == 2  # the SDK retried the 500 by itself
+    assert budget.usage.requests == 1
+    assert budget.usage.total_tokens == 3
 
 
 def test_the_fake_server_refuses_usage_details_that_do_not_add_up(
