@@ -27,7 +27,7 @@ from miniagents.ext.llm.messages import TokenUsage
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["cost_usd", "is_priced", "output_token_price", "price_provider_of"]
+__all__ = ["cost_usd", "is_priced", "output_token_price", "price_provider_of", "prices_installed"]
 
 _MILLION = 1_000_000
 
@@ -58,6 +58,11 @@ def cost_usd(model: str, usage: TokenUsage, provider: str | None = None) -> floa
         usage.cached_input_tokens or 0,
         usage.cache_write_tokens or 0,
     )
+
+
+def prices_installed() -> bool:
+    """Whether the ``genai-prices`` package is installed (without it, nothing is priced)."""
+    return _prices() is not None
 
 
 def is_priced(model: str, provider: str | None = None) -> bool:

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 
 from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError
 from miniagents.ext.llm.messages import TokenUsage
-from miniagents.ext.llm.pricing import is_priced, output_token_price
+from miniagents.ext.llm.pricing import is_priced, output_token_price, prices_installed
 from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.lowlevel import enclosing_contexts
 
@@ -404,13 +404,17 @@ class _CallCharge:
         if any(budget.max_cost_usd is not None for budget in limited) and not is_priced(
             model, price_provider
         ):
+            missing = (
+                'genai-prices is not installed (pip install genai-prices, or "miniagents[openai]")'
+                if not prices_installed()
+                else f"the price table (genai-prices) has no price for {model!r}"
+                + (f" of {price_provider!r}" if price_provider else "")
+            )
             raise LLMConfigurationError(
                 f"The agent {alias} did not call the model {model!r}: a budget with "
-                "max_cost_usd charges the call, and the price table (genai-prices) has no "
-                f"price for {model!r}"
-                + (f" of {price_provider!r}" if price_provider else "")
-                + ", so the budget could not be kept. Use a model with a known price, "
-                "update genai-prices, or limit the budget by max_total_tokens instead."
+                f"max_cost_usd charges the call, and {missing}, so the budget could not be "
+                "kept. Use a model with a known price, update genai-prices, or limit the "
+                "budget by max_total_tokens instead."
             )
         for budget in limited:
             used_up = budget._used_up()

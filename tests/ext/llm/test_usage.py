@@ -293,6 +293,41 @@ async def test_a_token_limit_lets_the_running_call_finish_under_it_and_refuses_t
     assert budget.usage.requests == 1
 
 
+async def test_without_genai_prices_nothing_is_priced_and_a_cost_limit_says_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import builtins
+    import sys
+
+    from miniagents.ext.llm import pricing
+
+    real_import = builtins.__import__
+
+    def no_prices(name: str, *args: object, **kwargs: object) -> object:
+        if name == "genai_prices":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.delitem(sys.modules, "genai_prices")
+    monkeypatch.setattr(builtins, "__import__", no_prices)
+    pricing._prices.cache_clear()
+    pricing._cost.cache_clear()
+    try:
+        assert not pricing.prices_installed()
+        assert not is_priced("gpt-4o-mini")
+        async with MiniAgents():
+            answer = (await priced.inquire("x"))[0]
+            with pytest.raises(LLMConfigurationError, match="pip install genai-prices"):
+                await priced.inquire("x", budget=Budget(max_cost_usd=1.0))
+        assert answer.usage is not None
+        assert answer.usage.cost_usd is None
+    finally:
+        monkeypatch.undo()
+        pricing._prices.cache_clear()
+        pricing._cost.cache_clear()
+    assert is_priced("gpt-4o-mini")
+
+
 async def test_a_cost_limit_refuses_a_model_without_a_price_before_calling_it() -> None:
     budget = Budget(max_cost_usd=1.0)
     async with MiniAgents() as context:
