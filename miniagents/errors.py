@@ -63,7 +63,8 @@ right for the extensions)::
         ├── LLMRequestError                         any other 4xx: the request was refused
         ├── LLMResponseError                        a malformed, incomplete or failed stream
         ├── LLMToolRoundsError                      the model kept calling tools: max_tool_rounds
-        └── LLMOutputValidationError                a structured answer that did not validate
+        ├── LLMOutputValidationError                a structured answer that did not validate
+        └── BudgetExceededError                     a Budget's limit reached: the call not made
 
 Errors raised by a stream's producer or an agent (your code, an SDK) are not wrapped:
 they reach every consumer with their own type. Assigning a field of a ``Frozen`` model raises
@@ -117,6 +118,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.history.errors import ChatHistoryOptionError as ChatHistoryOptionError
     from miniagents.ext.history.errors import MalformedChatHistoryError as MalformedChatHistoryError
     from miniagents.ext.history.errors import TornChatHistoryError as TornChatHistoryError
+    from miniagents.ext.llm.errors import BudgetExceededError as BudgetExceededError
     from miniagents.ext.llm.errors import LLMAuthenticationError as LLMAuthenticationError
     from miniagents.ext.llm.errors import LLMConfigurationError as LLMConfigurationError
     from miniagents.ext.llm.errors import LLMConnectionError as LLMConnectionError
@@ -156,6 +158,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["InputEndedError", "MissingExtraError"], "miniagents.ext.errors"),
     **dict.fromkeys(
         [
+            "BudgetExceededError",
             "LLMAuthenticationError",
             "LLMConfigurationError",
             "LLMConnectionError",

@@ -16,7 +16,9 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   :func:`with_settings` gives a context settings (``MiniAgents(...)`` takes those of the LLM
   agents itself), and :func:`context_settings` gives those of the current one, to carry
   them elsewhere (the Ray workers of :mod:`miniagents.ext.ray` run in a context with the
-  caller's settings).
+  caller's settings);
+- :func:`enclosing_contexts`: the current context and those around it, innermost first
+  (the usage totals of :mod:`miniagents.ext.llm` count a call in each of them).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from miniagents.miniagents._scope import InteractionScope as InteractionScope
 from miniagents.miniagents.context import (
     MiniAgents,
     current_context,
+    outer_context,
     settings_of,
     start_task_in,
 )
@@ -36,6 +39,7 @@ from miniagents.miniagents.context import (
 __all__ = [
     "InteractionScope",
     "context_settings",
+    "enclosing_contexts",
     "extension_settings",
     "start_task",
     "with_settings",
@@ -91,3 +95,16 @@ def with_settings(context: MiniAgents, settings: Mapping[str, object]) -> MiniAg
     """
     settings_of(context).give(settings)
     return context
+
+
+def enclosing_contexts() -> list[MiniAgents]:
+    """The current ``MiniAgents`` context and the active ones around it, innermost first.
+
+    Empty outside every context.
+    """
+    contexts: list[MiniAgents] = []
+    context = current_context()
+    while context is not None:
+        contexts.append(context)
+        context = outer_context(context)
+    return contexts

@@ -22,6 +22,7 @@ from typing_extensions import assert_type
 from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.ext.llm import (
     AssistantMessage,
+    Budget,
     LLMReply,
     LLMToolApprovalRequest,
     LLMToolCallMessage,
@@ -46,6 +47,7 @@ OpenAIOrAnthropic: TypeAlias = """MiniAgent[[
     DefaultNamedArg(int, 'max_tool_rounds'),
     DefaultNamedArg(type[Message] | None, 'output_type'),
     DefaultNamedArg(int, 'output_retries'),
+    DefaultNamedArg(Budget | None, 'budget'),
 ], LLMReply[OpenAIMessage | AnthropicMessage]]"""
 """A fallback agent of the OpenAI and Anthropic agents: every parameter by name, with its type."""
 
@@ -57,6 +59,7 @@ OpenAIOrAnthropicSpelledOut: TypeAlias = """MiniAgent[[
     DefaultNamedArg(int, 'max_tool_rounds'),
     DefaultNamedArg(type[Message] | None, 'output_type'),
     DefaultNamedArg(int, 'output_retries'),
+    DefaultNamedArg(Budget | None, 'budget'),
 ], OpenAIMessage | AnthropicMessage | LLMToolCallMessage | LLMToolResultMessage
   | LLMToolApprovalRequest]"""
 """The same, the reply union spelled out (in another order than mypy's)."""
@@ -69,6 +72,7 @@ OpenAIOrEcho: TypeAlias = """MiniAgent[[
     DefaultNamedArg(int, 'max_tool_rounds'),
     DefaultNamedArg(type[Message] | None, 'output_type'),
     DefaultNamedArg(int, 'output_retries'),
+    DefaultNamedArg(Budget | None, 'budget'),
 ], Message]"""
 """A fallback agent of an LLM agent and a plain agent: its replies are just messages."""
 

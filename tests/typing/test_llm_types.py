@@ -25,6 +25,7 @@ from typing_extensions import assert_type
 from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgent, MiniAgents
 from miniagents.ext.llm import (
     AssistantMessage,
+    Budget,
     LLMMessage,
     LLMReply,
     LLMToolApprovalRequest,
@@ -56,6 +57,7 @@ OpenAIAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(int, 'max_tool_rounds'),
     DefaultNamedArg(type[Message] | None, 'output_type'),
     DefaultNamedArg(int, 'output_retries'),
+    DefaultNamedArg(Budget | None, 'budget'),
     DefaultNamedArg(openai.AsyncOpenAI | None, 'async_client'),
     DefaultNamedArg(Literal['chat_completions', 'responses'], 'api'),
     DefaultNamedArg(int | None, 'max_tokens'),
@@ -83,6 +85,7 @@ AnthropicAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(int, 'max_tool_rounds'),
     DefaultNamedArg(type[Message] | None, 'output_type'),
     DefaultNamedArg(int, 'output_retries'),
+    DefaultNamedArg(Budget | None, 'budget'),
     DefaultNamedArg(anthropic.AsyncAnthropic | None, 'async_client'),
     DefaultNamedArg(int, 'max_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
@@ -104,6 +107,7 @@ OfflineAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(int, 'max_tool_rounds'),
     DefaultNamedArg(type[Message] | None, 'output_type'),
     DefaultNamedArg(int, 'output_retries'),
+    DefaultNamedArg(Budget | None, 'budget'),
     DefaultNamedArg(Script | None, 'reply'),
     DefaultNamedArg(float, 'token_delay'),
     DefaultNamedArg(int | None, 'max_tokens'),

@@ -107,6 +107,7 @@ class AnthropicProvider:
     """Streams replies of the Messages API (see ``LLMProvider``)."""
 
     message_class = AnthropicMessage
+    price_provider = "anthropic"  # whose prices it pays (see miniagents.ext.llm.pricing)
 
     async def reply(self, call: LLMCall, options: AnthropicOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply's tokens, then one ``Finish``."""
@@ -143,10 +144,11 @@ class AnthropicProvider:
                     yield ToolCallDelta(
                         block.id, given if isinstance(given, str) else json.dumps(given)
                     )
-            yield Finish(reply.stop_reason, reply.usage.input_tokens, reply.usage.output_tokens)
+            total, read, written = _input_usage(reply.usage)
+            yield Finish(reply.stop_reason, total, reply.usage.output_tokens, read, written)
             return
         stop_reason: str | None = None
-        input_tokens: int | None = None
+        prompt: tuple[int | None, int | None, int | None] = (None, None, None)
         output_tokens: int | None = None
         stopped = False
         calls: dict[int, str] = {}  # the id of each tool_use block, by its index
@@ -154,7 +156,7 @@ class AnthropicProvider:
         async with stream:
             async for event in stream:
                 if event.type == "message_start":
-                    input_tokens = event.message.usage.input_tokens
+                    prompt = _input_usage(event.message.usage)
                 elif event.type == "content_block_start" and event.content_block.type == "tool_use":
                     block = event.content_block
                     calls[event.index] = block.id
@@ -173,11 +175,21 @@ class AnthropicProvider:
                 "The Anthropic stream ended before its message_stop event "
                 "(the reply is incomplete)."
             )
-        yield Finish(stop_reason, input_tokens, output_tokens)
+        yield Finish(stop_reason, prompt[0], output_tokens, prompt[1], prompt[2])
 
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the Anthropic SDK, else ``error``."""
         return translate_loaded_sdk_error(error, "anthropic", "Anthropic", "AnthropicError")
+
+
+def _input_usage(usage: Any) -> tuple[int | None, int | None, int | None]:
+    """Every prompt token (the cache's included), the cache reads, the cache writes."""
+    read = getattr(usage, "cache_read_input_tokens", None)
+    written = getattr(usage, "cache_creation_input_tokens", None)
+    total = usage.input_tokens
+    if total is not None:
+        total += (read or 0) + (written or 0)
+    return total, read, written
 
 
 def _messages(call: LLMCall) -> list[dict[str, Any]]:

@@ -55,6 +55,7 @@ from miniagents.ext.llm.errors import (
     LLMServerError,
 )
 from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS
+from miniagents.ext.llm.usage import Budget
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
@@ -100,6 +101,7 @@ def _arguments(
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
     output_type: type[Message] | None = None,
     output_retries: int = 1,
+    budget: Budget | None = None,
 ) -> None:
     """The arguments of a fallback agent: those of every LLM agent but the model's own.
 
@@ -111,6 +113,8 @@ def _arguments(
         max_tool_rounds: How many rounds of tool calls a reply may run.
         output_type: The class of a structured answer.
         output_retries: How many times an answer that does not validate goes back.
+        budget: A ``Budget`` charged for every call of whichever agent answers (see
+            :mod:`miniagents.ext.llm.usage`).
     """
 
 

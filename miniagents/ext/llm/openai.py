@@ -48,6 +48,7 @@ class OpenAIProvider:
     """Streams replies of the Chat Completions API, or the Responses API (see ``LLMProvider``)."""
 
     message_class = OpenAIMessage
+    price_provider = "openai"  # whose prices it pays (see miniagents.ext.llm.pricing)
 
     async def reply(self, call: LLMCall, options: OpenAIOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply's tokens and tool calls, then one ``Finish``.

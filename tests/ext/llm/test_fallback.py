@@ -48,6 +48,7 @@ from miniagents.ext.llm.errors import (
 )
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
+from miniagents.ext.llm.usage import Budget
 from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall, scripted_agent
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
@@ -204,6 +205,19 @@ async def test_the_offline_model_as_the_last_resort(
     assert tokens == ["Sorry, ", "I ", "am ", "offline."]
     assert [type(m) for m in messages] == [OfflineMessage]
     assert messages[0].agent_alias == "OFFLINE_AGENT"  # type: ignore[attr-defined]
+
+
+async def test_a_budget_given_to_the_fallback_counts_the_calls_of_every_agent() -> None:
+    down = openai.AsyncOpenAI(
+        base_url=f"http://127.0.0.1:{closed_port()}/v1", api_key="test", max_retries=0
+    )
+    first = openai_agent.fork(model="gpt-test", async_client=down)
+    backup = offline_agent.fork(reply="Sorry, I am offline.", token_delay=0.0)
+    budget = Budget(max_requests=5)
+    async with MiniAgents():
+        await fallback_agent(first, backup).inquire("hi", budget=budget)
+    await down.close()
+    assert budget.usage.requests == 2  # the call that failed, then the offline one
 
 
 # -- no fallback ---------------------------------------------------------------------------
