@@ -132,11 +132,13 @@ class AnthropicProvider:
                     yield ToolCallDelta(
                         block.id, given if isinstance(given, str) else json.dumps(given)
                     )
-            yield Finish(reply.stop_reason, reply.usage.input_tokens, reply.usage.output_tokens)
+            usage = reply.usage
+            yield Finish(reply.stop_reason, usage.input_tokens, usage.output_tokens, reply.model)
             return
         stop_reason: str | None = None
         input_tokens: int | None = None
         output_tokens: int | None = None
+        answered: str | None = None  # the model that answered
         stopped = False
         calls: dict[int, str] = {}  # the id of each tool_use block, by its index
         stream = await create(model=call.model, messages=messages, stream=True, **arguments)
@@ -144,6 +146,7 @@ class AnthropicProvider:
             async for event in stream:
                 if event.type == "message_start":
                     input_tokens = event.message.usage.input_tokens
+                    answered = event.message.model
                 elif event.type == "content_block_start" and event.content_block.type == "tool_use":
                     block = event.content_block
                     calls[event.index] = block.id
@@ -162,7 +165,7 @@ class AnthropicProvider:
                 "The Anthropic stream ended before its message_stop event "
                 "(the reply is incomplete)."
             )
-        yield Finish(stop_reason, input_tokens, output_tokens)
+        yield Finish(stop_reason, input_tokens, output_tokens, answered)
 
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the Anthropic SDK, else ``error``."""

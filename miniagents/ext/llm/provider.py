@@ -116,11 +116,16 @@ class LLMCall:
 
 @dataclass(frozen=True)
 class Finish:
-    """The end of a reply: why the model stopped, and the tokens it used."""
+    """The end of a reply: why the model stopped, and the tokens it used.
+
+    ``model`` is the model that answered, as the API named it (``None``: not said); it
+    may differ from the one asked for (e.g. a dated version of it).
+    """
 
     reason: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True)
