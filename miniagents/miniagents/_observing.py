@@ -35,6 +35,7 @@ __all__ = [
     "ObservedAgent",
     "adopt_carrier",
     "incoming_carrier",
+    "interaction_ending",
     "observe_interactions",
     "outgoing_carrier",
 ]
@@ -100,6 +101,15 @@ def observe_interactions(observer: InteractionObserver | None) -> InteractionObs
     global _observer
     previous, _observer = _observer, observer
     return previous
+
+
+def interaction_ending(then: Callable[[MessagePromise], None]) -> InteractionEnding | None:
+    """The ending to follow for an interaction that starts now (``None`` without an observer).
+
+    ``then`` is the context's hook for each reply message (see :class:`InteractionEnding`).
+    """
+    observer = _observer
+    return None if observer is None else InteractionEnding(observer, then)
 
 
 def outgoing_carrier() -> dict[str, str]:

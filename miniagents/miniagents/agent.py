@@ -44,8 +44,8 @@ from miniagents.messages.sequence import (
     MessageType,
     as_message_sequence,
 )
-from miniagents.miniagents import _observing
 from miniagents.miniagents._limiter import ConcurrencyLimit
+from miniagents.miniagents._observing import InteractionEnding, interaction_ending
 from miniagents.miniagents._params import AgentParameters
 from miniagents.miniagents._scope import current_scope
 from miniagents.miniagents.context import (
@@ -264,13 +264,10 @@ def start_interaction(
     start_asap: bool | None,
 ) -> MessageSequencePromise:
     """Start (or prepare, for a lazy start) one interaction; return its replies."""
-    observer = _observing._observer
-    ending = (
-        None if observer is None else _observing.InteractionEnding(observer, adopt_hook(context))
-    )
+    hook = adopt_hook(context)
+    ending = interaction_ending(hook)  # None unless an observer is set (tracing)
     replies = MessageSequenceAppender(
-        adopt_hook(context) if ending is None else ending.adopt,
-        name=f"the replies of the agent {agent.alias}",
+        hook if ending is None else ending.adopt, name=f"the replies of the agent {agent.alias}"
     )
     sequence = replies.sequence
     if start_asap is None:
@@ -306,7 +303,7 @@ async def _run(
     args: tuple[object, ...],
     arguments: dict[str, object],
     replies: MessageSequenceAppender,
-    ending: _observing.InteractionEnding | None,
+    ending: InteractionEnding | None,
 ) -> None:
     if ending is not None:  # observed (see miniagents.miniagents._observing)
         ending.start(agent, core_of(replies.sequence))

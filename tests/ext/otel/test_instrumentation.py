@@ -21,7 +21,7 @@ from miniagents.ext.llm.offline_script import CallTool, one_per_call
 from miniagents.ext.otel import instrument, uninstrument
 from miniagents.messages import MessageTokenAppender
 from miniagents.promising.lowlevel import core_of
-from tests.ext.otel.conftest import Traces, parent_of
+from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
 
 
 @miniagent
@@ -40,7 +40,7 @@ def planner(system: str | None = None) -> MiniAgent[..., Message]:
     )
 
 
-async def test_a_two_level_agent_with_a_tool_makes_a_tree(traces: Traces) -> None:
+async def test_a_two_level_agent_with_a_tool_makes_a_tree(traces: Traces) -> None:  # noqa: F811
     agent = offline_agent.fork(
         tools=[weather],
         reply=one_per_call(CallTool("WEATHER", {"city": "Paris"}), "Sunny in Paris."),
@@ -103,7 +103,7 @@ async def test_a_two_level_agent_with_a_tool_makes_a_tree(traces: Traces) -> Non
 
 
 async def test_sub_agents_in_parallel_and_lazily_are_children_of_their_caller(
-    traces: Traces,
+    traces: Traces,  # noqa: F811
 ) -> None:
     @miniagent
     async def leaf(ctx: InteractionContext) -> None:
@@ -128,7 +128,7 @@ async def test_sub_agents_in_parallel_and_lazily_are_children_of_their_caller(
 
 
 async def test_a_span_ends_with_the_last_token_not_when_the_agent_returns(
-    traces: Traces,
+    traces: Traces,  # noqa: F811
 ) -> None:
     appender = MessageTokenAppender()
 
@@ -150,7 +150,7 @@ async def test_a_span_ends_with_the_last_token_not_when_the_agent_returns(
         assert str(await reply) == "Hello"
 
 
-async def test_a_cancelled_stream_ends_its_span_with_the_cancellation(traces: Traces) -> None:
+async def test_a_cancelled_stream_ends_its_span_with_the_cancellation(traces: Traces) -> None:  # noqa: F811
     started = asyncio.Event()
 
     @miniagent
@@ -173,7 +173,7 @@ async def test_a_cancelled_stream_ends_its_span_with_the_cancellation(traces: Tr
 
 
 async def test_a_failing_agent_records_the_class_of_its_error_not_its_message(
-    traces: Traces,
+    traces: Traces,  # noqa: F811
 ) -> None:
     @miniagent
     async def failing(ctx: InteractionContext) -> None:
@@ -189,7 +189,7 @@ async def test_a_failing_agent_records_the_class_of_its_error_not_its_message(
     assert "sk-test-123" not in span.to_json()
 
 
-async def test_a_failing_model_call_ends_its_span_with_the_error(traces: Traces) -> None:
+async def test_a_failing_model_call_ends_its_span_with_the_error(traces: Traces) -> None:  # noqa: F811
     def broken(_call: object) -> str:
         raise RuntimeError("the model broke")
 
@@ -210,7 +210,7 @@ async def test_a_failing_model_call_ends_its_span_with_the_error(traces: Traces)
 
 
 async def test_a_tool_that_raises_ends_its_span_with_the_error_and_the_loop_goes_on(
-    traces: Traces,
+    traces: Traces,  # noqa: F811
 ) -> None:
     def explode(city: str) -> str:
         """Fail."""
@@ -230,7 +230,7 @@ async def test_a_tool_that_raises_ends_its_span_with_the_error_and_the_loop_goes
 
 
 async def test_time_to_first_chunk_is_an_event_between_the_start_and_the_end(
-    traces: Traces,
+    traces: Traces,  # noqa: F811
 ) -> None:
     async with MiniAgents():
         await offline_agent.inquire("one two three", token_delay=0)
@@ -256,7 +256,7 @@ def _content_keys(spans: Sequence[ReadableSpan]) -> set[str]:
     return {key for span in spans for key in (span.attributes or {}) if key in content}
 
 
-async def test_content_is_recorded_only_with_capture_content(traces: Traces) -> None:
+async def test_content_is_recorded_only_with_capture_content(traces: Traces) -> None:  # noqa: F811
     async with MiniAgents():
         await planner(system="Be brief.").inquire("Weather in Paris?")
     assert _content_keys(traces.spans()) == set()
@@ -290,7 +290,7 @@ async def test_content_is_recorded_only_with_capture_content(traces: Traces) -> 
     assert tool["gen_ai.tool.call.result"] == "Sunny."
 
 
-async def test_nothing_is_traced_once_uninstrumented(traces: Traces) -> None:
+async def test_nothing_is_traced_once_uninstrumented(traces: Traces) -> None:  # noqa: F811
     uninstrument()
     uninstrument()  # again: nothing to do
     agent = offline_agent.fork(
@@ -304,7 +304,7 @@ async def test_nothing_is_traced_once_uninstrumented(traces: Traces) -> None:
     assert traces.points("gen_ai.client.operation.duration") == []
 
 
-async def test_instrumenting_again_replaces_the_provider(traces: Traces) -> None:
+async def test_instrumenting_again_replaces_the_provider(traces: Traces) -> None:  # noqa: F811
     other = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(other))

@@ -4,7 +4,7 @@ OpenAI Chat Completions, the OpenAI Responses API and Anthropic Messages, with t
 ``openai`` and ``anthropic`` clients against :class:`~miniagents.testing.FakeLLMServer`.
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001
 
 import time
 from collections.abc import AsyncIterator
@@ -19,7 +19,7 @@ from miniagents.ext.llm.errors import LLMAuthenticationError
 from miniagents.ext.otel import instrument
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
-from tests.ext.otel.conftest import Traces, parent_of
+from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 KEY = "sk-otel-test-0123456789abcdefKEY"
@@ -47,7 +47,7 @@ async def test_a_call_is_a_client_span_that_ends_after_the_last_event(
     llm: LLM,
     client: SDKClient,
     fake_llm: FakeLLMServer,  # noqa: F811
-    traces: Traces,
+    traces: Traces,  # noqa: F811
 ) -> None:
     fake_llm.reply(["Hel", "lo"], usage=(5, 2), model=f"{llm.model}-2026", pause_after=2)
     async with MiniAgents():
@@ -92,7 +92,7 @@ async def test_a_tool_loop_nests_its_spans_and_counts_its_tokens(
     llm: LLM,
     client: SDKClient,
     fake_llm: FakeLLMServer,  # noqa: F811
-    traces: Traces,
+    traces: Traces,  # noqa: F811
 ) -> None:
     fake_llm.reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="c1")], usage=(10, 3))
     fake_llm.reply(["Sunny."], usage=(20, 2))
@@ -127,7 +127,7 @@ async def test_a_tool_loop_nests_its_spans_and_counts_its_tokens(
     assert duration.sum > 0
 
 
-def _exported_text(traces: Traces) -> str:
+def _exported_text(traces: Traces) -> str:  # noqa: F811
     spans: list[ReadableSpan] = traces.spans()
     metrics = traces.reader.get_metrics_data()
     return "".join(span.to_json() for span in spans) + (
@@ -140,7 +140,7 @@ async def test_the_api_key_appears_nowhere_in_any_mode(
     llm: LLM,
     client: SDKClient,
     fake_llm: FakeLLMServer,  # noqa: F811
-    traces: Traces,
+    traces: Traces,  # noqa: F811
     capture_content: bool,
 ) -> None:
     instrument(

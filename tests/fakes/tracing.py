@@ -1,4 +1,7 @@
-"""The OpenTelemetry SDK's in-memory exporter and metric reader, instrumented for one test."""
+"""Tracing fixtures: the OpenTelemetry SDK's in-memory exporter and metric reader, instrumented.
+
+A test module imports the fixture to use it (``from tests.fakes.tracing import traces``).
+"""
 
 from __future__ import annotations
 
