@@ -11,6 +11,9 @@ is :mod:`miniagents.ext.ray._wire`)::
     worker:                  agent runs, replies "Hel" "lo" ...
     driver:   replies  --------------------- "Hel" --- "lo" --- | (same types, same errors)
 
+When tracing is on (:mod:`miniagents.ext.otel`), the call carries the caller's trace context,
+and the worker's spans continue that trace (if the worker process is instrumented too).
+
 What travels is bounded on both sides: the worker holds at most ``OUTBOX_EVENTS`` reply
 events for the driver (then it reads no further into its agent's replies), Ray carries at most
 ``REPLY_BATCHES_IN_FLIGHT`` batches ahead of the driver's reading, and a mailbox box

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Sequence
 
@@ -15,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
-from miniagents.errors import StreamCancelledError
+from miniagents.errors import MissingExtraError, StreamCancelledError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.offline_script import CallTool, one_per_call
 from miniagents.ext.otel import instrument, uninstrument
@@ -390,3 +391,12 @@ async def test_a_span_processor_or_tracer_that_raises_is_logged_once_and_agents_
     assert len(warnings) == 1
     assert warnings[0].levelno == logging.WARNING
     assert "broken" in warnings[0].getMessage()
+
+
+def test_without_opentelemetry_instrument_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "miniagents.ext.otel._tracing", None)  # cannot import
+    with pytest.raises(MissingExtraError, match=r'pip install "miniagents\[otel\]"'):
+        instrument()
+    uninstrument()  # nothing was instrumented: nothing to undo, no error
