@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from miniagents import MiniAgents
+from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm.errors import LLMAuthenticationError
 from miniagents.ext.otel import instrument
 from miniagents.testing import FakeLLMServer, ToolCall
@@ -164,3 +165,28 @@ async def test_the_api_key_appears_nowhere_in_any_mode(
     assert ("Be brief." in exported) is capture_content  # content: only when asked
     assert KEY not in exported
     assert KEY[-12:] not in exported  # nor a part of it
+
+
+async def test_giving_up_on_a_streaming_reply_ends_its_spans_as_cancelled(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.reply(["Hel", "lo", " world"], hang_after=1)
+    async with MiniAgents():
+        reply = llm.agent.inquire("Hi", model=llm.model, async_client=client)
+        message = await anext(aiter(reply))
+        assert await anext(aiter(message)) == "Hel"
+        assert traces.spans() == []
+        reply.cancel()
+        with pytest.raises(StreamCancelledError):
+            await reply
+    chat = traces.one(f"chat {llm.model}")
+    interaction = traces.one(f"invoke_agent {llm.alias}")
+    for span in (chat, interaction):
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.status.description == "cancelled"
+    assert (chat.attributes or {})["error.type"] == "CancelledError"
+    assert (interaction.attributes or {})["error.type"] == "StreamCancelledError"
+    assert "gen_ai.usage.output_tokens" not in (chat.attributes or {})
