@@ -10,8 +10,8 @@ sequence and every message in it, to the last token (or the error)::
     observer:          interaction_started(agent) -> watch
     watch:                                                      interaction_ended(error)
 
-With no observer set (the default) an interaction costs one check of a module global, and
-nothing per message or token.
+With no observer set (the default) an interaction costs one call of
+:func:`interaction_ending` that finds none, and nothing per message or token.
 
 A trace that crosses processes (a Ray worker) travels as a *carrier*: the observer's
 :meth:`~InteractionObserver.carrier` (e.g. a W3C ``traceparent``) is sent along

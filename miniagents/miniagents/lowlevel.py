@@ -22,7 +22,7 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   the :class:`InteractionWatch` it returns, when its replies have ended to the last token;
   :func:`outgoing_carrier`, :func:`adopt_carrier` and :func:`incoming_carrier` carry the
   trace to another process (a Ray worker). Without an observer, an interaction pays one
-  check of a module global. See :mod:`miniagents.miniagents._observing`.
+  call that finds none. See :mod:`miniagents.miniagents._observing`.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ so it sees the first token and the ``Finish``), and is told when the call has en
     observer:  llm_call_started -> watch
     watch:       events(...): "Hel" "lo" Finish    call_ended(None)
 
-With no observer set (the default) a call costs one check of a module global, and nothing
-per token. An observer's error is logged once and the call goes on unobserved.
+With no observer set (the default) a call costs one call of :func:`watch_llm_call` that
+finds none, and nothing per token. An observer's error is logged once and the call goes
+on unobserved.
 """
 
 from __future__ import annotations

@@ -53,8 +53,8 @@ key), and the request's other options (``extra_options``, headers, clients) neve
 **Faults.** Telemetry never breaks a reply: an exporter, a span processor or a tracer that
 raises is logged once (a warning on the ``miniagents`` logger) and the agents go on.
 
-**Cost.** Off, an interaction pays one check of a module global, an LLM call and a tool
-call one more each, and nothing per token.
+**Cost.** Off, an interaction, a model call and a tool call each pay one function call that
+finds no observer, and nothing per token. On, see ``tests/benchmarks/README.md``.
 """
 
 from __future__ import annotations

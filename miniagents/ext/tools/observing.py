@@ -9,8 +9,8 @@ variables there is what the tool, and an agent it inquires, see), and its
     observer:        tool_call_started(tool, call, result) -> watch
     watch:                                                    tool_call_ended(None)
 
-With no observer set (the default) a call costs one check of a module global. An
-observer's error is logged once and the call goes on unobserved.
+With no observer set (the default) a call costs one call of :func:`watch_tool_call` that
+finds none. An observer's error is logged once and the call goes on unobserved.
 """
 
 from __future__ import annotations
