@@ -17,11 +17,14 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
 from miniagents.errors import MissingExtraError, StreamCancelledError
+from miniagents.ext.llm.errors import LLMTimeoutError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.offline_script import CallTool, one_per_call
 from miniagents.ext.otel import instrument, uninstrument
 from miniagents.messages import MessageTokenAppender
 from miniagents.promising.lowlevel import core_of
+from miniagents.testing import VirtualClock
+from tests.fakes.fixtures import virtual_clock  # noqa: F401
 from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
 
 
@@ -400,3 +403,40 @@ def test_without_opentelemetry_instrument_says_how_to_install_it(
     with pytest.raises(MissingExtraError, match=r'pip install "miniagents\[otel\]"'):
         instrument()
     uninstrument()  # nothing was instrumented: nothing to undo, no error
+
+
+async def test_tools_called_in_parallel_each_parent_their_own_agent(
+    traces: Traces,  # noqa: F811
+) -> None:
+    both = [CallTool("WEATHER", {"city": "Paris"}), CallTool("WEATHER", {"city": "Rome"})]
+    agent = offline_agent.fork(tools=[weather], reply=one_per_call(both, "Done."), token_delay=0)
+    async with MiniAgents():
+        assert str(await agent.inquire("Weather?")).endswith("Done.")
+    (top,) = [span for span in traces.named("invoke_agent OFFLINE_AGENT") if span.parent is None]
+    tools = traces.named("execute_tool WEATHER")
+    assert sorted(str((tool.attributes or {})["gen_ai.tool.call.id"]) for tool in tools) == [
+        "offline_call_1",
+        "offline_call_2",
+    ]
+    agents = traces.named("invoke_agent WEATHER")
+    assert len(agents) == 2
+    for tool in tools:
+        assert parent_of(tool, top)
+        (child,) = [agent for agent in agents if parent_of(agent, tool)]
+        assert child.end_time is not None
+        assert tool.end_time is not None
+        assert child.end_time <= tool.end_time
+
+
+async def test_a_stalled_call_ends_its_span_with_the_timeout(
+    traces: Traces,  # noqa: F811
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMTimeoutError):
+            await offline_agent.inquire("Hi there", token_delay=5, stall_timeout=1)
+    chat = traces.one("chat offline")
+    assert (chat.attributes or {})["error.type"] == "LLMTimeoutError"
+    assert chat.status.description == "LLMTimeoutError"
+    (duration,) = traces.points("gen_ai.client.operation.duration")
+    assert (duration.attributes or {})["error.type"] == "LLMTimeoutError"
