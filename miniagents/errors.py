@@ -74,10 +74,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from miniagents.chat_history.errors import ChatHistoryError as ChatHistoryError
-from miniagents.chat_history.errors import ChatHistoryOptionError as ChatHistoryOptionError
-from miniagents.chat_history.errors import MalformedChatHistoryError as MalformedChatHistoryError
-from miniagents.chat_history.errors import TornChatHistoryError as TornChatHistoryError
 from miniagents.messages.errors import AppenderClosedError as AppenderClosedError
 from miniagents.messages.errors import ImagePartError as ImagePartError
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
@@ -108,6 +104,10 @@ from miniagents.utils.errors import ChainDefinitionError as ChainDefinitionError
 if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.errors import InputEndedError as InputEndedError
     from miniagents.ext.errors import MissingExtraError as MissingExtraError
+    from miniagents.ext.history.errors import ChatHistoryError as ChatHistoryError
+    from miniagents.ext.history.errors import ChatHistoryOptionError as ChatHistoryOptionError
+    from miniagents.ext.history.errors import MalformedChatHistoryError as MalformedChatHistoryError
+    from miniagents.ext.history.errors import TornChatHistoryError as TornChatHistoryError
     from miniagents.ext.llm.errors import LLMAuthenticationError as LLMAuthenticationError
     from miniagents.ext.llm.errors import LLMConfigurationError as LLMConfigurationError
     from miniagents.ext.llm.errors import LLMConnectionError as LLMConnectionError
@@ -134,6 +134,15 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.tools.errors import ToolNameConflictError as ToolNameConflictError
 
 _LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "ChatHistoryError",
+            "ChatHistoryOptionError",
+            "MalformedChatHistoryError",
+            "TornChatHistoryError",
+        ],
+        "miniagents.ext.history.errors",
+    ),
     **dict.fromkeys(["InputEndedError", "MissingExtraError"], "miniagents.ext.errors"),
     **dict.fromkeys(
         [
@@ -194,8 +203,6 @@ __all__ = [
     "AgentFinishedError",
     "AppenderClosedError",
     "ChainDefinitionError",
-    "ChatHistoryError",
-    "ChatHistoryOptionError",
     "ConcurrencyLimitError",
     "ContextReenteredError",
     "FrozenFieldError",
@@ -203,7 +210,6 @@ __all__ = [
     "HashKeyError",
     "ImagePartError",
     "IncompleteStreamError",
-    "MalformedChatHistoryError",
     "MessageTypeError",
     "MiniAgentsError",
     "MissingAgentArgumentError",
@@ -218,6 +224,5 @@ __all__ = [
     "StreamLimitError",
     "StreamOverflowError",
     "StreamSourceError",
-    "TornChatHistoryError",
     *_LAZY,  # the extensions' errors
 ]

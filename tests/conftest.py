@@ -6,11 +6,16 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from miniagents.promising.lowlevel import running_tasks
+
+if TYPE_CHECKING:
+    from xdist.remote import Producer
+    from xdist.scheduler import Scheduling
 
 settings.register_profile(
     "deep",
@@ -24,24 +29,17 @@ topology fuzzer reads it: tests/miniagents/test_topology_fuzzer.py)."""
 pytest_plugins = ["tests.fakes.fixtures"]  # fake_llm, virtual_clock
 
 
-_TYPECHECKED = {"test_tool_loop_types.py"}  # beside tests/typing/*: read the one mypy run
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> Scheduling | None:
+    """Schedule ``--dist loadgroup`` (the README's ``pytest -n auto``) by our groups.
 
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put what must share a process in one pytest-xdist group (``--dist loadgroup``).
-
-    The typing tests read one ``mypy`` run (``tests/fakes/typecheck.py``), the README blocks
-    and examples one batch (``tests/fakes/batch.py``), and the Ray tests one local cluster
-    (``tests/ext/ray/conftest.py``): each is made once, by the worker that runs its group.
+    What must share a process shares a group: see ``tests/fakes/scheduling.py``.
     """
-    for item in items:
-        path = item.path
-        if path.parent.name == "typing" or path.name in _TYPECHECKED:
-            item.add_marker(pytest.mark.xdist_group("mypy"))
-        elif path.name == "test_docs.py":
-            item.add_marker(pytest.mark.xdist_group("docs"))
-        elif item.get_closest_marker("ray") is not None:
-            item.add_marker(pytest.mark.xdist_group("ray"))
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from tests.fakes.scheduling import GroupScheduling  # only where pytest-xdist runs
+
+    return GroupScheduling(config, log)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

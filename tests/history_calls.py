@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.messages import UserMessage
 
 

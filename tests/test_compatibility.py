@@ -23,6 +23,12 @@ COMPATIBILITY_MODULES: dict[str, str] = {
     "miniagents.promising.frozen": "the old home of Frozen (now miniagents.frozen)",
     "miniagents.miniagents.interaction": "the old home of InteractionContext and AgentCall",
     "miniagents.messages.listener": "the old home of message_listener (now beside MessagePromise)",
+    "miniagents.chat_history": "the old home of the history protocol (now miniagents.ext.history)",
+    "miniagents.ext.chat_history_md": "the seeds' home of ChatHistoryMD",
+    "miniagents.ext.history_agents": "the seeds' home of the history agents",
+    "miniagents.ext.console_agents": "the old home of the console agents",
+    "miniagents.ext.console_user_agent": "the seeds' home of create_console_user_agent",
+    "miniagents.ext.chat_cli": "the old home of the miniagents chat command line",
 }
 """Each module that only re-exports, with the import path it keeps alive."""
 

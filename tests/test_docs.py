@@ -100,6 +100,11 @@ def batched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
     return _batched(tmp_path_factory.mktemp("docs"))
 
 
+BATCH_TIMEOUT = pytest.mark.timeout(660)
+"""The first test to need the batch runs it (up to 600 s, its own limit, on a loaded machine)."""
+
+
+@BATCH_TIMEOUT
 @pytest.mark.parametrize(
     "snippet", SNIPPETS, ids=[f"snippet-{n}" for n in range(1, len(SNIPPETS) + 1)]
 )
@@ -186,6 +191,7 @@ OWN_PROCESS = {
 """The examples that run in a process of their own, with the reason."""
 
 
+@BATCH_TIMEOUT
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_an_example_runs_offline(path: Path, tmp_path: Path, batched: dict[str, Outcome]) -> None:
     if path.name in OWN_PROCESS:

@@ -50,10 +50,14 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
     ("miniagents.errors", "AttributeError(f'module {__name__!r} has no attribute {name!r}')"): (
         "a module's __getattr__ must raise AttributeError for a name it does not have"
     ),
+    (
+        "miniagents.ext.history",
+        "AttributeError(f'module {__name__!r} has no attribute {name!r}')",
+    ): ("a module's __getattr__ must raise AttributeError for a name it does not have"),
     ("miniagents.promising._replay", "error.with_traceback(self._traceback)"): (
         "re-raises the error that ended a stream (its producer's, of any type) for a consumer"
     ),
-    ("miniagents.ext._history_file", "OSError(errno.EIO, 'the write made no progress')"): (
+    ("miniagents.ext.history._file", "OSError(errno.EIO, 'the write made no progress')"): (
         "caught by the except OSError right around it and turned into a ChatHistoryError"
     ),
     ("miniagents.ext.llm._stall", "self._error()"): (
@@ -313,8 +317,8 @@ def test_every_allowed_raise_is_still_in_the_source(module: str, expression: str
 
 async def _misuse(case: str) -> None:
     from miniagents import MiniAgent, MiniAgents, Promise
-    from miniagents.ext.chat_history_md import ChatHistoryMD
     from miniagents.ext.file_agents import file_output_agent
+    from miniagents.ext.history.markdown import ChatHistoryMD
     from miniagents.messages import MessageTokenAppender
     from miniagents.promising import Frozen
     from miniagents.utils import achain_loop

@@ -31,7 +31,7 @@ LAYERS: dict[str, int] = {
     "miniagents.messages": 1,
     "miniagents.miniagents": 2,
     "miniagents.utils": 3,
-    "miniagents.chat_history": 3,
+    "miniagents.chat_history": 4,  # a compatibility module: re-exports miniagents.ext.history
     "miniagents.operators": 3,
     "miniagents.ext": 4,
     "miniagents.testing": 4,

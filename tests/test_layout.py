@@ -71,3 +71,17 @@ def test_every_folder_of_tests_is_a_package() -> None:
     assert not missing, (
         f"Give these test folders an __init__.py (pytest imports by package): {missing}"
     )
+
+
+def test_what_must_share_a_process_is_scheduled_in_one_group() -> None:
+    from tests.fakes.scheduling import group_of
+
+    def group(path: Path) -> str:
+        return group_of(f"{path.relative_to(ROOT).as_posix()}::test_x")
+
+    typed = [*(TESTS / "typing").glob("test_*.py"), TESTS / "ext/tools/test_tool_loop_types.py"]
+    assert all(path.exists() for path in typed)
+    assert {group(path) for path in typed} == {"mypy"}
+    assert {group(path) for path in (TESTS / "ext/ray").glob("test_*.py")} == {"ray"}
+    assert group(TESTS / "test_docs.py") == "docs"
+    assert group_of("tests/test_layout.py::test_x[1]") == "tests/test_layout.py::test_x[1]"

@@ -17,7 +17,7 @@ import pkgutil
 from collections.abc import Iterator
 
 import miniagents
-from miniagents.chat_history import ChatHistory
+from miniagents.ext.history import ChatHistory
 
 KEPT_FOR_COMPATIBILITY: dict[str, str] = {
     "miniagents.messages.appender.MessageSequenceAppender.wait_for_room": "documented since "

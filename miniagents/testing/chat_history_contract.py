@@ -36,7 +36,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Sequence
 from typing import Any, ClassVar
 
-from miniagents.chat_history import ChatHistory
+from miniagents.ext.history.base import ChatHistory
 from miniagents.ext.llm.anthropic import AnthropicMessage
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
 from miniagents.ext.llm.offline import OfflineMessage

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from miniagents import Message, MessageTuple
-from miniagents.chat_history import ChatHistory, InMemoryChatHistory
-from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.ext.history import ChatHistory, InMemoryChatHistory
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm import UserMessage
 from miniagents.testing import ChatHistoryContract
 

@@ -7,10 +7,10 @@ inferred types, and each line that must be rejected carries a precise
 :func:`test_chat_history_types_pass_mypy` runs mypy on this file, so that a regression in
 these types also fails the test suite.
 
-Covered: :class:`~miniagents.chat_history.ChatHistory` (``load``, ``append``, ``store``)
+Covered: :class:`~miniagents.ext.history.ChatHistory` (``load``, ``append``, ``store``)
 and its two implementations, ``InMemoryChatHistory`` and ``ChatHistoryMD`` (with its
 keyword-only ``on_torn_section``, ``"drop"`` or ``"raise"``), and the chat history errors;
-the agents of ``miniagents.ext.history_agents`` and ``miniagents.ext.misc_agents`` (their
+the agents of ``miniagents.ext.history.agents`` and ``miniagents.ext.misc_agents`` (their
 parameters are the ``ParamSpec`` of ``MiniAgent``, spelled with ``Arg`` / ``DefaultArg``
 of ``mypy_extensions`` as in ``test_agent_types.py``); ``create_console_user_agent``; and
 the dialog loop they go in.
@@ -26,22 +26,22 @@ from mypy_extensions import DefaultArg
 from typing_extensions import assert_type
 
 from miniagents import Message, MessagePromise, MessageSequencePromise, MessageTuple, MiniAgent
-from miniagents.chat_history import (
+from miniagents.errors import MiniAgentsError
+from miniagents.ext.console.agents import console_user_agent as reexported_user_agent
+from miniagents.ext.console.agents import create_console_user_agent
+from miniagents.ext.history import (
     ChatHistory,
     ChatHistoryError,
     InMemoryChatHistory,
     MalformedChatHistoryError,
     TornChatHistoryError,
 )
-from miniagents.errors import MiniAgentsError
-from miniagents.ext.chat_history_md import ChatHistoryMD
-from miniagents.ext.console_user_agent import console_user_agent as reexported_user_agent
-from miniagents.ext.console_user_agent import create_console_user_agent
-from miniagents.ext.history_agents import (
+from miniagents.ext.history.agents import (
     history_agent,
     in_memory_history_agent,
     markdown_history_agent,
 )
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply, UserMessage
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.ext.misc_agents import (

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from miniagents import InteractionContext, Message, MiniAgents, miniagent
-from miniagents.chat_history import ChatHistoryError, MalformedChatHistoryError
 from miniagents.errors import FrozenInstanceError
-from miniagents.ext.chat_history_md import ChatHistoryMD
-from miniagents.ext.history_agents import markdown_history_agent
+from miniagents.ext.history import ChatHistoryError, MalformedChatHistoryError
+from miniagents.ext.history.agents import markdown_history_agent
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm import (
     AssistantMessage,
     ImagePart,

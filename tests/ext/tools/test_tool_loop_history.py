@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from miniagents import Message, MiniAgents
-from miniagents.chat_history import ChatHistoryError
-from miniagents.ext.chat_history_md import ChatHistoryMD
-from miniagents.ext.history_agents import markdown_history_agent
+from miniagents.ext.history import ChatHistoryError
+from miniagents.ext.history.agents import markdown_history_agent
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm import (
     LLMToolCallMessage,
     LLMToolResultMessage,
@@ -22,8 +22,8 @@ from miniagents.ext.llm import (
 from miniagents.ext.llm.openai import OpenAIMessage
 from miniagents.testing import FakeLLMServer, ToolCall
 from miniagents.utils import adialog_loop
+from tests.ext.history.test_history import scripted_user
 from tests.ext.llm.test_llm_providers import LLM, SDKClient
-from tests.ext.test_chat_history import scripted_user
 from tests.ext.tools.loop_support import (
     add,
     conversation,

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.testing import FakeLLMServer
-from tests.ext.test_console import WAIT, read_until
+from tests.ext.console.test_console import WAIT, read_until
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 from tests.test_install import installed_checkout
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 OFFLINE = '(offline model "{model}", {count} message(s) in the prompt) You said: {text}'
@@ -235,7 +235,7 @@ def test_a_provider_whose_sdk_is_missing_says_how_to_install_it(
     code = (
         "import sys\n"
         "sys.modules['anthropic'] = None  # as if it were not installed\n"
-        "from miniagents.ext.chat_cli import main\n"
+        "from miniagents.ext.console.chat_cli import main\n"
         "sys.exit(main(['chat', '--provider', 'anthropic']))\n"
     )
     result = run_python(["-c", code], tmp_path, stdin="Hello!\n", llm=fake_llm)

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from miniagents import Message
-from miniagents.chat_history import ChatHistoryError, MalformedChatHistoryError
-from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.ext.history import ChatHistoryError, MalformedChatHistoryError
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.messages import UserMessage
 from tests.history_calls import every_call
 

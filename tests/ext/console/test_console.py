@@ -38,12 +38,12 @@ from typing import Any
 import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
-from miniagents.chat_history import InMemoryChatHistory
 from miniagents.ext import console_agents
 from miniagents.ext import console_user_agent as console_user_agent_module
-from miniagents.ext.chat_history_md import ChatHistoryMD
-from miniagents.ext.console_agents import console_output_agent, console_user_agent
+from miniagents.ext.console.agents import console_output_agent, console_user_agent
 from miniagents.ext.file_agents import file_output_agent
+from miniagents.ext.history import InMemoryChatHistory
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.messages import MessagePromise
 from miniagents.miniagents.agent import MiniAgent
@@ -54,7 +54,7 @@ from miniagents.utils import loops as loops_module
 from miniagents.utils.loops import ChainStep
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 WAIT = 30.0
 """Seconds to wait for what a child process should show soon (the CI machine is slow)."""
@@ -201,8 +201,8 @@ USER_AGENT_FACTORY = """
 import asyncio
 
 from miniagents import MiniAgents
-from miniagents.chat_history import InMemoryChatHistory
-from miniagents.ext.console_user_agent import create_console_user_agent
+from miniagents.ext.history import InMemoryChatHistory
+from miniagents.ext.console.agents import create_console_user_agent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.utils import adialog_loop
 
@@ -258,9 +258,9 @@ import asyncio
 import sys
 
 from miniagents import MiniAgents
-from miniagents.chat_history import InMemoryChatHistory
-from miniagents.ext.console_user_agent import create_console_user_agent
-from miniagents.ext.history_agents import in_memory_history_agent
+from miniagents.ext.history import InMemoryChatHistory
+from miniagents.ext.console.agents import create_console_user_agent
+from miniagents.ext.history.agents import in_memory_history_agent
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.utils import adialog_loop
@@ -532,8 +532,8 @@ import asyncio
 import sys
 
 from miniagents import MiniAgents
-from miniagents.ext.chat_history_md import ChatHistoryMD
-from miniagents.ext.console_user_agent import create_console_user_agent
+from miniagents.ext.history.markdown import ChatHistoryMD
+from miniagents.ext.console.agents import create_console_user_agent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.utils import adialog_loop
 
@@ -801,10 +801,10 @@ def test_plain_mode_sigint_while_a_reply_streams_ends_the_dialog_at_once(
 
 
 SIGINT_TESTS = [
-    "tests/ext/test_console.py::test_the_default_handler_is_restored_too",
-    "tests/ext/test_console.py::"
+    "tests/ext/console/test_console.py::test_the_default_handler_is_restored_too",
+    "tests/ext/console/test_console.py::"
     "test_plain_mode_sigint_while_waiting_for_input_ends_the_dialog_and_keeps_the_history[kill]",
-    "tests/ext/test_cli.py::test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended",
+    "tests/ext/console/test_chat_cli.py::test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended",
 ]
 """Tests that send SIGINT: to the test process itself, to a child on a pty, to a piped child."""
 

@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from miniagents.chat_history import ChatHistoryError
+from miniagents.ext.history.errors import ChatHistoryError
 
 FileId = tuple[int, int]
 """A file's device and inode: the same path may later name another file."""

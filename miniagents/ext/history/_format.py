@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pydantic
 
-from miniagents.chat_history import ChatHistoryError
-from miniagents.ext._history_classes import MessageClasses
+from miniagents.ext.history._classes import MessageClasses
+from miniagents.ext.history.errors import ChatHistoryError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.image import ImagePart

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, UserMessage
 
 

@@ -17,15 +17,15 @@ from typing import NoReturn
 
 import pydantic
 
-from miniagents.chat_history import MalformedChatHistoryError
-from miniagents.ext._history_classes import MessageClasses
-from miniagents.ext._history_format import (
+from miniagents.ext.history._classes import MessageClasses
+from miniagents.ext.history._format import (
     CHECKED_HEADER,
     CUT_CHECKED_HEADER,
     MAX_DEPTH,
     UNCHECKED_HEADER,
     unescape,
 )
+from miniagents.ext.history.errors import MalformedChatHistoryError
 from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
 

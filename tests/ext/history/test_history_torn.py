@@ -19,18 +19,18 @@ from pathlib import Path
 import pytest
 
 from miniagents import Message
-from miniagents.chat_history import (
+from miniagents.errors import TornChatHistoryError as TornFromTheFacade
+from miniagents.ext.history import (
     ChatHistoryError,
     MalformedChatHistoryError,
     TornChatHistoryError,
 )
-from miniagents.errors import TornChatHistoryError as TornFromTheFacade
-from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
-from tests.ext.test_chat_history import TRICKY_TEXTS
+from tests.ext.history.test_history import TRICKY_TEXTS
 from tests.history_calls import every_call
 
-LOGGER = "miniagents.ext.chat_history_md"
+LOGGER = "miniagents.ext.history.markdown"
 
 OLD_FORMAT_FILE = (
     '<!-- miniagents: {"role": "system"} -->\n### SYSTEM\n\nBe brief.\n\n'

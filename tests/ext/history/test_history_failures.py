@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 
 from miniagents import Message
-from miniagents.chat_history import ChatHistoryError, MalformedChatHistoryError
-from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.ext.history import ChatHistoryError, MalformedChatHistoryError
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, UserMessage
 from tests.subprocesses import python_env, run_python
 
-LOGGER = "miniagents.ext.chat_history_md"
+LOGGER = "miniagents.ext.history.markdown"
 EARLIER: list[Message] = [
     UserMessage(text="first"),
     AssistantMessage(text="second", model="m", finish_reason="stop"),
@@ -177,8 +177,8 @@ import resource
 import signal
 from pathlib import Path
 
-from miniagents.chat_history import ChatHistoryError
-from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.ext.history import ChatHistoryError
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, UserMessage
 
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
@@ -227,7 +227,7 @@ import asyncio
 import os
 import sys
 
-from miniagents.ext.chat_history_md import ChatHistoryMD
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, UserMessage
 
 real_write = os.write

@@ -32,25 +32,25 @@ from miniagents import (
     MiniAgentsError,
     miniagent,
 )
-from miniagents.chat_history import (
+from miniagents.ext.history import (
     ChatHistory,
     ChatHistoryError,
     InMemoryChatHistory,
     MalformedChatHistoryError,
 )
-from miniagents.ext.chat_history_md import ChatHistoryMD
-from miniagents.ext.history_agents import (
+from miniagents.ext.history.agents import (
     history_agent,
     in_memory_history_agent,
     markdown_history_agent,
 )
+from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.utils import adialog_loop
 from tests.history_calls import every_call
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 USER_SECTION = '<!-- miniagents: {"role": "user"} -->\n### USER\n\nhello\n\n'
 """A valid section of five lines, as ``ChatHistoryMD`` writes it."""
@@ -858,7 +858,7 @@ DIALOG_SCRIPT = """\
 import asyncio
 
 from miniagents import MiniAgents
-from miniagents.ext.history_agents import markdown_history_agent
+from miniagents.ext.history.agents import markdown_history_agent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.misc_agents import console_user_agent
 from miniagents.utils import adialog_loop
@@ -878,8 +878,8 @@ asyncio.run(main())
 
 SEED_SCRIPT = """\
 from miniagents import MiniAgents
-from miniagents.ext.chat_history_md import ChatHistoryMD
-from miniagents.ext.console_user_agent import create_console_user_agent
+from miniagents.ext.history.markdown import ChatHistoryMD
+from miniagents.ext.console.agents import create_console_user_agent
 from miniagents.ext.llm.offline import create_offline_agent
 from miniagents.utils import adialog_loop
 
@@ -952,9 +952,9 @@ SLOW_TEMPLATE = """\
 import asyncio
 
 from miniagents import MiniAgents
-from miniagents.ext.chat_history_md import ChatHistoryMD
-from miniagents.ext.console_user_agent import create_console_user_agent
-from miniagents.ext.history_agents import markdown_history_agent
+from miniagents.ext.history.markdown import ChatHistoryMD
+from miniagents.ext.console.agents import create_console_user_agent
+from miniagents.ext.history.agents import markdown_history_agent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.misc_agents import console_user_agent
 from miniagents.utils import adialog_loop

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from miniagents.chat_history.base import ChatHistory
+from miniagents.ext.history.base import ChatHistory
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
 

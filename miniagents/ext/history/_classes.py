@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from miniagents.chat_history import ChatHistoryOptionError
+from miniagents.ext.history.errors import ChatHistoryOptionError
 from miniagents.ext.llm.anthropic import AnthropicMessage
 from miniagents.ext.llm.messages import (
     AssistantMessage,

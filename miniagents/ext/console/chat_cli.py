@@ -1,0 +1,236 @@
+"""The command line: `miniagents chat` (or `python -m miniagents chat`), a terminal chat.
+
+The demo, installed: the user types, the assistant's reply streams token by token, and
+the assistant sees the whole conversation each turn::
+
+    miniagents chat [--provider {openai,anthropic,offline}] [--model MODEL]
+                    [--system TEXT] [--history FILE.md]
+
+Without ``--provider``, the environment chooses as ``llm_agent_from_env`` does: OpenAI
+with ``OPENAI_API_KEY`` set, else Anthropic with ``ANTHROPIC_API_KEY`` set, else the
+offline model (no key, no network). ``--history FILE.md`` keeps the conversation in a
+markdown file (:class:`~miniagents.ext.history.markdown.ChatHistoryMD`) and resumes it when
+the file exists. Type ``exit``, or press Ctrl+D or Ctrl+C, to end. An LLM error (a wrong
+key, no network) is shown in one line and the chat goes on.
+
+Exit status: 0 when the user ends the chat; 2 when it cannot start (a bad argument, a
+missing key or SDK, a file that is not a chat history), with one line on stderr that says
+why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata
+import importlib.util
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from miniagents.ext.console.agents import create_console_user_agent
+from miniagents.ext.history import ChatHistory, ChatHistoryError, InMemoryChatHistory
+from miniagents.ext.history.markdown import ChatHistoryMD
+from miniagents.ext.llm.anthropic import anthropic_agent
+from miniagents.ext.llm.from_env import (
+    DEFAULT_ANTHROPIC_MODEL,
+    DEFAULT_OPENAI_MODEL,
+)
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.openai import openai_agent
+from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.context import MiniAgents
+from miniagents.utils.loops import adialog_loop
+
+__all__ = ["DEFAULT_SYSTEM_PROMPT", "PROVIDERS", "main"]
+
+DEFAULT_SYSTEM_PROMPT = "You are a helpful and concise assistant."
+"""The system prompt when ``--system`` is not given."""
+
+PROVIDERS = ("openai", "anthropic", "offline")
+"""The values of ``--provider``."""
+
+_OFFLINE_TOKEN_DELAY = 0.02
+"""Seconds before each token of the offline model: it streams as a model would."""
+
+
+@dataclass(frozen=True)
+class _Provider:
+    name: str
+    agent: MiniAgent[...]
+    key: str | None = None
+    """The environment variable of its API key."""
+    sdk: str | None = None
+    """The module of its SDK, also the name of the extra that installs it."""
+    model_variable: str | None = None
+    default_model: str = "offline"
+
+
+_BY_NAME = {
+    "openai": _Provider(
+        name="OpenAI",
+        agent=openai_agent,
+        key="OPENAI_API_KEY",
+        sdk="openai",
+        model_variable="OPENAI_MODEL",
+        default_model=DEFAULT_OPENAI_MODEL,
+    ),
+    "anthropic": _Provider(
+        name="Anthropic",
+        agent=anthropic_agent,
+        key="ANTHROPIC_API_KEY",
+        sdk="anthropic",
+        model_variable="ANTHROPIC_MODEL",
+        default_model=DEFAULT_ANTHROPIC_MODEL,
+    ),
+    "offline": _Provider(name="the offline model", agent=offline_agent),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: what is wrong, and where to look."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _CannotStart(Exception):
+    """The chat cannot start: the message says why (and what to do)."""
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
+
+    Args:
+        argv: The arguments after the program's name.
+        prog: The program's name in messages (default: ``miniagents``).
+    """
+    parser = _parser(prog or "miniagents")
+    args = parser.parse_args(argv)
+    chat_parser: _Parser = args.chat_parser
+    try:
+        return asyncio.run(_chat(args.provider, args.model, args.system, args.history))
+    except _CannotStart as error:
+        chat_parser.error(str(error))
+    except KeyboardInterrupt:  # Ctrl+C outside the dialog itself (e.g. as it starts)
+        print()
+        return 130
+
+
+def _parser(prog: str) -> _Parser:
+    parser = _Parser(
+        prog=prog,
+        description="MiniAgents on the command line: typed, streaming LLM agents.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(
+        title="commands", dest="command", required=True, metavar="COMMAND"
+    )
+    chat = commands.add_parser(
+        "chat",
+        help="chat with an LLM in your terminal",
+        description=(
+            "Chat with an LLM in your terminal; its replies stream token by token. Type exit, "
+            "or press Ctrl+D or Ctrl+C, to end. Without --provider: OpenAI if OPENAI_API_KEY "
+            "is set, else Anthropic if ANTHROPIC_API_KEY is set, else the offline model (no "
+            "key, no network)."
+        ),
+    )
+    chat.add_argument(
+        "--provider",
+        choices=PROVIDERS,
+        help="who answers (default: chosen by the API keys set, as described above)",
+    )
+    chat.add_argument(
+        "--model",
+        help=(
+            f"the model (default: $OPENAI_MODEL or {DEFAULT_OPENAI_MODEL} for OpenAI, "
+            f"$ANTHROPIC_MODEL or {DEFAULT_ANTHROPIC_MODEL} for Anthropic)"
+        ),
+    )
+    chat.add_argument(
+        "--system",
+        default=DEFAULT_SYSTEM_PROMPT,
+        metavar="TEXT",
+        help=f'the system prompt (default: "{DEFAULT_SYSTEM_PROMPT}"; "" for none)',
+    )
+    chat.add_argument(
+        "--history",
+        metavar="FILE.md",
+        help="keep the conversation in this markdown file, and resume it if it exists",
+    )
+    chat.set_defaults(chat_parser=chat)
+    return parser
+
+
+def _provider(chosen: str | None) -> _Provider:
+    """The provider named, or the one the environment has a key for, else the offline model."""
+    if chosen is not None:
+        return _BY_NAME[chosen]
+    for provider in _BY_NAME.values():  # the choice of llm_agent_from_env
+        if provider.key is not None and os.environ.get(provider.key):
+            return provider
+    return _BY_NAME["offline"]  # it needs no key
+
+
+def _assistant(provider: _Provider, model: str, system: str) -> MiniAgent[...]:
+    """The provider's agent, with the model and the system prompt bound.
+
+    Raises:
+        _CannotStart: if the provider's SDK is not installed, or its API key not set.
+    """
+    system_prompt = system or None
+    if provider.agent is offline_agent:
+        return offline_agent.fork(
+            model=model, system=system_prompt, token_delay=_OFFLINE_TOKEN_DELAY
+        )
+    if provider.sdk is not None and importlib.util.find_spec(provider.sdk) is None:
+        raise _CannotStart(
+            f"{provider.name} needs its SDK, which is not installed; install it with "
+            f'pip install "miniagents[{provider.sdk}]"'
+        )
+    if provider.key is not None and not os.environ.get(provider.key):
+        raise _CannotStart(f"{provider.name} needs an API key; set {provider.key}")
+    return provider.agent.fork(model=model, system=system_prompt)
+
+
+async def _chat(
+    chosen: str | None, model: str | None, system: str, history_file: str | None
+) -> int:
+    provider = _provider(chosen)
+    if model is not None and not model.strip():
+        raise _CannotStart("--model is empty; give a model name, e.g. --model gpt-4o-mini")
+    model = model or os.environ.get(provider.model_variable or "") or provider.default_model
+    assistant = _assistant(provider, model, system)
+    history: ChatHistory = InMemoryChatHistory()
+    if history_file is not None:
+        history = ChatHistoryMD(history_file)
+        try:
+            earlier = await history.load()
+        except ChatHistoryError as error:
+            raise _CannotStart(f"--history {history_file}: {error}") from error
+        if earlier:
+            print(f"Resuming the conversation in {history_file} ({len(earlier)} messages so far).")
+    print(f"Chatting with {_who(provider, model, chosen)}. Type exit or press Ctrl+D to end.")
+    async with MiniAgents():
+        await adialog_loop(create_console_user_agent(chat_history=history), assistant)
+    if history_file is not None:
+        print(f"The conversation is saved in {history_file}.")
+    print("Bye!")
+    return 0
+
+
+def _who(provider: _Provider, model: str, chosen: str | None) -> str:
+    if provider.key is not None:
+        return f"{provider.name} ({model})"
+    if chosen is None:
+        return f"{provider.name} (set OPENAI_API_KEY to talk with OpenAI)"
+    return provider.name
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("miniagents")
+    except importlib.metadata.PackageNotFoundError:  # run from a clone, not installed
+        return "(not installed)"

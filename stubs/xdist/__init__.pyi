@@ -1,0 +1,1 @@
+# pytest-xdist ships no types: the part tests/fakes/scheduling.py and tests/conftest.py use.

@@ -1,0 +1,9 @@
+# pytest-xdist ships no types: the part tests/fakes/scheduling.py and tests/conftest.py use.
+import pytest
+from xdist.remote import Producer
+
+class Scheduling: ...
+
+class LoadScopeScheduling(Scheduling):
+    def __init__(self, config: pytest.Config, log: Producer | None = None) -> None: ...
+    def _split_scope(self, nodeid: str) -> str: ...
