@@ -22,6 +22,7 @@ from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.offline_script import CallTool, one_per_call
 from miniagents.ext.otel import instrument, uninstrument
 from miniagents.messages import MessageTokenAppender
+from miniagents.miniagents.lowlevel import adopt_carrier, outgoing_carrier
 from miniagents.promising.lowlevel import core_of
 from miniagents.testing import VirtualClock
 from tests.fakes.fixtures import virtual_clock  # noqa: F401
@@ -440,3 +441,28 @@ async def test_a_stalled_call_ends_its_span_with_the_timeout(
     assert chat.status.description == "LLMTimeoutError"
     (duration,) = traces.points("gen_ai.client.operation.duration")
     assert (duration.attributes or {})["error.type"] == "LLMTimeoutError"
+
+
+async def test_an_interaction_under_an_adopted_carrier_continues_that_trace(
+    traces: Traces,  # noqa: F811
+) -> None:
+    """What a Ray worker does (``tests/ext/ray/test_tracing.py`` runs it on a real cluster)."""
+    with traces.tracer_provider.get_tracer("test").start_as_current_span("caller") as caller:
+        carrier = outgoing_carrier()  # what ray_agent sends with the call
+    assert set(carrier) == {"traceparent"}
+
+    @miniagent
+    async def remote_side(ctx: InteractionContext) -> None:
+        ctx.reply("done")
+
+    async def worker() -> None:  # the worker runs each interaction in a task of its own
+        adopt_carrier(carrier)
+        async with MiniAgents():
+            await remote_side.inquire()
+
+    await asyncio.create_task(worker())
+    span = traces.one("invoke_agent REMOTE_SIDE")
+    assert span.parent is not None
+    assert span.parent.span_id == caller.get_span_context().span_id
+    assert span.parent.trace_id == caller.get_span_context().trace_id
+    assert span.parent.is_remote
