@@ -3,7 +3,8 @@
 Re-exported here: the agents (:func:`miniagent`, :class:`MiniAgent`, :class:`MiniAgents`,
 :class:`InteractionContext`), the streams (:class:`Promise`, :class:`StreamedPromise`,
 :class:`Frozen`, :class:`Message`, :class:`MessagePromise`, :class:`MessageSequencePromise`,
-:data:`MessageType`) and the error root :class:`MiniAgentsError`.
+:data:`MessageType`), the local pipelines (:func:`pipeline`, :class:`ItemResult`) and the
+error root :class:`MiniAgentsError`.
 """
 
 from miniagents.errors import MiniAgentsError as MiniAgentsError
@@ -16,6 +17,8 @@ from miniagents.miniagents import InteractionContext as InteractionContext
 from miniagents.miniagents import MiniAgent as MiniAgent
 from miniagents.miniagents import MiniAgents as MiniAgents
 from miniagents.miniagents import miniagent as miniagent
+from miniagents.pipeline import ItemResult as ItemResult
+from miniagents.pipeline import pipeline as pipeline
 from miniagents.promising import Frozen as Frozen
 from miniagents.promising import Promise as Promise
 from miniagents.promising import StreamedPromise as StreamedPromise
@@ -23,6 +26,7 @@ from miniagents.promising import StreamedPromise as StreamedPromise
 __all__ = [
     "Frozen",
     "InteractionContext",
+    "ItemResult",
     "Message",
     "MessagePromise",
     "MessageSequencePromise",
@@ -34,4 +38,5 @@ __all__ = [
     "Promise",
     "StreamedPromise",
     "miniagent",
+    "pipeline",
 ]

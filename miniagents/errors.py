@@ -29,6 +29,10 @@ right for the extensions)::
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
     ├── ChainDefinitionError (also ValueError)    achain_loop given a list it cannot run
     ├── OperatorArgumentError (also ValueError)   an operator given an argument it cannot use
+    ├── PipelineArgumentError (also ValueError)   pipeline(), map_agent() given bad arguments
+    ├── PipelineRerunError (also RuntimeError)    a Pipeline run a second time
+    ├── PipelineTimeoutError (also TimeoutError)  an item took longer than pipeline's timeout
+    ├── ProgressBarMissingError (also ImportError)  progress=True without tqdm installed
     ├── ChatHistoryError                          a chat history cannot be read or written
     │   ├── ChatHistoryOptionError (also ValueError)     an option the history does not take
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
@@ -39,6 +43,7 @@ right for the extensions)::
     │   ├── ToolDefinitionError (also TypeError)     not usable as a tool (no annotation, ...)
     │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
     │   ├── ToolCallError                           raised by a tool: its message is the result
+    │   ├── ToolApprovalError (also RuntimeError)   a decision on a request that is not pending
     │   └── MCPSessionError                         an MCP server unreachable, or session closed
     ├── MessageSerializationError (also TypeError)  a value that cannot be pickled for Ray
     ├── RemoteTraceback                           where a Ray worker raised an error (its cause)
@@ -58,7 +63,8 @@ right for the extensions)::
         ├── LLMRequestError                         any other 4xx: the request was refused
         ├── LLMResponseError                        a malformed, incomplete or failed stream
         ├── LLMToolRoundsError                      the model kept calling tools: max_tool_rounds
-        └── LLMOutputValidationError                a structured answer that did not validate
+        ├── LLMOutputValidationError                a structured answer that did not validate
+        └── BudgetExceededError                     a Budget's limit reached: the call not made
 
 Errors raised by a stream's producer or an agent (your code, an SDK) are not wrapped:
 they reach every consumer with their own type. Assigning a field of a ``Frozen`` model raises
@@ -85,6 +91,10 @@ from miniagents.miniagents.errors import ContextReenteredError as ContextReenter
 from miniagents.miniagents.errors import MissingAgentArgumentError as MissingAgentArgumentError
 from miniagents.miniagents.errors import NoActiveContextError as NoActiveContextError
 from miniagents.operators.errors import OperatorArgumentError as OperatorArgumentError
+from miniagents.pipeline.errors import PipelineArgumentError as PipelineArgumentError
+from miniagents.pipeline.errors import PipelineRerunError as PipelineRerunError
+from miniagents.pipeline.errors import PipelineTimeoutError as PipelineTimeoutError
+from miniagents.pipeline.errors import ProgressBarMissingError as ProgressBarMissingError
 from miniagents.promising.errors import DeadlockError as DeadlockError
 from miniagents.promising.errors import FrozenFieldError as FrozenFieldError
 from miniagents.promising.errors import FrozenInstanceError as FrozenInstanceError
@@ -108,6 +118,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.history.errors import ChatHistoryOptionError as ChatHistoryOptionError
     from miniagents.ext.history.errors import MalformedChatHistoryError as MalformedChatHistoryError
     from miniagents.ext.history.errors import TornChatHistoryError as TornChatHistoryError
+    from miniagents.ext.llm.errors import BudgetExceededError as BudgetExceededError
     from miniagents.ext.llm.errors import LLMAuthenticationError as LLMAuthenticationError
     from miniagents.ext.llm.errors import LLMConfigurationError as LLMConfigurationError
     from miniagents.ext.llm.errors import LLMConnectionError as LLMConnectionError
@@ -128,6 +139,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.ray.errors import RayWorkerDiedError as RayWorkerDiedError
     from miniagents.ext.ray.errors import RemoteError as RemoteError
     from miniagents.ext.ray.errors import RemoteTraceback as RemoteTraceback
+    from miniagents.ext.tools.errors import ToolApprovalError as ToolApprovalError
     from miniagents.ext.tools.errors import ToolCallError as ToolCallError
     from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
     from miniagents.ext.tools.errors import ToolError as ToolError
@@ -146,6 +158,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["InputEndedError", "MissingExtraError"], "miniagents.ext.errors"),
     **dict.fromkeys(
         [
+            "BudgetExceededError",
             "LLMAuthenticationError",
             "LLMConfigurationError",
             "LLMConnectionError",
@@ -175,7 +188,13 @@ _LAZY: dict[str, str] = {
         "miniagents.ext.ray.errors",
     ),
     **dict.fromkeys(
-        ["ToolCallError", "ToolDefinitionError", "ToolError", "ToolNameConflictError"],
+        [
+            "ToolApprovalError",
+            "ToolCallError",
+            "ToolDefinitionError",
+            "ToolError",
+            "ToolNameConflictError",
+        ],
         "miniagents.ext.tools.errors",
     ),
 }
@@ -217,6 +236,10 @@ __all__ = [
     "NoRunningLoopError",
     "OperatorArgumentError",
     "DeadlockError",
+    "PipelineArgumentError",
+    "PipelineRerunError",
+    "PipelineTimeoutError",
+    "ProgressBarMissingError",
     "ReplayWindowError",
     "SentinelMisuseError",
     "StreamArgumentError",

@@ -142,6 +142,16 @@ EXAMPLE_OUTPUT = {
         'USER: What did I say?\nASSISTANT: (offline model "offline", 3 message(s) in the '
         "prompt) You said: What did I say?\nUSER: exit\nBye!\n",
     ],
+    "app.py": [  # examples/web_chat/app.py, without --serve: one question, in-process
+        'page: text/html; charset=utf-8\ntool call: POET {"subject": "rivers"}\n',
+        "tool output (streamed): The rivers run on, token by token; / each word arrives as it",
+    ],
+    "classify_documents.py": [
+        "Classified 1999 of 2000 documents, 16 at a time.\n"
+        "Topics: cooking 400, finance 400, science 400, sports 400, travel 399\n"
+        "1 failed:\n- document 1234: the document is empty: there is nothing to classify\n",
+        "The CSV has 2000 rows, in the documents' order: ['0', 'sports', ''], ['1', 'science',",
+    ],
     "conversation.py": [
         "A new conversation, kept in CHAT.md.",
         'USER: How are you?\nASSISTANT: (offline model "offline", 3 message(s) in the prompt)',
@@ -166,8 +176,8 @@ EXAMPLE_OUTPUT = {
     ],
     "self_dev.py": [
         "# The modules of `miniagents/ext`\n",
-        "## `miniagents/ext/chat_history_md.py`\n\n``ChatHistoryMD``: a chat history kept in a "
-        "markdown file",
+        "## `miniagents/ext/file_agents.py`\n\nFile agents: write messages to a file as they "
+        "stream.",
         "(written to MODULES.md)",
     ],
     "streams_demo.py": ["Streams are replayable"],

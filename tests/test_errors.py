@@ -78,8 +78,20 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
     ("miniagents.testing.scripted_model", "reply"): (
         "an error the test scripted for this call, raised as the model's failure with its own type"
     ),
-    ("miniagents.ext.ray._pipeline_run", "self.error"): (
+    ("miniagents.pipeline.item_result", "self.error"): (
         "an item's error, re-raised to the pipeline's consumer with its own type"
+    ),
+    ("miniagents.pipeline.local", "read_error"): (
+        "the items iterable's own error, raised to the consumer after the results before it"
+    ),
+    ("miniagents.ext.ray._pipeline_run", "self.read_error"): (
+        "the items iterable's own error, raised to the consumer after the results before it"
+    ),
+    ("miniagents.pipeline.local", "error"): (
+        "fail_fast: the first failed item's error, raised to the consumer with its own type"
+    ),
+    ("miniagents.pipeline.local", "got"): (
+        "plain for: the error of the run on its thread, raised to the consumer with its own type"
     ),
 }
 """``(module, raised expression)`` pairs that raise something else, with the reason."""

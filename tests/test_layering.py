@@ -2,7 +2,8 @@
 
 Imports flow one way::
 
-    promising -> messages -> miniagents -> utils / chat_history / operators -> ext / testing
+    promising -> messages -> miniagents -> utils / chat_history / operators / pipeline
+        -> ext / testing
 
 (the ``miniagents`` package and its ``errors`` facade re-export from all of them). A private
 module (``_name``) or name is used only inside the package that holds it; a private attribute
@@ -33,6 +34,7 @@ LAYERS: dict[str, int] = {
     "miniagents.utils": 3,
     "miniagents.chat_history": 4,  # a compatibility module: re-exports miniagents.ext.history
     "miniagents.operators": 3,
+    "miniagents.pipeline": 3,
     "miniagents.ext": 4,
     "miniagents.testing": 4,
     "miniagents.errors": 5,

@@ -29,6 +29,7 @@ __all__ = [
     "MiniAgents",
     "adopt_hook",
     "current_context",
+    "outer_context",
     "settings_of",
     "start_task_in",
     "track_input",
@@ -148,6 +149,7 @@ class MiniAgents:
         self._adopt_hook: Callable[[MessagePromise], None] = self._streams.adopt  # not per agent
         self._tokens: tuple[contextvars.Token[Any], ...] | None = None
         self._resources = Resources()
+        self._outer: MiniAgents | None = None  # the context around it, while it is active
         self._active = False
 
     @classmethod
@@ -179,6 +181,7 @@ class MiniAgents:
             )
         self._active = True
         parent = _current.get()
+        self._outer = parent
         self._settings.inherit(parent._settings if parent else None)
         inherited_asap = parent.start_everything_asap_by_default if parent else True
         self.start_everything_asap_by_default = (
@@ -223,6 +226,7 @@ class MiniAgents:
                 _current.reset(self._tokens[0])
                 self._tokens = None
             self._active = False
+            self._outer = None
             self._streams.report_lost_errors()
             await self._resources.aclose()
 
@@ -338,6 +342,11 @@ def track_input(context: MiniAgents, appender: MessageSequenceAppender) -> None:
 def untrack_input(context: MiniAgents, appender: MessageSequenceAppender) -> None:
     """Forget a call input that its caller finished."""
     context._untrack_input(appender)
+
+
+def outer_context(context: MiniAgents) -> MiniAgents | None:
+    """The context that was active around ``context`` when it was entered (while it is active)."""
+    return context._outer
 
 
 def settings_of(context: MiniAgents) -> ExtensionSettings:

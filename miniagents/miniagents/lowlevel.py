@@ -22,7 +22,9 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   the :class:`InteractionWatch` it returns, when its replies have ended to the last token;
   :func:`outgoing_carrier`, :func:`adopt_carrier` and :func:`incoming_carrier` carry the
   trace to another process (a Ray worker). Without an observer, an interaction pays one
-  call that finds none. See :mod:`miniagents.miniagents._observing`.
+  call that finds none. See :mod:`miniagents.miniagents._observing`;
+- :func:`enclosing_contexts`: the current context and those around it, innermost first
+  (the usage totals of :mod:`miniagents.ext.llm` count a call in each of them).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from miniagents.miniagents._scope import InteractionScope as InteractionScope
 from miniagents.miniagents.context import (
     MiniAgents,
     current_context,
+    outer_context,
     settings_of,
     start_task_in,
 )
@@ -53,6 +56,7 @@ __all__ = [
     "ObservedAgent",
     "adopt_carrier",
     "context_settings",
+    "enclosing_contexts",
     "extension_settings",
     "incoming_carrier",
     "observe_interactions",
@@ -111,3 +115,16 @@ def with_settings(context: MiniAgents, settings: Mapping[str, object]) -> MiniAg
     """
     settings_of(context).give(settings)
     return context
+
+
+def enclosing_contexts() -> list[MiniAgents]:
+    """The current ``MiniAgents`` context and the active ones around it, innermost first.
+
+    Empty outside every context.
+    """
+    contexts: list[MiniAgents] = []
+    context = current_context()
+    while context is not None:
+        contexts.append(context)
+        context = outer_context(context)
+    return contexts

@@ -9,7 +9,9 @@ Operators on observables, for ``Observable.pipe`` (each subscription reads its s
 - :func:`flatten_messages`: any ``MessageType`` items in, message promises out, in order;
 - :func:`resolve_messages`: message promises (any ``MessageType``) in, complete messages out;
 - :func:`agent_operator`: an agent as an operator, one interaction per subscription (the same
-  as ``agent.as_operator(...)``).
+  as ``agent.as_operator(...)``);
+- :func:`map_agent`: an agent (or a chain) as an operator, one interaction per item, run
+  concurrently, emitting an ``ItemResult`` per item (the operator twin of ``pipeline``).
 
 Operators on messages of any shape (a ``MessageType``: strings, messages, sequences, an
 agent's replies...), which stream while their input streams:
@@ -33,6 +35,7 @@ from miniagents.messages.sequence import as_message_sequence as as_message_seque
 from miniagents.operators._agent import agent_operator as agent_operator
 from miniagents.operators._flatten import flatten_messages as flatten_messages
 from miniagents.operators._join import join_messages as join_messages
+from miniagents.operators._map_agent import map_agent as map_agent
 from miniagents.operators._resolve import resolve_messages as resolve_messages
 from miniagents.operators._split import split_messages as split_messages
 from miniagents.operators.errors import OperatorArgumentError as OperatorArgumentError
@@ -43,6 +46,7 @@ __all__ = [
     "as_message_sequence",
     "flatten_messages",
     "join_messages",
+    "map_agent",
     "resolve_messages",
     "split_messages",
 ]

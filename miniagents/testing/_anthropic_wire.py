@@ -173,10 +173,15 @@ def _message(
         "content": content,
         "stop_reason": rendering.finish_reason if stopped else None,
         "stop_sequence": rendering.reply.stop_sequence if stopped else None,
-        "usage": {
-            "input_tokens": rendering.input_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+        "usage": {  # Anthropic's input_tokens leave out the cache's reads and writes
+            "input_tokens": max(
+                0,
+                rendering.input_tokens
+                - rendering.reply.cached_tokens
+                - rendering.reply.cache_write_tokens,
+            ),
+            "cache_creation_input_tokens": rendering.reply.cache_write_tokens,
+            "cache_read_input_tokens": rendering.reply.cached_tokens,
             "output_tokens": output_tokens,
             "service_tier": "standard",
         },

@@ -61,6 +61,7 @@ class HTTPServer(ThreadingHTTPServer):
     """A threading HTTP server that serves an :class:`App` and never looks up DNS."""
 
     daemon_threads = True
+    request_queue_size = 128  # many clients connecting at once (socketserver's default: 5)
     app: App
 
     def server_bind(self) -> None:

@@ -214,9 +214,12 @@ def _usage(rendering: Rendering) -> dict[str, Any]:
         "prompt_tokens": rendering.input_tokens,
         "completion_tokens": rendering.output_tokens,
         "total_tokens": rendering.input_tokens + rendering.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {
+            "cached_tokens": rendering.reply.cached_tokens,
+            "audio_tokens": 0,
+        },
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": rendering.reply.reasoning_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,

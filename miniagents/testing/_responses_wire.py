@@ -240,8 +240,8 @@ def _response(
 def _usage(rendering: Rendering) -> dict[str, Any]:
     return {
         "input_tokens": rendering.input_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": rendering.reply.cached_tokens},
         "output_tokens": rendering.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": rendering.reply.reasoning_tokens},
         "total_tokens": rendering.input_tokens + rendering.output_tokens,
     }

@@ -121,6 +121,9 @@ class Reply:
     finish_reason: str | None = None
     stop_sequence: str | None = None
     usage: tuple[int, int] | None = None
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
     token_delay: float = 0.0
     delay: float = 0.0
     model: str | None = None

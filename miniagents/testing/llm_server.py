@@ -180,6 +180,9 @@ class FakeLLMServer(ScriptedApp):
         finish_reason: str | None = None,
         stop_sequence: str | None = None,
         usage: tuple[int, int] | None = None,
+        cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
         token_delay: float = 0.0,
         delay: float = 0.0,
         model: str | None = None,
@@ -221,6 +224,15 @@ class FakeLLMServer(ScriptedApp):
             stop_sequence: Anthropic's ``stop_sequence`` field.
             usage: ``(input_tokens, output_tokens)``. ``None``: the number of words in the
                 request's messages (and system), and the number of content events.
+            cached_tokens: Input tokens read from the cache, part of ``usage``'s input:
+                OpenAI ``cached_tokens`` (in ``prompt_tokens_details``; Responses:
+                ``input_tokens_details``), Anthropic ``cache_read_input_tokens`` (its
+                ``input_tokens`` then leave out the cache's reads and writes).
+            cache_write_tokens: Input tokens written to the cache, part of ``usage``'s
+                input: Anthropic ``cache_creation_input_tokens`` (OpenAI reports none).
+            reasoning_tokens: Output tokens spent reasoning, part of ``usage``'s output:
+                OpenAI ``reasoning_tokens`` (in ``completion_tokens_details``; Responses:
+                ``output_tokens_details``); Anthropic reports none.
             token_delay: Seconds to wait before each content event.
             delay: Seconds to wait before sending the status line (time to first byte).
             model: The model named in the response (``None``: the request's model).
@@ -259,13 +271,31 @@ class FakeLLMServer(ScriptedApp):
         A fault ``after=N`` with N >= the number of content events happens after the last
         one, before the final events; the preamble (OpenAI's role chunk; Anthropic's
         ``message_start``) is always sent first.
+
+        Raises:
+            FakeLLMServerError: if a usage detail is negative, or the cache's tokens are
+                more than ``usage``'s input tokens.
         """
+        details = (cached_tokens, cache_write_tokens, reasoning_tokens)
+        if any(count < 0 for count in details) or (
+            usage is not None
+            and (cached_tokens + cache_write_tokens > usage[0] or reasoning_tokens > usage[1])
+        ):
+            raise FakeLLMServerError(
+                "The usage details must be at least 0, the cache's tokens part of usage's "
+                "input tokens and the reasoning tokens part of its output tokens; got "
+                f"cached_tokens={cached_tokens}, cache_write_tokens={cache_write_tokens}, "
+                f"reasoning_tokens={reasoning_tokens} for usage={usage}."
+            )
         item = Reply(
             tokens=None if tokens is None else as_tokens(tokens),
             tool_calls=tuple(tool_calls),
             finish_reason=finish_reason,
             stop_sequence=stop_sequence,
             usage=usage,
+            cached_tokens=cached_tokens,
+            cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens,
             token_delay=token_delay,
             delay=delay,
             model=model,

@@ -30,6 +30,7 @@ from miniagents.errors import (
     NoActiveContextError,
 )
 from miniagents.miniagents import AgentCall, MessageHandler
+from miniagents.miniagents.lowlevel import enclosing_contexts
 from miniagents.testing import VirtualClock
 from tests.fakes.reading import texts
 from tests.fakes.reading import texts_until_error as read_until_error
@@ -1074,6 +1075,21 @@ async def test_get_current_is_the_innermost_active_context() -> None:
         async with MiniAgents() as inner:
             assert MiniAgents.get_current() is inner
         assert MiniAgents.get_current() is outer
+
+
+async def test_enclosing_contexts_are_the_active_ones_innermost_first() -> None:
+    assert enclosing_contexts() == []
+    async with MiniAgents() as outer:
+        assert enclosing_contexts() == [outer]
+        async with MiniAgents() as inner:
+            assert enclosing_contexts() == [inner, outer]
+
+            async def in_a_task() -> list[MiniAgents]:
+                return enclosing_contexts()
+
+            assert await asyncio.create_task(in_a_task()) == [inner, outer]
+        assert enclosing_contexts() == [outer]
+    assert enclosing_contexts() == []
 
 
 async def test_arun_awaits_inside_the_context_and_returns_the_result() -> None:

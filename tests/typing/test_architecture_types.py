@@ -30,6 +30,7 @@ from miniagents.messages import as_message_sequence
 from miniagents.miniagents.lowlevel import (
     InteractionScope,
     context_settings,
+    enclosing_contexts,
     extension_settings,
     with_settings,
 )
@@ -68,6 +69,7 @@ def check_the_agents_low_level() -> None:
     assert_type(llm_settings(), LLMSettings)
     assert_type(llm_settings().llm_stall_timeout, float | None)
     assert_type(context_settings(), dict[str, object])
+    assert_type(enclosing_contexts(), list[MiniAgents])
     assert_type(with_settings(MiniAgents(), {"my_colour": "blue"}), MiniAgents)
     assert_type(InteractionScope().running, int)
     print(MiniAgents().stream_llm_tokens_by_default)  # type: ignore[attr-defined]

@@ -25,8 +25,10 @@ from typing_extensions import assert_type
 from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgent, MiniAgents
 from miniagents.ext.llm import (
     AssistantMessage,
+    Budget,
     LLMMessage,
     LLMReply,
+    LLMToolApprovalRequest,
     LLMToolCallMessage,
     LLMToolResultMessage,
     TokenUsage,
@@ -55,6 +57,7 @@ OpenAIAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(int, 'max_tool_rounds'),
     DefaultNamedArg(type[Message] | None, 'output_type'),
     DefaultNamedArg(int, 'output_retries'),
+    DefaultNamedArg(Budget | None, 'budget'),
     DefaultNamedArg(openai.AsyncOpenAI | None, 'async_client'),
     DefaultNamedArg(Literal['chat_completions', 'responses'], 'api'),
     DefaultNamedArg(int | None, 'max_tokens'),
@@ -67,6 +70,8 @@ OpenAIAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(float | None, 'frequency_penalty'),
     DefaultNamedArg(Mapping[str, int] | None, 'logit_bias'),
     DefaultNamedArg(str | None, 'reasoning_effort'),
+    DefaultNamedArg(int | None, 'max_retries'),
+    DefaultNamedArg(float | None, 'timeout'),
 ], LLMReply[OpenAIMessage]]"""
 """The type of ``openai_agent``: every parameter by name, with its type."""
 
@@ -80,12 +85,15 @@ AnthropicAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(int, 'max_tool_rounds'),
     DefaultNamedArg(type[Message] | None, 'output_type'),
     DefaultNamedArg(int, 'output_retries'),
+    DefaultNamedArg(Budget | None, 'budget'),
     DefaultNamedArg(anthropic.AsyncAnthropic | None, 'async_client'),
     DefaultNamedArg(int, 'max_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
     DefaultNamedArg(float | None, 'top_p'),
     DefaultNamedArg(int | None, 'top_k'),
     DefaultNamedArg(Sequence[str] | None, 'stop_sequences'),
+    DefaultNamedArg(int | None, 'max_retries'),
+    DefaultNamedArg(float | None, 'timeout'),
 ], LLMReply[AnthropicMessage]]"""
 """The type of ``anthropic_agent``."""
 
@@ -99,6 +107,7 @@ OfflineAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(int, 'max_tool_rounds'),
     DefaultNamedArg(type[Message] | None, 'output_type'),
     DefaultNamedArg(int, 'output_retries'),
+    DefaultNamedArg(Budget | None, 'budget'),
     DefaultNamedArg(Script | None, 'reply'),
     DefaultNamedArg(float, 'token_delay'),
     DefaultNamedArg(int | None, 'max_tokens'),
@@ -141,7 +150,9 @@ def check_calls() -> None:
     )
     assert_type(
         openai_agent.inquire("Hi", stream=True),
-        MessageSequencePromise[OpenAIMessage | LLMToolCallMessage | LLMToolResultMessage],
+        MessageSequencePromise[
+            OpenAIMessage | LLMToolCallMessage | LLMToolApprovalRequest | LLMToolResultMessage
+        ],
     )
     openai_agent.inquire("Hi", stop="END", seed=1, logit_bias={"12": -100})
     openai_agent.inquire("Hi", extra_options={"user": "u-1", "extra_body": {"x": 1}})
@@ -149,6 +160,8 @@ def check_calls() -> None:
     openai_agent.inquire("Hi", api="chat_completions", reasoning_effort="low")
     anthropic_agent.inquire("Hi", top_k=5, stop_sequences=["END"], stall_timeout=None)
     anthropic_agent.inquire("Hi", async_client=anthropic.AsyncAnthropic(api_key="k"))
+    openai_agent.inquire("Hi", max_retries=0, timeout=10.0)
+    anthropic_agent.inquire("Hi", max_retries=5, timeout=None)
     offline_agent.inquire("Hi", reply=iter(["a", "b"]), stall_timeout=DEFAULT)
     offline_agent.inquire("Hi", reply=lambda call: call.model, max_tokens=3, temperature=0.0)
     MiniAgents(llm_stall_timeout=30.0)
@@ -163,7 +176,10 @@ async def check_reply_types() -> None:
     assert_type(reply[0].role, str)
     assert_type(reply[0].finish_reason, str | None)
     assert_type(reply[0].usage, TokenUsage | None)
-    assert_type(reply[-1], OpenAIMessage | LLMToolCallMessage | LLMToolResultMessage)
+    assert_type(
+        reply[-1],
+        OpenAIMessage | LLMToolCallMessage | LLMToolApprovalRequest | LLMToolResultMessage,
+    )
     as_llm_message: LLMMessage = reply[0]
     assert_type(as_llm_message, LLMMessage)
     answer = reply[-1]
@@ -171,6 +187,11 @@ async def check_reply_types() -> None:
         assert_type(answer, OpenAIMessage)
     elif isinstance(answer, LLMToolCallMessage):
         assert_type(answer.arguments, Mapping[str, object])
+    elif isinstance(answer, LLMToolApprovalRequest):  # a call that waits for a person
+        assert_type(answer.pending, bool)
+        answer.approve({"city": "Paris"})
+        answer.deny("Not now.")
+        answer.approve(["Paris"])  # type: ignore[arg-type]
     else:
         assert_type(answer, LLMToolResultMessage)
         assert_type(answer.is_error, bool)
@@ -181,7 +202,10 @@ async def check_reply_types() -> None:
         assert_type((await promise).model, str | None)
     from_env = await llm_agent_from_env().inquire("x")
     assert_type(from_env[0].model, str | None)
-    assert_type(from_env[0], AssistantMessage | LLMToolCallMessage | LLMToolResultMessage)
+    assert_type(
+        from_env[0],
+        AssistantMessage | LLMToolCallMessage | LLMToolApprovalRequest | LLMToolResultMessage,
+    )
     # the LLM agents are agents (a MiniAgent[P, LLMReply[...]] is a MiniAgent[P, Message])
     any_agent: MiniAgent[..., Message] = openai_agent
     assert_type(any_agent, MiniAgent[..., Message])
@@ -198,6 +222,8 @@ def check_misspelled_and_mistyped_arguments() -> None:
     openai_agent.inquire("Hi", temprature=0.0)  # type: ignore[call-arg]
     anthropic_agent.inquire("Hi", stop=["END"])  # type: ignore[call-arg]
     offline_agent.inquire("Hi", top_k=3)  # type: ignore[call-arg]
+    openai_agent.inquire("Hi", max_retries="3")  # type: ignore[arg-type]
+    offline_agent.inquire("Hi", timeout=1.0)  # type: ignore[call-arg]
     openai_agent.inquire("Hi", temperature="hot")  # type: ignore[arg-type]
     anthropic_agent.inquire("Hi", max_tokens=None)  # type: ignore[arg-type]
     offline_agent.inquire("Hi", reply=42)  # type: ignore[arg-type]

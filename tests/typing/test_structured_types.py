@@ -17,7 +17,7 @@ from reactivex import Observable
 from typing_extensions import assert_type
 
 from miniagents import Message, MessagePromise, MessageSequencePromise
-from miniagents.ext.llm import LLMToolCallMessage, LLMToolResultMessage
+from miniagents.ext.llm import LLMToolApprovalRequest, LLMToolCallMessage, LLMToolResultMessage
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import openai_agent
@@ -79,7 +79,10 @@ async def check_partials_of_an_untyped_promise_take_the_type() -> None:
         assert_type(partial_outputs(promise, Weather), PartialOutputs[Weather])
         not_typed = partial_outputs(promise)
         assert_type(
-            not_typed, PartialOutputs[OfflineMessage | LLMToolCallMessage | LLMToolResultMessage]
+            not_typed,
+            PartialOutputs[
+                OfflineMessage | LLMToolCallMessage | LLMToolApprovalRequest | LLMToolResultMessage
+            ],
         )
         print((await not_typed).celsius)  # type: ignore[union-attr]
 

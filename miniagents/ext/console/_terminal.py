@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from typing import Any, TextIO
 
 from miniagents.ext.errors import InputEndedError
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
 
@@ -176,9 +177,43 @@ def print_error(error: BaseException) -> None:
 
 
 async def print_messages(messages: MessageSequencePromise, label: str) -> None:
-    """Print every message of ``messages`` with :func:`print_message`."""
+    """Print every message of ``messages`` with :func:`print_message`.
+
+    A tool call that waits for approval (a pending ``ToolApprovalRequest``) is asked of the
+    user (:func:`ask_approval`) before the messages after it.
+    """
     async for message in messages:
         await print_message(message, label)
+        await ask_approval(message)
+
+
+async def ask_approval(message: MessagePromise) -> None:
+    """If ``message`` is a pending ``ToolApprovalRequest``, ask the user: ``y`` approves.
+
+    Anything else, or the end of input, denies the call (the model is told).
+    """
+    if not issubclass(message.message_class, ToolApprovalRequest):
+        return
+    request = await message
+    if not isinstance(request, ToolApprovalRequest) or not request.pending:
+        return
+    typed = _is_tty(sys.stdin)
+    session = _prompt_toolkit_session() if typed and _is_tty(sys.stdout) else None
+    if session is not None:
+        answer: str | None = await session.prompt_async(APPROVAL_PROMPT)
+    else:
+        _write(APPROVAL_PROMPT)
+        answer = await _line_reader().readline()
+        if not typed:
+            _write((answer or "") + "\n")  # echoed, as the user's messages are
+    if answer is not None and answer.strip().lower() in ("y", "yes"):
+        request.approve()
+    else:
+        request.deny("The user said no in the console.")
+
+
+APPROVAL_PROMPT = "Approve? [y/N] "
+"""Asked after a tool call that waits for the user's approval."""
 
 
 def _write(text: str) -> None:

@@ -19,6 +19,7 @@ a message may span lines: Enter sends it, Alt+Enter (or Esc, Enter) starts a new
 from __future__ import annotations
 
 from miniagents.ext.console._terminal import (
+    ask_approval,
     print_error,
     print_message,
     print_messages,
@@ -67,6 +68,7 @@ async def console_user_agent(
     try:
         async for message in ctx.message_promises:
             await print_message(message, label)
+            await ask_approval(message)
             if chat_history is not None:
                 await chat_history.append(await message)
     except LLMError as error:

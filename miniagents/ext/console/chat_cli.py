@@ -1,5 +1,9 @@
 """The command line: `miniagents chat` (or `python -m miniagents chat`), a terminal chat.
 
+`miniagents web [--provider ...] [--model ...] [--system ...] [--host H] [--port P]` serves
+the same assistant on a chat page in the browser instead (``web_chat_app``, extra
+``web``), at http://127.0.0.1:8000 by default, until Ctrl+C.
+
 The demo, installed: the user types, the assistant's reply streams token by token, and
 the assistant sees the whole conversation each turn::
 
@@ -110,6 +114,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     args = parser.parse_args(argv)
     chat_parser: _Parser = args.chat_parser
     try:
+        if args.command == "web":
+            return _web(args.provider, args.model, args.system, args.host, args.port)
         return asyncio.run(_chat(args.provider, args.model, args.system, args.history))
     except _CannotStart as error:
         chat_parser.error(str(error))
@@ -161,6 +167,26 @@ def _parser(prog: str) -> _Parser:
         help="keep the conversation in this markdown file, and resume it if it exists",
     )
     chat.set_defaults(chat_parser=chat)
+    web = commands.add_parser(
+        "web",
+        help="chat with an LLM on a page in your browser",
+        description=(
+            "Serve a chat page (its replies stream token by token; tool calls, nested "
+            "output and approvals show in place; a reload resumes the answer) until Ctrl+C. "
+            "The model is chosen as for chat."
+        ),
+    )
+    web.add_argument("--provider", choices=PROVIDERS, help="who answers (as for chat)")
+    web.add_argument("--model", help="the model (as for chat)")
+    web.add_argument(
+        "--system",
+        default=DEFAULT_SYSTEM_PROMPT,
+        metavar="TEXT",
+        help=f'the system prompt (default: "{DEFAULT_SYSTEM_PROMPT}"; "" for none)',
+    )
+    web.add_argument("--host", default="127.0.0.1", help="the address (default: 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8000, help="the port (default: 8000)")
+    web.set_defaults(chat_parser=web)
     return parser
 
 
@@ -218,6 +244,25 @@ async def _chat(
     if history_file is not None:
         print(f"The conversation is saved in {history_file}.")
     print("Bye!")
+    return 0
+
+
+def _web(chosen: str | None, model: str | None, system: str, host: str, port: int) -> int:
+    provider = _provider(chosen)
+    if model is not None and not model.strip():
+        raise _CannotStart("--model is empty; give a model name, e.g. --model gpt-4o-mini")
+    model = model or os.environ.get(provider.model_variable or "") or provider.default_model
+    assistant = _assistant(provider, model, system)
+    try:
+        import uvicorn
+
+        from miniagents.ext.web import web_chat_app
+    except ImportError as error:
+        raise _CannotStart(
+            'the web chat needs the web extra; install it with pip install "miniagents[web]"'
+        ) from error
+    print(f"Chatting with {_who(provider, model, chosen)} at http://{host}:{port}", flush=True)
+    uvicorn.run(web_chat_app(assistant), host=host, port=port, log_level="warning")
     return 0
 
 

@@ -18,17 +18,23 @@ does not import any SDK.
 The modules: ``provider`` (the provider interface), ``llm_agent`` (``make_llm_agent`` and
 the tool loop), ``prompt`` (messages into a prompt), ``messages`` (the message classes),
 ``errors``, ``sdk_calls`` and ``sdk_errors`` (what the SDK-backed providers share),
-``llm_logger``, ``from_env``, ``structured`` (structured output), one module per provider,
-and ``offline_script`` (what the offline model says).
+``llm_logger``, ``from_env``, ``structured`` (structured output), ``usage`` (usage totals
+and budgets: ``Budget``, ``usage_totals``), ``pricing`` (costs), ``fallback``
+(``fallback_agent``: the next agent answers when one fails before its first token), one
+module per provider, and ``offline_script`` (what the offline model says).
 """
 
+from miniagents.ext.llm.errors import BudgetExceededError as BudgetExceededError
 from miniagents.ext.llm.errors import LLMError as LLMError
 from miniagents.ext.llm.errors import LLMOutputValidationError as LLMOutputValidationError
 from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
+from miniagents.ext.llm.fallback import fallback_agent as fallback_agent
+from miniagents.ext.llm.fallback import is_provider_failure as is_provider_failure
 from miniagents.ext.llm.llm_agent import make_llm_agent as make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage as AssistantMessage
 from miniagents.ext.llm.messages import LLMMessage as LLMMessage
 from miniagents.ext.llm.messages import LLMReply as LLMReply
+from miniagents.ext.llm.messages import LLMToolApprovalRequest as LLMToolApprovalRequest
 from miniagents.ext.llm.messages import LLMToolCallMessage as LLMToolCallMessage
 from miniagents.ext.llm.messages import LLMToolResultMessage as LLMToolResultMessage
 from miniagents.ext.llm.messages import SystemMessage as SystemMessage
@@ -49,6 +55,11 @@ from miniagents.ext.llm.provider import call_option as call_option
 from miniagents.ext.llm.structured import PartialOutputs as PartialOutputs
 from miniagents.ext.llm.structured import partial_outputs as partial_outputs
 from miniagents.ext.llm.structured import structured as structured
+from miniagents.ext.llm.usage import Budget as Budget
+from miniagents.ext.llm.usage import UsageTotals as UsageTotals
+from miniagents.ext.llm.usage import charged_to as charged_to
+from miniagents.ext.llm.usage import usage_totals as usage_totals
+from miniagents.ext.llm.usage import with_budget as with_budget
 from miniagents.ext.tools.messages import ToolCallMessage as ToolCallMessage
 from miniagents.ext.tools.messages import ToolResultMessage as ToolResultMessage
 from miniagents.messages.image import ImagePart as ImagePart
@@ -56,6 +67,8 @@ from miniagents.messages.image import ImagePart as ImagePart
 __all__ = [
     "DEFAULT_MAX_TOOL_ROUNDS",
     "AssistantMessage",
+    "Budget",
+    "BudgetExceededError",
     "Finish",
     "ImagePart",
     "LLMCall",
@@ -66,6 +79,7 @@ __all__ = [
     "LLMOutputValidationError",
     "LLMProvider",
     "LLMReply",
+    "LLMToolApprovalRequest",
     "LLMToolCallMessage",
     "LLMToolResultMessage",
     "LLMToolRoundsError",
@@ -79,9 +93,15 @@ __all__ = [
     "ToolCallMessage",
     "ToolCallStart",
     "ToolResultMessage",
+    "UsageTotals",
     "UserMessage",
     "call_option",
+    "charged_to",
+    "fallback_agent",
+    "is_provider_failure",
     "make_llm_agent",
     "partial_outputs",
     "structured",
+    "usage_totals",
+    "with_budget",
 ]

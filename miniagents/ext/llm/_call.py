@@ -20,13 +20,20 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from miniagents.ext.llm._answer import Answer, invalid_answer, retry_prompt
+from miniagents.ext.llm._metered import Metered, added_usage
 from miniagents.ext.llm._output_schema import output_format_of
 from miniagents.ext.llm._turn import Turn
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMTimeoutError, LLMToolRoundsError
-from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage, TokenUsage
+from miniagents.ext.llm.messages import (
+    LLMToolApprovalRequest,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    TokenUsage,
+)
 from miniagents.ext.llm.prompt import PromptText, prompt_of
-from miniagents.ext.llm.provider import Finish, LLMCall, LLMOptions, LLMProvider
+from miniagents.ext.llm.provider import LLMCall, LLMOptions, LLMProvider
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
+from miniagents.ext.llm.usage import charged_to
 from miniagents.ext.tools.messages import ToolResultMessage
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
@@ -51,7 +58,19 @@ async def run_call(
 
     With tools, the model is called in a loop: each round's calls run concurrently, their
     results go back to the model, until it answers (see :mod:`miniagents.ext.llm._turn`).
+    Each call is charged to the budgets around it, ``options.budget`` too, which covers
+    everything the interaction causes (see :mod:`miniagents.ext.llm.usage`).
     """
+    if options.budget is None:
+        await _run_call(ctx, provider, options)
+        return
+    with charged_to(options.budget):  # the tools and agents it starts inherit it
+        await _run_call(ctx, provider, options)
+
+
+async def _run_call(
+    ctx: InteractionContext, provider: LLMProvider[OptionsT], options: OptionsT
+) -> None:
     alias = ctx.this_agent.alias
     model = options.model
     if not model:
@@ -69,6 +88,7 @@ async def run_call(
     system, prompt = prompt_of(await ctx.messages, options.system, tools=bool(tools))
 
     message_class = provider.message_class
+    metered = Metered(provider, alias)
     role = message_class.model_fields["role"].default
     metadata: dict[str, object] = {"role": role, "model": model, "agent_alias": alias}
     known = {"model": model, "agent_alias": alias}  # what the tools' results carry too
@@ -85,7 +105,7 @@ async def run_call(
     output = None if output_type is None else output_format_of(output_type)
     retries = _count(options, "output_retries", 0, alias)
     answer = None if output_type is None else Answer(ctx, output_type, metadata)
-    usage = TokenUsage()
+    usage: TokenUsage | None = None
     rounds = 0
     try:
         while True:
@@ -98,8 +118,8 @@ async def run_call(
                     answer.open()
             elif not tools:
                 turn.open_text()  # known before the first token, as the only message
-            await turn.stream(provider, call, options, stall_timeout, stalled)
-            usage = _added(usage, turn.finish)
+            await turn.stream(metered, call, options, stall_timeout, stalled)
+            usage = added_usage(usage, metered.usage(turn.finish, model))
             turn.complete(usage=usage)
             calls = await turn.call_messages()
             if answer is not None and not calls:
@@ -112,7 +132,7 @@ async def run_call(
                 retries -= 1
                 prompt = (*prompt, *retry_prompt(answer, errors))
                 continue
-            _log(context, ctx, call, turn, calls)
+            _log(context, ctx, call, turn, calls, metered=metered)
             if not calls:
                 return
             if rounds == max_rounds:
@@ -124,10 +144,15 @@ async def run_call(
                     "when to stop calling tools."
                 )
             rounds += 1
-            running = [  # all start now, concurrently
-                tool_set.run(called, result_class=LLMToolResultMessage, **known) for called in calls
+            requests = [  # the calls that wait for a person's approval, asked in the reply
+                tool_set.approval_request(called, request_class=LLMToolApprovalRequest, **known)
+                for called in calls
             ]
-            ctx.reply(running)
+            running = [  # all start now, concurrently (those asked wait for their decision)
+                tool_set.run(called, result_class=LLMToolResultMessage, approval=asked, **known)
+                for called, asked in zip(calls, requests, strict=True)
+            ]
+            ctx.reply([*(asked for asked in requests if asked is not None), *running])
             try:
                 done = [await result for result in running]
             except BaseException:  # cancelled: so are the tools, read by anyone or not
@@ -141,18 +166,6 @@ async def run_call(
         if answer is not None:
             answer.fail(error)
         raise
-
-
-def _added(usage: TokenUsage, finish: Finish) -> TokenUsage:
-    """``usage`` with the tokens of one more call (a count the provider did not give adds none)."""
-
-    def add(total: int | None, more: int | None) -> int | None:
-        return more if total is None else total if more is None else total + more
-
-    return TokenUsage(
-        input_tokens=add(usage.input_tokens, finish.input_tokens),
-        output_tokens=add(usage.output_tokens, finish.output_tokens),
-    )
 
 
 def _count(options: LLMOptions, name: str, least: int, alias: str) -> int:
@@ -200,6 +213,8 @@ def _log(
     turn: Turn,
     calls: list[LLMToolCallMessage],
     answer: MessagePromise | None = None,
+    *,
+    metered: Metered[OptionsT] | None = None,
 ) -> None:
     """Send the call's prompt and response to the LLM logger agent, if there is one.
 
@@ -223,9 +238,7 @@ def _log(
             text="".join(turn.texts),
             role="assistant",
             finish_reason=turn.finish.reason,
-            usage=TokenUsage(
-                input_tokens=turn.finish.input_tokens, output_tokens=turn.finish.output_tokens
-            ),
+            usage=None if metered is None else metered.usage(turn.finish, call.model),
             tool_calls=tuple(f"{called.tool_name} {called.text}" for called in calls),
         )
     logger.inquire([*_call_messages(call), response], agent_alias=ctx.this_agent.alias)

@@ -150,7 +150,16 @@ def _call_events(called: Any, ids: dict[int, str]) -> list[LLMEvent]:
     return events
 
 
-def _usage(usage: Any) -> tuple[int | None, int | None]:
+def _usage(usage: Any) -> tuple[int | None, ...]:
+    """The counts of a ``Finish``: prompt, completion, cached and reasoning tokens."""
     if usage is None:
-        return None, None
-    return usage.prompt_tokens, usage.completion_tokens
+        return ()
+    prompt = getattr(usage, "prompt_tokens_details", None)
+    completion = getattr(usage, "completion_tokens_details", None)
+    return (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        getattr(prompt, "cached_tokens", None),
+        None,  # no cache writes in Chat Completions' usage
+        getattr(completion, "reasoning_tokens", None),
+    )

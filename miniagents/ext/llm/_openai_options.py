@@ -45,6 +45,14 @@ class OpenAIOptions(LLMOptions):
         frequency_penalty: From -2 to 2: higher makes repeated tokens less likely.
         logit_bias: A bias from -100 to 100 per token id (given as a string).
         reasoning_effort: How hard a reasoning model thinks, e.g. "low" or "high".
+        max_retries: How many times the SDK retries a request that failed before its
+            reply began (a connection error, a timeout, HTTP 408, 409, 429 or 5xx), with
+            backoff; ``None``: the client's own setting (2 unless the client was made with
+            another). ``0`` fails at once: what an agent under ``fallback_agent`` wants.
+        timeout: Seconds the SDK waits to connect, and then for each piece of the reply,
+            before the request fails (and is retried, then fails with an
+            ``LLMTimeoutError``); ``None``: the client's own setting (10 minutes unless
+            the client was made with another).
     """
 
     async_client: openai_sdk.AsyncOpenAI | None = None
@@ -59,3 +67,5 @@ class OpenAIOptions(LLMOptions):
     frequency_penalty: float | None = call_option(None)
     logit_bias: Mapping[str, int] | None = call_option(None)
     reasoning_effort: str | None = call_option(None)
+    max_retries: int | None = None
+    timeout: float | None = None

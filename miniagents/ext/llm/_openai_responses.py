@@ -238,7 +238,16 @@ def _finish_reason(response: Any) -> str | None:
     return None if response.status is None else str(response.status)
 
 
-def _usage(usage: Any) -> tuple[int | None, int | None]:
+def _usage(usage: Any) -> tuple[int | None, ...]:
+    """The counts of a ``Finish``: input, output, cached and reasoning tokens."""
     if usage is None:
-        return None, None
-    return usage.input_tokens, usage.output_tokens
+        return ()
+    given = getattr(usage, "input_tokens_details", None)
+    made = getattr(usage, "output_tokens_details", None)
+    return (
+        usage.input_tokens,
+        usage.output_tokens,
+        getattr(given, "cached_tokens", None),
+        None,  # no cache writes in the Responses API's usage
+        getattr(made, "reasoning_tokens", None),
+    )

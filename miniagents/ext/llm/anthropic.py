@@ -38,7 +38,7 @@ from miniagents.ext.llm.provider import (
     ToolCallStart,
     call_option,
 )
-from miniagents.ext.llm.sdk_calls import accepts, import_sdk, sdk_arguments
+from miniagents.ext.llm.sdk_calls import accepts, client_with_options, import_sdk, sdk_arguments
 from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
@@ -83,6 +83,14 @@ class AnthropicOptions(LLMOptions):
         top_p: Sample only from the most likely tokens that make up this probability.
         top_k: Sample only from this many most likely tokens.
         stop_sequences: Texts at which the model stops.
+        max_retries: How many times the SDK retries a request that failed before its
+            reply began (a connection error, a timeout, HTTP 408, 409, 429 or 5xx), with
+            backoff; ``None``: the client's own setting (2 unless the client was made with
+            another). ``0`` fails at once: what an agent under ``fallback_agent`` wants.
+        timeout: Seconds the SDK waits to connect, and then for each piece of the reply,
+            before the request fails (and is retried, then fails with an
+            ``LLMTimeoutError``); ``None``: the client's own setting (10 minutes unless
+            the client was made with another).
     """
 
     async_client: anthropic_sdk.AsyncAnthropic | None = None
@@ -91,12 +99,15 @@ class AnthropicOptions(LLMOptions):
     top_p: float | None = call_option(None)
     top_k: int | None = call_option(None)
     stop_sequences: Sequence[str] | None = call_option(None)
+    max_retries: int | None = None
+    timeout: float | None = None
 
 
 class AnthropicProvider:
     """Streams replies of the Messages API (see ``LLMProvider``)."""
 
     message_class = AnthropicMessage
+    price_provider = "anthropic"  # whose prices it pays (see miniagents.ext.llm.pricing)
 
     async def reply(self, call: LLMCall, options: AnthropicOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply's tokens, then one ``Finish``."""
@@ -113,6 +124,7 @@ class AnthropicProvider:
             api = MiniAgents.get_current().resource(
                 "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
             )
+        api = client_with_options(api, options.max_retries, options.timeout, "anthropic_agent")
         create = api.messages.create
         arguments = sdk_arguments(create, options, "The Anthropic SDK's messages")
         if call.system:
@@ -132,11 +144,18 @@ class AnthropicProvider:
                     yield ToolCallDelta(
                         block.id, given if isinstance(given, str) else json.dumps(given)
                     )
-            usage = reply.usage
-            yield Finish(reply.stop_reason, usage.input_tokens, usage.output_tokens, reply.model)
+            total, read, written = _input_usage(reply.usage)
+            yield Finish(
+                reply.stop_reason,
+                total,
+                reply.usage.output_tokens,
+                read,
+                written,
+                model=reply.model,
+            )
             return
         stop_reason: str | None = None
-        input_tokens: int | None = None
+        prompt: tuple[int | None, int | None, int | None] = (None, None, None)
         output_tokens: int | None = None
         answered: str | None = None  # the model that answered
         stopped = False
@@ -145,7 +164,7 @@ class AnthropicProvider:
         async with stream:
             async for event in stream:
                 if event.type == "message_start":
-                    input_tokens = event.message.usage.input_tokens
+                    prompt = _input_usage(event.message.usage)
                     answered = event.message.model
                 elif event.type == "content_block_start" and event.content_block.type == "tool_use":
                     block = event.content_block
@@ -165,11 +184,21 @@ class AnthropicProvider:
                 "The Anthropic stream ended before its message_stop event "
                 "(the reply is incomplete)."
             )
-        yield Finish(stop_reason, input_tokens, output_tokens, answered)
+        yield Finish(stop_reason, prompt[0], output_tokens, prompt[1], prompt[2], model=answered)
 
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the Anthropic SDK, else ``error``."""
         return translate_loaded_sdk_error(error, "anthropic", "Anthropic", "AnthropicError")
+
+
+def _input_usage(usage: Any) -> tuple[int | None, int | None, int | None]:
+    """Every prompt token (the cache's included), the cache reads, the cache writes."""
+    read = getattr(usage, "cache_read_input_tokens", None)
+    written = getattr(usage, "cache_creation_input_tokens", None)
+    total = usage.input_tokens
+    if total is not None:
+        total += (read or 0) + (written or 0)
+    return total, read, written
 
 
 def _messages(call: LLMCall) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from miniagents.promising.errors import MiniAgentsError
 
 __all__ = [
+    "BudgetExceededError",
     "LLMAuthenticationError",
     "LLMConfigurationError",
     "LLMConnectionError",
@@ -114,3 +115,23 @@ class LLMOutputValidationError(LLMError):
         super().__init__(message)
         self.errors = tuple(errors)
         self.text = text
+
+
+class BudgetExceededError(LLMError):
+    """A ``Budget`` had no room for an LLM call, or a running call crossed one of its limits.
+
+    The call was not made (or its stream was stopped at its next token, its connection
+    closed); the message names the limit, what was used and how to raise it.
+
+    Attributes:
+        limit: The limit's name: ``max_requests``, ``max_total_tokens`` or ``max_cost_usd``.
+        maximum: The limit's value.
+        used: What was used when the call was refused or stopped (requests, tokens, USD).
+    """
+
+    def __init__(self, message: str, limit: str = "", maximum: float = 0, used: float = 0) -> None:
+        """Make the error from its message and the limit it names."""
+        super().__init__(message)
+        self.limit = limit
+        self.maximum = maximum
+        self.used = used

@@ -11,8 +11,10 @@ reply class of ``openai_agent``, so ``reply[0].model`` type-checks, and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TypeAlias, TypeVar, Union
 
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.frozen.model import Frozen
 from miniagents.messages.message import Message
@@ -21,6 +23,7 @@ __all__ = [
     "AssistantMessage",
     "LLMMessage",
     "LLMReply",
+    "LLMToolApprovalRequest",
     "LLMToolCallMessage",
     "LLMToolResultMessage",
     "SystemMessage",
@@ -42,10 +45,34 @@ class SystemMessage(Message):
 
 
 class TokenUsage(Frozen):
-    """How many tokens a call read and wrote, as the provider reported them."""
+    """How many tokens a call read and wrote, as the provider reported them, and the cost.
+
+    A count the provider did not report is ``None`` (and so is left out of the text).
+
+    Attributes:
+        input_tokens: The prompt's tokens, the cached ones included.
+        output_tokens: The reply's tokens, the reasoning ones included.
+        cached_input_tokens: Prompt tokens read from the provider's cache (OpenAI
+            ``cached_tokens``, Anthropic ``cache_read_input_tokens``).
+        cache_write_tokens: Prompt tokens written to the cache (Anthropic
+            ``cache_creation_input_tokens``).
+        reasoning_tokens: Output tokens the model spent reasoning (OpenAI
+            ``reasoning_tokens``).
+        cost_usd: What the tokens cost in US dollars, by the price table of the
+            ``genai-prices`` package; ``None`` when the model's price is unknown (never
+            a guess) or a count is missing.
+    """
 
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cost_usd: float | None = None
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, object]]:
+        """The fields that are known (``input_tokens=5 output_tokens=2``)."""
+        return ((name, value) for name, value in super().__repr_args__() if value is not None)
 
 
 class LLMMessage(Message):
@@ -80,9 +107,15 @@ class LLMToolResultMessage(ToolResultMessage, LLMMessage):
     """A tool's result in an LLM agent's reply: a ``ToolResultMessage`` with the model and agent."""
 
 
+class LLMToolApprovalRequest(ToolApprovalRequest, LLMMessage):
+    """A call in an LLM agent's reply that waits for approval: ``approve()`` or ``deny()`` it."""
+
+
 AnswerT = TypeVar("AnswerT", bound=Message)
 
-LLMReply: TypeAlias = Union[AnswerT, LLMToolCallMessage, LLMToolResultMessage]  # noqa: UP007
+LLMReply: TypeAlias = Union[  # noqa: UP007
+    AnswerT, LLMToolCallMessage, LLMToolApprovalRequest, LLMToolResultMessage
+]
 """A message of an LLM agent's reply whose answers are ``AnswerT``: ``LLMReply[OpenAIMessage]``.
 
 ``AnswerT`` is an ``AssistantMessage`` subclass for the built-in agents; any ``Message``

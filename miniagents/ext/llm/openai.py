@@ -27,7 +27,7 @@ from miniagents.ext.llm.errors import LLMAuthenticationError, LLMConfigurationEr
 from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.provider import LLMCall, LLMEvent
-from miniagents.ext.llm.sdk_calls import import_sdk
+from miniagents.ext.llm.sdk_calls import client_with_options, import_sdk
 from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
 from miniagents.miniagents.context import MiniAgents
 
@@ -48,6 +48,7 @@ class OpenAIProvider:
     """Streams replies of the Chat Completions API, or the Responses API (see ``LLMProvider``)."""
 
     message_class = OpenAIMessage
+    price_provider = "openai"  # whose prices it pays (see miniagents.ext.llm.pricing)
 
     async def reply(self, call: LLMCall, options: OpenAIOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply's tokens and tool calls, then one ``Finish``.
@@ -66,6 +67,7 @@ class OpenAIProvider:
             api = MiniAgents.get_current().resource(
                 "openai-client", lambda: _client_from_environment(sdk), lambda made: made.close()
             )
+        api = client_with_options(api, options.max_retries, options.timeout, "openai_agent")
         reply = chat_reply if options.api == "chat_completions" else responses_reply
         async for event in reply(api, call, options):
             yield event

@@ -28,6 +28,7 @@ import json
 from typing import TypeAlias
 
 from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
@@ -127,6 +128,8 @@ def prompt_of(
         if isinstance(message, (ToolCallMessage, ToolResultMessage)):
             conversation.append(message)
             continue
+        if isinstance(message, ToolApprovalRequest):
+            continue  # the call and its result tell the model everything
         role = _role_of(message)
         images = message.images
         if images and role != "user":

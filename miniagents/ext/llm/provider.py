@@ -11,7 +11,10 @@ A provider (OpenAI, Anthropic, the offline model, or your own) is two small thin
 
 :func:`~miniagents.ext.llm.llm_agent.make_llm_agent` makes the agent of the two, and does
 everything else: the prompt, streaming, the reply's metadata, the tool loop, the stall
-timeout, errors and logs. A provider that supports tools sends ``call.tools`` to its
+timeout, usage, cost and budgets, errors and logs. A provider may name whose prices it
+pays with a ``price_provider`` attribute (see :mod:`miniagents.ext.llm.pricing`); its
+``Finish`` reports the tokens, with the cached and reasoning ones when it knows them. A
+provider that supports tools sends ``call.tools`` to its
 model, translates the tool calls and results of ``call.messages`` into its wire format
 (by their class), and streams the model's calls as a :class:`ToolCallStart` followed by
 :class:`ToolCallDelta` events; the agent runs them and calls the provider again::
@@ -32,6 +35,7 @@ from typing_extensions import TypeVar
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.prompt import PromptItem
+from miniagents.ext.llm.usage import Budget
 from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages.message import Message
@@ -116,8 +120,11 @@ class LLMCall:
 
 @dataclass(frozen=True)
 class Finish:
-    """The end of a reply: why the model stopped, and the tokens it used.
+    """The end of a reply: why the model stopped, and the tokens it used (as reported).
 
+    ``input_tokens`` counts every prompt token, the cached ones included (for Anthropic,
+    its ``input_tokens`` plus the cache reads and writes); ``output_tokens`` every reply
+    token, the reasoning ones included. The details are ``None`` when not reported.
     ``model`` is the model that answered, as the API named it (``None``: not said); it
     may differ from the one asked for (e.g. a dated version of it).
     """
@@ -125,7 +132,10 @@ class Finish:
     reason: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
-    model: str | None = None
+    cached_input_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    model: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,11 @@ class LLMOptions:
         output_retries: How many times an answer that does not validate goes back to the
             model with the errors (default 1); after that the reply fails with an
             ``LLMOutputValidationError``.
+        budget: A ``Budget`` charged for every call of the model the interaction makes,
+            and for everything it causes (the agents it calls as tools, their tools): a
+            call past a limit is not made, and a stream that crosses one stops, with a
+            ``BudgetExceededError`` (see :mod:`miniagents.ext.llm.usage`). The same budget
+            given to many interactions adds them up; ``Budget()`` only counts.
     """
 
     model: str | None = None
@@ -212,6 +227,7 @@ class LLMOptions:
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
     output_type: type[Message] | None = None
     output_retries: int = 1
+    budget: Budget | None = None
 
     def typed_call_options(self) -> dict[str, object]:
         """The typed call options given (see :func:`call_option`), those not ``None``."""

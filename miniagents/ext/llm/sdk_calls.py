@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMSDKMissingError
 from miniagents.ext.llm.provider import LLMOptions
 
-__all__ = ["accepts", "import_sdk", "sdk_arguments"]
+__all__ = ["accepts", "client_with_options", "import_sdk", "sdk_arguments"]
 
 
 def import_sdk(module: str, provider: str) -> Any:
@@ -94,3 +96,62 @@ def _accepts(create: Callable[..., object]) -> Callable[[str], bool]:
         in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     }
     return names.__contains__
+
+
+# -- the client's retries and timeout ------------------------------------------------------
+
+_COPIES: WeakKeyDictionary[Any, dict[tuple[int | None, float | None], Any]] = WeakKeyDictionary()
+"""The copies of each client made for other retries or timeouts (a copy per setting)."""
+
+
+def client_with_options(
+    client: Any, max_retries: int | None, timeout: float | None, agent: str
+) -> Any:
+    """``client``, or a copy of it (``with_options``) with the agent's retries and timeout.
+
+    Both SDKs copy a client cheaply (the copy shares its connection pool); a copy is made
+    once per client and setting.
+
+    Args:
+        client: The SDK client (``openai.AsyncOpenAI``, ``anthropic.AsyncAnthropic``).
+        max_retries: How many times the SDK retries a failed request (``None``: the
+            client's own setting).
+        timeout: Seconds the SDK waits for each request (``None``: the client's own).
+        agent: How to name the agent in an error, e.g. "openai_agent".
+
+    Raises:
+        LLMConfigurationError: for a ``max_retries`` that is not a whole number of at least
+            0, or a ``timeout`` that is not a positive number of seconds.
+    """
+    if max_retries is None and timeout is None:
+        return client
+    if max_retries is not None and (
+        isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
+    ):
+        raise LLMConfigurationError(
+            f"max_retries must be a whole number of at least 0, got {max_retries!r}: e.g. "
+            f"{agent}.fork(max_retries=0) for no retry, or None for the client's own setting."
+        )
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout < math.inf  # also refuses nan
+    ):
+        raise LLMConfigurationError(
+            f"timeout must be a positive number of seconds, got {timeout!r}: e.g. "
+            f"{agent}.fork(timeout=30.0), or None for the client's own setting."
+        )
+    key = (max_retries, None if timeout is None else float(timeout))
+    try:
+        copies = _COPIES.setdefault(client, {})
+    except TypeError:  # a client that cannot be weakly referenced: a copy per call
+        copies = {}
+    copy = copies.get(key)
+    if copy is None:
+        settings: dict[str, object] = {}
+        if max_retries is not None:
+            settings["max_retries"] = max_retries
+        if timeout is not None:
+            settings["timeout"] = float(timeout)
+        copy = copies[key] = client.with_options(**settings)
+    return copy

@@ -391,6 +391,11 @@ class _ChatWatch:
 
 
 def _provider_name(provider: object) -> str:
+    for _ in range(8):  # a provider wrapped by another (e.g. the budgets' meter): the inner one
+        inner = getattr(provider, "wrapped", None)
+        if inner is None:
+            break
+        provider = inner
     named = getattr(provider, "provider_name", None)
     if isinstance(named, str):
         return named

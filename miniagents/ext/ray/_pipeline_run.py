@@ -18,46 +18,16 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from miniagents.ext.ray._failures import ray_failure, worker_died, worker_died_error
-from miniagents.ext.ray._progress import ProgressBar, progress_bar
 from miniagents.ext.ray._wire import decode_error, dumps, loads
 from miniagents.ext.ray.errors import MessageSerializationError, RayAgentError
 from miniagents.messages import MessageTuple
 from miniagents.messages.sequence import MessageType
+from miniagents.pipeline import ItemResult as ItemResult
+from miniagents.pipeline.progress import ProgressBar, progress_bar
 
 __all__ = ["ItemResult", "PipelineRun", "Settings"]
 
 T = TypeVar("T", bound=MessageType)
-
-
-@dataclass(frozen=True)
-class ItemResult(Generic[T]):
-    """What the agents made of one item: its replies, or the error that stopped them.
-
-    Attributes:
-        index: The item's position in the input (from 0).
-        item: The item itself (the object you gave, not a copy).
-        replies: The last agent's replies, complete (empty if the item failed).
-        error: The error the item failed with (the agent's own, with its type), or ``None``.
-        attempts: How many times the item was sent to a worker (more than 1 after a
-            worker died).
-    """
-
-    index: int
-    item: T
-    replies: MessageTuple
-    error: BaseException | None = None
-    attempts: int = 1
-
-    @property
-    def ok(self) -> bool:
-        """Whether the item succeeded."""
-        return self.error is None
-
-    def get(self) -> MessageTuple:
-        """The replies, or raise the item's error."""
-        if self.error is not None:
-            raise self.error
-        return self.replies
 
 
 @dataclass(frozen=True)
@@ -90,6 +60,8 @@ class PipelineRun(Generic[T]):
         rows = _rows(items)
         self.items: Iterator[tuple[int, T]] = enumerate(rows)
         self.exhausted = False
+        self.read_error: BaseException | None = None
+        """The error the items raised: the consumer gets it after the results before it."""
         self.in_flight = 0
         self.pending: dict[Any, _Batch[T]] = {}
         self.by_index: dict[int, ItemResult[T]] = {}
@@ -111,7 +83,7 @@ class PipelineRun(Generic[T]):
             result = self.in_order_of_completion.popleft() if self.in_order_of_completion else None
         if result is not None:
             self.in_flight -= 1
-            self.bar.update(1)
+            self.bar.advance(failed=not result.ok)
         return result
 
     def _fill(self) -> None:
@@ -119,7 +91,7 @@ class PipelineRun(Generic[T]):
         while not self.exhausted and self.in_flight + settings.batch_size <= settings.max_in_flight:
             batch: _Batch[T] = _Batch([], [], [])
             taken = 0
-            for index, item in itertools.islice(self.items, settings.batch_size):
+            for index, item in _guarded(itertools.islice(self.items, settings.batch_size), self):
                 taken += 1
                 self.in_flight += 1
                 try:
@@ -170,6 +142,15 @@ class PipelineRun(Generic[T]):
         else:
             self.in_order_of_completion.append(result)
 
+    def raise_read_error(self) -> None:
+        """Raise the error the items raised, if they did (once every result before it is out).
+
+        Raises:
+            Exception: the items iterable's own error, with its type.
+        """
+        if self.read_error is not None:
+            raise self.read_error
+
     def close(self) -> None:
         """Cancel the batches still running, and close the progress bar."""
         import ray
@@ -178,6 +159,15 @@ class PipelineRun(Generic[T]):
             ray.cancel(ref)
         self.pending.clear()
         self.bar.close()
+
+
+def _guarded(items: Iterator[tuple[int, T]], run: PipelineRun[T]) -> Iterator[tuple[int, T]]:
+    """The items, until they raise: their error is kept in ``run.read_error`` for later."""
+    try:
+        yield from items
+    except Exception as error:
+        run.read_error = error
+        run.exhausted = True
 
 
 def _rows(items: Iterable[T]) -> Iterable[T]:

@@ -89,6 +89,7 @@ class RayPipeline(Generic[T]):
                 if result is not None:
                     yield result
                 elif not run.pending:
+                    run.raise_read_error()
                     return
                 else:
                     [ref], _ = ray.wait(list(run.pending), num_returns=1)
@@ -111,6 +112,7 @@ class RayPipeline(Generic[T]):
                     yield result
                     continue
                 if not run.pending:
+                    run.raise_read_error()
                     return
                 for ref in run.pending:
                     if ref not in futures.values():

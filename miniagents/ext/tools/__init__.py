@@ -38,12 +38,22 @@ error results (``is_error=True``) that tell the model what went wrong; nothing r
 Cancelling a result cancels its tool; a result nobody has read yet is not cancelled by
 its consumers giving up (they never started), so a loop that gives up on a round cancels
 each of its results (as the LLM agents do).
+**Approval by a person**: a tool made with ``requires_approval=True`` (or a predicate on
+the arguments) does not run when the model calls it: ``ToolSet.approval_request(call)``
+makes a pending :class:`ToolApprovalRequest` (the LLM agents put it in the reply, before
+the results), and the call's result waits until someone calls ``approve()`` (optionally
+with edited arguments) or ``deny(reason)`` on it; a denial is the tool's error result.
+
 Tool messages carry a ``role`` (``assistant`` for calls, ``tool`` for results), so that
 histories show them in the right turn; a provider translates them by their class
 (``isinstance``) before looking at the role, since their wire format is not plain text.
 """
 
 from miniagents.ext.tools.agent_tool import AgentTool as AgentTool
+from miniagents.ext.tools.approval import ToolApprovalRequest as ToolApprovalRequest
+from miniagents.ext.tools.approval import ToolDecision as ToolDecision
+from miniagents.ext.tools.approval import request_approval as request_approval
+from miniagents.ext.tools.errors import ToolApprovalError as ToolApprovalError
 from miniagents.ext.tools.errors import ToolCallError as ToolCallError
 from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
 from miniagents.ext.tools.errors import ToolError as ToolError
@@ -61,8 +71,11 @@ __all__ = [
     "AgentTool",
     "FunctionTool",
     "Tool",
+    "ToolApprovalError",
+    "ToolApprovalRequest",
     "ToolCallError",
     "ToolCallMessage",
+    "ToolDecision",
     "ToolDefinitionError",
     "ToolError",
     "ToolLike",
@@ -70,5 +83,6 @@ __all__ = [
     "ToolResultMessage",
     "ToolSet",
     "as_tool",
+    "request_approval",
     "run_tool_call",
 ]

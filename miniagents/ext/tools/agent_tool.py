@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from miniagents.ext.tools._arguments import ArgumentModel
 from miniagents.ext.tools._docstrings import parse_docstring
-from miniagents.ext.tools.tool import Tool
+from miniagents.ext.tools.tool import ApprovalRule, Tool
 from miniagents.miniagents.agent import MiniAgent
 
 __all__ = ["AgentTool"]
@@ -34,6 +34,8 @@ class AgentTool(Tool):
       result as the agent produces them (messages separated by a blank line), so a
       sub-agent's tokens reach the top-level caller before it finishes. Cancelling the
       result cancels the agent's interaction.
+    - **Approval**: ``requires_approval=True`` (or a predicate on the arguments) makes a
+      call wait for a person's decision first (see ``Tool`` and ``ToolApprovalRequest``).
 
     Raises:
         ToolDefinitionError: for an unbound parameter without an annotation or of a type
@@ -48,12 +50,17 @@ class AgentTool(Tool):
         *,
         name: str | None = None,
         description: str | None = None,
+        requires_approval: ApprovalRule = False,
     ) -> None:
         """Describe ``agent`` as a tool (see the class docstring)."""
         own = parse_docstring(inspect.getdoc(agent.func))
         if description is None:
             description = parse_docstring(agent.description).description
-        super().__init__(name=name if name is not None else agent.alias, description=description)
+        super().__init__(
+            name=name if name is not None else agent.alias,
+            description=description,
+            requires_approval=requires_approval,
+        )
         bound = agent.bound_arguments
         parameters = [
             parameter

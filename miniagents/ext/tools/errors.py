@@ -6,6 +6,7 @@
     ├── ToolDefinitionError (also TypeError)   not usable as a tool (named, with the fix)
     ├── ToolNameConflictError (also ValueError) two tools of one list have the same name
     ├── ToolCallError                           raised by a tool: the model gets its message
+    ├── ToolApprovalError (also RuntimeError)   a decision on a request that is not pending
     └── MCPSessionError                         (miniagents.ext.mcp) a server unreachable, ...
 
 The first two are raised where tools are defined (``as_tool``, ``ToolSet``), before any
@@ -17,7 +18,13 @@ from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
 
-__all__ = ["ToolCallError", "ToolDefinitionError", "ToolError", "ToolNameConflictError"]
+__all__ = [
+    "ToolApprovalError",
+    "ToolCallError",
+    "ToolDefinitionError",
+    "ToolError",
+    "ToolNameConflictError",
+]
 
 
 class ToolError(MiniAgentsError):
@@ -38,4 +45,12 @@ class ToolCallError(ToolError):
     Any other exception also becomes an error result, with its type and message; this one
     lets the tool tell the model precisely what to do differently, e.g.
     ``raise ToolCallError("No city named 'Pari'. Did you mean 'Paris'?")``.
+    """
+
+
+class ToolApprovalError(ToolError, RuntimeError):
+    """A call was approved or denied through a request that is not pending.
+
+    It was decided already (a call is decided once), or it was not made for a call that
+    waits (e.g. read back from a history).
     """

@@ -12,7 +12,7 @@ from miniagents.ext.tools._arguments import ArgumentModel
 from miniagents.ext.tools._docstrings import parse_docstring
 from miniagents.ext.tools._output import as_text
 from miniagents.ext.tools.errors import ToolDefinitionError
-from miniagents.ext.tools.tool import Tool
+from miniagents.ext.tools.tool import ApprovalRule, Tool
 
 __all__ = ["FunctionTool"]
 
@@ -30,6 +30,8 @@ class FunctionTool(Tool):
       plain (sync) function runs in a worker thread (``asyncio.to_thread``), off the event
       loop — cancelling such a call stops waiting for it, but the thread runs to its end.
       The reply is a returned ``str`` as it is, any other value as JSON.
+    - **Approval**: ``requires_approval=True`` (or a predicate on the arguments) makes a
+      call wait for a person's decision first (see ``Tool`` and ``ToolApprovalRequest``).
 
     Raises:
         ToolDefinitionError: for a parameter without an annotation or of a type with no
@@ -45,6 +47,7 @@ class FunctionTool(Tool):
         *,
         name: str | None = None,
         description: str | None = None,
+        requires_approval: ApprovalRule = False,
     ) -> None:
         """Describe ``func`` as a tool (see the class docstring)."""
         if not callable(func) or isinstance(func, type):
@@ -61,6 +64,7 @@ class FunctionTool(Tool):
         super().__init__(
             name=name if name is not None else _name_of(func),
             description=description if description is not None else docs.description,
+            requires_approval=requires_approval,
         )
         parameters = list(inspect.signature(func).parameters.values())
         self._arguments = ArgumentModel.of(func, parameters, docs.arguments, self.name)

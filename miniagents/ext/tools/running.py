@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.errors import ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import end_tool_call, watch_tool_call
@@ -35,9 +37,16 @@ def run_tool_call(
     call: ToolCallMessage,
     *,
     result_class: type[ToolResultMessage] = ToolResultMessage,
+    approval: ToolApprovalRequest | None = None,
     **metadata: object,
 ) -> MessagePromise[ToolResultMessage]:
     """Start ``call`` of ``tool`` now, in the background; return its result as it streams.
+
+    With a pending ``approval`` request (see ``request_approval``), the tool waits for its
+    decision: approved, it runs (with the edited arguments, if any); denied, the result is
+    an error result that tells the model so (with the person's reason). A tool that needs
+    approval for the call's arguments (``tool.needs_approval``) and is given no request
+    does not run: its result is an error result that says so.
 
     The result resolves to a :class:`ToolResultMessage` (a ``result_class``, with any
     ``metadata`` fields) with the call's ``tool_name`` and ``call_id``. Its tokens are the
@@ -56,7 +65,7 @@ def run_tool_call(
     result = MessageTokenAppender(
         message_class=result_class, **metadata, tool_name=call.tool_name, call_id=call.call_id
     )
-    task = start_task(_run(tool, call, result), f"tool {tool.name}")
+    task = start_task(_run(tool, call, result, approval), f"tool {tool.name}")
     result.cancel_when_abandoned(task)
     return result.promise
 
@@ -75,15 +84,18 @@ def error_result(
 
 
 async def _run(
-    tool: Tool, call: ToolCallMessage, result: MessageTokenAppender[ToolResultMessage]
+    tool: Tool,
+    call: ToolCallMessage,
+    result: MessageTokenAppender[ToolResultMessage],
+    approval: ToolApprovalRequest | None,
 ) -> None:
     watch = watch_tool_call(tool, call, result.promise)  # tracing; None: not observed
     if watch is None:
-        await _call(tool, call, result)
+        await _call(tool, call, result, approval)
         return
     failure: BaseException | None = None
     try:
-        failure = await _call(tool, call, result)
+        failure = await _call(tool, call, result, approval)
     except BaseException as error:
         failure = error
         raise
@@ -92,7 +104,10 @@ async def _run(
 
 
 async def _call(
-    tool: Tool, call: ToolCallMessage, result: MessageTokenAppender[ToolResultMessage]
+    tool: Tool,
+    call: ToolCallMessage,
+    result: MessageTokenAppender[ToolResultMessage],
+    approval: ToolApprovalRequest | None,
 ) -> Exception | None:
     """Run the call into ``result``; the tool's error that became an error result, if any."""
     replied = False
@@ -102,7 +117,8 @@ async def _call(
                 f"The call of the tool {tool.name} could not be read: {call.arguments_error} "
                 "Call it again with a JSON object of arguments."
             )
-        pieces = tool.run(tool.validate(call.arguments))
+        arguments = await _approved_arguments(tool, call, approval)
+        pieces = tool.run(tool.validate(arguments))
         try:
             async for piece in pieces:
                 if result.closed:  # cancelled: the cancellation is on its way to this task
@@ -131,6 +147,26 @@ async def _call(
         raise
     result.complete()
     return None
+
+
+async def _approved_arguments(
+    tool: Tool, call: ToolCallMessage, approval: ToolApprovalRequest | None
+) -> Mapping[str, object]:
+    """The arguments to run with, once a person approved the call (if it needs it)."""
+    if approval is None:
+        if tool.needs_approval(call.arguments):
+            raise ToolCallError(
+                f"The tool {tool.name} needs a person's approval to run, and nobody was "
+                "asked; the call did not run."
+            )
+        return call.arguments
+    decision = await approval.adecision()
+    if not decision.approved:
+        reason = f" Their reason: {decision.reason}" if decision.reason else ""
+        raise ToolCallError(
+            f"The user denied the call of the tool {tool.name}; it did not run.{reason}"
+        )
+    return call.arguments if decision.arguments is None else decision.arguments
 
 
 def _error_text(tool: Tool, error: Exception) -> str:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import copy
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TypeAlias
 
 from miniagents.ext.tools._names import tool_name
 
-__all__ = ["Tool"]
+__all__ = ["ApprovalRule", "Tool"]
+
+logger = logging.getLogger(__name__)
+
+ApprovalRule: TypeAlias = "bool | Callable[[Mapping[str, object]], bool]"
+"""Whether a tool's calls need a person's approval: always, never, or by their arguments."""
 
 
 class Tool(ABC):
@@ -24,12 +31,16 @@ class Tool(ABC):
         description: What the tool does, for the model.
         parameters: The JSON schema of the arguments (an ``object`` schema); by default,
             no arguments.
+        requires_approval: Whether a call waits for a person's approval before it runs
+            (``True``), or a predicate on the call's arguments that says so (see
+            ``ToolApprovalRequest``); by default, never.
 
     Attributes:
         name: The tool's name, valid for every provider.
         description: What the tool does ("" when nothing was said).
         parameters: The JSON schema of the arguments (a new copy at each access: plain
             dicts and lists, ready for an SDK).
+        requires_approval: Whether (or for which arguments) a call needs approval.
 
     Example:
         >>> class Clock(Tool):
@@ -39,7 +50,7 @@ class Tool(ABC):
         {'type': 'object', 'properties': {}}
     """
 
-    __slots__ = ("_parameters", "description", "name")
+    __slots__ = ("_parameters", "description", "name", "requires_approval")
 
     def __init__(
         self,
@@ -47,10 +58,12 @@ class Tool(ABC):
         name: str,
         description: str = "",
         parameters: Mapping[str, object] | None = None,
+        requires_approval: ApprovalRule = False,
     ) -> None:
         """Describe the tool (see the class docstring)."""
         self.name = tool_name(name, f"The tool {type(self).__name__}")
         self.description = description
+        self.requires_approval = requires_approval
         self._parameters: dict[str, object] = (
             {"type": "object", "properties": {}}
             if parameters is None
@@ -61,6 +74,24 @@ class Tool(ABC):
     def parameters(self) -> dict[str, object]:
         """The JSON schema of the arguments (a copy: changing it changes nothing)."""
         return copy.deepcopy(self._parameters)
+
+    def needs_approval(self, arguments: Mapping[str, object]) -> bool:
+        """Whether a call with ``arguments`` waits for a person's approval.
+
+        A predicate that fails counts as a yes: a call is never run unapproved by mistake.
+        """
+        rule = self.requires_approval
+        if not callable(rule):
+            return bool(rule)
+        try:
+            return bool(rule(arguments))
+        except Exception:
+            logger.warning(
+                "The approval predicate of the tool %s failed; the call waits for approval.",
+                self.name,
+                exc_info=True,
+            )
+            return True
 
     def validate(self, arguments: Mapping[str, object]) -> Mapping[str, object]:
         """Check the model's arguments before :meth:`run`; return the ones to run with.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from miniagents.ext.tools.approval import ToolApprovalRequest, request_approval
 from miniagents.ext.tools.errors import ToolNameConflictError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.running import error_result, run_tool_call
@@ -76,12 +77,14 @@ class ToolSet:
         call: ToolCallMessage,
         *,
         result_class: type[ToolResultMessage] = ToolResultMessage,
+        approval: ToolApprovalRequest | None = None,
         **metadata: object,
     ) -> MessagePromise[ToolResultMessage]:
         """Start ``call`` now; return its ``ToolResultMessage`` as it streams.
 
-        See ``run_tool_call`` (and its ``result_class`` and ``metadata``); a call of a tool
-        that is not in the set gets an error result that lists the tools there are.
+        See ``run_tool_call`` (and its ``result_class``, ``approval`` and ``metadata``); a
+        call of a tool that is not in the set gets an error result that lists the tools
+        there are.
 
         Raises:
             NoActiveContextError: outside of a ``MiniAgents`` context.
@@ -96,7 +99,25 @@ class ToolSet:
                 result_class=result_class,
                 **metadata,
             )
-        return run_tool_call(tool, call, result_class=result_class, **metadata)
+        return run_tool_call(tool, call, result_class=result_class, approval=approval, **metadata)
+
+    def approval_request(
+        self,
+        call: ToolCallMessage,
+        *,
+        request_class: type[ToolApprovalRequest] = ToolApprovalRequest,
+        **metadata: object,
+    ) -> ToolApprovalRequest | None:
+        """A pending approval request for ``call`` if its tool needs one, else ``None``.
+
+        Give it to :meth:`run` (``approval=``) and to whoever decides (e.g. in the reply).
+        """
+        tool = self._by_name.get(call.tool_name)
+        if tool is None or call.arguments_error is not None:
+            return None
+        if not tool.needs_approval(call.arguments):
+            return None
+        return request_approval(call, request_class=request_class, **metadata)
 
     def run_all(
         self, calls: Iterable[ToolCallMessage]

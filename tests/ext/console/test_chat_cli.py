@@ -1,4 +1,4 @@
-"""The command line, ``python -m miniagents chat`` and the ``miniagents`` command.
+"""The command line, ``python -m miniagents chat`` (and ``web``) and the ``miniagents`` command.
 
 Each test runs it in a child process with the user's lines piped in: offline (no key set),
 and with the real OpenAI and Anthropic SDKs talking to the fake provider server.
@@ -7,12 +7,16 @@ and with the real OpenAI and Anthropic SDKs talking to the fake provider server.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from miniagents.ext.history.markdown import ChatHistoryMD
@@ -313,3 +317,57 @@ def test_the_readme_shows_what_the_command_prints(tmp_path: Path) -> None:
 
     assert_ended_well(result)
     assert result.stdout == shown.group(2)
+
+
+def test_miniagents_web_serves_the_chat_page_with_the_offline_model(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a free port (the server binds it right after)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with (
+        default_sigint_in_children(),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "miniagents",
+                "web",
+                "--provider",
+                "offline",
+                "--port",
+                str(port),
+            ],
+            cwd=tmp_path,
+            env=python_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as server,
+    ):
+        assert server.stdout is not None
+        shown = bytearray()
+        read_until(server.stdout.fileno(), shown, b"\n")
+        assert shown.decode() == (
+            "Chatting with the offline model at http://127.0.0.1:" + f"{port}\n"
+        )
+        deadline = time.monotonic() + WAIT
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=WAIT) as client:
+            while True:  # the child binds its port after the line above: look until it does
+                try:
+                    page = client.get("/")
+                    break
+                except httpx2.ConnectError:
+                    assert time.monotonic() < deadline, "the web chat did not start"
+                    time.sleep(0.05)
+            assert page.status_code == 200
+            assert "<title>MiniAgents web chat</title>" in page.text
+            question = {"id": "1", "role": "user", "parts": [{"type": "text", "text": "Hi"}]}
+            answer = client.post("/api/chat/", json={"id": "c", "messages": [question]})
+        server.send_signal(signal.SIGINT)
+        _out, err = server.communicate(timeout=WAIT)
+    assert answer.headers["x-vercel-ai-ui-message-stream"] == "v1"
+    deltas = [
+        json.loads(line[6:])["delta"]
+        for line in answer.text.splitlines()
+        if line.startswith('data: {"type": "text-delta"')
+    ]
+    assert "".join(deltas) == OFFLINE.format(model="offline", count=1, text="Hi")
+    assert server.returncode == 0, err.decode()

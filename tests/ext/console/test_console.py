@@ -38,8 +38,8 @@ from typing import Any
 import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
-from miniagents.ext import console_agents
 from miniagents.ext import console_user_agent as console_user_agent_module
+from miniagents.ext.console import agents as console_agents
 from miniagents.ext.console.agents import console_output_agent, console_user_agent
 from miniagents.ext.file_agents import file_output_agent
 from miniagents.ext.history import InMemoryChatHistory
@@ -1189,7 +1189,7 @@ def test_a_prompt_toolkit_that_cannot_start_falls_back_to_plain_lines(
 ) -> None:
     import prompt_toolkit
 
-    from miniagents.ext import _console
+    from miniagents.ext.console import _terminal as _console
 
     attempts: list[int] = []
 
@@ -1202,3 +1202,64 @@ def test_a_prompt_toolkit_that_cannot_start_falls_back_to_plain_lines(
     assert _console._prompt_toolkit_session() is None
     assert _console._prompt_toolkit_session() is None
     assert attempts == [1]  # tried once, then plain lines for the rest of the process
+
+
+APPROVING = """
+import asyncio
+
+from miniagents import MiniAgents
+from miniagents.ext.console.agents import console_output_agent
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.tools import FunctionTool
+
+
+def delete_file(path: str) -> str:
+    '''Delete a file.'''
+    return f"Deleted {path}"
+
+
+llm = offline_agent.fork(
+    tools=[FunctionTool(delete_file, requires_approval=True)],
+    reply=one_per_call(CallTool("delete_file", {"path": "a.txt"}), "Finished."),
+    token_delay=0,
+)
+
+
+async def main() -> None:
+    async with MiniAgents():
+        await console_output_agent.inquire(llm.inquire("Delete a.txt"), label="> ")
+
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("typed", "result"),
+    [
+        ("y\n", "Deleted a.txt"),
+        (
+            "n\n",
+            "The user denied the call of the tool delete_file; it did not run. Their "
+            "reason: The user said no in the console.",
+        ),
+        (
+            "",
+            "The user denied the call of the tool delete_file; it did not run. Their "
+            "reason: The user said no in the console.",
+        ),
+    ],
+)
+def test_the_console_asks_the_user_to_approve_a_call_that_waits(
+    tmp_path: Path, typed: str, result: str
+) -> None:
+    script = write_script(tmp_path, "approving.py", APPROVING)
+    done = run_python([str(script)], tmp_path, stdin=typed)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        '> {"path": "a.txt"}\n'
+        '> Approve the call of delete_file with {"path": "a.txt"}?\n'
+        f"Approve? [y/N] {typed.strip()}\n"
+        f"> {result}\n"
+        "> Finished.\n"
+    )

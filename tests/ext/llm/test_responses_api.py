@@ -119,7 +119,9 @@ async def test_an_incomplete_response_ends_the_reply_with_why_it_stopped(
     assert isinstance(message, OpenAIMessage)
     assert message.text == "Once upon"
     assert message.finish_reason == reason
-    assert message.usage == TokenUsage(input_tokens=4, output_tokens=16)
+    assert message.usage == TokenUsage(
+        input_tokens=4, output_tokens=16, cached_input_tokens=0, reasoning_tokens=0
+    )
     assert fake_llm.requests[0].json["max_output_tokens"] == 16
 
 

@@ -102,7 +102,9 @@ async def test_a_single_call_its_result_then_the_answer(
     )
     assert answer.text == "2 + 3 = 5."
     assert answer.finish_reason == llm.stop  # type: ignore[attr-defined]
-    assert answer.usage == TokenUsage(input_tokens=30, output_tokens=7)  # type: ignore[attr-defined]
+    usage = answer.usage  # type: ignore[attr-defined]
+    assert isinstance(usage, TokenUsage)
+    assert (usage.input_tokens, usage.output_tokens) == (30, 7)
     # the call's tokens are the argument deltas as the model streamed them
     assert tokens[0] == (['{"a":2,', '"b":3}'] if stream else [written])
     assert tokens[2] == (["2 + 3 ", "= 5."] if stream else ["2 + 3 = 5."])

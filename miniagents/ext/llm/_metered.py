@@ -1,0 +1,116 @@
+"""Each call of the model metered: its usage and cost, charged to the budgets around it.
+
+::
+
+    provider:  "It" " is" " 5." Finish(stop, 20, 3)
+    metered:   charge (refused?) | piece piece piece (stopped past a limit?) | finish(usage)
+
+``Metered`` wraps the provider that ``run_call`` streams from, so the tool loop and the
+turn know nothing of budgets: a refused call fails before its request; a stream stopped
+past a limit closes the provider's stream (and its connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Generic, TypeVar
+
+from miniagents.ext.llm.messages import AssistantMessage, TokenUsage
+from miniagents.ext.llm.pricing import cost_usd, price_provider_of
+from miniagents.ext.llm.provider import (
+    Finish,
+    LLMCall,
+    LLMEvent,
+    LLMOptions,
+    LLMProvider,
+    ToolCallDelta,
+)
+from miniagents.ext.llm.usage import _CallCharge
+
+__all__ = ["Metered", "added_usage", "finish_usage"]
+
+OptionsT = TypeVar("OptionsT", bound=LLMOptions)
+
+
+class Metered(Generic[OptionsT]):
+    """``provider``, each of its calls charged to the budgets around it (an ``LLMProvider``)."""
+
+    def __init__(self, provider: LLMProvider[OptionsT], alias: str) -> None:
+        self._provider = provider
+        self._alias = alias
+        self._price_provider = price_provider_of(provider)
+
+    @property
+    def wrapped(self) -> LLMProvider[OptionsT]:
+        """The provider it meters (tracing names the provider after it)."""
+        return self._provider
+
+    @property
+    def message_class(self) -> type[AssistantMessage]:
+        """The provider's."""
+        return self._provider.message_class
+
+    def usage(self, finish: Finish, model: str) -> TokenUsage:
+        """The usage a ``Finish`` reports, with its cost."""
+        return finish_usage(finish, model, self._price_provider)
+
+    async def reply(self, call: LLMCall, options: OptionsT) -> AsyncIterator[LLMEvent]:
+        """The provider's events, charged (refused before the request if there is no room)."""
+        charge = _CallCharge(self._alias, call.model, self._price_provider)
+        events = self._provider.reply(call, options)
+        try:
+            async for event in events:
+                if isinstance(event, Finish):
+                    charge.finish(self.usage(event, call.model))
+                elif call.stream and (
+                    (isinstance(event, str) and event)
+                    or (isinstance(event, ToolCallDelta) and event.text)
+                ):
+                    charge.piece()
+                yield event
+        finally:
+            charge.end()
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
+
+    def translate(self, error: BaseException) -> BaseException:
+        """The provider's."""
+        return self._provider.translate(error)
+
+
+def finish_usage(finish: Finish, model: str, price_provider: str | None) -> TokenUsage:
+    """The usage a ``Finish`` reports, with its cost (``None`` if unknown)."""
+    usage = TokenUsage(
+        input_tokens=finish.input_tokens,
+        output_tokens=finish.output_tokens,
+        cached_input_tokens=finish.cached_input_tokens,
+        cache_write_tokens=finish.cache_write_tokens,
+        reasoning_tokens=finish.reasoning_tokens,
+    )
+    cost = cost_usd(model, usage, price_provider)
+    return usage if cost is None else usage.model_copy(update={"cost_usd": cost})
+
+
+def added_usage(usage: TokenUsage | None, more: TokenUsage) -> TokenUsage:
+    """``usage`` (of the calls before; ``None``: none) with one more call's added.
+
+    A count either lacks adds none; the cost is known only when both are.
+    """
+    if usage is None:
+        return more
+
+    def add(total: int | None, extra: int | None) -> int | None:
+        return extra if total is None else total if extra is None else total + extra
+
+    cost = None
+    if usage.cost_usd is not None and more.cost_usd is not None:
+        cost = usage.cost_usd + more.cost_usd
+    return TokenUsage(
+        input_tokens=add(usage.input_tokens, more.input_tokens),
+        output_tokens=add(usage.output_tokens, more.output_tokens),
+        cached_input_tokens=add(usage.cached_input_tokens, more.cached_input_tokens),
+        cache_write_tokens=add(usage.cache_write_tokens, more.cache_write_tokens),
+        reasoning_tokens=add(usage.reasoning_tokens, more.reasoning_tokens),
+        cost_usd=cost,
+    )

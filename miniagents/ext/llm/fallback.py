@@ -1,0 +1,284 @@
+"""``fallback_agent``: answer with the first of several LLM agents that can.
+
+The fallback agent inquires its first agent; if a call of its model fails **before its
+first token** with an error that ``when`` accepts (by default a provider failure: see
+:func:`is_provider_failure`), it inquires the next agent, and so on. Its reply is the
+reply of the agents that answered, whose messages stream as usual and say who answered
+(``model``, ``agent_alias``)::
+
+    first (OpenAI):     ----X                           LLMServerError, before any token
+    second (Anthropic):      -"Hel"-"lo"-|
+    fallback's reply:        -"Hel"-"lo"-|              ANTHROPIC_AGENT, claude-haiku-4-5
+
+    first (OpenAI):     -"Hel"-X                        LLMConnectionError after a token
+    fallback's reply:   -"Hel"-X                        the same error: no fallback
+
+**Per call of the model.** In a tool loop, each round calls the model again; a round
+whose call fails before its first token goes on with the next agent, given the input and
+the messages of the reply so far (the calls and results of the rounds before), so that it
+answers from there (with its own ``max_tool_rounds``)::
+
+    first:     call c1 | result c1 | X                  round 2 fails before its first token
+    second:                          "It is 5."         given the input, c1 and its result
+    reply:     call c1 | result c1 | "It is 5."
+
+**Once a token of a call has streamed, there is no fallback**: the reply's consumers may
+have read it, and a message cannot take back its tokens; a failure then ends the reply
+with the error, as it would without the fallback. A call's first token is the first
+piece of its first message: a text token, or the first piece of a tool call's arguments
+(each message enters the fallback's reply when its first token has come). When every
+agent failed, the reply fails with the last agent's error, which notes (Python 3.11+)
+how the ones before failed.
+
+Set the SDK's own retries low on the agents that have a fallback, so that a provider
+that is down is left quickly: ``openai_agent.fork(model=..., max_retries=0, timeout=10)``.
+
+The fallback agent takes the arguments every LLM agent takes, except ``model`` and
+``extra_options`` (``system``, ``tools``, ``output_type``, ...), and gives those it is
+given to whichever agent it inquires; each agent's own arguments (its model, client,
+``max_tokens``, ...) are bound with ``fork`` before. Its replies are typed as its agents'
+replies together: ``fallback_agent(openai_agent, anthropic_agent)`` is a
+``MiniAgent[..., LLMReply[OpenAIMessage | AnthropicMessage]]``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Literal, ParamSpec, Protocol, TypeAlias, TypeVar, cast
+
+from miniagents.ext.llm.errors import (
+    LLMConfigurationError,
+    LLMConnectionError,
+    LLMRateLimitError,
+    LLMResponseError,
+    LLMServerError,
+)
+from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS
+from miniagents.ext.llm.usage import Budget
+from miniagents.ext.tools.tool_like import ToolLike
+from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.sequence import MessageType
+from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.interaction import InteractionContext
+from miniagents.promising.lowlevel import core_of
+from miniagents.promising.sentinels import DEFAULT, Sentinel
+
+__all__ = ["FallbackAgentFactory", "FallbackWhen", "fallback_agent", "is_provider_failure"]
+
+P = ParamSpec("P")
+ReplyT = TypeVar("ReplyT", bound=Message)
+
+FallbackWhen: TypeAlias = Callable[[BaseException], bool]
+"""Whether an error that ended an agent's reply before its first token calls for the next."""
+
+_PROVIDER_FAILURES = (LLMConnectionError, LLMServerError, LLMRateLimitError, LLMResponseError)
+
+
+def is_provider_failure(error: BaseException) -> bool:
+    """Whether ``error`` says the provider failed, not the request: ``fallback_agent``'s default.
+
+    These are, after the SDK's own retries: ``LLMConnectionError`` (no connection, or it
+    broke), ``LLMTimeoutError`` (a request timed out, or the reply stalled),
+    ``LLMServerError`` (HTTP 5xx, overloaded), ``LLMRateLimitError`` (HTTP 429) and
+    ``LLMResponseError`` (an error event instead of the reply, a malformed stream). Errors
+    that another agent would meet too, or that need a fix, are not: a missing setting or
+    SDK, a refused key or request, a runaway tool loop, an invalid structured answer.
+    To fall back when a budget runs out too::
+
+        when=lambda error: is_provider_failure(error) or isinstance(error, BudgetExceededError)
+    """
+    return isinstance(error, _PROVIDER_FAILURES)
+
+
+def _arguments(
+    *,
+    stream: bool | None = None,
+    system: str | None = None,
+    stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT,
+    tools: Sequence[ToolLike] | None = None,
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+    output_type: type[Message] | None = None,
+    output_retries: int = 1,
+    budget: Budget | None = None,
+) -> None:
+    """The arguments of a fallback agent: those of every LLM agent but the model's own.
+
+    Args:
+        stream: Whether to stream the reply token by token.
+        system: A system prompt, before the texts of any ``SystemMessage``.
+        stall_timeout: Seconds to wait for each next event of a reply (see the agents).
+        tools: The tools the model may call.
+        max_tool_rounds: How many rounds of tool calls a reply may run.
+        output_type: The class of a structured answer.
+        output_retries: How many times an answer that does not validate goes back.
+        budget: A ``Budget`` charged for every call of whichever agent answers (see
+            :mod:`miniagents.ext.llm.usage`).
+    """
+
+
+class FallbackAgentFactory(Protocol[P]):
+    """The type of :data:`fallback_agent` (``P``: the arguments its agents take in common)."""
+
+    def __call__(
+        self,
+        first: MiniAgent[..., ReplyT],
+        /,
+        *others: MiniAgent[..., ReplyT],
+        when: FallbackWhen = ...,
+    ) -> MiniAgent[P, ReplyT]:
+        """An agent that answers with ``first``, and with the next agent if it fails."""
+        ...
+
+
+def _factory_of(arguments: Callable[P, object]) -> FallbackAgentFactory[P]:
+    """``fallback_agent``, its agents taking the parameters of ``arguments``."""
+
+    def fallback_agent(
+        first: MiniAgent[..., ReplyT] | None = None,
+        /,
+        *others: MiniAgent[..., ReplyT],
+        when: FallbackWhen = is_provider_failure,
+    ) -> MiniAgent[P, ReplyT]:
+        """An agent that answers with ``first``, and with the next agent if it fails first.
+
+        See :mod:`miniagents.ext.llm.fallback`: when a call of an agent's model fails
+        before its first token, with an error ``when`` accepts, the next agent goes on
+        (same input and arguments, and the messages of the reply so far: in a tool loop,
+        the calls and results of the rounds before); once a token of the call has
+        streamed, a failure ends the reply with the error. When every agent failed, the
+        reply fails with the last error.
+
+        Args:
+            first: The agent to ask first (an LLM agent, forked with its model and
+                options, e.g. ``openai_agent.fork(model="gpt-4o-mini", max_retries=0)``).
+            *others: The agents to ask next, in order.
+            when: Whether an error calls for the next agent (default:
+                :func:`is_provider_failure`: connection errors, timeouts, HTTP 5xx and
+                429 after the SDK's retries, error events).
+
+        Returns:
+            The agent (alias ``FALLBACK_AGENT``): ``MiniAgent[P, ReplyT]``, ``P`` being the
+            arguments every LLM agent takes but ``model`` and ``extra_options``, given to
+            the agent it inquires, and ``ReplyT`` its agents' replies together (e.g.
+            ``LLMReply[OpenAIMessage | AnthropicMessage]``).
+
+        Raises:
+            LLMConfigurationError: without an agent, for something that is not an agent,
+                or for a ``when`` that is not callable.
+        """
+        agents = _checked(first, others, when)
+
+        async def run(ctx: InteractionContext, /, **given: object) -> None:
+            ctx.reply(_fallback_replies(ctx.messages, agents, when, given))
+
+        run.__signature__ = _with_context(arguments)  # type: ignore[attr-defined]
+        run.__name__ = run.__qualname__ = "fallback_agent"
+        names = ", ".join(agent.alias for agent in agents)
+        made = MiniAgent(
+            run,
+            alias="FALLBACK_AGENT",
+            description=f"Answers with the first of {names} whose reply does not fail first.",
+        )
+        return cast("MiniAgent[P, ReplyT]", made)
+
+    fallback_agent.__qualname__ = "fallback_agent"
+    return fallback_agent
+
+
+def _with_context(arguments: Callable[..., object]) -> inspect.Signature:
+    """The signature of an agent function taking ``arguments``' parameters after ``ctx``."""
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY)
+    return inspect.Signature([context, *inspect.signature(arguments).parameters.values()])
+
+
+def _checked(
+    first: MiniAgent[..., ReplyT] | None,
+    others: tuple[MiniAgent[..., ReplyT], ...],
+    when: object,
+) -> tuple[MiniAgent[..., ReplyT], ...]:
+    """The agents, checked.
+
+    Raises:
+        LLMConfigurationError: without an agent, for something that is not an agent, or
+            for a ``when`` that is not callable.
+    """
+    if first is None:
+        raise LLMConfigurationError(
+            "fallback_agent() needs at least one agent to answer with: e.g. "
+            "fallback_agent(openai_agent.fork(model=...), anthropic_agent.fork(model=...))."
+        )
+    agents = (first, *others)
+    for agent in agents:
+        given: object = agent  # typed, but it may be anything at run time
+        if not isinstance(given, MiniAgent):
+            raise LLMConfigurationError(
+                f"fallback_agent() takes agents, not {given!r:.60}: e.g. "
+                "fallback_agent(openai_agent.fork(model=...), anthropic_agent.fork(model=...))."
+            )
+    if not callable(when):
+        raise LLMConfigurationError(
+            f"The when= of fallback_agent() must be a function of the error that says "
+            f"whether to ask the next agent, not {when!r:.60}: e.g. the default, "
+            "is_provider_failure."
+        )
+    return agents
+
+
+async def _fallback_replies(
+    messages: MessageType,
+    agents: tuple[MiniAgent[..., Message], ...],
+    when: FallbackWhen,
+    given: dict[str, object],
+) -> AsyncIterator[MessagePromise]:
+    """The replies of the first agent whose call of the model does not fail before its first token.
+
+    Each message of an agent's reply is passed on once its first token came (or it ended
+    without one). A failure that ``when`` accepts, with every message passed on so far
+    complete (nothing of the failed call in the reply), goes on with the next agent, its
+    input being ``messages`` and those messages (a tool loop's calls and results).
+    """
+    failed: list[tuple[MiniAgent[..., Message], Exception]] = []
+    said: list[MessagePromise] = []
+    last = len(agents) - 1
+    for number, agent in enumerate(agents):
+        replies = aiter(agent.inquire([messages, *said] if said else messages, **given))
+        try:
+            while True:
+                try:
+                    promise = await anext(replies)
+                except StopAsyncIteration:
+                    return
+                async for _ in promise:  # its first token
+                    break
+                said.append(promise)
+                yield promise
+        except Exception as error:
+            if number == last or not when(error) or not all(map(_succeeded, said)):
+                _note_failures(error, failed)
+                raise
+            failed.append((agent, error))
+
+
+def _succeeded(promise: MessagePromise) -> bool:
+    """Whether the message is complete, without an error."""
+    core = core_of(promise)
+    return core.done and core.error is None
+
+
+def _note_failures(
+    error: Exception, failed: list[tuple[MiniAgent[..., Message], Exception]]
+) -> None:
+    """Note on ``error`` (the last one) how the agents asked before failed."""
+    add_note = getattr(error, "add_note", None)  # Python 3.11+
+    if add_note is None:
+        return
+    for agent, earlier in failed:
+        add_note(f"{agent.alias} failed first: {type(earlier).__name__}: {earlier}")
+
+
+fallback_agent = _factory_of(_arguments)
+"""An agent that answers with its first agent, and with the next if it fails before its
+first token (see :mod:`miniagents.ext.llm.fallback`): ``fallback_agent(first, *others,
+when=is_provider_failure)``."""

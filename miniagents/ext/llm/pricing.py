@@ -1,0 +1,105 @@
+"""What an LLM call cost, in US dollars, by the price table of the ``genai-prices`` package.
+
+The table is the package's own, kept up to date by its maintainers: no price is written
+here. A model the table does not know has no price (``None``), never a guess. A provider
+says whose prices it pays with an optional ``price_provider`` attribute (genai-prices'
+provider id: ``"openai"`` for ``OpenAIProvider``, ``"anthropic"`` for
+``AnthropicProvider``); without one (the offline model, your own provider), the table
+finds the provider from the model's name, so an offline model named after a real one is
+priced as it would be (an estimate of what a run would cost), and ``"offline"`` is not.
+
+::
+
+    TokenUsage(input_tokens=1000, output_tokens=100, cached_input_tokens=200)
+    + "gpt-4o-mini" of "openai"   ->  cost_usd(...) == 0.000195
+
+``genai-prices`` comes with the ``openai``, ``anthropic`` and ``all`` extras; without it
+every cost is ``None``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from miniagents.ext.llm.messages import TokenUsage
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+__all__ = ["cost_usd", "is_priced", "output_token_price", "price_provider_of", "prices_installed"]
+
+_MILLION = 1_000_000
+
+
+def price_provider_of(provider: object) -> str | None:
+    """A provider's ``price_provider`` (genai-prices' provider id), or ``None``."""
+    given = getattr(provider, "price_provider", None)
+    return given if isinstance(given, str) else None
+
+
+def cost_usd(model: str, usage: TokenUsage, provider: str | None = None) -> float | None:
+    """What ``usage`` of ``model`` cost in US dollars; ``None`` if unknown.
+
+    Args:
+        model: The model's name, as the provider knows it.
+        usage: The tokens; without ``input_tokens`` and ``output_tokens`` there is no cost.
+        provider: genai-prices' id of the provider (``None``: found from the model's name).
+    """
+    if usage.input_tokens is None or usage.output_tokens is None:
+        return None
+    if not is_priced(model, provider):  # known at once: the table is asked once per model
+        return None
+    return _cost(
+        model,
+        provider,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cached_input_tokens or 0,
+        usage.cache_write_tokens or 0,
+    )
+
+
+def prices_installed() -> bool:
+    """Whether the ``genai-prices`` package is installed (without it, nothing is priced)."""
+    return _prices() is not None
+
+
+def is_priced(model: str, provider: str | None = None) -> bool:
+    """Whether the price table knows ``model`` (of ``provider``)."""
+    return _cost(model, provider, 0, 0, 0, 0) is not None
+
+
+def output_token_price(model: str, provider: str | None = None) -> float | None:
+    """The price of one output token of ``model`` in US dollars, or ``None`` if unknown."""
+    price = _cost(model, provider, 0, _MILLION, 0, 0)
+    return None if price is None else price / _MILLION
+
+
+@functools.lru_cache(maxsize=4096)
+def _cost(
+    model: str, provider: str | None, given: int, made: int, read: int, written: int
+) -> float | None:
+    prices = _prices()
+    if prices is None:
+        return None
+    usage = prices.Usage(
+        input_tokens=given,
+        output_tokens=made,
+        cache_read_tokens=read or None,
+        cache_write_tokens=written or None,
+    )
+    try:
+        calculation = prices.calc_price(usage, model, provider_id=provider)
+    except (LookupError, ValueError):  # not in the table (or counts it cannot price)
+        return None
+    return float(calculation.total_price)
+
+
+@functools.cache
+def _prices() -> ModuleType | None:
+    try:
+        import genai_prices
+    except ImportError:
+        return None
+    return genai_prices

@@ -1,0 +1,150 @@
+"""``ToolApprovalRequest``: a tool call that waits for a person to approve or deny it.
+
+A tool made with ``requires_approval=True`` (or a predicate on its arguments that says
+so) does not run as soon as the model calls it: the reply carries a
+``ToolApprovalRequest`` first, and the call's result waits (a future: no thread blocked,
+no LLM call held open) until someone calls :meth:`~ToolApprovalRequest.approve` (with the
+model's arguments, or edited ones) or :meth:`~ToolApprovalRequest.deny` (the model then
+gets the denial as the tool's error result)::
+
+    reply:    call(delete "a.txt") -- approval request -----------(approve)-- result "deleted"
+    result:   .......................... waits ..........................-----"deleted"|
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field, PrivateAttr, model_validator
+
+from miniagents.ext.tools.errors import ToolApprovalError
+from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.messages.message import Message
+
+__all__ = ["ToolApprovalRequest", "ToolDecision", "request_approval"]
+
+
+@dataclass(frozen=True)
+class ToolDecision:
+    """What a person decided about a call: approved (with these arguments) or denied.
+
+    Attributes:
+        approved: Whether the call may run.
+        arguments: The arguments to run it with, if the person edited them.
+        reason: Why it was denied, if the person said (the model reads it).
+    """
+
+    approved: bool
+    arguments: Mapping[str, object] | None = None
+    reason: str | None = None
+
+
+class ToolApprovalRequest(Message):
+    """A call of a tool that needs a person's approval: :meth:`approve` or :meth:`deny` it.
+
+    The request made for a call in a reply is *pending*: deciding it once lets the call
+    run (or answers the model with the denial). A request rebuilt from its fields (e.g. read
+    back from a history) is not pending: its decision was made where it was asked.
+
+    Attributes:
+        tool_name: The tool the model called.
+        call_id: The id of the call (its result carries the same id).
+        arguments: The model's arguments.
+        role: ``assistant``: the call is part of the model's turn.
+    """
+
+    role: str = "assistant"
+    tool_name: str
+    call_id: str
+    arguments: Mapping[str, object] = Field(default_factory=dict)
+
+    _decision: asyncio.Future[ToolDecision] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_text(cls, data: Any) -> Any:
+        """Say what waits for approval when no text is given."""
+        if isinstance(data, Mapping) and data.get("text") is None and "tool_name" in data:
+            arguments = json.dumps(dict(data.get("arguments") or {}), default=str)
+            return {**data, "text": f"Approve the call of {data['tool_name']} with {arguments}?"}
+        return data
+
+    @property
+    def pending(self) -> bool:
+        """Whether the call waits for this request's decision."""
+        return self._decision is not None and not self._decision.done()
+
+    def approve(self, arguments: Mapping[str, object] | None = None) -> None:
+        """Let the call run, with the model's arguments or with ``arguments`` instead.
+
+        Edited arguments are validated as the model's are (invalid ones give the model an
+        error result that says so).
+
+        Raises:
+            ToolApprovalError: if the request is not pending (decided already, or not
+                made for a call that waits).
+        """
+        self._decide(ToolDecision(True, None if arguments is None else dict(arguments)))
+
+    def deny(self, reason: str | None = None) -> None:
+        """Refuse the call: the model gets an error result that says so (with ``reason``).
+
+        Raises:
+            ToolApprovalError: if the request is not pending.
+        """
+        self._decide(ToolDecision(False, reason=reason))
+
+    async def adecision(self) -> ToolDecision:
+        """Wait for the decision (the call's result does).
+
+        Raises:
+            ToolApprovalError: if the request was not made for a call that waits.
+        """
+        if self._decision is None:
+            raise ToolApprovalError(self._not_pending())
+        return await asyncio.shield(self._decision)
+
+    def _decide(self, decision: ToolDecision) -> None:
+        if not self.pending or self._decision is None:
+            raise ToolApprovalError(self._not_pending())
+        self._decision.set_result(decision)
+
+    def _not_pending(self) -> str:
+        if self._decision is None:
+            return (
+                f"The approval request of the call {self.call_id!r} of {self.tool_name} is not "
+                "pending: it was not made for a call that waits here (e.g. it was read back "
+                "from a history). Decide the request the reply carried."
+            )
+        decided = self._decision.result() if not self._decision.cancelled() else None
+        said = "cancelled" if decided is None else "approved" if decided.approved else "denied"
+        return (
+            f"The call {self.call_id!r} of {self.tool_name} was {said} already; a call is "
+            "decided once."
+        )
+
+
+def request_approval(
+    call: ToolCallMessage,
+    *,
+    request_class: type[ToolApprovalRequest] = ToolApprovalRequest,
+    **metadata: object,
+) -> ToolApprovalRequest:
+    """A pending approval request for ``call`` (a ``request_class``, with ``metadata``).
+
+    Call it in the event loop the call runs in: the decision is a future of that loop.
+    """
+    request = request_class.model_validate(
+        {
+            **metadata,
+            "tool_name": call.tool_name,
+            "call_id": call.call_id,
+            "arguments": call.arguments,
+        }
+    )
+    object.__setattr__(request, "_decision", asyncio.get_running_loop().create_future())
+    return request

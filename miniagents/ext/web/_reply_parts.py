@@ -1,0 +1,216 @@
+"""An agent's reply read in order, as the parts both protocols describe: texts, calls, results.
+
+Each message of the reply is read as it streams, in the order a reader of the reply sees
+them: a ``ToolCallMessage`` is a tool call (its tokens: the arguments' JSON as the model
+writes it), a ``ToolApprovalRequest`` a call that waits for a person's decision, a
+``ToolResultMessage`` a tool's result (its tokens: the tool's output, e.g. a sub-agent's
+reply, as it is produced), any other message a text.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.sequence import MessageSequencePromise
+
+__all__ = [
+    "ApprovalAsked",
+    "CallDelta",
+    "CallEnd",
+    "CallStart",
+    "Part",
+    "ResultDelta",
+    "ResultEnd",
+    "ResultStart",
+    "TextDelta",
+    "TextEnd",
+    "TextStart",
+    "reply_parts",
+]
+
+
+@dataclass(frozen=True)
+class TextStart:
+    message_id: str
+    role: str
+    agent_alias: str | None
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    message_id: str
+    delta: str
+
+
+@dataclass(frozen=True)
+class TextEnd:
+    message_id: str
+
+
+@dataclass(frozen=True)
+class CallStart:
+    call_id: str
+    tool_name: str
+
+
+@dataclass(frozen=True)
+class CallDelta:
+    call_id: str
+    delta: str
+
+
+@dataclass(frozen=True)
+class CallEnd:
+    call_id: str
+    tool_name: str
+    arguments: dict[str, object]
+    text: str
+
+
+@dataclass(frozen=True)
+class ApprovalAsked:
+    call_id: str
+    tool_name: str
+    arguments: dict[str, object]
+    request: ToolApprovalRequest
+
+
+@dataclass(frozen=True)
+class ResultStart:
+    call_id: str
+    tool_name: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class ResultDelta:
+    call_id: str
+    message_id: str
+    delta: str
+
+
+@dataclass(frozen=True)
+class ResultEnd:
+    call_id: str
+    tool_name: str
+    message_id: str
+    text: str
+    is_error: bool
+
+
+Part: TypeAlias = (
+    TextStart
+    | TextDelta
+    | TextEnd
+    | CallStart
+    | CallDelta
+    | CallEnd
+    | ApprovalAsked
+    | ResultStart
+    | ResultDelta
+    | ResultEnd
+)
+
+
+async def reply_parts(
+    reply: MessageSequencePromise[Message], id_prefix: str
+) -> AsyncIterator[Part]:
+    """The parts of ``reply``, each as soon as it is known (ids are ``{id_prefix}-{n}``).
+
+    An error of the reply (an agent's exception) is raised after the parts before it.
+    """
+    numbers = itertools.count()
+    async for promise in reply:
+        message_class = promise.message_class
+        message_id = f"{id_prefix}-{next(numbers)}"
+        if issubclass(message_class, ToolCallMessage):
+            async for part in _call_parts(promise, message_id):
+                yield part
+        elif issubclass(message_class, ToolApprovalRequest):
+            request = await promise
+            if isinstance(request, ToolApprovalRequest):
+                arguments = _plain(request.arguments)
+                yield ApprovalAsked(
+                    request.call_id,
+                    request.tool_name,
+                    arguments if isinstance(arguments, dict) else {},
+                    request,
+                )
+        elif issubclass(message_class, ToolResultMessage):
+            async for part in _result_parts(promise, message_id):
+                yield part
+        else:
+            async for part in _text_parts(promise, message_id):
+                yield part
+
+
+def _field(promise: MessagePromise[Message], name: str, default: str) -> str:
+    value = promise.metadata.get(name)
+    return value if isinstance(value, str) else default
+
+
+async def _text_parts(promise: MessagePromise[Message], message_id: str) -> AsyncIterator[Part]:
+    alias = promise.metadata.get("agent_alias")
+    yield TextStart(
+        message_id,
+        _field(promise, "role", "assistant"),
+        alias if isinstance(alias, str) else None,
+    )
+    streamed = False
+    async for token in promise:
+        if token:
+            streamed = True
+            yield TextDelta(message_id, token)
+    if not streamed:  # a message of no tokens: its text, as str() shows it
+        text = str(await promise)
+        if text:
+            yield TextDelta(message_id, text)
+    yield TextEnd(message_id)
+
+
+async def _call_parts(promise: MessagePromise[Message], message_id: str) -> AsyncIterator[Part]:
+    call_id = _field(promise, "call_id", message_id)
+    tool_name = _field(promise, "tool_name", "")
+    yield CallStart(call_id, tool_name)
+    async for token in promise:
+        if token:
+            yield CallDelta(call_id, token)
+    message = await promise
+    if isinstance(message, ToolCallMessage):
+        arguments = _plain(message.arguments)
+        yield CallEnd(
+            message.call_id,
+            message.tool_name,
+            arguments if isinstance(arguments, dict) else {},
+            message.text or "",
+        )
+    else:  # pragma: no cover - a promise of ToolCallMessage resolves to one
+        yield CallEnd(call_id, tool_name, {}, str(message))
+
+
+def _plain(value: object) -> object:
+    """A frozen value as plain JSON-able containers (dicts and lists)."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+async def _result_parts(promise: MessagePromise[Message], message_id: str) -> AsyncIterator[Part]:
+    call_id = _field(promise, "call_id", message_id)
+    tool_name = _field(promise, "tool_name", "")
+    yield ResultStart(call_id, tool_name, message_id)
+    async for token in promise:
+        if token:
+            yield ResultDelta(call_id, message_id, token)
+    message = await promise
+    is_error = isinstance(message, ToolResultMessage) and message.is_error
+    yield ResultEnd(call_id, tool_name, message_id, message.text or "", is_error)

@@ -1,0 +1,330 @@
+"""``ai_sdk_app``: an agent served as an AI SDK UI message stream (see ``miniagents.ext.web``)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMessage
+from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.web import _reply_parts as parts
+from miniagents.ext.web._runs import (
+    DEFAULT_MAX_BODY_BYTES,
+    RunStore,
+    decide,
+    error_response,
+    problems,
+    read_json,
+    start_position,
+)
+from miniagents.messages.message import Message
+from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.context import MiniAgents
+
+__all__ = [
+    "AI_SDK_HEADERS",
+    "ChatRequest",
+    "UIMessage",
+    "UIPart",
+    "ai_sdk_app",
+    "ui_input_messages",
+]
+
+AI_SDK_HEADERS: Mapping[str, str] = {
+    "x-vercel-ai-ui-message-stream": "v1",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+"""Sent with every UI message stream (``Content-Type: text/event-stream`` besides)."""
+
+DONE = "[DONE]"
+"""The data of the last event of every UI message stream."""
+
+
+class UIPart(BaseModel):
+    """A part of a ``UIMessage``: its ``type`` and the fields of that type (kept as sent)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+
+
+class UIMessage(BaseModel):
+    """A message of the ``useChat`` conversation, as the AI SDK sends it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+    role: Literal["system", "user", "assistant"]
+    parts: list[UIPart]
+
+
+class ChatRequest(BaseModel):
+    """The body of a ``useChat`` request: the chat's ``id`` and its ``messages``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+    messages: list[UIMessage]
+
+
+def ai_sdk_app(
+    agent: MiniAgent[..., Message],
+    *,
+    arguments: Callable[[ChatRequest], Mapping[str, object]] | None = None,
+    context: Callable[[], MiniAgents] = MiniAgents,
+    grace_period: float = 10.0,
+    keep_runs_for: float = 300.0,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Starlette:
+    """An ASGI app that runs ``agent`` for each ``useChat`` request and streams its reply.
+
+    Routes (relative to where the app is mounted; point ``useChat``'s transport at it):
+
+    - ``POST /``: the chat request (``{"id": chat id, "messages": [UIMessage, ...]}``); the
+      response is the assistant's message as a UI message stream (``text/event-stream``,
+      ``x-vercel-ai-ui-message-stream: v1``), each event with an SSE ``id``. A new request
+      for a chat cancels the chat's run still streaming, if any.
+    - ``GET /{chat id}/stream``: the chat's latest run again (the AI SDK's ``resume``),
+      after the event named by ``Last-Event-ID`` (all of them without it), then the live
+      rest; ``204 No Content`` when the chat has no run to resume.
+    - ``POST /{chat id}/approvals/{approvalId}``: a person's decision on a call that
+      waits for approval (``{"approved": true, "arguments": {...}}`` or
+      ``{"approved": false, "reason": "..."}``): the run goes on.
+
+    The request's messages become the agent's input messages (see
+    :func:`ui_input_messages`); ``arguments(request)`` gives the keyword arguments of the
+    agent's ``inquire`` (e.g. from fields the page adds to the body).
+
+    Args:
+        agent: The agent to run.
+        arguments: The agent's keyword arguments for a request (none by default).
+        context: Makes the ``MiniAgents`` context each run runs in.
+        grace_period: Seconds a run goes on after its last client left before it is
+            cancelled (its LLM calls with it); 0 cancels it at once.
+        keep_runs_for: Seconds an ended run stays for clients that resume it.
+        max_body_bytes: The largest request body taken (a bigger one is a 413).
+    """
+    store = RunStore(keep_for=keep_runs_for, grace=grace_period)
+
+    async def start_run(request: Request) -> Response:
+        body = await read_json(request, max_body_bytes)
+        if isinstance(body, Response):
+            return body
+        try:
+            chat = ChatRequest.model_validate(body)
+        except ValidationError as error:
+            return error_response(
+                422,
+                "invalid_chat_request",
+                f"The body is not a useChat request ({{id, messages}}): {problems(error)}.",
+            )
+        messages = ui_input_messages(chat.messages)
+        kwargs = dict(arguments(chat)) if arguments is not None else {}
+        message_id = f"msg-{secrets.token_hex(8)}"
+        approvals: dict[str, ToolApprovalRequest] = {}
+        events = _run_events(agent, messages, kwargs, message_id, context, approvals)
+        run = store.start(chat.id, events, [_dumps({"type": "abort"}), DONE], approvals)
+        return run.response(0, AI_SDK_HEADERS)
+
+    async def resume_run(request: Request) -> Response:
+        run = store.get(request.path_params["chat_id"])
+        if run is None:
+            return Response(status_code=204)
+        start = start_position(request, run)
+        if isinstance(start, Response):
+            return start
+        return run.response(start, AI_SDK_HEADERS)
+
+    async def decide_call(request: Request) -> Response:
+        run = store.get(request.path_params["chat_id"])
+        return await decide(request, run, request.path_params["call_id"], max_body_bytes)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await store.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/", start_run, methods=["POST"]),
+            Route("/{chat_id}/stream", resume_run, methods=["GET"]),
+            Route("/{chat_id}/approvals/{call_id}", decide_call, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runs = store
+    return app
+
+
+def ui_input_messages(messages: Sequence[UIMessage]) -> list[Message]:
+    """The ``UIMessage`` s of a chat as MiniAgents messages, for the agent's input.
+
+    A ``user`` message -> ``UserMessage``, a ``system`` one -> ``SystemMessage`` (the text
+    parts joined); an ``assistant`` message -> in the order of its parts, an
+    ``AssistantMessage`` per run of text parts and, per tool part (``tool-{name}`` or
+    ``dynamic-tool``), a ``ToolCallMessage`` and, once it has an output (or an error), a
+    ``ToolResultMessage``. Other parts (reasoning, files, sources, data, steps) are left out.
+    """
+    converted: list[Message] = []
+    for message in messages:
+        if message.role != "assistant":
+            text = "".join(_text(part) for part in message.parts)
+            message_class = UserMessage if message.role == "user" else SystemMessage
+            converted.append(message_class(text=text))
+            continue
+        texts: list[str] = []
+        for part in message.parts:
+            if part.type == "text":
+                texts.append(_text(part))
+                continue
+            tool = _tool_messages(part)
+            if tool:
+                if texts:
+                    converted.append(AssistantMessage(text="".join(texts)))
+                    texts = []
+                converted.extend(tool)
+        if texts:
+            converted.append(AssistantMessage(text="".join(texts)))
+    return converted
+
+
+def _text(part: UIPart) -> str:
+    text = getattr(part, "text", None) if part.type == "text" else None
+    return text if isinstance(text, str) else ""
+
+
+def _tool_messages(part: UIPart) -> list[Message]:
+    fields = part.model_extra or {}
+    if part.type.startswith("tool-"):
+        tool_name = part.type.removeprefix("tool-")
+    elif part.type == "dynamic-tool" and isinstance(fields.get("toolName"), str):
+        tool_name = fields["toolName"]
+    else:
+        return []
+    call_id = fields.get("toolCallId")
+    if not isinstance(call_id, str):
+        return []
+    arguments = fields.get("input")
+    found: list[Message] = [
+        ToolCallMessage(
+            tool_name=tool_name,
+            arguments=arguments if isinstance(arguments, dict) else {},
+            call_id=call_id,
+        )
+    ]
+    state = fields.get("state")
+    if state == "output-available":
+        output = fields.get("output")
+        text = output if isinstance(output, str) else _dumps(output)
+        found.append(ToolResultMessage(tool_name=tool_name, call_id=call_id, text=text))
+    elif state == "output-error":
+        error = fields.get("errorText")
+        found.append(
+            ToolResultMessage(
+                tool_name=tool_name,
+                call_id=call_id,
+                text=error if isinstance(error, str) else "The tool failed.",
+                is_error=True,
+            )
+        )
+    return found
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+async def _run_events(
+    agent: MiniAgent[..., Message],
+    messages: list[Message],
+    kwargs: dict[str, object],
+    message_id: str,
+    context: Callable[[], MiniAgents],
+    approvals: dict[str, ToolApprovalRequest],
+) -> AsyncIterator[str]:
+    yield _dumps({"type": "start", "messageId": message_id})
+    yield _dumps({"type": "start-step"})
+    try:
+        async with context():
+            reply = agent.inquire(messages, **kwargs)
+            mapper = _Mapper()
+            async for part in parts.reply_parts(reply, message_id):
+                if isinstance(part, parts.ApprovalAsked):
+                    approvals[part.call_id] = part.request
+                for event in mapper.events(part):
+                    yield _dumps(event)
+    except Exception as error:  # the agent's failure ends the stream with it
+        yield _dumps({"type": "error", "errorText": str(error) or repr(error)})
+        yield DONE
+        return
+    yield _dumps({"type": "finish-step"})
+    yield _dumps({"type": "finish"})
+    yield DONE
+
+
+class _Mapper:
+    """Parts of a reply as UI message stream parts (drawn in the package docstring)."""
+
+    def __init__(self) -> None:
+        self._after_results = False  # a tool result came last: the model's next step follows
+
+    def events(self, part: parts.Part) -> Iterator[dict[str, object]]:
+        is_result = isinstance(part, parts.ResultStart | parts.ResultDelta | parts.ResultEnd)
+        if self._after_results and not is_result:
+            yield {"type": "finish-step"}
+            yield {"type": "start-step"}
+        self._after_results = is_result
+        if isinstance(part, parts.TextStart):
+            yield {"type": "text-start", "id": part.message_id}
+        elif isinstance(part, parts.TextDelta):
+            yield {"type": "text-delta", "id": part.message_id, "delta": part.delta}
+        elif isinstance(part, parts.TextEnd):
+            yield {"type": "text-end", "id": part.message_id}
+        elif isinstance(part, parts.CallStart):
+            yield {
+                "type": "tool-input-start",
+                "toolCallId": part.call_id,
+                "toolName": part.tool_name,
+            }
+        elif isinstance(part, parts.CallDelta):
+            yield {
+                "type": "tool-input-delta",
+                "toolCallId": part.call_id,
+                "inputTextDelta": part.delta,
+            }
+        elif isinstance(part, parts.CallEnd):
+            yield {
+                "type": "tool-input-available",
+                "toolCallId": part.call_id,
+                "toolName": part.tool_name,
+                "input": part.arguments,
+            }
+        elif isinstance(part, parts.ApprovalAsked):
+            yield {
+                "type": "tool-approval-request",
+                "approvalId": part.call_id,
+                "toolCallId": part.call_id,
+            }
+        elif isinstance(part, parts.ResultStart):
+            pass  # the output's first delta says it started
+        elif isinstance(part, parts.ResultDelta):
+            yield {
+                "type": "data-tool-output-delta",
+                "data": {"toolCallId": part.call_id, "delta": part.delta},
+                "transient": True,
+            }
+        elif part.is_error:
+            yield {"type": "tool-output-error", "toolCallId": part.call_id, "errorText": part.text}
+        else:
+            yield {"type": "tool-output-available", "toolCallId": part.call_id, "output": part.text}

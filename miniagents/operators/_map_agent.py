@@ -1,0 +1,125 @@
+"""``map_agent``: every item of an observable its own interaction, concurrently, as results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import aclosing
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+from typing_extensions import TypeVar
+
+from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageType
+from miniagents.miniagents import MiniAgent
+from miniagents.miniagents.lowlevel import start_task
+from miniagents.pipeline import ItemResult, Pipeline
+from miniagents.pipeline.local import pipeline_settings
+from miniagents.promising.limits import Overflow
+
+__all__ = ["map_agent"]
+
+T = TypeVar("T", bound=MessageType)
+ReplyT = TypeVar("ReplyT", bound=Message, default=Message)
+
+
+def map_agent(
+    agents: MiniAgent[..., ReplyT] | Sequence[MiniAgent[..., ReplyT]],
+    /,
+    *,
+    max_concurrency: int | None = None,
+    max_in_flight: int = 64,
+    ordered: bool = True,
+    retries: int = 0,
+    retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
+    backoff: float = 0.5,
+    timeout: float | None = None,
+    fail_fast: bool = False,
+    overflow: Overflow = "buffer",
+) -> Callable[[Observable[T]], Observable[ItemResult[T, ReplyT]]]:
+    """Each item of the source is one interaction of the agent (or chain); emit their results.
+
+    The operator twin of :func:`miniagents.pipeline`, with the same arguments and the same
+    :class:`~miniagents.pipeline.ItemResult` per item (``result.get()`` gives the replies,
+    or raises the item's error): at most ``max_concurrency`` items run at once, and the
+    source is read no further than ``max_in_flight`` items ahead of the results emitted. A
+    source the library pulls (a stream made from an async iterable, an agent's replies) is
+    pulled no further than that, plus its high-water mark; a hot source is not slowed, what
+    it emits beyond the high-water mark follows ``overflow``. A failed item is a result
+    holding its error (``fail_fast=True``: the error ends the result instead, and the items
+    in flight are cancelled). Disposing of the subscription cancels the items in flight.
+    Each subscription reads the source anew and needs a running ``MiniAgents`` context.
+
+    .. marble::
+        :alt: map_agent
+
+        --a--b--c-----------|
+        [ map_agent(upper, max_concurrency=2) ]    b's interaction is the slowest
+        ------ra-------rb(rc|                      (ordered=True: rc waits for rb)
+
+    Example:
+        >>> # source.pipe(map_agent(classify, max_concurrency=16), ops.map(lambda r: r.get()))
+
+    Args:
+        agents: The agent, or the agents of a chain (each gets the replies of the one
+            before; the first gets the item).
+        max_concurrency: At most this many items run at once (default: ``max_in_flight``).
+        max_in_flight: At most this many items are read and their results not yet emitted.
+        ordered: Emit the results in the source's order (``True``) or as they complete.
+        retries: How many more times an item that failed with one of ``retry_on`` is tried.
+        retry_on: The errors worth retrying.
+        backoff: The wait before the first retry, in seconds; it doubles with each retry.
+        timeout: The longest one try of an item may take, in seconds (then the item fails
+            with a ``PipelineTimeoutError``); ``None`` for no limit.
+        fail_fast: End the result with the first failed item's error.
+        overflow: What to do with items of a hot source that outruns the agents (see
+            :data:`~miniagents.promising.limits.Overflow`).
+
+    Raises:
+        PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
+            or a timeout that is not positive (a ``ValueError``).
+    """
+    chain, settings = pipeline_settings(
+        agents,
+        caller="map_agent",
+        max_in_flight=max_in_flight,
+        max_concurrency=max_concurrency,
+        ordered=ordered,
+        retries=retries,
+        retry_on=retry_on,
+        backoff=backoff,
+        timeout=timeout,
+        fail_fast=fail_fast,
+        progress=False,
+        description=None,
+        total=None,
+        overflow=overflow,
+    )
+
+    def operator(source: Observable[T]) -> Observable[ItemResult[T, ReplyT]]:
+        def subscribe(
+            observer: abc.ObserverBase[ItemResult[T, ReplyT]],
+            scheduler: abc.SchedulerBase | None = None,
+        ) -> abc.DisposableBase:
+            run: Pipeline[T, ReplyT] = Pipeline(chain, source, settings)
+
+            async def emit() -> None:
+                try:
+                    async with aclosing(run.__aiter__()) as results:
+                        async for result in results:
+                            observer.on_next(result)
+                except Exception as error:
+                    observer.on_error(error)
+                else:
+                    observer.on_completed()
+
+            task = start_task(emit(), "map_agent")
+
+            def dispose() -> None:
+                task.cancel()  # the items in flight are cancelled as the results close
+
+            return Disposable(dispose)
+
+        return Observable(subscribe)
+
+    return operator

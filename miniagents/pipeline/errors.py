@@ -1,0 +1,28 @@
+"""Errors of the local pipelines; the whole hierarchy is drawn in :mod:`miniagents.errors`."""
+
+from __future__ import annotations
+
+from miniagents.promising.errors import MiniAgentsError
+
+__all__ = [
+    "PipelineArgumentError",
+    "PipelineRerunError",
+    "PipelineTimeoutError",
+    "ProgressBarMissingError",
+]
+
+
+class PipelineArgumentError(MiniAgentsError, ValueError):
+    """``pipeline()`` or ``map_agent()`` was given arguments it cannot work with."""
+
+
+class PipelineRerunError(MiniAgentsError, RuntimeError):
+    """A ``Pipeline`` was iterated a second time (each runs once)."""
+
+
+class PipelineTimeoutError(MiniAgentsError, TimeoutError):
+    """An item's interaction took longer than the pipeline's ``timeout``."""
+
+
+class ProgressBarMissingError(MiniAgentsError, ImportError):
+    """A progress bar was asked for and tqdm is not installed (the message has the hint)."""

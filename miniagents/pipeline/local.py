@@ -1,0 +1,440 @@
+"""``pipeline``: an agent (or a chain of agents) over many items, concurrently, in this process.
+
+Each item is one interaction: the chain's first agent gets the item as its input, each
+next agent the replies of the one before; the item's result is the last agent's replies,
+complete. Items are read lazily: at most ``max_in_flight`` items are between being read
+and being handed to you, and at most ``max_concurrency`` of them run at once::
+
+    items:     i0 i1 i2 i3 i4 ...            (read as room frees up)
+    in flight: [i0 i1 i2 i3]                 (max_in_flight = 4)
+    results:   r0 r1 r2 ...                  (ordered=True: the input's order)
+
+An item whose agent failed gives a result holding the error (after ``retries`` more tries
+for the errors in ``retry_on``), and the other items go on; with ``fail_fast=True`` the
+first failure stops the run instead. The local twin of ``miniagents.ext.ray.ray_pipeline``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Iterable,
+    Iterator,
+    Sequence,
+    Sized,
+)
+from dataclasses import dataclass
+from typing import Generic
+
+from reactivex import Observable
+from typing_extensions import TypeVar
+
+from miniagents.messages import Message, MessageTuple
+from miniagents.messages.sequence import MessageType
+from miniagents.miniagents import MiniAgent, MiniAgents
+from miniagents.miniagents.lowlevel import InteractionScope
+from miniagents.pipeline.errors import (
+    PipelineArgumentError,
+    PipelineRerunError,
+    PipelineTimeoutError,
+)
+from miniagents.pipeline.item_result import ItemResult
+from miniagents.pipeline.progress import progress_bar
+from miniagents.promising import StreamedPromise
+from miniagents.promising.limits import Overflow
+
+__all__ = ["Pipeline", "PipelineSettings", "pipeline", "pipeline_settings"]
+
+T = TypeVar("T", bound=MessageType)
+ReplyT = TypeVar("ReplyT", bound=Message, default=Message)
+
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """How a local pipeline runs (the arguments of :func:`pipeline`, checked)."""
+
+    max_in_flight: int
+    max_concurrency: int
+    ordered: bool
+    retries: int
+    retry_on: tuple[type[BaseException], ...]
+    backoff: float
+    timeout: float | None
+    fail_fast: bool
+    progress: bool | None
+    description: str
+    total: int | None
+    overflow: Overflow
+
+
+class Pipeline(Generic[T, ReplyT]):
+    """The results of :func:`pipeline`: iterate it with ``async for`` or ``for``, once.
+
+    Nothing runs before the iteration starts. ``async for`` runs in the current
+    ``MiniAgents`` context; plain ``for`` runs the items on a thread of its own, in a
+    ``MiniAgents`` context of its own (and reads the items there: an async iterable or an
+    observable given to it must not be tied to another event loop). Leaving the loop
+    early cancels the items still running, and waits until their interactions have
+    stopped (an ``async for`` loop left early stops when the async generator is closed,
+    e.g. with ``contextlib.aclosing``).
+    """
+
+    def __init__(
+        self,
+        agents: Sequence[MiniAgent[..., Message]],
+        items: Iterable[T] | AsyncIterable[T] | Observable[T],
+        settings: PipelineSettings,
+    ) -> None:
+        """Prepare the run (:func:`pipeline` makes pipelines)."""
+        self._chain = tuple(agents)
+        self._items = items
+        self._settings = settings
+        self._used = False
+
+    def _claim(self) -> None:
+        if self._used:
+            raise PipelineRerunError("A Pipeline runs once; call pipeline(...) again to rerun.")
+        self._used = True
+
+    async def _interact(self, item: T) -> MessageTuple[ReplyT]:
+        replies = self._chain[0].inquire(item)
+        for agent in self._chain[1:]:
+            replies = agent.inquire(replies)
+        result: MessageTuple[ReplyT] = await replies  # type: ignore[assignment]  # the last agent's
+        return result
+
+    async def _try(self, index: int, item: T) -> MessageTuple[ReplyT]:
+        timeout = self._settings.timeout
+        if timeout is None:
+            return await self._interact(item)
+        attempt = asyncio.ensure_future(self._interact(item))
+        try:
+            done, _ = await asyncio.wait((attempt,), timeout=timeout)
+        except BaseException:  # the item was cancelled: so is its attempt
+            await _cancelled(attempt)
+            raise
+        if not done:
+            await _cancelled(attempt)
+            raise PipelineTimeoutError(
+                f"Item {index} took longer than the pipeline's timeout of {timeout} s; "
+                "raise timeout= if it needs more time."
+            )
+        return attempt.result()
+
+    async def _one(self, limit: asyncio.Semaphore, index: int, item: T) -> ItemResult[T, ReplyT]:
+        settings = self._settings
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                async with limit:
+                    replies = await self._try(index, item)
+                return ItemResult(index, item, replies, None, attempts)
+            except Exception as error:
+                if attempts <= settings.retries and isinstance(error, settings.retry_on):
+                    await asyncio.sleep(settings.backoff * 2 ** (attempts - 1))
+                    continue
+                return ItemResult(index, item, MessageTuple(), error, attempts)
+
+    async def __aiter__(self) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
+        """Run the pipeline, giving each item's result (awaiting between results).
+
+        Raises:
+            NoActiveContextError: outside of every ``MiniAgents`` context (plain ``for``
+                makes one of its own).
+            PipelineRerunError: if the pipeline ran already.
+            Exception: the error of the items iterable, after the results before it; with
+                ``fail_fast=True``, the first failed item's error.
+        """
+        MiniAgents.get_current()  # not one failed result per item: the error, at once
+        self._claim()
+        settings = self._settings
+        total = settings.total
+        if total is None and isinstance(self._items, Sized):
+            total = len(self._items)
+        bar = progress_bar(settings.progress, total, settings.description)
+        source = _aiter_items(self._items, settings.overflow)
+        limit = asyncio.Semaphore(settings.max_concurrency)
+        scope = InteractionScope()
+        running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]] = {}
+        read = 0
+        handed = 0  # the next index to hand out, when ordered
+        read_error: BaseException | None = None
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(running) < settings.max_in_flight:
+                    try:
+                        item = await anext(source)
+                    except StopAsyncIteration:
+                        exhausted = True
+                    except Exception as error:
+                        read_error = error
+                        exhausted = True
+                    else:
+                        with scope:  # the task, and so its interactions, belong to it
+                            running[read] = asyncio.ensure_future(self._one(limit, read, item))
+                        read += 1
+                if settings.fail_fast:
+                    _raise_first_failure(running)
+                ready = _ready(running, handed, settings.ordered)
+                if ready is not None:
+                    result = running.pop(ready).result()
+                    handed = ready + 1
+                    bar.advance(failed=not result.ok)
+                    yield result
+                    continue
+                if not running:
+                    if read_error is not None:
+                        raise read_error
+                    return
+                await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            bar.close()
+            for task in running.values():
+                task.cancel()
+            if running:
+                await asyncio.gather(*running.values(), return_exceptions=True)
+            await scope.astopped()
+            await source.aclose()
+
+    def __iter__(self) -> Iterator[ItemResult[T, ReplyT]]:
+        """Run the pipeline on a thread of its own, giving each result (blocking between).
+
+        Raises:
+            PipelineRerunError: if the pipeline ran already.
+            Exception: as ``async for`` raises.
+        """
+        self._claim()
+        self._used = False  # __aiter__ claims it on the thread
+        handoff: queue.Queue[object] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+        loop_ready: queue.Queue[tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]] = (
+            queue.Queue()
+        )
+
+        async def feed() -> None:
+            async with MiniAgents():
+                try:
+                    async for result in self:
+                        await asyncio.to_thread(handoff.put, result)
+                        if stop.is_set():
+                            return
+                except BaseException as error:
+                    handoff.put(error)
+                    return
+            handoff.put(_DONE)
+
+        def run() -> None:
+            async def main() -> None:
+                task = asyncio.ensure_future(feed())
+                loop_ready.put((asyncio.get_running_loop(), task))
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+            asyncio.run(main())
+
+        thread = threading.Thread(target=run, name="miniagents-pipeline", daemon=True)
+        thread.start()
+        loop, task = loop_ready.get()
+        try:
+            while True:
+                got = handoff.get()
+                if got is _DONE:
+                    return
+                if isinstance(got, BaseException):
+                    raise got
+                yield got  # type: ignore[misc]  # only ItemResults and the two above travel
+        finally:
+            stop.set()
+            with contextlib.suppress(RuntimeError):  # the run has ended and closed its loop
+                loop.call_soon_threadsafe(task.cancel)
+            while thread.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    handoff.get(timeout=0.05)
+            thread.join()
+
+
+def _ready(
+    running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]], handed: int, ordered: bool
+) -> int | None:
+    if ordered:
+        task = running.get(handed)
+        return handed if task is not None and task.done() else None
+    for index, task in running.items():
+        if task.done():
+            return index
+    return None
+
+
+def _raise_first_failure(running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]]) -> None:
+    for task in running.values():
+        if task.done():
+            error = task.result().error
+            if error is not None:
+                raise error
+
+
+async def _cancelled(task: asyncio.Future[MessageTuple[ReplyT]]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _aiter_items(
+    items: Iterable[T] | AsyncIterable[T] | Observable[T], overflow: Overflow
+) -> AsyncGenerator[T, None]:
+    if isinstance(items, Observable):
+        stream: StreamedPromise[T, None] = StreamedPromise(
+            items, resolver=_no_whole, overflow=overflow
+        )
+        async for item in stream:
+            yield item
+    elif isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+async def _no_whole(pieces: tuple[object, ...]) -> None:
+    return None
+
+
+def pipeline_settings(
+    agents: MiniAgent[..., Message] | Sequence[MiniAgent[..., Message]],
+    *,
+    caller: str,
+    max_in_flight: int,
+    max_concurrency: int | None,
+    ordered: bool,
+    retries: int,
+    retry_on: tuple[type[BaseException], ...],
+    backoff: float,
+    timeout: float | None,
+    fail_fast: bool,
+    progress: bool | None,
+    description: str | None,
+    total: int | None,
+    overflow: Overflow,
+) -> tuple[list[MiniAgent[..., Message]], PipelineSettings]:
+    """The chain and the settings of a run, checked (``pipeline`` and ``map_agent`` share it).
+
+    Raises:
+        PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
+            or a timeout that is not positive (a ``ValueError``).
+    """
+    chain = [agents] if isinstance(agents, MiniAgent) else list(agents)
+    if not chain or not all(isinstance(agent, MiniAgent) for agent in chain):
+        raise PipelineArgumentError(
+            f"{caller}() needs at least one agent (an agent, or a list of agents for a chain) "
+            "to run over the items; "
+            f"got {agents!r}."
+        )
+    concurrency = max_in_flight if max_concurrency is None else max_concurrency
+    for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise PipelineArgumentError(
+                f"{caller}() needs {name} to be a positive int; got {value!r}."
+            )
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise PipelineArgumentError(f"{caller}() needs retries to be an int >= 0; got {retries!r}.")
+    if backoff < 0:
+        raise PipelineArgumentError(f"{caller}() needs backoff >= 0 seconds; got {backoff!r}.")
+    if timeout is not None and timeout <= 0:
+        raise PipelineArgumentError(
+            f"{caller}() needs a positive timeout in seconds, or None for none; got {timeout!r}."
+        )
+    settings = PipelineSettings(
+        max_in_flight=max_in_flight,
+        max_concurrency=concurrency,
+        ordered=ordered,
+        retries=retries,
+        retry_on=tuple(retry_on),
+        backoff=backoff,
+        timeout=timeout,
+        fail_fast=fail_fast,
+        progress=progress,
+        description=description if description is not None else chain[-1].alias,
+        total=total,
+        overflow=overflow,
+    )
+    return chain, settings
+
+
+def pipeline(
+    agents: MiniAgent[..., ReplyT] | Sequence[MiniAgent[..., ReplyT]],
+    items: Iterable[T] | AsyncIterable[T] | Observable[T],
+    /,
+    *,
+    max_in_flight: int = 64,
+    max_concurrency: int | None = None,
+    ordered: bool = True,
+    retries: int = 0,
+    retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
+    backoff: float = 0.5,
+    timeout: float | None = None,
+    fail_fast: bool = False,
+    progress: bool | None = None,
+    description: str | None = None,
+    total: int | None = None,
+    overflow: Overflow = "buffer",
+) -> Pipeline[T, ReplyT]:
+    """Run an agent, or a chain of agents, over every item, concurrently, in this process.
+
+    Example:
+        >>> # async for result in pipeline(summarizer, documents, max_concurrency=16): ...
+
+    Args:
+        agents: The agent, or the agents of a chain (each gets the replies of the one
+            before; the first gets the item).
+        items: The items: an iterable or an async iterable of ``MessageType`` values, read
+            lazily, or an observable of them (pushed: what it emits beyond the high-water
+            mark follows ``overflow``).
+        max_in_flight: At most this many items are read and not yet handed to you.
+        max_concurrency: At most this many items run at once (default: ``max_in_flight``).
+        ordered: Give the results in the input's order (``True``) or as they complete.
+        retries: How many more times an item that failed with one of ``retry_on`` is tried.
+        retry_on: The errors worth retrying (e.g. ``LLMRateLimitError``, ``LLMServerError``;
+            a ``PipelineTimeoutError`` is a ``TimeoutError``).
+        backoff: The wait before the first retry, in seconds; it doubles with each retry.
+        timeout: The longest one try of an item may take, in seconds (a
+            :class:`~miniagents.pipeline.errors.PipelineTimeoutError` after it); ``None``
+            for no limit.
+        fail_fast: Stop the run at the first failed item, raising its error and cancelling
+            the items in flight (instead of giving a result holding it).
+        progress: Show a progress bar (tqdm, on stderr): ``None`` shows it on a terminal.
+        description: The text before the progress bar (default: the last agent's alias).
+        total: The number of items, for the progress bar (default: ``len(items)`` if it
+            has one).
+        overflow: What to do with the items of an observable that outruns the pipeline.
+
+    Raises:
+        PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
+            or a timeout that is not positive (a ``ValueError``).
+    """
+    chain, settings = pipeline_settings(
+        agents,
+        caller="pipeline",
+        max_in_flight=max_in_flight,
+        max_concurrency=max_concurrency,
+        ordered=ordered,
+        retries=retries,
+        retry_on=retry_on,
+        backoff=backoff,
+        timeout=timeout,
+        fail_fast=fail_fast,
+        progress=progress,
+        description=description,
+        total=total,
+        overflow=overflow,
+    )
+    return Pipeline(chain, items, settings)

@@ -1,0 +1,547 @@
+"""``fallback_agent``: the next agent answers when a reply fails before its first token.
+
+The OpenAI and Anthropic agents run their real SDKs against the fake provider server (one
+server speaks both APIs; its script is taken in the order of the requests), with
+``max_retries=0`` on the agents unless a test says otherwise, so that a failure is final
+at once. The offline model stands in where no HTTP is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+
+import anthropic
+import openai
+import pytest
+
+from miniagents import (
+    InteractionContext,
+    Message,
+    MessageSequencePromise,
+    MiniAgent,
+    MiniAgents,
+    miniagent,
+)
+from miniagents.errors import AgentArgumentError
+from miniagents.ext.llm import (
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    fallback_agent,
+    is_provider_failure,
+    structured,
+)
+from miniagents.ext.llm.anthropic import AnthropicMessage, anthropic_agent
+from miniagents.ext.llm.errors import (
+    LLMAuthenticationError,
+    LLMConfigurationError,
+    LLMConnectionError,
+    LLMError,
+    LLMRateLimitError,
+    LLMRequestError,
+    LLMResponseError,
+    LLMServerError,
+    LLMTimeoutError,
+    LLMToolRoundsError,
+)
+from miniagents.ext.llm.offline import OfflineMessage, offline_agent
+from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
+from miniagents.ext.llm.usage import Budget
+from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall, scripted_agent
+from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
+
+TOKENS = ["Hel", "lo", " there"]
+
+
+def closed_port() -> int:
+    """A local port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def clients(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> AsyncIterator[tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic]]:
+    """An OpenAI and an Anthropic client of the fake server (retries: 5, unless told)."""
+    async with (
+        openai.AsyncOpenAI(
+            base_url=fake_llm.openai_base_url, api_key="test", max_retries=5
+        ) as openai_client,
+        anthropic.AsyncAnthropic(
+            base_url=fake_llm.anthropic_base_url, api_key="test", max_retries=5
+        ) as anthropic_client,
+    ):
+        yield openai_client, anthropic_client
+
+
+def the_agents(
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic], retries: int = 0
+) -> tuple[MiniAgent[..., Message], MiniAgent[..., Message]]:
+    """The OpenAI agent (gpt-test) and the Anthropic agent (claude-test), ``retries`` each."""
+    openai_client, anthropic_client = clients
+    first = openai_agent.fork(model="gpt-test", async_client=openai_client, max_retries=retries)
+    second = anthropic_agent.fork(
+        model="claude-test", async_client=anthropic_client, max_retries=retries
+    )
+    return first, second
+
+
+async def tokens_and_messages(
+    reply: MessageSequencePromise[Message],
+) -> tuple[list[str], list[Message]]:
+    """Every token of every message of ``reply``, as they stream, and the messages."""
+    tokens: list[str] = []
+    messages: list[Message] = []
+    async for promise in reply:
+        async for token in promise:
+            tokens.append(token)
+        messages.append(await promise)
+    return tokens, messages
+
+
+async def read_tokens(reply: MessageSequencePromise[Message], tokens: list[str]) -> None:
+    """Read the tokens of ``reply`` into ``tokens``, as they stream."""
+    async for promise in reply:
+        async for token in promise:
+            tokens.append(token)
+
+
+async def read_messages(reply: MessageSequencePromise[Message], messages: list[Message]) -> None:
+    """Read the messages of ``reply`` into ``messages``, as they end."""
+    async for promise in reply:
+        messages.append(await promise)
+
+
+# -- the first agent fails before its first token: the next one answers --------------------
+
+
+@pytest.mark.parametrize("failure", ["500", "429", "529", "refused", "timeout"])
+async def test_a_provider_failing_first_is_replaced_by_the_next(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+    failure: str,
+) -> None:
+    first, second = the_agents(clients)
+    if failure == "refused":
+        dead = openai.AsyncOpenAI(
+            base_url=f"http://127.0.0.1:{closed_port()}/v1", api_key="test", max_retries=5
+        )
+        first = first.fork(async_client=dead)
+    elif failure == "timeout":
+        fake_llm.reply(TOKENS, hang_after=0)  # the head is sent, then nothing
+        first = first.fork(timeout=0.2)
+    else:
+        fake_llm.fail(int(failure), headers=FAST_RETRY)
+    fake_llm.reply(TOKENS, pause_after=1)
+    async with MiniAgents():
+        reply = fallback_agent(first, second).inquire("hi")
+        tokens: list[str] = []
+        async for promise in reply:
+            async for token in promise:
+                tokens.append(token)
+                if len(tokens) == 1:  # streamed: the server holds the rest back until now
+                    paused = await fake_llm.wait_paused_async(len(fake_llm.requests) - 1, WAIT)
+                    paused.resume()
+        messages = await reply
+    assert tokens == TOKENS
+    assert len(messages) == 1
+    answer = messages[0]
+    assert isinstance(answer, AnthropicMessage)
+    assert (answer.text, answer.model, answer.agent_alias) == (
+        "Hello there",
+        "claude-test",
+        "ANTHROPIC_AGENT",
+    )
+    paths = [request.path for request in fake_llm.requests]
+    if failure == "refused":
+        assert paths == ["/v1/messages"]
+    else:
+        assert paths == ["/v1/chat/completions", "/v1/messages"]  # max_retries=0: one try
+
+
+async def test_the_first_agent_answers_when_it_can(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    fake_llm.reply(TOKENS)
+    async with MiniAgents():
+        tokens, messages = await tokens_and_messages(
+            fallback_agent(*the_agents(clients)).inquire("hi")
+        )
+    assert tokens == TOKENS
+    assert [type(m) for m in messages] == [OpenAIMessage]
+    assert messages[0].model == "gpt-test"  # type: ignore[attr-defined]
+    assert len(fake_llm.requests) == 1
+
+
+async def test_the_sdk_retries_before_the_fallback(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    first, second = the_agents(clients, retries=2)
+    fake_llm.fail(503, headers=FAST_RETRY, times=3)  # the first try and 2 retries
+    fake_llm.reply(TOKENS)
+    async with MiniAgents():
+        _, messages = await tokens_and_messages(fallback_agent(first, second).inquire("hi"))
+    assert [type(m) for m in messages] == [AnthropicMessage]
+    assert [request.status for request in fake_llm.requests] == [503, 503, 503, 200]
+
+
+async def test_the_offline_model_as_the_last_resort(
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    down = openai.AsyncOpenAI(
+        base_url=f"http://127.0.0.1:{closed_port()}/v1", api_key="test", max_retries=0
+    )
+    first = openai_agent.fork(model="gpt-test", async_client=down)
+    backup = offline_agent.fork(reply="Sorry, I am offline.", token_delay=0.0)
+    async with MiniAgents():
+        tokens, messages = await tokens_and_messages(fallback_agent(first, backup).inquire("hi"))
+    await down.close()
+    assert tokens == ["Sorry, ", "I ", "am ", "offline."]
+    assert [type(m) for m in messages] == [OfflineMessage]
+    assert messages[0].agent_alias == "OFFLINE_AGENT"  # type: ignore[attr-defined]
+
+
+async def test_a_budget_given_to_the_fallback_counts_the_calls_of_every_agent() -> None:
+    down = openai.AsyncOpenAI(
+        base_url=f"http://127.0.0.1:{closed_port()}/v1", api_key="test", max_retries=0
+    )
+    first = openai_agent.fork(model="gpt-test", async_client=down)
+    backup = offline_agent.fork(reply="Sorry, I am offline.", token_delay=0.0)
+    budget = Budget(max_requests=5)
+    async with MiniAgents():
+        await fallback_agent(first, backup).inquire("hi", budget=budget)
+    await down.close()
+    assert budget.usage.requests == 2  # the call that failed, then the offline one
+
+
+# -- no fallback ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["cut", "error-event", "stalled"])
+async def test_a_failure_after_the_first_token_ends_the_reply(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+    fault: str,
+) -> None:
+    first, second = the_agents(clients)
+    faults = {"cut": {"cut_after": 1}, "error-event": {"error_event_after": 1}}
+    if fault == "stalled":
+        first = first.fork(timeout=0.2)
+    fake_llm.reply(TOKENS, **faults.get(fault, {"hang_after": 1}))  # type: ignore[arg-type]
+    fake_llm.reply(TOKENS)  # never asked for
+    tokens: list[str] = []
+    async with MiniAgents():
+        reply = fallback_agent(first, second).inquire("hi")
+        with pytest.raises(LLMError) as raised:
+            await read_tokens(reply, tokens)
+    assert tokens == ["Hel"]
+    expected = {"cut": LLMConnectionError, "error-event": LLMResponseError}
+    assert type(raised.value) is expected.get(fault, LLMTimeoutError)
+    assert len(fake_llm.requests) == 1
+    assert fake_llm.pending == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(400, LLMRequestError), (401, LLMAuthenticationError), (404, LLMRequestError)],
+)
+async def test_a_refused_request_is_not_a_provider_failure(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+    status: int,
+    error: type[LLMError],
+) -> None:
+    fake_llm.fail(status)
+    fake_llm.reply(TOKENS)  # never asked for
+    async with MiniAgents():
+        with pytest.raises(LLMError) as raised:
+            await fallback_agent(*the_agents(clients)).inquire("hi")
+    assert type(raised.value) is error
+    assert fake_llm.pending == 1
+
+
+async def test_every_agent_failing_fails_the_reply_with_the_last_error(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    fake_llm.fail(500)
+    fake_llm.fail(429)
+    async with MiniAgents():
+        reply = fallback_agent(*the_agents(clients)).inquire("hi")
+        with pytest.raises(LLMRateLimitError) as raised:
+            await reply
+        with pytest.raises(LLMRateLimitError):  # the same for every consumer, replayed
+            async for _ in reply:
+                pass
+    error = raised.value
+    assert isinstance(error.__cause__, anthropic.RateLimitError)
+    assert str(error).startswith("Anthropic kept refusing the request for its rate limit")
+    if sys.version_info >= (3, 11):
+        assert len(error.__notes__) == 1
+        assert error.__notes__[0].startswith(
+            "OPENAI_AGENT failed first: LLMServerError: OpenAI kept failing with a server error"
+        )
+    assert [request.status for request in fake_llm.requests] == [500, 429]
+
+
+async def test_when_decides_which_errors_fall_back(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    seen: list[BaseException] = []
+
+    def also_refused(error: BaseException) -> bool:
+        seen.append(error)
+        return is_provider_failure(error) or isinstance(error, LLMRequestError)
+
+    fake_llm.fail(400)
+    fake_llm.reply(TOKENS)
+    fake_llm.fail(500)
+    async with MiniAgents():
+        answered = await fallback_agent(*the_agents(clients), when=also_refused).inquire("hi")
+        never = fallback_agent(*the_agents(clients), when=lambda error: False)
+        with pytest.raises(LLMServerError):
+            await never.inquire("hi")
+    assert [type(m) for m in answered] == [AnthropicMessage]
+    assert [type(error) for error in seen] == [LLMRequestError]
+    assert fake_llm.pending == 0
+
+
+def test_is_provider_failure() -> None:
+    for failure in (
+        LLMConnectionError,
+        LLMTimeoutError,
+        LLMServerError,
+        LLMRateLimitError,
+        LLMResponseError,
+    ):
+        assert is_provider_failure(failure("x"))
+    for other in (
+        LLMRequestError("x"),
+        LLMAuthenticationError("x"),
+        LLMConfigurationError("x"),
+        LLMToolRoundsError("x"),
+        ValueError("x"),
+        asyncio.CancelledError(),
+    ):
+        assert not is_provider_failure(other)
+
+
+# -- tool loops, arguments, structured answers -----------------------------------------------
+
+
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+async def test_a_tool_loop_failing_first_runs_whole_on_the_next_agent() -> None:
+    from miniagents.ext.llm.offline import CallTool
+
+    first = scripted_agent(LLMServerError("down"), tools=[add], model="first")
+    second = scripted_agent(CallTool("add", {"a": 2, "b": 3}), "It is 5.", tools=[add])
+    async with MiniAgents():
+        messages = await fallback_agent(first, second).inquire("2 + 3?")
+    assert [type(m) for m in messages] == [
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        OfflineMessage,
+    ]
+    assert [m.model for m in messages] == ["scripted"] * 3
+    assert messages[-1].text == "It is 5."
+
+
+async def test_a_tool_loop_failing_in_a_later_round_goes_on_with_the_next_agent() -> None:
+    from miniagents.ext.llm import LLMCall
+    from miniagents.ext.llm.offline import CallTool
+
+    first = scripted_agent(CallTool("add", {"a": 2, "b": 3}), LLMServerError("down"), tools=[add])
+    calls: list[LLMCall] = []
+    second = scripted_agent("It is 5.", tools=[add], calls=calls, model="second")
+    async with MiniAgents():
+        messages = await fallback_agent(first, second).inquire("2 + 3?")
+    assert [(type(m), m.model, str(m)) for m in messages] == [
+        (LLMToolCallMessage, "scripted", '{"a": 2, "b": 3}'),
+        (LLMToolResultMessage, "scripted", "5"),
+        (OfflineMessage, "second", "It is 5."),
+    ]
+    # the second model got the conversation so far: the question, the call, its result
+    [call] = calls
+    assert [type(item).__name__ for item in call.messages] == [
+        "PromptText",
+        "LLMToolCallMessage",
+        "LLMToolResultMessage",
+    ]
+    assert call.messages[1] == messages[0]
+
+
+async def test_a_tool_loop_goes_on_with_another_provider(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    first, second = the_agents(clients)
+    fake_llm.reply(tool_calls=[ToolCall("add", {"a": 2, "b": 3}, id="call_1")])  # OpenAI
+    fake_llm.fail(500)  # OpenAI's second call
+    fake_llm.reply(["It ", "is ", "5."])  # Anthropic, given the call and its result
+    async with MiniAgents():
+        reply = fallback_agent(first, second).inquire("2 + 3?", tools=[add])
+        tokens, messages = await tokens_and_messages(reply)
+    assert [type(m) for m in messages] == [
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        AnthropicMessage,
+    ]
+    aliases = [getattr(m, "agent_alias", None) for m in messages]
+    assert aliases == ["OPENAI_AGENT", "OPENAI_AGENT", "ANTHROPIC_AGENT"]
+    assert tokens[-3:] == ["It ", "is ", "5."]
+    anthropic_request = fake_llm.requests[2].json
+    assert [message["role"] for message in anthropic_request["messages"]] == [
+        "user",
+        "assistant",
+        "user",
+    ]
+    [use] = anthropic_request["messages"][1]["content"]
+    [result] = anthropic_request["messages"][2]["content"]
+    assert (use["type"], use["id"], use["name"], use["input"]) == (
+        "tool_use",
+        "call_1",
+        "add",
+        {"a": 2, "b": 3},
+    )
+    assert (result["type"], result["tool_use_id"], result["content"]) == (
+        "tool_result",
+        "call_1",
+        "5",
+    )
+
+
+async def test_a_tool_loop_failing_after_a_token_of_its_round_ends_the_reply(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    first, second = the_agents(clients)
+    fake_llm.reply(tool_calls=[ToolCall("add", {"a": 2, "b": 3})])
+    fake_llm.reply(TOKENS, cut_after=1)  # the second round says "Hel", then breaks
+    fake_llm.reply(TOKENS)  # never asked for
+    async with MiniAgents():
+        reply = fallback_agent(first, second).inquire("2 + 3?", tools=[add])
+        seen: list[Message] = []
+        with pytest.raises(LLMConnectionError):
+            await read_messages(reply, seen)
+        tokens: list[str] = []
+        with pytest.raises(LLMConnectionError):
+            await read_tokens(reply, tokens)
+    assert [type(m) for m in seen] == [LLMToolCallMessage, LLMToolResultMessage]
+    assert tokens[-1] == "Hel"
+    assert fake_llm.pending == 1
+
+
+async def test_the_arguments_go_to_the_agent_that_answers(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    fake_llm.fail(500)
+    fake_llm.reply(TOKENS)
+    fallback = fallback_agent(*the_agents(clients))
+    async with MiniAgents():
+        await fallback.fork(system="Be brief.").inquire("hi", stream=False)
+        with pytest.raises(AgentArgumentError, match="model"):
+            fallback.fork(model="gpt-4o")
+    assert fake_llm.requests[0].json["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert fake_llm.requests[1].json["system"] == "Be brief."
+    assert "stream" not in fake_llm.requests[1].json or not fake_llm.requests[1].json["stream"]
+
+
+class Weather(Message):
+    city: str
+    celsius: float
+
+
+async def test_a_structured_answer_falls_back_too() -> None:
+    first = scripted_agent(LLMRateLimitError("busy"))
+    second = scripted_agent('{"city": "Paris", "celsius": 21}')
+    async with MiniAgents():
+        weather = (await structured(fallback_agent(first, second), Weather).inquire("Paris?"))[0]
+    assert (weather.city, weather.celsius) == ("Paris", 21.0)
+
+
+async def test_a_reply_without_messages_is_an_answer() -> None:
+    @miniagent
+    async def silent(ctx: InteractionContext) -> None:
+        pass
+
+    asked: list[str] = []
+
+    @miniagent
+    async def other(ctx: InteractionContext) -> None:
+        asked.append("other")
+
+    async with MiniAgents():
+        assert await fallback_agent(silent, other).inquire("hi") == ()
+    assert asked == []
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+
+def test_fallback_agent_without_an_agent_is_refused() -> None:
+    with pytest.raises(LLMConfigurationError, match=r"needs at least one agent"):
+        fallback_agent()  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        (lambda: fallback_agent(openai_agent, "gpt-4o"), "takes agents, not 'gpt-4o'"),  # type: ignore[arg-type]
+        (lambda: fallback_agent(openai_agent, when=True), "must be a function of the error"),  # type: ignore[arg-type]
+    ],
+)
+def test_fallback_agent_with_bad_arguments_is_refused(
+    call: Callable[[], object], says: str
+) -> None:
+    with pytest.raises(LLMConfigurationError, match=says):
+        call()
+
+
+# -- the same agent again; giving up -------------------------------------------------------
+
+
+async def test_the_same_agent_twice_is_a_second_try(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    first, _ = the_agents(clients)
+    fake_llm.fail(500)
+    fake_llm.reply(TOKENS)
+    async with MiniAgents():
+        messages = await fallback_agent(first, first).inquire("hi")
+    assert [type(m) for m in messages] == [OpenAIMessage]
+    assert [request.status for request in fake_llm.requests] == [500, 200]
+
+
+async def test_giving_up_on_the_reply_stops_the_call_that_answers(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    fake_llm.fail(500)
+    fake_llm.reply(TOKENS, hang_after=1)  # streams "Hel", then nothing until the client leaves
+    first_token = asyncio.Event()
+
+    async def consume(reply: MessageSequencePromise[Message]) -> None:
+        async for promise in reply:
+            async for _ in promise:
+                first_token.set()
+
+    async with MiniAgents():
+        consumer = asyncio.create_task(consume(fallback_agent(*the_agents(clients)).inquire("hi")))
+        await asyncio.wait_for(first_token.wait(), WAIT)
+        consumer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+        assert await fake_llm.wait_disconnected_async(1, WAIT)  # the HTTP stream was closed

@@ -1,0 +1,338 @@
+"""Usage totals and budgets (``miniagents.ext.llm.usage``), with the offline model.
+
+The same over real HTTP, with the real SDKs against the fake server, is in
+``test_usage_providers.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import genai_prices
+import pytest
+
+from miniagents import InteractionContext, Message, MiniAgents, miniagent
+from miniagents.ext.llm import (
+    Budget,
+    BudgetExceededError,
+    LLMError,
+    LLMToolCallMessage,
+    TokenUsage,
+    UsageTotals,
+    charged_to,
+    usage_totals,
+    with_budget,
+)
+from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.offline import CallTool, OfflineMessage, create_offline_agent
+from miniagents.ext.llm.pricing import cost_usd, is_priced, output_token_price
+from miniagents.ext.llm.structured import structured
+from tests.ext.tools.loop_support import add
+
+llm = create_offline_agent(token_delay=0)
+priced = create_offline_agent(model="gpt-4o-mini", token_delay=0)  # priced as gpt-4o-mini
+
+
+def expected_cost(model: str, input_tokens: int, output_tokens: int) -> float:
+    """The cost genai-prices gives, asked directly."""
+    usage = genai_prices.Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+    return float(genai_prices.calc_price(usage, model).total_price)
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("limits", "named"),
+    [
+        ({"max_requests": -1}, "max_requests"),
+        ({"max_requests": 2.5}, "max_requests"),
+        ({"max_requests": True}, "max_requests"),
+        ({"max_total_tokens": -10}, "max_total_tokens"),
+        ({"max_total_tokens": "100"}, "max_total_tokens"),
+        ({"max_cost_usd": -0.01}, "max_cost_usd"),
+        ({"max_cost_usd": math.nan}, "max_cost_usd"),
+        ({"max_cost_usd": "1"}, "max_cost_usd"),
+    ],
+)
+def test_a_budget_with_a_negative_nan_or_wrong_limit_is_refused_at_construction(
+    limits: dict[str, object], named: str
+) -> None:
+    with pytest.raises(LLMConfigurationError, match=named) as caught:
+        Budget(**limits)  # type: ignore[arg-type]
+    assert isinstance(caught.value, ValueError)
+    assert f"Budget({named}=" in str(caught.value)  # says how to write it
+
+
+def test_a_budget_holds_its_limits_and_starts_empty() -> None:
+    budget = Budget(max_requests=0, max_total_tokens=100, max_cost_usd=0.5)
+    assert (budget.max_requests, budget.max_total_tokens, budget.max_cost_usd) == (0, 100, 0.5)
+    assert budget.usage == UsageTotals()
+    assert budget.in_flight == 0
+    assert repr(budget) == "Budget(max_requests=0, max_total_tokens=100, max_cost_usd=0.5)"
+    assert repr(Budget()) == "Budget()"
+
+
+# -- usage and cost of a reply ----------------------------------------------------------------
+
+
+async def test_the_answer_carries_its_cost_by_the_price_table_and_none_for_an_unknown_model() -> (
+    None
+):
+    async with MiniAgents():
+        answer = (await priced.inquire("hello there", reply="Hi you."))[0]
+        unknown = (await llm.inquire("hello there", reply="Hi you."))[0]
+    assert answer.usage is not None
+    assert (answer.usage.input_tokens, answer.usage.output_tokens) == (2, 2)
+    assert answer.usage.cost_usd == pytest.approx(expected_cost("gpt-4o-mini", 2, 2))
+    assert unknown.usage == TokenUsage(input_tokens=2, output_tokens=2)  # cost None: no guess
+    assert str(unknown.usage) == "input_tokens=2 output_tokens=2"  # what is unknown is left out
+
+
+def test_the_pricing_module_answers_none_for_what_the_table_does_not_know() -> None:
+    assert not is_priced("offline")
+    assert not is_priced("gpt-4o-mini", "no-such-provider")
+    assert output_token_price("no-such-model", "openai") is None
+    assert cost_usd("gpt-4o-mini", TokenUsage(output_tokens=3)) is None  # input not reported
+    usage = TokenUsage(input_tokens=1000, output_tokens=100, cached_input_tokens=200)
+    expected = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=1000, output_tokens=100, cache_read_tokens=200),
+        "gpt-4o-mini",
+        provider_id="openai",
+    )
+    assert cost_usd("gpt-4o-mini", usage, "openai") == pytest.approx(float(expected.total_price))
+    assert cost_usd("gpt-4o-mini", usage, "openai") < cost_usd(  # type: ignore[operator]
+        "gpt-4o-mini", TokenUsage(input_tokens=1000, output_tokens=100), "openai"
+    )  # cached tokens are cheaper
+
+
+async def test_the_tool_loops_answer_sums_the_usage_and_cost_of_its_calls() -> None:
+    agent = priced.fork(reply=iter([CallTool("add", {"a": 2, "b": 3}), "It is 5."]), tools=[add])
+    async with MiniAgents() as context:
+        reply = await agent.inquire("What is 2 + 3?")
+    answer = reply[-1]
+    assert isinstance(answer, OfflineMessage)
+    assert answer.usage is not None
+    totals = usage_totals(context)  # read after the context ended
+    assert totals.requests == 2
+    assert (answer.usage.input_tokens, answer.usage.output_tokens) == (
+        totals.input_tokens,
+        totals.output_tokens,
+    )
+    assert answer.usage.cost_usd == pytest.approx(totals.cost_usd)
+    assert totals.cost_usd == pytest.approx(
+        expected_cost("gpt-4o-mini", totals.input_tokens, totals.output_tokens)
+    )
+    assert totals.unpriced_requests == 0
+
+
+# -- totals -----------------------------------------------------------------------------------
+
+
+async def test_the_totals_of_a_context_count_its_inner_contexts_and_no_other() -> None:
+    async with MiniAgents() as outer:
+        await llm.inquire("one")
+        async with MiniAgents() as inner:
+            await llm.inquire("two")
+            await llm.inquire("three")
+            assert usage_totals().requests == 2  # the current context: the inner one
+        async with MiniAgents() as other:
+            pass
+        assert usage_totals() is not None
+    assert usage_totals(outer).requests == 3
+    assert usage_totals(inner).requests == 2
+    assert usage_totals(other) == UsageTotals()
+    assert usage_totals(outer).unpriced_requests == 3  # the model "offline" has no price
+    assert usage_totals(outer).cost_usd == 0.0
+
+
+async def test_a_meter_counts_one_interaction_tree_the_agents_it_calls_as_tools_included() -> None:
+    inner = llm.fork(reply="inner answer")
+
+    @miniagent
+    async def helper(ctx: InteractionContext, question: str) -> None:
+        """Answer a question with another model."""
+        ctx.reply(inner.inquire(question))
+
+    outer = llm.fork(reply=iter([CallTool("HELPER", {"question": "q"}), "done"]), tools=[helper])
+    meter = Budget()
+    async with MiniAgents() as context:
+        await llm.inquire("not counted by the meter")
+        reply = await outer.inquire("go", budget=meter)
+    assert isinstance(reply[0], LLMToolCallMessage)
+    assert meter.usage.requests == 3  # outer twice, inner once
+    assert usage_totals(context).requests == 4
+    assert meter.in_flight == 0
+
+
+class City(Message):
+    city: str
+
+
+async def test_a_retry_of_a_structured_answer_is_charged_as_one_more_call() -> None:
+    agent = structured(llm.fork(reply=iter(["not json", '{"city": "Paris"}'])), City)
+    budget = Budget()
+    async with MiniAgents():
+        [answer] = await agent.inquire("Where?", budget=budget)
+    assert answer.city == "Paris"
+    assert budget.usage.requests == 2
+
+
+async def test_charged_to_covers_what_is_started_in_the_block_even_lazily_and_later() -> None:
+    budget = Budget()
+    async with MiniAgents():
+        with charged_to(budget) as given:
+            assert given is budget
+            lazy = llm.fork(start_asap=False).inquire("later")
+            eager = llm.inquire("now")
+        await llm.inquire("outside")  # not charged
+        await eager
+        assert budget.usage.requests == 1  # the lazy one has not started yet
+        await lazy  # started now, outside the block, but inquired inside it
+    assert budget.usage.requests == 2
+
+
+async def test_a_budget_in_two_blocks_and_an_agent_is_charged_once_per_call() -> None:
+    budget = Budget(max_requests=5)
+    async with MiniAgents():
+        with charged_to(budget), charged_to(budget):
+            await llm.inquire("x", budget=budget)
+    assert budget.usage.requests == 1
+
+
+async def test_the_accounts_are_running_sums_whatever_the_number_of_calls() -> None:
+    budget = Budget()
+    async with MiniAgents():
+        with charged_to(budget):
+            for index in range(200):
+                await llm.inquire(f"call {index}", reply="ok")
+    assert budget.usage.requests == 200
+    held = [getattr(budget, name) for name in Budget.__slots__ if name != "__weakref__"]
+    assert all(value is None or isinstance(value, (int, float)) for value in held)  # no records
+
+
+# -- limits -----------------------------------------------------------------------------------
+
+
+async def test_a_budget_stops_a_runaway_tool_loop_before_the_call_past_its_limit() -> None:
+    runaway = llm.fork(reply=CallTool("add", {"a": 1, "b": 1}), tools=[add], max_tool_rounds=100)
+    budget = Budget(max_requests=3)
+    async with MiniAgents():
+        reply = runaway.inquire("add forever", budget=budget)
+        with pytest.raises(BudgetExceededError) as caught:
+            await reply
+    error = caught.value
+    assert isinstance(error, LLMError)
+    assert (error.limit, error.maximum, error.used) == ("max_requests", 3, 3)
+    assert "max_requests of 3 calls is used up (3 calls used)" in str(error)
+    assert "Budget(max_requests=...)" in str(error)  # how to raise it
+    assert budget.usage.requests == 3
+    assert budget.in_flight == 0
+
+
+async def test_a_fork_budget_covers_the_sub_agents_called_as_tools() -> None:
+    runaway_helper = llm.fork(
+        reply=CallTool("add", {"a": 1, "b": 1}), tools=[add], max_tool_rounds=100
+    )
+
+    @miniagent
+    async def helper(ctx: InteractionContext, question: str) -> None:
+        """Ask a helper model."""
+        ctx.reply(runaway_helper.inquire(question))
+
+    outer = llm.fork(reply=CallTool("HELPER", {"question": "q"}), tools=[helper])
+    budget = Budget(max_requests=4)
+    async with MiniAgents():
+        with pytest.raises(BudgetExceededError):
+            await outer.inquire("go", budget=budget)
+    assert budget.usage.requests == 4  # one of the outer model, three of the helper's
+
+
+async def test_a_context_budget_refuses_calls_past_its_limit_in_inner_contexts_too() -> None:
+    budget = Budget(max_requests=2)
+    async with with_budget(MiniAgents(), budget) as context:
+        await llm.inquire("one")
+        async with MiniAgents():
+            await llm.inquire("two")
+            with pytest.raises(BudgetExceededError, match="max_requests"):
+                await llm.inquire("three")
+    assert budget.usage.requests == 2
+    assert usage_totals(context).requests == 2  # the refused call was not made
+
+
+async def test_a_stream_that_crosses_a_cost_limit_stops_at_its_next_token() -> None:
+    per_token = output_token_price("gpt-4o-mini")
+    assert per_token is not None
+    budget = Budget(max_cost_usd=per_token * 2.5)  # room for two tokens, not three
+    tokens: list[str] = []
+
+    async def read() -> None:
+        reply = priced.inquire("x", reply="one two three four five", budget=budget)
+        async for promise in reply:
+            async for token in promise:
+                tokens.append(token)
+
+    async with MiniAgents():
+        with pytest.raises(BudgetExceededError) as caught:
+            await read()
+    assert tokens == ["one ", "two "]  # the third crossed the limit: not delivered
+    assert caught.value.limit == "max_cost_usd"
+    assert budget.usage.output_tokens == 3
+    assert budget.usage.unpriced_requests == 1  # stopped: its prompt's cost is unknown
+    assert budget.in_flight == 0
+
+
+async def test_a_token_limit_lets_the_running_call_finish_under_it_and_refuses_the_next() -> None:
+    budget = Budget(max_total_tokens=5)
+    async with MiniAgents():
+        first = await llm.inquire("a b", reply="c d e", budget=budget)  # 2 + 3 tokens
+        assert str(first[0]) == "c d e"
+        with pytest.raises(BudgetExceededError, match="max_total_tokens of 5 tokens is used up"):
+            await llm.inquire("f", budget=budget)
+    assert budget.usage.total_tokens == 5
+    assert budget.usage.requests == 1
+
+
+async def test_without_genai_prices_nothing_is_priced_and_a_cost_limit_says_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import builtins
+    import sys
+
+    from miniagents.ext.llm import pricing
+
+    real_import = builtins.__import__
+
+    def no_prices(name: str, *args: object, **kwargs: object) -> object:
+        if name == "genai_prices":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.delitem(sys.modules, "genai_prices")
+    monkeypatch.setattr(builtins, "__import__", no_prices)
+    pricing._prices.cache_clear()
+    pricing._cost.cache_clear()
+    try:
+        assert not pricing.prices_installed()
+        assert not is_priced("gpt-4o-mini")
+        async with MiniAgents():
+            answer = (await priced.inquire("x"))[0]
+            with pytest.raises(LLMConfigurationError, match="pip install genai-prices"):
+                await priced.inquire("x", budget=Budget(max_cost_usd=1.0))
+        assert answer.usage is not None
+        assert answer.usage.cost_usd is None
+    finally:
+        monkeypatch.undo()
+        pricing._prices.cache_clear()
+        pricing._cost.cache_clear()
+    assert is_priced("gpt-4o-mini")
+
+
+async def test_a_cost_limit_refuses_a_model_without_a_price_before_calling_it() -> None:
+    budget = Budget(max_cost_usd=1.0)
+    async with MiniAgents() as context:
+        with pytest.raises(LLMConfigurationError, match="no price for 'offline'"):
+            await llm.inquire("x", budget=budget)
+        await llm.inquire("x", budget=Budget(max_total_tokens=100))  # a token limit needs none
+    assert budget.usage.requests == 0
+    assert usage_totals(context).requests == 1

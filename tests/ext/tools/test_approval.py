@@ -1,0 +1,183 @@
+"""Tools that need a person's approval: the pending request in the reply, approve and deny."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from miniagents import Message, MessageSequencePromise, MiniAgent, MiniAgents
+from miniagents.ext.llm import LLMToolApprovalRequest, LLMToolCallMessage, LLMToolResultMessage
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.tools import (
+    FunctionTool,
+    ToolApprovalError,
+    ToolApprovalRequest,
+    ToolCallMessage,
+    ToolSet,
+)
+from miniagents.ext.tools.tool import ApprovalRule
+
+deleted: list[str] = []
+
+
+def delete_file(path: str) -> str:
+    """Delete a file."""
+    deleted.append(path)
+    return f"Deleted {path}"
+
+
+def shout(text: str) -> str:
+    """Say it louder."""
+    return text.upper()
+
+
+def guarded(rule: ApprovalRule = True) -> FunctionTool:
+    return FunctionTool(delete_file, requires_approval=rule)
+
+
+def agent(*calls: CallTool, rule: ApprovalRule = True) -> MiniAgent[..., Message]:
+    return offline_agent.fork(
+        tools=[guarded(rule)],
+        reply=one_per_call(list(calls) if len(calls) > 1 else calls[0], "Finished."),
+        token_delay=0,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _nothing_deleted() -> None:
+    deleted.clear()
+
+
+async def read_until_request(
+    reply: MessageSequencePromise[Message],
+) -> tuple[list[Message], LLMToolApprovalRequest]:
+    seen: list[Message] = []
+    async for promise in reply:
+        message = await promise
+        seen.append(message)
+        if isinstance(message, LLMToolApprovalRequest):
+            return seen, message
+    raise AssertionError(f"no approval request in {seen}")
+
+
+async def test_an_approved_call_runs_after_the_request_and_the_model_gets_its_result() -> None:
+    llm = agent(CallTool("delete_file", {"path": "a.txt"}))
+    async with MiniAgents():
+        reply = llm.inquire("Delete a.txt")
+        before, request = await read_until_request(reply)
+        assert [type(m).__name__ for m in before] == [
+            "LLMToolCallMessage",
+            "LLMToolApprovalRequest",
+        ]
+        assert (request.tool_name, dict(request.arguments), request.pending) == (
+            "delete_file",
+            {"path": "a.txt"},
+            True,
+        )
+        assert isinstance(before[0], LLMToolCallMessage)
+        assert request.call_id == before[0].call_id
+        assert str(request) == 'Approve the call of delete_file with {"path": "a.txt"}?'
+        assert deleted == []  # nothing ran before the decision
+        request.approve()
+        assert not request.pending
+        messages = await reply
+    result = next(m for m in messages if isinstance(m, LLMToolResultMessage))
+    assert (result.text, result.is_error) == ("Deleted a.txt", False)
+    assert deleted == ["a.txt"]
+    assert str(messages[-1]) == "Finished."
+
+
+async def test_a_denied_call_does_not_run_and_the_model_reads_the_denial() -> None:
+    llm = agent(CallTool("delete_file", {"path": "a.txt"}))
+    async with MiniAgents():
+        reply = llm.inquire("Delete a.txt")
+        _before, request = await read_until_request(reply)
+        request.deny("Keep that file.")
+        messages = await reply
+    result = next(m for m in messages if isinstance(m, LLMToolResultMessage))
+    assert result.is_error
+    assert result.text == (
+        "The user denied the call of the tool delete_file; it did not run. "
+        "Their reason: Keep that file."
+    )
+    assert deleted == []
+
+
+async def test_an_approval_with_edited_arguments_runs_with_them_validated() -> None:
+    llm = agent(CallTool("delete_file", {"path": "a.txt"}), CallTool("delete_file", {"path": "b"}))
+    async with MiniAgents():
+        reply = llm.inquire("Delete two")
+        requests = []
+        async for promise in reply:
+            message = await promise
+            if isinstance(message, LLMToolApprovalRequest):
+                requests.append(message)
+                if len(requests) == 2:
+                    break
+        requests[0].approve({"path": "copy-of-a.txt"})
+        requests[1].approve({"path": 42, "extra": True})  # refused by validation
+        messages = await reply
+    results = [m for m in messages if isinstance(m, LLMToolResultMessage)]
+    assert results[0].text == "Deleted copy-of-a.txt"
+    assert results[1].is_error
+    assert "Invalid arguments for the tool delete_file" in str(results[1])
+    assert deleted == ["copy-of-a.txt"]
+
+
+async def test_a_predicate_on_the_arguments_decides_which_calls_ask() -> None:
+    def outside_tmp(arguments: Mapping[str, object]) -> bool:
+        return not str(arguments.get("path", "")).startswith("/tmp/")
+
+    llm = agent(
+        CallTool("delete_file", {"path": "/tmp/x"}),
+        CallTool("delete_file", {"path": "/etc/passwd"}),
+        rule=outside_tmp,
+    )
+    async with MiniAgents():
+        reply = llm.inquire("Delete two")
+        _before, request = await read_until_request(reply)
+        assert request.arguments == {"path": "/etc/passwd"}
+        request.deny()
+        messages = await reply
+    assert sum(isinstance(m, LLMToolApprovalRequest) for m in messages) == 1
+    assert sum(isinstance(m, LLMToolCallMessage) for m in messages) == 2
+    assert deleted == ["/tmp/x"]
+
+
+async def test_a_failing_predicate_asks_rather_than_running_unapproved() -> None:
+    def broken(arguments: Mapping[str, object]) -> bool:
+        raise KeyError("oops")
+
+    assert guarded(broken).needs_approval({"path": "x"}) is True
+    assert guarded(False).needs_approval({"path": "x"}) is False
+
+
+async def test_a_request_is_decided_once_and_a_rebuilt_one_is_not_pending() -> None:
+    tools = ToolSet([guarded()])
+    call = ToolCallMessage(tool_name="delete_file", arguments={"path": "a"}, call_id="c1")
+    async with MiniAgents():
+        request = tools.approval_request(call)
+        assert request is not None
+        result = tools.run(call, approval=request)
+        request.approve()
+        with pytest.raises(ToolApprovalError, match="'c1' of delete_file was approved already"):
+            request.deny()
+        assert (await result).text == "Deleted a"
+        rebuilt = ToolApprovalRequest.model_validate(request.model_dump())
+        assert rebuilt == request
+        assert not rebuilt.pending
+        with pytest.raises(ToolApprovalError, match="is not pending"):
+            rebuilt.approve()
+
+
+async def test_running_a_tool_that_needs_approval_without_a_request_does_not_run_it() -> None:
+    tools = ToolSet([guarded(), shout])
+    call = ToolCallMessage(tool_name="delete_file", arguments={"path": "a"}, call_id="c1")
+    async with MiniAgents():
+        result = await tools.run(call)
+        free = ToolCallMessage(tool_name="shout", arguments={"text": "abc"}, call_id="c2")
+        assert tools.approval_request(free) is None
+    assert result.is_error
+    assert "needs a person's approval" in str(result)
+    assert deleted == []

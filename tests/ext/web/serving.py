@@ -1,0 +1,134 @@
+"""The apps under a real uvicorn server on 127.0.0.1, and a reader of their SSE streams."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2 as httpx
+import uvicorn
+from starlette.types import ASGIApp
+
+from tests.fakes.fixtures import WAIT
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    id: str | None
+    data: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+    @property
+    def type(self) -> str:
+        return str(self.json["type"]) if self.data != "[DONE]" else "[DONE]"
+
+
+@asynccontextmanager
+async def served(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
+    """``app`` under uvicorn on a free port of 127.0.0.1, and an httpx client pointed at it.
+
+    The socket listens before the server starts, so the first request waits in its backlog
+    rather than racing the start.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+class SSEReader:
+    """Reads the SSE events of one streamed response, a few at a time or to its end."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._lines = response.aiter_lines()
+
+    async def next(self) -> SSEEvent | None:
+        """The next event, or ``None`` at the end of the stream."""
+        event_id: str | None = None
+        data: list[str] = []
+        async for line in self._lines:
+            if line == "":
+                if data:
+                    return SSEEvent(event_id, "\n".join(data))
+                event_id = None
+            elif not line.startswith(":"):  # a comment: sse-starlette's pings
+                name, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                if name == "id":
+                    event_id = value
+                elif name == "data":
+                    data.append(value)
+        return None
+
+    async def take(self, count: int) -> list[SSEEvent]:
+        """The next ``count`` events (fewer if the stream ends)."""
+        found: list[SSEEvent] = []
+        while len(found) < count and (event := await self.next()) is not None:
+            found.append(event)
+        return found
+
+    async def until(self, kind: str) -> list[SSEEvent]:
+        """The events up to and with the next one of type ``kind``."""
+        found: list[SSEEvent] = []
+        while (event := await self.next()) is not None:
+            found.append(event)
+            if event.type == kind:
+                return found
+        raise AssertionError(f"the stream ended without a {kind} event: {found}")
+
+    async def rest(self) -> list[SSEEvent]:
+        """Every event to the end of the stream."""
+        found: list[SSEEvent] = []
+        while (event := await self.next()) is not None:
+            found.append(event)
+        return found
+
+
+async def events_of(response: httpx.Response) -> list[SSEEvent]:
+    """The SSE events of a streamed response, to its end."""
+    return await SSEReader(response).rest()
+
+
+async def post_events(
+    client: httpx.AsyncClient, body: object, path: str = "/"
+) -> tuple[httpx.Response, list[SSEEvent]]:
+    """POST ``body`` and read the whole stream of the response."""
+    async with client.stream("POST", path, json=body) as response:
+        return response, await events_of(response)
+
+
+async def get_events(
+    client: httpx.AsyncClient, path: str, headers: Mapping[str, str] | None = None
+) -> tuple[httpx.Response, list[SSEEvent]]:
+    """GET ``path`` and read the whole stream of the response."""
+    async with client.stream("GET", path, headers=dict(headers or {})) as response:
+        return response, await events_of(response)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the loop run until ``condition`` holds (a hang fails after WAIT seconds)."""
+
+    async def poll() -> None:
+        while not condition():  # noqa: ASYNC110 - the app signals no event for this
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(poll(), WAIT)

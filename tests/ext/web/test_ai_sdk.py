@@ -1,0 +1,283 @@
+"""``ai_sdk_app`` under a real uvicorn server: every part type, nested streams, input, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from miniagents import InteractionContext, MessagePromise, miniagent
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.tools import ToolCallError, ToolCallMessage, ToolResultMessage
+from miniagents.ext.web import ai_sdk_app
+from miniagents.messages.message import Message
+from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, served
+
+
+def chat(chat_id: str = "chat-1", messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "id": chat_id,
+        "trigger": "submit-message",
+        "messages": messages
+        or [
+            {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Weather and a poem?"}]}
+        ],
+    }
+
+
+def weather(city: str) -> str:
+    """Get the weather in a city."""
+    if city == "Atlantis":
+        raise ToolCallError("There is no weather under the sea.")
+    return f"Sunny in {city}"
+
+
+@miniagent
+async def poet(ctx: InteractionContext, subject: str) -> None:
+    """Write a one-line poem."""
+    ctx.reply(offline_agent.inquire(subject, reply=f"Streams flow, {subject} glow.", token_delay=0))
+
+
+def assistant() -> Any:
+    calls = [
+        CallTool("weather", {"city": "Paris"}),
+        CallTool("weather", {"city": "Atlantis"}),
+        CallTool("POET", {"subject": "rivers"}),
+    ]
+    return offline_agent.fork(
+        tools=[weather, poet], reply=one_per_call(calls, "All done."), token_delay=0
+    )
+
+
+def collapsed(events: list[SSEEvent]) -> list[str]:
+    return [kind for kind, _ in itertools.groupby(event.type for event in events)]
+
+
+async def test_a_chat_streams_every_part_type_with_ids_headers_and_nested_tool_output() -> None:
+    async with served(ai_sdk_app(assistant())) as client:
+        response, events = await post_events(client, chat())
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
+    assert response.headers["cache-control"] == "no-cache"
+    assert [event.id for event in events] == [str(n) for n in range(len(events))]
+    assert events[-1].data == "[DONE]"
+    assert collapsed(events) == [
+        "start",
+        "start-step",
+        *["tool-input-start", "tool-input-delta", "tool-input-available"] * 3,
+        "data-tool-output-delta",
+        "tool-output-available",
+        "data-tool-output-delta",
+        "tool-output-error",
+        "data-tool-output-delta",
+        "tool-output-available",
+        "finish-step",
+        "start-step",
+        "text-start",
+        "text-delta",
+        "text-end",
+        "finish-step",
+        "finish",
+        "[DONE]",
+    ]
+    data = [event.json for event in events[:-1]]
+    assert data[0]["messageId"].startswith("msg-")
+    inputs = {e["toolCallId"]: e for e in data if e["type"] == "tool-input-available"}
+    assert sorted((e["toolName"], e["input"].get("city")) for e in inputs.values()) == [
+        ("POET", None),
+        ("weather", "Atlantis"),
+        ("weather", "Paris"),
+    ]
+    outputs = {e["toolCallId"]: e for e in data if e["type"].startswith("tool-output")}
+    by_input = {(e["toolName"], str(e["input"])): call_id for call_id, e in inputs.items()}
+    paris = by_input[("weather", "{'city': 'Paris'}")]
+    atlantis = by_input[("weather", "{'city': 'Atlantis'}")]
+    poem = by_input[("POET", "{'subject': 'rivers'}")]
+    assert outputs[paris] == {
+        "type": "tool-output-available",
+        "toolCallId": paris,
+        "output": "Sunny in Paris",
+    }
+    assert outputs[atlantis]["errorText"] == "There is no weather under the sea."
+    assert outputs[poem]["output"] == "Streams flow, rivers glow."
+    for call_id, output in outputs.items():  # the output streamed first, under its call
+        deltas = [
+            e
+            for e in data
+            if e["type"] == "data-tool-output-delta" and e["data"]["toolCallId"] == call_id
+        ]
+        assert all(e["transient"] is True for e in deltas)
+        assert "".join(e["data"]["delta"] for e in deltas) == output.get(
+            "output", output.get("errorText")
+        )
+    text_ids = {e["id"] for e in data if e["type"].startswith("text-")}
+    assert len(text_ids) == 1
+    assert "".join(e["delta"] for e in data if e["type"] == "text-delta") == "All done."
+
+
+async def test_a_sub_agents_tokens_reach_the_page_while_it_still_writes() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def from_queue() -> AsyncIterator[str]:
+        while (token := await tokens.get()) is not None:
+            yield token
+
+    @miniagent
+    async def slow_poet(ctx: InteractionContext, subject: str) -> None:
+        """Write slowly."""
+        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
+
+    agent = offline_agent.fork(
+        tools=[slow_poet],
+        reply=one_per_call(CallTool("SLOW_POET", {"subject": "x"}), "Done."),
+        token_delay=0,
+    )
+    async with (
+        served(ai_sdk_app(agent)) as client,
+        client.stream("POST", "/", json=chat()) as response,
+    ):
+        reader = SSEReader(response)
+        tokens.put_nowait("first ")
+        before = await reader.until("data-tool-output-delta")
+        assert before[-1].json["data"]["delta"] == "first "
+        tokens.put_nowait("second")
+        tokens.put_nowait(None)
+        rest = await reader.rest()
+    output = next(e.json for e in rest if e.type == "tool-output-available")
+    assert output["output"] == "first second"
+    assert rest[-1].data == "[DONE]"
+
+
+async def test_an_agents_failure_ends_the_stream_with_an_error_part() -> None:
+    @miniagent
+    async def failing(ctx: InteractionContext) -> None:
+        ctx.reply("Partial answer")
+        raise ValueError("The database is down.")
+
+    async with served(ai_sdk_app(failing)) as client:
+        _response, events = await post_events(client, chat())
+    assert events[-2].json == {"type": "error", "errorText": "The database is down."}
+    assert events[-1].data == "[DONE]"
+    assert "finish" not in collapsed(events)
+
+
+async def test_the_chats_ui_messages_become_the_agents_input() -> None:
+    seen: list[Message] = []
+
+    @miniagent
+    async def recorder(ctx: InteractionContext) -> None:
+        seen.extend(await ctx.message_promises)
+        ctx.reply("ok")
+
+    messages: list[dict[str, Any]] = [
+        {"id": "s", "role": "system", "parts": [{"type": "text", "text": "Be brief."}]},
+        {"id": "u", "role": "user", "parts": [{"type": "text", "text": "Add 2 and 3"}]},
+        {
+            "id": "a",
+            "role": "assistant",
+            "parts": [
+                {"type": "step-start"},
+                {"type": "text", "text": "Adding."},
+                {
+                    "type": "tool-add",
+                    "toolCallId": "c1",
+                    "state": "output-available",
+                    "input": {"a": 2, "b": 3},
+                    "output": 5,
+                },
+                {
+                    "type": "dynamic-tool",
+                    "toolName": "divide",
+                    "toolCallId": "c2",
+                    "state": "output-error",
+                    "input": {"a": 1, "b": 0},
+                    "errorText": "Division by zero.",
+                },
+                {"type": "reasoning", "text": "(left out)"},
+                {"type": "text", "text": "It is 5."},
+            ],
+        },
+        {"id": "u2", "role": "user", "parts": [{"type": "text", "text": "Thanks"}]},
+    ]
+    async with served(ai_sdk_app(recorder)) as client:
+        _response, events = await post_events(client, chat(messages=messages))
+    assert events[-1].data == "[DONE]"
+    assert [(type(m).__name__, m.text) for m in seen] == [
+        ("SystemMessage", "Be brief."),
+        ("UserMessage", "Add 2 and 3"),
+        ("AssistantMessage", "Adding."),
+        ("ToolCallMessage", '{"a": 2, "b": 3}'),
+        ("ToolResultMessage", "5"),
+        ("ToolCallMessage", '{"a": 1, "b": 0}'),
+        ("ToolResultMessage", "Division by zero."),
+        ("AssistantMessage", "It is 5."),
+        ("UserMessage", "Thanks"),
+    ]
+    first, failed = seen[4], seen[6]
+    assert isinstance(seen[3], ToolCallMessage)
+    assert (seen[3].tool_name, seen[3].call_id) == ("add", "c1")
+    assert isinstance(first, ToolResultMessage)
+    assert (first.tool_name, first.call_id, first.is_error) == ("add", "c1", False)
+    assert isinstance(failed, ToolResultMessage)
+    assert (failed.tool_name, failed.call_id, failed.is_error) == ("divide", "c2", True)
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "code", "named"),
+    [
+        (b'{"id": "c", "messages": [', 400, "invalid_json", "not valid JSON"),
+        (b'{"messages": []}', 422, "invalid_chat_request", "id"),
+        (
+            b'{"id": "c", "messages": [{"id": "u", "role": "robot", "parts": []}]}',
+            422,
+            "invalid_chat_request",
+            "messages.0.role",
+        ),
+        (
+            b'{"id": "c", "messages": [{"id": "u", "role": "user"}]}',
+            422,
+            "invalid_chat_request",
+            "parts",
+        ),
+        (b'{"pad": "' + b"x" * 2_000 + b'"}', 413, "body_too_large", "1000 bytes"),
+    ],
+)
+async def test_bad_input_is_a_4xx_json_error_naming_the_problem_and_starts_no_run(
+    content: bytes, status: int, code: str, named: str
+) -> None:
+    calls: list[object] = []
+
+    @miniagent
+    async def counted(ctx: InteractionContext) -> None:
+        calls.append(ctx)
+        ctx.reply("ok")
+
+    async with served(ai_sdk_app(counted, max_body_bytes=1000)) as client:
+        response = await client.post(
+            "/", content=content, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/json"
+        error = response.json()["error"]
+        assert error["code"] == code
+        assert named in error["message"]
+        nothing = await client.get("/c/stream")
+        assert nothing.status_code == 204
+    assert calls == []
+
+
+async def test_resuming_a_chat_without_a_run_is_204_and_a_foreign_last_event_id_a_400() -> None:
+    async with served(ai_sdk_app(offline_agent.fork(reply="Hi there", token_delay=0))) as client:
+        none = await client.get("/chat-1/stream")
+        assert none.status_code == 204
+        assert none.content == b""
+        _response, events = await post_events(client, chat("chat-1"))
+        refused = await client.get("/chat-1/stream", headers={"last-event-id": "x1"})
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "unknown_event_id"
+        _response, replayed = await get_events(client, "/chat-1/stream")
+    assert replayed == events

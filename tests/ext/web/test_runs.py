@@ -1,0 +1,291 @@
+"""Runs over SSE: resume at any cut point, many clients on one run, keeping, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+
+from miniagents import InteractionContext, MessagePromise, MiniAgent, miniagent
+from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.testing import FakeLLMServer
+from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, served, until
+from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
+
+TOKENS = ["One ", "two ", "three ", "four ", "five"]
+
+
+def run_input(run_id: str = "r1") -> dict[str, Any]:
+    return {
+        "threadId": "t1",
+        "runId": run_id,
+        "messages": [{"id": "u1", "role": "user", "content": "Count to five"}],
+    }
+
+
+def chat(chat_id: str = "c1") -> dict[str, Any]:
+    return {
+        "id": chat_id,
+        "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Count"}]}],
+    }
+
+
+def gated(tokens: asyncio.Queue[str | None]) -> MiniAgent[[]]:
+    """An agent whose one reply streams the tokens the test puts in ``tokens`` (None ends it)."""
+
+    async def from_queue() -> AsyncIterator[str]:
+        while (token := await tokens.get()) is not None:
+            yield token
+
+    @miniagent
+    async def gated_agent(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
+
+    return gated_agent
+
+
+@pytest.fixture
+def llm(fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> MiniAgent[..., Any]:  # noqa: F811
+    """An OpenAI agent of the fake server (a client per run's context, closed with it)."""
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.openai_base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    return openai_agent.fork(model="gpt-4o-mini")
+
+
+def texts(events: list[SSEEvent]) -> list[str]:
+    return [event.data for event in events]
+
+
+async def followers(app: Starlette, key: str) -> int:
+    run = app.state.runs.get(key)
+    assert run is not None
+    return int(run.followers)
+
+
+# -- resume ----------------------------------------------------------------------------------
+
+
+def expected_agui(tokens: list[str]) -> list[str]:
+    return [
+        '{"type":"RUN_STARTED","threadId":"t1","runId":"r1"}',
+        '{"type":"TEXT_MESSAGE_START","messageId":"r1-0","role":"assistant"}',
+        *[
+            f'{{"type":"TEXT_MESSAGE_CONTENT","messageId":"r1-0","delta":"{token}"}}'
+            for token in tokens
+        ],
+        '{"type":"TEXT_MESSAGE_END","messageId":"r1-0"}',
+        '{"type":"RUN_FINISHED","threadId":"t1","runId":"r1"}',
+    ]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_client_that_reconnects_at_any_cut_point_misses_nothing_and_gets_nothing_twice(
+    data: st.DataObject,
+) -> None:
+    """Cut anywhere: before, during or after the reply, tokens produced while away or not."""
+    count = data.draw(st.integers(1, 4), "tokens")
+    tokens = TOKENS[:count]
+    released = data.draw(st.integers(0, count), "released before the first read")
+    ended_early = released == count and data.draw(st.booleans(), "ended before the first read")
+    available = len(expected_agui(tokens)) if ended_early else 2 + released
+    cut = data.draw(st.integers(1, available), "events read before the cut")
+    away = data.draw(st.integers(0, count - released), "released while away")
+    asyncio.run(_resume_scenario(tokens, released, ended_early, cut, away))
+
+
+async def _resume_scenario(
+    tokens: list[str], released: int, ended_early: bool, cut: int, away: int
+) -> None:
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    pending = list(tokens)
+
+    def release(count: int, *, end: bool = False) -> None:
+        for _ in range(count):
+            queue.put_nowait(pending.pop(0))
+        if end:
+            queue.put_nowait(None)
+
+    app = agui_app(gated(queue), grace_period=3600)
+    async with served(app) as client:
+        release(released, end=ended_early)
+        async with client.stream("POST", "/", json=run_input()) as response:
+            before = await SSEReader(response).take(cut)
+        await until(lambda: app.state.runs.get("r1").followers == 0)
+        if not ended_early:
+            release(away)
+        async with client.stream(
+            "GET", "/runs/r1", headers={"last-event-id": before[-1].id or ""}
+        ) as response:
+            assert response.status_code == 200
+            if not ended_early:
+                release(len(pending), end=True)
+            after = await SSEReader(response).rest()
+    assert texts(before) + texts(after) == expected_agui(tokens)
+    assert [event.id for event in before + after] == [str(n) for n in range(len(before + after))]
+
+
+async def test_an_ai_sdk_chat_resumes_mid_answer_at_its_stream_url() -> None:
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    app = ai_sdk_app(gated(queue), grace_period=3600)
+    async with served(app) as client:
+        queue.put_nowait("Hel")
+        async with client.stream("POST", "/", json=chat()) as response:
+            before = await SSEReader(response).until("text-delta")
+        await until(lambda: app.state.runs.get("c1").followers == 0)
+        queue.put_nowait("lo")
+        async with client.stream(
+            "GET", "/c1/stream", headers={"last-event-id": before[-1].id or ""}
+        ) as response:
+            assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
+            queue.put_nowait(None)
+            after = await SSEReader(response).rest()
+        _response, whole = await get_events(client, "/c1/stream")  # the AI SDK's own resume
+    assert before + after == whole
+    assert [event.type for event in whole] == [
+        "start",
+        "start-step",
+        "text-start",
+        "text-delta",
+        "text-delta",
+        "text-end",
+        "finish-step",
+        "finish",
+        "[DONE]",
+    ]
+
+
+# -- many clients, one run ----------------------------------------------------------------------
+
+
+async def test_many_clients_follow_one_run_and_one_llm_call(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    llm: MiniAgent[..., Any],
+) -> None:
+    fake_llm.reply(tokens=TOKENS, pause_after=2)
+    async with (
+        served(agui_app(llm)) as client,
+        client.stream("POST", "/", json=run_input()) as first,
+    ):
+        reader = SSEReader(first)
+        head = await reader.take(4)  # started, message start, two tokens
+        record = await fake_llm.wait_paused_async(0, WAIT)
+        async with (
+            client.stream("GET", "/runs/r1") as second,
+            client.stream("GET", "/runs/r1", headers={"last-event-id": "2"}) as third,
+        ):
+            second_reader, third_reader = SSEReader(second), SSEReader(third)
+            assert await second_reader.take(4) == head
+            assert texts(await third_reader.take(1)) == texts(head[3:])
+            record.resume()
+            rest = await reader.rest()
+            assert await second_reader.rest() == rest
+            assert await third_reader.rest() == rest
+    assert rest[-1].type == "RUN_FINISHED"
+    content = [e.json["delta"] for e in head + rest if e.type == "TEXT_MESSAGE_CONTENT"]
+    assert "".join(content) == "".join(TOKENS)
+    assert len(fake_llm.requests) == 1
+    assert fake_llm.requests[0].outcome == "complete"
+
+
+# -- keeping ----------------------------------------------------------------------------------
+
+
+async def test_an_ended_run_is_kept_for_keep_runs_for_seconds(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    llm: MiniAgent[..., Any],
+) -> None:
+    fake_llm.reply(tokens=["Hi"], times=2)
+    async with served(agui_app(llm, keep_runs_for=3600)) as client:
+        _response, events = await post_events(client, run_input())
+        _response, again = await get_events(client, "/runs/r1", {"last-event-id": "1"})
+        assert again == events[2:]
+    async with served(agui_app(llm, keep_runs_for=0)) as client:
+        _response, events = await post_events(client, run_input())
+        assert events[-1].type == "RUN_FINISHED"
+        gone = await client.get("/runs/r1")
+        assert gone.status_code == 404
+        assert "ended more than 0 seconds ago" in gone.json()["error"]["message"]
+    assert len(fake_llm.requests) == 2
+
+
+# -- cancellation -------------------------------------------------------------------------------
+
+
+async def test_the_last_client_leaving_cancels_the_run_and_closes_its_llm_stream(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    llm: MiniAgent[..., Any],
+) -> None:
+    fake_llm.reply(tokens=TOKENS, hang_after=2)
+    async with served(agui_app(llm, grace_period=0)) as client:
+        async with client.stream("POST", "/", json=run_input()) as response:
+            head = await SSEReader(response).take(4)
+        assert [e.type for e in head][-1] == "TEXT_MESSAGE_CONTENT"
+        assert await fake_llm.wait_disconnected_async(0, WAIT)  # the LLM's HTTP stream closed
+        _response, events = await get_events(client, "/runs/r1")
+    assert events[:4] == head
+    assert events[-1].json == {
+        "type": "RUN_FINISHED",
+        "threadId": "t1",
+        "runId": "r1",
+        "outcome": {"type": "cancelled"},
+    }
+    assert fake_llm.requests[0].client_disconnected
+    assert len(fake_llm.requests) == 1
+
+
+async def test_an_ai_sdk_run_left_by_its_client_ends_with_abort(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    llm: MiniAgent[..., Any],
+) -> None:
+    fake_llm.reply(tokens=TOKENS, hang_after=1)
+    async with served(ai_sdk_app(llm, grace_period=0)) as client:
+        async with client.stream("POST", "/", json=chat()) as response:
+            await SSEReader(response).until("text-delta")
+        assert await fake_llm.wait_disconnected_async(0, WAIT)
+        _response, events = await get_events(client, "/c1/stream")
+    assert [event.type for event in events[-2:]] == ["abort", "[DONE]"]
+
+
+async def test_a_client_back_within_the_grace_period_keeps_the_run_going(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    llm: MiniAgent[..., Any],
+) -> None:
+    fake_llm.reply(tokens=TOKENS, pause_after=2)
+    app = agui_app(llm, grace_period=3600)
+    async with served(app) as client:
+        async with client.stream("POST", "/", json=run_input()) as response:
+            head = await SSEReader(response).take(4)
+        record = await fake_llm.wait_paused_async(0, WAIT)
+        await until(lambda: app.state.runs.get("r1").followers == 0)  # every client gone
+        async with client.stream("GET", "/runs/r1", headers={"last-event-id": "3"}) as response:
+            record.resume()
+            rest = await SSEReader(response).rest()
+    assert rest[-1].type == "RUN_FINISHED"
+    content = [e.json["delta"] for e in head + rest if e.type == "TEXT_MESSAGE_CONTENT"]
+    assert "".join(content) == "".join(TOKENS)
+    assert not fake_llm.requests[0].client_disconnected
+    assert len(fake_llm.requests) == 1
+
+
+async def test_a_new_request_for_a_chat_cancels_its_run_still_streaming(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    llm: MiniAgent[..., Any],
+) -> None:
+    fake_llm.reply(tokens=TOKENS, hang_after=1)
+    fake_llm.reply(tokens=["Fresh"])
+    async with served(ai_sdk_app(llm, grace_period=3600)) as client:
+        async with client.stream("POST", "/", json=chat()) as response:
+            reader = SSEReader(response)
+            await reader.until("text-delta")
+            _response, fresh = await post_events(client, chat())
+            old_rest = await reader.rest()
+        assert await fake_llm.wait_disconnected_async(0, WAIT)
+    assert [event.type for event in old_rest[-2:]] == ["abort", "[DONE]"]
+    assert "".join(e.json["delta"] for e in fresh if e.type == "text-delta") == "Fresh"

@@ -1,0 +1,97 @@
+"""The chat page (``web_chat_app``, used by examples/web_chat/) in a real headless Chromium.
+
+A person's session: send a message, see the sub-agent's tokens inside the answer before the
+answer ends, reload mid-answer and see it resume, approve a call, see the answer end. The
+agent is gated by the test (its poet writes the tokens the test gives it), so every step
+is ordered by what the page shows, not by time. A screenshot is saved as an artifact.
+Chromium is Debian's ``chromium`` (``.ci/run`` installs it); without it the test fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from miniagents import InteractionContext, MessagePromise, miniagent
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.tools import FunctionTool
+from miniagents.ext.web import web_chat_app
+from tests.ext.web.browser import chromium_path, headless_chromium
+from tests.ext.web.serving import served
+
+ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts"
+
+deleted: list[str] = []
+
+
+def delete_file(path: str) -> str:
+    """Delete a file."""
+    deleted.append(path)
+    return f"Deleted {path}"
+
+
+def page_app(poem: asyncio.Queue[str | None]) -> Starlette:
+    async def from_queue() -> AsyncIterator[str]:
+        while (token := await poem.get()) is not None:
+            yield token
+
+    @miniagent
+    async def poet(ctx: InteractionContext, subject: str) -> None:
+        """Write a poem."""
+        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
+
+    calls = [CallTool("POET", {"subject": "rivers"}), CallTool("delete_file", {"path": "notes.md"})]
+    agent = offline_agent.fork(
+        tools=[poet, FunctionTool(delete_file, requires_approval=True)],
+        reply=one_per_call(calls, "All done."),
+        token_delay=0,
+    )
+
+    return web_chat_app(agent, grace_period=3600)
+
+
+OUTPUTS = "[...document.querySelectorAll('.tool .output')].map(e => e.textContent)"
+STATE = "document.body.dataset.state"
+
+
+async def test_the_page_streams_nested_output_resumes_after_a_reload_and_asks_approval(
+    tmp_path: Path,
+) -> None:
+    executable = chromium_path()
+    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
+    poem: asyncio.Queue[str | None] = asyncio.Queue()
+    async with (
+        served(page_app(poem)) as client,
+        headless_chromium(executable, tmp_path / "profile") as browser,
+    ):
+        await browser.open(f"{client.base_url}/?ask=A%20poem%20and%20a%20cleanup")
+        await browser.wait_for("document.querySelector('.approval .approve') !== null")
+        poem.put_nowait("The rivers ")
+        outputs = await browser.wait_for(OUTPUTS, lambda v: bool(v) and v[0] == "The rivers ")
+        assert await browser.evaluate(STATE) == "streaming"  # tokens before the answer ends
+        assert outputs[1] == ""  # the call that waits for approval has not run
+        assert deleted == []
+
+        await browser.reload()  # mid-answer: the page follows the run again
+        await browser.wait_for(OUTPUTS, lambda v: bool(v) and v[0] == "The rivers ")
+        await browser.wait_for("document.querySelector('.approval .approve') !== null")
+        assert await browser.evaluate(STATE) == "streaming"
+        users = "[...document.querySelectorAll('.user')].map(e => e.textContent)"
+        assert await browser.evaluate(users) == ["A poem and a cleanup"]
+
+        await browser.evaluate("document.querySelector('.approval .approve').click()")
+        poem.put_nowait("run on.")
+        poem.put_nowait(None)
+        await browser.wait_for(STATE, lambda v: v == "idle")
+        outputs = await browser.evaluate(OUTPUTS)
+        assert outputs == ["The rivers run on.", "Deleted notes.md"]
+        answer = "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)"
+        assert await browser.evaluate(answer) == ["All done."]
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "web_chat.png"
+        await browser.screenshot(shot)
+    assert shot.read_bytes().startswith(b"\x89PNG")
+    assert deleted == ["notes.md"]

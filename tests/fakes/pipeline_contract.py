@@ -1,0 +1,173 @@
+"""The contract ``pipeline`` and ``ray_pipeline`` share: the same cases, run through both.
+
+Each case is a function of a *runner* (``pipeline``, or ``ray_pipeline`` with its task
+options), so that the local pipeline and the one on Ray cannot drift apart:
+``tests/pipeline/test_pipeline_contract.py`` runs every case through ``pipeline``, and
+``tests/ext/ray/test_pipeline_contract.py`` through ``ray_pipeline`` on the local cluster.
+The agents live here, so that Ray's workers can import them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+
+import pytest
+from typing_extensions import Protocol
+
+from miniagents import InteractionContext, ItemResult, MiniAgent, MiniAgents, miniagent
+
+
+class ContractError(ValueError):
+    """The error :func:`contract_picky` raises for the item ``"bad"``."""
+
+
+@miniagent
+async def contract_prefix(ctx: InteractionContext, prefix: str = "") -> None:
+    """Reply with the input, after ``prefix``."""
+    ctx.reply(prefix + str(await ctx.message_promises))
+
+
+@miniagent
+async def contract_upper(ctx: InteractionContext) -> None:
+    """Reply with the input upper-cased."""
+    ctx.reply(str(await ctx.message_promises).upper())
+
+
+@miniagent
+async def contract_picky(ctx: InteractionContext) -> None:
+    """Reply with the input, or fail on ``"bad"``."""
+    text = str(await ctx.message_promises)
+    if text == "bad":
+        raise ContractError("the item 'bad' is refused")
+    ctx.reply(text)
+
+
+class Results(Protocol):
+    """What both pipelines return: iterable with ``for`` and ``async for``."""
+
+    def __iter__(self) -> Iterator[ItemResult[str]]: ...
+
+    def __aiter__(self) -> AsyncIterator[ItemResult[str]]: ...
+
+
+class Runner(Protocol):
+    """``pipeline`` or ``ray_pipeline``, with the arguments both take."""
+
+    def __call__(
+        self,
+        agents: MiniAgent[...] | Sequence[MiniAgent[...]],
+        items: Iterable[str],
+        /,
+        *,
+        max_in_flight: int = ...,
+        ordered: bool = ...,
+        progress: bool | None = ...,
+        description: str | None = ...,
+    ) -> Results: ...
+
+
+class Breaking:
+    """Items that raise after ``fail_at`` of them."""
+
+    def __init__(self, count: int, fail_at: int) -> None:
+        self.count = count
+        self.fail_at = fail_at
+
+    def __iter__(self) -> Iterator[str]:
+        for i in range(self.count):
+            if i == self.fail_at:
+                raise RuntimeError("the source broke")
+            yield f"item {i}"
+
+
+def a_chain_runs_over_every_item_in_the_input_order(run: Runner) -> None:
+    items = [f"item {i}" for i in range(8)]
+    chain: list[MiniAgent[...]] = [contract_prefix.fork(prefix="> "), contract_upper]
+    results = list(run(chain, items, max_in_flight=3))
+    assert [result.index for result in results] == list(range(8))
+    assert [result.item for result in results] == items
+    assert [str(result.get()) for result in results] == [f"> ITEM {i}" for i in range(8)]
+    assert all(result.ok and result.attempts == 1 for result in results)
+
+
+def unordered_results_hold_every_item_once(run: Runner) -> None:
+    items = [f"x{i}" for i in range(6)]
+    results = list(run(contract_upper, items, max_in_flight=2, ordered=False))
+    assert sorted((r.index, r.item, str(r.get())) for r in results) == [
+        (i, f"x{i}", f"X{i}") for i in range(6)
+    ]
+
+
+def a_failed_item_holds_its_error_and_the_others_go_on(run: Runner) -> None:
+    results = list(run(contract_picky, ["a", "bad", "c"]))
+    assert [result.ok for result in results] == [True, False, True]
+    assert isinstance(results[1].error, ContractError)
+    with pytest.raises(ContractError, match="'bad' is refused"):
+        results[1].get()
+    assert [str(results[0].get()), str(results[2].get())] == ["a", "c"]
+
+
+def async_for_gives_the_same_results(run: Runner) -> None:
+    async def collect() -> list[str]:
+        async with MiniAgents():
+            return [str(r.get()) async for r in run(contract_upper, ["a", "b", "c"])]
+
+    assert asyncio.run(collect()) == ["A", "B", "C"]
+
+
+def an_items_iterable_that_raises_gives_the_results_before_it_then_its_error(
+    run: Runner,
+) -> None:
+    seen: list[int] = []
+
+    def consume() -> None:
+        for result in run(contract_upper, Breaking(10, fail_at=4), max_in_flight=2):
+            seen.append(result.index)
+
+    with pytest.raises(RuntimeError, match="the source broke"):
+        consume()
+    assert seen == [0, 1, 2, 3]
+
+
+def a_pipeline_runs_once(run: Runner) -> None:
+    results = run(contract_upper, ["a"])
+    assert [str(result.get()) for result in results] == ["A"]
+    with pytest.raises(RuntimeError, match="runs once"):
+        list(results)
+
+
+def bad_arguments_are_refused_at_once(run: Runner) -> None:
+    with pytest.raises(ValueError, match="at least one agent"):
+        run([], ["a"])
+    with pytest.raises(ValueError, match="max_in_flight"):
+        run(contract_upper, ["a"], max_in_flight=0)
+
+
+def the_progress_bar_counts_items_and_failures_when_asked(run: Runner) -> None:
+    items = ["a", "bad", "c"]
+    quiet = io.StringIO()  # not a terminal: no bar unless asked
+    with contextlib.redirect_stderr(quiet):
+        list(run(contract_picky, items))
+    assert quiet.getvalue() == ""
+    shown = io.StringIO()
+    with contextlib.redirect_stderr(shown):
+        list(run(contract_picky, items, progress=True, description="checking"))
+    assert "checking: 100%" in shown.getvalue()
+    assert "3/3" in shown.getvalue()
+    assert "failed=1" in shown.getvalue()
+
+
+CASES: list[Callable[[Runner], None]] = [
+    a_chain_runs_over_every_item_in_the_input_order,
+    unordered_results_hold_every_item_once,
+    a_failed_item_holds_its_error_and_the_others_go_on,
+    async_for_gives_the_same_results,
+    an_items_iterable_that_raises_gives_the_results_before_it_then_its_error,
+    a_pipeline_runs_once,
+    bad_arguments_are_refused_at_once,
+    the_progress_bar_counts_items_and_failures_when_asked,
+]
+"""Every case of the contract, run through each pipeline."""

@@ -1,0 +1,164 @@
+"""``map_agent``: each item of an observable its own interaction, with bounded reading."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+import pytest
+import reactivex
+from reactivex import Observable
+from reactivex import operators as ops
+
+from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent
+from miniagents.errors import PipelineArgumentError
+from miniagents.operators import map_agent
+from miniagents.promising import StreamedPromise
+from tests.fakes.fixtures import WAIT
+
+T = TypeVar("T")
+
+
+@miniagent
+async def upper(ctx: InteractionContext) -> None:
+    """Reply with the input upper-cased."""
+    ctx.reply(str(await ctx.message_promises).upper())
+
+
+@miniagent
+async def picky(ctx: InteractionContext) -> None:
+    """Reply with the input, or fail on ``"bad"``."""
+    text = str(await ctx.message_promises)
+    if text == "bad":
+        raise ValueError("the item 'bad' is refused")
+    ctx.reply(text)
+
+
+async def collect(observable: Observable[T]) -> list[T]:
+    return list(await observable.pipe(ops.to_list()))
+
+
+async def test_each_item_is_one_interaction_and_the_results_keep_the_order() -> None:
+    source: Observable[str] = reactivex.from_iterable([f"item {i}" for i in range(10)])
+    async with MiniAgents():
+        results = await collect(source.pipe(map_agent(upper, max_concurrency=3)))
+    assert [result.index for result in results] == list(range(10))
+    assert [result.item for result in results] == [f"item {i}" for i in range(10)]
+    assert [str(result.get()) for result in results] == [f"ITEM {i}" for i in range(10)]
+
+
+async def test_a_chain_runs_per_item() -> None:
+    @miniagent
+    async def exclaim(ctx: InteractionContext) -> None:
+        ctx.reply(str(await ctx.message_promises) + "!")
+
+    source: Observable[str] = reactivex.of("a", "b")
+    async with MiniAgents():
+        results = await collect(source.pipe(map_agent([upper, exclaim])))
+    assert [str(result.get()) for result in results] == ["A!", "B!"]
+
+
+async def test_unordered_results_come_as_they_complete() -> None:
+    releases = {i: asyncio.Event() for i in range(3)}
+
+    @miniagent
+    async def waits(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        await releases[int(text)].wait()
+        ctx.reply(text)
+
+    emitted: asyncio.Queue[int] = asyncio.Queue()
+    source: Observable[str] = reactivex.of("0", "1", "2")
+    async with MiniAgents():
+        source.pipe(map_agent(waits, ordered=False)).subscribe(
+            on_next=lambda result: emitted.put_nowait(result.index)
+        )
+        for index in (2, 0, 1):
+            releases[index].set()
+            assert await asyncio.wait_for(emitted.get(), WAIT) == index
+
+
+async def test_a_failed_item_is_a_result_holding_its_error() -> None:
+    source: Observable[str] = reactivex.of("a", "bad", "c")
+    async with MiniAgents():
+        results = await collect(source.pipe(map_agent(picky)))
+    assert [result.ok for result in results] == [True, False, True]
+    assert isinstance(results[1].error, ValueError)
+
+
+async def test_fail_fast_ends_the_result_with_the_first_error() -> None:
+    source: Observable[str] = reactivex.of("a", "bad", "c")
+    async with MiniAgents():
+        with pytest.raises(ValueError, match="'bad' is refused"):
+            await collect(source.pipe(map_agent(picky, fail_fast=True)))
+
+
+async def test_a_pulled_upstream_is_read_no_further_than_max_in_flight_ahead() -> None:
+    emitted: list[ItemResult[str]] = []
+    leads: list[int] = []
+    running = 0
+    three_running = asyncio.Event()
+
+    async def texts() -> AsyncIterator[str]:
+        for i in range(30):
+            leads.append(i - len(emitted))  # read, and not yet emitted
+            yield f"t{i}"
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        nonlocal running
+        running += 1
+        if running == 3:
+            three_running.set()
+        await three_running.wait()  # the first three wait for each other
+        ctx.reply(str(await ctx.message_promises))
+
+    done = asyncio.Event()
+    async with MiniAgents(high_water_mark=1):
+        upstream: StreamedPromise[str, None] = StreamedPromise(texts(), resolver=nothing)
+        upstream.as_observable().pipe(map_agent(slow, max_in_flight=3)).subscribe(
+            on_next=emitted.append, on_completed=done.set
+        )
+        await asyncio.wait_for(done.wait(), WAIT)
+    assert [result.index for result in emitted] == list(range(30))
+    assert max(leads) <= 3 + 2  # max_in_flight, the high-water mark, the one being read
+
+
+async def nothing(pieces: tuple[str, ...]) -> None:
+    return None
+
+
+async def test_disposing_of_the_subscription_cancels_the_items_in_flight() -> None:
+    started = asyncio.Event()
+    cancelled = 0
+    all_cancelled = asyncio.Event()
+
+    @miniagent
+    async def hangs(ctx: InteractionContext) -> None:
+        nonlocal cancelled
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled += 1
+            if cancelled == 2:
+                all_cancelled.set()
+            raise
+
+    source: Observable[str] = reactivex.of("a", "b")
+    async with MiniAgents():
+        subscription = source.pipe(map_agent(hangs)).subscribe()
+        await asyncio.wait_for(started.wait(), WAIT)
+        subscription.dispose()
+        await asyncio.wait_for(all_cancelled.wait(), WAIT)
+    assert cancelled == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_in_flight": 0}, {"max_concurrency": -1}, {"retries": -1}, {"timeout": 0.0}],
+)
+def test_bad_arguments_are_refused_when_the_operator_is_made(kwargs: dict[str, float]) -> None:
+    with pytest.raises(PipelineArgumentError, match="map_agent\\(\\) needs"):
+        map_agent(upper, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,326 @@
+"""``pipeline``: one interaction per item, bounded, ordered or not, retried, timed, stoppable."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
+
+import pytest
+import reactivex
+from reactivex import Observable
+
+from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent, pipeline
+from miniagents.errors import NoActiveContextError
+from miniagents.pipeline import PipelineArgumentError, PipelineRerunError, PipelineTimeoutError
+from miniagents.testing import virtual_time
+
+
+@miniagent
+async def upper(ctx: InteractionContext) -> None:
+    """Reply with the input upper-cased."""
+    ctx.reply(str(await ctx.message_promises).upper())
+
+
+@miniagent
+async def exclaim(ctx: InteractionContext) -> None:
+    """Reply with the input and a mark."""
+    ctx.reply(str(await ctx.message_promises) + "!")
+
+
+class Counting:
+    """Items read lazily, counting how many the pipeline has taken."""
+
+    def __init__(self, count: int, fail_at: int | None = None) -> None:
+        self.count = count
+        self.fail_at = fail_at
+        self.taken = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for i in range(self.count):
+            if i == self.fail_at:
+                raise RuntimeError("the source broke")
+            self.taken += 1
+            yield f"item {i}"
+
+
+async def test_a_chain_runs_over_every_item_in_the_input_order() -> None:
+    async with MiniAgents():
+        results = [r async for r in pipeline([upper, exclaim], Counting(30), max_in_flight=4)]
+    assert [r.index for r in results] == list(range(30))
+    assert [str(r.get()) for r in results] == [f"ITEM {i}!" for i in range(30)]
+    assert all(r.ok and r.attempts == 1 for r in results)
+
+
+def test_plain_for_runs_in_a_context_of_its_own() -> None:
+    results = list(pipeline(upper, [f"x{i}" for i in range(10)], max_concurrency=3))
+    assert [str(r.get()) for r in results] == [f"X{i}" for i in range(10)]
+
+
+async def test_items_are_read_lazily_and_concurrency_is_bounded() -> None:
+    gate = asyncio.Event()
+    two_running = asyncio.Event()
+    running = 0
+    peak = 0
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        if running == 2:
+            two_running.set()
+        await gate.wait()
+        running -= 1
+        ctx.reply(str(await ctx.message_promises))
+
+    items = Counting(100)
+    async with MiniAgents():
+        run = pipeline(slow, items, max_in_flight=5, max_concurrency=2, ordered=False)
+        async with aclosing(run.__aiter__()) as results:
+            first = asyncio.ensure_future(anext(results))
+            await two_running.wait()
+            assert items.taken == 5
+            gate.set()
+            rest = [await first] + [r async for r in results]
+    assert peak == 2
+    assert sorted(r.index for r in rest) == list(range(100))
+
+
+async def test_unordered_results_come_as_they_complete() -> None:
+    releases = {i: asyncio.Event() for i in range(3)}
+
+    @miniagent
+    async def waits(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        await releases[int(text)].wait()
+        ctx.reply(text)
+
+    run = pipeline(waits, ["0", "1", "2"], ordered=False)
+    async with MiniAgents(), aclosing(run.__aiter__()) as it:
+        releases[2].set()
+        assert (await anext(it)).index == 2
+        releases[0].set()
+        assert (await anext(it)).index == 0
+        releases[1].set()
+        assert (await anext(it)).index == 1
+
+
+async def test_a_failed_item_holds_its_error_and_the_others_go_on() -> None:
+    @miniagent
+    async def picky(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        if text == "bad":
+            raise ValueError("bad item")
+        ctx.reply(text)
+
+    async with MiniAgents():
+        results = [r async for r in pipeline(picky, ["a", "bad", "c"])]
+    assert [r.ok for r in results] == [True, False, True]
+    assert isinstance(results[1].error, ValueError)
+    with pytest.raises(ValueError, match="bad item"):
+        results[1].get()
+    assert str(results[2].get()) == "c"
+
+
+async def test_retryable_errors_are_retried_with_backoff() -> None:
+    tries = 0
+
+    @miniagent
+    async def flaky(ctx: InteractionContext) -> None:
+        nonlocal tries
+        tries += 1
+        if tries < 3:
+            raise ConnectionError("try again")
+        ctx.reply("fine")
+
+    with virtual_time() as clock:
+        async with MiniAgents():
+            [result] = [r async for r in pipeline(flaky, ["x"], retries=2, backoff=1.0)]
+    assert result.ok
+    assert result.attempts == 3
+    assert clock.elapsed == 1.0 + 2.0  # the backoff doubles
+
+
+async def test_a_non_retryable_error_is_not_retried() -> None:
+    @miniagent
+    async def broken(ctx: InteractionContext) -> None:
+        raise KeyError("no")
+
+    async with MiniAgents():
+        [result] = [r async for r in pipeline(broken, ["x"], retries=5, backoff=0.0)]
+    assert not result.ok
+    assert result.attempts == 1
+
+
+async def test_fail_fast_raises_the_first_error_and_cancels_the_rest() -> None:
+    cancelled = 0
+
+    @miniagent
+    async def one_fails(ctx: InteractionContext) -> None:
+        nonlocal cancelled
+        text = str(await ctx.message_promises)
+        if text == "0":
+            raise ValueError("first")
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled += 1
+            raise
+
+    async with MiniAgents():
+        with pytest.raises(ValueError, match="first"):
+            async for _ in pipeline(one_fails, ["0", "1", "2"], fail_fast=True):
+                pass
+    assert cancelled == 2
+
+
+async def test_a_hanging_agent_ends_with_a_typed_timeout() -> None:
+    @miniagent
+    async def hangs(ctx: InteractionContext) -> None:
+        await asyncio.Event().wait()
+
+    with virtual_time() as clock:
+        async with MiniAgents():
+            [result] = [r async for r in pipeline(hangs, ["x"], timeout=30.0)]
+    assert isinstance(result.error, PipelineTimeoutError)
+    assert isinstance(result.error, TimeoutError)
+    assert "took longer than the pipeline's timeout of 30.0 s" in str(result.error)
+    assert clock.elapsed == 30.0
+
+
+async def test_a_source_that_raises_midway_gives_the_results_before_it_then_its_error() -> None:
+    seen: list[int] = []
+
+    async def consume() -> None:
+        async for result in pipeline(upper, Counting(10, fail_at=4), max_in_flight=2):
+            seen.append(result.index)
+
+    async with MiniAgents():
+        with pytest.raises(RuntimeError, match="the source broke"):
+            await consume()
+    assert seen == [0, 1, 2, 3]
+
+
+async def test_an_async_iterable_of_items_works() -> None:
+    async def texts() -> AsyncIterator[str]:
+        for i in range(5):
+            yield f"a{i}"
+
+    async with MiniAgents():
+        results = [str(r.get()) async for r in pipeline(upper, texts())]
+    assert results == [f"A{i}" for i in range(5)]
+
+
+async def test_stopping_early_cancels_the_items_in_flight() -> None:
+    started = 0
+    cancelled = 0
+
+    @miniagent
+    async def hangs_after_first(ctx: InteractionContext) -> None:
+        nonlocal started, cancelled
+        text = str(await ctx.message_promises)
+        started += 1
+        if text != "item 0":
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled += 1
+                raise
+        ctx.reply(text)
+
+    async with MiniAgents():
+        async with aclosing(
+            pipeline(hangs_after_first, Counting(50), max_in_flight=4).__aiter__()
+        ) as it:
+            assert (await anext(it)).index == 0
+        # closed: the items in flight were cancelled, and their interactions have stopped
+        assert cancelled == started - 1 >= 3
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+def test_plain_for_left_early_stops_the_thread() -> None:
+    items = Counting(1000)
+    for result in pipeline(upper, items, max_in_flight=3):
+        assert isinstance(result, ItemResult)
+        break
+    # the loop's generator is closed as it is dropped: the thread has ended, few items read
+    assert not [t for t in threading.enumerate() if t.name == "miniagents-pipeline"]
+    assert items.taken <= 3 + 2
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_in_flight": 0},
+        {"max_concurrency": 0},
+        {"max_concurrency": -2},
+        {"retries": -1},
+        {"timeout": 0},
+    ],
+)
+def test_bad_arguments_are_refused_with_a_clear_error(kwargs: dict[str, int]) -> None:
+    with pytest.raises(PipelineArgumentError, match="pipeline\\(\\) needs"):
+        pipeline(upper, ["x"], **kwargs)  # type: ignore[arg-type]
+
+
+def test_no_agents_is_refused() -> None:
+    with pytest.raises(PipelineArgumentError, match="at least one agent"):
+        pipeline([], ["x"])
+
+
+async def test_a_pipeline_runs_once() -> None:
+    run = pipeline(upper, ["x"])
+    async with MiniAgents():
+        [_ async for _ in run]
+        with pytest.raises(PipelineRerunError):
+            [_ async for _ in run]
+
+
+def test_ray_pipeline_gives_the_same_item_results() -> None:
+    from miniagents.ext.ray import ItemResult as RayItemResult
+
+    assert RayItemResult is ItemResult
+
+
+async def test_an_observable_of_items_works() -> None:
+    source: Observable[str] = reactivex.from_iterable([f"o{i}" for i in range(5)])
+    async with MiniAgents():
+        results = [str(r.get()) async for r in pipeline(upper, source, max_in_flight=2)]
+    assert results == [f"O{i}" for i in range(5)]
+
+
+async def test_an_agents_own_timeout_error_is_not_the_pipelines() -> None:
+    @miniagent
+    async def times_out(ctx: InteractionContext) -> None:
+        raise TimeoutError("the agent's own")
+
+    async with MiniAgents():
+        [result] = [r async for r in pipeline(times_out, ["x"], timeout=60.0)]
+    assert type(result.error) is TimeoutError
+
+
+async def test_a_timed_out_item_is_retried_as_a_timeout_error() -> None:
+    tries = 0
+
+    @miniagent
+    async def hangs_once(ctx: InteractionContext) -> None:
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            await asyncio.Event().wait()
+        ctx.reply("fine")
+
+    with virtual_time() as clock:
+        async with MiniAgents():
+            run = pipeline(hangs_once, ["x"], timeout=30.0, retries=1, backoff=0.5)
+            [result] = [r async for r in run]
+    assert (str(result.get()), result.attempts) == ("fine", 2)
+    assert clock.elapsed == 30.5
+
+
+async def test_async_for_outside_a_context_fails_at_once() -> None:
+    run = pipeline(upper, ["x"])
+    with pytest.raises(NoActiveContextError, match="No MiniAgents context is active"):
+        await anext(aiter(run))

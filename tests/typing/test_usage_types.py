@@ -1,0 +1,93 @@
+"""Static typing tests for usage, cost and budgets: exact types, no ``Any``.
+
+The ``check_*`` functions are never called: mypy checks them (strict, with
+``warn_unused_ignores``), and :func:`test_usage_types_pass_mypy` runs it on this file.
+``assert_type`` pins each inferred type; each line that must be rejected carries a precise
+``# type: ignore[code]``.
+"""
+
+from __future__ import annotations
+
+from typing_extensions import assert_type
+
+from miniagents import MiniAgents
+from miniagents.errors import BudgetExceededError as BudgetExceededErrorFromFacade
+from miniagents.ext.llm import (
+    Budget,
+    BudgetExceededError,
+    LLMError,
+    TokenUsage,
+    UsageTotals,
+    charged_to,
+    usage_totals,
+    with_budget,
+)
+from miniagents.ext.llm.anthropic import anthropic_agent
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.llm.pricing import cost_usd
+from tests.fakes.typecheck import assert_passes_mypy
+
+
+def check_budget() -> None:
+    budget = Budget(max_requests=10, max_total_tokens=50_000, max_cost_usd=0.5)
+    assert_type(budget.max_requests, int | None)
+    assert_type(budget.max_total_tokens, int | None)
+    assert_type(budget.max_cost_usd, float | None)
+    assert_type(budget.usage, UsageTotals)
+    assert_type(budget.in_flight, int)
+    Budget(max_cost_usd=1)  # an int of dollars is a float
+    Budget(10)  # type: ignore[call-arg]
+    Budget(max_requests="10")  # type: ignore[arg-type]
+    Budget(max_cost=1.0)  # type: ignore[call-arg]
+    budget.max_requests = 3  # type: ignore[misc]
+
+
+def check_totals() -> None:
+    totals = usage_totals()
+    assert_type(totals, UsageTotals)
+    assert_type(usage_totals(MiniAgents()), UsageTotals)
+    assert_type(totals.requests, int)
+    assert_type(totals.total_tokens, int)
+    assert_type(totals.cached_input_tokens, int)
+    assert_type(totals.reasoning_tokens, int)
+    assert_type(totals.cost_usd, float)
+    assert_type(totals.unpriced_requests, int)
+    totals.requests = 0  # type: ignore[misc]
+
+
+def check_usage_of_a_reply(usage: TokenUsage) -> None:
+    assert_type(usage.cost_usd, float | None)
+    assert_type(usage.cached_input_tokens, int | None)
+    assert_type(usage.cache_write_tokens, int | None)
+    assert_type(usage.reasoning_tokens, int | None)
+    assert_type(cost_usd("gpt-4o-mini", usage, "openai"), float | None)
+
+
+async def check_budgets_given() -> None:
+    budget = Budget(max_requests=3)
+    assert_type(with_budget(MiniAgents(), budget), MiniAgents)
+    with charged_to(budget) as given:
+        assert_type(given, Budget)
+    openai_agent.fork(budget=budget)
+    anthropic_agent.inquire("Hi", budget=Budget())
+    offline_agent.fork(budget=None)
+    offline_agent.inquire("Hi", budget=5)  # type: ignore[arg-type]
+    with_budget(MiniAgents(), 5)  # type: ignore[arg-type]
+
+
+def check_errors(error: BudgetExceededError) -> None:
+    assert_type(error.limit, str)
+    assert_type(error.maximum, float)
+    assert_type(error.used, float)
+    llm_error: LLMError = error
+    assert llm_error is not None
+    assert BudgetExceededErrorFromFacade is BudgetExceededError
+
+
+# --- The test that pytest runs --------------------------------------------------------
+
+
+def test_usage_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)

@@ -1,0 +1,63 @@
+"""Static typing tests for ``miniagents.ext.web``: the apps and their arguments.
+
+The ``check_*`` functions are never called: mypy checks them (``mypy.ini`` is strict, with
+``warn_unused_ignores``); each line that must be rejected carries a precise
+``# type: ignore[code]``. :func:`test_web_types_pass_mypy` runs the check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ag_ui.core import RunAgentInput
+from starlette.applications import Starlette
+from typing_extensions import assert_type
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.ext.web.ai_sdk import ChatRequest
+from tests.fakes.typecheck import assert_passes_mypy
+
+
+@miniagent
+async def greeter(ctx: InteractionContext, name: str = "you") -> None:
+    ctx.reply(f"Hello, {name}!")
+
+
+def thread_of(run: RunAgentInput) -> Mapping[str, object]:
+    return {"name": run.thread_id}
+
+
+def chat_of(request: ChatRequest) -> Mapping[str, object]:
+    return {"name": request.id}
+
+
+def check_the_apps_are_starlette_apps_of_any_agent() -> None:
+    assert_type(agui_app(greeter), Starlette)
+    assert_type(ai_sdk_app(offline_agent), Starlette)
+    assert_type(
+        agui_app(
+            greeter,
+            arguments=thread_of,
+            context=lambda: MiniAgents(llm_stall_timeout=5),
+            grace_period=0,
+            keep_runs_for=60.0,
+            max_body_bytes=10_000,
+        ),
+        Starlette,
+    )
+    assert_type(ai_sdk_app(greeter, arguments=chat_of), Starlette)
+
+
+def check_wrong_arguments_are_refused() -> None:
+    agui_app("not an agent")  # type: ignore[arg-type]
+    agui_app(greeter, arguments=chat_of)  # type: ignore[arg-type]
+    ai_sdk_app(greeter, arguments=thread_of)  # type: ignore[arg-type]
+    ai_sdk_app(greeter, grace_period="soon")  # type: ignore[arg-type]
+    agui_app(greeter, 0)  # type: ignore[call-arg, arg-type]
+
+
+def test_web_types_pass_mypy() -> None:
+    """Type-check this file with the project's mypy.ini (the one run: tests/fakes/typecheck.py)."""
+    assert_passes_mypy(__file__)
