@@ -12,7 +12,9 @@ in sections:
   :class:`~miniagents.miniagents._scope.InteractionScope` current at ``inquire``, if any.
   Inside the task, the agent first takes a slot of its concurrency limit (if it has one),
   then runs (outside every scope) with an :class:`InteractionContext` whose input waits for
-  room in the replies before each message (see :mod:`miniagents.promising.limits`);
+  room in the replies before each message (see :mod:`miniagents.promising.limits`).
+  With an interaction observer set (tracing: :mod:`miniagents.miniagents._observing`), the
+  task tells it first, and the replies tell its watch when they have ended;
 * **the agent** (``MiniAgent``) and the ``@miniagent`` decorator.
 
 It uses the ``MiniAgents`` context through the functions that name its machinery
@@ -43,6 +45,7 @@ from miniagents.messages.sequence import (
     as_message_sequence,
 )
 from miniagents.miniagents._limiter import ConcurrencyLimit
+from miniagents.miniagents._observing import InteractionEnding, interaction_ending
 from miniagents.miniagents._params import AgentParameters
 from miniagents.miniagents._scope import current_scope
 from miniagents.miniagents.context import (
@@ -54,7 +57,7 @@ from miniagents.miniagents.context import (
     untrack_input,
 )
 from miniagents.miniagents.errors import AgentDefinitionError, AgentFinishedError
-from miniagents.promising.lowlevel import logger
+from miniagents.promising.lowlevel import core_of, logger
 
 __all__ = [
     "AgentCall",
@@ -261,8 +264,10 @@ def start_interaction(
     start_asap: bool | None,
 ) -> MessageSequencePromise:
     """Start (or prepare, for a lazy start) one interaction; return its replies."""
+    hook = adopt_hook(context)
+    ending = interaction_ending(hook)  # None unless an observer is set (tracing)
     replies = MessageSequenceAppender(
-        adopt_hook(context), name=f"the replies of the agent {agent.alias}"
+        hook if ending is None else ending.adopt, name=f"the replies of the agent {agent.alias}"
     )
     sequence = replies.sequence
     if start_asap is None:
@@ -271,7 +276,9 @@ def start_interaction(
         start_asap = context.start_everything_asap_by_default
     scope = current_scope.get()
     if start_asap:
-        task = start_task_in(context, _run(agent, inputs, args, arguments, replies), agent.alias)
+        task = start_task_in(
+            context, _run(agent, inputs, args, arguments, replies, ending), agent.alias
+        )
         replies.cancel_when_abandoned(task)
         if scope is not None:
             scope.add(task)
@@ -279,7 +286,7 @@ def start_interaction(
         captured = contextvars.copy_context()  # the agent runs where it was inquired
 
         def launch() -> None:
-            coroutine = _run(agent, inputs, args, arguments, replies)
+            coroutine = _run(agent, inputs, args, arguments, replies, ending)
             task = captured.run(start_task_in, context, coroutine, agent.alias)
             replies.cancel_when_abandoned(task)
             if scope is not None:
@@ -296,7 +303,10 @@ async def _run(
     args: tuple[object, ...],
     arguments: dict[str, object],
     replies: MessageSequenceAppender,
+    ending: InteractionEnding | None,
 ) -> None:
+    if ending is not None:  # observed (see miniagents.miniagents._observing)
+        ending.start(agent, core_of(replies.sequence))
     if current_scope.get() is not None:
         current_scope.set(None)  # what the agent starts belongs to no scope of its caller
     interaction = InteractionContext(

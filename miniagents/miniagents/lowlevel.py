@@ -17,6 +17,12 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   agents itself), and :func:`context_settings` gives those of the current one, to carry
   them elsewhere (the Ray workers of :mod:`miniagents.ext.ray` run in a context with the
   caller's settings);
+- :func:`observe_interactions`: the one hook of tracing (``miniagents.ext.otel`` uses it):
+  an :class:`InteractionObserver` told when each interaction starts (in its task) and, by
+  the :class:`InteractionWatch` it returns, when its replies have ended to the last token;
+  :func:`outgoing_carrier`, :func:`adopt_carrier` and :func:`incoming_carrier` carry the
+  trace to another process (a Ray worker). Without an observer, an interaction pays one
+  call that finds none. See :mod:`miniagents.miniagents._observing`;
 - :func:`enclosing_contexts`: the current context and those around it, innermost first
   (the usage totals of :mod:`miniagents.ext.llm` count a call in each of them).
 """
@@ -27,6 +33,13 @@ import asyncio
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
+from miniagents.miniagents._observing import InteractionObserver as InteractionObserver
+from miniagents.miniagents._observing import InteractionWatch as InteractionWatch
+from miniagents.miniagents._observing import ObservedAgent as ObservedAgent
+from miniagents.miniagents._observing import adopt_carrier as adopt_carrier
+from miniagents.miniagents._observing import incoming_carrier as incoming_carrier
+from miniagents.miniagents._observing import observe_interactions as observe_interactions
+from miniagents.miniagents._observing import outgoing_carrier as outgoing_carrier
 from miniagents.miniagents._scope import InteractionScope as InteractionScope
 from miniagents.miniagents.context import (
     MiniAgents,
@@ -37,10 +50,17 @@ from miniagents.miniagents.context import (
 )
 
 __all__ = [
+    "InteractionObserver",
     "InteractionScope",
+    "InteractionWatch",
+    "ObservedAgent",
+    "adopt_carrier",
     "context_settings",
     "enclosing_contexts",
     "extension_settings",
+    "incoming_carrier",
+    "observe_interactions",
+    "outgoing_carrier",
     "start_task",
     "with_settings",
 ]

@@ -41,6 +41,11 @@ class Metered(Generic[OptionsT]):
         self._price_provider = price_provider_of(provider)
 
     @property
+    def wrapped(self) -> LLMProvider[OptionsT]:
+        """The provider it meters (tracing names the provider after it)."""
+        return self._provider
+
+    @property
     def message_class(self) -> type[AssistantMessage]:
         """The provider's."""
         return self._provider.message_class

@@ -52,17 +52,19 @@ async def chat_reply(api: Any, call: LLMCall, options: OpenAIOptions) -> AsyncIt
             if function is not None:
                 yield ToolCallStart(called.id, function.name)
                 yield ToolCallDelta(called.id, function.arguments or "")
-        yield Finish(choice.finish_reason, *_usage(completion.usage))
+        yield Finish(choice.finish_reason, *_usage(completion.usage), model=completion.model)
         return
     arguments.setdefault("stream_options", {"include_usage": True})
     stream_options = arguments["stream_options"]
     wants_usage = isinstance(stream_options, Mapping) and bool(stream_options.get("include_usage"))
     finish_reason: str | None = None
     usage = None
+    answered: str | None = None  # the model that answered
     ids: dict[int, str] = {}  # the id of each call, by its index in the reply
     stream = await create(model=call.model, messages=messages, stream=True, **arguments)
     async with stream:
         async for chunk in stream:
+            answered = chunk.model or answered
             if chunk.usage is not None:
                 usage = chunk.usage
             for choice in chunk.choices[:1]:
@@ -78,7 +80,7 @@ async def chat_reply(api: Any, call: LLMCall, options: OpenAIOptions) -> AsyncIt
         raise LLMResponseError(
             "The OpenAI stream ended before its final event (the reply is incomplete)."
         )
-    yield Finish(finish_reason, *_usage(usage))
+    yield Finish(finish_reason, *_usage(usage), model=answered)
 
 
 def _messages(call: LLMCall) -> list[dict[str, Any]]:

@@ -109,7 +109,7 @@ async def responses_reply(
             "The OpenAI stream ended before its final event (the reply is incomplete): no "
             "response.completed event came."
         )
-    yield Finish(_finish_reason(final), *_usage(final.usage))
+    yield Finish(_finish_reason(final), *_usage(final.usage), model=final.model)
 
 
 def _typed_options(options: OpenAIOptions) -> dict[str, object]:
@@ -216,7 +216,11 @@ def _output_events(response: Any) -> list[LLMEvent]:
                 ToolCallStart(item.call_id, item.name),
                 ToolCallDelta(item.call_id, item.arguments or ""),
             ]
-    return ["".join(texts), *events, Finish(_finish_reason(response), *_usage(response.usage))]
+    return [
+        "".join(texts),
+        *events,
+        Finish(_finish_reason(response), *_usage(response.usage), model=response.model),
+    ]
 
 
 def _failed(response: Any) -> LLMResponseError:

@@ -22,6 +22,7 @@ from typing import TypeVar
 from miniagents.ext.llm._stall import StallWatch
 from miniagents.ext.llm.errors import LLMResponseError, LLMTimeoutError
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
+from miniagents.ext.llm.observing import end_llm_call, watch_llm_call
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -121,6 +122,9 @@ class Turn:
     ) -> None:
         """Stream the provider's reply to ``call`` (errors translated, messages failed)."""
         events = provider.reply(call, options)
+        observed = watch_llm_call(self.ctx.this_agent.alias, provider, call)  # tracing
+        if observed is not None:
+            events = observed.events(events)
         try:
             with StallWatch(stall_timeout, stalled) as watch:
                 async for event in events:
@@ -130,9 +134,14 @@ class Turn:
             translated = error if isinstance(error, MiniAgentsError) else provider.translate(error)
             for appender in self._appenders():
                 appender.fail(translated)
+            if observed is not None:
+                end_llm_call(observed, translated)
             if translated is error:
                 raise
             raise translated from error
+        else:
+            if observed is not None:
+                end_llm_call(observed, None)
         finally:
             close = getattr(events, "aclose", None)
             if close is not None:

@@ -145,11 +145,19 @@ class AnthropicProvider:
                         block.id, given if isinstance(given, str) else json.dumps(given)
                     )
             total, read, written = _input_usage(reply.usage)
-            yield Finish(reply.stop_reason, total, reply.usage.output_tokens, read, written)
+            yield Finish(
+                reply.stop_reason,
+                total,
+                reply.usage.output_tokens,
+                read,
+                written,
+                model=reply.model,
+            )
             return
         stop_reason: str | None = None
         prompt: tuple[int | None, int | None, int | None] = (None, None, None)
         output_tokens: int | None = None
+        answered: str | None = None  # the model that answered
         stopped = False
         calls: dict[int, str] = {}  # the id of each tool_use block, by its index
         stream = await create(model=call.model, messages=messages, stream=True, **arguments)
@@ -157,6 +165,7 @@ class AnthropicProvider:
             async for event in stream:
                 if event.type == "message_start":
                     prompt = _input_usage(event.message.usage)
+                    answered = event.message.model
                 elif event.type == "content_block_start" and event.content_block.type == "tool_use":
                     block = event.content_block
                     calls[event.index] = block.id
@@ -175,7 +184,7 @@ class AnthropicProvider:
                 "The Anthropic stream ended before its message_stop event "
                 "(the reply is incomplete)."
             )
-        yield Finish(stop_reason, prompt[0], output_tokens, prompt[1], prompt[2])
+        yield Finish(stop_reason, prompt[0], output_tokens, prompt[1], prompt[2], model=answered)
 
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the Anthropic SDK, else ``error``."""

@@ -115,7 +115,7 @@ class OfflineProvider:
                     await _pause(options)
                     written += 1
                     yield ToolCallDelta(call_id, piece)
-            yield Finish("tool_calls", prompt_words, written)
+            yield Finish("tool_calls", prompt_words, written, model=call.model)
             return
         text = said if isinstance(said, str) else ""
         words = re.findall(r"\S+\s*|\s+", text)
@@ -126,7 +126,7 @@ class OfflineProvider:
         for token in _pieces(text, call.stream):
             await _pause(options)
             yield token
-        yield Finish(reason, prompt_words, len(text.split()))
+        yield Finish(reason, prompt_words, len(text.split()), model=call.model)
 
     def translate(self, error: BaseException) -> BaseException:
         """Errors of the offline model are already what they should be."""

@@ -125,6 +125,8 @@ class Finish:
     ``input_tokens`` counts every prompt token, the cached ones included (for Anthropic,
     its ``input_tokens`` plus the cache reads and writes); ``output_tokens`` every reply
     token, the reasoning ones included. The details are ``None`` when not reported.
+    ``model`` is the model that answered, as the API named it (``None``: not said); it
+    may differ from the one asked for (e.g. a dated version of it).
     """
 
     reason: str | None = None
@@ -133,6 +135,7 @@ class Finish:
     cached_input_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    model: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

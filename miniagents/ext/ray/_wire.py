@@ -2,7 +2,8 @@
 
 What travels, all of it as plain tuples of ints, strings and bytes::
 
-    driver -> worker, the call:      (arguments, input events so far, mailbox, key, settings)
+    driver -> worker, the call:      (arguments, input events so far, mailbox, key, settings,
+                                      trace carrier)
     driver -> worker, the mailbox:   input events, while the inputs resolve
         (INPUT_MESSAGE, message)     a complete input message
         (INPUT_MESSAGE_FAILED, err)  an input message whose tokens failed
@@ -93,6 +94,9 @@ class Call(NamedTuple):
     """The key of this interaction's box in the mailbox."""
     settings: bytes
     """The driver context's extension settings (e.g. the LLM agents'), pickled."""
+    carrier: tuple[tuple[str, str], ...] = ()
+    """The caller's trace, for tracing to continue it in the worker (e.g. ``traceparent``;
+    empty when nothing traces: see ``miniagents.miniagents.lowlevel.outgoing_carrier``)."""
 
 
 def dumps(value: object, what: str) -> bytes:

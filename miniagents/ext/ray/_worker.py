@@ -37,7 +37,7 @@ from miniagents.ext.ray._worker_loop import LoopTask, run_on_loop
 from miniagents.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents.messages.appender import MessageSequenceAppender, MessageTokenAppender
 from miniagents.miniagents import MiniAgent, MiniAgents
-from miniagents.miniagents.lowlevel import start_task, with_settings
+from miniagents.miniagents.lowlevel import adopt_carrier, start_task, with_settings
 
 __all__ = ["OUTBOX_EVENTS", "run_items", "serve_interaction"]
 
@@ -114,6 +114,8 @@ async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> No
     try:
         try:
             args, kwargs = loads(call.arguments)
+            if call.carrier:
+                adopt_carrier(dict(call.carrier))  # tracing continues the caller's trace
             async with with_settings(MiniAgents(), loads(call.settings)):
                 inputs = MessageSequenceAppender()
                 if not _apply_inputs(inputs, call.inputs):

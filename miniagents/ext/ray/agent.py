@@ -11,6 +11,9 @@ is :mod:`miniagents.ext.ray._wire`)::
     worker:                  agent runs, replies "Hel" "lo" ...
     driver:   replies  --------------------- "Hel" --- "lo" --- | (same types, same errors)
 
+When tracing is on (:mod:`miniagents.ext.otel`), the call carries the caller's trace context,
+and the worker's spans continue that trace (if the worker process is instrumented too).
+
 What travels is bounded on both sides: the worker holds at most ``OUTBOX_EVENTS`` reply
 events for the driver (then it reads no further into its agent's replies), Ray carries at most
 ``REPLY_BATCHES_IN_FLIGHT`` batches ahead of the driver's reading, and a mailbox box
@@ -52,7 +55,7 @@ from miniagents.ext.ray.errors import MessageSerializationError
 from miniagents.messages import MessageSequencePromise
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents import InteractionContext, MiniAgent
-from miniagents.miniagents.lowlevel import context_settings, start_task
+from miniagents.miniagents.lowlevel import context_settings, outgoing_carrier, start_task
 
 __all__ = ["REPLY_BATCHES_IN_FLIGHT", "RayOptions", "ray_agent"]
 
@@ -149,11 +152,12 @@ class _Runner:
         alias = self.agent.alias
         arguments = dumps_arguments(args, kwargs, alias)
         settings = dumps_settings(context_settings())
+        carrier = tuple(outgoing_carrier().items())  # the trace goes on in the worker
         attempt = 0
         while True:
             interaction = _Attempt(self, ctx)
             try:
-                await interaction.run(arguments, settings)
+                await interaction.run(arguments, settings, carrier)
                 return
             except _WorkerDied as died:
                 attempt += 1
@@ -192,14 +196,16 @@ class _Attempt:
         assert task is not None  # an interaction runs in its agent's task
         self.task = task
 
-    async def run(self, arguments: bytes, settings: bytes) -> None:
+    async def run(
+        self, arguments: bytes, settings: bytes, carrier: tuple[tuple[str, str], ...]
+    ) -> None:
         import ray
 
         inputs = self.ctx.message_promises
         events, ended = await known_inputs(inputs, self.alias)
         mailbox = None if ended else mailbox_actor()
         self.generator = self.runner.remote.remote(
-            Call(arguments, events, mailbox, self.key, settings)
+            Call(arguments, events, mailbox, self.key, settings, carrier)
         )
         sender = None
         if mailbox is not None:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.errors import ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools.observing import end_tool_call, watch_tool_call
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message_promise import MessagePromise
@@ -85,9 +86,30 @@ def error_result(
 async def _run(
     tool: Tool,
     call: ToolCallMessage,
-    result: MessageTokenAppender,
+    result: MessageTokenAppender[ToolResultMessage],
     approval: ToolApprovalRequest | None,
 ) -> None:
+    watch = watch_tool_call(tool, call, result.promise)  # tracing; None: not observed
+    if watch is None:
+        await _call(tool, call, result, approval)
+        return
+    failure: BaseException | None = None
+    try:
+        failure = await _call(tool, call, result, approval)
+    except BaseException as error:
+        failure = error
+        raise
+    finally:
+        end_tool_call(watch, failure)
+
+
+async def _call(
+    tool: Tool,
+    call: ToolCallMessage,
+    result: MessageTokenAppender[ToolResultMessage],
+    approval: ToolApprovalRequest | None,
+) -> Exception | None:
+    """Run the call into ``result``; the tool's error that became an error result, if any."""
     replied = False
     try:
         if call.arguments_error is not None:
@@ -100,7 +122,7 @@ async def _run(
         try:
             async for piece in pieces:
                 if result.closed:  # cancelled: the cancellation is on its way to this task
-                    return
+                    return None
                 if piece:
                     replied = True
                     result.append(piece)
@@ -113,15 +135,18 @@ async def _run(
         raise
     except Exception as error:
         if result.closed:
-            return
+            return None
         if not isinstance(error, ToolCallError):
             logger.info("The tool %s failed; the model gets the error.", tool.name, exc_info=error)
         result.update_metadata(is_error=True)
         result.append((ERROR_SEPARATOR if replied else "") + _error_text(tool, error))
+        result.complete()
+        return error
     except BaseException as error:  # e.g. KeyboardInterrupt: not for the model to handle
         result.fail(error)
         raise
     result.complete()
+    return None
 
 
 async def _approved_arguments(

@@ -1,0 +1,99 @@
+"""Observing the calls of the model: the hook that tracing (``miniagents.ext.otel``) plugs into.
+
+An :class:`LLMCallObserver`, once set with :func:`observe_llm_calls`, is told when an LLM
+agent calls its model (once per call: a tool loop or a structured answer's retry makes
+several per interaction), in the agent's task, before the request is sent. Its
+:class:`LLMCallWatch` sees the provider's events as they stream (it passes them through,
+so it sees the first token and the ``Finish``), and is told when the call has ended::
+
+    agent:     call 1 ............................ | tools ... | call 2 ........ |
+    observer:  llm_call_started -> watch
+    watch:       events(...): "Hel" "lo" Finish    call_ended(None)
+
+With no observer set (the default) a call costs one call of :func:`watch_llm_call` that
+finds none, and nothing per token. An observer's error is logged once and the call goes
+on unobserved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
+from miniagents.promising.lowlevel import logger
+
+__all__ = [
+    "LLMCallObserver",
+    "LLMCallWatch",
+    "end_llm_call",
+    "observe_llm_calls",
+    "watch_llm_call",
+]
+
+
+class LLMCallWatch(Protocol):
+    """What an observer keeps for one call of the model."""
+
+    def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
+        """The provider's events, passed through unchanged (closing it closes ``events``)."""
+        ...
+
+    def call_ended(self, error: BaseException | None) -> None:
+        """The call has ended: after its last event, or with ``error`` (translated)."""
+        ...
+
+
+class LLMCallObserver(Protocol):
+    """Told about every call of a model that starts while it is set."""
+
+    def llm_call_started(
+        self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
+    ) -> LLMCallWatch | None:
+        """The agent ``agent_alias`` sends ``call`` to ``provider``; ``None``: do not watch it."""
+        ...
+
+
+_observer: LLMCallObserver | None = None
+_warned: set[str] = set()
+
+
+def observe_llm_calls(observer: LLMCallObserver | None) -> LLMCallObserver | None:
+    """Set the observer of the calls that start from now on; return the one before."""
+    global _observer
+    previous, _observer = _observer, observer
+    return previous
+
+
+def watch_llm_call(
+    agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
+) -> LLMCallWatch | None:
+    """The observer's watch of a call that starts now (``None`` without an observer)."""
+    observer = _observer
+    if observer is None:
+        return None
+    try:
+        return observer.llm_call_started(agent_alias, provider, call)
+    except Exception as error:
+        _warn_once("llm_call_started", error)
+        return None
+
+
+def end_llm_call(watch: LLMCallWatch, error: BaseException | None) -> None:
+    """Tell ``watch`` that its call has ended (an error of the watch is logged once)."""
+    try:
+        watch.call_ended(error)
+    except Exception as failure:
+        _warn_once("call_ended", failure)
+
+
+def _warn_once(what: str, error: Exception) -> None:
+    if what not in _warned:
+        _warned.add(what)
+        logger.warning(
+            "The LLM call observer failed in %s (%s: %s); the calls go on unobserved "
+            "there. This is logged once.",
+            what,
+            type(error).__name__,
+            error,
+        )

@@ -1,0 +1,438 @@
+"""The instrumentation itself: one observer of the interactions, the model calls and the tools.
+
+``Telemetry`` plugs into the three hooks (:mod:`miniagents.miniagents.lowlevel`,
+:mod:`miniagents.ext.llm.observing`, :mod:`miniagents.ext.tools.observing`) and turns what
+they tell into spans and metrics (see :mod:`miniagents.ext.otel.instrumentation` for what
+is recorded). Every call into OpenTelemetry is guarded: a failure is logged once and the
+agents go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.util.types import AttributeValue
+
+from miniagents.ext.llm.observing import observe_llm_calls
+from miniagents.ext.llm.prompt import PromptText
+from miniagents.ext.llm.provider import (
+    Finish,
+    LLMCall,
+    LLMEvent,
+    LLMProvider,
+    ToolCallDelta,
+    ToolCallStart,
+)
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools.observing import observe_tool_calls
+from miniagents.ext.tools.tool import Tool
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents.lowlevel import ObservedAgent, incoming_carrier, observe_interactions
+from miniagents.promising.errors import StreamCancelledError
+from miniagents.promising.lowlevel import logger
+
+__all__ = ["Telemetry"]
+
+_SCOPE = "miniagents"
+
+_TOKEN_BUCKETS = [4.0**power for power in range(14)]  # 1 ... 67,108,864 (the conventions')
+_DURATION_BUCKETS = [0.01 * 2.0**power for power in range(14)]  # 0.01 ... 81.92 seconds
+
+_REQUEST_OPTIONS = {  # the call options recorded, by their names in the APIs
+    "temperature": "gen_ai.request.temperature",
+    "top_p": "gen_ai.request.top_p",
+    "top_k": "gen_ai.request.top_k",
+    "max_tokens": "gen_ai.request.max_tokens",
+    "max_completion_tokens": "gen_ai.request.max_tokens",
+    "max_output_tokens": "gen_ai.request.max_tokens",
+    "frequency_penalty": "gen_ai.request.frequency_penalty",
+    "presence_penalty": "gen_ai.request.presence_penalty",
+    "seed": "gen_ai.request.seed",
+    "stop": "gen_ai.request.stop_sequences",
+    "stop_sequences": "gen_ai.request.stop_sequences",
+}
+
+_PROVIDERS = {"OpenAIProvider": "openai", "AnthropicProvider": "anthropic"}
+
+Attributes = dict[str, AttributeValue]
+
+
+class Telemetry:
+    """Spans and metrics for one ``instrument()`` call (see the module docstring)."""
+
+    installed: ClassVar[Telemetry | None] = None
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None,
+        meter_provider: MeterProvider | None,
+        *,
+        capture_content: bool,
+    ) -> None:
+        tracers = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+        meters = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+        self.tracer = tracers.get_tracer(_SCOPE)
+        meter = meters.get_meter(_SCOPE)
+        self.token_usage = meter.create_histogram(
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+        )
+        self.duration = meter.create_histogram(
+            "gen_ai.client.operation.duration",
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self.capture_content = bool(capture_content)
+        self._warned = False
+
+    # -- installing ------------------------------------------------------------------
+
+    def install(self) -> None:
+        """Observe everything from now on (replacing the instrumentation before, if any)."""
+        Telemetry.installed = self
+        observe_interactions(self)
+        observe_llm_calls(self)
+        observe_tool_calls(self)
+
+    @classmethod
+    def uninstall(cls) -> None:
+        """Stop observing (an observer that is not ours stays)."""
+        cls.installed = None
+        interactions = observe_interactions(None)
+        if interactions is not None and not isinstance(interactions, Telemetry):
+            observe_interactions(interactions)
+        calls = observe_llm_calls(None)
+        if calls is not None and not isinstance(calls, Telemetry):
+            observe_llm_calls(calls)
+        tools = observe_tool_calls(None)
+        if tools is not None and not isinstance(tools, Telemetry):
+            observe_tool_calls(tools)
+
+    def failed(self, error: Exception) -> None:
+        """Log, once, that OpenTelemetry failed; the agents go on."""
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "Tracing with OpenTelemetry failed (%s: %s): the agents go on, and some "
+                "spans or metrics may be missing. This is logged once.",
+                type(error).__name__,
+                error,
+            )
+
+    # -- spans -----------------------------------------------------------------------
+
+    def _start(self, name: str, kind: SpanKind, attributes: Attributes) -> tuple[Span, Context]:
+        parent = otel_context.get_current()
+        if not trace.get_current_span(parent).get_span_context().is_valid:
+            carried = incoming_carrier()  # e.g. in a Ray worker: the caller's trace
+            if carried:
+                parent = propagate.extract(carried, context=parent)
+        span = self.tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+        return span, trace.set_span_in_context(span, parent)
+
+    def end(
+        self, span: Span, error: BaseException | None, attributes: Attributes | None = None
+    ) -> None:
+        """End ``span``, with ``attributes`` and, if it failed, the error's class."""
+        try:
+            if attributes:
+                span.set_attributes(attributes)
+            if error is not None:
+                kind = type(error).__qualname__
+                span.set_attribute("error.type", kind)
+                cancelled = isinstance(error, (StreamCancelledError, asyncio.CancelledError))
+                span.set_status(Status(StatusCode.ERROR, "cancelled" if cancelled else kind))
+            span.end()
+        except Exception as failure:
+            self.failed(failure)
+
+    # -- interactions (miniagents.miniagents.lowlevel.InteractionObserver) ----------------
+
+    def interaction_started(self, agent: ObservedAgent) -> _SpanEnd | None:
+        """Start the interaction's span and make it current in the interaction's task."""
+        try:
+            attributes: Attributes = {
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": agent.alias,
+            }
+            summary = (agent.description or "").strip().split("\n\n", 1)[0]
+            if summary:  # its first paragraph (an LLM agent's docstring lists its options)
+                attributes["gen_ai.agent.description"] = summary
+            span, context = self._start(
+                f"invoke_agent {agent.alias}", SpanKind.INTERNAL, attributes
+            )
+            otel_context.attach(context)  # in the interaction's own task: never leaks out
+        except Exception as error:
+            self.failed(error)
+            return None
+        return _SpanEnd(self, span)
+
+    def carrier(self) -> Mapping[str, str]:
+        """The current trace, for another process (W3C ``traceparent``, by default)."""
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        return carrier
+
+    # -- model calls (miniagents.ext.llm.observing.LLMCallObserver) -----------------------
+
+    def llm_call_started(
+        self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
+    ) -> _ChatWatch | None:
+        """Start the call's span."""
+        try:
+            provider_name = _provider_name(provider)
+            attributes: Attributes = {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": provider_name,
+                "gen_ai.request.model": call.model,
+            }
+            for option, value in call.options.items():
+                key = _REQUEST_OPTIONS.get(option)
+                if key is not None and value is not None:
+                    attributes[key] = _attribute(value)
+            if call.output_format is not None:
+                attributes["gen_ai.output.type"] = "json"
+            if self.capture_content:
+                if call.system:
+                    parts = [{"type": "text", "content": call.system}]
+                    attributes["gen_ai.system_instructions"] = _json(parts)
+                attributes["gen_ai.input.messages"] = _json(_input_messages(call))
+            span, _context = self._start(f"chat {call.model}", SpanKind.CLIENT, attributes)
+        except Exception as error:
+            self.failed(error)
+            return None
+        return _ChatWatch(self, span, provider_name, call.model)
+
+    # -- tool calls (miniagents.ext.tools.observing.ToolCallObserver) ---------------------
+
+    def tool_call_started(
+        self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
+    ) -> _ToolWatch | None:
+        """Start the call's span and make it current in the call's task."""
+        try:
+            attributes: Attributes = {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": tool.name,
+                "gen_ai.tool.call.id": call.call_id,
+                "gen_ai.tool.type": "function",
+            }
+            if tool.description:
+                attributes["gen_ai.tool.description"] = tool.description
+            if self.capture_content:
+                attributes["gen_ai.tool.call.arguments"] = call.text
+            span, context = self._start(f"execute_tool {tool.name}", SpanKind.INTERNAL, attributes)
+            otel_context.attach(context)  # in the call's own task: never leaks out
+        except Exception as error:
+            self.failed(error)
+            return None
+        return _ToolWatch(self, span, result if self.capture_content else None)
+
+
+class _SpanEnd:
+    """The watch of an interaction: its span ends with the replies."""
+
+    __slots__ = ("span", "telemetry")
+
+    def __init__(self, telemetry: Telemetry, span: Span) -> None:
+        self.telemetry = telemetry
+        self.span = span
+
+    def interaction_ended(self, error: BaseException | None) -> None:
+        self.telemetry.end(self.span, error)
+
+
+class _ToolWatch:
+    """The watch of a tool call: its span ends with the result (its text, if captured)."""
+
+    __slots__ = ("result", "span", "telemetry")
+
+    def __init__(
+        self, telemetry: Telemetry, span: Span, result: MessagePromise[ToolResultMessage] | None
+    ) -> None:
+        self.telemetry = telemetry
+        self.span = span
+        self.result = result
+
+    def tool_call_ended(self, error: BaseException | None) -> None:
+        result = self.result
+        if result is not None and result.done and not isinstance(error, asyncio.CancelledError):
+            try:
+                text = result.message_now().text or ""
+            except Exception:  # it failed: its error is the span's
+                text = None
+            if text is not None:
+                self.telemetry.end(self.span, error, {"gen_ai.tool.call.result": text})
+                return
+        self.telemetry.end(self.span, error)
+
+
+class _ChatWatch:
+    """The watch of a call of the model: its first chunk, its ``Finish``, its metrics."""
+
+    __slots__ = (
+        "answer",
+        "calls",
+        "finish",
+        "first",
+        "model",
+        "provider_name",
+        "span",
+        "started",
+        "telemetry",
+    )
+
+    def __init__(self, telemetry: Telemetry, span: Span, provider_name: str, model: str) -> None:
+        self.telemetry = telemetry
+        self.span = span
+        self.provider_name = provider_name
+        self.model = model
+        self.started = time.monotonic()
+        self.first: float | None = None
+        self.finish: Finish | None = None
+        self.answer: list[str] | None = [] if telemetry.capture_content else None
+        self.calls: dict[str, list[str]] = {}  # id: [name, argument pieces...] (captured)
+
+    async def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
+        """Pass the events through, noting the first chunk, the ``Finish`` (and the content)."""
+        try:
+            async for event in events:
+                if isinstance(event, Finish):
+                    self.finish = event
+                else:
+                    if self.first is None and (event or not isinstance(event, str)):
+                        self._first_chunk()
+                    if self.answer is not None:
+                        self._keep(event)
+                yield event
+        finally:
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
+
+    def _first_chunk(self) -> None:
+        self.first = time.monotonic()
+        try:
+            self.span.set_attribute(
+                "gen_ai.response.time_to_first_chunk", self.first - self.started
+            )
+            self.span.add_event("gen_ai.first_chunk")
+        except Exception as error:
+            self.telemetry.failed(error)
+
+    def _keep(self, event: str | ToolCallStart | ToolCallDelta) -> None:
+        assert self.answer is not None
+        if isinstance(event, str):
+            self.answer.append(event)
+        elif isinstance(event, ToolCallStart):
+            self.calls[event.call_id] = [event.tool_name]
+        elif event.call_id in self.calls:
+            self.calls[event.call_id].append(event.text)
+
+    def call_ended(self, error: BaseException | None) -> None:
+        telemetry = self.telemetry
+        finish = self.finish if error is None else None
+        attributes: Attributes = {}
+        if finish is not None:
+            if finish.reason is not None:
+                attributes["gen_ai.response.finish_reasons"] = [finish.reason]
+            if finish.model is not None:
+                attributes["gen_ai.response.model"] = finish.model
+            if finish.input_tokens is not None:
+                attributes["gen_ai.usage.input_tokens"] = finish.input_tokens
+            if finish.output_tokens is not None:
+                attributes["gen_ai.usage.output_tokens"] = finish.output_tokens
+            if self.answer is not None:
+                attributes["gen_ai.output.messages"] = _json([self._output(finish)])
+        telemetry.end(self.span, error, attributes)
+        try:
+            self._record(finish, error)
+        except Exception as failure:
+            telemetry.failed(failure)
+
+    def _output(self, finish: Finish) -> dict[str, object]:
+        parts: list[dict[str, object]] = []
+        if self.answer:
+            parts.append({"type": "text", "content": "".join(self.answer)})
+        for call_id, (name, *pieces) in self.calls.items():
+            parts.append(
+                {"type": "tool_call", "id": call_id, "name": name, "arguments": "".join(pieces)}
+            )
+        return {"role": "assistant", "parts": parts, "finish_reason": finish.reason}
+
+    def _record(self, finish: Finish | None, error: BaseException | None) -> None:
+        attributes: Attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": self.provider_name,
+            "gen_ai.request.model": self.model,
+        }
+        if finish is not None and finish.model is not None:
+            attributes["gen_ai.response.model"] = finish.model
+        if error is not None:
+            attributes["error.type"] = type(error).__qualname__
+        telemetry = self.telemetry
+        telemetry.duration.record(time.monotonic() - self.started, attributes)
+        if finish is None:
+            return
+        for kind, tokens in (("input", finish.input_tokens), ("output", finish.output_tokens)):
+            if tokens is not None:
+                telemetry.token_usage.record(tokens, {**attributes, "gen_ai.token.type": kind})
+
+
+def _provider_name(provider: object) -> str:
+    for _ in range(8):  # a provider wrapped by another (e.g. the budgets' meter): the inner one
+        inner = getattr(provider, "wrapped", None)
+        if inner is None:
+            break
+        provider = inner
+    named = getattr(provider, "provider_name", None)
+    if isinstance(named, str):
+        return named
+    kind = type(provider).__name__
+    return _PROVIDERS.get(kind) or kind.removesuffix("Provider").lower() or kind.lower()
+
+
+def _attribute(value: object) -> AttributeValue:
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return [str(item) for item in value]
+    return str(value)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _input_messages(call: LLMCall) -> list[dict[str, object]]:
+    """The conversation, as the conventions' ``gen_ai.input.messages`` has it."""
+    messages: list[dict[str, object]] = []
+    for item in call.messages:
+        part: dict[str, object]
+        if isinstance(item, PromptText):
+            role, text = item
+            part = {"type": "text", "content": text}
+        elif isinstance(item, ToolResultMessage):
+            role = "tool"
+            part = {"type": "tool_call_response", "id": item.call_id, "response": item.text}
+        else:
+            role = "assistant"
+            part = {
+                "type": "tool_call",
+                "id": item.call_id,
+                "name": item.tool_name,
+                "arguments": dict(item.arguments),
+            }
+        messages.append({"role": role, "parts": [part]})
+    return messages

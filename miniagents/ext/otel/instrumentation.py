@@ -1,0 +1,108 @@
+"""``instrument()``: spans and metrics of the agents, the models and the tools, for OpenTelemetry.
+
+Once on, these spans are made (their names and attributes follow the OpenTelemetry GenAI
+semantic conventions)::
+
+    invoke_agent RESEARCHER                    an interaction (INTERNAL)
+    ├── chat gpt-4o-mini                       a call of the model (CLIENT)
+    ├── execute_tool search                    a tool call (INTERNAL)
+    │   └── invoke_agent SEARCHER              an agent called as a tool
+    │       └── chat gpt-4o-mini
+    └── chat gpt-4o-mini
+
+- **invoke_agent {alias}**: ``gen_ai.operation.name`` ``invoke_agent``,
+  ``gen_ai.agent.name``, ``gen_ai.agent.description``;
+- **chat {model}**: ``gen_ai.operation.name`` ``chat``, ``gen_ai.provider.name``
+  (``openai``, ``anthropic``; a provider of your own: its ``provider_name`` attribute, else
+  its class name without ``Provider``, lower-cased), ``gen_ai.request.model``, the request's
+  ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop_sequences``, penalties,
+  ``gen_ai.response.model``, ``gen_ai.response.finish_reasons``,
+  ``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens`` and
+  ``gen_ai.response.time_to_first_chunk`` (seconds; also a ``gen_ai.first_chunk`` event);
+- **execute_tool {name}**: ``gen_ai.operation.name`` ``execute_tool``,
+  ``gen_ai.tool.name``, ``gen_ai.tool.call.id``, ``gen_ai.tool.type``,
+  ``gen_ai.tool.description``;
+- on a failure, ``error.type`` (the error's class name) and an error status; a
+  cancelled stream ends its span with ``error.type`` ``StreamCancelledError`` and the
+  status description ``cancelled``.
+
+**Nesting.** A span's parent is the span current where its work was started: a
+sub-agent's ``invoke_agent`` is a child of the interaction that inquired it (started at
+once or lazily, alone or in parallel), a tool's ``execute_tool`` a child of the LLM
+agent's interaction, an agent called as a tool a child of its ``execute_tool``; the
+interaction of a ``ray_agent`` continues its caller's trace in the worker (the trace
+context travels with the call; the worker process exports its spans if it is
+instrumented too, e.g. from Ray's ``worker_process_setup_hook``). Code of yours that makes
+spans around an inquiry makes them the parents.
+
+**When spans end.** When their stream ends: an interaction's span when its replies have
+ended, to the last token of the last message (not when the agent function returns); a
+call's span after the model's last event; a tool's span when its result has ended.
+
+**Content.** Prompts, answers, system instructions, tool arguments and tool results are
+recorded (``gen_ai.input.messages``, ``gen_ai.output.messages``,
+``gen_ai.system_instructions``, ``gen_ai.tool.call.arguments``,
+``gen_ai.tool.call.result``, as JSON) only with ``capture_content=True``. Errors are
+recorded by their class only, never their messages (a provider's message may quote an API
+key), and the request's other options (``extra_options``, headers, clients) never.
+
+**Metrics.** ``gen_ai.client.token.usage`` (a histogram of tokens per call, by
+``gen_ai.token.type`` ``input`` / ``output``) and ``gen_ai.client.operation.duration``
+(seconds per call of a model, with ``error.type`` on failures).
+
+**Faults.** Telemetry never breaks a reply: an exporter, a span processor or a tracer that
+raises is logged once (a warning on the ``miniagents`` logger) and the agents go on.
+
+**Cost.** Off, an interaction, a model call and a tool call each pay one function call that
+finds no observer, and nothing per token. On, see ``tests/benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from miniagents.ext.errors import MissingExtraError
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
+__all__ = ["instrument", "uninstrument"]
+
+_HINT = 'Tracing with OpenTelemetry needs its API: pip install "miniagents[otel]".'
+
+
+def instrument(
+    tracer_provider: TracerProvider | None = None,
+    *,
+    capture_content: bool = False,
+    meter_provider: MeterProvider | None = None,
+) -> None:
+    """Make spans and metrics of every interaction, model call and tool call from now on.
+
+    Calling it again replaces the settings (the interactions already running keep theirs).
+
+    Args:
+        tracer_provider: Where the spans go (default: OpenTelemetry's global one, as set
+            with ``opentelemetry.trace.set_tracer_provider``).
+        capture_content: Also record the prompts, answers and tool arguments and results
+            (they may hold personal data); off by default.
+        meter_provider: Where the metrics go (default: the global one).
+
+    Raises:
+        MissingExtraError: if ``opentelemetry-api`` is not installed (an ``ImportError``).
+    """
+    try:
+        from miniagents.ext.otel._tracing import Telemetry
+    except ImportError as error:
+        raise MissingExtraError(f"{_HINT} ({error})") from error
+    Telemetry(tracer_provider, meter_provider, capture_content=capture_content).install()
+
+
+def uninstrument() -> None:
+    """Stop making spans and metrics (interactions already running end theirs); idempotent."""
+    try:
+        from miniagents.ext.otel._tracing import Telemetry
+    except ImportError:
+        return  # never instrumented: nothing to undo
+    Telemetry.uninstall()

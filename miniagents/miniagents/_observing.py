@@ -1,0 +1,211 @@
+"""Observing interactions: the one hook that tracing (e.g. ``miniagents.ext.otel``) plugs into.
+
+An :class:`InteractionObserver`, once set with :func:`observe_interactions`, is told when
+each interaction starts (in the interaction's own task, before the agent function runs, so
+that what it puts in context variables there is what the agent and everything it starts
+see), and its :class:`InteractionWatch` when the interaction's reply stream has ended: the
+sequence and every message in it, to the last token (or the error)::
+
+    inquire ......... [task starts] agent runs ... returns     last token of a reply |
+    observer:          interaction_started(agent) -> watch
+    watch:                                                      interaction_ended(error)
+
+With no observer set (the default) an interaction costs one call of
+:func:`interaction_ending` that finds none, and nothing per message or token.
+
+A trace that crosses processes (a Ray worker) travels as a *carrier*: the observer's
+:meth:`~InteractionObserver.carrier` (e.g. a W3C ``traceparent``) is sent along
+(:func:`outgoing_carrier`), and the other process makes it current with
+:func:`adopt_carrier`, for its observer to read with :func:`incoming_carrier`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.promising.lowlevel import ReplayCore, core_of, logger
+
+__all__ = [
+    "InteractionEnding",
+    "InteractionObserver",
+    "InteractionWatch",
+    "ObservedAgent",
+    "adopt_carrier",
+    "incoming_carrier",
+    "interaction_ending",
+    "observe_interactions",
+    "outgoing_carrier",
+]
+
+
+class ObservedAgent(Protocol):
+    """What an observer is told about the agent of an interaction (a ``MiniAgent`` is one)."""
+
+    @property
+    def alias(self) -> str:
+        """The agent's name."""
+        ...
+
+    @property
+    def description(self) -> str | None:
+        """What the agent does."""
+        ...
+
+
+class InteractionWatch(Protocol):
+    """What an observer keeps for one interaction, to be told when its replies have ended."""
+
+    def interaction_ended(self, error: BaseException | None) -> None:
+        """The reply stream has ended: its sequence and every message in it.
+
+        Args:
+            error: The error that ended the sequence (``StreamCancelledError`` when it was
+                cancelled), else the first error that ended one of its messages, else
+                ``None``.
+        """
+        ...
+
+
+class InteractionObserver(Protocol):
+    """Told about every interaction that starts while it is set (see the module docstring).
+
+    Its methods must be quick and must not raise: an error they raise is logged (once per
+    method) and the interaction goes on unobserved.
+    """
+
+    def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
+        """An interaction of ``agent`` starts, in its own task; ``None``: do not watch it."""
+        ...
+
+    def carrier(self) -> Mapping[str, str]:
+        """What another process needs to continue the current trace (e.g. ``traceparent``)."""
+        ...
+
+
+_observer: InteractionObserver | None = None
+_incoming: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "miniagents_incoming_carrier", default=None
+)
+_warned: set[str] = set()
+
+
+def observe_interactions(observer: InteractionObserver | None) -> InteractionObserver | None:
+    """Set the observer of the interactions that start from now on; return the one before.
+
+    There is one observer at a time (``None``: none, the default). Interactions started
+    before keep the observer they had.
+    """
+    global _observer
+    previous, _observer = _observer, observer
+    return previous
+
+
+def interaction_ending(then: Callable[[MessagePromise], None]) -> InteractionEnding | None:
+    """The ending to follow for an interaction that starts now (``None`` without an observer).
+
+    ``then`` is the context's hook for each reply message (see :class:`InteractionEnding`).
+    """
+    observer = _observer
+    return None if observer is None else InteractionEnding(observer, then)
+
+
+def outgoing_carrier() -> dict[str, str]:
+    """The current trace, for another process (empty without an observer)."""
+    observer = _observer
+    if observer is None:
+        return {}
+    try:
+        return dict(observer.carrier())
+    except Exception as error:
+        _warn_once("carrier", error)
+        return {}
+
+
+def adopt_carrier(carrier: Mapping[str, str]) -> None:
+    """Make ``carrier`` (from :func:`outgoing_carrier` in another process) the incoming one.
+
+    It is set in the current context (a task's own): the interactions started from here on
+    (and their tasks) see it with :func:`incoming_carrier`.
+    """
+    _incoming.set(dict(carrier) if carrier else None)
+
+
+def incoming_carrier() -> Mapping[str, str] | None:
+    """The carrier adopted in this context (by a Ray worker, say), if any."""
+    return _incoming.get()
+
+
+def _warn_once(what: str, error: Exception) -> None:
+    if what not in _warned:
+        _warned.add(what)
+        logger.warning(
+            "The interaction observer failed in %s (%s: %s); the agents go on unobserved "
+            "there. This is logged once.",
+            what,
+            type(error).__name__,
+            error,
+        )
+
+
+class InteractionEnding:
+    """The end of one observed interaction: its reply sequence, and every message in it.
+
+    The agents make one per interaction when an observer is set: :meth:`adopt` sees each
+    message enter the replies (before the context's own hook, ``then``), :meth:`start`
+    asks the observer for its watch, and the watch is told once everything has ended.
+    """
+
+    __slots__ = ("_error", "_observer", "_pending", "_sequence", "_then", "_watch")
+
+    def __init__(
+        self, observer: InteractionObserver, then: Callable[[MessagePromise], None]
+    ) -> None:
+        """Observe for ``observer``; ``then`` is the context's hook for each reply message."""
+        self._observer = observer
+        self._then = then
+        self._watch: InteractionWatch | None = None
+        self._pending = 0
+        self._sequence: ReplayCore[Any] | None = None
+        self._error: BaseException | None = None
+
+    def adopt(self, promise: MessagePromise) -> None:
+        """A message enters the replies: count it until it ends."""
+        self._then(promise)
+        core = core_of(promise)
+        if not core.done:
+            self._pending += 1
+            core.when_done(lambda: self._message_ended(core))
+        elif core.error is not None and self._error is None:
+            self._error = core.error
+
+    def start(self, agent: ObservedAgent, sequence: ReplayCore[Any]) -> None:
+        """The interaction starts (in its task): ask for a watch, and follow ``sequence``."""
+        try:
+            self._watch = self._observer.interaction_started(agent)
+        except Exception as error:
+            _warn_once("interaction_started", error)
+            return
+        if self._watch is not None:
+            self._sequence = sequence
+            sequence.when_done(self._check)
+
+    def _message_ended(self, core: ReplayCore[Any]) -> None:
+        self._pending -= 1
+        if core.error is not None and self._error is None:
+            self._error = core.error
+        self._check()
+
+    def _check(self) -> None:
+        sequence = self._sequence
+        watch = self._watch
+        if watch is None or sequence is None or not sequence.done or self._pending:
+            return
+        self._watch = None  # told once
+        error = sequence.error if sequence.error is not None else self._error
+        try:
+            watch.interaction_ended(error)
+        except Exception as failure:
+            _warn_once("interaction_ended", failure)

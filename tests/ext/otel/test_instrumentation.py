@@ -1,0 +1,468 @@
+"""Spans of agents, model calls and tools (offline model): the tree, the timing, the faults."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+import pytest
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
+from miniagents.errors import MissingExtraError, StreamCancelledError
+from miniagents.ext.llm.errors import LLMTimeoutError
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.offline_script import CallTool, one_per_call
+from miniagents.ext.otel import instrument, uninstrument
+from miniagents.messages import MessageTokenAppender
+from miniagents.miniagents.lowlevel import adopt_carrier, outgoing_carrier
+from miniagents.promising.lowlevel import core_of
+from miniagents.testing import VirtualClock
+from tests.fakes.fixtures import virtual_clock  # noqa: F401
+from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
+
+
+@miniagent
+async def weather(ctx: InteractionContext, city: str) -> None:
+    """Say the weather in a city."""
+    ctx.reply(offline_agent.inquire(f"Weather in {city}?", token_delay=0, reply="Sunny."))
+
+
+def planner(system: str | None = None) -> MiniAgent[..., Message]:
+    """The offline model calling ``weather`` for Paris, then answering "Sunny in Paris."."""
+    return offline_agent.fork(
+        tools=[weather],
+        reply=one_per_call(CallTool("WEATHER", {"city": "Paris"}), "Sunny in Paris."),
+        token_delay=0,
+        system=system,
+    )
+
+
+async def test_a_two_level_agent_with_a_tool_makes_a_tree(traces: Traces) -> None:  # noqa: F811
+    agent = offline_agent.fork(
+        tools=[weather],
+        reply=one_per_call(CallTool("WEATHER", {"city": "Paris"}), "Sunny in Paris."),
+        token_delay=0,
+    )
+    async with MiniAgents():
+        assert str(await agent.inquire("Weather in Paris?")).endswith("Sunny in Paris.")
+    assert traces.tree() == [
+        "invoke_agent OFFLINE_AGENT",
+        "  chat offline",
+        "  execute_tool WEATHER",
+        "    invoke_agent WEATHER",
+        "      invoke_agent OFFLINE_AGENT",
+        "        chat offline",
+        "  chat offline",
+    ]
+    top, inner = traces.named("invoke_agent OFFLINE_AGENT")
+    assert top.parent is None
+    assert top.attributes == {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "OFFLINE_AGENT",
+        "gen_ai.agent.description": (
+            "An offline LLM stand-in: same interface as the OpenAI and Anthropic agents."
+        ),
+    }
+    tool = traces.one("execute_tool WEATHER")
+    assert parent_of(tool, top)
+    assert tool.kind is SpanKind.INTERNAL
+    assert dict(tool.attributes or {}) == {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "WEATHER",
+        "gen_ai.tool.call.id": "offline_call_1",
+        "gen_ai.tool.type": "function",
+        "gen_ai.tool.description": "Say the weather in a city.",
+    }
+    assert parent_of(traces.one("invoke_agent WEATHER"), tool)
+    first, inner_chat, last = traces.named("chat offline")
+    assert parent_of(first, top)
+    assert parent_of(last, top)
+    assert parent_of(inner_chat, inner)
+    assert first.kind is SpanKind.CLIENT
+    attributes = dict(first.attributes or {})
+    assert attributes.pop("gen_ai.response.time_to_first_chunk") >= 0  # type: ignore[operator]
+    assert attributes == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "offline",
+        "gen_ai.request.model": "offline",
+        "gen_ai.response.model": "offline",
+        "gen_ai.response.finish_reasons": ("tool_calls",),
+        "gen_ai.usage.input_tokens": 3,
+        "gen_ai.usage.output_tokens": 2,
+    }
+    # every span of the tree ends after its children
+    for span in traces.spans():
+        for child in traces.spans():
+            if child.parent is not None and parent_of(child, span):
+                assert span.end_time is not None
+                assert child.end_time is not None
+                assert child.end_time <= span.end_time, (child.name, span.name)
+
+
+async def test_sub_agents_in_parallel_and_lazily_are_children_of_their_caller(
+    traces: Traces,  # noqa: F811
+) -> None:
+    @miniagent
+    async def leaf(ctx: InteractionContext) -> None:
+        ctx.reply("leaf")
+
+    @miniagent
+    async def caller(ctx: InteractionContext) -> None:
+        lazy = leaf.fork(alias="LAZY", start_asap=False).inquire()
+        ctx.reply([leaf.fork(alias="A").inquire(), leaf.fork(alias="B").inquire()])
+        ctx.reply(lazy)  # started only when the caller's consumer reads this far
+
+    async with MiniAgents():
+        reply = caller.inquire()
+        assert [str(message) for message in await reply] == ["leaf", "leaf", "leaf"]
+    top = traces.one("invoke_agent CALLER")
+    for alias in ("A", "B", "LAZY"):
+        assert parent_of(traces.one(f"invoke_agent {alias}"), top)
+    lazy = traces.one("invoke_agent LAZY")
+    assert lazy.start_time is not None
+    assert top.start_time is not None
+    assert lazy.start_time >= top.start_time
+
+
+async def test_a_span_ends_with_the_last_token_not_when_the_agent_returns(
+    traces: Traces,  # noqa: F811
+) -> None:
+    appender = MessageTokenAppender()
+
+    @miniagent
+    async def streaming(ctx: InteractionContext) -> None:
+        ctx.reply(appender.promise)  # and return: the message streams on
+
+    async with MiniAgents():
+        reply = streaming.inquire()
+        await core_of(reply).await_done()  # the function has returned, the sequence ended
+        appender.append("Hel")
+        assert traces.spans() == []
+        appender.append("lo")
+        last_token = time.time_ns()
+        appender.complete()
+        (span,) = traces.spans()
+        assert span.end_time is not None
+        assert span.end_time >= last_token
+        assert str(await reply) == "Hello"
+
+
+async def test_a_cancelled_stream_ends_its_span_with_the_cancellation(traces: Traces) -> None:  # noqa: F811
+    started = asyncio.Event()
+
+    @miniagent
+    async def endless(ctx: InteractionContext) -> None:
+        ctx.reply("first")
+        started.set()
+        await asyncio.Event().wait()
+
+    async with MiniAgents():
+        reply = endless.inquire()
+        await started.wait()
+        assert traces.spans() == []
+        reply.cancel()
+        with pytest.raises(StreamCancelledError):
+            await reply
+    span = traces.one("invoke_agent ENDLESS")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "cancelled"
+    assert (span.attributes or {})["error.type"] == "StreamCancelledError"
+
+
+async def test_a_failing_agent_records_the_class_of_its_error_not_its_message(
+    traces: Traces,  # noqa: F811
+) -> None:
+    @miniagent
+    async def failing(ctx: InteractionContext) -> None:
+        ctx.reply("before")
+        raise ValueError("secret detail sk-test-123")
+
+    async with MiniAgents():
+        with pytest.raises(ValueError, match="secret detail"):
+            await failing.inquire()
+    span = traces.one("invoke_agent FAILING")
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {})["error.type"] == "ValueError"
+    assert "sk-test-123" not in span.to_json()
+
+
+async def test_a_failing_model_call_ends_its_span_with_the_error(traces: Traces) -> None:  # noqa: F811
+    def broken(_call: object) -> str:
+        raise RuntimeError("the model broke")
+
+    async with MiniAgents():
+        with pytest.raises(RuntimeError):
+            await offline_agent.inquire("Hi", reply=broken, token_delay=0)
+    chat = traces.one("chat offline")
+    assert chat.status.status_code is StatusCode.ERROR
+    assert (chat.attributes or {})["error.type"] == "RuntimeError"
+    assert "gen_ai.usage.input_tokens" not in (chat.attributes or {})
+    (duration,) = traces.points("gen_ai.client.operation.duration")
+    assert duration.attributes == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "offline",
+        "gen_ai.request.model": "offline",
+        "error.type": "RuntimeError",
+    }
+
+
+async def test_a_tool_that_raises_ends_its_span_with_the_error_and_the_loop_goes_on(
+    traces: Traces,  # noqa: F811
+) -> None:
+    def explode(city: str) -> str:
+        """Fail."""
+        raise KeyError(city)
+
+    agent = offline_agent.fork(
+        tools=[explode],
+        reply=one_per_call(CallTool("explode", {"city": "Paris"}), "It failed."),
+        token_delay=0,
+    )
+    async with MiniAgents():
+        assert str(await agent.inquire("Go")).endswith("It failed.")
+    tool = traces.one("execute_tool explode")
+    assert tool.status.status_code is StatusCode.ERROR
+    assert (tool.attributes or {})["error.type"] == "KeyError"
+    assert traces.one("invoke_agent OFFLINE_AGENT").status.status_code is StatusCode.UNSET
+
+
+async def test_time_to_first_chunk_is_an_event_between_the_start_and_the_end(
+    traces: Traces,  # noqa: F811
+) -> None:
+    async with MiniAgents():
+        await offline_agent.inquire("one two three", token_delay=0)
+    chat = traces.one("chat offline")
+    (event,) = chat.events
+    assert event.name == "gen_ai.first_chunk"
+    assert chat.start_time is not None
+    assert chat.end_time is not None
+    assert chat.start_time <= event.timestamp <= chat.end_time
+    seconds = (chat.attributes or {})["gen_ai.response.time_to_first_chunk"]
+    assert isinstance(seconds, float)
+    assert 0 <= seconds * 1e9 <= event.timestamp - chat.start_time + 1e6  # the same moment
+
+
+def _content_keys(spans: Sequence[ReadableSpan]) -> set[str]:
+    content = {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+    }
+    return {key for span in spans for key in (span.attributes or {}) if key in content}
+
+
+async def test_content_is_recorded_only_with_capture_content(traces: Traces) -> None:  # noqa: F811
+    async with MiniAgents():
+        await planner(system="Be brief.").inquire("Weather in Paris?")
+    assert _content_keys(traces.spans()) == set()
+    assert "Paris" not in "".join(span.to_json() for span in traces.spans())
+
+    traces.exporter.clear()
+    instrument(traces.tracer_provider, capture_content=True)
+    async with MiniAgents():
+        await planner(system="Be brief.").inquire("Weather in Paris?")
+    assert _content_keys(traces.spans()) == {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+    }
+    first, _inner, last = traces.named("chat offline")
+    attributes = first.attributes or {}
+    assert attributes["gen_ai.system_instructions"] == '[{"type": "text", "content": "Be brief."}]'
+    assert attributes["gen_ai.input.messages"] == (
+        '[{"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]}]'
+    )
+    assert attributes["gen_ai.output.messages"] == (
+        '[{"role": "assistant", "parts": [{"type": "tool_call", "id": "offline_call_1", '
+        '"name": "WEATHER", "arguments": "{\\"city\\": \\"Paris\\"}"}], '
+        '"finish_reason": "tool_calls"}]'
+    )
+    assert '"type": "tool_call_response"' in str((last.attributes or {})["gen_ai.input.messages"])
+    tool = traces.one("execute_tool WEATHER").attributes or {}
+    assert tool["gen_ai.tool.call.arguments"] == '{"city": "Paris"}'
+    assert tool["gen_ai.tool.call.result"] == "Sunny."
+
+
+async def test_nothing_is_traced_once_uninstrumented(traces: Traces) -> None:  # noqa: F811
+    uninstrument()
+    uninstrument()  # again: nothing to do
+    agent = offline_agent.fork(
+        tools=[weather],
+        reply=one_per_call(CallTool("WEATHER", {"city": "Paris"}), "Sunny."),
+        token_delay=0,
+    )
+    async with MiniAgents():
+        await agent.inquire("Hi")
+    assert traces.spans() == []
+    assert traces.points("gen_ai.client.operation.duration") == []
+
+
+async def test_instrumenting_again_replaces_the_provider(traces: Traces) -> None:  # noqa: F811
+    other = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(other))
+    instrument(provider)
+    async with MiniAgents():
+        await offline_agent.inquire("Hi", token_delay=0)
+    assert traces.spans() == []
+    assert [span.name for span in other.get_finished_spans()] == [
+        "chat offline",
+        "invoke_agent OFFLINE_AGENT",
+    ]
+
+
+# -- telemetry never breaks a reply --------------------------------------------------------
+
+
+class _RaisingExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        raise ConnectionError("the collector is down")
+
+
+class _RaisingProcessor(SpanProcessor):
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        raise RuntimeError("broken processor")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        raise RuntimeError("broken processor")
+
+
+class _RaisingTracerProvider(TracerProvider):
+    def get_tracer(self, *args: object, **kwargs: object) -> _RaisingTracer:  # type: ignore[override]
+        return _RaisingTracer()
+
+
+class _RaisingTracer:
+    def start_span(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("broken tracer")
+
+
+async def _two_level_reply() -> str:
+    agent = offline_agent.fork(
+        tools=[weather],
+        reply=one_per_call(CallTool("WEATHER", {"city": "Paris"}), "Sunny in Paris."),
+        token_delay=0,
+    )
+    async with MiniAgents():
+        return str(await agent.inquire("Weather?"))
+
+
+async def test_an_exporter_that_raises_never_breaks_a_reply(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_RaisingExporter()))
+    instrument(provider)
+    try:
+        with caplog.at_level(logging.CRITICAL, logger="opentelemetry"):  # the SDK logs it
+            assert (await _two_level_reply()).endswith("Sunny in Paris.")
+    finally:
+        uninstrument()
+
+
+@pytest.mark.parametrize("broken", ["processor", "tracer"])
+async def test_a_span_processor_or_tracer_that_raises_is_logged_once_and_agents_go_on(
+    broken: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider: TracerProvider
+    if broken == "processor":
+        provider = TracerProvider()
+        provider.add_span_processor(_RaisingProcessor())
+    else:
+        provider = _RaisingTracerProvider()
+    instrument(provider)
+    try:
+        with caplog.at_level(logging.WARNING, logger="miniagents"):
+            assert (await _two_level_reply()).endswith("Sunny in Paris.")
+            assert (await _two_level_reply()).endswith("Sunny in Paris.")
+    finally:
+        uninstrument()
+    warnings = [
+        r for r in caplog.records if r.name == "miniagents" and "OpenTelemetry" in r.message
+    ]
+    assert len(warnings) == 1
+    assert warnings[0].levelno == logging.WARNING
+    assert "broken" in warnings[0].getMessage()
+
+
+def test_without_opentelemetry_instrument_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "miniagents.ext.otel._tracing", None)  # cannot import
+    with pytest.raises(MissingExtraError, match=r'pip install "miniagents\[otel\]"'):
+        instrument()
+    uninstrument()  # nothing was instrumented: nothing to undo, no error
+
+
+async def test_tools_called_in_parallel_each_parent_their_own_agent(
+    traces: Traces,  # noqa: F811
+) -> None:
+    both = [CallTool("WEATHER", {"city": "Paris"}), CallTool("WEATHER", {"city": "Rome"})]
+    agent = offline_agent.fork(tools=[weather], reply=one_per_call(both, "Done."), token_delay=0)
+    async with MiniAgents():
+        assert str(await agent.inquire("Weather?")).endswith("Done.")
+    (top,) = [span for span in traces.named("invoke_agent OFFLINE_AGENT") if span.parent is None]
+    tools = traces.named("execute_tool WEATHER")
+    assert sorted(str((tool.attributes or {})["gen_ai.tool.call.id"]) for tool in tools) == [
+        "offline_call_1",
+        "offline_call_2",
+    ]
+    agents = traces.named("invoke_agent WEATHER")
+    assert len(agents) == 2
+    for tool in tools:
+        assert parent_of(tool, top)
+        (child,) = [agent for agent in agents if parent_of(agent, tool)]
+        assert child.end_time is not None
+        assert tool.end_time is not None
+        assert child.end_time <= tool.end_time
+
+
+async def test_a_stalled_call_ends_its_span_with_the_timeout(
+    traces: Traces,  # noqa: F811
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMTimeoutError):
+            await offline_agent.inquire("Hi there", token_delay=5, stall_timeout=1)
+    chat = traces.one("chat offline")
+    assert (chat.attributes or {})["error.type"] == "LLMTimeoutError"
+    assert chat.status.description == "LLMTimeoutError"
+    (duration,) = traces.points("gen_ai.client.operation.duration")
+    assert (duration.attributes or {})["error.type"] == "LLMTimeoutError"
+
+
+async def test_an_interaction_under_an_adopted_carrier_continues_that_trace(
+    traces: Traces,  # noqa: F811
+) -> None:
+    """What a Ray worker does (``tests/ext/ray/test_tracing.py`` runs it on a real cluster)."""
+    with traces.tracer_provider.get_tracer("test").start_as_current_span("caller") as caller:
+        carrier = outgoing_carrier()  # what ray_agent sends with the call
+    assert set(carrier) == {"traceparent"}
+
+    @miniagent
+    async def remote_side(ctx: InteractionContext) -> None:
+        ctx.reply("done")
+
+    async def worker() -> None:  # the worker runs each interaction in a task of its own
+        adopt_carrier(carrier)
+        async with MiniAgents():
+            await remote_side.inquire()
+
+    await asyncio.create_task(worker())
+    span = traces.one("invoke_agent REMOTE_SIDE")
+    assert span.parent is not None
+    assert span.parent.span_id == caller.get_span_context().span_id
+    assert span.parent.trace_id == caller.get_span_context().trace_id
+    assert span.parent.is_remote

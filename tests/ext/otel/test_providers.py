@@ -1,0 +1,192 @@
+"""Spans and metrics of real SDK calls over HTTP, for every API: the fake server answers.
+
+OpenAI Chat Completions, the OpenAI Responses API and Anthropic Messages, with the real
+``openai`` and ``anthropic`` clients against :class:`~miniagents.testing.FakeLLMServer`.
+"""
+
+from __future__ import annotations  # noqa: I001
+
+import time
+from collections.abc import AsyncIterator
+from typing import cast
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+from miniagents import MiniAgents
+from miniagents.errors import StreamCancelledError
+from miniagents.ext.llm.errors import LLMAuthenticationError
+from miniagents.ext.otel import instrument
+from miniagents.testing import FakeLLMServer, ToolCall
+from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
+from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
+from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
+
+KEY = "sk-otel-test-0123456789abcdefKEY"
+"""The API key of the test clients: it must appear in no span and no metric."""
+
+
+@pytest.fixture(params=[OPENAI, ANTHROPIC, RESPONSES], ids=["openai", "anthropic", "responses"])
+def llm(request: pytest.FixtureRequest) -> LLM:
+    return cast(LLM, request.param)
+
+
+@pytest.fixture
+async def client(llm: LLM, fake_llm: FakeLLMServer) -> AsyncIterator[SDKClient]:  # noqa: F811
+    """The API's real SDK client, with ``KEY`` as its API key, for the fake server."""
+    async with llm.client(fake_llm, api_key=KEY) as made:
+        yield made
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"Sunny in {city}."
+
+
+async def test_a_call_is_a_client_span_that_ends_after_the_last_event(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.reply(["Hel", "lo"], usage=(5, 2), model=f"{llm.model}-2026", pause_after=2)
+    async with MiniAgents():
+        reply = llm.agent.inquire(
+            "Hi", model=llm.model, async_client=client, temperature=0.5, max_tokens=20
+        )
+        message = await anext(aiter(reply))
+        tokens = aiter(message)
+        assert [await anext(tokens), await anext(tokens)] == ["Hel", "lo"]
+        record = await fake_llm.wait_paused_async(0, WAIT)
+        assert traces.spans() == []  # the model has not ended its reply: nothing has ended
+        resumed = time.time_ns()
+        record.resume()
+        assert str(await reply) == "Hello"
+    chat = traces.one(f"chat {llm.model}")
+    interaction = traces.one(f"invoke_agent {llm.alias}")
+    assert parent_of(chat, interaction)
+    assert chat.kind is SpanKind.CLIENT
+    assert chat.end_time is not None
+    assert interaction.end_time is not None
+    assert chat.end_time >= resumed
+    assert interaction.end_time >= chat.end_time
+    (first_chunk,) = chat.events
+    assert chat.start_time is not None
+    assert chat.start_time <= first_chunk.timestamp <= resumed
+    attributes = dict(chat.attributes or {})
+    assert attributes.pop("gen_ai.response.time_to_first_chunk") > 0  # type: ignore[operator]
+    assert attributes == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": llm.sdk,
+        "gen_ai.request.model": llm.model,
+        "gen_ai.request.temperature": 0.5,
+        "gen_ai.request.max_tokens": 20,
+        "gen_ai.response.model": f"{llm.model}-2026",
+        "gen_ai.response.finish_reasons": (llm.stop,),
+        "gen_ai.usage.input_tokens": 5,
+        "gen_ai.usage.output_tokens": 2,
+    }
+
+
+async def test_a_tool_loop_nests_its_spans_and_counts_its_tokens(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="c1")], usage=(10, 3))
+    fake_llm.reply(["Sunny."], usage=(20, 2))
+    agent = llm.agent.fork(model=llm.model, async_client=client, tools=[get_weather])
+    async with MiniAgents():
+        assert str(await agent.inquire("Weather in Paris?")).endswith("Sunny.")
+    assert traces.tree() == [
+        f"invoke_agent {llm.alias}",
+        f"  chat {llm.model}",
+        "  execute_tool get_weather",
+        f"  chat {llm.model}",
+    ]
+    tool = traces.one("execute_tool get_weather").attributes or {}
+    assert tool["gen_ai.tool.call.id"] == "c1"
+    first, second = traces.named(f"chat {llm.model}")
+    assert (first.attributes or {})["gen_ai.usage.input_tokens"] == 10
+    assert (second.attributes or {})["gen_ai.response.finish_reasons"] == (llm.stop,)
+
+    usage = traces.points("gen_ai.client.token.usage")
+    by_type = {point.attributes["gen_ai.token.type"]: point for point in usage if point.attributes}
+    assert (by_type["input"].count, by_type["input"].sum) == (2, 30)
+    assert (by_type["output"].count, by_type["output"].sum) == (2, 5)
+    assert dict(by_type["input"].attributes or {}) == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": llm.sdk,
+        "gen_ai.request.model": llm.model,
+        "gen_ai.response.model": llm.model,
+        "gen_ai.token.type": "input",
+    }
+    (duration,) = traces.points("gen_ai.client.operation.duration")
+    assert duration.count == 2
+    assert duration.sum > 0
+
+
+def _exported_text(traces: Traces) -> str:  # noqa: F811
+    spans: list[ReadableSpan] = traces.spans()
+    metrics = traces.reader.get_metrics_data()
+    return "".join(span.to_json() for span in spans) + (
+        metrics.to_json() if metrics is not None else ""
+    )
+
+
+@pytest.mark.parametrize("capture_content", [False, True], ids=["content-off", "content-on"])
+async def test_the_api_key_appears_nowhere_in_any_mode(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+    capture_content: bool,
+) -> None:
+    instrument(
+        traces.tracer_provider,
+        capture_content=capture_content,
+        meter_provider=traces.meter_provider,
+    )
+    fake_llm.reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"})])
+    fake_llm.reply(["Sunny."])
+    fake_llm.fail(401, message=f"Incorrect API key provided: {KEY}.")
+    agent = llm.agent.fork(model=llm.model, async_client=client, system="Be brief.")
+    async with MiniAgents():
+        await agent.inquire("Weather?", tools=[get_weather])
+        with pytest.raises(LLMAuthenticationError, match=KEY):  # the SDK quotes it
+            await agent.inquire("Again?")
+    assert all(KEY in str(request.headers) for request in fake_llm.requests)
+    failed = traces.named(f"chat {llm.model}")[-1]
+    assert failed.status.status_code is StatusCode.ERROR
+    assert (failed.attributes or {})["error.type"] == "LLMAuthenticationError"
+    exported = _exported_text(traces)
+    assert ("Be brief." in exported) is capture_content  # content: only when asked
+    assert KEY not in exported
+    assert KEY[-12:] not in exported  # nor a part of it
+
+
+async def test_giving_up_on_a_streaming_reply_ends_its_spans_as_cancelled(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.reply(["Hel", "lo", " world"], hang_after=1)
+    async with MiniAgents():
+        reply = llm.agent.inquire("Hi", model=llm.model, async_client=client)
+        message = await anext(aiter(reply))
+        assert await anext(aiter(message)) == "Hel"
+        assert traces.spans() == []
+        reply.cancel()
+        with pytest.raises(StreamCancelledError):
+            await reply
+    chat = traces.one(f"chat {llm.model}")
+    interaction = traces.one(f"invoke_agent {llm.alias}")
+    for span in (chat, interaction):
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.status.description == "cancelled"
+    assert (chat.attributes or {})["error.type"] == "CancelledError"
+    assert (interaction.attributes or {})["error.type"] == "StreamCancelledError"
+    assert "gen_ai.usage.output_tokens" not in (chat.attributes or {})

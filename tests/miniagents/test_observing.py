@@ -1,0 +1,143 @@
+"""The interaction observer hook (``miniagents.miniagents.lowlevel.observe_interactions``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Iterator, Mapping
+
+import pytest
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.messages import MessageTokenAppender
+from miniagents.miniagents.lowlevel import (
+    InteractionWatch,
+    ObservedAgent,
+    adopt_carrier,
+    incoming_carrier,
+    observe_interactions,
+    outgoing_carrier,
+)
+from miniagents.promising.lowlevel import core_of
+
+_caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="")
+
+
+class _Recorder:
+    """An observer that records what it is told, and sets ``_caller`` in each interaction."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
+        self.events.append(f"start {agent.alias} (inquired by {_caller.get() or 'nobody'})")
+        _caller.set(agent.alias)
+        return _Watch(self, agent.alias)
+
+    def carrier(self) -> Mapping[str, str]:
+        return {"caller": _caller.get()}
+
+
+class _Watch:
+    def __init__(self, recorder: _Recorder, alias: str) -> None:
+        self.recorder = recorder
+        self.alias = alias
+
+    def interaction_ended(self, error: BaseException | None) -> None:
+        ended = "" if error is None else f" with {type(error).__name__}"
+        self.recorder.events.append(f"end {self.alias}{ended}")
+
+
+@pytest.fixture
+def recorder() -> Iterator[_Recorder]:
+    made = _Recorder()
+    assert observe_interactions(made) is None
+    try:
+        yield made
+    finally:
+        assert observe_interactions(None) is made
+
+
+async def test_the_observer_is_told_in_each_interactions_task(recorder: _Recorder) -> None:
+    @miniagent
+    async def inner(ctx: InteractionContext) -> None:
+        ctx.reply("inner")
+
+    @miniagent
+    async def outer(ctx: InteractionContext) -> None:
+        ctx.reply(inner.fork(start_asap=False).inquire())
+
+    async with MiniAgents():
+        assert str(await outer.inquire()) == "inner"
+    assert recorder.events == [
+        "start OUTER (inquired by nobody)",
+        "start INNER (inquired by OUTER)",
+        "end INNER",
+        "end OUTER",
+    ]
+
+
+async def test_the_watch_is_told_when_the_last_token_has_come(recorder: _Recorder) -> None:
+    appender = MessageTokenAppender()
+
+    @miniagent
+    async def streaming(ctx: InteractionContext) -> None:
+        ctx.reply(appender.promise)
+
+    async with MiniAgents():
+        reply = streaming.inquire()
+        await core_of(reply).await_done()  # the agent function has returned
+        assert recorder.events == ["start STREAMING (inquired by nobody)"]
+        appender.append("token")
+        appender.fail(KeyError("k"))
+        assert recorder.events[-1] == "end STREAMING with KeyError"
+        with pytest.raises(KeyError):
+            await reply
+
+
+async def test_an_observer_that_raises_is_logged_once_and_the_agents_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken:
+        def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
+            raise RuntimeError("broken observer")
+
+        def carrier(self) -> Mapping[str, str]:
+            raise RuntimeError("broken carrier")
+
+    @miniagent
+    async def agent(ctx: InteractionContext) -> None:
+        ctx.reply("fine")
+
+    observe_interactions(Broken())
+    try:
+        with caplog.at_level(logging.WARNING, logger="miniagents"):
+            async with MiniAgents():
+                assert str(await agent.inquire()) == "fine"
+                assert str(await agent.inquire()) == "fine"
+            assert outgoing_carrier() == {}
+    finally:
+        observe_interactions(None)
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2, messages  # once each: interaction_started, carrier
+    assert "interaction_started (RuntimeError: broken observer)" in messages[0]
+    assert "carrier (RuntimeError: broken carrier)" in messages[1]
+
+
+async def test_a_carrier_adopted_in_a_task_is_incoming_there_only(recorder: _Recorder) -> None:
+    assert outgoing_carrier() == {"caller": ""}
+    seen: list[Mapping[str, str] | None] = []
+
+    @miniagent
+    async def remote_side(ctx: InteractionContext) -> None:
+        seen.append(incoming_carrier())
+
+    async def worker() -> None:
+        adopt_carrier({"traceparent": "00-abc-def-01"})
+        async with MiniAgents():
+            await remote_side.inquire()
+
+    await asyncio.create_task(worker())  # as a Ray worker runs an interaction: in a task
+    assert seen == [{"traceparent": "00-abc-def-01"}]
+    assert incoming_carrier() is None
