@@ -59,10 +59,11 @@ def run_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
         env=env | {"PYTHONWARNINGS": "error"},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=480,  # a cold mypy of the package and its dependencies, on a loaded machine
     )
 
 
+@pytest.mark.timeout(540)
 def test_mypy_strict_finds_the_installed_package_from_a_users_project(user_project: Path) -> None:
     result = run_in(user_project, "-m", "mypy", "--strict", "--cache-dir", ".mypy_cache", "app.py")
 
