@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from typing import Any, TextIO
 
 from miniagents.ext.errors import InputEndedError
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
 
@@ -158,13 +159,26 @@ async def read_user_text(prompt: str) -> str:
 
 
 async def print_message(message: MessagePromise, label: str) -> None:
-    """Print ``label``, then the message token by token, then a line break."""
-    _write(label)
+    """Print ``label``, then the message token by token, then a line break.
+
+    A tool call or a tool result is labelled as what it is (``TOOL CALL add: `` with the
+    arguments, ``TOOL RESULT add: `` with the result) in place of ``label``.
+    """
+    _write(_label_of(message, label))
     try:
         async for token in message:
             _write(token)
     finally:  # a message cut short (e.g. by Ctrl+C) still ends its line
         _write("\n")
+
+
+def _label_of(message: MessagePromise, label: str) -> str:
+    if issubclass(message.message_class, ToolCallMessage):
+        return f"TOOL CALL {message.metadata.get('tool_name')}: "
+    if issubclass(message.message_class, ToolResultMessage):
+        failed = " (failed)" if message.metadata.get("is_error") else ""
+        return f"TOOL RESULT {message.metadata.get('tool_name')}{failed}: "
+    return label
 
 
 def print_error(error: BaseException) -> None:

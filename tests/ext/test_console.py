@@ -45,6 +45,7 @@ from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.ext.console_agents import console_output_agent, console_user_agent
 from miniagents.ext.file_agents import file_output_agent
 from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
 from miniagents.messages import MessagePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.promising.sentinels import AWAIT
@@ -469,6 +470,25 @@ async def test_file_output_agent_writes_each_token_as_it_comes(tmp_path: Path) -
 @miniagent
 async def input_ends(ctx: InteractionContext) -> None:
     raise EOFError("The input ended.")
+
+
+async def test_tool_calls_and_results_are_printed_under_labels_of_their_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    call = ToolCallMessage(tool_name="add", arguments={"a": 2, "b": 3}, call_id="c1")
+    result = ToolResultMessage(text="5", tool_name="add", call_id="c1")
+    failed = ToolResultMessage(
+        text="No such city.", tool_name="weather", call_id="c2", is_error=True
+    )
+    async with MiniAgents():
+        await console_output_agent.inquire([call, result, failed, "It is 5."], label="AI: ")
+
+    assert capsys.readouterr().out == (
+        'TOOL CALL add: {"a": 2, "b": 3}\n'
+        "TOOL RESULT add: 5\n"
+        "TOOL RESULT weather (failed): No such city.\n"
+        "AI: It is 5.\n"
+    )
 
 
 @pytest.mark.parametrize("forwarder", ["console_output_agent", "file_output_agent"])
