@@ -161,15 +161,26 @@ async def read_user_text(prompt: str) -> str:
 async def print_message(message: MessagePromise, label: str) -> None:
     """Print ``label``, then the message token by token, then a line break.
 
+    The label is printed with the first token, so a message that fails before it prints
+    nothing (no empty labelled line before the error).
+
     A tool call or a tool result is labelled as what it is (``TOOL CALL add: `` with the
     arguments, ``TOOL RESULT add: `` with the result) in place of ``label``.
     """
-    _write(_label_of(message, label))
+    label = _label_of(message, label)
+    started = False
     try:
         async for token in message:
+            if not started:  # the label comes with the first token: a message that fails
+                _write(label)  # before its first one prints nothing (its error is shown)
+                started = True
             _write(token)
+        if not started:
+            _write(label)
+            started = True
     finally:  # a message cut short (e.g. by Ctrl+C) still ends its line
-        _write("\n")
+        if started:
+            _write("\n")
 
 
 def _label_of(message: MessagePromise, label: str) -> str:

@@ -308,8 +308,7 @@ def test_an_llm_error_in_a_chat_is_one_line_and_the_user_goes_on(
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        "USER: hello\n"
-        "ASSISTANT: \n"  # the failed reply: its line ends, and the error is shown
+        "USER: hello\n"  # the failed reply prints no (empty) line: its error is shown
         "USER: again\n"
         "ASSISTANT: Hi again.\n"
         "USER: \n"
@@ -331,7 +330,7 @@ def test_no_network_in_a_chat_is_one_line_and_the_user_can_leave(tmp_path: Path)
     result = run_python([str(script), "plain", "openai"], tmp_path, stdin="hello\n", llm=server)
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "USER: hello\nASSISTANT: \nUSER: \nDONE\n"
+    assert result.stdout == "USER: hello\nUSER: \nDONE\n"  # no empty ASSISTANT line
     # one line: the error's own message (which names the SDK's "Connection error.")
     assert result.stderr.startswith("ERROR: OpenAI ")
     assert result.stderr.endswith("Connection error.\n")
