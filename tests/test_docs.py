@@ -293,3 +293,27 @@ def test_ci_runs_exactly_the_readmes_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert f'echo "== pytest";              {command}\n' in ci
     assert f"The test command is `{command}`" in README
+
+
+BLOCKING_CALLS = {"open", "read_text", "write_text", "read_bytes", "write_bytes", "exists"}
+
+
+def test_the_readme_chat_history_example_does_no_blocking_io_in_async_code() -> None:
+    import ast
+
+    [snippet] = [s for s in readme_snippets() if "class JSONLinesHistory" in s.code]
+    [history] = [
+        node
+        for node in ast.walk(ast.parse(snippet.code))
+        if isinstance(node, ast.ClassDef) and node.name == "JSONLinesHistory"
+    ]
+    blocking = [
+        f"{function.name}: {call.func.attr}"
+        for function in history.body
+        if isinstance(function, ast.AsyncFunctionDef)
+        for call in ast.walk(function)
+        if isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr in BLOCKING_CALLS
+    ]
+    assert blocking == []  # file I/O goes through asyncio.to_thread

@@ -29,7 +29,16 @@ import contextvars
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import Concatenate, Generic, ParamSpec, Protocol, TypeAlias, cast, overload
+from typing import (
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    Protocol,
+    TypeAlias,
+    cast,
+    overload,
+)
 
 from reactivex import Observable
 from typing_extensions import Self, TypeVar
@@ -58,6 +67,7 @@ from miniagents.miniagents.context import (
 )
 from miniagents.miniagents.errors import AgentDefinitionError, AgentFinishedError
 from miniagents.promising.lowlevel import core_of, logger
+from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 __all__ = [
     "AgentCall",
@@ -241,7 +251,8 @@ def start(
         NoActiveContextError: outside of a ``MiniAgents`` context.
         AgentArgumentError: for positional, unknown or missing arguments.
     """
-    arguments = {**agent._bound, **kwargs} if agent._bound else dict(kwargs)
+    given = _given(kwargs)  # a keyword given ``DEFAULT`` is as if it were not given
+    arguments = {**agent._bound, **given} if agent._bound else given
     start_asap: bool | None = None
     if "start_asap" in arguments and "start_asap" not in agent._parameters.names:
         start_asap = cast("bool | None", arguments.pop("start_asap"))
@@ -253,6 +264,11 @@ def start(
         inputs = MessageSequencePromise.from_observable(inputs)
         inputs.start()  # a hot source must not emit before the agent listens
     return start_interaction(context, agent, inputs, args, arguments, start_asap)
+
+
+def _given(kwargs: Mapping[str, object]) -> dict[str, object]:
+    """The keyword arguments without those given ``DEFAULT`` (which means "the default")."""
+    return {name: value for name, value in kwargs.items() if value is not DEFAULT}
 
 
 def start_interaction(
@@ -405,7 +421,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
         alias: str | None = None,
         description: str | None = None,
         max_concurrency: int | ConcurrencyLimit | None = None,
-        start_asap: bool | None = None,
+        start_asap: bool | Literal[Sentinel.DEFAULT] | None = None,
         bound: Mapping[str, object] | None = None,
         bound_in: str = "fork",
     ) -> None:
@@ -443,9 +459,9 @@ class MiniAgent(Generic[P, ReplyT_co]):
             if isinstance(max_concurrency, int)
             else max_concurrency
         )
-        self.start_asap = start_asap
+        self.start_asap: bool | None = None if start_asap is DEFAULT else start_asap
         self._parameters = AgentParameters.of(func, self.alias)
-        self._bound: dict[str, object] = dict(bound or {})
+        self._bound: dict[str, object] = _given(bound or {})
         self._parameters.check_known(self._bound, bound_in)
 
     @property
@@ -463,7 +479,8 @@ class MiniAgent(Generic[P, ReplyT_co]):
         result can be iterated, awaited (giving a ``MessageTuple``) or passed on as input
         to other agents. ``start_asap`` is a reserved keyword (unless the agent function
         takes it); mypy checks ``inquire`` against the agent function exactly, so typed
-        code says ``agent.fork(start_asap=False).inquire(...)`` instead.
+        code says ``agent.fork(start_asap=False).inquire(...)`` instead. A keyword given
+        ``DEFAULT`` is as if it were not given (the bound value or the default applies).
 
         Raises:
             NoActiveContextError: outside of a ``MiniAgents`` context.
@@ -491,21 +508,24 @@ class MiniAgent(Generic[P, ReplyT_co]):
         alias: str | None = None,
         description: str | None = None,
         max_concurrency: int | None = None,
-        start_asap: bool | None = None,
+        start_asap: bool | Literal[Sentinel.DEFAULT] | None = None,
         **kwargs: object,
     ) -> MiniAgent[P, ReplyT_co]:
         """A new agent running the same function with more arguments bound.
 
         Arguments given later to ``inquire`` override the bound ones. Without a
-        ``max_concurrency`` of its own, the fork shares this agent's limit.
+        ``max_concurrency`` of its own, the fork shares this agent's limit. A keyword
+        given ``DEFAULT`` is as if it were not given.
         """
+        if start_asap is DEFAULT:
+            start_asap = None
         return MiniAgent(
             self.func,
             alias=alias if alias is not None else self.alias,
             description=description if description is not None else self.description,
             max_concurrency=max_concurrency or self.concurrency_limit,
             start_asap=start_asap if start_asap is not None else self.start_asap,
-            bound={**self._bound, **kwargs},
+            bound={**self._bound, **_given(kwargs)},
         )
 
     def bind(self, *args: P.args, **kwargs: P.kwargs) -> MiniAgent[P, ReplyT_co]:
@@ -523,7 +543,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
             description=self.description,
             max_concurrency=self.concurrency_limit,
             start_asap=self.start_asap,
-            bound={**self._bound, **self._parameters.by_name(args, kwargs)},
+            bound={**self._bound, **_given(self._parameters.by_name(args, kwargs))},
         )
 
     def as_operator(
@@ -575,7 +595,7 @@ def miniagent(
     alias: str | None = None,
     description: str | None = None,
     max_concurrency: int | None = None,
-    start_asap: bool | None = None,
+    start_asap: bool | Literal[Sentinel.DEFAULT] | None = None,
     **kwargs: object,
 ) -> AgentDecorator: ...
 
@@ -587,7 +607,7 @@ def miniagent(
     alias: str | None = None,
     description: str | None = None,
     max_concurrency: int | None = None,
-    start_asap: bool | None = None,
+    start_asap: bool | Literal[Sentinel.DEFAULT] | None = None,
     **kwargs: object,
 ) -> MiniAgent[...] | AgentDecorator:
     """Make an agent of an ``async def agent(ctx: InteractionContext, ...)`` function.

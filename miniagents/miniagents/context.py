@@ -117,19 +117,27 @@ class MiniAgents:
         *,
         on_persist_message: MessageHandler | Sequence[MessageHandler] = (),
         on_promise_resolved: MessageHandler | Sequence[MessageHandler] = (),
-        stream_llm_tokens_by_default: bool | None = None,
-        llm_logger_agent: bool | AgentLike | None = None,
-        start_everything_asap_by_default: bool | None = None,
+        stream_llm_tokens_by_default: bool | Literal[Sentinel.DEFAULT] | None = None,
+        llm_logger_agent: bool | AgentLike | Literal[Sentinel.DEFAULT] | None = None,
+        start_everything_asap_by_default: bool | Literal[Sentinel.DEFAULT] | None = None,
         replay_window: int | Literal[Sentinel.DEFAULT] | None = DEFAULT,
         high_water_mark: int | Literal[Sentinel.DEFAULT] | None = DEFAULT,
         llm_stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT,
     ) -> None:
         """Configure the context; nothing runs before it is entered.
 
+        Every keyword given ``DEFAULT`` is as if it were not given.
+
         Raises:
             StreamLimitError: if ``replay_window`` or ``high_water_mark`` is not a positive
                 int (or ``None``).
         """
+        if stream_llm_tokens_by_default is DEFAULT:
+            stream_llm_tokens_by_default = None
+        if llm_logger_agent is DEFAULT:
+            llm_logger_agent = None
+        if start_everything_asap_by_default is DEFAULT:
+            start_everything_asap_by_default = None
         self._own_asap = start_everything_asap_by_default
         self._own_limits = (replay_window, high_water_mark)
         StreamLimits().replaced(*self._own_limits)  # bad limits fail here, not at the entry

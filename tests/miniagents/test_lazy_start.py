@@ -10,6 +10,7 @@ from reactivex import operators as ops
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
 from miniagents.errors import AgentArgumentError
 from miniagents.promising.limits import StreamLimits, stream_limits
+from miniagents.promising.sentinels import DEFAULT
 
 
 def recording_agent(events: list[str]) -> MiniAgent[[]]:
@@ -138,3 +139,22 @@ async def test_an_agent_that_takes_start_asap_gets_it() -> None:
     with pytest.raises(AgentArgumentError):
         async with MiniAgents():
             takes_it.inquire()  # type: ignore[call-arg]
+
+
+async def test_default_given_to_any_keyword_means_the_default() -> None:
+    events: list[str] = []
+
+    @miniagent
+    async def greeter(ctx: InteractionContext, greeting: str = "Hello") -> None:
+        ctx.reply(greeting)
+
+    bound = greeter.fork(greeting="Hi", start_asap=DEFAULT)
+    assert bound.start_asap is None
+    assert greeter.fork(greeting=DEFAULT).bound_arguments == {}
+    async with MiniAgents(start_everything_asap_by_default=DEFAULT, llm_logger_agent=DEFAULT):
+        reply = recording_agent(events).inquire(start_asap=DEFAULT)  # type: ignore[call-arg]
+        await settle()
+        assert events == ["ran"]  # the context's default: at once
+        assert str(await reply) == "reply"
+        assert str(await greeter.inquire(greeting=DEFAULT)) == "Hello"  # type: ignore[arg-type]
+        assert str(await bound.inquire(greeting=DEFAULT)) == "Hi"  # type: ignore[arg-type]

@@ -7,13 +7,14 @@ runs mypy on this file.
 
 ``takes_tools`` stands for the future ``tools=[...]`` parameter of the LLM agents: a
 ``Sequence[ToolLike]`` accepts agents, typed functions (sync, async, async generators) and
-``Tool`` objects, and rejects other objects. Known gap: a class is callable, so mypy accepts
-one (``tools=[SomeModel]``); ``as_tool`` refuses it at run time.
+``Tool`` objects, and rejects other objects, a class among them (a class is callable, but
+no tool; ``as_tool`` refuses it at run time too).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from functools import partial
 
 from typing_extensions import assert_type
 
@@ -73,6 +74,14 @@ def check_tool_like_errors() -> None:
     takes_tools([researcher.inquire(None, question="Why?")])  # type: ignore[list-item]
     takes_tools(add)  # type: ignore[arg-type]
     ToolSet([researcher, 42])  # type: ignore[list-item]
+    takes_tools([Clock])  # type: ignore[list-item]
+    takes_tools([ToolResultMessage])  # type: ignore[list-item]
+    as_tool(Clock)  # type: ignore[call-overload]
+
+
+def check_partials_and_methods_are_tools() -> None:
+    takes_tools([partial(add, 1), Clock(name="clock").run])
+    assert_type(as_tool(partial(add, 1)), FunctionTool)
 
 
 def check_as_tool() -> None:

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from miniagents.ext.errors import InputEndedError
 from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
 
@@ -159,13 +160,37 @@ async def read_user_text(prompt: str) -> str:
 
 
 async def print_message(message: MessagePromise, label: str) -> None:
-    """Print ``label``, then the message token by token, then a line break."""
-    _write(label)
+    """Print ``label``, then the message token by token, then a line break.
+
+    The label is printed with the first token, so a message that fails before it prints
+    nothing (no empty labelled line before the error).
+
+    A tool call or a tool result is labelled as what it is (``TOOL CALL add: `` with the
+    arguments, ``TOOL RESULT add: `` with the result) in place of ``label``.
+    """
+    label = _label_of(message, label)
+    started = False
     try:
         async for token in message:
+            if not started:  # the label comes with the first token: a message that fails
+                _write(label)  # before its first one prints nothing (its error is shown)
+                started = True
             _write(token)
+        if not started:
+            _write(label)
+            started = True
     finally:  # a message cut short (e.g. by Ctrl+C) still ends its line
-        _write("\n")
+        if started:
+            _write("\n")
+
+
+def _label_of(message: MessagePromise, label: str) -> str:
+    if issubclass(message.message_class, ToolCallMessage):
+        return f"TOOL CALL {message.metadata.get('tool_name')}: "
+    if issubclass(message.message_class, ToolResultMessage):
+        failed = " (failed)" if message.metadata.get("is_error") else ""
+        return f"TOOL RESULT {message.metadata.get('tool_name')}{failed}: "
+    return label
 
 
 def print_error(error: BaseException) -> None:

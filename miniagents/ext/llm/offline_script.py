@@ -47,6 +47,24 @@ __all__ = [
 ]
 
 
+def _check_tool_name(name: object, where: str) -> None:
+    if isinstance(name, str):
+        return
+    known = next(
+        (
+            found
+            for attribute in ("name", "alias", "__name__")
+            if isinstance(found := getattr(name, attribute, None), str)
+        ),
+        None,
+    )
+    example = f" (here: {known!r})" if isinstance(known, str) else ""
+    raise LLMConfigurationError(
+        f"{where} takes the name of the tool, a str, but got {name!r}. "
+        f"Give the tool's name instead{example}."
+    )
+
+
 @dataclass(frozen=True)
 class CallTool:
     """A tool call the offline model makes (in a ``reply`` script).
@@ -58,6 +76,14 @@ class CallTool:
 
     name: str
     arguments: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Refuse a tool given in place of its name.
+
+        Raises:
+            LLMConfigurationError: if ``name`` is not a str.
+        """
+        _check_tool_name(self.name, "CallTool(name, ...)")
 
 
 @dataclass(frozen=True)
@@ -82,6 +108,14 @@ class ToolRule:
     pattern: str
     tool: str
     arguments: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Refuse a tool given in place of its name.
+
+        Raises:
+            LLMConfigurationError: if ``tool`` is not a str.
+        """
+        _check_tool_name(self.tool, "ToolRule(pattern, tool)")
 
     def call(self, text: str) -> CallTool | None:
         """The call this rule makes for a user message, if the message matches."""

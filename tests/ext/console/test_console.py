@@ -45,6 +45,7 @@ from miniagents.ext.file_agents import file_output_agent
 from miniagents.ext.history import InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
 from miniagents.messages import MessagePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.promising.sentinels import AWAIT
@@ -307,8 +308,7 @@ def test_an_llm_error_in_a_chat_is_one_line_and_the_user_goes_on(
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        "USER: hello\n"
-        "ASSISTANT: \n"  # the failed reply: its line ends, and the error is shown
+        "USER: hello\n"  # the failed reply prints no (empty) line: its error is shown
         "USER: again\n"
         "ASSISTANT: Hi again.\n"
         "USER: \n"
@@ -330,7 +330,7 @@ def test_no_network_in_a_chat_is_one_line_and_the_user_can_leave(tmp_path: Path)
     result = run_python([str(script), "plain", "openai"], tmp_path, stdin="hello\n", llm=server)
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "USER: hello\nASSISTANT: \nUSER: \nDONE\n"
+    assert result.stdout == "USER: hello\nUSER: \nDONE\n"  # no empty ASSISTANT line
     # one line: the error's own message (which names the SDK's "Connection error.")
     assert result.stderr.startswith("ERROR: OpenAI ")
     assert result.stderr.endswith("Connection error.\n")
@@ -469,6 +469,25 @@ async def test_file_output_agent_writes_each_token_as_it_comes(tmp_path: Path) -
 @miniagent
 async def input_ends(ctx: InteractionContext) -> None:
     raise EOFError("The input ended.")
+
+
+async def test_tool_calls_and_results_are_printed_under_labels_of_their_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    call = ToolCallMessage(tool_name="add", arguments={"a": 2, "b": 3}, call_id="c1")
+    result = ToolResultMessage(text="5", tool_name="add", call_id="c1")
+    failed = ToolResultMessage(
+        text="No such city.", tool_name="weather", call_id="c2", is_error=True
+    )
+    async with MiniAgents():
+        await console_output_agent.inquire([call, result, failed, "It is 5."], label="AI: ")
+
+    assert capsys.readouterr().out == (
+        'TOOL CALL add: {"a": 2, "b": 3}\n'
+        "TOOL RESULT add: 5\n"
+        "TOOL RESULT weather (failed): No such city.\n"
+        "AI: It is 5.\n"
+    )
 
 
 @pytest.mark.parametrize("forwarder", ["console_output_agent", "file_output_agent"])

@@ -280,7 +280,9 @@ def test_partials_async_generators_and_callable_objects_are_function_tools() -> 
     assert as_tool(partial).parameters["required"] == ["count"]
     assert as_tool(partial).name == "ticker"
     assert as_tool(ticker).description == "Count aloud."
-    assert properties(as_tool(Doubler())) == {"value": {"type": "number"}}
+    # a callable object runs as a tool, but mypy cannot tell one from a class (which is no
+    # tool), so ToolLike accepts functions only: the bound `Doubler().__call__` types well
+    assert properties(as_tool(Doubler())) == {"value": {"type": "number"}}  # type: ignore[call-overload]
 
 
 def test_an_explicit_tool_keeps_its_own_schema_and_a_set_looks_tools_up_by_name() -> None:

@@ -281,3 +281,10 @@ async def test_a_reply_that_is_neither_a_text_nor_calls_is_a_clear_error(reply: 
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match="which is neither a text nor a CallTool"):
             await agent.inquire("hi")
+
+
+def test_a_tool_rule_or_call_given_the_tool_itself_is_refused_at_once_with_its_name() -> None:
+    with pytest.raises(LLMConfigurationError, match=r"name of the tool.*\(here: 'add'\)"):
+        ToolRule(r"(?P<a>\d+) \+ (?P<b>\d+)", add)  # type: ignore[arg-type]
+    with pytest.raises(LLMConfigurationError, match=r"\(here: 'POET'\)"):
+        CallTool(poet, {"subject": "cats"})  # type: ignore[arg-type]
