@@ -149,9 +149,6 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
 
     def _init_prefilled(self, message: Message, metadata: FrozenDict | None = None) -> None:
         text = message.text
-        if text is None:  # a message of fields only: its tokens read as str() of it, the JSON
-            text = str(message)
-            text = "" if text == "{}" else text
         # the fast path (a ready message is wrapped once per message): no flow, no handle
         self._core = ReplayCore.finished([text] if text else [], str)
         self._resolver = None

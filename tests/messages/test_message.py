@@ -12,8 +12,7 @@ import pydantic
 import pytest
 
 import miniagents
-from miniagents.messages import Message, MessagePromise
-from miniagents.operators import join_messages
+from miniagents.messages import Message
 from miniagents.promising import Frozen, FrozenDict
 from miniagents.promising.errors import FrozenInstanceError
 from tests.subprocesses import ROOT, python_env
@@ -96,20 +95,6 @@ def test_str_without_text_is_json_without_text() -> None:
 def test_str_of_an_empty_message_is_empty_json() -> None:
     assert str(Message()) == "{}"
     assert str(Message(text=None)) == "{}"
-
-
-async def test_a_message_of_fields_only_reads_as_its_json_everywhere() -> None:
-    class Verdict(Message):
-        approved: bool
-
-    verdict = Verdict(approved=True)
-    assert str(verdict) == '{"approved":true}'
-    async with miniagents.MiniAgents():
-        promise = MessagePromise.of_message(verdict)
-        assert [token async for token in promise] == ['{"approved":true}']  # as printed
-        joined = await join_messages(["Verdict:", verdict])
-        assert str(joined) == 'Verdict:\n\n{"approved":true}'
-        assert [token async for token in MessagePromise.of_message(Message())] == []
 
 
 def test_custom_message_like_the_readme(capsys: pytest.CaptureFixture[str]) -> None:
