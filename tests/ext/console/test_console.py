@@ -1256,16 +1256,16 @@ asyncio.run(main())
 @pytest.mark.parametrize(
     ("typed", "result"),
     [
-        ("y\n", "Deleted a.txt"),
+        ("y\n", "TOOL RESULT delete_file: Deleted a.txt"),
         (
             "n\n",
-            "The user denied the call of the tool delete_file; it did not run. Their "
-            "reason: The user said no in the console.",
+            "TOOL RESULT delete_file: The user denied the call of the tool "
+            "delete_file; it did not run. Their reason: The user said no in the console.",
         ),
         (
             "",
-            "The user denied the call of the tool delete_file; it did not run. Their "
-            "reason: The user said no in the console.",
+            "TOOL RESULT delete_file: The user denied the call of the tool "
+            "delete_file; it did not run. Their reason: The user said no in the console.",
         ),
     ],
 )
@@ -1276,9 +1276,9 @@ def test_the_console_asks_the_user_to_approve_a_call_that_waits(
     done = run_python([str(script)], tmp_path, stdin=typed)
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
-        '> {"path": "a.txt"}\n'
+        'TOOL CALL delete_file: {"path": "a.txt"}\n'
         '> Approve the call of delete_file with {"path": "a.txt"}?\n'
         f"Approve? [y/N] {typed.strip()}\n"
-        f"> {result}\n"
+        f"{result}\n"
         "> Finished.\n"
     )
