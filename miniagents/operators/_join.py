@@ -23,7 +23,8 @@ def join_messages(
 
     Each message's tokens are passed on as they come, ``delimiter`` between two messages; an
     error in the input (a message's tokens or the sequence) ends the joined message with it,
-    after the tokens before it.
+    after the tokens before it. A message of typed fields alone (no text, no tokens) joins as
+    its fields, the JSON ``str()`` gives.
 
     .. marble::
         :alt: join_messages (tokens)
@@ -51,12 +52,18 @@ def join_messages(
                 yield delimiter
             first = False
             leading = strip_leading_newlines
+            streamed = False
             async for token in promise:
+                streamed = True
                 if leading:
                     token = token.lstrip("\n")
                     if not token:
                         continue
                     leading = False
                 yield token
+            if not streamed:  # a message of fields alone joins as its fields (its JSON)
+                message = await promise
+                if message.text is None and (fields := str(message)) != "{}":
+                    yield fields
 
     return MessagePromise.from_async_iterable(tokens(), message_class=message_class, **metadata)

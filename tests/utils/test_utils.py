@@ -472,6 +472,16 @@ async def test_join_messages_joins_the_texts_with_a_blank_line() -> None:
     assert await joined == Message(text="Hello\n\nbig\n\nWorld")
 
 
+class _Verdict(Message):
+    guilty: bool
+
+
+async def test_join_messages_shows_a_message_of_fields_alone_as_its_fields() -> None:
+    joined = join_messages(["Verdict:", _Verdict(guilty=False), Message()])
+    assert [token async for token in joined] == ["Verdict:", "\n\n", '{"guilty":false}', "\n\n"]
+    assert str(await joined) == 'Verdict:\n\n{"guilty":false}\n\n'
+
+
 @pytest.mark.parametrize(
     ("messages", "expected"),
     [

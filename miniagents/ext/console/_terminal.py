@@ -165,6 +165,9 @@ async def print_message(message: MessagePromise, label: str) -> None:
     The label is printed with the first token, so a message that fails before it prints
     nothing (no empty labelled line before the error).
 
+    A message without text and without tokens (a message of typed fields alone, such as a
+    structured answer built in code) is printed as its fields, the JSON ``str()`` gives.
+
     A tool call or a tool result is labelled as what it is (``TOOL CALL add: `` with the
     arguments, ``TOOL RESULT add: `` with the result) in place of ``label``.
     """
@@ -176,9 +179,12 @@ async def print_message(message: MessagePromise, label: str) -> None:
                 _write(label)  # before its first one prints nothing (its error is shown)
                 started = True
             _write(token)
-        if not started:
+        if not started:  # no token: a message of fields alone shows them (its JSON)
             _write(label)
             started = True
+            finished = await message
+            if finished.text is None and (fields := str(finished)) != "{}":
+                _write(fields)
     finally:  # a message cut short (e.g. by Ctrl+C) still ends its line
         if started:
             _write("\n")

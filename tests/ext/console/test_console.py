@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents import InteractionContext, Message, MiniAgents, miniagent
 from miniagents.ext import console_user_agent as console_user_agent_module
 from miniagents.ext.console import agents as console_agents
 from miniagents.ext.console.agents import console_output_agent, console_user_agent
@@ -469,6 +469,19 @@ async def test_file_output_agent_writes_each_token_as_it_comes(tmp_path: Path) -
 @miniagent
 async def input_ends(ctx: InteractionContext) -> None:
     raise EOFError("The input ended.")
+
+
+class _Verdict(Message):
+    guilty: bool
+
+
+async def test_a_message_of_fields_alone_is_printed_as_its_fields(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with MiniAgents():
+        await console_output_agent.inquire([_Verdict(guilty=False), Message()], label="AI: ")
+
+    assert capsys.readouterr().out == 'AI: {"guilty":false}\nAI: \n'
 
 
 async def test_tool_calls_and_results_are_printed_under_labels_of_their_own(
