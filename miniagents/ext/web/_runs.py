@@ -18,12 +18,15 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -38,6 +41,7 @@ __all__ = [
     "error_response",
     "problems",
     "read_json",
+    "runs_app",
     "start_position",
 ]
 
@@ -326,3 +330,46 @@ class RunStore:
         for run in runs:
             with contextlib.suppress(asyncio.CancelledError):
                 await run.task
+
+
+def runs_app(
+    store: RunStore,
+    start_run: Callable[[Request], Awaitable[Response]],
+    resume_run: Callable[[Request], Awaitable[Response]],
+    *,
+    run_key: str,
+    resume_path: str,
+    approvals_path: str,
+    max_body_bytes: int,
+) -> Starlette:
+    """The ASGI app of a protocol: start a run, resume it, decide its pending approvals.
+
+    Args:
+        store: The runs, closed when the app shuts down.
+        start_run: ``POST /``: the protocol's run input.
+        resume_run: ``GET resume_path``: the run's events after ``Last-Event-ID``.
+        run_key: The path parameter that names a run (``run_id``, ``chat_id``).
+        resume_path: The path of ``resume_run``.
+        approvals_path: The path of a call's approval (it names ``run_key`` and ``call_id``).
+        max_body_bytes: The largest approval body read.
+    """
+
+    async def decide_call(request: Request) -> Response:
+        run = store.get(request.path_params[run_key])
+        return await decide(request, run, request.path_params["call_id"], max_body_bytes)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await store.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/", start_run, methods=["POST"]),
+            Route(resume_path, resume_run, methods=["GET"]),
+            Route(approvals_path, decide_call, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runs = store
+    return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
 from typing import Literal
 
 from ag_ui.core import (
@@ -44,7 +43,6 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMessage
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -53,10 +51,10 @@ from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._runs import (
     DEFAULT_MAX_BODY_BYTES,
     RunStore,
-    decide,
     error_response,
     problems,
     read_json,
+    runs_app,
     start_position,
 )
 from miniagents.messages.message import Message
@@ -168,25 +166,15 @@ def agui_app(
             return start
         return run.response(start, AGUI_HEADERS)
 
-    async def decide_call(request: Request) -> Response:
-        run = store.get(request.path_params["run_id"])
-        return await decide(request, run, request.path_params["call_id"], max_body_bytes)
-
-    @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        await store.aclose()
-
-    app = Starlette(
-        routes=[
-            Route("/", start_run, methods=["POST"]),
-            Route("/runs/{run_id}", resume_run, methods=["GET"]),
-            Route("/runs/{run_id}/approvals/{call_id}", decide_call, methods=["POST"]),
-        ],
-        lifespan=lifespan,
+    return runs_app(
+        store,
+        start_run,
+        resume_run,
+        run_key="run_id",
+        resume_path="/runs/{run_id}",
+        approvals_path="/runs/{run_id}/approvals/{call_id}",
+        max_body_bytes=max_body_bytes,
     )
-    app.state.runs = store
-    return app
 
 
 def agui_input_messages(messages: Sequence[object]) -> list[Message]:

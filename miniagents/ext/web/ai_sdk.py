@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMessage
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -21,10 +19,10 @@ from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._runs import (
     DEFAULT_MAX_BODY_BYTES,
     RunStore,
-    decide,
     error_response,
     problems,
     read_json,
+    runs_app,
     start_position,
 )
 from miniagents.messages.message import Message
@@ -146,25 +144,15 @@ def ai_sdk_app(
             return start
         return run.response(start, AI_SDK_HEADERS)
 
-    async def decide_call(request: Request) -> Response:
-        run = store.get(request.path_params["chat_id"])
-        return await decide(request, run, request.path_params["call_id"], max_body_bytes)
-
-    @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        await store.aclose()
-
-    app = Starlette(
-        routes=[
-            Route("/", start_run, methods=["POST"]),
-            Route("/{chat_id}/stream", resume_run, methods=["GET"]),
-            Route("/{chat_id}/approvals/{call_id}", decide_call, methods=["POST"]),
-        ],
-        lifespan=lifespan,
+    return runs_app(
+        store,
+        start_run,
+        resume_run,
+        run_key="chat_id",
+        resume_path="/{chat_id}/stream",
+        approvals_path="/{chat_id}/approvals/{call_id}",
+        max_body_bytes=max_body_bytes,
     )
-    app.state.runs = store
-    return app
 
 
 def ui_input_messages(messages: Sequence[UIMessage]) -> list[Message]:
