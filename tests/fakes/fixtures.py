@@ -1,4 +1,4 @@
-"""Pytest fixtures over the testing kit: the fake LLM server and a virtual clock.
+"""Pytest fixtures: the testing kit's fake LLM server and virtual clock, and a real PostgreSQL.
 
 ``tests/conftest.py`` registers them for every test module; a module that names a
 fixture only as a parameter may also import it, to make the dependency plain (the
@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from miniagents.testing import FakeLLMServer, VirtualClock, virtual_time
+from tests.fakes.postgres import PostgresServer, postgres_server
 
 WAIT = 10.0
 """Seconds a test waits, at most, for something that happens at once unless there is a bug
@@ -46,3 +47,10 @@ async def virtual_clock() -> AsyncIterator[VirtualClock]:
     """The test's event loop on a virtual clock that runs by itself (``virtual_time()``)."""
     with virtual_time() as clock:
         yield clock
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL cluster on 127.0.0.1, one per test process, stopped at the end."""
+    with postgres_server() as server:
+        yield server

@@ -1,0 +1,108 @@
+"""A real PostgreSQL server for the tests, started from Debian's ``postgresql`` package.
+
+``.ci/run`` installs the package when it is missing; without it, :func:`postgres_server`
+fails with the command that installs it (a test never skips because a part is missing).
+
+The server is a throwaway cluster in a temporary folder: ``initdb`` with trust
+authentication, listening on 127.0.0.1 only, on a free port, stopped (and its folder
+removed) when the context ends. PostgreSQL refuses to run as root, so under root (as in CI
+containers) the cluster belongs to the package's ``postgres`` user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["PostgresServer", "postgres_binaries", "postgres_server"]
+
+_INSTALL_HINT = "PostgreSQL is missing: apt-get install -y postgresql (.ci/run installs it)."
+_USER = "miniagents"
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A running throwaway cluster."""
+
+    host: str
+    port: int
+    user: str
+
+    def url(self, database: str = "postgres", *, driver: str = "postgresql") -> str:
+        """The SQLAlchemy-style URL of ``database`` (``driver`` e.g. ``postgresql+psycopg``)."""
+        return f"{driver}://{self.user}@{self.host}:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database ``name`` and return its URL."""
+        subprocess.run(
+            [str(_binary("createdb")), "-h", self.host, f"-p{self.port}", "-U", self.user, name],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        return self.url(name)
+
+
+def postgres_binaries() -> Path | None:
+    """The folder of ``initdb`` and ``pg_ctl``, or ``None`` when PostgreSQL is not installed."""
+    found = shutil.which("initdb")
+    if found is not None:
+        return Path(found).resolve().parent
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(versions[-1]).parent if versions else None
+
+
+def _binary(name: str) -> Path:
+    folder = postgres_binaries()
+    assert folder is not None, _INSTALL_HINT
+    return folder / name
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """Start a throwaway PostgreSQL cluster on 127.0.0.1; stop and remove it at the end."""
+    owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+    folder = Path(tempfile.mkdtemp(prefix="miniagents-pg-"))
+    try:
+        os.chmod(folder, 0o755)
+        if owner is not None:
+            os.chown(folder, owner.pw_uid, owner.pw_gid)
+
+        def run(*args: str, check: bool = True) -> None:
+            subprocess.run(
+                [str(_binary(args[0])), *args[1:]],
+                check=check,
+                capture_output=True,
+                timeout=120,
+                cwd=folder,
+                user=owner.pw_uid if owner else None,
+                group=owner.pw_gid if owner else None,
+            )
+
+        data, log = str(folder / "data"), str(folder / "server.log")
+        run("initdb", "-D", data, "-U", _USER, "--auth=trust", "-E", "UTF8")
+        port = _free_port()
+        options = f"-h 127.0.0.1 -p {port} -k {folder} -F"
+        run("pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start")
+        try:
+            yield PostgresServer(host="127.0.0.1", port=port, user=_USER)
+        finally:
+            run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
