@@ -23,6 +23,9 @@ from miniagents.promising import Frozen as Frozen
 from miniagents.promising import Promise as Promise
 from miniagents.promising import StreamedPromise as StreamedPromise
 
+__version__ = "0.1.0"
+"""This release's version (the package's metadata reads it from here: pyproject.toml)."""
+
 __all__ = [
     "Frozen",
     "InteractionContext",

@@ -1,4 +1,5 @@
-"""Every README snippet and every example runs, offline, and prints what the README says."""
+"""Every snippet of the README and of the docs pages, and every example, runs offline and
+prints what its page says."""
 
 from __future__ import annotations
 
@@ -17,36 +18,68 @@ from tests.subprocesses import run_python
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+"""Every page whose python blocks run: the README, then the site's pages (``docs/``)."""
+
 _BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
 _STDIN = re.compile(r"<!-- stdin\n(.*?)-->", re.DOTALL)
 
 
 @dataclass(frozen=True)
 class Snippet:
-    """A python block of the README, with its expected output and piped input, if any."""
+    """A python block of a page, with its expected output and piped input, if any."""
 
     code: str
     expected: str | None
     """The text block right after it (only prose may come between), if there is one."""
     stdin: str
     """The lines of a ``<!-- stdin ... -->`` comment between the two blocks."""
+    page: str = "README.md"
+    """The page it is on, relative to the repository root."""
+    number: int = 1
+    """Its place among the page's python blocks (from 1)."""
+
+    @property
+    def name(self) -> str:
+        """Where it is, as the test ids and failures say: ``docs/tools.md-2``."""
+        return f"{self.page}-{self.number}"
 
 
-def readme_snippets() -> list[Snippet]:
-    """Each python block of the README, with what it prints and what it reads."""
-    blocks = list(_BLOCK.finditer(README))
+def page_snippets(path: Path) -> list[Snippet]:
+    """Each python block of the page at ``path``, with what it prints and what it reads."""
+    text = path.read_text(encoding="utf-8")
+    page = path.relative_to(ROOT).as_posix()
+    blocks = list(_BLOCK.finditer(text))
     snippets: list[Snippet] = []
     for index, block in enumerate(blocks):
         if block.group(1) != "python":
             continue
         following = blocks[index + 1] if index + 1 < len(blocks) else None
-        between = README[block.end() : following.start() if following else len(README)]
+        between = text[block.end() : following.start() if following else len(text)]
         stdin = _STDIN.search(between)
         expected = None
         if following is not None and following.group(1) == "text":
             expected = following.group(2)
-        snippets.append(Snippet(block.group(2), expected, stdin.group(1) if stdin else ""))
+        snippets.append(
+            Snippet(
+                block.group(2),
+                expected,
+                stdin.group(1) if stdin else "",
+                page=page,
+                number=len(snippets) + 1,
+            )
+        )
     return snippets
+
+
+def doc_snippets() -> list[Snippet]:
+    """Each python block of every page (:data:`PAGES`), in order."""
+    return [snippet for path in PAGES for snippet in page_snippets(path)]
+
+
+def page_text(name: str) -> str:
+    """The text of the page ``name`` (relative to the repository root)."""
+    return (ROOT / name).read_text(encoding="utf-8")
 
 
 def lines_of(text: str) -> list[str]:
@@ -54,21 +87,31 @@ def lines_of(text: str) -> list[str]:
     return [line.rstrip() for line in text.splitlines()]
 
 
-SNIPPETS = readme_snippets()
+SNIPPETS = doc_snippets()
 
 
-def test_the_readme_has_snippets_to_run() -> None:
-    assert len(SNIPPETS) >= 20
-    assert sum(snippet.expected is not None for snippet in SNIPPETS) >= 20
+def test_the_pages_have_snippets_to_run() -> None:
+    assert len(SNIPPETS) >= 60
+    assert sum(snippet.expected is not None for snippet in SNIPPETS) >= 40
     assert sum(bool(snippet.stdin) for snippet in SNIPPETS) >= 4
+    readme = [snippet for snippet in SNIPPETS if snippet.page == "README.md"]
+    assert readme, "the README's example runs too"
+    assert all(snippet.expected is not None for snippet in readme)
+    pages = {snippet.page for snippet in SNIPPETS}
+    assert len(pages) >= 15, pages  # the site's pages, not the README alone
+
+
+def test_every_snippet_has_a_name_of_its_own() -> None:
+    names = [snippet.name for snippet in SNIPPETS]
+    assert len(set(names)) == len(names)
 
 
 @cache
 def _batched(tmp: Path) -> dict[str, Outcome]:
-    """Every README block that reads no console, and every example that needs no process of
+    """Every block of the pages that reads no console, and every example that needs no process of
     its own, run in one interpreter (``tests/fakes/batch.py``), each in its own folder."""
     programs = [
-        Program(name=f"snippet-{n}", cwd=str(folder), path=str(_script(folder, snippet)))
+        Program(name=snippet.name, cwd=str(folder), path=str(_script(folder, snippet)))
         for n, snippet in enumerate(SNIPPETS, start=1)
         if not snippet.stdin
         for folder in [_folder(tmp, f"snippet-{n}")]
@@ -105,13 +148,10 @@ BATCH_TIMEOUT = pytest.mark.timeout(660)
 
 
 @BATCH_TIMEOUT
-@pytest.mark.parametrize(
-    "snippet", SNIPPETS, ids=[f"snippet-{n}" for n in range(1, len(SNIPPETS) + 1)]
-)
-def test_a_readme_snippet_runs_and_prints_what_the_readme_says(
+@pytest.mark.parametrize("snippet", SNIPPETS, ids=[snippet.name for snippet in SNIPPETS])
+def test_a_snippet_runs_and_prints_what_its_page_says(
     snippet: Snippet, tmp_path: Path, fake_llm: FakeLLMServer, batched: dict[str, Outcome]
 ) -> None:
-    number = SNIPPETS.index(snippet) + 1
     if snippet.stdin:  # it reads the console (file descriptor 0): a process of its own
         script = tmp_path / "snippet.py"
         script.write_text(snippet.code, encoding="utf-8")
@@ -119,7 +159,7 @@ def test_a_readme_snippet_runs_and_prints_what_the_readme_says(
             [str(script)], cwd=tmp_path, llm=fake_llm, stdin=snippet.stdin
         )
     else:
-        result = batched[f"snippet-{number}"]
+        result = batched[snippet.name]
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     if snippet.expected is not None:
@@ -286,7 +326,9 @@ def test_the_quick_start_shows_what_the_demo_prints(tmp_path: Path) -> None:
 
 
 def test_ci_runs_exactly_the_readmes_test_command() -> None:
-    quick_start = README[README.index("## Quick start") : README.index("## Installation")]
+    quick_start = README[
+        README.index("## Quick start") : README.index("\n## ", README.index("## Quick start") + 1)
+    ]
     install_and_test = next(line for line in quick_start.splitlines() if "[all,dev]" in line)
     command = install_and_test.rsplit("&& ", 1)[1].strip()
     assert command.startswith("pytest")
@@ -298,10 +340,10 @@ def test_ci_runs_exactly_the_readmes_test_command() -> None:
 BLOCKING_CALLS = {"open", "read_text", "write_text", "read_bytes", "write_bytes", "exists"}
 
 
-def test_the_readme_chat_history_example_does_no_blocking_io_in_async_code() -> None:
+def test_the_chat_history_example_does_no_blocking_io_in_async_code() -> None:
     import ast
 
-    [snippet] = [s for s in readme_snippets() if "class JSONLinesHistory" in s.code]
+    [snippet] = [s for s in SNIPPETS if "class JSONLinesHistory" in s.code]
     [history] = [
         node
         for node in ast.walk(ast.parse(snippet.code))
@@ -317,3 +359,97 @@ def test_the_readme_chat_history_example_does_no_blocking_io_in_async_code() -> 
         and call.func.attr in BLOCKING_CALLS
     ]
     assert blocking == []  # file I/O goes through asyncio.to_thread
+
+
+OPTIONAL_PACKAGES = (
+    "anthropic",
+    "dbos",
+    "dotenv",
+    "genai_prices",
+    "mcp",
+    "openai",
+    "opentelemetry",
+    "prompt_toolkit",
+    "ray",
+    "sse_starlette",
+    "starlette",
+    "tqdm",
+    "uvicorn",
+)
+"""The top-level packages that come only with an extra (pyproject's optional dependencies)."""
+
+WITHOUT_EXTRAS = """
+import importlib.abc, runpy, sys
+
+class NoExtras(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (an extra)", name=name)
+        return None
+
+sys.meta_path.insert(0, NoExtras())
+sys.argv = [{demo!r}]
+runpy.run_path({demo!r}, run_name="__main__")
+"""
+
+
+def test_the_quick_start_demo_installs_the_core_alone() -> None:
+    quick_start = README[
+        README.index("## Quick start") : README.index("\n## ", README.index("## Quick start") + 1)
+    ]
+    [demo] = [
+        line for line in quick_start.splitlines() if "examples/demo.py" in line and "&&" in line
+    ]
+    assert "pip install -e . && python examples/demo.py" in demo
+    assert "[" not in demo  # no extra: Ray, DBOS and the SDKs never come with the demo
+
+
+def test_the_demo_runs_without_any_extra(tmp_path: Path) -> None:
+    demo = str(ROOT / "examples" / "demo.py")
+    code = WITHOUT_EXTRAS.format(blocked=set(OPTIONAL_PACKAGES), demo=demo)
+    result = run_python(["-c", code], cwd=tmp_path, stdin="Hello!\nexit\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "You said: Hello!" in result.stdout
+    assert result.stdout.endswith("Bye!\n")
+
+
+def test_the_blocker_keeps_out_what_an_extra_brings(tmp_path: Path) -> None:
+    """The check above is real: with the blocker, ``openai`` (installed here) cannot load."""
+    code = WITHOUT_EXTRAS.format(blocked=set(OPTIONAL_PACKAGES), demo="-").split("sys.argv")[0]
+    result = run_python(["-c", code + "import openai\n"], cwd=tmp_path)
+    assert result.returncode == 1
+    assert "No module named 'openai' (an extra)" in result.stderr
+
+
+_NAV_PAGE = re.compile(r"^\s*-\s+(?:[^:\n]+:\s+)?([\w/.-]+\.md)\s*$", re.MULTILINE)
+
+
+def test_the_site_lists_every_page_and_only_pages_that_exist() -> None:
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8").split("\nnav:\n", 1)[1]
+    listed = _NAV_PAGE.findall(nav)
+    pages = sorted(path.relative_to(ROOT / "docs").as_posix() for path in PAGES[1:])
+    assert len(listed) == len(set(listed))
+    assert sorted(listed) == pages
+
+
+def test_every_page_of_the_api_reference_renders_a_public_package() -> None:
+    import importlib.util
+
+    for path in sorted((ROOT / "docs" / "api").glob("*.md")):
+        modules = re.findall(r"^::: ([\w.]+)$", path.read_text(encoding="utf-8"), re.MULTILINE)
+        assert modules, path
+        for name in modules:
+            assert not any(part.startswith("_") for part in name.split(".")), name
+            assert importlib.util.find_spec(name) is not None, name
+
+
+def test_the_version_is_written_once() -> None:
+    import miniagents
+
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'dynamic = ["version"]' in pyproject
+    assert '\nversion = "' not in pyproject
+    assert re.fullmatch(r"\d+\.\d+\.\d+", miniagents.__version__)
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert f"## [{miniagents.__version__}]" in changelog

@@ -78,8 +78,9 @@ def test_the_users_program_runs_with_the_installed_package(user_project: Path) -
     assert result.stdout == "Hello there.\nHELLO THERE.!!\n"
 
 
-def test_the_readme_says_what_the_pypi_package_is() -> None:
+def test_the_docs_say_what_the_pypi_package_is() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme += (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
     installation = readme[readme.index("## Installation") : readme.index("## Command-line chat")]
 
     # PyPI's `miniagents` is the original project (github.com/teremterem/MiniAgents), whose

@@ -357,7 +357,7 @@ def test_seed_002_self_development_needs_a_model_for_openai_agent(
 ) -> None:
     """The snippet inquires ``openai_agent`` without a model: it cannot work as written.
 
-    The README documents this deviation (in "Where the seed drafts cannot work as
+    docs/seed-drafts.md documents this deviation ("Where the seed drafts cannot work as
     written"). As written, ``openai_agent.inquire(prompt)`` names no model, so the agent
     fails with ``LLMConfigurationError`` before any request; the message says to give a
     model with ``openai_agent.fork(model=...)``. The error reaches ``main`` through the
@@ -986,13 +986,13 @@ def test_seed_001_multiple_agents_interaction_talks_until_the_input_ends(
 def test_seed_004_usage_cannot_work_as_written(tmp_path: Path) -> None:
     """Seed 004 claims to print ``Hello!`` and ``You said: Hello!``; it cannot.
 
-    The README documents this deviation (in "Where the seed drafts cannot work as
+    docs/seed-drafts.md documents this deviation ("Where the seed drafts cannot work as
     written"). As written, the snippet never imports ``achain_loop``, so it raises
     ``NameError``. With the import added it passes ``achain_loop`` a list of reply
     sequences (``agent.inquire()``) with no agent and no ``AWAIT``, which is a
     ``ChainDefinitionError`` (a ``ValueError``) by design: the message says to pass the
     agents themselves, not their replies, and shows where ``AWAIT`` goes. Chaining the
-    agents directly, as the README suggests instead, prints ``You said: Hello!``.
+    agents directly, as docs/seed-drafts.md suggests instead, prints ``You said: Hello!``.
     """
     code = BY_KEY["004 Usage"].code
     assert "achain_loop" in code
@@ -1015,7 +1015,7 @@ def test_seed_004_usage_cannot_work_as_written(tmp_path: Path) -> None:
     assert "Pass the agents themselves, not the replies of agent.inquire()" in error
     assert "achain_loop([user_agent, AWAIT, assistant_agent])" in error
 
-    # The closest working code, as the README gives it, prints the reply of the chain.
+    # The closest working code, as docs/seed-drafts.md gives it, prints the reply of the chain.
     chained, replaced = re.subn(
         r"await achain_loop\(\[.*?\]\)",
         "print(await echo_agent.inquire(hello_agent.inquire()))",

@@ -1,10 +1,10 @@
 """One ``mypy`` run for every typing test of the suite, shared by the tests that read it.
 
 The typing tests (``tests/typing/test_*.py``, ``tests/ext/tools/test_tool_loop_types.py``)
-and the README's python blocks (as modules ``readme_snippet_NN``, NN the block's index, as
-in ``tests/test_docs.py``) are checked by one ``mypy`` run with the project's
-``mypy.ini`` (strict, ``warn_unused_ignores``), made when a test first asks for it and kept
-for the process (``tests/conftest.py`` puts these tests in one pytest-xdist group, so one
+and the python blocks of the README and of the docs pages (as modules ``doc_snippet_NNN``,
+NNN the block's index among all of them, as in ``tests/test_docs.py``) are checked by one
+``mypy`` run with the project's ``mypy.ini`` (strict, ``warn_unused_ignores``), made when a
+test first asks for it and kept for the process (``tests/conftest.py`` puts these tests in one pytest-xdist group, so one
 worker runs them all). Each test then asserts on the lines of its own file. A file with an
 error that must be found (:data:`PLANTED`) goes into the same run, so the run is shown to
 catch errors. ``mypy`` reuses the incremental cache of the repository (``.mypy_cache``),
@@ -53,7 +53,7 @@ class Report:
     stdout: str
     stderr: str
     snippets: dict[str, Path]
-    """Each extra module checked (the README blocks, the planted error), by its name."""
+    """Each extra module checked (the pages' blocks, the planted error), by its name."""
 
     def lines_for(self, path: Path) -> list[str]:
         """The lines of the report about the file at ``path``."""
@@ -73,8 +73,8 @@ class Report:
 
 @cache
 def mypy_report() -> Report:
-    """Run mypy once over the typing tests, the README's blocks and :data:`PLANTED`."""
-    from tests.test_docs import SNIPPETS  # the README's python blocks, as test_docs runs them
+    """Run mypy once over the typing tests, the pages' blocks and :data:`PLANTED`."""
+    from tests.test_docs import SNIPPETS  # the pages' python blocks, as test_docs runs them
 
     folder = Path(tempfile.mkdtemp(prefix="miniagents-typecheck-"))
     snippets: dict[str, Path] = {}
@@ -82,7 +82,7 @@ def mypy_report() -> Report:
     run = os.urandom(4).hex()  # mypy's cache replays an unchanged module's errors with the
     # path it had then: a module name of this run only is checked anew, where it is now
     for index, text in enumerate([*texts, PLANTED]):
-        name = "planted_error" if index == len(texts) else f"readme_snippet_{index:02d}"
+        name = "planted_error" if index == len(texts) else snippet_module(index)
         path = folder / f"{name}_{run}.py"
         path.write_text(text, encoding="utf-8")
         snippets[name] = path
@@ -106,6 +106,11 @@ def mypy_report() -> Report:
     )
     stdout, stderr, status = result.stdout, result.stderr, result.returncode
     return Report(status, stdout, stderr, snippets)
+
+
+def snippet_module(index: int) -> str:
+    """The module name the python block ``SNIPPETS[index]`` is checked as."""
+    return f"doc_snippet_{index:03d}"
 
 
 def assert_passes_mypy(file: str) -> None:

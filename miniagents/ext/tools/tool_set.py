@@ -27,7 +27,7 @@ class ToolSet:
         ToolDefinitionError: if one of them cannot be a tool.
         ToolNameConflictError: if two of them have the same name.
 
-    Example:
+    Examples:
         >>> def add(a: int, b: int) -> int:
         ...     '''Add two numbers.'''
         ...     return a + b

@@ -26,7 +26,8 @@ from tests.subprocesses import default_sigint_in_children, python_env, run_pytho
 from tests.test_install import installed_checkout
 
 ROOT = Path(__file__).resolve().parents[3]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+GETTING_STARTED = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+"""The page that documents the command (its section "Command-line chat")."""
 
 OFFLINE = '(offline model "{model}", {count} message(s) in the prompt) You said: {text}'
 """The offline model's default reply."""
@@ -310,8 +311,8 @@ def test_the_miniagents_command_is_installed(tmp_path: Path) -> None:
     assert bad.stderr.startswith("miniagents chat: error: argument --provider")
 
 
-def test_the_readme_shows_what_the_command_prints(tmp_path: Path) -> None:
-    section = README[README.index("## Command-line chat") :]
+def test_the_docs_show_what_the_command_prints(tmp_path: Path) -> None:
+    section = GETTING_STARTED[GETTING_STARTED.index("## Command-line chat") :]
     shown = re.search(r"<!-- stdin\n(.*?)-->\s*```text\n(.*?)```", section, re.DOTALL)
     assert shown is not None
     result = chat(tmp_path, stdin=shown.group(1))

@@ -51,8 +51,8 @@ def test_the_tools_example_runs_the_calls_a_real_model_asks_for(
     ]
 
 
-def test_the_readme_shows_what_the_example_prints_offline(tmp_path: Path) -> None:
-    readme = (EXAMPLE.parents[1] / "README.md").read_text(encoding="utf-8")
+def test_the_docs_show_what_the_example_prints_offline(tmp_path: Path) -> None:
+    readme = (EXAMPLE.parents[1] / "docs" / "tools.md").read_text(encoding="utf-8")
     start = readme.index("$ python examples/tools.py\n", readme.index("## Tools"))
     shown = readme[start : readme.index("```", start)].splitlines()[1:]
     result = run_python([str(EXAMPLE)], cwd=tmp_path)
