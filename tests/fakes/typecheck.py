@@ -4,11 +4,11 @@ The typing tests (``tests/typing/test_*.py``, ``tests/ext/tools/test_tool_loop_t
 and the python blocks of the README and of the docs pages (as modules ``doc_snippet_NNN``,
 NNN the block's index among all of them, as in ``tests/test_docs.py``) are checked by one
 ``mypy`` run with the project's ``mypy.ini`` (strict, ``warn_unused_ignores``), made when a
-test first asks for it and kept for the process (``tests/conftest.py`` puts these tests in one pytest-xdist group, so one
-worker runs them all). Each test then asserts on the lines of its own file. A file with an
-error that must be found (:data:`PLANTED`) goes into the same run, so the run is shown to
-catch errors. ``mypy`` reuses the incremental cache of the repository (``.mypy_cache``),
-which CI's own ``mypy`` step has just filled.
+test first asks for it and kept for the process (``tests/conftest.py`` puts these tests in
+one pytest-xdist group, so one worker runs them all). Each test then asserts on the lines of
+its own file. A file with an error that must be found (:data:`PLANTED`) goes into the same
+run, so the run is shown to catch errors. ``mypy`` reuses the incremental cache of the
+repository (``.mypy_cache``), which CI's own ``mypy`` step has just filled.
 """
 
 from __future__ import annotations
