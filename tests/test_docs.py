@@ -453,3 +453,42 @@ def test_the_version_is_written_once() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+", miniagents.__version__)
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     assert f"## [{miniagents.__version__}]" in changelog
+
+
+def test_the_api_reference_shows_the_docstrings_rest_markup_as_markdown() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "rest_roles", ROOT / "docs" / "_hooks" / "rest_roles.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    docstring = (
+        "See :class:`~miniagents.pipeline.ItemResult`, :func:`pipeline` and\n"
+        ":meth:`the appender <miniagents.messages.MessageSequenceAppender.append>`.\n"
+        "\n"
+        ".. marble::\n"
+        "    :alt: upper\n"
+        "\n"
+        "    --a--b--|\n"
+        "    [ upper ]\n"
+        "    --A--B--|\n"
+        "\n"
+        "Args:\n"
+        "    x: A value.\n"
+    )
+    assert module.as_markdown(docstring) == (
+        "See `ItemResult`, `pipeline` and\n"
+        "`the appender`.\n"
+        "\n"
+        "```text\n"
+        "--a--b--|\n"
+        "[ upper ]\n"
+        "--A--B--|\n"
+        "```\n"
+        "\n"
+        "Args:\n"
+        "    x: A value.\n"
+    )
