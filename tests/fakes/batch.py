@@ -1,4 +1,4 @@
-"""Run many Python programs (README blocks, examples) one after another in one interpreter.
+"""Run many Python programs (the docs pages' blocks, examples) one after another in one interpreter.
 
 ``tests/test_docs.py`` used to start one Python process per README block and example, each
 importing the SDKs anew (a second or two apiece). :func:`run_batch` starts one process that

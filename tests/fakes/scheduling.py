@@ -1,6 +1,6 @@
 """The pytest-xdist scheduling of our suite: what must share a process shares a group.
 
-The typing tests read one ``mypy`` run (``tests/fakes/typecheck.py``), the README blocks and
+The typing tests read one ``mypy`` run (``tests/fakes/typecheck.py``), the pages' blocks and
 examples one batch (``tests/fakes/batch.py``), and the Ray tests one local cluster
 (``tests/ext/ray/conftest.py``): each is made once, by the worker that runs its group. Any
 other test is a unit of its own, sent to whichever worker is free.
