@@ -439,6 +439,11 @@ class RunStore:
         self._jobs: set[Job] = set()
         self._paused: dict[str, Job] = {}
 
+    @property
+    def live(self) -> int:
+        """How many jobs run (or wait paused) now."""
+        return len(self._jobs)
+
     def get(self, key: str) -> Run | None:
         """The run of ``key``, unless there is none or it ended over ``keep_for`` ago."""
         self._forget_expired()
