@@ -221,9 +221,9 @@ def too_many_runs(max_live: int) -> JSONResponse:
     response = error_response(
         503,
         "too_many_runs",
-        f"The server runs {max_live} runs already, as many as its max_live_runs allows (a run "
+        f"The app is running {max_live} runs, its limit (max_live_runs={max_live}; a run "
         "waiting for its approvals counts until it is resumed or expires); try again when "
-        "one has ended, or start the app with a higher max_live_runs.",
+        "one has ended, or make the app with a higher max_live_runs.",
     )
     response.headers["Retry-After"] = "1"
     return response

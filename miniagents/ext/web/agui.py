@@ -386,23 +386,20 @@ async def _run_events(
             async for part in parts.reply_parts(reply, ids.run):
                 if isinstance(part, parts.ApprovalAsked):
                     job.approvals[part.call_id] = part.request
-                elif (
-                    isinstance(part, parts.AwaitingApproval)
-                    and approval_flow == "protocol"
-                    and part.request.pending
-                ):
-                    waiting = [asked for asked in job.approvals.values() if asked.pending]
-                    outcome = RunFinishedInterruptOutcome(
-                        interrupts=[_interrupt(asked, keep_for) for asked in waiting]
-                    )
-                    yield _encode(
-                        RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome)
-                    )
-                    yield PAUSE
-                    resumed = await job.aresumed()
-                    if isinstance(resumed, _RunIds):
-                        ids.thread, ids.run = resumed.thread, resumed.run
-                    yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
+                elif isinstance(part, parts.AwaitingApproval) and approval_flow == "protocol":
+                    while part.request.pending:  # (a resume may answer other calls first)
+                        waiting = [asked for asked in job.approvals.values() if asked.pending]
+                        outcome = RunFinishedInterruptOutcome(
+                            interrupts=[_interrupt(asked, keep_for) for asked in waiting]
+                        )
+                        yield _encode(
+                            RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome)
+                        )
+                        yield PAUSE
+                        resumed = await job.aresumed()
+                        if isinstance(resumed, _RunIds):
+                            ids.thread, ids.run = resumed.thread, resumed.run
+                        yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
                 for event in mapper.events(part):
                     yield _encode(event)
     except Exception as error:  # the agent's failure ends the run with it

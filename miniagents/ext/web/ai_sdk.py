@@ -369,18 +369,15 @@ async def _run_events(
             async for part in parts.reply_parts(reply, message_id):
                 if isinstance(part, parts.ApprovalAsked):
                     job.approvals[part.call_id] = part.request
-                elif (
-                    isinstance(part, parts.AwaitingApproval)
-                    and approval_flow == "protocol"
-                    and part.request.pending
-                ):
-                    yield _dumps({"type": "finish-step"})
-                    yield _dumps({"type": "finish"})
-                    yield DONE
-                    yield PAUSE
-                    await job.aresumed()
-                    yield _dumps({"type": "start", "messageId": message_id})
-                    yield _dumps({"type": "start-step"})
+                elif isinstance(part, parts.AwaitingApproval) and approval_flow == "protocol":
+                    while part.request.pending:  # (a resend may answer other calls first)
+                        yield _dumps({"type": "finish-step"})
+                        yield _dumps({"type": "finish"})
+                        yield DONE
+                        yield PAUSE
+                        await job.aresumed()
+                        yield _dumps({"type": "start", "messageId": message_id})
+                        yield _dumps({"type": "start-step"})
                 for event in mapper.events(part):
                     yield _dumps(event)
     except Exception as error:  # the agent's failure ends the stream with it

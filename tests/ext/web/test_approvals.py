@@ -198,6 +198,32 @@ async def test_a_bad_agui_resume_is_a_4xx_and_changes_nothing(
     assert deleted == ["a.txt"]
 
 
+async def test_a_resume_that_answers_a_later_call_first_pauses_again_at_the_earlier_one() -> None:
+    calls = [CallTool("delete_file", {"path": "a.txt"}), CallTool("delete_file", {"path": "b.txt"})]
+    agent = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=one_per_call(calls, "Finished."),
+        token_delay=0,
+    )
+    approve = {"status": "resolved", "payload": {"approved": True}}
+    async with served(agui_app(agent)) as client:
+        _response, first = await post_events(client, run_input("r1"))
+        asked = first[-1].json["outcome"]["interrupts"]
+        assert [i["metadata"]["arguments"]["path"] for i in asked] == ["a.txt", "b.txt"]
+        later = {"interruptId": asked[1]["id"], **approve}
+        _response, second = await post_events(client, run_input("r2", [later]))
+        assert types(second) == ["RUN_STARTED", "RUN_FINISHED"]  # a.txt's result still waits
+        [still] = second[-1].json["outcome"]["interrupts"]
+        assert still["id"] == asked[0]["id"]
+        assert deleted == ["b.txt"]  # the answered call ran meanwhile
+        earlier = {"interruptId": asked[0]["id"], **approve}
+        _response, third = await post_events(client, run_input("r3", [earlier]))
+    results = [e.json["content"] for e in third if e.type == "TOOL_CALL_RESULT"]
+    assert results == ["Deleted a.txt", "Deleted b.txt"]
+    assert third[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r3"}
+    assert sorted(deleted) == ["a.txt", "b.txt"]
+
+
 async def test_a_new_agui_run_of_the_thread_abandons_the_paused_one() -> None:
     app = agui_app(assistant())
     async with served(app) as client:

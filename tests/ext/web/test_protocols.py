@@ -170,7 +170,7 @@ async def test_a_run_over_max_live_runs_is_a_503_naming_the_limit_and_starts_not
         error = refused.json()["error"]
         assert error["code"] == "too_many_runs"
         assert "max_live_runs" in error["message"]
-        assert "runs 1 runs already" in error["message"]
+        assert "running 1 runs, its limit (max_live_runs=1" in error["message"]
         assert (await client.get(protocol.resume_path("k2"))).status_code == protocol.no_run_status
         assert app.state.runs.live == 1
         tokens.put_nowait("Done")
@@ -180,3 +180,20 @@ async def test_a_run_over_max_live_runs_is_a_503_naming_the_limit_and_starts_not
         tokens.put_nowait(None)  # the second run's reply: empty
         _response, second = await post_events(client, protocol.body("k2"))
     assert second[-1].type == protocol.last_type
+
+
+async def test_a_new_request_of_a_chat_replaces_its_live_run_so_the_limit_does_not_refuse_it() -> (
+    None
+):
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    app = ai_sdk_app(gated(tokens), max_live_runs=1, grace_period=3600)
+    async with served(app) as client, client.stream("POST", "/", json=AI_SDK.body("c1")) as first:
+        reader = SSEReader(first)
+        await reader.take(1)
+        async with client.stream("POST", "/", json=AI_SDK.body("c1")) as second:
+            assert second.status_code == 200
+            old = await reader.rest()  # cancelled by the new request
+            tokens.put_nowait(None)  # the new run's reply: empty
+            new = await SSEReader(second).rest()
+    assert [event.type for event in old[-2:]] == ["abort", "[DONE]"]
+    assert new[-1].type == "[DONE]"
