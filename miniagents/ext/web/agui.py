@@ -194,10 +194,10 @@ def agui_app(
         if arguments is not None:
             kwargs.update(arguments(run_input))
         ids = _RunIds(run_input.thread_id, run_input.run_id)
-        expires = keep_runs_for
 
         def make_events(job: Job) -> AsyncIterator[str | Pause]:
-            return _run_events(agent, messages, kwargs, ids, context, job, approval_flow, expires)
+            flow, keep = approval_flow, keep_runs_for
+            return _run_events(agent, messages, kwargs, ids, context, job, flow, keep)
 
         def cancelled() -> list[str]:
             outcome = RunFinishedCancelledOutcome()

@@ -267,8 +267,9 @@ def ui_input_messages(messages: Sequence[UIMessage]) -> list[Message]:
     A ``user`` message -> ``UserMessage``, a ``system`` one -> ``SystemMessage`` (the text
     parts joined); an ``assistant`` message -> in the order of its parts, an
     ``AssistantMessage`` per run of text parts and, per tool part (``tool-{name}`` or
-    ``dynamic-tool``), a ``ToolCallMessage`` and, once it has an output (or an error), a
-    ``ToolResultMessage``. Other parts (reasoning, files, sources, data, steps) are left out.
+    ``dynamic-tool``), a ``ToolCallMessage`` and, once it has an output (or an error, or was
+    denied: ``output-denied``), a ``ToolResultMessage``. Other parts (reasoning, files,
+    sources, data, steps) are left out.
     """
     converted: list[Message] = []
     for message in messages:

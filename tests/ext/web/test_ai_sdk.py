@@ -222,3 +222,33 @@ async def test_the_chats_ui_messages_become_the_agents_input() -> None:
     assert (first.tool_name, first.call_id, first.is_error) == ("add", "c1", False)
     assert isinstance(failed, ToolResultMessage)
     assert (failed.tool_name, failed.call_id, failed.is_error) == ("divide", "c2", True)
+
+
+async def test_a_denied_tool_part_becomes_the_denial_the_model_reads() -> None:
+    seen: list[Message] = []
+
+    @miniagent
+    async def recorder(ctx: InteractionContext) -> None:
+        seen.extend(await ctx.message_promises)
+        ctx.reply("ok")
+
+    denied = {
+        "type": "tool-delete_file",
+        "toolCallId": "c1",
+        "state": "output-denied",
+        "input": {"path": "a.txt"},
+        "approval": {"id": "c1", "approved": False, "reason": "Keep it."},
+    }
+    messages: list[dict[str, Any]] = [
+        {"id": "u", "role": "user", "parts": [{"type": "text", "text": "Delete a.txt"}]},
+        {"id": "a", "role": "assistant", "parts": [denied]},
+    ]
+    async with served(ai_sdk_app(recorder)) as client:
+        _response, events = await post_events(client, chat(messages=messages))
+    assert events[-1].data == "[DONE]"
+    result = seen[-1]
+    assert isinstance(result, ToolResultMessage)
+    assert (result.call_id, result.is_error) == ("c1", True)
+    assert result.text == (
+        "The user denied the call of the tool delete_file; it did not run. Their reason: Keep it."
+    )
