@@ -224,6 +224,45 @@ async def test_a_resume_that_answers_a_later_call_first_pauses_again_at_the_earl
     assert sorted(deleted) == ["a.txt", "b.txt"]
 
 
+async def test_a_resumed_run_left_by_its_client_is_cancelled_under_its_own_ids() -> None:
+    poem: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def from_queue() -> AsyncIterator[str]:
+        while (token := await poem.get()) is not None:
+            yield token
+
+    @miniagent
+    async def poet(ctx: InteractionContext, subject: str) -> None:
+        """Write a poem."""
+        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
+
+    calls = [CallTool("delete_file", {"path": "a.txt"}), CallTool("POET", {"subject": "x"})]
+    agent = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True), poet],
+        reply=one_per_call(calls, "Finished."),
+        token_delay=0,
+    )
+    app = agui_app(agent, grace_period=0)
+    async with served(app) as client:
+        _response, first = await post_events(client, run_input("r1"))
+        call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
+        entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
+        async with client.stream("POST", "/", json=run_input("r2", [entry])) as response:
+            reader = SSEReader(response)
+            await reader.until("TOOL_CALL_RESULT")  # a.txt deleted; the poet still writes
+            poem.put_nowait("Half ")
+            await reader.until("TEXT_MESSAGE_CONTENT")
+        await until(lambda: app.state.runs.live == 0)  # the client left: cancelled
+        _response, second = await get_events(client, "/runs/r2")
+    assert second[-1].json == {
+        "type": "RUN_FINISHED",
+        "threadId": "t1",
+        "runId": "r2",
+        "outcome": {"type": "cancelled"},
+    }
+    assert deleted == ["a.txt"]
+
+
 async def test_a_new_agui_run_of_the_thread_abandons_the_paused_one() -> None:
     app = agui_app(assistant())
     async with served(app) as client:
