@@ -39,6 +39,11 @@ def delete_file(path: str) -> str:
     return f"Deleted {path}"
 
 
+@pytest.fixture(autouse=True)
+def _nothing_deleted() -> None:
+    deleted.clear()
+
+
 def page_app(poem: asyncio.Queue[str | None]) -> Starlette:
     async def from_queue() -> AsyncIterator[str]:
         while (token := await poem.get()) is not None:
@@ -108,6 +113,38 @@ async def test_the_page_streams_nested_output_resumes_after_a_reload_and_asks_ap
         await browser.screenshot(shot)
     assert shot.read_bytes().startswith(b"\x89PNG")
     assert deleted == ["notes.md"]
+
+
+async def test_a_call_denied_after_the_stream_paused_sends_the_chat_again_and_ends_it(
+    tmp_path: Path,
+) -> None:
+    executable = chromium_path()
+    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
+    agent = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=one_per_call(CallTool("delete_file", {"path": "notes.md"}), "Kept."),
+        token_delay=0,
+    )
+    async with (
+        served(web_chat_app(agent, page=PAGE)) as client,
+        headless_chromium(executable, tmp_path / "profile") as browser,
+    ):
+        await browser.open(f"{client.base_url}/?ask=Clean%20up")
+        await browser.wait_for("document.querySelector('.approval .deny') !== null")
+        await browser.wait_for(STATE, lambda v: v == "idle")  # the stream ended: it waits
+        await browser.evaluate("document.querySelector('.approval .deny').click()")
+        await browser.wait_for(
+            "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)",
+            lambda v: v == ["Kept."],
+        )
+        await browser.wait_for(STATE, lambda v: v == "idle")
+        denied = "document.querySelector('.tool.error .output').textContent"
+        assert await browser.evaluate(denied) == (
+            "The user denied the call of the tool delete_file; it did not run. Their reason: "
+            "Denied on the page."
+        )
+        assert await browser.evaluate("document.querySelectorAll('.approval').length") == 0
+    assert deleted == []
 
 
 def test_a_page_that_is_not_a_file_is_refused_when_the_app_is_made(tmp_path: Path) -> None:
