@@ -1,4 +1,7 @@
-"""``agui_app`` under a real uvicorn server: every event type, nested streams, input, bad input."""
+"""``agui_app`` under a real uvicorn server: every event type, nested streams, its input.
+
+Bad input and refused resumes, alike in both protocols, are tested in test_protocols.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""``ai_sdk_app`` under a real uvicorn server: every part type, nested streams, input, bad input."""
+"""``ai_sdk_app`` under a real uvicorn server: every part type, nested streams, its input.
+
+Bad input and refused resumes, alike in both protocols, are tested in test_protocols.py.
+"""
 
 from __future__ import annotations
 
