@@ -39,6 +39,7 @@ right for the extensions)::
     │       └── TornChatHistoryError                 its last section was cut short by a crash
     ├── InputEndedError (also EOFError)           the user ended the console input (ext.errors)
     ├── MissingExtraError (also ImportError)      an optional dependency is not installed
+    ├── WebChatPageError (also FileNotFoundError)  web_chat_app given a page that is no file
     ├── ToolError                                 a tool (miniagents.ext.tools, miniagents.ext.mcp)
     │   ├── ToolDefinitionError (also TypeError)     not usable as a tool (no annotation, ...)
     │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
@@ -114,6 +115,7 @@ from miniagents.utils.errors import ChainDefinitionError as ChainDefinitionError
 if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.errors import InputEndedError as InputEndedError
     from miniagents.ext.errors import MissingExtraError as MissingExtraError
+    from miniagents.ext.errors import WebChatPageError as WebChatPageError
     from miniagents.ext.history.errors import ChatHistoryError as ChatHistoryError
     from miniagents.ext.history.errors import ChatHistoryOptionError as ChatHistoryOptionError
     from miniagents.ext.history.errors import MalformedChatHistoryError as MalformedChatHistoryError
@@ -155,7 +157,9 @@ _LAZY: dict[str, str] = {
         ],
         "miniagents.ext.history.errors",
     ),
-    **dict.fromkeys(["InputEndedError", "MissingExtraError"], "miniagents.ext.errors"),
+    **dict.fromkeys(
+        ["InputEndedError", "MissingExtraError", "WebChatPageError"], "miniagents.ext.errors"
+    ),
     **dict.fromkeys(
         [
             "BudgetExceededError",

@@ -1,11 +1,13 @@
 """A web chat with an agent: tools, a sub-agent streaming inside the answer, approvals, resume.
 
-``python examples/web_chat/app.py --serve`` serves the chat page of ``web_chat_app`` (one
-static HTML file, no build step: ``miniagents/ext/web/web_chat.html``) at
+``python examples/web_chat/app.py --serve`` serves the chat page beside this file
+(``index.html``: one static HTML file with a small script, no build step) at
 http://127.0.0.1:8000, with this assistant at ``/api/chat`` (the AI SDK's UI message
-stream, ``ai_sdk_app``). Offline (no API key), the offline model calls the tools
-by its rules: ask "What is the weather in Paris?", "Write a poem about rivers" or "Delete
-notes.md" (that one waits for your approval). Reload the page mid-answer: it resumes.
+stream, ``ai_sdk_app``; ``web_chat_app`` puts the two together). Offline (no API key), the
+offline model calls the tools by its rules: ask "What is the weather in Paris?", "Write a
+poem about rivers" or "Delete notes.md" (that one waits for your approval: the page
+answers as ``useChat`` does, sending the chat again with the approval). Reload the page
+mid-answer: it resumes.
 
 Without ``--serve``, it asks the app one question in-process and prints what the page gets.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 
 import httpx2
 
@@ -23,6 +26,9 @@ from miniagents.ext.llm.from_env import llm_agent_from_env
 from miniagents.ext.llm.offline import ToolRule
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import web_chat_app
+
+PAGE = Path(__file__).with_name("index.html")
+"""The chat page."""
 
 
 def get_weather(city: str) -> str:
@@ -73,7 +79,7 @@ assistant = llm_agent_from_env(
 
 async def ask_once(question: str) -> None:
     """Ask the app one question in-process and print the parts the page would get."""
-    transport = httpx2.ASGITransport(app=web_chat_app(assistant))
+    transport = httpx2.ASGITransport(app=web_chat_app(assistant, page=PAGE))
     async with httpx2.AsyncClient(transport=transport, base_url="http://app") as client:
         print("page:", (await client.get("/")).headers["content-type"])
         parts = [{"type": "text", "text": question}]
@@ -100,6 +106,6 @@ if __name__ == "__main__":
     if "--serve" in sys.argv:
         import uvicorn
 
-        uvicorn.run(web_chat_app(assistant), host="127.0.0.1", port=8000)
+        uvicorn.run(web_chat_app(assistant, page=PAGE), host="127.0.0.1", port=8000)
     else:
         asyncio.run(ask_once("Can you write a poem about rivers?"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
 
-__all__ = ["InputEndedError", "MissingExtraError"]
+__all__ = ["InputEndedError", "MissingExtraError", "WebChatPageError"]
 
 
 class InputEndedError(MiniAgentsError, EOFError):
@@ -21,3 +21,7 @@ class InputEndedError(MiniAgentsError, EOFError):
 
 class MissingExtraError(MiniAgentsError, ImportError):
     """An optional dependency is not installed; the message gives the ``pip install`` command."""
+
+
+class WebChatPageError(MiniAgentsError, FileNotFoundError):
+    """The chat page given to ``web_chat_app`` (or ``miniagents web --page``) is not a file."""

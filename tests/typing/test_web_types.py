@@ -8,6 +8,7 @@ The ``check_*`` functions are never called: mypy checks them (``mypy.ini`` is st
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from ag_ui.core import RunAgentInput
 from starlette.applications import Starlette
@@ -15,7 +16,7 @@ from typing_extensions import assert_type
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.ext.web import agui_app, ai_sdk_app, web_chat_app
 from miniagents.ext.web.ai_sdk import ChatRequest
 from tests.fakes.typecheck import assert_passes_mypy
 
@@ -44,10 +45,15 @@ def check_the_apps_are_starlette_apps_of_any_agent() -> None:
             grace_period=0,
             keep_runs_for=60.0,
             max_body_bytes=10_000,
+            inputs=["state", "tools", "context", "forwarded_props"],
+            approval_flow="protocol",
+            max_live_runs=10,
         ),
         Starlette,
     )
     assert_type(ai_sdk_app(greeter, arguments=chat_of), Starlette)
+    assert_type(ai_sdk_app(greeter, approval_flow="in_stream", max_live_runs=1), Starlette)
+    assert_type(web_chat_app(greeter, page=Path("index.html")), Starlette)
 
 
 def check_wrong_arguments_are_refused() -> None:
@@ -56,6 +62,10 @@ def check_wrong_arguments_are_refused() -> None:
     ai_sdk_app(greeter, arguments=thread_of)  # type: ignore[arg-type]
     ai_sdk_app(greeter, grace_period="soon")  # type: ignore[arg-type]
     agui_app(greeter, 0)  # type: ignore[call-arg, arg-type]
+    agui_app(greeter, inputs=["messages"])  # type: ignore[list-item]
+    agui_app(greeter, approval_flow="later")  # type: ignore[arg-type]
+    ai_sdk_app(greeter, max_live_runs="many")  # type: ignore[arg-type]
+    web_chat_app(greeter)  # type: ignore[call-arg]
 
 
 def test_web_types_pass_mypy() -> None:

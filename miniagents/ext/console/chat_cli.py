@@ -1,8 +1,10 @@
 """The command line: `miniagents chat` (or `python -m miniagents chat`), a terminal chat.
 
-`miniagents web [--provider ...] [--model ...] [--system ...] [--host H] [--port P]` serves
-the same assistant on a chat page in the browser instead (``web_chat_app``, extra
-``web``), at http://127.0.0.1:8000 by default, until Ctrl+C.
+`miniagents web [--provider ...] [--model ...] [--system ...] [--page FILE.html] [--host H]
+[--port P]` serves the same assistant on a chat page in the browser instead
+(``web_chat_app``, extra ``web``), at http://127.0.0.1:8000 by default, until Ctrl+C. The
+page is ``--page``; without it, run from a clone of the repository, the example's page
+(``examples/web_chat/index.html``).
 
 The demo, installed: the user types, the assistant's reply streams token by token, and
 the assistant sees the whole conversation each turn::
@@ -31,6 +33,7 @@ import importlib.util
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
 from miniagents.ext.console.agents import create_console_user_agent
@@ -115,7 +118,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     chat_parser: _Parser = args.chat_parser
     try:
         if args.command == "web":
-            return _web(args.provider, args.model, args.system, args.host, args.port)
+            return _web(args.provider, args.model, args.system, args.page, args.host, args.port)
         return asyncio.run(_chat(args.provider, args.model, args.system, args.history))
     except _CannotStart as error:
         chat_parser.error(str(error))
@@ -184,6 +187,11 @@ def _parser(prog: str) -> _Parser:
         metavar="TEXT",
         help=f'the system prompt (default: "{DEFAULT_SYSTEM_PROMPT}"; "" for none)',
     )
+    web.add_argument(
+        "--page",
+        metavar="FILE.html",
+        help="the chat page (default: examples/web_chat/index.html of the repository)",
+    )
     web.add_argument("--host", default="127.0.0.1", help="the address (default: 127.0.0.1)")
     web.add_argument("--port", type=int, default=8000, help="the port (default: 8000)")
     web.set_defaults(chat_parser=web)
@@ -247,12 +255,37 @@ async def _chat(
     return 0
 
 
-def _web(chosen: str | None, model: str | None, system: str, host: str, port: int) -> int:
+_EXAMPLE_PAGE = Path(__file__).resolve().parents[3] / "examples" / "web_chat" / "index.html"
+"""The example's chat page, in a clone of the repository (an installed package has none)."""
+
+
+def _page(given: str | None) -> Path:
+    """The chat page to serve.
+
+    Raises:
+        _CannotStart: if it is not a file (or none was given and the example's is not here).
+    """
+    if given is None:
+        if _EXAMPLE_PAGE.is_file():
+            return _EXAMPLE_PAGE
+        raise _CannotStart(
+            "give the chat page with --page FILE.html (e.g. examples/web_chat/index.html of "
+            "the MiniAgents repository: the installed package ships no page)"
+        )
+    if not Path(given).is_file():
+        raise _CannotStart(f"--page {given}: there is no such file; give an HTML page")
+    return Path(given)
+
+
+def _web(
+    chosen: str | None, model: str | None, system: str, page: str | None, host: str, port: int
+) -> int:
     provider = _provider(chosen)
     if model is not None and not model.strip():
         raise _CannotStart("--model is empty; give a model name, e.g. --model gpt-4o-mini")
     model = model or os.environ.get(provider.model_variable or "") or provider.default_model
     assistant = _assistant(provider, model, system)
+    page_file = _page(page)
     try:
         import uvicorn
 
@@ -262,7 +295,7 @@ def _web(chosen: str | None, model: str | None, system: str, host: str, port: in
             'the web chat needs the web extra; install it with pip install "miniagents[web]"'
         ) from error
     print(f"Chatting with {_who(provider, model, chosen)} at http://{host}:{port}", flush=True)
-    uvicorn.run(web_chat_app(assistant), host=host, port=port, log_level="warning")
+    uvicorn.run(web_chat_app(assistant, page=page_file), host=host, port=port, log_level="warning")
     return 0
 
 

@@ -6,8 +6,8 @@ Starlette, or serve them with uvicorn) that take a protocol's run input, run the
 this package without Starlette, sse-starlette and ag-ui-protocol raises a
 ``MissingExtraError`` that says ``pip install "miniagents[web]"``.
 
-:func:`web_chat_app` serves a ready chat page (one HTML file) with an agent behind it:
-``miniagents web`` runs it.
+:func:`web_chat_app` serves a chat page (one HTML file, e.g. ``examples/web_chat/index.html``
+of the repository) with an agent behind it: ``miniagents web`` runs it.
 
 **The reply, read in order.** Each message of the agent's reply is read as it streams, in
 the order a reader of the reply sees it: a ``ToolCallMessage`` is a tool call (its tokens
@@ -31,9 +31,16 @@ it token by token), any other message is a text. The mapping::
     tool result, done     SUBAGENT_FINISHED, then               tool-output-available (output:
                           TOOL_CALL_RESULT (content: the whole  the whole text), or
                           text; metadata.isError on an error)   tool-output-error (errorText)
-    a call that waits     CUSTOM "tool_approval_request" (its   tool-approval-request (approvalId
-    for approval          value: an AG-UI Interrupt, id and     and toolCallId: the call's id)
-                          toolCallId the call's id)
+    a call that needs     (asked where the run pauses)          tool-approval-request (approvalId
+    approval                                                    and toolCallId: the call's id)
+    the reply waits for   RUN_FINISHED (outcome: interrupt,     finish-step, finish, [DONE]
+    a decision            an Interrupt per waiting call)        (the stream ends; the run waits)
+    the run resumed       RUN_STARTED (the new run's ids)       start (the same messageId),
+                                                                start-step
+    a denied call         TOOL_CALL_RESULT (metadata.isError,   tool-output-denied
+                          .denied)
+    in_stream flow: a     CUSTOM "tool_approval_request" (its   tool-approval-request (the
+    call that waits       value: an AG-UI Interrupt)            stream stays open)
     the model's next      (nothing)                             finish-step, start-step
     step after results
     (run ends)            RUN_FINISHED                          finish-step, finish, [DONE]
@@ -54,15 +61,32 @@ AG-UI: ``GET {path}/runs/{runId}``; AI SDK: ``GET {path}/{chat id}/stream`` (the
 own convention; ``204`` when the chat has no run).
 
 **Approvals.** A call of a tool made with ``requires_approval=`` waits for a person (see
-``ToolApprovalRequest``); the page is asked as the table says, and answers with ``POST
-{path}/runs/{runId}/approvals/{toolCallId}`` (AG-UI) or ``POST {path}/{chat
+``ToolApprovalRequest``), and the page is asked in the protocol's own way
+(``approval_flow="protocol"``, the default): where the reply can go no further until a
+call is decided, the stream ends as the protocol says a waiting run ends, and the agent
+waits (no LLM call open, no thread blocked) for the protocol's own answer. AG-UI: a new run
+of the thread whose ``resume`` answers the interrupts (``{"interruptId", "status":
+"resolved", "payload": {"approved": ..., "arguments"?, "reason"?}}``, or ``"status":
+"cancelled"``, a denial). AI SDK: the chat sent again (``useChat`` with
+``sendAutomaticallyWhen``) with the tool part in state ``approval-responded`` (``approval:
+{id, approved, reason}``). That request's stream goes on from where the run stopped. A
+waiting run nobody resumes within ``keep_runs_for`` is cancelled; a new run of the thread
+(a new message of the chat) abandons it. While a run still streams, a decision may also
+come to ``POST {path}/runs/{runId}/approvals/{toolCallId}`` (AG-UI) or ``POST {path}/{chat
 id}/approvals/{approvalId}`` (AI SDK) with ``{"approved": true, "arguments": {...}}`` (the
-arguments optional, edited) or ``{"approved": false, "reason": "..."}``. The run waits
-meanwhile (no LLM call open, no thread blocked) and then goes on in the same stream. A
-decision for a call that is not waiting is a 409 (``not_pending``); for a call that asked
-nothing, a 404 (``unknown_approval``). (AG-UI's interrupt-and-resume flow, which ends the run
-and resumes it in a new one, and the AI SDK's re-sent conversation with approval responses
-are not read: the decision goes to its own URL.)
+arguments optional, edited) or ``{"approved": false, "reason": "..."}``: the run then never
+stops there. With ``approval_flow="in_stream"`` a run never pauses: the stream stays open
+until the decision comes to that URL. A decision for a call that is not waiting is a 409
+(``not_pending``; ``paused`` at the URL when the run has paused: answer it the protocol's
+way); for a call that asked nothing, a 404 (``unknown_approval``, AG-UI
+``unknown_interrupt``).
+
+**Limits.** At most ``max_live_runs`` runs run (or wait paused) at once: one more is a 503
+(``too_many_runs``, with ``Retry-After``) and starts nothing.
+
+**AG-UI's inputs.** ``agui_app(agent, inputs=["state", "tools", "context",
+"forwarded_props"])`` gives the agent those fields of the ``RunAgentInput`` as keyword
+arguments of the same names.
 
 **Cancellation.** When the last client of a live run disconnects and none comes back within
 ``grace_period`` seconds (0: at once), the run is cancelled: the agent's reply is given up
@@ -72,7 +96,8 @@ on, so its LLM calls are cancelled and their HTTP streams closed.
 says what was wrong, and starts no run: a body that is not JSON (400, ``invalid_json``),
 not of the protocol's shape (422), over ``max_body_bytes`` (413, ``body_too_large``), an
 AG-UI run id in use (409, ``run_exists``) or unknown (404, ``unknown_run``), a
-``Last-Event-ID`` that is not an event of the run (400, ``unknown_event_id``).
+``Last-Event-ID`` that is not an event of the run (400, ``unknown_event_id``), a resume
+that answers no waiting call or is not a decision (404, 409, 422).
 """
 
 import importlib

@@ -4,11 +4,14 @@ Each message of the reply is read as it streams, in the order a reader of the re
 them: a ``ToolCallMessage`` is a tool call (its tokens: the arguments' JSON as the model
 writes it), a ``ToolApprovalRequest`` a call that waits for a person's decision, a
 ``ToolResultMessage`` a tool's result (its tokens: the tool's output, e.g. a sub-agent's
-reply, as it is produced), any other message a text.
+reply, as it is produced), any other message a text. Before a result whose call still waits
+for its decision, an ``AwaitingApproval`` says that the reader of the reply can go no
+further until someone decides (where the protocols' own approval flows pause the run).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from miniagents.messages.sequence import MessageSequencePromise
 
 __all__ = [
     "ApprovalAsked",
+    "AwaitingApproval",
     "CallDelta",
     "CallEnd",
     "CallStart",
@@ -32,6 +36,7 @@ __all__ = [
     "TextDelta",
     "TextEnd",
     "TextStart",
+    "plain",
     "reply_parts",
 ]
 
@@ -83,6 +88,12 @@ class ApprovalAsked:
 
 
 @dataclass(frozen=True)
+class AwaitingApproval:
+    call_id: str
+    request: ToolApprovalRequest
+
+
+@dataclass(frozen=True)
 class ResultStart:
     call_id: str
     tool_name: str
@@ -103,6 +114,7 @@ class ResultEnd:
     message_id: str
     text: str
     is_error: bool
+    denied: bool
 
 
 Part: TypeAlias = (
@@ -113,6 +125,7 @@ Part: TypeAlias = (
     | CallDelta
     | CallEnd
     | ApprovalAsked
+    | AwaitingApproval
     | ResultStart
     | ResultDelta
     | ResultEnd
@@ -127,6 +140,7 @@ async def reply_parts(
     An error of the reply (an agent's exception) is raised after the parts before it.
     """
     numbers = itertools.count()
+    asked: dict[str, ToolApprovalRequest] = {}
     async for promise in reply:
         message_class = promise.message_class
         message_id = f"{id_prefix}-{next(numbers)}"
@@ -136,7 +150,8 @@ async def reply_parts(
         elif issubclass(message_class, ToolApprovalRequest):
             request = await promise
             if isinstance(request, ToolApprovalRequest):
-                arguments = _plain(request.arguments)
+                asked[request.call_id] = request
+                arguments = plain(request.arguments)
                 yield ApprovalAsked(
                     request.call_id,
                     request.tool_name,
@@ -144,7 +159,7 @@ async def reply_parts(
                     request,
                 )
         elif issubclass(message_class, ToolResultMessage):
-            async for part in _result_parts(promise, message_id):
+            async for part in _result_parts(promise, message_id, asked):
                 yield part
         else:
             async for part in _text_parts(promise, message_id):
@@ -184,7 +199,7 @@ async def _call_parts(promise: MessagePromise[Message], message_id: str) -> Asyn
             yield CallDelta(call_id, token)
     message = await promise
     if isinstance(message, ToolCallMessage):
-        arguments = _plain(message.arguments)
+        arguments = plain(message.arguments)
         yield CallEnd(
             message.call_id,
             message.tool_name,
@@ -195,22 +210,41 @@ async def _call_parts(promise: MessagePromise[Message], message_id: str) -> Asyn
         yield CallEnd(call_id, tool_name, {}, str(message))
 
 
-def _plain(value: object) -> object:
+def plain(value: object) -> object:
     """A frozen value as plain JSON-able containers (dicts and lists)."""
     if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
+        return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     return value
 
 
-async def _result_parts(promise: MessagePromise[Message], message_id: str) -> AsyncIterator[Part]:
+async def _result_parts(
+    promise: MessagePromise[Message], message_id: str, asked: Mapping[str, ToolApprovalRequest]
+) -> AsyncIterator[Part]:
     call_id = _field(promise, "call_id", message_id)
     tool_name = _field(promise, "tool_name", "")
+    request = asked.get(call_id)
+    if request is not None and request.pending:
+        yield AwaitingApproval(call_id, request)
     yield ResultStart(call_id, tool_name, message_id)
     async for token in promise:
         if token:
             yield ResultDelta(call_id, message_id, token)
     message = await promise
     is_error = isinstance(message, ToolResultMessage) and message.is_error
-    yield ResultEnd(call_id, tool_name, message_id, message.text or "", is_error)
+    denied = is_error and request is not None and not request.pending
+    if denied and request is not None:  # decided: its decision is there, no wait
+        denied = not await _approved(request)
+    yield ResultEnd(call_id, tool_name, message_id, message.text or "", is_error, denied)
+
+
+async def _approved(request: ToolApprovalRequest) -> bool:
+    """Whether ``request``, decided, was approved (a decision cancelled with its run was not).
+
+    Its decision is done, so awaiting it does not suspend (no cancellation of ours lands here).
+    """
+    try:
+        return (await request.adecision()).approved
+    except asyncio.CancelledError:
+        return False

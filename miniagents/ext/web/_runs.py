@@ -1,15 +1,22 @@
-"""Runs served over SSE: each run's event log, its followers, resuming and cancellation.
+"""Runs served over SSE: each run's event log, its followers, resuming, pausing, cancelling.
 
-A run is an agent's reply being turned into protocol events by a task of its own. Every
-event is kept, in order, in the run's log; its SSE ``id`` is its position in the log. A
-client follows the run from any position: it gets the events logged after it, then each
-new one as it comes, so any number of clients follow one run (and one LLM call), and a
-client that reconnects with ``Last-Event-ID`` misses nothing and gets nothing twice.
+A *job* is an agent's reply being turned into protocol events by a task of its own. Its
+events go to a *run*: one SSE stream whose every event is kept, in order, in the run's log;
+its SSE ``id`` is its position in the log. A client follows a run from any position: it
+gets the events logged after it, then each new one as it comes, so any number of clients
+follow one run (and one LLM call), and a client that reconnects with ``Last-Event-ID``
+misses nothing and gets nothing twice.
+
+A job whose reply waits for a person's approval may *pause* (the protocols' own approval
+flows): its run ends there, as the protocol says a run that waits ends, and the job waits
+(no LLM call open, no thread blocked) until the protocol's resume request decides the
+calls; the job's next events then go to a new run, the response to that request. A paused
+job that nobody resumes within ``keep_for`` seconds is cancelled.
 
 When the last client leaves a live run and none comes back within the grace period, the
-run's task is cancelled (which gives up on the reply: its LLM calls are cancelled and their
-HTTP streams closed). A run that has ended stays in memory ``keep_for`` seconds for late
-readers, then goes.
+job is cancelled (which gives up on the reply: its LLM calls are cancelled and their HTTP
+streams closed). A run that has ended stays in memory ``keep_for`` seconds for late
+readers, then goes. At most ``max_live`` jobs run (or wait paused) at once.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -34,19 +42,35 @@ from miniagents.promising.lowlevel import spawn
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_LIVE_RUNS",
+    "PAUSE",
     "ApprovalDecision",
+    "ApprovalFlow",
+    "Job",
+    "Pause",
     "Run",
     "RunStore",
     "decide",
     "error_response",
+    "not_pending",
     "problems",
     "read_json",
     "runs_app",
     "start_position",
+    "too_many_runs",
+    "unknown_run",
 ]
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 """The largest request body the apps read (a bigger one is a 413)."""
+
+DEFAULT_MAX_LIVE_RUNS = 100
+"""The most runs an app runs at once (one more is a 503 until one ends)."""
+
+ApprovalFlow: TypeAlias = Literal["protocol", "in_stream"]
+"""How a run asks for approvals: ``"protocol"``, the protocol's own flow (the stream ends
+where the run must wait, and the protocol's resume request decides); ``"in_stream"``, the
+stream stays open and waits for a decision at the app's approvals URL."""
 
 _EVENT_ID = re.compile(r"\d{1,18}")
 
@@ -122,15 +146,43 @@ class ApprovalDecision(BaseModel):
     arguments: dict[str, object] | None = None
     reason: str | None = None
 
+    def apply(self, request: ToolApprovalRequest) -> None:
+        """Approve (with the edited arguments, if any) or deny ``request``, which is pending."""
+        if self.approved:
+            request.approve(self.arguments)
+        else:
+            request.deny(self.reason)
 
-async def decide(request: Request, run: Run | None, call_id: str, max_bytes: int) -> Response:
-    """Approve or deny the pending call ``call_id`` of ``run`` (the body says which)."""
+
+def unknown_run() -> JSONResponse:
+    """The 404 of a run that is not here."""
+    return error_response(
+        404,
+        "unknown_run",
+        "There is no such run: it never started here, or it ended and was forgotten.",
+    )
+
+
+def not_pending(call_id: str, tool_name: str) -> JSONResponse:
+    """The 409 of a decision for a call that waits for none (any more)."""
+    return error_response(
+        409,
+        "not_pending",
+        f"The call {call_id!r} of {tool_name} is not waiting for a decision any more (it was "
+        "decided already, or its run ended or was cancelled); a call is decided once.",
+    )
+
+
+async def decide(
+    request: Request, run: Run | None, call_id: str, max_bytes: int, paused_hint: str
+) -> Response:
+    """Approve or deny the pending call ``call_id`` of ``run`` (the body says which).
+
+    ``paused_hint`` says how to decide the calls of a job that paused at them (the
+    protocol's resume request): this URL decides only the calls of a job still streaming.
+    """
     if run is None:
-        return error_response(
-            404,
-            "unknown_run",
-            "There is no such run: it never started here, or it ended and was forgotten.",
-        )
+        return unknown_run()
     body = await read_json(request, max_bytes)
     if isinstance(body, Response):
         return body
@@ -143,56 +195,68 @@ async def decide(request: Request, run: Run | None, call_id: str, max_bytes: int
             'The body is not a decision ({"approved": true or false, "arguments": {...} '
             f'or null, "reason": "..." or null}}): {problems(error)}.',
         )
-    asked = run.approvals.get(call_id)
+    job = run.job
+    asked = job.approvals.get(call_id)
     if asked is None:
         return error_response(
             404,
             "unknown_approval",
             f"The run {run.key!r} asked for no approval of a call {call_id!r}.",
         )
-    if not asked.pending or run.done:
+    if not asked.pending or job.done:
+        return not_pending(call_id, asked.tool_name)
+    if job.paused:
         return error_response(
             409,
-            "not_pending",
-            f"The call {call_id!r} of {asked.tool_name} is not waiting for a decision any more "
-            "(it was decided already, or its run ended or was cancelled); a call is decided "
-            "once.",
+            "paused",
+            f"The run {run.key!r} has paused at the call {call_id!r} and ended its stream, as "
+            f"the protocol's approval flow does: {paused_hint}",
         )
-    if decision.approved:
-        asked.approve(decision.arguments)
-    else:
-        asked.deny(decision.reason)
+    decision.apply(asked)
     return JSONResponse({"toolCallId": call_id, "approved": decision.approved})
 
 
+def too_many_runs(max_live: int) -> JSONResponse:
+    """The 503 of a run refused because ``max_live`` runs run already."""
+    response = error_response(
+        503,
+        "too_many_runs",
+        f"The app is running {max_live} runs, its limit (max_live_runs={max_live}; a run "
+        "waiting for its approvals counts until it is resumed or expires); try again when "
+        "one has ended, or make the app with a higher max_live_runs.",
+    )
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+class Pause:
+    """What a job's events yield where the run ends and the job waits to be resumed."""
+
+    __slots__ = ()
+
+
+PAUSE = Pause()
+"""The one :class:`Pause`."""
+
+
 class Run:
-    """One run: the log of its events (SSE data), the task producing them, its followers."""
+    """One SSE stream of a job: the log of its events (SSE data), its followers."""
 
     __slots__ = (
         "_changed",
         "_grace",
         "_grace_timer",
-        "_on_cancel",
-        "approvals",
         "done",
         "ended_at",
         "events",
         "followers",
+        "job",
         "key",
-        "task",
     )
 
-    def __init__(
-        self,
-        key: str,
-        events: AsyncIterator[str],
-        *,
-        grace: float,
-        on_cancel: Sequence[str],
-        approvals: dict[str, ToolApprovalRequest],
-    ) -> None:
+    def __init__(self, key: str, job: Job, grace: float) -> None:
         self.key = key
-        self.approvals = approvals  # the approval requests of the reply, by call id
+        self.job = job
         self.events: list[str] = []
         self.done = False
         self.ended_at: float | None = None
@@ -200,25 +264,18 @@ class Run:
         self._changed = asyncio.Event()
         self._grace = grace
         self._grace_timer: asyncio.TimerHandle | None = None
-        self._on_cancel = tuple(on_cancel)
-        self.task = spawn(self._produce(events), f"web run {key}")
 
-    async def _produce(self, events: AsyncIterator[str]) -> None:
-        try:
-            async for data in events:
-                self._append(data)
-        except asyncio.CancelledError:
-            for data in self._on_cancel:
-                self._append(data)
-            raise
-        finally:
+    def append(self, data: str) -> None:
+        """Log one more event (its id is its position)."""
+        self.events.append(data)
+        self._notify()
+
+    def end(self) -> None:
+        """The stream ends here (its followers' responses end after its last event)."""
+        if not self.done:
             self.done = True
             self.ended_at = asyncio.get_running_loop().time()
             self._notify()
-
-    def _append(self, data: str) -> None:
-        self.events.append(data)
-        self._notify()
 
     def _notify(self) -> None:
         self._changed.set()
@@ -253,12 +310,7 @@ class Run:
     def _abandon(self) -> None:
         self._grace_timer = None
         if self.followers == 0 and not self.done:
-            self.task.cancel()
-
-    def cancel(self) -> None:
-        """Cancel the run now (it logs its cancellation events for late readers)."""
-        if not self.done:
-            self.task.cancel()
+            self.job.cancel()
 
     def response(self, start: int, headers: Mapping[str, str]) -> EventSourceResponse:
         """An SSE response that follows the run from ``start`` while the client stays."""
@@ -278,58 +330,201 @@ class _RunResponse(EventSourceResponse):
             self._run.detach()
 
 
+class Job:
+    """One agent reply turned into events by a task of its own, streamed to one run at a time.
+
+    Its events (made by ``make_events(job)``) go to its current run; where they yield
+    :data:`PAUSE`, the run ends and the job waits (:meth:`aresumed`) until :meth:`resume`
+    gives it a new run, or ``keep_for`` seconds pass and it is cancelled.
+    """
+
+    __slots__ = (
+        "_expiry",
+        "_on_cancel",
+        "_resumed",
+        "_store",
+        "approvals",
+        "cancelling",
+        "current",
+        "pause_key",
+        "task",
+    )
+
+    def __init__(
+        self,
+        store: RunStore,
+        run_key: str,
+        pause_key: str,
+        make_events: Callable[[Job], AsyncIterator[str | Pause]],
+        on_cancel: Callable[[], Sequence[str]],
+    ) -> None:
+        self._store = store
+        self.pause_key = pause_key
+        self.approvals: dict[str, ToolApprovalRequest] = {}  # the reply's requests, by call id
+        self.cancelling = False
+        self.current = Run(run_key, self, store.grace)
+        self._on_cancel = on_cancel
+        self._resumed: asyncio.Future[object] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+        self.task = spawn(self._produce(make_events(self)), f"web run {run_key}")
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has ended (its reply read whole, failed or cancelled)."""
+        return self.task.done()
+
+    @property
+    def paused(self) -> bool:
+        """Whether the job waits to be resumed (its last run has ended)."""
+        return self._resumed is not None and not self._resumed.done() and not self.done
+
+    async def _produce(self, events: AsyncIterator[str | Pause]) -> None:
+        try:
+            async for item in events:
+                if isinstance(item, Pause):
+                    self._pause()
+                else:
+                    self.current.append(item)
+        except asyncio.CancelledError:
+            if not self.current.done:
+                for data in self._on_cancel():
+                    self.current.append(data)
+            raise
+        finally:
+            if self._expiry is not None:
+                self._expiry.cancel()
+            self.current.end()
+            self._store.forget_job(self)
+
+    def _pause(self) -> None:
+        self.current.end()
+        loop = asyncio.get_running_loop()
+        self._resumed = loop.create_future()
+        self._expiry = loop.call_later(self._store.keep_for, self.cancel)
+        self._store.paused_at(self)
+
+    async def aresumed(self) -> object:
+        """(For the job's events, after :data:`PAUSE`.) Wait for the resume; its value."""
+        if self._resumed is None:  # pragma: no cover - PAUSE made it
+            self._resumed = asyncio.get_running_loop().create_future()
+        return await self._resumed
+
+    def resume(self, run_key: str, value: object) -> Run:
+        """Go on in a new run (``value`` is what :meth:`aresumed` returns); return the run."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        self.current = Run(run_key, self, self._store.grace)
+        if self._resumed is not None and not self._resumed.done():
+            self._resumed.set_result(value)
+        return self.current
+
+    def cancel(self) -> None:
+        """Cancel the job now (its run logs the cancellation events for late readers)."""
+        if not self.task.done():
+            self.cancelling = True
+            self.task.cancel()
+
+
 class RunStore:
-    """The runs of one app, by key, each kept ``keep_for`` seconds after it ends."""
+    """The runs of one app, by key, each kept ``keep_for`` seconds after it ends; their jobs."""
 
-    __slots__ = ("_runs", "grace", "keep_for")
+    __slots__ = ("_jobs", "_paused", "_runs", "grace", "keep_for", "max_live")
 
-    def __init__(self, *, keep_for: float, grace: float) -> None:
+    def __init__(self, *, keep_for: float, grace: float, max_live: int) -> None:
         self.keep_for = keep_for
         self.grace = grace
+        self.max_live = max_live
         self._runs: dict[str, Run] = {}
+        self._jobs: set[Job] = set()
+        self._paused: dict[str, Job] = {}
+
+    @property
+    def live(self) -> int:
+        """How many jobs run (or wait paused) now."""
+        return len(self._jobs)
 
     def get(self, key: str) -> Run | None:
         """The run of ``key``, unless there is none or it ended over ``keep_for`` ago."""
         self._forget_expired()
         return self._runs.get(key)
 
+    def paused(self, pause_key: str) -> Job | None:
+        """The job paused under ``pause_key`` (a thread, a chat), if one waits there."""
+        job = self._paused.get(pause_key)
+        return job if job is not None and job.paused else None
+
+    def has_room(self, key: str, pause_key: str) -> bool:
+        """Whether a new job may start under ``key`` (counting those it would replace)."""
+        replaced = set(self._replaced(key, pause_key))
+        live = [job for job in self._jobs if not job.cancelling and job not in replaced]
+        return len(live) < self.max_live
+
+    def _replaced(self, key: str, pause_key: str) -> list[Job]:
+        previous = self._runs.get(key)
+        found = [previous.job] if previous is not None and not previous.job.done else []
+        paused = self.paused(pause_key)
+        return [*found, paused] if paused is not None else found
+
     def start(
         self,
         key: str,
-        events: AsyncIterator[str],
-        on_cancel: Sequence[str],
-        approvals: dict[str, ToolApprovalRequest],
+        pause_key: str,
+        make_events: Callable[[Job], AsyncIterator[str | Pause]],
+        on_cancel: Callable[[], Sequence[str]],
     ) -> Run:
-        """Start a run of ``events`` under ``key`` (a run already there is cancelled).
+        """Start a job under ``key`` and return its run.
 
-        ``approvals`` is where ``events`` puts the reply's approval requests, by call id.
+        A job still running under ``key``, and one paused under ``pause_key`` (a new turn of
+        its thread or chat), are cancelled.
         """
-        previous = self._runs.pop(key, None)
-        if previous is not None:
-            previous.cancel()
-        run = Run(key, events, grace=self.grace, on_cancel=on_cancel, approvals=approvals)
+        for job in self._replaced(key, pause_key):
+            job.cancel()
+        job = Job(self, key, pause_key, make_events, on_cancel)
+        self._jobs.add(job)
+        self._runs[key] = job.current
+        return job.current
+
+    def resume(self, job: Job, key: str, value: object) -> Run:
+        """Resume the paused ``job`` in a new run under ``key``; return the run."""
+        if self._paused.get(job.pause_key) is job:
+            del self._paused[job.pause_key]
+        run = job.resume(key, value)
         self._runs[key] = run
         return run
+
+    def paused_at(self, job: Job) -> None:
+        """(For a job.) ``job`` has paused under its pause key."""
+        self._paused[job.pause_key] = job
+
+    def forget_job(self, job: Job) -> None:
+        """(For a job.) ``job`` has ended."""
+        self._jobs.discard(job)
+        if self._paused.get(job.pause_key) is job:
+            del self._paused[job.pause_key]
 
     def _forget_expired(self) -> None:
         now = asyncio.get_running_loop().time()
         expired = [
             key
             for key, run in self._runs.items()
-            if run.ended_at is not None and now - run.ended_at >= self.keep_for
+            if run.ended_at is not None
+            and now - run.ended_at >= self.keep_for
+            and not (run.job.paused and run.job.current is run)
         ]
         for key in expired:
             del self._runs[key]
 
     async def aclose(self) -> None:
-        """Cancel every live run and wait for their tasks (the app is shutting down)."""
-        runs = list(self._runs.values())
+        """Cancel every live job and wait for their tasks (the app is shutting down)."""
+        jobs = list(self._jobs)
         self._runs.clear()
-        for run in runs:
-            run.cancel()
-        for run in runs:
+        self._paused.clear()
+        for job in jobs:
+            job.cancel()
+        for job in jobs:
             with contextlib.suppress(asyncio.CancelledError):
-                await run.task
+                await job.task
 
 
 def runs_app(
@@ -341,6 +536,7 @@ def runs_app(
     resume_path: str,
     approvals_path: str,
     max_body_bytes: int,
+    paused_hint: str,
 ) -> Starlette:
     """The ASGI app of a protocol: start a run, resume it, decide its pending approvals.
 
@@ -352,11 +548,13 @@ def runs_app(
         resume_path: The path of ``resume_run``.
         approvals_path: The path of a call's approval (it names ``run_key`` and ``call_id``).
         max_body_bytes: The largest approval body read.
+        paused_hint: How the calls of a paused job are decided (in the 409 that says so).
     """
 
     async def decide_call(request: Request) -> Response:
         run = store.get(request.path_params[run_key])
-        return await decide(request, run, request.path_params["call_id"], max_body_bytes)
+        call_id = request.path_params["call_id"]
+        return await decide(request, run, call_id, max_body_bytes, paused_hint)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

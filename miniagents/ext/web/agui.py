@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Literal
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Literal, TypeAlias
 
 from ag_ui.core import (
     AssistantMessage as AGUIAssistantMessage,
@@ -16,6 +17,7 @@ from ag_ui.core import (
     RunErrorEvent,
     RunFinishedCancelledOutcome,
     RunFinishedEvent,
+    RunFinishedInterruptOutcome,
     RunStartedEvent,
     SubagentFinishedEvent,
     SubagentStartedEvent,
@@ -50,26 +52,35 @@ from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._runs import (
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_LIVE_RUNS,
+    PAUSE,
+    ApprovalDecision,
+    ApprovalFlow,
+    Job,
+    Pause,
     RunStore,
     error_response,
+    not_pending,
     problems,
     read_json,
     runs_app,
     start_position,
+    too_many_runs,
 )
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 
-__all__ = ["AGUI_HEADERS", "APPROVAL_EVENT", "agui_app", "agui_input_messages"]
+__all__ = ["AGUI_HEADERS", "APPROVAL_EVENT", "AGUIInput", "agui_app", "agui_input_messages"]
 
 AGUI_HEADERS: Mapping[str, str] = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 """Sent with every AG-UI stream (``Content-Type: text/event-stream`` besides)."""
 
 APPROVAL_EVENT = "tool_approval_request"
-"""The name of the ``CUSTOM`` event that asks the page to approve a tool call (its value is
-an AG-UI ``Interrupt``: ``id`` and ``toolCallId`` the call's id, ``reason``
-``"tool_approval"``, ``responseSchema`` the decision's schema)."""
+"""The name of the ``CUSTOM`` event that asks the page to approve a tool call, in the
+``"in_stream"`` approval flow (its value is an AG-UI ``Interrupt``: ``id`` and
+``toolCallId`` the call's id, ``reason`` ``"tool_approval"``, ``responseSchema`` the
+decision's schema)."""
 
 _DECISION_SCHEMA: dict[str, object] = {
     "type": "object",
@@ -83,13 +94,20 @@ _DECISION_SCHEMA: dict[str, object] = {
 }
 
 
+AGUIInput: TypeAlias = Literal["state", "tools", "context", "forwarded_props"]
+"""A field of the ``RunAgentInput`` that ``agui_app(inputs=...)`` gives the agent."""
+
+
 def agui_app(
     agent: MiniAgent[..., Message],
     *,
+    inputs: Collection[AGUIInput] = (),
     arguments: Callable[[RunAgentInput], Mapping[str, object]] | None = None,
     context: Callable[[], MiniAgents] = MiniAgents,
+    approval_flow: ApprovalFlow = "protocol",
     grace_period: float = 10.0,
     keep_runs_for: float = 300.0,
+    max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
     """An ASGI app that runs ``agent`` for each AG-UI ``RunAgentInput`` and streams its reply.
@@ -97,28 +115,56 @@ def agui_app(
     Routes (relative to where the app is mounted):
 
     - ``POST /``: the run input (``RunAgentInput`` JSON); the response is the run's events
-      (``text/event-stream``), each with an SSE ``id``.
+      (``text/event-stream``), each with an SSE ``id``. An input with ``resume`` entries
+      resumes the run of its thread that paused at those interrupts (see below).
     - ``GET /runs/{runId}``: the same run's events again, after the one named by the
       ``Last-Event-ID`` header (all of them without it), then the live rest: a client that
       lost its connection resumes, and any number of clients may follow one run.
     - ``POST /runs/{runId}/approvals/{toolCallId}``: a person's decision on a call that
       waits for approval (``{"approved": true, "arguments": {...}}`` or
-      ``{"approved": false, "reason": "..."}``): the run goes on.
+      ``{"approved": false, "reason": "..."}``), while the run still streams.
+
+    **Approvals, AG-UI's way** (``approval_flow="protocol"``, the default): when the reply
+    can go no further until a call is decided, the run ends with ``RUN_FINISHED`` whose
+    ``outcome`` is ``{"type": "interrupt", "interrupts": [...]}``, an ``Interrupt`` per
+    call that waits (``id`` and ``toolCallId`` the call's id, ``reason``
+    ``"tool_approval"``, ``responseSchema`` the decision's schema, ``expiresAt`` when the
+    wait ends). The agent waits meanwhile, its state in memory (no LLM call open). The
+    client answers with a new run of the same thread (a new ``runId``) whose ``resume``
+    holds an entry per interrupt: ``{"interruptId": ..., "status": "resolved", "payload":
+    {"approved": true, "arguments": {...}}}`` (or ``"approved": false, "reason": ...``), or
+    ``"status": "cancelled"`` (a denial); that run's stream goes on from where the first
+    stopped (its ``messages`` are not read again: the agent has them). A new run of the
+    thread without ``resume`` abandons the waiting one (it is cancelled); a paused run
+    that nobody resumes within ``keep_runs_for`` seconds is cancelled. With
+    ``approval_flow="in_stream"``, the stream stays open instead: a ``CUSTOM`` event
+    ``"tool_approval_request"`` asks (its value an ``Interrupt``) and the decision comes to
+    the approvals URL above (which decides a call of a run still streaming in either flow).
 
     The input's messages become the agent's input messages (see
-    :func:`agui_input_messages`); ``arguments(run_input)`` gives the keyword arguments of
-    the agent's ``inquire`` (e.g. from the input's ``state`` or ``forwardedProps``).
+    :func:`agui_input_messages`). The fields of the input named in ``inputs`` are given to
+    the agent as keyword arguments of the same names: ``state`` (the client's state, any
+    JSON value, ``None`` when absent), ``tools`` (the client's tools, a
+    ``list[ag_ui.core.Tool]``, empty when absent), ``context`` (a
+    ``list[ag_ui.core.Context]``, empty when absent), ``forwarded_props`` (any JSON value,
+    ``None`` when absent); the agent must take them. ``arguments(run_input)`` gives more
+    keyword arguments (a name in both is taken from ``arguments``).
 
     Args:
         agent: The agent to run.
-        arguments: The agent's keyword arguments for a run input (none by default).
+        inputs: The fields of the run input the agent takes as keyword arguments.
+        arguments: More keyword arguments of the agent for a run input (none by default).
         context: Makes the ``MiniAgents`` context each run runs in.
+        approval_flow: ``"protocol"`` (interrupt and resume) or ``"in_stream"``.
         grace_period: Seconds a run goes on after its last client left before it is
             cancelled (its LLM calls with it); 0 cancels it at once.
-        keep_runs_for: Seconds an ended run stays for clients that resume it.
+        keep_runs_for: Seconds an ended run stays for clients that resume it (and a paused
+            run waits for its resume).
+        max_live_runs: The most runs running (or paused) at once; a run input over it is
+            a 503 (``too_many_runs``) and starts nothing.
         max_body_bytes: The largest request body taken (a bigger one is a 413).
     """
-    store = RunStore(keep_for=keep_runs_for, grace=grace_period)
+    store = RunStore(keep_for=keep_runs_for, grace=grace_period, max_live=max_live_runs)
 
     async def start_run(request: Request) -> Response:
         body = await read_json(request, max_body_bytes)
@@ -139,16 +185,27 @@ def agui_app(
                 f"A run with the id {run_input.run_id!r} exists already; follow it with GET "
                 f"runs/{run_input.run_id}, or start a new run with a new runId.",
             )
+        if run_input.resume:
+            return _resume(store, run_input)
+        if not store.has_room(run_input.run_id, run_input.thread_id):
+            return too_many_runs(max_live_runs)
         messages = agui_input_messages(run_input.messages)
-        kwargs = dict(arguments(run_input)) if arguments is not None else {}
-        approvals: dict[str, ToolApprovalRequest] = {}
-        events = _run_events(agent, messages, kwargs, run_input, context, approvals)
-        cancelled = RunFinishedEvent(
-            thread_id=run_input.thread_id,
-            run_id=run_input.run_id,
-            outcome=RunFinishedCancelledOutcome(),
-        )
-        run = store.start(run_input.run_id, events, [_encode(cancelled)], approvals)
+        kwargs = {**_input_arguments(run_input, inputs)}
+        if arguments is not None:
+            kwargs.update(arguments(run_input))
+        ids = _RunIds(run_input.thread_id, run_input.run_id)
+
+        def make_events(job: Job) -> AsyncIterator[str | Pause]:
+            flow, keep = approval_flow, keep_runs_for
+            return _run_events(agent, messages, kwargs, ids, context, job, flow, keep)
+
+        def cancelled() -> list[str]:
+            outcome = RunFinishedCancelledOutcome()
+            return [
+                _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome))
+            ]
+
+        run = store.start(run_input.run_id, run_input.thread_id, make_events, cancelled)
         return run.response(0, AGUI_HEADERS)
 
     async def resume_run(request: Request) -> Response:
@@ -174,7 +231,65 @@ def agui_app(
         resume_path="/runs/{run_id}",
         approvals_path="/runs/{run_id}/approvals/{call_id}",
         max_body_bytes=max_body_bytes,
+        paused_hint=(
+            "answer its interrupt with a new run of the thread whose resume holds "
+            '{"interruptId": the call id, "status": "resolved", "payload": {"approved": ...}}.'
+        ),
     )
+
+
+def _input_arguments(run_input: RunAgentInput, inputs: Collection[AGUIInput]) -> dict[str, object]:
+    values: dict[str, object] = {
+        "state": run_input.state,
+        "tools": list(run_input.tools or ()),
+        "context": list(run_input.context or ()),
+        "forwarded_props": run_input.forwarded_props,
+    }
+    return {name: values[name] for name in inputs}
+
+
+def _resume(store: RunStore, run_input: RunAgentInput) -> Response:
+    """Resume the thread's paused run with the input's answers to its interrupts."""
+    entries = run_input.resume or []
+    named = ", ".join(repr(entry.interrupt_id) for entry in entries)
+    job = store.paused(run_input.thread_id)
+    if job is None:
+        return error_response(
+            404,
+            "unknown_interrupt",
+            f"No run of the thread {run_input.thread_id!r} waits for the interrupts {named}: "
+            "it was never asked, or its run ended (or waited longer than keep_runs_for). "
+            "Start a new run without resume.",
+        )
+    decisions: list[tuple[ToolApprovalRequest, ApprovalDecision]] = []
+    for place, entry in enumerate(entries):
+        asked = job.approvals.get(entry.interrupt_id)
+        if asked is None:
+            return error_response(
+                404,
+                "unknown_interrupt",
+                f"resume.{place}: the paused run of the thread {run_input.thread_id!r} has "
+                f"no interrupt {entry.interrupt_id!r}; answer the ids of its RUN_FINISHED "
+                "outcome's interrupts.",
+            )
+        if not asked.pending or any(asked is earlier for earlier, _ in decisions):
+            return not_pending(entry.interrupt_id, asked.tool_name)
+        if entry.status == "cancelled":
+            decisions.append((asked, ApprovalDecision(approved=False)))
+            continue
+        try:
+            decisions.append((asked, ApprovalDecision.model_validate(entry.payload)))
+        except ValidationError as error:
+            return error_response(
+                422,
+                "invalid_resume",
+                f'resume.{place}.payload is not a decision ({{"approved": true or false, '
+                f'"arguments": {{...}} or null, "reason": "..." or null}}): {problems(error)}.',
+            )
+    for asked, decision in decisions:
+        decision.apply(asked)
+    run = store.resume(job, run_input.run_id, _RunIds(run_input.thread_id, run_input.run_id))
+    return run.response(0, AGUI_HEADERS)
 
 
 def agui_input_messages(messages: Sequence[object]) -> list[Message]:
@@ -229,29 +344,68 @@ def _encode(event: BaseEvent) -> str:
     return event.model_dump_json(by_alias=True, exclude_none=True)
 
 
+class _RunIds:
+    """The thread and run a job streams to now (a resumed job streams to a new run)."""
+
+    __slots__ = ("run", "thread")
+
+    def __init__(self, thread: str, run: str) -> None:
+        self.thread = thread
+        self.run = run
+
+
+def _interrupt(request: ToolApprovalRequest, expires_in: float) -> Interrupt:
+    arguments = parts.plain(request.arguments)
+    expires = datetime.now(timezone.utc) + timedelta(seconds=expires_in)
+    return Interrupt(
+        id=request.call_id,
+        reason="tool_approval",
+        message=str(request),
+        tool_call_id=request.call_id,
+        response_schema=_DECISION_SCHEMA,
+        expires_at=expires.isoformat(timespec="seconds"),
+        metadata={"toolName": request.tool_name, "arguments": arguments},
+    )
+
+
 async def _run_events(
     agent: MiniAgent[..., Message],
     messages: list[Message],
     kwargs: dict[str, object],
-    run_input: RunAgentInput,
+    ids: _RunIds,
     context: Callable[[], MiniAgents],
-    approvals: dict[str, ToolApprovalRequest],
-) -> AsyncIterator[str]:
-    thread_id, run_id = run_input.thread_id, run_input.run_id
-    yield _encode(RunStartedEvent(thread_id=thread_id, run_id=run_id))
+    job: Job,
+    approval_flow: ApprovalFlow,
+    keep_for: float,
+) -> AsyncIterator[str | Pause]:
+    yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
     try:
         async with context():
             reply = agent.inquire(messages, **kwargs)
-            mapper = _Mapper(run_id)
-            async for part in parts.reply_parts(reply, run_id):
+            mapper = _Mapper(ids.run, asks_in_stream=approval_flow == "in_stream")
+            async for part in parts.reply_parts(reply, ids.run):
                 if isinstance(part, parts.ApprovalAsked):
-                    approvals[part.call_id] = part.request
+                    job.approvals[part.call_id] = part.request
+                elif isinstance(part, parts.AwaitingApproval) and approval_flow == "protocol":
+                    while part.request.pending:  # (a resume may answer other calls first)
+                        waiting = [asked for asked in job.approvals.values() if asked.pending]
+                        outcome = RunFinishedInterruptOutcome(
+                            interrupts=[_interrupt(asked, keep_for) for asked in waiting]
+                        )
+                        yield _encode(
+                            RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome)
+                        )
+                        yield PAUSE
+                        resumed = await job.aresumed()
+                        if isinstance(resumed, _RunIds):
+                            ids.thread, ids.run = resumed.thread, resumed.run
+                        yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
                 for event in mapper.events(part):
                     yield _encode(event)
     except Exception as error:  # the agent's failure ends the run with it
         yield _encode(RunErrorEvent(message=str(error) or repr(error), code=type(error).__name__))
         return
-    yield _encode(RunFinishedEvent(thread_id=thread_id, run_id=run_id))
+    yield _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run))
 
 
 _ROLES: Mapping[str, Literal["developer", "system", "assistant", "user"]] = {
@@ -264,8 +418,9 @@ _ROLES: Mapping[str, Literal["developer", "system", "assistant", "user"]] = {
 class _Mapper:
     """Parts of a reply as AG-UI events (the mapping is drawn in the package docstring)."""
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, *, asks_in_stream: bool) -> None:
         self._run_id = run_id
+        self._asks_in_stream = asks_in_stream
         self._turn_message_id: str | None = None  # the assistant message calls belong to
 
     def events(self, part: parts.Part) -> Iterator[BaseEvent]:
@@ -290,7 +445,11 @@ class _Mapper:
             yield ToolCallArgsEvent(tool_call_id=part.call_id, delta=part.delta)
         elif isinstance(part, parts.CallEnd):
             yield ToolCallEndEvent(tool_call_id=part.call_id)
+        elif isinstance(part, parts.AwaitingApproval):
+            pass  # the run waits here (and, in AG-UI's own flow, has paused)
         elif isinstance(part, parts.ApprovalAsked):
+            if not self._asks_in_stream:
+                return  # asked in RUN_FINISHED's interrupts, where the run pauses
             interrupt = Interrupt(
                 id=part.call_id,
                 reason="tool_approval",
@@ -334,5 +493,5 @@ class _Mapper:
                 tool_call_id=part.call_id,
                 content=part.text,
                 role="tool",
-                metadata={"isError": True} if part.is_error else None,
+                metadata=({"isError": True, "denied": part.denied} if part.is_error else None),
             )

@@ -18,12 +18,19 @@ from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._runs import (
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_LIVE_RUNS,
+    PAUSE,
+    ApprovalFlow,
+    Job,
+    Pause,
     RunStore,
     error_response,
+    not_pending,
     problems,
     read_json,
     runs_app,
     start_position,
+    too_many_runs,
 )
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
@@ -76,13 +83,25 @@ class ChatRequest(BaseModel):
     messages: list[UIMessage]
 
 
+class _ApprovalResponse(BaseModel):
+    """The ``approval`` of a tool part a person answered (``state: "approval-responded"``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+    id: str
+    approved: bool
+    reason: str | None = None
+
+
 def ai_sdk_app(
     agent: MiniAgent[..., Message],
     *,
     arguments: Callable[[ChatRequest], Mapping[str, object]] | None = None,
     context: Callable[[], MiniAgents] = MiniAgents,
+    approval_flow: ApprovalFlow = "protocol",
     grace_period: float = 10.0,
     keep_runs_for: float = 300.0,
+    max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
     """An ASGI app that runs ``agent`` for each ``useChat`` request and streams its reply.
@@ -92,13 +111,27 @@ def ai_sdk_app(
     - ``POST /``: the chat request (``{"id": chat id, "messages": [UIMessage, ...]}``); the
       response is the assistant's message as a UI message stream (``text/event-stream``,
       ``x-vercel-ai-ui-message-stream: v1``), each event with an SSE ``id``. A new request
-      for a chat cancels the chat's run still streaming, if any.
+      for a chat cancels the chat's run still streaming (or waiting for approvals), if
+      any; a request that answers the approvals of the chat's paused run resumes it.
     - ``GET /{chat id}/stream``: the chat's latest run again (the AI SDK's ``resume``),
       after the event named by ``Last-Event-ID`` (all of them without it), then the live
       rest; ``204 No Content`` when the chat has no run to resume.
     - ``POST /{chat id}/approvals/{approvalId}``: a person's decision on a call that
       waits for approval (``{"approved": true, "arguments": {...}}`` or
-      ``{"approved": false, "reason": "..."}``): the run goes on.
+      ``{"approved": false, "reason": "..."}``), while the run still streams.
+
+    **Approvals, the AI SDK's way** (``approval_flow="protocol"``, the default): a call
+    that needs approval streams a ``tool-approval-request`` part (``approvalId``: the
+    call's id); when the reply can go no further until it is decided, the stream ends
+    (``finish-step``, ``finish``, ``[DONE]``) and the agent waits, its state in memory (no
+    LLM call open). ``useChat`` answers with ``addToolApprovalResponse`` and sends the chat
+    again (``sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses``):
+    the tool parts in state ``approval-responded`` (``approval: {id, approved, reason}``)
+    decide the calls, and the response goes on with the same assistant message (``start``
+    with its ``messageId``): the tool's output, or ``tool-output-denied``, then the rest. A
+    paused run that nobody resumes within ``keep_runs_for`` seconds is cancelled. With
+    ``approval_flow="in_stream"``, the stream stays open instead and the decision comes to
+    the approvals URL above (which decides a call of a run still streaming in either flow).
 
     The request's messages become the agent's input messages (see
     :func:`ui_input_messages`); ``arguments(request)`` gives the keyword arguments of the
@@ -108,12 +141,17 @@ def ai_sdk_app(
         agent: The agent to run.
         arguments: The agent's keyword arguments for a request (none by default).
         context: Makes the ``MiniAgents`` context each run runs in.
+        approval_flow: ``"protocol"`` (end the stream, resume on the resend) or
+            ``"in_stream"``.
         grace_period: Seconds a run goes on after its last client left before it is
             cancelled (its LLM calls with it); 0 cancels it at once.
-        keep_runs_for: Seconds an ended run stays for clients that resume it.
+        keep_runs_for: Seconds an ended run stays for clients that resume it (and a paused
+            run waits for the approvals).
+        max_live_runs: The most runs running (or paused) at once; a request over it is a
+            503 (``too_many_runs``) and starts nothing.
         max_body_bytes: The largest request body taken (a bigger one is a 413).
     """
-    store = RunStore(keep_for=keep_runs_for, grace=grace_period)
+    store = RunStore(keep_for=keep_runs_for, grace=grace_period, max_live=max_live_runs)
 
     async def start_run(request: Request) -> Response:
         body = await read_json(request, max_body_bytes)
@@ -127,12 +165,24 @@ def ai_sdk_app(
                 "invalid_chat_request",
                 f"The body is not a useChat request ({{id, messages}}): {problems(error)}.",
             )
+        responses = _approval_responses(chat)
+        if isinstance(responses, Response):
+            return responses
+        if responses:
+            return _resume(store, chat, responses)
+        if not store.has_room(chat.id, chat.id):
+            return too_many_runs(max_live_runs)
         messages = ui_input_messages(chat.messages)
         kwargs = dict(arguments(chat)) if arguments is not None else {}
         message_id = f"msg-{secrets.token_hex(8)}"
-        approvals: dict[str, ToolApprovalRequest] = {}
-        events = _run_events(agent, messages, kwargs, message_id, context, approvals)
-        run = store.start(chat.id, events, [_dumps({"type": "abort"}), DONE], approvals)
+
+        def make_events(job: Job) -> AsyncIterator[str | Pause]:
+            return _run_events(agent, messages, kwargs, message_id, context, job, approval_flow)
+
+        def cancelled() -> list[str]:
+            return [_dumps({"type": "abort"}), DONE]
+
+        run = store.start(chat.id, chat.id, make_events, cancelled)
         return run.response(0, AI_SDK_HEADERS)
 
     async def resume_run(request: Request) -> Response:
@@ -152,7 +202,63 @@ def ai_sdk_app(
         resume_path="/{chat_id}/stream",
         approvals_path="/{chat_id}/approvals/{call_id}",
         max_body_bytes=max_body_bytes,
+        paused_hint=(
+            "answer it with addToolApprovalResponse and send the chat again (its tool part "
+            'in state "approval-responded", with approval: {id, approved, reason}).'
+        ),
     )
+
+
+def _approval_responses(chat: ChatRequest) -> list[_ApprovalResponse] | Response:
+    """The approvals a person answered in the chat's tool parts (or the 422 of a bad one)."""
+    found: list[_ApprovalResponse] = []
+    for place, message in enumerate(chat.messages):
+        for number, part in enumerate(message.parts):
+            fields = part.model_extra or {}
+            if message.role != "assistant" or fields.get("state") != "approval-responded":
+                continue
+            try:
+                found.append(_ApprovalResponse.model_validate(fields.get("approval")))
+            except ValidationError as error:
+                return error_response(
+                    422,
+                    "invalid_chat_request",
+                    f"messages.{place}.parts.{number}.approval is not an approval response "
+                    f"({{id, approved, reason}}): {problems(error)}.",
+                )
+    return found
+
+
+def _resume(store: RunStore, chat: ChatRequest, responses: list[_ApprovalResponse]) -> Response:
+    """Resume the chat's paused run with the approvals the person answered."""
+    job = store.paused(chat.id)
+    named = ", ".join(repr(response.id) for response in responses)
+    if job is None:
+        return error_response(
+            409,
+            "not_pending",
+            f"No run of the chat {chat.id!r} waits for the approvals {named}: its run ended, "
+            "was cancelled or waited longer than keep_runs_for (or still streams). Send the "
+            "chat without them (a new message starts a new run).",
+        )
+    decisions: list[tuple[ToolApprovalRequest, _ApprovalResponse]] = []
+    for response in responses:
+        asked = job.approvals.get(response.id)
+        if asked is None:
+            return error_response(
+                404,
+                "unknown_approval",
+                f"The paused run of the chat {chat.id!r} asked for no approval {response.id!r}.",
+            )
+        if not asked.pending or any(asked is earlier for earlier, _ in decisions):
+            return not_pending(response.id, asked.tool_name)
+        decisions.append((asked, response))
+    for asked, response in decisions:
+        if response.approved:
+            asked.approve()
+        else:
+            asked.deny(response.reason)
+    return store.resume(job, chat.id, None).response(0, AI_SDK_HEADERS)
 
 
 def ui_input_messages(messages: Sequence[UIMessage]) -> list[Message]:
@@ -161,8 +267,9 @@ def ui_input_messages(messages: Sequence[UIMessage]) -> list[Message]:
     A ``user`` message -> ``UserMessage``, a ``system`` one -> ``SystemMessage`` (the text
     parts joined); an ``assistant`` message -> in the order of its parts, an
     ``AssistantMessage`` per run of text parts and, per tool part (``tool-{name}`` or
-    ``dynamic-tool``), a ``ToolCallMessage`` and, once it has an output (or an error), a
-    ``ToolResultMessage``. Other parts (reasoning, files, sources, data, steps) are left out.
+    ``dynamic-tool``), a ``ToolCallMessage`` and, once it has an output (or an error, or was
+    denied: ``output-denied``), a ``ToolResultMessage``. Other parts (reasoning, files,
+    sources, data, steps) are left out.
     """
     converted: list[Message] = []
     for message in messages:
@@ -216,6 +323,18 @@ def _tool_messages(part: UIPart) -> list[Message]:
         output = fields.get("output")
         text = output if isinstance(output, str) else _dumps(output)
         found.append(ToolResultMessage(tool_name=tool_name, call_id=call_id, text=text))
+    elif state == "output-denied":
+        approval = fields.get("approval")
+        reason = approval.get("reason") if isinstance(approval, dict) else None
+        denial = f"The user denied the call of the tool {tool_name}; it did not run."
+        found.append(
+            ToolResultMessage(
+                tool_name=tool_name,
+                call_id=call_id,
+                text=f"{denial} Their reason: {reason}" if isinstance(reason, str) else denial,
+                is_error=True,
+            )
+        )
     elif state == "output-error":
         error = fields.get("errorText")
         found.append(
@@ -239,8 +358,9 @@ async def _run_events(
     kwargs: dict[str, object],
     message_id: str,
     context: Callable[[], MiniAgents],
-    approvals: dict[str, ToolApprovalRequest],
-) -> AsyncIterator[str]:
+    job: Job,
+    approval_flow: ApprovalFlow,
+) -> AsyncIterator[str | Pause]:
     yield _dumps({"type": "start", "messageId": message_id})
     yield _dumps({"type": "start-step"})
     try:
@@ -249,7 +369,16 @@ async def _run_events(
             mapper = _Mapper()
             async for part in parts.reply_parts(reply, message_id):
                 if isinstance(part, parts.ApprovalAsked):
-                    approvals[part.call_id] = part.request
+                    job.approvals[part.call_id] = part.request
+                elif isinstance(part, parts.AwaitingApproval) and approval_flow == "protocol":
+                    while part.request.pending:  # (a resend may answer other calls first)
+                        yield _dumps({"type": "finish-step"})
+                        yield _dumps({"type": "finish"})
+                        yield DONE
+                        yield PAUSE
+                        await job.aresumed()
+                        yield _dumps({"type": "start", "messageId": message_id})
+                        yield _dumps({"type": "start-step"})
                 for event in mapper.events(part):
                     yield _dumps(event)
     except Exception as error:  # the agent's failure ends the stream with it
@@ -268,7 +397,10 @@ class _Mapper:
         self._after_results = False  # a tool result came last: the model's next step follows
 
     def events(self, part: parts.Part) -> Iterator[dict[str, object]]:
-        is_result = isinstance(part, parts.ResultStart | parts.ResultDelta | parts.ResultEnd)
+        is_result = isinstance(
+            part,
+            parts.AwaitingApproval | parts.ResultStart | parts.ResultDelta | parts.ResultEnd,
+        )
         if self._after_results and not is_result:
             yield {"type": "finish-step"}
             yield {"type": "start-step"}
@@ -304,7 +436,7 @@ class _Mapper:
                 "approvalId": part.call_id,
                 "toolCallId": part.call_id,
             }
-        elif isinstance(part, parts.ResultStart):
+        elif isinstance(part, parts.AwaitingApproval | parts.ResultStart):
             pass  # the output's first delta says it started
         elif isinstance(part, parts.ResultDelta):
             yield {
@@ -312,6 +444,8 @@ class _Mapper:
                 "data": {"toolCallId": part.call_id, "delta": part.delta},
                 "transient": True,
             }
+        elif part.denied:
+            yield {"type": "tool-output-denied", "toolCallId": part.call_id}
         elif part.is_error:
             yield {"type": "tool-output-error", "toolCallId": part.call_id, "errorText": part.text}
         else:

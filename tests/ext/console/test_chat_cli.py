@@ -219,6 +219,10 @@ BAD_ARGUMENTS = {
         ["chat", "--provider", "anthropic"],
         "chat: error: Anthropic needs an API key; set ANTHROPIC_API_KEY",
     ),
+    "no page": (
+        ["web", "--provider", "offline", "--page", "nope.html"],
+        "web: error: --page nope.html: there is no such file; give an HTML page",
+    ),
 }
 
 

@@ -1,4 +1,7 @@
-"""``agui_app`` under a real uvicorn server: every event type, nested streams, input, bad input."""
+"""``agui_app`` under a real uvicorn server: every event type, nested streams, its input.
+
+Bad input and refused resumes, alike in both protocols, are tested in test_protocols.py.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,7 @@ import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from ag_ui.core import Event
+from ag_ui.core import Context, Event, Tool
 from pydantic import TypeAdapter
 
 from miniagents import InteractionContext, MessagePromise, miniagent
@@ -203,59 +205,71 @@ async def test_the_run_inputs_messages_become_the_agents_input() -> None:
     assert (result.tool_name, result.call_id, result.is_error) == ("add", "c1", False)
 
 
-@pytest.mark.parametrize(
-    ("content", "status", "code", "named"),
-    [
-        (b'{"threadId": "t", "runId": ', 400, "invalid_json", "not valid JSON"),
-        (b'{"threadId": "t", "messages": []}', 422, "invalid_run_input", "runId"),
-        (
-            b'{"threadId": "t", "runId": "r", "messages": "hi"}',
-            422,
-            "invalid_run_input",
-            "messages",
-        ),
-        (b"[1, 2]", 422, "invalid_run_input", "RunAgentInput"),
-        (b'{"pad": "' + b"x" * 2_000 + b'"}', 413, "body_too_large", "1000 bytes"),
-    ],
-)
-async def test_bad_input_is_a_4xx_json_error_naming_the_problem_and_starts_no_run(
-    content: bytes, status: int, code: str, named: str
-) -> None:
-    calls: list[object] = []
+async def test_the_inputs_state_tools_context_and_props_reach_the_agent_as_its_parameters() -> None:
+    seen: dict[str, object] = {}
 
     @miniagent
-    async def counted(ctx: InteractionContext) -> None:
-        calls.append(ctx)
+    async def frontend_aware(
+        ctx: InteractionContext,
+        state: Any,
+        tools: list[Tool],
+        context: list[Context],
+        forwarded_props: Any,
+        user: str,
+    ) -> None:
+        seen.update(state=state, tools=tools, context=context, props=forwarded_props, user=user)
         ctx.reply("ok")
 
-    async with served(agui_app(counted, max_body_bytes=1000)) as client:
-        response = await client.post(
-            "/", content=content, headers={"content-type": "application/json"}
-        )
-        assert response.status_code == status
-        assert response.headers["content-type"] == "application/json"
-        error = response.json()["error"]
-        assert error["code"] == code
-        assert named in error["message"]
-        unknown = await client.get("/runs/r")
-        assert unknown.status_code == 404
-    assert calls == []
+    body = run_input()
+    body["state"] = {"cart": ["apple"]}
+    body["tools"] = [
+        {
+            "name": "show_map",
+            "description": "Show a map in the page.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        }
+    ]
+    body["context"] = [{"description": "The user's time zone", "value": "Europe/Paris"}]
+    body["forwardedProps"] = {"user": "ada"}
+    app = agui_app(
+        frontend_aware,
+        inputs=["state", "tools", "context", "forwarded_props"],
+        arguments=lambda run: {"user": dict(run.forwarded_props or {})["user"]},
+    )
+    async with served(app) as client:
+        _response, events = await post_events(client, body)
+    assert events[-1].type == "RUN_FINISHED"
+    assert seen["state"] == {"cart": ["apple"]}
+    assert seen["tools"] == [Tool.model_validate(body["tools"][0])]
+    assert seen["context"] == [Context(description="The user's time zone", value="Europe/Paris")]
+    assert seen["props"] == {"user": "ada"}
+    assert seen["user"] == "ada"
 
 
-async def test_a_run_id_in_use_an_unknown_run_and_a_foreign_last_event_id_are_refused() -> None:
+async def test_absent_inputs_reach_the_agent_as_none_or_empty_lists() -> None:
+    seen: list[object] = []
+
+    @miniagent
+    async def frontend_aware(
+        ctx: InteractionContext, state: Any, tools: list[Tool], context: list[Context]
+    ) -> None:
+        seen.extend([state, tools, context])
+        ctx.reply("ok")
+
+    body = {"threadId": "t", "runId": "r", "messages": []}
+    async with served(agui_app(frontend_aware, inputs=["state", "tools", "context"])) as client:
+        _response, events = await post_events(client, body)
+    assert events[-1].type == "RUN_FINISHED"
+    assert seen == [None, [], []]
+
+
+async def test_a_run_id_in_use_is_a_409_that_says_how_to_follow_it() -> None:
     async with served(agui_app(offline_agent.fork(reply="Hi there", token_delay=0))) as client:
         _response, events = await post_events(client, run_input("r1"))
         again = await client.post("/", json=run_input("r1"))
         assert again.status_code == 409
         assert again.json()["error"]["code"] == "run_exists"
         assert "runs/r1" in again.json()["error"]["message"]
-        missing = await client.get("/runs/nope")
-        assert missing.status_code == 404
-        assert "'nope'" in missing.json()["error"]["message"]
-        for foreign in ("abc", str(len(events)), "-1", "1e3"):
-            refused = await client.get("/runs/r1", headers={"last-event-id": foreign})
-            assert refused.status_code == 400, foreign
-            assert refused.json()["error"]["code"] == "unknown_event_id"
         # the run is unchanged: it still replays whole
         _response, replayed = await get_events(client, "/runs/r1")
     assert replayed == events

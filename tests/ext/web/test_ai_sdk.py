@@ -1,4 +1,7 @@
-"""``ai_sdk_app`` under a real uvicorn server: every part type, nested streams, input, bad input."""
+"""``ai_sdk_app`` under a real uvicorn server: every part type, nested streams, its input.
+
+Bad input and refused resumes, alike in both protocols, are tested in test_protocols.py.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,12 @@ import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from miniagents import InteractionContext, MessagePromise, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallError, ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import ai_sdk_app
 from miniagents.messages.message import Message
-from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, served
+from tests.ext.web.serving import SSEEvent, SSEReader, post_events, served
 
 
 def chat(chat_id: str = "chat-1", messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -226,58 +227,31 @@ async def test_the_chats_ui_messages_become_the_agents_input() -> None:
     assert (failed.tool_name, failed.call_id, failed.is_error) == ("divide", "c2", True)
 
 
-@pytest.mark.parametrize(
-    ("content", "status", "code", "named"),
-    [
-        (b'{"id": "c", "messages": [', 400, "invalid_json", "not valid JSON"),
-        (b'{"messages": []}', 422, "invalid_chat_request", "id"),
-        (
-            b'{"id": "c", "messages": [{"id": "u", "role": "robot", "parts": []}]}',
-            422,
-            "invalid_chat_request",
-            "messages.0.role",
-        ),
-        (
-            b'{"id": "c", "messages": [{"id": "u", "role": "user"}]}',
-            422,
-            "invalid_chat_request",
-            "parts",
-        ),
-        (b'{"pad": "' + b"x" * 2_000 + b'"}', 413, "body_too_large", "1000 bytes"),
-    ],
-)
-async def test_bad_input_is_a_4xx_json_error_naming_the_problem_and_starts_no_run(
-    content: bytes, status: int, code: str, named: str
-) -> None:
-    calls: list[object] = []
+async def test_a_denied_tool_part_becomes_the_denial_the_model_reads() -> None:
+    seen: list[Message] = []
 
     @miniagent
-    async def counted(ctx: InteractionContext) -> None:
-        calls.append(ctx)
+    async def recorder(ctx: InteractionContext) -> None:
+        seen.extend(await ctx.message_promises)
         ctx.reply("ok")
 
-    async with served(ai_sdk_app(counted, max_body_bytes=1000)) as client:
-        response = await client.post(
-            "/", content=content, headers={"content-type": "application/json"}
-        )
-        assert response.status_code == status
-        assert response.headers["content-type"] == "application/json"
-        error = response.json()["error"]
-        assert error["code"] == code
-        assert named in error["message"]
-        nothing = await client.get("/c/stream")
-        assert nothing.status_code == 204
-    assert calls == []
-
-
-async def test_resuming_a_chat_without_a_run_is_204_and_a_foreign_last_event_id_a_400() -> None:
-    async with served(ai_sdk_app(offline_agent.fork(reply="Hi there", token_delay=0))) as client:
-        none = await client.get("/chat-1/stream")
-        assert none.status_code == 204
-        assert none.content == b""
-        _response, events = await post_events(client, chat("chat-1"))
-        refused = await client.get("/chat-1/stream", headers={"last-event-id": "x1"})
-        assert refused.status_code == 400
-        assert refused.json()["error"]["code"] == "unknown_event_id"
-        _response, replayed = await get_events(client, "/chat-1/stream")
-    assert replayed == events
+    denied = {
+        "type": "tool-delete_file",
+        "toolCallId": "c1",
+        "state": "output-denied",
+        "input": {"path": "a.txt"},
+        "approval": {"id": "c1", "approved": False, "reason": "Keep it."},
+    }
+    messages: list[dict[str, Any]] = [
+        {"id": "u", "role": "user", "parts": [{"type": "text", "text": "Delete a.txt"}]},
+        {"id": "a", "role": "assistant", "parts": [denied]},
+    ]
+    async with served(ai_sdk_app(recorder)) as client:
+        _response, events = await post_events(client, chat(messages=messages))
+    assert events[-1].data == "[DONE]"
+    result = seen[-1]
+    assert isinstance(result, ToolResultMessage)
+    assert (result.call_id, result.is_error) == ("c1", True)
+    assert result.text == (
+        "The user denied the call of the tool delete_file; it did not run. Their reason: Keep it."
+    )

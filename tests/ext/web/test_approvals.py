@@ -1,17 +1,29 @@
-"""A person approves tool calls from the page: the protocols' asks, the decision URLs, bad ones."""
+"""A person approves tool calls from the page: the protocols' own flows, the decision URLs.
+
+The protocols' own flows (the default, ``approval_flow="protocol"``) are driven as a stock
+client drives them: AG-UI's run that finishes with an interrupt outcome and a new run that
+resumes it, the AI SDK's stream that ends at the approval request and the chat sent again
+with the approval response. The ``"in_stream"`` flow keeps the stream open for a decision
+at the app's own URL.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from ag_ui.core import Event
+from pydantic import TypeAdapter
 
-from miniagents import Message, MiniAgent
+from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import agui_app, ai_sdk_app
-from tests.ext.web.serving import SSEReader, get_events, served, until
+from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, served, until
 
+EVENT = TypeAdapter(Event)
 deleted: list[str] = []
 
 
@@ -34,23 +46,374 @@ def assistant() -> MiniAgent[..., Message]:
     )
 
 
-RUN: dict[str, Any] = {
-    "threadId": "t1",
-    "runId": "r1",
-    "messages": [{"id": "u1", "role": "user", "content": "Delete a.txt"}],
-}
-CHAT: dict[str, Any] = {
-    "id": "c1",
-    "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Delete"}]}],
-}
+def gated_assistant(poem: asyncio.Queue[str | None]) -> MiniAgent[..., Message]:
+    """A poet (writing the tokens the test gives) called before the call that needs approval."""
+
+    async def from_queue() -> AsyncIterator[str]:
+        while (token := await poem.get()) is not None:
+            yield token
+
+    @miniagent
+    async def poet(ctx: InteractionContext, subject: str) -> None:
+        """Write a poem."""
+        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
+
+    calls = [CallTool("POET", {"subject": "rivers"}), CallTool("delete_file", {"path": "a.txt"})]
+    return offline_agent.fork(
+        tools=[poet, FunctionTool(delete_file, requires_approval=True)],
+        reply=one_per_call(calls, "Finished."),
+        token_delay=0,
+    )
 
 
-async def test_an_agui_page_is_asked_and_its_approval_with_edited_arguments_resumes_the_run() -> (
-    None
-):
+def run_input(run_id: str = "r1", resume: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "threadId": "t1",
+        "runId": run_id,
+        "messages": [{"id": "u1", "role": "user", "content": "Delete a.txt"}],
+    }
+    if resume is not None:
+        body["resume"] = resume
+    return body
+
+
+USER = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Delete"}]}
+CHAT: dict[str, Any] = {"id": "c1", "messages": [USER]}
+
+
+def answered_chat(events: list[SSEEvent], approval: dict[str, Any]) -> dict[str, Any]:
+    """The chat as ``useChat`` sends it again after ``addToolApprovalResponse``."""
+    data = [event.json for event in events if event.data != "[DONE]"]
+    call = next(e for e in data if e["type"] == "tool-input-available")
+    asked = next(e for e in data if e["type"] == "tool-approval-request")
+    part = {
+        "type": f"tool-{call['toolName']}",
+        "toolCallId": call["toolCallId"],
+        "state": "approval-responded",
+        "input": call["input"],
+        "approval": {"id": asked["approvalId"], **approval},
+    }
+    assistant_message = {"id": data[0]["messageId"], "role": "assistant", "parts": [part]}
+    return {"id": "c1", "trigger": "submit-message", "messages": [USER, assistant_message]}
+
+
+def types(events: list[SSEEvent]) -> list[str]:
+    return [event.type for event in events]
+
+
+# -- AG-UI's own flow: the run finishes with an interrupt, a new run resumes it -----------------
+
+
+async def test_an_agui_run_pauses_with_an_interrupt_and_a_new_run_resumes_it() -> None:
+    async with served(agui_app(assistant())) as client:
+        _response, first = await post_events(client, run_input("r1"))
+        for event in first:
+            EVENT.validate_json(event.data)
+        finished = first[-1].json
+        assert finished["type"] == "RUN_FINISHED"
+        assert finished["runId"] == "r1"
+        [interrupt] = finished["outcome"]["interrupts"]
+        assert finished["outcome"]["type"] == "interrupt"
+        call_id = interrupt["toolCallId"]
+        assert interrupt["id"] == call_id
+        assert interrupt["reason"] == "tool_approval"
+        assert interrupt["metadata"] == {"toolName": "delete_file", "arguments": {"path": "a.txt"}}
+        assert interrupt["responseSchema"]["required"] == ["approved"]
+        assert "expiresAt" in interrupt
+        assert "CUSTOM" not in types(first)
+        assert deleted == []  # it waits, with no stream open
+
+        entry = {
+            "interruptId": call_id,
+            "status": "resolved",
+            "payload": {"approved": True, "arguments": {"path": "b.txt"}},
+        }
+        _response, second = await post_events(client, run_input("r2", [entry]))
+        for event in second:
+            EVENT.validate_json(event.data)
+        # each run is kept and resumable at its own URL
+        assert (await get_events(client, "/runs/r1"))[1] == first
+        assert (await get_events(client, "/runs/r2"))[1] == second
+    assert second[0].json == {"type": "RUN_STARTED", "threadId": "t1", "runId": "r2"}
+    result = next(e.json for e in second if e.type == "TOOL_CALL_RESULT")
+    assert (result["toolCallId"], result["content"]) == (call_id, "Deleted b.txt")
+    text = "".join(e.json["delta"] for e in second if e.type == "TEXT_MESSAGE_CONTENT")
+    assert text.endswith("Finished.")
+    assert second[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
+    assert deleted == ["b.txt"]
+
+
+async def test_an_agui_interrupt_cancelled_is_a_denial_the_model_reads() -> None:
+    async with served(agui_app(assistant())) as client:
+        _response, first = await post_events(client, run_input("r1"))
+        call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
+        entry = {"interruptId": call_id, "status": "cancelled"}
+        _response, second = await post_events(client, run_input("r2", [entry]))
+    result = next(e.json for e in second if e.type == "TOOL_CALL_RESULT")
+    assert result["content"] == (
+        "The user denied the call of the tool delete_file; it did not run."
+    )
+    assert result["metadata"] == {"isError": True, "denied": True}
+    assert second[-1].type == "RUN_FINISHED"
+    assert deleted == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "status", "code", "named"),
+    [
+        ({"interruptId": "nope", "status": "resolved"}, 404, "unknown_interrupt", "'nope'"),
+        (
+            {"interruptId": "{call}", "status": "resolved", "payload": {"approved": "yes"}},
+            422,
+            "invalid_resume",
+            "resume.0.payload",
+        ),
+        ({"interruptId": "{call}", "status": "resolved"}, 422, "invalid_resume", "approved"),
+        ({"interruptId": "{call}", "status": "maybe"}, 422, "invalid_run_input", "status"),
+    ],
+)
+async def test_a_bad_agui_resume_is_a_4xx_and_changes_nothing(
+    entry: dict[str, Any], status: int, code: str, named: str
+) -> None:
+    async with served(agui_app(assistant())) as client:
+        _response, first = await post_events(client, run_input("r1"))
+        call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
+        bad = {
+            key: value.format(call=call_id) if key == "interruptId" else value
+            for key, value in entry.items()
+        }
+        refused = await client.post("/", json=run_input("r2", [bad]))
+        assert refused.status_code == status
+        assert refused.json()["error"]["code"] == code
+        assert named in refused.json()["error"]["message"]
+        assert (await client.get("/runs/r2")).status_code == 404  # no run started
+        assert deleted == []
+        good = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
+        _response, second = await post_events(client, run_input("r2", [good]))
+        assert second[-1].type == "RUN_FINISHED"
+        # answered once: the same answer again finds nothing waiting
+        again = await client.post("/", json=run_input("r3", [good]))
+        assert again.status_code == 404
+        assert again.json()["error"]["code"] == "unknown_interrupt"
+    assert deleted == ["a.txt"]
+
+
+async def test_a_resume_that_answers_a_later_call_first_pauses_again_at_the_earlier_one() -> None:
+    calls = [CallTool("delete_file", {"path": "a.txt"}), CallTool("delete_file", {"path": "b.txt"})]
+    agent = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=one_per_call(calls, "Finished."),
+        token_delay=0,
+    )
+    approve = {"status": "resolved", "payload": {"approved": True}}
+    async with served(agui_app(agent)) as client:
+        _response, first = await post_events(client, run_input("r1"))
+        asked = first[-1].json["outcome"]["interrupts"]
+        assert [i["metadata"]["arguments"]["path"] for i in asked] == ["a.txt", "b.txt"]
+        later = {"interruptId": asked[1]["id"], **approve}
+        _response, second = await post_events(client, run_input("r2", [later]))
+        assert types(second) == ["RUN_STARTED", "RUN_FINISHED"]  # a.txt's result still waits
+        [still] = second[-1].json["outcome"]["interrupts"]
+        assert still["id"] == asked[0]["id"]
+        assert deleted == ["b.txt"]  # the answered call ran meanwhile
+        earlier = {"interruptId": asked[0]["id"], **approve}
+        _response, third = await post_events(client, run_input("r3", [earlier]))
+    results = [e.json["content"] for e in third if e.type == "TOOL_CALL_RESULT"]
+    assert results == ["Deleted a.txt", "Deleted b.txt"]
+    assert third[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r3"}
+    assert sorted(deleted) == ["a.txt", "b.txt"]
+
+
+async def test_a_resumed_run_left_by_its_client_is_cancelled_under_its_own_ids() -> None:
+    poem: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def from_queue() -> AsyncIterator[str]:
+        while (token := await poem.get()) is not None:
+            yield token
+
+    @miniagent
+    async def poet(ctx: InteractionContext, subject: str) -> None:
+        """Write a poem."""
+        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
+
+    calls = [CallTool("delete_file", {"path": "a.txt"}), CallTool("POET", {"subject": "x"})]
+    agent = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True), poet],
+        reply=one_per_call(calls, "Finished."),
+        token_delay=0,
+    )
+    app = agui_app(agent, grace_period=0)
+    async with served(app) as client:
+        _response, first = await post_events(client, run_input("r1"))
+        call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
+        entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
+        async with client.stream("POST", "/", json=run_input("r2", [entry])) as response:
+            reader = SSEReader(response)
+            await reader.until("TOOL_CALL_RESULT")  # a.txt deleted; the poet still writes
+            poem.put_nowait("Half ")
+            await reader.until("TEXT_MESSAGE_CONTENT")
+        await until(lambda: app.state.runs.live == 0)  # the client left: cancelled
+        _response, second = await get_events(client, "/runs/r2")
+    assert second[-1].json == {
+        "type": "RUN_FINISHED",
+        "threadId": "t1",
+        "runId": "r2",
+        "outcome": {"type": "cancelled"},
+    }
+    assert deleted == ["a.txt"]
+
+
+async def test_a_new_agui_run_of_the_thread_abandons_the_paused_one() -> None:
+    app = agui_app(assistant())
+    async with served(app) as client:
+        _response, first = await post_events(client, run_input("r1"))
+        paused = app.state.runs.get("r1").job
+        assert paused.paused
+        _response, second = await post_events(client, run_input("r2"))
+        await until(lambda: paused.done)
+        call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
+        entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
+        late = await client.post("/", json=run_input("r3", [entry]))
+    assert second[0].json == {"type": "RUN_STARTED", "threadId": "t1", "runId": "r2"}
+    assert second[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
+    assert late.status_code == 404  # the abandoned run's interrupt is answered by nobody
+    assert deleted == []
+
+
+async def test_a_paused_run_nobody_resumes_is_cancelled_after_keep_runs_for() -> None:
+    app = agui_app(assistant(), keep_runs_for=0)
+    async with served(app) as client:
+        _response, first = await post_events(client, run_input("r1"))
+        assert first[-1].json["outcome"]["type"] == "interrupt"
+        await until(lambda: app.state.runs.live == 0)  # the paused job is cancelled
+        call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
+        entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
+        late = await client.post("/", json=run_input("r2", [entry]))
+    assert late.status_code == 404
+    assert "keep_runs_for" in late.json()["error"]["message"]
+    assert deleted == []
+
+
+# -- the AI SDK's own flow: the stream ends at the request, the chat is sent again ---------------
+
+
+async def test_an_ai_sdk_stream_ends_at_the_approval_and_the_resent_chat_resumes_it() -> None:
+    async with served(ai_sdk_app(assistant())) as client:
+        _response, first = await post_events(client, CHAT)
+        assert types(first)[-4:] == ["tool-approval-request", "finish-step", "finish", "[DONE]"]
+        asked = first[-4].json
+        assert asked == {
+            "type": "tool-approval-request",
+            "approvalId": asked["toolCallId"],
+            "toolCallId": asked["toolCallId"],
+        }
+        assert deleted == []
+        _response, second = await post_events(client, answered_chat(first, {"approved": True}))
+        _response, resumed = await get_events(client, "/c1/stream")  # the chat's latest run
+    assert resumed == second
+    assert second[0].json == {"type": "start", "messageId": first[0].json["messageId"]}
+    assert types(second)[:2] == ["start", "start-step"]
+    output = next(e.json for e in second if e.type == "tool-output-available")
+    assert output == {
+        "type": "tool-output-available",
+        "toolCallId": asked["toolCallId"],
+        "output": "Deleted a.txt",
+    }
+    assert "".join(e.json["delta"] for e in second if e.type == "text-delta") == "Finished."
+    assert types(second)[-3:] == ["finish-step", "finish", "[DONE]"]
+    assert deleted == ["a.txt"]
+
+
+async def test_an_ai_sdk_denial_on_the_resend_is_tool_output_denied_and_the_run_goes_on() -> None:
+    async with served(ai_sdk_app(assistant())) as client:
+        _response, first = await post_events(client, CHAT)
+        answer = {"approved": False, "reason": "Keep it."}
+        _response, second = await post_events(client, answered_chat(first, answer))
+    call_id = first[-4].json["toolCallId"]
+    data = [e.json for e in second if e.data != "[DONE]"]
+    assert {"type": "tool-output-denied", "toolCallId": call_id} in data
+    denial = "".join(
+        e["data"]["delta"] for e in data if e["type"] == "data-tool-output-delta"
+    )  # what the model reads as the tool's result
+    assert denial == (
+        "The user denied the call of the tool delete_file; it did not run. Their reason: Keep it."
+    )
+    assert "".join(e["delta"] for e in data if e["type"] == "text-delta") == "Finished."
+    assert second[-1].data == "[DONE]"
+    assert deleted == []
+
+
+@pytest.mark.parametrize(
+    ("approval", "status", "code", "named"),
+    [
+        ({"id": "nope", "approved": True}, 404, "unknown_approval", "'nope'"),
+        ({"id": "{call}", "approved": "yes"}, 422, "invalid_chat_request", "approval"),
+        ({"approved": True}, 422, "invalid_chat_request", "messages.1.parts.0.approval"),
+    ],
+)
+async def test_a_bad_ai_sdk_approval_response_is_a_4xx_and_changes_nothing(
+    approval: dict[str, Any], status: int, code: str, named: str
+) -> None:
+    async with served(ai_sdk_app(assistant())) as client:
+        _response, first = await post_events(client, CHAT)
+        call_id = first[-4].json["approvalId"]
+        body = answered_chat(first, {})
+        part = body["messages"][1]["parts"][0]
+        part["approval"] = {
+            key: value.format(call=call_id) if isinstance(value, str) else value
+            for key, value in approval.items()
+        }
+        refused = await client.post("/", json=body)
+        assert refused.status_code == status
+        assert refused.json()["error"]["code"] == code
+        assert named in refused.json()["error"]["message"]
+        assert deleted == []
+        _response, kept = await get_events(client, "/c1/stream")
+        assert kept == first  # the chat's run is the paused one still
+        _response, second = await post_events(client, answered_chat(first, {"approved": True}))
+        assert second[-1].data == "[DONE]"
+        again = await client.post("/", json=answered_chat(first, {"approved": True}))
+        assert again.status_code == 409  # answered once: nothing waits any more
+        assert again.json()["error"]["code"] == "not_pending"
+    assert deleted == ["a.txt"]
+
+
+async def test_the_decision_url_decides_a_call_before_the_run_pauses_so_it_never_does() -> None:
+    poem: asyncio.Queue[str | None] = asyncio.Queue()
     async with (
-        served(agui_app(assistant())) as client,
-        client.stream("POST", "/", json=RUN) as response,
+        served(ai_sdk_app(gated_assistant(poem))) as client,
+        client.stream("POST", "/", json=CHAT) as response,
+    ):
+        reader = SSEReader(response)
+        asked = (await reader.until("tool-approval-request"))[-1].json
+        decided = await client.post(f"/c1/approvals/{asked['approvalId']}", json={"approved": True})
+        assert decided.status_code == 200
+        poem.put_nowait("Flow.")
+        poem.put_nowait(None)
+        rest = await reader.rest()
+    assert types(rest).count("finish") == 1  # one stream, to the end
+    assert "".join(e.json["delta"] for e in rest if e.type == "text-delta") == "Finished."
+    assert deleted == ["a.txt"]
+
+
+async def test_the_decision_url_refuses_a_paused_run_and_names_the_protocols_way() -> None:
+    async with served(agui_app(assistant())) as client:
+        _response, first = await post_events(client, run_input("r1"))
+        call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
+        refused = await client.post(f"/runs/r1/approvals/{call_id}", json={"approved": True})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "paused"
+    assert "resume" in refused.json()["error"]["message"]
+    assert deleted == []
+
+
+# -- the in-stream flow: the stream stays open, the decision comes to the app's own URL ---------
+
+
+async def test_an_agui_page_is_asked_in_stream_and_its_edited_approval_resumes_the_run() -> None:
+    async with (
+        served(agui_app(assistant(), approval_flow="in_stream")) as client,
+        client.stream("POST", "/", json=run_input()) as response,
     ):
         reader = SSEReader(response)
         before = await reader.until("CUSTOM")
@@ -78,32 +441,26 @@ async def test_an_agui_page_is_asked_and_its_approval_with_edited_arguments_resu
     result = next(e.json for e in rest if e.type == "TOOL_CALL_RESULT")
     assert result["content"] == "Deleted b.txt"
     assert rest[-1].type == "RUN_FINISHED"
+    assert "outcome" not in rest[-1].json
     assert deleted == ["b.txt"]
 
 
-async def test_an_ai_sdk_page_is_asked_and_its_denial_reaches_the_model() -> None:
+async def test_an_ai_sdk_page_is_asked_in_stream_and_its_denial_reaches_the_model() -> None:
     async with (
-        served(ai_sdk_app(assistant())) as client,
+        served(ai_sdk_app(assistant(), approval_flow="in_stream")) as client,
         client.stream("POST", "/", json=CHAT) as response,
     ):
         reader = SSEReader(response)
-        before = await reader.until("tool-approval-request")
-        ask = before[-1].json
-        call_id = ask["toolCallId"]
-        assert ask == {
-            "type": "tool-approval-request",
-            "approvalId": call_id,
-            "toolCallId": call_id,
-        }
+        call_id = (await reader.until("tool-approval-request"))[-1].json["toolCallId"]
         decided = await client.post(
             f"/c1/approvals/{call_id}", json={"approved": False, "reason": "Keep it."}
         )
         assert decided.status_code == 200
         rest = await reader.rest()
-    error = next(e.json for e in rest if e.type == "tool-output-error")
-    assert error["errorText"] == (
-        "The user denied the call of the tool delete_file; it did not run. Their reason: Keep it."
-    )
+    assert {"type": "tool-output-denied", "toolCallId": call_id} in [
+        e.json for e in rest if e.data != "[DONE]"
+    ]
+    assert types(rest).count("finish") == 1
     assert rest[-1].data == "[DONE]"
     assert deleted == []
 
@@ -122,8 +479,8 @@ async def test_a_bad_decision_is_a_4xx_and_changes_nothing(
     path: str, body: object, status: int, code: str
 ) -> None:
     async with (
-        served(agui_app(assistant())) as client,
-        client.stream("POST", "/", json=RUN) as response,
+        served(agui_app(assistant(), approval_flow="in_stream")) as client,
+        client.stream("POST", "/", json=run_input()) as response,
     ):
         reader = SSEReader(response)
         call = (await reader.until("CUSTOM"))[-1].json["value"]["toolCallId"]
@@ -143,9 +500,9 @@ async def test_a_bad_decision_is_a_4xx_and_changes_nothing(
 
 
 async def test_a_decision_after_the_run_was_cancelled_is_a_409() -> None:
-    app = agui_app(assistant(), grace_period=0)
+    app = agui_app(assistant(), grace_period=0, approval_flow="in_stream")
     async with served(app) as client:
-        async with client.stream("POST", "/", json=RUN) as response:
+        async with client.stream("POST", "/", json=run_input()) as response:
             call = (await SSEReader(response).until("CUSTOM"))[-1].json["value"]["toolCallId"]
         await until(lambda: app.state.runs.get("r1").done)  # the last client left: cancelled
         refused = await client.post(f"/runs/r1/approvals/{call}", json={"approved": True})

@@ -1,7 +1,9 @@
-"""The chat page (``web_chat_app``, used by examples/web_chat/) in a real headless Chromium.
+"""The example's chat page (examples/web_chat/index.html, served by ``web_chat_app``) in Chromium.
 
 A person's session: send a message, see the sub-agent's tokens inside the answer before the
-answer ends, reload mid-answer and see it resume, approve a call, see the answer end. The
+answer ends, reload mid-answer and see it resume, approve a call (the AI SDK's own flow: the
+stream ends where the run waits, the page sends the chat again with the approval, and the
+run goes on in the same assistant message), see the answer end. The
 agent is gated by the test (its poet writes the tokens the test gives it), so every step
 is ordered by what the page shows, not by time. A screenshot is saved as an artifact.
 Chromium is Debian's ``chromium`` (``.ci/run`` installs it); without it the test fails.
@@ -13,16 +15,20 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from starlette.applications import Starlette
 
 from miniagents import InteractionContext, MessagePromise, miniagent
+from miniagents.errors import WebChatPageError
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import web_chat_app
 from tests.ext.web.browser import chromium_path, headless_chromium
 from tests.ext.web.serving import served
 
-ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts"
+ROOT = Path(__file__).resolve().parents[3]
+ARTIFACTS = ROOT / ".artifacts"
+PAGE = ROOT / "examples" / "web_chat" / "index.html"
 
 deleted: list[str] = []
 
@@ -31,6 +37,11 @@ def delete_file(path: str) -> str:
     """Delete a file."""
     deleted.append(path)
     return f"Deleted {path}"
+
+
+@pytest.fixture(autouse=True)
+def _nothing_deleted() -> None:
+    deleted.clear()
 
 
 def page_app(poem: asyncio.Queue[str | None]) -> Starlette:
@@ -50,7 +61,7 @@ def page_app(poem: asyncio.Queue[str | None]) -> Starlette:
         token_delay=0,
     )
 
-    return web_chat_app(agent, grace_period=3600)
+    return web_chat_app(agent, page=PAGE, grace_period=3600)
 
 
 OUTPUTS = "[...document.querySelectorAll('.tool .output')].map(e => e.textContent)"
@@ -90,8 +101,54 @@ async def test_the_page_streams_nested_output_resumes_after_a_reload_and_asks_ap
         assert outputs == ["The rivers run on.", "Deleted notes.md"]
         answer = "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)"
         assert await browser.evaluate(answer) == ["All done."]
+        saved = "JSON.parse(localStorage.getItem('conversation'))"
+        assert await browser.evaluate(f"{saved}.length") == 2  # one answer, resumed in place
+        part = await browser.evaluate(
+            f"{saved}[1].parts.find(p => p.type === 'tool-delete_file')"
+        )  # answered the AI SDK's way: the approval in the part, sent with the chat
+        assert part["state"] == "output-available"
+        assert part["approval"]["approved"] is True
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "web_chat.png"
         await browser.screenshot(shot)
     assert shot.read_bytes().startswith(b"\x89PNG")
     assert deleted == ["notes.md"]
+
+
+async def test_a_call_denied_after_the_stream_paused_sends_the_chat_again_and_ends_it(
+    tmp_path: Path,
+) -> None:
+    executable = chromium_path()
+    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
+    agent = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=one_per_call(CallTool("delete_file", {"path": "notes.md"}), "Kept."),
+        token_delay=0,
+    )
+    async with (
+        served(web_chat_app(agent, page=PAGE)) as client,
+        headless_chromium(executable, tmp_path / "profile") as browser,
+    ):
+        await browser.open(f"{client.base_url}/?ask=Clean%20up")
+        await browser.wait_for("document.querySelector('.approval .deny') !== null")
+        await browser.wait_for(STATE, lambda v: v == "idle")  # the stream ended: it waits
+        await browser.evaluate("document.querySelector('.approval .deny').click()")
+        await browser.wait_for(
+            "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)",
+            lambda v: v == ["Kept."],
+        )
+        await browser.wait_for(STATE, lambda v: v == "idle")
+        denied = "document.querySelector('.tool.error .output').textContent"
+        assert await browser.evaluate(denied) == (
+            "The user denied the call of the tool delete_file; it did not run. Their reason: "
+            "Denied on the page."
+        )
+        assert await browser.evaluate("document.querySelectorAll('.approval').length") == 0
+    assert deleted == []
+
+
+def test_a_page_that_is_not_a_file_is_refused_when_the_app_is_made(tmp_path: Path) -> None:
+    with pytest.raises(WebChatPageError, match=r"'.*nope\.html' is not a file; give the path"):
+        web_chat_app(offline_agent, page=tmp_path / "nope.html")
+    with pytest.raises(FileNotFoundError):  # as the builtin it stands for
+        web_chat_app(offline_agent, page=tmp_path)

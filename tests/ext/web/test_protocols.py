@@ -1,0 +1,199 @@
+"""What both protocol apps do alike, tested over both: bad input, refused resumes, the run limit.
+
+Each test runs once per protocol (``agui_app`` and ``ai_sdk_app``) under a real uvicorn
+server on 127.0.0.1; a :class:`Protocol` says how each one spells a run's input, its resume
+URL and its codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+
+from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.web import agui_app, ai_sdk_app
+from tests.ext.web.serving import SSEReader, get_events, post_events, served, until
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one protocol's app is driven."""
+
+    name: str
+    app: Callable[..., Starlette]
+    body: Callable[[str], dict[str, Any]]
+    resume_path: Callable[[str], str]
+    no_run_status: int  # resuming a run that is not there
+    invalid_code: str
+    bad_shapes: tuple[tuple[bytes, str], ...]  # a body of the wrong shape, a name its error says
+    last_type: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+AGUI = Protocol(
+    name="agui",
+    app=agui_app,
+    body=lambda key: {
+        "threadId": f"thread-{key}",
+        "runId": key,
+        "messages": [{"id": "u1", "role": "user", "content": "Hi"}],
+    },
+    resume_path=lambda key: f"/runs/{key}",
+    no_run_status=404,
+    invalid_code="invalid_run_input",
+    bad_shapes=(
+        (b'{"threadId": "t", "messages": []}', "runId"),
+        (b'{"threadId": "t", "runId": "r", "messages": "hi"}', "messages"),
+        (b"[1, 2]", "RunAgentInput"),
+    ),
+    last_type="RUN_FINISHED",
+)
+AI_SDK = Protocol(
+    name="ai_sdk",
+    app=ai_sdk_app,
+    body=lambda key: {
+        "id": key,
+        "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Hi"}]}],
+    },
+    resume_path=lambda key: f"/{key}/stream",
+    no_run_status=204,
+    invalid_code="invalid_chat_request",
+    bad_shapes=(
+        (b'{"messages": []}', "id"),
+        (b'{"id": "c", "messages": [{"id": "u", "role": "robot", "parts": []}]}', "role"),
+        (b'{"id": "c", "messages": [{"id": "u", "role": "user"}]}', "parts"),
+    ),
+    last_type="[DONE]",
+)
+PROTOCOLS = [AGUI, AI_SDK]
+
+
+def bad_inputs() -> list[Any]:
+    cases: list[Any] = []
+    for protocol in PROTOCOLS:
+        common = [
+            (b'{"id": "c", "runId": ', 400, "invalid_json", "not valid JSON"),
+            (b'{"pad": "' + b"x" * 2_000 + b'"}', 413, "body_too_large", "1000 bytes"),
+            *((shape, 422, protocol.invalid_code, named) for shape, named in protocol.bad_shapes),
+        ]
+        cases += [pytest.param(protocol, *case, id=f"{protocol}-{case[2]}") for case in common]
+    return cases
+
+
+def gated(tokens: asyncio.Queue[str | None]) -> MiniAgent[..., Message]:
+    """An agent whose reply streams the tokens the test puts in ``tokens`` (None ends it)."""
+
+    async def from_queue() -> AsyncIterator[str]:
+        while (token := await tokens.get()) is not None:
+            yield token
+
+    @miniagent
+    async def gated_agent(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
+
+    return gated_agent
+
+
+@pytest.mark.parametrize(("protocol", "content", "status", "code", "named"), bad_inputs())
+async def test_bad_input_is_a_4xx_json_error_naming_the_problem_and_starts_no_run(
+    protocol: Protocol, content: bytes, status: int, code: str, named: str
+) -> None:
+    calls: list[object] = []
+
+    @miniagent
+    async def counted(ctx: InteractionContext) -> None:
+        calls.append(ctx)
+        ctx.reply("ok")
+
+    app = protocol.app(counted, max_body_bytes=1000)
+    async with served(app) as client:
+        response = await client.post(
+            "/", content=content, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/json"
+        error = response.json()["error"]
+        assert error["code"] == code
+        assert named in error["message"]
+        for key in ("c", "r"):
+            nothing = await client.get(protocol.resume_path(key))
+            assert nothing.status_code == protocol.no_run_status
+        assert app.state.runs.live == 0
+    assert calls == []
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_foreign_last_event_id_is_a_400_and_the_run_replays_unchanged(
+    protocol: Protocol,
+) -> None:
+    async with served(protocol.app(offline_agent.fork(reply="Hi there", token_delay=0))) as client:
+        none = await client.get(protocol.resume_path("k1"))
+        assert none.status_code == protocol.no_run_status
+        if none.status_code == 404:
+            assert "'k1'" in none.json()["error"]["message"]
+        else:
+            assert none.content == b""
+        _response, events = await post_events(client, protocol.body("k1"))
+        assert events[-1].type == protocol.last_type
+        for foreign in ("abc", "x1", str(len(events)), "-1", "1e3", "9" * 30):
+            refused = await client.get(
+                protocol.resume_path("k1"), headers={"last-event-id": foreign}
+            )
+            assert refused.status_code == 400, foreign
+            error = refused.json()["error"]
+            assert error["code"] == "unknown_event_id"
+            assert repr(foreign) in error["message"]
+        _response, replayed = await get_events(client, protocol.resume_path("k1"))
+    assert replayed == events
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_run_over_max_live_runs_is_a_503_naming_the_limit_and_starts_nothing(
+    protocol: Protocol,
+) -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    app = protocol.app(gated(tokens), max_live_runs=1, grace_period=3600)
+    async with served(app) as client, client.stream("POST", "/", json=protocol.body("k1")) as first:
+        reader = SSEReader(first)
+        await reader.take(1)  # the first run runs
+        refused = await client.post("/", json=protocol.body("k2"))
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        error = refused.json()["error"]
+        assert error["code"] == "too_many_runs"
+        assert "max_live_runs" in error["message"]
+        assert "running 1 runs, its limit (max_live_runs=1" in error["message"]
+        assert (await client.get(protocol.resume_path("k2"))).status_code == protocol.no_run_status
+        assert app.state.runs.live == 1
+        tokens.put_nowait("Done")
+        tokens.put_nowait(None)
+        assert (await reader.rest())[-1].type == protocol.last_type
+        await until(lambda: app.state.runs.live == 0)  # ended: there is room again
+        tokens.put_nowait(None)  # the second run's reply: empty
+        _response, second = await post_events(client, protocol.body("k2"))
+    assert second[-1].type == protocol.last_type
+
+
+async def test_a_new_request_of_a_chat_replaces_its_live_run_so_the_limit_does_not_refuse_it() -> (
+    None
+):
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    app = ai_sdk_app(gated(tokens), max_live_runs=1, grace_period=3600)
+    async with served(app) as client, client.stream("POST", "/", json=AI_SDK.body("c1")) as first:
+        reader = SSEReader(first)
+        await reader.take(1)
+        async with client.stream("POST", "/", json=AI_SDK.body("c1")) as second:
+            assert second.status_code == 200
+            old = await reader.rest()  # cancelled by the new request
+            tokens.put_nowait(None)  # the new run's reply: empty
+            new = await SSEReader(second).rest()
+    assert [event.type for event in old[-2:]] == ["abort", "[DONE]"]
+    assert new[-1].type == "[DONE]"
