@@ -166,25 +166,36 @@ async def _read_mailbox(call: Call, inputs: MessageSequenceAppender) -> None:
 
 
 async def _send_replies(replies: MessageSequencePromise, outbox: _Outbox, alias: str) -> None:
-    """Send every reply message: whole if complete already, else its start, tokens and end."""
+    """Send every reply message: whole if complete already, else its start, tokens and end.
+
+    Cancelled, it cancels the sending of the messages it started and waits for their end
+    (no task of the worker outlives the interaction).
+    """
     what = f"a reply message of the agent {alias}"
     streams: list[asyncio.Task[None]] = []
     failure: Exception | None = None
     index = 0
     try:
-        async for promise in replies:
-            whole = await _prefilled_message(promise)
-            if whole is not None:
-                await outbox.put((WHOLE, index, dumps(whole, what)))
-            else:
-                header = (promise.message_class, dict(promise.metadata))
-                await outbox.put((START, index, dumps(header, what)))
-                streams.append(start_task(_send_tokens(index, promise, outbox, what), alias))
-            index += 1
-    except Exception as error:
-        failure = error
-    if streams:
-        await asyncio.wait(streams)  # every message started ends before the sequence does
+        try:
+            async for promise in replies:
+                whole = await _prefilled_message(promise)
+                if whole is not None:
+                    await outbox.put((WHOLE, index, dumps(whole, what)))
+                else:
+                    header = (promise.message_class, dict(promise.metadata))
+                    await outbox.put((START, index, dumps(header, what)))
+                    streams.append(start_task(_send_tokens(index, promise, outbox, what), alias))
+                index += 1
+        except Exception as error:
+            failure = error
+        if streams:
+            await asyncio.wait(streams)  # every message started ends before the sequence does
+    except BaseException:  # cancelled (every consumer gave up): its messages stop with it
+        for stream in streams:
+            stream.cancel()
+        if streams:
+            await asyncio.wait(streams)
+        raise
     if failure is not None:
         raise failure
     await outbox.put((COMPLETE, 0, None))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -66,12 +67,18 @@ class LoopTask(Generic[T]):
             self.start()
 
     def start(self) -> None:
-        """Schedule the coroutine on the loop (call it inside a ``try`` that cancels)."""
-        self.loop.call_soon_threadsafe(self._start)
+        """Schedule the coroutine on the loop (call it inside a ``try`` that cancels).
+
+        The coroutine runs in a context of its own, empty: nothing the calling thread set
+        in its context variables (the Ray task's thread, which runs one task after another)
+        reaches it, and nothing it sets reaches another task on the loop.
+        """
+        self.loop.call_soon_threadsafe(self._start, context=contextvars.Context())
 
     def _start(self) -> None:
         coroutine, self._coroutine = self._coroutine, None
         assert coroutine is not None  # _cancel never runs before a _start scheduled earlier
+        # Runs in the empty context given to call_soon_threadsafe: the task copies it.
         self.task = self.loop.create_task(coroutine)
         self.task.add_done_callback(self._end)
 
