@@ -105,8 +105,8 @@ def serve_interaction(agent: MiniAgent[...], call: Call) -> Iterator[list[ReplyE
             if batch is None:
                 return
             yield batch
-    finally:
-        interaction.cancel()  # if it is still running; waits for the agent's clean-up
+    finally:  # if it is still running: waits for the agent's clean-up, bounded
+        interaction.cancel(call.cancel_timeout, f"the agent {agent.alias}")
 
 
 async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> None:

@@ -26,13 +26,18 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
-__all__ = ["LoopTask", "run_on_loop", "worker_loop"]
+from miniagents.ext.ray.errors import RayCancelTimeoutError
+
+__all__ = ["CANCEL_TIMEOUT", "LoopTask", "run_on_loop", "worker_loop"]
 
 T = TypeVar("T")
 
 _WAKE_UP = 0.05
 """Seconds between wake-ups of a waiting main thread: ``ray.cancel`` interrupts it by
 setting a flag that Python checks only while it runs code, so a wait never blocks longer."""
+
+CANCEL_TIMEOUT = 10.0
+"""Seconds a cancelled :class:`LoopTask` may take to end (``ray_agent`` passes its own)."""
 
 _loop_lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -103,10 +108,25 @@ class LoopTask(Generic[T]):
             self.outcome.cancel()
             self.ended.set()
 
-    def cancel(self) -> None:
-        """Cancel the task and wait until it has ended (the coroutine's own clean-up)."""
+    def cancel(self, timeout: float = CANCEL_TIMEOUT, what: str = "a coroutine") -> None:
+        """Cancel the task and wait until it has ended (the coroutine's own clean-up).
+
+        Args:
+            timeout: How many seconds to wait for its end.
+            what: Names the coroutine in the error.
+
+        Raises:
+            RayCancelTimeoutError: if it has not ended within ``timeout`` seconds (it goes
+                on running on the loop).
+        """
         self.loop.call_soon_threadsafe(self._cancel)  # after _start: the loop keeps the order
-        self.ended.wait()
+        if not self.ended.wait(timeout):
+            raise RayCancelTimeoutError(
+                f"In the Ray worker, {what} did not end within {timeout} s of its "
+                "cancellation, so the task stopped waiting for it (it may go on running in "
+                "the worker). Make it end when cancelled (asyncio.CancelledError), or give "
+                "ray_agent(...) a larger cancel_timeout."
+            )
 
     def wait(self) -> T:
         """Wait for the result (this thread stays interruptible: see ``_WAKE_UP``)."""

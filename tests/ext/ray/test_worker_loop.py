@@ -16,6 +16,7 @@ from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.ray._wire import INPUT_END, START, TOKENS, Call, dumps_arguments, dumps_settings
 from miniagents.ext.ray._worker import OUTBOX_EVENTS, _Outbox, _send_replies, serve_interaction
 from miniagents.ext.ray._worker_loop import LoopTask, run_on_loop, worker_loop
+from miniagents.ext.ray.errors import RayCancelTimeoutError
 from miniagents.messages import MessageTokenAppender
 from miniagents.messages.appender import MessageSequenceAppender
 
@@ -85,6 +86,26 @@ async def test_cancelled_while_sending_replies_it_cancels_the_messages_it_sends(
         assert left == [asyncio.current_task().get_name()]  # type: ignore[union-attr]
         streaming.complete()
         replies.complete()
+
+
+def test_a_loop_task_that_does_not_end_when_cancelled_is_given_up_on_with_a_timeout_error() -> None:
+    release = threading.Event()
+    cancelled = threading.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            await asyncio.get_running_loop().run_in_executor(None, release.wait)  # hangs
+
+    task = LoopTask(stubborn())
+    with pytest.raises(RayCancelTimeoutError, match=r"STUBBORN did not end within 0\.2 s"):
+        task.cancel(0.2, "the agent STUBBORN")
+    assert cancelled.is_set()
+    assert not task.ended.is_set()
+    release.set()
+    assert task.ended.wait(10)
 
 
 async def test_the_outbox_holds_a_bounded_number_of_events_and_merges_tokens() -> None:
