@@ -54,9 +54,17 @@ class _Batch(Generic[T]):
 class PipelineRun(Generic[T]):
     """The state of one run: items read, batches on their way, results not yet handed out."""
 
-    def __init__(self, remote: Any, items: Iterable[T], settings: Settings) -> None:
+    def __init__(
+        self,
+        remote: Any,
+        items: Iterable[T],
+        settings: Settings,
+        carrier: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.remote = remote
         self.settings = settings
+        self.carrier = carrier
+        """The trace of the code that runs the pipeline, for the workers to continue it."""
         rows = _rows(items)
         self.items: Iterator[tuple[int, T]] = enumerate(rows)
         self.exhausted = False
@@ -109,7 +117,7 @@ class PipelineRun(Generic[T]):
 
     def _send(self, batch: _Batch[T]) -> None:
         batch.attempts += 1
-        self.pending[self.remote.remote(batch.data)] = batch
+        self.pending[self.remote.remote(batch.data, self.carrier)] = batch
 
     def finish(self, ref: Any, outcome: list[tuple[bool, bytes]] | BaseException) -> None:
         """Take the outcome of a batch: its results, or Ray's error (then maybe send it again)."""

@@ -230,17 +230,25 @@ async def _send_tokens(index: int, promise: MessagePromise, outbox: _Outbox, wha
 # -- pipeline items: a batch in, one result per item out -------------------------------------
 
 
-def run_items(agents: Sequence[MiniAgent[...]], items: list[bytes]) -> list[tuple[bool, bytes]]:
+def run_items(
+    agents: Sequence[MiniAgent[...]],
+    items: list[bytes],
+    carrier: tuple[tuple[str, str], ...] = (),
+) -> list[tuple[bool, bytes]]:
     """The body of a pipeline task: each item through the chain of agents, concurrently.
 
-    Returns, per item, ``(True, pickled MessageTuple)`` or ``(False, encoded error)``.
+    ``carrier`` is the trace of the code that runs the pipeline: the items' interactions
+    continue it (when tracing is on here). Returns, per item, ``(True, pickled
+    MessageTuple)`` or ``(False, encoded error)``.
     """
-    return run_on_loop(_run_items(agents, items))
+    return run_on_loop(_run_items(agents, items, carrier))
 
 
 async def _run_items(
-    agents: Sequence[MiniAgent[...]], items: list[bytes]
+    agents: Sequence[MiniAgent[...]], items: list[bytes], carrier: tuple[tuple[str, str], ...]
 ) -> list[tuple[bool, bytes]]:
+    if carrier:
+        adopt_carrier(dict(carrier))  # in this task's own context: the items' tasks copy it
     return list(await asyncio.gather(*(_run_item(agents, item) for item in items)))
 
 
