@@ -33,7 +33,7 @@ from miniagents.ext.ray._wire import (
     encode_error,
     loads,
 )
-from miniagents.ext.ray._worker_loop import LoopTask, run_on_loop
+from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT, LoopTask, run_on_loop
 from miniagents.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents.messages.appender import MessageSequenceAppender, MessageTokenAppender
 from miniagents.miniagents import MiniAgent, MiniAgents
@@ -234,14 +234,17 @@ def run_items(
     agents: Sequence[MiniAgent[...]],
     items: list[bytes],
     carrier: tuple[tuple[str, str], ...] = (),
+    cancel_timeout: float = CANCEL_TIMEOUT,
 ) -> list[tuple[bool, bytes]]:
     """The body of a pipeline task: each item through the chain of agents, concurrently.
 
     ``carrier`` is the trace of the code that runs the pipeline: the items' interactions
-    continue it (when tracing is on here). Returns, per item, ``(True, pickled
-    MessageTuple)`` or ``(False, encoded error)``.
+    continue it (when tracing is on here). Cancelled (``ray.cancel``), the task waits at
+    most ``cancel_timeout`` seconds for the items' agents to end. Returns, per item,
+    ``(True, pickled MessageTuple)`` or ``(False, encoded error)``.
     """
-    return run_on_loop(_run_items(agents, items, carrier))
+    what = f"the items of the agent {agents[-1].alias}"
+    return run_on_loop(_run_items(agents, items, carrier), cancel_timeout, what)
 
 
 async def _run_items(

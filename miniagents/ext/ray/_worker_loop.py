@@ -145,18 +145,21 @@ class LoopTask(Generic[T]):
             raise
 
 
-def run_on_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+def run_on_loop(
+    coroutine: Coroutine[Any, Any, T], cancel_timeout: float = CANCEL_TIMEOUT, what: str = ""
+) -> T:
     """Run ``coroutine`` on the worker loop and wait for its result.
 
     If this thread is interrupted at any point (``ray.cancel``), even while the coroutine
     is being scheduled, the coroutine is cancelled and has ended before the interrupt goes
     on (a ``LoopTask(coroutine).result()`` would leave it running when the interrupt lands
-    inside the constructor).
+    inside the constructor). Cancelled, it waits at most ``cancel_timeout`` seconds for the
+    coroutine's end (``what`` names it in the ``RayCancelTimeoutError``).
     """
     waiting = LoopTask(coroutine, start=False)  # nothing scheduled yet
     try:
         waiting.start()
         return waiting.wait()
     except BaseException:
-        waiting.cancel()
+        waiting.cancel(cancel_timeout, what or "a coroutine")
         raise

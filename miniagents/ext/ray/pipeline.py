@@ -31,7 +31,7 @@ from typing_extensions import Unpack
 from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings
 from miniagents.ext.ray._worker import run_items
-from miniagents.ext.ray.agent import RayOptions
+from miniagents.ext.ray.agent import CANCEL_TIMEOUT, RayOptions
 from miniagents.ext.ray.errors import RayPipelineArgumentError, RayPipelineRerunError
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
@@ -68,10 +68,12 @@ class RayPipeline(Generic[T]):
         self._settings = settings
         self._used = False
 
+        cancel_timeout: float = options.pop("cancel_timeout", CANCEL_TIMEOUT)
+
         def pipeline_items(
             batch: list[bytes], carrier: tuple[tuple[str, str], ...] = ()
         ) -> list[tuple[bool, bytes]]:
-            return run_items(chain, batch, carrier)
+            return run_items(chain, batch, carrier, cancel_timeout)
 
         pipeline_items.__name__ = pipeline_items.__qualname__ = "pipeline_items"
         options.setdefault("name", f"miniagents:{chain[-1].alias}")
@@ -203,7 +205,9 @@ def ray_pipeline(
         total: The number of items, for the progress bar (default: ``len(items)`` if it
             has one).
         **options: Ray's task options (:class:`RayOptions`); ``max_retries`` (default 3) is
-            how often a batch whose worker died is sent again.
+            how often a batch whose worker died is sent again; ``cancel_timeout`` (10 s by
+            default) how long a cancelled batch's task waits for its agents to end (then
+            it fails with ``RayCancelTimeoutError``).
 
     When tracing is on, the items' spans in the workers are children of the span current
     where the iteration starts.

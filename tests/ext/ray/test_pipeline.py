@@ -56,6 +56,11 @@ def test_a_chain_runs_over_the_items_and_the_results_keep_the_input_order() -> N
     assert all(result.ok and result.attempts == 1 for result in results)
 
 
+def test_cancel_timeout_is_the_pipelines_own_option_not_rays() -> None:
+    results = list(ray_pipeline(upper_agent, ["a"], num_cpus=0.5, cancel_timeout=5.0))
+    assert [str(result.get()) for result in results] == ["A"]
+
+
 @pytest.mark.parametrize("ordered", [True, False])
 async def test_at_most_max_in_flight_items_are_on_their_way_in_either_order(
     signals: SignalsHandle, ordered: bool

@@ -90,16 +90,18 @@ async def test_cancelled_while_sending_replies_it_cancels_the_messages_it_sends(
 
 def test_a_loop_task_that_does_not_end_when_cancelled_is_given_up_on_with_a_timeout_error() -> None:
     release = threading.Event()
-    cancelled = threading.Event()
+    started, cancelled = threading.Event(), threading.Event()
 
     async def stubborn() -> None:
         try:
+            started.set()
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             cancelled.set()
             await asyncio.get_running_loop().run_in_executor(None, release.wait)  # hangs
 
     task = LoopTask(stubborn())
+    assert started.wait(10)  # cancelled at its wait (not before its first step)
     with pytest.raises(RayCancelTimeoutError, match=r"STUBBORN did not end within 0\.2 s"):
         task.cancel(0.2, "the agent STUBBORN")
     assert cancelled.is_set()
