@@ -68,7 +68,7 @@ class RayPipeline(Generic[T]):
         self._settings = settings
         self._used = False
 
-        cancel_timeout: float = options.pop("cancel_timeout", CANCEL_TIMEOUT)
+        cancel_timeout = settings.cancel_timeout
 
         def pipeline_items(
             batch: list[bytes], carrier: tuple[tuple[str, str], ...] = ()
@@ -206,8 +206,9 @@ def ray_pipeline(
             has one).
         **options: Ray's task options (:class:`RayOptions`); ``max_retries`` (default 3) is
             how often a batch whose worker died is sent again; ``cancel_timeout`` (10 s by
-            default) how long a cancelled batch's task waits for its agents to end (then
-            it fails with ``RayCancelTimeoutError``).
+            default) how long a cancelled batch's task waits for its agents to end, and
+            how long leaving the loop early waits for Ray's cancel of the batches still
+            running (then either fails with ``RayCancelTimeoutError``).
 
     When tracing is on, the items' spans in the workers are children of the span current
     where the iteration starts.
@@ -237,5 +238,6 @@ def ray_pipeline(
         show_progress=progress,
         description=description if description is not None else chain[-1].alias,
         total=total,
+        cancel_timeout=ray_options.pop("cancel_timeout", CANCEL_TIMEOUT),
     )
     return RayPipeline(chain, items, settings, ray_options)
