@@ -173,6 +173,7 @@ class PipelineRun(Generic[T]):
 
         Raises:
             RayCancelTimeoutError: if Ray's cancel has not returned by then.
+            RayAgentError: if Ray's cancel failed.
         """
         import ray
 
@@ -202,8 +203,8 @@ class PipelineRun(Generic[T]):
                 "the Ray cluster (`ray status`, the workers' logs), or give ray_pipeline(...) "
                 "a larger cancel_timeout."
             )
-        if outcome[0] is not None:
-            raise outcome[0]
+        if outcome[0] is not None:  # Ray's own error
+            raise ray_failure(outcome[0], "the cancel of the pipeline's running batches")
 
 
 def _guarded(items: Iterator[tuple[int, T]], run: PipelineRun[T]) -> Iterator[tuple[int, T]]:
