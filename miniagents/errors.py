@@ -50,6 +50,7 @@ right for the extensions)::
     ├── RemoteTraceback                           where a Ray worker raised an error (its cause)
     ├── RayAgentError                             running an agent on Ray failed (ext.ray.errors)
     │   ├── RayWorkerDiedError                      the worker (or node) died mid-interaction
+    │   ├── RayCancelTimeoutError (also TimeoutError)  stopping a remote interaction hung
     │   └── RemoteError                             a worker's error that cannot travel as itself
     ├── RayPipelineArgumentError (also ValueError)  ray_pipeline given arguments it cannot use
     ├── RayPipelineRerunError (also RuntimeError)   a RayPipeline run a second time
@@ -136,6 +137,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
     from miniagents.ext.ray.errors import MessageSerializationError as MessageSerializationError
     from miniagents.ext.ray.errors import RayAgentError as RayAgentError
+    from miniagents.ext.ray.errors import RayCancelTimeoutError as RayCancelTimeoutError
     from miniagents.ext.ray.errors import RayPipelineArgumentError as RayPipelineArgumentError
     from miniagents.ext.ray.errors import RayPipelineRerunError as RayPipelineRerunError
     from miniagents.ext.ray.errors import RayWorkerDiedError as RayWorkerDiedError
@@ -183,6 +185,7 @@ _LAZY: dict[str, str] = {
         [
             "MessageSerializationError",
             "RayAgentError",
+            "RayCancelTimeoutError",
             "RayPipelineArgumentError",
             "RayPipelineRerunError",
             "RayWorkerDiedError",

@@ -2,9 +2,11 @@
 
 After ``pip install -e .`` the package must be found by ``mypy --strict`` in the user's
 project, with its types (setuptools' editable install hides it from type checkers behind
-an import hook; hatchling's is a plain path entry). These tests check the install this
-test run uses, from an empty folder, with nothing pointing at the clone; ``.ci/run``
-also does the whole install into a fresh virtual environment (editable, then a copy).
+an import hook; hatchling's is a plain path entry), and nothing else of the clone may be
+importable there (the path entry names a folder holding only a link to the package: see
+``hatch_build.py``). These tests make an editable install into a fresh virtual environment
+and check the install this test run uses, from an empty folder, with nothing pointing at
+the clone; ``.ci/run`` also does the whole install (editable, then a copy) with pip.
 """
 
 from __future__ import annotations
@@ -63,9 +65,65 @@ def run_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.fixture(scope="module")
+def editable_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Python of a fresh virtual environment where this clone is installed editable.
+
+    The editable wheel is built here, offline, by hatchling's own hook (``pip install -e .``
+    calls it the same way); the environment gets the package's dependencies from this test
+    run's environment, through a path entry read after the install's own (and a path entry
+    is not read for the ``.pth`` files of the folder it names).
+    """
+    folder = tmp_path_factory.mktemp("editable")
+    assert not folder.resolve().is_relative_to(ROOT)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", folder / "venv"], check=True)
+    python = folder / "venv" / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+    build = "import sys, hatchling.build as b; print(b.build_editable(sys.argv[1]))"
+    built = subprocess.run(
+        [sys.executable, "-c", build, str(folder / "wheel")],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    wheel = folder / "wheel" / built.stdout.strip().splitlines()[-1]
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
+    subprocess.run([*pip, "--no-deps", "--no-index", str(wheel)], check=True)
+    where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    purelib = subprocess.run([python, "-c", where], check=True, capture_output=True, text=True)
+    dependencies = [path for path in sys.path if path.endswith("site-packages")]
+    pth = Path(purelib.stdout.strip()) / "zz_dependencies.pth"  # after _miniagents.pth
+    pth.write_text("\n".join(dependencies) + "\n", encoding="utf-8")
+    return python
+
+
+def test_an_editable_install_exposes_the_package_and_nothing_else_of_the_clone(
+    editable_python: Path, tmp_path: Path
+) -> None:
+    program = """
+import importlib.util, pathlib, miniagents
+print(pathlib.Path(miniagents.__file__).resolve().parent)
+print([name for name in ("tests", "examples", "stubs") if importlib.util.find_spec(name)])
+"""
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "MYPYPATH"}}
+    result = subprocess.run(
+        [editable_python, "-c", program], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [str(ROOT / "miniagents"), "[]"]  # no `tests` of ours
+
+
 @pytest.mark.timeout(540)
-def test_mypy_strict_finds_the_installed_package_from_a_users_project(user_project: Path) -> None:
-    result = run_in(user_project, "-m", "mypy", "--strict", "--cache-dir", ".mypy_cache", "app.py")
+def test_mypy_strict_finds_an_editable_install_from_a_users_project(
+    editable_python: Path, tmp_path: Path
+) -> None:
+    shutil.copy(USER_PROGRAM, tmp_path / "app.py")
+    result = run_in(
+        tmp_path,
+        *("-m", "mypy", "--strict", "--python-executable", str(editable_python)),
+        *("--cache-dir", ".mypy_cache", "app.py"),
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success: no issues found in 1 source file" in result.stdout

@@ -96,7 +96,8 @@ def observe_interactions(observer: InteractionObserver | None) -> InteractionObs
     """Set the observer of the interactions that start from now on; return the one before.
 
     There is one observer at a time (``None``: none, the default). Interactions started
-    before keep the observer they had.
+    before keep the observer they had; one inquired before with a lazy start, and started
+    after, gets the observer set at its start.
     """
     global _observer
     previous, _observer = _observer, observer

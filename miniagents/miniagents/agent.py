@@ -46,7 +46,7 @@ from typing_extensions import Self, TypeVar
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
-from miniagents.messages.message_promise import MessageT_co
+from miniagents.messages.message_promise import MessagePromise, MessageT_co
 from miniagents.messages.sequence import (
     MessageObservable,
     MessageSequencePromise,
@@ -282,14 +282,19 @@ def start_interaction(
     """Start (or prepare, for a lazy start) one interaction; return its replies."""
     hook = adopt_hook(context)
     ending = interaction_ending(hook)  # None unless an observer is set (tracing)
-    replies = MessageSequenceAppender(
-        hook if ending is None else ending.adopt, name=f"the replies of the agent {agent.alias}"
-    )
-    sequence = replies.sequence
     if start_asap is None:
         start_asap = agent.start_asap
     if start_asap is None:
         start_asap = context.start_everything_asap_by_default
+    relay: _Relay | None = None
+    if ending is not None:
+        on_message: Callable[[MessagePromise], None] = ending.adopt
+    elif start_asap:
+        on_message = hook
+    else:  # an observer set before the lazy start (instrument() in between) observes it
+        on_message = relay = _Relay(hook)
+    replies = MessageSequenceAppender(on_message, name=f"the replies of the agent {agent.alias}")
+    sequence = replies.sequence
     scope = current_scope.get()
     if start_asap:
         task = start_task_in(
@@ -302,7 +307,12 @@ def start_interaction(
         captured = contextvars.copy_context()  # the agent runs where it was inquired
 
         def launch() -> None:
-            coroutine = _run(agent, inputs, args, arguments, replies, ending)
+            observed = ending
+            if relay is not None:
+                observed = interaction_ending(hook)  # the observer now, if there is one
+                if observed is not None:
+                    relay.target = observed.adopt  # no reply has entered yet: it sees all
+            coroutine = _run(agent, inputs, args, arguments, replies, observed)
             task = captured.run(start_task_in, context, coroutine, agent.alias)
             replies.cancel_when_abandoned(task)
             if scope is not None:
@@ -311,6 +321,18 @@ def start_interaction(
         replies.start_lazily(launch)
     track_stream(context, sequence, agent.alias)
     return sequence
+
+
+class _Relay:
+    """The reply hook of a lazy interaction, which an observer set before its start takes."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: Callable[[MessagePromise], None]) -> None:
+        self.target = target
+
+    def __call__(self, promise: MessagePromise) -> None:
+        self.target(promise)
 
 
 async def _run(

@@ -153,6 +153,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "_subscription",
         "_traceback",
         "_waiters",
+        "_waiting",
         "base",
         "done",
         "error",
@@ -213,6 +214,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self._subscription: abc.DisposableBase | Callable[[], None] | None = None
         self.observers: tuple[Observer[T], ...] = ()
         self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
+        self._waiting = 0  # consumers inside await_change, woken ones that have not run yet too
         self.on_abandoned: Callable[[], None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: int | None = None
@@ -580,11 +582,18 @@ class ReplayCore(abc.ObserverBase[T]):
         else:
             self._waiters.append(waiter)
         task = park(self._waiting_for, waiter)
+        # Counted until this consumer runs again: a consumer woken by a piece is not waiting
+        # any more, but it has not given up either (another one's giving up, between the
+        # wake-up and its turn, must not cancel the stream under it).
+        self._waiting += 1
         try:
             await waiter
         except asyncio.CancelledError:
+            self._waiting -= 1
             self.check_abandoned()
             raise
+        else:
+            self._waiting -= 1
         finally:
             unpark(task)
 
@@ -661,8 +670,15 @@ class ReplayCore(abc.ObserverBase[T]):
         self.give_up()
 
     def consumed(self) -> bool:
-        """Whether a consumer is subscribed or waiting for the next piece."""
-        return bool(self.observers) or any(not waiter.done() for waiter in self._waiters or ())
+        """Whether a consumer is subscribed or waiting for the next piece.
+
+        A consumer woken by a piece (or the end) counts until its task has run: its wait
+        has ended, but it has not given up. A consumer whose wait is cancelled stops counting
+        when its task runs the cancellation, so the outcome does not depend on the order in
+        which the loop runs the woken consumers: each one cancelled gets ``CancelledError``,
+        each other one goes on reading.
+        """
+        return bool(self.observers) or self._waiting > 0
 
     def give_up(self) -> None:
         """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
@@ -732,6 +748,7 @@ class _ReadyCore(ReplayCore[T]):
     done = started = True
     error = _traceback = _source = _end_callbacks = None
     _subscription = _waiters = on_abandoned = loop = thread = None
+    _waiting = 0
     validator = flow = None
     handed_over = _delivering = False
     observers = ()

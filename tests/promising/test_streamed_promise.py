@@ -15,6 +15,7 @@ from miniagents.errors import (
     StreamCancelledError,
     StreamSourceError,
 )
+from miniagents.messages import MessageTokenAppender
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock
 
@@ -291,6 +292,52 @@ async def test_a_cancelled_consumer_does_not_disturb_the_others(
     assert await patient == ["a", "b", "c"]
     with pytest.raises(asyncio.CancelledError):
         await impatient
+
+
+async def forever() -> None:
+    await asyncio.Event().wait()
+
+
+async def test_a_consumer_cancelled_while_another_is_woken_leaves_the_other_reading() -> None:
+    # The interleaving seen once under load: a piece wakes both consumers, and the first
+    # one's cancellation runs before the second one's turn. The second one, woken, not
+    # waiting any more, must still count: the stream goes on for it (it once got
+    # StreamCancelledError, even when cancelled itself later instead of CancelledError).
+    appender = MessageTokenAppender()
+    producer = asyncio.create_task(forever())
+    appender.cancel_when_abandoned(producer)  # giving up cancels the producer and the stream
+    cancelled = asyncio.create_task(collect_tokens(appender.promise))
+    reading = asyncio.create_task(collect_tokens(appender.promise))
+    await asyncio.sleep(0)  # one turn each: both wait for the first token
+    appender.append("a")  # both are woken: their turns are queued, in this order
+    cancelled.cancel()  # its turn comes first, and raises CancelledError in it
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert not reading.done()
+    assert not producer.done()  # the stream was not given up: one consumer is left
+    appender.append("b")
+    appender.complete()
+    assert await reading == ["a", "b"]
+    producer.cancel()
+
+
+async def test_two_consumers_cancelled_at_once_both_get_cancelled_error() -> None:
+    appender = MessageTokenAppender()
+    producer = asyncio.create_task(forever())
+    appender.cancel_when_abandoned(producer)
+    first = asyncio.create_task(collect_tokens(appender.promise))
+    second = asyncio.create_task(collect_tokens(appender.promise))
+    await asyncio.sleep(0)
+    appender.append("a")  # both woken; then both cancelled before either runs
+    first.cancel()
+    second.cancel()
+    for consumer in (first, second):
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+    with pytest.raises(asyncio.CancelledError):
+        await producer  # the last one's giving up stops the producer
+    with pytest.raises(StreamCancelledError):
+        await appender.promise
 
 
 async def test_a_generic_streamed_promise_resolves_with_its_resolver() -> None:

@@ -75,6 +75,8 @@ def check_ray_agent_options() -> None:
     ray_agent(named_agent, num_cpu=1)  # type: ignore[call-arg]
     ray_agent(named_agent, num_cpus="one")  # type: ignore[arg-type]
     ray_agent(named_agent, max_retries=1.5)  # type: ignore[arg-type]
+    assert_type(ray_agent(named_agent, cancel_timeout=2.5), NameCountAgent)
+    ray_agent(named_agent, cancel_timeout="10 s")  # type: ignore[arg-type]
     ray_agent(named_agent.inquire)  # type: ignore[type-var]
 
 

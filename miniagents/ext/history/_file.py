@@ -2,19 +2,33 @@
 
 Every function here blocks: they run in a worker thread, never on the event loop. Errors
 are ``ChatHistoryError``\\ s that name the file (and wrap the ``OSError``).
+
+Processes that share a file take turns through an OS file lock, held from the open to
+the close: an append holds it alone (it reads the size, takes in what others wrote, and
+writes after it), a read shares it with other reads. On POSIX it is ``fcntl.flock`` (an
+advisory lock: programs that do not take it are not held back); on Windows,
+``msvcrt.locking`` of one byte far past the end of the file (so that reads of the content
+are never refused), which has no shared mode: reads take turns too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+import sys
 from pathlib import Path
 
 from miniagents.ext.history.errors import ChatHistoryError
 
 FileId = tuple[int, int]
 """A file's device and inode: the same path may later name another file."""
+
+_WINDOWS = sys.platform == "win32"
+_LOCK_AT = 1 << 62
+"""Where the one byte that Windows locks lies: past any real content (a lock there refuses
+nobody the reading or writing of the file's bytes)."""
 
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO put in place after the check cannot hang us
 _KINDS = {
@@ -42,21 +56,24 @@ def read_regular(path: Path) -> tuple[bytes, FileId | None]:
         raise _cannot(path, "read", error) from error
     try:
         identity = _check_regular(path, fd)
+        _lock(fd, exclusive=False)  # an append of another process ends before this reads
         chunks: list[bytes] = []
+        os.lseek(fd, 0, os.SEEK_SET)
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
     except OSError as error:
         raise _cannot(path, "read", error) from error
     finally:
-        os.close(fd)
+        close(fd)
     return b"".join(chunks), identity
 
 
 def open_for_append(path: Path, identity: FileId | None) -> tuple[int, FileId, int]:
-    """The file open for reading and writing, its identity and its size.
+    """The file open for reading and writing, locked, its identity and its size.
 
-    With ``identity`` (the file was read before), the path must still name that file;
-    without, a missing file is created.
+    The lock (exclusive: see the module's docstring) is held until :func:`close`, so the
+    size stays true until then. With ``identity`` (the file was read before), the path
+    must still name that file; without, a missing file is created.
     """
     try:
         exists = _status(path, "write to")
@@ -69,9 +86,10 @@ def open_for_append(path: Path, identity: FileId | None) -> tuple[int, FileId, i
         found = _check_regular(path, fd)
         if identity is not None and found != identity:
             raise _changed(path, "was replaced by another file")
+        _lock(fd, exclusive=True)  # waits while another process appends or reads
         return fd, found, os.fstat(fd).st_size
     except BaseException as error:
-        os.close(fd)
+        close(fd)
         if isinstance(error, OSError):
             raise _cannot(path, "write to", error) from error
         raise
@@ -121,6 +139,46 @@ def write_at(fd: int, offset: int, data: bytes, size: int, path: Path) -> None:
             f"Cannot write to the chat history file {path}: {error}. The message was not "
             f"written and {outcome}. Free some space (or fix the error), then append again."
         ) from error
+
+
+def close(fd: int) -> None:
+    """Close a file opened here, releasing its lock first (if it holds one)."""
+    try:
+        if _WINDOWS:
+            _unlock_windows(fd)
+    finally:
+        os.close(fd)
+
+
+def _lock(fd: int, *, exclusive: bool) -> None:
+    """Wait for the file's lock (held until :func:`close`)."""
+    if _WINDOWS:
+        _lock_windows(fd)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+
+
+def _lock_windows(fd: int) -> None:  # pragma: no cover - the tests run on POSIX
+    import msvcrt
+
+    while True:
+        os.lseek(fd, _LOCK_AT, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined,unused-ignore]
+            return
+        except OSError as error:  # LK_LOCK gives up after 10 tries, a second apart
+            if error.errno != errno.EDEADLOCK:
+                raise
+
+
+def _unlock_windows(fd: int) -> None:  # pragma: no cover - the tests run on POSIX
+    import msvcrt
+
+    os.lseek(fd, _LOCK_AT, os.SEEK_SET)
+    with contextlib.suppress(OSError):  # not locked (the open failed before): nothing to undo
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined,unused-ignore]
 
 
 def _status(path: Path, action: str) -> bool:

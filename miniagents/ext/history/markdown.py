@@ -45,6 +45,7 @@ from typing import Literal
 from miniagents.ext.history._classes import MessageClasses
 from miniagents.ext.history._file import (
     FileId,
+    close,
     open_for_append,
     read_from,
     read_regular,
@@ -107,6 +108,14 @@ class ChatHistoryMD(ChatHistory):
     call at a time in the order they were made; a cancelled :meth:`append` either
     happened completely or not at all. A file that cannot be read is left untouched:
     every call raises an error naming the file and the line.
+
+    Several processes (or several ``ChatHistoryMD`` of one file) may append to one file:
+    an OS file lock makes their appends take turns, and each one first takes in what the
+    others wrote, so no message is lost or cut into by another; :meth:`load` returns every
+    message written until its first read, and the others' messages appended before each
+    append. The lock is ``fcntl.flock`` on POSIX: advisory, other programs writing the
+    file do not take it. On Windows it is ``msvcrt.locking``, which has no shared mode
+    (reads take turns too) and waits for another process's turn in steps of a second.
 
     A last section cut short (a crash or a full disk during an append) is *torn*: by
     default it is dropped with a logged warning (the history holds the messages before
@@ -190,7 +199,7 @@ class ChatHistoryMD(ChatHistory):
             known.size = -1  # unknown, should the write fail
             write_at(fd, known.end, data, size, self.path)
         finally:
-            os.close(fd)
+            close(fd)  # and the lock: another process's append may go on
         known.add(Parsed([message], len(data), data.count(b"\n"), None), data)
         known.size = known.end
 

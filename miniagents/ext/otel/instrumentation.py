@@ -32,8 +32,14 @@ once or lazily, alone or in parallel), a tool's ``execute_tool`` a child of the 
 agent's interaction, an agent called as a tool a child of its ``execute_tool``; the
 interaction of a ``ray_agent`` continues its caller's trace in the worker (the trace
 context travels with the call; the worker process exports its spans if it is
-instrumented too, e.g. from Ray's ``worker_process_setup_hook``). Code of yours that makes
-spans around an inquiry makes them the parents.
+instrumented too, e.g. from Ray's ``worker_process_setup_hook``), and so do the items of a
+``ray_pipeline`` (children of the span current where its iteration starts). Code of yours
+that makes spans around an inquiry makes them the parents.
+
+**Turning it on midway.** An interaction is traced if instrumentation is on when it starts:
+one inquired before :func:`instrument` with a lazy start (``start_asap=False``), and started
+after, gets its span (its parent is the span current where it was inquired, if any); one
+that started before stays untraced, and so do its messages' ends.
 
 **When spans end.** When their stream ends: an interaction's span when its replies have
 ended, to the last token of the last message (not when the agent function returns); a

@@ -11,6 +11,7 @@ from miniagents.ext.ray.agent import RayOptions as RayOptions
 from miniagents.ext.ray.agent import ray_agent as ray_agent
 from miniagents.ext.ray.errors import MessageSerializationError as MessageSerializationError
 from miniagents.ext.ray.errors import RayAgentError as RayAgentError
+from miniagents.ext.ray.errors import RayCancelTimeoutError as RayCancelTimeoutError
 from miniagents.ext.ray.errors import RayWorkerDiedError as RayWorkerDiedError
 from miniagents.ext.ray.errors import RemoteError as RemoteError
 from miniagents.ext.ray.errors import RemoteTraceback as RemoteTraceback
@@ -22,6 +23,7 @@ __all__ = [
     "ItemResult",
     "MessageSerializationError",
     "RayAgentError",
+    "RayCancelTimeoutError",
     "RayOptions",
     "RayPipeline",
     "RayWorkerDiedError",

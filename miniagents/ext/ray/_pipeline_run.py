@@ -12,6 +12,7 @@ at most ``max_in_flight`` items between reading them and handing out their resul
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass
@@ -19,7 +20,12 @@ from typing import Any, Generic, TypeVar
 
 from miniagents.ext.ray._failures import ray_failure, worker_died, worker_died_error
 from miniagents.ext.ray._wire import decode_error, dumps, loads
-from miniagents.ext.ray.errors import MessageSerializationError, RayAgentError
+from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT
+from miniagents.ext.ray.errors import (
+    MessageSerializationError,
+    RayAgentError,
+    RayCancelTimeoutError,
+)
 from miniagents.messages import MessageTuple
 from miniagents.messages.sequence import MessageType
 from miniagents.pipeline import ItemResult as ItemResult
@@ -41,6 +47,7 @@ class Settings:
     show_progress: bool | None
     description: str
     total: int | None
+    cancel_timeout: float = CANCEL_TIMEOUT
 
 
 @dataclass
@@ -54,9 +61,17 @@ class _Batch(Generic[T]):
 class PipelineRun(Generic[T]):
     """The state of one run: items read, batches on their way, results not yet handed out."""
 
-    def __init__(self, remote: Any, items: Iterable[T], settings: Settings) -> None:
+    def __init__(
+        self,
+        remote: Any,
+        items: Iterable[T],
+        settings: Settings,
+        carrier: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.remote = remote
         self.settings = settings
+        self.carrier = carrier
+        """The trace of the code that runs the pipeline, for the workers to continue it."""
         rows = _rows(items)
         self.items: Iterator[tuple[int, T]] = enumerate(rows)
         self.exhausted = False
@@ -109,7 +124,7 @@ class PipelineRun(Generic[T]):
 
     def _send(self, batch: _Batch[T]) -> None:
         batch.attempts += 1
-        self.pending[self.remote.remote(batch.data)] = batch
+        self.pending[self.remote.remote(batch.data, self.carrier)] = batch
 
     def finish(self, ref: Any, outcome: list[tuple[bool, bytes]] | BaseException) -> None:
         """Take the outcome of a batch: its results, or Ray's error (then maybe send it again)."""
@@ -152,13 +167,44 @@ class PipelineRun(Generic[T]):
             raise self.read_error
 
     def close(self) -> None:
-        """Cancel the batches still running, and close the progress bar."""
+        """Cancel the batches still running, and close the progress bar.
+
+        Ray's cancel runs in a daemon thread, waited for ``cancel_timeout`` seconds at most.
+
+        Raises:
+            RayCancelTimeoutError: if Ray's cancel has not returned by then.
+            RayAgentError: if Ray's cancel failed.
+        """
         import ray
 
-        for ref in self.pending:
-            ray.cancel(ref)
+        refs = list(self.pending)
         self.pending.clear()
         self.bar.close()
+        if not refs:
+            return
+        outcome: list[BaseException | None] = []
+
+        def cancel_all() -> None:
+            try:
+                for ref in refs:
+                    ray.cancel(ref)
+            except BaseException as error:  # handed to the waiting thread
+                outcome.append(error)
+            else:
+                outcome.append(None)
+
+        canceller = threading.Thread(target=cancel_all, name="miniagents-ray-stop", daemon=True)
+        canceller.start()
+        canceller.join(self.settings.cancel_timeout)
+        if not outcome:
+            raise RayCancelTimeoutError(
+                f"Ray's cancel of the {len(refs)} batch(es) of the pipeline still running took "
+                f"longer than {self.settings.cancel_timeout} s; they may go on running. Check "
+                "the Ray cluster (`ray status`, the workers' logs), or give ray_pipeline(...) "
+                "a larger cancel_timeout."
+            )
+        if outcome[0] is not None:  # Ray's own error
+            raise ray_failure(outcome[0], "the cancel of the pipeline's running batches")
 
 
 def _guarded(items: Iterator[tuple[int, T]], run: PipelineRun[T]) -> Iterator[tuple[int, T]]:

@@ -37,6 +37,7 @@ from typing import Any, Final, NamedTuple
 
 from pydantic import BaseModel
 
+from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT
 from miniagents.ext.ray.errors import MessageSerializationError, RemoteError, RemoteTraceback
 
 __all__ = [
@@ -97,6 +98,9 @@ class Call(NamedTuple):
     carrier: tuple[tuple[str, str], ...] = ()
     """The caller's trace, for tracing to continue it in the worker (e.g. ``traceparent``;
     empty when nothing traces: see ``miniagents.miniagents.lowlevel.outgoing_carrier``)."""
+    cancel_timeout: float = CANCEL_TIMEOUT
+    """Seconds the worker waits for its agent to end once cancelled (``ray_agent``'s
+    ``cancel_timeout``), before it gives up with ``RayCancelTimeoutError``."""
 
 
 def dumps(value: object, what: str) -> bytes:

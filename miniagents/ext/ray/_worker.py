@@ -33,7 +33,7 @@ from miniagents.ext.ray._wire import (
     encode_error,
     loads,
 )
-from miniagents.ext.ray._worker_loop import LoopTask, run_on_loop
+from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT, LoopTask, run_on_loop
 from miniagents.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents.messages.appender import MessageSequenceAppender, MessageTokenAppender
 from miniagents.miniagents import MiniAgent, MiniAgents
@@ -105,8 +105,8 @@ def serve_interaction(agent: MiniAgent[...], call: Call) -> Iterator[list[ReplyE
             if batch is None:
                 return
             yield batch
-    finally:
-        interaction.cancel()  # if it is still running; waits for the agent's clean-up
+    finally:  # if it is still running: waits for the agent's clean-up, bounded
+        interaction.cancel(call.cancel_timeout, f"the agent {agent.alias}")
 
 
 async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> None:
@@ -166,25 +166,36 @@ async def _read_mailbox(call: Call, inputs: MessageSequenceAppender) -> None:
 
 
 async def _send_replies(replies: MessageSequencePromise, outbox: _Outbox, alias: str) -> None:
-    """Send every reply message: whole if complete already, else its start, tokens and end."""
+    """Send every reply message: whole if complete already, else its start, tokens and end.
+
+    Cancelled, it cancels the sending of the messages it started and waits for their end
+    (no task of the worker outlives the interaction).
+    """
     what = f"a reply message of the agent {alias}"
     streams: list[asyncio.Task[None]] = []
     failure: Exception | None = None
     index = 0
     try:
-        async for promise in replies:
-            whole = await _prefilled_message(promise)
-            if whole is not None:
-                await outbox.put((WHOLE, index, dumps(whole, what)))
-            else:
-                header = (promise.message_class, dict(promise.metadata))
-                await outbox.put((START, index, dumps(header, what)))
-                streams.append(start_task(_send_tokens(index, promise, outbox, what), alias))
-            index += 1
-    except Exception as error:
-        failure = error
-    if streams:
-        await asyncio.wait(streams)  # every message started ends before the sequence does
+        try:
+            async for promise in replies:
+                whole = await _prefilled_message(promise)
+                if whole is not None:
+                    await outbox.put((WHOLE, index, dumps(whole, what)))
+                else:
+                    header = (promise.message_class, dict(promise.metadata))
+                    await outbox.put((START, index, dumps(header, what)))
+                    streams.append(start_task(_send_tokens(index, promise, outbox, what), alias))
+                index += 1
+        except Exception as error:
+            failure = error
+        if streams:
+            await asyncio.wait(streams)  # every message started ends before the sequence does
+    except BaseException:  # cancelled (every consumer gave up): its messages stop with it
+        for stream in streams:
+            stream.cancel()
+        if streams:
+            await asyncio.wait(streams)
+        raise
     if failure is not None:
         raise failure
     await outbox.put((COMPLETE, 0, None))
@@ -219,17 +230,28 @@ async def _send_tokens(index: int, promise: MessagePromise, outbox: _Outbox, wha
 # -- pipeline items: a batch in, one result per item out -------------------------------------
 
 
-def run_items(agents: Sequence[MiniAgent[...]], items: list[bytes]) -> list[tuple[bool, bytes]]:
+def run_items(
+    agents: Sequence[MiniAgent[...]],
+    items: list[bytes],
+    carrier: tuple[tuple[str, str], ...] = (),
+    cancel_timeout: float = CANCEL_TIMEOUT,
+) -> list[tuple[bool, bytes]]:
     """The body of a pipeline task: each item through the chain of agents, concurrently.
 
-    Returns, per item, ``(True, pickled MessageTuple)`` or ``(False, encoded error)``.
+    ``carrier`` is the trace of the code that runs the pipeline: the items' interactions
+    continue it (when tracing is on here). Cancelled (``ray.cancel``), the task waits at
+    most ``cancel_timeout`` seconds for the items' agents to end. Returns, per item,
+    ``(True, pickled MessageTuple)`` or ``(False, encoded error)``.
     """
-    return run_on_loop(_run_items(agents, items))
+    what = f"the items of the agent {agents[-1].alias}"
+    return run_on_loop(_run_items(agents, items, carrier), cancel_timeout, what)
 
 
 async def _run_items(
-    agents: Sequence[MiniAgent[...]], items: list[bytes]
+    agents: Sequence[MiniAgent[...]], items: list[bytes], carrier: tuple[tuple[str, str], ...]
 ) -> list[tuple[bool, bytes]]:
+    if carrier:
+        adopt_carrier(dict(carrier))  # in this task's own context: the items' tasks copy it
     return list(await asyncio.gather(*(_run_item(agents, item) for item in items)))
 
 

@@ -20,18 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
-__all__ = ["LoopTask", "run_on_loop", "worker_loop"]
+from miniagents.ext.ray.errors import RayCancelTimeoutError
+
+__all__ = ["CANCEL_TIMEOUT", "LoopTask", "run_on_loop", "worker_loop"]
 
 T = TypeVar("T")
 
 _WAKE_UP = 0.05
 """Seconds between wake-ups of a waiting main thread: ``ray.cancel`` interrupts it by
 setting a flag that Python checks only while it runs code, so a wait never blocks longer."""
+
+CANCEL_TIMEOUT = 10.0
+"""Seconds a cancelled :class:`LoopTask` may take to end (``ray_agent`` passes its own)."""
 
 _loop_lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -66,12 +72,18 @@ class LoopTask(Generic[T]):
             self.start()
 
     def start(self) -> None:
-        """Schedule the coroutine on the loop (call it inside a ``try`` that cancels)."""
-        self.loop.call_soon_threadsafe(self._start)
+        """Schedule the coroutine on the loop (call it inside a ``try`` that cancels).
+
+        The coroutine runs in a context of its own, empty: nothing the calling thread set
+        in its context variables (the Ray task's thread, which runs one task after another)
+        reaches it, and nothing it sets reaches another task on the loop.
+        """
+        self.loop.call_soon_threadsafe(self._start, context=contextvars.Context())
 
     def _start(self) -> None:
         coroutine, self._coroutine = self._coroutine, None
         assert coroutine is not None  # _cancel never runs before a _start scheduled earlier
+        # Runs in the empty context given to call_soon_threadsafe: the task copies it.
         self.task = self.loop.create_task(coroutine)
         self.task.add_done_callback(self._end)
 
@@ -96,10 +108,25 @@ class LoopTask(Generic[T]):
             self.outcome.cancel()
             self.ended.set()
 
-    def cancel(self) -> None:
-        """Cancel the task and wait until it has ended (the coroutine's own clean-up)."""
+    def cancel(self, timeout: float = CANCEL_TIMEOUT, what: str = "a coroutine") -> None:
+        """Cancel the task and wait until it has ended (the coroutine's own clean-up).
+
+        Args:
+            timeout: How many seconds to wait for its end.
+            what: Names the coroutine in the error.
+
+        Raises:
+            RayCancelTimeoutError: if it has not ended within ``timeout`` seconds (it goes
+                on running on the loop).
+        """
         self.loop.call_soon_threadsafe(self._cancel)  # after _start: the loop keeps the order
-        self.ended.wait()
+        if not self.ended.wait(timeout):
+            raise RayCancelTimeoutError(
+                f"In the Ray worker, {what} did not end within {timeout} s of its "
+                "cancellation, so the task stopped waiting for it (it may go on running in "
+                "the worker). Make it end when cancelled (asyncio.CancelledError), or give "
+                "ray_agent(...) a larger cancel_timeout."
+            )
 
     def wait(self) -> T:
         """Wait for the result (this thread stays interruptible: see ``_WAKE_UP``)."""
@@ -118,18 +145,21 @@ class LoopTask(Generic[T]):
             raise
 
 
-def run_on_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+def run_on_loop(
+    coroutine: Coroutine[Any, Any, T], cancel_timeout: float = CANCEL_TIMEOUT, what: str = ""
+) -> T:
     """Run ``coroutine`` on the worker loop and wait for its result.
 
     If this thread is interrupted at any point (``ray.cancel``), even while the coroutine
     is being scheduled, the coroutine is cancelled and has ended before the interrupt goes
     on (a ``LoopTask(coroutine).result()`` would leave it running when the interrupt lands
-    inside the constructor).
+    inside the constructor). Cancelled, it waits at most ``cancel_timeout`` seconds for the
+    coroutine's end (``what`` names it in the ``RayCancelTimeoutError``).
     """
     waiting = LoopTask(coroutine, start=False)  # nothing scheduled yet
     try:
         waiting.start()
         return waiting.wait()
     except BaseException:
-        waiting.cancel()
+        waiting.cancel(cancel_timeout, what or "a coroutine")
         raise

@@ -27,8 +27,9 @@ import asyncio
 import contextlib
 import copy
 import functools
+import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypedDict, TypeVar
 
 from typing_extensions import Unpack
@@ -51,19 +52,23 @@ from miniagents.ext.ray._wire import (
     loads,
 )
 from miniagents.ext.ray._worker import serve_interaction
-from miniagents.ext.ray.errors import MessageSerializationError
+from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT as _WORKER_CANCEL_TIMEOUT
+from miniagents.ext.ray.errors import MessageSerializationError, RayCancelTimeoutError
 from miniagents.messages import MessageSequencePromise
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents import InteractionContext, MiniAgent
 from miniagents.miniagents.lowlevel import context_settings, outgoing_carrier, start_task
 
-__all__ = ["REPLY_BATCHES_IN_FLIGHT", "RayOptions", "ray_agent"]
+__all__ = ["CANCEL_TIMEOUT", "REPLY_BATCHES_IN_FLIGHT", "RayOptions", "ray_agent"]
 
 AgentT = TypeVar("AgentT", bound="MiniAgent[...]")
 
 REPLY_BATCHES_IN_FLIGHT = 8
 """How many batches of reply events a worker sends ahead of the driver's reading (Ray's
 ``_generator_backpressure_num_objects``)."""
+
+CANCEL_TIMEOUT = _WORKER_CANCEL_TIMEOUT
+"""The default ``cancel_timeout`` of :func:`ray_agent`, in seconds (10)."""
 
 
 class RayOptions(TypedDict, total=False):
@@ -82,6 +87,9 @@ class RayOptions(TypedDict, total=False):
     long as none of its replies has reached the driver yet (default: 3)."""
     name: str
     """The task's name in Ray's logs and dashboard (default: ``miniagents:<alias>``)."""
+    cancel_timeout: float
+    """Seconds that stopping an interaction ended early may take, in all (default:
+    ``CANCEL_TIMEOUT``, 10 s): see :func:`ray_agent`."""
 
 
 def ray_agent(agent: AgentT, /, **options: Unpack[RayOptions]) -> AgentT:
@@ -96,6 +104,15 @@ def ray_agent(agent: AgentT, /, **options: Unpack[RayOptions]) -> AgentT:
     cancelled (the agent gets ``asyncio.CancelledError`` in the worker). Messages,
     arguments and errors travel pickled: a value that cannot be pickled raises a
     :class:`MessageSerializationError` naming its field.
+
+    Stopping an interaction that ends early (its consumers gave up, or its agent failed)
+    is bounded: the driver's steps (Ray's cancel of the task, the end of the input sender,
+    the close of the mailbox box, the drop of the task's reply stream) take at most
+    ``cancel_timeout`` seconds in all (10 by default), and the worker waits as long for
+    the cancelled agent to end. A step that hangs becomes a
+    :class:`~miniagents.ext.ray.errors.RayCancelTimeoutError` (a ``TimeoutError``) naming
+    it: the interaction ends with it (logged, when its replies had ended already), and the
+    worker's task fails with it; the step itself may still end later in the background.
 
     Example:
         >>> remote_echo = ray_agent(echo, num_cpus=0.5)
@@ -130,6 +147,7 @@ class _Runner:
 
         self.agent = agent
         self.retries: int = options.pop("max_retries", 3)
+        self.cancel_timeout: float = options.pop("cancel_timeout", CANCEL_TIMEOUT)
         self.options = options
         options.setdefault("name", f"miniagents:{agent.alias}")
 
@@ -144,7 +162,8 @@ class _Runner:
         )(interaction)
 
     def __reduce__(self) -> tuple[type[_Runner], tuple[MiniAgent[...], dict[str, Any]]]:
-        return (_Runner, (self.agent, {**self.options, "max_retries": self.retries}))
+        options = {**self.options, "max_retries": self.retries}
+        return (_Runner, (self.agent, {**options, "cancel_timeout": self.cancel_timeout}))
 
     async def run(
         self, ctx: InteractionContext, args: tuple[Any, ...], kwargs: Mapping[str, Any]
@@ -171,6 +190,31 @@ class _Runner:
                 raise worker_died_error(
                     f"the agent {alias}", died.cause, note, "ray_agent"
                 ) from died.cause
+
+
+def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future[None]:
+    """Call ``function(*args)`` in a daemon thread (one that hangs never holds up the exit)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+
+    def end(error: BaseException | None) -> None:
+        if future.done():
+            return  # given up on already
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+    def run() -> None:
+        error: BaseException | None = None
+        try:
+            function(*args)
+        except BaseException as caught:  # handed to the waiting task
+            error = caught
+        loop.call_soon_threadsafe(end, error)
+
+    threading.Thread(target=run, name="miniagents-ray-stop", daemon=True).start()
+    return future
 
 
 class _WorkerDied(Exception):
@@ -204,8 +248,9 @@ class _Attempt:
         inputs = self.ctx.message_promises
         events, ended = await known_inputs(inputs, self.alias)
         mailbox = None if ended else mailbox_actor()
+        timeout = self.runner.cancel_timeout
         self.generator = self.runner.remote.remote(
-            Call(arguments, events, mailbox, self.key, settings, carrier)
+            Call(arguments, events, mailbox, self.key, settings, carrier, timeout)
         )
         sender = None
         if mailbox is not None:
@@ -223,16 +268,49 @@ class _Attempt:
         except ray.exceptions.RayError as error:
             raise self._failure(error)  # noqa: B904 - Ray's error is its context
         finally:
-            if not finished:
-                ray.cancel(self.generator)
-            if sender is not None and mailbox is not None:
-                sender.cancel()
-                await asyncio.wait([sender])
-                with contextlib.suppress(ray.exceptions.RayError):  # a dead mailbox is closed
-                    await mailbox.close.remote(self.key)
-            self._end_open_messages()
+            try:
+                await self._stop(not finished, sender, mailbox)
+            finally:
+                self._end_open_messages()
         if failure is not None:
             raise failure
+
+    async def _stop(self, cancel: bool, sender: asyncio.Task[None] | None, mailbox: Any) -> None:
+        """Stop what is left of this attempt, within ``cancel_timeout`` seconds in all.
+
+        In order: Ray's cancel of the task (unless it finished), the end of the input
+        sender, the close of the mailbox box, the drop of the task's reply stream.
+
+        Raises:
+            RayCancelTimeoutError: naming the step that did not end in time.
+        """
+        import ray
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.runner.cancel_timeout
+        if cancel:
+            await self._bounded(_in_thread(ray.cancel, self.generator), "Ray's cancel", deadline)
+        if sender is not None and mailbox is not None:
+            sender.cancel()
+            await self._bounded(asyncio.wait([sender]), "the end of the input sender", deadline)
+            with contextlib.suppress(ray.exceptions.RayError):  # a dead mailbox is closed
+                close = mailbox.close.remote(self.key)
+                await self._bounded(close, "the close of the mailbox box", deadline)
+        generator, self.generator = [self.generator], None  # only `generator` holds it now
+        # Ray's generator drop (its finalizer tells Ray) happens in a thread: it may block.
+        await self._bounded(_in_thread(generator.clear), "the drop of the reply stream", deadline)
+
+    async def _bounded(self, step: Awaitable[Any], what: str, deadline: float) -> None:
+        timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+        try:
+            await asyncio.wait_for(step, timeout)
+        except asyncio.TimeoutError:  # TimeoutError from Python 3.11
+            raise RayCancelTimeoutError(
+                f"Stopping the remote interaction of the agent {self.alias} took longer than "
+                f"{self.runner.cancel_timeout} s, waiting for {what}; the Ray task may go on "
+                "running. Check the Ray cluster (`ray status`, the worker's logs), or give "
+                "ray_agent(...) a larger cancel_timeout."
+            ) from None
 
     def _apply(self, batch: list[ReplyEvent]) -> BaseException | None:
         """Pass the events on to the local replies; the agent's error, if it failed."""

@@ -12,6 +12,7 @@ from miniagents.promising.errors import MiniAgentsError
 __all__ = [
     "MessageSerializationError",
     "RayAgentError",
+    "RayCancelTimeoutError",
     "RayPipelineArgumentError",
     "RayPipelineRerunError",
     "RayWorkerDiedError",
@@ -26,6 +27,15 @@ class RayAgentError(MiniAgentsError):
 
 class RayWorkerDiedError(RayAgentError):
     """The Ray worker (or its node) running an interaction died before the interaction ended."""
+
+
+class RayCancelTimeoutError(RayAgentError, TimeoutError):
+    """Stopping a remote interaction (Ray's cancel and what follows it) took too long.
+
+    The driver waits at most the ``cancel_timeout`` of ``ray_agent`` (10 s by default) in
+    all; the worker waits as long for its agent to end once cancelled. The message names
+    the step that did not end.
+    """
 
 
 class RemoteError(RayAgentError):

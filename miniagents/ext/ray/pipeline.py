@@ -13,6 +13,11 @@ memory does not grow with the number of items::
 
 A batch whose worker died is sent again, up to ``max_retries`` times; an item whose agent
 failed gives a result holding the error, and the other items go on.
+
+When tracing is on (:mod:`miniagents.ext.otel`), each batch carries the trace of the code
+that iterates the pipeline (an agent's span, say), and the items' spans in the worker
+continue that trace under it (if the worker process is instrumented too), as with
+``ray_agent``.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from typing_extensions import Unpack
 from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings
 from miniagents.ext.ray._worker import run_items
-from miniagents.ext.ray.agent import RayOptions
+from miniagents.ext.ray.agent import CANCEL_TIMEOUT, RayOptions
 from miniagents.ext.ray.errors import RayPipelineArgumentError, RayPipelineRerunError
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
+from miniagents.miniagents.lowlevel import outgoing_carrier
 
 if TYPE_CHECKING:
     from ray.data import Dataset
@@ -62,8 +68,12 @@ class RayPipeline(Generic[T]):
         self._settings = settings
         self._used = False
 
-        def pipeline_items(batch: list[bytes]) -> list[tuple[bool, bytes]]:
-            return run_items(chain, batch)
+        cancel_timeout = settings.cancel_timeout
+
+        def pipeline_items(
+            batch: list[bytes], carrier: tuple[tuple[str, str], ...] = ()
+        ) -> list[tuple[bool, bytes]]:
+            return run_items(chain, batch, carrier, cancel_timeout)
 
         pipeline_items.__name__ = pipeline_items.__qualname__ = "pipeline_items"
         options.setdefault("name", f"miniagents:{chain[-1].alias}")
@@ -76,7 +86,8 @@ class RayPipeline(Generic[T]):
                 "A RayPipeline runs once; call ray_pipeline(...) again to rerun."
             )
         self._used = True
-        return PipelineRun(self._remote, self._items, self._settings)
+        carrier = tuple(outgoing_carrier().items())  # the workers' spans continue this trace
+        return PipelineRun(self._remote, self._items, self._settings, carrier)
 
     def __iter__(self) -> Iterator[ItemResult[T]]:
         """Run the pipeline, giving each item's result (blocking between results)."""
@@ -194,7 +205,13 @@ def ray_pipeline(
         total: The number of items, for the progress bar (default: ``len(items)`` if it
             has one).
         **options: Ray's task options (:class:`RayOptions`); ``max_retries`` (default 3) is
-            how often a batch whose worker died is sent again.
+            how often a batch whose worker died is sent again; ``cancel_timeout`` (10 s by
+            default) how long a cancelled batch's task waits for its agents to end, and
+            how long leaving the loop early waits for Ray's cancel of the batches still
+            running (then either fails with ``RayCancelTimeoutError``).
+
+    When tracing is on, the items' spans in the workers are children of the span current
+    where the iteration starts.
 
     Raises:
         MissingExtraError: if Ray is not installed (with the install hint; an ``ImportError``).
@@ -221,5 +238,6 @@ def ray_pipeline(
         show_progress=progress,
         description=description if description is not None else chain[-1].alias,
         total=total,
+        cancel_timeout=ray_options.pop("cancel_timeout", CANCEL_TIMEOUT),
     )
     return RayPipeline(chain, items, settings, ray_options)

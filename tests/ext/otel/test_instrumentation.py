@@ -132,6 +132,28 @@ async def test_sub_agents_in_parallel_and_lazily_are_children_of_their_caller(
     assert lazy.start_time >= top.start_time
 
 
+async def test_an_interaction_inquired_before_instrument_and_started_after_gets_a_span() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    @miniagent
+    async def leaf(ctx: InteractionContext) -> None:
+        ctx.reply("leaf")
+
+    async with MiniAgents():
+        early = leaf.fork(alias="EARLY").inquire()  # its task is made now, unobserved
+        lazy = leaf.fork(alias="LAZY", start_asap=False).inquire()  # not started yet
+        instrument(provider)
+        try:
+            assert [str(message) for message in await lazy] == ["leaf"]  # this starts it
+            assert [str(message) for message in await early] == ["leaf"]
+        finally:
+            uninstrument()
+    # The lazy one is observed from its start; the other one started unobserved, and stays so
+    assert [span.name for span in exporter.get_finished_spans()] == ["invoke_agent LAZY"]
+
+
 async def test_a_span_ends_with_the_last_token_not_when_the_agent_returns(
     traces: Traces,  # noqa: F811
 ) -> None:

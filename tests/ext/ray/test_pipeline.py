@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from miniagents import Message, MessageTuple, MiniAgent
 from miniagents.ext.ray import (
     ItemResult,
     MessageSerializationError,
+    RayCancelTimeoutError,
     RayWorkerDiedError,
     ray_pipeline,
 )
@@ -54,6 +55,11 @@ def test_a_chain_runs_over_the_items_and_the_results_keep_the_input_order() -> N
     assert [result.item for result in results] == items
     assert [str(result.get()) for result in results] == [f"> ITEM {i}" for i in range(12)]
     assert all(result.ok and result.attempts == 1 for result in results)
+
+
+def test_cancel_timeout_is_the_pipelines_own_option_not_rays() -> None:
+    results = list(ray_pipeline(upper_agent, ["a"], num_cpus=0.5, cancel_timeout=5.0))
+    assert [str(result.get()) for result in results] == ["A"]
 
 
 @pytest.mark.parametrize("ordered", [True, False])
@@ -180,6 +186,34 @@ def test_leaving_the_loop_early_cancels_the_items_still_running(signals: Signals
         break  # the loop ends: the pipeline's generator is closed
     for text in texts[1:]:  # each running item saw CancelledError in its worker
         ray.get(signals.wait.remote(f"{key}:cancelled:{text}"), timeout=WITHIN)
+
+
+def test_leaving_the_loop_early_while_rays_cancel_hangs_is_a_timeout_error(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    real_cancel = ray.cancel
+
+    def hanging_cancel(ref: Any, **options: Any) -> None:  # Ray's cancel, stuck
+        release.wait()
+        real_cancel(ref, **options)
+
+    key = uuid.uuid4().hex
+    texts = ["first", "wait:never a"]
+    pipeline = ray_pipeline(
+        item_agent.fork(signals=signals, key=key), texts, num_cpus=0.5, cancel_timeout=0.5
+    )
+    results = iter(pipeline)
+    assert isinstance(results, Generator)  # closed when a loop over it is left early
+    try:
+        assert str(next(results).get()) == "FIRST"
+        ray.get(signals.wait.remote(f"{key}:waiting:wait:never a"), timeout=WITHIN)
+        monkeypatch.setattr(ray, "cancel", hanging_cancel)
+        with pytest.raises(RayCancelTimeoutError, match=r"longer than 0\.5 s"):
+            results.close()  # leaving the loop early: the running batch is to be cancelled
+    finally:
+        release.set()  # the real cancel goes on
+    ray.get(signals.wait.remote(f"{key}:cancelled:wait:never a"), timeout=WITHIN)
 
 
 async def _collect(pipeline: Any) -> list[ItemResult[str]]:

@@ -13,7 +13,13 @@ import pytest
 from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgents
 from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.ray import RayWorkerDiedError, RemoteError, RemoteTraceback, ray_agent
+from miniagents.ext.ray import (
+    RayCancelTimeoutError,
+    RayWorkerDiedError,
+    RemoteError,
+    RemoteTraceback,
+    ray_agent,
+)
 from miniagents.ext.ray._mailbox import mailbox_actor
 from tests.ext.ray.remote import (
     CustomError,
@@ -177,6 +183,45 @@ async def test_when_every_consumer_gives_up_the_worker_gets_cancelled(
             await replies
     assert isinstance(pid, int)
     assert pid != os.getpid()  # the agent saw CancelledError in the worker's process
+
+
+async def test_a_hanging_cancel_becomes_a_timeout_error_within_cancel_timeout(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import ray
+
+    release = threading.Event()
+    real_cancel = ray.cancel
+    cancels: list[object] = []
+
+    def hanging_cancel(ref: object, **options: object) -> None:  # Ray's cancel, stuck
+        cancels.append(ref)
+        release.wait()
+        real_cancel(ref, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ray, "cancel", hanging_cancel)
+    key = fresh_key()
+    remote = ray_agent(waiting_agent, num_cpus=0.5, cancel_timeout=0.5)
+    try:
+        with caplog.at_level(logging.ERROR):
+            async with MiniAgents():
+                replies = remote.inquire(signals=signals, key=key)
+                consumer = asyncio.create_task(replies.aresolve())
+                await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
+                consumer.cancel()  # the only consumer gives up: the task is to be cancelled
+                with pytest.raises(asyncio.CancelledError):
+                    await consumer
+            # the context ended: the interaction did too, within its cancel_timeout
+        assert len(cancels) == 1
+        errors = [r.exc_info[1] for r in caplog.records if r.exc_info and r.exc_info[1]]
+        assert len(errors) == 1
+        assert isinstance(errors[0], RayCancelTimeoutError)
+        assert isinstance(errors[0], TimeoutError)
+        assert "waiting for Ray's cancel" in str(errors[0])
+        caplog.clear()  # the one error expected: logged, as the replies had ended
+    finally:
+        release.set()  # the real cancel goes on: the worker stops
+    await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled"), WITHIN)
 
 
 async def test_an_interaction_whose_worker_dies_before_replying_is_run_again(

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
-from miniagents import InteractionContext, miniagent
+from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.ray._wire import INPUT_END, START, TOKENS, Call, dumps_arguments, dumps_settings
-from miniagents.ext.ray._worker import OUTBOX_EVENTS, _Outbox, serve_interaction
+from miniagents.ext.ray._worker import OUTBOX_EVENTS, _Outbox, _send_replies, serve_interaction
 from miniagents.ext.ray._worker_loop import LoopTask, run_on_loop, worker_loop
+from miniagents.ext.ray.errors import RayCancelTimeoutError
 from miniagents.messages import MessageTokenAppender
+from miniagents.messages.appender import MessageSequenceAppender
 
 pytestmark = pytest.mark.ray
 
@@ -46,6 +50,64 @@ def test_a_loop_task_gives_its_result_or_its_error() -> None:
     assert LoopTask(answer()).result() == 42
     with pytest.raises(KeyError):
         LoopTask(fail()).result()
+
+
+_seen: contextvars.ContextVar[str] = contextvars.ContextVar("_seen", default="unset")
+
+
+def test_a_loop_task_runs_in_a_context_of_its_own_not_the_calling_threads() -> None:
+    async def read_and_set() -> str:
+        value = _seen.get()
+        _seen.set("set by a task")
+        return value
+
+    token = _seen.set("the calling thread's")  # what an earlier Ray task left in the thread
+    try:
+        assert LoopTask(read_and_set()).result() == "unset"
+        assert run_on_loop(read_and_set()) == "unset"  # nor what the other task set
+    finally:
+        _seen.reset(token)
+
+
+async def test_cancelled_while_sending_replies_it_cancels_the_messages_it_sends() -> None:
+    async with MiniAgents():
+        replies = MessageSequenceAppender()
+        streaming = MessageTokenAppender()  # a message whose tokens never end
+        replies.append(streaming.promise)
+        streaming.append("Hel")
+        outbox = _Outbox()
+        sending = asyncio.create_task(_send_replies(replies.sequence, outbox, "agent"))
+        assert await outbox.batch() == [(START, 0, ANY), (TOKENS, 0, ["Hel"])]
+        before = asyncio.all_tasks()
+        sending.cancel()  # the interaction is cancelled (every consumer gave up)
+        with pytest.raises(asyncio.CancelledError):
+            await sending
+        left = [task.get_name() for task in before if not task.done() and task is not sending]
+        assert left == [asyncio.current_task().get_name()]  # type: ignore[union-attr]
+        streaming.complete()
+        replies.complete()
+
+
+def test_a_loop_task_that_does_not_end_when_cancelled_is_given_up_on_with_a_timeout_error() -> None:
+    release = threading.Event()
+    started, cancelled = threading.Event(), threading.Event()
+
+    async def stubborn() -> None:
+        try:
+            started.set()
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            await asyncio.get_running_loop().run_in_executor(None, release.wait)  # hangs
+
+    task = LoopTask(stubborn())
+    assert started.wait(10)  # cancelled at its wait (not before its first step)
+    with pytest.raises(RayCancelTimeoutError, match=r"STUBBORN did not end within 0\.2 s"):
+        task.cancel(0.2, "the agent STUBBORN")
+    assert cancelled.is_set()
+    assert not task.ended.is_set()
+    release.set()
+    assert task.ended.wait(10)
 
 
 async def test_the_outbox_holds_a_bounded_number_of_events_and_merges_tokens() -> None:
@@ -83,8 +145,8 @@ def _interrupt_scheduling(monkeypatch: pytest.MonkeyPatch, nth_start: int) -> No
     original: Callable[..., Any] = loop.call_soon_threadsafe
     starts = [0]
 
-    def interrupted(callback: Callable[..., object], *args: object) -> object:
-        handle = original(callback, *args)
+    def interrupted(callback: Callable[..., object], *args: object, **kwargs: Any) -> object:
+        handle = original(callback, *args, **kwargs)
         if getattr(callback, "__name__", "") == "_start":
             starts[0] += 1
             if starts[0] == nth_start:
