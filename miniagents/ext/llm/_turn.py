@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from miniagents.ext.llm._stall import StallWatch
-from miniagents.ext.llm.errors import LLMResponseError, LLMTimeoutError
+from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
 from miniagents.ext.llm.observing import end_llm_call, watch_llm_call
 from miniagents.ext.llm.provider import (
@@ -28,6 +28,7 @@ from miniagents.ext.llm.provider import (
     LLMCall,
     LLMOptions,
     LLMProvider,
+    Refusal,
     ToolCallDelta,
     ToolCallStart,
 )
@@ -58,6 +59,7 @@ class Turn:
     calls: dict[str, MessageTokenAppender] = field(default_factory=dict)
     finish: Finish = field(default_factory=Finish)
     texts: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
     text_sink: Callable[[str], None] | None = None
 
     def _reply(self, appender: MessageTokenAppender) -> MessageTokenAppender:
@@ -74,7 +76,7 @@ class Turn:
             self.text = self._reply(appender)
         return self.text
 
-    def take(self, event: str | ToolCallStart | ToolCallDelta | Finish) -> None:
+    def take(self, event: str | ToolCallStart | ToolCallDelta | Refusal | Finish) -> None:
         """Stream one event of the provider into the reply.
 
         Raises:
@@ -109,6 +111,8 @@ class Turn:
                 call_id=event.call_id,
             )
             self.calls[event.call_id] = self._reply(appender)
+        elif isinstance(event, Refusal):
+            self.refusals.append(event.text)
         else:
             self.finish = event
 
@@ -130,6 +134,8 @@ class Turn:
                 async for event in events:
                     watch.alive()
                     self.take(event)
+            if self.refusals or self.finish.reason == "refusal":
+                raise self._refused(call.model)
         except BaseException as error:
             translated = error if isinstance(error, MiniAgentsError) else provider.translate(error)
             for appender in self._appenders():
@@ -146,6 +152,19 @@ class Turn:
             close = getattr(events, "aclose", None)
             if close is not None:
                 await close()
+
+    def _refused(self, model: str) -> LLMRefusalError:
+        """The error of a reply the model refused (its refusal, else its text, carried)."""
+        text = "".join(self.refusals) if self.refusals else "".join(self.texts)
+        alias = self.ctx.this_agent.alias
+        said = f": {text[:200]!r}" if text else ""
+        return LLMRefusalError(
+            f"The agent {alias} got no answer: the model {model!r} refused to answer{said}. "
+            "Asking again the same way would most likely be refused too, so it was not "
+            "retried: change the request (the prompt, the system prompt, the output type), "
+            "or catch LLMRefusalError to handle the refusal.",
+            text,
+        )
 
     def complete(self, **answer: object) -> None:
         """End the turn's messages; a turn without calls is the answer, with ``answer`` set.
