@@ -230,6 +230,8 @@ class LLMOptions:
             fields (its API's own structured output), and the answer is an instance of
             it, its fields validated and its text the JSON; see
             :mod:`miniagents.ext.llm.structured` (``structured(agent, Weather)`` types it).
+            Give it to ``inquire``; bound with ``fork`` or ``bind`` it is refused (the
+            agent would be typed with the provider's replies): use ``structured``.
         output_retries: How many times an answer that does not validate goes back to the
             model with the errors (default 1); after that the reply fails with an
             ``LLMOutputValidationError``.
