@@ -115,7 +115,9 @@ async def _run_call(
             if answer is not None:
                 answer.start_try()
                 turn.text_sink = answer.feed
-                if not tools:
+                if tools:  # the text may be what it says before calling tools: shown
+                    turn.answer_opens = answer.open
+                else:
                     answer.open()
             elif not tools:
                 turn.open_text()  # known before the first token, as the only message
