@@ -66,6 +66,7 @@ right for the extensions)::
         ├── LLMResponseError                        a malformed, incomplete or failed stream
         ├── LLMToolRoundsError                      the model kept calling tools: max_tool_rounds
         ├── LLMOutputValidationError                a structured answer that did not validate
+        ├── LLMRefusalError                         the model refused to answer (not retried)
         └── BudgetExceededError                     a Budget's limit reached: the call not made
 
 Errors raised by a stream's producer or an agent (your code, an SDK) are not wrapped:
@@ -128,6 +129,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.llm.errors import LLMError as LLMError
     from miniagents.ext.llm.errors import LLMOutputValidationError as LLMOutputValidationError
     from miniagents.ext.llm.errors import LLMRateLimitError as LLMRateLimitError
+    from miniagents.ext.llm.errors import LLMRefusalError as LLMRefusalError
     from miniagents.ext.llm.errors import LLMRequestError as LLMRequestError
     from miniagents.ext.llm.errors import LLMResponseError as LLMResponseError
     from miniagents.ext.llm.errors import LLMSDKMissingError as LLMSDKMissingError
@@ -171,6 +173,7 @@ _LAZY: dict[str, str] = {
             "LLMError",
             "LLMOutputValidationError",
             "LLMRateLimitError",
+            "LLMRefusalError",
             "LLMRequestError",
             "LLMResponseError",
             "LLMSDKMissingError",

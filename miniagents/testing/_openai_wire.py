@@ -1,7 +1,8 @@
 """The OpenAI Chat Completions wire format (``POST /v1/chat/completions``), as the fake speaks it.
 
 A reply is a ``chat.completion`` object, or a stream of ``chat.completion.chunk`` events
-ending with ``data: [DONE]``: the role first, then a chunk per text token, then per tool
+ending with ``data: [DONE]``: the role first, then a chunk per text token (a refusal: per
+``refusal`` piece, with ``content`` null in a reply not streamed), then per tool
 call a chunk with its ``id`` and ``function.name`` and one per argument delta, then the
 ``finish_reason``, and the usage chunk when ``stream_options.include_usage`` asked for it.
 Requests are refused (400) as the API refuses them, tool messages included: a ``tool``
@@ -92,8 +93,12 @@ class OpenAIWire:
         """A ``chat.completion`` object."""
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": rendering.text if rendering.tokens or not rendering.calls else None,
-            "refusal": None,
+            "content": (
+                rendering.text
+                if rendering.tokens or not (rendering.calls or rendering.refusal)
+                else None
+            ),
+            "refusal": rendering.refusal_text or None,
             "annotations": [],
         }
         if rendering.calls:
@@ -129,6 +134,8 @@ class OpenAIWire:
         plan.add(_chunk(rendering, {"role": "assistant", "content": "", "refusal": None}, None))
         for token in rendering.tokens:
             plan.add(_chunk(rendering, {"content": token}, None), content=True)
+        for refused in rendering.refusal:
+            plan.add(_chunk(rendering, {"refusal": refused}, None), content=True)
         for index, rendered in enumerate(rendering.calls):
             start = {
                 "index": index,

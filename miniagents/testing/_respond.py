@@ -79,10 +79,16 @@ def _render(
     wire: Wire, record: RecordedRequest, reply: Reply, serial: Callable[[], int]
 ) -> Rendering:
     request = record.json
-    if reply.tokens is not None:
+    refusal = reply.refusal or ()
+    finish_reason = reply.finish_reason
+    if reply.refusal is not None and wire.provider == "anthropic":
+        tokens = refusal  # Anthropic's refusal is the text, and the stop reason says so
+        refusal = ()
+        finish_reason = finish_reason or "refusal"
+    elif reply.tokens is not None:
         tokens = reply.tokens
     else:
-        tokens = () if reply.tool_calls else echo_tokens(request)
+        tokens = () if reply.tool_calls or reply.refusal is not None else echo_tokens(request)
     calls = tuple(
         RenderedCall(call.id or wire.call_id(serial()), call) for call in reply.tool_calls
     )
@@ -90,15 +96,17 @@ def _render(
         input_tokens, output_tokens = reply.usage
     else:
         deltas = sum(len(rendered.call.deltas()) for rendered in calls)
-        input_tokens, output_tokens = count_words(request), len(tokens) + deltas
+        input_tokens = count_words(request)
+        output_tokens = len(tokens) + len(refusal) + deltas
     return Rendering(
         reply=reply,
         id=wire.reply_id(serial()),
         model=reply.model or str(request.get("model", "fake-model")),
         tokens=tokens,
         calls=calls,
-        finish_reason=wire.finish_reason(reply.finish_reason, bool(calls)),
+        finish_reason=wire.finish_reason(finish_reason, bool(calls)),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         request=request,
+        refusal=refusal,
     )

@@ -7,6 +7,7 @@ A reply is a ``response`` object, or a stream of named events, each with its
     | response.output_item.added (message) | response.content_part.added
     | response.output_text.delta ...       (one per text token)
     | response.output_text.done | response.content_part.done | response.output_item.done
+      (a refusal: a ``refusal`` content part, of response.refusal.delta ... | ....done)
     | response.output_item.added (function_call: call_id, name)   (per tool call)
     | response.function_call_arguments.delta ... | ....done | response.output_item.done
     | response.completed                   (or response.incomplete: max_output_tokens, ...)
@@ -76,30 +77,31 @@ class ResponsesWire:
         done: list[Event] = []  # the events that end the last output item
         output = _output(rendering)
         index = 0
-        if rendering.tokens or not rendering.calls:
+        if _has_message(rendering):
             message = output[index]
             where: dict[str, Any] = {"item_id": message["id"], "output_index": index}
             started = {**message, "status": "in_progress", "content": []}
             plan.add(event("response.output_item.added", output_index=index, item=started))
-            empty = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-            plan.add(event("response.content_part.added", **where, content_index=0, part=empty))
-            for token in rendering.tokens:
-                delta = event(
-                    "response.output_text.delta", **where, content_index=0, delta=token, logprobs=[]
-                )
-                plan.add(delta, content=True)
-            part = message["content"][0]
-            done = [
-                event(
-                    "response.output_text.done",
-                    **where,
-                    content_index=0,
-                    text=rendering.text,
-                    logprobs=[],
-                ),
-                event("response.content_part.done", **where, content_index=0, part=part),
-                event("response.output_item.done", output_index=index, item=message),
-            ]
+            done = []
+            for number, part in enumerate(message["content"]):
+                at = {**where, "content_index": number}
+                if part["type"] == "refusal":
+                    empty: dict[str, Any] = {"type": "refusal", "refusal": ""}
+                    kind, pieces, field = "response.refusal", rendering.refusal, "refusal"
+                    extra: dict[str, Any] = {}
+                else:
+                    empty = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+                    kind, pieces, field = "response.output_text", rendering.tokens, "text"
+                    extra = {"logprobs": []}
+                plan.body.extend((ended, False) for ended in done)
+                plan.add(event("response.content_part.added", **at, part=empty))
+                for piece in pieces:
+                    plan.add(event(f"{kind}.delta", **at, delta=piece, **extra), content=True)
+                done = [
+                    event(f"{kind}.done", **at, **{field: part[field]}, **extra),
+                    event("response.content_part.done", **at, part=part),
+                ]
+            done.append(event("response.output_item.done", output_index=index, item=message))
             index += 1
         for rendered in rendering.calls:
             plan.body.extend((item, False) for item in done)
@@ -175,19 +177,30 @@ def _status(rendering: Rendering) -> str:
     return "completed" if rendering.finish_reason == "completed" else "incomplete"
 
 
+def _has_message(rendering: Rendering) -> bool:
+    """Whether the output has a message item: text, a refusal, or nothing else to send."""
+    return bool(rendering.tokens or rendering.refusal or not rendering.calls)
+
+
 def _output(rendering: Rendering) -> list[dict[str, Any]]:
     """The output items: the message (if there is text, or nothing else), then the calls."""
     serial = rendering.id.removeprefix("resp_")
     output: list[dict[str, Any]] = []
-    if rendering.tokens or not rendering.calls:
-        text = {"type": "output_text", "text": rendering.text, "annotations": [], "logprobs": []}
+    if _has_message(rendering):
+        content: list[dict[str, Any]] = []
+        if rendering.tokens or not rendering.refusal:
+            content.append(
+                {"type": "output_text", "text": rendering.text, "annotations": [], "logprobs": []}
+            )
+        if rendering.refusal:
+            content.append({"type": "refusal", "refusal": rendering.refusal_text})
         output.append(
             {
                 "id": f"msg_{serial}",
                 "type": "message",
                 "status": "completed",
                 "role": "assistant",
-                "content": [text],
+                "content": content,
             }
         )
     for number, rendered in enumerate(rendering.calls):

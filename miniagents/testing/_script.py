@@ -117,6 +117,7 @@ class Reply:
     """A scripted successful reply (see ``FakeLLMServer.reply`` for the fields)."""
 
     tokens: tuple[str, ...] | None = None
+    refusal: tuple[str, ...] | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
     stop_sequence: str | None = None

@@ -64,11 +64,17 @@ class Rendering:
     output_tokens: int
     request: Mapping[str, Any]
     created: int = field(default_factory=lambda: int(time.time()))
+    refusal: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
         """The text of the reply: its tokens joined."""
         return "".join(self.tokens)
+
+    @property
+    def refusal_text(self) -> str:
+        """The refusal (OpenAI's APIs send it apart from the text): its pieces joined."""
+        return "".join(self.refusal)
 
 
 @dataclass

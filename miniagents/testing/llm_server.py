@@ -176,6 +176,7 @@ class FakeLLMServer(ScriptedApp):
         self,
         tokens: Sequence[str] | None = None,
         *,
+        refusal: Sequence[str] | None = None,
         tool_calls: Sequence[ToolCall] = (),
         finish_reason: str | None = None,
         stop_sequence: str | None = None,
@@ -209,6 +210,13 @@ class FakeLLMServer(ScriptedApp):
                 The non-streamed reply holds their concatenation. ``None``: echo the last
                 user message, split in words (no text when there are ``tool_calls``). A
                 ``str`` is one token.
+            refusal: The model refuses, with these pieces of text (a ``str`` is one
+                piece), as each API says it: Chat Completions, ``refusal`` deltas (not
+                streamed: ``message.refusal``, its ``content`` null); the Responses API, a
+                ``refusal`` content part (``response.refusal.delta`` events, then
+                ``response.refusal.done``); Anthropic, the pieces as the text, and
+                ``stop_reason`` ``"refusal"`` (unless ``finish_reason`` says otherwise).
+                ``tokens`` (OpenAI: text before the refusal) then default to none.
             tool_calls: Tool calls after the text, as the API sends them: OpenAI
                 ``tool_calls`` (streamed: a chunk with the id and name, then the argument
                 deltas); Anthropic ``tool_use`` blocks (streamed: ``input_json_delta``).
@@ -289,6 +297,7 @@ class FakeLLMServer(ScriptedApp):
             )
         item = Reply(
             tokens=None if tokens is None else as_tokens(tokens),
+            refusal=None if refusal is None else as_tokens(refusal),
             tool_calls=tuple(tool_calls),
             finish_reason=finish_reason,
             stop_sequence=stop_sequence,

@@ -6,8 +6,9 @@ prompt, streaming, the reply's metadata, the tool loop, the stall timeout, error
 all work as with OpenAI or Anthropic. Swap one in wherever your code takes an LLM agent.
 
 - :func:`scripted_agent` replies from a list, one reply per call of the model: a text, a
-  tool call (``CallTool``), several calls at once (a list of them), or an error to fail
-  with. A turn with tools is several calls: the calls, then the answer once the results
+  tool call (``CallTool``), several calls at once (a list of them), a refusal
+  (``Refuse("...")``: an ``LLMRefusalError``, as a real model's refusal), or an error to
+  fail with. A turn with tools is several calls: the calls, then the answer once the results
   are in::
 
       agent = scripted_agent(CallTool("add", {"a": 2, "b": 3}), "2 + 3 = 5.", tools=[add])

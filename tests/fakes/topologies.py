@@ -83,7 +83,8 @@ class AsTool:
     """An LLM agent (a scripted model) that calls ``child`` as a tool, then answers "done".
 
     The child runs with no input (a tool's arguments are its whole input), and its replies
-    come back as the tool's result (joined by a blank line).
+    come back as the tool's result (joined by a blank line), except the calls and results
+    of its own tools (a nested ``AsTool``'s): those stay in the child's reply only.
     """
 
     child: Node
@@ -205,6 +206,12 @@ def _fan_out(
     return agent, expected
 
 
+class _ToolLoopText(str):
+    """The expected text of a tool call or result: left out of an enclosing tool's result."""
+
+    __slots__ = ()
+
+
 def _as_tool(child: MiniAgent[[]], child_expected: Expected) -> tuple[MiniAgent[[]], Expected]:
     tool_name = AgentTool(child).name
 
@@ -216,7 +223,8 @@ def _as_tool(child: MiniAgent[[]], child_expected: Expected) -> tuple[MiniAgent[
     agent: MiniAgent[[]] = function_agent(model, tools=[child])
 
     def expected(_inputs: list[str]) -> list[str]:
-        return ["{}", "\n\n".join(child_expected([])), "done"]
+        answer = [text for text in child_expected([]) if not isinstance(text, _ToolLoopText)]
+        return [_ToolLoopText("{}"), _ToolLoopText("\n\n".join(answer)), "done"]
 
     return agent, expected
 

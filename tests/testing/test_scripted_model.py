@@ -174,3 +174,21 @@ async def test_a_scripted_agent_runs_its_tools_concurrently(virtual_clock: Virtu
     async with MiniAgents():
         assert str((await agent.inquire("go"))[-1]) == "done"
     assert virtual_clock.elapsed == 3  # three calls of 3 s at once
+
+
+async def test_a_scripted_refusal_fails_the_reply_and_is_not_retried() -> None:
+    from miniagents import Message
+    from miniagents.ext.llm.errors import LLMRefusalError
+    from miniagents.ext.llm.offline import Refuse
+    from miniagents.ext.llm.structured import structured
+
+    class Verdict(Message):
+        guilty: bool
+
+    calls: list[LLMCall] = []
+    agent = scripted_agent(Refuse("I won't judge that."), '{"guilty": false}', calls=calls)
+    async with MiniAgents():
+        with pytest.raises(LLMRefusalError) as raised:
+            await structured(agent, Verdict).inquire("Guilty?")
+    assert raised.value.text == "I won't judge that."
+    assert len(calls) == 1  # the second reply was never asked for

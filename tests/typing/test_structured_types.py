@@ -43,6 +43,19 @@ async def check_the_answer_is_typed() -> None:
     assert_type((await other.inquire("Rome?", model="claude-haiku-4-5"))[0].celsius, float)
 
 
+async def check_a_bound_output_type_is_not_the_way() -> None:
+    # fork(output_type=...) would keep the provider's reply type (it is refused at run time);
+    # structured() is the typed way, on a forked agent too
+    forked = offline_agent.fork(output_type=Weather)
+    assert_type(
+        (await forked.inquire("Paris?"))[0],
+        OfflineMessage | LLMToolCallMessage | LLMToolApprovalRequest | LLMToolResultMessage,
+    )
+    weather_agent = structured(offline_agent.fork(token_delay=0.0), Weather)
+    assert_type((await weather_agent.inquire("Paris?"))[0], Weather)
+    assert_type((await weather_agent.fork(model="m").inquire("Oslo?"))[0].celsius, float)
+
+
 async def check_the_agents_arguments_are_kept() -> None:
     weather_agent = structured(offline_agent, Weather)
     weather_agent.inquire("Paris?", token_delay=0.0, model="offline")

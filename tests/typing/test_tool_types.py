@@ -124,6 +124,35 @@ def check_tool_messages() -> None:
     ToolCallMessage(tool_name="add", arguments={})  # type: ignore[call-arg]
 
 
+def check_the_cancellation_flag_of_a_sync_tool() -> None:
+    from miniagents.ext.tools import ToolCancellation, tool_cancellation
+
+    flag = tool_cancellation()
+    assert_type(flag, ToolCancellation)
+    assert_type(flag.cancelled, bool)
+    assert_type(flag.wait(0.5), bool)
+    assert_type(flag.wait(), bool)
+    flag.wait("soon")  # type: ignore[arg-type]
+    flag.cancelled = True  # type: ignore[misc]
+
+
+def check_a_refusal_is_typed() -> None:
+    from miniagents.errors import LLMRefusalError
+    from miniagents.ext.llm import LLMError, Refusal
+    from miniagents.ext.llm.offline import Refuse, ScriptedReply
+
+    try:
+        pass
+    except LLMRefusalError as refused:
+        assert_type(refused.text, str)
+        error: LLMError = refused
+        print(error)
+    assert_type(Refusal("No.").text, str)
+    scripted: ScriptedReply = Refuse("Not that.")
+    print(scripted)
+    Refusal(1)  # type: ignore[arg-type]
+
+
 # --- The test that pytest runs --------------------------------------------------------
 
 

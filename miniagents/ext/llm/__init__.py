@@ -27,6 +27,7 @@ module per provider, and ``offline_script`` (what the offline model says).
 from miniagents.ext.llm.errors import BudgetExceededError as BudgetExceededError
 from miniagents.ext.llm.errors import LLMError as LLMError
 from miniagents.ext.llm.errors import LLMOutputValidationError as LLMOutputValidationError
+from miniagents.ext.llm.errors import LLMRefusalError as LLMRefusalError
 from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
 from miniagents.ext.llm.fallback import fallback_agent as fallback_agent
 from miniagents.ext.llm.fallback import is_provider_failure as is_provider_failure
@@ -49,6 +50,7 @@ from miniagents.ext.llm.provider import LLMEvent as LLMEvent
 from miniagents.ext.llm.provider import LLMOptions as LLMOptions
 from miniagents.ext.llm.provider import LLMProvider as LLMProvider
 from miniagents.ext.llm.provider import OutputFormat as OutputFormat
+from miniagents.ext.llm.provider import Refusal as Refusal
 from miniagents.ext.llm.provider import ToolCallDelta as ToolCallDelta
 from miniagents.ext.llm.provider import ToolCallStart as ToolCallStart
 from miniagents.ext.llm.provider import call_option as call_option
@@ -78,6 +80,7 @@ __all__ = [
     "LLMOptions",
     "LLMOutputValidationError",
     "LLMProvider",
+    "LLMRefusalError",
     "LLMReply",
     "LLMToolApprovalRequest",
     "LLMToolCallMessage",
@@ -87,6 +90,7 @@ __all__ = [
     "PartialOutputs",
     "PromptItem",
     "PromptText",
+    "Refusal",
     "SystemMessage",
     "TokenUsage",
     "ToolCallDelta",

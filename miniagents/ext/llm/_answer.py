@@ -96,8 +96,11 @@ class Answer:
         self._parsed = 0
 
     def feed(self, token: str) -> None:
-        """A token of the current try: held, and parsed for a partial object."""
-        self.open()
+        """A token of the current try: held, and parsed for a partial object.
+
+        The message is put in the reply by :meth:`open` (the agent does, at once or when
+        the text starts like an answer) or by :meth:`settle`.
+        """
         self._tokens.append(token)
         if self._partials.wanted:  # else nobody is to see the partials: no parsing
             partial = self._parser.feed("".join(self._tokens[self._parsed :]))

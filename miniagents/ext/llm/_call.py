@@ -78,6 +78,7 @@ async def _run_call(
             f"The agent {alias} needs a model. Give it one when you make the agent, e.g. "
             f"{alias.lower()}.fork(model=...) or inquire(..., model=...)."
         )
+    _refuse_bound_output_type(ctx, provider, alias)
     context = llm_settings()
     stream = context.stream_llm_tokens_by_default if options.stream is None else options.stream
     stall_timeout = _stall_timeout(options, context, alias)
@@ -114,7 +115,9 @@ async def _run_call(
             if answer is not None:
                 answer.start_try()
                 turn.text_sink = answer.feed
-                if not tools:
+                if tools:  # the text may be what it says before calling tools: shown
+                    turn.answer_opens = answer.open
+                else:
                     answer.open()
             elif not tools:
                 turn.open_text()  # known before the first token, as the only message
@@ -166,6 +169,31 @@ async def _run_call(
         if answer is not None:
             answer.fail(error)
         raise
+
+
+def _refuse_bound_output_type(
+    ctx: InteractionContext, provider: LLMProvider[OptionsT], alias: str
+) -> None:
+    """Refuse an ``output_type`` bound with ``fork`` or ``bind``: mypy would mistype its replies.
+
+    Such an agent is typed with the provider's replies (``MiniAgent[P,
+    LLMReply[OpenAIMessage]]``), not with the output type; ``structured(agent, Weather)``
+    is typed ``MiniAgent[P, Weather]``.
+
+    Raises:
+        LLMConfigurationError: if the agent has an ``output_type`` bound.
+    """
+    bound = ctx.this_agent.bound_arguments.get("output_type")
+    if bound is None:
+        return
+    name = getattr(bound, "__name__", repr(bound))
+    raise LLMConfigurationError(
+        f"The agent {alias} has output_type={name} bound with fork() or bind(): its "
+        f"replies would be typed as {provider.message_class.__name__}s, not {name}s. Make "
+        f"it with structured({alias.lower()}.fork(...), {name}) instead (a MiniAgent that "
+        f"replies with the {name}, typed), or, for the whole reply (tool calls and "
+        f"results, then the {name}), give output_type={name} to inquire()."
+    )
 
 
 def _count(options: LLMOptions, name: str, least: int, alias: str) -> int:

@@ -23,6 +23,7 @@ from miniagents.ext.llm.provider import (
     LLMEvent,
     LLMOptions,
     LLMProvider,
+    Refusal,
     ToolCallDelta,
 )
 from miniagents.ext.llm.usage import _CallCharge
@@ -64,7 +65,7 @@ class Metered(Generic[OptionsT]):
                     charge.finish(self.usage(event, call.model))
                 elif call.stream and (
                     (isinstance(event, str) and event)
-                    or (isinstance(event, ToolCallDelta) and event.text)
+                    or (isinstance(event, (ToolCallDelta, Refusal)) and event.text)
                 ):
                     charge.piece()
                 yield event

@@ -9,6 +9,7 @@
               {"role": "tool", "tool_call_id": "c1", "content": "..."}
     stream:   chunks: delta.content tokens | delta.tool_calls (id and name, then arguments)
               | finish_reason | usage (``stream_options.include_usage``)
+    refusal:  delta.refusal pieces (``message.refusal`` not streamed): ``Refusal`` events
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from miniagents.ext.llm.provider import (
     LLMCall,
     LLMEvent,
     OutputFormat,
+    Refusal,
     ToolCallDelta,
     ToolCallStart,
 )
@@ -47,6 +49,9 @@ async def chat_reply(api: Any, call: LLMCall, options: OpenAIOptions) -> AsyncIt
         completion = await create(model=call.model, messages=messages, **arguments)
         choice = completion.choices[0]
         yield choice.message.content or ""
+        refusal = getattr(choice.message, "refusal", None)
+        if refusal:
+            yield Refusal(refusal)
         for called in choice.message.tool_calls or ():
             function = getattr(called, "function", None)  # not a "custom" tool call
             if function is not None:
@@ -71,6 +76,8 @@ async def chat_reply(api: Any, call: LLMCall, options: OpenAIOptions) -> AsyncIt
                 delta = choice.delta
                 if delta is not None and delta.content:
                     yield delta.content
+                if delta is not None and getattr(delta, "refusal", None):
+                    yield Refusal(delta.refusal)
                 for called in (delta.tool_calls if delta is not None else None) or ():
                     for event in _call_events(called, ids):
                         yield event

@@ -10,6 +10,7 @@
     stream: response.created | response.output_text.delta tokens
             | response.output_item.added (function_call: call_id, name)
             | response.function_call_arguments.delta | response.completed (status, usage)
+    refusal: response.refusal.delta pieces (a ``refusal`` content part): ``Refusal`` events
 
 A stream ends with ``response.completed`` or ``response.incomplete`` (the reply was cut:
 its finish reason says why, e.g. ``max_output_tokens``); ``response.failed`` and ``error``
@@ -35,6 +36,7 @@ from miniagents.ext.llm.provider import (
     LLMCall,
     LLMEvent,
     OutputFormat,
+    Refusal,
     ToolCallDelta,
     ToolCallStart,
 )
@@ -85,6 +87,8 @@ async def responses_reply(
             kind = event.type
             if kind == "response.output_text.delta":
                 yield event.delta
+            elif kind == "response.refusal.delta":
+                yield Refusal(event.delta)
             elif kind == "response.function_call_arguments.delta":
                 argued.add(event.item_id)
                 yield ToolCallDelta(calls.get(event.item_id, event.item_id), event.delta)
@@ -211,6 +215,7 @@ def _output_events(response: Any) -> list[LLMEvent]:
     for item in response.output or ():
         if item.type == "message":
             texts += [part.text for part in item.content if part.type == "output_text"]
+            events += [Refusal(part.refusal) for part in item.content if part.type == "refusal"]
         elif item.type == "function_call":
             events += [
                 ToolCallStart(item.call_id, item.name),

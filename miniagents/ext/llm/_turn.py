@@ -10,6 +10,19 @@ Each message enters the reply when its first event comes (the text message at on
 the agent has no tools, so that its metadata is known before the first token), and streams
 from then on. A call that ends with no text and no tool call still gives a (empty) text
 message: the model's answer.
+
+In a structured call (an ``output_type``) the text is the answer's, held until it
+validates; with tools, text that does not start like the answer (a JSON object), or that a
+tool call follows, is what the model says before its calls: it is shown in a text message
+as well, before the calls (the model's prompt has it too)::
+
+    provider:  "Let me " "check." | Start(c1, weather) | Delta(c1, ...) | Finish
+    reply:     AssistantMessage "Let me check." | LLMToolCallMessage c1 ...
+    provider:  '{"city": ' '"Paris", ...}' | Finish   (next call: the answer)
+    reply:     ... | Weather (in the reply from its first token, complete once it validates)
+
+A refusal (``Refusal`` events, or the finish reason ``"refusal"``) fails the turn's
+messages with an ``LLMRefusalError``.
 """
 
 from __future__ import annotations
@@ -20,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from miniagents.ext.llm._stall import StallWatch
-from miniagents.ext.llm.errors import LLMResponseError, LLMTimeoutError
+from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
 from miniagents.ext.llm.observing import end_llm_call, watch_llm_call
 from miniagents.ext.llm.provider import (
@@ -28,6 +41,7 @@ from miniagents.ext.llm.provider import (
     LLMCall,
     LLMOptions,
     LLMProvider,
+    Refusal,
     ToolCallDelta,
     ToolCallStart,
 )
@@ -49,6 +63,11 @@ class Turn:
         message_class: The class of the text message (the provider's).
         metadata: The text message's metadata known at once (role, model, agent alias).
         text_sink: Where the text goes instead of a text message (a structured answer).
+        answer_opens: With ``text_sink``, when the model may also call tools: puts the
+            answer's message in the reply. The text is then the answer only if it starts
+            like one (a JSON object, ``{``) and no call follows it; else it is what the
+            model says before its calls, and streams as a text message too, so that a
+            reader sees it (the answer still gets it, to validate a turn without calls).
     """
 
     ctx: InteractionContext
@@ -58,7 +77,10 @@ class Turn:
     calls: dict[str, MessageTokenAppender] = field(default_factory=dict)
     finish: Finish = field(default_factory=Finish)
     texts: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
     text_sink: Callable[[str], None] | None = None
+    answer_opens: Callable[[], None] | None = None
+    _answering: bool | None = field(default=None, init=False)
 
     def _reply(self, appender: MessageTokenAppender) -> MessageTokenAppender:
         task = asyncio.current_task()
@@ -74,7 +96,7 @@ class Turn:
             self.text = self._reply(appender)
         return self.text
 
-    def take(self, event: str | ToolCallStart | ToolCallDelta | Finish) -> None:
+    def take(self, event: str | ToolCallStart | ToolCallDelta | Refusal | Finish) -> None:
         """Stream one event of the provider into the reply.
 
         Raises:
@@ -83,10 +105,12 @@ class Turn:
         if isinstance(event, str):
             if event:
                 self.texts.append(event)
-                if self.text_sink is not None:
-                    self.text_sink(event)
-                else:
+                if self.text_sink is None:
                     self.open_text().append(event)
+                    return
+                self.text_sink(event)
+                if self.answer_opens is not None:
+                    self._show(event)
         elif isinstance(event, ToolCallDelta):
             call = self.calls.get(event.call_id)
             if call is None:
@@ -97,6 +121,10 @@ class Turn:
             if event.text:
                 call.append(event.text)
         elif isinstance(event, ToolCallStart):
+            said = "".join(self.texts)
+            if self.answer_opens is not None and self._answering is not False and said.strip():
+                self._answering = False  # it was not the answer: what it said, shown
+                self.open_text().append(said)
             if event.call_id in self.calls:
                 raise LLMResponseError(
                     f"The model started the tool call {event.call_id!r} twice: the "
@@ -109,6 +137,8 @@ class Turn:
                 call_id=event.call_id,
             )
             self.calls[event.call_id] = self._reply(appender)
+        elif isinstance(event, Refusal):
+            self.refusals.append(event.text)
         else:
             self.finish = event
 
@@ -130,6 +160,8 @@ class Turn:
                 async for event in events:
                     watch.alive()
                     self.take(event)
+            if self.refusals or self.finish.reason == "refusal":
+                raise self._refused(call.model)
         except BaseException as error:
             translated = error if isinstance(error, MiniAgentsError) else provider.translate(error)
             for appender in self._appenders():
@@ -146,6 +178,37 @@ class Turn:
             close = getattr(events, "aclose", None)
             if close is not None:
                 await close()
+
+    def _show(self, token: str) -> None:
+        """Show a token of a structured call with tools: in the answer, or in a text message.
+
+        Until the text is more than white space, nothing is decided; then text that starts
+        like a JSON object opens the answer, any other is shown in a text message.
+        """
+        if self._answering is None:
+            start = "".join(self.texts).lstrip()
+            if not start:
+                return
+            self._answering = start.startswith("{")
+            if not self._answering:
+                self.open_text().append("".join(self.texts))
+            elif self.answer_opens is not None:
+                self.answer_opens()
+        elif not self._answering:
+            self.open_text().append(token)
+
+    def _refused(self, model: str) -> LLMRefusalError:
+        """The error of a reply the model refused (its refusal, else its text, carried)."""
+        text = "".join(self.refusals) if self.refusals else "".join(self.texts)
+        alias = self.ctx.this_agent.alias
+        said = f": {text[:200]!r}" if text else ""
+        return LLMRefusalError(
+            f"The agent {alias} got no answer: the model {model!r} refused to answer{said}. "
+            "Asking again the same way would most likely be refused too, so it was not "
+            "retried: change the request (the prompt, the system prompt, the output type), "
+            "or catch LLMRefusalError to handle the refusal.",
+            text,
+        )
 
     def complete(self, **answer: object) -> None:
         """End the turn's messages; a turn without calls is the answer, with ``answer`` set.

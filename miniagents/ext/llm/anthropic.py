@@ -11,6 +11,9 @@ Tools go in ``tools`` (``input_schema``: their JSON schema); the model's calls c
 blocks in the assistant message and ``tool_result`` blocks (with ``is_error``) first in the
 next user message. A message's images are ``image`` blocks before its text (a ``url``
 source, or a ``base64`` one for bytes), as Anthropic advises.
+
+A reply that ends with ``stop_reason="refusal"`` (the model declined, its text so far is
+the refusal) fails with an ``LLMRefusalError`` carrying that text, and is not retried.
 """
 
 from __future__ import annotations

@@ -15,8 +15,10 @@ with the SDK's exception kept as ``__cause__``::
     ├── LLMResponseError                        a malformed, incomplete or failed response stream
     ├── LLMToolRoundsError                      the model asked for tools more than max_tool_rounds
     │                                           times in a row (a runaway tool loop)
-    └── LLMOutputValidationError                the structured answer did not validate, after
-                                                output_retries retries
+    ├── LLMOutputValidationError                the structured answer did not validate, after
+    │                                           output_retries retries
+    └── LLMRefusalError                         the model refused to answer (OpenAI's refusal,
+                                                Anthropic's stop_reason "refusal"); not retried
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "LLMError",
     "LLMOutputValidationError",
     "LLMRateLimitError",
+    "LLMRefusalError",
     "LLMRequestError",
     "LLMResponseError",
     "LLMSDKMissingError",
@@ -114,6 +117,25 @@ class LLMOutputValidationError(LLMError):
         """Make the error from its message, the validation errors and the refused answer."""
         super().__init__(message)
         self.errors = tuple(errors)
+        self.text = text
+
+
+class LLMRefusalError(LLMError):
+    """The model refused to answer, and said why: its refusal is not retried.
+
+    OpenAI's APIs send a refusal apart from the text (Chat Completions: ``refusal``
+    deltas; the Responses API: a ``refusal`` content part), Anthropic ends the reply with
+    ``stop_reason="refusal"``. Asking again with the same prompt would most likely be
+    refused again, so the reply fails at once (a structured answer too: a refusal is not
+    JSON that did not validate).
+
+    Attributes:
+        text: What the model said when it refused (may be empty).
+    """
+
+    def __init__(self, message: str, text: str = "") -> None:
+        """Make the error from its message and the model's refusal."""
+        super().__init__(message)
         self.text = text
 
 

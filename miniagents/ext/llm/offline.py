@@ -20,6 +20,7 @@ from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.offline_script import (
     CallTool,
+    Refuse,
     Script,
     ScriptedReply,
     ToolRule,
@@ -34,6 +35,7 @@ from miniagents.ext.llm.provider import (
     LLMCall,
     LLMEvent,
     LLMOptions,
+    Refusal,
     ToolCallDelta,
     ToolCallStart,
     call_option,
@@ -44,6 +46,7 @@ __all__ = [
     "OfflineMessage",
     "OfflineOptions",
     "OfflineProvider",
+    "Refuse",
     "Script",
     "ScriptedReply",
     "ToolRule",
@@ -70,7 +73,8 @@ class OfflineOptions(LLMOptions):
             limit). A ``token_delay`` longer than it ends the reply with an
             ``LLMTimeoutError``, which lets you test how your code handles one.
         extra_options: Anything else; a reply function sees it in ``call.options``.
-        reply: The reply: a text, a tool call (``CallTool``) or a list of them, an
+        reply: The reply: a text, a tool call (``CallTool``) or a list of them, a
+            refusal (``Refuse``: the reply fails with an ``LLMRefusalError``), an
             iterator of those (one per call), or a function of the ``LLMCall``; by
             default a deterministic reply built from the prompt (with tool results: the
             results, one per line), or, with an ``output_type``, a sample of its JSON
@@ -116,6 +120,12 @@ class OfflineProvider:
                     written += 1
                     yield ToolCallDelta(call_id, piece)
             yield Finish("tool_calls", prompt_words, written, model=call.model)
+            return
+        if isinstance(said, Refuse):
+            for piece in _pieces(said.text, call.stream):
+                await _pause(options)
+                yield Refusal(piece)
+            yield Finish("refusal", prompt_words, len(said.text.split()), model=call.model)
             return
         text = said if isinstance(said, str) else ""
         words = re.findall(r"\S+\s*|\s+", text)

@@ -1,9 +1,10 @@
 r"""What the offline model says: scripted texts, scripted tool calls, and tool rules.
 
 A :data:`Script` gives each reply: a text, a tool call (:class:`CallTool`) or several (a
-list: they run concurrently), the next item of an iterator (one per call of the model), or
-what a function of the :class:`~miniagents.ext.llm.provider.LLMCall` returns. With tools,
-the agent runs the calls and calls the model again, the results now in ``call.messages``::
+list: they run concurrently), a refusal (:class:`Refuse`), the next item of an iterator
+(one per call of the model), or what a function of the
+:class:`~miniagents.ext.llm.provider.LLMCall` returns. With tools, the agent runs the calls
+and calls the model again, the results now in ``call.messages``::
 
     offline_agent.fork(
         tools=[add],
@@ -35,6 +36,7 @@ from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 
 __all__ = [
     "CallTool",
+    "Refuse",
     "Script",
     "ScriptedReply",
     "ToolRule",
@@ -87,6 +89,20 @@ class CallTool:
 
 
 @dataclass(frozen=True)
+class Refuse:
+    """The offline model refuses to answer, saying ``text`` (in a ``reply`` script).
+
+    The reply fails with an ``LLMRefusalError`` carrying ``text``, as with a real model's
+    refusal; a structured answer is not retried.
+
+    Attributes:
+        text: What the model says when it refuses.
+    """
+
+    text: str = "I can't help with that."
+
+
+@dataclass(frozen=True)
 class ToolRule:
     r"""When the user's last message matches ``pattern``, the offline model calls ``tool``.
 
@@ -126,8 +142,8 @@ class ToolRule:
         return CallTool(self.tool, {**found, **self.arguments})
 
 
-ScriptedReply: TypeAlias = "str | CallTool | Sequence[CallTool]"
-"""One reply of the offline model: a text, a tool call, or several calls at once."""
+ScriptedReply: TypeAlias = "str | CallTool | Refuse | Sequence[CallTool]"
+"""One reply of the offline model: a text, a tool call, several calls at once, or a refusal."""
 
 Script: TypeAlias = "ScriptedReply | Iterator[ScriptedReply] | Callable[[LLMCall], ScriptedReply]"
 """The offline model's replies: one for every call, an iterator of them (one per call, e.g.
@@ -177,7 +193,7 @@ def scripted_reply(
             return calls
     if script is None:
         return answer_from_results(call, results) if results else offline_reply(call)
-    if isinstance(script, (str, CallTool, Sequence)):
+    if isinstance(script, (str, CallTool, Refuse, Sequence)):
         return script
     if isinstance(script, Iterator):
         try:
@@ -198,12 +214,12 @@ def scripted_reply(
 
 
 def scripted_calls(reply: ScriptedReply) -> list[CallTool]:
-    """The calls of a scripted reply (none for a text).
+    """The calls of a scripted reply (none for a text or a refusal).
 
     Raises:
         LLMConfigurationError: for a reply that is neither a text nor calls.
     """
-    if isinstance(reply, str):
+    if isinstance(reply, (str, Refuse)):
         return []
     if isinstance(reply, CallTool):
         return [reply]

@@ -21,6 +21,11 @@ model, translates the tool calls and results of ``call.messages`` into its wire 
 
     reply:  "Let me check." | ToolCallStart(c1, get_weather) | ToolCallDelta(c1, '{"ci')
             | ToolCallDelta(c1, 'ty": "Paris"}') | Finish("tool_calls")
+
+A model that refuses to answer sends :class:`Refusal` pieces (or ends with the finish
+reason ``"refusal"``); the reply then fails with an ``LLMRefusalError``::
+
+    reply:  Refusal("I can't ") | Refusal("help with that.") | Finish("stop")
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ __all__ = [
     "LLMOptions",
     "LLMProvider",
     "OutputFormat",
+    "Refusal",
     "ToolCallDelta",
     "ToolCallStart",
     "call_option",
@@ -164,8 +170,24 @@ class ToolCallDelta:
     text: str
 
 
-LLMEvent: TypeAlias = "str | ToolCallStart | ToolCallDelta | Finish"
-"""What a provider's ``reply`` streams: text tokens and tool calls, then one :class:`Finish`."""
+@dataclass(frozen=True)
+class Refusal:
+    """A piece of the model's refusal to answer, sent apart from its text (as OpenAI does).
+
+    A reply with a refusal (or whose :class:`Finish` reason is ``"refusal"``, as Anthropic
+    ends one) fails with an :class:`~miniagents.ext.llm.errors.LLMRefusalError` carrying
+    the refusal's text (else the reply's text), and is not retried.
+
+    Attributes:
+        text: The piece, to be joined to the pieces before it.
+    """
+
+    text: str
+
+
+LLMEvent: TypeAlias = "str | ToolCallStart | ToolCallDelta | Refusal | Finish"
+"""What a provider's ``reply`` streams: text tokens, tool calls and refusals, then one
+:class:`Finish`."""
 
 
 def call_option(default: T) -> T:
@@ -208,6 +230,8 @@ class LLMOptions:
             fields (its API's own structured output), and the answer is an instance of
             it, its fields validated and its text the JSON; see
             :mod:`miniagents.ext.llm.structured` (``structured(agent, Weather)`` types it).
+            Give it to ``inquire``; bound with ``fork`` or ``bind`` it is refused (the
+            agent would be typed with the provider's replies): use ``structured``.
         output_retries: How many times an answer that does not validate goes back to the
             model with the errors (default 1); after that the reply fails with an
             ``LLMOutputValidationError``.

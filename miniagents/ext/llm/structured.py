@@ -1,7 +1,9 @@
 """Structured output: an LLM agent that answers with a validated ``Message`` subclass.
 
 Declare the answer as a ``Message`` subclass with typed fields, and give it to an LLM agent
-with :func:`structured` (typed) or ``output_type=`` (any agent made by ``make_llm_agent``)::
+with :func:`structured` (typed), or as ``output_type=`` to one call, ``inquire(...,
+output_type=Weather)``, of any agent made by ``make_llm_agent`` (bound with ``fork`` it is
+refused: the forked agent would be typed with the provider's replies)::
 
     class Weather(Message):
         city: str
@@ -11,7 +13,8 @@ with :func:`structured` (typed) or ``output_type=`` (any agent made by ``make_ll
     weather = (await weather_agent.inquire("Weather in Paris?"))[0]  # a Weather, to mypy too
 
 ``structured`` makes an agent that replies with the answer only (``MiniAgent[P, Weather]``);
-``output_type=`` keeps the whole reply (tool calls and results, then the answer).
+``inquire(..., output_type=Weather)`` keeps the whole reply (tool calls and results, then
+the answer).
 
 The model is asked for JSON of those fields through its API's own mechanism (OpenAI Chat
 Completions: ``response_format``, strict ``json_schema``; the Responses API: ``text.format``;
@@ -105,7 +108,10 @@ def structured(
     The new agent takes ``agent``'s arguments (those bound stay bound) and replies with
     exactly one message, the answer, typed ``OutputT``. Tool calls and results (with
     ``tools=[...]``) run as usual but stay out of its reply; for the whole reply, calls
-    and results first, use ``agent.fork(output_type=...)`` (typed as ``agent``'s replies).
+    and results first, use ``agent.inquire(..., output_type=...)`` (typed as ``agent``'s
+    replies). An ``output_type`` bound with ``agent.fork(...)`` or ``agent.bind(...)`` is
+    refused at the agent's first call: mypy would type its replies as the provider's
+    messages, not ``OutputT`` s; this function is the typed way.
 
     Args:
         agent: An LLM agent (made by ``make_llm_agent``: ``openai_agent``,
@@ -119,9 +125,8 @@ def structured(
         AgentArgumentError: if ``agent`` is not an LLM agent (it takes no ``output_type``).
     """
     output_format_of(output_type)  # refuse a bad type now rather than at the first call
-    inner: MiniAgent[..., Message] = agent.fork(
-        output_type=output_type, output_retries=output_retries
-    )
+    # refuses an agent that takes no output_type now; the type itself goes with each call
+    inner: MiniAgent[..., Message] = agent.fork(output_type=None, output_retries=output_retries)
 
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
         if "output_type" in arguments:
@@ -129,7 +134,8 @@ def structured(
                 f"This agent answers with a {output_type.__name__}: it takes no other "
                 "output_type. Make another with structured(agent, OtherType)."
             )
-        ctx.reply(_answers(inner.inquire(ctx.messages, **arguments), output_type))
+        given = {**arguments, "output_type": output_type}
+        ctx.reply(_answers(inner.inquire(ctx.messages, **given), output_type))
 
     run.__signature__ = inspect.signature(agent.func)  # type: ignore[attr-defined]
     run.__name__ = run.__qualname__ = getattr(agent.func, "__name__", "structured")

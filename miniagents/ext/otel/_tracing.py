@@ -29,6 +29,7 @@ from miniagents.ext.llm.provider import (
     LLMCall,
     LLMEvent,
     LLMProvider,
+    Refusal,
     ToolCallDelta,
     ToolCallStart,
 )
@@ -331,12 +332,14 @@ class _ChatWatch:
         except Exception as error:
             self.telemetry.failed(error)
 
-    def _keep(self, event: str | ToolCallStart | ToolCallDelta) -> None:
+    def _keep(self, event: str | ToolCallStart | ToolCallDelta | Refusal) -> None:
         assert self.answer is not None
         if isinstance(event, str):
             self.answer.append(event)
         elif isinstance(event, ToolCallStart):
             self.calls[event.call_id] = [event.tool_name]
+        elif isinstance(event, Refusal):
+            return  # the call ends with an LLMRefusalError, which the span records
         elif event.call_id in self.calls:
             self.calls[event.call_id].append(event.text)
 

@@ -9,7 +9,9 @@ becomes one with :func:`as_tool`:
   ``ctx`` not bound with ``fork``/``bind``; it runs with the arguments as its keyword
   arguments and **no input messages**, and its reply streams into the result;
 - a typed function, sync or async, or an async generator (:class:`FunctionTool`): its name,
-  docstring and parameters; a sync function runs in a worker thread;
+  docstring and parameters; a sync function runs in a worker thread, which a cancelled
+  call cannot stop: it runs to its end, unless the function reads its call's flag,
+  :func:`tool_cancellation` (``.cancelled``, ``.wait(seconds)``), and returns early;
 - a ``Tool`` subclass of your own, or the tools of an MCP server
   (:mod:`miniagents.ext.mcp`).
 
@@ -53,6 +55,8 @@ from miniagents.ext.tools.agent_tool import AgentTool as AgentTool
 from miniagents.ext.tools.approval import ToolApprovalRequest as ToolApprovalRequest
 from miniagents.ext.tools.approval import ToolDecision as ToolDecision
 from miniagents.ext.tools.approval import request_approval as request_approval
+from miniagents.ext.tools.cancellation import ToolCancellation as ToolCancellation
+from miniagents.ext.tools.cancellation import tool_cancellation as tool_cancellation
 from miniagents.ext.tools.errors import ToolApprovalError as ToolApprovalError
 from miniagents.ext.tools.errors import ToolCallError as ToolCallError
 from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
@@ -75,6 +79,7 @@ __all__ = [
     "ToolApprovalRequest",
     "ToolCallError",
     "ToolCallMessage",
+    "ToolCancellation",
     "ToolDecision",
     "ToolDefinitionError",
     "ToolError",
@@ -85,4 +90,5 @@ __all__ = [
     "as_tool",
     "request_approval",
     "run_tool_call",
+    "tool_cancellation",
 ]

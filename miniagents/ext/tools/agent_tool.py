@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Mapping
 
 from miniagents.ext.tools._arguments import ArgumentModel
 from miniagents.ext.tools._docstrings import parse_docstring
+from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import ApprovalRule, Tool
 from miniagents.miniagents.agent import MiniAgent
 
@@ -14,6 +16,9 @@ __all__ = ["AgentTool"]
 
 MESSAGE_SEPARATOR = "\n\n"
 """Between two reply messages of an agent tool (as ``str()`` of a ``MessageTuple`` joins them)."""
+
+_NOT_THE_ANSWER = (ToolCallMessage, ToolResultMessage, ToolApprovalRequest)
+"""The messages of a sub-agent's own tool loop: in its reply, not in the tool's result."""
 
 
 class AgentTool(Tool):
@@ -30,10 +35,14 @@ class AgentTool(Tool):
       is left out too.
     - **Input messages**: none. The arguments are the agent's whole input; it does not
       see the calling conversation (pass what it needs as an argument, e.g. ``question``).
-    - **Result**: the agent's reply; the tokens of all its messages stream into the
+    - **Result**: the agent's answer: the tokens of its reply's messages stream into the
       result as the agent produces them (messages separated by a blank line), so a
-      sub-agent's tokens reach the top-level caller before it finishes. Cancelling the
-      result cancels the agent's interaction.
+      sub-agent's tokens reach the top-level caller before it finishes. The messages of
+      the sub-agent's own tool loop (its ``ToolCallMessage`` s, ``ToolResultMessage`` s
+      and ``ToolApprovalRequest`` s) are left out of the result: they stay in the
+      sub-agent's reply, a nested interaction (what tracing and the web page show), not
+      in the text the calling model reads. Cancelling the result cancels the agent's
+      interaction.
     - **Approval**: ``requires_approval=True`` (or a predicate on the arguments) makes a
       call wait for a person's decision first (see ``Tool`` and ``ToolApprovalRequest``).
 
@@ -77,11 +86,16 @@ class AgentTool(Tool):
         return kwargs
 
     async def run(self, arguments: Mapping[str, object]) -> AsyncIterator[str]:
-        """Inquire the agent (with no input messages); yield the tokens of its reply."""
+        """Inquire the agent (with no input messages); yield the tokens of its answer.
+
+        Its own tool calls, their results and approval requests are left out.
+        """
         replies = self.agent.inquire(None, **arguments)
         try:
             first = True
             async for promise in replies:
+                if issubclass(promise.message_class, _NOT_THE_ANSWER):
+                    continue
                 if not first:
                     yield MESSAGE_SEPARATOR
                 first = False

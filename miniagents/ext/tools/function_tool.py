@@ -11,6 +11,7 @@ from typing import cast
 from miniagents.ext.tools._arguments import ArgumentModel
 from miniagents.ext.tools._docstrings import parse_docstring
 from miniagents.ext.tools._output import as_text
+from miniagents.ext.tools.cancellation import _CURRENT, ToolCancellation
 from miniagents.ext.tools.errors import ToolDefinitionError
 from miniagents.ext.tools.tool import ApprovalRule, Tool
 
@@ -28,7 +29,11 @@ class FunctionTool(Tool):
     - **Running**: the arguments are validated with pydantic first. An ``async def``
       function is awaited; an async generator function's yields stream as they come; a
       plain (sync) function runs in a worker thread (``asyncio.to_thread``), off the event
-      loop — cancelling such a call stops waiting for it, but the thread runs to its end.
+      loop. **Cancelling such a call stops waiting for it, but the thread runs the
+      function to its end** (Python cannot stop a thread): a function that takes long
+      reads its call's flag, ``tool_cancellation().cancelled`` (set at the cancellation;
+      ``tool_cancellation().wait(seconds)`` sleeps until it), and returns early (see
+      :mod:`miniagents.ext.tools.cancellation`).
       The reply is a returned ``str`` as it is, any other value as JSON.
     - **Approval**: ``requires_approval=True`` (or a predicate on the arguments) makes a
       call wait for a person's decision first (see ``Tool`` and ``ToolApprovalRequest``).
@@ -87,7 +92,15 @@ class FunctionTool(Tool):
         if inspect.iscoroutinefunction(func):
             result = await cast(Awaitable[object], func(*args, **kwargs))
         else:
-            result = await asyncio.to_thread(functools.partial(func, *args, **kwargs))
+            cancellation = ToolCancellation()
+            reset = _CURRENT.set(cancellation)  # the thread runs in a copy of this context
+            try:
+                result = await asyncio.to_thread(functools.partial(func, *args, **kwargs))
+            except asyncio.CancelledError:
+                cancellation.cancel()  # the thread goes on: it may read the flag and stop
+                raise
+            finally:
+                _CURRENT.reset(reset)
             if inspect.isawaitable(result):  # e.g. a lambda returning a coroutine
                 result = await result
         yield as_text(result)

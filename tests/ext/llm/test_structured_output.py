@@ -20,10 +20,10 @@ import pytest
 from pydantic import Field, field_validator
 
 from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgents
-from miniagents.ext.llm import TokenUsage
+from miniagents.ext.llm import LLMToolCallMessage, LLMToolResultMessage, TokenUsage
 from miniagents.ext.llm.errors import LLMOutputValidationError
 from miniagents.ext.llm.structured import partial_outputs, structured
-from miniagents.testing import FakeLLMServer
+from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
@@ -310,6 +310,40 @@ async def test_a_consumer_giving_up_on_the_answer_closes_the_connection(
         waiting.cancel()  # its only consumer gives up
         assert await server.wait_disconnected_async(0, WAIT)
     assert server.requests[0].outcome == "disconnected"
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_what_the_model_says_before_a_tool_call_is_in_the_reply(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, stream: bool
+) -> None:
+    def temperature(city: str) -> float:
+        """The temperature in a city."""
+        return 21.5
+
+    said = ["Let me ", "check the ", "weather."]
+    server.reply(said, tool_calls=[ToolCall("temperature", {"city": "Paris"})])
+    server.reply(VALID)
+    server.reply(said, tool_calls=[ToolCall("temperature", {"city": "Paris"})])
+    server.reply(VALID)
+    agent = llm.agent.fork(model=llm.model, async_client=client, tools=[temperature], stream=stream)
+    async with MiniAgents():
+        whole = await agent.inquire("Weather in Paris?", output_type=Weather)
+        answered = await structured(agent, Weather).inquire("Weather in Paris?")
+    assert [type(message) for message in whole] == [
+        llm.message_class,
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        Weather,
+    ]
+    said_message = whole[0]
+    assert isinstance(said_message, llm.message_class)
+    assert str(said_message) == "Let me check the weather."
+    assert said_message.finish_reason == llm.pick(("tool_calls", "tool_use", "completed"))
+    assert isinstance(whole[-1], Weather)
+    assert whole[-1].celsius == 21.5
+    assert [type(message) for message in answered] == [Weather]  # the answer only
+    retold = json.dumps(server.requests[1].json)
+    assert "Let me check the weather." in retold  # the model sees what it said, as before
 
 
 def test_an_anthropic_sdk_without_output_config_gets_it_in_the_body() -> None:

@@ -125,12 +125,26 @@ async def test_with_tools_structured_replies_the_answer_and_fork_the_whole_reply
     assert answered[0] == whole[-1]
 
 
-async def test_output_type_on_fork_works_without_structured() -> None:
-    agent = offline_agent.fork(
-        token_delay=0, output_type=Weather, reply='{"city": "A", "celsius": 1}'
-    )
+async def test_output_type_given_to_inquire_works_without_structured() -> None:
+    agent = offline_agent.fork(token_delay=0, reply='{"city": "A", "celsius": 1}')
     async with MiniAgents():
-        (weather,) = await agent.inquire("x")
+        (weather,) = await agent.inquire("x", output_type=Weather)
+    assert isinstance(weather, Weather)
+
+
+@pytest.mark.parametrize("how", ["fork", "bind"])
+async def test_an_output_type_bound_to_the_agent_is_refused_for_structured(how: str) -> None:
+    # bound, mypy would type the agent's replies as OfflineMessages, not Weathers
+    if how == "fork":
+        agent = offline_agent.fork(token_delay=0, output_type=Weather)
+    else:
+        agent = offline_agent.bind(token_delay=0, output_type=Weather)
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError) as raised:
+            await agent.inquire("x")
+        (weather,) = await structured(offline_agent.fork(token_delay=0), Weather).inquire("x")
+    assert "output_type=Weather bound with fork() or bind()" in str(raised.value)
+    assert "structured(offline_agent.fork(...), Weather)" in str(raised.value)
     assert isinstance(weather, Weather)
 
 
@@ -147,10 +161,10 @@ async def test_an_output_type_that_is_not_a_message_type_with_fields_is_refused(
 
 @pytest.mark.parametrize("retries", [-1, 1.5, True])
 async def test_output_retries_must_be_a_whole_number(retries: object) -> None:
-    agent = offline_agent.fork(token_delay=0, output_type=Weather)
+    agent = offline_agent.fork(token_delay=0)
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match="output_retries"):
-            await agent.inquire("x", output_retries=retries)  # type: ignore[arg-type]
+            await agent.inquire("x", output_type=Weather, output_retries=retries)  # type: ignore[arg-type]
 
 
 async def test_a_structured_agent_takes_no_other_output_type() -> None:

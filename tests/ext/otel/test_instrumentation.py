@@ -283,6 +283,19 @@ def _content_keys(spans: Sequence[ReadableSpan]) -> set[str]:
     return {key for span in spans for key in (span.attributes or {}) if key in content}
 
 
+async def test_a_refused_call_ends_its_span_with_the_refusal_error(traces: Traces) -> None:  # noqa: F811
+    from miniagents.ext.llm.errors import LLMRefusalError
+    from miniagents.ext.llm.offline import Refuse
+
+    instrument(traces.tracer_provider, capture_content=True)  # content kept: the refusal too
+    async with MiniAgents():
+        with pytest.raises(LLMRefusalError):
+            await offline_agent.inquire("Hi", reply=Refuse("No."), token_delay=0)
+    chat = traces.one("chat offline")
+    assert chat.status.status_code is StatusCode.ERROR
+    assert (chat.attributes or {})["error.type"] == "LLMRefusalError"
+
+
 async def test_content_is_recorded_only_with_capture_content(traces: Traces) -> None:  # noqa: F811
     async with MiniAgents():
         await planner(system="Be brief.").inquire("Weather in Paris?")

@@ -12,7 +12,13 @@ from typing import TypeVar
 
 import pytest
 
-from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
+from miniagents import (
+    InteractionContext,
+    MessagePromise,
+    MessageSequencePromise,
+    MiniAgents,
+    miniagent,
+)
 from miniagents.errors import NoActiveContextError, StreamCancelledError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.tools import (
@@ -463,3 +469,40 @@ async def test_a_tool_that_goes_on_after_its_result_was_cancelled_ends_quietly(
     assert not [record for record in caplog.records if record.name == "asyncio"]
     with pytest.raises(StreamCancelledError):
         await result
+
+
+async def test_an_agent_tools_result_is_the_sub_agents_answer_not_its_tool_calls() -> None:
+    from miniagents.ext.llm import LLMToolCallMessage, LLMToolResultMessage
+    from miniagents.ext.llm.offline import CallTool, OfflineMessage, one_per_call
+
+    def temperature(city: str) -> float:
+        """The temperature in a city."""
+        return 21.5
+
+    sub_replies: list[MessageSequencePromise] = []
+
+    @miniagent
+    async def forecaster(ctx: InteractionContext, city: str) -> None:
+        """Tell the weather in a city."""
+        script = one_per_call(CallTool("temperature", {"city": city}), f"{city}: 21.5 °C.")
+        reply = offline_agent.inquire(city, tools=[temperature], reply=script, token_delay=0)
+        sub_replies.append(reply)
+        ctx.reply(reply)
+
+    tools = ToolSet([forecaster])
+
+    @miniagent
+    async def assistant(ctx: InteractionContext) -> None:
+        ctx.reply(tools.run(call("FORECASTER", city="Paris")))
+
+    async with MiniAgents():
+        result = await result_of(await soon(anext(aiter(assistant.inquire()))))
+        nested = await soon(sub_replies[0])
+    assert str(result) == "Paris: 21.5 °C."  # the answer, what the calling model reads
+    assert result.is_error is False
+    # the sub-agent's own calls stay in its reply (a nested interaction)
+    assert [type(message) for message in nested] == [
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        OfflineMessage,
+    ]

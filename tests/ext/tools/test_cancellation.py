@@ -1,0 +1,113 @@
+"""A cancelled sync tool: its thread sees its call's flag set, and stops early.
+
+Python cannot stop a thread; the function reads ``tool_cancellation()`` and returns. Each
+test orders its steps with thread events, never sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from miniagents import MiniAgents
+from miniagents.errors import StreamCancelledError
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.tools import (
+    ToolCallMessage,
+    ToolCancellation,
+    as_tool,
+    run_tool_call,
+    tool_cancellation,
+)
+
+SAFETY = 10.0
+"""Seconds before a wait that would hang fails the test (never reached when the code works)."""
+
+
+class SlowTool:
+    """A sync tool function that works in steps until its call is cancelled."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.returned = threading.Event()
+        self.flags: list[ToolCancellation] = []
+        self.steps = 0
+        self.thread: threading.Thread | None = None
+
+    def crawl(self, site: str) -> str:
+        """Crawl a site, page after page."""
+        cancellation = tool_cancellation()
+        self.flags.append(cancellation)
+        self.thread = threading.current_thread()
+        self.started.set()
+        try:
+            while self.steps < 20_000:  # bounded: a flag never set fails the test, not hangs
+                if cancellation.wait(0.001):  # a step of work, or the cancellation
+                    return f"stopped after {self.steps} steps"
+                self.steps += 1
+            return "never cancelled"
+        finally:
+            self.returned.set()
+
+
+async def wait_in_thread(event: threading.Event) -> bool:
+    return await asyncio.to_thread(event.wait, SAFETY)
+
+
+async def test_cancelling_the_call_sets_the_flag_and_the_thread_returns() -> None:
+    slow = SlowTool()
+    call = ToolCallMessage(tool_name="crawl", arguments={"site": "example.org"}, call_id="c1")
+    async with MiniAgents():
+        result = run_tool_call(as_tool(slow.crawl), call)
+        assert await wait_in_thread(slow.started)
+        assert not slow.flags[0].cancelled  # running, not cancelled yet
+        result.cancel()
+        with pytest.raises(StreamCancelledError):
+            await result
+        assert await wait_in_thread(slow.returned)  # the function saw the flag and returned
+    assert slow.flags[0].wait(0)  # set (mypy narrowed .cancelled to False above)
+    assert slow.thread is not threading.current_thread()  # it ran in a worker thread
+
+
+async def test_cancelling_the_agents_caller_stops_its_sync_tool() -> None:
+    slow = SlowTool()
+    agent = offline_agent.fork(
+        token_delay=0,
+        tools=[slow.crawl],
+        reply=one_per_call(CallTool("crawl", {"site": "example.org"}), "Done."),
+    )
+    async with MiniAgents():
+        caller = asyncio.ensure_future(agent.inquire("Crawl example.org").aresolve())
+        assert await wait_in_thread(slow.started)
+        caller.cancel()  # the caller gives up: the agent's tool call is cancelled
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert await wait_in_thread(slow.returned)
+    assert slow.flags[0].cancelled
+
+
+async def test_a_call_that_ends_leaves_its_flag_unset() -> None:
+    seen: list[ToolCancellation] = []
+
+    def quick(x: int) -> int:
+        """Double a number."""
+        seen.append(tool_cancellation())
+        return 2 * x
+
+    call = ToolCallMessage(tool_name="quick", arguments={"x": 2}, call_id="c1")
+    async with MiniAgents():
+        result = await run_tool_call(as_tool(quick), call)
+    assert str(result) == "4"
+    assert not seen[0].cancelled
+
+
+def test_outside_a_tool_call_the_flag_is_never_set() -> None:
+    flag = tool_cancellation()
+    assert not flag.cancelled
+    assert flag.wait(0) is False
+    flag.cancel()
+    assert flag.wait(0) is True
+    assert not tool_cancellation().cancelled  # a new one each time, outside a call
+    assert repr(flag) == "<ToolCancellation cancelled=True>"
