@@ -52,6 +52,11 @@ right for the extensions)::
     │   └── RemoteError                             a worker's error that cannot travel as itself
     ├── RayPipelineArgumentError (also ValueError)  ray_pipeline given arguments it cannot use
     ├── RayPipelineRerunError (also RuntimeError)   a RayPipeline run a second time
+    ├── DurableError                              a durable run on DBOS (ext.dbos.errors)
+    │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable or locked
+    │   ├── DurableConfigurationError (also ValueError)  two database URLs, aliases clash
+    │   ├── DurableRecordError (also TypeError)     a field or argument that cannot be recorded
+    │   └── DurableVersionError (also RuntimeError)  started by other code (app version)
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
@@ -132,6 +137,11 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.llm.errors import LLMTimeoutError as LLMTimeoutError
     from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
     from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
+    from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
+    from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
+    from miniagents.ext.dbos.errors import DurableError as DurableError
+    from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
+    from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
     from miniagents.ext.ray.errors import MessageSerializationError as MessageSerializationError
     from miniagents.ext.ray.errors import RayAgentError as RayAgentError
     from miniagents.ext.ray.errors import RayPipelineArgumentError as RayPipelineArgumentError
@@ -186,6 +196,16 @@ _LAZY: dict[str, str] = {
             "RemoteTraceback",
         ],
         "miniagents.ext.ray.errors",
+    ),
+    **dict.fromkeys(
+        [
+            "DurableConfigurationError",
+            "DurableDatabaseError",
+            "DurableError",
+            "DurableRecordError",
+            "DurableVersionError",
+        ],
+        "miniagents.ext.dbos.errors",
     ),
     **dict.fromkeys(
         [
