@@ -55,7 +55,7 @@ from miniagents.miniagents.lowlevel import start_task
 if TYPE_CHECKING:
     from dbos import DBOS
 
-__all__ = ["DEFAULT_DATABASE_URL", "Engine", "engine_for", "register_agent"]
+__all__ = ["DEFAULT_DATABASE_URL", "Engine", "aengine_for", "register_agent"]
 
 T = TypeVar("T")
 
@@ -218,7 +218,7 @@ async def _outside(coroutine: Coroutine[Any, Any, T]) -> T:
     return await contextvars.Context().run(asyncio.create_task, coroutine)
 
 
-def engine_for(url: str | None) -> Engine:
+async def aengine_for(url: str | None) -> Engine:
     """DBOS launched for ``url`` on the running loop (once; again for another loop).
 
     Raises:
@@ -241,7 +241,10 @@ def engine_for(url: str | None) -> Engine:
     if _engine is not None:  # a new event loop (e.g. a second asyncio.run): launch again
         dbos.destroy(destroy_registry=False)
         _engine = None
-    _check_reachable(wanted)
+    await asyncio.to_thread(_check_reachable, wanted)  # bounded: never a hang
+    launched = _launched()
+    if launched is not None and launched.loop is loop:  # by another run, meanwhile
+        return launched
     import time
 
     began = time.perf_counter()
@@ -265,6 +268,10 @@ def engine_for(url: str | None) -> Engine:
         ) from error
     _engine = Engine(wanted, loop, contextvars.copy_context())
     _engine.launch_seconds = time.perf_counter() - began
+    return _engine
+
+
+def _launched() -> Engine | None:
     return _engine
 
 

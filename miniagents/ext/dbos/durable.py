@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import ParamSpec, TypeVar, cast
 
-from miniagents.ext.dbos._engine import DEFAULT_DATABASE_URL, engine_for, register_agent
+from miniagents.ext.dbos._engine import DEFAULT_DATABASE_URL, aengine_for, register_agent
 from miniagents.ext.dbos._recording import current_run
 from miniagents.ext.dbos.errors import DurableRecordError
 from miniagents.messages.message import Message
@@ -90,7 +90,7 @@ def durable(
             return
         messages = tuple(await ctx.messages)
         _check_recordable(inner.alias, messages, kwargs)
-        engine = engine_for(database_url)
+        engine = await aengine_for(database_url)
         chosen = _chosen_id.get() or str(uuid.uuid4())
         ctx.reply(await engine.areply(chosen, inner.alias, messages, kwargs))
 

@@ -40,22 +40,20 @@ HELPER = "helper-model"
 
 def _script(server: FakeLLMServer, start: int = 0, *, pause_second: bool = False) -> None:
     """The main model's three calls (from the ``start``-th): note, lookup, then the answer."""
-    items = [
-        lambda: server.reply(
+    if start <= 0:
+        server.reply(
             tokens=["Noting ", "it."],
             tool_calls=[ToolCall("note", {"text": "a"}, id="c1")],
             for_model=MAIN,
-        ),
-        lambda: server.reply(
+        )
+    if start <= 1:
+        server.reply(
             tokens=["Let ", "me ", "look."],
             tool_calls=[ToolCall("lookup", {"query": "q"}, id="c2")],
             for_model=MAIN,
             pause_after=1 if pause_second else None,
-        ),
-        lambda: server.reply(tokens=["All ", "done."], for_model=MAIN),
-    ]
-    for item in items[start:]:
-        item()
+        )
+    server.reply(tokens=["All ", "done."], for_model=MAIN)
 
 
 @dataclass
@@ -114,6 +112,12 @@ class Child:
         """SIGKILL: nothing of the child runs after this."""
         self.process.send_signal(signal.SIGKILL)
         self.process.communicate(timeout=TIMEOUT)  # and close its pipes
+
+    def failure(self) -> tuple[int, str]:
+        """Wait for the child's end (expected to fail); its return code and stderr."""
+        out, err = self.process.communicate(timeout=TIMEOUT)
+        self.lines.extend(out.splitlines())
+        return self.process.returncode, err
 
     def finish(self) -> Outcome:
         """Wait for the child's end; all it printed."""
@@ -244,7 +248,7 @@ def _recorded_keys(database: Path) -> list[str]:
         connection.close()
     keys = []
     for (output,) in rows:
-        value = pickle.loads(base64.b64decode(output))  # noqa: S301  # our own test's file
+        value = pickle.loads(base64.b64decode(output))  # our own test's file
         if isinstance(value, tuple) and value and isinstance(value[0], str):
             keys.append(value[0])
     return keys
