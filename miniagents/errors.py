@@ -117,6 +117,11 @@ from miniagents.promising.errors import StreamSourceError as StreamSourceError
 from miniagents.utils.errors import ChainDefinitionError as ChainDefinitionError
 
 if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
+    from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
+    from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
+    from miniagents.ext.dbos.errors import DurableError as DurableError
+    from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
+    from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
     from miniagents.ext.errors import InputEndedError as InputEndedError
     from miniagents.ext.errors import MissingExtraError as MissingExtraError
     from miniagents.ext.history.errors import ChatHistoryError as ChatHistoryError
@@ -137,11 +142,6 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.llm.errors import LLMTimeoutError as LLMTimeoutError
     from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
     from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
-    from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
-    from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
-    from miniagents.ext.dbos.errors import DurableError as DurableError
-    from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
-    from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
     from miniagents.ext.ray.errors import MessageSerializationError as MessageSerializationError
     from miniagents.ext.ray.errors import RayAgentError as RayAgentError
     from miniagents.ext.ray.errors import RayPipelineArgumentError as RayPipelineArgumentError

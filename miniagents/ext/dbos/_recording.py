@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
+from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
@@ -195,6 +196,17 @@ class ToolRecorder:
         run_path.set(key)  # in the call's task: the agents the tool asks are under it
         return _tool_pieces(run, key, start)
 
+    def decision(
+        self, tool: Tool, call: ToolCallMessage, request: ToolApprovalRequest
+    ) -> Awaitable[ToolDecision]:
+        """The person's decision, recorded once made; on recovery, the recorded one."""
+        run = current_run.get()
+        if run is None:
+            return request.adecision()
+        name = f"{run_path.get()}/approval.{call.call_id}"
+        key = f"{name}.{run.next_index(name)}"
+        return _decided(run, key, request)
+
 
 async def _tool_pieces(
     run: DurableRun, key: str, start: Callable[[], AsyncIterator[str]]
@@ -228,6 +240,26 @@ async def _tool_pieces(
         if isinstance(item, _Failed):
             raise item.error
         yield item  # type: ignore[misc]  # the pieces ``live`` put
+
+
+async def _decided(run: DurableRun, key: str, request: ToolApprovalRequest) -> ToolDecision:
+    recorded = run.recorded.get(key)
+    if isinstance(recorded, ToolDecision):
+        if request.pending:  # asked again by the replayed call: decided as it was
+            if recorded.approved:
+                request.approve(recorded.arguments)
+            else:
+                request.deny(recorded.reason)
+        return recorded
+    step = run.start_step(key, request.adecision)  # waits, maybe across restarts
+    try:
+        result = await step
+    finally:
+        if not step.done():
+            step.cancel()
+    if not isinstance(result, tuple) or not isinstance(result[1], ToolDecision):
+        return await request.adecision()  # not recorded (the step was only replayed)
+    return result[1]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.errors import ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import end_tool_call, watch_tool_call
-from miniagents.ext.tools.recording import recorded_tool_call
+from miniagents.ext.tools.recording import recorded_decision, recorded_tool_call
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message_promise import MessagePromise
@@ -162,7 +162,7 @@ async def _approved_arguments(
                 "asked; the call did not run."
             )
         return call.arguments
-    decision = await approval.adecision()
+    decision = await recorded_decision(tool, call, approval)  # durable runs record it
     if not decision.approved:
         reason = f" Their reason: {decision.reason}" if decision.reason else ""
         raise ToolCallError(

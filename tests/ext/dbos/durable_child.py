@@ -5,7 +5,9 @@
 event: ``EVENT note <text>`` when the note tool runs, ``EVENT lookup <query>`` when the
 lookup tool starts (it waits forever with ``HANG_IN_LOOKUP=1``), ``TOKEN <json>`` for each
 token the reader of the reply sees, and ``REPLY <json>`` with the reply's messages at the
-end. ``SYSTEM`` changes the main agent's system prompt (its code, for the version check).
+end; ``APPROVAL <call id> <pending>`` for a request to approve the ``remove`` tool, which
+it approves with ``APPROVE=1``. ``SYSTEM`` changes the main agent's system prompt (its
+code, for the version check).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.tools import FunctionTool, ToolApprovalRequest
 
 
 def note(text: str) -> str:
@@ -37,6 +40,14 @@ async def lookup(query: str) -> str:
     return f"found {query}"
 
 
+def remove(name: str) -> str:
+    """Remove a file (it waits for a person's approval first)."""
+    with Path(os.environ["SIDE_EFFECTS"]).open("a", encoding="utf-8") as file:
+        file.write(f"removed {name}\n")
+    print("EVENT remove", name, flush=True)
+    return f"removed {name}"
+
+
 helper = openai_agent.fork(alias="HELPER", model="helper-model", stream=True)
 
 
@@ -51,7 +62,7 @@ main_agent = durable(
         alias="MAIN",
         model="main-model",
         system=os.environ.get("SYSTEM", "Be brief."),
-        tools=[note, lookup, ask_helper],
+        tools=[note, lookup, ask_helper, FunctionTool(remove, requires_approval=True)],
         stream=True,
         stall_timeout=None,
     ),
@@ -63,9 +74,14 @@ async def amain(chosen: str) -> None:
     async with MiniAgents():
         with workflow_id(chosen):
             reply = main_agent.inquire("Go.")
-        async for message in reply:
-            async for token in message:
+        async for promise in reply:
+            async for token in promise:
                 print("TOKEN", json.dumps(token), flush=True)
+            message = await promise
+            if isinstance(message, ToolApprovalRequest):
+                print("APPROVAL", message.call_id, message.pending, flush=True)
+                if os.environ.get("APPROVE") == "1" and message.pending:
+                    message.approve()
         messages = await reply
         print(
             "REPLY",

@@ -294,3 +294,31 @@ def test_random_kill_points_make_no_difference(
         assert len(_side_effects(folder)) == expected_notes, context
         assert again.reply == uninterrupted.reply, context
         assert again.tokens == uninterrupted.tokens, context
+
+
+# -- approvals that wait --------------------------------------------------------------------------
+
+
+def test_an_approval_waits_across_a_restart(
+    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+) -> None:
+    fake_llm.reply(
+        tokens=["Removing."],
+        tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="r1")],
+        for_model=MAIN,
+    )
+    fake_llm.reply(tokens=["Removed ", "it."], for_model=MAIN)
+    waiting = Child(fake_llm, tmp_path, database_url)  # nobody approves here
+    waiting.read_until("APPROVAL r1 True")
+    waiting.kill()  # stopped while the call waits for its approval
+    assert _side_effects(tmp_path) == []
+
+    approving = Child(fake_llm, tmp_path, database_url, APPROVE="1")
+    approving.read_until("APPROVAL r1 True")  # asked again (the model is not)
+    approving.read_until("EVENT remove a.txt")  # approved: the call runs
+    done = approving.finish()
+
+    assert _models(fake_llm) == [MAIN, MAIN]  # the call before the wait was not repeated
+    assert _side_effects(tmp_path) == ["removed a.txt"]
+    assert done.reply[-1] == ["OpenAIMessage", "Removed it."]
+    assert ["LLMToolResultMessage", "removed a.txt"] in done.reply
