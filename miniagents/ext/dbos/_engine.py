@@ -24,6 +24,7 @@ import asyncio
 import contextvars
 import hashlib
 import inspect
+import pickle
 import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -409,10 +410,24 @@ async def _interaction_workflow(
     if not published.done():
         published.set_result(reply)
     try:
-        return tuple(await reply)
+        return tuple(_recordable(message) for message in await reply)
     finally:
         if engine.running.get(workflow_id) is published:
             del engine.running[workflow_id]
+
+
+def _recordable(message: Message) -> Message:
+    """``message`` as the run's recorded reply: rebuilt from its fields if it holds more.
+
+    An approval request of the reply holds its pending decision (a future of this loop):
+    the recorded one is rebuilt from its fields, so it is not pending (as a request read
+    back from a history).
+    """
+    try:
+        pickle.dumps(message)
+    except Exception:
+        return type(message).model_validate(message.model_dump())
+    return message
 
 
 async def _until_done(task: asyncio.Task[Any]) -> None:
