@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import pickle
 import uuid
 from collections.abc import Iterator, Mapping
@@ -62,7 +63,10 @@ def workflow_id(value: str) -> Iterator[str]:
 
 
 def durable(
-    agent: MiniAgent[P, ReplyT], *, database_url: str | None = None
+    agent: MiniAgent[P, ReplyT],
+    *,
+    database_url: str | None = None,
+    ids_by_input: bool = False,
 ) -> MiniAgent[P, ReplyT]:
     """``agent``, each of its interactions run as a DBOS workflow (a durable run).
 
@@ -76,6 +80,12 @@ def durable(
         database_url: Where runs are recorded: a ``sqlite:///path`` file (the default is
             ``miniagents_durable.sqlite`` in the current folder) or a ``postgresql://``
             URL. One database per process.
+        ids_by_input: Name each run that ``workflow_id`` does not name by its input (a
+            hash of the alias, the input messages and the arguments) instead of a random
+            id: the same input runs once. Over a pipeline (``pipeline(durable(agent,
+            ids_by_input=True), items)``), each item is a durable run: run again after a
+            crash, the pipeline gives the finished items' recorded replies at once and
+            recovers the items that were running.
 
     Raises:
         MissingExtraError: if DBOS is not installed (``pip install "miniagents[dbos]"``).
@@ -91,7 +101,9 @@ def durable(
         messages = tuple(await ctx.messages)
         _check_recordable(inner.alias, messages, kwargs)
         engine = await aengine_for(database_url)
-        chosen = _chosen_id.get() or str(uuid.uuid4())
+        chosen = _chosen_id.get() or (
+            _input_id(inner.alias, messages, kwargs) if ids_by_input else str(uuid.uuid4())
+        )
         ctx.reply(await engine.areply(chosen, inner.alias, messages, kwargs))
 
     made = MiniAgent(
@@ -101,6 +113,16 @@ def durable(
         start_asap=agent.start_asap,
     )
     return cast("MiniAgent[P, ReplyT]", made)
+
+
+def _input_id(alias: str, messages: tuple[Message, ...], kwargs: Mapping[str, object]) -> str:
+    """A workflow id made of the run's input: the same input, the same id."""
+    digest = hashlib.sha256(alias.encode())
+    for message in messages:
+        digest.update(type(message).__qualname__.encode())
+        digest.update(message.model_dump_json().encode())
+    digest.update(repr(sorted(kwargs.items())).encode())
+    return f"{alias}:{digest.hexdigest()[:32]}"
 
 
 def _check_recordable(

@@ -322,3 +322,41 @@ def test_an_approval_waits_across_a_restart(
     assert _side_effects(tmp_path) == ["removed a.txt"]
     assert done.reply[-1] == ["OpenAIMessage", "Removed it."]
     assert ["LLMToolResultMessage", "removed a.txt"] in done.reply
+
+
+# -- a durable pipeline ---------------------------------------------------------------------------
+
+
+def test_a_pipeline_killed_mid_run_resumes_at_the_item_it_was_at(
+    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+) -> None:
+    pipeline_child = Path(__file__).with_name("pipeline_child.py")
+    env = python_env(fake_llm, DB_URL=database_url)
+
+    def start() -> subprocess.Popen[str]:
+        with default_sigint_in_children():
+            return subprocess.Popen(
+                [sys.executable, str(pipeline_child)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+
+    for _ in range(3):
+        fake_llm.reply()  # items 0 to 2: the echo of the item
+    fake_llm.reply(pause_after=1)  # item 3 streams its first token, and waits
+    first = start()
+    assert first.stdout is not None
+    seen = [first.stdout.readline().strip() for _ in range(3)]
+    assert seen == [f"RESULT {index} item {index}" for index in range(3)]
+    fake_llm.wait_requests(4)  # item 3 is asked (its reply cannot end: it pauses)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=TIMEOUT)
+
+    fake_llm.clear_script()  # the echo for every item from now on
+    out, err = start().communicate(timeout=TIMEOUT)
+
+    assert out.splitlines() == [f"RESULT {index} item {index}" for index in range(6)], err
+    asked = [request.json["messages"][-1]["content"] for request in fake_llm.requests]
+    assert asked == [*(f"item {index}" for index in range(4)), "item 3", "item 4", "item 5"]
