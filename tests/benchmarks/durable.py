@@ -16,6 +16,9 @@ interaction (DBOS's launch, the warm-up) is not timed. The variants:
 * ``postgres``: ``durable(agent, database_url=...)`` on a local PostgreSQL (Debian's
   ``postgresql`` binaries; skipped if they are not installed).
 
+Then each variant runs a pipeline of ``5 * runs`` items (one instant model call each, 8 at
+a time; durable: ``ids_by_input=True``, each item a run) and reports the wall time per item.
+
 It prints the wall time per LLM call (median over the interactions), the overhead of
 durability per call (``durable - plain``), and the ratio ``durable / plain`` for this
 instant model and for a model that would take 0.5 s a call (the overhead over 0.5 s + the
@@ -40,11 +43,12 @@ MODEL_SECONDS = 0.5  # a typical call of a real model, for the second ratio
 
 
 def _variant(database_url: str | None, runs: int, calls: int) -> dict[str, float]:
-    """Run one variant in this process; the seconds per call of each timed interaction."""
+    """Run one variant in this process; the seconds per call, and per pipeline item."""
     from miniagents import MiniAgents
     from miniagents.ext.llm.offline import CallTool, offline_agent
     from miniagents.ext.llm.provider import LLMCall
     from miniagents.ext.tools.messages import ToolResultMessage
+    from miniagents.pipeline import pipeline
 
     def tick() -> str:
         """Say tick."""
@@ -57,10 +61,13 @@ def _variant(database_url: str | None, runs: int, calls: int) -> dict[str, float
     agent = offline_agent.fork(
         alias=f"BENCH_{uuid.uuid4().hex[:8]}", reply=script, tools=[tick], token_delay=0
     )
+    answerer = offline_agent.fork(alias=f"ITEMS_{uuid.uuid4().hex[:8]}", token_delay=0)
     if database_url is not None:
         from miniagents.ext.dbos import durable
 
         agent = durable(agent, database_url=database_url)
+        answerer = durable(answerer, database_url=database_url, ids_by_input=True)
+    items = [f"item {index}" for index in range(runs * 5)]
 
     async def main() -> list[float]:
         times: list[float] = []
@@ -72,11 +79,19 @@ def _variant(database_url: str | None, runs: int, calls: int) -> dict[str, float
                 began = time.perf_counter()
                 await agent.inquire("Go.")
                 times.append((time.perf_counter() - began) / calls)
+            began = time.perf_counter()
+            async for result in pipeline(answerer, items, max_concurrency=8):
+                assert result.error is None, result.error
+            times.append((time.perf_counter() - began) / len(items))
         times.insert(0, launched)
         return times
 
     times = asyncio.run(main())
-    return {"first": times[0], "per_call": statistics.median(times[1:])}
+    return {
+        "first": times[0],
+        "per_call": statistics.median(times[1:-1]),
+        "per_item": times[-1],
+    }
 
 
 def _run_child(variant: str, url: str | None, runs: int, calls: int) -> dict[str, float]:
@@ -117,18 +132,21 @@ def main() -> None:
                 results["postgres"] = _run_child("postgres", url, runs, calls)
     plain = results["plain"]["per_call"]
     print(f"{runs} interactions of {calls} model calls each (median per call)\n")
+    print(f"a pipeline of {runs * 5} items of one model call each, 8 at a time\n")
     print(
         "| variant | first interaction | per call | overhead per call | ratio (instant "
-        f"model) | ratio ({MODEL_SECONDS:g} s model) |"
+        f"model) | ratio ({MODEL_SECONDS:g} s model) | per item | ratio per item |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
+    plain_item = results["plain"]["per_item"]
     for name, result in results.items():
         per_call = result["per_call"]
         overhead = per_call - plain
         print(
             f"| {name} | {result['first'] * 1000:.0f} ms | {per_call * 1000:.1f} ms | "
             f"{overhead * 1000:+.1f} ms | {per_call / plain:.1f} | "
-            f"{(MODEL_SECONDS + per_call) / (MODEL_SECONDS + plain):.3f} |"
+            f"{(MODEL_SECONDS + per_call) / (MODEL_SECONDS + plain):.3f} | "
+            f"{result['per_item'] * 1000:.1f} ms | {result['per_item'] / plain_item:.1f} |"
         )
 
 
