@@ -36,7 +36,9 @@ def check_durable_keeps_the_agents_type() -> None:
     )
     durable(greet).inquire("Hi", nme="Ann")  # type: ignore[call-arg]
     durable(greet, "sqlite:///runs.sqlite")  # type: ignore[call-arg]
+    assert_type(durable(greet, ids_by_input=True), MiniAgent[[Arg(str, "name")], Message])
     durable(greet, database_url=1)  # type: ignore[arg-type]
+    durable(greet, ids_by_input="yes")  # type: ignore[arg-type]
     durable("GREET")  # type: ignore[arg-type]
 
 

@@ -25,9 +25,9 @@ from miniagents.ext.dbos import (
     durable,
     workflow_id,
 )
-from miniagents.testing import FakeLLMServer
-from miniagents.testing._script import ToolCall
+from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.test_durable_kills import MAIN, Child, _script
+from tests.subprocesses import run_python
 
 
 @miniagent
@@ -92,6 +92,26 @@ def test_two_different_agents_cannot_share_an_alias() -> None:
     durable(remember.fork(alias="REMEMBER_TWICE"))  # the same agent again: fine
     with pytest.raises(DurableConfigurationError, match="Two different durable agents"):
         durable(remember.fork(alias="REMEMBER_TWICE", item="other"))
+
+
+def test_without_dbos_the_error_says_how_to_install_it(tmp_path: Path) -> None:
+    program = (
+        "import sys\n"
+        "sys.modules['dbos'] = None  # as if it were not installed\n"
+        "from miniagents import miniagent\n"
+        "from miniagents.ext.dbos import durable\n"
+        "from miniagents.errors import MissingExtraError\n"
+        "@miniagent\n"
+        "async def echo(ctx) -> None:\n"
+        "    ctx.reply(ctx.messages)\n"
+        "try:\n"
+        "    durable(echo)\n"
+        "except MissingExtraError as error:\n"
+        "    print(error)\n"
+    )
+    done = run_python(["-c", program], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert 'pip install "miniagents[dbos]"' in done.stdout
 
 
 def test_a_workflow_id_must_be_a_non_empty_string() -> None:

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from miniagents.testing import FakeLLMServer
-from miniagents.testing._script import ToolCall
+from miniagents.testing import FakeLLMServer, ToolCall
 from tests.fakes.postgres import PostgresServer, postgres_binaries
 from tests.subprocesses import default_sigint_in_children, python_env
 
