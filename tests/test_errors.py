@@ -67,6 +67,10 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "a provider's error, or the provider's translation of it into an LLMError, re-raised"
     ),
     ("miniagents.ext.ray._worker", "failure"): "an agent's error, re-raised after the replies",
+    ("miniagents.ext.dbos._engine", "asyncio.CancelledError(str(error))"): (
+        "a durable run whose reader gave up: DBOS leaves a cancelled workflow unrecorded, to "
+        "run again when asked again (a StreamCancelledError would be recorded as its end)"
+    ),
     ("miniagents.ext.dbos._recording", "recorded.error"): (
         "a tool's own error, recorded in a durable run and raised again where it was"
     ),

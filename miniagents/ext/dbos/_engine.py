@@ -52,6 +52,7 @@ from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import current_context
 from miniagents.miniagents.lowlevel import start_task
+from miniagents.promising.errors import StreamCancelledError
 
 if TYPE_CHECKING:
     from dbos import DBOS
@@ -128,6 +129,7 @@ class Engine:
     agents_context: contextvars.Context
     launch_seconds: float = 0.0
     running: dict[str, asyncio.Future[MessageSequencePromise]] = field(default_factory=dict)
+    stopped: set[str] = field(default_factory=set)
 
     def published(self, workflow_id: str) -> asyncio.Future[MessageSequencePromise]:
         """The reply of the run ``workflow_id`` in this process, once it has started."""
@@ -176,7 +178,10 @@ class Engine:
                 f"The durable run {workflow_id!r} ended as {status.status} and has no reply: "
                 "start a new run under another workflow id."
             )
-        # running: recovered here at launch (it streams), or in another process (it ends)
+        if workflow_id in self.stopped:  # cancelled here, unrecorded: nobody else runs it
+            self.stopped.discard(workflow_id)
+            await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
+        # running: recovered here (it streams), or in another process (it ends)
         return await _first(self.published(workflow_id), dbos.get_result_async(workflow_id))
 
     async def _start(
@@ -411,6 +416,13 @@ async def _interaction_workflow(
         published.set_result(reply)
     try:
         return tuple(_recordable(message) for message in await reply)
+    except (asyncio.CancelledError, StreamCancelledError) as error:
+        # its reader gave up, or its context ended: not a failure to record. DBOS leaves a
+        # cancelled workflow running (PENDING), and asked again, it runs again
+        engine.stopped.add(workflow_id)
+        if isinstance(error, asyncio.CancelledError):
+            raise
+        raise asyncio.CancelledError(str(error)) from error
     finally:
         if engine.running.get(workflow_id) is published:
             del engine.running[workflow_id]

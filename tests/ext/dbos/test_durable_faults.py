@@ -149,3 +149,40 @@ def test_the_same_workflow_id_runs_once(fake_llm: FakeLLMServer, tmp_path: Path)
     assert len(fake_llm.requests) == 2  # the second run called nothing
     assert (tmp_path / "side_effects.txt").read_text() == "a\n"
     assert second.reply == first.reply
+
+
+ABANDONED = """
+import asyncio
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import durable, workflow_id
+from miniagents.ext.llm.offline import offline_agent
+
+slow = durable(
+    offline_agent.fork(alias="SLOW", reply="one two three", token_delay=0.05),
+    database_url="sqlite:///runs.sqlite",
+)
+
+
+async def main() -> None:
+    async with MiniAgents():
+        with workflow_id("w"):
+            reply = slow.inquire("Hi")
+        async for promise in reply:
+            async for token in promise:
+                print("first reader:", token.strip())
+                break  # gives up after one token
+            break
+    async with MiniAgents():
+        with workflow_id("w"):
+            print("asked again:", await slow.inquire("Hi"))
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_run_its_reader_abandoned_runs_again_when_asked_again(tmp_path: Path) -> None:
+    done = run_python(["-c", ABANDONED], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["first reader: one", "asked again: one two three"]
