@@ -54,6 +54,11 @@ right for the extensions)::
     │   └── RemoteError                             a worker's error that cannot travel as itself
     ├── RayPipelineArgumentError (also ValueError)  ray_pipeline given arguments it cannot use
     ├── RayPipelineRerunError (also RuntimeError)   a RayPipeline run a second time
+    ├── DurableError                              a durable run on DBOS (ext.dbos.errors)
+    │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable or locked
+    │   ├── DurableConfigurationError (also ValueError)  two database URLs, aliases clash
+    │   ├── DurableRecordError (also TypeError)     a field or argument that cannot be recorded
+    │   └── DurableVersionError (also RuntimeError)  started by other code (app version)
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
@@ -115,6 +120,11 @@ from miniagents.promising.errors import StreamSourceError as StreamSourceError
 from miniagents.utils.errors import ChainDefinitionError as ChainDefinitionError
 
 if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
+    from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
+    from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
+    from miniagents.ext.dbos.errors import DurableError as DurableError
+    from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
+    from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
     from miniagents.ext.errors import InputEndedError as InputEndedError
     from miniagents.ext.errors import MissingExtraError as MissingExtraError
     from miniagents.ext.errors import WebChatPageError as WebChatPageError
@@ -196,6 +206,16 @@ _LAZY: dict[str, str] = {
             "RemoteTraceback",
         ],
         "miniagents.ext.ray.errors",
+    ),
+    **dict.fromkeys(
+        [
+            "DurableConfigurationError",
+            "DurableDatabaseError",
+            "DurableError",
+            "DurableRecordError",
+            "DurableVersionError",
+        ],
+        "miniagents.ext.dbos.errors",
     ),
     **dict.fromkeys(
         [

@@ -67,6 +67,16 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "a provider's error, or the provider's translation of it into an LLMError, re-raised"
     ),
     ("miniagents.ext.ray._worker", "failure"): "an agent's error, re-raised after the replies",
+    ("miniagents.ext.dbos._engine", "asyncio.CancelledError(str(error))"): (
+        "a durable run whose reader gave up: DBOS leaves a cancelled workflow unrecorded, to "
+        "run again when asked again (a StreamCancelledError would be recorded as its end)"
+    ),
+    ("miniagents.ext.dbos._recording", "recorded.error"): (
+        "a tool's own error, recorded in a durable run and raised again where it was"
+    ),
+    ("miniagents.ext.dbos._recording", "item.error"): (
+        "a tool's own error, passed from the step that records it to the call"
+    ),
     ("miniagents.ext.ray.agent", "failure"): "the remote agent's own error, with its own type",
     ("miniagents.ext.ray.agent", "self._failure(error)"): (
         "the error that ended the replies: the input's (re-raised), RayWorkerDiedError or "

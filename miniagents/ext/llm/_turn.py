@@ -45,6 +45,7 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
+from miniagents.ext.llm.recording import recorded_llm_call
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
@@ -151,7 +152,9 @@ class Turn:
         stalled: Callable[[], LLMTimeoutError],
     ) -> None:
         """Stream the provider's reply to ``call`` (errors translated, messages failed)."""
-        events = provider.reply(call, options)
+        events = recorded_llm_call(  # a durable run may replay a recorded call instead
+            self.ctx, provider, call, lambda: provider.reply(call, options)
+        )
         observed = watch_llm_call(self.ctx.this_agent.alias, provider, call)  # tracing
         if observed is not None:
             events = observed.events(events)

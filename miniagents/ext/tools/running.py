@@ -19,6 +19,7 @@ from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.errors import ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import end_tool_call, watch_tool_call
+from miniagents.ext.tools.recording import recorded_decision, recorded_tool_call
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message_promise import MessagePromise
@@ -118,7 +119,8 @@ async def _call(
                 "Call it again with a JSON object of arguments."
             )
         arguments = await _approved_arguments(tool, call, approval)
-        pieces = tool.run(tool.validate(arguments))
+        validated = tool.validate(arguments)
+        pieces = recorded_tool_call(tool, call, lambda: tool.run(validated))  # durable runs
         try:
             async for piece in pieces:
                 if result.closed:  # cancelled: the cancellation is on its way to this task
@@ -160,7 +162,7 @@ async def _approved_arguments(
                 "asked; the call did not run."
             )
         return call.arguments
-    decision = await approval.adecision()
+    decision = await recorded_decision(tool, call, approval)  # durable runs record it
     if not decision.approved:
         reason = f" Their reason: {decision.reason}" if decision.reason else ""
         raise ToolCallError(

@@ -1,0 +1,29 @@
+"""Durable agents on DBOS Transact: a crash mid-run resumes without repeating a finished call.
+
+``durable(agent)`` runs each interaction of ``agent`` as a DBOS workflow whose model and
+tool calls are recorded steps (SQLite by default, Postgres by URL); ``workflow_id(...)``
+names a run, so that asking again for it runs it once. Needs ``pip install
+"miniagents[dbos]"``. See ``docs/durability.md``.
+"""
+
+from __future__ import annotations
+
+from miniagents.ext.dbos.durable import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
+from miniagents.ext.dbos.durable import durable as durable
+from miniagents.ext.dbos.durable import workflow_id as workflow_id
+from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
+from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
+from miniagents.ext.dbos.errors import DurableError as DurableError
+from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
+from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "DurableConfigurationError",
+    "DurableDatabaseError",
+    "DurableError",
+    "DurableRecordError",
+    "DurableVersionError",
+    "durable",
+    "workflow_id",
+]

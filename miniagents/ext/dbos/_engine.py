@@ -1,0 +1,473 @@
+"""DBOS under durable agents: launching it, the one workflow and the one step they run as.
+
+Every durable interaction is one DBOS workflow (``miniagents.durable``): its inputs are the
+agent's alias, its input messages and its arguments; its output, its reply messages. Its
+model and tool calls are steps of one DBOS step function (``miniagents.durable.step``),
+each named by its key inside the step's result (see :mod:`._recording`)::
+
+    inquire(workflow_id="w1")  ->  status of w1?
+        none:      start w1 here; the caller reads its reply as it streams
+        running:   (here, e.g. recovered at launch) read its reply as it streams
+        done:      its recorded reply
+        other app version: DurableVersionError
+
+On recovery the workflow first replays its recorded steps in their order (DBOS returns
+their results without running them), which gives the results by key, and then runs the
+agent again: a call whose key has a result replays it, the others run (and are recorded).
+DBOS is launched once per process and event loop, on the loop of the first durable run,
+so that the workflows it recovers at launch run on that loop too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import inspect
+import pickle
+import sqlite3
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from miniagents.ext.dbos._recording import (
+    DurableRun,
+    LLMRecorder,
+    ToolRecorder,
+    current_run,
+    run_path,
+)
+from miniagents.ext.dbos.errors import (
+    DurableConfigurationError,
+    DurableDatabaseError,
+    DurableError,
+    DurableVersionError,
+)
+from miniagents.ext.errors import MissingExtraError
+from miniagents.ext.llm.recording import record_llm_calls
+from miniagents.ext.tools.recording import record_tool_calls
+from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageSequencePromise
+from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.context import current_context
+from miniagents.miniagents.lowlevel import start_task
+from miniagents.promising.errors import StreamCancelledError
+
+if TYPE_CHECKING:
+    from dbos import DBOS
+
+__all__ = ["DEFAULT_DATABASE_URL", "Engine", "aengine_for", "register_agent"]
+
+T = TypeVar("T")
+
+DEFAULT_DATABASE_URL = "sqlite:///miniagents_durable.sqlite"
+"""A SQLite file in the current folder."""
+
+_HINT = 'Durable agents need DBOS Transact: pip install "miniagents[dbos]".'
+_CONNECT_TIMEOUT = 5  # seconds, to reach a database at start
+_WORKFLOW = "miniagents.durable"
+_STEP = "miniagents.durable.step"
+
+_agents: dict[str, MiniAgent[..., Message]] = {}
+_functions: tuple[Callable[..., Awaitable[object]], Callable[[str], Awaitable[object]]] | None = (
+    None
+)
+_engine: Engine | None = None
+
+
+def _dbos() -> type[DBOS]:
+    try:
+        from dbos import DBOS
+    except ImportError as error:
+        raise MissingExtraError(f"{_HINT} ({error})") from error
+    return DBOS
+
+
+def register_agent(agent: MiniAgent[..., Message]) -> None:
+    """Make ``agent`` the one its alias names in durable runs (to recover them).
+
+    Raises:
+        MissingExtraError: if DBOS is not installed.
+        DurableConfigurationError: if another agent of that alias is durable already.
+    """
+    _registered_functions()
+    known = _agents.get(agent.alias)
+    if known is not None and known is not agent and _fingerprint(known) != _fingerprint(agent):
+        raise DurableConfigurationError(
+            f"Two different durable agents are named {agent.alias}: a durable run is "
+            "recovered by its agent's alias, so each durable agent needs its own. Give one "
+            f"another alias, e.g. durable(agent.fork(alias='{agent.alias}_2'))."
+        )
+    _agents[agent.alias] = agent
+
+
+def _registered_functions() -> tuple[
+    Callable[..., Awaitable[object]], Callable[[str], Awaitable[object]]
+]:
+    """The workflow and step functions, registered with DBOS once."""
+    global _functions
+    if _functions is None:
+        dbos = _dbos()
+        workflow = dbos.workflow(name=_WORKFLOW)(_interaction_workflow)
+        step = dbos.step(name=_STEP)(_step)
+        _functions = (workflow, step)
+        record_llm_calls(LLMRecorder())
+        record_tool_calls(ToolRecorder())
+    return _functions
+
+
+# -- the engine: DBOS launched on one loop, for one database ----------------------------------
+
+
+@dataclass
+class Engine:
+    """DBOS launched on this event loop for ``url``, and the runs it runs here."""
+
+    url: str
+    loop: asyncio.AbstractEventLoop
+    agents_context: contextvars.Context
+    launch_seconds: float = 0.0
+    running: dict[str, asyncio.Future[MessageSequencePromise]] = field(default_factory=dict)
+    stopped: set[str] = field(default_factory=set)
+
+    def published(self, workflow_id: str) -> asyncio.Future[MessageSequencePromise]:
+        """The reply of the run ``workflow_id`` in this process, once it has started."""
+        future = self.running.get(workflow_id)
+        if future is None:
+            future = self.running[workflow_id] = self.loop.create_future()
+        return future
+
+    async def areply(
+        self,
+        workflow_id: str,
+        alias: str,
+        messages: tuple[Message, ...],
+        kwargs: Mapping[str, object],
+    ) -> MessageSequencePromise | tuple[Message, ...]:
+        """The reply of the run ``workflow_id``: started now, running here, or recorded.
+
+        Raises:
+            DurableVersionError: if the run was started by another application version.
+            DurableError: if the run was cancelled or gave up its recovery.
+        """
+        dbos = _dbos()
+        future = self.running.get(workflow_id)
+        if future is not None:
+            return await future
+        status = await _outside(dbos.get_workflow_status_async(workflow_id))
+        if status is None:
+            return await self._start(workflow_id, alias, messages, kwargs)
+        if status.status == "SUCCESS":
+            result = await _outside(dbos.get_result_async(workflow_id))
+            return cast("tuple[Message, ...]", result)
+        if status.status == "ERROR":
+            await _outside(dbos.get_result_async(workflow_id))  # raises the run's error
+        if status.status in ("PENDING", "ENQUEUED") and (
+            status.app_version != dbos.application_version
+        ):
+            raise DurableVersionError(
+                f"The durable run {workflow_id!r} was started by other code (application "
+                f"version {status.app_version}) than the code running now (version "
+                f"{dbos.application_version}): its recorded steps may not match what this "
+                "code does, so it is not recovered. Run it to its end with the code that "
+                "started it, or start a new run under another workflow id."
+            )
+        if status.status not in ("PENDING", "ENQUEUED"):
+            raise DurableError(
+                f"The durable run {workflow_id!r} ended as {status.status} and has no reply: "
+                "start a new run under another workflow id."
+            )
+        if workflow_id in self.stopped:  # cancelled here, unrecorded: nobody else runs it
+            self.stopped.discard(workflow_id)
+            await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
+        # running: recovered here (it streams), or in another process (it ends)
+        return await _first(self.published(workflow_id), dbos.get_result_async(workflow_id))
+
+    async def _start(
+        self,
+        workflow_id: str,
+        alias: str,
+        messages: tuple[Message, ...],
+        kwargs: Mapping[str, object],
+    ) -> MessageSequencePromise | tuple[Message, ...]:
+        from dbos import SetWorkflowID
+
+        workflow, _ = _registered_functions()
+        with SetWorkflowID(workflow_id):
+            task = asyncio.ensure_future(workflow(alias, messages, dict(kwargs)))
+        task.add_done_callback(_retrieved)
+        return await _first(self.published(workflow_id), task)
+
+
+async def _first(
+    reply: asyncio.Future[MessageSequencePromise], result: Awaitable[Any]
+) -> MessageSequencePromise | tuple[Message, ...]:
+    """The live reply if it comes first, else the recorded one (or the run's error)."""
+    ended = asyncio.ensure_future(result)
+    done, _ = await asyncio.wait({reply, ended}, return_when=asyncio.FIRST_COMPLETED)
+    if reply in done:
+        if not ended.done():
+            ended.add_done_callback(_retrieved)
+        return reply.result()
+    messages: tuple[Message, ...] = ended.result()
+    return messages
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # read by the reply's readers: not a lost error
+
+
+async def _outside(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a DBOS call outside of any workflow (inside one, DBOS would record it as a step)."""
+    return await contextvars.Context().run(asyncio.create_task, coroutine)
+
+
+async def aengine_for(url: str | None) -> Engine:
+    """DBOS launched for ``url`` on the running loop (once; again for another loop).
+
+    Raises:
+        DurableConfigurationError: if another database is in use in this process.
+        DurableDatabaseError: if the database cannot be reached, opened or written.
+    """
+    global _engine
+    wanted = url or DEFAULT_DATABASE_URL
+    loop = asyncio.get_running_loop()
+    if _engine is not None and _engine.loop is loop and not loop.is_closed():
+        if _engine.url != wanted:
+            raise DurableConfigurationError(
+                f"Durable runs of this process use the database {_redacted(_engine.url)}; "
+                f"one durable agent asked for {_redacted(wanted)}. DBOS keeps one database "
+                "per process: give every durable agent the same database_url."
+            )
+        return _engine
+    dbos = _dbos()
+    _registered_functions()
+    if _engine is not None:  # a new event loop (e.g. a second asyncio.run): launch again
+        dbos.destroy(destroy_registry=False)
+        _engine = None
+    await asyncio.to_thread(_check_reachable, wanted)  # bounded: never a hang
+    launched = _launched()
+    if launched is not None and launched.loop is loop:  # by another run, meanwhile
+        return launched
+    import time
+
+    began = time.perf_counter()
+    try:
+        dbos(
+            config={
+                "name": "miniagents",
+                "system_database_url": wanted,
+                "application_version": _application_version(),
+                "log_level": "WARNING",
+                "notification_listener_polling_interval_sec": 0.05,
+            }
+        )
+        dbos.launch()
+    except Exception as error:
+        dbos.destroy(destroy_registry=False)
+        raise DurableDatabaseError(
+            f"DBOS could not start on the database {_redacted(wanted)}: "
+            f"{type(error).__name__}: {error}. Check the database_url (a sqlite:/// file "
+            "path or a postgresql:// URL) and that the database accepts connections."
+        ) from error
+    _engine = Engine(wanted, loop, contextvars.copy_context())
+    _engine.launch_seconds = time.perf_counter() - began
+    return _engine
+
+
+def _launched() -> Engine | None:
+    return _engine
+
+
+def _redacted(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
+
+
+def _check_reachable(url: str) -> None:
+    """Fail fast (in bounded time) if the database is locked or cannot be reached.
+
+    Raises:
+        DurableDatabaseError: if it cannot.
+    """
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if not path or path == ":memory:":
+            return
+        if not Path(path).parent.is_dir():
+            raise DurableDatabaseError(
+                f"The folder of the SQLite file {path!r} of durable runs does not exist: "
+                "create it, or give database_url another sqlite:/// path."
+            )
+        try:
+            connection = sqlite3.connect(path, timeout=_CONNECT_TIMEOUT)
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                connection.rollback()
+            finally:
+                connection.close()
+        except sqlite3.Error as error:
+            raise DurableDatabaseError(
+                f"The SQLite file {path!r} of durable runs cannot be written ({error}); "
+                f"another process may hold it locked (waited {_CONNECT_TIMEOUT} s). Stop "
+                "that process, or give database_url another file."
+            ) from error
+        return
+    import sqlalchemy
+
+    try:
+        server = sqlalchemy.make_url(url)
+        if server.drivername in ("postgresql", "postgres"):
+            server = server.set(drivername="postgresql+psycopg")
+        engine = sqlalchemy.create_engine(
+            server.set(database="postgres"),
+            connect_args={"connect_timeout": _CONNECT_TIMEOUT},
+            poolclass=sqlalchemy.pool.NullPool,
+        )
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except Exception as error:
+        raise DurableDatabaseError(
+            f"The database of durable runs {_redacted(url)} cannot be reached "
+            f"({type(error).__name__}: {error}). Check the URL, and that the server runs "
+            "and accepts connections."
+        ) from error
+
+
+def _application_version() -> str:
+    """A hash of the durable agents' code and settings: runs recover only under the same."""
+    digest = hashlib.sha256()
+    for alias in sorted(_agents):
+        digest.update(_fingerprint(_agents[alias]).encode())
+    return digest.hexdigest()[:16]
+
+
+def _fingerprint(agent: MiniAgent[..., Message]) -> str:
+    func = agent.func
+    try:
+        source = inspect.getsource(func)
+    except (OSError, TypeError):
+        source = ""
+    settings = sorted((name, _described(value)) for name, value in agent.bound_arguments.items())
+    name = f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', '')}"
+    return f"{agent.alias}|{name}|{source}|{settings}"
+
+
+def _described(value: object) -> str:
+    """A value as the version sees it: plain values as such, others by kind (and name)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_described(item) for item in value) + "]"
+    name = getattr(value, "name", None) or getattr(value, "alias", None)
+    kind = type(value).__qualname__
+    return f"{kind}({name})" if isinstance(name, str) else kind
+
+
+# -- the workflow and its step -------------------------------------------------------------------
+
+
+async def _interaction_workflow(
+    alias: str, messages: tuple[Message, ...], kwargs: dict[str, object]
+) -> tuple[Message, ...]:
+    """One durable interaction (a DBOS workflow): the agent's reply, its calls as steps."""
+    dbos = _dbos()
+    engine = _engine
+    workflow_id = dbos.workflow_id
+    agent = _agents.get(alias)
+    if engine is None or workflow_id is None:
+        raise DurableError("A durable run started outside of a durable agent's engine.")
+    if agent is None:
+        raise DurableConfigurationError(
+            f"The durable run {workflow_id!r} is of the agent {alias}, and no durable agent "
+            f"of that alias was made in this process: make it (durable(...)) before the "
+            "first durable run, so that its runs can be recovered."
+        )
+    _, step = _registered_functions()
+    step_context = contextvars.copy_context()
+    recorded = await _replayed_steps(workflow_id, step)
+    run = DurableRun(workflow_id, step_context, step, recorded)
+    work = contextvars.copy_context() if current_context() is not None else engine.agents_context
+    work = work.copy()
+    for variable, value in work.items():  # the agents run outside DBOS's workflow context
+        if type(value).__name__ == "DBOSContext":
+            work.run(variable.set, None)
+
+    body = asyncio.current_task()  # DBOS records the reply after this function returns
+
+    def start() -> MessageSequencePromise:
+        current_run.set(run)
+        run_path.set("")
+        reply = agent.inquire(messages, **kwargs)
+        if body is not None:  # the context waits for the run to be recorded, on exit
+            start_task(_until_done(body), f"durable run {workflow_id}")
+        return reply
+
+    reply = work.run(start)
+    published = engine.published(workflow_id)
+    if not published.done():
+        published.set_result(reply)
+    try:
+        return tuple(_recordable(message) for message in await reply)
+    except (asyncio.CancelledError, StreamCancelledError) as error:
+        # its reader gave up, or its context ended: not a failure to record. DBOS leaves a
+        # cancelled workflow running (PENDING), and asked again, it runs again
+        engine.stopped.add(workflow_id)
+        if isinstance(error, asyncio.CancelledError):
+            raise
+        raise asyncio.CancelledError(str(error)) from error
+    finally:
+        if engine.running.get(workflow_id) is published:
+            del engine.running[workflow_id]
+
+
+def _recordable(message: Message) -> Message:
+    """``message`` as the run's recorded reply: rebuilt from its fields if it holds more.
+
+    An approval request of the reply holds its pending decision (a future of this loop):
+    the recorded one is rebuilt from its fields, so it is not pending (as a request read
+    back from a history).
+    """
+    try:
+        pickle.dumps(message)
+    except Exception:
+        return type(message).model_validate(message.model_dump())
+    return message
+
+
+async def _until_done(task: asyncio.Task[Any]) -> None:
+    await asyncio.wait({task})
+
+
+async def _replayed_steps(
+    workflow_id: str, step: Callable[[str], Awaitable[object]]
+) -> dict[str, object]:
+    """The results of the steps recorded before, by key (none on a first run)."""
+    dbos = _dbos()
+    steps = await _outside(dbos.list_workflow_steps_async(workflow_id, load_output=False))
+    last = max((int(s["function_id"]) for s in steps), default=0)
+    recorded: dict[str, object] = {}
+    for _ in range(last):  # in order: DBOS gives each its result without running it
+        try:
+            result = await step("")
+        except Exception:  # a failed call: it runs again
+            continue
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], str):
+            recorded[result[0]] = result[1]
+    return recorded
+
+
+async def _step(key: str) -> object:
+    """A step of a durable run: runs the body given for ``key``; its result is ``(key, value)``."""
+    run = current_run.get()
+    body = None if run is None or not key else run.take_body(key)
+    if body is None:
+        return None  # a step that was running when its process stopped: nothing to replay
+    return (key, await body())

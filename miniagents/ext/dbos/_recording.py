@@ -1,0 +1,276 @@
+"""The calls of a durable run, each a step: recorded once complete, replayed on recovery.
+
+Every call of a model and every tool call that runs inside a durable run is a DBOS step
+named by where it is in the run (a key), not by when it started, so that concurrent tools
+and nested agents find their own results again whatever the order they start in::
+
+    run:      AGENT.0/llm.0 | AGENT.0/tool.c1.0 | AGENT.0/tool.c1.0/HELPER.0/llm.0 | AGENT.0/llm.1
+    first:    live, recorded  live, recorded      live, recorded                   (killed)
+    recovery: replayed        replayed            replayed                         live, recorded
+
+A replayed call streams its recorded events (the model's tokens, the tool's pieces) into
+the reply as the live call did, so a reader of the reply sees the same stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import pickle
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
+from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
+from miniagents.ext.tools.errors import ToolCallError
+from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.tool import Tool
+from miniagents.miniagents.interaction import InteractionContext
+
+__all__ = ["DurableRun", "LLMRecorder", "ToolRecorder", "current_run", "run_path"]
+
+StepFunction = Callable[[str], Awaitable[object]]
+
+current_run: contextvars.ContextVar[DurableRun | None] = contextvars.ContextVar(
+    "miniagents_durable_run", default=None
+)
+"""The durable run the current task works for (``None``: not a durable run)."""
+
+run_path: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "miniagents_durable_path", default=""
+)
+"""Where the current task is in its run: the key of its interaction or tool call."""
+
+_END = object()
+
+
+@dataclass
+class DurableRun:
+    """One run of a durable interaction in this process: its recorded steps and new ones.
+
+    Args:
+        workflow_id: The DBOS workflow the run is.
+        step_context: A context whose DBOS variable is the workflow's: steps run in it.
+        step: The DBOS step function (it runs the body given for its key).
+        recorded: The results of the steps recorded before (by key).
+    """
+
+    workflow_id: str
+    step_context: contextvars.Context
+    step: StepFunction
+    recorded: dict[str, object]
+    bodies: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
+    paths: dict[int, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def next_index(self, name: str) -> int:
+        """How many times ``name`` was counted before (then count it once more)."""
+        index = self.counts.get(name, 0)
+        self.counts[name] = index + 1
+        return index
+
+    def start_step(self, key: str, body: Callable[[], Awaitable[object]]) -> asyncio.Task[object]:
+        """Run ``body`` as the step ``key`` of the workflow, in a task; its result is recorded.
+
+        The task runs in the current task's context (the agents' context variables, the
+        run's path), with the DBOS variable of the workflow's.
+        """
+        self.bodies[key] = body
+        context = contextvars.copy_context()
+        for variable, value in self.step_context.items():
+            if type(value).__name__ == "DBOSContext":  # DBOS's: the workflow's, for its steps
+                context.run(variable.set, value)
+        name = f"miniagents:durable step {key}"
+        return context.run(asyncio.create_task, _awaited(self.step(key)), name=name)
+
+    def take_body(self, key: str) -> Callable[[], Awaitable[object]] | None:
+        """The body of the step ``key`` (once); ``None`` for a step only replayed."""
+        return self.bodies.pop(key, None)
+
+
+async def _awaited(awaitable: Awaitable[object]) -> object:
+    return await awaitable
+
+
+async def _streamed(
+    run: DurableRun, key: str, live: Callable[[asyncio.Queue[object]], Awaitable[object]]
+) -> AsyncIterator[object]:
+    """The items that ``live`` puts in its queue, as it runs as the step ``key``."""
+    queue: asyncio.Queue[object] = asyncio.Queue()
+
+    async def body() -> object:
+        try:
+            return await live(queue)
+        finally:
+            queue.put_nowait(_END)
+
+    task = run.start_step(key, body)
+    try:
+        while (item := await queue.get()) is not _END:
+            yield item
+        await task  # its error, if it failed
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+# -- the calls of the model -------------------------------------------------------------------
+
+
+class LLMRecorder:
+    """Each call of a model in a durable run is a step: its events recorded, then replayed."""
+
+    def llm_call(
+        self,
+        ctx: InteractionContext,
+        provider: LLMProvider[Any, Any],
+        call: LLMCall,
+        start: Callable[[], AsyncIterator[LLMEvent]],
+    ) -> AsyncIterator[LLMEvent]:
+        """The events of the call: recorded ones if the run has them, else live and recorded."""
+        run = current_run.get()
+        if run is None:
+            return start()
+        path = run.paths.get(id(ctx))
+        if path is None:  # the interaction's first call: name it under its caller's path
+            parent = run_path.get()
+            alias = ctx.this_agent.alias
+            path = f"{parent}/{alias}.{run.next_index(f'{parent}/{alias}')}"
+            run.paths[id(ctx)] = path
+            run_path.set(path)  # in the agent's task: its tools are under it
+        key = f"{path}/llm.{run.next_index(f'{path}/llm')}"
+        return _llm_events(run, key, start)
+
+
+async def _llm_events(
+    run: DurableRun, key: str, start: Callable[[], AsyncIterator[LLMEvent]]
+) -> AsyncIterator[LLMEvent]:
+    recorded = run.recorded.get(key)
+    if isinstance(recorded, list):
+        for event in recorded:
+            yield event
+        return
+
+    async def live(queue: asyncio.Queue[object]) -> object:
+        events: list[LLMEvent] = []
+        stream = start()
+        try:
+            async for event in stream:
+                events.append(event)
+                queue.put_nowait(event)
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
+        return events
+
+    async for item in _streamed(run, key, live):
+        yield item  # type: ignore[misc]  # the events ``live`` put
+
+
+# -- the tool calls ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ToolRecord:
+    """What a tool call replied, and the error it ended with (the model gets its text)."""
+
+    pieces: tuple[str, ...]
+    error: BaseException | None
+
+
+class ToolRecorder:
+    """Each tool call in a durable run is a step: its pieces recorded, then replayed."""
+
+    def tool_call(
+        self, tool: Tool, call: ToolCallMessage, start: Callable[[], AsyncIterator[str]]
+    ) -> AsyncIterator[str]:
+        """The pieces of the call: recorded ones if the run has them, else live and recorded."""
+        run = current_run.get()
+        if run is None:
+            return start()
+        parent = run_path.get()
+        name = f"{parent}/tool.{call.call_id}"
+        key = f"{name}.{run.next_index(name)}"
+        run_path.set(key)  # in the call's task: the agents the tool asks are under it
+        return _tool_pieces(run, key, start)
+
+    def decision(
+        self, tool: Tool, call: ToolCallMessage, request: ToolApprovalRequest
+    ) -> Awaitable[ToolDecision]:
+        """The person's decision, recorded once made; on recovery, the recorded one."""
+        run = current_run.get()
+        if run is None:
+            return request.adecision()
+        name = f"{run_path.get()}/approval.{call.call_id}"
+        key = f"{name}.{run.next_index(name)}"
+        return _decided(run, key, request)
+
+
+async def _tool_pieces(
+    run: DurableRun, key: str, start: Callable[[], AsyncIterator[str]]
+) -> AsyncIterator[str]:
+    recorded = run.recorded.get(key)
+    if isinstance(recorded, _ToolRecord):
+        for piece in recorded.pieces:
+            yield piece
+        if recorded.error is not None:
+            raise recorded.error
+        return
+
+    async def live(queue: asyncio.Queue[object]) -> object:
+        pieces: list[str] = []
+        stream = start()
+        error: Exception | None = None
+        try:
+            async for piece in stream:
+                pieces.append(piece)
+                queue.put_nowait(piece)
+        except Exception as failure:  # the model gets it: recorded, so it is not run again
+            error = _recordable(failure)
+            queue.put_nowait(_Failed(error))
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
+        return _ToolRecord(tuple(pieces), error)
+
+    async for item in _streamed(run, key, live):
+        if isinstance(item, _Failed):
+            raise item.error
+        yield item  # type: ignore[misc]  # the pieces ``live`` put
+
+
+async def _decided(run: DurableRun, key: str, request: ToolApprovalRequest) -> ToolDecision:
+    recorded = run.recorded.get(key)
+    if isinstance(recorded, ToolDecision):
+        if request.pending:  # asked again by the replayed call: decided as it was
+            if recorded.approved:
+                request.approve(recorded.arguments)
+            else:
+                request.deny(recorded.reason)
+        return recorded
+    step = run.start_step(key, request.adecision)  # waits, maybe across restarts
+    try:
+        result = await step
+    finally:
+        if not step.done():
+            step.cancel()
+    if not isinstance(result, tuple) or not isinstance(result[1], ToolDecision):
+        return await request.adecision()  # not recorded (the step was only replayed)
+    return result[1]
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: Exception
+
+
+def _recordable(error: Exception) -> Exception:
+    """``error``, or a ``ToolCallError`` of the same text if it cannot be pickled."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return ToolCallError(f"The tool failed: {type(error).__name__}: {error}")
+    return error

@@ -1,0 +1,162 @@
+"""Durable agents: each interaction a DBOS workflow, each model and tool call a recorded step.
+
+::
+
+    agent = durable(openai_agent.fork(model="gpt-4o-mini", tools=[add]))
+    with workflow_id("order-42"):
+        reply = agent.inquire("2 + 3?")
+
+    run 1:    llm.0 (recorded) | tool add (recorded) | llm.1 ...  (kill -9)
+    run 2:    llm.0 (replayed) | tool add (replayed) | llm.1 (again, recorded) | reply
+    reader:   every message and token of the reply, from the first, in order
+
+A run that ended gives its recorded reply again (the same workflow id runs once); a run
+that a crash stopped is recovered when its process starts again (its first durable run
+launches DBOS, which recovers it): the caller that asks for it by its id reads its reply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import pickle
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import ParamSpec, TypeVar, cast
+
+from miniagents.ext.dbos._engine import DEFAULT_DATABASE_URL, aengine_for, register_agent
+from miniagents.ext.dbos._recording import current_run
+from miniagents.ext.dbos.errors import DurableRecordError
+from miniagents.messages.message import Message
+from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.interaction import InteractionContext
+
+__all__ = ["DEFAULT_DATABASE_URL", "durable", "workflow_id"]
+
+P = ParamSpec("P")
+ReplyT = TypeVar("ReplyT", bound=Message)
+
+_chosen_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "miniagents_durable_workflow_id", default=None
+)
+
+
+@contextlib.contextmanager
+def workflow_id(value: str) -> Iterator[str]:
+    """Give the durable interactions inquired inside the block the workflow id ``value``.
+
+    A durable run is known by its id: inquired again with the same id, it runs once (a
+    finished run gives its recorded reply; a run a crash stopped is recovered). Without
+    one, each interaction gets a new random id.
+
+    Raises:
+        DurableRecordError: if ``value`` is not a non-empty string.
+    """
+    if not isinstance(value, str) or not value:
+        raise DurableRecordError(f"A workflow id must be a non-empty string, got {value!r}.")
+    token = _chosen_id.set(value)
+    try:
+        yield value
+    finally:
+        _chosen_id.reset(token)
+
+
+def durable(
+    agent: MiniAgent[P, ReplyT],
+    *,
+    database_url: str | None = None,
+    ids_by_input: bool = False,
+) -> MiniAgent[P, ReplyT]:
+    """``agent``, each of its interactions run as a DBOS workflow (a durable run).
+
+    Every call of a model and every tool call inside the run, at any depth (nested agents,
+    the tool loop, the retries of a structured answer), is a step recorded once complete.
+    After a crash, the run is recovered when the process starts again: recorded calls are
+    not made again (their recorded tokens stream into the reply), the rest run.
+
+    Args:
+        agent: The agent to make durable (its alias names its runs: keep it stable).
+        database_url: Where runs are recorded: a ``sqlite:///path`` file (the default is
+            ``miniagents_durable.sqlite`` in the current folder) or a ``postgresql://``
+            URL. One database per process.
+        ids_by_input: Name each run that ``workflow_id`` does not name by its input (a
+            hash of the alias, the input messages and the arguments) instead of a random
+            id: the same input runs once. Over a pipeline (``pipeline(durable(agent,
+            ids_by_input=True), items)``), each item is a durable run: run again after a
+            crash, the pipeline gives the finished items' recorded replies at once and
+            recovers the items that were running.
+
+    Raises:
+        MissingExtraError: if DBOS is not installed (``pip install "miniagents[dbos]"``).
+        DurableConfigurationError: if another agent of that alias is durable already.
+    """
+    register_agent(cast("MiniAgent[..., Message]", agent))
+    inner = cast("MiniAgent[..., Message]", agent)
+
+    async def durable_interaction(ctx: InteractionContext, /, **kwargs: object) -> None:
+        if current_run.get() is not None:  # inside another durable run: its steps are ours
+            ctx.reply(inner.inquire(ctx.messages, **kwargs))
+            return
+        messages = tuple(await ctx.messages)
+        _check_recordable(inner.alias, messages, kwargs)
+        engine = await aengine_for(database_url)
+        chosen = _chosen_id.get() or (
+            _input_id(inner.alias, messages, kwargs) if ids_by_input else str(uuid.uuid4())
+        )
+        ctx.reply(await engine.areply(chosen, inner.alias, messages, kwargs))
+
+    made = MiniAgent(
+        durable_interaction,
+        alias=agent.alias,
+        description=agent.description,
+        start_asap=agent.start_asap,
+    )
+    return cast("MiniAgent[P, ReplyT]", made)
+
+
+def _input_id(alias: str, messages: tuple[Message, ...], kwargs: Mapping[str, object]) -> str:
+    """A workflow id made of the run's input: the same input, the same id."""
+    digest = hashlib.sha256(alias.encode())
+    for message in messages:
+        digest.update(type(message).__qualname__.encode())
+        digest.update(message.model_dump_json().encode())
+    digest.update(repr(sorted(kwargs.items())).encode())
+    return f"{alias}:{digest.hexdigest()[:32]}"
+
+
+def _check_recordable(
+    alias: str, messages: tuple[Message, ...], kwargs: Mapping[str, object]
+) -> None:
+    """Check that the run's inputs can be recorded (pickled), before anything runs.
+
+    Raises:
+        DurableRecordError: naming the field or argument that cannot be.
+    """
+    for number, message in enumerate(messages, 1):
+        for name in type(message).model_fields:
+            _check_value(
+                getattr(message, name),
+                f"the field {name!r} of the input message {number} ({type(message).__name__})",
+                alias,
+            )
+        for name, value in (message.model_extra or {}).items():
+            _check_value(
+                value,
+                f"the field {name!r} of the input message {number} ({type(message).__name__})",
+                alias,
+            )
+    for name, value in kwargs.items():
+        _check_value(value, f"the argument {name!r}", alias)
+
+
+def _check_value(value: object, what: str, alias: str) -> None:
+    try:
+        pickle.dumps(value)
+    except Exception as error:
+        raise DurableRecordError(
+            f"The durable agent {alias} cannot record {what}: its value {value!r:.60} "
+            f"cannot be pickled ({type(error).__name__}: {error}). A durable run records "
+            "its inputs to recover them: give it values that can be pickled (text, "
+            "numbers, lists, dicts, pydantic models), or keep this one out of the run."
+        ) from error

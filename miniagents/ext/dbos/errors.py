@@ -1,0 +1,43 @@
+"""Errors of durable runs on DBOS; the whole hierarchy is drawn in :mod:`miniagents.errors`.
+
+An error of the agent itself (a model's, a tool's) is not one of these: a durable run
+fails with it as the agent would. These errors are about recording the run.
+"""
+
+from __future__ import annotations
+
+from miniagents.promising.errors import MiniAgentsError
+
+__all__ = [
+    "DurableConfigurationError",
+    "DurableDatabaseError",
+    "DurableError",
+    "DurableRecordError",
+    "DurableVersionError",
+]
+
+
+class DurableError(MiniAgentsError):
+    """A durable run could not be started, recorded or recovered."""
+
+
+class DurableDatabaseError(DurableError, ConnectionError):
+    """The database of durable runs cannot be reached, opened or written (at start)."""
+
+
+class DurableConfigurationError(DurableError, ValueError):
+    """``durable`` got what it cannot use (two database URLs, two agents of one alias)."""
+
+
+class DurableRecordError(DurableError, TypeError):
+    """A value a durable run must record (an input message's field, an argument) cannot be.
+
+    The error names the field (or argument) holding the value; nothing ran.
+    """
+
+
+class DurableVersionError(DurableError, RuntimeError):
+    """A run was started by other code (another application version) than the one running now.
+
+    Its recorded steps would not match what this code does, so it is not recovered here.
+    """

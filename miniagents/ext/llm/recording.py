@@ -1,0 +1,62 @@
+"""Recording the calls of the model: the hook that durable runs (``miniagents.ext.dbos``) plug into.
+
+An :class:`LLMCallRecorder`, once set with :func:`record_llm_calls`, is given every call of
+a model that an LLM agent makes (each call of a tool loop, each retry of a structured
+answer), in the agent's task, before the request is sent. It returns the events the agent
+streams from: those of the live call (which it may record as they pass), or those it
+recorded before (the call is then not made again)::
+
+    agent:     call 1 .......... | tools ... | call 2 .......... |
+    recorder:  live, recorded        ...       replayed (no request)
+
+With no recorder set (the default) a call costs one call of :func:`recorded_llm_call` that
+finds none. Unlike an observer, a recorder's error fails the call: a durable run must not
+go on unrecorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
+from miniagents.miniagents.interaction import InteractionContext
+
+__all__ = ["LLMCallRecorder", "record_llm_calls", "recorded_llm_call"]
+
+
+class LLMCallRecorder(Protocol):
+    """Given every call of a model that starts while it is set."""
+
+    def llm_call(
+        self,
+        ctx: InteractionContext,
+        provider: LLMProvider[Any, Any],
+        call: LLMCall,
+        start: Callable[[], AsyncIterator[LLMEvent]],
+    ) -> AsyncIterator[LLMEvent]:
+        """The events of ``call`` in the interaction ``ctx``: ``start()``'s, or recorded ones."""
+        ...
+
+
+_recorder: LLMCallRecorder | None = None
+
+
+def record_llm_calls(recorder: LLMCallRecorder | None) -> LLMCallRecorder | None:
+    """Set the recorder of the calls that start from now on; return the one before."""
+    global _recorder
+    previous, _recorder = _recorder, recorder
+    return previous
+
+
+def recorded_llm_call(
+    ctx: InteractionContext,
+    provider: LLMProvider[Any, Any],
+    call: LLMCall,
+    start: Callable[[], AsyncIterator[LLMEvent]],
+) -> AsyncIterator[LLMEvent]:
+    """The events of ``call``: ``start()``'s without a recorder, else the recorder's."""
+    recorder = _recorder
+    if recorder is None:
+        return start()
+    return recorder.llm_call(ctx, provider, call, start)

@@ -1,0 +1,94 @@
+"""A program the durable tests run (and kill -9): one durable run of a tool loop, followed.
+
+``python durable_child.py <workflow id>``, with ``DB_URL`` (the database of runs) and
+``SIDE_EFFECTS`` (the file the ``note`` tool appends to). It prints, flushed, one line per
+event: ``EVENT note <text>`` when the note tool runs, ``EVENT lookup <query>`` when the
+lookup tool starts (it waits forever with ``HANG_IN_LOOKUP=1``), ``TOKEN <json>`` for each
+token the reader of the reply sees, and ``REPLY <json>`` with the reply's messages at the
+end; ``APPROVAL <call id> <pending>`` for a request to approve the ``remove`` tool, which
+it approves with ``APPROVE=1``. ``SYSTEM`` changes the main agent's system prompt (its
+code, for the version check).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.dbos import durable, workflow_id
+from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.tools import FunctionTool, ToolApprovalRequest
+
+
+def note(text: str) -> str:
+    """Write a note down (a side effect: a line in a file)."""
+    with Path(os.environ["SIDE_EFFECTS"]).open("a", encoding="utf-8") as file:
+        file.write(text + "\n")
+    print("EVENT note", text, flush=True)
+    return f"noted {text}"
+
+
+async def lookup(query: str) -> str:
+    """Look something up."""
+    print("EVENT lookup", query, flush=True)
+    if os.environ.get("HANG_IN_LOOKUP") == "1":
+        await asyncio.Event().wait()
+    return f"found {query}"
+
+
+def remove(name: str) -> str:
+    """Remove a file (it waits for a person's approval first)."""
+    with Path(os.environ["SIDE_EFFECTS"]).open("a", encoding="utf-8") as file:
+        file.write(f"removed {name}\n")
+    print("EVENT remove", name, flush=True)
+    return f"removed {name}"
+
+
+helper = openai_agent.fork(alias="HELPER", model="helper-model", stream=True)
+
+
+@miniagent
+async def ask_helper(ctx: InteractionContext, question: str) -> None:
+    """Ask the helper a question (a nested agent: its calls are steps of the run too)."""
+    ctx.reply(helper.inquire(question))
+
+
+main_agent = durable(
+    openai_agent.fork(
+        alias="MAIN",
+        model="main-model",
+        system=os.environ.get("SYSTEM", "Be brief."),
+        tools=[note, lookup, ask_helper, FunctionTool(remove, requires_approval=True)],
+        stream=True,
+        stall_timeout=None,
+    ),
+    database_url=os.environ["DB_URL"],
+)
+
+
+async def amain(chosen: str) -> None:
+    async with MiniAgents():
+        with workflow_id(chosen):
+            reply = main_agent.inquire("Go.")
+        async for promise in reply:
+            async for token in promise:
+                print("TOKEN", json.dumps(token), flush=True)
+            message = await promise
+            if isinstance(message, ToolApprovalRequest):
+                print("APPROVAL", message.call_id, message.pending, flush=True)
+                if os.environ.get("APPROVE") == "1" and message.pending:
+                    message.approve()
+        messages = await reply
+        print(
+            "REPLY",
+            json.dumps([[type(message).__name__, str(message)] for message in messages]),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(amain(sys.argv[1]))

@@ -1,0 +1,361 @@
+"""Durable runs killed with SIGKILL at chosen and random points, then run again.
+
+Each test runs ``durable_child.py`` (one durable run of a tool loop, against the fake LLM
+server of the test, with the real openai SDK), kills it when it prints the event the test
+waits for (never after a sleep), starts it again with the same workflow id and checks, with
+the server's record of requests: no call that had completed was made again, the tool's side
+effect happened once, and the reply (its messages and every token the reader saw, from the
+first) equals the uninterrupted run's. The same tests run on SQLite and on a real Postgres.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pickle
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from miniagents.testing import FakeLLMServer, ToolCall
+from tests.fakes.postgres import PostgresServer, postgres_binaries
+from tests.subprocesses import default_sigint_in_children, python_env
+
+CHILD = Path(__file__).with_name("durable_child.py")
+TIMEOUT = 120.0  # seconds a child may take, at most, on a loaded machine
+
+MAIN = "main-model"
+HELPER = "helper-model"
+
+
+def _script(server: FakeLLMServer, start: int = 0, *, pause_second: bool = False) -> None:
+    """The main model's three calls (from the ``start``-th): note, lookup, then the answer."""
+    if start <= 0:
+        server.reply(
+            tokens=["Noting ", "it."],
+            tool_calls=[ToolCall("note", {"text": "a"}, id="c1")],
+            for_model=MAIN,
+        )
+    if start <= 1:
+        server.reply(
+            tokens=["Let ", "me ", "look."],
+            tool_calls=[ToolCall("lookup", {"query": "q"}, id="c2")],
+            for_model=MAIN,
+            pause_after=1 if pause_second else None,
+        )
+    server.reply(tokens=["All ", "done."], for_model=MAIN)
+
+
+@dataclass
+class Outcome:
+    """What a child printed: its events (in order), the tokens read, the reply."""
+
+    lines: list[str]
+    returncode: int | None
+
+    @property
+    def tokens(self) -> list[str]:
+        return [json.loads(line[6:]) for line in self.lines if line.startswith("TOKEN ")]
+
+    @property
+    def reply(self) -> list[list[str]]:
+        found = [json.loads(line[6:]) for line in self.lines if line.startswith("REPLY ")]
+        assert found, f"the child printed no reply: {self.lines}"
+        return found[0]  # type: ignore[no-any-return]
+
+
+class Child:
+    """One run of ``durable_child.py`` whose stdout is read line by line."""
+
+    def __init__(self, llm: FakeLLMServer, folder: Path, url: str, **env: str) -> None:
+        with default_sigint_in_children():
+            self.process = subprocess.Popen(
+                [sys.executable, str(CHILD), "run-1"],
+                env=python_env(
+                    llm, DB_URL=url, SIDE_EFFECTS=str(folder / "side_effects.txt"), **env
+                ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        self.lines: list[str] = []
+
+    def read_until(self, wanted: str) -> None:
+        """Read lines until one starts with ``wanted`` (fails if the child ends first)."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith(wanted):
+                return
+        raise AssertionError(f"the child ended before {wanted!r}: {self.finish().lines}")
+
+    def read_lines(self, count: int) -> None:
+        """Read ``count`` more lines (fewer if the child ends first)."""
+        assert self.process.stdout is not None
+        for _ in range(count):
+            line = self.process.stdout.readline()
+            if not line:
+                return
+            self.lines.append(line.rstrip("\n"))
+
+    def kill(self) -> None:
+        """SIGKILL: nothing of the child runs after this."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.communicate(timeout=TIMEOUT)  # and close its pipes
+
+    def failure(self) -> tuple[int, str]:
+        """Wait for the child's end (expected to fail); its return code and stderr."""
+        out, err = self.process.communicate(timeout=TIMEOUT)
+        self.lines.extend(out.splitlines())
+        return self.process.returncode, err
+
+    def finish(self) -> Outcome:
+        """Wait for the child's end; all it printed."""
+        out, err = self.process.communicate(timeout=TIMEOUT)
+        self.lines.extend(out.splitlines())
+        outcome = Outcome(self.lines, self.process.returncode)
+        assert self.process.returncode == 0, f"the child failed:\n{err[-4000:]}"
+        return outcome
+
+
+def _side_effects(folder: Path) -> list[str]:
+    path = folder / "side_effects.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _models(llm: FakeLLMServer) -> list[str]:
+    return [str(request.json["model"]) for request in llm.requests]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    """The reply of the run no one killed (the same for every database)."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    with FakeLLMServer() as llm:
+        _script(llm)
+        outcome = Child(llm, folder, f"sqlite:///{folder / 'runs.sqlite'}").finish()
+        assert len(llm.requests) == 3
+    assert _side_effects(folder) == ["a"]
+    return outcome
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of durable runs: a SQLite file, or a database of a real Postgres."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'runs.sqlite'}"
+        return
+    if postgres_binaries() is None:
+        pytest.skip("PostgreSQL is not installed here (.ci/run installs Debian's postgresql)")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    yield server.create_database(f"runs_{os.getpid()}_{time.monotonic_ns()}")
+
+
+def test_killed_during_the_second_of_three_model_calls(
+    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str, uninterrupted: Outcome
+) -> None:
+    _script(fake_llm, pause_second=True)
+    first = Child(fake_llm, tmp_path, database_url)
+    first.read_until('TOKEN "Let "')  # the second call streams, and waits (paused)
+    assert fake_llm.wait_requests(2)[1].paused
+    first.kill()
+
+    fake_llm.clear_script()
+    _script(fake_llm, start=1)  # the second call again, then the third
+    again = Child(fake_llm, tmp_path, database_url).finish()
+
+    assert _models(fake_llm) == [MAIN] * 4  # 1 done, 1 killed, then only 2 and 3
+    assert _side_effects(tmp_path) == ["a"]  # the note ran once
+    assert again.reply == uninterrupted.reply
+    assert again.tokens == uninterrupted.tokens  # recorded replayed, the rest live
+
+
+def test_killed_during_a_tool_after_one_with_a_side_effect(
+    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str, uninterrupted: Outcome
+) -> None:
+    _script(fake_llm)
+    first = Child(fake_llm, tmp_path, database_url, HANG_IN_LOOKUP="1")
+    first.read_until("EVENT lookup")  # the note is done; the lookup runs (forever)
+    first.kill()
+    assert _side_effects(tmp_path) == ["a"]
+
+    again = Child(fake_llm, tmp_path, database_url).finish()
+
+    assert _models(fake_llm) == [MAIN] * 3  # the two calls before were not made again
+    assert _side_effects(tmp_path) == ["a"]  # the note did not run again
+    assert [line for line in again.lines if line.startswith("EVENT")] == ["EVENT lookup q"]
+    assert again.reply == uninterrupted.reply
+    assert again.tokens == uninterrupted.tokens
+
+
+def test_killed_during_a_nested_agents_stream(
+    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+) -> None:
+    def script(*, pause: bool) -> None:
+        fake_llm.reply(
+            tool_calls=[ToolCall("ASK_HELPER", {"question": "Who?"}, id="h1")], for_model=MAIN
+        )
+        fake_llm.reply(
+            tokens=["The ", "helper ", "says ", "hi."],
+            for_model=HELPER,
+            pause_after=2 if pause else None,
+        )
+        fake_llm.reply(tokens=["It ", "says ", "hi."], for_model=MAIN)
+
+    script(pause=False)
+    reference = Child(fake_llm, tmp_path, f"sqlite:///{tmp_path / 'reference.sqlite'}").finish()
+    fake_llm.clear_script()
+    done_before = len(fake_llm.requests)
+
+    script(pause=True)
+    first = Child(fake_llm, tmp_path, database_url)
+    first.read_until('TOKEN "helper "')  # the nested agent's reply streams into the tool's
+    assert fake_llm.wait_requests(done_before + 2)[-1].paused
+    first.kill()
+
+    fake_llm.clear_script()
+    fake_llm.reply(tokens=["The ", "helper ", "says ", "hi."], for_model=HELPER)
+    fake_llm.reply(tokens=["It ", "says ", "hi."], for_model=MAIN)
+    again = Child(fake_llm, tmp_path, database_url).finish()
+
+    assert _models(fake_llm)[done_before:] == [MAIN, HELPER, HELPER, MAIN]  # main's 1st: once
+    assert again.reply == reference.reply
+    assert again.tokens == reference.tokens
+    assert "The helper says hi." in [text for _, text in again.reply]
+
+
+# -- random kill points ---------------------------------------------------------------------------
+
+
+def _recorded_keys(database: Path) -> list[str]:
+    """The keys of the steps recorded in a SQLite database of runs."""
+    connection = sqlite3.connect(database)
+    try:
+        rows = connection.execute(
+            "SELECT output FROM operation_outputs WHERE output IS NOT NULL"
+        ).fetchall()
+    finally:
+        connection.close()
+    keys = []
+    for (output,) in rows:
+        value = pickle.loads(base64.b64decode(output))  # our own test's file
+        if isinstance(value, tuple) and value and isinstance(value[0], str):
+            keys.append(value[0])
+    return keys
+
+
+KILLS = int(os.environ.get("MINIAGENTS_DBOS_KILLS", "1"))
+"""How many random kill points the test tries (one in the suite; raise it by hand)."""
+
+
+@pytest.mark.timeout(60 + 60 * KILLS)
+def test_random_kill_points_make_no_difference(
+    fake_llm: FakeLLMServer, tmp_path: Path, uninterrupted: Outcome
+) -> None:
+    seed = int(os.environ.get("MINIAGENTS_DBOS_SEED", str(time.time_ns())))
+    rng = random.Random(seed)
+    events = len(uninterrupted.lines) - 1  # the lines before the reply
+    for number in range(KILLS):
+        folder = tmp_path / f"kill_{number}"
+        folder.mkdir()
+        database = folder / "runs.sqlite"
+        url = f"sqlite:///{database}"
+        fake_llm.clear_script()
+        before = len(fake_llm.requests)
+        _script(fake_llm)
+        point = rng.randint(1, events)
+        first = Child(fake_llm, folder, url)
+        first.read_lines(point)
+        first.kill()
+        noted_before = "EVENT note a" in first.lines
+
+        keys = _recorded_keys(database) if database.exists() else []
+        calls_recorded = sum("/llm." in key for key in keys)
+        note_recorded = any("/tool.c1." in key for key in keys)
+        made_before = len(fake_llm.requests) - before
+        fake_llm.clear_script()
+        _script(fake_llm, start=calls_recorded)
+        again = Child(fake_llm, folder, url).finish()
+
+        context = f"seed {seed}, kill {number} after {point} lines, recorded {keys}"
+        made_again = len(fake_llm.requests) - before - made_before
+        assert made_again == 3 - calls_recorded, context  # no recorded call made again
+        expected_notes = 1 + (noted_before and not note_recorded)  # only a running step reruns
+        assert len(_side_effects(folder)) == expected_notes, context
+        assert again.reply == uninterrupted.reply, context
+        assert again.tokens == uninterrupted.tokens, context
+
+
+# -- approvals that wait --------------------------------------------------------------------------
+
+
+def test_an_approval_waits_across_a_restart(
+    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+) -> None:
+    fake_llm.reply(
+        tokens=["Removing."],
+        tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="r1")],
+        for_model=MAIN,
+    )
+    fake_llm.reply(tokens=["Removed ", "it."], for_model=MAIN)
+    waiting = Child(fake_llm, tmp_path, database_url)  # nobody approves here
+    waiting.read_until("APPROVAL r1 True")
+    waiting.kill()  # stopped while the call waits for its approval
+    assert _side_effects(tmp_path) == []
+
+    approving = Child(fake_llm, tmp_path, database_url, APPROVE="1")
+    approving.read_until("APPROVAL r1 True")  # asked again (the model is not)
+    approving.read_until("EVENT remove a.txt")  # approved: the call runs
+    done = approving.finish()
+
+    assert _models(fake_llm) == [MAIN, MAIN]  # the call before the wait was not repeated
+    assert _side_effects(tmp_path) == ["removed a.txt"]
+    assert done.reply[-1] == ["OpenAIMessage", "Removed it."]
+    assert ["LLMToolResultMessage", "removed a.txt"] in done.reply
+
+
+# -- a durable pipeline ---------------------------------------------------------------------------
+
+
+def test_a_pipeline_killed_mid_run_resumes_at_the_item_it_was_at(
+    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+) -> None:
+    pipeline_child = Path(__file__).with_name("pipeline_child.py")
+    env = python_env(fake_llm, DB_URL=database_url)
+
+    def start() -> subprocess.Popen[str]:
+        with default_sigint_in_children():
+            return subprocess.Popen(
+                [sys.executable, str(pipeline_child)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+
+    for _ in range(3):
+        fake_llm.reply()  # items 0 to 2: the echo of the item
+    fake_llm.reply(pause_after=1)  # item 3 streams its first token, and waits
+    first = start()
+    assert first.stdout is not None
+    seen = [first.stdout.readline().strip() for _ in range(3)]
+    assert seen == [f"RESULT {index} item {index}" for index in range(3)]
+    fake_llm.wait_requests(4)  # item 3 is asked (its reply cannot end: it pauses)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=TIMEOUT)
+
+    fake_llm.clear_script()  # the echo for every item from now on
+    out, err = start().communicate(timeout=TIMEOUT)
+
+    assert out.splitlines() == [f"RESULT {index} item {index}" for index in range(6)], err
+    asked = [request.json["messages"][-1]["content"] for request in fake_llm.requests]
+    assert asked == [*(f"item {index}" for index in range(4)), "item 3", "item 4", "item 5"]

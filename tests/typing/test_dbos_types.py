@@ -1,0 +1,52 @@
+"""Static typing tests for ``miniagents.ext.dbos``: ``durable`` and ``workflow_id``.
+
+The ``check_*`` functions are never called: they exist to be type-checked by mypy
+(``mypy.ini`` is strict, with ``warn_unused_ignores``). ``assert_type`` pins the exact
+inferred types, and each line that must be rejected carries a precise
+``# type: ignore[code]``. :func:`test_dbos_types_pass_mypy` runs mypy on this file.
+"""
+
+from __future__ import annotations
+
+from mypy_extensions import Arg
+from typing_extensions import assert_type
+
+from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgent, miniagent
+from miniagents.ext.dbos import durable, workflow_id
+from miniagents.ext.llm.messages import LLMReply
+from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
+from tests.fakes.typecheck import assert_passes_mypy
+from tests.typing.test_llm_types import OpenAIAgent
+
+
+@miniagent
+async def greet(ctx: InteractionContext, name: str) -> None:
+    ctx.reply(f"Hello, {name}!")
+
+
+def check_durable_keeps_the_agents_type() -> None:
+    assert_type(durable(greet), MiniAgent[[Arg(str, "name")], Message])
+    assert_type(
+        durable(greet, database_url="sqlite:///runs.sqlite"), MiniAgent[[Arg(str, "name")], Message]
+    )
+    assert_type(durable(openai_agent), OpenAIAgent)
+    agent = durable(openai_agent.fork(model="gpt-4o-mini"))
+    assert_type(
+        agent.inquire("Hi", temperature=0.0), MessageSequencePromise[LLMReply[OpenAIMessage]]
+    )
+    durable(greet).inquire("Hi", nme="Ann")  # type: ignore[call-arg]
+    durable(greet, "sqlite:///runs.sqlite")  # type: ignore[call-arg]
+    assert_type(durable(greet, ids_by_input=True), MiniAgent[[Arg(str, "name")], Message])
+    durable(greet, database_url=1)  # type: ignore[arg-type]
+    durable(greet, ids_by_input="yes")  # type: ignore[arg-type]
+    durable("GREET")  # type: ignore[arg-type]
+
+
+def check_workflow_id() -> None:
+    with workflow_id("order-42") as chosen:
+        assert_type(chosen, str)
+    workflow_id(42)  # type: ignore[arg-type]
+
+
+def test_dbos_types_pass_mypy() -> None:
+    assert_passes_mypy(__file__)
