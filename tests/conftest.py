@@ -48,6 +48,45 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
+_LEFT_BEFORE = pytest.StashKey[list[str]]()
+"""The lost errors heard while collecting what the tests before this one left."""
+
+
+class _LostErrors(logging.Handler):
+    """Hears the library's error logs (what ``no_lost_errors`` fails a test for)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "miniagents":
+            self.messages.append(record.getMessage())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before the test's fixtures: collect what the tests before left, then freeze the rest.
+
+    ``no_lost_errors`` collects the garbage after each test, and a full collection walks
+    every object the collector tracks: without this freeze, everything the earlier tests
+    left alive (lazily imported SDKs, caches, pytest's reports), which made the collections
+    most of the suite's CPU. What survives here is alive before the test starts, so the
+    test's own garbage is still collected (and its lost errors seen) after it. A lost error
+    in the garbage of the test before (freed when pytest dropped its fixtures) is heard here
+    and fails this test, as the collection after this test used to.
+    """
+    heard = _LostErrors()
+    logger = logging.getLogger("miniagents")
+    logger.addHandler(heard)
+    try:
+        gc.collect()
+    finally:
+        logger.removeHandler(heard)
+    gc.freeze()
+    item.stash[_LEFT_BEFORE] = heard.messages
+
+
 @pytest.fixture(autouse=True)
 async def no_leaked_tasks() -> AsyncIterator[None]:
     """Fail the test if a task started by the library is still running after it."""
@@ -61,11 +100,15 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def no_lost_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+def no_lost_errors(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
     """Fail the test if the library logged an error (a lost error, a broken observer).
 
     A test that expects such a log asserts on it and then calls ``caplog.clear()``.
     """
+    left_before = request.node.stash.get(_LEFT_BEFORE, [])
+    assert not left_before, f"lost errors in what the tests before this one left: {left_before}"
     yield
     gc.collect()
     records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]

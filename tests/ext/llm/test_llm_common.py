@@ -44,6 +44,7 @@ from miniagents.ext.llm.offline import OfflineMessage, create_offline_agent, off
 from miniagents.ext.llm.openai import create_openai_agent, openai_agent
 from miniagents.ext.llm.sdk_calls import sdk_arguments
 from miniagents.ext.llm.sdk_errors import translate_sdk_error
+from miniagents.ext.llm.settings import LLMSettings
 from miniagents.messages import MessageSequencePromise, MessageTuple
 from miniagents.testing import VirtualClock
 
@@ -560,8 +561,11 @@ async def test_a_stall_timeout_that_is_not_a_positive_number_is_refused(bad: obj
 
 
 async def test_an_infinite_stall_timeout_means_none(virtual_clock: VirtualClock) -> None:
+    # A gap of 1,000 s between tokens, far past the default 60 s, is no stall. (A longer one
+    # proves no more and costs more: the deadlock watch wakes each second of the clock.)
+    assert LLMSettings().llm_stall_timeout == 60.0
     async with MiniAgents(llm_stall_timeout=float("inf")):
-        assert str(await offline_agent.inquire("x", reply="ok", token_delay=1e6)) == "ok"
+        assert str(await offline_agent.inquire("x", reply="ok", token_delay=1e3)) == "ok"
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="Python 3.10 cannot count cancellations")
