@@ -34,6 +34,7 @@ from miniagents.ext.llm.provider import (
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.promising.lowlevel import handoffs
 
 __all__ = ["Turn"]
 
@@ -129,7 +130,13 @@ class Turn:
             with StallWatch(stall_timeout, stalled) as watch:
                 async for event in events:
                     watch.alive()
+                    woken = handoffs()
                     self.take(event)
+                    if handoffs() != woken:
+                        # A reader waits for this piece: let it run now. The SDK parses
+                        # every event of a network read without suspending, so without
+                        # this the reader would see the first token after the whole read.
+                        await asyncio.sleep(0)
         except BaseException as error:
             translated = error if isinstance(error, MiniAgentsError) else provider.translate(error)
             for appender in self._appenders():
