@@ -45,7 +45,9 @@ from typing import Any
 
 APIS = ("chat", "responses", "anthropic")
 WORKLOADS = ("single", "many", "paced")
-VARIANTS = ("httpx", "raw", "ours")
+VARIANTS = ("httpx", "raw", "ours", "before")
+"""``before``: ``ours`` with the library found in ``--before DIR`` (e.g. an export of an
+older commit: ``git archive <commit> miniagents | tar -x -C DIR``)."""
 TIMEOUT = 600.0
 """Seconds a call may take, connecting included (the SDK's own 5 s to connect is too short
 for 1,000 connections at once on a loaded machine)."""
@@ -461,9 +463,14 @@ def child(variant: str, api: str, workload: str, concurrency: int, base: str) ->
 
 
 def _run_child(
-    variant: str, api: str, workload: str, concurrency: int, base: str
+    variant: str, api: str, workload: str, concurrency: int, base: str, before: str | None
 ) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    library = str(Path(__file__).resolve().parents[2])
+    if variant == "before":
+        if before is None:
+            raise SystemExit("the variant 'before' needs --before DIR")
+        library, variant = before, "ours"
+    env = {**os.environ, "PYTHONPATH": library}
     arguments = ["--child", variant, api, workload, str(concurrency), base]
     done = subprocess.run(
         [sys.executable, __file__, *arguments],
@@ -488,10 +495,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--apis", nargs="+", choices=APIS, default=list(APIS))
     parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:3]))
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--quick", action="store_true", help="concurrency 100, 1 rep")
+    parser.add_argument("--before", help="the library of the variant 'before' (a folder)")
     args = parser.parse_args(argv)
     if args.quick:
         args.concurrency, args.reps = 100, 1
@@ -507,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for _ in range(args.reps):
                     for variant in args.variants:  # interleaved
                         results[variant].append(
-                            _run_child(variant, api, workload, args.concurrency, base)
+                            _run_child(variant, api, workload, args.concurrency, base, args.before)
                         )
                 _report(api, workload, args.concurrency, results)
     finally:
@@ -529,19 +537,21 @@ def _report(
             shown = (lambda v: f"{v:.1f}") if key == "rss_growth_mb" else _fmt_ms
             cells.append(" / ".join(shown(value) for value in values))
         print(f"| {variant} | " + " | ".join(cells) + " |")
-    if "raw" in results and "ours" in results:
-        print("\nours / raw per rep (same rep, interleaved):")
+    for mine in ("ours", "before"):
+        if "raw" not in results or mine not in results:
+            continue
+        print(f"\n{mine} / raw per rep (same rep, interleaved):")
         for key in ("wall", "cpu", "ttft_median", "ttft_p99", "rss_growth_mb"):
             ratios = [
                 o[key] / r[key] if r[key] else float("nan")
-                for o, r in zip(results["ours"], results["raw"], strict=True)
+                for o, r in zip(results[mine], results["raw"], strict=True)
             ]
             print(f"  {key}: " + " / ".join(f"{ratio:.2f}x" for ratio in ratios))
         deltas = [
             (o["ttft_median"] - r["ttft_median"]) * 1000
-            for o, r in zip(results["ours"], results["raw"], strict=True)
+            for o, r in zip(results[mine], results["raw"], strict=True)
         ]
-        print("  ttft_median ours - raw: " + " / ".join(f"{d:+.2f} ms" for d in deltas))
+        print(f"  ttft_median {mine} - raw: " + " / ".join(f"{d:+.2f} ms" for d in deltas))
     sys.stdout.flush()
 
 

@@ -208,14 +208,3 @@ async def test_the_first_token_reaches_the_reader_before_the_next_network_read(a
     assert log[0] == "read 1"
     assert log.index(TOKENS[0]) < log.index("read 2"), log
     assert [entry for entry in log if not entry.startswith("read")] == TOKENS
-
-
-@pytest.mark.parametrize("api", ["chat", "anthropic"])
-async def test_every_token_of_a_read_reaches_the_reader_before_the_next_read(api: str) -> None:
-    log: list[str] = []
-    agent = _agent(api, log)
-    async with MiniAgents():
-        async for message in agent.inquire("Hello."):
-            async for token in message:
-                log.append(token)
-    assert log == ["read 1", *TOKENS[:FIRST_READ], "read 2", *TOKENS[FIRST_READ:]]
