@@ -76,7 +76,7 @@ class PieceIterator(AsyncIterator[T]):
                 core.raise_if_failed()
                 raise StopAsyncIteration
             elif core.started:
-                await core.await_change()
+                await core.await_change(reader=True)
             else:
                 core.start()  # a synchronous source may deliver pieces right here
             if self._owner._core is not core:

@@ -54,7 +54,7 @@ from miniagents.promising._tasks import no_loop_error
 from miniagents.promising.errors import StreamCancelledError, StreamOverflowError
 from miniagents.promising.limits import Overflow, stream_limits
 
-__all__ = ["Deferred", "DirectSource", "Observer", "ReplayCore", "ReplayObservable"]
+__all__ = ["Deferred", "DirectSource", "Observer", "ReplayCore", "ReplayObservable", "handoffs"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -72,6 +72,24 @@ the core it forwards into (whose pressure it carries), if any."""
 
 def _noop() -> None:
     """Dispose of nothing."""
+
+
+_handoffs = 0
+"""How many times a waiting ``async for`` reader has been woken by a new piece or the end."""
+
+
+def handoffs() -> int:
+    """How many times, so far, a piece or an end woke an ``async for`` reader that waited for it.
+
+    A producer that runs in a task of its own and whose source hands it many pieces without
+    suspending (an SDK stream parsing the events of one network read) compares this count
+    before and after adding a piece: if it changed, a reader is ready to run, and the
+    producer lets it (``await asyncio.sleep(0)``) before the next piece, so that the reader
+    sees the piece now rather than after the whole burst. The count covers every core of
+    the process (a piece forwarded into other streams may wake their readers too); a change
+    caused elsewhere only makes a producer yield once more than needed.
+    """
+    return _handoffs
 
 
 class ReplayObservable(Observable[T_co]):
@@ -149,6 +167,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "__weakref__",
         "_delivering",
         "_end_callbacks",
+        "_reader_waits",
         "_source",
         "_subscription",
         "_traceback",
@@ -215,6 +234,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self.observers: tuple[Observer[T], ...] = ()
         self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
         self._waiting = 0  # consumers inside await_change, woken ones that have not run yet too
+        self._reader_waits = False  # an ``async for`` reader is among the waiters
         self.on_abandoned: Callable[[], None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: int | None = None
@@ -495,6 +515,10 @@ class ReplayCore(abc.ObserverBase[T]):
             report_broken_observer(exc)
 
     def _wake(self) -> None:
+        global _handoffs
+        if self._reader_waits:
+            self._reader_waits = False
+            _handoffs += 1
         waiters, self._waiters = self._waiters, None
         for waiter in waiters or ():
             if not waiter.done():
@@ -573,14 +597,21 @@ class ReplayCore(abc.ObserverBase[T]):
 
     # -- waiting -----------------------------------------------------------------------
 
-    async def await_change(self) -> None:
-        """Wait until a piece arrives or the stream ends (the caller has started the core)."""
+    async def await_change(self, reader: bool = False) -> None:
+        """Wait until a piece arrives or the stream ends (the caller has started the core).
+
+        ``reader``: the caller is an ``async for`` reader that takes the next piece as soon
+        as it comes (it counts in :func:`handoffs` when woken); an ``await`` of the whole
+        is not one.
+        """
         loop = self.loop or asyncio.get_running_loop()
         waiter = loop.create_future()
         if self._waiters is None:
             self._waiters = [waiter]
         else:
             self._waiters.append(waiter)
+        if reader:
+            self._reader_waits = True
         task = park(self._waiting_for, waiter)
         # Counted until this consumer runs again: a consumer woken by a piece is not waiting
         # any more, but it has not given up either (another one's giving up, between the
@@ -747,6 +778,7 @@ class _ReadyCore(ReplayCore[T]):
     base = 0
     done = started = True
     error = _traceback = _source = _end_callbacks = None
+    _reader_waits = False
     _subscription = _waiters = on_abandoned = loop = thread = None
     _waiting = 0
     validator = flow = None

@@ -34,6 +34,9 @@ What the layers above need, and where it is:
 - **handles** (what keeps a stream reachable): ``count_handle()`` / ``handle_gone()``;
 - **sources**: :class:`DirectSource` (feeds a core by calling it), :func:`pull` (an async
   iterable pulled in a task, no further than its gate has room);
+- **handing pieces to readers**: :func:`handoffs` counts the ``async for`` readers woken
+  by a piece; a producer whose source gives many pieces without suspending (an SDK's
+  stream) yields to the loop when it changed, so that readers see each piece at once;
 - **tasks**: :func:`spawn` (the one place tasks start: none is lost or left behind),
   :func:`running_tasks`;
 - **the deadlock watch**: :func:`park` (the current task waits on the library, for a future
@@ -59,6 +62,7 @@ from miniagents.promising._deadlock import unpark as unpark
 from miniagents.promising._replay import DirectSource as DirectSource
 from miniagents.promising._replay import ReplayCore as ReplayCore
 from miniagents.promising._replay import ReplayObservable as ReplayObservable
+from miniagents.promising._replay import handoffs as handoffs
 from miniagents.promising._reporting import logger as logger
 from miniagents.promising._reporting import mark_received as mark_received
 from miniagents.promising._reporting import report_broken_observer as report_broken_observer
@@ -84,6 +88,7 @@ __all__ = [
     "ReplayObservable",
     "StreamLimits",
     "core_of",
+    "handoffs",
     "logger",
     "mark_received",
     "park",

@@ -35,7 +35,7 @@ from miniagents.miniagents.lowlevel import (
     with_settings,
 )
 from miniagents.operators import agent_operator, flatten_messages, resolve_messages
-from miniagents.promising.lowlevel import ReplayCore, core_of, pieces_are, stream_on
+from miniagents.promising.lowlevel import ReplayCore, core_of, handoffs, pieces_are, stream_on
 from tests.fakes.typecheck import assert_passes_mypy
 
 
@@ -52,6 +52,7 @@ class MySettings:
 def check_the_replay_core(stream: StreamedPromise[int, str], promise: Promise[bytes]) -> None:
     assert_type(core_of(stream), ReplayCore[int])
     assert_type(core_of(promise), ReplayCore[bytes])
+    assert_type(handoffs(), int)
     core: ReplayCore[object] = ReplayCore()
     # mypy gives a generic class object unsolved parameters (Any), not their defaults:
     # name the class with its type to keep them

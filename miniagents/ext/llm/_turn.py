@@ -49,10 +49,23 @@ from miniagents.ext.llm.recording import recorded_llm_call
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.promising.lowlevel import handoffs
 
 __all__ = ["Turn"]
 
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
+
+_HANDOFF_EVERY = 64
+"""Events the agent's task takes from the SDK, at most, before it lets a woken reader run.
+
+The first piece a reader waits for is handed over at once (its first token: the latency
+users feel); after that, within a burst of events (a network read holding many tokens, which
+the SDK parses without suspending), the task lets the readers run every this many events.
+Yielding after every token would give every later token at once too, but costs a task switch
+per token: under load (1,000 concurrent calls) that was 1.3 to 1.7 times the raw SDK's CPU
+time (see tests/benchmarks/README.md, W5). A stream whose events come one per network read
+(a model streaming at its own pace) suspends between them anyway, and each token reaches its
+reader at once."""
 
 
 @dataclass
@@ -160,9 +173,19 @@ class Turn:
             events = observed.events(events)
         try:
             with StallWatch(stall_timeout, stalled) as watch:
+                handed = handoffs()  # readers woken so far (the reply's first message too)
+                taken = _HANDOFF_EVERY  # events taken since this task last let readers run
                 async for event in events:
                     watch.alive()
                     self.take(event)
+                    taken += 1
+                    if taken >= _HANDOFF_EVERY and handoffs() != handed:
+                        # A reader was woken: let it run now. The SDK parses every event
+                        # of a network read without suspending, so without this the reader
+                        # would see the first token only after the whole read.
+                        await asyncio.sleep(0)
+                        handed = handoffs()
+                        taken = 0
             if self.refusals or self.finish.reason == "refusal":
                 raise self._refused(call.model)
         except BaseException as error:

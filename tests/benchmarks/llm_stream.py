@@ -1,0 +1,565 @@
+"""Benchmark W5: an LLM reply read with ``async for``, the raw SDK against our LLM agent.
+
+Run it by hand from the repository root (it is not a test; pytest never collects it)::
+
+    python tests/benchmarks/llm_stream.py                       # every API and workload, 3 reps
+    python tests/benchmarks/llm_stream.py --quick               # small sizes, 1 rep
+    python tests/benchmarks/llm_stream.py --apis chat --workloads single many --reps 5
+    python tests/benchmarks/llm_stream.py --concurrency 200     # the "many" workload at 200
+
+A minimal SSE server (asyncio, in a process of its own on 127.0.0.1) serves the OpenAI Chat
+Completions, Responses and Anthropic Messages wire formats. A reply's events are encoded
+once per (API, size) and written with one ``write`` (a burst), or one event every 20 ms
+(paced). Workloads:
+
+* ``single``: 1 call of 2,000 tokens, sent at once;
+* ``many``: N concurrent calls (1,000 by default) of 200 tokens each, sent at once;
+* ``paced``: 10 concurrent calls of 50 tokens, 20 ms between tokens (as a real model).
+
+Variants, each run in a fresh Python process, interleaved, ``--reps`` times:
+
+* ``httpx``: a bare ``httpx2`` reader (``aiter_bytes``, counting the events), to show that
+  the server is not the bottleneck (it should be several times faster than the SDK);
+* ``raw``: ``async for`` over the SDK's stream (``stream=True``), the text of each delta;
+* ``ours``: ``async for`` over our LLM agent's reply (``openai_agent`` / ``anthropic_agent``
+  with the same client), then over each message's tokens.
+
+Per variant: wall and CPU time of the run, time to first token of each call (from the start
+of the run: every call starts then) as the median and 99th percentile over the calls, and
+RSS growth (VmHWM at the end less VmRSS before the run). Every variant checks the text it read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+APIS = ("chat", "responses", "anthropic")
+WORKLOADS = ("single", "many", "paced")
+VARIANTS = ("httpx", "raw", "ours", "before")
+"""``before``: ``ours`` with the library found in ``--before DIR`` (e.g. an export of an
+older commit: ``git archive <commit> miniagents | tar -x -C DIR``)."""
+TIMEOUT = 600.0
+"""Seconds a call may take, connecting included (the SDK's own 5 s to connect is too short
+for 1,000 connections at once on a loaded machine)."""
+
+
+def token(index: int) -> str:
+    """The text of token ``index``."""
+    return f" t{index}"
+
+
+def sizes(workload: str, concurrency: int) -> tuple[int, int, float]:
+    """(calls, tokens per call, seconds between tokens) of a workload."""
+    if workload == "single":
+        return 1, 2000, 0.0
+    if workload == "many":
+        return concurrency, 200, 0.0
+    return 10, 50, 0.02
+
+
+# -- the server --------------------------------------------------------------------------------
+
+
+def _sse(event: str | None, data: dict[str, Any] | str) -> bytes:
+    body = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {body}\n\n".encode()
+
+
+def wire_events(api: str, tokens: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """The events of a reply: (before the tokens, one per token, after the tokens)."""
+    texts = [token(i) for i in range(tokens)]
+    if api == "chat":
+
+        def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> bytes:
+            return _sse(
+                None,
+                {
+                    "id": "chatcmpl-w5",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": "w5",
+                    "choices": [
+                        {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                    ],
+                    **extra,
+                },
+            )
+
+        usage = {"prompt_tokens": 5, "completion_tokens": tokens, "total_tokens": tokens + 5}
+        final = _sse(
+            None,
+            {
+                "id": "chatcmpl-w5",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "w5",
+                "choices": [],
+                "usage": usage,
+            },
+        )
+        return (
+            [chunk({"role": "assistant", "content": ""}, None)],
+            [chunk({"content": text}, None) for text in texts],
+            [chunk({}, "stop"), final, _sse(None, "[DONE]")],
+        )
+    if api == "responses":
+        numbers = iter(range(10**9))
+
+        def event(kind: str, **fields: Any) -> bytes:
+            return _sse(kind, {"type": kind, "sequence_number": next(numbers), **fields})
+
+        def response(status: str, output: list[Any], usage: dict[str, Any] | None) -> Any:
+            return {
+                "id": "resp_w5",
+                "object": "response",
+                "created_at": 1,
+                "status": status,
+                "error": None,
+                "incomplete_details": None,
+                "instructions": None,
+                "model": "w5",
+                "output": output,
+                "parallel_tool_calls": True,
+                "tool_choice": "auto",
+                "tools": [],
+                "usage": usage,
+                "metadata": {},
+            }
+
+        where = {"item_id": "msg_w5", "output_index": 0}
+        message = {"id": "msg_w5", "type": "message", "status": "in_progress", "role": "assistant"}
+        text = "".join(texts)
+        part = {"type": "output_text", "text": text, "annotations": []}
+        done = {**message, "status": "completed", "content": [part]}
+        totals: dict[str, Any] = {
+            "input_tokens": 5,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": tokens + 5,
+        }
+        head = [
+            event("response.created", response=response("in_progress", [], None)),
+            event("response.in_progress", response=response("in_progress", [], None)),
+            event("response.output_item.added", output_index=0, item={**message, "content": []}),
+            event(
+                "response.content_part.added",
+                **where,
+                content_index=0,
+                part={"type": "output_text", "text": "", "annotations": []},
+            ),
+        ]
+        body = [
+            event("response.output_text.delta", **where, content_index=0, delta=text_)
+            for text_ in texts
+        ]
+        tail = [
+            event("response.output_text.done", **where, content_index=0, text=text),
+            event("response.content_part.done", **where, content_index=0, part=part),
+            event("response.output_item.done", output_index=0, item=done),
+            event("response.completed", response=response("completed", [done], totals)),
+        ]
+        return head, body, tail
+    start: dict[str, Any] = {
+        "id": "msg_w5",
+        "type": "message",
+        "role": "assistant",
+        "model": "w5",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 1},
+    }
+    return (
+        [
+            _sse("message_start", {"type": "message_start", "message": start}),
+            _sse(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
+        ],
+        [
+            _sse(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": text_},
+                },
+            )
+            for text_ in texts
+        ],
+        [
+            _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            _sse(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": tokens},
+                },
+            ),
+            _sse("message_stop", {"type": "message_stop"}),
+        ],
+    )
+
+
+def _chunked(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+async def _serve_connection(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    cache: dict[tuple[str, int], tuple[list[bytes], list[bytes], list[bytes]]],
+) -> None:
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            path = lines[0].split(" ")[1]
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            request = json.loads(await reader.readexactly(length)) if length else {}
+            # the model names the size: "w5-<tokens>-<milliseconds between tokens>"
+            _, tokens_, delay_ = str(request.get("model", "w5-1-0")).split("-")
+            tokens, delay = int(tokens_), int(delay_) / 1000
+            api = (
+                "chat"
+                if path.endswith("/chat/completions")
+                else "responses"
+                if path.endswith("/responses")
+                else "anthropic"
+            )
+            events = cache.get((api, tokens))
+            if events is None:
+                events = cache[(api, tokens)] = wire_events(api, tokens)
+            before, body, after = events
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                b"transfer-encoding: chunked\r\nrequest-id: w5\r\nx-request-id: w5\r\n\r\n"
+            )
+            if not delay:
+                writer.write(_chunked(b"".join([*before, *body, *after])))
+            else:
+                writer.write(_chunked(b"".join(before)))
+                await writer.drain()
+                for event in body:
+                    await asyncio.sleep(delay)
+                    writer.write(_chunked(event))
+                    await writer.drain()
+                writer.write(_chunked(b"".join(after)))
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _server_main() -> None:
+    cache: dict[tuple[str, int], tuple[list[bytes], list[bytes], list[bytes]]] = {}
+    server = await asyncio.start_server(
+        lambda r, w: _serve_connection(r, w, cache), "127.0.0.1", 0, backlog=4096
+    )
+    port = server.sockets[0].getsockname()[1]
+    print(port, flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+# -- the clients -------------------------------------------------------------------------------
+
+
+def rss_kb(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in kB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+def _client(api: str, base: str) -> Any:
+    if api == "anthropic":
+        import anthropic
+
+        return anthropic.AsyncAnthropic(
+            base_url=base, api_key="bench", max_retries=0, timeout=TIMEOUT
+        )
+    import openai
+
+    return openai.AsyncOpenAI(
+        base_url=base + "/v1", api_key="bench", max_retries=0, timeout=TIMEOUT
+    )
+
+
+async def _raw_call(client: Any, api: str, model: str, first: Callable[[], None]) -> str:
+    parts: list[str] = []
+    messages = [{"role": "user", "content": "Say something."}]
+    if api == "chat":
+        stream = await client.chat.completions.create(model=model, messages=messages, stream=True)
+        async with stream:
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    if not parts:
+                        first()
+                    parts.append(chunk.choices[0].delta.content)
+    elif api == "responses":
+        stream = await client.responses.create(model=model, input="Say something.", stream=True)
+        async with stream:
+            async for event in stream:
+                if event.type == "response.output_text.delta" and event.delta:
+                    if not parts:
+                        first()
+                    parts.append(event.delta)
+    else:
+        stream = await client.messages.create(
+            model=model, messages=messages, max_tokens=4096, stream=True
+        )
+        async with stream:
+            async for event in stream:
+                if (
+                    event.type == "content_block_delta"
+                    and event.delta.type == "text_delta"
+                    and event.delta.text
+                ):
+                    if not parts:
+                        first()
+                    parts.append(event.delta.text)
+    return "".join(parts)
+
+
+async def _httpx_call(
+    client: Any, api: str, base: str, model: str, first: Callable[[], None]
+) -> str:
+    path = {"chat": "/v1/chat/completions", "responses": "/v1/responses"}.get(api, "/v1/messages")
+    seen = 0
+    async with client.stream("POST", base + path, json={"model": model, "stream": True}) as reply:
+        async for data in reply.aiter_bytes():
+            if not seen:
+                first()
+            seen += data.count(b"\n\n")
+    return str(seen)
+
+
+async def run_variant(
+    variant: str, api: str, workload: str, concurrency: int, base: str
+) -> dict[str, float]:
+    """Run one variant once (in this fresh process); return its figures."""
+    calls, tokens, delay = sizes(workload, concurrency)
+    model = f"w5-{tokens}-{round(delay * 1000)}"
+    expected = "".join(token(i) for i in range(tokens))
+    firsts: list[float] = [0.0] * calls
+    if variant == "httpx":
+        import httpx2
+
+        client: Any = httpx2.AsyncClient(
+            timeout=TIMEOUT, limits=httpx2.Limits(max_connections=2000)
+        )
+    else:
+        client = _client(api, base)
+    agent: Any = None
+    if variant == "ours":
+        from miniagents.ext.llm.anthropic import anthropic_agent
+        from miniagents.ext.llm.openai import openai_agent
+
+        if api == "anthropic":
+            agent = anthropic_agent.fork(model=model, async_client=client)
+        else:
+            api_name = "chat_completions" if api == "chat" else "responses"
+            agent = openai_agent.fork(model=model, async_client=client, api=api_name)
+    # a warm-up call of a few tokens (not timed): the SDK builds its models and the
+    # client its connection pool on first use, which is not what is measured here
+    warm = "w5-3-0"
+    if variant == "ours":
+        from miniagents import MiniAgents
+
+        async with MiniAgents(llm_stall_timeout=None):
+            async for message in agent.fork(model=warm).inquire("Warm up."):
+                await message
+    elif variant == "raw":
+        await _raw_call(client, api, warm, lambda: None)
+    else:
+        await _httpx_call(client, api, base, warm, lambda: None)
+    before = rss_kb("VmRSS")
+    cpu_started = time.process_time()
+    started = time.perf_counter()
+
+    def marker(index: int) -> Callable[[], None]:
+        def first() -> None:
+            firsts[index] = time.perf_counter() - started
+
+        return first
+
+    async def raw_one(index: int) -> str:
+        return await _raw_call(client, api, model, marker(index))
+
+    async def httpx_one(index: int) -> str:
+        return await _httpx_call(client, api, base, model, marker(index))
+
+    async def ours_one(index: int) -> str:
+        parts: list[str] = []
+        async for message in agent.inquire("Say something."):
+            async for piece in message:
+                if not parts:
+                    marker(index)()
+                parts.append(piece)
+        return "".join(parts)
+
+    if variant == "ours":
+        async with MiniAgents(llm_stall_timeout=None):
+            texts = await asyncio.gather(*(ours_one(i) for i in range(calls)))
+    else:
+        one = raw_one if variant == "raw" else httpx_one
+        texts = await asyncio.gather(*(one(i) for i in range(calls)))
+    wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    await client.close() if variant != "httpx" else await client.aclose()
+    if variant != "httpx" and any(text != expected for text in texts):
+        raise AssertionError(f"{variant} read a wrong text")
+    if variant == "httpx" and any(int(text) < tokens for text in texts):
+        raise AssertionError("httpx read too few events")
+    ordered = sorted(firsts)
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "ttft_median": statistics.median(ordered),
+        "ttft_p99": ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))],
+        "rss_growth_mb": (rss_kb("VmHWM") - before) / 1000,
+    }
+
+
+def child(variant: str, api: str, workload: str, concurrency: int, base: str) -> dict[str, float]:
+    """Import what a variant needs before the clock starts, then run it."""
+    import anthropic  # noqa: F401
+    import httpx2  # noqa: F401
+    import openai  # noqa: F401
+
+    if variant == "ours":
+        import miniagents.ext.llm.anthropic
+        import miniagents.ext.llm.openai  # noqa: F401
+    return asyncio.run(run_variant(variant, api, workload, concurrency, base))
+
+
+# -- the driver --------------------------------------------------------------------------------
+
+
+def _run_child(
+    variant: str, api: str, workload: str, concurrency: int, base: str, before: str | None
+) -> dict[str, float]:
+    library = str(Path(__file__).resolve().parents[2])
+    if variant == "before":
+        if before is None:
+            raise SystemExit("the variant 'before' needs --before DIR")
+        library, variant = before, "ours"
+    env = {**os.environ, "PYTHONPATH": library}
+    arguments = ["--child", variant, api, workload, str(concurrency), base]
+    done = subprocess.run(
+        [sys.executable, __file__, *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
+    if done.returncode:
+        raise RuntimeError(f"{variant} {api} {workload} failed:\n{done.stderr[-3000:]}")
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _fmt_ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark and print its tables."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--apis", nargs="+", choices=APIS, default=list(APIS))
+    parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:3]))
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=1000)
+    parser.add_argument("--quick", action="store_true", help="concurrency 100, 1 rep")
+    parser.add_argument("--before", help="the library of the variant 'before' (a folder)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.concurrency, args.reps = 100, 1
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--server"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        base = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+        for workload in args.workloads:
+            for api in args.apis:
+                results: dict[str, list[dict[str, float]]] = {v: [] for v in args.variants}
+                for _ in range(args.reps):
+                    for variant in args.variants:  # interleaved
+                        results[variant].append(
+                            _run_child(variant, api, workload, args.concurrency, base, args.before)
+                        )
+                _report(api, workload, args.concurrency, results)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _report(
+    api: str, workload: str, concurrency: int, results: dict[str, list[dict[str, float]]]
+) -> None:
+    calls, tokens, delay = sizes(workload, concurrency)
+    print(f"\n### {api}, {workload}: {calls} call(s) x {tokens} tokens, {delay * 1000:g} ms apart")
+    print("| variant | wall ms | CPU ms | TTFT median ms | TTFT p99 ms | RSS growth MB |")
+    print("|---|---|---|---|---|---|")
+    for variant, runs in results.items():
+        cells = []
+        for key in ("wall", "cpu", "ttft_median", "ttft_p99", "rss_growth_mb"):
+            values = [run[key] for run in runs]
+            shown = (lambda v: f"{v:.1f}") if key == "rss_growth_mb" else _fmt_ms
+            cells.append(" / ".join(shown(value) for value in values))
+        print(f"| {variant} | " + " | ".join(cells) + " |")
+    for mine in ("ours", "before"):
+        if "raw" not in results or mine not in results:
+            continue
+        print(f"\n{mine} / raw per rep (same rep, interleaved):")
+        for key in ("wall", "cpu", "ttft_median", "ttft_p99", "rss_growth_mb"):
+            ratios = [
+                o[key] / r[key] if r[key] else float("nan")
+                for o, r in zip(results[mine], results["raw"], strict=True)
+            ]
+            print(f"  {key}: " + " / ".join(f"{ratio:.2f}x" for ratio in ratios))
+        deltas = [
+            (o["ttft_median"] - r["ttft_median"]) * 1000
+            for o, r in zip(results[mine], results["raw"], strict=True)
+        ]
+        print(f"  ttft_median {mine} - raw: " + " / ".join(f"{d:+.2f} ms" for d in deltas))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--server"]:
+        asyncio.run(_server_main())
+    elif sys.argv[1:2] == ["--child"]:
+        variant_, api_, workload_, concurrency_, base_ = sys.argv[2:7]
+        print(json.dumps(child(variant_, api_, workload_, int(concurrency_), base_)))
+    else:
+        main()

@@ -1,0 +1,210 @@
+"""A reply's first token reaches its reader as soon as the SDK has parsed it (issue 24).
+
+The SDK's stream is read by the agent's task and handed to the reader's ``async for`` in
+another task. The SDK parses every event of a network read without suspending; the agent
+must still let the reader run after each token it hands over, or the reader sees the first
+token only after the whole read (in a real burst, hundreds of tokens later).
+
+The guard counts events, not time: the real SDK clients read a response whose body comes
+in two network reads (an ``httpx2`` transport that records each read in a shared log), and
+the reader writes each token it sees in the same log. The first token must be in the log
+before the second read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anthropic
+import httpx2
+import openai
+import pytest
+
+from miniagents import MiniAgent, MiniAgents
+from miniagents.ext.llm.anthropic import anthropic_agent
+from miniagents.ext.llm.openai import openai_agent
+
+TOKENS = [f" t{index}" for index in range(40)]
+FIRST_READ = 30
+"""How many tokens the first network read holds (the rest, and the end, come in the second)."""
+
+
+def _sse(event: str | None, data: object) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    body = data if isinstance(data, str) else json.dumps(data)
+    return f"{head}data: {body}\n\n".encode()
+
+
+def _chat_events() -> tuple[list[bytes], list[bytes], list[bytes]]:
+    def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return _sse(
+            None,
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "m",
+                "choices": [choice],
+            },
+        )
+
+    usage = {"prompt_tokens": 1, "completion_tokens": len(TOKENS), "total_tokens": 41}
+    last = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [],
+        "usage": usage,
+    }
+    return (
+        [chunk({"role": "assistant", "content": ""}, None)],
+        [chunk({"content": text}, None) for text in TOKENS],
+        [chunk({}, "stop"), _sse(None, last), _sse(None, "[DONE]")],
+    )
+
+
+def _responses_events() -> tuple[list[bytes], list[bytes], list[bytes]]:
+    def event(kind: str, **fields: Any) -> bytes:
+        return _sse(kind, {"type": kind, "sequence_number": 0, **fields})
+
+    def response(status: str, output: list[Any]) -> dict[str, Any]:
+        usage = {
+            "input_tokens": 1,
+            "output_tokens": len(TOKENS),
+            "total_tokens": 41,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        }
+        return {
+            "id": "r",
+            "object": "response",
+            "created_at": 1,
+            "status": status,
+            "model": "m",
+            "output": output,
+            "tools": [],
+            "tool_choice": "auto",
+            "parallel_tool_calls": True,
+            "usage": usage,
+        }
+
+    where = {"item_id": "msg", "output_index": 0, "content_index": 0}
+    text = "".join(TOKENS)
+    part = {"type": "output_text", "text": text, "annotations": []}
+    item = {
+        "id": "msg",
+        "type": "message",
+        "status": "completed",
+        "role": "assistant",
+        "content": [part],
+    }
+    return (
+        [event("response.created", response=response("in_progress", []))],
+        [event("response.output_text.delta", **where, delta=token) for token in TOKENS],
+        [
+            event("response.output_text.done", **where, text=text),
+            event("response.output_item.done", output_index=0, item=item),
+            event("response.completed", response=response("completed", [item])),
+        ],
+    )
+
+
+def _anthropic_events() -> tuple[list[bytes], list[bytes], list[bytes]]:
+    start: dict[str, Any] = {
+        "id": "a",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 1, "output_tokens": 1},
+    }
+    block = {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": ""},
+    }
+    stop = {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"output_tokens": len(TOKENS)},
+    }
+    return (
+        [
+            _sse("message_start", {"type": "message_start", "message": start}),
+            _sse("content_block_start", block),
+        ],
+        [
+            _sse(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": token},
+                },
+            )
+            for token in TOKENS
+        ],
+        [
+            _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            _sse("message_delta", stop),
+            _sse("message_stop", {"type": "message_stop"}),
+        ],
+    )
+
+
+class _RecordedBody(httpx2.AsyncByteStream):
+    """A response body in two network reads, each logged when the SDK asks for it.
+
+    Read once: a second iteration (the SDK draining the body after its end) reads nothing.
+    """
+
+    def __init__(self, reads: list[bytes], log: list[str]) -> None:
+        self._reads = list(reads)
+        self._log = log
+        self._count = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while self._reads:
+            self._count += 1
+            self._log.append(f"read {self._count}")
+            yield self._reads.pop(0)
+
+
+def _agent(api: str, log: list[str]) -> MiniAgent[..., Any]:
+    events = {"chat": _chat_events, "responses": _responses_events}.get(api, _anthropic_events)
+    before, tokens, after = events()
+    reads = [
+        b"".join([*before, *tokens[:FIRST_READ]]),
+        b"".join([*tokens[FIRST_READ:], *after]),
+    ]
+
+    def reply(request: httpx2.Request) -> httpx2.Response:
+        headers = {"content-type": "text/event-stream"}
+        return httpx2.Response(200, headers=headers, stream=_RecordedBody(reads, log))
+
+    http = httpx2.AsyncClient(transport=httpx2.MockTransport(reply))
+    if api == "anthropic":
+        client = anthropic.AsyncAnthropic(api_key="test", max_retries=0, http_client=http)
+        return anthropic_agent.fork(model="m", async_client=client)
+    openai_client = openai.AsyncOpenAI(api_key="test", max_retries=0, http_client=http)
+    name = "chat_completions" if api == "chat" else "responses"
+    return openai_agent.fork(model="m", async_client=openai_client, api=name)
+
+
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic"])
+async def test_the_first_token_reaches_the_reader_before_the_next_network_read(api: str) -> None:
+    log: list[str] = []
+    agent = _agent(api, log)
+    async with MiniAgents():
+        async for message in agent.inquire("Hello."):
+            async for token in message:
+                log.append(token)
+    assert log[0] == "read 1"
+    assert log.index(TOKENS[0]) < log.index("read 2"), log
+    assert [entry for entry in log if not entry.startswith("read")] == TOKENS
