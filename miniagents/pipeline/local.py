@@ -47,6 +47,7 @@ from miniagents.pipeline.item_result import ItemResult
 from miniagents.pipeline.progress import progress_bar
 from miniagents.promising import StreamedPromise
 from miniagents.promising.limits import Overflow
+from miniagents.promising.lowlevel import read_on_demand
 
 __all__ = ["Pipeline", "PipelineSettings", "pipeline", "pipeline_settings"]
 
@@ -295,7 +296,17 @@ async def _aiter_items(
         stream: StreamedPromise[T, None] = StreamedPromise(
             items, resolver=_no_whole, overflow=overflow
         )
-        async for item in stream:
+        # On demand: a pulled source makes each item when the run has room for it, not a
+        # high-water mark ahead (those would be read and not yet handed out: in flight).
+        iterator = aiter(stream)
+        read = 0
+        while True:
+            read_on_demand(iterator, read + 1)
+            try:
+                item = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            read += 1
             yield item
     elif isinstance(items, AsyncIterable):
         async for item in items:

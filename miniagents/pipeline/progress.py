@@ -1,9 +1,17 @@
 """The progress bar of a pipeline (``pipeline``, ``ray_pipeline``): tqdm on a terminal.
 
-It shows the items done out of the total (when known), their rate, the time left and the
-failures so far; it draws on stderr, and only when stderr is a terminal unless asked::
+It shows the items done out of the total (when known), their rate, the time left, the
+failures so far, and what the *meters* add (the tokens and the cost of the LLM calls made
+since the bar started, once ``miniagents.ext.llm`` is imported); it draws on stderr, and
+only when stderr is a terminal unless asked::
 
-    classify: 40%|████      | 800/2000 [00:04<00:06, 190.2item/s, failed=1]
+    classify: 40%|████      | 800/2000 [00:04<00:06, 190.2item/s, failed=1, tokens=96,000, $0.0144]
+
+**Meters** are how a layer above adds its figures without this layer importing it: a meter
+is a function called when a bar starts (in the run's ``MiniAgents`` context), returning a
+reading (a function giving the text to show, or ``None`` for nothing yet), or ``None`` if it
+has nothing to show for this run. :func:`add_progress_meter` registers one; the bar reads
+its meters at most every ``POSTFIX_INTERVAL`` seconds, and once more when it closes.
 
 tqdm is an optional dependency (``pip install "miniagents[progress]"``): without it, a bar
 that was not asked for shows nothing, and one that was raises
@@ -13,11 +21,50 @@ that was not asked for shows nothing, and one that was raises
 from __future__ import annotations
 
 import sys
-from typing import Protocol
+import time
+from collections.abc import Callable
+from typing import Protocol, TypeAlias
 
 from miniagents.pipeline.errors import ProgressBarMissingError
 
-__all__ = ["ProgressBar", "progress_bar"]
+__all__ = [
+    "POSTFIX_INTERVAL",
+    "ProgressBar",
+    "ProgressMeter",
+    "ProgressReading",
+    "add_progress_meter",
+    "progress_bar",
+]
+
+ProgressReading: TypeAlias = Callable[[], "str | None"]
+"""A meter's reading for one bar: the text to show now (``None``: nothing yet)."""
+
+ProgressMeter: TypeAlias = Callable[[], "ProgressReading | None"]
+"""Called when a bar starts, in the run's context: its reading, or ``None`` to show nothing."""
+
+POSTFIX_INTERVAL = 0.1
+"""Seconds between two readings of the meters by a bar (tqdm redraws at most this often)."""
+
+_METERS: list[ProgressMeter] = []
+
+
+def add_progress_meter(meter: ProgressMeter) -> Callable[[], None]:
+    """Show what ``meter`` reads on every progress bar started from now on.
+
+    Args:
+        meter: Called when a bar starts (see the module); a meter added twice counts once.
+
+    Returns:
+        A function that removes the meter again (bars already started keep it).
+    """
+    if meter not in _METERS:
+        _METERS.append(meter)
+
+    def remove() -> None:
+        if meter in _METERS:
+            _METERS.remove(meter)
+
+    return remove
 
 
 class _Bar(Protocol):
@@ -38,13 +85,23 @@ class ProgressBar:
         failed: The items that failed so far.
     """
 
-    __slots__ = ("_bar", "done", "failed")
+    __slots__ = ("_bar", "_next_reading", "_readings", "done", "failed")
 
     def __init__(self, bar: _Bar | None = None) -> None:
-        """Count on ``bar`` (a tqdm bar), or only count with ``None``."""
+        """Count on ``bar`` (a tqdm bar), or only count with ``None``.
+
+        A bar that is drawn starts the registered meters (see :func:`add_progress_meter`).
+        """
         self._bar = bar
         self.done = 0
         self.failed = 0
+        self._readings: list[ProgressReading] = []
+        if bar is not None:
+            for meter in list(_METERS):
+                reading = meter()
+                if reading is not None:
+                    self._readings.append(reading)
+        self._next_reading = time.monotonic() + POSTFIX_INTERVAL
 
     @property
     def shown(self) -> bool:
@@ -54,16 +111,30 @@ class ProgressBar:
     def advance(self, failed: bool = False) -> None:
         """Count one more item done (``failed=True``: an item that failed)."""
         self.done += 1
-        if self._bar is None:
-            return
         if failed:
             self.failed += 1
-            self._bar.set_postfix_str(f"failed={self.failed}", refresh=False)
+        if self._bar is None:
+            return
+        now = time.monotonic()
+        if failed or (self._readings and now >= self._next_reading):
+            self._bar.set_postfix_str(self.postfix(), refresh=False)
+            self._next_reading = now + POSTFIX_INTERVAL
         self._bar.update(1)
 
+    def postfix(self) -> str:
+        """The text after the figures: the failures, then what the meters read now."""
+        parts = [f"failed={self.failed}"] if self.failed else []
+        for reading in self._readings:
+            text = reading()
+            if text:
+                parts.append(text)
+        return ", ".join(parts)
+
     def close(self) -> None:
-        """Stop drawing the bar (it stays on the screen as it ended)."""
+        """Stop drawing the bar (it stays on the screen as it ended, the meters read last)."""
         if self._bar is not None:
+            if self._readings:
+                self._bar.set_postfix_str(self.postfix(), refresh=True)
             self._bar.close()
             self._bar = None
 

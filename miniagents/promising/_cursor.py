@@ -34,7 +34,7 @@ class _Owner(Protocol[T]):
 class PieceIterator(AsyncIterator[T]):
     """One consumer's position in a stream, from the first piece."""
 
-    __slots__ = ("__weakref__", "_core", "_gate", "_owner", "index")
+    __slots__ = ("__weakref__", "_core", "_gate", "_owner", "index", "until")
 
     def __init__(self, owner: _Owner[T], gate: ReplayCore[Any] | None = None) -> None:
         core = owner._core
@@ -42,6 +42,9 @@ class PieceIterator(AsyncIterator[T]):
         self._core = core
         self._gate = gate
         self.index = 0
+        self.until: int | None = None
+        """Read on demand: the producer makes no more pieces than this for it (see
+        :meth:`read_until`); ``None``: it may run the high-water mark ahead."""
         if core.flow is not None:
             if core.flow.settle(core):
                 self.index = -1  # too late: its first read raises ReplayWindowError
@@ -81,6 +84,18 @@ class PieceIterator(AsyncIterator[T]):
                 core.start()  # a synchronous source may deliver pieces right here
             if self._owner._core is not core:
                 core = self._switch()
+
+    def read_until(self, count: int) -> None:
+        """Let the producer make ``count`` pieces in all for this iterator, and no more.
+
+        From then on the iterator reads on demand: the producer waits (whatever the
+        high-water mark) until the bound is raised past what it made; raising it wakes
+        the producer. A hot source is not slowed: its overflow follows the high-water mark.
+        """
+        self.until = count
+        core = self._core
+        if core.flow is not None and core.flow.blocked:
+            core.flow.recheck(core)
 
     def _switch(self) -> ReplayCore[T]:
         """Follow the owner to its new core (a view that was cancelled on its own)."""

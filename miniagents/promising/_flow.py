@@ -251,8 +251,14 @@ class Flow:
 
     # -- pressure ------------------------------------------------------------------------
 
-    def has_room(self, core: FlowCore, strict: bool = True, feeding: bool = False) -> bool:
+    def has_room(
+        self, core: FlowCore, strict: bool = True, feeding: bool = False, demand: bool = True
+    ) -> bool:
         """Whether a producer may add a piece (``strict``) or may be woken (low water).
+
+        A live iterator that reads on demand (see :meth:`_demanded`) bounds the room too,
+        unless ``demand`` is false (a hot source's overflow, which follows the high-water
+        mark only).
 
         A strict check that finds room for several pieces gives the producer that much
         *credit*: the next checks pass at once until it is used up (each recorded piece
@@ -265,8 +271,16 @@ class Flow:
         producer of the segments (an agent's input pull, ``areply``), which it paces. A
         feeder's check gives no credit (the credit is the own producer's).
         """
+        if self.unpaced or core.done:
+            return True
+        demanded = self._demanded() if demand else None
+        if demanded is not None:
+            demanded -= core.base + len(core.pieces)
+            if demanded <= 0:
+                self.blocked = True
+                return False
         limit = self.high_water if strict else self.low_water
-        if limit is None or self.unpaced or core.done:
+        if limit is None:
             return True
         room = self._own_room(core, limit, feeding)
         if room <= 0:
@@ -280,8 +294,23 @@ class Flow:
                     self.blocked = True
                     return False
         if strict and not feeding:
-            self.credit = room
+            self.credit = room if demanded is None else min(room, demanded)
         return True
+
+    def _demanded(self) -> int | None:
+        """The fewest pieces in all that a live iterator reading on demand allows, if one does.
+
+        An iterator reads *on demand* once it was given a bound (``until``: see
+        ``lowlevel.read_on_demand``): the producer may not run past it, whatever the
+        high-water mark.
+        """
+        bound: int | None = None
+        for ref in self.cursors or ():
+            cursor = ref()
+            until = getattr(cursor, "until", None) if cursor is not None else None
+            if until is not None and (bound is None or until < bound):
+                bound = until
+        return bound
 
     def _own_room(self, core: FlowCore, limit: int, feeding: bool = False) -> int:
         """How many pieces may be added before the lag reaches ``limit``."""

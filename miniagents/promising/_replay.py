@@ -284,7 +284,7 @@ class ReplayCore(abc.ObserverBase[T]):
         flow = self.flow
         if flow is not None:
             hot = flow.credit <= 0 and flow.overflow != "buffer"  # a hot source may outrun
-            if hot and not flow.has_room(self) and self._overflow(flow):
+            if hot and not flow.has_room(self, demand=False) and self._overflow(flow):
                 return
             if flow.credit > 0:
                 flow.credit -= 1

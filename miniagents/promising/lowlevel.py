@@ -47,14 +47,18 @@ What the layers above need, and where it is:
 - **errors that must not be lost**: :func:`mark_received`, :func:`was_received`,
   :func:`report_lost_error`, :func:`report_broken_observer` and the ``miniagents``
   :data:`logger`; ``handed_over`` on a core whose error went on to another stream;
+- **reading on demand**: :func:`read_on_demand` (an ``async for`` iterator of a stream
+  lets its producer make only the pieces it asked for, not the high-water mark ahead);
 - **limits**: the :data:`stream_limits` context variable, :class:`StreamLimits` and
   :data:`Overflow` (from :mod:`miniagents.promising.limits`).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, TypeGuard, TypeVar, overload
 
+from miniagents.promising._cursor import PieceIterator
 from miniagents.promising._deadlock import park as park
 from miniagents.promising._deadlock import parked as parked
 from miniagents.promising._deadlock import set_check_interval as set_deadlock_check_interval
@@ -95,6 +99,7 @@ __all__ = [
     "parked",
     "pieces_are",
     "pull",
+    "read_on_demand",
     "report_broken_observer",
     "report_lost_error",
     "running_tasks",
@@ -141,3 +146,18 @@ def stream_on(
 def pieces_are(core: ReplayCore[Any], piece_type: type[T]) -> TypeGuard[ReplayCore[T]]:
     """Whether every piece of ``core`` is known to be a ``piece_type`` (it was made so)."""
     return core.piece_type is piece_type
+
+
+def read_on_demand(iterator: AsyncIterator[Any], count: int) -> None:
+    """Let the producer of the stream ``iterator`` reads make ``count`` pieces in all for it.
+
+    ``iterator`` is an ``async for`` iterator of a stream (``aiter(stream)``). From the
+    first call on it reads *on demand*: the producer (an async iterable the library pulls,
+    an agent at its next input pull) makes no piece past ``count`` for it, whatever the
+    high-water mark, and waits until a later call raises ``count``; so, to read one more
+    piece, call it with the pieces read so far plus one, then ``await anext(iterator)``.
+    A hot source cannot be slowed (its overflow follows the high-water mark), and an
+    iterator of anything else than a stream is left as it is.
+    """
+    if isinstance(iterator, PieceIterator):
+        iterator.read_until(count)

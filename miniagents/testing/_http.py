@@ -4,6 +4,14 @@ Standard library only. Each connection is served by a handler thread; :class:`Ex
 writes one response (a JSON body, or server-sent events over a chunked body) and watches
 the connection, so that a client that goes away, or the server stopping, ends the
 response early (:class:`ClientGone`, :class:`Stopping`).
+
+What a response writes is buffered and sent when the response waits (a delay between
+tokens, a pause, a hang), is cut, or ends (the app calls :meth:`Exchange.flush` once it
+has recorded how the response ended), or when ``WRITE_BUFFER`` bytes are waiting:
+the events that are ready go out in one ``send`` rather than one each. The client sees
+the same bytes at the same moments of the script; only the number of system calls (and,
+with a thread per connection, of hand-offs of the GIL) drops, by two orders of magnitude
+for a streamed reply without delays.
 """
 
 from __future__ import annotations
@@ -25,6 +33,9 @@ __all__ = ["App", "ClientGone", "Exchange", "HTTPServer", "Handler", "Stopping",
 
 POLL_INTERVAL = 0.01
 """Seconds between two looks at the connection while a response waits."""
+
+WRITE_BUFFER = 64 * 1024
+"""Bytes a response holds back, at most, before they are sent (see the module)."""
 
 
 class ClientGone(Exception):
@@ -85,6 +96,8 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "fake-llm"
     sys_version = ""
     timeout = 60  # an idle keep-alive connection is dropped after this
+    wbufsize = WRITE_BUFFER  # the headers and the events that are ready go out together
+    disable_nagle_algorithm = True  # what is flushed goes out at once (no delayed ACK wait)
 
     @property
     def app(self) -> App:
@@ -156,6 +169,7 @@ class Exchange:
             ClientGone: The client closed the connection.
             Stopping: The server is stopping.
         """
+        self.flush()  # what was written before the wait reaches the client now
         deadline = None if seconds is None else time.monotonic() + seconds
         while until is None or not until.is_set():
             if self.stopping.is_set():
@@ -170,7 +184,7 @@ class Exchange:
             self.stopping.wait(step)
 
     def write(self, data: bytes) -> None:
-        """Send ``data`` now.
+        """Send ``data``: at the next wait, cut or :meth:`flush` (or once the buffer is full).
 
         Raises:
             ClientGone: The connection broke.
@@ -180,8 +194,18 @@ class Exchange:
             raise Stopping
         try:
             self.handler.wfile.write(data)
-            self.handler.wfile.flush()
         except OSError as error:  # BrokenPipeError, ConnectionResetError, ...
+            raise ClientGone from error
+
+    def flush(self) -> None:
+        """Send what was written and not sent yet.
+
+        Raises:
+            ClientGone: The connection broke.
+        """
+        try:
+            self.handler.wfile.flush()
+        except (OSError, ValueError) as error:  # broken, or closed by a cut
             raise ClientGone from error
 
     def send_head(self, status: int, headers: Mapping[str, str]) -> None:
@@ -221,6 +245,8 @@ class Exchange:
     def cut(self, *, reset: bool) -> None:
         """Close the connection now, without ending the response body (RST if ``reset``)."""
         self.handler.close_connection = True
+        with contextlib.suppress(ClientGone):
+            self.flush()  # what was written before the cut reaches the client first
         with contextlib.suppress(OSError):
             if reset:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -143,6 +143,7 @@ class ScriptedApp(Recorder):
             else:
                 respond(exchange, wire, record, self._take, self._serial)
             record.outcome = "cut" if record.outcome == "cut" else "complete"
+            exchange.flush()  # the end of the response: recorded before the client sees it
         except ClientGone:
             record.outcome = "disconnected"
             record.client_disconnected = True

@@ -150,9 +150,13 @@ class Wire(Protocol):
         ...
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""One encoder for every event (``json.dumps`` with options makes a new one per call)."""
+
+
 def dumps(payload: object) -> bytes:
     """Compact JSON, as the services send it."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(payload).encode()
 
 
 _TEXT_PARTS = frozenset({"text", "input_text", "output_text"})

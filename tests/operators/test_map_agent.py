@@ -94,15 +94,23 @@ async def test_fail_fast_ends_the_result_with_the_first_error() -> None:
             await collect(source.pipe(map_agent(picky, fail_fast=True)))
 
 
-async def test_a_pulled_upstream_is_read_no_further_than_max_in_flight_ahead() -> None:
+@pytest.mark.parametrize("high_water_mark", [1, 4, 64, None])
+async def test_a_pulled_upstream_is_read_no_further_than_max_in_flight_ahead(
+    high_water_mark: int | None,
+) -> None:
+    """Items pulled and not yet emitted never exceed ``max_in_flight``, whatever the HWM.
+
+    Before the source was read on demand, the upstream ran one high-water mark ahead of
+    what the pipeline had read: 3 + HWM items in flight here (all 30 with HWM = 64).
+    """
     emitted: list[ItemResult[str]] = []
-    leads: list[int] = []
+    in_flight: list[int] = []
     running = 0
     three_running = asyncio.Event()
 
     async def texts() -> AsyncIterator[str]:
         for i in range(30):
-            leads.append(i - len(emitted))  # read, and not yet emitted
+            in_flight.append(i + 1 - len(emitted))  # read (this one too), not yet emitted
             yield f"t{i}"
 
     @miniagent
@@ -115,14 +123,14 @@ async def test_a_pulled_upstream_is_read_no_further_than_max_in_flight_ahead() -
         ctx.reply(str(await ctx.message_promises))
 
     done = asyncio.Event()
-    async with MiniAgents(high_water_mark=1):
+    async with MiniAgents(high_water_mark=high_water_mark):
         upstream: StreamedPromise[str, None] = StreamedPromise(texts(), resolver=nothing)
         upstream.as_observable().pipe(map_agent(slow, max_in_flight=3)).subscribe(
             on_next=emitted.append, on_completed=done.set
         )
         await asyncio.wait_for(done.wait(), WAIT)
     assert [result.index for result in emitted] == list(range(30))
-    assert max(leads) <= 3 + 2  # max_in_flight, the high-water mark, the one being read
+    assert max(in_flight) == 3  # max_in_flight, and no more
 
 
 async def nothing(pieces: tuple[str, ...]) -> None:

@@ -21,6 +21,7 @@ from miniagents.errors import StreamOverflowError
 from miniagents.messages import MessageSequencePromise
 from miniagents.promising import StreamedPromise
 from miniagents.promising.limits import Overflow, StreamLimits, stream_limits
+from miniagents.promising.lowlevel import read_on_demand
 
 HWM = 4
 
@@ -315,3 +316,42 @@ async def test_an_error_reaches_the_consumer_at_its_position_through_a_paced_cha
         with pytest.raises(Broken, match="the source broke"):
             await read()
         assert seen == [f"M{index}" for index in range(100)]
+
+
+# -- reading on demand (lowlevel.read_on_demand) -------------------------------------------
+
+
+@pytest.mark.parametrize("high_water", [1, HWM, None])
+async def test_an_iterator_reading_on_demand_pulls_only_what_it_asked_for(
+    high_water: int | None,
+) -> None:
+    counter = Counter(20)
+    with limits(high_water=high_water):
+        stream = StreamedPromise(counter.items(), resolver=total)
+        iterator = aiter(stream)
+        for consumed in range(1, 6):
+            read_on_demand(iterator, consumed)
+            assert await anext(iterator) == f"m{consumed - 1}"
+            await settle()
+            assert counter.pulled == consumed  # not the high-water mark ahead
+        read_on_demand(iterator, 8)  # three more, made without being read
+        await settle()
+        assert counter.pulled == (8 if high_water is None else min(8, 5 + high_water))
+        read_on_demand(iterator, 21)  # one past the last: its end is asked for too
+        assert [piece async for piece in iterator] == [f"m{n}" for n in range(5, 20)]
+
+
+async def test_reading_on_demand_leaves_a_hot_sources_overflow_to_the_mark() -> None:
+    subject: Subject[str] = Subject()
+    with limits():
+        stream: StreamedPromise[str, int] = StreamedPromise(
+            subject, resolver=total, overflow="error"
+        )
+        iterator = aiter(stream)
+        read_on_demand(iterator, 1)
+        stream.start()
+        for index in range(HWM):  # up to the mark: kept, though only one was asked for
+            subject.on_next(f"h{index}")
+        subject.on_completed()
+        read_on_demand(iterator, HWM)
+        assert [piece async for piece in iterator] == [f"h{index}" for index in range(HWM)]

@@ -2,11 +2,14 @@
 
 ``durable(agent)`` runs each interaction of ``agent`` as a DBOS workflow whose model and
 tool calls are recorded steps (SQLite by default, Postgres by URL); ``workflow_id(...)``
-names a run, so that asking again for it runs it once. Needs ``pip install
-"miniagents[dbos]"``. See ``docs/durability.md``.
+names a run, so that asking again for it runs it once. ``ChatHistorySQL`` keeps chat
+histories in the same kind of store (``history``). Needs ``pip install "miniagents[dbos]"``.
+See ``docs/durability.md`` and ``docs/history-sql.md``.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from miniagents.ext.dbos.durable import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
 from miniagents.ext.dbos.durable import durable as durable
@@ -19,6 +22,7 @@ from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionErro
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "ChatHistorySQL",
     "DurableConfigurationError",
     "DurableDatabaseError",
     "DurableError",
@@ -27,3 +31,16 @@ __all__ = [
     "durable",
     "workflow_id",
 ]
+
+if TYPE_CHECKING:
+    from miniagents.ext.dbos.history import ChatHistorySQL as ChatHistorySQL
+
+else:  # mypy sees the import above, and no catch-all attribute
+
+    def __getattr__(name: str) -> object:
+        """Load ``ChatHistorySQL`` (and SQLAlchemy with it) at its first use."""
+        if name == "ChatHistorySQL":
+            from miniagents.ext.dbos.history import ChatHistorySQL
+
+            return ChatHistorySQL
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

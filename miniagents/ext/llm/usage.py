@@ -42,6 +42,10 @@ made (an ``LLMConfigurationError``): it could not keep its limit.
 
 A budget counts the calls of this process: a Ray worker (:mod:`miniagents.ext.ray`) counts
 its own.
+
+**Progress bars.** A pipeline's progress bar (:mod:`miniagents.pipeline.progress`) shows the
+tokens and the cost of the calls made in its ``MiniAgents`` context since it started
+(``tokens=96,000, $0.0144``; ``≥$`` when some calls had no price), once any call was made.
 """
 
 from __future__ import annotations
@@ -57,7 +61,9 @@ from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.pricing import is_priced, output_token_price, prices_installed
 from miniagents.miniagents.context import MiniAgents
+from miniagents.miniagents.errors import NoActiveContextError
 from miniagents.miniagents.lowlevel import enclosing_contexts
+from miniagents.pipeline.progress import ProgressReading, add_progress_meter
 
 __all__ = ["Budget", "UsageTotals", "charged_to", "usage_totals", "with_budget"]
 
@@ -475,3 +481,31 @@ class _CallCharge:
             budget._budget_in_flight -= 1
             if self._pieces:  # its prompt tokens are unknown, so is its cost
                 budget._budget_unpriced += 1
+
+
+# -- on progress bars ----------------------------------------------------------------------
+
+
+def _progress_meter() -> ProgressReading | None:
+    """The usage of the calls made in the current context since a progress bar started."""
+    try:
+        context = MiniAgents.get_current()
+    except NoActiveContextError:  # e.g. a bar of ray_pipeline's driver: its workers count
+        return None
+    start = usage_totals(context)
+
+    def read() -> str | None:
+        now = usage_totals(context)
+        requests = now.requests - start.requests
+        if not requests:
+            return None
+        text = f"tokens={now.total_tokens - start.total_tokens:,}"
+        unpriced = now.unpriced_requests - start.unpriced_requests
+        if unpriced < requests:
+            text += f", {'≥' if unpriced else ''}${now.cost_usd - start.cost_usd:.4f}"
+        return text
+
+    return read
+
+
+add_progress_meter(_progress_meter)

@@ -1,0 +1,475 @@
+"""``ChatHistorySQL``: chat histories kept in SQLite or PostgreSQL, the store DBOS runs on.
+
+Every conversation of a database is a set of rows of one table,
+``miniagents_chat_messages`` (created at first use), one row per message: an identity that
+only grows (it orders the messages), the conversation's name, the message's class name and
+its fields as JSON (its text and images among them)::
+
+    id | conversation | class_name       | fields
+    ---+--------------+------------------+------------------------------------------
+     1 | support-42   | UserMessage      | {"text": "Hi.", "role": "user"}
+     2 | support-42   | AssistantMessage | {"text": "Hello!", "role": "assistant", ...}
+
+A message comes back as its class, with its typed fields: the built-in message classes
+(those of ``miniagents.ext.llm`` and ``miniagents.ext.tools``) and the ``message_classes``
+given are known by name (never imported); a name among neither gives a plain ``Message``
+with all the row's fields. A message whose fields would not come back equal (``inf``, a
+dict with keys that are not strings, bytes that are not text) is refused before anything
+is written.
+
+The database is SQLite by default (a file, nothing to start) and PostgreSQL by a URL
+(``postgresql://user:password@host/database``, driven by ``psycopg``): the same URL as the
+durable agents' (:func:`miniagents.ext.dbos.durable`'s ``database_url``) keeps the
+conversations beside the workflows. SQLAlchemy 2 talks to both; it comes with the ``dbos``
+extra (``pip install "miniagents[dbos]"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+import zlib
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
+
+from miniagents.ext.errors import MissingExtraError
+from miniagents.ext.history.base import ChatHistory
+from miniagents.ext.history.errors import ChatHistoryError, ChatHistoryOptionError
+from miniagents.ext.llm.anthropic import AnthropicMessage
+from miniagents.ext.llm.messages import (
+    AssistantMessage,
+    LLMToolApprovalRequest,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    SystemMessage,
+    UserMessage,
+)
+from miniagents.ext.llm.offline import OfflineMessage
+from miniagents.ext.llm.openai import OpenAIMessage
+from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.messages.errors import MessageTypeError
+from miniagents.messages.image import ImagePart
+from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageTuple
+
+_HINT = 'ChatHistorySQL needs SQLAlchemy: pip install "miniagents[dbos]"'
+
+try:
+    import sqlalchemy
+    from sqlalchemy import exc as sqlalchemy_errors
+except ImportError as _error:  # pragma: no cover - the extra is installed for the tests
+    raise MissingExtraError(f"{_HINT} ({_error}).") from _error
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["DEFAULT_DATABASE_URL", "TABLE_NAME", "ChatHistorySQL"]
+
+DEFAULT_DATABASE_URL = "sqlite:///miniagents.sqlite"
+"""The database of a ``ChatHistorySQL`` given none: the file ``miniagents.sqlite`` in the
+current folder."""
+
+TABLE_NAME = "miniagents_chat_messages"
+"""The table that holds the messages of every conversation of a database."""
+
+_MAX_NAME = 255
+"""The longest conversation name (and class name) a row holds."""
+
+_BUILT_IN: tuple[type[Message], ...] = (
+    Message,
+    UserMessage,
+    AssistantMessage,
+    SystemMessage,
+    OpenAIMessage,
+    AnthropicMessage,
+    OfflineMessage,
+    ToolCallMessage,
+    ToolResultMessage,
+    ToolApprovalRequest,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    LLMToolApprovalRequest,
+)
+"""The message classes every ``ChatHistorySQL`` knows by name."""
+
+_T = TypeVar("_T")
+
+# -- the table -----------------------------------------------------------------------------
+
+_METADATA = sqlalchemy.MetaData()
+_TABLE = sqlalchemy.Table(
+    TABLE_NAME,
+    _METADATA,
+    sqlalchemy.Column(
+        "id",
+        sqlalchemy.BigInteger().with_variant(sqlalchemy.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sqlalchemy.Column("conversation", sqlalchemy.String(_MAX_NAME), nullable=False),
+    sqlalchemy.Column("class_name", sqlalchemy.String(_MAX_NAME), nullable=False),
+    sqlalchemy.Column("fields", sqlalchemy.Text(), nullable=False),
+    sqlalchemy.Index(f"ix_{TABLE_NAME}_conversation_id", "conversation", "id"),
+    sqlite_autoincrement=True,  # ids never reused, so they order the messages for good
+)
+_UNREACHABLE = (sqlalchemy_errors.OperationalError, sqlalchemy_errors.InterfaceError)
+_SCHEMA_LOCK = 0x6D696E69  # a PostgreSQL advisory lock: one process creates the table at a time
+
+
+# -- the engines: one per database and process, shared by its histories ----------------
+
+
+class _Database:
+    """An engine and whether the table is known to exist."""
+
+    def __init__(self, engine: Engine, shown: str) -> None:
+        self.engine = engine
+        self.shown = shown
+        """The URL without its password, for error messages."""
+        self.ready = False
+        self.lock = threading.Lock()
+
+
+_DATABASES: dict[tuple[str, float], _Database] = {}
+_DATABASES_LOCK = threading.Lock()
+
+
+def _database(url: str, timeout: float) -> _Database:
+    """The shared engine of ``url`` (made at its first use; no connection is opened here)."""
+    with _DATABASES_LOCK:
+        known = _DATABASES.get((url, timeout))
+        if known is None:
+            known = _DATABASES[(url, timeout)] = _new_database(url, timeout)
+        return known
+
+
+def _new_database(url: str, timeout: float) -> _Database:
+    try:
+        parsed = sqlalchemy.make_url(url)
+    except sqlalchemy_errors.ArgumentError as error:
+        raise ChatHistoryOptionError(
+            f"database_url {url!r} is not a database URL ({error}). Pass e.g. "
+            '"sqlite:///chats.sqlite" or "postgresql://user:password@host:5432/database".'
+        ) from error
+    shown = parsed.render_as_string(hide_password=True)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:") or (parsed.database or "").startswith(
+            "file::memory:"
+        ):
+            raise ChatHistoryOptionError(
+                f"database_url {shown!r} is an in-memory SQLite database, which each connection "
+                'sees empty. Name a file (e.g. "sqlite:///chats.sqlite"), or use '
+                "InMemoryChatHistory for a history that ends with the program."
+            )
+        connect_args: dict[str, object] = {"timeout": timeout}
+    elif backend == "postgresql":
+        if parsed.drivername == "postgresql":  # DBOS's URLs name no driver: psycopg 3
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        connect_args = {"connect_timeout": max(1, math.ceil(timeout))}
+    else:
+        raise ChatHistoryOptionError(
+            f"database_url {shown!r} names a {backend} database: ChatHistorySQL keeps chat "
+            'histories in SQLite ("sqlite:///file.sqlite") or PostgreSQL '
+            '("postgresql://user:password@host:5432/database").'
+        )
+    try:
+        engine = sqlalchemy.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+    except (sqlalchemy_errors.ArgumentError, sqlalchemy_errors.NoSuchModuleError) as error:
+        raise ChatHistoryOptionError(
+            f"database_url {shown!r} cannot be used ({error}). Check its driver part "
+            '(e.g. "postgresql+psycopg://..."); the driver comes with pip install '
+            '"miniagents[dbos]".'
+        ) from error
+    except ImportError as error:
+        raise MissingExtraError(
+            f"The database driver of {shown!r} is not installed ({error}): "
+            'pip install "miniagents[dbos]".'
+        ) from error
+    return _Database(engine, shown)
+
+
+# -- messages as rows ----------------------------------------------------------------------
+
+
+class _Classes:
+    """The message classes a row may name."""
+
+    def __init__(self, extra: Iterable[type[Message]]) -> None:
+        self.by_name: dict[str, type[Message]] = {cls.__name__: cls for cls in _BUILT_IN}
+        for cls in extra:
+            if not (isinstance(cls, type) and issubclass(cls, Message)):
+                raise ChatHistoryOptionError(
+                    f"message_classes takes Message subclasses, not {cls!r}: pass the "
+                    "classes of the messages to load back as themselves."
+                )
+            known = self.by_name.setdefault(cls.__name__, cls)
+            if known is not cls:
+                raise ChatHistoryOptionError(
+                    f"Two message classes are named {cls.__name__} ({known.__module__} and "
+                    f"{cls.__module__}), so a chat history could not tell them apart. "
+                    "Rename one of them."
+                )
+
+    def encode(self, message: Message) -> tuple[str, str]:
+        """The class name and the JSON fields of ``message``'s row."""
+        name = type(message).__name__
+        if name not in self.by_name:
+            raise ChatHistoryError(
+                f"Cannot keep a {name} in a ChatHistorySQL: the class is not known to it, so "
+                "it would load back as a plain Message. Pass it in "
+                f"message_classes=[{name}, ...]."
+            )
+        try:
+            message.images  # noqa: B018 - checks them
+            fields = json.dumps(
+                message.model_dump(mode="json"), ensure_ascii=False, allow_nan=False
+            )
+        except (ValueError, TypeError, RecursionError, MessageTypeError) as error:
+            raise ChatHistoryError(
+                f"Cannot keep this {name} in a ChatHistorySQL: its fields cannot be written "
+                f"as JSON ({error}). Keep metadata to JSON values (text, finite numbers, "
+                "booleans, lists and dicts with text keys); nothing was written."
+            ) from error
+        if len(name) > _MAX_NAME:
+            raise ChatHistoryError(f"The class name {name!r} is longer than {_MAX_NAME}.")
+        back = self.decode(name, fields)
+        if back != message:
+            raise ChatHistoryError(
+                f"Cannot keep this {name} in a ChatHistorySQL: its fields would not load back "
+                f"the same ({back!r} instead of {message!r}). Keep metadata to JSON values "
+                "(text, finite numbers, booleans, lists, dicts with text keys); nothing was "
+                "written."
+            )
+        return name, fields
+
+    def decode(self, name: str, fields: str) -> Message:
+        """The message of a row."""
+        values = json.loads(fields)
+        if not isinstance(values, dict):
+            raise ChatHistoryError(f"its fields are not a JSON object: {fields[:100]!r}")
+        cls = self.by_name.get(name, Message)
+        images = values.get("images")
+        if isinstance(images, list) and "images" not in cls.model_fields:
+            values["images"] = [ImagePart.model_validate(image) for image in images]
+        return cls(**values)
+
+
+# -- the history ---------------------------------------------------------------------------
+
+
+class ChatHistorySQL(ChatHistory):
+    """A conversation kept in an SQL database: SQLite (a file, the default) or PostgreSQL.
+
+    Each :meth:`append` writes one row and commits it before it returns, so a crash loses
+    no message appended so far; each :meth:`load` reads the conversation anew, with what
+    other histories (other processes too) appended to it. Appends from several processes
+    at once each keep one whole message, in the order each process appended them. The
+    database is read and written in worker threads, never on the event loop, one call
+    of a history at a time in the order they were made; a cancelled :meth:`append` has
+    either happened completely or not at all.
+
+    Nothing is opened before the first call: the table is created then if it is missing,
+    and a database that cannot be reached (or a SQLite file that another process keeps
+    locked) is an error after ``timeout`` seconds at most. The engines (a pool of
+    connections per database) are shared by the histories of a process.
+
+    Args:
+        conversation: The conversation's name, e.g. a user's or a session's id (at most
+            255 characters). Histories of one name and database share the messages.
+        database_url: The database: ``"sqlite:///path/to/file.sqlite"`` or
+            ``"postgresql://user:password@host:5432/database"`` (SQLAlchemy URLs; the file
+            ``miniagents.sqlite`` in the current folder by default).
+        message_classes: Your own ``Message`` subclasses, so that their messages load back
+            as themselves (the built-in classes always do); appending another class of
+            your own is refused.
+        timeout: Seconds to wait, at most, for a connection or a locked SQLite file.
+
+    Raises:
+        ChatHistoryOptionError: for an empty or too long ``conversation``, a ``database_url``
+            that is not a SQLite file or PostgreSQL URL, ``message_classes`` that are not
+            ``Message`` subclasses (or two of one name), or a ``timeout`` that is not
+            positive (a ``ValueError``).
+    """
+
+    def __init__(
+        self,
+        conversation: str,
+        *,
+        database_url: str | None = None,
+        message_classes: Iterable[type[Message]] = (),
+        timeout: float = 10.0,
+    ) -> None:
+        if not isinstance(conversation, str) or not conversation or len(conversation) > _MAX_NAME:
+            raise ChatHistoryOptionError(
+                f"conversation must be a non-empty str of at most {_MAX_NAME} characters, not "
+                f"{conversation!r}: name the conversation, e.g. by a user's or a session's id."
+            )
+        if not (isinstance(timeout, (int, float)) and timeout > 0 and math.isfinite(timeout)):
+            raise ChatHistoryOptionError(
+                f"timeout must be a positive number of seconds, not {timeout!r}."
+            )
+        self.conversation = conversation
+        self.database_url = DEFAULT_DATABASE_URL if database_url is None else database_url
+        self.timeout = float(timeout)
+        self._classes = _Classes(message_classes)
+        self._database = _database(self.database_url, self.timeout)
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def load(self) -> MessageTuple:
+        """Every message of the conversation, oldest first.
+
+        Raises:
+            ChatHistoryError: if the database cannot be reached or read (or stays locked
+                longer than ``timeout``), or a row is not a message this library wrote.
+        """
+        return await self._serially(self._load)
+
+    async def append(self, message: Message) -> None:
+        """Keep one more message after the others: written and committed when it returns.
+
+        Raises:
+            MessageTypeError: if ``message`` is not a ``Message`` (a ``TypeError`` too).
+            ChatHistoryError: if its fields cannot be kept as they are (nothing is written),
+                if its class is not known to this history, or if the database cannot be
+                reached or written (or stays locked longer than ``timeout``).
+        """
+        name, fields = self._classes.encode(self.check_message(message))
+        await self._serially(lambda: self._append(name, fields))
+
+    async def _serially(self, job: Callable[[], _T]) -> _T:
+        """Run ``job`` in a thread once this history's earlier jobs are done."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:  # a lock serves one loop
+            self._lock, self._loop = asyncio.Lock(), loop
+        lock = self._lock
+        await lock.acquire()  # cancelled here, the job never runs
+        try:
+            future = loop.run_in_executor(None, job)
+        except BaseException:
+            lock.release()
+            raise
+        future.add_done_callback(lambda _: lock.release())  # not before the job has ended
+        return await asyncio.shield(future)
+
+    # -- in the worker thread -------------------------------------------------------------
+
+    def _load(self) -> MessageTuple:
+        query = (
+            sqlalchemy.select(_TABLE.c.id, _TABLE.c.class_name, _TABLE.c.fields)
+            .where(_TABLE.c.conversation == self.conversation)
+            .order_by(_TABLE.c.id)
+        )
+        with self._connected("read") as connection:
+            rows = connection.execute(query).all()
+        messages = []
+        for row_id, name, fields in rows:
+            try:
+                messages.append(self._classes.decode(name, fields))
+            except (ValueError, TypeError, RecursionError, ChatHistoryError) as error:
+                raise ChatHistoryError(
+                    f"Row {row_id} of {TABLE_NAME} in {self._database.shown} is not a message "
+                    f"({error}). The table holds rows written by something else than "
+                    "ChatHistorySQL: fix or delete that row."
+                ) from error
+        return MessageTuple(messages)
+
+    def _append(self, name: str, fields: str) -> None:
+        with self._connected("write") as connection:
+            if connection.dialect.name == "postgresql":  # ids then follow the commits
+                key = zlib.crc32(self.conversation.encode())
+                connection.execute(sqlalchemy.select(sqlalchemy.func.pg_advisory_xact_lock(key)))
+            connection.execute(
+                _TABLE.insert().values(
+                    conversation=self.conversation, class_name=name, fields=fields
+                )
+            )
+            connection.commit()
+
+    def _connected(self, doing: str) -> _Connected:
+        return _Connected(self, doing)
+
+    def __repr__(self) -> str:
+        """The class, the conversation and the database (without its password)."""
+        return f"ChatHistorySQL({self.conversation!r}, database_url={self._database.shown!r})"
+
+
+class _Connected:
+    """A connection to a history's database, the table made sure of; errors made clear."""
+
+    def __init__(self, history: ChatHistorySQL, doing: str) -> None:
+        self._history = history
+        self._doing = doing
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        database = self._history._database
+        try:
+            connection = database.engine.connect()
+        except sqlalchemy_errors.SQLAlchemyError as error:
+            raise self._sql_error(error) from error
+        self._connection = connection
+        try:
+            if not database.ready:
+                with database.lock:
+                    if not database.ready:
+                        _create_table(connection)
+                        database.ready = True
+        except sqlalchemy_errors.SQLAlchemyError as error:
+            connection.close()
+            raise self._sql_error(error) from error
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        assert self._connection is not None
+        try:
+            if error is not None:
+                self._connection.rollback()
+        finally:
+            self._connection.close()
+        if isinstance(error, sqlalchemy_errors.SQLAlchemyError):
+            raise self._sql_error(error) from error
+
+    def _sql_error(self, error: BaseException) -> ChatHistoryError:
+        history = self._history
+        shown = history._database.shown
+        cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        if "locked" in cause or "busy" in cause:
+            return ChatHistoryError(
+                f"Could not {self._doing} the chat history {history.conversation!r}: the SQLite "
+                f"database {shown} stayed locked for {history.timeout:g} s ({cause}). Another "
+                "process holds a long transaction on it: end it, or pass a longer timeout=."
+            )
+        if isinstance(
+            error, (sqlalchemy_errors.OperationalError, sqlalchemy_errors.InterfaceError)
+        ):
+            return ChatHistoryError(
+                f"Could not {self._doing} the chat history {history.conversation!r}: the database "
+                f"{shown} cannot be reached ({cause}). Check that the server runs (or that "
+                "the file's folder exists and is writable) and that database_url is right."
+            )
+        return ChatHistoryError(
+            f"Could not {self._doing} the chat history {history.conversation!r} in {shown} "
+            f"({type(error).__name__}: {cause}). Check that its table {TABLE_NAME} is the one "
+            "ChatHistorySQL made."
+        )
+
+
+def _create_table(connection: Connection) -> None:
+    """Create the table and its index if they are missing (one process at a time)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sqlalchemy.select(sqlalchemy.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+    try:
+        _METADATA.create_all(connection, checkfirst=True)
+        connection.commit()
+    except sqlalchemy_errors.SQLAlchemyError:  # made by another process meanwhile: look again
+        connection.rollback()
+        _METADATA.create_all(connection, checkfirst=True)
+        connection.commit()

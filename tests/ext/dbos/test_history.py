@@ -1,0 +1,333 @@
+"""``ChatHistorySQL``: chat histories in SQLite and in a real PostgreSQL.
+
+The contract every ``ChatHistory`` passes runs on both databases; then what a database
+adds: two processes appending to one conversation at once, conversations kept apart, rows
+that stay readable by a later program, and the errors (a server that does not answer, a
+SQLite file another process keeps locked, values that would not come back the same).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from itertools import count
+from pathlib import Path
+
+import pytest
+
+from miniagents import Message, MiniAgentsError
+from miniagents.ext.dbos.history import DEFAULT_DATABASE_URL, TABLE_NAME, ChatHistorySQL
+from miniagents.ext.history import ChatHistory, ChatHistoryError, ChatHistoryOptionError
+from miniagents.ext.llm.messages import AssistantMessage, TokenUsage, UserMessage
+from miniagents.testing import ChatHistoryContract
+from miniagents.testing.chat_history_contract import ContractNote
+from tests.fakes.postgres import PostgresServer
+from tests.subprocesses import python_env
+
+_NAMES = count()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class TestOnSQLite(ChatHistoryContract):
+    """The contract, on a SQLite file."""
+
+    @pytest.fixture(autouse=True)
+    def _database(self, tmp_path: Path) -> None:
+        self.url = f"sqlite:///{tmp_path / 'chats.sqlite'}"
+        self.conversation = f"chat-{next(_NAMES)}"
+
+    def new_history(self) -> ChatHistory:
+        return ChatHistorySQL(
+            self.conversation, database_url=self.url, message_classes=self.message_classes
+        )
+
+    def reopen(self, history: ChatHistory) -> ChatHistory:
+        return self.new_history()
+
+
+class TestOnPostgres(ChatHistoryContract):
+    """The contract, on a real PostgreSQL server (a database of its own per test)."""
+
+    @pytest.fixture(autouse=True)
+    def _database(self, postgres: PostgresServer) -> None:
+        self.url = postgres.create_database(f"contract_{next(_NAMES)}")
+        self.conversation = "chat"
+
+    def new_history(self) -> ChatHistory:
+        return ChatHistorySQL(
+            self.conversation, database_url=self.url, message_classes=self.message_classes
+        )
+
+    def reopen(self, history: ChatHistory) -> ChatHistory:
+        return self.new_history()
+
+
+# -- two processes -------------------------------------------------------------------------
+
+_WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from miniagents import Message
+    from miniagents.ext.dbos.history import ChatHistorySQL
+
+    async def main(url: str, writer: str, count: int) -> None:
+        history = ChatHistorySQL("shared", database_url=url)
+        await history.load()  # connected, the table made: ready
+        print("ready", flush=True)
+        assert sys.stdin.readline() == "go\\n"
+        for n in range(count):
+            await history.append(Message(text=f"{writer} {n}", role="user", writer=writer, n=n))
+
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    """
+)
+_APPENDS = 40
+
+
+def _two_writers(url: str, cwd: Path) -> None:
+    """Two processes append ``_APPENDS`` messages each to one conversation, started at once."""
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, url, name, str(_APPENDS)],
+            cwd=cwd,
+            env=python_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
+    try:
+        for writer in writers:
+            assert writer.stdout is not None
+            assert writer.stdout.readline() == "ready\n", writer.communicate(timeout=60)
+        for writer in writers:  # both are ready: let them go together
+            assert writer.stdin is not None
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
+        for writer in writers:
+            _, errors = writer.communicate(timeout=120)
+            assert writer.returncode == 0, errors
+    finally:
+        for writer in writers:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
+
+
+def _check_both_kept(url: str) -> None:
+    loaded = asyncio.run(ChatHistorySQL("shared", database_url=url).load())
+    assert len(loaded) == 2 * _APPENDS
+    for name in ("a", "b"):
+        own = [message for message in loaded if getattr(message, "writer", None) == name]
+        assert [message.text for message in own] == [f"{name} {n}" for n in range(_APPENDS)]
+
+
+def test_two_processes_append_to_one_sqlite_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    _two_writers(url, tmp_path)
+    _check_both_kept(url)
+
+
+def test_two_processes_append_to_one_postgres_database(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    url = postgres.create_database(f"shared_{next(_NAMES)}")
+    _two_writers(url, tmp_path)
+    _check_both_kept(url)
+
+
+# -- what is kept, and where ---------------------------------------------------------------
+
+
+def test_conversations_of_one_database_are_kept_apart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'chats.sqlite'}"
+
+    async def main() -> None:
+        first, second = (ChatHistorySQL(name, database_url=url) for name in ("one", "two"))
+        await first.append(UserMessage(text="To one."))
+        await second.append(UserMessage(text="To two."))
+        await first.append(UserMessage(text="One again."))
+        assert [m.text for m in await first.load()] == ["To one.", "One again."]
+        assert [m.text for m in await second.load()] == ["To two."]
+
+    asyncio.run(main())
+
+
+def test_a_row_holds_the_class_and_the_fields_as_json(tmp_path: Path) -> None:
+    """The table is plain: another program reads a conversation with SQL and JSON."""
+    path = tmp_path / "chats.sqlite"
+    reply = AssistantMessage(
+        text="Hello.", model="m", usage=TokenUsage(input_tokens=3, output_tokens=2)
+    )
+    asyncio.run(ChatHistorySQL("chat", database_url=f"sqlite:///{path}").append(reply))
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute(
+            f"SELECT conversation, class_name, fields FROM {TABLE_NAME}"
+        ).fetchall()
+    assert [(conversation, name) for conversation, name, _ in rows] == [
+        ("chat", "AssistantMessage")
+    ]
+    fields = json.loads(rows[0][2])
+    assert fields["text"] == "Hello."
+    assert fields["model"] == "m"
+    assert fields["usage"]["input_tokens"] == 3
+
+
+def test_the_default_database_is_a_file_in_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    asyncio.run(ChatHistorySQL("chat").append(UserMessage(text="Kept.")))
+    assert DEFAULT_DATABASE_URL == "sqlite:///miniagents.sqlite"
+    assert (tmp_path / "miniagents.sqlite").is_file()
+
+
+def test_a_class_of_ones_own_not_given_is_refused(tmp_path: Path) -> None:
+    history = ChatHistorySQL("chat", database_url=f"sqlite:///{tmp_path / 'c.sqlite'}")
+    with pytest.raises(ChatHistoryError, match=r"message_classes=\[ContractNote"):
+        asyncio.run(history.append(ContractNote(text="Mine.", topic="t")))
+    assert asyncio.run(history.load()) == ()
+
+
+@pytest.mark.parametrize(
+    ("field", "problem"),
+    [(float("inf"), "JSON"), ({1: "a"}, "would not load back the same")],
+)
+def test_values_that_would_change_are_refused_before_anything_is_written(
+    tmp_path: Path, field: object, problem: str
+) -> None:
+    history = ChatHistorySQL("chat", database_url=f"sqlite:///{tmp_path / 'c.sqlite'}")
+    with pytest.raises(ChatHistoryError, match=problem):
+        asyncio.run(history.append(Message(text="x", value=field)))
+    assert asyncio.run(history.load()) == ()
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"conversation": ""}, "conversation must be a non-empty str"),
+        ({"conversation": "x" * 256}, "at most 255"),
+        ({"database_url": "not a url"}, "is not a database URL"),
+        ({"database_url": "sqlite://"}, "in-memory SQLite"),
+        ({"database_url": "mysql://u@h/db"}, "SQLite .* or PostgreSQL"),
+        ({"database_url": "postgresql+nosuchdriver://u@h/db"}, "driver"),
+        ({"timeout": 0}, "timeout must be a positive number"),
+        ({"message_classes": [int]}, "message_classes takes Message subclasses"),
+    ],
+)
+def test_bad_options_are_refused_at_once(kwargs: dict[str, object], problem: str) -> None:
+    options: dict[str, object] = {"conversation": "chat", **kwargs}
+    with pytest.raises(ChatHistoryOptionError, match=problem) as raised:
+        ChatHistorySQL(**options)  # type: ignore[arg-type]
+    assert isinstance(raised.value, ValueError)
+
+
+def test_a_server_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"postgresql://nobody:secret@127.0.0.1:{_free_port()}/nothing"
+    history = ChatHistorySQL("chat", database_url=url, timeout=2)
+    with pytest.raises(ChatHistoryError, match="cannot be reached") as raised:
+        asyncio.run(history.append(UserMessage(text="Lost?")))
+    assert "secret" not in str(raised.value)
+    assert isinstance(raised.value, MiniAgentsError)
+
+
+def test_a_folder_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
+    history = ChatHistorySQL("chat", database_url=f"sqlite:///{tmp_path / 'no' / 'c.sqlite'}")
+    with pytest.raises(ChatHistoryError, match="folder exists"):
+        asyncio.run(history.load())
+
+
+@pytest.fixture
+def locked_sqlite(tmp_path: Path) -> Iterator[str]:
+    """A SQLite file that another connection keeps locked (an exclusive transaction)."""
+    path = tmp_path / "locked.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        yield f"sqlite:///{path}"
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_a_locked_sqlite_file_is_an_error_after_the_timeout(locked_sqlite: str) -> None:
+    history = ChatHistorySQL("chat", database_url=locked_sqlite, timeout=0.2)
+    with pytest.raises(ChatHistoryError, match=r"stayed locked for 0\.2 s"):
+        asyncio.run(history.append(UserMessage(text="Waiting.")))
+
+
+def test_the_event_loop_goes_on_while_the_database_is_locked(locked_sqlite: str) -> None:
+    """The waiting is in a worker thread: the loop runs other tasks meanwhile."""
+
+    async def main() -> None:
+        history = ChatHistorySQL("chat", database_url=locked_sqlite, timeout=2)
+        append = asyncio.ensure_future(history.append(UserMessage(text="Waiting.")))
+        other = asyncio.Event()
+        asyncio.get_running_loop().call_soon(other.set)
+        await other.wait()
+        assert not append.done()
+        with pytest.raises(ChatHistoryError, match="locked"):
+            await append
+
+    asyncio.run(main())
+
+
+def test_a_missing_sqlalchemy_is_an_error_with_the_install_hint(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["sqlalchemy"] = None
+        try:
+            import miniagents.ext.dbos.history
+        except ImportError as error:
+            print(type(error).__name__, error)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("MissingExtraError")
+    assert 'pip install "miniagents[dbos]"' in done.stdout
+
+
+def test_repr_names_the_conversation_and_hides_the_password() -> None:
+    history = ChatHistorySQL("chat", database_url="postgresql://me:secret@127.0.0.1:1/db")
+    assert repr(history) == (
+        "ChatHistorySQL('chat', database_url='postgresql://me:***@127.0.0.1:1/db')"
+    )
+
+
+def test_a_row_that_is_not_a_message_is_named_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "chats.sqlite"
+    history = ChatHistorySQL("chat", database_url=f"sqlite:///{path}")
+    asyncio.run(history.append(UserMessage(text="Fine.")))
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            f"INSERT INTO {TABLE_NAME} (conversation, class_name, fields) "
+            "VALUES ('chat', 'UserMessage', '[1, 2]')"
+        )
+    with pytest.raises(ChatHistoryError, match=r"Row 2 of miniagents_chat_messages .* not a"):
+        asyncio.run(history.load())
