@@ -54,6 +54,10 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "miniagents.ext.history",
         "AttributeError(f'module {__name__!r} has no attribute {name!r}')",
     ): ("a module's __getattr__ must raise AttributeError for a name it does not have"),
+    (
+        "miniagents.ext.dbos",
+        "AttributeError(f'module {__name__!r} has no attribute {name!r}')",
+    ): ("a module's __getattr__ must raise AttributeError for a name it does not have"),
     ("miniagents.promising._replay", "error.with_traceback(self._traceback)"): (
         "re-raises the error that ended a stream (its producer's, of any type) for a consumer"
     ),
