@@ -122,6 +122,25 @@ print([name for name in ("tests", "examples", "stubs") if importlib.util.find_sp
     assert result.stdout.splitlines() == [str(ROOT / "miniagents"), "[]"]  # no `tests` of ours
 
 
+def test_the_release_files_hold_the_package_beside_an_editable_install(
+    editable_python: Path,
+) -> None:
+    """``python -m build`` after ``pip install -e .`` (as ``.ci/run`` does) ships the package.
+
+    The editable install leaves ``.editable-install/miniagents``, a link to the package, in
+    the clone (``editable_python`` made it); hatchling's walk must not go through it first,
+    or it would take the package for a folder it has seen and leave it out.
+    """
+    from hatchling.builders.sdist import SdistBuilder
+    from hatchling.builders.wheel import WheelBuilder
+
+    assert (ROOT / ".editable-install" / "miniagents").is_dir()
+    for builder in (SdistBuilder(str(ROOT)), WheelBuilder(str(ROOT))):
+        files = {file.distribution_path for file in builder.recurse_included_files()}
+        assert {"miniagents/__init__.py", "miniagents/py.typed"} <= files, type(builder)
+        assert not [file for file in files if "editable" in file]
+
+
 @pytest.mark.timeout(540)
 def test_mypy_strict_finds_an_editable_install_from_a_users_project(
     editable_python: Path, tmp_path: Path
