@@ -33,6 +33,7 @@ right for the extensions)::
     ├── PipelineRerunError (also RuntimeError)    a Pipeline run a second time
     ├── PipelineTimeoutError (also TimeoutError)  an item took longer than pipeline's timeout
     ├── ProgressBarMissingError (also ImportError)  progress=True without tqdm installed
+    ├── DurablePipelineUnavailableError (also ImportError)  pipeline(durable=...) without ext.dbos
     ├── ChatHistoryError                          a chat history cannot be read or written
     │   ├── ChatHistoryOptionError (also ValueError)     an option the history does not take
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
@@ -99,6 +100,9 @@ from miniagents.miniagents.errors import ContextReenteredError as ContextReenter
 from miniagents.miniagents.errors import MissingAgentArgumentError as MissingAgentArgumentError
 from miniagents.miniagents.errors import NoActiveContextError as NoActiveContextError
 from miniagents.operators.errors import OperatorArgumentError as OperatorArgumentError
+from miniagents.pipeline.errors import (
+    DurablePipelineUnavailableError as DurablePipelineUnavailableError,
+)
 from miniagents.pipeline.errors import PipelineArgumentError as PipelineArgumentError
 from miniagents.pipeline.errors import PipelineRerunError as PipelineRerunError
 from miniagents.pipeline.errors import PipelineTimeoutError as PipelineTimeoutError
@@ -266,6 +270,7 @@ __all__ = [
     "NoRunningLoopError",
     "OperatorArgumentError",
     "DeadlockError",
+    "DurablePipelineUnavailableError",
     "PipelineArgumentError",
     "PipelineRerunError",
     "PipelineTimeoutError",

@@ -5,11 +5,16 @@ from __future__ import annotations
 from miniagents.promising.errors import MiniAgentsError
 
 __all__ = [
+    "DurablePipelineUnavailableError",
     "PipelineArgumentError",
     "PipelineRerunError",
     "PipelineTimeoutError",
     "ProgressBarMissingError",
 ]
+
+
+class DurablePipelineUnavailableError(MiniAgentsError, ImportError):
+    """``pipeline(..., durable=...)`` was asked for and ``miniagents.ext.dbos`` is not loaded."""
 
 
 class PipelineArgumentError(MiniAgentsError, ValueError):

@@ -38,6 +38,7 @@ from miniagents.messages import Message, MessageTuple
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.lowlevel import InteractionScope
+from miniagents.pipeline.durability import DurableItemRunner, durable_items
 from miniagents.pipeline.errors import (
     PipelineArgumentError,
     PipelineRerunError,
@@ -92,11 +93,13 @@ class Pipeline(Generic[T, ReplyT]):
         agents: Sequence[MiniAgent[..., Message]],
         items: Iterable[T] | AsyncIterable[T] | Observable[T],
         settings: PipelineSettings,
+        durable: DurableItemRunner | None = None,
     ) -> None:
         """Prepare the run (:func:`pipeline` makes pipelines)."""
         self._chain = tuple(agents)
         self._items = items
         self._settings = settings
+        self._durable = durable
         self._used = False
 
     def _claim(self) -> None:
@@ -104,18 +107,20 @@ class Pipeline(Generic[T, ReplyT]):
             raise PipelineRerunError("A Pipeline runs once; call pipeline(...) again to rerun.")
         self._used = True
 
-    async def _interact(self, item: T) -> MessageTuple[ReplyT]:
+    async def _interact(self, index: int, attempt: int, item: T) -> MessageTuple[ReplyT]:
+        if self._durable is not None:  # the last agent's replies, recorded
+            return await self._durable(index, attempt, item)  # type: ignore[return-value]
         replies = self._chain[0].inquire(item)
         for agent in self._chain[1:]:
             replies = agent.inquire(replies)
         result: MessageTuple[ReplyT] = await replies  # type: ignore[assignment]  # the last agent's
         return result
 
-    async def _try(self, index: int, item: T) -> MessageTuple[ReplyT]:
+    async def _try(self, index: int, number: int, item: T) -> MessageTuple[ReplyT]:
         timeout = self._settings.timeout
         if timeout is None:
-            return await self._interact(item)
-        attempt = asyncio.ensure_future(self._interact(item))
+            return await self._interact(index, number, item)
+        attempt = asyncio.ensure_future(self._interact(index, number, item))
         try:
             done, _ = await asyncio.wait((attempt,), timeout=timeout)
         except BaseException:  # the item was cancelled: so is its attempt
@@ -136,7 +141,7 @@ class Pipeline(Generic[T, ReplyT]):
             attempts += 1
             try:
                 async with limit:
-                    replies = await self._try(index, item)
+                    replies = await self._try(index, attempts, item)
                 return ItemResult(index, item, replies, None, attempts)
             except Exception as error:
                 if attempts <= settings.retries and isinstance(error, settings.retry_on):
@@ -398,6 +403,7 @@ def pipeline(
     description: str | None = None,
     total: int | None = None,
     overflow: Overflow = "buffer",
+    durable: bool | str = False,
 ) -> Pipeline[T, ReplyT]:
     """Run an agent, or a chain of agents, over every item, concurrently, in this process.
 
@@ -427,10 +433,19 @@ def pipeline(
         total: The number of items, for the progress bar (default: ``len(items)`` if it
             has one).
         overflow: What to do with the items of an observable that outruns the pipeline.
+        durable: Run each item as a durable run (``miniagents.ext.dbos``), named by the
+            pipeline's id and the item's position (and content): run again after a crash,
+            the pipeline gives the finished items' recorded replies without calling
+            anything, recovers the items that were running, and runs the rest. ``True``
+            takes the agents' aliases joined by ``>`` as the id (``"EXTRACT>SUMMARIZE"``);
+            a string is the id itself (to tell two pipelines of the same agents apart).
 
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
-            or a timeout that is not positive (a ``ValueError``).
+            a timeout that is not positive (a ``ValueError``), or a ``durable`` that is
+            neither a bool nor a non-empty string.
+        DurablePipelineUnavailableError: for ``durable=`` without ``miniagents.ext.dbos``
+            imported (``pip install "miniagents[dbos]"``).
     """
     chain, settings = pipeline_settings(
         agents,
@@ -448,4 +463,5 @@ def pipeline(
         total=total,
         overflow=overflow,
     )
-    return Pipeline(chain, items, settings)
+    runner = durable_items(durable, chain, caller="pipeline")
+    return Pipeline(chain, items, settings, runner)

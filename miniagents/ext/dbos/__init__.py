@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from miniagents.ext.dbos.durable import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
 from miniagents.ext.dbos.durable import durable as durable
+from miniagents.ext.dbos.durable import use_database as use_database
 from miniagents.ext.dbos.durable import workflow_id as workflow_id
 from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
 from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
@@ -29,6 +30,7 @@ __all__ = [
     "DurableRecordError",
     "DurableVersionError",
     "durable",
+    "use_database",
     "workflow_id",
 ]
 

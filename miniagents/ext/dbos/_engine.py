@@ -57,7 +57,14 @@ from miniagents.promising.errors import StreamCancelledError
 if TYPE_CHECKING:
     from dbos import DBOS
 
-__all__ = ["DEFAULT_DATABASE_URL", "Engine", "aengine_for", "register_agent"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "Engine",
+    "aengine_for",
+    "fingerprint",
+    "register_agent",
+    "set_default_url",
+]
 
 T = TypeVar("T")
 
@@ -74,6 +81,22 @@ _functions: tuple[Callable[..., Awaitable[object]], Callable[[str], Awaitable[ob
     None
 )
 _engine: Engine | None = None
+_default_url: str | None = None
+
+
+def set_default_url(url: str) -> None:
+    """Make ``url`` the database of the durable runs not given one (see ``use_database``).
+
+    Raises:
+        DurableConfigurationError: if ``url`` is not a sqlite:/// or postgresql:// URL.
+    """
+    global _default_url
+    if not isinstance(url, str) or not url.startswith(("sqlite:///", "postgresql", "postgres")):
+        raise DurableConfigurationError(
+            f"The database of durable runs must be a sqlite:/// file path or a "
+            f"postgresql:// URL; got {url!r}."
+        )
+    _default_url = url
 
 
 def _dbos() -> type[DBOS]:
@@ -93,7 +116,7 @@ def register_agent(agent: MiniAgent[..., Message]) -> None:
     """
     _registered_functions()
     known = _agents.get(agent.alias)
-    if known is not None and known is not agent and _fingerprint(known) != _fingerprint(agent):
+    if known is not None and known is not agent and fingerprint(known) != fingerprint(agent):
         raise DurableConfigurationError(
             f"Two different durable agents are named {agent.alias}: a durable run is "
             "recovered by its agent's alias, so each durable agent needs its own. Give one "
@@ -232,7 +255,7 @@ async def aengine_for(url: str | None) -> Engine:
         DurableDatabaseError: if the database cannot be reached, opened or written.
     """
     global _engine
-    wanted = url or DEFAULT_DATABASE_URL
+    wanted = url or _default_url or DEFAULT_DATABASE_URL
     loop = asyncio.get_running_loop()
     if _engine is not None and _engine.loop is loop and not loop.is_closed():
         if _engine.url != wanted:
@@ -345,11 +368,12 @@ def _application_version() -> str:
     """A hash of the durable agents' code and settings: runs recover only under the same."""
     digest = hashlib.sha256()
     for alias in sorted(_agents):
-        digest.update(_fingerprint(_agents[alias]).encode())
+        digest.update(fingerprint(_agents[alias]).encode())
     return digest.hexdigest()[:16]
 
 
-def _fingerprint(agent: MiniAgent[..., Message]) -> str:
+def fingerprint(agent: MiniAgent[..., Message]) -> str:
+    """What the application version sees of ``agent``: its alias, its code, its settings."""
     func = agent.func
     try:
         source = inspect.getsource(func)

@@ -22,17 +22,26 @@ import contextvars
 import hashlib
 import pickle
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import ParamSpec, TypeVar, cast
 
-from miniagents.ext.dbos._engine import DEFAULT_DATABASE_URL, aengine_for, register_agent
+from miniagents.ext.dbos._engine import (
+    DEFAULT_DATABASE_URL,
+    aengine_for,
+    fingerprint,
+    register_agent,
+    set_default_url,
+)
 from miniagents.ext.dbos._recording import current_run
 from miniagents.ext.dbos.errors import DurableRecordError
+from miniagents.messages import MessageTuple
 from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageType
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.interaction import InteractionContext
+from miniagents.pipeline.durability import DurableItemRunner, set_durable_items
 
-__all__ = ["DEFAULT_DATABASE_URL", "durable", "workflow_id"]
+__all__ = ["DEFAULT_DATABASE_URL", "durable", "use_database", "workflow_id"]
 
 P = ParamSpec("P")
 ReplyT = TypeVar("ReplyT", bound=Message)
@@ -160,3 +169,63 @@ def _check_value(value: object, what: str, alias: str) -> None:
             "its inputs to recover them: give it values that can be pickled (text, "
             "numbers, lists, dicts, pydantic models), or keep this one out of the run."
         ) from error
+
+
+def use_database(database_url: str) -> None:
+    """Record the durable runs that are not given a database in ``database_url``.
+
+    Those are the runs of durable pipelines (``pipeline(..., durable=True)``) and of the
+    durable agents made without a ``database_url``; call it before the first durable run.
+
+    Args:
+        database_url: A ``sqlite:///path`` file or a ``postgresql://`` URL.
+
+    Raises:
+        DurableConfigurationError: if it is neither.
+    """
+    set_default_url(database_url)
+
+
+async def _chain_of_pipeline(
+    ctx: InteractionContext,
+    /,
+    *,
+    chain: tuple[MiniAgent[..., Message], ...],
+    agents_version: str,
+    item_index: int,
+    attempt: int,
+) -> None:
+    """One item of a durable pipeline: the chain over it (the agent its runs are of)."""
+    replies = chain[0].inquire(ctx.messages)
+    for agent in chain[1:]:
+        replies = agent.inquire(replies)
+    ctx.reply(replies)
+
+
+def _pipeline_items(
+    pipeline_id: str, chain: Sequence[MiniAgent[..., Message]]
+) -> DurableItemRunner:
+    """The runner of a durable pipeline's items: one durable run per item and try.
+
+    Its runs are of an agent named ``PIPELINE[<pipeline id>]`` that runs the chain; each
+    run is named by its input: the item, its position and the try (``ids_by_input``).
+    """
+    agents = tuple(chain)
+    chain_agent: MiniAgent[..., Message] = MiniAgent(
+        _chain_of_pipeline,
+        alias=f"PIPELINE[{pipeline_id}]",
+        description=f"The items of the durable pipeline {pipeline_id!r}.",
+        bound={
+            "chain": agents,
+            "agents_version": "|".join(fingerprint(agent) for agent in agents),
+        },
+    )
+    runs = durable(chain_agent, ids_by_input=True)
+
+    async def run(index: int, attempt: int, item: MessageType) -> MessageTuple[Message]:
+        return await runs.inquire(item, item_index=index, attempt=attempt)
+
+    return run
+
+
+set_durable_items(_pipeline_items)

@@ -1,7 +1,9 @@
-"""A program the durable pipeline test runs (and kills -9): a durable agent over six items.
+"""A program the durable pipeline tests run (and kill -9): an agent over six items, durably.
 
-``python pipeline_child.py``, with ``DB_URL`` (the database of runs). One item at a time,
-in order; it prints ``RESULT <index> <reply>`` (flushed) as each item's result comes.
+``python pipeline_child.py``, with ``DB_URL`` (the database of runs) and ``MODE``: ``agent``
+(the default) runs ``pipeline(durable(agent, ids_by_input=True), items)``; ``switch`` runs
+``pipeline(agent, items, durable=True)``. One item at a time, in order; it prints
+``RESULT <index> <reply>`` (flushed) as each item's result comes.
 """
 
 from __future__ import annotations
@@ -10,22 +12,23 @@ import asyncio
 import os
 
 from miniagents import MiniAgents
-from miniagents.ext.dbos import durable
+from miniagents.ext.dbos import durable, use_database
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.pipeline import pipeline
 
 ITEMS = [f"item {index}" for index in range(6)]
+SWITCH = os.environ.get("MODE", "agent") == "switch"
 
-echo = durable(
-    openai_agent.fork(alias="ECHO", model="echo-model", stream=True),
-    database_url=os.environ["DB_URL"],
-    ids_by_input=True,
-)
+echo = openai_agent.fork(alias="ECHO", model="echo-model", stream=True)
+if SWITCH:
+    use_database(os.environ["DB_URL"])
+else:
+    echo = durable(echo, database_url=os.environ["DB_URL"], ids_by_input=True)
 
 
 async def amain() -> None:
     async with MiniAgents():
-        async for result in pipeline(echo, ITEMS, max_concurrency=1):
+        async for result in pipeline(echo, ITEMS, max_concurrency=1, durable=SWITCH):
             print("RESULT", result.index, result.replies[-1], flush=True)
 
 

@@ -326,11 +326,13 @@ def test_an_approval_waits_across_a_restart(
 # -- a durable pipeline ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("mode", ["agent", "switch"])
 def test_a_pipeline_killed_mid_run_resumes_at_the_item_it_was_at(
-    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str, mode: str
 ) -> None:
+    """``durable(agent, ids_by_input=True)`` over the items, or ``pipeline(durable=True)``."""
     pipeline_child = Path(__file__).with_name("pipeline_child.py")
-    env = python_env(fake_llm, DB_URL=database_url)
+    env = python_env(fake_llm, DB_URL=database_url, MODE=mode)
 
     def start() -> subprocess.Popen[str]:
         with default_sigint_in_children():
