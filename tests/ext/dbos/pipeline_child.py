@@ -2,7 +2,8 @@
 
 ``python pipeline_child.py``, with ``DB_URL`` (the database of runs) and ``MODE``: ``agent``
 (the default) runs ``pipeline(durable(agent, ids_by_input=True), items)``; ``switch`` runs
-``pipeline(agent, items, durable=True)``. One item at a time, in order; it prints
+``pipeline(agent, items, durable=...)``: ``True``, or ``PIPELINE_ID`` if given. ``ITEMS``
+(``|``-separated) replaces the six items. One item at a time, in order; it prints
 ``RESULT <index> <reply>`` (flushed) as each item's result comes.
 """
 
@@ -16,8 +17,9 @@ from miniagents.ext.dbos import durable, use_database
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.pipeline import pipeline
 
-ITEMS = [f"item {index}" for index in range(6)]
+ITEMS = os.environ.get("ITEMS", "|".join(f"item {index}" for index in range(6))).split("|")
 SWITCH = os.environ.get("MODE", "agent") == "switch"
+DURABLE: bool | str = os.environ.get("PIPELINE_ID") or SWITCH
 
 echo = openai_agent.fork(alias="ECHO", model="echo-model", stream=True)
 if SWITCH:
@@ -28,7 +30,7 @@ else:
 
 async def amain() -> None:
     async with MiniAgents():
-        async for result in pipeline(echo, ITEMS, max_concurrency=1, durable=SWITCH):
+        async for result in pipeline(echo, ITEMS, max_concurrency=1, durable=DURABLE):
             print("RESULT", result.index, result.replies[-1], flush=True)
 
 

@@ -361,3 +361,36 @@ def test_a_pipeline_killed_mid_run_resumes_at_the_item_it_was_at(
     assert out.splitlines() == [f"RESULT {index} item {index}" for index in range(6)], err
     asked = [request.json["messages"][-1]["content"] for request in fake_llm.requests]
     assert asked == [*(f"item {index}" for index in range(4)), "item 3", "item 4", "item 5"]
+
+
+def test_equal_items_at_two_positions_are_two_runs_and_a_rerun_calls_nothing(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    pipeline_child = Path(__file__).with_name("pipeline_child.py")
+    url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
+
+    def run(**extra: str) -> list[str]:
+        env = python_env(fake_llm, DB_URL=url, MODE="switch", ITEMS="same|other|same", **extra)
+        done = subprocess.run(
+            [sys.executable, str(pipeline_child)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    def asked() -> list[str]:
+        return [request.json["messages"][-1]["content"] for request in fake_llm.requests]
+
+    expected = ["RESULT 0 same", "RESULT 1 other", "RESULT 2 same"]
+    assert run() == expected
+    assert asked() == ["same", "other", "same"]  # the equal items ran twice: two runs
+
+    assert run() == expected  # the same pipeline again: every reply recorded
+    assert asked() == ["same", "other", "same"]
+
+    assert run(PIPELINE_ID="another") == expected  # another pipeline of the same agent
+    assert asked() == ["same", "other", "same"] * 2
