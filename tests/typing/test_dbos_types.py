@@ -12,7 +12,7 @@ from mypy_extensions import Arg
 from typing_extensions import assert_type
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgent, miniagent
-from miniagents.ext.dbos import durable, workflow_id
+from miniagents.ext.dbos import durable, use_database, workflow_id
 from miniagents.ext.llm.messages import LLMReply
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from tests.fakes.typecheck import assert_passes_mypy
@@ -38,6 +38,8 @@ def check_durable_keeps_the_agents_type() -> None:
     durable(greet, "sqlite:///runs.sqlite")  # type: ignore[call-arg]
     assert_type(durable(greet, ids_by_input=True), MiniAgent[[Arg(str, "name")], Message])
     durable(greet, database_url=1)  # type: ignore[arg-type]
+    assert_type(use_database("sqlite:///runs.sqlite"), None)
+    use_database(None)  # type: ignore[arg-type]
     durable(greet, ids_by_input="yes")  # type: ignore[arg-type]
     durable("GREET")  # type: ignore[arg-type]
 

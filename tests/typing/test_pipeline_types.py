@@ -53,6 +53,15 @@ def check_pipeline_types(texts: list[str], stream: AsyncIterator[str]) -> None:
     assert RayItemResult is ItemResult
 
 
+def check_durable_pipelines_keep_their_types(texts: list[str]) -> None:
+    assert_type(pipeline(plain_agent, texts, durable=True), Pipeline[str, Message])
+    assert_type(pipeline(plain_agent, texts, durable="nightly"), Pipeline[str, Message])
+    llm = pipeline(openai_agent.fork(model="gpt-4o-mini"), texts, durable="nightly")
+    assert_type(llm, Pipeline[str, LLMReply[OpenAIMessage]])
+    pipeline(plain_agent, texts, durable=1.0)  # type: ignore[arg-type]
+    pipeline(plain_agent, texts, durable=None)  # type: ignore[arg-type]
+
+
 def check_the_reply_class_is_kept(observable: Observable[Message]) -> None:
     llm = pipeline(openai_agent.fork(model="gpt-4o-mini"), ["Hi"], timeout=30.0, progress=False)
     assert_type(llm, Pipeline[str, LLMReply[OpenAIMessage]])
