@@ -2,7 +2,8 @@
 
 :func:`pipeline` runs each item as its own interaction, concurrently and lazily, and
 gives an :class:`ItemResult` per item (the same results as ``ray_pipeline`` on Ray);
-:mod:`miniagents.pipeline.progress` is the progress bar both show.
+:mod:`miniagents.pipeline.progress` is the progress bar both show, and
+:mod:`miniagents.pipeline.durability` where ``pipeline(..., durable=True)`` finds DBOS.
 ``miniagents.operators.map_agent`` is the same as an operator on an observable.
 """
 
