@@ -1,0 +1,141 @@
+"""Benchmark: W1 with tracing off, this library against older exports of it (issue 19).
+
+Run it by hand from the repository root (it is not a test; pytest never collects it)::
+
+    git archive 3278209^ miniagents | tar -x -C /tmp/before-otel   # before the hooks
+    python tests/benchmarks/otel_off.py --library before=/tmp/before-otel --reps 7
+
+Each run is a fresh Python process whose ``PYTHONPATH`` is the library's folder (``now``, the
+library of this checkout, is always the first one); the libraries are interleaved rep by rep,
+in an order that rotates from one rep to the next. A process makes one untimed warm-up run
+of each workload (2,000 tokens), then times ``--runs`` runs of each (3 by default, the
+workloads in turn), each after ``gc.collect()``, in CPU time (``time.process_time``: the
+machine may be shared), and keeps their median. Workloads, from
+``tests/benchmarks/streams.py`` (W1, 100,000 tokens):
+
+* ``W1 reactive K=1`` and ``W1 reactive K=20``: the streams alone (no interaction);
+* ``W1 agents K=20``: 20 re-streaming agents as the stages (20 interactions, each
+  re-streaming every token), inside one ``MiniAgents`` context.
+
+The table shows, per workload and library, the median CPU ms, and the ratio of ``now`` to
+that library in the same rep (above 1: ``now`` costs more): median (min / max).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+N = 100_000
+WORKLOADS = ("W1 reactive K=1", "W1 reactive K=20", "W1 agents K=20")
+
+
+def _runners() -> dict[str, Callable[[int], Coroutine[Any, Any, object]]]:
+    """The workloads, built on the library this process imports."""
+    import streams  # type: ignore[import-not-found]  # this script's folder: sys.path[0]
+
+    from miniagents import InteractionContext, MiniAgents, miniagent
+    from miniagents.messages import MessagePromise
+
+    @miniagent
+    async def re_stream(ctx: InteractionContext) -> None:
+        async for message in ctx.message_promises:
+            ctx.reply(MessagePromise.from_observable(message.as_observable()))
+
+    async def agents(n: int) -> object:
+        start = time.perf_counter()
+        async with MiniAgents():
+            stage: Any = MessagePromise.from_async_iterable(streams.tokens(n))
+            for _ in range(20):
+                stage = re_stream.inquire(stage)
+            return await streams.consume_messages(stage, start, 1, n, None)
+
+    return {
+        "W1 reactive K=1": lambda n: streams.w1_library_reactive(n, 1, None),
+        "W1 reactive K=20": lambda n: streams.w1_library_reactive(n, 20, None),
+        "W1 agents K=20": agents,
+    }
+
+
+def child(runs: int) -> dict[str, Any]:
+    """One process: a warm-up run of each workload, then the median of ``runs`` timed runs."""
+    import miniagents
+
+    runners = _runners()
+    for runner in runners.values():
+        asyncio.run(runner(2000))
+    cpu: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(runs):
+        for name, runner in runners.items():
+            gc.collect()
+            started = time.process_time()
+            asyncio.run(runner(N))
+            cpu[name].append(time.process_time() - started)
+    medians = {name: statistics.median(values) for name, values in cpu.items()}
+    return {"library": miniagents.__file__, "cpu": medians}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the libraries interleaved and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--library", action="append", default=[], help="LABEL=DIR: an exported library"
+    )
+    parser.add_argument("--reps", type=int, default=5, help="processes per library")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per process")
+    args = parser.parse_args(argv)
+    libraries = {"now": str(Path(__file__).resolve().parents[2])}
+    libraries.update(dict(item.split("=", 1) for item in args.library))
+    labels = list(libraries)
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label in labels}
+    for rep in range(args.reps):
+        shift = rep % len(labels)
+        for label in labels[shift:] + labels[:shift]:  # interleaved, the order rotating
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", str(args.runs)],
+                env={**os.environ, "PYTHONPATH": libraries[label]},
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=1800,
+            )
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            expected = str(Path(libraries[label]).resolve() / "miniagents" / "__init__.py")
+            if result["library"] != expected:
+                raise RuntimeError(f"{label} imported {result['library']}, not {expected}")
+            runs[label].append(result["cpu"])
+        print(f"rep {rep + 1} done, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+    print(
+        f"{args.reps} reps (a fresh process each), median CPU ms of {args.runs} runs; "
+        "now / library in the same rep"
+    )
+    print("| workload | library | CPU ms (median) | now / library: median (min / max) |")
+    print("|---|---|---:|---|")
+    for workload in WORKLOADS:
+        for label in labels:
+            values = [run[workload] for run in runs[label]]
+            ratios = [
+                now[workload] / mine[workload]
+                for mine, now in zip(runs[label], runs["now"], strict=True)
+            ]
+            print(
+                f"| {workload} | {label} | {statistics.median(values) * 1000:.0f} | "
+                f"{statistics.median(ratios):.3f} ({min(ratios):.3f} / {max(ratios):.3f}) |"
+            )
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        print(json.dumps(child(int(sys.argv[2]))))
+    else:
+        main()
