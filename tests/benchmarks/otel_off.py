@@ -10,15 +10,17 @@ library of this checkout, is always the first one); the libraries are interleave
 in an order that rotates from one rep to the next. A process makes one untimed warm-up run
 of each workload (2,000 tokens), then times ``--runs`` runs of each (3 by default, the
 workloads in turn), each after ``gc.collect()``, in CPU time (``time.process_time``: the
-machine may be shared), and keeps their median. Workloads, from
+machine may be shared), and keeps their least (the run the load disturbed least). Workloads, from
 ``tests/benchmarks/streams.py`` (W1, 100,000 tokens):
 
 * ``W1 reactive K=1`` and ``W1 reactive K=20``: the streams alone (no interaction);
 * ``W1 agents K=20``: 20 re-streaming agents as the stages (20 interactions, each
   re-streaming every token), inside one ``MiniAgents`` context.
 
-The table shows, per workload and library, the median CPU ms, and the ratio of ``now`` to
-that library in the same rep (above 1: ``now`` costs more): median (min / max).
+The tables show, per workload and library, the median over the reps of that CPU time, and
+for each pair of libraries ``a / b`` (in the order given, ``now`` first) the ratio of their
+times in the same rep (above 1: ``a`` costs more): median (min / max) over the reps.
+``--save FILE`` writes every run's time (JSON).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def _runners() -> dict[str, Callable[[int], Coroutine[Any, Any, object]]]:
 
 
 def child(runs: int) -> dict[str, Any]:
-    """One process: a warm-up run of each workload, then the median of ``runs`` timed runs."""
+    """One process: a warm-up run of each workload, then ``runs`` timed runs of each."""
     import miniagents
 
     runners = _runners()
@@ -81,8 +83,7 @@ def child(runs: int) -> dict[str, Any]:
             started = time.process_time()
             asyncio.run(runner(N))
             cpu[name].append(time.process_time() - started)
-    medians = {name: statistics.median(values) for name, values in cpu.items()}
-    return {"library": miniagents.__file__, "cpu": medians}
+    return {"library": miniagents.__file__, "cpu": cpu}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -93,11 +94,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--reps", type=int, default=5, help="processes per library")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per process")
+    parser.add_argument("--save", help="a JSON file for every run's CPU seconds")
     args = parser.parse_args(argv)
     libraries = {"now": str(Path(__file__).resolve().parents[2])}
     libraries.update(dict(item.split("=", 1) for item in args.library))
     labels = list(libraries)
-    runs: dict[str, list[dict[str, float]]] = {label: [] for label in labels}
+    raw: dict[str, list[dict[str, list[float]]]] = {label: [] for label in labels}
     for rep in range(args.reps):
         shift = rep % len(labels)
         for label in labels[shift:] + labels[:shift]:  # interleaved, the order rotating
@@ -113,25 +115,29 @@ def main(argv: Sequence[str] | None = None) -> None:
             expected = str(Path(libraries[label]).resolve() / "miniagents" / "__init__.py")
             if result["library"] != expected:
                 raise RuntimeError(f"{label} imported {result['library']}, not {expected}")
-            runs[label].append(result["cpu"])
+            raw[label].append(result["cpu"])
         print(f"rep {rep + 1} done, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
-    print(
-        f"{args.reps} reps (a fresh process each), median CPU ms of {args.runs} runs; "
-        "now / library in the same rep"
-    )
-    print("| workload | library | CPU ms (median) | now / library: median (min / max) |")
-    print("|---|---|---:|---|")
+    if args.save:
+        Path(args.save).write_text(json.dumps(raw, indent=1))
+    runs = {
+        label: [{w: min(v) for w, v in one.items()} for one in reps] for label, reps in raw.items()
+    }
+    print(f"{args.reps} reps (a fresh process each), least CPU ms of {args.runs} runs each\n")
+    print("| workload | " + " | ".join(labels) + " |")
+    print("|---|" + "---:|" * len(labels))
     for workload in WORKLOADS:
-        for label in labels:
-            values = [run[workload] for run in runs[label]]
-            ratios = [
-                now[workload] / mine[workload]
-                for mine, now in zip(runs[label], runs["now"], strict=True)
-            ]
-            print(
-                f"| {workload} | {label} | {statistics.median(values) * 1000:.0f} | "
-                f"{statistics.median(ratios):.3f} ({min(ratios):.3f} / {max(ratios):.3f}) |"
-            )
+        medians = [statistics.median(run[workload] for run in runs[label]) for label in labels]
+        print(f"| {workload} | " + " | ".join(f"{m * 1000:.0f}" for m in medians) + " |")
+    pairs = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]]
+    print("\n| workload | " + " | ".join(f"{a} / {b}" for a, b in pairs) + " |")
+    print("|---|" + "---|" * len(pairs))
+    for workload in WORKLOADS:
+        cells = []
+        for a, b in pairs:
+            ratios = [x[workload] / y[workload] for x, y in zip(runs[a], runs[b], strict=True)]
+            median = statistics.median(ratios)
+            cells.append(f"{median:.3f} ({min(ratios):.3f} / {max(ratios):.3f})")
+        print(f"| {workload} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
