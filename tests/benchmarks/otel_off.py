@@ -21,6 +21,11 @@ The tables show, per workload and library, the median over the reps of that CPU 
 for each pair of libraries ``a / b`` (in the order given, ``now`` first) the ratio of their
 times in the same rep (above 1: ``a`` costs more): median (min / max) over the reps.
 ``--save FILE`` writes every run's time (JSON).
+
+``--hooks`` measures the hooks directly instead, in this process (this checkout's library):
+the calls into the tracing modules (``*observing*``, ``ext/otel``) that each workload makes
+with no observer set (``sys.setprofile``, 2,000 tokens), and the CPU nanoseconds of each
+hook with no observer (``timeit``, best of 7 repeats of a million calls).
 """
 
 from __future__ import annotations
@@ -67,6 +72,43 @@ def _runners() -> dict[str, Callable[[int], Coroutine[Any, Any, object]]]:
         "W1 reactive K=20": lambda n: streams.w1_library_reactive(n, 20, None),
         "W1 agents K=20": agents,
     }
+
+
+def hooks() -> None:
+    """Count the hooks' calls in each workload and time each hook, with no observer."""
+    import timeit
+    from collections import Counter
+    from types import FrameType
+
+    from miniagents.ext.llm.observing import watch_llm_call
+    from miniagents.ext.tools.observing import watch_tool_call
+    from miniagents.miniagents._observing import interaction_ending  # the hook agent.py calls
+
+    counts: Counter[str] = Counter()
+
+    def profile(frame: FrameType, event: str, _arg: object) -> None:
+        where = frame.f_code.co_filename
+        if event == "call" and ("observing" in where or "ext/otel" in where):
+            counts[f"{Path(where).name}:{frame.f_code.co_name}"] += 1
+
+    for name, runner in _runners().items():
+        counts.clear()
+        sys.setprofile(profile)
+        try:
+            asyncio.run(runner(2000))
+        finally:
+            sys.setprofile(None)
+        print(f"{name}, 2,000 tokens: calls into the tracing hooks {dict(counts)}")
+    none: Any = None
+    timed: dict[str, Callable[[], object]] = {
+        "interaction_ending(hook)": lambda: interaction_ending(print),
+        "watch_llm_call(...)": lambda: watch_llm_call("alias", none, none),
+        "watch_tool_call(...)": lambda: watch_tool_call(none, none, none),
+        "an empty lambda (the timing loop itself)": lambda: None,
+    }
+    for name, statement in timed.items():
+        best = min(timeit.repeat(statement, number=10**6, repeat=7, timer=time.process_time))
+        print(f"{name}: {best * 1000:.0f} ns per call (CPU)")
 
 
 def child(runs: int) -> dict[str, Any]:
@@ -143,5 +185,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         print(json.dumps(child(int(sys.argv[2]))))
+    elif sys.argv[1:2] == ["--hooks"]:
+        hooks()
     else:
         main()
