@@ -5,6 +5,7 @@ Run it by hand from the repository root (it is not a test; pytest never collects
     python tests/benchmarks/otel_cost.py            # the full run (about a minute)
     python tests/benchmarks/otel_cost.py --quick    # fewer calls, a smoke check
     python tests/benchmarks/otel_cost.py --runs 9   # more timed runs per case (default 5)
+    python tests/benchmarks/otel_cost.py --tokens 2000  # long replies of 2,000 tokens
 
 Each timed run makes ``calls`` interactions of the offline model, one after the other in one
 ``MiniAgents`` context (``token_delay=0``; each interaction is one call of the model, whose
@@ -18,8 +19,10 @@ reply is ``tokens`` words streamed one token each, read by the caller to its end
 
 The table shows the median CPU microseconds (``time.process_time``: the machine may be
 shared) per call (an interaction with its one model call),
-for replies of 1 and of 200 tokens; the cost of tracing per call is ``on - off`` at 1
-token, and per token the growth of that difference from 1 to 200 tokens, divided by 199.
+for replies of 1 and of 200 tokens (``--tokens``; the long replies' runs make
+``calls * 200 // tokens`` calls, at least 10); the cost of tracing per call is ``on - off``
+at 1 token, and per token the growth of that difference from 1 to 200 tokens, divided by
+199.
 """
 
 from __future__ import annotations
@@ -82,25 +85,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls: a smoke check")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per case")
+    parser.add_argument("--tokens", type=int, default=200, help="tokens of a long reply")
     options = parser.parse_args()
     calls = 50 if options.quick else 400
+    size = options.tokens
+    long_calls = max(10, calls * 200 // size)
     medians: dict[tuple[str, int], float] = {}
-    for tokens in (1, 200):
+    for tokens, count in ((1, calls), (size, long_calls)):
         for variant in VARIANTS:  # the warm-up, untimed
             _timed(variant, 10, tokens)
         runs: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
         for _ in range(options.runs):
             for variant in VARIANTS:
-                runs[variant].append(_timed(variant, calls, tokens))
+                runs[variant].append(_timed(variant, count, tokens))
         for variant in VARIANTS:
             medians[variant, tokens] = statistics.median(runs[variant])
-    print(f"{calls} calls per run, median of {options.runs} runs, CPU µs per call\n")
-    print("| variant | 1 token | 200 tokens | tracing per call | tracing per token |")
+    print(
+        f"{calls} calls per run of 1 token, {long_calls} of {size} tokens, "
+        f"median of {options.runs} runs, CPU µs per call\n"
+    )
+    print(f"| variant | 1 token | {size} tokens | tracing per call | tracing per token |")
     print("|---|---:|---:|---:|---:|")
     for variant in VARIANTS:
-        short, long = medians[variant, 1], medians[variant, 200]
+        short, long = medians[variant, 1], medians[variant, size]
         per_call = short - medians["off", 1]
-        per_token = ((long - medians["off", 200]) - per_call) / 199
+        per_token = ((long - medians["off", size]) - per_call) / (size - 1)
         print(f"| {variant} | {short:.0f} | {long:.0f} | {per_call:.0f} | {per_token:.2f} |")
 
 
