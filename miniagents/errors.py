@@ -55,6 +55,7 @@ right for the extensions)::
     │   └── RemoteError                             a worker's error that cannot travel as itself
     ├── RayPipelineArgumentError (also ValueError)  ray_pipeline given arguments it cannot use
     ├── RayPipelineRerunError (also RuntimeError)   a RayPipeline run a second time
+    ├── RayPipelineLinkError (also RuntimeError)    run where a budget (a live link) applies
     ├── DurableError                              a durable run on DBOS (ext.dbos.errors)
     │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable or locked
     │   ├── DurableConfigurationError (also ValueError)  two database URLs, aliases clash
@@ -155,6 +156,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.ray.errors import RayAgentError as RayAgentError
     from miniagents.ext.ray.errors import RayCancelTimeoutError as RayCancelTimeoutError
     from miniagents.ext.ray.errors import RayPipelineArgumentError as RayPipelineArgumentError
+    from miniagents.ext.ray.errors import RayPipelineLinkError as RayPipelineLinkError
     from miniagents.ext.ray.errors import RayPipelineRerunError as RayPipelineRerunError
     from miniagents.ext.ray.errors import RayWorkerDiedError as RayWorkerDiedError
     from miniagents.ext.ray.errors import RemoteError as RemoteError
@@ -204,6 +206,7 @@ _LAZY: dict[str, str] = {
             "RayAgentError",
             "RayCancelTimeoutError",
             "RayPipelineArgumentError",
+            "RayPipelineLinkError",
             "RayPipelineRerunError",
             "RayWorkerDiedError",
             "RemoteError",

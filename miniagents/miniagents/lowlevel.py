@@ -24,7 +24,12 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   trace to another process (a Ray worker). Without an observer, an interaction pays one
   call that finds none. See :mod:`miniagents.miniagents._observing`;
 - :func:`enclosing_contexts`: the current context and those around it, innermost first
-  (the usage totals of :mod:`miniagents.ext.llm` count a call in each of them).
+  (the usage totals of :mod:`miniagents.ext.llm` count a call in each of them);
+- :func:`add_link_opener` and :func:`outgoing_links`: *live links*, for state of the caller
+  that must stay one while an interaction runs in another process (the budgets of
+  :mod:`miniagents.ext.llm`, across the Ray workers of :mod:`miniagents.ext.ray`): an
+  extension opens a link, a transport carries its messages (:class:`LinkEnd`,
+  :class:`CallerEnd`). See :mod:`miniagents.miniagents._links`.
 """
 
 from __future__ import annotations
@@ -33,6 +38,11 @@ import asyncio
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
+from miniagents.miniagents._links import CallerEnd as CallerEnd
+from miniagents.miniagents._links import LinkEnd as LinkEnd
+from miniagents.miniagents._links import LinkOpener as LinkOpener
+from miniagents.miniagents._links import add_link_opener as add_link_opener
+from miniagents.miniagents._links import outgoing_links as outgoing_links
 from miniagents.miniagents._observing import InteractionObserver as InteractionObserver
 from miniagents.miniagents._observing import InteractionWatch as InteractionWatch
 from miniagents.miniagents._observing import ObservedAgent as ObservedAgent
@@ -50,10 +60,14 @@ from miniagents.miniagents.context import (
 )
 
 __all__ = [
+    "CallerEnd",
     "InteractionObserver",
     "InteractionScope",
     "InteractionWatch",
+    "LinkEnd",
+    "LinkOpener",
     "ObservedAgent",
+    "add_link_opener",
     "adopt_carrier",
     "context_settings",
     "enclosing_contexts",
@@ -61,6 +75,7 @@ __all__ = [
     "incoming_carrier",
     "observe_interactions",
     "outgoing_carrier",
+    "outgoing_links",
     "start_task",
     "with_settings",
 ]

@@ -5,6 +5,9 @@
     provider:  "It" " is" " 5." Finish(stop, 20, 3)
     metered:   charge (refused?) | piece piece piece (stopped past a limit?) | finish(usage)
 
+(A call charged to budgets of another process, from a Ray worker, is admitted there first,
+and waits when it is far ahead of their count: see :mod:`miniagents.ext.llm.usage`.)
+
 ``Metered`` wraps the provider that ``run_call`` streams from, so the tool loop and the
 turn know nothing of budgets: a refused call fails before its request; a stream stopped
 past a limit closes the provider's stream (and its connection).
@@ -60,6 +63,7 @@ class Metered(Generic[OptionsT]):
         charge = _CallCharge(self._alias, call.model, self._price_provider)
         events = self._provider.reply(call, options)
         try:
+            await charge.aadmit()  # a round trip, when budgets of another process charge it
             async for event in events:
                 if isinstance(event, Finish):
                     charge.finish(self.usage(event, call.model))
@@ -68,6 +72,8 @@ class Metered(Generic[OptionsT]):
                     or (isinstance(event, (ToolCallDelta, Refusal)) and event.text)
                 ):
                     charge.piece()
+                    if charge.behind:  # far ahead of what another process's budgets counted
+                        await charge.acaught_up()
                 yield event
         finally:
             charge.end()

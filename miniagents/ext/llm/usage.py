@@ -50,22 +50,34 @@ tokens and the cost of the calls made in its ``MiniAgents`` context since it sta
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextvars
+import itertools
 import math
+import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError
+from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError, LLMError
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.pricing import is_priced, output_token_price, prices_installed
 from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.errors import NoActiveContextError
-from miniagents.miniagents.lowlevel import enclosing_contexts
+from miniagents.miniagents.lowlevel import add_link_opener, enclosing_contexts
 from miniagents.pipeline.progress import ProgressReading, add_progress_meter
+from miniagents.promising.lowlevel import spawn
 
-__all__ = ["Budget", "UsageTotals", "charged_to", "usage_totals", "with_budget"]
+__all__ = [
+    "REMOTE_PIECES_AHEAD",
+    "Budget",
+    "UsageTotals",
+    "charged_to",
+    "usage_totals",
+    "with_budget",
+]
 
 
 @dataclass(frozen=True)
@@ -125,12 +137,14 @@ class Budget:
         "__weakref__",
         "_budget_cached",
         "_budget_cost",
+        "_budget_export",
         "_budget_in_flight",
         "_budget_input",
         "_budget_output",
         "_budget_reasoning",
         "_budget_requests",
         "_budget_unpriced",
+        "_budget_watched",
         "_budget_written",
         "_max_cost_usd",
         "_max_requests",
@@ -156,6 +170,8 @@ class Budget:
         self._budget_reasoning = 0
         self._budget_cost = 0.0
         self._budget_unpriced = 0
+        self._budget_export: int | None = None  # its number in _EXPORTED, once pickled
+        self._budget_watched = 0  # calls in other processes stopped when a limit is crossed
 
     @property
     def max_requests(self) -> int | None:
@@ -202,6 +218,18 @@ class Budget:
             if value is not None
         ]
         return f"Budget({', '.join(limits)})"
+
+    def __reduce__(self) -> tuple[Callable[[str, int], Budget], tuple[str, int]]:
+        """Pickled, a budget stays one account: it travels as a reference to itself.
+
+        Unpickled in this process (a copy, too), it is the budget itself; in another one
+        (a Ray worker), a stand-in whose calls are charged here, through a live link.
+        """
+        if self._budget_export is None:
+            self._budget_export = next(_EXPORT_NUMBERS)
+            _EXPORTED[self._budget_export] = self
+        _SENT.set(True)  # an interaction sent elsewhere from here needs a link (its arguments)
+        return (_budget_of, (_PROCESS, self._budget_export))
 
     # -- the accounting (each call's _CallCharge does it) ---------------------------------
 
@@ -392,20 +420,41 @@ class _CallCharge:
     """What one call of a model is charged, as it runs, to every budget around it.
 
     For the LLM calls of :mod:`miniagents.ext.llm`: made before the request (which it
-    refuses when a budget has no room), told of each streamed piece (:meth:`piece`, which
-    stops the call once a limit is exceeded), then of the provider's count
-    (:meth:`finish`) or of the call's end without one (:meth:`end`).
+    refuses when a budget of this process has no room), admitted by the budgets kept by
+    another process (:meth:`aadmit`: a round trip, only when there are any), told of each
+    streamed piece (:meth:`piece`, which stops the call once a limit is exceeded), then of
+    the provider's count (:meth:`finish`) or of the call's end without one (:meth:`end`).
+    A call of another process (a Ray worker) is charged here by the link to it, with the
+    budgets it names and what it reports (``_add``).
 
     Raises:
         BudgetExceededError: if a budget has no room for the call.
         LLMConfigurationError: if a budget has ``max_cost_usd`` and the model has no
-            known price.
+            known price, or a budget of another process cannot be reached from here.
     """
 
-    __slots__ = ("_alias", "_budgets", "_limited", "_model", "_open", "_piece_cost", "_pieces")
+    __slots__ = (
+        "_alias",
+        "_budgets",
+        "_far",
+        "_limited",
+        "_model",
+        "_open",
+        "_piece_cost",
+        "_pieces",
+    )
 
-    def __init__(self, alias: str, model: str, price_provider: str | None) -> None:
-        budgets = _charged_budgets()
+    def __init__(
+        self,
+        alias: str,
+        model: str,
+        price_provider: str | None,
+        budgets: list[Budget] | None = None,
+        away: _AwayEnd | None = None,
+    ) -> None:
+        if budgets is None:
+            budgets = _charged_budgets()
+            away = _AWAY.get()
         limited = [budget for budget in budgets if budget._limited]
         if any(budget.max_cost_usd is not None for budget in limited) and not is_priced(
             model, price_provider
@@ -426,6 +475,15 @@ class _CallCharge:
             used_up = budget._used_up()
             if used_up is not None:
                 raise _refused(alias, model, *used_up)
+        far = [budget for budget in budgets if isinstance(budget, _FarBudget)]
+        if far and away is None:
+            raise LLMConfigurationError(
+                f"The agent {alias} did not call the model {model!r}: it is charged to a "
+                "Budget of another process (it came here pickled), and no live link to that "
+                "process runs here, so the budget could not be kept. ray_agent keeps one "
+                "(run the agent with ray_agent); ray_pipeline and plain Ray tasks do not: "
+                "give their agents no Budget made elsewhere, or make it in the worker."
+            )
         for budget in budgets:
             budget._budget_requests += 1
             budget._budget_in_flight += 1
@@ -436,22 +494,62 @@ class _CallCharge:
         self._open = True
         self._pieces = 0
         self._piece_cost = (output_token_price(model, price_provider) or 0.0) if budgets else 0.0
+        self._far: _FarCall | None = None
+        if far and away is not None:
+            self._far = away.start(tuple(far), alias, model, price_provider)
+
+    async def aadmit(self) -> None:
+        """Wait until the budgets kept by other processes admit the call (at once: none).
+
+        Raises:
+            BudgetExceededError: if one of them has no room (the call is not counted).
+            LLMConfigurationError: if one of them has ``max_cost_usd`` and the model no
+                known price.
+        """
+        far = self._far
+        if far is None:
+            return
+        try:
+            await far.averdict()
+        except Exception:  # refused there: the call is not made, nor counted here
+            self._far = None
+            self._open = False
+            for budget in self._budgets:
+                budget._budget_requests -= 1
+                budget._budget_in_flight -= 1
+            raise
 
     def piece(self) -> None:
         """Count one streamed piece as an output token.
 
         Raises:
             BudgetExceededError: if a token or cost limit is exceeded (by this call or
-                another one).
+                another one, here or in another process).
         """
         self._pieces += 1
         for budget in self._budgets:
             budget._budget_output += 1
             budget._budget_cost += self._piece_cost
+        stopped = None if self._far is None else self._far.piece(self._piece_cost)
         for budget in self._limited:
             exceeded = budget._over_limit()
             if exceeded is not None:
-                raise _stopped(self._alias, self._model, *exceeded)
+                if budget._budget_watched:  # calls of other processes stop too
+                    _crossed(budget, exceeded)
+                stopped = stopped or exceeded
+        if stopped is not None:
+            raise _stopped(self._alias, self._model, *stopped)
+
+    @property
+    def behind(self) -> bool:
+        """Whether the call must wait for a budget of another process to count its pieces."""
+        far = self._far
+        return far is not None and far.behind
+
+    async def acaught_up(self) -> None:
+        """Wait until the budgets of other processes have counted enough of the pieces."""
+        if self._far is not None:
+            await self._far.acaught_up()
 
     def finish(self, usage: TokenUsage) -> None:
         """Replace the pieces counted by the provider's count (``usage``, with its cost)."""
@@ -460,27 +558,443 @@ class _CallCharge:
         self._open = False
         output = self._pieces if usage.output_tokens is None else usage.output_tokens
         streamed_cost = self._pieces * self._piece_cost
-        for budget in self._budgets:
-            budget._budget_in_flight -= 1
-            budget._budget_input += usage.input_tokens or 0
-            budget._budget_output += output - self._pieces
-            budget._budget_cached += usage.cached_input_tokens or 0
-            budget._budget_written += usage.cache_write_tokens or 0
-            budget._budget_reasoning += usage.reasoning_tokens or 0
-            if usage.cost_usd is None:
-                budget._budget_unpriced += 1
-            else:
-                budget._budget_cost += usage.cost_usd - streamed_cost
+        cost = 0.0 if usage.cost_usd is None else usage.cost_usd - streamed_cost
+        self._add(
+            (
+                usage.input_tokens or 0,
+                output - self._pieces,
+                usage.cached_input_tokens or 0,
+                usage.cache_write_tokens or 0,
+                usage.reasoning_tokens or 0,
+                cost,
+                1 if usage.cost_usd is None else 0,
+                1,
+            )
+        )
 
     def end(self) -> None:
         """End a call that reported no count (failed or stopped): its pieces stay counted."""
         if not self._open:
             return
         self._open = False
+        # its prompt tokens are unknown, so is its cost
+        self._add((0, 0, 0, 0, 0, 0.0, 1 if self._pieces else 0, 1))
+
+    def _add(self, delta: _Delta) -> None:
+        """Charge ``delta`` (for a call of another process: what it reported)."""
+        input_tokens, output, cached, written, reasoning, cost, unpriced, ended = delta
         for budget in self._budgets:
-            budget._budget_in_flight -= 1
-            if self._pieces:  # its prompt tokens are unknown, so is its cost
-                budget._budget_unpriced += 1
+            budget._budget_input += input_tokens
+            budget._budget_output += output
+            budget._budget_cached += cached
+            budget._budget_written += written
+            budget._budget_reasoning += reasoning
+            budget._budget_cost += cost
+            budget._budget_unpriced += unpriced
+            budget._budget_in_flight -= ended
+        if ended:
+            self._open = False
+        if self._far is not None:
+            self._far.add(delta)
+        for budget in self._limited:
+            if budget._budget_watched:
+                exceeded = budget._over_limit()
+                if exceeded is not None:
+                    _crossed(budget, exceeded)
+
+
+# -- across processes ----------------------------------------------------------------------
+
+REMOTE_PIECES_AHEAD = 32
+"""How many streamed pieces a call in another process (a Ray worker) may receive beyond
+those the budgets' own process has counted, when a token or cost limit charges it (the
+``W`` of the overshoot bound); it then waits for the count (a round trip)."""
+
+_Delta = tuple[int, int, int, int, int, float, int, int]
+"""What a call adds to its budgets: input, output, cached and cache-written tokens,
+reasoning tokens, cost, unpriced calls, ended calls."""
+
+_PROCESS = uuid.uuid4().hex
+"""This process's name in the references of its budgets pickled for another one."""
+
+_EXPORT_NUMBERS = itertools.count(1)
+_EXPORTED: weakref.WeakValueDictionary[int, Budget] = weakref.WeakValueDictionary()
+_STAND_INS: weakref.WeakValueDictionary[tuple[str, int], _FarBudget] = weakref.WeakValueDictionary()
+_AWAY: contextvars.ContextVar[_AwayEnd | None] = contextvars.ContextVar(
+    "miniagents_llm_budget_link", default=None
+)
+_SENT: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "miniagents_llm_budget_sent", default=False
+)
+"""Whether a budget was pickled in this context (e.g. in a remote agent's arguments)."""
+_WATCHERS: dict[int, dict[tuple[_HomeEnd, int], None]] = {}
+"""By ``id`` of a budget: the calls of other processes to stop once it is exceeded."""
+
+
+def _budget_of(home: str, number: int) -> Budget:
+    """The budget a pickled reference names: itself in its process, else its stand-in."""
+    if home == _PROCESS:
+        budget = _EXPORTED.get(number)
+        return Budget() if budget is None else budget  # dropped there: nobody reads it
+    stand_in = _STAND_INS.get((home, number))
+    if stand_in is None:
+        stand_in = _STAND_INS[home, number] = _FarBudget(home, number)
+    return stand_in
+
+
+class _FarBudget(Budget):
+    """A budget of another process, as it is here.
+
+    Its limits hold in its own process; its usage here is what was charged to it from here.
+    """
+
+    __slots__ = ("_far_home", "_far_number")
+
+    def __init__(self, home: str, number: int) -> None:
+        super().__init__()
+        self._far_home = home
+        self._far_number = number
+
+    def __reduce__(self) -> tuple[Callable[[str, int], Budget], tuple[str, int]]:
+        return (_budget_of, (self._far_home, self._far_number))
+
+    def __repr__(self) -> str:
+        return "Budget(kept by another process)"
+
+
+def _crossed(budget: Budget, exceeded: tuple[str, float, float]) -> None:
+    """``budget`` is past a limit: the calls of other processes charged to it stop."""
+    for home, number in list(_WATCHERS.get(id(budget), ())):
+        home.stop(number, exceeded)
+
+
+def _watch(budget: Budget, home: _HomeEnd, number: int, on: bool) -> None:
+    watchers = _WATCHERS.setdefault(id(budget), {})
+    if on:
+        watchers[home, number] = None
+        budget._budget_watched += 1
+    elif watchers.pop((home, number), 0) is None:
+        budget._budget_watched -= 1
+        if not watchers:
+            del _WATCHERS[id(budget)]
+
+
+_Start = tuple[int, tuple[Budget, ...], str, str, "str | None"]
+"""A call that asks to start: its number, its budgets, the agent, the model, the pricing."""
+
+
+class _FarCall:
+    """A call made here and charged to budgets of another process, through a link."""
+
+    __slots__ = ("_acked", "_link", "_number", "_pieces", "_room", "_stopped", "_verdict", "window")
+
+    def __init__(self, link: _AwayEnd, number: int) -> None:
+        self._link = link
+        self._number = number
+        self._verdict: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.window = 0  # 0: no wait for the count
+        self._pieces = 0
+        self._acked = 0
+        self._stopped: tuple[str, float, float] | None = None
+        self._room: asyncio.Event | None = None
+
+    async def averdict(self) -> None:
+        try:
+            self.window = await self._verdict
+        except BaseException:
+            self._link.forget(self._number)
+            raise
+
+    def admitted(self, verdict: int | BaseException) -> None:
+        if not self._verdict.done():
+            if isinstance(verdict, BaseException):
+                self._verdict.set_exception(verdict)
+            else:
+                self._verdict.set_result(verdict)
+
+    def piece(self, cost: float) -> tuple[str, float, float] | None:
+        self._pieces += 1
+        self._link.charge(self._number, (0, 1, 0, 0, 0, cost, 0, 0))
+        return self._stopped
+
+    def add(self, delta: _Delta) -> None:
+        self._pieces += max(0, delta[1])
+        self._link.charge(self._number, delta)
+        if delta[7]:
+            self._link.forget(self._number)
+
+    @property
+    def behind(self) -> bool:
+        return (
+            self.window > 0
+            and self._stopped is None
+            and not self._link.closed
+            and self._pieces - self._acked >= self.window
+        )
+
+    async def acaught_up(self) -> None:
+        while self.behind:
+            self._room = asyncio.Event()
+            await self._room.wait()
+
+    def counted(self, pieces: int) -> None:
+        self._acked = max(self._acked, pieces)
+        self._let_go()
+
+    def stop(self, exceeded: tuple[str, float, float]) -> None:
+        self._stopped = exceeded
+        self._let_go()
+
+    def _let_go(self) -> None:
+        if self._room is not None:
+            self._room.set()
+
+
+class _AwayEnd:
+    """The link to the budgets of the caller, in the process that runs its interaction.
+
+    In a Ray worker, say: the calls made there ask it to start, and report what they use.
+    """
+
+    def __init__(self, home: str, ambient: tuple[Budget, ...]) -> None:
+        self._home = home
+        self._ambient = ambient  # pickled as references: here, their stand-ins
+        self._wake: Callable[[], None] | None = None
+        self._calls: dict[int, _FarCall] = {}
+        self._numbers = itertools.count(1)
+        self._starts: list[_Start] = []
+        self._deltas: dict[int, list[float]] = {}
+        self._reports = 0
+        self._uncounted: collections.deque[tuple[int, list[tuple[_FarCall, int]]]] = (
+            collections.deque()
+        )
+        self.closed = False
+
+    def __reduce__(self) -> tuple[type[_AwayEnd], tuple[str, tuple[Budget, ...]]]:
+        return (_AwayEnd, (self._home, self._ambient))
+
+    def open(self, wake: Callable[[], None]) -> None:
+        """Charge the calls made in the current context to the caller's budgets, through it."""
+        self._wake = wake
+        _AWAY.set(self)
+        _SCOPES.set((*_SCOPES.get(), *self._ambient))
+
+    def start(
+        self, budgets: tuple[Budget, ...], alias: str, model: str, price_provider: str | None
+    ) -> _FarCall:
+        number = next(self._numbers)
+        call = self._calls[number] = _FarCall(self, number)
+        self._starts.append((number, budgets, alias, model, price_provider))
+        self._poke()
+        return call
+
+    def charge(self, number: int, delta: _Delta) -> None:
+        pending = self._deltas.get(number)
+        if pending is None:
+            self._deltas[number] = list(delta)
+        else:
+            for index, value in enumerate(delta):
+                pending[index] += value
+        self._poke()
+
+    def forget(self, number: int) -> None:
+        self._calls.pop(number, None)
+
+    def _poke(self) -> None:
+        if self._wake is not None and not self.closed:
+            self._wake()
+
+    def drain(self) -> object | None:
+        """The calls that ask to start and what the others used since the last report."""
+        if not (self._starts or self._deltas):
+            return None
+        self._reports += 1
+        waiting = [
+            (call, call._pieces)
+            for number in self._deltas
+            if (call := self._calls.get(number)) is not None and call.window
+        ]
+        if waiting:
+            self._uncounted.append((self._reports, waiting))
+        deltas = [(number, tuple(delta)) for number, delta in self._deltas.items()]
+        report = (self._reports, self._starts, deltas)
+        self._starts, self._deltas = [], {}
+        return report
+
+    def receive(self, message: object) -> None:
+        """Verdicts on calls that asked to start, counts of reports, stops."""
+        assert isinstance(message, list)
+        for kind, number, value in message:
+            if kind == _VERDICT:
+                call = self._calls.get(number)
+                if call is not None:
+                    call.admitted(value)
+            elif kind == _COUNTED:
+                while self._uncounted and self._uncounted[0][0] <= number:
+                    for call, pieces in self._uncounted.popleft()[1]:
+                        call.counted(pieces)
+            else:  # _STOP
+                call = self._calls.get(number)
+                if call is not None:
+                    call.stop(value)
+
+    def close(self) -> None:
+        """The interaction has ended: calls still asking to start are refused."""
+        self.closed = True
+        for call in list(self._calls.values()):
+            call.admitted(
+                LLMError(
+                    "An LLM call did not start: the interaction that made it has ended, and "
+                    "with it the link to the budgets that charge it."
+                )
+            )
+            call._let_go()
+
+
+_VERDICT = 0
+_COUNTED = 1
+_STOP = 2
+
+
+class _HomeEnd:
+    """The link of an interaction run in another process, in the process that started it.
+
+    It charges the calls made there to the budgets here, as they would be charged here.
+    """
+
+    def __init__(self, ambient: tuple[Budget, ...], away: _AwayEnd | None) -> None:
+        self._ambient = ambient
+        self._away = away  # the link of this process to its own caller, if any
+        self._wake: Callable[[], None] | None = None
+        self._charges: dict[int, _CallCharge] = {}
+        self._watched: dict[int, list[Budget]] = {}
+        self._admitting: set[asyncio.Task[None]] = set()
+        self._outgoing: list[tuple[int, int, object]] = []
+        self._counted = 0
+        self._stopped: set[int] = set()
+
+    def away(self) -> _AwayEnd:
+        """The far end, for the process that runs the interaction."""
+        return _AwayEnd(_PROCESS, self._ambient)
+
+    def open(self, wake: Callable[[], None]) -> None:
+        """The interaction starts elsewhere."""
+        self._wake = wake
+
+    def receive(self, message: object) -> None:
+        """A report of the far end: calls to start, what the others used."""
+        assert isinstance(message, tuple)
+        report, starts, deltas = message
+        for number, budgets, alias, model, price_provider in starts:
+            self._start(
+                number, list({id(b): b for b in budgets}.values()), alias, model, price_provider
+            )
+        counted = False
+        for number, delta in deltas:
+            charge = self._charges.get(number)
+            if charge is None:  # refused, or ended already
+                continue
+            charge._add(delta)
+            counted = counted or number in self._watched
+            if delta[7]:
+                self._end(number)
+        if counted:
+            self._counted = report
+            self._poke()
+
+    def _start(
+        self,
+        number: int,
+        budgets: list[Budget],
+        alias: str,
+        model: str,
+        price_provider: str | None,
+    ) -> None:
+        try:
+            charge = _CallCharge(alias, model, price_provider, budgets, self._away)
+        except Exception as error:  # refused: the far end raises it
+            self._send(_VERDICT, number, error)
+            return
+        self._charges[number] = charge
+        watched = [
+            budget
+            for budget in charge._limited
+            if budget.max_total_tokens is not None or budget.max_cost_usd is not None
+        ]
+        if watched:
+            self._watched[number] = watched
+            for budget in watched:
+                _watch(budget, self, number, on=True)
+        if charge._far is None:
+            self._send(_VERDICT, number, REMOTE_PIECES_AHEAD if watched else 0)
+        else:  # charged to budgets of this process's own caller too: they admit it first
+            spawn(self._admit(number, charge), "a budget's admission", self._admitting)
+
+    async def _admit(self, number: int, charge: _CallCharge) -> None:
+        try:
+            await charge.aadmit()
+        except Exception as error:
+            self._end(number)
+            self._send(_VERDICT, number, error)
+            return
+        far = charge._far
+        window = number in self._watched or (far is not None and far.window > 0)
+        self._send(_VERDICT, number, REMOTE_PIECES_AHEAD if window else 0)
+
+    def _end(self, number: int) -> None:
+        self._charges.pop(number, None)
+        for budget in self._watched.pop(number, ()):
+            _watch(budget, self, number, on=False)
+
+    def stop(self, number: int, exceeded: tuple[str, float, float]) -> None:
+        """Stop a call of the far end at its next piece (once)."""
+        if number in self._charges and number not in self._stopped:
+            self._stopped.add(number)
+            self._send(_STOP, number, exceeded)
+
+    def _send(self, kind: int, number: int, value: object) -> None:
+        self._outgoing.append((kind, number, value))
+        self._poke()
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake()
+
+    def drain(self) -> object | None:
+        """Verdicts, the last report counted, stops."""
+        messages = self._outgoing
+        if self._counted:
+            messages.append((_COUNTED, self._counted, None))
+            self._counted = 0
+        if not messages:
+            return None
+        self._outgoing = []
+        return messages
+
+    def close(self) -> None:
+        """The interaction has ended there: the calls it left open end (pieces stay counted)."""
+        for task in self._admitting:
+            task.cancel()
+        for number, charge in list(self._charges.items()):
+            charge.end()
+            self._end(number)
+        self._wake = None
+
+
+def _open_link() -> _HomeEnd | None:
+    """The link for an interaction about to run elsewhere, if a budget applies here."""
+    given = (
+        bool(_SCOPES.get())
+        or _SENT.get()
+        or any(
+            account is not None and account.budget is not None
+            for account in map(_CONTEXT_ACCOUNTS.get, enclosing_contexts())
+        )
+    )
+    return _HomeEnd(tuple(_charged_budgets()), _AWAY.get()) if given else None
+
+
+add_link_opener(_open_link)
 
 
 # -- on progress bars ----------------------------------------------------------------------

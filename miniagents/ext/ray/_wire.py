@@ -3,7 +3,7 @@
 What travels, all of it as plain tuples of ints, strings and bytes::
 
     driver -> worker, the call:      (arguments, input events so far, mailbox, key, settings,
-                                      trace carrier)
+                                      trace carrier, cancel timeout, live links' far ends)
     driver -> worker, the mailbox:   input events, while the inputs resolve
         (INPUT_MESSAGE, message)     a complete input message
         (INPUT_MESSAGE_FAILED, err)  an input message whose tokens failed
@@ -17,6 +17,13 @@ What travels, all of it as plain tuples of ints, strings and bytes::
         (MESSAGE_FAILED, i, err)     the tokens of message i failed
         (COMPLETE, 0, None)          the reply sequence ended normally
         (FAILED, 0, err)             the agent failed: the reply sequence ends with err
+        (LINK, l, message)           a message of live link l's far end to its caller's end
+    driver -> worker, the link box of the mailbox (only when the call has live links):
+        (l, message)                 a message of live link l's caller end to its far end
+
+The live links (``miniagents.miniagents.lowlevel.outgoing_links``) keep state of the caller
+live while the worker runs, e.g. the budgets of ``miniagents.ext.llm``; without any (the
+common case) the call carries none, and nothing goes through the link box.
 
 Messages, headers, metadata, arguments and errors travel as bytes pickled here, by
 :func:`dumps`, with Ray's ``cloudpickle``: classes that the worker can import travel by
@@ -48,6 +55,8 @@ __all__ = [
     "INPUT_FAILED",
     "INPUT_MESSAGE",
     "INPUT_MESSAGE_FAILED",
+    "LINK",
+    "LINKS_BOX",
     "MESSAGE_FAILED",
     "START",
     "TOKENS",
@@ -68,6 +77,10 @@ WHOLE: Final = 3
 MESSAGE_FAILED: Final = 4
 COMPLETE: Final = 5
 FAILED: Final = 6
+LINK: Final = 7
+
+LINKS_BOX: Final = "/links"
+"""The suffix of the key of an interaction's box of link messages, in the mailbox."""
 
 INPUT_MESSAGE: Final = 0
 INPUT_MESSAGE_FAILED: Final = 1
@@ -101,6 +114,8 @@ class Call(NamedTuple):
     cancel_timeout: float = CANCEL_TIMEOUT
     """Seconds the worker waits for its agent to end once cancelled (``ray_agent``'s
     ``cancel_timeout``), before it gives up with ``RayCancelTimeoutError``."""
+    links: bytes | None = None
+    """The far ends of the caller's live links, pickled (``None``: it has none)."""
 
 
 def dumps(value: object, what: str) -> bytes:

@@ -21,6 +21,8 @@ from miniagents.ext.ray._wire import (
     INPUT_END,
     INPUT_FAILED,
     INPUT_MESSAGE,
+    LINK,
+    LINKS_BOX,
     MESSAGE_FAILED,
     START,
     TOKENS,
@@ -37,7 +39,7 @@ from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT, LoopTask, run_on_loo
 from miniagents.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents.messages.appender import MessageSequenceAppender, MessageTokenAppender
 from miniagents.miniagents import MiniAgent, MiniAgents
-from miniagents.miniagents.lowlevel import adopt_carrier, start_task, with_settings
+from miniagents.miniagents.lowlevel import LinkEnd, adopt_carrier, start_task, with_settings
 
 __all__ = ["OUTBOX_EVENTS", "run_items", "serve_interaction"]
 
@@ -53,14 +55,22 @@ _SETTLE = 3
 # -- one interaction: inputs in, reply events out ------------------------------------------
 
 _CLOSED: Any = object()
+_WAKE: Any = object()
 
 
 class _Outbox:
-    """The reply events waiting for the main thread, bounded: a full outbox makes senders wait."""
+    """The reply events waiting for the main thread, bounded: a full outbox makes senders wait.
+
+    The messages of the call's live links (:attr:`links`) are not queued: each batch
+    carries, first, what the links have for the driver then, and a link with something to
+    send wakes the outbox (:meth:`wake`) for a batch to go.
+    """
 
     def __init__(self) -> None:
         self._queue: asyncio.Queue[ReplyEvent] = asyncio.Queue(OUTBOX_EVENTS)
         self._closed = False
+        self._woken = False
+        self.links: list[LinkEnd] = []
 
     async def put(self, event: ReplyEvent) -> None:
         await self._queue.put(event)
@@ -68,20 +78,40 @@ class _Outbox:
     async def close(self) -> None:
         await self._queue.put(_CLOSED)
 
+    def wake(self) -> None:
+        """A link has something to send: the next batch takes it (one soon, if the outbox
+        is full already)."""
+        if not self._woken and not self._queue.full():
+            self._woken = True
+            self._queue.put_nowait(_WAKE)
+
     async def batch(self) -> list[ReplyEvent] | None:
         """The events ready now (at least one), consecutive tokens of a message merged."""
-        if self._closed:
-            return None
-        event = await self._queue.get()
-        for _ in range(_SETTLE):  # events ready at once (a reply and the end) go together
-            await asyncio.sleep(0)
+        while not self._closed:
+            event = await self._queue.get()
+            for _ in range(_SETTLE):  # events ready at once (a reply and the end) go together
+                await asyncio.sleep(0)
+            batch = self._take(event)
+            if self.links:  # what was charged until now goes before the replies' ends
+                batch[:0] = [
+                    (LINK, index, dumps(message, "a message of a live link"))
+                    for index, link in enumerate(self.links)
+                    if (message := link.drain()) is not None
+                ]
+            if batch or self._closed:
+                return batch or None
+        return None
+
+    def _take(self, event: ReplyEvent) -> list[ReplyEvent]:
         batch: list[ReplyEvent] = []
         while True:
             if event is _CLOSED:
                 self._closed = True
-                return batch or None
-            tag, index, payload = event
-            if tag == TOKENS:
+                return batch
+            if event is _WAKE:
+                self._woken = False
+            elif event[0] == TOKENS:
+                index, payload = event[1], event[2]
                 last = batch[-1] if batch else None
                 if last is not None and last[0] == TOKENS and last[1] == index:
                     last[2].append(payload)
@@ -111,11 +141,17 @@ def serve_interaction(agent: MiniAgent[...], call: Call) -> Iterator[list[ReplyE
 
 async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> None:
     reader: asyncio.Task[None] | None = None
+    links: asyncio.Task[None] | None = None
     try:
         try:
             args, kwargs = loads(call.arguments)
             if call.carrier:
                 adopt_carrier(dict(call.carrier))  # tracing continues the caller's trace
+            if call.links is not None:  # e.g. the caller's budgets: they charge the calls here
+                outbox.links = loads(call.links)
+                for link in outbox.links:
+                    link.open(outbox.wake)
+                links = asyncio.get_running_loop().create_task(_read_links(call, outbox.links))
             async with with_settings(MiniAgents(), loads(call.settings)):
                 inputs = MessageSequenceAppender()
                 if not _apply_inputs(inputs, call.inputs):
@@ -128,9 +164,25 @@ async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> No
             await outbox.put((FAILED, 0, encode_error(error)))
         await outbox.close()
     finally:
-        if reader is not None:
-            reader.cancel()
-            await asyncio.wait([reader])
+        for task in (reader, links):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task])
+
+
+async def _read_links(call: Call, links: Sequence[LinkEnd]) -> None:
+    """Hand the messages the driver's ends send to the links' ends here, until the box
+    closes; then (or cancelled, or if Ray failed) close them."""
+    try:
+        while True:
+            events: list[InputEvent] = await call.mailbox.take.remote(call.key + LINKS_BOX)
+            for index, payload in events:
+                if payload is None:  # the box closed: the driver is done with the links
+                    return
+                links[index].receive(loads(payload))
+    finally:
+        for link in links:
+            link.close()
 
 
 def _apply_inputs(inputs: MessageSequenceAppender, events: Sequence[InputEvent]) -> bool:

@@ -40,6 +40,8 @@ from miniagents.ext.ray._mailbox import known_inputs, mailbox_actor, send_inputs
 from miniagents.ext.ray._wire import (
     COMPLETE,
     END,
+    LINK,
+    LINKS_BOX,
     MESSAGE_FAILED,
     START,
     TOKENS,
@@ -47,6 +49,7 @@ from miniagents.ext.ray._wire import (
     Call,
     ReplyEvent,
     decode_error,
+    dumps,
     dumps_arguments,
     dumps_settings,
     loads,
@@ -57,7 +60,13 @@ from miniagents.ext.ray.errors import MessageSerializationError, RayCancelTimeou
 from miniagents.messages import MessageSequencePromise
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents import InteractionContext, MiniAgent
-from miniagents.miniagents.lowlevel import context_settings, outgoing_carrier, start_task
+from miniagents.miniagents.lowlevel import (
+    CallerEnd,
+    context_settings,
+    outgoing_carrier,
+    outgoing_links,
+    start_task,
+)
 
 __all__ = ["CANCEL_TIMEOUT", "REPLY_BATCHES_IN_FLIGHT", "RayOptions", "ray_agent"]
 
@@ -236,6 +245,7 @@ class _Attempt:
         self.appenders: dict[int, MessageTokenAppender] = {}
         self.input_error: BaseException | None = None
         self.generator: Any = None
+        self.links: list[CallerEnd] = []
         task = asyncio.current_task()
         assert task is not None  # an interaction runs in its agent's task
         self.task = task
@@ -247,14 +257,24 @@ class _Attempt:
 
         inputs = self.ctx.message_promises
         events, ended = await known_inputs(inputs, self.alias)
-        mailbox = None if ended else mailbox_actor()
+        links = self.links = outgoing_links()  # e.g. budgets: they charge the worker's calls
+        mailbox = None if ended and not links else mailbox_actor()
         timeout = self.runner.cancel_timeout
+        far_ends = None
+        if links:
+            far_ends = dumps([link.away() for link in links], "the live links of the caller")
         self.generator = self.runner.remote.remote(
-            Call(arguments, events, mailbox, self.key, settings, carrier, timeout)
+            Call(arguments, events, mailbox, self.key, settings, carrier, timeout, far_ends)
         )
         sender = None
-        if mailbox is not None:
+        if mailbox is not None and not ended:
             sender = start_task(self._send(mailbox, inputs, len(events)), f"{self.alias} inputs")
+        link_sender = None
+        if links:
+            wake = asyncio.Event()
+            for link in links:
+                link.open(wake.set)
+            link_sender = start_task(self._send_links(mailbox, wake), f"{self.alias} links")
         finished = False
         failure: BaseException | None = None
         try:
@@ -269,17 +289,26 @@ class _Attempt:
             raise self._failure(error)  # noqa: B904 - Ray's error is its context
         finally:
             try:
-                await self._stop(not finished, sender, mailbox)
+                await self._stop(not finished, sender, link_sender, mailbox)
             finally:
+                for link in links:
+                    link.close()  # the calls the worker left open end
                 self._end_open_messages()
         if failure is not None:
             raise failure
 
-    async def _stop(self, cancel: bool, sender: asyncio.Task[None] | None, mailbox: Any) -> None:
+    async def _stop(
+        self,
+        cancel: bool,
+        sender: asyncio.Task[None] | None,
+        link_sender: asyncio.Task[None] | None,
+        mailbox: Any,
+    ) -> None:
         """Stop what is left of this attempt, within ``cancel_timeout`` seconds in all.
 
         In order: Ray's cancel of the task (unless it finished), the end of the input
-        sender, the close of the mailbox box, the drop of the task's reply stream.
+        sender, the close of the mailbox box, the same for the live links' sender and box,
+        the drop of the task's reply stream.
 
         Raises:
             RayCancelTimeoutError: naming the step that did not end in time.
@@ -290,12 +319,17 @@ class _Attempt:
         deadline = loop.time() + self.runner.cancel_timeout
         if cancel:
             await self._bounded(_in_thread(ray.cancel, self.generator), "Ray's cancel", deadline)
-        if sender is not None and mailbox is not None:
-            sender.cancel()
-            await self._bounded(asyncio.wait([sender]), "the end of the input sender", deadline)
+        for task, key, what in (
+            (sender, self.key, "input"),
+            (link_sender, self.key + LINKS_BOX, "link"),
+        ):
+            if task is None or mailbox is None:
+                continue
+            task.cancel()
+            await self._bounded(asyncio.wait([task]), f"the end of the {what} sender", deadline)
             with contextlib.suppress(ray.exceptions.RayError):  # a dead mailbox is closed
-                close = mailbox.close.remote(self.key)
-                await self._bounded(close, "the close of the mailbox box", deadline)
+                close = mailbox.close.remote(key)
+                await self._bounded(close, f"the close of the mailbox's {what} box", deadline)
         generator, self.generator = [self.generator], None  # only `generator` holds it now
         # Ray's generator drop (its finalizer tells Ray) happens in a thread: it may block.
         await self._bounded(_in_thread(generator.clear), "the drop of the reply stream", deadline)
@@ -337,6 +371,9 @@ class _Attempt:
                 ctx.reply(loads(payload))
             elif tag == MESSAGE_FAILED:
                 appenders.pop(index).fail(decode_error(payload))
+            elif tag == LINK:  # a message of a live link, not a reply
+                self.links[index].receive(loads(payload))
+                continue
             elif tag == COMPLETE:
                 ctx.finish_early()  # the replies end now, even if the agent goes on
             else:  # FAILED: the agent's own error, with its own type
@@ -356,6 +393,29 @@ class _Attempt:
         for appender in self.appenders.values():
             appender.fail(asyncio.CancelledError())  # they end with StreamCancelledError
         self.appenders.clear()
+
+    async def _send_links(self, mailbox: Any, wake: asyncio.Event) -> None:
+        """Send what the links' ends here have for their far ends, as they have it.
+
+        If that fails, stop the task, saying why.
+        """
+        import ray
+
+        key = self.key + LINKS_BOX
+        try:
+            while True:
+                await wake.wait()
+                wake.clear()
+                events = [
+                    (index, dumps(message, "a message of a live link"))
+                    for index, link in enumerate(self.links)
+                    if (message := link.drain()) is not None
+                ]
+                if events and not await mailbox.put.remote(key, events):
+                    return  # the interaction has ended
+        except (MessageSerializationError, ray.exceptions.RayError) as error:
+            self.input_error = error
+            ray.cancel(self.generator)
 
     async def _send(self, mailbox: Any, inputs: MessageSequencePromise, skip: int) -> None:
         """Send the inputs after the first ``skip``; if that fails, stop the task, saying why."""

@@ -14,6 +14,7 @@ __all__ = [
     "RayAgentError",
     "RayCancelTimeoutError",
     "RayPipelineArgumentError",
+    "RayPipelineLinkError",
     "RayPipelineRerunError",
     "RayWorkerDiedError",
     "RemoteError",
@@ -74,3 +75,12 @@ class RayPipelineArgumentError(MiniAgentsError, ValueError):
 
 class RayPipelineRerunError(MiniAgentsError, RuntimeError):
     """A ``RayPipeline`` was run a second time (each one runs once)."""
+
+
+class RayPipelineLinkError(MiniAgentsError, RuntimeError):
+    """``ray_pipeline`` was run where state that must stay live applies (e.g. a budget).
+
+    Its batches run on the workers without a way back to the caller while they run, so a
+    budget of the caller (``charged_to``, ``with_budget``) could not hold there; the
+    message says what to do instead.
+    """

@@ -18,6 +18,15 @@ When tracing is on (:mod:`miniagents.ext.otel`), each batch carries the trace of
 that iterates the pipeline (an agent's span, say), and the items' spans in the worker
 continue that trace under it (if the worker process is instrumented too), as with
 ``ray_agent``.
+
+Budgets (:mod:`miniagents.ext.llm.usage`) do not cross to the pipeline's workers: a batch
+has no live link back to the caller while it runs. Iterating a pipeline where a budget
+applies (``charged_to``, ``with_budget``) raises :class:`RayPipelineLinkError` instead of
+letting the budget silently not hold; an item whose agent is given a ``Budget`` (bound in
+the agent, pickled to the worker) fails with an ``LLMConfigurationError`` at its first LLM
+call. A context's ``usage_totals`` does not count the items' calls either: each item
+counts in its own context on the worker. For budgets that hold, run the agents with
+``ray_agent`` in ``miniagents.pipeline.pipeline``.
 """
 
 from __future__ import annotations
@@ -32,10 +41,14 @@ from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings
 from miniagents.ext.ray._worker import run_items
 from miniagents.ext.ray.agent import CANCEL_TIMEOUT, RayOptions
-from miniagents.ext.ray.errors import RayPipelineArgumentError, RayPipelineRerunError
+from miniagents.ext.ray.errors import (
+    RayPipelineArgumentError,
+    RayPipelineLinkError,
+    RayPipelineRerunError,
+)
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
-from miniagents.miniagents.lowlevel import outgoing_carrier
+from miniagents.miniagents.lowlevel import outgoing_carrier, outgoing_links
 
 if TYPE_CHECKING:
     from ray.data import Dataset
@@ -86,6 +99,15 @@ class RayPipeline(Generic[T]):
                 "A RayPipeline runs once; call ray_pipeline(...) again to rerun."
             )
         self._used = True
+        if outgoing_links():
+            raise RayPipelineLinkError(
+                "ray_pipeline() was run where a budget of miniagents.ext.llm applies "
+                "(charged_to, with_budget, or a Budget in the arguments of the agent that "
+                "runs it): its items run on the workers in batches, with no live link back "
+                "here, so the budget would not hold there. Run the pipeline outside the "
+                "budget's scope, or run the items' agents with ray_agent (its calls are "
+                "charged to the caller's budgets) in miniagents.pipeline.pipeline(...)."
+            )
         carrier = tuple(outgoing_carrier().items())  # the workers' spans continue this trace
         return PipelineRun(self._remote, self._items, self._settings, carrier)
 

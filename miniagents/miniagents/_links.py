@@ -1,0 +1,84 @@
+"""Live links: state of the calling code that stays live while an agent runs in another process.
+
+Some state of the code that starts an interaction must not be copied to the process that
+runs it (a Ray worker) but stay one, shared, while it runs there: the budgets of
+``miniagents.ext.llm`` are such state. An extension that has some registers a *link
+opener* (:func:`add_link_opener`); a transport that runs interactions elsewhere (the Ray
+agents of ``miniagents.ext.ray``) asks for the links of an interaction that starts
+(:func:`outgoing_links`), sends each link's far end along with the call, and carries the
+messages of the two ends both ways while the interaction runs::
+
+    caller:   outgoing_links() -> [home]       home.away() --pickled with the call-->
+    worker:                                    away.open(wake), in the interaction's context
+    worker:   wake() ... away.drain() -> message --------> home.receive(message)
+    caller:   home.drain() -> message -----------------------> away.receive(message)
+    both:     close() when the interaction has ended (or its worker died)
+
+Neither end knows how its messages travel, nor the transport what they mean. With no link
+to open (no opener, or none with anything to keep live: the common case), a transport
+sends nothing more and makes no round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+__all__ = ["CallerEnd", "LinkEnd", "LinkOpener", "add_link_opener", "outgoing_links"]
+
+
+class LinkEnd(Protocol):
+    """One end of a live link; the far end of one (:meth:`CallerEnd.away`) travels pickled."""
+
+    def open(self, wake: Callable[[], None]) -> None:
+        """The interaction starts, in its own context (the far end: in the other process).
+
+        Args:
+            wake: To call (on this end's event loop) when :meth:`drain` has something to send.
+        """
+        ...
+
+    def drain(self) -> object | None:
+        """The message to send to the other end now (it can be pickled), or ``None``: none."""
+        ...
+
+    def receive(self, message: object) -> None:
+        """A message the other end sent, in the order it was sent."""
+        ...
+
+    def close(self) -> None:
+        """The interaction has ended here: no message is sent or received any more."""
+        ...
+
+
+class CallerEnd(LinkEnd, Protocol):
+    """The end of a link that stays with the calling code."""
+
+    def away(self) -> LinkEnd:
+        """The far end, to send (pickled) to the process that runs the interaction."""
+        ...
+
+
+LinkOpener = Callable[[], "CallerEnd | None"]
+"""Called where an interaction is about to run elsewhere: its link, or ``None``: none needed."""
+
+_OPENERS: list[LinkOpener] = []
+
+
+def add_link_opener(opener: LinkOpener) -> None:
+    """Open a link with ``opener`` for every interaction run elsewhere from now on.
+
+    An opener added twice counts once.
+    """
+    if opener not in _OPENERS:
+        _OPENERS.append(opener)
+
+
+def outgoing_links() -> list[CallerEnd]:
+    """The links the interaction that is about to run elsewhere needs (empty: none)."""
+    links: list[CallerEnd] = []
+    for opener in _OPENERS:
+        link = opener()
+        if link is not None:
+            links.append(link)
+    return links
