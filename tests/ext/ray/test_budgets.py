@@ -1,33 +1,226 @@
-"""Budgets across Ray workers: a driver's ``Budget`` charges and limits its ray agents' calls."""
+"""Budgets across Ray workers: a driver's ``Budget`` charges and limits its ray agents' calls.
+
+The calls run on the workers of the session's local Ray cluster; the budgets are the
+driver's objects (see :mod:`miniagents.ext.llm.usage`, "Across processes").
+"""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
-from miniagents import MiniAgents
-from miniagents.ext.llm import Budget, BudgetExceededError, charged_to, usage_totals
-from miniagents.ext.llm.offline import CallTool, create_offline_agent
-from miniagents.ext.ray import ray_agent
+from miniagents import InteractionContext, MessageSequencePromise, MiniAgents, miniagent
+from miniagents.ext.llm import (
+    Budget,
+    BudgetExceededError,
+    TokenUsage,
+    charged_to,
+    usage_totals,
+    with_budget,
+)
+from miniagents.ext.llm import usage as usage_module
+from miniagents.ext.llm.errors import LLMConfigurationError, LLMToolRoundsError
+from miniagents.ext.llm.offline import CallTool, OfflineMessage, create_offline_agent
+from miniagents.ext.ray import agent as ray_agent_module
+from miniagents.ext.ray import ray_agent, ray_pipeline
+from miniagents.ext.ray._wire import LINK
+from miniagents.ext.ray.errors import RayPipelineLinkError
 from tests.ext.tools.loop_support import add
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
 
 llm = create_offline_agent(token_delay=0)
+priced = create_offline_agent(model="gpt-4o-mini", token_delay=0)  # priced as gpt-4o-mini
+runaway = llm.fork(reply=CallTool("add", {"a": 1, "b": 1}), tools=[add], max_tool_rounds=100)
+LONG = "word " * 400  # a reply of 400 pieces
+
+
+class LinkSpy:
+    """Counts, on the driver, the calls that carried live links and the link messages."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls_with_links = 0
+        self.calls_without = 0
+        self.link_messages = 0
+        opened = ray_agent_module.outgoing_links
+        apply = ray_agent_module._Attempt._apply
+
+        def outgoing_links() -> list[Any]:
+            links = opened()
+            if links:
+                self.calls_with_links += 1
+            else:
+                self.calls_without += 1
+            return links
+
+        def counting_apply(attempt: Any, batch: list[Any]) -> Any:
+            self.link_messages += sum(1 for event in batch if event[0] == LINK)
+            return apply(attempt, batch)
+
+        monkeypatch.setattr(ray_agent_module, "outgoing_links", outgoing_links)
+        monkeypatch.setattr(ray_agent_module._Attempt, "_apply", counting_apply)
+
+
+# -- limits -----------------------------------------------------------------------------------
 
 
 async def test_a_driver_budget_stops_a_tool_loop_on_a_worker_at_the_call_past_its_limit() -> None:
-    runaway = ray_agent(
-        llm.fork(reply=CallTool("add", {"a": 1, "b": 1}), tools=[add], max_tool_rounds=100),
-        num_cpus=0.1,
-    )
+    remote = ray_agent(runaway, num_cpus=0.1)
     budget = Budget(max_requests=2)
     async with MiniAgents() as context:
         with charged_to(budget):
-            reply = runaway.inquire("add forever")
+            reply = remote.inquire("add forever")
         with pytest.raises(BudgetExceededError) as caught:
             await reply
-    assert (caught.value.limit, caught.value.maximum, caught.value.used) == ("max_requests", 2, 2)
-    assert budget.usage.requests == 2
+    error = caught.value
+    assert (error.limit, error.maximum, error.used) == ("max_requests", 2, 2)
+    assert "max_requests of 2 calls is used up (2 calls used)" in str(error)
+    assert budget.usage.requests == 2  # the third call was not made
     assert budget.in_flight == 0
-    assert usage_totals(context).requests == 2
-    print(budget.usage)
+    assert usage_totals(context).requests == 2  # the driver's context counts them too
+
+
+async def test_a_budget_given_to_a_remote_agents_fork_and_a_context_budget_hold_too() -> None:
+    given = Budget(max_requests=3)
+    remote = ray_agent(runaway, num_cpus=0.1).fork(budget=given)  # travels in its arguments
+    context_budget = Budget(max_requests=100)
+    async with with_budget(MiniAgents(), context_budget):
+        with pytest.raises(BudgetExceededError, match="max_requests of 3 calls"):
+            await remote.inquire("add forever")
+    assert given.usage.requests == 3
+    assert context_budget.usage.requests == 3
+    assert given.in_flight == context_budget.in_flight == 0
+
+
+remote_runaway = ray_agent(runaway, num_cpus=0.1)
+
+
+@miniagent
+async def helper(ctx: InteractionContext, question: str) -> None:
+    """Ask a helper model, on a Ray worker."""
+    ctx.reply(remote_runaway.inquire(question))
+
+
+async def test_an_orchestrators_budget_covers_its_sub_agent_on_a_worker() -> None:
+    orchestrator = llm.fork(reply=CallTool("HELPER", {"question": "q"}), tools=[helper])
+    budget = Budget(max_requests=4)
+    async with MiniAgents():
+        with pytest.raises(BudgetExceededError):
+            await orchestrator.inquire("go", budget=budget)
+    assert budget.usage.requests == 4  # one of the orchestrator's, three of the worker's
+    assert budget.in_flight == 0
+
+
+async def drained(reply: MessageSequencePromise) -> tuple[list[str], BaseException | None]:
+    """Every token of every message of ``reply``, and the error it ended with (received)."""
+    tokens: list[str] = []
+    error: BaseException | None = None
+    try:
+        async for promise in reply:
+            try:
+                async for token in promise:
+                    tokens.append(token)
+            except BudgetExceededError as caught:
+                error = caught
+        await reply
+    except BudgetExceededError as caught:
+        error = error or caught
+    return tokens, error
+
+
+async def test_a_token_limit_stops_a_stream_running_on_a_worker() -> None:
+    remote = ray_agent(llm.fork(reply=LONG), num_cpus=0.1)
+    budget = Budget(max_total_tokens=50)
+    async with MiniAgents():
+        with charged_to(budget):
+            reply = remote.inquire("x")
+        tokens, error = await drained(reply)
+    assert isinstance(error, BudgetExceededError)
+    assert error.limit == "max_total_tokens"
+    assert "stopped its call" in str(error)
+    ahead = usage_module.REMOTE_PIECES_AHEAD
+    assert 50 < budget.usage.output_tokens <= 50 + ahead + 1  # the overshoot bound
+    assert len(tokens) < budget.usage.output_tokens  # the crossing piece was not delivered
+    assert budget.in_flight == 0
+    assert budget.usage.unpriced_requests == 1  # stopped: its prompt is unknown
+
+
+async def test_parallel_streams_on_workers_overshoot_by_at_most_the_window_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(usage_module, "REMOTE_PIECES_AHEAD", 4)  # the driver sends it
+    remote = ray_agent(llm.fork(reply=LONG), num_cpus=0.1)
+    budget = Budget(max_total_tokens=30)
+    async with MiniAgents():
+        with charged_to(budget):
+            replies = [remote.inquire(f"call {index}") for index in range(3)]
+        results = await asyncio.gather(*map(drained, replies))
+    assert all(isinstance(error, BudgetExceededError) for _, error in results)
+    started = budget.usage.requests  # the calls admitted while under the limit
+    assert 1 <= started <= 3
+    assert budget.usage.total_tokens <= 30 + started * (4 + 1)
+    assert budget.in_flight == 0
+
+
+# -- usage ------------------------------------------------------------------------------------
+
+
+async def test_the_driver_budget_counts_the_workers_calls_tokens_and_cost() -> None:
+    remote = ray_agent(priced, num_cpus=0.1)
+    meter = Budget()
+    async with MiniAgents() as context:
+        with charged_to(meter):
+            replies = [remote.inquire("What is 2 + 3?"), remote.inquire("And 4 + 5, please?")]
+        answers = [(await reply)[-1] for reply in replies]
+    usages: list[TokenUsage] = []
+    for answer in answers:
+        assert isinstance(answer, OfflineMessage)
+        assert answer.usage is not None
+        usages.append(answer.usage)
+    totals = meter.usage
+    assert totals.requests == 2
+    assert totals.input_tokens == sum(usage.input_tokens or 0 for usage in usages)
+    assert totals.output_tokens == sum(usage.output_tokens or 0 for usage in usages)
+    assert totals.cost_usd == pytest.approx(sum(usage.cost_usd or 0 for usage in usages))
+    assert totals.cost_usd > 0
+    assert totals.unpriced_requests == 0
+    assert usage_totals(context) == totals  # with a budget, the context counts them as well
+
+
+async def test_without_a_budget_no_link_crosses_and_no_round_trip_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spy = LinkSpy(monkeypatch)
+    remote = ray_agent(runaway.fork(max_tool_rounds=2), num_cpus=0.1)
+    async with MiniAgents():
+        with pytest.raises(LLMToolRoundsError):  # after three calls
+            await remote.inquire("add forever")
+    assert (spy.calls_without, spy.calls_with_links, spy.link_messages) == (1, 0, 0)
+
+    budget = Budget(max_requests=100)  # the same, charged: one round trip per call
+    async with MiniAgents():
+        with charged_to(budget), pytest.raises(LLMToolRoundsError):
+            await remote.inquire("add forever")
+    assert spy.calls_with_links == 1
+    assert budget.usage.requests == 3
+    assert spy.link_messages >= 3  # each call asked to start (its report may share a batch)
+
+
+# -- ray_pipeline ------------------------------------------------------------------------------
+
+
+def test_ray_pipeline_refuses_to_run_where_a_budget_applies() -> None:
+    with charged_to(Budget(max_requests=10)):
+        results = ray_pipeline(llm, ["a", "b"], num_cpus=0.1)
+        with pytest.raises(RayPipelineLinkError, match="ray_agent"):
+            next(iter(results))
+
+
+def test_a_budget_bound_in_a_pipelines_agent_fails_its_items_instead_of_not_holding() -> None:
+    agent = llm.fork(budget=Budget(max_requests=1))
+    results = list(ray_pipeline(agent, ["a"], num_cpus=0.1))
+    [result] = results
+    with pytest.raises(LLMConfigurationError, match="no live link"):
+        result.get()
