@@ -27,6 +27,7 @@ from miniagents.ext.ray import agent as ray_agent_module
 from miniagents.ext.ray import ray_agent, ray_pipeline
 from miniagents.ext.ray._wire import LINK
 from miniagents.ext.ray.errors import RayPipelineLinkError
+from miniagents.miniagents import lowlevel
 from tests.ext.tools.loop_support import add
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
@@ -44,7 +45,7 @@ class LinkSpy:
         self.calls_with_links = 0
         self.calls_without = 0
         self.link_messages = 0
-        opened = ray_agent_module.outgoing_links
+        opened = lowlevel.outgoing_links
         apply = ray_agent_module._Attempt._apply
 
         def outgoing_links() -> list[Any]:
