@@ -17,14 +17,28 @@ messages of the two ends both ways while the interaction runs::
 Neither end knows how its messages travel, nor the transport what they mean. With no link
 to open (no opener, or none with anything to keep live: the common case), a transport
 sends nothing more and makes no round trip.
+
+State may also travel in the call itself (an agent's argument): the transport pickles the
+call in a :func:`sending` block, an object that needs a link notes itself when it is
+pickled (:func:`note_sent`), and the openers see what was noted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextvars
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol
 
-__all__ = ["CallerEnd", "LinkEnd", "LinkOpener", "add_link_opener", "outgoing_links"]
+__all__ = [
+    "CallerEnd",
+    "LinkEnd",
+    "LinkOpener",
+    "add_link_opener",
+    "note_sent",
+    "outgoing_links",
+    "sending",
+]
 
 
 class LinkEnd(Protocol):
@@ -59,10 +73,14 @@ class CallerEnd(LinkEnd, Protocol):
         ...
 
 
-LinkOpener = Callable[[], "CallerEnd | None"]
-"""Called where an interaction is about to run elsewhere: its link, or ``None``: none needed."""
+LinkOpener = Callable[[Sequence[object]], "CallerEnd | None"]
+"""Called where an interaction is about to run elsewhere, with what :func:`note_sent` noted
+while its call was pickled: its link, or ``None``: none needed."""
 
 _OPENERS: list[LinkOpener] = []
+_SENDING: contextvars.ContextVar[list[object] | None] = contextvars.ContextVar(
+    "miniagents_sending", default=None
+)
 
 
 def add_link_opener(opener: LinkOpener) -> None:
@@ -74,11 +92,33 @@ def add_link_opener(opener: LinkOpener) -> None:
         _OPENERS.append(opener)
 
 
-def outgoing_links() -> list[CallerEnd]:
-    """The links the interaction that is about to run elsewhere needs (empty: none)."""
+@contextmanager
+def sending() -> Iterator[list[object]]:
+    """Pickle a call for another process inside the block: it yields what was noted."""
+    noted: list[object] = []
+    token = _SENDING.set(noted)
+    try:
+        yield noted
+    finally:
+        _SENDING.reset(token)
+
+
+def note_sent(value: object) -> None:
+    """Note ``value``, being pickled, for the openers (outside a :func:`sending` block: no-op)."""
+    noted = _SENDING.get()
+    if noted is not None:
+        noted.append(value)
+
+
+def outgoing_links(sent: Sequence[object] = ()) -> list[CallerEnd]:
+    """The links the interaction that is about to run elsewhere needs (empty: none).
+
+    Args:
+        sent: What :func:`sending` noted while the call was pickled.
+    """
     links: list[CallerEnd] = []
     for opener in _OPENERS:
-        link = opener()
+        link = opener(sent)
         if link is not None:
             links.append(link)
     return links

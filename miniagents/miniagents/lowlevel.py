@@ -29,7 +29,8 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   that must stay one while an interaction runs in another process (the budgets of
   :mod:`miniagents.ext.llm`, across the Ray workers of :mod:`miniagents.ext.ray`): an
   extension opens a link, a transport carries its messages (:class:`LinkEnd`,
-  :class:`CallerEnd`). See :mod:`miniagents.miniagents._links`.
+  :class:`CallerEnd`), and pickles its calls in a :func:`sending` block, where such state
+  notes itself (:func:`note_sent`). See :mod:`miniagents.miniagents._links`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ from miniagents.miniagents._links import CallerEnd as CallerEnd
 from miniagents.miniagents._links import LinkEnd as LinkEnd
 from miniagents.miniagents._links import LinkOpener as LinkOpener
 from miniagents.miniagents._links import add_link_opener as add_link_opener
+from miniagents.miniagents._links import note_sent as note_sent
 from miniagents.miniagents._links import outgoing_links as outgoing_links
+from miniagents.miniagents._links import sending as sending
 from miniagents.miniagents._observing import InteractionObserver as InteractionObserver
 from miniagents.miniagents._observing import InteractionWatch as InteractionWatch
 from miniagents.miniagents._observing import ObservedAgent as ObservedAgent
@@ -73,9 +76,11 @@ __all__ = [
     "enclosing_contexts",
     "extension_settings",
     "incoming_carrier",
+    "note_sent",
     "observe_interactions",
     "outgoing_carrier",
     "outgoing_links",
+    "sending",
     "start_task",
     "with_settings",
 ]

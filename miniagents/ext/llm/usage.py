@@ -27,21 +27,56 @@ piece of a tool call's arguments) as one output token, at the model's price, unt
 provider's count replaces that at the end of the call; once a limit is exceeded, every
 call still streaming stops at its next piece (its connection closed) with the same error.
 
-**Overshoot.** ``max_requests`` is exact: a call is counted when it starts, so it is never
-exceeded. Tokens and cost may end past their limit by at most what the calls in flight
-when it was crossed report at their end beyond what they had streamed (their prompt
-tokens, which providers report at the end, and the difference of their own count from the
-pieces counted), plus one piece per call in flight; a call that does not stream is counted
-whole at its end. No call starts once a limit is reached. ``budget.in_flight`` says how
-many calls are running.
+**Overshoot.** ``max_requests`` is exact: a call is counted when it starts (on a Ray
+worker: when the driver admits it), so it is never exceeded. Tokens and cost may end past
+their limit by at most, for each call in flight when it was crossed, what it reports at
+its end beyond what it had streamed (its prompt tokens, which providers report at the end,
+and the difference of its own count from the pieces counted), plus one piece, plus, for a
+call on a Ray worker, ``W`` pieces (:data:`REMOTE_PIECES_AHEAD`: what it may have streamed
+that the driver had not counted yet): with ``n`` local and ``m`` remote calls streaming,
+``used <= limit + n + m * (W + 1) + their end reports``. A call that does not stream is
+counted whole at its end. No call starts once a limit is reached. ``budget.in_flight``
+says how many calls are running.
 
 **Prices.** Costs come from :mod:`miniagents.ext.llm.pricing` (the ``genai-prices``
 table). A call of a model without a known price adds no cost and counts in
 ``unpriced_requests``; a budget with ``max_cost_usd`` refuses such a call before it is
 made (an ``LLMConfigurationError``): it could not keep its limit.
 
-A budget counts the calls of this process: a Ray worker (:mod:`miniagents.ext.ray`) counts
-its own.
+**Across processes (Ray workers).** A budget holds also for the calls an agent makes on a
+Ray worker (:func:`miniagents.ext.ray.ray_agent`): the budgets of the driver stay the one
+account. When an interaction of a ray agent starts where a ``Budget`` applies
+(``charged_to``, ``with_budget``, an orchestrator's ``budget=``, or a ``Budget`` in the ray
+agent's own arguments, ``ray_agent(llm).fork(budget=...)``), the call carries a *live link*
+(:func:`miniagents.miniagents.lowlevel.outgoing_links`); on the worker, the calls made in
+that interaction (and everything it causes there) are charged through it:
+
+- **before each call**, the worker asks the driver, whose budgets admit or refuse it as
+  they would a call of their own (a refused call is not made: its reply fails with the
+  driver's ``BudgetExceededError``). This is one round trip per call start: the request
+  rides with the worker's next batch of reply events (:mod:`miniagents.ext.ray._wire`), the
+  verdict comes back through the driver's mailbox actor; about three Ray messages, a few
+  milliseconds on one machine, small beside a model's time to first token;
+- **while it streams**, what the call uses goes to the driver with the reply events, in
+  running sums (one report per batch, never one per token), and is charged there to the
+  same budgets, before the reply events sent after it; the driver's
+  :func:`usage_totals` count the calls too;
+- **once a limit is crossed**, by a call there or here, the driver tells every worker call
+  charged to that budget to stop: it stops at its next piece after that (its connection
+  closed) with the ``BudgetExceededError`` naming the limit.
+
+A call that a token or cost limit charges may stream at most :data:`REMOTE_PIECES_AHEAD`
+(``W``, 32) pieces beyond those the driver has counted; it then waits for the driver's
+count (so a slow driver slows such a stream, never the reverse). Without a ``Budget`` (the
+common case) nothing more crosses the wire and no round trip is made: the worker counts
+its calls in its own context, and the driver's :func:`usage_totals` do not include them
+(give the context a meter, ``with_budget(context, Budget())``, to count them). Budgets
+given to a ray agent's sub-agents that run on further workers are charged hop by hop, each
+worker's link admitting its own calls. ``ray_pipeline`` carries no budget: run where one
+applies, it refuses to start (``RayPipelineLinkError``); an item agent given a ``Budget``
+fails at its first call (``LLMConfigurationError``), rather than not holding. A ``Budget``
+pickled travels as a reference to itself (unpickled in its own process, or copied, it is
+itself).
 
 **Progress bars.** A pipeline's progress bar (:mod:`miniagents.pipeline.progress`) shows the
 tokens and the cost of the calls made in its ``MiniAgents`` context since it started
@@ -57,7 +92,7 @@ import itertools
 import math
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -66,7 +101,7 @@ from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.pricing import is_priced, output_token_price, prices_installed
 from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.errors import NoActiveContextError
-from miniagents.miniagents.lowlevel import add_link_opener, enclosing_contexts
+from miniagents.miniagents.lowlevel import add_link_opener, enclosing_contexts, note_sent
 from miniagents.pipeline.progress import ProgressReading, add_progress_meter
 from miniagents.promising.lowlevel import spawn
 
@@ -228,7 +263,7 @@ class Budget:
         if self._budget_export is None:
             self._budget_export = next(_EXPORT_NUMBERS)
             _EXPORTED[self._budget_export] = self
-        _SENT.set(True)  # an interaction sent elsewhere from here needs a link (its arguments)
+        note_sent(self)  # a call that carries it elsewhere needs a link
         return (_budget_of, (_PROCESS, self._budget_export))
 
     # -- the accounting (each call's _CallCharge does it) ---------------------------------
@@ -623,10 +658,6 @@ _STAND_INS: weakref.WeakValueDictionary[tuple[str, int], _FarBudget] = weakref.W
 _AWAY: contextvars.ContextVar[_AwayEnd | None] = contextvars.ContextVar(
     "miniagents_llm_budget_link", default=None
 )
-_SENT: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "miniagents_llm_budget_sent", default=False
-)
-"""Whether a budget was pickled in this context (e.g. in a remote agent's arguments)."""
 _WATCHERS: dict[int, dict[tuple[_HomeEnd, int], None]] = {}
 """By ``id`` of a budget: the calls of other processes to stop once it is exceeded."""
 
@@ -981,11 +1012,11 @@ class _HomeEnd:
         self._wake = None
 
 
-def _open_link() -> _HomeEnd | None:
-    """The link for an interaction about to run elsewhere, if a budget applies here."""
+def _open_link(sent: Sequence[object]) -> _HomeEnd | None:
+    """The link for an interaction about to run elsewhere, if a budget applies or travels."""
     given = (
         bool(_SCOPES.get())
-        or _SENT.get()
+        or any(isinstance(value, Budget) for value in sent)
         or any(
             account is not None and account.budget is not None
             for account in map(_CONTEXT_ACCOUNTS.get, enclosing_contexts())

@@ -79,8 +79,7 @@ class _Outbox:
         await self._queue.put(_CLOSED)
 
     def wake(self) -> None:
-        """A link has something to send: the next batch takes it (one soon, if the outbox
-        is full already)."""
+        """A link has something to send: the next batch takes it (soon, if the outbox is full)."""
         if not self._woken and not self._queue.full():
             self._woken = True
             self._queue.put_nowait(_WAKE)
@@ -171,8 +170,10 @@ async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> No
 
 
 async def _read_links(call: Call, links: Sequence[LinkEnd]) -> None:
-    """Hand the messages the driver's ends send to the links' ends here, until the box
-    closes; then (or cancelled, or if Ray failed) close them."""
+    """Hand the driver's link messages to the links here; close them when the box closes.
+
+    Cancelled, or if Ray fails, it closes them too (their calls waiting to start fail).
+    """
     try:
         while True:
             events: list[InputEvent] = await call.mailbox.take.remote(call.key + LINKS_BOX)

@@ -29,7 +29,7 @@ import copy
 import functools
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypedDict, TypeVar
 
 from typing_extensions import Unpack
@@ -65,6 +65,7 @@ from miniagents.miniagents.lowlevel import (
     context_settings,
     outgoing_carrier,
     outgoing_links,
+    sending,
     start_task,
 )
 
@@ -178,14 +179,15 @@ class _Runner:
         self, ctx: InteractionContext, args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> None:
         alias = self.agent.alias
-        arguments = dumps_arguments(args, kwargs, alias)
+        with sending() as sent:  # e.g. a budget in the arguments: it needs a live link
+            arguments = dumps_arguments(args, kwargs, alias)
         settings = dumps_settings(context_settings())
         carrier = tuple(outgoing_carrier().items())  # the trace goes on in the worker
         attempt = 0
         while True:
             interaction = _Attempt(self, ctx)
             try:
-                await interaction.run(arguments, settings, carrier)
+                await interaction.run(arguments, settings, carrier, sent)
                 return
             except _WorkerDied as died:
                 attempt += 1
@@ -251,13 +253,17 @@ class _Attempt:
         self.task = task
 
     async def run(
-        self, arguments: bytes, settings: bytes, carrier: tuple[tuple[str, str], ...]
+        self,
+        arguments: bytes,
+        settings: bytes,
+        carrier: tuple[tuple[str, str], ...],
+        sent: Sequence[object],
     ) -> None:
         import ray
 
         inputs = self.ctx.message_promises
         events, ended = await known_inputs(inputs, self.alias)
-        links = self.links = outgoing_links()  # e.g. budgets: they charge the worker's calls
+        links = self.links = outgoing_links(sent)  # e.g. budgets: they charge the worker's calls
         mailbox = None if ended and not links else mailbox_actor()
         timeout = self.runner.cancel_timeout
         far_ends = None

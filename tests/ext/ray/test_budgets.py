@@ -7,6 +7,7 @@ driver's objects (see :mod:`miniagents.ext.llm.usage`, "Across processes").
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -48,8 +49,8 @@ class LinkSpy:
         opened = lowlevel.outgoing_links
         apply = ray_agent_module._Attempt._apply
 
-        def outgoing_links() -> list[Any]:
-            links = opened()
+        def outgoing_links(sent: Sequence[object] = ()) -> list[Any]:
+            links = opened(sent)
             if links:
                 self.calls_with_links += 1
             else:
