@@ -38,7 +38,9 @@ The fallback agent takes the arguments every LLM agent takes, except ``model`` a
 given to whichever agent it inquires; each agent's own arguments (its model, client,
 ``max_tokens``, ...) are bound with ``fork`` before. Its replies are typed as its agents'
 replies together: ``fallback_agent(openai_agent, anthropic_agent)`` is a
-``MiniAgent[..., LLMReply[OpenAIMessage | AnthropicMessage]]``.
+``MiniAgent[..., LLMReply[OpenAIMessage | AnthropicMessage]]``. So an ``output_type``
+bound to it (``fork`` or ``bind``) is refused at its first interaction, as for an LLM
+agent: ``structured(fallback_agent(...), Weather)`` is the typed way.
 """
 
 from __future__ import annotations
@@ -171,6 +173,7 @@ def _factory_of(arguments: Callable[P, object]) -> FallbackAgentFactory[P]:
         agents = _checked(first, others, when)
 
         async def run(ctx: InteractionContext, /, **given: object) -> None:
+            _refuse_bound_output_type(ctx.this_agent.bound_arguments.get("output_type"))
             ctx.reply(_fallback_replies(ctx.messages, agents, when, given))
 
         run.__signature__ = _with_context(arguments)  # type: ignore[attr-defined]
@@ -185,6 +188,27 @@ def _factory_of(arguments: Callable[P, object]) -> FallbackAgentFactory[P]:
 
     fallback_agent.__qualname__ = "fallback_agent"
     return fallback_agent
+
+
+def _refuse_bound_output_type(bound: object) -> None:
+    """Refuse an ``output_type`` bound with ``fork`` or ``bind``: mypy would mistype its replies.
+
+    The fallback's replies are typed as its agents' replies together, not as the output
+    type; ``structured(fallback_agent(...), Weather)`` is typed ``MiniAgent[P, Weather]``.
+
+    Raises:
+        LLMConfigurationError: if ``bound`` (the bound ``output_type``) is not ``None``.
+    """
+    if bound is None:
+        return
+    name = getattr(bound, "__name__", repr(bound))
+    raise LLMConfigurationError(
+        f"The agent FALLBACK_AGENT has output_type={name} bound with fork() or bind(): its "
+        f"replies would be typed as its agents' replies, not {name}s. Make it with "
+        f"structured(fallback_agent(...), {name}) instead (a MiniAgent that replies with the "
+        f"{name}, typed), or, for the whole reply (tool calls and results, then the {name}), "
+        f"give output_type={name} to inquire()."
+    )
 
 
 def _with_context(arguments: Callable[..., object]) -> inspect.Signature:

@@ -471,6 +471,24 @@ async def test_a_structured_answer_falls_back_too() -> None:
     assert (weather.city, weather.celsius) == ("Paris", 21.0)
 
 
+@pytest.mark.parametrize("how", ["bind", "fork"])
+async def test_an_output_type_bound_to_the_fallback_is_refused_as_its_replies_are_its_agents(
+    how: str,
+) -> None:
+    first = scripted_agent('{"city": "Paris", "celsius": 21}')
+    fallback = fallback_agent(first, first)
+    bound = (
+        fallback.bind(output_type=Weather) if how == "bind" else fallback.fork(output_type=Weather)
+    )
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError) as raised:
+            await bound.inquire("Paris?")
+        given = await fallback.inquire("Paris?", output_type=Weather)  # for one reply: fine
+    assert "output_type=Weather bound with fork() or bind()" in str(raised.value)
+    assert "structured(fallback_agent(...), Weather)" in str(raised.value)
+    assert isinstance(given[-1], Weather)
+
+
 async def test_a_reply_without_messages_is_an_answer() -> None:
     @miniagent
     async def silent(ctx: InteractionContext) -> None:
