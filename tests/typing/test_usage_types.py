@@ -8,6 +8,8 @@ The ``check_*`` functions are never called: mypy checks them (strict, with
 
 from __future__ import annotations
 
+import copy
+
 from typing_extensions import assert_type
 
 from miniagents import MiniAgents
@@ -26,6 +28,15 @@ from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.pricing import cost_usd
+from miniagents.ext.llm.usage import REMOTE_PIECES_AHEAD
+from miniagents.miniagents.lowlevel import (
+    CallerEnd,
+    LinkEnd,
+    add_link_opener,
+    note_sent,
+    outgoing_links,
+    sending,
+)
 from tests.fakes.typecheck import assert_passes_mypy
 
 
@@ -74,6 +85,23 @@ async def check_budgets_given() -> None:
     offline_agent.fork(budget=None)
     offline_agent.inquire("Hi", budget=5)  # type: ignore[arg-type]
     with_budget(MiniAgents(), 5)  # type: ignore[arg-type]
+
+
+def check_budgets_across_processes() -> None:
+    assert_type(REMOTE_PIECES_AHEAD, int)
+    assert_type(copy.copy(Budget()), Budget)  # the budget itself: an account
+    assert_type(outgoing_links(), list[CallerEnd])
+    with sending() as sent:
+        assert_type(sent, list[object])
+    note_sent(Budget())
+    far: LinkEnd = outgoing_links(sent)[0].away()
+    far.receive(far.drain())
+    add_link_opener(lambda sent: None)
+    add_link_opener(_takes_nothing)  # type: ignore[arg-type]
+
+
+def _takes_nothing() -> None:
+    return None
 
 
 def check_errors(error: BudgetExceededError) -> None:

@@ -239,6 +239,10 @@ def ray_pipeline(
         MissingExtraError: if Ray is not installed (with the install hint; an ``ImportError``).
         RayPipelineArgumentError: for no agents, a ``batch_size`` below 1 or a
             ``max_in_flight`` below it (a ``ValueError``).
+
+    Iterating the pipeline raises :class:`RayPipelineLinkError` where a budget of
+    :mod:`miniagents.ext.llm` applies (``charged_to``, ``with_budget``): it could not hold
+    on the workers (see the module).
     """
     require_ray()
     chain = [agents] if isinstance(agents, MiniAgent) else list(agents)

@@ -336,3 +336,42 @@ async def test_a_cost_limit_refuses_a_model_without_a_price_before_calling_it() 
         await llm.inquire("x", budget=Budget(max_total_tokens=100))  # a token limit needs none
     assert budget.usage.requests == 0
     assert usage_totals(context).requests == 1
+
+
+# -- across processes -------------------------------------------------------------------------
+
+
+def test_a_budget_pickled_or_copied_in_its_own_process_is_itself() -> None:
+    import copy
+    import pickle
+
+    budget = Budget(max_requests=3)
+    assert pickle.loads(pickle.dumps(budget)) is budget
+    assert copy.copy(budget) is budget
+    assert copy.deepcopy({"budget": budget})["budget"] is budget
+
+
+async def test_a_budget_of_another_process_without_a_link_refuses_the_call() -> None:
+    from miniagents.ext.llm import usage
+
+    elsewhere = usage._budget_of("another process", 1)  # as unpickled in a Ray worker
+    assert usage._budget_of("another process", 1) is elsewhere  # one stand-in per budget
+    assert repr(elsewhere) == "Budget(kept by another process)"
+    async with MiniAgents() as context:
+        with pytest.raises(LLMConfigurationError, match="no live link") as caught:
+            await llm.inquire("x", budget=elsewhere)
+    assert "ray_agent" in str(caught.value)  # the fix
+    assert elsewhere.usage.requests == 0
+    assert usage_totals(context).requests == 0  # refused before it was counted
+
+
+async def test_without_a_budget_no_link_is_opened_and_with_one_it_is() -> None:
+    from miniagents.miniagents.lowlevel import outgoing_links
+
+    async with MiniAgents():
+        assert outgoing_links() == []  # the context's own meter needs none
+        with charged_to(Budget()):
+            assert len(outgoing_links()) == 1
+    async with with_budget(MiniAgents(), Budget()):
+        assert len(outgoing_links()) == 1
+    assert len(outgoing_links([Budget()])) == 1  # one travelling in the call's arguments
