@@ -216,3 +216,16 @@ async def settings_agent(ctx: InteractionContext) -> None:
             logger=repr(settings.llm_logger_agent),
         )
     )
+
+
+@miniagent
+async def nested_runaway_agent(ctx: InteractionContext) -> None:
+    """On a worker: asks an offline model that calls its tool forever, on another worker."""
+    from miniagents.ext.llm.offline import CallTool, create_offline_agent
+    from miniagents.ext.ray import ray_agent
+    from tests.ext.tools.loop_support import add
+
+    runaway = create_offline_agent(token_delay=0).fork(
+        reply=CallTool("add", {"a": 1, "b": 1}), tools=[add], max_tool_rounds=100
+    )
+    ctx.reply(ray_agent(runaway, num_cpus=0.1).inquire(ctx.messages))

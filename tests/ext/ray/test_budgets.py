@@ -29,6 +29,8 @@ from miniagents.ext.ray import ray_agent, ray_pipeline
 from miniagents.ext.ray._wire import LINK
 from miniagents.ext.ray.errors import RayPipelineLinkError
 from miniagents.miniagents import lowlevel
+from miniagents.pipeline import pipeline
+from tests.ext.ray.remote import nested_runaway_agent
 from tests.ext.tools.loop_support import add
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
@@ -163,6 +165,28 @@ async def test_parallel_streams_on_workers_overshoot_by_at_most_the_window_each(
     started = budget.usage.requests  # the calls admitted while under the limit
     assert 1 <= started <= 3
     assert budget.usage.total_tokens <= 30 + started * (4 + 1)
+    assert budget.in_flight == 0
+
+
+async def test_a_budget_holds_for_a_ray_agent_that_a_ray_agent_calls_hop_by_hop() -> None:
+    remote = ray_agent(nested_runaway_agent, num_cpus=0.1)  # it runs a ray agent of its own
+    budget = Budget(max_requests=3)
+    async with MiniAgents() as context:
+        with charged_to(budget), pytest.raises(BudgetExceededError, match="max_requests of 3"):
+            await remote.inquire("add forever")
+    assert budget.usage.requests == 3  # all made two workers away
+    assert budget.in_flight == 0
+    assert usage_totals(context).requests == 3
+
+
+async def test_a_local_pipeline_of_a_ray_agent_is_charged_to_the_budget_around_it() -> None:
+    remote = ray_agent(llm.fork(reply="done"), num_cpus=0.1)
+    budget = Budget(max_requests=3)
+    async with MiniAgents():
+        with charged_to(budget):
+            results = [result async for result in pipeline(remote, ["a", "b", "c"])]
+    assert all(result.ok for result in results)
+    assert budget.usage.requests == 3  # the limit's room, used up by the items' calls
     assert budget.in_flight == 0
 
 
