@@ -156,7 +156,9 @@ class Budget:
     every agent it is given to, until you make a new one. See :mod:`miniagents.ext.llm.usage`
     for what is charged, when a call is refused or stopped, and by how much parallel calls
     may overshoot a limit (``max_requests`` never; tokens and cost by at most what the
-    calls in flight report at their end).
+    calls in flight report at their end, and a window of pieces per call on a Ray worker).
+    It holds for the calls of ray agents on Ray workers too: pickled, it travels as a
+    reference to itself, and the calls there are charged here.
 
     Args:
         max_requests: The most calls of a model (each round of a tool loop, each retry of
