@@ -78,7 +78,8 @@ worker's link admitting its own calls. ``ray_pipeline`` carries no budget: run w
 applies, it refuses to start (``RayPipelineLinkError``); an item agent given a ``Budget``
 fails at its first call (``LLMConfigurationError``), rather than not holding. A ``Budget``
 pickled travels as a reference to itself (unpickled in its own process, or copied, it is
-itself).
+itself; in another one, a stand-in that charges it through a live link): to keep what a
+budget used, pickle its ``usage`` (a ``UsageTotals``) instead.
 
 **Progress bars.** A pipeline's progress bar (:mod:`miniagents.pipeline.progress`) shows the
 tokens and the cost of the calls made in its ``MiniAgents`` context since it started
