@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+import openai
 import pytest
 
 from miniagents import InteractionContext, MessageSequencePromise, MiniAgents, miniagent
@@ -24,14 +25,20 @@ from miniagents.ext.llm import (
 from miniagents.ext.llm import usage as usage_module
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMToolRoundsError
 from miniagents.ext.llm.offline import CallTool, OfflineMessage, create_offline_agent
+from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.ray import agent as ray_agent_module
 from miniagents.ext.ray import ray_agent, ray_pipeline
 from miniagents.ext.ray._wire import LINK
 from miniagents.ext.ray.errors import RayPipelineLinkError
 from miniagents.miniagents import lowlevel
 from miniagents.pipeline import pipeline
+from miniagents.testing import FakeLLMServer
 from tests.ext.ray.remote import nested_runaway_agent
 from tests.ext.tools.loop_support import add
+from tests.fakes.fixtures import fake_llm  # noqa: F401
+
+WITHIN = 60.0
+"""Seconds a step may take before the test fails (a new worker starts for the runtime_env)."""
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
 
@@ -149,6 +156,46 @@ async def test_a_token_limit_stops_a_stream_running_on_a_worker() -> None:
     assert len(tokens) < budget.usage.output_tokens  # the crossing piece was not delivered
     assert budget.in_flight == 0
     assert budget.usage.unpriced_requests == 1  # stopped: its prompt is unknown
+
+
+async def test_a_local_call_crossing_the_limit_stops_a_workers_stream_and_its_connection(
+    monkeypatch: pytest.MonkeyPatch,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # The worker's call (the real OpenAI SDK, to the fake server) pauses after its first
+    # token; a local call then crosses the token limit. With a window of one piece, the
+    # worker's call takes at most one more token before it must hear from the driver,
+    # which has told it to stop by then: it stops, and closes its connection.
+    monkeypatch.setattr(usage_module, "REMOTE_PIECES_AHEAD", 1)
+    fake_llm.reply(
+        tokens=["1", "2", "3", "4"], usage=(4, 4), pause_after=1, hang_after=3, for_model="far"
+    )
+    fake_llm.reply(tokens=["a"], usage=(20, 1), for_model="near")
+    environment = {"OPENAI_BASE_URL": fake_llm.openai_base_url, "OPENAI_API_KEY": "test"}
+    remote = ray_agent(
+        openai_agent.fork(model="far", max_retries=0),
+        num_cpus=0.1,
+        runtime_env={"env_vars": environment},
+    )
+    budget = Budget(max_total_tokens=10)
+    async with (
+        MiniAgents(),
+        openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test") as client,
+    ):
+        with charged_to(budget):
+            reading = asyncio.create_task(drained(remote.inquire("go")))
+        paused = await fake_llm.wait_paused_async(0, WITHIN)
+        near = await openai_agent.inquire("go", model="near", async_client=client, budget=budget)
+        assert str(near[0]) == "a"  # 21 tokens: past the limit
+        paused.resume()
+        tokens, error = await asyncio.wait_for(reading, WITHIN)
+        assert await fake_llm.wait_disconnected_async(0, WITHIN)
+    assert isinstance(error, BudgetExceededError)
+    assert error.limit == "max_total_tokens"
+    assert tokens in (["1"], ["1", "2"])  # stopped at the next token after the stop came
+    assert [record.outcome for record in fake_llm.requests] == ["disconnected", "complete"]
+    assert budget.in_flight == 0
+    assert budget.usage.requests == 2
 
 
 async def test_parallel_streams_on_workers_overshoot_by_at_most_the_window_each(
