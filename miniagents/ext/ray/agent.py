@@ -13,6 +13,11 @@ is :mod:`miniagents.ext.ray._wire`)::
 
 When tracing is on (:mod:`miniagents.ext.otel`), the call carries the caller's trace context,
 and the worker's spans continue that trace (if the worker process is instrumented too).
+When a budget of :mod:`miniagents.ext.llm` applies (or travels in the arguments), the call
+carries *live links* (:func:`miniagents.miniagents.lowlevel.outgoing_links`): their messages
+ride with the reply events to the driver and come back through the mailbox, so that the
+worker's LLM calls are admitted, charged and stopped by the driver's budgets (see
+:mod:`miniagents.ext.llm.usage`); without one, nothing more crosses.
 
 What travels is bounded on both sides: the worker holds at most ``OUTBOX_EVENTS`` reply
 events for the driver (then it reads no further into its agent's replies), Ray carries at most
