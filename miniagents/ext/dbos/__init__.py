@@ -2,8 +2,8 @@
 
 ``durable(agent)`` runs each interaction of ``agent`` as a DBOS workflow whose model and
 tool calls are recorded steps (SQLite by default, Postgres by URL); ``workflow_id(...)``
-names a run, so that asking again for it runs it once; ``approve``, ``deny`` and
-``pending_approvals`` decide, from any process, the calls its runs wait on (``approvals``).
+names a run, so that asking again for it runs it once; ``aapprove``, ``adeny`` and
+``apending_approvals`` decide, from any process, the calls its runs wait on (``approvals``).
 ``ChatHistorySQL`` keeps chat histories in the same kind of store (``history``). Needs
 ``pip install "miniagents[dbos]"``.
 See ``docs/durability.md`` and ``docs/history-sql.md``.
@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from miniagents.ext.dbos.approvals import PendingApproval as PendingApproval
-from miniagents.ext.dbos.approvals import approve as approve
-from miniagents.ext.dbos.approvals import deny as deny
-from miniagents.ext.dbos.approvals import pending_approvals as pending_approvals
+from miniagents.ext.dbos.approvals import aapprove as aapprove
+from miniagents.ext.dbos.approvals import adeny as adeny
+from miniagents.ext.dbos.approvals import apending_approvals as apending_approvals
 from miniagents.ext.dbos.durable import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
 from miniagents.ext.dbos.durable import durable as durable
 from miniagents.ext.dbos.durable import use_database as use_database
@@ -38,10 +38,10 @@ __all__ = [
     "DurableRecordError",
     "DurableVersionError",
     "PendingApproval",
-    "approve",
-    "deny",
+    "aapprove",
+    "adeny",
+    "apending_approvals",
     "durable",
-    "pending_approvals",
     "use_database",
     "workflow_id",
 ]

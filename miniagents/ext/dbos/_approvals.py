@@ -10,7 +10,7 @@ other sends are dropped by the database::
     run (its approval step)   start A | wait for A's event ............... | decision recorded
     approval A                 recv ..........................| set_event | ends with it
     request.approve() here     -------- send to A --^
-    approve(run, call) elsewhere ------ send to A --^   (the first one sent is kept)
+    aapprove(run, call) elsewhere ------ send to A --^   (the first one sent is kept)
 
 The approval is a workflow of its own (not steps of the run) so that the run's recorded
 steps keep their numbering, and a message sent while the run's process is down waits in
@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from miniagents.ext.dbos.errors import DurableError
 from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ async def _approval_workflow(
 ) -> dict[str, object]:
     """Wait for the first decision (or withdrawal) sent to this approval; end with it.
 
-    Its inputs are what ``pending_approvals`` shows of the call.
+    Its inputs are what ``apending_approvals`` shows of the call.
     """
     from dbos import DBOS
 
@@ -129,7 +130,9 @@ async def _started(run_id: str, key: str, request: ToolApprovalRequest) -> None:
 
     workflow = _workflow
     if workflow is None:  # registered with the run's workflow, before DBOS was launched
-        raise RuntimeError("The approval workflow is not registered.")
+        raise DurableError(
+            "A durable run waited for an approval before DBOS was launched for durable runs."
+        )
     name = approval_id(run_id, key)
     if await DBOS.get_workflow_status_async(name) is not None:
         return

@@ -4,8 +4,8 @@ A durable run's call that waits for a person's approval can be decided where the
 runs (``approve()`` on the request its reply carries) or from any other process that
 reaches the run's database (a web server, an admin script, a queue consumer)::
 
-    await pending_approvals(database_url=url)          # what waits: run, call, tool, arguments
-    await approve("order-42", "call_1", database_url=url)      # or deny(..., reason="...")
+    await apending_approvals(database_url=url)          # what waits: run, call, tool, arguments
+    await aapprove("order-42", "call_1", database_url=url)      # or adeny(..., reason="...")
 
 The decision is a DBOS message (see :mod:`._approvals`): durable once sent. Sent while
 the run waits, it resumes the run at once; sent while the run's process is down, it waits
@@ -43,7 +43,7 @@ from miniagents.ext.tools.approval import ToolDecision
 if TYPE_CHECKING:
     from dbos import DBOSClient, WorkflowStatus
 
-__all__ = ["PendingApproval", "approve", "deny", "pending_approvals"]
+__all__ = ["PendingApproval", "aapprove", "adeny", "apending_approvals"]
 
 T = TypeVar("T")
 
@@ -68,7 +68,7 @@ class PendingApproval:
     arguments: Mapping[str, object]
 
 
-async def pending_approvals(
+async def apending_approvals(
     workflow_id: str | None = None, *, database_url: str | None = None
 ) -> list[PendingApproval]:
     """The calls that wait for a decision: of every run, or of the run ``workflow_id``.
@@ -89,7 +89,7 @@ async def pending_approvals(
         return [call for call, approval in waiting if _sent_decision(approval) is None]
 
 
-async def approve(
+async def aapprove(
     workflow_id: str,
     call_id: str,
     *,
@@ -125,7 +125,7 @@ async def approve(
     await _decide(workflow_id, call_id, ToolDecision(True, arguments), database_url)
 
 
-async def deny(
+async def adeny(
     workflow_id: str,
     call_id: str,
     *,
@@ -155,7 +155,7 @@ async def _decide(
         if run is None:
             raise DurableApprovalError(
                 f"There is no durable run {workflow_id!r} in {client.shown}: check the "
-                "workflow id and the database_url (pending_approvals() lists what waits)."
+                "workflow id and the database_url (apending_approvals() lists what waits)."
             )
         if run.status not in _WAITING:
             raise DurableApprovalError(
@@ -305,7 +305,7 @@ class _Client:
                 return _decided_already(workflow_id, call_id, approval.output)
         return (
             f"The durable run {workflow_id!r} has no call {call_id!r} that waits for a "
-            "decision: check the call id (pending_approvals() lists what waits)."
+            "decision: check the call id (apending_approvals() lists what waits)."
         )
 
     async def mark(self, name: str, said: str) -> None:

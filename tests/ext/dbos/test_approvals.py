@@ -1,10 +1,10 @@
-"""Approvals given by a run's ids, from its own process or another: ``approve``, ``deny``.
+"""Approvals given by a run's ids, from its own process or another: ``aapprove``, ``adeny``.
 
 The run's process is ``durable_child.py`` (killed with SIGKILL while its call waits, or left
 running) or a program run by ``run_python`` (the same process decides by the ids); the
 decisions from another process are given by the test's own process, which launches no DBOS
 (a ``DBOSClient`` reads and writes the database). The test waits for a call to be listed by
-``pending_approvals`` (polling the database, bounded: a hang fails loudly) before deciding it.
+``apending_approvals`` (polling the database, bounded: a hang fails loudly) before deciding it.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from miniagents.ext.dbos import (
     DurableDatabaseError,
     DurableRecordError,
     PendingApproval,
-    approve,
-    deny,
-    pending_approvals,
+    aapprove,
+    adeny,
+    apending_approvals,
 )
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.test_durable_kills import MAIN, Child, Outcome, _models, _side_effects
@@ -50,7 +50,7 @@ def _listed(url: str, workflow: str) -> list[PendingApproval]:
     """The calls of the run ``workflow`` that wait, once there is one (polled, bounded)."""
     deadline = time.monotonic() + LISTED_WITHIN
     while True:
-        found = asyncio.run(pending_approvals(workflow, database_url=url))
+        found = asyncio.run(apending_approvals(workflow, database_url=url))
         if found:
             return found
         assert time.monotonic() < deadline, f"no call of {workflow} waited within the time"
@@ -91,10 +91,10 @@ def test_an_approval_sent_while_the_process_is_down_resumes_the_recovered_run(
     ]
     waiting.kill()  # stopped while the call waits
 
-    asyncio.run(approve("run-1", "r1", database_url=database_url))  # nothing runs the run
-    assert asyncio.run(pending_approvals(database_url=database_url)) == []  # decided
+    asyncio.run(aapprove("run-1", "r1", database_url=database_url))  # nothing runs the run
+    assert asyncio.run(apending_approvals(database_url=database_url)) == []  # decided
     with pytest.raises(DurableApprovalError, match="was approved already"):
-        asyncio.run(deny("run-1", "r1", database_url=database_url))  # once: the first kept
+        asyncio.run(adeny("run-1", "r1", database_url=database_url))  # once: the first kept
     assert _side_effects(tmp_path) == []
 
     again = Child(fake_llm, tmp_path, database_url).finish()  # recovered: nobody approves
@@ -104,7 +104,7 @@ def test_an_approval_sent_while_the_process_is_down_resumes_the_recovered_run(
     assert again.reply == approved_here.reply
     assert again.tokens == approved_here.tokens
     with pytest.raises(DurableApprovalError, match="has ended"):
-        asyncio.run(approve("run-1", "r1", database_url=database_url))
+        asyncio.run(aapprove("run-1", "r1", database_url=database_url))
 
 
 def test_a_denial_from_another_process_resumes_the_waiting_run_at_once(
@@ -120,7 +120,7 @@ def test_a_denial_from_another_process_resumes_the_waiting_run_at_once(
     running.read_until("APPROVAL r1 True")
     _listed(database_url, "run-1")
 
-    asyncio.run(deny("run-1", "r1", reason="Keep it.", database_url=database_url))
+    asyncio.run(adeny("run-1", "r1", reason="Keep it.", database_url=database_url))
     done = running.finish()  # it ends: it read the denial as it waited
 
     assert _side_effects(tmp_path) == []  # the tool did not run
@@ -135,7 +135,7 @@ SAME_PROCESS = """
 import asyncio
 
 from miniagents import MiniAgents
-from miniagents.ext.dbos import approve, durable, pending_approvals, workflow_id
+from miniagents.ext.dbos import aapprove, apending_approvals, durable, workflow_id
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool, ToolApprovalError, ToolApprovalRequest
 
@@ -161,7 +161,7 @@ cleaner = durable(
 
 async def listed(run: str) -> list[object]:
     for _ in range(1200):  # bounded: 60 s
-        found = await pending_approvals(run, database_url=URL)
+        found = await apending_approvals(run, database_url=URL)
         if found:
             return found
         await asyncio.sleep(0.05)
@@ -172,7 +172,7 @@ async def an_approver(run: str) -> None:
     \"\"\"Someone who knows only the run's id (e.g. a web page's handler).\"\"\"
     [call] = await listed(run)
     print("waits:", call.tool_name, dict(call.arguments))
-    await approve(run, call.call_id, arguments={"name": "b.txt"}, database_url=URL)
+    await aapprove(run, call.call_id, arguments={"name": "b.txt"}, database_url=URL)
 
 
 async def main() -> None:
@@ -192,7 +192,7 @@ async def main() -> None:
             request.approve()
         except ToolApprovalError as error:
             print("approve here:", error)
-        print("waits now:", await pending_approvals(database_url=URL))
+        print("waits now:", await apending_approvals(database_url=URL))
 
 
 asyncio.run(main())
@@ -232,23 +232,23 @@ def test_a_decision_for_a_run_or_call_that_does_not_wait_is_refused(
     waiting.kill()
 
     with pytest.raises(DurableApprovalError, match="no durable run 'run-9'") as caught:
-        asyncio.run(approve("run-9", "r1", database_url=url))
+        asyncio.run(aapprove("run-9", "r1", database_url=url))
     assert isinstance(caught.value, (MiniAgentsError, LookupError))
     with pytest.raises(DurableApprovalError, match="has no call 'r2' that waits"):
-        asyncio.run(deny("run-1", "r2", database_url=url))
+        asyncio.run(adeny("run-1", "r2", database_url=url))
     with pytest.raises(DurableRecordError, match="mapping of names"):
-        asyncio.run(approve("run-1", "r1", arguments=["a.txt"], database_url=url))  # type: ignore[arg-type]
+        asyncio.run(aapprove("run-1", "r1", arguments=["a.txt"], database_url=url))  # type: ignore[arg-type]
     with pytest.raises(DurableRecordError, match="cannot be pickled"):
-        asyncio.run(approve("run-1", "r1", arguments={"name": lambda: 1}, database_url=url))
+        asyncio.run(aapprove("run-1", "r1", arguments={"name": lambda: 1}, database_url=url))
     with pytest.raises(DurableRecordError, match="non-empty str"):
-        asyncio.run(approve("", "r1", database_url=url))
-    assert len(asyncio.run(pending_approvals(database_url=url))) == 1  # none of those decided
+        asyncio.run(aapprove("", "r1", database_url=url))
+    assert len(asyncio.run(apending_approvals(database_url=url))) == 1  # none of those decided
 
-    asyncio.run(deny("run-1", "r1", database_url=url))
+    asyncio.run(adeny("run-1", "r1", database_url=url))
     with pytest.raises(DurableApprovalError, match="was denied already"):
-        asyncio.run(approve("run-1", "r1", database_url=url))
+        asyncio.run(aapprove("run-1", "r1", database_url=url))
 
     missing = f"sqlite:///{tmp_path / 'other.sqlite'}"
     with pytest.raises(DurableDatabaseError, match="no such file"):
-        asyncio.run(pending_approvals(database_url=missing))
+        asyncio.run(apending_approvals(database_url=missing))
     assert not (tmp_path / "other.sqlite").exists()
