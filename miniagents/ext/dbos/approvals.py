@@ -4,8 +4,8 @@ A durable run's call that waits for a person's approval can be decided where the
 runs (``approve()`` on the request its reply carries) or from any other process that
 reaches the run's database (a web server, an admin script, a queue consumer)::
 
-    await apending_approvals(database_url=url)          # what waits: run, call, tool, arguments
-    await aapprove("order-42", "call_1", database_url=url)      # or adeny(..., reason="...")
+    await apending_approvals(database_url=url)  # what waits: runs, calls, tools, arguments
+    await aapprove("order-42", "call_1", database_url=url)  # or adeny(..., reason="...")
 
 The decision is a DBOS message (see :mod:`._approvals`): durable once sent. Sent while
 the run waits, it resumes the run at once; sent while the run's process is down, it waits
@@ -184,8 +184,12 @@ async def _decide(
             )
         message = decision_message(decision, by="approvals")
         said = "approved" if decision.approved else "denied"
-        await client.mark(name, said)
-        await client.send(name, message)
+        await client.mark(name, said)  # first: a second decider sees it, and is refused
+        try:
+            await client.send(name, message)
+        except BaseException:
+            await client.mark(name, None)  # nothing was sent
+            raise
         kept = await client.output(name)
         if isinstance(kept, Mapping) and kept.get("id") != message["id"]:
             raise DurableApprovalError(_decided_already(workflow_id, call_id, kept))
@@ -308,8 +312,8 @@ class _Client:
             "decision: check the call id (apending_approvals() lists what waits)."
         )
 
-    async def mark(self, name: str, said: str) -> None:
-        """Note on the approval ``name`` that a decision was sent (what it said)."""
+    async def mark(self, name: str, said: str | None) -> None:
+        """Note on the approval ``name`` that a decision was sent (what it said), or none."""
         await self._run(
             lambda client: client.update_workflow_attributes(name, {_MARK: said}, merge=True)
         )
