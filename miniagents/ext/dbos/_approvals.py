@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APPROVAL_WORKFLOW",
     "DECISION_TOPIC",
+    "SENT_MARK",
     "approval_id",
     "awaited_decision",
     "decision_message",
@@ -49,6 +50,9 @@ APPROVAL_WORKFLOW = "miniagents.durable.approval"
 
 DECISION_TOPIC = "miniagents.decision"
 """The topic of the message that carries a decision to an approval."""
+
+SENT_MARK = "miniagents_decision_sent"
+"""The attribute of an approval that says a decision was sent to it (and what it said)."""
 
 _EVENT = "miniagents.decision"
 _WAIT_SECONDS = 24 * 3600.0  # each DBOS wait is bounded; an approval waits again after one
@@ -165,7 +169,7 @@ async def awaited_decision(run_id: str, key: str, request: ToolApprovalRequest) 
     try:
         await asyncio.wait({here, kept}, return_when=asyncio.FIRST_COMPLETED)
         if not kept.done() and not here.cancelled() and here.exception() is None:
-            await _outside(_sent(name, decision_message(here.result(), by="request")))
+            await _outside(_sent_from_here(name, here.result()))
         message = await kept
     finally:
         for waiting in (here, kept):
@@ -186,6 +190,22 @@ async def _sent(name: str, message: dict[str, object]) -> None:
     from dbos import DBOS
 
     await DBOS.send_async(name, message, DECISION_TOPIC, idempotency_key=name)
+
+
+async def _sent_from_here(name: str, decision: ToolDecision) -> None:
+    """Send the decision given to the request here, marked as ``aapprove`` marks its own.
+
+    If a decision was sent from elsewhere first (marked), this one is not sent: the
+    approval reads the first.
+    """
+    from dbos import DBOS
+
+    status = await DBOS.get_workflow_status_async(name)
+    if status is not None and isinstance((status.attributes or {}).get(SENT_MARK), str):
+        return
+    said = "approved" if decision.approved else "denied"
+    await DBOS.update_workflow_attributes_async(name, {SENT_MARK: said}, merge=True)
+    await _sent(name, decision_message(decision, by="request"))
 
 
 async def withdraw(names: set[str]) -> None:

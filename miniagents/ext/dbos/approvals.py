@@ -29,6 +29,7 @@ from miniagents.ext.dbos import _engine
 from miniagents.ext.dbos._approvals import (
     APPROVAL_WORKFLOW,
     DECISION_TOPIC,
+    SENT_MARK,
     approval_id,
     decision_message,
     decision_of,
@@ -48,7 +49,6 @@ __all__ = ["PendingApproval", "aapprove", "adeny", "apending_approvals"]
 T = TypeVar("T")
 
 _WAITING = ("PENDING", "ENQUEUED")
-_MARK = "miniagents_decision_sent"
 
 
 @dataclass(frozen=True)
@@ -177,10 +177,10 @@ async def _decide(
             )
         name = waiting[0].workflow_id
         sent = _sent_decision(waiting[0])
-        if sent is not None:  # sent before, and the run has not read it yet (not running)
+        if sent is not None:  # sent before, not read yet by the run
             raise DurableApprovalError(
-                f"The call {call_id!r} of the durable run {workflow_id!r} was {sent} already "
-                "(the run reads the decision when it runs again); a call is decided once."
+                f"The call {call_id!r} of the durable run {workflow_id!r} was {sent} already; "
+                "a call is decided once."
             )
         message = decision_message(decision, by="approvals")
         said = "approved" if decision.approved else "denied"
@@ -315,7 +315,7 @@ class _Client:
     async def mark(self, name: str, said: str | None) -> None:
         """Note on the approval ``name`` that a decision was sent (what it said), or none."""
         await self._run(
-            lambda client: client.update_workflow_attributes(name, {_MARK: said}, merge=True)
+            lambda client: client.update_workflow_attributes(name, {SENT_MARK: said}, merge=True)
         )
 
     async def send(self, name: str, message: dict[str, object]) -> None:
@@ -346,5 +346,5 @@ def _call_of(approval: WorkflowStatus) -> PendingApproval | None:
 
 def _sent_decision(approval: WorkflowStatus) -> str | None:
     """What a decision sent to the approval said, if one was sent (``None``: none)."""
-    said = (approval.attributes or {}).get(_MARK)
+    said = (approval.attributes or {}).get(SENT_MARK)
     return said if isinstance(said, str) else None

@@ -218,6 +218,87 @@ def test_a_run_resumes_when_a_caller_that_knows_only_its_ids_approves_in_its_pro
     ]
 
 
+FIRST_WINS = """
+import asyncio
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import DurableApprovalError, aapprove, apending_approvals, durable
+from miniagents.ext.dbos import workflow_id
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.tools import FunctionTool, ToolApprovalRequest
+
+URL = "sqlite:///runs.sqlite"
+
+
+def remove(name: str) -> str:
+    \"\"\"Remove a file.\"\"\"
+    return f"removed {name}"
+
+
+cleaner = durable(
+    offline_agent.fork(
+        alias="CLEANER",
+        tools=[FunctionTool(remove, requires_approval=True)],
+        reply=one_per_call(
+            [CallTool("remove", {"name": "a.txt"}), CallTool("remove", {"name": "c.txt"})],
+            "Done.",
+        ),
+        token_delay=0,
+    ),
+    database_url=URL,
+)
+
+
+async def an_admin(first: str, second: str) -> None:
+    for _ in range(1200):  # bounded: 60 s
+        waiting = [call.call_id for call in await apending_approvals("two", database_url=URL)]
+        if waiting == [second]:  # the first was decided here, the second waits
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"still waiting: {waiting}")
+    try:
+        await aapprove("two", first, database_url=URL)
+    except DurableApprovalError as error:
+        print("too late:", error)
+    await aapprove("two", second, database_url=URL)
+
+
+async def main() -> None:
+    async with MiniAgents():
+        with workflow_id("two"):
+            reply = cleaner.inquire("Remove a.txt and c.txt.")
+        requests = []
+        admin = None
+        async for promise in reply:
+            message = await promise
+            if isinstance(message, ToolApprovalRequest):
+                requests.append(message)
+                if len(requests) == 1:
+                    message.approve()  # here, on the request, first
+                else:
+                    admin = asyncio.ensure_future(an_admin(*(r.call_id for r in requests)))
+        if admin is not None:
+            await admin
+        print([str(message) for message in await reply][-3:])
+        print([request.pending for request in requests])
+
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_decision_wins_whether_given_here_or_by_the_ids(tmp_path: Path) -> None:
+    done = run_python(["-c", FIRST_WINS], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "too late: The call 'offline_call_1' of the durable run 'two' was approved already; "
+        "a call is decided once.",
+        "['removed a.txt', 'removed c.txt', 'Done.']",
+        "[False, False]",
+    ]
+
+
 # -- bad decisions ------------------------------------------------------------------------------
 
 
