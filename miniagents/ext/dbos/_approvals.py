@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+_logger = logging.getLogger(__name__)
 
 APPROVAL_WORKFLOW = "miniagents.durable.approval"
 """The DBOS name of the workflow that waits for one call's decision."""
@@ -209,6 +212,13 @@ async def _sent_from_here(name: str, decision: ToolDecision) -> None:
 
 
 async def withdraw(names: set[str]) -> None:
-    """End the approvals ``names`` that still wait (their run has ended)."""
+    """End the approvals ``names`` that still wait (their run has ended).
+
+    Best effort: an approval left waiting is harmless (its run has ended, so it is not
+    listed and cannot be decided), so a failure is logged, not raised over the run's end.
+    """
     for name in sorted(names):
-        await _outside(_sent(name, decision_message(None, by="run")))
+        try:
+            await _outside(_sent(name, decision_message(None, by="run")))
+        except Exception:
+            _logger.warning("The approval %s of an ended durable run is left waiting.", name)
