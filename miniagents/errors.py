@@ -60,7 +60,8 @@ right for the extensions)::
     │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable or locked
     │   ├── DurableConfigurationError (also ValueError)  two database URLs, aliases clash
     │   ├── DurableRecordError (also TypeError)     a field or argument that cannot be recorded
-    │   └── DurableVersionError (also RuntimeError)  started by other code (app version)
+    │   ├── DurableVersionError (also RuntimeError)  started by other code (app version)
+    │   └── DurableApprovalError (also LookupError)  a decision for a call that does not wait
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
@@ -125,6 +126,7 @@ from miniagents.promising.errors import StreamSourceError as StreamSourceError
 from miniagents.utils.errors import ChainDefinitionError as ChainDefinitionError
 
 if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
+    from miniagents.ext.dbos.errors import DurableApprovalError as DurableApprovalError
     from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
     from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
     from miniagents.ext.dbos.errors import DurableError as DurableError
@@ -216,6 +218,7 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(
         [
+            "DurableApprovalError",
             "DurableConfigurationError",
             "DurableDatabaseError",
             "DurableError",

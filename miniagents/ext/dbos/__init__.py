@@ -2,8 +2,10 @@
 
 ``durable(agent)`` runs each interaction of ``agent`` as a DBOS workflow whose model and
 tool calls are recorded steps (SQLite by default, Postgres by URL); ``workflow_id(...)``
-names a run, so that asking again for it runs it once. ``ChatHistorySQL`` keeps chat
-histories in the same kind of store (``history``). Needs ``pip install "miniagents[dbos]"``.
+names a run, so that asking again for it runs it once; ``aapprove``, ``adeny`` and
+``apending_approvals`` decide, from any process, the calls its runs wait on (``approvals``).
+``ChatHistorySQL`` keeps chat histories in the same kind of store (``history``). Needs
+``pip install "miniagents[dbos]"``.
 See ``docs/durability.md`` and ``docs/history-sql.md``.
 """
 
@@ -11,10 +13,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from miniagents.ext.dbos.approvals import PendingApproval as PendingApproval
+from miniagents.ext.dbos.approvals import aapprove as aapprove
+from miniagents.ext.dbos.approvals import adeny as adeny
+from miniagents.ext.dbos.approvals import apending_approvals as apending_approvals
 from miniagents.ext.dbos.durable import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
 from miniagents.ext.dbos.durable import durable as durable
 from miniagents.ext.dbos.durable import use_database as use_database
 from miniagents.ext.dbos.durable import workflow_id as workflow_id
+from miniagents.ext.dbos.errors import DurableApprovalError as DurableApprovalError
 from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
 from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
 from miniagents.ext.dbos.errors import DurableError as DurableError
@@ -24,11 +31,16 @@ from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionErro
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "ChatHistorySQL",
+    "DurableApprovalError",
     "DurableConfigurationError",
     "DurableDatabaseError",
     "DurableError",
     "DurableRecordError",
     "DurableVersionError",
+    "PendingApproval",
+    "aapprove",
+    "adeny",
+    "apending_approvals",
     "durable",
     "use_database",
     "workflow_id",

@@ -31,6 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from miniagents.ext.dbos._approvals import (
+    approval_id,
+    awaited_decision,
+    register_approvals,
+    withdraw,
+)
 from miniagents.ext.dbos._recording import (
     DurableRun,
     LLMRecorder,
@@ -46,6 +52,7 @@ from miniagents.ext.dbos.errors import (
 )
 from miniagents.ext.errors import MissingExtraError
 from miniagents.ext.llm.recording import record_llm_calls
+from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.recording import record_tool_calls
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
@@ -61,7 +68,10 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "Engine",
     "aengine_for",
+    "configured_url",
+    "dbos_class",
     "fingerprint",
+    "redacted",
     "register_agent",
     "set_default_url",
 ]
@@ -99,6 +109,20 @@ def set_default_url(url: str) -> None:
     _default_url = url
 
 
+def configured_url() -> str:
+    """The database of the runs not given one: ``use_database``'s, else the default."""
+    return _default_url or DEFAULT_DATABASE_URL
+
+
+def dbos_class() -> type[DBOS]:
+    """DBOS's class.
+
+    Raises:
+        MissingExtraError: if DBOS is not installed.
+    """
+    return _dbos()
+
+
 def _dbos() -> type[DBOS]:
     try:
         from dbos import DBOS
@@ -134,6 +158,7 @@ def _registered_functions() -> tuple[
         dbos = _dbos()
         workflow = dbos.workflow(name=_WORKFLOW)(_interaction_workflow)
         step = dbos.step(name=_STEP)(_step)
+        register_approvals(dbos)  # the decisions of calls that wait (see _approvals)
         _functions = (workflow, step)
         record_llm_calls(LLMRecorder())
         record_tool_calls(ToolRecorder())
@@ -304,6 +329,11 @@ def _launched() -> Engine | None:
     return _engine
 
 
+def redacted(url: str) -> str:
+    """``url`` as errors show it: without its user and password."""
+    return _redacted(url)
+
+
 def _redacted(url: str) -> str:
     if "@" not in url:
         return url
@@ -417,7 +447,15 @@ async def _interaction_workflow(
     _, step = _registered_functions()
     step_context = contextvars.copy_context()
     recorded = await _replayed_steps(workflow_id, step)
-    run = DurableRun(workflow_id, step_context, step, recorded)
+    undecided: set[str] = set()  # the approvals started here that wait for a decision
+
+    async def decided(key: str, request: ToolApprovalRequest) -> ToolDecision:
+        undecided.add(approval_id(workflow_id, key))
+        decision = await awaited_decision(workflow_id, key, request)
+        undecided.discard(approval_id(workflow_id, key))
+        return decision
+
+    run = DurableRun(workflow_id, step_context, step, recorded, approvals=decided)
     work = contextvars.copy_context() if current_context() is not None else engine.agents_context
     work = work.copy()
     for variable, value in work.items():  # the agents run outside DBOS's workflow context
@@ -439,7 +477,15 @@ async def _interaction_workflow(
     if not published.done():
         published.set_result(reply)
     try:
-        return tuple(_recordable(message) for message in await reply)
+        try:
+            messages = await reply
+        except StreamCancelledError:
+            raise
+        except Exception:
+            await withdraw(undecided)  # the run ended: nobody decides these any more
+            raise
+        await withdraw(undecided)
+        return tuple(_recordable(message) for message in messages)
     except (asyncio.CancelledError, StreamCancelledError) as error:
         # its reader gave up, or its context ended: not a failure to record. DBOS leaves a
         # cancelled workflow running (PENDING), and asked again, it runs again

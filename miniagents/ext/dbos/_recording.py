@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import pickle
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -54,12 +55,15 @@ class DurableRun:
         step_context: A context whose DBOS variable is the workflow's: steps run in it.
         step: The DBOS step function (it runs the body given for its key).
         recorded: The results of the steps recorded before (by key).
+        approvals: What waits for the decision on a call (by its key): given to its
+            request here or sent from another process (``None``: the request's only).
     """
 
     workflow_id: str
     step_context: contextvars.Context
     step: StepFunction
     recorded: dict[str, object]
+    approvals: Callable[[str, ToolApprovalRequest], Awaitable[ToolDecision]] | None = None
     bodies: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
     paths: dict[int, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
@@ -251,7 +255,9 @@ async def _decided(run: DurableRun, key: str, request: ToolApprovalRequest) -> T
             else:
                 request.deny(recorded.reason)
         return recorded
-    step = run.start_step(key, request.adecision)  # waits, maybe across restarts
+    approvals = run.approvals
+    wait = request.adecision if approvals is None else functools.partial(approvals, key, request)
+    step = run.start_step(key, wait)  # waits, maybe across restarts
     try:
         result = await step
     finally:

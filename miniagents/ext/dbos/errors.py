@@ -9,6 +9,7 @@ from __future__ import annotations
 from miniagents.promising.errors import MiniAgentsError
 
 __all__ = [
+    "DurableApprovalError",
     "DurableConfigurationError",
     "DurableDatabaseError",
     "DurableError",
@@ -40,4 +41,12 @@ class DurableVersionError(DurableError, RuntimeError):
     """A run was started by other code (another application version) than the one running now.
 
     Its recorded steps would not match what this code does, so it is not recovered here.
+    """
+
+
+class DurableApprovalError(DurableError, LookupError):
+    """A decision sent to a durable run (``approve``, ``deny``) for a call that does not wait.
+
+    The run does not exist or has ended, the call is unknown, or it was decided already:
+    nothing was sent.
     """

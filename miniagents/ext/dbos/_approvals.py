@@ -1,0 +1,224 @@
+"""Approvals that wait: the decision on each waiting call is a small DBOS workflow of its own.
+
+A call of a durable run that waits for a person's approval starts (once) the workflow
+``miniagents.durable.approval`` named ``<run id>::approval<key>`` (its *approval*). It
+waits for one DBOS message (``DBOS.recv``), the decision, then publishes it (an event the
+run waits on) and ends with it. Whoever decides sends that message, with the approval's
+id as the message's idempotency key: the first decision sent is the only one kept, the
+other sends are dropped by the database::
+
+    run (its approval step)   start A | wait for A's event ............... | decision recorded
+    approval A                 recv ..........................| set_event | ends with it
+    request.approve() here     -------- send to A --^
+    aapprove(run, call) elsewhere ------ send to A --^   (the first one sent is kept)
+
+The approval is a workflow of its own (not steps of the run) so that the run's recorded
+steps keep their numbering, and a message sent while the run's process is down waits in
+the database: DBOS recovers the approval at launch, and it reads the message at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import uuid
+from collections.abc import Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from miniagents.ext.dbos.errors import DurableError
+from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
+
+if TYPE_CHECKING:
+    from dbos import DBOS
+
+__all__ = [
+    "APPROVAL_WORKFLOW",
+    "DECISION_TOPIC",
+    "SENT_MARK",
+    "approval_id",
+    "awaited_decision",
+    "decision_message",
+    "decision_of",
+    "register_approvals",
+    "withdraw",
+]
+
+T = TypeVar("T")
+
+_logger = logging.getLogger(__name__)
+
+APPROVAL_WORKFLOW = "miniagents.durable.approval"
+"""The DBOS name of the workflow that waits for one call's decision."""
+
+DECISION_TOPIC = "miniagents.decision"
+"""The topic of the message that carries a decision to an approval."""
+
+SENT_MARK = "miniagents_decision_sent"
+"""The attribute of an approval that says a decision was sent to it (and what it said)."""
+
+_EVENT = "miniagents.decision"
+_WAIT_SECONDS = 24 * 3600.0  # each DBOS wait is bounded; an approval waits again after one
+
+_workflow: Callable[..., Coroutine[Any, Any, dict[str, object]]] | None = None
+
+
+def approval_id(run_id: str, key: str) -> str:
+    """The workflow id of the approval of the call at ``key`` of the run ``run_id``."""
+    return f"{run_id}::approval{key}"
+
+
+def decision_message(decision: ToolDecision | None, *, by: str) -> dict[str, object]:
+    """The message that carries ``decision`` (``None``: the run ended, nobody decides).
+
+    Each message has its own id, so that a sender can tell whether its decision was kept.
+    """
+    message: dict[str, object] = {"id": uuid.uuid4().hex, "by": by}
+    if decision is None:
+        message["withdrawn"] = True
+        return message
+    message["approved"] = decision.approved
+    message["arguments"] = None if decision.arguments is None else dict(decision.arguments)
+    message["reason"] = decision.reason
+    return message
+
+
+def decision_of(message: object) -> ToolDecision | None:
+    """The decision a message carries (``None``: withdrawn, or not a decision)."""
+    if not isinstance(message, Mapping) or not isinstance(message.get("approved"), bool):
+        return None
+    arguments = message.get("arguments")
+    reason = message.get("reason")
+    return ToolDecision(
+        approved=message["approved"],
+        arguments=dict(arguments) if isinstance(arguments, Mapping) else None,
+        reason=reason if isinstance(reason, str) else None,
+    )
+
+
+def _is_message(message: object) -> bool:
+    return isinstance(message, Mapping) and (
+        decision_of(message) is not None or message.get("withdrawn") is True
+    )
+
+
+async def _approval_workflow(
+    run_id: str, key: str, tool_name: str, call_id: str, arguments: dict[str, object]
+) -> dict[str, object]:
+    """Wait for the first decision (or withdrawal) sent to this approval; end with it.
+
+    Its inputs are what ``apending_approvals`` shows of the call.
+    """
+    from dbos import DBOS
+
+    while True:
+        message = await DBOS.recv_async(DECISION_TOPIC, timeout_seconds=_WAIT_SECONDS)
+        if _is_message(message):
+            break
+    await DBOS.set_event_async(_EVENT, message)
+    return dict(message)
+
+
+def register_approvals(dbos: type[DBOS]) -> None:
+    """Register the approval workflow with DBOS (once, before DBOS is launched)."""
+    global _workflow
+    if _workflow is None:
+        _workflow = dbos.workflow(name=APPROVAL_WORKFLOW)(_approval_workflow)
+
+
+async def _outside(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a DBOS call outside of the run's workflow and steps (in an empty context)."""
+    return await contextvars.Context().run(asyncio.create_task, coroutine)
+
+
+async def _started(run_id: str, key: str, request: ToolApprovalRequest) -> None:
+    """Start the approval of the call (once: after a restart, DBOS has recovered it)."""
+    from dbos import DBOS, SetWorkflowID
+
+    workflow = _workflow
+    if workflow is None:  # registered with the run's workflow, before DBOS was launched
+        raise DurableError(
+            "A durable run waited for an approval before DBOS was launched for durable runs."
+        )
+    name = approval_id(run_id, key)
+    if await DBOS.get_workflow_status_async(name) is not None:
+        return
+    with SetWorkflowID(name):
+        await DBOS.start_workflow_async(
+            workflow, run_id, key, request.tool_name, request.call_id, dict(request.arguments)
+        )
+
+
+async def _published(name: str) -> object:
+    """The message the approval ``name`` ended with (waits for it)."""
+    from dbos import DBOS
+
+    while True:
+        message = await DBOS.get_event_async(name, _EVENT, timeout_seconds=_WAIT_SECONDS)
+        if message is not None:
+            return message
+
+
+async def awaited_decision(run_id: str, key: str, request: ToolApprovalRequest) -> ToolDecision:
+    """The first decision on the call: given to ``request`` here, or sent from elsewhere.
+
+    The request is decided too when the decision came from elsewhere (it is no longer
+    pending, and deciding it again raises ``ToolApprovalError``).
+    """
+    name = approval_id(run_id, key)
+    await _outside(_started(run_id, key, request))
+    here = asyncio.ensure_future(request.adecision())
+    kept = asyncio.ensure_future(_outside(_published(name)))
+    try:
+        await asyncio.wait({here, kept}, return_when=asyncio.FIRST_COMPLETED)
+        if not kept.done() and not here.cancelled() and here.exception() is None:
+            await _outside(_sent_from_here(name, here.result()))
+        message = await kept
+    finally:
+        for waiting in (here, kept):
+            if not waiting.done():
+                waiting.cancel()
+    decision = decision_of(message)
+    if decision is None:  # withdrawn: only when the run has ended (it does not read this)
+        return ToolDecision(False, reason="The run ended before the call was decided.")
+    if request.pending:
+        if decision.approved:
+            request.approve(decision.arguments)
+        else:
+            request.deny(decision.reason)
+    return decision
+
+
+async def _sent(name: str, message: dict[str, object]) -> None:
+    from dbos import DBOS
+
+    await DBOS.send_async(name, message, DECISION_TOPIC, idempotency_key=name)
+
+
+async def _sent_from_here(name: str, decision: ToolDecision) -> None:
+    """Send the decision given to the request here, marked as ``aapprove`` marks its own.
+
+    If a decision was sent from elsewhere first (marked), this one is not sent: the
+    approval reads the first.
+    """
+    from dbos import DBOS
+
+    status = await DBOS.get_workflow_status_async(name)
+    if status is not None and isinstance((status.attributes or {}).get(SENT_MARK), str):
+        return
+    said = "approved" if decision.approved else "denied"
+    await DBOS.update_workflow_attributes_async(name, {SENT_MARK: said}, merge=True)
+    await _sent(name, decision_message(decision, by="request"))
+
+
+async def withdraw(names: set[str]) -> None:
+    """End the approvals ``names`` that still wait (their run has ended).
+
+    Best effort: an approval left waiting is harmless (its run has ended, so it is not
+    listed and cannot be decided), so a failure is logged, not raised over the run's end.
+    """
+    for name in sorted(names):
+        try:
+            await _outside(_sent(name, decision_message(None, by="run")))
+        except Exception:
+            _logger.warning("The approval %s of an ended durable run is left waiting.", name)

@@ -1,0 +1,350 @@
+"""Approvals given from another process: decide a call that waits in a durable run, by its ids.
+
+A durable run's call that waits for a person's approval can be decided where the run
+runs (``approve()`` on the request its reply carries) or from any other process that
+reaches the run's database (a web server, an admin script, a queue consumer)::
+
+    await apending_approvals(database_url=url)  # what waits: runs, calls, tools, arguments
+    await aapprove("order-42", "call_1", database_url=url)  # or adeny(..., reason="...")
+
+The decision is a DBOS message (see :mod:`._approvals`): durable once sent. Sent while
+the run waits, it resumes the run at once; sent while the run's process is down, it waits
+in the database and resumes the run when the run is recovered. The first decision on a
+call is the one recorded; a later one (here or there) raises an error that says so.
+
+These functions only read and write the database (through a ``DBOSClient``): they launch
+nothing, and recover no run, in the process that calls them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from miniagents.ext.dbos import _engine
+from miniagents.ext.dbos._approvals import (
+    APPROVAL_WORKFLOW,
+    DECISION_TOPIC,
+    SENT_MARK,
+    approval_id,
+    decision_message,
+    decision_of,
+)
+from miniagents.ext.dbos.errors import (
+    DurableApprovalError,
+    DurableDatabaseError,
+    DurableRecordError,
+)
+from miniagents.ext.tools.approval import ToolDecision
+
+if TYPE_CHECKING:
+    from dbos import DBOSClient, WorkflowStatus
+
+__all__ = ["PendingApproval", "aapprove", "adeny", "apending_approvals"]
+
+T = TypeVar("T")
+
+_WAITING = ("PENDING", "ENQUEUED")
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """A call of a durable run that waits for a person's decision.
+
+    Attributes:
+        workflow_id: The run's workflow id.
+        call_id: The id of the model's call of the tool.
+        tool_name: The tool called.
+        arguments: The model's arguments.
+    """
+
+    workflow_id: str
+    call_id: str
+    tool_name: str
+    arguments: Mapping[str, object]
+
+
+async def apending_approvals(
+    workflow_id: str | None = None, *, database_url: str | None = None
+) -> list[PendingApproval]:
+    """The calls that wait for a decision: of every run, or of the run ``workflow_id``.
+
+    Oldest first. A call is listed while its run waits for it, whether the run's process
+    runs now or not (a run stopped by a crash waits until it is recovered).
+
+    Args:
+        workflow_id: Only the calls of this run.
+        database_url: The database of the runs (the default: as ``durable``'s, the one
+            ``use_database`` chose, else ``miniagents_durable.sqlite`` in the current folder).
+
+    Raises:
+        DurableDatabaseError: if the database cannot be reached or holds no durable runs.
+    """
+    async with _Client(database_url) as client:
+        waiting = await client.waiting(workflow_id)
+        return [call for call, approval in waiting if _sent_decision(approval) is None]
+
+
+async def aapprove(
+    workflow_id: str,
+    call_id: str,
+    *,
+    arguments: Mapping[str, object] | None = None,
+    database_url: str | None = None,
+) -> None:
+    """Let the call ``call_id`` of the run ``workflow_id`` run (with ``arguments`` instead).
+
+    Edited arguments are validated as the model's are (invalid ones give the model an
+    error result that says so). The decision is recorded at once; the run resumes now
+    if it waits, else when it is recovered.
+
+    Raises:
+        DurableApprovalError: if the run does not exist or has ended, or the call does
+            not wait for a decision (unknown, or decided already).
+        DurableDatabaseError: if the database cannot be reached or holds no durable runs.
+    """
+    if arguments is not None:
+        if not isinstance(arguments, Mapping) or not all(isinstance(k, str) for k in arguments):
+            raise DurableRecordError(
+                f"The arguments of an approval must be a mapping of names (str) to values, "
+                f"got {arguments!r:.80}."
+            )
+        arguments = dict(arguments)
+        try:
+            pickle.dumps(arguments)
+        except Exception as error:
+            raise DurableRecordError(
+                f"The arguments of the approval of the call {call_id!r} cannot be recorded "
+                f"(they cannot be pickled: {type(error).__name__}: {error}); give values "
+                "that can (text, numbers, lists, dicts)."
+            ) from error
+    await _decide(workflow_id, call_id, ToolDecision(True, arguments), database_url)
+
+
+async def adeny(
+    workflow_id: str,
+    call_id: str,
+    *,
+    reason: str | None = None,
+    database_url: str | None = None,
+) -> None:
+    """Refuse the call ``call_id`` of the run ``workflow_id``: the model gets the denial.
+
+    Raises:
+        DurableApprovalError: if the run does not exist or has ended, or the call does
+            not wait for a decision (unknown, or decided already).
+        DurableDatabaseError: if the database cannot be reached or holds no durable runs.
+    """
+    if reason is not None and not isinstance(reason, str):
+        raise DurableRecordError(f"The reason of a denial must be a str, got {reason!r:.80}.")
+    await _decide(workflow_id, call_id, ToolDecision(False, reason=reason), database_url)
+
+
+async def _decide(
+    workflow_id: str, call_id: str, decision: ToolDecision, database_url: str | None
+) -> None:
+    for name, value in (("workflow_id", workflow_id), ("call_id", call_id)):
+        if not isinstance(value, str) or not value:
+            raise DurableRecordError(f"The {name} must be a non-empty str, got {value!r}.")
+    async with _Client(database_url) as client:
+        run = await client.status(workflow_id)
+        if run is None:
+            raise DurableApprovalError(
+                f"There is no durable run {workflow_id!r} in {client.shown}: check the "
+                "workflow id and the database_url (apending_approvals() lists what waits)."
+            )
+        if run.status not in _WAITING:
+            raise DurableApprovalError(
+                f"The durable run {workflow_id!r} has ended ({run.status}): none of its calls "
+                "waits for a decision any more."
+            )
+        waiting = [
+            approval
+            for pending, approval in await client.waiting(workflow_id)
+            if pending.call_id == call_id
+        ]
+        if not waiting:
+            raise DurableApprovalError(await client.not_waiting(workflow_id, call_id))
+        if len(waiting) > 1:
+            raise DurableApprovalError(
+                f"{len(waiting)} calls of the durable run {workflow_id!r} have the id "
+                f"{call_id!r} and wait for a decision (nested agents' calls): decide them "
+                "where the run runs, on the requests its reply carries."
+            )
+        name = waiting[0].workflow_id
+        sent = _sent_decision(waiting[0])
+        if sent is not None:  # sent before, not read yet by the run
+            raise DurableApprovalError(
+                f"The call {call_id!r} of the durable run {workflow_id!r} was {sent} already; "
+                "a call is decided once."
+            )
+        message = decision_message(decision, by="approvals")
+        said = "approved" if decision.approved else "denied"
+        await client.mark(name, said)  # first: a second decider sees it, and is refused
+        try:
+            await client.send(name, message)
+        except BaseException:
+            await client.mark(name, None)  # nothing was sent
+            raise
+        kept = await client.output(name)
+        if isinstance(kept, Mapping) and kept.get("id") != message["id"]:
+            raise DurableApprovalError(_decided_already(workflow_id, call_id, kept))
+
+
+def _decided_already(workflow_id: str, call_id: str, kept: Mapping[str, object]) -> str:
+    decision = decision_of(kept)
+    if decision is None:
+        return (
+            f"The call {call_id!r} of the durable run {workflow_id!r} no longer waits: its "
+            "run ended before it was decided."
+        )
+    said = "approved" if decision.approved else "denied"
+    return (
+        f"The call {call_id!r} of the durable run {workflow_id!r} was {said} already; a "
+        "call is decided once."
+    )
+
+
+class _Client:
+    """A ``DBOSClient`` on the database of the runs, for one call of this module."""
+
+    def __init__(self, database_url: str | None) -> None:
+        self.url = database_url or _engine.configured_url()
+        self.shown = _engine.redacted(self.url)
+        self.client: DBOSClient | None = None
+
+    async def __aenter__(self) -> _Client:
+        _engine.dbos_class()  # the install hint, if DBOS is missing
+        try:
+            self.client = await asyncio.to_thread(self._connected)
+        except DurableDatabaseError:
+            raise
+        except Exception as error:
+            raise DurableDatabaseError(
+                f"The database of durable runs {self.shown} cannot be read "
+                f"({type(error).__name__}: {error}). Check the database_url: it must be the "
+                "one the durable agents use, where a durable run was made."
+            ) from error
+        return self
+
+    def _connected(self) -> DBOSClient:
+        from dbos import DBOSClient
+
+        if self.url.startswith("sqlite"):  # a client would make an empty file
+            path = self.url.split("///", 1)[1] if "///" in self.url else ""
+            if not path or not Path(path).is_file():
+                raise DurableDatabaseError(
+                    f"There is no database of durable runs at {self.shown} (no such file): "
+                    "give the database_url the durable agents use."
+                )
+        client = DBOSClient(system_database_url=self.url, retry_connection_errors=False)
+        try:
+            client.list_workflows(limit=1, load_input=False, load_output=False)
+        except BaseException:
+            client.destroy()
+            raise
+        return client
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.client is not None:
+            await asyncio.to_thread(self.client.destroy)
+
+    async def _run(self, job: Callable[[DBOSClient], T]) -> T:
+        client = self.client
+        assert client is not None  # entered
+        return await asyncio.to_thread(job, client)
+
+    async def status(self, workflow_id: str) -> WorkflowStatus | None:
+        """The status of the workflow ``workflow_id`` (``None``: there is none)."""
+        found = await self._run(
+            lambda client: client.list_workflows(
+                workflow_ids=[workflow_id], load_input=False, load_output=False
+            )
+        )
+        return found[0] if found else None
+
+    async def approvals(
+        self, workflow_id: str | None, *, waiting: bool
+    ) -> list[tuple[PendingApproval, WorkflowStatus]]:
+        """The approvals (of the run ``workflow_id``, or all), the waiting ones only or all."""
+        found = await self._run(
+            lambda client: client.list_workflows(
+                name=APPROVAL_WORKFLOW,
+                status=list(_WAITING) if waiting else None,
+                workflow_id_prefix=None if workflow_id is None else approval_id(workflow_id, ""),
+                sort_desc=False,
+            )
+        )
+        approvals = []
+        for approval in found:
+            call = _call_of(approval)
+            if call is not None and workflow_id in (None, call.workflow_id):
+                approvals.append((call, approval))
+        return approvals
+
+    async def waiting(
+        self, workflow_id: str | None
+    ) -> list[tuple[PendingApproval, WorkflowStatus]]:
+        """The calls that wait (with their approvals), oldest first, of runs that wait."""
+        found = await self.approvals(workflow_id, waiting=True)
+        runs = sorted({call.workflow_id for call, _ in found})
+        alive: set[str] = set()
+        if runs:
+            statuses = await self._run(
+                lambda client: client.list_workflows(
+                    workflow_ids=runs, status=list(_WAITING), load_input=False, load_output=False
+                )
+            )
+            alive = {status.workflow_id for status in statuses}
+        return [(call, approval) for call, approval in found if call.workflow_id in alive]
+
+    async def not_waiting(self, workflow_id: str, call_id: str) -> str:
+        """Why the call does not wait: decided already, or not a call that waited."""
+        for call, approval in await self.approvals(workflow_id, waiting=False):
+            if call.call_id == call_id and isinstance(approval.output, Mapping):
+                return _decided_already(workflow_id, call_id, approval.output)
+        return (
+            f"The durable run {workflow_id!r} has no call {call_id!r} that waits for a "
+            "decision: check the call id (apending_approvals() lists what waits)."
+        )
+
+    async def mark(self, name: str, said: str | None) -> None:
+        """Note on the approval ``name`` that a decision was sent (what it said), or none."""
+        await self._run(
+            lambda client: client.update_workflow_attributes(name, {SENT_MARK: said}, merge=True)
+        )
+
+    async def send(self, name: str, message: dict[str, object]) -> None:
+        """Send ``message`` to the approval ``name`` (dropped if one was sent before)."""
+        await self._run(
+            lambda client: client.send(name, message, DECISION_TOPIC, idempotency_key=name)
+        )
+
+    async def output(self, name: str) -> object:
+        """What the approval ``name`` ended with (``None`` while it waits)."""
+        found = await self._run(lambda client: client.list_workflows(workflow_ids=[name]))
+        return found[0].output if found else None
+
+
+def _call_of(approval: WorkflowStatus) -> PendingApproval | None:
+    """The call an approval waits for (from its inputs); ``None`` if it is not one."""
+    inputs: Mapping[str, object] = approval.input or {}
+    arguments = inputs.get("args")
+    if not isinstance(arguments, (tuple, list)) or len(arguments) != 5:
+        return None
+    run_id, key, tool_name, call_id, call_arguments = arguments
+    if approval.workflow_id != approval_id(str(run_id), str(key)):
+        return None
+    if not isinstance(call_arguments, Mapping):
+        return None
+    return PendingApproval(str(run_id), str(call_id), str(tool_name), dict(call_arguments))
+
+
+def _sent_decision(approval: WorkflowStatus) -> str | None:
+    """What a decision sent to the approval said, if one was sent (``None``: none)."""
+    said = (approval.attributes or {}).get(SENT_MARK)
+    return said if isinstance(said, str) else None

@@ -1,0 +1,335 @@
+"""Approvals given by a run's ids, from its own process or another: ``aapprove``, ``adeny``.
+
+The run's process is ``durable_child.py`` (killed with SIGKILL while its call waits, or left
+running) or a program run by ``run_python`` (the same process decides by the ids); the
+decisions from another process are given by the test's own process, which launches no DBOS
+(a ``DBOSClient`` reads and writes the database). The test waits for a call to be listed by
+``apending_approvals`` (polling the database, bounded: a hang fails loudly) before deciding it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from miniagents.errors import MiniAgentsError
+from miniagents.ext.dbos import (
+    DurableApprovalError,
+    DurableDatabaseError,
+    DurableRecordError,
+    PendingApproval,
+    aapprove,
+    adeny,
+    apending_approvals,
+)
+from miniagents.testing import FakeLLMServer, ToolCall
+from tests.ext.dbos.test_durable_kills import MAIN, Child, Outcome, _models, _side_effects
+from tests.fakes.postgres import PostgresServer, postgres_binaries
+from tests.subprocesses import run_python
+
+LISTED_WITHIN = 60.0
+"""Seconds a waiting call may take, at most, to be listed (a loaded machine)."""
+
+
+def _script(server: FakeLLMServer) -> None:
+    """The main model calls ``remove`` (it waits for approval), then answers."""
+    server.reply(
+        tokens=["Removing."],
+        tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="r1")],
+        for_model=MAIN,
+    )
+    server.reply(tokens=["Removed ", "it."], for_model=MAIN)
+
+
+def _listed(url: str, workflow: str) -> list[PendingApproval]:
+    """The calls of the run ``workflow`` that wait, once there is one (polled, bounded)."""
+    deadline = time.monotonic() + LISTED_WITHIN
+    while True:
+        found = asyncio.run(apending_approvals(workflow, database_url=url))
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"no call of {workflow} waited within the time"
+        time.sleep(0.05)  # polling the database: another process writes it
+
+
+@pytest.fixture(scope="module")
+def approved_here(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    """The reply of the run approved on its request, never stopped (the reference)."""
+    folder = tmp_path_factory.mktemp("approved_here")
+    with FakeLLMServer() as llm:
+        _script(llm)
+        outcome = Child(llm, folder, f"sqlite:///{folder / 'runs.sqlite'}", APPROVE="1").finish()
+    assert _side_effects(folder) == ["removed a.txt"]
+    return outcome
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of durable runs: a SQLite file, or a database of a real Postgres."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'runs.sqlite'}"
+        return
+    if postgres_binaries() is None:
+        pytest.skip("PostgreSQL is not installed here (.ci/run installs Debian's postgresql)")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    yield server.create_database(f"approvals_{os.getpid()}_{time.monotonic_ns()}")
+
+
+def test_an_approval_sent_while_the_process_is_down_resumes_the_recovered_run(
+    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str, approved_here: Outcome
+) -> None:
+    _script(fake_llm)
+    waiting = Child(fake_llm, tmp_path, database_url)  # nobody approves there
+    waiting.read_until("APPROVAL r1 True")
+    assert _listed(database_url, "run-1") == [
+        PendingApproval("run-1", "r1", "remove", {"name": "a.txt"})
+    ]
+    waiting.kill()  # stopped while the call waits
+
+    asyncio.run(aapprove("run-1", "r1", database_url=database_url))  # nothing runs the run
+    assert asyncio.run(apending_approvals(database_url=database_url)) == []  # decided
+    with pytest.raises(DurableApprovalError, match="was approved already"):
+        asyncio.run(adeny("run-1", "r1", database_url=database_url))  # once: the first kept
+    assert _side_effects(tmp_path) == []
+
+    again = Child(fake_llm, tmp_path, database_url).finish()  # recovered: nobody approves
+
+    assert _models(fake_llm) == [MAIN, MAIN]  # the call before the wait was not repeated
+    assert _side_effects(tmp_path) == ["removed a.txt"]  # the tool ran once
+    assert again.reply == approved_here.reply
+    assert again.tokens == approved_here.tokens
+    with pytest.raises(DurableApprovalError, match="has ended"):
+        asyncio.run(aapprove("run-1", "r1", database_url=database_url))
+
+
+def test_a_denial_from_another_process_resumes_the_waiting_run_at_once(
+    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+) -> None:
+    fake_llm.reply(
+        tokens=["Removing."],
+        tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="r1")],
+        for_model=MAIN,
+    )
+    fake_llm.reply(tokens=["Not ", "removed."], for_model=MAIN)
+    running = Child(fake_llm, tmp_path, database_url)
+    running.read_until("APPROVAL r1 True")
+    _listed(database_url, "run-1")
+
+    asyncio.run(adeny("run-1", "r1", reason="Keep it.", database_url=database_url))
+    done = running.finish()  # it ends: it read the denial as it waited
+
+    assert _side_effects(tmp_path) == []  # the tool did not run
+    assert _models(fake_llm) == [MAIN, MAIN]
+    denial = "The user denied the call of the tool remove; it did not run. Their reason: Keep it."
+    assert ["LLMToolResultMessage", denial] in done.reply
+    assert done.reply[-1] == ["OpenAIMessage", "Not removed."]
+    assert fake_llm.requests[1].json["messages"][-1]["content"] == denial
+
+
+SAME_PROCESS = """
+import asyncio
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import aapprove, apending_approvals, durable, workflow_id
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.tools import FunctionTool, ToolApprovalError, ToolApprovalRequest
+
+URL = "sqlite:///runs.sqlite"
+
+
+def remove(name: str) -> str:
+    \"\"\"Remove a file.\"\"\"
+    print("removing", name)
+    return f"removed {name}"
+
+
+cleaner = durable(
+    offline_agent.fork(
+        alias="CLEANER",
+        tools=[FunctionTool(remove, requires_approval=True)],
+        reply=one_per_call(CallTool("remove", {"name": "a.txt"}), "Done."),
+        token_delay=0,
+    ),
+    database_url=URL,
+)
+
+
+async def listed(run: str) -> list[object]:
+    for _ in range(1200):  # bounded: 60 s
+        found = await apending_approvals(run, database_url=URL)
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError("nothing waits")
+
+
+async def an_approver(run: str) -> None:
+    \"\"\"Someone who knows only the run's id (e.g. a web page's handler).\"\"\"
+    [call] = await listed(run)
+    print("waits:", call.tool_name, dict(call.arguments))
+    await aapprove(run, call.call_id, arguments={"name": "b.txt"}, database_url=URL)
+
+
+async def main() -> None:
+    async with MiniAgents():
+        with workflow_id("clean-1"):
+            reply = cleaner.inquire("Remove a.txt.")
+        approver = None
+        async for promise in reply:
+            message = await promise
+            print(type(message).__name__, "|", message)
+            if isinstance(message, ToolApprovalRequest):
+                request = message
+                approver = asyncio.ensure_future(an_approver("clean-1"))
+        await approver
+        print("request pending:", request.pending)
+        try:
+            request.approve()
+        except ToolApprovalError as error:
+            print("approve here:", error)
+        print("waits now:", await apending_approvals(database_url=URL))
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_run_resumes_when_a_caller_that_knows_only_its_ids_approves_in_its_process(
+    tmp_path: Path,
+) -> None:
+    done = run_python(["-c", SAME_PROCESS], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        'LLMToolCallMessage | {"name": "a.txt"}',
+        'LLMToolApprovalRequest | Approve the call of remove with {"name": "a.txt"}?',
+        "waits: remove {'name': 'a.txt'}",
+        "removing b.txt",  # the edited arguments
+        "LLMToolResultMessage | removed b.txt",
+        "OfflineMessage | Done.",
+        "request pending: False",  # decided by the ids: the request is decided too
+        "approve here: The call 'offline_call_1' of remove was approved already; a call is "
+        "decided once.",
+        "waits now: []",
+    ]
+
+
+FIRST_WINS = """
+import asyncio
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import DurableApprovalError, aapprove, apending_approvals, durable
+from miniagents.ext.dbos import workflow_id
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.tools import FunctionTool, ToolApprovalRequest
+
+URL = "sqlite:///runs.sqlite"
+
+
+def remove(name: str) -> str:
+    \"\"\"Remove a file.\"\"\"
+    return f"removed {name}"
+
+
+cleaner = durable(
+    offline_agent.fork(
+        alias="CLEANER",
+        tools=[FunctionTool(remove, requires_approval=True)],
+        reply=one_per_call(
+            [CallTool("remove", {"name": "a.txt"}), CallTool("remove", {"name": "c.txt"})],
+            "Done.",
+        ),
+        token_delay=0,
+    ),
+    database_url=URL,
+)
+
+
+async def an_admin(first: str, second: str) -> None:
+    for _ in range(1200):  # bounded: 60 s
+        waiting = [call.call_id for call in await apending_approvals("two", database_url=URL)]
+        if waiting == [second]:  # the first was decided here, the second waits
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"still waiting: {waiting}")
+    try:
+        await aapprove("two", first, database_url=URL)
+    except DurableApprovalError as error:
+        print("too late:", error)
+    await aapprove("two", second, database_url=URL)
+
+
+async def main() -> None:
+    async with MiniAgents():
+        with workflow_id("two"):
+            reply = cleaner.inquire("Remove a.txt and c.txt.")
+        requests = []
+        admin = None
+        async for promise in reply:
+            message = await promise
+            if isinstance(message, ToolApprovalRequest):
+                requests.append(message)
+                if len(requests) == 1:
+                    message.approve()  # here, on the request, first
+                else:
+                    admin = asyncio.ensure_future(an_admin(*(r.call_id for r in requests)))
+        if admin is not None:
+            await admin
+        print([str(message) for message in await reply][-3:])
+        print([request.pending for request in requests])
+
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_decision_wins_whether_given_here_or_by_the_ids(tmp_path: Path) -> None:
+    done = run_python(["-c", FIRST_WINS], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "too late: The call 'offline_call_1' of the durable run 'two' was approved already; "
+        "a call is decided once.",
+        "['removed a.txt', 'removed c.txt', 'Done.']",
+        "[False, False]",
+    ]
+
+
+# -- bad decisions ------------------------------------------------------------------------------
+
+
+def test_a_decision_for_a_run_or_call_that_does_not_wait_is_refused(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    _script(fake_llm)
+    waiting = Child(fake_llm, tmp_path, url)
+    waiting.read_until("APPROVAL r1 True")
+    _listed(url, "run-1")
+    waiting.kill()
+
+    with pytest.raises(DurableApprovalError, match="no durable run 'run-9'") as caught:
+        asyncio.run(aapprove("run-9", "r1", database_url=url))
+    assert isinstance(caught.value, (MiniAgentsError, LookupError))
+    with pytest.raises(DurableApprovalError, match="has no call 'r2' that waits"):
+        asyncio.run(adeny("run-1", "r2", database_url=url))
+    with pytest.raises(DurableRecordError, match="mapping of names"):
+        asyncio.run(aapprove("run-1", "r1", arguments=["a.txt"], database_url=url))  # type: ignore[arg-type]
+    with pytest.raises(DurableRecordError, match="cannot be pickled"):
+        asyncio.run(aapprove("run-1", "r1", arguments={"name": lambda: 1}, database_url=url))
+    with pytest.raises(DurableRecordError, match="non-empty str"):
+        asyncio.run(aapprove("", "r1", database_url=url))
+    assert len(asyncio.run(apending_approvals(database_url=url))) == 1  # none of those decided
+
+    asyncio.run(adeny("run-1", "r1", database_url=url))
+    with pytest.raises(DurableApprovalError, match="was denied already"):
+        asyncio.run(aapprove("run-1", "r1", database_url=url))
+
+    missing = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    with pytest.raises(DurableDatabaseError, match="no such file"):
+        asyncio.run(apending_approvals(database_url=missing))
+    assert not (tmp_path / "other.sqlite").exists()
