@@ -10,8 +10,8 @@ comes last, and gives the reply its finish reason and usage; a failed call is an
 closes the call; a stalled call ends with an ``LLMTimeoutError`` and is closed.
 
 Make a test class that extends :class:`LLMProviderContract`, names your provider and its
-options class, and scripts your service (a fake server, say) in three hooks (the README's
-"Testing your agents" has a whole example)::
+options class, and scripts your service (a fake server, say) in three hooks (the docs page
+"Testing your agents", its section on contract tests, has a whole example)::
 
     class TestMyProvider(LLMProviderContract[MyOptions]):
         def provider(self) -> LLMProvider[MyOptions]:
