@@ -75,11 +75,14 @@ its calls in its own context, and the driver's :func:`usage_totals` do not inclu
 (give the context a meter, ``with_budget(context, Budget())``, to count them). Budgets
 given to a ray agent's sub-agents that run on further workers are charged hop by hop, each
 worker's link admitting its own calls. ``ray_pipeline`` carries no budget: run where one
-applies, it refuses to start (``RayPipelineLinkError``); an item agent given a ``Budget``
-fails at its first call (``LLMConfigurationError``), rather than not holding. A ``Budget``
-pickled travels as a reference to itself (unpickled in its own process, or copied, it is
-itself; in another one, a stand-in that charges it through a live link): to keep what a
-budget used, pickle its ``usage`` (a ``UsageTotals``) instead.
+applies, or with a ``Budget`` bound in one of its agents, it refuses to start
+(``RayPipelineLinkError``) rather than let the budget not hold. A ``Budget`` pickled
+travels as a reference to itself with its limits: unpickled in its own process, or copied,
+it is itself; in another one, a stand-in that charges it through a live link, or, where no
+link runs (a durable run of :mod:`miniagents.ext.dbos` recovered by a new process, a
+budget read back from a file), a stand-in that holds the same limits for the calls made
+there, counted from zero. To keep what a budget used, pickle its ``usage`` (a
+``UsageTotals``).
 
 **Progress bars.** A pipeline's progress bar (:mod:`miniagents.pipeline.progress`) shows the
 tokens and the cost of the calls made in its ``MiniAgents`` context since it started
@@ -259,17 +262,22 @@ class Budget:
         ]
         return f"Budget({', '.join(limits)})"
 
-    def __reduce__(self) -> tuple[Callable[[str, int], Budget], tuple[str, int]]:
+    def __reduce__(self) -> tuple[Callable[[str, int, _Limits], Budget], tuple[str, int, _Limits]]:
         """Pickled, a budget stays one account: it travels as a reference to itself.
 
         Unpickled in this process (a copy, too), it is the budget itself; in another one
-        (a Ray worker), a stand-in whose calls are charged here, through a live link.
+        (a Ray worker), a stand-in whose calls are charged here, through a live link; where
+        no link runs (e.g. a durable run recovered by a new process), a stand-in that holds
+        the same limits for the calls made there, counted from zero.
         """
         if self._budget_export is None:
             self._budget_export = next(_EXPORT_NUMBERS)
             _EXPORTED[self._budget_export] = self
         note_sent(self)  # a call that carries it elsewhere needs a link
-        return (_budget_of, (_PROCESS, self._budget_export))
+        return (_budget_of, (_PROCESS, self._budget_export, self._limits()))
+
+    def _limits(self) -> _Limits:
+        return (self._max_requests, self._max_total_tokens, self._max_cost_usd)
 
     # -- the accounting (each call's _CallCharge does it) ---------------------------------
 
@@ -515,15 +523,6 @@ class _CallCharge:
             used_up = budget._used_up()
             if used_up is not None:
                 raise _refused(alias, model, *used_up)
-        far = [budget for budget in budgets if isinstance(budget, _FarBudget)]
-        if far and away is None:
-            raise LLMConfigurationError(
-                f"The agent {alias} did not call the model {model!r}: it is charged to a "
-                "Budget of another process (it came here pickled), and no live link to that "
-                "process runs here, so the budget could not be kept. ray_agent keeps one "
-                "(run the agent with ray_agent); ray_pipeline and plain Ray tasks do not: "
-                "give their agents no Budget made elsewhere, or make it in the worker."
-            )
         for budget in budgets:
             budget._budget_requests += 1
             budget._budget_in_flight += 1
@@ -535,7 +534,8 @@ class _CallCharge:
         self._pieces = 0
         self._piece_cost = (output_token_price(model, price_provider) or 0.0) if budgets else 0.0
         self._far: _FarCall | None = None
-        if far and away is not None:
+        far = [budget for budget in budgets if isinstance(budget, _FarBudget)]
+        if far and away is not None:  # else: their limits hold here (see _FarBudget)
             self._far = away.start(tuple(far), alias, model, price_provider)
 
     async def aadmit(self) -> None:
@@ -650,6 +650,9 @@ REMOTE_PIECES_AHEAD = 32
 those the budgets' own process has counted, when a token or cost limit charges it (the
 ``W`` of the overshoot bound); it then waits for the count (a round trip)."""
 
+_Limits = tuple["int | None", "int | None", "float | None"]
+"""A budget's limits as pickled: requests, total tokens, cost."""
+
 _Delta = tuple[int, int, int, int, int, float, int, int]
 """What a call adds to its budgets: input, output, cached and cache-written tokens,
 reasoning tokens, cost, unpriced calls, ended calls."""
@@ -667,32 +670,37 @@ _WATCHERS: dict[int, dict[tuple[_HomeEnd, int], None]] = {}
 """By ``id`` of a budget: the calls of other processes to stop once it is exceeded."""
 
 
-def _budget_of(home: str, number: int) -> Budget:
+def _budget_of(home: str, number: int, limits: _Limits = (None, None, None)) -> Budget:
     """The budget a pickled reference names: itself in its process, else its stand-in."""
+    requests, tokens, cost = limits
     if home == _PROCESS:
         budget = _EXPORTED.get(number)
-        return Budget() if budget is None else budget  # dropped there: nobody reads it
+        if budget is None:  # dropped there: nobody reads it, its limits still hold here
+            return Budget(max_requests=requests, max_total_tokens=tokens, max_cost_usd=cost)
+        return budget
     stand_in = _STAND_INS.get((home, number))
     if stand_in is None:
-        stand_in = _STAND_INS[home, number] = _FarBudget(home, number)
+        stand_in = _STAND_INS[home, number] = _FarBudget(home, number, limits)
     return stand_in
 
 
 class _FarBudget(Budget):
     """A budget of another process, as it is here.
 
-    Its limits hold in its own process; its usage here is what was charged to it from here.
+    Its limits hold in its own process, through a live link; its usage here is what was
+    charged to it from here. Where no link runs, its limits hold here, on that usage.
     """
 
     __slots__ = ("_far_home", "_far_number")
 
-    def __init__(self, home: str, number: int) -> None:
-        super().__init__()
+    def __init__(self, home: str, number: int, limits: _Limits) -> None:
+        requests, tokens, cost = limits
+        super().__init__(max_requests=requests, max_total_tokens=tokens, max_cost_usd=cost)
         self._far_home = home
         self._far_number = number
 
-    def __reduce__(self) -> tuple[Callable[[str, int], Budget], tuple[str, int]]:
-        return (_budget_of, (self._far_home, self._far_number))
+    def __reduce__(self) -> tuple[Callable[[str, int, _Limits], Budget], tuple[str, int, _Limits]]:
+        return (_budget_of, (self._far_home, self._far_number, self._limits()))
 
     def __repr__(self) -> str:
         return "Budget(kept by another process)"

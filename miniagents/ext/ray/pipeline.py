@@ -21,11 +21,10 @@ continue that trace under it (if the worker process is instrumented too), as wit
 
 Budgets (:mod:`miniagents.ext.llm.usage`) do not cross to the pipeline's workers: a batch
 has no live link back to the caller while it runs. Iterating a pipeline where a budget
-applies (``charged_to``, ``with_budget``) raises :class:`RayPipelineLinkError` instead of
-letting the budget silently not hold; an item whose agent is given a ``Budget`` (bound in
-the agent, pickled to the worker) fails with an ``LLMConfigurationError`` at its first LLM
-call. A context's ``usage_totals`` does not count the items' calls either: each item
-counts in its own context on the worker. For budgets that hold, run the agents with
+applies (``charged_to``, ``with_budget``, or a ``Budget`` bound in one of its agents)
+raises :class:`RayPipelineLinkError` instead of letting the budget silently not hold. A
+context's ``usage_totals`` does not count the items' calls either: each item counts in its
+own context on the worker. For budgets that hold, run the agents with
 ``ray_agent`` in ``miniagents.pipeline.pipeline``.
 """
 
@@ -48,7 +47,7 @@ from miniagents.ext.ray.errors import (
 )
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
-from miniagents.miniagents.lowlevel import outgoing_carrier, outgoing_links
+from miniagents.miniagents.lowlevel import outgoing_carrier, outgoing_links, sending
 
 if TYPE_CHECKING:
     from ray.data import Dataset
@@ -77,6 +76,7 @@ class RayPipeline(Generic[T]):
         import ray
 
         chain = tuple(agents)
+        self._chain = chain
         self._items = items
         self._settings = settings
         self._used = False
@@ -99,13 +99,17 @@ class RayPipeline(Generic[T]):
                 "A RayPipeline runs once; call ray_pipeline(...) again to rerun."
             )
         self._used = True
-        if outgoing_links():
+        from ray import cloudpickle
+
+        with sending() as sent:  # as Ray will pickle them: a Budget bound in an agent notes itself
+            cloudpickle.dumps(self._chain)  # type: ignore[no-untyped-call]
+        if sent or outgoing_links():
             raise RayPipelineLinkError(
                 "ray_pipeline() was run where a budget of miniagents.ext.llm applies "
-                "(charged_to, with_budget, or a Budget in the arguments of the agent that "
-                "runs it): its items run on the workers in batches, with no live link back "
-                "here, so the budget would not hold there. Run the pipeline outside the "
-                "budget's scope, or run the items' agents with ray_agent (its calls are "
+                "(charged_to, with_budget, a Budget bound in one of its agents, or a Budget "
+                "in the arguments of the agent that runs it): its items run on the workers "
+                "in batches, with no live link back here, so the budget would not hold "
+                "there. Run the pipeline outside the budget's scope, or run the items' agents with ray_agent (its calls are "
                 "charged to the caller's budgets) in miniagents.pipeline.pipeline(...)."
             )
         carrier = tuple(outgoing_carrier().items())  # the workers' spans continue this trace
@@ -241,7 +245,8 @@ def ray_pipeline(
             ``max_in_flight`` below it (a ``ValueError``).
 
     Iterating the pipeline raises :class:`RayPipelineLinkError` where a budget of
-    :mod:`miniagents.ext.llm` applies (``charged_to``, ``with_budget``): it could not hold
+    :mod:`miniagents.ext.llm` applies (``charged_to``, ``with_budget``, a ``Budget`` bound in
+    one of its agents): it could not hold
     on the workers (see the module).
     """
     require_ray()

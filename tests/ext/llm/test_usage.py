@@ -351,18 +351,34 @@ def test_a_budget_pickled_or_copied_in_its_own_process_is_itself() -> None:
     assert copy.deepcopy({"budget": budget})["budget"] is budget
 
 
-async def test_a_budget_of_another_process_without_a_link_refuses_the_call() -> None:
+async def test_a_budget_of_another_process_without_a_link_holds_its_limits_here() -> None:
     from miniagents.ext.llm import usage
 
-    elsewhere = usage._budget_of("another process", 1)  # as unpickled in a Ray worker
+    # as unpickled where no link runs (e.g. a durable run recovered by a new process)
+    elsewhere = usage._budget_of("another process", 1, (1, None, None))
     assert usage._budget_of("another process", 1) is elsewhere  # one stand-in per budget
     assert repr(elsewhere) == "Budget(kept by another process)"
+    assert elsewhere.max_requests == 1
     async with MiniAgents() as context:
-        with pytest.raises(LLMConfigurationError, match="no live link") as caught:
+        await llm.inquire("x", budget=elsewhere)
+        with pytest.raises(BudgetExceededError, match="max_requests"):
             await llm.inquire("x", budget=elsewhere)
-    assert "ray_agent" in str(caught.value)  # the fix
-    assert elsewhere.usage.requests == 0
-    assert usage_totals(context).requests == 0  # refused before it was counted
+    assert elsewhere.usage.requests == 1
+    assert usage_totals(context).requests == 1  # the second call was refused before it
+
+
+def test_a_budget_pickled_carries_its_limits_to_a_stand_in_elsewhere() -> None:
+    import pickle
+
+    from miniagents.ext.llm import usage
+
+    budget = Budget(max_requests=3, max_total_tokens=500, max_cost_usd=0.5)
+    function, (home, number, limits) = budget.__reduce__()
+    assert function(home, number, limits) is budget  # here: itself
+    far = function("another process", number, limits)  # elsewhere: a stand-in
+    assert (far.max_requests, far.max_total_tokens, far.max_cost_usd) == (3, 500, 0.5)
+    assert pickle.loads(pickle.dumps(far)) is far
+    assert isinstance(far, usage.Budget)
 
 
 async def test_without_a_budget_no_link_is_opened_and_with_one_it_is() -> None:

@@ -23,7 +23,7 @@ from miniagents.ext.llm import (
     with_budget,
 )
 from miniagents.ext.llm import usage as usage_module
-from miniagents.ext.llm.errors import LLMConfigurationError, LLMToolRoundsError
+from miniagents.ext.llm.errors import LLMToolRoundsError
 from miniagents.ext.llm.offline import CallTool, OfflineMessage, create_offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.ray import agent as ray_agent_module
@@ -291,9 +291,8 @@ def test_ray_pipeline_refuses_to_run_where_a_budget_applies() -> None:
             next(iter(results))
 
 
-def test_a_budget_bound_in_a_pipelines_agent_fails_its_items_instead_of_not_holding() -> None:
+def test_ray_pipeline_refuses_an_agent_with_a_bound_budget_instead_of_not_holding() -> None:
     agent = llm.fork(budget=Budget(max_requests=1))
-    results = list(ray_pipeline(agent, ["a"], num_cpus=0.1))
-    [result] = results
-    with pytest.raises(LLMConfigurationError, match="no live link"):
-        result.get()
+    results = ray_pipeline(agent, ["a"], num_cpus=0.1)
+    with pytest.raises(RayPipelineLinkError, match="bound in one of its agents"):
+        next(iter(results))
