@@ -109,8 +109,9 @@ class RayPipeline(Generic[T]):
                 "(charged_to, with_budget, a Budget bound in one of its agents, or a Budget "
                 "in the arguments of the agent that runs it): its items run on the workers "
                 "in batches, with no live link back here, so the budget would not hold "
-                "there. Run the pipeline outside the budget's scope, or run the items' agents with ray_agent (its calls are "
-                "charged to the caller's budgets) in miniagents.pipeline.pipeline(...)."
+                "there. Run the pipeline outside the budget's scope, or run the items' "
+                "agents with ray_agent (its calls are charged to the caller's budgets) in "
+                "miniagents.pipeline.pipeline(...)."
             )
         carrier = tuple(outgoing_carrier().items())  # the workers' spans continue this trace
         return PipelineRun(self._remote, self._items, self._settings, carrier)
