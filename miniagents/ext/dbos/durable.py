@@ -28,11 +28,11 @@ from typing import ParamSpec, TypeVar, cast
 from miniagents.ext.dbos._engine import (
     DEFAULT_DATABASE_URL,
     aengine_for,
-    fingerprint,
     register_agent,
     set_default_url,
 )
 from miniagents.ext.dbos._recording import current_run
+from miniagents.ext.dbos._versions import fingerprint
 from miniagents.ext.dbos.errors import DurableRecordError
 from miniagents.messages import MessageTuple
 from miniagents.messages.message import Message
