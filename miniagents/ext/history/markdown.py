@@ -53,13 +53,13 @@ from miniagents.ext.history._file import (
 )
 from miniagents.ext.history._format import encode_section
 from miniagents.ext.history._reader import Parsed, parse
-from miniagents.ext.history._serial_worker import SerialWorker
 from miniagents.ext.history.base import ChatHistory
 from miniagents.ext.history.errors import (
     ChatHistoryError,
     ChatHistoryOptionError,
     TornChatHistoryError,
 )
+from miniagents.ext.history.storage import SerialWorker
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
 
