@@ -60,6 +60,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "Engine",
     "aengine_for",
+    "current_engine",
     "register_agent",
     "set_default_url",
 ]
@@ -151,7 +152,14 @@ class Engine:
     launch_seconds: float = 0.0
     running: dict[str, asyncio.Future[MessageSequencePromise]] = field(default_factory=dict)
     stopped: set[str] = field(default_factory=set)
-    refused: dict[str, DurableVersionError] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    bodies: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+
+    def stop(self, workflow_id: str) -> None:
+        """Stop the run ``workflow_id`` here, unrecorded (its reader gave up): as at a crash."""
+        body = self.bodies.get(workflow_id)
+        if body is not None:
+            body.cancel()
 
     def published(self, workflow_id: str) -> asyncio.Future[MessageSequencePromise]:
         """The reply of the run ``workflow_id`` in this process, once it has started."""
@@ -178,7 +186,7 @@ class Engine:
         if future is not None:
             return await future
         if workflow_id in self.refused:  # recovered at launch, and refused: other code
-            raise self.refused[workflow_id]
+            raise DurableVersionError(self.refused[workflow_id])
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
         if status is None:
             return await self._start(workflow_id, alias, messages, kwargs)
@@ -204,6 +212,7 @@ class Engine:
             )
         if workflow_id in self.stopped:  # cancelled here, unrecorded: nobody else runs it
             self.stopped.discard(workflow_id)
+            self.agents_context = contextvars.copy_context()  # it runs in the caller's context
             await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
         # running: recovered here (it streams), or in another process (it ends)
         return await _first(self.published(workflow_id), dbos.get_result_async(workflow_id))
@@ -306,6 +315,11 @@ def _launched() -> Engine | None:
     return _engine
 
 
+def current_engine() -> Engine | None:
+    """The engine launched in this process (on its last loop), if any."""
+    return _engine
+
+
 def _redacted(url: str) -> str:
     if "@" not in url:
         return url
@@ -396,6 +410,8 @@ async def _interaction_workflow(
             work.run(variable.set, None)
 
     body = asyncio.current_task()  # DBOS records the reply after this function returns
+    if body is not None:
+        engine.bodies[workflow_id] = body
 
     def start() -> MessageSequencePromise:
         current_run.set(run)
@@ -421,6 +437,8 @@ async def _interaction_workflow(
     finally:
         if engine.running.get(workflow_id) is published:
             del engine.running[workflow_id]
+        if engine.bodies.get(workflow_id) is body:
+            del engine.bodies[workflow_id]
 
 
 def _refuse(engine: Engine, workflow_id: str, alias: str, version: str) -> None:
@@ -439,7 +457,7 @@ def _refuse(engine: Engine, workflow_id: str, alias: str, version: str) -> None:
         "what this code does, so it is not recovered. Run it to its end with the code that "
         "started it, or start a new run under another workflow id."
     )
-    engine.refused[workflow_id] = error
+    engine.refused[workflow_id] = str(error)
     published = engine.published(workflow_id)
     if not published.done():
         published.set_exception(error)
