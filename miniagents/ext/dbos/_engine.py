@@ -282,7 +282,7 @@ async def aengine_for(url: str | None) -> Engine:
         dbos.destroy(destroy_registry=False)
         _engine = None
     await asyncio.to_thread(_check_reachable, wanted)  # bounded: never a hang
-    launched = _launched()
+    launched = current_engine()
     if launched is not None and launched.loop is loop:  # by another run, meanwhile
         return launched
     import time
@@ -308,10 +308,6 @@ async def aengine_for(url: str | None) -> Engine:
         ) from error
     _engine = Engine(wanted, loop, contextvars.copy_context())
     _engine.launch_seconds = time.perf_counter() - began
-    return _engine
-
-
-def _launched() -> Engine | None:
     return _engine
 
 
