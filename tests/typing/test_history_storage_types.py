@@ -32,14 +32,14 @@ async def check_storage() -> None:
     registry = MessageClassRegistry([Note], built_in=BUILT_IN_MESSAGE_CLASSES, store="a file")
     assert_type(registry.by_name, dict[str, type[Message]])
     worker = SerialWorker()
-    assert_type(await worker.run(_count), int)
-    assert_type(await worker.run(lambda: "text"), str)
+    assert_type(await worker.arun(_count), int)
+    assert_type(await worker.arun(lambda: "text"), str)
 
 
 async def check_storage_errors() -> None:
     MessageClassRegistry([int])  # type: ignore[list-item]
     MessageClassRegistry([Note], [Note], "a file")  # type: ignore[call-arg]
-    await SerialWorker().run(_count())  # type: ignore[arg-type]
+    await SerialWorker().arun(_count())  # type: ignore[arg-type]
 
 
 def test_history_storage_types_pass_mypy() -> None:

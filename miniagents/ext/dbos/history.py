@@ -294,7 +294,7 @@ class ChatHistorySQL(ChatHistory):
             ChatHistoryError: if the database cannot be reached or read (or stays locked
                 longer than ``timeout``), or a row is not a message this library wrote.
         """
-        return await self._worker.run(self._load)
+        return await self._worker.arun(self._load)
 
     async def append(self, message: Message) -> None:
         """Keep one more message after the others: written and committed when it returns.
@@ -306,7 +306,7 @@ class ChatHistorySQL(ChatHistory):
                 reached or written (or stays locked longer than ``timeout``).
         """
         name, fields = self._classes.encode(self.check_message(message))
-        await self._worker.run(lambda: self._append(name, fields))
+        await self._worker.arun(lambda: self._append(name, fields))
 
     # -- in the worker thread -------------------------------------------------------------
 

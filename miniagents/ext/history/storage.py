@@ -110,7 +110,7 @@ class SerialWorker:
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def run(self, job: Callable[[], T]) -> T:
+    async def arun(self, job: Callable[[], T]) -> T:
         """Run ``job`` in a thread once the jobs asked for before it are done; its result."""
         loop = asyncio.get_running_loop()
         if self._lock is None or self._loop is not loop:  # a lock serves one loop
