@@ -9,7 +9,7 @@ each named by its key inside the step's result (see :mod:`._recording`)::
         none:      start w1 here; the caller reads its reply as it streams
         running:   (here, e.g. recovered at launch) read its reply as it streams
         done:      its recorded reply
-        other app version: DurableVersionError
+        running, other agent version: DurableVersionError (see :mod:`._versions`)
 
 On recovery the workflow first replays its recorded steps in their order (DBOS returns
 their results without running them), which gives the results by key, and then runs the
@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import hashlib
-import inspect
 import pickle
 import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -44,6 +42,7 @@ from miniagents.ext.dbos._recording import (
     current_run,
     run_path,
 )
+from miniagents.ext.dbos._versions import APPLICATION_VERSION, DurableAgents, fingerprint
 from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
     DurableDatabaseError,
@@ -69,8 +68,8 @@ __all__ = [
     "Engine",
     "aengine_for",
     "configured_url",
+    "current_engine",
     "dbos_class",
-    "fingerprint",
     "redacted",
     "register_agent",
     "set_default_url",
@@ -86,7 +85,7 @@ _CONNECT_TIMEOUT = 5  # seconds, to reach a database at start
 _WORKFLOW = "miniagents.durable"
 _STEP = "miniagents.durable.step"
 
-_agents: dict[str, MiniAgent[..., Message]] = {}
+_agents = DurableAgents()
 _functions: tuple[Callable[..., Awaitable[object]], Callable[[str], Awaitable[object]]] | None = (
     None
 )
@@ -146,7 +145,7 @@ def register_agent(agent: MiniAgent[..., Message]) -> None:
             "recovered by its agent's alias, so each durable agent needs its own. Give one "
             f"another alias, e.g. durable(agent.fork(alias='{agent.alias}_2'))."
         )
-    _agents[agent.alias] = agent
+    _agents.add(agent)
 
 
 def _registered_functions() -> tuple[
@@ -178,6 +177,14 @@ class Engine:
     launch_seconds: float = 0.0
     running: dict[str, asyncio.Future[MessageSequencePromise]] = field(default_factory=dict)
     stopped: set[str] = field(default_factory=set)
+    refused: dict[str, str] = field(default_factory=dict)
+    bodies: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+
+    def stop(self, workflow_id: str) -> None:
+        """Stop the run ``workflow_id`` here, unrecorded (its reader gave up): as at a crash."""
+        body = self.bodies.get(workflow_id)
+        if body is not None:
+            body.cancel()
 
     def published(self, workflow_id: str) -> asyncio.Future[MessageSequencePromise]:
         """The reply of the run ``workflow_id`` in this process, once it has started."""
@@ -203,6 +210,8 @@ class Engine:
         future = self.running.get(workflow_id)
         if future is not None:
             return await future
+        if workflow_id in self.refused:  # recovered at launch, and refused: other code
+            raise DurableVersionError(self.refused[workflow_id])
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
         if status is None:
             return await self._start(workflow_id, alias, messages, kwargs)
@@ -228,6 +237,7 @@ class Engine:
             )
         if workflow_id in self.stopped:  # cancelled here, unrecorded: nobody else runs it
             self.stopped.discard(workflow_id)
+            self.agents_context = contextvars.copy_context()  # it runs in the caller's context
             await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
         # running: recovered here (it streams), or in another process (it ends)
         return await _first(self.published(workflow_id), dbos.get_result_async(workflow_id))
@@ -243,7 +253,8 @@ class Engine:
 
         workflow, _ = _registered_functions()
         with SetWorkflowID(workflow_id):
-            task = asyncio.ensure_future(workflow(alias, messages, dict(kwargs)))
+            version = _agents.version(alias)
+            task = asyncio.ensure_future(workflow(alias, messages, dict(kwargs), version))
         task.add_done_callback(_retrieved)
         return await _first(self.published(workflow_id), task)
 
@@ -296,7 +307,7 @@ async def aengine_for(url: str | None) -> Engine:
         dbos.destroy(destroy_registry=False)
         _engine = None
     await asyncio.to_thread(_check_reachable, wanted)  # bounded: never a hang
-    launched = _launched()
+    launched = current_engine()
     if launched is not None and launched.loop is loop:  # by another run, meanwhile
         return launched
     import time
@@ -307,7 +318,7 @@ async def aengine_for(url: str | None) -> Engine:
             config={
                 "name": "miniagents",
                 "system_database_url": wanted,
-                "application_version": _application_version(),
+                "application_version": APPLICATION_VERSION,
                 "log_level": "WARNING",
                 "notification_listener_polling_interval_sec": 0.05,
             }
@@ -325,7 +336,8 @@ async def aengine_for(url: str | None) -> Engine:
     return _engine
 
 
-def _launched() -> Engine | None:
+def current_engine() -> Engine | None:
+    """The engine launched in this process (on its last loop), if any."""
     return _engine
 
 
@@ -394,56 +406,25 @@ def _check_reachable(url: str) -> None:
         ) from error
 
 
-def _application_version() -> str:
-    """A hash of the durable agents' code and settings: runs recover only under the same."""
-    digest = hashlib.sha256()
-    for alias in sorted(_agents):
-        digest.update(fingerprint(_agents[alias]).encode())
-    return digest.hexdigest()[:16]
-
-
-def fingerprint(agent: MiniAgent[..., Message]) -> str:
-    """What the application version sees of ``agent``: its alias, its code, its settings."""
-    func = agent.func
-    try:
-        source = inspect.getsource(func)
-    except (OSError, TypeError):
-        source = ""
-    settings = sorted((name, _described(value)) for name, value in agent.bound_arguments.items())
-    name = f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', '')}"
-    return f"{agent.alias}|{name}|{source}|{settings}"
-
-
-def _described(value: object) -> str:
-    """A value as the version sees it: plain values as such, others by kind (and name)."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_described(item) for item in value) + "]"
-    name = getattr(value, "name", None) or getattr(value, "alias", None)
-    kind = type(value).__qualname__
-    return f"{kind}({name})" if isinstance(name, str) else kind
-
-
 # -- the workflow and its step -------------------------------------------------------------------
 
 
 async def _interaction_workflow(
-    alias: str, messages: tuple[Message, ...], kwargs: dict[str, object]
+    alias: str, messages: tuple[Message, ...], kwargs: dict[str, object], version: str
 ) -> tuple[Message, ...]:
-    """One durable interaction (a DBOS workflow): the agent's reply, its calls as steps."""
+    """One durable interaction (a DBOS workflow): the agent's reply, its calls as steps.
+
+    A run recovered at launch waits for its agent to be made in this process, and is
+    refused (left pending, unchanged) if the agent's version is not the one it recorded.
+    """
     dbos = _dbos()
     engine = _engine
     workflow_id = dbos.workflow_id
-    agent = _agents.get(alias)
     if engine is None or workflow_id is None:
         raise DurableError("A durable run started outside of a durable agent's engine.")
-    if agent is None:
-        raise DurableConfigurationError(
-            f"The durable run {workflow_id!r} is of the agent {alias}, and no durable agent "
-            f"of that alias was made in this process: make it (durable(...)) before the "
-            "first durable run, so that its runs can be recovered."
-        )
+    agent = await _agents.await_agent(alias)
+    if _agents.version(alias) != version:
+        _refuse(engine, workflow_id, alias, version)
     _, step = _registered_functions()
     step_context = contextvars.copy_context()
     recorded = await _replayed_steps(workflow_id, step)
@@ -463,6 +444,8 @@ async def _interaction_workflow(
             work.run(variable.set, None)
 
     body = asyncio.current_task()  # DBOS records the reply after this function returns
+    if body is not None:
+        engine.bodies[workflow_id] = body
 
     def start() -> MessageSequencePromise:
         current_run.set(run)
@@ -496,6 +479,34 @@ async def _interaction_workflow(
     finally:
         if engine.running.get(workflow_id) is published:
             del engine.running[workflow_id]
+        if engine.bodies.get(workflow_id) is body:
+            del engine.bodies[workflow_id]
+
+
+def _refuse(engine: Engine, workflow_id: str, alias: str, version: str) -> None:
+    """Refuse to run ``workflow_id`` (recorded by another version of ``alias``).
+
+    The run stays pending in the database, as it was: the code that started it may still
+    run it to its end. Its callers in this process get a ``DurableVersionError``.
+
+    Raises:
+        asyncio.CancelledError: always (DBOS leaves a cancelled workflow pending).
+    """
+    error = DurableVersionError(
+        f"The durable run {workflow_id!r} was started by other code than the code running "
+        f"now: its agent {alias} had the version {version} (a hash of its code and "
+        f"settings), and has {_agents.version(alias)} now. Its recorded steps may not match "
+        "what this code does, so it is not recovered. Run it to its end with the code that "
+        "started it, or start a new run under another workflow id."
+    )
+    engine.refused[workflow_id] = str(error)
+    published = engine.published(workflow_id)
+    if not published.done():
+        published.set_exception(error)
+        published.add_done_callback(_retrieved)
+    if engine.running.get(workflow_id) is published:
+        del engine.running[workflow_id]
+    raise asyncio.CancelledError(str(error))
 
 
 def _recordable(message: Message) -> Message:

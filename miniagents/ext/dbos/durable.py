@@ -17,6 +17,7 @@ launches DBOS, which recovers it): the caller that asks for it by its id reads i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import hashlib
@@ -28,11 +29,12 @@ from typing import ParamSpec, TypeVar, cast
 from miniagents.ext.dbos._engine import (
     DEFAULT_DATABASE_URL,
     aengine_for,
-    fingerprint,
+    current_engine,
     register_agent,
     set_default_url,
 )
 from miniagents.ext.dbos._recording import current_run
+from miniagents.ext.dbos._versions import fingerprint
 from miniagents.ext.dbos.errors import DurableRecordError
 from miniagents.messages import MessageTuple
 from miniagents.messages.message import Message
@@ -49,6 +51,10 @@ ReplyT = TypeVar("ReplyT", bound=Message)
 _chosen_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "miniagents_durable_workflow_id", default=None
 )
+_started: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "miniagents_durable_started", default=None
+)
+"""Where the durable interactions inquired here note the ids of their runs, if anywhere."""
 
 
 @contextlib.contextmanager
@@ -113,6 +119,9 @@ def durable(
         chosen = _chosen_id.get() or (
             _input_id(inner.alias, messages, kwargs) if ids_by_input else str(uuid.uuid4())
         )
+        started = _started.get()
+        if started is not None:
+            started.append(chosen)
         ctx.reply(await engine.areply(chosen, inner.alias, messages, kwargs))
 
     made = MiniAgent(
@@ -223,7 +232,22 @@ def _pipeline_items(
     runs = durable(chain_agent, ids_by_input=True)
 
     async def run(index: int, attempt: int, item: MessageType) -> MessageTuple[Message]:
-        return await runs.inquire(item, item_index=index, attempt=attempt)
+        started: list[str] = []
+        token = _started.set(started)
+        try:
+            reply = runs.inquire(item, item_index=index, attempt=attempt)
+        finally:
+            _started.reset(token)
+        try:
+            return await reply
+        except asyncio.CancelledError:
+            # the try was given up (its timeout, or the pipeline's end): its run stops
+            # here, unrecorded, as at a crash; a restart runs it again from its steps
+            engine = current_engine()
+            for chosen in started:
+                if engine is not None:
+                    engine.stop(chosen)
+            raise
 
     return run
 

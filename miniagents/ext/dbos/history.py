@@ -26,30 +26,23 @@ extra (``pip install "miniagents[dbos]"``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import threading
 import zlib
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from miniagents.ext.errors import MissingExtraError
 from miniagents.ext.history.base import ChatHistory
 from miniagents.ext.history.errors import ChatHistoryError, ChatHistoryOptionError
-from miniagents.ext.llm.anthropic import AnthropicMessage
-from miniagents.ext.llm.messages import (
-    AssistantMessage,
-    LLMToolApprovalRequest,
-    LLMToolCallMessage,
-    LLMToolResultMessage,
-    SystemMessage,
-    UserMessage,
+from miniagents.ext.history.storage import (
+    BUILT_IN_MESSAGE_CLASSES,
+    MessageClassRegistry,
+    SerialWorker,
 )
-from miniagents.ext.llm.offline import OfflineMessage
-from miniagents.ext.llm.openai import OpenAIMessage
+from miniagents.ext.llm.messages import LLMToolApprovalRequest
 from miniagents.ext.tools.approval import ToolApprovalRequest
-from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
@@ -79,23 +72,11 @@ _MAX_NAME = 255
 """The longest conversation name (and class name) a row holds."""
 
 _BUILT_IN: tuple[type[Message], ...] = (
-    Message,
-    UserMessage,
-    AssistantMessage,
-    SystemMessage,
-    OpenAIMessage,
-    AnthropicMessage,
-    OfflineMessage,
-    ToolCallMessage,
-    ToolResultMessage,
+    *BUILT_IN_MESSAGE_CLASSES,
     ToolApprovalRequest,
-    LLMToolCallMessage,
-    LLMToolResultMessage,
     LLMToolApprovalRequest,
 )
-"""The message classes every ``ChatHistorySQL`` knows by name."""
-
-_T = TypeVar("_T")
+"""The message classes every ``ChatHistorySQL`` knows by name (approval requests too)."""
 
 # -- the table -----------------------------------------------------------------------------
 
@@ -195,24 +176,11 @@ def _new_database(url: str, timeout: float) -> _Database:
 # -- messages as rows ----------------------------------------------------------------------
 
 
-class _Classes:
+class _Classes(MessageClassRegistry):
     """The message classes a row may name."""
 
     def __init__(self, extra: Iterable[type[Message]]) -> None:
-        self.by_name: dict[str, type[Message]] = {cls.__name__: cls for cls in _BUILT_IN}
-        for cls in extra:
-            if not (isinstance(cls, type) and issubclass(cls, Message)):
-                raise ChatHistoryOptionError(
-                    f"message_classes takes Message subclasses, not {cls!r}: pass the "
-                    "classes of the messages to load back as themselves."
-                )
-            known = self.by_name.setdefault(cls.__name__, cls)
-            if known is not cls:
-                raise ChatHistoryOptionError(
-                    f"Two message classes are named {cls.__name__} ({known.__module__} and "
-                    f"{cls.__module__}), so a chat history could not tell them apart. "
-                    "Rename one of them."
-                )
+        super().__init__(extra, built_in=_BUILT_IN, store="a chat history")
 
     def encode(self, message: Message) -> tuple[str, str]:
         """The class name and the JSON fields of ``message``'s row."""
@@ -317,8 +285,7 @@ class ChatHistorySQL(ChatHistory):
         self.timeout = float(timeout)
         self._classes = _Classes(message_classes)
         self._database = _database(self.database_url, self.timeout)
-        self._lock: asyncio.Lock | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._worker = SerialWorker()
 
     async def load(self) -> MessageTuple:
         """Every message of the conversation, oldest first.
@@ -327,7 +294,7 @@ class ChatHistorySQL(ChatHistory):
             ChatHistoryError: if the database cannot be reached or read (or stays locked
                 longer than ``timeout``), or a row is not a message this library wrote.
         """
-        return await self._serially(self._load)
+        return await self._worker.arun(self._load)
 
     async def append(self, message: Message) -> None:
         """Keep one more message after the others: written and committed when it returns.
@@ -339,22 +306,7 @@ class ChatHistorySQL(ChatHistory):
                 reached or written (or stays locked longer than ``timeout``).
         """
         name, fields = self._classes.encode(self.check_message(message))
-        await self._serially(lambda: self._append(name, fields))
-
-    async def _serially(self, job: Callable[[], _T]) -> _T:
-        """Run ``job`` in a thread once this history's earlier jobs are done."""
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._loop is not loop:  # a lock serves one loop
-            self._lock, self._loop = asyncio.Lock(), loop
-        lock = self._lock
-        await lock.acquire()  # cancelled here, the job never runs
-        try:
-            future = loop.run_in_executor(None, job)
-        except BaseException:
-            lock.release()
-            raise
-        future.add_done_callback(lambda _: lock.release())  # not before the job has ended
-        return await asyncio.shield(future)
+        await self._worker.arun(lambda: self._append(name, fields))
 
     # -- in the worker thread -------------------------------------------------------------
 

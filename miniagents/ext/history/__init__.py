@@ -9,7 +9,9 @@ One package for the whole concept:
   file (its format, reader and file handling are the private modules beside it);
 - :mod:`~miniagents.ext.history.agents`: agents that store what they see in a history and
   reply with the whole conversation;
-- :mod:`~miniagents.ext.history.errors`: its errors.
+- :mod:`~miniagents.ext.history.errors`: its errors;
+- :mod:`~miniagents.ext.history.storage`: building blocks of stores (the message classes
+  known by name, a serial worker), shared with ``ChatHistorySQL`` (an internal API).
 
 The markdown store and the agents are imported at their first use, so that the errors and
 the base class (which :mod:`miniagents.errors` and the testing kit read) stay light.

@@ -13,36 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from miniagents.ext.history.errors import ChatHistoryOptionError
-from miniagents.ext.llm.anthropic import AnthropicMessage
-from miniagents.ext.llm.messages import (
-    AssistantMessage,
-    LLMToolCallMessage,
-    LLMToolResultMessage,
-    SystemMessage,
-    UserMessage,
-)
-from miniagents.ext.llm.offline import OfflineMessage
-from miniagents.ext.llm.openai import OpenAIMessage
-from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.history.storage import MessageClassRegistry
+from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMessage
 from miniagents.messages.message import Message
 
 CLASS_FIELD = "$class"
-
-BUILT_IN: tuple[type[Message], ...] = (
-    Message,
-    UserMessage,
-    AssistantMessage,
-    SystemMessage,
-    OpenAIMessage,
-    AnthropicMessage,
-    OfflineMessage,
-    ToolCallMessage,
-    ToolResultMessage,
-    LLMToolCallMessage,
-    LLMToolResultMessage,
-)
-"""The classes every ``ChatHistoryMD`` knows by name."""
 
 _BY_ROLE: dict[str, type[Message]] = {
     "user": UserMessage,
@@ -55,8 +30,11 @@ def _by_role(role: object) -> type[Message]:
     return _BY_ROLE.get(role, Message) if isinstance(role, str) else Message
 
 
-class MessageClasses:
+class MessageClasses(MessageClassRegistry):
     """The message classes a history file may name, by class name.
+
+    Args:
+        extra: The classes given to the ``ChatHistoryMD`` (beside the built-in ones).
 
     Raises:
         ChatHistoryOptionError: for something that is not a ``Message`` subclass, or two classes
@@ -64,20 +42,7 @@ class MessageClasses:
     """
 
     def __init__(self, extra: Iterable[type[Message]] = ()) -> None:
-        self.by_name: dict[str, type[Message]] = {cls.__name__: cls for cls in BUILT_IN}
-        for cls in extra:
-            if not (isinstance(cls, type) and issubclass(cls, Message)):
-                raise ChatHistoryOptionError(
-                    f"message_classes takes Message subclasses, not {cls!r}: pass the "
-                    "classes of the messages to load back as themselves."
-                )
-            known = self.by_name.setdefault(cls.__name__, cls)
-            if known is not cls:
-                raise ChatHistoryOptionError(
-                    f"Two message classes are named {cls.__name__} ({known.__module__} and "
-                    f"{cls.__module__}), so a history file could not tell them apart. "
-                    "Rename one of them."
-                )
+        super().__init__(extra, store="a history file")
 
     def header_fields(self, message: Message, fields: Mapping[str, object]) -> dict[str, object]:
         """The fields to write: the class first when it is needed, ``$`` names escaped."""

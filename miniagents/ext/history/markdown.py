@@ -53,13 +53,13 @@ from miniagents.ext.history._file import (
 )
 from miniagents.ext.history._format import encode_section
 from miniagents.ext.history._reader import Parsed, parse
-from miniagents.ext.history._serial_worker import SerialWorker
 from miniagents.ext.history.base import ChatHistory
 from miniagents.ext.history.errors import (
     ChatHistoryError,
     ChatHistoryOptionError,
     TornChatHistoryError,
 )
+from miniagents.ext.history.storage import SerialWorker
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
 
@@ -160,7 +160,7 @@ class ChatHistoryMD(ChatHistory):
             TornChatHistoryError: if its last section is torn, with ``on_torn_section="raise"``.
             ChatHistoryError: if the file cannot be read (or is not a regular file).
         """
-        return await self._worker.run(lambda: MessageTuple(self._read().messages))
+        return await self._worker.arun(lambda: MessageTuple(self._read().messages))
 
     async def append(self, message: Message) -> None:
         """Write one more message at the end of the file, flushed and synced to disk.
@@ -174,7 +174,7 @@ class ChatHistoryMD(ChatHistory):
                 be read or written; the file is then left as it was.
         """
         checked = self.check_message(message)
-        await self._worker.run(lambda: self._append(checked))
+        await self._worker.arun(lambda: self._append(checked))
 
     def _read(self) -> _Known:
         """What the file holds, read at the first call (in the worker thread)."""

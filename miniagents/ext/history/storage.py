@@ -1,0 +1,126 @@
+"""Building blocks of chat history stores: message classes known by name, and a serial worker.
+
+For the stores of this library (``ChatHistoryMD`` here, ``ChatHistorySQL`` in
+:mod:`miniagents.ext.dbos.history`) and for stores of your own that keep messages outside
+of the process:
+
+- :class:`MessageClassRegistry`: the message classes a store writes a message's class
+  name for and loads it back as, by that name: the built-in ones
+  (:data:`BUILT_IN_MESSAGE_CLASSES`) and those a user gives (``message_classes=``). A name
+  is looked up, never imported, so a stored name can make nothing run.
+- :class:`SerialWorker`: the blocking work of a store (a file written and synced, a
+  database's round trip) run off the event loop, one job at a time, in the order asked.
+
+Both are an internal API for those stores: stable within a release, not re-exported by
+:mod:`miniagents.ext.history`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from miniagents.ext.history.errors import ChatHistoryOptionError
+from miniagents.ext.llm.anthropic import AnthropicMessage
+from miniagents.ext.llm.messages import (
+    AssistantMessage,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    SystemMessage,
+    UserMessage,
+)
+from miniagents.ext.llm.offline import OfflineMessage
+from miniagents.ext.llm.openai import OpenAIMessage
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.messages.message import Message
+
+__all__ = ["BUILT_IN_MESSAGE_CLASSES", "MessageClassRegistry", "SerialWorker"]
+
+T = TypeVar("T")
+
+BUILT_IN_MESSAGE_CLASSES: tuple[type[Message], ...] = (
+    Message,
+    UserMessage,
+    AssistantMessage,
+    SystemMessage,
+    OpenAIMessage,
+    AnthropicMessage,
+    OfflineMessage,
+    ToolCallMessage,
+    ToolResultMessage,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+)
+"""The message classes of :mod:`miniagents.ext.llm` and :mod:`miniagents.ext.tools` that every
+store knows by name (a store may know more: ``built_in=``)."""
+
+
+class MessageClassRegistry:
+    """The message classes a store may name, by class name: the built-in ones and the user's.
+
+    Args:
+        extra: The user's own ``Message`` subclasses (a store's ``message_classes=``).
+        built_in: The classes the store always knows.
+        store: What the store is, in an error message (``"a history file"``).
+
+    Attributes:
+        by_name: Each class known, by its ``__name__``.
+
+    Raises:
+        ChatHistoryOptionError: for something in ``extra`` that is not a ``Message``
+            subclass, or two classes of one name.
+    """
+
+    def __init__(
+        self,
+        extra: Iterable[type[Message]] = (),
+        *,
+        built_in: Iterable[type[Message]] = BUILT_IN_MESSAGE_CLASSES,
+        store: str = "a chat history",
+    ) -> None:
+        self.by_name: dict[str, type[Message]] = {cls.__name__: cls for cls in built_in}
+        for cls in extra:
+            if not (isinstance(cls, type) and issubclass(cls, Message)):
+                raise ChatHistoryOptionError(
+                    f"message_classes takes Message subclasses, not {cls!r}: pass the "
+                    "classes of the messages to load back as themselves."
+                )
+            known = self.by_name.setdefault(cls.__name__, cls)
+            if known is not cls:
+                raise ChatHistoryOptionError(
+                    f"Two message classes are named {cls.__name__} ({known.__module__} and "
+                    f"{cls.__module__}), so {store} could not tell them apart. "
+                    "Rename one of them."
+                )
+
+
+class SerialWorker:
+    """Runs blocking jobs in threads, one at a time, in the order they were asked for.
+
+    Each job runs in a thread of the loop's default executor, so the loop goes on while a
+    file is written and synced. Jobs run one after another, in the order their callers
+    asked (``asyncio.Lock`` wakes its waiters first come, first served). A caller cancelled
+    while it waits for its turn gives its job up (it never runs); once a job has started,
+    it runs to its end even if its caller is cancelled, and the next job waits for it. So
+    each job happens completely or not at all.
+    """
+
+    def __init__(self) -> None:
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def arun(self, job: Callable[[], T]) -> T:
+        """Run ``job`` in a thread once the jobs asked for before it are done; its result."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:  # a lock serves one loop
+            self._lock, self._loop = asyncio.Lock(), loop
+        lock = self._lock
+        await lock.acquire()  # cancelled here, the job never runs
+        try:
+            future = loop.run_in_executor(None, job)
+        except BaseException:
+            lock.release()
+            raise
+        future.add_done_callback(lambda _: lock.release())  # not before the job has ended
+        return await asyncio.shield(future)

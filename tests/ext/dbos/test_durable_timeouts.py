@@ -1,0 +1,117 @@
+"""What a timed-out try leaves in the record of durable runs, and what a restart does with it.
+
+- A pipeline item's try that took longer than the pipeline's ``timeout=`` is stopped (its
+  agent cancelled, as without durability: no work goes on in the background, and the
+  context does not wait for it) and is not recorded as ended, as at a crash: asked again
+  (a restart of the pipeline), it runs again, from its recorded steps.
+- A model call that stalled (``stall_timeout``) fails the run with its ``LLMTimeoutError``
+  like any other error of the agent: recorded, and asked again, given again without a call.
+
+These tests launch DBOS in the test's process (a SQLite file of their own) and destroy it
+at their end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.dbos import durable, use_database, workflow_id
+from miniagents.ext.llm.errors import LLMTimeoutError
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.provider import LLMCall
+from miniagents.pipeline import pipeline
+from miniagents.pipeline.errors import PipelineTimeoutError
+
+events: list[str] = []
+"""What the agents of these tests did, in order."""
+
+gate: list[asyncio.Event] = []
+"""What the slow agent waits for (set: it answers at once)."""
+
+
+@miniagent
+async def slow(ctx: InteractionContext) -> None:
+    """Wait for the gate, then answer; note when it is called and when it is cancelled."""
+    text = str((await ctx.messages)[-1])
+    events.append(f"called {text}")
+    try:
+        await gate[0].wait()
+    except asyncio.CancelledError:
+        events.append(f"cancelled {text}")
+        raise
+    ctx.reply(f"done {text}")
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Path]:
+    """A SQLite file of runs of its own; DBOS destroyed after the test."""
+    from dbos import DBOS
+
+    events.clear()
+    gate[:] = [asyncio.Event()]
+    path = tmp_path / "runs.sqlite"
+    use_database(f"sqlite:///{path}")
+    try:
+        yield path
+    finally:
+        DBOS.destroy(destroy_registry=False)
+
+
+def _statuses(database: Path) -> list[str]:
+    connection = sqlite3.connect(database)
+    try:
+        rows = connection.execute(
+            "SELECT status FROM workflow_status WHERE workflow_uuid LIKE 'PIPELINE[%'"
+        ).fetchall()
+    finally:
+        connection.close()
+    return [str(status) for (status,) in rows]
+
+
+async def test_a_try_that_timed_out_is_stopped_and_runs_again_when_asked_again(
+    database: Path,
+) -> None:
+    warm = durable(offline_agent.fork(alias="WARM_UP", token_delay=0))
+    async with MiniAgents():
+        await warm.inquire("Hi")  # DBOS launched: the timeout is the try's alone
+        results = [
+            result async for result in pipeline(slow, ["b"], timeout=0.2, durable="timeouts")
+        ]
+        assert events == ["called b", "cancelled b"]  # stopped at the timeout, not later
+    assert isinstance(results[0].error, PipelineTimeoutError)
+    assert events == ["called b", "cancelled b"]  # nothing went on in the background
+    assert _statuses(database) == ["PENDING"]  # not recorded as ended: as at a crash
+
+    gate[0].set()
+    async with MiniAgents():  # the pipeline again (a restart): the try runs again
+        results = [result async for result in pipeline(slow, ["b"], durable="timeouts")]
+    assert [str(reply) for reply in results[0].replies] == ["done b"]
+    assert results[0].error is None
+    assert events == ["called b", "cancelled b", "called b"]
+    assert _statuses(database) == ["SUCCESS"]
+
+
+async def test_a_model_call_that_stalled_fails_the_run_and_the_failure_is_recorded(
+    database: Path,
+) -> None:
+    calls: list[str] = []
+
+    def answer(call: LLMCall) -> str:
+        calls.append(str(call.messages[-1].text))
+        return "too slow to come"
+
+    stalling = durable(
+        offline_agent.fork(alias="STALLING", reply=answer, token_delay=5, stall_timeout=0.05)
+    )
+    async with MiniAgents():
+        with workflow_id("stalled"), pytest.raises(LLMTimeoutError):
+            await stalling.inquire("Hi")
+        with workflow_id("stalled"), pytest.raises(LLMTimeoutError):
+            await stalling.inquire("Hi")  # the recorded failure: no call
+    assert calls == ["Hi"]
