@@ -20,6 +20,11 @@ from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseEr
 from miniagents.ext.dbos.errors import DurableError as DurableError
 from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
 from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
+from miniagents.ext.dbos.runs import DurableRunInfo as DurableRunInfo
+from miniagents.ext.dbos.runs import afind_runs as afind_runs
+from miniagents.ext.dbos.runs import arecover as arecover
+from miniagents.ext.dbos.runs import is_durable as is_durable
+from miniagents.ext.dbos.runs import replay as replay
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -28,8 +33,13 @@ __all__ = [
     "DurableDatabaseError",
     "DurableError",
     "DurableRecordError",
+    "DurableRunInfo",
     "DurableVersionError",
+    "afind_runs",
+    "arecover",
     "durable",
+    "is_durable",
+    "replay",
     "use_database",
     "workflow_id",
 ]
