@@ -50,6 +50,7 @@ from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMes
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
+from miniagents.ext.web._durable import DurableJobs, FoundRun
 from miniagents.ext.web._runs import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_LIVE_RUNS,
@@ -58,16 +59,19 @@ from miniagents.ext.web._runs import (
     ApprovalFlow,
     Job,
     Pause,
+    Run,
     RunStore,
+    astart_position,
     error_response,
     not_pending,
+    not_resumable,
     problems,
     read_json,
     runs_app,
-    start_position,
     too_many_runs,
 )
 from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 
@@ -165,6 +169,34 @@ def agui_app(
         max_body_bytes: The largest request body taken (a bigger one is a 413).
     """
     store = RunStore(keep_for=keep_runs_for, grace=grace_period, max_live=max_live_runs)
+    durable = DurableJobs.of(agent, "ag-ui")
+
+    def start_job(
+        ids: _RunIds,
+        reply: Callable[[], MessageSequencePromise[Message]],
+        pause_key: str,
+        *,
+        recovered: bool = False,
+    ) -> Run:
+        def make_events(job: Job) -> AsyncIterator[str | Pause]:
+            flow, keep = approval_flow, keep_runs_for
+            return _run_events(reply, ids, context, job, flow, keep)
+
+        def cancelled() -> list[str]:
+            outcome = RunFinishedCancelledOutcome()
+            return [
+                _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome))
+            ]
+
+        return store.start(ids.run, pause_key, make_events, cancelled, recovered=recovered)
+
+    def recover(found: FoundRun, pause_key: str) -> Run:
+        """Make the job of a durable run found after a restart again, from its replay."""
+        assert durable is not None
+        ids = _RunIds(found.group, found.key)
+        return start_job(
+            ids, lambda: durable.replayed(found.workflow_id), pause_key, recovered=True
+        )
 
     async def start_run(request: Request) -> Response:
         body = await read_json(request, max_body_bytes)
@@ -178,7 +210,10 @@ def agui_app(
                 "invalid_run_input",
                 f"The body is not an AG-UI RunAgentInput: {problems(error)}.",
             )
-        if store.get(run_input.run_id) is not None:
+        exists = store.get(run_input.run_id) is not None or (
+            durable is not None and await durable.afind(key=run_input.run_id) is not None
+        )
+        if exists:
             return error_response(
                 409,
                 "run_exists",
@@ -186,6 +221,16 @@ def agui_app(
                 f"runs/{run_input.run_id}, or start a new run with a new runId.",
             )
         if run_input.resume:
+            thread = run_input.thread_id
+            if durable is not None and store.paused(thread) is None:
+                waiting = await durable.afind(group=thread, running_only=True)
+                if waiting is not None and store.paused(thread) is None:
+                    recovered = store.get(waiting.key)
+                    if recovered is None:
+                        if not store.has_room(waiting.key, thread):
+                            return too_many_runs(max_live_runs)
+                        recovered = recover(waiting, thread)
+                    await recovered.job.asettled()  # replayed to where it waits again
             return _resume(store, run_input)
         if not store.has_room(run_input.run_id, run_input.thread_id):
             return too_many_runs(max_live_runs)
@@ -194,23 +239,40 @@ def agui_app(
         if arguments is not None:
             kwargs.update(arguments(run_input))
         ids = _RunIds(run_input.thread_id, run_input.run_id)
+        if durable is None:
 
-        def make_events(job: Job) -> AsyncIterator[str | Pause]:
-            flow, keep = approval_flow, keep_runs_for
-            return _run_events(agent, messages, kwargs, ids, context, job, flow, keep)
+            def reply() -> MessageSequencePromise[Message]:
+                return agent.inquire(messages, **kwargs)
 
-        def cancelled() -> list[str]:
-            outcome = RunFinishedCancelledOutcome()
-            return [
-                _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome))
-            ]
+        else:
+            workflow = durable.workflow_id(ids.run, ids.thread)
 
-        run = store.start(run_input.run_id, run_input.thread_id, make_events, cancelled)
-        return run.response(0, AGUI_HEADERS)
+            def reply() -> MessageSequencePromise[Message]:
+                assert durable is not None
+                return durable.started(workflow, messages, kwargs)
+
+        return start_job(ids, reply, run_input.thread_id).response(0, AGUI_HEADERS)
+
+    async def arecovered(request: Request, run_id: str) -> Run | Response | None:
+        """The run ``run_id`` of a durable agent, made again after a restart (if found)."""
+        if durable is None:
+            return None
+        found = await durable.afind(key=run_id)
+        if found is None or (run := store.get(run_id)) is not None:
+            return run  # none, or made again meanwhile by another request
+        if found.decided and approval_flow == "protocol" and request.headers.get("last-event-id"):
+            return not_resumable(run_id)
+        paused = store.paused(found.group) is not None  # (the thread's: not to be replaced)
+        pause_key = f"{found.group}\n{run_id}" if paused else found.group
+        if not store.has_room(run_id, pause_key):
+            return too_many_runs(max_live_runs)
+        return recover(found, pause_key)
 
     async def resume_run(request: Request) -> Response:
         run_id = request.path_params["run_id"]
-        run = store.get(run_id)
+        run = store.get(run_id) or await arecovered(request, run_id)
+        if isinstance(run, Response):
+            return run
         if run is None:
             return error_response(
                 404,
@@ -218,7 +280,7 @@ def agui_app(
                 f"There is no run {run_id!r}: it never started here, or it ended more than "
                 f"{keep_runs_for:g} seconds ago.",
             )
-        start = start_position(request, run)
+        start = await astart_position(request, run)
         if isinstance(start, Response):
             return start
         return run.response(start, AGUI_HEADERS)
@@ -235,6 +297,8 @@ def agui_app(
             "answer its interrupt with a new run of the thread whose resume holds "
             '{"interruptId": the call id, "status": "resolved", "payload": {"approved": ...}}.'
         ),
+        durable=durable,
+        context=context,
     )
 
 
@@ -369,9 +433,7 @@ def _interrupt(request: ToolApprovalRequest, expires_in: float) -> Interrupt:
 
 
 async def _run_events(
-    agent: MiniAgent[..., Message],
-    messages: list[Message],
-    kwargs: dict[str, object],
+    make_reply: Callable[[], MessageSequencePromise[Message]],
     ids: _RunIds,
     context: Callable[[], MiniAgents],
     job: Job,
@@ -381,7 +443,7 @@ async def _run_events(
     yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
     try:
         async with context():
-            reply = agent.inquire(messages, **kwargs)
+            reply = make_reply()
             mapper = _Mapper(ids.run, asks_in_stream=approval_flow == "in_stream")
             async for part in parts.reply_parts(reply, ids.run):
                 if isinstance(part, parts.ApprovalAsked):
