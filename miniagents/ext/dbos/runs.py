@@ -92,12 +92,13 @@ class DurableRunInfo:
         workflow_id: Its id.
         ended: Whether it has ended (its reply recorded, or it failed or was cancelled);
             otherwise it runs, waits for a person's decision, or was stopped by a crash.
-        decided: Whether a person's decision on a tool call is recorded in it.
+        decided: The ids of the tool calls whose approval (or denial) is recorded in it: a
+            replay decides them at once, as they were decided, and asks nobody.
     """
 
     workflow_id: str
     ended: bool
-    decided: bool
+    decided: frozenset[str]
 
 
 async def afind_runs(
@@ -125,7 +126,7 @@ async def afind_runs(
         dbos.list_workflows_async(
             workflow_id_prefix=prefix,
             name=_WORKFLOW,
-            status="PENDING" if running_only else None,
+            status=["PENDING", "ENQUEUED"] if running_only else None,
             sort_desc=True,
             limit=limit,
             load_input=False,
@@ -135,7 +136,11 @@ async def afind_runs(
     found: list[DurableRunInfo] = []
     for status in statuses:
         recorded = await _recorded_steps(status.workflow_id)
-        decided = any("/approval." in key for key in recorded)
+        decided = frozenset(
+            key.rpartition("/approval.")[2].rpartition(".")[0]
+            for key in recorded
+            if "/approval." in key
+        )
         ended = status.status not in ("PENDING", "ENQUEUED")
         found.append(DurableRunInfo(status.workflow_id, ended, decided))
     return found

@@ -43,7 +43,7 @@ class FoundRun:
     key: str
     group: str
     ended: bool
-    decided: bool  # a person's decision is recorded in it
+    decided: frozenset[str]  # the calls whose decisions are recorded (replayed, never asked)
 
 
 class _AppStopped(Exception):

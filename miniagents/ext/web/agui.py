@@ -177,10 +177,11 @@ def agui_app(
         pause_key: str,
         *,
         recovered: bool = False,
+        decided: frozenset[str] = frozenset(),
     ) -> Run:
         def make_events(job: Job) -> AsyncIterator[str | Pause]:
             flow, keep = approval_flow, keep_runs_for
-            return _run_events(reply, ids, context, job, flow, keep)
+            return _run_events(reply, ids, context, job, flow, keep, decided)
 
         def cancelled() -> list[str]:
             outcome = RunFinishedCancelledOutcome()
@@ -195,7 +196,11 @@ def agui_app(
         assert durable is not None
         ids = _RunIds(found.group, found.key)
         return start_job(
-            ids, lambda: durable.replayed(found.workflow_id), pause_key, recovered=True
+            ids,
+            lambda: durable.replayed(found.workflow_id),
+            pause_key,
+            recovered=True,
+            decided=found.decided,
         )
 
     async def start_run(request: Request) -> Response:
@@ -439,6 +444,7 @@ async def _run_events(
     job: Job,
     approval_flow: ApprovalFlow,
     keep_for: float,
+    decided: frozenset[str],
 ) -> AsyncIterator[str | Pause]:
     yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
     try:
@@ -448,7 +454,11 @@ async def _run_events(
             async for part in parts.reply_parts(reply, ids.run):
                 if isinstance(part, parts.ApprovalAsked):
                     job.approvals[part.call_id] = part.request
-                elif isinstance(part, parts.AwaitingApproval) and approval_flow == "protocol":
+                elif (
+                    isinstance(part, parts.AwaitingApproval)
+                    and approval_flow == "protocol"
+                    and part.call_id not in decided  # (a replay decides it as it was)
+                ):
                     while part.request.pending:  # (a resume may answer other calls first)
                         waiting = [asked for asked in job.approvals.values() if asked.pending]
                         outcome = RunFinishedInterruptOutcome(

@@ -164,9 +164,10 @@ def ai_sdk_app(
         reply: Callable[[], MessageSequencePromise[Message]],
         *,
         recovered: bool = False,
+        decided: frozenset[str] = frozenset(),
     ) -> Run:
         def make_events(job: Job) -> AsyncIterator[str | Pause]:
-            return _run_events(reply, message_id, context, job, approval_flow)
+            return _run_events(reply, message_id, context, job, approval_flow, decided)
 
         def cancelled() -> list[str]:
             return [_dumps({"type": "abort"}), DONE]
@@ -177,7 +178,11 @@ def ai_sdk_app(
         """Make the job of a durable run found after a restart again, from its replay."""
         assert durable is not None
         return start_job(
-            found.key, found.group, lambda: durable.replayed(found.workflow_id), recovered=True
+            found.key,
+            found.group,
+            lambda: durable.replayed(found.workflow_id),
+            recovered=True,
+            decided=found.decided,
         )
 
     async def start_run(request: Request) -> Response:
@@ -413,6 +418,7 @@ async def _run_events(
     context: Callable[[], MiniAgents],
     job: Job,
     approval_flow: ApprovalFlow,
+    decided: frozenset[str],
 ) -> AsyncIterator[str | Pause]:
     yield _dumps({"type": "start", "messageId": message_id})
     yield _dumps({"type": "start-step"})
@@ -423,7 +429,11 @@ async def _run_events(
             async for part in parts.reply_parts(reply, message_id):
                 if isinstance(part, parts.ApprovalAsked):
                     job.approvals[part.call_id] = part.request
-                elif isinstance(part, parts.AwaitingApproval) and approval_flow == "protocol":
+                elif (
+                    isinstance(part, parts.AwaitingApproval)
+                    and approval_flow == "protocol"
+                    and part.call_id not in decided  # (a replay decides it as it was)
+                ):
                     while part.request.pending:  # (a resend may answer other calls first)
                         yield _dumps({"type": "finish-step"})
                         yield _dumps({"type": "finish"})
