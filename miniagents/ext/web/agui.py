@@ -154,6 +154,10 @@ def agui_app(
     ``None`` when absent); the agent must take them. ``arguments(run_input)`` gives more
     keyword arguments (a name in both is taken from ``arguments``).
 
+    **A durable agent** (``durable(agent)``): its runs survive a restart of the server (see
+    the package docstring); the app launches DBOS in its lifespan, in a ``context()`` of
+    its own where the runs a crash stopped are recovered.
+
     Args:
         agent: The agent to run.
         inputs: The fields of the run input the agent takes as keyword arguments.

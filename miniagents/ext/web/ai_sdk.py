@@ -141,6 +141,10 @@ def ai_sdk_app(
     :func:`ui_input_messages`); ``arguments(request)`` gives the keyword arguments of the
     agent's ``inquire`` (e.g. from fields the page adds to the body).
 
+    **A durable agent** (``durable(agent)``): its runs survive a restart of the server (see
+    the package docstring); the app launches DBOS in its lifespan, in a ``context()`` of
+    its own where the runs a crash stopped are recovered.
+
     Args:
         agent: The agent to run.
         arguments: The agent's keyword arguments for a request (none by default).
