@@ -11,7 +11,15 @@ from __future__ import annotations
 from typing_extensions import assert_type
 
 from miniagents import MessageSequencePromise
-from miniagents.ext.dbos import DurableRunInfo, afind_runs, arecover, durable, is_durable, replay
+from miniagents.ext.dbos import (
+    DurableRunInfo,
+    acancel_run,
+    afind_runs,
+    arecover,
+    durable,
+    is_durable,
+    replay,
+)
 from miniagents.ext.llm.messages import LLMReply
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from tests.fakes.typecheck import assert_passes_mypy
@@ -22,6 +30,8 @@ agent = durable(openai_agent.fork(model="gpt-4o-mini"))
 async def check_runs() -> None:
     assert_type(is_durable(agent), bool)
     assert_type(await arecover(agent), None)
+    assert_type(await acancel_run(agent, "chat-7/1"), None)
+    await acancel_run(agent)  # type: ignore[call-arg]
     found = await afind_runs(agent, "chat-7/", running_only=True, limit=10)
     assert_type(found, list[DurableRunInfo])
     assert_type(found[0].workflow_id, str)

@@ -21,6 +21,7 @@ from miniagents.ext.dbos.errors import DurableError as DurableError
 from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
 from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
 from miniagents.ext.dbos.runs import DurableRunInfo as DurableRunInfo
+from miniagents.ext.dbos.runs import acancel_run as acancel_run
 from miniagents.ext.dbos.runs import afind_runs as afind_runs
 from miniagents.ext.dbos.runs import arecover as arecover
 from miniagents.ext.dbos.runs import is_durable as is_durable
@@ -35,6 +36,7 @@ __all__ = [
     "DurableRecordError",
     "DurableRunInfo",
     "DurableVersionError",
+    "acancel_run",
     "afind_runs",
     "arecover",
     "durable",

@@ -8,6 +8,7 @@ the app find it by that id and read its reply again, from the first token::
     arecover(agent)                    launch DBOS now, in this context: the runs a
                                        crash stopped are recovered (they run on here)
     afind_runs(agent, "chat-7/")       the runs whose ids start so, newest first
+    acancel_run(agent, "chat-7/turn-2")  a run given up on: not recovered at the next start
     replay(agent, "chat-7/turn-3")     the run's reply, every message and token as it
                                        streamed: a run still running streams on (recovered
                                        steps replayed, the rest live); an ended run
@@ -41,7 +42,7 @@ from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.interaction import InteractionContext
 
-__all__ = ["DurableRunInfo", "afind_runs", "arecover", "is_durable", "replay"]
+__all__ = ["DurableRunInfo", "acancel_run", "afind_runs", "arecover", "is_durable", "replay"]
 
 ReplyT = TypeVar("ReplyT", bound=Message)
 
@@ -82,6 +83,20 @@ async def arecover(agent: MiniAgent[..., Message]) -> None:
         DurableDatabaseError: if the database cannot be reached, opened or written.
     """
     await aengine_for(_database_of(agent))
+
+
+async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
+    """Cancel the durable run ``workflow_id`` of ``agent``'s database, if it has not ended.
+
+    A cancelled run is not recovered at the next start (a run given up on is not run on);
+    its record stays, and :func:`replay` replays it up to where it stopped.
+
+    Raises:
+        DurableConfigurationError: if ``agent`` is not durable.
+        DurableDatabaseError: if the database cannot be reached.
+    """
+    await aengine_for(_database_of(agent))
+    await _outside(_dbos().cancel_workflow_async(workflow_id))
 
 
 @dataclass(frozen=True)
@@ -221,7 +236,7 @@ async def _areplayed(engine: Engine, workflow_id: str) -> MessageSequencePromise
     run = DurableRun(
         workflow_id,
         contextvars.copy_context(),
-        _unrecorded(workflow_id),
+        _unrecorded(workflow_id, status.status),
         await _recorded_steps(workflow_id),
     )
 
@@ -259,13 +274,14 @@ def _agent_of(alias: str, workflow_id: str) -> MiniAgent[..., Message]:
     return agent
 
 
-def _unrecorded(workflow_id: str) -> Callable[[str], Awaitable[object]]:
+def _unrecorded(workflow_id: str, status: str) -> Callable[[str], Awaitable[object]]:
     """The step function of a replay: every step of an ended run is recorded."""
+    why = "it was cancelled there" if status == "CANCELLED" else "it failed there"
 
     async def step(key: str) -> object:
         raise DurableError(
             f"The durable run {workflow_id!r} has no recorded result for its call {key!r}, so "
-            "it cannot be replayed without calling it again (it failed there)."
+            f"it cannot be replayed without calling it again ({why})."
         )
 
     return step

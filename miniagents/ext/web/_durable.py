@@ -31,6 +31,7 @@ from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
+from miniagents.promising.lowlevel import spawn
 
 __all__ = ["DurableJobs", "FoundRun"]
 
@@ -99,6 +100,12 @@ class DurableJobs:
         from miniagents.ext.dbos import replay
 
         return replay(self._agent, workflow_id)
+
+    def abandon(self, workflow_id: str) -> None:
+        """Cancel the run of a job given up on: the next start does not recover it."""
+        from miniagents.ext.dbos import acancel_run
+
+        spawn(acancel_run(self._agent, workflow_id), f"cancel the durable run {workflow_id}")
 
     async def afind(
         self, *, key: str | None = None, group: str | None = None, running_only: bool = False

@@ -387,6 +387,7 @@ class Job:
 
     __slots__ = (
         "_expiry",
+        "_on_abandon",
         "_on_cancel",
         "_resumed",
         "_settled",
@@ -407,8 +408,10 @@ class Job:
         on_cancel: Callable[[], Sequence[str]],
         *,
         recovered: bool = False,
+        on_abandon: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_abandon = on_abandon
         self.pause_key = pause_key
         self.approvals: dict[str, ToolApprovalRequest] = {}  # the reply's requests, by call id
         self.cancelling = False
@@ -477,11 +480,17 @@ class Job:
             self._resumed.set_result(value)
         return self.current
 
-    def cancel(self) -> None:
-        """Cancel the job now (its run logs the cancellation events for late readers)."""
+    def cancel(self, *, abandoned: bool = True) -> None:
+        """Cancel the job now (its run logs the cancellation events for late readers).
+
+        ``abandoned``: nobody wants its reply any more (its clients left, its wait expired,
+        a new job replaced it), which ``on_abandon`` is told; not so when the app stops.
+        """
         if not self.task.done():
             self.cancelling = True
             self.task.cancel()
+            if abandoned and self._on_abandon is not None:
+                self._on_abandon()
 
 
 class RunStore:
@@ -532,15 +541,20 @@ class RunStore:
         on_cancel: Callable[[], Sequence[str]],
         *,
         recovered: bool = False,
+        on_abandon: Callable[[], None] | None = None,
     ) -> Run:
         """Start a job under ``key`` and return its run (``recovered``: see :class:`Run`).
+
+        ``on_abandon`` is called if the job is given up on (see :meth:`Job.cancel`).
 
         A job still running under ``key``, and one paused under ``pause_key`` (a new turn of
         its thread or chat), are cancelled.
         """
         for job in self._replaced(key, pause_key):
             job.cancel()
-        job = Job(self, key, pause_key, make_events, on_cancel, recovered=recovered)
+        job = Job(
+            self, key, pause_key, make_events, on_cancel, recovered=recovered, on_abandon=on_abandon
+        )
         self._jobs.add(job)
         self._runs[key] = job.current
         return job.current
@@ -581,7 +595,7 @@ class RunStore:
         self._runs.clear()
         self._paused.clear()
         for job in jobs:
-            job.cancel()
+            job.cancel(abandoned=False)
         for job in jobs:
             with contextlib.suppress(asyncio.CancelledError):
                 await job.task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Literal, TypeAlias
@@ -193,7 +194,12 @@ def agui_app(
                 _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome))
             ]
 
-        return store.start(ids.run, pause_key, make_events, cancelled, recovered=recovered)
+        abandon = None
+        if durable is not None:  # a run given up on is not recovered at the next start
+            abandon = functools.partial(durable.abandon, durable.workflow_id(ids.run, ids.thread))
+        return store.start(
+            ids.run, pause_key, make_events, cancelled, recovered=recovered, on_abandon=abandon
+        )
 
     def recover(found: FoundRun, pause_key: str) -> Run:
         """Make the job of a durable run found after a restart again, from its replay."""

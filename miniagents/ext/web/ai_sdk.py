@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -176,7 +177,12 @@ def ai_sdk_app(
         def cancelled() -> list[str]:
             return [_dumps({"type": "abort"}), DONE]
 
-        return store.start(chat_id, chat_id, make_events, cancelled, recovered=recovered)
+        abandon = None
+        if durable is not None:  # a run given up on is not recovered at the next start
+            abandon = functools.partial(durable.abandon, durable.workflow_id(chat_id, message_id))
+        return store.start(
+            chat_id, chat_id, make_events, cancelled, recovered=recovered, on_abandon=abandon
+        )
 
     def recover(found: FoundRun) -> Run:
         """Make the job of a durable run found after a restart again, from its replay."""

@@ -1,11 +1,12 @@
 """A web server the durable web tests run (and kill -9): a durable agent served over SSE.
 
 ``python durable_server.py``, with ``DB_URL`` (the database of durable runs),
-``SIDE_EFFECTS`` (the file the ``note`` and ``remove`` tools append to) and ``PROTOCOL``
-(``ag-ui`` or ``ai-sdk``). It listens on a free port of 127.0.0.1 and prints ``PORT <n>``,
-flushed, before it serves (a request waits in the socket's backlog until DBOS has launched
-and recovered the runs a kill stopped). The agent is an OpenAI agent (the test's fake LLM
-server, with the real SDK) with a ``note`` tool and a ``remove`` tool that needs approval.
+``SIDE_EFFECTS`` (the file the ``note`` and ``remove`` tools append to), ``PROTOCOL``
+(``ag-ui`` or ``ai-sdk``) and ``GRACE`` (the app's grace period, 60 s by default). It
+listens on a free port of 127.0.0.1 and prints ``PORT <n>``, flushed, before it serves (a
+request waits in the socket's backlog until DBOS has launched and recovered the runs a kill
+stopped). The agent is an OpenAI agent (the test's fake LLM server, with the real SDK) with
+a ``note`` tool and a ``remove`` tool that needs approval.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ assistant = durable(
 
 def main() -> None:
     make_app = ai_sdk_app if os.environ.get("PROTOCOL") == "ai-sdk" else agui_app
-    app = make_app(assistant, grace_period=60)
+    app = make_app(assistant, grace_period=float(os.environ.get("GRACE", "60")))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)

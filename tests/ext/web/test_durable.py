@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import httpx2 as httpx
 import pytest
 
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events
+from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, until
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 from tests.subprocesses import default_sigint_in_children, python_env
 
@@ -35,7 +36,7 @@ MAIN = "main-model"
 class Server:
     """One run of ``durable_server.py``: its URL once it listens."""
 
-    def __init__(self, llm: FakeLLMServer, folder: Path, protocol: str) -> None:
+    def __init__(self, llm: FakeLLMServer, folder: Path, protocol: str, **env: str) -> None:
         with default_sigint_in_children():
             self.process = subprocess.Popen(
                 [sys.executable, str(CHILD)],
@@ -44,6 +45,7 @@ class Server:
                     DB_URL=f"sqlite:///{folder / 'runs.sqlite'}",
                     SIDE_EFFECTS=str(folder / "side_effects.txt"),
                     PROTOCOL=protocol,
+                    **env,
                 ),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -273,3 +275,48 @@ async def test_a_run_paused_for_an_approval_is_resumed_after_a_restart(
     assert [e.json["content"] for e in whole if e.type == "TOOL_CALL_RESULT"] == ["removed a.txt"]
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
     assert _side_effects(tmp_path) == ["removed a.txt"]  # approved after the restart, once
+
+
+def _status(folder: Path, workflow_id: str) -> str | None:
+    """The status of a durable run in the SQLite file of the runs."""
+    connection = sqlite3.connect(folder / "runs.sqlite")
+    try:
+        row = connection.execute(
+            "SELECT status FROM workflow_status WHERE workflow_uuid = ?", (workflow_id,)
+        ).fetchone()
+    finally:
+        connection.close()
+    return None if row is None else str(row[0])
+
+
+@pytest.mark.timeout(240)
+async def test_a_run_its_client_gave_up_on_is_not_recovered_after_a_restart(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    _script(fake_llm, start=1, pause_second=True)  # one call, which streams a token and waits
+    first = Server(fake_llm, tmp_path, "ag-ui", GRACE="0")
+    try:
+        async with first.client() as client:
+            async with client.stream("POST", "/", json=AG_UI.body) as response:
+                reader = SSEReader(response)
+                while (event := await reader.next()) is not None and AG_UI.delta(event) is None:
+                    pass
+            # the client left: the run is cancelled at once, its model call closed
+            assert await fake_llm.wait_disconnected_async(0)
+            workflow = 'ag-ui:["r1", "t1"]'
+            await until(lambda: _status(tmp_path, workflow) == "CANCELLED")
+    finally:
+        first.kill()
+
+    again = Server(fake_llm, tmp_path, "ag-ui")
+    try:
+        async with again.client() as client:
+            response, events = await get_events(client, "/runs/r1")
+            assert response.status_code == 200
+    finally:
+        again.stop()
+
+    assert len(fake_llm.requests) == 1  # the run given up on was not run on at the restart
+    assert [event.type for event in events] == ["RUN_STARTED", "RUN_ERROR"]
+    assert "cancelled there" in events[-1].json["message"]
