@@ -4,15 +4,15 @@ A web app (``miniagents.ext.web``) that serves a durable agent names each run it
 with a workflow id of its own; after a restart, a client that comes back for the run makes
 the app find it by that id and read its reply again, from the first token::
 
-    is_durable(agent)                  made by durable(...)? (a fork of one is too)
-    arecover(agent)                    launch DBOS now, in this context: the runs a
-                                       crash stopped are recovered (they run on here)
-    afind_runs(agent, "chat-7/")       the runs whose ids start so, newest first
+    is_durable(agent)                    made by durable(...)? (a fork of one is too)
+    arecover(agent)                      launch DBOS now, in this context: the runs a
+                                         crash stopped are recovered (they run on here)
+    afind_runs(agent, "chat-7/")         the runs whose ids start so, newest first
     acancel_run(agent, "chat-7/turn-2")  a run given up on: not recovered at the next start
-    replay(agent, "chat-7/turn-3")     the run's reply, every message and token as it
-                                       streamed: a run still running streams on (recovered
-                                       steps replayed, the rest live); an ended run
-                                       replays its recorded steps (no model or tool call)
+    replay(agent, "chat-7/turn-3")       the run's reply, every message and token as it
+                                         streamed: a run still running streams on (recovered
+                                         steps replayed, the rest live); an ended run
+                                         replays its recorded steps (no model or tool call)
 
 The reply that ``replay`` gives is the same stream as the run's first reader saw (the same
 messages, the same tokens, in the same order), so a reader that had read part of it can
@@ -183,8 +183,9 @@ def replay(agent: MiniAgent[..., ReplyT], workflow_id: str) -> MessageSequencePr
     reader saw.
 
     The reply fails with ``DurableError`` if there is no such run, with
-    ``DurableVersionError`` if other code started it, and with the run's own error if it
-    failed.
+    ``DurableVersionError`` if other code started it (and has ended), and, for a run that
+    failed or was cancelled, with a ``DurableError`` where its record stops (the call that
+    failed, or was running when it was cancelled, has no recorded result to replay).
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
