@@ -320,3 +320,52 @@ async def test_a_run_its_client_gave_up_on_is_not_recovered_after_a_restart(
     assert len(fake_llm.requests) == 1  # the run given up on was not run on at the restart
     assert [event.type for event in events] == ["RUN_STARTED", "RUN_ERROR"]
     assert "cancelled there" in events[-1].json["message"]
+
+
+@pytest.mark.timeout(240)
+async def test_an_ai_sdk_run_paused_for_an_approval_is_resumed_after_a_restart(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
+    fake_llm.reply(tokens=["Removed ", "it."], for_model=MAIN)
+
+    first = Server(fake_llm, tmp_path, "ai-sdk")
+    try:
+        async with first.client() as client:
+            _, paused = await post_events(client, AI_SDK.body)
+    finally:
+        first.kill()  # stopped while the call waits for its approval
+    assert "tool-approval-request" in [event.type for event in paused]
+    assert [event.type for event in paused][-3:] == ["finish-step", "finish", "[DONE]"]
+
+    answered = {
+        "id": "a1",
+        "role": "assistant",
+        "parts": [
+            {
+                "type": "tool-remove",
+                "toolCallId": "k1",
+                "state": "approval-responded",
+                "input": {"name": "a.txt"},
+                "approval": {"id": "k1", "approved": True},
+            }
+        ],
+    }
+    resend = {**AI_SDK.body, "messages": [*AI_SDK.body["messages"], answered]}
+    again = Server(fake_llm, tmp_path, "ai-sdk")
+    try:
+        async with again.client() as client:
+            response, events = await post_events(client, resend)
+            assert response.status_code == 200
+    finally:
+        again.stop()
+
+    types = [event.type for event in events]
+    assert types[:2] == ["start", "start-step"]
+    assert events[0].json["messageId"] == paused[0].json["messageId"]  # the same message
+    outputs = [event.json["output"] for event in events if event.type == "tool-output-available"]
+    assert outputs == ["removed a.txt"]
+    assert types[-3:] == ["finish-step", "finish", "[DONE]"]
+    assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
+    assert _side_effects(tmp_path) == ["removed a.txt"]  # approved after the restart, once
