@@ -27,6 +27,12 @@ from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseEr
 from miniagents.ext.dbos.errors import DurableError as DurableError
 from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
 from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
+from miniagents.ext.dbos.runs import DurableRunInfo as DurableRunInfo
+from miniagents.ext.dbos.runs import acancel_run as acancel_run
+from miniagents.ext.dbos.runs import afind_runs as afind_runs
+from miniagents.ext.dbos.runs import arecover as arecover
+from miniagents.ext.dbos.runs import is_durable as is_durable
+from miniagents.ext.dbos.runs import replay as replay
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -36,12 +42,18 @@ __all__ = [
     "DurableDatabaseError",
     "DurableError",
     "DurableRecordError",
+    "DurableRunInfo",
     "DurableVersionError",
     "PendingApproval",
     "aapprove",
+    "acancel_run",
     "adeny",
+    "afind_runs",
     "apending_approvals",
+    "arecover",
     "durable",
+    "is_durable",
+    "replay",
     "use_database",
     "workflow_id",
 ]

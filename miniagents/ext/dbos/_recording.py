@@ -110,6 +110,7 @@ async def _streamed(
             queue.put_nowait(_END)
 
     task = run.start_step(key, body)
+    task.add_done_callback(lambda _: queue.put_nowait(_END))  # a step that ran no body ends too
     try:
         while (item := await queue.get()) is not _END:
             yield item

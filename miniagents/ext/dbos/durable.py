@@ -36,6 +36,7 @@ from miniagents.ext.dbos._engine import (
 from miniagents.ext.dbos._recording import current_run
 from miniagents.ext.dbos._versions import fingerprint
 from miniagents.ext.dbos.errors import DurableRecordError
+from miniagents.ext.dbos.runs import _mark_durable
 from miniagents.messages import MessageTuple
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageType
@@ -124,6 +125,7 @@ def durable(
             started.append(chosen)
         ctx.reply(await engine.areply(chosen, inner.alias, messages, kwargs))
 
+    _mark_durable(durable_interaction, database_url)
     made = MiniAgent(
         durable_interaction,
         alias=agent.alias,

@@ -38,6 +38,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.web._durable import DurableJobs
+from miniagents.miniagents.context import MiniAgents
 from miniagents.promising.lowlevel import spawn
 
 __all__ = [
@@ -50,9 +52,11 @@ __all__ = [
     "Pause",
     "Run",
     "RunStore",
+    "astart_position",
     "decide",
     "error_response",
     "not_pending",
+    "not_resumable",
     "problems",
     "read_json",
     "runs_app",
@@ -117,6 +121,22 @@ def start_position(request: Request, run: Run) -> int | JSONResponse:
     last = request.headers.get("last-event-id")
     if last is None or last == "":
         return 0
+    return _after(last, run)
+
+
+async def astart_position(request: Request, run: Run) -> int | JSONResponse:
+    """:func:`start_position`, which in a recovered run waits for the log to hold the event.
+
+    A run recovered after a restart replays its events from the first: the position is
+    checked once the log has it (or the run has ended without it).
+    """
+    last = request.headers.get("last-event-id")
+    if run.recovered and last is not None and _EVENT_ID.fullmatch(last) is not None:
+        await run.areached(int(last) + 1)
+    return start_position(request, run)
+
+
+def _after(last: str, run: Run) -> int | JSONResponse:
     if _EVENT_ID.fullmatch(last) is None or int(last) >= len(run.events):
         return error_response(
             400,
@@ -216,6 +236,22 @@ async def decide(
     return JSONResponse({"toolCallId": call_id, "approved": decision.approved})
 
 
+def not_resumable(key: str) -> JSONResponse:
+    """The 409 of a ``Last-Event-ID`` in a run recovered after a restart, split by a pause.
+
+    The run paused at an approval and was resumed before the restart: its replay goes on
+    through the recorded decision without pausing, so its events after the pause are not
+    numbered as they were.
+    """
+    return error_response(
+        409,
+        "not_resumable",
+        f"The run {key!r} was recovered after the server restarted, and it had paused for an "
+        "approval that was answered before: its events after that pause are numbered "
+        "otherwise now. Reconnect without Last-Event-ID to read the whole reply again.",
+    )
+
+
 def too_many_runs(max_live: int) -> JSONResponse:
     """The 503 of a run refused because ``max_live`` runs run already."""
     response = error_response(
@@ -240,7 +276,11 @@ PAUSE = Pause()
 
 
 class Run:
-    """One SSE stream of a job: the log of its events (SSE data), its followers."""
+    """One SSE stream of a job: the log of its events (SSE data), its followers.
+
+    A *recovered* run is a durable run's, made again after a restart: its log is refilled
+    from the first event by the durable run's replay.
+    """
 
     __slots__ = (
         "_changed",
@@ -252,10 +292,12 @@ class Run:
         "followers",
         "job",
         "key",
+        "recovered",
     )
 
-    def __init__(self, key: str, job: Job, grace: float) -> None:
+    def __init__(self, key: str, job: Job, grace: float, *, recovered: bool = False) -> None:
         self.key = key
+        self.recovered = recovered
         self.job = job
         self.events: list[str] = []
         self.done = False
@@ -280,6 +322,11 @@ class Run:
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
+
+    async def areached(self, count: int) -> None:
+        """Wait until the log holds ``count`` events, or the run has ended."""
+        while len(self.events) < count and not self.done:
+            await self._changed.wait()
 
     async def follow(self, start: int) -> AsyncIterator[ServerSentEvent]:
         """The events from ``start`` on: those logged, then each new one, to the run's end."""
@@ -340,8 +387,10 @@ class Job:
 
     __slots__ = (
         "_expiry",
+        "_on_abandon",
         "_on_cancel",
         "_resumed",
+        "_settled",
         "_store",
         "approvals",
         "cancelling",
@@ -357,14 +406,19 @@ class Job:
         pause_key: str,
         make_events: Callable[[Job], AsyncIterator[str | Pause]],
         on_cancel: Callable[[], Sequence[str]],
+        *,
+        recovered: bool = False,
+        on_abandon: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_abandon = on_abandon
         self.pause_key = pause_key
         self.approvals: dict[str, ToolApprovalRequest] = {}  # the reply's requests, by call id
         self.cancelling = False
-        self.current = Run(run_key, self, store.grace)
+        self.current = Run(run_key, self, store.grace, recovered=recovered)
         self._on_cancel = on_cancel
         self._resumed: asyncio.Future[object] | None = None
+        self._settled = asyncio.Event()  # set where the job pauses, and when it ends
         self._expiry: asyncio.TimerHandle | None = None
         self.task = spawn(self._produce(make_events(self)), f"web run {run_key}")
 
@@ -395,6 +449,7 @@ class Job:
                 self._expiry.cancel()
             self.current.end()
             self._store.forget_job(self)
+            self._settled.set()
 
     def _pause(self) -> None:
         self.current.end()
@@ -402,6 +457,11 @@ class Job:
         self._resumed = loop.create_future()
         self._expiry = loop.call_later(self._store.keep_for, self.cancel)
         self._store.paused_at(self)
+        self._settled.set()
+
+    async def asettled(self) -> None:
+        """Wait until the job pauses (its run waits to be resumed) or ends."""
+        await self._settled.wait()
 
     async def aresumed(self) -> object:
         """(For the job's events, after :data:`PAUSE`.) Wait for the resume; its value."""
@@ -415,15 +475,22 @@ class Job:
             self._expiry.cancel()
             self._expiry = None
         self.current = Run(run_key, self, self._store.grace)
+        self._settled = asyncio.Event()
         if self._resumed is not None and not self._resumed.done():
             self._resumed.set_result(value)
         return self.current
 
-    def cancel(self) -> None:
-        """Cancel the job now (its run logs the cancellation events for late readers)."""
+    def cancel(self, *, abandoned: bool = True) -> None:
+        """Cancel the job now (its run logs the cancellation events for late readers).
+
+        ``abandoned``: nobody wants its reply any more (its clients left, its wait expired,
+        a new job replaced it), which ``on_abandon`` is told; not so when the app stops.
+        """
         if not self.task.done():
             self.cancelling = True
             self.task.cancel()
+            if abandoned and self._on_abandon is not None:
+                self._on_abandon()
 
 
 class RunStore:
@@ -472,15 +539,22 @@ class RunStore:
         pause_key: str,
         make_events: Callable[[Job], AsyncIterator[str | Pause]],
         on_cancel: Callable[[], Sequence[str]],
+        *,
+        recovered: bool = False,
+        on_abandon: Callable[[], None] | None = None,
     ) -> Run:
-        """Start a job under ``key`` and return its run.
+        """Start a job under ``key`` and return its run (``recovered``: see :class:`Run`).
+
+        ``on_abandon`` is called if the job is given up on (see :meth:`Job.cancel`).
 
         A job still running under ``key``, and one paused under ``pause_key`` (a new turn of
         its thread or chat), are cancelled.
         """
         for job in self._replaced(key, pause_key):
             job.cancel()
-        job = Job(self, key, pause_key, make_events, on_cancel)
+        job = Job(
+            self, key, pause_key, make_events, on_cancel, recovered=recovered, on_abandon=on_abandon
+        )
         self._jobs.add(job)
         self._runs[key] = job.current
         return job.current
@@ -521,7 +595,7 @@ class RunStore:
         self._runs.clear()
         self._paused.clear()
         for job in jobs:
-            job.cancel()
+            job.cancel(abandoned=False)
         for job in jobs:
             with contextlib.suppress(asyncio.CancelledError):
                 await job.task
@@ -537,6 +611,8 @@ def runs_app(
     approvals_path: str,
     max_body_bytes: int,
     paused_hint: str,
+    durable: DurableJobs | None = None,
+    context: Callable[[], MiniAgents] = MiniAgents,
 ) -> Starlette:
     """The ASGI app of a protocol: start a run, resume it, decide its pending approvals.
 
@@ -549,6 +625,9 @@ def runs_app(
         approvals_path: The path of a call's approval (it names ``run_key`` and ``call_id``).
         max_body_bytes: The largest approval body read.
         paused_hint: How the calls of a paused job are decided (in the 409 that says so).
+        durable: The durable runs of the jobs, when the agent is durable (DBOS is launched
+            at the app's start, in a ``context()`` of the app's own).
+        context: Makes that context.
     """
 
     async def decide_call(request: Request) -> Response:
@@ -558,8 +637,12 @@ def runs_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        await store.aclose()
+        if durable is None:
+            yield
+            await store.aclose()
+            return
+        async with durable.recovering(context, store.aclose):
+            yield
 
     app = Starlette(
         routes=[

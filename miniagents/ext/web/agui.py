@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Literal, TypeAlias
@@ -50,6 +51,7 @@ from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMes
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
+from miniagents.ext.web._durable import DurableJobs, FoundRun
 from miniagents.ext.web._runs import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_LIVE_RUNS,
@@ -58,16 +60,19 @@ from miniagents.ext.web._runs import (
     ApprovalFlow,
     Job,
     Pause,
+    Run,
     RunStore,
+    astart_position,
     error_response,
     not_pending,
+    not_resumable,
     problems,
     read_json,
     runs_app,
-    start_position,
     too_many_runs,
 )
 from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 
@@ -150,6 +155,10 @@ def agui_app(
     ``None`` when absent); the agent must take them. ``arguments(run_input)`` gives more
     keyword arguments (a name in both is taken from ``arguments``).
 
+    **A durable agent** (``durable(agent)``): its runs survive a restart of the server (see
+    the package docstring); the app launches DBOS in its lifespan, in a ``context()`` of
+    its own where the runs a crash stopped are recovered.
+
     Args:
         agent: The agent to run.
         inputs: The fields of the run input the agent takes as keyword arguments.
@@ -165,6 +174,44 @@ def agui_app(
         max_body_bytes: The largest request body taken (a bigger one is a 413).
     """
     store = RunStore(keep_for=keep_runs_for, grace=grace_period, max_live=max_live_runs)
+    durable = DurableJobs.of(agent, "ag-ui")
+
+    def start_job(
+        ids: _RunIds,
+        reply: Callable[[], MessageSequencePromise[Message]],
+        pause_key: str,
+        *,
+        recovered: bool = False,
+        decided: frozenset[str] = frozenset(),
+    ) -> Run:
+        def make_events(job: Job) -> AsyncIterator[str | Pause]:
+            flow, keep = approval_flow, keep_runs_for
+            return _run_events(reply, ids, context, job, flow, keep, decided)
+
+        def cancelled() -> list[str]:
+            outcome = RunFinishedCancelledOutcome()
+            return [
+                _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome))
+            ]
+
+        abandon = None
+        if durable is not None:  # a run given up on is not recovered at the next start
+            abandon = functools.partial(durable.abandon, durable.workflow_id(ids.run, ids.thread))
+        return store.start(
+            ids.run, pause_key, make_events, cancelled, recovered=recovered, on_abandon=abandon
+        )
+
+    def recover(found: FoundRun, pause_key: str) -> Run:
+        """Make the job of a durable run found after a restart again, from its replay."""
+        assert durable is not None
+        ids = _RunIds(found.group, found.key)
+        return start_job(
+            ids,
+            lambda: durable.replayed(found.workflow_id),
+            pause_key,
+            recovered=True,
+            decided=found.decided,
+        )
 
     async def start_run(request: Request) -> Response:
         body = await read_json(request, max_body_bytes)
@@ -178,7 +225,10 @@ def agui_app(
                 "invalid_run_input",
                 f"The body is not an AG-UI RunAgentInput: {problems(error)}.",
             )
-        if store.get(run_input.run_id) is not None:
+        exists = store.get(run_input.run_id) is not None or (
+            durable is not None and await durable.afind(key=run_input.run_id) is not None
+        )
+        if exists:
             return error_response(
                 409,
                 "run_exists",
@@ -186,6 +236,16 @@ def agui_app(
                 f"runs/{run_input.run_id}, or start a new run with a new runId.",
             )
         if run_input.resume:
+            thread = run_input.thread_id
+            if durable is not None and store.paused(thread) is None:
+                waiting = await durable.afind(group=thread, running_only=True)
+                if waiting is not None and store.paused(thread) is None:
+                    recovered = store.get(waiting.key)
+                    if recovered is None:
+                        if not store.has_room(waiting.key, thread):
+                            return too_many_runs(max_live_runs)
+                        recovered = recover(waiting, thread)
+                    await recovered.job.asettled()  # replayed to where it waits again
             return _resume(store, run_input)
         if not store.has_room(run_input.run_id, run_input.thread_id):
             return too_many_runs(max_live_runs)
@@ -194,23 +254,40 @@ def agui_app(
         if arguments is not None:
             kwargs.update(arguments(run_input))
         ids = _RunIds(run_input.thread_id, run_input.run_id)
+        if durable is None:
 
-        def make_events(job: Job) -> AsyncIterator[str | Pause]:
-            flow, keep = approval_flow, keep_runs_for
-            return _run_events(agent, messages, kwargs, ids, context, job, flow, keep)
+            def reply() -> MessageSequencePromise[Message]:
+                return agent.inquire(messages, **kwargs)
 
-        def cancelled() -> list[str]:
-            outcome = RunFinishedCancelledOutcome()
-            return [
-                _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome))
-            ]
+        else:
+            workflow = durable.workflow_id(ids.run, ids.thread)
 
-        run = store.start(run_input.run_id, run_input.thread_id, make_events, cancelled)
-        return run.response(0, AGUI_HEADERS)
+            def reply() -> MessageSequencePromise[Message]:
+                assert durable is not None
+                return durable.started(workflow, messages, kwargs)
+
+        return start_job(ids, reply, run_input.thread_id).response(0, AGUI_HEADERS)
+
+    async def arecovered(request: Request, run_id: str) -> Run | Response | None:
+        """The run ``run_id`` of a durable agent, made again after a restart (if found)."""
+        if durable is None:
+            return None
+        found = await durable.afind(key=run_id)
+        if found is None or (run := store.get(run_id)) is not None:
+            return run  # none, or made again meanwhile by another request
+        if found.decided and approval_flow == "protocol" and request.headers.get("last-event-id"):
+            return not_resumable(run_id)
+        paused = store.paused(found.group) is not None  # (the thread's: not to be replaced)
+        pause_key = f"{found.group}\n{run_id}" if paused else found.group
+        if not store.has_room(run_id, pause_key):
+            return too_many_runs(max_live_runs)
+        return recover(found, pause_key)
 
     async def resume_run(request: Request) -> Response:
         run_id = request.path_params["run_id"]
-        run = store.get(run_id)
+        run = store.get(run_id) or await arecovered(request, run_id)
+        if isinstance(run, Response):
+            return run
         if run is None:
             return error_response(
                 404,
@@ -218,7 +295,7 @@ def agui_app(
                 f"There is no run {run_id!r}: it never started here, or it ended more than "
                 f"{keep_runs_for:g} seconds ago.",
             )
-        start = start_position(request, run)
+        start = await astart_position(request, run)
         if isinstance(start, Response):
             return start
         return run.response(start, AGUI_HEADERS)
@@ -235,6 +312,8 @@ def agui_app(
             "answer its interrupt with a new run of the thread whose resume holds "
             '{"interruptId": the call id, "status": "resolved", "payload": {"approved": ...}}.'
         ),
+        durable=durable,
+        context=context,
     )
 
 
@@ -369,24 +448,27 @@ def _interrupt(request: ToolApprovalRequest, expires_in: float) -> Interrupt:
 
 
 async def _run_events(
-    agent: MiniAgent[..., Message],
-    messages: list[Message],
-    kwargs: dict[str, object],
+    make_reply: Callable[[], MessageSequencePromise[Message]],
     ids: _RunIds,
     context: Callable[[], MiniAgents],
     job: Job,
     approval_flow: ApprovalFlow,
     keep_for: float,
+    decided: frozenset[str],
 ) -> AsyncIterator[str | Pause]:
     yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
     try:
         async with context():
-            reply = agent.inquire(messages, **kwargs)
+            reply = make_reply()
             mapper = _Mapper(ids.run, asks_in_stream=approval_flow == "in_stream")
             async for part in parts.reply_parts(reply, ids.run):
                 if isinstance(part, parts.ApprovalAsked):
                     job.approvals[part.call_id] = part.request
-                elif isinstance(part, parts.AwaitingApproval) and approval_flow == "protocol":
+                elif (
+                    isinstance(part, parts.AwaitingApproval)
+                    and approval_flow == "protocol"
+                    and part.call_id not in decided  # (a replay decides it as it was)
+                ):
                     while part.request.pending:  # (a resume may answer other calls first)
                         waiting = [asked for asked in job.approvals.values() if asked.pending]
                         outcome = RunFinishedInterruptOutcome(

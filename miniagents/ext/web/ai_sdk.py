@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -16,6 +17,7 @@ from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMes
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
+from miniagents.ext.web._durable import DurableJobs, FoundRun
 from miniagents.ext.web._runs import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_LIVE_RUNS,
@@ -23,16 +25,19 @@ from miniagents.ext.web._runs import (
     ApprovalFlow,
     Job,
     Pause,
+    Run,
     RunStore,
+    astart_position,
     error_response,
     not_pending,
+    not_resumable,
     problems,
     read_json,
     runs_app,
-    start_position,
     too_many_runs,
 )
 from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 
@@ -137,6 +142,10 @@ def ai_sdk_app(
     :func:`ui_input_messages`); ``arguments(request)`` gives the keyword arguments of the
     agent's ``inquire`` (e.g. from fields the page adds to the body).
 
+    **A durable agent** (``durable(agent)``): its runs survive a restart of the server (see
+    the package docstring); the app launches DBOS in its lifespan, in a ``context()`` of
+    its own where the runs a crash stopped are recovered.
+
     Args:
         agent: The agent to run.
         arguments: The agent's keyword arguments for a request (none by default).
@@ -152,6 +161,39 @@ def ai_sdk_app(
         max_body_bytes: The largest request body taken (a bigger one is a 413).
     """
     store = RunStore(keep_for=keep_runs_for, grace=grace_period, max_live=max_live_runs)
+    durable = DurableJobs.of(agent, "ai-sdk")
+
+    def start_job(
+        chat_id: str,
+        message_id: str,
+        reply: Callable[[], MessageSequencePromise[Message]],
+        *,
+        recovered: bool = False,
+        decided: frozenset[str] = frozenset(),
+    ) -> Run:
+        def make_events(job: Job) -> AsyncIterator[str | Pause]:
+            return _run_events(reply, message_id, context, job, approval_flow, decided)
+
+        def cancelled() -> list[str]:
+            return [_dumps({"type": "abort"}), DONE]
+
+        abandon = None
+        if durable is not None:  # a run given up on is not recovered at the next start
+            abandon = functools.partial(durable.abandon, durable.workflow_id(chat_id, message_id))
+        return store.start(
+            chat_id, chat_id, make_events, cancelled, recovered=recovered, on_abandon=abandon
+        )
+
+    def recover(found: FoundRun) -> Run:
+        """Make the job of a durable run found after a restart again, from its replay."""
+        assert durable is not None
+        return start_job(
+            found.key,
+            found.group,
+            lambda: durable.replayed(found.workflow_id),
+            recovered=True,
+            decided=found.decided,
+        )
 
     async def start_run(request: Request) -> Response:
         body = await read_json(request, max_body_bytes)
@@ -169,27 +211,53 @@ def ai_sdk_app(
         if isinstance(responses, Response):
             return responses
         if responses:
+            if durable is not None and store.paused(chat.id) is None:
+                waiting = await durable.afind(key=chat.id, running_only=True)
+                if waiting is not None and store.paused(chat.id) is None:
+                    if not store.has_room(chat.id, chat.id):
+                        return too_many_runs(max_live_runs)
+                    await recover(waiting).job.asettled()  # replayed to where it waits again
             return _resume(store, chat, responses)
         if not store.has_room(chat.id, chat.id):
             return too_many_runs(max_live_runs)
         messages = ui_input_messages(chat.messages)
         kwargs = dict(arguments(chat)) if arguments is not None else {}
         message_id = f"msg-{secrets.token_hex(8)}"
+        if durable is None:
 
-        def make_events(job: Job) -> AsyncIterator[str | Pause]:
-            return _run_events(agent, messages, kwargs, message_id, context, job, approval_flow)
+            def reply() -> MessageSequencePromise[Message]:
+                return agent.inquire(messages, **kwargs)
 
-        def cancelled() -> list[str]:
-            return [_dumps({"type": "abort"}), DONE]
+        else:
+            workflow = durable.workflow_id(chat.id, message_id)
 
-        run = store.start(chat.id, chat.id, make_events, cancelled)
-        return run.response(0, AI_SDK_HEADERS)
+            def reply() -> MessageSequencePromise[Message]:
+                assert durable is not None
+                return durable.started(workflow, messages, kwargs)
+
+        return start_job(chat.id, message_id, reply).response(0, AI_SDK_HEADERS)
+
+    async def arecovered(request: Request, chat_id: str) -> Run | Response | None:
+        """The chat's latest run of a durable agent, made again after a restart (if found)."""
+        if durable is None:
+            return None
+        found = await durable.afind(key=chat_id)
+        if found is None or (run := store.get(chat_id)) is not None:
+            return run  # none, or made again meanwhile by another request
+        if found.decided and approval_flow == "protocol" and request.headers.get("last-event-id"):
+            return not_resumable(chat_id)
+        if not store.has_room(chat_id, chat_id):
+            return too_many_runs(max_live_runs)
+        return recover(found)
 
     async def resume_run(request: Request) -> Response:
-        run = store.get(request.path_params["chat_id"])
+        chat_id = request.path_params["chat_id"]
+        run = store.get(chat_id) or await arecovered(request, chat_id)
+        if isinstance(run, Response):
+            return run
         if run is None:
             return Response(status_code=204)
-        start = start_position(request, run)
+        start = await astart_position(request, run)
         if isinstance(start, Response):
             return start
         return run.response(start, AI_SDK_HEADERS)
@@ -206,6 +274,8 @@ def ai_sdk_app(
             "answer it with addToolApprovalResponse and send the chat again (its tool part "
             'in state "approval-responded", with approval: {id, approved, reason}).'
         ),
+        durable=durable,
+        context=context,
     )
 
 
@@ -353,24 +423,27 @@ def _dumps(value: object) -> str:
 
 
 async def _run_events(
-    agent: MiniAgent[..., Message],
-    messages: list[Message],
-    kwargs: dict[str, object],
+    make_reply: Callable[[], MessageSequencePromise[Message]],
     message_id: str,
     context: Callable[[], MiniAgents],
     job: Job,
     approval_flow: ApprovalFlow,
+    decided: frozenset[str],
 ) -> AsyncIterator[str | Pause]:
     yield _dumps({"type": "start", "messageId": message_id})
     yield _dumps({"type": "start-step"})
     try:
         async with context():
-            reply = agent.inquire(messages, **kwargs)
+            reply = make_reply()
             mapper = _Mapper()
             async for part in parts.reply_parts(reply, message_id):
                 if isinstance(part, parts.ApprovalAsked):
                     job.approvals[part.call_id] = part.request
-                elif isinstance(part, parts.AwaitingApproval) and approval_flow == "protocol":
+                elif (
+                    isinstance(part, parts.AwaitingApproval)
+                    and approval_flow == "protocol"
+                    and part.call_id not in decided  # (a replay decides it as it was)
+                ):
                     while part.request.pending:  # (a resend may answer other calls first)
                         yield _dumps({"type": "finish-step"})
                         yield _dumps({"type": "finish"})

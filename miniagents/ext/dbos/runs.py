@@ -1,0 +1,288 @@
+"""Durable runs found and read again by their ids: what a server needs to outlive a restart.
+
+A web app (``miniagents.ext.web``) that serves a durable agent names each run it starts
+with a workflow id of its own; after a restart, a client that comes back for the run makes
+the app find it by that id and read its reply again, from the first token::
+
+    is_durable(agent)                    made by durable(...)? (a fork of one is too)
+    arecover(agent)                      launch DBOS now, in this context: the runs a
+                                         crash stopped are recovered (they run on here)
+    afind_runs(agent, "chat-7/")         the runs whose ids start so, newest first
+    acancel_run(agent, "chat-7/turn-2")  a run given up on: not recovered at the next start
+    replay(agent, "chat-7/turn-3")       the run's reply, every message and token as it
+                                         streamed: a run still running streams on (recovered
+                                         steps replayed, the rest live); an ended run
+                                         replays its recorded steps (no model or tool call)
+
+The reply that ``replay`` gives is the same stream as the run's first reader saw (the same
+messages, the same tokens, in the same order), so a reader that had read part of it can
+skip what it had.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar, cast
+
+from miniagents.ext.dbos._engine import (
+    _WORKFLOW,
+    Engine,
+    _agents,
+    _dbos,
+    _outside,
+    aengine_for,
+)
+from miniagents.ext.dbos._recording import DurableRun, current_run, run_path
+from miniagents.ext.dbos.errors import DurableConfigurationError, DurableError, DurableVersionError
+from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageSequencePromise
+from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.interaction import InteractionContext
+
+__all__ = ["DurableRunInfo", "acancel_run", "afind_runs", "arecover", "is_durable", "replay"]
+
+ReplyT = TypeVar("ReplyT", bound=Message)
+
+_durable_functions: weakref.WeakKeyDictionary[Callable[..., Awaitable[None]], str | None] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _mark_durable(function: Callable[..., Awaitable[None]], database_url: str | None) -> None:
+    """(For ``durable``.) The agents running ``function`` are durable, on ``database_url``."""
+    _durable_functions[function] = database_url
+
+
+def is_durable(agent: MiniAgent[..., Message]) -> bool:
+    """Whether ``agent`` was made by ``durable(...)`` (or is a fork of such an agent)."""
+    return agent.func in _durable_functions
+
+
+def _database_of(agent: MiniAgent[..., Message]) -> str | None:
+    if agent.func not in _durable_functions:
+        raise DurableConfigurationError(
+            f"The agent {agent.alias} is not durable: make it with durable(agent) to find "
+            "or replay its runs."
+        )
+    return _durable_functions[agent.func]
+
+
+async def arecover(agent: MiniAgent[..., Message]) -> None:
+    """Launch DBOS for ``agent``'s database now, as its first durable run would.
+
+    The runs a crash stopped are recovered at launch and run on in the current
+    ``MiniAgents`` context (a server calls this at its start, in a context of its own, so
+    that they do not belong to the first request's). Nothing happens if DBOS runs already.
+
+    Raises:
+        DurableConfigurationError: if ``agent`` is not durable, or another database is in
+            use in this process.
+        DurableDatabaseError: if the database cannot be reached, opened or written.
+    """
+    await aengine_for(_database_of(agent))
+
+
+async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
+    """Cancel the durable run ``workflow_id`` of ``agent``'s database, if it has not ended.
+
+    A cancelled run is not recovered at the next start (a run given up on is not run on);
+    its record stays, and :func:`replay` replays it up to where it stopped.
+
+    Raises:
+        DurableConfigurationError: if ``agent`` is not durable.
+        DurableDatabaseError: if the database cannot be reached.
+    """
+    await aengine_for(_database_of(agent))
+    await _outside(_dbos().cancel_workflow_async(workflow_id))
+
+
+@dataclass(frozen=True)
+class DurableRunInfo:
+    """A durable run found by :func:`afind_runs`.
+
+    Attributes:
+        workflow_id: Its id.
+        ended: Whether it has ended (its reply recorded, or it failed or was cancelled);
+            otherwise it runs, waits for a person's decision, or was stopped by a crash.
+        decided: The ids of the tool calls whose approval (or denial) is recorded in it: a
+            replay decides them at once, as they were decided, and asks nobody.
+    """
+
+    workflow_id: str
+    ended: bool
+    decided: frozenset[str]
+
+
+async def afind_runs(
+    agent: MiniAgent[..., Message],
+    prefix: str,
+    *,
+    running_only: bool = False,
+    limit: int | None = None,
+) -> list[DurableRunInfo]:
+    """The durable runs of ``agent``'s database whose ids start with ``prefix``, newest first.
+
+    Args:
+        agent: A durable agent (its database is searched).
+        prefix: The start of the ids (an id is found by itself).
+        running_only: Only the runs that have not ended.
+        limit: The most runs to give.
+
+    Raises:
+        DurableConfigurationError: if ``agent`` is not durable.
+        DurableDatabaseError: if the database cannot be reached.
+    """
+    await aengine_for(_database_of(agent))
+    dbos = _dbos()
+    statuses = await _outside(
+        dbos.list_workflows_async(
+            workflow_id_prefix=prefix,
+            name=_WORKFLOW,
+            status=["PENDING", "ENQUEUED"] if running_only else None,
+            sort_desc=True,
+            limit=limit,
+            load_input=False,
+            load_output=False,
+        )
+    )
+    found: list[DurableRunInfo] = []
+    for status in statuses:
+        recorded = await _recorded_steps(status.workflow_id)
+        decided = frozenset(
+            key.rpartition("/approval.")[2].rpartition(".")[0]
+            for key in recorded
+            if "/approval." in key
+        )
+        ended = status.status not in ("PENDING", "ENQUEUED")
+        found.append(DurableRunInfo(status.workflow_id, ended, decided))
+    return found
+
+
+async def _recorded_steps(workflow_id: str) -> dict[str, object]:
+    """The results of the run's recorded steps, by key."""
+    dbos = _dbos()
+    steps = await _outside(dbos.list_workflow_steps_async(workflow_id, load_output=True))
+    recorded: dict[str, object] = {}
+    for step in steps:
+        output = step["output"]
+        if isinstance(output, tuple) and len(output) == 2 and isinstance(output[0], str):
+            recorded[output[0]] = output[1]
+    return recorded
+
+
+def replay(agent: MiniAgent[..., ReplyT], workflow_id: str) -> MessageSequencePromise[ReplyT]:
+    """The reply of ``agent``'s durable run ``workflow_id``, from its first message and token.
+
+    Call it inside a ``MiniAgents`` context. A run still running here streams on; a run a
+    crash stopped is recovered (its recorded calls replayed, the rest live); a run that has
+    ended replays its recorded model and tool calls, and the decisions recorded in it, in a
+    new reply, without calling a model or running a tool: the same stream as its first
+    reader saw.
+
+    The reply fails with ``DurableError`` if there is no such run, with
+    ``DurableVersionError`` if other code started it (and has ended), and, for a run that
+    failed or was cancelled, with a ``DurableError`` where its record stops (the call that
+    failed, or was running when it was cancelled, has no recorded result to replay).
+
+    Raises:
+        DurableConfigurationError: if ``agent`` is not durable.
+    """
+    database_url = _database_of(agent)
+    replies = _REPLAYER.inquire(workflow_id=workflow_id, database_url=database_url)
+    return cast("MessageSequencePromise[ReplyT]", replies)
+
+
+async def _replay_interaction(
+    ctx: InteractionContext, /, *, workflow_id: str, database_url: str | None
+) -> None:
+    engine = await aengine_for(database_url)
+    ctx.reply(await _areplayed(engine, workflow_id))
+
+
+_REPLAYER: MiniAgent[..., Message] = MiniAgent(
+    _replay_interaction,
+    alias="DURABLE_REPLAY",
+    description="The reply of a durable run, read again by its workflow id.",
+)
+
+
+async def _areplayed(engine: Engine, workflow_id: str) -> MessageSequencePromise:
+    """The run's reply as it streamed: live if it runs (or is recovered), else replayed."""
+    dbos = _dbos()
+    running = engine.running.get(workflow_id)
+    if running is not None:
+        return await running
+    status = await _outside(dbos.get_workflow_status_async(workflow_id))
+    if status is None:
+        raise DurableError(
+            f"There is no durable run {workflow_id!r} in the database of durable runs."
+        )
+    alias, messages, kwargs = _inputs_of(workflow_id, status.input)
+    if status.status in ("PENDING", "ENQUEUED"):
+        reply = await engine.areply(workflow_id, alias, messages, kwargs)
+        if isinstance(reply, MessageSequencePromise):
+            return reply
+        # it ended meanwhile: replayed below, as a run that had ended
+    elif status.app_version != dbos.application_version:
+        raise DurableVersionError(
+            f"The durable run {workflow_id!r} was recorded by other code (application "
+            f"version {status.app_version}) than the code running now (version "
+            f"{dbos.application_version}): its recorded steps may not match what this code "
+            "does, so it is not replayed."
+        )
+    agent = _agent_of(alias, workflow_id)
+    run = DurableRun(
+        workflow_id,
+        contextvars.copy_context(),
+        _unrecorded(workflow_id, status.status),
+        await _recorded_steps(workflow_id),
+    )
+
+    def start() -> MessageSequencePromise:
+        current_run.set(run)
+        run_path.set("")
+        return agent.inquire(messages, **kwargs)
+
+    return contextvars.copy_context().run(start)
+
+
+def _inputs_of(
+    workflow_id: str, recorded: object
+) -> tuple[str, tuple[Message, ...], dict[str, object]]:
+    """The alias, input messages and arguments a run was started with."""
+    args = recorded.get("args") if isinstance(recorded, dict) else None
+    if (
+        isinstance(args, tuple)
+        and len(args) == 3
+        and isinstance(args[0], str)
+        and isinstance(args[1], tuple)
+        and isinstance(args[2], dict)
+    ):
+        return args[0], args[1], args[2]
+    raise DurableError(f"The durable run {workflow_id!r} has no recorded input to replay it by.")
+
+
+def _agent_of(alias: str, workflow_id: str) -> MiniAgent[..., Message]:
+    agent = _agents.get(alias)
+    if agent is None:
+        raise DurableConfigurationError(
+            f"The durable run {workflow_id!r} is of the agent {alias}, and no durable agent of "
+            "that alias was made in this process: make it (durable(...)) to replay its runs."
+        )
+    return agent
+
+
+def _unrecorded(workflow_id: str, status: str) -> Callable[[str], Awaitable[object]]:
+    """The step function of a replay: every step of an ended run is recorded."""
+    why = "it was cancelled there" if status == "CANCELLED" else "it failed there"
+
+    async def step(key: str) -> object:
+        raise DurableError(
+            f"The durable run {workflow_id!r} has no recorded result for its call {key!r}, so "
+            f"it cannot be replayed without calling it again ({why})."
+        )
+
+    return step

@@ -1,0 +1,141 @@
+"""The runs of a durable agent's app: found again, and replayed, after the app restarts.
+
+When the served agent is durable (``durable(agent)`` of ``miniagents.ext.dbos``), each job
+the app starts is a durable run whose workflow id names the job: the protocol, then the
+job's key (the AG-UI run id, the AI SDK chat id) and its group (the AG-UI thread, the AI
+SDK message id), as a JSON list, so that the key can be found by the id's prefix::
+
+    ag-ui:["r1","t1"]          the run r1 of the thread t1
+    ai-sdk:["chat-7","msg-0a"] the assistant message msg-0a of the chat chat-7
+
+After a restart, a request for a job the app does not know finds its run by the key (or
+the thread), and the job is made again from the run's replay: the same events, in the same
+order, so a client's ``Last-Event-ID`` keeps its place. The app launches DBOS at its start
+in a ``MiniAgents`` context of its own, in which the runs that the restart stopped are
+recovered (not in the first request's); at its end, those nobody came back for are
+cancelled (they stay recorded, and are recovered again at the next start).
+
+``miniagents.ext.dbos`` is imported only for a durable agent (which it made).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageSequencePromise
+from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.context import MiniAgents
+from miniagents.promising.lowlevel import spawn
+
+__all__ = ["DurableJobs", "FoundRun"]
+
+
+@dataclass(frozen=True)
+class FoundRun:
+    """A job's durable run, found by its key or group."""
+
+    workflow_id: str
+    key: str
+    group: str
+    ended: bool
+    decided: frozenset[str]  # the calls whose decisions are recorded (replayed, never asked)
+
+
+class _AppStopped(Exception):
+    """Ends the app's recovery context with its recovered runs cancelled, not awaited."""
+
+
+class DurableJobs:
+    """The durable runs of one app's jobs (see the module docstring)."""
+
+    __slots__ = ("_agent", "_prefix")
+
+    def __init__(
+        self, agent: MiniAgent[..., Message], protocol: Literal["ag-ui", "ai-sdk"]
+    ) -> None:
+        self._agent = agent
+        self._prefix = f"{protocol}:"
+
+    @classmethod
+    def of(
+        cls, agent: MiniAgent[..., Message], protocol: Literal["ag-ui", "ai-sdk"]
+    ) -> DurableJobs | None:
+        """The durable runs of ``agent``'s jobs, or ``None`` if it is not durable."""
+        if "miniagents.ext.dbos" not in sys.modules:  # only it makes durable agents
+            return None
+        from miniagents.ext.dbos import is_durable
+
+        return cls(agent, protocol) if is_durable(agent) else None
+
+    def workflow_id(self, key: str, group: str) -> str:
+        """The workflow id of the job ``key`` of ``group``."""
+        return self._prefix + json.dumps([key, group])
+
+    def _parsed(self, workflow_id: str) -> tuple[str, str] | None:
+        try:
+            parts = json.loads(workflow_id.removeprefix(self._prefix))
+        except ValueError:
+            return None
+        if isinstance(parts, list) and len(parts) == 2 and all(isinstance(p, str) for p in parts):
+            return parts[0], parts[1]
+        return None
+
+    def started(
+        self, workflow_id: str, messages: list[Message], kwargs: Mapping[str, object]
+    ) -> MessageSequencePromise[Message]:
+        """A new job's reply: the agent's durable run named ``workflow_id``."""
+        from miniagents.ext.dbos import workflow_id as named
+
+        with named(workflow_id):
+            return self._agent.inquire(messages, **kwargs)
+
+    def replayed(self, workflow_id: str) -> MessageSequencePromise[Message]:
+        """A found job's reply again, from its first token (see ``miniagents.ext.dbos.replay``)."""
+        from miniagents.ext.dbos import replay
+
+        return replay(self._agent, workflow_id)
+
+    def abandon(self, workflow_id: str) -> None:
+        """Cancel the run of a job given up on: the next start does not recover it."""
+        from miniagents.ext.dbos import acancel_run
+
+        spawn(acancel_run(self._agent, workflow_id), f"cancel the durable run {workflow_id}")
+
+    async def afind(
+        self, *, key: str | None = None, group: str | None = None, running_only: bool = False
+    ) -> FoundRun | None:
+        """The newest job's run of ``key`` (and of ``group``, if given), if there is one."""
+        from miniagents.ext.dbos import afind_runs
+
+        prefix = self._prefix + (json.dumps([key])[:-1] + "," if key is not None else "")
+        found = await afind_runs(self._agent, prefix, running_only=running_only)
+        for run in found:
+            parsed = self._parsed(run.workflow_id)
+            if parsed is not None and (group is None or parsed[1] == group):
+                return FoundRun(run.workflow_id, parsed[0], parsed[1], run.ended, run.decided)
+        return None
+
+    @asynccontextmanager
+    async def recovering(
+        self, context: Callable[[], MiniAgents], before_stop: Callable[[], Awaitable[None]]
+    ) -> AsyncIterator[None]:
+        """The app's life: DBOS launched in a context of the app's own, which ends with it.
+
+        ``before_stop`` runs first at the end (the app's jobs are cancelled).
+        """
+        from miniagents.ext.dbos import arecover
+
+        try:
+            async with context():
+                await arecover(self._agent)
+                yield
+                await before_stop()
+                raise _AppStopped
+        except _AppStopped:
+            pass

@@ -1,0 +1,64 @@
+"""A web server the durable web tests run (and kill -9): a durable agent served over SSE.
+
+``python durable_server.py``, with ``DB_URL`` (the database of durable runs),
+``SIDE_EFFECTS`` (the file the ``note`` and ``remove`` tools append to), ``PROTOCOL``
+(``ag-ui`` or ``ai-sdk``) and ``GRACE`` (the app's grace period, 60 s by default). It
+listens on a free port of 127.0.0.1 and prints ``PORT <n>``, flushed, before it serves (a
+request waits in the socket's backlog until DBOS has launched and recovered the runs a kill
+stopped). The agent is an OpenAI agent (the test's fake LLM server, with the real SDK) with
+a ``note`` tool and a ``remove`` tool that needs approval.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from miniagents.ext.dbos import durable
+from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.tools import FunctionTool
+from miniagents.ext.web import agui_app, ai_sdk_app
+
+
+def note(text: str) -> str:
+    """Write a note down (a side effect: a line in a file)."""
+    with Path(os.environ["SIDE_EFFECTS"]).open("a", encoding="utf-8") as file:
+        file.write(f"note {text}\n")
+    return f"noted {text}"
+
+
+def remove(name: str) -> str:
+    """Remove a file (it waits for a person's approval first)."""
+    with Path(os.environ["SIDE_EFFECTS"]).open("a", encoding="utf-8") as file:
+        file.write(f"removed {name}\n")
+    return f"removed {name}"
+
+
+assistant = durable(
+    openai_agent.fork(
+        alias="WEB_ASSISTANT",
+        model="main-model",
+        tools=[note, FunctionTool(remove, requires_approval=True)],
+        stream=True,
+        stall_timeout=None,
+    ),
+    database_url=os.environ["DB_URL"],
+)
+
+
+def main() -> None:
+    make_app = ai_sdk_app if os.environ.get("PROTOCOL") == "ai-sdk" else agui_app
+    app = make_app(assistant, grace_period=float(os.environ.get("GRACE", "60")))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    print("PORT", sock.getsockname()[1], flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server.run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,371 @@
+"""A durable agent's runs over SSE survive a server killed with SIGKILL and started again.
+
+Each test runs ``durable_server.py`` (the web app of a durable OpenAI agent, against the
+fake LLM server of the test, with the real openai SDK) in a child process, follows a run
+with an httpx SSE client, kills the server (never after a sleep: when the client has read
+the event the test waits for), starts it again on the same SQLite file and goes on: the
+client reconnects with ``Last-Event-ID`` and gets the rest of the run, nothing twice and no
+gap, the same events as a run nobody killed; the server's record of requests shows that no
+model call that had completed was made again, and the tools' side effects happened once.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from miniagents.testing import FakeLLMServer, ToolCall
+from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, until
+from tests.fakes.fixtures import fake_llm  # noqa: F401
+from tests.subprocesses import default_sigint_in_children, python_env
+
+CHILD = Path(__file__).with_name("durable_server.py")
+TIMEOUT = 120.0  # seconds a child may take to stop, at most, on a loaded machine
+MAIN = "main-model"
+
+
+class Server:
+    """One run of ``durable_server.py``: its URL once it listens."""
+
+    def __init__(self, llm: FakeLLMServer, folder: Path, protocol: str, **env: str) -> None:
+        with default_sigint_in_children():
+            self.process = subprocess.Popen(
+                [sys.executable, str(CHILD)],
+                env=python_env(
+                    llm,
+                    DB_URL=f"sqlite:///{folder / 'runs.sqlite'}",
+                    SIDE_EFFECTS=str(folder / "side_effects.txt"),
+                    PROTOCOL=protocol,
+                    **env,
+                ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("PORT "):
+            _, err = self.process.communicate(timeout=TIMEOUT)
+            raise AssertionError(f"the server did not start: {line!r}\n{err[-4000:]}")
+        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=60)
+
+    def kill(self) -> None:
+        """SIGKILL: nothing of the server runs after this."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.communicate(timeout=TIMEOUT)
+
+    def stop(self) -> None:
+        """SIGTERM: the server shuts down (its runs are cancelled, not ended)."""
+        self.process.send_signal(signal.SIGTERM)
+        _, err = self.process.communicate(timeout=TIMEOUT)
+        assert "Traceback" not in err, err[-4000:]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a test speaks one protocol: the run's input, its URL, its events."""
+
+    name: str
+    body: dict[str, Any]
+    path: str  # where a client resumes the run
+    last_token: str  # the type of a text token's event, and its field
+
+    def delta(self, event: SSEEvent) -> str | None:
+        data = event.json if event.data != "[DONE]" else {}
+        return data.get("delta") if data.get("type") == self.last_token else None
+
+
+AG_UI = Protocol(
+    "ag-ui",
+    {"threadId": "t1", "runId": "r1", "messages": [{"id": "u1", "role": "user", "content": "Go"}]},
+    "/runs/r1",
+    "TEXT_MESSAGE_CONTENT",
+)
+AI_SDK = Protocol(
+    "ai-sdk",
+    {
+        "id": "c1",
+        "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Go"}]}],
+    },
+    "/c1/stream",
+    "text-delta",
+)
+
+
+def _script(llm: FakeLLMServer, start: int = 0, *, pause_second: bool = False) -> None:
+    """The model's two calls (from the ``start``-th): a note, then the answer."""
+    if start <= 0:
+        llm.reply(
+            tokens=["Noting ", "it."],
+            tool_calls=[ToolCall("note", {"text": "a"}, id="c1")],
+            for_model=MAIN,
+        )
+    llm.reply(
+        tokens=["All ", "done ", "now."],
+        for_model=MAIN,
+        pause_after=1 if pause_second else None,
+    )
+
+
+def _side_effects(folder: Path) -> list[str]:
+    path = folder / "side_effects.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _normalized(events: list[SSEEvent]) -> list[str]:
+    """The events' data, the AI SDK's message id (random, made per run) named ``MSG``."""
+    starts = [event.json for event in events if event.type == "start"]
+    message_ids = {str(start["messageId"]) for start in starts}
+    assert len(message_ids) <= 1, message_ids  # one assistant message, even across a restart
+    datas = [event.data for event in events]
+    for message_id in message_ids:
+        datas = [data.replace(message_id, "MSG") for data in datas]
+    return datas
+
+
+def _ids(events: list[SSEEvent]) -> list[int]:
+    return [int(event.id or "-1") for event in events]
+
+
+async def _reference(llm: FakeLLMServer, folder: Path, protocol: Protocol) -> list[SSEEvent]:
+    """The events of the run that nobody killed."""
+    folder.mkdir()  # noqa: ASYNC240 - a test's temporary folder, at once
+    _script(llm)
+    server = Server(llm, folder, protocol.name)
+    try:
+        async with server.client() as client:
+            response, events = await post_events(client, protocol.body)
+            assert response.status_code == 200
+    finally:
+        server.stop()
+    llm.clear_script()
+    return events
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
+async def test_a_run_killed_mid_stream_resumes_at_the_clients_last_event_after_a_restart(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+    protocol: Protocol,
+) -> None:
+    reference = _normalized(await _reference(fake_llm, tmp_path / "reference", protocol))
+    before = len(fake_llm.requests)
+
+    _script(fake_llm, pause_second=True)
+    first = Server(fake_llm, tmp_path, protocol.name)
+    async with first.client() as client, client.stream("POST", "/", json=protocol.body) as response:
+        reader = SSEReader(response)
+        seen: list[SSEEvent] = []
+        while (event := await reader.next()) is not None:
+            seen.append(event)
+            if protocol.delta(event) == "All ":  # the second call streams, and waits (paused)
+                break
+        await fake_llm.wait_paused_async(before + 1)
+        first.kill()
+    assert _side_effects(tmp_path) == ["note a"]
+
+    fake_llm.clear_script()
+    _script(fake_llm, start=1)  # the second call again
+    again = Server(fake_llm, tmp_path, protocol.name)
+    try:
+        async with again.client() as client:
+            last = {"Last-Event-ID": seen[-1].id or ""}
+            response, rest = await get_events(client, protocol.path, last)
+            assert response.status_code == 200, await response.aread()
+    finally:
+        again.stop()
+
+    assert _ids(seen + rest) == list(range(len(seen) + len(rest)))  # no gap, nothing twice
+    assert _normalized(seen + rest) == reference  # the same events as the run nobody killed
+    models = [str(request.json["model"]) for request in fake_llm.requests[before:]]
+    assert models == [MAIN] * 3  # the 1st call once; the 2nd, killed, again
+    assert _side_effects(tmp_path) == ["note a"]  # the note ran once
+
+    # started once more, the server replays the ended run from its record: no call made
+    third = Server(fake_llm, tmp_path, protocol.name)
+    try:
+        async with third.client() as client:
+            cut = {"Last-Event-ID": "3"}
+            response, replayed = await get_events(client, protocol.path, cut)
+            assert response.status_code == 200
+            _, whole = await get_events(client, protocol.path)
+    finally:
+        third.stop()
+    assert _ids(replayed) == list(range(4, len(reference)))
+    assert [event.data for event in whole] == [event.data for event in seen + rest]
+    assert replayed == (seen + rest)[4:]
+    assert len(fake_llm.requests) == before + 3
+
+
+@pytest.mark.timeout(240)
+async def test_a_run_paused_for_an_approval_is_resumed_after_a_restart(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    fake_llm.reply(
+        tokens=["Removing."],
+        tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")],
+        for_model=MAIN,
+    )
+    fake_llm.reply(tokens=["Removed ", "it."], for_model=MAIN)
+
+    first = Server(fake_llm, tmp_path, "ag-ui")
+    try:
+        async with first.client() as client:
+            _, paused = await post_events(client, AG_UI.body)
+    finally:
+        first.kill()  # stopped while the call waits for its approval
+    outcome = paused[-1].json["outcome"]
+    assert outcome["type"] == "interrupt"
+    assert [interrupt["id"] for interrupt in outcome["interrupts"]] == ["k1"]
+    assert _side_effects(tmp_path) == []
+
+    again = Server(fake_llm, tmp_path, "ag-ui")
+    try:
+        async with again.client() as client:
+            entry = {"interruptId": "k1", "status": "resolved", "payload": {"approved": True}}
+            resumed = {**AG_UI.body, "runId": "r2", "resume": [entry]}
+            response, events = await post_events(client, resumed)
+            assert response.status_code == 200
+    finally:
+        again.stop()
+
+    third = Server(fake_llm, tmp_path, "ag-ui")
+    try:
+        async with third.client() as client:
+            # the first run paused and was resumed: its replay is numbered otherwise now
+            cut = {"Last-Event-ID": str(len(paused) - 1)}
+            async with client.stream("GET", "/runs/r1", headers=cut) as late:
+                assert late.status_code == 409
+                assert json.loads(await late.aread())["error"]["code"] == "not_resumable"
+            _, whole = await get_events(client, "/runs/r1")  # the whole reply, from its record
+    finally:
+        third.stop()
+
+    assert [event.type for event in events] == [
+        "RUN_STARTED",
+        "SUBAGENT_STARTED",
+        "TEXT_MESSAGE_START",
+        "TEXT_MESSAGE_CONTENT",
+        "TEXT_MESSAGE_END",
+        "SUBAGENT_FINISHED",
+        "TOOL_CALL_RESULT",
+        "TEXT_MESSAGE_START",
+        "TEXT_MESSAGE_CONTENT",
+        "TEXT_MESSAGE_CONTENT",
+        "TEXT_MESSAGE_END",
+        "RUN_FINISHED",
+    ]
+    assert events[0].json["runId"] == "r2"
+    assert [e.json["content"] for e in events if e.type == "TOOL_CALL_RESULT"] == ["removed a.txt"]
+    assert [event.type for event in whole][-2:] == ["TEXT_MESSAGE_END", "RUN_FINISHED"]
+    assert [e.json["content"] for e in whole if e.type == "TOOL_CALL_RESULT"] == ["removed a.txt"]
+    assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
+    assert _side_effects(tmp_path) == ["removed a.txt"]  # approved after the restart, once
+
+
+def _status(folder: Path, workflow_id: str) -> str | None:
+    """The status of a durable run in the SQLite file of the runs."""
+    connection = sqlite3.connect(folder / "runs.sqlite")
+    try:
+        row = connection.execute(
+            "SELECT status FROM workflow_status WHERE workflow_uuid = ?", (workflow_id,)
+        ).fetchone()
+    finally:
+        connection.close()
+    return None if row is None else str(row[0])
+
+
+@pytest.mark.timeout(240)
+async def test_a_run_its_client_gave_up_on_is_not_recovered_after_a_restart(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    _script(fake_llm, start=1, pause_second=True)  # one call, which streams a token and waits
+    first = Server(fake_llm, tmp_path, "ag-ui", GRACE="0")
+    try:
+        async with first.client() as client:
+            async with client.stream("POST", "/", json=AG_UI.body) as response:
+                reader = SSEReader(response)
+                while (event := await reader.next()) is not None and AG_UI.delta(event) is None:
+                    pass
+            # the client left: the run is cancelled at once, its model call closed
+            assert await fake_llm.wait_disconnected_async(0)
+            workflow = 'ag-ui:["r1", "t1"]'
+            await until(lambda: _status(tmp_path, workflow) == "CANCELLED")
+    finally:
+        first.kill()
+
+    again = Server(fake_llm, tmp_path, "ag-ui")
+    try:
+        async with again.client() as client:
+            response, events = await get_events(client, "/runs/r1")
+            assert response.status_code == 200
+    finally:
+        again.stop()
+
+    assert len(fake_llm.requests) == 1  # the run given up on was not run on at the restart
+    assert [event.type for event in events] == ["RUN_STARTED", "RUN_ERROR"]
+    assert "cancelled there" in events[-1].json["message"]
+
+
+@pytest.mark.timeout(240)
+async def test_an_ai_sdk_run_paused_for_an_approval_is_resumed_after_a_restart(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
+    fake_llm.reply(tokens=["Removed ", "it."], for_model=MAIN)
+
+    first = Server(fake_llm, tmp_path, "ai-sdk")
+    try:
+        async with first.client() as client:
+            _, paused = await post_events(client, AI_SDK.body)
+    finally:
+        first.kill()  # stopped while the call waits for its approval
+    assert "tool-approval-request" in [event.type for event in paused]
+    assert [event.type for event in paused][-3:] == ["finish-step", "finish", "[DONE]"]
+
+    answered = {
+        "id": "a1",
+        "role": "assistant",
+        "parts": [
+            {
+                "type": "tool-remove",
+                "toolCallId": "k1",
+                "state": "approval-responded",
+                "input": {"name": "a.txt"},
+                "approval": {"id": "k1", "approved": True},
+            }
+        ],
+    }
+    resend = {**AI_SDK.body, "messages": [*AI_SDK.body["messages"], answered]}
+    again = Server(fake_llm, tmp_path, "ai-sdk")
+    try:
+        async with again.client() as client:
+            response, events = await post_events(client, resend)
+            assert response.status_code == 200
+    finally:
+        again.stop()
+
+    types = [event.type for event in events]
+    assert types[:2] == ["start", "start-step"]
+    assert events[0].json["messageId"] == paused[0].json["messageId"]  # the same message
+    outputs = [event.json["output"] for event in events if event.type == "tool-output-available"]
+    assert outputs == ["removed a.txt"]
+    assert types[-3:] == ["finish-step", "finish", "[DONE]"]
+    assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
+    assert _side_effects(tmp_path) == ["removed a.txt"]  # approved after the restart, once
