@@ -3,7 +3,9 @@
 ``durable(agent)`` runs each interaction of ``agent`` as a DBOS workflow whose model and
 tool calls are recorded steps (SQLite by default, Postgres by URL); ``workflow_id(...)``
 names a run, so that asking again for it runs it once; ``aapprove``, ``adeny`` and
-``apending_approvals`` decide, from any process, the calls its runs wait on (``approvals``).
+``apending_approvals`` decide, from any process, the calls its runs wait on (``approvals``);
+``is_durable``, ``afind_runs``, ``arecover``, ``replay`` and ``acancel_run`` find a run again
+by its id, e.g. after a restart of the web app that serves it (``runs``).
 ``ChatHistorySQL`` keeps chat histories in the same kind of store (``history``). Needs
 ``pip install "miniagents[dbos]"``.
 See ``docs/durability.md`` and ``docs/history-sql.md``.
