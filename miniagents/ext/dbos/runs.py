@@ -220,7 +220,7 @@ async def _areplayed(engine: Engine, workflow_id: str) -> MessageSequencePromise
         raise DurableError(
             f"There is no durable run {workflow_id!r} in the database of durable runs."
         )
-    alias, messages, kwargs = _inputs_of(workflow_id, status.input)
+    alias, messages, kwargs, version = _inputs_of(workflow_id, status.input)
     if status.status in ("PENDING", "ENQUEUED"):
         reply = await engine.areply(workflow_id, alias, messages, kwargs)
         if isinstance(reply, MessageSequencePromise):
@@ -234,6 +234,13 @@ async def _areplayed(engine: Engine, workflow_id: str) -> MessageSequencePromise
             "does, so it is not replayed."
         )
     agent = _agent_of(alias, workflow_id)
+    if _agents.version(alias) != version:
+        raise DurableVersionError(
+            f"The durable run {workflow_id!r} was recorded by another version of its agent "
+            f"{alias} ({version}, a hash of its code and settings) than the one made now "
+            f"({_agents.version(alias)}): its recorded steps may not match what this code "
+            "does, so it is not replayed. Replay it with the code that recorded it."
+        )
     run = DurableRun(
         workflow_id,
         contextvars.copy_context(),
@@ -251,17 +258,18 @@ async def _areplayed(engine: Engine, workflow_id: str) -> MessageSequencePromise
 
 def _inputs_of(
     workflow_id: str, recorded: object
-) -> tuple[str, tuple[Message, ...], dict[str, object]]:
-    """The alias, input messages and arguments a run was started with."""
+) -> tuple[str, tuple[Message, ...], dict[str, object], str]:
+    """The alias, input messages and arguments a run was started with, and its agent's version."""
     args = recorded.get("args") if isinstance(recorded, dict) else None
     if (
         isinstance(args, tuple)
-        and len(args) == 3
+        and len(args) == 4
         and isinstance(args[0], str)
         and isinstance(args[1], tuple)
         and isinstance(args[2], dict)
+        and isinstance(args[3], str)
     ):
-        return args[0], args[1], args[2]
+        return args[0], args[1], args[2], args[3]
     raise DurableError(f"The durable run {workflow_id!r} has no recorded input to replay it by.")
 
 
