@@ -63,8 +63,7 @@ class PieceIterator(AsyncIterator[T]):
             offset = index - core.base
             pieces = core.pieces
             if offset < len(pieces):
-                if offset < 0:
-                    assert core.flow is not None  # only a stream with a flow releases pieces
+                if offset < 0 and core.flow is not None:  # released (past the window)
                     raise core.flow.released_error(core)
                 gate = self._gate
                 if gate is not None and not gate.has_room():
@@ -74,7 +73,8 @@ class PieceIterator(AsyncIterator[T]):
                     flow = core.flow
                     if flow is not None and flow.blocked:
                         flow.recheck(core)
-                    return pieces[offset]
+                    # below base without a flow: the packed front of a record of str
+                    return pieces[offset] if offset >= 0 else core.piece(index)
             elif core.done:
                 core.raise_if_failed()
                 raise StopAsyncIteration
