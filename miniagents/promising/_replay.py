@@ -42,7 +42,7 @@ from typing import Any, TypeVar, cast
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from miniagents.promising._deadlock import external_source, park, unpark
+from miniagents.promising._deadlock import _Watch, external_source, park_in, watch_of
 from miniagents.promising._flow import Flow, handle_gone
 from miniagents.promising._packing import BLOCK, PackedTokens
 from miniagents.promising._reporting import (
@@ -187,6 +187,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "_traceback",
         "_waiters",
         "_waiting",
+        "_watch",
         "base",
         "done",
         "error",
@@ -250,6 +251,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
         self._waiting = 0  # consumers inside await_change, woken ones that have not run yet too
         self._reader_waits = False  # an ``async for`` reader is among the waiters
+        self._watch: _Watch | None = None  # the deadlock watch of the loop its consumers wait in
         self.on_abandoned: Callable[[], None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: int | None = None
@@ -668,7 +670,10 @@ class ReplayCore(abc.ObserverBase[T]):
             self._waiters.append(waiter)
         if reader:
             self._reader_waits = True
-        task = park(self._waiting_for, waiter)
+        watch = self._watch  # looked up once per stream and loop, not once per wait
+        if watch is None or watch.loop is not loop:
+            watch = self._watch = watch_of(loop)
+        task = park_in(watch, self._waiting_for, waiter)
         # Counted until this consumer runs again: a consumer woken by a piece is not waiting
         # any more, but it has not given up either (another one's giving up, between the
         # wake-up and its turn, must not cancel the stream under it).
@@ -682,7 +687,8 @@ class ReplayCore(abc.ObserverBase[T]):
         else:
             self._waiting -= 1
         finally:
-            unpark(task)
+            if task is not None:
+                watch.parked.pop(task, None)  # unpark
 
     def _waiting_for(self) -> str:
         flow = self.flow
@@ -839,6 +845,7 @@ class _ReadyCore(ReplayCore[T]):
     _pack_at = _NEVER
     _subscription = _waiters = on_abandoned = loop = thread = None
     _waiting = 0
+    _watch = None
     validator = flow = None
     handed_over = _delivering = False
     observers = ()
