@@ -14,9 +14,10 @@ stages), after an untimed warm-up run:
 * **opcodes per token**: Python opcodes executed (``sys.settrace`` opcode events) in a run
   of 4,000 tokens minus one of 2,000, over 2,000 (so the fixed cost of a run cancels);
 * **peak**: ``tracemalloc`` peak growth of one run; **RSS growth**: the process's peak
-  resident set before and after one run without tracing (``ru_maxrss``).
+  resident set before and after one run without tracing (``ru_maxrss``, a high-water mark:
+  so only for the first K; run ``--k 20`` alone for K = 20's).
 
-The raw-asyncio baseline (``streams.py``'s) is measured beside it with ``--baseline``.
+The raw-asyncio baseline (``streams.py``'s) is measured first, beside it, with ``--baseline``.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"library: {miniagents.__file__}")
     variants: list[tuple[str, Runner]] = [("reactive", streams.w1_library_reactive)]
     if options.baseline:
-        variants.append(("baseline", streams.w1_baseline))
+        variants.insert(0, ("baseline", streams.w1_baseline))
     for index, k in enumerate(options.k):
         for label, runner in variants:
             asyncio.run(runner(1_000, k, None))  # warm-up
@@ -111,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             dump = options.dump if index == 0 and label == "reactive" else None
             print(
                 f"W1 K={k} {label}: {calls(runner, k, dump):,} calls, "
-                f"{per_token:.1f} opcodes per token, peak {peak:.2f} MB, RSS growth {rss:.1f} MB",
+                f"{per_token:.1f} opcodes per token, peak {peak:.2f} MB, "
+                + (f"RSS growth {rss:.1f} MB" if index == 0 else "RSS growth: see --k alone"),
                 flush=True,
             )
 
