@@ -118,7 +118,7 @@ def _collect_stream(stream: StreamedPromise[Any, Any], out: MutableSequence[Segm
     if not core.done or core.released():  # running, or past its window: followed in place
         out.append(stream)  # (the stream itself: a handle of it, and no observable made)
         return
-    for piece in core.pieces:  # a finished stream is flattened without waiting
+    for piece in core.record():  # a finished stream is flattened without waiting
         collect(piece, out)
     if core.error is not None:
         core.handed_over = True  # the new stream's consumers get it, or it reports it lost

@@ -13,7 +13,7 @@ from miniagents.frozen.model import FrozenDict, freeze
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
 from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
-from miniagents.promising.lowlevel import ReplayCore, ReplayObservable, pieces_are
+from miniagents.promising.lowlevel import ReplayCore, ReplayObservable, joined_text, pieces_are
 from miniagents.promising.sentinels import NO_VALUE
 from miniagents.promising.streamed_promise import StreamedPromise, source_observable
 
@@ -70,10 +70,7 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
 
     __slots__ = ("_message_class", "_metadata")
 
-    if TYPE_CHECKING:  # the same methods, typed by the message's class (no run-time cost)
-
-        async def aresolve(self) -> MessageT_co:
-            """Wait for the whole message."""
+    if TYPE_CHECKING:  # the same method, typed by the message's class (no run-time cost)
 
         def __await__(self) -> Generator[Any, None, MessageT_co]:
             """``await promise`` gives the whole message."""
@@ -188,7 +185,7 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
             self._setup(core)
         listener = message_listener.get()
         if listener is not None:
-            core.when_done(lambda: None if core.error else listener(self, self._build(core.pieces)))
+            core.when_done(lambda: None if core.error else listener(self, self._build(core)))
 
     @overload
     @classmethod
@@ -284,18 +281,26 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
                 "The message is still streaming. Await it instead: `message = await promise`."
             )
         core.raise_if_failed()
-        return self._build(core.pieces)
+        return self._build(core)
 
-    def _build(self, tokens: tuple[str, ...] | list[str]) -> MessageT_co:
+    async def aresolve(self) -> MessageT_co:
+        """Wait for the whole message (or raise the error that ended its tokens)."""
+        whole = self._whole
+        if whole is not NO_VALUE:
+            return whole  # type: ignore[return-value]  # see _build
+        core = self._core
+        await core.await_done()
+        core.raise_if_failed()
+        return self._build(core)
+
+    def _build(self, core: ReplayCore[str]) -> MessageT_co:
+        """The message of a finished core of tokens (made once)."""
         # the whole is a ``message_class``, a ``MessageT_co`` (see the overloads of __init__)
         if self._whole is not NO_VALUE:
             return self._whole  # type: ignore[return-value]
-        message = self._message_class(text="".join(tokens), **self.metadata)
+        message = self._message_class(text=joined_text(core), **self.metadata)
         self._whole = message
         return message  # type: ignore[return-value]
-
-    async def _resolve_whole(self, tokens: tuple[str, ...]) -> MessageT_co:
-        return self._build(tokens)
 
     def __str__(self) -> str:
         """The text of the message, once it has been streamed completely.

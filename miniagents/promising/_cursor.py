@@ -46,6 +46,7 @@ class PieceIterator(AsyncIterator[T]):
         """Read on demand: the producer makes no more pieces than this for it (see
         :meth:`read_until`); ``None``: it may run the high-water mark ahead."""
         if core.flow is not None:
+            self.__class__ = _FollowedIterator  # the stream follows it: uncount it when gone
             if core.flow.settle(core):
                 self.index = -1  # too late: its first read raises ReplayWindowError
             else:
@@ -63,8 +64,7 @@ class PieceIterator(AsyncIterator[T]):
             offset = index - core.base
             pieces = core.pieces
             if offset < len(pieces):
-                if offset < 0:
-                    assert core.flow is not None  # only a stream with a flow releases pieces
+                if offset < 0 and core.flow is not None:  # released (past the window)
                     raise core.flow.released_error(core)
                 gate = self._gate
                 if gate is not None and not gate.has_room():
@@ -74,9 +74,11 @@ class PieceIterator(AsyncIterator[T]):
                     flow = core.flow
                     if flow is not None and flow.blocked:
                         flow.recheck(core)
-                    return pieces[offset]
+                    # below base without a flow: the packed front of a record of str
+                    return pieces[offset] if offset >= 0 else core.piece(index)
             elif core.done:
-                core.raise_if_failed()
+                if core.error is not None:
+                    core.raise_if_failed()
                 raise StopAsyncIteration
             elif core.started:
                 await core.await_change(reader=True)
@@ -104,6 +106,7 @@ class PieceIterator(AsyncIterator[T]):
             old.flow.drop_cursor(old, self)
         core = self._core = self._owner._core
         if core.flow is not None and self.index >= core.flow.floor:
+            self.__class__ = _FollowedIterator
             core.flow.add_cursor(self)
         return core
 
@@ -112,6 +115,16 @@ class PieceIterator(AsyncIterator[T]):
         core = self._core
         if core.flow is not None:
             core.flow.drop_cursor(core, self)
+
+
+class _FollowedIterator(PieceIterator[T]):
+    """An iterator that a stream's flow follows: it tells the flow when it is gone.
+
+    An iterator of a stream without a flow (a message's tokens) has nothing to tell, so it
+    has no finalizer (one object fewer to finalize per message read).
+    """
+
+    __slots__ = ()
 
     def __del__(self) -> None:
         core = getattr(self, "_core", None)

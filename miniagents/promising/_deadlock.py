@@ -55,9 +55,11 @@ __all__ = [
     "check_interval",
     "external_source",
     "park",
+    "park_in",
     "parked",
     "set_check_interval",
     "unpark",
+    "watch_of",
 ]
 
 
@@ -186,6 +188,10 @@ def _watch(loop: asyncio.AbstractEventLoop) -> _Watch:
     return watch
 
 
+watch_of = _watch
+"""The watch of a loop, for a caller that waits often on that loop (see :func:`park_in`)."""
+
+
 def park(
     what: What,
     waiter: asyncio.Future[Any] | None = None,
@@ -203,6 +209,19 @@ def park(
     if task is not None:
         watch = _watch(task.get_loop())
         watch.parked[task] = (what, waiter, relief)
+        if watch.handle is None:
+            watch.arm()
+    return task
+
+
+def park_in(watch: _Watch, what: What, waiter: asyncio.Future[Any]) -> asyncio.Task[Any] | None:
+    """:func:`park` in the running loop's ``watch`` (kept by the caller: no look-up per wait).
+
+    The wait ends with ``watch.parked.pop(task, None)`` (what :func:`unpark` does).
+    """
+    task = asyncio.current_task()
+    if task is not None:
+        watch.parked[task] = (what, waiter, None)
         if watch.handle is None:
             watch.arm()
     return task

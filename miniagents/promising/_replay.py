@@ -42,8 +42,9 @@ from typing import Any, TypeVar, cast
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from miniagents.promising._deadlock import external_source, park, unpark
+from miniagents.promising._deadlock import _Watch, external_source, park_in, watch_of
 from miniagents.promising._flow import Flow, handle_gone
+from miniagents.promising._packing import BLOCK, PackedTokens
 from miniagents.promising._reporting import (
     mark_received,
     report_broken_observer,
@@ -54,7 +55,15 @@ from miniagents.promising._tasks import no_loop_error
 from miniagents.promising.errors import StreamCancelledError, StreamOverflowError
 from miniagents.promising.limits import Overflow, stream_limits
 
-__all__ = ["Deferred", "DirectSource", "Observer", "ReplayCore", "ReplayObservable", "handoffs"]
+__all__ = [
+    "Deferred",
+    "DirectSource",
+    "Observer",
+    "ReplayCore",
+    "ReplayObservable",
+    "handoffs",
+    "joined_text",
+]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -72,6 +81,10 @@ the core it forwards into (whose pressure it carries), if any."""
 
 def _noop() -> None:
     """Dispose of nothing."""
+
+
+_NEVER = 1 << 62
+"""A piece count no record reaches: the ``_pack_at`` of a core that never packs."""
 
 
 _handoffs = 0
@@ -167,12 +180,14 @@ class ReplayCore(abc.ObserverBase[T]):
         "__weakref__",
         "_delivering",
         "_end_callbacks",
+        "_pack_at",
         "_reader_waits",
         "_source",
         "_subscription",
         "_traceback",
         "_waiters",
         "_waiting",
+        "_watch",
         "base",
         "done",
         "error",
@@ -181,6 +196,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "loop",
         "observers",
         "on_abandoned",
+        "packed",
         "piece_type",
         "pieces",
         "sent",
@@ -235,12 +251,17 @@ class ReplayCore(abc.ObserverBase[T]):
         self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
         self._waiting = 0  # consumers inside await_change, woken ones that have not run yet too
         self._reader_waits = False  # an ``async for`` reader is among the waiters
+        self._watch: _Watch | None = None  # the deadlock watch of the loop its consumers wait in
         self.on_abandoned: Callable[[], None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: int | None = None
         self.validator = validator
         self.piece_type = piece_type
         self.flow = None if paced is None else Flow(stream_limits.get(), paced, overflow)
+        # a record of str that keeps every piece packs its front (see _packing): ``base``
+        # then counts the packed pieces, which are kept (a core with a flow releases them)
+        self.packed: PackedTokens | None = None
+        self._pack_at = self.base + 2 * BLOCK if piece_type is str and paced is None else _NEVER
         if error is not None:
             self._set_error(error)
 
@@ -263,6 +284,26 @@ class ReplayCore(abc.ObserverBase[T]):
     def count(self) -> int:
         """The number of pieces recorded so far (released ones included)."""
         return self.base + len(self.pieces)
+
+    def record(self) -> list[T]:
+        """Every piece kept, from piece number :meth:`released` (the packed ones unpacked).
+
+        ``pieces`` holds the kept pieces from piece number ``base``; a record of ``str``
+        that keeps everything has packed the ones before (``packed``), and this list has
+        them too (new, equal strings).
+        """
+        packed = self.packed
+        if packed is None:
+            return self.pieces
+        return [*cast("list[T]", list(packed)), *self.pieces]
+
+    def piece(self, index: int) -> T:
+        """Piece number ``index`` of the record, packed or not (it must be kept)."""
+        offset = index - self.base
+        if offset >= 0:
+            return self.pieces[offset]
+        assert self.packed is not None  # only a packed front lies below base and is kept
+        return cast(T, self.packed[index])
 
     # -- recording ---------------------------------------------------------------
 
@@ -290,6 +331,8 @@ class ReplayCore(abc.ObserverBase[T]):
                 flow.credit -= 1
             if len(pieces) >= flow.check_at and not self._delivering:
                 flow.release(self)
+        elif self.sent >= self._pack_at and not self._delivering:
+            self._pack()
         pieces.append(piece)
         if self._delivering:
             return  # the running delivery passes it on, in order
@@ -305,6 +348,17 @@ class ReplayCore(abc.ObserverBase[T]):
                 return
         if self._waiters:
             self._wake()
+
+    def _pack(self) -> None:
+        """Pack the first block of a long record of str (every piece of it was sent)."""
+        packed = self.packed
+        if packed is None:
+            packed = self.packed = PackedTokens()
+        pieces = cast("list[str]", self.pieces)
+        packed.pack(pieces[:BLOCK])
+        del pieces[:BLOCK]
+        self.base += BLOCK
+        self._pack_at += BLOCK
 
     def _overflow(self, flow: Flow) -> bool:
         """Apply the overflow policy to a piece from a hot source; whether to drop it."""
@@ -397,6 +451,7 @@ class ReplayCore(abc.ObserverBase[T]):
         copy = ReplayCore(prefill=list(self.pieces), error=error, piece_type=self.piece_type)
         copy.base = self.base
         copy.sent = self.base + len(copy.pieces)
+        copy.packed = None if self.packed is None else self.packed.copy()
         copy.flow = None if self.flow is None else self.flow.frozen_copy()
         self._wake()  # its consumers that wait here move to the copy
         return copy
@@ -553,7 +608,10 @@ class ReplayCore(abc.ObserverBase[T]):
             flow.pins += 1  # nothing is released while the record is replayed
         try:
             while index < self.sent:  # pieces not passed on yet will come live
-                on_next(pieces[index])
+                # (with a flow nothing is released here, so base is 0; a record of str
+                # may pack its front meanwhile: read by the piece's number)
+                offset = index - self.base
+                on_next(pieces[offset] if offset >= 0 else self.piece(index))
                 index += 1
         except Exception as exc:
             report_broken_observer(exc)
@@ -612,7 +670,10 @@ class ReplayCore(abc.ObserverBase[T]):
             self._waiters.append(waiter)
         if reader:
             self._reader_waits = True
-        task = park(self._waiting_for, waiter)
+        watch = self._watch  # looked up once per stream and loop, not once per wait
+        if watch is None or watch.loop is not loop:
+            watch = self._watch = watch_of(loop)
+        task = park_in(watch, self._waiting_for, waiter)
         # Counted until this consumer runs again: a consumer woken by a piece is not waiting
         # any more, but it has not given up either (another one's giving up, between the
         # wake-up and its turn, must not cancel the stream under it).
@@ -626,7 +687,8 @@ class ReplayCore(abc.ObserverBase[T]):
         else:
             self._waiting -= 1
         finally:
-            unpark(task)
+            if task is not None:
+                watch.parked.pop(task, None)  # unpark
 
     def _waiting_for(self) -> str:
         flow = self.flow
@@ -650,7 +712,7 @@ class ReplayCore(abc.ObserverBase[T]):
         if flow is None:
             await self.await_done()
             self.raise_if_failed()
-            return self.pieces
+            return self.record()
         if flow.settle(self):
             raise flow.released_error(self)
         flow.pins += 1  # an await of the whole needs every piece, and reads them all at once
@@ -779,8 +841,18 @@ class _ReadyCore(ReplayCore[T]):
     done = started = True
     error = _traceback = _source = _end_callbacks = None
     _reader_waits = False
+    packed = None
+    _pack_at = _NEVER
     _subscription = _waiters = on_abandoned = loop = thread = None
     _waiting = 0
+    _watch = None
     validator = flow = None
     handed_over = _delivering = False
     observers = ()
+
+
+def joined_text(core: ReplayCore[str]) -> str:
+    """The pieces kept by a core of ``str`` joined (a message's text, packed front included)."""
+    packed = core.packed
+    rest = "".join(core.pieces)
+    return rest if packed is None else packed.text() + rest

@@ -27,7 +27,11 @@ What the layers above need, and where it is:
   sink=...)`` (returns its disposer), ``observable()``, ``await acollect()``, ``await
   await_done()``, ``raise_if_failed()``, ``consumed()``;
 - **a snapshot**: ``pieces`` (the record kept, from piece number ``base``), ``count``,
-  ``done``, ``started``, ``error``, ``released()``;
+  ``done``, ``started``, ``error``, ``released()``; a core of ``str`` pieces that keeps
+  every piece (a message's tokens) packs the front of a long record, below ``base``, into
+  ``packed`` (a few bytes per token instead of a string object each): ``record()`` gives
+  every piece kept, packed or not, ``piece(index)`` one of them, and :func:`joined_text`
+  the text of a core of ``str``;
 - **"when done"**: ``when_done(callback)``; **"on abandoned"**: the ``on_abandoned``
   callback, called once when every consumer of a running stream has given up
   (``check_abandoned()`` checks);
@@ -67,6 +71,7 @@ from miniagents.promising._replay import DirectSource as DirectSource
 from miniagents.promising._replay import ReplayCore as ReplayCore
 from miniagents.promising._replay import ReplayObservable as ReplayObservable
 from miniagents.promising._replay import handoffs as handoffs
+from miniagents.promising._replay import joined_text as joined_text
 from miniagents.promising._reporting import logger as logger
 from miniagents.promising._reporting import mark_received as mark_received
 from miniagents.promising._reporting import report_broken_observer as report_broken_observer
@@ -93,6 +98,7 @@ __all__ = [
     "StreamLimits",
     "core_of",
     "handoffs",
+    "joined_text",
     "logger",
     "mark_received",
     "park",

@@ -161,8 +161,8 @@ class StreamedPromise(Generic[PieceT, WholeT]):
 
     def __aiter__(self) -> AsyncIterator[PieceT]:
         """Iterate the pieces from the first one, whenever the iteration starts."""
-        gate = self._view
-        return PieceIterator(self, gate if isinstance(gate, ReplayCore) else None)
+        gate = self._view  # a bool, or the core whose room gates each piece
+        return PieceIterator(self, None if gate is False or gate is True else gate)
 
     def as_observable(self) -> Observable[PieceT]:
         """The pieces as an observable that replays them to every subscriber.

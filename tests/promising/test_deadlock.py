@@ -18,7 +18,7 @@ from reactivex.subject import Subject
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.errors import DeadlockError, MiniAgentsError, StreamLimitError
 from miniagents.promising import StreamedPromise
-from miniagents.promising.lowlevel import parked, set_deadlock_check_interval
+from miniagents.promising.lowlevel import ReplayCore, parked, set_deadlock_check_interval
 from miniagents.testing.virtual_time import run_with_virtual_time
 
 
@@ -188,3 +188,24 @@ def test_with_the_watch_off_a_cycle_waits_until_a_timeout() -> None:
 def test_a_bad_check_interval_is_refused(bad: object) -> None:
     with pytest.raises(StreamLimitError, match="positive number of seconds"):
         set_deadlock_check_interval(bad)  # type: ignore[arg-type]
+
+
+def test_a_stream_waited_on_in_two_loops_parks_in_each_loops_watch() -> None:
+    # an open core made outside any loop has no loop of its own: each wait parks in the
+    # watch of the loop it runs in (the core keeps a watch, and changes it with the loop)
+    core: ReplayCore[int] = ReplayCore(open_ended=True)
+
+    async def wait_once(piece: int) -> dict[asyncio.Task[object], str]:
+        waiter = asyncio.create_task(core.await_change())
+        await asyncio.sleep(0)  # the waiter parks
+        seen = dict(parked(asyncio.get_running_loop()))
+        core.accept(piece)
+        await waiter
+        assert not parked(asyncio.get_running_loop())  # and leaves when woken
+        return seen
+
+    first = asyncio.run(wait_once(1))
+    second = asyncio.run(wait_once(2))
+    assert list(first.values()) == ["a piece of a stream"]
+    assert list(second.values()) == ["a piece of a stream"]
+    assert core.pieces == [1, 2]

@@ -35,7 +35,14 @@ from miniagents.miniagents.lowlevel import (
     with_settings,
 )
 from miniagents.operators import agent_operator, flatten_messages, resolve_messages
-from miniagents.promising.lowlevel import ReplayCore, core_of, handoffs, pieces_are, stream_on
+from miniagents.promising.lowlevel import (
+    ReplayCore,
+    core_of,
+    handoffs,
+    joined_text,
+    pieces_are,
+    stream_on,
+)
 from tests.fakes.typecheck import assert_passes_mypy
 
 
@@ -53,6 +60,10 @@ def check_the_replay_core(stream: StreamedPromise[int, str], promise: Promise[by
     assert_type(core_of(stream), ReplayCore[int])
     assert_type(core_of(promise), ReplayCore[bytes])
     assert_type(handoffs(), int)
+    assert_type(core_of(stream).record(), list[int])
+    assert_type(core_of(stream).piece(0), int)
+    assert_type(joined_text(core_of(MessagePromise.of_text("a"))), str)
+    joined_text(core_of(stream))  # type: ignore[arg-type]  # a core of str only
     core: ReplayCore[object] = ReplayCore()
     # mypy gives a generic class object unsolved parameters (Any), not their defaults:
     # name the class with its type to keep them
