@@ -1,0 +1,71 @@
+"""``replay``: an ended durable run read again by its id, without a model call.
+
+The run's recorded model calls give the same messages, in a new reply, and the model is not
+called again; a run recorded by another version of its agent (its code or settings
+changed since) is refused, not replayed. These tests launch DBOS in the test's process (a
+SQLite file of their own), and destroy it at their end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import DurableVersionError, durable, replay, workflow_id
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.provider import LLMCall
+
+calls: list[str] = []
+"""The prompts the model was called with (its last message), in this test's process."""
+
+
+def _answer(call: LLMCall) -> str:
+    calls.append(str(call.messages[-1].text))
+    return f"Answer {len(calls)}."
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[str]:
+    """A SQLite file of runs of its own; DBOS destroyed after the test, the model reset."""
+    from dbos import DBOS
+
+    calls.clear()
+    try:
+        yield f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    finally:
+        DBOS.destroy(destroy_registry=False)
+
+
+async def test_an_ended_run_replays_its_messages_without_calling_the_model(
+    database: str,
+) -> None:
+    agent = durable(
+        offline_agent.fork(alias="REPLAYED", reply=_answer, token_delay=0), database_url=database
+    )
+    async with MiniAgents():
+        with workflow_id("replayed-1"):
+            first = [str(message) for message in await agent.inquire("Hello?")]
+        again = [str(message) for message in await replay(agent, "replayed-1")]
+    assert first == again == ["Answer 1."]
+    assert calls == ["Hello?"]  # the replay called nobody
+
+
+async def test_a_run_of_another_version_of_its_agent_is_refused(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from miniagents.ext.dbos import _engine
+
+    agent = durable(
+        offline_agent.fork(alias="CHANGED", reply=_answer, token_delay=0), database_url=database
+    )
+    async with MiniAgents():
+        with workflow_id("changed-1"):
+            await agent.inquire("Hello?")
+        # as if the agent's code had changed since the run was recorded
+        monkeypatch.setattr(_engine._agents, "version", lambda alias: "another-version")
+        with pytest.raises(DurableVersionError, match="another version of its agent CHANGED"):
+            await replay(agent, "changed-1")
+    assert calls == ["Hello?"]
