@@ -10,9 +10,7 @@ decisions from another process are given by the test's own process, which launch
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +27,6 @@ from miniagents.ext.dbos import (
 )
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.test_durable_kills import MAIN, Child, Outcome, _models, _side_effects
-from tests.fakes.postgres import PostgresServer, postgres_binaries
 from tests.subprocesses import run_python
 
 LISTED_WITHIN = 60.0
@@ -66,18 +63,6 @@ def approved_here(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
         outcome = Child(llm, folder, f"sqlite:///{folder / 'runs.sqlite'}", APPROVE="1").finish()
     assert _side_effects(folder) == ["removed a.txt"]
     return outcome
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database of durable runs: a SQLite file, or a database of a real Postgres."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs.sqlite'}"
-        return
-    if postgres_binaries() is None:
-        pytest.skip("PostgreSQL is not installed here (.ci/run installs Debian's postgresql)")
-    server: PostgresServer = request.getfixturevalue("postgres")
-    yield server.create_database(f"approvals_{os.getpid()}_{time.monotonic_ns()}")
 
 
 def test_an_approval_sent_while_the_process_is_down_resumes_the_recovered_run(

@@ -20,14 +20,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.fakes.postgres import PostgresServer, postgres_binaries
 from tests.subprocesses import default_sigint_in_children, python_env
 
 CHILD = Path(__file__).with_name("durable_child.py")
@@ -146,18 +144,6 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
         assert len(llm.requests) == 3
     assert _side_effects(folder) == ["a"]
     return outcome
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database of durable runs: a SQLite file, or a database of a real Postgres."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs.sqlite'}"
-        return
-    if postgres_binaries() is None:
-        pytest.skip("PostgreSQL is not installed here (.ci/run installs Debian's postgresql)")
-    server: PostgresServer = request.getfixturevalue("postgres")
-    yield server.create_database(f"runs_{os.getpid()}_{time.monotonic_ns()}")
 
 
 def test_killed_during_the_second_of_three_model_calls(
