@@ -43,7 +43,7 @@ from miniagents.messages.sequence import MessageType
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.sentinels import DEFAULT
 
-__all__ = ["run_call"]
+__all__ = ["refuse_bound_output_type", "run_call"]
 
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
 
@@ -183,16 +183,35 @@ def _refuse_bound_output_type(
     Raises:
         LLMConfigurationError: if the agent has an ``output_type`` bound.
     """
-    bound = ctx.this_agent.bound_arguments.get("output_type")
+    refuse_bound_output_type(
+        ctx.this_agent.bound_arguments.get("output_type"),
+        alias,
+        typed_as=f"{provider.message_class.__name__}s",
+        made_with=f"{alias.lower()}.fork(...)",
+    )
+
+
+def refuse_bound_output_type(bound: object, alias: str, typed_as: str, made_with: str) -> None:
+    """Refuse ``bound``, an ``output_type`` bound with ``fork`` or ``bind`` (``None``: none).
+
+    Args:
+        bound: The bound ``output_type``, or ``None``.
+        alias: The agent's alias.
+        typed_as: What the agent's replies are typed as (e.g. ``OpenAIMessages``).
+        made_with: The agent as ``structured`` takes it (e.g. ``openai_agent.fork(...)``).
+
+    Raises:
+        LLMConfigurationError: if ``bound`` is not ``None``, naming ``structured``.
+    """
     if bound is None:
         return
     name = getattr(bound, "__name__", repr(bound))
     raise LLMConfigurationError(
         f"The agent {alias} has output_type={name} bound with fork() or bind(): its "
-        f"replies would be typed as {provider.message_class.__name__}s, not {name}s. Make "
-        f"it with structured({alias.lower()}.fork(...), {name}) instead (a MiniAgent that "
-        f"replies with the {name}, typed), or, for the whole reply (tool calls and "
-        f"results, then the {name}), give output_type={name} to inquire()."
+        f"replies would be typed as {typed_as}, not {name}s. Make it with "
+        f"structured({made_with}, {name}) instead (a MiniAgent that replies with the "
+        f"{name}, typed), or, for the whole reply (tool calls and results, then the "
+        f"{name}), give output_type={name} to inquire()."
     )
 
 

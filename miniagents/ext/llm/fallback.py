@@ -49,6 +49,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Literal, ParamSpec, Protocol, TypeAlias, TypeVar, cast
 
+from miniagents.ext.llm._call import refuse_bound_output_type
 from miniagents.ext.llm.errors import (
     LLMConfigurationError,
     LLMConnectionError,
@@ -199,15 +200,8 @@ def _refuse_bound_output_type(bound: object) -> None:
     Raises:
         LLMConfigurationError: if ``bound`` (the bound ``output_type``) is not ``None``.
     """
-    if bound is None:
-        return
-    name = getattr(bound, "__name__", repr(bound))
-    raise LLMConfigurationError(
-        f"The agent FALLBACK_AGENT has output_type={name} bound with fork() or bind(): its "
-        f"replies would be typed as its agents' replies, not {name}s. Make it with "
-        f"structured(fallback_agent(...), {name}) instead (a MiniAgent that replies with the "
-        f"{name}, typed), or, for the whole reply (tool calls and results, then the {name}), "
-        f"give output_type={name} to inquire()."
+    refuse_bound_output_type(
+        bound, "FALLBACK_AGENT", typed_as="its agents' replies", made_with="fallback_agent(...)"
     )
 
 
