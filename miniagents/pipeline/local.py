@@ -201,7 +201,10 @@ class Pipeline(Generic[T, ReplyT]):
                     if read_error is not None:
                         raise read_error
                     return
-                await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    _awaited(running, handed, settings.ordered and not settings.fail_fast),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
         finally:
             bar.close()
             for task in running.values():
@@ -278,6 +281,19 @@ def _ready(
         if task.done():
             return index
     return None
+
+
+def _awaited(
+    running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]], handed: int, only_next: bool
+) -> list[asyncio.Task[ItemResult[T, ReplyT]]]:
+    """The tasks whose end can let the pipeline go on, when none it could hand out has ended.
+
+    Waiting on an ended task returns at once, so ended tasks (held back for the input's
+    order) are left out: waiting on them turned the wait into a busy loop.
+    """
+    if only_next:  # ordered: only the next index can be handed out
+        return [running[handed]]
+    return [task for task in running.values() if not task.done()]
 
 
 def _raise_first_failure(running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]]) -> None:

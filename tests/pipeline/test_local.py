@@ -324,3 +324,43 @@ async def test_async_for_outside_a_context_fails_at_once() -> None:
     run = pipeline(upper, ["x"])
     with pytest.raises(NoActiveContextError, match="No MiniAgents context is active"):
         await anext(aiter(run))
+
+
+@pytest.mark.parametrize("fail_fast", [False, True])
+async def test_an_ordered_pipeline_held_back_by_its_first_item_waits_without_spinning(
+    monkeypatch: pytest.MonkeyPatch, fail_fast: bool
+) -> None:
+    first_may_end = asyncio.Event()
+
+    @miniagent
+    async def slow_first(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        if text == "item 0":
+            await first_may_end.wait()
+        ctx.reply(text)
+
+    waits = 0
+    real_wait = asyncio.wait
+
+    async def counted_wait(*args: object, **kwargs: object) -> object:
+        nonlocal waits
+        waits += 1
+        return await real_wait(*args, **kwargs)  # type: ignore[call-overload]
+
+    async def release_later() -> None:
+        for _ in range(500):  # many loop turns while the other items have ended
+            await asyncio.sleep(0)
+        first_may_end.set()
+
+    monkeypatch.setattr(asyncio, "wait", counted_wait)
+    async with MiniAgents():
+        releaser = asyncio.ensure_future(release_later())
+        results = [
+            r.index
+            async for r in pipeline(slow_first, Counting(10), max_in_flight=10, fail_fast=fail_fast)
+        ]
+        await releaser
+    assert results == list(range(10))
+    # one wait per item at most (ended items held back for the order are not waited on);
+    # the busy loop this guards against waited once per loop turn, hundreds of times
+    assert waits <= 12
