@@ -131,7 +131,11 @@ async def _recovered_after_the_launcher_ended() -> tuple[list[str], list[str], b
         with workflow_id("recovered"):
             reply = recovered.inquire("Go.")
         gate[0].set()
-        messages = [str(message) for message in await reply]
+        messages = []
+        async for promise in reply:  # as it streams: each message token by token
+            tokens = [token async for token in promise]
+            assert "".join(tokens) == str(await promise)
+            messages.append("".join(tokens))
     return persisted, messages, ended_first
 
 
