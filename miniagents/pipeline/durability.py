@@ -17,6 +17,7 @@ and import.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeAlias
 
 from miniagents.messages import Message, MessageTuple
@@ -26,6 +27,7 @@ from miniagents.pipeline.errors import DurablePipelineUnavailableError, Pipeline
 
 __all__ = [
     "DurableItemRunner",
+    "DurableItems",
     "DurableItemsFactory",
     "durable_items",
     "durable_pipeline_id",
@@ -35,10 +37,24 @@ __all__ = [
 DurableItemRunner: TypeAlias = Callable[[int, int, MessageType], Awaitable[MessageTuple[Message]]]
 """Runs one try of one item as a durable run: ``(index, attempt, item)`` to its replies."""
 
-DurableItemsFactory: TypeAlias = Callable[
-    [str, Sequence[MiniAgent[..., Message]]], DurableItemRunner
-]
-"""Makes the runner of a durable pipeline from its id and its chain of agents."""
+
+@dataclass(frozen=True)
+class DurableItems:
+    """How a durable pipeline runs its items.
+
+    Attributes:
+        run: Runs one try of one item as a durable run.
+        aready: Gets the recording ready (e.g. launches its engine, which may take
+            seconds): the pipeline awaits it once, before any item's try and its timer
+            start, so that ``timeout=`` limits the tries alone.
+    """
+
+    run: DurableItemRunner
+    aready: Callable[[], Awaitable[None]]
+
+
+DurableItemsFactory: TypeAlias = Callable[[str, Sequence[MiniAgent[..., Message]]], DurableItems]
+"""Makes how a durable pipeline runs its items from its id and its chain of agents."""
 
 _factory: list[DurableItemsFactory] = []
 
@@ -73,8 +89,8 @@ def durable_pipeline_id(chain: Sequence[MiniAgent[..., Message]]) -> str:
 
 def durable_items(
     durable: bool | str, chain: Sequence[MiniAgent[..., Message]], *, caller: str
-) -> DurableItemRunner | None:
-    """The runner of a pipeline's items as durable runs, or ``None`` for ``durable=False``.
+) -> DurableItems | None:
+    """How a pipeline's items run as durable runs, or ``None`` for ``durable=False``.
 
     Raises:
         DurablePipelineUnavailableError: if ``durable`` asks for one and no layer that

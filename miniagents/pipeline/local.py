@@ -38,7 +38,7 @@ from miniagents.messages import Message, MessageTuple
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.lowlevel import InteractionScope
-from miniagents.pipeline.durability import DurableItemRunner, durable_items
+from miniagents.pipeline.durability import DurableItems, durable_items
 from miniagents.pipeline.errors import (
     PipelineArgumentError,
     PipelineRerunError,
@@ -93,7 +93,7 @@ class Pipeline(Generic[T, ReplyT]):
         agents: Sequence[MiniAgent[..., Message]],
         items: Iterable[T] | AsyncIterable[T] | Observable[T],
         settings: PipelineSettings,
-        durable: DurableItemRunner | None = None,
+        durable: DurableItems | None = None,
     ) -> None:
         """Prepare the run (:func:`pipeline` makes pipelines)."""
         self._chain = tuple(agents)
@@ -109,7 +109,7 @@ class Pipeline(Generic[T, ReplyT]):
 
     async def _interact(self, index: int, attempt: int, item: T) -> MessageTuple[ReplyT]:
         if self._durable is not None:  # the last agent's replies, recorded
-            return await self._durable(index, attempt, item)  # type: ignore[return-value]
+            return await self._durable.run(index, attempt, item)  # type: ignore[return-value]
         replies = self._chain[0].inquire(item)
         for agent in self._chain[1:]:
             replies = agent.inquire(replies)
@@ -157,10 +157,14 @@ class Pipeline(Generic[T, ReplyT]):
                 makes one of its own).
             PipelineRerunError: if the pipeline ran already.
             Exception: the error of the items iterable, after the results before it; with
-                ``fail_fast=True``, the first failed item's error.
+                ``fail_fast=True``, the first failed item's error; with ``durable=``, the
+                error of getting the record of runs ready (e.g. its database cannot be
+                reached), before any item runs.
         """
         MiniAgents.get_current()  # not one failed result per item: the error, at once
         self._claim()
+        if self._durable is not None:  # e.g. DBOS launched: not part of any try's timeout
+            await self._durable.aready()
         settings = self._settings
         total = settings.total
         if total is None and isinstance(self._items, Sized):

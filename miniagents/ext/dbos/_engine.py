@@ -15,15 +15,26 @@ On recovery the workflow first replays its recorded steps in their order (DBOS r
 their results without running them), which gives the results by key, and then runs the
 agent again: a call whose key has a result replays it, the others run (and are recorded).
 DBOS is launched once per process and event loop, on the loop of the first durable run,
-so that the workflows it recovers at launch run on that loop too.
+so that the workflows it recovers at launch run on that loop too. They run in a
+``MiniAgents`` context of the engine's own, not in the context of the run that happened to
+launch DBOS (``arecover`` gives its caller's instead)::
+
+    launch (by a run of context A)  ->  recovered runs: in the engine's context E
+    A ends                          ->  they go on (A does not wait for them)
+    B asks for one by its id        ->  B reads its reply as it streams
+    the loop ends (asyncio.run)     ->  E ends: runs still running stop unrecorded, runs
+                                        waiting for their agent are released (one warning
+                                        names them): all stay pending for the next process
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import pickle
 import sqlite3
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +67,7 @@ from miniagents.ext.tools.recording import record_tool_calls
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
-from miniagents.miniagents.context import current_context
+from miniagents.miniagents.context import MiniAgents, current_context
 from miniagents.miniagents.lowlevel import start_task
 from miniagents.promising.errors import StreamCancelledError
 
@@ -91,6 +102,7 @@ _functions: tuple[Callable[..., Awaitable[object]], Callable[[str], Awaitable[ob
 )
 _engine: Engine | None = None
 _default_url: str | None = None
+_logger = logging.getLogger(__name__)
 
 
 def set_default_url(url: str) -> None:
@@ -169,16 +181,88 @@ def _registered_functions() -> tuple[
 
 @dataclass
 class Engine:
-    """DBOS launched on this event loop for ``url``, and the runs it runs here."""
+    """DBOS launched on this event loop for ``url``, and the runs it runs here.
+
+    Attributes:
+        agents_context: The context the runs recovered at launch run in, if their launcher
+            gave its own (``arecover``); else they run in one of the engine's own.
+        resumed: The contexts of the runs stopped here and asked for again, by id (each
+            runs on in its asker's).
+        waiting: The runs recovered at launch that wait for their agent: alias by id.
+        released: The workflow tasks the engine let go unrecorded on purpose (their
+            cancellation is no news: DBOS's log line of it is left out).
+    """
 
     url: str
     loop: asyncio.AbstractEventLoop
-    agents_context: contextvars.Context
+    agents_context: contextvars.Context | None
     launch_seconds: float = 0.0
     running: dict[str, asyncio.Future[MessageSequencePromise]] = field(default_factory=dict)
     stopped: set[str] = field(default_factory=set)
     refused: dict[str, str] = field(default_factory=dict)
     bodies: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+    resumed: dict[str, contextvars.Context] = field(default_factory=dict)
+    waiting: dict[str, str] = field(default_factory=dict)
+    released: weakref.WeakSet[asyncio.Task[Any]] = field(default_factory=weakref.WeakSet)
+    _own_context: asyncio.Future[contextvars.Context] | None = None
+    _holder: asyncio.Task[None] | None = None
+    _warned: bool = False
+
+    async def arecovery_context(self, workflow_id: str) -> contextvars.Context:
+        """The context the run ``workflow_id``, started by DBOS (not by a caller), runs in.
+
+        A run resumed for a caller runs in the caller's; one recovered at launch, in the
+        launcher's if ``arecover`` gave it, else in a ``MiniAgents`` context of the
+        engine's own (started now, once; it ends when the loop ends).
+        """
+        resumed = self.resumed.pop(workflow_id, None)
+        if resumed is not None:
+            return resumed
+        if self.agents_context is not None:
+            return self.agents_context
+        if self._own_context is None:
+            self._own_context = self.loop.create_future()
+            fresh = contextvars.Context()  # no caller's context around it: none is its parent
+            self._holder = fresh.run(
+                self.loop.create_task,
+                _hold_context(self._own_context),
+                name="miniagents:the context of the recovered durable runs",
+            )
+        return await asyncio.shield(self._own_context)
+
+    async def await_agent(self, workflow_id: str, alias: str) -> MiniAgent[..., Message]:
+        """The agent of the recovered run ``workflow_id``, once this process makes it.
+
+        If the loop ends first (``asyncio.run`` cancels its tasks at its end), the run is
+        released: it stays pending in the database, for a process that makes its agent,
+        and one warning names the runs released so.
+        """
+        self.waiting[workflow_id] = alias
+        try:
+            return await _agents.await_agent(alias)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                self.released.add(task)
+            self._warn_unmade()
+            raise
+        finally:
+            self.waiting.pop(workflow_id, None)
+
+    def _warn_unmade(self) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        aliases = ", ".join(sorted(set(self.waiting.values())))
+        runs = ", ".join(repr(workflow_id) for workflow_id in sorted(self.waiting))
+        _logger.warning(
+            "The durable runs %s were recovered at launch and waited for their agents %s, "
+            "which this process never made (with durable(...)): they stay pending in the "
+            "database of durable runs, and the next process that makes those agents "
+            "recovers them. If they should run here, import the module that makes them.",
+            runs,
+            aliases,
+        )
 
     def stop(self, workflow_id: str) -> None:
         """Stop the run ``workflow_id`` here, unrecorded (its reader gave up): as at a crash."""
@@ -237,7 +321,7 @@ class Engine:
             )
         if workflow_id in self.stopped:  # cancelled here, unrecorded: nobody else runs it
             self.stopped.discard(workflow_id)
-            self.agents_context = contextvars.copy_context()  # it runs in the caller's context
+            self.resumed[workflow_id] = contextvars.copy_context()  # it runs in the caller's
             await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
         # running: recovered here (it streams), or in another process (it ends)
         return await _first(self.published(workflow_id), dbos.get_result_async(workflow_id))
@@ -283,8 +367,14 @@ async def _outside(coroutine: Coroutine[Any, Any, T]) -> T:
     return await contextvars.Context().run(asyncio.create_task, coroutine)
 
 
-async def aengine_for(url: str | None) -> Engine:
+async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
     """DBOS launched for ``url`` on the running loop (once; again for another loop).
+
+    Args:
+        url: The database of the runs (``None``: ``use_database``'s, else the default).
+        recover_here: The runs recovered at launch run in the caller's ``MiniAgents``
+            context (if it has one), not in one of the engine's own. Only the launch
+            takes it into account: nothing changes if DBOS runs already.
 
     Raises:
         DurableConfigurationError: if another database is in use in this process.
@@ -331,9 +421,42 @@ async def aengine_for(url: str | None) -> Engine:
             f"{type(error).__name__}: {error}. Check the database_url (a sqlite:/// file "
             "path or a postgresql:// URL) and that the database accepts connections."
         ) from error
-    _engine = Engine(wanted, loop, contextvars.copy_context())
+    _released_logs.install()
+    here = recover_here and current_context() is not None
+    _engine = Engine(wanted, loop, contextvars.copy_context() if here else None)
     _engine.launch_seconds = time.perf_counter() - began
     return _engine
+
+
+async def _hold_context(ready: asyncio.Future[contextvars.Context]) -> None:
+    """Hold a ``MiniAgents`` context of the engine's own open until the loop's end."""
+    async with MiniAgents():
+        ready.set_result(contextvars.copy_context())
+        await asyncio.get_running_loop().create_future()  # the loop's end cancels it
+
+
+class _ReleasedRuns(logging.Filter):
+    """Leaves out DBOS's log line of a workflow task that the engine released on purpose."""
+
+    installed = False
+
+    def install(self) -> None:
+        if not self.installed:
+            self.installed = True
+            logging.getLogger("dbos").addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        engine = _engine
+        if engine is None or not str(record.msg).startswith("Asyncio task cancelled"):
+            return True
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # another thread's record
+            return True
+        return task is None or task not in engine.released
+
+
+_released_logs = _ReleasedRuns()
 
 
 def current_engine() -> Engine | None:
@@ -422,7 +545,9 @@ async def _interaction_workflow(
     workflow_id = dbos.workflow_id
     if engine is None or workflow_id is None:
         raise DurableError("A durable run started outside of a durable agent's engine.")
-    agent = await _agents.await_agent(alias)
+    agent = _agents.get(alias)
+    if agent is None:  # recovered at launch, before its agent was made
+        agent = await engine.await_agent(workflow_id, alias)
     if _agents.version(alias) != version:
         _refuse(engine, workflow_id, alias, version)
     _, step = _registered_functions()
@@ -437,8 +562,10 @@ async def _interaction_workflow(
         return decision
 
     run = DurableRun(workflow_id, step_context, step, recorded, approvals=decided)
-    work = contextvars.copy_context() if current_context() is not None else engine.agents_context
-    work = work.copy()
+    if current_context() is not None:  # started by its caller: it runs in its context
+        work = contextvars.copy_context()
+    else:  # started by DBOS (recovered at launch, or resumed for a caller)
+        work = (await engine.arecovery_context(workflow_id)).copy()
     for variable, value in work.items():  # the agents run outside DBOS's workflow context
         if type(value).__name__ == "DBOSContext":
             work.run(variable.set, None)
@@ -500,6 +627,9 @@ def _refuse(engine: Engine, workflow_id: str, alias: str, version: str) -> None:
         "started it, or start a new run under another workflow id."
     )
     engine.refused[workflow_id] = str(error)
+    task = asyncio.current_task()
+    if task is not None:  # left pending on purpose: DBOS's log of its cancellation is no news
+        engine.released.add(task)
     published = engine.published(workflow_id)
     if not published.done():
         published.set_exception(error)

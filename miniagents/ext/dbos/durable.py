@@ -42,7 +42,7 @@ from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.interaction import InteractionContext
-from miniagents.pipeline.durability import DurableItemRunner, set_durable_items
+from miniagents.pipeline.durability import DurableItems, set_durable_items
 
 __all__ = ["DEFAULT_DATABASE_URL", "durable", "use_database", "workflow_id"]
 
@@ -213,11 +213,10 @@ async def _chain_of_pipeline(
     ctx.reply(replies)
 
 
-def _pipeline_items(
-    pipeline_id: str, chain: Sequence[MiniAgent[..., Message]]
-) -> DurableItemRunner:
-    """The runner of a durable pipeline's items: one durable run per item and try.
+def _pipeline_items(pipeline_id: str, chain: Sequence[MiniAgent[..., Message]]) -> DurableItems:
+    """How a durable pipeline runs its items: one durable run per item and try.
 
+    Ready once DBOS is launched (before any try's timer starts: a launch takes seconds).
     Its runs are of an agent named ``PIPELINE[<pipeline id>]`` that runs the chain; each
     run is named by its input: the item, its position and the try (``ids_by_input``).
     """
@@ -251,7 +250,10 @@ def _pipeline_items(
                     engine.stop(chosen)
             raise
 
-    return run
+    async def aready() -> None:
+        await aengine_for(None)  # the database of the runs not given one, as runs' below
+
+    return DurableItems(run, aready)
 
 
 set_durable_items(_pipeline_items)

@@ -82,7 +82,7 @@ async def arecover(agent: MiniAgent[..., Message]) -> None:
             use in this process.
         DurableDatabaseError: if the database cannot be reached, opened or written.
     """
-    await aengine_for(_database_of(agent))
+    await aengine_for(_database_of(agent), recover_here=True)
 
 
 async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
