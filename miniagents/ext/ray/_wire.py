@@ -62,6 +62,7 @@ __all__ = [
     "TOKENS",
     "WHOLE",
     "Call",
+    "check_sendable_agent",
     "decode_error",
     "dumps",
     "dumps_arguments",
@@ -132,6 +133,25 @@ def dumps(value: object, what: str) -> bytes:
         return _pickle(value)
     except Exception as error:
         raise _serialization_error(value, what, error) from error
+
+
+def check_sendable_agent(alias: str, agent: object) -> None:
+    """Check at once that Ray can send ``agent`` (or a chain of agents) to its workers.
+
+    Raises:
+        MessageSerializationError: naming the agent and why it cannot be pickled.
+    """
+    try:
+        _pickle(agent)
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise MessageSerializationError(
+            f"The agent {alias} cannot be sent to a Ray worker: pickling it failed "
+            f"({type(error).__name__}: {reason:.200}). A Ray worker runs a copy of the "
+            "agent, so its function and everything it refers to must be picklable. A "
+            "durable agent (miniagents.ext.dbos) never is, since its runs are recovered by "
+            "the process that made it: run it on the driver."
+        ) from error
 
 
 def dumps_arguments(args: tuple[object, ...], kwargs: Mapping[str, object], alias: str) -> bytes:

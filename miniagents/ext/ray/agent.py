@@ -53,6 +53,7 @@ from miniagents.ext.ray._wire import (
     WHOLE,
     Call,
     ReplyEvent,
+    check_sendable_agent,
     decode_error,
     dumps,
     dumps_arguments,
@@ -139,6 +140,8 @@ def ray_agent(agent: AgentT, /, **options: Unpack[RayOptions]) -> AgentT:
 
     Raises:
         MissingExtraError: if Ray is not installed (with the install hint; an ``ImportError``).
+        MessageSerializationError: if ``agent`` cannot be pickled to reach the workers
+            (e.g. a durable agent of ``miniagents.ext.dbos``).
         ValueError: Ray's own error, for an option Ray does not know.
         TypeError: Ray's own error, for an option of the wrong type.
     """
@@ -160,6 +163,7 @@ class _Runner:
     def __init__(self, agent: MiniAgent[...], options: dict[str, Any]) -> None:
         import ray
 
+        check_sendable_agent(agent.alias, agent)
         self.agent = agent
         self.retries: int = options.pop("max_retries", 3)
         self.cancel_timeout: float = options.pop("cancel_timeout", CANCEL_TIMEOUT)

@@ -38,6 +38,7 @@ from typing_extensions import Unpack
 
 from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings
+from miniagents.ext.ray._wire import check_sendable_agent
 from miniagents.ext.ray._worker import run_items
 from miniagents.ext.ray.agent import CANCEL_TIMEOUT, RayOptions
 from miniagents.ext.ray.errors import (
@@ -76,6 +77,8 @@ class RayPipeline(Generic[T]):
         import ray
 
         chain = tuple(agents)
+        for agent in chain:
+            check_sendable_agent(agent.alias, agent)
         self._chain = chain
         self._items = items
         self._settings = settings
@@ -244,6 +247,8 @@ def ray_pipeline(
         MissingExtraError: if Ray is not installed (with the install hint; an ``ImportError``).
         RayPipelineArgumentError: for no agents, a ``batch_size`` below 1 or a
             ``max_in_flight`` below it (a ``ValueError``).
+        MessageSerializationError: for an agent that cannot be pickled to reach the
+            workers (e.g. a durable agent of ``miniagents.ext.dbos``).
 
     Iterating the pipeline raises :class:`RayPipelineLinkError` where a budget of
     :mod:`miniagents.ext.llm` applies (``charged_to``, ``with_budget``, a ``Budget`` bound in
