@@ -11,7 +11,6 @@ model call that had completed was made again, and the tools' side effects happen
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import subprocess
@@ -81,6 +80,7 @@ class Protocol:
     body: dict[str, Any]
     path: str  # where a client resumes the run
     last_token: str  # the type of a text token's event, and its field
+    body_start: str  # the type of the event a stream starts with
 
     def delta(self, event: SSEEvent) -> str | None:
         data = event.json if event.data != "[DONE]" else {}
@@ -92,6 +92,7 @@ AG_UI = Protocol(
     {"threadId": "t1", "runId": "r1", "messages": [{"id": "u1", "role": "user", "content": "Go"}]},
     "/runs/r1",
     "TEXT_MESSAGE_CONTENT",
+    "RUN_STARTED",
 )
 AI_SDK = Protocol(
     "ai-sdk",
@@ -101,6 +102,7 @@ AI_SDK = Protocol(
     },
     "/c1/stream",
     "text-delta",
+    "start",
 )
 
 
@@ -246,15 +248,19 @@ async def test_a_run_paused_for_an_approval_is_resumed_after_a_restart(
     third = Server(fake_llm, tmp_path, "ag-ui")
     try:
         async with third.client() as client:
-            # the first run paused and was resumed: its replay is numbered otherwise now
+            # the first run paused and was resumed: its replay pauses there too
             cut = {"Last-Event-ID": str(len(paused) - 1)}
-            async with client.stream("GET", "/runs/r1", headers=cut) as late:
-                assert late.status_code == 409
-                assert json.loads(await late.aread())["error"]["code"] == "not_resumable"
-            _, whole = await get_events(client, "/runs/r1")  # the whole reply, from its record
+            response, after_pause = await get_events(client, "/runs/r1", cut)
+            assert response.status_code == 200
+            _, whole = await get_events(client, "/runs/r1")  # the whole run, from its record
+            _, resumed_again = await get_events(client, "/runs/r2")  # found by its own id
     finally:
         third.stop()
 
+    assert after_pause == []  # the paused run ended with its interrupt, as it did
+    assert [event.type for event in whole] == [event.type for event in paused]
+    assert _ids(whole) == _ids(paused)
+    assert [event.data for event in resumed_again] == [event.data for event in events]
     assert [event.type for event in events] == [
         "RUN_STARTED",
         "SUBAGENT_STARTED",
@@ -271,8 +277,7 @@ async def test_a_run_paused_for_an_approval_is_resumed_after_a_restart(
     ]
     assert events[0].json["runId"] == "r2"
     assert [e.json["content"] for e in events if e.type == "TOOL_CALL_RESULT"] == ["removed a.txt"]
-    assert [event.type for event in whole][-2:] == ["TEXT_MESSAGE_END", "RUN_FINISHED"]
-    assert [e.json["content"] for e in whole if e.type == "TOOL_CALL_RESULT"] == ["removed a.txt"]
+    assert whole[-1].json["outcome"]["interrupts"][0]["id"] == "k1"
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
     assert _side_effects(tmp_path) == ["removed a.txt"]  # approved after the restart, once
 
@@ -369,3 +374,95 @@ async def test_an_ai_sdk_run_paused_for_an_approval_is_resumed_after_a_restart(
     assert types[-3:] == ["finish-step", "finish", "[DONE]"]
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
     assert _side_effects(tmp_path) == ["removed a.txt"]  # approved after the restart, once
+
+
+def _resume_body(protocol: Protocol) -> dict[str, Any]:
+    """The protocol's answer that approves the call ``k1`` its run paused at."""
+    if protocol is AG_UI:
+        entry = {"interruptId": "k1", "status": "resolved", "payload": {"approved": True}}
+        return {**AG_UI.body, "runId": "r2", "resume": [entry]}
+    answered = {
+        "id": "a1",
+        "role": "assistant",
+        "parts": [
+            {
+                "type": "tool-remove",
+                "toolCallId": "k1",
+                "state": "approval-responded",
+                "input": {"name": "a.txt"},
+                "approval": {"id": "k1", "approved": True},
+            }
+        ],
+    }
+    return {**AI_SDK.body, "messages": [*AI_SDK.body["messages"], answered]}
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
+async def test_a_run_resumed_from_a_pause_and_killed_resumes_at_the_clients_last_event(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+    protocol: Protocol,
+) -> None:
+    fake_llm.reply(
+        tokens=["Removing."],
+        tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")],
+        for_model=MAIN,
+    )
+    fake_llm.reply(tokens=["Removed ", "it ", "now."], for_model=MAIN, pause_after=1)
+
+    first = Server(fake_llm, tmp_path, protocol.name)
+    try:
+        async with first.client() as client:
+            _, paused = await post_events(client, protocol.body)  # ends where it waits
+            body = _resume_body(protocol)
+            async with client.stream("POST", "/", json=body) as response:
+                assert response.status_code == 200
+                reader = SSEReader(response)
+                seen: list[SSEEvent] = []
+                while (event := await reader.next()) is not None:
+                    seen.append(event)
+                    if protocol.delta(event) == "Removed ":  # the second call waits (paused)
+                        break
+                await fake_llm.wait_paused_async(1)
+                first.kill()
+    finally:
+        if first.process.poll() is None:
+            first.kill()
+    assert _side_effects(tmp_path) == ["removed a.txt"]
+
+    fake_llm.clear_script()
+    fake_llm.reply(tokens=["Removed ", "it ", "now."], for_model=MAIN)  # the killed call again
+    again = Server(fake_llm, tmp_path, protocol.name)
+    try:
+        async with again.client() as client:
+            resumed_path = "/runs/r2" if protocol is AG_UI else protocol.path
+            last = {"Last-Event-ID": seen[-1].id or ""}
+            response, rest = await get_events(client, resumed_path, last)
+            assert response.status_code == 200, await response.aread()
+            if protocol is AG_UI:  # the paused run: nothing after its interrupt
+                cut = {"Last-Event-ID": paused[-1].id or ""}
+                response, after_pause = await get_events(client, "/runs/r1", cut)
+                assert response.status_code == 200, await response.aread()
+                assert after_pause == []
+                _, whole = await get_events(client, "/runs/r1")
+                assert _ids(whole) == _ids(paused)
+                assert [event.type for event in whole] == [event.type for event in paused]
+    finally:
+        again.stop()
+
+    assert _ids(seen + rest) == list(range(len(seen) + len(rest)))  # no gap, nothing twice
+    deltas = [protocol.delta(event) for event in seen + rest]
+    tool_output = ["removed a.txt"] if protocol is AG_UI else []  # (a sub-agent's text)
+    assert [delta for delta in deltas if delta is not None] == [
+        *tool_output,
+        "Removed ",
+        "it ",
+        "now.",
+    ]
+    end = ["RUN_FINISHED"] if protocol is AG_UI else ["finish-step", "finish", "[DONE]"]
+    assert [event.type for event in rest][-len(end) :] == end
+    assert len([event for event in seen + rest if event.type == protocol.body_start]) == 1
+    models = [str(request.json["model"]) for request in fake_llm.requests]
+    assert models == [MAIN] * 3  # the 1st call once; the 2nd, killed, again
+    assert _side_effects(tmp_path) == ["removed a.txt"]  # the approved call ran once
