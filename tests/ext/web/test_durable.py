@@ -282,12 +282,13 @@ async def test_a_run_paused_for_an_approval_is_resumed_after_a_restart(
     assert _side_effects(tmp_path) == ["removed a.txt"]  # approved after the restart, once
 
 
-def _status(folder: Path, workflow_id: str) -> str | None:
-    """The status of a durable run in the SQLite file of the runs."""
+def _status_of_key(folder: Path, protocol: Protocol, key: str) -> str | None:
+    """The status of the durable run of the protocol's job ``key`` (a run id, a chat id)."""
     connection = sqlite3.connect(folder / "runs.sqlite")
     try:
         row = connection.execute(
-            "SELECT status FROM workflow_status WHERE workflow_uuid = ?", (workflow_id,)
+            "SELECT status FROM workflow_status WHERE workflow_uuid LIKE ?",
+            (f'{protocol.name}:["{key}",%',),
         ).fetchone()
     finally:
         connection.close()
@@ -295,36 +296,44 @@ def _status(folder: Path, workflow_id: str) -> str | None:
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
 async def test_a_run_its_client_gave_up_on_is_not_recovered_after_a_restart(
     fake_llm: FakeLLMServer,  # noqa: F811
     tmp_path: Path,
+    protocol: Protocol,
 ) -> None:
     _script(fake_llm, start=1, pause_second=True)  # one call, which streams a token and waits
-    first = Server(fake_llm, tmp_path, "ag-ui", GRACE="0")
+    key = "r1" if protocol is AG_UI else "c1"
+    first = Server(fake_llm, tmp_path, protocol.name, GRACE="0")
     try:
         async with first.client() as client:
-            async with client.stream("POST", "/", json=AG_UI.body) as response:
+            async with client.stream("POST", "/", json=protocol.body) as response:
                 reader = SSEReader(response)
-                while (event := await reader.next()) is not None and AG_UI.delta(event) is None:
+                while (event := await reader.next()) is not None and protocol.delta(event) is None:
                     pass
             # the client left: the run is cancelled at once, its model call closed
             assert await fake_llm.wait_disconnected_async(0)
-            workflow = 'ag-ui:["r1", "t1"]'
-            await until(lambda: _status(tmp_path, workflow) == "CANCELLED")
+            await until(lambda: _status_of_key(tmp_path, protocol, key) == "CANCELLED")
+            _, before = await get_events(client, protocol.path)  # how it ended, for a reader
     finally:
         first.kill()
 
-    again = Server(fake_llm, tmp_path, "ag-ui")
+    again = Server(fake_llm, tmp_path, protocol.name)
     try:
         async with again.client() as client:
-            response, events = await get_events(client, "/runs/r1")
+            response, events = await get_events(client, protocol.path)
             assert response.status_code == 200
     finally:
         again.stop()
 
     assert len(fake_llm.requests) == 1  # the run given up on was not run on at the restart
-    assert [event.type for event in events] == ["RUN_STARTED", "RUN_ERROR"]
-    assert "cancelled there" in events[-1].json["message"]
+    if protocol is AG_UI:  # replayed up to where it stopped, then ended as it ended then
+        assert [event.type for event in events] == ["RUN_STARTED", "RUN_FINISHED"]
+        assert events[-1].json["outcome"] == {"type": "cancelled"}
+        assert events[-1].data == before[-1].data
+    else:
+        assert [event.type for event in events] == ["start", "start-step", "abort", "[DONE]"]
+        assert [event.data for event in events[-2:]] == [event.data for event in before[-2:]]
 
 
 @pytest.mark.timeout(240)
@@ -439,11 +448,11 @@ async def test_a_run_resumed_from_a_pause_and_killed_resumes_at_the_clients_last
             resumed_path = "/runs/r2" if protocol is AG_UI else protocol.path
             last = {"Last-Event-ID": seen[-1].id or ""}
             response, rest = await get_events(client, resumed_path, last)
-            assert response.status_code == 200, await response.aread()
+            assert response.status_code == 200
             if protocol is AG_UI:  # the paused run: nothing after its interrupt
                 cut = {"Last-Event-ID": paused[-1].id or ""}
                 response, after_pause = await get_events(client, "/runs/r1", cut)
-                assert response.status_code == 200, await response.aread()
+                assert response.status_code == 200
                 assert after_pause == []
                 _, whole = await get_events(client, "/runs/r1")
                 assert _ids(whole) == _ids(paused)
