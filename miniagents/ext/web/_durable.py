@@ -26,6 +26,8 @@ cancelled (they stay recorded, and are recovered again at the next start).
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -95,13 +97,16 @@ class _AppStopped(Exception):
 class DurableJobs:
     """The durable runs of one app's jobs (see the module docstring)."""
 
-    __slots__ = ("_agent", "_prefix")
+    __slots__ = ("_agent", "_launched", "_owner", "_prefix", "_ready")
 
     def __init__(
         self, agent: MiniAgent[..., Message], protocol: Literal["ag-ui", "ai-sdk"]
     ) -> None:
         self._agent = agent
         self._prefix = f"{protocol}:"
+        self._launched = False  # in the app's context (its lifespan's, or its own task's)
+        self._owner: asyncio.Task[None] | None = None  # that task, for a mounted app
+        self._ready: asyncio.Future[None] | None = None
 
     @classmethod
     def of(
@@ -214,8 +219,40 @@ class DurableJobs:
         try:
             async with context():
                 await arecover(self._agent)
-                yield
+                self._launched = True
+                try:
+                    yield
+                finally:
+                    self._launched = False
                 await before_stop()
                 raise _AppStopped
         except _AppStopped:
             pass
+
+    async def aready(
+        self, context: Callable[[], MiniAgents], before_stop: Callable[[], Awaitable[None]]
+    ) -> None:
+        """(For each request.) DBOS launched in the app's context: a mounted app's first
+        request makes it, as :meth:`recovering` in a task of the app's own (see above).
+
+        Raises:
+            DurableDatabaseError: if DBOS cannot be launched (the next request tries again).
+        """
+        if self._launched:
+            return
+        if self._owner is None or self._ready is None:
+            ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            async def own() -> None:
+                async with self.recovering(context, before_stop):
+                    ready.set_result(None)
+                    await asyncio.get_running_loop().create_future()  # until the loop ends
+
+            what = f"the durable runs of the mounted {self._prefix[:-1]} app"
+            self._owner = contextvars.Context().run(spawn, own(), what)  # (no request's)
+            self._ready = ready
+        owner, ready = self._owner, self._ready
+        await asyncio.wait({owner, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():  # the launch failed: the next request tries again
+            self._owner = self._ready = None
+            await owner  # its error

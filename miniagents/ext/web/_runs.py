@@ -662,7 +662,8 @@ def runs_app(
         max_body_bytes: The largest approval body read.
         paused_hint: How the calls of a paused job are decided (in the 409 that says so).
         durable: The durable runs of the jobs, when the agent is durable (DBOS is launched
-            at the app's start, in a ``context()`` of the app's own).
+            at the app's start, in a ``context()`` of the app's own; at its first request
+            if it is mounted, its lifespan not run).
         context: Makes that context.
     """
 
@@ -680,11 +681,21 @@ def runs_app(
         async with durable.recovering(context, store.aclose):
             yield
 
+    def launched(
+        handler: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            if durable is not None:  # (a mounted app: its lifespan did not launch DBOS)
+                await durable.aready(context, store.aclose)
+            return await handler(request)
+
+        return handle
+
     app = Starlette(
         routes=[
-            Route("/", start_run, methods=["POST"]),
-            Route(resume_path, resume_run, methods=["GET"]),
-            Route(approvals_path, decide_call, methods=["POST"]),
+            Route("/", launched(start_run), methods=["POST"]),
+            Route(resume_path, launched(resume_run), methods=["GET"]),
+            Route(approvals_path, launched(decide_call), methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -475,3 +475,48 @@ async def test_a_run_resumed_from_a_pause_and_killed_resumes_at_the_clients_last
     models = [str(request.json["model"]) for request in fake_llm.requests]
     assert models == [MAIN] * 3  # the 1st call once; the 2nd, killed, again
     assert _side_effects(tmp_path) == ["removed a.txt"]  # the approved call ran once
+
+
+@pytest.mark.timeout(240)
+async def test_a_mounted_app_recovers_its_runs_in_a_context_of_its_own_after_a_restart(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    _script(fake_llm, pause_second=True)
+    first = Server(fake_llm, tmp_path, "ag-ui", MOUNT="/agent")
+    async with (
+        first.client() as client,
+        client.stream("POST", "/agent/", json=AG_UI.body) as response,
+    ):
+        assert response.status_code == 200
+        reader = SSEReader(response)
+        seen: list[SSEEvent] = []
+        while (event := await reader.next()) is not None:
+            seen.append(event)
+            if AG_UI.delta(event) == "All ":  # the second call streams, and waits (paused)
+                break
+        await fake_llm.wait_paused_async(1)
+        first.kill()
+
+    fake_llm.clear_script()
+    _script(fake_llm, start=1)  # the second call again
+    again = Server(fake_llm, tmp_path, "ag-ui", MOUNT="/agent")
+    try:
+        async with again.client() as client:
+            last = {"Last-Event-ID": seen[-1].id or ""}
+            # the first request after the restart launches DBOS; the recovered run is the
+            # app's (its first reader leaving does not end it): a second reader gets it all
+            async with client.stream("GET", "/agent/runs/r1", headers=last) as response:
+                assert response.status_code == 200
+                first_rest = await SSEReader(response).take(1)
+            response, rest = await get_events(client, "/agent/runs/r1", last)
+            assert response.status_code == 200
+    finally:
+        again.stop()
+
+    assert first_rest == rest[:1]
+    assert _ids(seen + rest) == list(range(len(seen) + len(rest)))  # no gap, nothing twice
+    assert [event.type for event in rest][-1] == "RUN_FINISHED"
+    assert "".join(AG_UI.delta(event) or "" for event in seen + rest).endswith("All done now.")
+    assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN] * 3
+    assert _side_effects(tmp_path) == ["note a"]
