@@ -520,3 +520,31 @@ async def test_a_mounted_app_recovers_its_runs_in_a_context_of_its_own_after_a_r
     assert "".join(AG_UI.delta(event) or "" for event in seen + rest).endswith("All done now.")
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN] * 3
     assert _side_effects(tmp_path) == ["note a"]
+
+
+@pytest.mark.timeout(240)
+async def test_a_failed_run_asked_for_after_a_restart_ends_with_its_own_error(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    fake_llm.fail(400, message="The prompt is too long.", for_model=MAIN)  # not retried
+    first = Server(fake_llm, tmp_path, "ag-ui")
+    try:
+        async with first.client() as client:
+            _, failed = await post_events(client, AG_UI.body)
+            await until(lambda: _status_of_key(tmp_path, AG_UI, "r1") == "ERROR")
+    finally:
+        first.kill()
+
+    again = Server(fake_llm, tmp_path, "ag-ui")
+    try:
+        async with again.client() as client:
+            response, events = await get_events(client, "/runs/r1")
+            assert response.status_code == 200
+    finally:
+        again.stop()
+
+    assert [event.type for event in events] == ["RUN_STARTED", "RUN_ERROR"]
+    assert "The prompt is too long." in failed[-1].json["message"]
+    assert events[-1].data == failed[-1].data  # the same error as the client saw then
+    assert len(fake_llm.requests) == 1  # the failed call was not made again
