@@ -28,6 +28,7 @@ skip what it had.
 from __future__ import annotations
 
 import contextvars
+import json
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -42,7 +43,12 @@ from miniagents.ext.dbos._engine import (
     aengine_for,
 )
 from miniagents.ext.dbos._recording import DurableRun, current_run, run_path
-from miniagents.ext.dbos.errors import DurableConfigurationError, DurableError, DurableVersionError
+from miniagents.ext.dbos.errors import (
+    DurableConfigurationError,
+    DurableError,
+    DurableRecordError,
+    DurableVersionError,
+)
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
@@ -184,7 +190,7 @@ async def arun_named(agent: MiniAgent[..., Message], name: str) -> str | None:
 
 
 async def anote_run(
-    agent: MiniAgent[..., Message], workflow_id: str, notes: Mapping[str, Any]
+    agent: MiniAgent[..., Message], workflow_id: str, notes: Mapping[str, object]
 ) -> None:
     """Keep ``notes`` (JSON values, by key) with ``agent``'s durable run ``workflow_id``.
 
@@ -194,8 +200,16 @@ async def anote_run(
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
+        DurableRecordError: if a note is not a JSON value (nothing is written).
         DurableDatabaseError: if the database cannot be reached.
     """
+    try:
+        json.dumps(dict(notes), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise DurableRecordError(
+            f"The notes of the durable run {workflow_id!r} must be JSON values (dicts, lists, "
+            f"strings, numbers, booleans, None): {error}. Convert them before noting them."
+        ) from error
     await _aengine(agent)
     await _outside(_dbos().update_workflow_attributes_async(workflow_id, dict(notes), merge=True))
 
