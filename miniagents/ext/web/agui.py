@@ -223,13 +223,14 @@ def agui_app(
                 "invalid_run_input",
                 f"The body is not an AG-UI RunAgentInput: {problems(error)}.",
             )
-        exists = store.get(run_input.run_id) is not None or (
-            durable is not None
-            and (
-                await durable.afind(key=run_input.run_id) is not None
-                or await durable.afind_named(run_input.run_id) is not None
+        exists = store.get(run_input.run_id) is not None
+        if durable is not None and not exists:
+            named = await durable.afind_named(run_input.run_id)
+            # (a resume sent again after a crash that came before its decision was given)
+            again = bool(run_input.resume) and named is not None and not named.ended
+            exists = await durable.afind(key=run_input.run_id) is not None or (
+                named is not None and not (again and named.group == run_input.thread_id)
             )
-        )
         if exists:
             return error_response(
                 409,
