@@ -232,8 +232,10 @@ class DurableJobs:
     async def aready(
         self, context: Callable[[], MiniAgents], before_stop: Callable[[], Awaitable[None]]
     ) -> None:
-        """(For each request.) DBOS launched in the app's context: a mounted app's first
-        request makes it, as :meth:`recovering` in a task of the app's own (see above).
+        """(For each request.) DBOS launched in the app's context, by the first if need be.
+
+        A mounted app's first request launches it, as :meth:`recovering` does, in a task of
+        the app's own (see the module docstring).
 
         Raises:
             DurableDatabaseError: if DBOS cannot be launched (the next request tries again).
