@@ -548,3 +548,62 @@ async def test_a_failed_run_asked_for_after_a_restart_ends_with_its_own_error(
     assert "The prompt is too long." in failed[-1].json["message"]
     assert events[-1].data == failed[-1].data  # the same error as the client saw then
     assert len(fake_llm.requests) == 1  # the failed call was not made again
+
+
+def _approve(call_id: str, run_id: str) -> dict[str, Any]:
+    """The AG-UI run ``run_id`` of the thread that approves the call ``call_id``."""
+    entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
+    return {**AG_UI.body, "runId": run_id, "resume": [entry]}
+
+
+@pytest.mark.timeout(240)
+async def test_an_agui_run_paused_twice_keeps_each_runs_events_after_a_restart(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    for call_id, name in (("k1", "a.txt"), ("k2", "b.txt")):
+        fake_llm.reply(tool_calls=[ToolCall("remove", {"name": name}, id=call_id)], for_model=MAIN)
+    fake_llm.reply(tokens=["Both ", "gone."], for_model=MAIN, pause_after=1)
+
+    first = Server(fake_llm, tmp_path, "ag-ui")
+    try:
+        async with first.client() as client:
+            _, r1 = await post_events(client, AG_UI.body)  # pauses at k1
+            _, r2 = await post_events(client, _approve("k1", "r2"))  # then at k2
+            async with client.stream("POST", "/", json=_approve("k2", "r3")) as response:
+                reader = SSEReader(response)
+                r3: list[SSEEvent] = []
+                while (event := await reader.next()) is not None:
+                    r3.append(event)
+                    if AG_UI.delta(event) == "Both ":  # the last call waits (paused)
+                        break
+                await fake_llm.wait_paused_async(2)
+                first.kill()
+    finally:
+        if first.process.poll() is None:
+            first.kill()
+    assert [run[-1].json["outcome"]["interrupts"][0]["id"] for run in (r1, r2)] == ["k1", "k2"]
+
+    fake_llm.clear_script()
+    fake_llm.reply(tokens=["Both ", "gone."], for_model=MAIN)  # the killed call again
+    again = Server(fake_llm, tmp_path, "ag-ui")
+    try:
+        async with again.client() as client:
+            response, rest = await get_events(
+                client, "/runs/r3", {"Last-Event-ID": r3[-1].id or ""}
+            )
+            assert response.status_code == 200
+            _, r2_again = await get_events(client, "/runs/r2")
+            _, r1_again = await get_events(client, "/runs/r1")
+    finally:
+        again.stop()
+
+    assert _ids(r3 + rest) == list(range(len(r3) + len(rest)))  # no gap, nothing twice
+    assert "".join(AG_UI.delta(event) or "" for event in r3 + rest).endswith("Both gone.")
+    assert [event.type for event in rest][-1] == "RUN_FINISHED"
+    for before, after in ((r1, r1_again), (r2, r2_again)):  # each run numbered as it was
+        assert _ids(after) == _ids(before)
+        assert [event.type for event in after] == [event.type for event in before]
+    assert r2_again[-1].json["outcome"]["interrupts"][0]["id"] == "k2"
+    assert len(fake_llm.requests) == 4  # the 3 calls, the killed one twice
+    assert _side_effects(tmp_path) == ["removed a.txt", "removed b.txt"]
