@@ -7,6 +7,10 @@ the event the test waits for), starts it again on the same SQLite file and goes 
 client reconnects with ``Last-Event-ID`` and gets the rest of the run, nothing twice and no
 gap, the same events as a run nobody killed; the server's record of requests shows that no
 model call that had completed was made again, and the tools' side effects happened once.
+The same holds for a run that paused for approvals and was resumed before the kill (each
+run, the paused one and the one that resumed it, keeps its events' ids), and for an app
+mounted in another (no lifespan of its own); a run given up on, or failed, ends after the
+restart as it ended before it.
 """
 
 from __future__ import annotations
