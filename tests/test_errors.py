@@ -83,6 +83,9 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
     ("miniagents.ext.dbos._recording", "item.error"): (
         "a tool's own error, passed from the step that records it to the call"
     ),
+    ("miniagents.ext.dbos.runs", "error"): (
+        "the error a durable run failed with, recorded, raised again where its replay stops"
+    ),
     ("miniagents.ext.ray.agent", "failure"): "the remote agent's own error, with its own type",
     ("miniagents.ext.ray.agent", "self._failure(error)"): (
         "the error that ended the replies: the input's (re-raised), RayWorkerDiedError or "

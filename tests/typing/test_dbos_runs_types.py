@@ -8,6 +8,8 @@ inferred types, and each line that must be rejected carries a precise
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from typing_extensions import assert_type
 
 from miniagents import MessageSequencePromise
@@ -15,7 +17,10 @@ from miniagents.ext.dbos import (
     DurableRunInfo,
     acancel_run,
     afind_runs,
+    aname_run,
+    anote_run,
     arecover,
+    arun_named,
     durable,
     is_durable,
     replay,
@@ -37,6 +42,13 @@ async def check_runs() -> None:
     assert_type(found[0].workflow_id, str)
     assert_type(found[0].ended, bool)
     assert_type(found[0].decided, frozenset[str])
+    assert_type(found[0].notes, Mapping[str, object])
+    assert_type(found[0].cancelled, bool)
+    assert_type(await anote_run(agent, "chat-7/1", {"pause.0": {"run": "r2"}}), None)
+    await anote_run(agent, "chat-7/1", ["pause.0"])  # type: ignore[arg-type]
+    assert_type(await aname_run(agent, "r2", "chat-7/1"), None)
+    assert_type(await arun_named(agent, "r2"), str | None)
+    await arun_named(agent)  # type: ignore[call-arg]
     assert_type(replay(agent, "chat-7/1"), MessageSequencePromise[LLMReply[OpenAIMessage]])
     replay(agent, 7)  # type: ignore[arg-type]
     replay("AGENT", "chat-7/1")  # type: ignore[arg-type]

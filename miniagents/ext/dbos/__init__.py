@@ -5,7 +5,8 @@ tool calls are recorded steps (SQLite by default, Postgres by URL); ``workflow_i
 names a run, so that asking again for it runs it once; ``aapprove``, ``adeny`` and
 ``apending_approvals`` decide, from any process, the calls its runs wait on (``approvals``);
 ``is_durable``, ``afind_runs``, ``arecover``, ``replay`` and ``acancel_run`` find a run again
-by its id, e.g. after a restart of the web app that serves it (``runs``).
+by its id, e.g. after a restart of the web app that serves it, and ``anote_run``,
+``aname_run`` and ``arun_named`` keep what the app needs for that with the run (``runs``).
 ``ChatHistorySQL`` keeps chat histories in the same kind of store (``history``). Needs
 ``pip install "miniagents[dbos]"``.
 See ``docs/durability.md`` and ``docs/history-sql.md``.
@@ -32,7 +33,10 @@ from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionErro
 from miniagents.ext.dbos.runs import DurableRunInfo as DurableRunInfo
 from miniagents.ext.dbos.runs import acancel_run as acancel_run
 from miniagents.ext.dbos.runs import afind_runs as afind_runs
+from miniagents.ext.dbos.runs import aname_run as aname_run
+from miniagents.ext.dbos.runs import anote_run as anote_run
 from miniagents.ext.dbos.runs import arecover as arecover
+from miniagents.ext.dbos.runs import arun_named as arun_named
 from miniagents.ext.dbos.runs import is_durable as is_durable
 from miniagents.ext.dbos.runs import replay as replay
 
@@ -51,8 +55,11 @@ __all__ = [
     "acancel_run",
     "adeny",
     "afind_runs",
+    "aname_run",
+    "anote_run",
     "apending_approvals",
     "arecover",
+    "arun_named",
     "durable",
     "is_durable",
     "replay",

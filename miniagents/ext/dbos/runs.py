@@ -9,6 +9,12 @@ the app find it by that id and read its reply again, from the first token::
                                          crash stopped are recovered (they run on here)
     afind_runs(agent, "chat-7/")         the runs whose ids start so, newest first
     acancel_run(agent, "chat-7/turn-2")  a run given up on: not recovered at the next start
+    anote_run(agent, "chat-7/turn-3", {"pause.0": {...}})
+                                         JSON notes of the app's, kept with the run (each
+                                         key written at once; afind_runs gives them back)
+    aname_run(agent, "r2", "chat-7/turn-3")
+                                         another name of the run (the first one kept);
+    arun_named(agent, "r2")              the run it names ("chat-7/turn-3"), or None
     replay(agent, "chat-7/turn-3")       the run's reply, every message and token as it
                                          streamed: a run still running streams on (recovered
                                          steps replayed, the rest live); an ended run
@@ -22,10 +28,11 @@ skip what it had.
 from __future__ import annotations
 
 import contextvars
+import json
 import weakref
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TypeVar, cast
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from miniagents.ext.dbos._engine import (
     _WORKFLOW,
@@ -36,13 +43,28 @@ from miniagents.ext.dbos._engine import (
     aengine_for,
 )
 from miniagents.ext.dbos._recording import DurableRun, current_run, run_path
-from miniagents.ext.dbos.errors import DurableConfigurationError, DurableError, DurableVersionError
+from miniagents.ext.dbos.errors import (
+    DurableConfigurationError,
+    DurableError,
+    DurableRecordError,
+    DurableVersionError,
+)
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.interaction import InteractionContext
 
-__all__ = ["DurableRunInfo", "acancel_run", "afind_runs", "arecover", "is_durable", "replay"]
+__all__ = [
+    "DurableRunInfo",
+    "acancel_run",
+    "afind_runs",
+    "aname_run",
+    "anote_run",
+    "arecover",
+    "arun_named",
+    "is_durable",
+    "replay",
+]
 
 ReplyT = TypeVar("ReplyT", bound=Message)
 
@@ -82,7 +104,7 @@ async def arecover(agent: MiniAgent[..., Message]) -> None:
             use in this process.
         DurableDatabaseError: if the database cannot be reached, opened or written.
     """
-    await aengine_for(_database_of(agent), recover_here=True)
+    await _alaunched(_database_of(agent), recover_here=True)
 
 
 async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
@@ -95,8 +117,105 @@ async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
         DurableConfigurationError: if ``agent`` is not durable.
         DurableDatabaseError: if the database cannot be reached.
     """
-    await aengine_for(_database_of(agent))
+    await _aengine(agent)
     await _outside(_dbos().cancel_workflow_async(workflow_id))
+
+
+_NAME_WORKFLOW = "miniagents.durable.name"
+_name_workflow: Callable[[str], Coroutine[Any, Any, str]] | None = None
+
+
+async def _named_run(workflow_id: str) -> str:
+    """A name's record: it ends at once with the id of the run it names (its input)."""
+    return workflow_id
+
+
+async def _aengine(agent: MiniAgent[..., Message]) -> Engine:
+    """DBOS launched for ``agent``'s database (see :func:`_alaunched`)."""
+    return await _alaunched(_database_of(agent))
+
+
+async def _alaunched(database_url: str | None, *, recover_here: bool = False) -> Engine:
+    """DBOS launched for ``database_url``, the workflow of names registered before.
+
+    ``recover_here``: the runs recovered at this launch run in the caller's context (see
+    :func:`aengine_for`).
+    """
+    global _name_workflow
+    if _name_workflow is None:
+        _name_workflow = _dbos().workflow(name=_NAME_WORKFLOW)(_named_run)
+    return await aengine_for(database_url, recover_here=recover_here)
+
+
+def _name_id(name: str) -> str:
+    return f"{_NAME_WORKFLOW}:{name}"
+
+
+async def aname_run(agent: MiniAgent[..., Message], name: str, workflow_id: str) -> None:
+    """Record ``name`` as another name of ``agent``'s durable run ``workflow_id``.
+
+    The record is one row, written at once: after a crash it is there whole or not at
+    all. A name names one run: the first recorded is kept (naming another run with it
+    again changes nothing), and :func:`arun_named` finds it.
+
+    Raises:
+        DurableConfigurationError: if ``agent`` is not durable.
+        DurableDatabaseError: if the database cannot be reached.
+    """
+    from dbos import SetWorkflowID
+
+    await _aengine(agent)
+    workflow = _name_workflow
+    assert workflow is not None  # registered by _aengine
+
+    async def record() -> None:
+        with SetWorkflowID(_name_id(name)):
+            handle = await _dbos().start_workflow_async(workflow, workflow_id)
+        await handle.get_result()
+
+    await _outside(record())
+
+
+async def arun_named(agent: MiniAgent[..., Message], name: str) -> str | None:
+    """The id of the durable run that :func:`aname_run` named ``name``, if any.
+
+    Raises:
+        DurableConfigurationError: if ``agent`` is not durable.
+        DurableDatabaseError: if the database cannot be reached.
+    """
+    await _aengine(agent)
+    status = await _outside(_dbos().get_workflow_status_async(_name_id(name)))
+    if status is None or status.name != _NAME_WORKFLOW:
+        return None
+    args = status.input.get("args") if isinstance(status.input, dict) else None
+    if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], str):
+        return args[0]
+    return None
+
+
+async def anote_run(
+    agent: MiniAgent[..., Message], workflow_id: str, notes: Mapping[str, object]
+) -> None:
+    """Keep ``notes`` (JSON values, by key) with ``agent``'s durable run ``workflow_id``.
+
+    Each key is written at once, with the run's other notes kept (a key noted again is
+    replaced); :func:`afind_runs` gives them back with the run. An app notes there what it
+    needs to serve the run again after a restart.
+
+    Raises:
+        DurableConfigurationError: if ``agent`` is not durable.
+        DurableRecordError: if a note is not a JSON value (nothing is written).
+        DurableDatabaseError: if the database cannot be reached.
+    """
+    try:
+        json.dumps(dict(notes), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise DurableRecordError(
+            f"The notes of the durable run {workflow_id!r} must be JSON values (dicts, lists, "
+            f"strings, numbers, booleans, None): {error}. Convert them before noting them."
+        ) from error
+    await _aengine(agent)
+    await _outside(_dbos().update_workflow_attributes_async(workflow_id, dict(notes), merge=True))
 
 
 @dataclass(frozen=True)
@@ -109,11 +228,15 @@ class DurableRunInfo:
             otherwise it runs, waits for a person's decision, or was stopped by a crash.
         decided: The ids of the tool calls whose approval (or denial) is recorded in it: a
             replay decides them at once, as they were decided, and asks nobody.
+        notes: What :func:`anote_run` kept with it.
+        cancelled: Whether it was cancelled (:func:`acancel_run`): given up on.
     """
 
     workflow_id: str
     ended: bool
     decided: frozenset[str]
+    notes: Mapping[str, object] = field(default_factory=dict)
+    cancelled: bool = False
 
 
 async def afind_runs(
@@ -135,7 +258,7 @@ async def afind_runs(
         DurableConfigurationError: if ``agent`` is not durable.
         DurableDatabaseError: if the database cannot be reached.
     """
-    await aengine_for(_database_of(agent))
+    await _aengine(agent)
     dbos = _dbos()
     statuses = await _outside(
         dbos.list_workflows_async(
@@ -157,7 +280,9 @@ async def afind_runs(
             if "/approval." in key
         )
         ended = status.status not in ("PENDING", "ENQUEUED")
-        found.append(DurableRunInfo(status.workflow_id, ended, decided))
+        notes = dict(status.attributes) if isinstance(status.attributes, dict) else {}
+        cancelled = status.status == "CANCELLED"
+        found.append(DurableRunInfo(status.workflow_id, ended, decided, notes, cancelled))
     return found
 
 
@@ -183,9 +308,10 @@ def replay(agent: MiniAgent[..., ReplyT], workflow_id: str) -> MessageSequencePr
     reader saw.
 
     The reply fails with ``DurableError`` if there is no such run, with
-    ``DurableVersionError`` if other code started it (and has ended), and, for a run that
-    failed or was cancelled, with a ``DurableError`` where its record stops (the call that
-    failed, or was running when it was cancelled, has no recorded result to replay).
+    ``DurableVersionError`` if other code started it (and has ended); a run that failed
+    fails again where its record stops (the call that failed has no recorded result), with
+    the error it failed with; a run that was cancelled fails there with a ``DurableError``
+    (the call that was running has no recorded result to replay).
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
@@ -198,7 +324,7 @@ def replay(agent: MiniAgent[..., ReplyT], workflow_id: str) -> MessageSequencePr
 async def _replay_interaction(
     ctx: InteractionContext, /, *, workflow_id: str, database_url: str | None
 ) -> None:
-    engine = await aengine_for(database_url)
+    engine = await _alaunched(database_url)
     ctx.reply(await _areplayed(engine, workflow_id))
 
 
@@ -244,7 +370,7 @@ async def _areplayed(engine: Engine, workflow_id: str) -> MessageSequencePromise
     run = DurableRun(
         workflow_id,
         contextvars.copy_context(),
-        _unrecorded(workflow_id, status.status),
+        _unrecorded(workflow_id, status.status, status.error),
         await _recorded_steps(workflow_id),
     )
 
@@ -283,11 +409,16 @@ def _agent_of(alias: str, workflow_id: str) -> MiniAgent[..., Message]:
     return agent
 
 
-def _unrecorded(workflow_id: str, status: str) -> Callable[[str], Awaitable[object]]:
-    """The step function of a replay: every step of an ended run is recorded."""
+def _unrecorded(workflow_id: str, status: str, error: object) -> Callable[[str], Awaitable[object]]:
+    """The step function of a replay: every step of an ended run is recorded.
+
+    A step that is not was cancelled, or failed: with ``error``, the run's (raised again).
+    """
     why = "it was cancelled there" if status == "CANCELLED" else "it failed there"
 
     async def step(key: str) -> object:
+        if status == "ERROR" and isinstance(error, Exception):
+            raise error
         raise DurableError(
             f"The durable run {workflow_id!r} has no recorded result for its call {key!r}, so "
             f"it cannot be replayed without calling it again ({why})."

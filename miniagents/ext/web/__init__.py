@@ -61,10 +61,12 @@ AG-UI: ``GET {path}/runs/{runId}``; AI SDK: ``GET {path}/{chat id}/stream`` (the
 own convention; ``204`` when the chat has no run). When the agent is durable
 (``durable(agent)`` of ``miniagents.ext.dbos``), each run is a durable run named after it,
 and runs survive a restart of the server: the app launches DBOS at its start (recovering
-the runs a crash stopped), and a request for a run it does not know finds the run in the
-database and replays it from its record (the same events in the same order, so a
-``Last-Event-ID`` keeps its place; no finished model or tool call is made again); a run
-that waited for an approval waits for it again, and the protocol's answer resumes it.
+the runs a crash stopped; a mounted app, whose lifespan does not run, at its first
+request), and a request for a run it does not know finds the run in the database and
+replays it from its record (the same events in the same order, so a ``Last-Event-ID``
+keeps its place; no finished model or tool call is made again, and a pause that was
+resumed pauses again and goes on in the run that resumed it); a run that waited for an
+approval waits for it again, and the protocol's answer resumes it.
 
 **Approvals.** A call of a tool made with ``requires_approval=`` waits for a person (see
 ``ToolApprovalRequest``), and the page is asked in the protocol's own way

@@ -10,7 +10,13 @@ SDK message id), as a JSON list, so that the key can be found by the id's prefix
 
 After a restart, a request for a job the app does not know finds its run by the key (or
 the thread), and the job is made again from the run's replay: the same events, in the same
-order, so a client's ``Last-Event-ID`` keeps its place. The app launches DBOS at its start
+order, so a client's ``Last-Event-ID`` keeps its place. Where a job paused for approvals
+and was resumed, the app notes with the run, before the decisions are given, where the
+pause was and the run the job went on in (``web.pause.<n>``, see :class:`PausePoint`):
+the replay pauses there too and goes on at once in that run, so each run (the paused one,
+the one that resumed it) has its events numbered as they were. The AG-UI run that resumed
+a job is recorded as a name of the durable run (``ag-ui:<runId>``), so that it is found
+by its own id. The app launches DBOS at its start
 in a ``MiniAgents`` context of its own, in which the runs that the restart stopped are
 recovered (not in the first request's); at its end, those nobody came back for are
 cancelled (they stay recorded, and are recovered again at the next start).
@@ -20,6 +26,8 @@ cancelled (they stay recorded, and are recovered again at the next start).
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -33,7 +41,32 @@ from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 from miniagents.promising.lowlevel import spawn
 
-__all__ = ["DurableJobs", "FoundRun"]
+__all__ = ["DurableJobs", "FoundRun", "PausePoint"]
+
+_PAUSE_NOTE = "web.pause."
+
+
+@dataclass(frozen=True)
+class PausePoint:
+    """Where a job paused (at the call ``at``, ``waiting`` listed) and the run it went on in."""
+
+    run: str
+    at: str
+    waiting: tuple[str, ...]
+
+    def note(self) -> dict[str, object]:
+        """The point as a JSON note."""
+        return {"run": self.run, "at": self.at, "waiting": list(self.waiting)}
+
+    @classmethod
+    def of_note(cls, note: object) -> PausePoint | None:
+        """The point a note holds (``None`` if it holds none)."""
+        if not isinstance(note, dict):
+            return None
+        run, at, waiting = note.get("run"), note.get("at"), note.get("waiting")
+        if not (isinstance(run, str) and isinstance(at, str) and isinstance(waiting, list)):
+            return None
+        return cls(run, at, tuple(str(call) for call in waiting))
 
 
 @dataclass(frozen=True)
@@ -45,6 +78,16 @@ class FoundRun:
     group: str
     ended: bool
     decided: frozenset[str]  # the calls whose decisions are recorded (replayed, never asked)
+    pauses: tuple[PausePoint, ...] = ()  # the pauses it was resumed from, in order
+    cancelled: bool = False  # given up on (its replay stops where it was cancelled)
+
+
+def _pauses(notes: Mapping[str, object]) -> tuple[PausePoint, ...]:
+    """The pause points noted with a run, in order (up to the first one missing)."""
+    found: list[PausePoint] = []
+    while (point := PausePoint.of_note(notes.get(f"{_PAUSE_NOTE}{len(found)}"))) is not None:
+        found.append(point)
+    return tuple(found)
 
 
 class _AppStopped(Exception):
@@ -54,13 +97,16 @@ class _AppStopped(Exception):
 class DurableJobs:
     """The durable runs of one app's jobs (see the module docstring)."""
 
-    __slots__ = ("_agent", "_prefix")
+    __slots__ = ("_agent", "_launched", "_owner", "_prefix", "_ready")
 
     def __init__(
         self, agent: MiniAgent[..., Message], protocol: Literal["ag-ui", "ai-sdk"]
     ) -> None:
         self._agent = agent
         self._prefix = f"{protocol}:"
+        self._launched = False  # in the app's context (its lifespan's, or its own task's)
+        self._owner: asyncio.Task[None] | None = None  # that task, for a mounted app
+        self._ready: asyncio.Future[None] | None = None
 
     @classmethod
     def of(
@@ -118,8 +164,47 @@ class DurableJobs:
         for run in found:
             parsed = self._parsed(run.workflow_id)
             if parsed is not None and (group is None or parsed[1] == group):
-                return FoundRun(run.workflow_id, parsed[0], parsed[1], run.ended, run.decided)
+                return FoundRun(
+                    run.workflow_id,
+                    parsed[0],
+                    parsed[1],
+                    run.ended,
+                    run.decided,
+                    _pauses(run.notes),
+                    run.cancelled,
+                )
         return None
+
+    async def afind_named(self, name: str) -> FoundRun | None:
+        """The run of the job that went on in the run ``name`` after a pause, if recorded."""
+        from miniagents.ext.dbos import arun_named
+
+        workflow_id = await arun_named(self._agent, self._prefix + name)
+        parsed = None if workflow_id is None else self._parsed(workflow_id)
+        if parsed is None:
+            return None
+        found = await self.afind(key=parsed[0], group=parsed[1])
+        return found if found is not None and found.workflow_id == workflow_id else None
+
+    async def anote_pause(
+        self, workflow_id: str, index: int, point: PausePoint, *, named: bool
+    ) -> None:
+        """Note that the job paused (its ``index``-th pause) at ``point``, and goes on.
+
+        ``named``: the run it goes on in is recorded as a name of the durable run too.
+        """
+        from miniagents.ext.dbos import aname_run, anote_run
+
+        await anote_run(self._agent, workflow_id, {f"{_PAUSE_NOTE}{index}": point.note()})
+        if named:
+            await aname_run(self._agent, self._prefix + point.run, workflow_id)
+
+    @staticmethod
+    def stopped_there(error: Exception) -> bool:
+        """Whether ``error`` is a replay's, where the run's record stops (it was cancelled)."""
+        from miniagents.ext.dbos import DurableError
+
+        return type(error) is DurableError
 
     @asynccontextmanager
     async def recovering(
@@ -134,8 +219,42 @@ class DurableJobs:
         try:
             async with context():
                 await arecover(self._agent)
-                yield
+                self._launched = True
+                try:
+                    yield
+                finally:
+                    self._launched = False
                 await before_stop()
                 raise _AppStopped
         except _AppStopped:
             pass
+
+    async def aready(
+        self, context: Callable[[], MiniAgents], before_stop: Callable[[], Awaitable[None]]
+    ) -> None:
+        """(For each request.) DBOS launched in the app's context, by the first if need be.
+
+        A mounted app's first request launches it, as :meth:`recovering` does, in a task of
+        the app's own (see the module docstring).
+
+        Raises:
+            DurableDatabaseError: if DBOS cannot be launched (the next request tries again).
+        """
+        if self._launched:
+            return
+        if self._owner is None or self._ready is None:
+            ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            async def own() -> None:
+                async with self.recovering(context, before_stop):
+                    ready.set_result(None)
+                    await asyncio.get_running_loop().create_future()  # until the loop ends
+
+            what = f"the durable runs of the mounted {self._prefix[:-1]} app"
+            self._owner = contextvars.Context().run(spawn, own(), what)  # (no request's)
+            self._ready = ready
+        owner, ready = self._owner, self._ready
+        await asyncio.wait({owner, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():  # the launch failed: the next request tries again
+            self._owner = self._ready = None
+            await owner  # its error

@@ -45,7 +45,6 @@ from miniagents.promising.lowlevel import spawn
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_LIVE_RUNS",
-    "PAUSE",
     "ApprovalDecision",
     "ApprovalFlow",
     "Job",
@@ -56,7 +55,6 @@ __all__ = [
     "decide",
     "error_response",
     "not_pending",
-    "not_resumable",
     "problems",
     "read_json",
     "runs_app",
@@ -236,22 +234,6 @@ async def decide(
     return JSONResponse({"toolCallId": call_id, "approved": decision.approved})
 
 
-def not_resumable(key: str) -> JSONResponse:
-    """The 409 of a ``Last-Event-ID`` in a run recovered after a restart, split by a pause.
-
-    The run paused at an approval and was resumed before the restart: its replay goes on
-    through the recorded decision without pausing, so its events after the pause are not
-    numbered as they were.
-    """
-    return error_response(
-        409,
-        "not_resumable",
-        f"The run {key!r} was recovered after the server restarted, and it had paused for an "
-        "approval that was answered before: its events after that pause are numbered "
-        "otherwise now. Reconnect without Last-Event-ID to read the whole reply again.",
-    )
-
-
 def too_many_runs(max_live: int) -> JSONResponse:
     """The 503 of a run refused because ``max_live`` runs run already."""
     response = error_response(
@@ -266,13 +248,19 @@ def too_many_runs(max_live: int) -> JSONResponse:
 
 
 class Pause:
-    """What a job's events yield where the run ends and the job waits to be resumed."""
+    """What a job's events yield where the run ends and the job waits to be resumed.
 
-    __slots__ = ()
+    ``at``: the call it waits at, ``waiting`` the calls it asks for. ``into``: a pause
+    that was resumed before (a replay's, after a restart): the job goes on at once in a
+    new run under that key, as it went on then.
+    """
 
+    __slots__ = ("at", "into", "waiting")
 
-PAUSE = Pause()
-"""The one :class:`Pause`."""
+    def __init__(self, at: str, waiting: Sequence[str], *, into: str | None = None) -> None:
+        self.at = at
+        self.waiting = tuple(waiting)
+        self.into = into
 
 
 class Run:
@@ -380,13 +368,15 @@ class _RunResponse(EventSourceResponse):
 class Job:
     """One agent reply turned into events by a task of its own, streamed to one run at a time.
 
-    Its events (made by ``make_events(job)``) go to its current run; where they yield
-    :data:`PAUSE`, the run ends and the job waits (:meth:`aresumed`) until :meth:`resume`
-    gives it a new run, or ``keep_for`` seconds pass and it is cancelled.
+    Its events (made by ``make_events(job)``) go to its current run; where they yield a
+    :class:`Pause`, the run ends and the job waits (:meth:`aresumed`) until :meth:`resume`
+    gives it a new run, or ``keep_for`` seconds pass and it is cancelled. ``workflow_id``:
+    the durable run of its reply, if any.
     """
 
     __slots__ = (
         "_expiry",
+        "_moved",
         "_on_abandon",
         "_on_cancel",
         "_resumed",
@@ -395,8 +385,11 @@ class Job:
         "approvals",
         "cancelling",
         "current",
+        "last_pause",
         "pause_key",
+        "pauses",
         "task",
+        "workflow_id",
     )
 
     def __init__(
@@ -409,9 +402,14 @@ class Job:
         *,
         recovered: bool = False,
         on_abandon: Callable[[], None] | None = None,
+        workflow_id: str | None = None,
     ) -> None:
         self._store = store
         self._on_abandon = on_abandon
+        self.workflow_id = workflow_id
+        self.pauses = 0  # how many times it paused (a replay's resumed pauses too)
+        self.last_pause: Pause | None = None
+        self._moved = asyncio.Event()  # set when it goes to a new run, pauses or ends
         self.pause_key = pause_key
         self.approvals: dict[str, ToolApprovalRequest] = {}  # the reply's requests, by call id
         self.cancelling = False
@@ -436,7 +434,12 @@ class Job:
         try:
             async for item in events:
                 if isinstance(item, Pause):
-                    self._pause()
+                    self.pauses += 1
+                    self.last_pause = item
+                    if item.into is None:
+                        self._pause()
+                    else:
+                        self._go_on(item.into)
                 else:
                     self.current.append(item)
         except asyncio.CancelledError:
@@ -450,6 +453,7 @@ class Job:
             self.current.end()
             self._store.forget_job(self)
             self._settled.set()
+            self._notify_moved()
 
     def _pause(self) -> None:
         self.current.end()
@@ -458,14 +462,32 @@ class Job:
         self._expiry = loop.call_later(self._store.keep_for, self.cancel)
         self._store.paused_at(self)
         self._settled.set()
+        self._notify_moved()
+
+    def _go_on(self, run_key: str) -> None:
+        """A replayed pause: the run ends here, the job goes on at once under ``run_key``."""
+        self.current.end()
+        self.current = Run(run_key, self, self._store.grace, recovered=True)
+        self._store.moved(self, run_key)
+        self._notify_moved()
+
+    def _notify_moved(self) -> None:
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+    async def arun_after(self, pauses: int) -> Run:
+        """The run the job streams to once it has paused ``pauses`` times (or settled)."""
+        while self.pauses < pauses and not self.done and not self.paused:
+            await self._moved.wait()
+        return self.current
 
     async def asettled(self) -> None:
         """Wait until the job pauses (its run waits to be resumed) or ends."""
         await self._settled.wait()
 
     async def aresumed(self) -> object:
-        """(For the job's events, after :data:`PAUSE`.) Wait for the resume; its value."""
-        if self._resumed is None:  # pragma: no cover - PAUSE made it
+        """(For the job's events, after a :class:`Pause`.) Wait for the resume; its value."""
+        if self._resumed is None:  # pragma: no cover - the pause made it
             self._resumed = asyncio.get_running_loop().create_future()
         return await self._resumed
 
@@ -478,6 +500,7 @@ class Job:
         self._settled = asyncio.Event()
         if self._resumed is not None and not self._resumed.done():
             self._resumed.set_result(value)
+        self._notify_moved()
         return self.current
 
     def cancel(self, *, abandoned: bool = True) -> None:
@@ -542,10 +565,12 @@ class RunStore:
         *,
         recovered: bool = False,
         on_abandon: Callable[[], None] | None = None,
+        workflow_id: str | None = None,
     ) -> Run:
         """Start a job under ``key`` and return its run (``recovered``: see :class:`Run`).
 
-        ``on_abandon`` is called if the job is given up on (see :meth:`Job.cancel`).
+        ``on_abandon`` is called if the job is given up on (see :meth:`Job.cancel`);
+        ``workflow_id`` is its durable run's.
 
         A job still running under ``key``, and one paused under ``pause_key`` (a new turn of
         its thread or chat), are cancelled.
@@ -553,7 +578,14 @@ class RunStore:
         for job in self._replaced(key, pause_key):
             job.cancel()
         job = Job(
-            self, key, pause_key, make_events, on_cancel, recovered=recovered, on_abandon=on_abandon
+            self,
+            key,
+            pause_key,
+            make_events,
+            on_cancel,
+            recovered=recovered,
+            on_abandon=on_abandon,
+            workflow_id=workflow_id,
         )
         self._jobs.add(job)
         self._runs[key] = job.current
@@ -566,6 +598,10 @@ class RunStore:
         run = job.resume(key, value)
         self._runs[key] = run
         return run
+
+    def moved(self, job: Job, key: str) -> None:
+        """(For a job.) ``job`` went on in its new run under ``key``, as it was resumed."""
+        self._runs[key] = job.current
 
     def paused_at(self, job: Job) -> None:
         """(For a job.) ``job`` has paused under its pause key."""
@@ -626,7 +662,8 @@ def runs_app(
         max_body_bytes: The largest approval body read.
         paused_hint: How the calls of a paused job are decided (in the 409 that says so).
         durable: The durable runs of the jobs, when the agent is durable (DBOS is launched
-            at the app's start, in a ``context()`` of the app's own).
+            at the app's start, in a ``context()`` of the app's own; at its first request
+            if it is mounted, its lifespan not run).
         context: Makes that context.
     """
 
@@ -644,11 +681,21 @@ def runs_app(
         async with durable.recovering(context, store.aclose):
             yield
 
+    def launched(
+        handler: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            if durable is not None:  # (a mounted app: its lifespan did not launch DBOS)
+                await durable.aready(context, store.aclose)
+            return await handler(request)
+
+        return handle
+
     app = Starlette(
         routes=[
-            Route("/", start_run, methods=["POST"]),
-            Route(resume_path, resume_run, methods=["GET"]),
-            Route(approvals_path, decide_call, methods=["POST"]),
+            Route("/", launched(start_run), methods=["POST"]),
+            Route(resume_path, launched(resume_run), methods=["GET"]),
+            Route(approvals_path, launched(decide_call), methods=["POST"]),
         ],
         lifespan=lifespan,
     )

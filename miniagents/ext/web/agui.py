@@ -51,11 +51,10 @@ from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMes
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
-from miniagents.ext.web._durable import DurableJobs, FoundRun
+from miniagents.ext.web._durable import DurableJobs, FoundRun, PausePoint
 from miniagents.ext.web._runs import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_LIVE_RUNS,
-    PAUSE,
     ApprovalDecision,
     ApprovalFlow,
     Job,
@@ -65,7 +64,6 @@ from miniagents.ext.web._runs import (
     astart_position,
     error_response,
     not_pending,
-    not_resumable,
     problems,
     read_json,
     runs_app,
@@ -181,12 +179,11 @@ def agui_app(
         reply: Callable[[], MessageSequencePromise[Message]],
         pause_key: str,
         *,
-        recovered: bool = False,
-        decided: frozenset[str] = frozenset(),
+        found: FoundRun | None = None,
     ) -> Run:
         def make_events(job: Job) -> AsyncIterator[str | Pause]:
             flow, keep = approval_flow, keep_runs_for
-            return _run_events(reply, ids, context, job, flow, keep, decided)
+            return _run_events(reply, ids, context, job, flow, keep, found, durable)
 
         def cancelled() -> list[str]:
             outcome = RunFinishedCancelledOutcome()
@@ -194,24 +191,25 @@ def agui_app(
                 _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome))
             ]
 
-        abandon = None
+        abandon = workflow = None
         if durable is not None:  # a run given up on is not recovered at the next start
-            abandon = functools.partial(durable.abandon, durable.workflow_id(ids.run, ids.thread))
+            workflow = durable.workflow_id(ids.run, ids.thread)
+            abandon = functools.partial(durable.abandon, workflow)
         return store.start(
-            ids.run, pause_key, make_events, cancelled, recovered=recovered, on_abandon=abandon
+            ids.run,
+            pause_key,
+            make_events,
+            cancelled,
+            recovered=found is not None,
+            on_abandon=abandon,
+            workflow_id=workflow,
         )
 
     def recover(found: FoundRun, pause_key: str) -> Run:
         """Make the job of a durable run found after a restart again, from its replay."""
         assert durable is not None
         ids = _RunIds(found.group, found.key)
-        return start_job(
-            ids,
-            lambda: durable.replayed(found.workflow_id),
-            pause_key,
-            recovered=True,
-            decided=found.decided,
-        )
+        return start_job(ids, lambda: durable.replayed(found.workflow_id), pause_key, found=found)
 
     async def start_run(request: Request) -> Response:
         body = await read_json(request, max_body_bytes)
@@ -225,9 +223,14 @@ def agui_app(
                 "invalid_run_input",
                 f"The body is not an AG-UI RunAgentInput: {problems(error)}.",
             )
-        exists = store.get(run_input.run_id) is not None or (
-            durable is not None and await durable.afind(key=run_input.run_id) is not None
-        )
+        exists = store.get(run_input.run_id) is not None
+        if durable is not None and not exists:
+            named = await durable.afind_named(run_input.run_id)
+            # (a resume sent again after a crash that came before its decision was given)
+            again = bool(run_input.resume) and named is not None and not named.ended
+            exists = await durable.afind(key=run_input.run_id) is not None or (
+                named is not None and not (again and named.group == run_input.thread_id)
+            )
         if exists:
             return error_response(
                 409,
@@ -246,7 +249,7 @@ def agui_app(
                             return too_many_runs(max_live_runs)
                         recovered = recover(waiting, thread)
                     await recovered.job.asettled()  # replayed to where it waits again
-            return _resume(store, run_input)
+            return await _aresume(store, run_input, durable)
         if not store.has_room(run_input.run_id, run_input.thread_id):
             return too_many_runs(max_live_runs)
         messages = agui_input_messages(run_input.messages)
@@ -268,24 +271,34 @@ def agui_app(
 
         return start_job(ids, reply, run_input.thread_id).response(0, AGUI_HEADERS)
 
-    async def arecovered(request: Request, run_id: str) -> Run | Response | None:
-        """The run ``run_id`` of a durable agent, made again after a restart (if found)."""
+    async def arecovered(run_id: str) -> Run | Response | None:
+        """The run ``run_id`` of a durable agent, made again after a restart (if found).
+
+        The run that resumed a paused job is found by its name: the job is made again
+        (if it is not here) and replayed up to it.
+        """
         if durable is None:
             return None
-        found = await durable.afind(key=run_id)
+        found = await durable.afind(key=run_id) or await durable.afind_named(run_id)
         if found is None or (run := store.get(run_id)) is not None:
             return run  # none, or made again meanwhile by another request
-        if found.decided and approval_flow == "protocol" and request.headers.get("last-event-id"):
-            return not_resumable(run_id)
-        paused = store.paused(found.group) is not None  # (the thread's: not to be replaced)
-        pause_key = f"{found.group}\n{run_id}" if paused else found.group
-        if not store.has_room(run_id, pause_key):
-            return too_many_runs(max_live_runs)
-        return recover(found, pause_key)
+        first = store.get(found.key)
+        if first is None:
+            paused = store.paused(found.group) is not None  # (the thread's: not replaced)
+            pause_key = f"{found.group}\n{found.key}" if paused else found.group
+            if not store.has_room(found.key, pause_key):
+                return too_many_runs(max_live_runs)
+            first = recover(found, pause_key)
+        if found.key == run_id:
+            return first
+        runs = [point.run for point in found.pauses]
+        if run_id in runs:  # replayed up to the pause it resumed
+            await first.job.arun_after(runs.index(run_id) + 1)
+        return store.get(run_id)
 
     async def resume_run(request: Request) -> Response:
         run_id = request.path_params["run_id"]
-        run = store.get(run_id) or await arecovered(request, run_id)
+        run = store.get(run_id) or await arecovered(run_id)
         if isinstance(run, Response):
             return run
         if run is None:
@@ -327,8 +340,14 @@ def _input_arguments(run_input: RunAgentInput, inputs: Collection[AGUIInput]) ->
     return {name: values[name] for name in inputs}
 
 
-def _resume(store: RunStore, run_input: RunAgentInput) -> Response:
-    """Resume the thread's paused run with the input's answers to its interrupts."""
+async def _aresume(
+    store: RunStore, run_input: RunAgentInput, durable: DurableJobs | None
+) -> Response:
+    """Resume the thread's paused run with the input's answers to its interrupts.
+
+    A durable run notes first where it paused and the run it goes on in (kept with it,
+    named after that run), so that after a restart its replay pauses there too.
+    """
     entries = run_input.resume or []
     named = ", ".join(repr(entry.interrupt_id) for entry in entries)
     job = store.paused(run_input.thread_id)
@@ -365,10 +384,28 @@ def _resume(store: RunStore, run_input: RunAgentInput) -> Response:
                 f'resume.{place}.payload is not a decision ({{"approved": true or false, '
                 f'"arguments": {{...}} or null, "reason": "..." or null}}): {problems(error)}.',
             )
+    pause = job.last_pause
+    if durable is not None and job.workflow_id is not None and pause is not None:
+        point = PausePoint(run_input.run_id, pause.at, pause.waiting)
+        await durable.anote_pause(job.workflow_id, job.pauses - 1, point, named=True)
+        if store.paused(run_input.thread_id) is not job or job.last_pause is not pause:
+            return _resume_gone(run_input)  # resumed (or ended) meanwhile
+        for asked, _ in decisions:
+            if not asked.pending:
+                return not_pending(asked.call_id, asked.tool_name)
     for asked, decision in decisions:
         decision.apply(asked)
     run = store.resume(job, run_input.run_id, _RunIds(run_input.thread_id, run_input.run_id))
     return run.response(0, AGUI_HEADERS)
+
+
+def _resume_gone(run_input: RunAgentInput) -> Response:
+    return error_response(
+        409,
+        "not_pending",
+        f"The paused run of the thread {run_input.thread_id!r} was resumed by another "
+        "request (or ended) meanwhile; its interrupts are decided once.",
+    )
 
 
 def agui_input_messages(messages: Sequence[object]) -> list[Message]:
@@ -454,9 +491,20 @@ async def _run_events(
     job: Job,
     approval_flow: ApprovalFlow,
     keep_for: float,
-    decided: frozenset[str],
+    found: FoundRun | None,
+    durable: DurableJobs | None,
 ) -> AsyncIterator[str | Pause]:
+    """The events of a job; ``found``: the durable run it replays, after a restart."""
+    decided = found.decided if found is not None else frozenset()
+    replayed = list(found.pauses) if found is not None else []  # its pauses, resumed then
     yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
+
+    def paused(waiting: list[ToolApprovalRequest]) -> str:
+        outcome = RunFinishedInterruptOutcome(
+            interrupts=[_interrupt(asked, keep_for) for asked in waiting]
+        )
+        return _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome))
+
     try:
         async with context():
             reply = make_reply()
@@ -464,27 +512,33 @@ async def _run_events(
             async for part in parts.reply_parts(reply, ids.run):
                 if isinstance(part, parts.ApprovalAsked):
                     job.approvals[part.call_id] = part.request
-                elif (
-                    isinstance(part, parts.AwaitingApproval)
-                    and approval_flow == "protocol"
-                    and part.call_id not in decided  # (a replay decides it as it was)
+                elif approval_flow == "protocol" and isinstance(
+                    part, parts.AwaitingApproval | parts.ResultStart
                 ):
-                    while part.request.pending:  # (a resume may answer other calls first)
-                        waiting = [asked for asked in job.approvals.values() if asked.pending]
-                        outcome = RunFinishedInterruptOutcome(
-                            interrupts=[_interrupt(asked, keep_for) for asked in waiting]
-                        )
-                        yield _encode(
-                            RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome)
-                        )
-                        yield PAUSE
-                        resumed = await job.aresumed()
-                        if isinstance(resumed, _RunIds):
-                            ids.thread, ids.run = resumed.thread, resumed.run
+                    while replayed and replayed[0].at == part.call_id:  # paused here, resumed
+                        point = replayed.pop(0)
+                        asked_then = [job.approvals[c] for c in point.waiting if c in job.approvals]
+                        yield paused(asked_then)
+                        yield Pause(point.at, point.waiting, into=point.run)
+                        ids.run = point.run
                         yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
+                    if isinstance(part, parts.AwaitingApproval) and part.call_id not in decided:
+                        while part.request.pending:  # (a resume may answer other calls first)
+                            waiting = [asked for asked in job.approvals.values() if asked.pending]
+                            yield paused(waiting)
+                            yield Pause(part.call_id, [asked.call_id for asked in waiting])
+                            resumed = await job.aresumed()
+                            if isinstance(resumed, _RunIds):
+                                ids.thread, ids.run = resumed.thread, resumed.run
+                            yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
                 for event in mapper.events(part):
                     yield _encode(event)
     except Exception as error:  # the agent's failure ends the run with it
+        given_up = found is not None and found.cancelled and durable is not None
+        if given_up and DurableJobs.stopped_there(error):  # it ends as it ended then
+            outcome = RunFinishedCancelledOutcome()
+            yield _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome))
+            return
         yield _encode(RunErrorEvent(message=str(error) or repr(error), code=type(error).__name__))
         return
     yield _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run))

@@ -17,11 +17,10 @@ from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMes
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
-from miniagents.ext.web._durable import DurableJobs, FoundRun
+from miniagents.ext.web._durable import DurableJobs, FoundRun, PausePoint
 from miniagents.ext.web._runs import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_LIVE_RUNS,
-    PAUSE,
     ApprovalFlow,
     Job,
     Pause,
@@ -30,7 +29,6 @@ from miniagents.ext.web._runs import (
     astart_position,
     error_response,
     not_pending,
-    not_resumable,
     problems,
     read_json,
     runs_app,
@@ -168,32 +166,30 @@ def ai_sdk_app(
         message_id: str,
         reply: Callable[[], MessageSequencePromise[Message]],
         *,
-        recovered: bool = False,
-        decided: frozenset[str] = frozenset(),
+        found: FoundRun | None = None,
     ) -> Run:
         def make_events(job: Job) -> AsyncIterator[str | Pause]:
-            return _run_events(reply, message_id, context, job, approval_flow, decided)
+            return _run_events(reply, message_id, context, job, approval_flow, found)
 
-        def cancelled() -> list[str]:
-            return [_dumps({"type": "abort"}), DONE]
-
-        abandon = None
+        abandon = workflow = None
         if durable is not None:  # a run given up on is not recovered at the next start
-            abandon = functools.partial(durable.abandon, durable.workflow_id(chat_id, message_id))
+            workflow = durable.workflow_id(chat_id, message_id)
+            abandon = functools.partial(durable.abandon, workflow)
         return store.start(
-            chat_id, chat_id, make_events, cancelled, recovered=recovered, on_abandon=abandon
+            chat_id,
+            chat_id,
+            make_events,
+            _cancelled,
+            recovered=found is not None,
+            on_abandon=abandon,
+            workflow_id=workflow,
         )
 
     def recover(found: FoundRun) -> Run:
         """Make the job of a durable run found after a restart again, from its replay."""
         assert durable is not None
-        return start_job(
-            found.key,
-            found.group,
-            lambda: durable.replayed(found.workflow_id),
-            recovered=True,
-            decided=found.decided,
-        )
+        replayed = found.workflow_id
+        return start_job(found.key, found.group, lambda: durable.replayed(replayed), found=found)
 
     async def start_run(request: Request) -> Response:
         body = await read_json(request, max_body_bytes)
@@ -217,7 +213,7 @@ def ai_sdk_app(
                     if not store.has_room(chat.id, chat.id):
                         return too_many_runs(max_live_runs)
                     await recover(waiting).job.asettled()  # replayed to where it waits again
-            return _resume(store, chat, responses)
+            return await _aresume(store, chat, responses, durable)
         if not store.has_room(chat.id, chat.id):
             return too_many_runs(max_live_runs)
         messages = ui_input_messages(chat.messages)
@@ -237,22 +233,24 @@ def ai_sdk_app(
 
         return start_job(chat.id, message_id, reply).response(0, AI_SDK_HEADERS)
 
-    async def arecovered(request: Request, chat_id: str) -> Run | Response | None:
-        """The chat's latest run of a durable agent, made again after a restart (if found)."""
+    async def arecovered(chat_id: str) -> Run | Response | None:
+        """The chat's latest run of a durable agent, made again after a restart (if found).
+
+        A job that paused and was resumed is replayed up to its last run (the one the
+        chat's last request made).
+        """
         if durable is None:
             return None
         found = await durable.afind(key=chat_id)
         if found is None or (run := store.get(chat_id)) is not None:
             return run  # none, or made again meanwhile by another request
-        if found.decided and approval_flow == "protocol" and request.headers.get("last-event-id"):
-            return not_resumable(chat_id)
         if not store.has_room(chat_id, chat_id):
             return too_many_runs(max_live_runs)
-        return recover(found)
+        return await recover(found).job.arun_after(len(found.pauses))
 
     async def resume_run(request: Request) -> Response:
         chat_id = request.path_params["chat_id"]
-        run = store.get(chat_id) or await arecovered(request, chat_id)
+        run = store.get(chat_id) or await arecovered(chat_id)
         if isinstance(run, Response):
             return run
         if run is None:
@@ -299,8 +297,22 @@ def _approval_responses(chat: ChatRequest) -> list[_ApprovalResponse] | Response
     return found
 
 
-def _resume(store: RunStore, chat: ChatRequest, responses: list[_ApprovalResponse]) -> Response:
-    """Resume the chat's paused run with the approvals the person answered."""
+def _cancelled() -> list[str]:
+    """The end of a run given up on."""
+    return [_dumps({"type": "abort"}), DONE]
+
+
+async def _aresume(
+    store: RunStore,
+    chat: ChatRequest,
+    responses: list[_ApprovalResponse],
+    durable: DurableJobs | None,
+) -> Response:
+    """Resume the chat's paused run with the approvals the person answered.
+
+    A durable run notes first where it paused (kept with it), so that after a restart its
+    replay pauses there too and its events keep their numbers.
+    """
     job = store.paused(chat.id)
     named = ", ".join(repr(response.id) for response in responses)
     if job is None:
@@ -323,6 +335,20 @@ def _resume(store: RunStore, chat: ChatRequest, responses: list[_ApprovalRespons
         if not asked.pending or any(asked is earlier for earlier, _ in decisions):
             return not_pending(response.id, asked.tool_name)
         decisions.append((asked, response))
+    pause = job.last_pause
+    if durable is not None and job.workflow_id is not None and pause is not None:
+        point = PausePoint(chat.id, pause.at, pause.waiting)
+        await durable.anote_pause(job.workflow_id, job.pauses - 1, point, named=False)
+        if store.paused(chat.id) is not job or job.last_pause is not pause:
+            return error_response(
+                409,
+                "not_pending",
+                f"The paused run of the chat {chat.id!r} was resumed by another request (or "
+                "ended) meanwhile; its approvals are decided once.",
+            )
+        for asked, _ in decisions:
+            if not asked.pending:
+                return not_pending(asked.call_id, asked.tool_name)
     for asked, response in decisions:
         if response.approved:
             asked.approve()
@@ -428,8 +454,11 @@ async def _run_events(
     context: Callable[[], MiniAgents],
     job: Job,
     approval_flow: ApprovalFlow,
-    decided: frozenset[str],
+    found: FoundRun | None,
 ) -> AsyncIterator[str | Pause]:
+    """The events of a job; ``found``: the durable run it replays, after a restart."""
+    decided = found.decided if found is not None else frozenset()
+    replayed = list(found.pauses) if found is not None else []  # its pauses, resumed then
     yield _dumps({"type": "start", "messageId": message_id})
     yield _dumps({"type": "start-step"})
     try:
@@ -439,22 +468,34 @@ async def _run_events(
             async for part in parts.reply_parts(reply, message_id):
                 if isinstance(part, parts.ApprovalAsked):
                     job.approvals[part.call_id] = part.request
-                elif (
-                    isinstance(part, parts.AwaitingApproval)
-                    and approval_flow == "protocol"
-                    and part.call_id not in decided  # (a replay decides it as it was)
+                elif approval_flow == "protocol" and isinstance(
+                    part, parts.AwaitingApproval | parts.ResultStart
                 ):
-                    while part.request.pending:  # (a resend may answer other calls first)
+                    while replayed and replayed[0].at == part.call_id:  # paused here, resumed
+                        point = replayed.pop(0)
                         yield _dumps({"type": "finish-step"})
                         yield _dumps({"type": "finish"})
                         yield DONE
-                        yield PAUSE
-                        await job.aresumed()
+                        yield Pause(point.at, point.waiting, into=point.run)
                         yield _dumps({"type": "start", "messageId": message_id})
                         yield _dumps({"type": "start-step"})
+                    if isinstance(part, parts.AwaitingApproval) and part.call_id not in decided:
+                        while part.request.pending:  # (a resend may answer other calls first)
+                            yield _dumps({"type": "finish-step"})
+                            yield _dumps({"type": "finish"})
+                            yield DONE
+                            waiting = [asked for asked in job.approvals.values() if asked.pending]
+                            yield Pause(part.call_id, [asked.call_id for asked in waiting])
+                            await job.aresumed()
+                            yield _dumps({"type": "start", "messageId": message_id})
+                            yield _dumps({"type": "start-step"})
                 for event in mapper.events(part):
                     yield _dumps(event)
     except Exception as error:  # the agent's failure ends the stream with it
+        if found is not None and found.cancelled and DurableJobs.stopped_there(error):
+            for data in _cancelled():  # given up on: it ends as it ended then
+                yield data
+            return
         yield _dumps({"type": "error", "errorText": str(error) or repr(error)})
         yield DONE
         return

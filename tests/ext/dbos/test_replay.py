@@ -14,7 +14,17 @@ from pathlib import Path
 import pytest
 
 from miniagents import MiniAgents
-from miniagents.ext.dbos import DurableVersionError, durable, replay, workflow_id
+from miniagents.ext.dbos import (
+    DurableRecordError,
+    DurableVersionError,
+    afind_runs,
+    aname_run,
+    anote_run,
+    arun_named,
+    durable,
+    replay,
+    workflow_id,
+)
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.provider import LLMCall
 
@@ -69,3 +79,24 @@ async def test_a_run_of_another_version_of_its_agent_is_refused(
         with pytest.raises(DurableVersionError, match="another version of its agent CHANGED"):
             await replay(agent, "changed-1")
     assert calls == ["Hello?"]
+
+
+async def test_a_run_keeps_the_notes_and_names_an_app_gives_it(database: str) -> None:
+    agent = durable(
+        offline_agent.fork(alias="NOTED", reply=_answer, token_delay=0), database_url=database
+    )
+    async with MiniAgents():
+        with workflow_id("noted-1"):
+            await agent.inquire("Hello?")
+        await anote_run(agent, "noted-1", {"pause.0": {"run": "r2"}, "seen": 1})
+        await anote_run(agent, "noted-1", {"seen": 2})  # a key noted again is replaced
+        with pytest.raises(DurableRecordError, match="must be JSON values"):
+            await anote_run(agent, "noted-1", {"when": object()})
+        await aname_run(agent, "r2", "noted-1")
+        await aname_run(agent, "r2", "another-run")  # the first name recorded is kept
+        [found] = await afind_runs(agent, "noted-")
+        assert found.notes == {"pause.0": {"run": "r2"}, "seen": 2}
+        assert not found.cancelled
+        assert await arun_named(agent, "r2") == "noted-1"
+        assert await arun_named(agent, "r3") is None
+        assert await arun_named(agent, "noted-1") is None  # a run's id is not a name

@@ -2,7 +2,9 @@
 
 ``python durable_server.py``, with ``DB_URL`` (the database of durable runs),
 ``SIDE_EFFECTS`` (the file the ``note`` and ``remove`` tools append to), ``PROTOCOL``
-(``ag-ui`` or ``ai-sdk``) and ``GRACE`` (the app's grace period, 60 s by default). It
+(``ag-ui`` or ``ai-sdk``), ``GRACE`` (the app's grace period, 60 s by default) and
+``MOUNT`` (if set, the app is mounted there in a Starlette app of its own, whose lifespan
+does not run the mounted app's). It
 listens on a free port of 127.0.0.1 and prints ``PORT <n>``, flushed, before it serves (a
 request waits in the socket's backlog until DBOS has launched and recovered the runs a kill
 stopped). The agent is an OpenAI agent (the test's fake LLM server, with the real SDK) with
@@ -16,6 +18,8 @@ import socket
 from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from miniagents.ext.dbos import durable
 from miniagents.ext.llm.openai import openai_agent
@@ -52,6 +56,8 @@ assistant = durable(
 def main() -> None:
     make_app = ai_sdk_app if os.environ.get("PROTOCOL") == "ai-sdk" else agui_app
     app = make_app(assistant, grace_period=float(os.environ.get("GRACE", "60")))
+    if os.environ.get("MOUNT"):
+        app = Starlette(routes=[Mount(os.environ["MOUNT"], app=app)])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)

@@ -7,11 +7,14 @@ the event the test waits for), starts it again on the same SQLite file and goes 
 client reconnects with ``Last-Event-ID`` and gets the rest of the run, nothing twice and no
 gap, the same events as a run nobody killed; the server's record of requests shows that no
 model call that had completed was made again, and the tools' side effects happened once.
+The same holds for a run that paused for approvals and was resumed before the kill (each
+run, the paused one and the one that resumed it, keeps its events' ids), and for an app
+mounted in another (no lifespan of its own); a run given up on, or failed, ends after the
+restart as it ended before it.
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import subprocess
@@ -81,6 +84,7 @@ class Protocol:
     body: dict[str, Any]
     path: str  # where a client resumes the run
     last_token: str  # the type of a text token's event, and its field
+    body_start: str  # the type of the event a stream starts with
 
     def delta(self, event: SSEEvent) -> str | None:
         data = event.json if event.data != "[DONE]" else {}
@@ -92,6 +96,7 @@ AG_UI = Protocol(
     {"threadId": "t1", "runId": "r1", "messages": [{"id": "u1", "role": "user", "content": "Go"}]},
     "/runs/r1",
     "TEXT_MESSAGE_CONTENT",
+    "RUN_STARTED",
 )
 AI_SDK = Protocol(
     "ai-sdk",
@@ -101,6 +106,7 @@ AI_SDK = Protocol(
     },
     "/c1/stream",
     "text-delta",
+    "start",
 )
 
 
@@ -246,15 +252,19 @@ async def test_a_run_paused_for_an_approval_is_resumed_after_a_restart(
     third = Server(fake_llm, tmp_path, "ag-ui")
     try:
         async with third.client() as client:
-            # the first run paused and was resumed: its replay is numbered otherwise now
+            # the first run paused and was resumed: its replay pauses there too
             cut = {"Last-Event-ID": str(len(paused) - 1)}
-            async with client.stream("GET", "/runs/r1", headers=cut) as late:
-                assert late.status_code == 409
-                assert json.loads(await late.aread())["error"]["code"] == "not_resumable"
-            _, whole = await get_events(client, "/runs/r1")  # the whole reply, from its record
+            response, after_pause = await get_events(client, "/runs/r1", cut)
+            assert response.status_code == 200
+            _, whole = await get_events(client, "/runs/r1")  # the whole run, from its record
+            _, resumed_again = await get_events(client, "/runs/r2")  # found by its own id
     finally:
         third.stop()
 
+    assert after_pause == []  # the paused run ended with its interrupt, as it did
+    assert [event.type for event in whole] == [event.type for event in paused]
+    assert _ids(whole) == _ids(paused)
+    assert [event.data for event in resumed_again] == [event.data for event in events]
     assert [event.type for event in events] == [
         "RUN_STARTED",
         "SUBAGENT_STARTED",
@@ -271,18 +281,18 @@ async def test_a_run_paused_for_an_approval_is_resumed_after_a_restart(
     ]
     assert events[0].json["runId"] == "r2"
     assert [e.json["content"] for e in events if e.type == "TOOL_CALL_RESULT"] == ["removed a.txt"]
-    assert [event.type for event in whole][-2:] == ["TEXT_MESSAGE_END", "RUN_FINISHED"]
-    assert [e.json["content"] for e in whole if e.type == "TOOL_CALL_RESULT"] == ["removed a.txt"]
+    assert whole[-1].json["outcome"]["interrupts"][0]["id"] == "k1"
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
     assert _side_effects(tmp_path) == ["removed a.txt"]  # approved after the restart, once
 
 
-def _status(folder: Path, workflow_id: str) -> str | None:
-    """The status of a durable run in the SQLite file of the runs."""
+def _status_of_key(folder: Path, protocol: Protocol, key: str) -> str | None:
+    """The status of the durable run of the protocol's job ``key`` (a run id, a chat id)."""
     connection = sqlite3.connect(folder / "runs.sqlite")
     try:
         row = connection.execute(
-            "SELECT status FROM workflow_status WHERE workflow_uuid = ?", (workflow_id,)
+            "SELECT status FROM workflow_status WHERE workflow_uuid LIKE ?",
+            (f'{protocol.name}:["{key}",%',),
         ).fetchone()
     finally:
         connection.close()
@@ -290,36 +300,44 @@ def _status(folder: Path, workflow_id: str) -> str | None:
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
 async def test_a_run_its_client_gave_up_on_is_not_recovered_after_a_restart(
     fake_llm: FakeLLMServer,  # noqa: F811
     tmp_path: Path,
+    protocol: Protocol,
 ) -> None:
     _script(fake_llm, start=1, pause_second=True)  # one call, which streams a token and waits
-    first = Server(fake_llm, tmp_path, "ag-ui", GRACE="0")
+    key = "r1" if protocol is AG_UI else "c1"
+    first = Server(fake_llm, tmp_path, protocol.name, GRACE="0")
     try:
         async with first.client() as client:
-            async with client.stream("POST", "/", json=AG_UI.body) as response:
+            async with client.stream("POST", "/", json=protocol.body) as response:
                 reader = SSEReader(response)
-                while (event := await reader.next()) is not None and AG_UI.delta(event) is None:
+                while (event := await reader.next()) is not None and protocol.delta(event) is None:
                     pass
             # the client left: the run is cancelled at once, its model call closed
             assert await fake_llm.wait_disconnected_async(0)
-            workflow = 'ag-ui:["r1", "t1"]'
-            await until(lambda: _status(tmp_path, workflow) == "CANCELLED")
+            await until(lambda: _status_of_key(tmp_path, protocol, key) == "CANCELLED")
+            _, before = await get_events(client, protocol.path)  # how it ended, for a reader
     finally:
         first.kill()
 
-    again = Server(fake_llm, tmp_path, "ag-ui")
+    again = Server(fake_llm, tmp_path, protocol.name)
     try:
         async with again.client() as client:
-            response, events = await get_events(client, "/runs/r1")
+            response, events = await get_events(client, protocol.path)
             assert response.status_code == 200
     finally:
         again.stop()
 
     assert len(fake_llm.requests) == 1  # the run given up on was not run on at the restart
-    assert [event.type for event in events] == ["RUN_STARTED", "RUN_ERROR"]
-    assert "cancelled there" in events[-1].json["message"]
+    if protocol is AG_UI:  # replayed up to where it stopped, then ended as it ended then
+        assert [event.type for event in events] == ["RUN_STARTED", "RUN_FINISHED"]
+        assert events[-1].json["outcome"] == {"type": "cancelled"}
+        assert events[-1].data == before[-1].data
+    else:
+        assert [event.type for event in events] == ["start", "start-step", "abort", "[DONE]"]
+        assert [event.data for event in events[-2:]] == [event.data for event in before[-2:]]
 
 
 @pytest.mark.timeout(240)
@@ -369,3 +387,227 @@ async def test_an_ai_sdk_run_paused_for_an_approval_is_resumed_after_a_restart(
     assert types[-3:] == ["finish-step", "finish", "[DONE]"]
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
     assert _side_effects(tmp_path) == ["removed a.txt"]  # approved after the restart, once
+
+
+def _resume_body(protocol: Protocol) -> dict[str, Any]:
+    """The protocol's answer that approves the call ``k1`` its run paused at."""
+    if protocol is AG_UI:
+        entry = {"interruptId": "k1", "status": "resolved", "payload": {"approved": True}}
+        return {**AG_UI.body, "runId": "r2", "resume": [entry]}
+    answered = {
+        "id": "a1",
+        "role": "assistant",
+        "parts": [
+            {
+                "type": "tool-remove",
+                "toolCallId": "k1",
+                "state": "approval-responded",
+                "input": {"name": "a.txt"},
+                "approval": {"id": "k1", "approved": True},
+            }
+        ],
+    }
+    return {**AI_SDK.body, "messages": [*AI_SDK.body["messages"], answered]}
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
+async def test_a_run_resumed_from_a_pause_and_killed_resumes_at_the_clients_last_event(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+    protocol: Protocol,
+) -> None:
+    fake_llm.reply(
+        tokens=["Removing."],
+        tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")],
+        for_model=MAIN,
+    )
+    fake_llm.reply(tokens=["Removed ", "it ", "now."], for_model=MAIN, pause_after=1)
+
+    first = Server(fake_llm, tmp_path, protocol.name)
+    try:
+        async with first.client() as client:
+            _, paused = await post_events(client, protocol.body)  # ends where it waits
+            body = _resume_body(protocol)
+            async with client.stream("POST", "/", json=body) as response:
+                assert response.status_code == 200
+                reader = SSEReader(response)
+                seen: list[SSEEvent] = []
+                while (event := await reader.next()) is not None:
+                    seen.append(event)
+                    if protocol.delta(event) == "Removed ":  # the second call waits (paused)
+                        break
+                await fake_llm.wait_paused_async(1)
+                first.kill()
+    finally:
+        if first.process.poll() is None:
+            first.kill()
+    assert _side_effects(tmp_path) == ["removed a.txt"]
+
+    fake_llm.clear_script()
+    fake_llm.reply(tokens=["Removed ", "it ", "now."], for_model=MAIN)  # the killed call again
+    again = Server(fake_llm, tmp_path, protocol.name)
+    try:
+        async with again.client() as client:
+            resumed_path = "/runs/r2" if protocol is AG_UI else protocol.path
+            last = {"Last-Event-ID": seen[-1].id or ""}
+            response, rest = await get_events(client, resumed_path, last)
+            assert response.status_code == 200
+            if protocol is AG_UI:  # the paused run: nothing after its interrupt
+                cut = {"Last-Event-ID": paused[-1].id or ""}
+                response, after_pause = await get_events(client, "/runs/r1", cut)
+                assert response.status_code == 200
+                assert after_pause == []
+                _, whole = await get_events(client, "/runs/r1")
+                assert _ids(whole) == _ids(paused)
+                assert [event.type for event in whole] == [event.type for event in paused]
+    finally:
+        again.stop()
+
+    assert _ids(seen + rest) == list(range(len(seen) + len(rest)))  # no gap, nothing twice
+    deltas = [protocol.delta(event) for event in seen + rest]
+    tool_output = ["removed a.txt"] if protocol is AG_UI else []  # (a sub-agent's text)
+    assert [delta for delta in deltas if delta is not None] == [
+        *tool_output,
+        "Removed ",
+        "it ",
+        "now.",
+    ]
+    end = ["RUN_FINISHED"] if protocol is AG_UI else ["finish-step", "finish", "[DONE]"]
+    assert [event.type for event in rest][-len(end) :] == end
+    assert len([event for event in seen + rest if event.type == protocol.body_start]) == 1
+    models = [str(request.json["model"]) for request in fake_llm.requests]
+    assert models == [MAIN] * 3  # the 1st call once; the 2nd, killed, again
+    assert _side_effects(tmp_path) == ["removed a.txt"]  # the approved call ran once
+
+
+@pytest.mark.timeout(240)
+async def test_a_mounted_app_recovers_its_runs_in_a_context_of_its_own_after_a_restart(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    _script(fake_llm, pause_second=True)
+    first = Server(fake_llm, tmp_path, "ag-ui", MOUNT="/agent")
+    async with (
+        first.client() as client,
+        client.stream("POST", "/agent/", json=AG_UI.body) as response,
+    ):
+        assert response.status_code == 200
+        reader = SSEReader(response)
+        seen: list[SSEEvent] = []
+        while (event := await reader.next()) is not None:
+            seen.append(event)
+            if AG_UI.delta(event) == "All ":  # the second call streams, and waits (paused)
+                break
+        await fake_llm.wait_paused_async(1)
+        first.kill()
+
+    fake_llm.clear_script()
+    _script(fake_llm, start=1)  # the second call again
+    again = Server(fake_llm, tmp_path, "ag-ui", MOUNT="/agent")
+    try:
+        async with again.client() as client:
+            last = {"Last-Event-ID": seen[-1].id or ""}
+            # the first request after the restart launches DBOS; the recovered run is the
+            # app's (its first reader leaving does not end it): a second reader gets it all
+            async with client.stream("GET", "/agent/runs/r1", headers=last) as response:
+                assert response.status_code == 200
+                first_rest = await SSEReader(response).take(1)
+            response, rest = await get_events(client, "/agent/runs/r1", last)
+            assert response.status_code == 200
+    finally:
+        again.stop()
+
+    assert first_rest == rest[:1]
+    assert _ids(seen + rest) == list(range(len(seen) + len(rest)))  # no gap, nothing twice
+    assert [event.type for event in rest][-1] == "RUN_FINISHED"
+    assert "".join(AG_UI.delta(event) or "" for event in seen + rest).endswith("All done now.")
+    assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN] * 3
+    assert _side_effects(tmp_path) == ["note a"]
+
+
+@pytest.mark.timeout(240)
+async def test_a_failed_run_asked_for_after_a_restart_ends_with_its_own_error(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    fake_llm.fail(400, message="The prompt is too long.", for_model=MAIN)  # not retried
+    first = Server(fake_llm, tmp_path, "ag-ui")
+    try:
+        async with first.client() as client:
+            _, failed = await post_events(client, AG_UI.body)
+            await until(lambda: _status_of_key(tmp_path, AG_UI, "r1") == "ERROR")
+    finally:
+        first.kill()
+
+    again = Server(fake_llm, tmp_path, "ag-ui")
+    try:
+        async with again.client() as client:
+            response, events = await get_events(client, "/runs/r1")
+            assert response.status_code == 200
+    finally:
+        again.stop()
+
+    assert [event.type for event in events] == ["RUN_STARTED", "RUN_ERROR"]
+    assert "The prompt is too long." in failed[-1].json["message"]
+    assert events[-1].data == failed[-1].data  # the same error as the client saw then
+    assert len(fake_llm.requests) == 1  # the failed call was not made again
+
+
+def _approve(call_id: str, run_id: str) -> dict[str, Any]:
+    """The AG-UI run ``run_id`` of the thread that approves the call ``call_id``."""
+    entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
+    return {**AG_UI.body, "runId": run_id, "resume": [entry]}
+
+
+@pytest.mark.timeout(240)
+async def test_an_agui_run_paused_twice_keeps_each_runs_events_after_a_restart(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    for call_id, name in (("k1", "a.txt"), ("k2", "b.txt")):
+        fake_llm.reply(tool_calls=[ToolCall("remove", {"name": name}, id=call_id)], for_model=MAIN)
+    fake_llm.reply(tokens=["Both ", "gone."], for_model=MAIN, pause_after=1)
+
+    first = Server(fake_llm, tmp_path, "ag-ui")
+    try:
+        async with first.client() as client:
+            _, r1 = await post_events(client, AG_UI.body)  # pauses at k1
+            _, r2 = await post_events(client, _approve("k1", "r2"))  # then at k2
+            async with client.stream("POST", "/", json=_approve("k2", "r3")) as response:
+                reader = SSEReader(response)
+                r3: list[SSEEvent] = []
+                while (event := await reader.next()) is not None:
+                    r3.append(event)
+                    if AG_UI.delta(event) == "Both ":  # the last call waits (paused)
+                        break
+                await fake_llm.wait_paused_async(2)
+                first.kill()
+    finally:
+        if first.process.poll() is None:
+            first.kill()
+    assert [run[-1].json["outcome"]["interrupts"][0]["id"] for run in (r1, r2)] == ["k1", "k2"]
+
+    fake_llm.clear_script()
+    fake_llm.reply(tokens=["Both ", "gone."], for_model=MAIN)  # the killed call again
+    again = Server(fake_llm, tmp_path, "ag-ui")
+    try:
+        async with again.client() as client:
+            response, rest = await get_events(
+                client, "/runs/r3", {"Last-Event-ID": r3[-1].id or ""}
+            )
+            assert response.status_code == 200
+            _, r2_again = await get_events(client, "/runs/r2")
+            _, r1_again = await get_events(client, "/runs/r1")
+    finally:
+        again.stop()
+
+    assert _ids(r3 + rest) == list(range(len(r3) + len(rest)))  # no gap, nothing twice
+    assert "".join(AG_UI.delta(event) or "" for event in r3 + rest).endswith("Both gone.")
+    assert [event.type for event in rest][-1] == "RUN_FINISHED"
+    for before, after in ((r1, r1_again), (r2, r2_again)):  # each run numbered as it was
+        assert _ids(after) == _ids(before)
+        assert [event.type for event in after] == [event.type for event in before]
+    assert r2_again[-1].json["outcome"]["interrupts"][0]["id"] == "k2"
+    assert len(fake_llm.requests) == 4  # the 3 calls, the killed one twice
+    assert _side_effects(tmp_path) == ["removed a.txt", "removed b.txt"]
