@@ -293,7 +293,9 @@ class Engine:
         dbos = _dbos()
         future = self.running.get(workflow_id)
         if future is not None:
-            return await future
+            running = await future
+            self._wait_for_record(workflow_id)
+            return running
         if workflow_id in self.refused:  # recovered at launch, and refused: other code
             raise DurableVersionError(self.refused[workflow_id])
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
@@ -324,7 +326,21 @@ class Engine:
             self.resumed[workflow_id] = contextvars.copy_context()  # it runs in the caller's
             await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
         # running: recovered here (it streams), or in another process (it ends)
-        return await _first(self.published(workflow_id), dbos.get_result_async(workflow_id))
+        reply = await _first(self.published(workflow_id), dbos.get_result_async(workflow_id))
+        self._wait_for_record(workflow_id)
+        return reply
+
+    def _wait_for_record(self, workflow_id: str) -> None:
+        """Make the reader's context wait for the end of the run ``workflow_id`` running here.
+
+        A run recovered here runs in a context that is not the reader's (see
+        :meth:`arecovery_context`): without this, the reader's context could end (and then
+        the loop) after its last token but before DBOS recorded the run as ended, and the
+        next start would recover it again.
+        """
+        body = self.bodies.get(workflow_id)
+        if body is not None and not body.done() and current_context() is not None:
+            start_task(_until_done(body), f"the record of the durable run {workflow_id!r}")
 
     async def _start(
         self,

@@ -136,6 +136,11 @@ async def _recovered_after_the_launcher_ended() -> tuple[list[str], list[str], b
             tokens = [token async for token in promise]
             assert "".join(tokens) == str(await promise)
             messages.append("".join(tokens))
+    from dbos import DBOS
+
+    status = await DBOS.get_workflow_status_async("recovered")  # the reader's context waited
+    assert status is not None
+    assert status.status == "SUCCESS"  # for its end: recorded as ended, not recovered again
     return persisted, messages, ended_first
 
 
