@@ -72,13 +72,15 @@ async def client(fake_llm: FakeLLMServer) -> AsyncIterator[openai.AsyncOpenAI]:
         yield made
 
 
-FAILURES = ["status", "error_event", "timeout"]
-"""How the primary's call fails: a 500, an error event after two tokens, a hung read."""
+FAILURES = ["status", "error_event", "timeout", "stall"]
+"""How the primary's call fails: a 500, an error event after two tokens, a hung read (the
+SDK's read timeout, or the agent's ``stall_timeout`` first)."""
 
 EXPECTED_ERRORS = {
     "status": ("LLMServerError", ""),
     "error_event": ("LLMResponseError", "Partial "),
     "timeout": ("LLMTimeoutError", "Partial "),
+    "stall": ("LLMTimeoutError", "Partial "),
 }
 """The error each failure gives, and the tokens streamed before it."""
 
@@ -88,19 +90,23 @@ def _script_primary(server: FakeLLMServer, failure: str) -> None:
         server.fail(500, message="The primary is down.", for_model=PRIMARY)
     elif failure == "error_event":
         server.reply(tokens=["Par", "tial ", "never"], error_event_after=2, for_model=PRIMARY)
-    else:  # the client's read times out (0.5 s) while the server sends nothing more
+    else:  # the read times out (or stalls) while the server sends nothing more
         server.reply(tokens=["Par", "tial ", "never"], hang_after=2, for_model=PRIMARY)
 
 
-def _careful(client: openai.AsyncOpenAI, database_url: str) -> MiniAgent[..., Message]:
+def _careful(
+    client: openai.AsyncOpenAI, database_url: str, failure: str
+) -> MiniAgent[..., Message]:
+    stall = 0.1 if failure == "stall" else None  # before the SDK's read timeout (0.5 s)
     primary = openai_agent.fork(
-        alias="PRIMARY", model=PRIMARY, async_client=client, stream=True, stall_timeout=None
+        alias="PRIMARY", model=PRIMARY, async_client=client, stream=True, stall_timeout=stall
     )
     backup = openai_agent.fork(
         alias="BACKUP", model=BACKUP, async_client=client, stream=True, stall_timeout=None
     )
     return durable(
-        careful.fork(alias="CAREFUL", primary=primary, backup=backup), database_url=database_url
+        careful.fork(alias=f"CAREFUL_{failure.upper()}", primary=primary, backup=backup),
+        database_url=database_url,
     )
 
 
@@ -123,7 +129,7 @@ async def test_a_failed_call_is_not_made_again_and_the_run_takes_the_same_path(
     destroyed: None,
     failure: str,
 ) -> None:
-    agent = _careful(client, database_url)
+    agent = _careful(client, database_url, failure)
     _script_primary(fake_llm, failure)
     fake_llm.reply(tokens=["Back", "up ", "answer."], for_model=BACKUP)
     async with MiniAgents():
@@ -170,6 +176,8 @@ async def test_a_failed_call_is_not_made_again_and_the_run_takes_the_same_path(
     assert models == [PRIMARY, BACKUP, BACKUP]  # the failed call was replayed, not made
     assert again == reference  # the same tokens (the primary's partial ones) and messages
     assert errors_seen[2] == errors_seen[1]  # the same error class and text, replayed
+    if failure == "stall":
+        assert "stall_timeout" in errors_seen[2][1]
 
     async with MiniAgents():
         with workflow_id(f"failed-{failure}"):
