@@ -9,7 +9,16 @@ and nested agents find their own results again whatever the order they start in:
     recovery: replayed        replayed            replayed                         live, recorded
 
 A replayed call streams its recorded events (the model's tokens, the tool's pieces) into
-the reply as the live call did, so a reader of the reply sees the same stream.
+the reply as the live call did, so a reader of the reply sees the same stream. A call that
+failed is a step that ended too: its events before the failure are recorded with its error
+(a model call's translated into its ``LLMError``), and the replayed call streams the events
+then raises the error, without running::
+
+    live:     tokens "Par" "tial" | X LLMResponseError   -> recorded: (events, error)
+    replay:   tokens "Par" "tial" | X LLMResponseError      (no request)
+
+The caller gets a failure once its step is recorded, so code that handles it (asks another
+agent) starts after the failure is in the database.
 """
 
 from __future__ import annotations
