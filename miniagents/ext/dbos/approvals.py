@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, TypeVar
 from miniagents.ext.dbos import _engine
 from miniagents.ext.dbos._approvals import (
     APPROVAL_WORKFLOW,
-    DECISION_TOPIC,
     SENT_MARK,
+    Claim,
     approval_id,
+    claimed_send,
     decision_message,
     decision_of,
 )
@@ -183,13 +184,11 @@ async def _decide(
                 "a call is decided once."
             )
         message = decision_message(decision, by="approvals")
+        first = await client.claimed_send(name, message)  # atomic: one decider wins
+        if first is not None:
+            raise DurableApprovalError(_claimed_already(workflow_id, call_id, first))
         said = "approved" if decision.approved else "denied"
-        await client.mark(name, said)  # first: a second decider sees it, and is refused
-        try:
-            await client.send(name, message)
-        except BaseException:
-            await client.mark(name, None)  # nothing was sent
-            raise
+        await client.mark(name, said)  # not listed as waiting any more
         kept = await client.output(name)
         if isinstance(kept, Mapping) and kept.get("id") != message["id"]:
             raise DurableApprovalError(_decided_already(workflow_id, call_id, kept))
@@ -206,6 +205,26 @@ def _decided_already(workflow_id: str, call_id: str, kept: Mapping[str, object])
     return (
         f"The call {call_id!r} of the durable run {workflow_id!r} was {said} already; a "
         "call is decided once."
+    )
+
+
+_BY = {
+    "request": "on the request in the run's reply",
+    "approvals": "by another aapprove/adeny",
+}
+
+
+def _claimed_already(workflow_id: str, call_id: str, first: Claim) -> str:
+    """Why a decision was refused: another one claimed the call first."""
+    if first.said == "withdrawn":
+        return (
+            f"The call {call_id!r} of the durable run {workflow_id!r} no longer waits: its "
+            "run ended before it was decided."
+        )
+    by = _BY.get(first.by, "elsewhere")
+    return (
+        f"The call {call_id!r} of the durable run {workflow_id!r} was already decided: "
+        f"{first.said} {by}, first; this decision was not sent. A call is decided once."
     )
 
 
@@ -318,11 +337,9 @@ class _Client:
             lambda client: client.update_workflow_attributes(name, {SENT_MARK: said}, merge=True)
         )
 
-    async def send(self, name: str, message: dict[str, object]) -> None:
-        """Send ``message`` to the approval ``name`` (dropped if one was sent before)."""
-        await self._run(
-            lambda client: client.send(name, message, DECISION_TOPIC, idempotency_key=name)
-        )
+    async def claimed_send(self, name: str, message: dict[str, object]) -> Claim | None:
+        """Claim the approval ``name`` and send it ``message``; else the claim before."""
+        return await self._run(lambda client: claimed_send(client, self.url, name, message))
 
     async def output(self, name: str) -> object:
         """What the approval ``name`` ended with (``None`` while it waits)."""
