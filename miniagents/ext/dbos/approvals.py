@@ -10,7 +10,8 @@ reaches the run's database (a web server, an admin script, a queue consumer)::
 The decision is a DBOS message (see :mod:`._approvals`): durable once sent. Sent while
 the run waits, it resumes the run at once; sent while the run's process is down, it waits
 in the database and resumes the run when the run is recovered. The first decision on a
-call is the one recorded; a later one (here or there) raises an error that says so.
+call is the one recorded (each claims the call atomically, see :mod:`._approvals`); a
+later one, or one given at the same instant, here or there, raises an error that says so.
 
 These functions only read and write the database (through a ``DBOSClient``): they launch
 nothing, and recover no run, in the process that calls them.
@@ -105,7 +106,8 @@ async def aapprove(
 
     Raises:
         DurableApprovalError: if the run does not exist or has ended, or the call does
-            not wait for a decision (unknown, or decided already).
+            not wait for a decision (unknown, or decided already: of two decisions given
+            at the same instant, the database keeps one, and the other raises this).
         DurableDatabaseError: if the database cannot be reached or holds no durable runs.
     """
     if arguments is not None:
@@ -137,7 +139,8 @@ async def adeny(
 
     Raises:
         DurableApprovalError: if the run does not exist or has ended, or the call does
-            not wait for a decision (unknown, or decided already).
+            not wait for a decision (unknown, or decided already: of two decisions given
+            at the same instant, the database keeps one, and the other raises this).
         DurableDatabaseError: if the database cannot be reached or holds no durable runs.
     """
     if reason is not None and not isinstance(reason, str):
