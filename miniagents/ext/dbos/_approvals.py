@@ -331,7 +331,11 @@ def _claims(url: str) -> tuple[sqlalchemy.Engine, sqlalchemy.Table]:
     postgres = made.drivername in ("postgresql", "postgres", "postgresql+psycopg")
     if postgres:
         made = made.set(drivername="postgresql+psycopg")
-    engine = sqlalchemy.create_engine(made, poolclass=sqlalchemy.pool.NullPool)
+    engine = sqlalchemy.create_engine(
+        made,
+        poolclass=sqlalchemy.pool.NullPool,
+        connect_args={} if postgres else {"timeout": 30},  # seconds a writer waits its turn
+    )
     table = sqlalchemy.Table(
         _CLAIMS,
         sqlalchemy.MetaData(schema="dbos" if postgres else None),  # DBOS's schema: writable
