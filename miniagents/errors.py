@@ -61,6 +61,7 @@ right for the extensions)::
     │   ├── DurableConfigurationError (also ValueError)  two database URLs, aliases clash
     │   ├── DurableRecordError (also TypeError)     a field or argument that cannot be recorded
     │   ├── DurableVersionError (also RuntimeError)  started by other code (app version)
+    │   ├── DurableFailedCallError (also RuntimeError)  a model call's error that cannot be recorded
     │   └── DurableApprovalError (also LookupError)  a decision for a call that does not wait
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
@@ -130,6 +131,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
     from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
     from miniagents.ext.dbos.errors import DurableError as DurableError
+    from miniagents.ext.dbos.errors import DurableFailedCallError as DurableFailedCallError
     from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
     from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
     from miniagents.ext.errors import InputEndedError as InputEndedError
@@ -222,6 +224,7 @@ _LAZY: dict[str, str] = {
             "DurableConfigurationError",
             "DurableDatabaseError",
             "DurableError",
+            "DurableFailedCallError",
             "DurableRecordError",
             "DurableVersionError",
         ],

@@ -78,10 +78,11 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "run again when asked again (a StreamCancelledError would be recorded as its end)"
     ),
     ("miniagents.ext.dbos._recording", "recorded.error"): (
-        "a tool's own error, recorded in a durable run and raised again where it was"
+        "a tool's or a model call's own error, recorded in a durable run and raised again "
+        "where it was"
     ),
-    ("miniagents.ext.dbos._recording", "item.error"): (
-        "a tool's own error, passed from the step that records it to the call"
+    ("miniagents.ext.dbos._recording", "failed"): (
+        "a tool's or a model call's own error, passed from the step that records it to the call"
     ),
     ("miniagents.ext.dbos.runs", "error"): (
         "the error a durable run failed with, recorded, raised again where its replay stops"

@@ -12,7 +12,8 @@ from mypy_extensions import Arg
 from typing_extensions import assert_type
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgent, miniagent
-from miniagents.ext.dbos import durable, use_database, workflow_id
+from miniagents.errors import DurableError, MiniAgentsError
+from miniagents.ext.dbos import DurableFailedCallError, durable, use_database, workflow_id
 from miniagents.ext.llm.messages import LLMReply
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from tests.fakes.typecheck import assert_passes_mypy
@@ -48,6 +49,14 @@ def check_workflow_id() -> None:
     with workflow_id("order-42") as chosen:
         assert_type(chosen, str)
     workflow_id(42)  # type: ignore[arg-type]
+
+
+def check_a_failed_call_that_could_not_be_recorded(error: DurableFailedCallError) -> None:
+    assert_type(error.error_type, str)
+    assert_type(error.text, str)
+    errors: list[DurableError | MiniAgentsError | RuntimeError] = [error]
+    assert_type(errors, list[DurableError | MiniAgentsError | RuntimeError])
+    error.error_type = 1  # type: ignore[assignment]
 
 
 def test_dbos_types_pass_mypy() -> None:

@@ -28,6 +28,7 @@ from miniagents.ext.dbos.errors import DurableApprovalError as DurableApprovalEr
 from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
 from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
 from miniagents.ext.dbos.errors import DurableError as DurableError
+from miniagents.ext.dbos.errors import DurableFailedCallError as DurableFailedCallError
 from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
 from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
 from miniagents.ext.dbos.runs import DurableRunInfo as DurableRunInfo
@@ -47,6 +48,7 @@ __all__ = [
     "DurableConfigurationError",
     "DurableDatabaseError",
     "DurableError",
+    "DurableFailedCallError",
     "DurableRecordError",
     "DurableRunInfo",
     "DurableVersionError",

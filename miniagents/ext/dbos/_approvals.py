@@ -3,14 +3,15 @@
 A call of a durable run that waits for a person's approval starts (once) the workflow
 ``miniagents.durable.approval`` named ``<run id>::approval<key>`` (its *approval*). It
 waits for one DBOS message (``DBOS.recv``), the decision, then publishes it (an event the
-run waits on) and ends with it. Whoever decides sends that message, with the approval's
-id as the message's idempotency key: the first decision sent is the only one kept, the
-other sends are dropped by the database::
+run waits on) and ends with it. Whoever decides first *claims* the approval and sends that
+message, in one transaction: the claim is a row keyed by the approval's id (a table of our
+own, ``miniagents_decisions``, next to DBOS's), so of two deciders at the same instant the
+database lets exactly one in, and the other learns which decision won (and is refused)::
 
     run (its approval step)   start A | wait for A's event ............... | decision recorded
     approval A                 recv ..........................| set_event | ends with it
-    request.approve() here     -------- send to A --^
-    aapprove(run, call) elsewhere ------ send to A --^   (the first one sent is kept)
+    request.approve() here     -------- claim A + send to A --^
+    aapprove(run, call) elsewhere ------ claim A: taken -> DurableApprovalError (who won)
 
 The approval is a workflow of its own (not steps of the run) so that the run's recorded
 steps keep their numbering, and a message sent while the run's process is down waits in
@@ -22,22 +23,27 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from miniagents.ext.dbos.errors import DurableError
 from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
 
 if TYPE_CHECKING:
-    from dbos import DBOS
+    import sqlalchemy
+    from dbos import DBOS, DBOSClient
 
 __all__ = [
     "APPROVAL_WORKFLOW",
     "DECISION_TOPIC",
     "SENT_MARK",
+    "Claim",
     "approval_id",
     "awaited_decision",
+    "claimed_send",
     "decision_message",
     "decision_of",
     "register_approvals",
@@ -189,26 +195,36 @@ async def awaited_decision(run_id: str, key: str, request: ToolApprovalRequest) 
     return decision
 
 
-async def _sent(name: str, message: dict[str, object]) -> None:
-    from dbos import DBOS
-
-    await DBOS.send_async(name, message, DECISION_TOPIC, idempotency_key=name)
-
-
 async def _sent_from_here(name: str, decision: ToolDecision) -> None:
-    """Send the decision given to the request here, marked as ``aapprove`` marks its own.
+    """Claim the approval for the decision given to the request here, and send it.
 
-    If a decision was sent from elsewhere first (marked), this one is not sent: the
-    approval reads the first.
+    If a decision was claimed first (from elsewhere), this one is not sent: the approval
+    reads the first, and so does the run.
     """
     from dbos import DBOS
 
-    status = await DBOS.get_workflow_status_async(name)
-    if status is not None and isinstance((status.attributes or {}).get(SENT_MARK), str):
-        return
     said = "approved" if decision.approved else "denied"
-    await DBOS.update_workflow_attributes_async(name, {SENT_MARK: said}, merge=True)
-    await _sent(name, decision_message(decision, by="request"))
+    if await _claimed_here(name, decision_message(decision, by="request")) is None:
+        await DBOS.update_workflow_attributes_async(name, {SENT_MARK: said}, merge=True)
+
+
+async def _claimed_here(name: str, message: dict[str, object]) -> Claim | None:
+    """:func:`claimed_send` on the database of the runs of this process."""
+    from miniagents.ext.dbos import _engine
+
+    engine = _engine.current_engine()
+    url = engine.url if engine is not None else _engine.configured_url()
+
+    def claimed() -> Claim | None:
+        from dbos import DBOSClient
+
+        client = DBOSClient(system_database_url=url, retry_connection_errors=False)
+        try:
+            return claimed_send(client, url, name, message)
+        finally:
+            client.destroy()
+
+    return await asyncio.to_thread(claimed)
 
 
 async def withdraw(names: set[str]) -> None:
@@ -219,6 +235,119 @@ async def withdraw(names: set[str]) -> None:
     """
     for name in sorted(names):
         try:
-            await _outside(_sent(name, decision_message(None, by="run")))
+            await _claimed_here(name, decision_message(None, by="run"))
         except Exception:
             _logger.warning("The approval %s of an ended durable run is left waiting.", name)
+
+
+# -- the claims: the first decision of each approval, atomically -----------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The decision that claimed an approval first (the one its call runs with).
+
+    Attributes:
+        message_id: The id of its message (see :func:`decision_message`).
+        said: ``"approved"``, ``"denied"`` or ``"withdrawn"`` (its run ended).
+        by: Who gave it: ``"request"`` (on the request, where the run runs),
+            ``"approvals"`` (``aapprove``/``adeny``) or ``"run"`` (withdrawn at its end).
+    """
+
+    message_id: str
+    said: str
+    by: str
+
+
+_CLAIMS = "miniagents_decisions"
+
+
+def _said(message: Mapping[str, object]) -> str:
+    if message.get("withdrawn") is True:
+        return "withdrawn"
+    return "approved" if message.get("approved") is True else "denied"
+
+
+def claimed_send(
+    client: DBOSClient, url: str, name: str, message: dict[str, object]
+) -> Claim | None:
+    """Claim the approval ``name`` for ``message`` and send it, in one transaction (blocking).
+
+    Returns:
+        ``None`` if ``message`` claimed the approval (it is sent), else the claim that
+        was there first (nothing was sent).
+    """
+
+    engine, table = _claims(url)
+    try:
+        return _claimed(client, engine, table, name, message)
+    finally:
+        engine.dispose()
+
+
+def _claimed(
+    client: DBOSClient,
+    engine: sqlalchemy.Engine,
+    table: sqlalchemy.Table,
+    name: str,
+    message: dict[str, object],
+) -> Claim | None:
+    import sqlalchemy
+
+    row = {
+        "approval_id": name,
+        "message_id": str(message["id"]),
+        "said": _said(message),
+        "decided_by": str(message.get("by", "")),
+        "claimed_at": int(time.time() * 1000),
+    }
+    try:
+        with engine.begin() as connection:
+            connection.execute(table.insert().values(**row))
+            client.send_in_transaction(
+                connection, name, message, DECISION_TOPIC, idempotency_key=name
+            )
+    except sqlalchemy.exc.IntegrityError:
+        with engine.connect() as connection:
+            first = connection.execute(
+                sqlalchemy.select(table.c.message_id, table.c.said, table.c.decided_by).where(
+                    table.c.approval_id == name
+                )
+            ).first()
+        if first is None:  # not a clash with another claim: the send failed
+            raise
+        return Claim(str(first[0]), str(first[1]), str(first[2]))
+    return None
+
+
+def _claims(url: str) -> tuple[sqlalchemy.Engine, sqlalchemy.Table]:
+    """An engine of the database ``url`` (to dispose of) and its table of claims (made if missing).
+
+    Decisions are rare: an engine per decision, with no pool, holds nothing between them.
+    """
+    import sqlalchemy
+
+    made = sqlalchemy.make_url(url)
+    postgres = made.drivername in ("postgresql", "postgres", "postgresql+psycopg")
+    if postgres:
+        made = made.set(drivername="postgresql+psycopg")
+    engine = sqlalchemy.create_engine(
+        made,
+        poolclass=sqlalchemy.pool.NullPool,
+        connect_args={} if postgres else {"timeout": 30},  # seconds a writer waits its turn
+    )
+    table = sqlalchemy.Table(
+        _CLAIMS,
+        sqlalchemy.MetaData(schema="dbos" if postgres else None),  # DBOS's schema: writable
+        sqlalchemy.Column("approval_id", sqlalchemy.Text, primary_key=True),
+        sqlalchemy.Column("message_id", sqlalchemy.Text, nullable=False),
+        sqlalchemy.Column("said", sqlalchemy.Text, nullable=False),
+        sqlalchemy.Column("decided_by", sqlalchemy.Text, nullable=False),
+        sqlalchemy.Column("claimed_at", sqlalchemy.BigInteger, nullable=False),
+    )
+    try:
+        table.create(engine, checkfirst=True)
+    except sqlalchemy.exc.DBAPIError:  # made at the same instant by another process
+        if not sqlalchemy.inspect(engine).has_table(_CLAIMS, schema=table.schema):
+            raise
+    return engine, table

@@ -684,7 +684,7 @@ async def _replayed_steps(
     for _ in range(last):  # in order: DBOS gives each its result without running it
         try:
             result = await step("")
-        except Exception:  # a failed call: it runs again
+        except Exception:  # a step that raised (a call's own error is its result): runs again
             continue
         if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], str):
             recorded[result[0]] = result[1]

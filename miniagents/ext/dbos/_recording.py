@@ -9,7 +9,16 @@ and nested agents find their own results again whatever the order they start in:
     recovery: replayed        replayed            replayed                         live, recorded
 
 A replayed call streams its recorded events (the model's tokens, the tool's pieces) into
-the reply as the live call did, so a reader of the reply sees the same stream.
+the reply as the live call did, so a reader of the reply sees the same stream. A call that
+failed is a step that ended too: its events before the failure are recorded with its error
+(a model call's translated into its ``LLMError``), and the replayed call streams the events
+then raises the error, without running::
+
+    live:     tokens "Par" "tial" | X LLMResponseError   -> recorded: (events, error)
+    replay:   tokens "Par" "tial" | X LLMResponseError      (no request)
+
+The caller gets a failure once its step is recorded, so code that handles it (asks another
+agent) starts after the failure is in the database.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from miniagents.ext.dbos.errors import DurableFailedCallError
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolCallError
@@ -145,33 +155,58 @@ class LLMRecorder:
             run.paths[id(ctx)] = path
             run_path.set(path)  # in the agent's task: its tools are under it
         key = f"{path}/llm.{run.next_index(f'{path}/llm')}"
-        return _llm_events(run, key, start)
+        return _llm_events(run, key, provider, start)
 
 
 async def _llm_events(
-    run: DurableRun, key: str, start: Callable[[], AsyncIterator[LLMEvent]]
+    run: DurableRun,
+    key: str,
+    provider: LLMProvider[Any, Any],
+    start: Callable[[], AsyncIterator[LLMEvent]],
 ) -> AsyncIterator[LLMEvent]:
     recorded = run.recorded.get(key)
-    if isinstance(recorded, list):
-        for event in recorded:
+    if isinstance(recorded, list):  # a call that ended (as recorded before failures were)
+        recorded = _LLMRecord(tuple(recorded), None)
+    if isinstance(recorded, _LLMRecord):
+        for event in recorded.events:
             yield event
+        if recorded.error is not None:
+            raise recorded.error  # the call failed: it fails again, the model is not called
         return
 
     async def live(queue: asyncio.Queue[object]) -> object:
         events: list[LLMEvent] = []
         stream = start()
+        error: Exception | None = None
         try:
             async for event in stream:
                 events.append(event)
                 queue.put_nowait(event)
+        except Exception as failure:  # the call's outcome: recorded, so it is not made again
+            error = _recordable_call_error(provider.translate(failure), failure)
+            queue.put_nowait(_Failed(error))
         finally:
             close = getattr(stream, "aclose", None)
             if close is not None:
                 await close()
-        return events
+        return _LLMRecord(tuple(events), error)
 
+    failed: Exception | None = None
     async for item in _streamed(run, key, live):
-        yield item  # type: ignore[misc]  # the events ``live`` put
+        if isinstance(item, _Failed):  # raised once the step (its failure) is recorded
+            failed = item.error
+        else:
+            yield item  # type: ignore[misc]  # the events ``live`` put
+    if failed is not None:
+        raise failed
+
+
+@dataclass(frozen=True)
+class _LLMRecord:
+    """What a model call streamed, and the error it ended with (``None``: it ended well)."""
+
+    events: tuple[LLMEvent, ...]
+    error: Exception | None
 
 
 # -- the tool calls ----------------------------------------------------------------------------
@@ -241,10 +276,14 @@ async def _tool_pieces(
                 await close()
         return _ToolRecord(tuple(pieces), error)
 
+    failed: Exception | None = None
     async for item in _streamed(run, key, live):
-        if isinstance(item, _Failed):
-            raise item.error
-        yield item  # type: ignore[misc]  # the pieces ``live`` put
+        if isinstance(item, _Failed):  # raised once the step (its failure) is recorded
+            failed = item.error
+        else:
+            yield item  # type: ignore[misc]  # the pieces ``live`` put
+    if failed is not None:
+        raise failed
 
 
 async def _decided(run: DurableRun, key: str, request: ToolApprovalRequest) -> ToolDecision:
@@ -272,6 +311,32 @@ async def _decided(run: DurableRun, key: str, request: ToolApprovalRequest) -> T
 @dataclass(frozen=True)
 class _Failed:
     error: Exception
+
+
+def _recordable_call_error(error: BaseException, failure: Exception) -> Exception:
+    """The error a model call failed with (translated), or a ``DurableFailedCallError`` for it.
+
+    The error itself if it can be recorded (pickled and read back), so that the replayed
+    call raises an error of the same class, with the same message and fields.
+    """
+    if isinstance(error, Exception):
+        try:
+            pickle.loads(pickle.dumps(error))
+        except Exception:
+            pass
+        else:
+            return error
+    kind = type(error)
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    substitute = DurableFailedCallError(
+        f"A model call of a durable run failed with {name}: {error}. That error cannot be "
+        "recorded (pickled) as itself, so this one stands for it, now and when the run is "
+        "recovered; catch DurableFailedCallError (or DurableError) to handle it.",
+        name,
+        str(error),
+    )
+    substitute.__cause__ = failure if error is failure else error
+    return substitute
 
 
 def _recordable(error: Exception) -> Exception:

@@ -10,7 +10,8 @@ reaches the run's database (a web server, an admin script, a queue consumer)::
 The decision is a DBOS message (see :mod:`._approvals`): durable once sent. Sent while
 the run waits, it resumes the run at once; sent while the run's process is down, it waits
 in the database and resumes the run when the run is recovered. The first decision on a
-call is the one recorded; a later one (here or there) raises an error that says so.
+call is the one recorded (each claims the call atomically, see :mod:`._approvals`); a
+later one, or one given at the same instant, here or there, raises an error that says so.
 
 These functions only read and write the database (through a ``DBOSClient``): they launch
 nothing, and recover no run, in the process that calls them.
@@ -28,9 +29,10 @@ from typing import TYPE_CHECKING, TypeVar
 from miniagents.ext.dbos import _engine
 from miniagents.ext.dbos._approvals import (
     APPROVAL_WORKFLOW,
-    DECISION_TOPIC,
     SENT_MARK,
+    Claim,
     approval_id,
+    claimed_send,
     decision_message,
     decision_of,
 )
@@ -104,7 +106,8 @@ async def aapprove(
 
     Raises:
         DurableApprovalError: if the run does not exist or has ended, or the call does
-            not wait for a decision (unknown, or decided already).
+            not wait for a decision (unknown, or decided already: of two decisions given
+            at the same instant, the database keeps one, and the other raises this).
         DurableDatabaseError: if the database cannot be reached or holds no durable runs.
     """
     if arguments is not None:
@@ -136,7 +139,8 @@ async def adeny(
 
     Raises:
         DurableApprovalError: if the run does not exist or has ended, or the call does
-            not wait for a decision (unknown, or decided already).
+            not wait for a decision (unknown, or decided already: of two decisions given
+            at the same instant, the database keeps one, and the other raises this).
         DurableDatabaseError: if the database cannot be reached or holds no durable runs.
     """
     if reason is not None and not isinstance(reason, str):
@@ -183,13 +187,11 @@ async def _decide(
                 "a call is decided once."
             )
         message = decision_message(decision, by="approvals")
+        first = await client.claimed_send(name, message)  # atomic: one decider wins
+        if first is not None:
+            raise DurableApprovalError(_claimed_already(workflow_id, call_id, first))
         said = "approved" if decision.approved else "denied"
-        await client.mark(name, said)  # first: a second decider sees it, and is refused
-        try:
-            await client.send(name, message)
-        except BaseException:
-            await client.mark(name, None)  # nothing was sent
-            raise
+        await client.mark(name, said)  # not listed as waiting any more
         kept = await client.output(name)
         if isinstance(kept, Mapping) and kept.get("id") != message["id"]:
             raise DurableApprovalError(_decided_already(workflow_id, call_id, kept))
@@ -206,6 +208,26 @@ def _decided_already(workflow_id: str, call_id: str, kept: Mapping[str, object])
     return (
         f"The call {call_id!r} of the durable run {workflow_id!r} was {said} already; a "
         "call is decided once."
+    )
+
+
+_BY = {
+    "request": "on the request in the run's reply",
+    "approvals": "by another aapprove/adeny",
+}
+
+
+def _claimed_already(workflow_id: str, call_id: str, first: Claim) -> str:
+    """Why a decision was refused: another one claimed the call first."""
+    if first.said == "withdrawn":
+        return (
+            f"The call {call_id!r} of the durable run {workflow_id!r} no longer waits: its "
+            "run ended before it was decided."
+        )
+    by = _BY.get(first.by, "elsewhere")
+    return (
+        f"The call {call_id!r} of the durable run {workflow_id!r} was already decided: "
+        f"{first.said} {by}, first; this decision was not sent. A call is decided once."
     )
 
 
@@ -318,11 +340,9 @@ class _Client:
             lambda client: client.update_workflow_attributes(name, {SENT_MARK: said}, merge=True)
         )
 
-    async def send(self, name: str, message: dict[str, object]) -> None:
-        """Send ``message`` to the approval ``name`` (dropped if one was sent before)."""
-        await self._run(
-            lambda client: client.send(name, message, DECISION_TOPIC, idempotency_key=name)
-        )
+    async def claimed_send(self, name: str, message: dict[str, object]) -> Claim | None:
+        """Claim the approval ``name`` and send it ``message``; else the claim before."""
+        return await self._run(lambda client: claimed_send(client, self.url, name, message))
 
     async def output(self, name: str) -> object:
         """What the approval ``name`` ended with (``None`` while it waits)."""

@@ -13,6 +13,7 @@ __all__ = [
     "DurableConfigurationError",
     "DurableDatabaseError",
     "DurableError",
+    "DurableFailedCallError",
     "DurableRecordError",
     "DurableVersionError",
 ]
@@ -50,3 +51,23 @@ class DurableApprovalError(DurableError, LookupError):
     The run does not exist or has ended, the call is unknown, or it was decided already:
     nothing was sent.
     """
+
+
+class DurableFailedCallError(DurableError, RuntimeError):
+    """A model call of a durable run failed with an error that cannot be recorded as itself.
+
+    A failed call is recorded with its error, and replayed by raising it again; an error
+    that cannot be pickled (an ``LLMError`` always can) is recorded as this one instead,
+    which names its class and says its text. The run gets this one both times (live, with
+    the original as ``__cause__``, and replayed), so that its code takes the same path.
+
+    Attributes:
+        error_type: The original error's class, with its module (``"module.Class"``).
+        text: The original error's text.
+    """
+
+    def __init__(self, message: str, error_type: str = "", text: str = "") -> None:
+        """Make the error from its message, the original error's class name and its text."""
+        super().__init__(message)
+        self.error_type = error_type
+        self.text = text

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from miniagents.ext.llm._stall import StallWatch
+from miniagents.ext.llm._stall import stall_watched
 from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
 from miniagents.ext.llm.observing import end_llm_call, watch_llm_call
@@ -166,26 +166,28 @@ class Turn:
     ) -> None:
         """Stream the provider's reply to ``call`` (errors translated, messages failed)."""
         events = recorded_llm_call(  # a durable run may replay a recorded call instead
-            self.ctx, provider, call, lambda: provider.reply(call, options)
+            self.ctx,
+            provider,
+            call,
+            # a stall is watched where the events are read (a durable run records it)
+            lambda: stall_watched(provider.reply(call, options), stall_timeout, stalled),
         )
         observed = watch_llm_call(self.ctx.this_agent.alias, provider, call)  # tracing
         if observed is not None:
             events = observed.events(events)
         try:
-            with StallWatch(stall_timeout, stalled) as watch:
-                handed = handoffs()  # readers woken so far (the reply's first message too)
-                taken = _HANDOFF_EVERY  # events taken since this task last let readers run
-                async for event in events:
-                    watch.alive()
-                    self.take(event)
-                    taken += 1
-                    if taken >= _HANDOFF_EVERY and handoffs() != handed:
-                        # A reader was woken: let it run now. The SDK parses every event
-                        # of a network read without suspending, so without this the reader
-                        # would see the first token only after the whole read.
-                        await asyncio.sleep(0)
-                        handed = handoffs()
-                        taken = 0
+            handed = handoffs()  # readers woken so far (the reply's first message too)
+            taken = _HANDOFF_EVERY  # events taken since this task last let readers run
+            async for event in events:
+                self.take(event)
+                taken += 1
+                if taken >= _HANDOFF_EVERY and handoffs() != handed:
+                    # A reader was woken: let it run now. The SDK parses every event of a
+                    # network read without suspending, so without this the reader would
+                    # see the first token only after the whole read.
+                    await asyncio.sleep(0)
+                    handed = handoffs()
+                    taken = 0
             if self.refusals or self.finish.reason == "refusal":
                 raise self._refused(call.model)
         except BaseException as error:

@@ -9,6 +9,12 @@ recorded before (the call is then not made again)::
     agent:     call 1 .......... | tools ... | call 2 .......... |
     recorder:  live, recorded        ...       replayed (no request)
 
+A live call's events end with its outcome: the end of the stream, or the error the call
+failed with (the provider's own, which ``provider.translate`` makes an ``LLMError``; a
+stall past the agent's ``stall_timeout`` is an ``LLMTimeoutError`` raised by the stream in
+the task that reads it), so that a recorder can record a failure too, and replay it by
+raising it again.
+
 With no recorder set (the default) a call costs one call of :func:`recorded_llm_call` that
 finds none. Unlike an observer, a recorder's error fails the call: a durable run must not
 go on unrecorded.

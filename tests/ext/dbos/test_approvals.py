@@ -10,6 +10,8 @@ decisions from another process are given by the test's own process, which launch
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from miniagents.ext.dbos import (
 )
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.test_durable_kills import MAIN, Child, Outcome, _models, _side_effects
-from tests.subprocesses import run_python
+from tests.subprocesses import python_env, run_python
 
 LISTED_WITHIN = 60.0
 """Seconds a waiting call may take, at most, to be listed (a loaded machine)."""
@@ -282,6 +284,126 @@ def test_the_first_decision_wins_whether_given_here_or_by_the_ids(tmp_path: Path
         "['removed a.txt', 'removed c.txt', 'Done.']",
         "[False, False]",
     ]
+
+
+# -- two decisions at the same instant ----------------------------------------------------------
+
+DECIDE = """
+import asyncio
+import sys
+
+from miniagents.ext.dbos import DurableApprovalError, aapprove, adeny
+
+
+async def main(url: str, how: str) -> None:
+    try:
+        if how == "approve":
+            await aapprove("run-1", "r1", database_url=url)
+        else:
+            await adeny("run-1", "r1", reason="No.", database_url=url)
+    except DurableApprovalError as error:
+        print("refused:", error)
+    else:
+        print("decided")
+
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def _together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the next two decisions of this process claim their call at the same instant.
+
+    Each waits, after its checks (the call waits, nobody decided it), for the other to be
+    there too: then both claim it at once, and the database lets one in.
+    """
+    from miniagents.ext.dbos import approvals
+
+    claim = approvals._Client.claimed_send
+    arrived: list[None] = []
+    both = asyncio.Event()
+
+    async def together(self: approvals._Client, name: str, message: dict[str, object]) -> object:
+        arrived.append(None)
+        if len(arrived) == 2:
+            both.set()
+        await both.wait()
+        return await claim(self, name, message)
+
+    monkeypatch.setattr(approvals._Client, "claimed_send", together)
+
+
+@pytest.mark.parametrize("deciders", ["tasks", "processes"])
+def test_of_two_decisions_at_the_same_instant_one_wins_and_the_other_is_refused(
+    fake_llm: FakeLLMServer,
+    tmp_path: Path,
+    database_url: str,
+    deciders: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _script(fake_llm)
+    waiting = Child(fake_llm, tmp_path, database_url)  # nobody decides there
+    waiting.read_until("APPROVAL r1 True")
+    _listed(database_url, "run-1")
+    waiting.kill()  # nobody reads the decisions: both would have been sent before
+
+    if deciders == "tasks":
+        _together(monkeypatch)
+
+        async def decide() -> tuple[BaseException | None, BaseException | None]:
+            return await asyncio.gather(
+                aapprove("run-1", "r1", database_url=database_url),
+                adeny("run-1", "r1", reason="No.", database_url=database_url),
+                return_exceptions=True,
+            )
+
+        approved, denied = asyncio.run(decide())
+        outcomes = {
+            "approve": "decided" if approved is None else f"refused: {approved}",
+            "deny": "decided" if denied is None else f"refused: {denied}",
+        }
+        for error in (approved, denied):
+            assert error is None or isinstance(error, DurableApprovalError), repr(error)
+    else:
+        processes = {
+            how: subprocess.Popen(
+                [sys.executable, "-c", DECIDE, database_url, how],
+                env=python_env(),
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for how in ("approve", "deny")
+        }
+        outcomes = {}
+        for how, process in processes.items():
+            out, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err
+            outcomes[how] = out.strip()
+
+    winners = [how for how, said in outcomes.items() if said == "decided"]
+    assert len(winners) == 1, outcomes  # exactly one decision is kept
+    winner = winners[0]
+    loser = "deny" if winner == "approve" else "approve"
+    said = "approved" if winner == "approve" else "denied"
+    assert outcomes[loser].startswith(
+        "refused: The call 'r1' of the durable run 'run-1' was already decided: "
+        f"{said} by another aapprove/adeny, first; this decision was not sent."
+    ) or outcomes[loser] == (  # it came after the winner's decision was noted: refused too
+        f"refused: The call 'r1' of the durable run 'run-1' was {said} already; a call is "
+        "decided once."
+    ), outcomes
+    assert asyncio.run(apending_approvals(database_url=database_url)) == []
+
+    again = Child(fake_llm, tmp_path, database_url).finish()  # recovered: it reads the winner
+    assert _side_effects(tmp_path) == (["removed a.txt"] if winner == "approve" else [])
+    result = [text for kind, text in again.reply if kind == "LLMToolResultMessage"]
+    assert len(result) == 1
+    if winner == "approve":
+        assert result == ["removed a.txt"]
+    else:
+        assert result[0].endswith("Their reason: No.")
 
 
 # -- bad decisions ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from miniagents.testing import FakeLLMServer, ToolCall
+from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall
 from tests.subprocesses import default_sigint_in_children, python_env
 
 CHILD = Path(__file__).with_name("durable_child.py")
@@ -74,10 +74,12 @@ class Outcome:
 class Child:
     """One run of ``durable_child.py`` whose stdout is read line by line."""
 
-    def __init__(self, llm: FakeLLMServer, folder: Path, url: str, **env: str) -> None:
+    def __init__(
+        self, llm: FakeLLMServer, folder: Path, url: str, child: Path = CHILD, **env: str
+    ) -> None:
         with default_sigint_in_children():
             self.process = subprocess.Popen(
-                [sys.executable, str(CHILD), "run-1"],
+                [sys.executable, str(child), "run-1"],
                 env=python_env(
                     llm, DB_URL=url, SIDE_EFFECTS=str(folder / "side_effects.txt"), **env
                 ),
@@ -217,6 +219,47 @@ def test_killed_during_a_nested_agents_stream(
     assert again.reply == reference.reply
     assert again.tokens == reference.tokens
     assert "The helper says hi." in [text for _, text in again.reply]
+
+
+# -- a failed call, handled ----------------------------------------------------------------------
+
+PRIMARY = "primary-model"
+BACKUP = "backup-model"
+
+
+def test_a_failed_call_that_was_handled_is_not_made_again_after_a_kill(
+    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+) -> None:
+    """A durable ``fallback_agent``: the primary fails (after a retry), the backup answers."""
+    failover = Path(__file__).with_name("failover_child.py")
+
+    def script(*, pause: bool) -> None:
+        fake_llm.fail(503, headers=FAST_RETRY, for_model=PRIMARY, times=2)  # 1 + its retry
+        fake_llm.reply(
+            tokens=["Backup ", "says ", "hi."], for_model=BACKUP, pause_after=1 if pause else None
+        )
+
+    script(pause=False)
+    reference = Child(
+        fake_llm, tmp_path, f"sqlite:///{tmp_path / 'reference.sqlite'}", child=failover
+    ).finish()
+    assert _models(fake_llm) == [PRIMARY, PRIMARY, BACKUP]
+    fake_llm.clear_script()
+    done_before = len(fake_llm.requests)
+
+    script(pause=True)
+    first = Child(fake_llm, tmp_path, database_url, child=failover)
+    first.read_until('TOKEN "Backup "')  # the failure is recorded; the backup's call streams
+    assert fake_llm.wait_requests(done_before + 3)[-1].paused
+    first.kill()
+
+    fake_llm.clear_script()  # the primary would answer now (an echo): it must not be asked
+    fake_llm.reply(tokens=["Backup ", "says ", "hi."], for_model=BACKUP)
+    again = Child(fake_llm, tmp_path, database_url, child=failover).finish()
+
+    assert _models(fake_llm)[done_before:] == [PRIMARY, PRIMARY, BACKUP, BACKUP]
+    assert again.reply == reference.reply == [["OpenAIMessage", "Backup says hi."]]
+    assert again.tokens == reference.tokens
 
 
 # -- random kill points ---------------------------------------------------------------------------

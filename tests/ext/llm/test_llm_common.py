@@ -26,7 +26,7 @@ from miniagents.ext.llm import (
     UserMessage,
     make_llm_agent,
 )
-from miniagents.ext.llm._stall import StallWatch
+from miniagents.ext.llm._stall import StallWatch, stall_watched
 from miniagents.ext.llm.anthropic import AnthropicOptions, anthropic_agent
 from miniagents.ext.llm.errors import (
     LLMConfigurationError,
@@ -589,6 +589,37 @@ async def test_a_cancellation_at_the_moment_of_a_stall_stays_a_cancellation(
     loop.call_at(loop.time() + 1.0, task.cancel)  # set after it: runs right after it
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_watched_stream_stalls_only_while_its_reader_waits_for_it(
+    virtual_clock: VirtualClock,
+) -> None:
+    async def paced(*pace: str | float) -> AsyncIterator[str]:
+        for step in pace:
+            if isinstance(step, str):
+                yield step
+            else:
+                await asyncio.sleep(step)
+
+    def stalled() -> LLMTimeoutError:
+        return LLMTimeoutError("stalled")
+
+    seen: list[str] = []
+    async for token in stall_watched(paced("a", 0.5, "b"), 1.0, stalled):
+        seen.append(token)
+        await asyncio.sleep(5.0)  # the reader's own work: not the stream's stall
+    assert seen == ["a", "b"]
+    assert virtual_clock.elapsed == pytest.approx(10.5)
+
+    async def read(tokens: list[str]) -> None:  # in another task: the one the watch stops
+        async for token in stall_watched(paced("a", 0.5, "b", 10.0, "c"), 1.0, stalled):
+            tokens.append(token)
+
+    tokens: list[str] = []
+    with pytest.raises(LLMTimeoutError, match="stalled"):
+        await asyncio.create_task(read(tokens))
+    assert tokens == ["a", "b"]
+    assert virtual_clock.elapsed == pytest.approx(10.5 + 1.5)
 
 
 def test_a_typed_option_goes_in_extra_body_when_the_sdk_does_not_name_it() -> None:

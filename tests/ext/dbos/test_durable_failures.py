@@ -1,0 +1,211 @@
+"""A model call that failed in a durable run is recorded with its error, and replayed as such.
+
+A durable agent asks a primary model (the fake LLM server, with the real openai SDK); its
+call fails (an error status, an error event after two tokens, a read that times out), the
+agent's code catches the error and asks a backup model, whose call is in progress when the
+run stops before its end (its context cancelled, as a crash would leave it: pending, its
+steps recorded). Asked again by its workflow id, the run replays the failed call (the same
+tokens, then an error of the same class and text) without a request to the primary model,
+takes the same path, and gives the reply the uninterrupted run gives. These tests launch
+DBOS in the test's process, on SQLite and on a real Postgres, and destroy it at their end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from collections.abc import AsyncIterator, Iterator
+
+import openai
+import pytest
+
+from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
+from miniagents.ext.dbos import DurableFailedCallError, durable, workflow_id
+from miniagents.ext.dbos._recording import _recordable_call_error
+from miniagents.ext.llm.errors import LLMError
+from miniagents.ext.llm.openai import openai_agent
+from miniagents.testing import FakeLLMServer
+
+PRIMARY = "primary-model"
+BACKUP = "backup-model"
+
+errors_seen: list[tuple[str, str]] = []
+"""The class and text of each error the careful agent caught, in order."""
+
+
+@miniagent
+async def careful(
+    ctx: InteractionContext, primary: MiniAgent[..., Message], backup: MiniAgent[..., Message]
+) -> None:
+    """Ask the primary model; if its call fails, say so and ask the backup model instead."""
+    said: list[str] = []
+    try:
+        async for promise in primary.inquire(ctx.messages):
+            async for token in promise:
+                said.append(token)
+    except LLMError as error:
+        errors_seen.append((type(error).__name__, str(error)))
+        ctx.reply(f"The primary failed after {''.join(said)!r} with {type(error).__name__}.")
+        ctx.reply(backup.inquire(ctx.messages))
+        return
+    ctx.reply(f"The primary answered {''.join(said)!r}.")
+
+
+@pytest.fixture
+def destroyed() -> Iterator[None]:
+    """DBOS destroyed after the test (it launches it in this process)."""
+    from dbos import DBOS
+
+    errors_seen.clear()
+    try:
+        yield
+    finally:
+        DBOS.destroy(destroy_registry=False)
+
+
+@pytest.fixture
+async def client(fake_llm: FakeLLMServer) -> AsyncIterator[openai.AsyncOpenAI]:
+    """An OpenAI client of the fake server: no retries, a read timeout of 0.5 s."""
+    async with openai.AsyncOpenAI(
+        base_url=fake_llm.openai_base_url, api_key="test", max_retries=0, timeout=0.5
+    ) as made:
+        yield made
+
+
+FAILURES = ["status", "error_event", "timeout", "stall"]
+"""How the primary's call fails: a 500, an error event after two tokens, a hung read (the
+SDK's read timeout, or the agent's ``stall_timeout`` first)."""
+
+EXPECTED_ERRORS = {
+    "status": ("LLMServerError", ""),
+    "error_event": ("LLMResponseError", "Partial "),
+    "timeout": ("LLMTimeoutError", "Partial "),
+    "stall": ("LLMTimeoutError", "Partial "),
+}
+"""The error each failure gives, and the tokens streamed before it."""
+
+
+def _script_primary(server: FakeLLMServer, failure: str) -> None:
+    if failure == "status":
+        server.fail(500, message="The primary is down.", for_model=PRIMARY)
+    elif failure == "error_event":
+        server.reply(tokens=["Par", "tial ", "never"], error_event_after=2, for_model=PRIMARY)
+    else:  # the read times out (or stalls) while the server sends nothing more
+        server.reply(tokens=["Par", "tial ", "never"], hang_after=2, for_model=PRIMARY)
+
+
+def _careful(
+    client: openai.AsyncOpenAI, database_url: str, failure: str
+) -> MiniAgent[..., Message]:
+    stall = 0.1 if failure == "stall" else None  # before the SDK's read timeout (0.5 s)
+    primary = openai_agent.fork(
+        alias="PRIMARY", model=PRIMARY, async_client=client, stream=True, stall_timeout=stall
+    )
+    backup = openai_agent.fork(
+        alias="BACKUP", model=BACKUP, async_client=client, stream=True, stall_timeout=None
+    )
+    return durable(
+        careful.fork(alias=f"CAREFUL_{failure.upper()}", primary=primary, backup=backup),
+        database_url=database_url,
+    )
+
+
+async def _read(reply: object) -> tuple[list[str], list[str]]:
+    """Every token of the reply, as its reader sees them, and its messages' texts."""
+    tokens: list[str] = []
+    messages: list[str] = []
+    async for promise in reply:  # type: ignore[attr-defined]
+        async for token in promise:
+            tokens.append(token)
+        messages.append(str(await promise))
+    return tokens, messages
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+async def test_a_failed_call_is_not_made_again_and_the_run_takes_the_same_path(
+    fake_llm: FakeLLMServer,
+    client: openai.AsyncOpenAI,
+    database_url: str,
+    destroyed: None,
+    failure: str,
+) -> None:
+    agent = _careful(client, database_url, failure)
+    _script_primary(fake_llm, failure)
+    fake_llm.reply(tokens=["Back", "up ", "answer."], for_model=BACKUP)
+    async with MiniAgents():
+        with workflow_id(f"reference-{failure}"):
+            reference = await _read(agent.inquire("Question?"))
+    error_name, streamed = EXPECTED_ERRORS[failure]
+    assert reference[1] == [
+        f"The primary failed after {streamed!r} with {error_name}.",
+        "Backup answer.",
+    ]
+    fake_llm.clear_script()
+    before = len(fake_llm.requests)
+
+    _script_primary(fake_llm, failure)
+    fake_llm.reply(tokens=["Back", "up ", "answer."], pause_after=1, for_model=BACKUP)
+    backup_streams: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def crashing() -> None:
+        async with MiniAgents():
+            with workflow_id(f"failed-{failure}"):
+                reply = agent.inquire("Question?")
+            async for promise in reply:
+                async for token in promise:
+                    if token == "Back" and not backup_streams.done():
+                        backup_streams.set_result(None)
+                        await asyncio.Event().wait()  # until the "crash" cancels everything
+
+    crash = asyncio.create_task(crashing())
+    await backup_streams  # the failure was recorded: the backup's call is in progress
+    crash.cancel()  # the run stops before its end: pending, its steps recorded
+    with pytest.raises(asyncio.CancelledError):
+        await crash
+    models = [request.json["model"] for request in fake_llm.requests[before:]]
+    assert models == [PRIMARY, BACKUP]
+    assert len(errors_seen) == 2  # the reference's, the crashed run's
+
+    fake_llm.clear_script()  # the primary would answer now (an echo): it must not be asked
+    fake_llm.reply(tokens=["Back", "up ", "answer."], for_model=BACKUP)
+    async with MiniAgents():
+        with workflow_id(f"failed-{failure}"):
+            again = await _read(agent.inquire("Question?"))
+
+    models = [request.json["model"] for request in fake_llm.requests[before:]]
+    assert models == [PRIMARY, BACKUP, BACKUP]  # the failed call was replayed, not made
+    assert again == reference  # the same tokens (the primary's partial ones) and messages
+    assert errors_seen[2] == errors_seen[1]  # the same error class and text, replayed
+    if failure == "stall":
+        assert "stall_timeout" in errors_seen[2][1]
+
+    async with MiniAgents():
+        with workflow_id(f"failed-{failure}"):
+            ended = await _read(agent.inquire("Question?"))
+    assert ended[1] == reference[1]  # ended: its recorded reply
+    assert len(fake_llm.requests) - before == 3
+
+
+class _Unpicklable(Exception):
+    """An error that cannot be recorded (pickling it fails)."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("not today")
+
+
+def test_an_error_that_cannot_be_recorded_is_replaced_by_one_naming_it() -> None:
+    error = _Unpicklable("the provider broke")
+    recorded = _recordable_call_error(error, error)
+    assert isinstance(recorded, DurableFailedCallError)
+    assert recorded.error_type == f"{__name__}._Unpicklable"
+    assert recorded.text == "the provider broke"
+    assert recorded.__cause__ is error
+    assert f"failed with {recorded.error_type}: the provider broke." in str(recorded)
+    copy = pickle.loads(pickle.dumps(recorded))  # it is recorded, and read back whole
+    assert (type(copy), copy.error_type, copy.text) == (
+        DurableFailedCallError,
+        recorded.error_type,
+        "the provider broke",
+    )
+    kept = LLMError("a model's error")
+    assert _recordable_call_error(kept, kept) is kept  # one of ours: recorded as itself
