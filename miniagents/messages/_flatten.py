@@ -230,9 +230,12 @@ class Flattener:
         self, segment: Observable[object] | StreamedPromise[Any, Any] | AsyncPart
     ) -> Callable[[], None]:
         """Start following an async part; return what stops following it."""
-        core = core_of(segment) if isinstance(segment, StreamedPromise) else None
-        if isinstance(segment, ReplayObservable):
+        if isinstance(segment, StreamedPromise):
+            core: ReplayCore[Any] | None = core_of(segment)
+        elif isinstance(segment, ReplayObservable):  # (an ABC: tested only when needed)
             core = segment.core
+        else:
+            core = None
         if core is not None and pieces_are(core, MessagePromise):
             # a message sequence: its pieces are flat already, take them directly
             return core.add_observer(

@@ -89,13 +89,22 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         >>> # appender.sequence streams "Hello", "and", "more", then ends.
     """
 
-    __slots__ = ("_abandoning", "_flattener", "_on_message", "_record", "_streaming", "task")
+    __slots__ = (
+        "_abandoning",
+        "_flattener",
+        "_on_message",
+        "_ready_too",
+        "_record",
+        "_streaming",
+        "task",
+    )
 
     def __init__(
         self,
         on_message: Callable[[MessagePromise], None] | None = None,
         *,
         name: str = "this message sequence",
+        ready_too: bool = True,
     ) -> None:
         """Create an open sequence; it is :attr:`sequence`.
 
@@ -103,12 +112,16 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             on_message: Called with each message promise as it enters the sequence
                 (agents use it to start every message of a reply at once).
             name: How errors name the sequence, e.g. "the replies of the agent ECHO".
+            ready_too: Whether ``on_message`` needs the messages that are complete when
+                they enter too; ``False`` lets the sequence skip the call for them (once
+                :meth:`cancel_when_abandoned` is set).
         """
         core: ReplayCore[MessagePromise] = ReplayCore(
             open_ended=True, piece_type=MessagePromise, paced=name
         )
         self._record = core
         self._on_message = on_message
+        self._ready_too = ready_too
         self._flattener = Flattener(core, on_message, sink=core)
         self._streaming: list[ReplayCore[str]] | None = None
         self._abandoning = False
@@ -167,6 +180,8 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
                 if len(self._streaming) >= 32:
                     self._streaming = [kept for kept in self._streaming if not kept.done]
                 self._streaming.append(core)
+        elif not self._ready_too:
+            return  # a complete message: on_message does not need it
         if self._on_message is not None:
             self._on_message(promise)
 

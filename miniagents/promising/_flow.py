@@ -473,6 +473,8 @@ def handle_gone(core: FlowCore | None) -> None:
     flow.handles -= 1
     if flow.handles <= 0:
         assert core is not None
+        if core.done and (flow.window is None or core.base + len(core.pieces) <= flow.window):
+            return  # ended within its window: nothing to release, no producer to wake
         schedule_reconsider(core)
 
 
