@@ -219,6 +219,7 @@ class Flattener:
                         self.inner = inner
             if not self.stopped and self.outer_done and not self.inner_active and not self.pending:
                 self.stopped = True
+                self.on_message = None  # nothing more to tell it (and no cycle with an appender)
                 self.observer.on_completed()
         finally:
             self.draining = False
@@ -252,6 +253,7 @@ class Flattener:
 
     def dispose(self) -> None:
         self.stopped = True
+        self.on_message = None
         outer, inner, self.outer, self.inner = self.outer, self.inner, None, None
         for subscription in (outer, inner):
             if isinstance(subscription, abc.DisposableBase):

@@ -428,9 +428,13 @@ class ReplayCore(abc.ObserverBase[T]):
             except Exception as exc:  # a listener must not break the stream
                 report_broken_observer(exc)
         flow = self.flow
-        if flow is not None and (flow.room_waiters or flow.feed_waiters or flow.feeders):
-            flow.blocked = True  # wake any waiting producer: there is nothing to wait for
-            flow.recheck(self)
+        if flow is not None:
+            # an ended stream has no pressure: let go of its producer's backlog (an agent's
+            # flattener, which holds its appender and task) at once, not at the context's end
+            flow.backlog = None
+            if flow.room_waiters or flow.feed_waiters or flow.feeders:
+                flow.blocked = True  # wake any waiting producer: there is nothing to wait for
+                flow.recheck(self)
         if not self._delivering:
             self._deliver()
 

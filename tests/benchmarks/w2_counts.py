@@ -17,7 +17,9 @@ warm-up run:
   per agent (over M);
 * **opcodes per agent**: Python opcodes executed (``sys.settrace`` opcode events, the
   collector off) in a run of M agents minus one of M / 2, over M / 2 (so the fixed cost
-  of a run, entering and leaving ``MiniAgents``, cancels).
+  of a run, entering and leaving ``MiniAgents``, cancels);
+* **GC**: the cyclic collector's collections in one run and the objects they examined
+  (a collection of generation ``g`` examines generations 0 to ``g``).
 
 With ``--w3``, W3 of ``agents.py`` (50,000 one-token messages through K pass-through or
 re-streaming agents) and of ``streams.py`` (``from_observable`` stages) is counted by calls.
@@ -38,7 +40,7 @@ from typing import Any
 
 _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:  # run as a script: make the `tests` package importable
-    sys.path.insert(0, _ROOT)
+    sys.path.append(_ROOT)  # after PYTHONPATH: the library measured is the one found first
 
 from tests.benchmarks import agents, streams  # noqa: E402
 
@@ -79,6 +81,31 @@ def opcodes(runner: Runner, n: int, k: int) -> int:
     return count
 
 
+def gc_work(runner: Runner, n: int, k: int) -> tuple[int, int]:
+    """Collections of the cyclic GC in one run, and the objects they examined in all.
+
+    A collection of generation ``g`` examines the objects of generations 0 to ``g``
+    (counted with ``gc.get_objects`` as it starts). Both depend only on what the run
+    allocates and keeps, not on the load.
+    """
+    collections = 0
+    examined = 0
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        nonlocal collections, examined
+        if phase == "start":
+            collections += 1
+            examined += sum(len(gc.get_objects(g)) for g in range(info["generation"] + 1))
+
+    gc.collect()
+    gc.callbacks.append(note)
+    try:
+        asyncio.run(runner(n, k, None))
+    finally:
+        gc.callbacks.remove(note)
+    return collections, examined
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Count W2 at each M (and W3 with ``--w3``), one line per size and variant."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -103,9 +130,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             dump = options.dump if index == 0 and label == "iterate" else None
             total = calls(runner, m, 1, dump)
             per_agent = (opcodes(runner, m, 1) - opcodes(runner, m // 2, 1)) / (m - m // 2)
+            collections, examined = gc_work(runner, m, 1)
             print(
                 f"W2 M={m:,} {label}: {total:,} calls ({total / m:.1f} per agent), "
-                f"{per_agent:.1f} opcodes per agent",
+                f"{per_agent:.1f} opcodes per agent, {collections} collections examining "
+                f"{examined:,} objects ({examined / m:.0f} per agent)",
                 flush=True,
             )
     if options.w3:
