@@ -219,6 +219,7 @@ class Flattener:
                         self.inner = inner
             if not self.stopped and self.outer_done and not self.inner_active and not self.pending:
                 self.stopped = True
+                self.on_message = None  # nothing more to tell it (and no cycle with an appender)
                 self.observer.on_completed()
         finally:
             self.draining = False
@@ -230,9 +231,12 @@ class Flattener:
         self, segment: Observable[object] | StreamedPromise[Any, Any] | AsyncPart
     ) -> Callable[[], None]:
         """Start following an async part; return what stops following it."""
-        core = core_of(segment) if isinstance(segment, StreamedPromise) else None
-        if isinstance(segment, ReplayObservable):
+        if isinstance(segment, StreamedPromise):
+            core: ReplayCore[Any] | None = core_of(segment)
+        elif isinstance(segment, ReplayObservable):  # (an ABC: tested only when needed)
             core = segment.core
+        else:
+            core = None
         if core is not None and pieces_are(core, MessagePromise):
             # a message sequence: its pieces are flat already, take them directly
             return core.add_observer(
@@ -249,6 +253,7 @@ class Flattener:
 
     def dispose(self) -> None:
         self.stopped = True
+        self.on_message = None
         outer, inner, self.outer, self.inner = self.outer, self.inner, None, None
         for subscription in (outer, inner):
             if isinstance(subscription, abc.DisposableBase):

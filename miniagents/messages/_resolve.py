@@ -7,6 +7,7 @@ under :meth:`~miniagents.messages.sequence.MessageSequencePromise.as_message_obs
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -42,7 +43,7 @@ def messages_in_order(source: Observable[MessagePromise]) -> Observable[Message]
 
 
 class _InOrder:
-    __slots__ = ("observer", "pending", "source_done", "stopped", "waiting")
+    __slots__ = ("observer", "pending", "source_done", "stop_waiting", "stopped", "waiting")
 
     def __init__(self, observer: abc.ObserverBase[Message]) -> None:
         self.observer = observer
@@ -50,6 +51,7 @@ class _InOrder:
         self.source_done = False
         self.stopped = False
         self.waiting: MessagePromise | None = None
+        self.stop_waiting: Callable[[], None] | None = None
 
     def on_next(self, promise: MessagePromise) -> None:
         self.pending.append(promise)
@@ -66,17 +68,19 @@ class _InOrder:
         self.drain()
 
     def _head_done(self) -> None:
-        self.waiting = None
+        self.waiting = self.stop_waiting = None
         self.drain()
 
     def drain(self) -> None:
         while not self.stopped and self.waiting is None and self.pending:
             head = self.pending[0]
             if not head.done:
-                self.waiting = head
-                core = core_of(head)  # wait for the end of its tokens
-                core.add_observer(_ignore, self.on_error, self._head_done)
-                return
+                core = core_of(head)
+                core.start()  # (a synchronous source may end it here)
+                if not core.done:  # wait for the end of its tokens, not for each one
+                    self.waiting = head
+                    self.stop_waiting = core.add_end_observer(self.on_error, self._head_done)
+                    return
             self.pending.popleft()
             try:
                 message = head.message_now()
@@ -91,7 +95,6 @@ class _InOrder:
     def dispose(self, outer: abc.DisposableBase) -> None:
         self.stopped = True
         outer.dispose()
-
-
-def _ignore(_token: str) -> None:
-    """Tokens do not matter here, only the end of the message."""
+        stop_waiting, self.stop_waiting = self.stop_waiting, None
+        if stop_waiting is not None:
+            stop_waiting()  # no longer a consumer of the message it waited for

@@ -89,13 +89,23 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         >>> # appender.sequence streams "Hello", "and", "more", then ends.
     """
 
-    __slots__ = ("_abandoning", "_flattener", "_on_message", "_record", "_streaming", "task")
+    __slots__ = (
+        "_abandoning",
+        "_adopting",
+        "_flattener",
+        "_on_message",
+        "_ready_too",
+        "_record",
+        "_streaming",
+        "task",
+    )
 
     def __init__(
         self,
         on_message: Callable[[MessagePromise], None] | None = None,
         *,
         name: str = "this message sequence",
+        ready_too: bool = True,
     ) -> None:
         """Create an open sequence; it is :attr:`sequence`.
 
@@ -103,13 +113,20 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             on_message: Called with each message promise as it enters the sequence
                 (agents use it to start every message of a reply at once).
             name: How errors name the sequence, e.g. "the replies of the agent ECHO".
+            ready_too: Whether ``on_message`` needs the messages that are complete when
+                they enter too; ``False`` lets the sequence skip the call for them (once
+                :meth:`cancel_when_abandoned` is set).
         """
         core: ReplayCore[MessagePromise] = ReplayCore(
             open_ended=True, piece_type=MessagePromise, paced=name
         )
         self._record = core
         self._on_message = on_message
-        self._flattener = Flattener(core, on_message, sink=core)
+        self._ready_too = ready_too
+        self._adopting = False  # each message entering goes to __call__ (no reference cycle)
+        # made when something must wait (a part still streaming): an agent that replies
+        # ready messages only never needs one
+        self._flattener: Flattener | None = None
         self._streaming: list[ReplayCore[str]] | None = None
         self._abandoning = False
         self.task: asyncio.Task[None] | None = None
@@ -153,7 +170,9 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         """
         self.task = task
         self._record.on_abandoned = self._abandon
-        self._flattener.on_message = self  # see __call__ (no bound method per agent)
+        self._adopting = True  # see __call__ (no bound method per agent)
+        if self._flattener is not None:
+            self._flattener.on_message = self
 
     def __call__(self, promise: MessagePromise) -> None:
         """Adopt a message entering the sequence (once ``cancel_when_abandoned`` is set)."""
@@ -167,6 +186,8 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
                 if len(self._streaming) >= 32:
                     self._streaming = [kept for kept in self._streaming if not kept.done]
                 self._streaming.append(core)
+        elif not self._ready_too:
+            return  # a complete message: on_message does not need it
         if self._on_message is not None:
             self._on_message(promise)
 
@@ -181,7 +202,8 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._abandoning = True
         if self.task is not None and not self.task.done():
             self.task.cancel()
-        self._flattener.dispose()
+        if self._flattener is not None:
+            self._flattener.dispose()
         self._record.cancel_now()
         streaming, self._streaming = self._streaming, None
         for message in streaming or ():
@@ -196,19 +218,47 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         """
         self._check_open()
         if is_message(messages):  # the common case, without a list
-            self._flattener.push_one(MessagePromise.of_message(messages))  # type: ignore[arg-type]
+            self._push_one(MessagePromise.of_message(messages))  # type: ignore[arg-type]
             return
         segments: list[Segment] = []
         collect(messages, segments)
-        self._flattener.push(segments)
+        if len(segments) == 1 and isinstance(segments[0], MessagePromise):
+            self._push_one(segments[0])
+        else:
+            self._flattening().push(segments)
+
+    def _push_one(self, promise: MessagePromise) -> None:
+        flattener = self._flattener
+        if flattener is not None:
+            flattener.push_one(promise)  # after what waits in it
+            return
+        if self._adopting:  # nothing waits: what the flattener's emit does
+            self(promise)
+        elif self._on_message is not None:
+            self._on_message(promise)
+        self._record.accept(promise)
+
+    def _flattening(self) -> Flattener:
+        flattener = self._flattener
+        if flattener is None:
+            core = self._record
+            hook = self if self._adopting else self._on_message
+            flattener = self._flattener = Flattener(core, hook, sink=core)
+        return flattener
 
     def complete(self) -> None:
         """End the sequence after everything appended so far (nested streams included)."""
-        self._flattener.on_completed()
+        if self._flattener is None:
+            self._record.on_completed()  # nothing waits to be passed on
+        else:
+            self._flattener.on_completed()
 
     def fail(self, error: BaseException) -> None:
         """End the sequence with ``error``, after everything appended so far."""
-        self._flattener.on_error(error)
+        if self._flattener is None:
+            self._record.on_error(error)
+        else:
+            self._flattener.on_error(error)
 
 
 class MessageTokenAppender(_Appender[str], Generic[MessageT_co]):

@@ -66,7 +66,8 @@ class StreamTracker:
         """Let every tracked stream's producer run freely from now on (and every later one's)."""
         self._unpaced = True
         for core, _label in self._streams:
-            core.unpace()
+            if not core.done:  # an ended stream has no producer to let go
+                core.unpace()
 
     async def wait(self) -> bool:
         """Wait for the started streams that have not ended; whether there were any."""

@@ -100,9 +100,10 @@ class FlowCore(Protocol):
 
 
 class HasPosition(Protocol):
-    """A cursor: the position of the next piece it will read."""
+    """A cursor: the position of the next piece it will read, and its bound if it has one."""
 
     index: int
+    until: int | None
 
 
 class Flow:
@@ -307,7 +308,7 @@ class Flow:
         bound: int | None = None
         for ref in self.cursors or ():
             cursor = ref()
-            until = getattr(cursor, "until", None) if cursor is not None else None
+            until = None if cursor is None else cursor.until
             if until is not None and (bound is None or until < bound):
                 bound = until
         return bound
@@ -473,6 +474,8 @@ def handle_gone(core: FlowCore | None) -> None:
     flow.handles -= 1
     if flow.handles <= 0:
         assert core is not None
+        if core.done and (flow.window is None or core.base + len(core.pieces) <= flow.window):
+            return  # ended within its window: nothing to release, no producer to wake
         schedule_reconsider(core)
 
 

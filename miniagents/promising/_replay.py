@@ -21,9 +21,9 @@ One class, in sections:
   source emits from inside an observer; a broken observer is unsubscribed and reported;
   the end goes to each observer once (to an end consumer it counts as received, to another
   stream as handed over);
-* **consumers**: observers (``add_observer``), waits (``await_change``, ``await_done``,
-  ``acollect``), giving up (``on_abandoned``), pacing (``has_room``, ``await_room``),
-  handles, and the errors that must not be lost.
+* **consumers**: observers (``add_observer``; ``add_end_observer`` for the end only),
+  waits (``await_change``, ``await_done``, ``acollect``), giving up (``on_abandoned``),
+  pacing (``has_room``, ``await_room``), handles, and the errors that must not be lost.
 
 A core of a stream of many pieces has a :class:`~miniagents.promising._flow.Flow`, which
 releases the pieces no live consumer needs once the stream has passed its replay window
@@ -180,6 +180,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "__weakref__",
         "_delivering",
         "_end_callbacks",
+        "_end_watchers",
         "_pack_at",
         "_reader_waits",
         "_source",
@@ -250,6 +251,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self.observers: tuple[Observer[T], ...] = ()
         self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
         self._waiting = 0  # consumers inside await_change, woken ones that have not run yet too
+        self._end_watchers = 0  # consumers waiting for the end only (add_end_observer)
         self._reader_waits = False  # an ``async for`` reader is among the waiters
         self._watch: _Watch | None = None  # the deadlock watch of the loop its consumers wait in
         self.on_abandoned: Callable[[], None] | None = None
@@ -426,9 +428,13 @@ class ReplayCore(abc.ObserverBase[T]):
             except Exception as exc:  # a listener must not break the stream
                 report_broken_observer(exc)
         flow = self.flow
-        if flow is not None and (flow.room_waiters or flow.feed_waiters or flow.feeders):
-            flow.blocked = True  # wake any waiting producer: there is nothing to wait for
-            flow.recheck(self)
+        if flow is not None:
+            # an ended stream has no pressure: let go of its producer's backlog (an agent's
+            # flattener, which holds its appender and task) at once, not at the context's end
+            flow.backlog = None
+            if flow.room_waiters or flow.feed_waiters or flow.feeders:
+                flow.blocked = True  # wake any waiting producer: there is nothing to wait for
+                flow.recheck(self)
         if not self._delivering:
             self._deliver()
 
@@ -639,6 +645,50 @@ class ReplayCore(abc.ObserverBase[T]):
 
         return dispose
 
+    def add_end_observer(
+        self, on_error: Callable[[BaseException], None], on_completed: Callable[[], None]
+    ) -> Callable[[], None]:
+        """Tell a new observer how the stream ends, without its pieces; return its disposer.
+
+        For a consumer that needs only the end (its pieces are read from the record then):
+        it is never called per piece, yet it counts as a consumer until the end or until
+        disposed, as an observer does. The error goes to it as to another stream (handed
+        over: it passes the error on).
+        """
+        self.start()
+        if self.done:
+            self._send_end_to(on_error, on_completed)
+            return _noop
+        self._end_watchers += 1
+        waiting = True
+
+        def end() -> None:
+            nonlocal waiting
+            if waiting:
+                waiting = False
+                self._end_watchers -= 1
+                self._send_end_to(on_error, on_completed)
+
+        def dispose() -> None:
+            nonlocal waiting
+            if waiting:
+                waiting = False
+                self._end_watchers -= 1
+                self.check_abandoned()
+
+        self.when_done(end)
+        return dispose
+
+    def _send_end_to(
+        self, on_error: Callable[[BaseException], None], on_completed: Callable[[], None]
+    ) -> None:
+        error = self.error
+        if error is None:
+            on_completed()
+        else:
+            self.handed_over = True
+            on_error(error)
+
     def remove(self, observer: Observer[T]) -> None:
         """Stop informing ``observer``."""
         kept = tuple(o for o in self.observers if o is not observer)
@@ -651,7 +701,12 @@ class ReplayCore(abc.ObserverBase[T]):
     def _unlink(self, observer: Observer[T]) -> None:
         sink = observer[4]
         if sink is not None and sink.flow is not None and sink.flow.feeders:
-            sink.flow.feeders = [core for core in sink.flow.feeders if core is not self]
+            feeders = sink.flow.feeders
+            if len(feeders) == 1:  # the common case (a flattener follows one part at a time)
+                if feeders[0] is self:
+                    sink.flow.feeders = None
+            else:
+                sink.flow.feeders = [core for core in feeders if core is not self]
 
     # -- waiting -----------------------------------------------------------------------
 
@@ -771,7 +826,7 @@ class ReplayCore(abc.ObserverBase[T]):
         which the loop runs the woken consumers: each one cancelled gets ``CancelledError``,
         each other one goes on reading.
         """
-        return bool(self.observers) or self._waiting > 0
+        return bool(self.observers) or self._waiting > 0 or self._end_watchers > 0
 
     def give_up(self) -> None:
         """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
@@ -844,7 +899,7 @@ class _ReadyCore(ReplayCore[T]):
     packed = None
     _pack_at = _NEVER
     _subscription = _waiters = on_abandoned = loop = thread = None
-    _waiting = 0
+    _waiting = _end_watchers = 0
     _watch = None
     validator = flow = None
     handed_over = _delivering = False

@@ -24,7 +24,8 @@ What the layers above need, and where it is:
   ``unpace()``, and ``flow`` (``None`` for a core that keeps everything and never makes a
   producer wait; see :mod:`miniagents.promising.limits` for the rules);
 - **consuming**: ``start()``, ``add_observer(on_next, on_error, on_completed, consumer=...,
-  sink=...)`` (returns its disposer), ``observable()``, ``await acollect()``, ``await
+  sink=...)`` (returns its disposer), ``add_end_observer(on_error, on_completed)`` (the
+  end only, never a piece; returns its disposer), ``observable()``, ``await acollect()``, ``await
   await_done()``, ``raise_if_failed()``, ``consumed()``;
 - **a snapshot**: ``pieces`` (the record kept, from piece number ``base``), ``count``,
   ``done``, ``started``, ``error``, ``released()``; a core of ``str`` pieces that keeps

@@ -13,6 +13,7 @@ import asyncio
 import gc
 import sys
 import tracemalloc
+import weakref
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
@@ -23,6 +24,7 @@ from miniagents import (
     MiniAgents,
     miniagent,
 )
+from miniagents.promising.lowlevel import running_tasks
 
 
 class Peak:
@@ -112,3 +114,24 @@ def test_views_of_a_message_share_its_record() -> None:
     one = traced_peak(read_tokens(1))
     twenty = traced_peak(read_tokens(20))
     assert twenty < 1.2 * one, (one, twenty)
+
+
+@miniagent
+async def _one_reply(ctx: InteractionContext) -> None:
+    ctx.reply("done")
+
+
+async def test_a_finished_agent_lets_go_of_its_task_while_its_replies_are_kept() -> None:
+    async with MiniAgents():
+        replies = [_one_reply.inquire() for _ in range(100)]
+        tasks = set(running_tasks())
+        assert len(tasks) == 100
+        await asyncio.wait(tasks)  # (the library forgets each task before this returns)
+        refs = [weakref.ref(task) for task in tasks]
+        del tasks
+        gc.disable()  # freed by reference counts alone: no cycle may be needed to free them
+        try:
+            assert [ref() for ref in refs] == [None] * 100  # the replies do not hold them
+        finally:
+            gc.enable()
+        assert [str(await reply) for reply in replies] == ["done"] * 100

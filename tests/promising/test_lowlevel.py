@@ -94,6 +94,64 @@ async def test_a_stream_on_a_core_owns_it_and_a_gated_one_is_a_view() -> None:
 # -- tasks the context waits for -------------------------------------------------------------
 
 
+async def test_an_end_observer_gets_the_end_only_and_counts_as_a_consumer() -> None:
+    core: ReplayCore[str] = ReplayCore(open_ended=True, piece_type=str)
+    core.accept("a")
+    ends: list[str] = []
+    dispose = core.add_end_observer(
+        lambda error: ends.append(f"error {error}"), lambda: ends.append("end")
+    )
+    core.accept("b")  # not given to it, nor was "a"
+    assert (ends, core.observers, core.consumed()) == ([], (), True)
+    core.complete()
+    assert (ends, core.consumed()) == (["end"], False)
+    dispose()  # after the end: nothing to undo
+
+    failed: ReplayCore[str] = ReplayCore(open_ended=True)
+    errors: list[BaseException] = []
+    failed.add_end_observer(errors.append, lambda: None)
+    failure = ValueError("broken")
+    failed.fail(failure)
+    assert errors == [failure]
+    assert failed.handed_over  # it passes the error on: the core does not report it lost
+
+    ended = ReplayCore.finished(["x"], str)
+    late: list[str] = []
+    ended.add_end_observer(lambda error: None, lambda: late.append("end"))
+    assert late == ["end"]  # a finished core tells it at once
+
+
+async def test_disposing_an_end_observer_of_an_agents_message_gives_it_up() -> None:
+    abandoned: list[bool] = []
+    core: ReplayCore[str] = ReplayCore(open_ended=True, piece_type=str)
+    core.on_abandoned = lambda: abandoned.append(True)
+    dispose = core.add_end_observer(lambda error: None, lambda: None)
+    dispose()
+    assert abandoned == [True]  # its last consumer gave up
+
+
+async def _hooked(ready_too: bool) -> list[bool]:
+    """Whether each message the hook saw was complete, for two messages: ready, streaming."""
+    seen: list[bool] = []
+    appender = MessageSequenceAppender(
+        lambda promise: seen.append(promise.done), ready_too=ready_too
+    )
+    producer = asyncio.ensure_future(asyncio.sleep(0))
+    appender.cancel_when_abandoned(producer)
+    streaming = MessageTokenAppender()
+    appender.append(["ready", streaming.promise])
+    streaming.complete()
+    appender.complete()
+    assert [str(message) for message in await appender.sequence] == ["ready", ""]
+    await producer
+    return seen
+
+
+async def test_an_appender_may_skip_its_hook_for_ready_messages() -> None:
+    assert await _hooked(ready_too=True) == [True, False]
+    assert await _hooked(ready_too=False) == [False]  # only the message still streaming
+
+
 async def test_start_task_runs_work_that_the_context_waits_for() -> None:
     done = asyncio.Event()
 

@@ -26,7 +26,7 @@ from miniagents import (
     miniagent,
 )
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
-from miniagents.messages import as_message_sequence
+from miniagents.messages import MessageSequenceAppender, as_message_sequence
 from miniagents.miniagents.lowlevel import (
     InteractionScope,
     context_settings,
@@ -74,6 +74,12 @@ def check_the_replay_core(stream: StreamedPromise[int, str], promise: Promise[by
     sequence_class: type[MessageSequencePromise] = MessageSequencePromise
     assert_type(stream_on(sequence_class, core_of(sequence)), MessageSequencePromise)
     stream_on(int, core)  # type: ignore[type-var]
+    text_core = core_of(MessagePromise.of_text("a"))
+    assert_type(text_core.add_end_observer(lambda error: None, lambda: None), Callable[[], None])
+    text_core.add_end_observer(lambda: None, lambda: None)  # type: ignore[arg-type,misc]
+    appender = MessageSequenceAppender(lambda promise: None, ready_too=False)
+    assert_type(appender, MessageSequenceAppender)
+    MessageSequenceAppender(ready_too="no")  # type: ignore[arg-type]
 
 
 def check_the_agents_low_level() -> None:
