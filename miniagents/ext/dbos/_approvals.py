@@ -165,8 +165,12 @@ async def _published(name: str) -> object:
             return message
 
 
-async def awaited_decision(run_id: str, key: str, request: ToolApprovalRequest) -> ToolDecision:
+async def awaited_decision(
+    url: str, run_id: str, key: str, request: ToolApprovalRequest
+) -> ToolDecision:
     """The first decision on the call: given to ``request`` here, or sent from elsewhere.
+
+    ``url`` is the database of the run (where a decision given here is claimed).
 
     The request is decided too when the decision came from elsewhere (it is no longer
     pending, and deciding it again raises ``ToolApprovalError``).
@@ -178,7 +182,7 @@ async def awaited_decision(run_id: str, key: str, request: ToolApprovalRequest) 
     try:
         await asyncio.wait({here, kept}, return_when=asyncio.FIRST_COMPLETED)
         if not kept.done() and not here.cancelled() and here.exception() is None:
-            await _outside(_sent_from_here(name, here.result()))
+            await _outside(_sent_from_here(url, name, here.result()))
         message = await kept
     finally:
         for waiting in (here, kept):
@@ -195,7 +199,7 @@ async def awaited_decision(run_id: str, key: str, request: ToolApprovalRequest) 
     return decision
 
 
-async def _sent_from_here(name: str, decision: ToolDecision) -> None:
+async def _sent_from_here(url: str, name: str, decision: ToolDecision) -> None:
     """Claim the approval for the decision given to the request here, and send it.
 
     If a decision was claimed first (from elsewhere), this one is not sent: the approval
@@ -204,16 +208,12 @@ async def _sent_from_here(name: str, decision: ToolDecision) -> None:
     from dbos import DBOS
 
     said = "approved" if decision.approved else "denied"
-    if await _claimed_here(name, decision_message(decision, by="request")) is None:
+    if await _claimed_here(url, name, decision_message(decision, by="request")) is None:
         await DBOS.update_workflow_attributes_async(name, {SENT_MARK: said}, merge=True)
 
 
-async def _claimed_here(name: str, message: dict[str, object]) -> Claim | None:
-    """:func:`claimed_send` on the database of the runs of this process."""
-    from miniagents.ext.dbos import _engine
-
-    engine = _engine.current_engine()
-    url = engine.url if engine is not None else _engine.configured_url()
+async def _claimed_here(url: str, name: str, message: dict[str, object]) -> Claim | None:
+    """:func:`claimed_send` on ``url``, the database of the runs of this process."""
 
     def claimed() -> Claim | None:
         from dbos import DBOSClient
@@ -227,7 +227,7 @@ async def _claimed_here(name: str, message: dict[str, object]) -> Claim | None:
     return await asyncio.to_thread(claimed)
 
 
-async def withdraw(names: set[str]) -> None:
+async def withdraw(url: str, names: set[str]) -> None:
     """End the approvals ``names`` that still wait (their run has ended).
 
     Best effort: an approval left waiting is harmless (its run has ended, so it is not
@@ -235,7 +235,7 @@ async def withdraw(names: set[str]) -> None:
     """
     for name in sorted(names):
         try:
-            await _claimed_here(name, decision_message(None, by="run"))
+            await _claimed_here(url, name, decision_message(None, by="run"))
         except Exception:
             _logger.warning("The approval %s of an ended durable run is left waiting.", name)
 

@@ -573,7 +573,7 @@ async def _interaction_workflow(
 
     async def decided(key: str, request: ToolApprovalRequest) -> ToolDecision:
         undecided.add(approval_id(workflow_id, key))
-        decision = await awaited_decision(workflow_id, key, request)
+        decision = await awaited_decision(engine.url, workflow_id, key, request)
         undecided.discard(approval_id(workflow_id, key))
         return decision
 
@@ -608,9 +608,9 @@ async def _interaction_workflow(
         except StreamCancelledError:
             raise
         except Exception:
-            await withdraw(undecided)  # the run ended: nobody decides these any more
+            await withdraw(engine.url, undecided)  # the run ended: nobody decides these any more
             raise
-        await withdraw(undecided)
+        await withdraw(engine.url, undecided)
         return tuple(_recordable(message) for message in messages)
     except (asyncio.CancelledError, StreamCancelledError) as error:
         # its reader gave up, or its context ended: not a failure to record. DBOS leaves a
