@@ -2,7 +2,7 @@
 
 Run it by hand from the repository root (it is not a test; pytest never collects it)::
 
-    python tests/benchmarks/durable_kill.py                   # 100,000 items (about 80 min on SQLite)
+    python tests/benchmarks/durable_kill.py                   # 100,000 items (80 min on SQLite)
     python tests/benchmarks/durable_kill.py --items 10000     # a shorter run
     python tests/benchmarks/durable_kill.py --items 300       # a smoke check
 
