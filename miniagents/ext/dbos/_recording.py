@@ -110,7 +110,11 @@ async def _awaited(awaitable: Awaitable[object]) -> object:
 async def _streamed(
     run: DurableRun, key: str, live: Callable[[asyncio.Queue[object]], Awaitable[object]]
 ) -> AsyncIterator[object]:
-    """The items that ``live`` puts in its queue, as it runs as the step ``key``."""
+    """The items that ``live`` puts in its queue, as it runs as the step ``key``.
+
+    A :class:`_Failed` item is not given: its error is raised after the last item, once
+    the step (and so its failure) is recorded.
+    """
     queue: asyncio.Queue[object] = asyncio.Queue()
 
     async def body() -> object:
@@ -121,13 +125,19 @@ async def _streamed(
 
     task = run.start_step(key, body)
     task.add_done_callback(lambda _: queue.put_nowait(_END))  # a step that ran no body ends too
+    failed: Exception | None = None
     try:
         while (item := await queue.get()) is not _END:
-            yield item
+            if isinstance(item, _Failed):
+                failed = item.error
+            else:
+                yield item
         await task  # its error, if it failed
     finally:
         if not task.done():
             task.cancel()
+    if failed is not None:
+        raise failed
 
 
 # -- the calls of the model -------------------------------------------------------------------
@@ -191,14 +201,8 @@ async def _llm_events(
                 await close()
         return _LLMRecord(tuple(events), error)
 
-    failed: Exception | None = None
-    async for item in _streamed(run, key, live):
-        if isinstance(item, _Failed):  # raised once the step (its failure) is recorded
-            failed = item.error
-        else:
-            yield item  # type: ignore[misc]  # the events ``live`` put
-    if failed is not None:
-        raise failed
+    async for item in _streamed(run, key, live):  # a failure: raised once it is recorded
+        yield item  # type: ignore[misc]  # the events ``live`` put
 
 
 @dataclass(frozen=True)
@@ -276,14 +280,8 @@ async def _tool_pieces(
                 await close()
         return _ToolRecord(tuple(pieces), error)
 
-    failed: Exception | None = None
-    async for item in _streamed(run, key, live):
-        if isinstance(item, _Failed):  # raised once the step (its failure) is recorded
-            failed = item.error
-        else:
-            yield item  # type: ignore[misc]  # the pieces ``live`` put
-    if failed is not None:
-        raise failed
+    async for item in _streamed(run, key, live):  # a failure: raised once it is recorded
+        yield item  # type: ignore[misc]  # the pieces ``live`` put
 
 
 async def _decided(run: DurableRun, key: str, request: ToolApprovalRequest) -> ToolDecision:
