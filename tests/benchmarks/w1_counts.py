@@ -40,20 +40,20 @@ Runner = Callable[[int, int, None], Coroutine[Any, Any, object]]
 N = 100_000
 
 
-def calls(runner: Runner, k: int, dump: str | None) -> int:
-    """Function calls of one W1 run under cProfile (optionally saved to ``dump``)."""
+def calls(runner: Runner, n: int, k: int, dump: str | None = None) -> int:
+    """Function calls of one run of size ``n`` under cProfile (optionally saved to ``dump``)."""
     gc.collect()
     profile = cProfile.Profile()
     profile.enable()
-    asyncio.run(runner(N, k, None))
+    asyncio.run(runner(n, k, None))
     profile.disable()
     if dump is not None:
         profile.dump_stats(dump)
     return int(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
 
 
-def opcodes(runner: Runner, k: int, n: int) -> int:
-    """Python opcodes executed by one run of ``n`` tokens (the collector off)."""
+def opcodes(runner: Runner, n: int, k: int) -> int:
+    """Python opcodes executed by one run of size ``n`` (the collector off)."""
     count = 0
 
     def trace(frame: FrameType, event: str, arg: object) -> Any:
@@ -108,10 +108,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         for label, runner in variants:
             asyncio.run(runner(1_000, k, None))  # warm-up
             peak, rss = memory(runner, k)
-            per_token = (opcodes(runner, k, 4_000) - opcodes(runner, k, 2_000)) / 2_000
+            per_token = (opcodes(runner, 4_000, k) - opcodes(runner, 2_000, k)) / 2_000
             dump = options.dump if index == 0 and label == "reactive" else None
             print(
-                f"W1 K={k} {label}: {calls(runner, k, dump):,} calls, "
+                f"W1 K={k} {label}: {calls(runner, N, k, dump):,} calls, "
                 f"{per_token:.1f} opcodes per token, peak {peak:.2f} MB, "
                 + (f"RSS growth {rss:.1f} MB" if index == 0 else "RSS growth: see --k alone"),
                 flush=True,
