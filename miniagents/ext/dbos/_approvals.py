@@ -109,18 +109,25 @@ def _is_message(message: object) -> bool:
 
 
 async def _approval_workflow(
-    run_id: str, key: str, tool_name: str, call_id: str, arguments: dict[str, object]
+    run_id: str,
+    key: str,
+    tool_name: str,
+    call_id: str,
+    arguments: dict[str, object],
+    decided: dict[str, object] | None = None,
 ) -> dict[str, object]:
     """Wait for the first decision (or withdrawal) sent to this approval; end with it.
 
-    Its inputs are what ``apending_approvals`` shows of the call.
+    Its inputs are what ``apending_approvals`` shows of the call. ``decided``: the
+    decision given on the request before this approval started, which it ends with at
+    once (it never waits, so it is never listed as waiting).
     """
     from dbos import DBOS
 
-    while True:
+    message: object = decided
+    while not _is_message(message):
         message = await DBOS.recv_async(DECISION_TOPIC, timeout_seconds=_WAIT_SECONDS)
-        if _is_message(message):
-            break
+    assert isinstance(message, Mapping)
     await DBOS.set_event_async(_EVENT, message)
     return dict(message)
 
@@ -137,8 +144,14 @@ async def _outside(coroutine: Coroutine[Any, Any, T]) -> T:
     return await contextvars.Context().run(asyncio.create_task, coroutine)
 
 
-async def _started(run_id: str, key: str, request: ToolApprovalRequest) -> None:
-    """Start the approval of the call (once: after a restart, DBOS has recovered it)."""
+async def _started(
+    run_id: str, key: str, request: ToolApprovalRequest, decided: dict[str, object] | None
+) -> bool:
+    """Start the approval of the call (once: after a restart, DBOS has recovered it).
+
+    ``decided``: the message of a decision given on the request already, which the
+    approval starts with. Returns whether it was started here (else it was there).
+    """
     from dbos import DBOS, SetWorkflowID
 
     workflow = _workflow
@@ -148,11 +161,11 @@ async def _started(run_id: str, key: str, request: ToolApprovalRequest) -> None:
         )
     name = approval_id(run_id, key)
     if await DBOS.get_workflow_status_async(name) is not None:
-        return
+        return False
+    inputs = (run_id, key, request.tool_name, request.call_id, dict(request.arguments))
     with SetWorkflowID(name):
-        await DBOS.start_workflow_async(
-            workflow, run_id, key, request.tool_name, request.call_id, dict(request.arguments)
-        )
+        await DBOS.start_workflow_async(workflow, *inputs, *(() if decided is None else (decided,)))
+    return True
 
 
 async def _published(name: str) -> object:
@@ -176,7 +189,11 @@ async def awaited_decision(
     pending, and deciding it again raises ``ToolApprovalError``).
     """
     name = approval_id(run_id, key)
-    await _outside(_started(run_id, key, request))
+    # Decided here before anyone else could see the call wait: its approval starts decided,
+    # so it is never listed as waiting (an aapprove/adeny is told it was decided already).
+    early = None if request.pending else decision_message(await request.adecision(), by="request")
+    if await _outside(_started(run_id, key, request, early)) and early is not None:
+        return await request.adecision()
     here = asyncio.ensure_future(request.adecision())
     kept = asyncio.ensure_future(_outside(_published(name)))
     try:

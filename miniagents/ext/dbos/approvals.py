@@ -322,13 +322,18 @@ class _Client:
                 )
             )
             alive = {status.workflow_id for status in statuses}
-        return [(call, approval) for call, approval in found if call.workflow_id in alive]
+        return [
+            (call, approval)
+            for call, approval in found
+            if call.workflow_id in alive and _decided_at_start(approval) is None
+        ]
 
     async def not_waiting(self, workflow_id: str, call_id: str) -> str:
         """Why the call does not wait: decided already, or not a call that waited."""
         for call, approval in await self.approvals(workflow_id, waiting=False):
-            if call.call_id == call_id and isinstance(approval.output, Mapping):
-                return _decided_already(workflow_id, call_id, approval.output)
+            kept = approval.output if approval.output is not None else _decided_at_start(approval)
+            if call.call_id == call_id and isinstance(kept, Mapping):
+                return _decided_already(workflow_id, call_id, kept)
         return (
             f"The durable run {workflow_id!r} has no call {call_id!r} that waits for a "
             "decision: check the call id (apending_approvals() lists what waits)."
@@ -354,14 +359,25 @@ def _call_of(approval: WorkflowStatus) -> PendingApproval | None:
     """The call an approval waits for (from its inputs); ``None`` if it is not one."""
     inputs: Mapping[str, object] = approval.input or {}
     arguments = inputs.get("args")
-    if not isinstance(arguments, (tuple, list)) or len(arguments) != 5:
+    if not isinstance(arguments, (tuple, list)) or len(arguments) not in (5, 6):
         return None
-    run_id, key, tool_name, call_id, call_arguments = arguments
+    run_id, key, tool_name, call_id, call_arguments = arguments[:5]
     if approval.workflow_id != approval_id(str(run_id), str(key)):
         return None
     if not isinstance(call_arguments, Mapping):
         return None
     return PendingApproval(str(run_id), str(call_id), str(tool_name), dict(call_arguments))
+
+
+def _decided_at_start(approval: WorkflowStatus) -> Mapping[str, object] | None:
+    """The decision an approval started with (given on the request before), if any."""
+    inputs: Mapping[str, object] = approval.input or {}
+    arguments = inputs.get("args")
+    if isinstance(arguments, (tuple, list)) and len(arguments) == 6:
+        decided = arguments[5]
+        if isinstance(decided, Mapping):
+            return decided
+    return None
 
 
 def _sent_decision(approval: WorkflowStatus) -> str | None:
