@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -361,13 +362,17 @@ async def _httpx_call(
 
 
 async def run_variant(
-    variant: str, api: str, workload: str, concurrency: int, base: str
+    variant: str, api: str, workload: str, concurrency: int, base: str, rounds: int = 1
 ) -> dict[str, float]:
-    """Run one variant once (in this fresh process); return its figures."""
+    """Run one variant ``rounds`` times in a row (in this fresh process); return its figures.
+
+    Each round starts its calls at once; a call's time to first token is counted from the
+    start of its round, and the median and p99 are over the calls of every round.
+    """
     calls, tokens, delay = sizes(workload, concurrency)
     model = f"w5-{tokens}-{round(delay * 1000)}"
     expected = "".join(token(i) for i in range(tokens))
-    firsts: list[float] = [0.0] * calls
+    firsts: list[float] = []
     if variant == "httpx":
         import httpx2
 
@@ -377,61 +382,61 @@ async def run_variant(
     else:
         client = _client(api, base)
     agent: Any = None
+    contexts: Any = contextlib.nullcontext()
     if variant == "ours":
+        from miniagents import MiniAgents
         from miniagents.ext.llm.anthropic import anthropic_agent
         from miniagents.ext.llm.openai import openai_agent
 
+        contexts = MiniAgents(llm_stall_timeout=None)
         if api == "anthropic":
             agent = anthropic_agent.fork(model=model, async_client=client)
         else:
             api_name = "chat_completions" if api == "chat" else "responses"
             agent = openai_agent.fork(model=model, async_client=client, api=api_name)
-    # a warm-up call of a few tokens (not timed): the SDK builds its models and the
-    # client its connection pool on first use, which is not what is measured here
+
     warm = "w5-3-0"
-    if variant == "ours":
-        from miniagents import MiniAgents
+    agents: dict[str, Any] = {
+        name: agent if agent is None else agent.fork(model=name) for name in (model, warm)
+    }
 
-        async with MiniAgents(llm_stall_timeout=None):
-            async for message in agent.fork(model=warm).inquire("Warm up."):
-                await message
-    elif variant == "raw":
-        await _raw_call(client, api, warm, lambda: None)
-    else:
-        await _httpx_call(client, api, base, warm, lambda: None)
-    before = rss_kb("VmRSS")
-    cpu_started = time.process_time()
-    started = time.perf_counter()
-
-    def marker(index: int) -> Callable[[], None]:
-        def first() -> None:
-            firsts[index] = time.perf_counter() - started
-
-        return first
-
-    async def raw_one(index: int) -> str:
-        return await _raw_call(client, api, model, marker(index))
-
-    async def httpx_one(index: int) -> str:
-        return await _httpx_call(client, api, base, model, marker(index))
-
-    async def ours_one(index: int) -> str:
+    async def call(model: str, first: Callable[[], None]) -> str:
+        if variant == "raw":
+            return await _raw_call(client, api, model, first)
+        if variant == "httpx":
+            return await _httpx_call(client, api, base, model, first)
         parts: list[str] = []
-        async for message in agent.inquire("Say something."):
+        async for message in agents[model].inquire("Say something."):
             async for piece in message:
                 if not parts:
-                    marker(index)()
+                    first()
                 parts.append(piece)
         return "".join(parts)
 
-    if variant == "ours":
-        async with MiniAgents(llm_stall_timeout=None):
-            texts = await asyncio.gather(*(ours_one(i) for i in range(calls)))
-    else:
-        one = raw_one if variant == "raw" else httpx_one
-        texts = await asyncio.gather(*(one(i) for i in range(calls)))
-    wall = time.perf_counter() - started
-    cpu = time.process_time() - cpu_started
+    async with contexts:  # ours: one context for every round, as a long-lived app has
+        # warm-up calls of a few tokens, one per connection a round uses (not timed): the SDK
+        # builds its models and the pool its connections on first use, not what is measured
+        await asyncio.gather(*(call(warm, lambda: None) for _ in range(calls)))
+        before = rss_kb("VmRSS")
+        cpu_started = time.process_time()
+        started = time.perf_counter()
+        texts: list[str] = []
+        for _ in range(rounds):
+            round_started = time.perf_counter()
+            round_firsts = [0.0] * calls
+
+            def marker(index: int, times: list[float], since: float) -> Callable[[], None]:
+                def first() -> None:
+                    times[index] = time.perf_counter() - since
+
+                return first
+
+            texts += await asyncio.gather(
+                *(call(model, marker(i, round_firsts, round_started)) for i in range(calls))
+            )
+            firsts += round_firsts
+        wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     await client.close() if variant != "httpx" else await client.aclose()
     if variant != "httpx" and any(text != expected for text in texts):
         raise AssertionError(f"{variant} read a wrong text")
@@ -447,7 +452,9 @@ async def run_variant(
     }
 
 
-def child(variant: str, api: str, workload: str, concurrency: int, base: str) -> dict[str, float]:
+def child(
+    variant: str, api: str, workload: str, concurrency: int, base: str, rounds: int
+) -> dict[str, float]:
     """Import what a variant needs before the clock starts, then run it."""
     import anthropic  # noqa: F401
     import httpx2  # noqa: F401
@@ -456,14 +463,20 @@ def child(variant: str, api: str, workload: str, concurrency: int, base: str) ->
     if variant == "ours":
         import miniagents.ext.llm.anthropic
         import miniagents.ext.llm.openai  # noqa: F401
-    return asyncio.run(run_variant(variant, api, workload, concurrency, base))
+    return asyncio.run(run_variant(variant, api, workload, concurrency, base, rounds))
 
 
 # -- the driver --------------------------------------------------------------------------------
 
 
 def _run_child(
-    variant: str, api: str, workload: str, concurrency: int, base: str, before: str | None
+    variant: str,
+    api: str,
+    workload: str,
+    concurrency: int,
+    base: str,
+    before: str | None,
+    rounds: int,
 ) -> dict[str, float]:
     library = str(Path(__file__).resolve().parents[2])
     if variant == "before":
@@ -471,7 +484,7 @@ def _run_child(
             raise SystemExit("the variant 'before' needs --before DIR")
         library, variant = before, "ours"
     env = {**os.environ, "PYTHONPATH": library}
-    arguments = ["--child", variant, api, workload, str(concurrency), base]
+    arguments = ["--child", variant, api, workload, str(concurrency), base, str(rounds)]
     done = subprocess.run(
         [sys.executable, __file__, *arguments],
         env=env,
@@ -498,6 +511,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:3]))
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=1000)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run each workload this many times in a row in each process (TTFT over all)",
+    )
     parser.add_argument("--quick", action="store_true", help="concurrency 100, 1 rep")
     parser.add_argument("--before", help="the library of the variant 'before' (a folder)")
     args = parser.parse_args(argv)
@@ -515,7 +534,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for _ in range(args.reps):
                     for variant in args.variants:  # interleaved
                         results[variant].append(
-                            _run_child(variant, api, workload, args.concurrency, base, args.before)
+                            _run_child(
+                                variant,
+                                api,
+                                workload,
+                                args.concurrency,
+                                base,
+                                args.before,
+                                args.rounds,
+                            )
                         )
                 _report(api, workload, args.concurrency, results)
     finally:
@@ -559,7 +586,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--server"]:
         asyncio.run(_server_main())
     elif sys.argv[1:2] == ["--child"]:
-        variant_, api_, workload_, concurrency_, base_ = sys.argv[2:7]
-        print(json.dumps(child(variant_, api_, workload_, int(concurrency_), base_)))
+        variant_, api_, workload_, concurrency_, base_, rounds_ = sys.argv[2:8]
+        print(json.dumps(child(variant_, api_, workload_, int(concurrency_), base_, int(rounds_))))
     else:
         main()
