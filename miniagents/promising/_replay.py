@@ -246,7 +246,8 @@ class ReplayCore(abc.ObserverBase[T]):
         self.handed_over = False  # the error went on to another stream, which reports it
         self._source = source
         self.started = source is None
-        self._end_callbacks: list[Callable[[], None]] | None = None
+        # one callback, or a list of them (most streams have none or one: no list then)
+        self._end_callbacks: Callable[[], None] | list[Callable[[], None]] | None = None
         self._subscription: abc.DisposableBase | Callable[[], None] | None = None
         self.observers: tuple[Observer[T], ...] = ()
         self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
@@ -422,11 +423,12 @@ class ReplayCore(abc.ObserverBase[T]):
         self.on_abandoned = None  # nothing to give up any more (and no reference cycle)
         self._dispose_subscription()
         callbacks, self._end_callbacks = self._end_callbacks, None
-        for callback in callbacks or ():
-            try:
-                callback()
-            except Exception as exc:  # a listener must not break the stream
-                report_broken_observer(exc)
+        if callbacks is not None:
+            for callback in callbacks if isinstance(callbacks, list) else (callbacks,):
+                try:
+                    callback()
+                except Exception as exc:  # a listener must not break the stream
+                    report_broken_observer(exc)
         flow = self.flow
         if flow is not None:
             # an ended stream has no pressure: let go of its producer's backlog (an agent's
@@ -440,12 +442,15 @@ class ReplayCore(abc.ObserverBase[T]):
 
     def when_done(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the stream ends (at once if it has); it gets no error."""
+        callbacks = self._end_callbacks
         if self.done:
             callback()
-        elif self._end_callbacks is None:
-            self._end_callbacks = [callback]
+        elif callbacks is None:
+            self._end_callbacks = callback
+        elif isinstance(callbacks, list):
+            callbacks.append(callback)
         else:
-            self._end_callbacks.append(callback)
+            self._end_callbacks = [callbacks, callback]
 
     def detached_copy(self) -> ReplayCore[T]:
         """A finished copy of the record so far, ended by :class:`StreamCancelledError`.

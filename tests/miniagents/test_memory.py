@@ -24,7 +24,7 @@ from miniagents import (
     MiniAgents,
     miniagent,
 )
-from miniagents.promising.lowlevel import running_tasks
+from miniagents.promising.lowlevel import core_of, running_tasks
 
 
 class Peak:
@@ -135,3 +135,28 @@ async def test_a_finished_agent_lets_go_of_its_task_while_its_replies_are_kept()
         finally:
             gc.enable()
         assert [str(await reply) for reply in replies] == ["done"] * 100
+
+
+@miniagent
+async def _streaming_reply(ctx: InteractionContext) -> None:
+    async def tokens() -> AsyncIterator[str]:
+        for index in range(200):
+            yield f" t{index}"
+
+    ctx.reply(MessagePromise(tokens()))
+
+
+async def test_a_long_lived_context_lets_go_of_the_replies_it_streamed() -> None:
+    # A server keeps one context for its life: a reply read to its end and let go of must
+    # be freed then, not when the context ends (it kept the last 1,024 streams before).
+    async with MiniAgents():
+        refs: list[weakref.ref[object]] = []
+        for _ in range(50):
+            reply = _streaming_reply.inquire()
+            async for message in reply:
+                assert len(str(await message)) > 200
+                refs.append(weakref.ref(core_of(message)))
+            refs.append(weakref.ref(core_of(reply)))
+            del reply, message
+        gc.collect()
+        assert [ref() for ref in refs] == [None] * 100
