@@ -13,15 +13,15 @@ code, for the version check).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sys
 from pathlib import Path
 
-from miniagents import InteractionContext, MiniAgents, miniagent
-from miniagents.ext.dbos import durable, workflow_id
+from miniagents import InteractionContext, miniagent
+from miniagents.ext.dbos import durable
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.tools import FunctionTool, ToolApprovalRequest
+from miniagents.messages import Message
+from tests.ext.dbos.followed_run import follow
 
 
 def note(text: str) -> str:
@@ -70,25 +70,13 @@ main_agent = durable(
 )
 
 
-async def amain(chosen: str) -> None:
-    async with MiniAgents():
-        with workflow_id(chosen):
-            reply = main_agent.inquire("Go.")
-        async for promise in reply:
-            async for token in promise:
-                print("TOKEN", json.dumps(token), flush=True)
-            message = await promise
-            if isinstance(message, ToolApprovalRequest):
-                print("APPROVAL", message.call_id, message.pending, flush=True)
-                if os.environ.get("APPROVE") == "1" and message.pending:
-                    message.approve()
-        messages = await reply
-        print(
-            "REPLY",
-            json.dumps([[type(message).__name__, str(message)] for message in messages]),
-            flush=True,
-        )
+def _answer(message: Message) -> None:
+    """Print a request to approve a call, and approve it with ``APPROVE=1``."""
+    if isinstance(message, ToolApprovalRequest):
+        print("APPROVAL", message.call_id, message.pending, flush=True)
+        if os.environ.get("APPROVE") == "1" and message.pending:
+            message.approve()
 
 
 if __name__ == "__main__":
-    asyncio.run(amain(sys.argv[1]))
+    follow(main_agent, on_message=_answer)

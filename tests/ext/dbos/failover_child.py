@@ -9,15 +9,12 @@ the reply's messages at the end.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import sys
 
-from miniagents import MiniAgents
-from miniagents.ext.dbos import durable, workflow_id
+from miniagents.ext.dbos import durable
 from miniagents.ext.llm.fallback import fallback_agent
 from miniagents.ext.llm.openai import openai_agent
+from tests.ext.dbos.followed_run import follow
 
 primary = openai_agent.fork(
     alias="PRIMARY", model="primary-model", max_retries=1, stream=True, stall_timeout=None
@@ -30,20 +27,5 @@ failover = durable(
 )
 
 
-async def amain(chosen: str) -> None:
-    async with MiniAgents():
-        with workflow_id(chosen):
-            reply = failover.inquire("Go.")
-        async for promise in reply:
-            async for token in promise:
-                print("TOKEN", json.dumps(token), flush=True)
-        messages = await reply
-        print(
-            "REPLY",
-            json.dumps([[type(message).__name__, str(message)] for message in messages]),
-            flush=True,
-        )
-
-
 if __name__ == "__main__":
-    asyncio.run(amain(sys.argv[1]))
+    follow(failover)

@@ -19,6 +19,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ class Server:
     """One run of ``durable_server.py``: its URL once it listens."""
 
     def __init__(self, llm: FakeLLMServer, folder: Path, protocol: str, **env: str) -> None:
+        self.llm = llm
         with default_sigint_in_children():
             self.process = subprocess.Popen(
                 [sys.executable, str(CHILD)],
@@ -65,9 +68,10 @@ class Server:
         return httpx.AsyncClient(base_url=self.url, timeout=60)
 
     def kill(self) -> None:
-        """SIGKILL: nothing of the server runs after this."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.communicate(timeout=TIMEOUT)
+        """SIGKILL: nothing of the server runs after this (a second kill does nothing)."""
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.communicate(timeout=TIMEOUT)
 
     def stop(self) -> None:
         """SIGTERM: the server shuts down (its runs are cancelled, not ended)."""
@@ -130,6 +134,32 @@ def _side_effects(folder: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
+def _approve(call_id: str, run_id: str) -> dict[str, Any]:
+    """The AG-UI run ``run_id`` of the thread that approves the call ``call_id``."""
+    entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
+    return {**AG_UI.body, "runId": run_id, "resume": [entry]}
+
+
+def _resume_body(protocol: Protocol) -> dict[str, Any]:
+    """The protocol's answer that approves the call ``k1`` its run paused at."""
+    if protocol is AG_UI:
+        return _approve("k1", "r2")
+    answered = {
+        "id": "a1",
+        "role": "assistant",
+        "parts": [
+            {
+                "type": "tool-remove",
+                "toolCallId": "k1",
+                "state": "approval-responded",
+                "input": {"name": "a.txt"},
+                "approval": {"id": "k1", "approved": True},
+            }
+        ],
+    }
+    return {**AI_SDK.body, "messages": [*AI_SDK.body["messages"], answered]}
+
+
 def _normalized(events: list[SSEEvent]) -> list[str]:
     """The events' data, the AI SDK's message id (random, made per run) named ``MSG``."""
     starts = [event.json for event in events if event.type == "start"]
@@ -145,17 +175,55 @@ def _ids(events: list[SSEEvent]) -> list[int]:
     return [int(event.id or "-1") for event in events]
 
 
+@asynccontextmanager
+async def _client_of(server: Server, *, kill: bool = False) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``server``; after the block the server is stopped, or killed if ``kill``."""
+    try:
+        async with server.client() as client:
+            yield client
+    finally:
+        if kill:
+            server.kill()
+        else:
+            server.stop()
+
+
+async def _killed_at_pause(
+    server: Server,
+    client: httpx.AsyncClient,
+    protocol: Protocol,
+    body: dict[str, Any],
+    delta: str,
+    *,
+    paused: int,
+    path: str = "/",
+) -> list[SSEEvent]:
+    """POST ``body`` to ``server``, read its events to the token ``delta``, then kill it.
+
+    The model's call that streams ``delta`` pauses after it (``pause_after``): once the fake
+    LLM server's request number ``paused`` has paused, the server is killed with the stream
+    still open. Returns the events read, the one of ``delta`` last.
+    """
+    async with client.stream("POST", path, json=body) as response:
+        assert response.status_code == 200
+        reader = SSEReader(response)
+        seen: list[SSEEvent] = []
+        while (event := await reader.next()) is not None:
+            seen.append(event)
+            if protocol.delta(event) == delta:
+                break
+        await server.llm.wait_paused_async(paused)
+        server.kill()
+    return seen
+
+
 async def _reference(llm: FakeLLMServer, folder: Path, protocol: Protocol) -> list[SSEEvent]:
     """The events of the run that nobody killed."""
     folder.mkdir()  # noqa: ASYNC240 - a test's temporary folder, at once
     _script(llm)
-    server = Server(llm, folder, protocol.name)
-    try:
-        async with server.client() as client:
-            response, events = await post_events(client, protocol.body)
-            assert response.status_code == 200
-    finally:
-        server.stop()
+    async with _client_of(Server(llm, folder, protocol.name)) as client:
+        response, events = await post_events(client, protocol.body)
+        assert response.status_code == 200
     llm.clear_script()
     return events
 
@@ -172,27 +240,18 @@ async def test_a_run_killed_mid_stream_resumes_at_the_clients_last_event_after_a
 
     _script(fake_llm, pause_second=True)
     first = Server(fake_llm, tmp_path, protocol.name)
-    async with first.client() as client, client.stream("POST", "/", json=protocol.body) as response:
-        reader = SSEReader(response)
-        seen: list[SSEEvent] = []
-        while (event := await reader.next()) is not None:
-            seen.append(event)
-            if protocol.delta(event) == "All ":  # the second call streams, and waits (paused)
-                break
-        await fake_llm.wait_paused_async(before + 1)
-        first.kill()
+    async with _client_of(first, kill=True) as client:  # the 2nd call streams, and waits
+        seen = await _killed_at_pause(
+            first, client, protocol, protocol.body, "All ", paused=before + 1
+        )
     assert _side_effects(tmp_path) == ["note a"]
 
     fake_llm.clear_script()
     _script(fake_llm, start=1)  # the second call again
-    again = Server(fake_llm, tmp_path, protocol.name)
-    try:
-        async with again.client() as client:
-            last = {"Last-Event-ID": seen[-1].id or ""}
-            response, rest = await get_events(client, protocol.path, last)
-            assert response.status_code == 200, await response.aread()
-    finally:
-        again.stop()
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
+        last = {"Last-Event-ID": seen[-1].id or ""}
+        response, rest = await get_events(client, protocol.path, last)
+        assert response.status_code == 200, await response.aread()
 
     assert _ids(seen + rest) == list(range(len(seen) + len(rest)))  # no gap, nothing twice
     assert _normalized(seen + rest) == reference  # the same events as the run nobody killed
@@ -201,15 +260,11 @@ async def test_a_run_killed_mid_stream_resumes_at_the_clients_last_event_after_a
     assert _side_effects(tmp_path) == ["note a"]  # the note ran once
 
     # started once more, the server replays the ended run from its record: no call made
-    third = Server(fake_llm, tmp_path, protocol.name)
-    try:
-        async with third.client() as client:
-            cut = {"Last-Event-ID": "3"}
-            response, replayed = await get_events(client, protocol.path, cut)
-            assert response.status_code == 200
-            _, whole = await get_events(client, protocol.path)
-    finally:
-        third.stop()
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
+        cut = {"Last-Event-ID": "3"}
+        response, replayed = await get_events(client, protocol.path, cut)
+        assert response.status_code == 200
+        _, whole = await get_events(client, protocol.path)
     assert _ids(replayed) == list(range(4, len(reference)))
     assert [event.data for event in whole] == [event.data for event in seen + rest]
     assert replayed == (seen + rest)[4:]
@@ -228,38 +283,25 @@ async def test_a_run_paused_for_an_approval_is_resumed_after_a_restart(
     )
     fake_llm.reply(tokens=["Removed ", "it."], for_model=MAIN)
 
-    first = Server(fake_llm, tmp_path, "ag-ui")
-    try:
-        async with first.client() as client:
-            _, paused = await post_events(client, AG_UI.body)
-    finally:
-        first.kill()  # stopped while the call waits for its approval
+    # the server is killed while the call waits for its approval
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui"), kill=True) as client:
+        _, paused = await post_events(client, AG_UI.body)
     outcome = paused[-1].json["outcome"]
     assert outcome["type"] == "interrupt"
     assert [interrupt["id"] for interrupt in outcome["interrupts"]] == ["k1"]
     assert _side_effects(tmp_path) == []
 
-    again = Server(fake_llm, tmp_path, "ag-ui")
-    try:
-        async with again.client() as client:
-            entry = {"interruptId": "k1", "status": "resolved", "payload": {"approved": True}}
-            resumed = {**AG_UI.body, "runId": "r2", "resume": [entry]}
-            response, events = await post_events(client, resumed)
-            assert response.status_code == 200
-    finally:
-        again.stop()
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui")) as client:
+        response, events = await post_events(client, _resume_body(AG_UI))
+        assert response.status_code == 200
 
-    third = Server(fake_llm, tmp_path, "ag-ui")
-    try:
-        async with third.client() as client:
-            # the first run paused and was resumed: its replay pauses there too
-            cut = {"Last-Event-ID": str(len(paused) - 1)}
-            response, after_pause = await get_events(client, "/runs/r1", cut)
-            assert response.status_code == 200
-            _, whole = await get_events(client, "/runs/r1")  # the whole run, from its record
-            _, resumed_again = await get_events(client, "/runs/r2")  # found by its own id
-    finally:
-        third.stop()
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui")) as client:
+        # the first run paused and was resumed: its replay pauses there too
+        cut = {"Last-Event-ID": str(len(paused) - 1)}
+        response, after_pause = await get_events(client, "/runs/r1", cut)
+        assert response.status_code == 200
+        _, whole = await get_events(client, "/runs/r1")  # the whole run, from its record
+        _, resumed_again = await get_events(client, "/runs/r2")  # found by its own id
 
     assert after_pause == []  # the paused run ended with its interrupt, as it did
     assert [event.type for event in whole] == [event.type for event in paused]
@@ -309,26 +351,19 @@ async def test_a_run_its_client_gave_up_on_is_not_recovered_after_a_restart(
     _script(fake_llm, start=1, pause_second=True)  # one call, which streams a token and waits
     key = "r1" if protocol is AG_UI else "c1"
     first = Server(fake_llm, tmp_path, protocol.name, GRACE="0")
-    try:
-        async with first.client() as client:
-            async with client.stream("POST", "/", json=protocol.body) as response:
-                reader = SSEReader(response)
-                while (event := await reader.next()) is not None and protocol.delta(event) is None:
-                    pass
-            # the client left: the run is cancelled at once, its model call closed
-            assert await fake_llm.wait_disconnected_async(0)
-            await until(lambda: _status_of_key(tmp_path, protocol, key) == "CANCELLED")
-            _, before = await get_events(client, protocol.path)  # how it ended, for a reader
-    finally:
-        first.kill()
+    async with _client_of(first, kill=True) as client:
+        async with client.stream("POST", "/", json=protocol.body) as response:
+            reader = SSEReader(response)
+            while (event := await reader.next()) is not None and protocol.delta(event) is None:
+                pass
+        # the client left: the run is cancelled at once, its model call closed
+        assert await fake_llm.wait_disconnected_async(0)
+        await until(lambda: _status_of_key(tmp_path, protocol, key) == "CANCELLED")
+        _, before = await get_events(client, protocol.path)  # how it ended, for a reader
 
-    again = Server(fake_llm, tmp_path, protocol.name)
-    try:
-        async with again.client() as client:
-            response, events = await get_events(client, protocol.path)
-            assert response.status_code == 200
-    finally:
-        again.stop()
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
+        response, events = await get_events(client, protocol.path)
+        assert response.status_code == 200
 
     assert len(fake_llm.requests) == 1  # the run given up on was not run on at the restart
     if protocol is AG_UI:  # replayed up to where it stopped, then ended as it ended then
@@ -348,36 +383,15 @@ async def test_an_ai_sdk_run_paused_for_an_approval_is_resumed_after_a_restart(
     fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
     fake_llm.reply(tokens=["Removed ", "it."], for_model=MAIN)
 
-    first = Server(fake_llm, tmp_path, "ai-sdk")
-    try:
-        async with first.client() as client:
-            _, paused = await post_events(client, AI_SDK.body)
-    finally:
-        first.kill()  # stopped while the call waits for its approval
+    # the server is killed while the call waits for its approval
+    async with _client_of(Server(fake_llm, tmp_path, "ai-sdk"), kill=True) as client:
+        _, paused = await post_events(client, AI_SDK.body)
     assert "tool-approval-request" in [event.type for event in paused]
     assert [event.type for event in paused][-3:] == ["finish-step", "finish", "[DONE]"]
 
-    answered = {
-        "id": "a1",
-        "role": "assistant",
-        "parts": [
-            {
-                "type": "tool-remove",
-                "toolCallId": "k1",
-                "state": "approval-responded",
-                "input": {"name": "a.txt"},
-                "approval": {"id": "k1", "approved": True},
-            }
-        ],
-    }
-    resend = {**AI_SDK.body, "messages": [*AI_SDK.body["messages"], answered]}
-    again = Server(fake_llm, tmp_path, "ai-sdk")
-    try:
-        async with again.client() as client:
-            response, events = await post_events(client, resend)
-            assert response.status_code == 200
-    finally:
-        again.stop()
+    async with _client_of(Server(fake_llm, tmp_path, "ai-sdk")) as client:
+        response, events = await post_events(client, _resume_body(AI_SDK))
+        assert response.status_code == 200
 
     types = [event.type for event in events]
     assert types[:2] == ["start", "start-step"]
@@ -387,27 +401,6 @@ async def test_an_ai_sdk_run_paused_for_an_approval_is_resumed_after_a_restart(
     assert types[-3:] == ["finish-step", "finish", "[DONE]"]
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
     assert _side_effects(tmp_path) == ["removed a.txt"]  # approved after the restart, once
-
-
-def _resume_body(protocol: Protocol) -> dict[str, Any]:
-    """The protocol's answer that approves the call ``k1`` its run paused at."""
-    if protocol is AG_UI:
-        entry = {"interruptId": "k1", "status": "resolved", "payload": {"approved": True}}
-        return {**AG_UI.body, "runId": "r2", "resume": [entry]}
-    answered = {
-        "id": "a1",
-        "role": "assistant",
-        "parts": [
-            {
-                "type": "tool-remove",
-                "toolCallId": "k1",
-                "state": "approval-responded",
-                "input": {"name": "a.txt"},
-                "approval": {"id": "k1", "approved": True},
-            }
-        ],
-    }
-    return {**AI_SDK.body, "messages": [*AI_SDK.body["messages"], answered]}
 
 
 @pytest.mark.timeout(240)
@@ -425,44 +418,27 @@ async def test_a_run_resumed_from_a_pause_and_killed_resumes_at_the_clients_last
     fake_llm.reply(tokens=["Removed ", "it ", "now."], for_model=MAIN, pause_after=1)
 
     first = Server(fake_llm, tmp_path, protocol.name)
-    try:
-        async with first.client() as client:
-            _, paused = await post_events(client, protocol.body)  # ends where it waits
-            body = _resume_body(protocol)
-            async with client.stream("POST", "/", json=body) as response:
-                assert response.status_code == 200
-                reader = SSEReader(response)
-                seen: list[SSEEvent] = []
-                while (event := await reader.next()) is not None:
-                    seen.append(event)
-                    if protocol.delta(event) == "Removed ":  # the second call waits (paused)
-                        break
-                await fake_llm.wait_paused_async(1)
-                first.kill()
-    finally:
-        if first.process.poll() is None:
-            first.kill()
+    async with _client_of(first, kill=True) as client:
+        _, paused = await post_events(client, protocol.body)  # ends where it waits
+        body = _resume_body(protocol)  # the second call waits (paused)
+        seen = await _killed_at_pause(first, client, protocol, body, "Removed ", paused=1)
     assert _side_effects(tmp_path) == ["removed a.txt"]
 
     fake_llm.clear_script()
     fake_llm.reply(tokens=["Removed ", "it ", "now."], for_model=MAIN)  # the killed call again
-    again = Server(fake_llm, tmp_path, protocol.name)
-    try:
-        async with again.client() as client:
-            resumed_path = "/runs/r2" if protocol is AG_UI else protocol.path
-            last = {"Last-Event-ID": seen[-1].id or ""}
-            response, rest = await get_events(client, resumed_path, last)
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
+        resumed_path = "/runs/r2" if protocol is AG_UI else protocol.path
+        last = {"Last-Event-ID": seen[-1].id or ""}
+        response, rest = await get_events(client, resumed_path, last)
+        assert response.status_code == 200
+        if protocol is AG_UI:  # the paused run: nothing after its interrupt
+            cut = {"Last-Event-ID": paused[-1].id or ""}
+            response, after_pause = await get_events(client, "/runs/r1", cut)
             assert response.status_code == 200
-            if protocol is AG_UI:  # the paused run: nothing after its interrupt
-                cut = {"Last-Event-ID": paused[-1].id or ""}
-                response, after_pause = await get_events(client, "/runs/r1", cut)
-                assert response.status_code == 200
-                assert after_pause == []
-                _, whole = await get_events(client, "/runs/r1")
-                assert _ids(whole) == _ids(paused)
-                assert [event.type for event in whole] == [event.type for event in paused]
-    finally:
-        again.stop()
+            assert after_pause == []
+            _, whole = await get_events(client, "/runs/r1")
+            assert _ids(whole) == _ids(paused)
+            assert [event.type for event in whole] == [event.type for event in paused]
 
     assert _ids(seen + rest) == list(range(len(seen) + len(rest)))  # no gap, nothing twice
     deltas = [protocol.delta(event) for event in seen + rest]
@@ -488,35 +464,22 @@ async def test_a_mounted_app_recovers_its_runs_in_a_context_of_its_own_after_a_r
 ) -> None:
     _script(fake_llm, pause_second=True)
     first = Server(fake_llm, tmp_path, "ag-ui", MOUNT="/agent")
-    async with (
-        first.client() as client,
-        client.stream("POST", "/agent/", json=AG_UI.body) as response,
-    ):
-        assert response.status_code == 200
-        reader = SSEReader(response)
-        seen: list[SSEEvent] = []
-        while (event := await reader.next()) is not None:
-            seen.append(event)
-            if AG_UI.delta(event) == "All ":  # the second call streams, and waits (paused)
-                break
-        await fake_llm.wait_paused_async(1)
-        first.kill()
+    async with _client_of(first, kill=True) as client:  # the 2nd call streams, and waits
+        seen = await _killed_at_pause(
+            first, client, AG_UI, AG_UI.body, "All ", paused=1, path="/agent/"
+        )
 
     fake_llm.clear_script()
     _script(fake_llm, start=1)  # the second call again
-    again = Server(fake_llm, tmp_path, "ag-ui", MOUNT="/agent")
-    try:
-        async with again.client() as client:
-            last = {"Last-Event-ID": seen[-1].id or ""}
-            # the first request after the restart launches DBOS; the recovered run is the
-            # app's (its first reader leaving does not end it): a second reader gets it all
-            async with client.stream("GET", "/agent/runs/r1", headers=last) as response:
-                assert response.status_code == 200
-                first_rest = await SSEReader(response).take(1)
-            response, rest = await get_events(client, "/agent/runs/r1", last)
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui", MOUNT="/agent")) as client:
+        last = {"Last-Event-ID": seen[-1].id or ""}
+        # the first request after the restart launches DBOS; the recovered run is the
+        # app's (its first reader leaving does not end it): a second reader gets it all
+        async with client.stream("GET", "/agent/runs/r1", headers=last) as response:
             assert response.status_code == 200
-    finally:
-        again.stop()
+            first_rest = await SSEReader(response).take(1)
+        response, rest = await get_events(client, "/agent/runs/r1", last)
+        assert response.status_code == 200
 
     assert first_rest == rest[:1]
     assert _ids(seen + rest) == list(range(len(seen) + len(rest)))  # no gap, nothing twice
@@ -532,32 +495,18 @@ async def test_a_failed_run_asked_for_after_a_restart_ends_with_its_own_error(
     tmp_path: Path,
 ) -> None:
     fake_llm.fail(400, message="The prompt is too long.", for_model=MAIN)  # not retried
-    first = Server(fake_llm, tmp_path, "ag-ui")
-    try:
-        async with first.client() as client:
-            _, failed = await post_events(client, AG_UI.body)
-            await until(lambda: _status_of_key(tmp_path, AG_UI, "r1") == "ERROR")
-    finally:
-        first.kill()
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui"), kill=True) as client:
+        _, failed = await post_events(client, AG_UI.body)
+        await until(lambda: _status_of_key(tmp_path, AG_UI, "r1") == "ERROR")
 
-    again = Server(fake_llm, tmp_path, "ag-ui")
-    try:
-        async with again.client() as client:
-            response, events = await get_events(client, "/runs/r1")
-            assert response.status_code == 200
-    finally:
-        again.stop()
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui")) as client:
+        response, events = await get_events(client, "/runs/r1")
+        assert response.status_code == 200
 
     assert [event.type for event in events] == ["RUN_STARTED", "RUN_ERROR"]
     assert "The prompt is too long." in failed[-1].json["message"]
     assert events[-1].data == failed[-1].data  # the same error as the client saw then
     assert len(fake_llm.requests) == 1  # the failed call was not made again
-
-
-def _approve(call_id: str, run_id: str) -> dict[str, Any]:
-    """The AG-UI run ``run_id`` of the thread that approves the call ``call_id``."""
-    entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
-    return {**AG_UI.body, "runId": run_id, "resume": [entry]}
 
 
 @pytest.mark.timeout(240)
@@ -570,37 +519,20 @@ async def test_an_agui_run_paused_twice_keeps_each_runs_events_after_a_restart(
     fake_llm.reply(tokens=["Both ", "gone."], for_model=MAIN, pause_after=1)
 
     first = Server(fake_llm, tmp_path, "ag-ui")
-    try:
-        async with first.client() as client:
-            _, r1 = await post_events(client, AG_UI.body)  # pauses at k1
-            _, r2 = await post_events(client, _approve("k1", "r2"))  # then at k2
-            async with client.stream("POST", "/", json=_approve("k2", "r3")) as response:
-                reader = SSEReader(response)
-                r3: list[SSEEvent] = []
-                while (event := await reader.next()) is not None:
-                    r3.append(event)
-                    if AG_UI.delta(event) == "Both ":  # the last call waits (paused)
-                        break
-                await fake_llm.wait_paused_async(2)
-                first.kill()
-    finally:
-        if first.process.poll() is None:
-            first.kill()
+    async with _client_of(first, kill=True) as client:
+        _, r1 = await post_events(client, AG_UI.body)  # pauses at k1
+        _, r2 = await post_events(client, _approve("k1", "r2"))  # then at k2
+        body = _approve("k2", "r3")  # the last call waits (paused)
+        r3 = await _killed_at_pause(first, client, AG_UI, body, "Both ", paused=2)
     assert [run[-1].json["outcome"]["interrupts"][0]["id"] for run in (r1, r2)] == ["k1", "k2"]
 
     fake_llm.clear_script()
     fake_llm.reply(tokens=["Both ", "gone."], for_model=MAIN)  # the killed call again
-    again = Server(fake_llm, tmp_path, "ag-ui")
-    try:
-        async with again.client() as client:
-            response, rest = await get_events(
-                client, "/runs/r3", {"Last-Event-ID": r3[-1].id or ""}
-            )
-            assert response.status_code == 200
-            _, r2_again = await get_events(client, "/runs/r2")
-            _, r1_again = await get_events(client, "/runs/r1")
-    finally:
-        again.stop()
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui")) as client:
+        response, rest = await get_events(client, "/runs/r3", {"Last-Event-ID": r3[-1].id or ""})
+        assert response.status_code == 200
+        _, r2_again = await get_events(client, "/runs/r2")
+        _, r1_again = await get_events(client, "/runs/r1")
 
     assert _ids(r3 + rest) == list(range(len(r3) + len(rest)))  # no gap, nothing twice
     assert "".join(AG_UI.delta(event) or "" for event in r3 + rest).endswith("Both gone.")
