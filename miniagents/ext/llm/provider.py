@@ -256,10 +256,9 @@ class LLMOptions:
     def typed_call_options(self) -> dict[str, object]:
         """The typed call options given (see :func:`call_option`), those not ``None``."""
         return {
-            option.name: value
-            for option in dataclasses.fields(self)
-            if option.metadata.get(_CALL_OPTION)
-            and (value := getattr(self, option.name)) is not None
+            name: value
+            for name in _field_names(type(self))[1]
+            if (value := getattr(self, name)) is not None
         }
 
     def call_options(self) -> dict[str, object]:
@@ -270,7 +269,7 @@ class LLMOptions:
                 or one the agent sets itself (``messages``).
         """
         extra = dict(self.extra_options or {})
-        names = {option.name for option in dataclasses.fields(self)}
+        names = _field_names(type(self))[0]
         for name in extra:
             if name in names:
                 raise LLMConfigurationError(
@@ -283,6 +282,19 @@ class LLMOptions:
                     "messages: send the messages as the input of the call instead."
                 )
         return {**self.typed_call_options(), **extra}
+
+
+_FIELD_NAMES: dict[type[LLMOptions], tuple[frozenset[str], tuple[str, ...]]] = {}
+
+
+def _field_names(options: type[LLMOptions]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The names of the fields of an options class, and of its typed call options (once)."""
+    names = _FIELD_NAMES.get(options)
+    if names is None:
+        fields = dataclasses.fields(options)
+        typed = tuple(option.name for option in fields if option.metadata.get(_CALL_OPTION))
+        names = _FIELD_NAMES[options] = (frozenset(option.name for option in fields), typed)
+    return names
 
 
 class LLMProvider(Protocol[OptionsT, AnswerT_co]):
