@@ -6,6 +6,7 @@ Run it by hand from the repository root (it is not a test; pytest never collects
     python tests/benchmarks/llm_stream.py --quick               # small sizes, 1 rep
     python tests/benchmarks/llm_stream.py --apis chat --workloads single many --reps 5
     python tests/benchmarks/llm_stream.py --concurrency 200     # the "many" workload at 200
+    python tests/benchmarks/llm_stream.py --workloads single paced --rounds 20  # TTFT to 0.1 ms
 
 A minimal SSE server (asyncio, in a process of its own on 127.0.0.1) serves the OpenAI Chat
 Completions, Responses and Anthropic Messages wire formats. A reply's events are encoded
@@ -27,6 +28,9 @@ Variants, each run in a fresh Python process, interleaved, ``--reps`` times:
 Per variant: wall and CPU time of the run, time to first token of each call (from the start
 of the run: every call starts then) as the median and 99th percentile over the calls, and
 RSS growth (VmHWM at the end less VmRSS before the run). Every variant checks the text it read.
+With ``--rounds R`` each process runs the workload R times in a row (after one warm-up call
+per connection a round uses) and the TTFT figures are over the calls of every round, each
+from its round's start: one run's spread is too wide to resolve a millisecond.
 """
 
 from __future__ import annotations
