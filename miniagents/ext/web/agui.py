@@ -211,6 +211,15 @@ def agui_app(
         ids = _RunIds(found.group, found.key)
         return start_job(ids, lambda: durable.replayed(found.workflow_id), pause_key, found=found)
 
+    def here_or_recovered(found: FoundRun, pause_key: str) -> Run | Response:
+        """The job's first run if it is here, else its job made again (a 503: no room)."""
+        run = store.get(found.key)
+        if run is not None:
+            return run
+        if not store.has_room(found.key, pause_key):
+            return too_many_runs(max_live_runs)
+        return recover(found, pause_key)
+
     async def start_run(request: Request) -> Response:
         body = await read_json(request, max_body_bytes)
         if isinstance(body, Response):
@@ -243,11 +252,9 @@ def agui_app(
             if durable is not None and store.paused(thread) is None:
                 waiting = await durable.afind(group=thread, running_only=True)
                 if waiting is not None and store.paused(thread) is None:
-                    recovered = store.get(waiting.key)
-                    if recovered is None:
-                        if not store.has_room(waiting.key, thread):
-                            return too_many_runs(max_live_runs)
-                        recovered = recover(waiting, thread)
+                    recovered = here_or_recovered(waiting, thread)
+                    if isinstance(recovered, Response):
+                        return recovered
                     await recovered.job.asettled()  # replayed to where it waits again
             return await _aresume(store, run_input, durable)
         if not store.has_room(run_input.run_id, run_input.thread_id):
@@ -282,13 +289,10 @@ def agui_app(
         found = await durable.afind(key=run_id) or await durable.afind_named(run_id)
         if found is None or (run := store.get(run_id)) is not None:
             return run  # none, or made again meanwhile by another request
-        first = store.get(found.key)
-        if first is None:
-            paused = store.paused(found.group) is not None  # (the thread's: not replaced)
-            pause_key = f"{found.group}\n{found.key}" if paused else found.group
-            if not store.has_room(found.key, pause_key):
-                return too_many_runs(max_live_runs)
-            first = recover(found, pause_key)
+        paused = store.paused(found.group) is not None  # (the thread's: not replaced)
+        first = here_or_recovered(found, f"{found.group}\n{found.key}" if paused else found.group)
+        if isinstance(first, Response):
+            return first
         if found.key == run_id:
             return first
         runs = [point.run for point in found.pauses]
