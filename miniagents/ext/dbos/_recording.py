@@ -317,13 +317,8 @@ def _recordable_call_error(error: BaseException, failure: Exception) -> Exceptio
     The error itself if it can be recorded (pickled and read back), so that the replayed
     call raises an error of the same class, with the same message and fields.
     """
-    if isinstance(error, Exception):
-        try:
-            pickle.loads(pickle.dumps(error))
-        except Exception:
-            pass
-        else:
-            return error
+    if isinstance(error, Exception) and _round_trips(error):
+        return error
     kind = type(error)
     name = f"{kind.__module__}.{kind.__qualname__}"
     substitute = DurableFailedCallError(
@@ -339,8 +334,15 @@ def _recordable_call_error(error: BaseException, failure: Exception) -> Exceptio
 
 def _recordable(error: Exception) -> Exception:
     """``error``, or a ``ToolCallError`` of the same text if it cannot be pickled."""
+    if _round_trips(error):
+        return error
+    return ToolCallError(f"The tool failed: {type(error).__name__}: {error}")
+
+
+def _round_trips(error: Exception) -> bool:
+    """Whether ``error`` can be recorded as itself: pickled, and read back."""
     try:
         pickle.loads(pickle.dumps(error))
     except Exception:
-        return ToolCallError(f"The tool failed: {type(error).__name__}: {error}")
-    return error
+        return False
+    return True

@@ -357,9 +357,8 @@ class _Client:
 
 def _call_of(approval: WorkflowStatus) -> PendingApproval | None:
     """The call an approval waits for (from its inputs); ``None`` if it is not one."""
-    inputs: Mapping[str, object] = approval.input or {}
-    arguments = inputs.get("args")
-    if not isinstance(arguments, (tuple, list)) or len(arguments) not in (5, 6):
+    arguments = _inputs_of(approval)
+    if arguments is None:
         return None
     run_id, key, tool_name, call_id, call_arguments = arguments[:5]
     if approval.workflow_id != approval_id(str(run_id), str(key)):
@@ -369,15 +368,20 @@ def _call_of(approval: WorkflowStatus) -> PendingApproval | None:
     return PendingApproval(str(run_id), str(call_id), str(tool_name), dict(call_arguments))
 
 
-def _decided_at_start(approval: WorkflowStatus) -> Mapping[str, object] | None:
-    """The decision an approval started with (given on the request before), if any."""
+def _inputs_of(approval: WorkflowStatus) -> tuple[object, ...] | list[object] | None:
+    """An approval's inputs: the call's five, then the decision it started with, if any."""
     inputs: Mapping[str, object] = approval.input or {}
     arguments = inputs.get("args")
-    if isinstance(arguments, (tuple, list)) and len(arguments) == 6:
-        decided = arguments[5]
-        if isinstance(decided, Mapping):
-            return decided
-    return None
+    if not isinstance(arguments, (tuple, list)) or len(arguments) not in (5, 6):
+        return None
+    return arguments
+
+
+def _decided_at_start(approval: WorkflowStatus) -> Mapping[str, object] | None:
+    """The decision an approval started with (given on the request before), if any."""
+    arguments = _inputs_of(approval)
+    decided = arguments[5] if arguments is not None and len(arguments) == 6 else None
+    return decided if isinstance(decided, Mapping) else None
 
 
 def _sent_decision(approval: WorkflowStatus) -> str | None:
