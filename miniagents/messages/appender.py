@@ -308,12 +308,14 @@ class MessageTokenAppender(_Appender[str], Generic[MessageT_co]):
             MessageTypeError: if ``token`` is not a ``str``.
             AppenderClosedError: if the message has ended.
         """
-        self._check_open()
-        if not isinstance(token, str):
+        record = self._record  # called per token: the checks inline
+        if record.done:
+            self._check_open()
+        if type(token) is not str and not isinstance(token, str):
             raise MessageTypeError(
                 f"A token must be a str, got a {type(token).__name__}: {token!r:.80}."
             )
-        self._record.accept(token)
+        record.accept(token)
 
     def update_metadata(self, **metadata: object) -> None:
         """Add or change metadata of the message before it ends (e.g. a finish reason).

@@ -64,15 +64,20 @@ class Metered(Generic[OptionsT]):
         events = self._provider.reply(call, options)
         try:
             await charge.aadmit()  # a round trip, when budgets of another process charge it
+            streamed = call.stream
+            far = charge.far  # budgets of another process count the pieces too
             async for event in events:
-                if isinstance(event, Finish):
+                if type(event) is str or isinstance(event, str):  # most events: a token
+                    counted = streamed and bool(event)
+                elif isinstance(event, Finish):
                     charge.finish(self.usage(event, call.model))
-                elif call.stream and (
-                    (isinstance(event, str) and event)
-                    or (isinstance(event, (ToolCallDelta, Refusal)) and event.text)
-                ):
+                    counted = False
+                else:
+                    counted = isinstance(event, (ToolCallDelta, Refusal)) and bool(event.text)
+                    counted = counted and streamed
+                if counted:
                     charge.piece()
-                    if charge.behind:  # far ahead of what another process's budgets counted
+                    if far and charge.behind:  # far ahead of what those budgets counted
                         await charge.acaught_up()
                 yield event
         finally:

@@ -119,6 +119,9 @@ def stall_watched(
 async def _watched(events: AsyncIterator[T], watch: StallWatch) -> AsyncIterator[T]:
     try:
         with watch:  # entered in the task that reads: the one the watch cancels
+            assert watch._loop is not None  # entered with a timeout: the loop is known
+            assert watch._timeout is not None
+            clock, timeout = watch._loop.time, watch._timeout
             while True:
                 watch.waiting = True
                 try:
@@ -127,7 +130,7 @@ async def _watched(events: AsyncIterator[T], watch: StallWatch) -> AsyncIterator
                     return
                 finally:
                     watch.waiting = False
-                watch.alive()
+                watch._deadline = clock() + timeout  # alive(), inline: this runs per event
                 yield event
     finally:
         close = getattr(events, "aclose", None)

@@ -178,8 +178,15 @@ class Turn:
         try:
             handed = handoffs()  # readers woken so far (the reply's first message too)
             taken = _HANDOFF_EVERY  # events taken since this task last let readers run
+            plain = self.text_sink is None  # the text goes to a text message
+            texts = self.texts
             async for event in events:
-                self.take(event)
+                if plain and type(event) is str:  # most events: take()'s first case, inline
+                    if event:
+                        texts.append(event)
+                        (self.text or self.open_text()).append(event)
+                else:
+                    self.take(event)
                 taken += 1
                 if taken >= _HANDOFF_EVERY and handoffs() != handed:
                     # A reader was woken: let it run now. The SDK parses every event of a

@@ -581,6 +581,11 @@ class _CallCharge:
             raise _stopped(self._alias, self._model, *stopped)
 
     @property
+    def far(self) -> bool:
+        """Whether budgets kept by another process charge the call (known once admitted)."""
+        return self._far is not None
+
+    @property
     def behind(self) -> bool:
         """Whether the call must wait for a budget of another process to count its pieces."""
         far = self._far
