@@ -103,3 +103,16 @@ def _prices() -> ModuleType | None:
     except ImportError:
         return None
     return genai_prices
+
+
+def _load_the_table() -> None:
+    """Load the price table now, with this module, rather than at the first call of a model.
+
+    Importing ``genai-prices`` and its first lookup (which reads the table of every
+    provider) take about 50 ms; done at the first call, before its request, they delayed that
+    call's first token by as much (issue 24). A model's prices are then cached per model.
+    """
+    _cost("", None, 0, 0, 0, 0)
+
+
+_load_the_table()

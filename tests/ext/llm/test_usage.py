@@ -7,6 +7,7 @@ The same over real HTTP, with the real SDKs against the fake server, is in
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import genai_prices
 import pytest
@@ -28,6 +29,7 @@ from miniagents.ext.llm.offline import CallTool, OfflineMessage, create_offline_
 from miniagents.ext.llm.pricing import cost_usd, is_priced, output_token_price
 from miniagents.ext.llm.structured import structured
 from tests.ext.tools.loop_support import add
+from tests.subprocesses import run_python
 
 llm = create_offline_agent(token_delay=0)
 priced = create_offline_agent(model="gpt-4o-mini", token_delay=0)  # priced as gpt-4o-mini
@@ -391,3 +393,40 @@ async def test_without_a_budget_no_link_is_opened_and_with_one_it_is() -> None:
     async with with_budget(MiniAgents(), Budget()):
         assert len(outgoing_links()) == 1
     assert len(outgoing_links([Budget()])) == 1  # one travelling in the call's arguments
+
+
+FIRST_CALL = """
+import asyncio, sys
+from miniagents import MiniAgents
+from miniagents.ext.llm.offline import offline_agent
+
+calls = 0
+
+def profile(frame, event, arg):
+    global calls
+    if event == "call" and "genai_prices" in frame.f_code.co_filename:
+        calls += 1
+
+async def main():
+    async with MiniAgents():
+        sys.setprofile(profile)
+        try:
+            await offline_agent.inquire("Hello.", model="gpt-4o-mini")
+        finally:
+            sys.setprofile(None)
+
+asyncio.run(main())
+print(calls)
+"""
+
+
+def test_the_first_call_of_a_process_does_not_wait_for_the_price_table(tmp_path: Path) -> None:
+    """The table is loaded with the pricing module, not before the first call's request.
+
+    Loading it (the package and a first lookup over every provider's models) is about 10,000
+    Python calls and 50 ms; the first call of a priced model then looks up only its own
+    prices (under 1,000 calls). Counted in a fresh process, where nothing was loaded before.
+    """
+    result = run_python(["-c", FIRST_CALL], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert 0 < int(result.stdout) < 3_000, result.stdout
