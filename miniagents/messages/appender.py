@@ -216,9 +216,10 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             MessageTypeError: if a synchronous part of ``messages`` is not a ``MessageType``.
             AppenderClosedError: if the sequence has ended.
         """
-        self._check_open()
+        if self._record.done:
+            self._check_open()
         if is_message(messages):  # the common case, without a list
-            self._push_one(MessagePromise.of_message(messages))  # type: ignore[arg-type]
+            self._push_ready(MessagePromise.of_message(messages))  # type: ignore[arg-type]
             return
         segments: list[Segment] = []
         collect(messages, segments)
@@ -236,6 +237,21 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             self(promise)
         elif self._on_message is not None:
             self._on_message(promise)
+        self._record.accept(promise)
+
+    def _push_ready(self, promise: MessagePromise) -> None:
+        """:meth:`_push_one` for a complete message (the common reply), in one call.
+
+        Adopting a complete message does nothing but tell ``on_message`` (if it wants the
+        complete ones: ``ready_too``), so that is all this does before recording it.
+        """
+        flattener = self._flattener
+        if flattener is not None:
+            flattener.push_one(promise)  # after what waits in it
+            return
+        on_message = self._on_message
+        if on_message is not None and (self._ready_too or not self._adopting):
+            on_message(promise)
         self._record.accept(promise)
 
     def _flattening(self) -> Flattener:
