@@ -122,6 +122,7 @@ class Flow:
         "handles",
         "high_water",
         "low_water",
+        "on_demand",
         "overflow",
         "pins",
         "room_waiters",
@@ -151,6 +152,9 @@ class Flow:
         self.feed_waiters: list[asyncio.Future[None]] | None = None  # feeders (see has_room)
         self.feeders: list[FlowCore] | None = None
         self.backlog: Sized | None = None
+        # a cursor reading on demand has followed this flow: only then do room checks ask
+        # the cursors for their bounds (see _demanded); it stays set (a cheap, safe answer)
+        self.on_demand = False
 
     # -- handles and cursors -----------------------------------------------------------
 
@@ -174,6 +178,8 @@ class Flow:
         else:
             self.cursors.append(weakref.ref(cursor))
         self.credit = 0
+        if cursor.until is not None:
+            self.on_demand = True
 
     def drop_cursor(self, core: FlowCore, cursor: HasPosition) -> None:
         """Forget an iterator that is closed or gone; what it read counts as delivered."""
@@ -274,7 +280,7 @@ class Flow:
         """
         if self.unpaced or core.done:
             return True
-        demanded = self._demanded() if demand else None
+        demanded = self._demanded() if demand and self.on_demand else None
         if demanded is not None:
             demanded -= core.base + len(core.pieces)
             if demanded <= 0:

@@ -327,11 +327,14 @@ class ReplayCore(abc.ObserverBase[T]):
         pieces = self.pieces
         flow = self.flow
         if flow is not None:
-            hot = flow.credit <= 0 and flow.overflow != "buffer"  # a hot source may outrun
-            if hot and not flow.has_room(self, demand=False) and self._overflow(flow):
-                return
-            if flow.credit > 0:
-                flow.credit -= 1
+            credit = flow.credit
+            if credit > 0:
+                flow.credit = credit - 1
+            elif flow.overflow != "buffer":  # a hot source may outrun its consumers
+                if not flow.has_room(self, demand=False) and self._overflow(flow):
+                    return
+                if flow.credit > 0:
+                    flow.credit -= 1
             if len(pieces) >= flow.check_at and not self._delivering:
                 flow.release(self)
         elif self.sent >= self._pack_at and not self._delivering:
