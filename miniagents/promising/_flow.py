@@ -116,6 +116,7 @@ class Flow:
         "credit",
         "cursors",
         "delivered",
+        "feed_credit",
         "feed_waiters",
         "feeders",
         "floor",
@@ -138,6 +139,7 @@ class Flow:
         self.low_water = max(1, self.high_water // 2) if self.high_water else None
         self.check_at = self.window if self.window is not None else _NEVER
         self.credit = 0  # pieces a producer may add before checking for room again
+        self.feed_credit = 0  # the same for a feeder (measured without the backlog)
         self.what = what
         self.overflow: Overflow = overflow
         self.cursors: list[weakref.ref[HasPosition]] | None = None  # made at the first one
@@ -177,7 +179,7 @@ class Flow:
             self.cursors = [weakref.ref(cursor)]
         else:
             self.cursors.append(weakref.ref(cursor))
-        self.credit = 0
+        self.credit = self.feed_credit = 0
         if cursor.until is not None:
             self.on_demand = True
 
@@ -276,7 +278,8 @@ class Flow:
         flattener's backlog does not count for it: the backlog shrinks only when the feeder
         ends, so counting it would make the feeder wait for itself. It still counts for the
         producer of the segments (an agent's input pull, ``areply``), which it paces. A
-        feeder's check gives no credit (the credit is the own producer's).
+        feeder's check gives *feed credit* (``feed_credit``), on the same terms but apart
+        from the own producer's: the two measures differ by the backlog.
         """
         if self.unpaced or core.done:
             return True
@@ -300,8 +303,12 @@ class Flow:
                 if not sink.flow.has_room(sink, strict, feeding=True):
                     self.blocked = True
                     return False
-        if strict and not feeding:
-            self.credit = room if demanded is None else min(room, demanded)
+        if strict:
+            credit = room if demanded is None else min(room, demanded)
+            if feeding:
+                self.feed_credit = credit
+            else:
+                self.credit = credit
         return True
 
     def _demanded(self) -> int | None:
@@ -372,7 +379,7 @@ class Flow:
             if flow.high_water is not None and not flow.unpaced:
                 flow.high_water *= 2
                 flow.low_water = max(1, flow.high_water // 2)
-                flow.credit = 0
+                flow.credit = flow.feed_credit = 0
                 flow.blocked = True
                 raised = True
         for flow, owner in downstream:
