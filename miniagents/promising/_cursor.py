@@ -78,7 +78,10 @@ class PieceIterator(AsyncIterator[T]):
                     self.index = index + 1
                     flow = core.flow
                     if flow is not None and flow.blocked:
-                        flow.recheck(core)
+                        if flow.reads_before_room > 0:  # this read cannot make room yet
+                            flow.reads_before_room -= 1
+                        else:
+                            flow.recheck(core)
                     # below base without a flow: the packed front of a record of str
                     return pieces[offset] if offset >= 0 else core.piece(index)
             elif core.done:

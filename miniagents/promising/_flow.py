@@ -126,6 +126,7 @@ class Flow:
         "on_demand",
         "overflow",
         "pins",
+        "reads_before_room",
         "room_waiters",
         "unpaced",
         "weak_handles",
@@ -150,6 +151,8 @@ class Flow:
         self.weak_handles: list[weakref.ref[Any]] | None = None
         self.unpaced = False
         self.blocked = False
+        # reads by cursors that cannot make room yet (see recheck): they skip the recheck
+        self.reads_before_room = 0
         self.room_waiters: list[asyncio.Future[None]] | None = None
         self.feed_waiters: list[asyncio.Future[None]] | None = None  # feeders (see has_room)
         self.feeders: list[FlowCore] | None = None
@@ -288,6 +291,7 @@ class Flow:
             demanded -= core.base + len(core.pieces)
             if demanded <= 0:
                 self.blocked = True
+                self.reads_before_room = 0
                 return False
         limit = self.high_water if strict else self.low_water
         if limit is None:
@@ -295,6 +299,7 @@ class Flow:
         room = self._own_room(core, limit, feeding)
         if room <= 0:
             self.blocked = True
+            self.reads_before_room = 0
             return False
         for observer in core.observers:
             sink = observer[4]
@@ -302,6 +307,7 @@ class Flow:
                 room = 0  # a sink's room changes by other means: no credit
                 if not sink.flow.has_room(sink, strict, feeding=True):
                     self.blocked = True
+                    self.reads_before_room = 0
                     return False
         if strict:
             credit = room if demanded is None else min(room, demanded)
@@ -424,12 +430,28 @@ class Flow:
         elif not (self.feeders or self.feed_waiters) or not self.has_room(
             core, strict=False, feeding=True
         ):
+            self._count_hopeless_reads(core)
             return
         _wake(self.feed_waiters)
         self.feed_waiters = None
         for feeder in list(self.feeders or ()):
             if feeder.flow is not None:
                 feeder.flow.recheck(feeder)
+
+    def _count_hopeless_reads(self, core: FlowCore) -> None:
+        """After a failed recheck: how many reads by cursors cannot make room yet.
+
+        The room at the low-water mark, measured without the backlog (the larger of the two
+        measures), is ``low_water - (count - lowest)``; a read moves the slowest cursor by
+        one at most, and nothing else that can make room waits for a read (a cursor gone,
+        a bound raised, a pin let go, the limit raised, the backlog shrinking below this
+        measure): those recheck themselves. So the next ``count - lowest - low_water``
+        reads cannot make room, and the reading cursors skip their recheck for that many
+        (``PieceIterator.__anext__``). A new block (``has_room``) starts the count at 0.
+        """
+        low = self.lowest_cursor()
+        if low is not None and self.low_water is not None and not self.unpaced:
+            self.reads_before_room = max(0, core.base + len(core.pieces) - low - self.low_water)
 
     def reconsider(self, core: FlowCore) -> None:
         """Release and wake after a consumer or handle went away (scheduled on the loop)."""
@@ -450,6 +472,7 @@ class Flow:
         if low is None:
             self.delivered = min(self.delivered + 1, core.base + len(core.pieces))
             return
+        self.reads_before_room = 0  # a cursor moves without reading: room may come sooner
         for ref in self.cursors or ():
             cursor = ref()
             if cursor is not None and cursor.index == low:
