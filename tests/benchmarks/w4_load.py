@@ -7,10 +7,12 @@ a few minutes); ``PYTHONPATH`` chooses the library measured::
     python tests/benchmarks/w4_load.py --loads quiet mem --window 64
     PYTHONPATH=/tmp/lib python tests/benchmarks/w4_load.py --runs 5
 
-For each load, the load processes are started (and stopped after), then W4 (``pipeline.py``,
-fast consumer, N = 100,000 by default) runs ``--runs`` times per variant, interleaved
-(baseline, inquire, pipe, baseline, ...), each in a fresh interpreter: a checked warm-up at
-N = 200, then the measured run. The loads:
+In each of ``--runs`` rounds, for each load in turn, the load processes are started, W4
+(``pipeline.py``, fast consumer, N = 100,000 by default) runs once per variant (baseline,
+inquire, pipe), each in a fresh interpreter (a checked warm-up at N = 200, then the
+measured run), and the load is stopped: the loads alternate, so the machine's own drift
+falls on all of them. The CPU ratio is the median over the rounds of each round's
+variant / baseline. The loads:
 
 * ``quiet``: nothing started (whatever else runs on the machine still runs);
 * ``spin``: 2 processes ``while True: pass`` (CPU only: a tiny working set);
@@ -37,7 +39,6 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 LOADS: dict[str, str | None] = {
     "quiet": None,
@@ -104,31 +105,34 @@ def measure(variant: str, n: int, window: int | None) -> dict[str, float]:
     return result
 
 
-def under(load: str, runs: int, variants: Sequence[str], n: int, window: int | None) -> None:
-    """Start the load, measure every variant ``runs`` times interleaved, stop the load."""
+def under(load: str, variants: Sequence[str], n: int, window: int | None) -> list[dict[str, float]]:
+    """Start the load, measure every variant once (in this order), stop the load."""
     code = LOADS[load]
     loaders = [] if code is None else [subprocess.Popen([sys.executable, "-c", code]) for _ in "ab"]
     try:
         time.sleep(1.0 if loaders else 0.0)  # let the load settle in
-        results: dict[str, list[dict[str, float]]] = {variant: [] for variant in variants}
-        for _ in range(runs):
-            for variant in variants:
-                results[variant].append(measure(variant, n, window))
+        return [measure(variant, n, window) for variant in variants]
     finally:
         for loader in loaders:
             loader.kill()
             loader.wait()
-    base = statistics.median(r["cpu"] for r in results[variants[0]])
-    for variant in variants:
-        cpus = [r["cpu"] for r in results[variant]]
-        median: dict[str, Any] = {
-            key: statistics.median(r[key] for r in results[variant]) for key in results[variant][0]
-        }
+
+
+def report(
+    load: str, variants: Sequence[str], n: int, rounds: list[list[dict[str, float]]]
+) -> None:
+    """One table row per variant: medians over the rounds, the CPU ratio paired by round."""
+    for index, variant in enumerate(variants):
+        runs = [results[index] for results in rounds]
+        cpus = [r["cpu"] for r in runs]
+        ratios = [results[index]["cpu"] / results[0]["cpu"] for results in rounds]
+        median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         print(
-            f"| {load} | {variant} | {runs} | {median['cpu']:.3f} "
-            f"({min(cpus):.3f}-{max(cpus):.3f}) | {median['cpu'] / base:.2f}x | "
-            f"{median['cpu'] / n * 1e6:.1f} | {median['wall']:.3f} | {median['passes']:,.0f} | "
-            f"{median['voluntary']:,.0f} | {median['involuntary']:,.0f} |",
+            f"| {load} | {variant} | {len(runs)} | {median['cpu']:.3f} "
+            f"({min(cpus):.3f}-{max(cpus):.3f}) | {statistics.median(ratios):.2f}x "
+            f"({min(ratios):.2f}-{max(ratios):.2f}) | {median['cpu'] / n * 1e6:.1f} | "
+            f"{median['wall']:.3f} | {median['passes']:,.0f} | {median['voluntary']:,.0f} | "
+            f"{median['involuntary']:,.0f} |",
             flush=True,
         )
 
@@ -152,12 +156,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     print()
     print(
-        "| load | variant | runs | CPU s (min-max) | CPU ratio | CPU µs per message | wall s "
+        "| load | variant | runs | CPU s (min-max) | CPU ratio, paired by round (min-max) "
+        "| CPU µs per message | wall s "
         "| loop passes | voluntary switches | involuntary switches |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
+    rounds: dict[str, list[list[dict[str, float]]]] = {load: [] for load in options.loads}
+    for _ in range(options.runs):  # the loads alternate: the machine's own drift is shared
+        for load in options.loads:
+            rounds[load].append(under(load, options.variants, options.n, options.window))
     for load in options.loads:
-        under(load, options.runs, options.variants, options.n, options.window)
+        report(load, options.variants, options.n, rounds[load])
 
 
 if __name__ == "__main__":
