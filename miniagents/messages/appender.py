@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from typing_extensions import Self
 
-from miniagents.messages._collect import Segment, collect, is_message
+from miniagents.messages._collect import _MESSAGE_CLASSES, Segment, collect, is_message
 from miniagents.messages._flatten import Flattener
 from miniagents.messages.errors import AppenderClosedError, MessageTypeError
 from miniagents.messages.message import Message
@@ -216,9 +216,20 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             MessageTypeError: if a synchronous part of ``messages`` is not a ``MessageType``.
             AppenderClosedError: if the sequence has ended.
         """
-        self._check_open()
-        if is_message(messages):  # the common case, without a list
-            self._push_one(MessagePromise.of_message(messages))  # type: ignore[arg-type]
+        record = self._record
+        if record.done:
+            self._check_open()
+        # the common case, a complete message (is_message's answer, looked up here): no
+        # list, and nothing to adopt but telling on_message if it wants complete ones too
+        if _MESSAGE_CLASSES.get(type(messages)) or is_message(messages):
+            promise: MessagePromise = MessagePromise.of_message(messages)  # type: ignore[arg-type]
+            if self._flattener is not None:
+                self._flattener.push_one(promise)  # after what waits in it
+                return
+            on_message = self._on_message
+            if on_message is not None and (self._ready_too or not self._adopting):
+                on_message(promise)
+            record.accept(promise)
             return
         segments: list[Segment] = []
         collect(messages, segments)

@@ -67,13 +67,21 @@ class PieceIterator(AsyncIterator[T]):
                 if offset < 0 and core.flow is not None:  # released (past the window)
                     raise core.flow.released_error(core)
                 gate = self._gate
-                if gate is not None and not gate.has_room():
+                if (
+                    gate is not None
+                    and (gate_flow := gate.flow) is not None
+                    and gate_flow.credit <= 0  # what gate.has_room() asks, without a call
+                    and not gate_flow.has_room(gate)
+                ):
                     await gate.await_room()
                 else:
                     self.index = index + 1
                     flow = core.flow
                     if flow is not None and flow.blocked:
-                        flow.recheck(core)
+                        if flow.reads_before_room > 0:  # this read cannot make room yet
+                            flow.reads_before_room -= 1
+                        else:
+                            flow.recheck(core)
                     # below base without a flow: the packed front of a record of str
                     return pieces[offset] if offset >= 0 else core.piece(index)
             elif core.done:
@@ -96,8 +104,10 @@ class PieceIterator(AsyncIterator[T]):
         """
         self.until = count
         core = self._core
-        if core.flow is not None and core.flow.blocked:
-            core.flow.recheck(core)
+        if core.flow is not None:
+            core.flow.on_demand = True
+            if core.flow.blocked:
+                core.flow.recheck(core)
 
     def _switch(self) -> ReplayCore[T]:
         """Follow the owner to its new core (a view that was cancelled on its own)."""

@@ -116,14 +116,17 @@ class Flow:
         "credit",
         "cursors",
         "delivered",
+        "feed_credit",
         "feed_waiters",
         "feeders",
         "floor",
         "handles",
         "high_water",
         "low_water",
+        "on_demand",
         "overflow",
         "pins",
+        "reads_before_room",
         "room_waiters",
         "unpaced",
         "weak_handles",
@@ -137,6 +140,7 @@ class Flow:
         self.low_water = max(1, self.high_water // 2) if self.high_water else None
         self.check_at = self.window if self.window is not None else _NEVER
         self.credit = 0  # pieces a producer may add before checking for room again
+        self.feed_credit = 0  # the same for a feeder (measured without the backlog)
         self.what = what
         self.overflow: Overflow = overflow
         self.cursors: list[weakref.ref[HasPosition]] | None = None  # made at the first one
@@ -147,10 +151,15 @@ class Flow:
         self.weak_handles: list[weakref.ref[Any]] | None = None
         self.unpaced = False
         self.blocked = False
+        # reads by cursors that cannot make room yet (see recheck): they skip the recheck
+        self.reads_before_room = 0
         self.room_waiters: list[asyncio.Future[None]] | None = None
         self.feed_waiters: list[asyncio.Future[None]] | None = None  # feeders (see has_room)
         self.feeders: list[FlowCore] | None = None
         self.backlog: Sized | None = None
+        # a cursor reading on demand has followed this flow: only then do room checks ask
+        # the cursors for their bounds (see _demanded); it stays set (a cheap, safe answer)
+        self.on_demand = False
 
     # -- handles and cursors -----------------------------------------------------------
 
@@ -173,7 +182,9 @@ class Flow:
             self.cursors = [weakref.ref(cursor)]
         else:
             self.cursors.append(weakref.ref(cursor))
-        self.credit = 0
+        self.credit = self.feed_credit = 0
+        if cursor.until is not None:
+            self.on_demand = True
 
     def drop_cursor(self, core: FlowCore, cursor: HasPosition) -> None:
         """Forget an iterator that is closed or gone; what it read counts as delivered."""
@@ -270,15 +281,17 @@ class Flow:
         flattener's backlog does not count for it: the backlog shrinks only when the feeder
         ends, so counting it would make the feeder wait for itself. It still counts for the
         producer of the segments (an agent's input pull, ``areply``), which it paces. A
-        feeder's check gives no credit (the credit is the own producer's).
+        feeder's check gives *feed credit* (``feed_credit``), on the same terms but apart
+        from the own producer's: the two measures differ by the backlog.
         """
         if self.unpaced or core.done:
             return True
-        demanded = self._demanded() if demand else None
+        demanded = self._demanded() if demand and self.on_demand else None
         if demanded is not None:
             demanded -= core.base + len(core.pieces)
             if demanded <= 0:
                 self.blocked = True
+                self.reads_before_room = 0
                 return False
         limit = self.high_water if strict else self.low_water
         if limit is None:
@@ -286,6 +299,7 @@ class Flow:
         room = self._own_room(core, limit, feeding)
         if room <= 0:
             self.blocked = True
+            self.reads_before_room = 0
             return False
         for observer in core.observers:
             sink = observer[4]
@@ -293,9 +307,14 @@ class Flow:
                 room = 0  # a sink's room changes by other means: no credit
                 if not sink.flow.has_room(sink, strict, feeding=True):
                     self.blocked = True
+                    self.reads_before_room = 0
                     return False
-        if strict and not feeding:
-            self.credit = room if demanded is None else min(room, demanded)
+        if strict:
+            credit = room if demanded is None else min(room, demanded)
+            if feeding:
+                self.feed_credit = credit
+            else:
+                self.credit = credit
         return True
 
     def _demanded(self) -> int | None:
@@ -366,7 +385,7 @@ class Flow:
             if flow.high_water is not None and not flow.unpaced:
                 flow.high_water *= 2
                 flow.low_water = max(1, flow.high_water // 2)
-                flow.credit = 0
+                flow.credit = flow.feed_credit = 0
                 flow.blocked = True
                 raised = True
         for flow, owner in downstream:
@@ -411,12 +430,28 @@ class Flow:
         elif not (self.feeders or self.feed_waiters) or not self.has_room(
             core, strict=False, feeding=True
         ):
+            self._count_hopeless_reads(core)
             return
         _wake(self.feed_waiters)
         self.feed_waiters = None
         for feeder in list(self.feeders or ()):
             if feeder.flow is not None:
                 feeder.flow.recheck(feeder)
+
+    def _count_hopeless_reads(self, core: FlowCore) -> None:
+        """After a failed recheck: how many reads by cursors cannot make room yet.
+
+        The room at the low-water mark, measured without the backlog (the larger of the two
+        measures), is ``low_water - (count - lowest)``; a read moves the slowest cursor by
+        one at most, and nothing else that can make room waits for a read (a cursor gone,
+        a bound raised, a pin let go, the limit raised, the backlog shrinking below this
+        measure): those recheck themselves. So the next ``count - lowest - low_water``
+        reads cannot make room, and the reading cursors skip their recheck for that many
+        (``PieceIterator.__anext__``). A new block (``has_room``) starts the count at 0.
+        """
+        low = self.lowest_cursor()
+        if low is not None and self.low_water is not None and not self.unpaced:
+            self.reads_before_room = max(0, core.base + len(core.pieces) - low - self.low_water)
 
     def reconsider(self, core: FlowCore) -> None:
         """Release and wake after a consumer or handle went away (scheduled on the loop)."""
@@ -437,6 +472,7 @@ class Flow:
         if low is None:
             self.delivered = min(self.delivered + 1, core.base + len(core.pieces))
             return
+        self.reads_before_room = 0  # a cursor moves without reading: room may come sooner
         for ref in self.cursors or ():
             cursor = ref()
             if cursor is not None and cursor.index == low:

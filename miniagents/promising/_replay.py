@@ -327,11 +327,16 @@ class ReplayCore(abc.ObserverBase[T]):
         pieces = self.pieces
         flow = self.flow
         if flow is not None:
-            hot = flow.credit <= 0 and flow.overflow != "buffer"  # a hot source may outrun
-            if hot and not flow.has_room(self, demand=False) and self._overflow(flow):
-                return
-            if flow.credit > 0:
-                flow.credit -= 1
+            credit = flow.credit
+            if credit > 0:
+                flow.credit = credit - 1
+            elif flow.overflow != "buffer":  # a hot source may outrun its consumers
+                if not flow.has_room(self, demand=False) and self._overflow(flow):
+                    return
+                if flow.credit > 0:
+                    flow.credit -= 1
+            if flow.feed_credit > 0:  # every piece uses a unit, whoever produced it
+                flow.feed_credit -= 1
             if len(pieces) >= flow.check_at and not self._delivering:
                 flow.release(self)
         elif self.sent >= self._pack_at and not self._delivering:
@@ -635,7 +640,7 @@ class ReplayCore(abc.ObserverBase[T]):
             return _noop
         self.observers = (*self.observers, observer)
         if flow is not None and sink is not None:
-            flow.credit = 0  # the sink's pressure counts from now on
+            flow.credit = flow.feed_credit = 0  # the sink's pressure counts from now on
         if sink is not None and sink.flow is not None:
             if sink.flow.feeders is None:
                 sink.flow.feeders = [self]
@@ -801,7 +806,7 @@ class ReplayCore(abc.ObserverBase[T]):
         if flow is None:
             return True
         if feeding:
-            return flow.has_room(self, feeding=True)
+            return flow.feed_credit > 0 or flow.has_room(self, feeding=True)
         return flow.credit > 0 or flow.has_room(self)
 
     async def await_room(self, feeding: bool = False) -> None:

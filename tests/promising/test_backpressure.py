@@ -355,3 +355,24 @@ async def test_reading_on_demand_leaves_a_hot_sources_overflow_to_the_mark() -> 
         subject.on_completed()
         read_on_demand(iterator, HWM)
         assert [piece async for piece in iterator] == [f"h{index}" for index in range(HWM)]
+
+
+async def test_a_blocked_producer_resumes_when_its_slowest_consumer_is_below_low_water() -> None:
+    # the high-water mark 8 blocks the producer 8 pieces ahead; it resumes once the slowest
+    # consumer is fewer than the low-water mark (4) behind, not a read later (the reads
+    # that cannot make room skip their recheck: they must not skip the one that can)
+    counter = Counter(60)
+    with limits(high_water=8):
+        stream = StreamedPromise(counter.items(), resolver=total)
+        slow, fast = aiter(stream), aiter(stream)
+        lags: list[int] = []
+        read_fast = 0
+        for consumed in range(1, 41):
+            while read_fast < counter.pulled:  # all there is: these reads make no room
+                await anext(fast)
+                read_fast += 1
+            await anext(slow)
+            await settle()
+            lags.append(counter.pulled - consumed)
+        assert lags[:12] == [7, 6, 5, 4, 8, 7, 6, 5, 4, 8, 7, 6]
+        assert all(4 <= lag <= 8 for lag in lags[:20])

@@ -1,0 +1,169 @@
+"""W4 measured by what the load does not change: calls, opcodes, loop iterations per message.
+
+Run by hand from the repository root (pytest never collects it); ``PYTHONPATH`` chooses the
+library measured (a folder holding a ``miniagents`` package, e.g. a ``git archive`` export)::
+
+    python tests/benchmarks/w4_counts.py                        # baseline, inquire, pipe
+    python tests/benchmarks/w4_counts.py --n 20000 --dump /tmp/w4.prof   # inquire's profile
+    python tests/benchmarks/w4_counts.py --top 30               # and its top functions
+
+For each variant of ``pipeline.py``'s W4 (N messages through three ``upper`` stages, fast
+consumer), after an untimed warm-up run, each figure per message (over N, or over the
+difference of a run of N and one of N / 2, so that the fixed cost of a run cancels):
+
+* **calls**: function calls of one run under ``cProfile`` (Python and builtin ones);
+* **opcodes**: Python opcodes executed (``sys.settrace`` opcode events, the collector off);
+* **loop iterations**: ``_run_once`` passes of the event loop, each one ``epoll_wait``
+  system call (``selector.select``), and the callbacks (task steps, futures' wake-ups)
+  those passes ran;
+* **GC**: objects the cyclic collector examined (a collection of generation ``g``
+  examines generations 0 to ``g``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import pstats
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:  # run as a script: make the `tests` package importable
+    sys.path.append(_ROOT)  # after PYTHONPATH: the library measured is the one found first
+
+from tests.benchmarks import pipeline  # noqa: E402
+
+Runner = Callable[[], Coroutine[Any, Any, int]]
+
+
+def _runner(variant: str, n: int) -> Runner:
+    return lambda: pipeline.RUNNERS[variant](n, variant, False, None)
+
+
+def calls(variant: str, n: int, dump: str | None = None) -> int:
+    """Function calls of one run under cProfile (optionally saved to ``dump``)."""
+    gc.collect()
+    profile = cProfile.Profile()
+    profile.enable()
+    asyncio.run(_runner(variant, n)())
+    profile.disable()
+    if dump is not None:
+        profile.dump_stats(dump)
+    return int(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
+
+
+def opcodes(variant: str, n: int) -> int:
+    """Python opcodes executed by one run (the collector off)."""
+    count = 0
+
+    def trace(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal count
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            count += 1
+        return trace
+
+    gc.collect()
+    gc.disable()
+    sys.settrace(trace)
+    try:
+        asyncio.run(_runner(variant, n)())
+    finally:
+        sys.settrace(None)
+        gc.enable()
+    return count
+
+
+def loop_work(variant: str, n: int) -> tuple[int, int, int]:
+    """Event-loop passes, ``select`` calls and callbacks run in one run."""
+    passes = selects = callbacks = 0
+
+    async def counted() -> int:
+        nonlocal passes, selects, callbacks
+        loop = asyncio.get_running_loop()
+        run_once = loop._run_once  # type: ignore[attr-defined]
+        select = loop._selector.select  # type: ignore[attr-defined]
+        ready = loop._ready  # type: ignore[attr-defined]
+
+        def counted_run_once() -> None:
+            nonlocal passes
+            passes += 1
+            run_once()
+
+        def counted_select(timeout: float | None = None) -> Any:
+            nonlocal selects, callbacks
+            selects += 1
+            events = select(timeout)
+            callbacks += len(ready)  # what this pass will run (ready before the events)
+            return events
+
+        loop._run_once = counted_run_once  # type: ignore[attr-defined]
+        loop._selector.select = counted_select  # type: ignore[attr-defined]
+        try:
+            return await _runner(variant, n)()
+        finally:
+            del loop._run_once  # type: ignore[attr-defined]
+            del loop._selector.select  # type: ignore[attr-defined]
+
+    asyncio.run(counted())
+    return passes, selects, callbacks
+
+
+def gc_examined(variant: str, n: int) -> int:
+    """Objects the cyclic collector examined in one run."""
+    examined = 0
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        nonlocal examined
+        if phase == "start":
+            examined += sum(len(gc.get_objects(g)) for g in range(info["generation"] + 1))
+
+    gc.collect()
+    gc.callbacks.append(note)
+    try:
+        asyncio.run(_runner(variant, n)())
+    finally:
+        gc.callbacks.remove(note)
+    return examined
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Count W4 for each variant, one line per variant."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--n", type=int, default=20_000, help="messages (20,000)")
+    parser.add_argument("--variants", nargs="+", default=list(pipeline.VARIANTS))
+    parser.add_argument("--dump", help="save the profile of `inquire` to this file")
+    parser.add_argument("--top", type=int, default=0, help="print inquire's top functions")
+    parser.add_argument("--no-opcodes", action="store_true", help="skip the (slow) opcodes")
+    options = parser.parse_args(argv)
+    import miniagents
+
+    print(f"library: {miniagents.__file__}")
+    n = options.n
+    for variant in options.variants:
+        asyncio.run(_runner(variant, 200)())  # warm-up
+        dump = options.dump if variant == "inquire" else None
+        total = calls(variant, n, dump)
+        line = f"W4 N={n:,} {variant}: {total / n:.1f} calls"
+        if not options.no_opcodes:
+            per = (opcodes(variant, n) - opcodes(variant, n // 2)) / (n - n // 2)
+            line += f", {per:.1f} opcodes"
+        passes, selects, callbacks = loop_work(variant, n)
+        line += (
+            f", {passes / n:.3f} loop passes ({selects / n:.3f} selects), "
+            f"{callbacks / n:.2f} callbacks, {gc_examined(variant, n) / n:.0f} GC-examined"
+            " per message"
+        )
+        print(line, flush=True)
+        if options.top and variant == "inquire" and dump:
+            pstats.Stats(dump).sort_stats("ncalls").print_stats(options.top)
+
+
+if __name__ == "__main__":
+    main()
