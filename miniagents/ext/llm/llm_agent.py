@@ -17,11 +17,14 @@ of the model (``MiniAgents(llm_logger_agent=...)``): see :mod:`miniagents.ext.ll
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import operator
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar, cast
+from weakref import WeakKeyDictionary
 
-from miniagents.ext.llm._call import run_call
+from miniagents.ext.llm._call import _refuse_bound_output_type, run_call
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.provider import LLMOptions, LLMProvider
 from miniagents.miniagents.agent import AgentFunction, MiniAgent
@@ -56,9 +59,22 @@ def make_llm_agent(
         typed, e.g. ``reply[0].model`` needs no cast.
     """
     build = cast(Callable[..., OptionsT], options)
+    reusable = _reusable(options)
+    built: WeakKeyDictionary[MiniAgent[...], tuple[tuple[str, ...], tuple[object, ...], OptionsT]]
+    built = WeakKeyDictionary()  # by agent: its last arguments, and the options made of them
 
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
-        await run_call(ctx, provider, build(**arguments))
+        agent = ctx.this_agent
+        names, values = tuple(arguments), tuple(arguments.values())
+        last = built.get(agent) if reusable else None
+        if last is not None and last[0] == names and all(map(operator.is_, last[1], values)):
+            made = last[2]  # the same arguments (the very objects): the same options
+        else:
+            _refuse_bound_output_type(ctx, provider)
+            made = build(**arguments)
+            if reusable:
+                built[agent] = (names, values, made)
+        await run_call(ctx, provider, made)
 
     parameters = inspect.signature(options).parameters.values()
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY)
@@ -67,6 +83,21 @@ def make_llm_agent(
     run.__module__ = getattr(options, "__module__", __name__)
     run.__doc__ = _docstring(summary, options)
     return MiniAgent(cast("AgentFunction[P]", run), alias=alias)
+
+
+def _reusable(options: Callable[..., object]) -> bool:
+    """Whether one instance of ``options`` may serve every call given the same arguments.
+
+    It may when making one does nothing but store the arguments and the defaults: a
+    dataclass with no ``__post_init__`` and no ``default_factory`` (which would give each
+    call a fresh object). The options are frozen, so what is worked out from them once
+    (the call options, the SDK's arguments) serves each call too.
+    """
+    if not isinstance(options, type) or not dataclasses.is_dataclass(options):
+        return False
+    if hasattr(options, "__post_init__"):
+        return False
+    return all(item.default_factory is dataclasses.MISSING for item in dataclasses.fields(options))
 
 
 # -- the agent's docstring -------------------------------------------------------------------
