@@ -124,9 +124,11 @@ def prompt_of(
     """
     system_parts = [system] if system else []
     conversation: list[PromptItem] = []
+    calls = False  # whether there are tool calls or results (else nothing to pair)
     for message in messages:
         if isinstance(message, (ToolCallMessage, ToolResultMessage)):
             conversation.append(message)
+            calls = True
             continue
         if isinstance(message, ToolApprovalRequest):
             continue  # the call and its result tell the model everything
@@ -144,6 +146,8 @@ def prompt_of(
             conversation.append(PromptText(role, message.text or "", images))
         else:
             conversation.append(PromptText(role, str(message)))
+    if not calls:  # texts only: they stay as they are
+        return ("\n\n".join(system_parts) or None), tuple(conversation)
     paired = _paired(conversation)
     if not tools:
         paired = [_as_text(item) for item in paired]
