@@ -21,7 +21,7 @@ import dataclasses
 import inspect
 import operator
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast
 from weakref import WeakKeyDictionary
 
 from miniagents.ext.llm._call import _refuse_bound_output_type, run_call
@@ -60,21 +60,9 @@ def make_llm_agent(
     """
     build = cast(Callable[..., OptionsT], options)
     reusable = _reusable(options)
-    built: WeakKeyDictionary[MiniAgent[...], tuple[tuple[str, ...], tuple[object, ...], OptionsT]]
-    built = WeakKeyDictionary()  # by agent: its last arguments, and the options made of them
 
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
-        agent = ctx.this_agent
-        names, values = tuple(arguments), tuple(arguments.values())
-        last = built.get(agent) if reusable else None
-        if last is not None and last[0] == names and all(map(operator.is_, last[1], values)):
-            made = last[2]  # the same arguments (the very objects): the same options
-        else:
-            _refuse_bound_output_type(ctx, provider)
-            made = build(**arguments)
-            if reusable:
-                built[agent] = (names, values, made)
-        await run_call(ctx, provider, made)
+        await run_call(ctx, provider, _options(ctx, provider, build, reusable, arguments))
 
     parameters = inspect.signature(options).parameters.values()
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY)
@@ -83,6 +71,46 @@ def make_llm_agent(
     run.__module__ = getattr(options, "__module__", __name__)
     run.__doc__ = _docstring(summary, options)
     return MiniAgent(cast("AgentFunction[P]", run), alias=alias)
+
+
+_BUILT: WeakKeyDictionary[
+    MiniAgent[...], tuple[Callable[..., Any], tuple[str, ...], tuple[object, ...], Any]
+]
+_BUILT = WeakKeyDictionary()
+"""By agent: the options class and arguments of its last call, and the options made. (Read here, not
+in the agent function, which pickles by value: a Ray worker gets a copy of the agent.)"""
+
+
+def _options(
+    ctx: InteractionContext,
+    provider: LLMProvider[OptionsT, Any],
+    build: Callable[..., OptionsT],
+    reusable: bool,
+    arguments: dict[str, object],
+) -> OptionsT:
+    """The options of a call: those of the agent's last call if its arguments are the same.
+
+    The same means the very same objects (``is``), not equal ones (``1`` and ``True``).
+
+    Raises:
+        LLMConfigurationError: for an ``output_type`` bound to the agent.
+    """
+    agent = ctx.this_agent
+    names, values = tuple(arguments), tuple(arguments.values())
+    last = _BUILT.get(agent) if reusable else None
+    if (
+        last is not None
+        and last[0] is build
+        and last[1] == names
+        and all(map(operator.is_, last[2], values))
+    ):
+        made: OptionsT = last[3]
+        return made
+    _refuse_bound_output_type(ctx, provider)
+    made = build(**arguments)
+    if reusable:
+        _BUILT[agent] = (build, names, values, made)
+    return made
 
 
 def _reusable(options: Callable[..., object]) -> bool:
