@@ -171,7 +171,12 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
             )
         observable = source_observable(source, "MessagePromise")
         self._message_class = message_class
-        self._metadata = _metadata({name: freeze(value) for name, value in metadata.items()})
+        self._metadata = _metadata(
+            {
+                name: value if type(value) in _PLAIN else freeze(value)  # no call for a str
+                for name, value in metadata.items()
+            }
+        )
         if isinstance(observable, ReplayObservable) and pieces_are(observable.core, str):
             core = observable.core  # another message's tokens, unchanged: share its record
             self._setup(core, view=True)
@@ -361,6 +366,10 @@ _plain_message = (
     if _same_state(_set_plain_message("x"), Message.model_construct(text="x"))
     else _construct_plain_message
 )
+
+
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+"""Exact types of metadata values that are immutable as they are (``freeze`` keeps them)."""
 
 
 def _metadata(fields: dict[str, object]) -> FrozenDict:

@@ -139,8 +139,8 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
         prefill: list[MessagePromise] = segments[:ready]  # type: ignore[assignment]
         rest = segments[ready:]
         core: ReplayCore[MessagePromise]
-        if not rest:
-            core = ReplayCore(prefill=prefill, piece_type=MessagePromise)
+        if not rest:  # every message ready: a finished core, made with three writes
+            core = ReplayCore.finished(prefill, MessagePromise)
         elif isinstance(rest[0], BaseException):  # the stream ends at an error
             core = ReplayCore(prefill=prefill, error=rest[0], piece_type=MessagePromise)
         else:

@@ -436,6 +436,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
     """
 
     __slots__ = (
+        "__weakref__",  # what is worked out once per agent may be kept beside it, weakly
         "_bound",
         "_parameters",
         "alias",

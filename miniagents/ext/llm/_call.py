@@ -31,10 +31,11 @@ from miniagents.ext.llm.messages import (
     TokenUsage,
 )
 from miniagents.ext.llm.prompt import PromptText, prompt_of
-from miniagents.ext.llm.provider import LLMCall, LLMOptions, LLMProvider
+from miniagents.ext.llm.provider import LLMCall, LLMOptions, LLMProvider, _memo_of
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
 from miniagents.ext.llm.usage import charged_to
 from miniagents.ext.tools.messages import ToolResultMessage
+from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.message import Message
@@ -47,6 +48,7 @@ __all__ = ["refuse_bound_output_type", "run_call"]
 
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
 
+_NO_TOOLS = ToolSet()
 _TOOL_SETS: OrderedDict[tuple[int, ...], tuple[tuple[ToolLike, ...], ToolSet]] = OrderedDict()
 _TOOL_SETS_KEPT = 64
 
@@ -78,20 +80,26 @@ async def _run_call(
             f"The agent {alias} needs a model. Give it one when you make the agent, e.g. "
             f"{alias.lower()}.fork(model=...) or inquire(..., model=...)."
         )
-    _refuse_bound_output_type(ctx, provider, alias)
     context = llm_settings()
     stream = context.stream_llm_tokens_by_default if options.stream is None else options.stream
     stall_timeout = _stall_timeout(options, context, alias)
-    max_rounds = _count(options, "max_tool_rounds", 1, alias)
+    max_rounds, retries = _counts(options, alias)
     call_options = options.call_options()
-    tool_set = _tool_set(options.tools or (), alias)
-    tools = tuple(tool_set)
+    tools: tuple[Tool, ...] = ()
+    if options.tools is None:  # no tools: the same empty set for every call
+        tool_set = _NO_TOOLS
+    else:
+        tool_set = _tool_set(options.tools or (), alias)
+        tools = tuple(tool_set)
     system, prompt = prompt_of(await ctx.messages, options.system, tools=bool(tools))
 
     message_class = provider.message_class
     metered = Metered(provider, alias)
-    role = message_class.model_fields["role"].default
-    metadata: dict[str, object] = {"role": role, "model": model, "agent_alias": alias}
+    metadata: dict[str, object] = {
+        "role": _role_of(message_class),
+        "model": model,
+        "agent_alias": alias,
+    }
     known = {"model": model, "agent_alias": alias}  # what the tools' results carry too
 
     def stalled() -> LLMTimeoutError:
@@ -104,7 +112,6 @@ async def _run_call(
 
     output_type = options.output_type
     output = None if output_type is None else output_format_of(output_type)
-    retries = _count(options, "output_retries", 0, alias)
     answer = None if output_type is None else Answer(ctx, output_type, metadata)
     usage: TokenUsage | None = None
     rounds = 0
@@ -171,9 +178,7 @@ async def _run_call(
         raise
 
 
-def _refuse_bound_output_type(
-    ctx: InteractionContext, provider: LLMProvider[OptionsT], alias: str
-) -> None:
+def _refuse_bound_output_type(ctx: InteractionContext, provider: LLMProvider[OptionsT]) -> None:
     """Refuse an ``output_type`` bound with ``fork`` or ``bind``: mypy would mistype its replies.
 
     Such an agent is typed with the provider's replies (``MiniAgent[P,
@@ -183,6 +188,7 @@ def _refuse_bound_output_type(
     Raises:
         LLMConfigurationError: if the agent has an ``output_type`` bound.
     """
+    alias = ctx.this_agent.alias
     refuse_bound_output_type(
         ctx.this_agent.bound_arguments.get("output_type"),
         alias,
@@ -213,6 +219,34 @@ def refuse_bound_output_type(bound: object, alias: str, typed_as: str, made_with
         f"{name}, typed), or, for the whole reply (tool calls and results, then the "
         f"{name}), give output_type={name} to inquire()."
     )
+
+
+def _counts(options: LLMOptions, alias: str) -> tuple[int, int]:
+    """The agent's ``max_tool_rounds`` and ``output_retries``, checked (once per options).
+
+    Raises:
+        LLMConfigurationError: if one is not a whole number (of at least 1, 0).
+    """
+    memo = _memo_of(options)
+    counts: tuple[int, int] | None = memo.get("counts")
+    if counts is None:
+        counts = (
+            _count(options, "max_tool_rounds", 1, alias),
+            _count(options, "output_retries", 0, alias),
+        )
+        memo["counts"] = counts
+    return counts
+
+
+def _role_of(message_class: type[Message]) -> object:
+    """The default ``role`` of a provider's messages (read once per class)."""
+    role = _ROLES.get(message_class, _ROLES)
+    if role is _ROLES:
+        role = _ROLES[message_class] = message_class.model_fields["role"].default
+    return role
+
+
+_ROLES: dict[type[Message], object] = {}
 
 
 def _count(options: LLMOptions, name: str, least: int, alias: str) -> int:

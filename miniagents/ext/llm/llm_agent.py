@@ -17,11 +17,14 @@ of the model (``MiniAgents(llm_logger_agent=...)``): see :mod:`miniagents.ext.ll
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import operator
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast
+from weakref import WeakKeyDictionary
 
-from miniagents.ext.llm._call import run_call
+from miniagents.ext.llm._call import _refuse_bound_output_type, run_call
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.provider import LLMOptions, LLMProvider
 from miniagents.miniagents.agent import AgentFunction, MiniAgent
@@ -56,9 +59,10 @@ def make_llm_agent(
         typed, e.g. ``reply[0].model`` needs no cast.
     """
     build = cast(Callable[..., OptionsT], options)
+    reusable = _reusable(options)
 
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
-        await run_call(ctx, provider, build(**arguments))
+        await run_call(ctx, provider, _options(ctx, provider, build, reusable, arguments))
 
     parameters = inspect.signature(options).parameters.values()
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY)
@@ -67,6 +71,61 @@ def make_llm_agent(
     run.__module__ = getattr(options, "__module__", __name__)
     run.__doc__ = _docstring(summary, options)
     return MiniAgent(cast("AgentFunction[P]", run), alias=alias)
+
+
+_BUILT: WeakKeyDictionary[
+    MiniAgent[...], tuple[Callable[..., Any], tuple[str, ...], tuple[object, ...], Any]
+]
+_BUILT = WeakKeyDictionary()
+"""By agent: the options class and arguments of its last call, and the options made. (Read here, not
+in the agent function, which pickles by value: a Ray worker gets a copy of the agent.)"""
+
+
+def _options(
+    ctx: InteractionContext,
+    provider: LLMProvider[OptionsT, Any],
+    build: Callable[..., OptionsT],
+    reusable: bool,
+    arguments: dict[str, object],
+) -> OptionsT:
+    """The options of a call: those of the agent's last call if its arguments are the same.
+
+    The same means the very same objects (``is``), not equal ones (``1`` and ``True``).
+
+    Raises:
+        LLMConfigurationError: for an ``output_type`` bound to the agent.
+    """
+    agent = ctx.this_agent
+    names, values = tuple(arguments), tuple(arguments.values())
+    last = _BUILT.get(agent) if reusable else None
+    if (
+        last is not None
+        and last[0] is build
+        and last[1] == names
+        and all(map(operator.is_, last[2], values))
+    ):
+        made: OptionsT = last[3]
+        return made
+    _refuse_bound_output_type(ctx, provider)
+    made = build(**arguments)
+    if reusable:
+        _BUILT[agent] = (build, names, values, made)
+    return made
+
+
+def _reusable(options: Callable[..., object]) -> bool:
+    """Whether one instance of ``options`` may serve every call given the same arguments.
+
+    It may when making one does nothing but store the arguments and the defaults: a
+    dataclass with no ``__post_init__`` and no ``default_factory`` (which would give each
+    call a fresh object). The options are frozen, so what is worked out from them once
+    (the call options, the SDK's arguments) serves each call too.
+    """
+    if not isinstance(options, type) or not dataclasses.is_dataclass(options):
+        return False
+    if hasattr(options, "__post_init__"):
+        return False
+    return all(item.default_factory is dataclasses.MISSING for item in dataclasses.fields(options))
 
 
 # -- the agent's docstring -------------------------------------------------------------------

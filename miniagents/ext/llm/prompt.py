@@ -124,9 +124,11 @@ def prompt_of(
     """
     system_parts = [system] if system else []
     conversation: list[PromptItem] = []
+    calls = False  # whether there are tool calls or results (else nothing to pair)
     for message in messages:
         if isinstance(message, (ToolCallMessage, ToolResultMessage)):
             conversation.append(message)
+            calls = True
             continue
         if isinstance(message, ToolApprovalRequest):
             continue  # the call and its result tell the model everything
@@ -144,6 +146,8 @@ def prompt_of(
             conversation.append(PromptText(role, message.text or "", images))
         else:
             conversation.append(PromptText(role, str(message)))
+    if not calls:  # texts only: they stay as they are
+        return ("\n\n".join(system_parts) or None), tuple(conversation)
     paired = _paired(conversation)
     if not tools:
         paired = [_as_text(item) for item in paired]
@@ -151,8 +155,22 @@ def prompt_of(
 
 
 def _role_of(message: Message) -> str:
-    role = getattr(message, "role", None)
+    kind = type(message)
+    on_class = _ROLE_ON_CLASS.get(kind)
+    if on_class is None:
+        on_class = _ROLE_ON_CLASS[kind] = any("role" in vars(base) for base in kind.__mro__)
+    if on_class:  # e.g. a property: read as an attribute
+        role = getattr(message, "role", None)
+    else:  # a field, or an extra one: read where pydantic keeps it (no miss raised for none)
+        role = message.__dict__.get("role")
+        if role is None:
+            extra = message.__pydantic_extra__
+            role = extra.get("role") if extra else None
     return role if isinstance(role, str) else "user"
+
+
+_ROLE_ON_CLASS: dict[type[Message], bool] = {}
+"""Whether a message class, or a base, defines ``role`` in its class body (read once)."""
 
 
 def _paired(items: list[PromptItem]) -> list[PromptItem]:

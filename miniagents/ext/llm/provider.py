@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 from typing_extensions import TypeVar
 
@@ -255,11 +255,15 @@ class LLMOptions:
 
     def typed_call_options(self) -> dict[str, object]:
         """The typed call options given (see :func:`call_option`), those not ``None``."""
-        return {
-            name: value
-            for name in _field_names(type(self))[1]
-            if (value := getattr(self, name)) is not None
-        }
+        memo = _memo_of(self)
+        typed = memo.get("typed_call_options")
+        if typed is None:
+            typed = memo["typed_call_options"] = {
+                name: value
+                for name in _field_names(type(self))[1]
+                if (value := getattr(self, name)) is not None
+            }
+        return dict(typed)
 
     def call_options(self) -> dict[str, object]:
         """Every call option given: the typed ones, then ``extra_options``.
@@ -268,7 +272,9 @@ class LLMOptions:
             LLMConfigurationError: if ``extra_options`` names an argument of the agent,
                 or one the agent sets itself (``messages``).
         """
-        extra = dict(self.extra_options or {})
+        if not self.extra_options:
+            return self.typed_call_options()
+        extra = dict(self.extra_options)
         names = _field_names(type(self))[0]
         for name in extra:
             if name in names:
@@ -282,6 +288,26 @@ class LLMOptions:
                     "messages: send the messages as the input of the call instead."
                 )
         return {**self.typed_call_options(), **extra}
+
+    def __getstate__(self) -> dict[str, object]:
+        """The fields, for pickling (what :func:`_memo_of` worked out is left out)."""
+        return {name: value for name, value in self.__dict__.items() if name != _MEMO}
+
+
+_MEMO = "_miniagents_memo"
+
+
+def _memo_of(options: LLMOptions) -> dict[object, Any]:
+    """What is worked out from ``options`` once per instance (its fields are frozen).
+
+    The agent reuses an options instance for the calls made with the same arguments (see
+    :mod:`miniagents.ext.llm.llm_agent`), so each call reads what the first one worked out.
+    """
+    state = options.__dict__
+    memo: dict[object, Any] | None = state.get(_MEMO)
+    if memo is None:
+        memo = state[_MEMO] = {}
+    return memo
 
 
 _FIELD_NAMES: dict[type[LLMOptions], tuple[frozenset[str], tuple[str, ...]]] = {}

@@ -9,12 +9,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMSDKMissingError
-from miniagents.ext.llm.provider import LLMOptions
+from miniagents.ext.llm.provider import LLMOptions, _memo_of
 
 __all__ = ["accepts", "client_with_options", "import_sdk", "sdk_arguments"]
 
@@ -26,6 +27,9 @@ def import_sdk(module: str, provider: str) -> Any:
         LLMSDKMissingError: if it is not installed (also an ``ImportError``), saying how to
             install it.
     """
+    loaded = sys.modules.get(module)  # imported: no import machinery on every call
+    if loaded is not None and not getattr(loaded.__spec__, "_initializing", False):
+        return loaded
     try:
         return importlib.import_module(module)
     except ImportError as error:
@@ -57,6 +61,22 @@ def sdk_arguments(
     Raises:
         LLMConfigurationError: if ``extra_options`` has an argument ``create`` does not take.
     """
+    if typed is None and not options.extra_options:  # the same for every call: worked out once
+        memo = _memo_of(options)
+        key = ("sdk_arguments", getattr(create, "__func__", create))
+        known = memo.get(key)
+        if known is None:
+            known = memo[key] = _sdk_arguments(create, options, what, typed)
+        return dict(known)
+    return _sdk_arguments(create, options, what, typed)
+
+
+def _sdk_arguments(
+    create: Callable[..., object],
+    options: LLMOptions,
+    what: str,
+    typed: Mapping[str, object] | None,
+) -> dict[str, object]:
     accepts = _accepts(create)
     arguments: dict[str, object] = {}
     body: dict[str, object] = {}

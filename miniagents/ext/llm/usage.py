@@ -454,13 +454,18 @@ def _charged_budgets() -> list[Budget]:
     For the LLM calls of :mod:`miniagents.ext.llm` (a provider of yours is charged by them
     already).
     """
+    contexts = enclosing_contexts()
+    scopes = _SCOPES.get()
+    if len(contexts) == 1 and not scopes:  # the common case: one context, no charged_to
+        account = _context_account(contexts[0])
+        return [account.meter] if account.budget is None else [account.meter, account.budget]
     budgets: list[Budget] = []
-    for context in enclosing_contexts():
+    for context in contexts:
         account = _context_account(context)
         budgets.append(account.meter)
         if account.budget is not None:
             budgets.append(account.budget)
-    budgets.extend(_SCOPES.get())
+    budgets.extend(scopes)
     return list({id(budget): budget for budget in budgets}.values())  # each once, in order
 
 
@@ -534,9 +539,10 @@ class _CallCharge:
         self._pieces = 0
         self._piece_cost = (output_token_price(model, price_provider) or 0.0) if budgets else 0.0
         self._far: _FarCall | None = None
-        far = [budget for budget in budgets if isinstance(budget, _FarBudget)]
-        if far and away is not None:  # else: their limits hold here (see _FarBudget)
-            self._far = away.start(tuple(far), alias, model, price_provider)
+        if away is not None:  # else: the limits of budgets of another process hold here
+            far = [budget for budget in budgets if isinstance(budget, _FarBudget)]
+            if far:  # (see _FarBudget)
+                self._far = away.start(tuple(far), alias, model, price_provider)
 
     async def aadmit(self) -> None:
         """Wait until the budgets kept by other processes admit the call (at once: none).

@@ -1,0 +1,137 @@
+"""``make_llm_agent``: one options instance per agent and arguments, reused by its calls."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from miniagents import MiniAgents
+from miniagents.ext.llm import LLMCall, LLMEvent, LLMOptions, make_llm_agent
+from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.offline import OfflineMessage
+from miniagents.ext.llm.provider import Finish, call_option
+from miniagents.messages import Message
+
+
+@dataclass(frozen=True, kw_only=True)
+class EchoOptions(LLMOptions):
+    """The arguments of the test model.
+
+    Attributes:
+        temperature: A call option.
+    """
+
+    model: str | None = "echo"
+    temperature: float | None = call_option(None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FreshOptions(LLMOptions):
+    """Options with a field made fresh for each instance.
+
+    Attributes:
+        notes: A list of its own per instance.
+    """
+
+    model: str | None = "echo"
+    notes: list[str] = field(default_factory=list)
+
+
+class EchoProvider:
+    """Replies with its call options; keeps every options instance it was given."""
+
+    message_class = OfflineMessage
+
+    def __init__(self) -> None:
+        self.seen: list[LLMOptions] = []
+        self.calls: list[LLMCall] = []
+
+    async def reply(self, call: LLMCall, options: LLMOptions) -> AsyncIterator[LLMEvent]:
+        self.seen.append(options)
+        self.calls.append(call)
+        yield repr(sorted(call.options.items()))
+        yield Finish("stop")
+
+    def translate(self, error: BaseException) -> BaseException:
+        return error
+
+
+async def test_calls_with_the_same_arguments_share_one_options_instance() -> None:
+    provider = EchoProvider()
+    agent = make_llm_agent(EchoOptions, provider, alias="ECHO", summary="Echo.")
+    hot = agent.fork(temperature=0.5)
+    async with MiniAgents():
+        first = await hot.inquire("x")
+        second = await hot.inquire("y")
+        other = await agent.inquire("z", temperature=0.5)  # another agent: its own
+    assert [str(first[0]), str(second[0]), str(other[0])] == ["[('temperature', 0.5)]"] * 3
+    assert provider.seen[0] is provider.seen[1]
+    assert provider.seen[2] is not provider.seen[0]
+    assert provider.seen[2] == provider.seen[0]
+
+
+async def test_an_argument_that_is_another_object_makes_other_options() -> None:
+    provider = EchoProvider()
+    agent = make_llm_agent(EchoOptions, provider, alias="ECHO", summary="Echo.")
+    async with MiniAgents():
+        for value in (1, 1.0, 1, True, 2.5):  # equal values that are other objects too
+            await agent.inquire("x", temperature=value)
+    given = [options.call_options()["temperature"] for options in provider.seen]
+    assert given == [1, 1.0, 1, True, 2.5]
+    assert [type(value) for value in given] == [
+        int,
+        float,
+        int,
+        bool,
+        float,
+    ]
+    assert len({id(options) for options in provider.seen}) == 5  # each a change from the last
+
+
+async def test_options_with_a_default_factory_are_made_for_each_call() -> None:
+    provider = EchoProvider()
+    agent = make_llm_agent(FreshOptions, provider, alias="FRESH", summary="Fresh.")
+    async with MiniAgents():
+        await agent.inquire("x")
+        await agent.inquire("y")
+    first, second = provider.seen
+    assert isinstance(first, FreshOptions)
+    assert isinstance(second, FreshOptions)
+    assert first is not second
+    assert first.notes is not second.notes
+
+
+async def test_a_bound_output_type_is_refused_on_every_call() -> None:
+    provider = EchoProvider()
+    agent = make_llm_agent(EchoOptions, provider, alias="ECHO", summary="Echo.")
+    bound = agent.fork(output_type=Message)
+    async with MiniAgents():
+        for _ in range(2):
+            with pytest.raises(LLMConfigurationError, match="output_type=Message bound"):
+                await bound.inquire("x")
+    assert provider.seen == []
+
+
+async def test_options_that_served_calls_pickle_as_their_fields() -> None:
+    provider = EchoProvider()
+    agent = make_llm_agent(EchoOptions, provider, alias="ECHO", summary="Echo.")
+    async with MiniAgents():
+        await agent.inquire("x", temperature=0.25)
+    options = provider.seen[0]
+    assert options.call_options() == {"temperature": 0.25}
+    copied = pickle.loads(pickle.dumps(options))
+    assert copied == options
+    assert vars(copied) == {item: getattr(options, item) for item in vars(copied)}
+    assert set(vars(copied)) == set(vars(EchoOptions()))  # what was worked out is left out
+
+
+async def test_the_call_options_returned_are_the_callers_to_change() -> None:
+    options = EchoOptions(temperature=0.5, extra_options=None)
+    given = options.call_options()
+    given["temperature"] = 9.0
+    given["top_p"] = 0.1
+    assert options.call_options() == {"temperature": 0.5}
+    assert options.typed_call_options() == {"temperature": 0.5}
