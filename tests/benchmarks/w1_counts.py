@@ -24,17 +24,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import gc
-import pstats
 import resource
 import sys
 import tracemalloc
 from collections.abc import Callable, Coroutine, Sequence
-from types import FrameType
+from pathlib import Path
 from typing import Any
 
 import streams  # type: ignore[import-not-found]  # this script's folder: sys.path[0]
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:  # run as a script: make the `tests` package importable
+    sys.path.append(_ROOT)  # after PYTHONPATH: the library measured is the one found first
+
+from tests.benchmarks.counting import count_calls, count_opcodes  # noqa: E402
 
 Runner = Callable[[int, int, None], Coroutine[Any, Any, object]]
 N = 100_000
@@ -42,36 +46,12 @@ N = 100_000
 
 def calls(runner: Runner, n: int, k: int, dump: str | None = None) -> int:
     """Function calls of one run of size ``n`` under cProfile (optionally saved to ``dump``)."""
-    gc.collect()
-    profile = cProfile.Profile()
-    profile.enable()
-    asyncio.run(runner(n, k, None))
-    profile.disable()
-    if dump is not None:
-        profile.dump_stats(dump)
-    return int(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
+    return count_calls(lambda: runner(n, k, None), dump)
 
 
 def opcodes(runner: Runner, n: int, k: int) -> int:
     """Python opcodes executed by one run of size ``n`` (the collector off)."""
-    count = 0
-
-    def trace(frame: FrameType, event: str, arg: object) -> Any:
-        nonlocal count
-        frame.f_trace_opcodes = True
-        if event == "opcode":
-            count += 1
-        return trace
-
-    gc.collect()
-    gc.disable()
-    sys.settrace(trace)
-    try:
-        asyncio.run(runner(n, k, None))
-    finally:
-        sys.settrace(None)
-        gc.enable()
-    return count
+    return count_opcodes(lambda: runner(n, k, None))
 
 
 def memory(runner: Runner, k: int) -> tuple[float, float]:

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import gc
 import pstats
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 _ROOT = str(Path(__file__).resolve().parents[2])
@@ -38,6 +36,7 @@ if _ROOT not in sys.path:  # run as a script: make the `tests` package importabl
     sys.path.append(_ROOT)  # after PYTHONPATH: the library measured is the one found first
 
 from tests.benchmarks import pipeline  # noqa: E402
+from tests.benchmarks.counting import count_calls, count_opcodes  # noqa: E402
 
 Runner = Callable[[], Coroutine[Any, Any, int]]
 
@@ -48,36 +47,12 @@ def _runner(variant: str, n: int) -> Runner:
 
 def calls(variant: str, n: int, dump: str | None = None) -> int:
     """Function calls of one run under cProfile (optionally saved to ``dump``)."""
-    gc.collect()
-    profile = cProfile.Profile()
-    profile.enable()
-    asyncio.run(_runner(variant, n)())
-    profile.disable()
-    if dump is not None:
-        profile.dump_stats(dump)
-    return int(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
+    return count_calls(_runner(variant, n), dump)
 
 
 def opcodes(variant: str, n: int) -> int:
     """Python opcodes executed by one run (the collector off)."""
-    count = 0
-
-    def trace(frame: FrameType, event: str, arg: object) -> Any:
-        nonlocal count
-        frame.f_trace_opcodes = True
-        if event == "opcode":
-            count += 1
-        return trace
-
-    gc.collect()
-    gc.disable()
-    sys.settrace(trace)
-    try:
-        asyncio.run(_runner(variant, n)())
-    finally:
-        sys.settrace(None)
-        gc.enable()
-    return count
+    return count_opcodes(_runner(variant, n))
 
 
 def loop_work(variant: str, n: int) -> tuple[int, int, int]:
