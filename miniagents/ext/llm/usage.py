@@ -455,16 +455,15 @@ def _charged_budgets() -> list[Budget]:
     already).
     """
     contexts = enclosing_contexts()
-    scopes = _SCOPES.get()
-    if len(contexts) == 1 and not scopes:  # the common case: one context, no charged_to
-        account = _context_account(contexts[0])
-        return [account.meter] if account.budget is None else [account.meter, account.budget]
     budgets: list[Budget] = []
     for context in contexts:
         account = _context_account(context)
         budgets.append(account.meter)
         if account.budget is not None:
             budgets.append(account.budget)
+    scopes = _SCOPES.get()
+    if len(contexts) == 1 and not scopes:  # the common case: one context's, none twice
+        return budgets
     budgets.extend(scopes)
     return list({id(budget): budget for budget in budgets}.values())  # each once, in order
 
