@@ -65,9 +65,9 @@ def destroyed() -> Iterator[None]:
 
 @pytest.fixture
 async def client(fake_llm: FakeLLMServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    """An OpenAI client of the fake server: no retries, a read timeout of 0.5 s."""
+    """An OpenAI client of the fake server: no retries, a read timeout of 1 s."""
     async with openai.AsyncOpenAI(
-        base_url=fake_llm.openai_base_url, api_key="test", max_retries=0, timeout=0.5
+        base_url=fake_llm.openai_base_url, api_key="test", max_retries=0, timeout=1.0
     ) as made:
         yield made
 
@@ -97,7 +97,7 @@ def _script_primary(server: FakeLLMServer, failure: str) -> None:
 def _careful(
     client: openai.AsyncOpenAI, database_url: str, failure: str
 ) -> MiniAgent[..., Message]:
-    stall = 0.1 if failure == "stall" else None  # before the SDK's read timeout (0.5 s)
+    stall = 0.4 if failure == "stall" else None  # before the SDK's read timeout (1 s)
     primary = openai_agent.fork(
         alias="PRIMARY", model=PRIMARY, async_client=client, stream=True, stall_timeout=stall
     )
