@@ -459,8 +459,8 @@ async def _run_events(
     """The events of a job; ``found``: the durable run it replays, after a restart."""
     decided = found.decided if found is not None else frozenset()
     replayed = list(found.pauses) if found is not None else []  # its pauses, resumed then
-    yield _dumps({"type": "start", "messageId": message_id})
-    yield _dumps({"type": "start-step"})
+    for data in _opened(message_id):
+        yield data
     try:
         async with context():
             reply = make_reply()
@@ -473,22 +473,20 @@ async def _run_events(
                 ):
                     while replayed and replayed[0].at == part.call_id:  # paused here, resumed
                         point = replayed.pop(0)
-                        yield _dumps({"type": "finish-step"})
-                        yield _dumps({"type": "finish"})
-                        yield DONE
+                        for data in _closed():
+                            yield data
                         yield Pause(point.at, point.waiting, into=point.run)
-                        yield _dumps({"type": "start", "messageId": message_id})
-                        yield _dumps({"type": "start-step"})
+                        for data in _opened(message_id):
+                            yield data
                     if isinstance(part, parts.AwaitingApproval) and part.call_id not in decided:
                         while part.request.pending:  # (a resend may answer other calls first)
-                            yield _dumps({"type": "finish-step"})
-                            yield _dumps({"type": "finish"})
-                            yield DONE
+                            for data in _closed():
+                                yield data
                             waiting = [asked for asked in job.approvals.values() if asked.pending]
                             yield Pause(part.call_id, [asked.call_id for asked in waiting])
                             await job.aresumed()
-                            yield _dumps({"type": "start", "messageId": message_id})
-                            yield _dumps({"type": "start-step"})
+                            for data in _opened(message_id):
+                                yield data
                 for event in mapper.events(part):
                     yield _dumps(event)
     except Exception as error:  # the agent's failure ends the stream with it
@@ -499,9 +497,18 @@ async def _run_events(
         yield _dumps({"type": "error", "errorText": str(error) or repr(error)})
         yield DONE
         return
-    yield _dumps({"type": "finish-step"})
-    yield _dumps({"type": "finish"})
-    yield DONE
+    for data in _closed():
+        yield data
+
+
+def _opened(message_id: str) -> tuple[str, str]:
+    """The events that open a response of the run's stream (its first, or one after a pause)."""
+    return _dumps({"type": "start", "messageId": message_id}), _dumps({"type": "start-step"})
+
+
+def _closed() -> tuple[str, str, str]:
+    """The events that close a response of the run's stream (at its end, or at a pause)."""
+    return _dumps({"type": "finish-step"}), _dumps({"type": "finish"}), DONE
 
 
 class _Mapper:
