@@ -50,9 +50,10 @@ from typing import Any
 
 APIS = ("chat", "responses", "anthropic")
 WORKLOADS = ("single", "many", "paced")
-VARIANTS = ("httpx", "raw", "ours", "before")
+VARIANTS = ("httpx", "raw", "ours", "before", "watched")
 """``before``: ``ours`` with the library found in ``--before DIR`` (e.g. an export of an
-older commit: ``git archive <commit> miniagents | tar -x -C DIR``)."""
+older commit: ``git archive <commit> miniagents | tar -x -C DIR``); ``watched``: ``ours``
+with the context's default ``llm_stall_timeout`` (``ours`` runs without the stall watch)."""
 TIMEOUT = 600.0
 """Seconds a call may take, connecting included (the SDK's own 5 s to connect is too short
 for 1,000 connections at once on a loaded machine)."""
@@ -387,12 +388,12 @@ async def run_variant(
         client = _client(api, base)
     agent: Any = None
     contexts: Any = contextlib.nullcontext()
-    if variant == "ours":
+    if variant in ("ours", "watched"):
         from miniagents import MiniAgents
         from miniagents.ext.llm.anthropic import anthropic_agent
         from miniagents.ext.llm.openai import openai_agent
 
-        contexts = MiniAgents(llm_stall_timeout=None)
+        contexts = MiniAgents(llm_stall_timeout=None) if variant == "ours" else MiniAgents()
         if api == "anthropic":
             agent = anthropic_agent.fork(model=model, async_client=client)
         else:
@@ -464,7 +465,7 @@ def child(
     import httpx2  # noqa: F401
     import openai  # noqa: F401
 
-    if variant == "ours":
+    if variant in ("ours", "watched"):
         import miniagents.ext.llm.anthropic
         import miniagents.ext.llm.openai  # noqa: F401
     return asyncio.run(run_variant(variant, api, workload, concurrency, base, rounds))
@@ -568,7 +569,7 @@ def _report(
             shown = (lambda v: f"{v:.1f}") if key == "rss_growth_mb" else _fmt_ms
             cells.append(" / ".join(shown(value) for value in values))
         print(f"| {variant} | " + " | ".join(cells) + " |")
-    for mine in ("ours", "before"):
+    for mine in ("ours", "before", "watched"):
         if "raw" not in results or mine not in results:
             continue
         print(f"\n{mine} / raw per rep (same rep, interleaved):")
