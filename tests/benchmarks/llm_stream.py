@@ -44,16 +44,21 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 APIS = ("chat", "responses", "anthropic")
 WORKLOADS = ("single", "many", "paced")
-VARIANTS = ("httpx", "raw", "ours", "before", "watched")
+VARIANTS = ("httpx", "raw", "ours", "before", "watched", "sliced")
 """``before``: ``ours`` with the library found in ``--before DIR`` (e.g. an export of an
 older commit: ``git archive <commit> miniagents | tar -x -C DIR``); ``watched``: ``ours``
-with the context's default ``llm_stall_timeout`` (``ours`` runs without the stall watch)."""
+with the context's default ``llm_stall_timeout`` (``ours`` runs without the stall watch);
+``sliced``: ``ours`` with the Anthropic SDK's network reads cut into pieces of
+``SLICE`` bytes before its SSE decoder splits them into lines (an experiment on what a call
+parked after its first token holds, see the benchmarks README; not a library feature)."""
+SLICE = 2048
+"""The size of a network read's pieces in the variant ``sliced``."""
 TIMEOUT = 600.0
 """Seconds a call may take, connecting included (the SDK's own 5 s to connect is too short
 for 1,000 connections at once on a loaded machine)."""
@@ -465,10 +470,34 @@ def child(
     import httpx2  # noqa: F401
     import openai  # noqa: F401
 
+    if variant == "sliced":
+        _slice_anthropic_reads(SLICE)
+        variant = "ours"
     if variant in ("ours", "watched"):
         import miniagents.ext.llm.anthropic
         import miniagents.ext.llm.openai  # noqa: F401
     return asyncio.run(run_variant(variant, api, workload, concurrency, base, rounds))
+
+
+def _slice_anthropic_reads(size: int) -> None:
+    """Have the Anthropic SDK's SSE decoder see each network read in pieces of ``size`` bytes.
+
+    Its ``_aiter_chunks`` splits a whole read into lines at once, and a call parked after its
+    first token keeps that list until it resumes; with pieces, it keeps one piece's lines.
+    """
+    from anthropic import _streaming
+
+    split = _streaming.SSEDecoder._aiter_chunks
+
+    async def pieces(reads: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for read in reads:
+            for start in range(0, len(read), size):
+                yield read[start : start + size]
+
+    def sliced(self: Any, reads: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        return split(self, pieces(reads))
+
+    _streaming.SSEDecoder._aiter_chunks = sliced  # type: ignore[method-assign,assignment]
 
 
 # -- the driver --------------------------------------------------------------------------------
@@ -569,7 +598,7 @@ def _report(
             shown = (lambda v: f"{v:.1f}") if key == "rss_growth_mb" else _fmt_ms
             cells.append(" / ".join(shown(value) for value in values))
         print(f"| {variant} | " + " | ".join(cells) + " |")
-    for mine in ("ours", "before", "watched"):
+    for mine in ("ours", "before", "watched", "sliced"):
         if "raw" not in results or mine not in results:
             continue
         print(f"\n{mine} / raw per rep (same rep, interleaved):")
