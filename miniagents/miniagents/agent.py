@@ -66,7 +66,7 @@ from miniagents.miniagents.context import (
     untrack_input,
 )
 from miniagents.miniagents.errors import AgentDefinitionError, AgentFinishedError
-from miniagents.promising.lowlevel import core_of, logger
+from miniagents.promising.lowlevel import core_of, forget_task, logger
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 __all__ = [
@@ -379,6 +379,13 @@ async def _run(
     else:
         interaction._finish()
         replies.complete()
+    finally:
+        # the task's last step (see forget_task): it leaves the context's tasks now, with no
+        # done callback scheduled; one cancelled before its first step never gets here, and
+        # its done callback forgets it
+        task = replies.task  # this task (set by cancel_when_abandoned before it started)
+        if task is not None:
+            forget_task(task)
 
 
 def _report_late_error(

@@ -43,7 +43,8 @@ What the layers above need, and where it is:
   by a piece; a producer whose source gives many pieces without suspending (an SDK's
   stream) yields to the loop when it changed, so that readers see each piece at once;
 - **tasks**: :func:`spawn` (the one place tasks start: none is lost or left behind),
-  :func:`running_tasks`;
+  :func:`running_tasks`, :func:`forget_task` (a task's last step, instead of its done
+  callback);
 - **the deadlock watch**: :func:`park` (the current task waits on the library, for a future
   of ours or for other tasks of ours) and :func:`unpark` when the wait ends; :func:`parked`
   lists the waits of a loop (see :mod:`miniagents.promising._deadlock`: a loop whose every
@@ -81,6 +82,7 @@ from miniagents.promising._reporting import was_received as was_received
 from miniagents.promising._sources import PieceObserver as PieceObserver
 from miniagents.promising._sources import pull as pull
 from miniagents.promising._tasks import TASK_NAME_PREFIX as TASK_NAME_PREFIX
+from miniagents.promising._tasks import forget_task as forget_task
 from miniagents.promising._tasks import running_tasks as running_tasks
 from miniagents.promising._tasks import spawn as spawn
 from miniagents.promising.limits import Overflow as Overflow
@@ -98,6 +100,7 @@ __all__ = [
     "ReplayObservable",
     "StreamLimits",
     "core_of",
+    "forget_task",
     "handoffs",
     "joined_text",
     "logger",

@@ -31,6 +31,7 @@ from miniagents.errors import (
 )
 from miniagents.miniagents import AgentCall, MessageHandler
 from miniagents.miniagents.lowlevel import enclosing_contexts
+from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock
 from tests.fakes.reading import texts
 from tests.fakes.reading import texts_until_error as read_until_error
@@ -1175,6 +1176,29 @@ async def test_leaving_the_context_with_an_error_cancels_its_agents(
     with pytest.raises(Boom, match="leave"):
         await within(scenario())
     assert cancelled.is_set()
+
+
+async def test_leaving_the_context_with_an_error_cancels_agents_not_started_yet() -> None:
+    # Their tasks are cancelled before their first step, so the agent's code never runs
+    # (nor the task's own last step, which forgets it): the context still waits for them
+    # to leave its tasks, and it must not wait for ever.
+    ran: list[int] = []
+
+    @miniagent
+    async def never(ctx: InteractionContext, index: int) -> None:
+        ran.append(index)
+
+    async def scenario() -> list[MessageSequencePromise]:
+        async with MiniAgents():
+            replies = [never.inquire(index=index) for index in range(3)]
+            raise Boom(replies)  # before the loop runs any of them
+
+    with pytest.raises(Boom) as raised:
+        await within(scenario())
+    assert ran == []
+    assert not running_tasks()
+    for replies in cast("list[MessageSequencePromise]", raised.value.args[0]):
+        assert (await texts_until_error(replies))[1] is not None  # cancelled, not hanging
 
 
 # -- message handlers ------------------------------------------------------------------------------
