@@ -56,7 +56,7 @@ from miniagents.messages.sequence import (
 from miniagents.miniagents._limiter import ConcurrencyLimit
 from miniagents.miniagents._observing import InteractionEnding, interaction_ending
 from miniagents.miniagents._params import AgentParameters
-from miniagents.miniagents._scope import current_scope
+from miniagents.miniagents._scope import InteractionScope, current_scope
 from miniagents.miniagents.context import (
     MiniAgents,
     adopt_hook,
@@ -313,23 +313,42 @@ def start_interaction(
         if scope is not None:
             scope.add(task)
     else:
-        captured = contextvars.copy_context()  # the agent runs where it was inquired
-
-        def launch() -> None:
-            observed = ending
-            if relay is not None:
-                observed = interaction_ending(hook)  # the observer now, if there is one
-                if observed is not None:
-                    relay.target = observed.adopt  # no reply has entered yet: it sees all
-            coroutine = _run(agent, inputs, args, arguments, replies, observed)
-            task = captured.run(start_task_in, context, coroutine, agent.alias)
-            replies.cancel_when_abandoned(task)
-            if scope is not None:
-                scope.add(task)
-
-        replies.start_lazily(launch)
+        _start_lazily(context, agent, inputs, args, arguments, replies, hook, ending, relay, scope)
     track_stream(context, sequence, agent.alias)
     return sequence
+
+
+def _start_lazily(
+    context: MiniAgents,
+    agent: MiniAgent[...],
+    inputs: MessageSequencePromise,
+    args: tuple[object, ...],
+    arguments: dict[str, object],
+    replies: MessageSequenceAppender,
+    hook: Callable[[MessagePromise], None],
+    ending: InteractionEnding | None,
+    relay: _Relay | None,
+    scope: InteractionScope | None,
+) -> None:
+    """Start the interaction when its replies are first consumed, where it was inquired.
+
+    (A function of its own: the closure's cells would be made on every ``inquire``.)
+    """
+    captured = contextvars.copy_context()  # the agent runs where it was inquired
+
+    def launch() -> None:
+        observed = ending
+        if relay is not None:
+            observed = interaction_ending(hook)  # the observer now, if there is one
+            if observed is not None:
+                relay.target = observed.adopt  # no reply has entered yet: it sees all
+        coroutine = _run(agent, inputs, args, arguments, replies, observed)
+        task = captured.run(start_task_in, context, coroutine, agent.alias)
+        replies.cancel_when_abandoned(task)
+        if scope is not None:
+            scope.add(task)
+
+    replies.start_lazily(launch)
 
 
 class _Relay:

@@ -236,9 +236,13 @@ class ReplayCore(abc.ObserverBase[T]):
             overflow: For a paced stream, what to do with pieces of a hot source that
                 outruns its consumers.
         """
-        self.pieces: list[T] = prefill if prefill is not None else []
+        if prefill is None:  # (no len() of an empty list: the common case)
+            self.pieces: list[T] = []
+            self.sent = 0  # how many pieces observers have been given
+        else:
+            self.pieces = prefill
+            self.sent = len(prefill)
         self.base = 0  # pieces released from the front of the record (see Flow)
-        self.sent = len(self.pieces)  # how many pieces observers have been given
         self._delivering = False
         self.done = source is None and not open_ended
         self.error: BaseException | None = None
@@ -264,7 +268,7 @@ class ReplayCore(abc.ObserverBase[T]):
         # a record of str that keeps every piece packs its front (see _packing): ``base``
         # then counts the packed pieces, which are kept (a core with a flow releases them)
         self.packed: PackedTokens | None = None
-        self._pack_at = self.base + 2 * BLOCK if piece_type is str and paced is None else _NEVER
+        self._pack_at = 2 * BLOCK if paced is None and piece_type is str else _NEVER  # (base: 0)
         if error is not None:
             self._set_error(error)
 
