@@ -513,7 +513,8 @@ def handle_gone(core: FlowCore | None) -> None:
         assert core is not None
         if core.done and (flow.window is None or core.base + len(core.pieces) <= flow.window):
             return  # ended within its window: nothing to release, no producer to wake
-        schedule_reconsider(core)
+        if core.loop is not None:  # (as schedule_reconsider: never started, nobody waits)
+            schedule_reconsider(core)
 
 
 def count_weakly(core: FlowCore, handle: object) -> None:

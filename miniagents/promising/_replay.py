@@ -430,7 +430,8 @@ class ReplayCore(abc.ObserverBase[T]):
     def _end(self) -> None:
         self.done = True
         self.on_abandoned = None  # nothing to give up any more (and no reference cycle)
-        self._dispose_subscription()
+        if self._subscription is not None:  # (most cores are fed directly: none to dispose)
+            self._dispose_subscription()
         callbacks, self._end_callbacks = self._end_callbacks, None
         if callbacks is not None:
             for callback in callbacks if isinstance(callbacks, list) else (callbacks,):
@@ -616,13 +617,20 @@ class ReplayCore(abc.ObserverBase[T]):
         the pieces on): an error it gets counts as received. ``sink`` is the core the
         observer forwards into, whose pressure it carries upstream.
         """
-        self.start()
+        if not self.started:
+            self.start()
         flow = self.flow
-        if flow is not None and flow.settle(self):
+        pieces = self.pieces
+        if (
+            flow is not None
+            # settle() releases nothing while nothing is released and the record is within
+            # its window (its own first test, inline: most observers come early)
+            and (flow.floor or (flow.window is not None and self.base + len(pieces) > flow.window))
+            and flow.settle(self)
+        ):
             on_error(flow.released_error(self))
             return _noop
         observer: Observer[T] = (on_next, on_error, on_completed, consumer, sink)
-        pieces = self.pieces
         index = 0
         if flow is not None:
             flow.pins += 1  # nothing is released while the record is replayed
@@ -873,12 +881,13 @@ class ReplayCore(abc.ObserverBase[T]):
 
     def count_handle(self) -> None:
         """Count one more handle that will call :meth:`handle_gone` when it goes."""
-        if self.flow is not None:
-            self.flow.add_handle()
+        flow = self.flow
+        if flow is not None:
+            flow.handles = (flow.handles or 0) + 1  # Flow.add_handle, inline (one per agent)
 
-    def handle_gone(self) -> None:
-        """A handle counted by :meth:`count_handle` went (from a finalizer: anywhere)."""
-        handle_gone(self)
+    # A handle counted by count_handle went (from a finalizer: anywhere): the flow module's
+    # function itself, which takes the core first (no method calling it: one call less).
+    handle_gone = handle_gone
 
     def observable(self) -> ReplayObservable[T]:
         """Return the observable face of this core (a handle: it counts itself)."""
