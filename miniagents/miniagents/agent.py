@@ -378,7 +378,7 @@ async def _run(
     interaction = InteractionContext(
         agent, replies.paced(inputs), replies
     )  # made here: fewer objects wait
-    func = cast("Callable[..., Awaitable[None]]", agent.func)
+    func = agent.func
     limit = agent.concurrency_limit
     try:
         if limit is None:
@@ -396,7 +396,7 @@ async def _run(
         if isinstance(error, asyncio.CancelledError):
             raise
     else:
-        interaction._finish()
+        interaction._finished = True  # (_finish, inline)
         replies.complete()
     finally:
         # the task's last step (see forget_task): it leaves the context's tasks now, with no
@@ -545,8 +545,10 @@ class MiniAgent(Generic[P, ReplyT_co]):
             AgentArgumentError: for positional, unknown or missing arguments.
             MessageTypeError: if ``messages`` is not a ``MessageType``.
         """
-        # typed by the reply class, as in _typed (inline: the hot path)
-        return start(self, input_of(self, messages), args, kwargs)  # type: ignore[return-value]
+        # typed by the reply class, as in _typed; no input is input_of's first case (both
+        # inline: the hot path)
+        inputs = _NO_MESSAGES if messages is None else input_of(self, messages)
+        return start(self, inputs, args, kwargs)  # type: ignore[return-value]
 
     def initiate_inquiry(self, *args: P.args, **kwargs: P.kwargs) -> AgentCall[ReplyT_co]:
         """Start the agent now and send it its input later, with ``send_message``."""
