@@ -56,17 +56,18 @@ from miniagents.messages.sequence import (
 from miniagents.miniagents._limiter import ConcurrencyLimit
 from miniagents.miniagents._observing import InteractionEnding, interaction_ending
 from miniagents.miniagents._params import AgentParameters
-from miniagents.miniagents._scope import InteractionScope, current_scope
+from miniagents.miniagents._scope import current_scope
+from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.context import (
     MiniAgents,
     adopt_hook,
     start_task_in,
+    stream_tracker,
     track_input,
-    track_stream,
     untrack_input,
 )
 from miniagents.miniagents.errors import AgentDefinitionError, AgentFinishedError
-from miniagents.promising.lowlevel import core_of, forget_task, logger
+from miniagents.promising.lowlevel import ReplayCore, core_of, forget_task, logger
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 __all__ = [
@@ -304,17 +305,18 @@ def start_interaction(
         ready_too=on_message is not hook,  # the context's hook tracks streaming messages only
     )
     sequence = replies.sequence
-    scope = current_scope.get()
+    core = core_of(sequence)
+    tracker = stream_tracker(context)
     if start_asap:
-        task = start_task_in(
-            context, _run(agent, inputs, args, arguments, replies, ending), agent.alias
-        )
+        coroutine = _run(agent, inputs, args, arguments, replies, core, tracker, ending)
+        task = start_task_in(context, coroutine, agent.alias)
         replies.cancel_when_abandoned(task)
+        scope = current_scope.get()
         if scope is not None:
             scope.add(task)
     else:
-        _start_lazily(context, agent, inputs, args, arguments, replies, hook, ending, relay, scope)
-    track_stream(context, sequence, agent.alias)
+        _start_lazily(context, agent, inputs, args, arguments, replies, core, hook, ending, relay)
+    tracker.track_replies(core, agent.alias)  # the run tells it at its end (no callback)
     return sequence
 
 
@@ -325,16 +327,18 @@ def _start_lazily(
     args: tuple[object, ...],
     arguments: dict[str, object],
     replies: MessageSequenceAppender,
+    core: ReplayCore[MessagePromise],
     hook: Callable[[MessagePromise], None],
     ending: InteractionEnding | None,
     relay: _Relay | None,
-    scope: InteractionScope | None,
 ) -> None:
     """Start the interaction when its replies are first consumed, where it was inquired.
 
     (A function of its own: the closure's cells would be made on every ``inquire``.)
     """
     captured = contextvars.copy_context()  # the agent runs where it was inquired
+    scope = current_scope.get()
+    tracker = stream_tracker(context)
 
     def launch() -> None:
         observed = ending
@@ -342,7 +346,7 @@ def _start_lazily(
             observed = interaction_ending(hook)  # the observer now, if there is one
             if observed is not None:
                 relay.target = observed.adopt  # no reply has entered yet: it sees all
-        coroutine = _run(agent, inputs, args, arguments, replies, observed)
+        coroutine = _run(agent, inputs, args, arguments, replies, core, tracker, observed)
         task = captured.run(start_task_in, context, coroutine, agent.alias)
         replies.cancel_when_abandoned(task)
         if scope is not None:
@@ -369,10 +373,13 @@ async def _run(
     args: tuple[object, ...],
     arguments: dict[str, object],
     replies: MessageSequenceAppender,
+    core: ReplayCore[MessagePromise],
+    tracker: StreamTracker,
     ending: InteractionEnding | None,
 ) -> None:
+    """Run one interaction of ``agent``; ``core`` is its replies' (``tracker`` tracks them)."""
     if ending is not None:  # observed (see miniagents.miniagents._observing)
-        ending.start(agent, core_of(replies.sequence))
+        ending.start(agent, core)
     if current_scope.get() is not None:
         current_scope.set(None)  # what the agent starts belongs to no scope of its caller
     interaction = InteractionContext(
@@ -399,6 +406,7 @@ async def _run(
         interaction._finished = True  # (_finish, inline)
         replies.complete()
     finally:
+        tracker.ended(core)  # (the replies have ended, or it follows them to their end)
         # the task's last step (see forget_task): it leaves the context's tasks now, with no
         # done callback scheduled; one cancelled before its first step never gets here, and
         # its done callback forgets it

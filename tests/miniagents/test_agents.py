@@ -467,6 +467,38 @@ async def test_an_agent_error_after_replying_a_failed_sequence_is_not_lost(
     caplog.clear()
 
 
+@pytest.mark.parametrize("when", ["in its run", "after its run"])
+async def test_an_error_nobody_read_in_an_agents_replies_is_logged_at_the_exit(
+    caplog: pytest.LogCaptureFixture, when: str
+) -> None:
+    # The context is told of an agent's replies by the agent's run, at its end: replies
+    # failed then are kept; replies still streaming (another agent's, passed on) are
+    # followed, and kept if they fail later. Either way the error is logged at the exit.
+    gate = asyncio.Event()
+
+    @miniagent
+    async def fails_later(ctx: InteractionContext) -> None:
+        await gate.wait()
+        raise Boom("later")
+
+    @miniagent
+    async def unread(ctx: InteractionContext) -> None:
+        if when == "in its run":
+            raise Boom("now")
+        ctx.reply(fails_later.inquire())  # it returns while these still stream
+
+    async with MiniAgents():
+        unread.inquire()
+        for _ in range(3):
+            await asyncio.sleep(0)  # the agent's run ends
+        gate.set()
+    lost = [r for r in caplog.records if "no consumer ever received" in r.getMessage()]
+    assert [r.getMessage().split(" ended")[0] for r in lost] == ["The replies of the agent UNREAD"]
+    assert lost[0].exc_info is not None
+    assert isinstance(lost[0].exc_info[1], Boom)
+    caplog.clear()
+
+
 async def test_an_agent_re_raising_the_error_of_its_replies_logs_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
