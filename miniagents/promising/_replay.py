@@ -525,7 +525,10 @@ class ReplayCore(abc.ObserverBase[T]):
 
     def on_completed(self) -> None:
         """Accept the normal end of the stream, from any thread."""
-        self._on_loop(self.complete)
+        if self.thread is not None and threading.get_ident() != self.thread:  # as _on_loop
+            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.complete)
+        elif not self.done:  # complete(), inline: the end of every agent's replies
+            self._end()
 
     def _on_loop(self, method: Callable[..., None], *args: object) -> None:
         if self.thread is not None and threading.get_ident() != self.thread:
@@ -722,13 +725,14 @@ class ReplayCore(abc.ObserverBase[T]):
 
     def _unlink(self, observer: Observer[T]) -> None:
         sink = observer[4]
-        if sink is not None and sink.flow is not None and sink.flow.feeders:
-            feeders = sink.flow.feeders
+        flow = None if sink is None else sink.flow
+        if flow is not None and flow.feeders:
+            feeders = flow.feeders
             if len(feeders) == 1:  # the common case (a flattener follows one part at a time)
                 if feeders[0] is self:
-                    sink.flow.feeders = None
+                    flow.feeders = None
             else:
-                sink.flow.feeders = [core for core in feeders if core is not self]
+                flow.feeders = [core for core in feeders if core is not self]
 
     # -- waiting -----------------------------------------------------------------------
 
