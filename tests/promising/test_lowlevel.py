@@ -35,6 +35,7 @@ from miniagents.miniagents.lowlevel import (
     start_task,
     with_settings,
 )
+from miniagents.promising import _tasks
 from miniagents.promising.lowlevel import (
     ReplayCore,
     core_of,
@@ -205,6 +206,44 @@ async def test_a_task_that_forgets_itself_leaves_its_owner_in_its_last_step() ->
     assert seen == [True, False]
     assert not owner
     assert task not in running_tasks()
+
+
+@pytest.mark.parametrize("kind", ["a pulled stream", "an agent"])
+async def test_the_library_s_own_tasks_forget_themselves_in_their_last_step(kind: str) -> None:
+    gate = asyncio.Event()
+    seen: list[tuple[bool, bool]] = []
+
+    async def pieces() -> AsyncIterator[str]:
+        await gate.wait()
+        yield "piece"
+
+    @miniagent
+    async def waiting(ctx: InteractionContext) -> None:
+        await gate.wait()
+        ctx.reply("piece")
+
+    async with MiniAgents():
+        stream: StreamedPromise[str, str] | MessageSequencePromise = (
+            StreamedPromise(pieces(), resolver=join)
+            if kind == "a pulled stream"
+            else waiting.inquire()
+        )
+        core = core_of(stream)
+        core.start()
+        await asyncio.sleep(0)
+        (task,) = running_tasks()
+
+        def look() -> None:  # the first callback after the task's last step
+            seen.append((task.done(), task in _tasks._tasks))
+
+        def soon() -> None:  # called in the task's last step: before its done callbacks
+            asyncio.get_running_loop().call_soon(look)
+
+        core.when_done(soon)
+        gate.set()
+        await stream
+        await asyncio.wait([task])
+    assert seen == [(True, False)]  # ended, and forgotten already: no done callback needed
 
 
 async def test_a_task_cancelled_before_its_first_step_leaves_its_owner_all_the_same() -> None:
