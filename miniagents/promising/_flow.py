@@ -135,11 +135,11 @@ class Flow:
     )
 
     def __init__(self, limits: StreamLimits, what: str, overflow: Overflow = "buffer") -> None:
-        self.window = limits.replay_window
-        self.high_water = limits.high_water_mark
+        self.window = window = limits.replay_window
+        self.high_water = high_water = limits.high_water_mark
         # half the high-water mark, at least 1 (as max(1, high_water // 2), without a call)
-        self.low_water = (self.high_water // 2 or 1) if self.high_water else None
-        self.check_at = self.window if self.window is not None else _NEVER
+        self.low_water = (high_water // 2 or 1) if high_water else None
+        self.check_at = window if window is not None else _NEVER
         self.credit = 0  # pieces a producer may add before checking for room again
         self.feed_credit = 0  # the same for a feeder (measured without the backlog)
         self.what = what

@@ -634,33 +634,36 @@ class ReplayCore(abc.ObserverBase[T]):
             on_error(flow.released_error(self))
             return _noop
         observer: Observer[T] = (on_next, on_error, on_completed, consumer, sink)
-        index = 0
-        if flow is not None:
-            flow.pins += 1  # nothing is released while the record is replayed
-        try:
-            while index < self.sent:  # pieces not passed on yet will come live
-                # (with a flow nothing is released here, so base is 0; a record of str
-                # may pack its front meanwhile: read by the piece's number)
-                offset = index - self.base
-                on_next(pieces[offset] if offset >= 0 else self.piece(index))
-                index += 1
-        except Exception as exc:
-            report_broken_observer(exc)
-            return _noop
-        finally:
+        if self.sent:  # a record to replay first (an early observer has none)
+            index = 0
             if flow is not None:
-                flow.pins -= 1
+                flow.pins += 1  # nothing is released while the record is replayed
+            try:
+                while index < self.sent:  # pieces not passed on yet will come live
+                    # (with a flow nothing is released here, so base is 0; a record of str
+                    # may pack its front meanwhile: read by the piece's number)
+                    offset = index - self.base
+                    on_next(pieces[offset] if offset >= 0 else self.piece(index))
+                    index += 1
+            except Exception as exc:
+                report_broken_observer(exc)
+                return _noop
+            finally:
+                if flow is not None:
+                    flow.pins -= 1
         if self.done and self.sent == self.base + len(pieces):
             self.send_end(observer)
             return _noop
         self.observers = (*self.observers, observer)
-        if flow is not None and sink is not None:
-            flow.credit = flow.feed_credit = 0  # the sink's pressure counts from now on
-        if sink is not None and sink.flow is not None:
-            if sink.flow.feeders is None:
-                sink.flow.feeders = [self]
-            else:
-                sink.flow.feeders.append(self)
+        if sink is not None:
+            if flow is not None:
+                flow.credit = flow.feed_credit = 0  # the sink's pressure counts from now on
+            sink_flow = sink.flow
+            if sink_flow is not None:
+                if sink_flow.feeders is None:
+                    sink_flow.feeders = [self]
+                else:
+                    sink_flow.feeders.append(self)
         if flow is not None and flow.blocked:
             flow.recheck(self)  # a subscriber reads at once: there may be room now
 
