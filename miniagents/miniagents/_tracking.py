@@ -29,7 +29,14 @@ class _Tracked:
         self.tracker = tracker
 
     def __call__(self) -> None:
-        self.tracker.ended(self.core)
+        # the stream has ended: StreamTracker.ended's rule, inline (one call less per message)
+        tracker = self.tracker
+        if self.core.error is None:
+            tracker._streams.pop(self.core, None)  # (gone already if the context ended)
+            return
+        tracker._failed += 1  # kept: see StreamTracker._prune
+        if tracker._failed > tracker._prune_at:
+            tracker._prune()
 
 
 class StreamTracker:
@@ -63,7 +70,9 @@ class StreamTracker:
                 an agent replied with (it names the stream if its error is logged).
         """
         core = core_of(stream)
-        self.track_replies(core, label)
+        self._streams[core] = label  # (as track_replies, inline)
+        if self._unpaced:  # the context is exiting: nothing waits for room any more
+            core.unpace()
         core.when_done(_Tracked(core, self))
 
     def track_replies(self, core: ReplayCore[Any], label: str) -> None:
