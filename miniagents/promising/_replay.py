@@ -264,7 +264,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self.thread: int | None = None
         self.validator = validator
         self.piece_type = piece_type
-        self.flow = None if paced is None else Flow(stream_limits.get(), paced, overflow)
+        self.flow = None if paced is None else Flow(stream_limits.get(), paced, overflow, self.sent)
         # a record of str that keeps every piece packs its front (see _packing): ``base``
         # then counts the packed pieces, which are kept (a core with a flow releases them)
         self.packed: PackedTokens | None = None
