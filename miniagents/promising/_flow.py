@@ -148,8 +148,8 @@ class Flow:
         # or queued yet), and whatever takes room away before it resets the credit (a
         # cursor, a sink, a queued segment), so it starts with that credit (no check, no
         # calls; none left: the first piece checks)
-        self.credit = high_water - recorded if high_water else 0
-        self.feed_credit = self.credit  # the same for a feeder (measured without the backlog)
+        # (feed_credit: the same for a feeder, measured without the backlog)
+        self.credit = self.feed_credit = high_water - recorded if high_water else 0
         self.what = what
         self.overflow: Overflow = overflow
         self.cursors: list[weakref.ref[HasPosition]] | None = None  # made at the first one
