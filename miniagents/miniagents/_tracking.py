@@ -20,19 +20,19 @@ __all__ = ["StreamTracker"]
 
 
 class _Tracked:
-    """A stream the context answers for; called when it ends (forgotten if it ended well)."""
+    """The end callback of a tracked stream: tells the tracker that it ended."""
 
-    __slots__ = ("core", "label", "tracker")
+    __slots__ = ("core", "tracker")
 
-    def __init__(self, core: ReplayCore[Any], label: str, tracker: StreamTracker) -> None:
+    def __init__(self, core: ReplayCore[Any], tracker: StreamTracker) -> None:
         self.core = core
-        self.label = label
         self.tracker = tracker
 
     def __call__(self) -> None:
+        # the stream has ended: StreamTracker.ended's rule, inline (one call less per message)
         tracker = self.tracker
         if self.core.error is None:
-            tracker._streams.pop(id(self.core), None)  # (gone already if the context ended)
+            tracker._streams.pop(self.core, None)  # (gone already if the context ended)
             return
         tracker._failed += 1  # kept: see StreamTracker._prune
         if tracker._failed > tracker._prune_at:
@@ -45,12 +45,18 @@ class StreamTracker:
     A stream that ends well is forgotten at once (its record goes with its last reader:
     a long-lived context must not keep every reply it ever streamed). One that failed is
     kept until its error is received or reported, as are those still streaming.
+
+    An agent's replies are told to the tracker by the agent's run, at its end
+    (:meth:`track_replies`, then :meth:`ended`): no end callback is made per agent. Those
+    whose agent never ran (its task cancelled before its first step) are not told: they
+    end failed (cancelled), or not at all, and stay until a prune or the context's exit,
+    as a failed stream whose error nobody received does.
     """
 
     __slots__ = ("_failed", "_prune_at", "_streams", "_unpaced")
 
     def __init__(self) -> None:
-        self._streams: dict[int, _Tracked] = {}  # by the id of the core, in order
+        self._streams: dict[ReplayCore[Any], str] = {}  # each core with its label, in order
         self._failed = 0  # ended with an error: kept (pruned once they are many)
         self._prune_at = 1024
         self._unpaced = False
@@ -64,10 +70,36 @@ class StreamTracker:
                 an agent replied with (it names the stream if its error is logged).
         """
         core = core_of(stream)
-        tracked = self._streams[id(core)] = _Tracked(core, label, self)
+        self._streams[core] = label  # (as track_replies, inline)
         if self._unpaced:  # the context is exiting: nothing waits for room any more
             core.unpace()
-        core.when_done(tracked)
+        core.when_done(_Tracked(core, self))
+
+    def track_replies(self, core: ReplayCore[Any], label: str) -> None:
+        """Track the replies of an agent (``label``: its alias); its run calls :meth:`ended`.
+
+        Unlike :meth:`track`, nothing is called when the stream ends: the run of the agent
+        tells the tracker at its end (the replies have ended then, or it registers the
+        callback for when they do).
+        """
+        self._streams[core] = label
+        if self._unpaced:  # the context is exiting: nothing waits for room any more
+            core.unpace()
+
+    def ended(self, core: ReplayCore[Any]) -> None:
+        """A tracked stream ended, or the agent whose replies it is has finished its run.
+
+        The replies of a finished agent may still stream (what it replied is still being
+        flattened into them): they are followed until their end then.
+        """
+        if not core.done:
+            core.when_done(_Tracked(core, self))
+        elif core.error is None:
+            self._streams.pop(core, None)  # (gone already if the context ended)
+        else:
+            self._failed += 1  # kept: see _prune
+            if self._failed > self._prune_at:
+                self._prune()
 
     def adopt(self, message: MessagePromise) -> None:
         """Start a message an agent replied with, and track it if it still streams."""
@@ -83,39 +115,34 @@ class StreamTracker:
     def _prune(self) -> None:
         """Forget the failed streams whose error was received, keeping the rest."""
         self._streams = {
-            key: tracked
-            for key, tracked in self._streams.items()
-            if not tracked.core.done or tracked.core.error_lost
+            core: label for core, label in self._streams.items() if not core.done or core.error_lost
         }
-        self._failed = sum(1 for tracked in self._streams.values() if tracked.core.done)
+        self._failed = sum(1 for core in self._streams if core.done)
         self._prune_at = max(1024, 2 * self._failed)
 
     def unpace(self) -> None:
         """Let every tracked stream's producer run freely from now on (and every later one's)."""
         self._unpaced = True
-        for tracked in list(self._streams.values()):
-            if not tracked.core.done:  # an ended stream has no producer to let go
-                tracked.core.unpace()
+        for core in list(self._streams):
+            if not core.done:  # an ended stream has no producer to let go
+                core.unpace()
 
     async def wait(self) -> bool:
         """Wait for the started streams that have not ended; whether there were any."""
-        cores = [tracked.core for tracked in self._streams.values()]
-        streaming = [core for core in cores if not core.done and core.started]
+        streaming = [core for core in self._streams if not core.done and core.started]
         if streaming:
             await asyncio.gather(*(core.await_done() for core in streaming))
         return bool(streaming)
 
     def cancel(self) -> None:
         """Cancel every tracked stream (after an error in the context)."""
-        for tracked in list(self._streams.values()):
-            tracked.core.cancel()
+        for core in list(self._streams):
+            core.cancel()
 
     def report_lost_errors(self) -> None:
         """Log the errors that no consumer and no other stream received; forget everything."""
-        for tracked in list(self._streams.values()):
-            core = tracked.core
+        for core, label in list(self._streams.items()):
             if core.error is not None and core.error_lost:
-                label = tracked.label
                 what = f"The replies of the agent {label}" if label else "A reply message"
                 report_lost_error(core.error, what)
         self._streams.clear()

@@ -57,16 +57,17 @@ from miniagents.miniagents._limiter import ConcurrencyLimit
 from miniagents.miniagents._observing import InteractionEnding, interaction_ending
 from miniagents.miniagents._params import AgentParameters
 from miniagents.miniagents._scope import current_scope
+from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.context import (
     MiniAgents,
     adopt_hook,
     start_task_in,
+    stream_tracker,
     track_input,
-    track_stream,
     untrack_input,
 )
 from miniagents.miniagents.errors import AgentDefinitionError, AgentFinishedError
-from miniagents.promising.lowlevel import core_of, logger
+from miniagents.promising.lowlevel import ReplayCore, core_of, forget_task, logger
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 __all__ = [
@@ -251,7 +252,12 @@ def start(
         NoActiveContextError: outside of a ``MiniAgents`` context.
         AgentArgumentError: for positional, unknown or missing arguments.
     """
-    given = _given(kwargs)  # a keyword given ``DEFAULT`` is as if it were not given
+    for value in kwargs.values():  # _given's own test, inline: the common case needs no call
+        if value is DEFAULT:
+            given = _given(kwargs)  # a keyword given ``DEFAULT`` is as if it were not given
+            break
+    else:
+        given = dict(kwargs)
     arguments = {**agent._bound, **given} if agent._bound else given
     start_asap: bool | None = None
     if "start_asap" in arguments and "start_asap" not in agent._parameters.names:
@@ -304,32 +310,54 @@ def start_interaction(
         ready_too=on_message is not hook,  # the context's hook tracks streaming messages only
     )
     sequence = replies.sequence
-    scope = current_scope.get()
+    core = core_of(sequence)
+    tracker = stream_tracker(context)
     if start_asap:
-        task = start_task_in(
-            context, _run(agent, inputs, args, arguments, replies, ending), agent.alias
-        )
+        coroutine = _run(agent, inputs, args, arguments, replies, core, tracker, ending)
+        task = start_task_in(context, coroutine, agent.alias)
         replies.cancel_when_abandoned(task)
+        scope = current_scope.get()
         if scope is not None:
             scope.add(task)
     else:
-        captured = contextvars.copy_context()  # the agent runs where it was inquired
-
-        def launch() -> None:
-            observed = ending
-            if relay is not None:
-                observed = interaction_ending(hook)  # the observer now, if there is one
-                if observed is not None:
-                    relay.target = observed.adopt  # no reply has entered yet: it sees all
-            coroutine = _run(agent, inputs, args, arguments, replies, observed)
-            task = captured.run(start_task_in, context, coroutine, agent.alias)
-            replies.cancel_when_abandoned(task)
-            if scope is not None:
-                scope.add(task)
-
-        replies.start_lazily(launch)
-    track_stream(context, sequence, agent.alias)
+        _start_lazily(context, agent, inputs, args, arguments, replies, core, hook, ending, relay)
+    tracker.track_replies(core, agent.alias)  # the run tells it at its end (no callback)
     return sequence
+
+
+def _start_lazily(
+    context: MiniAgents,
+    agent: MiniAgent[...],
+    inputs: MessageSequencePromise,
+    args: tuple[object, ...],
+    arguments: dict[str, object],
+    replies: MessageSequenceAppender,
+    core: ReplayCore[MessagePromise],
+    hook: Callable[[MessagePromise], None],
+    ending: InteractionEnding | None,
+    relay: _Relay | None,
+) -> None:
+    """Start the interaction when its replies are first consumed, where it was inquired.
+
+    (A function of its own: the closure's cells would be made on every ``inquire``.)
+    """
+    captured = contextvars.copy_context()  # the agent runs where it was inquired
+    scope = current_scope.get()
+    tracker = stream_tracker(context)
+
+    def launch() -> None:
+        observed = ending
+        if relay is not None:
+            observed = interaction_ending(hook)  # the observer now, if there is one
+            if observed is not None:
+                relay.target = observed.adopt  # no reply has entered yet: it sees all
+        coroutine = _run(agent, inputs, args, arguments, replies, core, tracker, observed)
+        task = captured.run(start_task_in, context, coroutine, agent.alias)
+        replies.cancel_when_abandoned(task)
+        if scope is not None:
+            scope.add(task)
+
+    replies.start_lazily(launch)
 
 
 class _Relay:
@@ -350,16 +378,19 @@ async def _run(
     args: tuple[object, ...],
     arguments: dict[str, object],
     replies: MessageSequenceAppender,
+    core: ReplayCore[MessagePromise],
+    tracker: StreamTracker,
     ending: InteractionEnding | None,
 ) -> None:
+    """Run one interaction of ``agent``; ``core`` is its replies' (``tracker`` tracks them)."""
     if ending is not None:  # observed (see miniagents.miniagents._observing)
-        ending.start(agent, core_of(replies.sequence))
+        ending.start(agent, core)
     if current_scope.get() is not None:
         current_scope.set(None)  # what the agent starts belongs to no scope of its caller
     interaction = InteractionContext(
         agent, replies.paced(inputs), replies
     )  # made here: fewer objects wait
-    func = cast("Callable[..., Awaitable[None]]", agent.func)
+    func = agent.func
     limit = agent.concurrency_limit
     try:
         if limit is None:
@@ -377,8 +408,16 @@ async def _run(
         if isinstance(error, asyncio.CancelledError):
             raise
     else:
-        interaction._finish()
+        interaction._finished = True  # (_finish, inline)
         replies.complete()
+    finally:
+        tracker.ended(core)  # (the replies have ended, or it follows them to their end)
+        # the task's last step (see forget_task): it leaves the context's tasks now, with no
+        # done callback scheduled; one cancelled before its first step never gets here, and
+        # its done callback forgets it
+        task = replies.task  # this task (set by cancel_when_abandoned before it started)
+        if task is not None:
+            forget_task(task)
 
 
 def _report_late_error(
@@ -519,8 +558,10 @@ class MiniAgent(Generic[P, ReplyT_co]):
             AgentArgumentError: for positional, unknown or missing arguments.
             MessageTypeError: if ``messages`` is not a ``MessageType``.
         """
-        # typed by the reply class, as in _typed (inline: the hot path)
-        return start(self, input_of(self, messages), args, kwargs)  # type: ignore[return-value]
+        # typed by the reply class, as in _typed; no input is input_of's first case (both
+        # inline: the hot path)
+        inputs = _NO_MESSAGES if messages is None else input_of(self, messages)
+        return start(self, inputs, args, kwargs)  # type: ignore[return-value]
 
     def initiate_inquiry(self, *args: P.args, **kwargs: P.kwargs) -> AgentCall[ReplyT_co]:
         """Start the agent now and send it its input later, with ``send_message``."""

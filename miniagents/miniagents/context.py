@@ -32,6 +32,7 @@ __all__ = [
     "outer_context",
     "settings_of",
     "start_task_in",
+    "stream_tracker",
     "track_input",
     "track_stream",
     "untrack_input",
@@ -335,6 +336,11 @@ def start_task_in(
 def track_stream(context: MiniAgents, stream: StreamedPromise[Any, Any], label: str) -> None:
     """Have ``context`` wait for ``stream`` on exit and log its error if nobody received it."""
     context._streams.track(stream, label)  # (as MiniAgents._track: one call less)
+
+
+def stream_tracker(context: MiniAgents) -> StreamTracker:
+    """The streams ``context`` waits for on exit (the agents track their replies there)."""
+    return context._streams
 
 
 def adopt_hook(context: MiniAgents) -> Callable[[MessagePromise], None]:

@@ -134,13 +134,22 @@ class Flow:
         "window",
     )
 
-    def __init__(self, limits: StreamLimits, what: str, overflow: Overflow = "buffer") -> None:
-        self.window = limits.replay_window
-        self.high_water = limits.high_water_mark
-        self.low_water = max(1, self.high_water // 2) if self.high_water else None
-        self.check_at = self.window if self.window is not None else _NEVER
-        self.credit = 0  # pieces a producer may add before checking for room again
-        self.feed_credit = 0  # the same for a feeder (measured without the backlog)
+    def __init__(
+        self, limits: StreamLimits, what: str, overflow: Overflow = "buffer", recorded: int = 0
+    ) -> None:
+        """Follow the limits of a stream named ``what`` that has ``recorded`` pieces so far."""
+        self.window = window = limits.replay_window
+        self.high_water = high_water = limits.high_water_mark
+        # half the high-water mark, at least 1 (as max(1, high_water // 2), without a call)
+        self.low_water = (high_water // 2 or 1) if high_water else None
+        self.check_at = window if window is not None else _NEVER
+        # pieces a producer may add before checking for room again: a new stream's first
+        # strict check would find the high-water mark less what is recorded (nothing read
+        # or queued yet), and whatever takes room away before it resets the credit (a
+        # cursor, a sink, a queued segment), so it starts with that credit (no check, no
+        # calls; none left: the first piece checks)
+        # (feed_credit: the same for a feeder, measured without the backlog)
+        self.credit = self.feed_credit = high_water - recorded if high_water else 0
         self.what = what
         self.overflow: Overflow = overflow
         self.cursors: list[weakref.ref[HasPosition]] | None = None  # made at the first one
@@ -512,7 +521,8 @@ def handle_gone(core: FlowCore | None) -> None:
         assert core is not None
         if core.done and (flow.window is None or core.base + len(core.pieces) <= flow.window):
             return  # ended within its window: nothing to release, no producer to wake
-        schedule_reconsider(core)
+        if core.loop is not None:  # (as schedule_reconsider: never started, nobody waits)
+            schedule_reconsider(core)
 
 
 def count_weakly(core: FlowCore, handle: object) -> None:

@@ -236,9 +236,13 @@ class ReplayCore(abc.ObserverBase[T]):
             overflow: For a paced stream, what to do with pieces of a hot source that
                 outruns its consumers.
         """
-        self.pieces: list[T] = prefill if prefill is not None else []
+        if prefill is None:  # (no len() of an empty list: the common case)
+            self.pieces: list[T] = []
+            self.sent = 0  # how many pieces observers have been given
+        else:
+            self.pieces = prefill
+            self.sent = len(prefill)
         self.base = 0  # pieces released from the front of the record (see Flow)
-        self.sent = len(self.pieces)  # how many pieces observers have been given
         self._delivering = False
         self.done = source is None and not open_ended
         self.error: BaseException | None = None
@@ -260,11 +264,11 @@ class ReplayCore(abc.ObserverBase[T]):
         self.thread: int | None = None
         self.validator = validator
         self.piece_type = piece_type
-        self.flow = None if paced is None else Flow(stream_limits.get(), paced, overflow)
+        self.flow = None if paced is None else Flow(stream_limits.get(), paced, overflow, self.sent)
         # a record of str that keeps every piece packs its front (see _packing): ``base``
         # then counts the packed pieces, which are kept (a core with a flow releases them)
         self.packed: PackedTokens | None = None
-        self._pack_at = self.base + 2 * BLOCK if piece_type is str and paced is None else _NEVER
+        self._pack_at = 2 * BLOCK if paced is None and piece_type is str else _NEVER  # (base: 0)
         if error is not None:
             self._set_error(error)
 
@@ -426,7 +430,8 @@ class ReplayCore(abc.ObserverBase[T]):
     def _end(self) -> None:
         self.done = True
         self.on_abandoned = None  # nothing to give up any more (and no reference cycle)
-        self._dispose_subscription()
+        if self._subscription is not None:  # (most cores are fed directly: none to dispose)
+            self._dispose_subscription()
         callbacks, self._end_callbacks = self._end_callbacks, None
         if callbacks is not None:
             for callback in callbacks if isinstance(callbacks, list) else (callbacks,):
@@ -520,7 +525,10 @@ class ReplayCore(abc.ObserverBase[T]):
 
     def on_completed(self) -> None:
         """Accept the normal end of the stream, from any thread."""
-        self._on_loop(self.complete)
+        if self.thread is not None and threading.get_ident() != self.thread:  # as _on_loop
+            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.complete)
+        elif not self.done:  # complete(), inline: the end of every agent's replies
+            self._end()
 
     def _on_loop(self, method: Callable[..., None], *args: object) -> None:
         if self.thread is not None and threading.get_ident() != self.thread:
@@ -612,40 +620,50 @@ class ReplayCore(abc.ObserverBase[T]):
         the pieces on): an error it gets counts as received. ``sink`` is the core the
         observer forwards into, whose pressure it carries upstream.
         """
-        self.start()
+        if not self.started:
+            self.start()
         flow = self.flow
-        if flow is not None and flow.settle(self):
+        pieces = self.pieces
+        if (
+            flow is not None
+            # settle() releases nothing while nothing is released and the record is within
+            # its window (its own first test, inline: most observers come early)
+            and (flow.floor or (flow.window is not None and self.base + len(pieces) > flow.window))
+            and flow.settle(self)
+        ):
             on_error(flow.released_error(self))
             return _noop
         observer: Observer[T] = (on_next, on_error, on_completed, consumer, sink)
-        pieces = self.pieces
-        index = 0
-        if flow is not None:
-            flow.pins += 1  # nothing is released while the record is replayed
-        try:
-            while index < self.sent:  # pieces not passed on yet will come live
-                # (with a flow nothing is released here, so base is 0; a record of str
-                # may pack its front meanwhile: read by the piece's number)
-                offset = index - self.base
-                on_next(pieces[offset] if offset >= 0 else self.piece(index))
-                index += 1
-        except Exception as exc:
-            report_broken_observer(exc)
-            return _noop
-        finally:
+        if self.sent:  # a record to replay first (an early observer has none)
+            index = 0
             if flow is not None:
-                flow.pins -= 1
+                flow.pins += 1  # nothing is released while the record is replayed
+            try:
+                while index < self.sent:  # pieces not passed on yet will come live
+                    # (with a flow nothing is released here, so base is 0; a record of str
+                    # may pack its front meanwhile: read by the piece's number)
+                    offset = index - self.base
+                    on_next(pieces[offset] if offset >= 0 else self.piece(index))
+                    index += 1
+            except Exception as exc:
+                report_broken_observer(exc)
+                return _noop
+            finally:
+                if flow is not None:
+                    flow.pins -= 1
         if self.done and self.sent == self.base + len(pieces):
             self.send_end(observer)
             return _noop
         self.observers = (*self.observers, observer)
-        if flow is not None and sink is not None:
-            flow.credit = flow.feed_credit = 0  # the sink's pressure counts from now on
-        if sink is not None and sink.flow is not None:
-            if sink.flow.feeders is None:
-                sink.flow.feeders = [self]
-            else:
-                sink.flow.feeders.append(self)
+        if sink is not None:
+            if flow is not None:
+                flow.credit = flow.feed_credit = 0  # the sink's pressure counts from now on
+            sink_flow = sink.flow
+            if sink_flow is not None:
+                if sink_flow.feeders is None:
+                    sink_flow.feeders = [self]
+                else:
+                    sink_flow.feeders.append(self)
         if flow is not None and flow.blocked:
             flow.recheck(self)  # a subscriber reads at once: there may be room now
 
@@ -710,13 +728,14 @@ class ReplayCore(abc.ObserverBase[T]):
 
     def _unlink(self, observer: Observer[T]) -> None:
         sink = observer[4]
-        if sink is not None and sink.flow is not None and sink.flow.feeders:
-            feeders = sink.flow.feeders
+        flow = None if sink is None else sink.flow
+        if flow is not None and flow.feeders:
+            feeders = flow.feeders
             if len(feeders) == 1:  # the common case (a flattener follows one part at a time)
                 if feeders[0] is self:
-                    sink.flow.feeders = None
+                    flow.feeders = None
             else:
-                sink.flow.feeders = [core for core in feeders if core is not self]
+                flow.feeders = [core for core in feeders if core is not self]
 
     # -- waiting -----------------------------------------------------------------------
 
@@ -869,12 +888,13 @@ class ReplayCore(abc.ObserverBase[T]):
 
     def count_handle(self) -> None:
         """Count one more handle that will call :meth:`handle_gone` when it goes."""
-        if self.flow is not None:
-            self.flow.add_handle()
+        flow = self.flow
+        if flow is not None:
+            flow.handles = (flow.handles or 0) + 1  # Flow.add_handle, inline (one per agent)
 
-    def handle_gone(self) -> None:
-        """A handle counted by :meth:`count_handle` went (from a finalizer: anywhere)."""
-        handle_gone(self)
+    # A handle counted by count_handle went (from a finalizer: anywhere): the flow module's
+    # function itself, which takes the core first (no method calling it: one call less).
+    handle_gone = handle_gone
 
     def observable(self) -> ReplayObservable[T]:
         """Return the observable face of this core (a handle: it counts itself)."""

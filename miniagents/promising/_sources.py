@@ -22,7 +22,7 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 
 from miniagents.promising._replay import DirectSource, ReplayCore
-from miniagents.promising._tasks import spawn
+from miniagents.promising._tasks import forget_task, spawn
 from miniagents.promising.errors import StreamSourceError
 
 __all__ = [
@@ -121,6 +121,7 @@ async def pump(
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             await aclose()
+        _forget_this_task()
 
 
 def pull(
@@ -149,6 +150,15 @@ async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.Observer
     else:
         observer.on_next(value)
         observer.on_completed()
+    finally:
+        _forget_this_task()
+
+
+def _forget_this_task() -> None:
+    """The last step of a task of :func:`spawn` started here: forget it now (see forget_task)."""
+    task = asyncio.current_task()
+    if task is not None:
+        forget_task(task)
 
 
 class TaskObservable(DirectSource[T]):

@@ -9,7 +9,7 @@ from typing import Any
 
 from miniagents.promising.errors import NoRunningLoopError
 
-__all__ = ["TASK_NAME_PREFIX", "no_loop_error", "running_tasks", "spawn"]
+__all__ = ["TASK_NAME_PREFIX", "forget_task", "no_loop_error", "running_tasks", "spawn"]
 
 TASK_NAME_PREFIX = "miniagents:"
 
@@ -48,6 +48,21 @@ def spawn(
 
 
 def _forget(task: asyncio.Task[None]) -> None:
+    owner = _tasks.pop(task, None)
+    if owner is not None:
+        owner.discard(task)
+
+
+def forget_task(task: asyncio.Task[None]) -> None:
+    """Forget ``task`` now: its coroutine calls this, with its own task, as its last step.
+
+    The task leaves :func:`running_tasks` and its owner's set at once, and its done callback
+    (which would do the same a loop turn later, through a ``Handle`` scheduled and run) is
+    removed. Nothing may run in the task after this (it ends in the same step, so nobody
+    sees it running and unlisted). A task cancelled before its first step never runs its
+    coroutine's body, so never calls this: its done callback, left in place, forgets it.
+    """
+    task.remove_done_callback(_forget)
     owner = _tasks.pop(task, None)
     if owner is not None:
         owner.discard(task)

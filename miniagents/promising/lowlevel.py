@@ -43,7 +43,8 @@ What the layers above need, and where it is:
   by a piece; a producer whose source gives many pieces without suspending (an SDK's
   stream) yields to the loop when it changed, so that readers see each piece at once;
 - **tasks**: :func:`spawn` (the one place tasks start: none is lost or left behind),
-  :func:`running_tasks`;
+  :func:`running_tasks`, :func:`forget_task` (a task's last step, instead of its done
+  callback);
 - **the deadlock watch**: :func:`park` (the current task waits on the library, for a future
   of ours or for other tasks of ours) and :func:`unpark` when the wait ends; :func:`parked`
   lists the waits of a loop (see :mod:`miniagents.promising._deadlock`: a loop whose every
@@ -81,12 +82,14 @@ from miniagents.promising._reporting import was_received as was_received
 from miniagents.promising._sources import PieceObserver as PieceObserver
 from miniagents.promising._sources import pull as pull
 from miniagents.promising._tasks import TASK_NAME_PREFIX as TASK_NAME_PREFIX
+from miniagents.promising._tasks import forget_task as forget_task
 from miniagents.promising._tasks import running_tasks as running_tasks
 from miniagents.promising._tasks import spawn as spawn
 from miniagents.promising.limits import Overflow as Overflow
 from miniagents.promising.limits import StreamLimits as StreamLimits
 from miniagents.promising.limits import stream_limits as stream_limits
 from miniagents.promising.promise import Promise
+from miniagents.promising.sentinels import NO_VALUE
 from miniagents.promising.streamed_promise import StreamedPromise
 
 __all__ = [
@@ -98,6 +101,7 @@ __all__ = [
     "ReplayObservable",
     "StreamLimits",
     "core_of",
+    "forget_task",
     "handoffs",
     "joined_text",
     "logger",
@@ -146,7 +150,13 @@ def stream_on(
     replies are ahead of their consumers waits at its next input pull).
     """
     stream = cls.__new__(cls)
-    stream._setup(core, view=gate if gate is not None else False)
+    # StreamedPromise._setup(core, view=...), inline (a stream per agent's replies)
+    stream._core = core
+    stream._resolver = None
+    stream._whole = NO_VALUE
+    stream._view = gate if gate is not None else False
+    if core.flow is not None:
+        stream._count_handle(core)
     return stream
 
 

@@ -31,6 +31,7 @@ from miniagents.errors import (
 )
 from miniagents.miniagents import AgentCall, MessageHandler
 from miniagents.miniagents.lowlevel import enclosing_contexts
+from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock
 from tests.fakes.reading import texts
 from tests.fakes.reading import texts_until_error as read_until_error
@@ -463,6 +464,38 @@ async def test_an_agent_error_after_replying_a_failed_sequence_is_not_lost(
     assert "AGENT" in records[0].getMessage()
     assert records[0].exc_info is not None
     assert isinstance(records[0].exc_info[1], KeyError)
+    caplog.clear()
+
+
+@pytest.mark.parametrize("when", ["in its run", "after its run"])
+async def test_an_error_nobody_read_in_an_agents_replies_is_logged_at_the_exit(
+    caplog: pytest.LogCaptureFixture, when: str
+) -> None:
+    # The context is told of an agent's replies by the agent's run, at its end: replies
+    # failed then are kept; replies still streaming (another agent's, passed on) are
+    # followed, and kept if they fail later. Either way the error is logged at the exit.
+    gate = asyncio.Event()
+
+    @miniagent
+    async def fails_later(ctx: InteractionContext) -> None:
+        await gate.wait()
+        raise Boom("later")
+
+    @miniagent
+    async def unread(ctx: InteractionContext) -> None:
+        if when == "in its run":
+            raise Boom("now")
+        ctx.reply(fails_later.inquire())  # it returns while these still stream
+
+    async with MiniAgents():
+        unread.inquire()
+        for _ in range(3):
+            await asyncio.sleep(0)  # the agent's run ends
+        gate.set()
+    lost = [r for r in caplog.records if "no consumer ever received" in r.getMessage()]
+    assert [r.getMessage().split(" ended")[0] for r in lost] == ["The replies of the agent UNREAD"]
+    assert lost[0].exc_info is not None
+    assert isinstance(lost[0].exc_info[1], Boom)
     caplog.clear()
 
 
@@ -1175,6 +1208,29 @@ async def test_leaving_the_context_with_an_error_cancels_its_agents(
     with pytest.raises(Boom, match="leave"):
         await within(scenario())
     assert cancelled.is_set()
+
+
+async def test_leaving_the_context_with_an_error_cancels_agents_not_started_yet() -> None:
+    # Their tasks are cancelled before their first step, so the agent's code never runs
+    # (nor the task's own last step, which forgets it): the context still waits for them
+    # to leave its tasks, and it must not wait for ever.
+    ran: list[int] = []
+
+    @miniagent
+    async def never(ctx: InteractionContext, index: int) -> None:
+        ran.append(index)
+
+    async def scenario() -> list[MessageSequencePromise]:
+        async with MiniAgents():
+            replies = [never.inquire(index=index) for index in range(3)]
+            raise Boom(replies)  # before the loop runs any of them
+
+    with pytest.raises(Boom) as raised:
+        await within(scenario())
+    assert ran == []
+    assert not running_tasks()
+    for replies in cast("list[MessageSequencePromise]", raised.value.args[0]):
+        assert (await texts_until_error(replies))[1] is not None  # cancelled, not hanging
 
 
 # -- message handlers ------------------------------------------------------------------------------

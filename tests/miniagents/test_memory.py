@@ -160,3 +160,35 @@ async def test_a_long_lived_context_lets_go_of_the_replies_it_streamed() -> None
             del reply, message
         gc.collect()
         assert [ref() for ref in refs] == [None] * 100
+
+
+@miniagent
+async def _gated(ctx: InteractionContext, gate: asyncio.Event) -> None:
+    await gate.wait()
+    ctx.reply("late")
+
+
+@miniagent
+async def _relaying(ctx: InteractionContext, gate: asyncio.Event) -> None:
+    ctx.reply(["first", _gated.inquire(gate=gate)])  # it returns while these still stream
+
+
+async def test_replies_that_end_after_their_agent_returned_are_let_go_of_at_their_end() -> None:
+    # The context is told of an agent's replies by the agent's run, at its end; replies
+    # still streaming then (here: another agent's, passed on) are followed to their end.
+    async with MiniAgents():
+        refs: list[weakref.ref[object]] = []
+        for _ in range(20):
+            gate = asyncio.Event()
+            reply = _relaying.inquire(gate=gate)
+            iterator = aiter(reply)
+            assert str(await anext(iterator)) == "first"  # the agent has run
+            for _ in range(3):
+                await asyncio.sleep(0)  # _relaying's task ends; its replies still stream
+            assert not core_of(reply).done
+            gate.set()
+            assert [str(await message) async for message in iterator] == ["late"]
+            refs.append(weakref.ref(core_of(reply)))
+            del reply, iterator
+        gc.collect()
+        assert [ref() for ref in refs] == [None] * 20

@@ -81,6 +81,21 @@ async def test_with_no_consumer_a_started_stream_pulls_up_to_the_mark() -> None:
         assert await stream == 100  # an await of the whole reads at once: no more pressure
 
 
+@pytest.mark.parametrize("prefilled", [0, 1, HWM - 1, HWM, HWM + 2])
+async def test_pieces_known_from_the_start_count_in_the_mark(prefilled: int) -> None:
+    # A new stream starts with the room its first check would find: the mark, less what
+    # it holds already (a producer that would start with more runs further ahead).
+    counter = Counter(100)
+    with limits():
+        stream = StreamedPromise(
+            counter.items(), resolver=total, prefill_pieces=[f"p{i}" for i in range(prefilled)]
+        )
+        stream.start()
+        await settle()
+        assert counter.pulled == max(0, HWM - prefilled)
+        assert len([piece async for piece in stream]) == prefilled + 100
+
+
 async def test_the_slowest_of_two_iterators_paces_the_producer() -> None:
     counter = Counter(40)
     with limits():

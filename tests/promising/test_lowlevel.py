@@ -11,6 +11,7 @@ import asyncio
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import cast
 
 import pytest
 
@@ -34,7 +35,16 @@ from miniagents.miniagents.lowlevel import (
     start_task,
     with_settings,
 )
-from miniagents.promising.lowlevel import ReplayCore, core_of, pieces_are, stream_on
+from miniagents.promising import _tasks
+from miniagents.promising.lowlevel import (
+    ReplayCore,
+    core_of,
+    forget_task,
+    pieces_are,
+    running_tasks,
+    spawn,
+    stream_on,
+)
 
 
 async def join(pieces: tuple[str, ...]) -> str:
@@ -173,6 +183,86 @@ async def test_start_task_outside_a_context_says_how_to_open_one_and_drops_the_w
         warnings.simplefilter("error")  # a coroutine never awaited would warn
         with pytest.raises(NoActiveContextError, match="async with MiniAgents"):
             start_task(work(), "work")
+
+
+# -- tasks ---------------------------------------------------------------------------------
+
+
+async def test_a_task_that_forgets_itself_leaves_its_owner_in_its_last_step() -> None:
+    owner: set[asyncio.Task[None]] = set()
+    seen: list[bool] = []
+
+    async def work() -> None:
+        await asyncio.sleep(0)
+        me = cast("asyncio.Task[None]", asyncio.current_task())
+        seen.append(me in owner and me in running_tasks())
+        forget_task(me)
+        seen.append(me in owner or me in running_tasks())
+
+    task = spawn(work(), "work", owner)
+    assert owner == {task}
+    await task
+    # gone in its last step: no done callback of spawn's is left to run
+    assert seen == [True, False]
+    assert not owner
+    assert task not in running_tasks()
+
+
+@pytest.mark.parametrize("kind", ["a pulled stream", "an agent"])
+async def test_the_library_s_own_tasks_forget_themselves_in_their_last_step(kind: str) -> None:
+    gate = asyncio.Event()
+    seen: list[tuple[bool, bool]] = []
+
+    async def pieces() -> AsyncIterator[str]:
+        await gate.wait()
+        yield "piece"
+
+    @miniagent
+    async def waiting(ctx: InteractionContext) -> None:
+        await gate.wait()
+        ctx.reply("piece")
+
+    async with MiniAgents():
+        stream: StreamedPromise[str, str] | MessageSequencePromise = (
+            StreamedPromise(pieces(), resolver=join)
+            if kind == "a pulled stream"
+            else waiting.inquire()
+        )
+        core = core_of(stream)
+        core.start()
+        await asyncio.sleep(0)
+        (task,) = running_tasks()
+
+        def look() -> None:  # the first callback after the task's last step
+            seen.append((task.done(), task in _tasks._tasks))
+
+        def soon() -> None:  # called in the task's last step: before its done callbacks
+            asyncio.get_running_loop().call_soon(look)
+
+        core.when_done(soon)
+        gate.set()
+        await stream
+        await asyncio.wait([task])
+    assert seen == [(True, False)]  # ended, and forgotten already: no done callback needed
+
+
+async def test_a_task_cancelled_before_its_first_step_leaves_its_owner_all_the_same() -> None:
+    owner: set[asyncio.Task[None]] = set()
+    ran = False
+
+    async def work() -> None:
+        nonlocal ran
+        ran = True  # never: the body of a task cancelled before its first step does not run
+        forget_task(cast("asyncio.Task[None]", asyncio.current_task()))
+
+    task = spawn(work(), "work", owner)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0)  # its done callback runs a turn after it ended
+    assert task.cancelled()
+    assert not ran
+    assert not owner
+    assert task not in running_tasks()
 
 
 # -- extension settings ---------------------------------------------------------------------
