@@ -29,7 +29,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from miniagents.messages._collect import AsyncPart, Segment, collect, is_message
-from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.message_promise import MessagePromise, _ReadyMessagePromise
 from miniagents.promising.lowlevel import (
     DirectSource,
     ReplayCore,
@@ -151,7 +151,8 @@ class Flattener:
             self.push_one(item)
             return
         if is_message(item):
-            self.push_one(MessagePromise.of_message(item))  # type: ignore[arg-type]
+            # MessagePromise.of_message's promise, made without binding the classmethod
+            self.push_one(_ReadyMessagePromise(item))  # type: ignore[arg-type]
             return
         try:
             collect(item, self._queue())

@@ -21,7 +21,7 @@ from miniagents.messages._collect import _MESSAGE_CLASSES, Segment, collect, is_
 from miniagents.messages._flatten import Flattener
 from miniagents.messages.errors import AppenderClosedError, MessageTypeError
 from miniagents.messages.message import Message
-from miniagents.messages.message_promise import MessagePromise, MessageT_co
+from miniagents.messages.message_promise import MessagePromise, MessageT_co, _ReadyMessagePromise
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
 from miniagents.promising.lowlevel import ReplayCore, core_of, stream_on
 
@@ -222,7 +222,8 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         # the common case, a complete message (is_message's answer, looked up here): no
         # list, and nothing to adopt but telling on_message if it wants complete ones too
         if _MESSAGE_CLASSES.get(type(messages)) or is_message(messages):
-            promise: MessagePromise = MessagePromise.of_message(messages)  # type: ignore[arg-type]
+            # MessagePromise.of_message's promise, made without binding the classmethod
+            promise: MessagePromise = _ReadyMessagePromise(messages)  # type: ignore[arg-type]
             if self._flattener is not None:
                 self._flattener.push_one(promise)  # after what waits in it
                 return
