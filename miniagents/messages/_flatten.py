@@ -28,7 +28,13 @@ from typing import Any
 
 from reactivex import Observable, abc
 
-from miniagents.messages._collect import AsyncPart, Segment, collect, is_message
+from miniagents.messages._collect import (
+    AsyncPart,
+    Segment,
+    collect,
+    is_message,
+    known_message_class,
+)
 from miniagents.messages.message_promise import MessagePromise, _ReadyMessagePromise
 from miniagents.promising.lowlevel import (
     DirectSource,
@@ -150,7 +156,8 @@ class Flattener:
         if isinstance(item, MessagePromise):  # the fast paths: no list, no collect()
             self.push_one(item)
             return
-        if is_message(item):
+        # is_message's answer, looked up here (a source's every item is asked)
+        if known_message_class(type(item)) or is_message(item):
             # MessagePromise.of_message's promise, made without binding the classmethod
             self.push_one(_ReadyMessagePromise(item))  # type: ignore[arg-type]
             return

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from typing_extensions import Self
 
-from miniagents.messages._collect import _MESSAGE_CLASSES, Segment, collect, is_message
+from miniagents.messages._collect import Segment, collect, is_message, known_message_class
 from miniagents.messages._flatten import Flattener
 from miniagents.messages.errors import AppenderClosedError, MessageTypeError
 from miniagents.messages.message import Message
@@ -97,6 +97,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         "_ready_too",
         "_record",
         "_streaming",
+        "_tell_ready",
         "task",
     )
 
@@ -124,6 +125,9 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._on_message = on_message
         self._ready_too = ready_too
         self._adopting = False  # each message entering goes to __call__ (no reference cycle)
+        # who is told of a complete message appended (see append): on_message, unless
+        # messages are adopted and on_message wants streaming ones only
+        self._tell_ready = on_message
         # made when something must wait (a part still streaming): an agent that replies
         # ready messages only never needs one
         self._flattener: Flattener | None = None
@@ -171,6 +175,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self.task = task
         self._record.on_abandoned = self._abandon
         self._adopting = True  # see __call__ (no bound method per agent)
+        self._tell_ready = self._on_message if self._ready_too else None
         if self._flattener is not None:
             self._flattener.on_message = self
 
@@ -221,15 +226,15 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             self._check_open()
         # the common case, a complete message (is_message's answer, looked up here): no
         # list, and nothing to adopt but telling on_message if it wants complete ones too
-        if _MESSAGE_CLASSES.get(type(messages)) or is_message(messages):
+        if known_message_class(type(messages)) or is_message(messages):
             # MessagePromise.of_message's promise, made without binding the classmethod
             promise: MessagePromise = _ReadyMessagePromise(messages)  # type: ignore[arg-type]
             if self._flattener is not None:
                 self._flattener.push_one(promise)  # after what waits in it
                 return
-            on_message = self._on_message
-            if on_message is not None and (self._ready_too or not self._adopting):
-                on_message(promise)
+            tell = self._tell_ready  # on_message, if it wants complete messages now
+            if tell is not None:
+                tell(promise)
             record.accept(promise)
             return
         segments: list[Segment] = []

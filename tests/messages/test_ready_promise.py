@@ -8,6 +8,7 @@ with one made eagerly (``MessagePromise(prefill_message=...)``).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -136,3 +137,27 @@ async def test_an_observable_of_a_ready_message_is_replayed_to_late_subscribers(
     assert [token async for token in promise] == ["late"]
     joined.subscribe(results.append)  # after a reader: replayed all the same
     assert results == [["late"], ["late"]]
+
+
+@pytest.mark.parametrize("ready_too", [True, False])
+async def test_the_hook_of_an_appender_is_told_of_single_ready_messages_as_asked(
+    ready_too: bool,
+) -> None:
+    seen: list[str] = []
+    appender = MessageSequenceAppender(
+        lambda promise: seen.append(str(promise)), ready_too=ready_too
+    )
+    appender.append(Message(text="before adoption"))  # told: nothing is adopted yet
+    producer = asyncio.ensure_future(asyncio.sleep(0))
+    appender.cancel_when_abandoned(producer)
+    appender.append(Message(text="adopted"))  # told only if the hook wants ready ones
+    appender.append("text")
+    appender.complete()
+    await producer
+    expected = ["before adoption", "adopted", "text"] if ready_too else ["before adoption"]
+    assert seen == expected
+    assert [str(message) for message in await appender.sequence] == [
+        "before adoption",
+        "adopted",
+        "text",
+    ]
