@@ -19,8 +19,9 @@ difference of a run of N and one of N / 2, so that the fixed cost of a run cance
 * **GC**: objects the cyclic collector examined (a collection of generation ``g``
   examines generations 0 to ``g``);
 * **allocations**: memory blocks allocated (every object, and the tables of dicts, sets
-  and lists), counted in a child process with ``PYTHONMALLOC=malloc`` and a small
-  ``LD_PRELOAD`` shim that counts ``malloc``, ``calloc`` and ``realloc(NULL, ...)`` calls
+  and lists; objects a free list recycles are not counted) and their bytes, counted in a
+  child process with ``PYTHONMALLOC=malloc`` and a small ``LD_PRELOAD`` shim that counts
+  ``malloc``, ``calloc`` and ``realloc(NULL, ...)`` calls
   (built with ``cc`` into a temporary folder; the column is left out without a C compiler
   or on a system other than Linux/glibc), over a run of N minus one of N / 2.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import ctypes
 import gc
 import os
@@ -123,11 +125,13 @@ _SHIM = r"""
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
-unsigned long long w4_allocations = 0;
-void *malloc(size_t size) { w4_allocations++; return __libc_malloc(size); }
-void *calloc(size_t n, size_t size) { w4_allocations++; return __libc_calloc(n, size); }
+unsigned long long w4_allocations = 0, w4_bytes = 0;
+void *malloc(size_t size) { w4_allocations++; w4_bytes += size; return __libc_malloc(size); }
+void *calloc(size_t n, size_t size) {
+    w4_allocations++; w4_bytes += n * size; return __libc_calloc(n, size);
+}
 void *realloc(void *p, size_t size) {
-    if (p == NULL) w4_allocations++;
+    if (p == NULL) { w4_allocations++; w4_bytes += size; }
     return __libc_realloc(p, size);
 }
 """
@@ -140,6 +144,7 @@ def _build_shim() -> str | None:
     if compiler is None or not sys.platform.startswith("linux"):
         return None
     folder = tempfile.mkdtemp(prefix="w4_counts_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     source, library = os.path.join(folder, "shim.c"), os.path.join(folder, "shim.so")
     with open(source, "w") as file:
         file.write(_SHIM)
@@ -147,26 +152,31 @@ def _build_shim() -> str | None:
     return library if built.returncode == 0 else None
 
 
-def allocations(variant: str, n: int, shim: str) -> float:
-    """Memory blocks allocated per message (a child process with the shim preloaded)."""
+def allocations(variant: str, n: int, shim: str) -> tuple[float, float]:
+    """Memory blocks and bytes allocated per message (a child process with the shim preloaded)."""
     env = {**os.environ, "LD_PRELOAD": shim, "PYTHONMALLOC": "malloc", "W4_SHIM": shim}
     args = [sys.executable, __file__, "--alloc-child", variant, str(n)]
     done = subprocess.run(args, capture_output=True, text=True, check=True, env=env)
-    return float(done.stdout.strip().splitlines()[-1])
+    blocks, size = done.stdout.strip().splitlines()[-1].split()
+    return float(blocks), float(size)
 
 
 def _alloc_child(variant: str, n: int) -> None:
-    """In the child: allocations of a run of n minus one of n / 2, per message."""
-    counter = ctypes.c_ulonglong.in_dll(ctypes.CDLL(os.environ["W4_SHIM"]), "w4_allocations")
+    """In the child: allocations (blocks, bytes) of a run of n minus one of n / 2, per message."""
+    shim = ctypes.CDLL(os.environ["W4_SHIM"])
+    blocks = ctypes.c_ulonglong.in_dll(shim, "w4_allocations")
+    size = ctypes.c_ulonglong.in_dll(shim, "w4_bytes")
 
-    def run(size: int) -> int:
+    def run(messages: int) -> tuple[int, int]:
         gc.collect()
-        before = counter.value
-        asyncio.run(_runner(variant, size)())
-        return counter.value - before
+        before = blocks.value, size.value
+        asyncio.run(_runner(variant, messages)())
+        return blocks.value - before[0], size.value - before[1]
 
     asyncio.run(_runner(variant, 200)())  # warm-up
-    print((run(n) - run(n // 2)) / (n - n // 2))
+    (blocks_n, size_n), (blocks_half, size_half) = run(n), run(n // 2)
+    half = n - n // 2
+    print((blocks_n - blocks_half) / half, (size_n - size_half) / half)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -201,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{callbacks / n:.2f} callbacks, {gc_examined(variant, n) / n:.0f} GC-examined"
         )
         if shim is not None:
-            line += f", {allocations(variant, n, shim):.1f} allocations"
+            blocks, size = allocations(variant, n, shim)
+            line += f", {blocks:.1f} allocations ({size:,.0f} bytes)"
         line += " per message"
         print(line, flush=True)
         if options.top and variant == "inquire" and dump:
