@@ -417,7 +417,7 @@ def _same_state(one: Message, other: Message) -> bool:
 
 
 # the direct writes only if they give what pydantic gives (checked once, at import)
-_plain_message = (
+_plain_message: Callable[[str], Message] = (
     _set_plain_message
     if _same_state(_set_plain_message("x"), Message.model_construct(text="x"))
     else _construct_plain_message

@@ -15,7 +15,7 @@ import pytest
 from reactivex import operators
 
 from miniagents import Message, MessagePromise
-from miniagents.messages import MessageSequenceAppender
+from miniagents.messages import MessageSequenceAppender, MessageTokenAppender
 from miniagents.messages.listener import message_listener
 from miniagents.promising.lowlevel import core_of, joined_text, pieces_are
 
@@ -161,3 +161,34 @@ async def test_the_hook_of_an_appender_is_told_of_single_ready_messages_as_asked
         "adopted",
         "text",
     ]
+
+
+async def test_ready_messages_appended_after_a_streaming_one_keep_their_order() -> None:
+    seen: list[bool] = []
+    appender = MessageSequenceAppender(lambda promise: seen.append(promise.done), ready_too=False)
+    producer = asyncio.ensure_future(asyncio.sleep(0))
+    appender.cancel_when_abandoned(producer)
+    streaming = MessageTokenAppender()
+    appender.append(streaming.promise)  # still streaming: adopted, the hook is told
+    appender.append("a str")
+    appender.append(Message(text="a message"))
+    streaming.append("streamed")
+    streaming.complete()
+    appender.complete()
+    assert [str(message) for message in await appender.sequence] == [
+        "streamed",
+        "a str",
+        "a message",
+    ]
+    await producer
+    assert seen == [False]  # only the streaming message (ready_too=False)
+
+
+async def test_appending_a_str_makes_the_message_of_text_makes() -> None:
+    with MessageSequenceAppender() as appender:
+        appender.append("plain")
+    (promise,) = [promise async for promise in appender.sequence]
+    assert await promise == await MessagePromise.of_text("plain")
+    assert type(await promise) is Message
+    assert dict(promise.metadata) == {}
+    assert [token async for token in promise] == ["plain"]
