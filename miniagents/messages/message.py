@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from pydantic import BaseModel
 
 from miniagents.frozen.model import Frozen
 from miniagents.messages.image import ImagePart, images_of
@@ -46,10 +49,10 @@ class Message(Frozen):
             (checked once, at import), with the keyword dict as its ``__dict__``.
             """
             if len(data) == 1 and type(data.get("text")) is str and type(self) is _PLAIN:
-                _set(self, "__dict__", data)  # {"text": text}: a new dict of this call's own
-                _set(self, "__pydantic_fields_set__", {"text"})
-                _set(self, "__pydantic_extra__", {})
-                _set(self, "__pydantic_private__", None)
+                _set_dict(self, data)  # {"text": text}: a new dict of this call's own
+                _set_fields_set(self, {"text"})
+                _set_extra(self, {})
+                _set_private(self, None)
                 return
             __tracebackhide__ = True  # (pytest's: the frames of validation errors start below)
             validated = self.__pydantic_validator__.validate_python(data, self_instance=self)
@@ -78,7 +81,22 @@ class Message(Frozen):
         return self.model_dump_json(exclude={"text", "images"})
 
 
-_set = object.__setattr__
+def _writer(name: str) -> Callable[[Message, object], None]:
+    """What writes pydantic's per-instance field ``name`` (``object.__setattr__`` for it).
+
+    It is the setter of the slot ``BaseModel`` keeps it in, called directly (no lookup of
+    the name per message); a pydantic without that slot gets ``object.__setattr__``.
+    """
+    slot = vars(BaseModel).get(name)
+    if slot is not None and hasattr(slot, "__set__"):
+        return cast("Callable[[Message, object], None]", slot.__set__)
+    return lambda model, value: object.__setattr__(model, name, value)
+
+
+_set_dict = _writer("__dict__")
+_set_fields_set = _writer("__pydantic_fields_set__")
+_set_extra = _writer("__pydantic_extra__")
+_set_private = _writer("__pydantic_private__")
 
 
 def _warn_replaced(cls: type[Message]) -> None:

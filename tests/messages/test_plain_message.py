@@ -128,3 +128,11 @@ def test_a_validator_that_returns_another_object_is_warned_about() -> None:
         Replacing(text="a")
     assert [type(warning.message) for warning in caught] == [UserWarning]
     assert "returned another object" in str(caught[0].message)
+
+
+def test_a_field_without_a_slot_of_its_own_is_written_with_object_setattr() -> None:
+    from miniagents.messages.message import _writer  # (a pydantic without the slot)
+
+    message = Message(text="a")
+    _writer("_written_by_name")(message, 1)
+    assert message.__dict__["_written_by_name"] == 1
