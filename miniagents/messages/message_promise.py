@@ -11,7 +11,13 @@ from typing_extensions import Self, TypeVar
 
 from miniagents.frozen.model import FrozenDict, freeze
 from miniagents.messages.errors import MessageTypeError
-from miniagents.messages.message import Message
+from miniagents.messages.message import (
+    Message,
+    _set_dict,
+    _set_extra,
+    _set_fields_set,
+    _set_private,
+)
 from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
 from miniagents.promising.lowlevel import ReplayCore, ReplayObservable, joined_text, pieces_are
 from miniagents.promising.sentinels import NO_VALUE
@@ -384,9 +390,6 @@ for _name in ("_core", "_resolver", "_view", "_message_class", "_metadata"):
     setattr(_ReadyMessagePromise, _name, _made_when_used(_name))
 
 
-_set = object.__setattr__
-
-
 def _set_plain_message(text: str) -> Message:
     """``Message.model_construct(text=text)``, with pydantic's four fields written directly.
 
@@ -395,10 +398,10 @@ def _set_plain_message(text: str) -> Message:
     and no private values, so the same state takes four writes.
     """
     message = Message.__new__(Message)
-    _set(message, "__dict__", {"text": text})
-    _set(message, "__pydantic_fields_set__", {"text"})
-    _set(message, "__pydantic_extra__", {})
-    _set(message, "__pydantic_private__", None)
+    _set_dict(message, {"text": text})  # (the slots' setters: see miniagents.messages.message)
+    _set_fields_set(message, {"text"})
+    _set_extra(message, {})
+    _set_private(message, None)
     return message
 
 
