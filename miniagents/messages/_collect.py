@@ -8,7 +8,7 @@ iterables, observables, streams still running) become segments that a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Mapping, MutableSequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, MutableSequence
 from typing import Any, Union
 
 from pydantic import BaseModel
@@ -44,6 +44,12 @@ _ACCEPTED = (
 
 
 _MESSAGE_CLASSES: dict[type, bool] = {}
+
+known_message_class: Callable[[type], bool | None] = _MESSAGE_CLASSES.get
+"""``is_message``'s answer for a class, if it was asked before (``None`` if not): the hot
+paths look it up without a call of ``is_message`` (called as a plain name: a module that
+imports the dict and calls ``.get`` on it makes a bound method each time, as Python 3.11
+loads an attribute of an imported name without the method-call shortcut)."""
 
 
 def is_message(item: object) -> bool:

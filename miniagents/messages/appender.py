@@ -17,11 +17,16 @@ from typing import Any, Generic, TypeVar, overload
 
 from typing_extensions import Self
 
-from miniagents.messages._collect import _MESSAGE_CLASSES, Segment, collect, is_message
+from miniagents.messages._collect import Segment, collect, is_message, known_message_class
 from miniagents.messages._flatten import Flattener
 from miniagents.messages.errors import AppenderClosedError, MessageTypeError
 from miniagents.messages.message import Message
-from miniagents.messages.message_promise import MessagePromise, MessageT_co
+from miniagents.messages.message_promise import (
+    MessagePromise,
+    MessageT_co,
+    _plain_message,
+    _ReadyMessagePromise,
+)
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
 from miniagents.promising.lowlevel import ReplayCore, core_of, stream_on
 
@@ -97,6 +102,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         "_ready_too",
         "_record",
         "_streaming",
+        "_tell_ready",
         "task",
     )
 
@@ -124,6 +130,9 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._on_message = on_message
         self._ready_too = ready_too
         self._adopting = False  # each message entering goes to __call__ (no reference cycle)
+        # who is told of a complete message appended (see append): on_message, unless
+        # messages are adopted and on_message wants streaming ones only
+        self._tell_ready = on_message
         # made when something must wait (a part still streaming): an agent that replies
         # ready messages only never needs one
         self._flattener: Flattener | None = None
@@ -171,13 +180,15 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self.task = task
         self._record.on_abandoned = self._abandon
         self._adopting = True  # see __call__ (no bound method per agent)
+        self._tell_ready = self._on_message if self._ready_too else None
         if self._flattener is not None:
             self._flattener.on_message = self
 
     def __call__(self, promise: MessagePromise) -> None:
         """Adopt a message entering the sequence (once ``cancel_when_abandoned`` is set)."""
-        core = core_of(promise)
-        if not core.done:
+        # a ready message's promise is complete (no core made just to be asked)
+        core = None if type(promise) is _ReadyMessagePromise else core_of(promise)
+        if core is not None and not core.done:
             if core.on_abandoned is None:
                 core.on_abandoned = partial(self._message_abandoned, core)
             if self._streaming is None:
@@ -219,24 +230,32 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         record = self._record
         if record.done:
             self._check_open()
-        # the common case, a complete message (is_message's answer, looked up here): no
-        # list, and nothing to adopt but telling on_message if it wants complete ones too
-        if _MESSAGE_CLASSES.get(type(messages)) or is_message(messages):
-            promise: MessagePromise = MessagePromise.of_message(messages)  # type: ignore[arg-type]
-            if self._flattener is not None:
-                self._flattener.push_one(promise)  # after what waits in it
-                return
-            on_message = self._on_message
-            if on_message is not None and (self._ready_too or not self._adopting):
-                on_message(promise)
-            record.accept(promise)
-            return
-        segments: list[Segment] = []
-        collect(messages, segments)
-        if len(segments) == 1 and isinstance(segments[0], MessagePromise):
-            self._push_one(segments[0])
+        # the common cases, a complete message or a str (is_message's answer, looked up
+        # here): no list, and nothing to adopt but telling on_message if it wants
+        # complete ones too; the promise is what collect() makes of them
+        # (MessagePromise.of_message / of_text), made without binding the classmethods
+        known = known_message_class(type(messages))
+        if known:
+            promise: MessagePromise = _ReadyMessagePromise(messages)  # type: ignore[arg-type]
+        elif type(messages) is str:
+            promise = _ReadyMessagePromise(_plain_message(messages))
+        elif known is None and is_message(messages):
+            promise = _ReadyMessagePromise(messages)  # type: ignore[arg-type]
         else:
-            self._flattening().push(segments)
+            segments: list[Segment] = []
+            collect(messages, segments)
+            if len(segments) == 1 and isinstance(segments[0], MessagePromise):
+                self._push_one(segments[0])
+            else:
+                self._flattening().push(segments)
+            return
+        if self._flattener is not None:
+            self._flattener.push_one(promise)  # after what waits in it
+            return
+        tell = self._tell_ready  # on_message, if it wants complete messages now
+        if tell is not None:
+            tell(promise)
+        record.accept(promise)
 
     def _push_one(self, promise: MessagePromise) -> None:
         flattener = self._flattener

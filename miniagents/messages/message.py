@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from pydantic import BaseModel
 
 from miniagents.frozen.model import Frozen
 from miniagents.messages.image import ImagePart, images_of
@@ -27,14 +31,39 @@ class Message(Frozen):
 
     text: str | None = None
 
-    if TYPE_CHECKING:  # at run time pydantic's own __init__ does it, one call less
+    if TYPE_CHECKING:  # the signature, for type checkers (at run time: the __init__ below)
         images: tuple[ImagePart, ...] = ()
         """The images the message carries next to its text (at run time: an extra field)."""
 
         def __init__(self, *, text: str | None = None, **metadata: object) -> None:
             """Create a message from its ``text`` and any metadata fields (``images`` too)."""
 
-    else:  # not a declared field: a message without images has the same fields and key
+    else:
+
+        def __init__(self, /, **data: object) -> None:
+            """Validate ``data`` and freeze it (pydantic's validation; see ``_plain_state``).
+
+            A plain ``Message`` of a ``str`` alone (what a pipeline stage replies, once per
+            message) needs neither validation (its one field is that ``str``) nor freezing
+            (nothing mutable), so it gets its state directly: the state pydantic gives it
+            (checked once, at import), with the keyword dict as its ``__dict__``.
+            """
+            if len(data) == 1 and type(data.get("text")) is str and type(self) is _PLAIN:
+                _set_dict(self, data)  # {"text": text}: a new dict of this call's own
+                _set_fields_set(self, {"text"})
+                _set_extra(self, {})
+                _set_private(self, None)
+                return
+            __tracebackhide__ = True  # (pytest's: the frames of validation errors start below)
+            validated = self.__pydantic_validator__.validate_python(data, self_instance=self)
+            if validated is not self:
+                _warn_replaced(type(self))
+
+        # pydantic: this __init__ is not a custom one (validating a Message inside other
+        # data, or with model_validate, builds it without calling __init__, as before)
+        __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    if not TYPE_CHECKING:  # not a declared field: a message without images has the same key
 
         @property
         def images(self) -> tuple[ImagePart, ...]:
@@ -50,3 +79,45 @@ class Message(Frozen):
         if self.text is not None:
             return self.text
         return self.model_dump_json(exclude={"text", "images"})
+
+
+def _writer(name: str) -> Callable[[Message, object], None]:
+    """What writes pydantic's per-instance field ``name`` (``object.__setattr__`` for it).
+
+    It is the setter of the slot ``BaseModel`` keeps it in, called directly (no lookup of
+    the name per message); a pydantic without that slot gets ``object.__setattr__``.
+    """
+    slot = vars(BaseModel).get(name)
+    if slot is not None and hasattr(slot, "__set__"):
+        return cast("Callable[[Message, object], None]", slot.__set__)
+    return lambda model, value: object.__setattr__(model, name, value)
+
+
+_set_dict = _writer("__dict__")
+_set_fields_set = _writer("__pydantic_fields_set__")
+_set_extra = _writer("__pydantic_extra__")
+_set_private = _writer("__pydantic_private__")
+
+
+def _warn_replaced(cls: type[Message]) -> None:
+    warnings.warn(
+        f"A model validator of {cls.__qualname__} returned another object than the model "
+        "being built; building it with keyword arguments keeps the model itself, so that "
+        "object is dropped. Return the model (self) from an 'after' model validator.",
+        stacklevel=3,
+    )
+
+
+def _plain_state(message: Message) -> tuple[object, ...]:
+    """What pydantic keeps of a model: its fields, which were set, its extra and private values."""
+    state = message.__getstate__()
+    return tuple(sorted(state.items())) if isinstance(state, dict) else (state,)
+
+
+_PLAIN: type[Message] | None = Message
+"""The class whose text alone ``Message.__init__`` sets directly (``None``: no class, if
+the state it would set is not the one pydantic's validation gives: checked just below)."""
+if _plain_state(Message(text="x")) != _plain_state(
+    Message.__pydantic_validator__.validate_python({"text": "x"})
+):
+    _PLAIN = None

@@ -11,7 +11,13 @@ from typing_extensions import Self, TypeVar
 
 from miniagents.frozen.model import FrozenDict, freeze
 from miniagents.messages.errors import MessageTypeError
-from miniagents.messages.message import Message
+from miniagents.messages.message import (
+    Message,
+    _set_dict,
+    _set_extra,
+    _set_fields_set,
+    _set_private,
+)
 from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
 from miniagents.promising.lowlevel import ReplayCore, ReplayObservable, joined_text, pieces_are
 from miniagents.promising.sentinels import NO_VALUE
@@ -69,6 +75,9 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
     """
 
     __slots__ = ("_message_class", "_metadata")
+
+    _message_class: type[Message]
+    _metadata: FrozenDict | None  # None: a ready message's, read from it when first asked
 
     if TYPE_CHECKING:  # the same method, typed by the message's class (no run-time cost)
 
@@ -132,6 +141,8 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
     @classmethod
     def of_text(cls, text: str) -> MessagePromise[Message]:
         """A complete message of just ``text`` (the fast path for plain strings)."""
+        if cls is MessagePromise:  # the light promise (see _ReadyMessagePromise)
+            return _ReadyMessagePromise(_plain_message(text))
         promise: MessagePromise[Message] = cls.__new__(cls)
         # a str needs no validation, and such a message has no metadata to read
         promise._init_prefilled(_plain_message(text), _NO_METADATA)
@@ -140,22 +151,28 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
     @classmethod
     def of_message(cls, message: MessageT) -> MessagePromise[MessageT]:
         """A promise of a ready message (what ``MessagePromise(prefill_message=...)`` makes)."""
+        if cls is MessagePromise:  # the light promise (see _ReadyMessagePromise)
+            return _ReadyMessagePromise(message)
         promise: MessagePromise[MessageT] = cls.__new__(cls)  # type: ignore[arg-type]
         promise._init_prefilled(message)
         return promise
 
     def _init_prefilled(self, message: Message, metadata: FrozenDict | None = None) -> None:
+        self._fill_ready(message, metadata)
+        listener = message_listener.get()
+        if listener is not None:
+            listener(self, message)
+
+    def _fill_ready(self, message: Message, metadata: FrozenDict | None = None) -> None:
+        """Set what a promise of the ready ``message`` holds besides the message."""
         text = message.text
-        # the fast path (a ready message is wrapped once per message): no flow, no handle
+        # no flow, no handle: a finished core of the text as the only token (none if empty)
         self._core = ReplayCore.finished([text] if text else [], str)
         self._resolver = None
         self._whole = message
         self._view = False
-        self._message_class: type[Message] = type(message)
-        self._metadata: FrozenDict | None = metadata  # read from the message when first asked
-        listener = message_listener.get()
-        if listener is not None:
-            listener(self, message)
+        self._message_class = type(message)
+        self._metadata = metadata  # None: read from the message when first asked
 
     def _init_streamed(
         self,
@@ -328,7 +345,49 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
 _NO_METADATA = FrozenDict()
 
 
-_set = object.__setattr__
+class _ReadyMessagePromise(MessagePromise[Any]):
+    """The promise of a ready message as ``of_message`` and ``of_text`` make it: only the whole.
+
+    A ready message is wrapped once per message replied or flattened, and most of these
+    promises are only awaited (``await`` reads the whole), so this one sets the whole alone
+    and makes the rest (a finished core of the text, the message's class ...) when any of
+    it is first read or written (the properties below): it then becomes a plain
+    ``MessagePromise`` (the same slots) holding what ``_fill_ready`` sets, which is what a
+    promise of a ready message made eagerly holds. So ``isinstance`` and every behaviour are
+    those of a ``MessagePromise``; only ``type()`` tells it until then.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, message: Message) -> None:  # (the overloads are MessagePromise's)
+        """Wrap ``message`` (the listener of the context is told, as for any promise)."""
+        self._whole = message
+        listener = message_listener.get()
+        if listener is not None:
+            listener(self, message)
+
+    def _made(self) -> None:
+        """Become a plain ``MessagePromise`` holding all that a ready message's promise holds."""
+        self.__class__ = MessagePromise  # type: ignore[assignment]  # (same slots)
+        self._fill_ready(self._whole)  # type: ignore[arg-type]  # (always a message here)
+
+
+def _made_when_used(name: str) -> property:
+    """A field of ``_ReadyMessagePromise`` that makes the rest first (see ``_made``)."""
+
+    def read(self: _ReadyMessagePromise) -> object:
+        self._made()
+        return getattr(self, name)  # the slot now
+
+    def write(self: _ReadyMessagePromise, value: object) -> None:
+        self._made()
+        setattr(self, name, value)
+
+    return property(read, write)
+
+
+for _name in ("_core", "_resolver", "_view", "_message_class", "_metadata"):
+    setattr(_ReadyMessagePromise, _name, _made_when_used(_name))
 
 
 def _set_plain_message(text: str) -> Message:
@@ -339,10 +398,10 @@ def _set_plain_message(text: str) -> Message:
     and no private values, so the same state takes four writes.
     """
     message = Message.__new__(Message)
-    _set(message, "__dict__", {"text": text})
-    _set(message, "__pydantic_fields_set__", {"text"})
-    _set(message, "__pydantic_extra__", {})
-    _set(message, "__pydantic_private__", None)
+    _set_dict(message, {"text": text})  # (the slots' setters: see miniagents.messages.message)
+    _set_fields_set(message, {"text"})
+    _set_extra(message, {})
+    _set_private(message, None)
     return message
 
 
@@ -361,7 +420,7 @@ def _same_state(one: Message, other: Message) -> bool:
 
 
 # the direct writes only if they give what pydantic gives (checked once, at import)
-_plain_message = (
+_plain_message: Callable[[str], Message] = (
     _set_plain_message
     if _same_state(_set_plain_message("x"), Message.model_construct(text="x"))
     else _construct_plain_message
