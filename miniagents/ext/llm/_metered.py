@@ -63,9 +63,10 @@ class Metered(Generic[OptionsT]):
         charge = _CallCharge(self._alias, call.model, self._price_provider)
         events = self._provider.reply(call, options)
         try:
-            await charge.aadmit()  # a round trip, when budgets of another process charge it
-            streamed = call.stream
             far = charge.far  # budgets of another process count the pieces too
+            if far:  # (aadmit's test, inline: without them there is nothing to wait for)
+                await charge.aadmit()  # a round trip
+            streamed = call.stream
             async for event in events:
                 if type(event) is str or isinstance(event, str):  # most events: a token
                     counted = streamed and bool(event)

@@ -28,10 +28,10 @@ messages with an ``LLMRefusalError``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
+from miniagents.ext.llm import observing, recording
 from miniagents.ext.llm._stall import stall_watched
 from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
@@ -39,6 +39,7 @@ from miniagents.ext.llm.observing import end_llm_call, watch_llm_call
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
+    LLMEvent,
     LLMOptions,
     LLMProvider,
     Refusal,
@@ -68,14 +69,27 @@ time (see tests/benchmarks/README.md, W5). A stream whose events come one per ne
 reader at once."""
 
 
-@dataclass
+_NO_FINISH = Finish()
+"""A turn's ``finish`` until its provider sends one (``Finish`` is frozen: one serves all)."""
+
+
 class Turn:
     """The messages of one call of the model, as they stream into the agent's reply.
+
+    (A plain class, not a dataclass: one is made before each request, and a dataclass's
+    ``__init__`` with its default factories cost about twice as much.)
 
     Args:
         ctx: The interaction whose reply gets the messages.
         message_class: The class of the text message (the provider's).
         metadata: The text message's metadata known at once (role, model, agent alias).
+
+    Attributes:
+        text: The text message, once it is in the reply.
+        calls: The tool call messages in the reply, by call id.
+        finish: The provider's ``Finish`` (until it comes, one with nothing known).
+        texts: The text tokens so far.
+        refusals: The refusal pieces so far.
         text_sink: Where the text goes instead of a text message (a structured answer).
         answer_opens: With ``text_sink``, when the model may also call tools: puts the
             answer's message in the reply. The text is then the answer only if it starts
@@ -84,17 +98,37 @@ class Turn:
             reader sees it (the answer still gets it, to validate a turn without calls).
     """
 
-    ctx: InteractionContext
-    message_class: type[AssistantMessage]
-    metadata: dict[str, object]
-    text: MessageTokenAppender | None = None
-    calls: dict[str, MessageTokenAppender] = field(default_factory=dict)
-    finish: Finish = field(default_factory=Finish)
-    texts: list[str] = field(default_factory=list)
-    refusals: list[str] = field(default_factory=list)
-    text_sink: Callable[[str], None] | None = None
-    answer_opens: Callable[[], None] | None = None
-    _answering: bool | None = field(default=None, init=False)
+    __slots__ = (
+        "_answering",
+        "answer_opens",
+        "calls",
+        "ctx",
+        "finish",
+        "message_class",
+        "metadata",
+        "refusals",
+        "text",
+        "text_sink",
+        "texts",
+    )
+
+    def __init__(
+        self,
+        ctx: InteractionContext,
+        message_class: type[AssistantMessage],
+        metadata: dict[str, object],
+    ) -> None:
+        self.ctx = ctx
+        self.message_class = message_class
+        self.metadata = metadata
+        self.text: MessageTokenAppender | None = None
+        self.calls: dict[str, MessageTokenAppender] = {}
+        self.finish = _NO_FINISH
+        self.texts: list[str] = []
+        self.refusals: list[str] = []
+        self.text_sink: Callable[[str], None] | None = None
+        self.answer_opens: Callable[[], None] | None = None
+        self._answering: bool | None = None
 
     def _reply(self, appender: MessageTokenAppender) -> MessageTokenAppender:
         task = asyncio.current_task()
@@ -165,16 +199,24 @@ class Turn:
         stalled: Callable[[], LLMTimeoutError],
     ) -> None:
         """Stream the provider's reply to ``call`` (errors translated, messages failed)."""
-        events = recorded_llm_call(  # a durable run may replay a recorded call instead
-            self.ctx,
-            provider,
-            call,
-            # a stall is watched where the events are read (a durable run records it)
-            lambda: stall_watched(provider.reply(call, options), stall_timeout, stalled),
-        )
-        observed = watch_llm_call(self.ctx.this_agent.alias, provider, call)  # tracing
-        if observed is not None:
-            events = observed.events(events)
+        events: AsyncIterator[LLMEvent]
+        if recording._recorder is None:  # recorded_llm_call without a recorder, inline
+            events = provider.reply(call, options)
+            if stall_timeout is not None:  # stall_watched's no-timeout case, inline
+                events = stall_watched(events, stall_timeout, stalled)
+        else:  # a durable run may replay a recorded call instead
+            events = recorded_llm_call(
+                self.ctx,
+                provider,
+                call,
+                # a stall is watched where the events are read (a durable run records it)
+                lambda: stall_watched(provider.reply(call, options), stall_timeout, stalled),
+            )
+        observed = None
+        if observing._observer is not None:  # tracing (watch_llm_call's no-observer case, inline)
+            observed = watch_llm_call(self.ctx.this_agent.alias, provider, call)
+            if observed is not None:
+                events = observed.events(events)
         try:
             handed = handoffs()  # readers woken so far (the reply's first message too)
             taken = _HANDOFF_EVERY  # events taken since this task last let readers run
