@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 from miniagents.ext.llm import observing, recording
+from miniagents.ext.llm._metered import Metered
 from miniagents.ext.llm._stall import stall_watched
 from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
@@ -41,12 +42,12 @@ from miniagents.ext.llm.provider import (
     LLMCall,
     LLMEvent,
     LLMOptions,
-    LLMProvider,
     Refusal,
     ToolCallDelta,
     ToolCallStart,
 )
 from miniagents.ext.llm.recording import recorded_llm_call
+from miniagents.ext.llm.usage import _AWAY, _CallCharge
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
@@ -192,32 +193,45 @@ class Turn:
 
     async def stream(
         self,
-        provider: LLMProvider[OptionsT],
+        metered: Metered[OptionsT],
         call: LLMCall,
         options: OptionsT,
         stall_timeout: float | None,
         stalled: Callable[[], LLMTimeoutError],
     ) -> None:
-        """Stream the provider's reply to ``call`` (errors translated, messages failed)."""
+        """Stream the provider's reply to ``call`` (errors translated, messages failed).
+
+        ``metered`` is the provider, each call charged to the budgets around it. A live
+        call (no recorder set) charged to budgets of this process only (no link to
+        another one) is charged here, as its events are taken: ``Metered.reply``'s work
+        without its async generator (a layer less before the request and for each token).
+        """
         events: AsyncIterator[LLMEvent]
-        if recording._recorder is None:  # recorded_llm_call without a recorder, inline
-            events = provider.reply(call, options)
+        here = recording._recorder is None and _AWAY.get() is None  # charged in this loop
+        if here:  # recorded_llm_call without a recorder, inline, and Metered.reply's events
+            events = metered.wrapped.reply(call, options)
             if stall_timeout is not None:  # stall_watched's no-timeout case, inline
                 events = stall_watched(events, stall_timeout, stalled)
+        elif recording._recorder is None:  # with budgets of another process: their waits
+            events = stall_watched(metered.reply(call, options), stall_timeout, stalled)
         else:  # a durable run may replay a recorded call instead
             events = recorded_llm_call(
                 self.ctx,
-                provider,
+                metered,
                 call,
                 # a stall is watched where the events are read (a durable run records it)
-                lambda: stall_watched(provider.reply(call, options), stall_timeout, stalled),
+                lambda: stall_watched(metered.reply(call, options), stall_timeout, stalled),
             )
         observed = None
         if observing._observer is not None:  # tracing (watch_llm_call's no-observer case, inline)
-            observed = watch_llm_call(self.ctx.this_agent.alias, provider, call)
+            observed = watch_llm_call(self.ctx.this_agent.alias, metered, call)
             if observed is not None:
                 events = observed.events(events)
+        charge: _CallCharge | None = None
         try:
+            if here:  # made before the request (refused when a budget has no room)
+                charge = metered.charge(call)
+            piece = charge.piece if charge is not None and call.stream else None  # a token's
             handed = handoffs()  # readers woken so far (the reply's first message too)
             taken = _HANDOFF_EVERY  # events taken since this task last let readers run
             plain = self.text_sink is None  # the text goes to a text message
@@ -225,9 +239,13 @@ class Turn:
             async for event in events:
                 if plain and type(event) is str:  # most events: take()'s first case, inline
                     if event:
+                        if piece is not None:  # Metered.reply's count of a token, inline
+                            piece()
                         texts.append(event)
                         (self.text or self.open_text()).append(event)
                 else:
+                    if charge is not None:
+                        metered.count(charge, event, call)
                     self.take(event)
                 taken += 1
                 if taken >= _HANDOFF_EVERY and handoffs() != handed:
@@ -240,7 +258,7 @@ class Turn:
             if self.refusals or self.finish.reason == "refusal":
                 raise self._refused(call.model)
         except BaseException as error:
-            translated = error if isinstance(error, MiniAgentsError) else provider.translate(error)
+            translated = error if isinstance(error, MiniAgentsError) else metered.translate(error)
             for appender in self._appenders():
                 appender.fail(translated)
             if observed is not None:
@@ -252,6 +270,8 @@ class Turn:
             if observed is not None:
                 end_llm_call(observed, None)
         finally:
+            if charge is not None:  # Metered.reply's end: a call without a count
+                charge.end()
             close = getattr(events, "aclose", None)
             if close is not None:
                 await close()
