@@ -8,9 +8,13 @@
 (A call charged to budgets of another process, from a Ray worker, is admitted there first,
 and waits when it is far ahead of their count: see :mod:`miniagents.ext.llm.usage`.)
 
-``Metered`` wraps the provider that ``run_call`` streams from, so the tool loop and the
-turn know nothing of budgets: a refused call fails before its request; a stream stopped
-past a limit closes the provider's stream (and its connection).
+``Metered`` wraps the provider that ``run_call`` streams from, so the tool loop knows
+nothing of budgets: a refused call fails before its request; a stream stopped past a limit
+closes the provider's stream (and its connection). A live call charged to budgets of this
+process only is charged by the turn as it takes the events (``charge`` and ``count``, the
+text token's count inline: no async generator of its own, before the request nor per
+token); a recorded call (a durable run) or one linked to budgets of another process
+streams through ``reply``.
 """
 
 from __future__ import annotations
