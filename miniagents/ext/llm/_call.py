@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 from miniagents.ext.llm._answer import Answer, invalid_answer, retry_prompt
 from miniagents.ext.llm._metered import Metered, added_usage
@@ -25,15 +25,16 @@ from miniagents.ext.llm._output_schema import output_format_of
 from miniagents.ext.llm._turn import Turn
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMTimeoutError, LLMToolRoundsError
 from miniagents.ext.llm.messages import (
+    AssistantMessage,
     LLMToolApprovalRequest,
     LLMToolCallMessage,
     LLMToolResultMessage,
     TokenUsage,
 )
 from miniagents.ext.llm.prompt import PromptText, prompt_of
-from miniagents.ext.llm.provider import LLMCall, LLMOptions, LLMProvider, _memo_of
+from miniagents.ext.llm.provider import LLMCall, LLMOptions, LLMProvider, _memo_of, _new_call
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
-from miniagents.ext.llm.usage import charged_to
+from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.ext.tools.messages import ToolResultMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike
@@ -53,20 +54,29 @@ _TOOL_SETS: OrderedDict[tuple[int, ...], tuple[tuple[ToolLike, ...], ToolSet]] =
 _TOOL_SETS_KEPT = 64
 
 
-async def run_call(
+def run_call(
     ctx: InteractionContext, provider: LLMProvider[OptionsT], options: OptionsT
-) -> None:
+) -> Coroutine[Any, Any, None]:
     """Run an LLM agent's interaction: its input messages in, the streamed reply out.
 
     With tools, the model is called in a loop: each round's calls run concurrently, their
     results go back to the model, until it answers (see :mod:`miniagents.ext.llm._turn`).
     Each call is charged to the budgets around it, ``options.budget`` too, which covers
     everything the interaction causes (see :mod:`miniagents.ext.llm.usage`).
+
+    Returns:
+        The interaction's coroutine, to await (without a budget, the call's own: no
+        coroutine in between).
     """
     if options.budget is None:
-        await _run_call(ctx, provider, options)
-        return
-    with charged_to(options.budget):  # the tools and agents it starts inherit it
+        return _run_call(ctx, provider, options)
+    return _charged_run_call(ctx, provider, options, options.budget)
+
+
+async def _charged_run_call(
+    ctx: InteractionContext, provider: LLMProvider[OptionsT], options: OptionsT, budget: Budget
+) -> None:
+    with charged_to(budget):  # the tools and agents it starts inherit it
         await _run_call(ctx, provider, options)
 
 
@@ -74,17 +84,27 @@ async def _run_call(
     ctx: InteractionContext, provider: LLMProvider[OptionsT], options: OptionsT
 ) -> None:
     alias = ctx.this_agent.alias
-    model = options.model
-    if not model:
-        raise LLMConfigurationError(
-            f"The agent {alias} needs a model. Give it one when you make the agent, e.g. "
-            f"{alias.lower()}.fork(model=...) or inquire(..., model=...)."
-        )
     context = llm_settings()
-    stream = context.stream_llm_tokens_by_default if options.stream is None else options.stream
-    stall_timeout = _stall_timeout(options, context, alias)
-    max_rounds, retries = _counts(options, alias)
-    call_options = options.call_options()
+    plan = _memo_of(options).get(_PLAN, _NO_PLAN)
+    if plan.context is not context or plan.alias is not alias or plan.provider is not provider:
+        plan = _plan(options, context, alias, provider)
+    (
+        _,
+        _,
+        _,
+        model,
+        stream,
+        stall_timeout,
+        max_rounds,
+        retries,
+        call_options,
+        metered,
+        message_class,
+        metadata,
+        known,
+        stalled,
+    ) = plan
+    call_options = dict(call_options)  # the call's own (a provider may add to it)
     tools: tuple[Tool, ...] = ()
     if options.tools is None:  # no tools: the same empty set for every call
         tool_set = _NO_TOOLS
@@ -93,23 +113,6 @@ async def _run_call(
         tools = tuple(tool_set)
     system, prompt = prompt_of(await ctx.messages, options.system, tools=bool(tools))
 
-    message_class = provider.message_class
-    metered = Metered(provider, alias)
-    metadata: dict[str, object] = {
-        "role": _role_of(message_class),
-        "model": model,
-        "agent_alias": alias,
-    }
-    known = {"model": model, "agent_alias": alias}  # what the tools' results carry too
-
-    def stalled() -> LLMTimeoutError:
-        return LLMTimeoutError(
-            f"The agent {alias} stopped its call: the model {model!r} sent nothing for "
-            f"{stall_timeout:g} seconds (its stall_timeout). Give it longer with "
-            f"{alias.lower()}.fork(stall_timeout=...) or MiniAgents(llm_stall_timeout=...), "
-            "or None to wait as long as it takes."
-        )
-
     output_type = options.output_type
     output = None if output_type is None else output_format_of(output_type)
     answer = None if output_type is None else Answer(ctx, output_type, metadata)
@@ -117,7 +120,7 @@ async def _run_call(
     rounds = 0
     try:
         while True:
-            call = LLMCall(model, stream, system, prompt, call_options, tools, output)
+            call = _new_call(model, stream, system, prompt, call_options, tools, output)
             turn = Turn(ctx, message_class, metadata)
             if answer is not None:
                 answer.start_try()
@@ -176,6 +179,93 @@ async def _run_call(
         if answer is not None:
             answer.fail(error)
         raise
+
+
+_PLAN = "run_call"
+"""The key of a call's plan (see :func:`_plan`) in what is worked out from the options."""
+
+
+class _Plan(NamedTuple):
+    """What every call with the same options, context settings, alias and provider shares."""
+
+    context: LLMSettings
+    alias: str
+    provider: LLMProvider[Any]
+    model: str
+    stream: bool
+    stall_timeout: float | None
+    max_rounds: int
+    retries: int
+    call_options: dict[str, object]
+    metered: Metered[Any]
+    message_class: type[AssistantMessage]
+    metadata: dict[str, object]
+    known: dict[str, str]
+    stalled: Callable[[], LLMTimeoutError]
+
+
+_NO_PLAN = _Plan._make([None] * 14)  # one None per field
+"""No plan kept yet (its context is no context)."""
+
+
+def _plan(
+    options: OptionsT, context: LLMSettings, alias: str, provider: LLMProvider[OptionsT]
+) -> _Plan:
+    """What every call with ``options`` in the context ``context`` shares, checked (kept).
+
+    Kept with the options (see ``provider._memo_of``: an agent reuses its options for the
+    calls given the same arguments) for the same context settings, alias and provider.
+    All of it is immutable or only read (the call options are copied for each call); a
+    check that fails raises, and nothing is kept, so the next call is refused too.
+
+    Raises:
+        LLMConfigurationError: for no model, or a ``stall_timeout``, ``max_tool_rounds``,
+            ``output_retries`` or ``extra_options`` the agent cannot take.
+    """
+    model = options.model
+    if not model:
+        raise LLMConfigurationError(
+            f"The agent {alias} needs a model. Give it one when you make the agent, e.g. "
+            f"{alias.lower()}.fork(model=...) or inquire(..., model=...)."
+        )
+    stream = context.stream_llm_tokens_by_default if options.stream is None else options.stream
+    stall_timeout = _stall_timeout(options, context, alias)
+    max_rounds, retries = _counts(options, alias)
+    call_options = options.call_options()
+    message_class = provider.message_class
+    metadata: dict[str, object] = {  # only read: each message copies it
+        "role": _role_of(message_class),
+        "model": model,
+        "agent_alias": alias,
+    }
+    known = {"model": model, "agent_alias": alias}  # what the tools' results carry too
+
+    def stalled() -> LLMTimeoutError:
+        return LLMTimeoutError(
+            f"The agent {alias} stopped its call: the model {model!r} sent nothing for "
+            f"{stall_timeout:g} seconds (its stall_timeout). Give it longer with "
+            f"{alias.lower()}.fork(stall_timeout=...) or MiniAgents(llm_stall_timeout=...), "
+            "or None to wait as long as it takes."
+        )
+
+    plan = _Plan(
+        context,
+        alias,
+        provider,
+        model,
+        stream,
+        stall_timeout,
+        max_rounds,
+        retries,
+        call_options,
+        Metered(provider, alias),
+        message_class,
+        metadata,
+        known,
+        stalled,
+    )
+    _memo_of(options)[_PLAN] = plan
+    return plan
 
 
 def _refuse_bound_output_type(ctx: InteractionContext, provider: LLMProvider[OptionsT]) -> None:

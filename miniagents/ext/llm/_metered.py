@@ -8,9 +8,13 @@
 (A call charged to budgets of another process, from a Ray worker, is admitted there first,
 and waits when it is far ahead of their count: see :mod:`miniagents.ext.llm.usage`.)
 
-``Metered`` wraps the provider that ``run_call`` streams from, so the tool loop and the
-turn know nothing of budgets: a refused call fails before its request; a stream stopped
-past a limit closes the provider's stream (and its connection).
+``Metered`` wraps the provider that ``run_call`` streams from, so the tool loop knows
+nothing of budgets: a refused call fails before its request; a stream stopped past a limit
+closes the provider's stream (and its connection). A live call charged to budgets of this
+process only is charged by the turn as it takes the events (``charge`` and ``count``, the
+text token's count inline: no async generator of its own, before the request nor per
+token); a recorded call (a durable run) or one linked to budgets of another process
+streams through ``reply``.
 """
 
 from __future__ import annotations
@@ -41,13 +45,10 @@ class Metered(Generic[OptionsT]):
 
     def __init__(self, provider: LLMProvider[OptionsT], alias: str) -> None:
         self._provider = provider
+        self.wrapped = provider
+        """The provider it meters (tracing names the provider after it)."""
         self._alias = alias
         self._price_provider = price_provider_of(provider)
-
-    @property
-    def wrapped(self) -> LLMProvider[OptionsT]:
-        """The provider it meters (tracing names the provider after it)."""
-        return self._provider
 
     @property
     def message_class(self) -> type[AssistantMessage]:
@@ -58,27 +59,56 @@ class Metered(Generic[OptionsT]):
         """The usage a ``Finish`` reports, with its cost."""
         return finish_usage(finish, model, self._price_provider)
 
+    def charge(self, call: LLMCall) -> _CallCharge:
+        """The charge of ``call``, made before its request.
+
+        Raises:
+            BudgetExceededError: if a budget has no room for the call.
+            LLMConfigurationError: if a budget has ``max_cost_usd`` and the model has no
+                known price.
+        """
+        return _CallCharge(self._alias, call.model, self._price_provider)
+
+    def count(self, charge: _CallCharge, event: LLMEvent, call: LLMCall) -> bool:
+        """Charge one event of ``call``: a streamed piece, or a ``Finish``'s usage.
+
+        Returns:
+            Whether it was a piece (a text token, a tool call's or a refusal's piece, when
+            the call streams).
+
+        Raises:
+            BudgetExceededError: if the piece exceeds a token or cost limit.
+        """
+        if type(event) is str or isinstance(event, str):
+            counted = call.stream and bool(event)
+        elif isinstance(event, Finish):
+            charge.finish(self.usage(event, call.model))
+            counted = False
+        else:
+            counted = isinstance(event, (ToolCallDelta, Refusal)) and bool(event.text)
+            counted = counted and call.stream
+        if counted:
+            charge.piece()
+        return counted
+
     async def reply(self, call: LLMCall, options: OptionsT) -> AsyncIterator[LLMEvent]:
         """The provider's events, charged (refused before the request if there is no room)."""
-        charge = _CallCharge(self._alias, call.model, self._price_provider)
+        charge = self.charge(call)
         events = self._provider.reply(call, options)
         try:
-            await charge.aadmit()  # a round trip, when budgets of another process charge it
-            streamed = call.stream
             far = charge.far  # budgets of another process count the pieces too
+            if far:  # (aadmit's test, inline: without them there is nothing to wait for)
+                await charge.aadmit()  # a round trip
+            streamed = call.stream
             async for event in events:
-                if type(event) is str or isinstance(event, str):  # most events: a token
+                if type(event) is str:  # most events: a token (count's first case, inline)
                     counted = streamed and bool(event)
-                elif isinstance(event, Finish):
-                    charge.finish(self.usage(event, call.model))
-                    counted = False
+                    if counted:
+                        charge.piece()
                 else:
-                    counted = isinstance(event, (ToolCallDelta, Refusal)) and bool(event.text)
-                    counted = counted and streamed
-                if counted:
-                    charge.piece()
-                    if far and charge.behind:  # far ahead of what those budgets counted
-                        await charge.acaught_up()
+                    counted = self.count(charge, event, call)
+                if counted and far and charge.behind:  # far ahead of what those counted
+                    await charge.acaught_up()
                 yield event
         finally:
             charge.end()

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from miniagents.ext.llm._openai_options import OpenAIOptions
@@ -36,8 +36,14 @@ from miniagents.ext.tools.tool import Tool
 __all__ = ["chat_reply"]
 
 
-async def chat_reply(api: Any, call: LLMCall, options: OpenAIOptions) -> AsyncIterator[LLMEvent]:
-    """Stream a reply of ``client.chat.completions``: its tokens and calls, then a ``Finish``."""
+async def chat_reply(
+    client: Callable[[OpenAIOptions], Any], call: LLMCall, options: OpenAIOptions
+) -> AsyncIterator[LLMEvent]:
+    """Stream a reply of ``client(options).chat.completions``: tokens and calls, then a ``Finish``.
+
+    The client is asked for first (it checks the options), when the stream is first read.
+    """
+    api = client(options)
     messages = _messages(call)
     create = api.chat.completions.create
     arguments = sdk_arguments(create, options, "The OpenAI SDK's chat.completions")

@@ -25,7 +25,7 @@ only: giving one is an ``LLMConfigurationError``, before any request.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from miniagents.ext.llm._openai_options import OpenAIOptions
@@ -57,10 +57,13 @@ _RENAMED = {
 
 
 async def responses_reply(
-    api: Any, call: LLMCall, options: OpenAIOptions
+    client: Callable[[OpenAIOptions], Any], call: LLMCall, options: OpenAIOptions
 ) -> AsyncIterator[LLMEvent]:
-    """Stream a reply of ``client.responses``: its tokens and calls, then a ``Finish``."""
-    create = api.responses.create
+    """Stream a reply of ``client(options).responses``: its tokens and calls, then a ``Finish``.
+
+    The client is asked for first (it checks the options), when the stream is first read.
+    """
+    create = client(options).responses.create
     arguments = sdk_arguments(
         create, options, "The OpenAI SDK's responses", _typed_options(options)
     )

@@ -28,10 +28,11 @@ messages with an ``LLMRefusalError``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
+from miniagents.ext.llm import observing, recording
+from miniagents.ext.llm._metered import Metered
 from miniagents.ext.llm._stall import stall_watched
 from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
@@ -39,13 +40,14 @@ from miniagents.ext.llm.observing import end_llm_call, watch_llm_call
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
+    LLMEvent,
     LLMOptions,
-    LLMProvider,
     Refusal,
     ToolCallDelta,
     ToolCallStart,
 )
 from miniagents.ext.llm.recording import recorded_llm_call
+from miniagents.ext.llm.usage import _AWAY, _CallCharge
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
@@ -68,14 +70,27 @@ time (see tests/benchmarks/README.md, W5). A stream whose events come one per ne
 reader at once."""
 
 
-@dataclass
+_NO_FINISH = Finish()
+"""A turn's ``finish`` until its provider sends one (``Finish`` is frozen: one serves all)."""
+
+
 class Turn:
     """The messages of one call of the model, as they stream into the agent's reply.
+
+    (A plain class, not a dataclass: one is made before each request, and a dataclass's
+    ``__init__`` with its default factories cost about twice as much.)
 
     Args:
         ctx: The interaction whose reply gets the messages.
         message_class: The class of the text message (the provider's).
         metadata: The text message's metadata known at once (role, model, agent alias).
+
+    Attributes:
+        text: The text message, once it is in the reply.
+        calls: The tool call messages in the reply, by call id.
+        finish: The provider's ``Finish`` (until it comes, one with nothing known).
+        texts: The text tokens so far.
+        refusals: The refusal pieces so far.
         text_sink: Where the text goes instead of a text message (a structured answer).
         answer_opens: With ``text_sink``, when the model may also call tools: puts the
             answer's message in the reply. The text is then the answer only if it starts
@@ -84,17 +99,37 @@ class Turn:
             reader sees it (the answer still gets it, to validate a turn without calls).
     """
 
-    ctx: InteractionContext
-    message_class: type[AssistantMessage]
-    metadata: dict[str, object]
-    text: MessageTokenAppender | None = None
-    calls: dict[str, MessageTokenAppender] = field(default_factory=dict)
-    finish: Finish = field(default_factory=Finish)
-    texts: list[str] = field(default_factory=list)
-    refusals: list[str] = field(default_factory=list)
-    text_sink: Callable[[str], None] | None = None
-    answer_opens: Callable[[], None] | None = None
-    _answering: bool | None = field(default=None, init=False)
+    __slots__ = (
+        "_answering",
+        "answer_opens",
+        "calls",
+        "ctx",
+        "finish",
+        "message_class",
+        "metadata",
+        "refusals",
+        "text",
+        "text_sink",
+        "texts",
+    )
+
+    def __init__(
+        self,
+        ctx: InteractionContext,
+        message_class: type[AssistantMessage],
+        metadata: dict[str, object],
+    ) -> None:
+        self.ctx = ctx
+        self.message_class = message_class
+        self.metadata = metadata
+        self.text: MessageTokenAppender | None = None
+        self.calls: dict[str, MessageTokenAppender] = {}
+        self.finish = _NO_FINISH
+        self.texts: list[str] = []
+        self.refusals: list[str] = []
+        self.text_sink: Callable[[str], None] | None = None
+        self.answer_opens: Callable[[], None] | None = None
+        self._answering: bool | None = None
 
     def _reply(self, appender: MessageTokenAppender) -> MessageTokenAppender:
         task = asyncio.current_task()
@@ -158,24 +193,45 @@ class Turn:
 
     async def stream(
         self,
-        provider: LLMProvider[OptionsT],
+        metered: Metered[OptionsT],
         call: LLMCall,
         options: OptionsT,
         stall_timeout: float | None,
         stalled: Callable[[], LLMTimeoutError],
     ) -> None:
-        """Stream the provider's reply to ``call`` (errors translated, messages failed)."""
-        events = recorded_llm_call(  # a durable run may replay a recorded call instead
-            self.ctx,
-            provider,
-            call,
-            # a stall is watched where the events are read (a durable run records it)
-            lambda: stall_watched(provider.reply(call, options), stall_timeout, stalled),
-        )
-        observed = watch_llm_call(self.ctx.this_agent.alias, provider, call)  # tracing
-        if observed is not None:
-            events = observed.events(events)
+        """Stream the provider's reply to ``call`` (errors translated, messages failed).
+
+        ``metered`` is the provider, each call charged to the budgets around it. A live
+        call (no recorder set) charged to budgets of this process only (no link to
+        another one) is charged here, as its events are taken: ``Metered.reply``'s work
+        without its async generator (a layer less before the request and for each token).
+        """
+        events: AsyncIterator[LLMEvent]
+        here = recording._recorder is None and _AWAY.get() is None  # charged in this loop
+        if here:  # recorded_llm_call without a recorder, inline, and Metered.reply's events
+            events = metered.wrapped.reply(call, options)
+            if stall_timeout is not None:  # stall_watched's no-timeout case, inline
+                events = stall_watched(events, stall_timeout, stalled)
+        elif recording._recorder is None:  # with budgets of another process: their waits
+            events = stall_watched(metered.reply(call, options), stall_timeout, stalled)
+        else:  # a durable run may replay a recorded call instead
+            events = recorded_llm_call(
+                self.ctx,
+                metered,
+                call,
+                # a stall is watched where the events are read (a durable run records it)
+                lambda: stall_watched(metered.reply(call, options), stall_timeout, stalled),
+            )
+        observed = None
+        if observing._observer is not None:  # tracing (watch_llm_call's no-observer case, inline)
+            observed = watch_llm_call(self.ctx.this_agent.alias, metered, call)
+            if observed is not None:
+                events = observed.events(events)
+        charge: _CallCharge | None = None
         try:
+            if here:  # made before the request (refused when a budget has no room)
+                charge = metered.charge(call)
+            piece = charge.piece if charge is not None and call.stream else None  # a token's
             handed = handoffs()  # readers woken so far (the reply's first message too)
             taken = _HANDOFF_EVERY  # events taken since this task last let readers run
             plain = self.text_sink is None  # the text goes to a text message
@@ -183,9 +239,13 @@ class Turn:
             async for event in events:
                 if plain and type(event) is str:  # most events: take()'s first case, inline
                     if event:
+                        if piece is not None:  # Metered.reply's count of a token, inline
+                            piece()
                         texts.append(event)
                         (self.text or self.open_text()).append(event)
                 else:
+                    if charge is not None:
+                        metered.count(charge, event, call)
                     self.take(event)
                 taken += 1
                 if taken >= _HANDOFF_EVERY and handoffs() != handed:
@@ -198,7 +258,7 @@ class Turn:
             if self.refusals or self.finish.reason == "refusal":
                 raise self._refused(call.model)
         except BaseException as error:
-            translated = error if isinstance(error, MiniAgentsError) else provider.translate(error)
+            translated = error if isinstance(error, MiniAgentsError) else metered.translate(error)
             for appender in self._appenders():
                 appender.fail(translated)
             if observed is not None:
@@ -210,6 +270,8 @@ class Turn:
             if observed is not None:
                 end_llm_call(observed, None)
         finally:
+            if charge is not None:  # Metered.reply's end: a call without a count
+                charge.end()
             close = getattr(events, "aclose", None)
             if close is not None:
                 await close()

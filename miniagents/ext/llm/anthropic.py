@@ -114,20 +114,19 @@ class AnthropicProvider:
 
     async def reply(self, call: LLMCall, options: AnthropicOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply's tokens, then one ``Finish``."""
-        sdk = import_sdk("anthropic", "Anthropic")
         api: Any = options.async_client
-        if api is None and not (
-            os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")
-        ):
-            raise LLMAuthenticationError(
-                "No Anthropic API key: set ANTHROPIC_API_KEY, or pass "
-                "async_client=anthropic.AsyncAnthropic(api_key=...) to the agent."
-            )
-        if api is None:
+        if api is None:  # the context's client (a client given means the SDK is installed)
+            sdk = import_sdk("anthropic", "Anthropic")
+            if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+                raise LLMAuthenticationError(
+                    "No Anthropic API key: set ANTHROPIC_API_KEY, or pass "
+                    "async_client=anthropic.AsyncAnthropic(api_key=...) to the agent."
+                )
             api = MiniAgents.get_current().resource(
                 "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
             )
-        api = client_with_options(api, options.max_retries, options.timeout, "anthropic_agent")
+        if options.max_retries is not None or options.timeout is not None:  # else: kept as it is
+            api = client_with_options(api, options.max_retries, options.timeout, "anthropic_agent")
         create = api.messages.create
         arguments = sdk_arguments(create, options, "The Anthropic SDK's messages")
         if call.system:

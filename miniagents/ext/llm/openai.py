@@ -50,27 +50,17 @@ class OpenAIProvider:
     message_class = OpenAIMessage
     price_provider = "openai"  # whose prices it pays (see miniagents.ext.llm.pricing)
 
-    async def reply(self, call: LLMCall, options: OpenAIOptions) -> AsyncIterator[LLMEvent]:
+    def reply(self, call: LLMCall, options: OpenAIOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply's tokens and tool calls, then one ``Finish``.
 
+        The stream is the API's own (no generator of the provider in between, for each
+        token); it checks the options and gets the client when it is first read.
+
         Raises:
-            LLMConfigurationError: for an ``api`` that is neither API.
+            LLMConfigurationError: for an ``api`` that is neither API (when read).
         """
-        if options.api not in _APIS:
-            raise LLMConfigurationError(
-                f"api must be 'chat_completions' or 'responses', not {options.api!r}: "
-                "e.g. openai_agent.fork(api='responses')."
-            )
-        sdk = import_sdk("openai", "OpenAI")
-        api: Any = options.async_client
-        if api is None:
-            api = MiniAgents.get_current().resource(
-                "openai-client", lambda: _client_from_environment(sdk), lambda made: made.close()
-            )
-        api = client_with_options(api, options.max_retries, options.timeout, "openai_agent")
-        reply = chat_reply if options.api == "chat_completions" else responses_reply
-        async for event in reply(api, call, options):
-            yield event
+        reply = responses_reply if options.api == "responses" else chat_reply
+        return reply(_client, call, options)
 
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the OpenAI SDK, else ``error``."""
@@ -78,6 +68,29 @@ class OpenAIProvider:
 
 
 _APIS = ("chat_completions", "responses")
+
+
+def _client(options: OpenAIOptions) -> Any:
+    """The client of a call: ``async_client``, else the context's (with the retries, timeout).
+
+    Raises:
+        LLMConfigurationError: for an ``api`` that is neither API.
+        LLMSDKMissingError: without the SDK (and no client given).
+    """
+    if options.api not in _APIS:
+        raise LLMConfigurationError(
+            f"api must be 'chat_completions' or 'responses', not {options.api!r}: "
+            "e.g. openai_agent.fork(api='responses')."
+        )
+    api: Any = options.async_client
+    if api is None:  # the context's client (a client given means the SDK is installed)
+        sdk = import_sdk("openai", "OpenAI")
+        api = MiniAgents.get_current().resource(
+            "openai-client", lambda: _client_from_environment(sdk), lambda made: made.close()
+        )
+    if options.max_retries is not None or options.timeout is not None:  # else: kept as it is
+        api = client_with_options(api, options.max_retries, options.timeout, "openai_agent")
+    return api
 
 
 def _client_from_environment(sdk: Any) -> Any:

@@ -70,6 +70,7 @@ def is_priced(model: str, provider: str | None = None) -> bool:
     return _cost(model, provider, 0, 0, 0, 0) is not None
 
 
+@functools.lru_cache(maxsize=4096)  # read before each call's request (a cached one: no call)
 def output_token_price(model: str, provider: str | None = None) -> float | None:
     """The price of one output token of ``model`` in US dollars, or ``None`` if unknown."""
     price = _cost(model, provider, 0, _MILLION, 0, 0)

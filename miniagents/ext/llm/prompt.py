@@ -56,8 +56,8 @@ class PromptText(tuple[str, str]):
 
     def __new__(cls, role: str, text: str, images: tuple[ImagePart, ...] = ()) -> PromptText:
         """Make the pair ``(role, text)``, with ``images``."""
-        item = super().__new__(cls, (role, text))
-        object.__setattr__(item, "_images", tuple(images))
+        item = tuple.__new__(cls, (role, text))
+        item.__dict__["_images"] = tuple(images)  # (its __setattr__ refuses)
         return item
 
     @property
@@ -126,13 +126,22 @@ def prompt_of(
     conversation: list[PromptItem] = []
     calls = False  # whether there are tool calls or results (else nothing to pair)
     for message in messages:
-        if isinstance(message, (ToolCallMessage, ToolResultMessage)):
-            conversation.append(message)
+        kind = _KINDS.get(type(message)) or _kind_of(type(message))
+        if kind == _CALL_OR_RESULT:
+            conversation.append(message)  # type: ignore[arg-type]  # (its kind says so)
             calls = True
             continue
-        if isinstance(message, ToolApprovalRequest):
+        if kind == _APPROVAL:
             continue  # the call and its result tell the model everything
-        role = _role_of(message)
+        if kind == _ROLE_FIELD:  # a field, or an extra one: read where pydantic keeps it
+            role = message.__dict__.get("role")  # (no miss raised for none)
+            if role is None:
+                extra = message.__pydantic_extra__
+                role = extra.get("role") if extra else None
+        else:  # defined in the class body (e.g. a property): read as an attribute
+            role = getattr(message, "role", None)
+        if not isinstance(role, str):
+            role = "user"
         images = message.images
         if images and role != "user":
             raise LLMConfigurationError(
@@ -146,31 +155,36 @@ def prompt_of(
             conversation.append(PromptText(role, message.text or "", images))
         else:
             conversation.append(PromptText(role, str(message)))
+    system_prompt = ("\n\n".join(system_parts) or None) if system_parts else None
     if not calls:  # texts only: they stay as they are
-        return ("\n\n".join(system_parts) or None), tuple(conversation)
+        return system_prompt, tuple(conversation)
     paired = _paired(conversation)
     if not tools:
         paired = [_as_text(item) for item in paired]
-    return ("\n\n".join(system_parts) or None), tuple(paired)
+    return system_prompt, tuple(paired)
 
 
-def _role_of(message: Message) -> str:
-    kind = type(message)
-    on_class = _ROLE_ON_CLASS.get(kind)
-    if on_class is None:
-        on_class = _ROLE_ON_CLASS[kind] = any("role" in vars(base) for base in kind.__mro__)
-    if on_class:  # e.g. a property: read as an attribute
-        role = getattr(message, "role", None)
-    else:  # a field, or an extra one: read where pydantic keeps it (no miss raised for none)
-        role = message.__dict__.get("role")
-        if role is None:
-            extra = message.__pydantic_extra__
-            role = extra.get("role") if extra else None
-    return role if isinstance(role, str) else "user"
+_CALL_OR_RESULT, _APPROVAL, _ROLE_ATTRIBUTE, _ROLE_FIELD = 1, 2, 3, 4
+"""The kinds of input message, for the prompt: a tool call or result (kept as it is), an
+approval request (left out), a message whose role is read as an attribute (its class body
+defines ``role``, e.g. as a property), one whose role is a field (or an extra one)."""
+
+_KINDS: dict[type[Message], int] = {}
+"""The kind of each message class (worked out once per class)."""
 
 
-_ROLE_ON_CLASS: dict[type[Message], bool] = {}
-"""Whether a message class, or a base, defines ``role`` in its class body (read once)."""
+def _kind_of(kind: type[Message]) -> int:
+    """The kind of the messages of class ``kind`` (kept in ``_KINDS``)."""
+    if issubclass(kind, (ToolCallMessage, ToolResultMessage)):
+        found = _CALL_OR_RESULT
+    elif issubclass(kind, ToolApprovalRequest):
+        found = _APPROVAL
+    elif any("role" in vars(base) for base in kind.__mro__):
+        found = _ROLE_ATTRIBUTE
+    else:
+        found = _ROLE_FIELD
+    _KINDS[kind] = found
+    return found
 
 
 def _paired(items: list[PromptItem]) -> list[PromptItem]:

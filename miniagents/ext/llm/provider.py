@@ -124,6 +124,35 @@ class LLMCall:
     output_format: OutputFormat | None = None
 
 
+def _new_call(
+    model: str,
+    stream: bool,
+    system: str | None,
+    messages: tuple[PromptItem, ...],
+    options: Mapping[str, object],
+    tools: tuple[Tool, ...],
+    output_format: OutputFormat | None,
+) -> LLMCall:
+    """``LLMCall(model, stream, ...)``, every field given, made without the frozen ``__init__``.
+
+    A frozen dataclass's ``__init__`` sets each field with ``object.__setattr__`` (seven
+    calls); an agent makes an ``LLMCall`` before each request, so the fields go into the
+    instance's ``__dict__`` at once. This restates the dataclass's ``__init__`` (every field,
+    no ``__post_init__``): ``tests/ext/llm/test_llm_agent.py`` checks that the two agree.
+    """
+    call: LLMCall = object.__new__(LLMCall)
+    call.__dict__.update(
+        model=model,
+        stream=stream,
+        system=system,
+        messages=messages,
+        options=options,
+        tools=tools,
+        output_format=output_format,
+    )
+    return call
+
+
 @dataclass(frozen=True)
 class Finish:
     """The end of a reply: why the model stopped, and the tokens it used (as reported).

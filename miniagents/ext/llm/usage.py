@@ -183,6 +183,7 @@ class Budget:
         "_budget_export",
         "_budget_in_flight",
         "_budget_input",
+        "_budget_limited",
         "_budget_output",
         "_budget_reasoning",
         "_budget_requests",
@@ -204,6 +205,11 @@ class Budget:
         self._max_requests = _whole("max_requests", max_requests)
         self._max_total_tokens = _whole("max_total_tokens", max_total_tokens)
         self._max_cost_usd = _amount(max_cost_usd)
+        self._budget_limited = not (  # whether it has a limit (they are fixed)
+            self._max_requests is None
+            and self._max_total_tokens is None
+            and self._max_cost_usd is None
+        )
         self._budget_requests = 0
         self._budget_in_flight = 0
         self._budget_input = 0
@@ -280,14 +286,6 @@ class Budget:
         return (self._max_requests, self._max_total_tokens, self._max_cost_usd)
 
     # -- the accounting (each call's _CallCharge does it) ---------------------------------
-
-    @property
-    def _limited(self) -> bool:
-        return not (
-            self._max_requests is None
-            and self._max_total_tokens is None
-            and self._max_cost_usd is None
-        )
 
     def _measures(self) -> tuple[tuple[str, float | None, float], ...]:
         return (
@@ -468,6 +466,37 @@ def _charged_budgets() -> list[Budget]:
     return list({id(budget): budget for budget in budgets}.values())  # each once, in order
 
 
+def _refuse_past_limits(
+    limited: list[Budget], alias: str, model: str, price_provider: str | None
+) -> None:
+    """Refuse a call that the limited budgets ``limited`` have no room for.
+
+    Raises:
+        BudgetExceededError: if a budget has no room for the call.
+        LLMConfigurationError: if a budget has ``max_cost_usd`` and the model has no
+            known price.
+    """
+    if any(budget.max_cost_usd is not None for budget in limited) and not is_priced(
+        model, price_provider
+    ):
+        missing = (
+            'genai-prices is not installed (pip install genai-prices, or "miniagents[openai]")'
+            if not prices_installed()
+            else f"the price table (genai-prices) has no price for {model!r}"
+            + (f" of {price_provider!r}" if price_provider else "")
+        )
+        raise LLMConfigurationError(
+            f"The agent {alias} did not call the model {model!r}: a budget with "
+            f"max_cost_usd charges the call, and {missing}, so the budget could not be "
+            "kept. Use a model with a known price, update genai-prices, or limit the "
+            "budget by max_total_tokens instead."
+        )
+    for budget in limited:
+        used_up = budget._used_up()
+        if used_up is not None:
+            raise _refused(alias, model, *used_up)
+
+
 class _CallCharge:
     """What one call of a model is charged, as it runs, to every budget around it.
 
@@ -507,26 +536,9 @@ class _CallCharge:
         if budgets is None:
             budgets = _charged_budgets()
             away = _AWAY.get()
-        limited = [budget for budget in budgets if budget._limited]
-        if any(budget.max_cost_usd is not None for budget in limited) and not is_priced(
-            model, price_provider
-        ):
-            missing = (
-                'genai-prices is not installed (pip install genai-prices, or "miniagents[openai]")'
-                if not prices_installed()
-                else f"the price table (genai-prices) has no price for {model!r}"
-                + (f" of {price_provider!r}" if price_provider else "")
-            )
-            raise LLMConfigurationError(
-                f"The agent {alias} did not call the model {model!r}: a budget with "
-                f"max_cost_usd charges the call, and {missing}, so the budget could not be "
-                "kept. Use a model with a known price, update genai-prices, or limit the "
-                "budget by max_total_tokens instead."
-            )
-        for budget in limited:
-            used_up = budget._used_up()
-            if used_up is not None:
-                raise _refused(alias, model, *used_up)
+        limited = [budget for budget in budgets if budget._budget_limited]
+        if limited:  # (none: nothing to refuse the call for, e.g. the context's meter alone)
+            _refuse_past_limits(limited, alias, model, price_provider)
         for budget in budgets:
             budget._budget_requests += 1
             budget._budget_in_flight += 1
@@ -1058,7 +1070,8 @@ def _open_link(sent: Sequence[object]) -> _HomeEnd | None:
         return None
     ambient = tuple(_charged_budgets())
     admits = any(
-        budget._limited or isinstance(budget, _FarBudget) for budget in (*ambient, *travelling)
+        budget._budget_limited or isinstance(budget, _FarBudget)
+        for budget in (*ambient, *travelling)
     )
     return _HomeEnd(ambient, _AWAY.get(), admits)
 

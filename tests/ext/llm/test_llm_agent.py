@@ -135,3 +135,68 @@ async def test_the_call_options_returned_are_the_callers_to_change() -> None:
     given["top_p"] = 0.1
     assert options.call_options() == {"temperature": 0.5}
     assert options.typed_call_options() == {"temperature": 0.5}
+
+
+def test_a_call_made_for_a_request_is_the_dataclass_s_own() -> None:
+    from miniagents.ext.llm.prompt import PromptText
+    from miniagents.ext.llm.provider import OutputFormat, _new_call
+
+    values = (
+        "m",
+        True,
+        "Be brief.",
+        (PromptText("user", "Hi"),),
+        {"temperature": 0.5},
+        (),
+        OutputFormat("Weather", {"type": "object"}),
+    )
+    made, usual = _new_call(*values), LLMCall(*values)
+    assert type(made) is LLMCall
+    assert made == usual
+    assert vars(made) == vars(usual)  # every field, nothing more (one added must be set too)
+    assert pickle.loads(pickle.dumps(made)) == usual
+
+
+class OptionsChangingProvider(EchoProvider):
+    """Adds to the options of each call it is given (a provider may: they are its own)."""
+
+    async def reply(self, call: LLMCall, options: LLMOptions) -> AsyncIterator[LLMEvent]:
+        self.calls.append(call)
+        yield repr(sorted(call.options.items()))
+        call.options["seen"] = True  # type: ignore[index]
+        yield Finish("stop")
+
+
+async def test_each_call_gets_call_options_of_its_own() -> None:
+    provider = OptionsChangingProvider()
+    agent = make_llm_agent(EchoOptions, provider, alias="ECHO", summary="Echo.")
+    hot = agent.fork(temperature=0.5)
+    async with MiniAgents():
+        first = await hot.inquire("x")
+        second = await hot.inquire("y")
+    assert [str(first[0]), str(second[0])] == ["[('temperature', 0.5)]"] * 2
+    assert provider.calls[0].options is not provider.calls[1].options
+
+
+async def test_options_serving_calls_in_other_contexts_follow_their_settings() -> None:
+    provider = EchoProvider()
+    agent = make_llm_agent(EchoOptions, provider, alias="ECHO", summary="Echo.")
+    async with MiniAgents():
+        await agent.inquire("x")
+    async with MiniAgents(stream_llm_tokens_by_default=False):
+        await agent.inquire("y")
+        async with MiniAgents(stream_llm_tokens_by_default=True):
+            await agent.inquire("z")
+        await agent.inquire("w")
+    assert provider.seen[0] is provider.seen[3]  # one options instance, four settings read
+    assert [call.stream for call in provider.calls] == [True, False, True, False]
+
+
+async def test_an_agent_without_a_model_is_refused_on_every_call() -> None:
+    provider = EchoProvider()
+    agent = make_llm_agent(EchoOptions, provider, alias="ECHO", summary="Echo.").fork(model=None)
+    async with MiniAgents():
+        for _ in range(2):
+            with pytest.raises(LLMConfigurationError, match="needs a model"):
+                await agent.inquire("x")
+    assert provider.seen == []

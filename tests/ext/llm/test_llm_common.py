@@ -163,6 +163,34 @@ def test_the_prompt_takes_roles_from_messages_and_system_from_system_messages() 
     assert prompt_of(MessageTuple([UserMessage(text="x")]), None) == (None, (("user", "x"),))
 
 
+class NarratorMessage(Message):
+    """A message whose role its class works out (a property, not a field)."""
+
+    @property
+    def role(self) -> str:
+        return "assistant" if self.text == "said" else "user"
+
+
+def test_the_prompt_reads_a_role_defined_by_the_class_and_refuses_non_text_roles() -> None:
+    messages = MessageTuple(
+        [
+            NarratorMessage(text="said"),
+            NarratorMessage(text="asked"),
+            Message(text="numbered", role=3),
+            Message(text="extra", role="assistant"),
+            NarratorMessage(text="said"),  # the kind of each class is worked out once
+        ]
+    )
+    _, conversation = prompt_of(messages, None)
+    assert conversation == (
+        ("assistant", "said"),
+        ("user", "asked"),
+        ("user", "numbered"),  # a role that is not a text: a user's message
+        ("assistant", "extra"),
+        ("assistant", "said"),
+    )
+
+
 @pytest.mark.parametrize("agent", [openai_agent, anthropic_agent], ids=["openai", "anthropic"])
 async def test_a_missing_model_is_a_clear_error(agent: object) -> None:
     assert agent is openai_agent or agent is anthropic_agent

@@ -7,6 +7,7 @@ The same over real HTTP, with the real SDKs against the fake server, is in
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import genai_prices
@@ -430,3 +431,64 @@ def test_the_first_call_of_a_process_does_not_wait_for_the_price_table(tmp_path:
     result = run_python(["-c", FIRST_CALL], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert 0 < int(result.stdout) < 3_000, result.stdout
+
+
+class _PassThroughRecorder:
+    """Records nothing: the live call's events, as a durable run's first run gets them."""
+
+    def llm_call(
+        self,
+        ctx: InteractionContext,
+        provider: object,
+        call: object,
+        start: Callable[[], AsyncIterator[object]],
+    ) -> AsyncIterator[object]:
+        return start()
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["charged-in-the-turn", "recorder-set"])
+async def test_a_stream_stopped_by_a_limit_is_told_to_the_observer_either_way(
+    recorded: bool,
+) -> None:
+    """A live call is charged in the turn's loop, or, with a recorder, by the meter's stream."""
+    from miniagents.ext.llm.observing import observe_llm_calls
+    from miniagents.ext.llm.recording import record_llm_calls
+
+    per_token = output_token_price("gpt-4o-mini")
+    assert per_token is not None
+    budget = Budget(max_cost_usd=per_token * 2.5)  # room for two tokens, not three
+    tokens: list[str] = []
+    ended: list[BaseException | None] = []
+
+    class Watch:
+        def events(self, events: AsyncIterator[object]) -> AsyncIterator[object]:
+            return events
+
+        def call_ended(self, error: BaseException | None) -> None:
+            ended.append(error)
+
+    class Observer:
+        def llm_call_started(self, agent_alias: str, provider: object, call: object) -> Watch:
+            return Watch()
+
+    recorder = record_llm_calls(_PassThroughRecorder() if recorded else None)  # type: ignore[arg-type]
+    observer = observe_llm_calls(Observer())  # type: ignore[arg-type]
+
+    async def read() -> None:
+        reply = priced.inquire("x", reply="one two three four five", budget=budget)
+        async for promise in reply:
+            async for token in promise:
+                tokens.append(token)
+
+    try:
+        async with MiniAgents():
+            with pytest.raises(BudgetExceededError) as caught:
+                await read()
+            await priced.inquire("y", reply="six", budget=Budget())  # a call that ends well
+    finally:
+        record_llm_calls(recorder)
+        observe_llm_calls(observer)
+    assert tokens == ["one ", "two "]  # the third crossed the limit: not delivered
+    assert budget.usage.output_tokens == 3
+    assert budget.in_flight == 0
+    assert ended == [caught.value, None]
