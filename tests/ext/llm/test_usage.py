@@ -358,8 +358,10 @@ async def test_a_budget_of_another_process_without_a_link_holds_its_limits_here(
     from miniagents.ext.llm import usage
 
     # as unpickled where no link runs (e.g. a durable run recovered by a new process)
-    elsewhere = usage._budget_of("another process", 1, (1, None, None))
-    assert usage._budget_of("another process", 1) is elsewhere  # one stand-in per budget
+    # (a home of its own: stand-ins are kept per home and number while alive, and another
+    # test's stand-in of the same number, not yet collected, would be returned instead)
+    elsewhere = usage._budget_of("a process without a link", 1, (1, None, None))
+    assert usage._budget_of("a process without a link", 1) is elsewhere  # one per budget
     assert repr(elsewhere) == "Budget(kept by another process)"
     assert elsewhere.max_requests == 1
     async with MiniAgents() as context:
@@ -378,7 +380,7 @@ def test_a_budget_pickled_carries_its_limits_to_a_stand_in_elsewhere() -> None:
     budget = Budget(max_requests=3, max_total_tokens=500, max_cost_usd=0.5)
     function, (home, number, limits) = budget.__reduce__()
     assert function(home, number, limits) is budget  # here: itself
-    far = function("another process", number, limits)  # elsewhere: a stand-in
+    far = function("a process that unpickles it", number, limits)  # elsewhere: a stand-in
     assert (far.max_requests, far.max_total_tokens, far.max_cost_usd) == (3, 500, 0.5)
     assert pickle.loads(pickle.dumps(far)) is far
     assert isinstance(far, usage.Budget)
