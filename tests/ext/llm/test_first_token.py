@@ -29,6 +29,7 @@ import miniagents
 from miniagents import MiniAgent, MiniAgents
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.llm.recording import record_llm_calls
 
 TOKENS = [f" t{index}" for index in range(40)]
 FIRST_READ = 30
@@ -227,14 +228,21 @@ async def _library_calls(api: str, tokens: int) -> int:
         if event == "call" and frame.f_code.co_filename.startswith(LIBRARY):
             calls += 1
 
-    async with MiniAgents():  # the default stall watch on, as users have it
-        sys.setprofile(profile)
-        try:
-            async for message in agent.inquire("Hello."):
-                async for _token in message:
-                    pass
-        finally:
-            sys.setprofile(None)
+    # no recorder, as in a process that runs no durable agent (a test of ext.dbos run
+    # before in this process leaves DBOS's recorder set, and a recorded call's events go
+    # through the meter's own generator: one more call per token)
+    recorder = record_llm_calls(None)
+    try:
+        async with MiniAgents():  # the default stall watch on, as users have it
+            sys.setprofile(profile)
+            try:
+                async for message in agent.inquire("Hello."):
+                    async for _token in message:
+                        pass
+            finally:
+                sys.setprofile(None)
+    finally:
+        record_llm_calls(recorder)
     return calls
 
 
