@@ -364,7 +364,8 @@ def print_targets(cases: Sequence[Case]) -> None:
             lib = variant.label
             lib_ratio = ratio(case, lib, base)
             if case.workload == "W2" and case.n == 10_000:
-                verdict(f"W2 M=10,000 {lib}: wall <= 3x baseline", lib_ratio, 3.0, "x")
+                # issue 24 asks for 1.5x (the first rounds asked for 3x)
+                verdict(f"W2 M=10,000 {lib}: wall <= 1.5x baseline", lib_ratio, 1.5, "x")
                 peak = case.peak_bytes.get(lib)
                 if peak is not None:
                     per_agent = peak / 1e3 / case.n
