@@ -11,13 +11,7 @@ from typing_extensions import Self, TypeVar
 
 from miniagents.frozen.model import FrozenDict, freeze
 from miniagents.messages.errors import MessageTypeError
-from miniagents.messages.message import (
-    Message,
-    _set_dict,
-    _set_extra,
-    _set_fields_set,
-    _set_private,
-)
+from miniagents.messages.message import Message
 from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
 from miniagents.promising.lowlevel import ReplayCore, ReplayObservable, joined_text, pieces_are
 from miniagents.promising.sentinels import NO_VALUE
@@ -390,41 +384,13 @@ for _name in ("_core", "_resolver", "_view", "_message_class", "_metadata"):
     setattr(_ReadyMessagePromise, _name, _made_when_used(_name))
 
 
-def _set_plain_message(text: str) -> Message:
-    """``Message.model_construct(text=text)``, with pydantic's four fields written directly.
+def _plain_message(text: str) -> Message:
+    """A plain ``Message`` of just ``text``.
 
-    ``model_construct`` walks the model's fields, defaults and private attributes in Python
-    (about a hundred opcodes); a plain ``Message`` of a ``str`` has one field set, no extra
-    and no private values, so the same state takes four writes.
+    ``Message.__init__`` gives such a message its state directly, without validation (see
+    there; checked once, at import, against what validation gives).
     """
-    message = Message.__new__(Message)
-    _set_dict(message, {"text": text})  # (the slots' setters: see miniagents.messages.message)
-    _set_fields_set(message, {"text"})
-    _set_extra(message, {})
-    _set_private(message, None)
-    return message
-
-
-def _construct_plain_message(text: str) -> Message:
-    return Message.model_construct(text=text)
-
-
-def _same_state(one: Message, other: Message) -> bool:
-    return (
-        all(
-            getattr(one, name) == getattr(other, name)
-            for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__")
-        )
-        and one.__pydantic_private__ == other.__pydantic_private__
-    )
-
-
-# the direct writes only if they give what pydantic gives (checked once, at import)
-_plain_message: Callable[[str], Message] = (
-    _set_plain_message
-    if _same_state(_set_plain_message("x"), Message.model_construct(text="x"))
-    else _construct_plain_message
-)
+    return Message(text=text)
 
 
 _PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})

@@ -29,14 +29,7 @@ class _Tracked:
         self.tracker = tracker
 
     def __call__(self) -> None:
-        # the stream has ended: StreamTracker.ended's rule, inline (one call less per message)
-        tracker = self.tracker
-        if self.core.error is None:
-            tracker._streams.pop(self.core, None)  # (gone already if the context ended)
-            return
-        tracker._failed += 1  # kept: see StreamTracker._prune
-        if tracker._failed > tracker._prune_at:
-            tracker._prune()
+        self.tracker.ended(self.core)  # (it has ended: forgotten, or kept if it failed)
 
 
 class StreamTracker:
@@ -70,9 +63,7 @@ class StreamTracker:
                 an agent replied with (it names the stream if its error is logged).
         """
         core = core_of(stream)
-        self._streams[core] = label  # (as track_replies, inline)
-        if self._unpaced:  # the context is exiting: nothing waits for room any more
-            core.unpace()
+        self.track_replies(core, label)
         core.when_done(_Tracked(core, self))
 
     def track_replies(self, core: ReplayCore[Any], label: str) -> None:

@@ -252,12 +252,7 @@ def start(
         NoActiveContextError: outside of a ``MiniAgents`` context.
         AgentArgumentError: for positional, unknown or missing arguments.
     """
-    for value in kwargs.values():  # _given's own test, inline: the common case needs no call
-        if value is DEFAULT:
-            given = _given(kwargs)  # a keyword given ``DEFAULT`` is as if it were not given
-            break
-    else:
-        given = dict(kwargs)
+    given = _given(kwargs)  # a keyword given ``DEFAULT`` is as if it were not given
     arguments = {**agent._bound, **given} if agent._bound else given
     start_asap: bool | None = None
     if "start_asap" in arguments and "start_asap" not in agent._parameters.names:

@@ -89,7 +89,6 @@ from miniagents.promising.limits import Overflow as Overflow
 from miniagents.promising.limits import StreamLimits as StreamLimits
 from miniagents.promising.limits import stream_limits as stream_limits
 from miniagents.promising.promise import Promise
-from miniagents.promising.sentinels import NO_VALUE
 from miniagents.promising.streamed_promise import StreamedPromise
 
 __all__ = [
@@ -150,13 +149,7 @@ def stream_on(
     replies are ahead of their consumers waits at its next input pull).
     """
     stream = cls.__new__(cls)
-    # StreamedPromise._setup(core, view=...), inline (a stream per agent's replies)
-    stream._core = core
-    stream._resolver = None
-    stream._whole = NO_VALUE
-    stream._view = gate if gate is not None else False
-    if core.flow is not None:
-        stream._count_handle(core)
+    stream._setup(core, view=gate if gate is not None else False)
     return stream
 
 

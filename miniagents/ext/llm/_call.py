@@ -88,23 +88,9 @@ async def _run_call(
     plan = _memo_of(options).get(_PLAN, _NO_PLAN)
     if plan.context is not context or plan.alias is not alias or plan.provider is not provider:
         plan = _plan(options, context, alias, provider)
-    (
-        _,
-        _,
-        _,
-        model,
-        stream,
-        stall_timeout,
-        max_rounds,
-        retries,
-        call_options,
-        metered,
-        message_class,
-        metadata,
-        known,
-        stalled,
-    ) = plan
-    call_options = dict(call_options)  # the call's own (a provider may add to it)
+    model, metered, metadata, known = plan.model, plan.metered, plan.metadata, plan.known
+    retries = plan.retries  # (counted down by this call's retries)
+    call_options = dict(plan.call_options)  # the call's own (a provider may add to it)
     tools: tuple[Tool, ...] = ()
     if options.tools is None:  # no tools: the same empty set for every call
         tool_set = _NO_TOOLS
@@ -120,8 +106,8 @@ async def _run_call(
     rounds = 0
     try:
         while True:
-            call = _new_call(model, stream, system, prompt, call_options, tools, output)
-            turn = Turn(ctx, message_class, metadata)
+            call = _new_call(model, plan.stream, system, prompt, call_options, tools, output)
+            turn = Turn(ctx, plan.message_class, metadata)
             if answer is not None:
                 answer.start_try()
                 turn.text_sink = answer.feed
@@ -131,7 +117,7 @@ async def _run_call(
                     answer.open()
             elif not tools:
                 turn.open_text()  # known before the first token, as the only message
-            await turn.stream(metered, call, options, stall_timeout, stalled)
+            await turn.stream(metered, call, options, plan.stall_timeout, plan.stalled)
             usage = added_usage(usage, metered.usage(turn.finish, model))
             turn.complete(usage=usage)
             calls = await turn.call_messages()
@@ -148,10 +134,10 @@ async def _run_call(
             _log(context, ctx, call, turn, calls, metered=metered)
             if not calls:
                 return
-            if rounds == max_rounds:
+            if rounds == plan.max_rounds:
                 raise LLMToolRoundsError(
                     f"The agent {alias} stopped its tool loop: the model {model!r} asked for "
-                    f"tools again after {max_rounds} rounds of tool calls (its "
+                    f"tools again after {plan.max_rounds} rounds of tool calls (its "
                     f"max_tool_rounds). Give it more with {alias.lower()}.fork("
                     "max_tool_rounds=...), or tell the model (e.g. in the system prompt) "
                     "when to stop calling tools."

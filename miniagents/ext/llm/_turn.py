@@ -212,9 +212,8 @@ class Turn:
             events = metered.wrapped.reply(call, options)
             if stall_timeout is not None:  # stall_watched's no-timeout case, inline
                 events = stall_watched(events, stall_timeout, stalled)
-        elif recording._recorder is None:  # with budgets of another process: their waits
-            events = stall_watched(metered.reply(call, options), stall_timeout, stalled)
-        else:  # a durable run may replay a recorded call instead
+        else:  # through the meter's stream (the waits for budgets of another process);
+            # a durable run may replay a recorded call instead
             events = recorded_llm_call(
                 self.ctx,
                 metered,

@@ -125,8 +125,7 @@ class AnthropicProvider:
             api = MiniAgents.get_current().resource(
                 "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
             )
-        if options.max_retries is not None or options.timeout is not None:  # else: kept as it is
-            api = client_with_options(api, options.max_retries, options.timeout, "anthropic_agent")
+        api = client_with_options(api, options.max_retries, options.timeout, "anthropic_agent")
         create = api.messages.create
         arguments = sdk_arguments(create, options, "The Anthropic SDK's messages")
         if call.system:

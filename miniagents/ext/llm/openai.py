@@ -88,9 +88,7 @@ def _client(options: OpenAIOptions) -> Any:
         api = MiniAgents.get_current().resource(
             "openai-client", lambda: _client_from_environment(sdk), lambda made: made.close()
         )
-    if options.max_retries is not None or options.timeout is not None:  # else: kept as it is
-        api = client_with_options(api, options.max_retries, options.timeout, "openai_agent")
-    return api
+    return client_with_options(api, options.max_retries, options.timeout, "openai_agent")
 
 
 def _client_from_environment(sdk: Any) -> Any:
