@@ -9,6 +9,8 @@ The ``check_*`` functions are never called: mypy checks them (strict, with
 from __future__ import annotations
 
 import copy
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from typing_extensions import assert_type
 
@@ -28,7 +30,10 @@ from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.pricing import cost_usd
+from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
+from miniagents.ext.llm.recording import LLMCallRecorder, record_llm_calls, recorded_llm_call
 from miniagents.ext.llm.usage import REMOTE_PIECES_AHEAD
+from miniagents.miniagents.interaction import InteractionContext
 from miniagents.miniagents.lowlevel import (
     CallerEnd,
     LinkEnd,
@@ -111,6 +116,45 @@ def check_errors(error: BudgetExceededError) -> None:
     llm_error: LLMError = error
     assert llm_error is not None
     assert BudgetExceededErrorFromFacade is BudgetExceededError
+
+
+class _Declining:
+    """A recorder that declines every call (returns ``None``)."""
+
+    def llm_call(
+        self,
+        ctx: InteractionContext,
+        provider: LLMProvider[Any, Any],
+        call: LLMCall,
+        start: Callable[[], AsyncIterator[LLMEvent]],
+    ) -> None:
+        return None
+
+
+class _Wrong:
+    """Not a recorder: its ``llm_call`` returns text."""
+
+    def llm_call(
+        self,
+        ctx: InteractionContext,
+        provider: LLMProvider[Any, Any],
+        call: LLMCall,
+        start: Callable[[], AsyncIterator[LLMEvent]],
+    ) -> str:
+        return ""
+
+
+def check_recorders(
+    ctx: InteractionContext,
+    provider: LLMProvider[Any, Any],
+    call: LLMCall,
+    start: Callable[[], AsyncIterator[LLMEvent]],
+) -> None:
+    declining: LLMCallRecorder = _Declining()  # declining is part of the protocol
+    assert_type(record_llm_calls(declining), LLMCallRecorder | None)
+    assert_type(declining.llm_call(ctx, provider, call, start), AsyncIterator[LLMEvent] | None)
+    assert_type(recorded_llm_call(ctx, provider, call, start), AsyncIterator[LLMEvent])
+    record_llm_calls(_Wrong())  # type: ignore[arg-type]
 
 
 # --- The test that pytest runs --------------------------------------------------------

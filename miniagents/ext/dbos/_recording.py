@@ -152,11 +152,15 @@ class LLMRecorder:
         provider: LLMProvider[Any, Any],
         call: LLMCall,
         start: Callable[[], AsyncIterator[LLMEvent]],
-    ) -> AsyncIterator[LLMEvent]:
-        """The events of the call: recorded ones if the run has them, else live and recorded."""
+    ) -> AsyncIterator[LLMEvent] | None:
+        """The events of the call: recorded ones if the run has them, else live and recorded.
+
+        A call made outside any durable run is declined (``None``): it runs as in a process
+        without a recorder, so registering DBOS costs nothing to the other agents.
+        """
         run = current_run.get()
         if run is None:
-            return start()
+            return None
         path = run.paths.get(id(ctx))
         if path is None:  # the interaction's first call: name it under its caller's path
             parent = run_path.get()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import TypeVar
 
 from miniagents.ext.llm import observing, recording
@@ -46,7 +47,6 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
-from miniagents.ext.llm.recording import recorded_llm_call
 from miniagents.ext.llm.usage import _AWAY, _CallCharge
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents.interaction import InteractionContext
@@ -68,6 +68,21 @@ per token: under load (1,000 concurrent calls) that was 1.3 to 1.7 times the raw
 time (see tests/benchmarks/README.md, W5). A stream whose events come one per network read
 (a model streaming at its own pace) suspends between them anyway, and each token reaches its
 reader at once."""
+
+
+def _through_meter(
+    metered: Metered[OptionsT],
+    call: LLMCall,
+    options: OptionsT,
+    stall_timeout: float | None,
+    stalled: Callable[[], LLMTimeoutError],
+) -> AsyncIterator[LLMEvent]:
+    """A live call's events through the meter's stream, a stall watched where they are read.
+
+    The path of a call that a recorder takes (a durable run records the stall too) or that
+    waits for budgets of another process; every other call is charged in the turn's loop.
+    """
+    return stall_watched(metered.reply(call, options), stall_timeout, stalled)
 
 
 _NO_FINISH = Finish()
@@ -202,25 +217,24 @@ class Turn:
         """Stream the provider's reply to ``call`` (errors translated, messages failed).
 
         ``metered`` is the provider, each call charged to the budgets around it. A live
-        call (no recorder set) charged to budgets of this process only (no link to
-        another one) is charged here, as its events are taken: ``Metered.reply``'s work
-        without its async generator (a layer less before the request and for each token).
+        call (no recorder set, or the recorder declined it) charged to budgets of this
+        process only (no link to another one) is charged here, as its events are taken:
+        ``Metered.reply``'s work without its async generator (a layer less before the
+        request and for each token).
         """
-        events: AsyncIterator[LLMEvent]
-        here = recording._recorder is None and _AWAY.get() is None  # charged in this loop
+        events: AsyncIterator[LLMEvent] | None = None
+        recorder = recording._recorder
+        if recorder is not None:  # recorded_llm_call's recorder case, inline: None declines
+            # a durable run may replay a recorded call instead
+            start = partial(_through_meter, metered, call, options, stall_timeout, stalled)
+            events = recorder.llm_call(self.ctx, metered, call, start)
+        here = events is None and _AWAY.get() is None  # charged in this loop
         if here:  # recorded_llm_call without a recorder, inline, and Metered.reply's events
             events = metered.wrapped.reply(call, options)
             if stall_timeout is not None:  # stall_watched's no-timeout case, inline
                 events = stall_watched(events, stall_timeout, stalled)
-        else:  # through the meter's stream (the waits for budgets of another process);
-            # a durable run may replay a recorded call instead
-            events = recorded_llm_call(
-                self.ctx,
-                metered,
-                call,
-                # a stall is watched where the events are read (a durable run records it)
-                lambda: stall_watched(metered.reply(call, options), stall_timeout, stalled),
-            )
+        elif events is None:  # the waits for budgets of another process
+            events = _through_meter(metered, call, options, stall_timeout, stalled)
         observed = None
         if observing._observer is not None:  # tracing (watch_llm_call's no-observer case, inline)
             observed = watch_llm_call(self.ctx.this_agent.alias, metered, call)

@@ -4,7 +4,7 @@ An :class:`LLMCallRecorder`, once set with :func:`record_llm_calls`, is given ev
 a model that an LLM agent makes (each call of a tool loop, each retry of a structured
 answer), in the agent's task, before the request is sent. It returns the events the agent
 streams from: those of the live call (which it may record as they pass), or those it
-recorded before (the call is then not made again)::
+recorded before (the call is then not made again), or ``None`` to decline the call::
 
     agent:     call 1 .......... | tools ... | call 2 .......... |
     recorder:  live, recorded        ...       replayed (no request)
@@ -14,6 +14,11 @@ failed with (the provider's own, which ``provider.translate`` makes an ``LLMErro
 stall past the agent's ``stall_timeout`` is an ``LLMTimeoutError`` raised by the stream in
 the task that reads it), so that a recorder can record a failure too, and replay it by
 raising it again.
+
+A recorder that has nothing to do with a call (a durable recorder given a call made outside
+any durable run) returns ``None``: the call then runs exactly as with no recorder set,
+charged in the agent's own loop, with no layer of the recorder's between the provider and
+the reader.
 
 With no recorder set (the default) a call costs one call of :func:`recorded_llm_call` that
 finds none. Unlike an observer, a recorder's error fails the call: a durable run must not
@@ -40,8 +45,21 @@ class LLMCallRecorder(Protocol):
         provider: LLMProvider[Any, Any],
         call: LLMCall,
         start: Callable[[], AsyncIterator[LLMEvent]],
-    ) -> AsyncIterator[LLMEvent]:
-        """The events of ``call`` in the interaction ``ctx``: ``start()``'s, or recorded ones."""
+    ) -> AsyncIterator[LLMEvent] | None:
+        """The events of ``call`` in the interaction ``ctx``: ``start()``'s, or recorded ones.
+
+        Args:
+            ctx: The interaction of the LLM agent that makes the call.
+            provider: The provider the call is made with (its ``translate`` makes a
+                provider's error an ``LLMError``).
+            call: The call: model, messages, tools.
+            start: Makes the call and returns its live events; call it at most once.
+
+        Returns:
+            The events the agent streams from, or ``None`` to decline the call (``start``
+            not called): the call is then made as with no recorder set. A recorder that
+            never returns ``None`` is given every call, as before declining existed.
+        """
         ...
 
 
@@ -61,8 +79,10 @@ def recorded_llm_call(
     call: LLMCall,
     start: Callable[[], AsyncIterator[LLMEvent]],
 ) -> AsyncIterator[LLMEvent]:
-    """The events of ``call``: ``start()``'s without a recorder, else the recorder's."""
+    """The events of ``call``: the recorder's, else (none set, or it declined) ``start()``'s."""
     recorder = _recorder
-    if recorder is None:
-        return start()
-    return recorder.llm_call(ctx, provider, call, start)
+    if recorder is not None:
+        events = recorder.llm_call(ctx, provider, call, start)
+        if events is not None:
+            return events
+    return start()

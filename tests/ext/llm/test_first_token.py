@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,9 +27,10 @@ import pytest
 
 import miniagents
 from miniagents import MiniAgent, MiniAgents
+from miniagents.ext.dbos._recording import LLMRecorder
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.openai import openai_agent
-from miniagents.ext.llm.recording import record_llm_calls
+from miniagents.ext.llm.recording import LLMCallRecorder, record_llm_calls
 
 TOKENS = [f" t{index}" for index in range(40)]
 FIRST_READ = 30
@@ -218,8 +219,11 @@ async def test_the_first_token_reaches_the_reader_before_the_next_network_read(a
 LIBRARY = str(Path(miniagents.__file__).parent)
 
 
-async def _library_calls(api: str, tokens: int) -> int:
-    """Python calls (and resumptions) of library code while one reply of ``tokens`` is read."""
+async def _library_calls(api: str, tokens: int, recorder: LLMCallRecorder | None = None) -> int:
+    """Python calls (and resumptions) of library code while one reply of ``tokens`` is read.
+
+    The reply is read with ``recorder`` set (by default none).
+    """
     agent = _agent(api, [], [f" t{index}" for index in range(tokens)])
     calls = 0
 
@@ -228,10 +232,9 @@ async def _library_calls(api: str, tokens: int) -> int:
         if event == "call" and frame.f_code.co_filename.startswith(LIBRARY):
             calls += 1
 
-    # no recorder, as in a process that runs no durable agent (a test of ext.dbos run
-    # before in this process leaves DBOS's recorder set, and a recorded call's events go
-    # through the meter's own generator: one more call per token)
-    recorder = record_llm_calls(None)
+    # by default no recorder, as in a process that runs no durable agent (a test of
+    # ext.dbos run before in this process leaves DBOS's recorder set)
+    previous = record_llm_calls(recorder)
     try:
         async with MiniAgents():  # the default stall watch on, as users have it
             sys.setprofile(profile)
@@ -242,7 +245,7 @@ async def _library_calls(api: str, tokens: int) -> int:
             finally:
                 sys.setprofile(None)
     finally:
-        record_llm_calls(recorder)
+        record_llm_calls(previous)
     return calls
 
 
@@ -261,3 +264,35 @@ async def test_a_token_costs_a_few_library_calls(api: str) -> None:
     short, long = await _library_calls(api, 100), await _library_calls(api, 300)
     per_token = (long - short) / 200
     assert 3 < per_token <= 6.5, per_token
+
+
+class _PassThrough:
+    """A recorder that takes every call and only passes its live events on."""
+
+    def llm_call(
+        self, ctx: object, provider: object, call: object, start: Callable[[], AsyncIterator[Any]]
+    ) -> AsyncIterator[Any]:
+        return start()
+
+
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic"])
+async def test_a_call_outside_a_durable_run_costs_what_it_costs_without_a_recorder(
+    api: str,
+) -> None:
+    """DBOS's recorder, set for the whole process once DBOS is registered, declines it.
+
+    A recorder that takes the call puts the meter's generator between the provider and the
+    reader (one more library call per token); a declined call is made as with no recorder,
+    the recorder's own ``llm_call`` its only extra call. (The counts vary by a call or two
+    between runs: the loop's own timing work, not the tokens'.)
+    """
+    declining = LLMRecorder()
+    passing: LLMCallRecorder = _PassThrough()
+    costs = {}
+    for name, recorder in [("none", None), ("dbos", declining), ("passing", passing)]:
+        short = await _library_calls(api, 100, recorder)
+        long = await _library_calls(api, 300, recorder)
+        costs[name] = (short, (long - short) / 200)
+    assert abs(costs["dbos"][1] - costs["none"][1]) < 0.05, costs  # per token: the same
+    assert abs(costs["dbos"][0] - costs["none"][0]) <= 5, costs  # and the set-up
+    assert costs["passing"][1] > costs["none"][1] + 0.8, costs  # a taken call: one more

@@ -448,11 +448,34 @@ class _PassThroughRecorder:
         return start()
 
 
-@pytest.mark.parametrize("recorded", [False, True], ids=["charged-in-the-turn", "recorder-set"])
+class _DecliningRecorder:
+    """Declines every call (as DBOS's recorder does outside a durable run), counting them."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def llm_call(
+        self,
+        ctx: InteractionContext,
+        provider: object,
+        call: object,
+        start: Callable[[], AsyncIterator[object]],
+    ) -> None:
+        self.asked += 1
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    [None, _PassThroughRecorder, _DecliningRecorder],
+    ids=["charged-in-the-turn", "recorder-set", "recorder-declines"],
+)
 async def test_a_stream_stopped_by_a_limit_is_told_to_the_observer_either_way(
-    recorded: bool,
+    recorded: type[_PassThroughRecorder | _DecliningRecorder] | None,
 ) -> None:
-    """A live call is charged in the turn's loop, or, with a recorder, by the meter's stream."""
+    """A live call is charged in the turn's loop, or, taken by a recorder, by the meter's stream.
+
+    A call the recorder declines is charged in the turn's loop, as with no recorder.
+    """
     from miniagents.ext.llm.observing import observe_llm_calls
     from miniagents.ext.llm.recording import record_llm_calls
 
@@ -473,7 +496,8 @@ async def test_a_stream_stopped_by_a_limit_is_told_to_the_observer_either_way(
         def llm_call_started(self, agent_alias: str, provider: object, call: object) -> Watch:
             return Watch()
 
-    recorder = record_llm_calls(_PassThroughRecorder() if recorded else None)  # type: ignore[arg-type]
+    mine = None if recorded is None else recorded()
+    recorder = record_llm_calls(mine)  # type: ignore[arg-type]
     observer = observe_llm_calls(Observer())  # type: ignore[arg-type]
 
     async def read() -> None:
@@ -494,3 +518,35 @@ async def test_a_stream_stopped_by_a_limit_is_told_to_the_observer_either_way(
     assert budget.usage.output_tokens == 3
     assert budget.in_flight == 0
     assert ended == [caught.value, None]
+    if isinstance(mine, _DecliningRecorder):
+        assert mine.asked == 2  # asked about both calls, declined both
+
+
+async def test_recorded_llm_call_makes_a_declined_call_live() -> None:
+    """``recorded_llm_call`` gives the recorder's events, or ``start()``'s when it declines."""
+    from miniagents.ext.llm.recording import record_llm_calls, recorded_llm_call
+
+    async def live() -> AsyncIterator[object]:
+        yield "live"
+
+    async def read(events: AsyncIterator[object]) -> list[object]:
+        return [event async for event in events]
+
+    class Replaying:
+        def llm_call(self, *_: object) -> AsyncIterator[object]:
+            async def recorded() -> AsyncIterator[object]:
+                yield "recorded"
+
+            return recorded()
+
+    declining = _DecliningRecorder()
+    outcomes = []
+    for recorder in [None, declining, Replaying()]:
+        previous = record_llm_calls(recorder)  # type: ignore[arg-type]
+        try:
+            events = recorded_llm_call(None, None, None, live)  # type: ignore[arg-type]
+        finally:
+            record_llm_calls(previous)
+        outcomes.append(await read(events))
+    assert outcomes == [["live"], ["live"], ["recorded"]]
+    assert declining.asked == 1
