@@ -36,7 +36,6 @@ import cProfile
 import gc
 import pstats
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -278,17 +277,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     import miniagents
 
     print(f"library: {miniagents.__file__}")
-    server = subprocess.Popen(
-        [sys.executable, llm_stream.__file__, "--server"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        base = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+    with llm_stream.served() as base:
         for api in options.apis:
             report(api, base, options.calls, options.time_calls, options.top, options.stall_timeout)
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":

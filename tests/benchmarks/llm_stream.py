@@ -44,7 +44,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -358,6 +358,31 @@ async def _raw_call(client: Any, api: str, model: str, first: Callable[[], None]
     return "".join(parts)
 
 
+async def ours_call(agent: Any, first: Callable[[], None]) -> str:
+    """Read our LLM agent's reply with ``async for``; call ``first`` at its first token."""
+    parts: list[str] = []
+    async for message in agent.inquire("Say something."):
+        async for piece in message:
+            if not parts:
+                first()
+            parts.append(piece)
+    return "".join(parts)
+
+
+@contextlib.contextmanager
+def served() -> Iterator[str]:
+    """This script's SSE server started in a process of its own; its base URL."""
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--server"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        yield f"http://127.0.0.1:{server.stdout.readline().strip()}"
+    finally:
+        server.terminate()
+        server.wait()
+
+
 async def _httpx_call(
     client: Any, api: str, base: str, model: str, first: Callable[[], None]
 ) -> str:
@@ -415,13 +440,7 @@ async def run_variant(
             return await _raw_call(client, api, model, first)
         if variant == "httpx":
             return await _httpx_call(client, api, base, model, first)
-        parts: list[str] = []
-        async for message in agents[model].inquire("Say something."):
-            async for piece in message:
-                if not parts:
-                    first()
-                parts.append(piece)
-        return "".join(parts)
+        return await ours_call(agents[model], first)
 
     async with contexts:  # ours: one context for every round, as a long-lived app has
         # warm-up calls of a few tokens, one per connection a round uses (not timed): the SDK
@@ -556,12 +575,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.quick:
         args.concurrency, args.reps = 100, 1
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--server"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        base = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+    with served() as base:
         for workload in args.workloads:
             for api in args.apis:
                 results: dict[str, list[dict[str, float]]] = {v: [] for v in args.variants}
@@ -579,9 +593,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                             )
                         )
                 _report(api, workload, args.concurrency, results)
-    finally:
-        server.terminate()
-        server.wait()
 
 
 def _report(

@@ -155,13 +155,7 @@ async def _run(
 
         if variant == "raw":
             return await llm_stream._raw_call(client, api, name, first)
-        parts: list[str] = []
-        async for message in agents[name].inquire("Say something."):
-            async for piece in message:
-                if not parts:
-                    first()
-                parts.append(piece)
-        return "".join(parts)
+        return await llm_stream.ours_call(agents[name], first)
 
     rows: list[dict[str, float]] = []
     expected = "".join(llm_stream.token(i) for i in range(tokens))
@@ -210,12 +204,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--calls", type=int, default=10, help="calls started at once")
     args = parser.parse_args(argv)
-    server = subprocess.Popen(
-        [sys.executable, llm_stream.__file__, "--server"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        base = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+    with llm_stream.served() as base:
         for api in args.apis:
             print(f"\n### {api}: {args.calls} paced call(s) at once, {args.rounds} rounds")
             print("| rep | variant | send | headers | read | first | first - read | connections |")
@@ -237,9 +226,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                     cells = " | ".join(f"{m[k]:.2f}" for k in (*MOMENTS, "handoff"))
                     opened = run["connections"]
                     print(f"| {rep} | {variant} | {cells} | {opened} |", flush=True)
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":
