@@ -108,7 +108,9 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
         messages.append({"role": "system", "content": call.system})
     for item in call.messages:
         if isinstance(item, PromptText):
-            messages.append({"role": item.role, "content": _content(item)})
+            role, text = item  # (a pair)
+            # _content's no-images case, inline (the text as it is)
+            messages.append({"role": role, "content": _content(item) if item.images else text})
         elif isinstance(item, ToolCallMessage):
             last = messages[-1] if messages else None
             if last is None or last["role"] != "assistant":

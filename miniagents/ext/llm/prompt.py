@@ -25,7 +25,7 @@ system, assistant or other message that carries images is refused with an
 from __future__ import annotations
 
 import json
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -52,19 +52,16 @@ class PromptText(tuple[str, str]):
         ('user', 'Hi')
     """
 
-    _images: tuple[ImagePart, ...] = ()  # (an item without images has no state of its own)
+    images: Final[tuple[ImagePart, ...]] = ()
+    """The images of the message (a user message's; none for other roles). (An item
+    without images has no state of its own: it reads this default.)"""
 
     def __new__(cls, role: str, text: str, images: tuple[ImagePart, ...] = ()) -> PromptText:
         """Make the pair ``(role, text)``, with ``images``."""
         item = tuple.__new__(cls, (role, text))
         if images:
-            item.__dict__["_images"] = tuple(images)  # (its __setattr__ refuses)
+            item.__dict__["images"] = tuple(images)  # (its __setattr__ refuses)
         return item
-
-    @property
-    def images(self) -> tuple[ImagePart, ...]:
-        """The images of the message (a user message's; none for other roles)."""
-        return self._images
 
     @property
     def role(self) -> str:
@@ -82,6 +79,10 @@ class PromptText(tuple[str, str]):
             f"A PromptText is immutable: it cannot set {name!r}. Build a new one instead, "
             "e.g. PromptText(role, text, images)."
         )
+
+    def __delattr__(self, name: str) -> None:
+        """Refuse: a prompt item is immutable."""
+        raise FrozenInstanceError(f"A PromptText is immutable: it cannot delete {name!r}.")
 
     def __eq__(self, other: object) -> bool:
         """The same pair (and, for another ``PromptText``, the same images)."""

@@ -50,6 +50,8 @@ def test_the_prompt_keeps_the_images_of_user_messages_only() -> None:
     assert pickle.loads(pickle.dumps(prompt[0])) == prompt[0]
     with pytest.raises(FrozenInstanceError, match="PromptText is immutable"):
         prompt[0].images = ()  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError, match="PromptText is immutable"):
+        del prompt[0].images
     for carrier in (SystemMessage, AssistantMessage):
         with pytest.raises(LLMConfigurationError) as raised:
             prompt_of(MessageTuple([carrier(text="x", images=(image,))]), None)
@@ -84,7 +86,7 @@ def test_the_prompt_reads_images_as_the_message_class_says() -> None:
         None,
     )
     assert [item.images for item in prompt] == [(image,), (image,), (), ()]
-    assert "_images" not in vars(prompt[3])  # no state of its own without images
+    assert "images" not in vars(prompt[3])  # no state of its own without images
     wrong: Any = ["not an image"]
     with pytest.raises(MessageTypeError, match="must be ImagePart objects"):
         prompt_of(MessageTuple([Plain(text="x", images=wrong)]), None)
