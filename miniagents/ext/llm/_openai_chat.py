@@ -65,9 +65,14 @@ async def chat_reply(
                 yield ToolCallDelta(called.id, function.arguments or "")
         yield Finish(choice.finish_reason, *_usage(completion.usage), model=completion.model)
         return
-    arguments.setdefault("stream_options", {"include_usage": True})
-    stream_options = arguments["stream_options"]
-    wants_usage = isinstance(stream_options, Mapping) and bool(stream_options.get("include_usage"))
+    if "stream_options" not in arguments:  # the usage asked for, unless the agent says
+        arguments["stream_options"] = {"include_usage": True}
+        wants_usage = True
+    else:
+        stream_options = arguments["stream_options"]
+        wants_usage = isinstance(stream_options, Mapping) and bool(
+            stream_options.get("include_usage")
+        )
     finish_reason: str | None = None
     usage = None
     answered: str | None = None  # the model that answered
