@@ -65,9 +65,14 @@ async def chat_reply(
                 yield ToolCallDelta(called.id, function.arguments or "")
         yield Finish(choice.finish_reason, *_usage(completion.usage), model=completion.model)
         return
-    arguments.setdefault("stream_options", {"include_usage": True})
-    stream_options = arguments["stream_options"]
-    wants_usage = isinstance(stream_options, Mapping) and bool(stream_options.get("include_usage"))
+    if "stream_options" not in arguments:  # the usage asked for, unless the agent says
+        arguments["stream_options"] = {"include_usage": True}
+        wants_usage = True
+    else:
+        stream_options = arguments["stream_options"]
+        wants_usage = isinstance(stream_options, Mapping) and bool(
+            stream_options.get("include_usage")
+        )
     finish_reason: str | None = None
     usage = None
     answered: str | None = None  # the model that answered
@@ -108,7 +113,9 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
         messages.append({"role": "system", "content": call.system})
     for item in call.messages:
         if isinstance(item, PromptText):
-            messages.append({"role": item.role, "content": _content(item)})
+            role, text = item  # (a pair)
+            # _content's no-images case, inline (the text as it is)
+            messages.append({"role": role, "content": _content(item) if item.images else text})
         elif isinstance(item, ToolCallMessage):
             last = messages[-1] if messages else None
             if last is None or last["role"] != "assistant":

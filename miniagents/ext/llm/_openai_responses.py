@@ -156,7 +156,9 @@ def _input(call: LLMCall) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for item in call.messages:
         if isinstance(item, PromptText):
-            items.append({"role": item.role, "content": _content(item)})
+            role, text = item  # (a pair)
+            # _content's no-images case, inline (the text as it is)
+            items.append({"role": role, "content": _content(item) if item.images else text})
         elif isinstance(item, ToolCallMessage):
             items.append(
                 {

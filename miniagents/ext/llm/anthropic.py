@@ -212,7 +212,9 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
     for item in call.messages:
         last = messages[-1] if messages else None
         if isinstance(item, PromptText):
-            messages.append({"role": item.role, "content": _content(item)})
+            role, text = item  # (a pair)
+            # _content's no-images case, inline (the text as it is)
+            messages.append({"role": role, "content": _content(item) if item.images else text})
             continue
         if isinstance(item, ToolCallMessage):
             role = "assistant"

@@ -25,7 +25,7 @@ system, assistant or other message that carries images is refused with an
 from __future__ import annotations
 
 import json
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -52,18 +52,16 @@ class PromptText(tuple[str, str]):
         ('user', 'Hi')
     """
 
-    _images: tuple[ImagePart, ...]
+    images: Final[tuple[ImagePart, ...]] = ()
+    """The images of the message (a user message's; none for other roles). (An item
+    without images has no state of its own: it reads this default.)"""
 
     def __new__(cls, role: str, text: str, images: tuple[ImagePart, ...] = ()) -> PromptText:
         """Make the pair ``(role, text)``, with ``images``."""
         item = tuple.__new__(cls, (role, text))
-        item.__dict__["_images"] = tuple(images)  # (its __setattr__ refuses)
+        if images:
+            item.__dict__["images"] = tuple(images)  # (its __setattr__ refuses)
         return item
-
-    @property
-    def images(self) -> tuple[ImagePart, ...]:
-        """The images of the message (a user message's; none for other roles)."""
-        return self._images
 
     @property
     def role(self) -> str:
@@ -81,6 +79,10 @@ class PromptText(tuple[str, str]):
             f"A PromptText is immutable: it cannot set {name!r}. Build a new one instead, "
             "e.g. PromptText(role, text, images)."
         )
+
+    def __delattr__(self, name: str) -> None:
+        """Refuse: a prompt item is immutable."""
+        raise FrozenInstanceError(f"A PromptText is immutable: it cannot delete {name!r}.")
 
     def __eq__(self, other: object) -> bool:
         """The same pair (and, for another ``PromptText``, the same images)."""
@@ -134,15 +136,22 @@ def prompt_of(
         if kind == _APPROVAL:
             continue  # the call and its result tell the model everything
         if kind == _ROLE_FIELD:  # a field, or an extra one: read where pydantic keeps it
-            role = message.__dict__.get("role")  # (no miss raised for none)
-            if role is None:
-                extra = message.__pydantic_extra__
-                role = extra.get("role") if extra else None
+            values = message.__dict__
+            role = values.get("role")  # (no miss raised for none)
+            extra = message.__pydantic_extra__
+            if role is None and extra:
+                role = extra.get("role")
+            # images_of's "no images" case, inline (the field, else the extra one, is None):
+            # any other value is read through the property, which checks it
+            if values.get("images") is None and not (extra and "images" in extra):
+                images: tuple[ImagePart, ...] = ()
+            else:
+                images = message.images
         else:  # defined in the class body (e.g. a property): read as an attribute
             role = getattr(message, "role", None)
+            images = message.images
         if not isinstance(role, str):
             role = "user"
-        images = message.images
         if images and role != "user":
             raise LLMConfigurationError(
                 f"A message of role {role!r} carries {len(images)} image(s), but the LLM "
@@ -166,8 +175,9 @@ def prompt_of(
 
 _CALL_OR_RESULT, _APPROVAL, _ROLE_ATTRIBUTE, _ROLE_FIELD = 1, 2, 3, 4
 """The kinds of input message, for the prompt: a tool call or result (kept as it is), an
-approval request (left out), a message whose role is read as an attribute (its class body
-defines ``role``, e.g. as a property), one whose role is a field (or an extra one)."""
+approval request (left out), a message whose role and images are read as attributes (its
+class body defines ``role``, e.g. as a property, or ``images`` of its own), one whose role
+and images are fields (or extra ones)."""
 
 _KINDS: dict[type[Message], int] = {}
 """The kind of each message class (worked out once per class)."""
@@ -179,7 +189,9 @@ def _kind_of(kind: type[Message]) -> int:
         found = _CALL_OR_RESULT
     elif issubclass(kind, ToolApprovalRequest):
         found = _APPROVAL
-    elif any("role" in vars(base) for base in kind.__mro__):
+    elif any("role" in vars(base) for base in kind.__mro__) or any(
+        "images" in vars(base) for base in kind.__mro__[: kind.__mro__.index(Message)]
+    ):  # (a class of its own ``images`` too: it is read as the class says)
         found = _ROLE_ATTRIBUTE
     else:
         found = _ROLE_FIELD

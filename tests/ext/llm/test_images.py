@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from miniagents import InteractionContext, Message, MiniAgents, miniagent
-from miniagents.errors import FrozenInstanceError
+from miniagents.errors import FrozenInstanceError, MessageTypeError
 from miniagents.ext.history import ChatHistoryError, MalformedChatHistoryError
 from miniagents.ext.history.agents import markdown_history_agent
 from miniagents.ext.history.markdown import ChatHistoryMD
@@ -50,10 +50,46 @@ def test_the_prompt_keeps_the_images_of_user_messages_only() -> None:
     assert pickle.loads(pickle.dumps(prompt[0])) == prompt[0]
     with pytest.raises(FrozenInstanceError, match="PromptText is immutable"):
         prompt[0].images = ()  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError, match="PromptText is immutable"):
+        del prompt[0].images
     for carrier in (SystemMessage, AssistantMessage):
         with pytest.raises(LLMConfigurationError) as raised:
             prompt_of(MessageTuple([carrier(text="x", images=(image,))]), None)
         assert "the LLM APIs take images in user messages only" in str(raised.value)
+
+
+def test_the_prompt_reads_images_as_the_message_class_says() -> None:
+    """Images as a field, an extra field, or a class's own ``images``; bad ones refused."""
+    image = ImagePart(url=URL)
+
+    class Captioned(Message):
+        """A message whose images come from a field of another name."""
+
+        picture: ImagePart | None = None
+
+        @property  # type: ignore[misc]  # (a field to mypy; a property at run time)
+        def images(self) -> tuple[ImagePart, ...]:
+            return () if self.picture is None else (self.picture,)
+
+    class Plain(Message):
+        """A message of its own class, its images an extra field."""
+
+    _, prompt = prompt_of(
+        MessageTuple(
+            [
+                Captioned(text="Look.", picture=image),
+                Plain(text="And this.", images=(image,)),
+                Plain(text="Nothing.", images=()),
+                Message(text="Plain."),
+            ]
+        ),
+        None,
+    )
+    assert [item.images for item in prompt] == [(image,), (image,), (), ()]
+    assert "images" not in vars(prompt[3])  # no state of its own without images
+    wrong: Any = ["not an image"]
+    with pytest.raises(MessageTypeError, match="must be ImagePart objects"):
+        prompt_of(MessageTuple([Plain(text="x", images=wrong)]), None)
 
 
 # -- the wire ------------------------------------------------------------------------------

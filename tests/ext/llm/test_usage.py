@@ -263,6 +263,25 @@ async def test_a_context_budget_refuses_calls_past_its_limit_in_inner_contexts_t
     assert usage_totals(context).requests == 2  # the refused call was not made
 
 
+async def test_a_budget_given_to_a_context_between_its_calls_charges_the_next_ones() -> None:
+    """A context's budget replaced between two calls: the next call is charged to the new one."""
+    first, second = Budget(max_requests=1), Budget()
+    async with MiniAgents() as context:
+        await llm.inquire("before any budget")
+        with_budget(context, first)
+        await llm.inquire("one")
+        with pytest.raises(BudgetExceededError, match="max_requests"):
+            await llm.inquire("two")
+        with_budget(context, second)  # replaces the first: no limit any more
+        await llm.inquire("three")
+        await llm.inquire("four")
+        with charged_to(first), pytest.raises(BudgetExceededError, match="max_requests"):
+            await llm.inquire("five")  # a scope around the call: the first budget again
+    assert first.usage.requests == 1
+    assert second.usage.requests == 2
+    assert usage_totals(context).requests == 4  # the refused calls were not made
+
+
 async def test_a_stream_that_crosses_a_cost_limit_stops_at_its_next_token() -> None:
     per_token = output_token_price("gpt-4o-mini")
     assert per_token is not None
