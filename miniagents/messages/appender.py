@@ -24,7 +24,6 @@ from miniagents.messages.message import Message
 from miniagents.messages.message_promise import (
     MessagePromise,
     MessageT_co,
-    _plain_message,
     _ReadyMessagePromise,
 )
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
@@ -244,7 +243,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         if known:
             promise: MessagePromise = _ReadyMessagePromise(messages)  # type: ignore[arg-type]
         elif type(messages) is str:
-            promise = _ReadyMessagePromise(_plain_message(messages))
+            promise = _ReadyMessagePromise(Message(text=messages))
         elif known is None and is_message(messages):
             promise = _ReadyMessagePromise(messages)  # type: ignore[arg-type]
         else:
