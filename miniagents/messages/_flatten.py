@@ -38,6 +38,7 @@ from miniagents.messages._collect import (
 from miniagents.messages.message_promise import MessagePromise, _ReadyMessagePromise
 from miniagents.promising.lowlevel import (
     DirectSource,
+    Observer,
     ReplayCore,
     ReplayObservable,
     core_of,
@@ -47,6 +48,11 @@ from miniagents.promising.lowlevel import (
 from miniagents.promising.streamed_promise import StreamedPromise
 
 __all__ = ["FlattenSource", "Flattener"]
+
+Callbacks = tuple[
+    Callable[[MessagePromise], None], Callable[[BaseException], None], Callable[[], None]
+]
+"""A flattening's ``emit``, ``on_inner_error`` and ``on_inner_completed``."""
 
 
 class FlattenSource(DirectSource[MessagePromise]):
@@ -92,6 +98,7 @@ class Flattener:
     """
 
     __slots__ = (
+        "callbacks",
         "draining",
         "forward",
         "inner",
@@ -124,7 +131,14 @@ class Flattener:
         self.on_message = on_message
         self.pending: deque[Segment] | None = None  # made when something has to wait
         self.outer: abc.DisposableBase | Callable[[], None] | None = None
-        self.inner: abc.DisposableBase | Callable[[], None] | None = None
+        # what stops following the part followed now: a disposer, or the message sequence
+        # followed directly with its observer (no disposer made per part)
+        self.inner: (
+            abc.DisposableBase | Callable[[], None] | tuple[ReplayCore[Any], Observer[Any]] | None
+        ) = None
+        # this flattening's callbacks as the observer of a message sequence it follows: made
+        # at the first one, not per part (dropped when it stops: no cycle left behind)
+        self.callbacks: Callbacks | None = None
         self.inner_active = False
         self.outer_done = False
         self.stopped = False
@@ -234,6 +248,7 @@ class Flattener:
             if not self.stopped and self.outer_done and not self.inner_active and not self.pending:
                 self.stopped = True
                 self.on_message = None  # nothing more to tell it (and no cycle with an appender)
+                self.callbacks = None
                 self.observer.on_completed()
         finally:
             self.draining = False
@@ -243,8 +258,8 @@ class Flattener:
 
     def _follow(
         self, segment: Observable[object] | StreamedPromise[Any, Any] | AsyncPart
-    ) -> Callable[[], None]:
-        """Start following an async part; return what stops following it."""
+    ) -> Callable[[], None] | tuple[ReplayCore[Any], Observer[Any]] | None:
+        """Start following an async part; return what stops following it (see ``inner``)."""
         if isinstance(segment, StreamedPromise):
             core: ReplayCore[Any] | None = core_of(segment)
         elif isinstance(segment, ReplayObservable):  # (an ABC: tested only when needed)
@@ -253,9 +268,15 @@ class Flattener:
             core = None
         if core is not None and pieces_are(core, MessagePromise):
             # a message sequence: its pieces are flat already, take them directly
-            return core.add_observer(
-                self.emit, self.on_inner_error, self.on_inner_completed, sink=self.sink
-            )
+            callbacks = self.callbacks
+            if callbacks is None:
+                callbacks = self.callbacks = (
+                    self.emit,
+                    self.on_inner_error,
+                    self.on_inner_completed,
+                )
+            observer = core.observe(callbacks[0], callbacks[1], callbacks[2], sink=self.sink)
+            return None if observer is None else (core, observer)
         child = Flattener(_Inner(self), sink=self.sink, nested=True)
         if isinstance(segment, StreamedPromise):
             segment = segment.as_observable()  # a stream of other pieces: flatten them
@@ -268,9 +289,12 @@ class Flattener:
     def dispose(self) -> None:
         self.stopped = True
         self.on_message = None
+        self.callbacks = None
         outer, inner, self.outer, self.inner = self.outer, self.inner, None, None
         for subscription in (outer, inner):
-            if isinstance(subscription, abc.DisposableBase):
+            if isinstance(subscription, tuple):  # a message sequence followed directly
+                subscription[0].stop_observing(subscription[1])
+            elif isinstance(subscription, abc.DisposableBase):
                 subscription.dispose()
             elif subscription is not None:
                 subscription()

@@ -140,6 +140,63 @@ async def test_disposing_an_end_observer_of_an_agents_message_gives_it_up() -> N
     assert abandoned == [True]  # its last consumer gave up
 
 
+async def test_an_observer_without_a_disposer_is_stopped_with_stop_observing() -> None:
+    core: ReplayCore[str] = ReplayCore(open_ended=True, piece_type=str)
+    abandoned: list[bool] = []
+    core.on_abandoned = lambda: abandoned.append(True)
+    core.accept("a")
+    seen: list[str] = []
+    observer = core.observe(seen.append, lambda error: None, lambda: seen.append("end"))
+    assert observer is not None
+    assert list(core.observers) == [observer]
+    core.accept("b")  # replayed "a" first, then live
+    assert seen == ["a", "b"]
+    core.stop_observing(observer)
+    assert list(core.observers) == []
+    assert abandoned == [True]  # its last consumer gave up
+    core.accept("c")
+    assert seen == ["a", "b"]
+
+    ended = ReplayCore.finished(["x"], str)
+    late: list[str] = []
+    assert ended.observe(late.append, lambda error: None, lambda: late.append("end")) is None
+    assert late == ["x", "end"]  # told everything at once: nothing to stop
+
+
+@miniagent
+async def _waiting_worker(ctx: InteractionContext, gate: asyncio.Event) -> None:
+    await gate.wait()
+    ctx.reply("late")
+
+
+@miniagent
+async def _relaying_worker(
+    ctx: InteractionContext, gate: asyncio.Event, followed: list[ReplayCore[MessagePromise]]
+) -> None:
+    inner = _waiting_worker.inquire(gate=gate)
+    followed.append(core_of(inner))
+    ctx.reply(["first", inner])
+
+
+async def test_giving_up_on_replies_that_follow_another_agents_stops_following_them() -> None:
+    # The relaying agent's replies follow the waiting agent's (observed directly, with no
+    # disposer): cancelling them stops that, and the waiting agent, abandoned, is cancelled.
+    async with MiniAgents():
+        gate = asyncio.Event()
+        followed: list[ReplayCore[MessagePromise]] = []
+        replies = _relaying_worker.inquire(gate=gate, followed=followed)
+        iterator = aiter(replies)
+        assert str(await anext(iterator)) == "first"
+        [inner] = followed
+        assert not inner.done
+        assert len(list(inner.observers)) == 1  # followed
+        replies.cancel()
+        with pytest.raises(StreamCancelledError):
+            await anext(iterator)
+        assert list(inner.observers) == []  # no longer followed
+        assert isinstance(inner.error, StreamCancelledError)  # its agent gave up
+
+
 async def _hooked(ready_too: bool) -> list[bool]:
     """Whether each message the hook saw was complete, for two messages: ready, streaming."""
     seen: list[bool] = []
