@@ -168,8 +168,11 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
             core.handle_gone()
 
     def __del__(self) -> None:
-        core = getattr(self, "_core", None)
-        if core is not None and core.flow is not None:
+        try:
+            core = self._core
+        except AttributeError:  # never set up (no getattr call for the common case)
+            return
+        if core.flow is not None:
             core.handle_gone()
 
     @classmethod

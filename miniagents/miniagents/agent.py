@@ -387,9 +387,10 @@ async def _run(
         ending.start(agent, core)
     if scope is not None:
         current_scope.set(None)  # what the agent starts belongs to no scope of its caller
-    interaction = InteractionContext(
-        agent, replies.paced(inputs), replies
-    )  # made here: fewer objects wait
+    # no input (the shared empty sequence) has nothing to take, so nothing to pace: paced()'s
+    # own first case, inline (an agent inquired with no input costs no call for it)
+    paced = inputs if inputs is _NO_MESSAGES else replies.paced(inputs)
+    interaction = InteractionContext(agent, paced, replies)  # made here: fewer objects wait
     func = agent.func
     limit = agent.concurrency_limit
     try:
