@@ -108,6 +108,7 @@ class Flattener:
         "outer",
         "outer_done",
         "pending",
+        "ready_too",
         "sink",
         "stopped",
         "to_core",
@@ -129,6 +130,9 @@ class Flattener:
             observer.parent.emit if isinstance(observer, _Inner) else observer.on_next
         )
         self.on_message = on_message
+        # whether on_message needs the promises of ready messages too (an appender's hook
+        # for the context wants streaming messages only: see MessageSequenceAppender._adopt)
+        self.ready_too = True
         self.pending: deque[Segment] | None = None  # made when something has to wait
         self.outer: abc.DisposableBase | Callable[[], None] | None = None
         # what stops following the part followed now: a disposer, or the message sequence
@@ -162,8 +166,11 @@ class Flattener:
 
     def emit(self, promise: MessagePromise) -> None:
         """Pass one message promise on (telling ``on_message`` first, if there is one)."""
-        if self.on_message is not None:
-            self.on_message(promise)
+        on_message = self.on_message
+        # (a ready message's light promise, when on_message wants streaming ones only:
+        # MessageSequenceAppender._adopt's own first test, inline, which spares its call)
+        if on_message is not None and (self.ready_too or type(promise) is not _ReadyMessagePromise):
+            on_message(promise)
         if self.to_core:
             self.observer.accept(promise)  # type: ignore[union-attr]
         else:

@@ -184,10 +184,12 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._tell_ready = self._on_message if self._ready_too else None
         if self._flattener is not None:
             self._flattener.on_message = self._adopt
+            self._flattener.ready_too = self._ready_too
 
     def _adopt(self, promise: MessagePromise) -> None:
         """Adopt a message entering the sequence (once ``cancel_when_abandoned`` is set)."""
-        # a ready message's promise is complete (no core made just to be asked)
+        # a ready message's promise is complete (no core made just to be asked; Flattener.emit
+        # makes this test inline, and no call, when ready_too is false)
         core = None if type(promise) is _ReadyMessagePromise else core_of(promise)
         if core is not None and not core.done:
             if core.on_abandoned is None:
@@ -279,6 +281,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             core = self._record
             hook = self._adopt if self._adopting else self._on_message
             flattener = self._flattener = Flattener(core, hook, sink=core)
+            flattener.ready_too = self._ready_too or not self._adopting  # (see _adopt)
         return flattener
 
     def complete(self) -> None:

@@ -219,6 +219,27 @@ async def test_an_appender_may_skip_its_hook_for_ready_messages() -> None:
     assert await _hooked(ready_too=False) == [False]  # only the message still streaming
 
 
+async def test_an_appender_skips_its_hook_for_ready_messages_its_flattening_passes_on() -> None:
+    # Its flattening is made before the hook is set for adoption, and passes on the ready
+    # message after it: the hook, wanting streaming messages only by then, is not told.
+    seen: list[MessagePromise] = []
+    appender = MessageSequenceAppender(seen.append, ready_too=False)
+    first = MessageTokenAppender()
+    appender.append([first.promise])  # a part still streaming: a flattening is made
+    producer = asyncio.ensure_future(asyncio.sleep(0))
+    appender.cancel_when_abandoned(producer)
+    second = MessageTokenAppender()
+    appender.append(["ready", second.promise])  # they wait in the flattening behind first
+    first.append("1")
+    first.complete()
+    second.append("2")
+    second.complete()
+    appender.complete()
+    assert [str(message) for message in await appender.sequence] == ["1", "ready", "2"]
+    await producer
+    assert [id(promise) for promise in seen] == [id(first.promise), id(second.promise)]
+
+
 async def test_start_task_runs_work_that_the_context_waits_for() -> None:
     done = asyncio.Event()
 
