@@ -165,11 +165,12 @@ class Flattener:
 
     def emit(self, promise: MessagePromise) -> None:
         """Pass one message promise on (telling ``on_message`` first, if there is one)."""
-        on_message = self.on_message
         # (a ready message's light promise, when on_message wants streaming ones only:
         # MessageSequenceAppender._adopt's own first test, inline, which spares its call)
-        if on_message is not None and (self.ready_too or type(promise) is not _ReadyMessagePromise):
-            on_message(promise)
+        if self.on_message is not None and (
+            self.ready_too or type(promise) is not _ReadyMessagePromise
+        ):
+            self.on_message(promise)
         if self.to_core:
             self.observer.accept(promise)  # type: ignore[union-attr]
         else:

@@ -341,18 +341,14 @@ class ReplayCore(abc.ObserverBase[T]):
                     flow.credit -= 1
             if flow.feed_credit > 0:  # every piece uses a unit, whoever produced it
                 flow.feed_credit -= 1
-            kept = len(pieces)  # (counted once: the record's count below too)
-            if kept >= flow.check_at and not self._delivering:
+            if len(pieces) >= flow.check_at and not self._delivering:
                 flow.release(self)
-                kept = len(pieces)
-        else:
-            if self.sent >= self._pack_at and not self._delivering:
-                self._pack()
-            kept = len(pieces)
+        elif self.sent >= self._pack_at and not self._delivering:
+            self._pack()
         pieces.append(piece)
         if self._delivering:
             return  # the running delivery passes it on, in order
-        self.sent = self.base + kept + 1  # outside a delivery, everything was sent (count)
+        self.sent = self.base + len(pieces)  # outside a delivery, everything was sent
         if self.observers:
             self._delivering = True
             try:  # the fast path: pass this one piece on
