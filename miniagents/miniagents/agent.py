@@ -380,8 +380,8 @@ async def _run(
 ) -> None:
     """Run one interaction of ``agent``; ``core`` is its replies' (``tracker`` tracks them).
 
-    ``scope`` is the scope current where the task's context was copied (read there: its
-    value in this task until the next line).
+    ``scope`` is the interaction scope that was current where the task's context was
+    copied, read there by the caller: the value ``current_scope`` has as this task starts.
     """
     if ending is not None:  # observed (see miniagents.miniagents._observing)
         ending.start(agent, core)
