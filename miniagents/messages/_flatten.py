@@ -38,15 +38,20 @@ from miniagents.messages._collect import (
 from miniagents.messages.message_promise import MessagePromise, _ReadyMessagePromise
 from miniagents.promising.lowlevel import (
     DirectSource,
+    Observer,
     ReplayCore,
     ReplayObservable,
     core_of,
-    pieces_are,
     pull,
 )
 from miniagents.promising.streamed_promise import StreamedPromise
 
 __all__ = ["FlattenSource", "Flattener"]
+
+Callbacks = tuple[
+    Callable[[MessagePromise], None], Callable[[BaseException], None], Callable[[], None]
+]
+"""A flattening's ``emit``, ``on_inner_error`` and ``on_inner_completed``."""
 
 
 class FlattenSource(DirectSource[MessagePromise]):
@@ -92,6 +97,7 @@ class Flattener:
     """
 
     __slots__ = (
+        "callbacks",
         "draining",
         "forward",
         "inner",
@@ -101,6 +107,7 @@ class Flattener:
         "outer",
         "outer_done",
         "pending",
+        "ready_too",
         "sink",
         "stopped",
         "to_core",
@@ -122,9 +129,19 @@ class Flattener:
             observer.parent.emit if isinstance(observer, _Inner) else observer.on_next
         )
         self.on_message = on_message
+        # whether on_message needs the promises of ready messages too (an appender's hook
+        # for the context wants streaming messages only: see MessageSequenceAppender._adopt)
+        self.ready_too = True
         self.pending: deque[Segment] | None = None  # made when something has to wait
         self.outer: abc.DisposableBase | Callable[[], None] | None = None
-        self.inner: abc.DisposableBase | Callable[[], None] | None = None
+        # what stops following the part followed now: a disposer, or the message sequence
+        # followed directly with its observer (no disposer made per part)
+        self.inner: (
+            abc.DisposableBase | Callable[[], None] | tuple[ReplayCore[Any], Observer[Any]] | None
+        ) = None
+        # this flattening's callbacks as the observer of a message sequence it follows: made
+        # at the first one, not per part (dropped when it stops: no cycle left behind)
+        self.callbacks: Callbacks | None = None
         self.inner_active = False
         self.outer_done = False
         self.stopped = False
@@ -148,7 +165,11 @@ class Flattener:
 
     def emit(self, promise: MessagePromise) -> None:
         """Pass one message promise on (telling ``on_message`` first, if there is one)."""
-        if self.on_message is not None:
+        # (a ready message's light promise, when on_message wants streaming ones only:
+        # MessageSequenceAppender._adopt's own first test, inline, which spares its call)
+        if self.on_message is not None and (
+            self.ready_too or type(promise) is not _ReadyMessagePromise
+        ):
             self.on_message(promise)
         if self.to_core:
             self.observer.accept(promise)  # type: ignore[union-attr]
@@ -234,6 +255,7 @@ class Flattener:
             if not self.stopped and self.outer_done and not self.inner_active and not self.pending:
                 self.stopped = True
                 self.on_message = None  # nothing more to tell it (and no cycle with an appender)
+                self.callbacks = None
                 self.observer.on_completed()
         finally:
             self.draining = False
@@ -243,19 +265,26 @@ class Flattener:
 
     def _follow(
         self, segment: Observable[object] | StreamedPromise[Any, Any] | AsyncPart
-    ) -> Callable[[], None]:
-        """Start following an async part; return what stops following it."""
+    ) -> Callable[[], None] | tuple[ReplayCore[Any], Observer[Any]] | None:
+        """Start following an async part; return what stops following it (see ``inner``)."""
         if isinstance(segment, StreamedPromise):
             core: ReplayCore[Any] | None = core_of(segment)
         elif isinstance(segment, ReplayObservable):  # (an ABC: tested only when needed)
             core = segment.core
         else:
             core = None
-        if core is not None and pieces_are(core, MessagePromise):
+        # (pieces_are(core, MessagePromise), inline: a call less per part followed)
+        if core is not None and core.piece_type is MessagePromise:
             # a message sequence: its pieces are flat already, take them directly
-            return core.add_observer(
-                self.emit, self.on_inner_error, self.on_inner_completed, sink=self.sink
-            )
+            callbacks = self.callbacks
+            if callbacks is None:
+                callbacks = self.callbacks = (
+                    self.emit,
+                    self.on_inner_error,
+                    self.on_inner_completed,
+                )
+            observer = core.observe(callbacks[0], callbacks[1], callbacks[2], sink=self.sink)
+            return None if observer is None else (core, observer)
         child = Flattener(_Inner(self), sink=self.sink, nested=True)
         if isinstance(segment, StreamedPromise):
             segment = segment.as_observable()  # a stream of other pieces: flatten them
@@ -268,9 +297,12 @@ class Flattener:
     def dispose(self) -> None:
         self.stopped = True
         self.on_message = None
+        self.callbacks = None
         outer, inner, self.outer, self.inner = self.outer, self.inner, None, None
         for subscription in (outer, inner):
-            if isinstance(subscription, abc.DisposableBase):
+            if isinstance(subscription, tuple):  # a message sequence followed directly
+                subscription[0].stop_observing(subscription[1])
+            elif isinstance(subscription, abc.DisposableBase):
                 subscription.dispose()
             elif subscription is not None:
                 subscription()

@@ -24,7 +24,6 @@ from miniagents.messages.message import Message
 from miniagents.messages.message_promise import (
     MessagePromise,
     MessageT_co,
-    _plain_message,
     _ReadyMessagePromise,
 )
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
@@ -129,7 +128,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._record = core
         self._on_message = on_message
         self._ready_too = ready_too
-        self._adopting = False  # each message entering goes to __call__ (no reference cycle)
+        self._adopting = False  # each message entering goes to _adopt
         # who is told of a complete message appended (see append): on_message, unless
         # messages are adopted and on_message wants streaming ones only
         self._tell_ready = on_message
@@ -178,15 +177,19 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         still streaming and that nobody waits for are cancelled too.
         """
         self.task = task
-        self._record.on_abandoned = self._abandon
-        self._adopting = True  # see __call__ (no bound method per agent)
+        # the appender itself (its __call__ gives up): no bound method per agent, which
+        # would be one more object for the collector while the agent waits to run
+        self._record.on_abandoned = self
+        self._adopting = True
         self._tell_ready = self._on_message if self._ready_too else None
         if self._flattener is not None:
-            self._flattener.on_message = self
+            self._flattener.on_message = self._adopt
+            self._flattener.ready_too = self._ready_too
 
-    def __call__(self, promise: MessagePromise) -> None:
+    def _adopt(self, promise: MessagePromise) -> None:
         """Adopt a message entering the sequence (once ``cancel_when_abandoned`` is set)."""
-        # a ready message's promise is complete (no core made just to be asked)
+        # a ready message's promise is complete (no core made just to be asked; Flattener.emit
+        # makes this test inline, and no call, when ready_too is false)
         core = None if type(promise) is _ReadyMessagePromise else core_of(promise)
         if core is not None and not core.done:
             if core.on_abandoned is None:
@@ -205,9 +208,13 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
     def _message_abandoned(self, message: ReplayCore[str]) -> None:
         message.cancel_now()
         if not self._record.consumed():
-            self._abandon()
+            self()  # (the sequence is abandoned too: see __call__)
 
-    def _abandon(self) -> None:
+    def __call__(self) -> None:
+        """Give up on the producer: every consumer has (see :meth:`cancel_when_abandoned`).
+
+        This is the ``on_abandoned`` callback of the sequence's core, which calls it once.
+        """
         if self._abandoning:
             return
         self._abandoning = True
@@ -238,7 +245,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         if known:
             promise: MessagePromise = _ReadyMessagePromise(messages)  # type: ignore[arg-type]
         elif type(messages) is str:
-            promise = _ReadyMessagePromise(_plain_message(messages))
+            promise = _ReadyMessagePromise(Message(text=messages))
         elif known is None and is_message(messages):
             promise = _ReadyMessagePromise(messages)  # type: ignore[arg-type]
         else:
@@ -263,7 +270,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             flattener.push_one(promise)  # after what waits in it
             return
         if self._adopting:  # nothing waits: what the flattener's emit does
-            self(promise)
+            self._adopt(promise)
         elif self._on_message is not None:
             self._on_message(promise)
         self._record.accept(promise)
@@ -272,8 +279,9 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         flattener = self._flattener
         if flattener is None:
             core = self._record
-            hook = self if self._adopting else self._on_message
+            hook = self._adopt if self._adopting else self._on_message
             flattener = self._flattener = Flattener(core, hook, sink=core)
+            flattener.ready_too = self._ready_too or not self._adopting  # (see _adopt)
         return flattener
 
     def complete(self) -> None:

@@ -136,10 +136,11 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
     def of_text(cls, text: str) -> MessagePromise[Message]:
         """A complete message of just ``text`` (the fast path for plain strings)."""
         if cls is MessagePromise:  # the light promise (see _ReadyMessagePromise)
-            return _ReadyMessagePromise(_plain_message(text))
+            # (Message.__init__ writes the state of a message of just a str directly)
+            return _ReadyMessagePromise(Message(text=text))
         promise: MessagePromise[Message] = cls.__new__(cls)
         # a str needs no validation, and such a message has no metadata to read
-        promise._init_prefilled(_plain_message(text), _NO_METADATA)
+        promise._init_prefilled(Message(text=text), _NO_METADATA)
         return promise
 
     @classmethod
@@ -382,15 +383,6 @@ def _made_when_used(name: str) -> property:
 
 for _name in ("_core", "_resolver", "_view", "_message_class", "_metadata"):
     setattr(_ReadyMessagePromise, _name, _made_when_used(_name))
-
-
-def _plain_message(text: str) -> Message:
-    """A plain ``Message`` of just ``text``.
-
-    ``Message.__init__`` gives such a message its state directly, without validation (see
-    there; checked once, at import, against what validation gives).
-    """
-    return Message(text=text)
 
 
 _PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})

@@ -80,9 +80,10 @@ class AgentParameters:
                     "agent's arguments by keyword, e.g. inquire(messages, name=value)."
                 ) from None
             return
-        if not (self.takes_any or arguments.keys() <= self.names):  # check_known's own test,
-            self.check_known(arguments, "inquire")  # inline: the common case needs no call
-        if self.required <= arguments.keys():
+        given = arguments.keys()
+        if not (self.takes_any or given <= self.names):  # check_known's own test, inline:
+            self.check_known(arguments, "inquire")  # the common case needs no call
+        if self.required <= given:
             return
         missing = sorted(self.required - set(arguments))
         if missing:

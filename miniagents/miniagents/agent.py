@@ -56,7 +56,7 @@ from miniagents.messages.sequence import (
 from miniagents.miniagents._limiter import ConcurrencyLimit
 from miniagents.miniagents._observing import InteractionEnding, interaction_ending
 from miniagents.miniagents._params import AgentParameters
-from miniagents.miniagents._scope import current_scope
+from miniagents.miniagents._scope import InteractionScope, current_scope
 from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.context import (
     MiniAgents,
@@ -308,10 +308,10 @@ def start_interaction(
     core = core_of(sequence)
     tracker = stream_tracker(context)
     if start_asap:
-        coroutine = _run(agent, inputs, args, arguments, replies, core, tracker, ending)
+        scope = current_scope.get()
+        coroutine = _run(agent, inputs, args, arguments, replies, core, tracker, ending, scope)
         task = start_task_in(context, coroutine, agent.alias)
         replies.cancel_when_abandoned(task)
-        scope = current_scope.get()
         if scope is not None:
             scope.add(task)
     else:
@@ -346,7 +346,7 @@ def _start_lazily(
             observed = interaction_ending(hook)  # the observer now, if there is one
             if observed is not None:
                 relay.target = observed.adopt  # no reply has entered yet: it sees all
-        coroutine = _run(agent, inputs, args, arguments, replies, core, tracker, observed)
+        coroutine = _run(agent, inputs, args, arguments, replies, core, tracker, observed, scope)
         task = captured.run(start_task_in, context, coroutine, agent.alias)
         replies.cancel_when_abandoned(task)
         if scope is not None:
@@ -376,15 +376,21 @@ async def _run(
     core: ReplayCore[MessagePromise],
     tracker: StreamTracker,
     ending: InteractionEnding | None,
+    scope: InteractionScope | None,
 ) -> None:
-    """Run one interaction of ``agent``; ``core`` is its replies' (``tracker`` tracks them)."""
+    """Run one interaction of ``agent``; ``core`` is its replies' (``tracker`` tracks them).
+
+    ``scope`` is the interaction scope that was current where the task's context was
+    copied, read there by the caller: the value ``current_scope`` has as this task starts.
+    """
     if ending is not None:  # observed (see miniagents.miniagents._observing)
         ending.start(agent, core)
-    if current_scope.get() is not None:
+    if scope is not None:
         current_scope.set(None)  # what the agent starts belongs to no scope of its caller
-    interaction = InteractionContext(
-        agent, replies.paced(inputs), replies
-    )  # made here: fewer objects wait
+    # no input (the shared empty sequence) has nothing to take, so nothing to pace: paced()'s
+    # own first case, inline (an agent inquired with no input costs no call for it)
+    paced = inputs if inputs is _NO_MESSAGES else replies.paced(inputs)
+    interaction = InteractionContext(agent, paced, replies)  # made here: fewer objects wait
     func = agent.func
     limit = agent.concurrency_limit
     try:

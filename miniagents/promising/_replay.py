@@ -620,6 +620,30 @@ class ReplayCore(abc.ObserverBase[T]):
         the pieces on): an error it gets counts as received. ``sink`` is the core the
         observer forwards into, whose pressure it carries upstream.
         """
+        observer = self.observe(on_next, on_error, on_completed, consumer=consumer, sink=sink)
+        if observer is None:
+            return _noop
+
+        def dispose() -> None:
+            self.stop_observing(observer)
+
+        return dispose
+
+    def observe(
+        self,
+        on_next: Callable[[T], None],
+        on_error: Callable[[BaseException], None],
+        on_completed: Callable[[], None],
+        *,
+        consumer: bool = False,
+        sink: ReplayCore[Any] | None = None,
+    ) -> Observer[T] | None:
+        """As :meth:`add_observer`, but return the observer (stop it with :meth:`stop_observing`).
+
+        ``None`` if the observer has been told the end already (nothing to stop). For a
+        caller that keeps the core anyway (a flattening following its parts): no disposer
+        is made per observer.
+        """
         if not self.started:
             self.start()
         flow = self.flow
@@ -632,7 +656,7 @@ class ReplayCore(abc.ObserverBase[T]):
             and flow.settle(self)
         ):
             on_error(flow.released_error(self))
-            return _noop
+            return None
         observer: Observer[T] = (on_next, on_error, on_completed, consumer, sink)
         if self.sent:  # a record to replay first (an early observer has none)
             index = 0
@@ -647,13 +671,13 @@ class ReplayCore(abc.ObserverBase[T]):
                     index += 1
             except Exception as exc:
                 report_broken_observer(exc)
-                return _noop
+                return None
             finally:
                 if flow is not None:
                     flow.pins -= 1
         if self.done and self.sent == self.base + len(pieces):
             self.send_end(observer)
-            return _noop
+            return None
         self.observers = (*self.observers, observer)
         if sink is not None:
             if flow is not None:
@@ -666,12 +690,12 @@ class ReplayCore(abc.ObserverBase[T]):
                     sink_flow.feeders.append(self)
         if flow is not None and flow.blocked:
             flow.recheck(self)  # a subscriber reads at once: there may be room now
+        return observer
 
-        def dispose() -> None:
-            self.remove(observer)
-            self.check_abandoned()
-
-        return dispose
+    def stop_observing(self, observer: Observer[T]) -> None:
+        """Stop informing an observer :meth:`observe` gave (the stream may be abandoned now)."""
+        self.remove(observer)
+        self.check_abandoned()
 
     def add_end_observer(
         self, on_error: Callable[[BaseException], None], on_completed: Callable[[], None]

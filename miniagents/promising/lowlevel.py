@@ -24,7 +24,8 @@ What the layers above need, and where it is:
   ``unpace()``, and ``flow`` (``None`` for a core that keeps everything and never makes a
   producer wait; see :mod:`miniagents.promising.limits` for the rules);
 - **consuming**: ``start()``, ``add_observer(on_next, on_error, on_completed, consumer=...,
-  sink=...)`` (returns its disposer), ``add_end_observer(on_error, on_completed)`` (the
+  sink=...)`` (returns its disposer; ``observe(...)`` returns the :data:`Observer` itself,
+  which ``stop_observing(observer)`` stops), ``add_end_observer(on_error, on_completed)`` (the
   end only, never a piece; returns its disposer), ``observable()``, ``await acollect()``, ``await
   await_done()``, ``raise_if_failed()``, ``consumed()``;
 - **a snapshot**: ``pieces`` (the record kept, from piece number ``base``), ``count``,
@@ -70,6 +71,7 @@ from miniagents.promising._deadlock import parked as parked
 from miniagents.promising._deadlock import set_check_interval as set_deadlock_check_interval
 from miniagents.promising._deadlock import unpark as unpark
 from miniagents.promising._replay import DirectSource as DirectSource
+from miniagents.promising._replay import Observer as Observer
 from miniagents.promising._replay import ReplayCore as ReplayCore
 from miniagents.promising._replay import ReplayObservable as ReplayObservable
 from miniagents.promising._replay import handoffs as handoffs
@@ -94,6 +96,7 @@ from miniagents.promising.streamed_promise import StreamedPromise
 __all__ = [
     "TASK_NAME_PREFIX",
     "DirectSource",
+    "Observer",
     "Overflow",
     "PieceObserver",
     "ReplayCore",

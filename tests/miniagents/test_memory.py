@@ -14,6 +14,7 @@ import gc
 import sys
 import tracemalloc
 import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
@@ -134,6 +135,34 @@ async def test_a_finished_agent_lets_go_of_its_task_while_its_replies_are_kept()
             assert [ref() for ref in refs] == [None] * 100  # the replies do not hold them
         finally:
             gc.enable()
+        assert [str(await reply) for reply in replies] == ["done"] * 100
+
+
+_ASYNCIO_OWN = {"Task", "coroutine", "Context", "Handle", "TaskStepMethWrapper", "ReferenceType"}
+"""The objects an asyncio task makes (a raw task costs them too; the weak reference is
+asyncio's set of all tasks), left out of the count below."""
+
+
+async def test_a_pending_agent_keeps_only_its_replies_and_their_appender() -> None:
+    # 10,000 agents may wait at once to run: each object one keeps is walked by every
+    # collection meanwhile. Besides its task, one keeps its replies' promise, core and
+    # record (a list), their flow and the appender: no bound method, no closure.
+    async with MiniAgents():
+        gc.collect()
+        before = Counter(type(item).__name__ for item in gc.get_objects())
+        replies = [_one_reply.inquire() for _ in range(100)]
+        gc.collect()
+        after = Counter(type(item).__name__ for item in gc.get_objects())
+        made = {name: count for name, count in (after - before).items() if count >= 100}
+        ours = {name: count for name, count in made.items() if name not in _ASYNCIO_OWN}
+        assert ours == {
+            "MessageSequencePromise": 100,
+            "ReplayCore": 100,
+            "list": ours.get("list", 0),
+            "Flow": 100,
+            "MessageSequenceAppender": 100,
+        }
+        assert 100 <= ours["list"] <= 101  # (the list holding the replies)
         assert [str(await reply) for reply in replies] == ["done"] * 100
 
 

@@ -140,6 +140,63 @@ async def test_disposing_an_end_observer_of_an_agents_message_gives_it_up() -> N
     assert abandoned == [True]  # its last consumer gave up
 
 
+async def test_an_observer_without_a_disposer_is_stopped_with_stop_observing() -> None:
+    core: ReplayCore[str] = ReplayCore(open_ended=True, piece_type=str)
+    abandoned: list[bool] = []
+    core.on_abandoned = lambda: abandoned.append(True)
+    core.accept("a")
+    seen: list[str] = []
+    observer = core.observe(seen.append, lambda error: None, lambda: seen.append("end"))
+    assert observer is not None
+    assert list(core.observers) == [observer]
+    core.accept("b")  # replayed "a" first, then live
+    assert seen == ["a", "b"]
+    core.stop_observing(observer)
+    assert list(core.observers) == []
+    assert abandoned == [True]  # its last consumer gave up
+    core.accept("c")
+    assert seen == ["a", "b"]
+
+    ended = ReplayCore.finished(["x"], str)
+    late: list[str] = []
+    assert ended.observe(late.append, lambda error: None, lambda: late.append("end")) is None
+    assert late == ["x", "end"]  # told everything at once: nothing to stop
+
+
+@miniagent
+async def _waiting_worker(ctx: InteractionContext, gate: asyncio.Event) -> None:
+    await gate.wait()
+    ctx.reply("late")
+
+
+@miniagent
+async def _relaying_worker(
+    ctx: InteractionContext, gate: asyncio.Event, followed: list[ReplayCore[MessagePromise]]
+) -> None:
+    inner = _waiting_worker.inquire(gate=gate)
+    followed.append(core_of(inner))
+    ctx.reply(["first", inner])
+
+
+async def test_giving_up_on_replies_that_follow_another_agents_stops_following_them() -> None:
+    # The relaying agent's replies follow the waiting agent's (observed directly, with no
+    # disposer): cancelling them stops that, and the waiting agent, abandoned, is cancelled.
+    async with MiniAgents():
+        gate = asyncio.Event()
+        followed: list[ReplayCore[MessagePromise]] = []
+        replies = _relaying_worker.inquire(gate=gate, followed=followed)
+        iterator = aiter(replies)
+        assert str(await anext(iterator)) == "first"
+        [inner] = followed
+        assert not inner.done
+        assert len(list(inner.observers)) == 1  # followed
+        replies.cancel()
+        with pytest.raises(StreamCancelledError):
+            await anext(iterator)
+        assert list(inner.observers) == []  # no longer followed
+        assert isinstance(inner.error, StreamCancelledError)  # its agent gave up
+
+
 async def _hooked(ready_too: bool) -> list[bool]:
     """Whether each message the hook saw was complete, for two messages: ready, streaming."""
     seen: list[bool] = []
@@ -160,6 +217,27 @@ async def _hooked(ready_too: bool) -> list[bool]:
 async def test_an_appender_may_skip_its_hook_for_ready_messages() -> None:
     assert await _hooked(ready_too=True) == [True, False]
     assert await _hooked(ready_too=False) == [False]  # only the message still streaming
+
+
+async def test_an_appender_skips_its_hook_for_ready_messages_its_flattening_passes_on() -> None:
+    # Its flattening is made before the hook is set for adoption, and passes on the ready
+    # message after it: the hook, wanting streaming messages only by then, is not told.
+    seen: list[MessagePromise] = []
+    appender = MessageSequenceAppender(seen.append, ready_too=False)
+    first = MessageTokenAppender()
+    appender.append([first.promise])  # a part still streaming: a flattening is made
+    producer = asyncio.ensure_future(asyncio.sleep(0))
+    appender.cancel_when_abandoned(producer)
+    second = MessageTokenAppender()
+    appender.append(["ready", second.promise])  # they wait in the flattening behind first
+    first.append("1")
+    first.complete()
+    second.append("2")
+    second.complete()
+    appender.complete()
+    assert [str(message) for message in await appender.sequence] == ["1", "ready", "2"]
+    await producer
+    assert [id(promise) for promise in seen] == [id(first.promise), id(second.promise)]
 
 
 async def test_start_task_runs_work_that_the_context_waits_for() -> None:
