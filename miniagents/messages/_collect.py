@@ -47,9 +47,8 @@ _MESSAGE_CLASSES: dict[type, bool] = {}
 
 known_message_class: Callable[[type], bool | None] = _MESSAGE_CLASSES.get
 """``is_message``'s answer for a class, if it was asked before (``None`` if not): the hot
-paths look it up without a call of ``is_message`` (called as a plain name: a module that
-imports the dict and calls ``.get`` on it makes a bound method each time, as Python 3.11
-loads an attribute of an imported name without the method-call shortcut)."""
+paths look it up without a call of ``is_message`` (the dict's ``get``, bound once, so that
+other modules call it by a plain name instead of reaching into the private dict)."""
 
 
 def is_message(item: object) -> bool:

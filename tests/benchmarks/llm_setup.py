@@ -163,14 +163,17 @@ async def _settle() -> None:
     The SDK's stream leaves cycles of async generators (httpx's) that only the collector
     frees; their finalizers are scheduled on the loop, and ours' window spans a step of the
     loop (the agent's task starting), raw's none: collected and run here, they stay out.
+    With two rounds and three turns, the ``aclose`` of the previous Chat Completions call's
+    pool stream (anyio's cancel scope, httpcore's shielded close: about 720 opcodes and 60
+    calls) was still pending and ran in ours' window only; four rounds and 20 turns end it.
     """
-    for _ in range(2):  # the tasks end, then the cycles they leave go, then their finalizers
+    for _ in range(4):  # the tasks end, then the cycles they leave go, then their finalizers
         for _ in range(1000):
             await asyncio.sleep(0)
             if len(asyncio.all_tasks()) == 1:
                 break
         gc.collect()
-    for _ in range(3):
+    for _ in range(20):
         await asyncio.sleep(0)
 
 
