@@ -183,8 +183,18 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._adopting = True
         self._tell_ready = self._on_message if self._ready_too else None
         if self._flattener is not None:
-            self._flattener.on_message = self._adopt
-            self._flattener.ready_too = self._ready_too
+            self._hook(self._flattener)
+
+    def _hook(self, flattener: Flattener) -> None:
+        """Tell ``flattener`` whom to give each message entering, and whether ready ones too.
+
+        Adopting (see :meth:`cancel_when_abandoned`): :meth:`_adopt`, which wants ready
+        messages only when ``on_message`` does; else ``on_message``, which wants them all.
+        """
+        if self._adopting:
+            flattener.on_message, flattener.ready_too = self._adopt, self._ready_too
+        else:
+            flattener.on_message, flattener.ready_too = self._on_message, True
 
     def _adopt(self, promise: MessagePromise) -> None:
         """Adopt a message entering the sequence (once ``cancel_when_abandoned`` is set)."""
@@ -279,9 +289,8 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         flattener = self._flattener
         if flattener is None:
             core = self._record
-            hook = self._adopt if self._adopting else self._on_message
-            flattener = self._flattener = Flattener(core, hook, sink=core)
-            flattener.ready_too = self._ready_too or not self._adopting  # (see _adopt)
+            flattener = self._flattener = Flattener(core, sink=core)
+            self._hook(flattener)
         return flattener
 
     def complete(self) -> None:

@@ -229,7 +229,8 @@ class Turn:
             start = partial(_through_meter, metered, call, options, stall_timeout, stalled)
             events = recorder.llm_call(self.ctx, metered, call, start)
         here = events is None and _AWAY.get() is None  # charged in this loop
-        if here:  # recorded_llm_call without a recorder, inline, and Metered.reply's events
+        if here:  # no recorder, or it declined (recorded_llm_call's start()), and
+            # Metered.reply's events, inline
             events = metered.wrapped.reply(call, options)
             if stall_timeout is not None:  # stall_watched's no-timeout case, inline
                 events = stall_watched(events, stall_timeout, stalled)
