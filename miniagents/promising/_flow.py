@@ -358,6 +358,8 @@ class Flow:
         """Wait until a producer (or, ``feeding``, a feeder) may add a piece to ``core``."""
         while not self.has_room(core, feeding=feeding):
             loop = asyncio.get_running_loop()
+            if core.loop is None:  # no consumer started it: the loop to wake this wait on,
+                core.loop, core.thread = loop, threading.get_ident()  # when its handles go
             waiter = loop.create_future()
             if feeding:
                 if self.feed_waiters is None:

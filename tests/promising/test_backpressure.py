@@ -245,6 +245,29 @@ async def test_replies_nobody_can_read_stop_pressing_at_once() -> None:
         await asyncio.wait_for(done.wait(), 5)
 
 
+async def test_replies_dropped_while_their_agent_waits_for_room_stop_pressing() -> None:
+    # The agent waits for room before its replies are dropped: the drop must wake it (it
+    # once stayed blocked until the context's exit, as nobody had started the replies' core).
+    replied = 0
+    done = asyncio.Event()
+
+    @miniagent
+    async def busy(ctx: InteractionContext) -> None:
+        nonlocal replied
+        async for promise in ctx.message_promises:
+            ctx.reply(await promise)
+            replied += 1
+        done.set()
+
+    async with MiniAgents(high_water_mark=HWM):
+        reply = busy.inquire([f"m{index}" for index in range(100)])
+        await settle()
+        assert replied == HWM  # it waits for room now
+        del reply  # nobody can read the replies any more
+        await asyncio.wait_for(done.wait(), 5)
+        assert replied == 100
+
+
 async def hot_items(policy: Overflow) -> tuple[list[str], BaseException | None]:
     """Push 10 items into a stream while its one consumer reads one item per 3 pushed."""
     subject: Subject[str] = Subject()
