@@ -29,6 +29,24 @@ topology fuzzer reads it: tests/miniagents/test_topology_fuzzer.py)."""
 pytest_plugins = ["tests.fakes.fixtures"]  # fake_llm, virtual_clock
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--eager-tasks``: run the tests with every event loop starting its tasks eagerly."""
+    parser.addoption(
+        "--eager-tasks",
+        action="store_true",
+        help="start every asyncio task eagerly, as Python 3.12's eager_task_factory does "
+        "(tests/fakes/eager_tasks.py); tests that count tasks or steps may then fail",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Install the eager tasks' event loop policy if ``--eager-tasks`` is given."""
+    if config.getoption("eager_tasks"):
+        from tests.fakes.eager_tasks import EagerTaskPolicy
+
+        asyncio.set_event_loop_policy(EagerTaskPolicy())
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> Scheduling | None:
     """Schedule ``--dist loadgroup`` (the README's ``pytest -n auto``) by our groups.

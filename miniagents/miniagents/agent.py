@@ -307,6 +307,9 @@ def start_interaction(
     sequence = replies.sequence
     core = core_of(sequence)
     tracker = stream_tracker(context)
+    # tracked before the run starts: under an eager task factory (Python 3.12's
+    # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
+    tracker.track_replies(core, agent.alias)
     if start_asap:
         scope = current_scope.get()
         coroutine = _run(agent, inputs, args, arguments, replies, core, tracker, ending, scope)
@@ -316,7 +319,6 @@ def start_interaction(
             scope.add(task)
     else:
         _start_lazily(context, agent, inputs, args, arguments, replies, core, hook, ending, relay)
-    tracker.track_replies(core, agent.alias)  # the run tells it at its end (no callback)
     return sequence
 
 
@@ -383,6 +385,8 @@ async def _run(
     ``scope`` is the interaction scope that was current where the task's context was
     copied, read there by the caller: the value ``current_scope`` has as this task starts.
     """
+    if replies.task is None:  # started eagerly, inside create_task: see _bind_eager_task
+        _bind_eager_task(replies)
     if ending is not None:  # observed (see miniagents.miniagents._observing)
         ending.start(agent, core)
     if scope is not None:
@@ -419,6 +423,20 @@ async def _run(
         task = replies.task  # this task (set by cancel_when_abandoned before it started)
         if task is not None:
             forget_task(task)
+
+
+def _bind_eager_task(replies: MessageSequenceAppender) -> None:
+    """Let a run that an eager task factory started inside ``create_task`` cancel itself.
+
+    Under Python 3.12's ``asyncio.eager_task_factory`` a task's first step runs before
+    ``create_task`` returns, so before its starter can hand the task to
+    :meth:`~MessageSequenceAppender.cancel_when_abandoned`: the run hands it over itself, so
+    that what it replies is adopted from its first message on (the starter's own call, after
+    ``create_task``, then changes nothing).
+    """
+    task = asyncio.current_task()
+    if task is not None:
+        replies.cancel_when_abandoned(cast("asyncio.Task[None]", task))
 
 
 def _report_late_error(

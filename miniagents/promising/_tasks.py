@@ -40,6 +40,8 @@ def spawn(
         coroutine.close()
         raise no_loop_error(what) from None
     task = loop.create_task(coroutine, name=TASK_NAME_PREFIX + what)
+    if task.done():  # an eager task factory (Python 3.12's) ran it to its end right here
+        return task
     _tasks[task] = owner
     if owner is not None:
         owner.add(task)

@@ -16,6 +16,10 @@ idle with every task waiting on the library's streams) counts as a hang. When th
 replied in full logged no error (one that ended with an error may log that side streams
 lost it, and so may branches left unread by a caller that stopped early, with a window).
 
+The same programs run with their tasks started eagerly, as under Python 3.12's
+``asyncio.eager_task_factory`` (``tests/fakes/eager_tasks.py``): an agent's first step runs
+inside ``inquire`` then, before its caller goes on.
+
 The normal suite runs a few hundred programs, derandomized (the same ones every run);
 ``pytest tests/miniagents/test_topology_fuzzer.py --hypothesis-profile=deep`` runs
 thousands of random ones (see CONTRIBUTING.md for the last such run).
@@ -25,12 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import nullcontext
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 
 from miniagents.errors import ReplayWindowError
 from miniagents.testing.virtual_time import run_with_virtual_time
+from tests.fakes.eager_tasks import eager_tasks
 from tests.fakes.topologies import FanOut, Leaf, Program, expected, programs, run
 
 _DEEP = settings().max_examples > 1_000  # --hypothesis-profile=deep
@@ -46,27 +52,35 @@ FUZZ = settings(
     ],
 )
 
+EAGER_FUZZ = settings(FUZZ, max_examples=FUZZ.max_examples if _DEEP else 100)
+"""Fewer programs with eager tasks: before Python 3.12 their stand-in is pure Python."""
 
-async def _outcome(program: Program) -> tuple[list[str] | BaseException, list[str], bool]:
+
+async def _outcome(
+    program: Program, eager: bool
+) -> tuple[list[str] | BaseException, list[str], bool]:
     """What the caller read (or the error it got), the tasks left behind, and whether the
     deadlock watch had to relieve a wait by pressure (virtual time passed)."""
     start = asyncio.get_running_loop().time()
     try:
-        result: list[str] | BaseException = await run(program)
+        with eager_tasks() if eager else nullcontext():
+            result: list[str] | BaseException = await run(program)
     except ReplayWindowError as error:
         result = error
     left = [task.get_name() for task in asyncio.all_tasks() if task is not asyncio.current_task()]
     return result, left, asyncio.get_running_loop().time() > start
 
 
-def check(program: Program, caplog: pytest.LogCaptureFixture) -> str:
+def check(program: Program, caplog: pytest.LogCaptureFixture, eager: bool = False) -> str:
     """Run ``program``; fail unless it ends as its shape says, with no task left.
+
+    ``eager``: with its tasks started eagerly (Python 3.12's ``eager_task_factory``).
 
     Returns:
         How it ended: "replies", or the name of the error it ended with.
     """
     caplog.clear()
-    result, left, relieved = run_with_virtual_time(_outcome(program))
+    result, left, relieved = run_with_virtual_time(_outcome(program, eager))
     errors = [
         record.getMessage()
         for record in caplog.records
@@ -97,6 +111,14 @@ def test_every_generated_program_ends_with_its_replies_and_leaves_no_task(
     program: Program, caplog: pytest.LogCaptureFixture
 ) -> None:
     event(f"ended with {check(program, caplog)}")
+
+
+@EAGER_FUZZ
+@given(program=programs())
+def test_every_generated_program_ends_so_with_its_tasks_started_eagerly(
+    program: Program, caplog: pytest.LogCaptureFixture
+) -> None:
+    event(f"ended with {check(program, caplog, eager=True)}")
 
 
 def test_issue_26s_program_is_among_the_shapes_and_ends(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,0 +1,93 @@
+"""The library under Python 3.12's ``asyncio.eager_task_factory`` (or its stand-in before 3.12).
+
+An eager task runs its first step inside ``create_task``, so an agent runs inside
+``inquire`` until it first waits, and a handler that never waits has ended when its task is
+returned. Each test here runs a test of another module with the running loop's tasks started
+eagerly; each failed so before the library handled eager tasks. (The topology fuzzer runs its
+programs this way too; ``pytest --eager-tasks`` runs any test so.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.promising.lowlevel import running_tasks
+from miniagents.testing import VirtualClock
+from tests.fakes.eager_tasks import eager_tasks
+from tests.miniagents import test_abandon, test_memory, test_persist
+from tests.promising import test_backpressure
+
+_PLAIN: list[Callable[[], Awaitable[None]]] = [
+    # the replies were tracked after the run had ended, and were kept for good
+    test_memory.test_a_long_lived_context_lets_go_of_the_replies_it_streamed,
+    # a message replied in the agent's first step was not adopted: nobody cancelled it
+    test_abandon.test_giving_up_on_the_whole_reply_stops_the_messages_it_replied_with,
+    # the agent waited for room before its replies were dropped, and was never woken
+    test_backpressure.test_replies_nobody_can_read_stop_pressing_at_once,
+]
+
+
+@pytest.mark.parametrize("test", _PLAIN, ids=lambda test: test.__name__)
+async def test_passes_with_eager_tasks(test: Callable[[], Awaitable[None]]) -> None:
+    with eager_tasks():
+        await test()
+
+
+async def test_giving_up_on_a_message_of_a_plain_agent_cancels_it_with_eager_tasks(
+    virtual_clock: VirtualClock,
+) -> None:
+    with eager_tasks():
+        await test_abandon.test_giving_up_on_a_message_of_a_plain_agent_cancels_the_agent(
+            virtual_clock
+        )
+
+
+@pytest.mark.timeout(300)
+async def test_the_persist_bookkeeping_stays_bounded_with_eager_tasks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a handler's task that ended in its first step was registered all the same, and its
+    # done callback kept it until the loop turned: 16 MB over this test's messages
+    with eager_tasks():
+        await test_persist.test_the_bookkeeping_stays_bounded_over_many_distinct_messages(
+            monkeypatch
+        )
+
+
+async def test_an_agent_runs_inside_inquire_until_it_first_waits() -> None:
+    events: list[str] = []
+    go = asyncio.Event()
+
+    @miniagent
+    async def agent(ctx: InteractionContext) -> None:
+        events.append("first step")
+        ctx.reply("before the wait")
+        await go.wait()
+        events.append("resumed")
+        ctx.reply("after it")
+
+    async with MiniAgents():
+        with eager_tasks():
+            replies = agent.inquire()
+            events.append("inquire returned")
+            assert len(running_tasks()) == 1  # it waits: its task is scheduled now
+            go.set()
+            assert [str(message) for message in await replies] == ["before the wait", "after it"]
+    assert events == ["first step", "inquire returned", "resumed"]
+    assert not running_tasks()
+
+
+async def test_an_agent_that_never_waits_has_ended_when_inquire_returns() -> None:
+    @miniagent
+    async def agent(ctx: InteractionContext) -> None:
+        ctx.reply("at once")
+
+    async with MiniAgents():
+        with eager_tasks():
+            replies = agent.inquire()
+            assert not running_tasks()  # its task ended in its first step: nothing is kept
+            assert [str(message) for message in await replies] == ["at once"]
