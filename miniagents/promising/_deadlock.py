@@ -32,7 +32,11 @@ Then nothing can ever wake the parked tasks, and the watch acts:
     task B: waits for a slot of a concurrency limit of 1   ->  DeadlockError in A and B
 
 **Where it cannot tell.** It reads two private attributes of asyncio's own event loop
-(``_ready``, ``_scheduled``); on a loop without them (uvloop, say) it never reports. Code
+(``_ready``, ``_scheduled``). A loop without them (uvloop, say) cannot show a callback or a
+timer that would still wake the parked tasks, so there the watch asks for more: every task
+parked at two checks in a row, with the very same waits (nothing was woken in between).
+Then it relieves pressure as above, since more room harms nobody, but it never reports a
+wait cycle, which it cannot tell from a timer it does not see. Code
 that calls the library from a thread or a raw callback (``call_soon_threadsafe``,
 ``add_reader``) without a task or an ``Observable`` source is invisible to it: a loop whose
 tasks are all parked while such code would wake them later is reported as deadlocked.
@@ -77,13 +81,17 @@ _Wait: TypeAlias = "tuple[What, asyncio.Future[Any] | None, Callable[[], bool] |
 class _Watch:
     """The parked tasks of one event loop, and the timer that checks them."""
 
-    __slots__ = ("__weakref__", "externals", "handle", "loop", "parked")
+    __slots__ = ("__weakref__", "externals", "handle", "loop", "parked", "seen", "spent")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.parked: dict[asyncio.Task[Any], _Wait] = {}
         self.handle: asyncio.TimerHandle | None = None
         self.externals = 0
+        # on a loop that hides its callbacks and timers: the waits every task was parked in
+        # at the last check, by identity (ids: no reference that would keep a task alive)
+        self.seen: dict[int, int] | None = None
+        self.spent = False  # those waits were found stuck, and nothing could relieve them
 
     def arm(self) -> None:
         interval = check_interval
@@ -106,7 +114,15 @@ class _Watch:
         if not (self.parked and self.deadlocked()):
             self.arm()
         elif not self.relieve():
-            self.report()
+            if self.sees_the_loop():
+                self.report()
+            else:  # a timer it cannot see may still wake them: never a DeadlockError
+                self.spent = True  # (nor a collection per check while they wait so)
+                self.arm()
+
+    def sees_the_loop(self) -> bool:
+        """Whether the loop shows its ready callbacks and timers (asyncio's own loop does)."""
+        return hasattr(self.loop, "_ready") and hasattr(self.loop, "_scheduled")
 
     def relieve(self) -> bool:
         """Give the streams that parked producers wait for room in more room; whether any."""
@@ -123,10 +139,26 @@ class _Watch:
             return False
         ready = getattr(self.loop, "_ready", None)
         scheduled = getattr(self.loop, "_scheduled", None)
-        if ready is None or scheduled is None or len(ready):
+        if ready is None or scheduled is None:
+            return self.stuck()
+        if len(ready) or any(not handle.cancelled() for handle in scheduled):
             return False
-        if any(not handle.cancelled() for handle in scheduled):
+        return self.all_parked()
+
+    def stuck(self) -> bool:
+        """On a loop that hides its callbacks and timers: every task parked, in the same
+        waits as at the last check (so nothing woke any of them meanwhile)."""
+        if not self.all_parked():
+            self.seen = None
             return False
+        waits = {id(task): id(wait) for task, wait in self.parked.items()}
+        if waits == self.seen:
+            return not self.spent
+        self.seen, self.spent = waits, False  # the first such check: the next one tells
+        return False
+
+    def all_parked(self) -> bool:
+        """Whether every task of the loop is parked, or awaits only parked tasks."""
         tasks = asyncio.all_tasks(self.loop)
         blocked = {task for task in tasks if task in self.parked}
         waiting = tasks - blocked

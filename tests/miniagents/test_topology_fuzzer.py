@@ -18,7 +18,8 @@ lost it, and so may branches left unread by a caller that stopped early, with a 
 
 The same programs run with their tasks started eagerly, as under Python 3.12's
 ``asyncio.eager_task_factory`` (``tests/fakes/eager_tasks.py``): an agent's first step runs
-inside ``inquire`` then, before its caller goes on.
+inside ``inquire`` then, before its caller goes on. And they run on uvloop (in real time,
+checked every 10 ms), which hides its callbacks and timers from the deadlock watch.
 
 The normal suite runs a few hundred programs, derandomized (the same ones every run);
 ``pytest tests/miniagents/test_topology_fuzzer.py --hypothesis-profile=deep`` runs
@@ -30,14 +31,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import nullcontext
+from functools import partial
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 
 from miniagents.errors import ReplayWindowError
+from miniagents.promising.lowlevel import set_deadlock_check_interval
 from miniagents.testing.virtual_time import run_with_virtual_time
 from tests.fakes.eager_tasks import eager_tasks
 from tests.fakes.topologies import FanOut, Leaf, Program, expected, programs, run
+from tests.fakes.uvloop_runs import on_uvloop
 
 _DEEP = settings().max_examples > 1_000  # --hypothesis-profile=deep
 FUZZ = settings(
@@ -55,6 +59,9 @@ FUZZ = settings(
 EAGER_FUZZ = settings(FUZZ, max_examples=FUZZ.max_examples if _DEEP else 100)
 """Fewer programs with eager tasks: before Python 3.12 their stand-in is pure Python."""
 
+UVLOOP_FUZZ = settings(FUZZ, max_examples=FUZZ.max_examples if _DEEP else 60)
+"""Fewer programs on uvloop: in real time, a relieved program waits for the watch."""
+
 
 async def _outcome(
     program: Program, eager: bool
@@ -71,16 +78,30 @@ async def _outcome(
     return result, left, asyncio.get_running_loop().time() > start
 
 
-def check(program: Program, caplog: pytest.LogCaptureFixture, eager: bool = False) -> str:
+def check(
+    program: Program,
+    caplog: pytest.LogCaptureFixture,
+    eager: bool = False,
+    uvloop: bool = False,
+) -> str:
     """Run ``program``; fail unless it ends as its shape says, with no task left.
 
     ``eager``: with its tasks started eagerly (Python 3.12's ``eager_task_factory``).
+    ``uvloop``: on uvloop, in real time, checked for deadlocks every 10 ms.
 
     Returns:
         How it ended: "replies", or the name of the error it ended with.
     """
     caplog.clear()
-    result, left, relieved = run_with_virtual_time(_outcome(program, eager))
+    if uvloop:
+        former = set_deadlock_check_interval(0.01)
+        try:
+            result, left, relieved = on_uvloop(partial(_outcome, program, eager))
+        finally:
+            set_deadlock_check_interval(former)
+        relieved = False  # (real time always passes: the watch's part is not seen here)
+    else:
+        result, left, relieved = run_with_virtual_time(_outcome(program, eager))
     errors = [
         record.getMessage()
         for record in caplog.records
@@ -119,6 +140,14 @@ def test_every_generated_program_ends_so_with_its_tasks_started_eagerly(
     program: Program, caplog: pytest.LogCaptureFixture
 ) -> None:
     event(f"ended with {check(program, caplog, eager=True)}")
+
+
+@UVLOOP_FUZZ
+@given(program=programs())
+def test_every_generated_program_ends_so_on_uvloop(
+    program: Program, caplog: pytest.LogCaptureFixture
+) -> None:
+    event(f"ended with {check(program, caplog, uvloop=True)}")
 
 
 def test_issue_26s_program_is_among_the_shapes_and_ends(caplog: pytest.LogCaptureFixture) -> None:

@@ -17,9 +17,11 @@ from reactivex.subject import Subject
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.errors import DeadlockError, MiniAgentsError, StreamLimitError
-from miniagents.promising import StreamedPromise
+from miniagents.messages.appender import MessageTokenAppender
+from miniagents.promising import StreamedPromise, _deadlock
 from miniagents.promising.lowlevel import ReplayCore, parked, set_deadlock_check_interval
 from miniagents.testing.virtual_time import run_with_virtual_time
+from tests.fakes.uvloop_runs import on_uvloop
 
 
 async def _as_list(pieces: tuple[int, ...]) -> list[int]:
@@ -78,41 +80,99 @@ def test_the_report_comes_at_the_first_check_after_the_loop_went_idle(
     caplog.clear()
 
 
-def test_a_diamond_of_bounded_streams_is_relieved_and_ends(interval: None) -> None:
+@miniagent
+async def _source(ctx: InteractionContext) -> None:
+    for index in range(3):
+        await ctx.areply(f"s{index}")
+
+
+@miniagent
+async def _whole(ctx: InteractionContext) -> None:
+    ctx.reply(f"whole: {' '.join(str(message) for message in await ctx.messages)}")
+
+
+@miniagent
+async def _each(ctx: InteractionContext) -> None:
+    async for promise in ctx.message_promises:
+        ctx.reply(f"each: {await promise}")
+
+
+@miniagent
+async def _diamond(ctx: InteractionContext) -> None:
     """One stream read by two branches that meet again in order: the first branch needs all
     of it, the second may be read only after the first. With a high-water mark of 1 every
-    producer ends up waiting for room (an artificial deadlock of bounded buffers); the watch
-    doubles the room of the streams they wait for, and the program ends with its replies."""
+    producer ends up waiting for room (an artificial deadlock of bounded buffers)."""
+    shared = _source.inquire()
+    ctx.reply([_whole.inquire(shared), _each.inquire(shared)])
 
-    @miniagent
-    async def source(ctx: InteractionContext) -> None:
-        for index in range(3):
-            await ctx.areply(f"s{index}")
 
-    @miniagent
-    async def whole(ctx: InteractionContext) -> None:
-        ctx.reply(f"whole: {' '.join(str(message) for message in await ctx.messages)}")
+_DIAMOND_REPLIES = ["whole: s0 s1 s2", "each: s0", "each: s1", "each: s2"]
 
-    @miniagent
-    async def each(ctx: InteractionContext) -> None:
-        async for promise in ctx.message_promises:
-            ctx.reply(f"each: {await promise}")
 
-    @miniagent
-    async def diamond(ctx: InteractionContext) -> None:
-        shared = source.inquire()
-        ctx.reply([whole.inquire(shared), each.inquire(shared)])
+async def _run_diamond() -> tuple[list[str], float]:
+    """The diamond's replies, and how long (of the loop's clock) it took."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    async with MiniAgents(high_water_mark=1):
+        texts = [str(message) for message in await _diamond.inquire()]
+    return texts, loop.time() - start
 
-    async def main() -> tuple[list[str], float]:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        async with MiniAgents(high_water_mark=1):
-            texts = [str(message) for message in await diamond.inquire()]
-        return texts, loop.time() - start
 
-    texts, elapsed = run_with_virtual_time(main())
-    assert texts == ["whole: s0 s1 s2", "each: s0", "each: s1", "each: s2"]
+def test_a_diamond_of_bounded_streams_is_relieved_and_ends(interval: None) -> None:
+    """The watch doubles the room of the streams the diamond's producers wait for, and the
+    program ends with its replies."""
+    texts, elapsed = run_with_virtual_time(_run_diamond())
+    assert texts == _DIAMOND_REPLIES
     assert elapsed >= 1.0  # it did wait for the watch: the relief is what ended it
+
+
+# -- on uvloop, which hides its ready callbacks and timers from the watch ----------------------
+
+
+@pytest.fixture
+def short_interval() -> Iterator[None]:
+    """Checks every 10 ms of uvloop's real clock (no virtual clock runs on uvloop)."""
+    former = set_deadlock_check_interval(0.01)
+    yield
+    set_deadlock_check_interval(former)
+
+
+def test_on_uvloop_a_diamond_of_bounded_streams_is_relieved_and_ends(
+    short_interval: None,
+) -> None:
+    # it hung for good before: the watch needed asyncio's own loop to see the loop idle
+    texts, _elapsed = on_uvloop(_run_diamond)
+    assert texts == _DIAMOND_REPLIES
+
+
+def test_on_uvloop_a_wait_that_a_hidden_callback_ends_is_never_reported(
+    short_interval: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every task waits on the library, and only a raw callback (no task, no Observable
+    # source) can end the wait: asyncio's loop shows that callback to the watch, uvloop does
+    # not, so there the watch must not call it a deadlock. The callback is scheduled right
+    # after the watch has found the waits stuck and declined to report them.
+    token = MessageTokenAppender()
+    declined: list[bool] = []
+    confirm = _deadlock._Watch.confirm
+
+    def confirm_then_end_the_wait(watch: _deadlock._Watch) -> None:
+        confirm(watch)
+        if watch.spent and not declined:
+            declined.append(True)
+            watch.loop.call_soon(finish)
+
+    def finish() -> None:
+        token.append("at last")
+        token.complete()
+
+    monkeypatch.setattr(_deadlock._Watch, "confirm", confirm_then_end_the_wait)
+
+    async def main() -> str:
+        return str(await token.promise)
+
+    assert on_uvloop(main) == "at last"
+    assert declined == [True]
 
 
 def test_a_task_that_sleeps_is_no_deadlock(interval: None) -> None:
