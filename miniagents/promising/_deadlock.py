@@ -146,8 +146,11 @@ class _Watch:
         return self.all_parked()
 
     def stuck(self) -> bool:
-        """On a loop that hides its callbacks and timers: every task parked, in the same
-        waits as at the last check (so nothing woke any of them meanwhile)."""
+        """Whether every task stays parked in the same waits as at the last check.
+
+        For a loop that hides its callbacks and timers: the same waits at two checks in a
+        row mean that nothing woke any of the tasks in between.
+        """
         if not self.all_parked():
             self.seen = None
             return False
