@@ -50,10 +50,11 @@ from typing import Any
 
 APIS = ("chat", "responses", "anthropic")
 WORKLOADS = ("single", "many", "paced")
-VARIANTS = ("httpx", "raw", "ours", "before", "watched", "sliced")
+VARIANTS = ("httpx", "raw", "ours", "before", "watched", "turns", "sliced")
 """``before``: ``ours`` with the library found in ``--before DIR`` (e.g. an export of an
 older commit: ``git archive <commit> miniagents | tar -x -C DIR``); ``watched``: ``ours``
 with the context's default ``llm_stall_timeout`` (``ours`` runs without the stall watch);
+``turns``: ``ours`` with ``MiniAgents(llm_parse_in_turn=True)`` (a burst parsed call by call);
 ``sliced``: ``ours`` with the Anthropic SDK's network reads cut into pieces of
 ``SLICE`` bytes before its SSE decoder splits them into lines (an experiment on what a call
 parked after its first token holds, see the benchmarks README; not a library feature)."""
@@ -418,12 +419,15 @@ async def run_variant(
         client = _client(api, base)
     agent: Any = None
     contexts: Any = contextlib.nullcontext()
-    if variant in ("ours", "watched"):
+    if variant in ("ours", "watched", "turns"):
         from miniagents import MiniAgents
         from miniagents.ext.llm.anthropic import anthropic_agent
         from miniagents.ext.llm.openai import openai_agent
 
-        contexts = MiniAgents(llm_stall_timeout=None) if variant == "ours" else MiniAgents()
+        if variant == "watched":
+            contexts = MiniAgents()
+        else:
+            contexts = MiniAgents(llm_stall_timeout=None, llm_parse_in_turn=variant == "turns")
         if api == "anthropic":
             agent = anthropic_agent.fork(model=model, async_client=client)
         else:
@@ -492,7 +496,7 @@ def child(
     if variant == "sliced":
         _slice_anthropic_reads(SLICE)
         variant = "ours"
-    if variant in ("ours", "watched"):
+    if variant in ("ours", "watched", "turns"):
         import miniagents.ext.llm.anthropic
         import miniagents.ext.llm.openai  # noqa: F401
     return asyncio.run(run_variant(variant, api, workload, concurrency, base, rounds))
@@ -609,7 +613,7 @@ def _report(
             shown = (lambda v: f"{v:.1f}") if key == "rss_growth_mb" else _fmt_ms
             cells.append(" / ".join(shown(value) for value in values))
         print(f"| {variant} | " + " | ".join(cells) + " |")
-    for mine in ("ours", "before", "watched", "sliced"):
+    for mine in ("ours", "before", "watched", "turns", "sliced"):
         if "raw" not in results or mine not in results:
             continue
         print(f"\n{mine} / raw per rep (same rep, interleaved):")

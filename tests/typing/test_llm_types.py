@@ -166,6 +166,7 @@ def check_calls() -> None:
     offline_agent.inquire("Hi", reply=lambda call: call.model, max_tokens=3, temperature=0.0)
     MiniAgents(llm_stall_timeout=30.0)
     MiniAgents(llm_stall_timeout=None)
+    MiniAgents(llm_parse_in_turn=True)
 
 
 async def check_reply_types() -> None:
@@ -235,6 +236,7 @@ def check_misspelled_and_mistyped_arguments() -> None:
     openai_agent.inquire("Hi", api="completions")  # type: ignore[arg-type]
     anthropic_agent.inquire("Hi", api="responses")  # type: ignore[call-arg]
     MiniAgents(llm_stall_timeout="60")  # type: ignore[arg-type]
+    MiniAgents(llm_parse_in_turn="yes")  # type: ignore[arg-type]
 
 
 # --- The test that pytest runs --------------------------------------------------------

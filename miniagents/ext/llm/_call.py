@@ -117,7 +117,9 @@ async def _run_call(
                     answer.open()
             elif not tools:
                 turn.open_text()  # known before the first token, as the only message
-            await turn.stream(metered, call, options, plan.stall_timeout, plan.stalled)
+            await turn.stream(
+                metered, call, options, plan.stall_timeout, plan.stalled, plan.in_turn
+            )
             usage = added_usage(usage, metered.usage(turn.finish, model))
             turn.complete(usage=usage)
             calls = await turn.call_messages()
@@ -188,9 +190,10 @@ class _Plan(NamedTuple):
     metadata: dict[str, object]
     known: dict[str, str]
     stalled: Callable[[], LLMTimeoutError]
+    in_turn: bool
 
 
-_NO_PLAN = _Plan._make([None] * 14)  # one None per field
+_NO_PLAN = _Plan._make([None] * 15)  # one None per field
 """No plan kept yet (its context is no context)."""
 
 
@@ -206,7 +209,8 @@ def _plan(
 
     Raises:
         LLMConfigurationError: for no model, or a ``stall_timeout``, ``max_tool_rounds``,
-            ``output_retries`` or ``extra_options`` the agent cannot take.
+            ``output_retries`` or ``extra_options`` the agent cannot take, or a context's
+            ``llm_parse_in_turn`` that is not a bool.
     """
     model = options.model
     if not model:
@@ -216,6 +220,12 @@ def _plan(
         )
     stream = context.stream_llm_tokens_by_default if options.stream is None else options.stream
     stall_timeout = _stall_timeout(options, context, alias)
+    in_turn = context.llm_parse_in_turn
+    if not isinstance(in_turn, bool):
+        raise LLMConfigurationError(
+            f"The agent {alias} cannot run: MiniAgents(llm_parse_in_turn=...) must be True "
+            f"or False (or None to take the outer context's), got {in_turn!r}."
+        )
     max_rounds, retries = _counts(options, alias)
     call_options = options.call_options()
     message_class = provider.message_class
@@ -249,6 +259,7 @@ def _plan(
         metadata,
         known,
         stalled,
+        in_turn,
     )
     _memo_of(options)[_PLAN] = plan
     return plan

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import TypeVar
 
+from miniagents.ext.llm._gate import waits_in_line
 from miniagents.promising.errors import MiniAgentsError
 
 __all__ = ["StallWatch", "stall_watched"]
@@ -73,8 +74,9 @@ class StallWatch:
 
     def _check(self) -> None:
         assert self._loop is not None
-        if not self.waiting:  # the reader holds the stream, not the model: it has more time
-            self.alive()
+        if not self.waiting or (self._task is not None and waits_in_line(self._task)):
+            self.alive()  # the reader holds the stream, or it waits for its turn to parse
+            # what has come (``_gate``): not the model's silence, so it has more time
         if self._loop.time() < self._deadline:  # an event came since the timer was set
             self._handle = self._loop.call_at(self._deadline, self._check)
             return

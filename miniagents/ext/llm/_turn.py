@@ -33,6 +33,7 @@ from functools import partial
 from typing import TypeVar
 
 from miniagents.ext.llm import observing, recording
+from miniagents.ext.llm._gate import InTurn
 from miniagents.ext.llm._metered import Metered
 from miniagents.ext.llm._stall import stall_watched
 from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
@@ -213,6 +214,7 @@ class Turn:
         options: OptionsT,
         stall_timeout: float | None,
         stalled: Callable[[], LLMTimeoutError],
+        in_turn: bool = False,
     ) -> None:
         """Stream the provider's reply to ``call`` (errors translated, messages failed).
 
@@ -220,7 +222,8 @@ class Turn:
         call (no recorder set, or the recorder declined it) charged to budgets of this
         process only (no link to another one) is charged here, as its events are taken:
         ``Metered.reply``'s work without its async generator (a layer less before the
-        request and for each token).
+        request and for each token). ``in_turn``: the events are taken through
+        :class:`~miniagents.ext.llm._gate.InTurn` (``MiniAgents(llm_parse_in_turn=True)``).
         """
         events: AsyncIterator[LLMEvent] | None = None
         recorder = recording._recorder
@@ -242,7 +245,11 @@ class Turn:
             if observed is not None:
                 events = observed.events(events)
         charge: _CallCharge | None = None
+        taking: AsyncIterator[LLMEvent] = events
+        turns: InTurn[LLMEvent] | None = None
         try:
+            if in_turn:
+                taking = turns = InTurn(events)
             if here:  # made before the request (refused when a budget has no room)
                 charge = metered.charge(call)
             piece = charge.piece if charge is not None and call.stream else None  # a token's
@@ -250,7 +257,7 @@ class Turn:
             taken = _HANDOFF_EVERY  # events taken since this task last let readers run
             plain = self.text_sink is None  # the text goes to a text message
             texts = self.texts
-            async for event in events:
+            async for event in taking:
                 if plain and type(event) is str:  # most events: take()'s first case, inline
                     if event:
                         if piece is not None:  # Metered.reply's count of a token, inline
@@ -284,6 +291,8 @@ class Turn:
             if observed is not None:
                 end_llm_call(observed, None)
         finally:
+            if turns is not None:
+                turns.leave()
             if charge is not None:  # Metered.reply's end: a call without a count
                 charge.end()
             close = getattr(events, "aclose", None)

@@ -13,6 +13,7 @@ before the second read.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import sys
@@ -183,7 +184,49 @@ class _RecordedBody(httpx2.AsyncByteStream):
             yield self._reads.pop(0)
 
 
-def _agent(api: str, log: list[str], tokens: list[str] = TOKENS) -> MiniAgent[..., Any]:
+class _BurstBody(httpx2.AsyncByteStream):
+    """A body whose reads arrive with every other call's: each waits for ``burst.arrival``."""
+
+    def __init__(self, reads: list[bytes], burst: _Burst) -> None:
+        self._reads = reads
+        self._burst = burst
+        self.asked = 0
+        """How many reads were asked for (the SDK has parsed all but the last)."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        burst = self._burst
+        burst.waiting += 1
+        if burst.waiting == burst.calls:
+            burst.all_waiting.set()
+        for read in self._reads:
+            self.asked += 1
+            await burst.arrival.wait()
+            yield read
+        self.asked += 1
+
+
+class _Burst:
+    """``calls`` replies that arrive in one pass of the loop."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+        self.waiting = 0
+        self.all_waiting = asyncio.Event()
+        self.arrival = asyncio.Event()
+        self.replies: list[tuple[httpx2.Response, _BurstBody]] = []
+
+    def mid_read(self) -> int:
+        """Calls whose SDK has its first read and has not finished parsing it."""
+        return sum(
+            1
+            for response, body in self.replies
+            if response.num_bytes_downloaded and body.asked < 2  # got read 1, not asked for 2
+        )
+
+
+def _agent(
+    api: str, log: list[str], tokens: list[str] = TOKENS, burst: _Burst | None = None
+) -> MiniAgent[..., Any]:
     events = {"chat": _chat_events, "responses": _responses_events}.get(api, _anthropic_events)
     before, deltas, after = events(tokens)
     reads = [
@@ -193,7 +236,12 @@ def _agent(api: str, log: list[str], tokens: list[str] = TOKENS) -> MiniAgent[..
 
     def reply(request: httpx2.Request) -> httpx2.Response:
         headers = {"content-type": "text/event-stream"}
-        return httpx2.Response(200, headers=headers, stream=_RecordedBody(reads, log))
+        if burst is None:
+            return httpx2.Response(200, headers=headers, stream=_RecordedBody(reads, log))
+        body = _BurstBody(reads, burst)
+        response = httpx2.Response(200, headers=headers, stream=body)
+        burst.replies.append((response, body))
+        return response
 
     http = httpx2.AsyncClient(transport=httpx2.MockTransport(reply))
     if api == "anthropic":
@@ -215,6 +263,45 @@ async def test_the_first_token_reaches_the_reader_before_the_next_network_read(a
     assert log[0] == "read 1"
     assert log.index(TOKENS[0]) < log.index("read 2"), log
     assert [entry for entry in log if not entry.startswith("read")] == TOKENS
+
+
+@pytest.mark.parametrize("in_turn", [False, True])
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic"])
+async def test_a_burst_of_replies_is_parsed_at_once_or_in_turn(api: str, in_turn: bool) -> None:
+    """Replies arriving together: each parsed up to its first token at once, or in turn.
+
+    By default every call's task parses its read up to its first token and parks there to
+    hand it over, all of them before any reader runs: first tokens sooner than the raw SDK's,
+    but every call holds a half-parsed read at once (the memory of a burst at 1,000 calls:
+    two to three times the raw SDK's). ``MiniAgents(llm_parse_in_turn=True)`` parses the
+    calls in turn: a call's turn ends after one pass of the loop, so the next call may start
+    before the last ends, and no more than two are ever part-way through a read.
+    """
+    burst = _Burst(10)
+    agents = [_agent(api, [], burst=burst) for _ in range(burst.calls)]
+    texts: list[str] = []
+    most_mid_read = 0
+
+    async def read(agent: MiniAgent[..., Any]) -> None:
+        nonlocal most_mid_read
+        async for message in agent.inquire("Hello."):
+            tokens = []
+            async for token in message:
+                most_mid_read = max(most_mid_read, burst.mid_read())
+                tokens.append(token)
+            texts.append("".join(tokens))
+
+    async with MiniAgents(llm_parse_in_turn=in_turn):
+        tasks = [asyncio.create_task(read(agent)) for agent in agents]
+        await burst.all_waiting.wait()
+        await asyncio.sleep(0)  # the last body to start waits for the arrival too
+        burst.arrival.set()
+        await asyncio.gather(*tasks)
+    assert texts == ["".join(TOKENS)] * burst.calls
+    if in_turn:
+        assert 1 <= most_mid_read <= 2, most_mid_read
+    else:
+        assert most_mid_read == burst.calls
 
 
 LIBRARY = str(Path(miniagents.__file__).parent)

@@ -44,7 +44,7 @@ from miniagents.ext.llm.offline import OfflineMessage, create_offline_agent, off
 from miniagents.ext.llm.openai import create_openai_agent, openai_agent
 from miniagents.ext.llm.sdk_calls import sdk_arguments
 from miniagents.ext.llm.sdk_errors import translate_sdk_error
-from miniagents.ext.llm.settings import LLMSettings
+from miniagents.ext.llm.settings import LLMSettings, llm_settings
 from miniagents.messages import MessageSequencePromise, MessageTuple
 from miniagents.testing import VirtualClock
 
@@ -585,6 +585,33 @@ async def test_a_stall_timeout_that_is_not_a_positive_number_is_refused(bad: obj
             await offline_agent.inquire("x", stall_timeout=bad, token_delay=0.0)  # type: ignore[arg-type]
     async with MiniAgents(llm_stall_timeout=bad):  # type: ignore[arg-type]
         with pytest.raises(LLMConfigurationError, match=r"MiniAgents\(llm_stall_timeout=\.\.\.\)"):
+            await offline_agent.inquire("x", token_delay=0.0)
+
+
+async def test_parsing_in_turn_is_off_unless_a_context_turns_it_on() -> None:
+    assert LLMSettings().llm_parse_in_turn is False
+    async with MiniAgents():
+        assert llm_settings().llm_parse_in_turn is False
+    async with MiniAgents(llm_parse_in_turn=True):
+        assert llm_settings().llm_parse_in_turn is True
+        async with MiniAgents():  # inherited
+            assert llm_settings().llm_parse_in_turn is True
+            replies = [
+                offline_agent.inquire("x", reply=f"ok {i}", token_delay=0.0) for i in range(3)
+            ]
+            assert [str(await reply) for reply in replies] == ["ok 0", "ok 1", "ok 2"]
+        async with MiniAgents(llm_parse_in_turn=False):
+            assert llm_settings().llm_parse_in_turn is False
+
+
+@pytest.mark.parametrize("bad", ["yes", 1])
+async def test_a_parse_in_turn_that_is_not_a_bool_is_refused(bad: object) -> None:
+    async with MiniAgents(llm_parse_in_turn=bad):  # type: ignore[arg-type]
+        with pytest.raises(
+            LLMConfigurationError,
+            match=r"MiniAgents\(llm_parse_in_turn=\.\.\.\) must be True or False .*got "
+            + repr(bad),
+        ):
             await offline_agent.inquire("x", token_delay=0.0)
 
 
