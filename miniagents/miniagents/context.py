@@ -64,7 +64,7 @@ def _llm_settings(
     stream: bool | None,
     logger: bool | AgentLike | None,
     stall_timeout: float | Literal[Sentinel.DEFAULT] | None,
-    in_turn: bool | Literal[Sentinel.DEFAULT] | None,
+    in_turn: bool | None,
 ) -> dict[str, object]:
     """The settings of ``miniagents.ext.llm`` given (by name: ``LLMSettings`` reads them)."""
     given: dict[str, object] = {}
@@ -74,7 +74,7 @@ def _llm_settings(
         given["llm_logger_agent"] = logger
     if stall_timeout is not DEFAULT:
         given["llm_stall_timeout"] = stall_timeout
-    if in_turn is not None and in_turn is not DEFAULT:
+    if in_turn is not None:
         given["llm_parse_in_turn"] = in_turn
     return given
 
@@ -148,6 +148,8 @@ class MiniAgents:
             stream_llm_tokens_by_default = None
         if llm_logger_agent is DEFAULT:
             llm_logger_agent = None
+        if llm_parse_in_turn is DEFAULT:
+            llm_parse_in_turn = None
         if start_everything_asap_by_default is DEFAULT:
             start_everything_asap_by_default = None
         self._own_asap = start_everything_asap_by_default

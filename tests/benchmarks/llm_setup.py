@@ -50,7 +50,7 @@ if _ROOT not in sys.path:  # run as a script: make the `tests` package importabl
 
 from tests.benchmarks import llm_stream  # noqa: E402
 
-MODEL = "w5-3-0"
+MODEL = llm_stream.WARM_MODEL
 """3 tokens, sent at once (the server reads the size from the model's name)."""
 
 

@@ -58,6 +58,10 @@ with the context's default ``llm_stall_timeout`` (``ours`` runs without the stal
 ``sliced``: ``ours`` with the Anthropic SDK's network reads cut into pieces of
 ``SLICE`` bytes before its SSE decoder splits them into lines (an experiment on what a call
 parked after its first token holds, see the benchmarks README; not a library feature)."""
+WARM_TOKENS = 3
+"""The size of the warm-up calls' replies (a call's model names its size)."""
+WARM_MODEL = f"w5-{WARM_TOKENS}-0"
+"""The model of the warm-up calls: ``WARM_TOKENS`` tokens, sent at once."""
 SLICE = 2048
 """The size of a network read's pieces in the variant ``sliced``."""
 TIMEOUT = 600.0
@@ -294,7 +298,7 @@ async def _server_main() -> None:
     cache = {
         (api, tokens): wire_events(api, tokens)
         for api in APIS
-        for tokens in {sizes(workload, 1)[1] for workload in WORKLOADS} | {3}
+        for tokens in {sizes(workload, 1)[1] for workload in WORKLOADS} | {WARM_TOKENS}
     }
     server = await asyncio.start_server(
         lambda r, w: _serve_connection(r, w, cache), "127.0.0.1", 0, backlog=4096
@@ -441,7 +445,7 @@ async def run_variant(
             api_name = "chat_completions" if api == "chat" else "responses"
             agent = openai_agent.fork(model=model, async_client=client, api=api_name)
 
-    warm = "w5-3-0"
+    warm = WARM_MODEL
     agents: dict[str, Any] = {
         name: agent if agent is None else agent.fork(model=name) for name in (model, warm)
     }

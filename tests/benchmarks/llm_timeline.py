@@ -124,7 +124,7 @@ async def _run(
 ) -> dict[str, Any]:
     _, tokens, delay = llm_stream.sizes("paced", 10)
     model = f"w5-{tokens}-{round(delay * 1000)}"
-    warm = "w5-3-0"
+    warm = llm_stream.WARM_MODEL
     client = llm_stream._client(api, base)
     http = client._client
     send = http.send
