@@ -334,6 +334,7 @@ async def test_without_genai_prices_nothing_is_priced_and_a_cost_limit_says_to_i
     monkeypatch.setattr(builtins, "__import__", no_prices)
     pricing._prices.cache_clear()
     pricing._cost.cache_clear()
+    pricing.output_token_price.cache_clear()
     try:
         assert not pricing.prices_installed()
         assert not is_priced("gpt-4o-mini")
@@ -347,7 +348,11 @@ async def test_without_genai_prices_nothing_is_priced_and_a_cost_limit_says_to_i
         monkeypatch.undo()
         pricing._prices.cache_clear()
         pricing._cost.cache_clear()
+        # (else a later call would keep the price this test's calls cached: none, and a
+        # cost limit would not stop it: a test run after this one in the process failed)
+        pricing.output_token_price.cache_clear()
     assert is_priced("gpt-4o-mini")
+    assert output_token_price("gpt-4o-mini", None) is not None
 
 
 async def test_a_cost_limit_refuses_a_model_without_a_price_before_calling_it() -> None:
