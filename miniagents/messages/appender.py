@@ -321,7 +321,7 @@ class MessageTokenAppender(_Appender[str], Generic[MessageT_co]):
         >>> # appender.promise streams "Hel", "lo" and resolves to Message(text="Hello", ...).
     """
 
-    __slots__ = ("_record", "promise")
+    __slots__ = ("_record", "_task", "promise")
 
     @overload
     def __init__(self, *, message_class: type[MessageT_co], **metadata: object) -> None: ...
@@ -334,6 +334,7 @@ class MessageTokenAppender(_Appender[str], Generic[MessageT_co]):
         self.promise: MessagePromise[MessageT_co] = MessagePromise.__new__(MessagePromise)
         self.promise._init_streamed(None, message_class, metadata)  # tokens come from here
         self._record = core_of(self.promise)
+        self._task: asyncio.Task[None] | None = None
 
     def cancel_when_abandoned(self, task: asyncio.Task[None]) -> None:
         """When every consumer of the message gives up (or cancels it), cancel ``task``.
@@ -341,12 +342,19 @@ class MessageTokenAppender(_Appender[str], Generic[MessageT_co]):
         ``task`` is the producer of the tokens; the message then ends with
         ``StreamCancelledError``.
         """
+        self._task = task
+        # the appender itself (its __call__ gives up): no closure per message (a function,
+        # its cells and their tuple), four objects more for the collector while it streams
+        self._record.on_abandoned = self
 
-        def abandon() -> None:
-            task.cancel()
-            self._record.cancel()
+    def __call__(self) -> None:
+        """Give up on the producer: every consumer has (see :meth:`cancel_when_abandoned`).
 
-        self._record.on_abandoned = abandon
+        This is the ``on_abandoned`` callback of the message's core, which calls it once.
+        """
+        if self._task is not None:
+            self._task.cancel()
+        self._record.cancel()
 
     def append(self, token: str) -> None:
         """Append a token; consumers get it at once.

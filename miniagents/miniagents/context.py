@@ -110,12 +110,13 @@ class MiniAgents:
             it stops the call with an ``LLMTimeoutError``, unless the agent sets its own
             ``stall_timeout`` (default: 60); ``None`` waits as long as it takes.
         llm_parse_in_turn: ``True`` to have LLM replies that arrive together parsed one
-            call at a time, for a server that takes bursts of calls: its memory stays at
-            the raw SDK's level (at 1,000 simultaneous Anthropic calls, a third of what
-            it is otherwise), at about 5 to 15 % more CPU, and each call's first token
-            comes when the calls before it have been parsed. By default (``False``) every
-            call is parsed up to its first token at once: first tokens sooner, and more
-            memory.
+            call at a time, in the order they came, as the raw SDK's own loops parse them,
+            for a server that takes bursts of calls: memory stays at the raw SDK's level,
+            and each call's first token comes when the calls before it have been parsed.
+            By default (``False``) every call is parsed up to its first token at once:
+            first tokens sooner, and up to three times the raw SDK's memory in a burst. On
+            asyncio's own event loop the library orders the loop's ready queue for it; on
+            uvloop, calls wait in line at a gate, which costs some CPU per event.
 
     Attributes:
         start_everything_asap_by_default: The setting in force (given or inherited), once

@@ -43,6 +43,8 @@ What the layers above need, and where it is:
 - **handing pieces to readers**: :func:`handoffs` counts the ``async for`` readers woken
   by a piece; a producer whose source gives many pieces without suspending (an SDK's
   stream) yields to the loop when it changed, so that readers see each piece at once;
+  :func:`run_first` (a :class:`RunFirst`, on asyncio's own loop) lets what a piece woke run
+  next, and the producer right after it, instead of at the back of the loop's ready queue;
 - **tasks**: :func:`spawn` (the one place tasks start: none is lost or left behind),
   :func:`running_tasks`, :func:`forget_task` (a task's last step, instead of its done
   callback);
@@ -81,6 +83,8 @@ from miniagents.promising._reporting import mark_received as mark_received
 from miniagents.promising._reporting import report_broken_observer as report_broken_observer
 from miniagents.promising._reporting import report_lost_error as report_lost_error
 from miniagents.promising._reporting import was_received as was_received
+from miniagents.promising._run_first import RunFirst as RunFirst
+from miniagents.promising._run_first import run_first as run_first
 from miniagents.promising._sources import PieceObserver as PieceObserver
 from miniagents.promising._sources import pull as pull
 from miniagents.promising._tasks import TASK_NAME_PREFIX as TASK_NAME_PREFIX
@@ -101,6 +105,7 @@ __all__ = [
     "PieceObserver",
     "ReplayCore",
     "ReplayObservable",
+    "RunFirst",
     "StreamLimits",
     "core_of",
     "forget_task",
@@ -115,6 +120,7 @@ __all__ = [
     "read_on_demand",
     "report_broken_observer",
     "report_lost_error",
+    "run_first",
     "running_tasks",
     "set_deadlock_check_interval",
     "spawn",

@@ -37,10 +37,12 @@ from miniagents.miniagents.lowlevel import (
 from miniagents.operators import agent_operator, flatten_messages, resolve_messages
 from miniagents.promising.lowlevel import (
     ReplayCore,
+    RunFirst,
     core_of,
     handoffs,
     joined_text,
     pieces_are,
+    run_first,
     stream_on,
 )
 from tests.fakes.typecheck import assert_passes_mypy
@@ -60,6 +62,7 @@ def check_the_replay_core(stream: StreamedPromise[int, str], promise: Promise[by
     assert_type(core_of(stream), ReplayCore[int])
     assert_type(core_of(promise), ReplayCore[bytes])
     assert_type(handoffs(), int)
+    assert_type(run_first(), RunFirst | None)
     assert_type(core_of(stream).record(), list[int])
     assert_type(core_of(stream).piece(0), int)
     assert_type(joined_text(core_of(MessagePromise.of_text("a"))), str)

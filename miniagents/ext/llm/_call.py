@@ -35,6 +35,7 @@ from miniagents.ext.llm.prompt import PromptText, prompt_of
 from miniagents.ext.llm.provider import LLMCall, LLMOptions, LLMProvider, _memo_of, _new_call
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
 from miniagents.ext.llm.usage import Budget, charged_to
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolResultMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike
@@ -145,14 +146,7 @@ async def _run_call(
                     "when to stop calling tools."
                 )
             rounds += 1
-            requests = [  # the calls that wait for a person's approval, asked in the reply
-                tool_set.approval_request(called, request_class=LLMToolApprovalRequest, **known)
-                for called in calls
-            ]
-            running = [  # all start now, concurrently (those asked wait for their decision)
-                tool_set.run(called, result_class=LLMToolResultMessage, approval=asked, **known)
-                for called, asked in zip(calls, requests, strict=True)
-            ]
+            requests, running = _start_tools(tool_set, calls, known)
             ctx.reply([*(asked for asked in requests if asked is not None), *running])
             try:
                 done = [await result for result in running]
@@ -167,6 +161,26 @@ async def _run_call(
         if answer is not None:
             answer.fail(error)
         raise
+
+
+def _start_tools(
+    tool_set: ToolSet, calls: list[LLMToolCallMessage], known: dict[str, str]
+) -> tuple[list[ToolApprovalRequest | None], list[MessagePromise[ToolResultMessage]]]:
+    """Start the tools of a round's calls: (the approval requests asked, the results).
+
+    They all start now, concurrently; the calls that wait for a person's approval ask for it
+    in a request each. (A function of its own: a comprehension in ``_run_call`` that read its
+    locals would keep them in cells, two objects more per call for the collector.)
+    """
+    requests = [
+        tool_set.approval_request(called, request_class=LLMToolApprovalRequest, **known)
+        for called in calls
+    ]
+    running = [
+        tool_set.run(called, result_class=LLMToolResultMessage, approval=asked, **known)
+        for called, asked in zip(calls, requests, strict=True)
+    ]
+    return requests, running
 
 
 _PLAN = "run_call"

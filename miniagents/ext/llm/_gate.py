@@ -1,6 +1,10 @@
 """``InTurn``: an LLM reply's events taken in turn, so that a burst is parsed call by call.
 
-It is what ``MiniAgents(llm_parse_in_turn=True)`` puts around each reply's events.
+It is what ``MiniAgents(llm_parse_in_turn=True)`` puts around each reply's
+events on an event loop whose ready queue cannot be reordered (uvloop). On asyncio's own
+loop a burst is parsed in turn without it, by the order of the loop's ready queue
+(:func:`~miniagents.promising.lowlevel.run_first`, see ``_turn._HANDOFF_EVERY``), which
+costs no wrapper around each event.
 
 When many calls' replies arrive in one pass of the event loop, every call's task wakes with
 a network read to parse. A task hands its first token to its reader and lets the reader run

@@ -52,7 +52,7 @@ from miniagents.ext.llm.usage import _AWAY, _CallCharge
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
-from miniagents.promising.lowlevel import handoffs
+from miniagents.promising.lowlevel import handoffs, run_first
 
 __all__ = ["Turn"]
 
@@ -68,7 +68,16 @@ Yielding after every token would give every later token at once too, but costs a
 per token: under load (1,000 concurrent calls) that was 1.3 to 1.7 times the raw SDK's CPU
 time (see tests/benchmarks/README.md, W5). A stream whose events come one per network read
 (a model streaming at its own pace) suspends between them anyway, and each token reaches its
-reader at once."""
+reader at once.
+
+On asyncio's own loop a woken reader runs next, ahead of the tasks woken before it
+(:func:`~miniagents.promising.lowlevel.run_first`): a paced token reaches its reader as
+soon as the agent's task waits for the network. With ``llm_parse_in_turn``, the task
+resumes right after its readers too: a call goes on with its read before any other task
+runs, so a burst of replies is parsed one call at a time, as the raw SDK's loops parse it,
+and no call parks half-way through its read. Otherwise the task yields with
+``asyncio.sleep(0)`` and waits behind every task woken before it (on uvloop, with
+``llm_parse_in_turn``, the gate of ``_gate`` keeps the calls in turn)."""
 
 
 def _through_meter(
@@ -106,7 +115,8 @@ class Turn:
         calls: The tool call messages in the reply, by call id.
         finish: The provider's ``Finish`` (until it comes, one with nothing known).
         texts: The text tokens so far.
-        refusals: The refusal pieces so far.
+        refusals: The refusal pieces so far (an empty tuple until the first: a call that
+            is not refused holds no list for them).
         text_sink: Where the text goes instead of a text message (a structured answer).
         answer_opens: With ``text_sink``, when the model may also call tools: puts the
             answer's message in the reply. The text is then the answer only if it starts
@@ -142,7 +152,7 @@ class Turn:
         self.calls: dict[str, MessageTokenAppender] = {}
         self.finish = _NO_FINISH
         self.texts: list[str] = []
-        self.refusals: list[str] = []
+        self.refusals: list[str] | tuple[()] = ()
         self.text_sink: Callable[[str], None] | None = None
         self.answer_opens: Callable[[], None] | None = None
         self._answering: bool | None = None
@@ -203,6 +213,8 @@ class Turn:
             )
             self.calls[event.call_id] = self._reply(appender)
         elif isinstance(event, Refusal):
+            if not isinstance(self.refusals, list):
+                self.refusals = []
             self.refusals.append(event.text)
         else:
             self.finish = event
@@ -222,8 +234,10 @@ class Turn:
         call (no recorder set, or the recorder declined it) charged to budgets of this
         process only (no link to another one) is charged here, as its events are taken:
         ``Metered.reply``'s work without its async generator (a layer less before the
-        request and for each token). ``in_turn``: the events are taken through
-        :class:`~miniagents.ext.llm._gate.InTurn` (``MiniAgents(llm_parse_in_turn=True)``).
+        request and for each token). ``in_turn`` (``MiniAgents(llm_parse_in_turn=True)``):
+        a burst is parsed one call at a time, on asyncio's own loop by the order of its
+        ready queue (see ``_HANDOFF_EVERY``), elsewhere (uvloop) through
+        :class:`~miniagents.ext.llm._gate.InTurn`.
         """
         events: AsyncIterator[LLMEvent] | None = None
         recorder = recording._recorder
@@ -248,7 +262,8 @@ class Turn:
         taking: AsyncIterator[LLMEvent] = events
         turns: InTurn[LLMEvent] | None = None
         try:
-            if in_turn:
+            first = run_first()  # None: not asyncio's own loop (uvloop): then the gate
+            if in_turn and first is None:
                 taking = turns = InTurn(events)
             if here:  # made before the request (refused when a budget has no room)
                 charge = metered.charge(call)
@@ -257,7 +272,11 @@ class Turn:
             taken = _HANDOFF_EVERY  # events taken since this task last let readers run
             plain = self.text_sink is None  # the text goes to a text message
             texts = self.texts
+            ready = None if first is None else first.ready  # (its length read per event)
+            mark = 0
             async for event in taking:
+                if ready is not None:
+                    mark = len(ready)
                 if plain and type(event) is str:  # most events: take()'s first case, inline
                     if event:
                         if piece is not None:  # Metered.reply's count of a token, inline
@@ -268,12 +287,18 @@ class Turn:
                     if charge is not None:
                         metered.count(charge, event, call)
                     self.take(event)
+                if ready is not None and len(ready) != mark:  # it woke a reader: next to run
+                    assert first is not None
+                    first.to_front(mark)
                 taken += 1
                 if taken >= _HANDOFF_EVERY and handoffs() != handed:
                     # A reader was woken: let it run now. The SDK parses every event of a
                     # network read without suspending, so without this the reader would
                     # see the first token only after the whole read.
-                    await asyncio.sleep(0)
+                    if in_turn and first is not None:  # and go on with the read right after
+                        await first.await_handover()
+                    else:  # at the back of the queue (the reader is at its front)
+                        await asyncio.sleep(0)
                     handed = handoffs()
                     taken = 0
             if self.refusals or self.finish.reason == "refusal":

@@ -28,9 +28,9 @@ class LLMSettings:
         llm_stall_timeout: Seconds an LLM agent waits for the next event of a reply, unless
             the agent sets its own ``stall_timeout``; ``None`` waits as long as it takes.
         llm_parse_in_turn: Whether replies that arrive together are parsed one call at a
-            time (``True``: memory as the raw SDK's in a burst of calls, at about 5 to 15 %
-            more CPU), rather than each call up to its first token at once (``False``:
-            first tokens sooner).
+            time, as the raw SDK parses them (``True``: memory as the raw SDK's), rather
+            than each call up to its first token at once (``False``, the default: first
+            tokens sooner, up to three times the raw SDK's memory in a burst).
     """
 
     stream_llm_tokens_by_default: bool = True

@@ -545,7 +545,7 @@ class _CallCharge:
         self._alias = alias
         self._model = model
         self._budgets = budgets
-        self._limited = limited
+        self._limited: Sequence[Budget] = limited or ()  # (an empty list not kept per call)
         self._open = True
         self._pieces = 0
         self._piece_cost = (output_token_price(model, price_provider) or 0.0) if budgets else 0.0

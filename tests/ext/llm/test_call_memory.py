@@ -1,0 +1,80 @@
+"""What an LLM call holds while its reply streams: the objects the collector walks.
+
+At 100 concurrent calls the library's CPU over the raw SDK's is the cyclic collector's
+(tests/benchmarks/README.md, "Issue 24, ninth pass"): every object a call holds while it
+streams is promoted to the oldest generation and walked by each full collection. So a
+streaming call keeps no closure, bound method or list it does not need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from miniagents import MessagePromise, MessageSequencePromise, MiniAgents
+from miniagents.ext.llm import LLMCall, LLMEvent, LLMOptions, make_llm_agent
+from miniagents.ext.llm.offline import OfflineMessage
+from miniagents.ext.llm.provider import Finish
+
+_CALLS = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class _HeldOptions(LLMOptions):
+    model: str | None = "held"
+
+
+class _HeldProvider:
+    """Streams one token, waits for ``go``, then another: a reply caught mid-stream."""
+
+    message_class = OfflineMessage
+
+    def __init__(self) -> None:
+        self.go = asyncio.Event()
+
+    async def reply(self, call: LLMCall, options: _HeldOptions) -> AsyncIterator[LLMEvent]:
+        yield "first "
+        await self.go.wait()
+        yield "second"
+        yield Finish("stop")
+
+    def translate(self, error: BaseException) -> BaseException:
+        return error
+
+
+async def _first_message(reply: MessageSequencePromise) -> MessagePromise:
+    async for message in reply:
+        return message
+    raise AssertionError("The reply had no message.")
+
+
+async def _rest(reader: AsyncIterator[str]) -> list[str]:
+    return [piece async for piece in reader]
+
+
+async def test_a_streaming_call_keeps_no_closure_and_no_list_it_does_not_need() -> None:
+    provider = _HeldProvider()
+    held = make_llm_agent(_HeldOptions, provider, alias="HELD", summary="A held model.")
+    async with MiniAgents(llm_stall_timeout=None):
+        gc.collect()
+        before = Counter(type(item).__name__ for item in gc.get_objects())
+        replies = [held.inquire("x") for _ in range(_CALLS)]
+        readers = [aiter(await _first_message(reply)) for reply in replies]
+        assert [await anext(reader) for reader in readers] == ["first "] * _CALLS
+        gc.collect()
+        after = Counter(type(item).__name__ for item in gc.get_objects())
+        made = {name: n // _CALLS for name, n in (after - before).items() if n >= _CALLS}
+        # a closure per call (e.g. the text message's on-abandoned callback, a comprehension
+        # reading the call's locals) would show as function and cell; the one bound method
+        # is the charge's count of a token, bound once for the turn's loop
+        assert "function" not in made
+        assert "cell" not in made
+        assert made["method"] == 1
+        # the text message's record, the reply's record and flow, the turn's texts and
+        # its charge's budgets, the input's record; a refusal list only for a refusal
+        assert made.get("list", 0) <= 7
+        provider.go.set()
+        assert [await _rest(reader) for reader in readers] == [["second"]] * _CALLS
