@@ -45,6 +45,7 @@ class RunFirst:
     To let what was moved run, ``await`` :meth:`await_handover` (the hand-over).
 
     Attributes:
+        loop: The event loop.
         ready: The loop's ready queue (read its length per piece: a plain ``len``).
     """
 
