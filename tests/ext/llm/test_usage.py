@@ -331,10 +331,17 @@ async def test_without_genai_prices_nothing_is_priced_and_a_cost_limit_says_to_i
         return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.delitem(sys.modules, "genai_prices")
+
+    def forget_prices() -> None:
+        # every cache of the pricing module: one left behind keeps this test's "no price"
+        # for later calls, and a cost limit would not stop them (a test run after this one
+        # in the same process failed so)
+        pricing._prices.cache_clear()
+        pricing._cost.cache_clear()
+        pricing.output_token_price.cache_clear()
+
     monkeypatch.setattr(builtins, "__import__", no_prices)
-    pricing._prices.cache_clear()
-    pricing._cost.cache_clear()
-    pricing.output_token_price.cache_clear()
+    forget_prices()
     try:
         assert not pricing.prices_installed()
         assert not is_priced("gpt-4o-mini")
@@ -346,11 +353,7 @@ async def test_without_genai_prices_nothing_is_priced_and_a_cost_limit_says_to_i
         assert answer.usage.cost_usd is None
     finally:
         monkeypatch.undo()
-        pricing._prices.cache_clear()
-        pricing._cost.cache_clear()
-        # (else a later call would keep the price this test's calls cached: none, and a
-        # cost limit would not stop it: a test run after this one in the process failed)
-        pricing.output_token_price.cache_clear()
+        forget_prices()
     assert is_priced("gpt-4o-mini")
     assert output_token_price("gpt-4o-mini", None) is not None
 
