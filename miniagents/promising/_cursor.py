@@ -51,6 +51,8 @@ class PieceIterator(AsyncIterator[T]):
                 self.index = -1  # too late: its first read raises ReplayWindowError
             else:
                 core.flow.add_cursor(self)
+        elif gate is None:
+            self.__class__ = _PlainIterator  # nothing to check per piece
 
     def __aiter__(self) -> PieceIterator[T]:
         return self
@@ -115,9 +117,12 @@ class PieceIterator(AsyncIterator[T]):
         if old.flow is not None:
             old.flow.drop_cursor(old, self)
         core = self._core = self._owner._core
-        if core.flow is not None and self.index >= core.flow.floor:
-            self.__class__ = _FollowedIterator
-            core.flow.add_cursor(self)
+        if core.flow is not None:
+            if self.index >= core.flow.floor:
+                self.__class__ = _FollowedIterator
+                core.flow.add_cursor(self)
+            elif type(self) is _PlainIterator:  # a flow to check from now on
+                _reclass(self, PieceIterator)
         return core
 
     async def aclose(self) -> None:
@@ -125,6 +130,33 @@ class PieceIterator(AsyncIterator[T]):
         core = self._core
         if core.flow is not None:
             core.flow.drop_cursor(core, self)
+
+
+def _reclass(iterator: PieceIterator[Any], kind: type[PieceIterator[Any]]) -> None:
+    """Make ``iterator`` a ``kind`` (the same slots: only its ``__anext__`` changes)."""
+    iterator.__class__ = kind
+
+
+class _PlainIterator(PieceIterator[T]):
+    """An iterator without a gate, of a stream without a flow (a message's tokens).
+
+    A piece the record holds is taken at once, without the checks of a gate or a flow (a
+    reader's cost per token); anything else (a wait, the end, a packed front, a view
+    that changed its core) is the general iterator's.
+    """
+
+    __slots__ = ()
+
+    async def __anext__(self) -> T:
+        core = self._core
+        if self._owner._core is core:
+            index = self.index
+            offset = index - core.base
+            pieces = core.pieces
+            if 0 <= offset < len(pieces):
+                self.index = index + 1
+                return pieces[offset]
+        return await PieceIterator.__anext__(self)
 
 
 class _FollowedIterator(PieceIterator[T]):

@@ -34,6 +34,7 @@ Its observable face is :class:`ReplayObservable`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -51,6 +52,7 @@ from miniagents.promising._reporting import (
     report_lost_error,
 )
 from miniagents.promising._reporting import was_received as _was_received
+from miniagents.promising._run_first import leaders
 from miniagents.promising._tasks import no_loop_error
 from miniagents.promising.errors import StreamCancelledError, StreamOverflowError
 from miniagents.promising.limits import Overflow, stream_limits
@@ -599,9 +601,19 @@ class ReplayCore(abc.ObserverBase[T]):
             self._reader_waits = False
             _handoffs += 1
         waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
+        if waiters is None:
+            return
+        first = None
+        if leaders:  # the waking task may lead (RunFirst.lead): its wake-ups run next
+            with contextlib.suppress(RuntimeError):  # (no loop on this thread: no task leads)
+                task = asyncio.current_task()
+                first = None if task is None else leaders.get(task)
+        mark = 0 if first is None else len(first.ready)
+        for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        if first is not None and len(first.ready) != mark:
+            first.to_front(mark)
 
     # -- observers -------------------------------------------------------------------
 

@@ -20,6 +20,10 @@ loops parse them::
 A wait for anything else (a network read) still goes to the back, so a producer jumps the
 queue only between two waits of its own source.
 
+A producer that *leads* (:meth:`RunFirst.lead`) needs no work per piece: a stream it feeds
+moves the readers it wakes to the front itself, when it wakes them (a piece that wakes no
+one, most of a burst, costs nothing more).
+
 It needs the ready queue of asyncio's own event loop (its ``_ready`` deque, which asyncio has
 kept since Python 3.4; a test checks that it still is one). :func:`run_first` gives ``None``
 on any other loop (uvloop), where a producer yields as before (``asyncio.sleep(0)``). A
@@ -34,15 +38,20 @@ import asyncio
 from collections import deque
 from typing import Any
 
-__all__ = ["RunFirst", "run_first"]
+__all__ = ["RunFirst", "leaders", "run_first"]
+
+leaders: dict[asyncio.Task[Any], RunFirst] = {}
+"""The producers that lead (:meth:`RunFirst.lead`), by their task: what the streams read when
+they wake a reader."""
 
 
 class RunFirst:
     """The front of one loop's ready queue, as one producer uses it.
 
-    Make one per stream with :func:`run_first`. Per piece: read :attr:`ready`'s length
-    before handing the piece over; if it grew, call :meth:`to_front` with the length read.
-    To let what was moved run, ``await`` :meth:`await_handover` (the hand-over).
+    Make one per stream with :func:`run_first`, and :meth:`lead` while the stream is fed
+    from the current task (or, per piece: read :attr:`ready`'s length before handing the
+    piece over; if it grew, call :meth:`to_front` with the length read). To let what was
+    moved run, ``await`` :meth:`await_handover` (the hand-over).
 
     Attributes:
         loop: The event loop.
@@ -56,6 +65,23 @@ class RunFirst:
         self.ready = ready
         self._front = 0  # how many of the first handles are ours (moved since the last yield)
         self._last: object = None  # the last of them, to tell that they are still there
+
+    def lead(self) -> None:
+        """Until :meth:`release`, what the current task wakes on a stream runs next.
+
+        A stream that wakes a reader waiting for a piece (or its end) moves the reader's
+        wake-up to the front when the waking task leads: the producer hands its pieces
+        over as usual, with no check per piece.
+        """
+        task = asyncio.current_task(self.loop)
+        if task is not None:
+            leaders[task] = self
+
+    def release(self) -> None:
+        """End :meth:`lead`: the current task's wake-ups go to the back again."""
+        task = asyncio.current_task(self.loop)
+        if task is not None and leaders.get(task) is self:
+            del leaders[task]
 
     def _ours(self) -> int:
         """How many of the queue's first handles this producer moved there and are still there.

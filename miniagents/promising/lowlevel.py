@@ -44,7 +44,8 @@ What the layers above need, and where it is:
   by a piece; a producer whose source gives many pieces without suspending (an SDK's
   stream) yields to the loop when it changed, so that readers see each piece at once;
   :func:`run_first` (a :class:`RunFirst`, on asyncio's own loop) lets what a piece woke run
-  next, and the producer right after it, instead of at the back of the loop's ready queue;
+  next, and the producer right after it, instead of at the back of the loop's ready queue
+  (a producer that leads, :meth:`RunFirst.lead`, has the streams do it as they wake);
 - **tasks**: :func:`spawn` (the one place tasks start: none is lost or left behind),
   :func:`running_tasks`, :func:`forget_task` (a task's last step, instead of its done
   callback);

@@ -11,7 +11,9 @@ from collections import deque
 from collections.abc import Callable
 
 import pytest
+from reactivex.subject import Subject
 
+from miniagents.promising import StreamedPromise
 from miniagents.promising.lowlevel import RunFirst, run_first
 from tests.fakes.uvloop_runs import on_uvloop
 
@@ -133,6 +135,74 @@ async def test_nothing_moved_the_producer_resumes_at_once() -> None:
     log.append("producer")
     await _settle()
     assert log == ["producer", "other"]
+
+
+async def _joined(pieces: tuple[str, ...]) -> str:
+    return "".join(pieces)
+
+
+async def _read_a_stream(
+    log: list[str],
+) -> tuple[Subject[str], asyncio.Task[None]]:
+    """A stream fed from a subject, and a task that logs each piece it reads (waiting)."""
+    source: Subject[str] = Subject()
+    stream = StreamedPromise(source, resolver=_joined)
+
+    async def read() -> None:
+        async for piece in stream:
+            log.append(f"read {piece}")
+
+    reader = asyncio.create_task(read())
+    await _settle()  # the reader waits for the first piece
+    return source, reader
+
+
+async def test_a_leading_task_runs_the_reader_its_piece_wakes_first_until_it_releases() -> None:
+    log: list[str] = []
+    schedule = _logger(log)
+    source, reader = await _read_a_stream(log)
+    first = _first()
+    first.lead()
+    schedule("other")  # woken before the piece
+    source.on_next("a")  # no check per piece: the stream moves the reader it wakes
+    await first.await_handover()
+    log.append("producer")
+    source.on_next("b")  # the reader waits again: moved again
+    first.release()
+    await _settle()
+    schedule("other 2")
+    source.on_next("c")  # released: the reader's wake-up waits behind
+    source.on_completed()
+    await reader
+    assert log == ["read a", "producer", "read b", "other", "other 2", "read c"]
+
+
+async def test_only_the_task_that_leads_has_its_wake_ups_moved() -> None:
+    log: list[str] = []
+    schedule = _logger(log)
+    source, reader = await _read_a_stream(log)
+    first = _first()
+    leading, done = asyncio.Event(), asyncio.Event()
+
+    async def lead_elsewhere() -> None:  # another task leads meanwhile
+        first.lead()
+        try:
+            leading.set()
+            await done.wait()
+        finally:
+            first.release()
+
+    elsewhere = asyncio.create_task(lead_elsewhere())
+    await leading.wait()
+    first.release()  # this task does not lead: nothing to end (the other still leads)
+    schedule("other")
+    source.on_next("a")  # this task does not lead: first in, first out
+    await _settle()
+    done.set()
+    await elsewhere
+    source.on_completed()
+    await reader
+    assert log == ["other", "read a"]
 
 
 def test_a_loop_whose_queue_cannot_be_reordered_has_none() -> None:

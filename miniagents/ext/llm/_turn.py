@@ -261,35 +261,33 @@ class Turn:
         charge: _CallCharge | None = None
         taking: AsyncIterator[LLMEvent] = events
         turns: InTurn[LLMEvent] | None = None
+        first = run_first()  # None: not asyncio's own loop (uvloop): then the gate
         try:
-            first = run_first()  # None: not asyncio's own loop (uvloop): then the gate
             if in_turn and first is None:
                 taking = turns = InTurn(events)
             if here:  # made before the request (refused when a budget has no room)
                 charge = metered.charge(call)
-            piece = charge.piece if charge is not None and call.stream else None  # a token's
+            counted = charge if charge is not None and call.stream else None  # its tokens
+            piece = None if counted is None or counted.quiet else counted.piece  # limits too
             handed = handoffs()  # readers woken so far (the reply's first message too)
             taken = _HANDOFF_EVERY  # events taken since this task last let readers run
             plain = self.text_sink is None  # the text goes to a text message
             texts = self.texts
-            ready = None if first is None else first.ready  # (its length read per event)
-            mark = 0
+            if first is not None:  # what its tokens wake runs next (no check per token)
+                first.lead()
             async for event in taking:
-                if ready is not None:
-                    mark = len(ready)
                 if plain and type(event) is str:  # most events: take()'s first case, inline
                     if event:
                         if piece is not None:  # Metered.reply's count of a token, inline
                             piece()
+                        elif counted is not None:  # a quiet call's (_CallCharge.piece's)
+                            counted.pieces += 1
                         texts.append(event)
                         (self.text or self.open_text()).append(event)
                 else:
                     if charge is not None:
                         metered.count(charge, event, call)
                     self.take(event)
-                if ready is not None and len(ready) != mark:  # it woke a reader: next to run
-                    assert first is not None
-                    first.to_front(mark)
                 taken += 1
                 if taken >= _HANDOFF_EVERY and handoffs() != handed:
                     # A reader was woken: let it run now. The SDK parses every event of a
@@ -316,6 +314,8 @@ class Turn:
             if observed is not None:
                 end_llm_call(observed, None)
         finally:
+            if first is not None:
+                first.release()
             if turns is not None:
                 turns.leave()
             if charge is not None:  # Metered.reply's end: a call without a count

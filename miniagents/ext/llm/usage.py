@@ -184,6 +184,7 @@ class Budget:
         "_budget_in_flight",
         "_budget_input",
         "_budget_limited",
+        "_budget_open",
         "_budget_output",
         "_budget_reasoning",
         "_budget_requests",
@@ -221,6 +222,7 @@ class Budget:
         self._budget_unpriced = 0
         self._budget_export: int | None = None  # its number in _EXPORTED, once pickled
         self._budget_watched = 0  # calls in other processes stopped when a limit is crossed
+        self._budget_open: dict[_CallCharge, None] = {}  # streaming calls counted on reading
 
     @property
     def max_requests(self) -> int | None:
@@ -240,14 +242,19 @@ class Budget:
     @property
     def usage(self) -> UsageTotals:
         """What the calls charged to the budget used so far (streaming ones included)."""
+        output = self._budget_output
+        cost = self._budget_cost
+        for charge in self._budget_open:  # the pieces of its quiet calls, counted here
+            output += charge.pieces
+            cost += charge.pieces * charge.piece_cost
         return UsageTotals(
             requests=self._budget_requests,
             input_tokens=self._budget_input,
-            output_tokens=self._budget_output,
+            output_tokens=output,
             cached_input_tokens=self._budget_cached,
             cache_write_tokens=self._budget_written,
             reasoning_tokens=self._budget_reasoning,
-            cost_usd=self._budget_cost,
+            cost_usd=cost,
             unpriced_requests=self._budget_unpriced,
         )
 
@@ -508,6 +515,11 @@ class _CallCharge:
     A call of another process (a Ray worker) is charged here by the link to it, with the
     budgets it names and what it reports (``_add``).
 
+    A call is *quiet* when no budget around it has a limit and none is kept by another
+    process (the common case: the context's meter alone). Its pieces are then only counted
+    (``pieces``), and its budgets add that count up when read (``Budget.usage``), until
+    its end charges them the rest: a streamed token costs one addition, not one per budget.
+
     Raises:
         BudgetExceededError: if a budget has no room for the call.
         LLMConfigurationError: if a budget has ``max_cost_usd`` and the model has no
@@ -521,8 +533,9 @@ class _CallCharge:
         "_limited",
         "_model",
         "_open",
-        "_piece_cost",
-        "_pieces",
+        "piece_cost",
+        "pieces",
+        "quiet",
     )
 
     def __init__(
@@ -547,13 +560,20 @@ class _CallCharge:
         self._budgets = budgets
         self._limited: Sequence[Budget] = limited or ()  # (an empty list not kept per call)
         self._open = True
-        self._pieces = 0
-        self._piece_cost = (output_token_price(model, price_provider) or 0.0) if budgets else 0.0
+        self.pieces = 0
+        """The streamed pieces counted so far."""
+        self.piece_cost = (output_token_price(model, price_provider) or 0.0) if budgets else 0.0
+        """The cost of one output token (0.0: not known)."""
         self._far: _FarCall | None = None
         if away is not None:  # else: the limits of budgets of another process hold here
             far = [budget for budget in budgets if isinstance(budget, _FarBudget)]
             if far:  # (see _FarBudget)
                 self._far = away.start(tuple(far), alias, model, price_provider)
+        self.quiet = not limited and self._far is None
+        """Whether only ``pieces`` counts a piece (its budgets read it: see the class)."""
+        if self.quiet:
+            for budget in budgets:
+                budget._budget_open[self] = None
 
     async def aadmit(self) -> None:
         """Wait until the budgets kept by other processes admit the call (at once: none).
@@ -583,11 +603,13 @@ class _CallCharge:
             BudgetExceededError: if a token or cost limit is exceeded (by this call or
                 another one, here or in another process).
         """
-        self._pieces += 1
+        self.pieces += 1
+        if self.quiet:  # its budgets read the count
+            return
         for budget in self._budgets:
             budget._budget_output += 1
-            budget._budget_cost += self._piece_cost
-        stopped = None if self._far is None else self._far.piece(self._piece_cost)
+            budget._budget_cost += self.piece_cost
+        stopped = None if self._far is None else self._far.piece(self.piece_cost)
         for budget in self._limited:
             exceeded = budget._over_limit()
             if exceeded is not None:
@@ -618,17 +640,17 @@ class _CallCharge:
         if not self._open:
             return
         self._open = False
-        output = self._pieces if usage.output_tokens is None else usage.output_tokens
-        streamed_cost = self._pieces * self._piece_cost
-        cost = 0.0 if usage.cost_usd is None else usage.cost_usd - streamed_cost
+        output = self.pieces if usage.output_tokens is None else usage.output_tokens
+        cost = self.pieces * self.piece_cost if usage.cost_usd is None else usage.cost_usd
+        told = 0 if self.quiet else self.pieces  # the pieces its budgets were charged already
         self._add(
             (
                 usage.input_tokens or 0,
-                output - self._pieces,
+                output - told,
                 usage.cached_input_tokens or 0,
                 usage.cache_write_tokens or 0,
                 usage.reasoning_tokens or 0,
-                cost,
+                cost - told * self.piece_cost,
                 1 if usage.cost_usd is None else 0,
                 1,
             )
@@ -639,8 +661,10 @@ class _CallCharge:
         if not self._open:
             return
         self._open = False
-        # its prompt tokens are unknown, so is its cost
-        self._add((0, 0, 0, 0, 0, 0.0, 1 if self._pieces else 0, 1))
+        # its prompt tokens are unknown, so is its cost (a quiet call's pieces charged now)
+        told = 0 if self.quiet else self.pieces
+        pieces = self.pieces - told
+        self._add((0, pieces, 0, 0, 0, pieces * self.piece_cost, 1 if self.pieces else 0, 1))
 
     def _add(self, delta: _Delta) -> None:
         """Charge ``delta`` (for a call of another process: what it reported)."""
@@ -656,6 +680,9 @@ class _CallCharge:
             budget._budget_in_flight -= ended
         if ended:
             self._open = False
+            if self.quiet:  # its pieces are in the budgets' own count now
+                for budget in self._budgets:
+                    budget._budget_open.pop(self, None)
         if self._far is not None:
             self._far.add(delta)
         for budget in self._limited:

@@ -6,8 +6,10 @@ The same over real HTTP, with the real SDKs against the fake server, is in
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import genai_prices
@@ -17,17 +19,22 @@ from miniagents import InteractionContext, Message, MiniAgents, miniagent
 from miniagents.ext.llm import (
     Budget,
     BudgetExceededError,
+    LLMCall,
     LLMError,
+    LLMEvent,
+    LLMOptions,
     LLMToolCallMessage,
     TokenUsage,
     UsageTotals,
     charged_to,
+    make_llm_agent,
     usage_totals,
     with_budget,
 )
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.offline import CallTool, OfflineMessage, create_offline_agent
 from miniagents.ext.llm.pricing import cost_usd, is_priced, output_token_price
+from miniagents.ext.llm.provider import Finish
 from miniagents.ext.llm.structured import structured
 from tests.ext.tools.loop_support import add
 from tests.subprocesses import run_python
@@ -210,8 +217,80 @@ async def test_the_accounts_are_running_sums_whatever_the_number_of_calls() -> N
             for index in range(200):
                 await llm.inquire(f"call {index}", reply="ok")
     assert budget.usage.requests == 200
-    held = [getattr(budget, name) for name in Budget.__slots__ if name != "__weakref__"]
-    assert all(value is None or isinstance(value, (int, float)) for value in held)  # no records
+    held = {name: getattr(budget, name) for name in Budget.__slots__ if name != "__weakref__"}
+    assert held.pop("_budget_open") == {}  # the calls it counts while they stream: none left
+    assert all(value is None or isinstance(value, (int, float)) for value in held.values())
+
+
+@dataclass(frozen=True, kw_only=True)
+class _PausedOptions(LLMOptions):
+    model: str | None = "gpt-4o-mini"
+
+
+class _PausedProvider:
+    """Streams two tokens and waits for ``go``; then a third and its count, or it fails."""
+
+    message_class = OfflineMessage
+
+    def __init__(self, fails: bool) -> None:
+        self.go = asyncio.Event()
+        self.fails = fails
+
+    async def reply(self, call: LLMCall, options: _PausedOptions) -> AsyncIterator[LLMEvent]:
+        yield "one "
+        yield "two "
+        await self.go.wait()
+        if self.fails:
+            raise ConnectionError("The connection dropped.")
+        yield "three"
+        yield Finish("stop", 5, 7)  # the provider's count, not the pieces streamed
+
+    def translate(self, error: BaseException) -> BaseException:
+        return error
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["ends", "fails"])
+async def test_a_budget_read_while_its_calls_stream_counts_their_tokens_so_far(
+    fails: bool,
+) -> None:
+    # the meter alone charges one call (no limit: its tokens are counted when the budget is
+    # read), the meter and a limited budget the other (each token charged to both at once)
+    per_token = output_token_price("gpt-4o-mini")
+    assert per_token is not None
+    provider = _PausedProvider(fails)
+    paused = make_llm_agent(_PausedOptions, provider, alias="PAUSED", summary="A paused model.")
+    meter, limited = Budget(), Budget(max_total_tokens=1_000)
+    async with MiniAgents(llm_stall_timeout=None):
+        with charged_to(meter):
+            replies = [paused.inquire("x"), paused.inquire("x", budget=limited)]
+        readers = [aiter(await anext(aiter(reply))) for reply in replies]
+        assert [[await anext(reader) for _ in range(2)] for reader in readers] == [
+            ["one ", "two "],
+            ["one ", "two "],
+        ]
+        assert (meter.usage.output_tokens, limited.usage.output_tokens) == (4, 2)
+        assert meter.usage.cost_usd == pytest.approx(4 * per_token)
+        assert (meter.in_flight, limited.in_flight) == (2, 1)
+        provider.go.set()
+        for reader in readers:
+            if fails:
+                with pytest.raises(ConnectionError):
+                    await anext(reader)
+            else:
+                assert [token async for token in reader] == ["three"]
+    if fails:  # no count came: the tokens streamed stay counted, the cost of the prompt unknown
+        assert (meter.usage.output_tokens, limited.usage.output_tokens) == (4, 2)
+        assert meter.usage.cost_usd == pytest.approx(4 * per_token)
+        assert meter.usage.unpriced_requests == 2
+    else:  # the provider's count replaced them
+        assert (meter.usage.output_tokens, limited.usage.output_tokens) == (14, 7)
+        cost = cost_usd("gpt-4o-mini", TokenUsage(input_tokens=5, output_tokens=7))
+        assert cost is not None
+        assert meter.usage.cost_usd == pytest.approx(2 * cost)
+        assert limited.usage.cost_usd == pytest.approx(cost)
+        assert meter.usage.unpriced_requests == 0
+    assert meter.usage.input_tokens == (0 if fails else 10)
+    assert (meter.in_flight, limited.in_flight) == (0, 0)
 
 
 # -- limits -----------------------------------------------------------------------------------
