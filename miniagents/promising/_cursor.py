@@ -117,12 +117,10 @@ class PieceIterator(AsyncIterator[T]):
         if old.flow is not None:
             old.flow.drop_cursor(old, self)
         core = self._core = self._owner._core
-        if core.flow is not None:
-            if self.index >= core.flow.floor:
-                self.__class__ = _FollowedIterator
-                core.flow.add_cursor(self)
-            elif type(self) is _PlainIterator:  # a flow to check from now on
-                _reclass(self, PieceIterator)
+        # (the copy has a flow only if the stream had one: a _PlainIterator stays one)
+        if core.flow is not None and self.index >= core.flow.floor:
+            self.__class__ = _FollowedIterator
+            core.flow.add_cursor(self)
         return core
 
     async def aclose(self) -> None:
@@ -130,11 +128,6 @@ class PieceIterator(AsyncIterator[T]):
         core = self._core
         if core.flow is not None:
             core.flow.drop_cursor(core, self)
-
-
-def _reclass(iterator: PieceIterator[Any], kind: type[PieceIterator[Any]]) -> None:
-    """Make ``iterator`` a ``kind`` (the same slots: only its ``__anext__`` changes)."""
-    iterator.__class__ = kind
 
 
 class _PlainIterator(PieceIterator[T]):
