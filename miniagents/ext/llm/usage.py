@@ -662,8 +662,7 @@ class _CallCharge:
             return
         self._open = False
         # its prompt tokens are unknown, so is its cost (a quiet call's pieces charged now)
-        told = 0 if self.quiet else self.pieces
-        pieces = self.pieces - told
+        pieces = self.pieces if self.quiet else 0
         self._add((0, pieces, 0, 0, 0, pieces * self.piece_cost, 1 if self.pieces else 0, 1))
 
     def _add(self, delta: _Delta) -> None:
