@@ -356,6 +356,11 @@ class MessageTokenAppender(_Appender[str], Generic[MessageT_co]):
             self._task.cancel()
         self._record.cancel()
 
+    @property
+    def appended(self) -> str:
+        """The text appended so far: every token, joined (also once the message has ended)."""
+        return "".join(self._record.record())
+
     def append(self, token: str) -> None:
         """Append a token; consumers get it at once.
 

@@ -72,6 +72,9 @@ class RunFirst:
         A stream that wakes a reader waiting for a piece (or its end) moves the reader's
         wake-up to the front when the waking task leads: the producer hands its pieces
         over as usual, with no check per piece.
+
+        Call :meth:`release` in a ``finally``: a task that leads is kept (in ``leaders``)
+        until it releases, even after it has ended.
         """
         task = asyncio.current_task(self.loop)
         if task is not None:

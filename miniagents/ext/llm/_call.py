@@ -155,7 +155,8 @@ async def _run_call(
                     result.cancel()
                 raise
             answered = [result for result in done if isinstance(result, ToolResultMessage)]
-            said = [PromptText("assistant", "".join(turn.texts))] if turn.texts else []
+            text = turn.said()
+            said = [PromptText("assistant", text)] if text else []
             prompt = (*prompt, *said, *calls, *answered)
     except BaseException as error:
         if answer is not None:
@@ -414,10 +415,10 @@ def _log(
     if answer is not None:
         response = answer
     elif not calls and turn.text is None:  # a structured answer refused
-        response = Message(text="".join(turn.texts), role="assistant", refused=True)
+        response = Message(text=turn.said(), role="assistant", refused=True)
     if calls:
         response = Message(
-            text="".join(turn.texts),
+            text=turn.said(),
             role="assistant",
             finish_reason=turn.finish.reason,
             usage=None if metered is None else metered.usage(turn.finish, call.model),

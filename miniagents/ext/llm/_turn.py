@@ -114,7 +114,8 @@ class Turn:
         text: The text message, once it is in the reply.
         calls: The tool call messages in the reply, by call id.
         finish: The provider's ``Finish`` (until it comes, one with nothing known).
-        texts: The text tokens so far.
+        texts: The text tokens so far, of a call with ``text_sink`` (an empty tuple until
+            the first; a plain call's are in its text message: see :meth:`said`).
         refusals: The refusal pieces so far (an empty tuple until the first: a call that
             is not refused holds no list for them).
         text_sink: Where the text goes instead of a text message (a structured answer).
@@ -151,7 +152,7 @@ class Turn:
         self.text: MessageTokenAppender | None = None
         self.calls: dict[str, MessageTokenAppender] = {}
         self.finish = _NO_FINISH
-        self.texts: list[str] = []
+        self.texts: list[str] | tuple[()] = ()
         self.refusals: list[str] | tuple[()] = ()
         self.text_sink: Callable[[str], None] | None = None
         self.answer_opens: Callable[[], None] | None = None
@@ -179,10 +180,12 @@ class Turn:
         """
         if isinstance(event, str):
             if event:
-                self.texts.append(event)
-                if self.text_sink is None:
+                if self.text_sink is None:  # the text message keeps it (see said())
                     self.open_text().append(event)
                     return
+                if not isinstance(self.texts, list):
+                    self.texts = []
+                self.texts.append(event)
                 self.text_sink(event)
                 if self.answer_opens is not None:
                     self._show(event)
@@ -196,10 +199,11 @@ class Turn:
             if event.text:
                 call.append(event.text)
         elif isinstance(event, ToolCallStart):
-            said = "".join(self.texts)
-            if self.answer_opens is not None and self._answering is not False and said.strip():
-                self._answering = False  # it was not the answer: what it said, shown
-                self.open_text().append(said)
+            if self.answer_opens is not None and self._answering is not False:
+                said = self.said()
+                if said.strip():
+                    self._answering = False  # it was not the answer: what it said, shown
+                    self.open_text().append(said)
             if event.call_id in self.calls:
                 raise LLMResponseError(
                     f"The model started the tool call {event.call_id!r} twice: the "
@@ -272,7 +276,6 @@ class Turn:
             handed = handoffs()  # readers woken so far (the reply's first message too)
             taken = _HANDOFF_EVERY  # events taken since this task last let readers run
             plain = self.text_sink is None  # the text goes to a text message
-            texts = self.texts
             if first is not None:  # what its tokens wake runs next (no check per token)
                 first.lead()
             async for event in taking:
@@ -282,7 +285,6 @@ class Turn:
                             piece()
                         elif counted is not None:  # a quiet call's (_CallCharge.piece's)
                             counted.pieces += 1
-                        texts.append(event)
                         (self.text or self.open_text()).append(event)
                 else:
                     if charge is not None:
@@ -342,9 +344,19 @@ class Turn:
         elif not self._answering:
             self.open_text().append(token)
 
+    def said(self) -> str:
+        """The text the model has said so far (with a text sink, all it sent to the sink).
+
+        A plain call's text is read back from its text message, which records every
+        token: the turn keeps no copy of them.
+        """
+        if self.text_sink is not None:
+            return "".join(self.texts)
+        return "" if self.text is None else self.text.appended
+
     def _refused(self, model: str) -> LLMRefusalError:
         """The error of a reply the model refused (its refusal, else its text, carried)."""
-        text = "".join(self.refusals) if self.refusals else "".join(self.texts)
+        text = "".join(self.refusals) if self.refusals else self.said()
         alias = self.ctx.this_agent.alias
         said = f": {text[:200]!r}" if text else ""
         return LLMRefusalError(

@@ -346,6 +346,36 @@ async def test_what_the_model_says_before_a_tool_call_is_in_the_reply(
     assert "Let me check the weather." in retold  # the model sees what it said, as before
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_what_the_model_says_before_a_tool_call_of_a_text_answer_is_told_to_it_again(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, stream: bool
+) -> None:
+    # the twin of the test above without an output type: the turn keeps no copy of a plain
+    # call's tokens, and reads what the model said back from its text message
+    def temperature(city: str) -> float:
+        """The temperature in a city."""
+        return 21.5
+
+    server.reply(
+        ["Let me ", "check the ", "weather."],
+        tool_calls=[ToolCall("temperature", {"city": "Paris"})],
+    )
+    server.reply(["It is ", "21.5 degrees."])
+    agent = llm.agent.fork(model=llm.model, async_client=client, tools=[temperature], stream=stream)
+    async with MiniAgents():
+        whole = await agent.inquire("Weather in Paris?")
+    assert [type(message) for message in whole] == [
+        llm.message_class,
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        llm.message_class,
+    ]
+    assert str(whole[0]) == "Let me check the weather."
+    assert str(whole[-1]) == "It is 21.5 degrees."
+    retold = json.dumps(server.requests[1].json)
+    assert "Let me check the weather." in retold
+
+
 def test_an_anthropic_sdk_without_output_config_gets_it_in_the_body() -> None:
     from miniagents.ext.llm._output_schema import output_format_of
     from miniagents.ext.llm.anthropic import _ask_output_format
