@@ -333,12 +333,13 @@ class Turn:
         like a JSON object opens the answer, any other is shown in a text message.
         """
         if self._answering is None:
-            start = "".join(self.texts).lstrip()
+            said = self.said()
+            start = said.lstrip()
             if not start:
                 return
             self._answering = start.startswith("{")
             if not self._answering:
-                self.open_text().append("".join(self.texts))
+                self.open_text().append(said)
             elif self.answer_opens is not None:
                 self.answer_opens()
         elif not self._answering:
