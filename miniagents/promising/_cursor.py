@@ -90,8 +90,14 @@ class PieceIterator(AsyncIterator[T]):
                 if core.error is not None:
                     core.raise_if_failed()
                 raise StopAsyncIteration
-            elif core.started:
-                await core.await_change(reader=True)
+            elif core.started:  # (await_change, inline: no coroutine of its own)
+                waiter, task = core.wait_change(reader=True)
+                try:
+                    await waiter
+                except BaseException as error:
+                    core.end_wait(task, error)
+                    raise
+                core.end_wait(task, None)
             else:
                 core.start()  # a synchronous source may deliver pieces right here
             if self._owner._core is not core:
@@ -134,21 +140,32 @@ class _PlainIterator(PieceIterator[T]):
     """An iterator without a gate, of a stream without a flow (a message's tokens).
 
     A piece the record holds is taken at once, without the checks of a gate or a flow (a
-    reader's cost per token); anything else (a wait, the end, a packed front, a view
-    that changed its core) is the general iterator's.
+    reader's cost per token), and a wait for the next one is made here (no coroutine of
+    the general iterator's, nor of ``await_change``, kept while it waits); anything else
+    (the end, a packed front, a view that changed its core) is the general iterator's.
     """
 
     __slots__ = ()
 
     async def __anext__(self) -> T:
         core = self._core
-        if self._owner._core is core:
+        while self._owner._core is core:
             index = self.index
             offset = index - core.base
             pieces = core.pieces
             if 0 <= offset < len(pieces):
                 self.index = index + 1
                 return pieces[offset]
+            if offset < 0 or core.done or not core.started:
+                break
+            # the wait itself, without await_change's coroutine (nor the general one's)
+            waiter, task = core.wait_change(reader=True)
+            try:
+                await waiter
+            except BaseException as error:
+                core.end_wait(task, error)
+                raise
+            core.end_wait(task, None)
         return await PieceIterator.__anext__(self)
 
 

@@ -70,6 +70,9 @@ __all__ = [
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
+_A_PIECE = "a piece of a stream"
+"""What a consumer of a stream without a flow (a message's tokens) waits for, when reported."""
+
 Observer = tuple[
     Callable[[T], None],
     Callable[[BaseException], None],
@@ -600,8 +603,8 @@ class ReplayCore(abc.ObserverBase[T]):
         if self._reader_waits:
             self._reader_waits = False
             _handoffs += 1
-        waiters, self._waiters = self._waiters, None
-        if waiters is None:
+        waiters = self._waiters
+        if not waiters:
             return
         first = None
         if leaders:  # the waking task may lead (RunFirst.lead): its wake-ups run next
@@ -612,6 +615,12 @@ class ReplayCore(abc.ObserverBase[T]):
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        # the list is kept for the next waits (setting a result runs no callback here, so
+        # none was added meanwhile); an ended stream has no next wait
+        if self.done:
+            self._waiters = None
+        else:
+            waiters.clear()
         if first is not None and len(first.ready) != mark:
             first.to_front(mark)
 
@@ -780,35 +789,57 @@ class ReplayCore(abc.ObserverBase[T]):
 
         ``reader``: the caller is an ``async for`` reader that takes the next piece as soon
         as it comes (it counts in :func:`handoffs` when woken); an ``await`` of the whole
-        is not one.
+        is not one. A hot reader may wait without this coroutine, as it does: see
+        :meth:`wait_change`.
+        """
+        waiter, task = self.wait_change(reader)
+        try:
+            await waiter
+        except BaseException as error:
+            self.end_wait(task, error)
+            raise
+        self.end_wait(task, None)
+
+    def wait_change(
+        self, reader: bool = False
+    ) -> tuple[asyncio.Future[None], asyncio.Task[Any] | None]:
+        """Start a wait for the next piece or the end: the future to ``await``, and the task.
+
+        The caller awaits the future, then calls :meth:`end_wait` with the task and the
+        error the ``await`` raised (``None`` if it raised none), as :meth:`await_change`
+        does.
         """
         loop = self.loop or asyncio.get_running_loop()
         waiter = loop.create_future()
-        if self._waiters is None:
+        waiters = self._waiters
+        if waiters is None:
             self._waiters = [waiter]
         else:
-            self._waiters.append(waiter)
+            waiters.append(waiter)
         if reader:
             self._reader_waits = True
         watch = self._watch  # looked up once per stream and loop, not once per wait
         if watch is None or watch.loop is not loop:
             watch = self._watch = watch_of(loop)
-        task = park_in(watch, self._waiting_for, waiter)
+        flow = self.flow  # (a message's tokens: the sentence itself, no bound method)
+        task = park_in(watch, _A_PIECE if flow is None else self._waiting_for, waiter)
         # Counted until this consumer runs again: a consumer woken by a piece is not waiting
         # any more, but it has not given up either (another one's giving up, between the
         # wake-up and its turn, must not cancel the stream under it).
         self._waiting += 1
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            self._waiting -= 1
+        return waiter, task
+
+    def end_wait(self, task: asyncio.Task[Any] | None, error: BaseException | None) -> None:
+        """End a wait that :meth:`wait_change` started; ``error`` is what its ``await`` raised.
+
+        A cancelled wait gives up: if it was the stream's last consumer, the stream is
+        abandoned (see :meth:`check_abandoned`).
+        """
+        self._waiting -= 1
+        if task is not None and self._watch is not None:
+            self._watch.parked.pop(task, None)  # unpark
+        if isinstance(error, asyncio.CancelledError):
             self.check_abandoned()
-            raise
-        else:
-            self._waiting -= 1
-        finally:
-            if task is not None:
-                watch.parked.pop(task, None)  # unpark
 
     def _waiting_for(self) -> str:
         flow = self.flow

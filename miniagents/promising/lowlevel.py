@@ -27,7 +27,9 @@ What the layers above need, and where it is:
   sink=...)`` (returns its disposer; ``observe(...)`` returns the :data:`Observer` itself,
   which ``stop_observing(observer)`` stops), ``add_end_observer(on_error, on_completed)`` (the
   end only, never a piece; returns its disposer), ``observable()``, ``await acollect()``, ``await
-  await_done()``, ``raise_if_failed()``, ``consumed()``;
+  await_done()``, ``await await_change()`` (the next piece or the end; a hot reader makes
+  the wait without its coroutine: ``wait_change()`` gives the future and the task, and
+  ``end_wait(task, error)`` ends it), ``raise_if_failed()``, ``consumed()``;
 - **a snapshot**: ``pieces`` (the record kept, from piece number ``base``), ``count``,
   ``done``, ``started``, ``error``, ``released()``; a core of ``str`` pieces that keeps
   every piece (a message's tokens) packs the front of a long record, below ``base``, into

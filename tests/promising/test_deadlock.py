@@ -19,7 +19,12 @@ from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.errors import DeadlockError, MiniAgentsError, StreamLimitError
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.promising import StreamedPromise, _deadlock
-from miniagents.promising.lowlevel import ReplayCore, parked, set_deadlock_check_interval
+from miniagents.promising.lowlevel import (
+    ReplayCore,
+    core_of,
+    parked,
+    set_deadlock_check_interval,
+)
 from miniagents.testing.virtual_time import run_with_virtual_time
 from tests.fakes.uvloop_runs import on_uvloop
 
@@ -269,3 +274,40 @@ def test_a_stream_waited_on_in_two_loops_parks_in_each_loops_watch() -> None:
     assert list(first.values()) == ["a piece of a stream"]
     assert list(second.values()) == ["a piece of a stream"]
     assert core.pieces == [1, 2]
+
+
+def test_a_token_reader_parks_while_it_waits_and_a_failed_wait_stops_counting_it(
+    interval: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A message's token reader makes its wait itself (no coroutine of await_change): it
+    # parks in the watch while it waits and leaves when woken; when the watch fails its
+    # wait (the producer, here the main task, awaits the reader), the stream no longer
+    # counts it as a consumer who waits.
+    async def main() -> tuple[list[str], list[list[str]], bool]:
+        loop = asyncio.get_running_loop()
+        appender = MessageTokenAppender()
+        core = core_of(appender.promise)
+        read: list[str] = []
+
+        async def reader() -> None:
+            async for token in appender.promise:
+                read.append(token)
+
+        task = asyncio.create_task(reader())
+        await asyncio.sleep(0)  # it waits for the first token
+        seen = [list(parked(loop).values())]
+        appender.append("a")
+        await asyncio.sleep(0)  # it reads it, and waits for the next one
+        seen.append(list(parked(loop).values()))
+        counted = core.consumed()
+        with pytest.raises(DeadlockError):
+            await task
+        assert not parked(loop)
+        return read, seen, counted and not core.consumed()
+
+    with caplog.at_level(logging.ERROR, logger="miniagents"):
+        read, seen, uncounted = run_with_virtual_time(main())
+    assert read == ["a"]
+    assert seen == [["a piece of a stream"], ["a piece of a stream"]]
+    assert uncounted
+    caplog.clear()
