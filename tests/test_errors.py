@@ -66,8 +66,9 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
     ("miniagents.ext.history._file", "OSError(errno.EIO, 'the write made no progress')"): (
         "caught by the except OSError right around it and turned into a ChatHistoryError"
     ),
-    ("miniagents.ext.llm._stall", "self._error()"): (
-        "the watch's error factory, typed Callable[[], MiniAgentsError]"
+    ("miniagents.ext.llm._stall", "error"): (
+        "the stall's own error, which end() gives for the watch's cancellation: made by the "
+        "watch's error factory, typed Callable[[], MiniAgentsError]"
     ),
     ("miniagents.ext.llm._turn", "translated"): (
         "a provider's error, or the provider's translation of it into an LLMError, re-raised"

@@ -35,7 +35,7 @@ from typing import TypeVar
 from miniagents.ext.llm import observing, recording
 from miniagents.ext.llm._gate import InTurn
 from miniagents.ext.llm._metered import Metered
-from miniagents.ext.llm._stall import stall_watched
+from miniagents.ext.llm._stall import StallWatch, stall_watched
 from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
 from miniagents.ext.llm.observing import end_llm_call, watch_llm_call
@@ -94,6 +94,9 @@ def _through_meter(
     """
     return stall_watched(metered.reply(call, options), stall_timeout, stalled)
 
+
+_UNWATCHED = StallWatch(None, LLMTimeoutError)
+"""The stall watch of a call without a stall timeout: it watches nothing (one serves all)."""
 
 _NO_FINISH = Finish()
 """A turn's ``finish`` until its provider sends one (``Finish`` is frozen: one serves all)."""
@@ -238,10 +241,11 @@ class Turn:
         call (no recorder set, or the recorder declined it) charged to budgets of this
         process only (no link to another one) is charged here, as its events are taken:
         ``Metered.reply``'s work without its async generator (a layer less before the
-        request and for each token). ``in_turn`` (``MiniAgents(llm_parse_in_turn=True)``):
-        a burst is parsed one call at a time, on asyncio's own loop by the order of its
-        ready queue (see ``_HANDOFF_EVERY``), elsewhere (uvloop) through
-        :class:`~miniagents.ext.llm._gate.InTurn`.
+        request and for each token); its stall is watched here too (``stall_watched``'s
+        work without its layer around the events). ``in_turn``
+        (``MiniAgents(llm_parse_in_turn=True)``): a burst is parsed one call at a time, on
+        asyncio's own loop by the order of its ready queue (see ``_HANDOFF_EVERY``),
+        elsewhere (uvloop) through :class:`~miniagents.ext.llm._gate.InTurn`.
         """
         events: AsyncIterator[LLMEvent] | None = None
         recorder = recording._recorder
@@ -250,11 +254,12 @@ class Turn:
             start = partial(_through_meter, metered, call, options, stall_timeout, stalled)
             events = recorder.llm_call(self.ctx, metered, call, start)
         here = events is None and _AWAY.get() is None  # charged in this loop
+        watch = _UNWATCHED  # the stall watch (stall_watched's), kept by this loop itself
         if here:  # no recorder, or it declined (recorded_llm_call's start()), and
             # Metered.reply's events, inline
             events = metered.wrapped.reply(call, options)
-            if stall_timeout is not None:  # stall_watched's no-timeout case, inline
-                events = stall_watched(events, stall_timeout, stalled)
+            if stall_timeout is not None:  # no layer around the events per event: this
+                watch = StallWatch(stall_timeout, stalled)  # loop moves the deadline
         elif events is None:  # the waits for budgets of another process
             events = _through_meter(metered, call, options, stall_timeout, stalled)
         observed = None
@@ -266,6 +271,7 @@ class Turn:
         taking: AsyncIterator[LLMEvent] = events
         turns: InTurn[LLMEvent] | None = None
         first = run_first()  # None: not asyncio's own loop (uvloop): then the gate
+        timeout = watch.timeout  # (None: no watch)
         try:
             if in_turn and first is None:
                 taking = turns = InTurn(events)
@@ -278,7 +284,12 @@ class Turn:
             plain = self.text_sink is None  # the text goes to a text message
             if first is not None:  # what its tokens wake runs next (no check per token)
                 first.lead()
+            if timeout is not None:  # in the task that reads: the one it cancels (no with:
+                watch.start()  # its bound __exit__ would be one more object per call)
+            loop = asyncio.get_running_loop()
             async for event in taking:
+                if timeout is not None:  # alive(), inline: the next event's deadline
+                    watch.deadline = loop.time() + timeout
                 if plain and type(event) is str:  # most events: take()'s first case, inline
                     if event:
                         if piece is not None:  # Metered.reply's count of a token, inline
@@ -303,16 +314,22 @@ class Turn:
                     taken = 0
             if self.refusals or self.finish.reason == "refusal":
                 raise self._refused(call.model)
-        except BaseException as error:
+        except BaseException as caught:
+            # a stall: its own error, for the watch's cancellation
+            error = caught if timeout is None else watch.end(caught)
             translated = error if isinstance(error, MiniAgentsError) else metered.translate(error)
             for appender in self._appenders():
                 appender.fail(translated)
             if observed is not None:
                 end_llm_call(observed, translated)
-            if translated is error:
+            if translated is caught:
                 raise
+            if translated is error:  # the stall's error (error is never None here)
+                raise translated from None
             raise translated from error
         else:
+            if timeout is not None:
+                watch.end(None)
             if observed is not None:
                 end_llm_call(observed, None)
         finally:
