@@ -79,27 +79,42 @@ _Wait: TypeAlias = "tuple[What, asyncio.Future[Any] | None, Callable[[], bool] |
 
 
 class _Watch:
-    """The parked tasks of one event loop, and the timer that checks them."""
+    """The parked tasks of one event loop, and the timer that checks them.
 
-    __slots__ = ("__weakref__", "externals", "handle", "loop", "parked", "seen", "spent")
+    It holds its loop by a weak reference (``loop_ref``), and not the handle of its
+    scheduled check (``armed`` says there is one): a loop's watch is kept in a
+    ``WeakKeyDictionary`` by that loop, and a strong reference to the loop, or to a handle
+    (which has one), would keep every loop that ever had a parked task, closed or not, for
+    the life of the process.
+    """
+
+    __slots__ = ("__weakref__", "armed", "externals", "loop_ref", "parked", "seen", "spent")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        self.loop_ref = weakref.ref(loop)
         self.parked: dict[asyncio.Task[Any], _Wait] = {}
-        self.handle: asyncio.TimerHandle | None = None
+        self.armed = False  # its check is scheduled (the handle is the loop's, not kept here)
         self.externals = 0
         # on a loop that hides its callbacks and timers: the waits every task was parked in
         # at the last check, by identity (ids: no reference that would keep a task alive)
         self.seen: dict[int, int] | None = None
         self.spent = False  # those waits were found stuck, and nothing could relieve them
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The watch's loop (it is alive while anything uses the watch)."""
+        loop = self.loop_ref()
+        assert loop is not None, "a watch is used only while its loop is running"
+        return loop
+
     def arm(self) -> None:
         interval = check_interval
-        if self.handle is None and interval is not None:
-            self.handle = self.loop.call_later(interval, self.check)
+        if not self.armed and interval is not None:
+            self.loop.call_later(interval, self.check)
+            self.armed = True
 
     def check(self) -> None:
-        self.handle = None
+        self.armed = False
         if not self.parked:
             return
         if self.deadlocked():
@@ -244,7 +259,7 @@ def park(
     if task is not None:
         watch = _watch(task.get_loop())
         watch.parked[task] = (what, waiter, relief)
-        if watch.handle is None:
+        if not watch.armed:
             watch.arm()
     return task
 
@@ -257,7 +272,7 @@ def park_in(watch: _Watch, what: What, waiter: asyncio.Future[Any]) -> asyncio.T
     task = asyncio.current_task()
     if task is not None:
         watch.parked[task] = (what, waiter, None)
-        if watch.handle is None:
+        if not watch.armed:
             watch.arm()
     return task
 

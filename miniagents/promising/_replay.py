@@ -819,7 +819,7 @@ class ReplayCore(abc.ObserverBase[T]):
         if reader:
             self._reader_waits = True
         watch = self._watch  # looked up once per stream and loop, not once per wait
-        if watch is None or watch.loop is not loop:
+        if watch is None or watch.loop_ref() is not loop:
             watch = self._watch = watch_of(loop)
         flow = self.flow  # (a message's tokens: the sentence itself, no bound method)
         task = park_in(watch, _A_PIECE if flow is None else self._waiting_for, waiter)
