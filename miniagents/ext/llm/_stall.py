@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import weakref
 from collections.abc import AsyncIterator, Callable
+from math import inf
 from types import TracebackType
 from typing import TypeVar, overload
 
@@ -50,9 +52,9 @@ class StallWatch:
     __slots__ = (
         "_error",
         "_expired",
-        "_handle",
         "_loop",
         "_task",
+        "_watches",
         "deadline",
         "timeout",
         "waiting",
@@ -62,9 +64,9 @@ class StallWatch:
         self.timeout = timeout
         self._error = error
         self._expired = False
-        self._handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[object] | None = None
+        self._watches: _Watches | None = None  # the loop's, while it watches
         self.deadline = 0.0
         self.waiting = True
 
@@ -78,22 +80,23 @@ class StallWatch:
             loop = self._loop = asyncio.get_running_loop()
             self._task = asyncio.current_task()
             self.deadline = loop.time() + self.timeout
-            self._handle = loop.call_at(self.deadline, self._check)
+            watches = self._watches = _watches_of(loop)
+            watches.add(self, loop)
 
     def alive(self) -> None:
         """An event came: the next one has ``timeout`` seconds from now."""
         if self._loop is not None and self.timeout is not None:
             self.deadline = self._loop.time() + self.timeout
 
-    def _check(self) -> None:
-        assert self._loop is not None
+    def _due(self, now: float) -> bool:
+        """Whether the wait has lasted too long at ``now`` (the loop's timer asks)."""
         if not self.waiting or (self._task is not None and waits_in_line(self._task)):
             self.alive()  # the reader holds the stream, or it waits for its turn to parse
             # what has come (``_gate``): not the model's silence, so it has more time
-        if self._loop.time() < self.deadline:  # an event came since the timer was set
-            self._handle = self._loop.call_at(self.deadline, self._check)
-            return
-        self._handle = None
+        return now >= self.deadline
+
+    def _expire(self) -> None:
+        """Cancel the watched task: its wait lasted too long."""
         if self._task is not None and not self._task.done():
             self._expired = True
             self._task.cancel()
@@ -124,9 +127,10 @@ class StallWatch:
             ``error``, or, for the cancellation this watch made (and no other one), the
             stall's own error, to be raised instead ``from None``.
         """
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        watches = self._watches
+        if watches is not None:
+            self._watches = None
+            watches.discard(self)
         if self._expired and isinstance(error, asyncio.CancelledError) and self._only_ours():
             return self._error()
         return error
@@ -136,6 +140,69 @@ class StallWatch:
         if sys.version_info >= (3, 11) and self._task is not None:
             return self._task.uncancel() == 0
         return True  # Python 3.10 cannot tell: a stall it is
+
+
+class _Watches:
+    """The running stall watches of one loop, and the one timer that checks them all.
+
+    The timer is set at the earliest deadline of the watches (a watch that starts with an
+    earlier one moves it); when it fires, it cancels the tasks of the watches that are
+    due, in the order they started, and is set again at the earliest deadline left. So a
+    watched call holds no timer of its own (a timer handle, its bound method and its
+    context, for the collector to walk), and its stall is found at the same moment as with
+    one. The timer goes when the last watch ends: an idle loop has no timer of it left.
+    Kept by its loop in a ``WeakKeyDictionary``, it holds no reference to the loop but its
+    timer's handle, and that only while a watch runs.
+    """
+
+    __slots__ = ("__weakref__", "handle", "watches", "when")
+
+    def __init__(self) -> None:
+        self.watches: dict[StallWatch, None] = {}  # in the order they started
+        self.handle: asyncio.TimerHandle | None = None
+        self.when = inf  # when the timer fires (inf: no timer)
+
+    def add(self, watch: StallWatch, loop: asyncio.AbstractEventLoop) -> None:
+        self.watches[watch] = None
+        if watch.deadline < self.when:
+            self._arm(loop, watch.deadline)
+
+    def discard(self, watch: StallWatch) -> None:
+        watches = self.watches
+        watches.pop(watch, None)
+        if not watches and self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+            self.when = inf
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.when = when
+        self.handle = loop.call_at(when, self._check)
+
+    def _check(self) -> None:
+        self.handle = None
+        self.when = inf
+        loop = asyncio.get_running_loop()  # (the timer's: it runs this)
+        now = loop.time()
+        watches = self.watches
+        due = [watch for watch in watches if watch._due(now)]
+        for watch in due:
+            del watches[watch]
+            watch._expire()
+        if watches:
+            self._arm(loop, min(watch.deadline for watch in watches))
+
+
+_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watches] = weakref.WeakKeyDictionary()
+
+
+def _watches_of(loop: asyncio.AbstractEventLoop) -> _Watches:
+    watches = _loops.get(loop)
+    if watches is None:
+        watches = _loops[loop] = _Watches()
+    return watches
 
 
 def stall_watched(
