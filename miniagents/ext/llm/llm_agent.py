@@ -62,7 +62,9 @@ def make_llm_agent(
     reusable = _reusable(options)
 
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
-        await run_call(ctx, provider, _options(ctx, provider, build, reusable, arguments))
+        running = run_call(ctx, provider, _options(ctx, provider, build, reusable, arguments))
+        del arguments  # (made into the options: not held while the call runs)
+        await running
 
     parameters = inspect.signature(options).parameters.values()
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY)

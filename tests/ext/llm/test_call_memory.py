@@ -65,6 +65,7 @@ async def test_a_streaming_call_keeps_no_closure_and_no_list_it_does_not_need(
     # async generator around the events, and no timer of its own (its handle, its callback)
     provider = _HeldProvider()
     held = make_llm_agent(_HeldOptions, provider, alias="HELD", summary="A held model.")
+    held = held.fork(extra_options={"user": "u"})  # bound arguments (a dict holding a dict)
     async with MiniAgents(llm_stall_timeout=stall_timeout):
         gc.collect()
         before = Counter(type(item).__name__ for item in gc.get_objects())
@@ -81,6 +82,9 @@ async def test_a_streaming_call_keeps_no_closure_and_no_list_it_does_not_need(
         assert "function" not in made
         assert "cell" not in made
         assert "method" not in made
+        # the call's own dict (LLMCall's); the run's arguments and the agent function's
+        # are made into the options before the call, and not held while it streams
+        assert made.get("dict", 0) <= 1
         assert "TimerHandle" not in made  # the stall watches of a loop share one timer
         assert made.get("async_generator") == 1  # the provider's reply: no layer around it
         # the text message's record, the reply's record and flow, the charge's budgets,
