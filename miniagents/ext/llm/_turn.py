@@ -95,9 +95,6 @@ def _through_meter(
     return stall_watched(metered.reply(call, options), stall_timeout, stalled)
 
 
-_UNWATCHED = StallWatch(None, LLMTimeoutError)
-"""The stall watch of a call without a stall timeout: it watches nothing (one serves all)."""
-
 _NO_FINISH = Finish()
 """A turn's ``finish`` until its provider sends one (``Finish`` is frozen: one serves all)."""
 
@@ -254,12 +251,14 @@ class Turn:
             start = partial(_through_meter, metered, call, options, stall_timeout, stalled)
             events = recorder.llm_call(self.ctx, metered, call, start)
         here = events is None and _AWAY.get() is None  # charged in this loop
-        watch = _UNWATCHED  # the stall watch (stall_watched's), kept by this loop itself
+        watch: StallWatch | None = None  # the stall watch (stall_watched's), kept by this loop
+        timeout = 0.0  # its timeout
         if here:  # no recorder, or it declined (recorded_llm_call's start()), and
             # Metered.reply's events, inline
             events = metered.wrapped.reply(call, options)
             if stall_timeout is not None:  # no layer around the events per event: this
                 watch = StallWatch(stall_timeout, stalled)  # loop moves the deadline
+                timeout = stall_timeout
         elif events is None:  # the waits for budgets of another process
             events = _through_meter(metered, call, options, stall_timeout, stalled)
         observed = None
@@ -271,7 +270,6 @@ class Turn:
         taking: AsyncIterator[LLMEvent] = events
         turns: InTurn[LLMEvent] | None = None
         first = run_first()  # None: not asyncio's own loop (uvloop): then the gate
-        timeout = watch.timeout  # (None: no watch)
         try:
             if in_turn and first is None:
                 taking = turns = InTurn(events)
@@ -284,11 +282,11 @@ class Turn:
             plain = self.text_sink is None  # the text goes to a text message
             if first is not None:  # what its tokens wake runs next (no check per token)
                 first.lead()
-            if timeout is not None:  # in the task that reads: the one it cancels (no with:
-                watch.start()  # its bound __exit__ would be one more object per call)
+            if watch is not None:  # in the task that reads: the one it cancels (no with: its
+                watch.start()  # bound __exit__ would be one more object per call)
             loop = asyncio.get_running_loop()
             async for event in taking:
-                if timeout is not None:  # alive(), inline: the next event's deadline
+                if watch is not None:  # alive(), inline: the next event's deadline
                     watch.deadline = loop.time() + timeout
                 if plain and type(event) is str:  # most events: take()'s first case, inline
                     if event:
@@ -316,7 +314,7 @@ class Turn:
                 raise self._refused(call.model)
         except BaseException as caught:
             # a stall: its own error, for the watch's cancellation
-            error = caught if timeout is None else watch.end(caught)
+            error = caught if watch is None else watch.end(caught)
             translated = error if isinstance(error, MiniAgentsError) else metered.translate(error)
             for appender in self._appenders():
                 appender.fail(translated)
@@ -328,7 +326,7 @@ class Turn:
                 raise translated from None
             raise translated from error
         else:
-            if timeout is not None:
+            if watch is not None:
                 watch.end(None)
             if observed is not None:
                 end_llm_call(observed, None)
