@@ -394,6 +394,7 @@ async def _run(
     # no input (the shared empty sequence) has nothing to take, so nothing to pace: paced()'s
     # own first case, inline (an agent inquired with no input costs no call for it)
     paced = inputs if inputs is _NO_MESSAGES else replies.paced(inputs)
+    del inputs  # (a view of them, when paced: the view is what the interaction holds)
     interaction = InteractionContext(agent, paced, replies)  # made here: fewer objects wait
     func = agent.func
     limit = agent.concurrency_limit

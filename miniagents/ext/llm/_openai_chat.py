@@ -78,6 +78,7 @@ async def chat_reply(
     answered: str | None = None  # the model that answered
     ids: dict[int, str] = {}  # the id of each call, by its index in the reply
     stream = await create(model=call.model, messages=messages, stream=True, **arguments)
+    del api, create, arguments, messages  # (not held while it streams)
     async with stream:
         async for chunk in stream:
             answered = chunk.model or answered

@@ -85,6 +85,7 @@ async def responses_reply(
     argued: set[str] = set()  # the items whose arguments came
     final: Any = None
     stream = await create(model=call.model, input=request, stream=True, **arguments)
+    del create, arguments, request  # (not held while it streams)
     async with stream:
         async for event in stream:
             kind = event.type

@@ -162,6 +162,7 @@ class AnthropicProvider:
         stopped = False
         calls: dict[int, str] = {}  # the id of each tool_use block, by its index
         stream = await create(model=call.model, messages=messages, stream=True, **arguments)
+        del api, create, arguments, messages  # (not held while it streams)
         async with stream:
             async for event in stream:
                 if event.type == "message_start":

@@ -385,12 +385,27 @@ def _amount(value: object) -> float | None:
 # -- where the budgets are -----------------------------------------------------------------
 
 
-@dataclass
 class _ContextAccount:
-    """What a ``MiniAgents`` context's calls used, and the budget given to it."""
+    """What a ``MiniAgents`` context's calls used, and the budget given to it.
 
-    meter: Budget
-    budget: Budget | None = None
+    Attributes:
+        meter: What the context's calls used (a budget without limits).
+        budget: The budget given to the context, if any (see :func:`with_budget`).
+        charged: The meter, then the budget: what a call of this context alone is charged
+            to (one tuple per context, not a list per call).
+    """
+
+    __slots__ = ("budget", "charged", "meter")
+
+    def __init__(self, meter: Budget) -> None:
+        self.meter = meter
+        self.budget: Budget | None = None
+        self.charged: tuple[Budget, ...] = (meter,)
+
+    def give(self, budget: Budget) -> None:
+        """Give the context ``budget`` (in place of the one it had)."""
+        self.budget = budget
+        self.charged = (self.meter, budget)
 
 
 _CONTEXT_ACCOUNTS: weakref.WeakKeyDictionary[MiniAgents, _ContextAccount] = (
@@ -431,7 +446,7 @@ def with_budget(context: MiniAgents, budget: Budget) -> MiniAgents:
     Returns:
         ``context``.
     """
-    _context_account(context).budget = budget
+    _context_account(context).give(budget)
     return context
 
 
@@ -453,24 +468,21 @@ def charged_to(budget: Budget) -> Iterator[Budget]:
         _SCOPES.reset(token)
 
 
-def _charged_budgets() -> list[Budget]:
+def _charged_budgets() -> tuple[Budget, ...]:
     """The budgets a call made here is charged to, each once: the contexts', then the scopes'.
 
     For the LLM calls of :mod:`miniagents.ext.llm` (a provider of yours is charged by them
     already).
     """
     contexts = enclosing_contexts()
+    scopes = _SCOPES.get()
+    if len(contexts) == 1 and not scopes:  # the common case: the context's own tuple
+        return _context_account(contexts[0]).charged
     budgets: list[Budget] = []
     for context in contexts:
-        account = _context_account(context)
-        budgets.append(account.meter)
-        if account.budget is not None:
-            budgets.append(account.budget)
-    scopes = _SCOPES.get()
-    if len(contexts) == 1 and not scopes:  # the common case: one context's, none twice
-        return budgets
+        budgets.extend(_context_account(context).charged)
     budgets.extend(scopes)
-    return list({id(budget): budget for budget in budgets}.values())  # each once, in order
+    return tuple({id(budget): budget for budget in budgets}.values())  # each once, in order
 
 
 def _refuse_past_limits(
@@ -543,7 +555,7 @@ class _CallCharge:
         alias: str,
         model: str,
         price_provider: str | None,
-        budgets: list[Budget] | None = None,
+        budgets: Sequence[Budget] | None = None,
         away: _AwayEnd | None = None,
     ) -> None:
         if budgets is None:
@@ -983,7 +995,7 @@ class _HomeEnd:
         report, starts, deltas = message
         for number, budgets, alias, model, price_provider in starts:
             self._start(
-                number, list({id(b): b for b in budgets}.values()), alias, model, price_provider
+                number, tuple({id(b): b for b in budgets}.values()), alias, model, price_provider
             )
         counted = False
         for number, delta in deltas:
@@ -1001,7 +1013,7 @@ class _HomeEnd:
     def _start(
         self,
         number: int,
-        budgets: list[Budget],
+        budgets: Sequence[Budget],
         alias: str,
         model: str,
         price_provider: str | None,
@@ -1094,7 +1106,7 @@ def _open_link(sent: Sequence[object]) -> _HomeEnd | None:
     )
     if not given:
         return None
-    ambient = tuple(_charged_budgets())
+    ambient = _charged_budgets()
     admits = any(
         budget._budget_limited or isinstance(budget, _FarBudget)
         for budget in (*ambient, *travelling)

@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import types
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Literal
 
+import anthropic
+import openai
 import pytest
 
 from miniagents import MessagePromise, MessageSequencePromise, MiniAgents
 from miniagents.ext.llm import LLMCall, LLMEvent, LLMOptions, make_llm_agent
+from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.offline import OfflineMessage
+from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.provider import Finish
+from miniagents.testing import FakeLLMServer
+from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 _CALLS = 100
 
@@ -75,6 +83,7 @@ async def test_a_streaming_call_keeps_no_closure_and_no_list_it_does_not_need(
         gc.collect()
         after = Counter(type(item).__name__ for item in gc.get_objects())
         made = {name: n // _CALLS for name, n in (after - before).items() if n >= _CALLS}
+        print("MADE", made)
         # a closure per call (e.g. the text message's on-abandoned callback, a comprehension
         # reading the call's locals) would show as function and cell, and a bound method of
         # the charge's (needed only when a budget has a limit: a quiet call's tokens are
@@ -82,14 +91,59 @@ async def test_a_streaming_call_keeps_no_closure_and_no_list_it_does_not_need(
         assert "function" not in made
         assert "cell" not in made
         assert "method" not in made
-        # the call's own dict (LLMCall's); the run's arguments and the agent function's
-        # are made into the options before the call, and not held while it streams
-        assert made.get("dict", 0) <= 1
+        # no dict: the call (LLMCall) has slots, and the run's arguments and the agent
+        # function's are made into the options before the call, and not held while it
+        # streams
+        assert "dict" not in made
         assert "TimerHandle" not in made  # the stall watches of a loop share one timer
         assert made.get("async_generator") == 1  # the provider's reply: no layer around it
-        # the text message's record, the reply's record and flow, the charge's budgets,
-        # the input's record; a refusal list only for a refusal, and the turn's list of
-        # text tokens only for a text sink (a plain call's text is its message's record)
-        assert made.get("list", 0) <= 6
+        # the text message's record, the reply's record and flow, the input's record; the
+        # charge's budgets are the context's tuple; a refusal list only for a refusal, and
+        # the turn's list of text tokens only for a text sink (a plain call's text is its
+        # message's record)
+        assert made.get("list", 0) <= 5
         provider.go.set()
         assert [await _rest(reader) for reader in readers] == [["second"]] * _CALLS
+
+
+_REQUEST = {"api", "create", "arguments", "messages", "request"}
+"""What a provider's reply builds for the request (the client, its bound ``create``, the
+arguments and the prompt in the SDK's terms): the SDK has sent it once the stream is open."""
+
+
+@pytest.mark.parametrize("api", ["chat_completions", "responses", "anthropic"])
+async def test_a_provider_s_reply_does_not_hold_its_request_while_it_streams(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    api: str,
+) -> None:
+    fake_llm.reply(["first ", "second"], pause_after=1)
+    anthropic_client = anthropic.AsyncAnthropic(
+        base_url=fake_llm.anthropic_base_url, api_key="test"
+    )
+    openai_client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    async with anthropic_client, openai_client, MiniAgents():
+        reply: MessageSequencePromise
+        if api == "anthropic":
+            agent = anthropic_agent.fork(model="claude-test", async_client=anthropic_client)
+            reply = agent.inquire("x")
+        else:
+            chosen: Literal["chat_completions", "responses"]
+            chosen = "responses" if api == "responses" else "chat_completions"
+            reply = openai_agent.inquire(
+                "x", model="gpt-test", api=chosen, async_client=openai_client
+            )
+        reader = aiter(await _first_message(reply))
+        assert await anext(reader) == "first "
+        frames = [
+            item.ag_frame
+            for item in gc.get_objects()
+            if isinstance(item, types.AsyncGeneratorType)
+            and item.ag_code.co_name in ("reply", "chat_reply", "responses_reply")
+            and item.ag_frame is not None
+        ]
+        assert len(frames) == 1  # the provider's, parked mid-stream
+        held = frames[0].f_locals if frames[0] is not None else {}
+        assert "stream" in held  # (the frame is the streaming one)
+        assert _REQUEST.isdisjoint(held)
+        (await fake_llm.wait_paused_async(0, 10.0)).resume()
+        assert await _rest(reader) == ["second"]

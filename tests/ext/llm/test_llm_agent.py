@@ -153,7 +153,11 @@ def test_a_call_made_for_a_request_is_the_dataclass_s_own() -> None:
     made, usual = _new_call(*values), LLMCall(*values)
     assert type(made) is LLMCall
     assert made == usual
-    assert vars(made) == vars(usual)  # every field, nothing more (one added must be set too)
+    # every field set, each the same object (a field added must be set too); no __dict__
+    slots = LLMCall.__slots__
+    assert [getattr(made, name) for name in slots] == [getattr(usual, name) for name in slots]
+    assert all(getattr(made, name) is getattr(usual, name) for name in slots)
+    assert not hasattr(made, "__dict__")
     assert pickle.loads(pickle.dumps(made)) == usual
 
 
