@@ -84,17 +84,22 @@ async def chat_reply(
             answered = chunk.model or answered
             if chunk.usage is not None:
                 usage = chunk.usage
-            for choice in chunk.choices[:1]:
-                delta = choice.delta
-                if delta is not None and delta.content:
-                    yield delta.content
-                if delta is not None and getattr(delta, "refusal", None):
+            choices = chunk.choices
+            if not choices:  # (the usage chunk)
+                continue
+            choice = choices[0]
+            delta = choice.delta
+            if delta is not None:
+                content = delta.content
+                if content:  # most chunks: a token
+                    yield content
+                if getattr(delta, "refusal", None):
                     yield Refusal(delta.refusal)
-                for called in (delta.tool_calls if delta is not None else None) or ():
+                for called in delta.tool_calls or ():
                     for event in _call_events(called, ids):
                         yield event
-                if choice.finish_reason is not None:
-                    finish_reason = choice.finish_reason
+            if choice.finish_reason is not None:
+                finish_reason = choice.finish_reason
     if finish_reason is None or (wants_usage and usage is None):
         raise LLMResponseError(
             "The OpenAI stream ended before its final event (the reply is incomplete)."

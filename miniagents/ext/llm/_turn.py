@@ -52,7 +52,7 @@ from miniagents.ext.llm.usage import _AWAY, _CallCharge
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
-from miniagents.promising.lowlevel import handoffs, run_first
+from miniagents.promising.lowlevel import core_of, handoffs, run_first
 
 __all__ = ["Turn"]
 
@@ -280,6 +280,9 @@ class Turn:
             handed = handoffs()  # readers woken so far (the reply's first message too)
             taken = _HANDOFF_EVERY  # events taken since this task last let readers run
             plain = self.text_sink is None  # the text goes to a text message
+            # its record, fed directly (append()'s checks: a str, an open message; a token
+            # after the message was given up, its task being cancelled, is dropped)
+            text = None if self.text is None else core_of(self.text.promise)
             if first is not None:  # what its tokens wake runs next (no check per token)
                 first.lead()
             if watch is not None:  # in the task that reads: the one it cancels (no with: its
@@ -294,7 +297,9 @@ class Turn:
                             piece()
                         elif counted is not None:  # a quiet call's (_CallCharge.piece's)
                             counted.pieces += 1
-                        (self.text or self.open_text()).append(event)
+                        if text is None:  # the text message opens at its first token
+                            text = core_of(self.open_text().promise)
+                        text.accept(event)
                 else:
                     if charge is not None:
                         metered.count(charge, event, call)

@@ -165,21 +165,24 @@ class AnthropicProvider:
         del api, create, arguments, messages  # (not held while it streams)
         async with stream:
             async for event in stream:
-                if event.type == "message_start":
+                kind = event.type
+                if kind == "content_block_delta":  # most events: a token, tested first
+                    delta = event.delta
+                    if delta.type == "text_delta":
+                        yield delta.text
+                    elif delta.type == "input_json_delta":
+                        yield ToolCallDelta(calls.get(event.index, ""), delta.partial_json)
+                elif kind == "message_start":
                     prompt = _input_usage(event.message.usage)
                     answered = event.message.model
-                elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                elif kind == "content_block_start" and event.content_block.type == "tool_use":
                     block = event.content_block
                     calls[event.index] = block.id
                     yield ToolCallStart(block.id, block.name)
-                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                    yield event.delta.text
-                elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
-                    yield ToolCallDelta(calls.get(event.index, ""), event.delta.partial_json)
-                elif event.type == "message_delta":
+                elif kind == "message_delta":
                     stop_reason = event.delta.stop_reason
                     output_tokens = event.usage.output_tokens
-                elif event.type == "message_stop":
+                elif kind == "message_stop":
                     stopped = True
         if not stopped:
             raise LLMResponseError(
