@@ -66,7 +66,8 @@ class _Slots:
 class ConcurrencyLimit:
     """At most ``limit`` interactions of the agents sharing it run at once.
 
-    Use it as ``async with limit:`` around one interaction.
+    Use it as ``async with limit:`` around one interaction (or :meth:`acquire`, then
+    :meth:`release` in a ``finally``).
     """
 
     __slots__ = ("_slots", "limit")
@@ -97,6 +98,18 @@ class ConcurrencyLimit:
         """How many interactions hold a slot now (on the running loop)."""
         slots = self._slots
         return 0 if slots is None else slots.busy
+
+    async def acquire(self) -> None:
+        """Wait for a slot, first come, first served; give it back with :meth:`release`.
+
+        ``async with limit:`` does both. (An agent's run takes its slot so: a bound
+        ``__aexit__`` would be one more object held while the interaction runs.)
+        """
+        await self._current().acquire()
+
+    def release(self) -> None:
+        """Give back the slot :meth:`acquire` took (on the same event loop)."""
+        self._current().release()
 
     async def __aenter__(self) -> None:
         await self._current().acquire()

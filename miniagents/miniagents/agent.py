@@ -399,13 +399,20 @@ async def _run(
     func = agent.func
     limit = agent.concurrency_limit
     try:
+        running = func(interaction, *args, **arguments)
+        del args, arguments  # (the function has its own: one dict fewer held per run)
         if limit is None:
-            running = func(interaction, *args, **arguments)
-            del args, arguments  # (the function has its own: one dict fewer held per run)
             await running
         else:
-            async with limit:  # it may wait here for a slot
-                await func(interaction, *args, **arguments)
+            try:
+                await limit.acquire()  # it may wait here for a slot
+            except BaseException:
+                running.close()  # never to run
+                raise
+            try:  # (not async with: its bound __aexit__ would be held while the agent runs)
+                await running
+            finally:
+                limit.release()
     except BaseException as error:  # it travels through the replies, even Ctrl+C
         finished_early = interaction._finished
         interaction._finish()

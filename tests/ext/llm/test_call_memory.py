@@ -65,15 +65,17 @@ async def _rest(reader: AsyncIterator[str]) -> list[str]:
     return [piece async for piece in reader]
 
 
-@pytest.mark.parametrize("stall_timeout", [None, 60.0])
+@pytest.mark.parametrize(("stall_timeout", "limit"), [(None, None), (60.0, None), (None, _CALLS)])
 async def test_a_streaming_call_keeps_no_closure_and_no_list_it_does_not_need(
-    stall_timeout: float | None,
+    stall_timeout: float | None, limit: int | None
 ) -> None:
     # with a stall timeout (the default), the turn's own loop keeps the watch: no layer of
-    # async generator around the events, and no timer of its own (its handle, its callback)
+    # async generator around the events, and no timer of its own (its handle, its callback);
+    # an agent with a concurrency limit holds no more than one without
     provider = _HeldProvider()
     held = make_llm_agent(_HeldOptions, provider, alias="HELD", summary="A held model.")
-    held = held.fork(extra_options={"user": "u"})  # bound arguments (a dict holding a dict)
+    # bound arguments (a dict holding a dict)
+    held = held.fork(extra_options={"user": "u"}, max_concurrency=limit)
     async with MiniAgents(llm_stall_timeout=stall_timeout):
         gc.collect()
         before = Counter(type(item).__name__ for item in gc.get_objects())
