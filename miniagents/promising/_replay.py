@@ -259,7 +259,9 @@ class ReplayCore(abc.ObserverBase[T]):
         self._end_callbacks: Callable[[], None] | list[Callable[[], None]] | None = None
         self._subscription: abc.DisposableBase | Callable[[], None] | None = None
         self.observers: tuple[Observer[T], ...] = ()
-        self._waiters: list[asyncio.Future[None]] | None = None  # made when first needed
+        # the futures of the waits for a change: one, or a list of them (most streams have
+        # one consumer: no list then), None when nobody waits
+        self._waiters: asyncio.Future[None] | list[asyncio.Future[None]] | None = None
         self._waiting = 0  # consumers inside await_change, woken ones that have not run yet too
         self._end_watchers = 0  # consumers waiting for the end only (add_end_observer)
         self._reader_waits = False  # an ``async for`` reader is among the waiters
@@ -604,7 +606,7 @@ class ReplayCore(abc.ObserverBase[T]):
             self._reader_waits = False
             _handoffs += 1
         waiters = self._waiters
-        if not waiters:
+        if waiters is None:
             return
         first = None
         if leaders:  # the waking task may lead (RunFirst.lead): its wake-ups run next
@@ -612,15 +614,20 @@ class ReplayCore(abc.ObserverBase[T]):
                 task = asyncio.current_task()
                 first = None if task is None else leaders.get(task)
         mark = 0 if first is None else len(first.ready)
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        # the list is kept for the next waits (setting a result runs no callback here, so
-        # none was added meanwhile); an ended stream has no next wait
-        if self.done:
+        if isinstance(waiters, list):
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            # a list is kept for the next waits (setting a result runs no callback here, so
+            # none was added meanwhile); an ended stream has no next wait
+            if self.done:
+                self._waiters = None
+            else:
+                waiters.clear()
+        else:  # one waiter (setting its result runs no callback here: none is added)
             self._waiters = None
-        else:
-            waiters.clear()
+            if not waiters.done():
+                waiters.set_result(None)
         if first is not None and len(first.ready) != mark:
             first.to_front(mark)
 
@@ -812,10 +819,12 @@ class ReplayCore(abc.ObserverBase[T]):
         loop = self.loop or asyncio.get_running_loop()
         waiter = loop.create_future()
         waiters = self._waiters
-        if waiters is None:
-            self._waiters = [waiter]
-        else:
+        if waiters is None:  # the one consumer waiting (most streams' case: no list)
+            self._waiters = waiter
+        elif isinstance(waiters, list):
             waiters.append(waiter)
+        else:
+            self._waiters = [waiters, waiter]
         if reader:
             self._reader_waits = True
         watch = self._watch  # looked up once per stream and loop, not once per wait

@@ -26,6 +26,7 @@ from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.offline import OfflineMessage
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.provider import Finish
+from miniagents.promising.lowlevel import parked
 from miniagents.testing import FakeLLMServer
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
@@ -82,10 +83,13 @@ async def test_a_streaming_call_keeps_no_closure_and_no_list_it_does_not_need(
         replies = [held.inquire("x") for _ in range(_CALLS)]
         readers = [aiter(await _first_message(reply)) for reply in replies]
         assert [await anext(reader) for reader in readers] == ["first "] * _CALLS
+        # each reader now waits for the second token (what a call holds most of its life)
+        waits = [asyncio.ensure_future(anext(reader)) for reader in readers]
+        await asyncio.sleep(0)  # one turn of the loop: each wait's first step, in order
+        assert len(parked(asyncio.get_running_loop())) == _CALLS  # each parked on its message
         gc.collect()
         after = Counter(type(item).__name__ for item in gc.get_objects())
         made = {name: n // _CALLS for name, n in (after - before).items() if n >= _CALLS}
-        print("MADE", made)
         # a closure per call (e.g. the text message's on-abandoned callback, a comprehension
         # reading the call's locals) would show as function and cell, and a bound method of
         # the charge's (needed only when a budget has a limit: a quiet call's tokens are
@@ -100,12 +104,13 @@ async def test_a_streaming_call_keeps_no_closure_and_no_list_it_does_not_need(
         assert "TimerHandle" not in made  # the stall watches of a loop share one timer
         assert made.get("async_generator") == 1  # the provider's reply: no layer around it
         # the text message's record, the reply's record and flow, the input's record; the
-        # charge's budgets are the context's tuple; a refusal list only for a refusal, and
-        # the turn's list of text tokens only for a text sink (a plain call's text is its
-        # message's record)
+        # charge's budgets are the context's tuple, a stream's one waiter is its future; a
+        # refusal list only for a refusal, and the turn's list of text tokens only for a
+        # text sink (a plain call's text is its message's record)
         assert made.get("list", 0) <= 5
         provider.go.set()
-        assert [await _rest(reader) for reader in readers] == [["second"]] * _CALLS
+        assert [await wait for wait in waits] == ["second"] * _CALLS
+        assert [await _rest(reader) for reader in readers] == [[]] * _CALLS
 
 
 _REQUEST = {"api", "create", "arguments", "messages", "request"}
