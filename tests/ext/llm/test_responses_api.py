@@ -22,22 +22,27 @@ import httpx2
 import openai
 import pytest
 
-from miniagents import MiniAgents
+from miniagents import Message, MiniAgents
 from miniagents.ext.llm import (
+    ImagePart,
     LLMCall,
     OutputFormat,
     PromptText,
+    SystemMessage,
     TokenUsage,
     ToolCallMessage,
     ToolResultMessage,
+    UserMessage,
 )
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMResponseError
 from miniagents.ext.llm.offline import OfflineOptions, OfflineProvider
 from miniagents.ext.llm.openai import OpenAIMessage, OpenAIOptions, OpenAIProvider, openai_agent
+from miniagents.messages import MessageType
 from miniagents.testing import FakeLLMServer
 from tests.ext.llm.test_llm_providers import RESPONSES, tokens_then_error
 from tests.ext.tools.loop_support import add
 from tests.fakes.fixtures import fake_llm  # noqa: F401
+from tests.messages.test_image import URL
 
 MODEL = "gpt-test"
 
@@ -76,6 +81,51 @@ async def test_chat_completions_stays_the_default_and_api_picks_the_responses_ap
         )
         assert message.finish_reason == reason  # each API's own words
     assert [str(chat[0]), str(responses[0])] == ["Chat.", "Responses."]
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("hi", "hi"),
+        ([SystemMessage(text="Be brief."), "hi"], "hi"),  # the system: instructions
+        (
+            ["hi", "there"],
+            [{"role": "user", "content": "hi"}, {"role": "user", "content": "there"}],
+        ),
+        (
+            [Message(text="earlier", role="assistant")],
+            [{"role": "assistant", "content": "earlier"}],
+        ),
+        (
+            UserMessage(text="See.", images=(ImagePart(url=URL),)),
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "See."},
+                        {"type": "input_image", "image_url": URL, "detail": "auto"},
+                    ],
+                }
+            ],
+        ),
+    ],
+    ids=["one-user-message", "with-a-system-prompt", "two", "not-the-user", "an-image"],
+)
+async def test_one_user_message_goes_as_the_input_text_and_any_other_as_input_items(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    client: openai.AsyncOpenAI,
+    given: MessageType,
+    sent: object,
+) -> None:
+    """A conversation of one user message without images is the API's text input."""
+    fake_llm.reply(["Ok."])
+    async with MiniAgents():
+        assert str(await responses_agent.inquire(given, model=MODEL, async_client=client)) == "Ok."
+    [request] = fake_llm.requests
+    assert request.json["input"] == sent
+    assert request.json.get("instructions") == (
+        "Be brief." if isinstance(given, list) and isinstance(given[0], SystemMessage) else None
+    )
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
