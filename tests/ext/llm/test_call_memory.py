@@ -142,14 +142,14 @@ async def test_a_provider_s_reply_does_not_hold_its_request_while_it_streams(
         reader = aiter(await _first_message(reply))
         assert await anext(reader) == "first "
         frames = [
-            item.ag_frame
+            frame
             for item in gc.get_objects()
             if isinstance(item, types.AsyncGeneratorType)
             and item.ag_code.co_name in ("reply", "chat_reply", "responses_reply")
-            and item.ag_frame is not None
+            and (frame := item.ag_frame) is not None
         ]
         assert len(frames) == 1  # the provider's, parked mid-stream
-        held = frames[0].f_locals if frames[0] is not None else {}
+        held = frames[0].f_locals
         assert "stream" in held  # (the frame is the streaming one)
         assert _REQUEST.isdisjoint(held)
         (await fake_llm.wait_paused_async(0, 10.0)).resume()
