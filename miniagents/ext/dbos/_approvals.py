@@ -29,6 +29,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from miniagents.ext.dbos._sqlite import close_client, new_client, shim_arguments
 from miniagents.ext.dbos.errors import DurableError
 from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
 
@@ -233,13 +234,11 @@ async def _claimed_here(url: str, name: str, message: dict[str, object]) -> Clai
     """:func:`claimed_send` on ``url``, the database of the runs of this process."""
 
     def claimed() -> Claim | None:
-        from dbos import DBOSClient
-
-        client = DBOSClient(system_database_url=url, retry_connection_errors=False)
+        client = new_client(url)
         try:
             return claimed_send(client, url, name, message)
         finally:
-            client.destroy()
+            close_client(client)
 
     return await asyncio.to_thread(claimed)
 
@@ -351,7 +350,8 @@ def _claims(url: str) -> tuple[sqlalchemy.Engine, sqlalchemy.Table]:
     engine = sqlalchemy.create_engine(
         made,
         poolclass=sqlalchemy.pool.NullPool,
-        connect_args={} if postgres else {"timeout": 30},  # seconds a writer waits its turn
+        # SQLite: the seconds a writer waits its turn; DBOS's notifications written with it
+        connect_args={} if postgres else {"timeout": 30, **shim_arguments(url)},
     )
     table = sqlalchemy.Table(
         _CLAIMS,

@@ -53,6 +53,7 @@ from miniagents.ext.dbos._recording import (
     current_run,
     run_path,
 )
+from miniagents.ext.dbos._sqlite import engine_options
 from miniagents.ext.dbos._versions import APPLICATION_VERSION, DurableAgents, fingerprint
 from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
@@ -424,6 +425,7 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
             config={
                 "name": "miniagents",
                 "system_database_url": wanted,
+                "db_engine_kwargs": engine_options(wanted),
                 "application_version": APPLICATION_VERSION,
                 "log_level": "WARNING",
                 "notification_listener_polling_interval_sec": 0.05,

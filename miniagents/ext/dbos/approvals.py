@@ -36,6 +36,7 @@ from miniagents.ext.dbos._approvals import (
     decision_message,
     decision_of,
 )
+from miniagents.ext.dbos._sqlite import close_client, new_client
 from miniagents.ext.dbos.errors import (
     DurableApprovalError,
     DurableDatabaseError,
@@ -254,8 +255,6 @@ class _Client:
         return self
 
     def _connected(self) -> DBOSClient:
-        from dbos import DBOSClient
-
         if self.url.startswith("sqlite"):  # a client would make an empty file
             path = self.url.split("///", 1)[1] if "///" in self.url else ""
             if not path or not Path(path).is_file():
@@ -263,17 +262,17 @@ class _Client:
                     f"There is no database of durable runs at {self.shown} (no such file): "
                     "give the database_url the durable agents use."
                 )
-        client = DBOSClient(system_database_url=self.url, retry_connection_errors=False)
+        client = new_client(self.url)
         try:
             client.list_workflows(limit=1, load_input=False, load_output=False)
         except BaseException:
-            client.destroy()
+            close_client(client)
             raise
         return client
 
     async def __aexit__(self, *exc: object) -> None:
         if self.client is not None:
-            await asyncio.to_thread(self.client.destroy)
+            await asyncio.to_thread(close_client, self.client)
 
     async def _run(self, job: Callable[[DBOSClient], T]) -> T:
         client = self.client

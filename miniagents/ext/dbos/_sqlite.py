@@ -1,0 +1,143 @@
+"""DBOS's SQLite connections, given ``unixepoch('subsec')`` where this SQLite lacks it.
+
+On Python 3.12 and later, DBOS stamps its SQLite rows in milliseconds with
+``unixepoch('subsec')``, a modifier SQLite has only from 3.42.0. A Python linked to an
+older SQLite (Debian 12 has 3.40, and so have the ``python:3.12-bookworm`` images) gets
+``NULL`` there, and DBOS cannot launch::
+
+    DBOS on Python 3.12+, SQLite 3.40:   INSERT ... DEFAULT (unixepoch('subsec') * 1000)
+                                         -> NOT NULL constraint failed:
+                                            application_versions.version_timestamp
+    the same, through these connections: unixepoch('subsec') -> time.time()
+
+So where the shim is needed (:func:`needs_shim`), every connection DBOS opens to the file
+registers a one-argument ``unixepoch`` of its own: ``'subsec'`` gives the time with its
+fraction, as SQLite 3.42 does, and any other argument gets SQLite's own answer. DBOS
+launches with :func:`engine_options`; its clients are made by :func:`new_client` (and
+closed by :func:`close_client`), which gives them an engine of these connections; any other
+engine that writes DBOS's tables (the approvals' claims) connects with
+:func:`shim_arguments`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import time
+import weakref
+from contextlib import closing
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlalchemy
+    from dbos import DBOSClient
+
+__all__ = [
+    "ShimConnection",
+    "close_client",
+    "engine_options",
+    "needs_shim",
+    "new_client",
+    "shim_arguments",
+    "sqlite_has_subsec",
+]
+
+_SUBSEC = frozenset({"subsec", "subsecond"})
+_engines: weakref.WeakKeyDictionary[DBOSClient, sqlalchemy.Engine] = weakref.WeakKeyDictionary()
+
+
+@cache
+def sqlite_has_subsec() -> bool:
+    """Whether this Python's SQLite knows ``unixepoch('subsec')`` (SQLite 3.42.0 and later)."""
+    with closing(sqlite3.connect(":memory:")) as connection:
+        try:
+            (value,) = connection.execute("SELECT unixepoch('subsec')").fetchone()
+        except sqlite3.OperationalError:  # before 3.38.0: no unixepoch at all
+            return False
+    return value is not None
+
+
+def needs_shim(url: str) -> bool:
+    """Whether DBOS, on the database ``url``, asks SQLite for what it does not have."""
+    return url.startswith("sqlite") and sys.version_info >= (3, 12) and not sqlite_has_subsec()
+
+
+def _unixepoch(value: object) -> float | int | None:
+    """SQLite 3.42's ``unixepoch(value)``: ``'subsec'`` is now, with its fraction."""
+    if isinstance(value, str) and value.lower() in _SUBSEC:
+        return time.time()
+    # unixepoch(X) is CAST(strftime('%s', X) AS INT) (SQLite's documentation), and a SQLite
+    # before 3.38 has only the latter; DBOS asks for 'subsec' only, so this is seldom run
+    with closing(sqlite3.connect(":memory:")) as own:
+        (answer,) = own.execute("SELECT CAST(strftime('%s', ?) AS INT)", (value,)).fetchone()
+    return answer if answer is None else int(answer)
+
+
+class ShimConnection(sqlite3.Connection):
+    """A SQLite connection whose ``unixepoch(X)`` knows ``'subsec'``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.create_function("unixepoch", 1, _unixepoch)
+
+
+def shim_arguments(url: str) -> dict[str, Any]:
+    """The ``connect_args`` of a SQLAlchemy engine of ``url`` that writes DBOS's tables.
+
+    The shim's connections if it is needed (see :func:`needs_shim`), else nothing.
+    """
+    return {"factory": ShimConnection} if needs_shim(url) else {}
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """DBOS's ``db_engine_kwargs`` for the database ``url``: the shim's connections, if needed."""
+    shim = shim_arguments(url)
+    return {"connect_args": shim} if shim else {}
+
+
+def new_client(url: str) -> DBOSClient:
+    """A ``DBOSClient`` of the database ``url`` (to close with :func:`close_client`).
+
+    Where the shim is needed, the client gets an engine of its connections, set up as
+    DBOS sets up its own SQLite engines (writers take the lock at ``BEGIN``, wait up to
+    30 s for it, and foreign keys are on).
+    """
+    from dbos import DBOSClient
+
+    if not needs_shim(url):
+        return DBOSClient(system_database_url=url, retry_connection_errors=False)
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(
+        url,
+        connect_args=shim_arguments(url),
+        pool_size=5,
+        max_overflow=0,
+        pool_timeout=30,
+        pool_pre_ping=True,
+    )
+    sqlalchemy.event.listen(engine, "connect", _set_up)
+    try:
+        client = DBOSClient(system_database_engine=engine, retry_connection_errors=False)
+    except BaseException:
+        engine.dispose()
+        raise
+    _engines[client] = engine
+    return client
+
+
+def _set_up(connection: sqlite3.Connection, _record: object) -> None:
+    connection.isolation_level = "IMMEDIATE"
+    connection.execute("PRAGMA busy_timeout=30000")
+    connection.execute("PRAGMA foreign_keys=ON")
+
+
+def close_client(client: DBOSClient) -> None:
+    """Destroy a client of :func:`new_client`, and dispose of the engine it was given."""
+    try:
+        client.destroy()
+    finally:
+        engine = _engines.pop(client, None)
+        if engine is not None:
+            engine.dispose()
