@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import closing
 from itertools import count
 from pathlib import Path
 
@@ -174,7 +175,7 @@ def test_a_row_holds_the_class_and_the_fields_as_json(tmp_path: Path) -> None:
         text="Hello.", model="m", usage=TokenUsage(input_tokens=3, output_tokens=2)
     )
     asyncio.run(ChatHistorySQL("chat", database_url=f"sqlite:///{path}").append(reply))
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection:
         rows = connection.execute(
             f"SELECT conversation, class_name, fields FROM {TABLE_NAME}"
         ).fetchall()
@@ -324,7 +325,7 @@ def test_a_row_that_is_not_a_message_is_named_in_the_error(tmp_path: Path) -> No
     path = tmp_path / "chats.sqlite"
     history = ChatHistorySQL("chat", database_url=f"sqlite:///{path}")
     asyncio.run(history.append(UserMessage(text="Fine.")))
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection, connection:  # closed, committed
         connection.execute(
             f"INSERT INTO {TABLE_NAME} (conversation, class_name, fields) "
             "VALUES ('chat', 'UserMessage', '[1, 2]')"
