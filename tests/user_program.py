@@ -10,8 +10,7 @@ an error too, so an agent whose types mypy cannot see (``Any``) fails the check.
 from __future__ import annotations
 
 import asyncio
-
-from typing_extensions import assert_type
+from typing import assert_type
 
 from miniagents import (
     InteractionContext,

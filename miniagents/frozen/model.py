@@ -17,11 +17,11 @@ admits only immutable values are skipped; see :mod:`miniagents.frozen._field_typ
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableSequence, MutableSet
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 from pydantic._internal._model_construction import ModelMetaclass
-from typing_extensions import Self, dataclass_transform
+from typing_extensions import dataclass_transform
 
 from miniagents.frozen._field_types import mutable_part, unsure_fields
 from miniagents.frozen._hash_key import hash_key_of

@@ -13,9 +13,7 @@ import asyncio
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
-from typing import Any, Generic, TypeVar, overload
-
-from typing_extensions import Self
+from typing import Any, Generic, Self, TypeVar, overload
 
 from miniagents.messages._collect import Segment, collect, is_message, known_message_class
 from miniagents.messages._flatten import Flattener

@@ -18,11 +18,10 @@ import binascii
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import field_serializer, model_serializer, model_validator
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
-from typing_extensions import Self
 
 from miniagents.frozen.model import Frozen
 from miniagents.messages.errors import ImagePartError, MessageTypeError

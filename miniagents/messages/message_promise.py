@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Generator, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Generic, overload
+from typing import TYPE_CHECKING, Any, Generic, Self, overload
 
 from reactivex import Observable
-from typing_extensions import Self, TypeVar
+from typing_extensions import TypeVar
 
 from miniagents.frozen.model import FrozenDict, freeze
 from miniagents.messages.errors import MessageTypeError

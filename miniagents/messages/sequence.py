@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, Union
+from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeAlias, Union
 
 from pydantic import BaseModel
 from reactivex import Observable, abc
-from typing_extensions import Self
 
 from miniagents.messages._collect import Segment, collect
 from miniagents.messages._flatten import FlattenSource
@@ -291,7 +290,7 @@ def as_message_sequence(messages: MessageType) -> MessageSequencePromise:
     return MessageSequencePromise(messages)
 
 
-MessageType: TypeAlias = Union[  # noqa: UP007 - forward references need Union on 3.10
+MessageType: TypeAlias = Union[  # noqa: UP007 - forward references need Union (a string | fails)
     str,
     Mapping[str, object],
     BaseModel,

@@ -16,8 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from types import TracebackType
-
-from typing_extensions import Self
+from typing import Self
 
 from miniagents.promising.lowlevel import park, unpark
 

@@ -35,13 +35,14 @@ from typing import (
     Literal,
     ParamSpec,
     Protocol,
+    Self,
     TypeAlias,
     cast,
     overload,
 )
 
 from reactivex import Observable
-from typing_extensions import Self, TypeVar
+from typing_extensions import TypeVar
 
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.errors import MessageTypeError

@@ -6,9 +6,7 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
-from typing import Any, Literal, Protocol, TypeVar
-
-from typing_extensions import Self
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.listener import message_listener

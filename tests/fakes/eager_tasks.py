@@ -32,7 +32,7 @@ def _stand_in(
     name: str | None = None,
     context: Context | None = None,
 ) -> asyncio.Task[Any]:
-    """Python 3.12's eager task factory, for Python 3.10 and 3.11.
+    """Python 3.12's eager task factory, for Python 3.11.
 
     As on 3.12, a task starts eagerly only on a running loop, and anyio's task groups start
     theirs lazily (see :func:`_anyio_child`).

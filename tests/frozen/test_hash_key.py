@@ -65,7 +65,7 @@ class Level(enum.IntEnum):
     LOW = 1
 
 
-class Mood(str, enum.Enum):
+class Mood(str, enum.Enum):  # noqa: UP042 - a str mixin, as code written before StrEnum has
     CALM = "calm"
 
 
@@ -101,7 +101,7 @@ UNEQUAL: list[tuple[str, Frozen, Frozen]] = [
     (
         "naive vs aware datetime",
         Frozen(v=datetime.datetime(2024, 6, 1)),
-        Frozen(v=datetime.datetime(2024, 6, 1, tzinfo=datetime.timezone.utc)),
+        Frozen(v=datetime.datetime(2024, 6, 1, tzinfo=datetime.UTC)),
     ),
     ("0.1 vs Decimal('0.1')", Frozen(v=0.1), Frozen(v=Decimal("0.1"))),
     ("a field vs none", Frozen(a=None), Frozen()),
@@ -133,7 +133,7 @@ EQUAL: list[tuple[str, Frozen, Frozen]] = [
     ("numeric keys", Frozen(x={1: "a"}), Frozen(x={1.0: "a"})),
     (
         "one instant, two zones",
-        Frozen(x=datetime.datetime(2024, 6, 1, 12, tzinfo=datetime.timezone.utc)),
+        Frozen(x=datetime.datetime(2024, 6, 1, 12, tzinfo=datetime.UTC)),
         Frozen(
             x=datetime.datetime(
                 2024, 6, 1, 14, tzinfo=datetime.timezone(datetime.timedelta(hours=2))
@@ -216,7 +216,7 @@ def test_dates_times_uuids_and_enums_are_keyed() -> None:
         datetime.datetime(2024, 6, 1, 12),
         datetime.date(2024, 6, 1),
         datetime.time(12, 30),
-        datetime.time(12, 30, tzinfo=datetime.timezone.utc),
+        datetime.time(12, 30, tzinfo=datetime.UTC),
         datetime.timedelta(days=1),
         UUID(int=7),
         Color.GREEN,

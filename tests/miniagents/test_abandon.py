@@ -33,7 +33,7 @@ async def test_giving_up_on_a_reply_cancels_its_agent(virtual_clock: VirtualCloc
     events: list[str] = []
     async with MiniAgents():
         reply = slow_agent(events).inquire()
-        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
+        with pytest.raises(TimeoutError):
             await asyncio.wait_for(reply.aresolve(), 0.1)
         await asyncio.sleep(0.01)
         assert events == ["started", "cancelled"]
@@ -47,7 +47,7 @@ async def test_a_reply_with_another_consumer_is_not_abandoned() -> None:
     async with MiniAgents():
         reply = slow_agent(events).inquire()
         patient = asyncio.create_task(reply.aresolve())
-        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
+        with pytest.raises(TimeoutError):
             await asyncio.wait_for(reply.aresolve(), 0.1)
         await asyncio.sleep(0.01)
         assert events == ["started"]
@@ -68,7 +68,7 @@ async def test_giving_up_propagates_through_agents_that_pass_replies_on() -> Non
 
     async with MiniAgents():
         reply = middle.inquire()
-        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
+        with pytest.raises(TimeoutError):
             await asyncio.wait_for(reply.aresolve(), 0.1)
         await asyncio.sleep(0.01)
         assert events == ["started", "cancelled"]
@@ -143,7 +143,7 @@ async def test_giving_up_on_a_message_of_a_plain_agent_cancels_the_agent(
     events: list[str] = []
     async with MiniAgents():
         message = await anext(aiter(streaming_agent(events).inquire()))
-        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
+        with pytest.raises(TimeoutError):
             await asyncio.wait_for(message.aresolve(), 0.1)
     assert virtual_clock.elapsed == pytest.approx(0.1)  # the context did not wait 10 s
     assert sorted(events) == ["agent cancelled", "tokens closed"]
@@ -153,7 +153,7 @@ async def test_giving_up_on_the_whole_reply_stops_the_messages_it_replied_with()
     events: list[str] = []
     async with MiniAgents():
         reply = streaming_agent(events).inquire()
-        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
+        with pytest.raises(TimeoutError):
             await asyncio.wait_for(reply.aresolve(), 0.1)
         await asyncio.sleep(0)
         assert sorted(events) == ["agent cancelled", "tokens closed"]
@@ -175,7 +175,7 @@ async def test_a_message_another_consumer_reads_goes_on_when_one_gives_up() -> N
                 tokens.append(token)
 
         reader = asyncio.ensure_future(patient())
-        with pytest.raises(asyncio.TimeoutError):  # TimeoutError from Python 3.11
+        with pytest.raises(TimeoutError):
             await asyncio.wait_for(message.aresolve(), 0.1)
         await asyncio.sleep(0)
         assert events == []  # the patient reader still reads it

@@ -345,7 +345,7 @@ async def test_an_ordered_pipeline_held_back_by_its_first_item_waits_without_spi
     async def counted_wait(*args: object, **kwargs: object) -> object:
         nonlocal waits
         waits += 1
-        return await real_wait(*args, **kwargs)  # type: ignore[call-overload]
+        return await real_wait(*args, **kwargs)  # type: ignore[arg-type]
 
     async def release_later() -> None:
         for _ in range(500):  # many loop turns while the other items have ended

@@ -16,12 +16,11 @@ int =)]``, which is spelled here with the extended callable syntax of ``mypy_ext
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import TypeAlias, assert_type
 
 import reactivex
 from mypy_extensions import Arg, DefaultArg
 from reactivex import Observable
-from typing_extensions import assert_type
 
 from miniagents import (
     InteractionContext,

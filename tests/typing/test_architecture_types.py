@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import assert_type
 
 from reactivex import Observable
-from typing_extensions import assert_type
 
 from miniagents import (
     InteractionContext,

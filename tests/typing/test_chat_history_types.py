@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, assert_type
 
 from mypy_extensions import DefaultArg
-from typing_extensions import assert_type
 
 from miniagents import Message, MessagePromise, MessageSequencePromise, MessageTuple, MiniAgent
 from miniagents.errors import MiniAgentsError

@@ -9,8 +9,7 @@ inferred types, and each line that must be rejected carries a precise
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-from typing_extensions import assert_type
+from typing import assert_type
 
 from miniagents import MessageSequencePromise
 from miniagents.ext.dbos import (

@@ -8,8 +8,9 @@ inferred types, and each line that must be rejected carries a precise
 
 from __future__ import annotations
 
+from typing import assert_type
+
 from mypy_extensions import Arg
-from typing_extensions import assert_type
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgent, miniagent
 from miniagents.errors import DurableError, MiniAgentsError

@@ -14,10 +14,9 @@ one of the two, the tool calls and results are the LLM agents' own).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, assert_type
 
 from mypy_extensions import DefaultNamedArg
-from typing_extensions import assert_type
 
 from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.ext.llm import (

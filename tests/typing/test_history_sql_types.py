@@ -8,7 +8,7 @@ inferred types, and each line that must be rejected carries a precise
 
 from __future__ import annotations
 
-from typing_extensions import assert_type
+from typing import assert_type
 
 from miniagents import Message, MessageTuple
 from miniagents.ext.dbos.history import DEFAULT_DATABASE_URL, TABLE_NAME, ChatHistorySQL

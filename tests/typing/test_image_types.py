@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
-
-from typing_extensions import assert_type
+from typing import Literal, assert_type
 
 from miniagents import Message
 from miniagents.ext.llm import LLMCall, OutputFormat, PromptText, UserMessage

@@ -15,12 +15,11 @@ make mypy see the whole agent as ``MiniAgent[Any]``: these aliases would then no
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, assert_type
 
 import anthropic
 import openai
 from mypy_extensions import DefaultNamedArg
-from typing_extensions import assert_type
 
 from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgent, MiniAgents
 from miniagents.ext.llm import (

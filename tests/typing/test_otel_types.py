@@ -9,11 +9,11 @@ inferred types, and each line that must be rejected carries a precise
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import assert_type
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NoOpTracerProvider
-from typing_extensions import assert_type
 
 from miniagents.ext.otel import instrument, uninstrument
 from tests.fakes.typecheck import assert_passes_mypy

@@ -9,9 +9,9 @@ inferred types, and each line that must be rejected carries a precise
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import assert_type
 
 from reactivex import Observable
-from typing_extensions import assert_type
 
 from miniagents import (
     InteractionContext,

@@ -9,8 +9,7 @@ inferred types, and each line that must be rejected carries a precise
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-
-from typing_extensions import assert_type
+from typing import assert_type
 
 from miniagents.pipeline.progress import (
     POSTFIX_INTERVAL,

@@ -11,12 +11,11 @@ public types also fails the test suite.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping
-from typing import Literal
+from typing import Literal, assert_type
 
 import reactivex
 from pydantic import BaseModel
 from reactivex import Observable
-from typing_extensions import assert_type
 
 from miniagents import (
     Frozen,

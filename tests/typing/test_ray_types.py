@@ -9,11 +9,10 @@ inferred types, and each line that must be rejected carries a precise
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, assert_type
 
 from mypy_extensions import Arg, DefaultArg
 from ray.data import Dataset
-from typing_extensions import assert_type
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MessageTuple, miniagent
 from miniagents.ext.llm import LLMReply

@@ -13,8 +13,9 @@ awaitable of ``Weather``.
 
 from __future__ import annotations
 
+from typing import assert_type
+
 from reactivex import Observable
-from typing_extensions import assert_type
 
 from miniagents import Message, MessagePromise, MessageSequencePromise
 from miniagents.ext.llm import LLMToolApprovalRequest, LLMToolCallMessage, LLMToolResultMessage

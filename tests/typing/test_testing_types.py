@@ -8,8 +8,7 @@ The ``check_*`` functions are never called: mypy checks them (strict, with
 from __future__ import annotations
 
 import asyncio
-
-from typing_extensions import assert_type
+from typing import assert_type
 
 from miniagents import MessageSequencePromise
 from miniagents.ext.llm import LLMCall, LLMReply

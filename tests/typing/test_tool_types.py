@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import partial
-
-from typing_extensions import assert_type
+from typing import assert_type
 
 from miniagents import InteractionContext, MessagePromise, MessageSequencePromise, miniagent
 from miniagents.ext.tools import (

@@ -16,10 +16,10 @@ a stream of ``Weather`` is a stream of ``Message``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import assert_type
 
 import reactivex
 from reactivex import Observable
-from typing_extensions import assert_type
 
 from miniagents import (
     InteractionContext,

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Callable
-from typing import Any
-
-from typing_extensions import assert_type
+from typing import Any, assert_type
 
 from miniagents import MiniAgents
 from miniagents.errors import BudgetExceededError as BudgetExceededErrorFromFacade

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import assert_type
 
 from ag_ui.core import RunAgentInput
 from starlette.applications import Starlette
-from typing_extensions import assert_type
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.llm.offline import offline_agent

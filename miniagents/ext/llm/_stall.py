@@ -18,7 +18,6 @@ task and keeps the watch in its own loop (``start``, the deadline moved per even
 from __future__ import annotations
 
 import asyncio
-import sys
 import weakref
 from collections.abc import AsyncIterator, Callable
 from math import inf
@@ -137,9 +136,9 @@ class StallWatch:
 
     def _only_ours(self) -> bool:
         """Take back this watch's cancellation; whether no other one is pending."""
-        if sys.version_info >= (3, 11) and self._task is not None:
+        if self._task is not None:
             return self._task.uncancel() == 0
-        return True  # Python 3.10 cannot tell: a stall it is
+        return True
 
 
 class _Watches:

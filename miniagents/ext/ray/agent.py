@@ -353,7 +353,7 @@ class _Attempt:
         timeout = max(0.0, deadline - asyncio.get_running_loop().time())
         try:
             await asyncio.wait_for(step, timeout)
-        except asyncio.TimeoutError:  # TimeoutError from Python 3.11
+        except TimeoutError:  # (asyncio.TimeoutError is TimeoutError)
             raise RayCancelTimeoutError(
                 f"Stopping the remote interaction of the agent {self.alias} took longer than "
                 f"{self.runner.cancel_timeout} s, waiting for {what}; the Ray task may go on "

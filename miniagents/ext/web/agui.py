@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeAlias
 
 from ag_ui.core import (
@@ -476,7 +476,7 @@ class _RunIds:
 
 def _interrupt(request: ToolApprovalRequest, expires_in: float) -> Interrupt:
     arguments = parts.plain(request.arguments)
-    expires = datetime.now(timezone.utc) + timedelta(seconds=expires_in)
+    expires = datetime.now(UTC) + timedelta(seconds=expires_in)
     return Interrupt(
         id=request.call_id,
         reason="tool_approval",

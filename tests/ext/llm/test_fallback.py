@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
 from collections.abc import AsyncIterator, Callable
 
 import anthropic
@@ -282,11 +281,10 @@ async def test_every_agent_failing_fails_the_reply_with_the_last_error(
     error = raised.value
     assert isinstance(error.__cause__, anthropic.RateLimitError)
     assert str(error).startswith("Anthropic kept refusing the request for its rate limit")
-    if sys.version_info >= (3, 11):
-        assert len(error.__notes__) == 1
-        assert error.__notes__[0].startswith(
-            "OPENAI_AGENT failed first: LLMServerError: OpenAI kept failing with a server error"
-        )
+    assert len(error.__notes__) == 1
+    assert error.__notes__[0].startswith(
+        "OPENAI_AGENT failed first: LLMServerError: OpenAI kept failing with a server error"
+    )
     assert [request.status for request in fake_llm.requests] == [500, 429]
 
 

@@ -9,8 +9,7 @@ runs mypy on this file.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-
-from typing_extensions import assert_type
+from typing import assert_type
 
 from miniagents import InteractionContext, MessageSequencePromise, miniagent
 from miniagents.ext.llm import (

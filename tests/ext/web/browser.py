@@ -163,6 +163,6 @@ async def headless_chromium(executable: str, profile: Path) -> AsyncIterator[Bro
         await browser.aclose()
         try:
             await asyncio.wait_for(process.wait(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             process.kill()
             await process.wait()
