@@ -6,6 +6,7 @@ Run it by hand from the repository root (it is not a test; pytest never collects
     python tests/benchmarks/agents.py --quick    # smaller sizes, a smoke check
     python tests/benchmarks/agents.py --only W2  # one workload (W1, W2 or W3)
     python tests/benchmarks/agents.py --no-gc    # diagnostic: the cyclic GC off during runs
+    python3.12 tests/benchmarks/agents.py --eager-tasks  # tasks start eagerly (3.12+)
 
 Workloads (see tests/benchmarks/README.md for the details and the recorded results):
 
@@ -56,6 +57,7 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:  # run as a script: make the `tests` package importable
     sys.path.insert(0, _ROOT)
 
+from tests.benchmarks import streams  # noqa: E402
 from tests.benchmarks.streams import (  # noqa: E402
     Case,
     Runner,
@@ -419,14 +421,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="diagnostic: disable the cyclic garbage collector during every run",
     )
+    parser.add_argument(
+        "--eager-tasks",
+        action="store_true",
+        help="Python 3.12+: tasks start eagerly (asyncio.eager_task_factory), baselines too",
+    )
     options = parser.parse_args(argv)
     GC_CLOCK.off_during_runs = options.no_gc
+    streams.EAGER_TASKS = options.eager_tasks
     print(
         f"Python {platform.python_version()} ({platform.python_implementation()}), "
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.2f}"
         + (", QUICK sizes" if options.quick else "")
         + (", cyclic GC OFF during runs" if options.no_gc else "")
+        + (", tasks start EAGERLY" if options.eager_tasks else "")
     )
     gc.callbacks.append(GC_CLOCK)
     cases = build_cases(options.quick, options.only)

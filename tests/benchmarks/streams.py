@@ -41,7 +41,7 @@ import time
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from miniagents.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents.promising.lowlevel import running_tasks
@@ -276,18 +276,42 @@ async def _checked(runner: Runner, n: int, k: int, sink: list[str]) -> None:
     assert not leaked, f"library tasks left running: {sorted(t.get_name() for t in leaked)}"
 
 
+T = TypeVar("T")
+
+EAGER_TASKS = False
+"""Run every case on loops whose tasks start eagerly (``asyncio.eager_task_factory``, Python
+3.12 and later): the library's and the baseline's alike (``--eager-tasks``)."""
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)``, on a loop whose tasks start eagerly if ``EAGER_TASKS`` is set."""
+    if not EAGER_TASKS:
+        return asyncio.run(main)
+    factory = getattr(asyncio, "eager_task_factory", None)
+    if factory is None:
+        raise SystemExit("--eager-tasks needs Python 3.12 or later (asyncio.eager_task_factory)")
+
+    loop = asyncio.new_event_loop()
+    loop.set_task_factory(factory)
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
 def check(case: Case, variant: Variant) -> None:
     """Run once untimed (also a warm-up): every token arrives, in order; no task is left."""
     sink: list[str] = []
     gc.collect()
-    asyncio.run(_checked(variant.runner, case.n, case.k, sink))
+    run_loop(_checked(variant.runner, case.n, case.k, sink))
     assert "".join(sink) == case.expected(case.n), f"{case.workload} {variant.label}: wrong text"
 
 
 def timed(case: Case, variant: Variant) -> Sample:
     """One timed run on a fresh event loop."""
     gc.collect()
-    return asyncio.run(variant.runner(case.n, case.k, None))
+    return run_loop(variant.runner(case.n, case.k, None))
 
 
 def peak_memory(case: Case, variant: Variant) -> int:
@@ -297,7 +321,7 @@ def peak_memory(case: Case, variant: Variant) -> int:
     try:
         tracemalloc.reset_peak()
         before, _ = tracemalloc.get_traced_memory()
-        asyncio.run(variant.runner(case.n, case.k, None))
+        run_loop(variant.runner(case.n, case.k, None))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
