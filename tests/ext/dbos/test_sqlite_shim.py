@@ -98,7 +98,8 @@ def test_the_shim_gives_subsec_its_meaning_in_either_case() -> None:
             "SELECT unixepoch('subsec'), unixepoch('SUBSECOND')"
         ).fetchone()
         after = time.time()
-    assert before <= subsec <= subsecond <= after
+    assert before <= subsec <= after
+    assert before <= subsecond <= after
 
 
 FORCED = """
