@@ -427,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="Python 3.12+: tasks start eagerly (asyncio.eager_task_factory), baselines too",
     )
     options = parser.parse_args(argv)
+    if options.eager_tasks and not hasattr(asyncio, "eager_task_factory"):
+        parser.error("--eager-tasks needs Python 3.12 or later (asyncio.eager_task_factory)")
     GC_CLOCK.off_during_runs = options.no_gc
     streams.EAGER_TASKS = options.eager_tasks
     print(

@@ -287,17 +287,15 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(main)``, on a loop whose tasks start eagerly if ``EAGER_TASKS`` is set."""
     if not EAGER_TASKS:
         return asyncio.run(main)
-    factory = getattr(asyncio, "eager_task_factory", None)
-    if factory is None:
-        raise SystemExit("--eager-tasks needs Python 3.12 or later (asyncio.eager_task_factory)")
+    factory = asyncio.eager_task_factory  # type: ignore[attr-defined]  # (3.12; main checks)
 
-    loop = asyncio.new_event_loop()
-    loop.set_task_factory(factory)
-    try:
-        return loop.run_until_complete(main)
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
+    def eager_loop() -> asyncio.AbstractEventLoop:
+        loop = asyncio.new_event_loop()
+        loop.set_task_factory(factory)
+        return loop
+
+    with asyncio.Runner(loop_factory=eager_loop) as runner:  # asyncio.run's ending, too
+        return runner.run(main)
 
 
 def check(case: Case, variant: Variant) -> None:
