@@ -111,7 +111,7 @@ def new_client(url: str) -> DBOSClient:
 
     engine = sqlalchemy.create_engine(
         url,
-        connect_args=shim_arguments(url),
+        connect_args={"factory": ShimConnection},
         pool_size=5,
         max_overflow=0,
         pool_timeout=30,
