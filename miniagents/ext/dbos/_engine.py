@@ -53,7 +53,7 @@ from miniagents.ext.dbos._recording import (
     current_run,
     run_path,
 )
-from miniagents.ext.dbos._sqlite import engine_options
+from miniagents.ext.dbos._sqlite import engine_options, sqlite_path
 from miniagents.ext.dbos._versions import APPLICATION_VERSION, DurableAgents, fingerprint
 from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
@@ -501,7 +501,7 @@ def _check_reachable(url: str) -> None:
         DurableDatabaseError: if it cannot.
     """
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
+        path = sqlite_path(url)
         if not path or path == ":memory:":
             return
         if not Path(path).parent.is_dir():

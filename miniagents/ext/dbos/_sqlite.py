@@ -16,7 +16,7 @@ fraction, as SQLite 3.42 does, and any other argument gets SQLite's own answer. 
 launches with :func:`engine_options`; its clients are made by :func:`new_client` (and
 closed by :func:`close_client`), which gives them an engine of these connections; any other
 engine that writes DBOS's tables (the approvals' claims) connects with
-:func:`shim_arguments`.
+:func:`shim_arguments`. :func:`sqlite_path` reads the file of a ``sqlite:///`` URL.
 """
 
 from __future__ import annotations
@@ -41,10 +41,23 @@ __all__ = [
     "new_client",
     "shim_arguments",
     "sqlite_has_subsec",
+    "sqlite_path",
 ]
 
 _SUBSEC = frozenset({"subsec", "subsecond"})
 _engines: weakref.WeakKeyDictionary[DBOSClient, sqlalchemy.Engine] = weakref.WeakKeyDictionary()
+
+
+def sqlite_path(url: str) -> str:
+    """The file path of a SQLite ``url`` (what follows ``///``); ``""`` if it names none.
+
+    Example:
+        >>> sqlite_path("sqlite:///runs/agents.sqlite")
+        'runs/agents.sqlite'
+        >>> sqlite_path("sqlite://")
+        ''
+    """
+    return url.split("///", 1)[1] if "///" in url else ""
 
 
 @cache

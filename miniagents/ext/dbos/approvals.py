@@ -36,7 +36,7 @@ from miniagents.ext.dbos._approvals import (
     decision_message,
     decision_of,
 )
-from miniagents.ext.dbos._sqlite import close_client, new_client
+from miniagents.ext.dbos._sqlite import close_client, new_client, sqlite_path
 from miniagents.ext.dbos.errors import (
     DurableApprovalError,
     DurableDatabaseError,
@@ -256,7 +256,7 @@ class _Client:
 
     def _connected(self) -> DBOSClient:
         if self.url.startswith("sqlite"):  # a client would make an empty file
-            path = self.url.split("///", 1)[1] if "///" in self.url else ""
+            path = sqlite_path(self.url)
             if not path or not Path(path).is_file():
                 raise DurableDatabaseError(
                     f"There is no database of durable runs at {self.shown} (no such file): "

@@ -2,11 +2,12 @@
 
 There DBOS stamps its rows with ``unixepoch('subsec') * 1000``, which such a SQLite answers
 with ``NULL``: DBOS cannot launch (``NOT NULL constraint failed:
-application_versions.version_timestamp``) and a client cannot send a decision. This machine
-and CI have Python 3.11 (DBOS uses ``strftime`` there) and SQLite 3.40, so the tests take
-DBOS's Python 3.12 column definition to that SQLite directly, check the shim's answers
-against SQLite's own, and run a durable run with an approval with the shim forced on, so
-that every engine that writes DBOS's tables is seen to use its connections. (Run on
+application_versions.version_timestamp``) and a client cannot send a decision. CI runs the
+suite on Python 3.11 (DBOS uses ``strftime`` there) and again on the newest Python it has
+(3.13 on this machine), both with SQLite 3.40. So that the shim is checked on 3.11 too, the
+tests take DBOS's Python 3.12 column definition to that SQLite directly, check the shim's
+answers against SQLite's own, and run a durable run with an approval with the shim forced
+on, so that every engine that writes DBOS's tables is seen to use its connections. (On
 Python 3.12 and 3.13 with SQLite 3.40, this folder's tests fail at DBOS's launch without
 the shim, and pass with it.)
 """
@@ -28,6 +29,7 @@ from miniagents.ext.dbos._sqlite import (
     needs_shim,
     shim_arguments,
     sqlite_has_subsec,
+    sqlite_path,
 )
 from tests.ext.dbos.test_approvals import SAME_PROCESS
 from tests.subprocesses import run_python
@@ -35,6 +37,19 @@ from tests.subprocesses import run_python
 STAMPED = (  # DBOS's column on Python 3.12 and later (its dbos._migration)
     "CREATE TABLE stamped (name TEXT, stamp INTEGER NOT NULL DEFAULT (unixepoch('subsec') * 1000))"
 )
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///runs/agents.sqlite", "runs/agents.sqlite"),
+        ("sqlite:////tmp/agents.sqlite", "/tmp/agents.sqlite"),
+        ("sqlite:///:memory:", ":memory:"),
+        ("sqlite://", ""),
+    ],
+)
+def test_a_sqlite_url_names_its_file_after_three_slashes(url: str, path: str) -> None:
+    assert sqlite_path(url) == path
 
 
 def test_this_sqlite_has_subsec_as_its_version_says() -> None:
