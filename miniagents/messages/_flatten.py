@@ -172,7 +172,11 @@ class Flattener:
         ):
             self.on_message(promise)
         if self.to_core:
-            self.observer.accept(promise)  # type: ignore[union-attr]
+            core: ReplayCore[MessagePromise] = self.observer  # type: ignore[assignment]
+            if core.observers:  # it goes further: the nesting is counted
+                core.accept_forwarded(promise)
+            else:
+                core.accept(promise)
         else:
             self.forward(promise)
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -86,6 +87,65 @@ the core it forwards into (whose pressure it carries), if any."""
 
 def _noop() -> None:
     """Dispose of nothing."""
+
+
+_NESTED = 16
+"""How many streams one thread feeds inside one another before it queues the next step.
+
+A piece or an end reaches a stream's observers synchronously, and an observer that forwards
+into another stream (a flattening: an agent's replies that hold another agent's replies)
+feeds that one in turn: through a chain of N streams nested in one another, a message goes
+with about three Python frames per stream and an end with about six. An agent that hands
+its conversation on to a new agent at every turn makes such a chain, one stream per turn;
+past about 160 turns an end would exceed Python's recursion limit, and be lost. So past
+this depth the next step (a forwarded piece, :meth:`ReplayCore.accept_forwarded`, or an
+end, :func:`_send_ends`) is queued, and the outermost step takes the queue, in order,
+before it returns::
+
+    chain:     S1 -> S2 -> ... -> S16 -> S17 -> ... -> S200   (S2 follows S1, ...)
+    S1 ends:   S2 .. S16 end nested in one another, S17's end is queued;
+               the outermost then ends S17 .. S32 nested, queues S33's; ... S200
+"""
+
+
+class _Nesting(threading.local):
+    """This thread's streams fed inside one another: how deep, and the steps queued."""
+
+    depth = 0
+    later: deque[tuple[Callable[[Any, Any], None], Any, Any]] | None = None
+
+
+_nesting = _Nesting()
+
+
+def _later(
+    nesting: _Nesting, step: Callable[[Any, Any], None], core: object, argument: object
+) -> None:
+    """Queue ``step(core, argument)`` for the outermost step of this thread to run."""
+    later = nesting.later
+    if later is None:
+        later = nesting.later = deque()
+    later.append((step, core, argument))
+
+
+def _run_later(
+    nesting: _Nesting, later: deque[tuple[Callable[[Any, Any], None], Any, Any]]
+) -> None:
+    """Run the queued steps, in order, each chain nested at most as deep as the first."""
+    nesting.depth = 1  # (the steps they queue go to this loop, not to a nested one)
+    try:
+        while later:
+            step, core, argument = later.popleft()
+            step(core, argument)
+    finally:
+        nesting.depth = 0
+
+
+def _send_ends(core: ReplayCore[T], observers: tuple[Observer[T], ...]) -> None:
+    """Tell ``observers`` that ``core`` has ended, each unlinked from it first."""
+    for observer in observers:
+        core._unlink(observer)
+        core.send_end(observer)
 
 
 _NEVER = 1 << 62
@@ -379,6 +439,29 @@ class ReplayCore(abc.ObserverBase[T]):
         self.base += BLOCK
         self._pack_at += BLOCK
 
+    def accept_forwarded(self, piece: T) -> None:
+        """:meth:`accept` a piece another stream passes on (a flattening's message).
+
+        Streams nested in one another forward into each other synchronously; past a depth
+        the step is queued for the outermost one (see :data:`_NESTED`), so a chain of any
+        length passes its pieces on in order without exceeding Python's recursion limit.
+        """
+        if not self.observers:  # it goes no further: no nesting to count
+            self.accept(piece)
+            return
+        nesting = _nesting
+        depth = nesting.depth
+        if depth >= _NESTED:
+            _later(nesting, ReplayCore.accept, self, piece)
+            return
+        nesting.depth = depth + 1
+        try:
+            self.accept(piece)
+        finally:
+            nesting.depth = depth
+        if depth == 0 and nesting.later:
+            _run_later(nesting, nesting.later)
+
     def _overflow(self, flow: Flow) -> bool:
         """Apply the overflow policy to a piece from a hot source; whether to drop it."""
         if flow.overflow == "drop_newest":
@@ -561,6 +644,7 @@ class ReplayCore(abc.ObserverBase[T]):
         emits from inside an observer) is recorded and passed on by this same loop, so
         that every observer sees the pieces in the order of the record.
         """
+        later = None  # the steps queued past _NESTED, if this end is the outermost step
         self._delivering = True
         try:
             pieces = self.pieces
@@ -568,13 +652,26 @@ class ReplayCore(abc.ObserverBase[T]):
                 piece = pieces[self.sent - self.base]
                 self.sent += 1
                 self._pass_on(piece)
-            if self.done:
+            if self.done and self.observers:
                 observers, self.observers = self.observers, ()
-                for observer in observers:
-                    self._unlink(observer)
-                    self.send_end(observer)
+                nesting = _nesting  # (_NESTED deep at most: see there)
+                depth = nesting.depth
+                if depth >= _NESTED:
+                    _later(nesting, _send_ends, self, observers)
+                else:
+                    nesting.depth = depth + 1
+                    try:  # (_send_ends, inline: one call less per stream's end)
+                        for observer in observers:
+                            self._unlink(observer)
+                            self.send_end(observer)
+                    finally:
+                        nesting.depth = depth
+                    if depth == 0:
+                        later = nesting.later
         finally:
             self._delivering = False
+        if later:  # (run once this core's delivery is over: it may feed this core again)
+            _run_later(_nesting, later)
         if self._waiters:
             self._wake()
 
