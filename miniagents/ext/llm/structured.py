@@ -101,7 +101,7 @@ class PartialOutputs(StreamedPromise[OutputT, OutputT]):
 
 
 def structured(
-    agent: MiniAgent[P, Any], output_type: type[OutputT], *, output_retries: int = 1
+    agent: MiniAgent[P, Any], output_type: type[OutputT], *, output_retries: int | None = None
 ) -> MiniAgent[P, OutputT]:
     """``agent`` answering with an ``output_type``, and only with it: typed for mypy.
 
@@ -118,7 +118,8 @@ def structured(
             ``anthropic_agent``, ``offline_agent``, ...), forked or not.
         output_type: A ``Message`` subclass with typed fields: what the answer is.
         output_retries: How many times an answer that does not validate goes back to the
-            model with the errors, before the reply fails.
+            model with the errors, before the reply fails. ``None`` (the default): as
+            ``agent`` has it (bound with ``agent.fork(output_retries=...)``, else 1).
 
     Raises:
         LLMConfigurationError: if ``output_type`` is not a ``Message`` subclass with fields.
@@ -126,7 +127,11 @@ def structured(
     """
     output_format_of(output_type)  # refuse a bad type now rather than at the first call
     # refuses an agent that takes no output_type now; the type itself goes with each call
-    inner: MiniAgent[..., Message] = agent.fork(output_type=None, output_retries=output_retries)
+    inner: MiniAgent[..., Message] = (
+        agent.fork(output_type=None)
+        if output_retries is None
+        else agent.fork(output_type=None, output_retries=output_retries)
+    )
 
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
         if "output_type" in arguments:

@@ -82,6 +82,31 @@ async def test_a_scripted_invalid_answer_is_retried_then_fails() -> None:
     assert {error["loc"] for error in raised.value.errors} == {("city",), ("celsius",)}
 
 
+@pytest.mark.parametrize("where", ["fork", "structured"])
+async def test_output_retries_are_taken_from_the_agent_or_from_structured(where: str) -> None:
+    bad = '{"city": 5}'
+    answers = one_per_call(bad, bad, bad, '{"city": "Rome", "celsius": 30}')
+    if where == "fork":
+        retried = structured(
+            offline_agent.fork(token_delay=0, reply=answers, output_retries=3), Weather
+        )
+    else:
+        retried = structured(
+            offline_agent.fork(token_delay=0, reply=answers), Weather, output_retries=3
+        )
+    async with MiniAgents():
+        (weather,) = await retried.inquire("Weather?")  # the fourth answer: three retries
+    assert isinstance(weather, Weather)
+    assert weather.city == "Rome"
+
+
+async def test_output_retries_given_to_structured_win_over_the_agent_s() -> None:
+    agent = offline_agent.fork(token_delay=0, reply='{"city": 5}', output_retries=3)
+    async with MiniAgents():
+        with pytest.raises(LLMOutputValidationError, match="answered 1 time"):
+            await structured(agent, Weather, output_retries=0).inquire("Weather?")
+
+
 async def test_the_offline_model_sees_the_output_format_and_the_retry_prompt() -> None:
     calls = []
 
