@@ -26,6 +26,7 @@ right for the extensions)::
     ├── ConcurrencyLimitError (also ValueError)   a max_concurrency that is not a positive int
     ├── NoActiveContextError (also RuntimeError)  an agent used outside a MiniAgents context
     ├── ContextReenteredError (also RuntimeError) a MiniAgents context entered while active
+    ├── LoopAlreadyRunningError (also RuntimeError)  MiniAgents().run() in a running loop
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
     ├── ChainDefinitionError (also ValueError)    achain_loop given a list it cannot run
     ├── OperatorArgumentError (also ValueError)   an operator given an argument it cannot use
@@ -100,6 +101,7 @@ from miniagents.miniagents.errors import AgentDefinitionError as AgentDefinition
 from miniagents.miniagents.errors import AgentFinishedError as AgentFinishedError
 from miniagents.miniagents.errors import ConcurrencyLimitError as ConcurrencyLimitError
 from miniagents.miniagents.errors import ContextReenteredError as ContextReenteredError
+from miniagents.miniagents.errors import LoopAlreadyRunningError as LoopAlreadyRunningError
 from miniagents.miniagents.errors import MissingAgentArgumentError as MissingAgentArgumentError
 from miniagents.miniagents.errors import NoActiveContextError as NoActiveContextError
 from miniagents.operators.errors import OperatorArgumentError as OperatorArgumentError
@@ -272,6 +274,7 @@ __all__ = [
     "HashKeyError",
     "ImagePartError",
     "IncompleteStreamError",
+    "LoopAlreadyRunningError",
     "MessageTypeError",
     "MiniAgentsError",
     "MissingAgentArgumentError",

@@ -11,6 +11,7 @@ the reason it may stay.
 from __future__ import annotations
 
 import ast
+import asyncio
 import builtins
 import importlib
 import pkgutil
@@ -373,6 +374,8 @@ async def _misuse(case: str) -> None:
         context = MiniAgents()
         async with context, context:
             pass
+    elif case == "loop-running":
+        MiniAgents().run(asyncio.sleep(0))
     elif case == "missing-argument":
         async with MiniAgents():
             await file_output_agent.inquire("hi")
@@ -391,6 +394,7 @@ MISUSES = {
     "frozen": ("FrozenFieldError", TypeError),
     "chain": ("ChainDefinitionError", ValueError),
     "reentered": ("ContextReenteredError", RuntimeError),
+    "loop-running": ("LoopAlreadyRunningError", RuntimeError),
     "missing-argument": ("MissingAgentArgumentError", ValueError),
     "history-option": ("ChatHistoryOptionError", ValueError),
     "appender-closed": ("AppenderClosedError", RuntimeError),

@@ -15,7 +15,11 @@ from miniagents.miniagents._persist import MessageEvents, MessageHandler, Persis
 from miniagents.miniagents._resources import Resources
 from miniagents.miniagents._settings import ExtensionSettings
 from miniagents.miniagents._tracking import StreamTracker
-from miniagents.miniagents.errors import ContextReenteredError, NoActiveContextError
+from miniagents.miniagents.errors import (
+    ContextReenteredError,
+    LoopAlreadyRunningError,
+    NoActiveContextError,
+)
 from miniagents.promising.limits import StreamLimits, stream_limits
 from miniagents.promising.lowlevel import park, spawn, unpark
 from miniagents.promising.sentinels import DEFAULT, Sentinel
@@ -259,8 +263,23 @@ class MiniAgents:
             return await awaitable
 
     def run(self, awaitable: Coroutine[Any, Any, T]) -> T:
-        """Run ``awaitable`` inside this context with ``asyncio.run`` and return its result."""
-        return asyncio.run(self.arun(awaitable))
+        """Run ``awaitable`` inside this context with ``asyncio.run`` and return its result.
+
+        Raises:
+            LoopAlreadyRunningError: if an event loop runs in this thread already (in a
+                notebook, or in async code): ``await MiniAgents().arun(...)`` there. The
+                coroutine ``awaitable`` is closed, not run.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs: the normal case
+            return asyncio.run(self.arun(awaitable))
+        awaitable.close()  # (never to be run: no "never awaited" warning either)
+        raise LoopAlreadyRunningError(
+            "MiniAgents().run(...) cannot start an event loop here: one runs already (in a "
+            "notebook, or in async code). Write await MiniAgents().arun(main()) instead, or "
+            "async with MiniAgents(): ... around the code."
+        )
 
     async def _wait_for_tasks(self) -> None:
         self._streams.unpace()  # replies nobody reads must not keep their agents waiting

@@ -10,6 +10,7 @@ __all__ = [
     "AgentFinishedError",
     "ConcurrencyLimitError",
     "ContextReenteredError",
+    "LoopAlreadyRunningError",
     "MissingAgentArgumentError",
     "NoActiveContextError",
 ]
@@ -44,3 +45,7 @@ class ConcurrencyLimitError(MiniAgentsError, ValueError):
 
 class ContextReenteredError(MiniAgentsError, RuntimeError):
     """A ``MiniAgents`` context was entered while it was active already."""
+
+
+class LoopAlreadyRunningError(MiniAgentsError, RuntimeError):
+    """``MiniAgents().run(...)`` was called where an event loop runs already (e.g. Jupyter)."""

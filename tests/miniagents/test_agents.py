@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
@@ -25,6 +26,7 @@ from miniagents.errors import (
     AgentArgumentError,
     AgentDefinitionError,
     AgentFinishedError,
+    LoopAlreadyRunningError,
     MessageTypeError,
     MiniAgentsError,
     NoActiveContextError,
@@ -1135,6 +1137,16 @@ async def test_arun_awaits_inside_the_context_and_returns_the_result() -> None:
     assert await within(context.arun(main())) == "Hello, arun!"
     with pytest.raises(NoActiveContextError):
         MiniAgents.get_current()
+
+
+async def test_run_in_a_running_loop_names_arun_and_closes_the_coroutine_it_cannot_run() -> None:
+    async def main() -> str:
+        return "never run"
+
+    coroutine = main()
+    with pytest.raises(LoopAlreadyRunningError, match=r"await MiniAgents\(\)\.arun\(main\(\)\)"):
+        MiniAgents().run(coroutine)
+    assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED  # no "never awaited"
 
 
 def run_main_with_a_nested_context() -> tuple[str, list[str]]:
