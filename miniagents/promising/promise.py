@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -52,8 +53,18 @@ class Promise(Generic[T]):
             prefill: The value, when it is known already.
 
         Raises:
-            StreamArgumentError: if neither or both of ``resolver`` and ``prefill`` are given.
+            StreamArgumentError: if neither or both of ``resolver`` and ``prefill`` are given,
+                or ``resolver`` is not callable (e.g. a coroutine, ``fetch()`` for ``fetch``).
         """
+        given: object = resolver  # (typed callable, but code not checked by mypy may err)
+        if given is not None and not callable(given):
+            if inspect.iscoroutine(given):
+                given.close()  # never to be awaited (and no warning that it was not)
+            raise StreamArgumentError(
+                f"Promise() takes an async callable that it calls once, not a "
+                f"{type(given).__name__}: pass the function itself, e.g. Promise(fetch) "
+                "rather than Promise(fetch()), or Promise(prefill=value) for a ready value."
+            )
         if resolver is not None and prefill is NO_VALUE:
             self._core: ReplayCore[T] = ReplayCore(from_awaitable_factory(resolver, "promise"))
         elif resolver is None and prefill is not NO_VALUE:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator
 
 import pytest
 
-from miniagents import Message, MessagePromise, StreamedPromise
+from miniagents import Message, MessagePromise, Promise, StreamedPromise
 from miniagents.errors import (
     IncompleteStreamError,
     MiniAgentsError,
     NoRunningLoopError,
+    StreamArgumentError,
     StreamCancelledError,
     StreamSourceError,
 )
@@ -235,6 +237,20 @@ def test_bad_constructor_calls_are_clear_errors() -> None:
         MessagePromise()  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="takes no token source"):
         MessagePromise(Producer(["a"])(), prefill_message=Message(text="x"))
+
+
+def test_a_promise_given_a_coroutine_for_its_resolver_refuses_it_and_closes_it() -> None:
+    async def fetch() -> int:
+        return 42
+
+    coroutine = fetch()
+    with pytest.raises(
+        StreamArgumentError, match=r"Promise\(fetch\) rather than Promise\(fetch\(\)\)"
+    ):
+        Promise(coroutine)  # type: ignore[call-overload]
+    assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED  # no "never awaited"
+    with pytest.raises(StreamArgumentError, match="not a int"):
+        Promise(42)  # type: ignore[call-overload]
 
 
 def test_consuming_a_task_backed_stream_outside_asyncio_is_a_clear_error() -> None:
