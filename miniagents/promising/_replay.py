@@ -148,6 +148,15 @@ def _send_ends(core: ReplayCore[T], observers: tuple[Observer[T], ...]) -> None:
         core.send_end(observer)
 
 
+_CANCELLED = (
+    "This stream was cancelled before it ended: cancel() was called on it, or every consumer "
+    "of it gave up (a wait cancelled, e.g. by asyncio.wait_for's timeout), which stops its "
+    "producer. To let it finish, keep a consumer on it (e.g. asyncio.shield the wait), or "
+    "start it again."
+)
+"""The error of a stream cancelled by :meth:`ReplayCore.cancel_now`, whichever the cause."""
+
+
 _NEVER = 1 << 62
 """A piece count no record reaches: the ``_pack_at`` of a core that never packs."""
 
@@ -515,7 +524,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self.started = True
         self._source = None
         self._dispose_subscription()
-        self.fail(StreamCancelledError("This stream was cancelled with cancel() before it ended."))
+        self.fail(StreamCancelledError(_CANCELLED))
 
     def _end(self) -> None:
         self.done = True

@@ -62,7 +62,7 @@ class DeadlockError(MiniAgentsError, RuntimeError):
 
 
 class StreamCancelledError(MiniAgentsError):
-    """The producer of a stream was cancelled with ``cancel()`` before the stream ended."""
+    """A stream was cancelled before it ended: ``cancel()``, or every consumer gave up on it."""
 
 
 class ReplayWindowError(MiniAgentsError, RuntimeError):

@@ -37,9 +37,10 @@ async def test_giving_up_on_a_reply_cancels_its_agent(virtual_clock: VirtualCloc
             await asyncio.wait_for(reply.aresolve(), 0.1)
         await asyncio.sleep(0.01)
         assert events == ["started", "cancelled"]
-        with pytest.raises(StreamCancelledError):
+        with pytest.raises(StreamCancelledError, match="every consumer of it gave up") as raised:
             await reply
     assert virtual_clock.elapsed == pytest.approx(0.11)  # not the agent's 10 s
+    assert "asyncio.shield" in str(raised.value)  # the message names how to let it finish
 
 
 async def test_a_reply_with_another_consumer_is_not_abandoned() -> None:
