@@ -21,7 +21,7 @@ right for the extensions)::
     ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
     ├── ImagePartError (also ValueError)          an ImagePart without one source, or unknown bytes
     ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
-    ├── AgentArgumentError (also TypeError)       an unknown, missing or positional agent argument
+    ├── AgentArgumentError (also TypeError)       an unknown, missing or extra agent argument
     │   └── MissingAgentArgumentError (also ValueError)  an agent run without one it needs
     ├── ConcurrencyLimitError (also ValueError)   a max_concurrency that is not a positive int
     ├── NoActiveContextError (also RuntimeError)  an agent used outside a MiniAgents context

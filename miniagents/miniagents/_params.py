@@ -37,6 +37,13 @@ class AgentParameters:
                 "its first positional parameter: `async def agent(ctx: InteractionContext, ...)`."
             )
         rest = parameters[1:]
+        for parameter in rest:
+            if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+                raise AgentDefinitionError(
+                    f"The parameter {parameter.name!r} of the agent {agent} is positional-only, "
+                    "but an agent's arguments are passed by keyword: move the `/` right "
+                    "after the interaction context, or remove it."
+                )
         named = [p for p in rest if p.kind in _NAMED]
         return cls(
             agent=agent,

@@ -251,7 +251,7 @@ def start(
 
     Raises:
         NoActiveContextError: outside of a ``MiniAgents`` context.
-        AgentArgumentError: for positional, unknown or missing arguments.
+        AgentArgumentError: for unknown, missing or extra positional arguments.
     """
     given = _given(kwargs)  # a keyword given ``DEFAULT`` is as if it were not given
     arguments = {**agent._bound, **given} if agent._bound else given
@@ -585,7 +585,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
 
         Raises:
             NoActiveContextError: outside of a ``MiniAgents`` context.
-            AgentArgumentError: for positional, unknown or missing arguments.
+            AgentArgumentError: for unknown, missing or extra positional arguments.
             MessageTypeError: if ``messages`` is not a ``MessageType``.
         """
         # typed by the reply class, as in _typed; no input is input_of's first case (both

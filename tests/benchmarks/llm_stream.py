@@ -7,6 +7,7 @@ Run it by hand from the repository root (it is not a test; pytest never collects
     python tests/benchmarks/llm_stream.py --apis chat --workloads single many --reps 5
     python tests/benchmarks/llm_stream.py --concurrency 200     # the "many" workload at 200
     python tests/benchmarks/llm_stream.py --workloads single paced --rounds 20  # TTFT to 0.1 ms
+    python tests/benchmarks/llm_stream.py --workloads paced --paced-calls 1     # one paced call
 
 A minimal SSE server (asyncio, in a process of its own on 127.0.0.1) serves the OpenAI Chat
 Completions, Responses and Anthropic Messages wire formats. A reply's events are encoded
@@ -15,7 +16,8 @@ once per (API, size) and written with one ``write`` (a burst), or one event ever
 
 * ``single``: 1 call of 2,000 tokens, sent at once;
 * ``many``: N concurrent calls (1,000 by default) of 200 tokens each, sent at once;
-* ``paced``: 10 concurrent calls of 50 tokens, 20 ms between tokens (as a real model).
+* ``paced``: 10 concurrent calls (``--paced-calls``) of 50 tokens, 20 ms between tokens (as
+  a real model).
 
 Variants, each run in a fresh Python process, interleaved, ``--reps`` times:
 
@@ -75,12 +77,16 @@ def token(index: int) -> str:
 
 
 def sizes(workload: str, concurrency: int) -> tuple[int, int, float]:
-    """(calls, tokens per call, seconds between tokens) of a workload."""
+    """(calls, tokens per call, seconds between tokens) of a workload.
+
+    ``concurrency`` is the number of calls of ``many`` and of ``paced`` (``main`` passes
+    ``--concurrency`` for the one and ``--paced-calls`` for the other); ``single`` has one.
+    """
     if workload == "single":
         return 1, 2000, 0.0
     if workload == "many":
         return concurrency, 200, 0.0
-    return 10, 50, 0.02
+    return concurrency, 50, 0.02
 
 
 # -- the server --------------------------------------------------------------------------------
@@ -580,6 +586,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument(
+        "--paced-calls", type=int, default=10, help="the concurrent calls of 'paced'"
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=1,
@@ -592,6 +601,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.concurrency, args.reps = 100, 1
     with served() as base:
         for workload in args.workloads:
+            calls = args.paced_calls if workload == "paced" else args.concurrency
             for api in args.apis:
                 results: dict[str, list[dict[str, float]]] = {v: [] for v in args.variants}
                 for _ in range(args.reps):
@@ -601,13 +611,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                                 variant,
                                 api,
                                 workload,
-                                args.concurrency,
+                                calls,
                                 base,
                                 args.before,
                                 args.rounds,
                             )
                         )
-                _report(api, workload, args.concurrency, results)
+                _report(api, workload, calls, results)
 
 
 def _report(

@@ -225,6 +225,21 @@ def test_a_function_without_a_context_parameter_is_an_agent_definition_error(
     assert "async def agent(ctx: InteractionContext, ...)" in message
 
 
+def test_a_positional_only_parameter_after_the_context_is_an_agent_definition_error() -> None:
+    async def counted(ctx: InteractionContext, times: int, /) -> None:
+        pass
+
+    with pytest.raises(
+        AgentDefinitionError, match=r"'times' of the agent COUNTED is positional-only"
+    ):
+        untyped_miniagent(counted)
+
+    async def context_only(ctx: InteractionContext, /, times: int = 1) -> None:
+        pass
+
+    untyped_miniagent(context_only)  # the context itself may be positional-only
+
+
 def test_an_agent_repr_shows_alias_and_bound_arguments() -> None:
     @miniagent(alias="R", x=1)
     async def with_x(ctx: InteractionContext, x: int) -> None:
