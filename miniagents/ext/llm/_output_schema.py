@@ -47,7 +47,8 @@ def output_format_of(output_type: type[Message]) -> OutputFormat:
     """The ``OutputFormat`` that asks a model for an ``output_type`` (made once per type).
 
     Raises:
-        LLMConfigurationError: if ``output_type`` is not a ``Message`` subclass with fields.
+        LLMConfigurationError: if ``output_type`` is not a ``Message`` subclass with fields,
+            or if it redeclares ``text``.
     """
     if not (isinstance(output_type, type) and issubclass(output_type, Message)):
         raise LLMConfigurationError(
@@ -61,6 +62,12 @@ def output_format_of(output_type: type[Message]) -> OutputFormat:
             "fill in: declare them on the class, e.g. `city: str`."
         )
     schema: dict[str, Any] = output_type.model_json_schema(mode="validation")
+    if schema.get("properties", {}).get("text", _TEXT_SCHEMA) != _TEXT_SCHEMA:
+        raise LLMConfigurationError(
+            f"The output type {output_type.__name__} declares its own field 'text', but the "
+            "text of an answer is its JSON, which would overwrite the field's value: name "
+            "the field otherwise, e.g. `answer: str`."
+        )
     for node in [schema, *schema.get("$defs", {}).values()]:
         _as_written(node)
     strict = _made_strict(schema)

@@ -184,6 +184,20 @@ async def test_an_output_type_that_is_not_a_message_type_with_fields_is_refused(
             await offline_agent.inquire("x", output_type=given)  # type: ignore[arg-type]
 
 
+class _OwnText(Message):
+    text: str
+    score: int
+
+
+async def test_an_output_type_that_redeclares_text_is_refused() -> None:
+    # the answer's text is its JSON: the model's "text" would be lost
+    with pytest.raises(LLMConfigurationError, match=r"_OwnText declares its own field 'text'"):
+        structured(offline_agent, _OwnText)
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match="`answer: str`"):
+            await offline_agent.inquire("x", output_type=_OwnText)
+
+
 @pytest.mark.parametrize("retries", [-1, 1.5, True])
 async def test_output_retries_must_be_a_whole_number(retries: object) -> None:
     agent = offline_agent.fork(token_delay=0)
