@@ -11,6 +11,7 @@ recent, is persisted once.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -123,7 +124,16 @@ class MessageEvents:
 
 async def _call(handler: MessageHandler, promise: MessagePromise, message: Message) -> None:
     try:
-        await handler(promise, message)
+        called: object = handler(promise, message)  # (typed awaitable; may be not)
+        if not inspect.isawaitable(called):  # (a plain function: it ran, but wrongly typed)
+            _logger.error(
+                "The MiniAgents message handler %r is not async: it returned %s, not an "
+                "awaitable. Define it as `async def handler(promise, message) -> None`.",
+                handler,
+                type(called).__name__,
+            )
+            return
+        await called
     except Exception:
         _logger.exception("A MiniAgents message handler %r failed.", handler)
 
