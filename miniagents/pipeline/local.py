@@ -95,7 +95,19 @@ class Pipeline(Generic[T, ReplyT]):
         settings: PipelineSettings,
         durable: DurableItems | None = None,
     ) -> None:
-        """Prepare the run (:func:`pipeline` makes pipelines)."""
+        """Prepare the run (:func:`pipeline` makes pipelines).
+
+        Raises:
+            PipelineArgumentError: if ``items`` is not an iterable, an async iterable or an
+                observable.
+        """
+        given: object = items  # (typed so; code mypy does not check may pass anything)
+        if not isinstance(given, (Iterable, AsyncIterable, Observable)):
+            raise PipelineArgumentError(
+                "pipeline() needs its items as an iterable, an async iterable or an observable "
+                f"(e.g. a list); got {type(given).__name__} {given!r}. For one item, pass "
+                "[item]."
+            )
         self._chain = tuple(agents)
         self._items = items
         self._settings = settings
@@ -368,7 +380,11 @@ def pipeline_settings(
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
             or a timeout that is not positive (a ``ValueError``).
     """
-    chain = [agents] if isinstance(agents, MiniAgent) else list(agents)
+    given: object = agents  # (typed so; code mypy does not check may pass anything)
+    if isinstance(given, MiniAgent):
+        chain = [given]
+    else:
+        chain = list(given) if isinstance(given, Iterable) and not isinstance(given, str) else []
     if not chain or not all(isinstance(agent, MiniAgent) for agent in chain):
         raise PipelineArgumentError(
             f"{caller}() needs at least one agent (an agent, or a list of agents for a chain) "

@@ -268,6 +268,14 @@ def test_bad_arguments_are_refused_with_a_clear_error(kwargs: dict[str, int]) ->
 def test_no_agents_is_refused() -> None:
     with pytest.raises(PipelineArgumentError, match="at least one agent"):
         pipeline([], ["x"])
+    with pytest.raises(PipelineArgumentError, match=r"at least one agent.*got None"):
+        pipeline(None, ["x"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("items", [5, None])
+def test_items_that_are_not_iterable_are_refused_at_once(items: object) -> None:
+    with pytest.raises(PipelineArgumentError, match="needs its items as an iterable"):
+        pipeline(upper, items)  # type: ignore[arg-type]
 
 
 async def test_a_pipeline_runs_once() -> None:

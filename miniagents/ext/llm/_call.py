@@ -68,10 +68,20 @@ def run_call(
     Returns:
         The interaction's coroutine, to await (without a budget, the call's own: no
         coroutine in between).
+
+    Raises:
+        LLMConfigurationError: if ``options.budget`` is neither ``None`` nor a ``Budget``.
     """
-    if options.budget is None:
+    budget: object = options.budget  # (typed Budget | None; code mypy does not check...)
+    if budget is None:
         return _run_call(ctx, provider, options)
-    return _charged_run_call(ctx, provider, options, options.budget)
+    if not isinstance(budget, Budget):
+        alias = ctx.this_agent.alias
+        raise LLMConfigurationError(
+            f"The budget of the agent {alias} must be a Budget, got {budget!r}: e.g. "
+            f"{alias.lower()}.inquire(..., budget=Budget(max_cost_usd=1.0))."
+        )
+    return _charged_run_call(ctx, provider, options, budget)
 
 
 async def _charged_run_call(

@@ -74,6 +74,16 @@ def test_a_budget_with_a_negative_nan_or_wrong_limit_is_refused_at_construction(
     assert f"Budget({named}=" in str(caught.value)  # says how to write it
 
 
+@pytest.mark.parametrize("budget", ["lots", 100, {"max_requests": 1}])
+async def test_a_budget_that_is_not_a_budget_fails_the_reply_with_how_to_make_one(
+    budget: object,
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match=r"must be a Budget, got") as caught:
+            await llm.inquire("x", budget=budget)  # type: ignore[arg-type]
+    assert "budget=Budget(max_cost_usd=1.0)" in str(caught.value)
+
+
 def test_a_budget_holds_its_limits_and_starts_empty() -> None:
     budget = Budget(max_requests=0, max_total_tokens=100, max_cost_usd=0.5)
     assert (budget.max_requests, budget.max_total_tokens, budget.max_cost_usd) == (0, 100, 0.5)
