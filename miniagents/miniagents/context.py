@@ -272,7 +272,11 @@ class MiniAgents:
         """
         try:
             asyncio.get_running_loop()
-        except RuntimeError:  # no loop runs: the normal case
+        except RuntimeError:  # no loop runs: the normal case (run below, out of this handler)
+            loop_runs = False
+        else:
+            loop_runs = True
+        if not loop_runs:
             return asyncio.run(self.arun(awaitable))
         awaitable.close()  # (never to be run: no "never awaited" warning either)
         raise LoopAlreadyRunningError(
