@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeAlias, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    Self,
+    SupportsIndex,
+    TypeAlias,
+    Union,
+    overload,
+)
 
 from pydantic import BaseModel
 from reactivex import Observable, abc
@@ -52,6 +62,20 @@ class MessageTuple(tuple[MessageT_co, ...]):
     def __repr__(self) -> str:
         """Show the messages."""
         return f"MessageTuple({tuple.__repr__(self)})"
+
+    @overload
+    def __getitem__(self, index: SupportsIndex, /) -> MessageT_co: ...
+
+    @overload
+    def __getitem__(self, index: slice, /) -> MessageTuple[MessageT_co]: ...
+
+    def __getitem__(
+        self, index: SupportsIndex | slice, /
+    ) -> MessageT_co | MessageTuple[MessageT_co]:
+        """A message, or, for a slice, the messages as a ``MessageTuple`` (joined by ``str``)."""
+        if isinstance(index, slice):
+            return MessageTuple(tuple.__getitem__(self, index))
+        return tuple.__getitem__(self, index)
 
     async def aresolve_messages(self) -> Self:
         """Return this tuple; the messages are resolved already."""

@@ -57,6 +57,16 @@ async def test_the_resolved_tuple_can_be_awaited_and_resolved_again() -> None:
     assert repr(resolved) == "MessageTuple((Message(text='You said: Hello!'),))"
 
 
+async def test_a_slice_of_the_resolved_tuple_is_one_too_and_prints_its_texts() -> None:
+    resolved = await MessageSequencePromise(["a", "b", "c"])
+    tail = resolved[1:]
+    assert isinstance(tail, MessageTuple)
+    assert str(tail) == "b\n\nc"
+    assert await tail is tail  # awaitable, as the whole
+    assert resolved[::-1] == (Message(text="c"), Message(text="b"), Message(text="a"))
+    assert type(resolved[-1]) is Message  # an index: the message itself
+
+
 async def test_every_message_type_is_flattened_in_order() -> None:
     async def streamed() -> AsyncIterator[str]:
         yield "str"

@@ -105,6 +105,7 @@ async def check_message_sequence_types(
     assert_type(weathers.as_message_observable(), MessageObservable[Weather])
     assert_type(weathers.as_message_observable().open(), MessageSequencePromise[Weather])
     assert_type(messages[-1], Weather)
+    assert_type(messages[1:], MessageTuple[Weather])
     assert_type(await messages, MessageTuple[Weather])
     assert_type(list(messages), list[Weather])
     # covariant: typed streams are MessageType and stand for plain ones
