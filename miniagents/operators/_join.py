@@ -7,8 +7,23 @@ from collections.abc import AsyncIterator
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageType, as_message_sequence
+from miniagents.operators.errors import OperatorArgumentError
 
-__all__ = ["join_messages"]
+__all__ = ["checked_delimiter", "join_messages"]
+
+
+def checked_delimiter(delimiter: object, operator: str) -> str:
+    """``delimiter``, if it is a ``str``.
+
+    Raises:
+        OperatorArgumentError: if it is not, naming ``operator`` and an example.
+    """
+    if not isinstance(delimiter, str):
+        raise OperatorArgumentError(
+            f"{operator}() needs its delimiter as a str, e.g. delimiter='\\n\\n'; got "
+            f"{type(delimiter).__name__} {delimiter!r}."
+        )
+    return delimiter
 
 
 def join_messages(
@@ -41,8 +56,10 @@ def join_messages(
         **metadata: Metadata of the joined message.
 
     Raises:
+        OperatorArgumentError: if ``delimiter`` is not a ``str``.
         MessageTypeError: if a synchronous part of ``messages`` is not a ``MessageType``.
     """
+    checked_delimiter(delimiter, "join_messages")
     sequence = as_message_sequence(messages)
 
     async def tokens() -> AsyncIterator[str]:

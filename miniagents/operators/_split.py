@@ -8,7 +8,7 @@ from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
-from miniagents.operators._join import join_messages
+from miniagents.operators._join import checked_delimiter, join_messages
 from miniagents.operators.errors import OperatorArgumentError
 
 __all__ = ["split_messages"]
@@ -36,10 +36,10 @@ def split_messages(
                --"b"--"c"--|           part 2 (starts as soon as "b" arrives)
 
     Raises:
-        OperatorArgumentError: if ``delimiter`` is empty.
+        OperatorArgumentError: if ``delimiter`` is not a ``str``, or is empty.
         MessageTypeError: if a synchronous part of ``messages`` is not a ``MessageType``.
     """
-    if not delimiter:
+    if not checked_delimiter(delimiter, "split_messages"):
         raise OperatorArgumentError("split_messages() needs a non-empty delimiter, e.g. '\\n\\n'.")
     joined = join_messages(messages, delimiter)
 

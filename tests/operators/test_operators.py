@@ -135,6 +135,12 @@ async def test_join_and_split_are_operators_with_clear_errors() -> None:
     with pytest.raises(OperatorArgumentError, match="non-empty delimiter") as raised:
         split_messages("a", delimiter="")
     assert isinstance(raised.value, ValueError)
+    with pytest.raises(
+        OperatorArgumentError, match=r"join_messages\(\) needs its delimiter as a str"
+    ):
+        join_messages("a", delimiter=None)  # type: ignore[arg-type]
+    with pytest.raises(OperatorArgumentError, match="got int 5"):
+        split_messages("a", delimiter=5)  # type: ignore[arg-type]
 
 
 async def test_as_message_sequence_keeps_a_sequence_and_flattens_anything_else() -> None:
