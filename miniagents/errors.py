@@ -10,6 +10,7 @@ right for the extensions)::
     ├── HashKeyError (also TypeError)             a value that hash_key cannot encode
     ├── StreamArgumentError (also TypeError)      a promise or stream given clashing arguments
     ├── StreamSourceError (also TypeError)        a stream's source is not an async iterable
+    ├── StreamPicklingError (also TypeError)      a promise or stream pickled (not its value)
     ├── StreamLimitError (also ValueError)        a replay window or high-water mark below 1
     ├── NoRunningLoopError (also RuntimeError)    a stream needing a task started outside asyncio
     ├── IncompleteStreamError (also RuntimeError) str() of a stream that is still streaming
@@ -125,6 +126,7 @@ from miniagents.promising.errors import StreamArgumentError as StreamArgumentErr
 from miniagents.promising.errors import StreamCancelledError as StreamCancelledError
 from miniagents.promising.errors import StreamLimitError as StreamLimitError
 from miniagents.promising.errors import StreamOverflowError as StreamOverflowError
+from miniagents.promising.errors import StreamPicklingError as StreamPicklingError
 from miniagents.promising.errors import StreamSourceError as StreamSourceError
 from miniagents.utils.errors import ChainDefinitionError as ChainDefinitionError
 
@@ -293,6 +295,7 @@ __all__ = [
     "StreamCancelledError",
     "StreamLimitError",
     "StreamOverflowError",
+    "StreamPicklingError",
     "StreamSourceError",
     *_LAZY,  # the extensions' errors
 ]

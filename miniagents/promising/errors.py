@@ -21,6 +21,7 @@ __all__ = [
     "StreamCancelledError",
     "StreamLimitError",
     "StreamOverflowError",
+    "StreamPicklingError",
     "StreamSourceError",
 ]
 
@@ -75,6 +76,10 @@ class StreamOverflowError(MiniAgentsError, RuntimeError):
 
 class StreamSourceError(MiniAgentsError, TypeError):
     """The source given to a stream is not an async iterable (or not an ``Observable``)."""
+
+
+class StreamPicklingError(MiniAgentsError, TypeError):
+    """A promise or a stream was pickled: it is a live stream; its awaited value pickles."""
 
 
 class StreamArgumentError(MiniAgentsError, TypeError):

@@ -9,6 +9,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 from reactivex import Observable
 
 from miniagents.promising._replay import ReplayCore
+from miniagents.promising._shared import Shared
 from miniagents.promising._sources import from_awaitable_factory
 from miniagents.promising.errors import StreamArgumentError
 from miniagents.promising.sentinels import NO_VALUE, Sentinel
@@ -18,7 +19,7 @@ __all__ = ["Promise"]
 T = TypeVar("T")
 
 
-class Promise(Generic[T]):
+class Promise(Shared, Generic[T]):
     """A value produced once, awaitable by any number of consumers.
 
     The resolver runs in its own task the first time the promise is awaited,

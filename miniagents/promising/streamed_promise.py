@@ -10,6 +10,7 @@ from reactivex import Observable
 from miniagents.promising._cursor import PieceIterator
 from miniagents.promising._flow import count_weakly
 from miniagents.promising._replay import ReplayCore, ReplayObservable
+from miniagents.promising._shared import Shared
 from miniagents.promising._sources import from_async_iterable
 from miniagents.promising.errors import StreamSourceError
 from miniagents.promising.limits import Overflow
@@ -42,7 +43,7 @@ def source_observable(
     return from_async_iterable(source, what)
 
 
-class StreamedPromise(Generic[PieceT, WholeT]):
+class StreamedPromise(Shared, Generic[PieceT, WholeT]):
     """A stream of pieces that resolves to a whole; replayable, with one producer.
 
     Iterate it (``async for piece in promise``) or subscribe to

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
+import pickle
 from collections.abc import AsyncIterator
 
 import pytest
 
-from miniagents import Message, MessagePromise, Promise, StreamedPromise
+from miniagents import Message, MessagePromise, MessageSequencePromise, Promise, StreamedPromise
 from miniagents.errors import (
     IncompleteStreamError,
     MiniAgentsError,
     NoRunningLoopError,
     StreamArgumentError,
     StreamCancelledError,
+    StreamPicklingError,
     StreamSourceError,
 )
 from miniagents.messages import MessageTokenAppender
@@ -464,3 +467,39 @@ async def test_an_error_passed_on_to_a_stream_nobody_reads_is_reported_once(
     lost = [r for r in caplog.records if "no consumer ever received" in r.getMessage()]
     assert len(lost) == 1
     caplog.clear()
+
+
+def _promises() -> list[tuple[object, str]]:
+    """Promises of each kind, with the public class their errors name."""
+
+    async def fetch() -> int:
+        return 1
+
+    return [
+        (MessagePromise.of_message(Message(text="ready")), "MessagePromise"),  # a light one
+        (MessagePromise(prefill_message=Message(text="x")), "MessagePromise"),
+        (MessageSequencePromise(["a", "b"]), "MessageSequencePromise"),
+        (Promise(fetch), "Promise"),
+        (Promise(prefill=2), "Promise"),
+        (StreamedPromise(prefill_pieces=[1], resolver=_sum), "StreamedPromise"),
+    ]
+
+
+async def _sum(pieces: tuple[int, ...]) -> int:
+    return sum(pieces)
+
+
+def test_a_copy_of_a_promise_is_the_promise_itself_one_stream_shared() -> None:
+    for promise, _ in _promises():
+        assert copy.copy(promise) is promise
+        held = {"replies": [promise]}
+        assert copy.deepcopy(held)["replies"][0] is promise
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_pickling_a_promise_is_refused_with_the_fix(index: int) -> None:
+    promise, name = _promises()[index]
+    with pytest.raises(StreamPicklingError, match=r"pickle.dumps\(await promise\)") as raised:
+        pickle.dumps(promise)
+    assert isinstance(raised.value, TypeError)
+    assert str(raised.value).startswith(f"A {name} cannot be pickled: it is a live stream")
