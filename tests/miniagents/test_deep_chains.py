@@ -14,15 +14,11 @@ checks that no virtual time passed (the watch never stepped in).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
 
 import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
-from miniagents.testing.virtual_time import run_with_virtual_time
-
-T = TypeVar("T")
+from tests.fakes.unaided import run_unaided
 
 
 class BottomError(ValueError):
@@ -37,18 +33,6 @@ async def turn(ctx: InteractionContext, n: int, fail_at: int = 0) -> None:
     ctx.reply(f"turn {n}")
     if n > 1:
         ctx.reply(turn.inquire(n=n - 1, fail_at=fail_at))
-
-
-def _run_unaided(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run on a virtual clock; fail if any virtual time passed (the watch stepped in)."""
-
-    async def timed() -> T:
-        start = asyncio.get_running_loop().time()
-        result = await coroutine
-        assert asyncio.get_running_loop().time() == start, "the deadlock watch had to step in"
-        return result
-
-    return run_with_virtual_time(timed())
 
 
 async def _read(n: int, fail_at: int = 0) -> tuple[list[str], BaseException | None]:
@@ -69,13 +53,13 @@ async def _read(n: int, fail_at: int = 0) -> tuple[list[str], BaseException | No
 def test_a_conversation_handed_on_turn_by_turn_ends_with_every_turn_in_order(
     turns: int,
 ) -> None:
-    texts, error = _run_unaided(_read(turns))
+    texts, error = run_unaided(_read(turns))
     assert error is None
     assert texts == [f"turn {n}" for n in range(turns, 0, -1)]
 
 
 def test_an_error_at_the_bottom_of_a_deep_chain_reaches_the_reader_after_every_turn() -> None:
-    texts, error = _run_unaided(_read(1_000, fail_at=1))
+    texts, error = run_unaided(_read(1_000, fail_at=1))
     assert texts == [f"turn {n}" for n in range(1_000, 1, -1)]
     assert isinstance(error, BottomError)
     assert str(error) == "turn 1 failed"
@@ -89,7 +73,7 @@ def test_a_deep_chain_replays_whole_to_a_reader_that_comes_after_its_end() -> No
             again = [str(await promise) async for promise in replies]
         return first, again
 
-    first, again = _run_unaided(main())
+    first, again = run_unaided(main())
     expected = [f"turn {n}" for n in range(500, 0, -1)]
     assert first == expected
     assert again == expected
@@ -101,4 +85,4 @@ def test_two_deep_chains_one_after_the_other_both_end() -> None:
         second, _ = await _read(400)
         return len(first), len(second)
 
-    assert _run_unaided(main()) == (300, 400)
+    assert run_unaided(main()) == (300, 400)

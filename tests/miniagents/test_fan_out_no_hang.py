@@ -16,16 +16,14 @@ it, so each checks that no virtual time passed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
 
 import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.messages import Message
 from miniagents.testing.virtual_time import run_with_virtual_time
-
-T = TypeVar("T")
+from tests.fakes.unaided import run_unaided
 
 
 @miniagent
@@ -52,18 +50,6 @@ async def _read_message_by_message(tasks: int, **limits: int) -> list[str]:
             texts.append(str(await promise))
     assert asyncio.get_running_loop().time() == start, "the deadlock watch had to step in"
     return texts
-
-
-def _run_unaided(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run on a virtual clock; fail if any virtual time passed (the watch stepped in)."""
-
-    async def timed() -> T:
-        start = asyncio.get_running_loop().time()
-        result = await coroutine
-        assert asyncio.get_running_loop().time() == start, "the deadlock watch had to step in"
-        return result
-
-    return run_with_virtual_time(timed())
 
 
 @pytest.mark.parametrize("tasks", [65, 1_000, 10_000])
@@ -94,7 +80,7 @@ def test_async_iterables_queued_past_the_high_water_mark_end() -> None:
         async with MiniAgents(high_water_mark=2):
             return [str(await promise) async for promise in replier.inquire()]
 
-    texts = _run_unaided(main())
+    texts = run_unaided(main())
     assert texts == [f"{i}{x}" for i in range(10) for x in "ab"]
 
 
@@ -113,7 +99,7 @@ def test_nested_fan_outs_wider_than_the_high_water_mark_end() -> None:
         async with MiniAgents(high_water_mark=2):
             return [str(await promise) async for promise in top.inquire()]
 
-    texts = _run_unaided(main())
+    texts = run_unaided(main())
     assert texts == [f"reply to {g}.{i}" for g in range(5) for i in range(5)]
 
 
@@ -145,6 +131,6 @@ def test_the_backlog_still_paces_an_aggregator_that_reads_its_input() -> None:
                 await asyncio.sleep(0)  # give the producers every chance to run ahead
         return seen
 
-    seen = _run_unaided(main())
+    seen = run_unaided(main())
     assert len(seen) == 200
     assert max(started_ - read for read, started_ in seen) <= 2 * high_water_mark + 1
