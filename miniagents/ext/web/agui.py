@@ -287,8 +287,11 @@ def agui_app(
         if durable is None:
             return None
         found = await durable.afind(key=run_id) or await durable.afind_named(run_id)
-        if found is None or (run := store.get(run_id)) is not None:
-            return run  # none, or made again meanwhile by another request
+        if found is None:
+            return None
+        run = store.get(run_id)
+        if run is not None:
+            return run  # made again meanwhile by another request
         paused = store.paused(found.group) is not None  # (the thread's: not replaced)
         first = here_or_recovered(found, f"{found.group}\n{found.key}" if paused else found.group)
         if isinstance(first, Response):

@@ -242,8 +242,11 @@ def ai_sdk_app(
         if durable is None:
             return None
         found = await durable.afind(key=chat_id)
-        if found is None or (run := store.get(chat_id)) is not None:
-            return run  # none, or made again meanwhile by another request
+        if found is None:
+            return None
+        run = store.get(chat_id)
+        if run is not None:
+            return run  # made again meanwhile by another request
         if not store.has_room(chat_id, chat_id):
             return too_many_runs(max_live_runs)
         return await recover(found).job.arun_after(len(found.pauses))

@@ -543,3 +543,52 @@ async def test_an_agui_run_paused_twice_keeps_each_runs_events_after_a_restart(
     assert r2_again[-1].json["outcome"]["interrupts"][0]["id"] == "k2"
     assert len(fake_llm.requests) == 4  # the 3 calls, the killed one twice
     assert _side_effects(tmp_path) == ["removed a.txt", "removed b.txt"]
+
+
+UNKNOWN_RUNS = """
+import asyncio
+
+import httpx2 as httpx
+
+from miniagents.ext.dbos import durable
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.web import agui_app, ai_sdk_app
+
+agent = durable(offline_agent.fork(alias="WEB", token_delay=0), database_url="sqlite:///runs.sqlite")
+
+
+async def main() -> None:
+    for make, path in ((agui_app, "/runs/nope"), (ai_sdk_app, "/nochat/stream")):
+        app = make(agent)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=transport, base_url="http://app"
+        ) as client:
+            response = await client.get(path)
+            print(make.__name__, response.status_code, response.text[:60])
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_durable_app_answers_a_run_it_does_not_know_as_a_plain_app_does(
+    tmp_path: Path,
+) -> None:
+    # the recovery of a durable app looked the run up in its database, found none, and
+    # failed on a name its lookup had not bound (an UnboundLocalError, a 500)
+    done = subprocess.run(
+        [sys.executable, "-c", UNKNOWN_RUNS],
+        cwd=tmp_path,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    agui, ai_sdk = done.stdout.splitlines()
+    assert agui.startswith("agui_app 404 ")
+    assert "unknown_run" in agui
+    assert ai_sdk == "ai_sdk_app 204 "
+    assert "UnboundLocalError" not in done.stderr
