@@ -172,6 +172,11 @@ async def _approved_arguments(
 
 
 def _error_text(tool: Tool, error: Exception) -> str:
+    """The result the model is shown for the tool's error (its ``str``, or what stands for it)."""
+    try:
+        said = str(error)
+    except Exception as failure:  # an error whose __str__ fails must not hang the result
+        said = f"(its message could not be read: {type(failure).__name__})"
     if isinstance(error, ToolCallError):
-        return str(error)
-    return f"The tool {tool.name} failed: {type(error).__name__}: {error}"
+        return said
+    return f"The tool {tool.name} failed: {type(error).__name__}: {said}"

@@ -273,6 +273,24 @@ async def test_an_exception_of_the_tool_is_an_error_result_and_is_logged(
     assert record.exc_info is not None
 
 
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no message")
+
+
+async def test_an_exception_whose_message_fails_is_still_an_error_result() -> None:
+    # str(error) failed inside the handler, and the result never ended: the reply hung
+    def broken() -> str:
+        raise _Unprintable
+
+    async with MiniAgents():
+        result = await result_of(run_tool_call(as_tool(broken), call("broken")))
+    assert result.is_error
+    assert str(result) == (
+        "The tool broken failed: _Unprintable: (its message could not be read: RuntimeError)"
+    )
+
+
 async def test_a_tool_call_error_is_the_result_text_as_it_is() -> None:
     async def find(city: str) -> str:
         raise ToolCallError(f"No city named {city!r}. Did you mean 'Paris'?")
