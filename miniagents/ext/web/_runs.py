@@ -102,6 +102,10 @@ async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
         parsed: object = json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as error:
         return error_response(400, "invalid_json", f"The request body is not valid JSON: {error}.")
+    except RecursionError:  # (a body of many brackets within the size limit)
+        return error_response(
+            400, "invalid_json", "The request body is JSON nested too deeply to be read."
+        )
     return parsed
 
 

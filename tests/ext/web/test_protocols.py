@@ -131,6 +131,21 @@ async def test_bad_input_is_a_4xx_json_error_naming_the_problem_and_starts_no_ru
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_json_nested_past_python_s_recursion_limit_is_a_400(protocol: Protocol) -> None:
+    # 50,000 brackets: under the default body limit, deeper than json.loads can go
+    deep = b'{"id": "c", "runId": "r", "state": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    async with served(protocol.app(offline_agent.fork(token_delay=0))) as client:
+        response = await client.post(
+            "/", content=deep, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400
+        assert response.json()["error"] == {
+            "code": "invalid_json",
+            "message": "The request body is JSON nested too deeply to be read.",
+        }
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
 async def test_a_foreign_last_event_id_is_a_400_and_the_run_replays_unchanged(
     protocol: Protocol,
 ) -> None:
