@@ -289,12 +289,13 @@ class Engine:
 
         Raises:
             DurableVersionError: if the run was started by another application version.
+            DurableConfigurationError: if the run ``workflow_id`` is another agent's, or
+                had other input messages.
             DurableError: if the run was cancelled or gave up its recovery.
         """
         dbos = _dbos()
-        future = self.running.get(workflow_id)
-        if future is not None:
-            running = await future
+        if workflow_id in self.running:  # its reply published here, or about to be
+            running = await self._published_or(workflow_id, dbos.get_result_async(workflow_id))
             self._wait_for_record(workflow_id)
             return running
         if workflow_id in self.refused:  # recovered at launch, and refused: other code
@@ -302,6 +303,7 @@ class Engine:
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
         if status is None:
             return await self._start(workflow_id, alias, messages, kwargs)
+        _check_same_run(workflow_id, status.input, alias, messages)
         if status.status == "SUCCESS":
             result = await _outside(dbos.get_result_async(workflow_id))
             return cast("tuple[Message, ...]", result)
@@ -327,7 +329,7 @@ class Engine:
             self.resumed[workflow_id] = contextvars.copy_context()  # it runs in the caller's
             await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
         # running: recovered here (it streams), or in another process (it ends)
-        reply = await _first(self.published(workflow_id), dbos.get_result_async(workflow_id))
+        reply = await self._published_or(workflow_id, dbos.get_result_async(workflow_id))
         self._wait_for_record(workflow_id)
         return reply
 
@@ -357,7 +359,55 @@ class Engine:
             version = _agents.version(alias)
             task = asyncio.ensure_future(workflow(alias, messages, dict(kwargs), version))
         task.add_done_callback(_retrieved)
-        return await _first(self.published(workflow_id), task)
+        return await self._published_or(workflow_id, task)
+
+    async def _published_or(
+        self, workflow_id: str, result: Awaitable[Any]
+    ) -> MessageSequencePromise | tuple[Message, ...]:
+        """The reply of ``workflow_id`` published here if it comes first, else ``result``.
+
+        When ``result`` (the run's end) comes first, nothing will publish the reply here
+        any more (the run has ended, here or in another process, or failed before it
+        published): the future waited for is dropped, so that the next call under the same
+        id asks the database instead of waiting for it forever.
+        """
+        published = self.published(workflow_id)
+        reply = await _first(published, result)
+        if not published.done() and self.running.get(workflow_id) is published:
+            del self.running[workflow_id]
+        return reply
+
+
+def _check_same_run(
+    workflow_id: str, recorded: object, alias: str, messages: tuple[Message, ...]
+) -> None:
+    """Refuse to give a run's reply to a call of another agent, or with other input.
+
+    A workflow id names one run: asked again, the run replays as it was recorded. A call
+    of another agent, or with other input messages, under the same id would get a reply
+    that is not its own.
+
+    Raises:
+        DurableConfigurationError: if the recorded run is another agent's, or had other
+            input messages.
+    """
+    args = recorded.get("args") if isinstance(recorded, dict) else None
+    if not isinstance(args, (tuple, list)) or len(args) < 2:
+        return  # not a run of this engine's workflow (nothing to compare)
+    recorded_alias, recorded_messages = args[0], args[1]
+    if recorded_alias != alias:
+        raise DurableConfigurationError(
+            f"The workflow id {workflow_id!r} names a run of the agent {recorded_alias}, not "
+            f"of {alias}: a workflow id names one run, whose reply is replayed as recorded. "
+            "Give this call another workflow id."
+        )
+    if tuple(recorded_messages) != messages:
+        raise DurableConfigurationError(
+            f"The workflow id {workflow_id!r} names a run of {alias} with other input "
+            "messages than this call's: a workflow id names one run, whose reply is "
+            "replayed as recorded, so this call would get another input's reply. Give it "
+            "another workflow id (e.g. one made from its input)."
+        )
 
 
 async def _first(

@@ -338,9 +338,8 @@ _REPLAYER: MiniAgent[..., Message] = MiniAgent(
 async def _areplayed(engine: Engine, workflow_id: str) -> MessageSequencePromise:
     """The run's reply as it streamed: live if it runs (or is recovered), else replayed."""
     dbos = _dbos()
-    running = engine.running.get(workflow_id)
-    if running is not None:
-        return await running
+    # (a run running here is PENDING: engine.areply gives its live reply, or the recorded
+    # one if it ends meanwhile, never waiting on a reply nobody will publish)
     status = await _outside(dbos.get_workflow_status_async(workflow_id))
     if status is None:
         raise DurableError(

@@ -9,6 +9,7 @@ None of these launch DBOS in the test's process.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sqlite3
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from miniagents import InteractionContext, Message, MiniAgents, miniagent
+from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
 from miniagents.errors import MiniAgentsError
 from miniagents.ext.dbos import (
     DurableConfigurationError,
@@ -25,6 +26,7 @@ from miniagents.ext.dbos import (
     durable,
     workflow_id,
 )
+from miniagents.ext.dbos._engine import Engine
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.test_durable_kills import MAIN, Child, _script
 from tests.subprocesses import run_python
@@ -186,3 +188,72 @@ def test_a_run_its_reader_abandoned_runs_again_when_asked_again(tmp_path: Path) 
     done = run_python(["-c", ABANDONED], tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["first reader: one", "asked again: one two three"]
+
+
+SAME_ID_OTHER_CALL = """
+import asyncio
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import durable, workflow_id
+from miniagents.ext.dbos.errors import DurableConfigurationError
+from miniagents.ext.llm.offline import offline_agent
+
+URL = "sqlite:///runs.sqlite"
+shop = durable(offline_agent.fork(alias="SHOP", reply="ordered", token_delay=0), database_url=URL)
+echo = durable(offline_agent.fork(alias="ECHO", reply="echoed", token_delay=0), database_url=URL)
+
+
+async def main() -> None:
+    async with MiniAgents():
+        with workflow_id("order-1"):
+            print("tea:", await shop.inquire("tea"))
+        with workflow_id("order-1"):
+            print("tea again:", await shop.inquire("tea"))  # the same call: replayed
+        for agent, text in ((shop, "coffee"), (echo, "tea")):
+            try:
+                with workflow_id("order-1"):
+                    await agent.inquire(text)
+            except DurableConfigurationError as error:
+                print(agent.alias, text, "refused:", error)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_workflow_id_gives_its_reply_only_to_the_same_call(tmp_path: Path) -> None:
+    # another input, or another agent, under a run's id got that run's reply, silently
+    done = run_python(["-c", SAME_ID_OTHER_CALL], tmp_path)
+    assert done.returncode == 0, done.stderr
+    tea, again, coffee, echo = done.stdout.splitlines()
+    assert (tea, again) == ("tea: ordered", "tea again: ordered")
+    assert coffee.startswith(
+        "SHOP coffee refused: The workflow id 'order-1' names a run of SHOP with other input "
+        "messages than this call's"
+    )
+    assert echo.startswith(
+        "ECHO tea refused: The workflow id 'order-1' names a run of the agent SHOP, not of ECHO"
+    )
+    assert echo.endswith("Give this call another workflow id.")
+
+
+async def test_a_reply_that_ended_before_it_was_published_leaves_nothing_to_wait_for() -> None:
+    # A call under the id of a run that DBOS still showed as running, though its body had
+    # ended here, waited for a reply to be published or for the run's recorded end. The
+    # end came first, and the future of the reply stayed in `running`: the next call
+    # under that id waited for it forever.
+    engine = Engine("sqlite:///unused.sqlite", asyncio.get_running_loop(), None)
+    recorded = (Message(text="ordered"),)
+
+    async def ended() -> tuple[Message, ...]:
+        return recorded
+
+    for _ in range(2):  # the second call finds nothing left by the first
+        assert await engine._published_or("order-1", ended()) == recorded
+        assert engine.running == {}
+    live = MessageSequencePromise(["live"])
+    published = engine.published("order-1")
+    published.set_result(live)  # published first: the live reply, left for the body
+    never: asyncio.Future[tuple[Message, ...]] = asyncio.get_running_loop().create_future()
+    assert await engine._published_or("order-1", never) is live
+    assert engine.running == {"order-1": published}
