@@ -79,6 +79,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "Engine",
     "aengine_for",
+    "checked_url",
     "configured_url",
     "current_engine",
     "dbos_class",
@@ -113,12 +114,28 @@ def set_default_url(url: str) -> None:
         DurableConfigurationError: if ``url`` is not a sqlite:/// or postgresql:// URL.
     """
     global _default_url
+    _default_url = checked_url(url)
+
+
+def checked_url(url: object) -> str:
+    """``url``, if it can hold durable runs: a SQLite file or a PostgreSQL database.
+
+    Raises:
+        DurableConfigurationError: for another scheme, or an in-memory SQLite database
+            (DBOS's connections would each see another, empty one).
+    """
     if not isinstance(url, str) or not url.startswith(("sqlite:///", "postgresql", "postgres")):
         raise DurableConfigurationError(
             f"The database of durable runs must be a sqlite:/// file path or a "
-            f"postgresql:// URL; got {url!r}."
+            f"postgresql:// URL; got {_redacted(url) if isinstance(url, str) else repr(url)}."
         )
-    _default_url = url
+    if url.startswith("sqlite") and sqlite_path(url) in ("", ":memory:"):
+        raise DurableConfigurationError(
+            f"The database of durable runs cannot be an in-memory SQLite database ({url!r}): "
+            "runs are recorded to outlive the process. Name a file, e.g. "
+            "sqlite:///miniagents_durable.sqlite."
+        )
+    return url
 
 
 def configured_url() -> str:
@@ -554,6 +571,11 @@ def _check_reachable(url: str) -> None:
         path = sqlite_path(url)
         if not path or path == ":memory:":
             return
+        if Path(path).is_dir():
+            raise DurableDatabaseError(
+                f"The SQLite file {path!r} of durable runs is a folder: give database_url "
+                f"the path of a file in it, e.g. sqlite:///{Path(path) / 'runs.sqlite'}."
+            )
         if not Path(path).parent.is_dir():
             raise DurableDatabaseError(
                 f"The folder of the SQLite file {path!r} of durable runs does not exist: "

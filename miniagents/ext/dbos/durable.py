@@ -29,6 +29,7 @@ from typing import ParamSpec, TypeVar, cast
 from miniagents.ext.dbos._engine import (
     DEFAULT_DATABASE_URL,
     aengine_for,
+    checked_url,
     current_engine,
     register_agent,
     set_default_url,
@@ -105,8 +106,11 @@ def durable(
 
     Raises:
         MissingExtraError: if DBOS is not installed (``pip install "miniagents[dbos]"``).
-        DurableConfigurationError: if another agent of that alias is durable already.
+        DurableConfigurationError: if another agent of that alias is durable already, or
+            ``database_url`` cannot hold durable runs (another scheme, an in-memory SQLite).
     """
+    if database_url is not None:
+        checked_url(database_url)
     register_agent(cast("MiniAgent[..., Message]", agent))
     inner = cast("MiniAgent[..., Message]", agent)
 

@@ -76,6 +76,29 @@ async def test_a_missing_folder_fails_at_start(tmp_path: Path) -> None:
             await agent.inquire("Hi")
 
 
+async def test_a_folder_for_the_sqlite_file_fails_at_start_naming_it(tmp_path: Path) -> None:
+    agent = durable(remember.fork(alias="REMEMBER_FOLDER"), database_url=f"sqlite:///{tmp_path}")
+    async with MiniAgents():
+        with pytest.raises(DurableDatabaseError, match="is a folder: give database_url the path"):
+            await agent.inquire("Hi")
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("sqlite://", "must be a sqlite:/// file path"),
+        ("sqlite:///:memory:", "in-memory SQLite"),
+        ("mysql://user:secret@db/runs", "must be a sqlite:/// file path or a postgresql://"),
+    ],
+)
+def test_a_database_that_cannot_hold_runs_is_refused_when_the_agent_is_made(
+    url: str, named: str
+) -> None:
+    with pytest.raises(DurableConfigurationError, match=named) as raised:
+        durable(remember.fork(alias="REMEMBER_BAD_URL"), database_url=url)
+    assert "secret" not in str(raised.value)  # (a password is never shown)
+
+
 async def test_a_field_that_cannot_be_recorded_is_named_before_anything_runs(
     tmp_path: Path,
 ) -> None:
