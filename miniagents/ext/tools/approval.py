@@ -25,7 +25,7 @@ from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.messages.message import Message
 
-__all__ = ["ToolApprovalRequest", "ToolDecision", "request_approval"]
+__all__ = ["ToolApprovalRequest", "ToolDecision", "request_approval", "withdraw_request"]
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,13 @@ class ToolApprovalRequest(Message):
                 "pending: it was not made for a call that waits here (e.g. it was read back "
                 "from a history). Decide the request the reply carried."
             )
-        decided = self._decision.result() if not self._decision.cancelled() else None
-        said = "cancelled" if decided is None else "approved" if decided.approved else "denied"
+        if self._decision.cancelled():
+            return (
+                f"The call {self.call_id!r} of {self.tool_name} no longer waits for a "
+                "decision: it was cancelled (e.g. its reply was given up on) and did not run."
+            )
+        decided = self._decision.result()
+        said = "approved" if decided.approved else "denied"
         return (
             f"The call {self.call_id!r} of {self.tool_name} was {said} already; a call is "
             "decided once."
@@ -148,3 +153,13 @@ def request_approval(
     )
     object.__setattr__(request, "_decision", asyncio.get_running_loop().create_future())
     return request
+
+
+def withdraw_request(request: ToolApprovalRequest) -> None:
+    """The call of ``request`` no longer waits (it was cancelled): nothing is left to decide.
+
+    The request stops being pending, and deciding it raises ``ToolApprovalError``.
+    """
+    decision = request._decision
+    if decision is not None and not decision.done():
+        decision.cancel()

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.tools.approval import ToolApprovalRequest, withdraw_request
 from miniagents.ext.tools.errors import ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import end_tool_call, watch_tool_call
@@ -162,7 +162,11 @@ async def _approved_arguments(
                 "asked; the call did not run."
             )
         return call.arguments
-    decision = await recorded_decision(tool, call, approval)  # durable runs record it
+    try:
+        decision = await recorded_decision(tool, call, approval)  # durable runs record it
+    except asyncio.CancelledError:
+        withdraw_request(approval)  # nobody is to be asked any more: not pending
+        raise
     if not decision.approved:
         reason = f" Their reason: {decision.reason}" if decision.reason else ""
         raise ToolCallError(

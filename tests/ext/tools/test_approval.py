@@ -153,6 +153,20 @@ async def test_a_failing_predicate_asks_rather_than_running_unapproved() -> None
     assert guarded(False).needs_approval({"path": "x"}) is False
 
 
+async def test_a_request_whose_reply_was_cancelled_is_no_longer_pending() -> None:
+    llm = agent(CallTool("delete_file", {"path": "a.txt"}))
+    async with MiniAgents():
+        reply = llm.inquire("Delete a.txt")
+        _before, request = await read_until_request(reply)
+        assert [request.pending] == [True]  # (not narrowed by mypy: it changes below)
+        reply.cancel()
+    # the context has waited for the agent's tasks, the tool's among them, to end
+    assert not request.pending  # nobody is to be asked any more
+    with pytest.raises(ToolApprovalError, match="no longer waits for a decision"):
+        request.approve()
+    assert deleted == []
+
+
 async def test_a_request_is_decided_once_and_a_rebuilt_one_is_not_pending() -> None:
     tools = ToolSet([guarded()])
     call = ToolCallMessage(tool_name="delete_file", arguments={"path": "a"}, call_id="c1")
