@@ -145,6 +145,13 @@ class _Reader:
         end = self._eol(self.pos)
         header = self._decode(data[self.pos : end], line)
         match = UNCHECKED_HEADER.fullmatch(header)
+        if match is None and header.endswith("\r"):
+            self._malformed(
+                line,
+                "the file has Windows line endings (CRLF), and a chat history's lines end "
+                "with LF alone: convert the file (e.g. dos2unix; with git, set "
+                "core.autocrlf to false or input for it)",
+            )
         if match is None:
             self._malformed(
                 line,
@@ -212,9 +219,14 @@ class _Reader:
             text_or_none: str | None = None
         else:
             text_or_none = text
+        images = fields.get("images")
+        own_images = "images" in fields and "images" not in cls.model_fields
+        if own_images and not isinstance(images, list):
+            self._malformed(
+                line, f'the header\'s "images" must be a list of images, not {images!r}'
+            )
         try:
-            images = fields.get("images")
-            if isinstance(images, list) and "images" not in cls.model_fields:
+            if own_images and isinstance(images, list):  # (a list: checked above)
                 fields["images"] = [ImagePart.model_validate(image) for image in images]
             return cls(text=text_or_none, **fields)
         except pydantic.ValidationError as error:

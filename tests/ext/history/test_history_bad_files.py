@@ -64,6 +64,16 @@ BAD_HEADERS: dict[str, tuple[bytes, int, str]] = {
         11,
         "not valid UTF-8",
     ),
+    "images-not-a-list": (
+        GOOD + unchecked('{"role": "user", "images": "notalist"}'),
+        6,
+        '"images" must be a list of images',
+    ),
+    "windows-line-endings": (
+        b'<!-- miniagents: {"role": "user"} -->\r\n### USER\r\n\r\nhi\r\n',
+        1,
+        "Windows line endings (CRLF)",
+    ),
 }
 
 
