@@ -31,7 +31,7 @@ import pytest
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, until
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.subprocesses import default_sigint_in_children, python_env
+from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
 CHILD = Path(__file__).with_name("durable_server.py")
 TIMEOUT = 120.0  # seconds a child may take to stop, at most, on a loaded machine
@@ -577,15 +577,7 @@ def test_a_durable_app_answers_a_run_it_does_not_know_as_a_plain_app_does(
 ) -> None:
     # the recovery of a durable app looked the run up in its database, found none, and
     # failed on a name its lookup had not bound (an UnboundLocalError, a 500)
-    done = subprocess.run(
-        [sys.executable, "-c", UNKNOWN_RUNS],
-        cwd=tmp_path,
-        env=python_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    done = run_python(["-c", UNKNOWN_RUNS], tmp_path)
     assert done.returncode == 0, done.stderr[-4000:]
     agui, ai_sdk = done.stdout.splitlines()
     assert agui.startswith("agui_app 404 ")
