@@ -272,18 +272,16 @@ class MiniAgents:
         """
         try:
             asyncio.get_running_loop()
-        except RuntimeError:  # no loop runs: the normal case (run below, out of this handler)
-            loop_runs = False
+        except RuntimeError:  # no loop runs: the normal case (asyncio.run below, unhandled)
+            pass
         else:
-            loop_runs = True
-        if not loop_runs:
-            return asyncio.run(self.arun(awaitable))
-        awaitable.close()  # (never to be run: no "never awaited" warning either)
-        raise LoopAlreadyRunningError(
-            "MiniAgents().run(...) cannot start an event loop here: one runs already (in a "
-            "notebook, or in async code). Write await MiniAgents().arun(main()) instead, or "
-            "async with MiniAgents(): ... around the code."
-        )
+            awaitable.close()  # (never to be run: no "never awaited" warning either)
+            raise LoopAlreadyRunningError(
+                "MiniAgents().run(...) cannot start an event loop here: one runs already (in "
+                "a notebook, or in async code). Write await MiniAgents().arun(main()) "
+                "instead, or async with MiniAgents(): ... around the code."
+            )
+        return asyncio.run(self.arun(awaitable))
 
     async def _wait_for_tasks(self) -> None:
         self._streams.unpace()  # replies nobody reads must not keep their agents waiting
