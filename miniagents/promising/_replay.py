@@ -454,10 +454,9 @@ class ReplayCore(abc.ObserverBase[T]):
         Streams nested in one another forward into each other synchronously; past a depth
         the step is queued for the outermost one (see :data:`_NESTED`), so a chain of any
         length passes its pieces on in order without exceeding Python's recursion limit.
+        (A core without observers passes nothing on: :meth:`accept` is enough for it, and
+        cheaper, as the flattening does.)
         """
-        if not self.observers:  # it goes no further: no nesting to count
-            self.accept(piece)
-            return
         nesting = _nesting
         depth = nesting.depth
         if depth >= _NESTED:
