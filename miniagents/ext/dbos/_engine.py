@@ -461,11 +461,12 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
             takes it into account: nothing changes if DBOS runs already.
 
     Raises:
-        DurableConfigurationError: if another database is in use in this process.
+        DurableConfigurationError: if another database is in use in this process, or the
+            database cannot hold durable runs (see :func:`checked_url`).
         DurableDatabaseError: if the database cannot be reached, opened or written.
     """
     global _engine
-    wanted = url or _default_url or DEFAULT_DATABASE_URL
+    wanted = checked_url(url or _default_url or DEFAULT_DATABASE_URL)
     loop = asyncio.get_running_loop()
     if _engine is not None and _engine.loop is loop and not loop.is_closed():
         if _engine.url != wanted:
@@ -568,9 +569,7 @@ def _check_reachable(url: str) -> None:
         DurableDatabaseError: if it cannot.
     """
     if url.startswith("sqlite"):
-        path = sqlite_path(url)
-        if not path or path == ":memory:":
-            return
+        path = sqlite_path(url)  # (a file: checked_url refuses an in-memory database)
         if Path(path).is_dir():
             raise DurableDatabaseError(
                 f"The SQLite file {path!r} of durable runs is a folder: give database_url "
