@@ -61,6 +61,7 @@ __all__ = [
     "start_position",
     "too_many_runs",
     "unknown_run",
+    "unnamable_run",
 ]
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
@@ -80,6 +81,28 @@ _EVENT_ID = re.compile(r"\d{1,18}")
 def error_response(status: int, code: str, message: str) -> JSONResponse:
     """A JSON error: ``{"error": {"code": ..., "message": ...}}`` with an HTTP status."""
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def unnamable_run(key: str, field: str, code: str) -> JSONResponse | None:
+    """A 422 if ``key``, the client's id of a run, cannot be a segment of the run's URLs.
+
+    The run is followed and decided on at URLs that hold its id as one path segment, so an
+    empty id, or one with a ``/``, would start a run that no later request can reach.
+
+    Args:
+        key: The id the client sent.
+        field: The id's name in the body (``runId``, ``id``), for the message.
+        code: The app's error code for a body it refuses.
+    """
+    if key and "/" not in key:
+        return None
+    why = "is empty" if not key else f"holds a '/' ({key!r})"
+    return error_response(
+        422,
+        code,
+        f"The body's {field} {why}, so the run could not be followed or decided on at its "
+        f"URLs; send an id that is not empty and has no '/' (a UUID, say).",
+    )
 
 
 async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:

@@ -68,6 +68,7 @@ from miniagents.ext.web._runs import (
     read_json,
     runs_app,
     too_many_runs,
+    unnamable_run,
 )
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
@@ -232,6 +233,8 @@ def agui_app(
                 "invalid_run_input",
                 f"The body is not an AG-UI RunAgentInput: {problems(error)}.",
             )
+        if (refused := unnamable_run(run_input.run_id, "runId", "invalid_run_input")) is not None:
+            return refused
         exists = store.get(run_input.run_id) is not None
         if durable is not None and not exists:
             named = await durable.afind_named(run_input.run_id)

@@ -33,6 +33,7 @@ from miniagents.ext.web._runs import (
     read_json,
     runs_app,
     too_many_runs,
+    unnamable_run,
 )
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
@@ -203,6 +204,8 @@ def ai_sdk_app(
                 "invalid_chat_request",
                 f"The body is not a useChat request ({{id, messages}}): {problems(error)}.",
             )
+        if (refused := unnamable_run(chat.id, "id", "invalid_chat_request")) is not None:
+            return refused
         responses = _approval_responses(chat)
         if isinstance(responses, Response):
             return responses

@@ -53,6 +53,8 @@ AGUI = Protocol(
         (b'{"threadId": "t", "messages": []}', "runId"),
         (b'{"threadId": "t", "runId": "r", "messages": "hi"}', "messages"),
         (b"[1, 2]", "RunAgentInput"),
+        (b'{"threadId": "t", "runId": "", "messages": []}', "runId is empty"),
+        (b'{"threadId": "t", "runId": "a/b", "messages": []}', "runId holds a '/'"),
     ),
     last_type="RUN_FINISHED",
 )
@@ -70,6 +72,8 @@ AI_SDK = Protocol(
         (b'{"messages": []}', "id"),
         (b'{"id": "c", "messages": [{"id": "u", "role": "robot", "parts": []}]}', "role"),
         (b'{"id": "c", "messages": [{"id": "u", "role": "user"}]}', "parts"),
+        (b'{"id": "", "messages": []}', "id is empty"),
+        (b'{"id": "c/d", "messages": []}', "id holds a '/'"),
     ),
     last_type="[DONE]",
 )
