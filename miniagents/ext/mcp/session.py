@@ -127,7 +127,7 @@ class MCPSession:
         try:
             self.tools = await self._list_tools(client)
         except BaseException as error:
-            await self.__aexit__(type(error), error, error.__traceback__)
+            await self.__aexit__(None, None, None)  # else the SDK raises it in a group
             if isinstance(error, Exception):
                 raise MCPSessionError(
                     f"The MCP server {self._describe()} failed to list its tools: {error!r}."

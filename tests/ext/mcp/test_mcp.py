@@ -8,9 +8,11 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
+from mcp import types
+from mcp.server import Server, ServerRequestContext
 
 from miniagents import MiniAgents
 from miniagents.errors import StreamCancelledError, ToolError
@@ -195,6 +197,36 @@ async def test_an_in_process_server_works_too() -> None:
     async with MCPSession(server) as in_process:
         [result] = await results(ToolSet(in_process), call("add", a=20, b=22))
     assert str(result) == "42"
+
+
+ListTools = Callable[
+    [ServerRequestContext[Any], types.PaginatedRequestParams | None],
+    Awaitable[types.ListToolsResult],
+]
+
+
+async def fail_to_list(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListToolsResult:
+    raise RuntimeError("the listing broke")
+
+
+async def list_a_nameless_tool(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListToolsResult:
+    return types.ListToolsResult(tools=[types.Tool(name="", input_schema={"type": "object"})])
+
+
+@pytest.mark.parametrize(
+    ("list_tools", "cause"),
+    [(fail_to_list, "Internal server error"), (list_a_nameless_tool, "empty name")],
+)
+async def test_a_server_that_fails_to_list_its_tools_is_a_clear_error(
+    list_tools: ListTools, cause: str
+) -> None:
+    failing = MCPSession(Server("failing", on_list_tools=list_tools))
+    with pytest.raises(MCPSessionError, match=f"failed to list its tools: .*{cause}"):
+        await soon(failing.__aenter__())
 
 
 def test_without_the_sdk_a_session_names_the_extra_to_install(
