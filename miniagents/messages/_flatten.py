@@ -42,6 +42,7 @@ from miniagents.promising.lowlevel import (
     ReplayCore,
     ReplayObservable,
     core_of,
+    follow_outside,
     pull,
 )
 from miniagents.promising.streamed_promise import StreamedPromise
@@ -295,7 +296,7 @@ class Flattener:
         if isinstance(segment, AsyncPart):
             child.outer = pull(segment.source, child, "message sequence", self.sink, feeding=True)
         else:
-            child.outer = segment.subscribe(child.on_next, child.on_error, child.on_completed)
+            child.outer = follow_outside(segment, child)  # (it may push from another thread)
         return child.dispose
 
     def dispose(self) -> None:

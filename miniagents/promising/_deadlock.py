@@ -57,7 +57,7 @@ from miniagents.promising.errors import DeadlockError, StreamLimitError
 
 __all__ = [
     "check_interval",
-    "external_source",
+    "outside_source",
     "park",
     "park_in",
     "parked",
@@ -88,13 +88,26 @@ class _Watch:
     the life of the process.
     """
 
-    __slots__ = ("__weakref__", "armed", "externals", "loop_ref", "parked", "seen", "spent")
+    __slots__ = (
+        "__weakref__",
+        "armed",
+        "externals",
+        "loop_ref",
+        "parked",
+        "seen",
+        "spent",
+        "swept",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop_ref = weakref.ref(loop)
         self.parked: dict[asyncio.Task[Any], _Wait] = {}
         self.armed = False  # its check is scheduled (the handle is the loop's, not kept here)
         self.externals = 0
+        # the garbage was collected once while only outside sources kept the watch off
+        # (one dropped in a reference cycle is released when it is collected): not again
+        # until a task runs
+        self.swept = False
         # on a loop that hides its callbacks and timers: the waits every task was parked in
         # at the last check, by identity (ids: no reference that would keep a task alive)
         self.seen: dict[int, int] | None = None
@@ -122,7 +135,15 @@ class _Watch:
             # until the collector frees it (which then schedules a wake-up): collect first.
             gc.collect()
             self.loop.call_soon(self.confirm)
+        elif self.externals and self.deadlocked(outside_too=False):
+            if self.swept:
+                self.arm()
+            else:  # only outside sources keep it off: a dropped stream's goes with the garbage
+                self.swept = True
+                gc.collect()
+                self.loop.call_soon(self.confirm)
         else:
+            self.swept = False
             self.arm()
 
     def confirm(self) -> None:
@@ -149,8 +170,14 @@ class _Watch:
             self.arm()  # and check again, should the program need more
         return relieved
 
-    def deadlocked(self) -> bool:
-        if self.externals:
+    def deadlocked(self, outside_too: bool = True) -> bool:
+        """Whether every task waits on the library and nothing can wake one.
+
+        Args:
+            outside_too: Whether a counted outside source (see :func:`outside_source`)
+                counts as something that can wake one.
+        """
+        if self.externals and outside_too:
             return False
         ready = getattr(self.loop, "_ready", None)
         scheduled = getattr(self.loop, "_scheduled", None)
@@ -314,6 +341,22 @@ def set_check_interval(seconds: float | None) -> float | None:
     return former
 
 
-def external_source(loop: asyncio.AbstractEventLoop, delta: int) -> None:
-    """Count a source that may push from outside the loop's tasks (+1 at start, -1 at end)."""
-    _watch(loop).externals += delta
+def outside_source(owner: object, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """Count a source that may push from outside the loop's tasks, until it is released.
+
+    While one is counted the watch never reports (a thread or a callback may still push).
+    The count is released by calling the returned function, at the source's end, or when
+    ``owner`` (what the source pushes into) is collected: a source that holds no reference
+    to it cannot push into it any more, so a stream dropped before its end does not keep
+    the watch off for the rest of the loop.
+    """
+    _watch(loop).externals += 1
+    release = weakref.finalize(owner, _release_outside_source, loop)
+    release.atexit = False
+    return release
+
+
+def _release_outside_source(loop: asyncio.AbstractEventLoop) -> None:
+    watch = _watches.get(loop)
+    if watch is not None:
+        watch.externals -= 1

@@ -44,7 +44,7 @@ from typing import Any, TypeVar, cast
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from miniagents.promising._deadlock import _Watch, external_source, park_in, watch_of
+from miniagents.promising._deadlock import _Watch, outside_source, park_in, watch_of
 from miniagents.promising._flow import Flow, handle_gone
 from miniagents.promising._packing import BLOCK, PackedTokens
 from miniagents.promising._reporting import (
@@ -601,8 +601,7 @@ class ReplayCore(abc.ObserverBase[T]):
         else:
             loop = self.loop
             if loop is not None:  # it may push from a thread or a callback: not a deadlock
-                external_source(loop, 1)
-                self.when_done(lambda: external_source(loop, -1))
+                self.when_done(outside_source(self, loop))
             self._subscription = source.subscribe(self.on_next, self.on_error, self.on_completed)
 
     def defer(self, starter: Callable[[], None]) -> None:

@@ -41,7 +41,8 @@ What the layers above need, and where it is:
   (``check_abandoned()`` checks);
 - **handles** (what keeps a stream reachable): ``count_handle()`` / ``handle_gone()``;
 - **sources**: :class:`DirectSource` (feeds a core by calling it), :func:`pull` (an async
-  iterable pulled in a task, no further than its gate has room);
+  iterable pulled in a task, no further than its gate has room), :func:`follow_outside`
+  (an observable of any thread, followed on the loop's thread);
 - **handing pieces to readers**: :func:`handoffs` counts the ``async for`` readers woken
   by a piece; a producer whose source gives many pieces without suspending (an SDK's
   stream) yields to the loop when it changed, so that readers see each piece at once;
@@ -75,6 +76,7 @@ from miniagents.promising._deadlock import park as park
 from miniagents.promising._deadlock import parked as parked
 from miniagents.promising._deadlock import set_check_interval as set_deadlock_check_interval
 from miniagents.promising._deadlock import unpark as unpark
+from miniagents.promising._outside import follow_outside as follow_outside
 from miniagents.promising._replay import DirectSource as DirectSource
 from miniagents.promising._replay import Observer as Observer
 from miniagents.promising._replay import ReplayCore as ReplayCore
@@ -111,6 +113,7 @@ __all__ = [
     "RunFirst",
     "StreamLimits",
     "core_of",
+    "follow_outside",
     "forget_task",
     "handoffs",
     "joined_text",

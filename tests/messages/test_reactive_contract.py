@@ -786,6 +786,39 @@ async def test_messages_pushed_from_an_executor_reach_an_async_consumer_in_order
     assert [message.text for message in await sequence] == texts
 
 
+async def test_a_sequence_fed_from_a_thread_wakes_its_reader_at_each_message() -> None:
+    # the thread pushes a message only once the reader on the loop has read the one before
+    # it: the messages hop onto the loop one by one, not all at the source's end
+    subject: Subject[MessageType] = Subject()
+    sequence = MessageSequencePromise.from_observable(subject)
+    sequence.start()
+    recorder = Recorder()
+    sequence.as_observable().subscribe(recorder)
+    read = [threading.Event() for _ in range(3)]
+    late: list[int] = []
+
+    def push() -> None:
+        for index, event in enumerate(read):
+            subject.on_next(f"message {index}")
+            if not event.wait(timeout=10):
+                late.append(index)
+        subject.on_completed()
+
+    thread = threading.Thread(target=push)
+    thread.start()
+    texts = []
+    try:
+        async for promise in sequence:
+            texts.append(str(await promise))
+            read[len(texts) - 1].set()
+    finally:
+        await asyncio.to_thread(thread.join)
+
+    assert late == []
+    assert texts == ["message 0", "message 1", "message 2"]
+    assert recorder.threads == {threading.get_ident()}  # observers are called on the loop
+
+
 # -- re-entrancy, misbehaving observers at the end, synchronous sources ---------------------
 
 

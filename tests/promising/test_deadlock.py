@@ -13,11 +13,14 @@ from collections.abc import Iterator
 
 import pytest
 import reactivex
+from reactivex import operators as ops
 from reactivex.subject import Subject
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.errors import DeadlockError, MiniAgentsError, StreamLimitError
 from miniagents.messages.appender import MessageTokenAppender
+from miniagents.messages.sequence import MessageSequencePromise
+from miniagents.operators import resolve_messages
 from miniagents.promising import StreamedPromise, _deadlock
 from miniagents.promising.lowlevel import (
     ReplayCore,
@@ -229,6 +232,66 @@ def test_a_source_that_pushes_from_a_thread_is_no_deadlock(interval: None) -> No
             await asyncio.to_thread(thread.join)
 
     assert run_with_virtual_time(main()) == [7]
+
+
+@miniagent
+async def _upper(ctx: InteractionContext) -> None:
+    async for message in ctx.message_promises:
+        ctx.reply(str(await message).upper())
+
+
+async def _through_a_sequence(subject: Subject[str], way: str) -> list[str]:
+    """``subject``'s items read through a message sequence made the way ``way`` says."""
+    if way == "sequence":
+        sequence = MessageSequencePromise.from_observable(subject)
+        sequence.start()
+        return [str(message) for message in await sequence]
+    if way == "resolve_messages":
+        resolved = await subject.pipe(resolve_messages(), ops.to_list())
+        return [str(message) for message in resolved]
+    async with MiniAgents():
+        return [str(message) for message in await _upper.inquire(subject)]
+
+
+@pytest.mark.parametrize("way", ["sequence", "resolve_messages", "agent"])
+def test_a_message_sequence_fed_from_a_thread_is_no_deadlock(interval: None, way: str) -> None:
+    async def main() -> list[str]:
+        subject: Subject[str] = Subject()
+        ready = threading.Event()
+
+        def push() -> None:
+            ready.wait()
+            subject.on_next("from a thread")
+            subject.on_completed()
+
+        thread = threading.Thread(target=push)
+        thread.start()
+        # the thread pushes only after the loop has been idle (and checked) for a while
+        asyncio.get_running_loop().call_later(10, ready.set)
+        try:
+            return await _through_a_sequence(subject, way)
+        finally:
+            await asyncio.to_thread(thread.join)
+
+    expected = "FROM A THREAD" if way == "agent" else "from a thread"
+    assert run_with_virtual_time(main()) == [expected]
+
+
+@pytest.mark.parametrize("dropped", ["stream", "sequence"])
+def test_a_dropped_stream_of_an_outside_source_does_not_keep_the_watch_off(
+    interval: None, dropped: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        never: reactivex.Observable[int] = reactivex.never()
+        if dropped == "stream":
+            StreamedPromise[int, list[int]](never, resolver=_as_list).start()
+        else:
+            MessageSequencePromise.from_observable(reactivex.never()).start()
+        await _await_nested()  # a real cycle, which the dropped stream's source cannot end
+
+    with caplog.at_level(logging.ERROR, logger="miniagents"), pytest.raises(DeadlockError):
+        run_with_virtual_time(main())
+    caplog.clear()
 
 
 def test_a_finished_source_leaves_nothing_parked(interval: None) -> None:
