@@ -86,18 +86,21 @@ async def chat_reply(
                 usage = chunk.usage
             choices = chunk.choices
             if not choices:  # (the usage chunk)
+                yield ""
                 continue
             choice = choices[0]
             delta = choice.delta
             if delta is not None:
-                content = delta.content
-                if content:  # most chunks: a token
-                    yield content
+                # most chunks: a token; a chunk without text (reasoning_content, a tool
+                # call's, the finish reason) is a sign of life all the same: ""
+                yield delta.content or ""
                 if getattr(delta, "refusal", None):
                     yield Refusal(delta.refusal)
                 for called in delta.tool_calls or ():
                     for event in _call_events(called, ids):
                         yield event
+            else:
+                yield ""
             if choice.finish_reason is not None:
                 finish_reason = choice.finish_reason
     if finish_reason is None or (wants_usage and usage is None):

@@ -113,6 +113,8 @@ async def responses_reply(
                 raise _failed(event.response)
             elif kind == "error":
                 raise reported_error("OpenAI", event.message, event.code)
+            else:  # nothing for the reply (reasoning, response.in_progress, ...): a sign of life
+                yield ""
     if final is None:
         raise LLMResponseError(
             "The OpenAI stream ended before its final event (the reply is incomplete): no "

@@ -292,14 +292,17 @@ class Turn:
                 if watch is not None:  # alive(), inline: the next event's deadline
                     watch.deadline = loop.time() + timeout
                 if plain and type(event) is str:  # most events: take()'s first case, inline
-                    if event:
-                        if piece is not None:  # Metered.reply's count of a token, inline
-                            piece()
-                        elif counted is not None:  # a quiet call's (_CallCharge.piece's)
-                            counted.pieces += 1
-                        if text is None:  # the text message opens at its first token
-                            text = core_of(self.open_text().promise)
-                        text.accept(event)
+                    if not event:  # a sign of life only (the deadline moved): no reader to
+                        continue  # wake, so no handover either (it waits for the first token)
+                    if piece is not None:  # Metered.reply's count of a token, inline
+                        piece()
+                    elif counted is not None:  # a quiet call's (_CallCharge.piece's)
+                        counted.pieces += 1
+                    if text is None:  # the text message opens at its first token
+                        text = core_of(self.open_text().promise)
+                    text.accept(event)
+                elif type(event) is str and not event:  # (the same, with a text sink)
+                    continue
                 else:
                     if charge is not None:
                         metered.count(charge, event, call)

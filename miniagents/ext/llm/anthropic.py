@@ -170,8 +170,10 @@ class AnthropicProvider:
                     delta = event.delta
                     if delta.type == "text_delta":
                         yield delta.text
-                    elif delta.type == "input_json_delta":
+                        continue
+                    if delta.type == "input_json_delta":
                         yield ToolCallDelta(calls.get(event.index, ""), delta.partial_json)
+                        continue
                 elif kind == "message_start":
                     prompt = _input_usage(event.message.usage)
                     answered = event.message.model
@@ -179,11 +181,13 @@ class AnthropicProvider:
                     block = event.content_block
                     calls[event.index] = block.id
                     yield ToolCallStart(block.id, block.name)
+                    continue
                 elif kind == "message_delta":
                     stop_reason = event.delta.stop_reason
                     output_tokens = event.usage.output_tokens
                 elif kind == "message_stop":
                     stopped = True
+                yield ""  # nothing for the reply (thinking, a block's start or end): a sign of life
         if not stopped:
             raise LLMResponseError(
                 "The Anthropic stream ended before its message_stop event "

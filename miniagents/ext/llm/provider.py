@@ -22,6 +22,10 @@ model, translates the tool calls and results of ``call.messages`` into its wire 
     reply:  "Let me check." | ToolCallStart(c1, get_weather) | ToolCallDelta(c1, '{"ci')
             | ToolCallDelta(c1, 'ty": "Paris"}') | Finish("tool_calls")
 
+Every other event of the provider's stream (the model's thinking, a block's start or end)
+is an empty text, ``""``: nothing for the reply, but a sign that it has not stalled (the
+agent's ``stall_timeout`` counts the time between two events).
+
 A model that refuses to answer sends :class:`Refusal` pieces (or ends with the finish
 reason ``"refusal"``); the reply then fails with an ``LLMRefusalError``::
 
@@ -228,7 +232,9 @@ class Refusal:
 
 LLMEvent: TypeAlias = "str | ToolCallStart | ToolCallDelta | Refusal | Finish"
 """What a provider's ``reply`` streams: text tokens, tool calls and refusals, then one
-:class:`Finish`."""
+:class:`Finish`. An empty text is a sign of life: an event of the provider's stream with
+nothing for the reply (thinking, reasoning, a block's start or end), which shows that the
+reply has not stalled (see ``stall_timeout``)."""
 
 
 def call_option(default: T) -> T:

@@ -15,156 +15,25 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import anthropic
 import httpx2
-import openai
 import pytest
 
 import miniagents
 from miniagents import MiniAgent, MiniAgents
 from miniagents.ext.dbos._recording import LLMRecorder
-from miniagents.ext.llm.anthropic import anthropic_agent
-from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.recording import LLMCallRecorder, record_llm_calls
+from tests.ext.llm.wire import EVENTS, sdk_agent
 from tests.fakes.uvloop_runs import on_uvloop
 
 TOKENS = [f" t{index}" for index in range(40)]
 FIRST_READ = 30
 """How many tokens the first network read holds (the rest, and the end, come in the second)."""
-
-
-def _sse(event: str | None, data: object) -> bytes:
-    head = f"event: {event}\n" if event else ""
-    body = data if isinstance(data, str) else json.dumps(data)
-    return f"{head}data: {body}\n\n".encode()
-
-
-def _chat_events(tokens: list[str]) -> tuple[list[bytes], list[bytes], list[bytes]]:
-    def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        return _sse(
-            None,
-            {
-                "id": "c",
-                "object": "chat.completion.chunk",
-                "created": 1,
-                "model": "m",
-                "choices": [choice],
-            },
-        )
-
-    usage = {"prompt_tokens": 1, "completion_tokens": len(tokens), "total_tokens": 41}
-    last = {
-        "id": "c",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "m",
-        "choices": [],
-        "usage": usage,
-    }
-    return (
-        [chunk({"role": "assistant", "content": ""}, None)],
-        [chunk({"content": text}, None) for text in tokens],
-        [chunk({}, "stop"), _sse(None, last), _sse(None, "[DONE]")],
-    )
-
-
-def _responses_events(tokens: list[str]) -> tuple[list[bytes], list[bytes], list[bytes]]:
-    def event(kind: str, **fields: Any) -> bytes:
-        return _sse(kind, {"type": kind, "sequence_number": 0, **fields})
-
-    def response(status: str, output: list[Any]) -> dict[str, Any]:
-        usage = {
-            "input_tokens": 1,
-            "output_tokens": len(tokens),
-            "total_tokens": 41,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens_details": {"reasoning_tokens": 0},
-        }
-        return {
-            "id": "r",
-            "object": "response",
-            "created_at": 1,
-            "status": status,
-            "model": "m",
-            "output": output,
-            "tools": [],
-            "tool_choice": "auto",
-            "parallel_tool_calls": True,
-            "usage": usage,
-        }
-
-    where = {"item_id": "msg", "output_index": 0, "content_index": 0}
-    text = "".join(tokens)
-    part = {"type": "output_text", "text": text, "annotations": []}
-    item = {
-        "id": "msg",
-        "type": "message",
-        "status": "completed",
-        "role": "assistant",
-        "content": [part],
-    }
-    return (
-        [event("response.created", response=response("in_progress", []))],
-        [event("response.output_text.delta", **where, delta=token) for token in tokens],
-        [
-            event("response.output_text.done", **where, text=text),
-            event("response.output_item.done", output_index=0, item=item),
-            event("response.completed", response=response("completed", [item])),
-        ],
-    )
-
-
-def _anthropic_events(tokens: list[str]) -> tuple[list[bytes], list[bytes], list[bytes]]:
-    start: dict[str, Any] = {
-        "id": "a",
-        "type": "message",
-        "role": "assistant",
-        "model": "m",
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {"input_tokens": 1, "output_tokens": 1},
-    }
-    block = {
-        "type": "content_block_start",
-        "index": 0,
-        "content_block": {"type": "text", "text": ""},
-    }
-    stop = {
-        "type": "message_delta",
-        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-        "usage": {"output_tokens": len(tokens)},
-    }
-    return (
-        [
-            _sse("message_start", {"type": "message_start", "message": start}),
-            _sse("content_block_start", block),
-        ],
-        [
-            _sse(
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": token},
-                },
-            )
-            for token in tokens
-        ],
-        [
-            _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
-            _sse("message_delta", stop),
-            _sse("message_stop", {"type": "message_stop"}),
-        ],
-    )
 
 
 class _RecordedBody(httpx2.AsyncByteStream):
@@ -228,8 +97,7 @@ class _Burst:
 def _agent(
     api: str, log: list[str], tokens: list[str] = TOKENS, burst: _Burst | None = None
 ) -> MiniAgent[..., Any]:
-    events = {"chat": _chat_events, "responses": _responses_events}.get(api, _anthropic_events)
-    before, deltas, after = events(tokens)
+    before, deltas, after = EVENTS[api](tokens)
     reads = [
         b"".join([*before, *deltas[:FIRST_READ]]),
         b"".join([*deltas[FIRST_READ:], *after]),
@@ -244,13 +112,7 @@ def _agent(
         burst.replies.append((response, body))
         return response
 
-    http = httpx2.AsyncClient(transport=httpx2.MockTransport(reply))
-    if api == "anthropic":
-        client = anthropic.AsyncAnthropic(api_key="test", max_retries=0, http_client=http)
-        return anthropic_agent.fork(model="m", async_client=client)
-    openai_client = openai.AsyncOpenAI(api_key="test", max_retries=0, http_client=http)
-    name = "chat_completions" if api == "chat" else "responses"
-    return openai_agent.fork(model="m", async_client=openai_client, api=name)
+    return sdk_agent(api, httpx2.AsyncClient(transport=httpx2.MockTransport(reply)))
 
 
 @pytest.mark.parametrize("api", ["chat", "responses", "anthropic"])

@@ -811,7 +811,7 @@ async def test_a_stalled_reply_ends_with_an_llm_timeout_error_and_closes_the_con
 async def test_role_model_and_alias_are_known_before_the_first_token(
     llm: LLM, client: SDKClient, server: FakeLLMServer
 ) -> None:
-    server.reply(tokens=TOKENS, hang_after=0)  # the preamble only: no token ever comes
+    server.reply(tokens=TOKENS, hang_after=1)  # one token, then nothing more
     with manual_time() as clock:
         async with MiniAgents():
             promise = await anext(aiter(ask(llm, client, "hi", stall_timeout=STALL)))
@@ -820,7 +820,9 @@ async def test_role_model_and_alias_are_known_before_the_first_token(
                 "model": llm.model,
                 "agent_alias": llm.alias,
             }
-            await asyncio.to_thread(server.wait_requests, 1, WAIT)
+            # the clock moves once the token has come: every event of the stream (the
+            # preamble's too) gives the next one stall_timeout seconds from its arrival
+            assert await anext(aiter(promise)) == TOKENS[0]
             assert not promise.done
             clock.advance(STALL)
             with pytest.raises(LLMTimeoutError):
