@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +36,10 @@ class MCPSession:
         async with MCPSession.stdio("python", ["server.py"]) as server, MiniAgents():
             ...  # tools=[*server] (or server.tools)
 
+    The connection lives in a task of the session's own: an exception of the block comes
+    out of it as it is, and a server that dies (or cannot be reached any more) gives the
+    calls error results while the block goes on.
+
     The same session can serve any number of agents and concurrent calls. It needs the
     official MCP SDK, version 2 (``pip install "miniagents[mcp]"``).
 
@@ -64,6 +69,11 @@ class MCPSession:
         self._prefix = prefix
         self._read_timeout = read_timeout
         self._client: Client | None = None
+        self._running: asyncio.Task[None] | None = None
+        """The task that holds the connection, from ``async with`` to the block's end."""
+        self._closing: asyncio.Event | None = None
+        self._broken: Exception | None = None
+        """Why the connection ended while the session was open, if it did."""
         self.tools: tuple[MCPTool, ...] = ()
 
     @classmethod
@@ -102,36 +112,26 @@ class MCPSession:
         return cls(url, prefix=prefix, read_timeout=read_timeout)
 
     async def __aenter__(self) -> Self:
-        """Connect, and list the server's tools.
+        """Connect (in a task of the session's own), and list the server's tools.
 
         Raises:
             MCPSessionError: if the server cannot be reached or started, or fails to list
                 its tools (the SDK's error is the cause).
         """
-        if self._client is not None:
+        if self._running is not None:
             raise MCPSessionError("This MCP session is open already; make a new one.")
-        from mcp import Client, StdioServerParameters, stdio_client
-
-        server = self._server
-        if isinstance(server, StdioServerParameters):  # a transport: what every mcp 2 takes
-            server = stdio_client(server)
-        client = Client(server, read_timeout_seconds=self._read_timeout)
+        opened: asyncio.Future[tuple[MCPTool, ...]] = asyncio.get_running_loop().create_future()
+        self._closing = asyncio.Event()
+        self._broken = None
+        running = self._running = asyncio.create_task(self._connect(opened, self._closing))
         try:
-            await client.__aenter__()
-        except Exception as error:
-            raise MCPSessionError(
-                f"Could not connect to the MCP server {self._describe()}: {error!r}. Check "
-                "that it runs (or that its command works when run by hand)."
-            ) from error
-        self._client = client
-        try:
-            self.tools = await self._list_tools(client)
-        except BaseException as error:
-            await self.__aexit__(None, None, None)  # else the SDK raises it in a group
-            if isinstance(error, Exception):
-                raise MCPSessionError(
-                    f"The MCP server {self._describe()} failed to list its tools: {error!r}."
-                ) from error
+            self.tools = await asyncio.shield(opened)
+        except BaseException:
+            self._running = None
+            self._closing.set()  # the caller gave up as the connection opened: close it
+            if not opened.done():  # given up on (e.g. a timeout): stop connecting at once
+                running.cancel()
+            await _ended(running)
             raise
         return self
 
@@ -142,9 +142,51 @@ class MCPSession:
         traceback: TracebackType | None,
     ) -> None:
         """Close the connection (and stop the server's process, for stdio)."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.__aexit__(exc_type, exc, traceback)
+        running, self._running = self._running, None
+        if running is not None and self._closing is not None:
+            self._closing.set()
+            await _ended(running)
+
+    async def _connect(
+        self, opened: asyncio.Future[tuple[MCPTool, ...]], closing: asyncio.Event
+    ) -> None:
+        """Hold the connection until ``closing`` is set (the session's own task).
+
+        The SDK's task groups live here: an error of the transport ends this task (and
+        the calls waiting for an answer get error results), not the caller's.
+        """
+        from mcp import Client, StdioServerParameters, stdio_client
+
+        server = self._server
+        if isinstance(server, StdioServerParameters):  # a transport: what every mcp 2 takes
+            server = stdio_client(server)
+        try:
+            async with Client(server, read_timeout_seconds=self._read_timeout) as client:
+                try:
+                    tools = await self._list_tools(client)
+                except Exception as error:
+                    opened.set_exception(
+                        _session_error(
+                            f"The MCP server {self._describe()} failed to list its tools", error
+                        )
+                    )
+                    return
+                self._client = client
+                opened.set_result(tools)
+                await closing.wait()
+        except Exception as error:
+            if not opened.done():
+                opened.set_exception(
+                    _session_error(
+                        f"Could not connect to the MCP server {self._describe()}",
+                        error,
+                        "Check that it runs (or that its command works when run by hand).",
+                    )
+                )
+            elif not closing.is_set():
+                self._broken = error
+        finally:
+            self._client = None
 
     def __iter__(self) -> Iterator[MCPTool]:
         """The server's tools."""
@@ -172,6 +214,12 @@ class MCPSession:
 
     async def _call(self, name: str, arguments: dict[str, object]) -> CallToolResult:
         client = self._client
+        if client is None and self._running is not None and self._broken is not None:
+            raise _session_error(
+                f"The connection to the MCP server {self._describe()} broke",
+                self._broken,
+                "Open a new session once the server runs again.",
+            )
         if client is None:
             raise MCPSessionError(
                 f"The MCP session of the tool {name} is closed. Call MCP tools inside the "
@@ -191,3 +239,21 @@ class MCPSession:
     def __repr__(self) -> str:
         """Show the server and the names of its tools."""
         return f"<MCPSession {self._describe()} tools={[tool.name for tool in self.tools]}>"
+
+
+async def _ended(running: asyncio.Task[None]) -> None:
+    """Wait for the session's task to end; if the wait is cancelled, cancel the task too."""
+    try:
+        await asyncio.wait([running])
+    except asyncio.CancelledError:
+        running.cancel()
+        raise
+
+
+def _session_error(what: str, error: BaseException, fix: str = "") -> MCPSessionError:
+    """``MCPSessionError`` of ``what``, caused by ``error`` (the one error of the SDK's group)."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    failure = MCPSessionError(f"{what}: {error!r}. {fix}".rstrip())
+    failure.__cause__ = error
+    return failure

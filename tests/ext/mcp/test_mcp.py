@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import socket
 import subprocess
 import sys
@@ -40,9 +42,9 @@ def stdio_session(prefix: str = "") -> MCPSession:
     return MCPSession.stdio(sys.executable, [*SERVER, "stdio"], cwd=ROOT, prefix=prefix)
 
 
-@pytest.fixture(scope="module")
-def http_url() -> Iterator[str]:
-    """The URL of the test server, serving streamable HTTP on a free port of 127.0.0.1."""
+@contextlib.contextmanager
+def http_server() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """The test server, serving streamable HTTP on a free port of 127.0.0.1, and its URL."""
     process = subprocess.Popen(
         [sys.executable, *SERVER, "http"],
         cwd=ROOT,
@@ -54,12 +56,19 @@ def http_url() -> Iterator[str]:
         assert process.stdout is not None
         port = process.stdout.readline().strip()  # the server prints its port once it listens
         assert port.isdigit(), f"the MCP test server did not start (it printed {port!r})"
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield process, f"http://127.0.0.1:{port}/mcp"
     finally:
         process.terminate()
         process.wait(timeout=SAFETY)
         if process.stdout is not None:
             process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def http_url() -> Iterator[str]:
+    """The URL of the test server over HTTP, for every test of the module."""
+    with http_server() as (_, url):
+        yield url
 
 
 @pytest.fixture(params=["stdio", "http"])
@@ -165,6 +174,44 @@ async def test_cancelling_a_result_cancels_the_call_on_the_server_and_the_sessio
             await soon(hanging)
         assert str(await soon(tools.run(call("cancelled", me="h1")))) == "h1 was cancelled"
         assert str(await soon(tools.run(call("add", a=1, b=2)))) == "3"
+
+
+class CallersError(Exception):
+    """An error of the code inside the session's block."""
+
+
+async def test_an_error_of_the_block_comes_out_of_it_as_it_is(
+    connect: Callable[[], MCPSession],
+) -> None:
+    error = CallersError("the caller's own")
+    with pytest.raises(CallersError) as raised:
+        async with connect(), MiniAgents():
+            raise error
+    assert raised.value is error  # not in an ExceptionGroup of the SDK's task groups
+    with pytest.raises(TimeoutError):
+        async with connect(), asyncio.timeout(0):
+            await asyncio.Event().wait()
+
+
+async def test_an_http_server_that_dies_gives_error_results_and_the_block_goes_on() -> None:
+    with http_server() as (process, url):
+        async with MCPSession.http(url) as session, MiniAgents():
+            tools = ToolSet(session)
+            hanging = tools.run(call("hang", me="h1"))
+            assert str(await soon(tools.run(call("meet", me="probe", other="h1")))) == (
+                "probe met h1"  # so the call of hang runs on the server now
+            )
+            process.kill()
+            await asyncio.to_thread(process.wait)
+            cut = await soon(hanging)
+            after = await soon(tools.run(call("add", a=1, b=2)))
+            current = asyncio.current_task()
+            assert current is not None
+            assert current.cancelling() == 0  # nothing cancelled the block
+    assert cut.is_error
+    assert str(cut) == "The tool hang failed: MCPError: Connection closed"
+    assert after.is_error
+    assert re.search(r"Connection closed|The connection to the MCP server .* broke", str(after))
 
 
 async def test_a_call_after_the_session_closed_is_an_error_result() -> None:
