@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MCPSession"]
 
-_MAX_PAGES = 100
+_MAX_PAGES = 1000
+"""The most pages of tools a session reads from a server (a listing that never ends fails)."""
 
 
 class MCPSession:
@@ -116,7 +117,8 @@ class MCPSession:
 
         Raises:
             MCPSessionError: if the server cannot be reached or started, or fails to list
-                its tools (the SDK's error is the cause).
+                its tools (the SDK's error is the cause), or lists them on more than 1000
+                pages (a listing that never ends).
         """
         if self._running is not None:
             raise MCPSessionError("This MCP session is open already; make a new one.")
@@ -165,10 +167,9 @@ class MCPSession:
                 try:
                     tools = await self._list_tools(client)
                 except Exception as error:
+                    what = f"The MCP server {self._describe()} failed to list its tools"
                     opened.set_exception(
-                        _session_error(
-                            f"The MCP server {self._describe()} failed to list its tools", error
-                        )
+                        error if isinstance(error, MCPSessionError) else _session_error(what, error)
                     )
                     return
                 self._client = client
@@ -209,8 +210,12 @@ class MCPSession:
             )
             cursor = page.next_cursor
             if cursor is None:
-                break
-        return tuple(tools)
+                return tuple(tools)
+        raise MCPSessionError(
+            f"The MCP server {self._describe()} listed its tools on more than {_MAX_PAGES} "
+            "pages, the most a session reads, so some of them would be missing. Check the "
+            "server's pagination: its last page must have no nextCursor."
+        )
 
     async def _call(self, name: str, arguments: dict[str, object]) -> CallToolResult:
         client = self._client

@@ -276,6 +276,32 @@ async def test_a_server_that_fails_to_list_its_tools_is_a_clear_error(
         await soon(failing.__aenter__())
 
 
+def paginated(pages: int | None) -> Server[Any]:
+    """A server that lists one tool per page, on ``pages`` pages (None: pages without end)."""
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        page = int(params.cursor) if params is not None and params.cursor else 0
+        tool = types.Tool(name=f"tool_{page}", input_schema={"type": "object"})
+        last = pages is not None and page == pages - 1
+        return types.ListToolsResult(tools=[tool], next_cursor=None if last else str(page + 1))
+
+    return Server("paged", on_list_tools=list_tools)
+
+
+async def test_every_page_of_tools_is_listed() -> None:
+    async with MCPSession(paginated(150)) as session:
+        assert [tool.name for tool in session] == [f"tool_{page}" for page in range(150)]
+
+
+async def test_a_listing_past_1000_pages_is_an_error_not_a_cut() -> None:
+    endless = MCPSession(paginated(None))
+    with pytest.raises(MCPSessionError, match="on more than 1000 pages") as raised:
+        await soon(endless.__aenter__())
+    assert "its last page must have no nextCursor" in str(raised.value)
+
+
 def test_without_the_sdk_a_session_names_the_extra_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
