@@ -17,6 +17,7 @@ from typing import (
 
 from pydantic import BaseModel
 from reactivex import Observable, abc
+from reactivex.disposable import Disposable
 
 from miniagents.messages._collect import Segment, collect
 from miniagents.messages._flatten import FlattenSource
@@ -40,6 +41,7 @@ __all__ = [
     "MessageTuple",
     "MessageType",
     "as_message_sequence",
+    "cancelling",
 ]
 
 
@@ -232,7 +234,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
         An agent given this observable as input reads this sequence itself (see
         :class:`MessageObservable`).
         """
-        return MessageObservable(lambda: self)
+        return MessageObservable(lambda: self)  # (shared: it runs on for its other readers)
 
     async def _resolve_whole(self, pieces: tuple[MessagePromise, ...]) -> MessageTuple:
         return MessageTuple([await promise for promise in pieces])
@@ -271,10 +273,25 @@ class MessageObservable(Observable[MessageT_co]):
     ``MiniAgent.as_operator()`` make these.
     """
 
-    def __init__(self, open_sequence: Callable[[], MessageSequencePromise[MessageT_co]]) -> None:
-        """Wrap ``open_sequence``, called once per subscription (or per reading agent)."""
+    def __init__(
+        self,
+        open_sequence: Callable[[], MessageSequencePromise[MessageT_co]],
+        *,
+        own: bool = False,
+    ) -> None:
+        """Wrap ``open_sequence``, called once per subscription (or per reading agent).
+
+        Args:
+            open_sequence: What opens the sequence read.
+            own: Whether each call opens a sequence of its own, which nobody else reads
+                (an operator's, an agent's new interaction): disposing a subscription
+                then cancels its sequence (and so unsubscribes from the source, or gives
+                up on the interaction), as a reactive operator does. Otherwise the
+                sequence is shared and runs on.
+        """
         super().__init__()
         self._open_sequence = open_sequence
+        self._own = own
 
     def open(self) -> MessageSequencePromise[MessageT_co]:
         """The sequence behind this observable (for an agent's operator: a new interaction)."""
@@ -283,9 +300,25 @@ class MessageObservable(Observable[MessageT_co]):
     def _subscribe_core(
         self, observer: abc.ObserverBase[MessageT_co], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        messages = self.open().as_observable().pipe(messages_in_order)
+        sequence = self.open()
+        messages = sequence.as_observable().pipe(messages_in_order)
         # the messages of a MessageSequencePromise[MessageT_co] are MessageT_co instances
-        return messages.subscribe(observer, scheduler=scheduler)  # type: ignore[arg-type]
+        subscription = messages.subscribe(observer, scheduler=scheduler)  # type: ignore[arg-type]
+        return cancelling(subscription, sequence) if self._own else subscription
+
+
+def cancelling(subscription: abc.DisposableBase, stream: StreamedPromise[Any, Any]) -> Disposable:
+    """``subscription``, whose disposal also cancels ``stream`` (one opened for it alone).
+
+    The stream is cancelled after the subscription is disposed, so its observer is told
+    nothing more; a stream that has ended is left as it is.
+    """
+
+    def dispose() -> None:
+        subscription.dispose()
+        stream.cancel()
+
+    return Disposable(dispose)
 
 
 def _shown_sequence(segments: list[Segment]) -> ReplayCore[MessagePromise] | None:

@@ -68,6 +68,7 @@ from miniagents.miniagents.context import (
     untrack_input,
 )
 from miniagents.miniagents.errors import AgentDefinitionError, AgentFinishedError
+from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.lowlevel import ReplayCore, core_of, forget_task, logger
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
@@ -267,7 +268,26 @@ def start(
     else:
         inputs = MessageSequencePromise.from_observable(inputs)
         inputs.start()  # a hot source must not emit before the agent listens
+        replies = start_interaction(context, agent, inputs, args, arguments, start_asap)
+        _stop_input_when_given_up(core_of(replies), core_of(inputs))
+        return replies
     return start_interaction(context, agent, inputs, args, arguments, start_asap)
+
+
+def _stop_input_when_given_up(
+    replies: ReplayCore[MessagePromise], inputs: ReplayCore[MessagePromise]
+) -> None:
+    """Cancel an interaction's own input (read from an outside observable) if it is given up.
+
+    Nobody else reads that input: once its replies are cancelled (``cancel()``, every
+    consumer gave up, a reactive subscription disposed), it unsubscribes from the source.
+    """
+
+    def stop() -> None:
+        if isinstance(replies.error, (StreamCancelledError, asyncio.CancelledError)):
+            inputs.cancel()
+
+    replies.when_done(stop)
 
 
 def _given(kwargs: Mapping[str, object]) -> dict[str, object]:
@@ -457,7 +477,10 @@ def _report_late_error(
     finished_early: bool,
 ) -> None:
     """Log an agent's error that its replies, already ended, cannot carry any more."""
-    if finished_early:
+    if isinstance(replies.error, (StreamCancelledError, asyncio.CancelledError)):
+        # given up on (its input cancelled with it, a reply refused): nobody waits for it
+        logger.debug("The agent %s raised after its replies were cancelled.", agent.alias)
+    elif finished_early:
         logger.error("The agent %s failed after finish_early().", agent.alias, exc_info=error)
     elif replies.error is not error:
         logger.error(
@@ -663,7 +686,9 @@ class MiniAgent(Generic[P, ReplyT_co]):
         """
 
         def operator(source: Observable[Message]) -> Observable[ReplyT_co]:
-            return MessageObservable(lambda: self._typed(start(self, source, args, kwargs)))
+            return MessageObservable(
+                lambda: self._typed(start(self, source, args, kwargs)), own=True
+            )
 
         return operator
 

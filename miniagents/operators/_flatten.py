@@ -7,7 +7,7 @@ from collections.abc import Callable
 from reactivex import Observable, abc
 
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.messages.sequence import MessageSequencePromise, MessageType
+from miniagents.messages.sequence import MessageSequencePromise, MessageType, cancelling
 from miniagents.promising.limits import Overflow
 
 __all__ = ["flatten_messages"]
@@ -42,7 +42,8 @@ def flatten_messages(
             observer: abc.ObserverBase[MessagePromise], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             sequence = MessageSequencePromise.from_observable(source, overflow=overflow)
-            return sequence.as_observable().subscribe(observer, scheduler=scheduler)
+            subscription = sequence.as_observable().subscribe(observer, scheduler=scheduler)
+            return cancelling(subscription, sequence)  # (its own: nobody else reads it)
 
         return Observable(subscribe)
 

@@ -38,7 +38,7 @@ def resolve_messages(
 
     def operator(source: Observable[MessageType]) -> Observable[Message]:
         return MessageObservable(
-            lambda: MessageSequencePromise.from_observable(source, overflow=overflow)
+            lambda: MessageSequencePromise.from_observable(source, overflow=overflow), own=True
         )
 
     return operator

@@ -8,13 +8,15 @@ on observables, the marble diagrams, and that the old homes show the same functi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar, cast
 
 import pytest
 import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
+from reactivex.subject import Subject
+from reactivex.testing import ReactiveTest, TestScheduler
 
 import miniagents.operators
 import miniagents.utils
@@ -106,6 +108,47 @@ async def test_each_subscription_reads_the_source_anew() -> None:
     assert [message.text for message in await collect(resolved)] == ["a"]
     assert [message.text for message in await collect(resolved)] == ["a"]
     assert len(reads) == 2
+
+
+@pytest.mark.parametrize(
+    "operator", [flatten_messages, resolve_messages], ids=lambda op: op.__name__
+)
+def test_a_subscription_disposed_downstream_unsubscribes_from_the_source(
+    operator: Callable[[], Callable[[Observable[MessageType]], Observable[Any]]],
+) -> None:
+    # as a reactivex operator does: take(2) disposes its upstream at its second item
+    scheduler = TestScheduler()
+    ticks = [ReactiveTest.on_next(210 + 10 * index, f"m{index}") for index in range(10)]
+    source = scheduler.create_hot_observable(*ticks)
+    result = scheduler.start(lambda: source.pipe(operator(), ops.take(2), ops.map(str)))
+    assert result.messages == [
+        ReactiveTest.on_next(210, "m0"),
+        ReactiveTest.on_next(220, "m1"),
+        ReactiveTest.on_completed(220),
+    ]
+    assert source.subscriptions == [ReactiveTest.subscribe(200, 220)]
+
+
+@miniagent
+async def count_to_three(ctx: InteractionContext) -> None:
+    """Replies without ever suspending: a take(1) after it disposes inside its first reply."""
+    for number in range(3):
+        ctx.reply(str(number))
+
+
+async def test_an_agent_operator_taken_from_gives_up_quietly_and_lets_go_of_its_source() -> None:
+    # the agent's replies are given up at the take, inside a reply: no error is logged (the
+    # conftest fails a test that logs one), and its input leaves the source
+    subject: Subject[Message] = Subject()
+    replies: list[str] = []
+    done = asyncio.Event()
+    async with MiniAgents():
+        taken = subject.pipe(count_to_three.as_operator(), ops.take(1))
+        taken.subscribe(lambda reply: replies.append(str(reply)), on_completed=done.set)
+        subject.on_next(Message(text="go"))
+        await done.wait()
+        assert replies == ["0"]
+        assert not subject.observers
 
 
 @miniagent
