@@ -8,7 +8,9 @@
               {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", ...}]}
               {"role": "tool", "tool_call_id": "c1", "content": "..."}
     stream:   chunks: delta.content tokens | delta.tool_calls (id and name, then arguments)
-              | finish_reason | usage (``stream_options.include_usage``)
+              | finish_reason | usage (``stream_options.include_usage``; a server that
+              ignores it sends none: the reply is kept, its usage unknown, and a warning
+              is logged once)
     refusal:  delta.refusal pieces (``message.refusal`` not streamed): ``Refusal`` events
 """
 
@@ -32,6 +34,7 @@ from miniagents.ext.llm.provider import (
 from miniagents.ext.llm.sdk_calls import sdk_arguments
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
+from miniagents.promising.lowlevel import logger
 
 __all__ = ["chat_reply"]
 
@@ -103,11 +106,38 @@ async def chat_reply(
                 yield ""
             if choice.finish_reason is not None:
                 finish_reason = choice.finish_reason
-    if finish_reason is None or (wants_usage and usage is None):
+    if finish_reason is None:
         raise LLMResponseError(
-            "The OpenAI stream ended before its final event (the reply is incomplete)."
+            "The OpenAI stream ended before its final event (the reply is incomplete): no "
+            "chunk gave a finish_reason."
         )
+    if usage is None:  # complete, its usage unknown (a server that ignores include_usage)
+        _warn_no_usage(call.model, wants_usage)
     yield Finish(finish_reason, *_usage(usage), model=answered)
+
+
+_WARNED: set[bool] = set()
+"""Whether the warning of a streamed reply without usage was logged, by ``wants_usage``."""
+
+
+def _warn_no_usage(model: str, wants_usage: bool) -> None:
+    """Log, once per cause, that a streamed reply came without its usage."""
+    if wants_usage in _WARNED:
+        return
+    _WARNED.add(wants_usage)
+    why = (
+        "though stream_options={'include_usage': True} asked for it (the server ignores it)"
+        if wants_usage
+        else "as extra_options' stream_options does not ask for it (include_usage)"
+    )
+    logger.warning(
+        "A streamed reply of the model %r came without its usage, %s. Such a reply is kept, "
+        "its usage's counts None; a Budget and usage_totals() count its streamed pieces as "
+        "output tokens but not its prompt tokens, and count it in unpriced_requests (its "
+        "cost unknown). This is logged once.",
+        model,
+        why,
+    )
 
 
 def _messages(call: LLMCall) -> list[dict[str, Any]]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 
 from miniagents import MiniAgents
-from miniagents.ext.llm.errors import LLMTimeoutError
+from miniagents.ext.llm import AssistantMessage, Budget, TokenUsage, UsageTotals, _openai_chat
+from miniagents.ext.llm.errors import LLMResponseError, LLMTimeoutError
 from miniagents.testing import run_with_virtual_time
-from tests.ext.llm.wire import APIS, EVENTS, paced_agent
+from tests.ext.llm.wire import APIS, EVENTS, chat_events, paced_agent
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -32,3 +33,48 @@ def test_thinking_events_keep_a_reply_alive_past_its_stall_timeout(api: str) -> 
     assert run_with_virtual_time(answer(0.4)) == "Answer."
     with pytest.raises(LLMTimeoutError, match="sent nothing for 1 seconds"):
         run_with_virtual_time(answer(1.5))
+
+
+@pytest.mark.parametrize("include_usage", [True, False], ids=["asked", "turned-off"])
+def test_a_chat_stream_without_usage_is_complete_its_usage_unknown(
+    include_usage: bool, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finish reason then ``[DONE]``, no usage chunk: a server that ignores include_usage.
+
+    The reply is kept, its usage's counts ``None``; a budget counts the call as unpriced
+    (its streamed pieces as output tokens), and one warning says so, whichever call.
+    """
+    monkeypatch.setattr(_openai_chat, "_WARNED", set())
+    before, deltas, after = chat_events(["Hel", "lo"], usage=False)
+    extra = {} if include_usage else {"stream_options": {"include_usage": False}}
+
+    async def main() -> tuple[list[AssistantMessage], UsageTotals]:
+        agent = paced_agent("chat", [*before, *deltas, *after])
+        budget = Budget()
+        async with MiniAgents():
+            replies = [await agent.inquire("Hi", budget=budget, extra_options=extra) for _ in "12"]
+        return [reply[0] for reply in replies], budget.usage
+
+    messages, usage = run_with_virtual_time(main())
+    assert [(str(message), message.finish_reason) for message in messages] == [
+        ("Hello", "stop")
+    ] * 2
+    assert all(message.usage == TokenUsage() for message in messages)
+    assert (usage.requests, usage.unpriced_requests) == (2, 2)
+    assert (usage.input_tokens, usage.output_tokens, usage.cost_usd) == (0, 4, 0.0)
+    [warning] = [record for record in caplog.records if "without its usage" in record.message]
+    assert warning.levelname == "WARNING"
+    said = "asked for it (the server ignores it)" if include_usage else "does not ask for it"
+    assert said in warning.message
+    assert "unpriced_requests" in warning.message
+
+
+def test_a_chat_stream_without_a_finish_reason_is_incomplete() -> None:
+    before, deltas, _ = chat_events(["Hel", "lo"])
+
+    async def main() -> None:
+        async with MiniAgents():
+            await paced_agent("chat", [*before, *deltas]).inquire("Hi")
+
+    with pytest.raises(LLMResponseError, match="no chunk gave a finish_reason"):
+        run_with_virtual_time(main())
