@@ -52,9 +52,6 @@ class MCPSession:
         prefix: Put before each tool's name (e.g. ``"github_"``), to tell apart the tools
             of several servers.
         read_timeout: Seconds to wait for each answer of the server (default: no limit).
-
-    Attributes:
-        tools: The server's tools, listed when the session was opened.
     """
 
     def __init__(
@@ -75,7 +72,8 @@ class MCPSession:
         self._closing: asyncio.Event | None = None
         self._broken: Exception | None = None
         """Why the connection ended while the session was open, if it did."""
-        self.tools: tuple[MCPTool, ...] = ()
+        self._tools: tuple[MCPTool, ...] | None = None
+        """The server's tools while the session is open."""
 
     @classmethod
     def stdio(
@@ -127,7 +125,7 @@ class MCPSession:
         self._broken = None
         running = self._running = asyncio.create_task(self._connect(opened, self._closing))
         try:
-            self.tools = await asyncio.shield(opened)
+            self._tools = await asyncio.shield(opened)
         except BaseException:
             self._running = None
             self._closing.set()  # the caller gave up as the connection opened: close it
@@ -144,7 +142,7 @@ class MCPSession:
         traceback: TracebackType | None,
     ) -> None:
         """Close the connection (and stop the server's process, for stdio)."""
-        running, self._running = self._running, None
+        running, self._running, self._tools = self._running, None, None
         if running is not None and self._closing is not None:
             self._closing.set()
             await _ended(running)
@@ -189,8 +187,23 @@ class MCPSession:
         finally:
             self._client = None
 
+    @property
+    def tools(self) -> tuple[MCPTool, ...]:
+        """The server's tools, listed when the session was opened.
+
+        Raises:
+            MCPSessionError: if the session is not open (outside its ``async with`` block).
+        """
+        if self._tools is None:
+            raise MCPSessionError(
+                f"The MCP session {self._describe()} is not open, so it has no tools to give. "
+                "Use them inside its block: `async with MCPSession(...) as session:`, then "
+                "tools=[*session]."
+            )
+        return self._tools
+
     def __iter__(self) -> Iterator[MCPTool]:
-        """The server's tools."""
+        """The server's tools (see ``tools``)."""
         return iter(self.tools)
 
     async def _list_tools(self, client: Client) -> tuple[MCPTool, ...]:
@@ -243,7 +256,7 @@ class MCPSession:
 
     def __repr__(self) -> str:
         """Show the server and the names of its tools."""
-        return f"<MCPSession {self._describe()} tools={[tool.name for tool in self.tools]}>"
+        return f"<MCPSession {self._describe()} tools={[tool.name for tool in self._tools or ()]}>"
 
 
 async def _ended(running: asyncio.Task[None]) -> None:

@@ -216,10 +216,26 @@ async def test_an_http_server_that_dies_gives_error_results_and_the_block_goes_o
 
 async def test_a_call_after_the_session_closed_is_an_error_result() -> None:
     async with stdio_session() as closed:
-        pass
-    [result] = await results(ToolSet(closed), call("add", a=1, b=2))
+        tools = ToolSet(closed)
+    [result] = await results(tools, call("add", a=1, b=2))
     assert result.is_error
     assert "The MCP session of the tool add is closed" in str(result)
+
+
+def assert_not_open(session: MCPSession) -> None:
+    with pytest.raises(MCPSessionError, match="is not open") as raised:
+        _ = [*session]  # e.g. tools=[*session] with the `async with` forgotten
+    assert "async with MCPSession(...) as session:" in str(raised.value)
+    with pytest.raises(MCPSessionError, match="is not open"):
+        _ = session.tools
+
+
+async def test_the_tools_of_a_session_that_is_not_open_are_an_error() -> None:
+    session = stdio_session()
+    assert_not_open(session)  # never opened
+    async with session:
+        assert next(tool.name for tool in session) == "add"
+    assert_not_open(session)  # closed
 
 
 async def test_a_server_that_does_not_start_is_a_clear_error() -> None:
