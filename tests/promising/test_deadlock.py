@@ -89,8 +89,8 @@ def test_the_report_comes_at_the_first_check_after_the_loop_went_idle(
 
 
 @miniagent
-async def _source(ctx: InteractionContext) -> None:
-    for index in range(3):
+async def _source(ctx: InteractionContext, count: int = 3) -> None:
+    for index in range(count):
         await ctx.areply(f"s{index}")
 
 
@@ -106,11 +106,11 @@ async def _each(ctx: InteractionContext) -> None:
 
 
 @miniagent
-async def _diamond(ctx: InteractionContext) -> None:
+async def _diamond(ctx: InteractionContext, count: int = 3) -> None:
     """One stream read by two branches that meet again in order: the first branch needs all
     of it, the second may be read only after the first. With a high-water mark of 1 every
     producer ends up waiting for room (an artificial deadlock of bounded buffers)."""
-    shared = _source.inquire()
+    shared = _source.inquire(count=count)
     ctx.reply([_whole.inquire(shared), _each.inquire(shared)])
 
 
@@ -132,6 +132,22 @@ def test_a_diamond_of_bounded_streams_is_relieved_and_ends(interval: None) -> No
     texts, elapsed = run_with_virtual_time(_run_diamond())
     assert texts == _DIAMOND_REPLIES
     assert elapsed >= 1.0  # it did wait for the watch: the relief is what ended it
+
+
+def test_a_diamond_that_needs_many_reliefs_gets_them_soon_after_the_first(interval: None) -> None:
+    """A diamond of 256 pieces at a high-water mark of 1 needs about 8 doublings: the first
+    comes at the first check (1 s), the others each a twentieth of the interval later."""
+
+    async def main() -> tuple[int, float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        async with MiniAgents(high_water_mark=1):
+            replies = await _diamond.inquire(count=256)
+        return len(replies), loop.time() - start
+
+    count, elapsed = run_with_virtual_time(main())
+    assert count == 257
+    assert 1.0 <= elapsed < 1.0 + 12 * 0.05  # (one check a second: 8 s and more)
 
 
 # -- on uvloop, which hides its ready callbacks and timers from the watch ----------------------
