@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping, Sequence
+import shlex
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -79,7 +80,7 @@ class MCPSession:
     def stdio(
         cls,
         command: str,
-        args: Sequence[str] = (),
+        args: list[str] | tuple[str, ...] = (),
         *,
         env: Mapping[str, str] | None = None,
         cwd: str | Path | None = None,
@@ -90,15 +91,24 @@ class MCPSession:
 
         Args:
             command: The program to run, e.g. ``"python"`` or ``"npx"``.
-            args: Its arguments.
+            args: Its arguments, one item each, e.g. ``["server.py", "--verbose"]``.
             env: Environment variables added to the few the SDK passes on (``PATH``,
                 ``HOME``, ...): the child does not see the rest of this environment.
             cwd: The working directory of the child.
             prefix: See the class.
             read_timeout: See the class.
+
+        Raises:
+            MCPSessionError: if ``args`` is a ``str`` (it would be split into characters).
         """
         require_mcp()
         from mcp import StdioServerParameters
+
+        if isinstance(args, str):
+            raise MCPSessionError(
+                f"The arguments of the MCP server's command are one str, {args!r}; give a "
+                f"list of them, e.g. MCPSession.stdio({command!r}, {shlex.split(args)!r})."
+            )
 
         parameters = StdioServerParameters(
             command=command, args=list(args), env=dict(env) if env else None, cwd=cwd

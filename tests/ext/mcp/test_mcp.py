@@ -245,6 +245,12 @@ async def test_a_server_that_does_not_start_is_a_clear_error() -> None:
     assert isinstance(raised.value, ToolError)
 
 
+def test_the_arguments_of_a_command_given_as_one_str_are_refused() -> None:
+    with pytest.raises(MCPSessionError, match=r"arguments .* are one str") as raised:
+        MCPSession.stdio("python", "server.py --verbose")  # type: ignore[arg-type]
+    assert "MCPSession.stdio('python', ['server.py', '--verbose'])" in str(raised.value)
+
+
 async def test_an_http_server_that_is_not_there_is_a_clear_error() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
