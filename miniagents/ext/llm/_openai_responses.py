@@ -21,7 +21,10 @@ The typed options go by the Responses API's names: ``max_tokens`` and
 ``max_completion_tokens`` as ``max_output_tokens``, ``reasoning_effort`` as
 ``reasoning.effort``; ``temperature`` and ``top_p`` as they are. ``stop``, ``seed``,
 ``presence_penalty``, ``frequency_penalty`` and ``logit_bias`` exist in Chat Completions
-only: giving one is an ``LLMConfigurationError``, before any request.
+only: giving one is an ``LLMConfigurationError``, before any request. So is an
+``extra_options`` entry that the agent sends itself: ``max_output_tokens`` with
+``max_tokens`` or ``max_completion_tokens``, ``reasoning`` with ``reasoning_effort``,
+``instructions`` with a system prompt (alone, each is sent as it is).
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ async def responses_reply(
         create, options, "The OpenAI SDK's responses", _typed_options(options)
     )
     if call.system:
+        if "instructions" in arguments:
+            raise _repeated("instructions", "the system prompt (system= and SystemMessages)")
         arguments["instructions"] = call.system
     if call.tools:
         arguments["tools"] = [_tool(tool) for tool in call.tools]
@@ -127,15 +132,14 @@ def _typed_options(options: OpenAIOptions) -> dict[str, object]:
     """The typed call options given, by the Responses API's names.
 
     Raises:
-        LLMConfigurationError: for an option of Chat Completions only, or both
-            ``max_tokens`` and ``max_completion_tokens``.
+        LLMConfigurationError: for an option of Chat Completions only, both
+            ``max_tokens`` and ``max_completion_tokens``, or an ``extra_options`` entry
+            that one of them is sent as (e.g. ``reasoning`` with ``reasoning_effort``).
     """
     typed: dict[str, object] = {}
+    given_as: dict[str, str] = {}  # the agent's argument each one comes from
     for name, value in options.typed_call_options().items():
-        if name == "reasoning_effort":
-            typed["reasoning"] = {"effort": value}
-            continue
-        renamed = _RENAMED.get(name)
+        renamed = "reasoning" if name == "reasoning_effort" else _RENAMED.get(name)
         if renamed is None:
             raise LLMConfigurationError(
                 f"The Responses API has no option {name!r} (it belongs to Chat Completions): "
@@ -146,8 +150,21 @@ def _typed_options(options: OpenAIOptions) -> dict[str, object]:
                 "max_tokens and max_completion_tokens are both max_output_tokens in the "
                 "Responses API: give only one of them."
             )
-        typed[renamed] = value
+        typed[renamed] = {"effort": value} if name == "reasoning_effort" else value
+        given_as[renamed] = name
+    for name in options.extra_options or ():
+        if name in given_as:
+            raise _repeated(name, given_as[name])
     return typed
+
+
+def _repeated(name: str, source: str) -> LLMConfigurationError:
+    """The error of an ``extra_options`` entry that the agent sends itself, from ``source``."""
+    return LLMConfigurationError(
+        f"extra_options has {name!r}, which the agent sends itself with api='responses' for "
+        f"{source}: one would replace the other. Give only one of them, e.g. all of "
+        f"{name!r} in extra_options and not {source}."
+    )
 
 
 def _input(call: LLMCall) -> str | list[dict[str, Any]]:

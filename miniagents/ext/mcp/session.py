@@ -104,10 +104,11 @@ class MCPSession:
         require_mcp()
         from mcp import StdioServerParameters
 
-        if isinstance(args, str):
+        given: object = args  # a str passes without mypy (and a Sequence[str] before)
+        if isinstance(given, str):
             raise MCPSessionError(
-                f"The arguments of the MCP server's command are one str, {args!r}; give a "
-                f"list of them, e.g. MCPSession.stdio({command!r}, {shlex.split(args)!r})."
+                f"The arguments of the MCP server's command are one str, {given!r}; give a "
+                f"list of them, e.g. MCPSession.stdio({command!r}, {shlex.split(given)!r})."
             )
 
         parameters = StdioServerParameters(

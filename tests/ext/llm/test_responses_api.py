@@ -237,6 +237,37 @@ async def test_extra_options_reach_the_api_and_input_is_the_agents_own(
     assert (request.json["store"], request.json["text"]) == (False, {"verbosity": "low"})
 
 
+@pytest.mark.parametrize(
+    ("given", "extra", "named"),
+    [
+        ({"reasoning_effort": "high"}, {"reasoning": {"summary": "auto"}}, "reasoning_effort"),
+        ({"system": "Be brief."}, {"instructions": "In French."}, "the system prompt"),
+        ({"max_tokens": 500}, {"max_output_tokens": 20}, "max_tokens"),
+        ({"max_completion_tokens": 500}, {"max_output_tokens": 20}, "max_completion_tokens"),
+    ],
+)
+async def test_an_extra_option_the_agent_sends_itself_is_refused_naming_both(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    client: openai.AsyncOpenAI,
+    given: dict[str, Any],
+    extra: dict[str, object],
+    named: str,
+) -> None:
+    """Each would silently replace the other (the Responses API's names are not the agent's)."""
+    [entry] = extra
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError) as raised:
+            await responses_agent.inquire(
+                "hi", model=MODEL, async_client=client, extra_options=extra, **given
+            )
+        # alone, either one is sent
+        await responses_agent.inquire("hi", model=MODEL, async_client=client, extra_options=extra)
+    assert f"extra_options has {entry!r}, which the agent sends itself" in str(raised.value)
+    assert f"for {named}" in str(raised.value)
+    [request] = fake_llm.requests
+    assert request.json[entry] == extra[entry]
+
+
 async def test_an_api_that_is_neither_is_refused_and_the_reply_fails(
     fake_llm: FakeLLMServer,  # noqa: F811
     client: openai.AsyncOpenAI,
