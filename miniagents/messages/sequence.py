@@ -24,7 +24,11 @@ from miniagents.messages._flatten import FlattenSource
 from miniagents.messages._resolve import messages_in_order
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise, MessageT_co
-from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
+from miniagents.promising.errors import (
+    IncompleteStreamError,
+    StreamArgumentError,
+    StreamSourceError,
+)
 from miniagents.promising.limits import Overflow
 from miniagents.promising.lowlevel import (
     ReplayCore,
@@ -218,7 +222,18 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
 
             source:    --m1--[m2 m3]--|
             sequence:  --m1--(m2m3)---|
+
+        Raises:
+            StreamSourceError: if ``source`` is not an ``Observable``.
+            StreamLimitError: if ``overflow`` is not an overflow policy.
         """
+        if not isinstance(source, Observable):
+            raise StreamSourceError(
+                f"MessageSequencePromise.from_observable needs an Observable, but got "
+                f"{source!r:.60} (of type {type(source).__name__}). Pass e.g. "
+                "reactivex.of('a', 'b'); "
+                "for anything else that holds messages, use MessageSequencePromise(messages)."
+            )
         sequence: MessageSequencePromise[Message] = cls.__new__(cls)
         sequence._init_segments([source], overflow)
         return sequence

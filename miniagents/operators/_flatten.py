@@ -8,7 +8,7 @@ from reactivex import Observable, abc
 
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise, MessageType, cancelling
-from miniagents.promising.limits import Overflow
+from miniagents.promising.limits import Overflow, checked_overflow
 
 __all__ = ["flatten_messages"]
 
@@ -35,7 +35,12 @@ def flatten_messages(
     Args:
         overflow: What to do with items of a hot source that outruns the subscriber (see
             :data:`~miniagents.promising.limits.Overflow`).
+
+    Raises:
+        StreamLimitError: if ``overflow`` is not an overflow policy.
     """
+
+    checked_overflow(overflow)
 
     def operator(source: Observable[MessageType]) -> Observable[MessagePromise]:
         def subscribe(

@@ -77,7 +77,7 @@ def map_agent(
 
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
-            or a timeout that is not positive (a ``ValueError``).
+            a timeout that is not positive (a ``ValueError``), or an unknown ``overflow``.
     """
     chain, settings = pipeline_settings(
         agents,

@@ -8,7 +8,7 @@ from reactivex import Observable
 
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageObservable, MessageSequencePromise, MessageType
-from miniagents.promising.limits import Overflow
+from miniagents.promising.limits import Overflow, checked_overflow
 
 __all__ = ["resolve_messages"]
 
@@ -34,7 +34,12 @@ def resolve_messages(
     Args:
         overflow: What to do with items of a hot source that outruns the subscriber (see
             :data:`~miniagents.promising.limits.Overflow`).
+
+    Raises:
+        StreamLimitError: if ``overflow`` is not an overflow policy.
     """
+
+    checked_overflow(overflow)
 
     def operator(source: Observable[MessageType]) -> Observable[Message]:
         return MessageObservable(

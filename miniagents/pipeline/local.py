@@ -47,7 +47,8 @@ from miniagents.pipeline.errors import (
 from miniagents.pipeline.item_result import ItemResult
 from miniagents.pipeline.progress import progress_bar
 from miniagents.promising import StreamedPromise
-from miniagents.promising.limits import Overflow
+from miniagents.promising.errors import StreamLimitError
+from miniagents.promising.limits import Overflow, checked_overflow
 from miniagents.promising.lowlevel import read_on_demand
 
 __all__ = ["Pipeline", "PipelineSettings", "pipeline", "pipeline_settings"]
@@ -378,7 +379,7 @@ def pipeline_settings(
 
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
-            or a timeout that is not positive (a ``ValueError``).
+            a timeout that is not positive (a ``ValueError``), or an unknown ``overflow``.
     """
     given: object = agents  # (typed so; code mypy does not check may pass anything)
     if isinstance(given, MiniAgent):
@@ -405,6 +406,10 @@ def pipeline_settings(
         raise PipelineArgumentError(
             f"{caller}() needs a positive timeout in seconds, or None for none; got {timeout!r}."
         )
+    try:
+        checked_overflow(overflow)
+    except StreamLimitError as error:
+        raise PipelineArgumentError(f"{caller}() got a bad overflow: {error}") from error
     settings = PipelineSettings(
         max_in_flight=max_in_flight,
         max_concurrency=concurrency,
@@ -478,8 +483,8 @@ def pipeline(
 
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
-            a timeout that is not positive (a ``ValueError``), or a ``durable`` that is
-            neither a bool nor a non-empty string.
+            a timeout that is not positive (a ``ValueError``), an unknown ``overflow``, or
+            a ``durable`` that is neither a bool nor a non-empty string.
         DurablePipelineUnavailableError: for ``durable=`` without ``miniagents.ext.dbos``
             imported (``pip install "miniagents[dbos]"``).
     """

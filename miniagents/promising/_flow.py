@@ -62,7 +62,7 @@ from typing import Any, Protocol
 
 from miniagents.promising._deadlock import park, unpark
 from miniagents.promising.errors import ReplayWindowError
-from miniagents.promising.limits import Overflow, StreamLimits
+from miniagents.promising.limits import Overflow, StreamLimits, checked_overflow
 
 __all__ = [
     "Flow",
@@ -151,7 +151,7 @@ class Flow:
         # (feed_credit: the same for a feeder, measured without the backlog)
         self.credit = self.feed_credit = high_water - recorded if high_water else 0
         self.what = what
-        self.overflow: Overflow = overflow
+        self.overflow: Overflow = overflow if overflow == "buffer" else checked_overflow(overflow)
         self.cursors: list[weakref.ref[HasPosition]] | None = None  # made at the first one
         self.delivered = 0
         self.floor = 0  # pieces released, for good (physically, the record may still hold some)

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, TypeAlias, get_args
 
 from miniagents.promising.errors import StreamLimitError
 from miniagents.promising.sentinels import DEFAULT, Sentinel
@@ -59,6 +59,7 @@ __all__ = [
     "DEFAULT_REPLAY_WINDOW",
     "Overflow",
     "StreamLimits",
+    "checked_overflow",
     "stream_limits",
 ]
 
@@ -83,6 +84,24 @@ Marble (HWM = 2, a consumer that reads one piece while the source emits three)::
     "drop_oldest":  h1 h4 h7 h8 h9     the slow reader skips its oldest unread piece
     "error":        h0 h1 #            StreamOverflowError after the pieces kept
 """
+
+
+def checked_overflow(overflow: object) -> Overflow:
+    """``overflow`` if it is an :data:`Overflow` policy.
+
+    Raises:
+        StreamLimitError: naming the policies, if it is not one.
+    """
+    if overflow not in _OVERFLOWS:
+        raise StreamLimitError(
+            f"overflow must be one of {', '.join(map(repr, _OVERFLOWS))}, but it is "
+            f"{overflow!r}. Pass e.g. overflow='drop_oldest' to let a slow reader skip the "
+            "oldest pieces of a hot source."
+        )
+    return overflow  # type: ignore[return-value]
+
+
+_OVERFLOWS: Final = get_args(Overflow)
 
 
 @dataclass(frozen=True)

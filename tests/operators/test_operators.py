@@ -27,14 +27,21 @@ from miniagents import (
     MessageSequencePromise,
     MessageType,
     MiniAgents,
+    StreamedPromise,
     miniagent,
 )
-from miniagents.errors import OperatorArgumentError
+from miniagents.errors import (
+    OperatorArgumentError,
+    PipelineArgumentError,
+    StreamLimitError,
+    StreamSourceError,
+)
 from miniagents.messages import as_message_sequence
 from miniagents.operators import (
     agent_operator,
     flatten_messages,
     join_messages,
+    map_agent,
     resolve_messages,
     split_messages,
 )
@@ -48,6 +55,10 @@ async def slow_tokens(gate: asyncio.Event) -> AsyncIterator[str]:
 
 
 T = TypeVar("T")
+
+
+async def _whole(pieces: tuple[MessageType, ...]) -> int:
+    return len(pieces)
 
 
 async def collect(observable: Observable[T]) -> list[T]:
@@ -127,6 +138,28 @@ def test_a_subscription_disposed_downstream_unsubscribes_from_the_source(
         ReactiveTest.on_completed(220),
     ]
     assert source.subscriptions == [ReactiveTest.subscribe(200, 220)]
+
+
+def test_an_unknown_overflow_policy_is_refused_where_it_is_given() -> None:
+    hot: Observable[MessageType] = reactivex.never()
+    refusals: list[Callable[[], object]] = [
+        lambda: flatten_messages(overflow="drop"),  # type: ignore[arg-type]
+        lambda: resolve_messages(overflow="drop"),  # type: ignore[arg-type]
+        lambda: MessageSequencePromise.from_observable(hot, overflow="drop"),  # type: ignore[arg-type]
+        lambda: StreamedPromise(hot, resolver=_whole, overflow="newest"),  # type: ignore[arg-type]
+    ]
+    for refused in refusals:
+        with pytest.raises(StreamLimitError, match="overflow must be one of 'buffer'"):
+            refused()
+    with pytest.raises(PipelineArgumentError, match="map_agent\\(\\) got a bad overflow"):
+        map_agent(shout, overflow="drop")  # type: ignore[arg-type]
+
+
+def test_a_sequence_from_something_that_is_not_an_observable_is_refused_at_once() -> None:
+    with pytest.raises(
+        StreamSourceError, match="needs an Observable, but got 42 \\(of type int\\)"
+    ):
+        MessageSequencePromise.from_observable(42)  # type: ignore[arg-type]
 
 
 @miniagent
