@@ -244,7 +244,7 @@ def input_of(agent: MiniAgent[...], messages: MessageType | None) -> MessageSequ
 
 def start(
     agent: MiniAgent[...],
-    inputs: MessageSequencePromise | Observable[Message],
+    inputs: MessageSequencePromise | Observable[MessageType],
     args: tuple[object, ...],
     kwargs: Mapping[str, object],
 ) -> MessageSequencePromise:
@@ -674,7 +674,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
 
     def as_operator(
         self, *args: P.args, **kwargs: P.kwargs
-    ) -> Callable[[Observable[Message]], Observable[ReplyT_co]]:
+    ) -> Callable[[Observable[MessageType]], Observable[ReplyT_co]]:
         """The agent as a reactive operator: its input is the source, its output the replies.
 
         Each subscription is one interaction, e.g.
@@ -685,7 +685,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
         diagram is in :func:`miniagents.operators.agent_operator`.
         """
 
-        def operator(source: Observable[Message]) -> Observable[ReplyT_co]:
+        def operator(source: Observable[MessageType]) -> Observable[ReplyT_co]:
             return MessageObservable(
                 lambda: self._typed(start(self, source, args, kwargs)), own=True
             )

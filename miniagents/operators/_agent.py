@@ -9,6 +9,7 @@ from reactivex import Observable
 from typing_extensions import TypeVar
 
 from miniagents.messages.message import Message
+from miniagents.messages.sequence import MessageType
 from miniagents.miniagents.agent import MiniAgent
 
 __all__ = ["agent_operator"]
@@ -19,7 +20,7 @@ ReplyT = TypeVar("ReplyT", bound=Message)
 
 def agent_operator(
     agent: MiniAgent[P, ReplyT], /, *args: P.args, **kwargs: P.kwargs
-) -> Callable[[Observable[Message]], Observable[ReplyT]]:
+) -> Callable[[Observable[MessageType]], Observable[ReplyT]]:
     """The agent as an operator: each subscription is one interaction, the source its input.
 
     The result emits each reply message, in order, as soon as it is complete; ``kwargs``

@@ -32,7 +32,9 @@ from miniagents import (
     MiniAgents,
     miniagent,
 )
+from miniagents.messages import MessageType
 from miniagents.miniagents import AgentCall, ConcurrencyLimit
+from miniagents.operators import flatten_messages
 from miniagents.promising.limits import StreamLimits
 from miniagents.promising.sentinels import AWAIT, CLEAR, DEFAULT
 from miniagents.utils import achain_loop, adialog_loop, join_messages, split_messages
@@ -192,9 +194,9 @@ def check_initiate_inquiry_errors() -> None:
 
 def check_as_operator() -> None:
     operator = plain_agent.as_operator()
-    assert_type(operator, Callable[[Observable[Message]], Observable[Message]])
+    assert_type(operator, Callable[[Observable[MessageType]], Observable[Message]])
     assert_type(
-        named_agent.as_operator(name="x"), Callable[[Observable[Message]], Observable[Message]]
+        named_agent.as_operator(name="x"), Callable[[Observable[MessageType]], Observable[Message]]
     )
     source: Observable[Message] = reactivex.of(Message(text="Hello"))
     assert_type(source.pipe(operator), Observable[Message])
@@ -207,8 +209,18 @@ def check_as_operator() -> None:
 def check_as_operator_errors() -> None:
     named_agent.as_operator(name=1)  # type: ignore[arg-type]
     named_agent.as_operator(nam="x")  # type: ignore[call-arg]
+    numbers: Observable[int] = reactivex.of(42)
+    plain_agent.as_operator()(numbers)  # type: ignore[arg-type]
+
+
+def check_as_operator_takes_any_message_type() -> None:
+    # an agent's input is any MessageType, in an observable as in inquire()
     texts: Observable[str] = reactivex.of("Hello")
-    plain_agent.as_operator()(texts)  # type: ignore[arg-type]
+    assert_type(texts.pipe(plain_agent.as_operator()), Observable[Message])
+    promises = MessageSequencePromise(["a", "b"]).as_observable()
+    assert_type(promises.pipe(plain_agent.as_operator()), Observable[Message])
+    mixed: Observable[MessageType] = reactivex.of("c", ["d"])
+    assert_type(mixed.pipe(flatten_messages(), plain_agent.as_operator()), Observable[Message])
 
 
 # --- lazy start, concurrency limits, areply, stream limits ----------------------------

@@ -109,8 +109,9 @@ def check_the_operators(source: Observable[MessageType], messages: Observable[Me
     assert_type(source.pipe(flatten_messages()), Observable[MessagePromise])
     assert_type(source.pipe(resolve_messages(overflow="drop_oldest")), Observable[Message])
     operator = agent_operator(named_agent, name="x")
-    assert_type(operator, Callable[[Observable[Message]], Observable[Message]])
+    assert_type(operator, Callable[[Observable[MessageType]], Observable[Message]])
     assert_type(messages.pipe(operator), Observable[Message])
+    assert_type(source.pipe(flatten_messages(), operator), Observable[Message])
     assert_type(as_message_sequence(["a", "b"]), MessageSequencePromise)
 
 

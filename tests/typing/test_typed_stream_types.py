@@ -146,15 +146,15 @@ async def check_agent_reply_types(ctx: InteractionContext) -> None:
     assert_type(typed_forecaster.bind(city="Oslo"), MiniAgent[..., Weather])
     assert_type(typed_forecaster.fork().inquire(), MessageSequencePromise[Weather])
     assert_type(
-        typed_forecaster.as_operator(), Callable[[Observable[Message]], Observable[Weather]]
+        typed_forecaster.as_operator(), Callable[[Observable[MessageType]], Observable[Weather]]
     )
     assert_type(
         agent_operator(typed_forecaster),
-        Callable[[Observable[Message]], Observable[Weather]],
+        Callable[[Observable[MessageType]], Observable[Weather]],
     )
     assert_type(
         agent_operator(forecaster, city="Oslo"),
-        Callable[[Observable[Message]], Observable[Message]],
+        Callable[[Observable[MessageType]], Observable[Message]],
     )
     call = typed_forecaster.initiate_inquiry()
     assert_type(call, AgentCall[Weather])
