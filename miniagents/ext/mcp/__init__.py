@@ -2,10 +2,10 @@
 
 :class:`MCPSession` connects to a server (a child process over stdio, or streamable HTTP)
 and lists its tools as :class:`MCPTool` objects: ``Tool`` s like any other, usable in
-``ToolSet`` (and ``tools=[...]``) beside agents and functions, with the server's own names,
-descriptions and JSON schemas. Results are the text of the server's content; a result the
-server marks ``isError`` is an error result. The session lasts as long as its
-``async with`` block.
+``ToolSet`` (and ``tools=[...]``) beside agents and functions, with the server's names (made
+valid for the providers), descriptions and JSON schemas. Results are the text of the
+server's content; a result the server marks ``isError`` is an error result. The session
+lasts as long as its ``async with`` block.
 
 The other way round, :func:`mcp_server` (and :func:`serve_stdio`) serves agents, functions
 and ``Tool`` s as the tools of an MCP server, for any MCP client.

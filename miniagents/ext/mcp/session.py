@@ -234,12 +234,31 @@ class MCPSession:
             )
             cursor = page.next_cursor
             if cursor is None:
-                return tuple(tools)
+                return self._distinct(tools)
         raise MCPSessionError(
             f"The MCP server {self._describe()} listed its tools on more than {_MAX_PAGES} "
             "pages, the most a session reads, so some of them would be missing. Check the "
             "server's pagination: its last page must have no nextCursor."
         )
+
+    def _distinct(self, tools: list[MCPTool]) -> tuple[MCPTool, ...]:
+        """``tools``, whose names (made valid for the providers) must differ.
+
+        Raises:
+            MCPSessionError: naming the two tools of the server whose names became one.
+        """
+        by_name: dict[str, MCPTool] = {}
+        for tool in tools:
+            other = by_name.setdefault(tool.name, tool)
+            if other is not tool:
+                raise MCPSessionError(
+                    f"The MCP server {self._describe()} has two tools, {other.server_name!r} "
+                    f"and {tool.server_name!r}, whose names both become {tool.name!r} (a "
+                    "tool's name for a model has only letters, digits, '_' and '-'), so a "
+                    "model could not tell them apart, whatever the prefix. Rename one of "
+                    "them on the server."
+                )
+        return tuple(tools)
 
     async def _call(self, name: str, arguments: dict[str, object]) -> CallToolResult:
         client = self._client

@@ -47,8 +47,10 @@ class ToolSet:
             if other is not None:
                 raise ToolNameConflictError(
                     f"Two tools are named {tool.name!r} ({other!r} and {tool!r}), so a model "
-                    "could not tell them apart. Rename one, e.g. "
-                    f"agent.fork(alias=...) or FunctionTool(func, name=...)."
+                    "could not tell them apart. Rename one: an agent with "
+                    "agent.fork(alias=...), a function with FunctionTool(func, name=...), the "
+                    "tools of an MCP server with a prefix of their session's, e.g. "
+                    'MCPSession(..., prefix="web_").'
                 )
             self._by_name[tool.name] = tool
 

@@ -15,11 +15,18 @@ from typing import Any, TypeVar
 import pytest
 from mcp import types
 from mcp.server import Server, ServerRequestContext
+from mcp.server.mcpserver import MCPServer
 
 from miniagents import MiniAgents
 from miniagents.errors import StreamCancelledError, ToolError
-from miniagents.ext.mcp import MCPSession, MCPSessionError, MCPTool
-from miniagents.ext.tools import ToolCallMessage, ToolResultMessage, ToolSet
+from miniagents.ext.mcp import MCPSession, MCPSessionError, MCPTool, mcp_server
+from miniagents.ext.tools import (
+    ToolCallMessage,
+    ToolNameConflictError,
+    ToolResultMessage,
+    ToolSet,
+)
+from tests.ext.mcp.served import divide
 from tests.subprocesses import python_env
 
 T = TypeVar("T")
@@ -322,6 +329,35 @@ async def test_a_listing_past_1000_pages_is_an_error_not_a_cut() -> None:
     with pytest.raises(MCPSessionError, match="on more than 1000 pages") as raised:
         await soon(endless.__aenter__())
     assert "its last page must have no nextCursor" in str(raised.value)
+
+
+async def test_two_tools_of_a_server_whose_names_become_one_are_a_clear_error() -> None:
+    files = MCPServer("files", log_level="WARNING")
+
+    @files.tool(name="files.read")
+    def read_dotted() -> str:
+        """Read."""
+        return "dotted"
+
+    @files.tool(name="files_read")
+    def read_underscored() -> str:
+        """Read."""
+        return "underscored"
+
+    expected = "two tools, 'files.read' and 'files_read', whose names both become 'fs_files_read'"
+    with pytest.raises(MCPSessionError, match=re.escape(expected)) as raised:
+        await soon(MCPSession(files, prefix="fs_").__aenter__())
+    assert "Rename one of them on the server." in str(raised.value)
+
+
+async def test_the_same_name_on_two_servers_is_told_to_take_a_prefix() -> None:
+    async with (
+        MCPSession(mcp_server([divide], name="first")) as first,
+        MCPSession(mcp_server([divide], name="second")) as second,
+    ):
+        with pytest.raises(ToolNameConflictError, match="Two tools are named 'divide'") as raised:
+            ToolSet([*first, *second])
+    assert 'MCPSession(..., prefix="web_")' in str(raised.value)
 
 
 def test_without_the_sdk_a_session_names_the_extra_to_install(
