@@ -90,7 +90,12 @@ async def serve_stdio(
 
     For a program that a client starts as its MCP server, e.g.
     ``asyncio.run(serve_stdio([researcher, get_weather]))``; see :func:`mcp_server`.
+
+    Raises:
+        MissingExtraError: without the MCP SDK (``pip install "miniagents[mcp]"``; an
+            ``ImportError``).
     """
+    require_mcp()
     from mcp.server.stdio import stdio_server
 
     server = mcp_server(tools, name=name, instructions=instructions)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from miniagents import MiniAgents
-from miniagents.ext.mcp import MCPSession, mcp_server
+from miniagents.ext.errors import MissingExtraError
+from miniagents.ext.mcp import MCPSession, mcp_server, serve_stdio
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage, ToolSet
 from tests.ext.mcp.served import divide, poet
 
@@ -71,3 +72,12 @@ def test_serving_checks_the_tools_at_once() -> None:
 
     with pytest.raises(ToolNameConflictError):
         mcp_server([divide, divide])
+
+
+async def test_without_the_sdk_serve_stdio_names_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [name for name in sys.modules if name == "mcp" or name.startswith("mcp.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # `import mcp...` now fails
+    with pytest.raises(MissingExtraError, match=r'pip install "miniagents\[mcp\]"'):
+        await serve_stdio([divide])
