@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar
@@ -31,6 +32,7 @@ __all__ = [
     "MiniAgents",
     "adopt_hook",
     "current_context",
+    "not_on_the_loop_thread",
     "outer_context",
     "settings_of",
     "start_task_in",
@@ -178,6 +180,7 @@ class MiniAgents:
         self._resources = Resources()
         self._outer: MiniAgents | None = None  # the context around it, while it is active
         self._active = False
+        self._thread: int | None = None  # the ident of the thread it is active in
 
     @classmethod
     def get_current(cls) -> MiniAgents:
@@ -188,10 +191,7 @@ class MiniAgents:
         """
         context = _current.get()
         if context is None:
-            raise NoActiveContextError(
-                "No MiniAgents context is active. Run agents inside one: "
-                "`async with MiniAgents(): ...` in async code, or `MiniAgents().run(main())`."
-            )
+            raise NoActiveContextError(_no_context())
         return context
 
     # -- entering and leaving ----------------------------------------------------------
@@ -207,6 +207,7 @@ class MiniAgents:
                 "This MiniAgents context is active already; make a new one."
             )
         self._active = True
+        self._thread = threading.get_ident()
         parent = _current.get()
         self._outer = parent
         self._settings.inherit(parent._settings if parent else None)
@@ -401,3 +402,34 @@ def outer_context(context: MiniAgents) -> MiniAgents | None:
 def settings_of(context: MiniAgents) -> ExtensionSettings:
     """The extensions' settings of ``context``."""
     return context._settings
+
+
+def not_on_the_loop_thread() -> NoActiveContextError:
+    """The error of an agent started from a thread that is not its context's loop's."""
+    return NoActiveContextError(
+        f"No MiniAgents context is active in this thread ({threading.current_thread().name}): "
+        "a context holds for the code of its event loop's thread, and an agent started from "
+        "another thread (a reactivex scheduler's, e.g. ops.subscribe_on(...) placed after an "
+        "agent's operator, or a thread pool's, asyncio.to_thread's) could not run there. "
+        "Start agents on the loop's thread (put subscribe_on before the agent's operator; "
+        "from a thread, asyncio.run_coroutine_threadsafe(coroutine, loop)), inside "
+        "`async with MiniAgents(): ...`."
+    )
+
+
+def _no_context() -> str:
+    """Why no context is active, and the fix (another thread's code cannot see one)."""
+    if threading.current_thread() is not threading.main_thread() and not _loop_runs():
+        return str(not_on_the_loop_thread())
+    return (
+        "No MiniAgents context is active. Run agents inside one: "
+        "`async with MiniAgents(): ...` in async code, or `MiniAgents().run(main())`."
+    )
+
+
+def _loop_runs() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -830,6 +830,23 @@ def test_using_an_agent_outside_a_context_and_a_loop_is_the_same_error() -> None
     assert_no_context(raised.value)
 
 
+async def test_an_agent_started_from_another_thread_is_told_contexts_do_not_cross_threads() -> None:
+    # e.g. reactivex's ops.subscribe_on(NewThreadScheduler()) after an agent's operator
+    async with MiniAgents():
+        raised = await asyncio.to_thread(_error_of, greeter.inquire)
+    assert isinstance(raised, NoActiveContextError)
+    assert "active in this thread" in str(raised)
+    assert "put subscribe_on before the agent's operator" in str(raised)
+
+
+def _error_of(call: Callable[[], object]) -> BaseException | None:
+    try:
+        call()
+    except BaseException as error:  # (handed back to the loop's thread)
+        return error
+    return None
+
+
 async def test_an_agent_cannot_be_used_after_its_context_ended() -> None:
     async with MiniAgents():
         pass
