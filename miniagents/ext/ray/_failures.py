@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from miniagents.ext.ray.errors import RayAgentError, RayWorkerDiedError
 
-__all__ = ["ray_failure", "worker_died", "worker_died_error"]
+__all__ = ["mailbox_died_error", "ray_failure", "worker_died", "worker_died_error"]
 
 
 def worker_died(error: BaseException) -> bool:
@@ -40,3 +40,14 @@ def ray_failure(error: BaseException, what: str) -> RayAgentError:
     failure = RayAgentError(f"Ray could not run {what}: {error}")
     failure.__cause__ = error
     return failure
+
+
+def mailbox_died_error(what: str, cause: BaseException, note: str) -> RayAgentError:
+    """The error for the driver's mailbox actor dying while ``what`` ran (``note``: what then)."""
+    error = RayAgentError(
+        f"The mailbox actor that carries the input messages of {what} to its Ray worker died "
+        f"({cause}); {note}. The next interactions use a new mailbox. Check the memory and "
+        "the logs of the driver's node, where the mailbox runs (`ray status`)."
+    )
+    error.__cause__ = cause
+    return error

@@ -2,8 +2,9 @@
 
 A Ray task gets its arguments when it starts; input messages still streaming then must
 follow it. They go through one small asyncio actor per driver (made at the first need,
-owned by the driver, so it ends with it), holding one bounded box per interaction: the
-driver's ``put`` waits while the box is full, the worker's ``take`` while it is empty::
+owned by the driver, so it ends with it; made again if it dies), holding one bounded box
+per interaction: the driver's ``put`` waits while the box is full, the worker's ``take``
+while it is empty::
 
     driver:   put(m1) put(m2) ...... put(END)
     box:      [m1 m2]   (at most BOX_EVENTS)
@@ -31,7 +32,14 @@ from miniagents.ext.ray._wire import (
 from miniagents.ext.ray.errors import MessageSerializationError
 from miniagents.messages import MessagePromise, MessageSequencePromise
 
-__all__ = ["BOX_EVENTS", "Mailbox", "known_inputs", "mailbox_actor", "send_inputs"]
+__all__ = [
+    "BOX_EVENTS",
+    "Mailbox",
+    "forget_dead_mailbox",
+    "known_inputs",
+    "mailbox_actor",
+    "send_inputs",
+]
 
 BOX_EVENTS = 16
 """How many input events a box holds before the driver's ``put`` waits."""
@@ -105,7 +113,10 @@ _actors: dict[tuple[str, str], Any] = {}
 
 
 def mailbox_actor() -> Any:
-    """This driver's mailbox actor in the current Ray cluster (made at the first call)."""
+    """This driver's mailbox actor in the current Ray cluster (made at the first call).
+
+    One that has died (see :func:`forget_dead_mailbox`) is replaced by a new one.
+    """
     import ray
 
     context = ray.get_runtime_context()
@@ -116,6 +127,23 @@ def mailbox_actor() -> Any:
         remote_class = remote(num_cpus=0, max_concurrency=100_000)(Mailbox)
         actor = _actors[session] = remote_class.remote()
     return actor
+
+
+def forget_dead_mailbox(actor: Any, error: BaseException) -> bool:
+    """Whether ``error`` (from a call to ``actor``) says the mailbox actor died.
+
+    If it did, the next :func:`mailbox_actor` makes a new one: its process may have been
+    killed (the OOM killer, a lost node), and every interaction would fail on it.
+    """
+    import ray.exceptions as ray_errors
+
+    unavailable = isinstance(error, ray_errors.ActorUnavailableError)  # for a moment: not dead
+    if unavailable or not isinstance(error, ray_errors.RayActorError):
+        return False
+    for session, cached in list(_actors.items()):
+        if cached is actor:
+            del _actors[session]
+    return True
 
 
 # -- the driver's side -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+from miniagents.ext.ray._failures import ray_failure
 from miniagents.ext.ray._wire import (
     COMPLETE,
     END,
@@ -154,7 +155,8 @@ async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> No
             async with with_settings(MiniAgents(), loads(call.settings)):
                 inputs = MessageSequenceAppender()
                 if not _apply_inputs(inputs, call.inputs):
-                    reader = asyncio.get_running_loop().create_task(_read_mailbox(call, inputs))
+                    reading = _read_mailbox(call, inputs, agent.alias)
+                    reader = asyncio.get_running_loop().create_task(reading)
                 replies = agent.inquire(inputs.sequence, *args, **kwargs)
                 await _send_replies(replies, outbox, agent.alias)
         except asyncio.CancelledError:
@@ -205,14 +207,18 @@ def _apply_inputs(inputs: MessageSequenceAppender, events: Sequence[InputEvent])
     return False
 
 
-async def _read_mailbox(call: Call, inputs: MessageSequenceAppender) -> None:
+async def _read_mailbox(call: Call, inputs: MessageSequenceAppender, alias: str) -> None:
     """Take the input events the driver sends, until the input ends."""
+    import ray
+
     try:
         while True:
             events: list[InputEvent] = await call.mailbox.take.remote(call.key)
             if _apply_inputs(inputs, events):
                 return
-    except BaseException as error:  # cancelled (the interaction ended), or Ray failed
+    except ray.exceptions.RayError as error:  # e.g. the mailbox actor died
+        inputs.fail(ray_failure(error, f"the agent {alias} (taking its input messages)"))
+    except BaseException as error:  # cancelled: the interaction ended
         inputs.fail(error)
         if isinstance(error, asyncio.CancelledError):
             raise

@@ -29,7 +29,6 @@ the driver's reply streams, as the replies of a local agent do.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import functools
 import threading
@@ -39,9 +38,19 @@ from typing import Any, TypedDict, TypeVar
 
 from typing_extensions import Unpack
 
-from miniagents.ext.ray._failures import ray_failure, worker_died, worker_died_error
+from miniagents.ext.ray._failures import (
+    mailbox_died_error,
+    ray_failure,
+    worker_died,
+    worker_died_error,
+)
 from miniagents.ext.ray._import import require_ray
-from miniagents.ext.ray._mailbox import known_inputs, mailbox_actor, send_inputs
+from miniagents.ext.ray._mailbox import (
+    forget_dead_mailbox,
+    known_inputs,
+    mailbox_actor,
+    send_inputs,
+)
 from miniagents.ext.ray._wire import (
     COMPLETE,
     END,
@@ -193,12 +202,24 @@ class _Runner:
         settings = dumps_settings(context_settings())
         carrier = tuple(outgoing_carrier().items())  # the trace goes on in the worker
         attempt = 0
+        mailbox_replaced = False
         while True:
             interaction = _Attempt(self, ctx)
             try:
                 await interaction.run(arguments, settings, carrier, sent)
                 return
             except _WorkerDied as died:
+                if died.mailbox:  # a new mailbox is made: the interaction runs once more
+                    if died.may_retry and not mailbox_replaced:
+                        mailbox_replaced = True
+                        continue
+                    note = (
+                        "the interaction failed on the new mailbox too"
+                        if died.may_retry
+                        else "the interaction was not run again, as some of its replies had "
+                        "reached the caller"
+                    )
+                    raise mailbox_died_error(f"the agent {alias}", died.cause, note) from died.cause
                 attempt += 1
                 if died.may_retry and attempt <= self.retries:
                     continue
@@ -238,10 +259,13 @@ def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future
 
 
 class _WorkerDied(Exception):
-    def __init__(self, cause: BaseException, may_retry: bool) -> None:
+    """The worker of an attempt died, or the mailbox actor feeding it (``mailbox``)."""
+
+    def __init__(self, cause: BaseException, may_retry: bool, mailbox: bool = False) -> None:
         super().__init__(cause)
         self.cause = cause
         self.may_retry = may_retry
+        self.mailbox = mailbox
 
 
 class _Attempt:
@@ -255,6 +279,8 @@ class _Attempt:
         self.delivered = False
         self.appenders: dict[int, MessageTokenAppender] = {}
         self.input_error: BaseException | None = None
+        self.mailbox_error: BaseException | None = None
+        """Ray's error saying that the mailbox actor died (found when closing its boxes)."""
         self.generator: Any = None
         self.links: list[CallerEnd] = []
         task = asyncio.current_task()
@@ -268,8 +294,6 @@ class _Attempt:
         carrier: tuple[tuple[str, str], ...],
         sent: Sequence[object],
     ) -> None:
-        import ray
-
         inputs = self.ctx.message_promises
         events, ended = await known_inputs(inputs, self.alias)
         links = self.links = outgoing_links(sent)  # e.g. budgets: they charge the worker's calls
@@ -291,26 +315,43 @@ class _Attempt:
                 link.open(wake.set)
             link_sender = start_task(self._send_links(mailbox, wake), f"{self.alias} links")
         finished = False
-        failure: BaseException | None = None
+        try:
+            try:
+                failure = await self._replies()
+                finished = True
+            finally:
+                try:
+                    await self._stop(not finished, sender, link_sender, mailbox)
+                finally:
+                    for link in links:
+                        link.close()  # the calls the worker left open end
+                    self._end_open_messages()
+        except Exception as error:
+            failure = error
+        if failure is not None:
+            if self.mailbox_error is not None:  # the inputs were lost with it: this is why
+                raise _WorkerDied(self.mailbox_error, not self.delivered, mailbox=True)
+            raise failure
+
+    async def _replies(self) -> BaseException | None:
+        """Pass the reply events on as they come; the agent's error, if it failed.
+
+        Raises:
+            BaseException: the error that stopped the input's sender, or what
+                :meth:`_failure` makes of Ray's error.
+        """
+        import ray
+
         try:
             async for ref in self.generator:
                 failure = self._apply(await ref)
                 if failure is not None:
-                    break  # the agent failed: its task ends
+                    return failure  # the agent failed: its task ends
             if self.input_error is not None:  # stopped by the sender: it may end as if done
                 raise self.input_error
-            finished = True
         except ray.exceptions.RayError as error:
             raise self._failure(error)  # noqa: B904 - Ray's error is its context
-        finally:
-            try:
-                await self._stop(not finished, sender, link_sender, mailbox)
-            finally:
-                for link in links:
-                    link.close()  # the calls the worker left open end
-                self._end_open_messages()
-        if failure is not None:
-            raise failure
+        return None
 
     async def _stop(
         self,
@@ -342,9 +383,12 @@ class _Attempt:
                 continue
             task.cancel()
             await self._bounded(asyncio.wait([task]), f"the end of the {what} sender", deadline)
-            with contextlib.suppress(ray.exceptions.RayError):  # a dead mailbox is closed
+            try:
                 close = mailbox.close.remote(key)
                 await self._bounded(close, f"the close of the mailbox's {what} box", deadline)
+            except ray.exceptions.RayError as error:  # a dead mailbox is closed
+                if forget_dead_mailbox(mailbox, error):
+                    self.mailbox_error = error
         generator, self.generator = [self.generator], None  # only `generator` holds it now
         # Ray's generator drop (its finalizer tells Ray) happens in a thread: it may block.
         await self._bounded(_in_thread(generator.clear), "the drop of the reply stream", deadline)
@@ -428,9 +472,10 @@ class _Attempt:
                 ]
                 if events and not await mailbox.put.remote(key, events):
                     return  # the interaction has ended
-        except (MessageSerializationError, ray.exceptions.RayError) as error:
-            self.input_error = error
-            ray.cancel(self.generator)
+        except MessageSerializationError as error:
+            self._stop_sending(error)
+        except ray.exceptions.RayError as error:
+            self._stop_sending(ray_failure(error, f"the agent {self.alias} (its live links)"))
 
     async def _send(self, mailbox: Any, inputs: MessageSequencePromise, skip: int) -> None:
         """Send the inputs after the first ``skip``; if that fails, stop the task, saying why."""
@@ -438,6 +483,15 @@ class _Attempt:
 
         try:
             await send_inputs(mailbox, self.key, inputs, skip, self.alias)
-        except (MessageSerializationError, ray.exceptions.RayError) as error:
-            self.input_error = error
-            ray.cancel(self.generator)
+        except MessageSerializationError as error:
+            self._stop_sending(error)
+        except ray.exceptions.RayError as error:
+            what = f"the agent {self.alias} (sending its input messages to the worker)"
+            self._stop_sending(ray_failure(error, what))
+
+    def _stop_sending(self, error: BaseException) -> None:
+        """Stop the task: ``error`` ends the interaction (see :meth:`_failure`)."""
+        import ray
+
+        self.input_error = error
+        ray.cancel(self.generator)

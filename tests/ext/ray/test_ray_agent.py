@@ -14,6 +14,7 @@ from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgen
 from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.ray import (
+    RayAgentError,
     RayCancelTimeoutError,
     RayWorkerDiedError,
     RemoteError,
@@ -118,6 +119,41 @@ async def test_the_inputs_are_sent_as_they_resolve() -> None:
         call.finish()
         assert [promise async for promise in replies] == []
     assert await mailbox_actor().boxes.remote() == 0  # every interaction's box is closed
+
+
+async def test_a_dead_mailbox_is_replaced_and_the_interaction_runs_again_on_the_new_one() -> None:
+    import ray
+
+    dead = mailbox_actor()
+    ray.kill(dead)  # its process ends, as with the OOM killer
+    remote = ray_agent(echo_agent, num_cpus=0.5)
+    async with MiniAgents():
+        call = remote.initiate_inquiry(prefix="echo: ")  # its input goes through the mailbox
+        replies = aiter(call.reply_sequence(finish_call=False))
+        call.send_message("one")
+        assert str(await asyncio.wait_for(anext(replies), WITHIN)) == "echo: one"
+        call.finish()
+        assert [promise async for promise in replies] == []
+    assert mailbox_actor() is not dead
+    assert await mailbox_actor().boxes.remote() == 0
+
+
+async def test_a_mailbox_that_dies_after_a_reply_ends_the_replies_with_a_ray_agent_error() -> None:
+    import ray
+
+    remote = ray_agent(echo_agent, num_cpus=0.5)
+    async with MiniAgents():
+        call = remote.initiate_inquiry(prefix="echo: ")
+        replies = aiter(call.reply_sequence(finish_call=False))
+        call.send_message("one")
+        assert str(await asyncio.wait_for(anext(replies), WITHIN)) == "echo: one"
+        dead = mailbox_actor()
+        ray.kill(dead)
+        with pytest.raises(RayAgentError, match=r"^The mailbox actor .* died") as raised:
+            await asyncio.wait_for(anext(replies), WITHIN)
+    assert "not run again, as some of its replies had reached the caller" in str(raised.value)
+    assert isinstance(raised.value.__cause__, ray.exceptions.RayActorError)
+    assert mailbox_actor() is not dead  # the next interactions get a new one
 
 
 async def test_a_remote_error_reaches_every_consumer_with_its_own_type_and_message() -> None:
