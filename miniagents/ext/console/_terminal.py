@@ -3,17 +3,15 @@
 On a terminal (stdin and stdout both TTYs) with prompt_toolkit installed, input is edited
 with prompt_toolkit: Enter sends, Alt+Enter (or Esc, Enter) starts a new line, Ctrl+D
 on an empty message ends the input, Ctrl+C interrupts. Otherwise lines are read plainly,
-one message per line, from a thread that reads the raw file descriptor: a read given up
-on (Ctrl+C, cancellation) never blocks the program's exit, and its line is kept for the
-next read.
+one message per line, from a thread that reads ``sys.stdin`` (so ``input()`` and the console
+share its buffer, each line read once): a read given up on (Ctrl+C, cancellation) never
+blocks the program's exit, and its line is kept for the next read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
-import os
 import sys
 import threading
 from concurrent.futures import Future
@@ -30,25 +28,23 @@ EXIT_WORDS = frozenset({"exit", "quit"})
 
 
 class _LineReader:
-    """Lines of a file descriptor, read by a daemon thread one request at a time."""
+    """Lines of a text stream (``sys.stdin``), read by a daemon thread one request at a time.
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._buffer = ""
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._eof = False
+    It reads through the stream itself, so ``input()`` and the console agents share one
+    buffer: each line goes to whoever asks for it first.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
         self._pending: Future[str | None] | None = None
 
     def _read_line(self) -> str | None:
-        while "\n" not in self._buffer and not self._eof:
-            chunk = os.read(self._fd, 65536)
-            self._eof = not chunk
-            self._buffer += self._decoder.decode(chunk, final=self._eof)
-        if "\n" in self._buffer:
-            line, self._buffer = self._buffer.split("\n", 1)
-            return line.removesuffix("\r")
-        line, self._buffer = self._buffer, ""
-        return line or None
+        line = self.stream.readline()
+        if not line:
+            return None
+        # undecodable bytes (kept as surrogates by some locales) become U+FFFD
+        line = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return line.removesuffix("\n").removesuffix("\r")
 
     def _run(self, pending: Future[str | None]) -> None:
         try:
@@ -80,16 +76,17 @@ def _set_done(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-_readers: dict[int, _LineReader] = {}
+_reader: _LineReader | None = None
 _session: Any = None
 
 
-def _line_reader() -> _LineReader:
-    fd = sys.stdin.fileno()
-    reader = _readers.get(fd)
-    if reader is None:
-        reader = _readers[fd] = _LineReader(fd)
-    return reader
+async def _read_line() -> str | None:
+    """The next line of ``sys.stdin`` (see ``_LineReader``), or ``None`` at the end of input."""
+    global _reader  # one reader per stdin: a read given up on keeps its line for the next
+    stdin = sys.stdin
+    if _reader is None or _reader.stream is not stdin:
+        _reader = _LineReader(stdin)
+    return await _reader.readline()
 
 
 def _is_tty(stream: TextIO | None) -> bool:
@@ -144,7 +141,7 @@ async def read_user_text(prompt: str) -> str:
                 _write(prompt)
                 prompted = True
             try:
-                text = await _line_reader().readline()
+                text = await _read_line()
             except asyncio.CancelledError:  # e.g. Ctrl+C: end the prompt's line
                 _write("\n")
                 raise
@@ -234,7 +231,7 @@ async def ask_approval(message: MessagePromise) -> None:
         answer: str | None = await session.prompt_async(APPROVAL_PROMPT)
     else:
         _write(APPROVAL_PROMPT)
-        answer = await _line_reader().readline()
+        answer = await _read_line()
         if not typed:
             _write((answer or "") + "\n")  # echoed, as the user's messages are
     if answer is not None and answer.strip().lower() in ("y", "yes"):

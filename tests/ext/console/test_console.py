@@ -146,6 +146,39 @@ def test_typing_exit_ends_the_dialog_and_the_lines_after_it_are_not_read(
     assert "never read" not in result.stdout
 
 
+MIXED = """
+import asyncio
+
+from miniagents import MiniAgents
+from miniagents.ext.console.agents import console_user_agent
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.utils import adialog_loop
+
+
+async def main() -> None:
+    async with MiniAgents():
+        await adialog_loop(console_user_agent, offline_agent.fork(token_delay=0.0))
+
+
+print(f"Hello, {input('Your name: ')}!")
+asyncio.run(main())
+print(f"Then: {input()}")
+"""
+
+
+def test_input_and_the_console_agents_read_each_line_once_in_turn(tmp_path: Path) -> None:
+    result = run_piped(tmp_path, MIXED, "Ada\nfirst question\nexit\nafter the dialog\n")
+
+    assert_clean_exit(result)
+    assert result.stdout == (
+        "Your name: Hello, Ada!\n"  # input() took one line, not the whole buffer
+        "USER: first question\n"
+        f"ASSISTANT: {OFFLINE}first question\n"
+        "USER: exit\n"
+        "Then: after the dialog\n"  # and the dialog left the line after exit to input()
+    )
+
+
 CHAIN = """
 import asyncio
 import sys
