@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import sys
 import threading
 from concurrent.futures import Future
@@ -39,7 +40,14 @@ class _LineReader:
         self._pending: Future[str | None] | None = None
 
     def _read_line(self) -> str | None:
-        line = self.stream.readline()
+        try:
+            line = self.stream.readline()
+        except ValueError:  # sys.stdin was closed: nothing more to read
+            return None
+        except OSError as error:
+            if error.errno == errno.EBADF:  # its file descriptor was closed
+                return None
+            raise
         if not line:
             return None
         # undecodable bytes (kept as surrogates by some locales) become U+FFFD
@@ -84,6 +92,8 @@ async def _read_line() -> str | None:
     """The next line of ``sys.stdin`` (see ``_LineReader``), or ``None`` at the end of input."""
     global _reader  # one reader per stdin: a read given up on keeps its line for the next
     stdin = sys.stdin
+    if stdin is None:  # the program started with stdin closed: no input at all
+        return None
     if _reader is None or _reader.stream is not stdin:
         _reader = _LineReader(stdin)
     return await _reader.readline()
@@ -126,8 +136,8 @@ async def read_user_text(prompt: str) -> str:
     """The user's next message: a non-empty text read after printing ``prompt``.
 
     Raises:
-        InputEndedError: at the end of input, or when the user types ``exit`` (or ``quit``);
-            an ``EOFError``.
+        InputEndedError: at the end of input (a closed stdin is one), or when the user
+            types ``exit`` (or ``quit``); an ``EOFError``.
         KeyboardInterrupt: when the user presses Ctrl+C in the prompt_toolkit editor.
     """
     typed = _is_tty(sys.stdin)  # else piped: each line read is echoed, for the transcript

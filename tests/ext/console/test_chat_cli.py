@@ -21,7 +21,7 @@ import pytest
 
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.testing import FakeLLMServer
-from tests.ext.console.test_console import WAIT, read_until
+from tests.ext.console.test_console import WAIT, read_until, run_with_stdin_closed
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 from tests.test_install import installed_checkout
 
@@ -70,6 +70,13 @@ def test_the_end_of_input_ends_the_chat(tmp_path: Path) -> None:
         f"USER: Hi\nASSISTANT: {OFFLINE.format(model='tiny', count=1, text='Hi')}\n"
         "USER: \nBye!\n"
     )
+
+
+def test_a_closed_stdin_ends_the_chat(tmp_path: Path) -> None:
+    result = run_with_stdin_closed(["-m", "miniagents", "chat", "--provider", "offline"], tmp_path)
+
+    assert_ended_well(result)
+    assert result.stdout.endswith("Type exit or press Ctrl+D to end.\nUSER: \nBye!\n")
 
 
 def test_a_history_file_keeps_the_chat_and_resumes_it(tmp_path: Path) -> None:

@@ -179,6 +179,31 @@ def test_input_and_the_console_agents_read_each_line_once_in_turn(tmp_path: Path
     )
 
 
+def run_with_stdin_closed(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python *args`` in ``cwd`` with its stdin closed (so ``sys.stdin`` is None)."""
+    with default_sigint_in_children():
+        return subprocess.run(
+            ["sh", "-c", 'exec "$@" 0<&-', "sh", sys.executable, *args],
+            cwd=cwd,
+            env=python_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+@pytest.mark.parametrize("how", ["closed at the start", "closed by the program"])
+def test_a_closed_stdin_is_the_end_of_input(tmp_path: Path, how: str) -> None:
+    if how == "closed at the start":
+        script = write_script(tmp_path, "script.py", DIALOG)
+        result = run_with_stdin_closed([str(script)], tmp_path)
+    else:
+        result = run_piped(tmp_path, "import sys\nsys.stdin.close()\n" + DIALOG, "not read\n")
+
+    assert_clean_exit(result)
+    assert result.stdout == "USER: \nDONE\n"
+
+
 CHAIN = """
 import asyncio
 import sys
