@@ -24,12 +24,19 @@ def worker_died(error: BaseException) -> bool:
 
 
 def worker_died_error(
-    what: str, cause: BaseException, note: str, function: str
+    what: str, cause: BaseException, note: str, function: str, fix: str | None = None
 ) -> RayWorkerDiedError:
-    """The error for a worker that died running ``what``, after the retries ``note`` tells of."""
+    """The error for a worker that died running ``what``, after the retries ``note`` tells of.
+
+    ``fix`` (a sentence) replaces the usual advice (the worker's logs, memory, max_retries).
+    """
+    if fix is None:
+        fix = (
+            "Check the worker's logs, give it more memory, or raise max_retries in "
+            f"{function}(...)."
+        )
     error = RayWorkerDiedError(
-        f"The Ray worker running {what} died before it finished ({cause}); {note}. Check "
-        f"the worker's logs, give it more memory, or raise max_retries in {function}(...)."
+        f"The Ray worker running {what} died before it finished ({cause}); {note}. {fix}"
     )
     error.__cause__ = cause
     return error
@@ -42,12 +49,21 @@ def ray_failure(error: BaseException, what: str) -> RayAgentError:
     return failure
 
 
-def mailbox_died_error(what: str, cause: BaseException, note: str) -> RayAgentError:
-    """The error for the driver's mailbox actor dying while ``what`` ran (``note``: what then)."""
+def mailbox_died_error(
+    what: str, cause: BaseException, note: str, fix: str | None = None
+) -> RayAgentError:
+    """The error for the driver's mailbox actor dying while ``what`` ran (``note``: what then).
+
+    ``fix`` (a sentence) replaces the usual advice (the memory and logs of the node).
+    """
+    if fix is None:
+        fix = (
+            "Check the memory and the logs of the driver's node, where the mailbox runs "
+            "(`ray status`)."
+        )
     error = RayAgentError(
         f"The mailbox actor that carries the input messages of {what} to its Ray worker died "
-        f"({cause}); {note}. The next interactions use a new mailbox. Check the memory and "
-        "the logs of the driver's node, where the mailbox runs (`ray status`)."
+        f"({cause}); {note}. The next interactions use a new mailbox. {fix}"
     )
     error.__cause__ = cause
     return error

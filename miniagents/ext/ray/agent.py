@@ -71,7 +71,11 @@ from miniagents.ext.ray._wire import (
 )
 from miniagents.ext.ray._worker import serve_interaction
 from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT as _WORKER_CANCEL_TIMEOUT
-from miniagents.ext.ray.errors import MessageSerializationError, RayCancelTimeoutError
+from miniagents.ext.ray.errors import (
+    MessageSerializationError,
+    RayAgentError,
+    RayCancelTimeoutError,
+)
 from miniagents.messages import MessageSequencePromise
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents import InteractionContext, MiniAgent
@@ -83,6 +87,7 @@ from miniagents.miniagents.lowlevel import (
     sending,
     start_task,
 )
+from miniagents.promising.lowlevel import core_of
 
 __all__ = ["CANCEL_TIMEOUT", "REPLY_BATCHES_IN_FLIGHT", "RayOptions", "ray_agent"]
 
@@ -209,28 +214,50 @@ class _Runner:
                 await interaction.run(arguments, settings, carrier, sent)
                 return
             except _WorkerDied as died:
-                if died.mailbox:  # a new mailbox is made: the interaction runs once more
-                    if died.may_retry and not mailbox_replaced:
-                        mailbox_replaced = True
-                        continue
-                    note = (
-                        "the interaction failed on the new mailbox too"
-                        if died.may_retry
-                        else "the interaction was not run again, as some of its replies had "
-                        "reached the caller"
-                    )
-                    raise mailbox_died_error(f"the agent {alias}", died.cause, note) from died.cause
-                attempt += 1
-                if died.may_retry and attempt <= self.retries:
+                if died.mailbox:  # a new mailbox is made: the interaction may run once more
+                    retry = died.may_retry and not mailbox_replaced
+                    mailbox_replaced = True
+                else:
+                    attempt += 1
+                    retry = died.may_retry and attempt <= self.retries
+                # a retry sends the input again from its first message: is it still kept?
+                released = core_of(ctx.message_promises).released() if retry else 0
+                if retry and not released:
                     continue
-                note = (
-                    f"it was tried {attempt} time(s)"
-                    if died.may_retry
-                    else "it was not run again, as some of its replies had reached the caller"
-                )
-                raise worker_died_error(
-                    f"the agent {alias}", died.cause, note, "ray_agent"
-                ) from died.cause
+                raise self._gave_up(died, attempt, released) from died.cause
+
+    def _gave_up(self, died: _WorkerDied, attempt: int, released: int) -> RayAgentError:
+        """The error of an interaction not run again after ``died`` (``attempt`` tries).
+
+        ``released``: how many input messages its input had released (its replay window
+        passed), which a retry could not send again.
+        """
+        what = f"the agent {self.agent.alias}"
+        fix = None
+        if released:
+            note = (
+                "it was not run again: its input had passed its replay window, which released "
+                f"its first {released} message(s), so they could not be sent to a worker again"
+            )
+            keep = (
+                "To keep the input for a retry, run the call in MiniAgents(replay_window=None) "
+                "(or a replay_window larger than the input), which holds it in memory until "
+                "the interaction ends"
+            )
+            fix = (
+                f"{keep}."
+                if died.mailbox
+                else f"{keep}; ray_agent(..., max_retries=0) retries nothing."
+            )
+        elif not died.may_retry:
+            note = "it was not run again, as some of its replies had reached the caller"
+        elif died.mailbox:
+            note = "the interaction failed on the new mailbox too"
+        else:
+            note = f"it was tried {attempt} time(s)"
+        if died.mailbox:
+            return mailbox_died_error(what, died.cause, note, fix)
+        return worker_died_error(what, died.cause, note, "ray_agent", fix)
 
 
 def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future[None]:

@@ -138,16 +138,24 @@ async def waiting_agent(ctx: InteractionContext, signals: SignalsHandle, key: st
 
 @miniagent
 async def dying_agent(
-    ctx: InteractionContext, signals: SignalsHandle, key: str, after_reply: bool
+    ctx: InteractionContext,
+    signals: SignalsHandle,
+    key: str,
+    after_reply: bool,
+    read_inputs: bool = False,
 ) -> None:
-    """On its first attempt, kill its worker (after a reply the test has read, if asked)."""
+    """On its first attempt, kill its worker (after a reply the test has read, if asked).
+
+    With ``read_inputs``, it reads every input message first and says how many it read.
+    """
     attempt = await signals.count.remote(key)
+    read = len(await ctx.messages) if read_inputs else None
     if after_reply:
         ctx.reply(f"attempt {attempt}")
         await signals.wait.remote(f"{key}:read")
     if attempt == 1:
         kill_this_worker()
-    ctx.reply(f"done at attempt {attempt}")
+    ctx.reply(f"done at attempt {attempt}" if read is None else f"read {read} at attempt {attempt}")
 
 
 @miniagent

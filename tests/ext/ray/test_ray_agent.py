@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -271,6 +272,33 @@ async def test_an_interaction_whose_worker_dies_before_replying_is_run_again(
         )
     assert [str(message) for message in replies] == ["done at attempt 2"]
     assert await signals.counted.remote(key) == 2
+
+
+@pytest.mark.parametrize("replay_window", [None, 8])
+async def test_a_retry_sends_the_inputs_again_unless_they_passed_their_replay_window(
+    signals: SignalsHandle, replay_window: int | None
+) -> None:
+    key = fresh_key()
+    remote = ray_agent(dying_agent, num_cpus=0.5)
+
+    async def inputs() -> AsyncIterator[str]:  # streamed: a list would be kept whole anyway
+        for number in range(20):
+            yield f"input {number}"
+
+    async with MiniAgents(replay_window=replay_window):
+        replies = remote.inquire(
+            inputs(), signals=signals, key=key, after_reply=False, read_inputs=True
+        )
+        if replay_window is None:  # every input is kept: the retry gets them all again
+            assert str(await asyncio.wait_for(replies, WITHIN)) == "read 20 at attempt 2"
+            return
+        with pytest.raises(RayWorkerDiedError) as raised:
+            await asyncio.wait_for(replies, WITHIN)
+    message = str(raised.value)
+    assert "it was not run again: its input had passed its replay window" in message
+    assert "MiniAgents(replay_window=None)" in message
+    assert "max_retries=0" in message
+    assert await signals.counted.remote(key) == 1
 
 
 async def test_a_worker_that_dies_after_replying_ends_the_replies_with_worker_died(
