@@ -11,8 +11,9 @@ right for the extensions)::
     ├── StreamArgumentError (also TypeError)      a promise or stream given clashing arguments
     ├── StreamSourceError (also TypeError)        a stream's source is not an async iterable
     ├── StreamPicklingError (also TypeError)      a promise or stream pickled (not its value)
-    ├── StreamLimitError (also ValueError)        a replay window or high-water mark below 1
+    ├── StreamLimitError (also ValueError)        a window or mark below 1, an unknown overflow
     ├── NoRunningLoopError (also RuntimeError)    a stream needing a task started outside asyncio
+    ├── StreamLoopError (also RuntimeError)       a stream read in another loop than its own
     ├── IncompleteStreamError (also RuntimeError) str() of a stream that is still streaming
     ├── ReplayWindowError (also RuntimeError)     a piece needed was released past the window
     ├── StreamOverflowError (also RuntimeError)   a hot source outran consumers (policy "error")
@@ -125,6 +126,7 @@ from miniagents.promising.errors import SentinelMisuseError as SentinelMisuseErr
 from miniagents.promising.errors import StreamArgumentError as StreamArgumentError
 from miniagents.promising.errors import StreamCancelledError as StreamCancelledError
 from miniagents.promising.errors import StreamLimitError as StreamLimitError
+from miniagents.promising.errors import StreamLoopError as StreamLoopError
 from miniagents.promising.errors import StreamOverflowError as StreamOverflowError
 from miniagents.promising.errors import StreamPicklingError as StreamPicklingError
 from miniagents.promising.errors import StreamSourceError as StreamSourceError
@@ -294,6 +296,7 @@ __all__ = [
     "StreamArgumentError",
     "StreamCancelledError",
     "StreamLimitError",
+    "StreamLoopError",
     "StreamOverflowError",
     "StreamPicklingError",
     "StreamSourceError",

@@ -55,7 +55,7 @@ from miniagents.promising._reporting import (
 from miniagents.promising._reporting import was_received as _was_received
 from miniagents.promising._run_first import leaders
 from miniagents.promising._tasks import no_loop_error
-from miniagents.promising.errors import StreamCancelledError, StreamOverflowError
+from miniagents.promising.errors import StreamCancelledError, StreamLoopError, StreamOverflowError
 from miniagents.promising.limits import Overflow, stream_limits
 
 __all__ = [
@@ -920,7 +920,11 @@ class ReplayCore(abc.ObserverBase[T]):
         error the ``await`` raised (``None`` if it raised none), as :meth:`await_change`
         does.
         """
-        loop = self.loop or asyncio.get_running_loop()
+        loop = self.loop
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        elif self._watch is None:  # its first wait: in the loop it started in?
+            self._check_loop(loop)
         waiter = loop.create_future()
         waiters = self._waiters
         if waiters is None:  # the one consumer waiting (most streams' case: no list)
@@ -941,6 +945,23 @@ class ReplayCore(abc.ObserverBase[T]):
         # wake-up and its turn, must not cancel the stream under it).
         self._waiting += 1
         return waiter, task
+
+    def _check_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Refuse a wait in another event loop than ``loop``, the one the stream started in.
+
+        Raises:
+            StreamLoopError: naming the fix.
+        """
+        if asyncio.get_running_loop() is loop:
+            return
+        what = "this stream" if self.flow is None else self.flow.what
+        raise StreamLoopError(
+            f"{what[:1].upper()}{what[1:]} started in another "
+            f"event loop ({'closed by now' if loop.is_closed() else 'still running'}) than the "
+            "one that reads it. A stream belongs to the loop it started in, and each "
+            "asyncio.run() makes a new loop: make the stream (and call its agents) in the "
+            "loop that reads it, e.g. inside the same asyncio.run(main())."
+        )
 
     def end_wait(self, task: asyncio.Task[Any] | None, error: BaseException | None) -> None:
         """End a wait that :meth:`wait_change` started; ``error`` is what its ``await`` raised.

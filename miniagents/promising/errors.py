@@ -20,6 +20,7 @@ __all__ = [
     "StreamArgumentError",
     "StreamCancelledError",
     "StreamLimitError",
+    "StreamLoopError",
     "StreamOverflowError",
     "StreamPicklingError",
     "StreamSourceError",
@@ -87,4 +88,8 @@ class StreamArgumentError(MiniAgentsError, TypeError):
 
 
 class StreamLimitError(MiniAgentsError, ValueError):
-    """A replay window or high-water mark that is neither a positive int nor ``None``."""
+    """A stream limit or policy that cannot be: a bad replay window, mark or overflow."""
+
+
+class StreamLoopError(MiniAgentsError, RuntimeError):
+    """A stream was read in an event loop other than the one it started in."""

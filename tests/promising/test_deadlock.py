@@ -17,7 +17,7 @@ from reactivex import operators as ops
 from reactivex.subject import Subject
 
 from miniagents import InteractionContext, MiniAgents, miniagent
-from miniagents.errors import DeadlockError, MiniAgentsError, StreamLimitError
+from miniagents.errors import DeadlockError, MiniAgentsError, StreamLimitError, StreamLoopError
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.operators import resolve_messages
@@ -353,6 +353,24 @@ def test_a_stream_waited_on_in_two_loops_parks_in_each_loops_watch() -> None:
     assert list(first.values()) == ["a piece of a stream"]
     assert list(second.values()) == ["a piece of a stream"]
     assert core.pieces == [1, 2]
+
+
+def test_a_stream_read_in_another_loop_than_its_own_is_a_stream_loop_error() -> None:
+    # a stream started by one asyncio.run() belongs to that loop; the next run's reader is
+    # told so (it got asyncio's "Event loop is closed" from inside the library)
+    source: Subject[int] = Subject()
+    stream = StreamedPromise[int, list[int]](source, resolver=_as_list)
+
+    async def start() -> None:
+        stream.start()
+        source.on_next(1)
+
+    async def read() -> list[int]:
+        return await stream
+
+    asyncio.run(start())
+    with pytest.raises(StreamLoopError, match="started in another event loop \\(closed by now\\)"):
+        asyncio.run(read())
 
 
 def test_a_token_reader_parks_while_it_waits_and_a_failed_wait_stops_counting_it(
