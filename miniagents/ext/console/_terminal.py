@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from miniagents.ext.errors import InputEndedError
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools.running import ERROR_SEPARATOR
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
 
@@ -176,18 +177,24 @@ async def print_message(message: MessagePromise, label: str) -> None:
     structured answer built in code) is printed as its fields, the JSON ``str()`` gives.
 
     A tool call or a tool result is labelled as what it is (``TOOL CALL add: `` with the
-    arguments, ``TOOL RESULT add: `` with the result) in place of ``label``.
+    arguments, ``TOOL RESULT add: `` with the result, ``TOOL RESULT add (failed): `` with an
+    error result) in place of ``label``. A result that fails after its first tokens shows
+    its error on a line of its own, labelled as failed.
     """
-    label = _label_of(message, label)
-    started = False
+    started = failed = False
     try:
         async for token in message:
             if not started:  # the label comes with the first token: a message that fails
-                _write(label)  # before its first one prints nothing (its error is shown)
-                started = True
+                _write(_label_of(message, label))  # before it prints nothing (its error
+                started = True  # is shown), and a tool's error is known by then
+                failed = _failed(message)
+            elif not failed and _failed(message):  # a tool that failed after replying
+                _write("\n" + _label_of(message, label))
+                token = token.removeprefix(ERROR_SEPARATOR)
+                failed = True
             _write(token)
         if not started:  # no token: a message of fields alone shows them (its JSON)
-            _write(label)
+            _write(_label_of(message, label))
             started = True
             finished = await message
             if finished.text is None and (fields := str(finished)) != "{}":
@@ -201,9 +208,16 @@ def _label_of(message: MessagePromise, label: str) -> str:
     if issubclass(message.message_class, ToolCallMessage):
         return f"TOOL CALL {message.metadata.get('tool_name')}: "
     if issubclass(message.message_class, ToolResultMessage):
-        failed = " (failed)" if message.metadata.get("is_error") else ""
+        failed = " (failed)" if _failed(message) else ""
         return f"TOOL RESULT {message.metadata.get('tool_name')}{failed}: "
     return label
+
+
+def _failed(message: MessagePromise) -> bool:
+    """Whether ``message`` is a tool's error result, as far as it is known yet."""
+    return issubclass(message.message_class, ToolResultMessage) and bool(
+        message.metadata.get("is_error")
+    )
 
 
 def print_error(error: BaseException) -> None:

@@ -45,7 +45,7 @@ from miniagents.ext.file_agents import file_output_agent
 from miniagents.ext.history import InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools import ToolCallMessage, ToolResultMessage, ToolSet
 from miniagents.messages import MessagePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.promising.sentinels import AWAIT
@@ -558,6 +558,56 @@ async def test_tool_calls_and_results_are_printed_under_labels_of_their_own(
         "TOOL RESULT add: 5\n"
         "TOOL RESULT weather (failed): No such city.\n"
         "AI: It is 5.\n"
+    )
+
+
+class NotingScreen(io.StringIO):
+    """A stand-in for stdout that notes when ``awaited`` has been shown."""
+
+    def __init__(self, awaited: str) -> None:
+        super().__init__()
+        self.awaited = awaited
+        self.shown = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self.awaited in self.getvalue():
+            self.shown.set()
+        return written
+
+
+async def test_tool_results_that_fail_as_they_stream_are_labelled_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    screen = NotingScreen("TOOL RESULT count: 1 2 3")
+    monkeypatch.setattr(sys, "stdout", screen)
+
+    def divide(a: float, b: float) -> float:
+        """Divide a by b."""
+        return a / b
+
+    async def count() -> AsyncIterator[str]:
+        """Count, then fail."""
+        yield "1 2 3"
+        await screen.shown.wait()  # the first tokens are shown before the tool fails
+        raise ValueError("no 4")
+
+    tools = ToolSet([divide, count])
+    async with MiniAgents():
+        await console_output_agent.inquire(
+            [
+                tools.run(
+                    ToolCallMessage(tool_name="divide", arguments={"a": 1, "b": 0}, call_id="c1")
+                ),
+                tools.run(ToolCallMessage(tool_name="count", arguments={}, call_id="c2")),
+            ]
+        )
+
+    assert screen.getvalue() == (
+        "TOOL RESULT divide (failed): The tool divide failed: ZeroDivisionError: "
+        "float division by zero\n"
+        "TOOL RESULT count: 1 2 3\n"
+        "TOOL RESULT count (failed): The tool count failed: ValueError: no 4\n"
     )
 
 
@@ -1330,12 +1380,12 @@ asyncio.run(main())
         ("y\n", "TOOL RESULT delete_file: Deleted a.txt"),
         (
             "n\n",
-            "TOOL RESULT delete_file: The user denied the call of the tool "
+            "TOOL RESULT delete_file (failed): The user denied the call of the tool "
             "delete_file; it did not run. Their reason: The user said no in the console.",
         ),
         (
             "",
-            "TOOL RESULT delete_file: The user denied the call of the tool "
+            "TOOL RESULT delete_file (failed): The user denied the call of the tool "
             "delete_file; it did not run. Their reason: The user said no in the console.",
         ),
     ],
