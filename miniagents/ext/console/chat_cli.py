@@ -20,8 +20,8 @@ the file exists. Type ``exit``, or press Ctrl+D or Ctrl+C, to end. An LLM error 
 key, no network) is shown in one line and the chat goes on.
 
 Exit status: 0 when the user ends the chat; 2 when it cannot start (a bad argument, a
-missing key or SDK, a file that is not a chat history), with one line on stderr that says
-why.
+missing key or SDK, a file that is not a chat history or cannot be written), with one line
+on stderr that says why.
 """
 
 from __future__ import annotations
@@ -239,6 +239,7 @@ async def _chat(
     assistant = _assistant(provider, model, system)
     history: ChatHistory = InMemoryChatHistory()
     if history_file is not None:
+        _check_writable(history_file)
         history = ChatHistoryMD(history_file)
         try:
             earlier = await history.load()
@@ -253,6 +254,27 @@ async def _chat(
         print(f"The conversation is saved in {history_file}.")
     print("Bye!")
     return 0
+
+
+def _check_writable(history_file: str) -> None:
+    """Check, before the chat starts, that the history file can be written where it is.
+
+    Raises:
+        _CannotStart: if its folder does not exist, or it (or its folder) is not writable.
+    """
+    path = Path(history_file)
+    folder = path.parent
+    if not folder.is_dir():
+        raise _CannotStart(
+            f"--history {history_file}: there is no folder {folder}; create it, or give a "
+            "file in a folder that exists"
+        )
+    written = path if path.exists() else folder
+    if not os.access(written, os.W_OK):
+        raise _CannotStart(
+            f"--history {history_file}: {written} cannot be written (no permission); give a "
+            "file that you can write"
+        )
 
 
 _EXAMPLE_PAGE = Path(__file__).resolve().parents[3] / "examples" / "web_chat" / "index.html"

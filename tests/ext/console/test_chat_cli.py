@@ -281,6 +281,21 @@ def test_a_file_that_is_not_a_chat_history_is_a_one_line_error_and_stays(tmp_pat
     assert notes.read_text(encoding="utf-8") == "# My notes\n"
 
 
+def test_a_history_file_in_a_missing_folder_is_a_one_line_error_before_the_chat(
+    tmp_path: Path,
+) -> None:
+    result = chat(tmp_path, "--history", "missing/talk.md", stdin="my first message\n")
+
+    assert result.returncode == 2
+    assert result.stdout == ""  # refused before the user typed anything
+    assert result.stderr == (
+        "python -m miniagents chat: error: --history missing/talk.md: there is no folder "
+        "missing; create it, or give a file in a folder that exists (see python -m "
+        "miniagents chat --help)\n"
+    )
+    assert not (tmp_path / "missing").exists()
+
+
 def test_help_names_every_option(tmp_path: Path) -> None:
     top = run_python(["-m", "miniagents", "--help"], tmp_path)
     sub = run_python(["-m", "miniagents", "chat", "--help"], tmp_path)
