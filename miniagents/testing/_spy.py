@@ -33,6 +33,7 @@ class SpiedCall:
         raised: What its reply iterator raised (its error, or the cancellation).
         started: Set once the provider is asked for its first event.
         closed: Set once its reply iterator has ended: finished, failed or closed.
+        arrived: Set at each event (a check clears it to wait for the next one).
     """
 
     call: LLMCall
@@ -40,6 +41,7 @@ class SpiedCall:
     raised: BaseException | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def tokens(self) -> list[str]:
         """The text tokens streamed (empty ones left out: the agent drops them)."""
@@ -96,6 +98,7 @@ class SpyProvider(Generic[OptionsT]):
                 except StopAsyncIteration:
                     return
                 spied.events.append(event)
+                spied.arrived.set()
                 yield event
                 if self._hold and spied.tokens() == [event] and isinstance(event, str):
                     await self._released.wait()
