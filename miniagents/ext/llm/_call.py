@@ -233,9 +233,10 @@ def _plan(
     check that fails raises, and nothing is kept, so the next call is refused too.
 
     Raises:
-        LLMConfigurationError: for no model, or a ``stall_timeout``, ``max_tool_rounds``,
+        LLMConfigurationError: for no model, an argument of the wrong kind (see
+            ``LLMOptions.check``), a ``stall_timeout``, ``max_tool_rounds``,
             ``output_retries`` or ``extra_options`` the agent cannot take, or a context's
-            ``llm_parse_in_turn`` that is not a bool.
+            ``stream_llm_tokens_by_default`` or ``llm_parse_in_turn`` that is not a bool.
     """
     model = options.model
     if not model:
@@ -243,14 +244,12 @@ def _plan(
             f"The agent {alias} needs a model. Give it one when you make the agent, e.g. "
             f"{alias.lower()}.fork(model=...) or inquire(..., model=...)."
         )
-    stream = context.stream_llm_tokens_by_default if options.stream is None else options.stream
+    options.check(alias)
+    stream = options.stream
+    if stream is None:
+        stream = _context_flag(context, "stream_llm_tokens_by_default", alias)
     stall_timeout = _stall_timeout(options, context, alias)
-    in_turn = context.llm_parse_in_turn
-    if not isinstance(in_turn, bool):
-        raise LLMConfigurationError(
-            f"The agent {alias} cannot run: MiniAgents(llm_parse_in_turn=...) must be True "
-            f"or False (or None to take the outer context's), got {in_turn!r}."
-        )
+    in_turn = _context_flag(context, "llm_parse_in_turn", alias)
     max_rounds, retries = _counts(options, alias)
     call_options = options.call_options()
     message_class = provider.message_class
@@ -348,6 +347,21 @@ def _counts(options: LLMOptions, alias: str) -> tuple[int, int]:
         )
         memo["counts"] = counts
     return counts
+
+
+def _context_flag(context: LLMSettings, name: str, alias: str) -> bool:
+    """The context's setting ``name`` (``stream_llm_tokens_by_default``, ...), checked.
+
+    Raises:
+        LLMConfigurationError: if it is not a bool.
+    """
+    flag: object = getattr(context, name)
+    if not isinstance(flag, bool):
+        raise LLMConfigurationError(
+            f"The agent {alias} cannot run: MiniAgents({name}=...) must be True or False (or "
+            f"None to take the outer context's), got {flag!r}."
+        )
+    return flag
 
 
 def _role_of(message_class: type[Message]) -> object:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from miniagents.ext.llm.provider import LLMOptions, call_option
+from miniagents.ext.llm.sdk_calls import check_client
 
 if TYPE_CHECKING:
     import openai as openai_sdk
@@ -69,3 +70,12 @@ class OpenAIOptions(LLMOptions):
     reasoning_effort: str | None = call_option(None)
     max_retries: int | None = None
     timeout: float | None = None
+
+    def check(self, alias: str) -> None:
+        """Refuse an argument of the wrong kind: every LLM agent's, and ``async_client``.
+
+        Raises:
+            LLMConfigurationError: for one of the wrong kind, naming it and the fix.
+        """
+        super().check(alias)
+        check_client(self.async_client, "openai.AsyncOpenAI", "OpenAI", alias)

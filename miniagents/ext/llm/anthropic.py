@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
+    LLMConfigurationError,
     LLMResponseError,
 )
 from miniagents.ext.llm.llm_agent import make_llm_agent
@@ -41,7 +42,13 @@ from miniagents.ext.llm.provider import (
     ToolCallStart,
     call_option,
 )
-from miniagents.ext.llm.sdk_calls import accepts, client_with_options, import_sdk, sdk_arguments
+from miniagents.ext.llm.sdk_calls import (
+    accepts,
+    check_client,
+    client_with_options,
+    import_sdk,
+    sdk_arguments,
+)
 from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
@@ -104,6 +111,22 @@ class AnthropicOptions(LLMOptions):
     stop_sequences: Sequence[str] | None = call_option(None)
     max_retries: int | None = None
     timeout: float | None = None
+
+    def check(self, alias: str) -> None:
+        """Refuse an argument of the wrong kind: every LLM agent's, and Anthropic's own.
+
+        Raises:
+            LLMConfigurationError: for one of the wrong kind, naming it and the fix.
+        """
+        super().check(alias)
+        check_client(self.async_client, "anthropic.AsyncAnthropic", "Anthropic", alias)
+        limit: object = self.max_tokens
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise LLMConfigurationError(
+                f"The max_tokens of the agent {alias} must be a whole number of at least 1 "
+                f"(the Messages API requires one), not {limit!r}: e.g. {alias.lower()}.fork("
+                f"max_tokens=1024), or leave it out for the default, {DEFAULT_MAX_TOKENS}."
+            )
 
 
 class AnthropicProvider:

@@ -62,6 +62,7 @@ __all__ = [
     "ToolCallDelta",
     "ToolCallStart",
     "call_option",
+    "check_kind",
 ]
 
 DEFAULT_MAX_TOOL_ROUNDS = 10
@@ -300,6 +301,32 @@ class LLMOptions:
     output_retries: int = 1
     budget: Budget | None = None
 
+    def check(self, alias: str) -> None:
+        """Refuse an argument of the wrong kind, before the first call of the model.
+
+        The agent calls it once per options instance (and context), so a call pays
+        nothing for it. A provider's options class that takes arguments of its own extends
+        it: ``super().check(alias)``, then its own checks (see :func:`check_kind`).
+
+        Args:
+            alias: The agent's alias, for the message (e.g. "OPENAI_AGENT").
+
+        Raises:
+            LLMConfigurationError: for an argument of the wrong kind, naming it and how to
+                give it.
+        """
+        check_kind(self.model, str, alias, "model", "a str (the model's name)", "model=...")
+        check_kind(self.system, str, alias, "system", "a str", 'system="Be brief."')
+        check_kind(self.stream, bool, alias, "stream", "True or False", "stream=False")
+        check_kind(
+            self.extra_options,
+            Mapping,
+            alias,
+            "extra_options",
+            "a mapping of the SDK's argument names to their values",
+            'extra_options={"user": "u-1"}',
+        )
+
     def typed_call_options(self) -> dict[str, object]:
         """The typed call options given (see :func:`call_option`), those not ``None``."""
         memo = _memo_of(self)
@@ -339,6 +366,29 @@ class LLMOptions:
     def __getstate__(self) -> dict[str, object]:
         """The fields, for pickling (what :func:`_memo_of` worked out is left out)."""
         return {name: value for name, value in self.__dict__.items() if name != _MEMO}
+
+
+def check_kind(
+    value: object, kind: type | tuple[type, ...], alias: str, name: str, wanted: str, example: str
+) -> None:
+    """Refuse ``value``, the argument ``name`` of an agent, unless it is ``None`` or a ``kind``.
+
+    Args:
+        value: The argument's value.
+        kind: What it must be an instance of.
+        alias: The agent's alias.
+        name: The argument's name.
+        wanted: What it must be, in words (e.g. "a str").
+        example: The argument as it may be given, e.g. ``stream=False``.
+
+    Raises:
+        LLMConfigurationError: if ``value`` is neither, naming the argument and the fix.
+    """
+    if value is not None and not isinstance(value, kind):
+        raise LLMConfigurationError(
+            f"The {name} of the agent {alias} must be {wanted}, not {value!r:.60}: e.g. "
+            f"{alias.lower()}.fork({example})."
+        )
 
 
 _MEMO = "_miniagents_memo"

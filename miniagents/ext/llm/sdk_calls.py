@@ -15,9 +15,9 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMSDKMissingError
-from miniagents.ext.llm.provider import LLMOptions, _memo_of
+from miniagents.ext.llm.provider import LLMOptions, _memo_of, check_kind
 
-__all__ = ["accepts", "client_with_options", "import_sdk", "sdk_arguments"]
+__all__ = ["accepts", "check_client", "client_with_options", "import_sdk", "sdk_arguments"]
 
 
 def import_sdk(module: str, provider: str) -> Any:
@@ -36,6 +36,30 @@ def import_sdk(module: str, provider: str) -> Any:
         raise LLMSDKMissingError(
             f'The {provider} agent needs the {provider} SDK: pip install "miniagents[{module}]"'
         ) from error
+
+
+def check_client(client: object, sdk_class: str, provider: str, alias: str) -> None:
+    """Refuse an ``async_client`` that is not the SDK's async client (``None``: the context's).
+
+    Args:
+        client: The agent's ``async_client``.
+        sdk_class: The SDK's async client class, e.g. "openai.AsyncOpenAI".
+        provider: The provider's name, e.g. "OpenAI".
+        alias: The agent's alias.
+
+    Raises:
+        LLMConfigurationError: for another object (a client of the other SDK, a sync client).
+        LLMSDKMissingError: if the SDK is not installed (the client cannot be one of its).
+    """
+    if client is None:
+        return
+    module, name = sdk_class.split(".")
+    wanted = getattr(import_sdk(module, provider), name)
+    if not isinstance(wanted, type):  # a stand-in put in its place (a test's): no check
+        return
+    check_kind(
+        client, wanted, alias, "async_client", f"an {sdk_class}", f"async_client={sdk_class}()"
+    )
 
 
 def sdk_arguments(

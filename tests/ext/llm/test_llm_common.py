@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import openai
@@ -201,6 +202,39 @@ async def test_a_missing_model_is_a_clear_error(agent: object) -> None:
     assert "needs a model" in text
     assert "fork(model=...)" in text
     assert isinstance(raised.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"model": 123}, r"The model of the agent OFFLINE_AGENT must be a str \(the model's"),
+        ({"system": 123}, r"The system of the agent OFFLINE_AGENT must be a str, not 123"),
+        ({"stream": "yes"}, r"The stream of the agent OFFLINE_AGENT must be True or False, not"),
+        (
+            {"extra_options": [("user", "u-1")]},
+            r"The extra_options of the agent OFFLINE_AGENT must be a mapping of the SDK's",
+        ),
+    ],
+    ids=["model", "system", "stream", "extra_options"],
+)
+async def test_an_argument_of_the_wrong_kind_is_refused_naming_it_and_the_fix(
+    arguments: dict[str, Any], says: str
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match=says) as raised:
+            await offline_agent.inquire("hi", token_delay=0, **arguments)
+    [name] = arguments
+    assert f"e.g. offline_agent.fork({name}=" in str(raised.value)
+
+
+async def test_a_context_that_streams_by_default_takes_only_a_bool() -> None:
+    async with MiniAgents(stream_llm_tokens_by_default="no"):  # type: ignore[arg-type]
+        with pytest.raises(
+            LLMConfigurationError,
+            match=r"MiniAgents\(stream_llm_tokens_by_default=\.\.\.\) must be True or False "
+            r".*got 'no'",
+        ):
+            await offline_agent.inquire("hi", token_delay=0)
 
 
 def test_create_functions_are_fork_with_arguments_bound() -> None:

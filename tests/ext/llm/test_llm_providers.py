@@ -531,6 +531,38 @@ async def test_stream_false_sends_one_non_streamed_request_and_gives_one_token(
     assert len(server.requests) == 1
 
 
+async def test_a_client_of_another_sdk_is_refused_before_any_request(
+    llm: LLM, server: FakeLLMServer
+) -> None:
+    other = OPENAI if llm.sdk == "anthropic" else ANTHROPIC
+    sync = openai.OpenAI if llm.sdk == "openai" else anthropic.Anthropic
+    wanted = "openai.AsyncOpenAI" if llm.sdk == "openai" else "anthropic.AsyncAnthropic"
+    async with other.client(server) as wrong, MiniAgents():
+        for given in (wrong, sync(base_url=llm.base_url(server), api_key="test")):
+            with pytest.raises(LLMConfigurationError) as raised:
+                await ask(llm, given, "hi")  # type: ignore[arg-type]
+            assert str(raised.value).startswith(
+                f"The async_client of the agent {llm.alias} must be an {wanted}, not <"
+            )
+            assert f"e.g. {llm.alias.lower()}.fork(async_client={wanted}())" in str(raised.value)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("max_tokens", [None, 0, 1.5, True])
+async def test_anthropic_needs_a_whole_max_tokens(
+    server: FakeLLMServer, max_tokens: object
+) -> None:
+    async with ANTHROPIC.client(server) as client, MiniAgents():
+        with pytest.raises(LLMConfigurationError) as raised:
+            await ask(ANTHROPIC, client, "hi", max_tokens=max_tokens)
+    assert str(raised.value) == (
+        "The max_tokens of the agent ANTHROPIC_AGENT must be a whole number of at least 1 (the "
+        f"Messages API requires one), not {max_tokens!r}: e.g. anthropic_agent.fork("
+        f"max_tokens=1024), or leave it out for the default, {DEFAULT_MAX_TOKENS}."
+    )
+    assert server.requests == []
+
+
 # -- failures ------------------------------------------------------------------------------
 
 
