@@ -115,7 +115,7 @@ async def responses_reply(
             elif kind in ("response.completed", "response.incomplete"):
                 final = event.response
             elif kind == "response.failed":
-                raise _failed(event.response)
+                raise _response_failure(event.response)
             elif kind == "error":
                 raise reported_error("OpenAI", event.message, event.code)
             else:  # nothing for the reply (reasoning, response.in_progress, ...): a sign of life
@@ -243,7 +243,7 @@ def _text_format(output: OutputFormat) -> dict[str, Any]:
 def _output_events(response: Any) -> list[LLMEvent]:
     """The events of a reply that was not streamed: its text, its calls, its ``Finish``."""
     if response.status == "failed":
-        raise _failed(response)
+        raise _response_failure(response)
     texts: list[str] = []
     events: list[LLMEvent] = []
     for item in response.output or ():
@@ -262,7 +262,7 @@ def _output_events(response: Any) -> list[LLMEvent]:
     ]
 
 
-def _failed(response: Any) -> LLMResponseError:
+def _response_failure(response: Any) -> LLMResponseError:
     error = response.error
     if error is None:
         return reported_error("OpenAI", None, None, failed=True)
