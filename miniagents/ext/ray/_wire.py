@@ -17,6 +17,8 @@ What travels, all of it as plain tuples of ints, strings and bytes::
         (MESSAGE_FAILED, i, err)     the tokens of message i failed
         (COMPLETE, 0, None)          the reply sequence ended normally
         (FAILED, 0, err)             the agent failed: the reply sequence ends with err
+    (in MESSAGE_FAILED and FAILED, err is the error encoded, or the index j of a message
+    whose MESSAGE_FAILED carried the same error object: it is one error on both sides)
         (LINK, l, message)           a message of live link l's far end to its caller's end
     driver -> worker, the link box of the mailbox (only when the call has live links):
         (l, message)                 a message of live link l's caller end to its far end

@@ -71,10 +71,25 @@ class _Outbox:
         self._queue: asyncio.Queue[ReplyEvent] = asyncio.Queue(OUTBOX_EVENTS)
         self._closed = False
         self._woken = False
+        self._failures: list[tuple[BaseException, int]] = []
         self.links: list[LinkEnd] = []
 
     async def put(self, event: ReplyEvent) -> None:
         await self._queue.put(event)
+
+    def error(self, error: BaseException, message: int | None = None) -> bytes | int:
+        """``error`` encoded, or the index of the reply message that failed with it already.
+
+        Given ``message`` (the index of a reply message that fails with ``error``), it is
+        remembered. The driver then decodes one error where the agent had one: a consumer
+        that received it from the message has received it from the replies too.
+        """
+        for sent, index in self._failures:
+            if sent is error:
+                return index
+        if message is not None:
+            self._failures.append((error, message))
+        return encode_error(error)
 
     async def close(self) -> None:
         await self._queue.put(_CLOSED)
@@ -162,7 +177,7 @@ async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> No
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # the agent's error, even KeyboardInterrupt, travels
-            await outbox.put((FAILED, 0, encode_error(error)))
+            await outbox.put((FAILED, 0, outbox.error(error)))
         await outbox.close()
     finally:
         for task in (reader, links):
@@ -281,7 +296,7 @@ async def _send_tokens(index: int, promise: MessagePromise, outbox: _Outbox, wha
             await outbox.put((TOKENS, index, token))
         metadata = dumps(dict(promise.metadata), what)
     except Exception as error:
-        await outbox.put((MESSAGE_FAILED, index, encode_error(error)))
+        await outbox.put((MESSAGE_FAILED, index, outbox.error(error, index)))
     else:
         await outbox.put((END, index, metadata))
 

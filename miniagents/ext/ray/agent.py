@@ -305,6 +305,8 @@ class _Attempt:
         self.key = uuid.uuid4().hex
         self.delivered = False
         self.appenders: dict[int, MessageTokenAppender] = {}
+        self.failures: dict[int, BaseException] = {}
+        """The errors of the reply messages that failed, by index (see :meth:`_error`)."""
         self.input_error: BaseException | None = None
         self.mailbox_error: BaseException | None = None
         """Ray's error saying that the mailbox actor died (found when closing its boxes)."""
@@ -456,16 +458,25 @@ class _Attempt:
             elif tag == WHOLE:
                 ctx.reply(loads(payload))
             elif tag == MESSAGE_FAILED:
-                appenders.pop(index).fail(decode_error(payload))
+                error = self.failures[index] = self._error(payload)
+                appenders.pop(index).fail(error)
             elif tag == LINK:  # a message of a live link, not a reply
                 self.links[index].receive(loads(payload))
                 continue
             elif tag == COMPLETE:
                 ctx.finish_early()  # the replies end now, even if the agent goes on
             else:  # FAILED: the agent's own error, with its own type
-                return decode_error(payload)
+                return self._error(payload)
             self.delivered = True
         return None
+
+    def _error(self, payload: bytes | int) -> BaseException:
+        """The error an event carries: decoded, or that of the reply message it names.
+
+        One error of the agent's (its reply message's, which it raised too) is one error
+        here, as for a local agent: a consumer that received it anywhere has received it.
+        """
+        return self.failures[payload] if isinstance(payload, int) else decode_error(payload)
 
     def _failure(self, error: BaseException) -> BaseException:
         """The error to raise for a Ray error met while reading the replies."""

@@ -123,6 +123,16 @@ async def failing_agent(ctx: InteractionContext, picky: bool = False) -> None:
 
 
 @miniagent
+async def failing_reply_agent(ctx: InteractionContext) -> None:
+    """Reply a message whose tokens fail, then fail with its error (as an LLM agent does)."""
+    reply = MessageTokenAppender()
+    ctx.reply(reply.promise)
+    reply.append("partial ")
+    reply.fail(CustomError("the stream broke"))
+    await reply.promise
+
+
+@miniagent
 async def waiting_agent(ctx: InteractionContext, signals: SignalsHandle, key: str) -> None:
     """Stream a token, then wait forever; tell the test when it is cancelled."""
     reply = MessageTokenAppender()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import threading
@@ -32,6 +33,7 @@ from tests.ext.ray.remote import (
     dying_agent,
     echo_agent,
     failing_agent,
+    failing_reply_agent,
     gated_tokens_agent,
     settings_agent,
     waiting_agent,
@@ -192,6 +194,32 @@ async def test_a_remote_error_that_nobody_reads_is_logged_as_lost_on_the_driver(
     assert "no consumer ever received" in lost[0].getMessage()
     assert isinstance(lost[0].exc_info and lost[0].exc_info[1], CustomError)
     caplog.clear()
+
+
+@pytest.mark.parametrize("reading", ["tokens", "whole"])
+async def test_a_reply_message_that_fails_gives_its_error_once_and_logs_nothing(
+    caplog: pytest.LogCaptureFixture, reading: str
+) -> None:
+    async def received(replies: MessageSequencePromise) -> list[BaseException]:
+        """The errors a consumer receives: from the message's tokens, then from the replies."""
+        errors: list[BaseException] = []
+        if reading == "tokens":
+            message = await asyncio.wait_for(anext(aiter(replies)), WITHIN)
+            with pytest.raises(CustomError) as in_message:
+                [token async for token in message]
+            errors.append(in_message.value)
+        with pytest.raises(CustomError) as in_replies:
+            await replies
+        return [*errors, in_replies.value]
+
+    remote = ray_agent(failing_reply_agent, num_cpus=0.5)
+    async with MiniAgents():
+        errors = await received(remote.inquire())
+    assert str(errors[0]) == "the stream broke"
+    assert all(error is errors[0] for error in errors)  # one error, as from a local agent
+    del errors  # (their tracebacks hold the streams)
+    gc.collect()  # the streams are gone: an error no consumer received would be reported now
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 @pytest.mark.parametrize("reading", ["tokens", "whole"])
