@@ -4,7 +4,8 @@
 [--port P]` serves the same assistant on a chat page in the browser instead
 (``web_chat_app``, extra ``web``), at http://127.0.0.1:8000 by default, until Ctrl+C. The
 page is ``--page``; without it, run from a clone of the repository, the example's page
-(``examples/web_chat/index.html``).
+(``examples/web_chat/index.html``). ``--port`` is from 0 to 65535 (0: a free port, the one
+announced); a port in use is a web chat that cannot start.
 
 The demo, installed: the user types, the assistant's reply streams token by token, and
 the assistant sees the whole conversation each turn::
@@ -28,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.metadata
 import importlib.util
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,9 +196,20 @@ def _parser(prog: str) -> _Parser:
         help="the chat page (default: examples/web_chat/index.html of the repository)",
     )
     web.add_argument("--host", default="127.0.0.1", help="the address (default: 127.0.0.1)")
-    web.add_argument("--port", type=int, default=8000, help="the port (default: 8000)")
+    web.add_argument("--port", type=_port, default=8000, help="the port (default: 8000)")
     web.set_defaults(chat_parser=web)
     return parser
+
+
+def _port(text: str) -> int:
+    """The value of ``--port``: a number from 0 to 65535 (0: any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; give a number from 0 to 65535")
+    return port
 
 
 def _provider(chosen: str | None) -> _Provider:
@@ -316,9 +330,35 @@ def _web(
         raise _CannotStart(
             'the web chat needs the web extra; install it with pip install "miniagents[web]"'
         ) from error
+    listener = _listen(host, port)
+    port = listener.getsockname()[1]  # the one chosen, for --port 0
     print(f"Chatting with {_who(provider, model, chosen)} at http://{host}:{port}", flush=True)
-    uvicorn.run(web_chat_app(assistant, page=page_file), host=host, port=port, log_level="warning")
-    return 0
+    server = uvicorn.Server(
+        uvicorn.Config(web_chat_app(assistant, page=page_file), log_level="warning")
+    )
+    with listener, contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the server stopped
+        server.run(sockets=[listener])
+    return 0 if server.started else 1
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host`` and ``port``, for the web chat.
+
+    Raises:
+        _CannotStart: if it cannot listen there (the port is in use, the host unknown, ...).
+    """
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        listener.bind((host, port))
+        listener.listen()
+    except OSError as error:
+        listener.close()
+        raise _CannotStart(
+            f"cannot listen on {host}:{port}: {error.strerror or error}; give another --port "
+            "(or --host)"
+        ) from error
+    return listener
 
 
 def _who(provider: _Provider, model: str, chosen: str | None) -> str:

@@ -230,6 +230,11 @@ BAD_ARGUMENTS = {
         ["web", "--provider", "offline", "--page", "nope.html"],
         "web: error: --page nope.html: there is no such file; give an HTML page",
     ),
+    "port too high": (
+        ["web", "--port", "99999"],
+        "web: error: argument --port: '99999' is not a port; give a number from 0 to 65535",
+    ),
+    "negative port": (["web", "--port", "-1"], "web: error: argument --port: '-1' is not a port"),
 }
 
 
@@ -345,6 +350,19 @@ def test_the_docs_show_what_the_command_prints(tmp_path: Path) -> None:
 
     assert_ended_well(result)
     assert result.stdout == shown.group(2)
+
+
+def test_miniagents_web_on_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_python(["-m", "miniagents", "web", "--port", str(port)], tmp_path)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"python -m miniagents web: error: cannot listen on 127.0.0.1:{port}: Address already "
+        "in use; give another --port (or --host) (see python -m miniagents web --help)\n"
+    )
 
 
 def test_miniagents_web_serves_the_chat_page_with_the_offline_model(tmp_path: Path) -> None:
