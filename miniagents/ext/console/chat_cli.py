@@ -22,7 +22,8 @@ key, no network) is shown in one line and the chat goes on.
 
 Exit status: 0 when the user ends the chat; 2 when it cannot start (a bad argument, a
 missing key or SDK, a file that is not a chat history or cannot be written), with one line
-on stderr that says why.
+on stderr that says why; 141 (128 + SIGPIPE), and nothing on stderr, when the reader of its
+output goes away (``miniagents chat | head``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import importlib.metadata
 import importlib.util
 import os
 import socket
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,13 +55,17 @@ from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 from miniagents.utils.loops import adialog_loop
 
-__all__ = ["DEFAULT_SYSTEM_PROMPT", "PROVIDERS", "main"]
+__all__ = ["BROKEN_PIPE_STATUS", "DEFAULT_SYSTEM_PROMPT", "PROVIDERS", "main"]
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful and concise assistant."
 """The system prompt when ``--system`` is not given."""
 
 PROVIDERS = ("openai", "anthropic", "offline")
 """The values of ``--provider``."""
+
+BROKEN_PIPE_STATUS = 141
+"""The exit status when the reader of the output goes away: 128 + SIGPIPE, as a shell shows
+for a program that SIGPIPE ended."""
 
 _OFFLINE_TOKEN_DELAY = 0.02
 """Seconds before each token of the offline model: it streams as a model would."""
@@ -128,6 +134,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl+C outside the dialog itself (e.g. as it starts)
         print()
         return 130
+    except BrokenPipeError:  # the reader of the output went away, e.g. `miniagents chat | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)  # Python flushes stdout on exit: that
+        os.dup2(devnull, sys.stdout.fileno())  # would fail again, with a message
+        os.close(devnull)
+        return BROKEN_PIPE_STATUS
 
 
 def _parser(prog: str) -> _Parser:

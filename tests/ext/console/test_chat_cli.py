@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from miniagents.ext.console.chat_cli import BROKEN_PIPE_STATUS
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.testing import FakeLLMServer
 from tests.ext.console.test_console import WAIT, read_until, run_with_stdin_closed
@@ -210,6 +211,32 @@ def test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended(
         "Bye!\n"
     )
     assert fake_llm.wait_disconnected(0)  # the HTTP stream was closed
+
+
+def test_a_reader_that_goes_away_ends_the_chat_quietly(tmp_path: Path) -> None:
+    with (
+        default_sigint_in_children(),
+        subprocess.Popen(
+            [sys.executable, "-m", "miniagents", "chat", "--provider", "offline"],
+            cwd=tmp_path,
+            env=python_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as process,
+    ):
+        assert process.stdin is not None
+        assert process.stdout is not None
+        shown = bytearray()
+        read_until(process.stdout.fileno(), shown, b"USER: ")
+        process.stdout.close()  # as `miniagents chat | head -2` does once it has its lines
+        process.stdin.write(b"Hello!\n")  # the chat's next output has no reader
+        process.stdin.close()
+        status = process.wait(timeout=WAIT)
+        errors = process.stderr.read() if process.stderr is not None else b""
+
+    assert status == BROKEN_PIPE_STATUS == 141
+    assert errors == b""
 
 
 BAD_ARGUMENTS = {
