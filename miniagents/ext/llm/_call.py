@@ -33,6 +33,7 @@ from miniagents.ext.llm.messages import (
 )
 from miniagents.ext.llm.prompt import PromptText, prompt_of
 from miniagents.ext.llm.provider import LLMCall, LLMOptions, LLMProvider, _memo_of, _new_call
+from miniagents.ext.llm.sdk_calls import recent_http_error
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
 from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -261,12 +262,27 @@ def _plan(
     known = {"model": model, "agent_alias": alias}  # what the tools' results carry too
 
     def stalled() -> LLMTimeoutError:
-        return LLMTimeoutError(
+        assert stall_timeout is not None  # (only a watch with a timeout calls it)
+        retried = recent_http_error(stall_timeout)
+        while_retrying = fewer_retries = ""
+        if retried is not None:  # the SDK was waiting to retry: its error is the cause
+            response = getattr(retried, "response", None)
+            status = (
+                f"{getattr(response, 'status_code', '')} {getattr(response, 'reason_phrase', '')}"
+            )
+            while_retrying = (
+                f", while the SDK waited to retry the request that the provider had answered "
+                f"with HTTP {status.strip()} (see __cause__)"
+            )
+            fewer_retries = f"; or {alias.lower()}.fork(max_retries=0) to get that error at once"
+        error = LLMTimeoutError(
             f"The agent {alias} stopped its call: the model {model!r} sent nothing for "
-            f"{stall_timeout:g} seconds (its stall_timeout). Give it longer with "
-            f"{alias.lower()}.fork(stall_timeout=...) or MiniAgents(llm_stall_timeout=...), "
-            "or None to wait as long as it takes."
+            f"{stall_timeout:g} seconds (its stall_timeout){while_retrying}. Give it longer "
+            f"with {alias.lower()}.fork(stall_timeout=...) or MiniAgents(llm_stall_timeout=...), "
+            f"or None to wait as long as it takes{fewer_retries}."
         )
+        error.__cause__ = retried
+        return error
 
     plan = _Plan(
         context,

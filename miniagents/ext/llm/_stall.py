@@ -108,7 +108,7 @@ class StallWatch:
     ) -> None:
         error = self.end(exc)
         if error is not exc and error is not None:
-            raise error from None
+            raise error from error.__cause__  # (not the cancellation: the stall's own, if any)
 
     @overload
     def end(self, error: BaseException) -> BaseException: ...
@@ -124,7 +124,8 @@ class StallWatch:
 
         Returns:
             ``error``, or, for the cancellation this watch made (and no other one), the
-            stall's own error, to be raised instead ``from None``.
+            stall's own error, to be raised instead, from its own ``__cause__`` (not from
+            the cancellation).
         """
         watches = self._watches
         if watches is not None:

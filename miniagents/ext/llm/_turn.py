@@ -330,8 +330,8 @@ class Turn:
                 end_llm_call(observed, translated)
             if translated is caught:
                 raise
-            if translated is error:  # the stall's error (error is never None here)
-                raise translated from None
+            if translated is error:  # the stall's error (error is never None here), with
+                raise translated from translated.__cause__  # its own cause, if it has one
             raise translated from error
         else:
             if watch is not None:

@@ -6,18 +6,27 @@ What the SDK-backed providers (OpenAI, Anthropic) share; their errors are transl
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import math
 import sys
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, WeakSet
 
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMSDKMissingError
 from miniagents.ext.llm.provider import LLMOptions, _memo_of, check_kind
 
-__all__ = ["accepts", "check_client", "client_with_options", "import_sdk", "sdk_arguments"]
+__all__ = [
+    "accepts",
+    "check_client",
+    "client_with_options",
+    "import_sdk",
+    "recent_http_error",
+    "sdk_arguments",
+]
 
 
 def import_sdk(module: str, provider: str) -> Any:
@@ -179,10 +188,13 @@ def client_with_options(
         timeout: Seconds the SDK waits for each request (``None``: the client's own).
         agent: How to name the agent in an error, e.g. "openai_agent".
 
+    The call's HTTP errors are noted from here on, for :func:`recent_http_error`.
+
     Raises:
         LLMConfigurationError: for a ``max_retries`` that is not a whole number of at least
             0, or a ``timeout`` that is not a positive number of seconds.
     """
+    _note_http_errors(client)
     if max_retries is None and timeout is None:
         return client
     if max_retries is not None and (
@@ -215,3 +227,58 @@ def client_with_options(
             settings["timeout"] = float(timeout)
         copy = copies[key] = client.with_options(**settings)
     return copy
+
+
+# -- the HTTP errors the SDK retries -------------------------------------------------------
+
+_HTTP_ERROR: ContextVar[tuple[float, BaseException] | None] = ContextVar(
+    "miniagents_llm_http_error", default=None
+)
+"""The last error response of the task's current call: when (the loop's clock), and its
+error (the HTTP client's ``HTTPStatusError``)."""
+
+_NOTING: WeakSet[Any] = WeakSet()
+"""The HTTP clients whose responses are noted (each gets the hook once)."""
+
+
+def _note_http_errors(client: Any) -> None:
+    """Note the error responses of ``client``'s HTTP client from now on, in each task.
+
+    Both SDKs send through an ``httpx`` client (``client._client``); a response hook, added
+    once per HTTP client, notes an error response in the task that sent the request (the
+    agent's), which is all that the SDK's retries leave of it. The last call's is forgotten.
+    """
+    if _HTTP_ERROR.get() is not None:
+        _HTTP_ERROR.set(None)
+    http: Any = getattr(client, "_client", None)
+    hooks = getattr(http, "event_hooks", None)
+    if not isinstance(hooks, Mapping):
+        return
+    try:
+        if http in _NOTING:
+            return
+        _NOTING.add(http)
+    except TypeError:  # not weakly referable: not noted
+        return
+    http.event_hooks = {**hooks, "response": [*hooks.get("response", ()), _note_http_error]}
+
+
+async def _note_http_error(response: Any) -> None:
+    """The response hook: note an error response (its ``HTTPStatusError``)."""
+    if response.status_code >= 400:
+        try:
+            response.raise_for_status()
+        except Exception as error:
+            _HTTP_ERROR.set((asyncio.get_running_loop().time(), error))
+
+
+def recent_http_error(seconds: float) -> BaseException | None:
+    """The error response that the current call got in the last ``seconds``, if any.
+
+    A call that waits that long for its reply after one waits for the SDK to retry the
+    request (its backoff, or the ``Retry-After`` of a 429): the error names the status.
+    """
+    noted = _HTTP_ERROR.get()
+    if noted is None or noted[0] < asyncio.get_running_loop().time() - seconds:
+        return None
+    return noted[1]

@@ -6,13 +6,22 @@ clock: what takes seconds here takes no time.
 
 from __future__ import annotations
 
+import httpx2
 import pytest
 
 from miniagents import MiniAgents
 from miniagents.ext.llm import AssistantMessage, Budget, TokenUsage, UsageTotals, _openai_chat
 from miniagents.ext.llm.errors import LLMResponseError, LLMTimeoutError
 from miniagents.testing import run_with_virtual_time
-from tests.ext.llm.wire import APIS, EVENTS, chat_events, paced_agent
+from tests.ext.llm.wire import (
+    APIS,
+    EVENTS,
+    chat_events,
+    error_reply,
+    events_reply,
+    paced_agent,
+    replying_agent,
+)
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -78,3 +87,52 @@ def test_a_chat_stream_without_a_finish_reason_is_incomplete() -> None:
 
     with pytest.raises(LLMResponseError, match="no chunk gave a finish_reason"):
         run_with_virtual_time(main())
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_stall_while_the_sdk_waits_to_retry_says_which_http_error_it_retries(api: str) -> None:
+    """A 429 whose Retry-After (5 s) is past the stall timeout (1 s): the SDK was still
+    waiting when the agent stopped the call; the stall error names the 429, its cause."""
+
+    async def main() -> None:
+        agent = replying_agent(api, error_reply(429, {"retry-after": "5"}))
+        async with MiniAgents(llm_stall_timeout=1.0):
+            await agent.inquire("Hi", max_retries=1)
+
+    with pytest.raises(LLMTimeoutError) as raised:
+        run_with_virtual_time(main())
+    error = raised.value
+    assert str(error).startswith(
+        f"The agent {error_alias(api)} stopped its call: the model 'm' sent nothing for 1 "
+        "seconds (its stall_timeout), while the SDK waited to retry the request that the "
+        "provider had answered with HTTP 429 Too Many Requests (see __cause__). Give it longer"
+    )
+    assert str(error).endswith(
+        "; or " + error_alias(api).lower() + ".fork(max_retries=0) to get that error at once."
+    )
+    assert isinstance(error.__cause__, httpx2.HTTPStatusError)
+    assert error.__cause__.response.status_code == 429
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_error_retried_before_the_reply_began_is_not_the_cause_of_a_later_stall(
+    api: str,
+) -> None:
+    """A 500, retried at once, then a reply that stops after its first event."""
+    before, deltas, after = EVENTS[api](["Hel", "lo"])
+
+    async def main() -> None:
+        stopping = events_reply([*before, *deltas, *after], gap=1e6)
+        agent = replying_agent(api, error_reply(500, {"retry-after-ms": "1"}), stopping)
+        async with MiniAgents(llm_stall_timeout=1.0):
+            await agent.inquire("Hi", max_retries=1)
+
+    with pytest.raises(LLMTimeoutError) as raised:
+        run_with_virtual_time(main())
+    assert str(raised.value).endswith("or None to wait as long as it takes.")
+    assert raised.value.__cause__ is None
+
+
+def error_alias(api: str) -> str:
+    """The alias of the agent of ``api``."""
+    return "ANTHROPIC_AGENT" if api == "anthropic" else "OPENAI_AGENT"

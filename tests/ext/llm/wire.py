@@ -29,7 +29,10 @@ __all__ = [
     "PacedBody",
     "anthropic_events",
     "chat_events",
+    "error_reply",
+    "events_reply",
     "paced_agent",
+    "replying_agent",
     "responses_events",
     "sdk_agent",
     "sse",
@@ -226,11 +229,38 @@ class PacedBody(httpx2.AsyncByteStream):
             yield event
 
 
-def paced_agent(api: str, events: Sequence[bytes], gap: float = 0.0) -> MiniAgent[..., Any]:
-    """The agent of ``api`` whose every call gets ``events``, ``gap`` seconds apart."""
+Reply = Callable[[], httpx2.Response]
+"""Makes the response to one request."""
 
-    def reply(request: httpx2.Request) -> httpx2.Response:
+
+def events_reply(events: Sequence[bytes], gap: float = 0.0) -> Reply:
+    """A streamed reply of ``events``, ``gap`` seconds apart."""
+
+    def reply() -> httpx2.Response:
         headers = {"content-type": "text/event-stream"}
         return httpx2.Response(200, headers=headers, stream=PacedBody(events, gap))
 
+    return reply
+
+
+def error_reply(status: int, headers: dict[str, str]) -> Reply:
+    """An HTTP error response (``headers``: e.g. a ``retry-after``)."""
+    body = {"error": {"message": "Try again later.", "type": "error"}}
+    return lambda: httpx2.Response(status, headers=headers, json=body)
+
+
+def replying_agent(api: str, *replies: Reply) -> MiniAgent[..., Any]:
+    """The agent of ``api`` whose n-th request gets the n-th reply (the last one after)."""
+    answered = 0
+
+    def reply(request: httpx2.Request) -> httpx2.Response:
+        nonlocal answered
+        answered += 1
+        return replies[min(answered, len(replies)) - 1]()
+
     return sdk_agent(api, httpx2.AsyncClient(transport=httpx2.MockTransport(reply)))
+
+
+def paced_agent(api: str, events: Sequence[bytes], gap: float = 0.0) -> MiniAgent[..., Any]:
+    """The agent of ``api`` whose every call gets ``events``, ``gap`` seconds apart."""
+    return replying_agent(api, events_reply(events, gap))
