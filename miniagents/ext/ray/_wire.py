@@ -3,13 +3,15 @@
 What travels, all of it as plain tuples of ints, strings and bytes::
 
     driver -> worker, the call:      (arguments, input events so far, mailbox, key, settings,
-                                      trace carrier, cancel timeout, live links' far ends)
+                                      trace carrier, cancel timeout, live links' far ends,
+                                      announce the start)
     driver -> worker, the mailbox:   input events, while the inputs resolve
         (INPUT_MESSAGE, message)     a complete input message
         (INPUT_MESSAGE_FAILED, err)  an input message whose tokens failed
         (INPUT_FAILED, err)          the input sequence failed here (its end)
         (INPUT_END, None)            the input sequence ended normally
-    worker -> driver, one Ray streaming-generator item per batch of reply events:
+    worker -> driver, one Ray streaming-generator item per batch of reply events (the
+    first one empty, sent at the task's start, if the call asks for it: ``announce``):
         (START, i, header)           reply message i begins: its class and its metadata
         (TOKENS, i, [token, ...])    tokens of message i, in order (consecutive ones merged)
         (END, i, metadata)           message i is complete, with its final metadata
@@ -119,6 +121,9 @@ class Call(NamedTuple):
     ``cancel_timeout``), before it gives up with ``RayCancelTimeoutError``."""
     links: bytes | None = None
     """The far ends of the caller's live links, pickled (``None``: it has none)."""
+    announce: bool = False
+    """Whether the worker sends an empty batch of events as soon as the task starts (a
+    caller that is itself on a worker watches for it: see ``agent.SCHEDULING_WARNING``)."""
 
 
 def dumps(value: object, what: str) -> bytes:

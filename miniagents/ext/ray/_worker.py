@@ -145,6 +145,8 @@ def serve_interaction(agent: MiniAgent[...], call: Call) -> Iterator[list[ReplyE
     interaction = LoopTask(_interaction(agent, call, outbox), start=False)
     try:  # ray.cancel's interrupt may land on any line from here on, even in start()
         interaction.start()
+        if call.announce:
+            yield []  # the caller learns that the task was scheduled
         while True:
             batch = run_on_loop(outbox.batch())
             if batch is None:

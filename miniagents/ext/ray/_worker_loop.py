@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 
 from miniagents.ext.ray.errors import RayCancelTimeoutError
 
-__all__ = ["CANCEL_TIMEOUT", "LoopTask", "run_on_loop", "worker_loop"]
+__all__ = ["CANCEL_TIMEOUT", "LoopTask", "in_worker_loop", "run_on_loop", "worker_loop"]
 
 T = TypeVar("T")
 
@@ -53,6 +53,14 @@ def worker_loop() -> asyncio.AbstractEventLoop:
             thread.start()
             _loop = loop
         return _loop
+
+
+def in_worker_loop() -> bool:
+    """Whether the running code runs on this process's worker loop (an agent on a worker)."""
+    try:
+        return asyncio.get_running_loop() is _loop
+    except RuntimeError:  # no loop runs in this thread
+        return False
 
 
 class LoopTask(Generic[T]):

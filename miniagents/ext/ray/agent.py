@@ -71,6 +71,7 @@ from miniagents.ext.ray._wire import (
 )
 from miniagents.ext.ray._worker import serve_interaction
 from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT as _WORKER_CANCEL_TIMEOUT
+from miniagents.ext.ray._worker_loop import in_worker_loop
 from miniagents.ext.ray.errors import (
     MessageSerializationError,
     RayAgentError,
@@ -87,9 +88,15 @@ from miniagents.miniagents.lowlevel import (
     sending,
     start_task,
 )
-from miniagents.promising.lowlevel import core_of
+from miniagents.promising.lowlevel import core_of, logger
 
-__all__ = ["CANCEL_TIMEOUT", "REPLY_BATCHES_IN_FLIGHT", "RayOptions", "ray_agent"]
+__all__ = [
+    "CANCEL_TIMEOUT",
+    "REPLY_BATCHES_IN_FLIGHT",
+    "SCHEDULING_WARNING",
+    "RayOptions",
+    "ray_agent",
+]
 
 AgentT = TypeVar("AgentT", bound="MiniAgent[...]")
 
@@ -99,6 +106,11 @@ REPLY_BATCHES_IN_FLIGHT = 8
 
 CANCEL_TIMEOUT = _WORKER_CANCEL_TIMEOUT
 """The default ``cancel_timeout`` of :func:`ray_agent`, in seconds (10)."""
+
+SCHEDULING_WARNING = 30.0
+"""Seconds after which a ray agent called by an agent on a Ray worker (a nested call) whose
+task has not started logs a warning: the interactions waiting for it may hold the CPUs it
+needs (see :func:`ray_agent`)."""
 
 
 class RayOptions(TypedDict, total=False):
@@ -143,6 +155,13 @@ def ray_agent(agent: AgentT, /, **options: Unpack[RayOptions]) -> AgentT:
     :class:`~miniagents.ext.ray.errors.RayCancelTimeoutError` (a ``TimeoutError``) naming
     it: the interaction ends with it (logged, when its replies had ended already), and the
     worker's task fails with it; the step itself may still end later in the background.
+
+    A ray agent called by an agent on a Ray worker (a nested call) waits for a worker as
+    any task does, and the calling interaction keeps the resources it reserved meanwhile:
+    if the callers hold all the CPUs, the nested calls never start. Give the calling
+    agent ``num_cpus=0`` (or a custom resource that bounds how many of its interactions
+    run at once). A nested call not started after ``SCHEDULING_WARNING`` seconds (30)
+    logs a warning.
 
     Example:
         >>> remote_echo = ray_agent(echo, num_cpus=0.5)
@@ -331,8 +350,9 @@ class _Attempt:
         far_ends = None
         if links:
             far_ends = dumps([link.away() for link in links], "the live links of the caller")
+        nested = in_worker_loop()  # an agent on a worker calls this one: it watches the start
         self.generator = self.runner.remote.remote(
-            Call(arguments, events, mailbox, self.key, settings, carrier, timeout, far_ends)
+            Call(arguments, events, mailbox, self.key, settings, carrier, timeout, far_ends, nested)
         )
         sender = None
         if mailbox is not None and not ended:
@@ -346,7 +366,7 @@ class _Attempt:
         finished = False
         try:
             try:
-                failure = await self._replies()
+                failure = await self._replies(watch_start=nested)
                 finished = True
             finally:
                 try:
@@ -362,8 +382,11 @@ class _Attempt:
                 raise _WorkerDied(self.mailbox_error, not self.delivered, mailbox=True)
             raise failure
 
-    async def _replies(self) -> BaseException | None:
+    async def _replies(self, watch_start: bool) -> BaseException | None:
         """Pass the reply events on as they come; the agent's error, if it failed.
+
+        With ``watch_start`` (the task announces its start), a task not started within
+        ``SCHEDULING_WARNING`` seconds is logged.
 
         Raises:
             BaseException: the error that stopped the input's sender, or what
@@ -371,8 +394,13 @@ class _Attempt:
         """
         import ray
 
+        watch = None
+        if watch_start:
+            watch = asyncio.get_running_loop().call_later(SCHEDULING_WARNING, self._unscheduled)
         try:
             async for ref in self.generator:
+                if watch is not None:  # the task has started (its first batch is empty)
+                    watch.cancel()
                 failure = self._apply(await ref)
                 if failure is not None:
                     return failure  # the agent failed: its task ends
@@ -380,7 +408,23 @@ class _Attempt:
                 raise self.input_error
         except ray.exceptions.RayError as error:
             raise self._failure(error)  # noqa: B904 - Ray's error is its context
+        finally:
+            if watch is not None:
+                watch.cancel()
         return None
+
+    def _unscheduled(self) -> None:
+        logger.warning(
+            "The remote interaction of the agent %s, called by an agent on a Ray worker, has "
+            "not started after %s s: its Ray task waits for resources. If the interactions "
+            "waiting for it hold all the CPUs it could get (nested ray agents), it never "
+            "will, as a waiting interaction keeps what it reserved. Give the calling agent "
+            "num_cpus=0 in ray_agent(...) (or ray_pipeline(...)), or a custom resource that "
+            "bounds how many of its interactions run at once; see 'Nested ray agents' in the "
+            "docs on Ray.",
+            self.alias,
+            SCHEDULING_WARNING,
+        )
 
     async def _stop(
         self,

@@ -347,6 +347,38 @@ async def test_a_worker_that_dies_after_replying_ends_the_replies_with_worker_di
     assert await signals.counted.remote(key) == 1  # not retried: a reply was out already
 
 
+async def test_a_nested_call_whose_task_waits_long_to_start_logs_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import miniagents.ext.ray.agent as agent_module
+
+    monkeypatch.setattr(agent_module, "in_worker_loop", lambda: True)  # as on a Ray worker
+    monkeypatch.setattr(agent_module, "SCHEDULING_WARNING", 0.1)
+    warned = asyncio.Event()
+
+    class Warned(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno == logging.WARNING and "has not started" in record.getMessage():
+                warned.set()
+
+    heard = Warned()
+    logging.getLogger("miniagents").addHandler(heard)
+    remote = ray_agent(echo_agent, num_cpus=0.5, resources={"no node has it": 1.0})
+    try:
+        async with MiniAgents():
+            consumer = asyncio.create_task(remote.inquire("never runs").aresolve())
+            await asyncio.wait_for(warned.wait(), WITHIN)  # its task is never scheduled
+            consumer.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await consumer
+    finally:
+        logging.getLogger("miniagents").removeHandler(heard)
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "The remote interaction of the agent ECHO_AGENT, called by an agent on a Ray" in warning
+    assert "not started after 0.1 s" in warning
+    assert "num_cpus=0" in warning
+
+
 async def test_the_remote_agent_keeps_its_alias_parameters_and_bound_arguments() -> None:
     remote = ray_agent(echo_agent.fork(prefix="bound: "), num_cpus=0.5)
     assert remote.alias == echo_agent.alias
