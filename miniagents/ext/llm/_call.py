@@ -23,7 +23,12 @@ from miniagents.ext.llm._answer import Answer, invalid_answer, retry_prompt
 from miniagents.ext.llm._metered import Metered, added_usage
 from miniagents.ext.llm._output_schema import output_format_of
 from miniagents.ext.llm._turn import Turn
-from miniagents.ext.llm.errors import LLMConfigurationError, LLMTimeoutError, LLMToolRoundsError
+from miniagents.ext.llm.errors import (
+    LLMConfigurationError,
+    LLMResponseError,
+    LLMTimeoutError,
+    LLMToolRoundsError,
+)
 from miniagents.ext.llm.messages import (
     AssistantMessage,
     LLMToolApprovalRequest,
@@ -148,6 +153,8 @@ async def _run_call(
             _log(context, ctx, call, turn, calls, metered=metered)
             if not calls:
                 return
+            if turn.finish.reason in _CUT_OFF:  # the last call's arguments are cut short
+                raise _cut_off(alias, model, turn.finish.reason, calls)
             if rounds == plan.max_rounds:
                 raise LLMToolRoundsError(
                     f"The agent {alias} stopped its tool loop: the model {model!r} asked for "
@@ -173,6 +180,24 @@ async def _run_call(
         if answer is not None:
             answer.fail(error)
         raise
+
+
+_CUT_OFF = frozenset({"length", "max_tokens", "max_output_tokens", "incomplete"})
+"""The finish reasons of a reply that the model's token limit cut off (Chat Completions and
+the offline model, Anthropic, the Responses API)."""
+
+
+def _cut_off(
+    alias: str, model: str, reason: str | None, calls: list[LLMToolCallMessage]
+) -> LLMResponseError:
+    """The error of a round of tool calls that the token limit cut off: none of them is run."""
+    names = ", ".join(repr(called.tool_name) for called in calls)
+    return LLMResponseError(
+        f"The agent {alias} stopped: the model {model!r} reached its max_tokens (finish "
+        f"reason {reason!r}) while it wrote its tool calls ({names}), so their arguments may "
+        "be cut short and none was run. Give it more room with "
+        f"{alias.lower()}.fork(max_tokens=...), or leave max_tokens out."
+    )
 
 
 def _start_tools(

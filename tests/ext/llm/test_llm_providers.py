@@ -50,7 +50,7 @@ from miniagents.ext.llm.errors import (
 )
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.promising.sentinels import DEFAULT
-from miniagents.testing import FAST_RETRY, FakeLLMServer, manual_time
+from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall, manual_time
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 # -- the two providers ---------------------------------------------------------------------
@@ -561,6 +561,33 @@ async def test_anthropic_needs_a_whole_max_tokens(
         f"max_tokens=1024), or leave it out for the default, {DEFAULT_MAX_TOKENS}."
     )
     assert server.requests == []
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_tool_calls_cut_off_by_max_tokens_are_not_run(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, stream: bool
+) -> None:
+    ran: list[int] = []
+
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        ran.append(a + b)
+        return a + b
+
+    cut = [ToolCall("add", {"a": 2, "b": 3}), ToolCall("add", '{"a": 1, "b"')]
+    server.reply(tool_calls=cut, finish_reason="length")  # in each API's words
+    async with MiniAgents():
+        reply = ask(llm, client, "2 + 3?", tools=[add], max_tokens=30, stream=stream)
+        with pytest.raises(LLMResponseError) as raised:
+            await reply
+    assert str(raised.value) == (
+        f"The agent {llm.alias} stopped: the model '{llm.model}' reached its max_tokens (finish "
+        f"reason '{llm.length}') while it wrote its tool calls ('add', 'add'), so their "
+        "arguments may be cut short and none was run. Give it more room with "
+        f"{llm.alias.lower()}.fork(max_tokens=...), or leave max_tokens out."
+    )
+    assert ran == []
+    assert len(server.requests) == 1  # the model is not asked again
 
 
 # -- failures ------------------------------------------------------------------------------
