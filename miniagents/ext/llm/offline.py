@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -78,7 +79,9 @@ class OfflineOptions(LLMOptions):
             iterator of those (one per call), or a function of the ``LLMCall``; by
             default a deterministic reply built from the prompt (with tool results: the
             results, one per line), or, with an ``output_type``, a sample of its JSON
-            schema (texts "offline", numbers 0 or their bound, the first of each choice).
+            schema (texts "offline" or a sample of their format, a date, a URL, ...;
+            numbers 0, else the nearest their bounds allow; lists as short as allowed;
+            the first of each choice).
         token_delay: Seconds to wait before each token.
         max_tokens: The most tokens (words) the reply may have: a longer one is cut, with
             the finish reason "length".
@@ -144,7 +147,12 @@ class OfflineProvider:
 
 
 def _sample(schema: Mapping[str, Any], defs: Mapping[str, Any] | None = None) -> object:
-    """A value that follows a JSON schema: the offline model's structured answer."""
+    """A value that follows a JSON schema: the offline model's structured answer.
+
+    The first of each choice; texts "offline" (a sample of their ``format``: a date, an
+    e-mail address, ...); numbers 0, else the nearest that their bounds and ``multipleOf``
+    allow; lists as short as ``minItems`` allows; every property of an object.
+    """
     defs = defs if defs is not None else schema.get("$defs", {})
     ref = schema.get("$ref")
     if isinstance(ref, str):
@@ -153,7 +161,7 @@ def _sample(schema: Mapping[str, Any], defs: Mapping[str, Any] | None = None) ->
         return schema["const"]
     if schema.get("enum"):
         return schema["enum"][0]
-    options = schema.get("anyOf") or schema.get("oneOf")
+    options = schema.get("anyOf") or schema.get("oneOf") or schema.get("allOf")
     if options:
         usable = [option for option in options if option.get("type") != "null"] or options
         return _sample(usable[0], defs)
@@ -162,13 +170,74 @@ def _sample(schema: Mapping[str, Any], defs: Mapping[str, Any] | None = None) ->
     if kind == "object":
         properties = schema.get("properties", {})
         return {name: _sample(value, defs) for name, value in properties.items()}
+    if kind == "array":
+        items = [_sample(item, defs) for item in schema.get("prefixItems", ())]
+        each = schema.get("items")
+        more = schema.get("minItems", 0) - len(items)
+        return items + [_sample(each, defs)] * more if isinstance(each, Mapping) else items
     if kind in ("number", "integer"):
-        low = schema.get("minimum", schema.get("exclusiveMinimum", -1) + 1)
-        high = schema.get("maximum", schema.get("exclusiveMaximum", 1) - 1)
-        number = max(low, 0) if low > 0 else min(high, 0)
-        return int(number) if kind == "integer" else float(number)
-    samples = {"string": "offline", "boolean": False, "array": []}
-    return samples.get(str(kind))
+        return _number(schema, kind == "integer")
+    if kind == "string":
+        given = _FORMATS.get(str(schema.get("format")))
+        if given is not None:
+            return given
+        text = "offline".ljust(schema.get("minLength", 0), "e")
+        return text[: schema.get("maxLength", len(text))]
+    return False if kind == "boolean" else None
+
+
+_FORMATS = {
+    "date": "2025-01-01",
+    "date-time": "2025-01-01T00:00:00Z",
+    "time": "00:00:00",
+    "duration": "P1D",
+    "email": "offline@example.com",
+    "uri": "https://example.com/offline",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "ipv4": "127.0.0.1",
+    "ipv6": "::1",
+    "ipvanyaddress": "127.0.0.1",
+    "hostname": "example.com",
+}
+"""A sample of each string format (pydantic's ``date``, ``AnyUrl``, ``UUID``, ...)."""
+
+
+def _number(schema: Mapping[str, Any], integer: bool) -> int | float:
+    """0, else the number nearest 0 inside the bounds (a multiple of ``multipleOf``)."""
+    step = schema.get("multipleOf") or (1 if integer else None)
+    low, low_open = _bound(schema, "minimum", "exclusiveMinimum", below=True)
+    high, high_open = _bound(schema, "maximum", "exclusiveMaximum", below=False)
+
+    def inside(value: float) -> bool:
+        return (low is None or value > low or (value == low and not low_open)) and (
+            high is None or value < high or (value == high and not high_open)
+        )
+
+    candidates: list[float] = [0]
+    for bound, is_open, other, way in ((low, low_open, high, 1), (high, high_open, low, -1)):
+        if bound is None:
+            continue
+        if step:  # the first multiple past the bound, going inwards
+            value = (math.ceil(bound / step) if way > 0 else math.floor(bound / step)) * step
+            candidates.append(value + way * step if is_open and value == bound else value)
+        elif is_open:  # strictly inside: halfway to the other bound, or one past
+            candidates.append((bound + other) / 2 if other is not None else bound + way)
+        else:
+            candidates.append(bound)
+    number = next((value for value in candidates if inside(value)), candidates[-1])
+    return int(number) if integer else float(number)
+
+
+def _bound(
+    schema: Mapping[str, Any], inclusive: str, exclusive: str, *, below: bool
+) -> tuple[float | None, bool]:
+    """A side's tighter bound, and whether it is exclusive (``None``: no bound)."""
+    given, strict = schema.get(inclusive), schema.get(exclusive)
+    if strict is None:
+        return given, False
+    if given is None or (strict >= given if below else strict <= given):
+        return strict, True
+    return given, False
 
 
 def _pieces(text: str, stream: bool) -> list[str]:

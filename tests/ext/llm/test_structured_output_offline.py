@@ -6,12 +6,15 @@ sample of the schema.
 
 from __future__ import annotations
 
+import datetime
 import json
+import uuid
 from collections.abc import Iterator
-from typing import Literal
+from ipaddress import IPv4Address
+from typing import Annotated, Literal
 
 import pytest
-from pydantic import Field
+from pydantic import AnyUrl, Field
 
 from miniagents import Message, MessagePromise, MiniAgents
 from miniagents.errors import AgentArgumentError
@@ -49,6 +52,53 @@ async def test_unscripted_the_offline_model_answers_a_sample_of_the_schema() -> 
     assert trip.weather == Weather(city="offline", celsius=0.0)
     assert trip.nights == 1  # the least the schema allows
     assert json.loads(str(trip))["tags"] == []
+
+
+class Event(Message):
+    day: datetime.date
+    starts: datetime.datetime
+    at: datetime.time
+    lasts: datetime.timedelta
+    page: AnyUrl
+    id: uuid.UUID
+    host: IPv4Address
+
+
+class Score(Message):
+    probability: float = Field(gt=0, lt=1)
+    tenths: float = Field(ge=0.5, le=0.9, multiple_of=0.1)
+    below: float = Field(lt=-2)
+    stars: int = Field(gt=5, le=10)
+    even: int = Field(gt=5, multiple_of=4)
+    debt: int = Field(lt=0)
+
+
+class Tagged(Message):
+    tags: tuple[str, ...] = Field(min_length=1)
+    code: str = Field(min_length=10, max_length=12)
+    initials: str = Field(max_length=2)
+    pair: tuple[int, str]
+    scores: tuple[Annotated[int, Field(ge=3)], ...] = Field(min_length=2, max_length=3)
+
+
+@pytest.mark.parametrize("output_type", [Event, Score, Tagged])
+async def test_the_sample_of_a_schema_follows_its_formats_bounds_and_lengths(
+    output_type: type[Message],
+) -> None:
+    async with MiniAgents():
+        (answer,) = await structured(offline_agent.fork(token_delay=0), output_type).inquire("?")
+    assert isinstance(answer, output_type)  # it validated at the first try
+    if isinstance(answer, Score):
+        assert json.loads(str(answer)) == {
+            "probability": 0.5,  # strictly inside both bounds: halfway
+            "tenths": 0.5,
+            "below": -3.0,
+            "stars": 6,
+            "even": 8,
+            "debt": -1,
+        }
+    elif isinstance(answer, Tagged):
+        assert (answer.tags, answer.code, answer.initials) == (("offline",), "offlineeee", "of")
 
 
 async def test_a_scripted_json_answer_streams_partials_then_the_answer() -> None:
