@@ -207,20 +207,9 @@ def _parser(prog: str) -> _Parser:
         help="the chat page (default: examples/web_chat/index.html of the repository)",
     )
     web.add_argument("--host", default="127.0.0.1", help="the address (default: 127.0.0.1)")
-    web.add_argument("--port", type=_port, default=8000, help="the port (default: 8000)")
+    web.add_argument("--port", type=int, default=8000, help="the port (default: 8000)")
     web.set_defaults(chat_parser=web)
     return parser
-
-
-def _port(text: str) -> int:
-    """The value of ``--port``: a number from 0 to 65535 (0: any free port)."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port; give a number from 0 to 65535")
-    return port
 
 
 def _provider(chosen: str | None) -> _Provider:
@@ -327,6 +316,8 @@ def _page(given: str | None) -> Path:
 def _web(
     chosen: str | None, model: str | None, system: str, page: str | None, host: str, port: int
 ) -> int:
+    if not 0 <= port <= 65535:
+        raise _CannotStart(f"argument --port: {port} is not a port; give one from 0 to 65535")
     provider = _provider(chosen)
     if model is not None and not model.strip():
         raise _CannotStart("--model is empty; give a model name, e.g. --model gpt-4o-mini")

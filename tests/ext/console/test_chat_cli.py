@@ -259,9 +259,9 @@ BAD_ARGUMENTS = {
     ),
     "port too high": (
         ["web", "--port", "99999"],
-        "web: error: argument --port: '99999' is not a port; give a number from 0 to 65535",
+        "web: error: argument --port: 99999 is not a port; give one from 0 to 65535",
     ),
-    "negative port": (["web", "--port", "-1"], "web: error: argument --port: '-1' is not a port"),
+    "negative port": (["web", "--port", "-1"], "web: error: argument --port: -1 is not a port"),
 }
 
 
