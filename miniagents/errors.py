@@ -53,6 +53,7 @@ right for the extensions)::
     ├── MessageSerializationError (also TypeError)  a value that cannot be pickled for Ray
     ├── RemoteTraceback                           where a Ray worker raised an error (its cause)
     ├── RayAgentError                             running an agent on Ray failed (ext.ray.errors)
+    │   ├── RayAgentArgumentError (also ValueError)  ray_agent given a non-agent or a bad option
     │   ├── RayWorkerDiedError                      the worker (or node) died mid-interaction
     │   ├── RayCancelTimeoutError (also TimeoutError)  stopping a remote interaction hung
     │   └── RemoteError                             a worker's error that cannot travel as itself
@@ -163,6 +164,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
     from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
     from miniagents.ext.ray.errors import MessageSerializationError as MessageSerializationError
+    from miniagents.ext.ray.errors import RayAgentArgumentError as RayAgentArgumentError
     from miniagents.ext.ray.errors import RayAgentError as RayAgentError
     from miniagents.ext.ray.errors import RayCancelTimeoutError as RayCancelTimeoutError
     from miniagents.ext.ray.errors import RayPipelineArgumentError as RayPipelineArgumentError
@@ -213,6 +215,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(
         [
             "MessageSerializationError",
+            "RayAgentArgumentError",
             "RayAgentError",
             "RayCancelTimeoutError",
             "RayPipelineArgumentError",

@@ -31,7 +31,7 @@ from miniagents.messages.sequence import MessageType
 from miniagents.pipeline import ItemResult as ItemResult
 from miniagents.pipeline.progress import ProgressBar, progress_bar
 
-__all__ = ["ItemResult", "PipelineRun", "Settings"]
+__all__ = ["ItemResult", "PipelineRun", "Settings", "is_dataset"]
 
 T = TypeVar("T", bound=MessageType)
 
@@ -216,10 +216,15 @@ def _guarded(items: Iterator[tuple[int, T]], run: PipelineRun[T]) -> Iterator[tu
         run.exhausted = True
 
 
+def is_dataset(items: object) -> bool:
+    """Whether ``items`` is a ``ray.data.Dataset`` (not iterable itself: its rows are)."""
+    return type(items).__module__.startswith("ray.data") and hasattr(items, "iter_rows")
+
+
 def _rows(items: Iterable[T]) -> Iterable[T]:
-    """The items, or the rows of a ``ray.data.Dataset`` (which is not iterable itself)."""
-    if type(items).__module__.startswith("ray.data") and hasattr(items, "iter_rows"):
-        rows: Iterable[T] = items.iter_rows()
+    """The items, or the rows of a ``ray.data.Dataset``."""
+    if is_dataset(items):
+        rows: Iterable[T] = items.iter_rows()  # type: ignore[attr-defined]
         return rows
     return items
 

@@ -74,6 +74,7 @@ from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT as _WORKER_CANCEL_TIM
 from miniagents.ext.ray._worker_loop import in_worker_loop
 from miniagents.ext.ray.errors import (
     MessageSerializationError,
+    RayAgentArgumentError,
     RayAgentError,
     RayCancelTimeoutError,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "REPLY_BATCHES_IN_FLIGHT",
     "SCHEDULING_WARNING",
     "RayOptions",
+    "function_hint",
     "ray_agent",
 ]
 
@@ -173,12 +175,19 @@ def ray_agent(agent: AgentT, /, **options: Unpack[RayOptions]) -> AgentT:
 
     Raises:
         MissingExtraError: if Ray is not installed (with the install hint; an ``ImportError``).
+        RayAgentArgumentError: if ``agent`` is not an agent (a ``ValueError``).
         MessageSerializationError: if ``agent`` cannot be pickled to reach the workers
             (e.g. a durable agent of ``miniagents.ext.dbos``).
         ValueError: Ray's own error, for an option Ray does not know.
         TypeError: Ray's own error, for an option of the wrong type.
     """
     require_ray()
+    given: object = agent  # (typed so; code mypy does not check may pass anything)
+    if not isinstance(given, MiniAgent):
+        raise RayAgentArgumentError(
+            "ray_agent() needs an agent (made with @miniagent, or from one with fork() or "
+            f"ray_agent()) to run on Ray; got {given!r}.{function_hint(given)}"
+        )
     runner = _Runner(agent, dict(options))
 
     @functools.wraps(agent.func)  # inspect.signature() then gives the agent's parameters
@@ -188,6 +197,14 @@ def ray_agent(agent: AgentT, /, **options: Unpack[RayOptions]) -> AgentT:
     remote = copy.copy(agent)  # the same class, alias, description and bound arguments
     remote.func = remote_interaction
     return remote
+
+
+def function_hint(given: object) -> str:
+    """A sentence for a function given (or in a list given) where an agent was needed."""
+    candidates = given if isinstance(given, (list, tuple)) else [given]
+    if any(callable(one) and not isinstance(one, MiniAgent) for one in candidates):
+        return " Decorate an agent function with @miniagent to make an agent of it."
+    return ""
 
 
 class _Runner:

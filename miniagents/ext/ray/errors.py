@@ -11,6 +11,7 @@ from miniagents.promising.errors import MiniAgentsError
 
 __all__ = [
     "MessageSerializationError",
+    "RayAgentArgumentError",
     "RayAgentError",
     "RayCancelTimeoutError",
     "RayPipelineArgumentError",
@@ -24,6 +25,10 @@ __all__ = [
 
 class RayAgentError(MiniAgentsError):
     """Running an agent on Ray failed for a reason of Ray's, not of the agent's own code."""
+
+
+class RayAgentArgumentError(RayAgentError, ValueError):
+    """``ray_agent`` was given something that is not an agent, or an option it cannot use."""
 
 
 class RayWorkerDiedError(RayAgentError):
@@ -70,7 +75,7 @@ class MessageSerializationError(MiniAgentsError, TypeError):
 
 
 class RayPipelineArgumentError(MiniAgentsError, ValueError):
-    """``ray_pipeline`` got no agent, or a ``batch_size`` / ``max_in_flight`` it cannot use."""
+    """``ray_pipeline`` was given arguments it cannot use (no agent, items, a limit...)."""
 
 
 class RayPipelineRerunError(MiniAgentsError, RuntimeError):

@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from typing_extensions import Unpack
 
 from miniagents.ext.ray._import import require_ray
-from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings
+from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings, is_dataset
 from miniagents.ext.ray._wire import check_sendable_agent
 from miniagents.ext.ray._worker import run_items
-from miniagents.ext.ray.agent import CANCEL_TIMEOUT, RayOptions
+from miniagents.ext.ray.agent import CANCEL_TIMEOUT, RayOptions, function_hint
 from miniagents.ext.ray.errors import (
     RayPipelineArgumentError,
     RayPipelineLinkError,
@@ -49,6 +49,8 @@ from miniagents.ext.ray.errors import (
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
 from miniagents.miniagents.lowlevel import outgoing_carrier, outgoing_links, sending
+from miniagents.pipeline.errors import PipelineArgumentError
+from miniagents.pipeline.local import pipeline_settings
 
 if TYPE_CHECKING:
     from ray.data import Dataset
@@ -245,8 +247,10 @@ def ray_pipeline(
 
     Raises:
         MissingExtraError: if Ray is not installed (with the install hint; an ``ImportError``).
-        RayPipelineArgumentError: for no agents, a ``batch_size`` below 1 or a
-            ``max_in_flight`` below it (a ``ValueError``).
+        RayPipelineArgumentError: for no agents (or something that is not an agent),
+            items that are neither iterable nor a ``Dataset``, or a ``batch_size`` or
+            ``max_in_flight`` that is not a positive int, or a ``max_in_flight`` below
+            ``batch_size`` (a ``ValueError``).
         MessageSerializationError: for an agent that cannot be pickled to reach the
             workers (e.g. a durable agent of ``miniagents.ext.dbos``).
 
@@ -256,15 +260,40 @@ def ray_pipeline(
     on the workers (see the module).
     """
     require_ray()
-    chain = [agents] if isinstance(agents, MiniAgent) else list(agents)
-    if not chain:
-        raise RayPipelineArgumentError(
-            "ray_pipeline() needs at least one agent to run over the items."
+    try:  # the local pipeline's checks of what the two share: the agents, max_in_flight
+        chain, shared = pipeline_settings(
+            agents,
+            caller="ray_pipeline",
+            max_in_flight=max_in_flight,
+            max_concurrency=None,
+            ordered=ordered,
+            retries=0,
+            retry_on=(),
+            backoff=0.0,
+            timeout=None,
+            fail_fast=False,
+            progress=progress,
+            description=description,
+            total=total,
+            overflow="buffer",
         )
-    if batch_size < 1 or max_in_flight < batch_size:
+    except PipelineArgumentError as error:
+        raise RayPipelineArgumentError(f"{error}{function_hint(agents)}") from None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise RayPipelineArgumentError(
-            f"ray_pipeline() needs 1 <= batch_size <= max_in_flight; got batch_size="
-            f"{batch_size} and max_in_flight={max_in_flight}."
+            f"ray_pipeline() needs batch_size to be a positive int; got {batch_size!r}."
+        )
+    if max_in_flight < batch_size:
+        raise RayPipelineArgumentError(
+            f"ray_pipeline() needs batch_size <= max_in_flight (a batch is sent whole); got "
+            f"batch_size={batch_size} and max_in_flight={max_in_flight}: lower batch_size or "
+            "raise max_in_flight."
+        )
+    given: object = items  # (typed so; code mypy does not check may pass anything)
+    if not isinstance(given, Iterable) and not is_dataset(given):
+        raise RayPipelineArgumentError(
+            "ray_pipeline() needs its items as an iterable (e.g. a list) or a "
+            f"ray.data.Dataset; got {type(given).__name__} {given!r}. For one item, pass [item]."
         )
     ray_options: dict[str, Any] = dict(options)
     settings = Settings(
@@ -273,7 +302,7 @@ def ray_pipeline(
         ordered=ordered,
         retries=ray_options.pop("max_retries", 3),
         show_progress=progress,
-        description=description if description is not None else chain[-1].alias,
+        description=shared.description,
         total=total,
         cancel_timeout=ray_options.pop("cancel_timeout", CANCEL_TIMEOUT),
     )

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import ray
 
-from miniagents import Message, MessageTuple, MiniAgent
+from miniagents import InteractionContext, Message, MessageTuple, MiniAgent
 from miniagents.ext.ray import (
     ItemResult,
     MessageSerializationError,
@@ -21,6 +21,7 @@ from miniagents.ext.ray import (
     RayWorkerDiedError,
     ray_pipeline,
 )
+from miniagents.ext.ray.errors import RayPipelineArgumentError
 from tests.ext.ray.remote import (
     CustomError,
     SignalsHandle,
@@ -173,6 +174,28 @@ def test_a_pipeline_runs_once_and_checks_its_settings() -> None:
         ray_pipeline(upper_agent, ["a"], batch_size=8, max_in_flight=4)
     with pytest.raises(ValueError, match="at least one agent"):
         ray_pipeline([], ["a"])
+
+
+async def forgot_the_decorator(ctx: InteractionContext) -> None:
+    """An agent function without @miniagent: not an agent."""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "options", "message"),
+    [
+        ((forgot_the_decorator, ["a"]), {}, r"at least one agent .* with @miniagent"),
+        (([upper_agent, forgot_the_decorator], ["a"]), {}, r"at least one agent .*@miniagent"),
+        (("upper_agent", ["a"]), {}, r"at least one agent .*; got 'upper_agent'\.$"),
+        ((upper_agent, 5), {}, r"its items as an iterable .*; got int 5\. For one item, pass"),
+        ((upper_agent, ["a"]), {"batch_size": "2"}, r"batch_size to be a positive int; got '2'"),
+        ((upper_agent, ["a"]), {"max_in_flight": 1.5}, r"max_in_flight to be a positive int"),
+    ],
+)
+def test_arguments_it_cannot_use_are_refused_at_the_call_naming_them(
+    arguments: tuple[Any, ...], options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(RayPipelineArgumentError, match=rf"^ray_pipeline\(\) needs {message}"):
+        ray_pipeline(*arguments, **options)
 
 
 def test_leaving_the_loop_early_cancels_the_items_still_running(signals: SignalsHandle) -> None:

@@ -9,10 +9,17 @@ import os
 import threading
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgents
+from miniagents import (
+    InteractionContext,
+    Message,
+    MessagePromise,
+    MessageSequencePromise,
+    MiniAgents,
+)
 from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.ray import (
@@ -24,6 +31,7 @@ from miniagents.ext.ray import (
     ray_agent,
 )
 from miniagents.ext.ray._mailbox import mailbox_actor
+from miniagents.ext.ray.errors import RayAgentArgumentError
 from tests.ext.ray.remote import (
     CustomError,
     PlotMessage,
@@ -392,6 +400,15 @@ async def test_the_remote_agent_keeps_its_alias_parameters_and_bound_arguments()
 
 async def _texts_of(replies: MessageSequencePromise) -> list[str]:
     return [str(await promise) async for promise in replies]
+
+
+def test_something_that_is_not_an_agent_is_refused_naming_the_fix() -> None:
+    async def forgot_the_decorator(ctx: InteractionContext) -> None:
+        """An agent function without @miniagent."""
+
+    not_an_agent: Any = forgot_the_decorator
+    with pytest.raises(RayAgentArgumentError, match=r"^ray_agent\(\) needs an agent .*@miniagent"):
+        ray_agent(not_an_agent)
 
 
 def test_an_option_ray_does_not_know_fails_at_once_with_rays_message() -> None:
