@@ -282,6 +282,9 @@ class MCPSession:
         command = getattr(server, "command", None)
         if command is not None:
             return " ".join([command, *getattr(server, "args", [])])
+        name = getattr(server, "name", None)  # an in-process MCPServer or Server
+        if isinstance(name, str):
+            return f"{name!r} (in-process)"
         return repr(server)
 
     def __repr__(self) -> str:

@@ -301,7 +301,8 @@ async def test_a_server_that_fails_to_list_its_tools_is_a_clear_error(
     list_tools: ListTools, cause: str
 ) -> None:
     failing = MCPSession(Server("failing", on_list_tools=list_tools))
-    with pytest.raises(MCPSessionError, match=f"failed to list its tools: .*{cause}"):
+    expected = rf"The MCP server 'failing' \(in-process\) failed to list its tools: .*{cause}"
+    with pytest.raises(MCPSessionError, match=expected):
         await soon(failing.__aenter__())
 
 
