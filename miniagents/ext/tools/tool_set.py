@@ -48,8 +48,8 @@ class ToolSet:
                 raise ToolNameConflictError(
                     f"Two tools are named {tool.name!r} ({other!r} and {tool!r}), so a model "
                     "could not tell them apart. Rename one: an agent with "
-                    "agent.fork(alias=...), a function with FunctionTool(func, name=...), the "
-                    "tools of an MCP server with a prefix of their session's, e.g. "
+                    "agent.fork(alias=...), a function with FunctionTool(func, name=...), an "
+                    "MCP server's tools with a prefix for its session, e.g. "
                     'MCPSession(..., prefix="web_").'
                 )
             self._by_name[tool.name] = tool
