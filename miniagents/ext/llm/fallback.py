@@ -83,8 +83,8 @@ def is_provider_failure(error: BaseException) -> bool:
     """Whether ``error`` says the provider failed, not the request: ``fallback_agent``'s default.
 
     These are, after the SDK's own retries: ``LLMConnectionError`` (no connection, or it
-    broke), ``LLMTimeoutError`` (a request timed out, or the reply stalled),
-    ``LLMServerError`` (HTTP 5xx, overloaded), ``LLMRateLimitError`` (HTTP 429) and
+    broke), ``LLMTimeoutError`` (a request timed out, HTTP 408 too, or the reply stalled),
+    ``LLMServerError`` (HTTP 5xx, overloaded, 409), ``LLMRateLimitError`` (HTTP 429) and
     ``LLMResponseError`` (an error event instead of the reply, a malformed stream). Errors
     that another agent would meet too, or that need a fix, are not: a missing setting or
     SDK, a refused key or request, a runaway tool loop, an invalid structured answer.

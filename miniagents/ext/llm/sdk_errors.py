@@ -3,6 +3,8 @@
 Both SDKs (OpenAI's and Anthropic's) share one error hierarchy, by class name; each SDK
 error is matched against this table, most specific first::
 
+    HTTP 408              -> LLMTimeoutError      (the server's own timeout: transient)
+    HTTP 409              -> LLMServerError       (a conflict the SDK retries: transient)
     RateLimitError        -> LLMRateLimitError
     APITimeoutError       -> LLMTimeoutError
     APIConnectionError    -> LLMConnectionError
@@ -54,6 +56,13 @@ _TABLE: tuple[tuple[str, type[LLMError], str], ...] = (
 )
 
 
+_TRANSIENT: dict[object, tuple[type[LLMError], str]] = {
+    408: (LLMTimeoutError, "did not answer in time (HTTP 408, after the SDK's retries)"),
+    409: (LLMServerError, "kept failing with a conflict (HTTP 409, after the SDK's retries)"),
+}
+"""The HTTP statuses that the SDKs retry as transient, besides 429 and 5xx."""
+
+
 def translate_sdk_error(
     error: BaseException, provider: str, sdk_base: type[BaseException]
 ) -> BaseException:
@@ -74,8 +83,12 @@ def translate_sdk_error(
         return _made(LLMConnectionError, f"The connection to {provider} broke: {said}", error)
     if not isinstance(error, sdk_base):
         return error
-    if getattr(error, "status_code", None) == 200:  # an error event inside a streamed reply
+    status = getattr(error, "status_code", None)
+    if status == 200:  # an error event inside a streamed reply
         return _made(LLMResponseError, f"{provider} sent an error mid-stream: {said}", error)
+    if status in _TRANSIENT:  # statuses the SDKs retry, with no error class of their own
+        kind, what = _TRANSIENT[status]
+        return _made(kind, f"{provider} {what}: {said}", error)
     for name, kind, what in _TABLE:
         if name in names:
             return _made(kind, f"{provider} {what}: {said}", error)

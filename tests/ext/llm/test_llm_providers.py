@@ -48,6 +48,7 @@ from miniagents.ext.llm.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
+from miniagents.ext.llm.fallback import is_provider_failure
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.promising.sentinels import DEFAULT
 from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall, manual_time
@@ -646,6 +647,22 @@ HTTP_FAULTS = [
         (openai.RateLimitError, anthropic.RateLimitError),
     ),
     HTTPFault(
+        "request-timeout",
+        408,
+        3,
+        LLMTimeoutError,
+        r"did not answer in time \(HTTP 408, after the SDK's retries\): Error code: 408",
+        (openai.APIStatusError, anthropic.RequestTimeoutError),
+    ),
+    HTTPFault(
+        "conflict",
+        409,
+        3,
+        LLMServerError,
+        r"kept failing with a conflict \(HTTP 409, after the SDK's retries\): Error code: 409",
+        (openai.ConflictError, anthropic.ConflictError),
+    ),
+    HTTPFault(
         "unauthorized",
         401,
         1,
@@ -696,6 +713,7 @@ async def test_http_errors_reach_the_consumer_as_llm_errors(
     assert re.search(fault.says, str(error)), str(error)
     assert len(server.requests) == fault.tries
     assert server.pending == 1
+    assert is_provider_failure(error) == (fault.tries > 1)  # transient: what the SDK retries
 
 
 async def test_a_refused_connection_is_an_llm_connection_error(
