@@ -28,7 +28,6 @@ import asyncio
 import contextvars
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from threading import get_ident
 from types import MappingProxyType
 from typing import (
     Concatenate,
@@ -63,7 +62,7 @@ from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.context import (
     MiniAgents,
     adopt_hook,
-    not_on_the_loop_thread,
+    check_thread,
     start_task_in,
     stream_tracker,
     track_input,
@@ -262,8 +261,7 @@ def start(
     if "start_asap" in arguments and "start_asap" not in agent._parameters.names:
         start_asap = cast("bool | None", arguments.pop("start_asap"))
     context = MiniAgents.get_current()  # outside a context: the clear error, at once
-    if context._thread != get_ident():  # (a thread that copied the context: no loop runs it)
-        raise not_on_the_loop_thread()
+    check_thread(context)  # (one that copied the context: no loop would run the agent)
     agent._parameters.check_call(args, arguments)
     if isinstance(inputs, MessageSequencePromise):
         pass  # the common case, tested first: a miss of the ABC below costs three calls

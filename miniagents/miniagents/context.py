@@ -31,6 +31,7 @@ __all__ = [
     "MessageHandler",
     "MiniAgents",
     "adopt_hook",
+    "check_thread",
     "current_context",
     "not_on_the_loop_thread",
     "outer_context",
@@ -402,6 +403,16 @@ def outer_context(context: MiniAgents) -> MiniAgents | None:
 def settings_of(context: MiniAgents) -> ExtensionSettings:
     """The extensions' settings of ``context``."""
     return context._settings
+
+
+def check_thread(context: MiniAgents) -> None:
+    """Refuse to start an agent of ``context`` from a thread other than its loop's.
+
+    Raises:
+        NoActiveContextError: saying contexts hold for their loop's thread.
+    """
+    if context._thread != threading.get_ident():  # (a thread that copied the context)
+        raise not_on_the_loop_thread()
 
 
 def not_on_the_loop_thread() -> NoActiveContextError:
