@@ -34,6 +34,7 @@ import functools
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from math import inf
 from typing import Any, TypedDict, TypeVar
 
 from typing_extensions import Unpack
@@ -97,6 +98,7 @@ __all__ = [
     "SCHEDULING_WARNING",
     "RayOptions",
     "function_hint",
+    "own_options",
     "ray_agent",
 ]
 
@@ -175,7 +177,8 @@ def ray_agent(agent: AgentT, /, **options: Unpack[RayOptions]) -> AgentT:
 
     Raises:
         MissingExtraError: if Ray is not installed (with the install hint; an ``ImportError``).
-        RayAgentArgumentError: if ``agent`` is not an agent (a ``ValueError``).
+        RayAgentArgumentError: if ``agent`` is not an agent, or ``max_retries`` or
+            ``cancel_timeout`` is of a type or value it cannot use (a ``ValueError``).
         MessageSerializationError: if ``agent`` cannot be pickled to reach the workers
             (e.g. a durable agent of ``miniagents.ext.dbos``).
         ValueError: Ray's own error, for an option Ray does not know.
@@ -207,6 +210,30 @@ def function_hint(given: object) -> str:
     return ""
 
 
+def own_options(options: dict[str, Any], caller: str) -> tuple[int, float]:
+    """Take the options that are ours, not Ray's, out of ``options``: checked, with defaults.
+
+    Returns:
+        ``max_retries`` (3 by default) and ``cancel_timeout`` (``CANCEL_TIMEOUT``).
+
+    Raises:
+        RayAgentArgumentError: naming the option (``caller`` names the function).
+    """
+    retries = options.pop("max_retries", 3)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise RayAgentArgumentError(
+            f"{caller}() needs max_retries to be an int >= 0 (how many more times to run "
+            f"what a worker that died was running; 0 for none); got {retries!r}."
+        )
+    timeout = options.pop("cancel_timeout", CANCEL_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < inf:
+        raise RayAgentArgumentError(
+            f"{caller}() needs cancel_timeout to be a positive number of seconds (how long "
+            f"stopping what was cancelled may take); got {timeout!r}."
+        )
+    return retries, float(timeout)
+
+
 class _Runner:
     """Runs the interactions of one ``ray_agent`` (it makes the Ray remote function once)."""
 
@@ -215,8 +242,7 @@ class _Runner:
 
         check_sendable_agent(agent.alias, agent)
         self.agent = agent
-        self.retries: int = options.pop("max_retries", 3)
-        self.cancel_timeout: float = options.pop("cancel_timeout", CANCEL_TIMEOUT)
+        self.retries, self.cancel_timeout = own_options(options, "ray_agent")
         self.options = options
         options.setdefault("name", f"miniagents:{agent.alias}")
 

@@ -40,8 +40,9 @@ from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings, is_dataset
 from miniagents.ext.ray._wire import check_sendable_agent
 from miniagents.ext.ray._worker import run_items
-from miniagents.ext.ray.agent import CANCEL_TIMEOUT, RayOptions, function_hint
+from miniagents.ext.ray.agent import RayOptions, function_hint, own_options
 from miniagents.ext.ray.errors import (
+    RayAgentArgumentError,
     RayPipelineArgumentError,
     RayPipelineLinkError,
     RayPipelineRerunError,
@@ -249,8 +250,9 @@ def ray_pipeline(
         MissingExtraError: if Ray is not installed (with the install hint; an ``ImportError``).
         RayPipelineArgumentError: for no agents (or something that is not an agent),
             items that are neither iterable nor a ``Dataset``, or a ``batch_size`` or
-            ``max_in_flight`` that is not a positive int, or a ``max_in_flight`` below
-            ``batch_size`` (a ``ValueError``).
+            ``max_in_flight`` that is not a positive int, a ``max_in_flight`` below
+            ``batch_size``, a ``max_retries`` that is not an int >= 0 or a
+            ``cancel_timeout`` that is not a positive number (a ``ValueError``).
         MessageSerializationError: for an agent that cannot be pickled to reach the
             workers (e.g. a durable agent of ``miniagents.ext.dbos``).
 
@@ -296,14 +298,18 @@ def ray_pipeline(
             f"ray.data.Dataset; got {type(given).__name__} {given!r}. For one item, pass [item]."
         )
     ray_options: dict[str, Any] = dict(options)
+    try:
+        retries, cancel_timeout = own_options(ray_options, "ray_pipeline")
+    except RayAgentArgumentError as error:
+        raise RayPipelineArgumentError(str(error)) from None
     settings = Settings(
         max_in_flight=max_in_flight,
         batch_size=batch_size,
         ordered=ordered,
-        retries=ray_options.pop("max_retries", 3),
+        retries=retries,
         show_progress=progress,
         description=shared.description,
         total=total,
-        cancel_timeout=ray_options.pop("cancel_timeout", CANCEL_TIMEOUT),
+        cancel_timeout=cancel_timeout,
     )
     return RayPipeline(chain, items, settings, ray_options)

@@ -189,6 +189,10 @@ async def forgot_the_decorator(ctx: InteractionContext) -> None:
         ((upper_agent, 5), {}, r"its items as an iterable .*; got int 5\. For one item, pass"),
         ((upper_agent, ["a"]), {"batch_size": "2"}, r"batch_size to be a positive int; got '2'"),
         ((upper_agent, ["a"]), {"max_in_flight": 1.5}, r"max_in_flight to be a positive int"),
+        ((upper_agent, ["a"]), {"max_retries": "2"}, r"max_retries to be an int >= 0 .*'2'"),
+        ((upper_agent, ["a"]), {"max_retries": -1}, r"max_retries to be an int >= 0 .*-1"),
+        ((upper_agent, ["a"]), {"cancel_timeout": "5"}, r"cancel_timeout to be a positive"),
+        ((upper_agent, ["a"]), {"cancel_timeout": 0}, r"cancel_timeout to be a positive"),
     ],
 )
 def test_arguments_it_cannot_use_are_refused_at_the_call_naming_them(

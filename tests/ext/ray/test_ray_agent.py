@@ -411,6 +411,22 @@ def test_something_that_is_not_an_agent_is_refused_naming_the_fix() -> None:
         ray_agent(not_an_agent)
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_retries": "2"}, r"max_retries to be an int >= 0 .*; got '2'\.$"),
+        ({"max_retries": True}, r"max_retries to be an int >= 0 .*; got True\.$"),
+        ({"cancel_timeout": "5"}, r"cancel_timeout to be a positive number .*; got '5'\.$"),
+        ({"cancel_timeout": float("inf")}, r"cancel_timeout to be a positive number .*inf"),
+    ],
+)
+def test_our_options_of_a_wrong_type_or_value_are_refused_at_once(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(RayAgentArgumentError, match=rf"^ray_agent\(\) needs {message}"):
+        ray_agent(echo_agent, **options)
+
+
 def test_an_option_ray_does_not_know_fails_at_once_with_rays_message() -> None:
     with pytest.raises(ValueError, match="Invalid option keyword num_cpu for remote functions"):
         ray_agent(echo_agent, num_cpu=1)  # type: ignore[call-arg]
