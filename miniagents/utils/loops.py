@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeAlias
 from miniagents.messages.sequence import MessageSequencePromise, MessageType, as_message_sequence
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.lowlevel import InteractionScope
+from miniagents.promising.lowlevel import core_of, mark_received
 from miniagents.promising.sentinels import AWAIT, CLEAR, Sentinel
 from miniagents.utils._ctrl_c import ctrl_c_ends_the_loop
 from miniagents.utils.errors import ChainDefinitionError
@@ -116,6 +117,7 @@ async def _dialog(
 ) -> None:
     assistant_reply: MessageSequencePromise | None = None
     stored: MessageSequencePromise | None = None
+    user_reply: MessageSequencePromise | None = None
     try:
         while True:
             user_reply = user_agent.inquire(assistant_reply)
@@ -131,7 +133,21 @@ async def _dialog(
     except asyncio.CancelledError:
         if stored is not None and assistant_reply is not None and not assistant_reply.done:
             stored.cancel()  # a reply cut short is not kept, and nobody waits for it
+        if user_reply is not None:
+            _take_the_users_end(user_reply)
         raise
+
+
+def _take_the_users_end(user_reply: MessageSequencePromise) -> None:
+    """Take the user's end (Ctrl+D, ``exit``) that came with the loop's cancellation (Ctrl+C).
+
+    Both can land in the same step of the loop: the reply then ended with the error that
+    ends the loop, which the loop, cancelled first, never awaited (and which would be
+    reported as an error nobody received).
+    """
+    error = core_of(user_reply).error
+    if isinstance(error, _ENDS_A_LOOP):
+        mark_received(error)
 
 
 async def _stored(stored: MessageSequencePromise, assistant_reply: MessageSequencePromise) -> None:

@@ -434,6 +434,24 @@ async def test_adialog_loop_passes_turns_between_user_and_assistant(
     assert assistant_inputs == [["hi"], ["how are you?"]]
 
 
+async def test_the_users_end_that_comes_with_the_loops_cancellation_is_not_a_lost_error() -> None:
+    # Ctrl+C and the end of input in one step: the loop is cancelled before it awaits the
+    # user's reply, which ends with EOFError; nothing is logged (the conftest fails a test
+    # that logs an error) and the cancellation goes out
+    loop_task: asyncio.Task[None] | None = None
+
+    @miniagent
+    async def ending_user(ctx: InteractionContext) -> None:
+        assert loop_task is not None
+        loop_task.cancel()
+        raise EOFError
+
+    async with MiniAgents():
+        loop_task = asyncio.ensure_future(adialog_loop(ending_user, echo_assistant([])))
+        with pytest.raises(asyncio.CancelledError):
+            await loop_task
+
+
 async def test_adialog_loop_ends_cleanly_when_the_assistant_raises_keyboard_interrupt() -> None:
     user_inputs: list[list[str]] = []
     assistant_inputs: list[list[str]] = []
