@@ -48,7 +48,6 @@ from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.messages.sequence import MessageType
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.sentinels import DEFAULT
 
@@ -142,7 +141,7 @@ async def _run_call(
             calls = await turn.call_messages()
             if answer is not None and not calls:
                 errors = answer.settle(turn.finish, usage)
-                _log(context, ctx, call, turn, calls, answer.promise if not errors else None)
+                _log(context, ctx, call, turn, calls, metered, refused=bool(errors))
                 if not errors:
                     return
                 if retries == 0:
@@ -150,7 +149,7 @@ async def _run_call(
                 retries -= 1
                 prompt = (*prompt, *retry_prompt(answer, errors))
                 continue
-            _log(context, ctx, call, turn, calls, metered=metered)
+            _log(context, ctx, call, turn, calls, metered)
             if not calls:
                 return
             if turn.finish.reason in _CUT_OFF:  # the last call's arguments are cut short
@@ -460,14 +459,16 @@ def _log(
     call: LLMCall,
     turn: Turn,
     calls: list[LLMToolCallMessage],
-    answer: MessagePromise | None = None,
+    metered: Metered[OptionsT],
     *,
-    metered: Metered[OptionsT] | None = None,
+    refused: bool = False,
 ) -> None:
     """Send the call's prompt and response to the LLM logger agent, if there is one.
 
-    The response is the text message; for a turn of tool calls, a message of the text,
-    with the calls (name and arguments) in a ``tool_calls`` field.
+    The response is a message of the call's text and metadata (role, model, agent alias,
+    finish reason) with this call's own usage (the answer's counts every call of the
+    loop); for a turn of tool calls, the calls (name and arguments) in a ``tool_calls``
+    field; ``refused=True`` for a structured answer that did not validate.
     """
     logger = context.llm_logger_agent
     if logger is False:
@@ -476,19 +477,18 @@ def _log(
         from miniagents.ext.llm.llm_logger import llm_logger_agent
 
         logger = llm_logger_agent
-    response: MessageType = [] if turn.text is None else turn.text.promise
-    if answer is not None:
-        response = answer
-    elif not calls and turn.text is None:  # a structured answer refused
-        response = Message(text=turn.said(), role="assistant", refused=True)
+    more: dict[str, object] = {}
     if calls:
-        response = Message(
-            text=turn.said(),
-            role="assistant",
-            finish_reason=turn.finish.reason,
-            usage=None if metered is None else metered.usage(turn.finish, call.model),
-            tool_calls=tuple(f"{called.tool_name} {called.text}" for called in calls),
-        )
+        more["tool_calls"] = tuple(f"{called.tool_name} {called.text}" for called in calls)
+    if refused:
+        more["refused"] = True
+    response = Message(
+        text=turn.said(),
+        **turn.metadata,
+        finish_reason=turn.finish.reason,
+        usage=metered.usage(turn.finish, call.model),
+        **more,
+    )
     logger.inquire([*_call_messages(call), response], agent_alias=ctx.this_agent.alias)
 
 

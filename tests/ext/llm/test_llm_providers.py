@@ -1099,3 +1099,36 @@ async def test_each_call_is_logged_as_a_markdown_file(
     second = files[1].read_text(encoding="utf-8")
     assert "## USER\n\nBye\n\n## RESPONSE" in second
     assert second.endswith("\nAu revoir\n")
+
+
+async def test_each_call_of_a_tool_loop_is_logged_with_its_own_usage(
+    llm: LLM,
+    client: SDKClient,
+    server: FakeLLMServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    monkeypatch.chdir(tmp_path)
+    server.reply(tool_calls=[ToolCall("add", {"a": 2, "b": 3})], usage=(100, 10))
+    server.reply(tokens=["5"], usage=(200, 1))
+    async with MiniAgents(llm_logger_agent=True):
+        answer = (await ask(llm, client, "2 + 3?", tools=[add]))[-1]
+    assert isinstance(answer, AssistantMessage)
+    assert answer.usage is not None
+    assert answer.usage.input_tokens == 300  # the answer's usage: the whole loop's
+    logs = [path.read_text(encoding="utf-8") for path in (tmp_path / "llm_logs").iterdir()]
+    [calls] = [log for log in logs if "- tool_calls:" in log]
+    [answered] = [log for log in logs if "- tool_calls:" not in log]
+    for log, counts in (
+        (calls, "input_tokens=100 output_tokens=10"),
+        (answered, "input_tokens=200 output_tokens=1"),
+    ):
+        response = log.split("## RESPONSE\n\n")[1]
+        assert response.startswith(
+            f"- role: assistant\n- model: {llm.model}\n- agent_alias: {llm.alias}\n"
+        )
+        assert f"- usage: {counts} " in response
