@@ -8,7 +8,7 @@ inferred types, and each line that must be rejected carries a precise
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any, TypeAlias, assert_type
 
 from mypy_extensions import Arg, DefaultArg
@@ -94,7 +94,7 @@ def check_ray_pipeline_types(dataset: Dataset) -> None:
     rows = ray_pipeline(plain_agent, dataset, ordered=False, progress=False)
     assert_type(rows, RayPipeline[dict[str, Any]])
     assert_type(iter(rows), Iterator[ItemResult[dict[str, Any]]])
-    assert_type(aiter(rows), AsyncIterator[ItemResult[dict[str, Any]]])
+    assert_type(aiter(rows), AsyncGenerator[ItemResult[dict[str, Any]], None])
 
 
 def check_ray_pipeline_errors() -> None:

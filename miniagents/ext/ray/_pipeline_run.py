@@ -16,7 +16,9 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
+
+from typing_extensions import TypeVar
 
 from miniagents.ext.ray._failures import ray_failure, worker_died, worker_died_error
 from miniagents.ext.ray._wire import decode_error, dumps, loads
@@ -26,7 +28,7 @@ from miniagents.ext.ray.errors import (
     RayAgentError,
     RayCancelTimeoutError,
 )
-from miniagents.messages import MessageTuple
+from miniagents.messages import Message, MessageTuple
 from miniagents.messages.sequence import MessageType
 from miniagents.pipeline import ItemResult as ItemResult
 from miniagents.pipeline.progress import ProgressBar, progress_bar
@@ -34,6 +36,7 @@ from miniagents.pipeline.progress import ProgressBar, progress_bar
 __all__ = ["ItemResult", "PipelineRun", "Settings", "is_dataset"]
 
 T = TypeVar("T", bound=MessageType)
+ReplyT = TypeVar("ReplyT", bound=Message, default=Message)
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class _Batch(Generic[T]):
     attempts: int = 0
 
 
-class PipelineRun(Generic[T]):
+class PipelineRun(Generic[T, ReplyT]):
     """The state of one run: items read, batches on their way, results not yet handed out."""
 
     def __init__(
@@ -79,15 +82,15 @@ class PipelineRun(Generic[T]):
         """The error the items raised: the consumer gets it after the results before it."""
         self.in_flight = 0
         self.pending: dict[Any, _Batch[T]] = {}
-        self.by_index: dict[int, ItemResult[T]] = {}
-        self.in_order_of_completion: deque[ItemResult[T]] = deque()
+        self.by_index: dict[int, ItemResult[T, ReplyT]] = {}
+        self.in_order_of_completion: deque[ItemResult[T, ReplyT]] = deque()
         self.next_index = 0
         total = settings.total
         if total is None and rows is items and isinstance(items, Sized):  # not a Dataset
             total = len(items)
         self.bar: ProgressBar = progress_bar(settings.show_progress, total, settings.description)
 
-    def next_result(self) -> ItemResult[T] | None:
+    def next_result(self) -> ItemResult[T, ReplyT] | None:
         """Send what there is room for, then the next result if it is ready."""
         self._fill()
         if self.settings.ordered:
@@ -141,7 +144,7 @@ class PipelineRun(Generic[T]):
                 if died
                 else ray_failure(outcome, "this item")
             )
-            outcomes: list[tuple[MessageTuple, BaseException | None]] = [
+            outcomes: list[tuple[MessageTuple[Any], BaseException | None]] = [
                 (MessageTuple(), error) for _ in batch.items
             ]
         else:
@@ -151,7 +154,7 @@ class PipelineRun(Generic[T]):
         ):
             self._done(ItemResult(index, item, replies, item_error, batch.attempts))
 
-    def _done(self, result: ItemResult[T]) -> None:
+    def _done(self, result: ItemResult[T, ReplyT]) -> None:
         if self.settings.ordered:
             self.by_index[result.index] = result
         else:
@@ -207,7 +210,7 @@ class PipelineRun(Generic[T]):
             raise ray_failure(outcome[0], "the cancel of the pipeline's running batches")
 
 
-def _guarded(items: Iterator[tuple[int, T]], run: PipelineRun[T]) -> Iterator[tuple[int, T]]:
+def _guarded(items: Iterator[tuple[int, T]], run: PipelineRun[T, Any]) -> Iterator[tuple[int, T]]:
     """The items, until they raise: their error is kept in ``run.read_error`` for later."""
     try:
         yield from items
@@ -229,7 +232,7 @@ def _rows(items: Iterable[T]) -> Iterable[T]:
     return items
 
 
-def _item_outcome(ok: bool, data: bytes) -> tuple[MessageTuple, BaseException | None]:
+def _item_outcome(ok: bool, data: bytes) -> tuple[MessageTuple[Any], BaseException | None]:
     if not ok:
         return MessageTuple(), decode_error(data)
     try:

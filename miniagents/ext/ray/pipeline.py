@@ -31,10 +31,10 @@ own context on the worker. For budgets that hold, run the agents with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, overload
 
-from typing_extensions import Unpack
+from typing_extensions import TypeVar, Unpack
 
 from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings, is_dataset
@@ -47,6 +47,7 @@ from miniagents.ext.ray.errors import (
     RayPipelineLinkError,
     RayPipelineRerunError,
 )
+from miniagents.messages import Message
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
 from miniagents.miniagents.lowlevel import outgoing_carrier, outgoing_links, sending
@@ -59,10 +60,14 @@ if TYPE_CHECKING:
 __all__ = ["ItemResult", "RayPipeline", "ray_pipeline"]  # ItemResult: re-exported
 
 T = TypeVar("T", bound=MessageType)
+ReplyT = TypeVar("ReplyT", bound=Message, default=Message)
 
 
-class RayPipeline(Generic[T]):
+class RayPipeline(Generic[T, ReplyT]):
     """The results of :func:`ray_pipeline`: iterate it with ``for`` or ``async for``, once.
+
+    ``RayPipeline[T]`` is ``RayPipeline[T, Message]``: the second parameter is the class of
+    the last agent's reply messages, as for the local ``Pipeline``.
 
     Nothing runs before the iteration starts; leaving the loop early cancels the items
     still running (an ``async for`` loop left early stops when the async generator is
@@ -99,7 +104,7 @@ class RayPipeline(Generic[T]):
         remote: Any = ray.remote  # Ray's overloads type no option given as **options
         self._remote: Any = remote(max_retries=0, **options)(pipeline_items)
 
-    def _run(self) -> PipelineRun[T]:
+    def _run(self) -> PipelineRun[T, ReplyT]:
         if self._used:
             raise RayPipelineRerunError(
                 "A RayPipeline runs once; call ray_pipeline(...) again to rerun."
@@ -120,9 +125,12 @@ class RayPipeline(Generic[T]):
                 "miniagents.pipeline.pipeline(...)."
             )
         carrier = tuple(outgoing_carrier().items())  # the workers' spans continue this trace
-        return PipelineRun(self._remote, self._items, self._settings, carrier)
+        run: PipelineRun[T, ReplyT] = PipelineRun(
+            self._remote, self._items, self._settings, carrier
+        )
+        return run
 
-    def __iter__(self) -> Iterator[ItemResult[T]]:
+    def __iter__(self) -> Iterator[ItemResult[T, ReplyT]]:
         """Run the pipeline, giving each item's result (blocking between results)."""
         import ray
 
@@ -145,7 +153,7 @@ class RayPipeline(Generic[T]):
         finally:
             run.close()
 
-    async def __aiter__(self) -> AsyncIterator[ItemResult[T]]:
+    async def __aiter__(self) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
         """Run the pipeline, giving each item's result (awaiting between results)."""
         run = self._run()
         futures: dict[asyncio.Future[Any], Any] = {}
@@ -174,7 +182,7 @@ class RayPipeline(Generic[T]):
 
 @overload
 def ray_pipeline(
-    agents: MiniAgent[...] | Sequence[MiniAgent[...]],
+    agents: MiniAgent[..., ReplyT] | Sequence[MiniAgent[..., ReplyT]],
     items: Dataset,
     /,
     *,
@@ -185,12 +193,12 @@ def ray_pipeline(
     description: str | None = ...,
     total: int | None = ...,
     **options: Unpack[RayOptions],
-) -> RayPipeline[dict[str, Any]]: ...
+) -> RayPipeline[dict[str, Any], ReplyT]: ...
 
 
 @overload
 def ray_pipeline(
-    agents: MiniAgent[...] | Sequence[MiniAgent[...]],
+    agents: MiniAgent[..., ReplyT] | Sequence[MiniAgent[..., ReplyT]],
     items: Iterable[T],
     /,
     *,
@@ -201,11 +209,11 @@ def ray_pipeline(
     description: str | None = ...,
     total: int | None = ...,
     **options: Unpack[RayOptions],
-) -> RayPipeline[T]: ...
+) -> RayPipeline[T, ReplyT]: ...
 
 
 def ray_pipeline(
-    agents: MiniAgent[...] | Sequence[MiniAgent[...]],
+    agents: MiniAgent[..., ReplyT] | Sequence[MiniAgent[..., ReplyT]],
     items: Iterable[Any] | Dataset,
     /,
     *,
@@ -216,7 +224,7 @@ def ray_pipeline(
     description: str | None = None,
     total: int | None = None,
     **options: Unpack[RayOptions],
-) -> RayPipeline[Any]:
+) -> RayPipeline[Any, ReplyT]:
     """Run an agent, or a chain of agents, over every item, on Ray.
 
     Example:
