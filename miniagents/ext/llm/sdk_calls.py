@@ -191,9 +191,17 @@ def client_with_options(
     The call's HTTP errors are noted from here on, for :func:`recent_http_error`.
 
     Raises:
-        LLMConfigurationError: for a ``max_retries`` that is not a whole number of at least
-            0, or a ``timeout`` that is not a positive number of seconds.
+        LLMConfigurationError: for a closed client, a ``max_retries`` that is not a whole
+            number of at least 0, or a ``timeout`` that is not a positive number of seconds.
     """
+    closed = getattr(client, "is_closed", None)
+    if closed is not None and closed():
+        raise LLMConfigurationError(
+            f"The client of {agent} is closed (its async with block ended, or close() was "
+            "called), so it can send no request: give the agent a client that stays open "
+            f"while it runs, {agent}.fork(async_client=...), or none, for the one the "
+            "MiniAgents context makes from the environment."
+        )
     _note_http_errors(client)
     if max_retries is None and timeout is None:
         return client

@@ -15,6 +15,7 @@ error is matched against this table, most specific first::
     APIError              -> LLMResponseError     (e.g. an error event mid-stream)
     the SDK's base error  -> LLMError
     json.JSONDecodeError  -> LLMResponseError     (a malformed event)
+    UnicodeEncodeError    -> LLMRequestError      (a prompt that is not valid Unicode)
     an HTTP client error  -> LLMTimeoutError or LLMConnectionError (the Anthropic SDK lets
                              httpx2's errors out of a broken stream unwrapped)
     an error event        -> LLMResponseError     (a status error with status 200)
@@ -75,6 +76,16 @@ def translate_sdk_error(
     """
     if isinstance(error, json.JSONDecodeError):
         return _made(LLMResponseError, f"{provider} sent a malformed event: {error}.", error)
+    if isinstance(error, UnicodeEncodeError):  # the request's JSON could not be encoded
+        shown = repr(error.object[error.start : error.end]) if error.object else "?"
+        return _made(
+            LLMRequestError,
+            f"The request to {provider} could not be sent: its text holds {shown}, which is "
+            "not valid Unicode (a lone surrogate, e.g. from bytes decoded with "
+            "errors='surrogateescape'). Remove or replace it before the call, e.g. "
+            "text.encode('utf-8', 'replace').decode('utf-8').",
+            error,
+        )
     names = {cls.__name__ for cls in type(error).__mro__}
     said = _said(error)
     if type(error).__module__.split(".")[0] in _TRANSPORTS:  # raised by the HTTP client itself

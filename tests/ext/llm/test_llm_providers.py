@@ -716,6 +716,41 @@ async def test_http_errors_reach_the_consumer_as_llm_errors(
     assert is_provider_failure(error) == (fault.tries > 1)  # transient: what the SDK retries
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_a_prompt_that_is_not_valid_unicode_is_a_request_error_naming_the_fix(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, stream: bool
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMRequestError) as raised:
+            await ask(llm, client, "caf\udce9", stream=stream)  # surrogateescape'd bytes
+    assert str(raised.value) == (
+        f"The request to {llm.label} could not be sent: its text holds '\\udce9', which is "
+        "not valid Unicode (a lone surrogate, e.g. from bytes decoded with "
+        "errors='surrogateescape'). Remove or replace it before the call, e.g. "
+        "text.encode('utf-8', 'replace').decode('utf-8')."
+    )
+    assert type(raised.value.__cause__) is UnicodeEncodeError
+    assert server.requests == []
+
+
+async def test_a_closed_client_is_a_configuration_error_naming_the_fix(
+    llm: LLM, server: FakeLLMServer
+) -> None:
+    client = llm.client(server)
+    await client.close()
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError) as raised:
+            await ask(llm, client, "hi")
+    agent = f"{llm.sdk}_agent"
+    assert str(raised.value) == (
+        f"The client of {agent} is closed (its async with block ended, or close() was "
+        "called), so it can send no request: give the agent a client that stays open while "
+        f"it runs, {agent}.fork(async_client=...), or none, for the one the MiniAgents "
+        "context makes from the environment."
+    )
+    assert server.requests == []
+
+
 async def test_a_refused_connection_is_an_llm_connection_error(
     llm: LLM, server: FakeLLMServer
 ) -> None:
