@@ -45,6 +45,15 @@ def check_the_reply_class_is_kept(dataset: Dataset) -> None:
         print(plain.get()[0].model)  # type: ignore[attr-defined]
 
 
+def check_the_options_of_the_local_pipeline() -> None:
+    assert_type(ray_pipeline(plain_agent, ["Hi"], timeout=30.0), RayPipeline[str])
+    assert_type(ray_pipeline(plain_agent, ["Hi"], timeout=None), RayPipeline[str])
+    ray_pipeline(plain_agent, ["Hi"], timeout="30")  # type: ignore[call-overload]
+    ray_pipeline(plain_agent, ["Hi"], retries=2)  # type: ignore[call-overload]
+    ray_pipeline(plain_agent, ["Hi"], max_concurrency=8)  # type: ignore[call-overload]
+    ray_pipeline(plain_agent, ["Hi"], fail_fast=True)  # type: ignore[call-overload]
+
+
 async def check_an_async_for_left_early_with_aclosing() -> None:
     """The documented idiom for leaving an ``async for`` early, as with ``pipeline``."""
     run = ray_pipeline(openai_agent.fork(model="gpt-4o-mini"), ["a", "b"])

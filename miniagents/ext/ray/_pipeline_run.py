@@ -51,6 +51,7 @@ class Settings:
     description: str
     total: int | None
     cancel_timeout: float = CANCEL_TIMEOUT
+    timeout: float | None = None
 
 
 @dataclass

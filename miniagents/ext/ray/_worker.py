@@ -41,6 +41,7 @@ from miniagents.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents.messages.appender import MessageSequenceAppender, MessageTokenAppender
 from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.lowlevel import LinkEnd, adopt_carrier, start_task, with_settings
+from miniagents.pipeline.errors import PipelineTimeoutError
 
 __all__ = ["OUTBOX_EVENTS", "run_items", "serve_interaction"]
 
@@ -311,33 +312,51 @@ def run_items(
     items: list[bytes],
     carrier: tuple[tuple[str, str], ...] = (),
     cancel_timeout: float = CANCEL_TIMEOUT,
+    timeout: float | None = None,
 ) -> list[tuple[bool, bytes]]:
     """The body of a pipeline task: each item through the chain of agents, concurrently.
 
     ``carrier`` is the trace of the code that runs the pipeline: the items' interactions
-    continue it (when tracing is on here). Cancelled (``ray.cancel``), the task waits at
-    most ``cancel_timeout`` seconds for the items' agents to end. Returns, per item,
-    ``(True, pickled MessageTuple)`` or ``(False, encoded error)``.
+    continue it (when tracing is on here). An item that takes longer than ``timeout``
+    seconds is cancelled and fails with ``PipelineTimeoutError``. Cancelled
+    (``ray.cancel``), the task waits at most ``cancel_timeout`` seconds for the items'
+    agents to end. Returns, per item, ``(True, pickled MessageTuple)`` or
+    ``(False, encoded error)``.
     """
     what = f"the items of the agent {agents[-1].alias}"
-    return run_on_loop(_run_items(agents, items, carrier), cancel_timeout, what)
+    return run_on_loop(_run_items(agents, items, carrier, timeout), cancel_timeout, what)
 
 
 async def _run_items(
-    agents: Sequence[MiniAgent[...]], items: list[bytes], carrier: tuple[tuple[str, str], ...]
+    agents: Sequence[MiniAgent[...]],
+    items: list[bytes],
+    carrier: tuple[tuple[str, str], ...],
+    timeout: float | None,
 ) -> list[tuple[bool, bytes]]:
     if carrier:
         adopt_carrier(dict(carrier))  # in this task's own context: the items' tasks copy it
-    return list(await asyncio.gather(*(_run_item(agents, item) for item in items)))
+    return list(await asyncio.gather(*(_run_item(agents, item, timeout) for item in items)))
 
 
-async def _run_item(agents: Sequence[MiniAgent[...]], data: bytes) -> tuple[bool, bytes]:
+async def _run_item(
+    agents: Sequence[MiniAgent[...]], data: bytes, timeout: float | None
+) -> tuple[bool, bytes]:
     try:
         stage = loads(data)
         async with MiniAgents():
             for agent in agents:
                 stage = agent.inquire(stage)
-            replies = await stage
+            deadline = asyncio.timeout(timeout)
+            try:
+                async with deadline:  # (None: no limit)
+                    replies = await stage
+            except TimeoutError:
+                if not deadline.expired():  # the agents' own TimeoutError
+                    raise
+                raise PipelineTimeoutError(
+                    f"The item took longer than the pipeline's timeout of {timeout} s, so it "
+                    "was cancelled; raise timeout= if it needs more time."
+                ) from None
         return True, dumps(replies, f"a reply of the agent {agents[-1].alias}")
     except asyncio.CancelledError:
         raise

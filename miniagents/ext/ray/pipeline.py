@@ -92,12 +92,12 @@ class RayPipeline(Generic[T, ReplyT]):
         self._settings = settings
         self._used = False
 
-        cancel_timeout = settings.cancel_timeout
+        cancel_timeout, timeout = settings.cancel_timeout, settings.timeout
 
         def pipeline_items(
             batch: list[bytes], carrier: tuple[tuple[str, str], ...] = ()
         ) -> list[tuple[bool, bytes]]:
-            return run_items(chain, batch, carrier, cancel_timeout)
+            return run_items(chain, batch, carrier, cancel_timeout, timeout)
 
         pipeline_items.__name__ = pipeline_items.__qualname__ = "pipeline_items"
         options.setdefault("name", f"miniagents:{chain[-1].alias}")
@@ -180,6 +180,31 @@ class RayPipeline(Generic[T, ReplyT]):
             run.close()
 
 
+_ON_RAY = (
+    " For every option of pipeline(), run pipeline(ray_agent(agent), items, ...) instead: "
+    "each item's interaction then runs on a Ray worker, and the pipeline here."
+)
+
+_LOCAL_ONLY = {
+    "retries": "it runs an item again only when its worker died (max_retries=, 3 by "
+    "default), not when its agent failed." + _ON_RAY,
+    "retry_on": "it retries no errors of the agents, only items whose worker died "
+    "(max_retries=)." + _ON_RAY,
+    "backoff": "it retries no errors of the agents, only items whose worker died "
+    "(max_retries=), at once." + _ON_RAY,
+    "max_concurrency": "how many items run at once is bounded by max_in_flight= and by the "
+    "cluster's resources (num_cpus= per batch of batch_size= items)." + _ON_RAY,
+    "fail_fast": "a failed item gives a result holding its error; to stop at the first "
+    "one, call result.get() in the loop, which raises it (leaving the loop cancels the "
+    "items still running)." + _ON_RAY,
+    "overflow": "its items are an iterable or a ray.data.Dataset, never an observable "
+    "that could outrun it." + _ON_RAY,
+    "durable": "durable runs (miniagents.ext.dbos) are recorded by the process that runs "
+    "them: use pipeline(agents, items, durable=...).",
+}
+"""The options of ``pipeline()`` that ``ray_pipeline`` does not take, with what to do."""
+
+
 @overload
 def ray_pipeline(
     agents: MiniAgent[..., ReplyT] | Sequence[MiniAgent[..., ReplyT]],
@@ -188,6 +213,7 @@ def ray_pipeline(
     *,
     max_in_flight: int = ...,
     batch_size: int = ...,
+    timeout: float | None = ...,
     ordered: bool = ...,
     progress: bool | None = ...,
     description: str | None = ...,
@@ -204,6 +230,7 @@ def ray_pipeline(
     *,
     max_in_flight: int = ...,
     batch_size: int = ...,
+    timeout: float | None = ...,
     ordered: bool = ...,
     progress: bool | None = ...,
     description: str | None = ...,
@@ -219,6 +246,7 @@ def ray_pipeline(
     *,
     max_in_flight: int = 64,
     batch_size: int = 1,
+    timeout: float | None = None,
     ordered: bool = True,
     progress: bool | None = None,
     description: str | None = None,
@@ -240,6 +268,9 @@ def ray_pipeline(
         max_in_flight: At most this many items are on their way at once (sent, and
             their results not yet handed out); at least ``batch_size``.
         batch_size: How many items go to a worker together (they run there concurrently).
+        timeout: The longest an item may take on its worker, in seconds (from the start of
+            its batch there): it is then cancelled, and its result holds a
+            :class:`~miniagents.pipeline.errors.PipelineTimeoutError`; ``None`` for no limit.
         ordered: Give the results in the input's order (``True``) or as they complete.
         progress: Show a progress bar (tqdm, on stderr): ``None`` shows it on a terminal.
         description: The text before the progress bar (default: the last agent's alias).
@@ -256,10 +287,12 @@ def ray_pipeline(
 
     Raises:
         MissingExtraError: if Ray is not installed (with the install hint; an ``ImportError``).
-        RayPipelineArgumentError: for no agents (or something that is not an agent),
-            items that are neither iterable nor a ``Dataset``, or a ``batch_size`` or
-            ``max_in_flight`` that is not a positive int, a ``max_in_flight`` below
-            ``batch_size``, a ``max_retries`` that is not an int >= 0 or a
+        RayPipelineArgumentError: for an option of ``pipeline()`` that it does not take
+            (``retries``, ``max_concurrency``, ``fail_fast``...: the message says what to
+            use instead), no agents (or something that is not an agent), items that are
+            neither iterable nor a ``Dataset``, a ``batch_size`` or ``max_in_flight`` that
+            is not a positive int, a ``max_in_flight`` below ``batch_size``, a ``timeout``
+            that is not positive, a ``max_retries`` that is not an int >= 0 or a
             ``cancel_timeout`` that is not a positive number (a ``ValueError``).
         MessageSerializationError: for an agent that cannot be pickled to reach the
             workers (e.g. a durable agent of ``miniagents.ext.dbos``).
@@ -270,7 +303,7 @@ def ray_pipeline(
     on the workers (see the module).
     """
     require_ray()
-    try:  # the local pipeline's checks of what the two share: the agents, max_in_flight
+    try:  # the local pipeline's checks of what the two share: agents, max_in_flight, timeout
         chain, shared = pipeline_settings(
             agents,
             caller="ray_pipeline",
@@ -280,7 +313,7 @@ def ray_pipeline(
             retries=0,
             retry_on=(),
             backoff=0.0,
-            timeout=None,
+            timeout=timeout,
             fail_fast=False,
             progress=progress,
             description=description,
@@ -306,6 +339,10 @@ def ray_pipeline(
             f"ray.data.Dataset; got {type(given).__name__} {given!r}. For one item, pass [item]."
         )
     ray_options: dict[str, Any] = dict(options)
+    for name in sorted(ray_options.keys() & _LOCAL_ONLY.keys()):
+        raise RayPipelineArgumentError(
+            f"ray_pipeline() has no {name}= option (pipeline() has): {_LOCAL_ONLY[name]}"
+        )
     try:
         retries, cancel_timeout = own_options(ray_options, "ray_pipeline")
     except RayAgentArgumentError as error:
@@ -319,5 +356,6 @@ def ray_pipeline(
         description=shared.description,
         total=total,
         cancel_timeout=cancel_timeout,
+        timeout=shared.timeout,
     )
     return RayPipeline(chain, items, settings, ray_options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import threading
 import uuid
@@ -22,6 +23,7 @@ from miniagents.ext.ray import (
     ray_pipeline,
 )
 from miniagents.ext.ray.errors import RayPipelineArgumentError
+from miniagents.pipeline import PipelineTimeoutError
 from tests.ext.ray.remote import (
     CustomError,
     SignalsHandle,
@@ -200,6 +202,39 @@ def test_arguments_it_cannot_use_are_refused_at_the_call_naming_them(
 ) -> None:
     with pytest.raises(RayPipelineArgumentError, match=rf"^ray_pipeline\(\) needs {message}"):
         ray_pipeline(*arguments, **options)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "instead"),
+    [
+        ("retries", 2, r"only when its worker died \(max_retries=, 3 by default\)"),
+        ("retry_on", (TimeoutError,), r"only items whose worker died \(max_retries=\)"),
+        ("backoff", 1.0, r"only items whose worker died \(max_retries=\)"),
+        ("max_concurrency", 8, r"bounded by max_in_flight= and by the cluster's resources"),
+        ("fail_fast", True, r"call result\.get\(\) in the loop"),
+        ("overflow", "drop", r"never an observable"),
+        ("durable", True, r"use pipeline\(agents, items, durable=\.\.\.\)"),
+    ],
+)
+def test_an_option_of_the_local_pipeline_is_refused_saying_what_to_use(
+    option: str, value: object, instead: str
+) -> None:
+    options: dict[str, Any] = {option: value}
+    with pytest.raises(RayPipelineArgumentError) as raised:
+        ray_pipeline(upper_agent, ["a"], **options)
+    assert str(raised.value).startswith(f"ray_pipeline() has no {option}= option (pipeline() has)")
+    assert re.search(instead, str(raised.value))
+
+
+def test_an_item_that_takes_longer_than_timeout_is_cancelled_and_fails_alone(
+    signals: SignalsHandle,
+) -> None:
+    key = uuid.uuid4().hex
+    agent = item_agent.fork(signals=signals, key=key)
+    [result] = list(ray_pipeline(agent, ["wait:never"], timeout=0.5, num_cpus=0.5))
+    assert isinstance(result.error, PipelineTimeoutError)
+    assert "longer than the pipeline's timeout of 0.5 s, so it was cancelled" in str(result.error)
+    ray.get(signals.wait.remote(f"{key}:cancelled:wait:never"), timeout=WITHIN)
 
 
 def test_leaving_the_loop_early_cancels_the_items_still_running(signals: SignalsHandle) -> None:
