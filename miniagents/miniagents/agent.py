@@ -45,7 +45,7 @@ from reactivex import Observable
 from typing_extensions import TypeVar
 
 from miniagents.messages.appender import MessageSequenceAppender
-from miniagents.messages.errors import MessageTypeError
+from miniagents.messages.errors import AppenderClosedError, MessageTypeError
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise, MessageT_co
 from miniagents.messages.sequence import (
@@ -480,8 +480,16 @@ def _report_late_error(
 ) -> None:
     """Log an agent's error that its replies, already ended, cannot carry any more."""
     if isinstance(replies.error, (StreamCancelledError, asyncio.CancelledError)):
-        # given up on (its input cancelled with it, a reply refused): nobody waits for it
-        logger.debug("The agent %s raised after its replies were cancelled.", agent.alias)
+        if isinstance(error, (StreamCancelledError, AppenderClosedError)):
+            # what giving up did to it (its input cancelled with it, a reply refused)
+            logger.debug("The agent %s stopped after its replies were given up.", agent.alias)
+        else:
+            logger.error(
+                "The agent %s failed after its replies were given up (cancelled); this "
+                "error reaches nobody else.",
+                agent.alias,
+                exc_info=error,
+            )
     elif finished_early:
         logger.error("The agent %s failed after finish_early().", agent.alias, exc_info=error)
     elif replies.error is not error:

@@ -201,6 +201,8 @@ async def test_each_call_of_the_loop_is_logged_with_its_tool_calls(
         "## USER\n\none plus two\n\n"
         "## RESPONSE\n\n"
         "- role: assistant\n"
+        "- model: offline\n"
+        "- agent_alias: OFFLINE_AGENT\n"
         "- finish_reason: tool_calls\n"
         "- usage: input_tokens=3 output_tokens=4\n"
         '- tool_calls: (\'add {"a": 1, "b": 2}\',)\n\n\n'
