@@ -358,6 +358,11 @@ async def _no_whole(pieces: tuple[object, ...]) -> None:
     return None
 
 
+def _is_seconds(value: object) -> bool:
+    """Whether ``value`` is a number of seconds: an int or a float, not NaN (nor a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
 def pipeline_settings(
     agents: MiniAgent[..., Message] | Sequence[MiniAgent[..., Message]],
     *,
@@ -400,9 +405,9 @@ def pipeline_settings(
             )
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise PipelineArgumentError(f"{caller}() needs retries to be an int >= 0; got {retries!r}.")
-    if backoff < 0:
+    if not _is_seconds(backoff) or backoff < 0:
         raise PipelineArgumentError(f"{caller}() needs backoff >= 0 seconds; got {backoff!r}.")
-    if timeout is not None and timeout <= 0:
+    if timeout is not None and (not _is_seconds(timeout) or timeout <= 0):
         raise PipelineArgumentError(
             f"{caller}() needs a positive timeout in seconds, or None for none; got {timeout!r}."
         )

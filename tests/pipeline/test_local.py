@@ -258,9 +258,13 @@ def test_plain_for_left_early_stops_the_thread() -> None:
         {"max_concurrency": -2},
         {"retries": -1},
         {"timeout": 0},
+        {"timeout": "30"},
+        {"timeout": float("nan")},
+        {"backoff": "1"},
+        {"backoff": -0.5},
     ],
 )
-def test_bad_arguments_are_refused_with_a_clear_error(kwargs: dict[str, int]) -> None:
+def test_bad_arguments_are_refused_with_a_clear_error(kwargs: dict[str, object]) -> None:
     with pytest.raises(PipelineArgumentError, match="pipeline\\(\\) needs"):
         pipeline(upper, ["x"], **kwargs)  # type: ignore[arg-type]
 
