@@ -194,7 +194,8 @@ async def _llm_events(
         error: Exception | None = None
         try:
             async for event in stream:
-                events.append(event)
+                if event != "":  # (a sign of life, e.g. a thinking event: not recorded)
+                    events.append(event)
                 queue.put_nowait(event)
         except Exception as failure:  # the call's outcome: recorded, so it is not made again
             error = _recordable_call_error(provider.translate(failure), failure)
