@@ -55,22 +55,35 @@ class Clock(Protocol):
 ClockT = TypeVar("ClockT", bound=Clock)
 
 _RESOLUTION = time.get_clock_info("monotonic").resolution
-"""What the loop adds to its time to tell which timers are due (as asyncio computes it)."""
+"""What asyncio adds to the loop's time to tell which timers are due (its clock's resolution)."""
 
 
 class JumpingSelector(selectors.BaseSelector):
     """A selector that moves a virtual clock to the loop's next timer when the loop is idle.
 
+    It also keeps the loop's clock resolution (what asyncio adds to the time to tell which
+    timers are due) no finer than the spacing of floats at the clock's time: from 2**24 s
+    on, adding asyncio's 1 ns to the time gives the same float, so a timer due now would
+    never be due, and the loop would spin.
+
     Args:
         selector: The real selector, which keeps the registrations.
         clock: The loop's clock.
         jobs: The loop's executor jobs (the clock holds while one runs).
+        loop: The loop whose selector this is.
     """
 
-    def __init__(self, selector: selectors.BaseSelector, clock: Clock, jobs: ExecutorJobs) -> None:
+    def __init__(
+        self,
+        selector: selectors.BaseSelector,
+        clock: Clock,
+        jobs: ExecutorJobs,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self._selector = selector
         self._clock = clock
         self._jobs = jobs
+        self._loop = loop
 
     def register(
         self, fileobj: FileDescriptorLike, events: int, data: Any = None
@@ -91,16 +104,20 @@ class JumpingSelector(selectors.BaseSelector):
         The loop passes the time until its next timer (``None``: it has none; ``0``: a
         callback is ready). It waits for real I/O (a thread's result wakes it too) when
         the clock is stopped, when a job runs in an executor, or when there is no timer.
+        The loop tells the timers due right after, at the clock's time as it leaves it.
         """
+        ready = self._select(timeout)
+        resolution = max(_RESOLUTION, math.ulp(self._clock.now))
+        setattr(self._loop, "_clock_resolution", resolution)  # noqa: B010 - asyncio's own
+        return ready
+
+    def _select(self, timeout: float | None) -> _Ready:
         ready = self._selector.select(0)
         if ready or (timeout is not None and timeout <= 0):
             return ready
         if timeout is None or not self._clock.auto_advance or self._jobs.busy:
             return self._selector.select(None)
         self._clock.advance(timeout)
-        now = self._clock.now
-        if now + _RESOLUTION == now:  # far from 0, the loop would not see its timer due
-            self._clock.advance(math.ulp(now))
         return []
 
     def close(self) -> None:
@@ -207,8 +224,9 @@ class _Job(Generic[T]):
 def on_running_loop(loop: asyncio.AbstractEventLoop, clock: ClockT) -> Iterator[ClockT]:
     """Give the running ``loop`` the virtual ``clock`` for the ``with`` block, then its own.
 
-    The clock becomes the loop's ``time``, a :class:`JumpingSelector` its selector, and
-    its ``run_in_executor`` counts the jobs (instance attributes, taken off after).
+    The clock becomes the loop's ``time``, a :class:`JumpingSelector` its selector (which
+    sets its clock resolution, given back after), and its ``run_in_executor`` counts the
+    jobs (instance attributes, taken off after).
 
     Raises:
         VirtualTimeError: if ``loop`` is not an asyncio selector event loop.
@@ -222,6 +240,7 @@ def on_running_loop(loop: asyncio.AbstractEventLoop, clock: ClockT) -> Iterator[
         )
     jobs = ExecutorJobs(loop)
     real = loop.run_in_executor
+    resolution = getattr(loop, "_clock_resolution")  # noqa: B009 - set back after
 
     def run_in_executor(
         executor: Executor | None, func: Callable[..., T], *args: object
@@ -230,11 +249,12 @@ def on_running_loop(loop: asyncio.AbstractEventLoop, clock: ClockT) -> Iterator[
 
     setattr(loop, "time", clock.time)  # noqa: B010 - an instance attribute, taken off after
     setattr(loop, "run_in_executor", run_in_executor)  # noqa: B010
-    setattr(loop, "_selector", JumpingSelector(selector, clock, jobs))  # noqa: B010
+    setattr(loop, "_selector", JumpingSelector(selector, clock, jobs, loop))  # noqa: B010
     try:
         yield clock
     finally:
         setattr(loop, "_selector", selector)  # noqa: B010
+        setattr(loop, "_clock_resolution", resolution)  # noqa: B010
         delattr(loop, "run_in_executor")
         delattr(loop, "time")
 

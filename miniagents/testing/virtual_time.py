@@ -142,7 +142,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def __init__(self, start: float = 0.0, *, auto_advance: bool = True) -> None:
         self.clock = VirtualClock(start, auto_advance=auto_advance)
         self._virtual_jobs = ExecutorJobs(self)
-        selector = JumpingSelector(selectors.DefaultSelector(), self.clock, self._virtual_jobs)
+        selector = JumpingSelector(
+            selectors.DefaultSelector(), self.clock, self._virtual_jobs, self
+        )
         super().__init__(selector)
 
     def time(self) -> float:

@@ -114,6 +114,31 @@ def test_a_timer_far_in_the_future_is_reached_despite_float_rounding() -> None:
     assert run_with_virtual_time(main(), start=1e9) == pytest.approx(1e9 + 0.1)
 
 
+@pytest.mark.parametrize("auto_advance", [True, False])
+@pytest.mark.parametrize("start", [0.0, 2.0**24, 3e7, 1e9, 1e15])
+def test_a_timer_due_now_fires_however_far_the_clock_is_from_0(
+    start: float, auto_advance: bool
+) -> None:
+    # from 2**24 s on, now + 1 ns (asyncio's resolution) == now: a timer due now was never due
+    later = 200 * 86400.0  # 200 days: past 2**24 s from 0 too
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        if auto_advance:
+            await asyncio.sleep(later)
+        else:
+            loop.clock.advance(later)
+        fired: list[str] = []
+        loop.call_later(0, fired.append, "call_later(0)")
+        loop.call_at(loop.time(), fired.append, "call_at(now)")
+        await asyncio.sleep(1e-9)  # below the float spacing far from 0: due now, too
+        return fired
+
+    fired = run_with_virtual_time(main(), start=start, auto_advance=auto_advance)
+    assert sorted(fired) == ["call_at(now)", "call_later(0)"]
+
+
 def test_the_tasks_left_running_are_cancelled_and_the_loop_closed() -> None:
     loops: list[asyncio.AbstractEventLoop] = []
     cancelled: list[bool] = []
@@ -193,6 +218,18 @@ async def test_virtual_time_puts_the_running_loop_on_a_virtual_clock_for_the_blo
     assert loop.time() < clock.start + 600  # the loop's own clock again
     assert "run_in_executor" not in vars(loop)
     assert "time" not in vars(loop)
+
+
+async def test_on_the_running_loop_a_timer_due_now_fires_after_194_days_of_uptime() -> None:
+    # the block's clock starts at the loop's time: time.monotonic(), the machine's uptime
+    loop = asyncio.get_running_loop()
+    resolution = getattr(loop, "_clock_resolution")  # noqa: B009 - what the block sets
+    with manual_time() as clock:
+        clock.advance(2.0**24)
+        due = loop.create_future()
+        loop.call_later(0, due.set_result, "fired")
+        assert await due == "fired"
+    assert getattr(loop, "_clock_resolution") == resolution  # noqa: B009 - given back
 
 
 async def test_on_the_running_loop_too_a_thread_holds_the_clock() -> None:
