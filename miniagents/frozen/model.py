@@ -16,6 +16,7 @@ admits only immutable values are skipped; see :mod:`miniagents.frozen._field_typ
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, MutableSequence, MutableSet
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self
 
@@ -265,11 +266,35 @@ class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """Return a model with ``update`` applied, validated and frozen like a new one.
 
-        Without ``update`` the model itself is returned: an immutable value is its own copy.
+        As pydantic's own ``model_copy``, ``update`` names fields by their names (not their
+        aliases; a name that is no field's is an extra field), and the copy keeps the
+        private attributes. Without ``update`` the model itself is returned: an immutable
+        value is its own copy.
         """
         if not update:
             return self
-        return self.model_validate({**dict(self), **update})
+        data = {**self._public(), **(self.__pydantic_extra__ or {}), **update}
+        if _VALIDATES_BY_NAME:
+            copied = self.model_validate(data, by_alias=False, by_name=True)
+        else:  # pydantic < 2.11: each field under the key validation reads (alias or name)
+            copied = self.model_validate({_input_key(self, name): v for name, v in data.items()})
+        object.__setattr__(copied, "__pydantic_fields_set__", self.model_fields_set | set(update))
+        if self.__pydantic_private__:
+            object.__setattr__(copied, "__pydantic_private__", dict(self.__pydantic_private__))
+        return copied
+
+
+_VALIDATES_BY_NAME = "by_name" in inspect.signature(BaseModel.model_validate).parameters
+"""Whether pydantic validates a model from its fields' names when asked (pydantic 2.11+)."""
+
+
+def _input_key(model: Frozen, name: str) -> str:
+    """The key of ``name`` in data to validate: its field's alias, if that is a ``str``."""
+    field = type(model).model_fields.get(name)
+    if field is None:
+        return name
+    alias = field.validation_alias if field.validation_alias is not None else field.alias
+    return alias if isinstance(alias, str) else name
 
 
 # The classes' former home, kept as their module: a hash_key encodes a model's class by its

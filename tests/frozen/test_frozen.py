@@ -757,6 +757,33 @@ def test_model_copy_with_update_freezes_new_values() -> None:
     assert isinstance(hash(updated), int)
 
 
+class Event(Frozen):
+    kind: str = pydantic.Field(alias="type")
+    count: int = 0
+    _seen: bool = pydantic.PrivateAttr(default=False)
+
+
+class PlainEvent(pydantic.BaseModel, frozen=True, extra="allow"):
+    """``Event`` as a plain frozen pydantic model: what its ``model_copy`` does is the norm."""
+
+    kind: str = pydantic.Field(alias="type")
+    count: int = 0
+    _seen: bool = pydantic.PrivateAttr(default=False)
+
+
+@pytest.mark.parametrize("update", [{"count": 2}, {"kind": "tap"}, {"type": "tap"}])
+def test_model_copy_updates_fields_by_name_as_pydantic_does(update: dict[str, object]) -> None:
+    model, plain = Event(type="click", count=1), PlainEvent(type="click", count=1)
+    setattr(model, "_seen", True)  # noqa: B010 - read-only to mypy, as the model is frozen
+    setattr(plain, "_seen", True)  # noqa: B010
+
+    updated, expected = model.model_copy(update=update), plain.model_copy(update=update)
+
+    assert updated.model_dump() == expected.model_dump()  # no field twice, none lost
+    assert updated.model_fields_set == expected.model_fields_set
+    assert updated._seen is expected._seen is True  # the private attributes are kept
+
+
 def test_deepcopy_of_a_model_with_a_nested_dict() -> None:
     model = Frozen(mapping={"a": 1})
 
