@@ -78,9 +78,17 @@ class VirtualClock:
         auto_advance: ``True``: the loop moves the clock to its next timer whenever it is
             idle. ``False``: the clock is stopped; only :meth:`advance` moves it. The
             ``with`` blocks of :func:`virtual_time` and :func:`manual_time` set it.
+
+    Raises:
+        VirtualTimeError: if ``start`` is not a finite number.
     """
 
     def __init__(self, start: float = 0.0, *, auto_advance: bool = True) -> None:
+        if not (isinstance(start, (int, float)) and math.isfinite(start)):
+            raise VirtualTimeError(
+                f"A virtual clock starts at a finite number of seconds, not at {start!r}. "
+                "Give start= a number, e.g. 0.0 (the default)."
+            )
         self.start = start
         self.auto_advance = auto_advance
         self._now = start
@@ -131,6 +139,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     Attributes:
         clock: The loop's clock.
 
+    Raises:
+        VirtualTimeError: if ``start`` is not a finite number.
+
     Example:
         >>> loop = VirtualTimeLoop()
         >>> loop.run_until_complete(asyncio.sleep(60))
@@ -138,6 +149,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         60.0
         >>> loop.close()
     """
+
+    _closed = True
+    """Until asyncio's ``__init__`` opens it: a loop refused its ``start`` is not unclosed."""
 
     def __init__(self, start: float = 0.0, *, auto_advance: bool = True) -> None:
         self.clock = VirtualClock(start, auto_advance=auto_advance)
@@ -173,7 +187,7 @@ def run_with_virtual_time(
 
     Raises:
         VirtualTimeError: if called while an event loop runs in this thread (there, use
-            ``with virtual_time():``).
+            ``with virtual_time():``), or if ``start`` is not a finite number.
 
     Example:
         >>> async def main() -> float:
@@ -182,14 +196,17 @@ def run_with_virtual_time(
         >>> run_with_virtual_time(main())  # at once
         30.0
     """
-    if _running_loop() is not None:
-        main.close()
-        raise VirtualTimeError(
-            "run_with_virtual_time() cannot run inside a running event loop. In async code "
-            "(a pytest-asyncio test, say), put the running loop on virtual time with "
-            "`with virtual_time():` instead."
-        )
-    loop = VirtualTimeLoop(start, auto_advance=auto_advance)
+    try:
+        if _running_loop() is not None:
+            raise VirtualTimeError(
+                "run_with_virtual_time() cannot run inside a running event loop. In async code "
+                "(a pytest-asyncio test, say), put the running loop on virtual time with "
+                "`with virtual_time():` instead."
+            )
+        loop = VirtualTimeLoop(start, auto_advance=auto_advance)
+    except VirtualTimeError:
+        main.close()  # never run: no "coroutine was never awaited" warning
+        raise
     try:
         asyncio.set_event_loop(loop)
         return loop.run_until_complete(main)

@@ -335,6 +335,19 @@ def test_a_clock_moves_forward_by_a_finite_number_of_seconds(seconds: float) -> 
     assert clock.now == 5.0
 
 
+@pytest.mark.parametrize("start", [float("inf"), float("nan"), "0", None])
+def test_a_clock_starts_at_a_finite_number_of_seconds(start: object) -> None:
+    async def main() -> None:
+        raise AssertionError("never run")
+
+    coroutine = main()
+    with pytest.raises(VirtualTimeError, match=r"starts at a finite number.*Give start= a number"):
+        run_with_virtual_time(coroutine, start=start)  # type: ignore[arg-type]
+    assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED  # no "never awaited"
+    with pytest.raises(VirtualTimeError, match="starts at a finite number"):
+        VirtualTimeLoop(start=start)  # type: ignore[arg-type]
+
+
 def test_a_clock_says_where_it_is() -> None:
     clock = VirtualClock(10.0, auto_advance=False)
     clock.advance(2.5)
