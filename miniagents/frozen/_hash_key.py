@@ -44,7 +44,10 @@ from pydantic import BaseModel
 
 from miniagents.promising.errors import HashKeyError
 
-__all__ = ["canonical_bytes", "hash_key_of"]
+__all__ = ["TOO_DEEP_FIX", "canonical_bytes", "hash_key_of"]
+
+TOO_DEEP_FIX = "Flatten them (e.g. keep a deep structure as a JSON string)."
+"""The fix for values nested too deeply to freeze or to encode, for the errors that say so."""
 
 _MICROSECOND = datetime.timedelta(microseconds=1)
 _EPOCH = datetime.datetime.min
@@ -289,7 +292,7 @@ def canonical_bytes(model: BaseModel) -> bytes:
     except RecursionError:
         raise HashKeyError(
             f"Cannot compute the hash_key of this {type(model).__qualname__}: its values are "
-            "nested too deeply. Flatten them (e.g. keep a deep structure as a JSON string)."
+            f"nested too deeply. {TOO_DEEP_FIX}"
         ) from None
 
 

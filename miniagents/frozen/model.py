@@ -25,8 +25,8 @@ from pydantic._internal._model_construction import ModelMetaclass
 from typing_extensions import dataclass_transform
 
 from miniagents.frozen._field_types import mutable_part, unsure_fields
-from miniagents.frozen._hash_key import hash_key_of
-from miniagents.promising.errors import FrozenFieldError, FrozenInstanceError
+from miniagents.frozen._hash_key import TOO_DEEP_FIX, hash_key_of
+from miniagents.promising.errors import FrozenFieldError, FrozenInstanceError, HashKeyError
 
 __all__ = ["Frozen", "FrozenDict", "freeze"]
 
@@ -187,21 +187,32 @@ class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
 
     @model_validator(mode="after")
     def _freeze_values(self) -> Self:
-        """Replace every mutable value, declared or extra, by a frozen equivalent."""
+        """Replace every mutable value, declared or extra, by a frozen equivalent.
+
+        Raises:
+            HashKeyError: if a value is nested too deeply to be frozen (or keyed).
+        """
         values = self.__dict__
-        for name in self.__frozen_unsure__:
-            value = values[name]
-            if type(value) not in _ATOMIC:
-                frozen = freeze(value)
-                if frozen is not value:
-                    values[name] = frozen
-        extra = self.__pydantic_extra__
-        if extra:
-            for name, value in extra.items():
+        name = ""
+        try:
+            for name in self.__frozen_unsure__:
+                value = values[name]
                 if type(value) not in _ATOMIC:
                     frozen = freeze(value)
                     if frozen is not value:
-                        extra[name] = frozen
+                        values[name] = frozen
+            extra = self.__pydantic_extra__
+            if extra:
+                for name, value in extra.items():
+                    if type(value) not in _ATOMIC:
+                        frozen = freeze(value)
+                        if frozen is not value:
+                            extra[name] = frozen
+        except RecursionError:
+            raise HashKeyError(
+                f"Cannot build this {type(self).__qualname__}: its field {name!r} holds values "
+                f"nested too deeply. {TOO_DEEP_FIX}"
+            ) from None
         return self
 
     def _public(self) -> dict[str, object]:

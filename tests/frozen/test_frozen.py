@@ -7,6 +7,7 @@ import copy
 import json
 import pickle
 import re
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -225,6 +226,22 @@ def test_nested_containers_are_frozen_all_the_way_down() -> None:
     assert type(rows[1][1]) is FrozenDict
     # Everything is frozen, so the whole model hashes.
     assert isinstance(hash(model), int)
+
+
+class Holder(Frozen):
+    declared: object = None
+
+
+@pytest.mark.parametrize("field", ["declared", "extra"])
+def test_values_nested_too_deeply_to_freeze_are_a_hash_key_error_naming_the_field(
+    field: str,
+) -> None:
+    nested: list[object] = []
+    for _ in range(sys.getrecursionlimit()):
+        nested = [nested]
+
+    with pytest.raises(HashKeyError, match=f"Holder: its field '{field}' holds values nested"):
+        Holder(**{field: nested})
 
 
 def test_freezing_does_not_touch_the_callers_objects() -> None:
