@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError, to_json
 
 from miniagents.frozen.model import Frozen
 from miniagents.messages.image import ImagePart, images_of
@@ -75,10 +76,32 @@ class Message(Frozen):
             return images_of(self)
 
     def __str__(self) -> str:
-        """The text; for a message without text, its fields (images aside) as JSON."""
+        """The text; for a message without text, its fields (images aside) as JSON.
+
+        A field that JSON cannot hold (bytes that are not UTF-8 text, an object of a class
+        pydantic cannot serialize) is shown by its ``repr``, a JSON string: ``str()`` of a
+        message never raises.
+        """
         if self.text is not None:
             return self.text
-        return self.model_dump_json(exclude={"text", "images"})
+        try:
+            return self.model_dump_json(exclude=_NOT_SHOWN)
+        except PydanticSerializationError:
+            fields = self.model_dump(exclude=_NOT_SHOWN)
+            return to_json({name: _json_or_repr(value) for name, value in fields.items()}).decode()
+
+
+_NOT_SHOWN: Final = {"text", "images"}
+"""The fields ``str()`` of a message without text leaves out."""
+
+
+def _json_or_repr(value: object) -> object:
+    """``value`` if pydantic can write it as JSON, else its ``repr``."""
+    try:
+        to_json(value)
+    except PydanticSerializationError:
+        return repr(value)
+    return value
 
 
 def _writer(name: str) -> Callable[[Message, object], None]:

@@ -92,6 +92,22 @@ def test_str_without_text_is_json_without_text() -> None:
     assert rendered == '{"role":"tool","result":{"value":[1,2]}}'
 
 
+class Opaque:
+    def __repr__(self) -> str:
+        return "<opaque>"
+
+
+def test_str_without_text_shows_what_json_cannot_hold_by_its_repr() -> None:
+    message = Message(role="tool", payload=b"\x89PNG\r\n", thing=Opaque(), when=(1, 2))
+
+    assert json.loads(str(message)) == {
+        "role": "tool",
+        "payload": "b'\\x89PNG\\r\\n'",
+        "thing": "<opaque>",
+        "when": [1, 2],  # what JSON can hold is written as JSON, as without the others
+    }
+
+
 def test_str_of_an_empty_message_is_empty_json() -> None:
     assert str(Message()) == "{}"
     assert str(Message(text=None)) == "{}"
