@@ -91,7 +91,7 @@ class StreamFaults:
         """Apply the faults due after ``sent`` content events; whether the stream is over."""
         reply, exchange = self.reply, self.exchange
         if self._due(reply.pause_after, sent):
-            self.record._paused.set()
+            self.record._set(self.record._paused)
             exchange.wait(None, until=self.record._resumed)
         if self._due(reply.hang_after, sent):
             exchange.wait(None)

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 from miniagents.messages.image import ImagePart
-from miniagents.testing._http import POLL_INTERVAL
 from miniagents.testing._output_format import output_format
 from miniagents.testing._script import Failure, Provider, Reply
 from miniagents.testing._wire import turns
 from miniagents.testing.errors import FakeLLMServerTimeout
 
 __all__ = ["Outcome", "RecordedRequest", "Recorder"]
+
+T = TypeVar("T")
 
 Outcome = Literal[
     "pending",  # the response is still being sent
@@ -61,6 +62,7 @@ class RecordedRequest:
     _disconnected: threading.Event = field(default_factory=threading.Event, repr=False)
     _paused: threading.Event = field(default_factory=threading.Event, repr=False)
     _resumed: threading.Event = field(default_factory=threading.Event, repr=False)
+    _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
     @property
     def json(self) -> dict[str, Any]:
@@ -117,6 +119,12 @@ class RecordedRequest:
         """Let a response paused by ``pause_after`` go on (at once if it has not paused yet)."""
         self._resumed.set()
 
+    def _set(self, event: threading.Event) -> None:
+        """Set one of the record's events, and wake those who wait for it (``_changed``)."""
+        with self._changed:
+            event.set()
+            self._changed.notify_all()
+
 
 class Recorder:
     """The requests a server received, and ways to wait for them (from a thread or a loop)."""
@@ -141,15 +149,12 @@ class Recorder:
     def wait_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
         """Wait until at least ``count`` requests were received; return them all.
 
+        Blocking (for a test's thread); see ``wait_requests_async`` inside an event loop.
+
         Raises:
             FakeLLMServerTimeout: Fewer requests arrived within ``timeout`` seconds.
         """
-        with self._lock:
-            if not self._lock.wait_for(lambda: len(self._requests) >= count, timeout):
-                raise FakeLLMServerTimeout(
-                    f"{len(self._requests)} requests received, expected {count}"
-                )
-            return list(self._requests)
+        return self._received(count, timeout, self._wait(self._at_least(count), timeout))
 
     def wait_finished(self, index: int, timeout: float = 5.0) -> RecordedRequest:
         """Wait until the response to request ``index`` is over; return its record.
@@ -158,72 +163,64 @@ class Recorder:
             FakeLLMServerTimeout: The request did not arrive or its response did not end
                 in time.
         """
-        deadline = time.monotonic() + timeout
-        record = self.wait_requests(index + 1, timeout)[index]
-        if not record._finished.wait(max(0.0, deadline - time.monotonic())):
-            raise FakeLLMServerTimeout(f"the response to request {index} is not over")
-        return record
+        found = self._wait(lambda: self._ended(index, finished=True), timeout)
+        return self._found(found, f"The response to request {index} was not over", timeout)
 
     def wait_disconnected(self, index: int, timeout: float = 5.0) -> bool:
         """Wait until the client closed the connection of request ``index`` mid-response.
-
-        Blocking (for a test's thread, or once the client is done); see
-        ``wait_disconnected_async`` inside an event loop.
 
         Returns:
             Whether the client disconnected before the end of the response within
             ``timeout`` seconds (``False`` also if the response ended otherwise first).
         """
-        deadline = time.monotonic() + timeout
-        try:
-            record = self.wait_requests(index + 1, timeout)[index]
-        except FakeLLMServerTimeout:
-            return False
-        while True:
-            if record._disconnected.is_set():
-                return True
-            remaining = deadline - time.monotonic()
-            if record._finished.is_set() or remaining <= 0:
-                return record._disconnected.is_set()
-            record._disconnected.wait(min(remaining, POLL_INTERVAL))
+        found = self._wait(lambda: self._ended(index), timeout)
+        return found is not None and found._disconnected.is_set()
 
-    async def wait_requests_async(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
-        """``wait_requests`` that lets the event loop run while it waits."""
-        if count <= 0:
-            return self.requests
-        record = await self._poll(lambda: self._requests[count - 1], timeout)
-        if record is None:
-            with self._lock:
-                received = len(self._requests)
-            raise FakeLLMServerTimeout(f"{received} requests received, expected {count}")
-        return self.requests
-
-    async def wait_disconnected_async(self, index: int, timeout: float = 5.0) -> bool:
-        """``wait_disconnected`` that lets the event loop run while it waits."""
-        record = await self._poll(lambda: self._ended(index), timeout)
-        return record is not None and record._disconnected.is_set()
-
-    async def wait_finished_async(self, index: int, timeout: float = 5.0) -> RecordedRequest:
-        """``wait_finished`` that lets the event loop run while it waits."""
-        record = await self._poll(lambda: self._ended(index, finished=True), timeout)
-        if record is None:
-            raise FakeLLMServerTimeout(f"the response to request {index} is not over")
-        return record
-
-    async def wait_paused_async(self, index: int, timeout: float = 5.0) -> RecordedRequest:
+    def wait_paused(self, index: int, timeout: float = 5.0) -> RecordedRequest:
         """Wait until the response to request ``index`` has paused (``pause_after``).
 
         Raises:
             FakeLLMServerTimeout: It did not pause within ``timeout`` seconds.
         """
-        record = await self._poll(lambda: self._state(index, "_paused"), timeout)
-        if record is None:
-            raise FakeLLMServerTimeout(f"the response to request {index} did not pause")
-        return record
+        found = self._wait(lambda: self._paused(index), timeout)
+        return self._found(found, f"The response to request {index} did not pause", timeout)
 
-    def _state(self, index: int, event: str) -> RecordedRequest | None:
+    async def wait_requests_async(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+        """``wait_requests`` that lets the event loop run while it waits.
+
+        Each ``*_async`` waiter waits in a thread of its own and wakes the loop when it is
+        done, ``timeout`` in wall-clock seconds: it works on a virtual clock, stopped
+        (``manual_time()``) or not, and does not hold it (the code under test may sleep
+        meanwhile).
+        """
+        found = await self._wait_async(self._at_least(count), timeout)
+        return self._received(count, timeout, found)
+
+    async def wait_finished_async(self, index: int, timeout: float = 5.0) -> RecordedRequest:
+        """``wait_finished`` that lets the event loop run while it waits."""
+        found = await self._wait_async(lambda: self._ended(index, finished=True), timeout)
+        return self._found(found, f"The response to request {index} was not over", timeout)
+
+    async def wait_disconnected_async(self, index: int, timeout: float = 5.0) -> bool:
+        """``wait_disconnected`` that lets the event loop run while it waits."""
+        found = await self._wait_async(lambda: self._ended(index), timeout)
+        return found is not None and found._disconnected.is_set()
+
+    async def wait_paused_async(self, index: int, timeout: float = 5.0) -> RecordedRequest:
+        """``wait_paused`` that lets the event loop run while it waits.
+
+        Raises:
+            FakeLLMServerTimeout: It did not pause within ``timeout`` seconds.
+        """
+        found = await self._wait_async(lambda: self._paused(index), timeout)
+        return self._found(found, f"The response to request {index} did not pause", timeout)
+
+    def _at_least(self, count: int) -> Callable[[], list[RecordedRequest] | None]:
+        return lambda: list(self._requests) if len(self._requests) >= count else None
+
+    def _paused(self, index: int) -> RecordedRequest | None:
         record = self._requests[index]
-        return record if cast(threading.Event, getattr(record, event)).is_set() else None
+        return record if record._paused.is_set() else None
 
     def _ended(self, index: int, *, finished: bool = False) -> RecordedRequest | None:
         record = self._requests[index]
@@ -231,20 +228,69 @@ class Recorder:
             return record
         return None
 
-    async def _poll(
-        self, probe: Callable[[], RecordedRequest | None], timeout: float
-    ) -> RecordedRequest | None:
-        """Call ``probe`` (under the lock) until it gives a record, or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        while True:
+    def _received(
+        self, count: int, timeout: float, found: list[RecordedRequest] | None
+    ) -> list[RecordedRequest]:
+        if found is None:
+            raise FakeLLMServerTimeout(
+                f"The fake server received {len(self.requests)} requests within {timeout:g} s, "
+                f"and the test expected {count}."
+            )
+        return found
+
+    @staticmethod
+    def _found(found: RecordedRequest | None, what: str, timeout: float) -> RecordedRequest:
+        if found is None:
+            raise FakeLLMServerTimeout(f"{what} within {timeout:g} s.")
+        return found
+
+    def _wait(
+        self,
+        probe: Callable[[], T | None],
+        timeout: float,
+        gave_up: Callable[[], bool] = lambda: False,
+    ) -> T | None:
+        """What ``probe`` gives (under the lock) once it gives something, else ``None``.
+
+        ``None`` after ``timeout`` seconds, or once ``gave_up`` (checked when woken).
+        """
+        found: T | None = None
+
+        def seen() -> bool:
+            nonlocal found
+            try:
+                found = probe()
+            except IndexError:  # that request has not come yet
+                found = None
+            return found is not None or gave_up()
+
+        with self._lock:
+            self._lock.wait_for(seen, timeout)
+        return found
+
+    async def _wait_async(self, probe: Callable[[], T | None], timeout: float) -> T | None:
+        """``_wait`` in a thread of its own (not an executor's: it holds no virtual clock)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T | None] = loop.create_future()
+        gave_up = threading.Event()
+
+        def wait() -> None:
+            found = self._wait(probe, timeout, gave_up.is_set)
+            with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+                loop.call_soon_threadsafe(_settle, done, found)
+
+        threading.Thread(target=wait, name="fake-llm-server-wait", daemon=True).start()
+        try:
+            return await done
+        finally:  # given up (cancelled): the thread ends now
+            gave_up.set()
             with self._lock:
-                try:
-                    found = probe()
-                except IndexError:  # that request has not come yet
-                    found = None
-            if found is not None or time.monotonic() >= deadline:
-                return found
-            await asyncio.sleep(POLL_INTERVAL)
+                self._lock.notify_all()
+
+
+def _settle(future: asyncio.Future[T], result: T) -> None:
+    if not future.done():  # not given up on meanwhile
+        future.set_result(result)
 
 
 def _image(part: dict[str, Any]) -> ImagePart | None:

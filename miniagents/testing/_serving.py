@@ -130,6 +130,7 @@ class ScriptedApp(Recorder):
                 raw_body=raw_body,
                 body=body,
                 provider=None if wire is None else wire.provider,
+                _changed=self._lock,
             )
             self._requests.append(record)
             self._lock.notify_all()
@@ -147,13 +148,11 @@ class ScriptedApp(Recorder):
         except ClientGone:
             record.outcome = "disconnected"
             record.client_disconnected = True
-            record._disconnected.set()
+            record._set(record._disconnected)
             handler.close_connection = True
         except Stopping:
             record.outcome = "stopped"
             handler.close_connection = True
             exchange.cut(reset=False)
         finally:
-            record._finished.set()
-            with self._lock:
-                self._lock.notify_all()
+            record._set(record._finished)

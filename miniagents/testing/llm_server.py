@@ -273,7 +273,7 @@ class FakeLLMServer(ScriptedApp):
                 the client closes the connection (recorded as ``client_disconnected``) or
                 the server stops. Not streamed: hang before the status line.
             pause_after: Stream: after this many content events, wait until the test
-                calls ``resume()`` on the request's record (see ``wait_paused_async``).
+                calls ``resume()`` on the request's record (see ``wait_paused``).
             times: Enqueue this reply this many times.
 
         A fault ``after=N`` with N >= the number of content events happens after the last

@@ -277,9 +277,9 @@ def manual_time() -> Iterator[VirtualClock]:
 
     For tests that talk to a server outside the loop: I/O goes on, but no timer fires
     (no ``asyncio.sleep``, no timeout, no stall watch) until the test moves the clock on,
-    after it has seen what it waited for. To wait for the server meanwhile, wait from a
-    thread (``await asyncio.to_thread(server.wait_requests, 1)``): nothing that waits on
-    the loop's clock ends.
+    after it has seen what it waited for. Nothing that waits on the loop's clock ends
+    meanwhile; the fake server's ``_async`` waiters (``await server.wait_requests_async(1)``)
+    wait in a thread of their own, so they work.
 
     Yields:
         The loop's clock (see :func:`virtual_time`, of which this is the stopped form).

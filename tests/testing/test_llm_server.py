@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,8 +24,14 @@ import pytest
 from anthropic.types import RawMessageStreamEvent
 from openai.types.chat import ChatCompletionChunk
 
-from miniagents.testing import FAST_RETRY, FakeLLMServer
-from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
+from miniagents.testing import (
+    FAST_RETRY,
+    FakeLLMServer,
+    FakeLLMServerTimeout,
+    manual_time,
+    virtual_time,
+)
+from tests.fakes.fixtures import THREAD_WAIT, WAIT, fake_llm  # noqa: F401
 
 USER = "hi there you"
 
@@ -713,3 +720,59 @@ def test_numeric_options_out_of_the_api_range_are_refused(
     status, body = post_json(fake_llm, "/v1/chat/completions", {**base, "temperature": 2.5})
     assert status == 400
     assert body["error"]["message"] == "temperature: Input should be between 0 and 2, got 2.5"
+
+
+# -- waiting for the server -----------------------------------------------------------------
+
+
+async def test_the_async_waiters_work_on_a_stopped_clock_and_keep_their_timeout(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(tokens=["one", " two"], pause_after=1)
+    with manual_time() as clock:
+        with pytest.raises(FakeLLMServerTimeout, match=r"received 0 requests within 0\.05 s"):
+            await fake_llm.wait_requests_async(1, timeout=0.05)  # in wall-clock time
+        async with anthropic_client(fake_llm) as client:
+            stream = await client.messages.create(
+                model="claude-test",
+                max_tokens=5,
+                messages=[{"role": "user", "content": USER}],
+                stream=True,
+            )
+            assert len(await fake_llm.wait_requests_async(1, WAIT)) == 1
+            record = await fake_llm.wait_paused_async(0, WAIT)
+            assert await asyncio.to_thread(fake_llm.wait_paused, 0, WAIT) is record
+            record.resume()
+            assert anthropic_text([event async for event in stream]) == "one two"
+        assert (await fake_llm.wait_finished_async(0, WAIT)).outcome == "complete"
+        assert not await fake_llm.wait_disconnected_async(0, WAIT)
+        assert clock.elapsed == 0
+
+
+async def test_an_async_waiter_does_not_hold_a_clock_that_runs_by_itself(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    async def later() -> tuple[int, Any]:  # the code under test sleeps, then calls the model
+        await asyncio.sleep(60)
+        payload = {"model": "m", "messages": [{"role": "user", "content": USER}]}
+        return await asyncio.to_thread(post_json, fake_llm, "/v1/chat/completions", payload)
+
+    with virtual_time() as clock:
+        call = asyncio.ensure_future(later())
+        await fake_llm.wait_requests_async(1, WAIT)
+        assert clock.elapsed == pytest.approx(60, abs=1e-9)  # not moved on by the waiter
+        assert (await call)[0] == 200
+
+
+async def test_an_async_waiter_given_up_on_ends_its_thread(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    before = set(threading.enumerate())
+    waiter = asyncio.ensure_future(fake_llm.wait_finished_async(0, WAIT))
+    await asyncio.sleep(0)  # the waiter's thread starts
+    (thread,) = set(threading.enumerate()) - before
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    thread.join(THREAD_WAIT)
+    assert not thread.is_alive()
