@@ -3,15 +3,19 @@ prints what its page says."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from miniagents.testing import FakeLLMServer
+from miniagents.ext.history import ChatHistory
+from miniagents.testing import ChatHistoryContract, FakeLLMServer
 from tests.fakes.batch import Outcome, Program, run_batch
 from tests.subprocesses import run_python
 
@@ -359,6 +363,26 @@ def test_the_chat_history_example_does_no_blocking_io_in_async_code() -> None:
         and call.func.attr in BLOCKING_CALLS
     ]
     assert blocking == []  # file I/O goes through asyncio.to_thread
+
+
+def test_the_chat_history_example_passes_the_chat_history_contract(tmp_path: Path) -> None:
+    [snippet] = [s for s in SNIPPETS if "class JSONLinesHistory" in s.code]
+    namespace: dict[str, Any] = {}
+    exec(snippet.code.split("\nasync def main")[0], namespace)  # the class, not its demo
+    history_class: Callable[..., ChatHistory] = namespace["JSONLinesHistory"]
+    files = (tmp_path / f"chat-{number}.jsonl" for number in itertools.count())
+
+    class Contract(ChatHistoryContract):
+        def new_history(self) -> ChatHistory:
+            self.path = next(files)
+            return history_class(str(self.path), self.message_classes)
+
+        def reopen(self, history: ChatHistory) -> ChatHistory:
+            return history_class(str(self.path), self.message_classes)
+
+    contract = Contract()
+    for check in [name for name in dir(contract) if name.startswith("test_")]:
+        getattr(contract, check)()
 
 
 OPTIONAL_PACKAGES = (

@@ -26,7 +26,7 @@ from pydantic_core.core_schema import SerializerFunctionWrapHandler
 from miniagents.frozen.model import Frozen
 from miniagents.messages.errors import ImagePartError, MessageTypeError
 
-__all__ = ["IMAGE_MEDIA_TYPES", "ImagePart", "images_of"]
+__all__ = ["IMAGE_MEDIA_TYPES", "ImagePart", "images_of", "read_images"]
 
 IMAGE_MEDIA_TYPES: tuple[str, ...] = ("image/png", "image/jpeg", "image/gif", "image/webp")
 """The media types of image bytes that the LLM APIs (OpenAI and Anthropic) take."""
@@ -189,6 +189,23 @@ class _Size:
 
     def __repr__(self) -> str:
         return f"<{self.count} bytes>"
+
+
+def read_images(images: object) -> object:
+    """The ``images`` given to a message, as it keeps them: each mapping as an ``ImagePart``.
+
+    A mapping is an image read from JSON (``{"url": ...}``): it is validated as an
+    ``ImagePart``. Anything else is kept, for :func:`images_of` to refuse.
+
+    Raises:
+        pydantic.ValidationError: if a mapping is not an image (an ``ImagePartError`` in it).
+    """
+    if isinstance(images, tuple) and any(isinstance(image, Mapping) for image in images):
+        return tuple(
+            ImagePart.model_validate(image) if isinstance(image, Mapping) else image
+            for image in images
+        )
+    return images
 
 
 def images_of(message: object) -> tuple[ImagePart, ...]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Final, Self, cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 from pydantic_core import PydanticSerializationError, to_json
 
 from miniagents.frozen.model import Frozen
-from miniagents.messages.image import ImagePart, images_of
+from miniagents.messages.image import ImagePart, images_of, read_images
 
 __all__ = ["Message"]
 
@@ -63,6 +63,14 @@ class Message(Frozen):
         # pydantic: this __init__ is not a custom one (validating a Message inside other
         # data, or with model_validate, builds it without calling __init__, as before)
         __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @model_validator(mode="after")
+    def _typed_images(self) -> Self:
+        """``images`` as ``ImagePart`` s (read from JSON, they are mappings)."""
+        extra = self.__pydantic_extra__
+        if extra and "images" in extra:
+            extra["images"] = read_images(extra["images"])
+        return self
 
     if not TYPE_CHECKING:  # not a declared field: a message without images has the same key
 

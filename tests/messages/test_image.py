@@ -11,6 +11,7 @@ import pydantic
 import pytest
 
 from miniagents.errors import ImagePartError, MessageTypeError
+from miniagents.ext.llm.messages import UserMessage
 from miniagents.messages import ImagePart, Message
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x80"  # a PNG's signature; not UTF-8
@@ -139,7 +140,7 @@ def test_a_message_carries_images_next_to_its_text() -> None:
     ("images", "says"),
     [
         (["https://example.com/cat.png"], "must be ImagePart objects, not str"),
-        ([{"url": URL}], "must be ImagePart objects, not FrozenDict"),
+        ([ImagePart(url=URL), 3], "must be ImagePart objects, not int"),
         (ImagePart(url=URL), "not images=ImagePart(...)"),
     ],
 )
@@ -148,3 +149,22 @@ def test_images_that_are_not_image_parts_are_refused_when_read(images: Any, says
     with pytest.raises(MessageTypeError) as raised:
         _ = message.images
     assert says in str(raised.value)
+
+
+@pytest.mark.parametrize("cls", [Message, UserMessage])
+def test_a_message_with_images_comes_back_equal_from_its_json(cls: type[Message]) -> None:
+    message = cls(text="Look.", images=[ImagePart(url=URL, detail="low"), ImagePart(data=PNG)])
+
+    for back in (
+        cls.model_validate_json(message.model_dump_json()),
+        cls.model_validate(message.model_dump(mode="json")),
+        cls(text="Look.", images=[{"url": URL, "detail": "low"}, {"data": PNG}]),
+    ):
+        assert back == message
+        assert back.hash_key == message.hash_key
+        assert back.images == message.images
+
+
+def test_an_image_read_from_json_that_is_no_image_is_refused_when_the_message_is_made() -> None:
+    with pytest.raises(pydantic.ValidationError, match="takes either url="):
+        Message.model_validate_json('{"text": "Look.", "images": [{"detail": "low"}]}')
