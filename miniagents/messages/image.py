@@ -195,11 +195,14 @@ def read_images(images: object) -> object:
     """The ``images`` given to a message, as it keeps them: each mapping as an ``ImagePart``.
 
     A mapping is an image read from JSON (``{"url": ...}``): it is validated as an
-    ``ImagePart``. Anything else is kept, for :func:`images_of` to refuse.
+    ``ImagePart``. ``None`` is no images: ``()``. Anything else is kept, for
+    :func:`images_of` to refuse.
 
     Raises:
         pydantic.ValidationError: if a mapping is not an image (an ``ImagePartError`` in it).
     """
+    if images is None:
+        return ()
     if isinstance(images, tuple) and any(isinstance(image, Mapping) for image in images):
         return tuple(
             ImagePart.model_validate(image) if isinstance(image, Mapping) else image

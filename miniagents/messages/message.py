@@ -66,10 +66,14 @@ class Message(Frozen):
 
     @model_validator(mode="after")
     def _typed_images(self) -> Self:
-        """``images`` as ``ImagePart`` s (read from JSON, they are mappings)."""
+        """``images`` as ``ImagePart`` s (JSON gives mappings); ``[]`` or ``None``: no field."""
         extra = self.__pydantic_extra__
         if extra and "images" in extra:
-            extra["images"] = read_images(extra["images"])
+            images = read_images(extra["images"])
+            if images == ():
+                del extra["images"]
+            else:
+                extra["images"] = images
         return self
 
     if not TYPE_CHECKING:  # not a declared field: a message without images has the same key

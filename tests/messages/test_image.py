@@ -136,6 +136,16 @@ def test_a_message_carries_images_next_to_its_text() -> None:
     assert str(Message(images=images, note="x")) == '{"note":"x"}'  # no bytes in the text
 
 
+@pytest.mark.parametrize("none", [[], (), None])
+def test_a_message_given_no_images_is_the_message_without_images(none: object) -> None:
+    message = Message(text="No image.", images=none)
+
+    assert message == Message(text="No image.")
+    assert message.hash_key == Message(text="No image.").hash_key
+    assert message.model_dump() == {"text": "No image."}  # no images field at all
+    assert message.images == ()
+
+
 @pytest.mark.parametrize(
     ("images", "says"),
     [
