@@ -11,7 +11,9 @@ while; :func:`cancel_remaining_tasks` ends a loop's tasks before it is closed.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import math
 import selectors
 import threading
@@ -19,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, Protocol, TypeVar
 
 from miniagents.testing.errors import VirtualTimeError
 
@@ -35,6 +37,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _Ready = list[tuple[selectors.SelectorKey, int]]
 
@@ -130,9 +133,9 @@ class JumpingSelector(selectors.BaseSelector):
 class ExecutorJobs:
     """The jobs a loop handed to executors that have not ended yet.
 
-    A job counts from ``run_in_executor`` until its thread has ended: also when its future
-    was cancelled meanwhile (``asyncio.to_thread`` in a cancelled task), as the thread
-    goes on all the same.
+    A job counts from ``run_in_executor`` until it has ended (in a thread, or in another
+    process): also when its future was cancelled meanwhile (``asyncio.to_thread`` in a
+    cancelled task), as the job goes on all the same.
 
     Args:
         loop: The loop whose jobs these are (woken when a job it no longer waits for ends).
@@ -150,19 +153,36 @@ class ExecutorJobs:
 
     def submit(
         self,
-        run_in_executor: Callable[[Executor | None, Callable[[], T]], asyncio.Future[T]],
+        run_in_executor: Callable[..., asyncio.Future[T]],
         executor: Executor | None,
-        func: Callable[[], T],
+        func: Callable[..., T],
+        *args: object,
     ) -> asyncio.Future[T]:
-        """Hand ``func`` to the loop's ``run_in_executor`` (the real one), counted."""
-        job = _Job(self, func)
+        """Hand ``func(*args)`` to the loop's ``run_in_executor`` (the real one), counted.
+
+        The loop's default executor runs it in a thread, wrapped to tell when the thread
+        starts and ends. Any other executor gets ``func`` itself (a process pool pickles
+        it: a wrapper would not do), and its future tells when the job has ended.
+        """
+        if executor is None:
+            job = _Job(self, functools.partial(func, *args))
+            return self._counted(lambda: run_in_executor(None, job.run), job.settled)
+        handing = _Handing(executor, self)
+        return self._counted(lambda: run_in_executor(handing, func, *args), handing.settled)
+
+    def _counted(
+        self,
+        start: Callable[[], asyncio.Future[T]],
+        settled: Callable[[asyncio.Future[T]], None],
+    ) -> asyncio.Future[T]:
+        """Start a job, counted; ``settled`` gets its future once done (on the loop)."""
         self.hold()
         try:
-            future = run_in_executor(executor, job.run)
+            future = start()
         except BaseException:
             self.release()
             raise
-        future.add_done_callback(job.settled)
+        future.add_done_callback(settled)
         return future
 
     def hold(self) -> None:
@@ -177,6 +197,34 @@ class ExecutorJobs:
         if wake and not self._loop.is_closed():
             with contextlib.suppress(RuntimeError):  # closed meanwhile: nobody waits any more
                 self._loop.call_soon_threadsafe(_nothing)
+
+
+class _Handing(Executor):
+    """Hands one job to an executor as it is (a process pool pickles it), and keeps its future.
+
+    That future is done once the job has ended, or once it was cancelled before it started
+    (it never will), in whatever thread or process it runs.
+    """
+
+    def __init__(self, executor: Executor, jobs: ExecutorJobs) -> None:
+        self._executor = executor
+        self._jobs = jobs
+        self._job: concurrent.futures.Future[Any] | None = None
+
+    def submit(
+        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> concurrent.futures.Future[T]:
+        """Submit ``fn(*args, **kwargs)`` to the executor."""
+        job = self._job = self._executor.submit(fn, *args, **kwargs)
+        return job
+
+    def settled(self, future: asyncio.Future[Any]) -> None:
+        """The job's asyncio future is done (on the loop): a result, or given up (cancelled)."""
+        job = self._job
+        if future.cancelled() and job is not None and not job.done():  # it goes on all the same
+            job.add_done_callback(lambda _: self._jobs.release(wake=True))
+        else:
+            self._jobs.release()
 
 
 class _Job(Generic[T]):
@@ -245,7 +293,7 @@ def on_running_loop(loop: asyncio.AbstractEventLoop, clock: ClockT) -> Iterator[
     def run_in_executor(
         executor: Executor | None, func: Callable[..., T], *args: object
     ) -> asyncio.Future[T]:
-        return jobs.submit(real, executor, lambda: func(*args))
+        return jobs.submit(real, executor, func, *args)
 
     setattr(loop, "time", clock.time)  # noqa: B010 - an instance attribute, taken off after
     setattr(loop, "run_in_executor", run_in_executor)  # noqa: B010

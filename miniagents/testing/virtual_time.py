@@ -170,7 +170,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     ) -> asyncio.Future[T]:
         """Run ``func(*args)`` in an executor; the clock holds until its thread has ended."""
         real = super().run_in_executor
-        return self._virtual_jobs.submit(real, executor, lambda: func(*args))
+        return self._virtual_jobs.submit(real, executor, func, *args)
 
 
 def run_with_virtual_time(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import multiprocessing
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
 
@@ -67,8 +69,10 @@ def test_the_clock_stands_still_while_a_thread_works() -> None:
     assert when == 0.0
 
 
-def test_a_thread_whose_caller_gave_up_still_holds_the_clock_until_it_ends() -> None:
-    # asyncio.to_thread in a cancelled task: the thread goes on, and so must the clock wait
+@pytest.mark.parametrize("given", [False, True], ids=["default executor", "executor given"])
+def test_a_thread_whose_caller_gave_up_still_holds_the_clock_until_it_ends(given: bool) -> None:
+    # given up on (asyncio.to_thread in a cancelled task), the thread goes on: the clock waits
+    executor = ThreadPoolExecutor(max_workers=1) if given else None
     started = threading.Event()
     release = threading.Event()
     ended_at: list[float] = []
@@ -81,7 +85,7 @@ def test_a_thread_whose_caller_gave_up_still_holds_the_clock_until_it_ends() -> 
             release.wait(THREAD_WAIT)
             ended_at.append(loop.time())
 
-        worker = asyncio.ensure_future(asyncio.to_thread(work))
+        worker = loop.run_in_executor(executor, work)
         await asyncio.to_thread(started.wait, THREAD_WAIT)
         worker.cancel()
         timer = asyncio.ensure_future(asyncio.sleep(5))
@@ -89,8 +93,31 @@ def test_a_thread_whose_caller_gave_up_still_holds_the_clock_until_it_ends() -> 
         await timer
         return loop.time()
 
-    assert run_with_virtual_time(main()) == 5.0
+    with executor or contextlib.nullcontext():
+        assert run_with_virtual_time(main()) == 5.0
     assert ended_at == [0.0]  # the thread ended before the clock moved on
+
+
+async def a_job_in_a_process_pool() -> tuple[int, bool]:
+    """What ``pow(2, 10)`` gives in a process pool, and whether a 5 s timer fired meanwhile."""
+    loop = asyncio.get_running_loop()
+    timer = asyncio.ensure_future(asyncio.sleep(5))
+    spawn = multiprocessing.get_context("spawn")  # fork warns in a process with threads
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        result = await loop.run_in_executor(pool, pow, 2, 10)  # pickled: pow itself
+    fired = timer.done()
+    await timer
+    return result, fired
+
+
+def test_a_process_pool_runs_its_job_and_holds_the_clock_meanwhile() -> None:
+    assert run_with_virtual_time(a_job_in_a_process_pool()) == (1024, False)
+
+
+async def test_on_the_running_loop_a_process_pool_runs_its_job_too() -> None:
+    with virtual_time() as clock:
+        assert await a_job_in_a_process_pool() == (1024, False)
+        assert clock.elapsed == pytest.approx(5, abs=1e-9)
 
 
 def test_a_failing_thread_releases_the_clock() -> None:
