@@ -40,7 +40,7 @@ import math
 import selectors
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Executor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -226,9 +226,12 @@ def virtual_time(*, auto_advance: bool = True) -> Iterator[VirtualClock]:
 
     The clock starts at the loop's time; timers set before the block fire at their times
     on it. On a loop already on virtual time (a :class:`VirtualTimeLoop`, or inside
-    another such block), the block gives that loop's clock and sets only whether it runs
-    by itself (as it was, again, after the block). Leaving the block gives the loop its
-    own clock back: leave no timer behind that you still need.
+    another such block), the block gives that loop's clock and sets whether it runs by
+    itself. Blocks may overlap, in one task or in several (a fixture's and its test's, two
+    tasks'): the loop stays on the clock until the last of them ends, and the clock runs as
+    the last entered of the blocks still open says. Once the last one ends, the loop has
+    its own clock back (a :class:`VirtualTimeLoop` its clock's mode as before): leave no
+    timer behind that you still need.
 
     Args:
         auto_advance: ``True``: the clock jumps to the next timer whenever the loop is
@@ -254,21 +257,21 @@ def virtual_time(*, auto_advance: bool = True) -> Iterator[VirtualClock]:
             "virtual_time() puts the running event loop on virtual time, but no loop is "
             "running: use it in async code, or run_with_virtual_time(...) from sync code."
         )
-    clock = loop.clock if isinstance(loop, VirtualTimeLoop) else _CLOCKS.get(loop)
-    if clock is None:
-        with on_running_loop(loop, VirtualClock(loop.time(), auto_advance=auto_advance)) as clock:
-            _CLOCKS[loop] = clock
-            try:
-                yield clock
-            finally:
-                del _CLOCKS[loop]
-        return
-    before = clock.auto_advance
-    clock.auto_advance = auto_advance
+    blocks = _BLOCKS.get(loop)
+    if blocks is None:
+        blocks = _BLOCKS[loop] = _OpenBlocks(loop)
+    block = object()
+    blocks.modes[block] = auto_advance
+    blocks.clock.auto_advance = auto_advance
     try:
-        yield clock
+        yield blocks.clock
     finally:
-        clock.auto_advance = before
+        del blocks.modes[block]
+        if blocks.modes:
+            blocks.clock.auto_advance = next(reversed(blocks.modes.values()))
+        else:
+            del _BLOCKS[loop]
+            blocks.close()
 
 
 @contextmanager
@@ -295,8 +298,33 @@ def manual_time() -> Iterator[VirtualClock]:
         yield clock
 
 
-_CLOCKS: WeakKeyDictionary[asyncio.AbstractEventLoop, VirtualClock] = WeakKeyDictionary()
-"""The clocks of the running loops put on virtual time by :func:`virtual_time`."""
+class _OpenBlocks:
+    """The :func:`virtual_time` blocks open on a loop: its clock, and each block's mode.
+
+    Made when the first block opens; :meth:`close` after the last one gives the loop back
+    what it had: its own clock (a :class:`VirtualTimeLoop`: its clock's mode).
+
+    Raises:
+        VirtualTimeError: on a loop that is not asyncio's selector loop.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.modes: dict[object, bool] = {}
+        """Whether the clock runs by itself, by open block, in the order they were entered."""
+        self._stack = ExitStack()
+        if isinstance(loop, VirtualTimeLoop):
+            self.clock = loop.clock
+            self._stack.callback(setattr, self.clock, "auto_advance", self.clock.auto_advance)
+        else:
+            self.clock = self._stack.enter_context(on_running_loop(loop, VirtualClock(loop.time())))
+
+    def close(self) -> None:
+        """Give the loop back what it had before the first block."""
+        self._stack.close()
+
+
+_BLOCKS: WeakKeyDictionary[asyncio.AbstractEventLoop, _OpenBlocks] = WeakKeyDictionary()
+"""The blocks of :func:`virtual_time` open on each running loop."""
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

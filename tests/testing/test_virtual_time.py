@@ -318,6 +318,40 @@ async def test_blocks_nest_on_one_clock_and_give_back_its_mode() -> None:
         assert outer.elapsed == 1
 
 
+async def test_blocks_of_two_tasks_keep_the_loop_on_the_clock_until_the_last_one_ends() -> None:
+    loop = asyncio.get_running_loop()
+    entered, leave = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        with manual_time():
+            entered.set()
+            await leave.wait()
+
+    task = asyncio.ensure_future(first())
+    await entered.wait()
+    with virtual_time() as clock:
+        leave.set()
+        await task  # the first block has ended; this one is still open
+        assert loop.time() == clock.now
+        assert runs_by_itself(clock)
+        await asyncio.sleep(3600)  # at once
+        assert clock.elapsed == pytest.approx(3600, abs=1e-9)
+    assert "time" not in vars(loop)
+
+
+async def test_while_blocks_overlap_the_clock_runs_as_the_last_one_open_says() -> None:
+    first, second, third = virtual_time(), manual_time(), virtual_time()
+    clock = first.__enter__()  # entered and left in any order, as by several tasks
+    second.__enter__()
+    third.__enter__()
+    second.__exit__(None, None, None)
+    assert runs_by_itself(clock)  # the third block's mode
+    third.__exit__(None, None, None)
+    assert runs_by_itself(clock)  # the first block's mode, not the one the third found
+    first.__exit__(None, None, None)
+    assert "time" not in vars(asyncio.get_running_loop())
+
+
 def test_virtual_time_on_a_virtual_time_loop_sets_the_mode_of_its_clock() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
