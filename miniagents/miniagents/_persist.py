@@ -1,12 +1,14 @@
 """The message handlers of a ``MiniAgents`` context, and what "persisted once" means.
 
-A context (with the contexts nested in it) passes a complete message to its
+A context passes a complete message (one of its own, or of a context nested in it) to its
 ``on_persist_message`` handlers unless the same content was passed to them lately: within
-the last :data:`PERSIST_WINDOW` distinct messages it persisted. Content is compared by
-``hash_key``, which agrees with ``==``; a message whose ``hash_key`` cannot be computed is
-compared by object instead. So the memory behind "once" is bounded (a window of keys, not
-a set of every key ever seen), and a message awaited many times, or sent again while it is
-recent, is persisted once.
+the last :data:`PERSIST_WINDOW` distinct messages they were passed. Each context remembers
+this for its own handlers, so the handlers of an inner context get content that those of
+the outer one had already (and a handler given to both gets it once, from the outer one).
+Content is compared by ``hash_key``, which agrees with ``==``; a message whose ``hash_key``
+cannot be computed is compared by object instead. So the memory behind "once" is bounded
+(a window of keys, not a set of every key ever seen), and a message awaited many times, or
+sent again while it is recent, is persisted once.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.promising.errors import HashKeyError
 
-__all__ = ["PERSIST_WINDOW", "MessageEvents", "MessageHandler", "PersistMemory", "messages_in"]
+__all__ = [
+    "PERSIST_WINDOW",
+    "MessageEvents",
+    "MessageHandler",
+    "PersistMemory",
+    "Persisting",
+    "messages_in",
+]
 
 MessageHandler = Callable[[MessagePromise, Message], Awaitable[None]]
 """``async def handler(promise, message) -> None``, called when a message is complete."""
@@ -86,30 +95,29 @@ class PersistMemory:
         return True
 
 
+Persisting = tuple[tuple[MessageHandler, ...], PersistMemory]
+"""The ``on_persist_message`` handlers of one context, and what was passed to them lately."""
+
+
 class MessageEvents:
     """The listener a context installs: it runs the handlers for every complete message.
 
     Args:
         start: Starts a handler's coroutine in a task the context waits for.
         resolved: The ``on_promise_resolved`` handlers (every promise).
-        persist: The ``on_persist_message`` handlers (once per message, see the module).
-        memory: What was persisted lately (shared by nested contexts).
+        persist: The ``on_persist_message`` handlers of each context, outermost first, each
+            with its context's memory (once per message for them, see the module).
     """
 
-    __slots__ = ("_memory", "_persist", "_resolved", "_start")
+    __slots__ = ("_persist", "_resolved", "_start")
 
     def __init__(
-        self,
-        start: Start,
-        resolved: tuple[MessageHandler, ...],
-        persist: tuple[MessageHandler, ...],
-        memory: PersistMemory,
+        self, start: Start, resolved: tuple[MessageHandler, ...], persist: tuple[Persisting, ...]
     ) -> None:
-        """Bind the handlers and the memory."""
+        """Bind the handlers and their memories."""
         self._start = start
         self._resolved = resolved
         self._persist = persist
-        self._memory = memory
 
     def __call__(self, promise: MessagePromise, message: Message) -> None:
         """Hear about a complete message: start its handlers."""
@@ -117,9 +125,10 @@ class MessageEvents:
             self._start(_call(handler, promise, message), "on_promise_resolved")
         if self._persist:
             for distinct in messages_in(message):
-                if self._memory.first_time(distinct):
-                    for handler in self._persist:
-                        self._start(_call(handler, promise, distinct), "on_persist_message")
+                for handlers, memory in self._persist:
+                    if memory.first_time(distinct):
+                        for handler in handlers:
+                            self._start(_call(handler, promise, distinct), "on_persist_message")
 
 
 async def _call(handler: MessageHandler, promise: MessagePromise, message: Message) -> None:

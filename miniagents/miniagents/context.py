@@ -12,7 +12,12 @@ from typing import Any, Literal, Protocol, Self, TypeVar
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.listener import message_listener
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.miniagents._persist import MessageEvents, MessageHandler, PersistMemory
+from miniagents.miniagents._persist import (
+    MessageEvents,
+    MessageHandler,
+    Persisting,
+    PersistMemory,
+)
 from miniagents.miniagents._resources import Resources
 from miniagents.miniagents._settings import ExtensionSettings
 from miniagents.miniagents._tracking import StreamTracker
@@ -93,8 +98,9 @@ class MiniAgents:
 
     Args:
         on_persist_message: Handler(s) called for each complete ``Message`` (nested
-            messages included) unless equal content (by ``hash_key``) was persisted within
-            the last 10,000 distinct messages: so once, however often it is awaited.
+            messages included) unless equal content (by ``hash_key``) was passed to them
+            within the last 10,000 distinct messages they were passed: so once, however
+            often it is awaited (the handlers of an inner context get it too).
         on_promise_resolved: Handler(s) called for every message promise whose message
             is complete.
         stream_llm_tokens_by_default: Whether LLM agents stream token by token when
@@ -170,9 +176,9 @@ class MiniAgents:
         )
         self._own_persist = _handlers(on_persist_message)
         self._own_resolved = _handlers(on_promise_resolved)
-        self._persist: tuple[MessageHandler, ...] = self._own_persist
+        self._persisted = PersistMemory()  # what was passed to its own persist handlers lately
+        self._persist: tuple[Persisting, ...] = ()
         self._resolved: tuple[MessageHandler, ...] = self._own_resolved
-        self._persisted = PersistMemory()
         self._tasks: set[asyncio.Task[None]] = set()
         self._open_inputs: set[MessageSequenceAppender] = set()
         self._streams = StreamTracker()
@@ -217,12 +223,17 @@ class MiniAgents:
             inherited_asap if self._own_asap is None else self._own_asap
         )
         self.stream_limits = stream_limits.get().replaced(*self._own_limits)
+        outer = parent._persist if parent is not None else ()
+        own = tuple(  # a handler the outer context has gets messages from there, once
+            handler
+            for handler in self._own_persist
+            if not any(handler is known for handlers, _ in outer for known in handlers)
+        )
+        self._persist = (*outer, (own, self._persisted)) if own else outer
         if parent is not None:
-            self._persist = parent._persist + self._own_persist
             self._resolved = parent._resolved + self._own_resolved
-            self._persisted = parent._persisted
         listener = (
-            MessageEvents(self._start, self._resolved, self._persist, self._persisted)
+            MessageEvents(self._start, self._resolved, self._persist)
             if (self._persist or self._resolved)
             else None
         )

@@ -1448,7 +1448,7 @@ async def test_a_nested_context_adds_its_handlers_to_the_outer_ones() -> None:
             await replying("inside", "before").inquire()
         await replying("after").inquire()
     assert outer_log.texts == ["before", "inside", "after"]
-    assert inner_log.texts == ["inside"]  # "before" was persisted already, by the outer context
+    assert inner_log.texts == ["inside", "before"]  # "before" was passed to the outer one only
 
 
 async def test_messages_made_outside_a_context_with_handlers_are_not_reported() -> None:

@@ -82,15 +82,27 @@ async def test_a_handler_that_is_not_async_is_logged_with_the_fix(
     caplog.clear()  # (expected: see the no_lost_errors fixture)
 
 
-async def test_nested_contexts_share_what_was_persisted() -> None:
+async def test_a_handler_of_a_nested_context_gets_content_only_the_outer_ones_had() -> None:
     outer, inner = Recorder(), Recorder()
     async with MiniAgents(on_persist_message=outer):
         MessagePromise(prefill_message=Message(text="seen outside"))
         async with MiniAgents(on_persist_message=inner):
             MessagePromise(prefill_message=Message(text="seen outside"))
             MessagePromise(prefill_message=Message(text="new inside"))
+            MessagePromise(prefill_message=Message(text="new inside"))
     assert outer.texts == ["seen outside", "new inside"]
-    assert inner.texts == ["new inside"]
+    assert inner.texts == ["seen outside", "new inside"]  # each once: passed to it once
+
+
+async def test_a_handler_given_to_nested_contexts_gets_each_content_once() -> None:
+    both, inner = Recorder(), Recorder()
+    async with MiniAgents(on_persist_message=both):
+        MessagePromise(prefill_message=Message(text="outside"))
+        async with MiniAgents(on_persist_message=[both, inner]):
+            MessagePromise(prefill_message=Message(text="outside"))
+            MessagePromise(prefill_message=Message(text="inside"))
+    assert both.texts == ["outside", "inside"]
+    assert inner.texts == ["outside", "inside"]
 
 
 async def test_a_message_without_a_hash_key_is_persisted_once_per_object() -> None:
