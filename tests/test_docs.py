@@ -3,6 +3,7 @@ prints what its page says."""
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import re
 import subprocess
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -457,15 +459,56 @@ def test_the_site_lists_every_page_and_only_pages_that_exist() -> None:
     assert sorted(listed) == pages
 
 
-def test_every_page_of_the_api_reference_renders_a_public_package() -> None:
-    import importlib.util
+def rendered() -> list[str]:
+    """What the API reference renders: the name of each ``::: name`` of ``docs/api``."""
+    return [
+        name
+        for path in sorted((ROOT / "docs" / "api").glob("*.md"))
+        for name in re.findall(r"^::: ([\w.]+)$", path.read_text(encoding="utf-8"), re.M)
+    ]
 
+
+def is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a name inside a module that is no package
+        return False
+
+
+def test_every_page_of_the_api_reference_renders_a_public_package() -> None:
     for path in sorted((ROOT / "docs" / "api").glob("*.md")):
-        modules = re.findall(r"^::: ([\w.]+)$", path.read_text(encoding="utf-8"), re.MULTILINE)
-        assert modules, path
-        for name in modules:
+        names = re.findall(r"^::: ([\w.]+)$", path.read_text(encoding="utf-8"), re.MULTILINE)
+        assert names, path
+        for name in names:
             assert not any(part.startswith("_") for part in name.split(".")), name
-            assert importlib.util.find_spec(name) is not None, name
+            module, _, member = name.rpartition(".")
+            # a module, or an object of one that its package's page cannot show (see below)
+            assert is_module(name) or hasattr(importlib.import_module(module), member), name
+
+
+def test_the_api_reference_renders_what_a_package_names_as_its_submodule_names() -> None:
+    """``miniagents.testing.virtual_time`` is a function and a module: the reference shows the
+    module, not the function; so each such function is rendered from its module, by name
+    (unless that module is rendered, as ``miniagents.pipeline`` is, with its function)."""
+    names = rendered()
+    shadowed = [
+        f"{package}.{name}.{name}"
+        for package in names
+        if is_module(package)
+        for name in getattr(importlib.import_module(package), "__all__", ())
+        if is_module(f"{package}.{name}")
+        and f"{package}.{name}" not in names
+        and not isinstance(getattr(importlib.import_module(package), name), ModuleType)
+    ]
+    assert len(shadowed) >= 3, shadowed  # virtual_time, structured, durable
+    assert [name for name in shadowed if name not in names] == []
+
+
+def test_the_api_reference_renders_the_low_levels_that_extending_calls_documented() -> None:
+    said = page_text("docs/extending.md").split("documented low levels")[1].split("\n\n")[0]
+    low_levels = re.findall(r"`(miniagents\.\w+\.lowlevel)`", said)
+    assert low_levels == ["miniagents.promising.lowlevel", "miniagents.miniagents.lowlevel"]
+    assert [name for name in low_levels if name not in rendered()] == []
 
 
 def test_the_version_is_written_once() -> None:
