@@ -30,7 +30,7 @@ from typing import ParamSpec, Protocol, TypeVar
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.llm.offline_script import ScriptedReply
+from miniagents.ext.llm.offline_script import ScriptedReply, scripted_calls
 from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages.message import Message
@@ -94,7 +94,8 @@ def _scripted_agent_of(offline: MiniAgent[P, R]) -> ScriptedAgentFactory[P, R]:
         raised as the model's error (e.g. an ``LLMRateLimitError``). With tools, a turn
         is several calls of the model: its calls, then its answer once the results are
         in. The replies are shared by every interaction of the agent and its forks: a
-        call after the last reply is an ``LLMConfigurationError``.
+        call after the last reply is an ``LLMConfigurationError``, and so is a tool call
+        for an agent without tools (a model calls only the tools it is given).
 
         Args:
             *replies: The replies, one per call of the model.
@@ -183,6 +184,14 @@ class _Replies:
         self._next = number
         if isinstance(reply, BaseException):
             raise reply
+        called = [tool.name for tool in scripted_calls(reply)]
+        if called and not call.tools:
+            raise LLMConfigurationError(
+                f"The {_ordinal(number)} reply of the scripted agent calls "
+                f"{', '.join(map(repr, called))}, but the agent has no tools (a model calls "
+                "only the tools it is given). Give it the tools: scripted_agent(..., "
+                "tools=[...]), or tools= of fork(...) or inquire(...)."
+            )
         return reply
 
 

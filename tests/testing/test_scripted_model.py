@@ -97,6 +97,28 @@ async def test_the_replies_are_shared_by_the_forks_and_a_call_too_many_is_a_clea
     )
 
 
+async def test_a_scripted_tool_call_needs_the_agent_to_have_tools() -> None:
+    one_plus_two = CallTool("add", {"a": 1, "b": 2})
+    agent = scripted_agent(one_plus_two, one_plus_two, "3")
+    replied: list[str] = []
+
+    async def ask_without_tools() -> None:
+        async for promise in agent.inquire("1 + 2?"):
+            replied.append(str(await promise))
+
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError) as raised:
+            await ask_without_tools()
+        with_tools = await agent.inquire("1 + 2?", tools=[add])  # the script goes on
+    assert replied == []  # no empty message before the error
+    assert str(raised.value) == (
+        "The 1st reply of the scripted agent calls 'add', but the agent has no tools (a model "
+        "calls only the tools it is given). Give it the tools: scripted_agent(..., "
+        "tools=[...]), or tools= of fork(...) or inquire(...)."
+    )
+    assert [str(message) for message in with_tools] == ['{"a": 1, "b": 2}', "3", "3"]
+
+
 async def test_a_scripted_error_is_the_models_error() -> None:
     limited = LLMRateLimitError("Slow down.")
     agent = scripted_agent(limited, "Better now.")
