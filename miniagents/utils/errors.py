@@ -8,4 +8,8 @@ __all__ = ["ChainDefinitionError"]
 
 
 class ChainDefinitionError(MiniAgentsError, ValueError):
-    """``achain_loop`` got a list it cannot run (no agent, no ``AWAIT``, or a foreign value)."""
+    """A loop got agents it cannot run.
+
+    ``achain_loop`` got a list it cannot run (no agent, no ``AWAIT``, a foreign value, an
+    agent alone), or ``adialog_loop`` something that is not an agent.
+    """

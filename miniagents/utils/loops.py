@@ -9,8 +9,8 @@ code after the loop runs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
-from typing import Any, Literal, TypeAlias
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import Any, Literal, TypeAlias, cast
 
 from miniagents.messages.sequence import MessageSequencePromise, MessageType, as_message_sequence
 from miniagents.miniagents.agent import MiniAgent
@@ -26,6 +26,27 @@ ChainStep: TypeAlias = "MiniAgent[...] | Literal[Sentinel.AWAIT, Sentinel.CLEAR]
 """One step of an agent chain: an agent, ``AWAIT`` or ``CLEAR``."""
 
 _ENDS_A_LOOP = (KeyboardInterrupt, EOFError)
+
+
+def _chain_of(agents: object) -> tuple[ChainStep, ...]:
+    """The steps of ``agents`` (any iterable: it is read once, here), checked.
+
+    Raises:
+        ChainDefinitionError: if ``agents`` is no iterable of steps, as ``achain_loop`` says.
+    """
+    if isinstance(agents, MiniAgent) or not isinstance(agents, Iterable):
+        raise ChainDefinitionError(
+            f"achain_loop() takes a list of agents, AWAIT and CLEAR, not {_a_value(agents)}. "
+            "Put the agents in a list, e.g. achain_loop([user_agent, AWAIT, assistant_agent])."
+        )
+    steps = tuple(agents)
+    _check_chain(steps)
+    return cast("tuple[ChainStep, ...]", steps)
+
+
+def _a_value(value: object) -> str:
+    """``value`` as an error shows it: its type, and its ``repr`` cut short."""
+    return f"a value of type {type(value).__name__} ({value!r:.60})"
 
 
 def _check_chain(agents: Sequence[object]) -> None:
@@ -48,14 +69,13 @@ def _check_chain(agents: Sequence[object]) -> None:
     for step in agents:
         if not isinstance(step, MiniAgent) and step is not AWAIT and step is not CLEAR:
             raise ChainDefinitionError(
-                f"achain_loop() takes agents, AWAIT and CLEAR, but got a value of type "
-                f"{type(step).__name__} ({step!r:.60}). Remove it, e.g. "
-                "achain_loop([user_agent, AWAIT, assistant_agent])."
+                f"achain_loop() takes agents, AWAIT and CLEAR, but got {_a_value(step)}. "
+                "Remove it, e.g. achain_loop([user_agent, AWAIT, assistant_agent])."
             )
 
 
 async def achain_loop(
-    agents: Sequence[ChainStep], initial_messages: MessageType | None = None
+    agents: Iterable[ChainStep], initial_messages: MessageType | None = None
 ) -> None:
     """Run ``agents`` in a cycle, each one's replies being the next one's input, forever.
 
@@ -66,15 +86,17 @@ async def achain_loop(
     the agents it started have stopped, so whatever they print is out before the code
     after the loop runs. Any other error from an agent is raised here at once.
 
+    ``agents`` is a list (or any iterable, read once) of agents, ``AWAIT`` and ``CLEAR``.
+
     Raises:
-        ChainDefinitionError: if ``agents`` holds no agent, or no ``AWAIT``, or something
-            that is neither an agent, ``AWAIT`` nor ``CLEAR`` (a ``ValueError`` too).
+        ChainDefinitionError: if ``agents`` is not an iterable (an agent alone), or holds no
+            agent, or no ``AWAIT``, or something that is neither an agent, ``AWAIT`` nor
+            ``CLEAR`` (a ``ValueError`` too).
     """
-    _check_chain(agents)
-    await _until_the_user_is_done(_chain(agents, initial_messages))
+    await _until_the_user_is_done(_chain(_chain_of(agents), initial_messages))
 
 
-async def _chain(agents: Sequence[ChainStep], messages: MessageType | None) -> None:
+async def _chain(agents: tuple[ChainStep, ...], messages: MessageType | None) -> None:
     while True:
         for step in agents:
             if step is AWAIT:
@@ -106,7 +128,20 @@ async def adialog_loop(
     A failed assistant reply (an LLM error) goes to the user agent like any other: the
     console user agent shows its error in one line and the user goes on, and the history
     agent does not store it. A user agent that does not handle it ends the loop with it.
+
+    Raises:
+        ChainDefinitionError: if an argument is not an agent (a ``ValueError`` too).
     """
+    agents = {"user_agent": user_agent, "assistant_agent": assistant_agent}
+    if history_agent is not None:
+        agents["history_agent"] = history_agent
+    for name, agent in agents.items():
+        if not isinstance(agent, MiniAgent):
+            raise ChainDefinitionError(
+                f"adialog_loop() takes agents, but its {name} is {_a_value(agent)}. Pass the "
+                "agents themselves (made with @miniagent), e.g. adialog_loop(console_user_agent, "
+                "assistant, history_agent=in_memory_history_agent)."
+            )
     await _until_the_user_is_done(_dialog(user_agent, assistant_agent, history_agent))
 
 

@@ -7,7 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import pytest
 import reactivex
@@ -29,6 +29,7 @@ from miniagents.miniagents.errors import NoActiveContextError
 from miniagents.promising.sentinels import AWAIT, CLEAR
 from miniagents.testing import VirtualClock
 from miniagents.utils import (
+    ChainDefinitionError,
     ChainStep,
     achain_loop,
     adialog_loop,
@@ -403,6 +404,39 @@ async def test_the_foreign_object_error_names_the_foreign_type() -> None:
     assert recorder.calls["A"] == 0
 
 
+async def test_achain_loop_runs_the_steps_of_any_iterable() -> None:
+    recorder = Recorder()
+    async with MiniAgents():
+        first = recorder.agent("A", stop_at=2)
+        second = recorder.agent("B")
+        steps: list[ChainStep] = [first, AWAIT, second, AWAIT]
+        await achain_loop(step for step in steps)  # a generator: read once
+
+    assert recorder.inputs == {"A": [[], ["B1"]], "B": [["A1"]]}
+
+
+async def test_achain_loop_given_a_generator_it_cannot_run_shows_the_steps() -> None:
+    recorder = Recorder()
+    async with MiniAgents():
+        agent = recorder.agent("A")
+        with pytest.raises(ChainDefinitionError, match=r"needs AWAIT in its list, but got \[<"):
+            await achain_loop(step for step in [agent, agent])
+
+
+async def test_achain_loop_given_an_agent_alone_says_to_put_it_in_a_list() -> None:
+    recorder = Recorder()
+    async with MiniAgents():
+        agent = recorder.agent("A")
+        with pytest.raises(ChainDefinitionError) as raised:
+            await achain_loop(cast("Sequence[ChainStep]", agent))
+
+    assert str(raised.value).startswith(
+        "achain_loop() takes a list of agents, AWAIT and CLEAR, not a value of type MiniAgent "
+    )
+    assert "e.g. achain_loop([user_agent, AWAIT, assistant_agent])" in str(raised.value)
+    assert recorder.calls["A"] == 0
+
+
 async def test_an_ordinary_agent_error_at_an_await_propagates_out_of_achain_loop() -> None:
     recorder = Recorder()
     async with MiniAgents():
@@ -450,6 +484,23 @@ async def test_the_users_end_that_comes_with_the_loops_cancellation_is_not_a_los
         loop_task = asyncio.ensure_future(adialog_loop(ending_user, echo_assistant([])))
         with pytest.raises(asyncio.CancelledError):
             await loop_task
+
+
+@pytest.mark.parametrize("place", ["user_agent", "assistant_agent", "history_agent"])
+async def test_adialog_loop_refuses_what_is_not_an_agent_naming_the_argument(place: str) -> None:
+    agents: dict[str, Any] = {
+        "user_agent": scripted_user([], []),
+        "assistant_agent": echo_assistant([]),
+        place: "user",
+    }
+    async with MiniAgents():
+        with pytest.raises(ChainDefinitionError) as raised:
+            await adialog_loop(**agents)
+
+    assert f"adialog_loop() takes agents, but its {place} is a value of type str ('user')" in str(
+        raised.value
+    )
+    assert "e.g. adialog_loop(console_user_agent, assistant, history_agent=" in str(raised.value)
 
 
 async def test_adialog_loop_ends_cleanly_when_the_assistant_raises_keyboard_interrupt() -> None:
