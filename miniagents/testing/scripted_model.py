@@ -25,6 +25,7 @@ argument of the offline agent, typed (``.fork(...)``, ``inquire(..., system=...)
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import ParamSpec, Protocol, TypeVar
 
@@ -144,6 +145,9 @@ def _function_agent_of(offline: MiniAgent[P, R]) -> FunctionAgentFactory[P, R]:
         Returns:
             The agent (the offline agent with this script; alias ``SCRIPTED_AGENT``).
 
+        Raises:
+            LLMConfigurationError: if ``reply`` is not a function, or is an async one.
+
         Example:
             >>> shout = function_agent(lambda call: (call.messages[-1].text or "").upper())
         """
@@ -151,6 +155,13 @@ def _function_agent_of(offline: MiniAgent[P, R]) -> FunctionAgentFactory[P, R]:
             raise LLMConfigurationError(
                 f"function_agent() takes a function of the call that returns the reply, not "
                 f"{reply!r}; for replies written in advance, use scripted_agent(...)."
+            )
+        call = type(reply).__call__  # (an object's async __call__, too)
+        if inspect.iscoroutinefunction(reply) or inspect.iscoroutinefunction(call):
+            raise LLMConfigurationError(
+                f"function_agent() takes a plain function of the call, but {reply!r:.80} is "
+                "async (an async def). Make it a plain def that returns the reply; for an "
+                "agent that awaits something, write one with @miniagent."
             )
         return offline.fork(
             alias=SCRIPTED_ALIAS, reply=reply, tools=tools, model=model, token_delay=0.0

@@ -185,6 +185,27 @@ async def test_function_agent_refuses_what_is_not_a_function() -> None:
         function_agent("Hello")  # type: ignore[arg-type]
 
 
+class AsyncReply:
+    async def __call__(self, call: LLMCall) -> str:
+        return "hi"
+
+
+async def async_reply(call: LLMCall) -> str:
+    return "hi"
+
+
+@pytest.mark.parametrize("reply", [async_reply, AsyncReply()], ids=["async-def", "async-call"])
+async def test_function_agent_refuses_an_async_function_naming_the_fix(reply: object) -> None:
+    with pytest.raises(LLMConfigurationError) as raised:  # when it is made: never called
+        function_agent(reply)  # type: ignore[arg-type]
+
+    assert "takes a plain function of the call, but " in str(raised.value)
+    assert "is async (an async def). Make it a plain def that returns the reply; for an " in str(
+        raised.value
+    )
+    assert "write one with @miniagent." in str(raised.value)
+
+
 async def test_a_scripted_agent_runs_its_tools_concurrently(virtual_clock: VirtualClock) -> None:
     async def slow_add(a: int, b: int) -> int:
         """Add two numbers, slowly."""
