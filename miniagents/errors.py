@@ -27,6 +27,7 @@ right for the extensions)::
     │   └── MissingAgentArgumentError (also ValueError)  an agent run without one it needs
     ├── ConcurrencyLimitError (also ValueError)   a max_concurrency that is not a positive int
     ├── NoActiveContextError (also RuntimeError)  an agent used outside a MiniAgents context
+    ├── ContextArgumentError (also TypeError)     MiniAgents() or run() given what it cannot use
     ├── ContextReenteredError (also RuntimeError) a MiniAgents context entered while active
     ├── LoopAlreadyRunningError (also RuntimeError)  MiniAgents().run() in a running loop
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
@@ -103,6 +104,7 @@ from miniagents.miniagents.errors import AgentArgumentError as AgentArgumentErro
 from miniagents.miniagents.errors import AgentDefinitionError as AgentDefinitionError
 from miniagents.miniagents.errors import AgentFinishedError as AgentFinishedError
 from miniagents.miniagents.errors import ConcurrencyLimitError as ConcurrencyLimitError
+from miniagents.miniagents.errors import ContextArgumentError as ContextArgumentError
 from miniagents.miniagents.errors import ContextReenteredError as ContextReenteredError
 from miniagents.miniagents.errors import LoopAlreadyRunningError as LoopAlreadyRunningError
 from miniagents.miniagents.errors import MissingAgentArgumentError as MissingAgentArgumentError
@@ -275,6 +277,7 @@ __all__ = [
     "AppenderClosedError",
     "ChainDefinitionError",
     "ConcurrencyLimitError",
+    "ContextArgumentError",
     "ContextReenteredError",
     "FrozenFieldError",
     "FrozenInstanceError",

@@ -376,6 +376,8 @@ async def _misuse(case: str) -> None:
             pass
     elif case == "loop-running":
         MiniAgents().run(asyncio.sleep(0))
+    elif case == "context-argument":
+        MiniAgents(start_everything_asap_by_default="no")  # type: ignore[arg-type]
     elif case == "missing-argument":
         async with MiniAgents():
             await file_output_agent.inquire("hi")
@@ -395,6 +397,7 @@ MISUSES = {
     "chain": ("ChainDefinitionError", ValueError),
     "reentered": ("ContextReenteredError", RuntimeError),
     "loop-running": ("LoopAlreadyRunningError", RuntimeError),
+    "context-argument": ("ContextArgumentError", TypeError),
     "missing-argument": ("MissingAgentArgumentError", ValueError),
     "history-option": ("ChatHistoryOptionError", ValueError),
     "appender-closed": ("AppenderClosedError", RuntimeError),

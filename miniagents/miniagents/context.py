@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
-from typing import Any, Literal, Protocol, Self, TypeVar
+from typing import Any, Literal, Protocol, Self, TypeVar, cast
 
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.listener import message_listener
@@ -22,6 +23,7 @@ from miniagents.miniagents._resources import Resources
 from miniagents.miniagents._settings import ExtensionSettings
 from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.errors import (
+    ContextArgumentError,
     ContextReenteredError,
     LoopAlreadyRunningError,
     NoActiveContextError,
@@ -66,8 +68,21 @@ class AgentLike(Protocol):
         ...
 
 
-def _handlers(given: MessageHandler | Sequence[MessageHandler]) -> tuple[MessageHandler, ...]:
-    return tuple(given) if isinstance(given, Sequence) else (given,)
+def _handlers(given: object, option: str) -> tuple[MessageHandler, ...]:
+    """The handlers given as ``option`` (one, or a list), each checked to be a function.
+
+    Raises:
+        ContextArgumentError: for a handler that is not a function.
+    """
+    handlers = tuple(given) if isinstance(given, Sequence) else (given,)
+    for handler in handlers:
+        if not callable(handler):
+            raise ContextArgumentError(
+                f"MiniAgents({option}=...) takes a handler, async def handler(promise, "
+                f"message) -> None, or a list of them, not {handler!r:.60}: pass the function "
+                "itself."
+            )
+    return cast("tuple[MessageHandler, ...]", handlers)
 
 
 def _llm_settings(
@@ -155,6 +170,8 @@ class MiniAgents:
         Raises:
             StreamLimitError: if ``replay_window`` or ``high_water_mark`` is not a positive
                 int (or ``None``).
+            ContextArgumentError: if a handler is not a function, or
+                ``start_everything_asap_by_default`` not a ``bool`` (or ``None``).
         """
         if stream_llm_tokens_by_default is DEFAULT:
             stream_llm_tokens_by_default = None
@@ -164,6 +181,11 @@ class MiniAgents:
             llm_parse_in_turn = None
         if start_everything_asap_by_default is DEFAULT:
             start_everything_asap_by_default = None
+        if not isinstance(start_everything_asap_by_default, bool | None):
+            raise ContextArgumentError(
+                "MiniAgents(start_everything_asap_by_default=...) takes True, False or None "
+                f"(the outer context's setting), not {start_everything_asap_by_default!r:.60}."
+            )
         self._own_asap = start_everything_asap_by_default
         self._own_limits = (replay_window, high_water_mark)
         StreamLimits().replaced(*self._own_limits)  # bad limits fail here, not at the entry
@@ -174,8 +196,8 @@ class MiniAgents:
                 stream_llm_tokens_by_default, llm_logger_agent, llm_stall_timeout, llm_parse_in_turn
             )
         )
-        self._own_persist = _handlers(on_persist_message)
-        self._own_resolved = _handlers(on_promise_resolved)
+        self._own_persist = _handlers(on_persist_message, "on_persist_message")
+        self._own_resolved = _handlers(on_promise_resolved, "on_promise_resolved")
         self._persisted = PersistMemory()  # what was passed to its own persist handlers lately
         self._persist: tuple[Persisting, ...] = ()
         self._resolved: tuple[MessageHandler, ...] = self._own_resolved
@@ -279,10 +301,19 @@ class MiniAgents:
         """Run ``awaitable`` inside this context with ``asyncio.run`` and return its result.
 
         Raises:
+            ContextArgumentError: if ``awaitable`` is not a coroutine (``run(main)``, not
+                ``run(main())``).
             LoopAlreadyRunningError: if an event loop runs in this thread already (in a
                 notebook, or in async code): ``await MiniAgents().arun(...)`` there. The
                 coroutine ``awaitable`` is closed, not run.
         """
+        given: object = awaitable  # (typed a coroutine; may be the function itself)
+        if not inspect.iscoroutine(given):
+            name = getattr(given, "__name__", "main")
+            raise ContextArgumentError(
+                f"MiniAgents().run() takes a coroutine, not {given!r:.60}: call the async "
+                f"function, MiniAgents().run({name}()), with the parentheses."
+            )
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # no loop runs: the normal case (asyncio.run below, unhandled)

@@ -9,6 +9,7 @@ __all__ = [
     "AgentDefinitionError",
     "AgentFinishedError",
     "ConcurrencyLimitError",
+    "ContextArgumentError",
     "ContextReenteredError",
     "LoopAlreadyRunningError",
     "MissingAgentArgumentError",
@@ -45,6 +46,14 @@ class ConcurrencyLimitError(MiniAgentsError, ValueError):
 
 class ContextReenteredError(MiniAgentsError, RuntimeError):
     """A ``MiniAgents`` context was entered while it was active already."""
+
+
+class ContextArgumentError(MiniAgentsError, TypeError):
+    """``MiniAgents(...)`` or its ``run(...)`` was given an argument it cannot use.
+
+    A handler that is not a function, a ``start_everything_asap_by_default`` that is not a
+    ``bool``, or ``run(main)`` (a function, not the coroutine ``main()``).
+    """
 
 
 class LoopAlreadyRunningError(MiniAgentsError, RuntimeError):

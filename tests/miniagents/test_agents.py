@@ -26,6 +26,7 @@ from miniagents.errors import (
     AgentArgumentError,
     AgentDefinitionError,
     AgentFinishedError,
+    ContextArgumentError,
     LoopAlreadyRunningError,
     MessageTypeError,
     MiniAgentsError,
@@ -1179,6 +1180,43 @@ async def test_run_in_a_running_loop_names_arun_and_closes_the_coroutine_it_cann
     with pytest.raises(LoopAlreadyRunningError, match=r"await MiniAgents\(\)\.arun\(main\(\)\)"):
         MiniAgents().run(coroutine)
     assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED  # no "never awaited"
+
+
+def test_run_of_the_async_function_itself_says_to_call_it() -> None:
+    async def main() -> None:
+        pass
+
+    with pytest.raises(ContextArgumentError) as raised:
+        MiniAgents().run(main)  # type: ignore[arg-type]
+    assert str(raised.value).startswith("MiniAgents().run() takes a coroutine, not <function ")
+    assert str(raised.value).endswith(
+        ": call the async function, MiniAgents().run(main()), with the parentheses."
+    )
+
+
+async def test_run_of_the_async_function_itself_in_a_running_loop_says_to_call_it() -> None:
+    async def main() -> None:
+        pass
+
+    with pytest.raises(ContextArgumentError, match=r"MiniAgents\(\)\.run\(main\(\)\)"):
+        MiniAgents().run(main)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"on_persist_message": 5}, "MiniAgents(on_persist_message=...) takes a handler, "),
+        ({"on_promise_resolved": [print, 5]}, "MiniAgents(on_promise_resolved=...) takes a "),
+        ({"start_everything_asap_by_default": "no"}, "takes True, False or None (the outer "),
+    ],
+)
+def test_a_context_refuses_an_option_it_cannot_use_when_it_is_made(
+    options: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(ContextArgumentError) as raised:
+        MiniAgents(**options)
+    assert says in str(raised.value)
+    assert str(raised.value).endswith(("not 5: pass the function itself.", "not 'no'."))
 
 
 def run_main_with_a_nested_context() -> tuple[str, list[str]]:
