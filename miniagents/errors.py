@@ -31,7 +31,7 @@ right for the extensions)::
     ├── ContextReenteredError (also RuntimeError) a MiniAgents context entered while active
     ├── LoopAlreadyRunningError (also RuntimeError)  MiniAgents().run() in a running loop
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
-    ├── ChainDefinitionError (also ValueError)    achain_loop given a list it cannot run
+    ├── ChainDefinitionError (also ValueError)    a loop given agents it cannot run
     ├── OperatorArgumentError (also ValueError)   an operator given an argument it cannot use
     ├── PipelineArgumentError (also ValueError)   pipeline(), map_agent() given bad arguments
     ├── PipelineRerunError (also RuntimeError)    a Pipeline run a second time
