@@ -78,4 +78,4 @@ class OpenAIOptions(LLMOptions):
             LLMConfigurationError: for one of the wrong kind, naming it and the fix.
         """
         super().check(alias)
-        check_client(self.async_client, "openai.AsyncOpenAI", "OpenAI", alias)
+        check_client(self.async_client, ("openai.AsyncOpenAI",), "OpenAI", alias)

@@ -103,7 +103,12 @@ class AnthropicOptions(LLMOptions):
             the client was made with another).
     """
 
-    async_client: anthropic_sdk.AsyncAnthropic | None = None
+    async_client: (
+        anthropic_sdk.AsyncAnthropic
+        | anthropic_sdk.AsyncAnthropicBedrock
+        | anthropic_sdk.AsyncAnthropicVertex
+        | None
+    ) = None
     max_tokens: int = call_option(DEFAULT_MAX_TOKENS)
     temperature: float | None = call_option(None)
     top_p: float | None = call_option(None)
@@ -119,7 +124,16 @@ class AnthropicOptions(LLMOptions):
             LLMConfigurationError: for one of the wrong kind, naming it and the fix.
         """
         super().check(alias)
-        check_client(self.async_client, "anthropic.AsyncAnthropic", "Anthropic", alias)
+        check_client(
+            self.async_client,
+            (
+                "anthropic.AsyncAnthropic",
+                "anthropic.AsyncAnthropicBedrock",
+                "anthropic.AsyncAnthropicVertex",
+            ),
+            "Anthropic",
+            alias,
+        )
         limit: object = self.max_tokens
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise LLMConfigurationError(

@@ -47,12 +47,14 @@ def import_sdk(module: str, provider: str) -> Any:
         ) from error
 
 
-def check_client(client: object, sdk_class: str, provider: str, alias: str) -> None:
-    """Refuse an ``async_client`` that is not the SDK's async client (``None``: the context's).
+def check_client(client: object, sdk_classes: tuple[str, ...], provider: str, alias: str) -> None:
+    """Refuse an ``async_client`` that is not an async client of the SDK (``None``: none given).
 
     Args:
         client: The agent's ``async_client``.
-        sdk_class: The SDK's async client class, e.g. "openai.AsyncOpenAI".
+        sdk_classes: The SDK's async client classes, the first the usual one, e.g.
+            ``("anthropic.AsyncAnthropic", "anthropic.AsyncAnthropicBedrock")``; a class
+            the installed SDK lacks is left out.
         provider: The provider's name, e.g. "OpenAI".
         alias: The agent's alias.
 
@@ -62,12 +64,21 @@ def check_client(client: object, sdk_class: str, provider: str, alias: str) -> N
     """
     if client is None:
         return
-    module, name = sdk_class.split(".")
-    wanted = getattr(import_sdk(module, provider), name)
-    if not isinstance(wanted, type):  # a stand-in put in its place (a test's): no check
-        return
+    kinds: list[type] = []
+    for qualified in sdk_classes:
+        module, name = qualified.split(".")
+        kind = getattr(import_sdk(module, provider), name, None)
+        if kind is not None and not isinstance(kind, type):  # a stand-in (a test's): no check
+            return
+        if kind is not None:
+            kinds.append(kind)
     check_kind(
-        client, wanted, alias, "async_client", f"an {sdk_class}", f"async_client={sdk_class}()"
+        client,
+        tuple(kinds),
+        alias,
+        "async_client",
+        f"an {' or '.join(sdk_classes)}",
+        f"async_client={sdk_classes[0]}()",
     )
 
 

@@ -36,7 +36,12 @@ from miniagents import (
 )
 from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm import AssistantMessage, SystemMessage, TokenUsage
-from miniagents.ext.llm.anthropic import DEFAULT_MAX_TOKENS, AnthropicMessage, anthropic_agent
+from miniagents.ext.llm.anthropic import (
+    DEFAULT_MAX_TOKENS,
+    AnthropicMessage,
+    AnthropicOptions,
+    anthropic_agent,
+)
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -538,15 +543,30 @@ async def test_a_client_of_another_sdk_is_refused_before_any_request(
     other = OPENAI if llm.sdk == "anthropic" else ANTHROPIC
     sync = openai.OpenAI if llm.sdk == "openai" else anthropic.Anthropic
     wanted = "openai.AsyncOpenAI" if llm.sdk == "openai" else "anthropic.AsyncAnthropic"
+    kinds = (
+        wanted
+        if llm.sdk == "openai"
+        else f"{wanted} or anthropic.AsyncAnthropicBedrock or anthropic.AsyncAnthropicVertex"
+    )
     async with other.client(server) as wrong, MiniAgents():
         for given in (wrong, sync(base_url=llm.base_url(server), api_key="test")):
             with pytest.raises(LLMConfigurationError) as raised:
                 await ask(llm, given, "hi")  # type: ignore[arg-type]
             assert str(raised.value).startswith(
-                f"The async_client of the agent {llm.alias} must be an {wanted}, not <"
+                f"The async_client of the agent {llm.alias} must be an {kinds}, not <"
             )
             assert f"e.g. {llm.alias.lower()}.fork(async_client={wanted}())" in str(raised.value)
     assert server.requests == []
+
+
+def test_the_anthropic_sdks_bedrock_and_vertex_clients_are_anthropic_clients() -> None:
+    for client in (
+        anthropic.AsyncAnthropicBedrock(
+            aws_region="us-east-1", aws_access_key="a", aws_secret_key="b"
+        ),
+        anthropic.AsyncAnthropicVertex(region="us-east5", project_id="p", access_token="t"),
+    ):
+        AnthropicOptions(model="claude", async_client=client).check("ANTHROPIC_AGENT")  # no error
 
 
 @pytest.mark.parametrize("max_tokens", [None, 0, 1.5, True])
