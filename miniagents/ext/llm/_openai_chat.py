@@ -94,12 +94,16 @@ async def chat_reply(
             choice = choices[0]
             delta = choice.delta
             if delta is not None:
-                # most chunks: a token; a chunk without text (reasoning_content, a tool
-                # call's, the finish reason) is a sign of life all the same: ""
-                yield delta.content or ""
-                if getattr(delta, "refusal", None):
-                    yield Refusal(delta.refusal)
-                for called in delta.tool_calls or ():
+                content = delta.content
+                refusal = getattr(delta, "refusal", None)
+                tool_calls = delta.tool_calls
+                if content:  # most chunks: a token
+                    yield content
+                elif not (refusal or tool_calls):
+                    yield ""  # nothing else (reasoning_content, the finish): a sign of life
+                if refusal:
+                    yield Refusal(refusal)
+                for called in tool_calls or ():
                     for event in _call_events(called, ids):
                         yield event
             else:

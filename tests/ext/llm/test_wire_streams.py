@@ -7,11 +7,15 @@ clock: what takes seconds here takes no time.
 from __future__ import annotations
 
 import httpx2
+import openai
 import pytest
 
 from miniagents import MiniAgents
 from miniagents.ext.llm import AssistantMessage, Budget, TokenUsage, UsageTotals, _openai_chat
+from miniagents.ext.llm._openai_options import OpenAIOptions
 from miniagents.ext.llm.errors import LLMResponseError, LLMTimeoutError
+from miniagents.ext.llm.prompt import PromptText
+from miniagents.ext.llm.provider import LLMCall
 from miniagents.testing import run_with_virtual_time
 from tests.ext.llm.wire import (
     APIS,
@@ -21,6 +25,7 @@ from tests.ext.llm.wire import (
     events_reply,
     paced_agent,
     replying_agent,
+    sse,
 )
 
 
@@ -136,3 +141,55 @@ def test_an_error_retried_before_the_reply_began_is_not_the_cause_of_a_later_sta
 def error_alias(api: str) -> str:
     """The alias of the agent of ``api``."""
     return "ANTHROPIC_AGENT" if api == "anthropic" else "OPENAI_AGENT"
+
+
+def test_a_chat_chunk_of_a_tool_call_is_its_events_without_a_sign_of_life() -> None:
+    """A sign of life ("") only for a chunk that gives nothing else: a tool call's chunks
+    give their call events alone, as a text chunk gives its token alone."""
+    tool_chunks = [
+        sse(
+            None,
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "m",
+                "choices": [{"index": 0, "finish_reason": None, "delta": delta}],
+            },
+        )
+        for delta in (
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "t1",
+                        "type": "function",
+                        "function": {"name": "add", "arguments": ""},
+                    }
+                ]
+            },
+            {"tool_calls": [{"index": 0, "function": {"arguments": '{"a": 1}'}}]},
+        )
+    ]
+    before, _deltas, after = chat_events([], usage=True)
+
+    async def events() -> list[object]:
+        http = httpx2.AsyncClient(
+            transport=httpx2.MockTransport(
+                lambda _: events_reply([*before, *tool_chunks, *after])()
+            )
+        )
+        client = openai.AsyncOpenAI(api_key="test", max_retries=0, http_client=http)
+        call = LLMCall(model="m", stream=True, system=None, messages=(PromptText("user", "Hi"),))
+        return [
+            event
+            async for event in _openai_chat.chat_reply(
+                lambda _: client, call, OpenAIOptions(model="m")
+            )
+        ]
+
+    seen = run_with_virtual_time(events())
+    signs = [event for event in seen if event == ""]
+    # the role chunk and the finish chunk give nothing else; the usage chunk neither
+    assert len(signs) == 3
+    assert len(seen) == len(signs) + 2 + 1  # the call's two events, and the Finish
