@@ -295,6 +295,9 @@ class Flattener:
             segment = segment.as_observable()  # a stream of other pieces: flatten them
         if isinstance(segment, AsyncPart):
             child.outer = pull(segment.source, child, "message sequence", self.sink, feeding=True)
+        elif core is not None:  # a stream of the library's
+            subscription = segment.subscribe(child.on_next, child.on_error, child.on_completed)
+            child.outer = subscription.dispose  # (fed on its loop: no hop, not an outside source)
         else:
             child.outer = follow_outside(segment, child)  # (it may push from another thread)
         return child.dispose

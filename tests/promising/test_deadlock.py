@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import reactivex
@@ -308,6 +308,30 @@ def test_a_dropped_stream_of_an_outside_source_does_not_keep_the_watch_off(
     with caplog.at_level(logging.ERROR, logger="miniagents"), pytest.raises(DeadlockError):
         run_with_virtual_time(main())
     caplog.clear()
+
+
+def test_a_library_stream_followed_in_a_sequence_is_no_outside_source(interval: None) -> None:
+    # it is fed on its loop: the watch stays on while the sequence follows it
+    async def main() -> tuple[int, list[str]]:
+        gate = asyncio.Event()
+
+        async def texts() -> AsyncIterator[str]:
+            yield "a"
+            await gate.wait()
+            yield "b"
+
+        async def joined(pieces: tuple[str, ...]) -> str:
+            return "".join(pieces)
+
+        stream = StreamedPromise[str, str](texts(), resolver=joined)
+        sequence = MessageSequencePromise([stream])
+        reading = asyncio.ensure_future(sequence.aresolve())
+        await asyncio.sleep(0)  # (the sequence follows the stream, which waits at the gate)
+        counted = _deadlock.watch_of(asyncio.get_running_loop()).externals
+        gate.set()
+        return counted, [str(message) for message in await reading]
+
+    assert run_with_virtual_time(main()) == (0, ["a", "b"])
 
 
 def test_a_finished_source_leaves_nothing_parked(interval: None) -> None:
