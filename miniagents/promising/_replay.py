@@ -923,8 +923,8 @@ class ReplayCore(abc.ObserverBase[T]):
         loop = self.loop
         if loop is None:
             loop = asyncio.get_running_loop()
-        elif self._watch is None:  # its first wait: in the loop it started in?
-            self._check_loop(loop)
+        elif self._watch is None:  # its first wait: in the loop it started in? (later
+            self._check_loop(loop)  # waits elsewhere fail below, or at the await: end_wait)
         waiter = loop.create_future()
         waiters = self._waiters
         if waiters is None:  # the one consumer waiting (most streams' case: no list)
@@ -939,7 +939,11 @@ class ReplayCore(abc.ObserverBase[T]):
         if watch is None or watch.loop_ref() is not loop:
             watch = self._watch = watch_of(loop)
         flow = self.flow  # (a message's tokens: the sentence itself, no bound method)
-        task = park_in(watch, _A_PIECE if flow is None else self._waiting_for, waiter)
+        try:
+            task = park_in(watch, _A_PIECE if flow is None else self._waiting_for, waiter)
+        except RuntimeError:  # its loop is closed (its check could not be armed): another's?
+            self._check_loop(loop)
+            raise
         # Counted until this consumer runs again: a consumer woken by a piece is not waiting
         # any more, but it has not given up either (another one's giving up, between the
         # wake-up and its turn, must not cancel the stream under it).
@@ -968,12 +972,18 @@ class ReplayCore(abc.ObserverBase[T]):
 
         A cancelled wait gives up: if it was the stream's last consumer, the stream is
         abandoned (see :meth:`check_abandoned`).
+
+        Raises:
+            StreamLoopError: if the wait failed because it ran in another event loop than
+                the stream's.
         """
         self._waiting -= 1
         if task is not None and self._watch is not None:
             self._watch.parked.pop(task, None)  # unpark
         if isinstance(error, asyncio.CancelledError):
             self.check_abandoned()
+        elif error is not None and isinstance(error, RuntimeError) and self.loop is not None:
+            self._check_loop(self.loop)  # a future of the stream's loop, awaited in another
 
     def _waiting_for(self) -> str:
         flow = self.flow

@@ -397,6 +397,24 @@ def test_a_stream_read_in_another_loop_than_its_own_is_a_stream_loop_error() -> 
         asyncio.run(read())
 
 
+def test_a_stream_waited_on_in_its_loop_then_read_in_another_is_a_stream_loop_error() -> None:
+    source: Subject[int] = Subject()
+    stream = StreamedPromise[int, list[int]](source, resolver=_as_list)
+
+    async def first() -> None:
+        stream.start()
+        asyncio.get_running_loop().call_soon(source.on_next, 1)
+        async for _piece in stream:  # (it waited for the piece: its loop's watch is known)
+            break
+
+    async def read() -> list[int]:
+        return await stream
+
+    asyncio.run(first())
+    with pytest.raises(StreamLoopError, match="started in another event loop"):
+        asyncio.run(read())
+
+
 def test_a_token_reader_parks_while_it_waits_and_a_failed_wait_stops_counting_it(
     interval: None, caplog: pytest.LogCaptureFixture
 ) -> None:
