@@ -85,7 +85,13 @@ AnthropicAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(type[Message] | None, 'output_type'),
     DefaultNamedArg(int, 'output_retries'),
     DefaultNamedArg(Budget | None, 'budget'),
-    DefaultNamedArg(anthropic.AsyncAnthropic | None, 'async_client'),
+    DefaultNamedArg(
+        anthropic.AsyncAnthropic
+        | anthropic.AsyncAnthropicBedrock
+        | anthropic.AsyncAnthropicVertex
+        | None,
+        'async_client',
+    ),
     DefaultNamedArg(int, 'max_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
     DefaultNamedArg(float | None, 'top_p'),
