@@ -40,7 +40,6 @@ __all__ = [
     "adopt_hook",
     "check_thread",
     "current_context",
-    "not_on_the_loop_thread",
     "outer_context",
     "settings_of",
     "start_task_in",
@@ -454,12 +453,12 @@ def check_thread(context: MiniAgents) -> None:
         NoActiveContextError: saying contexts hold for their loop's thread.
     """
     if context._thread != threading.get_ident():  # (a thread that copied the context)
-        raise not_on_the_loop_thread()
+        raise NoActiveContextError(_not_on_the_loop_thread())
 
 
-def not_on_the_loop_thread() -> NoActiveContextError:
-    """The error of an agent started from a thread that is not its context's loop's."""
-    return NoActiveContextError(
+def _not_on_the_loop_thread() -> str:
+    """Why an agent started from a thread that is not its context's loop's cannot run."""
+    return (
         f"No MiniAgents context is active in this thread ({threading.current_thread().name}): "
         "a context holds for the code of its event loop's thread, and an agent started from "
         "another thread (a reactivex scheduler's, e.g. ops.subscribe_on(...) placed after an "
@@ -473,7 +472,7 @@ def not_on_the_loop_thread() -> NoActiveContextError:
 def _no_context() -> str:
     """Why no context is active, and the fix (another thread's code cannot see one)."""
     if threading.current_thread() is not threading.main_thread() and not _loop_runs():
-        return str(not_on_the_loop_thread())
+        return _not_on_the_loop_thread()
     return (
         "No MiniAgents context is active. Run agents inside one: "
         "`async with MiniAgents(): ...` in async code, or `MiniAgents().run(main())`."

@@ -339,7 +339,9 @@ def ray_pipeline(
             f"ray.data.Dataset; got {type(given).__name__} {given!r}. For one item, pass [item]."
         )
     ray_options: dict[str, Any] = dict(options)
-    for name in sorted(ray_options.keys() & _LOCAL_ONLY.keys()):
+    local_only = sorted(ray_options.keys() & _LOCAL_ONLY.keys())
+    if local_only:  # (the first one, by name)
+        name = local_only[0]
         raise RayPipelineArgumentError(
             f"ray_pipeline() has no {name}= option (pipeline() has): {_LOCAL_ONLY[name]}"
         )
