@@ -313,10 +313,11 @@ def test_a_dropped_stream_of_an_outside_source_does_not_keep_the_watch_off(
 def test_a_library_stream_followed_in_a_sequence_is_no_outside_source(interval: None) -> None:
     # it is fed on its loop: the watch stays on while the sequence follows it
     async def main() -> tuple[int, list[str]]:
-        gate = asyncio.Event()
+        gate, waiting = asyncio.Event(), asyncio.Event()
 
         async def texts() -> AsyncIterator[str]:
             yield "a"
+            waiting.set()  # pulled again: the sequence follows it
             await gate.wait()
             yield "b"
 
@@ -326,7 +327,7 @@ def test_a_library_stream_followed_in_a_sequence_is_no_outside_source(interval: 
         stream = StreamedPromise[str, str](texts(), resolver=joined)
         sequence = MessageSequencePromise([stream])
         reading = asyncio.ensure_future(sequence.aresolve())
-        await asyncio.sleep(0)  # (the sequence follows the stream, which waits at the gate)
+        await waiting.wait()
         counted = _deadlock.watch_of(asyncio.get_running_loop()).externals
         gate.set()
         return counted, [str(message) for message in await reading]
