@@ -44,7 +44,6 @@ from miniagents.ext.history.storage import (
 from miniagents.ext.llm.messages import LLMToolApprovalRequest
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.messages.errors import MessageTypeError
-from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
 
@@ -219,11 +218,7 @@ class _Classes(MessageClassRegistry):
         values = json.loads(fields)
         if not isinstance(values, dict):
             raise ChatHistoryError(f"its fields are not a JSON object: {fields[:100]!r}")
-        cls = self.by_name.get(name, Message)
-        images = values.get("images")
-        if isinstance(images, list) and "images" not in cls.model_fields:
-            values["images"] = [ImagePart.model_validate(image) for image in images]
-        return cls(**values)
+        return self.by_name.get(name, Message)(**values)  # (images' mappings: ImageParts)
 
 
 # -- the history ---------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from miniagents.ext.history._format import (
     unescape,
 )
 from miniagents.ext.history.errors import MalformedChatHistoryError
-from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
 
 
@@ -225,9 +224,7 @@ class _Reader:
             self._malformed(
                 line, f'the header\'s "images" must be a list of images, not {images!r}'
             )
-        try:
-            if own_images and isinstance(images, list):  # (a list: checked above)
-                fields["images"] = [ImagePart.model_validate(image) for image in images]
+        try:  # (the message turns the images' mappings into ImageParts)
             return cls(text=text_or_none, **fields)
         except pydantic.ValidationError as error:
             problem = "; ".join(
