@@ -1,4 +1,4 @@
-"""Ray's own errors, translated in one place: a worker that died, or another Ray failure."""
+"""Ray's own errors, translated in one place: a worker or mailbox that died, or other failures."""
 
 from __future__ import annotations
 
@@ -50,18 +50,21 @@ def ray_failure(error: BaseException, what: str) -> RayAgentError:
 
 
 def mailbox_died_error(
-    what: str, cause: BaseException, note: str, fix: str | None = None
-) -> RayAgentError:
+    what: str, cause: BaseException, note: str, function: str, fix: str | None = None
+) -> RayWorkerDiedError:
     """The error for the driver's mailbox actor dying while ``what`` ran (``note``: what then).
 
-    ``fix`` (a sentence) replaces the usual advice (the memory and logs of the node).
+    It is a :class:`RayWorkerDiedError`: the mailbox's worker process died, and the retries
+    of ``max_retries`` (of ``function``) count it as they count the death of the worker
+    running ``what``. ``fix`` (a sentence) replaces the usual advice (the memory and logs of
+    the node, ``max_retries``).
     """
     if fix is None:
         fix = (
             "Check the memory and the logs of the driver's node, where the mailbox runs "
-            "(`ray status`)."
+            f"(`ray status`), or raise max_retries in {function}(...)."
         )
-    error = RayAgentError(
+    error = RayWorkerDiedError(
         f"The mailbox actor that carries the input messages of {what} to its Ray worker died "
         f"({cause}); {note}. The next interactions use a new mailbox. {fix}"
     )

@@ -76,8 +76,8 @@ from miniagents.ext.ray._worker_loop import in_worker_loop
 from miniagents.ext.ray.errors import (
     MessageSerializationError,
     RayAgentArgumentError,
-    RayAgentError,
     RayCancelTimeoutError,
+    RayWorkerDiedError,
 )
 from miniagents.messages import MessageSequencePromise
 from miniagents.messages.appender import MessageTokenAppender
@@ -130,7 +130,9 @@ class RayOptions(TypedDict, total=False):
     scheduling_strategy: object
     max_retries: int
     """How often an interaction whose worker died is started again, on another worker, as
-    long as none of its replies has reached the driver yet (default: 3)."""
+    long as none of its replies has reached the driver yet (default: 3). The death of the
+    mailbox actor that carries its input messages counts as one too (a new mailbox is made):
+    either way, the agent runs again from the start."""
     name: str
     """The task's name in Ray's logs and dashboard (default: ``miniagents:<alias>``)."""
     cancel_timeout: float
@@ -269,26 +271,23 @@ class _Runner:
         settings = dumps_settings(context_settings())
         carrier = tuple(outgoing_carrier().items())  # the trace goes on in the worker
         attempt = 0
-        mailbox_replaced = False
         while True:
             interaction = _Attempt(self, ctx)
             try:
                 await interaction.run(arguments, settings, carrier, sent)
                 return
             except _WorkerDied as died:
-                if died.mailbox:  # a new mailbox is made: the interaction may run once more
-                    retry = died.may_retry and not mailbox_replaced
-                    mailbox_replaced = True
-                else:
-                    attempt += 1
-                    retry = died.may_retry and attempt <= self.retries
+                # A dead worker or a dead mailbox (a new one is made) costs one retry of the
+                # same budget: either way the agent runs again from the start.
+                attempt += 1
+                retry = died.may_retry and attempt <= self.retries
                 # a retry sends the input again from its first message: is it still kept?
                 released = core_of(ctx.message_promises).released() if retry else 0
                 if retry and not released:
                     continue
                 raise self._gave_up(died, attempt, released) from died.cause
 
-    def _gave_up(self, died: _WorkerDied, attempt: int, released: int) -> RayAgentError:
+    def _gave_up(self, died: _WorkerDied, attempt: int, released: int) -> RayWorkerDiedError:
         """The error of an interaction not run again after ``died`` (``attempt`` tries).
 
         ``released``: how many input messages its input had released (its replay window
@@ -301,24 +300,17 @@ class _Runner:
                 "it was not run again: its input had passed its replay window, which released "
                 f"its first {released} message(s), so they could not be sent to a worker again"
             )
-            keep = (
+            fix = (
                 "To keep the input for a retry, run the call in MiniAgents(replay_window=None) "
                 "(or a replay_window larger than the input), which holds it in memory until "
-                "the interaction ends"
-            )
-            fix = (
-                f"{keep}."
-                if died.mailbox
-                else f"{keep}; ray_agent(..., max_retries=0) retries nothing."
+                "the interaction ends; ray_agent(..., max_retries=0) retries nothing."
             )
         elif not died.may_retry:
             note = "it was not run again, as some of its replies had reached the caller"
-        elif died.mailbox:
-            note = "the interaction failed on the new mailbox too"
         else:
             note = f"it was tried {attempt} time(s)"
         if died.mailbox:
-            return mailbox_died_error(what, died.cause, note, fix)
+            return mailbox_died_error(what, died.cause, note, "ray_agent", fix)
         return worker_died_error(what, died.cause, note, "ray_agent", fix)
 
 

@@ -32,7 +32,11 @@ class RayAgentArgumentError(RayAgentError, ValueError):
 
 
 class RayWorkerDiedError(RayAgentError):
-    """The Ray worker (or its node) running an interaction died before the interaction ended."""
+    """The Ray worker (or its node) running an interaction died before the interaction ended.
+
+    So does the mailbox actor carrying an interaction's input messages to its worker: its
+    process died, and ``max_retries`` counts it as the death of the worker.
+    """
 
 
 class RayCancelTimeoutError(RayAgentError, TimeoutError):

@@ -169,6 +169,28 @@ async def dying_agent(
 
 
 @miniagent
+async def mailbox_reading_agent(
+    ctx: InteractionContext, signals: SignalsHandle, key: str, die_at: tuple[int, ...] = ()
+) -> None:
+    """Read every input message (through the mailbox), then say how many, at which attempt.
+
+    It sets ``<key>:started:<attempt>`` before reading and ``<key>:lost:<attempt>`` if the
+    reading fails (the test killed the mailbox); at an attempt in ``die_at`` it kills its
+    worker first.
+    """
+    attempt = await signals.count.remote(key)
+    if attempt in die_at:
+        kill_this_worker()
+    await signals.set.remote(f"{key}:started:{attempt}")
+    try:
+        read = len(await ctx.messages)
+    except Exception:
+        await signals.set.remote(f"{key}:lost:{attempt}")
+        raise
+    ctx.reply(f"read {read} at attempt {attempt}")
+
+
+@miniagent
 async def unpicklable_reply_agent(ctx: InteractionContext) -> None:
     """Reply a message holding a lock, which cannot be pickled."""
     import threading

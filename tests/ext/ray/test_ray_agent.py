@@ -23,7 +23,6 @@ from miniagents import (
 from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.ray import (
-    RayAgentError,
     RayCancelTimeoutError,
     RayWorkerDiedError,
     RemoteError,
@@ -43,6 +42,7 @@ from tests.ext.ray.remote import (
     failing_agent,
     failing_reply_agent,
     gated_tokens_agent,
+    mailbox_reading_agent,
     settings_agent,
     waiting_agent,
 )
@@ -149,7 +149,7 @@ async def test_a_dead_mailbox_is_replaced_and_the_interaction_runs_again_on_the_
     assert await mailbox_actor().boxes.remote() == 0
 
 
-async def test_a_mailbox_that_dies_after_a_reply_ends_the_replies_with_a_ray_agent_error() -> None:
+async def test_a_mailbox_that_dies_after_a_reply_ends_the_replies_with_worker_died() -> None:
     import ray
 
     remote = ray_agent(echo_agent, num_cpus=0.5)
@@ -160,11 +160,88 @@ async def test_a_mailbox_that_dies_after_a_reply_ends_the_replies_with_a_ray_age
         assert str(await asyncio.wait_for(anext(replies), WITHIN)) == "echo: one"
         dead = mailbox_actor()
         ray.kill(dead)
-        with pytest.raises(RayAgentError, match=r"^The mailbox actor .* died") as raised:
+        with pytest.raises(RayWorkerDiedError, match=r"^The mailbox actor .* died") as raised:
             await asyncio.wait_for(anext(replies), WITHIN)
     assert "not run again, as some of its replies had reached the caller" in str(raised.value)
     assert isinstance(raised.value.__cause__, ray.exceptions.RayActorError)
     assert mailbox_actor() is not dead  # the next interactions get a new one
+
+
+async def signalled(signal: Any, replies: asyncio.Future[Any]) -> None:
+    """Wait for ``signal`` (an ``ObjectRef`` of ``signals.wait``), or raise how ``replies`` ended.
+
+    An interaction that gives up too early fails the test at once, with its error.
+    """
+    waiting = asyncio.ensure_future(signal)
+    done, _ = await asyncio.wait(
+        [waiting, replies], timeout=WITHIN, return_when=asyncio.FIRST_COMPLETED
+    )
+    if waiting in done:
+        return
+    waiting.cancel()
+    if replies in done:
+        pytest.fail(f"The replies ended before the signal was set, with {replies.result()!r}.")
+    raise TimeoutError(f"The signal was not set within {WITHIN} s.")
+
+
+async def kill_mailboxes(
+    signals: SignalsHandle, key: str, attempts: range, replies: asyncio.Future[Any]
+) -> None:
+    """Kill the mailbox of each of ``attempts`` of ``mailbox_reading_agent``, once it reads it.
+
+    Each kill waits for the attempt to start, and then for its agent to lose its input.
+    """
+    import ray
+
+    for attempt in attempts:
+        await signalled(signals.wait.remote(f"{key}:started:{attempt}"), replies)
+        ray.kill(mailbox_actor())  # the mailbox this attempt reads its input from
+        await signalled(signals.wait.remote(f"{key}:lost:{attempt}"), replies)
+
+
+async def test_an_interaction_runs_again_after_each_mailbox_death_within_max_retries(
+    signals: SignalsHandle,
+) -> None:
+    key = fresh_key()
+    remote = ray_agent(mailbox_reading_agent, num_cpus=0.5, max_retries=2)
+    async with MiniAgents():
+        call = remote.initiate_inquiry(signals=signals, key=key)
+        replies = asyncio.ensure_future(call.reply_sequence(finish_call=False))
+        await kill_mailboxes(signals, key, range(1, 3), replies)
+        await signalled(signals.wait.remote(f"{key}:started:3"), replies)
+        call.send_message("one")
+        call.finish()
+        messages = await asyncio.wait_for(replies, WITHIN)
+    assert [str(message) for message in messages] == ["read 1 at attempt 3"]
+    assert await mailbox_actor().boxes.remote() == 0
+
+
+@pytest.mark.parametrize(
+    ("max_retries", "worker_dies_at"),
+    [(0, ()), (1, (1,)), (2, ())],
+    ids=["no retries", "a worker death then a mailbox death", "two retries"],
+)
+async def test_mailbox_deaths_and_worker_deaths_share_the_max_retries_budget(
+    signals: SignalsHandle, max_retries: int, worker_dies_at: tuple[int, ...]
+) -> None:
+    import ray
+
+    key = fresh_key()
+    tries = max_retries + 1
+    remote = ray_agent(mailbox_reading_agent, num_cpus=0.5, max_retries=max_retries)
+    async with MiniAgents():
+        call = remote.initiate_inquiry(signals=signals, key=key, die_at=worker_dies_at)
+        replies = asyncio.ensure_future(call.reply_sequence(finish_call=False))
+        await kill_mailboxes(signals, key, range(len(worker_dies_at) + 1, tries + 1), replies)
+        call.send_message("one")  # one try too many would read it, and succeed
+        call.finish()
+        with pytest.raises(RayWorkerDiedError, match=r"^The mailbox actor .* died") as raised:
+            await asyncio.wait_for(replies, WITHIN)
+    message = str(raised.value)
+    assert f"it was tried {tries} time(s)" in message
+    assert "raise max_retries in ray_agent(...)" in message
+    assert isinstance(raised.value.__cause__, ray.exceptions.RayActorError)
+    assert await signals.counted.remote(key) == tries
 
 
 async def test_a_remote_error_reaches_every_consumer_with_its_own_type_and_message() -> None:
