@@ -22,7 +22,8 @@ as well, before the calls (the model's prompt has it too)::
     reply:     ... | Weather (in the reply from its first token, complete once it validates)
 
 A refusal (``Refusal`` events, or the finish reason ``"refusal"``) fails the turn's
-messages with an ``LLMRefusalError``.
+messages with an ``LLMRefusalError``; so does a tool call of a model whose agent has no
+tools with an ``LLMResponseError`` (no tool can run it, and no answer came with it).
 """
 
 from __future__ import annotations
@@ -320,6 +321,8 @@ class Turn:
                     taken = 0
             if self.refusals or self.finish.reason == "refusal":
                 raise self._refused(call.model)
+            if self.calls and not call.tools:
+                raise self._called_without_tools(call.model)
         except BaseException as caught:
             # a stall: its own error, for the watch's cancellation
             error = caught if watch is None else watch.end(caught)
@@ -389,6 +392,28 @@ class Turn:
             "retried: change the request (the prompt, the system prompt, the output type), "
             "or catch LLMRefusalError to handle the refusal.",
             text,
+        )
+
+    def _called_without_tools(self, model: str) -> LLMResponseError:
+        """The error of a turn that calls tools when the agent has none: none of them is run.
+
+        The API was sent no tools, so the model should not call any (a model behind an
+        OpenAI-compatible server may still call tools its chat template knows). Nothing
+        could run the calls: going on would answer each with an error and ask the model
+        again (a request that Anthropic's API refuses: tool blocks need tools).
+        """
+        alias = self.ctx.this_agent.alias
+        called = (str(call.promise.metadata.get("tool_name")) for call in self.calls.values())
+        names = [repr(name) for name in dict.fromkeys(called)]  # in order, each once
+        tools = f"the tool{'s' if len(names) > 1 else ''} {', '.join(names)}"
+        text = self.said()
+        said = f" Before its calls it said: {text[:200]!r}." if text.strip() else ""
+        return LLMResponseError(
+            f"The agent {alias} got no answer: the model {model!r} called {tools}, but the "
+            f"agent has no tools, so none was run.{said} Give the agent the tools the model "
+            f"may call, with {alias.lower()}.fork(tools=[...]) or inquire(..., "
+            "tools=[...]), or tell the model (e.g. in the system prompt) to answer without "
+            "calling tools."
         )
 
     def complete(self, **answer: object) -> None:
