@@ -3,7 +3,8 @@
 The SDK is imported when a call is made; without it, the call fails with an
 ``LLMSDKMissingError`` (an ``ImportError``) that says ``pip install "miniagents[anthropic]"``.
 The client comes from ``async_client=`` or is made from the environment
-(``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``), once per ``MiniAgents`` context. The
+(``ANTHROPIC_API_KEY`` or ``ANTHROPIC_AUTH_TOKEN``, ``ANTHROPIC_BASE_URL``), once per
+``MiniAgents`` context. The
 Messages API requires ``max_tokens``; it defaults to :data:`DEFAULT_MAX_TOKENS`.
 
 Tools go in ``tools`` (``input_schema``: their JSON schema); the model's calls come back as
@@ -68,6 +69,15 @@ __all__ = [
 
 DEFAULT_MAX_TOKENS: Final = 4096
 """``max_tokens`` when the agent and the call give none (the Messages API requires it)."""
+
+_KEY_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+"""The environment variables the SDK's client takes its credentials from: an API key, or a
+bearer token (sent as ``Authorization: Bearer``, e.g. for a gateway in front of the API)."""
+
+
+def _key_in_environment() -> bool:
+    """Whether the environment gives the SDK's client a key: an API key or a bearer token."""
+    return any(os.environ.get(name) for name in _KEY_VARIABLES)
 
 
 class AnthropicMessage(AssistantMessage):
@@ -154,10 +164,11 @@ class AnthropicProvider:
         api: Any = options.async_client
         if api is None:  # the context's client (a client given means the SDK is installed)
             sdk = import_sdk("anthropic", "Anthropic")
-            if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+            if not _key_in_environment():
                 raise LLMAuthenticationError(
-                    "No Anthropic API key: set ANTHROPIC_API_KEY, or pass "
-                    "async_client=anthropic.AsyncAnthropic(api_key=...) to the agent."
+                    "No Anthropic API key: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN, a "
+                    "bearer token), or pass async_client=anthropic.AsyncAnthropic(api_key=...) "
+                    "to the agent."
                 )
             api = MiniAgents.get_current().resource(
                 "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()

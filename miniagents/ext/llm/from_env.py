@@ -1,8 +1,9 @@
 """``llm_agent_from_env``: the LLM agent your environment has a key for, else the offline one.
 
 For demos, examples and tools that should run anywhere: with ``OPENAI_API_KEY`` set they
-ask OpenAI, with ``ANTHROPIC_API_KEY`` set (and no OpenAI key) they ask Anthropic, and
-with neither they use the offline model, which needs no network.
+ask OpenAI, with ``ANTHROPIC_API_KEY`` or ``ANTHROPIC_AUTH_TOKEN`` set (and no OpenAI key)
+they ask Anthropic, and with none of them they use the offline model, which needs no
+network.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from miniagents.ext.llm.anthropic import anthropic_agent
+from miniagents.ext.llm.anthropic import _key_in_environment, anthropic_agent
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.offline import Script, ToolRule, offline_agent
 from miniagents.ext.llm.openai import openai_agent
@@ -48,8 +49,9 @@ def llm_agent_from_env(
 
     - ``OPENAI_API_KEY`` set: ``openai_agent``, model ``OPENAI_MODEL`` (default
       :data:`DEFAULT_OPENAI_MODEL`);
-    - else ``ANTHROPIC_API_KEY`` set: ``anthropic_agent``, model ``ANTHROPIC_MODEL``
-      (default :data:`DEFAULT_ANTHROPIC_MODEL`);
+    - else ``ANTHROPIC_API_KEY`` set, or ``ANTHROPIC_AUTH_TOKEN`` (a bearer token, which
+      the Anthropic SDK takes instead of a key): ``anthropic_agent``, model
+      ``ANTHROPIC_MODEL`` (default :data:`DEFAULT_ANTHROPIC_MODEL`);
     - else ``offline_agent``, replying with ``offline_reply`` (see
       :mod:`miniagents.ext.llm.offline`) after ``token_delay`` seconds per token.
 
@@ -81,7 +83,7 @@ def llm_agent_from_env(
     if os.environ.get("OPENAI_API_KEY"):
         model = os.environ.get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL
         return openai_agent.fork(model=model, **given)
-    if os.environ.get("ANTHROPIC_API_KEY"):
+    if _key_in_environment():  # an API key or a bearer token, as the SDK takes them
         model = os.environ.get("ANTHROPIC_MODEL") or DEFAULT_ANTHROPIC_MODEL
         return anthropic_agent.fork(model=model, **given)
     if offline_tool_rules:
