@@ -219,7 +219,7 @@ async def test_each_call_of_the_loop_is_logged_with_its_tool_calls(
 async def test_llm_agent_from_env_passes_tools_and_rules_to_the_offline_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     agent = llm_agent_from_env(
         tools=[add], offline_tool_rules=RULES[:1], max_tool_rounds=3, token_delay=0.0
