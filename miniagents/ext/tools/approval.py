@@ -5,7 +5,9 @@ so) does not run as soon as the model calls it: the reply carries a
 ``ToolApprovalRequest`` first, and the call's result waits (a future: no thread blocked,
 no LLM call held open) until someone calls :meth:`~ToolApprovalRequest.approve` (with the
 model's arguments, or edited ones) or :meth:`~ToolApprovalRequest.deny` (the model then
-gets the denial as the tool's error result)::
+gets the denial as the tool's error result). Edited arguments are checked against the tool
+when they are given: arguments the tool refuses are a ``ToolApprovalError`` there and
+then, and the request stays pending, so the person can answer again::
 
     reply:    call(delete "a.txt") -- approval request -----------(approve)-- result "deleted"
     result:   .......................... waits ..........................-----"deleted"|
@@ -21,8 +23,9 @@ from typing import Any
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from miniagents.ext.tools.errors import ToolApprovalError
+from miniagents.ext.tools.errors import ToolApprovalError, ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message import Message
 
 __all__ = ["ToolApprovalRequest", "ToolDecision", "request_approval", "withdraw_request"]
@@ -63,6 +66,7 @@ class ToolApprovalRequest(Message):
     arguments: Mapping[str, object] = Field(default_factory=dict)
 
     _decision: asyncio.Future[ToolDecision] | None = PrivateAttr(default=None)
+    _tool: Tool | None = PrivateAttr(default=None)  # checks edited arguments, if known
 
     @model_validator(mode="before")
     @classmethod
@@ -81,14 +85,42 @@ class ToolApprovalRequest(Message):
     def approve(self, arguments: Mapping[str, object] | None = None) -> None:
         """Let the call run, with the model's arguments or with ``arguments`` instead.
 
-        Edited arguments are validated as the model's are (invalid ones give the model an
-        error result that says so).
+        Edited arguments are checked first, as :meth:`check_arguments` does: arguments the
+        tool refuses decide nothing (the request stays pending, to be decided again).
 
         Raises:
             ToolApprovalError: if the request is not pending (decided already, or not
-                made for a call that waits).
+                made for a call that waits), or if the tool refuses ``arguments`` (the
+                message says what is wrong with them; the request stays pending).
         """
+        if arguments is not None and self.pending:
+            self.check_arguments(arguments)
         self._decide(ToolDecision(True, None if arguments is None else dict(arguments)))
+
+    def check_arguments(self, arguments: Mapping[str, object]) -> None:
+        """Check edited ``arguments`` as the tool checks a call's before it runs; decide nothing.
+
+        A request that knows its tool (made by ``ToolSet.approval_request``, as the LLM
+        agents' are, or by ``request_approval(call, tool=...)``) checks them with the tool's
+        ``validate``; any other takes them as they are (the tool checks them when the call
+        runs, and the model gets an error result if it refuses them).
+
+        Raises:
+            ToolApprovalError: if the tool refuses them; the message says what is wrong.
+        """
+        tool = self._tool
+        if tool is None:
+            return
+        try:
+            tool.validate(arguments)
+        except Exception as error:
+            said = str(error) if isinstance(error, ToolCallError) else repr(error)
+            raise ToolApprovalError(
+                f"The edited arguments of the call {self.call_id!r} of {self.tool_name} do "
+                f"not fit the tool's argument schema, so the call was not decided and still "
+                f"waits: approve it with arguments that fit the schema (or with none, to run "
+                f"it with the model's), or deny it. The tool's check said: {said}"
+            ) from None
 
     def deny(self, reason: str | None = None) -> None:
         """Refuse the call: the model gets an error result that says so (with ``reason``).
@@ -136,12 +168,15 @@ class ToolApprovalRequest(Message):
 def request_approval(
     call: ToolCallMessage,
     *,
+    tool: Tool | None = None,
     request_class: type[ToolApprovalRequest] = ToolApprovalRequest,
     **metadata: object,
 ) -> ToolApprovalRequest:
     """A pending approval request for ``call`` (a ``request_class``, with ``metadata``).
 
-    Call it in the event loop the call runs in: the decision is a future of that loop.
+    ``tool``: the tool called, which checks the arguments a person edits when they approve
+    (see :meth:`ToolApprovalRequest.check_arguments`). Call it in the event loop the call
+    runs in: the decision is a future of that loop.
     """
     request = request_class.model_validate(
         {
@@ -152,6 +187,7 @@ def request_approval(
         }
     )
     object.__setattr__(request, "_decision", asyncio.get_running_loop().create_future())
+    object.__setattr__(request, "_tool", tool)
     return request
 
 

@@ -6,7 +6,7 @@
     ├── ToolDefinitionError (also TypeError)   not usable as a tool (named, with the fix)
     ├── ToolNameConflictError (also ValueError) two tools of one list have the same name
     ├── ToolCallError                           raised by a tool: the model gets its message
-    ├── ToolApprovalError (also RuntimeError)   a decision on a request that is not pending
+    ├── ToolApprovalError (also RuntimeError)   a request not pending, or its edit refused
     └── MCPSessionError                         (miniagents.ext.mcp) a server unreachable, ...
 
 The first two are raised where tools are defined (``as_tool``, ``ToolSet``), before any
@@ -49,8 +49,9 @@ class ToolCallError(ToolError):
 
 
 class ToolApprovalError(ToolError, RuntimeError):
-    """A call was approved or denied through a request that is not pending.
+    """A decision a request cannot take: it is not pending, or its edited arguments are refused.
 
     It was decided already (a call is decided once), or it was not made for a call that
-    waits (e.g. read back from a history).
+    waits (e.g. read back from a history); or it was approved with edited arguments that
+    the tool refuses, which decides nothing (the request stays ``pending``).
     """

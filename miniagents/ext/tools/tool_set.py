@@ -119,7 +119,7 @@ class ToolSet:
             return None
         if not tool.needs_approval(call.arguments):
             return None
-        return request_approval(call, request_class=request_class, **metadata)
+        return request_approval(call, tool=tool, request_class=request_class, **metadata)
 
     def run_all(
         self, calls: Iterable[ToolCallMessage]

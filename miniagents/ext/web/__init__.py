@@ -83,11 +83,13 @@ waiting run nobody resumes within ``keep_runs_for`` is cancelled; a new run of t
 come to ``POST {path}/runs/{runId}/approvals/{toolCallId}`` (AG-UI) or ``POST {path}/{chat
 id}/approvals/{approvalId}`` (AI SDK) with ``{"approved": true, "arguments": {...}}`` (the
 arguments optional, edited) or ``{"approved": false, "reason": "..."}``: the run then never
-stops there. With ``approval_flow="in_stream"`` a run never pauses: the stream stays open
-until the decision comes to that URL. A decision for a call that is not waiting is a 409
-(``not_pending``; ``paused`` at the URL when the run has paused: answer it the protocol's
-way); for a call that asked nothing, a 404 (``unknown_approval``, AG-UI
-``unknown_interrupt``).
+stops there. Edited arguments (there, or in an AG-UI resume's payload) that do not fit the
+tool's argument schema are a 422 (``invalid_arguments``, naming what is wrong) that decides
+nothing: the call still waits, to be answered again. With ``approval_flow="in_stream"`` a
+run never pauses: the stream stays open until the decision comes to that URL. A decision
+for a call that is not waiting is a 409 (``not_pending``; ``paused`` at the URL when the
+run has paused: answer it the protocol's way); for a call that asked nothing, a 404
+(``unknown_approval``, AG-UI ``unknown_interrupt``).
 
 **Limits.** At most ``max_live_runs`` runs run (or wait paused) at once: one more is a 503
 (``too_many_runs``, with ``Retry-After``) and starts nothing.
@@ -105,7 +107,8 @@ says what was wrong, and starts no run: a body that is not JSON (400, ``invalid_
 not of the protocol's shape (422), over ``max_body_bytes`` (413, ``body_too_large``), an
 AG-UI run id in use (409, ``run_exists``) or unknown (404, ``unknown_run``), a
 ``Last-Event-ID`` that is not an event of the run (400, ``unknown_event_id``), a resume
-that answers no waiting call or is not a decision (404, 409, 422).
+that answers no waiting call or is not a decision (404, 409, 422), edited arguments the
+tool refuses (422, ``invalid_arguments``).
 """
 
 import importlib

@@ -38,6 +38,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web._durable import DurableJobs
 from miniagents.miniagents.context import MiniAgents
 from miniagents.promising.lowlevel import spawn
@@ -54,6 +55,7 @@ __all__ = [
     "astart_position",
     "decide",
     "error_response",
+    "invalid_arguments",
     "not_pending",
     "problems",
     "read_json",
@@ -191,6 +193,19 @@ class ApprovalDecision(BaseModel):
     arguments: dict[str, object] | None = None
     reason: str | None = None
 
+    def refused(self, request: ToolApprovalRequest) -> str | None:
+        """Why the tool of ``request`` refuses the edited arguments (``None``: it does not).
+
+        Checked before anything is decided, so a refused edit leaves the call waiting.
+        """
+        if not self.approved or self.arguments is None:
+            return None
+        try:
+            request.check_arguments(self.arguments)
+        except ToolApprovalError as error:
+            return str(error)
+        return None
+
     def apply(self, request: ToolApprovalRequest) -> None:
         """Approve (with the edited arguments, if any) or deny ``request``, which is pending."""
         if self.approved:
@@ -206,6 +221,14 @@ def unknown_run() -> JSONResponse:
         "unknown_run",
         "There is no such run: it never started here, or it ended and was forgotten.",
     )
+
+
+def invalid_arguments(where: str, why: str) -> JSONResponse:
+    """The 422 of a decision whose edited arguments the tool refuses (``where``: their place).
+
+    Nothing was decided: the call still waits, and the person may answer again.
+    """
+    return error_response(422, "invalid_arguments", f"{where}: {why}")
 
 
 def not_pending(call_id: str, tool_name: str) -> JSONResponse:
@@ -257,6 +280,8 @@ async def decide(
             f"The run {run.key!r} has paused at the call {call_id!r} and ended its stream, as "
             f"the protocol's approval flow does: {paused_hint}",
         )
+    if (why := decision.refused(asked)) is not None:
+        return invalid_arguments("arguments", why)
     decision.apply(asked)
     return JSONResponse({"toolCallId": call_id, "approved": decision.approved})
 

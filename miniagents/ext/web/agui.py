@@ -63,6 +63,7 @@ from miniagents.ext.web._runs import (
     RunStore,
     astart_position,
     error_response,
+    invalid_arguments,
     not_pending,
     problems,
     read_json,
@@ -386,7 +387,7 @@ async def _aresume(
             decisions.append((asked, ApprovalDecision(approved=False)))
             continue
         try:
-            decisions.append((asked, ApprovalDecision.model_validate(entry.payload)))
+            decision = ApprovalDecision.model_validate(entry.payload)
         except ValidationError as error:
             return error_response(
                 422,
@@ -394,6 +395,9 @@ async def _aresume(
                 f'resume.{place}.payload is not a decision ({{"approved": true or false, '
                 f'"arguments": {{...}} or null, "reason": "..." or null}}): {problems(error)}.',
             )
+        if (why := decision.refused(asked)) is not None:  # checked before any is decided
+            return invalid_arguments(f"resume.{place}.payload.arguments", why)
+        decisions.append((asked, decision))
     pause = job.last_pause
     if durable is not None and job.workflow_id is not None and pause is not None:
         point = PausePoint(run_input.run_id, pause.at, pause.waiting)

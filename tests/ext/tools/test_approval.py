@@ -15,6 +15,7 @@ from miniagents.ext.tools import (
     ToolApprovalRequest,
     ToolCallMessage,
     ToolSet,
+    request_approval,
 )
 from miniagents.ext.tools.tool import ApprovalRule
 
@@ -116,13 +117,53 @@ async def test_an_approval_with_edited_arguments_runs_with_them_validated() -> N
                 if len(requests) == 2:
                     break
         requests[0].approve({"path": "copy-of-a.txt"})
-        requests[1].approve({"path": 42, "extra": True})  # refused by validation
+        with pytest.raises(ToolApprovalError) as refused:  # the tool's check, there and then
+            requests[1].approve({"path": 42, "extra": True})
+        assert requests[1].pending  # nothing was decided: the person answers again
+        requests[1].approve({"path": "copy-of-b.txt"})
         messages = await reply
+    said = str(refused.value)
+    assert said.startswith(
+        f"The edited arguments of the call {requests[1].call_id!r} of delete_file do not fit "
+        "the tool's argument schema, so the call was not decided and still waits: approve it with "
+        "arguments that fit the schema (or with none, to run it with the model's), or deny it."
+    )
+    assert "Invalid arguments for the tool delete_file: 'path': " in said
+    assert "'extra': Extra inputs are not permitted" in said
     results = [m for m in messages if isinstance(m, LLMToolResultMessage)]
-    assert results[0].text == "Deleted copy-of-a.txt"
-    assert results[1].is_error
-    assert "Invalid arguments for the tool delete_file" in str(results[1])
-    assert deleted == ["copy-of-a.txt"]
+    assert [(r.text, r.is_error) for r in results] == [
+        ("Deleted copy-of-a.txt", False),
+        ("Deleted copy-of-b.txt", False),
+    ]
+    assert deleted == ["copy-of-a.txt", "copy-of-b.txt"]
+
+
+async def test_a_request_made_without_its_tool_takes_any_edit_and_the_run_checks_it() -> None:
+    tools = ToolSet([guarded()])
+    call = ToolCallMessage(tool_name="delete_file", arguments={"path": "a"}, call_id="c1")
+    async with MiniAgents():
+        request = request_approval(call)  # no tool= : nothing to check the edit with
+        request.check_arguments({"path": 42})
+        result = tools.run(call, approval=request)
+        request.approve({"path": 42})
+        refused = await result
+    assert refused.is_error
+    assert "Invalid arguments for the tool delete_file" in str(refused)
+    assert deleted == []
+
+
+async def test_a_refused_edit_of_a_decided_request_says_it_is_decided_first() -> None:
+    tools = ToolSet([guarded()])
+    call = ToolCallMessage(tool_name="delete_file", arguments={"path": "a"}, call_id="c1")
+    async with MiniAgents():
+        request = tools.approval_request(call)
+        assert request is not None
+        result = tools.run(call, approval=request)
+        request.deny()
+        with pytest.raises(ToolApprovalError, match="was denied already"):
+            request.approve({"path": 42})
+        assert (await result).is_error
+    assert deleted == []
 
 
 async def test_a_predicate_on_the_arguments_decides_which_calls_ask() -> None:

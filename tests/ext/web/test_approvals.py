@@ -378,6 +378,83 @@ async def test_a_bad_ai_sdk_approval_response_is_a_4xx_and_changes_nothing(
     assert deleted == ["a.txt"]
 
 
+REFUSED_EDIT = {"approved": True, "arguments": {"path": 42, "extra": 1}}
+"""An approval whose edited arguments ``delete_file`` refuses (a number, and an extra one)."""
+
+
+def says_the_edit_is_refused(message: str, where: str, call_id: str) -> None:
+    assert message.startswith(
+        f"{where}: The edited arguments of the call {call_id!r} of delete_file do not fit the "
+        "tool's argument schema, so the call was not decided and still waits"
+    )
+    assert "'path': Input should be a valid string" in message
+    assert "'extra': Extra inputs are not permitted" in message
+
+
+async def test_an_agui_resume_whose_edit_the_tool_refuses_is_a_422_and_nothing_is_decided() -> None:
+    calls = [CallTool("delete_file", {"path": "a.txt"}), CallTool("delete_file", {"path": "b.txt"})]
+    agent = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=one_per_call(calls, "Finished."),
+        token_delay=0,
+    )
+    app = agui_app(agent)
+    async with served(app) as client:
+        _response, first = await post_events(client, run_input("r1"))
+        asked = [interrupt["id"] for interrupt in first[-1].json["outcome"]["interrupts"]]
+        approve = {"status": "resolved", "payload": {"approved": True}}
+        entries = [
+            {"interruptId": asked[0], **approve},
+            {"interruptId": asked[1], "status": "resolved", "payload": REFUSED_EDIT},
+        ]
+        refused = await client.post("/", json=run_input("r2", entries))
+        assert refused.status_code == 422
+        error = refused.json()["error"]
+        assert error["code"] == "invalid_arguments"
+        says_the_edit_is_refused(error["message"], "resume.1.payload.arguments", asked[1])
+        job = app.state.runs.paused("t1")
+        assert job is not None  # the run still waits, for both: the good answer was not given
+        assert [job.approvals[call].pending for call in asked] == [True, True]
+        assert (await client.get("/runs/r2")).status_code == 404  # no run started
+        edited = {"approved": True, "arguments": {"path": "c.txt"}}
+        entries[1] = {"interruptId": asked[1], "status": "resolved", "payload": edited}
+        _response, second = await post_events(client, run_input("r2", entries))  # answered again
+    results = [e.json["content"] for e in second if e.type == "TOOL_CALL_RESULT"]
+    assert results == ["Deleted a.txt", "Deleted c.txt"]
+    assert second[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
+    assert sorted(deleted) == ["a.txt", "c.txt"]
+
+
+@pytest.mark.parametrize("protocol", ["agui", "ai_sdk"])
+async def test_a_decision_whose_edit_the_tool_refuses_is_a_422_and_the_call_still_waits(
+    protocol: str,
+) -> None:
+    if protocol == "agui":
+        app = agui_app(assistant(), approval_flow="in_stream")
+        body, ask, url = run_input(), "CUSTOM", "/runs/r1/approvals/{}"
+    else:
+        app = ai_sdk_app(assistant(), approval_flow="in_stream")
+        body, ask, url = CHAT, "tool-approval-request", "/c1/approvals/{}"
+    async with (
+        served(app) as client,
+        client.stream("POST", "/", json=body) as response,
+    ):
+        reader = SSEReader(response)
+        asked = (await reader.until(ask))[-1].json
+        call_id = asked["value"]["toolCallId"] if protocol == "agui" else asked["toolCallId"]
+        refused = await client.post(url.format(call_id), json=REFUSED_EDIT)
+        assert refused.status_code == 422
+        error = refused.json()["error"]
+        assert error["code"] == "invalid_arguments"
+        says_the_edit_is_refused(error["message"], "arguments", call_id)
+        edited = {"approved": True, "arguments": {"path": "b.txt"}}
+        decided = await client.post(url.format(call_id), json=edited)  # answered again
+        assert decided.status_code == 200
+        rest = await reader.rest()
+    assert rest[-1].type == ("RUN_FINISHED" if protocol == "agui" else "[DONE]")
+    assert deleted == ["b.txt"]
+
+
 async def test_the_decision_url_decides_a_call_before_the_run_pauses_so_it_never_does() -> None:
     poem: asyncio.Queue[str | None] = asyncio.Queue()
     async with (

@@ -292,6 +292,11 @@ async def test_a_run_paused_for_an_approval_is_resumed_after_a_restart(
     assert _side_effects(tmp_path) == []
 
     async with _client_of(Server(fake_llm, tmp_path, "ag-ui")) as client:
+        refused_edit = _approve("k1", "r2")
+        refused_edit["resume"][0]["payload"] = {"approved": True, "arguments": {"name": 7}}
+        refused = await client.post("/", json=refused_edit)  # the tool refuses it: not decided
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "invalid_arguments"
         response, events = await post_events(client, _resume_body(AG_UI))
         assert response.status_code == 200
 
