@@ -58,15 +58,17 @@ memory), so a client that lost its connection reconnects to the run's URL with
 ``Last-Event-ID`` and gets the events after that one, then the live rest: nothing lost,
 nothing twice. Any number of clients may follow one run at once; the agent runs once.
 AG-UI: ``GET {path}/runs/{runId}``; AI SDK: ``GET {path}/{chat id}/stream`` (the AI SDK's
-own convention; ``204`` when the chat has no run). When the agent is durable
-(``durable(agent)`` of ``miniagents.ext.dbos``), each run is a durable run named after it,
-and runs survive a restart of the server: the app launches DBOS at its start (recovering
-the runs a crash stopped; a mounted app, whose lifespan does not run, at its first
-request), and a request for a run it does not know finds the run in the database and
-replays it from its record (the same events in the same order, so a ``Last-Event-ID``
-keeps its place; no finished model or tool call is made again, and a pause that was
-resumed pauses again and goes on in the run that resumed it); a run that waited for an
-approval waits for it again, and the protocol's answer resumes it.
+own convention, ``useChat``'s ``resume``: without ``Last-Event-ID`` it streams the chat's
+run only while the run streams, from its first event, and is a ``204`` when the chat has
+no active stream, its run ended or paused: the page has that message already). When the
+agent is durable (``durable(agent)`` of ``miniagents.ext.dbos``), each run is a durable
+run named after it, and runs survive a restart of the server: the app launches DBOS at its
+start (recovering the runs a crash stopped; a mounted app, whose lifespan does not run,
+at its first request), and a request for a run it does not know finds the run in the
+database and replays it from its record (the same events in the same order, so a
+``Last-Event-ID`` keeps its place; no finished model or tool call is made again, and a
+pause that was resumed pauses again and goes on in the run that resumed it); a run that
+waited for an approval waits for it again, and the protocol's answer resumes it.
 
 **Approvals.** A call of a tool made with ``requires_approval=`` waits for a person (see
 ``ToolApprovalRequest``), and the page is asked in the protocol's own way

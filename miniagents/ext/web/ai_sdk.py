@@ -117,9 +117,11 @@ def ai_sdk_app(
       ``x-vercel-ai-ui-message-stream: v1``), each event with an SSE ``id``. A new request
       for a chat cancels the chat's run still streaming (or waiting for approvals), if
       any; a request that answers the approvals of the chat's paused run resumes it.
-    - ``GET /{chat id}/stream``: the chat's latest run again (the AI SDK's ``resume``),
-      after the event named by ``Last-Event-ID`` (all of them without it), then the live
-      rest; ``204 No Content`` when the chat has no run to resume.
+    - ``GET /{chat id}/stream``: the chat's active stream (the AI SDK's ``resume``): the
+      run still streaming, from its first event, then the live rest; ``204 No Content``
+      when none streams (no run, or its run has ended or paused for approvals, its
+      message the client's already). A client that lost the stream mid-way reconnects
+      with ``Last-Event-ID`` and gets the events after that one, ended run or not.
     - ``POST /{chat id}/approvals/{approvalId}``: a person's decision on a call that
       waits for approval (``{"approved": true, "arguments": {...}}`` or
       ``{"approved": false, "reason": "..."}``), while the run still streams.
@@ -153,8 +155,8 @@ def ai_sdk_app(
             ``"in_stream"``.
         grace_period: Seconds a run goes on after its last client left before it is
             cancelled (its LLM calls with it); 0 cancels it at once.
-        keep_runs_for: Seconds an ended run stays for clients that resume it (and a paused
-            run waits for the approvals).
+        keep_runs_for: Seconds an ended run stays for clients that reconnect to it with
+            ``Last-Event-ID`` (and a paused run waits for the approvals).
         max_live_runs: The most runs running (or paused) at once; a request over it is a
             503 (``too_many_runs``) and starts nothing.
         max_body_bytes: The largest request body taken (a bigger one is a 413).
@@ -236,16 +238,17 @@ def ai_sdk_app(
 
         return start_job(chat.id, message_id, reply).response(0, AI_SDK_HEADERS)
 
-    async def arecovered(chat_id: str) -> Run | Response | None:
+    async def arecovered(chat_id: str, *, reconnecting: bool) -> Run | Response | None:
         """The chat's latest run of a durable agent, made again after a restart (if found).
 
         A job that paused and was resumed is replayed up to its last run (the one the
-        chat's last request made).
+        chat's last request made). A run that has ended is made again only for a client
+        that ``reconnecting`` (with a ``Last-Event-ID``) wants the rest of it.
         """
         if durable is None:
             return None
         found = await durable.afind(key=chat_id)
-        if found is None:
+        if found is None or (found.ended and not reconnecting):
             return None
         run = store.get(chat_id)
         if run is not None:
@@ -255,11 +258,19 @@ def ai_sdk_app(
         return await recover(found).job.arun_after(len(found.pauses))
 
     async def resume_run(request: Request) -> Response:
+        """The chat's stream, if one is active (``useChat``'s ``resume``); else a 204.
+
+        A run that has ended (or paused for approvals) is no active stream: its message is
+        the client's already, and streaming it again would show it twice. Only a client
+        that lost the stream mid-way, and says where with ``Last-Event-ID``, gets the
+        rest of such a run.
+        """
         chat_id = request.path_params["chat_id"]
-        run = store.get(chat_id) or await arecovered(chat_id)
+        reconnecting = bool(request.headers.get("last-event-id"))
+        run = store.get(chat_id) or await arecovered(chat_id, reconnecting=reconnecting)
         if isinstance(run, Response):
             return run
-        if run is None:
+        if run is None or (run.done and not reconnecting):
             return Response(status_code=204)
         start = await astart_position(request, run)
         if isinstance(start, Response):

@@ -308,9 +308,13 @@ async def test_an_ai_sdk_stream_ends_at_the_approval_and_the_resent_chat_resumes
             "toolCallId": asked["toolCallId"],
         }
         assert deleted == []
+        paused = await client.get("/c1/stream")  # a reload: no stream is active, nothing twice
+        assert (paused.status_code, paused.content) == (204, b"")
         _response, second = await post_events(client, answered_chat(first, {"approved": True}))
-        _response, resumed = await get_events(client, "/c1/stream")  # the chat's latest run
-    assert resumed == second
+        ended = await client.get("/c1/stream")
+        assert ended.status_code == 204
+        _response, resumed = await get_events(client, "/c1/stream", {"last-event-id": "0"})
+    assert resumed == second[1:]  # the chat's latest run, to a client cut off in it
     assert second[0].json == {"type": "start", "messageId": first[0].json["messageId"]}
     assert types(second)[:2] == ["start", "start-step"]
     output = next(e.json for e in second if e.type == "tool-output-available")
@@ -368,8 +372,8 @@ async def test_a_bad_ai_sdk_approval_response_is_a_4xx_and_changes_nothing(
         assert refused.json()["error"]["code"] == code
         assert named in refused.json()["error"]["message"]
         assert deleted == []
-        _response, kept = await get_events(client, "/c1/stream")
-        assert kept == first  # the chat's run is the paused one still
+        _response, kept = await get_events(client, "/c1/stream", {"last-event-id": "0"})
+        assert kept == first[1:]  # the chat's run is the paused one still
         _response, second = await post_events(client, answered_chat(first, {"approved": True}))
         assert second[-1].data == "[DONE]"
         again = await client.post("/", json=answered_chat(first, {"approved": True}))

@@ -146,8 +146,10 @@ async def test_an_ai_sdk_chat_resumes_mid_answer_at_its_stream_url() -> None:
             assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
             queue.put_nowait(None)
             after = await SSEReader(response).rest()
-        _response, whole = await get_events(client, "/c1/stream")  # the AI SDK's own resume
-    assert before + after == whole
+        ended = await client.get("/c1/stream")  # the AI SDK's own resume: nothing streams now
+    assert ended.status_code == 204
+    whole = before + after
+    assert [event.id for event in whole] == [str(n) for n in range(len(whole))]
     assert [event.type for event in whole] == [
         "start",
         "start-step",
@@ -159,6 +161,31 @@ async def test_an_ai_sdk_chat_resumes_mid_answer_at_its_stream_url() -> None:
         "finish",
         "[DONE]",
     ]
+
+
+async def test_an_ai_sdk_chat_whose_run_ended_has_no_stream_to_resume_but_a_cut_client_does() -> (
+    None
+):
+    # useChat's resume (a reload) asks for the chat's active stream: the ended run's message
+    # is in the client's messages already, so streaming it again would show it twice
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    app = ai_sdk_app(gated(queue), grace_period=3600)
+    async with served(app) as client:
+        async with client.stream("POST", "/", json=chat()) as response:
+            reader = SSEReader(response)
+            head = await reader.take(2)  # start, start-step: the run streams
+            async with client.stream("GET", "/c1/stream") as resumed:
+                assert resumed.status_code == 200  # an active stream: from its first event
+                queue.put_nowait("Hi")
+                queue.put_nowait(None)
+                again = await SSEReader(resumed).rest()
+            rest = await reader.rest()
+        ended = await client.get("/c1/stream")
+        _response, tail = await get_events(client, "/c1/stream", {"last-event-id": "3"})
+    assert again == head + rest
+    assert (ended.status_code, ended.content) == (204, b"")
+    assert tail == (head + rest)[4:]  # a client cut off before the end still gets the rest
+    assert tail[-1].data == "[DONE]"
 
 
 # -- many clients, one run ----------------------------------------------------------------------
@@ -249,7 +276,7 @@ async def test_an_ai_sdk_run_left_by_its_client_ends_with_abort(
         async with client.stream("POST", "/", json=chat()) as response:
             await SSEReader(response).until("text-delta")
         assert await fake_llm.wait_disconnected_async(0, WAIT)
-        _response, events = await get_events(client, "/c1/stream")
+        _response, events = await get_events(client, "/c1/stream", {"last-event-id": "0"})
     assert [event.type for event in events[-2:]] == ["abort", "[DONE]"]
 
 
