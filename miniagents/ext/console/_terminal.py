@@ -4,8 +4,11 @@ On a terminal (stdin and stdout both TTYs) with prompt_toolkit installed, input 
 with prompt_toolkit: Enter sends, Alt+Enter (or Esc, Enter) starts a new line, Ctrl+D
 on an empty message ends the input, Ctrl+C interrupts. Otherwise lines are read plainly,
 one message per line, from a thread that reads ``sys.stdin`` (so ``input()`` and the console
-share its buffer, each line read once): a read given up on (Ctrl+C, cancellation) never
-blocks the program's exit, and its line is kept for the next read.
+share its buffer, each line read once). A read given up on (Ctrl+C, cancellation) never
+blocks the program's exit; on a terminal its thread stops waiting, so the next line typed
+goes to whoever reads next (``input()``, or the console). On a pipe or a file, where lines
+may wait in the buffer of ``sys.stdin`` unseen, the thread reads on, and the line it reads
+is kept for the next read of the console's.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
+import select
 import sys
 import threading
 from concurrent.futures import Future
@@ -29,16 +34,44 @@ EXIT_WORDS = frozenset({"exit", "quit"})
 """What the user types to end a dialog (case and surrounding spaces ignored)."""
 
 
+class _LineRead:
+    """One line being read from the stream by a thread, shared by the reads waiting for it.
+
+    On a terminal that the thread can watch (``watch``: its file descriptor), the thread
+    first waits for a line to be typed; while it waits, the reads may all give up on it
+    (:meth:`_LineReader._give_up`), and it ends without reading, leaving the line to whoever
+    reads next. Once it reads (at once on a stream it cannot watch), the line is kept for
+    the next read.
+    """
+
+    __slots__ = ("abandoned", "line", "readers", "reading", "wake", "watch")
+
+    def __init__(self, watch: int | None, wake: tuple[int, int] | None) -> None:
+        self.line: Future[str | None] = Future()
+        self.watch = watch
+        self.wake = wake
+        """The pipe that wakes the watching thread when every read gave up on the line."""
+        self.readers = 0
+        self.reading = watch is None  # past the point where giving up stops the thread
+        self.abandoned = False
+
+
 class _LineReader:
     """Lines of a text stream (``sys.stdin``), read by a daemon thread one request at a time.
 
     It reads through the stream itself, so ``input()`` and the console agents share one
-    buffer: each line goes to whoever asks for it first.
+    buffer: each line goes to whoever asks for it first. A read given up on (its task was
+    cancelled) takes no line that the user types afterwards: on a terminal the thread only
+    waits for a line until then, and ends. (Where lines may sit in the stream's buffer
+    unseen, on a pipe or a file, or where a terminal cannot be watched, as on Windows, the
+    thread reads at once, and a line it reads for a read given up on goes to the next read
+    of the console's.)
     """
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self._pending: Future[str | None] | None = None
+        self._lock = threading.Lock()
+        self._read: _LineRead | None = None
 
     def _read_line(self) -> str | None:
         try:
@@ -55,18 +88,65 @@ class _LineReader:
         line = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         return line.removesuffix("\n").removesuffix("\r")
 
-    def _run(self, pending: Future[str | None]) -> None:
+    def _run(self, read: _LineRead) -> None:
         try:
-            pending.set_result(self._read_line())
-        except BaseException as error:  # handed to the reader, which raises it
-            pending.set_exception(error)
+            if read.wake is not None and not self._wait(read, read.wake):
+                return  # every read gave up: the line, when typed, goes to whoever reads next
+            read.line.set_result(self._read_line())
+        except BaseException as error:  # handed to the readers, which raise it
+            read.line.set_exception(error)
+
+    def _wait(self, read: _LineRead, wake: tuple[int, int]) -> bool:
+        """Wait until a line is typed or every read gave up; whether to read the line."""
+        assert read.watch is not None
+        with contextlib.suppress(OSError, ValueError):  # not watchable after all: it is read
+            _wait_readable(read.watch, wake[0])
+        with self._lock:  # decided together with _give_up(): read the line, or end
+            read.reading = not read.abandoned
+        for end in wake:  # _give_up() writes to it only before the decision
+            os.close(end)
+        return read.reading
+
+    def _watched(self) -> int | None:
+        """The file descriptor of the stream, if it is a terminal a thread can watch."""
+        if os.name != "posix":  # e.g. Windows: select() watches sockets only
+            return None
+        import termios
+
+        try:
+            fd = self.stream.fileno()
+            if not os.isatty(fd):  # a pipe or a file: a line may wait in the stream's buffer
+                return None
+            canonical = termios.tcgetattr(fd)[3] & termios.ICANON
+        except (AttributeError, OSError, ValueError, termios.error):
+            return None
+        # A terminal in canonical mode gives one line per read: none is left in the buffer.
+        return fd if canonical else None
+
+    def _start(self) -> _LineRead:
+        """Start the thread that reads the next line (it first waits, where it can)."""
+        watch = self._watched()
+        wake = None
+        if watch is not None:
+            with contextlib.suppress(OSError):  # no pipe (too many open files): read at once
+                wake = os.pipe()
+        read = _LineRead(watch if wake is not None else None, wake)
+        thread = threading.Thread(target=self._run, args=(read,), name=READER_THREAD, daemon=True)
+        try:
+            thread.start()
+        except BaseException:
+            for end in wake or ():
+                os.close(end)
+            raise
+        return read
 
     async def readline(self) -> str | None:
         """The next line without its line break, or ``None`` at the end of input."""
-        pending = self._pending
-        if pending is None:
-            pending = self._pending = Future()
-            threading.Thread(target=self._run, args=(pending,), daemon=True).start()
+        with self._lock:
+            read = self._read
+            if read is None:
+                read = self._read = self._start()
+            read.readers += 1
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
 
@@ -74,10 +154,46 @@ class _LineReader:
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_set_done, waiter)
 
-        pending.add_done_callback(wake)
-        await waiter  # a cancelled read leaves the line pending for the next one
-        self._pending = None
-        return pending.result()
+        read.line.add_done_callback(wake)
+        try:
+            await waiter
+        except BaseException:  # cancelled (e.g. Ctrl+C)
+            self._give_up(read)
+            raise
+        with self._lock:
+            read.readers -= 1
+            if self._read is read:
+                self._read = None
+        return read.line.result()
+
+    def _give_up(self, read: _LineRead) -> None:
+        """One read gives up on ``read``; if it was the last, its thread stops waiting.
+
+        A line the thread is reading already is kept for the next read.
+        """
+        with self._lock:
+            read.readers -= 1
+            if read.readers or read.reading:
+                return
+            read.abandoned = True
+            self._read = None  # the next read starts its own
+            assert read.wake is not None  # a thread that waits has its pipe open until then
+            os.write(read.wake[1], b"\0")
+
+
+READER_THREAD = "miniagents-console-input"
+"""The name of the thread that reads a line of the console's input."""
+
+
+def _wait_readable(fd: int, wake: int) -> None:
+    """Wait until ``fd`` (a terminal) or ``wake`` (a pipe) can be read, or is closed."""
+    if sys.platform == "darwin":  # poll() does not watch terminals on macOS; select() does
+        select.select([fd, wake], [], [])
+        return
+    poller = select.poll()
+    for watched in (fd, wake):
+        poller.register(watched, select.POLLIN)
+    poller.poll()
 
 
 def _set_done(waiter: asyncio.Future[None]) -> None:

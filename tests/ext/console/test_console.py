@@ -700,8 +700,10 @@ asyncio.run(main())
 class Terminal:
     """A child Python process on a pseudo-terminal: type keys, read what it shows."""
 
-    def __init__(self, directory: Path, wrapper: str, args: list[str]) -> None:
-        script = write_script(directory, "dialog.py", HISTORY_DIALOG)
+    def __init__(
+        self, directory: Path, wrapper: str, args: list[str], code: str = HISTORY_DIALOG
+    ) -> None:
+        script = write_script(directory, "dialog.py", code)
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         env = python_env(TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
@@ -767,12 +769,12 @@ class Terminal:
 
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
-    """Start a dialog (``HISTORY_DIALOG``) on a pseudo-terminal, stopped after the test."""
+    """Start a dialog (``HISTORY_DIALOG``, or ``code``) on a pseudo-terminal; stopped after."""
     started: list[Terminal] = []
 
-    def start(*args: str, prompt_toolkit: bool = True) -> Terminal:
+    def start(*args: str, prompt_toolkit: bool = True, code: str = HISTORY_DIALOG) -> Terminal:
         wrapper = WITH_PROMPT_TOOLKIT if prompt_toolkit else WITHOUT_PROMPT_TOOLKIT
-        started.append(Terminal(tmp_path, wrapper, list(args)))
+        started.append(Terminal(tmp_path, wrapper, list(args), code))
         return started[-1]
 
     yield start
@@ -920,6 +922,40 @@ def test_plain_mode_sigint_while_waiting_for_input_ends_the_dialog_and_keeps_the
 
     assert_ended_cleanly(session, status)
     assert load_history(history) == [("user", "one"), ("assistant", "echo: one")]
+
+
+THEN_INPUT = """
+import asyncio
+
+from miniagents import MiniAgents
+from miniagents.ext.console.agents import console_user_agent
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.utils import adialog_loop
+
+
+async def main() -> None:
+    async with MiniAgents():
+        await adialog_loop(console_user_agent, offline_agent.fork(token_delay=0.0))
+
+
+asyncio.run(main())
+print(f"Then: {input('Name? ')}")
+print("DONE")
+"""
+
+
+def test_plain_mode_after_ctrl_c_at_the_prompt_the_next_line_typed_goes_to_input(
+    terminal: Callable[..., Terminal],
+) -> None:
+    session = terminal(prompt_toolkit=False, code=THEN_INPUT)
+
+    session.expect("USER: ")
+    session.type("\x03")  # Ctrl+C while the console waits for the user's line
+    session.expect("Name? ")
+    session.type("Ada\r")  # not taken by the console's read given up on
+
+    session.expect("Then: Ada")
+    assert_ended_cleanly(session, session.wait_for_exit())
 
 
 def test_plain_mode_sigint_while_a_reply_streams_ends_the_dialog_at_once(
