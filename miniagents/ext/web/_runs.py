@@ -193,7 +193,7 @@ class ApprovalDecision(BaseModel):
     arguments: dict[str, object] | None = None
     reason: str | None = None
 
-    def refused(self, request: ToolApprovalRequest) -> str | None:
+    def refusal(self, request: ToolApprovalRequest) -> str | None:
         """Why the tool of ``request`` refuses the edited arguments (``None``: it does not).
 
         Checked before anything is decided, so a refused edit leaves the call waiting.
@@ -280,7 +280,7 @@ async def decide(
             f"The run {run.key!r} has paused at the call {call_id!r} and ended its stream, as "
             f"the protocol's approval flow does: {paused_hint}",
         )
-    if (why := decision.refused(asked)) is not None:
+    if (why := decision.refusal(asked)) is not None:
         return invalid_arguments("arguments", why)
     decision.apply(asked)
     return JSONResponse({"toolCallId": call_id, "approved": decision.approved})

@@ -395,7 +395,7 @@ async def _aresume(
                 f'resume.{place}.payload is not a decision ({{"approved": true or false, '
                 f'"arguments": {{...}} or null, "reason": "..." or null}}): {problems(error)}.',
             )
-        if (why := decision.refused(asked)) is not None:  # checked before any is decided
+        if (why := decision.refusal(asked)) is not None:  # checked before any is decided
             return invalid_arguments(f"resume.{place}.payload.arguments", why)
         decisions.append((asked, decision))
     pause = job.last_pause
