@@ -303,6 +303,12 @@ class Flattener:
         return child.dispose
 
     def dispose(self) -> None:
+        """Stop following: the part followed now, the outer source, and the parts queued.
+
+        A queued part is given up on as the part followed is: a stream an agent produces
+        that nobody else consumes is abandoned (its agent cancelled), so giving up on a
+        reply of several agents' replies stops them all, not only the one being read.
+        """
         self.stopped = True
         self.on_message = None
         self.callbacks = None
@@ -314,3 +320,16 @@ class Flattener:
                 subscription.dispose()
             elif subscription is not None:
                 subscription()
+        pending, self.pending = self.pending, None
+        if pending:
+            _give_up_on(pending)
+
+
+def _give_up_on(segments: deque[Segment]) -> None:
+    """Give up on the streams among ``segments`` that nobody else consumes (see dispose)."""
+    for segment in segments:
+        if isinstance(segment, StreamedPromise):
+            if type(segment) is not _ReadyMessagePromise:  # (complete: nothing to stop)
+                core_of(segment).check_abandoned()
+        elif isinstance(segment, ReplayObservable):
+            segment.core.check_abandoned()

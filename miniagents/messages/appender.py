@@ -100,6 +100,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         "_record",
         "_streaming",
         "_tell_ready",
+        "input",
         "task",
     )
 
@@ -136,6 +137,8 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._streaming: list[ReplayCore[str]] | None = None
         self._abandoning = False
         self.task: asyncio.Task[None] | None = None
+        # what the producer reads (an agent's input): given up on with the sequence
+        self.input: ReplayCore[MessagePromise] | None = None
 
     @property
     def sequence(self) -> MessageSequencePromise:
@@ -172,7 +175,8 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         subscriptions disposed), or on a message appended to it while nobody waits for the
         sequence: ``task`` is cancelled, the sequence stops following the streams appended
         to it and ends with ``StreamCancelledError``, and the messages it holds that are
-        still streaming and that nobody waits for are cancelled too.
+        still streaming and that nobody waits for are cancelled too. So is :attr:`input`,
+        if set (what the producer reads), once nobody else consumes it.
         """
         self.task = task
         # the appender itself (its __call__ gives up): no bound method per agent, which
@@ -202,6 +206,14 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         if core is not None and not core.done:
             if core.on_abandoned is None:
                 core.on_abandoned = partial(self._message_abandoned, core)
+            # not abandoned while this sequence is consumed (whoever follows it may read it)
+            wanted_by = core.wanted_by
+            if wanted_by is None:
+                core.wanted_by = self._record
+            elif type(wanted_by) is tuple:
+                core.wanted_by = (*wanted_by, self._record)
+            else:
+                core.wanted_by = (wanted_by, self._record)  # type: ignore[assignment]
             if self._streaming is None:
                 self._streaming = [core]
             else:
@@ -215,7 +227,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
 
     def _message_abandoned(self, message: ReplayCore[str]) -> None:
         message.cancel_now()
-        if not self._record.consumed():
+        if not self._record.consumed():  # (a message given up on: see wanted_by)
             self()  # (the sequence is abandoned too: see __call__)
 
     def __call__(self) -> None:
@@ -234,6 +246,9 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         streaming, self._streaming = self._streaming, None
         for message in streaming or ():
             message.check_abandoned()  # those nobody waits for stop
+        given, self.input = self.input, None
+        if given is not None:  # (if the producer waits for it now: when its wait ends)
+            given.check_abandoned()  # another agent's replies that nobody else reads stop
 
     def append(self, messages: MessageType) -> None:
         """Append messages, flattened in order after everything appended before.

@@ -28,6 +28,7 @@ import asyncio
 import contextvars
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from types import MappingProxyType
 from typing import (
     Concatenate,
@@ -236,11 +237,25 @@ def input_of(agent: MiniAgent[...], messages: MessageType | None) -> MessageSequ
     if messages is None:
         return _NO_MESSAGES
     try:
-        return as_message_sequence(messages)
+        inputs = as_message_sequence(messages)
     except MessageTypeError as error:
         raise MessageTypeError(
             f"The input of the agent {agent.alias} is invalid. {error}"
         ) from error
+    if inputs is not messages:  # made here, for this interaction only
+        core = core_of(inputs)
+        if not core.done:  # it follows streams: given up on, it gives them up in turn
+            core.on_abandoned = partial(_give_up_own_input, core)
+    return inputs
+
+
+def _give_up_own_input(core: ReplayCore[MessagePromise]) -> None:
+    """Stop an interaction's own input, given up on: what it follows that nobody else reads.
+
+    Started first if it was not, so that the streams it would follow are given up too.
+    """
+    core.start()
+    core.cancel_now()
 
 
 def start(
@@ -329,6 +344,8 @@ def start_interaction(
     )
     sequence = replies.sequence
     core = core_of(sequence)
+    if inputs is not _NO_MESSAGES:
+        replies.input = core_of(inputs)  # given up on with the replies (see the appender)
     tracker = stream_tracker(context)
     # tracked before the run starts: under an eager task factory (Python 3.12's
     # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
@@ -449,6 +466,7 @@ async def _run(
         interaction._finished = True  # (_finish, inline)
         replies.complete()
     finally:
+        replies.input = None  # read no more: not given up with what it replied
         tracker.ended(core)  # (the replies have ended, or it follows them to their end)
         # the task's last step (see forget_task): it leaves the context's tasks now, with no
         # done callback scheduled; one cancelled before its first step never gets here, and

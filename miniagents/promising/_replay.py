@@ -39,7 +39,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -278,6 +278,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "started",
         "thread",
         "validator",
+        "wanted_by",
     )
 
     def __init__(
@@ -336,6 +337,9 @@ class ReplayCore(abc.ObserverBase[T]):
         self._reader_waits = False  # an ``async for`` reader is among the waiters
         self._watch: _Watch | None = None  # the deadlock watch of the loop its consumers wait in
         self.on_abandoned: Callable[[], None] | None = None
+        # the streams that hold this one as a piece (a message's sequences): while one of
+        # them is consumed, this one is not abandoned (see check_abandoned)
+        self.wanted_by: ReplayCore[Any] | tuple[ReplayCore[Any], ...] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: int | None = None
         self.validator = validator
@@ -528,6 +532,7 @@ class ReplayCore(abc.ObserverBase[T]):
     def _end(self) -> None:
         self.done = True
         self.on_abandoned = None  # nothing to give up any more (and no reference cycle)
+        self.wanted_by = None
         if self._subscription is not None:  # (most cores are fed directly: none to dispose)
             self._dispose_subscription()
         callbacks, self._end_callbacks = self._end_callbacks, None
@@ -1050,10 +1055,17 @@ class ReplayCore(abc.ObserverBase[T]):
         """Call ``on_abandoned`` if the last consumer of a running stream gave up.
 
         A consumer gives up when its wait is cancelled or its subscription disposed; the
-        stream is abandoned when no consumer is left waiting or subscribed. Only streams
+        stream is abandoned when no consumer is left waiting or subscribed, here or on a
+        stream that holds it as a piece (:attr:`wanted_by`: a message's sequence, whose
+        consumers may read it later), or on a stream that one of those feeds. Only streams
         with an ``on_abandoned`` callback (those an agent produces) react to it.
         """
         if self.on_abandoned is None or self.done or self.consumed():
+            return
+        wanted_by = self.wanted_by
+        if wanted_by is not None and _read_on(
+            wanted_by if type(wanted_by) is tuple else (wanted_by,)  # type: ignore[arg-type]
+        ):
             return
         self.give_up()
 
@@ -1139,12 +1151,49 @@ class _ReadyCore(ReplayCore[T]):
     _reader_waits = False
     packed = None
     _pack_at = _NEVER
-    _subscription = _waiters = on_abandoned = loop = thread = None
+    _subscription = _waiters = on_abandoned = wanted_by = loop = thread = None
     _waiting = _end_watchers = 0
     _watch = None
     validator = flow = None
     handed_over = _delivering = False
     observers = ()
+
+
+_READ_ON_LIMIT: Final = 64
+"""How many streams :func:`_read_on` looks through before it takes them as read."""
+
+
+def _read_on(cores: tuple[ReplayCore[Any], ...]) -> bool:
+    """Whether a consumer will read the pieces of ``cores`` (or of streams fed by them) again.
+
+    Such a consumer awaits a stream's whole (it reads every piece once the stream ends),
+    or observes it without forwarding it (an observer with no sink, which may read the
+    pieces it was given); an observer that forwards into a sink (a flattening into an
+    agent's replies) reads on only if someone reads that sink on. An ``async for`` reader
+    waiting for a stream's next piece is not one: it is past the pieces given so far.
+    (A stream without a flow cannot tell its kinds of waits apart: any wait counts.) Past
+    :data:`_READ_ON_LIMIT` streams the answer is yes (nothing is given up on a guess).
+    """
+    todo = list(cores)
+    seen: set[int] = set()
+    while todo:
+        core = todo.pop()
+        if id(core) in seen:
+            continue
+        if len(seen) == _READ_ON_LIMIT:
+            return True
+        seen.add(id(core))
+        if core.error is not None:
+            continue  # failed or cancelled: its readers get its error, not more pieces
+        flow = core.flow
+        if (flow.pins > 0) if flow is not None else core._waiting > 0:
+            return True  # (pins: awaits of the whole, see acollect)
+        for observer in core.observers:
+            sink = observer[4]
+            if sink is None:
+                return True
+            todo.append(sink)
+    return False
 
 
 def joined_text(core: ReplayCore[str]) -> str:

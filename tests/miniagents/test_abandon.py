@@ -7,8 +7,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from miniagents import InteractionContext, MessagePromise, MiniAgent, MiniAgents, miniagent
+from miniagents import (
+    InteractionContext,
+    MessagePromise,
+    MessageSequencePromise,
+    MiniAgent,
+    MiniAgents,
+    miniagent,
+    pipeline,
+)
 from miniagents.errors import StreamCancelledError
+from miniagents.ext.llm.offline import create_offline_agent
 from miniagents.testing import VirtualClock
 
 pytestmark = pytest.mark.usefixtures("virtual_clock")  # the sleeps and timeouts: virtual
@@ -185,3 +194,214 @@ async def test_a_message_another_consumer_reads_goes_on_when_one_gives_up() -> N
             await reader
     assert tokens == ["first token"]
     assert events == ["tokens closed"]
+
+
+# -- giving up with other consumers, queued parts and inputs (stop 50) -----------------------
+
+
+async def paced_tokens(count: int) -> AsyncIterator[str]:
+    for number in range(count):
+        await asyncio.sleep(1)
+        yield f"t{number} "
+
+
+async def preview(reply: MessageSequencePromise, seconds: float) -> None:
+    """Read ``reply`` token by token for ``seconds`` (a ``TimeoutError`` then)."""
+    async with asyncio.timeout(seconds):
+        async for message in reply:
+            async for _ in message:
+                pass
+
+
+async def test_a_reader_giving_up_leaves_the_reply_to_an_agent_that_reads_it_whole() -> None:
+    stored: list[str] = []
+
+    @miniagent
+    async def streaming(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(paced_tokens(6)))
+        await asyncio.sleep(10)  # the reply stays open while the message streams
+
+    @miniagent
+    async def keeper(ctx: InteractionContext) -> None:
+        stored.append(str(await ctx.message_promises))
+
+    async with MiniAgents():
+        answer = streaming.inquire()
+        keeper.inquire(answer)
+        with pytest.raises(TimeoutError):
+            await preview(answer, 3.5)  # the first tokens only
+        assert str(await answer) == "t0 t1 t2 t3 t4 t5 "
+    assert stored == ["t0 t1 t2 t3 t4 t5 "]
+
+
+async def test_a_reader_giving_up_leaves_an_llm_reply_to_an_agent_that_reads_it_whole() -> None:
+    llm = create_offline_agent(reply="one two three four five", token_delay=1.0)
+    stored: list[str] = []
+
+    @miniagent
+    async def keeper(ctx: InteractionContext) -> None:
+        stored.append(str(await ctx.message_promises))
+
+    async with MiniAgents():
+        answer = llm.inquire("Tell me something.")
+        keeper.inquire(answer)
+        with pytest.raises(TimeoutError):
+            await preview(answer, 2.5)
+        assert str(await answer).startswith("one two three four five")
+    assert len(stored) == 1
+    assert stored[0].startswith("one two three four five")
+
+
+def fan_out(stopped: list[str]) -> MiniAgent[[]]:
+    @miniagent
+    async def worker(ctx: InteractionContext, n: int) -> None:
+        try:
+            await asyncio.sleep(100)
+            ctx.reply(f"result {n}")
+        except asyncio.CancelledError:
+            stopped.append(f"worker {n}")
+            raise
+
+    @miniagent
+    async def boss(ctx: InteractionContext) -> None:
+        ctx.reply([worker.inquire(n=n) for n in range(3)])
+
+    return boss
+
+
+@pytest.mark.parametrize("how", ["cancel", "wait_for", "async for"])
+async def test_giving_up_on_a_fan_out_stops_every_agent_it_waits_for(
+    how: str, virtual_clock: VirtualClock
+) -> None:
+    stopped: list[str] = []
+    async with MiniAgents():
+        reply = fan_out(stopped).inquire()
+        if how == "cancel":
+            await asyncio.sleep(5)
+            reply.cancel()
+        elif how == "wait_for":
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(reply.aresolve(), 5)
+        else:
+            with pytest.raises(TimeoutError):
+                await preview(reply, 5)
+    assert virtual_clock.elapsed == pytest.approx(5)  # the context did not wait 100 s
+    assert sorted(stopped) == ["worker 0", "worker 1", "worker 2"]
+
+
+async def test_a_fan_out_that_failed_stops_the_agents_after_the_failure(
+    virtual_clock: VirtualClock,
+) -> None:
+    stopped: list[str] = []
+    worker_of = fan_out(stopped)
+
+    @miniagent
+    async def failing(ctx: InteractionContext) -> None:
+        await asyncio.sleep(1)
+        raise ValueError("no")
+
+    @miniagent
+    async def boss(ctx: InteractionContext) -> None:
+        ctx.reply([failing.inquire(), worker_of.inquire()])
+
+    async with MiniAgents():
+        with pytest.raises(ValueError, match="no"):
+            await boss.inquire()
+    assert virtual_clock.elapsed == pytest.approx(1)
+    assert sorted(stopped) == ["worker 0", "worker 1", "worker 2"]
+
+
+def chain_agents(events: list[str]) -> tuple[MiniAgent[[]], MiniAgent[[]]]:
+    @miniagent
+    async def extract(ctx: InteractionContext) -> None:
+        try:
+            for number in range(10):
+                await asyncio.sleep(10)
+                ctx.reply(f"fact {number}")
+        except asyncio.CancelledError:
+            events.append("extract cancelled")
+            raise
+
+    @miniagent
+    async def summarize(ctx: InteractionContext) -> None:
+        try:
+            async for fact in ctx.message_promises:
+                await asyncio.sleep(30)
+                ctx.reply(f"summary of {await fact}")
+        except asyncio.CancelledError:
+            events.append("summarize cancelled")
+            raise
+
+    return extract, summarize
+
+
+async def test_giving_up_on_a_chain_stops_the_agent_that_feeds_its_input(
+    virtual_clock: VirtualClock,
+) -> None:
+    events: list[str] = []
+    extract, summarize = chain_agents(events)
+    async with MiniAgents():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(summarize.inquire(extract.inquire()).aresolve(), 15)
+    assert virtual_clock.elapsed == pytest.approx(15)  # not extract's 100 s
+    assert sorted(events) == ["extract cancelled", "summarize cancelled"]
+
+
+async def test_giving_up_stops_the_agents_in_an_input_made_of_several_replies(
+    virtual_clock: VirtualClock,
+) -> None:
+    events: list[str] = []
+    extract, summarize = chain_agents(events)
+    async with MiniAgents():
+        reply = summarize.inquire([extract.inquire(), extract.inquire()])
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reply.aresolve(), 15)
+    assert virtual_clock.elapsed == pytest.approx(15)
+    assert sorted(events) == ["extract cancelled"] * 2 + ["summarize cancelled"]
+
+
+async def test_an_input_someone_else_reads_goes_on_when_its_agent_is_given_up(
+    virtual_clock: VirtualClock,
+) -> None:
+    events: list[str] = []
+    extract, summarize = chain_agents(events)
+    async with MiniAgents():
+        facts = extract.inquire()
+        kept = asyncio.ensure_future(facts.aresolve())
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(summarize.inquire(facts).aresolve(), 15)
+        assert len(await kept) == 10  # its own reader got every fact
+    assert events == ["summarize cancelled"]
+
+
+async def test_a_pipeline_chain_that_times_out_keeps_to_max_concurrency() -> None:
+    running = peak = 0
+
+    @miniagent
+    async def extract(ctx: InteractionContext) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            for number in range(10):
+                await asyncio.sleep(10)
+                ctx.reply(f"fact {number}")
+        finally:
+            running -= 1
+
+    _, summarize = chain_agents([])
+    async with MiniAgents():
+        results = [
+            result
+            async for result in pipeline(
+                [extract, summarize],
+                [f"doc {number}" for number in range(10)],
+                max_concurrency=2,
+                timeout=15,
+                retries=2,
+                backoff=1,
+                progress=False,
+            )
+        ]
+    assert {type(result.error).__name__ for result in results} == {"PipelineTimeoutError"}
+    assert peak == 2
