@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.lowlevel import ReplayCore, core_of, report_lost_error
 from miniagents.promising.streamed_promise import StreamedPromise
 
@@ -35,9 +36,10 @@ class _Tracked:
 class StreamTracker:
     """The replay cores a context waits for on exit, with the labels that name them.
 
-    A stream that ends well is forgotten at once (its record goes with its last reader:
-    a long-lived context must not keep every reply it ever streamed). One that failed is
-    kept until its error is received or reported, as are those still streaming.
+    A stream that ends well, or that was given up on (cancelled), is forgotten at once (its
+    record goes with its last reader: a long-lived context must not keep every reply it
+    ever streamed). One that failed otherwise is kept until its error is received or
+    reported, as are those still streaming.
 
     An agent's replies are told to the tracker by the agent's run, at its end
     (:meth:`track_replies`, then :meth:`ended`): no end callback is made per agent. Those
@@ -85,7 +87,8 @@ class StreamTracker:
         """
         if not core.done:
             core.when_done(_Tracked(core, self))
-        elif core.error is None:
+        elif core.error is None or isinstance(core.error, StreamCancelledError):
+            # (given up on: a cancellation is never reported, so nothing to keep it for)
             self._streams.pop(core, None)  # (gone already if the context ended)
         else:
             self._failed += 1  # kept: see _prune
@@ -106,7 +109,10 @@ class StreamTracker:
     def _prune(self) -> None:
         """Forget the failed streams whose error was received, keeping the rest."""
         self._streams = {
-            core: label for core, label in self._streams.items() if not core.done or core.error_lost
+            core: label
+            for core, label in self._streams.items()
+            if not core.done
+            or (core.error_lost and not isinstance(core.error, StreamCancelledError))
         }
         self._failed = sum(1 for core in self._streams if core.done)
         self._prune_at = max(1024, 2 * self._failed)

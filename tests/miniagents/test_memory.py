@@ -10,6 +10,7 @@ allow less than one block per message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sys
 import tracemalloc
@@ -221,3 +222,45 @@ async def test_replies_that_end_after_their_agent_returned_are_let_go_of_at_thei
             del reply, iterator
         gc.collect()
         assert [ref() for ref in refs] == [None] * 20
+
+
+@miniagent
+async def _stalling(ctx: InteractionContext, gate: asyncio.Event) -> None:
+    ctx.reply("x" * 1000)
+    ctx.reply(MessagePromise.from_async_iterable(_stalled_tokens(gate)))
+    await gate.wait()  # never set: every reader gives up
+
+
+async def _stalled_tokens(gate: asyncio.Event) -> AsyncIterator[str]:
+    yield "a token"
+    await gate.wait()
+    yield "never"
+
+
+async def test_a_long_lived_context_lets_go_of_the_replies_given_up_on() -> None:
+    # A server whose clients time out: each reply given up on (cancelled) must be freed
+    # then; a cancellation is never reported as a lost error, so nothing needs it kept.
+    async with MiniAgents():
+        refs: list[weakref.ref[object]] = []
+        gate = asyncio.Event()
+        for _ in range(50):
+            reply = _stalling.inquire(gate=gate)
+            iterator = aiter(reply)
+            await anext(iterator)
+            message = await anext(iterator)
+            refs += [weakref.ref(core_of(message)), weakref.ref(core_of(reply))]
+            waiting = asyncio.ensure_future(message.aresolve())
+            await asyncio.sleep(0)  # it waits for the stalled message now
+            waiting.cancel()  # the only reader gives up
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+            assert waiting.cancelled()
+            del reply, iterator, message, waiting
+        stopping = running_tasks()  # the last agent and its tokens' task, being cancelled
+        _, pending = await asyncio.wait(stopping, timeout=10) if stopping else (None, ())
+        assert not pending
+        gc.collect()
+        # (the last message's core may still be reachable from the traceback of the last
+        # wait given up on, which asyncio keeps for a while; the context keeps none of them:
+        # before, every one of the 100 was kept until the context's exit)
+        assert sum(ref() is not None for ref in refs) <= 1
