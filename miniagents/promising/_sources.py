@@ -22,6 +22,7 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 
 from miniagents.promising._replay import DirectSource, ReplayCore
+from miniagents.promising._reporting import report_lost_error
 from miniagents.promising._tasks import forget_task, spawn
 from miniagents.promising.errors import StreamSourceError
 
@@ -112,9 +113,14 @@ async def pump(
                 break
             observer.on_next(item)
     except BaseException as error:
-        _report(observer, error)
         if isinstance(error, asyncio.CancelledError):
+            _report(observer, error)
             raise
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():  # stopped: the stream has ended already
+            report_lost_error(error, f"The source of a {what}, stopped as it was given up on,")
+        else:
+            _report(observer, error)
     else:
         observer.on_completed()
     finally:

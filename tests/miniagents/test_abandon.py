@@ -18,6 +18,7 @@ from miniagents import (
 )
 from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm.offline import create_offline_agent
+from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock
 
 pytestmark = pytest.mark.usefixtures("virtual_clock")  # the sleeps and timeouts: virtual
@@ -405,3 +406,51 @@ async def test_a_pipeline_chain_that_times_out_keeps_to_max_concurrency() -> Non
         ]
     assert {type(result.error).__name__ for result in results} == {"PipelineTimeoutError"}
     assert peak == 2
+
+
+def source_agent(tokens: AsyncIterator[str]) -> MiniAgent[[]]:
+    @miniagent
+    async def from_source(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(tokens))
+
+    return from_source
+
+
+async def test_the_context_exit_waits_for_a_source_given_up_on_to_clean_up() -> None:
+    events: list[str] = []
+
+    async def tokens() -> AsyncIterator[str]:
+        try:
+            while True:
+                await asyncio.sleep(0.1)
+                yield "t "
+        finally:
+            events.append("cleanup starts")
+            await asyncio.sleep(0.05)  # e.g. closing an HTTP response
+            events.append("cleanup ends")
+
+    async with MiniAgents():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(source_agent(tokens()).inquire().aresolve(), 0.35)
+    assert events == ["cleanup starts", "cleanup ends"]
+    assert not running_tasks()
+
+
+async def test_an_error_a_source_given_up_on_raises_as_it_closes_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def tokens() -> AsyncIterator[str]:
+        try:
+            yield "a"
+            await asyncio.sleep(100)
+        finally:
+            raise RuntimeError("closing the connection failed")
+
+    async with MiniAgents():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(source_agent(tokens()).inquire().aresolve(), 0.2)
+    [record] = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert "stopped as it was given up on" in record.getMessage()
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "closing the connection failed"
+    caplog.clear()  # (an expected error log: see conftest)
