@@ -726,23 +726,22 @@ class MiniAgent(Generic[P, ReplyT_co]):
 
 
 class AgentDecorator(Protocol):
-    """What ``@miniagent(alias=..., ...)`` returns: the decorator proper."""
+    """What ``@miniagent(alias=..., ...)`` returns: the decorator proper.
 
-    @overload
-    def __call__(self, func: AgentFunction[P], /) -> MiniAgent[P]: ...
+    Like the bare ``@miniagent``, it keeps the agent function's parameters, and mypy
+    refuses a function whose parameters it cannot keep (see :func:`miniagent`).
+    """
 
-    @overload
-    def __call__(  # type: ignore[overload-cannot-match]
-        self, func: AnyAgentFunction, /
-    ) -> MiniAgent[...]: ...
+    def __call__(self, func: AgentFunction[P], /) -> MiniAgent[P]:
+        """Make the agent of ``func``, with the decorator's arguments."""
+        ...
 
 
+# No overload takes an agent function whose parameters mypy cannot keep as ``P`` (it would
+# type the agent ``MiniAgent[...]`` and check none of its arguments): such a function is a
+# mypy error, which tells to make ``ctx`` positional-only (``ctx: InteractionContext, /``).
 @overload
 def miniagent(func: AgentFunction[P], /) -> MiniAgent[P]: ...
-
-
-@overload
-def miniagent(func: AnyAgentFunction, /) -> MiniAgent[...]: ...  # type: ignore[overload-cannot-match]
 
 
 @overload
@@ -773,6 +772,13 @@ def miniagent(
     other than ``alias``, ``description``, ``max_concurrency`` (at most this many
     interactions at once) and ``start_asap`` (see :attr:`MiniAgent.start_asap`) are bound
     into the agent, like ``fork``.
+
+    The agent's type keeps the function's parameters after the context (``MiniAgent[P]``),
+    so mypy checks the arguments of ``inquire``. With ``**kwargs`` after the context, make
+    the context positional-only, as in
+    ``async def agent(ctx: InteractionContext, /, **tags: str)``: without the ``/`` mypy
+    cannot keep the parameters, and it refuses the function ("Consider marking them
+    positional-only") rather than check none of its arguments.
 
     Example:
         >>> @miniagent

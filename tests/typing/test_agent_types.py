@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TypeAlias, assert_type
 
 import reactivex
-from mypy_extensions import Arg, DefaultArg
+from mypy_extensions import Arg, DefaultArg, KwArg, NamedArg
 from reactivex import Observable
 
 from miniagents import (
@@ -44,7 +44,7 @@ NameCountAgent: TypeAlias = "MiniAgent[[Arg(str, 'name'), DefaultArg(int, 'count
 """The type of an agent ``async def (ctx, name: str, count: int = 1) -> None``."""
 
 # Referenced so that the names used only inside the string alias above stay imported.
-_EXTENDED_CALLABLE_SYNTAX = (Arg, DefaultArg)
+_EXTENDED_CALLABLE_SYNTAX = (Arg, DefaultArg, KwArg, NamedArg)
 
 
 @miniagent
@@ -334,12 +334,40 @@ async def _returns_text(ctx: InteractionContext) -> str:
     return "Hello"
 
 
+async def _tags(ctx: InteractionContext, *, topic: str, **tags: str) -> None:
+    pass
+
+
+async def _tags_after_slash(ctx: InteractionContext, /, *, topic: str, **tags: str) -> None:
+    pass
+
+
+TagsAgent: TypeAlias = "MiniAgent[[NamedArg(str, 'topic'), KwArg(str)]]"
+"""The type of an agent ``async def (ctx, /, *, topic: str, **tags: str) -> None``."""
+
+
 def check_miniagent_errors() -> None:
     miniagent(_not_async)  # type: ignore[arg-type]
     miniagent(alias="X")(_not_async)  # type: ignore[arg-type]
     miniagent(_context_not_first)  # type: ignore[arg-type]
     miniagent(_returns_text)  # type: ignore[arg-type]
     miniagent(alias=1)  # type: ignore[call-overload]
+    # ``ctx`` then ``**kwargs``: mypy cannot keep the parameters unless ``ctx`` is
+    # positional-only, so the function is refused (mypy says: "Consider marking them
+    # positional-only"), never typed MiniAgent[...] with its arguments unchecked.
+    miniagent(_tags)  # type: ignore[arg-type]
+    miniagent(alias="TAGS")(_tags)  # type: ignore[arg-type]
+
+
+async def check_kwargs_agent_after_slash() -> None:
+    tags = miniagent(_tags_after_slash)
+    assert_type(tags, TagsAgent)
+    assert_type(miniagent(alias="TAGS", topic="x")(_tags_after_slash), TagsAgent)
+    assert_type(await tags.inquire(topic="x", mood="calm"), MessageTuple)
+    tags.inquire()  # type: ignore[call-arg]
+    tags.inquire(topic=3)  # type: ignore[arg-type]
+    tags.inquire(topic="x", mood=1)  # type: ignore[arg-type]
+    tags.inquire(None, "oops")  # type: ignore[call-arg]
 
 
 # --- Loops and join/split -------------------------------------------------------------

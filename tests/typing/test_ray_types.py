@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any, TypeAlias, assert_type
 
-from mypy_extensions import Arg, DefaultArg
+from mypy_extensions import Arg, DefaultArg, KwArg
 from ray.data import Dataset
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MessageTuple, miniagent
@@ -36,7 +36,7 @@ async def plain_agent(ctx: InteractionContext) -> None:
 
 
 @miniagent
-async def loose_agent(ctx: InteractionContext, **kwargs: Any) -> None:
+async def loose_agent(ctx: InteractionContext, /, **kwargs: Any) -> None:
     ctx.reply(str(kwargs))
 
 
@@ -45,7 +45,9 @@ def check_ray_agent_keeps_the_agent_type() -> None:
     assert_type(ray_agent(named_agent, num_cpus=0.5, max_retries=1), NameCountAgent)
     assert_type(ray_agent(plain_agent, resources={"llm": 1.0}), MiniAgent[[]])
     assert_type(ray_agent(named_agent.fork(count=2)), NameCountAgent)
-    assert_type(ray_agent(loose_agent), MiniAgent[...])
+    assert_type(ray_agent(loose_agent), MiniAgent[[KwArg(Any)]])
+    gradual_agent: MiniAgent[...] = loose_agent  # the gradual form that loops and contexts take
+    assert_type(ray_agent(gradual_agent), MiniAgent[...])
     any_agent: MiniAgent[Any] = loose_agent  # as mypy types some agents with Any parameters
     assert_type(ray_agent(any_agent), MiniAgent[Any])  # kept as it is, not made Never
 
