@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -37,7 +37,7 @@ from miniagents.promising.lowlevel import (
     pieces_are,
 )
 from miniagents.promising.sentinels import NO_VALUE, Sentinel
-from miniagents.promising.streamed_promise import StreamedPromise
+from miniagents.promising.streamed_promise import StreamedPromise, StreamIterator
 
 __all__ = [
     "MessageObservable",
@@ -117,7 +117,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
 
     if TYPE_CHECKING:  # the same methods, typed by the messages' class (no run-time cost)
 
-        def __aiter__(self) -> AsyncIterator[MessagePromise[MessageT_co]]:
+        def __aiter__(self) -> StreamIterator[MessagePromise[MessageT_co]]:
             """Each message promise, as soon as it starts."""
 
         def as_observable(self) -> Observable[MessagePromise[MessageT_co]]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable
-from typing import Any, Generic, Literal, TypeVar
+from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from reactivex import Observable
 
@@ -16,10 +16,32 @@ from miniagents.promising.errors import StreamSourceError
 from miniagents.promising.limits import Overflow
 from miniagents.promising.sentinels import NO_VALUE, Sentinel
 
-__all__ = ["StreamedPromise", "source_observable"]
+__all__ = ["StreamIterator", "StreamedPromise", "source_observable"]
 
 PieceT = TypeVar("PieceT")
 WholeT = TypeVar("WholeT")
+PieceT_co = TypeVar("PieceT_co", covariant=True)
+
+
+class StreamIterator(Protocol[PieceT_co]):
+    """What ``aiter(stream)`` gives: an async iterator of the pieces that can be closed.
+
+    It is an ``AsyncIterator``; ``await iterator.aclose()`` stops consuming (the stream
+    keeps no pieces for the iterator and no longer waits for it), so
+    ``async with contextlib.aclosing(aiter(stream)) as pieces:`` works too.
+    """
+
+    def __aiter__(self) -> StreamIterator[PieceT_co]:
+        """The iterator itself."""
+        ...
+
+    async def __anext__(self) -> PieceT_co:
+        """The next piece (``StopAsyncIteration`` at the end of the stream)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop consuming the stream."""
+        ...
 
 
 def source_observable(
@@ -160,7 +182,7 @@ class StreamedPromise(Shared, Generic[PieceT, WholeT]):
             self._core = shown.detached_copy()
             self._uncount_handle(shown)
 
-    def __aiter__(self) -> AsyncIterator[PieceT]:
+    def __aiter__(self) -> StreamIterator[PieceT]:
         """Iterate the pieces from the first one, whenever the iteration starts."""
         gate = self._view  # a bool, or the core whose room gates each piece
         return PieceIterator(self, None if gate is False or gate is True else gate)

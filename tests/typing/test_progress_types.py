@@ -8,7 +8,7 @@ inferred types, and each line that must be rejected carries a precise
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import assert_type
 
 from miniagents.pipeline.progress import (
@@ -19,6 +19,7 @@ from miniagents.pipeline.progress import (
 )
 from miniagents.promising import StreamedPromise
 from miniagents.promising.lowlevel import read_on_demand
+from miniagents.promising.streamed_promise import StreamIterator
 from tests.fakes.typecheck import assert_passes_mypy
 
 
@@ -40,7 +41,7 @@ def check_progress_meters() -> None:
 
 async def check_read_on_demand(stream: StreamedPromise[str, None]) -> None:
     iterator = aiter(stream)
-    assert_type(iterator, AsyncIterator[str])
+    assert_type(iterator, StreamIterator[str])
     assert_type(read_on_demand(iterator, 1), None)
     read_on_demand(iterator, "1")  # type: ignore[arg-type]
 

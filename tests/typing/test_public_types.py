@@ -10,6 +10,7 @@ public types also fails the test suite.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping
 from typing import Literal, assert_type
 
@@ -36,6 +37,7 @@ from miniagents.promising.limits import (
     StreamLimits,
     stream_limits,
 )
+from miniagents.promising.streamed_promise import StreamIterator
 from tests.fakes.typecheck import assert_passes_mypy
 
 
@@ -236,7 +238,37 @@ async def check_stream_limits() -> None:
     assert_type(messages, MessageObservable)
     assert_type(messages.open(), MessageSequencePromise)
     iterator = aiter(MessageSequencePromise(["a"]))
-    assert_type(iterator, AsyncIterator[MessagePromise])
+    assert_type(iterator, StreamIterator[MessagePromise])
+
+
+# --- Iterators that can be closed -----------------------------------------------------
+
+
+async def check_stream_iterators_close(
+    replies: MessageSequencePromise[CustomMessage], message: MessagePromise
+) -> None:
+    """``aiter`` of a stream has ``aclose`` (docs/streams.md: ``await iterator.aclose()``)."""
+    iterator = aiter(replies)
+    assert_type(iterator, StreamIterator[MessagePromise[CustomMessage]])
+    assert_type(await anext(iterator), MessagePromise[CustomMessage])
+    assert_type(await iterator.aclose(), None)
+    tokens = aiter(message)
+    assert_type(tokens, StreamIterator[str])
+    assert_type(await tokens.aclose(), None)
+    assert_type(aiter(StreamedPromise(_ints(), resolver=_join)), StreamIterator[int])
+    async with contextlib.aclosing(aiter(replies)) as closing:
+        async for reply in closing:
+            assert_type(reply, MessagePromise[CustomMessage])
+    async with contextlib.aclosing(aiter(message)) as closing_tokens:
+        async for token in closing_tokens:
+            assert_type(token, str)
+    # Still an AsyncIterator, of a covariant piece type.
+    plain: AsyncIterator[MessagePromise[Message]] = aiter(replies)
+    assert_type(plain, AsyncIterator[MessagePromise[Message]])
+    wider: StreamIterator[MessagePromise] = iterator
+    assert_type(wider, StreamIterator[MessagePromise])
+    narrower: StreamIterator[str] = iterator  # type: ignore[assignment]
+    assert_type(narrower, StreamIterator[str])
 
 
 def check_stream_limits_errors() -> None:
