@@ -255,6 +255,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "_delivering",
         "_end_callbacks",
         "_end_watchers",
+        "_needing",
         "_pack_at",
         "_reader_waits",
         "_source",
@@ -334,6 +335,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self._waiters: asyncio.Future[None] | list[asyncio.Future[None]] | None = None
         self._waiting = 0  # consumers inside await_change, woken ones that have not run yet too
         self._end_watchers = 0  # consumers waiting for the end only (add_end_observer)
+        self._needing = 0  # of the waits: its producer's, which needs it (await_needed)
         self._reader_waits = False  # an ``async for`` reader is among the waiters
         self._watch: _Watch | None = None  # the deadlock watch of the loop its consumers wait in
         self.on_abandoned: Callable[[], None] | None = None
@@ -1002,6 +1004,25 @@ class ReplayCore(abc.ObserverBase[T]):
             else:
                 self.start()  # a synchronous source may finish right here
 
+    async def await_needed(self) -> None:
+        """Wait for the end of the stream as the producer of its first holder, which needs it.
+
+        The first holder is the first stream of :attr:`wanted_by` (an agent's replies, for a
+        message the agent replied with and needs to go on: a tool's result, which the agent
+        waits for). The wait keeps this stream going only while that holder is consumed:
+        when every other consumer of this stream has given up and nobody consumes the
+        holder, the holder is abandoned (see :meth:`check_abandoned`), which cancels the
+        waiting producer and, with its wait, this stream. Without a holder it is
+        :meth:`await_done`.
+        """
+        if self.done:
+            return  # (a finished core may be a shared, read-only one)
+        self._needing += 1
+        try:
+            await self.await_done()
+        finally:
+            self._needing -= 1
+
     async def acollect(self) -> list[T]:
         """Wait for the end of the stream; return every piece or raise its error.
 
@@ -1060,7 +1081,20 @@ class ReplayCore(abc.ObserverBase[T]):
         consumers may read it later), or on a stream that one of those feeds. Only streams
         with an ``on_abandoned`` callback (those an agent produces) react to it.
         """
-        if self.on_abandoned is None or self.done or self.consumed():
+        if self.on_abandoned is None or self.done:
+            return
+        if self.consumed():
+            if (
+                self._needing
+                and self._waiting == self._needing
+                and not self.observers
+                and not self._end_watchers
+            ):  # only the producer of its first holder waits for it: is that one read?
+                holder = self.wanted_by
+                if type(holder) is tuple:
+                    holder = holder[0]
+                if holder is not None and not holder.consumed():  # type: ignore[union-attr]
+                    holder.check_abandoned()  # type: ignore[union-attr]
             return
         wanted_by = self.wanted_by
         if wanted_by is not None and _read_on(
@@ -1152,7 +1186,7 @@ class _ReadyCore(ReplayCore[T]):
     packed = None
     _pack_at = _NEVER
     _subscription = _waiters = on_abandoned = wanted_by = loop = thread = None
-    _waiting = _end_watchers = 0
+    _waiting = _end_watchers = _needing = 0
     _watch = None
     validator = flow = None
     handed_over = _delivering = False

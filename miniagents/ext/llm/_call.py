@@ -49,6 +49,7 @@ from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.interaction import InteractionContext
+from miniagents.promising.lowlevel import core_of
 from miniagents.promising.sentinels import DEFAULT
 
 __all__ = ["refuse_bound_output_type", "run_call"]
@@ -166,6 +167,8 @@ async def _run_call(
             requests, running = _start_tools(tool_set, calls, known)
             ctx.reply([*(asked for asked in requests if asked is not None), *running])
             try:
+                for result in running:  # a wait that keeps the tool going only while someone
+                    await core_of(result).await_needed()  # reads this reply (or the result)
                 done = [await result for result in running]
             except BaseException:  # cancelled: so are the tools, read by anyone or not
                 for result in running:

@@ -11,8 +11,9 @@ import threading
 
 import pytest
 
-from miniagents import MiniAgents
+from miniagents import MessageSequencePromise, MiniAgents
 from miniagents.errors import StreamCancelledError
+from miniagents.ext.llm import LLMCall
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import (
     ToolCallMessage,
@@ -21,6 +22,7 @@ from miniagents.ext.tools import (
     run_tool_call,
     tool_cancellation,
 )
+from miniagents.testing import scripted_agent
 
 SAFETY = 10.0
 """Seconds before a wait that would hang fails the test (never reached when the code works)."""
@@ -111,3 +113,57 @@ def test_outside_a_tool_call_the_flag_is_never_set() -> None:
     assert flag.wait(0) is True
     assert not tool_cancellation().cancelled  # a new one each time, outside a call
     assert repr(flag) == "<ToolCancellation cancelled=True>"
+
+
+class GatedTool:
+    """An async tool that works until the test opens its gate, or its call is cancelled."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.cancelled = False
+
+    async def crawl(self, site: str) -> str:
+        """Crawl a site."""
+        self.started.set()
+        try:
+            await self.gate.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        finally:
+            self.stopped.set()
+        return f"crawled {site}"
+
+
+async def read_tokens(reply: MessageSequencePromise) -> None:
+    """The README's loop: each message of ``reply``, token by token."""
+    async for message in reply:
+        async for _ in message:
+            pass
+
+
+@pytest.mark.parametrize("reader", ["alone", "with a reader of the whole reply"])
+async def test_a_token_reader_giving_up_in_a_tool_result_stops_the_tool_loop(reader: str) -> None:
+    tool = GatedTool()
+    calls: list[LLMCall] = []
+    agent = scripted_agent(
+        CallTool("crawl", {"site": "example.org"}), "Done.", tools=[tool.crawl], calls=calls
+    )
+    async with MiniAgents():
+        reply = agent.inquire("Crawl example.org")
+        whole = asyncio.ensure_future(reply.aresolve()) if reader != "alone" else None
+        tokens = asyncio.ensure_future(read_tokens(reply))
+        await asyncio.wait_for(tool.started.wait(), SAFETY)  # the reader is in its result
+        tokens.cancel()  # e.g. its timeout: it gives up inside the tool's result
+        with pytest.raises(asyncio.CancelledError):
+            await tokens
+        if whole is None:  # nobody reads the reply: the tool stops, the model is not asked
+            await asyncio.wait_for(tool.stopped.wait(), SAFETY)
+            assert tool.cancelled
+        else:  # the reader of the whole reply still gets all of it
+            tool.gate.set()
+            assert [str(message) for message in await whole][-1] == "Done."
+            assert not tool.cancelled
+    assert len(calls) == (1 if whole is None else 2)
