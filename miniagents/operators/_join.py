@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageType, as_message_sequence
 from miniagents.operators.errors import OperatorArgumentError
+from miniagents.promising.lowlevel import core_of
+from miniagents.promising.streamed_promise import StreamedPromise
 
-__all__ = ["checked_delimiter", "join_messages"]
+__all__ = ["checked_delimiter", "join_messages", "stopped_when_abandoned"]
 
 
 def checked_delimiter(delimiter: object, operator: str) -> str:
@@ -39,7 +42,9 @@ def join_messages(
     Each message's tokens are passed on as they come, ``delimiter`` between two messages; an
     error in the input (a message's tokens or the sequence) ends the joined message with it,
     after the tokens before it. A message of typed fields alone (no text, no tokens) joins as
-    its fields, the JSON ``str()`` gives.
+    its fields, the JSON ``str()`` gives. Given up on by every consumer (e.g. a timeout), the
+    joined message stops reading its input, which is given up on in turn, as an agent's
+    reply is.
 
     .. marble::
         :alt: join_messages (tokens)
@@ -83,4 +88,20 @@ def join_messages(
                 if message.text is None and (fields := str(message)) != "{}":
                     yield fields
 
-    return MessagePromise.from_async_iterable(tokens(), message_class=message_class, **metadata)
+    joined = MessagePromise.from_async_iterable(tokens(), message_class=message_class, **metadata)
+    return stopped_when_abandoned(joined)
+
+
+StreamT = TypeVar("StreamT", bound=StreamedPromise[Any, Any])
+
+
+def stopped_when_abandoned(stream: StreamT) -> StreamT:
+    """``stream`` (an operator's own), cancelled once every consumer of it gives up.
+
+    Its source then stops reading the input, which is given up on in turn if nobody else
+    reads it (an agent's replies: the agent stops).
+    """
+    core = core_of(stream)
+    if not core.done:
+        core.on_abandoned = core.cancel
+    return stream

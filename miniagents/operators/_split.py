@@ -8,7 +8,7 @@ from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
-from miniagents.operators._join import checked_delimiter, join_messages
+from miniagents.operators._join import checked_delimiter, join_messages, stopped_when_abandoned
 from miniagents.operators.errors import OperatorArgumentError
 
 __all__ = ["split_messages"]
@@ -25,7 +25,8 @@ def split_messages(
 
     Each part starts streaming as soon as its first text arrives and ends when its
     delimiter is seen; empty parts are dropped. The input messages are joined with the
-    same delimiter first, so message boundaries split too.
+    same delimiter first, so message boundaries split too. Given up on by every consumer
+    (e.g. a timeout), the parts stop reading the input, which is given up on in turn.
 
     .. marble::
         :alt: split_messages (tokens)
@@ -55,7 +56,7 @@ def split_messages(
             splitter.fail(error)
             raise
 
-    return MessageSequencePromise(parts())
+    return stopped_when_abandoned(MessageSequencePromise(parts()))
 
 
 class _Splitter:

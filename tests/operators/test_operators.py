@@ -45,6 +45,7 @@ from miniagents.operators import (
     resolve_messages,
     split_messages,
 )
+from miniagents.testing import VirtualClock
 from miniagents.utils import join_split
 
 
@@ -244,3 +245,27 @@ def test_every_operator_draws_its_marble_diagram(name: str) -> None:
     assert ".. marble::" in doc, f"{name} has no marble diagram"
     assert "|" in doc.split(".. marble::")[1], f"{name}'s diagram shows no end of a stream"
     assert operator.__module__.startswith("miniagents.operators._"), "one operator per module"
+
+
+@pytest.mark.parametrize("operator", [join_messages, split_messages])
+async def test_giving_up_on_a_join_or_a_split_stops_the_agent_it_reads(
+    operator: Callable[[MessageType], object], virtual_clock: VirtualClock
+) -> None:
+    events: list[str] = []
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        ctx.reply("first part")
+        try:
+            await asyncio.sleep(100)
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            raise
+        ctx.reply("second part")
+
+    async with MiniAgents():
+        joined = cast("MessagePromise | MessageSequencePromise", operator(slow.inquire()))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(joined.aresolve(), 5)
+    assert virtual_clock.elapsed == pytest.approx(5)  # not the agent's 100 s
+    assert events == ["cancelled"]
