@@ -340,7 +340,12 @@ class MessageTokenAppender(_Appender[str], Generic[MessageT_co]):
     def __init__(self, *, message_class: type[MessageT_co], **metadata: object) -> None: ...
 
     @overload
-    def __init__(self: MessageTokenAppender[Message], **metadata: object) -> None: ...
+    def __init__(
+        self: MessageTokenAppender[Message],
+        *,
+        message_class: type[Message] = ...,
+        **metadata: object,
+    ) -> None: ...
 
     def __init__(self, *, message_class: Any = Message, **metadata: object) -> None:
         """Create an open message with the given class and metadata; it is :attr:`promise`."""

@@ -94,6 +94,9 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
     def __init__(
         self: MessagePromise[Message],
         source: AsyncIterable[str] | Observable[str],
+        *,
+        prefill_message: None = None,
+        message_class: type[Message] = ...,
         **metadata: object,
     ) -> None: ...
 
@@ -212,7 +215,14 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
 
     @overload
     @classmethod
-    def from_async_iterable(cls, tokens: AsyncIterable[str], /, **metadata: object) -> Self: ...
+    def from_async_iterable(
+        cls,
+        tokens: AsyncIterable[str],
+        /,
+        *,
+        message_class: type[Message] = ...,
+        **metadata: object,
+    ) -> Self: ...
 
     @classmethod
     def from_async_iterable(
@@ -240,7 +250,9 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
 
     @overload
     @classmethod
-    def from_observable(cls, tokens: Observable[str], /, **metadata: object) -> Self: ...
+    def from_observable(
+        cls, tokens: Observable[str], /, *, message_class: type[Message] = ..., **metadata: object
+    ) -> Self: ...
 
     @classmethod
     def from_observable(

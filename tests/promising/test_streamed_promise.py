@@ -239,7 +239,7 @@ def test_bad_constructor_calls_are_clear_errors() -> None:
     with pytest.raises(TypeError, match="needs a token source"):
         MessagePromise()  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="takes no token source"):
-        MessagePromise(Producer(["a"])(), prefill_message=Message(text="x"))
+        MessagePromise(Producer(["a"])(), prefill_message=Message(text="x"))  # type: ignore[call-overload]
 
 
 def test_a_promise_given_a_coroutine_for_its_resolver_refuses_it_and_closes_it() -> None:

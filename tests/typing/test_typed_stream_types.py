@@ -15,10 +15,11 @@ a stream of ``Weather`` is a stream of ``Message``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import assert_type
 
 import reactivex
+from pydantic import BaseModel
 from reactivex import Observable
 
 from miniagents import (
@@ -119,6 +120,51 @@ async def check_message_sequence_types(
     print((await plain)[0].celsius)  # type: ignore[attr-defined]
     wrong: MessageSequencePromise[Weather] = plain  # type: ignore[assignment]
     assert_type(wrong, MessageSequencePromise[Weather])
+
+
+class Row(BaseModel):
+    """A pydantic model that is not a ``Message``."""
+
+    text: str | None = None
+
+
+def check_message_class_is_a_message(
+    metadata: Mapping[str, object], message_class: type[Message]
+) -> None:
+    # A message class that is no Message is refused (it typed as MessagePromise[Message],
+    # through the metadata, and resolved to a Row).
+    MessagePromise(_tokens(), message_class=Row)  # type: ignore[type-var]
+    MessagePromise.from_async_iterable(_tokens(), message_class=Row)  # type: ignore[type-var]
+    MessagePromise.from_observable(reactivex.of("a"), message_class=Row)  # type: ignore[type-var]
+    MessageTokenAppender(message_class=Row)  # type: ignore[type-var]
+    MessagePromise(_tokens(), message_class=str)  # type: ignore[type-var]
+    # A ready message takes no token source and no metadata (StreamArgumentError).
+    MessagePromise(_tokens(), prefill_message=Message(text="x"))  # type: ignore[call-overload]
+    MessagePromise(reactivex.of("a"), prefill_message=Message(text="x"))  # type: ignore[call-overload]
+    MessagePromise(prefill_message=Message(text="x"), role="user")  # type: ignore[call-overload]
+    # What stays valid: a Message class held in a variable, metadata, no ready message.
+    assert_type(MessagePromise(_tokens(), message_class=message_class), MessagePromise[Message])
+    assert_type(MessagePromise(_tokens(), prefill_message=None, role="x"), MessagePromise)
+    assert_type(MessageTokenAppender(message_class=message_class), MessageTokenAppender)
+    assert_type(MessageTokenAppender(role="x", model="m"), MessageTokenAppender)
+    # Metadata of object values spreads beside the message class (the class named, mypy
+    # does not take the mapping's values for it): e.g. a message's own class and metadata.
+    weather = MessagePromise(_tokens(), message_class=Weather, city="Oslo")
+    assert_type(
+        MessagePromise.from_observable(
+            weather.as_observable(), message_class=weather.message_class, **weather.metadata
+        ),
+        MessagePromise[Weather],
+    )
+    assert_type(
+        MessagePromise.from_async_iterable(_tokens(), message_class=Message, **metadata),
+        MessagePromise,
+    )
+    assert_type(MessagePromise(_tokens(), message_class=Message, **metadata), MessagePromise)
+    assert_type(MessageTokenAppender(message_class=Message, **metadata), MessageTokenAppender)
+    # Without the class, mypy takes the mapping's values for message_class, which an object
+    # may not be: name the class (as above) or type the mapping's values Any.
+    MessagePromise.from_observable(reactivex.of("a"), **metadata)  # type: ignore[call-overload]
 
 
 def check_token_appender_types() -> None:
