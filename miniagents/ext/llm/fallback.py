@@ -26,9 +26,21 @@ answers from there (with its own ``max_tool_rounds``)::
 have read it, and a message cannot take back its tokens; a failure then ends the reply
 with the error, as it would without the fallback. A call's first token is the first
 piece of its first message: a text token, or the first piece of a tool call's arguments
-(each message enters the fallback's reply when its first token has come). When every
-agent failed, the reply fails with the last agent's error, which notes (Python 3.11+)
-how the ones before failed.
+(each message of the model enters the fallback's reply when its first token has come).
+The tool loop's own messages, a call's approval request and its result, enter at once:
+they come after the call of their round ended and never fail for the provider's sake,
+and a result waiting for a person's decision has no token until then (a web app pauses
+its run on it, as without the fallback). When every agent failed, the reply fails with
+the last agent's error, which notes (Python 3.11+) how the ones before failed.
+
+**Usage.** The answer's ``usage`` counts every call of the reply's tool loop, whichever
+agent made it, as one agent's answer counts the calls of its loop: the rounds that the
+agents which failed had finished, and the answering agent's own. Like an agent's answer,
+it leaves out the calls of the agents its tools ask (a ``Budget`` counts those)::
+
+    first:     call c1 (100 in, 20 out) | result c1 | X
+    second:                                            "It is 5." (300 in, 3 out)
+    answer:    usage 400 in, 23 out
 
 Set the SDK's own retries low on the agents that have a fallback, so that a provider
 that is down is left quickly: ``openai_agent.fork(model=..., max_retries=0, timeout=10)``.
@@ -46,10 +58,12 @@ agent: ``structured(fallback_agent(...), Weather)`` is the typed way.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Literal, ParamSpec, Protocol, TypeAlias, TypeVar, cast
 
 from miniagents.ext.llm._call import refuse_bound_output_type
+from miniagents.ext.llm._metered import added_usage
 from miniagents.ext.llm.errors import (
     LLMConfigurationError,
     LLMConnectionError,
@@ -57,9 +71,13 @@ from miniagents.ext.llm.errors import (
     LLMResponseError,
     LLMServerError,
 )
+from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS
-from miniagents.ext.llm.usage import Budget
+from miniagents.ext.llm.usage import Budget, _loops_counted
+from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool_like import ToolLike
+from miniagents.frozen.model import FrozenDict
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageType
@@ -252,31 +270,100 @@ async def _fallback_replies(
 ) -> AsyncIterator[MessagePromise]:
     """The replies of the first agent whose call of the model does not fail before its first token.
 
-    Each message of an agent's reply is passed on once its first token came (or it ended
-    without one). A failure that ``when`` accepts, with every message passed on so far
-    complete (nothing of the failed call in the reply), goes on with the next agent, its
-    input being ``messages`` and those messages (a tool loop's calls and results).
+    Each message of the model (text, tool call, answer) is passed on once its first token
+    came (or it ended without one); the tools' messages (approval requests, results) at
+    once. A failure that ``when`` accepts, with every message passed on so far complete
+    (nothing of the failed call in the reply), goes on with the next agent, its input being
+    ``messages`` and those messages (a tool loop's calls and results); the usage of the
+    answer of an agent asked after others counts their calls too (see :class:`_Carried`).
     """
     failed: list[tuple[MiniAgent[..., Message], Exception]] = []
     said: list[MessagePromise] = []
+    earlier: TokenUsage | None = None  # the usage of the calls of the agents that failed
     last = len(agents) - 1
     for number, agent in enumerate(agents):
-        replies = aiter(agent.inquire([messages, *said] if said else messages, **given))
+        usages: list[TokenUsage] = []  # the calls of its loop that ended with their usage
+        with _loops_counted(usages) if number < last else nullcontext(usages):
+            replies = aiter(agent.inquire([messages, *said] if said else messages, **given))
         try:
             while True:
                 try:
                     promise = await anext(replies)
                 except StopAsyncIteration:
                     return
-                async for _ in promise:  # its first token
-                    break
+                kind = promise.message_class
+                if not issubclass(kind, _TOOLS_MESSAGES):  # the model's: does its call fail
+                    async for _ in promise:  # before its first token?
+                        break
                 said.append(promise)
-                yield promise
+                if earlier is None or issubclass(kind, _WITHOUT_USAGE):
+                    yield promise
+                else:  # it may be the answer, whose usage counts the calls before
+                    yield _Carried.of(promise, earlier)
         except Exception as error:
             if number == last or not when(error) or not all(map(_succeeded, said)):
                 _note_failures(error, failed)
                 raise
             failed.append((agent, error))
+            for usage in usages:
+                earlier = added_usage(earlier, usage)
+
+
+_TOOLS_MESSAGES = (ToolApprovalRequest, ToolResultMessage)
+"""The classes of the messages a tool loop adds to the model's: an approval request, and the
+result of a call, which waits for the decision and the tool. The loop adds them after the
+call of the model of their round ended, and they never fail for the provider's sake (a tool
+that fails gives an error result), so the fallback does not wait for their first token: a
+consumer sees a call waiting for approval as it would without the fallback (the web apps
+pause their run on it)."""
+
+_WITHOUT_USAGE = (ToolCallMessage, *_TOOLS_MESSAGES)
+"""The classes of the messages of a tool loop that never carry a ``usage`` (the model's other
+messages are the answer and the text it says before a round's calls)."""
+
+
+class _Carried(MessagePromise[Message]):
+    """A message of an agent asked after others failed: its usage counts their calls too.
+
+    A view of the message (the same tokens, the same record: partial objects, cancellation)
+    whose metadata is the message's, its ``usage`` (if it has one: the answer's, of every
+    call of the agent's tool loop) added to the usage of the calls of the agents before
+    (their loops' rounds that ended), so that the answer's usage counts every call of the
+    reply's loop, whichever agent made it.
+    """
+
+    __slots__ = ("_answered", "_earlier", "_fields")
+
+    _answered: MessagePromise[Message]
+    _earlier: TokenUsage
+    _fields: Mapping[str, object] | None
+
+    @classmethod
+    def of(cls, answered: MessagePromise[Message], earlier: TokenUsage) -> _Carried:
+        """A view of ``answered``, its usage (if any) counting ``earlier`` too."""
+        carried = cast(
+            "_Carried",
+            cls.from_observable(answered.as_observable(), message_class=answered.message_class),
+        )
+        carried._answered = answered
+        carried._earlier = earlier
+        carried._fields = None
+        return carried
+
+    @property
+    def metadata(self) -> Mapping[str, object]:
+        """The message's metadata, its ``usage`` counting the calls of the agents before."""
+        fields = self._fields
+        if fields is not None:
+            return fields
+        own = self._answered.metadata
+        usage = own.get("usage")
+        fields = own
+        if isinstance(usage, TokenUsage):
+            fields = FrozenDict({**own, "usage": added_usage(self._earlier, usage)})
+        if self._answered.done:  # its metadata is final: kept
+            self._fields = fields
+        return fields
 
 
 def _succeeded(promise: MessagePromise) -> bool:

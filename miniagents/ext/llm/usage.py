@@ -468,6 +468,58 @@ def charged_to(budget: Budget) -> Iterator[Budget]:
         _SCOPES.reset(token)
 
 
+# -- the calls of an agent's own loop (fallback_agent) ---------------------------------------
+
+_Counted = tuple["list[TokenUsage]", "asyncio.Task[object] | None"]
+"""A list counting the calls of a loop, and the task whose calls it counts (``None``: the
+first task that finishes a call where it is current)."""
+
+_LOOPS: contextvars.ContextVar[tuple[_Counted, ...]] = contextvars.ContextVar(
+    "miniagents_llm_loops_counted", default=()
+)
+
+
+@contextmanager
+def _loops_counted(usages: list[TokenUsage]) -> Iterator[list[TokenUsage]]:
+    """Count in ``usages`` the calls of the LLM agents' own loops started inside the block.
+
+    For ``fallback_agent``: the usage of each call that ended with one (its ``Finish``) is
+    appended, for the interactions started inside the block (as for :func:`charged_to`)
+    but not for what their tools start: the calls counted are those of the task that
+    finishes the first call in each line of tasks from the block (an LLM agent's, whose
+    tool loop makes every call of its reply there), told so in its context, which the
+    tasks it starts afterwards (its tools, the agents they ask) copy. Blocks nest: a call
+    is counted in each list around it whose loop it belongs to.
+
+    Yields:
+        ``usages``.
+    """
+    token = _LOOPS.set((*_LOOPS.get(), (usages, None)))
+    try:
+        yield usages
+    finally:
+        _LOOPS.reset(token)
+
+
+def _count_in_loops(usage: TokenUsage) -> None:
+    """Count a call of this task that ended with ``usage`` in the loops it belongs to.
+
+    A list whose task is not known yet takes this one, in this task's context only (so the
+    agent's tools, started after its first call, see that the list is not theirs).
+    """
+    task = asyncio.current_task()
+    counted = _LOOPS.get()
+    claimed = False
+    for usages, owner in counted:
+        if owner is None:
+            claimed = True
+            usages.append(usage)
+        elif owner is task:
+            usages.append(usage)
+    if claimed:
+        _LOOPS.set(tuple((usages, task if owner is None else owner) for usages, owner in counted))
+
+
 def _charged_budgets() -> tuple[Budget, ...]:
     """The budgets a call made here is charged to, each once: the contexts', then the scopes'.
 
@@ -652,6 +704,8 @@ class _CallCharge:
         if not self._open:
             return
         self._open = False
+        if _LOOPS.get():  # in an attempt of a fallback agent (see _loops_counted)
+            _count_in_loops(usage)
         output = self.pieces if usage.output_tokens is None else usage.output_tokens
         cost = self.pieces * self.piece_cost if usage.cost_usd is None else usage.cost_usd
         told = 0 if self.quiet else self.pieces  # the pieces its budgets were charged already

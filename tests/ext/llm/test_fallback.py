@@ -19,6 +19,7 @@ import pytest
 from miniagents import (
     InteractionContext,
     Message,
+    MessagePromise,
     MessageSequencePromise,
     MiniAgent,
     MiniAgents,
@@ -26,10 +27,14 @@ from miniagents import (
 )
 from miniagents.errors import AgentArgumentError
 from miniagents.ext.llm import (
+    LLMCall,
+    LLMToolApprovalRequest,
     LLMToolCallMessage,
     LLMToolResultMessage,
+    TokenUsage,
     fallback_agent,
     is_provider_failure,
+    partial_outputs,
     structured,
 )
 from miniagents.ext.llm.anthropic import AnthropicMessage, anthropic_agent
@@ -45,9 +50,10 @@ from miniagents.ext.llm.errors import (
     LLMTimeoutError,
     LLMToolRoundsError,
 )
-from miniagents.ext.llm.offline import OfflineMessage, offline_agent
+from miniagents.ext.llm.offline import CallTool, OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.ext.llm.usage import Budget
+from miniagents.ext.tools import FunctionTool
 from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall, scripted_agent
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
@@ -340,8 +346,6 @@ def add(a: int, b: int) -> int:
 
 
 async def test_a_tool_loop_failing_first_runs_whole_on_the_next_agent() -> None:
-    from miniagents.ext.llm.offline import CallTool
-
     first = scripted_agent(LLMServerError("down"), tools=[add], model="first")
     second = scripted_agent(CallTool("add", {"a": 2, "b": 3}), "It is 5.", tools=[add])
     async with MiniAgents():
@@ -356,9 +360,6 @@ async def test_a_tool_loop_failing_first_runs_whole_on_the_next_agent() -> None:
 
 
 async def test_a_tool_loop_failing_in_a_later_round_goes_on_with_the_next_agent() -> None:
-    from miniagents.ext.llm import LLMCall
-    from miniagents.ext.llm.offline import CallTool
-
     first = scripted_agent(CallTool("add", {"a": 2, "b": 3}), LLMServerError("down"), tools=[add])
     calls: list[LLMCall] = []
     second = scripted_agent("It is 5.", tools=[add], calls=calls, model="second")
@@ -561,3 +562,242 @@ async def test_giving_up_on_the_reply_stops_the_call_that_answers(
         with pytest.raises(asyncio.CancelledError):
             await consumer
         assert await fake_llm.wait_disconnected_async(1, WAIT)  # the HTTP stream was closed
+
+
+# -- calls waiting for approval --------------------------------------------------------------
+
+refunded: list[str] = []
+
+
+def refund(order_id: str) -> str:
+    """Refund an order."""
+    refunded.append(order_id)
+    return f"Refunded {order_id}"
+
+
+async def read_until_result(
+    reply: MessageSequencePromise[Message],
+) -> tuple[list[MessagePromise], LLMToolApprovalRequest]:
+    """The promises of ``reply`` up to the first tool result, which is left unread."""
+    promises: list[MessagePromise] = []
+    async for promise in reply:
+        promises.append(promise)
+        if issubclass(promise.message_class, LLMToolResultMessage):
+            break
+    [request] = [await p for p in promises if issubclass(p.message_class, LLMToolApprovalRequest)]
+    assert isinstance(request, LLMToolApprovalRequest)
+    return promises, request
+
+
+@pytest.mark.parametrize("after_a_failure", [False, True])
+async def test_a_call_waiting_for_approval_passes_on_with_its_result_still_pending(
+    after_a_failure: bool,
+) -> None:
+    refunded.clear()
+    tools = [FunctionTool(refund, requires_approval=True)]
+    llm = scripted_agent(CallTool("refund", {"order_id": "A-7"}), "Done.", tools=tools)
+    agents = [scripted_agent(LLMServerError("down")), llm] if after_a_failure else [llm]
+    async with MiniAgents():
+        reply = fallback_agent(*agents).inquire("Refund A-7")
+        # the result has no token until a person decides: the fallback must not wait for it
+        promises, request = await asyncio.wait_for(read_until_result(reply), WAIT)
+        assert [p.message_class for p in promises] == [
+            LLMToolCallMessage,
+            LLMToolApprovalRequest,
+            LLMToolResultMessage,
+        ]
+        assert request.pending
+        assert not promises[-1].done
+        assert refunded == []
+        request.approve()
+        messages = await asyncio.wait_for(reply.aresolve(), WAIT)
+    assert [(type(m), str(m)) for m in messages] == [
+        (LLMToolCallMessage, '{"order_id": "A-7"}'),
+        (LLMToolApprovalRequest, 'Approve the call of refund with {"order_id": "A-7"}?'),
+        (LLMToolResultMessage, "Refunded A-7"),
+        (OfflineMessage, "Done."),
+    ]
+    assert refunded == ["A-7"]
+
+
+async def test_a_round_failing_after_an_approved_call_goes_on_with_the_next_agent() -> None:
+    refunded.clear()
+    tools = [FunctionTool(refund, requires_approval=True)]
+    first = scripted_agent(CallTool("refund", {"order_id": "A-7"}), LLMServerError("down"))
+    first = first.fork(tools=tools)
+    calls: list[LLMCall] = []
+    second = scripted_agent("Refunded.", tools=tools, calls=calls, model="second")
+    async with MiniAgents():
+        reply = fallback_agent(first, second).inquire("Refund A-7")
+        _promises, request = await asyncio.wait_for(read_until_result(reply), WAIT)
+        request.approve()
+        messages = await asyncio.wait_for(reply.aresolve(), WAIT)
+    assert [(type(m), m.model) for m in messages] == [
+        (LLMToolCallMessage, "scripted"),
+        (LLMToolApprovalRequest, "scripted"),
+        (LLMToolResultMessage, "scripted"),
+        (OfflineMessage, "second"),
+    ]
+    [call] = calls  # given the call and its result (the request is not the model's)
+    assert [type(item).__name__ for item in call.messages] == [
+        "PromptText",
+        "LLMToolCallMessage",
+        "LLMToolResultMessage",
+    ]
+    assert refunded == ["A-7"]
+
+
+# -- the answer's usage counts the calls of every agent ----------------------------------------
+
+
+def lookup(order_id: str) -> str:
+    """Look an order up."""
+    return "delivered"
+
+
+def priced_agents(
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> tuple[MiniAgent[..., Message], MiniAgent[..., Message]]:
+    """The OpenAI and Anthropic agents with models that have a price, no retries."""
+    first, second = the_agents(clients)
+    return first.fork(model="gpt-4o-mini"), second.fork(model="claude-haiku-4-5")
+
+
+async def test_the_answer_after_a_fallback_counts_the_rounds_of_the_agent_that_failed(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    one = ToolCall("lookup", {"order_id": "A"}, id="c1")
+    two = ToolCall("lookup", {"order_id": "B"}, id="c2")
+    fake_llm.reply(tool_calls=[one], usage=(100, 20))  # OpenAI, round 1
+    fake_llm.reply(["Let me ", "check B."], tool_calls=[two], usage=(150, 30))  # round 2
+    fake_llm.fail(503)  # round 3: the fallback
+    fake_llm.reply(["It was ", "delivered."], usage=(300, 3))  # Anthropic answers
+    budget = Budget()
+    async with MiniAgents():
+        agent = fallback_agent(*priced_agents(clients))
+        messages = await agent.inquire("Where are A and B?", tools=[lookup], budget=budget)
+    assert [type(m) for m in messages] == [
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        OpenAIMessage,
+        LLMToolCallMessage,
+        LLMToolResultMessage,
+        AnthropicMessage,
+    ]
+    answer = messages[-1]
+    assert isinstance(answer, AnthropicMessage)
+    assert answer.usage is not None
+    # every call of the reply's loop: OpenAI's two rounds and Anthropic's answer
+    assert (answer.usage.input_tokens, answer.usage.output_tokens) == (550, 53)
+    assert (budget.usage.input_tokens, budget.usage.output_tokens) == (550, 53)
+    assert answer.usage.cost_usd == pytest.approx(budget.usage.cost_usd)
+    assert budget.usage.requests == 4  # the call that failed, with no usage
+    assert getattr(messages[2], "usage", None) is None  # what it said before a call: none
+
+
+async def test_the_answer_after_a_fallback_leaves_out_the_calls_of_the_tools(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    first, second = priced_agents(clients)
+
+    @miniagent
+    async def helper(ctx: InteractionContext, question: str) -> None:
+        """Ask a helper."""
+        ctx.reply(first.inquire(question))  # an LLM call of a tool: not of the loop
+
+    fake_llm.reply(tool_calls=[ToolCall("HELPER", {"question": "A?"})], usage=(100, 20))
+    fake_llm.reply(["delivered"], usage=(50, 5))  # the helper's call
+    fake_llm.fail(503)
+    fake_llm.reply(["It was ", "delivered."], usage=(300, 3))
+    budget = Budget()
+    async with MiniAgents():
+        answer = (await fallback_agent(first, second).inquire("A?", tools=[helper], budget=budget))[
+            -1
+        ]
+    assert isinstance(answer, AnthropicMessage)
+    assert answer.usage is not None
+    assert (answer.usage.input_tokens, answer.usage.output_tokens) == (400, 23)
+    assert (budget.usage.input_tokens, budget.usage.output_tokens) == (450, 28)
+
+
+async def test_a_structured_answer_after_a_fallback_counts_the_rounds_before(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    fake_llm.reply(tool_calls=[ToolCall("lookup", {"order_id": "A"})], usage=(100, 20))
+    fake_llm.fail(503)
+    fake_llm.reply(['{"city": "Paris", ', '"celsius": 21}'], usage=(300, 3))
+    weather_agent = structured(fallback_agent(*priced_agents(clients)), Weather)
+    async with MiniAgents():
+        reply = weather_agent.inquire("Weather?", tools=[lookup])
+        [promise] = [p async for p in reply]
+        partials = [p async for p in partial_outputs(promise)]
+        weather = await promise
+    assert (weather.city, weather.celsius) == ("Paris", 21.0)
+    usage = getattr(weather, "usage", None)
+    assert isinstance(usage, TokenUsage)
+    assert (usage.input_tokens, usage.output_tokens) == (400, 23)
+    assert (partials[-1].city, partials[-1].celsius) == ("Paris", 21.0)
+
+
+async def test_the_answer_of_the_first_agent_keeps_its_own_usage(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    fake_llm.reply(tool_calls=[ToolCall("lookup", {"order_id": "A"})], usage=(100, 20))
+    fake_llm.reply(["Delivered."], usage=(120, 2))
+    async with MiniAgents():
+        agent = fallback_agent(*priced_agents(clients))
+        reply = agent.inquire("A?", tools=[lookup])
+        promises = [p async for p in reply]
+        answer = await promises[-1]
+    assert isinstance(answer, OpenAIMessage)
+    assert answer.usage is not None
+    assert (answer.usage.input_tokens, answer.usage.output_tokens) == (220, 22)
+    assert all(type(p) is MessagePromise for p in promises)  # its own, passed on as they are
+
+
+async def test_giving_up_on_an_answer_that_counts_the_rounds_before_stops_its_call(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    fake_llm.reply(tool_calls=[ToolCall("lookup", {"order_id": "A"})], usage=(100, 20))
+    fake_llm.fail(500)
+    fake_llm.reply(TOKENS, hang_after=1)  # streams "Hel", then nothing until the client leaves
+    first_token = asyncio.Event()
+
+    async def consume(reply: MessageSequencePromise[Message]) -> None:
+        async for promise in reply:
+            async for _ in promise:
+                if issubclass(promise.message_class, AnthropicMessage):
+                    first_token.set()
+
+    async with MiniAgents():
+        reply = fallback_agent(*priced_agents(clients)).inquire("A?", tools=[lookup])
+        consumer = asyncio.create_task(consume(reply))
+        await asyncio.wait_for(first_token.wait(), WAIT)
+        consumer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+        assert await fake_llm.wait_disconnected_async(2, WAIT)  # the HTTP stream was closed
+
+
+async def test_a_fallback_of_fallbacks_counts_the_rounds_of_every_agent_that_failed(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    first, second = priced_agents(clients)
+    fake_llm.reply(tool_calls=[ToolCall("lookup", {"order_id": "A"})], usage=(100, 20))
+    fake_llm.fail(503)  # the first agent's round 2
+    fake_llm.fail(503)  # the second agent, given the round before: the inner fallback fails
+    fake_llm.reply(["Delivered."], usage=(300, 3))  # the outer fallback's last agent
+    agent = fallback_agent(fallback_agent(first, second), first.fork(alias="LAST_RESORT"))
+    async with MiniAgents():
+        messages = await agent.inquire("A?", tools=[lookup])
+    answer = messages[-1]
+    assert isinstance(answer, OpenAIMessage)
+    assert answer.agent_alias == "LAST_RESORT"
+    assert answer.usage is not None
+    assert (answer.usage.input_tokens, answer.usage.output_tokens) == (400, 23)
