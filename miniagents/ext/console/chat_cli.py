@@ -14,8 +14,8 @@ the assistant sees the whole conversation each turn::
                     [--system TEXT] [--history FILE.md]
 
 Without ``--provider``, the environment chooses as ``llm_agent_from_env`` does: OpenAI
-with ``OPENAI_API_KEY`` set, else Anthropic with ``ANTHROPIC_API_KEY`` set, else the
-offline model (no key, no network). ``--history FILE.md`` keeps the conversation in a
+with ``OPENAI_API_KEY`` set, else Anthropic with ``ANTHROPIC_API_KEY`` (or
+``ANTHROPIC_AUTH_TOKEN``) set, else the offline model (no key, no network). ``--history FILE.md`` keeps the conversation in a
 markdown file (:class:`~miniagents.ext.history.markdown.ChatHistoryMD`) and resumes it when
 the file exists. Type ``exit``, or press Ctrl+D or Ctrl+C, to end. An LLM error (a wrong
 key, no network) is shown in one line and the chat goes on.
@@ -75,8 +75,13 @@ _OFFLINE_TOKEN_DELAY = 0.02
 class _Provider:
     name: str
     agent: MiniAgent[...]
-    key: str | None = None
-    """The environment variable of its API key."""
+    keys: tuple[str, ...] = ()
+    """The environment variables of its credentials, any one of which will do (an API key)."""
+
+    def key_set(self) -> bool:
+        """Whether the environment has a credential for it (a variable set and not empty)."""
+        return any(os.environ.get(name) for name in self.keys)
+
     sdk: str | None = None
     """The module of its SDK, also the name of the extra that installs it."""
     model_variable: str | None = None
@@ -87,7 +92,7 @@ _BY_NAME = {
     "openai": _Provider(
         name="OpenAI",
         agent=openai_agent,
-        key="OPENAI_API_KEY",
+        keys=("OPENAI_API_KEY",),
         sdk="openai",
         model_variable="OPENAI_MODEL",
         default_model=DEFAULT_OPENAI_MODEL,
@@ -95,7 +100,7 @@ _BY_NAME = {
     "anthropic": _Provider(
         name="Anthropic",
         agent=anthropic_agent,
-        key="ANTHROPIC_API_KEY",
+        keys=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),  # a key, or a bearer token
         sdk="anthropic",
         model_variable="ANTHROPIC_MODEL",
         default_model=DEFAULT_ANTHROPIC_MODEL,
@@ -156,7 +161,8 @@ def _parser(prog: str) -> _Parser:
         description=(
             "Chat with an LLM in your terminal; its replies stream token by token. Type exit, "
             "or press Ctrl+D or Ctrl+C, to end. Without --provider: OpenAI if OPENAI_API_KEY "
-            "is set, else Anthropic if ANTHROPIC_API_KEY is set, else the offline model (no "
+            "is set, else Anthropic if ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) is set, else "
+            "the offline model (no "
             "key, no network)."
         ),
     )
@@ -217,7 +223,7 @@ def _provider(chosen: str | None) -> _Provider:
     if chosen is not None:
         return _BY_NAME[chosen]
     for provider in _BY_NAME.values():  # the choice of llm_agent_from_env
-        if provider.key is not None and os.environ.get(provider.key):
+        if provider.key_set():
             return provider
     return _BY_NAME["offline"]  # it needs no key
 
@@ -238,8 +244,9 @@ def _assistant(provider: _Provider, model: str, system: str) -> MiniAgent[...]:
             f"{provider.name} needs its SDK, which is not installed; install it with "
             f'pip install "miniagents[{provider.sdk}]"'
         )
-    if provider.key is not None and not os.environ.get(provider.key):
-        raise _CannotStart(f"{provider.name} needs an API key; set {provider.key}")
+    if provider.keys and not provider.key_set():
+        also = "".join(f" (or {name})" for name in provider.keys[1:])
+        raise _CannotStart(f"{provider.name} needs an API key; set {provider.keys[0]}{also}")
     return provider.agent.fork(model=model, system=system_prompt)
 
 
@@ -364,7 +371,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _who(provider: _Provider, model: str, chosen: str | None) -> str:
-    if provider.key is not None:
+    if provider.keys:
         return f"{provider.name} ({model})"
     if chosen is None:
         return f"{provider.name} (set OPENAI_API_KEY to talk with OpenAI)"

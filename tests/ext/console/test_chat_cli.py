@@ -158,6 +158,19 @@ def test_anthropic_with_its_default_model_and_no_system_prompt(
     assert request.json["messages"] == [{"role": "user", "content": "Hi"}]
 
 
+def test_an_anthropic_bearer_token_alone_chooses_anthropic(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.reply(tokens=["Hello."])
+    token = {"ANTHROPIC_AUTH_TOKEN": "secret", "ANTHROPIC_BASE_URL": fake_llm.anthropic_base_url}
+    result = run_python(["-m", "miniagents", "chat"], tmp_path, stdin="Hi\n", env=token)
+
+    assert_ended_well(result)
+    assert result.stdout.startswith("Chatting with Anthropic (claude-haiku-4-5).")
+    (request,) = fake_llm.requests
+    assert request.headers["authorization"] == "Bearer secret"
+
+
 def test_a_refused_key_is_one_line_and_the_chat_goes_on(
     tmp_path: Path, fake_llm: FakeLLMServer
 ) -> None:
@@ -251,7 +264,7 @@ BAD_ARGUMENTS = {
     "empty model": (["chat", "--model", " "], "chat: error: --model is empty"),
     "no key": (
         ["chat", "--provider", "anthropic"],
-        "chat: error: Anthropic needs an API key; set ANTHROPIC_API_KEY",
+        "chat: error: Anthropic needs an API key; set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN)",
     ),
     "no page": (
         ["web", "--provider", "offline", "--page", "nope.html"],
