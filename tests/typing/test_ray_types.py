@@ -8,7 +8,7 @@ inferred types, and each line that must be rejected carries a precise
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from typing import Any, TypeAlias, assert_type
 
 from mypy_extensions import Arg, DefaultArg, KwArg
@@ -79,6 +79,28 @@ def check_ray_agent_options() -> None:
     assert_type(ray_agent(named_agent, cancel_timeout=2.5), NameCountAgent)
     ray_agent(named_agent, cancel_timeout="10 s")  # type: ignore[arg-type]
     ray_agent(named_agent.inquire)  # type: ignore[type-var]
+
+
+def check_ray_agent_dict_options(
+    runtime_env: dict[str, list[str]],
+    env_vars: dict[str, dict[str, str]],
+    int_resources: dict[str, int],
+    float_resources: dict[str, float],
+    frozen_resources: Mapping[str, float],
+    text_resources: dict[str, str],
+) -> None:
+    """``runtime_env`` and ``resources`` take the dicts users build (a dict is invariant)."""
+    assert_type(ray_agent(named_agent, runtime_env=runtime_env), NameCountAgent)
+    assert_type(ray_agent(named_agent, runtime_env=env_vars), NameCountAgent)
+    assert_type(ray_agent(named_agent, resources=int_resources), NameCountAgent)
+    assert_type(ray_agent(named_agent, resources=float_resources), NameCountAgent)
+    assert_type(ray_agent(named_agent, resources={"GPU_SLOT": 1}), NameCountAgent)
+    assert_type(ray_pipeline(plain_agent, ["a"], resources=int_resources), RayPipeline[str])
+    assert_type(ray_pipeline(plain_agent, ["a"], runtime_env=runtime_env), RayPipeline[str])
+    # Ray takes a dict only (TypeError for another mapping), and numbers of a resource.
+    ray_agent(named_agent, resources=frozen_resources)  # type: ignore[arg-type]
+    ray_agent(named_agent, resources=text_resources)  # type: ignore[arg-type]
+    ray_agent(named_agent, runtime_env=["requests"])  # type: ignore[arg-type]
 
 
 def check_ray_pipeline_types(dataset: Dataset) -> None:

@@ -124,9 +124,13 @@ class RayOptions(TypedDict, total=False):
     """CPUs reserved per interaction (Ray's default: 1; an LLM agent mostly waits: 0.1)."""
     num_gpus: float
     memory: float
-    resources: dict[str, float]
+    resources: dict[str, float] | dict[str, int]
+    """Custom resources reserved per interaction; a ``dict``, as Ray takes (a union: a
+    ``dict`` is invariant, so a ``dict[str, int]`` is no ``dict[str, float]``)."""
     accelerator_type: str
-    runtime_env: dict[str, object]
+    runtime_env: dict[str, Any]
+    """The interaction's runtime environment: a ``dict``, as Ray takes (``Any`` values,
+    as in Ray's own types: ``{"pip": [...]}``, ``{"env_vars": {...}}``, ...)."""
     scheduling_strategy: object
     max_retries: int
     """How often an interaction whose worker died is started again, on another worker, as
