@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import assert_type
+from typing import Literal, assert_type
 
 from ag_ui.core import RunAgentInput
 from starlette.applications import Starlette
@@ -17,6 +17,8 @@ from starlette.applications import Starlette
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.web import agui_app, ai_sdk_app, web_chat_app
+from miniagents.ext.web.agui import ApprovalFlow as AGUIApprovalFlow
+from miniagents.ext.web.ai_sdk import ApprovalFlow as AISDKApprovalFlow
 from miniagents.ext.web.ai_sdk import ChatRequest
 from tests.fakes.typecheck import assert_passes_mypy
 
@@ -54,6 +56,17 @@ def check_the_apps_are_starlette_apps_of_any_agent() -> None:
     assert_type(ai_sdk_app(greeter, arguments=chat_of), Starlette)
     assert_type(ai_sdk_app(greeter, approval_flow="in_stream", max_live_runs=1), Starlette)
     assert_type(web_chat_app(greeter, page=Path("index.html")), Starlette)
+
+
+def check_the_approval_flow_type_is_public(in_stream: bool) -> None:
+    """``approval_flow=``'s type is importable from each app's module, to type a choice."""
+    flow: AGUIApprovalFlow = "in_stream" if in_stream else "protocol"
+    assert_type(agui_app(greeter, approval_flow=flow), Starlette)
+    same: AISDKApprovalFlow = flow
+    assert_type(ai_sdk_app(greeter, approval_flow=same), Starlette)
+    assert_type(same, Literal["protocol", "in_stream"])
+    wrong: AGUIApprovalFlow = "later"  # type: ignore[assignment]
+    assert_type(wrong, AGUIApprovalFlow)
 
 
 def check_wrong_arguments_are_refused() -> None:

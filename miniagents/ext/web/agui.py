@@ -76,7 +76,14 @@ from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 
-__all__ = ["AGUI_HEADERS", "APPROVAL_EVENT", "AGUIInput", "agui_app", "agui_input_messages"]
+__all__ = [
+    "AGUI_HEADERS",
+    "APPROVAL_EVENT",
+    "AGUIInput",
+    "ApprovalFlow",
+    "agui_app",
+    "agui_input_messages",
+]
 
 AGUI_HEADERS: Mapping[str, str] = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 """Sent with every AG-UI stream (``Content-Type: text/event-stream`` besides)."""

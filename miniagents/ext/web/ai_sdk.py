@@ -42,6 +42,7 @@ from miniagents.miniagents.context import MiniAgents
 
 __all__ = [
     "AI_SDK_HEADERS",
+    "ApprovalFlow",
     "ChatRequest",
     "UIMessage",
     "UIPart",
