@@ -81,6 +81,10 @@ class Browser:
         self._session = attached["sessionId"]
         await self.send("Page.navigate", url=url)
 
+    async def navigate(self, url: str) -> None:
+        """Go to ``url`` in the page open now (the page it leaves is unloaded)."""
+        await self.send("Page.navigate", url=url)
+
     async def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page."""
         result = await self.send("Runtime.evaluate", expression=expression, returnByValue=True)

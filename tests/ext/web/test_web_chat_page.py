@@ -115,6 +115,47 @@ async def test_the_page_streams_nested_output_resumes_after_a_reload_and_asks_ap
     assert deleted == ["notes.md"]
 
 
+async def test_a_reload_after_the_answer_ended_unseen_shows_all_of_it(tmp_path: Path) -> None:
+    executable = chromium_path()
+    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def from_queue() -> AsyncIterator[str]:
+        while (token := await tokens.get()) is not None:
+            yield token
+
+    @miniagent
+    async def teller(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
+
+    app = web_chat_app(teller, page=PAGE, grace_period=3600)
+    text = "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)"
+    async with (
+        served(app) as client,
+        headless_chromium(executable, tmp_path / "profile") as browser,
+    ):
+        await browser.open(f"{client.base_url}/?ask=Tell%20me")
+        tokens.put_nowait("Once ")
+        await browser.wait_for(text, lambda v: v == ["Once "])
+        chat_id = await browser.evaluate("localStorage.getItem('chatId')")
+        await browser.navigate("about:blank")  # the page goes away mid-answer
+        await browser.wait_for("location.href", lambda v: v == "about:blank")
+        tokens.put_nowait("upon a time.")
+        tokens.put_nowait(None)
+        async with client.stream("GET", f"/api/chat/{chat_id}/stream") as run:
+            if run.status_code == 200:  # still streaming: read it to the run's end
+                async for _ in run.aiter_lines():
+                    pass
+        ended = await client.get(f"/api/chat/{chat_id}/stream")
+        assert ended.status_code == 204  # the run has ended: no active stream now
+
+        await browser.navigate(f"{client.base_url}/")  # the page again: it resumes
+        await browser.wait_for(STATE, lambda v: v == "idle")
+        assert await browser.evaluate(text) == ["Once upon a time."]
+        saved = "JSON.parse(localStorage.getItem('conversation'))"
+        assert await browser.evaluate(f"{saved}[1].parts[0].text") == "Once upon a time."
+
+
 async def test_a_call_denied_after_the_stream_paused_sends_the_chat_again_and_ends_it(
     tmp_path: Path,
 ) -> None:
