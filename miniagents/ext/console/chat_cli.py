@@ -15,9 +15,10 @@ the assistant sees the whole conversation each turn::
 
 Without ``--provider``, the environment chooses as ``llm_agent_from_env`` does: OpenAI
 with ``OPENAI_API_KEY`` set, else Anthropic with ``ANTHROPIC_API_KEY`` (or
-``ANTHROPIC_AUTH_TOKEN``) set, else the offline model (no key, no network). ``--history FILE.md`` keeps the conversation in a
-markdown file (:class:`~miniagents.ext.history.markdown.ChatHistoryMD`) and resumes it when
-the file exists. Type ``exit``, or press Ctrl+D or Ctrl+C, to end. An LLM error (a wrong
+``ANTHROPIC_AUTH_TOKEN``) set, else the offline model (no key, no network).
+``--history FILE.md`` keeps the conversation in a markdown file
+(:class:`~miniagents.ext.history.markdown.ChatHistoryMD`) and resumes it when the file
+exists. Type ``exit``, or press Ctrl+D or Ctrl+C, to end. An LLM error (a wrong
 key, no network) is shown in one line and the chat goes on.
 
 Exit status: 0 when the user ends the chat; 2 when it cannot start (a bad argument, a
