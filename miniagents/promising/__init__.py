@@ -19,6 +19,7 @@ from miniagents.promising.sentinels import DEFAULT as DEFAULT
 from miniagents.promising.sentinels import NO_VALUE as NO_VALUE
 from miniagents.promising.sentinels import Sentinel as Sentinel
 from miniagents.promising.streamed_promise import StreamedPromise as StreamedPromise
+from miniagents.promising.streamed_promise import StreamIterator as StreamIterator
 
 __all__ = [
     "AWAIT",
@@ -30,5 +31,6 @@ __all__ = [
     "MiniAgentsError",
     "Promise",
     "Sentinel",
+    "StreamIterator",
     "StreamedPromise",
 ]
