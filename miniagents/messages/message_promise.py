@@ -184,6 +184,13 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
                 "The text of a streamed message comes from its tokens; "
                 "remove the text= keyword argument."
             )
+        if message_class is not Message and not (
+            isinstance(message_class, type) and issubclass(message_class, Message)
+        ):
+            raise StreamArgumentError(
+                f"A streamed message's message_class must be Message or a subclass of it; got "
+                f"{message_class!r}. Subclass Message (class Row(Message): ...) for typed fields."
+            )
         observable = source_observable(source, "MessagePromise")
         self._message_class = message_class
         self._metadata = _metadata(

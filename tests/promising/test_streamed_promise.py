@@ -8,6 +8,7 @@ import inspect
 import pickle
 from collections.abc import AsyncIterator
 
+import pydantic
 import pytest
 
 from miniagents import Message, MessagePromise, MessageSequencePromise, Promise, StreamedPromise
@@ -233,6 +234,14 @@ async def test_a_non_str_token_ends_the_stream_with_a_type_error() -> None:
 async def test_text_in_metadata_is_rejected() -> None:
     with pytest.raises(TypeError, match="remove the text= keyword"):
         MessagePromise.from_async_iterable(Producer([])(), text="nope")
+
+
+def test_a_message_class_that_is_no_message_class_is_rejected() -> None:
+    class Row(pydantic.BaseModel):
+        text: str | None = None
+
+    with pytest.raises(TypeError, match="message_class must be Message or a subclass"):
+        MessagePromise.from_async_iterable(Producer([])(), message_class=Row)  # type: ignore[type-var]
 
 
 def test_bad_constructor_calls_are_clear_errors() -> None:
