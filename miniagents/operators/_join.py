@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from miniagents.messages.message import Message
-from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.message_promise import MessagePromise, MessageT
 from miniagents.messages.sequence import MessageType, as_message_sequence
 from miniagents.operators.errors import OperatorArgumentError
 from miniagents.promising.lowlevel import core_of
@@ -27,6 +27,28 @@ def checked_delimiter(delimiter: object, operator: str) -> str:
             f"{type(delimiter).__name__} {delimiter!r}."
         )
     return delimiter
+
+
+@overload
+def join_messages(
+    messages: MessageType,
+    delimiter: str = ...,
+    *,
+    strip_leading_newlines: bool = ...,
+    message_class: type[MessageT],
+    **metadata: object,
+) -> MessagePromise[MessageT]: ...
+
+
+@overload
+def join_messages(
+    messages: MessageType,
+    delimiter: str = ...,
+    *,
+    strip_leading_newlines: bool = ...,
+    message_class: type[Message] = ...,
+    **metadata: object,
+) -> MessagePromise: ...
 
 
 def join_messages(
@@ -57,7 +79,8 @@ def join_messages(
         messages: The messages to join, any ``MessageType``.
         delimiter: Put between two messages.
         strip_leading_newlines: Drop newlines at the start of each message.
-        message_class: The class of the joined message.
+        message_class: The class of the joined message (``Message`` by default), which
+            the result's type says: ``MessagePromise[message_class]``.
         **metadata: Metadata of the joined message.
 
     Raises:

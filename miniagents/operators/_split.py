@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import overload
 
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message import Message
-from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.message_promise import MessagePromise, MessageT
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
 from miniagents.operators._join import checked_delimiter, join_messages, stopped_when_abandoned
 from miniagents.operators.errors import OperatorArgumentError
 
 __all__ = ["split_messages"]
+
+
+@overload
+def split_messages(
+    messages: MessageType,
+    delimiter: str = ...,
+    *,
+    message_class: type[MessageT],
+    **metadata: object,
+) -> MessageSequencePromise[MessageT]: ...
+
+
+@overload
+def split_messages(
+    messages: MessageType,
+    delimiter: str = ...,
+    *,
+    message_class: type[Message] = ...,
+    **metadata: object,
+) -> MessageSequencePromise: ...
 
 
 def split_messages(
@@ -35,6 +56,13 @@ def split_messages(
         [      split_messages()      ]
         --"a"--|                       part 1
                --"b"--"c"--|           part 2 (starts as soon as "b" arrives)
+
+    Args:
+        messages: The messages to split, any ``MessageType``.
+        delimiter: Where to cut the text (not kept in the parts).
+        message_class: The class of each part (``Message`` by default), which the
+            result's type says: ``MessageSequencePromise[message_class]``.
+        **metadata: Metadata of each part.
 
     Raises:
         OperatorArgumentError: if ``delimiter`` is not a ``str``, or is empty.

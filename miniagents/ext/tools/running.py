@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from typing import TypeVar, overload
 
 from miniagents.ext.tools.approval import ToolApprovalRequest, withdraw_request
 from miniagents.ext.tools.errors import ToolCallError
@@ -31,6 +32,31 @@ logger = logging.getLogger(__name__)
 
 ERROR_SEPARATOR = "\n\n"
 """Between what a tool replied before it failed and the text of the error."""
+
+ResultT = TypeVar("ResultT", bound=ToolResultMessage)
+"""The class of a tool's result: a ``ToolResultMessage`` subclass given as ``result_class``."""
+
+
+@overload
+def run_tool_call(
+    tool: Tool,
+    call: ToolCallMessage,
+    *,
+    result_class: type[ResultT],
+    approval: ToolApprovalRequest | None = ...,
+    **metadata: object,
+) -> MessagePromise[ResultT]: ...
+
+
+@overload
+def run_tool_call(
+    tool: Tool,
+    call: ToolCallMessage,
+    *,
+    result_class: type[ToolResultMessage] = ...,
+    approval: ToolApprovalRequest | None = ...,
+    **metadata: object,
+) -> MessagePromise[ToolResultMessage]: ...
 
 
 def run_tool_call(
@@ -50,13 +76,14 @@ def run_tool_call(
     does not run: its result is an error result that says so.
 
     The result resolves to a :class:`ToolResultMessage` (a ``result_class``, with any
-    ``metadata`` fields) with the call's ``tool_name`` and ``call_id``. Its tokens are the
-    tool's reply, each passed on as soon as the tool produces it. It never fails for the
-    tool's sake: arguments that are not valid JSON, arguments the tool's ``validate``
-    refuses and exceptions of the tool (after any reply so far, and a blank line) end it
-    as an error result (``is_error=True``) whose text tells the model what went wrong.
-    Only cancellation ends it with an error (``StreamCancelledError``): cancelling the
-    result (``result.cancel()``, or every consumer giving up) cancels the tool.
+    ``metadata`` fields) with the call's ``tool_name`` and ``call_id``; its type says the
+    class: ``MessagePromise[result_class]``. Its tokens are the tool's reply, each passed
+    on as soon as the tool produces it. It never fails for the tool's sake: arguments that
+    are not valid JSON, arguments the tool's ``validate`` refuses and exceptions of the
+    tool (after any reply so far, and a blank line) end it as an error result
+    (``is_error=True``) whose text tells the model what went wrong. Only cancellation ends
+    it with an error (``StreamCancelledError``): cancelling the result
+    (``result.cancel()``, or every consumer giving up) cancels the tool.
 
     The call runs in a task of the current ``MiniAgents`` context, which waits for it on exit.
 
@@ -71,6 +98,22 @@ def run_tool_call(
     return result.promise
 
 
+@overload
+def error_result(
+    call: ToolCallMessage, text: str, *, result_class: type[ResultT], **metadata: object
+) -> MessagePromise[ResultT]: ...
+
+
+@overload
+def error_result(
+    call: ToolCallMessage,
+    text: str,
+    *,
+    result_class: type[ToolResultMessage] = ...,
+    **metadata: object,
+) -> MessagePromise[ToolResultMessage]: ...
+
+
 def error_result(
     call: ToolCallMessage,
     text: str,
@@ -78,7 +121,11 @@ def error_result(
     result_class: type[ToolResultMessage] = ToolResultMessage,
     **metadata: object,
 ) -> MessagePromise[ToolResultMessage]:
-    """A complete error result for ``call`` (e.g. for a tool the model named wrongly)."""
+    """A complete error result for ``call`` (e.g. for a tool the model named wrongly).
+
+    It is a ``result_class`` (``ToolResultMessage`` by default), which its type says:
+    ``MessagePromise[result_class]``.
+    """
     fields = {"tool_name": call.tool_name, "call_id": call.call_id, "is_error": True}
     message = result_class.model_validate({**metadata, "text": text, **fields})
     return MessagePromise(prefill_message=message)

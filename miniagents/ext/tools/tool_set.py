@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TypeVar, overload
 
 from miniagents.ext.tools.approval import ToolApprovalRequest, request_approval
 from miniagents.ext.tools.errors import ToolNameConflictError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
-from miniagents.ext.tools.running import error_result, run_tool_call
+from miniagents.ext.tools.running import ResultT, error_result, run_tool_call
 from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike, as_tool
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
 
 __all__ = ["ToolSet"]
+
+RequestT = TypeVar("RequestT", bound=ToolApprovalRequest)
+"""The class of an approval request: a ``ToolApprovalRequest`` subclass (``request_class``)."""
 
 
 class ToolSet:
@@ -74,6 +78,26 @@ class ToolSet:
         """
         return self._by_name[name]
 
+    @overload
+    def run(
+        self,
+        call: ToolCallMessage,
+        *,
+        result_class: type[ResultT],
+        approval: ToolApprovalRequest | None = ...,
+        **metadata: object,
+    ) -> MessagePromise[ResultT]: ...
+
+    @overload
+    def run(
+        self,
+        call: ToolCallMessage,
+        *,
+        result_class: type[ToolResultMessage] = ...,
+        approval: ToolApprovalRequest | None = ...,
+        **metadata: object,
+    ) -> MessagePromise[ToolResultMessage]: ...
+
     def run(
         self,
         call: ToolCallMessage,
@@ -86,7 +110,7 @@ class ToolSet:
 
         See ``run_tool_call`` (and its ``result_class``, ``approval`` and ``metadata``); a
         call of a tool that is not in the set gets an error result that lists the tools
-        there are.
+        there are. The result's type says its class: ``MessagePromise[result_class]``.
 
         Raises:
             NoActiveContextError: outside of a ``MiniAgents`` context.
@@ -103,6 +127,20 @@ class ToolSet:
             )
         return run_tool_call(tool, call, result_class=result_class, approval=approval, **metadata)
 
+    @overload
+    def approval_request(
+        self, call: ToolCallMessage, *, request_class: type[RequestT], **metadata: object
+    ) -> RequestT | None: ...
+
+    @overload
+    def approval_request(
+        self,
+        call: ToolCallMessage,
+        *,
+        request_class: type[ToolApprovalRequest] = ...,
+        **metadata: object,
+    ) -> ToolApprovalRequest | None: ...
+
     def approval_request(
         self,
         call: ToolCallMessage,
@@ -112,7 +150,9 @@ class ToolSet:
     ) -> ToolApprovalRequest | None:
         """A pending approval request for ``call`` if its tool needs one, else ``None``.
 
-        Give it to :meth:`run` (``approval=``) and to whoever decides (e.g. in the reply).
+        The request is a ``request_class`` (``ToolApprovalRequest`` by default), which its
+        type says. Give it to :meth:`run` (``approval=``) and to whoever decides (e.g. in
+        the reply).
         """
         tool = self._by_name.get(call.tool_name)
         if tool is None or call.arguments_error is not None:
