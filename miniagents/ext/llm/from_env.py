@@ -9,15 +9,17 @@ network.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 from miniagents.ext.llm.anthropic import _key_in_environment, anthropic_agent
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.offline import Script, ToolRule, offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS
+from miniagents.ext.llm.usage import Budget
 from miniagents.ext.tools.tool_like import ToolLike
+from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
@@ -29,7 +31,65 @@ DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_ANTHROPIC_MODEL = "claude-haiku-4-5"
 """The Anthropic model when ``ANTHROPIC_MODEL`` is not set."""
 
+P = ParamSpec("P")
+Q = ParamSpec("Q")
+ReplyT = TypeVar("ReplyT", bound=Message)
 
+
+def _arguments(
+    *,
+    stream: bool | None = None,
+    system: str | None = None,
+    stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT,
+    tools: Sequence[ToolLike] | None = None,
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+    output_type: type[Message] | None = None,
+    output_retries: int = 1,
+    budget: Budget | None = None,
+    max_tokens: int | Literal[Sentinel.DEFAULT] = DEFAULT,
+    temperature: float | None = None,
+) -> None:
+    """The arguments of the agent of ``llm_agent_from_env``, for mypy: never called.
+
+    Those every LLM agent takes but ``model`` and ``extra_options`` (which are the
+    provider's own, and the environment picks the provider), as ``fallback_agent``'s
+    agents take them, and the ``max_tokens`` and ``temperature`` that each of the agents it
+    may choose (OpenAI, Anthropic, offline) takes too. So a misspelled option
+    (``temprature=``) is a mypy error, not an ``AgentArgumentError`` at run time. Not
+    given, an argument is what the agent has bound, else the model's default (a
+    ``max_tokens`` of ``DEFAULT`` too: the Anthropic agent takes no ``None``).
+
+    Args:
+        stream: Whether to stream the reply token by token.
+        system: A system prompt, before the texts of any ``SystemMessage``.
+        stall_timeout: Seconds to wait for each next event of a reply (see the agents).
+        tools: The tools the model may call.
+        max_tool_rounds: How many rounds of tool calls a reply may run.
+        output_type: The class of a structured answer.
+        output_retries: How many times an answer that does not validate goes back.
+        budget: A ``Budget`` charged for every call of the agent (see
+            :mod:`miniagents.ext.llm.usage`).
+        max_tokens: The most tokens a reply may have.
+        temperature: The sampling temperature.
+    """
+
+
+def _agents_taking(
+    arguments: Callable[P, object],
+) -> Callable[[Callable[Q, MiniAgent[..., ReplyT]]], Callable[Q, MiniAgent[P, ReplyT]]]:
+    """A decorator for mypy: the agents that the function makes take ``arguments``' parameters.
+
+    The function is left as it is; mypy checks the arguments given to its agents
+    (``inquire``, ``bind``) against those of ``arguments``.
+    """
+
+    def typed(make: Callable[Q, MiniAgent[..., ReplyT]]) -> Callable[Q, MiniAgent[P, ReplyT]]:
+        return cast("Callable[Q, MiniAgent[P, ReplyT]]", make)
+
+    return typed
+
+
+@_agents_taking(_arguments)
 def llm_agent_from_env(
     *,
     system: str | None = None,
@@ -45,7 +105,10 @@ def llm_agent_from_env(
     """An LLM agent chosen by the environment, with arguments bound.
 
     Its replies are typed like every LLM agent's (``LLMReply``): ``reply[0].model`` needs
-    no cast.
+    no cast. Its arguments are typed too: those every LLM agent takes but ``model`` and
+    ``extra_options`` (``system``, ``tools``, ``output_type``, ``budget``, ...), and
+    ``max_tokens`` and ``temperature``, so that mypy refuses a misspelled one
+    (``agent.inquire(..., temprature=0.2)``), which the agent would refuse at run time.
 
     - ``OPENAI_API_KEY`` set: ``openai_agent``, model ``OPENAI_MODEL`` (default
       :data:`DEFAULT_OPENAI_MODEL`);

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 from miniagents import MiniAgents
-from miniagents.errors import LLMAuthenticationError
+from miniagents.errors import AgentArgumentError, LLMAuthenticationError
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.from_env import (
     DEFAULT_ANTHROPIC_MODEL,
     DEFAULT_OPENAI_MODEL,
+    _arguments,
     llm_agent_from_env,
 )
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import openai_agent
+from miniagents.promising.sentinels import DEFAULT
 from miniagents.testing import FakeLLMServer
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
@@ -131,3 +135,36 @@ async def test_the_offline_model_takes_the_common_options() -> None:
     assert isinstance(message, OfflineMessage)
     assert message.text == "one two "
     assert message.finish_reason == "length"
+
+
+@pytest.mark.parametrize("key", [None, "OPENAI_API_KEY", "ANTHROPIC_API_KEY"])
+def test_every_argument_mypy_lets_through_is_one_the_chosen_agent_takes(
+    monkeypatch: pytest.MonkeyPatch, key: str | None
+) -> None:
+    """The typed arguments (``_arguments``) are those the OpenAI, Anthropic, offline agents take."""
+    if key is not None:
+        monkeypatch.setenv(key, "k")
+    taken = inspect.signature(llm_agent_from_env().func).parameters
+    typed = inspect.signature(_arguments).parameters
+    assert set(typed) <= set(taken)
+    assert {"max_tokens", "temperature", "system", "tools", "budget"} <= set(typed)
+    assert not {"model", "extra_options"} & set(typed)  # the provider's own
+
+
+def test_the_typing_decorator_leaves_the_function_as_it_is() -> None:
+    assert llm_agent_from_env.__name__ == "llm_agent_from_env"
+    assert llm_agent_from_env.__doc__ is not None
+    assert list(inspect.signature(llm_agent_from_env).parameters)[:2] == [
+        "system",
+        "offline_reply",
+    ]
+
+
+async def test_a_misspelled_option_is_refused_by_mypy_and_at_run_time() -> None:
+    agent = llm_agent_from_env(offline_reply="Hi.", token_delay=0.0)
+    async with MiniAgents():
+        with pytest.raises(AgentArgumentError, match="temprature"):
+            await agent.inquire("Hello", temprature=0.2)  # type: ignore[call-arg]
+        # DEFAULT, which the typing allows for max_tokens, is the agent's own.
+        replies = agent.inquire("Hello", max_tokens=DEFAULT, temperature=0.2)
+        assert str(await replies) == "Hi."
