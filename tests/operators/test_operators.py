@@ -215,9 +215,9 @@ async def test_join_and_split_are_operators_with_clear_errors() -> None:
     with pytest.raises(
         OperatorArgumentError, match=r"join_messages\(\) needs its delimiter as a str"
     ):
-        join_messages("a", delimiter=None)  # type: ignore[arg-type]
+        join_messages("a", delimiter=None)  # type: ignore[call-overload]
     with pytest.raises(OperatorArgumentError, match="got int 5"):
-        split_messages("a", delimiter=5)  # type: ignore[arg-type]
+        split_messages("a", delimiter=5)  # type: ignore[call-overload]
 
 
 async def test_as_message_sequence_keeps_a_sequence_and_flattens_anything_else() -> None:

@@ -401,9 +401,9 @@ def check_join_and_split() -> None:
 
 
 def check_join_and_split_errors() -> None:
-    join_messages(42)  # type: ignore[arg-type]
-    split_messages(42)  # type: ignore[arg-type]
-    join_messages("a", delimiter=1)  # type: ignore[arg-type]
+    join_messages(42)  # type: ignore[call-overload]
+    split_messages(42)  # type: ignore[call-overload]
+    join_messages("a", delimiter=1)  # type: ignore[call-overload]
     wrong: MessageSequencePromise = join_messages("a")  # type: ignore[assignment]
     assert_type(wrong, MessageSequencePromise)
 

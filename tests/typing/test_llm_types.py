@@ -144,7 +144,10 @@ def check_agent_types() -> None:
     assert_type(create_openai_agent(model="gpt-4o", temperature=0.0), OpenAIAgent)
     assert_type(create_anthropic_agent(model="claude", max_tokens=100), AnthropicAgent)
     assert_type(create_offline_agent(reply="x", token_delay=0.0), OfflineAgent)
-    assert_type(llm_agent_from_env(max_tokens=10), MiniAgent[..., LLMReply[AssistantMessage]])
+    assert_type(
+        llm_agent_from_env(max_tokens=10).inquire(),
+        MessageSequencePromise[LLMReply[AssistantMessage]],
+    )
 
 
 def check_calls() -> None:

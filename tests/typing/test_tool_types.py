@@ -106,8 +106,8 @@ def check_running(tools: ToolSet, call: ToolCallMessage) -> None:
     assert_type(tools.run_all([call, call]), MessageSequencePromise[ToolResultMessage])
     assert_type(run_tool_call(tools["add"], call), MessagePromise[ToolResultMessage])
     assert_type(tools["add"], Tool)
-    run_tool_call(add, call)  # type: ignore[arg-type]
-    tools.run("add")  # type: ignore[arg-type]
+    run_tool_call(add, call)  # type: ignore[call-overload]
+    tools.run("add")  # type: ignore[call-overload]
 
 
 def check_tool_messages() -> None:

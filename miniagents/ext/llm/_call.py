@@ -211,11 +211,11 @@ def _start_tools(
     in a request each. (A function of its own: a comprehension in ``_run_call`` that read its
     locals would keep them in cells, two objects more per call for the collector.)
     """
-    requests = [
+    requests: list[ToolApprovalRequest | None] = [
         tool_set.approval_request(called, request_class=LLMToolApprovalRequest, **known)
         for called in calls
     ]
-    running = [
+    running: list[MessagePromise[ToolResultMessage]] = [
         tool_set.run(called, result_class=LLMToolResultMessage, approval=asked, **known)
         for called, asked in zip(calls, requests, strict=True)
     ]
