@@ -1079,7 +1079,9 @@ class ReplayCore(abc.ObserverBase[T]):
         stream is abandoned when no consumer is left waiting or subscribed, here or on a
         stream that holds it as a piece (:attr:`wanted_by`: a message's sequence, whose
         consumers may read it later), or on a stream that one of those feeds. Only streams
-        with an ``on_abandoned`` callback (those an agent produces) react to it.
+        with an ``on_abandoned`` callback (those an agent produces) react to it. A stream
+        left with only its producer's wait (:meth:`await_needed`) has its first holder
+        checked instead: nobody reads that one, so it is abandoned, and this stream with it.
         """
         if self.on_abandoned is None or self.done:
             return
