@@ -10,6 +10,7 @@ and no other stream.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from miniagents.messages.message_promise import MessagePromise
@@ -45,13 +46,17 @@ class StreamTracker:
     (:meth:`track_replies`, then :meth:`ended`): no end callback is made per agent. Those
     whose agent never ran (its task cancelled before its first step) are not told: they
     end failed (cancelled), or not at all, and stay until a prune or the context's exit,
-    as a failed stream whose error nobody received does.
+    as a failed stream whose error nobody received does. The replies of a lazy agent are
+    tracked from its start (:meth:`track_lazy` until then, weakly: replies dropped unread
+    go, and their agent never runs).
     """
 
-    __slots__ = ("_failed", "_prune_at", "_streams", "_unpaced")
+    __slots__ = ("_failed", "_lazy", "_prune_at", "_streams", "_unpaced")
 
     def __init__(self) -> None:
         self._streams: dict[ReplayCore[Any], str] = {}  # each core with its label, in order
+        # the replies of lazy agents not started yet, weakly (cancelled after an error)
+        self._lazy: weakref.WeakSet[ReplayCore[Any]] | None = None
         self._failed = 0  # ended with an error: kept (pruned once they are many)
         self._prune_at = 1024
         self._unpaced = False
@@ -131,9 +136,20 @@ class StreamTracker:
             await asyncio.gather(*(core.await_done() for core in streaming))
         return bool(streaming)
 
+    def track_lazy(self, core: ReplayCore[Any]) -> None:
+        """Know the replies of a lazy agent until it starts (:meth:`track_replies` then).
+
+        Only weakly: replies dropped before anyone read them are freed, and their agent
+        never runs; those still held are cancelled after an error (:meth:`cancel`).
+        """
+        if self._lazy is None:
+            self._lazy = weakref.WeakSet()
+        self._lazy.add(core)
+
     def cancel(self) -> None:
-        """Cancel every tracked stream (after an error in the context)."""
-        for core in list(self._streams):
+        """Cancel every tracked stream (after an error in the context), lazy ones too."""
+        lazy, self._lazy = self._lazy, None
+        for core in [*self._streams, *(lazy or ())]:
             core.cancel()
 
     def report_lost_errors(self) -> None:

@@ -346,11 +346,11 @@ def start_interaction(
     core = core_of(sequence)
     if inputs is not _NO_MESSAGES:
         replies.input = core_of(inputs)  # given up on with the replies (see the appender)
-    tracker = stream_tracker(context)
-    # tracked before the run starts: under an eager task factory (Python 3.12's
-    # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
-    tracker.track_replies(core, agent.alias)
     if start_asap:
+        tracker = stream_tracker(context)
+        # tracked before the run starts: under an eager task factory (Python 3.12's
+        # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
+        tracker.track_replies(core, agent.alias)
         scope = current_scope.get()
         coroutine = _run(agent, inputs, args, arguments, replies, core, tracker, ending, scope)
         task = start_task_in(context, coroutine, agent.alias)
@@ -381,8 +381,11 @@ def _start_lazily(
     captured = contextvars.copy_context()  # the agent runs where it was inquired
     scope = current_scope.get()
     tracker = stream_tracker(context)
+    tracker.track_lazy(core)
 
     def launch() -> None:
+        # tracked from its start: one never started (its replies dropped unread) is not kept
+        tracker.track_replies(core, agent.alias)
         observed = ending
         if relay is not None:
             observed = interaction_ending(hook)  # the observer now, if there is one

@@ -19,6 +19,8 @@ from collections import Counter
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
+import pytest
+
 from miniagents import (
     InteractionContext,
     MessagePromise,
@@ -26,6 +28,7 @@ from miniagents import (
     MiniAgents,
     miniagent,
 )
+from miniagents.errors import StreamCancelledError
 from miniagents.promising.lowlevel import core_of, running_tasks
 
 
@@ -264,3 +267,40 @@ async def test_a_long_lived_context_lets_go_of_the_replies_given_up_on() -> None
         # wait given up on, which asyncio keeps for a while; the context keeps none of them:
         # before, every one of the 100 was kept until the context's exit)
         assert sum(ref() is not None for ref in refs) <= 1
+
+
+@miniagent(start_asap=False)
+async def _lazy_summary(ctx: InteractionContext) -> None:
+    ctx.reply(f"summary of {len(str(await ctx.message_promises))} chars")
+
+
+async def test_a_long_lived_context_lets_go_of_lazy_replies_dropped_unread() -> None:
+    # A lazy agent nobody consumes never runs: its replies, dropped, must be freed then
+    # (the context kept each, with its input, until its exit).
+    async with MiniAgents():
+        refs: list[weakref.ref[object]] = []
+        for number in range(40):
+            reply = _lazy_summary.inquire(f"doc {number} " + "x" * 1000)
+            if number % 2:
+                assert str(await reply) == f"summary of {len(str(number)) + 1005} chars"
+            refs.append(weakref.ref(core_of(reply)))
+            del reply
+        stopping = running_tasks()
+        _, pending = await asyncio.wait(stopping, timeout=10) if stopping else (None, ())
+        assert not pending
+        gc.collect()
+        assert [ref() for ref in refs] == [None] * 40
+
+
+async def test_a_lazy_reply_still_held_is_cancelled_after_an_error_in_its_context() -> None:
+    held: list[MessageSequencePromise] = []
+
+    async def failing() -> None:
+        async with MiniAgents():
+            held.append(_lazy_summary.inquire("never read"))
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        await failing()
+    with pytest.raises(StreamCancelledError):
+        await held[0]  # not run after the context: cancelled with it
