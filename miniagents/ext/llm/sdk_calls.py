@@ -183,6 +183,10 @@ def _read_accepts(create: Callable[..., object]) -> Callable[[str], bool]:
 _COPIES: WeakKeyDictionary[Any, dict[tuple[int | None, float | None], Any]] = WeakKeyDictionary()
 """The copies of each client made for other retries or timeouts (a copy per setting)."""
 
+_MAX_COPIES = 32
+"""How many copies of one client are kept, the latest used (a timeout computed per call,
+from a deadline, would otherwise keep a copy per value for the client's life)."""
+
 
 def client_with_options(
     client: Any, max_retries: int | None, timeout: float | None, agent: str
@@ -190,7 +194,7 @@ def client_with_options(
     """``client``, or a copy of it (``with_options``) with the agent's retries and timeout.
 
     Both SDKs copy a client cheaply (the copy shares its connection pool); a copy is made
-    once per client and setting.
+    once per client and setting, and the 32 latest used are kept.
 
     Args:
         client: The SDK client (``openai.AsyncOpenAI``, ``anthropic.AsyncAnthropic``).
@@ -237,14 +241,17 @@ def client_with_options(
         copies = _COPIES.setdefault(client, {})
     except TypeError:  # a client that cannot be weakly referenced: a copy per call
         copies = {}
-    copy = copies.get(key)
+    copy = copies.pop(key, None)
     if copy is None:
         settings: dict[str, object] = {}
         if max_retries is not None:
             settings["max_retries"] = max_retries
         if timeout is not None:
             settings["timeout"] = float(timeout)
-        copy = copies[key] = client.with_options(**settings)
+        copy = client.with_options(**settings)
+        if len(copies) >= _MAX_COPIES:
+            del copies[next(iter(copies))]  # the one used longest ago
+    copies[key] = copy  # (last: the latest used)
     return copy
 
 

@@ -6,6 +6,8 @@ settings (5 retries, a long timeout), so that what the test sees is the agent's 
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -131,3 +133,17 @@ def test_the_client_is_copied_once_per_setting_and_left_as_it_was() -> None:
     assert (client.max_retries, client.timeout) == (5, 60.0)
     retries_only = client_with_options(client, 1, None, "openai_agent")
     assert (retries_only.max_retries, retries_only.timeout) == (1, 60.0)
+
+
+def test_a_timeout_per_call_keeps_a_bounded_number_of_copies_of_the_client() -> None:
+    from miniagents.ext.llm.sdk_calls import client_with_options
+
+    client = openai.AsyncOpenAI(api_key="test")
+    kept = client_with_options(client, None, 1.0, "openai_agent")
+    refs = [weakref.ref(client_with_options(client, None, 2 + n / 1000, "x")) for n in range(200)]
+    assert client_with_options(client, None, 1.0, "openai_agent") is not kept  # let go of
+    gc.collect()
+    alive = [ref for ref in refs if ref() is not None]
+    assert 0 < len(alive) <= 32  # the latest used, not one per timeout ever given
+    latest = client_with_options(client, None, 2.199, "openai_agent")
+    assert latest is refs[-1]()  # the latest used is still the same copy
