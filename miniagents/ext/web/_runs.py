@@ -13,6 +13,12 @@ flows): its run ends there, as the protocol says a run that waits ends, and the 
 calls; the job's next events then go to a new run, the response to that request. A paused
 job that nobody resumes within ``keep_for`` seconds is cancelled.
 
+The run of a durable agent's job (see :mod:`miniagents.ext.web._durable`) also notes where
+each event leaves its client (:class:`~miniagents.ext.web._durable.EventPlace`), in the
+event's SSE id: after a restart, a client that comes back inside a message the run made
+again otherwise gets that message ended, then the run's one from its start (under new
+ids), never a splice of the two (:meth:`Run.resume_point`).
+
 When the last client leaves a live run and none comes back within the grace period, the
 job is cancelled (which gives up on the reply: its LLM calls are cancelled and their HTTP
 streams closed). A run that has ended stays in memory ``keep_for`` seconds for late
@@ -25,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Literal, TypeAlias
@@ -39,7 +46,15 @@ from starlette.types import Receive, Scope, Send
 
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.errors import ToolApprovalError
-from miniagents.ext.web._durable import DurableJobs
+from miniagents.ext.web._durable import (
+    DurableJobs,
+    EventPlace,
+    EventPlaces,
+    Rename,
+    SeenPlace,
+    event_id,
+    parse_event_id,
+)
 from miniagents.miniagents.context import MiniAgents
 from miniagents.promising.lowlevel import spawn
 
@@ -50,6 +65,7 @@ __all__ = [
     "ApprovalFlow",
     "Job",
     "Pause",
+    "ResumePoint",
     "Run",
     "RunStore",
     "astart_position",
@@ -144,10 +160,16 @@ def _too_large(max_bytes: int) -> JSONResponse:
 
 
 def start_position(request: Request, run: Run) -> int | JSONResponse:
-    """Where a client resumes: after its ``Last-Event-ID`` (from the start without one)."""
+    """Where a client resumes: after its ``Last-Event-ID`` (from the start without one).
+
+    In a durable agent's run, the position may be a :class:`ResumePoint` (see
+    :meth:`Run.resume_point`).
+    """
     last = request.headers.get("last-event-id")
     if last is None or last == "":
         return 0
+    if run.places is not None:
+        return run.resume_point(last)
     return _after(last, run)
 
 
@@ -155,24 +177,63 @@ async def astart_position(request: Request, run: Run) -> int | JSONResponse:
     """:func:`start_position`, which in a recovered run waits for the log to hold the event.
 
     A run recovered after a restart replays its events from the first: the position is
-    checked once the log has it (or the run has ended without it).
+    checked once the log has it (or the run has ended without it; or, for an event inside
+    an item, once the log's item has ended before it).
     """
     last = request.headers.get("last-event-id")
-    if run.recovered and last is not None and _EVENT_ID.fullmatch(last) is not None:
-        await run.areached(int(last) + 1)
+    if run.recovered and last is not None:
+        if run.places is not None:
+            seen = parse_event_id(last)
+            if seen is not None:
+                await run.areached_place(seen)
+        elif _EVENT_ID.fullmatch(last) is not None:
+            await run.areached(int(last) + 1)
     return start_position(request, run)
 
 
 def _after(last: str, run: Run) -> int | JSONResponse:
     if _EVENT_ID.fullmatch(last) is None or int(last) >= len(run.events):
-        return error_response(
-            400,
-            "unknown_event_id",
-            f"The Last-Event-ID {last!r} is not an event of the run {run.key!r} (its events "
-            f"are numbered from 0 to {len(run.events) - 1}); reconnect without it to "
-            "follow the run from its start.",
-        )
+        return _unknown_event(last, run)
     return int(last) + 1
+
+
+def _unknown_event(last: str, run: Run) -> JSONResponse:
+    return error_response(
+        400,
+        "unknown_event_id",
+        f"The Last-Event-ID {last!r} is not an event of the run {run.key!r} (its events "
+        f"are numbered from 0 to {len(run.events) - 1}); reconnect without it to "
+        "follow the run from its start.",
+    )
+
+
+class ResumePoint(int):
+    """Where a client of a durable agent's run resumes: the position of its next event.
+
+    Attributes:
+        prelude: The events sent first, which end the client's item that the run does not
+            hold as the client saw it (the last has the SSE id ``prelude_id``).
+        prelude_id: The SSE id of the prelude's last event.
+        rename: The client's names of an item of the run (see ``Rename``), if any.
+    """
+
+    prelude: tuple[str, ...]
+    prelude_id: str | None
+    rename: Rename | None
+
+    def __new__(
+        cls,
+        position: int,
+        rename: Rename | None = None,
+        prelude: tuple[str, ...] = (),
+        prelude_id: str | None = None,
+    ) -> ResumePoint:
+        """The point ``position``, with its ``rename`` and ``prelude``."""
+        point = super().__new__(cls, position)
+        point.rename = rename
+        point.prelude = prelude
+        point.prelude_id = prelude_id
+        return point
 
 
 def problems(error: ValidationError) -> str:
@@ -326,12 +387,14 @@ class Run:
         "_changed",
         "_grace",
         "_grace_timer",
+        "_tracker",
         "done",
         "ended_at",
         "events",
         "followers",
         "job",
         "key",
+        "places",
         "recovered",
     )
 
@@ -346,9 +409,14 @@ class Run:
         self._changed = asyncio.Event()
         self._grace = grace
         self._grace_timer: asyncio.TimerHandle | None = None
+        # a durable agent's run: where each event leaves its client (its SSE id says it)
+        self._tracker: EventPlaces | None = job.new_places()
+        self.places: list[EventPlace | None] | None = None if self._tracker is None else []
 
     def append(self, data: str) -> None:
-        """Log one more event (its id is its position)."""
+        """Log one more event (its id is its position; a durable run's says its place too)."""
+        if self._tracker is not None and self.places is not None:
+            self.places.append(self._tracker.place(len(self.events), data))
         self.events.append(data)
         self._notify()
 
@@ -368,13 +436,135 @@ class Run:
         while len(self.events) < count and not self.done:
             await self._changed.wait()
 
+    async def areached_place(self, seen: SeenPlace) -> None:
+        """Wait until the log can tell whether it holds the client's place ``seen``.
+
+        That is once it holds the event after it, or has ended; for an event inside an
+        item, also once the log's item at that start has ended before it (an item made
+        again that said less).
+        """
+        wanted = seen.position + 1
+        place = seen.place
+        while len(self.events) < wanted and not self.done:
+            if place is not None and self._ended_before(place.start):
+                return
+            await self._changed.wait()
+
+    def _ended_before(self, start: int) -> bool:
+        places = self.places
+        if places is None or len(places) <= start:
+            return False
+        return any(place is None or place.start != start for place in places[start:])
+
+    def resume_point(self, last: str) -> ResumePoint | JSONResponse:
+        """Where the client whose last event had the SSE id ``last`` resumes (durable runs).
+
+        After its event, if the log holds the client's place as the client saw it: between
+        items, or inside an item the log holds with the same start, names and events (a
+        replayed call's, or the same log's). Otherwise the client's item was made again
+        (after a restart) and the log's says something else: the point's prelude ends the
+        client's item, and the client gets the log's item again from its start, renamed
+        with the job's tag (a new message for the page), then the rest.
+        """
+        seen = parse_event_id(last)
+        tracker = self._tracker
+        places = self.places
+        prelude: tuple[str, ...]
+        if seen is None or tracker is None or places is None:
+            return _unknown_event(last, self)
+        position = seen.position
+        logged = places[position] if position < len(places) else None
+        client = seen.place
+        if client is None:  # between items, as the client saw the run
+            if position >= len(places):
+                return _unknown_event(last, self)
+            if logged is None or not self.recovered:
+                return ResumePoint(position + 1, seen.rename)
+            # inside an item of a log made again, though the client's id names none (a
+            # bare position): that item again, whole and renamed; nothing to end
+            start, prelude = logged.start, ()
+        else:
+            mapping = self._mapping(seen.rename, client.start, position + 1)
+            if (
+                logged is not None
+                and (logged.start, logged.digest, logged.kind)
+                == (client.start, client.digest, client.kind)
+                and logged.with_names(mapping).names == client.names
+            ):
+                return ResumePoint(position + 1, seen.rename)
+            start, prelude = min(client.start, len(places)), tuple(tracker.closing(client))
+        while (
+            start < len(places) and (opened := places[start]) is not None and opened.start < start
+        ):
+            start = opened.start  # (never mid-item: the client gets the log's item whole)
+        rename = Rename(self.job.tag, start)
+        prelude_id = event_id(start - 1, rename, None) if start > 0 and prelude else None
+        return ResumePoint(start, rename, prelude, prelude_id)
+
+    def id_of(self, position: int) -> str:
+        """The SSE id of the event at ``position`` (for a client that keeps the log's names)."""
+        if self.places is None:
+            return str(position)
+        return event_id(position, None, self.places[position])
+
+    def _mapping(self, rename: Rename | None, start: int, end: int) -> dict[str, str]:
+        """The renames of the client's ``rename`` known from the log's events before ``end``."""
+        mapping: dict[str, str] = {}
+        places = self.places
+        if rename is None or rename.start != start or places is None:
+            return mapping
+        for place in places[rename.start : end]:
+            if place is None or place.start != rename.start:
+                break
+            for name in place.renamed_names():
+                mapping[name] = rename.of(name)
+        return mapping
+
     async def follow(self, start: int) -> AsyncIterator[ServerSentEvent]:
         """The events from ``start`` on: those logged, then each new one, to the run's end."""
+        if self._tracker is not None:
+            async for event in self._follow_places(start, self._tracker):
+                yield event
+            return
         position = start
         while True:
             changed = self._changed
             while position < len(self.events):
                 yield ServerSentEvent(self.events[position], id=str(position))
+                position += 1
+            if self.done:
+                return
+            await changed.wait()
+
+    async def _follow_places(
+        self, start: int, tracker: EventPlaces
+    ) -> AsyncIterator[ServerSentEvent]:
+        """:meth:`follow` of a durable run: ids with places, the client's renames applied."""
+        rename = start.rename if isinstance(start, ResumePoint) else None
+        if isinstance(start, ResumePoint) and start.prelude:
+            *first, last = start.prelude
+            for data in first:
+                yield ServerSentEvent(data)
+            yield ServerSentEvent(last, id=start.prelude_id)
+        position = int(start)
+        mapping = {} if rename is None else self._mapping(rename, rename.start, position)
+        places = self.places
+        assert places is not None
+        while True:
+            changed = self._changed
+            while position < len(self.events):
+                data = self.events[position]
+                if rename is None:
+                    yield ServerSentEvent(data, id=event_id(position, None, places[position]))
+                else:
+                    place = places[position]
+                    if place is not None and place.start == rename.start:
+                        for name in place.renamed_names():
+                            mapping[name] = rename.of(name)
+                    if mapping:
+                        data = tracker.renamed(data, mapping)
+                        place = None if place is None else place.with_names(mapping)
+                    yield ServerSentEvent(data, id=event_id(position, rename, place))
                 position += 1
             if self.done:
                 return
@@ -440,6 +630,7 @@ class Job:
         "last_pause",
         "pause_key",
         "pauses",
+        "tag",
         "task",
         "workflow_id",
     )
@@ -459,6 +650,7 @@ class Job:
         self._store = store
         self._on_abandon = on_abandon
         self.workflow_id = workflow_id
+        self.tag = secrets.token_hex(4)  # this job's renames (see Run.resume_point)
         self.pauses = 0  # how many times it paused (a replay's resumed pauses too)
         self.last_pause: Pause | None = None
         self._moved = asyncio.Event()  # set when it goes to a new run, pauses or ends
@@ -471,6 +663,13 @@ class Job:
         self._settled = asyncio.Event()  # set where the job pauses, and when it ends
         self._expiry: asyncio.TimerHandle | None = None
         self.task = spawn(self._produce(make_events(self)), f"web run {run_key}")
+
+    def new_places(self) -> EventPlaces | None:
+        """A tracker of a new run's event places: for a durable agent's job only."""
+        durable = self._store.durable
+        if durable is None or self.workflow_id is None:
+            return None
+        return durable.places()
 
     @property
     def done(self) -> bool:
@@ -571,12 +770,13 @@ class Job:
 class RunStore:
     """The runs of one app, by key, each kept ``keep_for`` seconds after it ends; their jobs."""
 
-    __slots__ = ("_jobs", "_paused", "_runs", "grace", "keep_for", "max_live")
+    __slots__ = ("_jobs", "_paused", "_runs", "durable", "grace", "keep_for", "max_live")
 
     def __init__(self, *, keep_for: float, grace: float, max_live: int) -> None:
         self.keep_for = keep_for
         self.grace = grace
         self.max_live = max_live
+        self.durable: DurableJobs | None = None  # the app's durable runs (set by runs_app)
         self._runs: dict[str, Run] = {}
         self._jobs: set[Job] = set()
         self._paused: dict[str, Job] = {}
@@ -743,6 +943,7 @@ def runs_app(
 
         return handle
 
+    store.durable = durable
     app = Starlette(
         routes=[
             Route("/", launched(start_run), methods=["POST"]),

@@ -172,7 +172,8 @@ def _normalized(events: list[SSEEvent]) -> list[str]:
 
 
 def _ids(events: list[SSEEvent]) -> list[int]:
-    return [int(event.id or "-1") for event in events]
+    """The events' positions (a durable app's SSE id starts with its event's position)."""
+    return [int((event.id or "-1").split(".")[0].split("~")[0]) for event in events]
 
 
 @asynccontextmanager
@@ -261,7 +262,7 @@ async def test_a_run_killed_mid_stream_resumes_at_the_clients_last_event_after_a
 
     # started once more, the server replays the ended run from its record: no call made
     async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
-        cut = {"Last-Event-ID": "3"}
+        cut = {"Last-Event-ID": (seen + rest)[3].id or ""}  # (inside the first text)
         response, replayed = await get_events(client, protocol.path, cut)
         assert response.status_code == 200
         response, whole = await get_events(client, protocol.path)
@@ -596,3 +597,74 @@ def test_a_durable_app_answers_a_run_it_does_not_know_as_a_plain_app_does(
     assert "unknown_run" in agui
     assert ai_sdk == "ai_sdk_app 204 "
     assert "UnboundLocalError" not in done.stderr
+
+
+def _texts(protocol: Protocol, events: list[SSEEvent]) -> list[str]:
+    """The texts of the text messages (AI SDK: text parts) a client saw, in order of start.
+
+    The events must be a stream the protocol allows: a text starts once under its id, and
+    only a started text gets tokens and ends (AG-UI's clients check as much; the AI SDK's
+    finds a text part by its id); every text has ended when the run does.
+    """
+    start, delta, end = (
+        ("TEXT_MESSAGE_START", "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END")
+        if protocol is AG_UI
+        else ("text-start", "text-delta", "text-end")
+    )
+    key = "messageId" if protocol is AG_UI else "id"
+    texts: dict[str, str] = {}
+    active: set[str] = set()
+    for event in events:
+        if event.type not in (start, delta, end):
+            continue
+        name = str(event.json[key])
+        if event.type == start:
+            assert name not in texts, f"the text {name!r} started twice"
+            texts[name] = ""
+            active.add(name)
+        else:
+            assert name in active, f"{event.type} of the text {name!r}, which is not open"
+            if event.type == delta:
+                texts[name] += str(event.json["delta"])
+            else:
+                active.discard(name)
+    assert not active, f"texts never ended: {active}"
+    return list(texts.values())
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
+async def test_a_call_made_again_after_a_restart_is_a_new_message_never_spliced_to_the_old(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+    protocol: Protocol,
+) -> None:
+    # the client read "The refund was " when the server was killed; the call, unfinished, was
+    # not recorded: after the restart it is made again, and the model says something else.
+    # The client's Last-Event-ID pointed into the first answer's tokens: resumed there, it
+    # read "The refund was that order." (the old tokens, then the new ones after them)
+    first_answer = ["The ", "refund ", "was ", "approved ", "yesterday."]
+    fake_llm.reply(tokens=first_answer, for_model=MAIN, pause_after=3)
+    first = Server(fake_llm, tmp_path, protocol.name)
+    async with _client_of(first, kill=True) as client:
+        seen = await _killed_at_pause(first, client, protocol, protocol.body, "was ", paused=0)
+
+    fake_llm.clear_script()
+    fake_llm.reply(tokens=["I ", "cannot ", "find ", "that ", "order."], for_model=MAIN)
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
+        response, rest = await get_events(
+            client, protocol.path, {"Last-Event-ID": seen[-1].id or ""}
+        )
+        assert response.status_code == 200, await response.aread()
+        # the partial message ended, then the answer made again as a message of its own
+        assert _texts(protocol, seen + rest) == ["The refund was ", "I cannot find that order."]
+        # a client of the new stream that lost it inside the new message goes on exactly
+        middle = next(i for i, event in enumerate(rest) if protocol.delta(event) == "find ")
+        cut = {"Last-Event-ID": rest[middle].id or ""}
+        response, after_middle = await get_events(client, protocol.path, cut)
+        assert response.status_code == 200
+
+    assert after_middle == rest[middle + 1 :]
+    end = ["RUN_FINISHED"] if protocol is AG_UI else ["finish-step", "finish", "[DONE]"]
+    assert [event.type for event in rest][-len(end) :] == end
+    assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
