@@ -176,11 +176,12 @@ class AgentCall(Generic[MessageT_co]):
     The type parameter is the class of the agent's reply messages (see ``MiniAgent``).
 
     The agent starts at once and sees the messages as they are sent; its input ends at
-    :meth:`finish` (or :meth:`reply_sequence`, or at the end of the ``MiniAgents``
-    context, whichever comes first).
+    :meth:`finish` (or :meth:`reply_sequence`, or when the call is dropped and collected,
+    as nobody can send more, or at the end of the ``MiniAgents`` context, whichever comes
+    first).
     """
 
-    __slots__ = ("_agent", "_context", "_input", "_replies")
+    __slots__ = ("_agent", "_context", "_input", "_loop", "_replies")
 
     def __init__(
         self,
@@ -194,7 +195,16 @@ class AgentCall(Generic[MessageT_co]):
         self._input = inputs
         self._replies = replies
         self._context = context
+        self._loop = asyncio.get_running_loop()  # (initiate_inquiry runs in the context's)
         track_input(context, inputs)  # its input is finished on exit if the caller does not
+
+    def __del__(self) -> None:
+        # dropped unfinished: nobody can send more, so the input ends (the context would
+        # keep it, and the agent waiting for it, until its exit); on the loop, in a turn of
+        # its own, not inside whatever code the collector interrupted
+        inputs = getattr(self, "_input", None)
+        if inputs is not None and not inputs.closed and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(_finish_input, self._context, inputs)
 
     def send_message(self, messages: MessageType) -> Self:
         """Send more input messages to the agent; returns the call, for chaining.
@@ -220,6 +230,12 @@ class AgentCall(Generic[MessageT_co]):
         if finish_call:
             self.finish()
         return self._replies
+
+
+def _finish_input(context: MiniAgents, inputs: MessageSequenceAppender) -> None:
+    """End the input of a call that was dropped unfinished (see ``AgentCall.__del__``)."""
+    inputs.complete()
+    untrack_input(context, inputs)
 
 
 # -- running one interaction ------------------------------------------------------------

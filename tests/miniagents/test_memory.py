@@ -304,3 +304,23 @@ async def test_a_lazy_reply_still_held_is_cancelled_after_an_error_in_its_contex
         await failing()
     with pytest.raises(StreamCancelledError):
         await held[0]  # not run after the context: cancelled with it
+
+
+@miniagent
+async def _session(ctx: InteractionContext) -> None:
+    async for message in ctx.message_promises:
+        ctx.reply(f"echo {await message}")
+
+
+async def test_a_call_dropped_unfinished_ends_its_input_and_its_agent() -> None:
+    # A server's client went away mid-session and nobody called finish(): the agent must
+    # not wait (and be kept) until the context's exit.
+    async with MiniAgents():
+        call = _session.initiate_inquiry()
+        call.send_message("hello")
+        replies = call.reply_sequence(finish_call=False)
+        del call  # dropped: nobody can send more
+        gc.collect()
+        assert [str(reply) for reply in await asyncio.wait_for(replies.aresolve(), 10)] == [
+            "echo hello"
+        ]
