@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from miniagents.ext.llm import observing, recording
 from miniagents.ext.llm._gate import InTurn
@@ -39,12 +39,13 @@ from miniagents.ext.llm._metered import Metered
 from miniagents.ext.llm._stall import StallWatch, stall_watched
 from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
-from miniagents.ext.llm.observing import end_llm_call, watch_llm_call
+from miniagents.ext.llm.observing import LLMCallWatch, end_llm_call, watch_llm_call
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
     LLMEvent,
     LLMOptions,
+    LLMProvider,
     Refusal,
     ToolCallDelta,
     ToolCallStart,
@@ -94,6 +95,37 @@ def _through_meter(
     waits for budgets of another process; every other call is charged in the turn's loop.
     """
     return stall_watched(metered.reply(call, options), stall_timeout, stalled)
+
+
+class _Made:
+    """A call given to a recorder, watched (traced) only if the recorder makes it.
+
+    A recorder may replay a recorded call instead (a durable run after a recovery): that
+    call sends no request, so it has no span and adds nothing to the metrics, as it is
+    charged to no budget and counted by no ``usage_totals``. A call the recorder makes is
+    watched from its start on, in the task that reads its events.
+    """
+
+    __slots__ = ("_agent_alias", "_call", "_live", "_provider", "watch")
+
+    def __init__(
+        self,
+        agent_alias: str,
+        provider: LLMProvider[Any, Any],
+        call: LLMCall,
+        live: Callable[[], AsyncIterator[LLMEvent]],
+    ) -> None:
+        self._agent_alias = agent_alias
+        self._provider = provider
+        self._call = call
+        self._live = live
+        self.watch: LLMCallWatch | None = None
+
+    def start(self) -> AsyncIterator[LLMEvent]:
+        """Make the call (the recorder's ``start``): its events, watched."""
+        events = self._live()
+        self.watch = watch_llm_call(self._agent_alias, self._provider, self._call)
+        return events if self.watch is None else self.watch.events(events)
 
 
 _NO_FINISH = Finish()
@@ -246,11 +278,19 @@ class Turn:
         elsewhere (uvloop) through :class:`~miniagents.ext.llm._gate.InTurn`.
         """
         events: AsyncIterator[LLMEvent] | None = None
+        made: _Made | None = None  # a recorder's call, watched (traced) once it is made
         recorder = recording._recorder
         if recorder is not None:  # recorded_llm_call's recorder case, inline: None declines
             # a durable run may replay a recorded call instead
-            start = partial(_through_meter, metered, call, options, stall_timeout, stalled)
+            start: Callable[[], AsyncIterator[LLMEvent]] = partial(
+                _through_meter, metered, call, options, stall_timeout, stalled
+            )
+            if observing._observer is not None:  # traced only if made (see _Made)
+                made = _Made(self.ctx.this_agent.alias, metered, call, start)
+                start = made.start
             events = recorder.llm_call(self.ctx, metered, call, start)
+            if events is None:
+                made = None  # declined: made here, and watched as any call
         here = events is None and _AWAY.get() is None  # charged in this loop
         watch: StallWatch | None = None  # the stall watch (stall_watched's), kept by this loop
         timeout = 0.0  # its timeout
@@ -263,7 +303,8 @@ class Turn:
         elif events is None:  # the waits for budgets of another process
             events = _through_meter(metered, call, options, stall_timeout, stalled)
         observed = None
-        if observing._observer is not None:  # tracing (watch_llm_call's no-observer case, inline)
+        if made is None and observing._observer is not None:
+            # tracing (watch_llm_call's no-observer case, inline)
             observed = watch_llm_call(self.ctx.this_agent.alias, metered, call)
             if observed is not None:
                 events = observed.events(events)
@@ -329,6 +370,8 @@ class Turn:
             translated = error if isinstance(error, MiniAgentsError) else metered.translate(error)
             for appender in self._appenders():
                 appender.fail(translated)
+            if made is not None:
+                observed = made.watch
             if observed is not None:
                 end_llm_call(observed, translated)
             if translated is caught:
@@ -339,6 +382,8 @@ class Turn:
         else:
             if watch is not None:
                 watch.end(None)
+            if made is not None:
+                observed = made.watch
             if observed is not None:
                 end_llm_call(observed, None)
         finally:

@@ -10,7 +10,9 @@ agents go on.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
+import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
@@ -65,6 +67,16 @@ _REQUEST_OPTIONS = {  # the call options recorded, by their names in the APIs
 _PROVIDERS = {"OpenAIProvider": "openai", "AnthropicProvider": "anthropic"}
 
 Attributes = dict[str, AttributeValue]
+
+_durable_span: contextvars.ContextVar[tuple[str, Span] | None] = contextvars.ContextVar(
+    "miniagents_otel_durable_span", default=None
+)
+"""The span of the durable agent's interaction that runs in this task (its alias, its span).
+
+``durable(agent)`` is an agent of ``agent``'s alias that runs ``agent`` (as a DBOS
+workflow): the interaction of ``agent`` it starts right under its own is the same
+interaction to a reader of the trace, so it gets no span of its own (its calls are
+children of the durable one's)."""
 
 
 class Telemetry:
@@ -162,8 +174,18 @@ class Telemetry:
     # -- interactions (miniagents.miniagents.lowlevel.InteractionObserver) ----------------
 
     def interaction_started(self, agent: ObservedAgent) -> _SpanEnd | None:
-        """Start the interaction's span and make it current in the interaction's task."""
+        """Start the interaction's span and make it current in the interaction's task.
+
+        The interaction a durable agent runs right under its own gets none (see
+        ``_durable_span``): a durable agent's interaction has one span.
+        """
         try:
+            outer = _durable_span.get()
+            if outer is not None:
+                _durable_span.set(None)  # (in this interaction's own task: for it only)
+                alias, span = outer
+                if alias == agent.alias and trace.get_current_span() is span:
+                    return None
             attributes: Attributes = {
                 "gen_ai.operation.name": "invoke_agent",
                 "gen_ai.agent.name": agent.alias,
@@ -175,6 +197,8 @@ class Telemetry:
                 f"invoke_agent {agent.alias}", SpanKind.INTERNAL, attributes
             )
             otel_context.attach(context)  # in the interaction's own task: never leaks out
+            if _is_durable(agent):
+                _durable_span.set((agent.alias, span))
         except Exception as error:
             self.failed(error)
             return None
@@ -391,6 +415,16 @@ class _ChatWatch:
         for kind, tokens in (("input", finish.input_tokens), ("output", finish.output_tokens)):
             if tokens is not None:
                 telemetry.token_usage.record(tokens, {**attributes, "gen_ai.token.type": kind})
+
+
+def _is_durable(agent: ObservedAgent) -> bool:
+    """Whether ``agent`` was made by ``durable(...)`` (of ``miniagents.ext.dbos``)."""
+    if "miniagents.ext.dbos.runs" not in sys.modules:  # only it makes durable agents
+        return False
+    from miniagents.ext.dbos.runs import is_durable
+    from miniagents.miniagents.agent import MiniAgent
+
+    return isinstance(agent, MiniAgent) and is_durable(agent)
 
 
 def _provider_name(provider: object) -> str:

@@ -56,6 +56,12 @@ key), and the request's other options (``extra_options``, headers, clients) neve
 ``gen_ai.token.type`` ``input`` / ``output``) and ``gen_ai.client.operation.duration``
 (seconds per call of a model, with ``error.type`` on failures).
 
+**Durable agents** (``miniagents.ext.dbos``). ``durable(agent)`` runs ``agent`` in a DBOS
+workflow under the same alias: the interaction has one ``invoke_agent`` span (the one of
+``agent`` that it runs right under it gets none), its calls under it. A model call that a
+recovered run replays from its record sends no request: it has no ``chat`` span and records
+no metric (as it is charged to no budget); the calls made after the recovery do.
+
 **Faults.** Telemetry never breaks a reply: an exporter, a span processor or a tracer that
 raises is logged once (a warning on the ``miniagents`` logger) and the agents go on.
 
