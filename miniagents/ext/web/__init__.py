@@ -52,7 +52,9 @@ So a nested stream (a tool's or sub-agent's output) reaches the page live and sa
 tool call it belongs to: AG-UI by the nested run's ``parentToolCallId`` (and every
 nested event's ``subagentRunId``), the AI SDK by the ``toolCallId`` of each data part.
 
-**Resuming.** Every event has an SSE ``id`` (its position in the run, from ``0``). The
+**Resuming.** Every event has an SSE ``id``: its position in the run, from ``0`` (for a
+durable agent's app, inside a message, followed by where the message stands, so that a
+client resuming after a restart never gets two answers spliced: see docs/web.md). The
 events of a run are kept while it runs and ``keep_runs_for`` seconds after it ends (in
 memory), so a client that lost its connection reconnects to the run's URL with
 ``Last-Event-ID`` and gets the events after that one, then the live rest: nothing lost,
