@@ -29,7 +29,7 @@ from miniagents.miniagents.errors import (
     NoActiveContextError,
 )
 from miniagents.promising.limits import StreamLimits, stream_limits
-from miniagents.promising.lowlevel import park, running_tasks, spawn, unpark
+from miniagents.promising.lowlevel import park, spawn, unpark
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 from miniagents.promising.streamed_promise import StreamedPromise
 
@@ -338,17 +338,8 @@ class MiniAgents:
                 finally:
                     unpark(waiting)
                 continue
-            if await self._streams.wait():
-                continue
-            # the producers of streams given up on finish their cleanup (a token source's
-            # finally) inside the context, not after it closed its resources
-            loop = asyncio.get_running_loop()
-            stopping = [
-                task for task in running_tasks() if task.cancelling() and task.get_loop() is loop
-            ]
-            if not stopping:
+            if not await self._streams.wait():
                 return
-            await asyncio.wait(stopping)
 
     async def _cancel_tasks(self) -> None:
         self._finish_open_inputs()

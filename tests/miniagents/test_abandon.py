@@ -18,7 +18,6 @@ from miniagents import (
 )
 from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm.offline import create_offline_agent
-from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock
 
 pytestmark = pytest.mark.usefixtures("virtual_clock")  # the sleeps and timeouts: virtual
@@ -414,26 +413,6 @@ def source_agent(tokens: AsyncIterator[str]) -> MiniAgent[[]]:
         ctx.reply(MessagePromise.from_async_iterable(tokens))
 
     return from_source
-
-
-async def test_the_context_exit_waits_for_a_source_given_up_on_to_clean_up() -> None:
-    events: list[str] = []
-
-    async def tokens() -> AsyncIterator[str]:
-        try:
-            while True:
-                await asyncio.sleep(0.1)
-                yield "t "
-        finally:
-            events.append("cleanup starts")
-            await asyncio.sleep(0.05)  # e.g. closing an HTTP response
-            events.append("cleanup ends")
-
-    async with MiniAgents():
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(source_agent(tokens()).inquire().aresolve(), 0.35)
-    assert events == ["cleanup starts", "cleanup ends"]
-    assert not running_tasks()
 
 
 async def test_an_error_a_source_given_up_on_raises_as_it_closes_is_logged(
