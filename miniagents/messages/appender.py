@@ -36,6 +36,8 @@ T = TypeVar("T")
 class _Appender(Generic[T]):
     """What both appenders share: the open core, its end, and ``with`` support."""
 
+    __slots__ = ()  # (each subclass names its own: no instance dict, no stray attribute)
+
     _record: ReplayCore[T]
 
     @property
@@ -100,7 +102,6 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         "_record",
         "_streaming",
         "_tell_ready",
-        "input",
         "task",
     )
 
@@ -137,8 +138,6 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._streaming: list[ReplayCore[str]] | None = None
         self._abandoning = False
         self.task: asyncio.Task[None] | None = None
-        # what the producer reads (an agent's input): given up on with the sequence
-        self.input: ReplayCore[MessagePromise] | None = None
 
     @property
     def sequence(self) -> MessageSequencePromise:
@@ -175,8 +174,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         subscriptions disposed), or on a message appended to it while nobody waits for the
         sequence: ``task`` is cancelled, the sequence stops following the streams appended
         to it and ends with ``StreamCancelledError``, and the messages it holds that are
-        still streaming and that nobody waits for are cancelled too. So is :attr:`input`,
-        if set (what the producer reads), once nobody else consumes it.
+        still streaming and that nobody waits for are cancelled too.
         """
         self.task = task
         # the appender itself (its __call__ gives up): no bound method per agent, which
@@ -204,7 +202,10 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         # makes this test inline, and no call, when ready_too is false)
         core = None if type(promise) is _ReadyMessagePromise else core_of(promise)
         if core is not None and not core.done:
-            if core.on_abandoned is None:
+            abandoned = core.on_abandoned
+            # none, or an operator's own message that only cancels itself (join_messages):
+            # giving up on it gives up on this sequence too (_message_abandoned cancels it)
+            if abandoned is None or abandoned == core.cancel:
                 core.on_abandoned = partial(self._message_abandoned, core)
             # not abandoned while this sequence is consumed (whoever follows it may read it)
             wanted_by = core.wanted_by
@@ -246,9 +247,6 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         streaming, self._streaming = self._streaming, None
         for message in streaming or ():
             message.check_abandoned()  # those nobody waits for stop
-        given, self.input = self.input, None
-        if given is not None:  # (if the producer waits for it now: when its wait ends)
-            given.check_abandoned()  # another agent's replies that nobody else reads stop
 
     def append(self, messages: MessageType) -> None:
         """Append messages, flattened in order after everything appended before.

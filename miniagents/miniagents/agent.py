@@ -268,9 +268,9 @@ def input_of(agent: MiniAgent[...], messages: MessageType | None) -> MessageSequ
 def _give_up_own_input(core: ReplayCore[MessagePromise]) -> None:
     """Stop an interaction's own input, given up on: what it follows that nobody else reads.
 
-    Started first if it was not, so that the streams it would follow are given up too.
+    (One never read is not started for it: that would start what it holds, lazy agents and
+    async generators, only to stop them. What it holds runs on, as before it was given up.)
     """
-    core.start()
     core.cancel_now()
 
 
@@ -360,8 +360,6 @@ def start_interaction(
     )
     sequence = replies.sequence
     core = core_of(sequence)
-    if inputs is not _NO_MESSAGES:
-        replies.input = core_of(inputs)  # given up on with the replies (see the appender)
     if start_asap:
         tracker = stream_tracker(context)
         # tracked before the run starts: under an eager task factory (Python 3.12's
@@ -452,7 +450,16 @@ async def _run(
         current_scope.set(None)  # what the agent starts belongs to no scope of its caller
     # no input (the shared empty sequence) has nothing to take, so nothing to pace: paced()'s
     # own first case, inline (an agent inquired with no input costs no call for it)
-    paced = inputs if inputs is _NO_MESSAGES else replies.paced(inputs)
+    if inputs is _NO_MESSAGES:
+        paced = inputs
+        held = None
+    else:
+        paced = replies.paced(inputs)
+        held = core_of(inputs)  # read for the whole run (see hold_reader)
+        if held.done:
+            held = None
+        else:
+            held.hold_reader()
     del inputs  # (a view of them, when paced: the view is what the interaction holds)
     interaction = InteractionContext(agent, paced, replies)  # made here: fewer objects wait
     func = agent.func
@@ -480,12 +487,16 @@ async def _run(
         elif not isinstance(error, asyncio.CancelledError):
             _report_late_error(agent, replies, error, finished_early)
         if isinstance(error, asyncio.CancelledError):
+            if held is not None:  # given up on (cancelled): it gives up its input in turn
+                held.release_reader(gave_up=True)
+                held = None
             raise
     else:
         interaction._finished = True  # (_finish, inline)
         replies.complete()
     finally:
-        replies.input = None  # read no more: not given up with what it replied
+        if held is not None:
+            held.release_reader(gave_up=False)
         tracker.ended(core)  # (the replies have ended, or it follows them to their end)
         # the task's last step (see forget_task): it leaves the context's tasks now, with no
         # done callback scheduled; one cancelled before its first step never gets here, and

@@ -255,6 +255,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "_delivering",
         "_end_callbacks",
         "_end_watchers",
+        "_interactions",
         "_needing",
         "_pack_at",
         "_reader_waits",
@@ -336,6 +337,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self._waiting = 0  # consumers inside await_change, woken ones that have not run yet too
         self._end_watchers = 0  # consumers waiting for the end only (add_end_observer)
         self._needing = 0  # of the waits: its producer's, which needs it (await_needed)
+        self._interactions = 0  # running interactions that read it as their input
         self._reader_waits = False  # an ``async for`` reader is among the waiters
         self._watch: _Watch | None = None  # the deadlock watch of the loop its consumers wait in
         self.on_abandoned: Callable[[], None] | None = None
@@ -1106,7 +1108,9 @@ class ReplayCore(abc.ObserverBase[T]):
         self.give_up()
 
     def consumed(self) -> bool:
-        """Whether a consumer is subscribed or waiting for the next piece.
+        """Whether a consumer is subscribed or waiting for the next piece, or holds it.
+
+        An interaction whose input the stream is holds it while it runs (:meth:`hold_reader`).
 
         A consumer woken by a piece (or the end) counts until its task has run: its wait
         has ended, but it has not given up. A consumer whose wait is cancelled stops counting
@@ -1114,7 +1118,32 @@ class ReplayCore(abc.ObserverBase[T]):
         which the loop runs the woken consumers: each one cancelled gets ``CancelledError``,
         each other one goes on reading.
         """
-        return bool(self.observers) or self._waiting > 0 or self._end_watchers > 0
+        return (
+            bool(self.observers)
+            or self._waiting > 0
+            or self._end_watchers > 0
+            or self._interactions > 0
+        )
+
+    def hold_reader(self) -> None:
+        """Count a reader for as long as it runs: an interaction whose input this stream is.
+
+        Such a reader is busy between its waits (doing the work a message asks for), yet
+        will read on: while it runs the stream is :meth:`consumed`, so another consumer
+        giving up does not abandon it. :meth:`release_reader` ends the count.
+        """
+        self._interactions += 1
+
+    def release_reader(self, gave_up: bool) -> None:
+        """End a count of :meth:`hold_reader`; ``gave_up``: the reader was given up on.
+
+        A reader given up on (its agent cancelled) gives up on the stream in turn, if
+        nobody else consumes it (see :meth:`check_abandoned`); one that ended on its own
+        leaves it running, as a stream once started runs to its end.
+        """
+        self._interactions -= 1
+        if gave_up:
+            self.check_abandoned()
 
     def give_up(self) -> None:
         """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
@@ -1188,7 +1217,7 @@ class _ReadyCore(ReplayCore[T]):
     packed = None
     _pack_at = _NEVER
     _subscription = _waiters = on_abandoned = wanted_by = loop = thread = None
-    _waiting = _end_watchers = _needing = 0
+    _waiting = _end_watchers = _needing = _interactions = 0
     _watch = None
     validator = flow = None
     handed_over = _delivering = False

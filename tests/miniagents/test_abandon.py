@@ -18,6 +18,7 @@ from miniagents import (
 )
 from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm.offline import create_offline_agent
+from miniagents.operators import join_messages
 from miniagents.testing import VirtualClock
 
 pytestmark = pytest.mark.usefixtures("virtual_clock")  # the sleeps and timeouts: virtual
@@ -433,3 +434,42 @@ async def test_an_error_a_source_given_up_on_raises_as_it_closes_is_logged(
     assert record.exc_info is not None
     assert str(record.exc_info[1]) == "closing the connection failed"
     caplog.clear()  # (an expected error log: see conftest)
+
+
+async def test_giving_up_on_one_agent_leaves_an_input_another_running_agent_reads() -> None:
+    events: list[str] = []
+    extract, summarize = chain_agents(events)
+
+    @miniagent
+    async def keeper(ctx: InteractionContext) -> None:
+        async for fact in ctx.message_promises:  # reads each fact, then works on it
+            text = str(await fact)
+            await asyncio.sleep(15)  # busy, not waiting for its input, when the other gives up
+            ctx.reply(f"stored {text}")
+
+    async with MiniAgents():
+        facts = extract.inquire()
+        stored = keeper.inquire(facts)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(summarize.inquire(facts).aresolve(), 15)
+        assert len(await stored) == 10  # the other reader of the input got every fact
+    assert events == ["summarize cancelled"]
+
+
+async def test_giving_up_inside_a_joined_message_stops_the_agent_that_replied_it() -> None:
+    events: list[str] = []
+
+    @miniagent
+    async def summarizer(ctx: InteractionContext) -> None:
+        try:
+            ctx.reply(join_messages(source_agent(paced_tokens(100)).inquire()))
+            await asyncio.sleep(30)  # more work after replying
+            ctx.reply("more")
+        except asyncio.CancelledError:
+            events.append("summarizer cancelled")
+            raise
+
+    async with MiniAgents():
+        with pytest.raises(TimeoutError):
+            await preview(summarizer.inquire(), 3.5)
+    assert events == ["summarizer cancelled"]

@@ -10,7 +10,7 @@ programs this way too; ``pytest --eager-tasks`` runs any test so.)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -91,3 +91,29 @@ async def test_an_agent_that_never_waits_has_ended_when_inquire_returns() -> Non
             replies = agent.inquire()
             assert not running_tasks()  # its task ended in its first step: nothing is kept
             assert [str(message) for message in await replies] == ["at once"]
+
+
+async def test_giving_up_on_an_unread_input_starts_none_of_what_it_holds() -> None:
+    # giving up on an interaction's own input started it (to give up what it follows),
+    # which ran a lazy agent's first step and a user's generator under eager tasks
+    events: list[str] = []
+
+    @miniagent(start_asap=False)
+    async def lazy(ctx: InteractionContext) -> None:
+        events.append("lazy started")
+        ctx.reply("never read")
+
+    async def tokens() -> AsyncIterator[str]:
+        events.append("generator ran")
+        yield "never read"
+
+    @miniagent
+    async def ignoring(ctx: InteractionContext) -> None:
+        await asyncio.Event().wait()  # never reads its input
+
+    async with MiniAgents():
+        with eager_tasks():
+            reply = ignoring.inquire([lazy.inquire(), tokens()])
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(reply.aresolve(), 0.01)
+    assert events == []
