@@ -1083,7 +1083,9 @@ class ReplayCore(abc.ObserverBase[T]):
         consumers may read it later), or on a stream that one of those feeds. Only streams
         with an ``on_abandoned`` callback (those an agent produces) react to it. A stream
         left with only its producer's wait (:meth:`await_needed`) has its first holder
-        checked instead: nobody reads that one, so it is abandoned, and this stream with it.
+        checked instead, and the holders that pass it on (an agent that replied with the
+        first one's replies): one that nobody reads is abandoned, and in turn what it
+        passes on, then this stream.
         """
         if self.on_abandoned is None or self.done:
             return
@@ -1093,12 +1095,14 @@ class ReplayCore(abc.ObserverBase[T]):
                 and self._waiting == self._needing
                 and not self.observers
                 and not self._end_watchers
-            ):  # only the producer of its first holder waits for it: is that one read?
-                holder = self.wanted_by
-                if type(holder) is tuple:
-                    holder = holder[0]
-                if holder is not None and not holder.consumed():  # type: ignore[union-attr]
-                    holder.check_abandoned()  # type: ignore[union-attr]
+            ):  # only the producer of its first holder waits for it: are its holders read?
+                holders = self.wanted_by
+                if holders is not None:  # the outermost first: one that passes the first on
+                    if not isinstance(holders, tuple):
+                        holders = (holders,)
+                    for holder in reversed(holders):
+                        if not holder.consumed():  # (read by nobody: it goes, and gives up
+                            holder.check_abandoned()  # what it passes on in turn)
             return
         wanted_by = self.wanted_by
         if wanted_by is not None and _read_on(

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import cast
 
 import pytest
 
-from miniagents import MessageSequencePromise, MiniAgents
+from miniagents import (
+    InteractionContext,
+    MessageSequencePromise,
+    MiniAgent,
+    MiniAgents,
+    miniagent,
+)
 from miniagents.errors import StreamCancelledError
-from miniagents.ext.llm import LLMCall
+from miniagents.ext.llm import LLMCall, fallback_agent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import (
     ToolCallMessage,
@@ -144,12 +151,32 @@ async def read_tokens(reply: MessageSequencePromise) -> None:
             pass
 
 
+def passed_on(agent: MiniAgent[[]], how: str) -> MiniAgent[[]]:
+    """``agent`` as it is, behind ``fallback_agent``, or replied on by an agent of its own."""
+    if how == "fallback":
+        return cast("MiniAgent[[]]", fallback_agent(agent))
+    if how == "relay":
+
+        @miniagent
+        async def relay(ctx: InteractionContext, /) -> None:
+            ctx.reply(agent.inquire(ctx.messages))
+
+        return relay
+    return agent
+
+
+@pytest.mark.parametrize("how", ["directly", "fallback", "relay"])
 @pytest.mark.parametrize("reader", ["alone", "with a reader of the whole reply"])
-async def test_a_token_reader_giving_up_in_a_tool_result_stops_the_tool_loop(reader: str) -> None:
+async def test_a_token_reader_giving_up_in_a_tool_result_stops_the_tool_loop(
+    reader: str, how: str
+) -> None:
     tool = GatedTool()
     calls: list[LLMCall] = []
-    agent = scripted_agent(
-        CallTool("crawl", {"site": "example.org"}), "Done.", tools=[tool.crawl], calls=calls
+    agent = passed_on(
+        scripted_agent(
+            CallTool("crawl", {"site": "example.org"}), "Done.", tools=[tool.crawl], calls=calls
+        ),
+        how,
     )
     async with MiniAgents():
         reply = agent.inquire("Crawl example.org")
