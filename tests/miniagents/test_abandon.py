@@ -19,6 +19,7 @@ from miniagents import (
 from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm.offline import create_offline_agent
 from miniagents.operators import join_messages
+from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock
 
 pytestmark = pytest.mark.usefixtures("virtual_clock")  # the sleeps and timeouts: virtual
@@ -429,6 +430,9 @@ async def test_an_error_a_source_given_up_on_raises_as_it_closes_is_logged(
     async with MiniAgents():
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(source_agent(tokens()).inquire().aresolve(), 0.2)
+    stopping = running_tasks()  # the source's task, cancelled: its cleanup raises
+    _, pending = await asyncio.wait(stopping, timeout=10) if stopping else (None, ())
+    assert not pending
     [record] = [record for record in caplog.records if record.levelname == "ERROR"]
     assert "stopped as it was given up on" in record.getMessage()
     assert record.exc_info is not None
