@@ -208,13 +208,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             if abandoned is None or abandoned == core.cancel:
                 core.on_abandoned = partial(self._message_abandoned, core)
             # not abandoned while this sequence is consumed (whoever follows it may read it)
-            wanted_by = core.wanted_by
-            if wanted_by is None:
-                core.wanted_by = self._record
-            elif type(wanted_by) is tuple:
-                core.wanted_by = (*wanted_by, self._record)
-            else:
-                core.wanted_by = (wanted_by, self._record)  # type: ignore[assignment]
+            core.wanted_by = (*core.wanted_by, self._record)
             if self._streaming is None:
                 self._streaming = [core]
             else:

@@ -343,7 +343,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self.on_abandoned: Callable[[], None] | None = None
         # the streams that hold this one as a piece (a message's sequences): while one of
         # them is consumed, this one is not abandoned (see check_abandoned)
-        self.wanted_by: ReplayCore[Any] | tuple[ReplayCore[Any], ...] | None = None
+        self.wanted_by: tuple[ReplayCore[Any], ...] = ()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: int | None = None
         self.validator = validator
@@ -536,7 +536,7 @@ class ReplayCore(abc.ObserverBase[T]):
     def _end(self) -> None:
         self.done = True
         self.on_abandoned = None  # nothing to give up any more (and no reference cycle)
-        self.wanted_by = None
+        self.wanted_by = ()
         if self._subscription is not None:  # (most cores are fed directly: none to dispose)
             self._dispose_subscription()
         callbacks, self._end_callbacks = self._end_callbacks, None
@@ -1096,18 +1096,12 @@ class ReplayCore(abc.ObserverBase[T]):
                 and not self.observers
                 and not self._end_watchers
             ):  # only the producer of its first holder waits for it: are its holders read?
-                holders = self.wanted_by
-                if holders is not None:  # the outermost first: one that passes the first on
-                    if not isinstance(holders, tuple):
-                        holders = (holders,)
-                    for holder in reversed(holders):
-                        if not holder.consumed():  # (read by nobody: it goes, and gives up
-                            holder.check_abandoned()  # what it passes on in turn)
+                # the outermost first: one that passes the first on
+                for holder in reversed(self.wanted_by):
+                    if not holder.consumed():  # (read by nobody: it goes, and gives up
+                        holder.check_abandoned()  # what it passes on in turn)
             return
-        wanted_by = self.wanted_by
-        if wanted_by is not None and _read_on(
-            wanted_by if type(wanted_by) is tuple else (wanted_by,)  # type: ignore[arg-type]
-        ):
+        if self.wanted_by and _read_on(self.wanted_by):
             return
         self.give_up()
 
@@ -1220,7 +1214,8 @@ class _ReadyCore(ReplayCore[T]):
     _reader_waits = False
     packed = None
     _pack_at = _NEVER
-    _subscription = _waiters = on_abandoned = wanted_by = loop = thread = None
+    _subscription = _waiters = on_abandoned = loop = thread = None
+    wanted_by = ()
     _waiting = _end_watchers = _needing = _interactions = 0
     _watch = None
     validator = flow = None
