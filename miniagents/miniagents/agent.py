@@ -28,7 +28,6 @@ import asyncio
 import contextvars
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from functools import partial
 from types import MappingProxyType
 from typing import (
     Concatenate,
@@ -260,18 +259,12 @@ def input_of(agent: MiniAgent[...], messages: MessageType | None) -> MessageSequ
         ) from error
     if inputs is not messages:  # made here, for this interaction only
         core = core_of(inputs)
-        if not core.done:  # it follows streams: given up on, it gives them up in turn
-            core.on_abandoned = partial(_give_up_own_input, core)
+        # it follows streams: given up on, it is cancelled, and gives them up in turn if
+        # nobody else reads them (one never read is not started for it: that would start
+        # what it holds, lazy agents and async generators, only to stop them)
+        if not core.done:
+            core.on_abandoned = core.cancel
     return inputs
-
-
-def _give_up_own_input(core: ReplayCore[MessagePromise]) -> None:
-    """Stop an interaction's own input, given up on: what it follows that nobody else reads.
-
-    (One never read is not started for it: that would start what it holds, lazy agents and
-    async generators, only to stop them. What it holds runs on, as before it was given up.)
-    """
-    core.cancel_now()
 
 
 def start(
