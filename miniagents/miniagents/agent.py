@@ -630,9 +630,9 @@ class MiniAgent(Generic[P, ReplyT_co]):
             description if description is not None else inspect.getdoc(func)
         )
         self.concurrency_limit: ConcurrencyLimit | None = (
-            ConcurrencyLimit(max_concurrency)
-            if isinstance(max_concurrency, int)
-            else max_concurrency
+            max_concurrency
+            if max_concurrency is None or isinstance(max_concurrency, ConcurrencyLimit)
+            else ConcurrencyLimit(max_concurrency)  # checks it: a positive int
         )
         self.start_asap: bool | None = None if start_asap is DEFAULT else start_asap
         self._parameters = AgentParameters.of(func, self.alias)
@@ -700,7 +700,9 @@ class MiniAgent(Generic[P, ReplyT_co]):
             self.func,
             alias=alias if alias is not None else self.alias,
             description=description if description is not None else self.description,
-            max_concurrency=max_concurrency or self.concurrency_limit,
+            max_concurrency=(
+                self.concurrency_limit if max_concurrency is None else max_concurrency
+            ),
             start_asap=start_asap if start_asap is not None else self.start_asap,
             bound={**self._bound, **_given(kwargs)},
         )

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
-from miniagents.errors import StreamCancelledError
+from miniagents.errors import ConcurrencyLimitError, StreamCancelledError
 from miniagents.promising.lowlevel import running_tasks
 
 
@@ -125,6 +125,25 @@ def test_a_limit_must_be_a_positive_int() -> None:
     for bad in (0, -1, True):
         with pytest.raises(ValueError, match="max_concurrency must be a positive int"):
             MiniAgent(agent, max_concurrency=bad)
+    # a value of another type is refused when the agent is made, not at its first call
+    for other in (1.5, "2"):
+        with pytest.raises(ConcurrencyLimitError, match="max_concurrency must be a positive int"):
+            MiniAgent(agent, max_concurrency=other)  # type: ignore[arg-type]
+
+
+def test_a_fork_checks_its_own_limit_and_keeps_the_parent_s_without_one() -> None:
+    """fork(max_concurrency=0) is refused (it was taken for "no limit of its own")."""
+
+    async def agent(ctx: InteractionContext) -> None:
+        pass
+
+    parent = MiniAgent(agent, max_concurrency=2)
+    with pytest.raises(ConcurrencyLimitError, match="but it is 0"):
+        parent.fork(max_concurrency=0)
+    assert parent.fork().concurrency_limit is parent.concurrency_limit
+    own = parent.fork(max_concurrency=3).concurrency_limit
+    assert own is not None
+    assert own.limit == 3
 
 
 async def test_a_million_item_style_pipeline_runs_n_calls_at_once_and_few_tasks() -> None:
