@@ -23,6 +23,8 @@ class AgentParameters:
     required: frozenset[str]
     takes_any: bool
     signature: inspect.Signature
+    positional: tuple[str, ...]
+    """The parameters after the context that a positional argument can fill, in order."""
 
     @classmethod
     def of(cls, func: Callable[..., object], agent: str) -> AgentParameters:
@@ -51,6 +53,9 @@ class AgentParameters:
             required=frozenset(p.name for p in named if p.default is inspect.Parameter.empty),
             takes_any=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in rest),
             signature=inspect.Signature(parameters),
+            positional=tuple(
+                p.name for p in rest if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+            ),
         )
 
     def check_known(self, arguments: Mapping[str, object], where: str) -> None:
@@ -79,13 +84,7 @@ class AgentParameters:
         if not args and not arguments and not self.required:
             return  # the common case: nothing given, nothing needed
         if args:  # positional arguments: let Python's own binding judge them
-            try:
-                self.signature.bind(None, *args, **arguments)
-            except TypeError as error:
-                raise AgentArgumentError(
-                    f"The agent {self.agent} cannot take these arguments: {error}. Pass the "
-                    "agent's arguments by keyword, e.g. inquire(messages, name=value)."
-                ) from None
+            self._bind(args, arguments)
             return
         given = arguments.keys()
         if not (self.takes_any or given <= self.names):  # check_known's own test, inline:
@@ -98,6 +97,44 @@ class AgentParameters:
                 f"The agent {self.agent} needs the argument {missing[0]!r}: pass it to "
                 f"inquire({missing[0]}=...) or bind it with fork({missing[0]}=...)."
             )
+
+    def over_bound(
+        self, args: tuple[object, ...], given: dict[str, object]
+    ) -> tuple[tuple[object, ...], dict[str, object]]:
+        """A call's positional arguments as keywords, so that they override bound ones.
+
+        Arguments given to ``inquire`` override those bound with ``fork`` or ``bind``,
+        by position as by keyword. Positional arguments that reach past the named
+        parameters (into ``*args``) are left as they are, with those before them.
+
+        Returns:
+            The positional arguments left, and the keyword arguments.
+        """
+        if len(args) > len(self.positional):
+            self._bind(args, {})  # too many, unless the function takes *args
+            return args, given
+        named = dict(zip(self.positional, args, strict=False))  # args may be fewer
+        if named.keys() & given.keys():
+            return args, given  # given twice: Python's own binding says so (check_call)
+        named.update(given)
+        return (), named
+
+    def _bind(self, args: tuple[object, ...], arguments: Mapping[str, object]) -> None:
+        """Bind a call's arguments as Python would (``partial``: without the bound ones).
+
+        Raises:
+            AgentArgumentError: with Python's reason.
+        """
+        try:
+            if arguments:
+                self.signature.bind(None, *args, **arguments)
+            else:
+                self.signature.bind_partial(None, *args)
+        except TypeError as error:
+            raise AgentArgumentError(
+                f"The agent {self.agent} cannot take these arguments: {error}. Pass the "
+                "agent's arguments by keyword, e.g. inquire(messages, name=value)."
+            ) from None
 
     def by_name(
         self, args: tuple[object, ...], arguments: Mapping[str, object]

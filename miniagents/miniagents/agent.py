@@ -280,7 +280,12 @@ def start(
         AgentArgumentError: for unknown, missing or extra positional arguments.
     """
     given = _given(kwargs)  # a keyword given ``DEFAULT`` is as if it were not given
-    arguments = {**agent._bound, **given} if agent._bound else given
+    if agent._bound:
+        if args:  # they override bound arguments too, as keywords do
+            args, given = agent._parameters.over_bound(args, given)
+        arguments = {**agent._bound, **given}
+    else:
+        arguments = given
     start_asap: bool | None = None
     if "start_asap" in arguments and "start_asap" not in agent._parameters.names:
         start_asap = cast("bool | None", arguments.pop("start_asap"))

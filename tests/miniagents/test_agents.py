@@ -664,6 +664,20 @@ async def test_fork_binds_arguments_that_inquire_overrides() -> None:
         assert texts_of(await greeter.inquire()) == ["Hello, world!"]  # the original is intact
 
 
+async def test_positional_arguments_of_inquire_override_bound_ones() -> None:
+    """By position as by keyword (by position it was "multiple values for 'greeting'")."""
+    hi = greeter.fork(greeting="Hi")
+    hi_bob = greeter.bind("Hi", "Bob")
+    async with MiniAgents():
+        assert texts_of(await hi.inquire(None, "Yo")) == ["Yo, world!"]
+        assert texts_of(await hi.inquire(None, "Yo", "Ann")) == ["Yo, Ann!"]
+        assert texts_of(await hi_bob.inquire(None, "Hey")) == ["Hey, Bob!"]
+        with pytest.raises(AgentArgumentError, match="multiple values for argument 'greeting'"):
+            hi.inquire(None, "Yo", greeting="Hey")  # type: ignore[misc]
+        with pytest.raises(AgentArgumentError, match="too many positional arguments"):
+            loose(hi).inquire(None, "a", "b", "c")
+
+
 async def test_fork_of_a_fork_adds_and_overrides_bindings() -> None:
     hi = greeter.fork(greeting="Hi")
     hi_ann = hi.fork(name="Ann", alias="HI_ANN", description="Greets Ann.")
