@@ -14,11 +14,12 @@ replies are not being read waits at its next input pull::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeVar
 
-from miniagents.promising._replay import ReplayCore
+from miniagents.promising._replay import ReplayCore, current_task_or_none, recheck_closed
 
 __all__ = ["PieceIterator"]
 
@@ -34,7 +35,17 @@ class _Owner(Protocol[T]):
 class PieceIterator(AsyncIterator[T]):
     """One consumer's position in a stream, from the first piece."""
 
-    __slots__ = ("__weakref__", "_core", "_gate", "_owner", "index", "until")
+    __slots__ = (
+        "__weakref__",
+        "_core",
+        "_gate",
+        "_owner",
+        "index",
+        "quit",
+        "task",
+        "until",
+        "waiting",
+    )
 
     def __init__(self, owner: _Owner[T], gate: ReplayCore[Any] | None = None) -> None:
         core = owner._core
@@ -45,6 +56,14 @@ class PieceIterator(AsyncIterator[T]):
         self.until: int | None = None
         """Read on demand: the producer makes no more pieces than this for it (see
         :meth:`read_until`); ``None``: it may run the high-water mark ahead."""
+        # as the stream counts it (see ReplayCore.add_reader): a reader between two pieces
+        # holds the stream (and the messages it holds) against another consumer giving up
+        self.quit = False
+        self.waiting = False
+        self.task: asyncio.Task[Any] | None = None
+        if not core.done or core.flow is not None:  # (a sequence's messages may stream on)
+            self.task = current_task_or_none()
+            core.add_reader(self)
         if core.flow is not None:
             self.__class__ = _FollowedIterator  # the stream follows it: uncount it when gone
             if core.flow.settle(core):
@@ -87,21 +106,38 @@ class PieceIterator(AsyncIterator[T]):
                     # below base without a flow: the packed front of a record of str
                     return pieces[offset] if offset >= 0 else core.piece(index)
             elif core.done:
+                self.quit = True  # read to the end
                 if core.error is not None:
                     core.raise_if_failed()
                 raise StopAsyncIteration
             elif core.started:  # (await_change, inline: no coroutine of its own)
                 waiter, task = core.wait_change(reader=True)
+                self._wait_starts(task)
                 try:
                     await waiter
                 except BaseException as error:
+                    self._wait_failed(error)
                     core.end_wait(task, error)
                     raise
+                self.waiting = False
                 core.end_wait(task, None)
             else:
                 core.start()  # a synchronous source may deliver pieces right here
             if self._owner._core is not core:
                 core = self._switch()
+
+    def _wait_starts(self, task: asyncio.Task[Any] | None) -> None:
+        """Note a wait for the next piece, in ``task`` (the reader reads on: it counts)."""
+        self.waiting = True
+        self.quit = False
+        if task is not None:
+            self.task = task
+
+    def _wait_failed(self, error: BaseException) -> None:
+        """Note the end of a wait that raised ``error``: cancelled, the reader gave up."""
+        self.waiting = False
+        if isinstance(error, asyncio.CancelledError):
+            self.quit = True
 
     def read_until(self, count: int) -> None:
         """Let the producer make ``count`` pieces in all for this iterator, and no more.
@@ -123,6 +159,8 @@ class PieceIterator(AsyncIterator[T]):
         if old.flow is not None:
             old.flow.drop_cursor(old, self)
         core = self._core = self._owner._core
+        if not core.done or core.flow is not None:
+            core.add_reader(self)
         # (the copy has a flow only if the stream had one: a _PlainIterator stays one)
         if core.flow is not None and self.index >= core.flow.floor:
             self.__class__ = _FollowedIterator
@@ -130,10 +168,17 @@ class PieceIterator(AsyncIterator[T]):
         return core
 
     async def aclose(self) -> None:
-        """Stop consuming: the stream no longer keeps pieces for this iterator, nor waits."""
+        """Stop consuming: the stream no longer keeps pieces for this iterator, nor waits.
+
+        If another consumer gave up on the stream while this iterator held it (between two
+        pieces), the stream is given up on now, unless someone else still reads it.
+        """
         core = self._core
         if core.flow is not None:
             core.flow.drop_cursor(core, self)
+        if not self.quit:
+            self.quit = True
+            recheck_closed(core, self)
 
 
 class _PlainIterator(PieceIterator[T]):
@@ -160,11 +205,14 @@ class _PlainIterator(PieceIterator[T]):
                 break
             # the wait itself, without await_change's coroutine (nor the general one's)
             waiter, task = core.wait_change(reader=True)
+            self._wait_starts(task)
             try:
                 await waiter
             except BaseException as error:
+                self._wait_failed(error)
                 core.end_wait(task, error)
                 raise
+            self.waiting = False
             core.end_wait(task, None)
         return await PieceIterator.__anext__(self)
 

@@ -36,10 +36,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from types import TracebackType
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -62,10 +64,13 @@ __all__ = [
     "Deferred",
     "DirectSource",
     "Observer",
+    "Reader",
     "ReplayCore",
     "ReplayObservable",
+    "current_task_or_none",
     "handoffs",
     "joined_text",
+    "recheck_closed",
 ]
 
 T = TypeVar("T")
@@ -276,6 +281,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "packed",
         "piece_type",
         "pieces",
+        "readers",
         "sent",
         "started",
         "thread",
@@ -338,6 +344,9 @@ class ReplayCore(abc.ObserverBase[T]):
         self._end_watchers = 0  # consumers waiting for the end only (add_end_observer)
         self._needing = 0  # of the waits: its producer's, which needs it (await_needed)
         self._interactions = 0  # running interactions that read it as their input
+        # its async for readers (weakly), which read on between two pieces (see reads_on)
+        # (one, or a list of them: most streams have one reader, no list then)
+        self.readers: weakref.ref[Reader] | list[weakref.ref[Reader]] | None = None
         self._reader_waits = False  # an ``async for`` reader is among the waiters
         self._watch: _Watch | None = None  # the deadlock watch of the loop its consumers wait in
         self.on_abandoned: Callable[[], None] | None = None
@@ -1095,6 +1104,7 @@ class ReplayCore(abc.ObserverBase[T]):
                 and self._waiting == self._needing
                 and not self.observers
                 and not self._end_watchers
+                and not (self.readers is not None and _read_between(self))
             ):  # only the producer of its first holder waits for it: are its holders read?
                 # the outermost first: one that passes the first on
                 for holder in reversed(self.wanted_by):
@@ -1109,6 +1119,8 @@ class ReplayCore(abc.ObserverBase[T]):
         """Whether a consumer is subscribed or waiting for the next piece, or holds it.
 
         An interaction whose input the stream is holds it while it runs (:meth:`hold_reader`).
+        An ``async for`` reader between two pieces (doing the work the last one asks for)
+        holds it too, until it reads to the end, is closed or goes (see :meth:`add_reader`).
 
         A consumer woken by a piece (or the end) counts until its task has run: its wait
         has ended, but it has not given up. A consumer whose wait is cancelled stops counting
@@ -1121,7 +1133,27 @@ class ReplayCore(abc.ObserverBase[T]):
             or self._waiting > 0
             or self._end_watchers > 0
             or self._interactions > 0
+            or (self.readers is not None and _read_between(self))
         )
+
+    def add_reader(self, reader: Reader) -> None:
+        """Count ``reader``, an ``async for`` iterator of this stream, as a consumer.
+
+        It counts while it is between two pieces and its task runs: until its wait is
+        cancelled (it gave up, unless it reads again), it is closed or read to the end, or
+        it goes. A reader whose task is the one that gave up a wait counts until that task
+        has gone on: the stream is checked again when the task ends (see
+        :func:`_read_between`). Held weakly: a reader dropped unread is not kept.
+        """
+        readers = self.readers
+        if readers is None:
+            self.readers = weakref.ref(reader)
+        elif isinstance(readers, list):
+            if len(readers) >= 8:  # (readers that went leave their dead references behind)
+                readers[:] = [ref for ref in readers if ref() is not None]
+            readers.append(weakref.ref(reader))
+        else:
+            self.readers = [readers, weakref.ref(reader)]
 
     def hold_reader(self) -> None:
         """Count a reader for as long as it runs: an interaction whose input this stream is.
@@ -1217,6 +1249,7 @@ class _ReadyCore(ReplayCore[T]):
     _subscription = _waiters = on_abandoned = loop = thread = None
     wanted_by = ()
     _waiting = _end_watchers = _needing = _interactions = 0
+    readers = None
     _watch = None
     validator = flow = None
     handed_over = _delivering = False
@@ -1252,12 +1285,136 @@ def _read_on(cores: tuple[ReplayCore[Any], ...]) -> bool:
         flow = core.flow
         if (flow.pins > 0) if flow is not None else core._waiting > 0:
             return True  # (pins: awaits of the whole, see acollect)
+        if core._interactions > 0 or (core.readers is not None and _read_between(core)):
+            return True  # an agent that reads it as its input, an async for between pieces
         for observer in core.observers:
             sink = observer[4]
             if sink is None:
                 return True
             todo.append(sink)
     return False
+
+
+class Reader(Protocol):
+    """An ``async for`` reader of a stream, as the stream counts it (see ``add_reader``)."""
+
+    quit: bool
+    """Its last wait was cancelled (it gave up, unless it reads again), or it was closed or
+    read to the end."""
+    waiting: bool
+    """It waits for the next piece now (a wait the stream counts by itself)."""
+    task: asyncio.Task[Any] | None
+    """The task that last read with it (``None``: not known, it counts)."""
+    index: int
+    """How many pieces it has taken."""
+
+
+def _read_between(core: ReplayCore[Any]) -> bool:
+    """Whether an ``async for`` reader of ``core`` is between two pieces, and reads on.
+
+    A reader that waits for a piece is not one (the wait counts by itself); neither is one
+    that quit, nor one whose task has ended. A reader in the *current* task (the task that
+    just gave up a wait, or whose agent was given up on) is in doubt: that task may read on
+    with it (a timeout around one message, then the next) or not (a timeout around the
+    whole loop). It counts for now, and ``core`` is checked again once the task has
+    finished its step: a reader it did not read on with by then has quit, with its task.
+    """
+    readers = core.readers
+    if readers is None:
+        return False
+    if not isinstance(readers, list):
+        readers = core.readers = [readers]  # (a rare path: no list until it is needed)
+    current: asyncio.Task[Any] | None = None
+    doubted: list[tuple[Reader, int]] | None = None
+    for position, ref in enumerate(readers):
+        reader = ref()
+        if reader is None or reader.quit or reader.waiting:
+            continue
+        task = reader.task
+        if task is not None:
+            if task.done():
+                continue
+            if current is None:
+                current = current_task_or_none()
+            if task is current:
+                if doubted is None:
+                    doubted = []
+                doubted.append((reader, reader.index))
+                continue
+        if not _watched(ref):  # it holds the stream now: check again when it goes
+            loop = core.loop or _running_loop()
+            if loop is not None:
+                gone = partial(_reader_gone, weakref.ref(core), loop)
+                readers[position] = weakref.ref(reader, gone)
+        return True
+    if doubted is None:
+        return False
+    assert current is not None
+    current.get_loop().call_soon(_check_doubted, core, doubted)
+    return True
+
+
+def _watched(ref: weakref.ref[Reader]) -> bool:
+    """Whether ``ref`` is one that :func:`_read_between` made to watch its reader go."""
+    return cast("object", ref.__callback__) is not None
+
+
+def _reader_gone(
+    core_ref: weakref.ref[ReplayCore[Any]], loop: asyncio.AbstractEventLoop, _: object
+) -> None:
+    """A reader that held a stream against another consumer's giving up went: check it again.
+
+    (A weak reference's callback: it may run anywhere, so the check goes to the loop.)
+    """
+    core = core_ref()
+    if core is None or core.done:
+        return
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nothing runs it any more
+        loop.call_soon_threadsafe(core.check_abandoned)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop, or ``None`` outside of one."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def recheck_closed(core: ReplayCore[Any], reader: Reader) -> None:
+    """``reader`` was closed: if it held ``core`` against a giving up, check it again."""
+    readers = core.readers
+    refs: list[weakref.ref[Reader]] = (
+        [] if readers is None else readers if isinstance(readers, list) else [readers]
+    )
+    for ref in refs:
+        if ref() is reader:
+            if _watched(ref):
+                core.check_abandoned()
+            return
+
+
+def _check_doubted(core: ReplayCore[Any], doubted: list[tuple[Reader, int]]) -> None:
+    """After the step of the task that gave up: its readers of ``core`` that read no more quit.
+
+    A reader that read on in that step (it took a piece, or waits for the next) counts as
+    before; one that did not has been left with the loop its task gave up. ``core`` is then
+    checked again (see :meth:`ReplayCore.check_abandoned`).
+    """
+    stale = False
+    for reader, index in doubted:
+        if not reader.quit and not reader.waiting and reader.index == index:
+            reader.quit = stale = True
+    if stale:
+        core.check_abandoned()
+
+
+def current_task_or_none() -> asyncio.Task[Any] | None:
+    """The running task, or ``None`` outside of one (or of a running loop)."""
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop (a finalizer in another thread)
+        return None
 
 
 def joined_text(core: ReplayCore[str]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 
@@ -17,10 +17,10 @@ from miniagents import (
     pipeline,
 )
 from miniagents.errors import StreamCancelledError
-from miniagents.ext.llm.offline import create_offline_agent
+from miniagents.ext.llm.offline import CallTool, create_offline_agent
 from miniagents.operators import join_messages
 from miniagents.promising.lowlevel import running_tasks
-from miniagents.testing import VirtualClock
+from miniagents.testing import VirtualClock, scripted_agent
 
 pytestmark = pytest.mark.usefixtures("virtual_clock")  # the sleeps and timeouts: virtual
 
@@ -477,3 +477,146 @@ async def test_giving_up_inside_a_joined_message_stops_the_agent_that_replied_it
         with pytest.raises(TimeoutError):
             await preview(summarizer.inquire(), 3.5)
     assert events == ["summarizer cancelled"]
+
+
+# -- a reader between two pieces reads on --------------------------------------------------
+
+
+def stepped_agent(step: asyncio.Event, count: int, events: list[str]) -> MiniAgent[[]]:
+    """An agent that replies ``fact 0`` .. ``fact <count - 1>``, each when ``step`` is set."""
+
+    @miniagent
+    async def stepped(ctx: InteractionContext) -> None:
+        try:
+            for number in range(count):
+                await step.wait()
+                step.clear()
+                ctx.reply(f"fact {number}")
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            raise
+
+    return stepped
+
+
+@pytest.mark.parametrize("other", ["a reader", "an agent reading it", "an agent reading a list"])
+async def test_a_reader_between_two_messages_keeps_the_reply_when_another_gives_up(
+    other: str,
+) -> None:
+    """The user works on a message (not waiting for the reply) while another gives up."""
+    step, busy, go = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    events: list[str] = []
+
+    @miniagent
+    async def slow_reader(ctx: InteractionContext) -> None:
+        async for _ in ctx.message_promises:
+            await asyncio.sleep(3600)  # it will be given up on
+
+    async def impatient(reply: MessageSequencePromise) -> None:
+        async for _ in reply:
+            pass
+
+    async with MiniAgents():
+        facts = stepped_agent(step, 4, events).inquire()
+
+        async def user() -> list[str]:
+            got = []
+            async for fact in facts:
+                got.append(str(await fact))
+                busy.set()
+                await go.wait()  # works on the fact: between two messages of the reply
+                go.clear()
+            return got
+
+        reading = asyncio.create_task(user())
+        step.set()
+        await busy.wait()
+        if other == "a reader":
+            given_up: Awaitable[object] = impatient(facts)
+        else:
+            inputs = facts if other == "an agent reading it" else [facts]
+            given_up = slow_reader.inquire(inputs).aresolve()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(given_up, 1)
+        for _ in range(3):
+            busy.clear()
+            go.set()
+            step.set()
+            await busy.wait()
+        go.set()
+        assert await reading == ["fact 0", "fact 1", "fact 2", "fact 3"]
+    assert events == []
+
+
+async def test_a_reader_that_held_the_reply_gives_it_up_when_it_goes() -> None:
+    """Another consumer gave up while it held the reply: once it goes too, the agent stops."""
+    step = asyncio.Event()
+    events: list[str] = []
+    async with MiniAgents():
+        facts = stepped_agent(step, 4, events).inquire()
+        holder = aiter(facts)
+        step.set()
+        await anext(holder)  # it holds the reply, between two messages
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(facts.aresolve(), 1)
+        await asyncio.sleep(0.01)
+        assert events == []  # held
+        del holder  # it goes without reading on (as after a break)
+        await asyncio.sleep(0.01)
+        assert events == ["cancelled"]
+
+
+async def test_a_reader_that_held_the_reply_gives_it_up_when_it_is_closed() -> None:
+    step = asyncio.Event()
+    events: list[str] = []
+    async with MiniAgents():
+        facts = stepped_agent(step, 4, events).inquire()
+        holder = aiter(facts)
+        step.set()
+        await anext(holder)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(facts.aresolve(), 1)
+        await asyncio.sleep(0.01)
+        assert events == []
+        await holder.aclose()
+        await asyncio.sleep(0.01)
+        assert events == ["cancelled"]
+
+
+async def test_leaving_a_reply_unread_alone_is_not_giving_up() -> None:
+    """A reader that goes (a break) without anyone giving up leaves the agent running."""
+    step = asyncio.Event()
+    events: list[str] = []
+    async with MiniAgents():
+        facts = stepped_agent(step, 2, events).inquire()
+        step.set()
+        async for _ in facts:
+            break
+        await asyncio.sleep(0.01)
+        step.set()
+        assert [str(fact) for fact in await facts] == ["fact 0", "fact 1"]
+    assert events == []
+
+
+async def test_a_timeout_on_one_tool_result_then_reading_on_keeps_the_tool_loop() -> None:
+    """Skip a slow message (a timeout around it), read on: the agent goes on (not cancelled)."""
+    gate = asyncio.Event()
+
+    async def crawl(site: str) -> str:
+        """Crawl a site."""
+        await gate.wait()
+        return f"crawled {site}"
+
+    agent = scripted_agent(CallTool("crawl", {"site": "example.org"}), "Done.", tools=[crawl])
+    seen: list[str] = []
+    async with MiniAgents():
+        async for message in agent.inquire("Crawl example.org"):
+            try:
+                async with asyncio.timeout(1):  # skip a message that is slow to stream
+                    async for _ in message:
+                        pass
+                seen.append(str(await message))
+            except TimeoutError:
+                seen.append(f"(skipped {message.message_class.__name__})")
+                gate.set()
+    assert seen[1:] == ["(skipped LLMToolResultMessage)", "Done."]
