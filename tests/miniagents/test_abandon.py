@@ -620,3 +620,48 @@ async def test_a_timeout_on_one_tool_result_then_reading_on_keeps_the_tool_loop(
                 seen.append(f"(skipped {message.message_class.__name__})")
                 gate.set()
     assert seen[1:] == ["(skipped LLMToolResultMessage)", "Done."]
+
+
+async def test_a_reader_giving_up_on_a_message_leaves_it_to_an_agent_that_will_read_it() -> None:
+    """Agent B, busy with the first message of A's reply, will read the second one next."""
+    token_gate, b_busy, b_go, user_reading = (asyncio.Event() for _ in range(4))
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "one "
+        await token_gate.wait()
+        yield "two"
+
+    @miniagent
+    async def agent_a(ctx: InteractionContext) -> None:
+        ctx.reply("first")
+        ctx.reply(MessagePromise.from_async_iterable(tokens()))
+
+    @miniagent
+    async def agent_b(ctx: InteractionContext) -> None:
+        got: list[str] = []
+        async for promise in ctx.message_promises:
+            if not got:
+                b_busy.set()
+                await b_go.wait()  # busy with the first message, between its waits
+            got.append(str(await promise))
+        ctx.reply(" / ".join(got))
+
+    async def user_reads_the_second_message(reply: MessageSequencePromise) -> None:
+        async for promise in reply:
+            if promise is not first:
+                async for _ in promise:
+                    user_reading.set()
+
+    async with MiniAgents():
+        a_replies = agent_a.inquire()
+        b_replies = agent_b.inquire(a_replies)
+        await b_busy.wait()
+        first = await anext(aiter(a_replies))
+        user = asyncio.create_task(user_reads_the_second_message(a_replies))
+        await user_reading.wait()
+        user.cancel()  # the user gives up while it waits for "two"
+        with pytest.raises(asyncio.CancelledError):
+            await user
+        token_gate.set()
+        b_go.set()
+        assert str(await b_replies) == "first / one two"
