@@ -261,8 +261,9 @@ def input_of(agent: MiniAgent[...], messages: MessageType | None) -> MessageSequ
         core = core_of(inputs)
         # it follows streams: given up on, it is cancelled, and gives them up in turn if
         # nobody else reads them (one never read is not started for it: that would start
-        # what it holds, lazy agents and async generators, only to stop them)
-        if not core.done:
+        # what it holds, lazy agents and async generators, only to stop them); a view of
+        # one stream (``[reply]``) shares that stream's core: its own giving up stays
+        if not core.done and core.on_abandoned is None:
             core.on_abandoned = core.cancel
     return inputs
 
