@@ -103,6 +103,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         "_streaming",
         "_tell_ready",
         "task",
+        "unread_input",
     )
 
     def __init__(
@@ -138,6 +139,9 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._streaming: list[ReplayCore[str]] | None = None
         self._abandoning = False
         self.task: asyncio.Task[None] | None = None
+        # what the producer will read (an agent's input) until it starts reading: given up
+        # on with the sequence if the producer is cancelled before it starts (it never will)
+        self.unread_input: ReplayCore[MessagePromise] | None = None
 
     @property
     def sequence(self) -> MessageSequencePromise:
@@ -241,6 +245,9 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         streaming, self._streaming = self._streaming, None
         for message in streaming or ():
             message.check_abandoned()  # those nobody waits for stop
+        unread, self.unread_input = self.unread_input, None
+        if unread is not None:  # the producer never started: give its input up for it
+            unread.check_abandoned()
 
     def append(self, messages: MessageType) -> None:
         """Append messages, flattened in order after everything appended before.

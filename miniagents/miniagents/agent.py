@@ -359,6 +359,8 @@ def start_interaction(
     )
     sequence = replies.sequence
     core = core_of(sequence)
+    if inputs is not _NO_MESSAGES:  # given up on before it runs, it gives up its input
+        replies.unread_input = core_of(inputs)
     if start_asap:
         tracker = stream_tracker(context)
         # tracked before the run starts: under an eager task factory (Python 3.12's
@@ -443,6 +445,7 @@ async def _run(
     """
     if replies.task is None:  # started eagerly, inside create_task: see _bind_eager_task
         _bind_eager_task(replies)
+    replies.unread_input = None  # it reads it now (and gives it up itself, if given up on)
     if ending is not None:  # observed (see miniagents.miniagents._observing)
         ending.start(agent, core)
     if scope is not None:

@@ -354,6 +354,19 @@ async def test_giving_up_on_a_chain_stops_the_agent_that_feeds_its_input(
     assert sorted(events) == ["extract cancelled", "summarize cancelled"]
 
 
+async def test_a_chain_cancelled_before_its_agent_runs_stops_the_agent_that_feeds_it(
+    virtual_clock: VirtualClock,
+) -> None:
+    events: list[str] = []
+    extract, summarize = chain_agents(events)
+    async with MiniAgents():
+        facts = extract.inquire()
+        await asyncio.sleep(0)  # extract runs (its first wait), summarize not yet
+        summarize.inquire(facts).cancel()  # before summarize's task took its first step
+    assert virtual_clock.elapsed == pytest.approx(0)  # not extract's 100 s
+    assert events == ["extract cancelled"]
+
+
 async def test_giving_up_stops_the_agents_in_an_input_made_of_several_replies(
     virtual_clock: VirtualClock,
 ) -> None:
