@@ -95,6 +95,12 @@ def _llm_settings(
     if stream is not None:
         given["stream_llm_tokens_by_default"] = stream
     if logger is not None:
+        if not isinstance(logger, bool) and not callable(getattr(logger, "inquire", None)):
+            raise ContextArgumentError(
+                "MiniAgents(llm_logger_agent=...) takes True (write each prompt and response "
+                "to llm_logs/), False, or an agent to send them to, not "
+                f"{logger!r:.60}: pass the agent itself (a MiniAgent)."
+            )
         given["llm_logger_agent"] = logger
     if stall_timeout is not DEFAULT:
         given["llm_stall_timeout"] = stall_timeout
@@ -169,8 +175,9 @@ class MiniAgents:
         Raises:
             StreamLimitError: if ``replay_window`` or ``high_water_mark`` is not a positive
                 int (or ``None``).
-            ContextArgumentError: if a handler is not a function, or
-                ``start_everything_asap_by_default`` not a ``bool`` (or ``None``).
+            ContextArgumentError: if a handler is not a function,
+                ``start_everything_asap_by_default`` not a ``bool`` (or ``None``), or
+                ``llm_logger_agent`` neither a ``bool`` nor an agent.
         """
         if stream_llm_tokens_by_default is DEFAULT:
             stream_llm_tokens_by_default = None

@@ -1222,6 +1222,7 @@ async def test_run_of_the_async_function_itself_in_a_running_loop_says_to_call_i
         ({"on_persist_message": 5}, "MiniAgents(on_persist_message=...) takes a handler, "),
         ({"on_promise_resolved": [print, 5]}, "MiniAgents(on_promise_resolved=...) takes a "),
         ({"start_everything_asap_by_default": "no"}, "takes True, False or None (the outer "),
+        ({"llm_logger_agent": "no"}, "MiniAgents(llm_logger_agent=...) takes True (write each"),
     ],
 )
 def test_a_context_refuses_an_option_it_cannot_use_when_it_is_made(
@@ -1230,7 +1231,13 @@ def test_a_context_refuses_an_option_it_cannot_use_when_it_is_made(
     with pytest.raises(ContextArgumentError) as raised:
         MiniAgents(**options)
     assert says in str(raised.value)
-    assert str(raised.value).endswith(("not 5: pass the function itself.", "not 'no'."))
+    assert str(raised.value).endswith(
+        (
+            "not 5: pass the function itself.",
+            "not 'no'.",
+            "not 'no': pass the agent itself (a MiniAgent).",
+        )
+    )
 
 
 def run_main_with_a_nested_context() -> tuple[str, list[str]]:

@@ -50,6 +50,7 @@ from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.lowlevel import core_of
+from miniagents.promising.lowlevel import logger as log
 from miniagents.promising.sentinels import DEFAULT
 
 __all__ = ["refuse_bound_output_type", "run_call"]
@@ -492,7 +493,17 @@ def _log(
         usage=metered.usage(turn.finish, call.model),
         **more,
     )
-    logger.inquire([*_call_messages(call), response], agent_alias=ctx.this_agent.alias)
+    try:
+        logger.inquire([*_call_messages(call), response], agent_alias=ctx.this_agent.alias)
+    except Exception as error:  # a log that cannot be written must not fail the call it logs
+        log.error(
+            "The LLM logger agent %s could not be given the call of %s: %s The call goes on "
+            "unlogged; a logger agent takes the prompt and response as its input and an "
+            "agent_alias keyword (async def logger(ctx, agent_alias: str) -> None).",
+            getattr(logger, "alias", logger),
+            ctx.this_agent.alias,
+            error,
+        )
 
 
 def _call_messages(call: LLMCall) -> list[Message]:

@@ -14,7 +14,14 @@ import anthropic
 import openai
 import pytest
 
-from miniagents import Message, MiniAgent, MiniAgents, MiniAgentsError
+from miniagents import (
+    InteractionContext,
+    Message,
+    MiniAgent,
+    MiniAgents,
+    MiniAgentsError,
+    miniagent,
+)
 from miniagents.errors import AgentArgumentError
 from miniagents.ext.llm import (
     AssistantMessage,
@@ -283,6 +290,29 @@ async def test_the_llm_logger_writes_a_markdown_file_per_call(
     assert "- finish_reason: stop" in first
     assert first.rstrip().endswith("Hi!")
     assert files[1].read_text(encoding="utf-8").rstrip().endswith("Bye!")
+
+
+async def test_a_logger_agent_that_cannot_take_the_call_leaves_the_call_whole(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A logger agent without the agent_alias parameter: an error logged, the reply whole."""
+    seen: list[str] = []
+
+    @miniagent
+    async def no_alias_logger(ctx: InteractionContext) -> None:
+        seen.extend(str(message) for message in await ctx.message_promises)
+
+    async with MiniAgents(llm_logger_agent=no_alias_logger):
+        reply = await offline_agent.inquire("Hello", reply="Hi!", token_delay=0.0)
+    assert [str(message) for message in reply] == ["Hi!"]
+    assert seen == []
+    [record] = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert record.getMessage().startswith(
+        "The LLM logger agent NO_ALIAS_LOGGER could not be given the call of OFFLINE_AGENT: "
+        "The agent NO_ALIAS_LOGGER got an unexpected keyword argument 'agent_alias'"
+    )
+    assert "async def logger(ctx, agent_alias: str)" in record.getMessage()
+    caplog.clear()  # (the expected error log: see conftest)
 
 
 async def test_no_log_files_without_the_logger(
