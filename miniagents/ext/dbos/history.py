@@ -387,8 +387,8 @@ class _Connected:
     def _sql_error(self, error: BaseException) -> ChatHistoryError:
         history = self._history
         shown = history._database.shown
-        cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        if "locked" in cause or "busy" in cause:
+        cause = _cause_of(error)
+        if _locked(cause):
             return ChatHistoryError(
                 f"Could not {self._doing} the chat history {history.conversation!r}: the SQLite "
                 f"database {shown} stayed locked for {history.timeout:g} s ({cause}). Another "
@@ -416,7 +416,19 @@ def _create_table(connection: Connection) -> None:
     try:
         _METADATA.create_all(connection, checkfirst=True)
         connection.commit()
-    except sqlalchemy_errors.SQLAlchemyError:  # made by another process meanwhile: look again
+    except sqlalchemy_errors.SQLAlchemyError as error:  # made by another process meanwhile?
         connection.rollback()
-        _METADATA.create_all(connection, checkfirst=True)
+        if _locked(_cause_of(error)):
+            raise  # it waited its timeout already: waiting again would take twice as long
+        _METADATA.create_all(connection, checkfirst=True)  # look again
         connection.commit()
+
+
+def _cause_of(error: BaseException) -> str:
+    """The first line of what the database driver said (or of ``error``)."""
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+
+
+def _locked(cause: str) -> bool:
+    """Whether the driver said a SQLite file stayed locked (its timeout has passed)."""
+    return "locked" in cause or "busy" in cause

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from miniagents import Message, MiniAgentsError
+from miniagents.ext.dbos import history as history_module
 from miniagents.ext.dbos.history import DEFAULT_DATABASE_URL, TABLE_NAME, ChatHistorySQL
 from miniagents.ext.history import ChatHistory, ChatHistoryError, ChatHistoryOptionError
 from miniagents.ext.llm.messages import AssistantMessage, TokenUsage, UserMessage
@@ -272,6 +273,26 @@ def test_a_locked_sqlite_file_is_an_error_after_the_timeout(locked_sqlite: str) 
     history = ChatHistorySQL("chat", database_url=locked_sqlite, timeout=0.2)
     with pytest.raises(ChatHistoryError, match=r"stayed locked for 0\.2 s"):
         asyncio.run(history.append(UserMessage(text="Waiting.")))
+
+
+def test_a_first_call_on_a_locked_file_waits_for_the_lock_once(
+    locked_sqlite: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Making the table sure of (a new history's first call) does not wait a second time."""
+    metadata = history_module._METADATA
+    made = 0
+    create_all = metadata.create_all
+
+    def counted(*args: object, **kwargs: object) -> None:
+        nonlocal made
+        made += 1
+        create_all(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(metadata, "create_all", counted)
+    history = ChatHistorySQL("chat", database_url=locked_sqlite, timeout=0.1)
+    with pytest.raises(ChatHistoryError, match=r"stayed locked for 0\.1 s"):
+        asyncio.run(history.load())
+    assert made == 1  # (it looked again after the lock's timeout: twice the timeout in all)
 
 
 def test_the_event_loop_goes_on_while_the_database_is_locked(locked_sqlite: str) -> None:
