@@ -64,6 +64,8 @@ _REQUEST_OPTIONS = {  # the call options recorded, by their names in the APIs
     "stop_sequences": "gen_ai.request.stop_sequences",
 }
 
+_STOP_SEQUENCES = "gen_ai.request.stop_sequences"  # a string[], even for one ``stop`` text
+
 _PROVIDERS = {"OpenAIProvider": "openai", "AnthropicProvider": "anthropic"}
 
 Attributes = dict[str, AttributeValue]
@@ -105,6 +107,12 @@ class Telemetry:
             "gen_ai.client.operation.duration",
             unit="s",
             description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self.first_chunk = meter.create_histogram(
+            "gen_ai.client.operation.time_to_first_chunk",
+            unit="s",
+            description="Time to receive the first chunk of a streaming response.",
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
         self.capture_content = bool(capture_content)
@@ -226,7 +234,11 @@ class Telemetry:
             for option, value in call.options.items():
                 key = _REQUEST_OPTIONS.get(option)
                 if key is not None and value is not None:
+                    if key == _STOP_SEQUENCES and isinstance(value, str):
+                        value = [value]
                     attributes[key] = _attribute(value)
+            if call.stream:  # set if and only if the request streams
+                attributes["gen_ai.request.stream"] = True
             if call.output_format is not None:
                 attributes["gen_ai.output.type"] = "json"
             if self.capture_content:
@@ -238,7 +250,7 @@ class Telemetry:
         except Exception as error:
             self.failed(error)
             return None
-        return _ChatWatch(self, span, provider_name, call.model)
+        return _ChatWatch(self, span, provider_name, call)
 
     # -- tool calls (miniagents.ext.tools.observing.ToolCallObserver) ---------------------
 
@@ -315,14 +327,16 @@ class _ChatWatch:
         "provider_name",
         "span",
         "started",
+        "stream",
         "telemetry",
     )
 
-    def __init__(self, telemetry: Telemetry, span: Span, provider_name: str, model: str) -> None:
+    def __init__(self, telemetry: Telemetry, span: Span, provider_name: str, call: LLMCall) -> None:
         self.telemetry = telemetry
         self.span = span
         self.provider_name = provider_name
-        self.model = model
+        self.model = call.model
+        self.stream = call.stream  # only a streaming reply has a first chunk
         self.started = time.monotonic()
         self.first: float | None = None
         self.finish: Finish | None = None
@@ -336,7 +350,7 @@ class _ChatWatch:
                 if isinstance(event, Finish):
                     self.finish = event
                 else:
-                    if self.first is None and (event or not isinstance(event, str)):
+                    if self.first is None and self.stream and (event or type(event) is not str):
                         self._first_chunk()
                     if self.answer is not None:
                         self._keep(event)
@@ -380,6 +394,13 @@ class _ChatWatch:
                 attributes["gen_ai.usage.input_tokens"] = finish.input_tokens
             if finish.output_tokens is not None:
                 attributes["gen_ai.usage.output_tokens"] = finish.output_tokens
+            for key, tokens in (
+                ("gen_ai.usage.cache_read.input_tokens", finish.cached_input_tokens),
+                ("gen_ai.usage.cache_creation.input_tokens", finish.cache_write_tokens),
+                ("gen_ai.usage.reasoning.output_tokens", finish.reasoning_tokens),
+            ):
+                if tokens is not None:
+                    attributes[key] = tokens
             if self.answer is not None:
                 attributes["gen_ai.output.messages"] = _json([self._output(finish)])
         telemetry.end(self.span, error, attributes)
@@ -393,9 +414,8 @@ class _ChatWatch:
         if self.answer:
             parts.append({"type": "text", "content": "".join(self.answer)})
         for call_id, (name, *pieces) in self.calls.items():
-            parts.append(
-                {"type": "tool_call", "id": call_id, "name": name, "arguments": "".join(pieces)}
-            )
+            arguments = _parsed("".join(pieces))  # an object, as in gen_ai.input.messages
+            parts.append({"type": "tool_call", "id": call_id, "name": name, "arguments": arguments})
         return {"role": "assistant", "parts": parts, "finish_reason": finish.reason}
 
     def _record(self, finish: Finish | None, error: BaseException | None) -> None:
@@ -410,6 +430,9 @@ class _ChatWatch:
             attributes["error.type"] = type(error).__qualname__
         telemetry = self.telemetry
         telemetry.duration.record(time.monotonic() - self.started, attributes)
+        if self.first is not None:  # a streaming reply's first chunk came
+            chunk = {key: value for key, value in attributes.items() if key != "error.type"}
+            telemetry.first_chunk.record(self.first - self.started, chunk)
         if finish is None:
             return
         for kind, tokens in (("input", finish.input_tokens), ("output", finish.output_tokens)):
@@ -446,6 +469,14 @@ def _attribute(value: object) -> AttributeValue:
     if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
         return [str(item) for item in value]
     return str(value)
+
+
+def _parsed(text: str) -> object:
+    """The JSON value of ``text`` (a tool call's arguments), else ``text`` as it came."""
+    try:
+        return json.loads(text)
+    except ValueError:  # cut short, or not JSON: the text itself
+        return text
 
 
 def _json(value: object) -> str:

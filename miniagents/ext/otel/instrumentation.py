@@ -15,10 +15,16 @@ semantic conventions)::
 - **chat {model}**: ``gen_ai.operation.name`` ``chat``, ``gen_ai.provider.name``
   (``openai``, ``anthropic``; a provider of your own: its ``provider_name`` attribute, else
   its class name without ``Provider``, lower-cased), ``gen_ai.request.model``, the request's
-  ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop_sequences``, penalties,
-  ``gen_ai.response.model``, ``gen_ai.response.finish_reasons``,
-  ``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens`` and
-  ``gen_ai.response.time_to_first_chunk`` (seconds; also a ``gen_ai.first_chunk`` event);
+  ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop_sequences`` (a list, even
+  for one ``stop`` text), penalties, ``gen_ai.request.stream`` (``true``, set only when
+  the request streams), ``gen_ai.response.model``, ``gen_ai.response.finish_reasons``
+  (the API's own words, e.g. ``end_turn``), ``gen_ai.usage.input_tokens`` (the cached
+  ones included, for Anthropic too), ``gen_ai.usage.output_tokens`` (the reasoning ones
+  included), ``gen_ai.usage.cache_read.input_tokens``,
+  ``gen_ai.usage.cache_creation.input_tokens`` and
+  ``gen_ai.usage.reasoning.output_tokens`` (each when the API reports it), and, for a
+  streaming request, ``gen_ai.response.time_to_first_chunk`` (seconds; also a
+  ``gen_ai.first_chunk`` event, MiniAgents' own);
 - **execute_tool {name}**: ``gen_ai.operation.name`` ``execute_tool``,
   ``gen_ai.tool.name``, ``gen_ai.tool.call.id``, ``gen_ai.tool.type``,
   ``gen_ai.tool.description``;
@@ -48,13 +54,17 @@ call's span after the model's last event; a tool's span when its result has ende
 **Content.** Prompts, answers, system instructions, tool arguments and tool results are
 recorded (``gen_ai.input.messages``, ``gen_ai.output.messages``,
 ``gen_ai.system_instructions``, ``gen_ai.tool.call.arguments``,
-``gen_ai.tool.call.result``, as JSON) only with ``capture_content=True``. Errors are
+``gen_ai.tool.call.result``, as JSON; a tool call's arguments as an object in the messages)
+only with ``capture_content=True``. Errors are
 recorded by their class only, never their messages (a provider's message may quote an API
 key), and the request's other options (``extra_options``, headers, clients) never.
 
 **Metrics.** ``gen_ai.client.token.usage`` (a histogram of tokens per call, by
-``gen_ai.token.type`` ``input`` / ``output``) and ``gen_ai.client.operation.duration``
-(seconds per call of a model, with ``error.type`` on failures).
+``gen_ai.token.type`` ``input`` / ``output``), ``gen_ai.client.operation.duration``
+(seconds per call of a model, with ``error.type`` on failures) and
+``gen_ai.client.operation.time_to_first_chunk`` (seconds to the first chunk of a streaming
+call), with the conventions' bucket boundaries. ``gen_ai.client.operation.time_per_output_chunk``
+is not recorded: it would cost a record per token.
 
 **Durable agents** (``miniagents.ext.dbos``). ``durable(agent)`` runs ``agent`` in a DBOS
 workflow under the same alias: the interaction has one ``invoke_agent`` span (the one of

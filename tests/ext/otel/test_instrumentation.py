@@ -93,6 +93,7 @@ async def test_a_two_level_agent_with_a_tool_makes_a_tree(traces: Traces) -> Non
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": "offline",
         "gen_ai.request.model": "offline",
+        "gen_ai.request.stream": True,
         "gen_ai.response.model": "offline",
         "gen_ai.response.finish_reasons": ("tool_calls",),
         "gen_ai.usage.input_tokens": 3,
@@ -321,7 +322,7 @@ async def test_content_is_recorded_only_with_capture_content(traces: Traces) -> 
     )
     assert attributes["gen_ai.output.messages"] == (
         '[{"role": "assistant", "parts": [{"type": "tool_call", "id": "offline_call_1", '
-        '"name": "WEATHER", "arguments": "{\\"city\\": \\"Paris\\"}"}], '
+        '"name": "WEATHER", "arguments": {"city": "Paris"}}], '
         '"finish_reason": "tool_calls"}]'
     )
     assert '"type": "tool_call_response"' in str((last.attributes or {})["gen_ai.input.messages"])

@@ -82,10 +82,23 @@ async def test_a_call_is_a_client_span_that_ends_after_the_last_event(
         "gen_ai.request.model": llm.model,
         "gen_ai.request.temperature": 0.5,
         "gen_ai.request.max_tokens": 20,
+        "gen_ai.request.stream": True,
         "gen_ai.response.model": f"{llm.model}-2026",
         "gen_ai.response.finish_reasons": (llm.stop,),
         "gen_ai.usage.input_tokens": 5,
         "gen_ai.usage.output_tokens": 2,
+        **llm.pick(
+            (
+                {  # the two OpenAI APIs report the cached and reasoning tokens, 0 here
+                    "gen_ai.usage.cache_read.input_tokens": 0,
+                    "gen_ai.usage.reasoning.output_tokens": 0,
+                },
+                {  # Anthropic its cache reads and writes
+                    "gen_ai.usage.cache_read.input_tokens": 0,
+                    "gen_ai.usage.cache_creation.input_tokens": 0,
+                },
+            )
+        ),
     }
 
 
@@ -190,3 +203,56 @@ async def test_giving_up_on_a_streaming_reply_ends_its_spans_as_cancelled(
     assert (chat.attributes or {})["error.type"] == "CancelledError"
     assert (interaction.attributes or {})["error.type"] == "StreamCancelledError"
     assert "gen_ai.usage.output_tokens" not in (chat.attributes or {})
+
+
+async def test_a_call_records_its_cached_and_reasoning_tokens_and_one_stop_sequence_as_a_list(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.reply(
+        ["Hi"], usage=(50, 9), cached_tokens=20, cache_write_tokens=5, reasoning_tokens=4
+    )
+    stop = llm.pick(({"stop": "END"}, {"stop_sequences": ["END"]}, {}))  # (Responses: none)
+    async with MiniAgents():
+        assert str(await llm.agent.inquire("Hi", model=llm.model, async_client=client, **stop))
+    attributes = traces.one(f"chat {llm.model}").attributes or {}
+    if stop:  # a string[], even for the one text of OpenAI's stop="END"
+        assert attributes["gen_ai.request.stop_sequences"] == ("END",)
+    assert attributes["gen_ai.usage.input_tokens"] == 50  # the cached ones included
+    assert attributes["gen_ai.usage.output_tokens"] == 9  # the reasoning ones included
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 20
+    assert attributes.get("gen_ai.usage.cache_creation.input_tokens") == llm.pick((None, 5))
+    assert attributes.get("gen_ai.usage.reasoning.output_tokens") == llm.pick((4, None))
+
+
+async def test_a_call_that_does_not_stream_has_no_first_chunk_and_one_that_does_has_its_metric(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.reply(["Whole."], usage=(3, 1))
+    fake_llm.reply(["Str", "eamed."], usage=(3, 2))
+    agent = llm.agent.fork(model=llm.model, async_client=client)
+    async with MiniAgents():
+        assert str(await agent.inquire("Hi", stream=False)) == "Whole."
+        assert str(await agent.inquire("Hi", stream=True)) == "Streamed."
+    whole, streamed = traces.named(f"chat {llm.model}")
+    # gen_ai.request.stream is set if and only if the request streams; a reply that came
+    # whole has no first chunk (its first event is its end)
+    assert "gen_ai.request.stream" not in (whole.attributes or {})
+    assert "gen_ai.response.time_to_first_chunk" not in (whole.attributes or {})
+    assert not whole.events
+    assert (streamed.attributes or {})["gen_ai.request.stream"] is True
+    seconds = (streamed.attributes or {})["gen_ai.response.time_to_first_chunk"]
+    (first,) = traces.points("gen_ai.client.operation.time_to_first_chunk")
+    assert (first.count, first.sum) == (1, seconds)  # the streamed call's only
+    assert dict(first.attributes or {}) == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": llm.sdk,
+        "gen_ai.request.model": llm.model,
+        "gen_ai.response.model": llm.model,
+    }
+    assert list(first.explicit_bounds) == [0.01 * 2.0**power for power in range(14)]
