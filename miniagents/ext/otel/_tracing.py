@@ -171,10 +171,11 @@ class Telemetry:
             if attributes:
                 span.set_attributes(attributes)
             if error is not None:
-                kind = type(error).__qualname__
-                span.set_attribute("error.type", kind)
+                span.set_attribute("error.type", type(error).__qualname__)
+                # the error's message is never recorded (it may quote an API key), and its
+                # class is error.type already: a description only says a cancellation
                 cancelled = isinstance(error, (StreamCancelledError, asyncio.CancelledError))
-                span.set_status(Status(StatusCode.ERROR, "cancelled" if cancelled else kind))
+                span.set_status(Status(StatusCode.ERROR, "cancelled" if cancelled else None))
             span.end()
         except Exception as failure:
             self.failed(failure)

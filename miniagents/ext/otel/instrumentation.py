@@ -28,9 +28,13 @@ semantic conventions)::
 - **execute_tool {name}**: ``gen_ai.operation.name`` ``execute_tool``,
   ``gen_ai.tool.name``, ``gen_ai.tool.call.id``, ``gen_ai.tool.type``,
   ``gen_ai.tool.description``;
-- on a failure, ``error.type`` (the error's class name) and an error status; a
-  cancelled stream ends its span with ``error.type`` ``StreamCancelledError`` and the
-  status description ``cancelled``.
+- on a failure, ``error.type`` (the error's class name, e.g. ``LLMRateLimitError``) and an
+  error status without a description (the error's message is never recorded, and the
+  conventions advise against repeating ``error.type`` there); a cancelled stream ends its
+  span with ``error.type`` ``StreamCancelledError`` (a call's: ``CancelledError``) and the
+  status description ``cancelled``. An error that is handled (a fallback agent that
+  answers with its next agent) fails the span of the call and of the agent that failed,
+  not the fallback agent's.
 
 **Nesting.** A span's parent is the span current where its work was started: a
 sub-agent's ``invoke_agent`` is a child of the interaction that inquired it (started at

@@ -474,7 +474,7 @@ async def test_a_stalled_call_ends_its_span_with_the_timeout(
             await offline_agent.inquire("Hi there", token_delay=5, stall_timeout=1)
     chat = traces.one("chat offline")
     assert (chat.attributes or {})["error.type"] == "LLMTimeoutError"
-    assert chat.status.description == "LLMTimeoutError"
+    assert chat.status.description is None  # error.type says it
     (duration,) = traces.points("gen_ai.client.operation.duration")
     assert (duration.attributes or {})["error.type"] == "LLMTimeoutError"
 

@@ -16,7 +16,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from miniagents import MiniAgents
 from miniagents.errors import StreamCancelledError
-from miniagents.ext.llm.errors import LLMAuthenticationError
+from miniagents.ext.llm import fallback_agent
+from miniagents.ext.llm.errors import LLMAuthenticationError, LLMRateLimitError
 from miniagents.ext.otel import instrument
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
@@ -256,3 +257,54 @@ async def test_a_call_that_does_not_stream_has_no_first_chunk_and_one_that_does_
         "gen_ai.response.model": llm.model,
     }
     assert list(first.explicit_bounds) == [0.01 * 2.0**power for power in range(14)]
+
+
+async def test_a_failed_call_has_its_error_type_and_no_status_description_repeating_it(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.fail(429)
+    async with MiniAgents():
+        with pytest.raises(LLMRateLimitError):
+            await llm.agent.inquire("Hi", model=llm.model, async_client=client, max_retries=0)
+    for span in (traces.one(f"chat {llm.model}"), traces.one(f"invoke_agent {llm.alias}")):
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.status.description is None  # no duplicate of error.type, no message
+        assert (span.attributes or {})["error.type"] == "LLMRateLimitError"
+    (duration,) = traces.points("gen_ai.client.operation.duration")
+    assert (duration.attributes or {})["error.type"] == "LLMRateLimitError"  # as the span's
+
+
+async def test_a_fallback_that_answers_fails_only_the_spans_of_the_agent_that_failed(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.fail(500)
+    fake_llm.reply(["Backup."], usage=(2, 1))
+    primary = llm.agent.fork(model=llm.model, async_client=client, max_retries=0)
+    backup = llm.agent.fork(alias="BACKUP", model=llm.model, async_client=client)
+    async with MiniAgents():
+        assert str(await fallback_agent(primary, backup).inquire("Hi")) == "Backup."
+    assert traces.tree() == [
+        "invoke_agent FALLBACK_AGENT",
+        f"  invoke_agent {llm.alias}",
+        f"    chat {llm.model}",
+        "  invoke_agent BACKUP",
+        f"    chat {llm.model}",
+    ]
+    failed, answered = traces.named(f"chat {llm.model}")
+    for span in (failed, traces.one(f"invoke_agent {llm.alias}")):
+        assert span.status.status_code is StatusCode.ERROR
+        assert (span.attributes or {})["error.type"] == "LLMServerError"
+    # the error was handled: the fallback agent's own span, and the answer's, did not fail
+    for span in (
+        answered,
+        traces.one("invoke_agent BACKUP"),
+        traces.one("invoke_agent FALLBACK_AGENT"),
+    ):
+        assert span.status.status_code is StatusCode.UNSET
+        assert "error.type" not in (span.attributes or {})
