@@ -81,6 +81,15 @@ interaction to a reader of the trace, so it gets no span of its own (its calls a
 children of the durable one's)."""
 
 
+_interaction: contextvars.ContextVar[_SpanEnd | None] = contextvars.ContextVar(
+    "miniagents_otel_interaction", default=None
+)
+"""The watch of the interaction that runs in this task (set in the interaction's own task).
+
+A model call made right under its span (an LLM agent's own calls) names the provider and
+the model on it, and adds its tokens to the interaction's."""
+
+
 class Telemetry:
     """Spans and metrics for one ``instrument()`` call (see the module docstring)."""
 
@@ -208,10 +217,12 @@ class Telemetry:
             otel_context.attach(context)  # in the interaction's own task: never leaks out
             if _is_durable(agent):
                 _durable_span.set((agent.alias, span))
+            watch = _SpanEnd(self, span)
+            _interaction.set(watch)  # (in this interaction's own task too)
         except Exception as error:
             self.failed(error)
             return None
-        return _SpanEnd(self, span)
+        return watch
 
     def carrier(self) -> Mapping[str, str]:
         """The current trace, for another process (W3C ``traceparent``, by default)."""
@@ -247,11 +258,19 @@ class Telemetry:
                     parts = [{"type": "text", "content": call.system}]
                     attributes["gen_ai.system_instructions"] = _json(parts)
                 attributes["gen_ai.input.messages"] = _json(_input_messages(call))
+            interaction = _interaction.get()
+            if interaction is not None and interaction.span is not trace.get_current_span():
+                interaction = None  # a call made under another span (not the agent's own)
+            if interaction is not None and interaction.provider_name is None:
+                interaction.provider_name = provider_name
+                interaction.span.set_attributes(
+                    {"gen_ai.provider.name": provider_name, "gen_ai.request.model": call.model}
+                )
             span, _context = self._start(f"chat {call.model}", SpanKind.CLIENT, attributes)
         except Exception as error:
             self.failed(error)
             return None
-        return _ChatWatch(self, span, provider_name, call)
+        return _ChatWatch(self, span, provider_name, call, interaction)
 
     # -- tool calls (miniagents.ext.tools.observing.ToolCallObserver) ---------------------
 
@@ -279,16 +298,35 @@ class Telemetry:
 
 
 class _SpanEnd:
-    """The watch of an interaction: its span ends with the replies."""
+    """The watch of an interaction: its span ends with the replies.
 
-    __slots__ = ("span", "telemetry")
+    An LLM agent's interaction also has the provider and the model of its calls (its
+    first call names them) and the sum of their tokens (each call adds its own).
+    """
+
+    __slots__ = ("input_tokens", "output_tokens", "provider_name", "span", "telemetry")
 
     def __init__(self, telemetry: Telemetry, span: Span) -> None:
         self.telemetry = telemetry
         self.span = span
+        self.provider_name: str | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
 
     def interaction_ended(self, error: BaseException | None) -> None:
-        self.telemetry.end(self.span, error)
+        attributes: Attributes = {}
+        if self.input_tokens is not None:
+            attributes["gen_ai.usage.input_tokens"] = self.input_tokens
+        if self.output_tokens is not None:
+            attributes["gen_ai.usage.output_tokens"] = self.output_tokens
+        self.telemetry.end(self.span, error, attributes)
+
+    def add(self, finish: Finish) -> None:
+        """Add the tokens of one of the interaction's calls."""
+        if finish.input_tokens is not None:
+            self.input_tokens = (self.input_tokens or 0) + finish.input_tokens
+        if finish.output_tokens is not None:
+            self.output_tokens = (self.output_tokens or 0) + finish.output_tokens
 
 
 class _ToolWatch:
@@ -324,6 +362,7 @@ class _ChatWatch:
         "calls",
         "finish",
         "first",
+        "interaction",
         "model",
         "provider_name",
         "span",
@@ -332,12 +371,20 @@ class _ChatWatch:
         "telemetry",
     )
 
-    def __init__(self, telemetry: Telemetry, span: Span, provider_name: str, call: LLMCall) -> None:
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        span: Span,
+        provider_name: str,
+        call: LLMCall,
+        interaction: _SpanEnd | None,
+    ) -> None:
         self.telemetry = telemetry
         self.span = span
         self.provider_name = provider_name
         self.model = call.model
         self.stream = call.stream  # only a streaming reply has a first chunk
+        self.interaction = interaction
         self.started = time.monotonic()
         self.first: float | None = None
         self.finish: Finish | None = None
@@ -402,6 +449,8 @@ class _ChatWatch:
             ):
                 if tokens is not None:
                     attributes[key] = tokens
+            if self.interaction is not None:
+                self.interaction.add(finish)
             if self.answer is not None:
                 attributes["gen_ai.output.messages"] = _json([self._output(finish)])
         telemetry.end(self.span, error, attributes)

@@ -11,7 +11,14 @@ semantic conventions)::
     └── chat gpt-4o-mini
 
 - **invoke_agent {alias}**: ``gen_ai.operation.name`` ``invoke_agent``,
-  ``gen_ai.agent.name``, ``gen_ai.agent.description``;
+  ``gen_ai.agent.name``, ``gen_ai.agent.description``; the interaction of an agent that
+  calls a model itself (an LLM agent, or a durable agent that runs one) also has the
+  ``gen_ai.provider.name`` and ``gen_ai.request.model`` of its first call (set when that
+  call starts, not when the span does) and ``gen_ai.usage.input_tokens`` /
+  ``output_tokens``, the sums of its own calls (not of the agents it asks). An agent
+  that calls no model itself (your own ``@miniagent``, a fallback agent) has no provider
+  to name: its span has no ``gen_ai.provider.name``, which the conventions require of an
+  ``invoke_agent`` span;
 - **chat {model}**: ``gen_ai.operation.name`` ``chat``, ``gen_ai.provider.name``
   (``openai``, ``anthropic``; a provider of your own: its ``provider_name`` attribute, else
   its class name without ``Provider``, lower-cased), ``gen_ai.request.model``, the request's

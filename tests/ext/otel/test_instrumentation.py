@@ -70,6 +70,17 @@ async def test_a_two_level_agent_with_a_tool_makes_a_tree(traces: Traces) -> Non
         "gen_ai.agent.description": (
             "An offline LLM stand-in: same interface as the OpenAI and Anthropic agents."
         ),
+        # an LLM agent's interaction: the provider and model of its calls, their tokens
+        "gen_ai.provider.name": "offline",
+        "gen_ai.request.model": "offline",
+        "gen_ai.usage.input_tokens": 9,
+        "gen_ai.usage.output_tokens": 5,
+    }
+    # an agent that calls no model itself names none (WEATHER asks an LLM agent)
+    assert dict(traces.one("invoke_agent WEATHER").attributes or {}) == {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "WEATHER",
+        "gen_ai.agent.description": "Say the weather in a city.",
     }
     tool = traces.one("execute_tool WEATHER")
     assert parent_of(tool, top)

@@ -259,6 +259,29 @@ async def test_a_call_that_does_not_stream_has_no_first_chunk_and_one_that_does_
     assert list(first.explicit_bounds) == [0.01 * 2.0**power for power in range(14)]
 
 
+async def test_the_interaction_of_an_llm_agent_names_its_provider_model_and_tokens(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="c1")], usage=(10, 3))
+    fake_llm.reply(["Sunny."], usage=(20, 2))
+    agent = llm.agent.fork(model=llm.model, async_client=client, tools=[get_weather])
+    async with MiniAgents():
+        assert str(await agent.inquire("Weather in Paris?")).endswith("Sunny.")
+    interaction = dict(traces.one(f"invoke_agent {llm.alias}").attributes or {})
+    assert interaction.pop("gen_ai.agent.description")
+    assert interaction == {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": llm.alias,
+        "gen_ai.provider.name": llm.sdk,  # required on invoke_agent: its calls' provider
+        "gen_ai.request.model": llm.model,
+        "gen_ai.usage.input_tokens": 30,  # the tokens of its calls, both rounds
+        "gen_ai.usage.output_tokens": 5,
+    }
+
+
 async def test_a_failed_call_has_its_error_type_and_no_status_description_repeating_it(
     llm: LLM,
     client: SDKClient,
