@@ -438,6 +438,8 @@ class _ChatWatch:
                 attributes["gen_ai.response.finish_reasons"] = [finish.reason]
             if finish.model is not None:
                 attributes["gen_ai.response.model"] = finish.model
+            if finish.response_id is not None:
+                attributes["gen_ai.response.id"] = finish.response_id
             if finish.input_tokens is not None:
                 attributes["gen_ai.usage.input_tokens"] = finish.input_tokens
             if finish.output_tokens is not None:

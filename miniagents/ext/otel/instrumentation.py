@@ -24,7 +24,8 @@ semantic conventions)::
   its class name without ``Provider``, lower-cased), ``gen_ai.request.model``, the request's
   ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop_sequences`` (a list, even
   for one ``stop`` text), penalties, ``gen_ai.request.stream`` (``true``, set only when
-  the request streams), ``gen_ai.response.model``, ``gen_ai.response.finish_reasons``
+  the request streams), ``gen_ai.response.id`` (the API's id of the reply),
+  ``gen_ai.response.model``, ``gen_ai.response.finish_reasons``
   (the API's own words, e.g. ``end_turn``), ``gen_ai.usage.input_tokens`` (the cached
   ones included, for Anthropic too), ``gen_ai.usage.output_tokens`` (the reasoning ones
   included), ``gen_ai.usage.cache_read.input_tokens``,

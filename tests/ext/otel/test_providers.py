@@ -77,6 +77,8 @@ async def test_a_call_is_a_client_span_that_ends_after_the_last_event(
     assert chat.start_time <= first_chunk.timestamp <= resumed
     attributes = dict(chat.attributes or {})
     assert attributes.pop("gen_ai.response.time_to_first_chunk") > 0  # type: ignore[operator]
+    response_id = attributes.pop("gen_ai.response.id")  # the API's id of the reply
+    assert str(response_id).startswith(llm.pick(("chatcmpl-fake", "msg_fake", "resp_fake")))
     assert attributes == {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": llm.sdk,
@@ -241,6 +243,10 @@ async def test_a_call_that_does_not_stream_has_no_first_chunk_and_one_that_does_
         assert str(await agent.inquire("Hi", stream=False)) == "Whole."
         assert str(await agent.inquire("Hi", stream=True)) == "Streamed."
     whole, streamed = traces.named(f"chat {llm.model}")
+    ids = [(span.attributes or {})["gen_ai.response.id"] for span in (whole, streamed)]
+    prefix = llm.pick(("chatcmpl-fake", "msg_fake", "resp_fake"))
+    assert all(str(each).startswith(prefix) for each in ids)  # the API's id of each reply
+    assert ids[0] != ids[1]
     # gen_ai.request.stream is set if and only if the request streams; a reply that came
     # whole has no first chunk (its first event is its end)
     assert "gen_ai.request.stream" not in (whole.attributes or {})
