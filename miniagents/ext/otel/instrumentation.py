@@ -84,6 +84,17 @@ workflow under the same alias: the interaction has one ``invoke_agent`` span (th
 recovered run replays from its record sends no request: it has no ``chat`` span and records
 no metric (as it is charged to no budget); the calls made after the recovery do.
 
+**Conformance.** The names, kinds, attributes and metrics are those of the GenAI semantic
+conventions as released in OpenTelemetry semantic conventions v1.41 (development status;
+they have since moved to the semantic-conventions-genai repository). Left out on purpose:
+``server.address`` and ``server.port`` (the SDK client resolves the endpoint, out of the
+hook's sight), ``gen_ai.conversation.id`` (an interaction has no conversation id),
+``gen_ai.tool.definitions``, ``openai.api.type`` and the per-token
+``gen_ai.client.operation.time_per_output_chunk``; the ``gen_ai.first_chunk`` event is
+MiniAgents' own. Content is captured only with ``capture_content=True``: the
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` variable of OpenTelemetry's own
+instrumentations is not read.
+
 **Faults.** Telemetry never breaks a reply: an exporter, a span processor or a tracer that
 raises is logged once (a warning on the ``miniagents`` logger) and the agents go on.
 
