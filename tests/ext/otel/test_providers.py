@@ -6,6 +6,7 @@ OpenAI Chat Completions, the OpenAI Responses API and Anthropic Messages, with t
 
 from __future__ import annotations  # noqa: I001
 
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import cast
@@ -337,3 +338,26 @@ async def test_a_fallback_that_answers_fails_only_the_spans_of_the_agent_that_fa
     ):
         assert span.status.status_code is StatusCode.UNSET
         assert "error.type" not in (span.attributes or {})
+
+
+async def test_captured_tool_call_arguments_are_an_object_or_the_text_that_is_not_json(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    instrument(traces.tracer_provider, capture_content=True, meter_provider=traces.meter_provider)
+    fake_llm.reply(
+        tool_calls=[
+            ToolCall("get_weather", {"city": "Paris"}, id="c1"),
+            ToolCall("get_weather", '{"city": "Par', id="c2"),  # cut short: not JSON
+        ]
+    )
+    fake_llm.reply(["Sunny."])
+    agent = llm.agent.fork(model=llm.model, async_client=client, tools=[get_weather])
+    async with MiniAgents():
+        await agent.inquire("Weather in Paris?")
+    first = traces.named(f"chat {llm.model}")[0]
+    (output,) = json.loads(str((first.attributes or {})["gen_ai.output.messages"]))
+    calls = {part["id"]: part["arguments"] for part in output["parts"] if "arguments" in part}
+    assert calls == {"c1": {"city": "Paris"}, "c2": '{"city": "Par'}
