@@ -66,7 +66,12 @@ async def chat_reply(
             if function is not None:
                 yield ToolCallStart(called.id, function.name)
                 yield ToolCallDelta(called.id, function.arguments or "")
-        yield Finish(choice.finish_reason, *_usage(completion.usage), model=completion.model)
+        yield Finish(
+            choice.finish_reason,
+            *_usage(completion.usage),
+            model=completion.model,
+            response_id=completion.id,
+        )
         return
     if "stream_options" not in arguments:  # the usage asked for, unless the agent says
         arguments["stream_options"] = {"include_usage": True}
@@ -117,7 +122,8 @@ async def chat_reply(
         )
     if usage is None:  # complete, its usage unknown (a server that ignores include_usage)
         _warn_no_usage(call.model, wants_usage)
-    yield Finish(finish_reason, *_usage(usage), model=answered)
+    # (a finish reason came, so a chunk did: the last one, whose id is every chunk's)
+    yield Finish(finish_reason, *_usage(usage), model=answered, response_id=chunk.id)
 
 
 _WARNED: set[bool] = set()

@@ -125,7 +125,9 @@ async def responses_reply(
             "The OpenAI stream ended before its final event (the reply is incomplete): no "
             "response.completed event came."
         )
-    yield Finish(_finish_reason(final), *_usage(final.usage), model=final.model)
+    yield Finish(
+        _finish_reason(final), *_usage(final.usage), model=final.model, response_id=final.id
+    )
 
 
 def _typed_options(options: OpenAIOptions) -> dict[str, object]:
@@ -258,7 +260,12 @@ def _output_events(response: Any) -> list[LLMEvent]:
     return [
         "".join(texts),
         *events,
-        Finish(_finish_reason(response), *_usage(response.usage), model=response.model),
+        Finish(
+            _finish_reason(response),
+            *_usage(response.usage),
+            model=response.model,
+            response_id=response.id,
+        ),
     ]
 
 

@@ -201,12 +201,14 @@ class AnthropicProvider:
                 read,
                 written,
                 model=reply.model,
+                response_id=reply.id,
             )
             return
         stop_reason: str | None = None
         prompt: tuple[int | None, int | None, int | None] = (None, None, None)
         output_tokens: int | None = None
         answered: str | None = None  # the model that answered
+        message_id: str | None = None  # the reply's id
         stopped = False
         calls: dict[int, str] = {}  # the id of each tool_use block, by its index
         stream = await create(model=call.model, messages=messages, stream=True, **arguments)
@@ -225,6 +227,7 @@ class AnthropicProvider:
                 elif kind == "message_start":
                     prompt = _input_usage(event.message.usage)
                     answered = event.message.model
+                    message_id = event.message.id
                 elif kind == "content_block_start" and event.content_block.type == "tool_use":
                     block = event.content_block
                     calls[event.index] = block.id
@@ -241,7 +244,15 @@ class AnthropicProvider:
                 "The Anthropic stream ended before its message_stop event "
                 "(the reply is incomplete)."
             )
-        yield Finish(stop_reason, prompt[0], output_tokens, prompt[1], prompt[2], model=answered)
+        yield Finish(
+            stop_reason,
+            prompt[0],
+            output_tokens,
+            prompt[1],
+            prompt[2],
+            model=answered,
+            response_id=message_id,
+        )
 
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the Anthropic SDK, else ``error``."""

@@ -178,7 +178,9 @@ class Finish:
     its ``input_tokens`` plus the cache reads and writes); ``output_tokens`` every reply
     token, the reasoning ones included. The details are ``None`` when not reported.
     ``model`` is the model that answered, as the API named it (``None``: not said); it
-    may differ from the one asked for (e.g. a dated version of it).
+    may differ from the one asked for (e.g. a dated version of it). ``response_id`` is
+    the API's id of the reply (``chatcmpl-...``, ``resp_...``, ``msg_...``; ``None``: not
+    said), for tracing.
     """
 
     reason: str | None = None
@@ -188,6 +190,7 @@ class Finish:
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
     model: str | None = field(default=None, kw_only=True)
+    response_id: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

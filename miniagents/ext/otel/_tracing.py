@@ -64,6 +64,8 @@ _REQUEST_OPTIONS = {  # the call options recorded, by their names in the APIs
     "stop_sequences": "gen_ai.request.stop_sequences",
 }
 
+_STOP_SEQUENCES = "gen_ai.request.stop_sequences"  # a string[], even for one ``stop`` text
+
 _PROVIDERS = {"OpenAIProvider": "openai", "AnthropicProvider": "anthropic"}
 
 Attributes = dict[str, AttributeValue]
@@ -77,6 +79,15 @@ _durable_span: contextvars.ContextVar[tuple[str, Span] | None] = contextvars.Con
 workflow): the interaction of ``agent`` it starts right under its own is the same
 interaction to a reader of the trace, so it gets no span of its own (its calls are
 children of the durable one's)."""
+
+
+_interaction: contextvars.ContextVar[_SpanEnd | None] = contextvars.ContextVar(
+    "miniagents_otel_interaction", default=None
+)
+"""The watch of the interaction that runs in this task (set in the interaction's own task).
+
+A model call made right under its span (an LLM agent's own calls) names the provider and
+the model on it, and adds its tokens to the interaction's."""
 
 
 class Telemetry:
@@ -105,6 +116,12 @@ class Telemetry:
             "gen_ai.client.operation.duration",
             unit="s",
             description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self.first_chunk = meter.create_histogram(
+            "gen_ai.client.operation.time_to_first_chunk",
+            unit="s",
+            description="Time to receive the first chunk of a streaming response.",
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
         self.capture_content = bool(capture_content)
@@ -163,10 +180,11 @@ class Telemetry:
             if attributes:
                 span.set_attributes(attributes)
             if error is not None:
-                kind = type(error).__qualname__
-                span.set_attribute("error.type", kind)
+                span.set_attribute("error.type", type(error).__qualname__)
+                # the error's message is never recorded (it may quote an API key), and its
+                # class is error.type already: a description only says a cancellation
                 cancelled = isinstance(error, (StreamCancelledError, asyncio.CancelledError))
-                span.set_status(Status(StatusCode.ERROR, "cancelled" if cancelled else kind))
+                span.set_status(Status(StatusCode.ERROR, "cancelled" if cancelled else None))
             span.end()
         except Exception as failure:
             self.failed(failure)
@@ -199,10 +217,12 @@ class Telemetry:
             otel_context.attach(context)  # in the interaction's own task: never leaks out
             if _is_durable(agent):
                 _durable_span.set((agent.alias, span))
+            watch = _SpanEnd(self, span)
+            _interaction.set(watch)  # (in this interaction's own task too)
         except Exception as error:
             self.failed(error)
             return None
-        return _SpanEnd(self, span)
+        return watch
 
     def carrier(self) -> Mapping[str, str]:
         """The current trace, for another process (W3C ``traceparent``, by default)."""
@@ -226,7 +246,11 @@ class Telemetry:
             for option, value in call.options.items():
                 key = _REQUEST_OPTIONS.get(option)
                 if key is not None and value is not None:
+                    if key == _STOP_SEQUENCES and isinstance(value, str):
+                        value = [value]
                     attributes[key] = _attribute(value)
+            if call.stream:  # set if and only if the request streams
+                attributes["gen_ai.request.stream"] = True
             if call.output_format is not None:
                 attributes["gen_ai.output.type"] = "json"
             if self.capture_content:
@@ -234,11 +258,19 @@ class Telemetry:
                     parts = [{"type": "text", "content": call.system}]
                     attributes["gen_ai.system_instructions"] = _json(parts)
                 attributes["gen_ai.input.messages"] = _json(_input_messages(call))
+            interaction = _interaction.get()
+            if interaction is not None and interaction.span is not trace.get_current_span():
+                interaction = None  # a call made under another span (not the agent's own)
+            if interaction is not None and interaction.provider_name is None:
+                interaction.provider_name = provider_name
+                interaction.span.set_attributes(
+                    {"gen_ai.provider.name": provider_name, "gen_ai.request.model": call.model}
+                )
             span, _context = self._start(f"chat {call.model}", SpanKind.CLIENT, attributes)
         except Exception as error:
             self.failed(error)
             return None
-        return _ChatWatch(self, span, provider_name, call.model)
+        return _ChatWatch(self, span, provider_name, call, interaction)
 
     # -- tool calls (miniagents.ext.tools.observing.ToolCallObserver) ---------------------
 
@@ -266,16 +298,35 @@ class Telemetry:
 
 
 class _SpanEnd:
-    """The watch of an interaction: its span ends with the replies."""
+    """The watch of an interaction: its span ends with the replies.
 
-    __slots__ = ("span", "telemetry")
+    An LLM agent's interaction also has the provider and the model of its calls (its
+    first call names them) and the sum of their tokens (each call adds its own).
+    """
+
+    __slots__ = ("input_tokens", "output_tokens", "provider_name", "span", "telemetry")
 
     def __init__(self, telemetry: Telemetry, span: Span) -> None:
         self.telemetry = telemetry
         self.span = span
+        self.provider_name: str | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
 
     def interaction_ended(self, error: BaseException | None) -> None:
-        self.telemetry.end(self.span, error)
+        attributes: Attributes = {}
+        if self.input_tokens is not None:
+            attributes["gen_ai.usage.input_tokens"] = self.input_tokens
+        if self.output_tokens is not None:
+            attributes["gen_ai.usage.output_tokens"] = self.output_tokens
+        self.telemetry.end(self.span, error, attributes)
+
+    def add(self, finish: Finish) -> None:
+        """Add the tokens of one of the interaction's calls."""
+        if finish.input_tokens is not None:
+            self.input_tokens = (self.input_tokens or 0) + finish.input_tokens
+        if finish.output_tokens is not None:
+            self.output_tokens = (self.output_tokens or 0) + finish.output_tokens
 
 
 class _ToolWatch:
@@ -311,18 +362,29 @@ class _ChatWatch:
         "calls",
         "finish",
         "first",
+        "interaction",
         "model",
         "provider_name",
         "span",
         "started",
+        "stream",
         "telemetry",
     )
 
-    def __init__(self, telemetry: Telemetry, span: Span, provider_name: str, model: str) -> None:
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        span: Span,
+        provider_name: str,
+        call: LLMCall,
+        interaction: _SpanEnd | None,
+    ) -> None:
         self.telemetry = telemetry
         self.span = span
         self.provider_name = provider_name
-        self.model = model
+        self.model = call.model
+        self.stream = call.stream  # only a streaming reply has a first chunk
+        self.interaction = interaction
         self.started = time.monotonic()
         self.first: float | None = None
         self.finish: Finish | None = None
@@ -336,7 +398,7 @@ class _ChatWatch:
                 if isinstance(event, Finish):
                     self.finish = event
                 else:
-                    if self.first is None and (event or not isinstance(event, str)):
+                    if self.first is None and self.stream and (event or type(event) is not str):
                         self._first_chunk()
                     if self.answer is not None:
                         self._keep(event)
@@ -376,10 +438,21 @@ class _ChatWatch:
                 attributes["gen_ai.response.finish_reasons"] = [finish.reason]
             if finish.model is not None:
                 attributes["gen_ai.response.model"] = finish.model
+            if finish.response_id is not None:
+                attributes["gen_ai.response.id"] = finish.response_id
             if finish.input_tokens is not None:
                 attributes["gen_ai.usage.input_tokens"] = finish.input_tokens
             if finish.output_tokens is not None:
                 attributes["gen_ai.usage.output_tokens"] = finish.output_tokens
+            for key, tokens in (
+                ("gen_ai.usage.cache_read.input_tokens", finish.cached_input_tokens),
+                ("gen_ai.usage.cache_creation.input_tokens", finish.cache_write_tokens),
+                ("gen_ai.usage.reasoning.output_tokens", finish.reasoning_tokens),
+            ):
+                if tokens is not None:
+                    attributes[key] = tokens
+            if self.interaction is not None:
+                self.interaction.add(finish)
             if self.answer is not None:
                 attributes["gen_ai.output.messages"] = _json([self._output(finish)])
         telemetry.end(self.span, error, attributes)
@@ -393,9 +466,8 @@ class _ChatWatch:
         if self.answer:
             parts.append({"type": "text", "content": "".join(self.answer)})
         for call_id, (name, *pieces) in self.calls.items():
-            parts.append(
-                {"type": "tool_call", "id": call_id, "name": name, "arguments": "".join(pieces)}
-            )
+            arguments = _parsed("".join(pieces))  # an object, as in gen_ai.input.messages
+            parts.append({"type": "tool_call", "id": call_id, "name": name, "arguments": arguments})
         return {"role": "assistant", "parts": parts, "finish_reason": finish.reason}
 
     def _record(self, finish: Finish | None, error: BaseException | None) -> None:
@@ -410,6 +482,9 @@ class _ChatWatch:
             attributes["error.type"] = type(error).__qualname__
         telemetry = self.telemetry
         telemetry.duration.record(time.monotonic() - self.started, attributes)
+        if self.first is not None:  # a streaming reply's first chunk came
+            chunk = {key: value for key, value in attributes.items() if key != "error.type"}
+            telemetry.first_chunk.record(self.first - self.started, chunk)
         if finish is None:
             return
         for kind, tokens in (("input", finish.input_tokens), ("output", finish.output_tokens)):
@@ -446,6 +521,14 @@ def _attribute(value: object) -> AttributeValue:
     if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
         return [str(item) for item in value]
     return str(value)
+
+
+def _parsed(text: str) -> object:
+    """The JSON value of ``text`` (a tool call's arguments), else ``text`` as it came."""
+    try:
+        return json.loads(text)
+    except ValueError:  # cut short, or not JSON: the text itself
+        return text
 
 
 def _json(value: object) -> str:

@@ -11,20 +11,38 @@ semantic conventions)::
     └── chat gpt-4o-mini
 
 - **invoke_agent {alias}**: ``gen_ai.operation.name`` ``invoke_agent``,
-  ``gen_ai.agent.name``, ``gen_ai.agent.description``;
+  ``gen_ai.agent.name``, ``gen_ai.agent.description``; the interaction of an agent that
+  calls a model itself (an LLM agent, or a durable agent that runs one) also has the
+  ``gen_ai.provider.name`` and ``gen_ai.request.model`` of its first call (set when that
+  call starts, not when the span does) and ``gen_ai.usage.input_tokens`` /
+  ``output_tokens``, the sums of its own calls (not of the agents it asks). An agent
+  that calls no model itself (your own ``@miniagent``, a fallback agent) has no provider
+  to name: its span has no ``gen_ai.provider.name``, which the conventions require of an
+  ``invoke_agent`` span;
 - **chat {model}**: ``gen_ai.operation.name`` ``chat``, ``gen_ai.provider.name``
   (``openai``, ``anthropic``; a provider of your own: its ``provider_name`` attribute, else
   its class name without ``Provider``, lower-cased), ``gen_ai.request.model``, the request's
-  ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop_sequences``, penalties,
-  ``gen_ai.response.model``, ``gen_ai.response.finish_reasons``,
-  ``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens`` and
-  ``gen_ai.response.time_to_first_chunk`` (seconds; also a ``gen_ai.first_chunk`` event);
+  ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop_sequences`` (a list, even
+  for one ``stop`` text), penalties, ``gen_ai.request.stream`` (``true``, set only when
+  the request streams), ``gen_ai.response.id`` (the API's id of the reply),
+  ``gen_ai.response.model``, ``gen_ai.response.finish_reasons``
+  (the API's own words, e.g. ``end_turn``), ``gen_ai.usage.input_tokens`` (the cached
+  ones included, for Anthropic too), ``gen_ai.usage.output_tokens`` (the reasoning ones
+  included), ``gen_ai.usage.cache_read.input_tokens``,
+  ``gen_ai.usage.cache_creation.input_tokens`` and
+  ``gen_ai.usage.reasoning.output_tokens`` (each when the API reports it), and, for a
+  streaming request, ``gen_ai.response.time_to_first_chunk`` (seconds; also a
+  ``gen_ai.first_chunk`` event, MiniAgents' own);
 - **execute_tool {name}**: ``gen_ai.operation.name`` ``execute_tool``,
   ``gen_ai.tool.name``, ``gen_ai.tool.call.id``, ``gen_ai.tool.type``,
   ``gen_ai.tool.description``;
-- on a failure, ``error.type`` (the error's class name) and an error status; a
-  cancelled stream ends its span with ``error.type`` ``StreamCancelledError`` and the
-  status description ``cancelled``.
+- on a failure, ``error.type`` (the error's class name, e.g. ``LLMRateLimitError``) and an
+  error status without a description (the error's message is never recorded, and the
+  conventions advise against repeating ``error.type`` there); a cancelled stream ends its
+  span with ``error.type`` ``StreamCancelledError`` (a call's: ``CancelledError``) and the
+  status description ``cancelled``. An error that is handled (a fallback agent that
+  answers with its next agent) fails the span of the call and of the agent that failed,
+  not the fallback agent's.
 
 **Nesting.** A span's parent is the span current where its work was started: a
 sub-agent's ``invoke_agent`` is a child of the interaction that inquired it (started at
@@ -48,19 +66,34 @@ call's span after the model's last event; a tool's span when its result has ende
 **Content.** Prompts, answers, system instructions, tool arguments and tool results are
 recorded (``gen_ai.input.messages``, ``gen_ai.output.messages``,
 ``gen_ai.system_instructions``, ``gen_ai.tool.call.arguments``,
-``gen_ai.tool.call.result``, as JSON) only with ``capture_content=True``. Errors are
+``gen_ai.tool.call.result``, as JSON; a tool call's arguments as an object in the messages)
+only with ``capture_content=True``. Errors are
 recorded by their class only, never their messages (a provider's message may quote an API
 key), and the request's other options (``extra_options``, headers, clients) never.
 
 **Metrics.** ``gen_ai.client.token.usage`` (a histogram of tokens per call, by
-``gen_ai.token.type`` ``input`` / ``output``) and ``gen_ai.client.operation.duration``
-(seconds per call of a model, with ``error.type`` on failures).
+``gen_ai.token.type`` ``input`` / ``output``), ``gen_ai.client.operation.duration``
+(seconds per call of a model, with ``error.type`` on failures) and
+``gen_ai.client.operation.time_to_first_chunk`` (seconds to the first chunk of a streaming
+call), with the conventions' bucket boundaries. ``gen_ai.client.operation.time_per_output_chunk``
+is not recorded: it would cost a record per token.
 
 **Durable agents** (``miniagents.ext.dbos``). ``durable(agent)`` runs ``agent`` in a DBOS
 workflow under the same alias: the interaction has one ``invoke_agent`` span (the one of
 ``agent`` that it runs right under it gets none), its calls under it. A model call that a
 recovered run replays from its record sends no request: it has no ``chat`` span and records
 no metric (as it is charged to no budget); the calls made after the recovery do.
+
+**Conformance.** The names, kinds, attributes and metrics are those of the GenAI semantic
+conventions as released in OpenTelemetry semantic conventions v1.41 (development status;
+they have since moved to the semantic-conventions-genai repository). Left out on purpose:
+``server.address`` and ``server.port`` (the SDK client resolves the endpoint, out of the
+hook's sight), ``gen_ai.conversation.id`` (an interaction has no conversation id),
+``gen_ai.tool.definitions``, ``openai.api.type`` and the per-token
+``gen_ai.client.operation.time_per_output_chunk``; the ``gen_ai.first_chunk`` event is
+MiniAgents' own. Content is captured only with ``capture_content=True``: the
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` variable of OpenTelemetry's own
+instrumentations is not read.
 
 **Faults.** Telemetry never breaks a reply: an exporter, a span processor or a tracer that
 raises is logged once (a warning on the ``miniagents`` logger) and the agents go on.

@@ -140,3 +140,20 @@ async def test_a_durable_agent_has_one_span_its_calls_under_it(
         "    chat offline",
         "invoke_agent TRACED_SUPPORT",
     ]
+
+
+async def test_a_durable_llm_agent_span_names_the_provider_and_the_tokens_of_its_calls(
+    traces: Traces,  # noqa: F811
+    database: str,
+) -> None:
+    model = offline_agent.fork(alias="TRACED_MODEL", reply="Hello there.", token_delay=0)
+    agent = durable(model, database_url=database)
+    async with MiniAgents():
+        assert str(await agent.inquire("Hi")) == "Hello there."
+    assert traces.tree() == ["invoke_agent TRACED_MODEL", "  chat offline"]
+    span = traces.one("invoke_agent TRACED_MODEL").attributes or {}
+    chat = traces.one("chat offline").attributes or {}
+    assert span["gen_ai.provider.name"] == "offline"  # its one span, though the agent it runs
+    assert span["gen_ai.request.model"] == "offline"  # (that has none) makes the call
+    assert span["gen_ai.usage.input_tokens"] == chat["gen_ai.usage.input_tokens"]
+    assert span["gen_ai.usage.output_tokens"] == chat["gen_ai.usage.output_tokens"]

@@ -6,6 +6,7 @@ OpenAI Chat Completions, the OpenAI Responses API and Anthropic Messages, with t
 
 from __future__ import annotations  # noqa: I001
 
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import cast
@@ -16,7 +17,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from miniagents import MiniAgents
 from miniagents.errors import StreamCancelledError
-from miniagents.ext.llm.errors import LLMAuthenticationError
+from miniagents.ext.llm import fallback_agent
+from miniagents.ext.llm.errors import LLMAuthenticationError, LLMRateLimitError
 from miniagents.ext.otel import instrument
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
@@ -76,16 +78,31 @@ async def test_a_call_is_a_client_span_that_ends_after_the_last_event(
     assert chat.start_time <= first_chunk.timestamp <= resumed
     attributes = dict(chat.attributes or {})
     assert attributes.pop("gen_ai.response.time_to_first_chunk") > 0  # type: ignore[operator]
+    response_id = attributes.pop("gen_ai.response.id")  # the API's id of the reply
+    assert str(response_id).startswith(llm.pick(("chatcmpl-fake", "msg_fake", "resp_fake")))
     assert attributes == {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": llm.sdk,
         "gen_ai.request.model": llm.model,
         "gen_ai.request.temperature": 0.5,
         "gen_ai.request.max_tokens": 20,
+        "gen_ai.request.stream": True,
         "gen_ai.response.model": f"{llm.model}-2026",
         "gen_ai.response.finish_reasons": (llm.stop,),
         "gen_ai.usage.input_tokens": 5,
         "gen_ai.usage.output_tokens": 2,
+        **llm.pick(
+            (
+                {  # the two OpenAI APIs report the cached and reasoning tokens, 0 here
+                    "gen_ai.usage.cache_read.input_tokens": 0,
+                    "gen_ai.usage.reasoning.output_tokens": 0,
+                },
+                {  # Anthropic its cache reads and writes
+                    "gen_ai.usage.cache_read.input_tokens": 0,
+                    "gen_ai.usage.cache_creation.input_tokens": 0,
+                },
+            )
+        ),
     }
 
 
@@ -190,3 +207,157 @@ async def test_giving_up_on_a_streaming_reply_ends_its_spans_as_cancelled(
     assert (chat.attributes or {})["error.type"] == "CancelledError"
     assert (interaction.attributes or {})["error.type"] == "StreamCancelledError"
     assert "gen_ai.usage.output_tokens" not in (chat.attributes or {})
+
+
+async def test_a_call_records_its_cached_and_reasoning_tokens_and_one_stop_sequence_as_a_list(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.reply(
+        ["Hi"], usage=(50, 9), cached_tokens=20, cache_write_tokens=5, reasoning_tokens=4
+    )
+    stop = llm.pick(({"stop": "END"}, {"stop_sequences": ["END"]}, {}))  # (Responses: none)
+    async with MiniAgents():
+        assert str(await llm.agent.inquire("Hi", model=llm.model, async_client=client, **stop))
+    attributes = traces.one(f"chat {llm.model}").attributes or {}
+    if stop:  # a string[], even for the one text of OpenAI's stop="END"
+        assert attributes["gen_ai.request.stop_sequences"] == ("END",)
+    assert attributes["gen_ai.usage.input_tokens"] == 50  # the cached ones included
+    assert attributes["gen_ai.usage.output_tokens"] == 9  # the reasoning ones included
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 20
+    assert attributes.get("gen_ai.usage.cache_creation.input_tokens") == llm.pick((None, 5))
+    assert attributes.get("gen_ai.usage.reasoning.output_tokens") == llm.pick((4, None))
+
+
+async def test_a_call_that_does_not_stream_has_no_first_chunk_and_one_that_does_has_its_metric(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.reply(["Whole."], usage=(3, 1))
+    fake_llm.reply(["Str", "eamed."], usage=(3, 2))
+    agent = llm.agent.fork(model=llm.model, async_client=client)
+    async with MiniAgents():
+        assert str(await agent.inquire("Hi", stream=False)) == "Whole."
+        assert str(await agent.inquire("Hi", stream=True)) == "Streamed."
+    whole, streamed = traces.named(f"chat {llm.model}")
+    ids = [(span.attributes or {})["gen_ai.response.id"] for span in (whole, streamed)]
+    prefix = llm.pick(("chatcmpl-fake", "msg_fake", "resp_fake"))
+    assert all(str(each).startswith(prefix) for each in ids)  # the API's id of each reply
+    assert ids[0] != ids[1]
+    # gen_ai.request.stream is set if and only if the request streams; a reply that came
+    # whole has no first chunk (its first event is its end)
+    assert "gen_ai.request.stream" not in (whole.attributes or {})
+    assert "gen_ai.response.time_to_first_chunk" not in (whole.attributes or {})
+    assert not whole.events
+    assert (streamed.attributes or {})["gen_ai.request.stream"] is True
+    seconds = (streamed.attributes or {})["gen_ai.response.time_to_first_chunk"]
+    (first,) = traces.points("gen_ai.client.operation.time_to_first_chunk")
+    assert (first.count, first.sum) == (1, seconds)  # the streamed call's only
+    assert dict(first.attributes or {}) == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": llm.sdk,
+        "gen_ai.request.model": llm.model,
+        "gen_ai.response.model": llm.model,
+    }
+    assert list(first.explicit_bounds) == [0.01 * 2.0**power for power in range(14)]
+
+
+async def test_the_interaction_of_an_llm_agent_names_its_provider_model_and_tokens(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="c1")], usage=(10, 3))
+    fake_llm.reply(["Sunny."], usage=(20, 2))
+    agent = llm.agent.fork(model=llm.model, async_client=client, tools=[get_weather])
+    async with MiniAgents():
+        assert str(await agent.inquire("Weather in Paris?")).endswith("Sunny.")
+    interaction = dict(traces.one(f"invoke_agent {llm.alias}").attributes or {})
+    assert interaction.pop("gen_ai.agent.description")
+    assert interaction == {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": llm.alias,
+        "gen_ai.provider.name": llm.sdk,  # required on invoke_agent: its calls' provider
+        "gen_ai.request.model": llm.model,
+        "gen_ai.usage.input_tokens": 30,  # the tokens of its calls, both rounds
+        "gen_ai.usage.output_tokens": 5,
+    }
+
+
+async def test_a_failed_call_has_its_error_type_and_no_status_description_repeating_it(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.fail(429)
+    async with MiniAgents():
+        with pytest.raises(LLMRateLimitError):
+            await llm.agent.inquire("Hi", model=llm.model, async_client=client, max_retries=0)
+    for span in (traces.one(f"chat {llm.model}"), traces.one(f"invoke_agent {llm.alias}")):
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.status.description is None  # no duplicate of error.type, no message
+        assert (span.attributes or {})["error.type"] == "LLMRateLimitError"
+    (duration,) = traces.points("gen_ai.client.operation.duration")
+    assert (duration.attributes or {})["error.type"] == "LLMRateLimitError"  # as the span's
+
+
+async def test_a_fallback_that_answers_fails_only_the_spans_of_the_agent_that_failed(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.fail(500)
+    fake_llm.reply(["Backup."], usage=(2, 1))
+    primary = llm.agent.fork(model=llm.model, async_client=client, max_retries=0)
+    backup = llm.agent.fork(alias="BACKUP", model=llm.model, async_client=client)
+    async with MiniAgents():
+        assert str(await fallback_agent(primary, backup).inquire("Hi")) == "Backup."
+    assert traces.tree() == [
+        "invoke_agent FALLBACK_AGENT",
+        f"  invoke_agent {llm.alias}",
+        f"    chat {llm.model}",
+        "  invoke_agent BACKUP",
+        f"    chat {llm.model}",
+    ]
+    failed, answered = traces.named(f"chat {llm.model}")
+    for span in (failed, traces.one(f"invoke_agent {llm.alias}")):
+        assert span.status.status_code is StatusCode.ERROR
+        assert (span.attributes or {})["error.type"] == "LLMServerError"
+    # the error was handled: the fallback agent's own span, and the answer's, did not fail
+    for span in (
+        answered,
+        traces.one("invoke_agent BACKUP"),
+        traces.one("invoke_agent FALLBACK_AGENT"),
+    ):
+        assert span.status.status_code is StatusCode.UNSET
+        assert "error.type" not in (span.attributes or {})
+
+
+async def test_captured_tool_call_arguments_are_an_object_or_the_text_that_is_not_json(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    instrument(traces.tracer_provider, capture_content=True, meter_provider=traces.meter_provider)
+    fake_llm.reply(
+        tool_calls=[
+            ToolCall("get_weather", {"city": "Paris"}, id="c1"),
+            ToolCall("get_weather", '{"city": "Par', id="c2"),  # cut short: not JSON
+        ]
+    )
+    fake_llm.reply(["Sunny."])
+    agent = llm.agent.fork(model=llm.model, async_client=client, tools=[get_weather])
+    async with MiniAgents():
+        await agent.inquire("Weather in Paris?")
+    first = traces.named(f"chat {llm.model}")[0]
+    (output,) = json.loads(str((first.attributes or {})["gen_ai.output.messages"]))
+    calls = {part["id"]: part["arguments"] for part in output["parts"] if "arguments" in part}
+    assert calls == {"c1": {"city": "Paris"}, "c2": '{"city": "Par'}
