@@ -483,7 +483,7 @@ async def _run_events(
         async with context():
             reply = make_reply()
             mapper = _Mapper()
-            async for part in parts.reply_parts(reply, message_id):
+            async for part in parts.reply_parts(reply, message_id, approvals_last=True):
                 if isinstance(part, parts.ApprovalAsked):
                     job.approvals[part.call_id] = part.request
                 elif approval_flow == "protocol" and isinstance(
