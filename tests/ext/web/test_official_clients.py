@@ -40,6 +40,7 @@ from tests.ext.web.serving import served, until
 
 JS = Path(__file__).parent / "js"
 SCRIPT = JS / "official_clients.mjs"
+NODE_TIMEOUT = 240  # seconds: a guard against a hang (each scenario has its own, of 30 s)
 
 
 def add(a: int, b: int) -> int:
@@ -219,7 +220,12 @@ async def judged(protocol: str, llm: FakeLLMServer) -> dict[str, Any]:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await process.communicate()
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT)
+        except TimeoutError:
+            process.kill()
+            out, err = await process.communicate()
+            pytest.fail(f"The node script did not end in {NODE_TIMEOUT} s: {err.decode()[-4000:]}")
     assert process.returncode == 0, err.decode()[-4000:]
     report: dict[str, Any] = json.loads(out)
     return report

@@ -30,13 +30,21 @@ for (const name of ["warn", "error"]) {
   console[name] = (...args) => problem(`console.${name}: ${args.map((a) => a?.message ?? String(a)).join(" ")}`);
 }
 
+const SCENARIO_TIMEOUT_MS = 30_000; // a guard against a hang, never an order of events
+
 async function check(name, run) {
   scenario = name;
   checked.push(name);
+  let timer;
+  const hang = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no end after ${SCENARIO_TIMEOUT_MS} ms`)), SCENARIO_TIMEOUT_MS);
+  });
   try {
-    await run();
+    await Promise.race([run(), hang]);
   } catch (error) {
     problem(`threw: ${error?.stack ?? error}`);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -483,4 +491,5 @@ if (protocol === "agui") {
   await aiSdk("v6", "ai-v6");
   await aiSdk("v7", "ai");
 }
-process.stdout.write(JSON.stringify({ checked, problems, events }));
+// (a stream a failed scenario left open would keep node running: exit once written)
+process.stdout.write(JSON.stringify({ checked, problems, events }), () => process.exit(0));
