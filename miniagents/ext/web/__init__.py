@@ -35,8 +35,9 @@ it token by token), any other message is a text. The mapping::
     approval                                                    and toolCallId: the call's id)
     the reply waits for   RUN_FINISHED (outcome: interrupt,     finish-step, finish, [DONE]
     a decision            an Interrupt per waiting call)        (the stream ends; the run waits)
-    the run resumed       RUN_STARTED (the new run's ids)       start (the same messageId),
-                                                                start-step
+    the run resumed       RUN_STARTED (the new run's ids)       start (the same messageId); the
+                                                                decided calls' outputs outside a
+                                                                step, then start-step
     a denied call         TOOL_CALL_RESULT (metadata.isError,   tool-output-denied
                           .denied)
     in_stream flow: a     CUSTOM "tool_approval_request" (its   tool-approval-request (the
@@ -46,7 +47,10 @@ it token by token), any other message is a text. The mapping::
     (run ends)            RUN_FINISHED                          finish-step, finish, [DONE]
     the agent fails       RUN_ERROR (message, code: the         error (errorText), [DONE]
                           error's class)
-    the run is cancelled  RUN_FINISHED (outcome: cancelled)     abort, [DONE]
+    the run is cancelled  TEXT_MESSAGE_END, TOOL_CALL_END,      abort, [DONE]
+                          SUBAGENT_FINISHED of what is open,
+                          then RUN_FINISHED (outcome:
+                          cancelled)
 
 So a nested stream (a tool's or sub-agent's output) reaches the page live and says which
 tool call it belongs to: AG-UI by the nested run's ``parentToolCallId`` (and every

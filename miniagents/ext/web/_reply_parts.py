@@ -133,18 +133,41 @@ Part: TypeAlias = (
 
 
 async def reply_parts(
-    reply: MessageSequencePromise[Message], id_prefix: str
+    reply: MessageSequencePromise[Message], id_prefix: str, *, approvals_last: bool = False
 ) -> AsyncIterator[Part]:
     """The parts of ``reply``, each as soon as it is known (ids are ``{id_prefix}-{n}``).
+
+    The parts keep the reply's order of messages, unless ``approvals_last``: then, in a
+    round of tool calls, the results of the calls that asked for no approval come before
+    the results of the calls that did (whose ``AwaitingApproval`` is where a run pauses).
+    So when a run pauses, every call of the round that can run has its result, as the AI
+    SDK's ``useChat`` needs: it sends the approvals back only once each call of the last
+    step has an output or an approval response. (The LLM agents put a round's results in
+    the reply at once, so reading past a result that waits never waits for its decision;
+    the pause waits for the other calls of the round to end, as the AI SDK's own agents
+    do.)
 
     An error of the reply (an agent's exception) is raised after the parts before it.
     """
     numbers = itertools.count()
     asked: dict[str, ToolApprovalRequest] = {}
-    async for promise in reply:
+    unanswered: list[str] = []  # the calls of the round so far whose results did not come
+    promises = aiter(reply)
+    later: _Numbered | None = None  # read ahead, and not a result of the round
+
+    async def anext_numbered() -> _Numbered | None:
+        try:
+            promise = await anext(promises)
+        except StopAsyncIteration:
+            return None
+        return _Numbered(promise, f"{id_prefix}-{next(numbers)}")
+
+    while (read := later or await anext_numbered()) is not None:
+        later = None
+        promise, message_id = read.promise, read.message_id
         message_class = promise.message_class
-        message_id = f"{id_prefix}-{next(numbers)}"
         if issubclass(message_class, ToolCallMessage):
+            unanswered.append(_field(promise, "call_id", message_id))
             async for part in _call_parts(promise, message_id):
                 yield part
         elif issubclass(message_class, ToolApprovalRequest):
@@ -159,11 +182,51 @@ async def reply_parts(
                     request,
                 )
         elif issubclass(message_class, ToolResultMessage):
-            async for part in _result_parts(promise, message_id, asked):
-                yield part
+            call_id = _field(promise, "call_id", message_id)
+            _answered(unanswered, call_id)
+            held = [read]
+            # a result that may wait for a decision: the round's results that wait for
+            # none come first
+            while (
+                approvals_last
+                and call_id in asked
+                and any(call not in asked for call in unanswered)
+            ):
+                ahead = await anext_numbered()
+                if ahead is None:
+                    break
+                ahead_call = _field(ahead.promise, "call_id", ahead.message_id)
+                if not issubclass(ahead.promise.message_class, ToolResultMessage) or (
+                    ahead_call not in unanswered
+                ):
+                    later = ahead
+                    break
+                _answered(unanswered, ahead_call)
+                if ahead_call in asked:
+                    held.append(ahead)
+                    continue
+                async for part in _result_parts(ahead.promise, ahead.message_id, asked):
+                    yield part
+            for result in held:
+                async for part in _result_parts(result.promise, result.message_id, asked):
+                    yield part
         else:
+            unanswered.clear()  # (a text: the round is over)
             async for part in _text_parts(promise, message_id):
                 yield part
+
+
+@dataclass(frozen=True)
+class _Numbered:
+    """A message of the reply, with its id in the parts."""
+
+    promise: MessagePromise[Message]
+    message_id: str
+
+
+def _answered(unanswered: list[str], call_id: str) -> None:
+    if call_id in unanswered:
+        unanswered.remove(call_id)
 
 
 def _field(promise: MessagePromise[Message], name: str, default: str) -> str:

@@ -530,7 +530,7 @@ class Run:
         while True:
             changed = self._changed
             while position < len(self.events):
-                yield ServerSentEvent(self.events[position], id=str(position))
+                yield _sse(self.events[position], str(position))
                 position += 1
             if self.done:
                 return
@@ -544,8 +544,8 @@ class Run:
         if isinstance(start, ResumePoint) and start.prelude:
             *first, last = start.prelude
             for data in first:
-                yield ServerSentEvent(data)
-            yield ServerSentEvent(last, id=start.prelude_id)
+                yield _sse(data)
+            yield _sse(last, start.prelude_id)
         position = int(start)
         mapping = {} if rename is None else self._mapping(rename, rename.start, position)
         places = self.places
@@ -555,7 +555,7 @@ class Run:
             while position < len(self.events):
                 data = self.events[position]
                 if rename is None:
-                    yield ServerSentEvent(data, id=event_id(position, None, places[position]))
+                    yield _sse(data, event_id(position, None, places[position]))
                 else:
                     place = places[position]
                     if place is not None and place.start == rename.start:
@@ -564,7 +564,7 @@ class Run:
                     if mapping:
                         data = tracker.renamed(data, mapping)
                         place = None if place is None else place.with_names(mapping)
-                    yield ServerSentEvent(data, id=event_id(position, rename, place))
+                    yield _sse(data, event_id(position, rename, place))
                 position += 1
             if self.done:
                 return
@@ -594,9 +594,21 @@ class Run:
         return _RunResponse(self, start, headers)
 
 
+_LINE_END = "\n"
+"""What ends each line of the streams (and, doubled, each event). The SSE standard allows
+``\r\n`` too (sse-starlette's default), but the official AG-UI client
+(``@ag-ui/client``'s ``HttpAgent``) splits events at ``\n\n`` only: with ``\r\n`` it
+reads the whole stream as one event, and fails."""
+
+
+def _sse(data: str, event_id: str | None = None) -> ServerSentEvent:
+    """One event of a stream: its data and SSE id, its lines ended with ``_LINE_END``."""
+    return ServerSentEvent(data, id=event_id, sep=_LINE_END)
+
+
 class _RunResponse(EventSourceResponse):
     def __init__(self, run: Run, start: int, headers: Mapping[str, str]) -> None:
-        super().__init__(run.follow(start), headers=headers, ping=15)
+        super().__init__(run.follow(start), headers=headers, ping=15, sep=_LINE_END)
         self._run = run
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -190,15 +190,14 @@ def agui_app(
         *,
         found: FoundRun | None = None,
     ) -> Run:
+        mapper = _Mapper(ids.run, asks_in_stream=approval_flow == "in_stream")
+
         def make_events(job: Job) -> AsyncIterator[str | Pause]:
             flow, keep = approval_flow, keep_runs_for
-            return _run_events(reply, ids, context, job, flow, keep, found, durable)
+            return _run_events(reply, ids, context, job, flow, keep, found, durable, mapper)
 
         def cancelled() -> list[str]:
-            outcome = RunFinishedCancelledOutcome()
-            return [
-                _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome))
-            ]
+            return [_encode(event) for event in _cancelled(ids, mapper)]
 
         abandon = workflow = None
         if durable is not None:  # a run given up on is not recovered at the next start
@@ -514,8 +513,12 @@ async def _run_events(
     keep_for: float,
     found: FoundRun | None,
     durable: DurableJobs | None,
+    mapper: _Mapper,
 ) -> AsyncIterator[str | Pause]:
-    """The events of a job; ``found``: the durable run it replays, after a restart."""
+    """The events of a job; ``found``: the durable run it replays, after a restart.
+
+    ``mapper`` makes them from the reply's parts (and knows what they left open).
+    """
     decided = found.decided if found is not None else frozenset()
     replayed = list(found.pauses) if found is not None else []  # its pauses, resumed then
     yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
@@ -529,7 +532,6 @@ async def _run_events(
     try:
         async with context():
             reply = make_reply()
-            mapper = _Mapper(ids.run, asks_in_stream=approval_flow == "in_stream")
             async for part in parts.reply_parts(reply, ids.run):
                 if isinstance(part, parts.ApprovalAsked):
                     job.approvals[part.call_id] = part.request
@@ -557,12 +559,23 @@ async def _run_events(
     except Exception as error:  # the agent's failure ends the run with it
         given_up = found is not None and found.cancelled and durable is not None
         if given_up and DurableJobs.stopped_there(error):  # it ends as it ended then
-            outcome = RunFinishedCancelledOutcome()
-            yield _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome))
+            for event in _cancelled(ids, mapper):
+                yield _encode(event)
             return
         yield _encode(RunErrorEvent(message=str(error) or repr(error), code=type(error).__name__))
         return
     yield _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run))
+
+
+def _cancelled(ids: _RunIds, mapper: _Mapper) -> list[BaseEvent]:
+    """The end of a run given up on: what it left open ended, then ``RUN_FINISHED``.
+
+    A client's verifier (``@ag-ui/client``'s) refuses a ``RUN_FINISHED`` while a text
+    message, a tool call or a nested run is still open.
+    """
+    outcome = RunFinishedCancelledOutcome()
+    finished = RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome)
+    return [*mapper.closing(), finished]
 
 
 _ROLES: Mapping[str, Literal["developer", "system", "assistant", "user"]] = {
@@ -579,8 +592,36 @@ class _Mapper:
         self._run_id = run_id
         self._asks_in_stream = asks_in_stream
         self._turn_message_id: str | None = None  # the assistant message calls belong to
+        self._open: dict[str, BaseEvent] = {}  # the event that ends each open item, in order
+
+    def closing(self) -> list[BaseEvent]:
+        """The events that end the items still open (the last opened ends first)."""
+        return list(reversed(self._open.values()))
 
     def events(self, part: parts.Part) -> Iterator[BaseEvent]:
+        """The events of ``part`` (noting the items they open and end)."""
+        for event in self._events(part):
+            if isinstance(event, TextMessageStartEvent):
+                self._open[f"text {event.message_id}"] = TextMessageEndEvent(
+                    message_id=event.message_id, subagent_run_id=event.subagent_run_id
+                )
+            elif isinstance(event, ToolCallStartEvent):
+                self._open[f"call {event.tool_call_id}"] = ToolCallEndEvent(
+                    tool_call_id=event.tool_call_id
+                )
+            elif isinstance(event, SubagentStartedEvent):
+                self._open[f"run {event.subagent_run_id}"] = SubagentFinishedEvent(
+                    subagent_run_id=event.subagent_run_id
+                )
+            elif isinstance(event, TextMessageEndEvent):
+                self._open.pop(f"text {event.message_id}", None)
+            elif isinstance(event, ToolCallEndEvent):
+                self._open.pop(f"call {event.tool_call_id}", None)
+            elif isinstance(event, SubagentFinishedEvent):
+                self._open.pop(f"run {event.subagent_run_id}", None)
+            yield event
+
+    def _events(self, part: parts.Part) -> Iterator[BaseEvent]:
         if isinstance(part, parts.TextStart):
             self._turn_message_id = part.message_id
             role = _ROLES.get(part.role, "assistant")

@@ -477,13 +477,13 @@ async def _run_events(
     """The events of a job; ``found``: the durable run it replays, after a restart."""
     decided = found.decided if found is not None else frozenset()
     replayed = list(found.pauses) if found is not None else []  # its pauses, resumed then
-    for data in _opened(message_id):
+    mapper = _Mapper()
+    for data in mapper.opened(message_id, step=True):
         yield data
     try:
         async with context():
             reply = make_reply()
-            mapper = _Mapper()
-            async for part in parts.reply_parts(reply, message_id):
+            async for part in parts.reply_parts(reply, message_id, approvals_last=True):
                 if isinstance(part, parts.ApprovalAsked):
                     job.approvals[part.call_id] = part.request
                 elif approval_flow == "protocol" and isinstance(
@@ -491,19 +491,19 @@ async def _run_events(
                 ):
                     while replayed and replayed[0].at == part.call_id:  # paused here, resumed
                         point = replayed.pop(0)
-                        for data in _closed():
+                        for data in mapper.closed():
                             yield data
                         yield Pause(point.at, point.waiting, into=point.run)
-                        for data in _opened(message_id):
+                        for data in mapper.opened(message_id, step=False):
                             yield data
                     if isinstance(part, parts.AwaitingApproval) and part.call_id not in decided:
                         while part.request.pending:  # (a resend may answer other calls first)
-                            for data in _closed():
+                            for data in mapper.closed():
                                 yield data
                             waiting = [asked for asked in job.approvals.values() if asked.pending]
                             yield Pause(part.call_id, [asked.call_id for asked in waiting])
                             await job.aresumed()
-                            for data in _opened(message_id):
+                            for data in mapper.opened(message_id, step=False):
                                 yield data
                 for event in mapper.events(part):
                     yield _dumps(event)
@@ -515,32 +515,48 @@ async def _run_events(
         yield _dumps({"type": "error", "errorText": str(error) or repr(error)})
         yield DONE
         return
-    for data in _closed():
+    for data in mapper.closed():
         yield data
 
 
-def _opened(message_id: str) -> tuple[str, str]:
-    """The events that open a response of the run's stream (its first, or one after a pause)."""
-    return _dumps({"type": "start", "messageId": message_id}), _dumps({"type": "start-step"})
-
-
-def _closed() -> tuple[str, str, str]:
-    """The events that close a response of the run's stream (at its end, or at a pause)."""
-    return _dumps({"type": "finish-step"}), _dumps({"type": "finish"}), DONE
-
-
 class _Mapper:
-    """Parts of a reply as UI message stream parts (drawn in the package docstring)."""
+    """Parts of a reply as UI message stream parts (drawn in the package docstring).
+
+    A response that goes on after a pause starts with the decided calls' outputs outside
+    any step, as the AI SDK's own agents send them (a ``start-step`` before them would
+    leave an empty step in the message): its first step starts with the model's next part.
+    """
 
     def __init__(self) -> None:
         self._after_results = False  # a tool result came last: the model's next step follows
+        self._step_open = False
+
+    def opened(self, message_id: str, *, step: bool) -> Iterator[str]:
+        """The events that open a response: ``start`` (and ``start-step``, if ``step``)."""
+        yield _dumps({"type": "start", "messageId": message_id})
+        self._after_results = False
+        self._step_open = step
+        if step:
+            yield _dumps({"type": "start-step"})
+
+    def closed(self) -> Iterator[str]:
+        """The events that close a response (at the run's end, or at a pause)."""
+        if self._step_open:
+            yield _dumps({"type": "finish-step"})
+        self._step_open = False
+        yield _dumps({"type": "finish"})
+        yield DONE
 
     def events(self, part: parts.Part) -> Iterator[dict[str, object]]:
+        """The stream parts of ``part``."""
         is_result = isinstance(
             part,
             parts.AwaitingApproval | parts.ResultStart | parts.ResultDelta | parts.ResultEnd,
         )
-        if self._after_results and not is_result:
+        if not is_result and not self._step_open:
+            yield {"type": "start-step"}
+            self._step_open = True
+        elif self._after_results and not is_result:
             yield {"type": "finish-step"}
             yield {"type": "start-step"}
         self._after_results = is_result

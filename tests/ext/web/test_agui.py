@@ -18,7 +18,7 @@ from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import agui_app
 from miniagents.messages.message import Message
-from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, served
+from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, served, until
 
 EVENT = TypeAdapter(Event)
 
@@ -273,3 +273,48 @@ async def test_a_run_id_in_use_is_a_409_that_says_how_to_follow_it() -> None:
         # the run is unchanged: it still replays whole
         _response, replayed = await get_events(client, "/runs/r1")
     assert replayed == events
+
+
+async def test_a_run_given_up_on_ends_what_it_left_open_before_its_run_finished() -> None:
+    # @ag-ui/client's verifier refuses a RUN_FINISHED while a text message, a tool call or
+    # a nested run is open: a run cancelled mid-message must end them first
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def from_queue() -> AsyncIterator[str]:
+        while (token := await tokens.get()) is not None:
+            yield token
+
+    @miniagent
+    async def slow_poet(ctx: InteractionContext, subject: str) -> None:
+        """Write slowly."""
+        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
+
+    agent = offline_agent.fork(
+        tools=[slow_poet],
+        reply=one_per_call(CallTool("SLOW_POET", {"subject": "x"}), "Done."),
+        token_delay=0,
+    )
+    app = agui_app(agent, grace_period=0)
+    async with served(app) as client:
+        async with client.stream("POST", "/", json=run_input()) as response:
+            tokens.put_nowait("half ")
+            seen = await SSEReader(response).until("TEXT_MESSAGE_CONTENT")
+        await until(lambda: app.state.runs.live == 0)  # its client left: cancelled
+        _response, events = await get_events(
+            client, "/runs/run-1", {"last-event-id": seen[-1].id or ""}
+        )
+    nested = seen[-1].json["subagentRunId"]
+    assert [event.json for event in events] == [
+        {
+            "type": "TEXT_MESSAGE_END",
+            "messageId": seen[-1].json["messageId"],
+            "subagentRunId": nested,
+        },
+        {"type": "SUBAGENT_FINISHED", "subagentRunId": nested},
+        {
+            "type": "RUN_FINISHED",
+            "threadId": "thread-1",
+            "runId": "run-1",
+            "outcome": {"type": "cancelled"},
+        },
+    ]

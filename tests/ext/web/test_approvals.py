@@ -316,7 +316,14 @@ async def test_an_ai_sdk_stream_ends_at_the_approval_and_the_resent_chat_resumes
         _response, resumed = await get_events(client, "/c1/stream", {"last-event-id": "0"})
     assert resumed == second[1:]  # the chat's latest run, to a client cut off in it
     assert second[0].json == {"type": "start", "messageId": first[0].json["messageId"]}
-    assert types(second)[:2] == ["start", "start-step"]
+    # the decided call's output comes outside a step (as the AI SDK's agents send it: a
+    # start-step first left an empty step in the message); the model's next step follows
+    assert types(second)[:4] == [
+        "start",
+        "data-tool-output-delta",
+        "tool-output-available",
+        "start-step",
+    ]
     output = next(e.json for e in second if e.type == "tool-output-available")
     assert output == {
         "type": "tool-output-available",
@@ -325,6 +332,38 @@ async def test_an_ai_sdk_stream_ends_at_the_approval_and_the_resent_chat_resumes
     }
     assert "".join(e.json["delta"] for e in second if e.type == "text-delta") == "Finished."
     assert types(second)[-3:] == ["finish-step", "finish", "[DONE]"]
+    assert deleted == ["a.txt"]
+
+
+async def test_an_ai_sdk_stream_pauses_once_the_calls_that_need_no_approval_have_their_output() -> (
+    None
+):
+    # useChat's lastAssistantMessageIsCompleteWithApprovalResponses sends the approvals back
+    # only when each call of the last step has an output (or an approval response): a call
+    # that needs none, made after the one that waits, must have its output before the pause
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    calls = [CallTool("delete_file", {"path": "a.txt"}), CallTool("add", {"a": 1, "b": 2})]
+    agent = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True), add],
+        reply=one_per_call(calls, "Finished."),
+        token_delay=0,
+    )
+    async with served(ai_sdk_app(agent)) as client:
+        _response, first = await post_events(client, CHAT)
+        data = [event.json for event in first if event.data != "[DONE]"]
+        ids = [e["toolCallId"] for e in data if e["type"] == "tool-input-available"]
+        assert {"type": "tool-output-available", "toolCallId": ids[1], "output": "3"} in data
+        assert types(first)[-3:] == ["finish-step", "finish", "[DONE]"]
+        assert not any(e.get("toolCallId") == ids[0] for e in data if "output" in e["type"])
+        _response, second = await post_events(client, answered_chat(first, {"approved": True}))
+    rest = [event.json for event in second if event.data != "[DONE]"]
+    output = {"type": "tool-output-available", "toolCallId": ids[0], "output": "Deleted a.txt"}
+    assert output in rest
+    assert not any(e.get("toolCallId") == ids[1] for e in rest)  # its output came before
+    assert "".join(e["delta"] for e in rest if e["type"] == "text-delta") == "Finished."
     assert deleted == ["a.txt"]
 
 

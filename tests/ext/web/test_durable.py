@@ -407,7 +407,8 @@ async def test_an_ai_sdk_run_paused_for_an_approval_is_resumed_after_a_restart(
         assert response.status_code == 200
 
     types = [event.type for event in events]
-    assert types[:2] == ["start", "start-step"]
+    assert types[0] == "start"
+    assert "start-step" not in types[: types.index("tool-output-available")]  # outside a step
     assert events[0].json["messageId"] == paused[0].json["messageId"]  # the same message
     outputs = [event.json["output"] for event in events if event.type == "tool-output-available"]
     assert outputs == ["removed a.txt"]

@@ -217,3 +217,24 @@ async def test_a_new_request_of_a_chat_replaces_its_live_run_so_the_limit_does_n
             new = await SSEReader(second).rest()
     assert [event.type for event in old[-2:]] == ["abort", "[DONE]"]
     assert new[-1].type == "[DONE]"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_stream_ends_its_lines_with_lf_alone_as_the_official_agui_client_needs(
+    protocol: Protocol,
+) -> None:
+    # @ag-ui/client's HttpAgent splits the events at "\n\n" only: sse-starlette's default
+    # "\r\n" made it read a whole stream as one event, and fail
+    async with served(protocol.app(offline_agent.fork(reply="Hi there", token_delay=0))) as client:
+        async with client.stream("POST", "/", json=protocol.body("r1")) as response:
+            first = b"".join([chunk async for chunk in response.aiter_raw()])
+        async with client.stream(
+            "GET", protocol.resume_path("r1"), headers={"last-event-id": "0"}
+        ) as response:
+            resumed = b"".join([chunk async for chunk in response.aiter_raw()])
+    for body in (first, resumed):
+        assert b"\r" not in body
+        blocks = body.decode().split("\n\n")
+        assert blocks[-1] == ""  # the last event ends with its blank line too
+        assert all(block.startswith("id: ") and "\ndata: " in block for block in blocks[:-1])
+    assert first.decode().count("\n\n") > 3
