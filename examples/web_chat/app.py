@@ -9,7 +9,9 @@ poem about rivers" or "Delete notes.md" (that one waits for your approval: the p
 answers as ``useChat`` does, sending the chat again with the approval). Reload the page
 mid-answer: it resumes.
 
-Without ``--serve``, it asks the app one question in-process and prints what the page gets.
+Without ``--serve``, it asks the app one question in-process and prints what the page gets
+(with the HTTP client ``httpx2``, which ``pip install -e ".[dev]"`` installs; ``--serve`` needs
+only ``pip install "miniagents[web]"``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-
-import httpx2
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.from_env import llm_agent_from_env
@@ -79,6 +79,8 @@ assistant = llm_agent_from_env(
 
 async def ask_once(question: str) -> None:
     """Ask the app one question in-process and print the parts the page would get."""
+    import httpx2  # (an HTTP client for this in-process question only: --serve needs none)
+
     transport = httpx2.ASGITransport(app=web_chat_app(assistant, page=PAGE))
     async with httpx2.AsyncClient(transport=transport, base_url="http://app") as client:
         print("page:", (await client.get("/")).headers["content-type"])
