@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import queue
 import threading
+from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -165,6 +167,9 @@ class Pipeline(Generic[T, ReplyT]):
     async def __aiter__(self) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
         """Run the pipeline, giving each item's result (awaiting between results).
 
+        The items are read by a task of its own, so that a result is handed out as soon as
+        it is ready, even while the source waits for its next item.
+
         Raises:
             NoActiveContextError: outside of every ``MiniAgents`` context (plain ``for``
                 makes one of its own).
@@ -183,53 +188,33 @@ class Pipeline(Generic[T, ReplyT]):
         if total is None and isinstance(self._items, Sized):
             total = len(self._items)
         bar = progress_bar(settings.progress, total, settings.description)
-        source = _aiter_items(self._items, settings.overflow)
-        limit = asyncio.Semaphore(settings.max_concurrency)
-        scope = InteractionScope()
-        running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]] = {}
-        read = 0
-        handed = 0  # the next index to hand out, when ordered
-        read_error: BaseException | None = None
-        exhausted = False
+        run: _Run[T, ReplyT] = _Run(self, settings)
+        reader = asyncio.ensure_future(run.read(self._items))
+        reader.add_done_callback(run.wake)
         try:
             while True:
-                while not exhausted and len(running) < settings.max_in_flight:
-                    try:
-                        item = await anext(source)
-                    except StopAsyncIteration:
-                        exhausted = True
-                    except Exception as error:
-                        read_error = error
-                        exhausted = True
-                    else:
-                        with scope:  # the task, and so its interactions, belong to it
-                            running[read] = asyncio.ensure_future(self._one(limit, read, item))
-                        read += 1
-                if settings.fail_fast:
-                    _raise_first_failure(running)
-                ready = _ready(running, handed, settings.ordered)
+                if run.failure is not None:  # fail_fast
+                    raise run.failure
+                ready = run.next_ready()
                 if ready is not None:
-                    result = running.pop(ready).result()
-                    handed = ready + 1
+                    result = ready.result()
                     bar.advance(failed=not result.ok)
                     yield result
                     continue
-                if not running:
-                    if read_error is not None:
-                        raise read_error
+                if reader.done() and not run.running:
+                    reader.result()  # (an error of the reading itself, not of the items)
+                    if run.read_error is not None:
+                        raise run.read_error
                     return
-                await asyncio.wait(
-                    _awaited(running, handed, settings.ordered and not settings.fail_fast),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
+                run.changed.clear()  # (nothing runs between the checks above and the wait)
+                await run.changed.wait()
         finally:
             bar.close()
-            for task in running.values():
+            reader.cancel()  # it closes the source
+            for task in run.running.values():
                 task.cancel()
-            if running:
-                await asyncio.gather(*running.values(), return_exceptions=True)
-            await scope.astopped()
-            await source.aclose()
+            await asyncio.gather(reader, *run.running.values(), return_exceptions=True)
+            await run.scope.astopped()
 
     def __iter__(self) -> Iterator[ItemResult[T, ReplyT]]:
         """Run the pipeline on a thread of its own, giving each result (blocking between).
@@ -288,37 +273,80 @@ class Pipeline(Generic[T, ReplyT]):
             thread.join()
 
 
-def _ready(
-    running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]], handed: int, ordered: bool
-) -> int | None:
-    if ordered:
-        task = running.get(handed)
-        return handed if task is not None and task.done() else None
-    for index, task in running.items():
-        if task.done():
-            return index
-    return None
+class _Run(Generic[T, ReplyT]):
+    """The bookkeeping of one run: the reading of the items, those in flight, their ends.
 
+    The reader reads an item when there is room for one and starts its task; a task that
+    ends wakes the run, which hands out what is ready (ordered: the next index; unordered:
+    the items in the order they ended), so a result costs the same however many items are
+    in flight::
 
-def _awaited(
-    running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]], handed: int, only_next: bool
-) -> list[asyncio.Task[ItemResult[T, ReplyT]]]:
-    """The tasks whose end can let the pipeline go on, when none it could hand out has ended.
-
-    Waiting on an ended task returns at once, so ended tasks (held back for the input's
-    order) are left out: waiting on them turned the wait into a busy loop.
+        reader:   i0 i1 i2 i3 -(no room)- i4 ...      (at most max_in_flight not handed out)
+        ended:    i2 i0 i3 ...                         (each task's end wakes the run)
+        results:  r0 (ordered; unordered: r2) ...      (each frees room for one more item)
     """
-    if only_next:  # ordered: only the next index can be handed out
-        return [running[handed]]
-    return [task for task in running.values() if not task.done()]
 
+    def __init__(self, owner: Pipeline[T, ReplyT], settings: PipelineSettings) -> None:
+        self.owner = owner
+        self.settings = settings
+        self.running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]] = {}
+        self.ended: deque[int] = deque()  # unordered: the items that ended, in that order
+        self.handed = 0  # ordered: the index of the next result to hand out
+        self.room = asyncio.Semaphore(settings.max_in_flight)
+        self.limit = asyncio.Semaphore(settings.max_concurrency)
+        self.scope = InteractionScope()  # the interactions of the run's items
+        self.changed = asyncio.Event()
+        self.failure: BaseException | None = None
+        self.read_error: BaseException | None = None
 
-def _raise_first_failure(running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]]) -> None:
-    for task in running.values():
-        if task.done():
-            error = task.result().error
-            if error is not None:
-                raise error
+    async def read(self, items: Iterable[T] | AsyncIterable[T] | Observable[T]) -> None:
+        """Read the items as room frees up, starting each one's task; close the source."""
+        source = _aiter_items(items, self.settings.overflow)
+        index = 0
+        try:
+            while True:
+                await self.room.acquire()
+                try:
+                    item = await anext(source)
+                except StopAsyncIteration:
+                    return
+                except Exception as error:
+                    self.read_error = error
+                    return
+                with self.scope:  # the task, and so its interactions, belong to it
+                    task = asyncio.ensure_future(self.owner._one(self.limit, index, item))
+                self.running[index] = task
+                task.add_done_callback(functools.partial(self._ended, index))
+                index += 1
+        finally:
+            await source.aclose()
+
+    def wake(self, _: object = None) -> None:
+        """Have the run look again at what it can hand out."""
+        self.changed.set()
+
+    def _ended(self, index: int, task: asyncio.Task[ItemResult[T, ReplyT]]) -> None:
+        if not self.settings.ordered:
+            self.ended.append(index)
+        if self.settings.fail_fast and self.failure is None and not task.cancelled():
+            error = task.exception()
+            self.failure = error if error is not None else task.result().error
+        self.changed.set()
+
+    def next_ready(self) -> asyncio.Task[ItemResult[T, ReplyT]] | None:
+        """The ended task whose result goes out next (its room freed), or ``None``."""
+        if self.settings.ordered:
+            task = self.running.get(self.handed)
+            if task is None or not task.done():
+                return None
+            del self.running[self.handed]
+            self.handed += 1
+        elif self.ended:
+            task = self.running.pop(self.ended.popleft())
+        else:
+            return None
+        self.room.release()
+        return task
 
 
 async def _cancelled(task: asyncio.Future[MessageTuple[ReplyT]]) -> None:

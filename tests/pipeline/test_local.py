@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import aclosing
 
 import pytest
@@ -376,3 +376,57 @@ async def test_an_ordered_pipeline_held_back_by_its_first_item_waits_without_spi
     # one wait per item at most (ended items held back for the order are not waited on);
     # the busy loop this guards against waited once per loop turn, hundreds of times
     assert waits <= 12
+
+
+# -- a source that waits, and the run's bookkeeping ---------------------------------------
+
+
+async def test_a_result_is_handed_out_while_the_source_waits_for_the_next_item() -> None:
+    # a crawler: the source yields the next item only once the consumer has a result
+    found: asyncio.Queue[str] = asyncio.Queue()
+    found.put_nowait("seed")
+
+    async def frontier() -> AsyncIterator[str]:
+        for _ in range(3):
+            yield await found.get()
+
+    texts: list[str] = []
+    with virtual_time():  # a hang is a TimeoutError at once, not a stuck test
+        async with MiniAgents(), asyncio.timeout(60):
+            async for result in pipeline(upper, frontier()):
+                texts.append(str(result.get()))
+                found.put_nowait(f"after {result.index}")
+    assert texts == ["SEED", "AFTER 0", "AFTER 1"]
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_handing_out_a_result_does_not_revisit_every_item_in_flight(
+    monkeypatch: pytest.MonkeyPatch, ordered: bool
+) -> None:
+    # items end one at a time while many are in flight: the run must not look at (or wait
+    # on) all of them for each result, which made a large max_in_flight quadratic
+    @miniagent
+    async def staggered(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        await asyncio.sleep(int(text.split()[1]) * 7 % 50)
+        ctx.reply(text)
+
+    watched = 0
+    real_wait = asyncio.wait
+
+    async def counted_wait(
+        tasks: Collection[asyncio.Future[object]],
+        timeout: float | None = None,
+        return_when: str = asyncio.ALL_COMPLETED,
+    ) -> tuple[set[asyncio.Future[object]], set[asyncio.Future[object]]]:
+        nonlocal watched
+        watched += len(tasks)
+        return await real_wait(tasks, timeout=timeout, return_when=return_when)
+
+    monkeypatch.setattr(asyncio, "wait", counted_wait)
+    with virtual_time():
+        async with MiniAgents():
+            run = pipeline(staggered, Counting(400), max_in_flight=200, ordered=ordered)
+            indexes = [r.index async for r in run]
+    assert sorted(indexes) == list(range(400))
+    assert watched <= 3 * 400  # a few per item, not the 200 in flight per item (~40,000)
