@@ -51,7 +51,12 @@ from miniagents.pipeline.progress import progress_bar
 from miniagents.promising import StreamedPromise
 from miniagents.promising.errors import StreamLimitError
 from miniagents.promising.limits import Overflow, checked_overflow
-from miniagents.promising.lowlevel import read_on_demand
+from miniagents.promising.lowlevel import (
+    core_of,
+    mark_received,
+    read_on_demand,
+    report_lost_error,
+)
 
 __all__ = ["Pipeline", "PipelineSettings", "pipeline", "pipeline_settings"]
 
@@ -168,7 +173,11 @@ class Pipeline(Generic[T, ReplyT]):
         """Run the pipeline, giving each item's result (awaiting between results).
 
         The items are read by a task of its own, so that a result is handed out as soon as
-        it is ready, even while the source waits for its next item.
+        it is ready, even while the source waits for its next item. Stopped early (the loop
+        left and the generator closed, an error, a cancellation), the run cancels the items
+        in flight, waits until their interactions have stopped, and closes the source: an
+        async generator's or a generator's clean-up runs, an observable is unsubscribed
+        from, and an agent's replies that nobody else reads are given up (the agent stops).
 
         Raises:
             NoActiveContextError: outside of every ``MiniAgents`` context (plain ``for``
@@ -189,7 +198,9 @@ class Pipeline(Generic[T, ReplyT]):
             total = len(self._items)
         bar = progress_bar(settings.progress, total, settings.description)
         run: _Run[T, ReplyT] = _Run(self, settings)
-        reader = asyncio.ensure_future(run.read(self._items))
+        items, self._items = self._items, ()  # the run's alone: let go of when it ends
+        reader = asyncio.ensure_future(run.read(items))
+        del items
         reader.add_done_callback(run.wake)
         try:
             while True:
@@ -202,9 +213,11 @@ class Pipeline(Generic[T, ReplyT]):
                     yield result
                     continue
                 if reader.done() and not run.running:
-                    reader.result()  # (an error of the reading itself, not of the items)
                     if run.read_error is not None:
                         raise run.read_error
+                    if (failed := reader.exception()) is not None:  # e.g. the source's clean-up
+                        mark_received(failed)
+                        raise failed
                     return
                 run.changed.clear()  # (nothing runs between the checks above and the wait)
                 await run.changed.wait()
@@ -215,6 +228,9 @@ class Pipeline(Generic[T, ReplyT]):
                 task.cancel()
             await asyncio.gather(reader, *run.running.values(), return_exceptions=True)
             await run.scope.astopped()
+            if not reader.cancelled() and (error := reader.exception()) is not None:
+                # the source's clean-up failed as the run stopped early: nobody to raise it to
+                report_lost_error(error, "The items of a pipeline, closed as it stopped,")
 
     def __iter__(self) -> Iterator[ItemResult[T, ReplyT]]:
         """Run the pipeline on a thread of its own, giving each result (blocking between).
@@ -234,10 +250,11 @@ class Pipeline(Generic[T, ReplyT]):
         async def feed() -> None:
             async with MiniAgents():
                 try:
-                    async for result in self:
-                        await asyncio.to_thread(handoff.put, result)
-                        if stop.is_set():
-                            return
+                    async with contextlib.aclosing(self.__aiter__()) as results:
+                        async for result in results:
+                            await asyncio.to_thread(handoff.put, result)
+                            if stop.is_set():
+                                return
                 except BaseException as error:
                     handoff.put(error)
                     return
@@ -302,6 +319,7 @@ class _Run(Generic[T, ReplyT]):
     async def read(self, items: Iterable[T] | AsyncIterable[T] | Observable[T]) -> None:
         """Read the items as room frees up, starting each one's task; close the source."""
         source = _aiter_items(items, self.settings.overflow)
+        del items
         index = 0
         try:
             while True:
@@ -358,6 +376,7 @@ async def _cancelled(task: asyncio.Future[MessageTuple[ReplyT]]) -> None:
 async def _aiter_items(
     items: Iterable[T] | AsyncIterable[T] | Observable[T], overflow: Overflow
 ) -> AsyncGenerator[T, None]:
+    """The items one by one; closed early (the run stopped), it closes what it reads."""
     if isinstance(items, Observable):
         stream: StreamedPromise[T, None] = StreamedPromise(
             items, resolver=_no_whole, overflow=overflow
@@ -366,20 +385,41 @@ async def _aiter_items(
         # high-water mark ahead (those would be read and not yet handed out: in flight).
         iterator = aiter(stream)
         read = 0
-        while True:
-            read_on_demand(iterator, read + 1)
-            try:
-                item = await anext(iterator)
-            except StopAsyncIteration:
-                return
-            read += 1
-            yield item
+        try:
+            while True:
+                read_on_demand(iterator, read + 1)
+                try:
+                    item = await anext(iterator)
+                except StopAsyncIteration:
+                    return
+                read += 1
+                yield item
+        finally:
+            core_of(stream).cancel()  # (ended already, or a hot source: unsubscribed from)
     elif isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
+        async_iterator = aiter(items)
+        ended = False
+        try:
+            async for item in async_iterator:
+                yield item
+            ended = True
+        finally:
+            aclose = getattr(async_iterator, "aclose", None)
+            if aclose is not None:  # e.g. an async generator: its clean-up runs now
+                await aclose()
+            if not ended and isinstance(items, StreamedPromise):
+                # given up on, as an agent cancelled gives up its input: an agent's replies
+                # that nobody else reads stop (their agent is cancelled)
+                core_of(items).check_abandoned()
     else:
-        for item in items:
-            yield item
+        sync_iterator = iter(items)
+        try:
+            for item in sync_iterator:
+                yield item
+        finally:
+            close = getattr(sync_iterator, "close", None)
+            if close is not None:  # e.g. a generator: its clean-up runs now
+                close()
 
 
 async def _no_whole(pieces: tuple[object, ...]) -> None:

@@ -9,7 +9,8 @@ from contextlib import aclosing
 
 import pytest
 import reactivex
-from reactivex import Observable
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
 
 from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent, pipeline
 from miniagents.errors import NoActiveContextError
@@ -430,3 +431,113 @@ async def test_handing_out_a_result_does_not_revisit_every_item_in_flight(
             indexes = [r.index async for r in run]
     assert sorted(indexes) == list(range(400))
     assert watched <= 3 * 400  # a few per item, not the 200 in flight per item (~40,000)
+
+
+# -- stopping early: the source is closed and let go of -----------------------------------
+
+
+async def test_a_pipeline_stopped_early_closes_its_async_generator_source() -> None:
+    events: list[str] = []
+
+    async def texts() -> AsyncIterator[str]:
+        try:
+            for i in range(1000):
+                yield f"item {i}"
+        finally:
+            events.append("source closed")
+
+    async with MiniAgents():
+        async with aclosing(pipeline(upper, texts(), max_in_flight=4).__aiter__()) as it:
+            assert (await anext(it)).index == 0
+        events.append("pipeline closed")
+    assert events == ["source closed", "pipeline closed"]
+
+
+def test_a_pipeline_stopped_early_closes_its_generator_source() -> None:
+    events: list[str] = []
+
+    def texts() -> Iterator[str]:
+        try:
+            for i in range(1000):
+                yield f"item {i}"
+        finally:
+            events.append("source closed")
+
+    source = texts()  # held by the caller: only the pipeline can close it in time
+    for _ in pipeline(upper, source, max_in_flight=4):
+        break
+    events.append("pipeline closed")
+    assert events == ["source closed", "pipeline closed"]
+
+
+async def test_a_pipeline_stopped_early_unsubscribes_from_a_hot_observable() -> None:
+    subscribed = asyncio.Event()
+    emitted = 0
+    disposed = False
+
+    def subscribe(observer: abc.ObserverBase[str], scheduler: object = None) -> Disposable:
+        loop = asyncio.get_running_loop()
+        timer: list[asyncio.TimerHandle] = []
+
+        def tick() -> None:
+            nonlocal emitted
+            observer.on_next(f"item {emitted}")
+            emitted += 1
+            timer[:] = [loop.call_later(1.0, tick)]
+
+        def dispose() -> None:
+            nonlocal disposed
+            disposed = True
+            timer[0].cancel()
+
+        timer.append(loop.call_later(1.0, tick))
+        subscribed.set()
+        return Disposable(dispose)
+
+    source: Observable[str] = Observable(subscribe)
+    with virtual_time():
+        async with MiniAgents():
+            async with aclosing(pipeline(upper, source, max_in_flight=2).__aiter__()) as it:
+                assert (await anext(it)).index == 0
+            assert disposed
+            emitted_when_closed = emitted
+            await asyncio.sleep(100)
+    assert emitted == emitted_when_closed  # nothing ticks on after the run
+
+
+async def test_a_source_whose_clean_up_fails_as_the_pipeline_stops_early_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def texts() -> AsyncIterator[str]:
+        try:
+            for i in range(1000):
+                yield f"item {i}"
+        finally:
+            raise OSError("the file would not close")
+
+    async with MiniAgents(), aclosing(pipeline(upper, texts(), max_in_flight=4).__aiter__()) as it:
+        assert (await anext(it)).index == 0
+    [record] = [r for r in caplog.records if r.name == "miniagents"]
+    assert "The items of a pipeline, closed as it stopped," in record.getMessage()
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], OSError)
+    caplog.clear()  # (heard: not a lost error)
+
+
+async def test_a_pipeline_stopped_early_gives_up_the_agent_replies_it_read() -> None:
+    stopped: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    @miniagent
+    async def numbers(ctx: InteractionContext) -> None:
+        try:
+            for i in range(100_000):
+                await ctx.areply(str(i))
+        except asyncio.CancelledError:
+            stopped.set_result("cancelled")
+            raise
+        stopped.set_result("ran to its end")
+
+    async with MiniAgents():
+        async with aclosing(pipeline(upper, numbers.inquire(), max_in_flight=4).__aiter__()) as it:
+            assert (await anext(it)).index == 0
+        assert await stopped == "cancelled"
