@@ -130,10 +130,19 @@ class Pipeline(Generic[T, ReplyT]):
     async def _interact(self, index: int, attempt: int, item: T) -> MessageTuple[ReplyT]:
         if self._durable is not None:  # the last agent's replies, recorded
             return await self._durable.run(index, attempt, item)  # type: ignore[return-value]
-        replies = self._chain[0].inquire(item)
+        chain = [self._chain[0].inquire(item)]
         for agent in self._chain[1:]:
-            replies = agent.inquire(replies)
-        result: MessageTuple[ReplyT] = await replies  # type: ignore[assignment]  # the last agent's
+            chain.append(agent.inquire(chain[-1]))
+        try:
+            result: MessageTuple[ReplyT] = await chain[-1]  # type: ignore[assignment]
+        except asyncio.CancelledError:
+            # given up on (the run stopped, or the try timed out): an error that ended the
+            # replies meanwhile is not lost, nobody wants this try's result any more
+            for replies in chain:
+                core = core_of(replies)
+                if core.done and core.error is not None:
+                    mark_received(core.error)
+            raise
         return result
 
     async def _try(self, index: int, number: int, item: T) -> MessageTuple[ReplyT]:

@@ -541,3 +541,20 @@ async def test_a_pipeline_stopped_early_gives_up_the_agent_replies_it_read() -> 
         async with aclosing(pipeline(upper, numbers.inquire(), max_in_flight=4).__aiter__()) as it:
             assert (await anext(it)).index == 0
         assert await stopped == "cancelled"
+
+
+async def test_an_item_failing_as_the_pipeline_stops_is_not_logged_as_a_lost_error() -> None:
+    # (the autouse no_lost_errors fixture fails the test on the log)
+    fail_now = asyncio.Event()
+
+    @miniagent
+    async def fails_on_b(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        if text == "b":
+            await fail_now.wait()
+            raise ValueError("b failed")
+        ctx.reply(text)
+
+    async with MiniAgents(), aclosing(pipeline(fails_on_b, ["a", "b"]).__aiter__()) as it:
+        assert (await anext(it)).index == 0
+        fail_now.set()  # b fails as the consumer stops: nobody wants its result any more
