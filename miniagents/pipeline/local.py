@@ -3,7 +3,9 @@
 Each item is one interaction: the chain's first agent gets the item as its input, each
 next agent the replies of the one before; the item's result is the last agent's replies,
 complete. Items are read lazily: at most ``max_in_flight`` items are between being read
-and being handed to you, and at most ``max_concurrency`` of them run at once::
+and being handed to you, and at most ``max_concurrency`` of them run at once (a try counts
+until its interactions have stopped: one given up on by its timeout may still be cleaning
+up, and its retry waits for it)::
 
     items:     i0 i1 i2 i3 i4 ...            (read as room frees up)
     in flight: [i0 i1 i2 i3]                 (max_in_flight = 4)
@@ -168,9 +170,17 @@ class Pipeline(Generic[T, ReplyT]):
         attempts = 0
         while True:
             attempts += 1
+            tried = InteractionScope()  # the interactions of this try
             try:
                 async with limit:
-                    replies = await self._try(index, attempts, item)
+                    try:
+                        with tried:
+                            replies = await self._try(index, attempts, item)
+                    finally:
+                        # a try keeps its slot until its interactions have stopped: one given
+                        # up on (timed out, cancelled) may still be cleaning up, and its retry
+                        # or another item must not run beside it
+                        await tried.astopped()
                 return ItemResult(index, item, replies, None, attempts)
             except Exception as error:
                 if attempts <= settings.retries and isinstance(error, settings.retry_on):
@@ -236,7 +246,6 @@ class Pipeline(Generic[T, ReplyT]):
             for task in run.running.values():
                 task.cancel()
             await asyncio.gather(reader, *run.running.values(), return_exceptions=True)
-            await run.scope.astopped()
             if not reader.cancelled() and (error := reader.exception()) is not None:
                 # the source's clean-up failed as the run stopped early: nobody to raise it to
                 report_lost_error(error, "The items of a pipeline, closed as it stopped,")
@@ -320,7 +329,6 @@ class _Run(Generic[T, ReplyT]):
         self.handed = 0  # ordered: the index of the next result to hand out
         self.room = asyncio.Semaphore(settings.max_in_flight)
         self.limit = asyncio.Semaphore(settings.max_concurrency)
-        self.scope = InteractionScope()  # the interactions of the run's items
         self.changed = asyncio.Event()
         self.failure: BaseException | None = None
         self.read_error: BaseException | None = None
@@ -340,8 +348,7 @@ class _Run(Generic[T, ReplyT]):
                 except Exception as error:
                     self.read_error = error
                     return
-                with self.scope:  # the task, and so its interactions, belong to it
-                    task = asyncio.ensure_future(self.owner._one(self.limit, index, item))
+                task = asyncio.ensure_future(self.owner._one(self.limit, index, item))
                 self.running[index] = task
                 task.add_done_callback(functools.partial(self._ended, index))
                 index += 1

@@ -558,3 +558,26 @@ async def test_an_item_failing_as_the_pipeline_stops_is_not_logged_as_a_lost_err
     async with MiniAgents(), aclosing(pipeline(fails_on_b, ["a", "b"]).__aiter__()) as it:
         assert (await anext(it)).index == 0
         fail_now.set()  # b fails as the consumer stops: nobody wants its result any more
+
+
+async def test_a_retry_starts_once_the_timed_out_try_has_stopped() -> None:
+    events: list[tuple[str, float]] = []
+
+    @miniagent
+    async def hangs(ctx: InteractionContext) -> None:
+        await ctx.message_promises
+        events.append(("start", clock.elapsed))
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.shield(asyncio.sleep(3.0))  # a clean-up that takes a while
+            events.append(("stopped", clock.elapsed))
+            raise
+
+    with virtual_time() as clock:
+        async with MiniAgents():
+            run = pipeline(hangs, ["x"], timeout=10.0, retries=1, backoff=0.0, max_concurrency=1)
+            [result] = [r async for r in run]
+    assert isinstance(result.error, PipelineTimeoutError)
+    # never two tries of the item at once (max_concurrency=1): the retry waits for the clean-up
+    assert events == [("start", 0.0), ("stopped", 13.0), ("start", 13.0), ("stopped", 26.0)]
