@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import queue
 import threading
 from collections import deque
@@ -476,10 +477,20 @@ def pipeline_settings(
     else:
         chain = list(given) if isinstance(given, Iterable) and not isinstance(given, str) else []
     if not chain or not all(isinstance(agent, MiniAgent) for agent in chain):
+        candidates: list[object] = [*chain] or [given]
+        strays = [agent for agent in candidates if not isinstance(agent, MiniAgent)]
+        hint = ""
+        if strays and inspect.isfunction(strays[0]):
+            name = strays[0].__name__
+            hint = (
+                f" {name} is a function, not an agent: decorate it with @miniagent (an "
+                f"`async def {name}(ctx: InteractionContext) -> None` that reads its item from "
+                "ctx.message_promises and replies with ctx.reply)."
+            )
         raise PipelineArgumentError(
             f"{caller}() needs at least one agent (an agent, or a list of agents for a chain) "
             "to run over the items; "
-            f"got {agents!r}."
+            f"got {agents!r}.{hint}"
         )
     concurrency = max_in_flight if max_concurrency is None else max_concurrency
     for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):

@@ -277,6 +277,17 @@ def test_no_agents_is_refused() -> None:
         pipeline(None, ["x"])  # type: ignore[arg-type]
 
 
+def test_a_plain_function_is_refused_with_the_way_to_make_it_an_agent() -> None:
+    async def summarize(ctx: InteractionContext) -> None:
+        ctx.reply(str(await ctx.message_promises))
+
+    hint = "summarize is a function, not an agent: decorate it with @miniagent"
+    with pytest.raises(PipelineArgumentError, match=hint):
+        pipeline(summarize, ["x"])  # type: ignore[arg-type]
+    with pytest.raises(PipelineArgumentError, match=hint):
+        pipeline([upper, summarize], ["x"])  # type: ignore[list-item]
+
+
 @pytest.mark.parametrize("items", [5, None])
 def test_items_that_are_not_iterable_are_refused_at_once(items: object) -> None:
     with pytest.raises(PipelineArgumentError, match="needs its items as an iterable"):
