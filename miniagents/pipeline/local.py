@@ -398,21 +398,30 @@ async def _aiter_items(
         stream: StreamedPromise[T, None] = StreamedPromise(
             items, resolver=_no_whole, overflow=overflow
         )
+        shown = core_of(stream)  # its own record, or the one of the stream it is a view of
         # On demand: a pulled source makes each item when the run has room for it, not a
         # high-water mark ahead (those would be read and not yet handed out: in flight).
         iterator = aiter(stream)
         read = 0
+        ended = False
         try:
             while True:
                 read_on_demand(iterator, read + 1)
                 try:
                     item = await anext(iterator)
                 except StopAsyncIteration:
+                    ended = True
                     return
                 read += 1
                 yield item
         finally:
-            core_of(stream).cancel()  # (ended already, or a hot source: unsubscribed from)
+            await iterator.aclose()
+            # its own record: stopped (a hot source unsubscribed from); a view of another
+            # stream (an agent's replies' observable): let go of, and that stream given up
+            # on, as in the branch below, if nobody else reads it
+            stream.cancel()
+            if not ended and core_of(stream) is not shown:
+                shown.check_abandoned()
     elif isinstance(items, AsyncIterable):
         async_iterator = aiter(items)
         ended = False

@@ -554,6 +554,27 @@ async def test_a_pipeline_stopped_early_gives_up_the_agent_replies_it_read() -> 
         assert await stopped == "cancelled"
 
 
+async def test_a_pipeline_stopped_early_leaves_an_observed_stream_to_its_other_readers() -> None:
+    go_on = asyncio.Event()
+
+    @miniagent
+    async def numbers(ctx: InteractionContext) -> None:
+        for i in range(10):
+            if i == 5:
+                await go_on.wait()  # (still running when the pipeline stops)
+            await ctx.areply(str(i))
+
+    async with MiniAgents():
+        replies = numbers.inquire()
+        whole = asyncio.ensure_future(replies.aresolve_messages())  # another reader
+        run = pipeline(upper, replies.as_observable(), max_in_flight=2)
+        async with aclosing(run.__aiter__()) as it:
+            assert (await anext(it)).index == 0
+        go_on.set()
+        # the pipeline let go of the replies it observed: they go on for the other reader
+        assert [str(message) for message in await whole] == [str(i) for i in range(10)]
+
+
 async def test_an_item_failing_as_the_pipeline_stops_is_not_logged_as_a_lost_error() -> None:
     # (the autouse no_lost_errors fixture fails the test on the log)
     fail_now = asyncio.Event()
