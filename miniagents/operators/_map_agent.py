@@ -15,7 +15,9 @@ from miniagents.miniagents import MiniAgent
 from miniagents.miniagents.lowlevel import start_task
 from miniagents.pipeline import ItemResult, Pipeline
 from miniagents.pipeline.local import pipeline_settings
+from miniagents.promising import StreamedPromise
 from miniagents.promising.limits import Overflow
+from miniagents.promising.lowlevel import ReplayObservable
 
 __all__ = ["map_agent"]
 
@@ -101,9 +103,20 @@ def map_agent(
             observer: abc.ObserverBase[ItemResult[T, ReplyT]],
             scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            run: Pipeline[T, ReplyT] = Pipeline(chain, source, settings)
+            items: StreamedPromise[T, None] = StreamedPromise(
+                source, resolver=_no_whole, overflow=overflow
+            )
+            if not isinstance(source, ReplayObservable):
+                # subscribed to at once, as by any operator: what a hot source emits before
+                # the run's task starts is kept for it, not lost (a stream of the library's
+                # own replays itself, and is pulled only as the run reads it)
+                items.start()
+            run: Pipeline[T, ReplyT] = Pipeline(chain, items.as_observable(), settings)
+            started = False
 
             async def emit() -> None:
+                nonlocal started
+                started = True
                 try:
                     async with aclosing(run.__aiter__()) as results:
                         async for result in results:
@@ -112,14 +125,22 @@ def map_agent(
                     observer.on_error(error)
                 else:
                     observer.on_completed()
+                finally:
+                    items.cancel()  # (read to its end, or a hot source: unsubscribed from)
 
             task = start_task(emit(), "map_agent")
 
             def dispose() -> None:
                 task.cancel()  # the items in flight are cancelled as the results close
+                if not started:  # (the task never runs: nothing else lets go of the source)
+                    items.cancel()
 
             return Disposable(dispose)
 
         return Observable(subscribe)
 
     return operator
+
+
+async def _no_whole(pieces: tuple[object, ...]) -> None:
+    return None
