@@ -14,10 +14,8 @@ from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
 from miniagents.miniagents.lowlevel import start_task
 from miniagents.pipeline import ItemResult, Pipeline
-from miniagents.pipeline.local import pipeline_settings
-from miniagents.promising import StreamedPromise
+from miniagents.pipeline.local import observed_items, pipeline_settings
 from miniagents.promising.limits import Overflow
-from miniagents.promising.lowlevel import ReplayObservable
 
 __all__ = ["map_agent"]
 
@@ -103,14 +101,9 @@ def map_agent(
             observer: abc.ObserverBase[ItemResult[T, ReplyT]],
             scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            items: StreamedPromise[T, None] = StreamedPromise(
-                source, resolver=_no_whole, overflow=overflow
-            )
-            if not isinstance(source, ReplayObservable):
-                # subscribed to at once, as by any operator: what a hot source emits before
-                # the run's task starts is kept for it, not lost (a stream of the library's
-                # own replays itself, and is pulled only as the run reads it)
-                items.start()
+            # subscribed to at once, as by any operator: what a hot source emits before the
+            # run's task starts is kept for it, not lost
+            items = observed_items(source, overflow)
             run: Pipeline[T, ReplyT] = Pipeline(chain, items.as_observable(), settings)
             started = False
 
@@ -140,7 +133,3 @@ def map_agent(
         return Observable(subscribe)
 
     return operator
-
-
-async def _no_whole(pieces: tuple[object, ...]) -> None:
-    return None

@@ -55,13 +55,14 @@ from miniagents.promising import StreamedPromise
 from miniagents.promising.errors import StreamLimitError
 from miniagents.promising.limits import Overflow, checked_overflow
 from miniagents.promising.lowlevel import (
+    ReplayObservable,
     core_of,
     mark_received,
     read_on_demand,
     report_lost_error,
 )
 
-__all__ = ["Pipeline", "PipelineSettings", "pipeline", "pipeline_settings"]
+__all__ = ["Pipeline", "PipelineSettings", "observed_items", "pipeline", "pipeline_settings"]
 
 T = TypeVar("T", bound=MessageType)
 ReplyT = TypeVar("ReplyT", bound=Message, default=Message)
@@ -219,6 +220,10 @@ class Pipeline(Generic[T, ReplyT]):
         bar = progress_bar(settings.progress, total, settings.description)
         run: _Run[T, ReplyT] = _Run(self, settings)
         items, self._items = self._items, ()  # the run's alone: let go of when it ends
+        observed = None
+        if isinstance(items, Observable):  # subscribed to now, not when the reader starts
+            observed = observed_items(items, settings.overflow)
+            items = observed.as_observable()
         reader = asyncio.ensure_future(run.read(items))
         del items
         reader.add_done_callback(run.wake)
@@ -247,6 +252,8 @@ class Pipeline(Generic[T, ReplyT]):
             for task in run.running.values():
                 task.cancel()
             await asyncio.gather(reader, *run.running.values(), return_exceptions=True)
+            if observed is not None:
+                observed.cancel()  # (read to its end, or a hot source: unsubscribed from)
             if not reader.cancelled() and (error := reader.exception()) is not None:
                 # the source's clean-up failed as the run stopped early: nobody to raise it to
                 report_lost_error(error, "The items of a pipeline, closed as it stopped,")
@@ -416,9 +423,9 @@ async def _aiter_items(
                 yield item
         finally:
             await iterator.aclose()
-            # its own record: stopped (a hot source unsubscribed from); a view of another
-            # stream (an agent's replies' observable): let go of, and that stream given up
-            # on, as in the branch below, if nobody else reads it
+            # a view (of observed_items' stream: a hot source's record, or a stream the
+            # library keeps, e.g. an agent's replies): let go of, and the stream it shows
+            # given up on, as in the branch below, if nobody else reads it
             stream.cancel()
             if not ended and core_of(stream) is not shown:
                 shown.check_abandoned()
@@ -446,6 +453,20 @@ async def _aiter_items(
             close = getattr(sync_iterator, "close", None)
             if close is not None:  # e.g. a generator: its clean-up runs now
                 close()
+
+
+def observed_items(source: Observable[T], overflow: Overflow) -> StreamedPromise[T, None]:
+    """A stream of the items of ``source``, for a run to read (``pipeline``, ``map_agent``).
+
+    A hot observable is subscribed to now, so that what it emits before the run reads it
+    is kept (within ``overflow``'s policy); the observable of a stream the library keeps
+    (an agent's replies) is a view of it, pulled only as the run reads it. The caller
+    cancels the stream when the run has ended (a view is only let go of).
+    """
+    items: StreamedPromise[T, None] = StreamedPromise(source, resolver=_no_whole, overflow=overflow)
+    if not isinstance(source, ReplayObservable):
+        items.start()
+    return items
 
 
 async def _no_whole(pieces: tuple[object, ...]) -> None:

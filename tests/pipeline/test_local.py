@@ -11,6 +11,7 @@ import pytest
 import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
+from reactivex.subject import Subject
 
 from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent, pipeline
 from miniagents.errors import NoActiveContextError
@@ -313,6 +314,18 @@ async def test_an_observable_of_items_works() -> None:
     async with MiniAgents():
         results = [str(r.get()) async for r in pipeline(upper, source, max_in_flight=2)]
     assert results == [f"O{i}" for i in range(5)]
+
+
+async def test_a_hot_observable_is_subscribed_to_as_the_iteration_starts() -> None:
+    subject: Subject[str] = Subject()
+    async with MiniAgents(), aclosing(pipeline(upper, subject).__aiter__()) as it:
+        first = asyncio.ensure_future(anext(it))
+        await asyncio.sleep(0)  # the iteration has started (and waits for a result)
+        for i in range(3):
+            subject.on_next(f"h{i}")
+        subject.on_completed()
+        results = [await first] + [r async for r in it]
+    assert [str(r.get()) for r in results] == ["H0", "H1", "H2"]
 
 
 async def test_an_agents_own_timeout_error_is_not_the_pipelines() -> None:
