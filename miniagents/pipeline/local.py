@@ -95,9 +95,9 @@ class Pipeline(Generic[T, ReplyT]):
     ``MiniAgents`` context; plain ``for`` runs the items on a thread of its own, in a
     ``MiniAgents`` context of its own (and reads the items there: an async iterable or an
     observable given to it must not be tied to another event loop). Leaving the loop
-    early cancels the items still running, and waits until their interactions have
-    stopped (an ``async for`` loop left early stops when the async generator is closed,
-    e.g. with ``contextlib.aclosing``).
+    early cancels the items still running, waits until their interactions have stopped,
+    and closes the source (an ``async for`` loop left early stops when the async
+    generator is closed, e.g. with ``contextlib.aclosing``).
     """
 
     def __init__(
