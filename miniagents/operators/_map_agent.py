@@ -70,7 +70,9 @@ def map_agent(
         retry_on: The errors worth retrying.
         backoff: The wait before the first retry, in seconds; it doubles with each retry.
         timeout: The longest one try of an item may take, in seconds (then the item fails
-            with a ``PipelineTimeoutError``); ``None`` for no limit.
+            with a ``PipelineTimeoutError``); ``None`` for no limit. It counts a wait for an
+            agent's own ``max_concurrency`` slot too: with such an agent, give the operator
+            the same ``max_concurrency``.
         fail_fast: End the result with the first failed item's error.
         overflow: What to do with items of a hot source that outruns the agents (see
             :data:`~miniagents.promising.limits.Overflow`).

@@ -596,7 +596,8 @@ def pipeline(
         backoff: The wait before the first retry, in seconds; it doubles with each retry.
         timeout: The longest one try of an item may take, in seconds (a
             :class:`~miniagents.pipeline.errors.PipelineTimeoutError` after it); ``None``
-            for no limit.
+            for no limit. It counts a wait for an agent's own ``max_concurrency`` slot
+            too: with such an agent, give the pipeline the same ``max_concurrency``.
         fail_fast: Stop the run at the first failed item, raising its error and cancelling
             the items in flight (instead of giving a result holding it).
         progress: Show a progress bar (tqdm, on stderr): ``None`` shows it on a terminal.
