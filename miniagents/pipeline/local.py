@@ -499,7 +499,8 @@ def pipeline_settings(
 
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
-            a timeout that is not positive (a ``ValueError``), or an unknown ``overflow``.
+            a timeout that is not positive, a ``retry_on`` that is not a tuple of exception
+            classes (a ``ValueError``), or an unknown ``overflow``.
     """
     given: object = agents  # (typed so; code mypy does not check may pass anything)
     if isinstance(given, MiniAgent):
@@ -535,6 +536,14 @@ def pipeline_settings(
     if timeout is not None and (not _is_seconds(timeout) or timeout <= 0):
         raise PipelineArgumentError(
             f"{caller}() needs a positive timeout in seconds, or None for none; got {timeout!r}."
+        )
+    retry_on_given: object = retry_on  # (typed so; code mypy does not check may pass anything)
+    if not isinstance(retry_on_given, (tuple, list)) or not all(
+        isinstance(kind, type) and issubclass(kind, BaseException) for kind in retry_on_given
+    ):
+        raise PipelineArgumentError(
+            f"{caller}() needs retry_on to be a tuple of exception classes, e.g. "
+            f"retry_on=(ConnectionError, TimeoutError), or () for none; got {retry_on!r}."
         )
     try:
         checked_overflow(overflow)

@@ -264,6 +264,10 @@ def test_plain_for_left_early_stops_the_thread() -> None:
         {"timeout": float("nan")},
         {"backoff": "1"},
         {"backoff": -0.5},
+        {"retry_on": ConnectionError},
+        {"retry_on": ("ValueError",)},
+        {"retry_on": (ValueError, "x")},
+        {"retry_on": None},
     ],
 )
 def test_bad_arguments_are_refused_with_a_clear_error(kwargs: dict[str, object]) -> None:
