@@ -499,7 +499,6 @@ def test_a_pipeline_stopped_early_closes_its_generator_source() -> None:
 
 
 async def test_a_pipeline_stopped_early_unsubscribes_from_a_hot_observable() -> None:
-    subscribed = asyncio.Event()
     emitted = 0
     disposed = False
 
@@ -519,7 +518,6 @@ async def test_a_pipeline_stopped_early_unsubscribes_from_a_hot_observable() -> 
             timer[0].cancel()
 
         timer.append(loop.call_later(1.0, tick))
-        subscribed.set()
         return Disposable(dispose)
 
     source: Observable[str] = Observable(subscribe)
