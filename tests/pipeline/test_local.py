@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
 import threading
 from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import aclosing
@@ -13,7 +15,15 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 from reactivex.subject import Subject
 
-from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent, pipeline
+from miniagents import (
+    InteractionContext,
+    ItemResult,
+    MessagePromise,
+    MessageSequencePromise,
+    MiniAgents,
+    miniagent,
+    pipeline,
+)
 from miniagents.errors import NoActiveContextError
 from miniagents.pipeline import PipelineArgumentError, PipelineRerunError, PipelineTimeoutError
 from miniagents.testing import virtual_time
@@ -628,3 +638,63 @@ async def test_a_retry_starts_once_the_timed_out_try_has_stopped() -> None:
     assert isinstance(result.error, PipelineTimeoutError)
     # never two tries of the item at once (max_concurrency=1): the retry waits for the clean-up
     assert events == [("start", 0.0), ("stopped", 13.0), ("start", 13.0), ("stopped", 26.0)]
+
+
+# -- memory --------------------------------------------------------------------------------
+
+
+Feed = Observable[MessagePromise]
+
+
+@pytest.mark.parametrize(
+    ("source", "ordered"),
+    [
+        ("generator", True),
+        ("async generator", False),
+        ("agent replies", True),
+        ("observable", False),
+    ],
+)
+async def test_memory_stays_flat_whatever_feeds_the_pipeline(source: str, ordered: bool) -> None:
+    # (allocated blocks, sampled as the results are read: keeping anything per item, an
+    # ItemResult, a task, its replies, costs tens of blocks per item; a run in flight costs
+    # the same at any point)
+    count = 3000
+
+    def texts() -> Iterator[str]:
+        for i in range(count):
+            yield f"item {i:07d}"
+
+    async def atexts() -> AsyncIterator[str]:
+        for i in range(count):
+            yield f"item {i:07d}"
+
+    @miniagent
+    async def produce(ctx: InteractionContext) -> None:
+        for i in range(count):
+            await ctx.areply(f"item {i:07d}")
+
+    async with MiniAgents():
+        items: (
+            Iterator[str] | AsyncIterator[str] | MessageSequencePromise | Observable[MessagePromise]
+        )
+        if source == "generator":
+            items = texts()
+        elif source == "async generator":
+            items = atexts()
+        elif source == "agent replies":
+            items = produce.inquire()
+        else:
+            items = MessageSequencePromise(atexts()).as_observable()
+        read = 0
+        base = growth = 0
+        async for result in pipeline(upper, items, ordered=ordered, progress=False):
+            assert result.ok
+            read += 1
+            if read == 500:
+                gc.collect()
+                base = sys.getallocatedblocks()
+            elif read > 500 and read % 100 == 0:
+                growth = max(growth, sys.getallocatedblocks() - base)
+    assert read == count
+    assert growth < 2 * (count - 500)  # flat: under two blocks per item read after the base
