@@ -392,9 +392,24 @@ class _Run(Generic[T, ReplyT]):
 
 
 async def _cancelled(task: asyncio.Future[MessageTuple[ReplyT]]) -> None:
+    """Cancel ``task`` (a try) and wait until it has ended.
+
+    A cancellation of the caller meanwhile (the run stopping while a timed-out try cleans
+    up) does not cut the wait short, and is raised after it (not swallowed with the try's
+    own ``CancelledError``: the item would have gone on to its retries). An error the try
+    ends with instead is raised.
+    """
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    interrupted: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait((task,))
+        except asyncio.CancelledError as error:
+            interrupted = error
+    if interrupted is not None:
+        raise interrupted
+    if not task.cancelled():
+        task.result()
 
 
 async def _aiter_items(

@@ -18,6 +18,7 @@ from reactivex.subject import Subject
 from miniagents import (
     InteractionContext,
     ItemResult,
+    Message,
     MessagePromise,
     MessageSequencePromise,
     MiniAgents,
@@ -25,7 +26,15 @@ from miniagents import (
     pipeline,
 )
 from miniagents.errors import NoActiveContextError
-from miniagents.pipeline import PipelineArgumentError, PipelineRerunError, PipelineTimeoutError
+from miniagents.messages import MessageTuple
+from miniagents.messages.sequence import MessageType
+from miniagents.pipeline import (
+    PipelineArgumentError,
+    PipelineRerunError,
+    PipelineTimeoutError,
+    durability,
+)
+from miniagents.pipeline.durability import DurableItems, set_durable_items
 from miniagents.testing import virtual_time
 
 
@@ -698,3 +707,36 @@ async def test_memory_stays_flat_whatever_feeds_the_pipeline(source: str, ordere
                 growth = max(growth, sys.getallocatedblocks() - base)
     assert read == count
     assert growth < 2 * (count - 500)  # flat: under two blocks per item read after the base
+
+
+async def test_a_run_stopped_while_a_timed_out_try_cleans_up_does_not_retry_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (a durable try, stood in for here, may take a while to stop once it is cancelled)
+    tries: list[tuple[int, float]] = []
+
+    async def run_try(index: int, attempt: int, item: MessageType) -> MessageTuple[Message]:
+        tries.append((attempt, clock.elapsed))
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.shield(asyncio.sleep(5.0))  # the try's clean-up
+            raise
+        return MessageTuple()
+
+    async def ready() -> None:
+        return None
+
+    monkeypatch.setattr(durability, "_factory", [])  # (DBOS's, if imported, comes back after)
+    set_durable_items(lambda pipeline_id, chain: DurableItems(run_try, ready))
+    with virtual_time() as clock:
+        async with MiniAgents():
+            run = pipeline(upper, ["x"], durable=True, timeout=10.0, retries=3, backoff=1.0)
+            first = asyncio.ensure_future(anext(aiter(run)))
+            await asyncio.sleep(12.0)  # the try timed out at 10; its clean-up ends at 15
+            first.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            stopped_at = clock.elapsed
+    assert tries == [(1, 0.0)]  # no retry started after the run stopped
+    assert stopped_at == 15.0  # once the try's clean-up was done, not after three retries
