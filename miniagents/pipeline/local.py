@@ -229,8 +229,8 @@ class Pipeline(Generic[T, ReplyT]):
         reader.add_done_callback(run.wake)
         try:
             while True:
-                if run.failure is not None:  # fail_fast
-                    raise run.failure
+                if (error := run.failure) is not None:  # fail_fast
+                    raise error
                 ready = run.next_ready()
                 if ready is not None:
                     result = ready.result()
@@ -238,11 +238,13 @@ class Pipeline(Generic[T, ReplyT]):
                     yield result
                     continue
                 if reader.done() and not run.running:
-                    if run.read_error is not None:
-                        raise run.read_error
-                    if (failed := reader.exception()) is not None:  # e.g. the source's clean-up
-                        mark_received(failed)
-                        raise failed
+                    # the items' own error, or one of reading them (e.g. the source's clean-up)
+                    read_error = run.read_error
+                    if read_error is None:
+                        read_error = reader.exception()
+                    if read_error is not None:
+                        mark_received(read_error)  # (raised here: not lost)
+                        raise read_error
                     return
                 run.changed.clear()  # (nothing runs between the checks above and the wait)
                 await run.changed.wait()
@@ -400,14 +402,13 @@ async def _cancelled(task: asyncio.Future[MessageTuple[ReplyT]]) -> None:
     ends with instead is raised.
     """
     task.cancel()
-    interrupted: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.wait((task,))
-        except asyncio.CancelledError as error:
-            interrupted = error
-    if interrupted is not None:
-        raise interrupted
+    try:
+        await asyncio.wait((task,))
+    except asyncio.CancelledError:
+        while not task.done():  # (the try was cancelled already: it ends soon)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait((task,))
+        raise
     if not task.cancelled():
         task.result()
 
