@@ -250,6 +250,7 @@ class Pipeline(Generic[T, ReplyT]):
                 await run.changed.wait()
         finally:
             bar.close()
+            run.stopped = True
             reader.cancel()  # it closes the source
             for task in run.running.values():
                 task.cancel()
@@ -342,6 +343,7 @@ class _Run(Generic[T, ReplyT]):
         self.changed = asyncio.Event()
         self.failure: BaseException | None = None
         self.read_error: BaseException | None = None
+        self.stopped = False  # the run has ended: no more items start
 
     async def read(self, items: Iterable[T] | AsyncIterable[T] | Observable[T]) -> None:
         """Read the items as room frees up, starting each one's task; close the source."""
@@ -357,6 +359,8 @@ class _Run(Generic[T, ReplyT]):
                     return
                 except Exception as error:
                     self.read_error = error
+                    return
+                if self.stopped:  # (a source that went on when the reader was cancelled)
                     return
                 task = asyncio.ensure_future(self.owner._one(self.limit, index, item))
                 self.running[index] = task

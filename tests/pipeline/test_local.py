@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sys
 import threading
@@ -740,3 +741,21 @@ async def test_a_run_stopped_while_a_timed_out_try_cleans_up_does_not_retry_it(
             stopped_at = clock.elapsed
     assert tries == [(1, 0.0)]  # no retry started after the run stopped
     assert stopped_at == 15.0  # once the try's clean-up was done, not after three retries
+
+
+async def test_no_item_starts_after_the_run_stopped_even_if_the_source_yields_on() -> None:
+    started: list[str] = []
+
+    @miniagent
+    async def records(ctx: InteractionContext) -> None:
+        started.append(str(await ctx.message_promises))
+
+    async def stubborn() -> AsyncIterator[str]:
+        yield "a"
+        with contextlib.suppress(asyncio.CancelledError):  # (swallows the reader's cancel)
+            await asyncio.Event().wait()
+        yield "late"
+
+    async with MiniAgents(), aclosing(pipeline(records, stubborn()).__aiter__()) as it:
+        assert (await anext(it)).index == 0
+    assert started == ["a"]
