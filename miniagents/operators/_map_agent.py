@@ -14,7 +14,7 @@ from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
 from miniagents.miniagents.lowlevel import start_task
 from miniagents.pipeline import ItemResult, Pipeline
-from miniagents.pipeline.local import pipeline_settings
+from miniagents.pipeline.local import observed_items, pipeline_settings
 from miniagents.promising.limits import Overflow
 
 __all__ = ["map_agent"]
@@ -70,7 +70,9 @@ def map_agent(
         retry_on: The errors worth retrying.
         backoff: The wait before the first retry, in seconds; it doubles with each retry.
         timeout: The longest one try of an item may take, in seconds (then the item fails
-            with a ``PipelineTimeoutError``); ``None`` for no limit.
+            with a ``PipelineTimeoutError``); ``None`` for no limit. It counts a wait for an
+            agent's own ``max_concurrency`` slot too: with such an agent, give the operator
+            the same ``max_concurrency``.
         fail_fast: End the result with the first failed item's error.
         overflow: What to do with items of a hot source that outruns the agents (see
             :data:`~miniagents.promising.limits.Overflow`).
@@ -101,9 +103,15 @@ def map_agent(
             observer: abc.ObserverBase[ItemResult[T, ReplyT]],
             scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            run: Pipeline[T, ReplyT] = Pipeline(chain, source, settings)
+            # subscribed to at once, as by any operator: what a hot source emits before the
+            # run's task starts is kept for it, not lost
+            items = observed_items(source, overflow)
+            run: Pipeline[T, ReplyT] = Pipeline(chain, items.as_observable(), settings)
+            started = False
 
             async def emit() -> None:
+                nonlocal started
+                started = True
                 try:
                     async with aclosing(run.__aiter__()) as results:
                         async for result in results:
@@ -112,11 +120,15 @@ def map_agent(
                     observer.on_error(error)
                 else:
                     observer.on_completed()
+                finally:
+                    items.cancel()  # (read to its end, or a hot source: unsubscribed from)
 
             task = start_task(emit(), "map_agent")
 
             def dispose() -> None:
                 task.cancel()  # the items in flight are cancelled as the results close
+                if not started:  # (the task never runs: nothing else lets go of the source)
+                    items.cancel()
 
             return Disposable(dispose)
 

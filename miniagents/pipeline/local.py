@@ -3,7 +3,9 @@
 Each item is one interaction: the chain's first agent gets the item as its input, each
 next agent the replies of the one before; the item's result is the last agent's replies,
 complete. Items are read lazily: at most ``max_in_flight`` items are between being read
-and being handed to you, and at most ``max_concurrency`` of them run at once::
+and being handed to you, and at most ``max_concurrency`` of them run at once (a try counts
+until its interactions have stopped: one given up on by its timeout may still be cleaning
+up, and its retry waits for it)::
 
     items:     i0 i1 i2 i3 i4 ...            (read as room frees up)
     in flight: [i0 i1 i2 i3]                 (max_in_flight = 4)
@@ -18,8 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import queue
 import threading
+from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -49,9 +54,15 @@ from miniagents.pipeline.progress import progress_bar
 from miniagents.promising import StreamedPromise
 from miniagents.promising.errors import StreamLimitError
 from miniagents.promising.limits import Overflow, checked_overflow
-from miniagents.promising.lowlevel import read_on_demand
+from miniagents.promising.lowlevel import (
+    ReplayObservable,
+    core_of,
+    mark_received,
+    read_on_demand,
+    report_lost_error,
+)
 
-__all__ = ["Pipeline", "PipelineSettings", "pipeline", "pipeline_settings"]
+__all__ = ["Pipeline", "PipelineSettings", "observed_items", "pipeline", "pipeline_settings"]
 
 T = TypeVar("T", bound=MessageType)
 ReplyT = TypeVar("ReplyT", bound=Message, default=Message)
@@ -84,9 +95,9 @@ class Pipeline(Generic[T, ReplyT]):
     ``MiniAgents`` context; plain ``for`` runs the items on a thread of its own, in a
     ``MiniAgents`` context of its own (and reads the items there: an async iterable or an
     observable given to it must not be tied to another event loop). Leaving the loop
-    early cancels the items still running, and waits until their interactions have
-    stopped (an ``async for`` loop left early stops when the async generator is closed,
-    e.g. with ``contextlib.aclosing``).
+    early cancels the items still running, waits until their interactions have stopped,
+    and closes the source (an ``async for`` loop left early stops when the async
+    generator is closed, e.g. with ``contextlib.aclosing``).
     """
 
     def __init__(
@@ -123,10 +134,19 @@ class Pipeline(Generic[T, ReplyT]):
     async def _interact(self, index: int, attempt: int, item: T) -> MessageTuple[ReplyT]:
         if self._durable is not None:  # the last agent's replies, recorded
             return await self._durable.run(index, attempt, item)  # type: ignore[return-value]
-        replies = self._chain[0].inquire(item)
+        chain = [self._chain[0].inquire(item)]
         for agent in self._chain[1:]:
-            replies = agent.inquire(replies)
-        result: MessageTuple[ReplyT] = await replies  # type: ignore[assignment]  # the last agent's
+            chain.append(agent.inquire(chain[-1]))
+        try:
+            result: MessageTuple[ReplyT] = await chain[-1]  # type: ignore[assignment]
+        except asyncio.CancelledError:
+            # given up on (the run stopped, or the try timed out): an error that ended the
+            # replies meanwhile is not lost, nobody wants this try's result any more
+            for replies in chain:
+                core = core_of(replies)
+                if core.done and core.error is not None:
+                    mark_received(core.error)
+            raise
         return result
 
     async def _try(self, index: int, number: int, item: T) -> MessageTuple[ReplyT]:
@@ -152,9 +172,17 @@ class Pipeline(Generic[T, ReplyT]):
         attempts = 0
         while True:
             attempts += 1
+            tried = InteractionScope()  # the interactions of this try
             try:
                 async with limit:
-                    replies = await self._try(index, attempts, item)
+                    try:
+                        with tried:
+                            replies = await self._try(index, attempts, item)
+                    finally:
+                        # a try keeps its slot until its interactions have stopped: one given
+                        # up on (timed out, cancelled) may still be cleaning up, and its retry
+                        # or another item must not run beside it
+                        await tried.astopped()
                 return ItemResult(index, item, replies, None, attempts)
             except Exception as error:
                 if attempts <= settings.retries and isinstance(error, settings.retry_on):
@@ -164,6 +192,13 @@ class Pipeline(Generic[T, ReplyT]):
 
     async def __aiter__(self) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
         """Run the pipeline, giving each item's result (awaiting between results).
+
+        The items are read by a task of its own, so that a result is handed out as soon as
+        it is ready, even while the source waits for its next item. Stopped early (the loop
+        left and the generator closed, an error, a cancellation), the run cancels the items
+        in flight, waits until their interactions have stopped, and closes the source: an
+        async generator's or a generator's clean-up runs, an observable is unsubscribed
+        from, and an agent's replies that nobody else reads are given up (the agent stops).
 
         Raises:
             NoActiveContextError: outside of every ``MiniAgents`` context (plain ``for``
@@ -183,53 +218,48 @@ class Pipeline(Generic[T, ReplyT]):
         if total is None and isinstance(self._items, Sized):
             total = len(self._items)
         bar = progress_bar(settings.progress, total, settings.description)
-        source = _aiter_items(self._items, settings.overflow)
-        limit = asyncio.Semaphore(settings.max_concurrency)
-        scope = InteractionScope()
-        running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]] = {}
-        read = 0
-        handed = 0  # the next index to hand out, when ordered
-        read_error: BaseException | None = None
-        exhausted = False
+        run: _Run[T, ReplyT] = _Run(self, settings)
+        items, self._items = self._items, ()  # the run's alone: let go of when it ends
+        observed = None
+        if isinstance(items, Observable):  # subscribed to now, not when the reader starts
+            observed = observed_items(items, settings.overflow)
+            items = observed.as_observable()
+        reader = asyncio.ensure_future(run.read(items))
+        del items
+        reader.add_done_callback(run.wake)
         try:
             while True:
-                while not exhausted and len(running) < settings.max_in_flight:
-                    try:
-                        item = await anext(source)
-                    except StopAsyncIteration:
-                        exhausted = True
-                    except Exception as error:
-                        read_error = error
-                        exhausted = True
-                    else:
-                        with scope:  # the task, and so its interactions, belong to it
-                            running[read] = asyncio.ensure_future(self._one(limit, read, item))
-                        read += 1
-                if settings.fail_fast:
-                    _raise_first_failure(running)
-                ready = _ready(running, handed, settings.ordered)
+                if (error := run.failure) is not None:  # fail_fast
+                    raise error
+                ready = run.next_ready()
                 if ready is not None:
-                    result = running.pop(ready).result()
-                    handed = ready + 1
+                    result = ready.result()
                     bar.advance(failed=not result.ok)
                     yield result
                     continue
-                if not running:
+                if reader.done() and not run.running:
+                    # the items' own error, or one of reading them (e.g. the source's clean-up)
+                    read_error = run.read_error
+                    if read_error is None:
+                        read_error = reader.exception()
                     if read_error is not None:
+                        mark_received(read_error)  # (raised here: not lost)
                         raise read_error
                     return
-                await asyncio.wait(
-                    _awaited(running, handed, settings.ordered and not settings.fail_fast),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
+                run.changed.clear()  # (nothing runs between the checks above and the wait)
+                await run.changed.wait()
         finally:
             bar.close()
-            for task in running.values():
+            run.stopped = True
+            reader.cancel()  # it closes the source
+            for task in run.running.values():
                 task.cancel()
-            if running:
-                await asyncio.gather(*running.values(), return_exceptions=True)
-            await scope.astopped()
-            await source.aclose()
+            await asyncio.gather(reader, *run.running.values(), return_exceptions=True)
+            if observed is not None:
+                observed.cancel()  # (read to its end, or a hot source: unsubscribed from)
+            if not reader.cancelled() and (error := reader.exception()) is not None:
+                # the source's clean-up failed as the run stopped early: nobody to raise it to
+                report_lost_error(error, "The items of a pipeline, closed as it stopped,")
 
     def __iter__(self) -> Iterator[ItemResult[T, ReplyT]]:
         """Run the pipeline on a thread of its own, giving each result (blocking between).
@@ -249,10 +279,11 @@ class Pipeline(Generic[T, ReplyT]):
         async def feed() -> None:
             async with MiniAgents():
                 try:
-                    async for result in self:
-                        await asyncio.to_thread(handoff.put, result)
-                        if stop.is_set():
-                            return
+                    async with contextlib.aclosing(self.__aiter__()) as results:
+                        async for result in results:
+                            await asyncio.to_thread(handoff.put, result)
+                            if stop.is_set():
+                                return
                 except BaseException as error:
                     handoff.put(error)
                     return
@@ -288,70 +319,174 @@ class Pipeline(Generic[T, ReplyT]):
             thread.join()
 
 
-def _ready(
-    running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]], handed: int, ordered: bool
-) -> int | None:
-    if ordered:
-        task = running.get(handed)
-        return handed if task is not None and task.done() else None
-    for index, task in running.items():
-        if task.done():
-            return index
-    return None
+class _Run(Generic[T, ReplyT]):
+    """The bookkeeping of one run: the reading of the items, those in flight, their ends.
 
+    The reader reads an item when there is room for one and starts its task; a task that
+    ends wakes the run, which hands out what is ready (ordered: the next index; unordered:
+    the items in the order they ended), so a result costs the same however many items are
+    in flight::
 
-def _awaited(
-    running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]], handed: int, only_next: bool
-) -> list[asyncio.Task[ItemResult[T, ReplyT]]]:
-    """The tasks whose end can let the pipeline go on, when none it could hand out has ended.
-
-    Waiting on an ended task returns at once, so ended tasks (held back for the input's
-    order) are left out: waiting on them turned the wait into a busy loop.
+        reader:   i0 i1 i2 i3 -(no room)- i4 ...      (at most max_in_flight not handed out)
+        ended:    i2 i0 i3 ...                         (each task's end wakes the run)
+        results:  r0 (ordered; unordered: r2) ...      (each frees room for one more item)
     """
-    if only_next:  # ordered: only the next index can be handed out
-        return [running[handed]]
-    return [task for task in running.values() if not task.done()]
 
+    def __init__(self, owner: Pipeline[T, ReplyT], settings: PipelineSettings) -> None:
+        self.owner = owner
+        self.settings = settings
+        self.running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]] = {}
+        self.ended: deque[int] = deque()  # unordered: the items that ended, in that order
+        self.handed = 0  # ordered: the index of the next result to hand out
+        self.room = asyncio.Semaphore(settings.max_in_flight)
+        self.limit = asyncio.Semaphore(settings.max_concurrency)
+        self.changed = asyncio.Event()
+        self.failure: BaseException | None = None
+        self.read_error: BaseException | None = None
+        self.stopped = False  # the run has ended: no more items start
 
-def _raise_first_failure(running: dict[int, asyncio.Task[ItemResult[T, ReplyT]]]) -> None:
-    for task in running.values():
-        if task.done():
-            error = task.result().error
-            if error is not None:
-                raise error
+    async def read(self, items: Iterable[T] | AsyncIterable[T] | Observable[T]) -> None:
+        """Read the items as room frees up, starting each one's task; close the source."""
+        source = _aiter_items(items, self.settings.overflow)
+        del items
+        index = 0
+        try:
+            while True:
+                await self.room.acquire()
+                try:
+                    item = await anext(source)
+                except StopAsyncIteration:
+                    return
+                except Exception as error:
+                    self.read_error = error
+                    return
+                if self.stopped:  # (a source that went on when the reader was cancelled)
+                    return
+                task = asyncio.ensure_future(self.owner._one(self.limit, index, item))
+                self.running[index] = task
+                task.add_done_callback(functools.partial(self._ended, index))
+                index += 1
+        finally:
+            await source.aclose()
+
+    def wake(self, _: object = None) -> None:
+        """Have the run look again at what it can hand out."""
+        self.changed.set()
+
+    def _ended(self, index: int, task: asyncio.Task[ItemResult[T, ReplyT]]) -> None:
+        if not self.settings.ordered:
+            self.ended.append(index)
+        if self.settings.fail_fast and self.failure is None and not task.cancelled():
+            error = task.exception()
+            self.failure = error if error is not None else task.result().error
+        self.changed.set()
+
+    def next_ready(self) -> asyncio.Task[ItemResult[T, ReplyT]] | None:
+        """The ended task whose result goes out next (its room freed), or ``None``."""
+        if self.settings.ordered:
+            task = self.running.get(self.handed)
+            if task is None or not task.done():
+                return None
+            del self.running[self.handed]
+            self.handed += 1
+        elif self.ended:
+            task = self.running.pop(self.ended.popleft())
+        else:
+            return None
+        self.room.release()
+        return task
 
 
 async def _cancelled(task: asyncio.Future[MessageTuple[ReplyT]]) -> None:
+    """Cancel ``task`` (a try) and wait until it has ended.
+
+    A cancellation of the caller meanwhile (the run stopping while a timed-out try cleans
+    up) does not cut the wait short, and is raised after it (not swallowed with the try's
+    own ``CancelledError``: the item would have gone on to its retries). An error the try
+    ends with instead is raised.
+    """
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    try:
+        await asyncio.wait((task,))
+    except asyncio.CancelledError:
+        while not task.done():  # (the try was cancelled already: it ends soon)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait((task,))
+        raise
+    if not task.cancelled():
+        task.result()
 
 
 async def _aiter_items(
     items: Iterable[T] | AsyncIterable[T] | Observable[T], overflow: Overflow
 ) -> AsyncGenerator[T, None]:
+    """The items one by one; closed early (the run stopped), it closes what it reads."""
     if isinstance(items, Observable):
         stream: StreamedPromise[T, None] = StreamedPromise(
             items, resolver=_no_whole, overflow=overflow
         )
+        shown = core_of(stream)  # its own record, or the one of the stream it is a view of
         # On demand: a pulled source makes each item when the run has room for it, not a
         # high-water mark ahead (those would be read and not yet handed out: in flight).
         iterator = aiter(stream)
         read = 0
-        while True:
-            read_on_demand(iterator, read + 1)
-            try:
-                item = await anext(iterator)
-            except StopAsyncIteration:
-                return
-            read += 1
-            yield item
+        ended = False
+        try:
+            while True:
+                read_on_demand(iterator, read + 1)
+                try:
+                    item = await anext(iterator)
+                except StopAsyncIteration:
+                    ended = True
+                    return
+                read += 1
+                yield item
+        finally:
+            await iterator.aclose()
+            # a view (of observed_items' stream: a hot source's record, or a stream the
+            # library keeps, e.g. an agent's replies): let go of, and the stream it shows
+            # given up on, as in the branch below, if nobody else reads it
+            stream.cancel()
+            if not ended and core_of(stream) is not shown:
+                shown.check_abandoned()
     elif isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
+        async_iterator = aiter(items)
+        ended = False
+        try:
+            async for item in async_iterator:
+                yield item
+            ended = True
+        finally:
+            aclose = getattr(async_iterator, "aclose", None)
+            if aclose is not None:  # e.g. an async generator: its clean-up runs now
+                await aclose()
+            if not ended and isinstance(items, StreamedPromise):
+                # given up on, as an agent cancelled gives up its input: an agent's replies
+                # that nobody else reads stop (their agent is cancelled)
+                core_of(items).check_abandoned()
     else:
-        for item in items:
-            yield item
+        sync_iterator = iter(items)
+        try:
+            for item in sync_iterator:
+                yield item
+        finally:
+            close = getattr(sync_iterator, "close", None)
+            if close is not None:  # e.g. a generator: its clean-up runs now
+                close()
+
+
+def observed_items(source: Observable[T], overflow: Overflow) -> StreamedPromise[T, None]:
+    """A stream of the items of ``source``, for a run to read (``pipeline``, ``map_agent``).
+
+    A hot observable is subscribed to now, so that what it emits before the run reads it
+    is kept (within ``overflow``'s policy); the observable of a stream the library keeps
+    (an agent's replies) is a view of it, pulled only as the run reads it. The caller
+    cancels the stream when the run has ended (a view is only let go of).
+    """
+    items: StreamedPromise[T, None] = StreamedPromise(source, resolver=_no_whole, overflow=overflow)
+    if not isinstance(source, ReplayObservable):
+        items.start()
+    return items
 
 
 async def _no_whole(pieces: tuple[object, ...]) -> None:
@@ -384,7 +519,8 @@ def pipeline_settings(
 
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
-            a timeout that is not positive (a ``ValueError``), or an unknown ``overflow``.
+            a timeout that is not positive, a ``retry_on`` that is not a tuple of exception
+            classes (a ``ValueError``), or an unknown ``overflow``.
     """
     given: object = agents  # (typed so; code mypy does not check may pass anything)
     if isinstance(given, MiniAgent):
@@ -392,10 +528,20 @@ def pipeline_settings(
     else:
         chain = list(given) if isinstance(given, Iterable) and not isinstance(given, str) else []
     if not chain or not all(isinstance(agent, MiniAgent) for agent in chain):
+        candidates: list[object] = [*chain] or [given]
+        strays = [agent for agent in candidates if not isinstance(agent, MiniAgent)]
+        hint = ""
+        if strays and inspect.isfunction(strays[0]):
+            name = strays[0].__name__
+            hint = (
+                f" {name} is a function, not an agent: decorate it with @miniagent (an "
+                f"`async def {name}(ctx: InteractionContext) -> None` that reads its item from "
+                "ctx.message_promises and replies with ctx.reply)."
+            )
         raise PipelineArgumentError(
             f"{caller}() needs at least one agent (an agent, or a list of agents for a chain) "
             "to run over the items; "
-            f"got {agents!r}."
+            f"got {agents!r}.{hint}"
         )
     concurrency = max_in_flight if max_concurrency is None else max_concurrency
     for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):
@@ -410,6 +556,14 @@ def pipeline_settings(
     if timeout is not None and (not _is_seconds(timeout) or timeout <= 0):
         raise PipelineArgumentError(
             f"{caller}() needs a positive timeout in seconds, or None for none; got {timeout!r}."
+        )
+    retry_on_given: object = retry_on  # (typed so; code mypy does not check may pass anything)
+    if not isinstance(retry_on_given, (tuple, list)) or not all(
+        isinstance(kind, type) and issubclass(kind, BaseException) for kind in retry_on_given
+    ):
+        raise PipelineArgumentError(
+            f"{caller}() needs retry_on to be a tuple of exception classes, e.g. "
+            f"retry_on=(ConnectionError, TimeoutError), or () for none; got {retry_on!r}."
         )
     try:
         checked_overflow(overflow)
@@ -471,7 +625,8 @@ def pipeline(
         backoff: The wait before the first retry, in seconds; it doubles with each retry.
         timeout: The longest one try of an item may take, in seconds (a
             :class:`~miniagents.pipeline.errors.PipelineTimeoutError` after it); ``None``
-            for no limit.
+            for no limit. It counts a wait for an agent's own ``max_concurrency`` slot
+            too: with such an agent, give the pipeline the same ``max_concurrency``.
         fail_fast: Stop the run at the first failed item, raising its error and cancelling
             the items in flight (instead of giving a result holding it).
         progress: Show a progress bar (tqdm, on stderr): ``None`` shows it on a terminal.

@@ -10,6 +10,7 @@ import pytest
 import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
+from reactivex.subject import Subject
 
 from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent
 from miniagents.errors import PipelineArgumentError
@@ -161,6 +162,49 @@ async def test_disposing_of_the_subscription_cancels_the_items_in_flight() -> No
         subscription.dispose()
         await asyncio.wait_for(all_cancelled.wait(), WAIT)
     assert cancelled == 2
+
+
+async def test_a_hot_source_is_subscribed_to_at_once_and_no_item_is_lost() -> None:
+    subject: Subject[str] = Subject()
+    results: list[ItemResult[str]] = []
+    done = asyncio.Event()
+    async with MiniAgents():
+        subject.pipe(map_agent(upper)).subscribe(on_next=results.append, on_completed=done.set)
+        for i in range(3):  # at once, before the operator's task has run
+            subject.on_next(f"item {i}")
+        subject.on_completed()
+        await asyncio.wait_for(done.wait(), WAIT)
+    assert [str(result.get()) for result in results] == ["ITEM 0", "ITEM 1", "ITEM 2"]
+
+
+async def test_taken_from_it_unsubscribes_from_a_hot_source_and_stops_its_interactions() -> None:
+    subject: Subject[str] = Subject()
+    cancelled: list[str] = []
+    both_cancelled = asyncio.Event()
+
+    @miniagent
+    async def hangs_after_two(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        if text not in ("0", "1"):
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.append(text)
+                if len(cancelled) == 2:
+                    both_cancelled.set()
+                raise
+        ctx.reply(text)
+
+    done = asyncio.Event()
+    async with MiniAgents():
+        subject.pipe(map_agent(hangs_after_two), ops.take(2)).subscribe(on_completed=done.set)
+        for i in range(4):
+            subject.on_next(str(i))
+        await asyncio.wait_for(done.wait(), WAIT)
+        # the run has stopped: its interactions cancelled, the hot source let go of
+        await asyncio.wait_for(both_cancelled.wait(), WAIT)
+    assert sorted(cancelled) == ["2", "3"]
+    assert not subject.observers  # (the context has waited for the operator's task)
 
 
 @pytest.mark.parametrize(

@@ -3,17 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import aclosing
 
 import pytest
 import reactivex
-from reactivex import Observable
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+from reactivex.subject import Subject
 
-from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent, pipeline
+from miniagents import (
+    InteractionContext,
+    ItemResult,
+    Message,
+    MessagePromise,
+    MessageSequencePromise,
+    MiniAgents,
+    miniagent,
+    pipeline,
+)
 from miniagents.errors import NoActiveContextError
-from miniagents.pipeline import PipelineArgumentError, PipelineRerunError, PipelineTimeoutError
+from miniagents.messages import MessageTuple
+from miniagents.messages.sequence import MessageType
+from miniagents.pipeline import (
+    PipelineArgumentError,
+    PipelineRerunError,
+    PipelineTimeoutError,
+    durability,
+)
+from miniagents.pipeline.durability import DurableItems, set_durable_items
 from miniagents.testing import virtual_time
 
 
@@ -262,6 +284,10 @@ def test_plain_for_left_early_stops_the_thread() -> None:
         {"timeout": float("nan")},
         {"backoff": "1"},
         {"backoff": -0.5},
+        {"retry_on": ConnectionError},
+        {"retry_on": ("ValueError",)},
+        {"retry_on": (ValueError, "x")},
+        {"retry_on": None},
     ],
 )
 def test_bad_arguments_are_refused_with_a_clear_error(kwargs: dict[str, object]) -> None:
@@ -274,6 +300,17 @@ def test_no_agents_is_refused() -> None:
         pipeline([], ["x"])
     with pytest.raises(PipelineArgumentError, match=r"at least one agent.*got None"):
         pipeline(None, ["x"])  # type: ignore[arg-type]
+
+
+def test_a_plain_function_is_refused_with_the_way_to_make_it_an_agent() -> None:
+    async def summarize(ctx: InteractionContext) -> None:
+        ctx.reply(str(await ctx.message_promises))
+
+    hint = "summarize is a function, not an agent: decorate it with @miniagent"
+    with pytest.raises(PipelineArgumentError, match=hint):
+        pipeline(summarize, ["x"])  # type: ignore[arg-type]
+    with pytest.raises(PipelineArgumentError, match=hint):
+        pipeline([upper, summarize], ["x"])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("items", [5, None])
@@ -301,6 +338,18 @@ async def test_an_observable_of_items_works() -> None:
     async with MiniAgents():
         results = [str(r.get()) async for r in pipeline(upper, source, max_in_flight=2)]
     assert results == [f"O{i}" for i in range(5)]
+
+
+async def test_a_hot_observable_is_subscribed_to_as_the_iteration_starts() -> None:
+    subject: Subject[str] = Subject()
+    async with MiniAgents(), aclosing(pipeline(upper, subject).__aiter__()) as it:
+        first = asyncio.ensure_future(anext(it))
+        await asyncio.sleep(0)  # the iteration has started (and waits for a result)
+        for i in range(3):
+            subject.on_next(f"h{i}")
+        subject.on_completed()
+        results = [await first] + [r async for r in it]
+    assert [str(r.get()) for r in results] == ["H0", "H1", "H2"]
 
 
 async def test_an_agents_own_timeout_error_is_not_the_pipelines() -> None:
@@ -376,3 +425,337 @@ async def test_an_ordered_pipeline_held_back_by_its_first_item_waits_without_spi
     # one wait per item at most (ended items held back for the order are not waited on);
     # the busy loop this guards against waited once per loop turn, hundreds of times
     assert waits <= 12
+
+
+# -- a source that waits, and the run's bookkeeping ---------------------------------------
+
+
+async def test_a_result_is_handed_out_while_the_source_waits_for_the_next_item() -> None:
+    # a crawler: the source yields the next item only once the consumer has a result
+    found: asyncio.Queue[str] = asyncio.Queue()
+    found.put_nowait("seed")
+
+    async def frontier() -> AsyncIterator[str]:
+        for _ in range(3):
+            yield await found.get()
+
+    texts: list[str] = []
+    with virtual_time():  # a hang is a TimeoutError at once, not a stuck test
+        async with MiniAgents(), asyncio.timeout(60):
+            async for result in pipeline(upper, frontier()):
+                texts.append(str(result.get()))
+                found.put_nowait(f"after {result.index}")
+    assert texts == ["SEED", "AFTER 0", "AFTER 1"]
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_handing_out_a_result_does_not_revisit_every_item_in_flight(
+    monkeypatch: pytest.MonkeyPatch, ordered: bool
+) -> None:
+    # items end one at a time while many are in flight: the run must not look at (or wait
+    # on) all of them for each result, which made a large max_in_flight quadratic
+    @miniagent
+    async def staggered(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        await asyncio.sleep(int(text.split()[1]) * 7 % 50)
+        ctx.reply(text)
+
+    watched = 0
+    real_wait = asyncio.wait
+
+    async def counted_wait(
+        tasks: Collection[asyncio.Future[object]],
+        timeout: float | None = None,
+        return_when: str = asyncio.ALL_COMPLETED,
+    ) -> tuple[set[asyncio.Future[object]], set[asyncio.Future[object]]]:
+        nonlocal watched
+        watched += len(tasks)
+        return await real_wait(tasks, timeout=timeout, return_when=return_when)
+
+    monkeypatch.setattr(asyncio, "wait", counted_wait)
+    with virtual_time():
+        async with MiniAgents():
+            run = pipeline(staggered, Counting(400), max_in_flight=200, ordered=ordered)
+            indexes = [r.index async for r in run]
+    assert sorted(indexes) == list(range(400))
+    assert watched <= 3 * 400  # a few per item, not the 200 in flight per item (~40,000)
+
+
+# -- stopping early: the source is closed and let go of -----------------------------------
+
+
+async def test_a_pipeline_stopped_early_closes_its_async_generator_source() -> None:
+    events: list[str] = []
+
+    async def texts() -> AsyncIterator[str]:
+        try:
+            for i in range(1000):
+                yield f"item {i}"
+        finally:
+            events.append("source closed")
+
+    async with MiniAgents():
+        async with aclosing(pipeline(upper, texts(), max_in_flight=4).__aiter__()) as it:
+            assert (await anext(it)).index == 0
+        events.append("pipeline closed")
+    assert events == ["source closed", "pipeline closed"]
+
+
+def test_a_pipeline_stopped_early_closes_its_generator_source() -> None:
+    events: list[str] = []
+
+    def texts() -> Iterator[str]:
+        try:
+            for i in range(1000):
+                yield f"item {i}"
+        finally:
+            events.append("source closed")
+
+    source = texts()  # held by the caller: only the pipeline can close it in time
+    for _ in pipeline(upper, source, max_in_flight=4):
+        break
+    events.append("pipeline closed")
+    assert events == ["source closed", "pipeline closed"]
+
+
+async def test_a_pipeline_stopped_early_unsubscribes_from_a_hot_observable() -> None:
+    emitted = 0
+    disposed = False
+
+    def subscribe(observer: abc.ObserverBase[str], scheduler: object = None) -> Disposable:
+        loop = asyncio.get_running_loop()
+        timer: list[asyncio.TimerHandle] = []
+
+        def tick() -> None:
+            nonlocal emitted
+            observer.on_next(f"item {emitted}")
+            emitted += 1
+            timer[:] = [loop.call_later(1.0, tick)]
+
+        def dispose() -> None:
+            nonlocal disposed
+            disposed = True
+            timer[0].cancel()
+
+        timer.append(loop.call_later(1.0, tick))
+        return Disposable(dispose)
+
+    source: Observable[str] = Observable(subscribe)
+    with virtual_time():
+        async with MiniAgents():
+            async with aclosing(pipeline(upper, source, max_in_flight=2).__aiter__()) as it:
+                assert (await anext(it)).index == 0
+            assert disposed
+            emitted_when_closed = emitted
+            await asyncio.sleep(100)
+    assert emitted == emitted_when_closed  # nothing ticks on after the run
+
+
+async def test_a_source_whose_clean_up_fails_as_the_pipeline_stops_early_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def texts() -> AsyncIterator[str]:
+        try:
+            for i in range(1000):
+                yield f"item {i}"
+        finally:
+            raise OSError("the file would not close")
+
+    async with MiniAgents(), aclosing(pipeline(upper, texts(), max_in_flight=4).__aiter__()) as it:
+        assert (await anext(it)).index == 0
+    [record] = [r for r in caplog.records if r.name == "miniagents"]
+    assert "The items of a pipeline, closed as it stopped," in record.getMessage()
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], OSError)
+    caplog.clear()  # (heard: not a lost error)
+
+
+async def test_a_pipeline_stopped_early_gives_up_the_agent_replies_it_read() -> None:
+    stopped: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    @miniagent
+    async def numbers(ctx: InteractionContext) -> None:
+        try:
+            for i in range(100_000):
+                await ctx.areply(str(i))
+        except asyncio.CancelledError:
+            stopped.set_result("cancelled")
+            raise
+        stopped.set_result("ran to its end")
+
+    async with MiniAgents():
+        async with aclosing(pipeline(upper, numbers.inquire(), max_in_flight=4).__aiter__()) as it:
+            assert (await anext(it)).index == 0
+        assert await stopped == "cancelled"
+
+
+async def test_a_pipeline_stopped_early_leaves_an_observed_stream_to_its_other_readers() -> None:
+    go_on = asyncio.Event()
+
+    @miniagent
+    async def numbers(ctx: InteractionContext) -> None:
+        for i in range(10):
+            if i == 5:
+                await go_on.wait()  # (still running when the pipeline stops)
+            await ctx.areply(str(i))
+
+    async with MiniAgents():
+        replies = numbers.inquire()
+        whole = asyncio.ensure_future(replies.aresolve_messages())  # another reader
+        run = pipeline(upper, replies.as_observable(), max_in_flight=2)
+        async with aclosing(run.__aiter__()) as it:
+            assert (await anext(it)).index == 0
+        go_on.set()
+        # the pipeline let go of the replies it observed: they go on for the other reader
+        assert [str(message) for message in await whole] == [str(i) for i in range(10)]
+
+
+async def test_an_item_failing_as_the_pipeline_stops_is_not_logged_as_a_lost_error() -> None:
+    # (the autouse no_lost_errors fixture fails the test on the log)
+    fail_now = asyncio.Event()
+
+    @miniagent
+    async def fails_on_b(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        if text == "b":
+            await fail_now.wait()
+            raise ValueError("b failed")
+        ctx.reply(text)
+
+    async with MiniAgents(), aclosing(pipeline(fails_on_b, ["a", "b"]).__aiter__()) as it:
+        assert (await anext(it)).index == 0
+        fail_now.set()  # b fails as the consumer stops: nobody wants its result any more
+
+
+async def test_a_retry_starts_once_the_timed_out_try_has_stopped() -> None:
+    events: list[tuple[str, float]] = []
+
+    @miniagent
+    async def hangs(ctx: InteractionContext) -> None:
+        await ctx.message_promises
+        events.append(("start", clock.elapsed))
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.shield(asyncio.sleep(3.0))  # a clean-up that takes a while
+            events.append(("stopped", clock.elapsed))
+            raise
+
+    with virtual_time() as clock:
+        async with MiniAgents():
+            run = pipeline(hangs, ["x"], timeout=10.0, retries=1, backoff=0.0, max_concurrency=1)
+            [result] = [r async for r in run]
+    assert isinstance(result.error, PipelineTimeoutError)
+    # never two tries of the item at once (max_concurrency=1): the retry waits for the clean-up
+    assert events == [("start", 0.0), ("stopped", 13.0), ("start", 13.0), ("stopped", 26.0)]
+
+
+# -- memory --------------------------------------------------------------------------------
+
+
+Feed = Observable[MessagePromise]
+
+
+@pytest.mark.parametrize(
+    ("source", "ordered"),
+    [
+        ("generator", True),
+        ("async generator", False),
+        ("agent replies", True),
+        ("observable", False),
+    ],
+)
+async def test_memory_stays_flat_whatever_feeds_the_pipeline(source: str, ordered: bool) -> None:
+    # (allocated blocks, sampled as the results are read: keeping anything per item, an
+    # ItemResult, a task, its replies, costs tens of blocks per item; a run in flight costs
+    # the same at any point)
+    count = 3000
+
+    def texts() -> Iterator[str]:
+        for i in range(count):
+            yield f"item {i:07d}"
+
+    async def atexts() -> AsyncIterator[str]:
+        for i in range(count):
+            yield f"item {i:07d}"
+
+    @miniagent
+    async def produce(ctx: InteractionContext) -> None:
+        for i in range(count):
+            await ctx.areply(f"item {i:07d}")
+
+    async with MiniAgents():
+        items: (
+            Iterator[str] | AsyncIterator[str] | MessageSequencePromise | Observable[MessagePromise]
+        )
+        if source == "generator":
+            items = texts()
+        elif source == "async generator":
+            items = atexts()
+        elif source == "agent replies":
+            items = produce.inquire()
+        else:
+            items = MessageSequencePromise(atexts()).as_observable()
+        read = 0
+        base = growth = 0
+        async for result in pipeline(upper, items, ordered=ordered, progress=False):
+            assert result.ok
+            read += 1
+            if read == 500:
+                gc.collect()
+                base = sys.getallocatedblocks()
+            elif read > 500 and read % 100 == 0:
+                growth = max(growth, sys.getallocatedblocks() - base)
+    assert read == count
+    assert growth < 2 * (count - 500)  # flat: under two blocks per item read after the base
+
+
+async def test_a_run_stopped_while_a_timed_out_try_cleans_up_does_not_retry_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (a durable try, stood in for here, may take a while to stop once it is cancelled)
+    tries: list[tuple[int, float]] = []
+
+    async def run_try(index: int, attempt: int, item: MessageType) -> MessageTuple[Message]:
+        tries.append((attempt, clock.elapsed))
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.shield(asyncio.sleep(5.0))  # the try's clean-up
+            raise
+        return MessageTuple()
+
+    async def ready() -> None:
+        return None
+
+    monkeypatch.setattr(durability, "_factory", [])  # (DBOS's, if imported, comes back after)
+    set_durable_items(lambda pipeline_id, chain: DurableItems(run_try, ready))
+    with virtual_time() as clock:
+        async with MiniAgents():
+            run = pipeline(upper, ["x"], durable=True, timeout=10.0, retries=3, backoff=1.0)
+            first = asyncio.ensure_future(anext(aiter(run)))
+            await asyncio.sleep(12.0)  # the try timed out at 10; its clean-up ends at 15
+            first.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            stopped_at = clock.elapsed
+    assert tries == [(1, 0.0)]  # no retry started after the run stopped
+    assert stopped_at == 15.0  # once the try's clean-up was done, not after three retries
+
+
+async def test_no_item_starts_after_the_run_stopped_even_if_the_source_yields_on() -> None:
+    started: list[str] = []
+
+    @miniagent
+    async def records(ctx: InteractionContext) -> None:
+        started.append(str(await ctx.message_promises))
+
+    async def stubborn() -> AsyncIterator[str]:
+        yield "a"
+        with contextlib.suppress(asyncio.CancelledError):  # (swallows the reader's cancel)
+            await asyncio.Event().wait()
+        yield "late"
+
+    async with MiniAgents(), aclosing(pipeline(records, stubborn()).__aiter__()) as it:
+        assert (await anext(it)).index == 0
+    assert started == ["a"]
