@@ -73,8 +73,8 @@ right for the extensions)::
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
         ├── LLMRateLimitError                       429, after the SDK's own retries
         ├── LLMServerError                          5xx / overloaded, after the SDK's retries
-        ├── LLMConnectionError                      no connection, or it broke mid-stream
-        │   └── LLMTimeoutError                     timed out, or the reply stalled
+        ├── LLMConnectionError (also ConnectionError)  no connection, or it broke mid-stream
+        │   └── LLMTimeoutError (also TimeoutError)  timed out, or the reply stalled
         ├── LLMAuthenticationError                  a missing or refused API key
         ├── LLMRequestError                         any other 4xx: the request was refused
         ├── LLMResponseError                        a malformed, incomplete or failed stream

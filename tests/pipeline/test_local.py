@@ -27,6 +27,7 @@ from miniagents import (
     pipeline,
 )
 from miniagents.errors import NoActiveContextError
+from miniagents.ext.llm.errors import LLMConnectionError, LLMError, LLMTimeoutError
 from miniagents.messages import MessageTuple
 from miniagents.messages.sequence import MessageType
 from miniagents.pipeline import (
@@ -163,6 +164,27 @@ async def test_retryable_errors_are_retried_with_backoff() -> None:
     assert result.ok
     assert result.attempts == 3
     assert clock.elapsed == 1.0 + 2.0  # the backoff doubles
+
+
+@pytest.mark.parametrize("error", [LLMConnectionError, LLMTimeoutError])
+async def test_an_llm_connection_or_timeout_error_is_retried_by_default(
+    error: type[LLMError],
+) -> None:
+    """They are a ConnectionError and a TimeoutError: the default retry_on takes them."""
+    tries = 0
+
+    @miniagent
+    async def model(ctx: InteractionContext) -> None:
+        nonlocal tries
+        tries += 1
+        if tries < 2:
+            raise error("The model could not be reached.")
+        ctx.reply("fine")
+
+    async with MiniAgents():
+        [result] = [r async for r in pipeline(model, ["x"], retries=1, backoff=0.0)]
+    assert result.ok
+    assert result.attempts == 2
 
 
 async def test_a_non_retryable_error_is_not_retried() -> None:

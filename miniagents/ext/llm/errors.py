@@ -65,11 +65,15 @@ class LLMServerError(LLMError):
     """The provider kept failing with a server error (HTTP 5xx, or overloaded), or a 409."""
 
 
-class LLMConnectionError(LLMError):
-    """The connection to the provider failed, or broke while the reply streamed."""
+class LLMConnectionError(LLMError, ConnectionError):
+    """The connection to the provider failed, or broke while the reply streamed.
+
+    A ``ConnectionError`` too, so ``except ConnectionError`` (and ``pipeline``'s default
+    ``retry_on``) takes it.
+    """
 
 
-class LLMTimeoutError(LLMConnectionError):
+class LLMTimeoutError(LLMConnectionError, TimeoutError):
     """The request to the provider timed out (or the server's did: HTTP 408), or its reply stalled.
 
     A reply stalls when no event of it arrives for the agent's ``stall_timeout`` (see
