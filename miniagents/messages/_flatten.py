@@ -41,7 +41,6 @@ from miniagents.promising.lowlevel import (
     Observer,
     ReplayCore,
     ReplayObservable,
-    check_when_dropped,
     core_of,
     follow_outside,
     pull,
@@ -306,10 +305,9 @@ class Flattener:
     def dispose(self) -> None:
         """Stop following: the part followed now, the outer source, and the parts queued.
 
-        A queued part is given up on as the part followed is, once nothing else holds it (a
-        caller that keeps it may still read it): a stream an agent produces that nobody
-        else consumes is abandoned (its agent cancelled), so giving up on a reply of several
-        agents' replies stops them all, not only the one being read.
+        A queued part is given up on as the part followed is: a stream an agent produces
+        that nobody else consumes is abandoned (its agent cancelled), so giving up on a
+        reply of several agents' replies stops them all, not only the one being read.
         """
         self.stopped = True
         self.on_message = None
@@ -328,13 +326,10 @@ class Flattener:
 
 
 def _give_up_on(segments: deque[Segment]) -> None:
-    """Give up on the streams among ``segments`` that nobody else holds or consumes.
-
-    Each is checked once the queue's own reference is its last (see ``check_when_dropped``).
-    """
+    """Give up on the streams among ``segments`` that nobody else consumes (see dispose)."""
     for segment in segments:
         if isinstance(segment, StreamedPromise):
             if type(segment) is not _ReadyMessagePromise:  # (complete: nothing to stop)
-                check_when_dropped(segment, core_of(segment))
+                core_of(segment).check_abandoned()
         elif isinstance(segment, ReplayObservable):
-            check_when_dropped(segment, segment.core)
+            segment.core.check_abandoned()

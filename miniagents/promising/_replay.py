@@ -67,7 +67,6 @@ __all__ = [
     "Reader",
     "ReplayCore",
     "ReplayObservable",
-    "check_when_dropped",
     "current_task_or_none",
     "handoffs",
     "joined_text",
@@ -1372,35 +1371,6 @@ def _reader_gone(
         return
     with contextlib.suppress(RuntimeError):  # the loop is closed: nothing runs it any more
         loop.call_soon_threadsafe(core.check_abandoned)
-
-
-_dropped: set[weakref.ref[Any]] = set()
-"""The watches of :func:`check_when_dropped` (a weak reference's callback runs only while the
-reference itself lives)."""
-
-
-def check_when_dropped(handle: object, core: ReplayCore[Any]) -> None:
-    """Check ``core`` for giving up (see ``check_abandoned``) once ``handle`` is collected.
-
-    ``handle`` is a promise (or an observable) of ``core`` that a consumer which gave up
-    had queued to read later: whoever else holds it may still read it, so the stream is
-    given up on only when nobody holds the handle any more, and nobody consumes it.
-    """
-    if core.done or core.on_abandoned is None:
-        return
-    loop = core.loop or _running_loop()
-    if loop is None:
-        core.check_abandoned()
-        return
-    _dropped.add(weakref.ref(handle, partial(_handle_dropped, weakref.ref(core), loop)))
-
-
-def _handle_dropped(
-    core_ref: weakref.ref[ReplayCore[Any]], loop: asyncio.AbstractEventLoop, ref: object
-) -> None:
-    """A handle watched by :func:`check_when_dropped` went: check its stream on its loop."""
-    _dropped.discard(ref)
-    _reader_gone(core_ref, loop, ref)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

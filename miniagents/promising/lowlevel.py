@@ -38,8 +38,7 @@ What the layers above need, and where it is:
   the text of a core of ``str``;
 - **"when done"**: ``when_done(callback)``; **"on abandoned"**: the ``on_abandoned``
   callback, called once when every consumer of a running stream has given up
-  (``check_abandoned()`` checks; :func:`check_when_dropped` checks once a handle that a
-  consumer which gave up had queued is collected, as whoever holds it may still read it);
+  (``check_abandoned()`` checks);
 - **handles** (what keeps a stream reachable): ``count_handle()`` / ``handle_gone()``;
 - **sources**: :class:`DirectSource` (feeds a core by calling it), :func:`pull` (an async
   iterable pulled in a task, no further than its gate has room), :func:`follow_outside`
@@ -82,7 +81,6 @@ from miniagents.promising._replay import DirectSource as DirectSource
 from miniagents.promising._replay import Observer as Observer
 from miniagents.promising._replay import ReplayCore as ReplayCore
 from miniagents.promising._replay import ReplayObservable as ReplayObservable
-from miniagents.promising._replay import check_when_dropped as check_when_dropped
 from miniagents.promising._replay import handoffs as handoffs
 from miniagents.promising._replay import joined_text as joined_text
 from miniagents.promising._reporting import logger as logger
@@ -114,7 +112,6 @@ __all__ = [
     "ReplayObservable",
     "RunFirst",
     "StreamLimits",
-    "check_when_dropped",
     "core_of",
     "follow_outside",
     "forget_task",

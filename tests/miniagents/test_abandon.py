@@ -291,40 +291,6 @@ async def test_giving_up_on_a_fan_out_stops_every_agent_it_waits_for(
     assert sorted(stopped) == ["worker 0", "worker 1", "worker 2"]
 
 
-async def test_a_queued_reply_the_caller_keeps_is_not_given_up_with_the_reply_queueing_it(
-    virtual_clock: VirtualClock,
-) -> None:
-    """The caller keeps A's reply to read it later; giving up on a reply that queued it
-    behind B's stops B (read, then given up) but leaves A to its reader."""
-    stopped: list[str] = []
-
-    @miniagent
-    async def agent_a(ctx: InteractionContext) -> None:
-        await asyncio.sleep(20)
-        ctx.reply("A's answer")
-
-    @miniagent
-    async def agent_b(ctx: InteractionContext) -> None:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            stopped.append("B")
-            raise
-
-    @miniagent
-    async def fan_in(ctx: InteractionContext, /, **parts: MessageSequencePromise) -> None:
-        ctx.reply(parts["b"])
-        ctx.reply(parts["a"])
-
-    async with MiniAgents():
-        a = agent_a.inquire()
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(fan_in.inquire(a=a, b=agent_b.inquire()).aresolve(), 5)
-        assert [str(message) for message in await a] == ["A's answer"]
-    assert virtual_clock.elapsed == pytest.approx(20)
-    assert stopped == ["B"]
-
-
 async def test_a_fan_out_that_failed_stops_the_agents_after_the_failure(
     virtual_clock: VirtualClock,
 ) -> None:
