@@ -139,8 +139,9 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._streaming: list[ReplayCore[str]] | None = None
         self._abandoning = False
         self.task: asyncio.Task[None] | None = None
-        # what the producer will read (an agent's input) until it starts reading: given up
-        # on with the sequence if the producer is cancelled before it starts (it never will)
+        # what the producer will read (an agent's input, held as read) until it starts
+        # reading: given up on with the sequence if the producer is cancelled before it
+        # starts (it never will)
         self.unread_input: ReplayCore[MessagePromise] | None = None
 
     @property
@@ -247,7 +248,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             message.check_abandoned()  # those nobody waits for stop
         unread, self.unread_input = self.unread_input, None
         if unread is not None:  # the producer never started: give its input up for it
-            unread.check_abandoned()
+            unread.release_reader(gave_up=True)
 
     def append(self, messages: MessageType) -> None:
         """Append messages, flattened in order after everything appended before.

@@ -133,7 +133,8 @@ class StreamTracker:
         """Wait for the started streams that have not ended; whether there were any."""
         streaming = [core for core in self._streams if not core.done and core.started]
         if streaming:
-            await asyncio.gather(*(core.await_done() for core in streaming))
+            # (as a bystander: a stream whose consumers all give up meanwhile is given up on)
+            await asyncio.gather(*(core.await_end() for core in streaming))
         return bool(streaming)
 
     def track_lazy(self, core: ReplayCore[Any]) -> None:

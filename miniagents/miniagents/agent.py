@@ -359,9 +359,9 @@ def start_interaction(
     )
     sequence = replies.sequence
     core = core_of(sequence)
-    if inputs is not _NO_MESSAGES:  # given up on before it runs, it gives up its input
-        replies.unread_input = core_of(inputs)
     if start_asap:
+        if inputs is not _NO_MESSAGES:
+            _hold_input(replies, inputs)
         tracker = stream_tracker(context)
         # tracked before the run starts: under an eager task factory (Python 3.12's
         # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
@@ -401,6 +401,8 @@ def _start_lazily(
     def launch() -> None:
         # tracked from its start: one never started (its replies dropped unread) is not kept
         tracker.track_replies(core, agent.alias)
+        if inputs is not _NO_MESSAGES:
+            _hold_input(replies, inputs)
         observed = ending
         if relay is not None:
             observed = interaction_ending(hook)  # the observer now, if there is one
@@ -413,6 +415,19 @@ def _start_lazily(
             scope.add(task)
 
     replies.start_lazily(launch)
+
+
+def _hold_input(replies: MessageSequenceAppender, inputs: MessageSequencePromise) -> None:
+    """Hold ``inputs`` as read by the interaction from its start (see ``hold_reader``).
+
+    Its run takes the hold over and gives it up at its end; an interaction given up on
+    before its run started gives it up then (``unread_input``, which its replies' giving
+    up releases): another agent reading the same input keeps it either way.
+    """
+    held = core_of(inputs)
+    if not held.done:  # (an ended input needs no hold: its readers keep its messages)
+        held.hold_reader()
+        replies.unread_input = held
 
 
 class _Relay:
@@ -445,23 +460,15 @@ async def _run(
     """
     if replies.task is None:  # started eagerly, inside create_task: see _bind_eager_task
         _bind_eager_task(replies)
-    replies.unread_input = None  # it reads it now (and gives it up itself, if given up on)
+    held = replies.unread_input  # read for the whole run (see _hold_input), by the run now
+    replies.unread_input = None
     if ending is not None:  # observed (see miniagents.miniagents._observing)
         ending.start(agent, core)
     if scope is not None:
         current_scope.set(None)  # what the agent starts belongs to no scope of its caller
     # no input (the shared empty sequence) has nothing to take, so nothing to pace: paced()'s
     # own first case, inline (an agent inquired with no input costs no call for it)
-    if inputs is _NO_MESSAGES:
-        paced = inputs
-        held = None
-    else:
-        paced = replies.paced(inputs)
-        held = core_of(inputs)  # read for the whole run (see hold_reader)
-        if held.done:
-            held = None
-        else:
-            held.hold_reader()
+    paced = inputs if inputs is _NO_MESSAGES else replies.paced(inputs)
     del inputs  # (a view of them, when paced: the view is what the interaction holds)
     interaction = InteractionContext(agent, paced, replies)  # made here: fewer objects wait
     func = agent.func

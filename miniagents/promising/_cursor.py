@@ -14,12 +14,11 @@ replies are not being read waits at its next input pull::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeVar
 
-from miniagents.promising._replay import ReplayCore, current_task_or_none, recheck_closed
+from miniagents.promising._replay import ReplayCore, recheck_closed
 
 __all__ = ["PieceIterator"]
 
@@ -42,7 +41,6 @@ class PieceIterator(AsyncIterator[T]):
         "_owner",
         "index",
         "quit",
-        "task",
         "until",
         "waiting",
     )
@@ -60,9 +58,7 @@ class PieceIterator(AsyncIterator[T]):
         # holds the stream (and the messages it holds) against another consumer giving up
         self.quit = False
         self.waiting = False
-        self.task: asyncio.Task[Any] | None = None
         if not core.done or core.flow is not None:  # (a sequence's messages may stream on)
-            self.task = current_task_or_none()
             core.add_reader(self)
         if core.flow is not None:
             self.__class__ = _FollowedIterator  # the stream follows it: uncount it when gone
@@ -112,11 +108,12 @@ class PieceIterator(AsyncIterator[T]):
                 raise StopAsyncIteration
             elif core.started:  # (await_change, inline: no coroutine of its own)
                 waiter, task = core.wait_change(reader=True)
-                self._wait_starts(task)
+                self.waiting, self.quit = True, False  # it reads on
                 try:
                     await waiter
                 except BaseException as error:
-                    self._wait_failed(error)
+                    self.waiting = False
+                    self.quit = True  # its loop ends here (cancelled: it gave up)
                     core.end_wait(task, error)
                     raise
                 self.waiting = False
@@ -125,19 +122,6 @@ class PieceIterator(AsyncIterator[T]):
                 core.start()  # a synchronous source may deliver pieces right here
             if self._owner._core is not core:
                 core = self._switch()
-
-    def _wait_starts(self, task: asyncio.Task[Any] | None) -> None:
-        """Note a wait for the next piece, in ``task`` (the reader reads on: it counts)."""
-        self.waiting = True
-        self.quit = False
-        if task is not None:
-            self.task = task
-
-    def _wait_failed(self, error: BaseException) -> None:
-        """Note the end of a wait that raised ``error``: cancelled, the reader gave up."""
-        self.waiting = False
-        if isinstance(error, asyncio.CancelledError):
-            self.quit = True
 
     def read_until(self, count: int) -> None:
         """Let the producer make ``count`` pieces in all for this iterator, and no more.
@@ -178,7 +162,7 @@ class PieceIterator(AsyncIterator[T]):
             core.flow.drop_cursor(core, self)
         if not self.quit:
             self.quit = True
-            recheck_closed(core, self)
+            recheck_closed(self)
 
 
 class _PlainIterator(PieceIterator[T]):
@@ -205,11 +189,12 @@ class _PlainIterator(PieceIterator[T]):
                 break
             # the wait itself, without await_change's coroutine (nor the general one's)
             waiter, task = core.wait_change(reader=True)
-            self._wait_starts(task)
+            self.waiting, self.quit = True, False  # it reads on
             try:
                 await waiter
             except BaseException as error:
-                self._wait_failed(error)
+                self.waiting = False
+                self.quit = True  # its loop ends here (cancelled: it gave up)
                 core.end_wait(task, error)
                 raise
             self.waiting = False

@@ -67,7 +67,6 @@ __all__ = [
     "Reader",
     "ReplayCore",
     "ReplayObservable",
-    "current_task_or_none",
     "handoffs",
     "joined_text",
     "recheck_closed",
@@ -257,6 +256,7 @@ class ReplayCore(abc.ObserverBase[T]):
 
     __slots__ = (
         "__weakref__",
+        "_bystanders",
         "_delivering",
         "_end_callbacks",
         "_end_watchers",
@@ -341,6 +341,7 @@ class ReplayCore(abc.ObserverBase[T]):
         # one consumer: no list then), None when nobody waits
         self._waiters: asyncio.Future[None] | list[asyncio.Future[None]] | None = None
         self._waiting = 0  # consumers inside await_change, woken ones that have not run yet too
+        self._bystanders = 0  # of those waits: bystanders', which consume nothing (await_end)
         self._end_watchers = 0  # consumers waiting for the end only (add_end_observer)
         self._needing = 0  # of the waits: its producer's, which needs it (await_needed)
         self._interactions = 0  # running interactions that read it as their input
@@ -1015,6 +1016,20 @@ class ReplayCore(abc.ObserverBase[T]):
             else:
                 self.start()  # a synchronous source may finish right here
 
+    async def await_end(self) -> None:
+        """Wait for the end of a started stream as a bystander, raising nothing.
+
+        A bystander (a context waiting at its exit for the streams it started) is no
+        consumer: when every consumer has given up, the stream is given up on though the
+        bystander waits (see :meth:`check_abandoned`).
+        """
+        self._bystanders += 1
+        try:
+            while not self.done:
+                await self.await_change()
+        finally:
+            self._bystanders -= 1
+
     async def await_needed(self) -> None:
         """Wait for the end of the stream as the producer of its first holder, which needs it.
 
@@ -1101,17 +1116,17 @@ class ReplayCore(abc.ObserverBase[T]):
         if self.consumed():
             if (
                 self._needing
-                and self._waiting == self._needing
+                and self._waiting - self._bystanders == self._needing
                 and not self.observers
                 and not self._end_watchers
-                and not (self.readers is not None and _read_between(self))
+                and not (self.readers is not None and _read_between(self, self))
             ):  # only the producer of its first holder waits for it: are its holders read?
                 # the outermost first: one that passes the first on
                 for holder in reversed(self.wanted_by):
                     if not holder.consumed():  # (read by nobody: it goes, and gives up
                         holder.check_abandoned()  # what it passes on in turn)
             return
-        if self.wanted_by and _read_on(self.wanted_by):
+        if self.wanted_by and _read_on(self, self.wanted_by):
             return
         self.give_up()
 
@@ -1130,26 +1145,26 @@ class ReplayCore(abc.ObserverBase[T]):
         """
         return (
             bool(self.observers)
-            or self._waiting > 0
+            or self._waiting > self._bystanders
             or self._end_watchers > 0
             or self._interactions > 0
-            or (self.readers is not None and _read_between(self))
+            or (self.readers is not None and _read_between(self, self))
         )
 
     def add_reader(self, reader: Reader) -> None:
         """Count ``reader``, an ``async for`` iterator of this stream, as a consumer.
 
-        It counts while it is between two pieces and its task runs: until its wait is
-        cancelled (it gave up, unless it reads again), it is closed or read to the end, or
-        it goes. A reader whose task is the one that gave up a wait counts until that task
-        has gone on: the stream is checked again when the task ends (see
+        It counts while it is between two pieces: until its wait is cancelled (it gave up,
+        unless it reads again), it is closed or read to the end, or it goes. A giving up
+        it kept from taking effect is checked again when it goes or is closed (see
         :func:`_read_between`). Held weakly: a reader dropped unread is not kept.
         """
         readers = self.readers
         if readers is None:
             self.readers = weakref.ref(reader)
         elif isinstance(readers, list):
-            if len(readers) >= 8:  # (readers that went leave their dead references behind)
+            count = len(readers)
+            if count >= 8 and count & (count - 1) == 0:  # at 8, 16, 32...: amortized O(1)
                 readers[:] = [ref for ref in readers if ref() is not None]
             readers.append(weakref.ref(reader))
         else:
@@ -1174,6 +1189,12 @@ class ReplayCore(abc.ObserverBase[T]):
         self._interactions -= 1
         if gave_up:
             self.check_abandoned()
+        blocked = _at_release.pop(id(self), None)
+        if blocked is not None:  # pieces of it that a consumer gave up while the reader ran
+            for ref in blocked:
+                piece = ref()
+                if piece is not None:
+                    piece.check_abandoned()
 
     def give_up(self) -> None:
         """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
@@ -1248,7 +1269,7 @@ class _ReadyCore(ReplayCore[T]):
     _pack_at = _NEVER
     _subscription = _waiters = on_abandoned = loop = thread = None
     wanted_by = ()
-    _waiting = _end_watchers = _needing = _interactions = 0
+    _waiting = _end_watchers = _needing = _interactions = _bystanders = 0
     readers = None
     _watch = None
     validator = flow = None
@@ -1260,7 +1281,7 @@ _READ_ON_LIMIT: Final = 64
 """How many streams :func:`_read_on` looks through before it takes them as read."""
 
 
-def _read_on(cores: tuple[ReplayCore[Any], ...]) -> bool:
+def _read_on(held: ReplayCore[Any], cores: tuple[ReplayCore[Any], ...]) -> bool:
     """Whether a consumer will read the pieces of ``cores`` (or of streams fed by them) again.
 
     Such a consumer awaits a stream's whole (it reads every piece once the stream ends),
@@ -1283,10 +1304,15 @@ def _read_on(cores: tuple[ReplayCore[Any], ...]) -> bool:
         if core.error is not None:
             continue  # failed or cancelled: its readers get its error, not more pieces
         flow = core.flow
-        if (flow.pins > 0) if flow is not None else core._waiting > 0:
+        if (flow.pins > 0) if flow is not None else core._waiting > core._bystanders:
             return True  # (pins: awaits of the whole, see acollect)
-        if core._interactions > 0 or (core.readers is not None and _read_between(core)):
-            return True  # an agent that reads it as its input, an async for between pieces
+        if core._interactions > 0:  # an agent that reads it as its input (see hold_reader):
+            _check_at_release(core, held)  # when it stops, ``held`` is checked again
+            return True
+        if core.readers is not None and _read_between(
+            core, held, _place_of(held, core) if core in cores else None
+        ):
+            return True  # an async for between two pieces, not past the one held
         for observer in core.observers:
             sink = observer[4]
             if sink is None:
@@ -1303,74 +1329,74 @@ class Reader(Protocol):
     read to the end."""
     waiting: bool
     """It waits for the next piece now (a wait the stream counts by itself)."""
-    task: asyncio.Task[Any] | None
-    """The task that last read with it (``None``: not known, it counts)."""
     index: int
     """How many pieces it has taken."""
 
 
-def _read_between(core: ReplayCore[Any]) -> bool:
-    """Whether an ``async for`` reader of ``core`` is between two pieces, and reads on.
+def _read_between(
+    core: ReplayCore[Any], blocked: ReplayCore[Any], before: int | None = None
+) -> bool:
+    """Whether an ``async for`` reader of ``core`` is between two pieces (it reads on).
 
     A reader that waits for a piece is not one (the wait counts by itself); neither is one
-    that quit, nor one whose task has ended. A reader in the *current* task (the task that
-    just gave up a wait, or whose agent was given up on) is in doubt: that task may read on
-    with it (a timeout around one message, then the next) or not (a timeout around the
-    whole loop). It counts for now, and ``core`` is checked again once the task has
-    finished its step: a reader it did not read on with by then has quit, with its task.
+    that quit. With ``before`` (the place in ``core`` of a piece it holds, ``blocked``: a
+    message in a reply), a reader that has moved past that piece is not one either, unless
+    the piece is the last it took (it may be working on it). A reader found keeps
+    ``blocked`` from being given up on: ``blocked`` is checked again when the reader goes
+    or is closed (a ``break`` out of its loop, or a cancellation of its task that unwinds
+    the loop).
     """
     readers = core.readers
     if readers is None:
         return False
-    if not isinstance(readers, list):
-        readers = core.readers = [readers]  # (a rare path: no list until it is needed)
-    current: asyncio.Task[Any] | None = None
-    doubted: list[tuple[Reader, int]] | None = None
-    for position, ref in enumerate(readers):
+    for ref in readers if isinstance(readers, list) else (readers,):
         reader = ref()
         if reader is None or reader.quit or reader.waiting:
             continue
-        task = reader.task
-        if task is not None:
-            if task.done():
-                continue
-            if current is None:
-                current = current_task_or_none()
-            if task is current:
-                if doubted is None:
-                    doubted = []
-                doubted.append((reader, reader.index))
-                continue
-        if not _watched(ref):  # it holds the stream now: check again when it goes
-            loop = core.loop or _running_loop()
-            if loop is not None:
-                gone = partial(_reader_gone, weakref.ref(core), loop)
-                readers[position] = weakref.ref(reader, gone)
+        if before is not None and reader.index > before + 1:
+            continue  # past the piece: it reads it no more through this stream
+        _watch(reader, blocked)
         return True
-    if doubted is None:
-        return False
-    assert current is not None
-    current.get_loop().call_soon(_check_doubted, core, doubted)
-    return True
+    return False
 
 
-def _watched(ref: weakref.ref[Reader]) -> bool:
-    """Whether ``ref`` is one that :func:`_read_between` made to watch its reader go."""
-    return cast("object", ref.__callback__) is not None
+_Blocked = tuple["weakref.ref[ReplayCore[Any]]", "weakref.ref[asyncio.AbstractEventLoop]"]
+
+_watches: dict[int, tuple[weakref.ref[Reader], list[_Blocked]]] = {}
+"""The readers that keep streams from being given up on (by ``id``): the weak reference
+whose callback tells that the reader went, and the streams to check again then, each with
+the loop it was kept in (weakly: a closed loop is not kept for them)."""
 
 
-def _reader_gone(
-    core_ref: weakref.ref[ReplayCore[Any]], loop: asyncio.AbstractEventLoop, _: object
-) -> None:
-    """A reader that held a stream against another consumer's giving up went: check it again.
+def _watch(reader: Reader, blocked: ReplayCore[Any]) -> None:
+    """Check ``blocked`` again (see ``check_abandoned``) when ``reader`` goes or is closed."""
+    loop = blocked.loop or _running_loop()
+    if loop is None:
+        return  # (no loop to check it in: nothing can give it up)
+    key = id(reader)
+    watch = _watches.get(key)
+    if watch is None:
+        watch = _watches[key] = (weakref.ref(reader, partial(_reader_gone, key)), [])
+    cores = watch[1]
+    if not any(ref() is blocked for ref, _ in cores):
+        cores.append((weakref.ref(blocked), weakref.ref(loop)))
 
-    (A weak reference's callback: it may run anywhere, so the check goes to the loop.)
+
+def _reader_gone(key: int, _: object = None) -> None:
+    """A reader that kept streams from being given up on went (or was closed): check them.
+
+    (Also a weak reference's callback, which may run anywhere: each check goes to the loop
+    of its stream, with ``call_soon_threadsafe``.)
     """
-    core = core_ref()
-    if core is None or core.done:
+    watch = _watches.pop(key, None)
+    if watch is None:
         return
-    with contextlib.suppress(RuntimeError):  # the loop is closed: nothing runs it any more
-        loop.call_soon_threadsafe(core.check_abandoned)
+    for core_ref, loop_ref in watch[1]:
+        core, loop = core_ref(), loop_ref()
+        if core is None or core.done or loop is None:
+            continue
+        with contextlib.suppress(RuntimeError):  # its loop is closed: nothing runs it any more
+            loop.call_soon_threadsafe(core.check_abandoned)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -1381,40 +1407,29 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def recheck_closed(core: ReplayCore[Any], reader: Reader) -> None:
-    """``reader`` was closed: if it held ``core`` against a giving up, check it again."""
-    readers = core.readers
-    refs: list[weakref.ref[Reader]] = (
-        [] if readers is None else readers if isinstance(readers, list) else [readers]
-    )
-    for ref in refs:
-        if ref() is reader:
-            if _watched(ref):
-                core.check_abandoned()
-            return
+_at_release: dict[int, list[weakref.ref[ReplayCore[Any]]]] = {}
+"""The streams to check again when an interaction reading a stream stops (by the stream's
+``id``; see :meth:`ReplayCore.release_reader`, which always follows a ``hold_reader``)."""
 
 
-def _check_doubted(core: ReplayCore[Any], doubted: list[tuple[Reader, int]]) -> None:
-    """After the step of the task that gave up: its readers of ``core`` that read no more quit.
-
-    A reader that read on in that step (it took a piece, or waits for the next) counts as
-    before; one that did not has been left with the loop its task gave up. ``core`` is then
-    checked again (see :meth:`ReplayCore.check_abandoned`).
-    """
-    stale = False
-    for reader, index in doubted:
-        if not reader.quit and not reader.waiting and reader.index == index:
-            reader.quit = stale = True
-    if stale:
-        core.check_abandoned()
+def _check_at_release(holder: ReplayCore[Any], blocked: ReplayCore[Any]) -> None:
+    """Check ``blocked`` again when an interaction reading ``holder`` stops."""
+    cores = _at_release.setdefault(id(holder), [])
+    if not any(ref() is blocked for ref in cores):
+        cores.append(weakref.ref(blocked))
 
 
-def current_task_or_none() -> asyncio.Task[Any] | None:
-    """The running task, or ``None`` outside of one (or of a running loop)."""
-    try:
-        return asyncio.current_task()
-    except RuntimeError:  # no running loop (a finalizer in another thread)
-        return None
+def recheck_closed(reader: Reader) -> None:
+    """``reader`` was closed: the streams it kept from being given up on are checked again."""
+    _reader_gone(id(reader))
+
+
+def _place_of(piece_core: ReplayCore[Any], holder: ReplayCore[Any]) -> int | None:
+    """The place in ``holder``'s record of the piece (a promise) whose core is ``piece_core``."""
+    for offset, piece in enumerate(holder.pieces):
+        if getattr(piece, "_core", None) is piece_core:
+            return holder.base + offset
+    return None
 
 
 def joined_text(core: ReplayCore[str]) -> str:

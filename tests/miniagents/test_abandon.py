@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable
 
 import pytest
@@ -683,3 +684,126 @@ async def test_a_reader_giving_up_on_a_message_leaves_it_to_an_agent_that_will_r
         token_gate.set()
         b_go.set()
         assert str(await b_replies) == "first / one two"
+
+
+async def endless_tokens(events: list[str]) -> AsyncIterator[str]:
+    """Tokens for ever (one each virtual 10 ms), until the stream is given up on."""
+    try:
+        while True:
+            yield "t "
+            await asyncio.sleep(0.01)
+    finally:
+        events.append("tokens stopped")
+
+
+async def tokens_for(message: MessagePromise, seconds: float) -> None:
+    """Read ``message``'s tokens for ``seconds`` (a ``TimeoutError`` then)."""
+    async with asyncio.timeout(seconds):
+        async for _ in message:
+            pass
+
+
+async def closing_read(reply: MessageSequencePromise) -> None:
+    """The reply's messages, each read for 1 s at most, in ``contextlib.aclosing``."""
+    async with contextlib.aclosing(aiter(reply)) as replies:
+        async for message in replies:
+            await tokens_for(message, 1)
+
+
+async def test_a_reader_past_a_message_does_not_keep_it_when_its_reader_gives_up() -> None:
+    """W took the endless message and the one after it; C times out on the message."""
+    events: list[str] = []
+    finish, w_busy, w_go = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    @miniagent
+    async def agent(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(endless_tokens(events)))
+        ctx.reply("after")
+        await finish.wait()
+        ctx.reply("last")
+
+    async with MiniAgents():
+        reply = agent.inquire()
+        taken: list[MessagePromise] = []
+
+        async def w() -> int:
+            async for message in reply:  # never reads the endless message's tokens
+                taken.append(message)
+                if len(taken) == 2:  # past it, busy with "after"
+                    w_busy.set()
+                    await w_go.wait()
+            return len(taken)
+
+        reading = asyncio.create_task(w())
+        await w_busy.wait()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1):  # C
+                await taken[0]
+        await asyncio.sleep(0.01)
+        assert events == ["tokens stopped"]  # (held by W's position, it ran for ever)
+        w_go.set()
+        finish.set()
+        assert await reading == 3
+
+
+async def test_a_reader_that_gives_up_on_a_message_while_another_waits_stops_the_message() -> None:
+    """R times out on the endless message and reads no more; W waits for the next message."""
+    events: list[str] = []
+    finish = asyncio.Event()
+
+    @miniagent
+    async def agent(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(endless_tokens(events)))
+        await finish.wait()
+        ctx.reply("last")
+
+    async with MiniAgents():
+        reply = agent.inquire()
+        first = await anext(aiter(reply))
+        waiting = asyncio.create_task(reply.aresolve())  # W: the whole reply
+        with pytest.raises(TimeoutError):
+            await tokens_for(first, 1)  # R gives up on the message
+        await asyncio.sleep(0.01)
+        assert events == []  # W will read it (an await of the whole reply)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.sleep(0.01)
+        assert events == ["tokens stopped"]
+        finish.set()
+
+
+async def test_closing_a_reader_after_a_timeout_on_one_message_gives_the_reply_up() -> None:
+    """contextlib.aclosing around the loop: the reader is closed as the timeout leaves it."""
+    events: list[str] = []
+
+    @miniagent
+    async def agent(ctx: InteractionContext) -> None:
+        try:
+            ctx.reply(MessagePromise.from_async_iterable(endless_tokens(events)))
+            await asyncio.sleep(3600)  # then goes on working
+        except asyncio.CancelledError:
+            events.append("agent cancelled")
+            raise
+
+    async with MiniAgents():
+        with pytest.raises(TimeoutError):
+            await closing_read(agent.inquire())
+        await asyncio.sleep(0.01)
+        assert sorted(events) == ["agent cancelled", "tokens stopped"]
+
+
+async def test_an_input_two_agents_read_goes_on_when_one_is_given_up_before_it_runs() -> None:
+    events: list[str] = []
+    extract, summarize = chain_agents(events)
+
+    @miniagent
+    async def critic(ctx: InteractionContext) -> None:
+        ctx.reply(f"critique of {len([m async for m in ctx.message_promises])} facts")
+
+    async with MiniAgents():
+        facts = extract.inquire()
+        critique = critic.inquire(facts)
+        summarize.inquire(facts).cancel()  # before summarize (and critic) ran
+        assert str(await critique) == "critique of 10 facts"
+    assert events == []
