@@ -345,7 +345,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self._end_watchers = 0  # consumers waiting for the end only (add_end_observer)
         self._needing = 0  # of the waits: its producer's, which needs it (await_needed)
         self._interactions = 0  # running interactions that read it as their input
-        # its async for readers (weakly), which read on between two pieces (see reads_on)
+        # its async for readers (weakly), which read on between two pieces (see add_reader)
         # (one, or a list of them: most streams have one reader, no list then)
         self.readers: weakref.ref[Reader] | list[weakref.ref[Reader]] | None = None
         self._reader_waits = False  # an ``async for`` reader is among the waiters
