@@ -14,6 +14,7 @@ import httpx2 as httpx
 import uvicorn
 from starlette.types import ASGIApp
 
+from miniagents import InteractionContext, MessagePromise, MiniAgent, miniagent
 from tests.fakes.fixtures import WAIT
 
 
@@ -132,3 +133,17 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0)
 
     await asyncio.wait_for(poll(), WAIT)
+
+
+def gated(tokens: asyncio.Queue[str | None]) -> MiniAgent[[]]:
+    """An agent whose one reply streams the tokens put in ``tokens`` (``None`` ends it)."""
+
+    async def from_queue() -> AsyncIterator[str]:
+        while (token := await tokens.get()) is not None:
+            yield token
+
+    @miniagent
+    async def gated_agent(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
+
+    return gated_agent

@@ -36,7 +36,7 @@ from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.tools import FunctionTool, ToolResultMessage
 from miniagents.ext.web import agui_app, ai_sdk_app
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.web.serving import served, until
+from tests.ext.web.serving import gated, served, until
 
 JS = Path(__file__).parent / "js"
 SCRIPT = JS / "official_clients.mjs"
@@ -112,20 +112,6 @@ async def failing(ctx: InteractionContext) -> None:
         raise RuntimeError("the agent broke")
 
     ctx.reply(MessagePromise.from_async_iterable(tokens()))
-
-
-def gated(tokens: asyncio.Queue[str | None]) -> MiniAgent[..., Message]:
-    """An agent whose reply streams the tokens the client posts to the control route."""
-
-    async def from_queue() -> AsyncIterator[str]:
-        while (token := await tokens.get()) is not None:
-            yield token
-
-    @miniagent
-    async def gated_agent(ctx: InteractionContext) -> None:
-        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
-
-    return gated_agent
 
 
 def conformance_app(llm: FakeLLMServer) -> Starlette:

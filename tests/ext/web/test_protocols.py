@@ -8,17 +8,17 @@ URL and its codes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from starlette.applications import Starlette
 
-from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
+from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.web import agui_app, ai_sdk_app
-from tests.ext.web.serving import SSEReader, get_events, post_events, served, until
+from tests.ext.web.serving import SSEReader, gated, get_events, post_events, served, until
 
 
 @dataclass(frozen=True)
@@ -90,20 +90,6 @@ def bad_inputs() -> list[Any]:
         ]
         cases += [pytest.param(protocol, *case, id=f"{protocol}-{case[2]}") for case in common]
     return cases
-
-
-def gated(tokens: asyncio.Queue[str | None]) -> MiniAgent[..., Message]:
-    """An agent whose reply streams the tokens the test puts in ``tokens`` (None ends it)."""
-
-    async def from_queue() -> AsyncIterator[str]:
-        while (token := await tokens.get()) is not None:
-            yield token
-
-    @miniagent
-    async def gated_agent(ctx: InteractionContext) -> None:
-        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
-
-    return gated_agent
 
 
 @pytest.mark.parametrize(("protocol", "content", "status", "code", "named"), bad_inputs())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
-from miniagents import InteractionContext, MessagePromise, MiniAgent, miniagent
+from miniagents import MiniAgent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.web import agui_app, ai_sdk_app
 from miniagents.testing import FakeLLMServer
-from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, served, until
+from tests.ext.web.serving import SSEEvent, SSEReader, gated, get_events, post_events, served, until
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 TOKENS = ["One ", "two ", "three ", "four ", "five"]
@@ -34,20 +33,6 @@ def chat(chat_id: str = "c1") -> dict[str, Any]:
         "id": chat_id,
         "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Count"}]}],
     }
-
-
-def gated(tokens: asyncio.Queue[str | None]) -> MiniAgent[[]]:
-    """An agent whose one reply streams the tokens the test puts in ``tokens`` (None ends it)."""
-
-    async def from_queue() -> AsyncIterator[str]:
-        while (token := await tokens.get()) is not None:
-            yield token
-
-    @miniagent
-    async def gated_agent(ctx: InteractionContext) -> None:
-        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
-
-    return gated_agent
 
 
 @pytest.fixture
