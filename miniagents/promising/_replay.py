@@ -1189,7 +1189,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self._interactions -= 1
         if gave_up:
             self.check_abandoned()
-        blocked = _at_release.pop(id(self), None)
+        blocked = _at_release.pop(self, None) if _at_release else None
         if blocked is not None:  # pieces of it that a consumer gave up while the reader ran
             for ref in blocked:
                 piece = ref()
@@ -1407,14 +1407,18 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-_at_release: dict[int, list[weakref.ref[ReplayCore[Any]]]] = {}
-"""The streams to check again when an interaction reading a stream stops (by the stream's
-``id``; see :meth:`ReplayCore.release_reader`, which always follows a ``hold_reader``)."""
+_at_release: weakref.WeakKeyDictionary[ReplayCore[Any], list[weakref.ref[ReplayCore[Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""The streams to check again when an interaction reading a stream stops (see
+:meth:`ReplayCore.release_reader`). Weakly by the stream read: an interaction whose task was
+cancelled before its first step (a context cancelling its tasks after an error) never
+releases its hold, and its entry goes with the stream."""
 
 
 def _check_at_release(holder: ReplayCore[Any], blocked: ReplayCore[Any]) -> None:
     """Check ``blocked`` again when an interaction reading ``holder`` stops."""
-    cores = _at_release.setdefault(id(holder), [])
+    cores = _at_release.setdefault(holder, [])
     if not any(ref() is blocked for ref in cores):
         cores.append(weakref.ref(blocked))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable
 
 import pytest
@@ -20,6 +21,7 @@ from miniagents import (
 from miniagents.errors import StreamCancelledError
 from miniagents.ext.llm.offline import CallTool, create_offline_agent
 from miniagents.operators import join_messages
+from miniagents.promising import _replay
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock, scripted_agent
 
@@ -796,3 +798,45 @@ async def test_an_input_two_agents_read_goes_on_when_one_is_given_up_before_it_r
         summarize.inquire(facts).cancel()  # before summarize (and critic) ran
         assert str(await critique) == "critique of 10 facts"
     assert events == []
+
+
+async def test_an_agent_cancelled_before_it_ran_leaves_nothing_of_its_input_behind() -> None:
+    """A context failing cancels an agent before its first step: its input's hold goes.
+
+    (The checks kept for the hold's release, ``_at_release``, are held weakly by the stream
+    read, so they could not outlive it even if its hold were never released.)
+    """
+    entries = len(_replay._at_release)
+    replied, gate = asyncio.Event(), asyncio.Event()
+    messages: list[MessagePromise] = []
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "one"
+        await gate.wait()
+
+    @miniagent
+    async def agent_a(ctx: InteractionContext) -> None:
+        messages.append(MessagePromise.from_async_iterable(tokens()))
+        ctx.reply(messages[0])
+        replied.set()
+        await gate.wait()
+
+    @miniagent
+    async def agent_b(ctx: InteractionContext) -> None:
+        async for _ in ctx.message_promises:
+            pass
+
+    async def failing_context() -> None:
+        async with MiniAgents():
+            a_replies = agent_a.inquire()
+            await replied.wait()
+            agent_b.inquire(a_replies)  # its task has not run yet: it holds A's replies
+            messages[0].as_observable().subscribe(lambda _: None).dispose()  # given up on
+            assert len(_replay._at_release) == entries + 1  # checked again at B's release
+            raise RuntimeError("the context fails")  # B is cancelled before its first step
+
+    with pytest.raises(RuntimeError, match="the context fails"):
+        await failing_context()
+    messages.clear()
+    gc.collect()
+    assert len(_replay._at_release) == entries
