@@ -14,6 +14,7 @@ replies are not being read waits at its next input pull::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeVar
@@ -39,6 +40,7 @@ class PieceIterator(AsyncIterator[T]):
         "_core",
         "_gate",
         "_owner",
+        "_task",
         "index",
         "quit",
         "until",
@@ -62,6 +64,7 @@ class PieceIterator(AsyncIterator[T]):
             core.add_reader(self)
         if core.flow is not None:
             self.__class__ = _FollowedIterator  # the stream follows it: uncount it when gone
+            self._task = _current_task()  # (whose cancellation may unwind its loop)
             if core.flow.settle(core):
                 self.index = -1  # too late: its first read raises ReplayWindowError
             else:
@@ -147,7 +150,9 @@ class PieceIterator(AsyncIterator[T]):
             core.add_reader(self)
         # (the copy has a flow only if the stream had one: a _PlainIterator stays one)
         if core.flow is not None and self.index >= core.flow.floor:
-            self.__class__ = _FollowedIterator
+            if not isinstance(self, _FollowedIterator):
+                self.__class__ = _FollowedIterator
+                self._task = _current_task()
             core.flow.add_cursor(self)
         return core
 
@@ -213,6 +218,30 @@ class _FollowedIterator(PieceIterator[T]):
 
     def __del__(self) -> None:
         core = getattr(self, "_core", None)
-        if core is not None and core.flow is not None:
-            with contextlib.suppress(Exception):  # a finalizer must not raise
+        if core is None:
+            return
+        with contextlib.suppress(Exception):  # a finalizer must not raise
+            if core.flow is not None:
                 core.flow.cursor_gone(core, self)
+            if not self.quit and not self.waiting and _unwinds_cancellation(self._task):
+                # its loop was left by a cancellation of its task that landed in the loop's
+                # body (a timeout around the loop, while it was busy with a piece): it gave
+                # up, as if the cancellation had landed in its wait (which checks at once)
+                self.quit = True
+                core.check_abandoned()
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    """The running task, or ``None`` outside of one (an iterator made in synchronous code)."""
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
+def _unwinds_cancellation(task: asyncio.Task[Any] | None) -> bool:
+    """Whether ``task`` runs now, being cancelled: a finalizer run as its cancellation unwinds.
+
+    (A finalizer the collector runs while another task runs, or outside a loop, is not.)
+    """
+    return task is not None and task.cancelling() > 0 and _current_task() is task

@@ -840,3 +840,34 @@ async def test_an_agent_cancelled_before_it_ran_leaves_nothing_of_its_input_behi
     messages.clear()
     gc.collect()
     assert len(_replay._at_release) == entries
+
+
+async def test_a_timeout_around_the_loop_landing_in_its_body_gives_the_reply_up(
+    virtual_clock: VirtualClock,
+) -> None:
+    """The timeout cancels the loop's own work, not its wait: the reader gave up all the same."""
+    events: list[str] = []
+
+    @miniagent
+    async def long_agent(ctx: InteractionContext) -> None:
+        try:
+            for index in range(1000):  # 10 virtual seconds of replies
+                ctx.reply(f"message {index}")
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            raise
+
+    async def read_slowly(reply: MessageSequencePromise) -> None:
+        async with asyncio.timeout(0.1):
+            async for _ in reply:
+                await asyncio.sleep(0.03)  # (the timeout lands here, between two waits)
+
+    async with MiniAgents():
+        reply = long_agent.inquire()
+        with pytest.raises(TimeoutError):
+            await read_slowly(reply)
+        with pytest.raises(StreamCancelledError, match="every consumer of it gave up"):
+            await reply
+    assert events == ["cancelled"]
+    assert virtual_clock.elapsed == pytest.approx(0.1)  # not the agent's 10 s
