@@ -69,8 +69,12 @@ class PieceIterator(AsyncIterator[T]):
                 self.index = -1  # too late: its first read raises ReplayWindowError
             else:
                 core.flow.add_cursor(self)
-        elif gate is None:
-            self.__class__ = _PlainIterator  # nothing to check per piece
+        elif gate is None:  # nothing to check per piece
+            if core.on_abandoned is None or core.done:
+                self.__class__ = _PlainIterator
+            else:  # a producer to give up (an agent's streaming message): see its __del__
+                self.__class__ = _WatchedPlainIterator
+                self._task = _current_task()
 
     def __aiter__(self) -> PieceIterator[T]:
         return self
@@ -207,6 +211,21 @@ class _PlainIterator(PieceIterator[T]):
         return await PieceIterator.__anext__(self)
 
 
+class _WatchedPlainIterator(_PlainIterator[T]):
+    """A plain iterator of a stream with a producer to give up: it gives up if its loop is
+    left by a cancellation of its task (see :func:`_gave_up_unwinding`).
+
+    (Only such streams' iterators have a finalizer: one object fewer to finalize for each
+    message read that is ready, or that no agent streams.)
+    """
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # a finalizer must not raise
+            _gave_up_unwinding(self)
+
+
 class _FollowedIterator(PieceIterator[T]):
     """An iterator that a stream's flow follows: it tells the flow when it is gone.
 
@@ -223,12 +242,19 @@ class _FollowedIterator(PieceIterator[T]):
         with contextlib.suppress(Exception):  # a finalizer must not raise
             if core.flow is not None:
                 core.flow.cursor_gone(core, self)
-            if not self.quit and not self.waiting and _unwinds_cancellation(self._task):
-                # its loop was left by a cancellation of its task that landed in the loop's
-                # body (a timeout around the loop, while it was busy with a piece): it gave
-                # up, as if the cancellation had landed in its wait (which checks at once)
-                self.quit = True
-                core.check_abandoned()
+            _gave_up_unwinding(self)
+
+
+def _gave_up_unwinding(reader: PieceIterator[Any]) -> None:
+    """Give up for ``reader``, going, if a cancellation of its task unwinds its loop.
+
+    The cancellation landed in the loop's body (a timeout around the loop, while the reader
+    was busy with a piece), not in its wait: it gave up all the same, and the stream is
+    checked at once, as a cancelled wait's is.
+    """
+    if not reader.quit and not reader.waiting and _unwinds_cancellation(reader._task):
+        reader.quit = True
+        reader._core.check_abandoned()
 
 
 def _current_task() -> asyncio.Task[Any] | None:

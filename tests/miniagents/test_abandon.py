@@ -871,3 +871,37 @@ async def test_a_timeout_around_the_loop_landing_in_its_body_gives_the_reply_up(
             await reply
     assert events == ["cancelled"]
     assert virtual_clock.elapsed == pytest.approx(0.1)  # not the agent's 10 s
+
+
+async def test_a_timeout_around_a_token_loop_landing_in_its_body_stops_the_message(
+    virtual_clock: VirtualClock,
+) -> None:
+    """The same for a message's tokens: its agent (an LLM call, say) stops streaming it."""
+    events: list[str] = []
+
+    async def slow_tokens() -> AsyncIterator[str]:
+        try:
+            for index in range(1000):  # 10 virtual seconds of tokens
+                yield f"t{index} "
+                await asyncio.sleep(0.01)
+        finally:
+            events.append("tokens stopped")
+
+    @miniagent
+    async def streaming(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(slow_tokens()))
+
+    async def send_slowly(message: MessagePromise) -> None:
+        async with asyncio.timeout(0.1):
+            async for _ in message:
+                await asyncio.sleep(0.03)  # (sending the token on: the timeout lands here)
+
+    async with MiniAgents():
+        message = await anext(aiter(streaming.inquire()))
+        with pytest.raises(TimeoutError):
+            await send_slowly(message)
+        with pytest.raises(StreamCancelledError, match="every consumer of it gave up"):
+            await message
+        await asyncio.sleep(0.01)
+        assert events == ["tokens stopped"]
+    assert virtual_clock.elapsed == pytest.approx(0.11)  # not the tokens' 10 s
