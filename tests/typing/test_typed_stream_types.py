@@ -167,6 +167,28 @@ def check_message_class_is_a_message(
     MessagePromise.from_observable(reactivex.of("a"), **metadata)  # type: ignore[call-overload]
 
 
+class Alert(Message):
+    overflow: bool = False
+
+
+def check_a_message_takes_no_overflow_policy() -> None:
+    # A message keeps every token, so it takes no overflow policy: its keyword arguments
+    # are metadata, and overflow= is a StreamArgumentError at run time unless the class
+    # declares that field. mypy cannot refuse it: a keyword parameter that refused it would
+    # refuse every **metadata spread too (mypy checks a spread's values against each one).
+    assert_type(
+        MessagePromise.from_observable(reactivex.of("a"), message_class=Alert, overflow=True),
+        MessagePromise[Alert],
+    )
+    assert_type(
+        MessagePromise(reactivex.of("a"), message_class=Alert, overflow=True),
+        MessagePromise[Alert],
+    )
+    # a sequence's policy is typed exactly
+    MessageSequencePromise.from_observable(reactivex.of("a"), overflow="drop_oldest")
+    MessageSequencePromise.from_observable(reactivex.of("a"), overflow="drop")  # type: ignore[arg-type]
+
+
 def check_token_appender_types() -> None:
     plain = MessageTokenAppender(role="assistant")
     assert_type(plain, MessageTokenAppender[Message])
