@@ -100,6 +100,18 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
         **metadata: object,
     ) -> None: ...
 
+    # A ``**metadata`` spread is checked against every keyword above (mypy cannot tell that
+    # it holds no ``message_class``): one of plain values (``dict[str, str]``) matches only
+    # here, typed exactly, as its values cannot be a message class or a ready message. (So
+    # mypy also takes ``message_class="Row"`` here, which fails at once at run time: the
+    # price of a spread without ``message_class=Message``. The constructors below alike.)
+    @overload
+    def __init__(
+        self: MessagePromise[Message],
+        source: AsyncIterable[str] | Observable[str],
+        **metadata: str | int | float | bool,
+    ) -> None: ...
+
     def __init__(
         self,
         source: AsyncIterable[str] | Observable[str] | None = None,
@@ -236,6 +248,12 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
         **metadata: object,
     ) -> Self: ...
 
+    @overload
+    @classmethod
+    def from_async_iterable(
+        cls, tokens: AsyncIterable[str], /, **metadata: str | int | float | bool
+    ) -> Self: ...
+
     @classmethod
     def from_async_iterable(
         cls,
@@ -264,6 +282,12 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
     @classmethod
     def from_observable(
         cls, tokens: Observable[str], /, *, message_class: type[Message] = ..., **metadata: object
+    ) -> Self: ...
+
+    @overload
+    @classmethod
+    def from_observable(
+        cls, tokens: Observable[str], /, **metadata: str | int | float | bool
     ) -> Self: ...
 
     @classmethod
