@@ -347,6 +347,11 @@ class MessageTokenAppender(_Appender[str], Generic[MessageT_co]):
         **metadata: object,
     ) -> None: ...
 
+    @overload
+    def __init__(  # a spread of plain values, without the class (see MessagePromise)
+        self: MessageTokenAppender[Message], **metadata: str | int | float | bool
+    ) -> None: ...
+
     def __init__(self, *, message_class: Any = Message, **metadata: object) -> None:
         """Create an open message with the given class and metadata; it is :attr:`promise`."""
         self.promise: MessagePromise[MessageT_co] = MessagePromise.__new__(MessagePromise)

@@ -100,6 +100,18 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
         **metadata: object,
     ) -> None: ...
 
+    # A ``**metadata`` spread is checked against every keyword above (mypy cannot tell that
+    # it holds no ``message_class``): one of plain values (``dict[str, str]``) matches only
+    # here, typed exactly, as its values cannot be a message class or a ready message. (So
+    # mypy also takes ``message_class="Row"`` here, which fails at once at run time: the
+    # price of a spread without ``message_class=Message``. The constructors below alike.)
+    @overload
+    def __init__(
+        self: MessagePromise[Message],
+        source: AsyncIterable[str] | Observable[str],
+        **metadata: str | int | float | bool,
+    ) -> None: ...
+
     def __init__(
         self,
         source: AsyncIterable[str] | Observable[str] | None = None,
@@ -110,6 +122,9 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
     ) -> None:
         """Create a message promise from a token source, or from a ready message.
 
+        A message keeps every token of its source, so it takes no ``overflow`` policy (as a
+        ``StreamedPromise`` does): see :meth:`from_observable`.
+
         Args:
             source: The tokens: an async iterable (pulled in a task) or an observable.
             prefill_message: A complete message; its text becomes the only token.
@@ -118,7 +133,8 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
 
         Raises:
             StreamArgumentError: if both or neither of ``source`` and ``prefill_message``
-                are given, or if metadata comes with ``prefill_message``.
+                are given, if metadata comes with ``prefill_message``, or for an
+                ``overflow=`` that ``message_class`` does not declare as a field.
         """
         if prefill_message is not None:
             if source is not None or metadata:
@@ -133,6 +149,7 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
                 "of str) or a ready message: MessagePromise(prefill_message=Message(text=...))."
             )
         else:
+            _refuse_overflow(metadata, message_class, "MessagePromise(source, ...)")
             self._init_streamed(source, message_class, metadata)
 
     @classmethod
@@ -231,6 +248,12 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
         **metadata: object,
     ) -> Self: ...
 
+    @overload
+    @classmethod
+    def from_async_iterable(
+        cls, tokens: AsyncIterable[str], /, **metadata: str | int | float | bool
+    ) -> Self: ...
+
     @classmethod
     def from_async_iterable(
         cls,
@@ -261,6 +284,12 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
         cls, tokens: Observable[str], /, *, message_class: type[Message] = ..., **metadata: object
     ) -> Self: ...
 
+    @overload
+    @classmethod
+    def from_observable(
+        cls, tokens: Observable[str], /, **metadata: str | int | float | bool
+    ) -> Self: ...
+
     @classmethod
     def from_observable(
         cls,
@@ -272,11 +301,22 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
     ) -> MessagePromise[Message]:
         """Stream the tokens of an observable (subscribed to at the first consumer).
 
+        The message keeps every token, however fast a hot observable emits them (its
+        consumers read them late, none is dropped): unlike
+        ``MessageSequencePromise.from_observable``, it takes no ``overflow`` policy, and
+        its keyword arguments are the message's metadata.
+
         Marble::
 
             tokens:   --"Hel"--"lo"--|
             promise:  --"Hel"--"lo"--|   and `await promise` -> Message(text="Hello")
+
+        Raises:
+            StreamArgumentError: for an ``overflow=`` that ``message_class`` does not
+                declare as a field (it would only become one, unlike the siblings' policy),
+                or a ``message_class`` that is not a ``Message`` class.
         """
+        _refuse_overflow(metadata, message_class, "MessagePromise.from_observable(...)")
         promise = cls.__new__(cls)
         promise._init_streamed(tokens, message_class, metadata)
         return promise
@@ -406,6 +446,23 @@ for _name in ("_core", "_resolver", "_view", "_message_class", "_metadata"):
 
 _PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})
 """Exact types of metadata values that are immutable as they are (``freeze`` keeps them)."""
+
+
+def _refuse_overflow(metadata: Mapping[str, object], message_class: object, made_by: str) -> None:
+    """Refuse ``overflow=`` as metadata unless the message class declares that field.
+
+    ``StreamedPromise(..., overflow=...)`` and ``MessageSequencePromise.from_observable(...,
+    overflow=...)`` take an overflow policy; a message keeps every token, so it takes none,
+    and its keyword arguments are its metadata: ``overflow='drop_oldest'`` there would only
+    become a field of the message, silently.
+    """
+    if "overflow" in metadata and "overflow" not in getattr(message_class, "model_fields", ()):
+        raise StreamArgumentError(
+            f"{made_by} takes no overflow policy: a message keeps every token of its source, "
+            f"however fast a hot one emits them, so overflow={metadata['overflow']!r:.40} "
+            "would only become a field of the message. Remove overflow=, or, for a field of "
+            "that name, declare it in a Message subclass and pass message_class=."
+        )
 
 
 def _metadata(fields: dict[str, object]) -> FrozenDict:

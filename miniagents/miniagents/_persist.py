@@ -13,7 +13,6 @@ sent again while it is recent, is persisted once.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -34,7 +33,10 @@ __all__ = [
 ]
 
 MessageHandler = Callable[[MessagePromise, Message], Awaitable[None]]
-"""``async def handler(promise, message) -> None``, called when a message is complete."""
+"""``async def handler(promise, message) -> None``, called when a message is complete.
+
+An object whose ``__call__`` is ``async def``, or a ``functools.partial`` of either, is one
+too; ``MiniAgents`` refuses a plain function (``ContextArgumentError``) when it is given."""
 
 PERSIST_WINDOW = 10_000
 """How many distinct persisted messages a context remembers (about 2 MB of keys at most)."""
@@ -132,17 +134,8 @@ class MessageEvents:
 
 
 async def _call(handler: MessageHandler, promise: MessagePromise, message: Message) -> None:
-    try:
-        called: object = handler(promise, message)  # (typed awaitable; may be not)
-        if not inspect.isawaitable(called):  # (a plain function: it ran, but wrongly typed)
-            _logger.error(
-                "The MiniAgents message handler %r is not async: it returned %s, not an "
-                "awaitable. Define it as `async def handler(promise, message) -> None`.",
-                handler,
-                type(called).__name__,
-            )
-            return
-        await called
+    try:  # (the context refused a handler that is not async when it was given)
+        await handler(promise, message)
     except Exception:
         _logger.exception("A MiniAgents message handler %r failed.", handler)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -68,10 +69,10 @@ class AgentLike(Protocol):
 
 
 def _handlers(given: object, option: str) -> tuple[MessageHandler, ...]:
-    """The handlers given as ``option`` (one, or a list), each checked to be a function.
+    """The handlers given as ``option`` (one, or a list), each checked to be async.
 
     Raises:
-        ContextArgumentError: for a handler that is not a function.
+        ContextArgumentError: for a handler that is not a function, or not an async one.
     """
     handlers = tuple(given) if isinstance(given, Sequence) else (given,)
     for handler in handlers:
@@ -81,7 +82,31 @@ def _handlers(given: object, option: str) -> tuple[MessageHandler, ...]:
                 f"message) -> None, or a list of them, not {handler!r:.60}: pass the function "
                 "itself."
             )
+        if not _is_async(handler):
+            name = getattr(handler, "__name__", "")
+            name = name if name.isidentifier() else "handler"
+            raise ContextArgumentError(
+                f"MiniAgents({option}=...) takes async handlers (it awaits what each one "
+                f"returns), but {handler!r:.60} is not async: make it `async def {name}"
+                "(promise, message) -> None`."
+            )
     return cast("tuple[MessageHandler, ...]", handlers)
+
+
+def _is_async(handler: object) -> bool:
+    """Whether calling ``handler`` makes a coroutine, as far as can be told without a call.
+
+    An ``async def`` function or method, an object whose class defines ``async def
+    __call__``, or a ``functools.partial`` of either. A plain function that returns an
+    awaitable (a lambda calling an async function) cannot be told from one that returns
+    ``None``, so it is not.
+    """
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    if inspect.iscoroutinefunction(handler):
+        return True
+    # a call goes to the class's __call__ (an instance attribute of that name is not called)
+    return inspect.iscoroutinefunction(type(handler).__call__)
 
 
 def _llm_settings(
@@ -175,8 +200,9 @@ class MiniAgents:
         Raises:
             StreamLimitError: if ``replay_window`` or ``high_water_mark`` is not a positive
                 int (or ``None``).
-            ContextArgumentError: if a handler is not a function,
-                ``start_everything_asap_by_default`` not a ``bool`` (or ``None``), or
+            ContextArgumentError: if a handler is not an async function (``async def``,
+                or an object with ``async def __call__``, or a ``functools.partial`` of
+                either), ``start_everything_asap_by_default`` not a ``bool`` (or ``None``), or
                 ``llm_logger_agent`` neither a ``bool`` nor an agent.
         """
         if stream_llm_tokens_by_default is DEFAULT:

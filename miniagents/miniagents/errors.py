@@ -51,8 +51,9 @@ class ContextReenteredError(MiniAgentsError, RuntimeError):
 class ContextArgumentError(MiniAgentsError, TypeError):
     """``MiniAgents(...)`` or its ``run(...)`` was given an argument it cannot use.
 
-    A handler that is not a function, a ``start_everything_asap_by_default`` that is not a
-    ``bool``, or ``run(main)`` (a function, not the coroutine ``main()``).
+    A handler that is not an async function (``on_persist_message=save`` where ``save`` is
+    a plain ``def``), a ``start_everything_asap_by_default`` that is not a ``bool``, or
+    ``run(main)`` (a function, not the coroutine ``main()``).
     """
 
 

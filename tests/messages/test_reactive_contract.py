@@ -32,6 +32,8 @@ from miniagents import (
     StreamedPromise,
 )
 from miniagents.messages.errors import MessageTypeError
+from miniagents.promising.errors import StreamArgumentError
+from miniagents.promising.limits import StreamLimits, stream_limits
 from miniagents.testing import VirtualClock
 
 T = TypeVar("T")
@@ -547,6 +549,75 @@ async def test_operators_compose_over_the_tokens_of_a_message_promise() -> None:
     assert last_token == "world"
     assert lengths == [3, 2, 1, 5]
     assert await promise == Message(text="Hello world")
+
+
+class Alert(Message):
+    """A message class that declares a field named ``overflow``."""
+
+    overflow: bool = False
+
+
+def from_observable(tokens: Observable[str], policy: str) -> object:
+    return MessagePromise.from_observable(tokens, overflow=policy)
+
+
+def constructed(tokens: Observable[str], policy: str) -> object:
+    return MessagePromise(tokens, overflow=policy)
+
+
+@pytest.mark.parametrize("policy", ["buffer", "drop_oldest", "drop_newest", "error"])
+@pytest.mark.parametrize(
+    ("make", "made_by"),
+    [
+        (from_observable, "MessagePromise.from_observable(...)"),
+        (constructed, "MessagePromise(source, ...)"),
+    ],
+)
+def test_a_message_refuses_an_overflow_policy_that_would_only_become_its_metadata(
+    policy: str, make: Callable[[Observable[str], str], object], made_by: str
+) -> None:
+    # MessageSequencePromise.from_observable and StreamedPromise take overflow= as their
+    # policy; a message keeps every token, and overflow= was silently a field of the message
+    tokens: Subject[str] = Subject()
+    with pytest.raises(StreamArgumentError) as raised:
+        make(tokens, policy)
+    assert str(raised.value) == (
+        f"{made_by} takes no overflow policy: a message keeps every token of its source, "
+        f"however fast a hot one emits them, so overflow={policy!r} would only become a "
+        "field of the message. Remove overflow=, or, for a field of that name, declare it in "
+        "a Message subclass and pass message_class=."
+    )
+    assert tokens.observers == []  # refused before anything subscribed
+
+
+async def test_a_message_class_that_declares_an_overflow_field_gets_it_as_metadata() -> None:
+    promise = MessagePromise.from_observable(
+        reactivex.of("Full"), message_class=Alert, overflow=True
+    )
+    assert await promise == Alert(text="Full", overflow=True)
+    made = MessagePromise(reactivex.of("Full"), message_class=Alert, overflow=True)
+    assert await made == Alert(text="Full", overflow=True)
+
+
+async def test_a_message_keeps_every_token_of_a_hot_source_that_outruns_its_reader() -> None:
+    # what a sequence does with overflow="buffer": the reader reads late, nothing is dropped
+    tokens: Subject[str] = Subject()
+    limits = stream_limits.set(StreamLimits(replay_window=2, high_water_mark=2))
+    try:
+        promise = MessagePromise.from_observable(tokens)
+    finally:
+        stream_limits.reset(limits)
+    promise.start()  # a hot source: listen before it emits
+    reader = aiter(promise)
+    read: list[str] = []
+    for index in range(10):
+        tokens.on_next(f"t{index} ")
+        if index % 3 == 2:  # one token read per three emitted
+            read.append(await anext(reader))
+    tokens.on_completed()
+    read.extend([token async for token in reader])
+    assert read == [f"t{index} " for index in range(10)]
+    assert (await promise).text == "".join(read)
 
 
 async def test_a_sequence_stage_maps_message_promises_into_a_new_sequence() -> None:

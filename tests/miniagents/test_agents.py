@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
+from unittest.mock import AsyncMock
 
 import pytest
 
@@ -1220,7 +1222,7 @@ async def test_run_of_the_async_function_itself_in_a_running_loop_says_to_call_i
     ("options", "says"),
     [
         ({"on_persist_message": 5}, "MiniAgents(on_persist_message=...) takes a handler, "),
-        ({"on_promise_resolved": [print, 5]}, "MiniAgents(on_promise_resolved=...) takes a "),
+        ({"on_promise_resolved": [HandlerLog(), 5]}, "MiniAgents(on_promise_resolved=...) takes"),
         ({"start_everything_asap_by_default": "no"}, "takes True, False or None (the outer "),
         ({"llm_logger_agent": "no"}, "MiniAgents(llm_logger_agent=...) takes True (write each"),
     ],
@@ -1479,6 +1481,87 @@ async def test_the_context_waits_for_handlers_on_exit(virtual_clock: VirtualCloc
         await replying("a").inquire()
         assert slow.calls == []
     assert slow.texts == ["a", "a"]
+
+
+def plain_handler(promise: MessagePromise, message: Message) -> None:
+    """A message handler written without ``async``: a mistake the context refuses."""
+
+
+class SyncCallHandler:
+    """A handler object whose ``__call__`` is not async."""
+
+    def __call__(self, promise: MessagePromise, message: Message) -> None:
+        pass
+
+
+def tagged_plain_handler(tag: str, promise: MessagePromise, message: Message) -> None:
+    pass
+
+
+@pytest.mark.parametrize("option", ["on_persist_message", "on_promise_resolved"])
+@pytest.mark.parametrize(
+    ("handler", "named"),
+    [
+        (plain_handler, "plain_handler"),
+        (lambda promise, message: None, "handler"),  # (a lambda has no usable name)
+        (SyncCallHandler(), "handler"),
+        (SyncCallHandler().__call__, "__call__"),
+        (functools.partial(tagged_plain_handler, "tag"), "handler"),
+    ],
+    ids=["function", "lambda", "object", "method", "partial"],
+)
+@pytest.mark.parametrize("in_a_list", [False, True])
+def test_a_context_refuses_a_handler_that_is_not_async_when_it_is_given(
+    option: str, handler: object, named: str, in_a_list: bool
+) -> None:
+    async def fine(promise: MessagePromise, message: Message) -> None:
+        pass
+
+    options: dict[str, Any] = {option: [fine, handler] if in_a_list else handler}
+    with pytest.raises(ContextArgumentError) as raised:
+        MiniAgents(**options)
+    said = str(raised.value)
+    assert said.startswith(
+        f"MiniAgents({option}=...) takes async handlers (it awaits what each one returns), "
+        f"but {handler!r:.60} is not async: "
+    )
+    assert said.endswith(f"make it `async def {named}(promise, message) -> None`.")
+
+
+async def test_async_callables_that_are_not_async_def_functions_are_handlers_too() -> None:
+    calls: list[tuple[str, str | None]] = []
+
+    class Keeper:
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
+
+        async def __call__(self, promise: MessagePromise, message: Message) -> None:
+            calls.append((self.tag, message.text))
+
+        async def keep(self, promise: MessagePromise, message: Message) -> None:
+            calls.append((f"{self.tag}.keep", message.text))
+
+    async def tagged(tag: str, promise: MessagePromise, message: Message) -> None:
+        calls.append((tag, message.text))
+
+    mock = AsyncMock()
+    handlers: list[MessageHandler] = [
+        Keeper("object"),
+        Keeper("bound").keep,
+        functools.partial(tagged, "partial"),
+        functools.partial(Keeper("partial of an object")),
+        mock,
+    ]
+    async with MiniAgents(on_persist_message=handlers, on_promise_resolved=Keeper("resolved")):
+        await replying("m").inquire()
+    assert sorted(calls) == [
+        ("bound.keep", "m"),
+        ("object", "m"),
+        ("partial", "m"),
+        ("partial of an object", "m"),
+        ("resolved", "m"),
+    ]
+    assert [awaited.args[1].text for awaited in mock.await_args_list] == ["m"]
 
 
 async def test_a_failing_handler_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:

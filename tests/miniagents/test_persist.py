@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import tracemalloc
 from functools import partial
 
@@ -63,23 +62,6 @@ async def test_equal_content_is_persisted_again_only_after_the_window() -> None:
         MessagePromise(prefill_message=first)  # the same object, but forgotten by now
     assert recorder.texts.count("first") == 2
     assert len(recorder.messages) == PERSIST_WINDOW + 2
-
-
-async def test_a_handler_that_is_not_async_is_logged_with_the_fix(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    seen: list[str | None] = []
-
-    def plain(promise: MessagePromise, message: Message) -> None:  # not async: a mistake
-        seen.append(message.text)
-
-    async with MiniAgents(on_persist_message=plain):  # type: ignore[arg-type]
-        MessagePromise(prefill_message=Message(text="hi"))
-    assert seen == ["hi"]  # it ran, but returned no awaitable
-    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert "is not async: it returned NoneType" in record.getMessage()
-    assert "async def handler(promise, message)" in record.getMessage()
-    caplog.clear()  # (expected: see the no_lost_errors fixture)
 
 
 async def test_a_handler_of_a_nested_context_gets_content_only_the_outer_ones_had() -> None:

@@ -163,8 +163,64 @@ def check_message_class_is_a_message(
     assert_type(MessagePromise(_tokens(), message_class=Message, **metadata), MessagePromise)
     assert_type(MessageTokenAppender(message_class=Message, **metadata), MessageTokenAppender)
     # Without the class, mypy takes the mapping's values for message_class, which an object
-    # may not be: name the class (as above) or type the mapping's values Any.
+    # may be: name the class (as above). (Values of str, int, float or bool cannot be a
+    # class, nor a ready message: see check_a_metadata_spread_of_plain_values.)
     MessagePromise.from_observable(reactivex.of("a"), **metadata)  # type: ignore[call-overload]
+    MessageTokenAppender(**metadata)  # type: ignore[call-overload]
+
+
+def check_a_metadata_spread_of_plain_values(
+    strings: dict[str, str],
+    plain: Mapping[str, str | int | float | bool],
+    maybe_class: type[Message] | None,
+) -> None:
+    # Metadata of str, int, float or bool values spreads without the class named, and the
+    # message is a Message: such a mapping cannot hold a message_class (or a ready message)
+    tokens: Observable[str] = reactivex.of("a")
+    assert_type(MessagePromise.from_async_iterable(_tokens(), **strings), MessagePromise[Message])
+    assert_type(MessagePromise.from_observable(tokens, **strings), MessagePromise[Message])
+    assert_type(MessagePromise(tokens, **strings), MessagePromise[Message])
+    assert_type(MessagePromise(_tokens(), **plain), MessagePromise[Message])
+    assert_type(MessageTokenAppender(**strings), MessageTokenAppender[Message])
+    assert_type(MessageTokenAppender(**plain), MessageTokenAppender[Message])
+    # with the class named, its class, as before
+    assert_type(
+        MessagePromise.from_observable(tokens, message_class=Weather, **strings),
+        MessagePromise[Weather],
+    )
+    # a subclass's constructors keep it
+    assert_type(_Subclassed.from_observable(tokens, **strings), _Subclassed)
+    assert_type(_Subclassed.from_async_iterable(_tokens(), **plain), _Subclassed)
+    # None is not among them, so a message_class that may be None stays an error (metadata
+    # with None values needs the class named, as above)
+    MessagePromise(tokens, message_class=maybe_class)  # type: ignore[arg-type]
+    MessagePromise.from_observable(tokens, message_class=maybe_class)  # type: ignore[arg-type]
+
+
+class _Subclassed(MessagePromise):
+    pass
+
+
+class Alert(Message):
+    overflow: bool = False
+
+
+def check_a_message_takes_no_overflow_policy() -> None:
+    # A message keeps every token, so it takes no overflow policy: its keyword arguments
+    # are metadata, and overflow= is a StreamArgumentError at run time unless the class
+    # declares that field. mypy cannot refuse it: a keyword parameter that refused it would
+    # refuse every **metadata spread too (mypy checks a spread's values against each one).
+    assert_type(
+        MessagePromise.from_observable(reactivex.of("a"), message_class=Alert, overflow=True),
+        MessagePromise[Alert],
+    )
+    assert_type(
+        MessagePromise(reactivex.of("a"), message_class=Alert, overflow=True),
+        MessagePromise[Alert],
+    )
+    # a sequence's policy is typed exactly
+    MessageSequencePromise.from_observable(reactivex.of("a"), overflow="drop_oldest")
+    MessageSequencePromise.from_observable(reactivex.of("a"), overflow="drop")  # type: ignore[arg-type]
 
 
 def check_token_appender_types() -> None:
