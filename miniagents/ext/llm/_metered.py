@@ -19,7 +19,7 @@ streams through ``reply``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Generic, TypeVar
 
 from miniagents.ext.llm.messages import AssistantMessage, TokenUsage
@@ -91,14 +91,25 @@ class Metered(Generic[OptionsT]):
             charge.piece()
         return counted
 
-    async def reply(self, call: LLMCall, options: OptionsT) -> AsyncIterator[LLMEvent]:
-        """The provider's events, charged (refused before the request if there is no room)."""
+    async def reply(
+        self,
+        call: LLMCall,
+        options: OptionsT,
+        watched: Callable[[AsyncIterator[LLMEvent]], AsyncIterator[LLMEvent]] | None = None,
+    ) -> AsyncIterator[LLMEvent]:
+        """The provider's events, charged (refused before the request if there is no room).
+
+        ``watched``, if given, wraps the provider's events once the budgets have admitted
+        the call, right before its request (tracing: a refused call sends none).
+        """
         charge = self.charge(call)
         events = self._provider.reply(call, options)
         try:
             far = charge.far  # budgets of another process count the pieces too
             if far:  # (aadmit's test, inline: without them there is nothing to wait for)
                 await charge.aadmit()  # a round trip
+            if watched is not None:
+                events = watched(events)
             streamed = call.stream
             async for event in events:
                 if type(event) is str:  # most events: a token (count's first case, inline)

@@ -143,8 +143,8 @@ def _warn_no_usage(model: str, wants_usage: bool) -> None:
     logger.warning(
         "A streamed reply of the model %r came without its usage, %s. Such a reply is kept, "
         "its usage's counts None; a Budget and usage_totals() count its streamed pieces as "
-        "output tokens but not its prompt tokens, and count it in unpriced_requests (its "
-        "cost unknown). This is logged once.",
+        "output tokens (priced in cost_usd, an estimate) but not its prompt tokens, and count "
+        "it in unpriced_requests (its cost unknown). This is logged once.",
         model,
         why,
     )

@@ -88,42 +88,38 @@ def _through_meter(
     options: OptionsT,
     stall_timeout: float | None,
     stalled: Callable[[], LLMTimeoutError],
+    sent: _Sent | None = None,
 ) -> AsyncIterator[LLMEvent]:
     """A live call's events through the meter's stream, a stall watched where they are read.
 
     The path of a call that a recorder takes (a durable run records the stall too) or that
     waits for budgets of another process; every other call is charged in the turn's loop.
+    ``sent``: the call is watched (traced) once the budgets have admitted it.
     """
-    return stall_watched(metered.reply(call, options), stall_timeout, stalled)
+    watched = None if sent is None else sent.watched
+    return stall_watched(metered.reply(call, options, watched), stall_timeout, stalled)
 
 
-class _Made:
-    """A call given to a recorder, watched (traced) only if the recorder makes it.
+class _Sent:
+    """A call watched (traced) only once its request is sent: once the meter admits it.
 
-    A recorder may replay a recorded call instead (a durable run after a recovery): that
-    call sends no request, so it has no span and adds nothing to the metrics, as it is
-    charged to no budget and counted by no ``usage_totals``. A call the recorder makes is
-    watched from its start on, in the task that reads its events.
+    A call that the budgets refuse sends no request, so it has no span (its error is the
+    interaction's); nor has a call that a recorder replays instead of making it (a durable
+    run after a recovery), which also adds nothing to the metrics, as it is charged to no
+    budget and counted by no ``usage_totals``. A call that is sent is watched from then
+    on, in the task that reads its events.
     """
 
-    __slots__ = ("_agent_alias", "_call", "_live", "_provider", "watch")
+    __slots__ = ("_agent_alias", "_call", "_provider", "watch")
 
-    def __init__(
-        self,
-        agent_alias: str,
-        provider: LLMProvider[Any, Any],
-        call: LLMCall,
-        live: Callable[[], AsyncIterator[LLMEvent]],
-    ) -> None:
+    def __init__(self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall) -> None:
         self._agent_alias = agent_alias
         self._provider = provider
         self._call = call
-        self._live = live
         self.watch: LLMCallWatch | None = None
 
-    def start(self) -> AsyncIterator[LLMEvent]:
-        """Make the call (the recorder's ``start``): its events, watched."""
-        events = self._live()
+    def watched(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
+        """The provider's events of the call, about to be requested, watched."""
         self.watch = watch_llm_call(self._agent_alias, self._provider, self._call)
         return events if self.watch is None else self.watch.events(events)
 
@@ -278,19 +274,19 @@ class Turn:
         elsewhere (uvloop) through :class:`~miniagents.ext.llm._gate.InTurn`.
         """
         events: AsyncIterator[LLMEvent] | None = None
-        made: _Made | None = None  # a recorder's call, watched (traced) once it is made
+        sent: _Sent | None = None  # a call watched (traced) once it is sent (see _Sent)
+        traced = observing._observer is not None  # (watch_llm_call's no-observer case, inline)
         recorder = recording._recorder
         if recorder is not None:  # recorded_llm_call's recorder case, inline: None declines
             # a durable run may replay a recorded call instead
+            if traced:
+                sent = _Sent(self.ctx.this_agent.alias, metered, call)
             start: Callable[[], AsyncIterator[LLMEvent]] = partial(
-                _through_meter, metered, call, options, stall_timeout, stalled
+                _through_meter, metered, call, options, stall_timeout, stalled, sent
             )
-            if observing._observer is not None:  # traced only if made (see _Made)
-                made = _Made(self.ctx.this_agent.alias, metered, call, start)
-                start = made.start
             events = recorder.llm_call(self.ctx, metered, call, start)
             if events is None:
-                made = None  # declined: made here, and watched as any call
+                sent = None  # declined: made here, and watched as any call
         here = events is None and _AWAY.get() is None  # charged in this loop
         watch: StallWatch | None = None  # the stall watch (stall_watched's), kept by this loop
         timeout = 0.0  # its timeout
@@ -300,23 +296,24 @@ class Turn:
             if stall_timeout is not None:  # no layer around the events per event: this
                 watch = StallWatch(stall_timeout, stalled)  # loop moves the deadline
                 timeout = stall_timeout
-        elif events is None:  # the waits for budgets of another process
-            events = _through_meter(metered, call, options, stall_timeout, stalled)
+        elif events is None:  # the waits for budgets of another process: watched once
+            if traced:  # they admit the call
+                sent = _Sent(self.ctx.this_agent.alias, metered, call)
+            events = _through_meter(metered, call, options, stall_timeout, stalled, sent)
         observed = None
-        if made is None and observing._observer is not None:
-            # tracing (watch_llm_call's no-observer case, inline)
-            observed = watch_llm_call(self.ctx.this_agent.alias, metered, call)
-            if observed is not None:
-                events = observed.events(events)
         charge: _CallCharge | None = None
         taking: AsyncIterator[LLMEvent] = events
         turns: InTurn[LLMEvent] | None = None
         first = run_first()  # None: not asyncio's own loop (uvloop): then the gate
         try:
+            if here:  # made before the request (refused when a budget has no room: then
+                charge = metered.charge(call)  # no request is sent, and nothing traced)
+                if traced:
+                    observed = watch_llm_call(self.ctx.this_agent.alias, metered, call)
+                    if observed is not None:
+                        events = taking = observed.events(events)
             if in_turn and first is None:
                 taking = turns = InTurn(events)
-            if here:  # made before the request (refused when a budget has no room)
-                charge = metered.charge(call)
             counted = charge if charge is not None and call.stream else None  # its tokens
             piece = None if counted is None or counted.quiet else counted.piece  # limits too
             handed = handoffs()  # readers woken so far (the reply's first message too)
@@ -370,8 +367,8 @@ class Turn:
             translated = error if isinstance(error, MiniAgentsError) else metered.translate(error)
             for appender in self._appenders():
                 appender.fail(translated)
-            if made is not None:
-                observed = made.watch
+            if sent is not None:
+                observed = sent.watch
             if observed is not None:
                 end_llm_call(observed, translated)
             if translated is caught:
@@ -382,8 +379,8 @@ class Turn:
         else:
             if watch is not None:
                 watch.end(None)
-            if made is not None:
-                observed = made.watch
+            if sent is not None:
+                observed = sent.watch
             if observed is not None:
                 end_llm_call(observed, None)
         finally:

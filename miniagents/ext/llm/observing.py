@@ -2,9 +2,13 @@
 
 An :class:`LLMCallObserver`, once set with :func:`observe_llm_calls`, is told when an LLM
 agent calls its model (once per call: a tool loop or a structured answer's retry makes
-several per interaction), in the agent's task, before the request is sent. Its
-:class:`LLMCallWatch` sees the provider's events as they stream (it passes them through,
-so it sees the first token and the ``Finish``), and is told when the call has ended::
+several per interaction), in the agent's task, once the budgets have admitted the call and
+before its request is sent: a call that a budget refuses sends nothing, and is not
+observed (its ``BudgetExceededError`` fails the interaction). Its :class:`LLMCallWatch`
+sees the provider's events as they stream (it passes them through, so it sees the first
+token and the ``Finish``; each step of its stream runs a step of the provider's, the SDK's
+request included, so it may set context variables around them: tracing makes the call's
+span current there), and is told when the call has ended::
 
     agent:     call 1 ............................ | tools ... | call 2 ........ |
     observer:  llm_call_started -> watch
@@ -36,7 +40,10 @@ class LLMCallWatch(Protocol):
     """What an observer keeps for one call of the model."""
 
     def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
-        """The provider's events, passed through unchanged (closing it closes ``events``)."""
+        """The provider's events, passed through unchanged (closing it closes ``events``).
+
+        ``events`` has not started: its first step sends the request.
+        """
         ...
 
     def call_ended(self, error: BaseException | None) -> None:

@@ -103,6 +103,9 @@ class OfflineProvider:
     """Streams the offline model's replies (see ``LLMProvider``)."""
 
     message_class = OfflineMessage
+    in_process = True
+    """Its model runs in this process: no request to a remote service (tracing: its ``chat``
+    spans are INTERNAL, not CLIENT)."""
 
     async def reply(self, call: LLMCall, options: OfflineOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply word by word (or as one token), then one ``Finish``."""

@@ -12,7 +12,10 @@ A provider (OpenAI, Anthropic, the offline model, or your own) is two small thin
 :func:`~miniagents.ext.llm.llm_agent.make_llm_agent` makes the agent of the two, and does
 everything else: the prompt, streaming, the reply's metadata, the tool loop, the stall
 timeout, usage, cost and budgets, errors and logs. A provider may name whose prices it
-pays with a ``price_provider`` attribute (see :mod:`miniagents.ext.llm.pricing`); its
+pays with a ``price_provider`` attribute (see :mod:`miniagents.ext.llm.pricing`), and say
+with ``in_process = True`` that its model runs in this process, sending no request to a
+remote service (as the offline model: tracing then makes its calls' ``chat`` spans
+INTERNAL, not CLIENT); its
 ``Finish`` reports the tokens, with the cached and reasoning ones when it knows them. A
 provider that supports tools sends ``call.tools`` to its
 model, translates the tool calls and results of ``call.messages`` into its wire format

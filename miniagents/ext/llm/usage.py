@@ -41,7 +41,15 @@ says how many calls are running.
 **Prices.** Costs come from :mod:`miniagents.ext.llm.pricing` (the ``genai-prices``
 table). A call of a model without a known price adds no cost and counts in
 ``unpriced_requests``; a budget with ``max_cost_usd`` refuses such a call before it is
-made (an ``LLMConfigurationError``): it could not keep its limit.
+made (an ``LLMConfigurationError``): it could not keep its limit. A call of a priced
+model whose provider did not report its tokens (a stream stopped or failed before the
+count, a server that leaves the usage out) counts in ``unpriced_requests`` too, as its
+cost is not known, and adds the price of the tokens counted of it: those the provider
+reported, and its streamed pieces as output tokens (one each) for those it did not. That
+part of ``cost_usd`` is an estimate, as it is while a call streams, and the one the
+budgets keep their limits with; its prompt's price is left out when the prompt's tokens
+were not reported, so ``cost_usd`` stays a lower bound while ``unpriced_requests`` is
+not 0.
 
 **Across processes (Ray workers).** A budget holds also for the calls an agent makes on a
 Ray worker (:func:`miniagents.ext.ray.ray_agent`): the budgets of the driver stay the one
@@ -104,7 +112,7 @@ from dataclasses import dataclass
 
 from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError, LLMError
 from miniagents.ext.llm.messages import TokenUsage
-from miniagents.ext.llm.pricing import is_priced, output_token_price, prices_installed
+from miniagents.ext.llm.pricing import cost_usd, is_priced, output_token_price, prices_installed
 from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.errors import NoActiveContextError
 from miniagents.miniagents.lowlevel import add_link_opener, enclosing_contexts, note_sent
@@ -132,10 +140,14 @@ class UsageTotals:
         cached_input_tokens: Prompt tokens read from the provider's cache.
         cache_write_tokens: Prompt tokens written to the provider's cache.
         reasoning_tokens: Output tokens spent reasoning.
-        cost_usd: Their cost in US dollars (the calls of unpriced models add nothing).
-        unpriced_requests: The calls whose cost is unknown (a model without a price, or
-            a provider that did not report its tokens): when not 0, ``cost_usd`` is a
-            lower bound.
+        cost_usd: Their cost in US dollars: the price of their tokens counted (the calls
+            of unpriced models add nothing; a call whose provider did not report its
+            tokens adds the price of what was counted of it, its streamed pieces as output
+            tokens: an estimate).
+        unpriced_requests: The calls whose cost is not known (a model without a price, or
+            a provider that did not report its tokens: its streamed output is in
+            ``cost_usd``, estimated, its prompt's price is not): when not 0, ``cost_usd``
+            is a lower bound.
     """
 
     requests: int = 0
@@ -597,6 +609,7 @@ class _CallCharge:
         "_limited",
         "_model",
         "_open",
+        "_price_provider",
         "piece_cost",
         "pieces",
         "quiet",
@@ -621,6 +634,7 @@ class _CallCharge:
             budget._budget_in_flight += 1
         self._alias = alias
         self._model = model
+        self._price_provider = price_provider
         self._budgets = budgets
         self._limited: Sequence[Budget] = limited or ()  # (an empty list not kept per call)
         self._open = True
@@ -700,14 +714,22 @@ class _CallCharge:
             await self._far.acaught_up()
 
     def finish(self, usage: TokenUsage) -> None:
-        """Replace the pieces counted by the provider's count (``usage``, with its cost)."""
+        """Replace the pieces counted by the provider's count (``usage``, with its cost).
+
+        A count without a cost (a model without a price, or a provider that left out its
+        input or output tokens: the call is then unpriced) is charged the price of the
+        tokens counted: those it reported, the pieces streamed for output it did not (an
+        estimate, as while it streamed).
+        """
         if not self._open:
             return
         self._open = False
         if _LOOPS.get():  # in an attempt of a fallback agent (see _loops_counted)
             _count_in_loops(usage)
         output = self.pieces if usage.output_tokens is None else usage.output_tokens
-        cost = self.pieces * self.piece_cost if usage.cost_usd is None else usage.cost_usd
+        cost = usage.cost_usd
+        if cost is None:
+            cost = self._counted_cost(usage, output)
         told = 0 if self.quiet else self.pieces  # the pieces its budgets were charged already
         self._add(
             (
@@ -721,6 +743,21 @@ class _CallCharge:
                 1,
             )
         )
+
+    def _counted_cost(self, usage: TokenUsage, output: int) -> float:
+        """The price of the tokens counted of an unpriced call (0.0: its model has none)."""
+        if not self.piece_cost:  # no price known (or nothing to charge)
+            return 0.0
+        if not usage.input_tokens:  # its output alone: (output_token_price's, linear)
+            return output * self.piece_cost
+        counted = TokenUsage(
+            input_tokens=usage.input_tokens,
+            output_tokens=output,
+            cached_input_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+        )
+        priced = cost_usd(self._model, counted, self._price_provider)
+        return output * self.piece_cost if priced is None else priced
 
     def end(self) -> None:
         """End a call that reported no count (failed or stopped): its pieces stay counted."""

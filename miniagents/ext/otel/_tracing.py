@@ -15,6 +15,7 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping
+from contextvars import Token
 from typing import Any, ClassVar
 
 from opentelemetry import context as otel_context
@@ -88,6 +89,14 @@ _interaction: contextvars.ContextVar[_SpanEnd | None] = contextvars.ContextVar(
 
 A model call made right under its span (an LLM agent's own calls) names the provider and
 the model on it, and adds its tokens to the interaction's."""
+
+
+_watching: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
+    "miniagents_otel_watching", default=None
+)
+"""The watch whose span this task made current: an interaction's, or a tool call's (set in
+the interaction's or the call's own task). A span of ours started right under it is one of
+its children (see :class:`_Watch`)."""
 
 
 class Telemetry:
@@ -211,14 +220,16 @@ class Telemetry:
             summary = (agent.description or "").strip().split("\n\n", 1)[0]
             if summary:  # its first paragraph (an LLM agent's docstring lists its options)
                 attributes["gen_ai.agent.description"] = summary
+            parent = _parent_watch()
             span, context = self._start(
                 f"invoke_agent {agent.alias}", SpanKind.INTERNAL, attributes
             )
             otel_context.attach(context)  # in the interaction's own task: never leaks out
             if _is_durable(agent):
                 _durable_span.set((agent.alias, span))
-            watch = _SpanEnd(self, span)
+            watch = _SpanEnd(self, span, parent)
             _interaction.set(watch)  # (in this interaction's own task too)
+            _watching.set(watch)
         except Exception as error:
             self.failed(error)
             return None
@@ -235,7 +246,7 @@ class Telemetry:
     def llm_call_started(
         self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
     ) -> _ChatWatch | None:
-        """Start the call's span."""
+        """Start the call's span (current where the provider's code runs: see ``events``)."""
         try:
             provider_name = _provider_name(provider)
             attributes: Attributes = {
@@ -266,11 +277,14 @@ class Telemetry:
                 interaction.span.set_attributes(
                     {"gen_ai.provider.name": provider_name, "gen_ai.request.model": call.model}
                 )
-            span, _context = self._start(f"chat {call.model}", SpanKind.CLIENT, attributes)
+            # CLIENT: a request to a remote service; a model of this process: INTERNAL
+            kind = SpanKind.INTERNAL if _in_process(provider) else SpanKind.CLIENT
+            parent = _parent_watch()
+            span, context = self._start(f"chat {call.model}", kind, attributes)
         except Exception as error:
             self.failed(error)
             return None
-        return _ChatWatch(self, span, provider_name, call, interaction)
+        return _ChatWatch(self, span, context, provider_name, call, interaction, parent)
 
     # -- tool calls (miniagents.ext.tools.observing.ToolCallObserver) ---------------------
 
@@ -289,37 +303,100 @@ class Telemetry:
                 attributes["gen_ai.tool.description"] = tool.description
             if self.capture_content:
                 attributes["gen_ai.tool.call.arguments"] = call.text
+            parent = _parent_watch()
             span, context = self._start(f"execute_tool {tool.name}", SpanKind.INTERNAL, attributes)
             otel_context.attach(context)  # in the call's own task: never leaks out
+            watch = _ToolWatch(self, span, parent, result if self.capture_content else None)
+            _watching.set(watch)  # (in the call's own task too)
         except Exception as error:
             self.failed(error)
             return None
-        return _ToolWatch(self, span, result if self.capture_content else None)
+        return watch
 
 
-class _SpanEnd:
+class _Watch:
+    """A span of ours, and how many spans of ours started right under it are still open.
+
+    A span that ends with an error (most often a cancellation) while some of its children
+    are still open (a model call, a tool call, an agent it asked, whose cancellation is
+    still on its way to their tasks) is held: it ends when the last of them has, so that
+    a cancelled tree ends from its leaves up and no child ends after its parent. A span
+    that ends well ends at once: an agent it started and left running (e.g. a logger) may
+    end after it, as its work goes on after its caller's.
+
+    Args:
+        telemetry: The instrumentation that made the span.
+        span: The span.
+        parent: The watch of its parent span, if that is one of ours (see
+            :func:`_parent_watch`).
+    """
+
+    __slots__ = ("_held", "_open", "_parent", "span", "telemetry")
+
+    def __init__(self, telemetry: Telemetry, span: Span, parent: _Watch | None) -> None:
+        self.telemetry = telemetry
+        self.span = span
+        self._open = 0  # its children still open
+        self._held: tuple[BaseException, Attributes | None] | None = None  # its end, held
+        self._parent = parent
+        if parent is not None:
+            parent._open += 1
+
+    def _end(self, error: BaseException | None, attributes: Attributes | None) -> None:
+        """End the span now, or, failed with children still open, when the last has ended."""
+        if error is not None and self._open:
+            self._held = (error, attributes)
+            return
+        self._ended(error, attributes)
+
+    def _ended(self, error: BaseException | None, attributes: Attributes | None) -> None:
+        self.telemetry.end(self.span, error, self._final(attributes))
+        parent, self._parent = self._parent, None
+        if parent is not None:
+            parent._open -= 1
+            held = parent._held
+            if held is not None and not parent._open:  # its last child: the parent ends now
+                parent._held = None
+                parent._ended(*held)
+
+    def _final(self, attributes: Attributes | None) -> Attributes | None:
+        """The attributes set as the span ends (``attributes``: those known at its end)."""
+        return attributes
+
+
+def _parent_watch() -> _Watch | None:
+    """The watch of ours whose span is current here, if any: a span started now is its child."""
+    watch = _watching.get()
+    if watch is not None and watch.span is trace.get_current_span():
+        return watch
+    return None  # none, or a span of someone else's is current (theirs is the parent)
+
+
+class _SpanEnd(_Watch):
     """The watch of an interaction: its span ends with the replies.
 
     An LLM agent's interaction also has the provider and the model of its calls (its
     first call names them) and the sum of their tokens (each call adds its own).
     """
 
-    __slots__ = ("input_tokens", "output_tokens", "provider_name", "span", "telemetry")
+    __slots__ = ("input_tokens", "output_tokens", "provider_name")
 
-    def __init__(self, telemetry: Telemetry, span: Span) -> None:
-        self.telemetry = telemetry
-        self.span = span
+    def __init__(self, telemetry: Telemetry, span: Span, parent: _Watch | None) -> None:
         self.provider_name: str | None = None
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
+        super().__init__(telemetry, span, parent)
 
     def interaction_ended(self, error: BaseException | None) -> None:
-        attributes: Attributes = {}
+        self._end(error, None)
+
+    def _final(self, attributes: Attributes | None) -> Attributes:
+        final: Attributes = {}  # (the sums when it ends: held, it has its last calls' too)
         if self.input_tokens is not None:
-            attributes["gen_ai.usage.input_tokens"] = self.input_tokens
+            final["gen_ai.usage.input_tokens"] = self.input_tokens
         if self.output_tokens is not None:
-            attributes["gen_ai.usage.output_tokens"] = self.output_tokens
-        self.telemetry.end(self.span, error, attributes)
+            final["gen_ai.usage.output_tokens"] = self.output_tokens
+        return final
 
     def add(self, finish: Finish) -> None:
         """Add the tokens of one of the interaction's calls."""
@@ -329,17 +406,20 @@ class _SpanEnd:
             self.output_tokens = (self.output_tokens or 0) + finish.output_tokens
 
 
-class _ToolWatch:
+class _ToolWatch(_Watch):
     """The watch of a tool call: its span ends with the result (its text, if captured)."""
 
-    __slots__ = ("result", "span", "telemetry")
+    __slots__ = ("result",)
 
     def __init__(
-        self, telemetry: Telemetry, span: Span, result: MessagePromise[ToolResultMessage] | None
+        self,
+        telemetry: Telemetry,
+        span: Span,
+        parent: _Watch | None,
+        result: MessagePromise[ToolResultMessage] | None,
     ) -> None:
-        self.telemetry = telemetry
-        self.span = span
         self.result = result
+        super().__init__(telemetry, span, parent)
 
     def tool_call_ended(self, error: BaseException | None) -> None:
         result = self.result
@@ -349,38 +429,38 @@ class _ToolWatch:
             except Exception:  # it failed: its error is the span's
                 text = None
             if text is not None:
-                self.telemetry.end(self.span, error, {"gen_ai.tool.call.result": text})
+                self._end(error, {"gen_ai.tool.call.result": text})
                 return
-        self.telemetry.end(self.span, error)
+        self._end(error, None)
 
 
-class _ChatWatch:
+class _ChatWatch(_Watch):
     """The watch of a call of the model: its first chunk, its ``Finish``, its metrics."""
 
     __slots__ = (
         "answer",
         "calls",
+        "context",
         "finish",
         "first",
         "interaction",
         "model",
         "provider_name",
-        "span",
         "started",
         "stream",
-        "telemetry",
     )
 
     def __init__(
         self,
         telemetry: Telemetry,
         span: Span,
+        context: Context,
         provider_name: str,
         call: LLMCall,
         interaction: _SpanEnd | None,
+        parent: _Watch | None,
     ) -> None:
-        self.telemetry = telemetry
-        self.span = span
+        self.context = context  # the span's: current while the provider's code runs
         self.provider_name = provider_name
         self.model = call.model
         self.stream = call.stream  # only a streaming reply has a first chunk
@@ -390,11 +470,33 @@ class _ChatWatch:
         self.finish: Finish | None = None
         self.answer: list[str] | None = [] if telemetry.capture_content else None
         self.calls: dict[str, list[str]] = {}  # id: [name, argument pieces...] (captured)
+        super().__init__(telemetry, span, parent)
 
     async def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
-        """Pass the events through, noting the first chunk, the ``Finish`` (and the content)."""
+        """Pass the events through, noting the first chunk, the ``Finish`` (and the content).
+
+        The call's span is current while the provider's code runs (each step of ``events``,
+        in whichever task reads them: the SDK's request and its reads), so that the spans
+        made there (an instrumented HTTP client's) are its children; never in between, so
+        that what the reader does with an event is not.
+        """
+        context = self.context
+        attach, detach = otel_context.attach, otel_context.detach
+        step = events.__anext__
         try:
-            async for event in events:
+            while True:
+                try:
+                    token: Token[Context] | None = attach(context)
+                except Exception as error:  # (a context variable set: never seen to fail)
+                    self.telemetry.failed(error)  # the step runs without the span current
+                    token = None
+                try:
+                    event = await step()
+                except StopAsyncIteration:
+                    break
+                finally:
+                    if token is not None:
+                        detach(token)
                 if isinstance(event, Finish):
                     self.finish = event
                 else:
@@ -406,7 +508,20 @@ class _ChatWatch:
         finally:
             close = getattr(events, "aclose", None)
             if close is not None:
-                await close()
+                token = self._attach(context)  # (closing the SDK's stream, under the span too)
+                try:
+                    await close()
+                finally:
+                    if token is not None:
+                        otel_context.detach(token)
+
+    def _attach(self, context: Context) -> Token[Context] | None:
+        """Make ``context`` current (its token, to detach it); ``None`` if OpenTelemetry failed."""
+        try:
+            return otel_context.attach(context)
+        except Exception as error:
+            self.telemetry.failed(error)
+            return None
 
     def _first_chunk(self) -> None:
         self.first = time.monotonic()
@@ -455,7 +570,7 @@ class _ChatWatch:
                 self.interaction.add(finish)
             if self.answer is not None:
                 attributes["gen_ai.output.messages"] = _json([self._output(finish)])
-        telemetry.end(self.span, error, attributes)
+        self._end(error, attributes)
         try:
             self._record(finish, error)
         except Exception as failure:
@@ -463,12 +578,16 @@ class _ChatWatch:
 
     def _output(self, finish: Finish) -> dict[str, object]:
         parts: list[dict[str, object]] = []
-        if self.answer:
-            parts.append({"type": "text", "content": "".join(self.answer)})
+        text = "".join(self.answer or ())
+        if text:  # (a whole reply of tool calls has an empty text: no part)
+            parts.append({"type": "text", "content": text})
         for call_id, (name, *pieces) in self.calls.items():
             arguments = _parsed("".join(pieces))  # an object, as in gen_ai.input.messages
             parts.append({"type": "tool_call", "id": call_id, "name": name, "arguments": arguments})
-        return {"role": "assistant", "parts": parts, "finish_reason": finish.reason}
+        # The conventions require a finish reason: the API's own words, else (a reply that
+        # ended well without one: a compatible server's null) the conventions' words for it
+        reason = finish.reason or ("tool_call" if self.calls else "stop")
+        return {"role": "assistant", "parts": parts, "finish_reason": reason}
 
     def _record(self, finish: Finish | None, error: BaseException | None) -> None:
         attributes: Attributes = {
@@ -502,12 +621,23 @@ def _is_durable(agent: ObservedAgent) -> bool:
     return isinstance(agent, MiniAgent) and is_durable(agent)
 
 
-def _provider_name(provider: object) -> str:
-    for _ in range(8):  # a provider wrapped by another (e.g. the budgets' meter): the inner one
+def _innermost(provider: object) -> object:
+    """The provider that ``provider`` wraps (e.g. the budgets' meter wraps the agent's own)."""
+    for _ in range(8):
         inner = getattr(provider, "wrapped", None)
         if inner is None:
             break
         provider = inner
+    return provider
+
+
+def _in_process(provider: object) -> bool:
+    """Whether the provider's model runs in this process (its ``in_process`` attribute)."""
+    return getattr(_innermost(provider), "in_process", False) is True
+
+
+def _provider_name(provider: object) -> str:
+    provider = _innermost(provider)
     named = getattr(provider, "provider_name", None)
     if isinstance(named, str):
         return named

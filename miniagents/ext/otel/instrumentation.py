@@ -5,6 +5,7 @@ semantic conventions)::
 
     invoke_agent RESEARCHER                    an interaction (INTERNAL)
     ├── chat gpt-4o-mini                       a call of the model (CLIENT)
+    │   └── POST                               an instrumented HTTP client's, if any
     ├── execute_tool search                    a tool call (INTERNAL)
     │   └── invoke_agent SEARCHER              an agent called as a tool
     │       └── chat gpt-4o-mini
@@ -36,6 +37,14 @@ semantic conventions)::
 - **execute_tool {name}**: ``gen_ai.operation.name`` ``execute_tool``,
   ``gen_ai.tool.name``, ``gen_ai.tool.call.id``, ``gen_ai.tool.type``,
   ``gen_ai.tool.description``;
+- **span kinds**: ``invoke_agent`` and ``execute_tool`` are INTERNAL; ``chat`` is CLIENT,
+  a request to a remote service, as the conventions recommend, except for a model that
+  runs in this process (the offline model, the testing kit's scripted models, a provider
+  of yours with ``in_process = True``): INTERNAL, as the conventions allow for a model of
+  the same process, since no request leaves it. A call that a budget refuses is never
+  sent, so it has no ``chat`` span (a CLIENT span would say a request was made) and
+  records no metric: the ``BudgetExceededError`` fails the agent's reply, so it is the
+  ``error.type`` of its ``invoke_agent`` span;
 - on a failure, ``error.type`` (the error's class name, e.g. ``LLMRateLimitError``) and an
   error status without a description (the error's message is never recorded, and the
   conventions advise against repeating ``error.type`` there); a cancelled stream ends its
@@ -52,7 +61,11 @@ interaction of a ``ray_agent`` continues its caller's trace in the worker (the t
 context travels with the call; the worker process exports its spans if it is
 instrumented too, e.g. from Ray's ``worker_process_setup_hook``), and so do the items of a
 ``ray_pipeline`` (children of the span current where its iteration starts). Code of yours
-that makes spans around an inquiry makes them the parents.
+that makes spans around an inquiry makes them the parents. A call's ``chat`` span is
+current while the provider's code runs (the SDK's request and its reads, step by step), so
+the spans that an instrumented HTTP client (e.g. ``opentelemetry-instrumentation-httpx``)
+or the SDK makes there are its children; it is not current in between, where the agent
+handles what came.
 
 **Turning it on midway.** An interaction is traced if instrumentation is on when it starts:
 one inquired before :func:`instrument` with a lazy start (``start_asap=False``), and started
@@ -61,13 +74,23 @@ that started before stays untraced, and so do its messages' ends.
 
 **When spans end.** When their stream ends: an interaction's span when its replies have
 ended, to the last token of the last message (not when the agent function returns); a
-call's span after the model's last event; a tool's span when its result has ended.
+call's span after the model's last event; a tool's span when its result has ended. A span
+that ends with an error (most often a cancellation) while spans of ours started under it
+are still open (its model calls, its tool calls, the agents it asked, whose cancellation
+is still on its way to their tasks) ends when the last of them has: a cancelled tree ends
+from its leaves up, and no child ends after its parent. A span that ends well ends at
+once: an agent it started and left running may end after it.
 
 **Content.** Prompts, answers, system instructions, tool arguments and tool results are
 recorded (``gen_ai.input.messages``, ``gen_ai.output.messages``,
 ``gen_ai.system_instructions``, ``gen_ai.tool.call.arguments``,
 ``gen_ai.tool.call.result``, as JSON; a tool call's arguments as an object in the messages)
-only with ``capture_content=True``. Errors are
+only with ``capture_content=True``. The output message of a call that ended well has the
+conventions' required ``finish_reason``: the API's own (``end_turn``, ``tool_calls``, ...),
+else, for a reply whose API named none (a compatible server's ``null``), the conventions'
+``tool_call`` when the model called tools, ``stop`` otherwise (``gen_ai.response.finish_reasons``
+keeps the API's words only, and is left out then); a call that fails (or is cancelled)
+records no output message, its error is the span's. Errors are
 recorded by their class only, never their messages (a provider's message may quote an API
 key), and the request's other options (``extra_options``, headers, clients) never.
 

@@ -306,6 +306,69 @@ async def test_a_budget_read_while_its_calls_stream_counts_their_tokens_so_far(
 # -- limits -----------------------------------------------------------------------------------
 
 
+class _PartlyCountedProvider:
+    """Streams "one two three" (three pieces), then a count that leaves tokens out."""
+
+    message_class = OfflineMessage
+
+    def __init__(self, finish: Finish) -> None:
+        self.finish = finish
+
+    async def reply(self, call: LLMCall, options: _PausedOptions) -> AsyncIterator[LLMEvent]:
+        if call.stream:
+            for token in ("one ", "two ", "three"):
+                yield token
+        else:
+            yield "one two three"
+        yield self.finish
+
+    def translate(self, error: BaseException) -> BaseException:
+        return error
+
+
+@pytest.mark.parametrize(
+    ("finish", "stream", "counted"),
+    [
+        (Finish("stop"), True, TokenUsage(input_tokens=0, output_tokens=3)),
+        (Finish("stop"), False, TokenUsage(input_tokens=0, output_tokens=0)),
+        (Finish("stop", None, 5), True, TokenUsage(input_tokens=0, output_tokens=5)),
+        (Finish("stop", None, 5), False, TokenUsage(input_tokens=0, output_tokens=5)),
+        (Finish("stop", 40), True, TokenUsage(input_tokens=40, output_tokens=3)),
+        (Finish("stop", 40), False, TokenUsage(input_tokens=40, output_tokens=0)),
+    ],
+    ids=[
+        "none-streamed",
+        "none-whole",
+        "output-streamed",
+        "output-whole",
+        "input-streamed",
+        "input-whole",
+    ],
+)
+async def test_a_call_without_its_full_count_is_unpriced_and_costs_the_price_of_its_tokens_counted(
+    finish: Finish, stream: bool, counted: TokenUsage
+) -> None:
+    """Its cost is an estimate: the price of the tokens counted, the provider's, else the
+    pieces streamed (one output token each), as the budget charged them while it streamed;
+    the call counts in ``unpriced_requests``, as its full cost is not known."""
+    provider = _PartlyCountedProvider(finish)
+    partly = make_llm_agent(_PausedOptions, provider, alias="PARTLY", summary="Counts partly.")
+    async with MiniAgents() as context:
+        message = (await partly.inquire("x", stream=stream))[0]
+    assert isinstance(message, OfflineMessage)
+    assert message.usage is not None
+    assert message.usage.cost_usd is None  # what the provider reported: no cost
+    totals = usage_totals(context)
+    assert (totals.requests, totals.unpriced_requests) == (1, 1)
+    assert (totals.input_tokens, totals.output_tokens) == (
+        counted.input_tokens,
+        counted.output_tokens,
+    )
+    price = cost_usd("gpt-4o-mini", counted)  # the price of the tokens in the totals
+    assert price is not None
+    assert totals.cost_usd == pytest.approx(price)
+
+
 async def test_a_budget_stops_a_runaway_tool_loop_before_the_call_past_its_limit() -> None:
     runaway = llm.fork(reply=CallTool("add", {"a": 1, "b": 1}), tools=[add], max_tool_rounds=100)
     budget = Budget(max_requests=3)

@@ -6,7 +6,8 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import pytest
 from opentelemetry.context import Context
@@ -17,14 +18,17 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
 from miniagents.errors import MissingExtraError, StreamCancelledError
+from miniagents.ext.llm import LLMCall, LLMEvent, LLMOptions, make_llm_agent
 from miniagents.ext.llm.errors import LLMTimeoutError
-from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.offline_script import CallTool, one_per_call
+from miniagents.ext.llm.provider import Finish
 from miniagents.ext.otel import instrument, uninstrument
-from miniagents.messages import MessageTokenAppender
+from miniagents.ext.tools.tool_like import ToolLike
+from miniagents.messages import MessageSequencePromise, MessageTokenAppender
 from miniagents.miniagents.lowlevel import adopt_carrier, outgoing_carrier
 from miniagents.promising.lowlevel import core_of
-from miniagents.testing import VirtualClock
+from miniagents.testing import VirtualClock, scripted_agent
 from tests.fakes.fixtures import virtual_clock  # noqa: F401
 from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
 
@@ -97,7 +101,7 @@ async def test_a_two_level_agent_with_a_tool_makes_a_tree(traces: Traces) -> Non
     assert parent_of(first, top)
     assert parent_of(last, top)
     assert parent_of(inner_chat, inner)
-    assert first.kind is SpanKind.CLIENT
+    assert first.kind is SpanKind.INTERNAL  # the offline model runs in this process
     attributes = dict(first.attributes or {})
     assert attributes.pop("gen_ai.response.time_to_first_chunk") >= 0  # type: ignore[operator]
     assert attributes == {
@@ -513,3 +517,185 @@ async def test_an_interaction_under_an_adopted_carrier_continues_that_trace(
     assert span.parent.span_id == caller.get_span_context().span_id
     assert span.parent.trace_id == caller.get_span_context().trace_id
     assert span.parent.is_remote
+
+
+# -- a cancelled tree ends from its leaves up ----------------------------------------------
+
+
+def _assert_children_end_first(traces: Traces) -> None:  # noqa: F811
+    """Every span ended, and none after its parent (a span of the tree)."""
+    spans = {span.context.span_id: span for span in traces.spans() if span.context is not None}
+    for span in spans.values():
+        parent = spans.get(span.parent.span_id) if span.parent is not None else None
+        if parent is not None:
+            assert span.end_time is not None
+            assert parent.end_time is not None
+            assert span.end_time <= parent.end_time, (span.name, parent.name)
+
+
+def _hanging_tools(
+    started: asyncio.Event,
+) -> tuple[Callable[[str], Awaitable[str]], MiniAgent[..., Message]]:
+    """A function and an agent that, called, set ``started`` and wait for ever."""
+
+    async def hang(city: str) -> str:
+        """Wait for ever."""
+        started.set()
+        await asyncio.Event().wait()
+        return "never"
+
+    @miniagent(alias="HANGING")
+    async def hanging(ctx: InteractionContext, city: str) -> None:
+        """Reply, then wait for ever."""
+        ctx.reply(f"Looking up {city}")
+        started.set()
+        await asyncio.Event().wait()
+
+    return hang, hanging
+
+
+async def _read(reply: MessageSequencePromise) -> None:
+    async for message in reply:
+        async for _token in message:
+            pass
+
+
+@pytest.mark.parametrize("kind", ["function", "agent"])
+async def test_cancelling_an_agent_ends_its_tool_calls_spans_before_its_own(
+    traces: Traces,  # noqa: F811
+    kind: str,
+) -> None:
+    started = asyncio.Event()
+    hang, hanging = _hanging_tools(started)
+    tool: ToolLike = hang if kind == "function" else hanging
+    name = "hang" if kind == "function" else "HANGING"
+    agent = offline_agent.fork(
+        tools=[tool], reply=one_per_call(CallTool(name, {"city": "Paris"}), "Done."), token_delay=0
+    )
+    async with MiniAgents():
+        reply = agent.inquire("Weather in Paris?")
+        reading = asyncio.ensure_future(_read(reply))
+        await started.wait()  # the tool runs
+        reply.cancel()
+        with pytest.raises(StreamCancelledError):
+            await reading
+    expected = ["invoke_agent OFFLINE_AGENT", "  chat offline", f"  execute_tool {name}"]
+    if kind == "agent":
+        expected.append("    invoke_agent HANGING")
+    assert traces.tree() == expected
+    tool_span = traces.one(f"execute_tool {name}")
+    assert (tool_span.attributes or {})["error.type"] == "CancelledError"
+    assert tool_span.status.description == "cancelled"
+    interaction = traces.one("invoke_agent OFFLINE_AGENT")
+    assert (interaction.attributes or {})["error.type"] == "StreamCancelledError"
+    assert interaction.status.description == "cancelled"
+    _assert_children_end_first(traces)
+
+
+async def test_cancelling_an_agent_ends_its_model_calls_and_the_agents_it_waits_for_first(
+    traces: Traces,  # noqa: F811
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    started = asyncio.Event()
+    _hang, hanging = _hanging_tools(started)
+
+    @miniagent
+    async def waiting(ctx: InteractionContext) -> None:
+        """Wait for an agent's whole reply, then reply."""
+        await hanging.inquire(city="Paris")
+        ctx.reply("never")
+
+    async with MiniAgents():
+        streaming = offline_agent.inquire("Hi", reply="one two three four", token_delay=1)
+        message = await anext(aiter(streaming))
+        assert await anext(aiter(message)) == "one "  # the call streams, its model paced
+        waiting_reply = waiting.inquire()
+        reading = asyncio.ensure_future(_read(waiting_reply))
+        await started.wait()  # the agent it waits for runs
+        streaming.cancel()
+        waiting_reply.cancel()
+        for cancelled in (streaming, reading):
+            with pytest.raises(StreamCancelledError):
+                await cancelled
+    assert sorted(traces.tree()) == sorted(
+        [
+            "invoke_agent OFFLINE_AGENT",
+            "  chat offline",
+            "invoke_agent WAITING",
+            "  invoke_agent HANGING",
+        ]
+    )
+    assert (traces.one("chat offline").attributes or {})["error.type"] == "CancelledError"
+    _assert_children_end_first(traces)
+
+
+async def test_an_agent_that_ends_well_ends_its_span_before_an_agent_it_left_running(
+    traces: Traces,  # noqa: F811
+) -> None:
+    """A span that ends well is not held: the work it started and left goes on after it."""
+    go_on = asyncio.Event()
+
+    @miniagent
+    async def background(ctx: InteractionContext) -> None:
+        await go_on.wait()
+        ctx.reply("later")
+
+    @miniagent
+    async def starter(ctx: InteractionContext) -> None:
+        later.append(background.inquire())  # started, left running
+        ctx.reply("done")
+
+    later: list[object] = []
+    async with MiniAgents():
+        assert str(await starter.inquire()) == "done"
+        await core_of(starter.inquire()).await_done()  # (its span's end: the reply's)
+        assert [span.name for span in traces.spans()].count("invoke_agent STARTER") == 2
+        assert "invoke_agent BACKGROUND" not in [span.name for span in traces.spans()]
+        go_on.set()
+    assert len(traces.named("invoke_agent BACKGROUND")) == 2
+    for span in traces.named("invoke_agent BACKGROUND"):
+        assert span.parent is not None  # a child of its starter's, which ended first
+
+
+# -- the span kind of a model call ---------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class _LocalOptions(LLMOptions):
+    model: str | None = "local-model"
+
+
+class _LocalProvider:
+    """A model of this process when ``in_process``; else (for the test) a remote one."""
+
+    message_class = OfflineMessage
+
+    def __init__(self, in_process: bool) -> None:
+        if in_process:
+            self.in_process = True
+
+    async def reply(self, call: LLMCall, options: _LocalOptions) -> AsyncIterator[LLMEvent]:
+        yield "Hi."
+        yield Finish("stop", 1, 1)
+
+    def translate(self, error: BaseException) -> BaseException:
+        return error
+
+
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "remote"])
+async def test_a_model_of_this_process_has_internal_chat_spans_a_remote_one_client(
+    traces: Traces,  # noqa: F811
+    in_process: bool,
+) -> None:
+    """The conventions: CLIENT for a request to another process, INTERNAL for a model here."""
+    local = make_llm_agent(
+        _LocalOptions, _LocalProvider(in_process), alias="LOCAL", summary="A local model."
+    )
+    async with MiniAgents():
+        assert str(await local.inquire("Hi")) == "Hi."
+        assert str(await offline_agent.inquire("Hi", reply="Hi.", token_delay=0)) == "Hi."
+        assert str(await scripted_agent("Scripted.").inquire("Hi")) == "Scripted."
+    kind = SpanKind.INTERNAL if in_process else SpanKind.CLIENT
+    assert traces.one("chat local-model").kind is kind
+    assert traces.one("chat offline").kind is SpanKind.INTERNAL  # the offline model's
+    assert traces.one("chat scripted").kind is SpanKind.INTERNAL  # (the testing kit's too)

@@ -8,17 +8,26 @@ from __future__ import annotations  # noqa: I001
 
 import json
 import time
-from collections.abc import AsyncIterator
-from typing import cast
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, cast
 
+import httpx2
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
-from miniagents import MiniAgents
+from miniagents import InteractionContext, MiniAgents
 from miniagents.errors import StreamCancelledError
-from miniagents.ext.llm import fallback_agent
+from miniagents.ext.llm import (
+    Budget,
+    BudgetExceededError,
+    LLMCall,
+    LLMEvent,
+    LLMProvider,
+    fallback_agent,
+)
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMRateLimitError
+from miniagents.ext.llm.recording import record_llm_calls
 from miniagents.ext.otel import instrument
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
@@ -207,6 +216,9 @@ async def test_giving_up_on_a_streaming_reply_ends_its_spans_as_cancelled(
     assert (chat.attributes or {})["error.type"] == "CancelledError"
     assert (interaction.attributes or {})["error.type"] == "StreamCancelledError"
     assert "gen_ai.usage.output_tokens" not in (chat.attributes or {})
+    assert chat.end_time is not None
+    assert interaction.end_time is not None
+    assert chat.end_time <= interaction.end_time  # the call's cancellation ends first
 
 
 async def test_a_call_records_its_cached_and_reasoning_tokens_and_one_stop_sequence_as_a_list(
@@ -361,3 +373,243 @@ async def test_captured_tool_call_arguments_are_an_object_or_the_text_that_is_no
     (output,) = json.loads(str((first.attributes or {})["gen_ai.output.messages"]))
     calls = {part["id"]: part["arguments"] for part in output["parts"] if "arguments" in part}
     assert calls == {"c1": {"city": "Paris"}, "c2": '{"city": "Par'}
+
+
+# -- the call's span is current in the provider's request ---------------------------------
+
+
+class _TracedTransport(httpx2.AsyncBaseTransport):
+    """An HTTP transport that makes a span of each request, as an instrumented client does."""
+
+    def __init__(self, tracer: Tracer) -> None:
+        self._tracer = tracer
+        self._inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        with self._tracer.start_as_current_span(f"HTTP {request.method}", kind=SpanKind.CLIENT):
+            return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.fixture
+async def traced_client(
+    llm: LLM,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> AsyncIterator[SDKClient]:
+    """The API's real SDK client whose HTTP requests make spans (``HTTP POST``)."""
+    tracer = traces.tracer_provider.get_tracer("http-client")
+    http_client = httpx2.AsyncClient(transport=_TracedTransport(tracer))
+    async with llm.client(fake_llm, http_client=http_client) as made:
+        yield made
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+async def test_the_sdks_http_request_is_a_child_of_the_calls_span(
+    llm: LLM,
+    traced_client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+    stream: bool,
+) -> None:
+    fake_llm.reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="c1")])
+    fake_llm.reply(["Sunny."])
+    agent = llm.agent.fork(
+        model=llm.model, async_client=traced_client, tools=[get_weather], stream=stream
+    )
+    async with MiniAgents():
+        assert str(await agent.inquire("Weather in Paris?")).endswith("Sunny.")
+    assert traces.tree() == [
+        f"invoke_agent {llm.alias}",
+        f"  chat {llm.model}",
+        "    HTTP POST",  # made by the SDK's client, in the call's span
+        "  execute_tool get_weather",  # (the tool runs under the agent's, not the call's)
+        f"  chat {llm.model}",
+        "    HTTP POST",
+    ]
+    for chat, request in zip(
+        traces.named(f"chat {llm.model}"), traces.named("HTTP POST"), strict=True
+    ):
+        assert parent_of(request, chat)
+        assert chat.start_time is not None
+        assert request.start_time is not None
+        assert request.end_time is not None
+        assert chat.end_time is not None
+        assert chat.start_time <= request.start_time <= request.end_time <= chat.end_time
+
+
+# -- a call that a budget refuses sends no request: no chat span --------------------------
+
+
+async def test_a_call_a_budget_refuses_has_no_span_and_fails_the_agents_span(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    fake_llm.reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="c1")])
+    agent = llm.agent.fork(model=llm.model, async_client=client, tools=[get_weather])
+    async with MiniAgents():
+        with pytest.raises(BudgetExceededError, match="did not call the model"):
+            await agent.inquire("Weather in Paris?", budget=Budget(max_requests=1))
+    assert len(fake_llm.requests) == 1  # the second call was refused: never sent
+    assert traces.tree() == [
+        f"invoke_agent {llm.alias}",
+        f"  chat {llm.model}",  # the one request sent (CLIENT)
+        "  execute_tool get_weather",
+    ]
+    assert traces.one(f"chat {llm.model}").status.status_code is StatusCode.UNSET
+    interaction = traces.one(f"invoke_agent {llm.alias}")  # the refusal is the agent's error
+    assert interaction.status.status_code is StatusCode.ERROR
+    assert (interaction.attributes or {})["error.type"] == "BudgetExceededError"
+    (duration,) = traces.points("gen_ai.client.operation.duration")
+    assert duration.count == 1  # the operation that was made, and only it
+
+
+# -- the finish reason of a captured output message is never null -------------------------
+
+
+def _body_without_a_finish_reason(llm: LLM, calls: bool) -> dict[str, object]:
+    """A whole reply of an OpenAI- or Anthropic-compatible server that names no finish
+    reason (``null``), as some servers send: a text, or a tool call."""
+    arguments = {"city": "Paris"}
+    usage = {"input_tokens": 3, "output_tokens": 2}
+    if llm.name == "openai":
+        message: dict[str, object] = {"role": "assistant", "content": None if calls else "Hi."}
+        if calls:
+            function = {"name": "get_weather", "arguments": json.dumps(arguments)}
+            message["tool_calls"] = [{"id": "c1", "type": "function", "function": function}]
+        return {
+            "id": "chatcmpl-null",
+            "object": "chat.completion",
+            "created": 0,
+            "model": llm.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": None}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        }
+    if llm.name == "anthropic":
+        block: dict[str, object] = (
+            {"type": "tool_use", "id": "c1", "name": "get_weather", "input": arguments}
+            if calls
+            else {"type": "text", "text": "Hi."}
+        )
+        return {
+            "id": "msg_null",
+            "type": "message",
+            "role": "assistant",
+            "model": llm.model,
+            "content": [block],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage,
+        }
+    item: dict[str, object] = (
+        {
+            "type": "function_call",
+            "id": "fc_1",
+            "call_id": "c1",
+            "name": "get_weather",
+            "arguments": json.dumps(arguments),
+            "status": "completed",
+        }
+        if calls
+        else {
+            "type": "message",
+            "id": "msg_1",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": "Hi.", "annotations": []}],
+        }
+    )
+    return {
+        "id": "resp_null",
+        "object": "response",
+        "created_at": 0,
+        "model": llm.model,
+        "status": None,
+        "output": [item],
+        "usage": {**usage, "total_tokens": 5},
+    }
+
+
+@pytest.mark.parametrize("calls", [False, True], ids=["text", "tool-call"])
+async def test_an_output_message_without_the_apis_finish_reason_gets_the_conventions_one(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+    calls: bool,
+) -> None:
+    """``finish_reason`` is required in ``gen_ai.output.messages``: never ``null``."""
+    instrument(traces.tracer_provider, capture_content=True, meter_provider=traces.meter_provider)
+    fake_llm.fail(200, body=_body_without_a_finish_reason(llm, calls))  # (a 200: a reply)
+    fake_llm.reply(["Sunny."], finish_reason="stop")
+    agent = llm.agent.fork(model=llm.model, async_client=client, tools=[get_weather])
+    async with MiniAgents():
+        await agent.inquire("Weather in Paris?", stream=False)
+    first = traces.named(f"chat {llm.model}")[0]
+    (output,) = json.loads(str((first.attributes or {})["gen_ai.output.messages"]))
+    assert output["finish_reason"] == ("tool_call" if calls else "stop")  # the conventions'
+    assert [part["type"] for part in output["parts"]] == ["tool_call" if calls else "text"]
+    # the API's own words only: it said none
+    assert "gen_ai.response.finish_reasons" not in (first.attributes or {})
+    if calls:  # and the call after the tool's, as the API said it
+        (last,) = json.loads(
+            str((traces.named(f"chat {llm.model}")[1].attributes or {})["gen_ai.output.messages"])
+        )
+        assert last["finish_reason"] == llm.stop
+
+
+class _LiveRecorder:
+    """A recorder that makes every call (as a durable run's first run does): its stream."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def llm_call(
+        self,
+        ctx: InteractionContext,
+        provider: LLMProvider[Any, Any],
+        call: LLMCall,
+        start: Callable[[], AsyncIterator[LLMEvent]],
+    ) -> AsyncIterator[LLMEvent]:
+        self.calls += 1
+        return start()
+
+
+@pytest.fixture
+def live_recorder() -> Iterator[_LiveRecorder]:
+    recorder = _LiveRecorder()
+    previous = record_llm_calls(recorder)
+    try:
+        yield recorder
+    finally:
+        record_llm_calls(previous)
+
+
+async def test_a_recorded_call_is_traced_once_admitted_its_request_in_its_span(
+    llm: LLM,
+    traced_client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+    live_recorder: _LiveRecorder,
+) -> None:
+    """The path of a recorded call (a durable run), metered by its own stream."""
+    fake_llm.reply(["Hi."])
+    agent = llm.agent.fork(model=llm.model, async_client=traced_client)
+    async with MiniAgents():
+        assert str(await agent.inquire("Hi", budget=Budget(max_requests=1))) == "Hi."
+        with pytest.raises(BudgetExceededError, match="did not call the model"):
+            await agent.inquire("Again", budget=Budget(max_requests=0))
+    assert live_recorder.calls == 2
+    assert len(fake_llm.requests) == 1
+    assert traces.tree() == [
+        f"invoke_agent {llm.alias}",
+        f"  chat {llm.model}",
+        "    HTTP POST",
+        f"invoke_agent {llm.alias}",  # the refused call: no chat span, the agent's error
+    ]
+    refused = traces.named(f"invoke_agent {llm.alias}")[1]
+    assert (refused.attributes or {})["error.type"] == "BudgetExceededError"
