@@ -29,6 +29,20 @@ def checked_delimiter(delimiter: object, operator: str) -> str:
     return delimiter
 
 
+def checked_message_class(message_class: object, operator: str) -> type[Message]:
+    """``message_class``, if it is ``Message`` or a subclass of it.
+
+    Raises:
+        OperatorArgumentError: if it is not, naming ``operator`` and what to give.
+    """
+    if not (isinstance(message_class, type) and issubclass(message_class, Message)):
+        raise OperatorArgumentError(
+            f"{operator}() needs message_class as Message or a subclass of it "
+            f"(class Row(Message): ...); got {type(message_class).__name__} {message_class!r}."
+        )
+    return message_class
+
+
 @overload
 def join_messages(
     messages: MessageType,
@@ -51,12 +65,31 @@ def join_messages(
 ) -> MessagePromise: ...
 
 
+# A ``**metadata`` spread is checked against every keyword above (mypy cannot tell that it
+# holds no ``strip_leading_newlines`` or ``message_class``): one of plain values
+# (``dict[str, str]``) matches only below, typed exactly (as MessagePromise's constructors).
+@overload
+def join_messages(
+    messages: MessageType,
+    delimiter: str = ...,
+    *,
+    message_class: type[MessageT],
+    **metadata: str | int | float | bool,
+) -> MessagePromise[MessageT]: ...
+
+
+@overload
+def join_messages(
+    messages: MessageType, delimiter: str = ..., **metadata: str | int | float | bool
+) -> MessagePromise: ...
+
+
 def join_messages(
     messages: MessageType,
     delimiter: str = "\n\n",
     *,
-    strip_leading_newlines: bool = False,
-    message_class: type[Message] = Message,
+    strip_leading_newlines: Any = False,  # a bool (Any: the overloads' **metadata may name it)
+    message_class: Any = Message,  # a type[Message] (Any: the same)
     **metadata: object,
 ) -> MessagePromise:
     r"""Join messages into one message that streams while they stream.
@@ -84,10 +117,18 @@ def join_messages(
         **metadata: Metadata of the joined message.
 
     Raises:
-        OperatorArgumentError: if ``delimiter`` is not a ``str``.
+        OperatorArgumentError: if ``delimiter`` is not a ``str``, ``strip_leading_newlines``
+            not a ``bool``, or ``message_class`` not ``Message`` or a subclass of it.
         MessageTypeError: if a synchronous part of ``messages`` is not a ``MessageType``.
     """
     checked_delimiter(delimiter, "join_messages")
+    if not isinstance(strip_leading_newlines, bool):
+        raise OperatorArgumentError(
+            "join_messages() needs strip_leading_newlines as a bool, e.g. "
+            f"strip_leading_newlines=True; got {type(strip_leading_newlines).__name__} "
+            f"{strip_leading_newlines!r}."
+        )
+    message_class = checked_message_class(message_class, "join_messages")
     sequence = as_message_sequence(messages)
 
     async def tokens() -> AsyncIterator[str]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import overload
+from typing import Any, overload
 
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise, MessageT
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
-from miniagents.operators._join import checked_delimiter, join_messages, stopped_when_abandoned
+from miniagents.operators._join import (
+    checked_delimiter,
+    checked_message_class,
+    join_messages,
+    stopped_when_abandoned,
+)
 from miniagents.operators.errors import OperatorArgumentError
 
 __all__ = ["split_messages"]
@@ -35,11 +40,19 @@ def split_messages(
 ) -> MessageSequencePromise: ...
 
 
+# A ``**metadata`` spread of plain values (``dict[str, str]``) without the class named
+# matches only here (mypy checks a spread against every keyword, ``message_class`` too).
+@overload
+def split_messages(
+    messages: MessageType, delimiter: str = ..., **metadata: str | int | float | bool
+) -> MessageSequencePromise: ...
+
+
 def split_messages(
     messages: MessageType,
     delimiter: str = "\n\n",
     *,
-    message_class: type[Message] = Message,
+    message_class: Any = Message,  # a type[Message] (Any: the overloads' **metadata may name it)
     **metadata: object,
 ) -> MessageSequencePromise:
     r"""Split the text of messages at ``delimiter`` into messages that stream at once.
@@ -65,11 +78,13 @@ def split_messages(
         **metadata: Metadata of each part.
 
     Raises:
-        OperatorArgumentError: if ``delimiter`` is not a ``str``, or is empty.
+        OperatorArgumentError: if ``delimiter`` is not a ``str``, or is empty, or
+            ``message_class`` not ``Message`` or a subclass of it.
         MessageTypeError: if a synchronous part of ``messages`` is not a ``MessageType``.
     """
     if not checked_delimiter(delimiter, "split_messages"):
         raise OperatorArgumentError("split_messages() needs a non-empty delimiter, e.g. '\\n\\n'.")
+    message_class = checked_message_class(message_class, "split_messages")
     joined = join_messages(messages, delimiter)
 
     async def parts() -> AsyncIterator[MessagePromise]:

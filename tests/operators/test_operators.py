@@ -220,6 +220,22 @@ async def test_join_and_split_are_operators_with_clear_errors() -> None:
         split_messages("a", delimiter=5)  # type: ignore[call-overload]
 
 
+async def test_join_and_split_take_a_spread_of_plain_metadata_and_check_what_it_may_hold() -> None:
+    meta: dict[str, str] = {"role": "assistant"}
+    joined = await join_messages(["a", "b"], "+", **meta)
+    assert (str(joined), joined.model_extra) == ("a+b", meta)
+    parts = await split_messages("a|b", "|", **meta)
+    assert [(str(part), part.model_extra) for part in parts] == [("a", meta), ("b", meta)]
+    # what mypy lets such a spread hold is checked at once, with a message naming the fix
+    strip: dict[str, str] = {"strip_leading_newlines": "yes"}
+    with pytest.raises(OperatorArgumentError, match="strip_leading_newlines as a bool"):
+        join_messages("a", **strip)
+    named: dict[str, str] = {"message_class": "Row"}
+    for operator in (join_messages, split_messages):
+        with pytest.raises(OperatorArgumentError, match=r"message_class as Message or a subclass"):
+            operator("a", **named)
+
+
 async def test_as_message_sequence_keeps_a_sequence_and_flattens_anything_else() -> None:
     sequence = MessageSequencePromise(["a"])
     assert as_message_sequence(sequence) is sequence

@@ -391,6 +391,12 @@ async def check_loop_errors() -> None:
     await adialog_loop(plain_agent, "assistant")  # type: ignore[arg-type]
 
 
+class Note(Message):
+    """A message class of the operators' ``message_class=`` checks."""
+
+    author: str = ""
+
+
 def check_join_and_split() -> None:
     assert_type(join_messages(["Hello", "World"]), MessagePromise)
     assert_type(join_messages(plain_agent.inquire(), "\n", role="assistant"), MessagePromise)
@@ -398,6 +404,11 @@ def check_join_and_split() -> None:
     assert_type(split_messages("a\n\nb"), MessageSequencePromise)
     assert_type(split_messages(plain_agent.inquire(), "|", role="x"), MessageSequencePromise)
     assert_type(split_messages(join_messages(["a", "b"])), MessageSequencePromise)
+    meta: dict[str, str] = {"role": "assistant"}  # a spread of plain values, class named or not
+    assert_type(join_messages("a", **meta), MessagePromise)
+    assert_type(join_messages("a", "\n", message_class=Note, **meta), MessagePromise[Note])
+    assert_type(split_messages("a", **meta), MessageSequencePromise)
+    assert_type(split_messages("a", message_class=Note, **meta), MessageSequencePromise[Note])
 
 
 def check_join_and_split_errors() -> None:
