@@ -14,7 +14,7 @@ from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
 from miniagents.miniagents.lowlevel import start_task
 from miniagents.pipeline import ItemResult, Pipeline
-from miniagents.pipeline.local import observed_items, pipeline_settings
+from miniagents.pipeline.local import DEFAULT_MAX_BACKOFF, observed_items, pipeline_settings
 from miniagents.promising.limits import Overflow
 
 __all__ = ["map_agent"]
@@ -33,6 +33,7 @@ def map_agent(
     retries: int = 0,
     retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
     backoff: float = 0.5,
+    max_backoff: float = DEFAULT_MAX_BACKOFF,
     timeout: float | None = None,
     fail_fast: bool = False,
     overflow: Overflow = "buffer",
@@ -68,7 +69,9 @@ def map_agent(
         ordered: Emit the results in the source's order (``True``) or as they complete.
         retries: How many more times an item that failed with one of ``retry_on`` is tried.
         retry_on: The errors worth retrying.
-        backoff: The wait before the first retry, in seconds; it doubles with each retry.
+        backoff: The wait before the first retry, in seconds; it doubles with each retry,
+            up to ``max_backoff``.
+        max_backoff: The longest wait before a retry, in seconds (120 by default).
         timeout: The longest one try of an item may take, in seconds (then the item fails
             with a ``PipelineTimeoutError``); ``None`` for no limit. It counts a wait for an
             agent's own ``max_concurrency`` slot too: with such an agent, give the operator
@@ -79,7 +82,8 @@ def map_agent(
 
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
-            a timeout that is not positive (a ``ValueError``), or an unknown ``overflow``.
+            a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that
+            is not positive (a ``ValueError``), or an unknown ``overflow``.
     """
     chain, settings = pipeline_settings(
         agents,
@@ -90,6 +94,7 @@ def map_agent(
         retries=retries,
         retry_on=retry_on,
         backoff=backoff,
+        max_backoff=max_backoff,
         timeout=timeout,
         fail_fast=fail_fast,
         progress=False,

@@ -62,12 +62,27 @@ from miniagents.promising.lowlevel import (
     report_lost_error,
 )
 
-__all__ = ["Pipeline", "PipelineSettings", "observed_items", "pipeline", "pipeline_settings"]
+__all__ = [
+    "DEFAULT_MAX_BACKOFF",
+    "Pipeline",
+    "PipelineSettings",
+    "observed_items",
+    "pipeline",
+    "pipeline_settings",
+]
 
 T = TypeVar("T", bound=MessageType)
 ReplyT = TypeVar("ReplyT", bound=Message, default=Message)
 
 _DONE = object()
+
+DEFAULT_MAX_BACKOFF = 120.0
+"""The longest wait between two tries of an item by default, in seconds (``max_backoff=``).
+
+The wait doubles from ``backoff`` with each retry, up to this cap (as urllib3's ``Retry``
+caps its backoff at 120 s): without one, the 20th retry of a 0.5 s backoff would wait three
+days, and the doubling of the 1,025th would not fit in a float (an ``OverflowError``).
+"""
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,7 @@ class PipelineSettings:
     description: str
     total: int | None
     overflow: Overflow
+    max_backoff: float = DEFAULT_MAX_BACKOFF
 
 
 class Pipeline(Generic[T, ReplyT]):
@@ -170,6 +186,7 @@ class Pipeline(Generic[T, ReplyT]):
     async def _one(self, limit: asyncio.Semaphore, index: int, item: T) -> ItemResult[T, ReplyT]:
         settings = self._settings
         attempts = 0
+        wait = min(settings.backoff, settings.max_backoff)  # before the next retry
         while True:
             attempts += 1
             tried = InteractionScope()  # the interactions of this try
@@ -186,7 +203,10 @@ class Pipeline(Generic[T, ReplyT]):
                 return ItemResult(index, item, replies, None, attempts)
             except Exception as error:
                 if attempts <= settings.retries and isinstance(error, settings.retry_on):
-                    await asyncio.sleep(settings.backoff * 2 ** (attempts - 1))
+                    await asyncio.sleep(wait)
+                    # doubled, and capped at every step: it never grows past the cap (2 **
+                    # (attempts - 1) would not fit in a float past the 1,024th retry)
+                    wait = min(wait * 2, settings.max_backoff)
                     continue
                 return ItemResult(index, item, MessageTuple(), error, attempts)
 
@@ -514,13 +534,15 @@ def pipeline_settings(
     description: str | None,
     total: int | None,
     overflow: Overflow,
+    max_backoff: float = DEFAULT_MAX_BACKOFF,
 ) -> tuple[list[MiniAgent[..., Message]], PipelineSettings]:
     """The chain and the settings of a run, checked (``pipeline`` and ``map_agent`` share it).
 
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
-            a timeout that is not positive, a ``retry_on`` that is not a tuple of exception
-            classes (a ``ValueError``), or an unknown ``overflow``.
+            a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that is
+            not positive, a ``retry_on`` that is not a tuple of exception classes (a
+            ``ValueError``), or an unknown ``overflow``.
     """
     given: object = agents  # (typed so; code mypy does not check may pass anything)
     if isinstance(given, MiniAgent):
@@ -553,6 +575,12 @@ def pipeline_settings(
         raise PipelineArgumentError(f"{caller}() needs retries to be an int >= 0; got {retries!r}.")
     if not _is_seconds(backoff) or backoff < 0:
         raise PipelineArgumentError(f"{caller}() needs backoff >= 0 seconds; got {backoff!r}.")
+    if not _is_seconds(max_backoff) or not 0 <= max_backoff < float("inf"):
+        raise PipelineArgumentError(
+            f"{caller}() needs max_backoff, the longest wait between two tries, to be a finite "
+            f"number of seconds >= 0 (e.g. max_backoff={DEFAULT_MAX_BACKOFF:g}, the default); "
+            f"got {max_backoff!r}."
+        )
     if timeout is not None and (not _is_seconds(timeout) or timeout <= 0):
         raise PipelineArgumentError(
             f"{caller}() needs a positive timeout in seconds, or None for none; got {timeout!r}."
@@ -582,6 +610,7 @@ def pipeline_settings(
         description=description if description is not None else chain[-1].alias,
         total=total,
         overflow=overflow,
+        max_backoff=max_backoff,
     )
     return chain, settings
 
@@ -597,6 +626,7 @@ def pipeline(
     retries: int = 0,
     retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
     backoff: float = 0.5,
+    max_backoff: float = DEFAULT_MAX_BACKOFF,
     timeout: float | None = None,
     fail_fast: bool = False,
     progress: bool | None = None,
@@ -622,7 +652,11 @@ def pipeline(
         retries: How many more times an item that failed with one of ``retry_on`` is tried.
         retry_on: The errors worth retrying (e.g. ``LLMRateLimitError``, ``LLMServerError``;
             a ``PipelineTimeoutError`` is a ``TimeoutError``).
-        backoff: The wait before the first retry, in seconds; it doubles with each retry.
+        backoff: The wait before the first retry, in seconds; it doubles with each retry,
+            up to ``max_backoff``.
+        max_backoff: The longest wait before a retry, in seconds (120 by default): the
+            doubling stops there, so that many retries wait this long each, not longer
+            and longer.
         timeout: The longest one try of an item may take, in seconds (a
             :class:`~miniagents.pipeline.errors.PipelineTimeoutError` after it); ``None``
             for no limit. It counts a wait for an agent's own ``max_concurrency`` slot
@@ -643,8 +677,9 @@ def pipeline(
 
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
-            a timeout that is not positive (a ``ValueError``), an unknown ``overflow``, or
-            a ``durable`` that is neither a bool nor a non-empty string.
+            a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that
+            is not positive (a ``ValueError``), an unknown ``overflow``, or a ``durable``
+            that is neither a bool nor a non-empty string.
         DurablePipelineUnavailableError: for ``durable=`` without ``miniagents.ext.dbos``
             imported (``pip install "miniagents[dbos]"``).
     """
@@ -657,6 +692,7 @@ def pipeline(
         retries=retries,
         retry_on=retry_on,
         backoff=backoff,
+        max_backoff=max_backoff,
         timeout=timeout,
         fail_fast=fail_fast,
         progress=progress,

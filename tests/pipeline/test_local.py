@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import sys
 import threading
 from collections.abc import AsyncIterator, Collection, Iterator
@@ -37,6 +38,7 @@ from miniagents.pipeline import (
     durability,
 )
 from miniagents.pipeline.durability import DurableItems, set_durable_items
+from miniagents.pipeline.local import DEFAULT_MAX_BACKOFF
 from miniagents.testing import virtual_time
 
 
@@ -164,6 +166,70 @@ async def test_retryable_errors_are_retried_with_backoff() -> None:
     assert result.ok
     assert result.attempts == 3
     assert clock.elapsed == 1.0 + 2.0  # the backoff doubles
+
+
+async def test_the_backoff_doubles_up_to_max_backoff_and_stays_there() -> None:
+    starts: list[float] = []
+
+    @miniagent
+    async def flaky(ctx: InteractionContext) -> None:
+        starts.append(asyncio.get_running_loop().time())
+        raise ConnectionError("try again")
+
+    with virtual_time():
+        async with MiniAgents():
+            run = pipeline(flaky, ["x"], retries=6, backoff=1.0, max_backoff=5.0)
+            [result] = [r async for r in run]
+    assert result.attempts == 7
+    between = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert between == pytest.approx([1.0, 2.0, 4.0, 5.0, 5.0, 5.0])  # capped from the 4th
+
+
+async def test_thirty_retries_wait_at_most_the_default_max_backoff_each() -> None:
+    # uncapped, the 30th retry of the default 0.5 s backoff waited 8.5 years (17 in all)
+    tries = 0
+
+    @miniagent
+    async def flaky(ctx: InteractionContext) -> None:
+        nonlocal tries
+        tries += 1
+        if tries <= 30:
+            raise ConnectionError("try again")
+        ctx.reply("fine")
+
+    with virtual_time() as clock:
+        async with MiniAgents():
+            [result] = [r async for r in pipeline(flaky, ["x"], retries=30)]
+    assert result.ok
+    assert result.attempts == 31
+    doubling = 0.5 + 1.0 + 2.0 + 4.0 + 8.0 + 16.0 + 32.0 + 64.0  # then 120 s, the default cap
+    assert DEFAULT_MAX_BACKOFF == 120.0
+    assert clock.elapsed == pytest.approx(doubling + (30 - 8) * DEFAULT_MAX_BACKOFF)
+
+
+async def test_more_than_a_thousand_retries_do_not_overflow() -> None:
+    # Uncapped, the wait was backoff * 2 ** (attempts - 1), and 2 ** 1024 does not fit in a
+    # float whatever it multiplies: the 1,025th retry failed the run with an OverflowError.
+    # The smallest backoff there is gets there in little virtual time.
+    starts: list[float] = []
+
+    @miniagent
+    async def flaky(ctx: InteractionContext) -> None:
+        starts.append(asyncio.get_running_loop().time())
+        if len(starts) <= 1100:
+            raise ConnectionError("try again")
+        ctx.reply("fine")
+
+    with virtual_time():
+        async with MiniAgents():
+            [result] = [r async for r in pipeline(flaky, ["x"], retries=1100, backoff=5e-324)]
+    assert result.ok
+    assert result.attempts == 1101
+    waits = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert max(waits) == pytest.approx(DEFAULT_MAX_BACKOFF)
+    # 5e-324 is 2 ** -1074: the doubling reaches the cap at the 1,082nd retry
+    assert waits[1081:] == pytest.approx([DEFAULT_MAX_BACKOFF] * 19)
+    assert waits[1080] == pytest.approx(64.0)
 
 
 @pytest.mark.parametrize("error", [LLMConnectionError, LLMTimeoutError])
@@ -306,6 +372,10 @@ def test_plain_for_left_early_stops_the_thread() -> None:
         {"timeout": float("nan")},
         {"backoff": "1"},
         {"backoff": -0.5},
+        {"max_backoff": -1.0},
+        {"max_backoff": "60"},
+        {"max_backoff": float("nan")},
+        {"max_backoff": float("inf")},
         {"retry_on": ConnectionError},
         {"retry_on": ("ValueError",)},
         {"retry_on": (ValueError, "x")},
