@@ -100,8 +100,9 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
     ("miniagents.testing.scripted_model", "reply"): (
         "an error the test scripted for this call, raised as the model's failure with its own type"
     ),
-    ("miniagents.pipeline.item_result", "self.error"): (
-        "an item's error, re-raised to the pipeline's consumer with its own type"
+    ("miniagents.pipeline.item_result", "error.with_traceback(traceback)"): (
+        "an item's error, re-raised to the pipeline's consumer with its own type (and the "
+        "traceback it had when the result was made)"
     ),
     ("miniagents.pipeline.local", "read_error"): (
         "the items iterable's own error, raised to the consumer after the results before it"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Generic
 
 from typing_extensions import TypeVar
@@ -38,13 +39,39 @@ class ItemResult(Generic[T, ReplyT_co]):
     error: BaseException | None = None
     attempts: int = 1
 
+    def __post_init__(self) -> None:
+        """Keep the error's traceback as it is now, for :meth:`get` to raise it with each time."""
+        # (not a field: a traceback can be neither compared, copied by asdict nor pickled)
+        error = self.error
+        object.__setattr__(self, "_traceback", None if error is None else error.__traceback__)
+
+    def __getstate__(self) -> dict[str, object]:
+        """The fields, for pickle and copy (a traceback cannot be pickled)."""
+        return {name: value for name, value in self.__dict__.items() if name != "_traceback"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Restore the fields; the error's traceback is what it has now (none, unpickled)."""
+        self.__dict__.update(state)
+        self.__post_init__()
+
     @property
     def ok(self) -> bool:
         """Whether the item succeeded."""
         return self.error is None
 
     def get(self) -> MessageTuple[ReplyT_co]:
-        """The replies, or raise the item's error."""
-        if self.error is not None:
-            raise self.error
+        """The replies, or raise the item's error.
+
+        The error is raised with the traceback it had when the result was made, each time
+        (as ``asyncio.Future.result()`` does): a ``get()`` in a loop of retries or reports
+        does not make it grow by the frames of every call before. Its ``__cause__`` (the
+        ``raise ... from`` of the agent) is kept.
+
+        Raises:
+            BaseException: the item's error, with its own type.
+        """
+        error = self.error
+        if error is not None:
+            traceback: TracebackType | None = self.__dict__["_traceback"]
+            raise error.with_traceback(traceback)
         return self.replies

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import itertools
+import pickle
 import sys
 import threading
+import traceback
 from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import aclosing
 
@@ -147,6 +150,48 @@ async def test_a_failed_item_holds_its_error_and_the_others_go_on() -> None:
     with pytest.raises(ValueError, match="bad item"):
         results[1].get()
     assert str(results[2].get()) == "c"
+
+
+def _frames(error: BaseException) -> list[str]:
+    return [frame.name for frame in traceback.extract_tb(error.__traceback__)]
+
+
+async def test_get_raises_the_error_with_the_same_traceback_however_often_it_is_called() -> None:
+    # it raised the same exception object again: each call added its frames to the error's
+    # traceback, which grew without end (and kept every caller's frame alive)
+    @miniagent
+    async def refuses(ctx: InteractionContext) -> None:
+        try:
+            raise KeyError("key")
+        except KeyError as error:
+            raise ValueError("bad item") from error
+
+    async with MiniAgents():
+        [result] = [r async for r in pipeline(refuses, ["x"])]
+    assert result.error is not None
+    made = _frames(result.error)
+    assert "refuses" in made
+    raised: list[list[str]] = []
+    for _ in range(50):
+        with pytest.raises(ValueError, match="bad item") as caught:
+            result.get()
+        raised.append(_frames(caught.value))
+    here = test_get_raises_the_error_with_the_same_traceback_however_often_it_is_called
+    once = [here.__name__, "get", *made]  # this test's frame and get's, then the agent's
+    assert raised == [once] * 50
+    assert isinstance(caught.value.__cause__, KeyError)  # `raise ... from` is kept
+
+
+def test_a_result_with_an_error_pickles_and_raises_it_after() -> None:
+    try:
+        raise ValueError("bad item")
+    except ValueError as error:
+        result: ItemResult[str] = ItemResult(0, "x", error=error)
+    copied = pickle.loads(pickle.dumps(result))
+    assert isinstance(copied.error, ValueError)
+    with pytest.raises(ValueError, match="bad item"):
+        copied.get()
+    assert isinstance(dataclasses.asdict(result)["error"], ValueError)  # (a deep copy)
 
 
 async def test_retryable_errors_are_retried_with_backoff() -> None:
