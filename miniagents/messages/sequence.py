@@ -161,7 +161,14 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
             collect(messages, segments)
         self._init_segments(segments, "buffer")
 
-    def _init_segments(self, segments: list[Segment], overflow: Overflow) -> None:
+    def _init_segments(
+        self, segments: list[Segment], overflow: Overflow, cancel_when_abandoned: bool = False
+    ) -> None:
+        """Set the sequence up over ``segments`` (a view, if they are one running sequence).
+
+        ``cancel_when_abandoned``: a record of its own is cancelled once every consumer has
+        given up (its source unsubscribed from, a stream it follows given up on in turn).
+        """
         ready = 0
         while ready < len(segments) and isinstance(segments[ready], MessagePromise):
             ready += 1
@@ -178,6 +185,8 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
                 self._setup(shown, view=True)  # another sequence, unchanged: share its record
                 return
             core = self._flattening(rest, prefill, overflow)
+            if cancel_when_abandoned:
+                core.on_abandoned = core.cancel  # (not followed for nobody)
         self._setup(core)
 
     @staticmethod
@@ -216,7 +225,9 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
         an agent's ``as_operator()`` output) gives a view of that sequence: its record is
         shared, and it is pulled with backpressure. A hot observable cannot be slowed: its
         items beyond the high-water mark are handled by ``overflow`` (see
-        :data:`~miniagents.promising.limits.Overflow`).
+        :data:`~miniagents.promising.limits.Overflow`). Any other observable is unsubscribed
+        from once every consumer of the sequence has given up (a wait cancelled, a
+        subscription disposed): the sequence then ends with ``StreamCancelledError``.
 
         Marble::
 
@@ -235,7 +246,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
                 "for anything else that holds messages, use MessageSequencePromise(messages)."
             )
         sequence: MessageSequencePromise[Message] = cls.__new__(cls)
-        sequence._init_segments([source], overflow)
+        sequence._init_segments([source], overflow, cancel_when_abandoned=True)
         return sequence
 
     def as_message_observable(self) -> MessageObservable[MessageT_co]:

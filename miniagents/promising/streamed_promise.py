@@ -9,7 +9,7 @@ from reactivex import Observable
 
 from miniagents.promising._cursor import PieceIterator
 from miniagents.promising._flow import count_weakly
-from miniagents.promising._replay import ReplayCore, ReplayObservable
+from miniagents.promising._replay import DirectSource, ReplayCore, ReplayObservable
 from miniagents.promising._shared import Shared
 from miniagents.promising._sources import from_async_iterable
 from miniagents.promising.errors import StreamSourceError
@@ -105,7 +105,9 @@ class StreamedPromise(Shared, Generic[PieceT, WholeT]):
         Args:
             source: Where the pieces come from: an async iterable (pulled in a task, no
                 further than the high-water mark ahead of the slowest consumer) or an
-                observable (subscribed to). ``None`` for a stream that holds only
+                observable (subscribed to; unsubscribed from once every consumer has given
+                up, as an agent's replies are given up: the stream then ends with
+                ``StreamCancelledError``). ``None`` for a stream that holds only
                 ``prefill_pieces``.
             resolver: Turns the tuple of all pieces into the whole; called at most once
                 per successful ``await``, after the stream ended.
@@ -123,6 +125,10 @@ class StreamedPromise(Shared, Generic[PieceT, WholeT]):
             self._setup(observable.core, resolver, view=True)
             return
         core = ReplayCore(observable, prefill, paced=f"this {what}", overflow=overflow)
+        if observable is not None and not isinstance(observable, DirectSource):
+            # an observable subscribed to (a hot source, or another stream followed): once
+            # every consumer has given up, it is unsubscribed from, not fed for nobody
+            core.on_abandoned = core.cancel
         self._setup(core, resolver)
 
     def _setup(

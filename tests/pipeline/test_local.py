@@ -27,6 +27,7 @@ from miniagents import (
     MessagePromise,
     MessageSequencePromise,
     MiniAgents,
+    StreamedPromise,
     miniagent,
     pipeline,
 )
@@ -724,6 +725,26 @@ async def test_a_pipeline_stopped_early_gives_up_the_agent_replies_it_read() -> 
         async with aclosing(pipeline(upper, numbers.inquire(), max_in_flight=4).__aiter__()) as it:
             assert (await anext(it)).index == 0
         assert await stopped == "cancelled"
+
+
+async def _nothing(pieces: tuple[str, ...]) -> None:
+    return None
+
+
+@pytest.mark.parametrize("given", ["stream", "its observable"])
+async def test_a_pipeline_stopped_early_gives_up_a_hot_stream_nobody_else_reads(given: str) -> None:
+    # a stream over a hot source, given up on by the run as it stopped, kept its subscription
+    subject: Subject[str] = Subject()
+    stream: StreamedPromise[str, None] = StreamedPromise(subject, resolver=_nothing)
+    stream.start()  # subscribed now
+    items = stream if given == "stream" else stream.as_observable()
+    subject.on_next("a")
+    async with MiniAgents():
+        async with aclosing(pipeline(upper, items, max_in_flight=2).__aiter__()) as it:
+            assert (await anext(it)).index == 0
+            assert len(subject.observers) == 1
+        assert not subject.observers
+    assert stream.done
 
 
 async def test_a_pipeline_stopped_early_leaves_an_observed_stream_to_its_other_readers() -> None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import pydantic
 import pytest
+from reactivex.subject import Subject
 
 from miniagents import Message, MessagePromise, MessageSequencePromise, Promise, StreamedPromise
 from miniagents.errors import (
@@ -22,6 +23,7 @@ from miniagents.errors import (
     StreamSourceError,
 )
 from miniagents.messages import MessageTokenAppender
+from miniagents.messages.sequence import MessageType
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock
 
@@ -366,6 +368,85 @@ async def test_two_consumers_cancelled_at_once_both_get_cancelled_error() -> Non
         await producer  # the last one's giving up stops the producer
     with pytest.raises(StreamCancelledError):
         await appender.promise
+
+
+async def _pieces(pieces: tuple[int, ...]) -> tuple[int, ...]:
+    return pieces
+
+
+async def _read_into(
+    stream: StreamedPromise[int, tuple[int, ...]], got: asyncio.Queue[int]
+) -> None:
+    async for piece in stream:
+        got.put_nowait(piece)
+
+
+async def test_a_stream_over_a_hot_observable_unsubscribes_once_every_consumer_gave_up() -> None:
+    # it kept its subscription for nobody, recording what the source emitted for good
+    subject: Subject[int] = Subject()
+    stream = StreamedPromise(subject, resolver=_pieces)
+    got_first: asyncio.Queue[int] = asyncio.Queue()
+    got_second: asyncio.Queue[int] = asyncio.Queue()
+    first = asyncio.ensure_future(_read_into(stream, got_first))
+    second = asyncio.ensure_future(_read_into(stream, got_second))
+    await asyncio.sleep(0)  # (both wait for the first piece: the stream has subscribed)
+    assert len(subject.observers) == 1
+    subject.on_next(1)
+    assert (await got_first.get(), await got_second.get()) == (1, 1)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert len(subject.observers) == 1  # the other reader goes on
+    subject.on_next(2)
+    assert await got_second.get() == 2
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert not subject.observers  # the last one gave up: unsubscribed
+    late: asyncio.Queue[int] = asyncio.Queue()
+    with pytest.raises(StreamCancelledError):  # a later reader: the pieces, then the end
+        await _read_into(stream, late)
+    assert [late.get_nowait(), late.get_nowait()] == [1, 2]
+
+
+async def test_a_stream_over_a_hot_observable_unsubscribes_when_its_subscriber_disposes() -> None:
+    subject: Subject[int] = Subject()
+    stream = StreamedPromise(subject, resolver=_pieces)
+    got: list[int] = []
+    subscription = stream.as_observable().subscribe(got.append)
+    subject.on_next(1)
+    assert got == [1]
+    assert len(subject.observers) == 1
+    subscription.dispose()
+    assert not subject.observers
+    assert stream.done
+
+
+async def test_a_sequence_from_a_hot_observable_unsubscribes_once_every_consumer_gave_up() -> None:
+    subject: Subject[MessageType] = Subject()
+    sequence = MessageSequencePromise.from_observable(subject)
+    whole = asyncio.ensure_future(sequence.aresolve_messages())
+    await asyncio.sleep(0)  # (it waits: the sequence has subscribed)
+    assert len(subject.observers) == 1
+    whole.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await whole
+    assert not subject.observers
+
+
+async def test_leaving_a_hot_stream_with_break_keeps_it_for_a_later_reader() -> None:
+    # not giving up (as with an agent's replies): the stream stays whole
+    subject: Subject[int] = Subject()
+    stream = StreamedPromise(subject, resolver=_pieces)
+    stream.start()
+    subject.on_next(1)
+    async for piece in stream:
+        assert piece == 1
+        break
+    assert len(subject.observers) == 1
+    subject.on_next(2)
+    subject.on_completed()
+    assert await stream == (1, 2)
 
 
 async def test_a_generic_streamed_promise_resolves_with_its_resolver() -> None:
