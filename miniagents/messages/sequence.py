@@ -319,6 +319,11 @@ class MessageObservable(Observable[MessageT_co]):
         self._open_sequence = open_sequence
         self._own = own
 
+    @property
+    def own(self) -> bool:
+        """Whether each subscription (or reading agent) opens a sequence of its own."""
+        return self._own
+
     def open(self) -> MessageSequencePromise[MessageT_co]:
         """The sequence behind this observable (for an agent's operator: a new interaction)."""
         return self._open_sequence()

@@ -70,7 +70,13 @@ from miniagents.miniagents.context import (
 )
 from miniagents.miniagents.errors import AgentDefinitionError, AgentFinishedError
 from miniagents.promising.errors import StreamCancelledError
-from miniagents.promising.lowlevel import ReplayCore, core_of, forget_task, logger
+from miniagents.promising.lowlevel import (
+    ReplayCore,
+    ReplayObservable,
+    core_of,
+    forget_task,
+    logger,
+)
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 __all__ = [
@@ -293,31 +299,52 @@ def start(
     context = MiniAgents.get_current()  # outside a context: the clear error, at once
     check_thread(context)  # (one that copied the context: no loop would run the agent)
     agent._parameters.check_call(args, arguments)
+    # the common case, tested first: a miss of the ABC below costs three calls
     if isinstance(inputs, MessageSequencePromise):
-        pass  # the common case, tested first: a miss of the ABC below costs three calls
-    elif isinstance(inputs, MessageObservable):  # another agent's replies: read them directly
+        return start_interaction(context, agent, inputs, args, arguments, start_asap)
+    if isinstance(inputs, MessageObservable):  # another agent's replies: read them directly
+        own = inputs.own  # an agent operator's: a new interaction, read by this one alone
         inputs = MessageSequencePromise.from_observable(inputs)
     else:
-        inputs = MessageSequencePromise.from_observable(inputs)
+        source = inputs
+        inputs = MessageSequencePromise.from_observable(source)
         inputs.start()  # a hot source must not emit before the agent listens
-        replies = start_interaction(context, agent, inputs, args, arguments, start_asap)
-        _stop_input_when_given_up(core_of(replies), core_of(inputs))
-        return replies
-    return start_interaction(context, agent, inputs, args, arguments, start_asap)
+        # its own record of the source, unless it is a view of a stream the library keeps
+        # (which others may read: the interaction gives it up as any input, see _run)
+        own = not isinstance(source, ReplayObservable) or core_of(inputs) is not source.core
+    replies = start_interaction(context, agent, inputs, args, arguments, start_asap)
+    if own:
+        _stop_input_when_done(core_of(replies), core_of(inputs))
+    return replies
 
 
-def _stop_input_when_given_up(
+def _stop_input_when_done(
     replies: ReplayCore[MessagePromise], inputs: ReplayCore[MessagePromise]
 ) -> None:
-    """Cancel an interaction's own input (read from an outside observable) if it is given up.
+    """Stop an interaction's own input when the interaction is over.
 
-    Nobody else reads that input: once its replies are cancelled (``cancel()``, every
-    consumer gave up, a reactive subscription disposed), it unsubscribes from the source.
+    Its own input is its record of an outside observable, or the new interaction of the
+    agent operator piped before it, opened for it: nobody else reads it (unless the agent
+    handed it on). Once the replies are cancelled (``cancel()``, every consumer gave up, a
+    reactive subscription disposed), it is cancelled at once, as a disposed reactive
+    operator unsubscribes from its source (and the interaction before it is cancelled in
+    turn). Once they end otherwise (the agent returned or failed), it is given up on when
+    the interaction has stopped, unless someone else consumes it then. So an operator's
+    subscription lets go of its source whether it is disposed before its replies end (an
+    ``ops.take(1)`` inside the first reply) or after (an agent that never waits, run to its
+    end by an eager task factory inside the subscription; one that read only part of its
+    input); one that ``finish_early()``s keeps it while it reads.
+
+    (Not for a view of a stream that others may read, such as the observable of a sequence:
+    cancelling it stopped that stream under them. The interaction gives such an input up as
+    any other, when it is given up on.)
     """
 
     def stop() -> None:
         if isinstance(replies.error, (StreamCancelledError, asyncio.CancelledError)):
             inputs.cancel()
+        else:
+            inputs.check_abandoned_at_release()
 
     replies.when_done(stop)
 
@@ -491,14 +518,18 @@ async def _run(
     except BaseException as error:  # it travels through the replies, even Ctrl+C
         finished_early = interaction._finished
         interaction._finish()
+        given_up = isinstance(error, asyncio.CancelledError)
         if not replies.closed:
             replies.fail(error)
-        elif not isinstance(error, asyncio.CancelledError):
+        elif not given_up:
             _report_late_error(agent, replies, error, finished_early)
+            # its replies were given up on (cancelled) before it ended with what that caused
+            # (a reply refused, an input cancelled with them), not with its task's cancellation
+            given_up = isinstance(replies.error, (StreamCancelledError, asyncio.CancelledError))
+        if given_up and held is not None:  # given up on: it gives up its input in turn
+            held.release_reader(gave_up=True)
+            held = None
         if isinstance(error, asyncio.CancelledError):
-            if held is not None:  # given up on (cancelled): it gives up its input in turn
-                held.release_reader(gave_up=True)
-                held = None
             raise
     else:
         interaction._finished = True  # (_finish, inline)
@@ -750,8 +781,11 @@ class MiniAgent(Generic[P, ReplyT_co]):
         ``source.pipe(agent_a.as_operator(), agent_b.as_operator(), ops.to_list())``; the
         result emits each reply message, in order, as soon as it is complete. An agent
         piped after another reads that agent's replies directly, with backpressure and no
-        copy (see :class:`~miniagents.messages.sequence.MessageObservable`). The marble
-        diagram is in :func:`miniagents.operators.agent_operator`.
+        copy (see :class:`~miniagents.messages.sequence.MessageObservable`). Each
+        subscription lets go of its source when it is disposed (an ``ops.take(n)`` after
+        it) and when its interaction is over, unless others read that source (the
+        observable of a shared sequence). The marble diagram is in
+        :func:`miniagents.operators.agent_operator`.
         """
 
         def operator(source: Observable[MessageType]) -> Observable[ReplyT_co]:

@@ -27,7 +27,11 @@ def agent_operator(
     are the agent's arguments (checked by mypy against the agent function). An agent piped
     after another reads that agent's replies directly, with backpressure and no copy. The
     same as ``agent.as_operator(**kwargs)``; it needs a running ``MiniAgents`` context when
-    subscribed to.
+    subscribed to. Each subscription lets go of its source (unsubscribes from it, or gives
+    up the interaction piped before it) when it is disposed, e.g. by an ``ops.take(n)``
+    after it, and when its interaction is over (the agent returned or failed), as a
+    reactive operator that completes does; the observable of a sequence that others read
+    is left to them.
 
     .. marble::
         :alt: agent_operator

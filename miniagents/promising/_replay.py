@@ -1193,8 +1193,23 @@ class ReplayCore(abc.ObserverBase[T]):
         if blocked is not None:  # pieces of it that a consumer gave up while the reader ran
             for ref in blocked:
                 piece = ref()
-                if piece is not None:
+                if piece is self and self._interactions > 0:
+                    _check_at_release(self, self)  # (check_abandoned_at_release: at the last)
+                elif piece is not None:
                     piece.check_abandoned()
+
+    def check_abandoned_at_release(self) -> None:
+        """:meth:`check_abandoned` now, or, while interactions read it, when the last one stops.
+
+        For a stream made for one interaction alone (an agent operator's own record of an
+        outside observable), once that interaction is over: an interaction that ends on its
+        own leaves the streams it read running (see :meth:`release_reader`), but nobody
+        reads this one after it, unless someone else consumes it then.
+        """
+        if self._interactions > 0:
+            _check_at_release(self, self)
+        else:
+            self.check_abandoned()
 
     def give_up(self) -> None:
         """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""

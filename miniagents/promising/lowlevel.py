@@ -38,7 +38,8 @@ What the layers above need, and where it is:
   the text of a core of ``str``;
 - **"when done"**: ``when_done(callback)``; **"on abandoned"**: the ``on_abandoned``
   callback, called once when every consumer of a running stream has given up
-  (``check_abandoned()`` checks);
+  (``check_abandoned()`` checks; ``check_abandoned_at_release()`` checks now or, while
+  interactions read the stream, when the last of them stops);
 - **handles** (what keeps a stream reachable): ``count_handle()`` / ``handle_gone()``;
 - **sources**: :class:`DirectSource` (feeds a core by calling it), :func:`pull` (an async
   iterable pulled in a task, no further than its gate has room), :func:`follow_outside`

@@ -19,6 +19,7 @@ from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock
 from tests.fakes.eager_tasks import eager_tasks
 from tests.miniagents import test_abandon, test_memory, test_persist
+from tests.operators import test_operators
 from tests.promising import test_backpressure
 
 _PLAIN: list[Callable[[], Awaitable[None]]] = [
@@ -28,6 +29,11 @@ _PLAIN: list[Callable[[], Awaitable[None]]] = [
     test_abandon.test_giving_up_on_the_whole_reply_stops_the_messages_it_replied_with,
     # the agent waited for room before its replies were dropped, and was never woken
     test_backpressure.test_replies_nobody_can_read_stop_pressing_at_once,
+    # the agent never waits: it had replied and returned inside the subscription, so the
+    # take(1) found its replies complete, and cancelling them (a no-op) stopped nothing; its
+    # input kept the source's subscription
+    test_operators.test_an_agent_operator_taken_from_gives_up_quietly_and_lets_go_of_its_source,
+    test_operators.test_an_agent_operator_lets_go_of_its_source_when_its_agent_has_returned,
 ]
 
 

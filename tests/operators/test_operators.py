@@ -186,6 +186,122 @@ async def test_an_agent_operator_taken_from_gives_up_quietly_and_lets_go_of_its_
 
 
 @miniagent
+async def answers_the_first(ctx: InteractionContext) -> None:
+    """Replies to its first input message only, then returns."""
+    async for message in ctx.message_promises:
+        ctx.reply(f"got {await message}")
+        return
+
+
+async def test_an_agent_operator_lets_go_of_its_source_when_its_agent_has_returned() -> None:
+    # the replies completed before the subscription was disposed (by their own end), and
+    # only replies cancelled stopped the input: it kept the source for nobody, for good
+    subject: Subject[Message] = Subject()
+    replies: list[str] = []
+    done = asyncio.Event()
+    async with MiniAgents():
+        subject.pipe(answers_the_first.as_operator()).subscribe(
+            lambda reply: replies.append(str(reply)), on_completed=done.set
+        )
+        assert len(subject.observers) == 1
+        subject.on_next(Message(text="a"))
+        await done.wait()
+        assert replies == ["got a"]
+        assert not subject.observers
+
+
+@pytest.mark.parametrize("taken", [False, True], ids=["returned", "taken from"])
+async def test_agent_operators_piped_one_after_another_let_go_of_the_source(taken: bool) -> None:
+    # the second agent's input is the first one's new interaction, its alone: it ran on
+    # (reading the source) when the second had returned, or had failed replying after the
+    # take gave it up (an AppenderClosedError, not its task's cancellation)
+    subject: Subject[Message] = Subject()
+    replies: list[str] = []
+    done = asyncio.Event()
+    second = shout.as_operator() if taken else answers_the_first.as_operator()
+    async with MiniAgents():
+        piped = subject.pipe(shout.as_operator(), second)
+        if taken:
+            piped = piped.pipe(ops.take(1))
+        piped.subscribe(lambda reply: replies.append(str(reply)), on_completed=done.set)
+        subject.on_next(Message(text="a"))
+        subject.on_next(Message(text="b"))
+        await done.wait()
+        assert replies == ["A!!" if taken else "got A!"]
+        assert not subject.observers
+
+
+async def test_an_agent_operator_that_finished_early_keeps_its_source_until_it_stops() -> None:
+    read_on: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    @miniagent
+    async def answers_then_reads_on(ctx: InteractionContext) -> None:
+        messages = aiter(ctx.message_promises)
+        ctx.reply(f"got {await anext(messages)}")
+        ctx.finish_early()  # the replies end; the agent reads on
+        read_on.set_result(str(await anext(messages)))
+
+    subject: Subject[Message] = Subject()
+    done = asyncio.Event()
+    async with MiniAgents():
+        subject.pipe(answers_then_reads_on.as_operator()).subscribe(on_completed=done.set)
+        subject.on_next(Message(text="a"))
+        await done.wait()  # the replies have ended (and the subscription is disposed)
+        assert len(subject.observers) == 1  # the agent still reads its input
+        subject.on_next(Message(text="b"))
+        assert await read_on == "b"
+        assert not subject.observers  # it has returned: nobody reads the input any more
+
+
+async def test_an_agent_operator_taken_from_leaves_a_shared_sequence_to_its_other_readers() -> None:
+    # the operator's input was a view of the sequence, and giving the operator up cancelled
+    # the sequence itself (its agent too) under its other reader
+    go_on = asyncio.Event()
+
+    @miniagent
+    async def numbers(ctx: InteractionContext) -> None:
+        for number in range(5):
+            if number == 2:
+                await go_on.wait()  # (still running when the operator is given up)
+            ctx.reply(str(number))
+
+    done = asyncio.Event()
+    async with MiniAgents():
+        replies = numbers.inquire()
+        whole = asyncio.ensure_future(replies.aresolve_messages())  # the other reader
+        taken: list[str] = []
+        replies.as_observable().pipe(shout.as_operator(), ops.take(1)).subscribe(
+            lambda reply: taken.append(str(reply)), on_completed=done.set
+        )
+        await done.wait()
+        assert taken == ["0!"]
+        go_on.set()
+        assert [str(message) for message in await whole] == ["0", "1", "2", "3", "4"]
+
+
+async def test_an_agent_operator_taken_from_gives_up_a_sequence_nobody_else_reads() -> None:
+    stopped: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    @miniagent
+    async def numbers(ctx: InteractionContext) -> None:
+        try:
+            for number in range(5):
+                if number == 2:
+                    await asyncio.Event().wait()  # (still running when the operator is given up)
+                ctx.reply(str(number))
+        except asyncio.CancelledError:
+            stopped.set_result("cancelled")
+            raise
+
+    done = asyncio.Event()
+    async with MiniAgents():
+        taken = numbers.inquire().as_observable().pipe(shout.as_operator(), ops.take(1))
+        taken.subscribe(on_completed=done.set)
+        await done.wait()
+        assert await stopped == "cancelled"
+
+
+@miniagent
 async def shout(ctx: InteractionContext, mark: str = "!") -> None:
     async for message in ctx.messages:
         ctx.reply(f"{str(await message).upper()}{mark}")
