@@ -451,9 +451,7 @@ async def test_an_error_a_source_given_up_on_raises_as_it_closes_is_logged(
     async with MiniAgents():
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(source_agent(tokens()).inquire().aresolve(), 0.2)
-    stopping = running_tasks()  # the source's task, cancelled: its cleanup raises
-    _, pending = await asyncio.wait(stopping, timeout=10) if stopping else (None, ())
-    assert not pending
+    assert not running_tasks()  # the exit waited for the source's cleanup (which raised)
     [record] = [record for record in caplog.records if record.levelname == "ERROR"]
     assert "stopped as it was given up on" in record.getMessage()
     assert record.exc_info is not None
@@ -871,3 +869,34 @@ async def test_a_timeout_around_the_loop_landing_in_its_body_gives_the_reply_up(
             await reply
     assert events == ["cancelled"]
     assert virtual_clock.elapsed == pytest.approx(0.1)  # not the agent's 10 s
+
+
+# -- giving up, found by the topology fuzzer ------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["given up on", "the context fails"])
+async def test_the_context_exits_once_the_messages_it_stopped_have_closed_their_sources(
+    how: str,
+) -> None:
+    """A stopped message's source cleans up in its own task: the exit waits for it."""
+    events: list[str] = []
+
+    async def tokens() -> AsyncIterator[str]:
+        try:
+            yield "first"
+            await asyncio.sleep(10)
+        finally:
+            await asyncio.sleep(0.1)  # (e.g. closing a connection)
+            events.append("source closed")
+
+    with contextlib.suppress(RuntimeError):
+        async with MiniAgents():
+            reply = source_agent(tokens()).inquire()
+            if how == "given up on":
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(reply.aresolve(), 1)
+            else:
+                await anext(aiter(reply))
+                raise RuntimeError("the caller fails")
+    assert events == ["source closed"]
+    assert not running_tasks()
