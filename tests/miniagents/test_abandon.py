@@ -900,3 +900,74 @@ async def test_the_context_exits_once_the_messages_it_stopped_have_closed_their_
                 raise RuntimeError("the caller fails")
     assert events == ["source closed"]
     assert not running_tasks()
+
+
+async def ten_second_tokens(name: str, events: list[str]) -> AsyncIterator[str]:
+    """A message's tokens: its name, then the rest 10 virtual seconds later (or it stops)."""
+    yield f"{name} "
+    try:
+        await asyncio.sleep(10)
+    except asyncio.CancelledError:
+        events.append(f"{name} stopped")
+        raise
+    yield "(the rest)"
+
+
+def two_streaming_messages(events: list[str]) -> MiniAgent[[]]:
+    """An agent whose reply ends at once, with two messages of two agents still streaming."""
+
+    @miniagent
+    async def one(ctx: InteractionContext, name: str) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(ten_second_tokens(name, events)))
+
+    @miniagent
+    async def both(ctx: InteractionContext) -> None:
+        ctx.reply([one.inquire(name="a"), one.inquire(name="b")])
+
+    return both
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["in the loop's body", "in the wait for a message", "as an agent's input", "queued"],
+)
+async def test_giving_up_on_a_reply_that_has_ended_stops_its_messages_still_streaming(
+    how: str, virtual_clock: VirtualClock
+) -> None:
+    """Its every message has entered (it ended), so only its messages are left to give up."""
+    events: list[str] = []
+    both = two_streaming_messages(events)
+
+    @miniagent
+    async def reader(ctx: InteractionContext) -> None:
+        async for message in ctx.message_promises:
+            await message
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        await asyncio.sleep(5)
+        ctx.reply("slow")
+
+    @miniagent
+    async def queue(ctx: InteractionContext) -> None:
+        ctx.reply([slow.inquire(), both.inquire()])  # both's reply waits behind slow's
+
+    async def give_up() -> None:
+        if how == "in the loop's body":
+            async with asyncio.timeout(1):
+                async for _ in both.inquire():
+                    await asyncio.sleep(5)  # (the timeout lands here)
+        elif how == "in the wait for a message":
+            async with asyncio.timeout(1):
+                async for message in both.inquire():
+                    await message  # (the timeout lands here, in the first message)
+        elif how == "as an agent's input":
+            await asyncio.wait_for(reader.inquire(both.inquire()).aresolve(), 1)
+        else:
+            await asyncio.wait_for(queue.inquire().aresolve(), 1)
+
+    async with MiniAgents():
+        with pytest.raises(TimeoutError):
+            await give_up()
+    assert sorted(events) == ["a stopped", "b stopped"]
+    assert virtual_clock.elapsed == pytest.approx(1)  # not the messages' 10 s
