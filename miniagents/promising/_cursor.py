@@ -93,7 +93,13 @@ class PieceIterator(AsyncIterator[T]):
                     and gate_flow.credit <= 0  # what gate.has_room() asks, without a call
                     and not gate_flow.has_room(gate)
                 ):
-                    await gate.await_room()
+                    try:
+                        await gate.await_room()
+                    except BaseException as error:
+                        self.quit = True  # its loop ends here (cancelled: it gave up)
+                        if isinstance(error, asyncio.CancelledError):
+                            core.check_abandoned()
+                        raise
                 else:
                     self.index = index + 1
                     flow = core.flow

@@ -971,3 +971,36 @@ async def test_giving_up_on_a_reply_that_has_ended_stops_its_messages_still_stre
             await give_up()
     assert sorted(events) == ["a stopped", "b stopped"]
     assert virtual_clock.elapsed == pytest.approx(1)  # not the messages' 10 s
+
+
+async def test_an_agent_given_up_while_it_waits_for_room_at_its_input_gives_its_input_up(
+    virtual_clock: VirtualClock,
+) -> None:
+    """RELAY waits at its next input pull (its replies are the high-water mark ahead)."""
+    events: list[str] = []
+
+    @miniagent
+    async def producer(ctx: InteractionContext) -> None:
+        try:
+            for number in range(100):  # a fact each tenth of a virtual second
+                ctx.reply(f"fact {number}")
+                await asyncio.sleep(0.1)
+        except asyncio.CancelledError:
+            events.append("producer cancelled")
+            raise
+
+    @miniagent
+    async def relay(ctx: InteractionContext) -> None:
+        async for fact in ctx.message_promises:
+            ctx.reply(f"relayed {await fact}")
+
+    async def read_slowly(reply: MessageSequencePromise) -> None:
+        async with asyncio.timeout(1.5):
+            async for _ in reply:
+                await asyncio.sleep(5)  # the caller is slow: RELAY waits for room
+
+    async with MiniAgents(high_water_mark=1):
+        with pytest.raises(TimeoutError):
+            await read_slowly(relay.inquire(producer.inquire()))
+    assert events == ["producer cancelled"]
+    assert virtual_clock.elapsed == pytest.approx(1.5)  # not the producer's 10 s
