@@ -67,6 +67,7 @@ class PieceIterator(AsyncIterator[T]):
             self._task = _current_task()  # (whose cancellation may unwind its loop)
             if core.flow.settle(core):
                 self.index = -1  # too late: its first read raises ReplayWindowError
+                self.quit = True  # (it will read nothing: it holds nothing for anyone)
             else:
                 core.flow.add_cursor(self)
         elif gate is None:
@@ -85,6 +86,7 @@ class PieceIterator(AsyncIterator[T]):
             pieces = core.pieces
             if offset < len(pieces):
                 if offset < 0 and core.flow is not None:  # released (past the window)
+                    self.quit = True  # its loop ends here (it reads nothing more)
                     raise core.flow.released_error(core)
                 gate = self._gate
                 if (

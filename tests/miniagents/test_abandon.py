@@ -18,7 +18,7 @@ from miniagents import (
     miniagent,
     pipeline,
 )
-from miniagents.errors import StreamCancelledError
+from miniagents.errors import ReplayWindowError, StreamCancelledError
 from miniagents.ext.llm.offline import CallTool, create_offline_agent
 from miniagents.operators import join_messages
 from miniagents.promising import _replay
@@ -1004,3 +1004,33 @@ async def test_an_agent_given_up_while_it_waits_for_room_at_its_input_gives_its_
             await read_slowly(relay.inquire(producer.inquire()))
     assert events == ["producer cancelled"]
     assert virtual_clock.elapsed == pytest.approx(1.5)  # not the producer's 10 s
+
+
+async def test_a_reader_that_came_past_the_replay_window_keeps_nothing_from_being_given_up(
+    virtual_clock: VirtualClock,
+) -> None:
+    """LATE starts after the reply released its first messages: it reads nothing of it."""
+    events: list[str] = []
+
+    @miniagent
+    async def producer(ctx: InteractionContext) -> None:
+        ctx.reply(["one", "two"])
+        ctx.reply(MessagePromise.from_async_iterable(ten_second_tokens("slow", events)))
+
+    @miniagent
+    async def echo(ctx: InteractionContext) -> None:
+        async for message in ctx.message_promises:
+            ctx.reply(f"echo: {await message}")
+
+    async with MiniAgents(replay_window=2):
+        reply = producer.inquire()
+        echoed = echo.inquire(reply)
+        for _ in range(5):
+            await asyncio.sleep(0)  # ECHO took every message, and waits for the slow one
+        late = aiter(reply)
+        with pytest.raises(ReplayWindowError):
+            await anext(late)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(echoed.aresolve(), 1)
+    assert events == ["slow stopped"]
+    assert virtual_clock.elapsed == pytest.approx(1)  # not the slow message's 10 s
