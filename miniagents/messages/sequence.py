@@ -309,8 +309,18 @@ class MessageObservable(Observable[MessageT_co]):
         self._own = own
 
     def open(self) -> MessageSequencePromise[MessageT_co]:
-        """The sequence behind this observable (for an agent's operator: a new interaction)."""
-        return self._open_sequence()
+        """The sequence behind this observable (for an agent's operator: a new interaction).
+
+        A sequence of its own (``own``) is its reader's alone: once that reader gives up on
+        it (an agent that reads it as its input, given up on), it is cancelled, and gives up
+        in turn what it follows, as a subscription's disposal does.
+        """
+        sequence = self._open_sequence()
+        if self._own:
+            core = core_of(sequence)
+            if not core.done and core.on_abandoned is None:  # (an interaction's has its own)
+                core.on_abandoned = core.cancel
+        return sequence
 
     def _subscribe_core(
         self, observer: abc.ObserverBase[MessageT_co], scheduler: abc.SchedulerBase | None = None

@@ -8,6 +8,7 @@ import gc
 from collections.abc import AsyncIterator, Awaitable
 
 import pytest
+import reactivex
 
 from miniagents import (
     InteractionContext,
@@ -20,7 +21,7 @@ from miniagents import (
 )
 from miniagents.errors import ReplayWindowError, StreamCancelledError
 from miniagents.ext.llm.offline import CallTool, create_offline_agent
-from miniagents.operators import join_messages
+from miniagents.operators import join_messages, resolve_messages
 from miniagents.promising import _replay
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock, scripted_agent
@@ -1034,3 +1035,34 @@ async def test_a_reader_that_came_past_the_replay_window_keeps_nothing_from_bein
             await asyncio.wait_for(echoed.aresolve(), 1)
     assert events == ["slow stopped"]
     assert virtual_clock.elapsed == pytest.approx(1)  # not the slow message's 10 s
+
+
+async def test_giving_up_on_an_agent_reading_an_operators_output_stops_what_it_follows(
+    virtual_clock: VirtualClock,
+) -> None:
+    """An agent piped after an operator reads the operator's own sequence as its input."""
+    events: list[str] = []
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        try:
+            await asyncio.sleep(10)
+            ctx.reply("fact")
+        except asyncio.CancelledError:
+            events.append("slow cancelled")
+            raise
+
+    @miniagent
+    async def echo(ctx: InteractionContext) -> None:
+        for message in await ctx.messages:
+            ctx.reply(f"echo: {message}")
+
+    @miniagent
+    async def piped(ctx: InteractionContext) -> None:
+        ctx.reply(reactivex.of(ctx.message_promises).pipe(resolve_messages(), echo.as_operator()))
+
+    async with MiniAgents():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(piped.inquire(slow.inquire()).aresolve(), 1)
+    assert events == ["slow cancelled"]
+    assert virtual_clock.elapsed == pytest.approx(1)  # not slow's 10 s
