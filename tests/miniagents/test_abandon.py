@@ -1066,3 +1066,25 @@ async def test_giving_up_on_an_agent_reading_an_operators_output_stops_what_it_f
             await asyncio.wait_for(piped.inquire(slow.inquire()).aresolve(), 1)
     assert events == ["slow cancelled"]
     assert virtual_clock.elapsed == pytest.approx(1)  # not slow's 10 s
+
+
+@pytest.mark.parametrize("how", ["as_message_observable()", "as_operator()"])
+async def test_giving_up_on_an_agent_replying_complete_messages_stops_those_still_streaming(
+    how: str, virtual_clock: VirtualClock
+) -> None:
+    """The complete messages of a reply, in order: those queued behind the first stop too."""
+    events: list[str] = []
+    both = two_streaming_messages(events)
+
+    @miniagent
+    async def complete_ones(ctx: InteractionContext) -> None:
+        if how == "as_message_observable()":
+            ctx.reply(both.inquire().as_message_observable())
+        else:
+            ctx.reply(reactivex.of("go").pipe(both.as_operator()))
+
+    async with MiniAgents():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(complete_ones.inquire().aresolve(), 1)
+    assert sorted(events) == ["a stopped", "b stopped"]
+    assert virtual_clock.elapsed == pytest.approx(1)  # not the messages' 10 s
