@@ -174,6 +174,8 @@ class Flattener:
             self.on_message(promise)
         if self.to_core:
             core: ReplayCore[MessagePromise] = self.observer  # type: ignore[assignment]
+            if type(promise) is not _ReadyMessagePromise:
+                _held_by(promise, core)
             if core.observers:  # it goes further: the nesting is counted
                 core.accept_forwarded(promise)
             else:
@@ -323,6 +325,20 @@ class Flattener:
         pending, self.pending = self.pending, None
         if pending:
             _give_up_on(pending)
+
+
+def _held_by(promise: MessagePromise, holder: ReplayCore[MessagePromise]) -> None:
+    """Count ``holder`` among the sequences of a message still streaming (its ``wanted_by``).
+
+    While one of them is read (an agent reading it as its input, say), the message is not
+    given up on when another of its consumers gives up: the sequence's reader will read it.
+    (An agent's replies adopt their messages so; any other sequence a message enters, e.g.
+    an operator's or an agent's input made of several replies, is counted here: once the
+    reply it came from has ended, nothing else links the message to that sequence.)
+    """
+    core = core_of(promise)
+    if not core.done and holder not in core.wanted_by:
+        core.wanted_by = (*core.wanted_by, holder)
 
 
 def _give_up_on(segments: deque[Segment]) -> None:

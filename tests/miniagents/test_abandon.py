@@ -1088,3 +1088,39 @@ async def test_giving_up_on_an_agent_replying_complete_messages_stops_those_stil
             await asyncio.wait_for(complete_ones.inquire().aresolve(), 1)
     assert sorted(events) == ["a stopped", "b stopped"]
     assert virtual_clock.elapsed == pytest.approx(1)  # not the messages' 10 s
+
+
+@pytest.mark.parametrize("given", ["through an operator", "in a list of replies"])
+async def test_a_timeout_around_one_input_message_of_a_reply_that_has_ended_reads_on(
+    given: str,
+) -> None:
+    """SKIM's input holds the message of a reply that has ended (its agent replied it, then
+    ended): SKIM times out on the message's tokens, then reads it whole."""
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "slow "
+        await asyncio.sleep(1)
+        yield "message"
+
+    @miniagent
+    async def slow_message(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(tokens()))
+
+    @miniagent
+    async def skim(ctx: InteractionContext) -> None:
+        async for message in ctx.message_promises:
+            with contextlib.suppress(TimeoutError):
+                await tokens_for(message, 0.5)  # (a timeout around one message)
+            ctx.reply(f"read: {await message}")
+
+    @miniagent
+    async def piped(ctx: InteractionContext) -> None:
+        ctx.reply(reactivex.of(ctx.message_promises).pipe(skim.as_operator()))
+
+    async with MiniAgents():
+        if given == "through an operator":
+            replies = piped.inquire(slow_message.inquire())
+        else:
+            replies = skim.inquire([slow_message.inquire(), "fast message"])
+        texts = [str(message) for message in await replies]
+    assert texts[0] == "read: slow message"
