@@ -1124,3 +1124,38 @@ async def test_a_timeout_around_one_input_message_of_a_reply_that_has_ended_read
             replies = skim.inquire([slow_message.inquire(), "fast message"])
         texts = [str(message) for message in await replies]
     assert texts[0] == "read: slow message"
+
+
+async def test_giving_up_on_an_agent_that_has_ended_gives_up_the_input_its_reply_holds(
+    virtual_clock: VirtualClock,
+) -> None:
+    """PIPED has ended: its reply is an operator's output over its input (which WAITING,
+    never started reading, holds in an observable), and that reply is given up on."""
+    events: list[str] = []
+    never = asyncio.Event()
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        try:
+            await asyncio.sleep(10)
+            ctx.reply("fact")
+        except asyncio.CancelledError:
+            events.append("slow cancelled")
+            raise
+
+    @miniagent
+    async def waiting(ctx: InteractionContext) -> None:
+        await never.wait()  # (as an agent waiting for its concurrency slot)
+        ctx.reply(await ctx.messages)
+
+    @miniagent
+    async def piped(ctx: InteractionContext) -> None:
+        ctx.reply(
+            reactivex.of(ctx.message_promises).pipe(resolve_messages(), waiting.as_operator())
+        )
+
+    async with MiniAgents():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(piped.inquire(slow.inquire()).aresolve(), 1)
+    assert events == ["slow cancelled"]
+    assert virtual_clock.elapsed == pytest.approx(1)  # not slow's 10 s
