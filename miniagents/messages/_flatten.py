@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 
@@ -47,12 +47,23 @@ from miniagents.promising.lowlevel import (
 )
 from miniagents.promising.streamed_promise import StreamedPromise
 
-__all__ = ["FlattenSource", "Flattener"]
+__all__ = ["FlattenSource", "Flattener", "LoopObservable"]
+
+T_co = TypeVar("T_co", covariant=True)
 
 Callbacks = tuple[
     Callable[[MessagePromise], None], Callable[[BaseException], None], Callable[[], None]
 ]
 """A flattening's ``emit``, ``on_inner_error`` and ``on_inner_completed``."""
+
+
+class LoopObservable(Observable[T_co]):
+    """An observable of the library's streams, which pushes only on their loop (a message
+    observable): a flattening subscribes to it as to a stream of the library's, not as to an
+    outside source, which may push from a thread and so keeps the deadlock watch from
+    telling a stuck program (a diamond to relieve, a wait cycle) from one waiting for it.
+    (A source outside the library that it reads, if any, is counted where it is followed.)
+    """
 
 
 class FlattenSource(DirectSource[MessagePromise]):
@@ -297,7 +308,7 @@ class Flattener:
             segment = segment.as_observable()  # a stream of other pieces: flatten them
         if isinstance(segment, AsyncPart):
             child.outer = pull(segment.source, child, "message sequence", self.sink, feeding=True)
-        elif core is not None:  # a stream of the library's
+        elif core is not None or isinstance(segment, LoopObservable):  # the library's
             subscription = segment.subscribe(child.on_next, child.on_error, child.on_completed)
             child.outer = subscription.dispose  # (fed on its loop: no hop, not an outside source)
         else:

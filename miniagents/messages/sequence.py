@@ -20,7 +20,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from miniagents.messages._collect import Segment, collect
-from miniagents.messages._flatten import FlattenSource
+from miniagents.messages._flatten import FlattenSource, LoopObservable
 from miniagents.messages._resolve import messages_in_order
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise, MessageT_co
@@ -277,7 +277,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
         return "\n\n".join(str(promise) for promise in core.pieces)
 
 
-class MessageObservable(Observable[MessageT_co]):
+class MessageObservable(LoopObservable[MessageT_co]):
     """The complete messages of a message sequence, as an observable that agents read directly.
 
     Subscribing gives each message, in order, as soon as it (and those before it) is
