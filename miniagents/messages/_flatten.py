@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 
@@ -47,12 +47,23 @@ from miniagents.promising.lowlevel import (
 )
 from miniagents.promising.streamed_promise import StreamedPromise
 
-__all__ = ["FlattenSource", "Flattener"]
+__all__ = ["FlattenSource", "Flattener", "LoopObservable"]
+
+T_co = TypeVar("T_co", covariant=True)
 
 Callbacks = tuple[
     Callable[[MessagePromise], None], Callable[[BaseException], None], Callable[[], None]
 ]
 """A flattening's ``emit``, ``on_inner_error`` and ``on_inner_completed``."""
+
+
+class LoopObservable(Observable[T_co]):
+    """An observable of the library's streams, which pushes only on their loop (a message
+    observable): a flattening subscribes to it as to a stream of the library's, not as to an
+    outside source, which may push from a thread and so keeps the deadlock watch from
+    telling a stuck program (a diamond to relieve, a wait cycle) from one waiting for it.
+    (A source outside the library that it reads, if any, is counted where it is followed.)
+    """
 
 
 class FlattenSource(DirectSource[MessagePromise]):
@@ -174,6 +185,8 @@ class Flattener:
             self.on_message(promise)
         if self.to_core:
             core: ReplayCore[MessagePromise] = self.observer  # type: ignore[assignment]
+            if type(promise) is not _ReadyMessagePromise:
+                _held_by(promise, core)
             if core.observers:  # it goes further: the nesting is counted
                 core.accept_forwarded(promise)
             else:
@@ -295,7 +308,7 @@ class Flattener:
             segment = segment.as_observable()  # a stream of other pieces: flatten them
         if isinstance(segment, AsyncPart):
             child.outer = pull(segment.source, child, "message sequence", self.sink, feeding=True)
-        elif core is not None:  # a stream of the library's
+        elif core is not None or isinstance(segment, LoopObservable):  # the library's
             subscription = segment.subscribe(child.on_next, child.on_error, child.on_completed)
             child.outer = subscription.dispose  # (fed on its loop: no hop, not an outside source)
         else:
@@ -323,6 +336,20 @@ class Flattener:
         pending, self.pending = self.pending, None
         if pending:
             _give_up_on(pending)
+
+
+def _held_by(promise: MessagePromise, holder: ReplayCore[MessagePromise]) -> None:
+    """Count ``holder`` among the sequences of a message still streaming (its ``wanted_by``).
+
+    While one of them is read (an agent reading it as its input, say), the message is not
+    given up on when another of its consumers gives up: the sequence's reader will read it.
+    (An agent's replies adopt their messages so; any other sequence a message enters, e.g.
+    an operator's or an agent's input made of several replies, is counted here: once the
+    reply it came from has ended, nothing else links the message to that sequence.)
+    """
+    core = core_of(promise)
+    if not core.done and holder not in core.wanted_by:
+        core.wanted_by = (*core.wanted_by, holder)
 
 
 def _give_up_on(segments: deque[Segment]) -> None:

@@ -98,3 +98,10 @@ class _InOrder:
         stop_waiting, self.stop_waiting = self.stop_waiting, None
         if stop_waiting is not None:
             stop_waiting()  # no longer a consumer of the message it waited for
+        # nor of those queued behind it, which it took from the source to read next: each
+        # is given up on unless someone else reads it (the source, if it has ended, gives
+        # up nothing when disposed)
+        pending, self.pending = self.pending, deque()
+        for promise in pending:
+            if not promise.done:
+                core_of(promise).check_abandoned()

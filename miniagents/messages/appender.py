@@ -10,6 +10,7 @@ Consumers get what was appended as soon as it is appended; the stream ends with
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
@@ -102,6 +103,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         "_record",
         "_streaming",
         "_tell_ready",
+        "read_input",
         "task",
         "unread_input",
     )
@@ -143,6 +145,10 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         # reading: given up on with the sequence if the producer is cancelled before it
         # starts (it never will)
         self.unread_input: ReplayCore[MessagePromise] | None = None
+        # what the producer read (an agent's input), weakly, once it has ended while the
+        # sequence streams on (another agent's replies, an operator's output over its
+        # input): given up on with the sequence, unless someone else reads it
+        self.read_input: weakref.ref[ReplayCore[MessagePromise]] | None = None
 
     @property
     def sequence(self) -> MessageSequencePromise:
@@ -249,6 +255,10 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         unread, self.unread_input = self.unread_input, None
         if unread is not None:  # the producer never started: give its input up for it
             unread.release_reader(gave_up=True)
+        read, self.read_input = self.read_input, None
+        read_core = None if read is None else read()
+        if read_core is not None:  # the producer has ended: give its input up for it
+            read_core.check_abandoned()
 
     def append(self, messages: MessageType) -> None:
         """Append messages, flattened in order after everything appended before.

@@ -20,7 +20,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from miniagents.messages._collect import Segment, collect
-from miniagents.messages._flatten import FlattenSource
+from miniagents.messages._flatten import FlattenSource, LoopObservable
 from miniagents.messages._resolve import messages_in_order
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise, MessageT_co
@@ -288,7 +288,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
         return "\n\n".join(str(promise) for promise in core.pieces)
 
 
-class MessageObservable(Observable[MessageT_co]):
+class MessageObservable(LoopObservable[MessageT_co]):
     """The complete messages of a message sequence, as an observable that agents read directly.
 
     Subscribing gives each message, in order, as soon as it (and those before it) is
@@ -325,8 +325,18 @@ class MessageObservable(Observable[MessageT_co]):
         return self._own
 
     def open(self) -> MessageSequencePromise[MessageT_co]:
-        """The sequence behind this observable (for an agent's operator: a new interaction)."""
-        return self._open_sequence()
+        """The sequence behind this observable (for an agent's operator: a new interaction).
+
+        A sequence of its own (``own``) is its reader's alone: once that reader gives up on
+        it (an agent that reads it as its input, given up on), it is cancelled, and gives up
+        in turn what it follows, as a subscription's disposal does.
+        """
+        sequence = self._open_sequence()
+        if self._own:
+            core = core_of(sequence)
+            if not core.done and core.on_abandoned is None:  # (an interaction's has its own)
+                core.on_abandoned = core.cancel
+        return sequence
 
     def _subscribe_core(
         self, observer: abc.ObserverBase[MessageT_co], scheduler: abc.SchedulerBase | None = None

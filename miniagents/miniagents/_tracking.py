@@ -15,7 +15,7 @@ from typing import Any
 
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.promising.errors import StreamCancelledError
-from miniagents.promising.lowlevel import ReplayCore, core_of, report_lost_error
+from miniagents.promising.lowlevel import ReplayCore, core_of, report_lost_error, start_owned
 from miniagents.promising.streamed_promise import StreamedPromise
 
 __all__ = ["StreamTracker"]
@@ -51,9 +51,11 @@ class StreamTracker:
     go, and their agent never runs).
     """
 
-    __slots__ = ("_failed", "_lazy", "_prune_at", "_streams", "_unpaced")
+    __slots__ = ("_failed", "_lazy", "_owner", "_prune_at", "_streams", "_unpaced")
 
-    def __init__(self) -> None:
+    def __init__(self, owner: set[asyncio.Task[None]]) -> None:
+        """Track streams for a context whose tasks are ``owner`` (see :meth:`adopt`)."""
+        self._owner = owner
         self._streams: dict[ReplayCore[Any], str] = {}  # each core with its label, in order
         # the replies of lazy agents not started yet, weakly (cancelled after an error)
         self._lazy: weakref.WeakSet[ReplayCore[Any]] | None = None
@@ -101,11 +103,17 @@ class StreamTracker:
                 self._prune()
 
     def adopt(self, message: MessagePromise) -> None:
-        """Start a message an agent replied with, and track it if it still streams."""
+        """Start a message an agent replied with, and track it if it still streams.
+
+        The task that pulls its tokens from their source, if starting it starts one, is
+        one of the context's tasks: the context's exit waits for it even once the message
+        was given up on (the source's cleanup, after its cancellation), and cancels it
+        after an error.
+        """
         core = core_of(message)
         if core.done:
             return  # a ready message: the common case
-        core.start()
+        start_owned(core.start, self._owner)
         if not core.done:
             if core.on_abandoned is None:  # e.g. a re-streamed message: stop following
                 core.on_abandoned = core.cancel

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import (
@@ -537,6 +538,9 @@ async def _run(
     finally:
         if held is not None:
             held.release_reader(gave_up=False)
+            if not core.done:  # its replies stream on (another agent's replies, an operator's
+                # output over its input): giving them up gives its input up too, as if it ran
+                replies.read_input = weakref.ref(held)
         tracker.ended(core)  # (the replies have ended, or it follows them to their end)
         # the task's last step (see forget_task): it leaves the context's tasks now, with no
         # done callback scheduled; one cancelled before its first step never gets here, and

@@ -235,7 +235,7 @@ class MiniAgents:
         self._resolved: tuple[MessageHandler, ...] = self._own_resolved
         self._tasks: set[asyncio.Task[None]] = set()
         self._open_inputs: set[MessageSequenceAppender] = set()
-        self._streams = StreamTracker()
+        self._streams = StreamTracker(self._tasks)
         self._adopt_hook: Callable[[MessagePromise], None] = self._streams.adopt  # not per agent
         self._tokens: tuple[contextvars.Token[Any], ...] | None = None
         self._resources = Resources()
@@ -365,7 +365,7 @@ class MiniAgents:
             self._finish_open_inputs()  # an unfinished call would keep its agent waiting
             tasks = [task for task in self._tasks if not task.done()]
             if tasks:
-                waiting = park(f"the {len(tasks)} agent task(s) of its MiniAgents context to end")
+                waiting = park(f"the {len(tasks)} task(s) of its MiniAgents context to end")
                 try:
                     await asyncio.wait(tasks)
                 finally:

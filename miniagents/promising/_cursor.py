@@ -67,6 +67,7 @@ class PieceIterator(AsyncIterator[T]):
             self._task = _current_task()  # (whose cancellation may unwind its loop)
             if core.flow.settle(core):
                 self.index = -1  # too late: its first read raises ReplayWindowError
+                self.quit = True  # (it will read nothing: it holds nothing for anyone)
             else:
                 core.flow.add_cursor(self)
         elif gate is None:  # nothing to check per piece
@@ -89,6 +90,7 @@ class PieceIterator(AsyncIterator[T]):
             pieces = core.pieces
             if offset < len(pieces):
                 if offset < 0 and core.flow is not None:  # released (past the window)
+                    self.quit = True  # its loop ends here (it reads nothing more)
                     raise core.flow.released_error(core)
                 gate = self._gate
                 if (
@@ -97,7 +99,13 @@ class PieceIterator(AsyncIterator[T]):
                     and gate_flow.credit <= 0  # what gate.has_room() asks, without a call
                     and not gate_flow.has_room(gate)
                 ):
-                    await gate.await_room()
+                    try:
+                        await gate.await_room()
+                    except BaseException as error:
+                        self.quit = True  # its loop ends here (cancelled: it gave up)
+                        if isinstance(error, asyncio.CancelledError):
+                            core.check_abandoned()
+                        raise
                 else:
                     self.index = index + 1
                     flow = core.flow

@@ -846,7 +846,8 @@ class ReplayCore(abc.ObserverBase[T]):
     def stop_observing(self, observer: Observer[T]) -> None:
         """Stop informing an observer :meth:`observe` gave (the stream may be abandoned now)."""
         self.remove(observer)
-        self.check_abandoned()
+        if not self.done:  # (one stopped after the end was told the end: it gave up nothing)
+            self.check_abandoned()
 
     def add_end_observer(
         self, on_error: Callable[[BaseException], None], on_completed: Callable[[], None]
@@ -1110,8 +1111,17 @@ class ReplayCore(abc.ObserverBase[T]):
         checked instead, and the holders that pass it on (an agent that replied with the
         first one's replies): one that nobody reads is abandoned, and in turn what it
         passes on, then this stream.
+
+        A stream of streams that has ended (a reply whose every message has entered) has
+        nothing of its own to give up, but its pieces may still stream: when its last
+        consumer gives up, each of them is checked in turn (those nobody else reads stop),
+        as they are when a running one is abandoned.
         """
-        if self.on_abandoned is None or self.done:
+        if self.done:
+            if self.flow is not None and self.pieces and not self.consumed():
+                _check_pieces(self)
+            return
+        if self.on_abandoned is None:
             return
         if self.consumed():
             if (
@@ -1123,8 +1133,8 @@ class ReplayCore(abc.ObserverBase[T]):
             ):  # only the producer of its first holder waits for it: are its holders read?
                 # the outermost first: one that passes the first on
                 for holder in reversed(self.wanted_by):
-                    if not holder.consumed():  # (read by nobody: it goes, and gives up
-                        holder.check_abandoned()  # what it passes on in turn)
+                    if not holder.done and not holder.consumed():  # (read by nobody: it
+                        holder.check_abandoned()  # goes, and gives up what it passes on)
             return
         if self.wanted_by and _read_on(self, self.wanted_by):
             return
@@ -1296,6 +1306,14 @@ _READ_ON_LIMIT: Final = 64
 """How many streams :func:`_read_on` looks through before it takes them as read."""
 
 
+def _check_pieces(core: ReplayCore[Any]) -> None:
+    """Check the pieces of an ended stream that still stream (its last consumer gave up)."""
+    for piece in list(core.pieces):
+        piece_core = getattr(piece, "_core", None)  # (a promise's core: see _place_of)
+        if isinstance(piece_core, ReplayCore) and not piece_core.done:
+            piece_core.check_abandoned()
+
+
 def _read_on(held: ReplayCore[Any], cores: tuple[ReplayCore[Any], ...]) -> bool:
     """Whether a consumer will read the pieces of ``cores`` (or of streams fed by them) again.
 
@@ -1408,8 +1426,8 @@ def _reader_gone(key: int, _: object = None) -> None:
         return
     for core_ref, loop_ref in watch[1]:
         core, loop = core_ref(), loop_ref()
-        if core is None or core.done or loop is None:
-            continue
+        if core is None or loop is None or (core.done and core.flow is None):
+            continue  # (an ended stream of streams is checked: see check_abandoned)
         with contextlib.suppress(RuntimeError):  # its loop is closed: nothing runs it any more
             loop.call_soon_threadsafe(core.check_abandoned)
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Coroutine
+import threading
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from miniagents.promising.errors import NoRunningLoopError
 
-__all__ = ["TASK_NAME_PREFIX", "forget_task", "no_loop_error", "running_tasks", "spawn"]
+__all__ = [
+    "TASK_NAME_PREFIX",
+    "forget_task",
+    "no_loop_error",
+    "running_tasks",
+    "spawn",
+    "start_owned",
+]
 
 TASK_NAME_PREFIX = "miniagents:"
 
@@ -17,6 +25,15 @@ _tasks: dict[asyncio.Task[None], set[asyncio.Task[None]] | None] = {}
 """Every running task of the library, with the set of its owner (if any) to leave when done."""
 
 _NO_CONTEXT = contextvars.Context()  # done callbacks need none: this spares a copy per task
+
+
+class _Owning(threading.local):
+    """The owner this thread gives the tasks :func:`spawn` starts without one (see start_owned)."""
+
+    owner: set[asyncio.Task[None]] | None = None
+
+
+_owning = _Owning()
 
 
 def spawn(
@@ -29,7 +46,8 @@ def spawn(
     Args:
         coroutine: The coroutine to run.
         what: A short description used in the task's name and in error messages.
-        owner: A set the task is added to while it runs (e.g. a context's tasks).
+        owner: A set the task is added to while it runs (e.g. a context's tasks); by
+            default, the one :func:`start_owned` gives around the call, if any.
 
     Raises:
         NoRunningLoopError: if no asyncio event loop is running in this thread.
@@ -39,6 +57,8 @@ def spawn(
     except RuntimeError:
         coroutine.close()
         raise no_loop_error(what) from None
+    if owner is None:
+        owner = _owning.owner  # (None but inside start_owned)
     task = loop.create_task(coroutine, name=TASK_NAME_PREFIX + what)
     if task.done():  # an eager task factory (Python 3.12's) ran it to its end right here
         return task
@@ -47,6 +67,23 @@ def spawn(
         owner.add(task)
     task.add_done_callback(_forget, context=_NO_CONTEXT)
     return task
+
+
+def start_owned(start: Callable[[], None], owner: set[asyncio.Task[None]]) -> None:
+    """Call ``start()``; the tasks it starts with :func:`spawn` (and no owner) go to ``owner``.
+
+    A ``MiniAgents`` context starts the messages its agents reply with so: the task that
+    pulls a message's tokens from its source is then one of the context's, which waits for
+    it on exit, also once the message was given up on (the source's cleanup, after its
+    cancellation), and cancels it after an error. (Only the tasks started inside the call:
+    not those they start later, which do not see the owner.)
+    """
+    former = _owning.owner
+    _owning.owner = owner
+    try:
+        start()
+    finally:
+        _owning.owner = former
 
 
 def _forget(task: asyncio.Task[None]) -> None:

@@ -52,7 +52,7 @@ What the layers above need, and where it is:
   (a producer that leads, :meth:`RunFirst.lead`, has the streams do it as they wake);
 - **tasks**: :func:`spawn` (the one place tasks start: none is lost or left behind),
   :func:`running_tasks`, :func:`forget_task` (a task's last step, instead of its done
-  callback);
+  callback), :func:`start_owned` (start something whose tasks go to an owner's set);
 - **the deadlock watch**: :func:`park` (the current task waits on the library, for a future
   of ours or for other tasks of ours) and :func:`unpark` when the wait ends; :func:`parked`
   lists the waits of a loop (see :mod:`miniagents.promising._deadlock`: a loop whose every
@@ -97,6 +97,7 @@ from miniagents.promising._tasks import TASK_NAME_PREFIX as TASK_NAME_PREFIX
 from miniagents.promising._tasks import forget_task as forget_task
 from miniagents.promising._tasks import running_tasks as running_tasks
 from miniagents.promising._tasks import spawn as spawn
+from miniagents.promising._tasks import start_owned as start_owned
 from miniagents.promising.limits import Overflow as Overflow
 from miniagents.promising.limits import StreamLimits as StreamLimits
 from miniagents.promising.limits import stream_limits as stream_limits
@@ -131,6 +132,7 @@ __all__ = [
     "running_tasks",
     "set_deadlock_check_interval",
     "spawn",
+    "start_owned",
     "stream_limits",
     "stream_on",
     "unpark",

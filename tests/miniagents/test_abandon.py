@@ -8,6 +8,7 @@ import gc
 from collections.abc import AsyncIterator, Awaitable
 
 import pytest
+import reactivex
 
 from miniagents import (
     InteractionContext,
@@ -18,9 +19,9 @@ from miniagents import (
     miniagent,
     pipeline,
 )
-from miniagents.errors import StreamCancelledError
+from miniagents.errors import ReplayWindowError, StreamCancelledError
 from miniagents.ext.llm.offline import CallTool, create_offline_agent
-from miniagents.operators import join_messages
+from miniagents.operators import join_messages, resolve_messages
 from miniagents.promising import _replay
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock, scripted_agent
@@ -451,9 +452,7 @@ async def test_an_error_a_source_given_up_on_raises_as_it_closes_is_logged(
     async with MiniAgents():
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(source_agent(tokens()).inquire().aresolve(), 0.2)
-    stopping = running_tasks()  # the source's task, cancelled: its cleanup raises
-    _, pending = await asyncio.wait(stopping, timeout=10) if stopping else (None, ())
-    assert not pending
+    assert not running_tasks()  # the exit waited for the source's cleanup (which raised)
     [record] = [record for record in caplog.records if record.levelname == "ERROR"]
     assert "stopped as it was given up on" in record.getMessage()
     assert record.exc_info is not None
@@ -905,3 +904,292 @@ async def test_a_timeout_around_a_token_loop_landing_in_its_body_stops_the_messa
         await asyncio.sleep(0.01)
         assert events == ["tokens stopped"]
     assert virtual_clock.elapsed == pytest.approx(0.11)  # not the tokens' 10 s
+
+
+# -- giving up, found by the topology fuzzer ------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["given up on", "the context fails"])
+async def test_the_context_exits_once_the_messages_it_stopped_have_closed_their_sources(
+    how: str,
+) -> None:
+    """A stopped message's source cleans up in its own task: the exit waits for it."""
+    events: list[str] = []
+
+    async def tokens() -> AsyncIterator[str]:
+        try:
+            yield "first"
+            await asyncio.sleep(10)
+        finally:
+            await asyncio.sleep(0.1)  # (e.g. closing a connection)
+            events.append("source closed")
+
+    with contextlib.suppress(RuntimeError):
+        async with MiniAgents():
+            reply = source_agent(tokens()).inquire()
+            if how == "given up on":
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(reply.aresolve(), 1)
+            else:
+                await anext(aiter(reply))
+                raise RuntimeError("the caller fails")
+    assert events == ["source closed"]
+    assert not running_tasks()
+
+
+async def ten_second_tokens(name: str, events: list[str]) -> AsyncIterator[str]:
+    """A message's tokens: its name, then the rest 10 virtual seconds later (or it stops)."""
+    yield f"{name} "
+    try:
+        await asyncio.sleep(10)
+    except asyncio.CancelledError:
+        events.append(f"{name} stopped")
+        raise
+    yield "(the rest)"
+
+
+def two_streaming_messages(events: list[str]) -> MiniAgent[[]]:
+    """An agent whose reply ends at once, with two messages of two agents still streaming."""
+
+    @miniagent
+    async def one(ctx: InteractionContext, name: str) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(ten_second_tokens(name, events)))
+
+    @miniagent
+    async def both(ctx: InteractionContext) -> None:
+        ctx.reply([one.inquire(name="a"), one.inquire(name="b")])
+
+    return both
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["in the loop's body", "in the wait for a message", "as an agent's input", "queued"],
+)
+async def test_giving_up_on_a_reply_that_has_ended_stops_its_messages_still_streaming(
+    how: str, virtual_clock: VirtualClock
+) -> None:
+    """Its every message has entered (it ended), so only its messages are left to give up."""
+    events: list[str] = []
+    both = two_streaming_messages(events)
+
+    @miniagent
+    async def reader(ctx: InteractionContext) -> None:
+        async for message in ctx.message_promises:
+            await message
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        await asyncio.sleep(5)
+        ctx.reply("slow")
+
+    @miniagent
+    async def queue(ctx: InteractionContext) -> None:
+        ctx.reply([slow.inquire(), both.inquire()])  # both's reply waits behind slow's
+
+    async def give_up() -> None:
+        if how == "in the loop's body":
+            async with asyncio.timeout(1):
+                async for _ in both.inquire():
+                    await asyncio.sleep(5)  # (the timeout lands here)
+        elif how == "in the wait for a message":
+            async with asyncio.timeout(1):
+                async for message in both.inquire():
+                    await message  # (the timeout lands here, in the first message)
+        elif how == "as an agent's input":
+            await asyncio.wait_for(reader.inquire(both.inquire()).aresolve(), 1)
+        else:
+            await asyncio.wait_for(queue.inquire().aresolve(), 1)
+
+    async with MiniAgents():
+        with pytest.raises(TimeoutError):
+            await give_up()
+    assert sorted(events) == ["a stopped", "b stopped"]
+    assert virtual_clock.elapsed == pytest.approx(1)  # not the messages' 10 s
+
+
+async def test_an_agent_given_up_while_it_waits_for_room_at_its_input_gives_its_input_up(
+    virtual_clock: VirtualClock,
+) -> None:
+    """RELAY waits at its next input pull (its replies are the high-water mark ahead)."""
+    events: list[str] = []
+
+    @miniagent
+    async def producer(ctx: InteractionContext) -> None:
+        try:
+            for number in range(100):  # a fact each tenth of a virtual second
+                ctx.reply(f"fact {number}")
+                await asyncio.sleep(0.1)
+        except asyncio.CancelledError:
+            events.append("producer cancelled")
+            raise
+
+    @miniagent
+    async def relay(ctx: InteractionContext) -> None:
+        async for fact in ctx.message_promises:
+            ctx.reply(f"relayed {await fact}")
+
+    async def read_slowly(reply: MessageSequencePromise) -> None:
+        async with asyncio.timeout(1.5):
+            async for _ in reply:
+                await asyncio.sleep(5)  # the caller is slow: RELAY waits for room
+
+    async with MiniAgents(high_water_mark=1):
+        with pytest.raises(TimeoutError):
+            await read_slowly(relay.inquire(producer.inquire()))
+    assert events == ["producer cancelled"]
+    assert virtual_clock.elapsed == pytest.approx(1.5)  # not the producer's 10 s
+
+
+async def test_a_reader_that_came_past_the_replay_window_keeps_nothing_from_being_given_up(
+    virtual_clock: VirtualClock,
+) -> None:
+    """LATE starts after the reply released its first messages: it reads nothing of it."""
+    events: list[str] = []
+
+    @miniagent
+    async def producer(ctx: InteractionContext) -> None:
+        ctx.reply(["one", "two"])
+        ctx.reply(MessagePromise.from_async_iterable(ten_second_tokens("slow", events)))
+
+    @miniagent
+    async def echo(ctx: InteractionContext) -> None:
+        async for message in ctx.message_promises:
+            ctx.reply(f"echo: {await message}")
+
+    async with MiniAgents(replay_window=2):
+        reply = producer.inquire()
+        echoed = echo.inquire(reply)
+        for _ in range(5):
+            await asyncio.sleep(0)  # ECHO took every message, and waits for the slow one
+        late = aiter(reply)
+        with pytest.raises(ReplayWindowError):
+            await anext(late)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(echoed.aresolve(), 1)
+    assert events == ["slow stopped"]
+    assert virtual_clock.elapsed == pytest.approx(1)  # not the slow message's 10 s
+
+
+async def test_giving_up_on_an_agent_reading_an_operators_output_stops_what_it_follows(
+    virtual_clock: VirtualClock,
+) -> None:
+    """An agent piped after an operator reads the operator's own sequence as its input."""
+    events: list[str] = []
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        try:
+            await asyncio.sleep(10)
+            ctx.reply("fact")
+        except asyncio.CancelledError:
+            events.append("slow cancelled")
+            raise
+
+    @miniagent
+    async def echo(ctx: InteractionContext) -> None:
+        for message in await ctx.messages:
+            ctx.reply(f"echo: {message}")
+
+    @miniagent
+    async def piped(ctx: InteractionContext) -> None:
+        ctx.reply(reactivex.of(ctx.message_promises).pipe(resolve_messages(), echo.as_operator()))
+
+    async with MiniAgents():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(piped.inquire(slow.inquire()).aresolve(), 1)
+    assert events == ["slow cancelled"]
+    assert virtual_clock.elapsed == pytest.approx(1)  # not slow's 10 s
+
+
+@pytest.mark.parametrize("how", ["as_message_observable()", "as_operator()"])
+async def test_giving_up_on_an_agent_replying_complete_messages_stops_those_still_streaming(
+    how: str, virtual_clock: VirtualClock
+) -> None:
+    """The complete messages of a reply, in order: those queued behind the first stop too."""
+    events: list[str] = []
+    both = two_streaming_messages(events)
+
+    @miniagent
+    async def complete_ones(ctx: InteractionContext) -> None:
+        if how == "as_message_observable()":
+            ctx.reply(both.inquire().as_message_observable())
+        else:
+            ctx.reply(reactivex.of("go").pipe(both.as_operator()))
+
+    async with MiniAgents():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(complete_ones.inquire().aresolve(), 1)
+    assert sorted(events) == ["a stopped", "b stopped"]
+    assert virtual_clock.elapsed == pytest.approx(1)  # not the messages' 10 s
+
+
+@pytest.mark.parametrize("given", ["through an operator", "in a list of replies"])
+async def test_a_timeout_around_one_input_message_of_a_reply_that_has_ended_reads_on(
+    given: str,
+) -> None:
+    """SKIM's input holds the message of a reply that has ended (its agent replied it, then
+    ended): SKIM times out on the message's tokens, then reads it whole."""
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "slow "
+        await asyncio.sleep(1)
+        yield "message"
+
+    @miniagent
+    async def slow_message(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(tokens()))
+
+    @miniagent
+    async def skim(ctx: InteractionContext) -> None:
+        async for message in ctx.message_promises:
+            with contextlib.suppress(TimeoutError):
+                await tokens_for(message, 0.5)  # (a timeout around one message)
+            ctx.reply(f"read: {await message}")
+
+    @miniagent
+    async def piped(ctx: InteractionContext) -> None:
+        ctx.reply(reactivex.of(ctx.message_promises).pipe(skim.as_operator()))
+
+    async with MiniAgents():
+        if given == "through an operator":
+            replies = piped.inquire(slow_message.inquire())
+        else:
+            replies = skim.inquire([slow_message.inquire(), "fast message"])
+        texts = [str(message) for message in await replies]
+    assert texts[0] == "read: slow message"
+
+
+async def test_giving_up_on_an_agent_that_has_ended_gives_up_the_input_its_reply_holds(
+    virtual_clock: VirtualClock,
+) -> None:
+    """PIPED has ended: its reply is an operator's output over its input (which WAITING,
+    never started reading, holds in an observable), and that reply is given up on."""
+    events: list[str] = []
+    never = asyncio.Event()
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        try:
+            await asyncio.sleep(10)
+            ctx.reply("fact")
+        except asyncio.CancelledError:
+            events.append("slow cancelled")
+            raise
+
+    @miniagent
+    async def waiting(ctx: InteractionContext) -> None:
+        await never.wait()  # (as an agent waiting for its concurrency slot)
+        ctx.reply(await ctx.messages)
+
+    @miniagent
+    async def piped(ctx: InteractionContext) -> None:
+        ctx.reply(
+            reactivex.of(ctx.message_promises).pipe(resolve_messages(), waiting.as_operator())
+        )
+
+    async with MiniAgents():
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(piped.inquire(slow.inquire()).aresolve(), 1)
+    assert events == ["slow cancelled"]
+    assert virtual_clock.elapsed == pytest.approx(1)  # not slow's 10 s

@@ -150,6 +150,34 @@ def test_a_diamond_that_needs_many_reliefs_gets_them_soon_after_the_first(interv
     assert 1.0 <= elapsed < 1.0 + 12 * 0.05  # (one check a second: 8 s and more)
 
 
+@miniagent
+async def _complete_ones(ctx: InteractionContext, operator: bool = False) -> None:
+    """The diamond's complete messages, in order (a message observable), as its replies."""
+    if operator:
+        ctx.reply(reactivex.of("go").pipe(_diamond.as_operator()))
+    else:
+        ctx.reply(_diamond.inquire().as_message_observable())
+
+
+@pytest.mark.parametrize("operator", [False, True], ids=["as_message_observable", "as_operator"])
+def test_a_diamond_behind_a_message_observable_is_relieved_too(
+    interval: None, operator: bool
+) -> None:
+    """The library's own observables are no outside source, which would keep the watch from
+    ever telling that the loop is stuck (the diamond hung for good)."""
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        async with MiniAgents(high_water_mark=1):
+            replies = _complete_ones.inquire(operator=operator)
+            for _ in range(5):
+                await asyncio.sleep(0)  # (the agents run until they wait)
+            assert not _deadlock.watch_of(loop).externals  # (no timeout: it is a timer too)
+            return [str(message) for message in await replies]
+
+    assert run_with_virtual_time(main()) == _DIAMOND_REPLIES
+
+
 # -- on uvloop, which hides its ready callbacks and timers from the watch ----------------------
 
 
