@@ -44,6 +44,21 @@ def slow_agent(events: list[str]) -> MiniAgent[[]]:
     return slow
 
 
+def slow_fact_agent(events: list[str]) -> MiniAgent[[]]:
+    """An agent that replies "fact" after 10 s, noting "slow cancelled" if given up on."""
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        try:
+            await asyncio.sleep(10)
+            ctx.reply("fact")
+        except asyncio.CancelledError:
+            events.append("slow cancelled")
+            raise
+
+    return slow
+
+
 async def test_giving_up_on_a_reply_cancels_its_agent(virtual_clock: VirtualClock) -> None:
     events: list[str] = []
     async with MiniAgents():
@@ -1077,14 +1092,7 @@ async def test_giving_up_on_an_agent_reading_an_operators_output_stops_what_it_f
     """An agent piped after an operator reads the operator's own sequence as its input."""
     events: list[str] = []
 
-    @miniagent
-    async def slow(ctx: InteractionContext) -> None:
-        try:
-            await asyncio.sleep(10)
-            ctx.reply("fact")
-        except asyncio.CancelledError:
-            events.append("slow cancelled")
-            raise
+    slow = slow_fact_agent(events)
 
     @miniagent
     async def echo(ctx: InteractionContext) -> None:
@@ -1168,14 +1176,7 @@ async def test_giving_up_on_an_agent_that_has_ended_gives_up_the_input_its_reply
     events: list[str] = []
     never = asyncio.Event()
 
-    @miniagent
-    async def slow(ctx: InteractionContext) -> None:
-        try:
-            await asyncio.sleep(10)
-            ctx.reply("fact")
-        except asyncio.CancelledError:
-            events.append("slow cancelled")
-            raise
+    slow = slow_fact_agent(events)
 
     @miniagent
     async def waiting(ctx: InteractionContext) -> None:
