@@ -453,7 +453,9 @@ def _hold_input(replies: MessageSequenceAppender, inputs: MessageSequencePromise
     up releases): another agent reading the same input keeps it either way.
     """
     held = core_of(inputs)
-    if not held.done:  # (an ended input needs no hold: its readers keep its messages)
+    # (an ended input of ready messages needs no hold; an ended reply may still have
+    # messages streaming, which the interaction will read, and gives them up with it)
+    if not held.done or held.flow is not None:
         held.hold_reader()
         replies.unread_input = held
 

@@ -1194,3 +1194,57 @@ async def test_giving_up_on_an_agent_that_has_ended_gives_up_the_input_its_reply
             await asyncio.wait_for(piped.inquire(slow.inquire()).aresolve(), 1)
     assert events == ["slow cancelled"]
     assert virtual_clock.elapsed == pytest.approx(1)  # not slow's 10 s
+
+
+async def test_an_agent_given_up_before_it_read_an_input_that_has_ended_gives_it_up(
+    virtual_clock: VirtualClock,
+) -> None:
+    """PRODUCER has ended, its message still streams; BUSY is given up before it reads it."""
+    events: list[str] = []
+    never = asyncio.Event()
+
+    @miniagent
+    async def producer(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(ten_second_tokens("slow", events)))
+
+    @miniagent
+    async def busy(ctx: InteractionContext) -> None:
+        await never.wait()  # (as an agent waiting for its concurrency slot)
+        ctx.reply(await ctx.messages)
+
+    async with MiniAgents():
+        facts = producer.inquire()
+        await asyncio.sleep(0)  # PRODUCER replied its message and ended
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(busy.inquire(facts).aresolve(), 1)
+    assert events == ["slow stopped"]
+    assert virtual_clock.elapsed == pytest.approx(1)  # not the message's 10 s
+
+
+async def test_an_input_that_has_ended_keeps_its_messages_for_the_agent_that_will_read_it() -> None:
+    """A reader gives up on a message of SLOW's ended reply; LATER, busy first, reads it."""
+    go = asyncio.Event()
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "slow "
+        await asyncio.sleep(1)
+        yield "message"
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(tokens()))
+
+    @miniagent
+    async def later(ctx: InteractionContext) -> None:
+        await go.wait()
+        ctx.reply(f"read: {await ctx.messages}")
+
+    async with MiniAgents():
+        reply = slow.inquire()
+        await asyncio.sleep(0)  # SLOW replied its message and ended
+        read = later.inquire(reply)
+        message = await anext(aiter(reply))
+        with pytest.raises(TimeoutError):
+            await tokens_for(message, 0.5)  # a reader gives up on the message
+        go.set()
+        assert str(await read) == "read: slow message"
