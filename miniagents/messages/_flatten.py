@@ -78,6 +78,7 @@ class FlattenSource(DirectSource[MessagePromise]):
 
     def attach(self, core: ReplayCore[MessagePromise]) -> Callable[[], None]:
         flattener = Flattener(core, sink=core)
+        core.producer = flattener  # (for the deadlock watch: the part it follows)
         flattener.push(self.segments)
         flattener.on_completed()
         return flattener.dispose
@@ -119,8 +120,10 @@ class Flattener:
         "outer",
         "outer_done",
         "pending",
+        "queued",
         "ready_too",
         "sink",
+        "source",
         "stopped",
         "to_core",
     )
@@ -159,12 +162,33 @@ class Flattener:
         self.stopped = False
         self.draining = False
         self.sink = sink
+        # what feeds its outer source, for the deadlock watch (see producers): a task, a
+        # core, or None (an appender's code: the appender names its own task)
+        self.source: object = None
+        # how many of the pending segments, from the right, are not held yet (see _hold)
+        self.queued = 0
         if sink is not None and sink.flow is not None and not nested:
             sink.flow.backlog = self  # its pending segments count in the sink's pressure
 
     def __len__(self) -> int:
         """The segments waiting to be passed on (the sink's backlog)."""
         return len(self.pending) if self.pending else 0
+
+    def producers(self) -> tuple[object, ...]:
+        """Who makes its next promise, for the deadlock watch's wait-for graph.
+
+        The part it follows now (its next piece, or its end), else what feeds its outer
+        source; ``None`` when it cannot tell (it is passing pending segments on).
+        """
+        if self.inner_active:
+            inner = self.inner
+            if isinstance(inner, tuple):
+                return (inner[0],)  # a message sequence followed directly
+            child = getattr(inner, "__self__", None)  # a nested flattening's dispose
+            return (child if isinstance(child, Flattener) else None,)
+        if self.pending or self.stopped:
+            return (None,)
+        return (self.source,)
 
     def _queue(self) -> deque[Segment]:
         """The pending segments, about to grow: the sink's producer must check its room."""
@@ -206,10 +230,13 @@ class Flattener:
             # MessagePromise.of_message's promise, made without binding the classmethod
             self.push_one(_ReadyMessagePromise(item))  # type: ignore[arg-type]
             return
+        queue = self._queue()
+        before = len(queue)
         try:
-            collect(item, self._queue())
+            collect(item, queue)
         except Exception as error:  # bad input, or an iterable item that failed
-            self._queue().append(error)
+            queue.append(error)
+        self.queued += len(queue) - before
         self.drain()
 
     def push(self, segments: list[Segment]) -> None:
@@ -220,6 +247,7 @@ class Flattener:
             self.push_one(segments[0])
             return
         self._queue().extend(segments)
+        self.queued += len(segments)
         self.drain()
 
     def push_one(self, promise: MessagePromise) -> None:
@@ -228,6 +256,7 @@ class Flattener:
             return
         if self.pending or self.inner_active:
             self._queue().append(promise)
+            self.queued += 1
             self.drain()
         else:
             self.emit(promise)
@@ -235,6 +264,7 @@ class Flattener:
     def on_error(self, error: BaseException) -> None:
         """End the outer source with ``error``, after everything it produced before it."""
         self._queue().append(error)
+        self.queued += 1
         self.outer_done = True
         self.drain()
 
@@ -259,7 +289,11 @@ class Flattener:
         self.draining = True
         try:
             while not self.stopped and not self.inner_active and self.pending:
-                segment = self.pending.popleft()
+                pending = self.pending
+                held = len(pending) > self.queued  # (the unheld ones are the last ones)
+                if not held:
+                    self.queued -= 1
+                segment = pending.popleft()
                 if isinstance(segment, MessagePromise):
                     self.emit(segment)
                 elif isinstance(segment, BaseException):
@@ -270,6 +304,10 @@ class Flattener:
                     inner = self._follow(segment)
                     if self.inner_active:
                         self.inner = inner
+                    if held:  # it follows the part now (or has ended it): no hold needed
+                        _let_go(segment, self)
+            if self.queued and self.pending and not self.stopped:
+                self._hold_queued()
             if not self.stopped and self.outer_done and not self.inner_active and not self.pending:
                 self.stopped = True
                 self.on_message = None  # nothing more to tell it (and no cycle with an appender)
@@ -280,6 +318,23 @@ class Flattener:
         sink = self.sink
         if sink is not None and sink.flow is not None and sink.flow.blocked:
             sink.flow.recheck(sink)  # its backlog shrank
+
+    def _hold_queued(self) -> None:
+        """Hold the streams among the segments queued since the last drain (see Flow.hold).
+
+        A stream passed on is a consumer from its first piece: while it waits behind the
+        part followed now, its stream keeps every piece for it (a reply passed on twice,
+        ``[r, r]``, reads all of ``r`` twice, whatever the replay window), and the deadlock
+        watch knows who will read it.
+        """
+        pending = self.pending
+        assert pending is not None
+        count = min(self.queued, len(pending))
+        self.queued = 0
+        for index in range(len(pending) - count, len(pending)):
+            core = _paced_core(pending[index])
+            if core is not None:
+                core.flow.hold(self)  # type: ignore[union-attr]
 
     def _follow(
         self, segment: Observable[object] | StreamedPromise[Any, Any] | AsyncPart
@@ -307,8 +362,12 @@ class Flattener:
         if isinstance(segment, StreamedPromise):
             segment = segment.as_observable()  # a stream of other pieces: flatten them
         if isinstance(segment, AsyncPart):
-            child.outer = pull(segment.source, child, "message sequence", self.sink, feeding=True)
+            child.outer = stop = pull(
+                segment.source, child, "message sequence", self.sink, feeding=True
+            )
+            child.source = getattr(stop, "task", None)
         elif core is not None or isinstance(segment, LoopObservable):  # the library's
+            child.source = core
             subscription = segment.subscribe(child.on_next, child.on_error, child.on_completed)
             child.outer = subscription.dispose  # (fed on its loop: no hop, not an outside source)
         else:
@@ -335,7 +394,31 @@ class Flattener:
                 subscription()
         pending, self.pending = self.pending, None
         if pending:
+            held = len(pending) - self.queued
+            self.queued = 0
+            for index in range(max(held, 0)):
+                _let_go(pending[index], self)
             _give_up_on(pending)
+
+
+def _paced_core(segment: Segment) -> ReplayCore[Any] | None:
+    """The core of a segment that is a stream with a flow (a sequence: it can be held)."""
+    if isinstance(segment, StreamedPromise):
+        if type(segment) is _ReadyMessagePromise:
+            return None
+        core: ReplayCore[Any] = core_of(segment)
+    elif isinstance(segment, ReplayObservable):
+        core = segment.core
+    else:
+        return None
+    return core if core.flow is not None else None
+
+
+def _let_go(segment: Segment, holder: Flattener) -> None:
+    """End ``holder``'s hold on a segment it held queued (see ``Flattener._hold_queued``)."""
+    core = _paced_core(segment)
+    if core is not None:
+        core.flow.let_go(core, holder)  # type: ignore[union-attr]
 
 
 def _held_by(promise: MessagePromise, holder: ReplayCore[MessagePromise]) -> None:

@@ -128,6 +128,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         core: ReplayCore[MessagePromise] = ReplayCore(
             open_ended=True, piece_type=MessagePromise, paced=name
         )
+        core.producer = self  # (for the deadlock watch: see producers)
         self._record = core
         self._on_message = on_message
         self._ready_too = ready_too
@@ -149,6 +150,17 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         # sequence streams on (another agent's replies, an operator's output over its
         # input): given up on with the sequence, unless someone else reads it
         self.read_input: weakref.ref[ReplayCore[MessagePromise]] | None = None
+
+    def producers(self) -> tuple[object, ...]:
+        """Who makes the next message, for the deadlock watch's wait-for graph.
+
+        The part its flattening follows now, if one streams in its place (another agent's
+        replies), else the producer's task (``None`` without one: code it cannot name).
+        """
+        flattener = self._flattener
+        if flattener is not None and flattener.inner_active:
+            return (flattener,)
+        return (self.task,)
 
     @property
     def sequence(self) -> MessageSequencePromise:
@@ -367,7 +379,12 @@ class MessageTokenAppender(_Appender[str], Generic[MessageT_co]):
         self.promise: MessagePromise[MessageT_co] = MessagePromise.__new__(MessagePromise)
         self.promise._init_streamed(None, message_class, metadata)  # tokens come from here
         self._record = core_of(self.promise)
+        self._record.producer = self  # (for the deadlock watch: see producers)
         self._task: asyncio.Task[None] | None = None
+
+    def producers(self) -> tuple[object, ...]:
+        """Who makes the next token, for the deadlock watch: the producer's task, if known."""
+        return (self._task,)
 
     def cancel_when_abandoned(self, task: asyncio.Task[None]) -> None:
         """When every consumer of the message gives up (or cancels it), cancel ``task``.

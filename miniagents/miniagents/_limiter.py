@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from types import TracebackType
+from typing import Any
 
 from miniagents.miniagents.errors import ConcurrencyLimitError
 from miniagents.promising.lowlevel import park, unpark
@@ -25,21 +26,24 @@ __all__ = ["ConcurrencyLimit"]
 class _Slots:
     """The slots of one limit on one event loop."""
 
-    __slots__ = ("busy", "limit", "loop", "waiters")
+    __slots__ = ("busy", "holders", "limit", "loop", "waiters")
 
     def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
         self.limit = limit
         self.loop = loop
         self.busy = 0
         self.waiters: deque[asyncio.Future[None]] = deque()
+        # the tasks that hold a slot (for the deadlock watch: they end a wait for one)
+        self.holders: set[asyncio.Task[Any]] = set()
 
     async def acquire(self) -> None:
         if self.busy < self.limit and not self.waiters:
             self.busy += 1
+            self._hold()
             return
         waiter = self.loop.create_future()
         self.waiters.append(waiter)
-        task = park(self._waiting_for, waiter)
+        task = park(self._waiting_for, waiter, on=self)
         try:
             await waiter  # the slot is handed over by release(): busy stays the same
         except BaseException:  # cancelled, or a DeadlockError
@@ -50,11 +54,28 @@ class _Slots:
             raise
         finally:
             unpark(task)
+        self._hold()
+
+    def _hold(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.holders.add(task)
+
+    def producers(self) -> tuple[object, ...]:
+        """Who can end a wait for a slot (for the deadlock watch): the tasks holding one.
+
+        (``None`` among them for a slot held outside a task, which the watch cannot follow.)
+        """
+        holders = tuple(self.holders)
+        return holders if len(holders) >= self.busy else (*holders, None)
 
     def _waiting_for(self) -> str:
         return f"a slot of a concurrency limit of {self.limit} (all {self.busy} are taken)"
 
     def release(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.holders.discard(task)
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():

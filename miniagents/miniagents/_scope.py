@@ -18,7 +18,7 @@ import contextvars
 from types import TracebackType
 from typing import Self
 
-from miniagents.promising.lowlevel import park, unpark
+from miniagents.promising.lowlevel import EndOf, park, unpark
 
 __all__ = ["InteractionScope", "current_scope"]
 
@@ -83,7 +83,10 @@ class InteractionScope:
         not started when this returns is not (it may never start).
         """
         while self._tasks:
-            waiting = park(f"the {len(self._tasks)} interaction(s) of an InteractionScope to end")
+            waiting = park(
+                f"the {len(self._tasks)} interaction(s) of an InteractionScope to end",
+                on=EndOf(self._tasks),
+            )
             try:
                 await asyncio.wait(set(self._tasks))
             finally:

@@ -30,7 +30,7 @@ from miniagents.miniagents.errors import (
     NoActiveContextError,
 )
 from miniagents.promising.limits import StreamLimits, stream_limits
-from miniagents.promising.lowlevel import park, spawn, unpark
+from miniagents.promising.lowlevel import EndOf, park, spawn, unpark
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 from miniagents.promising.streamed_promise import StreamedPromise
 
@@ -365,7 +365,9 @@ class MiniAgents:
             self._finish_open_inputs()  # an unfinished call would keep its agent waiting
             tasks = [task for task in self._tasks if not task.done()]
             if tasks:
-                waiting = park(f"the {len(tasks)} task(s) of its MiniAgents context to end")
+                waiting = park(
+                    f"the {len(tasks)} task(s) of its MiniAgents context to end", on=EndOf(tasks)
+                )
                 try:
                     await asyncio.wait(tasks)
                 finally:

@@ -124,6 +124,8 @@ class PieceIterator(AsyncIterator[T]):
             elif core.started:  # (await_change, inline: no coroutine of its own)
                 waiter, task = core.wait_change(reader=True)
                 self.waiting, self.quit = True, False  # it reads on
+                if task is not None:  # its reader now (the deadlock watch asks: see holders)
+                    self._task = task
                 try:
                     await waiter
                 except BaseException as error:

@@ -1,46 +1,50 @@
-"""The deadlock watch: a hang on the library's own streams becomes a :class:`DeadlockError`.
+"""The deadlock watch: a hang on the library's own streams is relieved, or becomes an error.
 
 Every wait of a task on something only the library can end (a piece of a stream, room in a
 stream, a slot of a concurrency limit, the end of other agents' tasks) *parks* the task here,
-with a sentence saying what it waits for. While some task of a loop is parked, a timer checks
-the loop every :data:`check_interval` seconds (of the loop's clock: on a virtual clock it
-fires when the loop is idle). The loop is deadlocked when, at a check:
+with a sentence saying what it waits for and what it waits *on* (see
+:mod:`miniagents.promising._waitfor`, the wait-for graph: who can end each wait).
 
-* every task of the loop is parked, or awaits only parked tasks (``await task``,
-  ``asyncio.gather``), so no task is running, sleeping, or awaiting I/O, a thread or a
-  future of someone else's,
-* no callback is ready and no other timer is scheduled (so nothing can run later), and
-* no stream of the loop follows a source that may push from outside (an ``Observable``
-  that is not the library's: a thread, a socket callback).
+**At once, from the library's own relations.** While some producer waits for room, every
+task that parks is checked soon after (in the loop's next step, whatever else the loop
+holds: timers, servers, other tasks, threads, uvloop): if no live node can be reached from
+its wait in the wait-for graph, it is *stuck*, with every task it reaches. A stuck set is
 
-Then nothing can ever wake the parked tasks, and the watch acts:
+* **an artificial deadlock** when one of its tasks waits for room: the bounded buffers of a
+  *diamond* (one stream read by two branches that meet again in order, the second needing
+  all of it before the first ends) have filled up so that every producer waits for a
+  consumer that waits for it. With larger buffers the program would run (as Kahn process
+  networks do), so the watch *relieves* it, as Parks' algorithm does: the stuck stream with
+  the smallest high-water mark gets twice its mark, and its producer goes on. A diamond
+  of N pieces needs about log2(N / HWM) such steps, each taken the moment the buffers fill
+  up again, and its memory grows only as far as its shape needs;
+* **a wait cycle** when none waits for room (an agent awaiting its own replies, or a call
+  that needs the concurrency slot it holds): no buffer can end it. The watch logs one error
+  naming every wait of the cycle, and fails each with a :class:`DeadlockError` carrying the
+  same text, so that the program ends with a typed error instead of an idle loop forever::
 
-* **Pressure alone** (some tasks wait for room in a stream): the bounded buffers of a
-  *diamond* (one stream read by two branches that meet again in order, one branch needing
-  all of it before the other may be read) can fill up so that every producer waits for a
-  consumer that waits for it. This is an artificial deadlock (as Kahn process networks
-  have): with larger buffers the program would run. So the watch *relieves* it, as Parks'
-  algorithm does: every stream a parked producer waits for room in gets twice its
-  high-water mark, and the producers go on. A program needs at most a few such steps
-  (the capacity doubles each time); its memory grows only as far as its shape needs.
-* **A wait cycle** (no task waits for room, or relief changed nothing): the waits can never
-  end. The watch logs one error naming every wait, and fails each parked wait with a
-  :class:`DeadlockError` carrying the same text, so that the program ends with a typed
-  error instead of an idle loop forever::
+    task A: waits for a piece of "the replies of the agent X"   (X's producer is A)
+    task B: waits for a slot of a concurrency limit of 1        ->  DeadlockError in A and B
 
-    task A: waits for a piece of "the replies of the agent X"
-    task B: waits for a slot of a concurrency limit of 1   ->  DeadlockError in A and B
+**Every second of the loop's clock**, while some task waits (:data:`check_interval`), every
+parked task is checked so (a wait cycle without any wait for room is found there), and
+then the loop as a whole, for what the graph cannot see (a stream that nobody has started
+reading, held by code that will read it later; an outside source): when every task of the
+loop is parked (or awaits only parked tasks), no callback is ready, no timer is scheduled
+and no stream follows a source that may push from outside (an ``Observable`` that is not
+the library's: a thread, a socket callback), nothing can ever wake the parked tasks, and
+the watch relieves the waits for room, or fails every wait with a :class:`DeadlockError`.
 
-**Where it cannot tell.** It reads two private attributes of asyncio's own event loop
-(``_ready``, ``_scheduled``). A loop without them (uvloop, say) cannot show a callback or a
-timer that would still wake the parked tasks, so there the watch asks for more: every task
-parked at two checks in a row, with the very same waits (nothing was woken in between).
-Then it relieves pressure as above, since more room harms nobody, but it never reports a
-wait cycle, which it cannot tell from a timer it does not see. Code
-that calls the library from a thread or a raw callback (``call_soon_threadsafe``,
-``add_reader``) without a task or an ``Observable`` source is invisible to it: a loop whose
-tasks are all parked while such code would wake them later is reported as deadlocked.
-Set ``check_interval`` to ``None`` to turn the watch off.
+**Where it cannot tell.** That last look reads two private attributes of asyncio's own
+event loop (``_ready``, ``_scheduled``). A loop without them (uvloop, say) cannot show a
+callback or a timer that would still wake the parked tasks, so there it asks for more:
+every task parked at two checks in a row, with the very same waits. Then it relieves
+pressure, since more room harms nobody, but it never reports a wait cycle it found only so
+(the wait-for graph's own cycles are reported on every loop). Code that calls the library
+from a thread or a raw callback (``call_soon_threadsafe``, ``add_reader``) without a task or
+an ``Observable`` source is invisible to that last look: a loop whose tasks are all parked
+while such code would wake them later is reported as deadlocked. Set ``check_interval`` to
+``None`` to turn the watch off.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from math import inf
 from typing import Any, TypeAlias
 
 from miniagents.promising._reporting import logger, mark_received
+from miniagents.promising._waitfor import Room, Search
 from miniagents.promising.errors import DeadlockError, StreamLimitError
 
 __all__ = [
@@ -77,12 +82,14 @@ What: TypeAlias = "str | Callable[[], str]"
 """What a parked task waits for: a sentence, or a function making it (only when reported)."""
 
 
-_Wait: TypeAlias = "tuple[What, asyncio.Future[Any] | None, Callable[[], bool] | None]"
-"""What a task waits for, the future it waits on (if ours), and what relieves the wait."""
+_Wait: TypeAlias = "tuple[What, asyncio.Future[Any] | None, Callable[[], bool] | None, object]"
+"""What a task waits for, the future it waits on (if ours), what relieves the wait (a wait
+for room), and what it waits on (see :mod:`miniagents.promising._waitfor`; ``None``: what
+the library cannot see)."""
 
 
 class _Watch:
-    """The parked tasks of one event loop, and the timer that checks them.
+    """The parked tasks of one event loop, and the checks that look at them.
 
     It holds its loop by a weak reference (``loop_ref``), and not the handle of its
     scheduled check (``armed`` says there is one): a loop's watch is kept in a
@@ -95,8 +102,10 @@ class _Watch:
         "__weakref__",
         "armed",
         "externals",
+        "fresh",
         "loop_ref",
         "parked",
+        "pressure",
         "seen",
         "spent",
         "swept",
@@ -107,6 +116,11 @@ class _Watch:
         self.parked: dict[asyncio.Task[Any], _Wait] = {}
         self.armed = False  # its check is scheduled (the handle is the loop's, not kept here)
         self.externals = 0
+        # how many parked waits are for room: while there are some, each task that parks is
+        # checked in the loop's next step (fresh: those parked since the last look, or None
+        # when no look is scheduled)
+        self.pressure = 0
+        self.fresh: list[asyncio.Task[Any]] | None = None
         # the garbage was collected once while only outside sources kept the watch off
         # (one dropped in a reference cycle is released when it is collected): not again
         # until a task runs
@@ -130,9 +144,68 @@ class _Watch:
             self.loop.call_later(interval / _SOONER if soon else interval, self.check)
             self.armed = True
 
+    # -- at once: the wait-for graph -------------------------------------------------
+
+    def note(self, task: asyncio.Task[Any]) -> None:
+        """Look at ``task``'s wait in the loop's next step (some producer waits for room)."""
+        fresh = self.fresh
+        if fresh is None:
+            if check_interval is None:
+                return
+            self.fresh = [task]
+            self.loop.call_soon(self.look)
+        else:
+            fresh.append(task)
+
+    def look(self) -> None:
+        """Act on the stuck sets of the tasks parked since the last look."""
+        fresh, self.fresh = self.fresh, None
+        if fresh and self.parked:
+            self.act_on(fresh)
+
+    def act_on(self, roots: list[asyncio.Task[Any]]) -> bool:
+        """Relieve or report each stuck set reachable from ``roots``; whether one was found."""
+        parked = self.parked
+        search = Search(parked)
+        found = False
+        for root in roots:
+            wait = parked.get(root)
+            if wait is None or (wait[1] is not None and wait[1].done()):
+                continue  # woken meanwhile
+            stuck = search.stuck_from(root)
+            if stuck:
+                found = True
+                if not self.relieve_one(stuck):
+                    self.report(stuck, cycle=True)
+        return found
+
+    def relieve_one(self, stuck: list[asyncio.Task[Any]]) -> bool:
+        """Give the stuck stream with the smallest high-water mark more room; whether one had.
+
+        (Parks' rule: the smallest full buffer of the cycle grows; the others stay as they
+        are, so memory grows only where the shape needs it.)
+        """
+        best: tuple[int, Callable[[], bool]] | None = None
+        for task in stuck:
+            wait = self.parked.get(task)
+            if wait is None or wait[2] is None:
+                continue
+            on = wait[3]
+            flow = getattr(on.core, "flow", None) if isinstance(on, Room) else None
+            mark = getattr(flow, "high_water", None)
+            size = mark if isinstance(mark, int) else 0
+            if best is None or size < best[0]:
+                best = (size, wait[2])
+        return best is not None and best[1]()
+
+    # -- every interval: the graph, then the loop as a whole --------------------------
+
     def check(self) -> None:
         self.armed = False
         if not self.parked:
+            return
+        if self.act_on(list(self.parked)):
+            self.arm(soon=True)
             return
         if self.deadlocked():
             # A stream held only by garbage in a reference cycle keeps its producer waiting
@@ -155,7 +228,7 @@ class _Watch:
             self.arm()
         elif not self.relieve():
             if self.sees_the_loop():
-                self.report()
+                self.report(list(self.parked), cycle=False)
             else:  # a timer it cannot see may still wake them: never a DeadlockError
                 self.spent = True  # (nor a collection per check while they wait so)
                 self.arm()
@@ -167,7 +240,7 @@ class _Watch:
     def relieve(self) -> bool:
         """Give the streams that parked producers wait for room in more room; whether any."""
         relieved = False
-        for _what, _waiter, relief in list(self.parked.values()):
+        for _what, _waiter, relief, _on in list(self.parked.values()):
             if relief is not None and relief():
                 relieved = True
         if relieved:  # and check again soon, should the program need more (each relief
@@ -219,15 +292,27 @@ class _Watch:
             waiting -= more
         return True
 
-    def report(self) -> None:
+    def report(self, tasks: list[asyncio.Task[Any]], cycle: bool) -> None:
+        """Log the waits of ``tasks`` and fail each of them with a :class:`DeadlockError`."""
         waits = [
             f"- {task.get_name()} waits for {what if isinstance(what, str) else what()}"
-            for task, (what, _, _) in self.parked.items()
+            for task in tasks
+            if (wait := self.parked.get(task)) is not None
+            for what in (wait[0],)
         ]
+        if cycle:
+            intro = (
+                "Deadlock: these tasks wait on MiniAgents' own streams for each other, in a "
+                "cycle that nothing else can end, so they would wait forever:\n"
+            )
+        else:
+            intro = (
+                "Deadlock: every task of this event loop waits on MiniAgents' own streams, "
+                "and nothing else (no timer, no I/O, no thread) can wake them, so they would "
+                "wait forever:\n"
+            )
         text = (
-            "Deadlock: every task of this event loop waits on MiniAgents' own streams, and "
-            "nothing else (no timer, no I/O, no thread) can wake them, so they would wait "
-            "forever:\n"
+            intro
             + "\n".join(waits)
             + "\nThis is a wait cycle: typically an agent that waits for its own replies (or "
             "for a call that needs a concurrency slot it holds itself), or a consumer that "
@@ -237,7 +322,9 @@ class _Watch:
             "MiniAgents with this text."
         )
         logger.error("%s", text)
-        for _what, waiter, _relief in list(self.parked.values()):
+        for task in tasks:
+            wait = self.parked.get(task)
+            waiter = None if wait is None else wait[1]
             if waiter is not None and not waiter.done():
                 error = DeadlockError(text)
                 mark_received(error)  # logged once above: not again as a lost error
@@ -277,11 +364,20 @@ def park(
     what: What,
     waiter: asyncio.Future[Any] | None = None,
     relief: Callable[[], bool] | None = None,
+    on: object = None,
 ) -> asyncio.Task[Any] | None:
     """Note that the current task waits on the library (for ``waiter``, if it is ours).
 
-    ``relief``, for a wait for room, gives the stream more room (and wakes its producers)
-    when the loop is deadlocked; it returns whether it could.
+    Args:
+        what: What it waits for, as the error names it.
+        waiter: The future it awaits, if it is the library's (a deadlock fails it).
+        relief: For a wait for room: gives the stream more room (and wakes its producers)
+            when the wait is stuck; returns whether it could.
+        on: What the wait waits on, for the wait-for graph (see
+            :mod:`miniagents.promising._waitfor`): a core (its next piece), a
+            :class:`~miniagents.promising._waitfor.Room`, or a
+            :class:`~miniagents.promising._waitfor.Producer`; ``None`` if the library
+            cannot tell who ends it.
 
     Returns:
         The task, to give to :func:`unpark` when the wait ends (``None`` outside a task).
@@ -289,20 +385,33 @@ def park(
     task = asyncio.current_task()
     if task is not None:
         watch = _watch(task.get_loop())
-        watch.parked[task] = (what, waiter, relief)
+        former = watch.parked.get(task)
+        if former is not None and former[2] is not None:
+            watch.pressure -= 1  # (a wait for room that was never unparked)
+        watch.parked[task] = (what, waiter, relief, on)
+        if relief is not None:
+            watch.pressure += 1
+            watch.note(task)
+        elif watch.pressure:
+            watch.note(task)
         if not watch.armed:
             watch.arm()
     return task
 
 
-def park_in(watch: _Watch, what: What, waiter: asyncio.Future[Any]) -> asyncio.Task[Any] | None:
+def park_in(
+    watch: _Watch, what: What, waiter: asyncio.Future[Any], on: object = None
+) -> asyncio.Task[Any] | None:
     """:func:`park` in the running loop's ``watch`` (kept by the caller: no look-up per wait).
 
-    The wait ends with ``watch.parked.pop(task, None)`` (what :func:`unpark` does).
+    The wait ends with ``watch.parked.pop(task, None)`` (what :func:`unpark` does for a
+    wait without ``relief``).
     """
     task = asyncio.current_task()
     if task is not None:
-        watch.parked[task] = (what, waiter, None)
+        watch.parked[task] = (what, waiter, None, on)
+        if watch.pressure:
+            watch.note(task)
         if not watch.armed:
             watch.arm()
     return task
@@ -313,7 +422,9 @@ def unpark(task: asyncio.Task[Any] | None) -> None:
     if task is not None:
         watch = _watches.get(task.get_loop())
         if watch is not None:
-            watch.parked.pop(task, None)
+            wait = watch.parked.pop(task, None)
+            if wait is not None and wait[2] is not None:
+                watch.pressure -= 1
 
 
 def parked(loop: asyncio.AbstractEventLoop) -> dict[asyncio.Task[Any], str]:
@@ -323,7 +434,7 @@ def parked(loop: asyncio.AbstractEventLoop) -> dict[asyncio.Task[Any], str]:
         return {}
     return {
         task: what if isinstance(what, str) else what()
-        for task, (what, _, _) in watch.parked.items()
+        for task, (what, _, _, _) in watch.parked.items()
     }
 
 

@@ -61,6 +61,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from miniagents.promising._deadlock import park, unpark
+from miniagents.promising._waitfor import Room
 from miniagents.promising.errors import ReplayWindowError
 from miniagents.promising.limits import Overflow, StreamLimits, checked_overflow
 
@@ -126,6 +127,8 @@ class Flow:
         "on_demand",
         "overflow",
         "pins",
+        "queued",
+        "queued_in",
         "reads_before_room",
         "room_waiters",
         "unpaced",
@@ -156,6 +159,10 @@ class Flow:
         self.delivered = 0
         self.floor = 0  # pieces released, for good (physically, the record may still hold some)
         self.pins = 0
+        # flattenings that hold the stream queued, to read it from its first piece once the
+        # part they follow now has ended (see hold): one, or a list of them, and how many
+        self.queued = 0
+        self.queued_in: object = None
         self.handles: int | None = None  # counted from the first one (see handle_gone)
         self.weak_handles: list[weakref.ref[Any]] | None = None
         self.unpaced = False
@@ -181,6 +188,7 @@ class Flow:
         return (
             self.handles == 0
             and not self.pins
+            and not self.queued
             and not core.observers
             and self.lowest_cursor() is None
         )
@@ -226,6 +234,76 @@ class Flow:
             self.cursors = [ref for ref in self.cursors or () if ref() is not None]
         return low
 
+    def hold(self, holder: object) -> None:
+        """Keep every piece for ``holder``, which will read the stream from its first piece.
+
+        ``holder`` is a flattening that has the stream queued behind the part it follows
+        now: it was passed on (``ctx.reply(r)``, ``[r, r]``), so it is a consumer from
+        its first piece, though it subscribes only when its turn comes. Until then the
+        stream releases nothing (whatever its window), and its producer is paced as by a
+        reader at the first piece (a diamond this makes is the deadlock watch's to relieve).
+        :meth:`let_go` ends the hold.
+        """
+        self.queued += 1
+        queued_in = self.queued_in
+        if queued_in is None:
+            self.queued_in = holder
+        elif isinstance(queued_in, list):
+            queued_in.append(holder)
+        else:
+            self.queued_in = [queued_in, holder]
+        self.credit = self.feed_credit = 0
+
+    def let_go(self, core: FlowCore, holder: object) -> None:
+        """End a hold of :meth:`hold` (``holder`` follows the stream now, or gave it up).
+
+        (A holder that holds nothing here, the stream it held having moved to a copy, is
+        ignored.)
+        """
+        queued_in = self.queued_in
+        if isinstance(queued_in, list):
+            if holder not in queued_in:
+                return
+            queued_in.remove(holder)
+            if len(queued_in) == 1:
+                self.queued_in = queued_in[0]
+        elif queued_in is holder:
+            self.queued_in = None
+        else:
+            return
+        self.queued -= 1
+        if self.blocked:
+            self.recheck(core)
+
+    def holders(self, core: FlowCore) -> list[object] | None:
+        """Who holds a producer of this stream back: for the deadlock watch's wait-for graph.
+
+        The slowest ``async for`` readers (their tasks: the task that last waited in one),
+        the flattenings that hold it queued, the streams it forwards into (room there) and
+        the flattening whose backlog counts here (the part it follows must end first);
+        ``None`` if it cannot tell (nobody reads it yet: whoever holds it may, later).
+        """
+        found: list[object] = []
+        low = self.lowest_cursor()
+        if self.queued:
+            low = 0
+            queued_in = self.queued_in
+            found.extend(queued_in if isinstance(queued_in, list) else (queued_in,))
+        for ref in self.cursors or ():
+            cursor = ref()
+            if cursor is not None and cursor.index == low:
+                found.append(getattr(cursor, "_task", None))
+        for observer in core.observers:
+            sink = observer[4]
+            if sink is not None and sink.flow is not None:
+                found.append(Room(sink))
+        backlog = self.backlog
+        if backlog is not None and len(backlog):
+            found.append(backlog)
+        if not found and (self.pins or core.observers or self.handles == 0):
+            return None  # they read at once, or nobody will: not this flow's pressure
+        return found or None
+
     def frozen_copy(self) -> Flow:
         """A flow for a finished copy of the record: the same window, no consumers."""
         copy = Flow(StreamLimits(self.window, self.high_water), self.what)
@@ -246,7 +324,7 @@ class Flow:
             return self.floor
         if core.observers:
             self.delivered = max(self.delivered, core.sent)
-        low = self.lowest_cursor()
+        low = 0 if self.queued else self.lowest_cursor()
         if low is None:
             low = count if self.unreachable(core) else self.delivered
         self.floor = max(self.floor, min(low, core.sent))
@@ -345,7 +423,7 @@ class Flow:
         """How many pieces may be added before the lag reaches ``limit``."""
         count = core.base + len(core.pieces)
         backlog = len(self.backlog) if self.backlog is not None and not feeding else 0
-        low = self.lowest_cursor()
+        low = 0 if self.queued else self.lowest_cursor()
         if low is not None:
             return limit - (count - low + backlog)
         if self.pins or core.observers:
@@ -374,6 +452,7 @@ class Flow:
                 self._room_for if not feeding else self._feed_room_for,
                 waiter,
                 partial(self.relieve, core),
+                Room(core),
             )
             try:
                 await waiter
@@ -399,6 +478,11 @@ class Flow:
                 flow.credit = flow.feed_credit = 0
                 flow.blocked = True
                 raised = True
+                # wake them all: each asks for room again, on the new mark (a recheck asks
+                # at the low-water mark, which is the old mark, and may wake nobody)
+                _wake(flow.room_waiters)
+                _wake(flow.feed_waiters)
+                flow.room_waiters = flow.feed_waiters = None
         for flow, owner in downstream:
             flow.recheck(owner)
         return raised

@@ -281,6 +281,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "packed",
         "piece_type",
         "pieces",
+        "producer",
         "readers",
         "sent",
         "started",
@@ -350,6 +351,9 @@ class ReplayCore(abc.ObserverBase[T]):
         self.readers: weakref.ref[Reader] | list[weakref.ref[Reader]] | None = None
         self._reader_waits = False  # an ``async for`` reader is among the waiters
         self._watch: _Watch | None = None  # the deadlock watch of the loop its consumers wait in
+        # who makes its next piece, for the deadlock watch's wait-for graph (see _waitfor):
+        # a task, the core it follows, or a Producer naming them; None: it cannot be told
+        self.producer: object = None
         self.on_abandoned: Callable[[], None] | None = None
         # the streams that hold this one as a piece (a message's sequences): while one of
         # them is consumed, this one is not abandoned (see check_abandoned)
@@ -546,6 +550,7 @@ class ReplayCore(abc.ObserverBase[T]):
     def _end(self) -> None:
         self.done = True
         self.on_abandoned = None  # nothing to give up any more (and no reference cycle)
+        self.producer = None  # (nor a producer to name: it let go of its task)
         self.wanted_by = ()
         if self._subscription is not None:  # (most cores are fed directly: none to dispose)
             self._dispose_subscription()
@@ -612,6 +617,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self.started = True
         self._source = None
         if isinstance(source, ReplayObservable):
+            self.producer = source.core  # its pieces are that stream's
             self._subscription = source.core.add_observer(
                 self.accept, self.fail, self.complete, sink=self
             )
@@ -960,7 +966,7 @@ class ReplayCore(abc.ObserverBase[T]):
             watch = self._watch = watch_of(loop)
         flow = self.flow  # (a message's tokens: the sentence itself, no bound method)
         try:
-            task = park_in(watch, _A_PIECE if flow is None else self._waiting_for, waiter)
+            task = park_in(watch, _A_PIECE if flow is None else self._waiting_for, waiter, self)
         except RuntimeError:  # its loop is closed (its check could not be armed): another's?
             self._check_loop(loop)
             raise
@@ -1292,7 +1298,7 @@ class _ReadyCore(ReplayCore[T]):
     _reader_waits = False
     packed = None
     _pack_at = _NEVER
-    _subscription = _waiters = on_abandoned = loop = thread = None
+    _subscription = _waiters = on_abandoned = loop = thread = producer = None
     wanted_by = ()
     _waiting = _end_watchers = _needing = _interactions = _bystanders = 0
     readers = None

@@ -137,13 +137,23 @@ def pull(
     gate: ReplayCore[Any] | None = None,
     feeding: bool = False,
 ) -> Callable[[], None]:
-    """Pump ``source`` into ``observer`` in a new task (see :func:`pump`); return its stop."""
-    task = spawn(pump(source, observer, what, gate, feeding), what)
+    """Pump ``source`` into ``observer`` in a new task (see :func:`pump`); return its stop.
 
-    def stop() -> None:
-        task.cancel()
+    The stop's ``task`` is the pumping task (the producer, for the deadlock watch).
+    """
+    return _Stop(spawn(pump(source, observer, what, gate, feeding), what))
 
-    return stop
+
+class _Stop:
+    """What stops a pumping task (called), and the task itself."""
+
+    __slots__ = ("task",)
+
+    def __init__(self, task: asyncio.Task[None]) -> None:
+        self.task = task
+
+    def __call__(self) -> None:
+        self.task.cancel()
 
 
 async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.ObserverBase[T]) -> None:
@@ -193,11 +203,9 @@ class TaskObservable(DirectSource[T]):
         self, observer: abc.ObserverBase[T], gate: ReplayCore[Any] | None
     ) -> abc.DisposableBase:
         task = spawn(self.body(observer, gate), self.what)
-
-        def dispose() -> None:
-            task.cancel()
-
-        return Disposable(dispose)
+        if gate is not None:
+            gate.producer = task  # (for the deadlock watch: the task makes its pieces)
+        return Disposable(_Stop(task))
 
 
 def from_async_iterable(source: AsyncIterable[T], what: str) -> TaskObservable[T]:

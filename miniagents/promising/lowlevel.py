@@ -54,9 +54,13 @@ What the layers above need, and where it is:
   :func:`running_tasks`, :func:`forget_task` (a task's last step, instead of its done
   callback), :func:`start_owned` (start something whose tasks go to an owner's set);
 - **the deadlock watch**: :func:`park` (the current task waits on the library, for a future
-  of ours or for other tasks of ours) and :func:`unpark` when the wait ends; :func:`parked`
-  lists the waits of a loop (see :mod:`miniagents.promising._deadlock`: a loop whose every
-  task is parked and that has nothing else to run fails the waits with ``DeadlockError``);
+  of ours or for other tasks of ours, saying what it waits *on*: a core, :class:`EndOf`
+  some tasks, or a :class:`Producer` naming who can end the wait) and :func:`unpark` when
+  the wait ends; :func:`parked` lists the waits of a loop. A core's ``producer`` names who
+  makes its next piece (a task, the core it follows, or a :class:`Producer`), so that the
+  watch can follow a wait from one stream to the next (see
+  :mod:`miniagents.promising._deadlock`: waits that nothing but each other can end are
+  relieved, if a bounded buffer holds them, or fail with ``DeadlockError``);
   :func:`set_deadlock_check_interval` sets how often a loop is checked (``None``: never);
 - **errors that must not be lost**: :func:`mark_received`, :func:`was_received`,
   :func:`report_lost_error`, :func:`report_broken_observer` and the ``miniagents``
@@ -98,6 +102,8 @@ from miniagents.promising._tasks import forget_task as forget_task
 from miniagents.promising._tasks import running_tasks as running_tasks
 from miniagents.promising._tasks import spawn as spawn
 from miniagents.promising._tasks import start_owned as start_owned
+from miniagents.promising._waitfor import EndOf as EndOf
+from miniagents.promising._waitfor import Producer as Producer
 from miniagents.promising.limits import Overflow as Overflow
 from miniagents.promising.limits import StreamLimits as StreamLimits
 from miniagents.promising.limits import stream_limits as stream_limits
@@ -107,9 +113,11 @@ from miniagents.promising.streamed_promise import StreamedPromise
 __all__ = [
     "TASK_NAME_PREFIX",
     "DirectSource",
+    "EndOf",
     "Observer",
     "Overflow",
     "PieceObserver",
+    "Producer",
     "ReplayCore",
     "ReplayObservable",
     "RunFirst",

@@ -258,16 +258,17 @@ async def test_a_call_outside_a_durable_run_costs_what_it_costs_without_a_record
 
     A recorder that takes the call puts the meter's generator between the provider and the
     reader (one more library call per token); a declined call is made as with no recorder,
-    the recorder's own ``llm_call`` its only extra call. (The counts vary by a call or two
-    between runs: the loop's own timing work, not the tokens'.)
+    the recorder's own ``llm_call`` its only extra call. (The counts vary between runs: the
+    loop's own timing work, not the tokens', such as the deadlock watch's check each second
+    of the clock, which adds calls to the run it falls in; the least of two runs is kept.)
     """
     declining = LLMRecorder()
     passing: LLMCallRecorder = _PassThrough()
     await _library_calls(api, 10)  # the caches a first call fills (not what is counted)
     costs = {}
     for name, recorder in [("none", None), ("dbos", declining), ("passing", passing)]:
-        short = await _library_calls(api, 100, recorder)
-        long = await _library_calls(api, 300, recorder)
+        short = min([await _library_calls(api, 100, recorder) for _ in range(2)])
+        long = min([await _library_calls(api, 300, recorder) for _ in range(2)])
         costs[name] = (short, (long - short) / 200)
     assert abs(costs["dbos"][1] - costs["none"][1]) < 0.1, costs  # per token: the same
     assert abs(costs["dbos"][0] - costs["none"][0]) <= 5, costs  # and the set-up

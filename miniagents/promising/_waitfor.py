@@ -1,0 +1,216 @@
+"""The wait-for graph: which tasks can end a wait on the library's own streams.
+
+Every wait of a task on the library (see :mod:`miniagents.promising._deadlock`) says what
+it waits *on*, and each kind of thing waited on knows who can end the wait:
+
+* **a piece of a stream** (a :class:`~miniagents.promising._replay.ReplayCore`): its
+  *producer* (``core.producer``): a task, another core it follows (whose producer is
+  then the one), or a :class:`Producer` that names them (an agent's reply appender names
+  its task, or, while its replies follow another agent's replies in their place, the
+  producer of those; a flattening names the part it follows);
+* **room in a stream** (:class:`Room`): the consumers that hold the room back (see
+  ``Flow.holders``): the slowest ``async for`` readers (their tasks), the streams it
+  forwards into (room there), and a flattening that holds it *queued*, to read it from
+  its first piece once the part it follows now has ended (so: the producer of that part);
+* **anything else** (a slot of a concurrency limit, the end of some tasks): a
+  :class:`Producer` naming them.
+
+A task that is not waiting on the library (running, ready, sleeping, waiting for I/O or a
+thread), a wait already woken, and anything the library cannot see (``None``: a source
+outside the library, a stream that nobody has started reading, a producer that is not a
+task) are *live*: they may still act. A wait is **stuck** when no live node can be reached
+from it; then nothing but the library can ever end it::
+
+    src  waits for room in    shared        (its slowest reader is B's input)
+    B    waits for room in    B's replies   (queued behind A's replies, nobody reads them)
+    A    waits for a piece of shared        (whose producer is src)
+    ->   src -> B -> A -> src: no live node, the three are stuck
+
+A stuck set with a wait for room is an artificial deadlock of bounded buffers (more room
+ends it); one without is a wait cycle. The search stops at the first live node, so a
+flowing stream answers in a step or two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+__all__ = ["EndOf", "Producer", "Room", "Search"]
+
+
+class Producer(Protocol):
+    """Something that names who can produce the next piece of a stream (or end a wait)."""
+
+    def producers(self) -> Iterable[object]:
+        """The tasks, cores, rooms or producers that can, and ``None`` for one it cannot name."""
+        ...
+
+
+class _Paced(Protocol):
+    """What the search reads of a core's flow (a :class:`~miniagents.promising._flow.Flow`)."""
+
+    unpaced: bool
+
+    def holders(self, core: Any) -> Iterable[object] | None: ...
+
+
+class Room:
+    """A wait for room in the stream of ``core`` (what a producer waits on)."""
+
+    __slots__ = ("core",)
+
+    def __init__(self, core: Any) -> None:
+        self.core = core
+
+
+class EndOf:
+    """A wait for the end of some tasks (what a context or a scope waits on at its exit)."""
+
+    __slots__ = ("tasks",)
+
+    def __init__(self, tasks: Iterable[asyncio.Task[Any]]) -> None:
+        self.tasks = tuple(tasks)
+
+    def producers(self) -> Iterable[object]:
+        """The tasks not ended yet."""
+        return [task for task in self.tasks if not task.done()] or [None]
+
+
+Entry = tuple[Any, Any, Any, object]
+"""A parked task's wait, as the deadlock watch keeps it: what it waits for (a sentence), the
+future it waits for (``None`` if not ours), what relieves it, and what it waits on."""
+
+
+class Search:
+    """One look at the parked tasks of a loop: which of them are stuck.
+
+    ``parked`` maps each parked task to its :data:`Entry`. What is found is kept for the
+    whole look, so that several roots share their common parts.
+    """
+
+    __slots__ = ("live", "parked", "stuck")
+
+    def __init__(self, parked: dict[asyncio.Task[Any], Entry]) -> None:
+        self.parked = parked
+        self.live: dict[object, object] = {}  # by key: nodes known to reach a live node
+        self.stuck: dict[object, object] = {}  # by key: nodes known to reach none
+
+    def stuck_from(self, root: asyncio.Task[Any]) -> list[asyncio.Task[Any]] | None:
+        """The tasks stuck with ``root`` (``root`` first), or ``None`` if ``root`` is live.
+
+        (A root stuck only with tasks found stuck before, from another root, gives an empty
+        list: that set is being acted on already.)
+        """
+        if root in self.live:
+            return None
+        if root in self.stuck:
+            return []
+        seen: dict[object, object] = {root: root}
+        path: list[object] = [root]
+        wakers = self._wakers(root)
+        if wakers is None:
+            self._mark_live(path)
+            return None
+        stack: list[Iterator[object]] = [iter(wakers)]
+        earlier = False
+        while stack:
+            step = next(stack[-1], _END)
+            if step is _END:
+                stack.pop()
+                path.pop()
+                continue
+            if step is None:
+                self._mark_live(path)
+                return None
+            key = _key(step)
+            if key in self.live:
+                self._mark_live(path)
+                return None
+            if key in seen:
+                continue
+            if key in self.stuck:
+                earlier = True  # stuck with a set found before (and acted on): not new
+                continue
+            seen[key] = step
+            path.append(step)
+            wakers = self._wakers(step)
+            if wakers is None:
+                self._mark_live(path)
+                return None
+            stack.append(iter(wakers))
+        self.stuck.update(seen)
+        if earlier:
+            return []
+        return [node for node in seen.values() if isinstance(node, asyncio.Task)]
+
+    def _mark_live(self, path: list[object]) -> None:
+        for node in path:
+            self.live[_key(node)] = node
+
+    def _wakers(self, node: object) -> Iterable[object] | None:
+        """Who can move ``node`` on, or ``None`` if it is live."""
+        try:
+            if isinstance(node, asyncio.Task):
+                return self._task_wakers(node)
+            if isinstance(node, Room):
+                core = node.core
+                flow: _Paced | None = core.flow
+                if core.done or flow is None or flow.unpaced:
+                    return None
+                return flow.holders(core)
+            producers = getattr(node, "producers", None)
+            if producers is not None:
+                found: Iterable[object] = producers()
+                return found
+            if hasattr(node, "producer") and hasattr(node, "done"):  # a core: its next piece
+                if node.done or not getattr(node, "started", True):
+                    return None  # ended, or its wait starts it
+                return (node.producer,)
+        except Exception:  # a node that cannot tell may act: never a false deadlock
+            return None
+        return None
+
+    def _task_wakers(self, task: asyncio.Task[Any]) -> Iterable[object] | None:
+        if task.done():
+            return None  # (a producer that ended but not its stream: it cannot be told)
+        entry = self.parked.get(task)
+        if entry is None:
+            return _awaited_tasks(task)
+        waiter, on = entry[1], entry[3]
+        if (waiter is not None and waiter.done()) or on is None:
+            return None  # woken (it runs soon), or a wait on what the library cannot see
+        return (on,)
+
+
+def _key(node: object) -> object:
+    """Who a node is: itself, but a wait for room is the same wait for every waiter."""
+    if isinstance(node, Room):
+        return (Room, id(node.core))
+    return node
+
+
+def _awaited_tasks(task: asyncio.Task[Any]) -> Iterable[object] | None:
+    """What a task that is not parked awaits, if it awaits other tasks only (``await task``,
+    a gathering of tasks: they may be parked); ``None`` for anything else (it is live)."""
+    awaited = getattr(task, "_fut_waiter", None)
+    if awaited is None:
+        return None
+    if isinstance(awaited, asyncio.Task):
+        return (awaited,)
+    children = getattr(awaited, "_children", None)
+    if children is None:
+        return None
+    # a gathering ends when all its children have, so it is stuck if one of them is: any
+    # of them answers live more often than that (never a deadlock that is not one)
+    return [child for child in children if not child.done()] or None
+
+
+class _End:
+    """The end of one node's wakers."""
+
+    __slots__ = ()
+
+
+_END = _End()

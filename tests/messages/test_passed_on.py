@@ -1,0 +1,114 @@
+"""A reply passed on is a consumer from its first piece, whatever the replay window.
+
+``ctx.reply([r, r])`` (or ``ctx.reply(r)`` twice, or ``MessageSequencePromise([r, r])``)
+reads ``r`` twice, in order: the second copy waits behind the first, which reads ``r`` to
+its end. It was passed on before ``r`` produced anything, so ``r`` keeps every piece for it
+until it is read (or given up), past the window too; a producer that waits for room
+(``areply``) is a diamond then, which the deadlock watch relieves.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.messages import MessageSequencePromise
+from miniagents.promising.lowlevel import core_of
+from miniagents.testing.virtual_time import run_with_virtual_time
+
+_COUNT = 1100  # past the default replay window (1,024)
+
+
+@miniagent
+async def producer(ctx: InteractionContext, paced: bool = False) -> None:
+    for index in range(_COUNT):
+        if paced:
+            await ctx.areply(str(index))
+        else:
+            ctx.reply(str(index))
+
+
+@miniagent
+async def twice(ctx: InteractionContext, way: str, paced: bool) -> None:
+    reply = producer.inquire(paced=paced)
+    if way == "in one list":
+        ctx.reply([reply, reply])
+    else:
+        ctx.reply(reply)
+        ctx.reply(reply)
+
+
+_TWICE = [str(index) for index in range(_COUNT)] * 2
+
+
+@pytest.mark.parametrize("paced", [False, True], ids=["reply", "areply"])
+@pytest.mark.parametrize("way", ["in one list", "in two replies"])
+def test_a_reply_passed_on_twice_is_read_twice_in_full(way: str, paced: bool) -> None:
+    async def main() -> list[str]:
+        async with MiniAgents():
+            return [str(message) for message in await twice.inquire(way=way, paced=paced)]
+
+    assert run_with_virtual_time(main()) == _TWICE
+
+
+@pytest.mark.parametrize("paced", [False, True], ids=["reply", "areply"])
+def test_a_sequence_of_one_reply_twice_outside_any_agent_is_read_in_full(paced: bool) -> None:
+    async def main() -> list[str]:
+        async with MiniAgents():
+            reply = producer.inquire(paced=paced)
+            return [str(message) for message in await MessageSequencePromise([reply, reply])]
+
+    assert run_with_virtual_time(main()) == _TWICE
+
+
+def test_the_second_copy_lets_go_once_it_is_read_and_the_window_applies_again() -> None:
+    """The hold lasts only while the copy waits: read, the stream releases as before."""
+
+    async def main() -> tuple[int, int, int]:
+        async with MiniAgents(replay_window=8):
+            reply = producer.inquire()
+            both = MessageSequencePromise([reply, reply])
+            count = 0
+            async for _message in both:
+                count += 1
+            flow = core_of(reply).flow
+            assert flow is not None
+            held = flow.queued
+            del both
+            gc.collect()
+            return count, held, flow.queued
+
+    count, held_after_reading, held_at_the_end = run_with_virtual_time(main())
+    assert count == 2 * _COUNT
+    assert held_after_reading == 0  # (the second copy followed it: no hold left)
+    assert held_at_the_end == 0
+
+
+@miniagent
+async def endless(ctx: InteractionContext) -> None:
+    index = 0
+    while True:
+        await ctx.areply(str(index))
+        index += 1
+
+
+def test_a_queued_copy_given_up_lets_go_and_stops_its_producer() -> None:
+    """Giving up on the sequence gives up the copy that waited too (no hold, no task left)."""
+
+    async def main() -> int:
+        async with MiniAgents(replay_window=8, high_water_mark=4):
+            reply = endless.inquire()
+            both = MessageSequencePromise([reply, reply])
+            read = 0
+            async for _message in both:
+                read += 1
+                if read == 20:
+                    both.cancel()
+                    break
+            flow = core_of(reply).flow
+            assert flow is not None
+            return flow.queued
+
+    assert run_with_virtual_time(main()) == 0
