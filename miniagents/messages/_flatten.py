@@ -23,7 +23,7 @@ backlog never holds back the part being followed (it is a *feeder* of the sink: 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
@@ -290,9 +290,10 @@ class Flattener:
         try:
             while not self.stopped and not self.inner_active and self.pending:
                 pending = self.pending
-                held = len(pending) > self.queued  # (the unheld ones are the last ones)
+                queued = self.queued  # (the unheld ones are the last ones)
+                held = not queued or len(pending) > queued
                 if not held:
-                    self.queued -= 1
+                    self.queued = queued - 1
                 segment = pending.popleft()
                 if isinstance(segment, MessagePromise):
                     self.emit(segment)
@@ -301,11 +302,9 @@ class Flattener:
                     self.observer.on_error(segment)  # type: ignore[arg-type]
                 else:
                     self.inner_active = True
-                    inner = self._follow(segment)
+                    inner = self._follow(segment, held)
                     if self.inner_active:
                         self.inner = inner
-                    if held:  # it follows the part now (or has ended it): no hold needed
-                        _let_go(segment, self)
             if self.queued and self.pending and not self.stopped:
                 self._hold_queued()
             if not self.stopped and self.outer_done and not self.inner_active and not self.pending:
@@ -329,17 +328,27 @@ class Flattener:
         """
         pending = self.pending
         assert pending is not None
-        count = min(self.queued, len(pending))
-        self.queued = 0
-        for index in range(len(pending) - count, len(pending)):
-            core = _paced_core(pending[index])
+        count, self.queued = self.queued, 0
+        if count == 1:  # (the common case: one part replied behind the one followed)
+            segments: Iterable[Segment] = (pending[-1],)
+        else:
+            size = len(pending)
+            segments = [pending[index] for index in range(max(size - count, 0), size)]
+        for segment in segments:
+            core = _paced_core(segment)
             if core is not None:
-                core.flow.hold(self)  # type: ignore[union-attr]
+                core.flow.hold(core, self)  # type: ignore[union-attr]
 
     def _follow(
-        self, segment: Observable[object] | StreamedPromise[Any, Any] | AsyncPart
+        self,
+        segment: Observable[object] | StreamedPromise[Any, Any] | AsyncPart,
+        held: bool = False,
     ) -> Callable[[], None] | tuple[ReplayCore[Any], Observer[Any]] | None:
-        """Start following an async part; return what stops following it (see ``inner``)."""
+        """Start following an async part; return what stops following it (see ``inner``).
+
+        ``held``: the part waited in the queue, held (see :meth:`_hold_queued`): once
+        followed, it needs no hold.
+        """
         if isinstance(segment, StreamedPromise):
             core: ReplayCore[Any] | None = core_of(segment)
         elif isinstance(segment, ReplayObservable):  # (an ABC: tested only when needed)
@@ -357,6 +366,8 @@ class Flattener:
                     self.on_inner_completed,
                 )
             observer = core.observe(callbacks[0], callbacks[1], callbacks[2], sink=self.sink)
+            if held and core.flow is not None:
+                core.flow.let_go(core, self)
             return None if observer is None else (core, observer)
         child = Flattener(_Inner(self), sink=self.sink, nested=True)
         if isinstance(segment, StreamedPromise):
@@ -370,6 +381,8 @@ class Flattener:
             child.source = core
             subscription = segment.subscribe(child.on_next, child.on_error, child.on_completed)
             child.outer = subscription.dispose  # (fed on its loop: no hop, not an outside source)
+            if held and core is not None and core.flow is not None:
+                core.flow.let_go(core, self)
         else:
             child.outer = follow_outside(segment, child)  # (it may push from another thread)
         return child.dispose
@@ -404,9 +417,7 @@ class Flattener:
 def _paced_core(segment: Segment) -> ReplayCore[Any] | None:
     """The core of a segment that is a stream with a flow (a sequence: it can be held)."""
     if isinstance(segment, StreamedPromise):
-        if type(segment) is _ReadyMessagePromise:
-            return None
-        core: ReplayCore[Any] = core_of(segment)
+        core: ReplayCore[Any] = core_of(segment)  # (a message's has no flow)
     elif isinstance(segment, ReplayObservable):
         core = segment.core
     else:

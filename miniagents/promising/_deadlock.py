@@ -166,7 +166,7 @@ class _Watch:
     def act_on(self, roots: list[asyncio.Task[Any]]) -> bool:
         """Relieve or report each stuck set reachable from ``roots``; whether one was found."""
         parked = self.parked
-        search = Search(parked)
+        search = Search(parked, shared=len(roots) > 1)
         found = False
         for root in roots:
             wait = parked.get(root)

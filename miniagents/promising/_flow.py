@@ -130,6 +130,7 @@ class Flow:
         "queued",
         "queued_in",
         "reads_before_room",
+        "room",
         "room_waiters",
         "unpaced",
         "weak_handles",
@@ -170,6 +171,7 @@ class Flow:
         # reads by cursors that cannot make room yet (see recheck): they skip the recheck
         self.reads_before_room = 0
         self.room_waiters: list[asyncio.Future[None]] | None = None
+        self.room: Room | None = None  # what a wait for room here waits on (see _waitfor)
         self.feed_waiters: list[asyncio.Future[None]] | None = None  # feeders (see has_room)
         self.feeders: list[FlowCore] | None = None
         self.backlog: Sized | None = None
@@ -234,7 +236,7 @@ class Flow:
             self.cursors = [ref for ref in self.cursors or () if ref() is not None]
         return low
 
-    def hold(self, holder: object) -> None:
+    def hold(self, core: FlowCore, holder: object) -> None:
         """Keep every piece for ``holder``, which will read the stream from its first piece.
 
         ``holder`` is a flattening that has the stream queued behind the part it follows
@@ -252,7 +254,8 @@ class Flow:
             queued_in.append(holder)
         else:
             self.queued_in = [queued_in, holder]
-        self.credit = self.feed_credit = 0
+        if core.sent:  # the lag may grow (from the first piece): no credit
+            self.credit = self.feed_credit = 0
 
     def let_go(self, core: FlowCore, holder: object) -> None:
         """End a hold of :meth:`hold` (``holder`` follows the stream now, or gave it up).
@@ -295,8 +298,12 @@ class Flow:
                 found.append(getattr(cursor, "_task", None))
         for observer in core.observers:
             sink = observer[4]
-            if sink is not None and sink.flow is not None:
-                found.append(Room(sink))
+            sink_flow = None if sink is None else sink.flow
+            if sink_flow is not None:
+                room = sink_flow.room
+                if room is None:
+                    room = sink_flow.room = Room(sink)
+                found.append(room)
         backlog = self.backlog
         if backlog is not None and len(backlog):
             found.append(backlog)
@@ -448,11 +455,14 @@ class Flow:
                 self.room_waiters = [waiter]
             else:
                 self.room_waiters.append(waiter)
+            room = self.room
+            if room is None:
+                room = self.room = Room(core)
             task = park(
                 self._room_for if not feeding else self._feed_room_for,
                 waiter,
                 partial(self.relieve, core),
-                Room(core),
+                room,
             )
             try:
                 await waiter

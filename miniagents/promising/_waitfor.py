@@ -57,7 +57,8 @@ class _Paced(Protocol):
 
 
 class Room:
-    """A wait for room in the stream of ``core`` (what a producer waits on)."""
+    """A wait for room in the stream of ``core`` (what a producer waits on): one per stream
+    (its flow's ``room``), so that every wait for it is one node of the graph."""
 
     __slots__ = ("core",)
 
@@ -86,16 +87,17 @@ future it waits for (``None`` if not ours), what relieves it, and what it waits 
 class Search:
     """One look at the parked tasks of a loop: which of them are stuck.
 
-    ``parked`` maps each parked task to its :data:`Entry`. What is found is kept for the
-    whole look, so that several roots share their common parts.
+    ``parked`` maps each parked task to its :data:`Entry`. With ``shared``, what is found
+    is kept for the whole look, so that several roots share their common parts.
     """
 
-    __slots__ = ("live", "parked", "stuck")
+    __slots__ = ("live", "parked", "shared", "stuck")
 
-    def __init__(self, parked: dict[asyncio.Task[Any], Entry]) -> None:
+    def __init__(self, parked: dict[asyncio.Task[Any], Entry], shared: bool = True) -> None:
         self.parked = parked
-        self.live: dict[object, object] = {}  # by key: nodes known to reach a live node
-        self.stuck: dict[object, object] = {}  # by key: nodes known to reach none
+        self.shared = shared
+        self.live: set[object] = set()  # nodes known to reach a live node
+        self.stuck: set[object] = set()  # nodes known to reach none
 
     def stuck_from(self, root: asyncio.Task[Any]) -> list[asyncio.Task[Any]] | None:
         """The tasks stuck with ``root`` (``root`` first), or ``None`` if ``root`` is live.
@@ -103,11 +105,12 @@ class Search:
         (A root stuck only with tasks found stuck before, from another root, gives an empty
         list: that set is being acted on already.)
         """
-        if root in self.live:
+        live = self.live
+        if root in live:
             return None
         if root in self.stuck:
             return []
-        seen: dict[object, object] = {root: root}
+        seen: dict[object, None] = {root: None}
         path: list[object] = [root]
         wakers = self._wakers(root)
         if wakers is None:
@@ -121,19 +124,15 @@ class Search:
                 stack.pop()
                 path.pop()
                 continue
-            if step is None:
+            if step is None or step in live:
                 self._mark_live(path)
                 return None
-            key = _key(step)
-            if key in self.live:
-                self._mark_live(path)
-                return None
-            if key in seen:
+            if step in seen:
                 continue
-            if key in self.stuck:
+            if step in self.stuck:
                 earlier = True  # stuck with a set found before (and acted on): not new
                 continue
-            seen[key] = step
+            seen[step] = None
             path.append(step)
             wakers = self._wakers(step)
             if wakers is None:
@@ -143,18 +142,18 @@ class Search:
         self.stuck.update(seen)
         if earlier:
             return []
-        return [node for node in seen.values() if isinstance(node, asyncio.Task)]
+        return [node for node in seen if isinstance(node, asyncio.Task)]
 
     def _mark_live(self, path: list[object]) -> None:
-        for node in path:
-            self.live[_key(node)] = node
+        if self.shared:
+            self.live.update(path)
 
     def _wakers(self, node: object) -> Iterable[object] | None:
         """Who can move ``node`` on, or ``None`` if it is live."""
         try:
             if isinstance(node, asyncio.Task):
                 return self._task_wakers(node)
-            if isinstance(node, Room):
+            if type(node) is Room:
                 core = node.core
                 flow: _Paced | None = core.flow
                 if core.done or flow is None or flow.unpaced:
@@ -164,8 +163,8 @@ class Search:
             if producers is not None:
                 found: Iterable[object] = producers()
                 return found
-            if hasattr(node, "producer") and hasattr(node, "done"):  # a core: its next piece
-                if node.done or not getattr(node, "started", True):
+            if hasattr(node, "producer"):  # a core: who makes its next piece
+                if node.done or not node.started:  # type: ignore[attr-defined]
                     return None  # ended, or its wait starts it
                 return (node.producer,)
         except Exception:  # a node that cannot tell may act: never a false deadlock
@@ -182,13 +181,6 @@ class Search:
         if (waiter is not None and waiter.done()) or on is None:
             return None  # woken (it runs soon), or a wait on what the library cannot see
         return (on,)
-
-
-def _key(node: object) -> object:
-    """Who a node is: itself, but a wait for room is the same wait for every waiter."""
-    if isinstance(node, Room):
-        return (Room, id(node.core))
-    return node
 
 
 def _awaited_tasks(task: asyncio.Task[Any]) -> Iterable[object] | None:
