@@ -16,6 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from miniagents.testing._anthropic_wire import AnthropicWire
+from miniagents.testing._bedrock_wire import BedrockWire
+from miniagents.testing._gemini_wire import GeminiWire
 from miniagents.testing._http import ClientGone, Exchange, Handler, Stopping, read_body
 from miniagents.testing._openai_wire import OpenAIWire
 from miniagents.testing._record import RecordedRequest, Recorder
@@ -31,6 +33,10 @@ _WIRES: dict[str, Wire] = {
     "/chat/completions": OpenAIWire(),
     "/responses": ResponsesWire(),
     "/messages": AnthropicWire(),
+    ":generateContent": GeminiWire(),
+    ":streamGenerateContent": GeminiWire(),
+    "/converse": BedrockWire(),
+    "/converse-stream": BedrockWire(),
 }
 """The wire format of each endpoint, by the end of its path."""
 
@@ -121,6 +127,7 @@ class ScriptedApp(Recorder):
             body: Any = json.loads(raw_body) if raw_body else None
         except ValueError:
             body = None
+        model, streamed = (None, None) if wire is None else wire.route(route, body)
         with self._lock:
             record = RecordedRequest(
                 index=len(self._requests),
@@ -130,6 +137,8 @@ class ScriptedApp(Recorder):
                 raw_body=raw_body,
                 body=body,
                 provider=None if wire is None else wire.provider,
+                model=model,
+                streamed=streamed,
                 _changed=self._lock,
             )
             self._requests.append(record)

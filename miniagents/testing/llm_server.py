@@ -170,6 +170,18 @@ class FakeLLMServer(ScriptedApp):
         """The ``base_url`` for ``anthropic.AsyncAnthropic`` (the SDK adds ``/v1``)."""
         return self.base_url
 
+    @property
+    def gemini_base_url(self) -> str:
+        """The ``base_url`` for ``google.genai.Client`` (``GOOGLE_GEMINI_BASE_URL``; Vertex
+        AI's ``GOOGLE_VERTEX_BASE_URL``): the SDK adds the API version and the path."""
+        return self.base_url
+
+    @property
+    def bedrock_base_url(self) -> str:
+        """The ``endpoint_url`` of a ``bedrock-runtime`` client
+        (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``); sign with ``AWS_TEST_CREDENTIALS``."""
+        return self.base_url
+
     # -- script ----------------------------------------------------------------------------
 
     def reply(
