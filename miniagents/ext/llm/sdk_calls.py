@@ -42,7 +42,7 @@ def import_sdk(module: str, provider: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        extra = _EXTRAS.get(module, module)
+        extra = _EXTRAS.get(module) or _EXTRAS.get(module.split(".")[0], module)
         raise LLMSDKMissingError(
             f'The {provider} agent needs the {provider} SDK: pip install "miniagents[{extra}]"'
         ) from error
