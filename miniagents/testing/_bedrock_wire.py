@@ -1,4 +1,4 @@
-"""The Bedrock Converse wire format (``POST /model/{modelId}/converse-stream``), as the fake speaks it.
+"""Bedrock's Converse wire format (``POST /model/{modelId}/converse-stream``) in the fake.
 
 The model is in the path (percent-encoded: ``anthropic.claude-3-haiku-20240307-v1%3A0``);
 ``/converse`` answers with one JSON body, ``/converse-stream`` streams in AWS's binary
@@ -115,7 +115,10 @@ class BedrockWire(JSONWire):
             return "The request body is not a JSON object."
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            return "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+            return (
+                "A conversation must start with a user message. Try again with a "
+                "conversation that starts with a user message."
+            )
         config = body.get("inferenceConfig")
         return _check_messages(messages, "toolConfig" in body) or (
             check_ranges(config, _RANGES) if isinstance(config, dict) else None

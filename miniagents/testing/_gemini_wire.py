@@ -1,4 +1,4 @@
-"""The Gemini API wire format (``POST .../models/{model}:streamGenerateContent``), as the fake speaks it.
+"""The Gemini API wire format (``.../models/{model}:streamGenerateContent``), as the fake speaks it.
 
 The model is in the path, not the body: ``/v1beta/models/{model}:generateContent`` (the
 Gemini Developer API), or ``/v1beta1/projects/{p}/locations/{l}/publishers/google/models/
@@ -34,7 +34,7 @@ from miniagents.testing._wire import (
     check_ranges,
 )
 
-__all__ = ["GeminiWire", "THOUGHT_SIGNATURE"]
+__all__ = ["THOUGHT_SIGNATURE", "GeminiWire"]
 
 THOUGHT_SIGNATURE = "ZmFrZS10aG91Z2h0LXNpZ25hdHVyZQ=="
 """The ``thoughtSignature`` the fake sends with each function call."""
@@ -229,7 +229,10 @@ def _check_contents(contents: list[Any]) -> str | None:
             return f"Please use a valid role: user, model. (contents[{index}].role is {role!r})"
         parts = _parts(content)
         if not parts:
-            return f"* GenerateContentRequest.contents[{index}].parts: contents.parts must not be empty."
+            return (
+                f"* GenerateContentRequest.contents[{index}].parts: contents.parts must not "
+                "be empty."
+            )
         calls = [part for part in parts if "functionCall" in part]
         if calls:
             if not calls[0].get("thoughtSignature"):

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from miniagents.testing._anthropic_wire import AnthropicWire
 from miniagents.testing._bedrock_wire import BedrockWire
+from miniagents.testing._compatible_wire import AZURE_PREFIX, COMPATIBLE_SERVERS, CompatibleWire
 from miniagents.testing._gemini_wire import GeminiWire
 from miniagents.testing._http import ClientGone, Exchange, Handler, Stopping, read_body
 from miniagents.testing._openai_wire import OpenAIWire
@@ -39,6 +40,22 @@ _WIRES: dict[str, Wire] = {
     "/converse-stream": BedrockWire(),
 }
 """The wire format of each endpoint, by the end of its path."""
+
+_DIALECTS: dict[str, Wire] = {
+    **{f"/{server}/": CompatibleWire(server) for server in COMPATIBLE_SERVERS},
+    AZURE_PREFIX: CompatibleWire("azure"),
+}
+"""The OpenAI-compatible servers' Chat Completions, by the start of the path."""
+
+
+def _wire_of(route: str) -> Wire | None:
+    """The wire format of a POST to ``route`` (its path), if it is an endpoint."""
+    wire = next((wire for end, wire in _WIRES.items() if route.endswith(end)), None)
+    if wire is not None and wire.provider == "openai" and route.endswith("/chat/completions"):
+        return next(
+            (dialect for start, dialect in _DIALECTS.items() if route.startswith(start)), wire
+        )
+    return wire
 
 
 class ScriptedApp(Recorder):
@@ -118,11 +135,7 @@ class ScriptedApp(Recorder):
         """Record one request, and answer it."""
         raw_body = read_body(handler)
         route = urlsplit(handler.path).path.rstrip("/")
-        wire = (
-            next((wire for end, wire in _WIRES.items() if route.endswith(end)), None)
-            if handler.command == "POST"
-            else None
-        )
+        wire = _wire_of(route) if handler.command == "POST" else None
         try:
             body: Any = json.loads(raw_body) if raw_body else None
         except ValueError:

@@ -59,6 +59,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
+from miniagents.testing._compatible_wire import COMPATIBLE_SERVERS
 from miniagents.testing._http import Handler, HTTPServer
 from miniagents.testing._script import Failure, Reply, ToolCall, as_tokens
 from miniagents.testing._serving import ScriptedApp
@@ -172,14 +173,37 @@ class FakeLLMServer(ScriptedApp):
 
     @property
     def gemini_base_url(self) -> str:
-        """The ``base_url`` for ``google.genai.Client`` (``GOOGLE_GEMINI_BASE_URL``; Vertex
-        AI's ``GOOGLE_VERTEX_BASE_URL``): the SDK adds the API version and the path."""
+        """The ``base_url`` for ``google.genai.Client`` (``GOOGLE_GEMINI_BASE_URL``).
+
+        Vertex AI's too (``GOOGLE_VERTEX_BASE_URL``): the SDK adds the API version and the
+        path.
+        """
         return self.base_url
+
+    def compatible_base_url(self, server: str) -> str:
+        """The ``base_url`` of an OpenAI-compatible server's dialect (e.g. ``"groq"``).
+
+        For ``openai.AsyncOpenAI``: ``base_url + "/groq/v1"``; for ``"azure"``, the
+        ``azure_endpoint`` of ``openai.AsyncAzureOpenAI`` (``base_url``).
+
+        Raises:
+            FakeLLMServerError: for a server the fake does not speak.
+        """
+        if server == "azure":
+            return self.base_url
+        if server not in COMPATIBLE_SERVERS:
+            raise FakeLLMServerError(
+                f"The fake LLM server speaks no server {server!r}: one of "
+                f"{', '.join(COMPATIBLE_SERVERS)} or 'azure'."
+            )
+        return f"{self.base_url}/{server}/v1"
 
     @property
     def bedrock_base_url(self) -> str:
-        """The ``endpoint_url`` of a ``bedrock-runtime`` client
-        (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``); sign with ``AWS_TEST_CREDENTIALS``."""
+        """The ``endpoint_url`` of a ``bedrock-runtime`` client.
+
+        As ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``; sign with ``AWS_TEST_CREDENTIALS``.
+        """
         return self.base_url
 
     # -- script ----------------------------------------------------------------------------

@@ -14,7 +14,8 @@ open) or is made once per ``MiniAgents`` context (and setting of ``max_retries``
 ``timeout`` and ``region``) as botocore makes one from the environment: the credentials of
 ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (/ ``AWS_SESSION_TOKEN``), a profile, an
 instance role, or a Bedrock API key in ``AWS_BEARER_TOKEN_BEDROCK``; the region of
-``region=``, else ``AWS_REGION``, else botocore's (``AWS_DEFAULT_REGION``, the config file); the endpoint of
+``region=``, else ``AWS_REGION``, else botocore's (``AWS_DEFAULT_REGION``, its config
+file); the endpoint of
 ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` (or ``AWS_ENDPOINT_URL``), if set::
 
     call:     system "Be brief." | user "What is this?" + image | call c1 | result c1
@@ -77,7 +78,7 @@ from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
 
 if TYPE_CHECKING:
-    from aiobotocore.client import AioBaseClient
+    from types_aiobotocore_bedrock_runtime import BedrockRuntimeClient
 
 __all__ = [
     "REFUSAL_REASONS",
@@ -137,7 +138,7 @@ class BedrockOptions(LLMOptions):
             the request fails with an ``LLMTimeoutError``; ``None``: botocore's (60 s).
     """
 
-    async_client: AioBaseClient | None = None
+    async_client: BedrockRuntimeClient | None = None
     region: str | None = None
     max_tokens: int | None = call_option(None)
     temperature: float | None = call_option(None)
@@ -246,8 +247,7 @@ class BedrockProvider:
             stream.close()  # the HTTP response, at once
         if not stopped:
             raise LLMResponseError(
-                "The Bedrock stream ended before its messageStop event (the reply is "
-                "incomplete)."
+                "The Bedrock stream ended before its messageStop event (the reply is incomplete)."
             )
         yield _finish(stop_reason, usage, call, response)
 
@@ -311,8 +311,10 @@ class _Clients:
 
 
 def _new_client(options: BedrockOptions) -> Any:
-    """A ``bedrock-runtime`` client from the environment, with the options' settings: the
-    context manager that makes it (and closes it)."""
+    """The context manager of a ``bedrock-runtime`` client made from the environment.
+
+    The client has the options' settings; leaving the context manager closes it.
+    """
     session_module = import_sdk("aiobotocore.session", "Bedrock")
     config_module = import_sdk("aiobotocore.config", "Bedrock")
     settings: dict[str, Any] = {}
@@ -397,7 +399,11 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
             blocks = _blocks(item)
         elif isinstance(item, ToolCallMessage):
             role = "assistant"
-            used = {"toolUseId": item.call_id, "name": item.tool_name, "input": arguments_object(item)}
+            used = {
+                "toolUseId": item.call_id,
+                "name": item.tool_name,
+                "input": arguments_object(item),
+            }
             blocks = [{"toolUse": used}]
         else:
             role = "user"
@@ -433,7 +439,12 @@ def _blocks(item: PromptText) -> list[dict[str, Any]]:
                 "give ImagePart(data=..., media_type=...) or ImagePart.from_file(path)."
             )
         blocks.append(
-            {"image": {"format": _FORMATS.get(image.media_type or "", "png"), "source": {"bytes": image.data}}}
+            {
+                "image": {
+                    "format": _FORMATS.get(image.media_type or "", "png"),
+                    "source": {"bytes": image.data},
+                }
+            }
         )
     if item.text.strip():
         blocks.append({"text": item.text})
@@ -460,7 +471,10 @@ _BY_CODE: dict[str, tuple[type[LLMError], str]] = {
     "serviceUnavailableException": (LLMServerError, "became unavailable mid-stream"),
     "ModelNotReadyException": (LLMServerError, "had the model not ready"),
     "ModelErrorException": (LLMServerError, "had the model fail"),
-    "modelStreamErrorException": (LLMResponseError, "sent an error instead of the rest of the reply"),
+    "modelStreamErrorException": (
+        LLMResponseError,
+        "sent an error instead of the rest of the reply",
+    ),
     "validationException": (LLMResponseError, "stopped the reply as invalid"),
 }
 
@@ -488,7 +502,7 @@ _HINTS = {
         "instance role) or a Bedrock API key (AWS_BEARER_TOKEN_BEDROCK), with access to the "
         "model."
     ),
-    LLMConfigurationError: " Set AWS_REGION, or give the agent region=\"us-east-1\".",
+    LLMConfigurationError: ' Set AWS_REGION, or give the agent region="us-east-1".',
 }
 
 

@@ -1,4 +1,4 @@
-"""Google Gemini agents: ``gemini_agent`` and ``create_gemini_agent`` (Google's ``google-genai`` SDK).
+"""Google Gemini agents: ``gemini_agent`` and ``create_gemini_agent`` (the google-genai SDK).
 
 The SDK is imported when a call is made; without it, the call fails with an
 ``LLMSDKMissingError`` (an ``ImportError``) that says ``pip install "miniagents[gemini]"``.
