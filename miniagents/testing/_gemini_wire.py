@@ -216,6 +216,14 @@ def _call_part(rendering: Rendering, number: int) -> dict[str, Any]:
     return {"functionCall": call, "thoughtSignature": THOUGHT_SIGNATURE}
 
 
+def _get(given: dict[str, Any], name: str) -> Any:
+    """A field by its JSON name (``mimeType``) or its proto name (``mime_type``): the API
+    takes either, and the SDK sends some fields by the latter."""
+    if name in given:
+        return given[name]
+    return given.get("".join(f"_{c.lower()}" if c.isupper() else c for c in name))
+
+
 def _parts(content: object) -> list[dict[str, Any]]:
     parts = content.get("parts") if isinstance(content, dict) else None
     return [part for part in parts if isinstance(part, dict)] if isinstance(parts, list) else []
@@ -233,9 +241,9 @@ def _check_contents(contents: list[Any]) -> str | None:
                 f"* GenerateContentRequest.contents[{index}].parts: contents.parts must not "
                 "be empty."
             )
-        calls = [part for part in parts if "functionCall" in part]
+        calls = [part for part in parts if _get(part, "functionCall") is not None]
         if calls:
-            if not calls[0].get("thoughtSignature"):
+            if not _get(calls[0], "thoughtSignature"):
                 return (
                     f"Function call is missing a thought_signature in functionCall parts "
                     f"(contents[{index}]). Send back the thoughtSignature of each function "
@@ -243,18 +251,21 @@ def _check_contents(contents: list[Any]) -> str | None:
                 )
             following = _parts(contents[index + 1]) if index + 1 < len(contents) else None
             if following is not None:
-                answered = [part for part in following if "functionResponse" in part]
+                answered = [
+                    part for part in following if _get(part, "functionResponse") is not None
+                ]
                 if len(answered) != len(calls):
                     return (
                         "Please ensure that the number of function response parts is equal to "
                         "the number of function call parts of the function call turn."
                     )
         for number, part in enumerate(parts):
-            inline = part.get("inlineData")
+            inline = _get(part, "inlineData")
             if isinstance(inline, dict):
                 where = f"contents[{index}].parts[{number}].inline_data"
-                if inline.get("mimeType") not in _MEDIA_TYPES:
-                    return f"* {where}.mime_type: Unsupported MIME type: {inline.get('mimeType')}"
+                media_type = _get(inline, "mimeType")
+                if media_type not in _MEDIA_TYPES:
+                    return f"* {where}.mime_type: Unsupported MIME type: {media_type}"
                 problem = check_base64(inline.get("data"), f"{where}.data")
                 if problem is not None:
                     return problem

@@ -312,12 +312,13 @@ def _image(part: dict[str, Any]) -> ImagePart | None:
         return ImagePart(url=given.get("url"), detail=given.get("detail"))
     if kind == "input_image":
         return ImagePart(url=part.get("image_url"), detail=part.get("detail"))
-    inline = part.get("inlineData")  # Gemini's parts
+    inline = part.get("inlineData", part.get("inline_data"))  # Gemini's (either case)
     if isinstance(inline, dict):
-        return ImagePart(data=inline.get("data"), media_type=inline.get("mimeType"))
-    given = part.get("fileData")
+        media_type = inline.get("mimeType", inline.get("mime_type"))
+        return ImagePart(data=inline.get("data"), media_type=media_type)
+    given = part.get("fileData", part.get("file_data"))
     if isinstance(given, dict):
-        return ImagePart(url=given.get("fileUri"))
+        return ImagePart(url=given.get("fileUri", given.get("file_uri")))
     bedrock = part.get("image")  # Bedrock's content blocks
     if kind is None and isinstance(bedrock, dict):
         source = bedrock.get("source") or {}

@@ -84,8 +84,8 @@ def _render(
     request = record.json
     refusal = reply.refusal or ()
     finish_reason = reply.finish_reason
-    if reply.refusal is not None and wire.provider == "anthropic":
-        tokens = refusal  # Anthropic's refusal is the text, and the stop reason says so
+    if reply.refusal is not None and wire.provider in ("anthropic", "gemini", "bedrock"):
+        tokens = refusal  # the refusal is the text, and the stop reason says so
         refusal = ()
         finish_reason = finish_reason or "refusal"
     elif reply.tokens is not None:

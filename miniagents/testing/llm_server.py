@@ -251,7 +251,9 @@ class FakeLLMServer(ScriptedApp):
                 streamed: ``message.refusal``, its ``content`` null); the Responses API, a
                 ``refusal`` content part (``response.refusal.delta`` events, then
                 ``response.refusal.done``); Anthropic, the pieces as the text, and
-                ``stop_reason`` ``"refusal"`` (unless ``finish_reason`` says otherwise).
+                ``stop_reason`` ``"refusal"`` (unless ``finish_reason`` says otherwise);
+                Gemini and Bedrock, the pieces as the text, and the finish reason
+                ``SAFETY`` / ``content_filtered``.
                 ``tokens`` (OpenAI: text before the refusal) then default to none.
             tool_calls: Tool calls after the text, as the API sends them: OpenAI
                 ``tool_calls`` (streamed: a chunk with the id and name, then the argument
