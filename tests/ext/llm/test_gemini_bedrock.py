@@ -47,6 +47,7 @@ from miniagents.ext.llm.gemini import GeminiMessage, gemini_agent
 from miniagents.ext.llm.pricing import cost_usd
 from miniagents.testing import AWS_TEST_CREDENTIALS, FakeLLMServer, ToolCall
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
+from tests.fakes.tracing import Traces, traces  # noqa: F401
 
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
@@ -530,3 +531,49 @@ async def test_a_budget_counts_the_calls_and_stops_the_next(
             await native.ask("Again", budget=budget)
     assert budget.usage.requests == 1
     assert len(server.requests) == 1
+
+
+# -- across providers: fallback, tracing ---------------------------------------------------
+
+
+async def test_a_fallback_goes_from_openai_to_gemini_to_bedrock(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from miniagents.ext.llm import fallback_agent
+    from miniagents.ext.llm.openai import openai_agent
+
+    GEMINI.environment(server, monkeypatch)
+    BEDROCK.environment(server, monkeypatch)
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
+    server.fail(503, for_model="gpt-test")  # OpenAI is down
+    server.fail(429, for_model=GEMINI.model)  # Gemini is out of quota
+    server.reply(["From ", "Bedrock"], for_model=BEDROCK.model)
+    agent = fallback_agent(
+        openai_agent.fork(model="gpt-test", max_retries=0),
+        gemini_agent.fork(model=GEMINI.model, max_retries=0),
+        bedrock_agent.fork(model=BEDROCK.model, max_retries=0),
+    )
+    async with MiniAgents():
+        messages = await agent.inquire("Hi")
+    assert [str(message) for message in messages] == ["From Bedrock"]
+    assert type(messages[0]) is BedrockMessage
+    assert [request.provider for request in server.requests] == ["openai", "gemini", "bedrock"]
+
+
+async def test_each_call_is_a_span_with_its_providers_name(
+    native: Native,
+    server: FakeLLMServer,
+    traces: Traces,  # noqa: F811
+) -> None:
+    server.reply(["Hi"], usage=(3, 1))
+    async with MiniAgents():
+        await native.ask("Hello", temperature=0.5)
+    chat = traces.one(f"chat {native.model}")
+    attributes = dict(chat.attributes or {})
+    expected = {"gemini": "gcp.gemini", "bedrock": "aws.bedrock"}[native.name]
+    assert attributes["gen_ai.provider.name"] == expected
+    assert attributes["gen_ai.request.model"] == native.model
+    assert attributes["gen_ai.request.temperature"] == 0.5
+    assert attributes["gen_ai.usage.input_tokens"] == 3
+    assert attributes["gen_ai.usage.output_tokens"] == 1
