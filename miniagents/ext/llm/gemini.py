@@ -37,6 +37,7 @@ The SDK retries nothing unless told (``max_retries``); ``timeout`` bounds each r
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import sys
 import uuid
@@ -336,8 +337,9 @@ def _client(options: GeminiOptions) -> Any:
 
 
 def _client_from_environment(genai: Any) -> Any:
+    """The SDK's client from the environment, sending through httpx (see ``_transport``)."""
     try:
-        return genai.Client()
+        return genai.Client(http_options={"async_client_args": {"transport": _transport()}})
     except ValueError as error:  # the SDK's words for a missing key or project
         raise LLMAuthenticationError(
             "No Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) for the Gemini "
@@ -345,6 +347,20 @@ def _client_from_environment(genai: Any) -> Any:
             "GOOGLE_CLOUD_LOCATION for Vertex AI, or pass async_client=genai.Client(...) to "
             f"the agent ({error})."
         ) from error
+
+
+def _transport() -> Any:
+    """An httpx transport of the HTTP client the SDK depends on (httpx2, or httpx before).
+
+    Given one, the SDK sends through httpx, as it does without aiohttp; otherwise it would
+    send through aiohttp when that is installed (aiobotocore, for one, brings it), and
+    subclass aiohttp's session, which aiohttp warns against (an error under ``-W error``).
+    """
+    try:
+        http: Any = importlib.import_module("httpx2")
+    except ImportError:  # an SDK of before httpx2
+        http = importlib.import_module("httpx")
+    return http.AsyncHTTPTransport()
 
 
 async def _close(client: Any) -> None:

@@ -57,7 +57,7 @@ def server(
         monkeypatch.setenv(known.key_variable, "test-key")
     monkeypatch.delenv("OPENAI_API_VERSION", raising=False)
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
-    yield fake_llm
+    return fake_llm
 
 
 def get_weather(city: str) -> str:
@@ -89,7 +89,8 @@ async def test_each_server_streams_from_its_own_base_url_with_its_key(
         assert request.path == f"/{name}/v1/chat/completions"
         assert request.headers["authorization"] == "Bearer test-key"
     if name == "lm_studio":  # it ignores stream_options: no usage in the stream
-        assert message.usage is not None and message.usage.input_tokens is None
+        assert message.usage is not None
+        assert message.usage.input_tokens is None
     else:
         assert message.usage is not None
         assert (message.usage.input_tokens, message.usage.output_tokens) == (6, 2)
@@ -127,7 +128,8 @@ async def test_openrouters_comments_are_skipped_and_its_usage_read(server: FakeL
     async with MiniAgents():
         message = (await openrouter_agent.inquire("Hi", model="openai/gpt-4o-mini"))[0]
     assert str(message) == "Hello"
-    assert message.usage is not None and message.usage.output_tokens == 2
+    assert message.usage is not None
+    assert message.usage.output_tokens == 2
 
 
 async def test_ollamas_parallel_calls_at_one_index_are_told_apart_by_their_ids(
@@ -157,9 +159,9 @@ async def test_an_image_url_is_refused_where_only_bytes_are_taken(
     image = ImagePart(url="https://example.com/cat.png")
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match="bytes only"):
-            await agent.inquire(UserMessage(text="What?", images=[image]), model="m")  # type: ignore[attr-defined]
+            await agent.inquire(UserMessage(text="What?", images=(image,)), model="m")  # type: ignore[attr-defined]
         reply = await ollama_agent.inquire(
-            UserMessage(text="What?", images=[ImagePart(data=PNG, media_type="image/png")]),
+            UserMessage(text="What?", images=(ImagePart(data=PNG, media_type="image/png"),)),
             model="llava",
         )
     assert str(reply[0])  # the bytes went through
@@ -175,7 +177,7 @@ async def test_deepseek_refuses_images_and_a_json_schema_before_the_request(
     image = ImagePart(data=PNG, media_type="image/png")
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match="take no images"):
-            await deepseek_agent.inquire(UserMessage(text="What?", images=[image]), model="m")
+            await deepseek_agent.inquire(UserMessage(text="What?", images=(image,)), model="m")
         with pytest.raises(LLMConfigurationError, match="JSON schema"):
             await structured(deepseek_agent, Weather).inquire("Weather?", model="m")
     assert server.requests == []
@@ -260,5 +262,6 @@ async def test_lm_studio_is_asked_for_the_usage_it_does_not_send(
     async with MiniAgents():
         message = (await lm_studio_agent.inquire("Hi", model="m"))[0]
     assert server.requests[0].json["stream_options"] == {"include_usage": True}
-    assert message.usage is not None and message.usage.input_tokens is None
+    assert message.usage is not None
+    assert message.usage.input_tokens is None
     assert str(message) == "Hi"

@@ -116,7 +116,7 @@ def native(
 
 @pytest.fixture
 def server(fake_llm: FakeLLMServer) -> Iterator[FakeLLMServer]:  # noqa: F811
-    yield fake_llm
+    return fake_llm
 
 
 def get_weather(city: str) -> str:
@@ -151,9 +151,11 @@ async def test_tokens_stream_one_by_one_with_the_metadata_first(
     expected = cost_usd(
         native.model, message.usage.model_copy(update={"cost_usd": None}), native.price_provider
     )
-    assert expected is not None and message.usage.cost_usd == pytest.approx(expected)
+    assert expected is not None
+    assert message.usage.cost_usd == pytest.approx(expected)
     request = server.requests[0]
-    assert request.stream and request.model == native.model
+    assert request.stream
+    assert request.model == native.model
     assert "Be brief." in json.dumps(request.json)
 
 
@@ -166,7 +168,8 @@ async def test_a_call_without_streaming_gives_the_whole_text_as_one_token(
         tokens = [token async for token in promise]
         message = await promise
     assert tokens == ["Hello"]
-    assert message.usage is not None and message.usage.output_tokens == 2
+    assert message.usage is not None
+    assert message.usage.output_tokens == 2
     assert not server.requests[0].stream
 
 
@@ -339,7 +342,8 @@ async def test_structured_output_is_asked_natively_and_partials_stream(
         record = await server.wait_paused_async(0, WAIT)
         record.resume()
         weather = await promise
-    assert isinstance(weather, Weather) and weather.celsius == 21.5
+    assert isinstance(weather, Weather)
+    assert weather.celsius == 21.5
     asked = server.requests[0].output_format
     assert asked is not None
     assert set(asked["schema"]["properties"]) == {"city", "celsius"}
@@ -348,7 +352,7 @@ async def test_structured_output_is_asked_natively_and_partials_stream(
 async def test_an_image_goes_as_bytes(native: Native, server: FakeLLMServer) -> None:
     image = ImagePart(data=PNG, media_type="image/png")
     async with MiniAgents():
-        await native.ask(UserMessage(text="What is this?", images=[image]))
+        await native.ask(UserMessage(text="What is this?", images=(image,)))
     assert server.requests[0].status == 200
     assert [(sent.data, sent.media_type) for sent in server.requests[0].images] == [
         (PNG, "image/png")
@@ -362,10 +366,10 @@ async def test_an_image_url_is_a_file_part_for_gemini_and_refused_by_bedrock(
     async with MiniAgents():
         if native.name == "bedrock":
             with pytest.raises(LLMConfigurationError, match="bytes, not a URL"):
-                await native.ask(UserMessage(text="What is this?", images=[image]))
+                await native.ask(UserMessage(text="What is this?", images=(image,)))
             assert server.requests == []
             return
-        await native.ask(UserMessage(text="What is this?", images=[image]))
+        await native.ask(UserMessage(text="What is this?", images=(image,)))
     assert [sent.url for sent in server.requests[0].images] == ["https://example.com/cat.png"]
 
 
@@ -410,11 +414,15 @@ async def test_a_broken_stream_gives_its_tokens_then_an_llm_error(
 ) -> None:
     server.reply(["Hel", "lo"], **fault)
     tokens: list[str] = []
+
+    async def read(reply: Any) -> None:
+        async for promise in reply:
+            async for token in promise:
+                tokens.append(token)
+
     async with MiniAgents():
         with pytest.raises(kind):
-            async for promise in native.ask("Hi"):
-                async for token in promise:
-                    tokens.append(token)
+            await read(native.ask("Hi"))
     assert tokens[0] == "Hel"
 
 
@@ -465,7 +473,7 @@ async def test_without_credentials_a_call_is_an_authentication_error(
     for name in ("GEMINI_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name, raising=False)
     async with MiniAgents():
-        with pytest.raises(LLMAuthenticationError, match="GEMINI_API_KEY|AWS_ACCESS_KEY_ID"):
+        with pytest.raises(LLMAuthenticationError, match=r"GEMINI_API_KEY|AWS_ACCESS_KEY_ID"):
             await native.ask("Hi")
     assert server.requests == []
 
@@ -490,12 +498,15 @@ async def test_bedrock_takes_its_settings_from_its_own_client(
 
     session = aiobotocore.session.get_session()
     async with session.create_client(
-        "bedrock-runtime", endpoint_url=server.bedrock_base_url, **AWS_TEST_CREDENTIALS
-    ) as client:
-        async with MiniAgents():
-            assert str(await bedrock_agent.inquire("Hi", model="m", async_client=client)) == "Hi"
-            with pytest.raises(LLMConfigurationError, match="that client's"):
-                await bedrock_agent.inquire("Hi", model="m", async_client=client, max_retries=0)
+        "bedrock-runtime",
+        endpoint_url=server.bedrock_base_url,
+        region_name=AWS_TEST_CREDENTIALS["region_name"],
+        aws_access_key_id=AWS_TEST_CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=AWS_TEST_CREDENTIALS["aws_secret_access_key"],
+    ) as client, MiniAgents():
+        assert str(await bedrock_agent.inquire("Hi", model="m", async_client=client)) == "Hi"
+        with pytest.raises(LLMConfigurationError, match="that client's"):
+            await bedrock_agent.inquire("Hi", model="m", async_client=client, max_retries=0)
 
 
 # -- cancellation and budgets -------------------------------------------------------------
