@@ -497,13 +497,16 @@ async def test_bedrock_takes_its_settings_from_its_own_client(
     import aiobotocore.session
 
     session = aiobotocore.session.get_session()
-    async with session.create_client(
-        "bedrock-runtime",
-        endpoint_url=server.bedrock_base_url,
-        region_name=AWS_TEST_CREDENTIALS["region_name"],
-        aws_access_key_id=AWS_TEST_CREDENTIALS["aws_access_key_id"],
-        aws_secret_access_key=AWS_TEST_CREDENTIALS["aws_secret_access_key"],
-    ) as client, MiniAgents():
+    async with (
+        session.create_client(
+            "bedrock-runtime",
+            endpoint_url=server.bedrock_base_url,
+            region_name=AWS_TEST_CREDENTIALS["region_name"],
+            aws_access_key_id=AWS_TEST_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=AWS_TEST_CREDENTIALS["aws_secret_access_key"],
+        ) as client,
+        MiniAgents(),
+    ):
         assert str(await bedrock_agent.inquire("Hi", model="m", async_client=client)) == "Hi"
         with pytest.raises(LLMConfigurationError, match="that client's"):
             await bedrock_agent.inquire("Hi", model="m", async_client=client, max_retries=0)
