@@ -9,8 +9,6 @@ cannot serve.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from miniagents import Message, MiniAgents
@@ -50,7 +48,7 @@ PNG = (
 def server(
     fake_llm: FakeLLMServer,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[FakeLLMServer]:
+) -> FakeLLMServer:
     """The fake server, every known server's base URL and key pointed at its dialect."""
     for name, known in SERVERS.items():
         monkeypatch.setenv(known.base_url_variable, fake_llm.compatible_base_url(name))

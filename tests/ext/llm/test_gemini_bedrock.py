@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -115,7 +114,7 @@ def native(
 
 
 @pytest.fixture
-def server(fake_llm: FakeLLMServer) -> Iterator[FakeLLMServer]:  # noqa: F811
+def server(fake_llm: FakeLLMServer) -> FakeLLMServer:  # noqa: F811
     return fake_llm
 
 
@@ -591,3 +590,41 @@ async def test_each_call_is_a_span_with_its_providers_name(
     assert attributes["gen_ai.request.temperature"] == 0.5
     assert attributes["gen_ai.usage.input_tokens"] == 3
     assert attributes["gen_ai.usage.output_tokens"] == 1
+
+
+@pytest.mark.parametrize("auth", ["api-key", "project"])
+async def test_gemini_on_vertex_ai(server: FakeLLMServer, auth: str) -> None:
+    import httpx2
+    from google import genai
+    from google.oauth2.credentials import Credentials
+
+    options = genai.types.HttpOptions(
+        base_url=server.gemini_base_url,
+        async_client_args={"transport": httpx2.AsyncHTTPTransport()},
+    )
+    if auth == "api-key":  # Vertex AI's express mode
+        client = genai.Client(vertexai=True, api_key="test", http_options=options)
+    else:  # a project, a location and Google credentials
+        credentials = Credentials(token="vertex-token")  # type: ignore[no-untyped-call]
+        client = genai.Client(
+            vertexai=True,
+            project="my-project",
+            location="us-central1",
+            credentials=credentials,
+            http_options=options,
+        )
+    server.reply(["From ", "Vertex"])
+    async with MiniAgents():
+        reply = await gemini_agent.inquire("Hi", model="gemini-2.5-flash", async_client=client)
+    await client.aio.aclose()
+    assert str(reply[0]) == "From Vertex"
+    request = server.requests[0]
+    assert request.model == "gemini-2.5-flash"
+    if auth == "api-key":
+        assert request.path.startswith("/v1beta1/publishers/google/models/gemini-2.5-flash:")
+        assert request.headers["x-goog-api-key"] == "test"
+    else:
+        assert request.path.startswith(
+            "/v1beta1/projects/my-project/locations/us-central1/publishers/google/models/"
+        )
+        assert request.headers["authorization"] == "Bearer vertex-token"
