@@ -42,7 +42,10 @@ def import_sdk(module: str, provider: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        extra = _EXTRAS.get(module) or _EXTRAS.get(module.split(".")[0], module)
+        extra = next(
+            (extra for name, extra in _EXTRAS.items() if f"{module}.".startswith(f"{name}.")),
+            module,
+        )
         raise LLMSDKMissingError(
             f'The {provider} agent needs the {provider} SDK: pip install "miniagents[{extra}]"'
         ) from error

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -628,3 +629,23 @@ async def test_gemini_on_vertex_ai(server: FakeLLMServer, auth: str) -> None:
             "/v1beta1/projects/my-project/locations/us-central1/publishers/google/models/"
         )
         assert request.headers["authorization"] == "Bearer vertex-token"
+
+
+@pytest.mark.parametrize(
+    ("native", "module", "extra"),
+    [(GEMINI, "google.genai", "gemini"), (BEDROCK, "aiobotocore", "bedrock")],
+    ids=["gemini", "bedrock"],
+)
+async def test_a_missing_sdk_is_an_import_error_naming_the_extra(
+    native: Native,
+    server: FakeLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+    module: str,
+    extra: str,
+) -> None:
+    native.environment(server, monkeypatch)
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
+    async with MiniAgents():
+        with pytest.raises(ImportError, match=rf'pip install "miniagents\[{extra}\]"'):
+            await native.ask("Hi")
+    assert server.requests == []
