@@ -6,7 +6,9 @@ and speaks the wire formats of the OpenAI Chat Completions API (``POST
 Anthropic Messages API (``POST /v1/messages``), streamed (server-sent events over a
 chunked HTTP/1.1 body, as the real services send them) and not, text and tool calls. The
 real SDK clients (``openai.AsyncOpenAI``, ``anthropic.AsyncAnthropic``) talk to it over
-real sockets::
+real sockets. It also speaks Gemini's ``generateContent`` (``_gemini_wire``), Bedrock's
+Converse in AWS's event-stream framing with SigV4 checked (``_bedrock_wire``), and the
+OpenAI-compatible servers' dialects (``_compatible_wire``)::
 
     with FakeLLMServer() as server:
         server.reply(tokens=["Hel", "lo"], finish_reason="stop", usage=(5, 2))
