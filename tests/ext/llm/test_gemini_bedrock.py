@@ -649,3 +649,15 @@ async def test_a_missing_sdk_is_an_import_error_naming_the_extra(
         with pytest.raises(ImportError, match=rf'pip install "miniagents\[{extra}\]"'):
             await native.ask("Hi")
     assert server.requests == []
+
+
+async def test_bedrock_takes_an_api_key_as_a_bearer_token(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    BEDROCK.environment(server, monkeypatch)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-123")
+    async with MiniAgents():
+        assert str(await BEDROCK.ask("Hi there")) == "Hi there"
+    assert server.requests[0].headers["authorization"] == "Bearer bedrock-api-key-123"
