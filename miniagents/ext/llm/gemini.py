@@ -39,6 +39,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import mimetypes
 import sys
 import uuid
 from collections import OrderedDict
@@ -469,8 +470,10 @@ def _parts(item: PromptText) -> list[dict[str, Any]]:
     for image in item.images:
         if image.data is None:
             given: dict[str, Any] = {"file_uri": image.url}
-            if image.media_type:
-                given["mime_type"] = image.media_type
+            # Gemini wants the file's media type: the image's, else its URL's extension's
+            media_type = image.media_type or mimetypes.guess_type(image.url or "")[0]
+            if media_type:
+                given["mime_type"] = media_type
             parts.append({"file_data": given})
         else:
             parts.append({"inline_data": {"mime_type": image.media_type, "data": image.data}})

@@ -371,6 +371,11 @@ async def test_an_image_url_is_a_file_part_for_gemini_and_refused_by_bedrock(
             return
         await native.ask(UserMessage(text="What is this?", images=(image,)))
     assert [sent.url for sent in server.requests[0].images] == ["https://example.com/cat.png"]
+    part = server.requests[0].json["contents"][0]["parts"][1]
+    # (the SDK sends the inner fields by their proto names, which the API takes too)
+    assert part == {
+        "fileData": {"file_uri": "https://example.com/cat.png", "mime_type": "image/png"}
+    }
 
 
 # -- errors --------------------------------------------------------------------------------
