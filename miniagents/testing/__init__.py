@@ -44,6 +44,7 @@ needs), ``chat_history_contract`` and ``llm_provider_contract`` (with the privat
 ``_provider_hooks``, ``_spy`` and ``_checks``).
 """
 
+from miniagents.testing._bedrock_wire import AWS_TEST_CREDENTIALS as AWS_TEST_CREDENTIALS
 from miniagents.testing._record import Outcome as Outcome
 from miniagents.testing._record import RecordedRequest as RecordedRequest
 from miniagents.testing._script import FAST_RETRY as FAST_RETRY
@@ -73,6 +74,7 @@ from miniagents.testing.virtual_time import run_with_virtual_time as run_with_vi
 from miniagents.testing.virtual_time import virtual_time as virtual_time
 
 __all__ = [
+    "AWS_TEST_CREDENTIALS",
     "CONTRACT_TOKENS",
     "FAST_RETRY",
     "ChatHistoryContract",

@@ -16,7 +16,14 @@ from typing import Any
 
 from miniagents.testing._output_format import check_output_format
 from miniagents.testing._script import OPENAI_TO_ANTHROPIC, Provider
-from miniagents.testing._wire import Event, Rendering, StreamPlan, check_base64, check_ranges
+from miniagents.testing._wire import (
+    Event,
+    JSONWire,
+    Rendering,
+    StreamPlan,
+    check_base64,
+    check_ranges,
+)
 
 __all__ = ["AnthropicWire"]
 
@@ -42,7 +49,7 @@ _RANGES = {
 """The numeric options the API checks, with their ranges."""
 
 
-class AnthropicWire:
+class AnthropicWire(JSONWire):
     """Renders replies and errors as the Messages API does."""
 
     provider: Provider = "anthropic"

@@ -33,15 +33,17 @@ def send_failure(exchange: Exchange, wire: Wire, failure: Failure, request_id: s
     if isinstance(payload, str):
         payload = payload.encode()
     body = payload if isinstance(payload, bytes) else dumps(payload)
-    exchange.send_body(failure.status, body, {**wire.id_headers(request_id), **failure.headers})
+    headers = {
+        **wire.id_headers(request_id),
+        **wire.error_headers(failure.status),
+        **failure.headers,
+    }
+    exchange.send_body(failure.status, body, headers)
 
 
-def send_event(exchange: Exchange, event: Event) -> None:
-    """Send one server-sent event."""
-    name, payload = event
-    data = payload if isinstance(payload, bytes) else dumps(payload)
-    prefix = b"" if name is None else b"event: %s\n" % name.encode()
-    exchange.send_chunk(prefix + b"data: " + data + b"\n\n")
+def send_event(exchange: Exchange, wire: Wire, event: Event) -> None:
+    """Send one event of a stream, framed as the wire format frames it."""
+    exchange.send_chunk(wire.frame(event))
 
 
 def send_single(
@@ -100,14 +102,16 @@ class StreamFaults:
             exchange.cut(reset=reply.reset)
             return True
         if self._due(reply.error_event_after, sent):
-            send_event(exchange, self.wire.error_event(reply.error_type, reply.error_message))
+            send_event(
+                exchange, self.wire, self.wire.error_event(reply.error_type, reply.error_message)
+            )
             exchange.end_chunks()
             return True
         if self._due(reply.failed_after, sent):
             failed = self.wire.failed_event(self.rendering, reply.error_type, reply.error_message)
-            send_event(exchange, failed)
+            send_event(exchange, self.wire, failed)
             exchange.end_chunks()
             return True
         if self._due(reply.malformed_after, sent):
-            send_event(exchange, self.wire.malformed_event(self.rendering))
+            send_event(exchange, self.wire, self.wire.malformed_event(self.rendering))
         return False

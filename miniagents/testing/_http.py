@@ -225,10 +225,12 @@ class Exchange:
         self.send_head(status, {**head, **headers})
         self.write(body)
 
-    def start_events(self, headers: Mapping[str, str]) -> None:
-        """Start a server-sent events response (a chunked body)."""
+    def start_events(
+        self, headers: Mapping[str, str], content_type: str = "text/event-stream; charset=utf-8"
+    ) -> None:
+        """Start a streamed response (a chunked body): server-sent events by default."""
         events = {
-            "Content-Type": "text/event-stream; charset=utf-8",
+            "Content-Type": content_type,
             "Transfer-Encoding": "chunked",
             "Cache-Control": "no-cache",
         }

@@ -19,7 +19,14 @@ from typing import Any
 
 from miniagents.testing._output_format import check_output_format
 from miniagents.testing._script import ANTHROPIC_TO_OPENAI, Provider
-from miniagents.testing._wire import Event, Rendering, StreamPlan, check_image_url, check_ranges
+from miniagents.testing._wire import (
+    Event,
+    JSONWire,
+    Rendering,
+    StreamPlan,
+    check_image_url,
+    check_ranges,
+)
 
 __all__ = ["OpenAIWire"]
 
@@ -52,7 +59,7 @@ _RANGES = {
 """The numeric options the API checks, with their ranges."""
 
 
-class OpenAIWire:
+class OpenAIWire(JSONWire):
     """Renders replies and errors as the Chat Completions API does."""
 
     provider: Provider = "openai"

@@ -12,6 +12,7 @@ replies are whatever the test scripts: a JSON text, or not.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +38,20 @@ def output_format(body: Mapping[str, Any]) -> dict[str, Any] | None:
             "schema": given.get("schema"),
             "strict": given.get("strict") is True,
         }
+    gemini = body.get("generationConfig")
+    if isinstance(gemini, Mapping) and "responseJsonSchema" in gemini:
+        return {"name": None, "schema": gemini["responseJsonSchema"], "strict": False}
+    bedrock = body.get("outputConfig")
+    text_format = bedrock.get("textFormat") if isinstance(bedrock, Mapping) else None
+    if isinstance(text_format, Mapping) and text_format.get("type") == "json_schema":
+        structure = text_format.get("structure")
+        given = structure.get("jsonSchema") if isinstance(structure, Mapping) else None
+        given = given if isinstance(given, Mapping) else {}
+        try:
+            schema = json.loads(given.get("schema") or "null")
+        except ValueError:
+            schema = None
+        return {"name": given.get("name"), "schema": schema, "strict": False}
     for outer, strict in (("text", None), ("output_config", True)):
         config = body.get(outer)
         found = config.get("format") if isinstance(config, Mapping) else None
@@ -58,7 +73,9 @@ def check_output_format(body: Mapping[str, Any]) -> str | None:
     if not isinstance(schema, Mapping):
         return "The output format's schema must be a JSON object."
     name = asked["name"]
-    if "output_config" not in body and not (isinstance(name, str) and _NAME.match(name)):
+    if ("response_format" in body or "text" in body) and not (
+        isinstance(name, str) and _NAME.match(name)
+    ):
         return f"Invalid output format name {name!r}: it must match '^[a-zA-Z0-9_-]{{1,64}}$'."
     if asked["strict"]:
         return _strict_error(schema, "")

@@ -45,6 +45,9 @@ class RecordedRequest:
         outcome: How the response ended (see ``Outcome``).
         client_disconnected: Whether the client closed the connection before the end.
         script: The script item used (``None``: none, e.g. a 404 or an invalid request).
+        model: The model the request asks for (in its body, or its path for Gemini and
+            Bedrock), if it names one.
+        streamed: Whether the request asks for a streamed reply (see ``stream``).
     """
 
     index: int
@@ -58,6 +61,8 @@ class RecordedRequest:
     outcome: Outcome = "pending"
     client_disconnected: bool = False
     script: Reply | Failure | None = None
+    model: str | None = None
+    streamed: bool | None = None
     _finished: threading.Event = field(default_factory=threading.Event, repr=False)
     _disconnected: threading.Event = field(default_factory=threading.Event, repr=False)
     _paused: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -73,9 +78,11 @@ class RecordedRequest:
     def output_format(self) -> dict[str, Any] | None:
         """The structured output the request asked for: ``{"name", "schema", "strict"}``.
 
-        Read from Chat Completions ``response_format``, the Responses API's ``text.format``
-        or Anthropic's ``output_config.format`` (``name`` ``None`` there, ``strict`` true);
-        ``None`` for a request that asked for none.
+        Read from Chat Completions ``response_format``, the Responses API's ``text.format``,
+        Anthropic's ``output_config.format`` (``name`` ``None`` there, ``strict`` true),
+        Gemini's ``generationConfig.responseJsonSchema`` (``name`` ``None``, ``strict``
+        false) or Bedrock's ``outputConfig.textFormat`` (its schema a JSON text, parsed;
+        ``strict`` false); ``None`` for a request that asked for none.
         """
         return output_format(self.json)
 
@@ -84,8 +91,9 @@ class RecordedRequest:
         """The images the request's messages carry, in order, as ``ImagePart`` s.
 
         Read from each API's format: Chat Completions ``image_url`` parts, Responses
-        ``input_image`` parts, Anthropic ``image`` blocks (a data URL or a base64 source
-        gives the bytes and their media type back).
+        ``input_image`` parts, Anthropic ``image`` blocks, Gemini ``inlineData`` and
+        ``fileData`` parts and Bedrock ``image`` blocks (a data URL or base64 data gives
+        the bytes and their media type back).
 
         Raises:
             pydantic.ValidationError: for an image that is not one (the server refused
@@ -102,7 +110,10 @@ class RecordedRequest:
 
     @property
     def stream(self) -> bool:
-        """Whether the request asked for a streamed response."""
+        """Whether the request asked for a streamed response (its body's ``stream``, or its
+        endpoint: Gemini's ``streamGenerateContent``, Bedrock's ``converse-stream``)."""
+        if self.streamed is not None:
+            return self.streamed
         return self.json.get("stream") is True
 
     @property
@@ -301,6 +312,17 @@ def _image(part: dict[str, Any]) -> ImagePart | None:
         return ImagePart(url=given.get("url"), detail=given.get("detail"))
     if kind == "input_image":
         return ImagePart(url=part.get("image_url"), detail=part.get("detail"))
+    inline = part.get("inlineData", part.get("inline_data"))  # Gemini's (either case)
+    if isinstance(inline, dict):
+        media_type = inline.get("mimeType", inline.get("mime_type"))
+        return ImagePart(data=inline.get("data"), media_type=media_type)
+    given = part.get("fileData", part.get("file_data"))
+    if isinstance(given, dict):
+        return ImagePart(url=given.get("fileUri", given.get("file_uri")))
+    bedrock = part.get("image")  # Bedrock's content blocks
+    if kind is None and isinstance(bedrock, dict):
+        source = bedrock.get("source") or {}
+        return ImagePart(data=source.get("bytes"), media_type=f"image/{bedrock.get('format')}")
     if kind == "image":
         source = part.get("source") or {}
         if source.get("type") == "base64":

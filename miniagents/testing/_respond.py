@@ -37,13 +37,16 @@ def respond(
         serial: Numbers ids (requests, replies, tool calls), unique per server.
     """
     request_id = f"req_fake{serial():08d}"
+    refused = wire.authenticate(record.method, record.path, record.headers, record.raw_body)
+    if refused is not None:
+        send_failure(exchange, wire, Failure(status=refused[0], message=refused[1]), request_id)
+        return
     problem = wire.validate(record.body)
     if problem is not None:
         failure = Failure(status=400, message=problem)
         send_failure(exchange, wire, failure, request_id)
         return
-    model = record.json.get("model")
-    item = take(model if isinstance(model, str) else None)
+    item = take(record.model)
     record.script = item
     if item.delay:
         exchange.wait(item.delay)
@@ -58,7 +61,7 @@ def respond(
     plan = wire.stream(rendering)
     total = sum(content for _, content in plan.body)
     faults = StreamFaults(exchange, wire, record, rendering, total)
-    exchange.start_events(headers)
+    exchange.start_events(headers, wire.stream_content_type)
     sent = 0
     for event, content in plan.body:
         if content:
@@ -67,11 +70,11 @@ def respond(
             if item.token_delay:
                 exchange.wait(item.token_delay)
             sent += 1
-        send_event(exchange, event)
+        send_event(exchange, wire, event)
     if faults.strike(sent):
         return
     for event in plan.closing if item.omit_final else [*plan.closing, *plan.final]:
-        send_event(exchange, event)
+        send_event(exchange, wire, event)
     exchange.end_chunks()
 
 
@@ -81,8 +84,8 @@ def _render(
     request = record.json
     refusal = reply.refusal or ()
     finish_reason = reply.finish_reason
-    if reply.refusal is not None and wire.provider == "anthropic":
-        tokens = refusal  # Anthropic's refusal is the text, and the stop reason says so
+    if reply.refusal is not None and wire.provider in ("anthropic", "gemini", "bedrock"):
+        tokens = refusal  # the refusal is the text, and the stop reason says so
         refusal = ()
         finish_reason = finish_reason or "refusal"
     elif reply.tokens is not None:
@@ -101,7 +104,7 @@ def _render(
     return Rendering(
         reply=reply,
         id=wire.reply_id(serial()),
-        model=reply.model or str(request.get("model", "fake-model")),
+        model=reply.model or record.model or "fake-model",
         tokens=tokens,
         calls=calls,
         finish_reason=wire.finish_reason(finish_reason, bool(calls)),

@@ -25,7 +25,7 @@ from typing import Any
 from miniagents.testing._openai_wire import OpenAIWire
 from miniagents.testing._responses_checks import refusal
 from miniagents.testing._script import TO_RESPONSES, Provider
-from miniagents.testing._wire import Event, Rendering, StreamPlan
+from miniagents.testing._wire import Event, JSONWire, Rendering, StreamPlan
 
 __all__ = ["ResponsesWire"]
 
@@ -33,7 +33,7 @@ _OPENAI = OpenAIWire()
 """What the Responses API shares with Chat Completions: call ids, error bodies, headers."""
 
 
-class ResponsesWire:
+class ResponsesWire(JSONWire):
     """Renders replies and errors as the Responses API does."""
 
     provider: Provider = "openai_responses"

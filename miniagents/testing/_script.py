@@ -24,9 +24,10 @@ __all__ = [
     "as_tokens",
 ]
 
-Provider = Literal["openai", "openai_responses", "anthropic"]
-"""The API an endpoint belongs to: OpenAI Chat Completions, the OpenAI Responses API, or
-Anthropic Messages."""
+Provider = Literal["openai", "openai_responses", "anthropic", "gemini", "bedrock"]
+"""The API an endpoint belongs to: OpenAI Chat Completions (also the OpenAI-compatible
+servers'), the OpenAI Responses API, Anthropic Messages, Gemini's ``generateContent``, or
+Bedrock's Converse."""
 
 FAST_RETRY: Mapping[str, str] = {"retry-after-ms": "1"}
 """Headers for ``fail()`` that make both SDKs retry after 1 ms (``retry-after: 0`` does not)."""

@@ -16,6 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from miniagents.testing._anthropic_wire import AnthropicWire
+from miniagents.testing._bedrock_wire import BedrockWire
+from miniagents.testing._compatible_wire import AZURE_PREFIX, COMPATIBLE_SERVERS, CompatibleWire
+from miniagents.testing._gemini_wire import GeminiWire
 from miniagents.testing._http import ClientGone, Exchange, Handler, Stopping, read_body
 from miniagents.testing._openai_wire import OpenAIWire
 from miniagents.testing._record import RecordedRequest, Recorder
@@ -31,8 +34,28 @@ _WIRES: dict[str, Wire] = {
     "/chat/completions": OpenAIWire(),
     "/responses": ResponsesWire(),
     "/messages": AnthropicWire(),
+    ":generateContent": GeminiWire(),
+    ":streamGenerateContent": GeminiWire(),
+    "/converse": BedrockWire(),
+    "/converse-stream": BedrockWire(),
 }
 """The wire format of each endpoint, by the end of its path."""
+
+_DIALECTS: dict[str, Wire] = {
+    **{f"/{server}/": CompatibleWire(server) for server in COMPATIBLE_SERVERS},
+    AZURE_PREFIX: CompatibleWire("azure"),
+}
+"""The OpenAI-compatible servers' Chat Completions, by the start of the path."""
+
+
+def _wire_of(route: str) -> Wire | None:
+    """The wire format of a POST to ``route`` (its path), if it is an endpoint."""
+    wire = next((wire for end, wire in _WIRES.items() if route.endswith(end)), None)
+    if wire is not None and wire.provider == "openai" and route.endswith("/chat/completions"):
+        return next(
+            (dialect for start, dialect in _DIALECTS.items() if route.startswith(start)), wire
+        )
+    return wire
 
 
 class ScriptedApp(Recorder):
@@ -112,15 +135,12 @@ class ScriptedApp(Recorder):
         """Record one request, and answer it."""
         raw_body = read_body(handler)
         route = urlsplit(handler.path).path.rstrip("/")
-        wire = (
-            next((wire for end, wire in _WIRES.items() if route.endswith(end)), None)
-            if handler.command == "POST"
-            else None
-        )
+        wire = _wire_of(route) if handler.command == "POST" else None
         try:
             body: Any = json.loads(raw_body) if raw_body else None
         except ValueError:
             body = None
+        model, streamed = (None, None) if wire is None else wire.route(route, body)
         with self._lock:
             record = RecordedRequest(
                 index=len(self._requests),
@@ -130,6 +150,8 @@ class ScriptedApp(Recorder):
                 raw_body=raw_body,
                 body=body,
                 provider=None if wire is None else wire.provider,
+                model=model,
+                streamed=streamed,
                 _changed=self._lock,
             )
             self._requests.append(record)

@@ -24,6 +24,7 @@ from miniagents.testing._script import Provider, Reply, ToolCall
 
 __all__ = [
     "Event",
+    "JSONWire",
     "RenderedCall",
     "Rendering",
     "StreamPlan",
@@ -149,6 +150,65 @@ class Wire(Protocol):
         """The headers that carry the request id."""
         ...
 
+    def error_headers(self, status: int) -> dict[str, str]:
+        """The headers of an HTTP error response besides the request id's (its error type)."""
+        ...
+
+    def route(self, path: str, body: object) -> tuple[str | None, bool]:
+        """The model a request asks for, and whether it asks for a stream.
+
+        Args:
+            path: The request's path, without its query string.
+            body: The parsed JSON body (``None`` if it was not JSON).
+        """
+        ...
+
+    def frame(self, event: Event) -> bytes:
+        """One event of a stream, as it goes in a chunk of the body."""
+        ...
+
+    def authenticate(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, str] | None:
+        """The error status and message for a request the API would not authenticate."""
+        ...
+
+    @property
+    def stream_content_type(self) -> str:
+        """The ``Content-Type`` of a streamed reply."""
+        ...
+
+
+class JSONWire:
+    """What most wire formats share: the model and ``stream`` in the JSON body, and
+    server-sent events (a wire format that differs overrides the method)."""
+
+    stream_content_type = "text/event-stream; charset=utf-8"
+
+    def error_headers(self, status: int) -> dict[str, str]:
+        """None: the body says the error type."""
+        return {}
+
+    def authenticate(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, str] | None:
+        """None: any key is taken (the SDK's own check that one is given is enough)."""
+        return None
+
+    def route(self, path: str, body: object) -> tuple[str | None, bool]:
+        """The body's ``model`` and ``stream``."""
+        if not isinstance(body, dict):
+            return None, False
+        model = body.get("model")
+        return (model if isinstance(model, str) else None), body.get("stream") is True
+
+    def frame(self, event: Event) -> bytes:
+        """A server-sent event: ``event: NAME`` (if named), then ``data: JSON``."""
+        name, payload = event
+        data = payload if isinstance(payload, bytes) else dumps(payload)
+        prefix = b"" if name is None else b"event: %s\n" % name.encode()
+        return prefix + b"data: " + data + b"\n\n"
+
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 """One encoder for every event (``json.dumps`` with options makes a new one per call)."""
@@ -159,25 +219,44 @@ def dumps(payload: object) -> bytes:
     return _ENCODER.encode(payload).encode()
 
 
-_TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+_TEXT_PARTS = frozenset({"text", "input_text", "output_text", None})
+"""The types of the parts that hold text (``None``: a part with no type, as Gemini's parts
+and Bedrock's content blocks are: ``{"text": ...}``)."""
 
 
 def text_of(content: object) -> str:
-    """The text of a message's content: a string, or the text parts of a list."""
+    """The text of a message's content: a string, the text parts of a list, or of the
+    ``parts`` of a Gemini content."""
     if isinstance(content, str):
         return content
+    if isinstance(content, dict) and isinstance(content.get("parts"), list):
+        return text_of(content["parts"])
     if isinstance(content, list):
         parts = [
             str(part.get("text", ""))
             for part in content
-            if isinstance(part, dict) and part.get("type") in _TEXT_PARTS
+            if isinstance(part, dict)
+            and part.get("type") in _TEXT_PARTS
+            and isinstance(part.get("text", ""), str)
         ]
         return " ".join(parts)
     return ""
 
 
 def turns(request: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The messages of a request: ``messages``, or the Responses API's ``input`` items."""
+    """The messages of a request: ``messages``, the Responses API's ``input`` items, or
+    Gemini's ``contents`` (its role ``model`` read as ``assistant``, its parts as the
+    content)."""
+    contents = request.get("contents")
+    if isinstance(contents, list):
+        return [
+            {
+                "role": "assistant" if item.get("role") == "model" else item.get("role"),
+                "content": item.get("parts"),
+            }
+            for item in contents
+            if isinstance(item, dict)
+        ]
     given = request.get("input", request.get("messages"))
     if isinstance(given, str):
         return [{"role": "user", "content": given}]
@@ -196,7 +275,11 @@ def echo_tokens(request: Mapping[str, Any]) -> tuple[str, ...]:
 
 def count_words(request: Mapping[str, Any]) -> int:
     """How many words the request's system prompt and messages hold (at least 1)."""
-    texts = [text_of(request.get("system")), text_of(request.get("instructions"))]
+    texts = [
+        text_of(request.get("system")),
+        text_of(request.get("instructions")),
+        text_of(request.get("systemInstruction")),
+    ]
     texts.extend(text_of(message.get("content")) for message in turns(request))
     return max(1, sum(len(text.split()) for text in texts))
 

@@ -6,7 +6,9 @@ and speaks the wire formats of the OpenAI Chat Completions API (``POST
 Anthropic Messages API (``POST /v1/messages``), streamed (server-sent events over a
 chunked HTTP/1.1 body, as the real services send them) and not, text and tool calls. The
 real SDK clients (``openai.AsyncOpenAI``, ``anthropic.AsyncAnthropic``) talk to it over
-real sockets::
+real sockets. It also speaks Gemini's ``generateContent`` (``_gemini_wire``), Bedrock's
+Converse in AWS's event-stream framing with SigV4 checked (``_bedrock_wire``), and the
+OpenAI-compatible servers' dialects (``_compatible_wire``)::
 
     with FakeLLMServer() as server:
         server.reply(tokens=["Hel", "lo"], finish_reason="stop", usage=(5, 2))
@@ -59,6 +61,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
+from miniagents.testing._compatible_wire import COMPATIBLE_SERVERS
 from miniagents.testing._http import Handler, HTTPServer
 from miniagents.testing._script import Failure, Reply, ToolCall, as_tokens
 from miniagents.testing._serving import ScriptedApp
@@ -170,6 +173,41 @@ class FakeLLMServer(ScriptedApp):
         """The ``base_url`` for ``anthropic.AsyncAnthropic`` (the SDK adds ``/v1``)."""
         return self.base_url
 
+    @property
+    def gemini_base_url(self) -> str:
+        """The ``base_url`` for ``google.genai.Client`` (``GOOGLE_GEMINI_BASE_URL``).
+
+        Vertex AI's too (``GOOGLE_VERTEX_BASE_URL``): the SDK adds the API version and the
+        path.
+        """
+        return self.base_url
+
+    def compatible_base_url(self, server: str) -> str:
+        """The ``base_url`` of an OpenAI-compatible server's dialect (e.g. ``"groq"``).
+
+        For ``openai.AsyncOpenAI``: ``base_url + "/groq/v1"``; for ``"azure"``, the
+        ``azure_endpoint`` of ``openai.AsyncAzureOpenAI`` (``base_url``).
+
+        Raises:
+            FakeLLMServerError: for a server the fake does not speak.
+        """
+        if server == "azure":
+            return self.base_url
+        if server not in COMPATIBLE_SERVERS:
+            raise FakeLLMServerError(
+                f"The fake LLM server speaks no server {server!r}: one of "
+                f"{', '.join(COMPATIBLE_SERVERS)} or 'azure'."
+            )
+        return f"{self.base_url}/{server}/v1"
+
+    @property
+    def bedrock_base_url(self) -> str:
+        """The ``endpoint_url`` of a ``bedrock-runtime`` client.
+
+        As ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``; sign with ``AWS_TEST_CREDENTIALS``.
+        """
+        return self.base_url
+
     # -- script ----------------------------------------------------------------------------
 
     def reply(
@@ -215,7 +253,9 @@ class FakeLLMServer(ScriptedApp):
                 streamed: ``message.refusal``, its ``content`` null); the Responses API, a
                 ``refusal`` content part (``response.refusal.delta`` events, then
                 ``response.refusal.done``); Anthropic, the pieces as the text, and
-                ``stop_reason`` ``"refusal"`` (unless ``finish_reason`` says otherwise).
+                ``stop_reason`` ``"refusal"`` (unless ``finish_reason`` says otherwise);
+                Gemini and Bedrock, the pieces as the text, and the finish reason
+                ``SAFETY`` / ``content_filtered``.
                 ``tokens`` (OpenAI: text before the refusal) then default to none.
             tool_calls: Tool calls after the text, as the API sends them: OpenAI
                 ``tool_calls`` (streamed: a chunk with the id and name, then the argument

@@ -1,8 +1,8 @@
 """The LLM provider contract: our providers (OpenAI on both APIs) pass it; broken ones fail.
 
-The OpenAI and Anthropic providers run against the fake LLM server, with the real SDKs
-(their clients made from the environment, pointed at the server); the offline model is
-scripted by its arguments.
+The OpenAI, Anthropic, Gemini and Bedrock providers, and each OpenAI-compatible server's,
+run against the fake LLM server, with the real SDKs (their clients made from the
+environment, pointed at the server); the offline model is scripted by its arguments.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ import pytest
 
 from miniagents.ext.llm import Finish, LLMCall, LLMEvent, LLMOptions, LLMProvider
 from miniagents.ext.llm.anthropic import AnthropicOptions, AnthropicProvider
+from miniagents.ext.llm.bedrock import BedrockOptions, BedrockProvider
+from miniagents.ext.llm.compatible import SERVERS, CompatibleProvider
+from miniagents.ext.llm.gemini import GeminiOptions, GeminiProvider
 from miniagents.ext.llm.offline import OfflineMessage, OfflineOptions, OfflineProvider
 from miniagents.ext.llm.openai import OpenAIOptions, OpenAIProvider
-from miniagents.testing import FakeLLMServer, LLMProviderContract
+from miniagents.testing import AWS_TEST_CREDENTIALS, FakeLLMServer, LLMProviderContract
 from tests.fakes.fixtures import WAIT
 
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
@@ -91,6 +94,72 @@ class TestAnthropicProvider(FakeServerChecks[AnthropicOptions]):
 
     def options_class(self) -> type[AnthropicOptions]:
         return AnthropicOptions
+
+
+class TestGeminiProvider(FakeServerChecks[GeminiOptions]):
+    model = "gemini-test"
+
+    @pytest.fixture(autouse=True)
+    def _server(self, fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.server = fake_llm
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake_llm.gemini_base_url)
+        monkeypatch.setenv("GEMINI_API_KEY", "test")
+        monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+        monkeypatch.delenv("GOOGLE_GENAI_USE_VERTEXAI", raising=False)
+
+    def provider(self) -> LLMProvider[GeminiOptions]:
+        return GeminiProvider()
+
+    def options_class(self) -> type[GeminiOptions]:
+        return GeminiOptions
+
+
+class TestBedrockProvider(FakeServerChecks[BedrockOptions]):
+    model = "amazon.nova-lite-v1:0"
+
+    @pytest.fixture(autouse=True)
+    def _server(self, fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.server = fake_llm
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", fake_llm.bedrock_base_url)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_TEST_CREDENTIALS["aws_access_key_id"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_TEST_CREDENTIALS["aws_secret_access_key"])
+        monkeypatch.setenv("AWS_REGION", AWS_TEST_CREDENTIALS["region_name"])
+        monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+
+    def agent_arguments(self) -> Mapping[str, object]:
+        return {"model": self.model, "max_retries": 0}
+
+    def script_failure(self) -> Mapping[str, object]:
+        self.server.fail(400)  # a ValidationException: never retried
+        return {}
+
+    def provider(self) -> LLMProvider[BedrockOptions]:
+        return BedrockProvider()
+
+    def options_class(self) -> type[BedrockOptions]:
+        return BedrockOptions
+
+
+@pytest.mark.parametrize("server_name", list(SERVERS))
+class TestCompatibleProviders(FakeServerChecks[OpenAIOptions]):
+    """Each OpenAI-compatible server's provider, against its dialect of the fake server."""
+
+    @pytest.fixture(autouse=True)
+    def _server(
+        self, fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, server_name: str
+    ) -> None:
+        self.server = fake_llm
+        self.server_name = server_name
+        known = SERVERS[server_name]  # type: ignore[index]
+        monkeypatch.setenv(known.base_url_variable, fake_llm.compatible_base_url(server_name))
+        monkeypatch.setenv(known.key_variable, "test")
+
+    def provider(self) -> LLMProvider[OpenAIOptions]:
+        return CompatibleProvider(SERVERS[self.server_name])  # type: ignore[index]
+
+    def options_class(self) -> type[OpenAIOptions]:
+        return OpenAIOptions
 
 
 class TestOfflineProvider(LLMProviderContract[OfflineOptions]):

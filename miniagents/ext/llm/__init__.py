@@ -21,7 +21,9 @@ the tool loop), ``prompt`` (messages into a prompt), ``messages`` (the message c
 ``llm_logger``, ``from_env``, ``structured`` (structured output), ``usage`` (usage totals
 and budgets: ``Budget``, ``usage_totals``), ``pricing`` (costs), ``fallback``
 (``fallback_agent``: the next agent answers when one fails before its first token), one
-module per provider, and ``offline_script`` (what the offline model says).
+module per provider (``openai``, ``anthropic``, ``gemini``, ``bedrock``, ``compatible``
+for the OpenAI-compatible servers by name, ``offline``), and ``offline_script`` (what the
+offline model says).
 """
 
 from miniagents.ext.llm.errors import BudgetExceededError as BudgetExceededError

@@ -40,11 +40,19 @@ __all__ = ["chat_reply"]
 
 
 async def chat_reply(
-    client: Callable[[OpenAIOptions], Any], call: LLMCall, options: OpenAIOptions
+    client: Callable[[OpenAIOptions], Any],
+    call: LLMCall,
+    options: OpenAIOptions,
+    *,
+    ask_usage: bool = True,
+    refusals: frozenset[str] = frozenset(),
 ) -> AsyncIterator[LLMEvent]:
     """Stream a reply of ``client(options).chat.completions``: tokens and calls, then a ``Finish``.
 
     The client is asked for first (it checks the options), when the stream is first read.
+    ``ask_usage=False`` sends no ``stream_options`` (for a server that refuses them; its
+    usage may still come, in a chunk's ``usage`` or Groq's ``x_groq.usage``); a finish
+    reason in ``refusals`` (a server's ``content_filter``) ends the reply as ``"refusal"``.
     """
     api = client(options)
     messages = _messages(call)
@@ -66,14 +74,17 @@ async def chat_reply(
             if function is not None:
                 yield ToolCallStart(called.id, function.name)
                 yield ToolCallDelta(called.id, function.arguments or "")
+        reason = choice.finish_reason
         yield Finish(
-            choice.finish_reason,
+            "refusal" if reason in refusals else reason,
             *_usage(completion.usage),
             model=completion.model,
             response_id=completion.id,
         )
         return
-    if "stream_options" not in arguments:  # the usage asked for, unless the agent says
+    if "stream_options" not in arguments and not ask_usage:
+        wants_usage = False
+    elif "stream_options" not in arguments:  # the usage asked for, unless the agent says
         arguments["stream_options"] = {"include_usage": True}
         wants_usage = True
     else:
@@ -92,6 +103,10 @@ async def chat_reply(
             answered = chunk.model or answered
             if chunk.usage is not None:
                 usage = chunk.usage
+            else:
+                extra = getattr(chunk, "model_extra", None)
+                if extra:  # Groq's usage: in the last chunk's x_groq
+                    usage = _extra_usage(extra) or usage
             choices = chunk.choices
             if not choices:  # (the usage chunk)
                 yield ""
@@ -123,6 +138,8 @@ async def chat_reply(
     if usage is None:  # complete, its usage unknown (a server that ignores include_usage)
         _warn_no_usage(call.model, wants_usage)
     # (a finish reason came, so a chunk did: the last one, whose id is every chunk's)
+    if finish_reason in refusals:
+        finish_reason = "refusal"
     yield Finish(finish_reason, *_usage(usage), model=answered, response_id=chunk.id)
 
 
@@ -207,10 +224,16 @@ def _response_format(output: OutputFormat) -> dict[str, Any]:
 
 
 def _call_events(called: Any, ids: dict[int, str]) -> list[LLMEvent]:
-    """The events of one ``tool_calls`` delta: a start for a new index, then its arguments."""
+    """The events of one ``tool_calls`` delta: a start for a new index, then its arguments.
+
+    A delta with a new id at an index seen before starts a new call (a server that sends
+    every call whole at index 0, as Ollama did, tells them apart by their ids).
+    """
     events: list[LLMEvent] = []
     function = called.function
     call_id = ids.get(called.index)
+    if call_id is not None and called.id and called.id != call_id:
+        call_id = None
     if call_id is None:
         call_id = ids[called.index] = called.id or f"call_{called.index}"
         events.append(ToolCallStart(call_id, (function.name if function else None) or ""))
@@ -219,16 +242,34 @@ def _call_events(called: Any, ids: dict[int, str]) -> list[LLMEvent]:
     return events
 
 
+def _extra_usage(extra: Mapping[str, Any]) -> Any:
+    """The usage a server sent outside of ``usage`` (Groq: ``x_groq.usage``), if any."""
+    given = extra.get("x_groq")
+    usage = given.get("usage") if isinstance(given, Mapping) else None
+    if not isinstance(usage, Mapping):
+        return None
+    from openai.types import CompletionUsage  # (the SDK is loaded: its chunk is here)
+
+    return CompletionUsage.model_validate(usage)
+
+
 def _usage(usage: Any) -> tuple[int | None, ...]:
-    """The counts of a ``Finish``: prompt, completion, cached and reasoning tokens."""
+    """The counts of a ``Finish``: prompt, completion, cached and reasoning tokens.
+
+    The cached ones are ``prompt_tokens_details.cached_tokens``, or DeepSeek's
+    ``prompt_cache_hit_tokens``.
+    """
     if usage is None:
         return ()
     prompt = getattr(usage, "prompt_tokens_details", None)
     completion = getattr(usage, "completion_tokens_details", None)
+    cached = getattr(prompt, "cached_tokens", None)
+    if cached is None:
+        cached = getattr(usage, "prompt_cache_hit_tokens", None)
     return (
         usage.prompt_tokens,
         usage.completion_tokens,
-        getattr(prompt, "cached_tokens", None),
+        cached,
         None,  # no cache writes in Chat Completions' usage
         getattr(completion, "reasoning_tokens", None),
     )

@@ -2,17 +2,30 @@
 
 For demos, examples and tools that should run anywhere: with ``OPENAI_API_KEY`` set they
 ask OpenAI, with ``ANTHROPIC_API_KEY`` or ``ANTHROPIC_AUTH_TOKEN`` set (and no OpenAI key)
-they ask Anthropic, and with none of them they use the offline model, which needs no
-network.
+they ask Anthropic, then Gemini, Bedrock and the OpenAI-compatible servers, in the order
+of :data:`PROVIDERS_IN_ORDER`; with none of them they use the offline model, which needs
+no network.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, ParamSpec, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, Final, Literal, ParamSpec, TypeVar, cast
 
 from miniagents.ext.llm.anthropic import _key_in_environment, anthropic_agent
+from miniagents.ext.llm.bedrock import bedrock_agent
+from miniagents.ext.llm.compatible import (
+    azure_openai_agent,
+    deepseek_agent,
+    fireworks_agent,
+    groq_agent,
+    ollama_agent,
+    openrouter_agent,
+    together_agent,
+)
+from miniagents.ext.llm.gemini import gemini_agent
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.offline import Script, ToolRule, offline_agent
 from miniagents.ext.llm.openai import openai_agent
@@ -23,13 +36,101 @@ from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
-__all__ = ["DEFAULT_ANTHROPIC_MODEL", "DEFAULT_OPENAI_MODEL", "llm_agent_from_env"]
+__all__ = [
+    "DEFAULT_ANTHROPIC_MODEL",
+    "DEFAULT_OPENAI_MODEL",
+    "PROVIDERS_IN_ORDER",
+    "llm_agent_from_env",
+]
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 """The OpenAI model when ``OPENAI_MODEL`` is not set."""
 
 DEFAULT_ANTHROPIC_MODEL = "claude-haiku-4-5"
 """The Anthropic model when ``ANTHROPIC_MODEL`` is not set."""
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """A provider ``llm_agent_from_env`` may choose: when, and with which model."""
+
+    agent: MiniAgent[..., LLMReply[Any]]
+    when: Callable[[], bool]
+    model_variable: str
+    default_model: str | None  # None: the model variable must be set
+
+
+def _set(*names: str) -> Callable[[], bool]:
+    """Whether any of the environment variables ``names`` is set (not empty)."""
+    return lambda: any(os.environ.get(name) for name in names)
+
+
+def _all_set(*names: str) -> Callable[[], bool]:
+    return lambda: all(os.environ.get(name) for name in names)
+
+
+def _vertex() -> bool:
+    return os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("true", "1")
+
+
+PROVIDERS_IN_ORDER: Final = (
+    ("openai", "OPENAI_API_KEY", "OPENAI_MODEL"),
+    ("anthropic", "ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_MODEL"),
+    ("gemini", "GEMINI_API_KEY, GOOGLE_API_KEY or GOOGLE_GENAI_USE_VERTEXAI=true", "GEMINI_MODEL"),
+    ("bedrock", "BEDROCK_MODEL, or AWS_BEARER_TOKEN_BEDROCK", "BEDROCK_MODEL"),
+    ("openrouter", "OPENROUTER_API_KEY", "OPENROUTER_MODEL"),
+    ("groq", "GROQ_API_KEY", "GROQ_MODEL"),
+    ("deepseek", "DEEPSEEK_API_KEY", "DEEPSEEK_MODEL"),
+    ("together", "TOGETHER_API_KEY", "TOGETHER_MODEL"),
+    ("fireworks", "FIREWORKS_API_KEY", "FIREWORKS_MODEL"),
+    (
+        "azure",
+        "AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT",
+        "AZURE_OPENAI_DEPLOYMENT",
+    ),
+    ("ollama", "OLLAMA_MODEL", "OLLAMA_MODEL"),
+)
+"""The providers ``llm_agent_from_env`` tries, in order: each name, what chooses it, and
+the variable of its model (the first one whose variables are set is chosen)."""
+
+_CHOICES: Final = (
+    _Choice(openai_agent, _set("OPENAI_API_KEY"), "OPENAI_MODEL", DEFAULT_OPENAI_MODEL),
+    _Choice(anthropic_agent, _key_in_environment, "ANTHROPIC_MODEL", DEFAULT_ANTHROPIC_MODEL),
+    _Choice(
+        gemini_agent,
+        lambda: _set("GEMINI_API_KEY", "GOOGLE_API_KEY")() or _vertex(),
+        "GEMINI_MODEL",
+        "gemini-2.5-flash",
+    ),
+    _Choice(
+        bedrock_agent,
+        _set("BEDROCK_MODEL", "AWS_BEARER_TOKEN_BEDROCK"),
+        "BEDROCK_MODEL",
+        "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+    ),
+    _Choice(openrouter_agent, _set("OPENROUTER_API_KEY"), "OPENROUTER_MODEL", "openai/gpt-4o-mini"),
+    _Choice(groq_agent, _set("GROQ_API_KEY"), "GROQ_MODEL", "llama-3.3-70b-versatile"),
+    _Choice(deepseek_agent, _set("DEEPSEEK_API_KEY"), "DEEPSEEK_MODEL", "deepseek-chat"),
+    _Choice(
+        together_agent,
+        _set("TOGETHER_API_KEY"),
+        "TOGETHER_MODEL",
+        "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+    ),
+    _Choice(
+        fireworks_agent,
+        _set("FIREWORKS_API_KEY"),
+        "FIREWORKS_MODEL",
+        "accounts/fireworks/models/llama-v3p3-70b-instruct",
+    ),
+    _Choice(
+        azure_openai_agent,
+        _all_set("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_DEPLOYMENT"),
+        "AZURE_OPENAI_DEPLOYMENT",
+        None,
+    ),
+    _Choice(ollama_agent, _set("OLLAMA_MODEL"), "OLLAMA_MODEL", None),
+)
 
 P = ParamSpec("P")
 Q = ParamSpec("Q")
@@ -115,6 +216,12 @@ def llm_agent_from_env(
     - else ``ANTHROPIC_API_KEY`` set, or ``ANTHROPIC_AUTH_TOKEN`` (a bearer token, which
       the Anthropic SDK takes instead of a key): ``anthropic_agent``, model
       ``ANTHROPIC_MODEL`` (default :data:`DEFAULT_ANTHROPIC_MODEL`);
+    - else the first of :data:`PROVIDERS_IN_ORDER` whose variables are set: Gemini
+      (``GEMINI_API_KEY``, ``GOOGLE_API_KEY`` or ``GOOGLE_GENAI_USE_VERTEXAI=true``; model
+      ``GEMINI_MODEL``), Bedrock (``BEDROCK_MODEL`` or ``AWS_BEARER_TOKEN_BEDROCK``), then
+      OpenRouter, Groq, DeepSeek, Together, Fireworks (their ``<NAME>_API_KEY``; model
+      ``<NAME>_MODEL``), Azure OpenAI (its key, endpoint and ``AZURE_OPENAI_DEPLOYMENT``)
+      and Ollama (``OLLAMA_MODEL``);
     - else ``offline_agent``, replying with ``offline_reply`` (see
       :mod:`miniagents.ext.llm.offline`) after ``token_delay`` seconds per token.
 
@@ -143,12 +250,10 @@ def llm_agent_from_env(
         given["tools"] = tools
     if max_tool_rounds != DEFAULT_MAX_TOOL_ROUNDS:
         given["max_tool_rounds"] = max_tool_rounds
-    if os.environ.get("OPENAI_API_KEY"):
-        model = os.environ.get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL
-        return openai_agent.fork(model=model, **given)
-    if _key_in_environment():  # an API key or a bearer token, as the SDK takes them
-        model = os.environ.get("ANTHROPIC_MODEL") or DEFAULT_ANTHROPIC_MODEL
-        return anthropic_agent.fork(model=model, **given)
+    for choice in _CHOICES:
+        if choice.when():
+            model = os.environ.get(choice.model_variable) or choice.default_model
+            return choice.agent.fork(model=model, **given)
     if offline_tool_rules:
         given["tool_rules"] = offline_tool_rules
     return offline_agent.fork(reply=offline_reply, token_delay=token_delay, **given)

@@ -42,9 +42,17 @@ def import_sdk(module: str, provider: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as error:
+        extra = next(
+            (extra for name, extra in _EXTRAS.items() if f"{module}.".startswith(f"{name}.")),
+            module,
+        )
         raise LLMSDKMissingError(
-            f'The {provider} agent needs the {provider} SDK: pip install "miniagents[{module}]"'
+            f'The {provider} agent needs the {provider} SDK: pip install "miniagents[{extra}]"'
         ) from error
+
+
+_EXTRAS = {"google.genai": "gemini", "aiobotocore": "bedrock"}
+"""The extra of each SDK whose module is not named after it."""
 
 
 def check_client(client: object, sdk_classes: tuple[str, ...], provider: str, alias: str) -> None:
@@ -66,7 +74,7 @@ def check_client(client: object, sdk_classes: tuple[str, ...], provider: str, al
         return
     kinds: list[type] = []
     for qualified in sdk_classes:
-        module, name = qualified.split(".")
+        module, name = qualified.rsplit(".", 1)
         kind = getattr(import_sdk(module, provider), name, None)
         if kind is not None and not isinstance(kind, type):  # a stand-in (a test's): no check
             return

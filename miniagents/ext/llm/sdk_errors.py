@@ -17,7 +17,8 @@ error is matched against this table, most specific first::
     json.JSONDecodeError  -> LLMResponseError     (a malformed event)
     UnicodeEncodeError    -> LLMRequestError      (a prompt that is not valid Unicode)
     an HTTP client error  -> LLMTimeoutError or LLMConnectionError (the Anthropic SDK lets
-                             httpx2's errors out of a broken stream unwrapped)
+                             httpx2's errors out of a broken stream unwrapped; the Gemini
+                             and Bedrock SDKs, aiohttp's)
     an error event        -> LLMResponseError     (a status error with status 200)
 
 Some streams report a failure as an event the SDK yields rather than raises (the
@@ -43,7 +44,7 @@ from miniagents.ext.llm.errors import (
 
 __all__ = ["reported_error", "translate_loaded_sdk_error", "translate_sdk_error"]
 
-_TRANSPORTS = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "h11"})
+_TRANSPORTS = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "h11", "aiohttp"})
 
 _TABLE: tuple[tuple[str, type[LLMError], str], ...] = (
     ("RateLimitError", LLMRateLimitError, "kept refusing the request for its rate limit"),

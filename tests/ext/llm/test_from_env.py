@@ -1,4 +1,5 @@
-"""``llm_agent_from_env`` picks OpenAI, then Anthropic (a key or a bearer token), then offline."""
+"""``llm_agent_from_env`` picks OpenAI, then Anthropic (a key or a bearer token), Gemini,
+Bedrock, the OpenAI-compatible servers, then offline."""
 
 from __future__ import annotations
 
@@ -28,6 +29,23 @@ VARIABLES = (
     "ANTHROPIC_AUTH_TOKEN",
     "ANTHROPIC_MODEL",
     "ANTHROPIC_BASE_URL",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GEMINI_MODEL",
+    "GOOGLE_GEMINI_BASE_URL",
+    "BEDROCK_MODEL",
+    "AWS_BEARER_TOKEN_BEDROCK",
+    "OPENROUTER_API_KEY",
+    "GROQ_API_KEY",
+    "GROQ_MODEL",
+    "DEEPSEEK_API_KEY",
+    "TOGETHER_API_KEY",
+    "FIREWORKS_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_OPENAI_ENDPOINT",
+    "AZURE_OPENAI_DEPLOYMENT",
+    "OLLAMA_MODEL",
 )
 """What the tests set: none of them is set when a test starts, whatever the shell had."""
 
@@ -168,3 +186,58 @@ async def test_a_misspelled_option_is_refused_by_mypy_and_at_run_time() -> None:
         # DEFAULT, which the typing allows for max_tokens, is the agent's own.
         replies = agent.inquire("Hello", max_tokens=DEFAULT, temperature=0.2)
         assert str(await replies) == "Hi."
+
+
+@pytest.mark.parametrize(
+    ("variables", "agent_name", "model"),
+    [
+        ({"GEMINI_API_KEY": "k"}, "GEMINI_AGENT", "gemini-2.5-flash"),
+        (
+            {"GOOGLE_GENAI_USE_VERTEXAI": "true", "GEMINI_MODEL": "gemini-x"},
+            "GEMINI_AGENT",
+            "gemini-x",
+        ),
+        ({"BEDROCK_MODEL": "amazon.nova-lite-v1:0"}, "BEDROCK_AGENT", "amazon.nova-lite-v1:0"),
+        ({"GROQ_API_KEY": "k", "GROQ_MODEL": "llama-x"}, "GROQ_AGENT", "llama-x"),
+        ({"DEEPSEEK_API_KEY": "k"}, "DEEPSEEK_AGENT", "deepseek-chat"),
+        (
+            {
+                "AZURE_OPENAI_API_KEY": "k",
+                "AZURE_OPENAI_ENDPOINT": "https://x",
+                "AZURE_OPENAI_DEPLOYMENT": "d",
+            },
+            "AZURE_OPENAI_AGENT",
+            "d",
+        ),
+        ({"OLLAMA_MODEL": "llama3.2"}, "OLLAMA_AGENT", "llama3.2"),
+    ],
+)
+def test_the_other_providers_in_their_order(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], agent_name: str, model: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    agent = llm_agent_from_env(temperature=0.5)
+    assert agent.alias == agent_name
+    assert f"'model': '{model}'" in repr(agent)
+    assert "'temperature': 0.5" in repr(agent)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")  # an earlier provider wins
+    assert llm_agent_from_env().alias == "ANTHROPIC_AGENT"
+
+
+def test_azure_needs_its_deployment_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "k")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://x")
+    assert llm_agent_from_env().alias == "OFFLINE_AGENT"
+
+
+async def test_gemini_from_the_environment_answers(
+    monkeypatch: pytest.MonkeyPatch,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", "k")
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake_llm.gemini_base_url)
+    fake_llm.reply(["From ", "Gemini"])
+    async with MiniAgents():
+        assert str(await llm_agent_from_env().inquire("Hi")) == "From Gemini"
+    assert fake_llm.requests[0].model == "gemini-2.5-flash"

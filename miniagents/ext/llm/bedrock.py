@@ -1,0 +1,578 @@
+"""AWS Bedrock agents: ``bedrock_agent`` and ``create_bedrock_agent`` (Converse / ConverseStream).
+
+Converse is Bedrock's one wire format for every model family it serves (Anthropic's
+Claude, Amazon Nova, Meta's Llama, Mistral, Cohere, DeepSeek, ...): the agent speaks it
+through aiobotocore, the asyncio port of botocore (the library under boto3), which signs
+each request (AWS Signature Version 4) and parses the binary event stream of a streamed
+reply. (aiobotocore rather than aioboto3: aioboto3 is aiobotocore plus boto3's resource
+layer, which the Bedrock runtime has none of; aiobotocore alone is the smaller install
+and the client both give.) Without it, a call fails with an ``LLMSDKMissingError`` (an
+``ImportError``) that says ``pip install "miniagents[bedrock]"``.
+
+The client comes from ``async_client=`` (an aiobotocore ``bedrock-runtime`` client, left
+open) or is made once per ``MiniAgents`` context (and setting of ``max_retries``,
+``timeout`` and ``region``) as botocore makes one from the environment: the credentials of
+``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (/ ``AWS_SESSION_TOKEN``), a profile, an
+instance role, or a Bedrock API key in ``AWS_BEARER_TOKEN_BEDROCK``; the region of
+``region=``, else ``AWS_REGION``, else botocore's (``AWS_DEFAULT_REGION``, its config
+file); the endpoint of
+``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` (or ``AWS_ENDPOINT_URL``), if set::
+
+    call:     system "Be brief." | user "What is this?" + image | call c1 | result c1
+    request:  system=[{"text": "Be brief."}]
+              {"role": "user", "content": [{"text": ...}, {"image": {"format", "source"}}]}
+              {"role": "assistant", "content": [{"toolUse": {"toolUseId", "name", "input"}}]}
+              {"role": "user", "content": [{"toolResult": {"toolUseId", "content", "status"}}]}
+    stream:   messageStart | contentBlockDelta text tokens | contentBlockStart (toolUse:
+              id, name) | contentBlockDelta (toolUse input JSON) | messageStop (the stop
+              reason) | metadata (the usage)
+
+Converse takes an image's bytes only (``ImagePart(data=...)``, PNG, JPEG, GIF or WebP): an
+image given by URL is refused before the request (``LLMConfigurationError``). It refuses
+a blank text block, so an empty message is left out. Structured output is
+``outputConfig.textFormat`` (a JSON schema), on the models that take it.
+
+A reply stopped by a guardrail (``guardrail_intervened``) or a content filter
+(``content_filtered``) fails with an ``LLMRefusalError`` carrying its text, and is not
+retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from miniagents.ext.llm.errors import (
+    LLMAuthenticationError,
+    LLMConfigurationError,
+    LLMConnectionError,
+    LLMError,
+    LLMRateLimitError,
+    LLMRequestError,
+    LLMResponseError,
+    LLMServerError,
+    LLMTimeoutError,
+)
+from miniagents.ext.llm.llm_agent import make_llm_agent
+from miniagents.ext.llm.messages import AssistantMessage
+from miniagents.ext.llm.prompt import PromptText, arguments_object
+from miniagents.ext.llm.provider import (
+    Finish,
+    LLMCall,
+    LLMEvent,
+    LLMOptions,
+    ToolCallDelta,
+    ToolCallStart,
+    call_option,
+    check_kind,
+)
+from miniagents.ext.llm.sdk_calls import check_client, import_sdk
+from miniagents.ext.llm.sdk_errors import translate_sdk_error
+from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.tool import Tool
+from miniagents.miniagents.context import MiniAgents
+
+if TYPE_CHECKING:
+    from types_aiobotocore_bedrock_runtime import BedrockRuntimeClient
+
+__all__ = [
+    "REFUSAL_REASONS",
+    "BedrockMessage",
+    "BedrockOptions",
+    "BedrockProvider",
+    "bedrock_agent",
+    "create_bedrock_agent",
+]
+
+REFUSAL_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
+"""The stop reasons of a reply that Bedrock withheld: a refusal."""
+
+_INFERENCE = {
+    "max_tokens": "maxTokens",
+    "temperature": "temperature",
+    "top_p": "topP",
+    "stop_sequences": "stopSequences",
+}
+"""The typed options, by their ``inferenceConfig`` names."""
+
+_SET_BY_THE_AGENT = frozenset(
+    {"modelId", "messages", "system", "inferenceConfig", "toolConfig", "outputConfig"}
+)
+"""The Converse parameters the agent sets itself (``extra_options`` may add to the last
+three's own fields only through the typed options and tools)."""
+
+
+class BedrockMessage(AssistantMessage):
+    """A reply of a model on AWS Bedrock."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BedrockOptions(LLMOptions):
+    """The arguments of ``bedrock_agent``: those of every LLM agent, and Bedrock's own.
+
+    The call options go in Converse's ``inferenceConfig``; any other Converse parameter
+    goes in ``extra_options`` by its API name (e.g. ``{"guardrailConfig": {...},
+    "additionalModelRequestFields": {"top_k": 40}, "performanceConfig": {...}}``).
+
+    Attributes:
+        model: The model id or inference profile, e.g.
+            "us.anthropic.claude-3-5-haiku-20241022-v1:0" or "amazon.nova-lite-v1:0"
+            (required).
+        async_client: An aiobotocore ``bedrock-runtime`` client instead of the default one
+            (the agent leaves it open; ``max_retries``, ``timeout`` and ``region`` are then
+            its own, set when it was made).
+        region: The AWS region (default: the environment's, ``AWS_REGION``).
+        max_tokens: The most tokens the reply may have (``maxTokens``).
+        temperature: The sampling temperature, from 0 to 1: higher is more random.
+        top_p: Sample only from the most likely tokens that make up this probability.
+        stop_sequences: Texts at which the model stops.
+        max_retries: How many times botocore retries a request that failed with a
+            throttling error, a 5xx or a broken connection before its reply began (its
+            "standard" mode, with backoff); ``None``: botocore's own setting.
+        timeout: Seconds to wait to connect, and then for each read of the reply, before
+            the request fails with an ``LLMTimeoutError``; ``None``: botocore's (60 s).
+    """
+
+    async_client: BedrockRuntimeClient | None = None
+    region: str | None = None
+    max_tokens: int | None = call_option(None)
+    temperature: float | None = call_option(None)
+    top_p: float | None = call_option(None)
+    stop_sequences: Sequence[str] | None = call_option(None)
+    max_retries: int | None = None
+    timeout: float | None = None
+
+    def check(self, alias: str) -> None:
+        """Refuse an argument of the wrong kind: every LLM agent's, and Bedrock's own.
+
+        Raises:
+            LLMConfigurationError: for one of the wrong kind, naming it and the fix.
+        """
+        super().check(alias)
+        check_client(self.async_client, ("aiobotocore.client.AioBaseClient",), "Bedrock", alias)
+        check_kind(self.region, str, alias, "region", "a str", 'region="us-east-1"')
+        if self.async_client is not None and (
+            self.max_retries is not None or self.timeout is not None or self.region
+        ):
+            raise LLMConfigurationError(
+                f"The agent {alias} has its own async_client, so max_retries, timeout and "
+                "region are that client's: set them when you make it, e.g. "
+                "session.create_client('bedrock-runtime', region_name=..., config=AioConfig("
+                "retries={'max_attempts': 1}, read_timeout=30)), or give no client."
+            )
+        retries: object = self.max_retries
+        if retries is not None and (
+            isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
+        ):
+            raise LLMConfigurationError(
+                f"max_retries must be a whole number of at least 0, got {retries!r}: e.g. "
+                f"{alias.lower()}.fork(max_retries=0) for no retry, or None for botocore's "
+                "own setting."
+            )
+        timeout: object = self.timeout
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+        ):
+            raise LLMConfigurationError(
+                f"timeout must be a positive number of seconds, got {timeout!r}: e.g. "
+                f"{alias.lower()}.fork(timeout=30.0), or None for botocore's own setting."
+            )
+
+
+class BedrockProvider:
+    """Streams replies of Bedrock's Converse API (see ``LLMProvider``)."""
+
+    message_class = BedrockMessage
+    price_provider = "aws"  # whose prices it pays (see miniagents.ext.llm.pricing)
+    provider_name = "aws.bedrock"  # the OpenTelemetry GenAI conventions' name
+
+    async def reply(self, call: LLMCall, options: BedrockOptions) -> AsyncIterator[LLMEvent]:
+        """Stream the reply's tokens and calls, then one ``Finish``."""
+        client = await _client(options)
+        arguments = _arguments(client, call, options)
+        if not call.stream:
+            response = await client.converse(**arguments)
+            content = response["output"]["message"]["content"]
+            yield "".join(block["text"] for block in content if "text" in block)
+            for block in content:
+                used = block.get("toolUse")
+                if used is not None:
+                    yield ToolCallStart(used["toolUseId"], used["name"])
+                    yield ToolCallDelta(used["toolUseId"], json.dumps(used.get("input", {})))
+            yield _finish(response.get("stopReason"), response.get("usage"), call, response)
+            return
+        response = await client.converse_stream(**arguments)
+        del client, arguments  # (not held while it streams)
+        stream = response["stream"]
+        stop_reason: str | None = None
+        usage: dict[str, Any] | None = None
+        stopped = False
+        calls: dict[int, str] = {}  # the id of each toolUse block, by its index
+        try:
+            async for event in stream:
+                delta = event.get("contentBlockDelta")
+                if delta is not None:  # most events: a token, tested first
+                    piece = delta.get("delta")
+                    if piece is None:  # botocore leaves out what it could not parse
+                        raise LLMResponseError(
+                            "Bedrock sent a malformed contentBlockDelta event (no delta)."
+                        )
+                    if "text" in piece:
+                        yield piece["text"]
+                        continue
+                    used = piece.get("toolUse")
+                    if used is not None:
+                        index = delta.get("contentBlockIndex", 0)
+                        yield ToolCallDelta(calls.get(index, ""), used.get("input", ""))
+                        continue
+                elif "contentBlockStart" in event:
+                    started = event["contentBlockStart"]
+                    used = started.get("start", {}).get("toolUse")
+                    if used is not None:
+                        calls[started.get("contentBlockIndex", 0)] = used["toolUseId"]
+                        yield ToolCallStart(used["toolUseId"], used["name"])
+                        continue
+                elif "messageStop" in event:
+                    stop_reason = event["messageStop"].get("stopReason")
+                    stopped = True
+                elif "metadata" in event:
+                    usage = event["metadata"].get("usage")
+                yield ""  # nothing for the reply (reasoning, a block's end): a sign of life
+        finally:
+            stream.close()  # the HTTP response, at once
+        if not stopped:
+            raise LLMResponseError(
+                "The Bedrock stream ended before its messageStop event (the reply is incomplete)."
+            )
+        yield _finish(stop_reason, usage, call, response)
+
+    def translate(self, error: BaseException) -> BaseException:
+        """The ``LLMError`` for an error of botocore (or its HTTP client), else ``error``."""
+        return translate_bedrock_error(error)
+
+
+def _finish(
+    reason: str | None, usage: dict[str, Any] | None, call: LLMCall, response: dict[str, Any]
+) -> Finish:
+    """The ``Finish``: the stop reason (a refusal's as ``"refusal"``) and the usage."""
+    if reason in REFUSAL_REASONS:
+        reason = "refusal"
+    metadata = response.get("ResponseMetadata") or {}
+    request_id = metadata.get("RequestId")
+    if usage is None:
+        return Finish(reason, model=call.model, response_id=request_id)
+    read = usage.get("cacheReadInputTokens")
+    written = usage.get("cacheWriteInputTokens")
+    given = usage.get("inputTokens")
+    if given is not None:
+        given += (read or 0) + (written or 0)
+    return Finish(
+        reason,
+        given,
+        usage.get("outputTokens"),
+        read,
+        written,
+        model=call.model,
+        response_id=request_id,
+    )
+
+
+# -- the client ----------------------------------------------------------------------------
+
+
+class _Clients:
+    """The clients a context made, one per setting (region, retries, timeout), closed with it."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[str | None, int | None, float | None], tuple[Any, Any]] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, options: BedrockOptions) -> Any:
+        key = (options.region, options.max_retries, options.timeout)
+        made = self._made.get(key)
+        if made is not None:
+            return made[1]
+        async with self._lock:
+            made = self._made.get(key)
+            if made is None:
+                creating = _new_client(options)
+                made = self._made[key] = (creating, await creating.__aenter__())
+            return made[1]
+
+    async def close(self) -> None:
+        made, self._made = list(self._made.values()), {}
+        for creating, _ in made:
+            await creating.__aexit__(None, None, None)
+
+
+def _new_client(options: BedrockOptions) -> Any:
+    """The context manager of a ``bedrock-runtime`` client made from the environment.
+
+    The client has the options' settings; leaving the context manager closes it.
+    """
+    session_module = import_sdk("aiobotocore.session", "Bedrock")
+    config_module = import_sdk("aiobotocore.config", "Bedrock")
+    settings: dict[str, Any] = {}
+    if options.max_retries is not None:
+        settings["retries"] = {"max_attempts": options.max_retries, "mode": "standard"}
+    if options.timeout is not None:
+        settings["read_timeout"] = settings["connect_timeout"] = float(options.timeout)
+    session = session_module.get_session()
+    # botocore reads AWS_DEFAULT_REGION (and the config file); AWS_REGION is the other SDKs'
+    region = options.region or os.environ.get("AWS_REGION") or None
+    return session.create_client(
+        "bedrock-runtime", region_name=region, config=config_module.AioConfig(**settings)
+    )
+
+
+async def _client(options: BedrockOptions) -> Any:
+    """The client of a call: ``async_client``, else the context's for its settings."""
+    if options.async_client is not None:
+        return options.async_client
+    import_sdk("aiobotocore", "Bedrock")
+    clients = MiniAgents.get_current().resource("bedrock-clients", _Clients, _Clients.close)
+    return await clients.get(options)
+
+
+def _arguments(client: Any, call: LLMCall, options: BedrockOptions) -> dict[str, Any]:
+    """The Converse arguments of the call.
+
+    Raises:
+        LLMConfigurationError: for an ``extra_options`` entry that Converse does not take or
+            that the agent sets, or an image given by URL.
+    """
+    arguments: dict[str, Any] = {"modelId": call.model, "messages": _messages(call)}
+    inference = {_INFERENCE[name]: value for name, value in options.typed_call_options().items()}
+    if inference:
+        arguments["inferenceConfig"] = inference
+    if call.system:
+        arguments["system"] = [{"text": call.system}]
+    if call.tools:
+        arguments["toolConfig"] = {"tools": [_tool(tool) for tool in call.tools]}
+    if call.output_format is not None:
+        schema: dict[str, Any] = {
+            "schema": json.dumps(dict(call.output_format.schema)),
+            "name": call.output_format.name,
+        }
+        if call.output_format.description:
+            schema["description"] = call.output_format.description
+        structure = {"jsonSchema": schema}
+        arguments["outputConfig"] = {"textFormat": {"type": "json_schema", "structure": structure}}
+    if options.extra_options:
+        taken = client.meta.service_model.operation_model("ConverseStream").input_shape.members
+        for name, value in options.extra_options.items():
+            if name not in taken or name in _SET_BY_THE_AGENT:
+                raise LLMConfigurationError(
+                    f"Bedrock's Converse takes no parameter {name!r} in extra_options"
+                    + (" (the agent sets it itself)" if name in _SET_BY_THE_AGENT else "")
+                    + ". Check its spelling (the API's names, e.g. 'guardrailConfig'); a "
+                    "model's own fields go in extra_options={'additionalModelRequestFields': "
+                    "{...}}."
+                )
+            arguments[name] = value
+    return arguments
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": tool.name, "inputSchema": {"json": tool.parameters}}
+    if tool.description:
+        spec["description"] = tool.description
+    return {"toolSpec": spec}
+
+
+def _messages(call: LLMCall) -> list[dict[str, Any]]:
+    """The conversation in Converse's terms.
+
+    A run of tool calls joins the assistant message before it (or makes one); their results
+    are ``toolResult`` blocks of one user message. Converse wants the roles to alternate,
+    so two messages of one role in a row become one.
+    """
+    messages: list[dict[str, Any]] = []
+    for item in call.messages:
+        if isinstance(item, PromptText):
+            role = "assistant" if item.role == "assistant" else "user"
+            blocks = _blocks(item)
+        elif isinstance(item, ToolCallMessage):
+            role = "assistant"
+            used = {
+                "toolUseId": item.call_id,
+                "name": item.tool_name,
+                "input": arguments_object(item),
+            }
+            blocks = [{"toolUse": used}]
+        else:
+            role = "user"
+            result: dict[str, Any] = {
+                "toolUseId": item.call_id,
+                "content": [{"text": item.text or "(no output)"}],
+            }
+            if item.is_error:
+                result["status"] = "error"
+            blocks = [{"toolResult": result}]
+        if not blocks:
+            continue
+        last = messages[-1] if messages else None
+        if last is not None and last["role"] == role:  # tool results first, in their order
+            content = [*last["content"], *blocks]
+            results = [block for block in content if "toolResult" in block]
+            last["content"] = [*results, *(block for block in content if "toolResult" not in block)]
+        else:
+            messages.append({"role": role, "content": blocks})
+    return messages
+
+
+_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
+
+
+def _blocks(item: PromptText) -> list[dict[str, Any]]:
+    """A message's content blocks: its images (bytes), then its text (if not blank)."""
+    blocks: list[dict[str, Any]] = []
+    for image in item.images:
+        if image.data is None:
+            raise LLMConfigurationError(
+                f"Bedrock's Converse takes an image's bytes, not a URL ({image.url!r}): "
+                "give ImagePart(data=..., media_type=...) or ImagePart.from_file(path)."
+            )
+        blocks.append(
+            {
+                "image": {
+                    "format": _FORMATS.get(image.media_type or "", "png"),
+                    "source": {"bytes": image.data},
+                }
+            }
+        )
+    if item.text.strip():
+        blocks.append({"text": item.text})
+    return blocks
+
+
+# -- errors --------------------------------------------------------------------------------
+
+_BY_CODE: dict[str, tuple[type[LLMError], str]] = {
+    "ThrottlingException": (LLMRateLimitError, "kept refusing the request for its rate limit"),
+    "throttlingException": (LLMRateLimitError, "stopped the reply for its rate limit"),
+    "ServiceQuotaExceededException": (LLMRateLimitError, "refused the request for its quota"),
+    "TooManyRequestsException": (LLMRateLimitError, "kept refusing the request for its rate limit"),
+    "AccessDeniedException": (LLMAuthenticationError, "refused the credentials for this request"),
+    "UnrecognizedClientException": (LLMAuthenticationError, "refused the credentials"),
+    "InvalidSignatureException": (LLMAuthenticationError, "refused the request's signature"),
+    "IncompleteSignatureException": (LLMAuthenticationError, "refused the request's signature"),
+    "MissingAuthenticationTokenException": (LLMAuthenticationError, "got no credentials"),
+    "ExpiredTokenException": (LLMAuthenticationError, "refused the expired credentials"),
+    "ModelTimeoutException": (LLMTimeoutError, "did not answer in time"),
+    "InternalServerException": (LLMServerError, "kept failing with a server error"),
+    "internalServerException": (LLMServerError, "failed with a server error mid-stream"),
+    "ServiceUnavailableException": (LLMServerError, "was unavailable"),
+    "serviceUnavailableException": (LLMServerError, "became unavailable mid-stream"),
+    "ModelNotReadyException": (LLMServerError, "had the model not ready"),
+    "ModelErrorException": (LLMServerError, "had the model fail"),
+    "modelStreamErrorException": (
+        LLMResponseError,
+        "sent an error instead of the rest of the reply",
+    ),
+    "validationException": (LLMResponseError, "stopped the reply as invalid"),
+}
+
+_BY_CLASS: dict[str, tuple[type[LLMError], str]] = {
+    "NoCredentialsError": (LLMAuthenticationError, "needs AWS credentials"),
+    "PartialCredentialsError": (LLMAuthenticationError, "needs whole AWS credentials"),
+    "NoAuthTokenError": (LLMAuthenticationError, "needs AWS credentials"),
+    "NoRegionError": (LLMConfigurationError, "needs a region"),
+    "ParamValidationError": (LLMRequestError, "refused the request's parameters"),
+    "ReadTimeoutError": (LLMTimeoutError, "did not answer in time"),
+    "ConnectTimeoutError": (LLMTimeoutError, "could not be reached in time"),
+    "EndpointConnectionError": (LLMConnectionError, "could not be reached"),
+    "ConnectionClosedError": (LLMConnectionError, "closed the connection"),
+    "ResponseStreamingError": (LLMConnectionError, "broke the connection mid-reply"),
+    "ChecksumMismatch": (LLMResponseError, "sent a damaged event"),
+    "InvalidHeadersLength": (LLMResponseError, "sent a damaged event"),
+    "InvalidPayloadLength": (LLMResponseError, "sent a damaged event"),
+    "DuplicateHeader": (LLMResponseError, "sent a damaged event"),
+    "ResponseParserError": (LLMResponseError, "sent a malformed response"),
+}
+
+_HINTS = {
+    LLMAuthenticationError: (
+        " Set AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, an "
+        "instance role) or a Bedrock API key (AWS_BEARER_TOKEN_BEDROCK), with access to the "
+        "model."
+    ),
+    LLMConfigurationError: ' Set AWS_REGION, or give the agent region="us-east-1".',
+}
+
+
+class _NotAnSDKError(Exception):
+    """Stands for the SDK's root error when only the HTTP client's are translated."""
+
+
+def translate_bedrock_error(error: BaseException) -> BaseException:
+    """The ``LLMError`` for an error of botocore (or aiohttp under it), else ``error``.
+
+    A ``ClientError`` by its error code (HTTP errors, and the exceptions of an event
+    stream: ``EventStreamError``), the other botocore errors by their class (missing
+    credentials or region, timeouts, broken connections, damaged events), aiohttp's as
+    a broken connection or a timeout.
+    """
+    exceptions = sys.modules.get("botocore.exceptions")
+    parser = sys.modules.get("botocore.eventstream")
+    bases = tuple(
+        base
+        for base in (
+            getattr(exceptions, "BotoCoreError", None),
+            getattr(exceptions, "ClientError", None),
+            getattr(parser, "ParserError", None),
+        )
+        if isinstance(base, type)
+    )
+    if not bases or not isinstance(error, bases):
+        translated = translate_sdk_error(error, "Bedrock", _NotAnSDKError)
+        if translated is error and isinstance(error, TimeoutError):
+            return _made(LLMTimeoutError, "Bedrock did not answer in time.", error)
+        return translated
+    said = (str(error) or type(error).__name__).rstrip(".")
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = str(response.get("Error", {}).get("Code", ""))
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        found = _BY_CODE.get(code)
+        if found is None:
+            if status == 429:
+                found = (LLMRateLimitError, "refused the request for its rate limit")
+            elif status in (401, 403):
+                found = (LLMAuthenticationError, "refused the credentials")
+            elif isinstance(status, int) and status >= 500:
+                found = (LLMServerError, "failed with a server error")
+            elif status == 200:  # an exception of the event stream
+                found = (LLMResponseError, "sent an error instead of the rest of the reply")
+            else:
+                found = (LLMRequestError, "refused the request")
+    else:
+        found = next(
+            (_BY_CLASS[cls.__name__] for cls in type(error).__mro__ if cls.__name__ in _BY_CLASS),
+            (LLMError, "failed"),
+        )
+    kind, what = found
+    return _made(kind, f"Bedrock {what}: {said}.{_HINTS.get(kind, '')}", error)
+
+
+def _made(kind: type[LLMError], message: str, cause: BaseException) -> LLMError:
+    made = kind(message)
+    made.__cause__ = cause
+    return made
+
+
+bedrock_agent = make_llm_agent(
+    BedrockOptions,
+    BedrockProvider(),
+    alias="BEDROCK_AGENT",
+    summary="A model on AWS Bedrock: the input messages are the prompt, the reply streams back.",
+)
+"""A model on AWS Bedrock (Converse): the input messages are the prompt."""
+
+create_bedrock_agent = bedrock_agent.bind
+"""A Bedrock agent with arguments bound: ``bedrock_agent.fork(...)``, with the arguments typed."""

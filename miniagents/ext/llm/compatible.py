@@ -1,0 +1,506 @@
+"""OpenAI-compatible servers by name: Ollama, vLLM, LM Studio, OpenRouter, Groq, DeepSeek, ...
+
+The servers: Ollama, vLLM, LM Studio, OpenRouter, Groq, DeepSeek, Together, Fireworks and
+Azure OpenAI.
+
+Each is an agent of its own (``ollama_agent``, ``groq_agent``, ..., or
+``compatible_agent("groq")``), made of the OpenAI agent's options (``OpenAIOptions``) and
+Chat Completions, with the server's base URL, its key's environment variable, its prices
+and its name in traces, and the quirks it is known for handled::
+
+    async with MiniAgents():
+        reply = await ollama_agent.inquire("Hi!", model="llama3.2")
+
+=========== ====================================== =================== =====================
+server      base URL (``<NAME>_BASE_URL`` to move)  key                 quirks handled
+=========== ====================================== =================== =====================
+ollama      http://localhost:11434/v1               none (or            images as base64
+            (also ``OLLAMA_HOST``)                  ``OLLAMA_API_KEY``) only; calls whole,
+                                                                        all at index 0
+vllm        http://localhost:8000/v1                ``VLLM_API_KEY``,
+                                                    if the server has
+                                                    one
+lm_studio   http://localhost:1234/v1                none (or            images as base64
+                                                    ``LM_STUDIO_API_    only; no usage in a
+                                                    KEY``)              stream
+openrouter  https://openrouter.ai/api/v1            ``OPENROUTER_API_   SSE comments; the
+                                                    KEY``               usage in the last
+                                                                        chunk
+groq        https://api.groq.com/openai/v1          ``GROQ_API_KEY``    no ``stream_options``;
+                                                                        the usage in
+                                                                        ``x_groq.usage``
+deepseek    https://api.deepseek.com/v1             ``DEEPSEEK_API_     no images, no JSON
+                                                    KEY``               schema; the cache's
+                                                                        tokens as
+                                                                        ``prompt_cache_hit_
+                                                                        tokens``
+together    https://api.together.xyz/v1             ``TOGETHER_API_KEY`` the usage in the last
+                                                                        chunk
+fireworks   https://api.fireworks.ai/inference/v1   ``FIREWORKS_API_    the usage in the last
+                                                    KEY``               chunk
+azure       ``AZURE_OPENAI_ENDPOINT``               ``AZURE_OPENAI_API_ the deployment as the
+            (``openai.AsyncAzureOpenAI``)           KEY`` (or           model; a first chunk
+                                                    ``AZURE_OPENAI_AD_  with no choices;
+                                                    TOKEN``)            ``OPENAI_API_VERSION``
+                                                                        (default
+                                                                        :data:`DEFAULT_AZURE_
+                                                                        API_VERSION`)
+=========== ====================================== =================== =====================
+
+A call that needs what its server lacks fails before its request with an
+``LLMConfigurationError`` that says so: an image given by URL to Ollama or LM Studio (give
+its bytes), any image or an ``output_type`` to DeepSeek, ``api="responses"`` to a server
+without the Responses API (all but Azure and OpenRouter), ``logit_bias`` to Groq. A reply
+a server's content filter cut (``finish_reason="content_filter"``), and a prompt Azure's
+filter refused (HTTP 400, code ``content_filter``), fail with an ``LLMRefusalError``.
+
+The price table knows the hosted servers' models (OpenRouter, Groq, DeepSeek, Together,
+Fireworks, Azure); a local server's (Ollama, vLLM, LM Studio) cost nothing the table can
+say: their cost is ``None``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, get_args
+
+from miniagents.ext.llm._openai_chat import chat_reply
+from miniagents.ext.llm._openai_options import OpenAIOptions
+from miniagents.ext.llm._openai_responses import responses_reply
+from miniagents.ext.llm.errors import (
+    LLMAuthenticationError,
+    LLMConfigurationError,
+    LLMRefusalError,
+)
+from miniagents.ext.llm.llm_agent import make_llm_agent
+from miniagents.ext.llm.messages import AssistantMessage, LLMReply
+from miniagents.ext.llm.prompt import PromptText
+from miniagents.ext.llm.provider import LLMCall, LLMEvent
+from miniagents.ext.llm.sdk_calls import client_with_options, import_sdk
+from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
+from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.context import MiniAgents
+
+__all__ = [
+    "DEFAULT_AZURE_API_VERSION",
+    "SERVERS",
+    "CompatibleMessage",
+    "CompatibleProvider",
+    "CompatibleServer",
+    "ServerName",
+    "azure_openai_agent",
+    "compatible_agent",
+    "deepseek_agent",
+    "fireworks_agent",
+    "groq_agent",
+    "lm_studio_agent",
+    "ollama_agent",
+    "openrouter_agent",
+    "together_agent",
+    "vllm_agent",
+]
+
+ServerName = Literal[
+    "ollama",
+    "vllm",
+    "lm_studio",
+    "openrouter",
+    "groq",
+    "deepseek",
+    "together",
+    "fireworks",
+    "azure",
+]
+"""The OpenAI-compatible servers known by name."""
+
+DEFAULT_AZURE_API_VERSION: Final = "2024-10-21"
+"""The Azure OpenAI API version when ``OPENAI_API_VERSION`` is not set (a GA version)."""
+
+
+@dataclass(frozen=True)
+class CompatibleServer:
+    """What the agent knows of one OpenAI-compatible server.
+
+    Attributes:
+        name: Its name, e.g. "groq".
+        label: How messages name it, e.g. "Groq".
+        base_url: Its default base URL (``None``: none, as Azure's endpoint is yours).
+        base_url_variable: The environment variable that overrides ``base_url``.
+        key_variable: The environment variable of its API key.
+        key_required: Whether a call needs a key (a local server takes any).
+        price_provider: Its id in the price table (``None``: its models have no price).
+        provider_name: Its ``gen_ai.provider.name`` in traces.
+        ask_usage: Whether to ask for the usage of a stream (``stream_options``): not of a
+            server that refuses the option.
+        url_images: Whether it takes an image by URL (else only its bytes).
+        images: Whether it takes images at all.
+        structured_output: Whether it takes a JSON schema (``response_format``).
+        responses_api: Whether it serves the Responses API (``api="responses"``).
+        unsupported: The call options it refuses.
+    """
+
+    name: ServerName
+    label: str
+    base_url: str | None
+    base_url_variable: str
+    key_variable: str
+    key_required: bool = True
+    price_provider: str | None = None
+    provider_name: str = ""
+    ask_usage: bool = True
+    url_images: bool = True
+    images: bool = True
+    structured_output: bool = True
+    responses_api: bool = False
+    unsupported: frozenset[str] = frozenset()
+
+
+SERVERS: Final[Mapping[ServerName, CompatibleServer]] = {
+    server.name: server
+    for server in (
+        CompatibleServer(
+            "ollama",
+            "Ollama",
+            "http://localhost:11434/v1",
+            "OLLAMA_BASE_URL",
+            "OLLAMA_API_KEY",
+            key_required=False,
+            provider_name="ollama",
+            url_images=False,
+        ),
+        CompatibleServer(
+            "vllm",
+            "vLLM",
+            "http://localhost:8000/v1",
+            "VLLM_BASE_URL",
+            "VLLM_API_KEY",
+            key_required=False,
+            provider_name="vllm",
+        ),
+        CompatibleServer(
+            "lm_studio",
+            "LM Studio",
+            "http://localhost:1234/v1",
+            "LM_STUDIO_BASE_URL",
+            "LM_STUDIO_API_KEY",
+            key_required=False,
+            provider_name="lm_studio",
+            url_images=False,
+        ),
+        CompatibleServer(
+            "openrouter",
+            "OpenRouter",
+            "https://openrouter.ai/api/v1",
+            "OPENROUTER_BASE_URL",
+            "OPENROUTER_API_KEY",
+            price_provider="openrouter",
+            provider_name="openrouter",
+            responses_api=True,
+        ),
+        CompatibleServer(
+            "groq",
+            "Groq",
+            "https://api.groq.com/openai/v1",
+            "GROQ_BASE_URL",
+            "GROQ_API_KEY",
+            price_provider="groq",
+            provider_name="groq",
+            ask_usage=False,
+            unsupported=frozenset({"logit_bias"}),
+        ),
+        CompatibleServer(
+            "deepseek",
+            "DeepSeek",
+            "https://api.deepseek.com/v1",
+            "DEEPSEEK_BASE_URL",
+            "DEEPSEEK_API_KEY",
+            price_provider="deepseek",
+            provider_name="deepseek",
+            images=False,
+            structured_output=False,
+        ),
+        CompatibleServer(
+            "together",
+            "Together",
+            "https://api.together.xyz/v1",
+            "TOGETHER_BASE_URL",
+            "TOGETHER_API_KEY",
+            price_provider="together",
+            provider_name="together_ai",
+        ),
+        CompatibleServer(
+            "fireworks",
+            "Fireworks",
+            "https://api.fireworks.ai/inference/v1",
+            "FIREWORKS_BASE_URL",
+            "FIREWORKS_API_KEY",
+            price_provider="fireworks",
+            provider_name="fireworks_ai",
+        ),
+        CompatibleServer(
+            "azure",
+            "Azure OpenAI",
+            None,
+            "AZURE_OPENAI_ENDPOINT",
+            "AZURE_OPENAI_API_KEY",
+            price_provider="azure",
+            provider_name="azure.ai.openai",
+            responses_api=True,
+        ),
+    )
+}
+"""Every server known by name (see the module's table)."""
+
+
+_FILTERED = frozenset({"content_filter"})
+"""The finish reasons of a reply that a server's content filter cut: a refusal."""
+
+
+class CompatibleMessage(AssistantMessage):
+    """A reply of a model on an OpenAI-compatible server (its agent's alias names which)."""
+
+
+class CompatibleProvider:
+    """Streams replies of one OpenAI-compatible server's Chat Completions (see ``LLMProvider``)."""
+
+    message_class = CompatibleMessage
+
+    def __init__(self, server: CompatibleServer) -> None:
+        """Make the provider of ``server`` (one of :data:`SERVERS`)."""
+        self.server = server
+        self.price_provider = server.price_provider
+        self.provider_name = server.provider_name
+
+    def reply(self, call: LLMCall, options: OpenAIOptions) -> AsyncIterator[LLMEvent]:
+        """Stream the reply's tokens and tool calls, then one ``Finish``.
+
+        The stream is Chat Completions' own (no generator of the provider in between, for
+        each token); it checks the call against what the server can do, and gets the
+        client, when it is first read.
+
+        Raises:
+            LLMConfigurationError: for a call that needs what the server lacks (when read).
+        """
+
+        def client(options: OpenAIOptions) -> Any:
+            self._check(call, options)
+            return self._client(options)
+
+        if options.api == "responses":
+            return responses_reply(client, call, options)
+        return chat_reply(
+            client, call, options, ask_usage=self.server.ask_usage, refusals=_FILTERED
+        )
+
+    def translate(self, error: BaseException) -> BaseException:
+        """The ``LLMError`` for an error of the OpenAI SDK, else ``error``.
+
+        A request a content filter refused (HTTP 400, code ``content_filter``: Azure's) is
+        an ``LLMRefusalError``.
+        """
+        body = getattr(error, "body", None)
+        code = getattr(error, "code", None)
+        if code == "content_filter" or (
+            isinstance(body, Mapping) and body.get("code") == "content_filter"
+        ):
+            refused = LLMRefusalError(
+                f"{self.server.label}'s content filter refused the prompt: {error}. Asking "
+                "again the same way would be refused too: change the prompt, or catch "
+                "LLMRefusalError to handle the refusal."
+            )
+            refused.__cause__ = error
+            return refused
+        return translate_loaded_sdk_error(error, "openai", self.server.label, "OpenAIError")
+
+    def _check(self, call: LLMCall, options: OpenAIOptions) -> None:
+        """Refuse a call that needs what the server lacks, before its request."""
+        server, label = self.server, self.server.label
+        if options.api == "responses" and not server.responses_api:
+            raise LLMConfigurationError(
+                f"{label} does not serve the Responses API: leave api out (Chat Completions)."
+            )
+        for name in server.unsupported & set(call.options):
+            raise LLMConfigurationError(
+                f"{label} does not take {name}: leave it out of the agent's arguments."
+            )
+        if call.output_format is not None and not server.structured_output:
+            raise LLMConfigurationError(
+                f"{label} does not take a JSON schema for the answer (response_format "
+                "json_schema), so output_type cannot be asked for: use another server, or "
+                "ask for JSON in the prompt and parse the text yourself."
+            )
+        for item in call.messages:
+            if not isinstance(item, PromptText) or not item.images:
+                continue
+            if not server.images:
+                raise LLMConfigurationError(
+                    f"{label}'s chat models take no images: use a server with a vision model."
+                )
+            if not server.url_images and any(image.data is None for image in item.images):
+                raise LLMConfigurationError(
+                    f"{label} takes an image's bytes only, not its URL: give "
+                    "ImagePart(data=..., media_type=...) or ImagePart.from_file(path)."
+                )
+
+    def _client(self, options: OpenAIOptions) -> Any:
+        """The client of a call: ``async_client``, else the context's for this server."""
+        client: Any = options.async_client
+        if client is None:
+            sdk = import_sdk("openai", "OpenAI")
+            client = MiniAgents.get_current().resource(
+                f"compatible-client:{self.server.name}",
+                lambda: _client_from_environment(sdk, self.server),
+                lambda made: made.close(),
+            )
+        agent = f"{self.server.name}_agent"
+        return client_with_options(client, options.max_retries, options.timeout, agent)
+
+
+def _client_from_environment(sdk: Any, server: CompatibleServer) -> Any:
+    """The server's client: its base URL and key from the environment.
+
+    Raises:
+        LLMAuthenticationError: without the key a hosted server needs.
+        LLMConfigurationError: for Azure without its endpoint.
+    """
+    key = os.environ.get(server.key_variable)
+    if server.name == "azure":
+        endpoint = os.environ.get(server.base_url_variable)
+        token = os.environ.get("AZURE_OPENAI_AD_TOKEN")
+        if not endpoint:
+            raise LLMConfigurationError(
+                "No Azure OpenAI endpoint: set AZURE_OPENAI_ENDPOINT (e.g. "
+                "https://my-resource.openai.azure.com), or pass "
+                "async_client=openai.AsyncAzureOpenAI(...) to the agent."
+            )
+        if not (key or token):
+            raise LLMAuthenticationError(
+                "No Azure OpenAI key: set AZURE_OPENAI_API_KEY (or AZURE_OPENAI_AD_TOKEN), or "
+                "pass async_client=openai.AsyncAzureOpenAI(...) to the agent."
+            )
+        version = os.environ.get("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION
+        return sdk.AsyncAzureOpenAI(azure_endpoint=endpoint, api_version=version)
+    if not key and server.key_required:
+        raise LLMAuthenticationError(
+            f"No {server.label} API key: set {server.key_variable}, or pass "
+            f"async_client=openai.AsyncOpenAI(base_url=..., api_key=...) to the agent."
+        )
+    return sdk.AsyncOpenAI(base_url=_base_url(server), api_key=key or server.name)
+
+
+def _base_url(server: CompatibleServer) -> str | None:
+    """The server's base URL: ``<NAME>_BASE_URL``, Ollama's ``OLLAMA_HOST``, else its own."""
+    given = os.environ.get(server.base_url_variable)
+    if given:
+        return given
+    if server.name == "ollama":
+        host = os.environ.get("OLLAMA_HOST")
+        if host:
+            host = host if "://" in host else f"http://{host}"
+            return f"{host.rstrip('/')}/v1"
+    return server.base_url
+
+
+ollama_agent = make_llm_agent(
+    OpenAIOptions,
+    CompatibleProvider(SERVERS["ollama"]),
+    alias="OLLAMA_AGENT",
+    summary="A model on Ollama: the input messages are the prompt, the reply streams back.",
+)
+"""A model on a local Ollama server (``OLLAMA_BASE_URL`` or ``OLLAMA_HOST``)."""
+
+vllm_agent = make_llm_agent(
+    OpenAIOptions,
+    CompatibleProvider(SERVERS["vllm"]),
+    alias="VLLM_AGENT",
+    summary="A model on vLLM: the input messages are the prompt, the reply streams back.",
+)
+"""A model on a vLLM server (``VLLM_BASE_URL``, ``VLLM_API_KEY``)."""
+
+lm_studio_agent = make_llm_agent(
+    OpenAIOptions,
+    CompatibleProvider(SERVERS["lm_studio"]),
+    alias="LM_STUDIO_AGENT",
+    summary="A model on LM Studio: the input messages are the prompt, the reply streams back.",
+)
+"""A model on a local LM Studio server (``LM_STUDIO_BASE_URL``)."""
+
+openrouter_agent = make_llm_agent(
+    OpenAIOptions,
+    CompatibleProvider(SERVERS["openrouter"]),
+    alias="OPENROUTER_AGENT",
+    summary="A model on OpenRouter: the input messages are the prompt, the reply streams back.",
+)
+"""A model on OpenRouter (``OPENROUTER_API_KEY``), e.g. model="anthropic/claude-3.5-haiku"."""
+
+groq_agent = make_llm_agent(
+    OpenAIOptions,
+    CompatibleProvider(SERVERS["groq"]),
+    alias="GROQ_AGENT",
+    summary="A model on Groq: the input messages are the prompt, the reply streams back.",
+)
+"""A model on Groq (``GROQ_API_KEY``), e.g. model="llama-3.3-70b-versatile"."""
+
+deepseek_agent = make_llm_agent(
+    OpenAIOptions,
+    CompatibleProvider(SERVERS["deepseek"]),
+    alias="DEEPSEEK_AGENT",
+    summary="A DeepSeek model: the input messages are the prompt, the reply streams back.",
+)
+"""A DeepSeek model (``DEEPSEEK_API_KEY``), e.g. model="deepseek-chat"."""
+
+together_agent = make_llm_agent(
+    OpenAIOptions,
+    CompatibleProvider(SERVERS["together"]),
+    alias="TOGETHER_AGENT",
+    summary="A model on Together: the input messages are the prompt, the reply streams back.",
+)
+"""A model on Together AI (``TOGETHER_API_KEY``)."""
+
+fireworks_agent = make_llm_agent(
+    OpenAIOptions,
+    CompatibleProvider(SERVERS["fireworks"]),
+    alias="FIREWORKS_AGENT",
+    summary="A model on Fireworks: the input messages are the prompt, the reply streams back.",
+)
+"""A model on Fireworks AI (``FIREWORKS_API_KEY``)."""
+
+azure_openai_agent = make_llm_agent(
+    OpenAIOptions,
+    CompatibleProvider(SERVERS["azure"]),
+    alias="AZURE_OPENAI_AGENT",
+    summary="A model on Azure OpenAI: the input messages are the prompt, the reply streams back.",
+)
+"""A model on Azure OpenAI (``openai.AsyncAzureOpenAI``): ``model`` is the deployment's name."""
+
+_AGENTS: Final[Mapping[ServerName, MiniAgent[..., LLMReply[CompatibleMessage]]]] = {
+    "ollama": ollama_agent,
+    "vllm": vllm_agent,
+    "lm_studio": lm_studio_agent,
+    "openrouter": openrouter_agent,
+    "groq": groq_agent,
+    "deepseek": deepseek_agent,
+    "together": together_agent,
+    "fireworks": fireworks_agent,
+    "azure": azure_openai_agent,
+}
+
+
+def compatible_agent(server: ServerName) -> MiniAgent[..., LLMReply[CompatibleMessage]]:
+    """The agent of an OpenAI-compatible server, by its name (e.g. ``"groq"``).
+
+    Raises:
+        LLMConfigurationError: for a server not known by name (give ``openai_agent`` its
+            ``async_client=openai.AsyncOpenAI(base_url=...)`` for another one).
+    """
+    agent = _AGENTS.get(server)
+    if agent is None:
+        raise LLMConfigurationError(
+            f"No OpenAI-compatible server is named {server!r}: one of "
+            f"{', '.join(get_args(ServerName))}. For another server, give openai_agent a "
+            "client: openai_agent.fork(async_client=openai.AsyncOpenAI(base_url=..., "
+            "api_key=...))."
+        )
+    return agent

@@ -1,0 +1,544 @@
+"""Google Gemini agents: ``gemini_agent`` and ``create_gemini_agent`` (the google-genai SDK).
+
+The SDK is imported when a call is made; without it, the call fails with an
+``LLMSDKMissingError`` (an ``ImportError``) that says ``pip install "miniagents[gemini]"``.
+The client comes from ``async_client=`` (a ``google.genai.Client``, or its ``.aio``) or is
+made from the environment, once per ``MiniAgents`` context, as the SDK reads it: the
+Gemini Developer API with ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``), or Vertex AI with
+``GOOGLE_GENAI_USE_VERTEXAI=true`` and ``GOOGLE_CLOUD_PROJECT`` / ``GOOGLE_CLOUD_LOCATION``
+(Google's application default credentials) or an API key; ``GOOGLE_GEMINI_BASE_URL`` and
+``GOOGLE_VERTEX_BASE_URL`` point it elsewhere. Both APIs speak the same
+``generateContent`` format::
+
+    call:     system "Be brief." | user "What is this?" + image | call c1 | result c1
+    request:  system_instruction="Be brief."
+              {"role": "user", "parts": [{"text": ...}, {"inline_data": {...}}]}
+              {"role": "model", "parts": [{"function_call": {...}, "thought_signature": ...}]}
+              {"role": "user", "parts": [{"function_response": {"name", "id", "response"}}]}
+    stream:   chunks (server-sent events of ``streamGenerateContent``): text parts are
+              tokens, a ``function_call`` part is a whole call (Gemini sends no pieces),
+              the last chunk has the ``finish_reason`` and the usage
+
+Gemini gives a call no id unless it wants one (Vertex AI does): the agent then makes one.
+The ``thought_signature`` of a call (Gemini 3 refuses a conversation that drops it) is
+kept by the provider, by the call's id, and sent back with it; for a call it does not know
+(a conversation from elsewhere) it sends the value Google documents for that case.
+Images are ``inline_data`` (bytes) or ``file_data`` (a URL: Vertex AI fetches ``gs://``
+and http(s) ones; the Developer API, files it has uploaded). Structured output is
+``response_json_schema`` with ``response_mime_type="application/json"``.
+
+A reply that Gemini stops for safety (``SAFETY``, ``PROHIBITED_CONTENT``, ``BLOCKLIST``,
+``SPII``, ``RECITATION``, ...) or a prompt it blocks (``prompt_feedback.block_reason``)
+fails with an ``LLMRefusalError``, and is not retried.
+
+The SDK retries nothing unless told (``max_retries``); ``timeout`` bounds each request.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import mimetypes
+import sys
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from miniagents.ext.llm.errors import (
+    LLMAuthenticationError,
+    LLMConfigurationError,
+    LLMError,
+    LLMRateLimitError,
+    LLMRequestError,
+    LLMResponseError,
+    LLMServerError,
+    LLMTimeoutError,
+)
+from miniagents.ext.llm.llm_agent import make_llm_agent
+from miniagents.ext.llm.messages import AssistantMessage
+from miniagents.ext.llm.prompt import PromptText, arguments_object
+from miniagents.ext.llm.provider import (
+    Finish,
+    LLMCall,
+    LLMEvent,
+    LLMOptions,
+    ToolCallDelta,
+    ToolCallStart,
+    call_option,
+)
+from miniagents.ext.llm.sdk_calls import check_client, import_sdk
+from miniagents.ext.llm.sdk_errors import translate_sdk_error
+from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.tool import Tool
+from miniagents.miniagents.context import MiniAgents
+
+if TYPE_CHECKING:
+    from google import genai
+
+__all__ = [
+    "REFUSAL_REASONS",
+    "GeminiMessage",
+    "GeminiOptions",
+    "GeminiProvider",
+    "create_gemini_agent",
+    "gemini_agent",
+]
+
+REFUSAL_REASONS: Final = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+        "MODEL_ARMOR",
+        "JAILBREAK",
+    }
+)
+"""The finish (and prompt block) reasons of a reply that Gemini withheld: a refusal."""
+
+_RENAMED = {"max_tokens": "max_output_tokens"}
+"""The typed options Gemini names otherwise."""
+
+_UNKNOWN_SIGNATURE = base64.urlsafe_b64decode("skip_thought_signature_validator")
+"""The thought signature Google documents for a call whose own signature is not known."""
+
+_SIGNATURES: OrderedDict[str, bytes] = OrderedDict()
+"""The thought signature of each recent call, by its id (the latest ``_KEPT``)."""
+
+_KEPT = 4096
+
+
+class GeminiMessage(AssistantMessage):
+    """A reply of a Gemini model."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeminiOptions(LLMOptions):
+    """The arguments of ``gemini_agent``: those of every LLM agent, and Gemini's own.
+
+    The call options are fields of the SDK's ``GenerateContentConfig`` (``max_tokens`` is
+    sent as its ``max_output_tokens``); any other field of it goes in ``extra_options``,
+    by its SDK name (e.g. ``{"safety_settings": [...], "thinking_config": {...}}``).
+
+    Attributes:
+        model: The model, e.g. "gemini-2.5-flash" (required).
+        async_client: A ``google.genai.Client`` (or its ``.aio``) instead of the default one.
+        max_tokens: The most tokens the reply may have (``max_output_tokens``).
+        temperature: The sampling temperature, from 0 to 2: higher is more random.
+        top_p: Sample only from the most likely tokens that make up this probability.
+        top_k: Sample only from this many most likely tokens.
+        stop_sequences: Texts at which the model stops.
+        seed: A seed, so that repeated calls sample alike (as far as the service can).
+        presence_penalty: Higher makes new topics more likely.
+        frequency_penalty: Higher makes repeated tokens less likely.
+        max_retries: How many times the SDK retries a request that failed with HTTP 408,
+            429 or 5xx, or a broken connection, before its reply began (with backoff from
+            1 s); ``None``: the client's own setting (no retry unless the client was made
+            with ``HttpRetryOptions``).
+        timeout: Seconds the SDK waits for each request before it fails with an
+            ``LLMTimeoutError``; ``None``: the client's own setting.
+    """
+
+    async_client: genai.Client | genai.client.AsyncClient | None = None
+    max_tokens: int | None = call_option(None)
+    temperature: float | None = call_option(None)
+    top_p: float | None = call_option(None)
+    top_k: int | None = call_option(None)
+    stop_sequences: Sequence[str] | None = call_option(None)
+    seed: int | None = call_option(None)
+    presence_penalty: float | None = call_option(None)
+    frequency_penalty: float | None = call_option(None)
+    max_retries: int | None = None
+    timeout: float | None = None
+
+    def check(self, alias: str) -> None:
+        """Refuse an argument of the wrong kind: every LLM agent's, and Gemini's own.
+
+        Raises:
+            LLMConfigurationError: for one of the wrong kind, naming it and the fix.
+        """
+        super().check(alias)
+        check_client(
+            self.async_client,
+            ("google.genai.Client", "google.genai.client.AsyncClient"),
+            "Gemini",
+            alias,
+        )
+        retries: object = self.max_retries
+        if retries is not None and (
+            isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
+        ):
+            raise LLMConfigurationError(
+                f"max_retries must be a whole number of at least 0, got {retries!r}: e.g. "
+                f"{alias.lower()}.fork(max_retries=0) for no retry, or None for the client's "
+                "own setting."
+            )
+        timeout: object = self.timeout
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+        ):
+            raise LLMConfigurationError(
+                f"timeout must be a positive number of seconds, got {timeout!r}: e.g. "
+                f"{alias.lower()}.fork(timeout=30.0), or None for the client's own setting."
+            )
+
+
+class GeminiProvider:
+    """Streams replies of Gemini's ``generateContent`` (see ``LLMProvider``)."""
+
+    message_class = GeminiMessage
+    price_provider = "google"  # whose prices it pays (see miniagents.ext.llm.pricing)
+    provider_name = "gcp.gemini"  # the OpenTelemetry GenAI conventions' name
+
+    async def reply(self, call: LLMCall, options: GeminiOptions) -> AsyncIterator[LLMEvent]:
+        """Stream the reply's tokens and calls, then one ``Finish``."""
+        models = _client(options).models
+        config = _config(call, options)
+        contents = _contents(call)
+        if not call.stream:
+            response = await models.generate_content(
+                model=call.model, contents=contents, config=config
+            )
+            calls = _Calls()
+            text: list[str] = []
+            events = [event for event in calls.events(response) if not _text(event, text)]
+            yield "".join(text)
+            for event in events:
+                yield event
+            yield calls.finish(response)
+            return
+        stream = await models.generate_content_stream(
+            model=call.model, contents=contents, config=config
+        )
+        del models, config, contents  # (not held while it streams)
+        calls = _Calls()
+        last: Any = None
+        try:
+            async for chunk in stream:
+                last = chunk
+                events = calls.events(chunk)
+                if not events:
+                    yield ""  # nothing for the reply (thinking, the usage): a sign of life
+                for event in events:
+                    yield event
+        finally:
+            await stream.aclose()  # the SDK's stream closes its HTTP response
+        if last is None or calls.reason is None:
+            raise LLMResponseError(
+                "The Gemini stream ended before its last chunk (the reply is incomplete): no "
+                "chunk gave a finish_reason."
+            )
+        yield calls.finish(last)
+
+    def translate(self, error: BaseException) -> BaseException:
+        """The ``LLMError`` for an error of the Gemini SDK (or its HTTP client), else ``error``."""
+        return translate_gemini_error(error)
+
+
+def _text(event: LLMEvent, text: list[str]) -> bool:
+    """Keep ``event``'s text in ``text`` (whether it was a text)."""
+    if isinstance(event, str):
+        text.append(event)
+        return True
+    return False
+
+
+class _Calls:
+    """What a reply's chunks said so far: its calls, its finish reason."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.reason: str | None = None
+
+    def events(self, chunk: Any) -> list[LLMEvent]:
+        """The events of one chunk: its text parts, its calls."""
+        events: list[LLMEvent] = []
+        feedback = chunk.prompt_feedback
+        if feedback is not None and feedback.block_reason is not None:
+            self.reason = "refusal"  # the prompt was blocked: no candidate comes
+            return events
+        candidates = chunk.candidates
+        if not candidates:
+            return events
+        candidate = candidates[0]
+        content = candidate.content
+        for part in (content.parts if content is not None else None) or ():
+            if part.thought:  # a summary of the model's thinking: not the answer
+                continue
+            if part.text:
+                events.append(part.text)
+            called = part.function_call
+            if called is not None:
+                self.count += 1
+                call_id = called.id or f"gemini-call-{_serial()}"
+                if part.thought_signature:
+                    _SIGNATURES[call_id] = part.thought_signature
+                    if len(_SIGNATURES) > _KEPT:
+                        _SIGNATURES.popitem(last=False)
+                events.append(ToolCallStart(call_id, called.name or ""))
+                events.append(ToolCallDelta(call_id, json.dumps(called.args or {})))
+        reason = candidate.finish_reason
+        if reason is not None:
+            name = getattr(reason, "value", str(reason))
+            self.reason = "refusal" if name in REFUSAL_REASONS else name
+        return events
+
+    def finish(self, last: Any) -> Finish:
+        """The ``Finish`` of the reply whose last chunk is ``last``."""
+        usage = last.usage_metadata
+        given = output = cached = reasoning = None
+        if usage is not None:
+            given = usage.prompt_token_count
+            if given is not None and usage.tool_use_prompt_token_count:
+                given += usage.tool_use_prompt_token_count
+            reasoning = usage.thoughts_token_count
+            candidates = usage.candidates_token_count
+            if candidates is not None or reasoning is not None:
+                output = (candidates or 0) + (reasoning or 0)
+            cached = usage.cached_content_token_count
+        return Finish(
+            self.reason,
+            given,
+            output,
+            cached,
+            None,  # Gemini reports no cache writes
+            reasoning,
+            model=last.model_version,
+            response_id=last.response_id,
+        )
+
+
+def _serial() -> str:
+    """A new call id's unique part (for a call Gemini gave no id)."""
+    return uuid.uuid4().hex[:16]
+
+
+def _client(options: GeminiOptions) -> Any:
+    """The async client of a call: ``async_client``'s, else the context's.
+
+    Raises:
+        LLMSDKMissingError: without the SDK (and no client given).
+        LLMAuthenticationError: with no key nor Vertex AI project in the environment.
+    """
+    given: Any = options.async_client
+    if given is None:
+        genai = import_sdk("google.genai", "Gemini")
+        given = MiniAgents.get_current().resource(
+            "gemini-client", lambda: _client_from_environment(genai), _close
+        )
+    aio = getattr(given, "aio", None)
+    return given if aio is None else aio
+
+
+def _client_from_environment(genai: Any) -> Any:
+    """The SDK's client from the environment, sending through httpx (see ``_transport``)."""
+    try:
+        return genai.Client(http_options={"async_client_args": {"transport": _transport()}})
+    except ValueError as error:  # the SDK's words for a missing key or project
+        raise LLMAuthenticationError(
+            "No Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) for the Gemini "
+            "Developer API, or GOOGLE_GENAI_USE_VERTEXAI=true with GOOGLE_CLOUD_PROJECT and "
+            "GOOGLE_CLOUD_LOCATION for Vertex AI, or pass async_client=genai.Client(...) to "
+            f"the agent ({error})."
+        ) from error
+
+
+def _transport() -> Any:
+    """An httpx transport of the HTTP client the SDK depends on (httpx2, or httpx before).
+
+    Given one, the SDK sends through httpx, as it does without aiohttp; otherwise it would
+    send through aiohttp when that is installed (aiobotocore, for one, brings it), and
+    subclass aiohttp's session, which aiohttp warns against (an error under ``-W error``).
+    """
+    try:
+        http: Any = importlib.import_module("httpx2")
+    except ImportError:  # an SDK of before httpx2
+        http = importlib.import_module("httpx")
+    return http.AsyncHTTPTransport()
+
+
+async def _close(client: Any) -> None:
+    await client.aio.aclose()
+
+
+def _config(call: LLMCall, options: GeminiOptions) -> dict[str, Any]:
+    """The ``GenerateContentConfig`` of the call: its options, system prompt, tools, schema.
+
+    Raises:
+        LLMConfigurationError: for an ``extra_options`` entry that is no field of it.
+    """
+    from google.genai import types
+
+    fields = types.GenerateContentConfig.model_fields
+    config: dict[str, Any] = {}
+    for name, value in options.typed_call_options().items():
+        config[_RENAMED.get(name, name)] = value
+    for name, value in (options.extra_options or {}).items():
+        if name not in fields:
+            raise LLMConfigurationError(
+                f"The Gemini SDK's GenerateContentConfig has no field {name!r} (given in "
+                "extra_options). Check its spelling: the fields are the SDK's snake_case "
+                "names, e.g. extra_options={'safety_settings': [...]}."
+            )
+        config[name] = value
+    if call.system:
+        config["system_instruction"] = call.system
+    if call.tools:
+        declarations = [_declaration(tool) for tool in call.tools]
+        config["tools"] = [*config.get("tools", ()), {"function_declarations": declarations}]
+    # the agent runs the tools: the SDK's own loop (for Python functions) stays off
+    config.setdefault("automatic_function_calling", {"disable": True})
+    if call.output_format is not None:
+        config["response_mime_type"] = "application/json"
+        config["response_json_schema"] = dict(call.output_format.schema)
+    http: dict[str, Any] = {}
+    if options.timeout is not None:
+        http["timeout"] = max(1, round(options.timeout * 1000))  # milliseconds
+    if options.max_retries is not None:
+        http["retry_options"] = {"attempts": options.max_retries + 1}
+    if http:
+        given = config.get("http_options")
+        config["http_options"] = {**(given if isinstance(given, Mapping) else {}), **http}
+    return config
+
+
+def _declaration(tool: Tool) -> dict[str, Any]:
+    declared: dict[str, Any] = {"name": tool.name, "parameters_json_schema": tool.parameters}
+    if tool.description:
+        declared["description"] = tool.description
+    return declared
+
+
+def _contents(call: LLMCall) -> list[dict[str, Any]]:
+    """The conversation in Gemini's terms (see the module).
+
+    A run of tool calls joins the model turn before it (or makes one); their results are
+    ``function_response`` parts of one user turn, as Gemini requires.
+    """
+    contents: list[dict[str, Any]] = []
+    for item in call.messages:
+        last = contents[-1] if contents else None
+        if isinstance(item, PromptText):
+            role = "model" if item.role == "assistant" else "user"
+            parts = _parts(item)
+            if parts:
+                contents.append({"role": role, "parts": parts})
+            continue
+        if isinstance(item, ToolCallMessage):
+            if last is None or last["role"] != "model":
+                last = {"role": "model", "parts": []}
+                contents.append(last)
+            part: dict[str, Any] = {
+                "function_call": {
+                    "name": item.tool_name,
+                    "args": arguments_object(item),
+                    "id": item.call_id,
+                }
+            }
+            if not any("function_call" in given for given in last["parts"]):
+                part["thought_signature"] = _SIGNATURES.get(item.call_id, _UNKNOWN_SIGNATURE)
+            elif item.call_id in _SIGNATURES:
+                part["thought_signature"] = _SIGNATURES[item.call_id]
+            last["parts"].append(part)
+            continue
+        response = {"error": item.text} if item.is_error else {"result": item.text}
+        part = {
+            "function_response": {"name": item.tool_name, "id": item.call_id, "response": response}
+        }
+        if last is None or last["role"] != "user" or not _responses(last):
+            last = {"role": "user", "parts": []}
+            contents.append(last)
+        last["parts"].append(part)
+    return contents
+
+
+def _responses(content: dict[str, Any]) -> bool:
+    """Whether a user turn holds function responses only (more may join it)."""
+    return all("function_response" in part for part in content["parts"])
+
+
+def _parts(item: PromptText) -> list[dict[str, Any]]:
+    """A message's parts: its text, then its images."""
+    parts: list[dict[str, Any]] = [{"text": item.text}] if item.text else []
+    for image in item.images:
+        if image.data is None:
+            given: dict[str, Any] = {"file_uri": image.url}
+            # Gemini wants the file's media type: the image's, else its URL's extension's
+            media_type = image.media_type or mimetypes.guess_type(image.url or "")[0]
+            if media_type:
+                given["mime_type"] = media_type
+            parts.append({"file_data": given})
+        else:
+            parts.append({"inline_data": {"mime_type": image.media_type, "data": image.data}})
+    return parts
+
+
+# -- errors --------------------------------------------------------------------------------
+
+_BY_STATUS: dict[int, tuple[type[LLMError], str]] = {
+    401: (LLMAuthenticationError, "refused the API key"),
+    403: (LLMAuthenticationError, "refused the credentials for this request"),
+    408: (LLMTimeoutError, "did not answer in time (HTTP 408)"),
+    429: (LLMRateLimitError, "refused the request for its rate limit or quota"),
+    504: (LLMTimeoutError, "did not answer in time (HTTP 504)"),
+}
+
+
+class _NotAnSDKError(Exception):
+    """Stands for the SDK's root error when only the HTTP client's are translated."""
+
+
+def translate_gemini_error(error: BaseException) -> BaseException:
+    """The ``LLMError`` for an error of the Gemini SDK or its HTTP client, else ``error``.
+
+    ``ClientError`` (4xx) and ``ServerError`` (5xx) by their status: 429 a rate limit,
+    401 and 403 (and a 400 for an invalid API key) authentication, 408 and 504 a timeout,
+    another 4xx a refused request, another 5xx a server error; a chunk the SDK cannot
+    parse a malformed response; aiohttp's and httpx's errors a broken connection or a
+    timeout.
+    """
+    errors = sys.modules.get("google.genai.errors")
+    if errors is None or not isinstance(error, errors.APIError | errors.UnknownApiResponseError):
+        translated = translate_sdk_error(error, "Gemini", _NotAnSDKError)
+        if translated is error and isinstance(error, TimeoutError):
+            return _made(LLMTimeoutError, "Gemini did not answer in time.", error)
+        return translated
+    if isinstance(error, errors.UnknownApiResponseError):
+        return _made(LLMResponseError, f"Gemini sent a malformed response: {error}", error)
+    said = error.message or str(error)
+    status = error.code
+    if status == 400 and "API key" in said:
+        return _made(LLMAuthenticationError, f"Gemini refused the API key: {said}", error)
+    if status in _BY_STATUS:
+        kind, what = _BY_STATUS[status]
+        return _made(kind, f"Gemini {what}: {said}", error)
+    if isinstance(status, int) and status >= 500:
+        return _made(LLMServerError, f"Gemini failed with a server error ({status}): {said}", error)
+    if isinstance(status, int) and status >= 400:
+        return _made(LLMRequestError, f"Gemini refused the request ({status}): {said}", error)
+    return _made(LLMResponseError, f"Gemini sent an error: {said}", error)
+
+
+def _made(kind: type[LLMError], message: str, cause: BaseException) -> LLMError:
+    made = kind(message)
+    made.__cause__ = cause
+    return made
+
+
+gemini_agent = make_llm_agent(
+    GeminiOptions,
+    GeminiProvider(),
+    alias="GEMINI_AGENT",
+    summary="A Gemini model: the input messages are the prompt, the reply streams back.",
+)
+"""A Google Gemini model (Developer API or Vertex AI): the input messages are the prompt."""
+
+create_gemini_agent = gemini_agent.bind
+"""A Gemini agent with arguments bound: ``gemini_agent.fork(...)``, with the arguments typed."""

@@ -1,0 +1,287 @@
+"""Bedrock's Converse wire format (``POST /model/{modelId}/converse-stream``) in the fake.
+
+The model is in the path (percent-encoded: ``anthropic.claude-3-haiku-20240307-v1%3A0``);
+``/converse`` answers with one JSON body, ``/converse-stream`` streams in AWS's binary
+event-stream framing (``_eventstream``), not server-sent events: ``messageStart``, the text
+tokens as ``contentBlockDelta`` events of block 0, each tool call a block of its own
+(``contentBlockStart`` with its ``toolUseId`` and name, ``contentBlockDelta`` events of
+its input's JSON text, ``contentBlockStop``), then ``messageStop`` (the stop reason) and
+``metadata`` (the usage). An error mid-stream is an exception message
+(``modelStreamErrorException`` unless ``error_type`` names another).
+
+Every request must be signed (AWS Signature Version 4) with :data:`AWS_TEST_CREDENTIALS`
+(or carry a ``Bearer`` API key): a missing, malformed or wrong signature is a 403, as AWS
+answers it. Requests are refused (400, ``ValidationException``) as Converse refuses them:
+no ``messages``, roles that do not alternate from ``user``, a blank text block, tool
+blocks without ``toolConfig``, a ``toolUse`` not answered by a ``toolResult`` in the next
+message, an ``inferenceConfig`` option out of range, or an image whose bytes are not
+base64 of a PNG, JPEG, GIF or WebP image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import unquote
+
+from miniagents.testing._eventstream import event_message, exception_message
+from miniagents.testing._script import OPENAI_TO_ANTHROPIC, Provider
+from miniagents.testing._sigv4 import check_signature
+from miniagents.testing._wire import (
+    Event,
+    JSONWire,
+    Rendering,
+    StreamPlan,
+    check_base64,
+    check_ranges,
+    dumps,
+)
+
+__all__ = ["AWS_TEST_CREDENTIALS", "BedrockWire"]
+
+AWS_TEST_CREDENTIALS: Final[Mapping[str, str]] = {
+    "aws_access_key_id": "AKIAFAKELLMSERVER000",
+    "aws_secret_access_key": "fake-llm-server/secret-access-key",
+    "region_name": "us-east-1",
+}
+"""The AWS credentials the fake server takes, as ``create_client`` takes them (also the
+values of ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_REGION``)."""
+
+_SECRETS = {
+    AWS_TEST_CREDENTIALS["aws_access_key_id"]: AWS_TEST_CREDENTIALS["aws_secret_access_key"]
+}
+
+_ERRORS = {
+    400: ("ValidationException", "Invalid request."),
+    401: ("UnrecognizedClientException", "The security token included in the request is invalid."),
+    403: (
+        "AccessDeniedException",
+        "You don't have access to the model with the specified model ID.",
+    ),
+    404: ("ResourceNotFoundException", "The model is not found."),
+    408: ("ModelTimeoutException", "The request took too long to process."),
+    424: ("ModelErrorException", "The model failed to process the request."),
+    429: ("ThrottlingException", "Too many requests, please wait before trying again."),
+    500: ("InternalServerException", "The server encountered an internal error."),
+    503: ("ServiceUnavailableException", "The service is unavailable. Please try again."),
+}
+
+_REASONS = {
+    **OPENAI_TO_ANTHROPIC,
+    "content_filter": "content_filtered",
+    "refusal": "content_filtered",
+}
+"""Finish reasons in OpenAI's or Anthropic's words, in Converse's."""
+
+_RANGES = {"temperature": (0, 1), "topP": (0, 1), "maxTokens": (1, 1_000_000)}
+
+_FORMATS = ("png", "jpeg", "gif", "webp")
+
+
+class BedrockWire(JSONWire):
+    """Renders replies and errors as Bedrock's Converse API does."""
+
+    provider: Provider = "bedrock"
+    stream_content_type = "application/vnd.amazon.eventstream"
+
+    def reply_id(self, serial: int) -> str:
+        """``fake-00000001`` (the ``x-amzn-requestid`` of a reply)."""
+        return f"fake-{serial:08d}"
+
+    def call_id(self, serial: int) -> str:
+        """``tooluse_fake00000001``."""
+        return f"tooluse_fake{serial:08d}"
+
+    def finish_reason(self, given: str | None, has_calls: bool) -> str:
+        """``end_turn`` (``tool_use`` with calls) unless given; OpenAI's words translated."""
+        reason = given or ("tool_use" if has_calls else "end_turn")
+        return _REASONS.get(reason, reason)
+
+    def route(self, path: str, body: object) -> tuple[str | None, bool]:
+        """The model of the path (``/model/{modelId}/converse-stream``), and whether it streams."""
+        head, _, method = path.rpartition("/")
+        return unquote(head.rpartition("/model/")[2]) or None, method == "converse-stream"
+
+    def authenticate(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, str] | None:
+        """A 403 for a request not signed with the test credentials (see the module)."""
+        problem = check_signature(method, target, headers, body, _SECRETS, "bedrock")
+        return None if problem is None else (403, problem)
+
+    def validate(self, body: object) -> str | None:
+        """Why Converse would refuse this body (see the module)."""
+        if not isinstance(body, dict):
+            return "The request body is not a JSON object."
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return (
+                "A conversation must start with a user message. Try again with a "
+                "conversation that starts with a user message."
+            )
+        config = body.get("inferenceConfig")
+        return _check_messages(messages, "toolConfig" in body) or (
+            check_ranges(config, _RANGES) if isinstance(config, dict) else None
+        )
+
+    def body(self, rendering: Rendering) -> dict[str, Any]:
+        """A Converse response."""
+        content: list[dict[str, Any]] = []
+        if rendering.tokens or not rendering.calls:
+            content.append({"text": rendering.text})
+        content.extend(
+            {
+                "toolUse": {
+                    "toolUseId": rendered.id,
+                    "name": rendered.call.name,
+                    "input": rendered.call.input(),
+                }
+            }
+            for rendered in rendering.calls
+        )
+        return {
+            "output": {"message": {"role": "assistant", "content": content}},
+            "stopReason": rendering.finish_reason,
+            "usage": _usage(rendering),
+            "metrics": {"latencyMs": 1},
+        }
+
+    def stream(self, rendering: Rendering) -> StreamPlan:
+        """The events of a ConverseStream reply (see the module)."""
+        plan = StreamPlan()
+        plan.add(("messageStart", {"role": "assistant"}))
+        block = -1
+        if rendering.tokens or not rendering.calls:
+            block += 1
+        for token in rendering.tokens:
+            delta = {"contentBlockIndex": block, "delta": {"text": token}}
+            plan.add(("contentBlockDelta", delta), content=True)
+        for rendered in rendering.calls:
+            if block >= 0:
+                plan.add(("contentBlockStop", {"contentBlockIndex": block}))
+            block += 1
+            start = {"toolUse": {"toolUseId": rendered.id, "name": rendered.call.name}}
+            plan.add(("contentBlockStart", {"contentBlockIndex": block, "start": start}))
+            for piece in rendered.call.deltas():
+                delta = {"contentBlockIndex": block, "delta": {"toolUse": {"input": piece}}}
+                plan.add(("contentBlockDelta", delta), content=True)
+        plan.closing.append(("contentBlockStop", {"contentBlockIndex": block}))
+        plan.final.append(("messageStop", {"stopReason": rendering.finish_reason}))
+        metadata = {"usage": _usage(rendering), "metrics": {"latencyMs": 1}}
+        plan.final.append(("metadata", metadata))
+        return plan
+
+    def frame(self, event: Event) -> bytes:
+        """An event-stream message: an event, or an exception (``exception:TYPE``)."""
+        name, payload = event
+        data = payload if isinstance(payload, bytes) else dumps(payload)
+        kind = name or "event"
+        if kind.startswith("exception:"):
+            return exception_message(kind.removeprefix("exception:"), data)
+        return event_message(kind, data)
+
+    def error_event(self, error_type: str | None, message: str | None) -> Event:
+        """An exception message (``modelStreamErrorException`` unless told)."""
+        kind = error_type or "modelStreamErrorException"
+        return (f"exception:{kind}", {"message": message or "The model stream failed."})
+
+    def failed_event(
+        self, rendering: Rendering, error_type: str | None, message: str | None
+    ) -> Event:
+        """The exception message: Converse has no other way to fail a response."""
+        return self.error_event(error_type, message)
+
+    def malformed_event(self, rendering: Rendering) -> Event:
+        """A ``contentBlockDelta`` whose JSON payload is cut in the middle."""
+        return ("contentBlockDelta", b'{"contentBlockIndex":0,"delta":{"te')
+
+    def error_body(self, status: int, message: str | None, request_id: str) -> dict[str, Any]:
+        """``{"message": ...}`` (the type is in the ``x-amzn-ErrorType`` header)."""
+        default = _ERRORS.get(status, ("", "Error."))[1]
+        return {"message": message or default}
+
+    def error_headers(self, status: int) -> dict[str, str]:
+        """``x-amzn-ErrorType``: the error's type."""
+        kind = _ERRORS.get(
+            status, ("InternalServerException" if status >= 500 else "ValidationException", "")
+        )[0]
+        return {"x-amzn-ErrorType": f"{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"}
+
+    def id_headers(self, request_id: str) -> dict[str, str]:
+        """``x-amzn-RequestId``."""
+        return {"x-amzn-RequestId": request_id}
+
+
+def _usage(rendering: Rendering) -> dict[str, int]:
+    """Converse's usage: its ``inputTokens`` leave out the cache's reads and writes."""
+    read, written = rendering.reply.cached_tokens, rendering.reply.cache_write_tokens
+    usage = {
+        "inputTokens": max(0, rendering.input_tokens - read - written),
+        "outputTokens": rendering.output_tokens,
+        "totalTokens": rendering.input_tokens + rendering.output_tokens,
+    }
+    if read:
+        usage["cacheReadInputTokens"] = read
+    if written:
+        usage["cacheWriteInputTokens"] = written
+    return usage
+
+
+def _blocks(message: object, kind: str) -> list[dict[str, Any]]:
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return []
+    return [
+        block[kind]
+        for block in content
+        if isinstance(block, dict) and isinstance(block.get(kind), dict)
+    ]
+
+
+def _check_messages(messages: list[Any], has_tools: bool) -> str | None:
+    """Why Converse would refuse these messages (see the module)."""
+    expected = "user"
+    for index, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role != expected:
+            return (
+                "A conversation must alternate between user and assistant roles. Make sure "
+                "the conversation alternates between user and assistant roles and try again."
+            )
+        expected = "assistant" if role == "user" else "user"
+        content = message.get("content")
+        if not isinstance(content, list) or not content:
+            return f"The content field in the Message object at messages.{index} is empty."
+        for number, block in enumerate(content):
+            text = block.get("text") if isinstance(block, dict) else None
+            if isinstance(text, str) and not text.strip():
+                return (
+                    f"The text field in the ContentBlock object at messages.{index}.content."
+                    f"{number} is blank. Add text to the text field, and try again."
+                )
+        uses = [use.get("toolUseId") for use in _blocks(message, "toolUse")]
+        results = [result.get("toolUseId") for result in _blocks(message, "toolResult")]
+        if (uses or results) and not has_tools:
+            return (
+                "The toolConfig field must be defined when using toolUse and toolResult "
+                "content blocks."
+            )
+        following = messages[index + 1] if index + 1 < len(messages) else None
+        if uses and following is not None:
+            answered = [result.get("toolUseId") for result in _blocks(following, "toolResult")]
+            if sorted(map(str, answered)) != sorted(map(str, uses)):
+                return (
+                    f"Expected toolResult blocks at messages.{index + 1}.content for the "
+                    f"following Ids: {', '.join(map(str, uses))}"
+                )
+        for number, image in enumerate(_blocks(message, "image")):
+            where = f"messages.{index}.content.{number}.image"
+            if image.get("format") not in _FORMATS:
+                return f"{where}.format: the format must be one of png, jpeg, gif, webp."
+            source = image.get("source")
+            problem = check_base64(
+                source.get("bytes") if isinstance(source, dict) else None, f"{where}.source.bytes"
+            )
+            if problem is not None:
+                return problem
+    return None

@@ -1,0 +1,668 @@
+"""The Gemini and Bedrock agents over real HTTP, against the fake provider server.
+
+The real SDKs talk to ``miniagents.testing`` on a local port: Google's ``google-genai``
+(``streamGenerateContent`` server-sent events) and aiobotocore (ConverseStream in AWS's
+binary event-stream framing, each request signed with SigV4 and checked by the server).
+Their clients are the ones a ``MiniAgents`` context makes from the environment, pointed at
+the server. Each test runs for both providers where the behaviour is shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pytest
+
+from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
+from miniagents.ext.llm import (
+    AssistantMessage,
+    Budget,
+    BudgetExceededError,
+    ImagePart,
+    LLMRefusalError,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    TokenUsage,
+    UserMessage,
+    partial_outputs,
+    structured,
+)
+from miniagents.ext.llm.bedrock import BedrockMessage, bedrock_agent
+from miniagents.ext.llm.errors import (
+    LLMAuthenticationError,
+    LLMConfigurationError,
+    LLMConnectionError,
+    LLMError,
+    LLMRateLimitError,
+    LLMRequestError,
+    LLMResponseError,
+    LLMServerError,
+)
+from miniagents.ext.llm.gemini import GeminiMessage, gemini_agent
+from miniagents.ext.llm.pricing import cost_usd
+from miniagents.testing import AWS_TEST_CREDENTIALS, FakeLLMServer, ToolCall
+from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
+from tests.fakes.tracing import Traces, traces  # noqa: F401
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
+    b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
+    b"\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+@dataclass(frozen=True)
+class Native:
+    """One provider under test: its agent, the words of its API, its environment."""
+
+    name: str
+    agent: MiniAgent[..., Any]
+    message_class: type[AssistantMessage]
+    model: str
+    stop: str  # the finish reason of a normal end
+    price_provider: str
+
+    def environment(self, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Point the SDK's client, made from the environment, at ``server``."""
+        if self.name == "gemini":
+            monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", server.gemini_base_url)
+            monkeypatch.setenv("GEMINI_API_KEY", "test")
+            monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+            monkeypatch.delenv("GOOGLE_GENAI_USE_VERTEXAI", raising=False)
+        else:
+            monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", server.bedrock_base_url)
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_TEST_CREDENTIALS["aws_access_key_id"])
+            monkeypatch.setenv(
+                "AWS_SECRET_ACCESS_KEY", AWS_TEST_CREDENTIALS["aws_secret_access_key"]
+            )
+            monkeypatch.setenv("AWS_REGION", AWS_TEST_CREDENTIALS["region_name"])
+            for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_BEARER_TOKEN_BEDROCK"):
+                monkeypatch.delenv(name, raising=False)
+            monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+            monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+
+    def ask(self, messages: Any, **arguments: Any) -> Any:
+        if self.name == "bedrock":
+            arguments.setdefault("max_retries", 0)
+        return self.agent.inquire(messages, model=self.model, **arguments)
+
+
+GEMINI = Native("gemini", gemini_agent, GeminiMessage, "gemini-2.5-flash", "STOP", "google")
+BEDROCK = Native(
+    "bedrock",
+    bedrock_agent,
+    BedrockMessage,
+    "anthropic.claude-3-5-haiku-20241022-v1:0",
+    "end_turn",
+    "aws",
+)
+
+
+@pytest.fixture(params=[GEMINI, BEDROCK], ids=["gemini", "bedrock"])
+def native(
+    request: pytest.FixtureRequest,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> Native:
+    chosen = cast(Native, request.param)
+    chosen.environment(fake_llm, monkeypatch)
+    return chosen
+
+
+@pytest.fixture
+def server(fake_llm: FakeLLMServer) -> FakeLLMServer:  # noqa: F811
+    return fake_llm
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"Sunny in {city}."
+
+
+# -- streaming, metadata, usage and cost ---------------------------------------------------
+
+
+async def test_tokens_stream_one_by_one_with_the_metadata_first(
+    native: Native, server: FakeLLMServer
+) -> None:
+    server.reply(["Hel", "lo", "!"], usage=(12, 3), cached_tokens=4, pause_after=2)
+    async with MiniAgents():
+        reply = native.ask("Hi", system="Be brief.")
+        promise = await anext(aiter(reply))
+        assert promise.metadata["model"] == native.model
+        assert promise.metadata["agent_alias"] == native.agent.alias
+        tokens = aiter(promise)
+        assert [await anext(tokens), await anext(tokens)] == ["Hel", "lo"]
+        record = await server.wait_paused_async(0, WAIT)
+        assert not promise.done  # the server holds the rest: the tokens came as they came
+        record.resume()
+        message = await promise
+    assert type(message) is native.message_class
+    assert str(message) == "Hello!"
+    assert message.finish_reason == native.stop
+    assert message.usage is not None
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (12, 3)
+    assert message.usage.cached_input_tokens == 4
+    expected = cost_usd(
+        native.model, message.usage.model_copy(update={"cost_usd": None}), native.price_provider
+    )
+    assert expected is not None
+    assert message.usage.cost_usd == pytest.approx(expected)
+    request = server.requests[0]
+    assert request.stream
+    assert request.model == native.model
+    assert "Be brief." in json.dumps(request.json)
+
+
+async def test_a_call_without_streaming_gives_the_whole_text_as_one_token(
+    native: Native, server: FakeLLMServer
+) -> None:
+    server.reply(["Hel", "lo"], usage=(5, 2))
+    async with MiniAgents():
+        promise = await anext(aiter(native.ask("Hi", stream=False)))
+        tokens = [token async for token in promise]
+        message = await promise
+    assert tokens == ["Hello"]
+    assert message.usage is not None
+    assert message.usage.output_tokens == 2
+    assert not server.requests[0].stream
+
+
+async def test_gemini_counts_the_thinking_tokens_as_output(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    GEMINI.environment(server, monkeypatch)
+    server.reply(["Hi"], usage=(5, 9), reasoning_tokens=7)
+    async with MiniAgents():
+        message = (await GEMINI.ask("Hi"))[0]
+    assert message.usage == TokenUsage(
+        input_tokens=5, output_tokens=9, reasoning_tokens=7, cost_usd=message.usage.cost_usd
+    )
+
+
+async def test_the_typed_options_reach_the_api_under_its_names(
+    native: Native, server: FakeLLMServer
+) -> None:
+    async with MiniAgents():
+        await native.ask("Hi", max_tokens=50, temperature=0.25, top_p=0.5, stop_sequences=["END"])
+    body = server.requests[0].json
+    if native.name == "gemini":
+        config = body["generationConfig"]
+        assert (config["maxOutputTokens"], config["temperature"], config["topP"]) == (50, 0.25, 0.5)
+        assert config["stopSequences"] == ["END"]
+    else:
+        config = body["inferenceConfig"]
+        assert config == {
+            "maxTokens": 50,
+            "temperature": 0.25,
+            "topP": 0.5,
+            "stopSequences": ["END"],
+        }
+
+
+async def test_an_extra_option_the_api_does_not_take_is_refused_before_the_request(
+    native: Native, server: FakeLLMServer
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match="spelling"):
+            await native.ask("Hi", extra_options={"temprature": 1})
+    assert server.requests == []
+
+
+async def test_extra_options_reach_the_api(native: Native, server: FakeLLMServer) -> None:
+    if native.name == "gemini":
+        extra: dict[str, object] = {"candidate_count": 1}
+    else:
+        extra = {"additionalModelRequestFields": {"top_k": 40}}
+    async with MiniAgents():
+        await native.ask("Hi", extra_options=extra)
+    body = server.requests[0].json
+    if native.name == "gemini":
+        assert body["generationConfig"]["candidateCount"] == 1
+    else:
+        assert body["additionalModelRequestFields"] == {"top_k": 40}
+
+
+# -- tools -----------------------------------------------------------------------------------
+
+
+@miniagent
+async def forecaster(ctx: InteractionContext, city: str = "") -> None:
+    """The forecast of a city, streamed."""
+    ctx.reply(f"Rain in {city} tomorrow.")
+
+
+async def test_parallel_tool_calls_run_and_their_results_go_back(
+    native: Native, server: FakeLLMServer
+) -> None:
+    server.reply(
+        tool_calls=[
+            ToolCall("get_weather", {"city": "Paris"}),
+            ToolCall("get_weather", {"city": "Rome"}),
+            ToolCall("FORECASTER", {"city": "Oslo"}),
+        ]
+    )
+    server.reply(["Sunny", " both."])
+    async with MiniAgents():
+        messages = await native.ask("Weather?", tools=[get_weather, forecaster])
+    calls = [m for m in messages if isinstance(m, LLMToolCallMessage)]
+    results = [m for m in messages if isinstance(m, LLMToolResultMessage)]
+    assert [dict(call.arguments) for call in calls] == [
+        {"city": "Paris"},
+        {"city": "Rome"},
+        {"city": "Oslo"},
+    ]
+    assert [str(result) for result in results] == [
+        "Sunny in Paris.",
+        "Sunny in Rome.",
+        "Rain in Oslo tomorrow.",
+    ]
+    assert len({call.call_id for call in calls}) == 3
+    assert str(messages[-1]) == "Sunny both."
+    second = server.requests[1]  # the fake refused it (400) if the pairing were wrong
+    assert second.status == 200
+    sent = json.dumps(second.json)
+    for result in results:
+        assert str(result) in sent
+
+
+async def test_gemini_sends_each_calls_thought_signature_back(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    GEMINI.environment(server, monkeypatch)
+    server.reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="call-7")])
+    server.reply(["Done."])
+    async with MiniAgents():
+        messages = await GEMINI.ask("Weather?", tools=[get_weather])
+    assert str(messages[-1]) == "Done."
+    turn = server.requests[1].json["contents"][1]
+    assert turn["role"] == "model"
+    part = turn["parts"][0]
+    assert part["functionCall"] == {
+        "id": "call-7",
+        "name": "get_weather",
+        "args": {"city": "Paris"},
+    }
+    assert part["thoughtSignature"] == "ZmFrZS10aG91Z2h0LXNpZ25hdHVyZQ=="
+    answer = server.requests[1].json["contents"][2]["parts"][0]["functionResponse"]
+    assert answer == {
+        "id": "call-7",
+        "name": "get_weather",
+        "response": {"result": "Sunny in Paris."},
+    }
+
+
+async def test_gemini_sends_the_documented_signature_for_a_call_from_elsewhere(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
+
+    GEMINI.environment(server, monkeypatch)
+    history = [
+        UserMessage(text="Weather?"),
+        ToolCallMessage(tool_name="get_weather", arguments={"city": "Rome"}, call_id="old-1"),
+        ToolResultMessage(tool_name="get_weather", call_id="old-1", text="Rainy."),
+    ]
+    async with MiniAgents():
+        await GEMINI.ask(history, tools=[get_weather])
+    part = server.requests[0].json["contents"][1]["parts"][0]
+    assert part["thoughtSignature"] == "skip_thought_signature_validator"
+
+
+# -- structured output and images ---------------------------------------------------------
+
+
+class Weather(Message):
+    """The weather in a city."""
+
+    city: str
+    celsius: float
+
+
+async def test_structured_output_is_asked_natively_and_partials_stream(
+    native: Native, server: FakeLLMServer
+) -> None:
+    tokens = ['{"city": "Paris", ', '"celsius": 21', ".5", "}"]
+    server.reply(tokens, pause_after=2)
+    async with MiniAgents():
+        reply = structured(native.agent, Weather).inquire(
+            "Weather?",
+            model=native.model,
+            **({"max_retries": 0} if native.name == "bedrock" else {}),
+        )
+        promise = await anext(aiter(reply))
+        partials = aiter(partial_outputs(promise, Weather))
+        first = await asyncio.wait_for(anext(partials), WAIT)
+        assert (first.city, first.celsius) == ("Paris", 21.0)
+        record = await server.wait_paused_async(0, WAIT)
+        record.resume()
+        weather = await promise
+    assert isinstance(weather, Weather)
+    assert weather.celsius == 21.5
+    asked = server.requests[0].output_format
+    assert asked is not None
+    assert set(asked["schema"]["properties"]) == {"city", "celsius"}
+
+
+async def test_an_image_goes_as_bytes(native: Native, server: FakeLLMServer) -> None:
+    image = ImagePart(data=PNG, media_type="image/png")
+    async with MiniAgents():
+        await native.ask(UserMessage(text="What is this?", images=(image,)))
+    assert server.requests[0].status == 200
+    assert [(sent.data, sent.media_type) for sent in server.requests[0].images] == [
+        (PNG, "image/png")
+    ]
+
+
+async def test_an_image_url_is_a_file_part_for_gemini_and_refused_by_bedrock(
+    native: Native, server: FakeLLMServer
+) -> None:
+    image = ImagePart(url="https://example.com/cat.png")
+    async with MiniAgents():
+        if native.name == "bedrock":
+            with pytest.raises(LLMConfigurationError, match="bytes, not a URL"):
+                await native.ask(UserMessage(text="What is this?", images=(image,)))
+            assert server.requests == []
+            return
+        await native.ask(UserMessage(text="What is this?", images=(image,)))
+    assert [sent.url for sent in server.requests[0].images] == ["https://example.com/cat.png"]
+    part = server.requests[0].json["contents"][0]["parts"][1]
+    # (the SDK sends the inner fields by their proto names, which the API takes too)
+    assert part == {
+        "fileData": {"file_uri": "https://example.com/cat.png", "mime_type": "image/png"}
+    }
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (429, LLMRateLimitError),
+        (401, LLMAuthenticationError),
+        (403, LLMAuthenticationError),
+        (400, LLMRequestError),
+        (404, LLMRequestError),
+        (500, LLMServerError),
+        (503, LLMServerError),
+    ],
+)
+async def test_http_errors_are_llm_errors(
+    native: Native, server: FakeLLMServer, status: int, kind: type[LLMError]
+) -> None:
+    server.fail(status, message="scripted failure")
+    async with MiniAgents():
+        with pytest.raises(kind) as raised:
+            await native.ask("Hi")
+    assert "scripted failure" in str(raised.value)
+    assert raised.value.__cause__ is not None
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ({"error_event_after": 1}, LLMError),
+        ({"malformed_after": 1}, LLMResponseError),
+        ({"cut_after": 1}, LLMConnectionError),
+        ({"omit_final": True}, LLMResponseError),
+    ],
+    ids=["error-event", "malformed", "cut", "no-final-event"],
+)
+async def test_a_broken_stream_gives_its_tokens_then_an_llm_error(
+    native: Native, server: FakeLLMServer, fault: dict[str, Any], kind: type[LLMError]
+) -> None:
+    server.reply(["Hel", "lo"], **fault)
+    tokens: list[str] = []
+
+    async def read(reply: Any) -> None:
+        async for promise in reply:
+            async for token in promise:
+                tokens.append(token)
+
+    async with MiniAgents():
+        with pytest.raises(kind):
+            await read(native.ask("Hi"))
+    assert tokens[0] == "Hel"
+
+
+async def test_a_safety_stop_is_a_refusal(native: Native, server: FakeLLMServer) -> None:
+    server.reply(refusal=["I can't ", "help."])  # Gemini: SAFETY; Bedrock: content_filtered
+    async with MiniAgents():
+        with pytest.raises(LLMRefusalError) as raised:
+            await native.ask("Something bad")
+    assert raised.value.text == "I can't help."
+    assert len(server.requests) == 1  # not retried
+
+
+async def test_a_bedrock_guardrail_is_a_refusal(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    BEDROCK.environment(server, monkeypatch)
+    server.reply(
+        ["Sorry, the model cannot answer this question."], finish_reason="guardrail_intervened"
+    )
+    async with MiniAgents():
+        with pytest.raises(LLMRefusalError, match="cannot answer"):
+            await BEDROCK.ask("Something bad")
+
+
+async def test_a_gemini_prompt_block_is_a_refusal(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    GEMINI.environment(server, monkeypatch)
+    server.reply([], finish_reason="prompt_blocked")
+    async with MiniAgents():
+        with pytest.raises(LLMRefusalError):
+            await GEMINI.ask("Something bad")
+
+
+async def test_gemini_refuses_an_invalid_api_key_in_a_400(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    GEMINI.environment(server, monkeypatch)
+    server.fail(400, message="API key not valid. Please pass a valid API key.")
+    async with MiniAgents():
+        with pytest.raises(LLMAuthenticationError):
+            await GEMINI.ask("Hi")
+
+
+async def test_without_credentials_a_call_is_an_authentication_error(
+    native: Native, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("GEMINI_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    async with MiniAgents():
+        with pytest.raises(LLMAuthenticationError, match=r"GEMINI_API_KEY|AWS_ACCESS_KEY_ID"):
+            await native.ask("Hi")
+    assert server.requests == []
+
+
+async def test_bedrock_refuses_a_wrong_signature(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    BEDROCK.environment(server, monkeypatch)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    async with MiniAgents():
+        with pytest.raises(LLMAuthenticationError, match="signature"):
+            await BEDROCK.ask("Hi")
+    assert server.requests[0].status == 403
+    assert server.requests[0].headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=")
+
+
+async def test_bedrock_takes_its_settings_from_its_own_client(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    BEDROCK.environment(server, monkeypatch)
+    import aiobotocore.session
+
+    session = aiobotocore.session.get_session()
+    async with (
+        session.create_client(
+            "bedrock-runtime",
+            endpoint_url=server.bedrock_base_url,
+            region_name=AWS_TEST_CREDENTIALS["region_name"],
+            aws_access_key_id=AWS_TEST_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=AWS_TEST_CREDENTIALS["aws_secret_access_key"],
+        ) as client,
+        MiniAgents(),
+    ):
+        assert str(await bedrock_agent.inquire("Hi", model="m", async_client=client)) == "Hi"
+        with pytest.raises(LLMConfigurationError, match="that client's"):
+            await bedrock_agent.inquire("Hi", model="m", async_client=client, max_retries=0)
+
+
+# -- cancellation and budgets -------------------------------------------------------------
+
+
+async def test_giving_up_on_a_reply_closes_the_http_stream(
+    native: Native, server: FakeLLMServer
+) -> None:
+    server.reply(["Hel", "lo"], hang_after=1)
+    async with MiniAgents():
+        reply = native.ask("Hi")
+        promise = await anext(aiter(reply))
+        assert await anext(aiter(promise)) == "Hel"
+
+        async def consume() -> None:
+            await promise
+
+        consumer = asyncio.ensure_future(consume())
+        await asyncio.sleep(0)
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+        assert await server.wait_disconnected_async(0, WAIT)
+
+
+async def test_a_budget_counts_the_calls_and_stops_the_next(
+    native: Native, server: FakeLLMServer
+) -> None:
+    budget = Budget(max_requests=1)
+    async with MiniAgents():
+        await native.ask("Hi", budget=budget)
+        with pytest.raises(BudgetExceededError):
+            await native.ask("Again", budget=budget)
+    assert budget.usage.requests == 1
+    assert len(server.requests) == 1
+
+
+# -- across providers: fallback, tracing ---------------------------------------------------
+
+
+async def test_a_fallback_goes_from_openai_to_gemini_to_bedrock(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from miniagents.ext.llm import fallback_agent
+    from miniagents.ext.llm.openai import openai_agent
+
+    GEMINI.environment(server, monkeypatch)
+    BEDROCK.environment(server, monkeypatch)
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
+    server.fail(503, for_model="gpt-test")  # OpenAI is down
+    server.fail(429, for_model=GEMINI.model)  # Gemini is out of quota
+    server.reply(["From ", "Bedrock"], for_model=BEDROCK.model)
+    agent = fallback_agent(
+        openai_agent.fork(model="gpt-test", max_retries=0),
+        gemini_agent.fork(model=GEMINI.model, max_retries=0),
+        bedrock_agent.fork(model=BEDROCK.model, max_retries=0),
+    )
+    async with MiniAgents():
+        messages = await agent.inquire("Hi")
+    assert [str(message) for message in messages] == ["From Bedrock"]
+    assert type(messages[0]) is BedrockMessage
+    assert [request.provider for request in server.requests] == ["openai", "gemini", "bedrock"]
+
+
+async def test_each_call_is_a_span_with_its_providers_name(
+    native: Native,
+    server: FakeLLMServer,
+    traces: Traces,  # noqa: F811
+) -> None:
+    server.reply(["Hi"], usage=(3, 1))
+    async with MiniAgents():
+        await native.ask("Hello", temperature=0.5)
+    chat = traces.one(f"chat {native.model}")
+    attributes = dict(chat.attributes or {})
+    expected = {"gemini": "gcp.gemini", "bedrock": "aws.bedrock"}[native.name]
+    assert attributes["gen_ai.provider.name"] == expected
+    assert attributes["gen_ai.request.model"] == native.model
+    assert attributes["gen_ai.request.temperature"] == 0.5
+    assert attributes["gen_ai.usage.input_tokens"] == 3
+    assert attributes["gen_ai.usage.output_tokens"] == 1
+
+
+@pytest.mark.parametrize("auth", ["api-key", "project"])
+async def test_gemini_on_vertex_ai(server: FakeLLMServer, auth: str) -> None:
+    import httpx2
+    from google import genai
+    from google.oauth2.credentials import Credentials
+
+    options = genai.types.HttpOptions(
+        base_url=server.gemini_base_url,
+        async_client_args={"transport": httpx2.AsyncHTTPTransport()},
+    )
+    if auth == "api-key":  # Vertex AI's express mode
+        client = genai.Client(vertexai=True, api_key="test", http_options=options)
+    else:  # a project, a location and Google credentials
+        credentials = Credentials(token="vertex-token")  # type: ignore[no-untyped-call]
+        client = genai.Client(
+            vertexai=True,
+            project="my-project",
+            location="us-central1",
+            credentials=credentials,
+            http_options=options,
+        )
+    server.reply(["From ", "Vertex"])
+    async with MiniAgents():
+        reply = await gemini_agent.inquire("Hi", model="gemini-2.5-flash", async_client=client)
+    await client.aio.aclose()
+    assert str(reply[0]) == "From Vertex"
+    request = server.requests[0]
+    assert request.model == "gemini-2.5-flash"
+    if auth == "api-key":
+        assert request.path.startswith("/v1beta1/publishers/google/models/gemini-2.5-flash:")
+        assert request.headers["x-goog-api-key"] == "test"
+    else:
+        assert request.path.startswith(
+            "/v1beta1/projects/my-project/locations/us-central1/publishers/google/models/"
+        )
+        assert request.headers["authorization"] == "Bearer vertex-token"
+
+
+@pytest.mark.parametrize(
+    ("native", "module", "extra"),
+    [(GEMINI, "google.genai", "gemini"), (BEDROCK, "aiobotocore", "bedrock")],
+    ids=["gemini", "bedrock"],
+)
+async def test_a_missing_sdk_is_an_import_error_naming_the_extra(
+    native: Native,
+    server: FakeLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+    module: str,
+    extra: str,
+) -> None:
+    native.environment(server, monkeypatch)
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
+    async with MiniAgents():
+        with pytest.raises(ImportError, match=rf'pip install "miniagents\[{extra}\]"'):
+            await native.ask("Hi")
+    assert server.requests == []
+
+
+async def test_bedrock_takes_an_api_key_as_a_bearer_token(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    BEDROCK.environment(server, monkeypatch)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-123")
+    async with MiniAgents():
+        assert str(await BEDROCK.ask("Hi there")) == "Hi there"
+    assert server.requests[0].headers["authorization"] == "Bearer bedrock-api-key-123"

@@ -1,0 +1,115 @@
+"""Static typing tests for the Gemini, Bedrock and OpenAI-compatible agents.
+
+The ``check_*`` functions are never called: mypy checks them (``mypy.ini`` is strict,
+with ``warn_unused_ignores``). ``assert_type`` pins the exact inferred types, and each
+line that must be rejected carries a precise ``# type: ignore[code]``, so a line that stops
+failing fails mypy too. :func:`test_provider_types_pass_mypy` runs mypy on this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal, TypeAlias, assert_type
+
+from google import genai
+from mypy_extensions import DefaultNamedArg
+from types_aiobotocore_bedrock_runtime import BedrockRuntimeClient
+
+from miniagents import Message, MiniAgent, MiniAgents
+from miniagents.ext.llm import Budget, LLMReply, TokenUsage
+from miniagents.ext.llm.bedrock import BedrockMessage, bedrock_agent, create_bedrock_agent
+from miniagents.ext.llm.compatible import (
+    CompatibleMessage,
+    ServerName,
+    azure_openai_agent,
+    compatible_agent,
+    groq_agent,
+    ollama_agent,
+)
+from miniagents.ext.llm.gemini import GeminiMessage, create_gemini_agent, gemini_agent
+from miniagents.ext.tools import ToolLike
+from miniagents.promising.sentinels import Sentinel
+from tests.fakes.typecheck import assert_passes_mypy
+
+GeminiAgent: TypeAlias = """MiniAgent[[
+    DefaultNamedArg(str | None, 'model'),
+    DefaultNamedArg(bool | None, 'stream'),
+    DefaultNamedArg(str | None, 'system'),
+    DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
+    DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
+    DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
+    DefaultNamedArg(int, 'max_tool_rounds'),
+    DefaultNamedArg(type[Message] | None, 'output_type'),
+    DefaultNamedArg(int, 'output_retries'),
+    DefaultNamedArg(Budget | None, 'budget'),
+    DefaultNamedArg(genai.Client | genai.client.AsyncClient | None, 'async_client'),
+    DefaultNamedArg(int | None, 'max_tokens'),
+    DefaultNamedArg(float | None, 'temperature'),
+    DefaultNamedArg(float | None, 'top_p'),
+    DefaultNamedArg(int | None, 'top_k'),
+    DefaultNamedArg(Sequence[str] | None, 'stop_sequences'),
+    DefaultNamedArg(int | None, 'seed'),
+    DefaultNamedArg(float | None, 'presence_penalty'),
+    DefaultNamedArg(float | None, 'frequency_penalty'),
+    DefaultNamedArg(int | None, 'max_retries'),
+    DefaultNamedArg(float | None, 'timeout'),
+], LLMReply[GeminiMessage]]"""
+
+BedrockAgent: TypeAlias = """MiniAgent[[
+    DefaultNamedArg(str | None, 'model'),
+    DefaultNamedArg(bool | None, 'stream'),
+    DefaultNamedArg(str | None, 'system'),
+    DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
+    DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
+    DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
+    DefaultNamedArg(int, 'max_tool_rounds'),
+    DefaultNamedArg(type[Message] | None, 'output_type'),
+    DefaultNamedArg(int, 'output_retries'),
+    DefaultNamedArg(Budget | None, 'budget'),
+    DefaultNamedArg(BedrockRuntimeClient | None, 'async_client'),
+    DefaultNamedArg(str | None, 'region'),
+    DefaultNamedArg(int | None, 'max_tokens'),
+    DefaultNamedArg(float | None, 'temperature'),
+    DefaultNamedArg(float | None, 'top_p'),
+    DefaultNamedArg(Sequence[str] | None, 'stop_sequences'),
+    DefaultNamedArg(int | None, 'max_retries'),
+    DefaultNamedArg(float | None, 'timeout'),
+], LLMReply[BedrockMessage]]"""
+
+
+def check_agent_types() -> None:
+    assert_type(gemini_agent, GeminiAgent)
+    assert_type(bedrock_agent, BedrockAgent)
+    assert_type(gemini_agent.fork(model="gemini-2.5-flash"), GeminiAgent)
+    assert_type(create_gemini_agent(model="gemini-2.5-flash", top_k=40), GeminiAgent)
+    assert_type(
+        create_bedrock_agent(model="amazon.nova-lite-v1:0", region="us-east-1"), BedrockAgent
+    )
+    create_gemini_agent(model="g", temprature=0.5)  # type: ignore[call-arg]
+    create_bedrock_agent(model="m", region=1)  # type: ignore[arg-type]
+    create_bedrock_agent(model="m", seed=1)  # type: ignore[call-arg]
+
+
+def check_compatible_types(name: ServerName) -> None:
+    reply_type: TypeAlias = LLMReply[CompatibleMessage]
+    assert_type(compatible_agent(name), MiniAgent[..., reply_type])
+    groq_agent.inquire("Hi", model="llama", temprature=0.5)  # type: ignore[call-arg]
+    ollama_agent.inquire("Hi", model="llama3.2", api="responses")
+    azure_openai_agent.inquire("Hi", model="deployment", api="nope")  # type: ignore[arg-type]
+    compatible_agent("nope")  # type: ignore[arg-type]
+
+
+async def check_reply_types() -> None:
+    async with MiniAgents():
+        gemini_reply = await gemini_agent.inquire("Hi", model="g")
+        assert_type(gemini_reply[0].usage, TokenUsage | None)
+        bedrock_reply = await bedrock_agent.inquire("Hi", model="m")
+        assert_type(bedrock_reply[0].finish_reason, str | None)
+        async for promise in groq_agent.inquire("Hi", model="llama"):
+            message = await promise
+            if isinstance(message, CompatibleMessage):
+                assert_type(message.model, str | None)
+
+
+def test_provider_types_pass_mypy() -> None:
+    assert_passes_mypy(__file__)
