@@ -241,7 +241,9 @@ class Flow:
 
         ``holder`` is a flattening that has the stream queued behind the part it follows
         now: it was passed on (``ctx.reply(r)``, ``[r, r]``), so it is a consumer from
-        its first piece, though it subscribes only when its turn comes. Until then the
+        its first piece, though it subscribes only when its turn comes; or an interaction
+        whose input it is, which its agent will read (see :meth:`let_go_reader`). For the
+        deadlock watch, ``holder.producers()`` names who ends the hold. Until then the
         stream releases nothing (whatever its window), and its producer is paced as by a
         reader at the first piece (a diamond this makes is the deadlock watch's to relieve).
         :meth:`let_go` ends the hold.
@@ -277,6 +279,20 @@ class Flow:
         self.queued -= 1
         if self.blocked:
             self.recheck(core)
+
+    def let_go_reader(self, core: FlowCore, gate: object) -> None:
+        """End the hold of an interaction's input, by the gate of its reader (see ``hold``).
+
+        An agent's input is held from the interaction's start, before the agent reads it:
+        the holder names the agent's replies as its ``gate``, which the agent's own
+        ``async for`` reader has too; once that reader follows the stream (or the
+        interaction ends) the hold is not needed.
+        """
+        queued_in = self.queued_in
+        for holder in queued_in if isinstance(queued_in, list) else (queued_in,):
+            if getattr(holder, "gate", None) is gate:
+                self.let_go(core, holder)
+                return
 
     def holders(self, core: FlowCore) -> list[object] | None:
         """Who holds a producer of this stream back: for the deadlock watch's wait-for graph.
