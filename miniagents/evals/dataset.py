@@ -112,12 +112,12 @@ class Dataset(Generic[InputT_co, ExpectedT_co]):
         """The case called ``name``.
 
         Raises:
-            KeyError: if there is none.
+            DatasetError: if there is none.
         """
         for case in self.cases:
             if case.name == name:
                 return case
-        raise KeyError(name)
+        raise DatasetError(f"The dataset {self.name!r} has no case named {name!r}.")
 
 
 @overload

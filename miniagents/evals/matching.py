@@ -299,4 +299,4 @@ def _plain(value: object) -> object:
         return value.model_dump()
     if isinstance(value, (tuple, set, frozenset)):
         return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
+    return str(value)

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from miniagents.evals.errors import EvalReportError
+
 __all__ = ["AgentStep", "ModelCall", "ReplyTree", "Step", "ToolStep", "step_from_dict"]
 
 
@@ -212,14 +214,13 @@ class ReplyTree:
         """The tree :meth:`to_dict` gave (``None``: an empty tree).
 
         Raises:
-            ValueError: if ``data`` is not such a tree (a ``KeyError`` or ``TypeError``
-                turned into one, naming what is wrong).
+            EvalReportError: if ``data`` is not such a tree (a ``ValueError``).
         """
         if data is None:
             return cls()
         root = step_from_dict(data)
         if not isinstance(root, AgentStep):
-            raise ValueError(f"The root of a reply tree is an agent's step, not {data!r}.")
+            raise EvalReportError(f"The root of a reply tree is an agent's step, not {data!r}.")
         return cls(root)
 
 
@@ -227,10 +228,10 @@ def step_from_dict(data: object) -> Step:
     """The step that ``to_dict()`` gave.
 
     Raises:
-        ValueError: if ``data`` is not a step.
+        EvalReportError: if ``data`` is not a step (a ``ValueError``).
     """
     if not isinstance(data, Mapping):
-        raise ValueError(f"A step is a JSON object, not {data!r}.")
+        raise EvalReportError(f"A step is a JSON object, not {data!r}.")
     fields = dict(data)
     kind = fields.pop("kind", None)
     try:
@@ -242,8 +243,8 @@ def step_from_dict(data: object) -> Step:
         if kind == "agent":
             return AgentStep(**fields, children=children)
     except TypeError as error:
-        raise ValueError(f"A step of kind {kind!r} with fields it does not have: {error}") from None
-    raise ValueError(f"A step's kind is agent, tool or model, not {kind!r}.")
+        raise EvalReportError(f"A step of kind {kind!r} with fields it does not have: {error}") from None
+    raise EvalReportError(f"A step's kind is agent, tool or model, not {kind!r}.")
 
 
 def _fields(step: Step) -> dict[str, object]:
