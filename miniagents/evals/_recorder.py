@@ -38,6 +38,7 @@ from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.observing import LLMCallObserver, LLMCallWatch, observe_llm_calls
 from miniagents.ext.llm.pricing import cost_usd, price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
+from miniagents.ext.llm.usage import UsageTotals
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import ToolCallObserver, ToolCallWatch, observe_tool_calls
 from miniagents.ext.tools.tool import Tool
@@ -88,11 +89,49 @@ class CaseRecording:
         return order
 
     def tree(self) -> ReplyTree:
-        """The tree as recorded so far, frozen (the first interaction of the case is its root)."""
+        """The tree as recorded when it is first read, frozen (its root: the case's agent's)."""
+        return ReplyTree._deferred(self._root)
+
+    def _root(self) -> AgentStep | None:
         for child in self.children:
             if isinstance(child, _AgentNode):
-                return ReplyTree(child.step())
-        return ReplyTree()
+                return child.step()
+        return None
+
+    def usage(self) -> UsageTotals:
+        """What the model calls recorded so far used (as ``ReplyTree.usage`` sums them)."""
+        requests = unpriced = 0
+        input_tokens = output_tokens = cached = written = reasoning = 0
+        cost = 0.0
+        stack: list[_Node] = list(self.children)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _ModelNode):
+                requests += 1
+                finish = node.finish
+                price = None if finish is None else node.cost(finish)
+                if price is None:
+                    unpriced += 1
+                else:
+                    cost += price
+                if finish is not None:
+                    input_tokens += finish.input_tokens or 0
+                    output_tokens += finish.output_tokens or 0
+                    cached += finish.cached_input_tokens or 0
+                    written += finish.cache_write_tokens or 0
+                    reasoning += finish.reasoning_tokens or 0
+            else:
+                stack.extend(node.children)
+        return UsageTotals(
+            requests=requests,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_input_tokens=cached,
+            cache_write_tokens=written,
+            reasoning_tokens=reasoning,
+            cost_usd=cost,
+            unpriced_requests=unpriced,
+        )
 
 
 current_step: contextvars.ContextVar[CaseRecording | _AgentNode | _ToolNode | None] = (
@@ -281,19 +320,28 @@ class _ModelNode:
         if theirs is not None:
             _pass_on(lambda: theirs.call_ended(error), "call_ended")
 
+    def cost(self, finish: Finish) -> float | None:
+        """What the call cost, by the price of its model (``None``: unknown)."""
+        usage = TokenUsage(
+            input_tokens=finish.input_tokens,
+            output_tokens=finish.output_tokens,
+            cached_input_tokens=finish.cached_input_tokens,
+            cache_write_tokens=finish.cache_write_tokens,
+        )
+        return cost_usd(finish.model or self.model, usage, self.price_provider)
+
     def step(self) -> ModelCall:
         finish = self.finish
-        input_tokens = output_tokens = None
-        cost = None
-        if finish is not None:
-            input_tokens, output_tokens = finish.input_tokens, finish.output_tokens
-            usage = TokenUsage(
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cached_input_tokens=finish.cached_input_tokens,
-                cache_write_tokens=finish.cache_write_tokens,
+        if finish is None:
+            return ModelCall(
+                order=self.order,
+                model=self.model,
+                provider=self.provider,
+                started=self.started,
+                first_token=self.first_token,
+                ended=self.ended,
+                error=self.error,
             )
-            cost = cost_usd(finish.model or self.model, usage, self.price_provider)
         return ModelCall(
             order=self.order,
             model=self.model,
@@ -301,9 +349,12 @@ class _ModelNode:
             started=self.started,
             first_token=self.first_token,
             ended=self.ended,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost_usd=cost,
+            input_tokens=finish.input_tokens,
+            output_tokens=finish.output_tokens,
+            cached_input_tokens=finish.cached_input_tokens,
+            cache_write_tokens=finish.cache_write_tokens,
+            reasoning_tokens=finish.reasoning_tokens,
+            cost_usd=self.cost(finish),
             error=self.error,
         )
 

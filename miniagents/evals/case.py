@@ -127,8 +127,9 @@ class CaseRun(Generic[InputT_co, ExpectedT_co]):
             tool calls and results of an LLM agent's tool loop (what the user reads).
         tree: Which agents, tools and models ran, in what order, with what.
         duration: Seconds from the inquiry to the last token of the replies.
-        first_token: Seconds from the inquiry to the first token of the replies (``None``
-            for a reply without text).
+        first_token: Seconds from the inquiry to the first token of the replies' text
+            (tool calls and results aside, as in ``output``; ``None`` for a reply without
+            text).
         usage: What the model calls of the run used and cost, at every depth.
     """
 

@@ -55,6 +55,7 @@ from miniagents.messages.sequence import MessageSequencePromise, MessageType
 from miniagents.miniagents import InteractionContext, MiniAgent, MiniAgents
 from miniagents.miniagents.errors import NoActiveContextError
 from miniagents.pipeline import ItemResult, pipeline
+from miniagents.promising.lowlevel import core_of
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -65,17 +66,17 @@ InputT = TypeVar("InputT", bound=MessageType)
 ExpectedT = TypeVar("ExpectedT")
 
 
+_NOT_TEXT = (ToolCallMessage, ToolResultMessage, ToolApprovalRequest)
+"""The messages of an LLM agent's tool loop: not the text of its reply."""
+
+
 def reply_text(replies: MessageTuple[Message]) -> str:
     """The text of the replies as the user reads it (the default ``output`` of a run).
 
     The texts of the messages joined by blank lines (as ``str(replies)``), without the
     tool calls, tool results and approval requests of an LLM agent's tool loop.
     """
-    return "\n\n".join(
-        str(message)
-        for message in replies
-        if not isinstance(message, (ToolCallMessage, ToolResultMessage, ToolApprovalRequest))
-    )
+    return "\n\n".join(str(message) for message in replies if not isinstance(message, _NOT_TEXT))
 
 
 async def aevaluate(
@@ -383,8 +384,11 @@ class _Run(Generic[InputT, ExpectedT]):
             case, repetition, attempt, messages, self.output(messages), tree, duration, first, usage
         )
         scores: dict[str, Score] = {}
-        with charged_to(self.evaluation_meter):
-            for evaluator in self.evaluators_of[index]:
+        evaluators = self.evaluators_of[index]
+        # (an evaluator that only scores, never awaits, calls no model: no meter for it)
+        metered = any(type(evaluator).ascore is not Evaluator.ascore for evaluator in evaluators)
+        with charged_to(self.evaluation_meter) if metered else contextlib.nullcontext():
+            for evaluator in evaluators:
                 score = await self._ascore(evaluator, run, span)
                 if score is not None:
                     scores[evaluator.name] = score
@@ -399,7 +403,7 @@ class _Run(Generic[InputT, ExpectedT]):
             first_token=first,
             usage=usage,
             attempts=attempt,
-            tree=tree if self.keep_trees else None,
+            tree=self._kept(recorded, tree),
             metadata=case.metadata,
         )
         self.done[position] = result
@@ -412,6 +416,14 @@ class _Run(Generic[InputT, ExpectedT]):
                 scores=scores,
             )
             tracing.end(span, attributes)
+
+    def _kept(self, recorded: CaseRecording, tree: ReplyTree | None = None) -> ReplyTree | None:
+        """The tree the report keeps (made now: the recorder's nodes are let go of), or none."""
+        if not self.keep_trees:
+            return None
+        kept = recorded.tree() if tree is None else tree
+        _ = kept.root
+        return kept
 
     async def _aread(
         self,
@@ -491,17 +503,26 @@ class _Run(Generic[InputT, ExpectedT]):
 
 
 async def _first_token(replies: MessageSequencePromise, recorded: CaseRecording) -> None:
-    """Read the replies until their first token (to the end of the message that has it).
+    """Wait for the first token of the replies' text (tool calls and results aside).
 
-    A stream read is never left early (that could give it up under its other reader),
-    so the message with the first token is read to its end; the rest is awaited whole.
+    It waits on each message's record for its first piece, without reading the message
+    (the whole replies are awaited after: one wake-up, not one per token).
     """
     async for message in replies:
-        async for _token in message:
-            if recorded.first_token is None:
-                recorded.first_token = recorded.now()
-        if recorded.first_token is not None:
+        if issubclass(message.message_class, _NOT_TEXT):
+            continue
+        core = core_of(message)
+        core.start()
+        while not core.count and not core.done:
+            await core.await_change()
+        if core.count:
+            recorded.first_token = recorded.now()
             return
+
+
+def _charged(make: Callable[[], Budget] | None) -> contextlib.AbstractContextManager[object]:
+    """Charge a new budget of ``make``'s for what starts in the block (nothing without one)."""
+    return contextlib.nullcontext() if make is None else charged_to(make())
 
 
 def _current(

@@ -19,11 +19,12 @@ A :class:`ReplyTree` is frozen: evaluators read it, the report can keep it (as J
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TypeAlias
 
 from miniagents.evals.errors import EvalReportError
+from miniagents.ext.llm.usage import UsageTotals
 
 __all__ = ["AgentStep", "ModelCall", "ReplyTree", "Step", "ToolStep", "step_from_dict"]
 
@@ -39,9 +40,14 @@ class ModelCall:
         started: When it started (seconds from the case's start).
         first_token: When its first token (or tool call) came, if one did.
         ended: When it ended, if it had by the time the case was evaluated.
-        input_tokens: The prompt's tokens, as the provider reported them.
-        output_tokens: The reply's tokens, as the provider reported them.
-        cost_usd: What it cost, if the model's price is known.
+        input_tokens: The prompt's tokens, as the provider reported them (the cached
+            ones included).
+        output_tokens: The reply's tokens, as the provider reported them (the reasoning
+            ones included).
+        cached_input_tokens: Prompt tokens read from the provider's cache.
+        cache_write_tokens: Prompt tokens written to the provider's cache.
+        reasoning_tokens: Output tokens spent reasoning.
+        cost_usd: What it cost, if the model's price is known (and the tokens reported).
         error: The class name of the error it failed with, if it failed.
     """
 
@@ -53,6 +59,9 @@ class ModelCall:
     ended: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
     cost_usd: float | None = None
     error: str | None = None
 
@@ -149,40 +158,77 @@ Step: TypeAlias = "AgentStep | ToolStep | ModelCall"
 """A step of a reply tree."""
 
 
-@dataclass(frozen=True)
 class ReplyTree:
     """What ran for one case: the agent asked, and everything it caused, as steps.
 
-    Attributes:
-        root: The interaction of the agent the case asked (``None`` if it never started).
+    Frozen: made of its root step (``ReplyTree(root)``), or, for a run, recorded and made
+    the first time it is read (an eval reads it only when an evaluator or the report asks).
+
+    Args:
+        root: The interaction of the agent the case asked (``None``: it never started).
     """
 
-    root: AgentStep | None = None
-    _steps: tuple[Step, ...] = field(default=(), init=False, repr=False, compare=False)
+    __slots__ = ("_build", "_root", "_steps")
 
-    def __post_init__(self) -> None:
-        """Number the steps once: ``steps()`` gives them in the order they started."""
-        found: list[Step] = []
-        if self.root is not None:
-            stack: list[Step] = [self.root]
-            while stack:
-                step = stack.pop()
-                found.append(step)
-                stack.extend(reversed(step.children))
-        found.sort(key=lambda step: step.order)
-        object.__setattr__(self, "_steps", tuple(found))
+    def __init__(self, root: AgentStep | None = None) -> None:
+        self._root = root
+        self._build: Callable[[], AgentStep | None] | None = None
+        self._steps: tuple[Step, ...] | None = None
+
+    @classmethod
+    def _deferred(cls, build: Callable[[], AgentStep | None]) -> ReplyTree:
+        """A tree whose root ``build`` makes when it is first read (the recorder's)."""
+        tree = cls()
+        tree._build = build
+        return tree
+
+    @property
+    def root(self) -> AgentStep | None:
+        """The interaction of the agent the case asked (``None``: it never started)."""
+        build = self._build
+        if build is not None:
+            self._build = None
+            self._root = build()
+        return self._root
+
+    def __eq__(self, other: object) -> bool:
+        """Trees are equal when their roots are."""
+        return isinstance(other, ReplyTree) and self.root == other.root
+
+    def __hash__(self) -> int:
+        """The hash of the root."""
+        return hash(self.root)
+
+    def __repr__(self) -> str:
+        return f"ReplyTree({self.root!r})"
+
+    def _numbered(self) -> tuple[Step, ...]:
+        """Every step, in the order they started (found once)."""
+        steps = self._steps
+        if steps is None:
+            found: list[Step] = []
+            root = self.root
+            if root is not None:
+                stack: list[Step] = [root]
+                while stack:
+                    step = stack.pop()
+                    found.append(step)
+                    stack.extend(reversed(step.children))
+            found.sort(key=lambda step: step.order)
+            steps = self._steps = tuple(found)
+        return steps
 
     def steps(self) -> tuple[Step, ...]:
         """Every step, at every depth, in the order they started."""
-        return self._steps
+        return self._numbered()
 
     def agents(self) -> list[str]:
         """The aliases of the agents that ran, the root's first, in the order they started."""
-        return [step.agent for step in self._steps if isinstance(step, AgentStep)]
+        return [step.agent for step in self._numbered() if isinstance(step, AgentStep)]
 
     def tool_calls(self) -> list[ToolStep]:
         """The tool calls, at every depth, in the order they started."""
-        return [step for step in self._steps if isinstance(step, ToolStep)]
+        return [step for step in self._numbered() if isinstance(step, ToolStep)]
 
     def tools(self) -> list[str]:
         """The names of the tools called, in the order the calls started."""
@@ -190,7 +236,25 @@ class ReplyTree:
 
     def model_calls(self) -> list[ModelCall]:
         """The calls of models, at every depth, in the order they started."""
-        return [step for step in self._steps if isinstance(step, ModelCall)]
+        return [step for step in self._numbered() if isinstance(step, ModelCall)]
+
+    def usage(self) -> UsageTotals:
+        """What the model calls of the tree used and cost, summed.
+
+        A call without a known cost (a model without a price, or tokens not reported)
+        adds none and counts in ``unpriced_requests``: ``cost_usd`` is then a lower bound.
+        """
+        calls = self.model_calls()
+        return UsageTotals(
+            requests=len(calls),
+            input_tokens=sum(call.input_tokens or 0 for call in calls),
+            output_tokens=sum(call.output_tokens or 0 for call in calls),
+            cached_input_tokens=sum(call.cached_input_tokens or 0 for call in calls),
+            cache_write_tokens=sum(call.cache_write_tokens or 0 for call in calls),
+            reasoning_tokens=sum(call.reasoning_tokens or 0 for call in calls),
+            cost_usd=sum(call.cost_usd or 0.0 for call in calls),
+            unpriced_requests=sum(call.cost_usd is None for call in calls),
+        )
 
     def render(self) -> str:
         """The tree as indented lines, one per step (for a report or a failing test)."""
@@ -201,13 +265,15 @@ class ReplyTree:
             for child in step.children:
                 walk(child, depth + 1)
 
-        if self.root is not None:
-            walk(self.root, 0)
+        root = self.root
+        if root is not None:
+            walk(root, 0)
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, object] | None:
         """The tree as JSON-ready data (``None`` without a root); :meth:`from_dict` reads it."""
-        return None if self.root is None else self.root.to_dict()
+        root = self.root
+        return None if root is None else root.to_dict()
 
     @classmethod
     def from_dict(cls, data: object) -> ReplyTree:
@@ -243,7 +309,9 @@ def step_from_dict(data: object) -> Step:
         if kind == "agent":
             return AgentStep(**fields, children=children)
     except TypeError as error:
-        raise EvalReportError(f"A step of kind {kind!r} with fields it does not have: {error}") from None
+        raise EvalReportError(
+            f"A step of kind {kind!r} with fields it does not have: {error}"
+        ) from None
     raise EvalReportError(f"A step's kind is agent, tool or model, not {kind!r}.")
 
 
