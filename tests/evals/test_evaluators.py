@@ -120,7 +120,7 @@ def _tree() -> ReplyTree:
             Contains(["Paris", "France", "Seine"]),
             "Paris, France",
             None,
-            Score(2 / 3, False, "missing 'Seine'"),
+            Score(1 - 1 / 3, False, "missing 'Seine'"),
         ),
         (Contains(), "Paris", None, None),
     ],
