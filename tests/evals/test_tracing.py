@@ -110,7 +110,12 @@ async def test_a_failed_case_ends_its_span_with_the_errors_class(
         raise ValueError("the secret is 42")
 
     await aevaluate(
-        broken, [Case("Go.", name="go")], tracer_provider=provider, retries=1, backoff=0
+        broken,
+        [Case("Go.", name="go")],
+        tracer_provider=provider,
+        retries=1,
+        retry_on=(ValueError,),
+        backoff=0,
     )
     cases = [span for span in spans.get_finished_spans() if span.name == "eval case go"]
     assert [dict(span.attributes or {})["miniagents.eval.attempt"] for span in cases] == [1, 2]
