@@ -6,7 +6,7 @@ key and no network; with ``token_delay`` on a virtual clock, their times are exa
 
 from __future__ import annotations
 
-from miniagents import InteractionContext, MiniAgent, Message, miniagent
+from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.ext.llm.offline import ToolRule, offline_agent
 from miniagents.ext.tools import as_tool
 

@@ -86,12 +86,14 @@ def test_a_cases_change_has_welchs_interval_over_its_repetitions() -> None:
     cases = {case.case: case for case in compare(BASELINE, CANDIDATE).cases}
     a = cases["a"].scores["exact"]
     assert (a.baseline, a.candidate, a.delta, a.low, a.high, a.n) == (1.0, 0.0, -1.0, -1.0, -1.0, 3)
-    assert a.down and not a.up
+    assert a.down
+    assert not a.up
     c = cases["c"].scores["exact"]
     half = t_quantile(0.975, 2) * math.sqrt(1 / 9)  # var 1/3 over 3 runs; df = 2
     assert c.delta == pytest.approx(2 / 3)
     assert (c.low, c.high) == (pytest.approx(2 / 3 - half), pytest.approx(2 / 3 + half))
-    assert not c.up and not c.down
+    assert not c.up
+    assert not c.down
     f = cases["f"]
     assert f.scores["exact"].candidate == 0.0  # a failed run scores 0
     assert (f.replied.baseline, f.replied.candidate) == (1.0, 0.0)
@@ -125,7 +127,8 @@ def test_one_run_a_side_has_no_interval_and_any_drop_is_a_regression() -> None:
     after = _report("after", _runs("a", [0.5]), _runs("b", [1]))
     comparison = compare(before, after)
     cases = {case.case: case for case in comparison.cases}
-    assert cases["a"].status == "regressed" and cases["a"].scores["exact"].low is None
+    assert cases["a"].status == "regressed"
+    assert cases["a"].scores["exact"].low is None
     assert cases["b"].status == "improved"
     assert [case.case for case in comparison.cases] == ["a", "b"]
 

@@ -94,9 +94,12 @@ cases:
     assert [type(evaluator) for evaluator in dataset.evaluators] == [Contains, MaxDuration]
     assert [type(evaluator) for evaluator in peru.evaluators] == [Regex, FuzzyMatch, ToolsCalled]
     regex, fuzzy, tools = peru.evaluators
-    assert isinstance(regex, Regex) and regex.pattern.pattern == "^Lima"
-    assert isinstance(fuzzy, FuzzyMatch) and fuzzy.threshold == 0.7
-    assert isinstance(tools, ToolsCalled) and (tools.tools, tools.order) == (("search",), "exact")
+    assert isinstance(regex, Regex)
+    assert regex.pattern.pattern == "^Lima"
+    assert isinstance(fuzzy, FuzzyMatch)
+    assert fuzzy.threshold == 0.7
+    assert isinstance(tools, ToolsCalled)
+    assert (tools.tools, tools.order) == (("search",), "exact")
 
 
 def test_jsonl_and_json_files_and_a_yaml_list(tmp_path: Path) -> None:
@@ -196,7 +199,7 @@ def test_a_file_that_is_not_valid_names_the_case_and_its_line(
 
 
 def test_a_missing_file_says_it_cannot_be_read(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="missing.yaml: cannot be read"):
+    with pytest.raises(DatasetError, match=r"missing\.yaml: cannot be read"):
         load_dataset(tmp_path / "missing.yaml")
 
 

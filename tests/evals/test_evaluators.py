@@ -8,8 +8,8 @@ import pytest
 
 from miniagents import Message, MessageTuple
 from miniagents.evals import (
-    AgentStep,
     AgentsCalled,
+    AgentStep,
     Case,
     CaseRun,
     Contains,
@@ -139,9 +139,11 @@ def test_fuzzy_match_scores_the_similarity_and_passes_from_its_threshold() -> No
     close = FuzzyMatch().score(_run("Paris.", "paris"))
     assert close is not None
     assert close.value == pytest.approx(10 / 11)
-    assert close.passed and close.reason == "similarity 0.91"
+    assert close.passed
+    assert close.reason == "similarity 0.91"
     far = FuzzyMatch(threshold=0.95).score(_run("Paris.", "paris"))
-    assert far is not None and not far.passed
+    assert far is not None
+    assert not far.passed
     with pytest.raises(EvaluatorDefinitionError, match="threshold from 0 to 1"):
         FuzzyMatch(threshold=2)
 
@@ -163,7 +165,8 @@ def test_a_json_schema_validates_the_output() -> None:
     wrong = evaluator.score(_run('{"city": "Oslo", "celsius": "cold"}'))
     assert wrong == Score(0.0, False, "celsius: 'cold' is not of type 'number'")
     missing = evaluator.score(_run('{"celsius": "cold"}'))
-    assert missing.reason is not None and missing.reason.endswith("(and 1 more)")
+    assert missing.reason is not None
+    assert missing.reason.endswith("(and 1 more)")
     assert evaluator.score(_run("Oslo")).reason == (
         "not JSON: Expecting value: line 1 column 1 (char 0)"
     )
@@ -286,7 +289,7 @@ async def test_a_function_that_returns_what_no_score_is_fails_with_what_to_retur
 
     with pytest.raises(EvaluatorDefinitionError, match="return a bool, a number from 0 to 1"):
         await wrong.ascore(_run("x"))
-    with pytest.raises(EvaluatorDefinitionError, match="a number from 0 to 1, not 2.0"):
+    with pytest.raises(EvaluatorDefinitionError, match=r"a number from 0 to 1, not 2\.0"):
         await too_big.ascore(_run("x"))
     with pytest.raises(EvaluatorDefinitionError, match="takes a function of the run"):
         FunctionEvaluator(42)  # type: ignore[arg-type]

@@ -74,7 +74,8 @@ async def test_the_judges_prompt_holds_the_rubric_the_input_the_reference_and_th
         include_expected=False,
     )
     await aevaluate(geographer, [Case("Capital of France?", "Paris")], [blind])
-    assert "Input:" not in prompts[-1] and "Reference answer:" not in prompts[-1]
+    assert "Input:" not in prompts[-1]
+    assert "Reference answer:" not in prompts[-1]
 
 
 async def test_a_verdict_that_does_not_validate_is_the_judges_error_not_the_cases() -> None:

@@ -26,8 +26,8 @@ from miniagents.evals import (
     evaluator,
 )
 from miniagents.evals.tree import step_from_dict
-from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.observing import observe_llm_calls
+from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.tools.observing import observe_tool_calls
 from miniagents.miniagents.lowlevel import observe_interactions
 from miniagents.testing import VirtualClock
@@ -55,7 +55,8 @@ async def test_the_tree_names_every_agent_model_call_and_tool_with_exact_times(
     assert (root.agent, root.error) == ("EDITOR", None)
     assert (root.started, root.ended) == (0.0, pytest.approx(5 * DELAY))
     poet_step, forecaster_step = root.children
-    assert isinstance(poet_step, AgentStep) and isinstance(forecaster_step, AgentStep)
+    assert isinstance(poet_step, AgentStep)
+    assert isinstance(forecaster_step, AgentStep)
     (poem_call,) = poet_step.children
     assert isinstance(poem_call, ModelCall)
     assert (poem_call.model, poem_call.provider) == ("offline", "offline")
@@ -68,7 +69,8 @@ async def test_the_tree_names_every_agent_model_call_and_tool_with_exact_times(
     assert (tool_call.tool, dict(tool_call.arguments)) == ("get_weather", {"city": "Paris"})
     assert tool_call.result == "Sunny in Paris."
     assert tool_call.error is None
-    assert isinstance(first_call, ModelCall) and isinstance(answer_call, ModelCall)
+    assert isinstance(first_call, ModelCall)
+    assert isinstance(answer_call, ModelCall)
     assert first_call.ended == pytest.approx(2 * DELAY)  # the call's arguments: 2 pieces
     assert answer_call.started == pytest.approx(2 * DELAY)
     assert answer_call.ended == pytest.approx(5 * DELAY)
@@ -111,9 +113,11 @@ async def test_an_agent_called_as_a_tool_nests_under_the_tool_call(
     (call,) = [step for step in root.children if isinstance(step, ToolStep)]
     assert (call.tool, dict(call.arguments)) == ("POEM", {"topic": "rivers"})
     (poem,) = call.children
-    assert isinstance(poem, AgentStep) and poem.agent == "POEM"
+    assert isinstance(poem, AgentStep)
+    assert poem.agent == "POEM"
     (poet_step,) = poem.children
-    assert isinstance(poet_step, AgentStep) and poet_step.agent == "POET"
+    assert isinstance(poet_step, AgentStep)
+    assert poet_step.agent == "POET"
     assert call.result == "Rivers run on."
     assert tree.render().splitlines()[:4] == [
         "agent LIBRARIAN (0.000 .. 0.800 s)",
@@ -138,8 +142,10 @@ async def test_a_tool_that_raises_is_a_failed_step_and_the_agent_goes_on(
     tree = await _tree(agent)
     (call,) = tree.tool_calls()
     assert call.error == "RuntimeError"
-    assert call.result is not None and "no weather for Oslo" in call.result
-    assert tree.root is not None and tree.root.error is None
+    assert call.result is not None
+    assert "no weather for Oslo" in call.result
+    assert tree.root is not None
+    assert tree.root.error is None
 
 
 async def test_parallel_sub_agents_are_in_the_order_they_started(
@@ -256,7 +262,8 @@ async def test_what_runs_outside_the_cases_is_not_recorded() -> None:
         await outside  # started now, while the recorder is still not installed or is: either way
     assert started.is_set()
     tree = report.results[0].tree
-    assert tree is not None and tree.agents() == ["POET"]
+    assert tree is not None
+    assert tree.agents() == ["POET"]
 
 
 async def test_a_failing_observer_before_the_recorder_is_logged_once_and_the_case_goes_on(

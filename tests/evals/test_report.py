@@ -132,7 +132,7 @@ def test_what_is_not_a_report_is_refused_with_why(text: str, message: str) -> No
 
 
 def test_a_missing_baseline_file_says_it_cannot_be_read(tmp_path: Path) -> None:
-    with pytest.raises(EvalReportError, match="none.json: cannot be read"):
+    with pytest.raises(EvalReportError, match=r"none\.json: cannot be read"):
         EvalReport.read_json(tmp_path / "none.json")
 
 

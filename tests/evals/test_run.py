@@ -154,10 +154,11 @@ async def test_a_failed_case_is_retried_and_its_attempts_counted(
         ctx.reply(_answer(text))
 
     report = await aevaluate(flaky, CAPITALS, [Contains()], retries=1, backoff=0.5)
-    france, peru = report.results
+    france, _peru = report.results
     assert (france.error, france.attempts) == ("ConnectionError", 2)
     assert france.error_message == "try 2 of 'What is the capital of France?' failed"
-    assert france.output is None and dict(france.scores) == {}
+    assert france.output is None
+    assert dict(france.scores) == {}
     assert france.value("contains") == 0.0  # a failed run scores 0
     assert report.errors == 2
     again = await aevaluate(flaky, CAPITALS, [Contains()], retries=3, backoff=0.5)
@@ -303,7 +304,8 @@ async def test_the_progress_bar_counts_the_cases(capsys: pytest.CaptureFixture[s
     report = await aevaluate(geographer, CAPITALS, [Contains()], progress=True)
     assert report.passed == 2
     shown = capsys.readouterr().err
-    assert "capitals" in shown and "2/2" in shown
+    assert "capitals" in shown
+    assert "2/2" in shown
 
 
 async def test_the_trees_are_kept_only_when_asked(virtual_clock: VirtualClock) -> None:  # noqa: F811
@@ -326,7 +328,8 @@ async def test_a_failed_case_keeps_its_tree_and_usage_so_far(
     report = await aevaluate(fails_after_a_poem, [Case("Go.")], keep_trees=True)
     result = report.results[0]
     assert (result.error, result.error_message) == ("ValueError", "no second poem")
-    assert result.tree is not None and result.tree.agents() == ["FAILS_AFTER_A_POEM", "POET"]
+    assert result.tree is not None
+    assert result.tree.agents() == ["FAILS_AFTER_A_POEM", "POET"]
     assert result.usage.requests == 1
     assert result.first_token == pytest.approx(DELAY)
 
@@ -336,7 +339,7 @@ async def test_the_output_function_gives_what_the_evaluators_compare() -> None:
         geographer,
         CAPITALS,
         [ExactMatch()],
-        output=lambda replies: str(replies[-1]).rstrip(".,; I think").strip(","),
+        output=lambda replies: str(replies[-1]).split(",")[0].rstrip("."),
     )
     assert report.mean("exact") == 1.0
 
