@@ -34,9 +34,9 @@ from miniagents.messages import Message, MessageTuple
 __all__ = ["Case", "CaseRun", "Evaluator", "Score"]
 
 InputT_co = TypeVar("InputT_co", covariant=True)
-ExpectedT_co = TypeVar("ExpectedT_co", covariant=True)
-InputT_contra = TypeVar("InputT_contra", contravariant=True)
-ExpectedT_contra = TypeVar("ExpectedT_contra", contravariant=True)
+ExpectedT_co = TypeVar("ExpectedT_co", covariant=True, default=object)
+InputT_contra = TypeVar("InputT_contra", contravariant=True, default=object)
+ExpectedT_contra = TypeVar("ExpectedT_contra", contravariant=True, default=object)
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,9 @@ class Evaluator(ABC, Generic[InputT_contra, ExpectedT_contra]):
     case that expects nothing) returns ``None``: the case is left out of its averages. An
     error it raises is its score for that run (``Score.failed_with``): the run goes on.
 
-    ``Evaluator[object, object]`` (the built-in ones) reads any case; one of yours that
-    reads typed inputs or expectations says so (``Evaluator[str, Weather]``).
+    ``Evaluator`` (``Evaluator[object, object]``: the built-in ones) reads any case; one
+    of yours that reads typed inputs or expectations says so (``Evaluator[str, Weather]``).
+    ``Case("...")`` without an expectation is a ``Case[str, object]``.
 
     Attributes:
         name: The evaluator's name in the reports (unique among a run's evaluators).

@@ -43,7 +43,7 @@ from miniagents.ext.errors import MissingExtraError
 __all__ = ["Dataset", "load_dataset"]
 
 InputT_co = TypeVar("InputT_co", covariant=True)
-ExpectedT_co = TypeVar("ExpectedT_co", covariant=True)
+ExpectedT_co = TypeVar("ExpectedT_co", covariant=True, default=object)
 I = TypeVar("I")  # noqa: E741
 E = TypeVar("E")
 

@@ -46,7 +46,7 @@ def test_a_dataset_refuses_two_cases_of_one_name_and_what_is_not_a_case() -> Non
     with pytest.raises(DatasetError, match="Cases #1 and #3 of the dataset 'd' are both named 'x'"):
         Dataset([Case("a", name="x"), Case("b"), Case("c", name="x")], name="d")
     with pytest.raises(DatasetError, match=r"Case #2 of the dataset 'dataset' is 'b', not a Case"):
-        Dataset([Case("a"), "b"])  # type: ignore[list-item]
+        Dataset([Case("a"), "b"])  # type: ignore[arg-type]
     with pytest.raises(DatasetError, match="has no case"):
         Dataset([])
     with pytest.raises(DatasetError, match="takes a list of Case objects"):

@@ -280,7 +280,7 @@ async def test_bad_arguments_are_refused_with_what_to_give(
     with pytest.raises(EvalArgumentError, match=message):
         await aevaluate(geographer, CAPITALS, **{argument: value})  # type: ignore[arg-type]
     with pytest.raises(EvalArgumentError, match="takes a Dataset, or a list of Case"):
-        await aevaluate(geographer, ["What?"])  # type: ignore[list-item]
+        await aevaluate(geographer, ["What?"])  # type: ignore[arg-type]
 
 
 async def test_it_runs_in_the_current_context_or_in_one_of_its_own() -> None:
