@@ -95,8 +95,9 @@ they reach every consumer with their own type. Assigning a field of a ``Frozen``
 pydantic's ``ValidationError``, as for any frozen pydantic model.
 
 Importing this module does not import the extensions (``miniagents.ext``) nor the evals
-(``miniagents.evals``): their errors are imported at their first use from here. The testing kit's errors are not MiniAgents' errors:
-they have their own root, ``TestingKitError``, in :mod:`miniagents.testing.errors`.
+(``miniagents.evals``): their errors are imported at their first use from here. The testing
+kit's errors are not MiniAgents' errors: they have their own root, ``TestingKitError``, in
+:mod:`miniagents.testing.errors`.
 """
 
 from __future__ import annotations
