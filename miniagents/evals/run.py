@@ -17,10 +17,10 @@ try (an evaluator's own error is its score, never a retry of the agent), outside
 case's tree and its cost (a judge's calls are counted in ``evaluation_usage``), and
 inside the run's budget.
 
-**Later options.** The call cache and the batch mode that pipelines are to gain (issue 54:
-replayed model calls, the providers' batch APIs) will be keyword arguments of
-``aevaluate`` passed on to the pipeline as they are; nothing else changes (the recorder
-sees a replayed call as any other).
+**Later options.** The call cache and the batch mode that pipelines are to gain (replayed
+model calls; the providers' batch APIs) will be keyword arguments of ``aevaluate`` passed
+on to the pipeline as they are; nothing else changes (the recorder sees a replayed call as
+any other; in batch mode a case's times measure the batch's turnaround).
 """
 
 from __future__ import annotations

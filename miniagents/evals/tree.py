@@ -15,6 +15,9 @@ Times are seconds from the case's start, on the event loop's clock (so virtual t
 tests gives exact figures). Steps are numbered in the order they started (``order``), so
 that trajectory checks see the order in which agents and tools ran, across branches too.
 A :class:`ReplyTree` is frozen: evaluators read it, the report can keep it (as JSON too).
+
+What runs in another process (the worker of a ``ray_agent``) is not in the tree: the ray
+agent's own interaction is, as a leaf.
 """
 
 from __future__ import annotations
