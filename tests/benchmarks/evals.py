@@ -5,6 +5,7 @@ Run it by hand from the repository root (it is not a test; pytest never collects
     python tests/benchmarks/evals.py            # the full run (a few minutes)
     python tests/benchmarks/evals.py --quick    # 200 cases, 3 runs: a smoke check
     python tests/benchmarks/evals.py --runs 9   # more timed runs per variant (default 5)
+    python tests/benchmarks/evals.py --only llm # one agent (the memory table is the llm's)
 
 Issue 55's targets: a dataset of 1,000 cases runs with memory flat, and an overhead per case
 within 10 % of calling the agent in a plain pipeline. Two agents, each with its two
@@ -182,6 +183,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="200 cases, 3 runs")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per variant")
     parser.add_argument("--cases", type=int, default=1000, help="cases per run")
+    parser.add_argument("--only", help="one agent: llm, two agents, llm 1 ms, openai http")
     options = parser.parse_args()
     cases = 200 if options.quick else options.cases
     runs = 3 if options.quick else options.runs
@@ -198,6 +200,8 @@ def main() -> None:
         )
         print("|---|---|---|---|---|---|---|---|")
         for name, agent in workloads.items():
+            if options.only is not None and name != options.only:
+                continue
             asyncio.run(_eval(agent, 20))  # warm-up (and a check)
             asyncio.run(_plain(agent, 20))
             times: dict[str, list[tuple[float, float]]] = {variant: [] for variant in VARIANTS}
@@ -216,6 +220,8 @@ def main() -> None:
                 f"{evaluated / plain:.2f} | {plain_wall:.0f} | {eval_wall:.0f} | "
                 f"{eval_wall / plain_wall:.2f} |"
             )
+    if options.only is not None and options.only != "llm":
+        return
     print("\nMemory (tracemalloc peak, MB), llm agent:\n")
     print("| variant | cases | 2 x cases | growth per extra case |")
     print("|---|---|---|---|")
