@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Generic
@@ -58,7 +58,7 @@ class Case(Generic[InputT_co, ExpectedT_co]):
     expected: ExpectedT_co | None = None
     name: str = ""
     metadata: Mapping[str, object] = field(default_factory=dict)
-    evaluators: tuple[Evaluator[InputT_co, ExpectedT_co], ...] = ()
+    evaluators: Sequence[Evaluator[InputT_co, ExpectedT_co]] = ()
 
     def __post_init__(self) -> None:
         """Keep the metadata read-only, and the evaluators a tuple."""

@@ -256,7 +256,7 @@ async def test_an_evaluator_that_does_not_apply_leaves_the_case_unscored() -> No
 async def test_the_case_and_the_dataset_and_the_run_evaluators_add_up_and_names_are_unique() -> (
     None
 ):
-    cases = [Case("What is the capital of France?", "Paris", evaluators=(ExactMatch(),))]
+    cases = [Case("What is the capital of France?", "Paris", evaluators=[ExactMatch()])]
     dataset = Dataset(cases, evaluators=[MaxDuration(60)])
     report = await aevaluate(geographer, dataset, [Contains()])
     assert report.evaluators == ("contains", "max_duration", "exact")
