@@ -31,6 +31,26 @@ runs, the eval's overhead per case, and the ratios eval / plain; for memory,
 ``tracemalloc``'s peak over a run of ``2 x`` the cases against a run of the cases (memory
 flat: the peak does not grow with the cases, beyond the report's results, measured apart
 as the bytes a ``CaseResult`` holds).
+
+**Results** (2026-11-26, branch ``evals``, 1,000 cases, 5 runs; 2 cores shared with other
+jobs: load average 9 to 29, so the wall times are rough and the CPU times the figures):
+
+| agent | plain CPU µs/case | eval CPU µs/case | CPU overhead per case | CPU ratio | plain wall ms | eval wall ms | wall ratio |
+|---|---|---|---|---|---|---|---|
+| llm | 155 | 313 | +158 µs | 2.01 | 447 | 851 | 1.90 |
+| two agents | 583 | 917 | +334 µs | 1.57 | 748 | 1397 | 1.87 |
+| llm 1 ms | 473 | 786 | +313 µs | 1.66 | 2624 | 3157 | 1.20 |
+| openai http | 6635 | 7054 | +418 µs | 1.06 | 19451 | 21726 | 1.12 |
+
+Memory: the plain pipeline's peak stays at 0.26 MB for 1,000 and 2,000 cases; the eval's
+grows by 1.39 kB per extra case, of which 1.18 kB are the report's ``CaseResult`` (kept by
+design: the rest is transient), so a run's memory is flat but for its report.
+
+The 10 % target holds for the agent over real HTTP (CPU 1.06); it is missed by the offline
+stand-ins, which cost 0.15 to 0.6 ms of CPU a case: an eval's own cost, 0.15 to 0.3 ms a
+case, is one more interaction (the pipeline's item that runs the case and scores it), the
+recorder's steps, the wait for the first token, and the result. Against a real model's
+hundreds of milliseconds a case, it is below 0.1 %.
 """
 
 from __future__ import annotations
