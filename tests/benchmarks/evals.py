@@ -33,9 +33,10 @@ flat: the peak does not grow with the cases, beyond the report's results, measur
 as the bytes a ``CaseResult`` holds).
 
 **Results** (2026-11-26, branch ``evals``, 1,000 cases, 5 runs; 2 cores shared with other
-jobs: load average 9 to 29, so the wall times are rough and the CPU times the figures):
+jobs: load average 9 to 29, so the wall times are rough and the CPU times the figures;
+CPU per case, wall per run):
 
-| agent | plain CPU µs/case | eval CPU µs/case | CPU overhead per case | CPU ratio | plain wall ms | eval wall ms | wall ratio |
+| agent | plain CPU µs | eval CPU µs | overhead | CPU ratio | plain ms | eval ms | wall ratio |
 |---|---|---|---|---|---|---|---|
 | llm | 155 | 313 | +158 µs | 2.01 | 447 | 851 | 1.90 |
 | two agents | 583 | 917 | +334 µs | 1.57 | 748 | 1397 | 1.87 |
