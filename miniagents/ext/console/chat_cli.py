@@ -21,6 +21,10 @@ with ``OPENAI_API_KEY`` set, else Anthropic with ``ANTHROPIC_API_KEY`` (or
 exists. Type ``exit``, or press Ctrl+D or Ctrl+C, to end. An LLM error (a wrong
 key, no network) is shown in one line and the chat goes on.
 
+Other packages add commands of their own through :func:`main`'s ``commands`` (the
+``miniagents`` command of :mod:`miniagents.cli` adds ``eval``, from :mod:`miniagents.evals`,
+which this layer may not import): each is listed in ``--help`` and gets its arguments.
+
 Exit status: 0 when the user ends the chat; 2 when it cannot start (a bad argument, a
 missing key or SDK, a file that is not a chat history or cannot be written), with one line
 on stderr that says why; 141 (128 + SIGPIPE), and nothing on stderr, when the reader of its
@@ -37,7 +41,7 @@ import importlib.util
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -56,7 +60,7 @@ from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 from miniagents.utils.loops import adialog_loop
 
-__all__ = ["BROKEN_PIPE_STATUS", "DEFAULT_SYSTEM_PROMPT", "PROVIDERS", "main"]
+__all__ = ["BROKEN_PIPE_STATUS", "DEFAULT_SYSTEM_PROMPT", "PROVIDERS", "Command", "main"]
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful and concise assistant."
 """The system prompt when ``--system`` is not given."""
@@ -70,6 +74,20 @@ for a program that SIGPIPE ended."""
 
 _OFFLINE_TOKEN_DELAY = 0.02
 """Seconds before each token of the offline model: it streams as a model would."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command of another package, run by :func:`main` (e.g. ``miniagents eval``).
+
+    Attributes:
+        help: Its line in ``--help``.
+        run: Runs it with its arguments (those after its name) and its program name (e.g.
+            ``miniagents eval``); returns the exit status.
+    """
+
+    help: str
+    run: Callable[[list[str], str], int]
 
 
 @dataclass(frozen=True)
@@ -121,15 +139,26 @@ class _CannotStart(Exception):
     """The chat cannot start: the message says why (and what to do)."""
 
 
-def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    prog: str | None = None,
+    commands: Mapping[str, Command] | None = None,
+) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
 
     Args:
         argv: The arguments after the program's name.
         prog: The program's name in messages (default: ``miniagents``).
+        commands: More commands, by name, besides ``chat`` and ``web`` (listed in
+            ``--help``; the first argument naming one runs it with the rest).
     """
-    parser = _parser(prog or "miniagents")
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    more = dict(commands or {})
+    if given and given[0] in more:
+        return more[given[0]].run(given[1:], f"{prog or 'miniagents'} {given[0]}")
+    parser = _parser(prog or "miniagents", more)
+    args = parser.parse_args(given)
     chat_parser: _Parser = args.chat_parser
     try:
         if args.command == "web":
@@ -147,7 +176,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         return BROKEN_PIPE_STATUS
 
 
-def _parser(prog: str) -> _Parser:
+def _parser(prog: str, more: Mapping[str, Command]) -> _Parser:
     parser = _Parser(
         prog=prog,
         description="MiniAgents on the command line: typed, streaming LLM agents.",
@@ -216,6 +245,8 @@ def _parser(prog: str) -> _Parser:
     web.add_argument("--host", default="127.0.0.1", help="the address (default: 127.0.0.1)")
     web.add_argument("--port", type=int, default=8000, help="the port (default: 8000)")
     web.set_defaults(chat_parser=web)
+    for name, command in more.items():  # run by main() before parsing: listed here only
+        commands.add_parser(name, help=command.help, add_help=False)
     return parser
 
 
