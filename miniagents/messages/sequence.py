@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from miniagents.messages._collect import Segment, collect
+from miniagents.messages._collect import AsyncPart, Segment, collect
 from miniagents.messages._flatten import FlattenSource, LoopObservable
 from miniagents.messages._resolve import messages_in_order
 from miniagents.messages.message import Message
@@ -159,7 +159,9 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
         segments: list[Segment] = []
         if messages is not NO_VALUE:
             collect(messages, segments)
-        self._init_segments(segments, "buffer")
+        # an async iterable pulled in it is closed once every consumer has given up
+        pulled = any(isinstance(segment, AsyncPart) for segment in segments)
+        self._init_segments(segments, "buffer", cancel_when_abandoned=pulled)
 
     def _init_segments(
         self, segments: list[Segment], overflow: Overflow, cancel_when_abandoned: bool = False
