@@ -69,10 +69,14 @@ class AgentLike(Protocol):
 
 
 def _handlers(given: object, option: str) -> tuple[MessageHandler, ...]:
-    """The handlers given as ``option`` (one, or a list), each checked to be async.
+    """The handlers given as ``option`` (one, or a list), each checked to be one.
+
+    A handler is any callable that returns an awaitable (what ``MessageHandler`` says, and
+    mypy checks); one that surely returns none is refused now, any other one that returns
+    none fails at its first call (logged, as every handler's error is).
 
     Raises:
-        ContextArgumentError: for a handler that is not a function, or not an async one.
+        ContextArgumentError: for a handler that is not callable, or surely not async.
     """
     handlers = tuple(given) if isinstance(given, Sequence) else (given,)
     for handler in handlers:
@@ -82,7 +86,7 @@ def _handlers(given: object, option: str) -> tuple[MessageHandler, ...]:
                 f"message) -> None, or a list of them, not {handler!r:.60}: pass the function "
                 "itself."
             )
-        if not _is_async(handler):
+        if _surely_not_async(handler):
             name = getattr(handler, "__name__", "")
             name = name if name.isidentifier() else "handler"
             raise ContextArgumentError(
@@ -93,20 +97,28 @@ def _handlers(given: object, option: str) -> tuple[MessageHandler, ...]:
     return cast("tuple[MessageHandler, ...]", handlers)
 
 
-def _is_async(handler: object) -> bool:
-    """Whether calling ``handler`` makes a coroutine, as far as can be told without a call.
+def _surely_not_async(handler: Callable[..., object]) -> bool:
+    """Whether calling ``handler`` surely gives no awaitable, as far as can be told now.
 
-    An ``async def`` function or method, an object whose class defines ``async def
-    __call__``, or a ``functools.partial`` of either. A plain function that returns an
-    awaitable (a lambda calling an async function) cannot be told from one that returns
-    ``None``, so it is not.
+    It does if it is not async (an ``async def`` function or method, an object whose class
+    defines ``async def __call__``, or a ``functools.partial`` of either) and its return
+    annotation says ``None``. A plain function that returns an awaitable (a lambda calling
+    an async function, a function annotated ``-> Awaitable[None]``) is a handler too, as
+    its type says: what it returns is checked at each call.
     """
-    while isinstance(handler, functools.partial):
-        handler = handler.func
-    if inspect.iscoroutinefunction(handler):
-        return True
+    target: object = handler
+    while isinstance(target, functools.partial):
+        target = target.func
+    if inspect.iscoroutinefunction(target):
+        return False
     # a call goes to the class's __call__ (an instance attribute of that name is not called)
-    return inspect.iscoroutinefunction(type(handler).__call__)
+    if inspect.iscoroutinefunction(type(target).__call__):
+        return False
+    try:
+        returns = inspect.signature(handler).return_annotation
+    except (TypeError, ValueError):  # (no signature to read: told at the first call)
+        return False
+    return returns is None or returns == "None"
 
 
 def _llm_settings(
@@ -200,9 +212,9 @@ class MiniAgents:
         Raises:
             StreamLimitError: if ``replay_window`` or ``high_water_mark`` is not a positive
                 int (or ``None``).
-            ContextArgumentError: if a handler is not an async function (``async def``,
-                or an object with ``async def __call__``, or a ``functools.partial`` of
-                either), ``start_everything_asap_by_default`` not a ``bool`` (or ``None``), or
+            ContextArgumentError: if a handler is not callable or surely returns no
+                awaitable (a plain function annotated ``-> None``: make it ``async def``),
+                ``start_everything_asap_by_default`` not a ``bool`` (or ``None``), or
                 ``llm_logger_agent`` neither a ``bool`` nor an agent.
         """
         if stream_llm_tokens_by_default is DEFAULT:
