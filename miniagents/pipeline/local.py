@@ -30,16 +30,19 @@ from collections.abc import (
     AsyncIterable,
     Iterable,
     Iterator,
+    Mapping,
     Sequence,
     Sized,
 )
 from dataclasses import dataclass
 from typing import Generic
 
+from pydantic import BaseModel
 from reactivex import Observable
 from typing_extensions import TypeVar
 
 from miniagents.messages import Message, MessageTuple
+from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.lowlevel import InteractionScope
@@ -102,6 +105,7 @@ class PipelineSettings:
     total: int | None
     overflow: Overflow
     max_backoff: float = DEFAULT_MAX_BACKOFF
+    caller: str = "pipeline"
 
 
 class Pipeline(Generic[T, ReplyT]):
@@ -224,6 +228,8 @@ class Pipeline(Generic[T, ReplyT]):
             NoActiveContextError: outside of every ``MiniAgents`` context (plain ``for``
                 makes one of its own).
             PipelineRerunError: if the pipeline ran already.
+            MessageTypeError: at once, for an item that cannot be an agent's input at all
+                (its index and type named), the items in flight cancelled.
             Exception: the error of the items iterable, after the results before it; with
                 ``fail_fast=True``, the first failed item's error; with ``durable=``, the
                 error of getting the record of runs ready (e.g. its database cannot be
@@ -382,6 +388,13 @@ class _Run(Generic[T, ReplyT]):
                     return
                 if self.stopped:  # (a source that went on when the reader was cancelled)
                     return
+                if type(item) is not str and (
+                    refused := _refused(item, index, self.settings.caller)
+                ):
+                    # the caller's mistake, not the agent's failure: the run ends at once
+                    self.failure = refused
+                    self.changed.set()
+                    return
                 task = asyncio.ensure_future(self.owner._one(self.limit, index, item))
                 self.running[index] = task
                 task.add_done_callback(functools.partial(self._ended, index))
@@ -415,6 +428,48 @@ class _Run(Generic[T, ReplyT]):
             return None
         self.room.release()
         return task
+
+
+def _refused(item: object, index: int, caller: str) -> MessageTypeError | None:
+    """The error for an item that cannot be an agent's input at all, else ``None``.
+
+    An item is a ``MessageType`` (or ``None``, no input): one of another type (an ``int``,
+    ``bytes``), or a list or tuple holding one, would only fail as the agent's input. What
+    an iterable that is not a list or a tuple holds is not looked at here (reading it would
+    use it up): the agent's input checks it, and the item fails on its own.
+    """
+    found = _not_an_input(item)
+    if found is None:
+        return None
+    where = "" if found is item else f", holding {found!r:.40} (of type {type(found).__name__})"
+    return MessageTypeError(
+        f"{caller}() got item {index}, {item!r:.40} (of type {type(item).__name__}){where}, "
+        "which cannot be an agent's input: each item is one interaction's input, a MessageType "
+        "(str, dict, Message, a pydantic model, MessagePromise, MessageSequencePromise, or an "
+        "(async) iterable or Observable of these). Turn each item into one first, e.g. "
+        "(str(number) for number in range(1000)) for numbers."
+    )
+
+
+def _not_an_input(item: object) -> object | None:
+    """``item``, or a value in it (a list, a tuple) that is no ``MessageType``; else ``None``."""
+    if isinstance(item, (list, tuple)):
+        for part in item:
+            if type(part) is not str and (found := _not_an_input(part)) is not None:
+                return found
+        return None
+    if item is None or isinstance(item, _INPUTS):
+        return None
+    if isinstance(item, (bytes, bytearray, memoryview)) or not isinstance(item, _ITERABLES):
+        return item
+    return None
+
+
+_INPUTS = (str, Mapping, BaseModel, StreamedPromise, BaseException, Observable)
+"""What is an agent's input as it is (a ``Message`` is a pydantic model)."""
+
+_ITERABLES = (Iterable, AsyncIterable)
+"""What is an agent's input if what it holds is (looked at by the input itself)."""
 
 
 async def _cancelled(task: asyncio.Future[MessageTuple[ReplyT]]) -> None:
@@ -611,6 +666,7 @@ def pipeline_settings(
         total=total,
         overflow=overflow,
         max_backoff=max_backoff,
+        caller=caller,
     )
     return chain, settings
 
@@ -645,7 +701,9 @@ def pipeline(
             before; the first gets the item).
         items: The items: an iterable or an async iterable of ``MessageType`` values, read
             lazily, or an observable of them (pushed: what it emits beyond the high-water
-            mark follows ``overflow``).
+            mark follows ``overflow``). Each item is one interaction's input (what
+            ``agent.inquire`` takes); an item that cannot be one (an ``int``, ``bytes``, a
+            list holding one) ends the run at once with a ``MessageTypeError`` naming it.
         max_in_flight: At most this many items are read and not yet handed to you.
         max_concurrency: At most this many items run at once (default: ``max_in_flight``).
         ordered: Give the results in the input's order (``True``) or as they complete.

@@ -13,6 +13,7 @@ import threading
 import traceback
 from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import aclosing
+from typing import cast
 
 import pytest
 import reactivex
@@ -31,7 +32,7 @@ from miniagents import (
     miniagent,
     pipeline,
 )
-from miniagents.errors import NoActiveContextError
+from miniagents.errors import MessageTypeError, NoActiveContextError
 from miniagents.ext.llm.errors import LLMConnectionError, LLMError, LLMTimeoutError
 from miniagents.messages import MessageTuple
 from miniagents.messages.sequence import MessageType
@@ -455,6 +456,77 @@ def test_a_plain_function_is_refused_with_the_way_to_make_it_an_agent() -> None:
 def test_items_that_are_not_iterable_are_refused_at_once(items: object) -> None:
     with pytest.raises(PipelineArgumentError, match="needs its items as an iterable"):
         pipeline(upper, items)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("items", "index", "shown"),
+    [
+        (range(1000), 0, "0 (of type int)"),
+        (["a", "b", 5, "c"], 2, "5 (of type int)"),
+        ([b"bytes"], 0, "b'bytes' (of type bytes)"),
+        ([["a", 3.5]], 0, "['a', 3.5] (of type list), holding 3.5 (of type float)"),
+    ],
+    ids=["range", "a-later-int", "bytes", "a-list-holding-a-float"],
+)
+@pytest.mark.parametrize("loop", ["async for", "for"])
+async def test_an_item_that_cannot_be_an_agents_input_is_refused_at_once_naming_its_type(
+    items: object, index: int, shown: str, loop: str
+) -> None:
+    # issue 58, item 9: every item ended with ok == False (a MessageTypeError each)
+    started: list[object] = []
+
+    @miniagent
+    async def counting(ctx: InteractionContext) -> None:
+        started.append(ctx.message_promises)
+        ctx.reply(ctx.message_promises)
+
+    run = pipeline(counting, cast("list[str]", items))  # (what mypy refuses: the user's code)
+
+    async def read_all() -> None:
+        if loop == "for":
+            await asyncio.to_thread(list, run)
+        else:
+            async with MiniAgents():
+                [_ async for _ in run]
+
+    with pytest.raises(MessageTypeError) as raised:
+        await read_all()
+    assert str(raised.value).startswith(
+        f"pipeline() got item {index}, {shown}, which cannot be an agent's input: each item is "
+        "one interaction's input, a MessageType (str, dict, Message, a pydantic model, "
+        "MessagePromise, MessageSequencePromise, or an (async) iterable or Observable of "
+        "these). Turn each item into one first, e.g. "
+    )
+    assert len(started) <= index  # nothing started for it, nor after it
+
+
+async def test_every_kind_of_input_is_an_item_none_included() -> None:
+    async def streamed() -> AsyncIterator[str]:
+        yield "streamed"
+
+    items: list[MessageType | None] = [
+        "text",
+        {"text": "a dict"},
+        Message(text="a message"),
+        ["a", ("list", "of"), "texts"],
+        streamed(),
+        reactivex.of("observed"),
+        (text for text in ["generated"]),
+        None,  # (no input)
+    ]
+    async with MiniAgents():
+        results = [result async for result in pipeline(upper, cast("list[MessageType]", items))]
+    assert all(result.ok for result in results), [result.error for result in results]
+    assert [str(result.get()).split("\n\n") for result in results] == [
+        ["TEXT"],
+        ["A DICT"],
+        ["A MESSAGE"],
+        ["A", "LIST", "OF", "TEXTS"],
+        ["STREAMED"],
+        ["OBSERVED"],
+        ["GENERATED"],
+        [""],
+    ]
 
 
 async def test_a_pipeline_runs_once() -> None:
