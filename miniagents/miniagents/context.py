@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
@@ -39,6 +40,7 @@ __all__ = [
     "MessageHandler",
     "MiniAgents",
     "adopt_hook",
+    "at_exit_in",
     "check_thread",
     "current_context",
     "outer_context",
@@ -254,6 +256,8 @@ class MiniAgents:
         self._outer: MiniAgents | None = None  # the context around it, while it is active
         self._active = False
         self._thread: int | None = None  # the ident of the thread it is active in
+        # called as the exit begins (see at_exit_in); None once they were called
+        self._at_exit: dict[object, Callable[[], object]] | None = {}
 
     @classmethod
     def get_current(cls) -> MiniAgents:
@@ -280,6 +284,7 @@ class MiniAgents:
                 "This MiniAgents context is active already; make a new one."
             )
         self._active = True
+        self._at_exit = {}
         self._thread = threading.get_ident()
         parent = _current.get()
         self._outer = parent
@@ -333,6 +338,7 @@ class MiniAgents:
                 self._tokens = None
             self._active = False
             self._outer = None
+            self._at_exit = {}  # (after an error: none called, none kept)
             self._streams.report_lost_errors()
             await self._resources.aclose()
 
@@ -373,6 +379,9 @@ class MiniAgents:
 
     async def _wait_for_tasks(self) -> None:
         self._streams.unpace()  # replies nobody reads must not keep their agents waiting
+        callbacks, self._at_exit = self._at_exit, None  # (one added from now on: at once)
+        for callback in (callbacks or {}).values():
+            _call_at_exit(callback)
         while True:
             self._finish_open_inputs()  # an unfinished call would keep its agent waiting
             tasks = [task for task in self._tasks if not task.done()]
@@ -454,6 +463,41 @@ def start_task_in(
 ) -> asyncio.Task[None]:
     """Run ``coroutine`` in a task that ``context`` waits for on exit (cancels after an error)."""
     return spawn(coroutine, what, context._tasks)  # (as MiniAgents._start: one call less)
+
+
+def at_exit_in(context: MiniAgents, callback: Callable[[], object]) -> Callable[[], None]:
+    """Have ``context`` call ``callback()`` as its exit begins; return what forgets it.
+
+    See :func:`miniagents.miniagents.lowlevel.at_exit`: called once the context's block has
+    ended without an error, before the context waits for its tasks (at once if it is
+    exiting already, or has exited); after an error, not at all.
+    """
+    callbacks = context._at_exit
+    if callbacks is None:  # exiting already
+        _call_at_exit(callback)
+        return _forget_nothing
+    key = object()
+    callbacks[key] = callback
+
+    def forget() -> None:
+        if context._at_exit is callbacks:  # (the same entry of the context: not another's)
+            callbacks.pop(key, None)
+
+    return forget
+
+
+def _forget_nothing() -> None:
+    """What forgets a callback that was called at once."""
+
+
+def _call_at_exit(callback: Callable[[], object]) -> None:
+    """Call an exit callback; its error is logged, not raised (the exit goes on)."""
+    try:
+        callback()
+    except Exception:
+        logging.getLogger("miniagents").exception(
+            "A MiniAgents context's exit callback %r failed.", callback
+        )
 
 
 def track_stream(context: MiniAgents, stream: StreamedPromise[Any, Any], label: str) -> None:

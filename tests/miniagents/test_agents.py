@@ -35,7 +35,7 @@ from miniagents.errors import (
     NoActiveContextError,
 )
 from miniagents.miniagents import AgentCall, MessageHandler
-from miniagents.miniagents.lowlevel import enclosing_contexts
+from miniagents.miniagents.lowlevel import at_exit, enclosing_contexts, start_task
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock
 from tests.fakes.reading import texts
@@ -1648,3 +1648,72 @@ async def test_messages_made_outside_a_context_with_handlers_are_not_reported() 
     async with MiniAgents(on_promise_resolved=resolved):
         assert texts_of(await echo.inquire(ready)) == ["You said: made outside"]
     assert resolved.texts == ["You said: made outside"]
+
+
+# -- at_exit: work stopped as the exit begins ---------------------------------------------
+
+
+async def test_at_exit_callbacks_run_as_the_exit_begins_before_it_waits_for_tasks() -> None:
+    events: list[str] = []
+    stop = asyncio.Event()
+
+    async def work() -> None:
+        await stop.wait()  # (ends only once told: the exit would wait for it forever)
+        events.append("work ended")
+
+    def exit_began() -> None:
+        events.append("exit began")
+        stop.set()
+
+    async with MiniAgents():
+        start_task(work(), "work")
+        at_exit(exit_began)
+        forget = at_exit(lambda: events.append("forgotten"))
+        forget()
+        events.append("block ended")
+    assert events == ["block ended", "exit began", "work ended"]
+
+
+async def test_an_at_exit_callback_given_while_exiting_runs_at_once() -> None:
+    events: list[str] = []
+
+    async def late() -> None:
+        await asyncio.sleep(0)
+        at_exit(lambda: events.append("late callback"))
+        events.append("given")
+
+    async with MiniAgents():
+        start_task(late(), "late")
+    assert events == ["late callback", "given"]
+
+
+async def test_at_exit_callbacks_are_not_called_after_an_error_and_their_errors_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events: list[str] = []
+
+    def fails() -> None:
+        raise Boom("the callback broke")
+
+    async def fail_in_the_block() -> None:
+        async with MiniAgents():
+            at_exit(lambda: events.append("called"))
+            raise Boom("the block failed")
+
+    with pytest.raises(Boom, match="the block failed"):
+        await fail_in_the_block()
+    assert events == []
+    async with MiniAgents():
+        at_exit(fails)
+        at_exit(lambda: events.append("the next one still called"))
+    assert events == ["the next one still called"]
+    records = agent_error_logs(caplog)
+    assert [record.getMessage()[:45] for record in records] == [
+        "A MiniAgents context's exit callback <functio"
+    ]
+    caplog.clear()
+
+
+def test_at_exit_outside_a_context_is_a_clear_error() -> None:
+    with pytest.raises(NoActiveContextError):
+        at_exit(lambda: None)

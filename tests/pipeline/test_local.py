@@ -27,6 +27,7 @@ from miniagents import (
     Message,
     MessagePromise,
     MessageSequencePromise,
+    MiniAgent,
     MiniAgents,
     StreamedPromise,
     miniagent,
@@ -878,6 +879,121 @@ async def test_a_retry_starts_once_the_timed_out_try_has_stopped() -> None:
     assert isinstance(result.error, PipelineTimeoutError)
     # never two tries of the item at once (max_concurrency=1): the retry waits for the clean-up
     assert events == [("start", 0.0), ("stopped", 13.0), ("start", 13.0), ("stopped", 26.0)]
+
+
+# -- the context's exit waits until the run has stopped (issue 58, item 5) ---------------
+
+
+class Boom(Exception):
+    """An error of the test's own."""
+
+
+class EndlessRun:
+    """An endless source and an agent whose items (all but the first) never end."""
+
+    def __init__(self) -> None:
+        self.source_closed = False
+        self.running = 0
+
+    async def items(self) -> AsyncIterator[str]:
+        try:
+            for i in itertools.count():
+                yield f"item {i}"
+        finally:
+            self.source_closed = True
+
+    def agent(self) -> MiniAgent[[]]:
+        @miniagent
+        async def stuck_after_first(ctx: InteractionContext) -> None:
+            text = str(await ctx.message_promises)
+            if text != "item 0":
+                self.running += 1
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    self.running -= 1
+            ctx.reply(text)
+
+        return stuck_after_first
+
+
+def others() -> set[asyncio.Task[object]]:
+    """The tasks alive besides the test's own."""
+    return asyncio.all_tasks() - {asyncio.current_task()}
+
+
+async def test_leaving_the_context_after_a_break_leaves_no_task_of_the_pipeline() -> None:
+    # two were left: Pipeline._one (cancelling) and the generator's aclose
+    run = EndlessRun()
+    with virtual_time():  # a hang is a TimeoutError at once, not a stuck test
+        async with asyncio.timeout(60), MiniAgents():
+            async for result in pipeline(run.agent(), run.items(), max_concurrency=4):
+                assert result.index == 0
+                break
+        assert others() == set()  # right after the exit
+    assert run.source_closed
+    assert run.running == 0
+
+
+async def test_leaving_the_context_closes_a_pipeline_still_held_but_not_read() -> None:
+    run = EndlessRun()
+    with virtual_time():
+        async with asyncio.timeout(60), MiniAgents():
+            results = aiter(pipeline(run.agent(), run.items(), max_concurrency=4))
+            assert (await anext(results)).index == 0
+            await asyncio.sleep(1)  # (the items in flight are stuck)
+            assert run.running == 4
+        assert others() == set()
+    assert run.source_closed
+    assert run.running == 0
+    with pytest.raises(StopAsyncIteration):  # closed
+        await anext(results)
+
+
+async def test_leaving_the_context_after_an_error_leaves_no_task_of_the_pipeline() -> None:
+    run = EndlessRun()
+
+    async def fail_in_the_block() -> None:
+        async with asyncio.timeout(60), MiniAgents():
+            results = aiter(pipeline(run.agent(), run.items(), max_concurrency=4))
+            assert (await anext(results)).index == 0
+            await asyncio.sleep(1)
+            raise Boom("the block failed")
+
+    with virtual_time(), pytest.raises(Boom):
+        await fail_in_the_block()
+    assert others() == set()
+    assert run.source_closed
+    assert run.running == 0
+
+
+async def test_leaving_the_context_waits_for_a_pipeline_another_task_reads() -> None:
+    release = asyncio.Event()
+
+    @miniagent
+    async def waits(ctx: InteractionContext) -> None:
+        await release.wait()
+        ctx.reply(str(await ctx.message_promises))
+
+    got: list[str] = []
+
+    async def read() -> None:
+        async for result in pipeline(waits, ["a", "b"]):
+            got.append(str(result.get()))
+
+    async def release_later() -> None:
+        await asyncio.sleep(5)
+        release.set()
+
+    with virtual_time():
+        async with asyncio.timeout(60):
+            async with MiniAgents():
+                reader = asyncio.ensure_future(read())  # (not a task of the context)
+                releaser = asyncio.ensure_future(release_later())
+                await asyncio.sleep(0.1)
+            assert got == ["a", "b"]  # the exit waited for the run
+            await reader
+            await releaser
 
 
 # -- memory --------------------------------------------------------------------------------
