@@ -81,6 +81,14 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "a durable run whose reader gave up: DBOS leaves a cancelled workflow unrecorded, to "
         "run again when asked again (a StreamCancelledError would be recorded as its end)"
     ),
+    ("miniagents.ext.dbos._engine", "failure"): (
+        "the one-line DurableDatabaseError that database_failure made of a failure of the "
+        "database of runs (typed DurableDatabaseError | None: raised when it is one)"
+    ),
+    ("miniagents.ext.dbos.approvals", "failure"): (
+        "the one-line DurableDatabaseError that database_failure made of a failure of the "
+        "database of runs (typed DurableDatabaseError | None: raised when it is one)"
+    ),
     ("miniagents.ext.dbos._recording", "recorded.error"): (
         "a tool's or a model call's own error, recorded in a durable run and raised again "
         "where it was"

@@ -418,7 +418,7 @@ class _Run(Generic[T, ReplyT]):
                 if self.stopped:  # (a source that went on when the reader was cancelled)
                     return
                 if type(item) is not str and (
-                    refused := _refused(item, index, self.settings.caller)
+                    refused := _input_error(item, index, self.settings.caller)
                 ):
                     # the caller's mistake, not the agent's failure: the run ends at once
                     self.failure = refused
@@ -507,7 +507,7 @@ def _resting(results: object) -> TypeGuard[types.AsyncGeneratorType[Any, Any]]:
     )
 
 
-def _refused(item: object, index: int, caller: str) -> MessageTypeError | None:
+def _input_error(item: object, index: int, caller: str) -> MessageTypeError | None:
     """The error for an item that cannot be an agent's input at all, else ``None``.
 
     An item is a ``MessageType`` (or ``None``, no input): one of another type (an ``int``,
