@@ -159,17 +159,19 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
         segments: list[Segment] = []
         if messages is not NO_VALUE:
             collect(messages, segments)
-        # an async iterable pulled in it is closed once every consumer has given up
-        pulled = any(isinstance(segment, AsyncPart) for segment in segments)
-        self._init_segments(segments, "buffer", cancel_when_abandoned=pulled)
+        self._init_segments(segments, "buffer", cancel_when_abandoned=None)
 
     def _init_segments(
-        self, segments: list[Segment], overflow: Overflow, cancel_when_abandoned: bool = False
+        self,
+        segments: list[Segment],
+        overflow: Overflow,
+        cancel_when_abandoned: bool | None = False,
     ) -> None:
         """Set the sequence up over ``segments`` (a view, if they are one running sequence).
 
         ``cancel_when_abandoned``: a record of its own is cancelled once every consumer has
-        given up (its source unsubscribed from, a stream it follows given up on in turn).
+        given up (its source unsubscribed from, a stream it follows given up on in turn);
+        ``None``: if it pulls an async iterable (closed then, as a reply's producer is).
         """
         ready = 0
         while ready < len(segments) and isinstance(segments[ready], MessagePromise):
@@ -187,8 +189,11 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
                 self._setup(shown, view=True)  # another sequence, unchanged: share its record
                 return
             core = self._flattening(rest, prefill, overflow)
-            if cancel_when_abandoned:
-                core.on_abandoned = core.cancel  # (not followed for nobody)
+            if cancel_when_abandoned or (
+                cancel_when_abandoned is None
+                and any(isinstance(segment, AsyncPart) for segment in rest)
+            ):
+                core.on_abandoned = core.cancel  # (not followed, nor pulled, for nobody)
         self._setup(core)
 
     @staticmethod
