@@ -380,8 +380,9 @@ class MiniAgents:
     async def _wait_for_tasks(self) -> None:
         self._streams.unpace()  # replies nobody reads must not keep their agents waiting
         callbacks, self._at_exit = self._at_exit, None  # (one added from now on: at once)
-        for callback in (callbacks or {}).values():
-            _call_at_exit(callback)
+        if callbacks:
+            for callback in callbacks.values():
+                _call_at_exit(callback)
         while True:
             self._finish_open_inputs()  # an unfinished call would keep its agent waiting
             tasks = [task for task in self._tasks if not task.done()]
