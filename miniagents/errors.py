@@ -62,7 +62,7 @@ right for the extensions)::
     ├── RayPipelineRerunError (also RuntimeError)   a RayPipeline run a second time
     ├── RayPipelineLinkError (also RuntimeError)    run where a budget (a live link) applies
     ├── DurableError                              a durable run on DBOS (ext.dbos.errors)
-    │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable or locked
+    │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable, locked, corrupt
     │   ├── DurableConfigurationError (also ValueError)  two database URLs, aliases clash
     │   ├── DurableRecordError (also TypeError)     a field or argument that cannot be recorded
     │   ├── DurableVersionError (also RuntimeError)  started by other code (app version)

@@ -46,6 +46,7 @@ from miniagents.ext.dbos._approvals import (
     register_approvals,
     withdraw,
 )
+from miniagents.ext.dbos._database_errors import database_failure, first_line, sqlite_failure
 from miniagents.ext.dbos._recording import (
     DurableRun,
     LLMRecorder,
@@ -94,7 +95,7 @@ DEFAULT_DATABASE_URL = "sqlite:///miniagents_durable.sqlite"
 """A SQLite file in the current folder."""
 
 _HINT = 'Durable agents need DBOS Transact: pip install "miniagents[dbos]".'
-_CONNECT_TIMEOUT = 5  # seconds, to reach a database at start
+CONNECT_TIMEOUT = 5  # seconds, to reach a database at start
 _WORKFLOW = "miniagents.durable"
 _STEP = "miniagents.durable.step"
 
@@ -309,7 +310,24 @@ class Engine:
             DurableConfigurationError: if the run ``workflow_id`` is another agent's, or
                 had other input messages.
             DurableError: if the run was cancelled or gave up its recovery.
+            DurableDatabaseError: if the database of runs failed (corrupt, locked, not
+                writable, unreachable: said in one line).
         """
+        try:
+            return await self._areply(workflow_id, alias, messages, kwargs)
+        except Exception as error:
+            failure = store_failure(error)
+            if failure is None:
+                raise
+            raise failure from None
+
+    async def _areply(
+        self,
+        workflow_id: str,
+        alias: str,
+        messages: tuple[Message, ...],
+        kwargs: Mapping[str, object],
+    ) -> MessageSequencePromise | tuple[Message, ...]:
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
             running = await self._published_or(workflow_id, dbos.get_result_async(workflow_id))
@@ -447,8 +465,29 @@ def _retrieved(task: asyncio.Future[Any]) -> None:
 
 
 async def _outside(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a DBOS call outside of any workflow (inside one, DBOS would record it as a step)."""
-    return await contextvars.Context().run(asyncio.create_task, coroutine)
+    """Run a DBOS call outside of any workflow (inside one, DBOS would record it as a step).
+
+    Raises:
+        DurableDatabaseError: for a failure of the database of runs (one line, see
+            :func:`told`), instead of the library's error.
+    """
+    try:
+        return await contextvars.Context().run(asyncio.create_task, coroutine)
+    except Exception as error:
+        failure = store_failure(error)
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def store_failure(error: BaseException) -> DurableDatabaseError | None:
+    """The one-line error that ``error`` means if the database of runs failed, else ``None``.
+
+    (See :mod:`miniagents.ext.dbos._database_errors`: an error of the agent's own code is
+    not one, even an error of a database.)
+    """
+    url = _engine.url if _engine is not None else configured_url()
+    return database_failure(error, url, _redacted(url), CONNECT_TIMEOUT)
 
 
 async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
@@ -502,11 +541,15 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
         dbos.launch()
     except Exception as error:
         dbos.destroy(destroy_registry=False)
-        raise DurableDatabaseError(
-            f"DBOS could not start on the database {_redacted(wanted)}: "
-            f"{type(error).__name__}: {error}. Check the database_url (a sqlite:/// file "
-            "path or a postgresql:// URL) and that the database accepts connections."
-        ) from error
+        failure = database_failure(error, wanted, _redacted(wanted), CONNECT_TIMEOUT)
+        if failure is None:
+            failure = DurableDatabaseError(
+                f"DBOS could not start on the database {_redacted(wanted)} "
+                f"({type(error).__name__}: {first_line(error)}): check the database_url (a "
+                "sqlite:/// file path or a postgresql:// URL) and that the database accepts "
+                "connections."
+            )
+        raise failure from None
     _released_logs.install()
     here = recover_here and current_context() is not None
     _engine = Engine(wanted, loop, contextvars.copy_context() if here else None)
@@ -581,18 +624,14 @@ def _check_reachable(url: str) -> None:
                 "create it, or give database_url another sqlite:/// path."
             )
         try:
-            connection = sqlite3.connect(path, timeout=_CONNECT_TIMEOUT)
+            connection = sqlite3.connect(path, timeout=CONNECT_TIMEOUT)
             try:
                 connection.execute("BEGIN IMMEDIATE")
                 connection.rollback()
             finally:
                 connection.close()
-        except sqlite3.Error as error:
-            raise DurableDatabaseError(
-                f"The SQLite file {path!r} of durable runs cannot be written ({error}); "
-                f"another process may hold it locked (waited {_CONNECT_TIMEOUT} s). Stop "
-                "that process, or give database_url another file."
-            ) from error
+        except sqlite3.Error as error:  # locked, corrupt, or not writable: said in one line
+            raise sqlite_failure(path, error, CONNECT_TIMEOUT) from None
         return
     import sqlalchemy
 
@@ -602,7 +641,7 @@ def _check_reachable(url: str) -> None:
             server = server.set(drivername="postgresql+psycopg")
         engine = sqlalchemy.create_engine(
             server.set(database="postgres"),
-            connect_args={"connect_timeout": _CONNECT_TIMEOUT},
+            connect_args={"connect_timeout": CONNECT_TIMEOUT},
             poolclass=sqlalchemy.pool.NullPool,
         )
         try:
@@ -611,11 +650,14 @@ def _check_reachable(url: str) -> None:
         finally:
             engine.dispose()
     except Exception as error:
-        raise DurableDatabaseError(
-            f"The database of durable runs {_redacted(url)} cannot be reached "
-            f"({type(error).__name__}: {error}). Check the URL, and that the server runs "
-            "and accepts connections."
-        ) from error
+        failure = database_failure(error, url, _redacted(url), CONNECT_TIMEOUT)
+        if failure is None:  # (not the server's: a driver that is missing, a bad URL)
+            failure = DurableDatabaseError(
+                f"The database of durable runs {_redacted(url)} cannot be reached "
+                f"({type(error).__name__}: {first_line(error)}): check the URL, and that the "
+                "server runs and accepts connections."
+            )
+        raise failure from None
 
 
 # -- the workflow and its step -------------------------------------------------------------------

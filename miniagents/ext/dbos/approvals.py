@@ -36,6 +36,7 @@ from miniagents.ext.dbos._approvals import (
     decision_message,
     decision_of,
 )
+from miniagents.ext.dbos._database_errors import database_failure, first_line
 from miniagents.ext.dbos._sqlite import close_client, new_client, sqlite_path
 from miniagents.ext.dbos.errors import (
     DurableApprovalError,
@@ -246,12 +247,15 @@ class _Client:
             self.client = await asyncio.to_thread(self._connected)
         except DurableDatabaseError:
             raise
-        except Exception as error:
-            raise DurableDatabaseError(
-                f"The database of durable runs {self.shown} cannot be read "
-                f"({type(error).__name__}: {error}). Check the database_url: it must be the "
-                "one the durable agents use, where a durable run was made."
-            ) from error
+        except Exception as error:  # said in one line: corrupt, locked, unreachable...
+            failure = database_failure(error, self.url, self.shown, _engine.CONNECT_TIMEOUT)
+            if failure is None:
+                failure = DurableDatabaseError(
+                    f"The database of durable runs {self.shown} cannot be read "
+                    f"({type(error).__name__}: {first_line(error)}): check the database_url: "
+                    "it must be the one the durable agents use, where a durable run was made."
+                )
+            raise failure from None
         return self
 
     def _connected(self) -> DBOSClient:

@@ -173,7 +173,9 @@ class AnthropicProvider:
             api = MiniAgents.get_current().resource(
                 "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
             )
-        api = client_with_options(api, options.max_retries, options.timeout, "anthropic_agent")
+        api = client_with_options(
+            api, options.max_retries, options.timeout, "anthropic_agent", "ANTHROPIC_BASE_URL"
+        )
         create = api.messages.create
         arguments = sdk_arguments(create, options, "The Anthropic SDK's messages")
         if call.system:
