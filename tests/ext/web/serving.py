@@ -1,8 +1,15 @@
-"""The apps under a real uvicorn server on 127.0.0.1, and a reader of their SSE streams."""
+"""The apps under a real uvicorn on 127.0.0.1, a reader of their SSE streams, what tests send.
+
+Besides the server and the reader: the bodies both protocols take (an AG-UI run input, a
+``useChat`` request), the agents and tools the web tests share (a gated agent, a poet that
+writes what the test gives it, a ``delete_file`` tool that notes what it deleted), and the
+events' types.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -11,11 +18,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 import uvicorn
+from ag_ui.core import Event
+from pydantic import TypeAdapter
 from starlette.types import ASGIApp
 
-from miniagents import InteractionContext, MessagePromise, MiniAgent, miniagent
+from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.tools import ToolCallError
 from tests.fakes.fixtures import WAIT
+
+AGUI_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+"""Validates an AG-UI event by the protocol's own models."""
 
 
 @dataclass(frozen=True)
@@ -135,15 +150,104 @@ async def until(condition: Callable[[], bool]) -> None:
     await asyncio.wait_for(poll(), WAIT)
 
 
+async def _from_queue(tokens: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+    while (token := await tokens.get()) is not None:
+        yield token
+
+
 def gated(tokens: asyncio.Queue[str | None]) -> MiniAgent[[]]:
     """An agent whose one reply streams the tokens put in ``tokens`` (``None`` ends it)."""
 
-    async def from_queue() -> AsyncIterator[str]:
-        while (token := await tokens.get()) is not None:
-            yield token
-
     @miniagent
     async def gated_agent(ctx: InteractionContext) -> None:
-        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
+        ctx.reply(MessagePromise.from_async_iterable(_from_queue(tokens)))
 
     return gated_agent
+
+
+def queued_poet(tokens: asyncio.Queue[str | None]) -> MiniAgent[[str]]:
+    """A tool agent ``POET`` whose reply streams the tokens put in ``tokens`` (``None`` ends it)."""
+
+    @miniagent
+    async def poet(ctx: InteractionContext, subject: str) -> None:
+        """Write a poem."""
+        ctx.reply(MessagePromise.from_async_iterable(_from_queue(tokens)))
+
+    return poet
+
+
+def weather(city: str) -> str:
+    """Get the weather in a city."""
+    if city == "Atlantis":
+        raise ToolCallError("There is no weather under the sea.")
+    return f"Sunny in {city}"
+
+
+@miniagent
+async def poet(ctx: InteractionContext, subject: str) -> None:
+    """Write a one-line poem."""
+    ctx.reply(offline_agent.inquire(subject, reply=f"Streams flow, {subject} glow.", token_delay=0))
+
+
+def weather_and_poem(*weathers: CallTool, answer: str) -> MiniAgent[..., Message]:
+    """The offline model calling ``weathers`` (``weather`` calls), then ``POET``, then answering."""
+    calls = [*weathers, CallTool("POET", {"subject": "rivers"})]
+    return offline_agent.fork(
+        tools=[weather, poet], reply=one_per_call(calls, answer), token_delay=0
+    )
+
+
+# -- what the tests send, and read -------------------------------------------------------------
+
+
+def agui_input(
+    run_id: str = "r1",
+    *,
+    thread: str = "t1",
+    text: str = "Hi",
+    resume: list[dict[str, Any]] | None = None,
+    messages: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """An AG-UI ``RunAgentInput`` of one user message (``text``), or ``messages``."""
+    body: dict[str, Any] = {
+        "threadId": thread,
+        "runId": run_id,
+        "messages": messages or [{"id": "u1", "role": "user", "content": text}],
+    }
+    if resume is not None:
+        body["resume"] = resume
+    return body
+
+
+def chat_request(
+    chat_id: str = "c1", *, text: str = "Hi", messages: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A ``useChat`` request of one user message (``text``), or ``messages``."""
+    user = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": text}]}
+    return {"id": chat_id, "trigger": "submit-message", "messages": messages or [user]}
+
+
+def event_types(events: list[SSEEvent]) -> list[str]:
+    """The events' types."""
+    return [event.type for event in events]
+
+
+def collapsed(events: list[SSEEvent]) -> list[str]:
+    """The events' types, each run of one type as one."""
+    return [kind for kind, _ in itertools.groupby(event.type for event in events)]
+
+
+deleted: list[str] = []
+"""The paths ``delete_file`` was called with (emptied before each test by ``nothing_deleted``)."""
+
+
+def delete_file(path: str) -> str:
+    """Delete a file."""
+    deleted.append(path)
+    return f"Deleted {path}"
+
+
+@pytest.fixture(autouse=True)
+def nothing_deleted() -> None:
+    """Empty ``deleted`` (import it into a test module that uses ``delete_file``)."""
+    deleted.clear()

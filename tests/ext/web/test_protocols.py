@@ -18,7 +18,16 @@ from starlette.applications import Starlette
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.web import agui_app, ai_sdk_app
-from tests.ext.web.serving import SSEReader, gated, get_events, post_events, served, until
+from tests.ext.web.serving import (
+    SSEReader,
+    agui_input,
+    chat_request,
+    gated,
+    get_events,
+    post_events,
+    served,
+    until,
+)
 
 
 @dataclass(frozen=True)
@@ -41,11 +50,7 @@ class Protocol:
 AGUI = Protocol(
     name="agui",
     app=agui_app,
-    body=lambda key: {
-        "threadId": f"thread-{key}",
-        "runId": key,
-        "messages": [{"id": "u1", "role": "user", "content": "Hi"}],
-    },
+    body=lambda key: agui_input(key, thread=f"thread-{key}"),
     resume_path=lambda key: f"/runs/{key}",
     no_run_status=404,
     invalid_code="invalid_run_input",
@@ -61,10 +66,7 @@ AGUI = Protocol(
 AI_SDK = Protocol(
     name="ai_sdk",
     app=ai_sdk_app,
-    body=lambda key: {
-        "id": key,
-        "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Hi"}]}],
-    },
+    body=chat_request,
     resume_path=lambda key: f"/{key}/stream",
     no_run_status=204,
     invalid_code="invalid_chat_request",

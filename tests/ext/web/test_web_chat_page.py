@@ -24,39 +24,23 @@ from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import web_chat_app
 from tests.ext.web.browser import chromium_path, headless_chromium
-from tests.ext.web.serving import served
+from tests.ext.web.serving import (
+    delete_file,
+    deleted,
+    nothing_deleted,  # noqa: F401
+    queued_poet,
+    served,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / ".artifacts"
 PAGE = ROOT / "examples" / "web_chat" / "index.html"
 
-deleted: list[str] = []
-
-
-def delete_file(path: str) -> str:
-    """Delete a file."""
-    deleted.append(path)
-    return f"Deleted {path}"
-
-
-@pytest.fixture(autouse=True)
-def _nothing_deleted() -> None:
-    deleted.clear()
-
 
 def page_app(poem: asyncio.Queue[str | None]) -> Starlette:
-    async def from_queue() -> AsyncIterator[str]:
-        while (token := await poem.get()) is not None:
-            yield token
-
-    @miniagent
-    async def poet(ctx: InteractionContext, subject: str) -> None:
-        """Write a poem."""
-        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
-
     calls = [CallTool("POET", {"subject": "rivers"}), CallTool("delete_file", {"path": "notes.md"})]
     agent = offline_agent.fork(
-        tools=[poet, FunctionTool(delete_file, requires_approval=True)],
+        tools=[queued_poet(poem), FunctionTool(delete_file, requires_approval=True)],
         reply=one_per_call(calls, "All done."),
         token_delay=0,
     )
