@@ -7,6 +7,7 @@ the message is a sentence that says what was wrong and how to do it right.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -28,9 +29,17 @@ DEFAULT_MAX_BODY_BYTES = 1_000_000
 """The largest request body the apps read (a bigger one is a 413)."""
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    """A JSON error: ``{"error": {"code": ..., "message": ...}}`` with an HTTP status."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(
+    status: int, code: str, message: str, *, errors: Sequence[str] = ()
+) -> JSONResponse:
+    """A JSON error: ``{"error": {"code": ..., "message": ...}}`` with an HTTP status.
+
+    ``errors``: each problem found, listed as the error's ``errors`` (when there are some).
+    """
+    error: dict[str, object] = {"code": code, "message": message}
+    if errors:
+        error["errors"] = list(errors)
+    return JSONResponse({"error": error}, status_code=status)
 
 
 def problems(error: ValidationError) -> str:
@@ -109,12 +118,13 @@ def unknown_run() -> JSONResponse:
     )
 
 
-def invalid_arguments(where: str, why: str) -> JSONResponse:
+def invalid_arguments(where: str, why: str, problems: Sequence[str] = ()) -> JSONResponse:
     """The 422 of a decision whose edited arguments the tool refuses (``where``: their place).
 
-    Nothing was decided: the call still waits, and the person may answer again.
+    Nothing was decided: the call still waits, and the person may answer again. Its
+    ``errors`` list each of the ``problems`` the tool found.
     """
-    return error_response(422, "invalid_arguments", f"{where}: {why}")
+    return error_response(422, "invalid_arguments", f"{where}: {why}", errors=problems)
 
 
 def not_pending(call_id: str, tool_name: str) -> JSONResponse:

@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._durable import DurableJobs, FoundRun, PausePoint
@@ -79,25 +79,32 @@ class ApprovalDecision(BaseModel):
     arguments: dict[str, object] | None = None
     reason: str | None = None
 
-    def refusal(self, request: ToolApprovalRequest) -> str | None:
-        """Why the tool of ``request`` refuses the edited arguments (``None``: it does not).
+    def refusal(self, request: ToolApprovalRequest, where: str, *, edits: bool) -> Response | None:
+        """The 422 of edited arguments the tool refuses, or that may not be given (``edits``).
 
         Checked before anything is decided, so a refused edit leaves the call waiting.
+        ``where``: the arguments' place in the request body, for the message.
         """
         if not self.approved or self.arguments is None:
             return None
+        if not edits:
+            return error_response(
+                422,
+                "edits_not_allowed",
+                f"{where}: this app takes no edited arguments (it was made with "
+                "approval_edits=False): approve the call as the model made it (no "
+                "arguments), or deny it.",
+            )
         try:
             request.check_arguments(self.arguments)
         except ToolApprovalError as error:
-            return str(error)
+            return invalid_arguments(where, str(error), error.problems)
         return None
 
-    def apply(self, request: ToolApprovalRequest) -> None:
-        """Approve (with the edited arguments, if any) or deny ``request``, which is pending."""
-        if self.approved:
-            request.approve(self.arguments)
-        else:
-            request.deny(self.reason)
+    def apply(self, request: ToolApprovalRequest, by: str | None) -> None:
+        """Decide ``request``, which is pending, as this says (``by``: who decided)."""
+        arguments = self.arguments if self.approved else None
+        request.decide(ToolDecision(self.approved, arguments, self.reason, decided_by=by))
 
 
 class Pause:
@@ -227,13 +234,28 @@ class Job:
         self.last_pause: Pause | None = None
         self._moved = asyncio.Event()  # set when it goes to a new run, pauses or ends
         self.pause_key = ids.pause_key
-        self.approvals: dict[str, ToolApprovalRequest] = {}  # the reply's requests, by call id
+        self.approvals = MemoryApprovals()  # the reply's requests (its run: the job's key)
         self.cancelling = False
         self.current = Run(ids.key, self, recovered=recovered)
         self._resumed: asyncio.Future[str] | None = None
         self._settled = asyncio.Event()  # set where the job pauses, and when it ends
         self._expiry: asyncio.TimerHandle | None = None
         self.task: asyncio.Task[None] | None = None
+
+    def ask(self, request: ToolApprovalRequest) -> None:
+        """Keep ``request``, a call of the job's reply that asked for approval."""
+        self.approvals.add(self.pause_key, request)
+
+    def asked(self, call_id: str) -> ToolApprovalRequest | None:
+        """The request of the call ``call_id``, if the job's reply asked for its approval."""
+        return self.approvals.get(self.pause_key, call_id)
+
+    def waiting(self, call_ids: Sequence[str] | None = None) -> list[ToolApprovalRequest]:
+        """The requests still pending (of ``call_ids``, if given), in the order they came."""
+        asked = self.approvals.of(self.pause_key)
+        if call_ids is None:
+            return [request for request in asked if request.pending]
+        return [request for request in asked if request.call_id in call_ids]
 
     def start(self, events: AsyncIterator[str | Pause]) -> None:
         """Start streaming ``events`` (the job's own, see :func:`_job_events`)."""
@@ -358,7 +380,7 @@ async def _job_events(
             pauses = _Pauses(job, found)
             async for part in reply:
                 if isinstance(part, parts.ApprovalAsked):
-                    job.approvals[part.call_id] = part.request
+                    job.ask(part.request)
                 elif manager.flow == "protocol" and isinstance(
                     part, parts.AwaitingApproval | parts.ResultStart
                 ):
@@ -395,8 +417,7 @@ class _Pauses:
         job, encoder = self._job, self._job.encoder
         while self._replayed and self._replayed[0].at == part.call_id:  # paused here, resumed
             point = self._replayed.pop(0)
-            asked_then = [job.approvals[c] for c in point.waiting if c in job.approvals]
-            for data in encoder.pausing(asked_then):
+            for data in encoder.pausing(job.waiting(point.waiting)):
                 yield data
             yield Pause(point.at, point.waiting, into=point.run)
             for data in encoder.resuming(point.run):
@@ -404,7 +425,7 @@ class _Pauses:
         if not isinstance(part, parts.AwaitingApproval) or part.call_id in self._decided:
             return
         while part.request.pending:  # (a resume may answer other calls first)
-            waiting = [asked for asked in job.approvals.values() if asked.pending]
+            waiting = job.waiting()
             for data in encoder.pausing(waiting):
                 yield data
             yield Pause(part.call_id, [asked.call_id for asked in waiting])
@@ -427,6 +448,7 @@ class RunManager:
         keep_for: Seconds an ended run is kept (and a paused job waits).
         grace: Seconds a run goes on after its last client left.
         max_live: The most jobs running (or paused) at once.
+        edits: Whether a decision may edit a call's arguments.
     """
 
     __slots__ = (
@@ -436,6 +458,7 @@ class RunManager:
         "agent",
         "context",
         "durable",
+        "edits",
         "flow",
         "grace",
         "keep_for",
@@ -453,8 +476,10 @@ class RunManager:
         keep_for: float,
         grace: float,
         max_live: int,
+        edits: bool = True,
     ) -> None:
         self.protocol = protocol
+        self.edits = edits
         self.agent = agent
         self.context = context
         self.flow: ApprovalFlow = flow
@@ -593,7 +618,7 @@ class RunManager:
                 if not asked.pending:
                     return not_pending(asked.call_id, asked.tool_name)
         for asked, decision in decisions:
-            decision.apply(asked)
+            decision.apply(asked, job.owner)
         if self._paused.get((job.owner, job.pause_key)) is job:
             del self._paused[job.owner, job.pause_key]
         run = job.resume(run_key)
@@ -624,7 +649,7 @@ class RunManager:
                 f'or null, "reason": "..." or null}}): {problems(error)}.',
             )
         job = run.job
-        asked = job.approvals.get(call_id)
+        asked = job.asked(call_id)
         if asked is None:
             return error_response(
                 404,
@@ -640,9 +665,9 @@ class RunManager:
                 f"The run {run.key!r} has paused at the call {call_id!r} and ended its stream, "
                 f"as the protocol's approval flow does: {self.protocol.paused_hint}",
             )
-        if (why := decision.refusal(asked)) is not None:
-            return invalid_arguments("arguments", why)
-        decision.apply(asked)
+        if (refused := decision.refusal(asked, "arguments", edits=self.edits)) is not None:
+            return refused
+        decision.apply(asked, owner)
         return JSONResponse({"toolCallId": call_id, "approved": decision.approved})
 
     # -- (for jobs and runs) -------------------------------------------------------------

@@ -60,7 +60,6 @@ from miniagents.ext.web._event_log import astart_position
 from miniagents.ext.web._http import (
     DEFAULT_MAX_BODY_BYTES,
     error_response,
-    invalid_arguments,
     not_pending,
     problems,
     read_json,
@@ -298,7 +297,7 @@ class _AGUIRuns:
                 "never asked, or its run ended (or waited longer than keep_runs_for). Start "
                 "a new run without resume.",
             )
-        decisions = _decisions(run_input, job.approvals)
+        decisions = _decisions(run_input, job.asked, edits=manager.edits)
         if isinstance(decisions, Response):
             return decisions
         return await manager.aresume(
@@ -357,12 +356,15 @@ def _input_arguments(run_input: RunAgentInput, inputs: Collection[AGUIInput]) ->
 
 
 def _decisions(
-    run_input: RunAgentInput, approvals: Mapping[str, ToolApprovalRequest]
+    run_input: RunAgentInput,
+    asked_of: Callable[[str], ToolApprovalRequest | None],
+    *,
+    edits: bool,
 ) -> list[tuple[ToolApprovalRequest, ApprovalDecision]] | Response:
     """The decisions the input's resume entries give, each checked before any is decided."""
     decisions: list[tuple[ToolApprovalRequest, ApprovalDecision]] = []
     for place, entry in enumerate(run_input.resume or []):
-        asked = approvals.get(entry.interrupt_id)
+        asked = asked_of(entry.interrupt_id)
         if asked is None:
             return error_response(
                 404,
@@ -385,8 +387,9 @@ def _decisions(
                 f'resume.{place}.payload is not a decision ({{"approved": true or false, '
                 f'"arguments": {{...}} or null, "reason": "..." or null}}): {problems(error)}.',
             )
-        if (why := decision.refusal(asked)) is not None:
-            return invalid_arguments(f"resume.{place}.payload.arguments", why)
+        refused = decision.refusal(asked, f"resume.{place}.payload.arguments", edits=edits)
+        if refused is not None:
+            return refused
         decisions.append((asked, decision))
     return decisions
 

@@ -259,7 +259,7 @@ class _AISDKRuns:
                 "ended, was cancelled or waited longer than keep_runs_for (or still streams). "
                 "Send the chat without them (a new message starts a new run).",
             )
-        decisions = _decisions(chat, responses, job.approvals)
+        decisions = _decisions(chat, responses, job.asked)
         if isinstance(decisions, Response):
             return decisions
         return await manager.aresume(
@@ -333,12 +333,12 @@ def _approval_responses(chat: ChatRequest) -> list[_ApprovalResponse] | Response
 def _decisions(
     chat: ChatRequest,
     responses: list[_ApprovalResponse],
-    approvals: Mapping[str, ToolApprovalRequest],
+    asked_of: Callable[[str], ToolApprovalRequest | None],
 ) -> list[tuple[ToolApprovalRequest, ApprovalDecision]] | Response:
     """The decisions the chat's approval responses give, each checked before any is decided."""
     decisions: list[tuple[ToolApprovalRequest, ApprovalDecision]] = []
     for response in responses:
-        asked = approvals.get(response.id)
+        asked = asked_of(response.id)
         if asked is None:
             return error_response(
                 404,

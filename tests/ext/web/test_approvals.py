@@ -428,7 +428,7 @@ async def test_an_agui_resume_whose_edit_the_tool_refuses_is_a_422_and_nothing_i
         says_the_edit_is_refused(error["message"], "resume.1.payload.arguments", asked[1])
         job = app.state.runs.paused("t1")
         assert job is not None  # the run still waits, for both: the good answer was not given
-        assert [job.approvals[call].pending for call in asked] == [True, True]
+        assert [job.asked(call).pending for call in asked] == [True, True]
         assert (await client.get("/runs/r2")).status_code == 404  # no run started
         edited = {"approved": True, "arguments": {"path": "c.txt"}}
         entries[1] = {"interruptId": asked[1], "status": "resolved", "payload": edited}
