@@ -134,6 +134,7 @@ for _module in ("starlette", "sse_starlette", "ag_ui"):
 
 from miniagents.ext.web.agui import agui_app as agui_app  # noqa: E402
 from miniagents.ext.web.ai_sdk import ai_sdk_app as ai_sdk_app  # noqa: E402
+from miniagents.ext.web.auth import BearerTokenAuth as BearerTokenAuth  # noqa: E402
 from miniagents.ext.web.web_chat import web_chat_app as web_chat_app  # noqa: E402
 
-__all__ = ["agui_app", "ai_sdk_app", "web_chat_app"]
+__all__ = ["BearerTokenAuth", "agui_app", "ai_sdk_app", "web_chat_app"]

@@ -20,6 +20,7 @@ __all__ = [
     "not_pending",
     "problems",
     "read_json",
+    "too_many_of_yours",
     "too_many_runs",
     "unknown_run",
     "unnamable_run",
@@ -145,6 +146,19 @@ def too_many_runs(max_live: int) -> JSONResponse:
         f"The app is running {max_live} runs, its limit (max_live_runs={max_live}; a run "
         "waiting for its approvals counts until it is resumed or expires); try again when "
         "one has ended, or make the app with a higher max_live_runs.",
+    )
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def too_many_of_yours(max_live: int) -> JSONResponse:
+    """The 429 of a run refused because its principal runs ``max_live`` runs already."""
+    response = error_response(
+        429,
+        "too_many_runs_of_yours",
+        f"You are running {max_live} runs, the most one user may run at once "
+        f"(max_live_runs_per_principal={max_live}; a run waiting for its approvals counts "
+        "until it is resumed or expires); try again when one of yours has ended.",
     )
     response.headers["Retry-After"] = "1"
     return response

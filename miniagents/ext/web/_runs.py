@@ -47,6 +47,7 @@ from miniagents.ext.web._http import (
     not_pending,
     problems,
     read_json,
+    too_many_of_yours,
     too_many_runs,
     unknown_run,
 )
@@ -59,6 +60,7 @@ from miniagents.promising.lowlevel import spawn
 
 __all__ = [
     "DEFAULT_MAX_LIVE_RUNS",
+    "DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL",
     "ApprovalDecision",
     "Job",
     "Pause",
@@ -68,6 +70,9 @@ __all__ = [
 
 DEFAULT_MAX_LIVE_RUNS = 100
 """The most runs an app runs at once (one more is a 503 until one ends)."""
+
+DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL = 10
+"""The most runs one principal runs at once (one more is a 429 until one of theirs ends)."""
 
 
 class ApprovalDecision(BaseModel):
@@ -448,6 +453,7 @@ class RunManager:
         keep_for: Seconds an ended run is kept (and a paused job waits).
         grace: Seconds a run goes on after its last client left.
         max_live: The most jobs running (or paused) at once.
+        max_live_per_owner: The most jobs of one principal running (or paused) at once.
         edits: Whether a decision may edit a call's arguments.
     """
 
@@ -463,6 +469,7 @@ class RunManager:
         "grace",
         "keep_for",
         "max_live",
+        "max_live_per_owner",
         "protocol",
     )
 
@@ -476,10 +483,12 @@ class RunManager:
         keep_for: float,
         grace: float,
         max_live: int,
+        max_live_per_owner: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
         edits: bool = True,
     ) -> None:
         self.protocol = protocol
         self.edits = edits
+        self.max_live_per_owner = max_live_per_owner
         self.agent = agent
         self.context = context
         self.flow: ApprovalFlow = flow
@@ -512,10 +521,18 @@ class RunManager:
         return job if job is not None and job.paused else None
 
     def room(self, owner: str | None, key: str, pause_key: str) -> Response | None:
-        """The refusal of a new job under ``key`` if there is no room (what it replaces aside)."""
+        """The refusal of ``owner``'s new job under ``key`` if there is no room for it.
+
+        The jobs it replaces (its key's, its pause key's) do not count. Over the app's limit
+        it is a 503; over the principal's (when the app knows who asks), a 429.
+        """
         replaced = set(self._replaced(owner, key, pause_key))
         live = [job for job in self._jobs if not job.cancelling and job not in replaced]
-        return None if len(live) < self.max_live else too_many_runs(self.max_live)
+        if len(live) >= self.max_live:
+            return too_many_runs(self.max_live)
+        if owner is not None and sum(job.owner == owner for job in live) >= self.max_live_per_owner:
+            return too_many_of_yours(self.max_live_per_owner)
+        return None
 
     def _replaced(self, owner: str | None, key: str, pause_key: str) -> list[Job]:
         previous = self._runs.get((owner, key))

@@ -22,6 +22,7 @@ from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._app import runs_app
 from miniagents.ext.web._event_log import astart_position
+from miniagents.ext.web._guard import Door
 from miniagents.ext.web._http import (
     DEFAULT_MAX_BODY_BYTES,
     error_response,
@@ -31,7 +32,14 @@ from miniagents.ext.web._http import (
     unnamable_run,
 )
 from miniagents.ext.web._protocol import ApprovalFlow, Item, JobIds, WebProtocol, json_text
-from miniagents.ext.web._runs import DEFAULT_MAX_LIVE_RUNS, ApprovalDecision, Run, RunManager
+from miniagents.ext.web._runs import (
+    DEFAULT_MAX_LIVE_RUNS,
+    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
+    ApprovalDecision,
+    Run,
+    RunManager,
+)
+from miniagents.ext.web.auth import Authentication
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
@@ -105,9 +113,13 @@ def ai_sdk_app(
     arguments: Callable[[ChatRequest], Mapping[str, object]] | None = None,
     context: Callable[[], MiniAgents] = MiniAgents,
     approval_flow: ApprovalFlow = "protocol",
+    authentication: Authentication = None,
+    allowed_origins: Sequence[str] = (),
+    approval_edits: bool = True,
     grace_period: float = 10.0,
     keep_runs_for: float = 300.0,
     max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
+    max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
     """An ASGI app that runs ``agent`` for each ``useChat`` request and streams its reply.
@@ -161,7 +173,24 @@ def ai_sdk_app(
             ``Last-Event-ID`` (and a paused run waits for the approvals).
         max_live_runs: The most runs running (or paused) at once; a request over it is a
             503 (``too_many_runs``) and starts nothing.
+        max_live_runs_per_principal: The most runs one principal runs (or has paused) at
+            once, when the app knows who asks; one more is a 429 (``too_many_runs_of_yours``,
+            with ``Retry-After``) and starts nothing.
         max_body_bytes: The largest request body taken (a bigger one is a 413).
+        authentication: How the app learns who asks (see :mod:`miniagents.ext.web.auth`):
+            a Starlette ``AuthenticationBackend``, ``"request.user"`` (an enclosing app's
+            ``AuthenticationMiddleware`` sets it), or ``None`` (nobody: runs are unowned,
+            for local development; the app warns once). A run, its events, its resume and
+            its approvals belong to the principal who started it: to anyone else it is a
+            404, and the same run id names another run for each principal.
+        allowed_origins: The origins of front ends on other origins that may call the app
+            (CORS, preflight included); its own origin always may. A POST from a page of
+            any other origin is a 403, and a POST that is not JSON a 415.
+        approval_edits: Whether a decision may edit the call's arguments (``False``: one
+            that does is a 422, ``edits_not_allowed``, and decides nothing).
+
+    Raises:
+        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin.
     """
     manager = RunManager(
         _AISDK(),
@@ -171,10 +200,14 @@ def ai_sdk_app(
         keep_for=keep_runs_for,
         grace=grace_period,
         max_live=max_live_runs,
+        max_live_per_owner=max_live_runs_per_principal,
+        edits=approval_edits,
     )
+    door = Door(authentication, allowed_origins, "ai_sdk_app")
     served = _AISDKRuns(manager, arguments, max_body_bytes)
     return runs_app(
         manager,
+        door,
         served.astart,
         served.afollow,
         run_key="chat_id",

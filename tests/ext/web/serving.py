@@ -22,11 +22,13 @@ import pytest
 import uvicorn
 from ag_ui.core import Event
 from pydantic import TypeAdapter
+from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallError
+from miniagents.ext.web import agui_app, ai_sdk_app
 from tests.fakes.fixtures import WAIT
 
 AGUI_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
@@ -125,10 +127,13 @@ async def events_of(response: httpx.Response) -> list[SSEEvent]:
 
 
 async def post_events(
-    client: httpx.AsyncClient, body: object, path: str = "/"
+    client: httpx.AsyncClient,
+    body: object,
+    path: str = "/",
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[httpx.Response, list[SSEEvent]]:
-    """POST ``body`` and read the whole stream of the response."""
-    async with client.stream("POST", path, json=body) as response:
+    """POST ``body`` (with ``headers``) and read the whole stream of the response."""
+    async with client.stream("POST", path, json=body, headers=dict(headers or {})) as response:
         return response, await events_of(response)
 
 
@@ -251,3 +256,58 @@ def delete_file(path: str) -> str:
 def nothing_deleted() -> None:
     """Empty ``deleted`` (import it into a test module that uses ``delete_file``)."""
     deleted.clear()
+
+
+# -- the two protocols, for the tests that run over both ------------------------------------
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one protocol's app is driven."""
+
+    name: str
+    app: Callable[..., Starlette]
+    body: Callable[[str], dict[str, Any]]
+    resume_path: Callable[[str], str]
+    no_run_status: int  # resuming a run that is not there
+    invalid_code: str
+    bad_shapes: tuple[tuple[bytes, str], ...]  # a body of the wrong shape, a name its error says
+    last_type: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+AGUI = Protocol(
+    name="agui",
+    app=agui_app,
+    body=lambda key: agui_input(key, thread=f"thread-{key}"),
+    resume_path=lambda key: f"/runs/{key}",
+    no_run_status=404,
+    invalid_code="invalid_run_input",
+    bad_shapes=(
+        (b'{"threadId": "t", "messages": []}', "runId"),
+        (b'{"threadId": "t", "runId": "r", "messages": "hi"}', "messages"),
+        (b"[1, 2]", "RunAgentInput"),
+        (b'{"threadId": "t", "runId": "", "messages": []}', "runId is empty"),
+        (b'{"threadId": "t", "runId": "a/b", "messages": []}', "runId holds a '/'"),
+    ),
+    last_type="RUN_FINISHED",
+)
+AI_SDK = Protocol(
+    name="ai_sdk",
+    app=ai_sdk_app,
+    body=chat_request,
+    resume_path=lambda key: f"/{key}/stream",
+    no_run_status=204,
+    invalid_code="invalid_chat_request",
+    bad_shapes=(
+        (b'{"messages": []}', "id"),
+        (b'{"id": "c", "messages": [{"id": "u", "role": "robot", "parts": []}]}', "role"),
+        (b'{"id": "c", "messages": [{"id": "u", "role": "user"}]}', "parts"),
+        (b'{"id": "", "messages": []}', "id is empty"),
+        (b'{"id": "c/d", "messages": []}', "id holds a '/'"),
+    ),
+    last_type="[DONE]",
+)
+PROTOCOLS = [AGUI, AI_SDK]

@@ -392,6 +392,8 @@ async def test_a_bad_ai_sdk_approval_response_is_a_4xx_and_changes_nothing(
     assert deleted == ["a.txt"]
 
 
+JSON = {"content-type": "application/json"}
+
 REFUSED_EDIT = {"approved": True, "arguments": {"path": 42, "extra": 1}}
 """An approval whose edited arguments ``delete_file`` refuses (a number, and an extra one)."""
 
@@ -577,7 +579,7 @@ async def test_a_bad_decision_is_a_4xx_and_changes_nothing(
         call = (await reader.until("CUSTOM"))[-1].json["value"]["toolCallId"]
         url = path.format(call=call)
         if isinstance(body, bytes):
-            refused = await client.post(url, content=body)
+            refused = await client.post(url, content=body, headers=JSON)
         else:
             refused = await client.post(url, json=body)
         assert refused.status_code == status

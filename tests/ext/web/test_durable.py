@@ -669,3 +669,41 @@ async def test_a_call_made_again_after_a_restart_is_a_new_message_never_spliced_
     end = ["RUN_FINISHED"] if protocol is AG_UI else ["finish-step", "finish", "[DONE]"]
     assert [event.type for event in rest][-len(end) :] == end
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
+async def test_a_run_keeps_its_owner_across_a_restart(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+    protocol: Protocol,
+) -> None:
+    alice, bob = {"authorization": "Bearer alice-token"}, {"authorization": "Bearer bob-token"}
+    _script(fake_llm)
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name, AUTH="1")) as client:
+        response, events = await post_events(client, protocol.body, headers=alice)
+        assert response.status_code == 200
+    name = protocol.name
+    workflows = _workflow_ids(tmp_path)
+    assert workflows
+    assert all(w.startswith(f'{name}:"alice":') for w in workflows), workflows
+
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name, AUTH="1")) as client:
+        last = {"Last-Event-ID": events[0].id or ""}
+        response, hers = await get_events(client, protocol.path, {**alice, **last})
+        assert response.status_code == 200
+        response, his = await get_events(client, protocol.path, {**bob, **last})
+        assert (response.status_code, his) == (404 if protocol is AG_UI else 204, [])
+        nobody = await client.get(protocol.path)
+        assert nobody.status_code == 401
+    assert hers == events[1:]  # replayed from her record, found by her only
+
+
+def _workflow_ids(folder: Path) -> list[str]:
+    """The ids of the durable runs of the test's database (their approvals aside)."""
+    connection = sqlite3.connect(folder / "runs.sqlite")
+    try:
+        rows = connection.execute("SELECT workflow_uuid FROM workflow_status").fetchall()
+    finally:
+        connection.close()
+    return [str(row[0]) for row in rows if "::" not in str(row[0])]

@@ -22,7 +22,7 @@ from miniagents import InteractionContext, MessagePromise, miniagent
 from miniagents.errors import WebChatPageError
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import web_chat_app
+from miniagents.ext.web import BearerTokenAuth, web_chat_app
 from tests.ext.web.browser import chromium_path, headless_chromium
 from tests.ext.web.serving import (
     delete_file,
@@ -177,3 +177,28 @@ def test_a_page_that_is_not_a_file_is_refused_when_the_app_is_made(tmp_path: Pat
         web_chat_app(offline_agent, page=tmp_path / "nope.html")
     with pytest.raises(FileNotFoundError):  # as the builtin it stands for
         web_chat_app(offline_agent, page=tmp_path)
+
+
+async def test_the_page_opened_with_a_token_sends_it_and_runs_under_its_policy(
+    tmp_path: Path,
+) -> None:
+    executable = chromium_path()
+    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
+    agent = offline_agent.fork(reply="Hello there.", token_delay=0)
+    app = web_chat_app(agent, page=PAGE, authentication=BearerTokenAuth({"tok-123": "ada"}))
+    text = "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)"
+    async with (
+        served(app) as client,
+        headless_chromium(executable, tmp_path / "profile") as browser,
+    ):
+        page = await client.get("/")
+        assert "script-src 'sha256-" in page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-content-type-options"] == "nosniff"
+        await browser.open(f"{client.base_url}/?ask=Hi#token=tok-123")  # as miniagents web says
+        await browser.wait_for(STATE, lambda v: v == "idle")  # its script ran: the policy lets it
+        assert await browser.evaluate(text) == ["Hello there."]  # answered: the token was sent
+        assert await browser.evaluate("location.hash") == ""  # it left the address bar
+        chat_id = await browser.evaluate("localStorage.getItem('chatId')")
+        stranger = await client.get(f"/api/chat/{chat_id}/stream")
+    assert stranger.status_code == 401
