@@ -88,4 +88,5 @@ def runs_app(
         lifespan=lifespan,
     )
     app.state.runs = manager
+    app.state.door = door
     return app

@@ -3,7 +3,8 @@
 - **Identity** (:class:`Door`): the principal is ``request.user.identity`` (see
   :mod:`miniagents.ext.web.auth`); with identity configured, a request whose user is not
   authenticated is a 401 JSON error and starts nothing; without, runs are unowned and the
-  app says so once (at its start, or at its first request when it is mounted).
+  app says so once, when it starts (its lifespan: a server runs it; an app mounted in
+  another, whose lifespan does not run the mounted app's, says nothing).
 - **Browser safety** (:meth:`Door.middleware`): every response carries a
   Content-Security-Policy (``default-src 'none'; frame-ancestors 'none'``: an API response
   runs nothing and is framed nowhere), ``X-Content-Type-Options: nosniff``,
@@ -95,7 +96,6 @@ class Door:
     def owner(self, request: Request) -> str | JSONResponse | None:
         """The principal who asks (``None``: the app knows nobody), or the 401 of nobody."""
         if self.authentication is None:
-            self.warn_unowned()
             return None
         user = request.scope.get("user")
         if user is None or not user.is_authenticated:

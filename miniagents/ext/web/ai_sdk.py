@@ -180,9 +180,9 @@ def ai_sdk_app(
         authentication: How the app learns who asks (see :mod:`miniagents.ext.web.auth`):
             a Starlette ``AuthenticationBackend``, ``"request.user"`` (an enclosing app's
             ``AuthenticationMiddleware`` sets it), or ``None`` (nobody: runs are unowned,
-            for local development; the app warns once). A run, its events, its resume and
-            its approvals belong to the principal who started it: to anyone else it is a
-            404, and the same run id names another run for each principal.
+            for local development; the app warns once as it starts). A run, its events,
+            its resume and its approvals belong to the principal who started it: to anyone
+            else it is a 404, and the same run id names another run for each principal.
         allowed_origins: The origins of front ends on other origins that may call the app
             (CORS, preflight included); its own origin always may. A POST from a page of
             any other origin is a 403, and a POST that is not JSON a 415.

@@ -5,8 +5,8 @@ Starlette's ``AuthenticationMiddleware`` in front of its routes, with it), or
 ``"request.user"`` (an enclosing application's ``AuthenticationMiddleware`` has set
 ``request.user`` already, as a FastAPI or Starlette application that guards its other
 routes does), or ``None`` (nobody is known: for local development; runs are unowned, and
-the app says so once). The principal is ``request.user.identity``; a request whose user is
-not authenticated is a 401 and starts nothing.
+the app says so once, as a server starts it). The principal is ``request.user.identity``;
+a request whose user is not authenticated is a 401 and starts nothing.
 
 :class:`BearerTokenAuth` is a small backend: a fixed set of bearer tokens, each naming its
 principal.

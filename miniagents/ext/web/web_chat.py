@@ -14,7 +14,8 @@ API key); run from a clone of the repository, it serves the example's page by de
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -80,7 +81,14 @@ def web_chat_app(
         authentication=authentication,
         allowed_origins=allowed_origins,
     )
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        api.state.door.warn_unowned()  # (the mounted app's own lifespan does not run)
+        yield
+
     return Starlette(
         routes=[Route("/", serve_page), Mount("/api/chat", api)],
         middleware=[Middleware(SecurityHeaders)],
+        lifespan=lifespan,
     )
