@@ -98,6 +98,15 @@ class Door:
         if self.authentication is None:
             return None
         user = request.scope.get("user")
+        if user is None and not self._warned:  # ("request.user", and no middleware set it)
+            self._warned = True
+            _logger.error(
+                "%s was made with authentication='request.user', but no "
+                "AuthenticationMiddleware set request.user: every request is refused (401). "
+                "Put Starlette's AuthenticationMiddleware in the enclosing application, or "
+                "give the app its own backend (authentication=BearerTokenAuth(...), say).",
+                self.name,
+            )
         if user is None or not user.is_authenticated:
             return self.unauthenticated(None)
         identity = user.identity

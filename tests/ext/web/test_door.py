@@ -170,6 +170,20 @@ async def test_an_enclosing_apps_authentication_middleware_names_the_principal()
     assert deleted == ["a.txt"]
 
 
+async def test_request_user_with_no_middleware_that_sets_it_refuses_all_and_says_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[str] = []
+    with caplog.at_level(logging.ERROR, logger="miniagents.ext.web"):
+        async with served(agui_app(counted(calls), authentication="request.user")) as client:
+            for _ in range(2):
+                refused = await client.post("/", json=agui_input("r1"), headers=ALICE)
+                assert refused.status_code == 401
+    [said] = [record.getMessage() for record in caplog.records]  # once
+    assert "no AuthenticationMiddleware set request.user" in said
+    assert calls == []
+
+
 # -- ownership -----------------------------------------------------------------------------------
 
 
