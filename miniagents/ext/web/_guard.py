@@ -147,12 +147,14 @@ class Door:
                 Middleware(
                     AuthenticationMiddleware,
                     backend=self.authentication,
-                    on_error=self._refused,
+                    on_error=self._credentials_refused,
                 )
             )
         return found
 
-    def _refused(self, _conn: HTTPConnection, error: AuthenticationError) -> JSONResponse:
+    def _credentials_refused(
+        self, _conn: HTTPConnection, error: AuthenticationError
+    ) -> JSONResponse:
         return self.unauthenticated(str(error) or None)
 
 
