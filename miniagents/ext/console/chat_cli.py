@@ -199,12 +199,6 @@ def _parser(prog: str) -> _Parser:
         help="keep the conversation in this markdown file, and resume it if it exists",
     )
     chat.set_defaults(chat_parser=chat)
-    _add_web_parser(commands)
-    return parser
-
-
-def _add_web_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
-    """The ``web`` command and its arguments."""
     web = commands.add_parser(
         "web",
         help="chat with an LLM on a page in your browser",
@@ -243,6 +237,7 @@ def _add_web_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
         "https://chat.example.com); repeat it for more",
     )
     web.set_defaults(chat_parser=web)
+    return parser
 
 
 def _provider(chosen: str | None) -> _Provider:
