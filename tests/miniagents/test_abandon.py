@@ -1284,6 +1284,7 @@ async def test_complete_messages_lose_none_when_another_reader_gives_up_on_a_que
         async def both(ctx: InteractionContext) -> None:
             ctx.reply([first, second])
 
+        complete: reactivex.Observable[Message]
         if how == "as_message_observable()":
             complete = both.inquire().as_message_observable()
         else:

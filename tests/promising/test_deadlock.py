@@ -16,7 +16,7 @@ import reactivex
 from reactivex import operators as ops
 from reactivex.subject import Subject
 
-from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents import InteractionContext, Message, MiniAgents, miniagent
 from miniagents.errors import DeadlockError, MiniAgentsError, StreamLimitError, StreamLoopError
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.sequence import MessageSequencePromise
@@ -504,6 +504,7 @@ def test_a_diamond_read_by_a_reactive_subscriber_ends_at_once(interval: None, wa
     async def main() -> tuple[list[str], float]:
         loop = asyncio.get_running_loop()
         start = loop.time()
+        complete: reactivex.Observable[Message]
         async with MiniAgents(high_water_mark=1):
             if way == "complete messages, outside any agent":
                 complete = _diamond.inquire().as_message_observable()
