@@ -700,7 +700,10 @@ def longest(program: Program) -> float:
 # -- strategies ---------------------------------------------------------------------------
 
 SOURCE_SIZES = (2, 2, 3, 8, 65, 129, 300)
-"""How many messages of its own a diamond's (or a passed-on reply's) own source replies."""
+"""How many messages of its own a diamond's (or a passed-on reply's) source replies."""
+
+NESTED_SOURCE_SIZES = (2, 3, 8, 17)
+"""The same, for a diamond or a passed-on reply anywhere in a tree (a few of them nest)."""
 
 
 def _leaves() -> st.SearchStrategy[Node]:
@@ -740,13 +743,13 @@ def _extend(children: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
         st.builds(AsTool, children.filter(lambda child: not isinstance(child, AsTool))),
         st.builds(
             Shared,
-            source=st.one_of(_sources(), children),
+            source=st.one_of(_sources(NESTED_SOURCE_SIZES), children),
             branches=st.lists(children, min_size=2, max_size=3).map(tuple),
             one_list=st.booleans(),
         ),
         st.builds(
             Twice,
-            child=st.one_of(_sources(), children),
+            child=st.one_of(_sources(NESTED_SOURCE_SIZES), children),
             copies=st.integers(2, 3),
             one_list=st.booleans(),
         ),
