@@ -1,12 +1,14 @@
 """Agent programs made from data, for the topology fuzzer (``test_topology_fuzzer.py``).
 
 A *node* describes one agent and what it does with its input; a :class:`Program` is a root
-node, the stream limits, and how the caller reads the root's replies. :func:`build` turns a
-node into real ``@miniagent`` agents, :func:`expected` computes the texts the node must
-reply for an input, and :func:`run` runs a program on a virtual clock and returns what the
-caller read (a :class:`Reading`). The strategies (:func:`programs`) draw sizes across every
-limit: fan-outs wider than the high-water mark, more pieces than the replay window, agents
-called more often than their concurrency limit.
+node, the stream limits, how the caller reads the root's replies, and what else the loop
+holds meanwhile. :func:`build` turns a node into real ``@miniagent`` agents,
+:func:`expected` computes the texts the node must reply for an input, :func:`longest`
+bounds the ticks a program may take if it does not hang, and :func:`run` runs a program
+and returns what the caller read (a :class:`Reading`). The strategies (:func:`programs`,
+:func:`diamonds`, :func:`passed_on_twice`) draw sizes across every limit: fan-outs wider
+than the high-water mark, more pieces than the replay window, agents called more often
+than their concurrency limit.
 
 The shapes: a **leaf** reads its input (awaiting it whole, message by message, token by
 token, or *skimming*: each message's tokens for half a tick at most, then the message
@@ -18,19 +20,34 @@ children, each inquired (``replicas`` times) with the fan-out's own input, as on
 one reply per call, eagerly or lazily (``start_asap``); a **chain** feeds one child's
 replies to the next (``inquire(a.inquire(...))``); a **pipe** does the same with reactive
 operators (``as_operator``); an **agent used as a tool** is called by an LLM agent's tool
-loop (a scripted model from :mod:`miniagents.testing`).
+loop (a scripted model from :mod:`miniagents.testing`); a **diamond** (:class:`Shared`)
+inquires its source once and gives that one reply to two or three branches, replying with
+their replies in order (issue 57's program: its sources reply 2 to a few hundred
+messages); a **reply passed on twice** (:class:`Twice`) replies with one child's reply two
+or three times (``ctx.reply([r, r])`` or ``ctx.reply(r)`` twice: issue 58).
 
 The callers (:data:`Consumer`) read the replies whole, message by message, token by token,
-with two readers at once, or stop early (``break``), and some *give up* (a timeout around
-their loop): ``timeout_wait`` reads ``early_after`` messages, then its timeout is set to
-half a tick from then, so that it lands in its first wait that needs the clock (the next
-message, or the rest of one, while agents pause or a stream waits for room);
-``timeout_body`` gives up in the loop's own work (it sleeps a tick in its body, with the
-timeout half a tick away) once it has taken message number ``early_after + 1``;
-``two_one_gives_up`` is two readers, one giving up (in a wait or in its body, as
-``give_up_in`` says) while the other reads on to the end (working ``pace`` ticks on each
-message). A *tick* is a second of the virtual clock (a millisecond on uvloop, whose clock
-is real).
+with two readers at once, or stop early (``break``); collect the message promises, then
+read them last to first (``reverse``); read ``MessageSequencePromise([r, r])``, made
+outside any agent (``passed_twice``); read the complete messages
+(``as_message_observable()``: ``complete``); or call the root through an operator
+(``reactivex.from_iterable(inputs).pipe(root.as_operator(), ...)``: ``pipe``) or a
+pipeline (``pipeline(root, [inputs])``). Some *give up* (a timeout around their loop):
+``timeout_wait`` reads ``early_after`` messages, then its timeout is set to half a tick
+from then, so that it lands in its first wait that needs the clock (the next message, or
+the rest of one, while agents pause or a stream waits for room); ``timeout_body`` gives up
+in the loop's own work (it sleeps a tick in its body, with the timeout half a tick away)
+once it has taken message number ``early_after + 1``; ``two_one_gives_up`` is two readers,
+one giving up (in a wait or in its body, as ``give_up_in`` says) while the other reads on
+to the end (working ``pace`` ticks on each message); ``complete_beside_give_up`` reads the
+complete messages while another reader, once the reply has ended, reads the messages last
+to first and gives up after half a tick (on one still streaming, which the first may have
+queued: issue 58, item 6). A *tick* is a second of the virtual clock (a millisecond on
+uvloop, whose clock is real).
+
+What else the loop holds (``ambient``, issue 57): nothing, an unrelated timer far off, or
+a timeout far off around the caller (neither fires; the deadlock watch acts only while the
+loop is idle).
 """
 
 from __future__ import annotations

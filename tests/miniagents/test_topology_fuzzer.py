@@ -1,37 +1,46 @@
 """The topology fuzzer: every agent program ends, with what it must reply, and leaves no task.
 
 Hypothesis draws whole programs (``tests/fakes/topologies.py``): chains, fan-outs wider
-than the high-water mark, fan-ins of nested replies of replies, ``pipe`` operators, agents
+than the high-water mark, fan-ins of nested replies of replies, diamonds (one reply shared
+by branches that meet again in order), replies passed on twice, ``pipe`` operators, agents
 called more often than their concurrency limit, lazy and eager starts, agents that pause
 (sleeping, or streaming a message slowly), every way to read an input (whole, message by
 message, token by token, or with a timeout around each message, then reading on) and a
-reply (whole, message by message, token by token, two readers at once, stopping early),
+reply (whole, message by message, token by token, two readers at once, stopping early,
+collected then read in reverse, as complete messages, through ``pipe`` or ``pipeline``),
 with limits small enough that small programs cross them all. And callers *give up*: a
 timeout around the loop that lands in a wait (``timeout_wait``) or in the loop's own work
-(``timeout_body``), or one of two readers giving up while the other reads on
-(``two_one_gives_up``).
+(``timeout_body``), one of two readers giving up while the other reads on
+(``two_one_gives_up``), or a reader giving up on a message the complete messages' reader
+has queued (``complete_beside_give_up``). As in any real application, the loop may hold an
+unrelated timer meanwhile, or a timeout around the caller (both far off: issue 57).
 
 The property, on a virtual clock (so a hang is seen at once, not after a wall-clock wait):
 the program ends with the replies its shape implies, or with a ``ReplayWindowError`` when a
 replay window is set (a consumer that starts after the window passed is told so, by
-design); a ``DeadlockError`` (the deadlock watch, one virtual second after the loop went
-idle with every task waiting on the library's streams) counts as a hang. A reader that
-reads to the end reads every reply, in order (also when another reader gives up meanwhile:
-nothing is lost); one that gives up has read the first replies, in order, as many as its
-shape says (see :func:`check_reading`); when a lone caller gave up, the ``MiniAgents``
-context exits at that very time (it waits for nothing that was given up on: the agents
-pausing, the messages streaming). When the context has exited, no task of the program is
-left, and a program that replied in full logged no error (one that ended with an error may
-log that side streams lost it, and so may branches left unread by a caller that stopped
-early or gave up, with a window).
+design; not a copy of a reply passed on twice, which was passed on before the reply began).
+A program still running past the most ticks its shape may take is a hang: it is cut off on
+the virtual clock (``tests/fakes/cut_off.py``: no timer of the test's in the loop, which
+would keep the deadlock watch from acting) and reported with its program; so is a
+``DeadlockError`` (the deadlock watch, one virtual second after the loop went idle with
+every task waiting on the library's streams). A reader that reads to the end reads every
+reply, in order (also when another reader gives up meanwhile: nothing is lost); one that
+gives up has read the first replies, in order, as many as its shape says (see
+:func:`check_reading`); when a lone caller gave up, the ``MiniAgents`` context exits at
+that very time (it waits for nothing that was given up on: the agents pausing, the
+messages streaming). When the context has exited, no task of the program is left, and a
+program that replied in full logged no error (one that ended with an error may log that
+side streams lost it, and so may branches left unread by a caller that stopped early or
+gave up, with a window).
 
 The same programs run with their tasks started eagerly, as under Python 3.12's
 ``asyncio.eager_task_factory`` (``tests/fakes/eager_tasks.py``): an agent's first step runs
 inside ``inquire`` then, before its caller goes on. And they run on uvloop (in real time, a
 tick of a millisecond, checked every 10 ms), which hides its callbacks and timers from the
-deadlock watch.
+deadlock watch, with every caller (``pipe`` and ``pipeline`` too) and the unrelated timers.
 
-The normal suite runs a few hundred programs, derandomized (the same ones every run);
+The normal suite runs a few hundred programs, derandomized (the same ones every run), with
+explicit examples of each defect a mode was made to find;
 ``pytest tests/miniagents/test_topology_fuzzer.py --hypothesis-profile=deep`` runs
 thousands of random ones (see CONTRIBUTING.md for the last such run).
 """
