@@ -10,8 +10,10 @@ to the loop:
   would pass the cut-off: a program that is still running then (its loop idle, jumping
   from timer to timer: the watch's checks, a far-off timer of the program's) hung. It is
   seen at once and deterministically: no wall-clock time passes while the loop is idle.
-- :func:`within` bounds a wait in real time (uvloop, a server), for loops that hide their
-  timers from the watch anyway: there a timer changes nothing the watch sees.
+- :func:`within` bounds a wait in real time, on loops that hide their timers from the
+  watch anyway (uvloop): there a timer changes nothing the watch sees. It runs the
+  program in the calling task, not in one of its own (a task awaiting another through
+  ``asyncio.wait`` is one the watch cannot see as parked: it would never act).
 
 Both raise :class:`Hung`, an ``AssertionError`` (a test fails with it, never blocks).
 """
@@ -110,16 +112,29 @@ def run_with_cut_off(main: Coroutine[Any, Any, T], cut_off: float) -> T:
 async def within(main: Coroutine[Any, Any, T], seconds: float) -> T:
     """``await main`` for at most ``seconds`` of the loop's clock; :class:`Hung` after it.
 
-    For loops whose timers the deadlock watch does not see (uvloop), or real servers: the
-    wait is real time there. ``main`` runs as a task of its own, cancelled at the cut-off.
+    For loops whose timers the deadlock watch does not see (uvloop): the wait is real time
+    there, and its timer hides from the watch as any other. ``main`` runs in the calling
+    task itself (a task of its own, awaited, would be a task the watch cannot see as
+    parked, which keeps it from acting): at the cut-off that task is cancelled.
 
     Raises:
         Hung: if ``main`` had not ended after ``seconds``.
     """
-    task = asyncio.ensure_future(main)
-    done, _ = await asyncio.wait({task}, timeout=seconds)
-    if not done:
+    task = asyncio.current_task()
+    assert task is not None, "within() runs in a task"
+    cut: list[bool] = []
+
+    def cut_off() -> None:
+        cut.append(True)
         task.cancel()
-        await asyncio.wait({task}, timeout=seconds)
-        raise Hung(f"still running after {seconds:g} s")
-    return task.result()
+
+    timer = asyncio.get_running_loop().call_later(seconds, cut_off)
+    try:
+        return await main
+    except asyncio.CancelledError:
+        if cut and task.cancelling() == 1:
+            task.uncancel()
+            raise Hung(f"still running after {seconds:g} s") from None
+        raise
+    finally:
+        timer.cancel()
