@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
+import time
 import tracemalloc
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -37,13 +38,17 @@ from miniagents import (
     pipeline,
 )
 from miniagents.promising.limits import DEFAULT_REPLAY_WINDOW
-from tests.fakes.cut_off import run_with_cut_off
+from tests.fakes.cut_off import run_with_cut_off, within
+from tests.fakes.uvloop_runs import on_uvloop
 
 Caller = Literal["await", "timer", "timeout", "pipe", "pipeline"]
 CALLERS: tuple[Caller, ...] = ("await", "timer", "timeout", "pipe", "pipeline")
 """A plain ``await``; the same with an unrelated timer pending in the loop; inside
 ``asyncio.timeout(60)``; ``reactivex.of("x").pipe(report.as_operator(), ...)``;
 ``pipeline(report, ["x"])``."""
+
+UVLOOP_WAIT = 10.0
+"""Real seconds after which a program on uvloop counts as hung."""
 
 AT_ONCE = 0.05
 """Seconds (of the virtual clock) a diamond may take more than with no high-water mark."""
@@ -145,6 +150,22 @@ def test_issue_57s_report_ends_at_once_under_every_caller(
     unbounded_texts, unbounded = run_with_cut_off(_timed(caller, agent, None), CUT_OFF)
     assert unbounded_texts == texts
     assert elapsed <= unbounded + AT_ONCE, f"{elapsed} s of the virtual clock, not at once"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_issue_57s_report_ends_at_once_on_uvloop(caller: Caller) -> None:
+    """On uvloop (real time, the watch's own interval of a second): at once means well under
+    that second (the watch's relief there takes two of its checks, two seconds; ``pipe``
+    hung for good). A hang fails after 10 s."""
+
+    async def main() -> tuple[list[str], float]:
+        start = time.perf_counter()
+        texts, _ = await within(_timed(caller, report.fork(count=2), 1), UVLOOP_WAIT)
+        return texts, time.perf_counter() - start
+
+    texts, elapsed = on_uvloop(main, wait=2 * UVLOOP_WAIT)
+    assert texts == _expected(2)
+    assert elapsed < 1.0, f"{elapsed:.2f} s on uvloop, not at once"
 
 
 # -- diamonds of every size and high-water mark ----------------------------------------------
