@@ -37,15 +37,17 @@ from miniagents import (
     miniagent,
     pipeline,
 )
+from miniagents.operators import resolve_messages
 from miniagents.promising.limits import DEFAULT_REPLAY_WINDOW
 from tests.fakes.cut_off import run_with_cut_off, within
 from tests.fakes.uvloop_runs import on_uvloop
 
-Caller = Literal["await", "timer", "timeout", "pipe", "pipeline"]
-CALLERS: tuple[Caller, ...] = ("await", "timer", "timeout", "pipe", "pipeline")
+Caller = Literal["await", "timer", "timeout", "pipe", "pipeline", "complete"]
+CALLERS: tuple[Caller, ...] = ("await", "timer", "timeout", "pipe", "pipeline", "complete")
 """A plain ``await``; the same with an unrelated timer pending in the loop; inside
 ``asyncio.timeout(60)``; ``reactivex.of("x").pipe(report.as_operator(), ...)``;
-``pipeline(report, ["x"])``."""
+``pipeline(report, ["x"])``; the complete messages of the replies, awaited through
+reactivex (``as_message_observable()``)."""
 
 UVLOOP_WAIT = 10.0
 """Real seconds after which a program on uvloop counts as hung."""
@@ -103,6 +105,11 @@ async def _read(caller: Caller, agent: MiniAgent[..., Message]) -> list[str]:
     if caller == "pipeline":
         (result,) = [result async for result in pipeline(agent, ["x"], progress=False)]
         return [str(message) for message in result.get()]
+    if caller == "complete":
+        complete: list[str] = (
+            await agent.inquire("x").as_message_observable().pipe(ops.map(str), ops.to_list())
+        )
+        return complete
     loop = asyncio.get_running_loop()
     timer = loop.call_later(3600, _nothing) if caller == "timer" else None
     around: AbstractAsyncContextManager[object] = (
@@ -166,6 +173,82 @@ def test_issue_57s_report_ends_at_once_on_uvloop(caller: Caller) -> None:
     texts, elapsed = on_uvloop(main, wait=2 * UVLOOP_WAIT)
     assert texts == _expected(2)
     assert elapsed < 1.0, f"{elapsed:.2f} s on uvloop, not at once"
+
+
+# -- diamonds whose branches pass the reply on (found by the fuzzer on the fixes' main) -------
+
+
+@miniagent
+async def all_rows(ctx: InteractionContext) -> None:
+    """Replies once it has every row (a branch that needs the whole source first)."""
+    ctx.reply(" + ".join(str(message) for message in await ctx.messages))
+
+
+@miniagent
+async def per_row_twice(ctx: InteractionContext) -> None:
+    """Passes PER_ROW's reply on twice (``ctx.reply(r)``, twice)."""
+    reply = per_row.inquire(ctx.message_promises)
+    ctx.reply(reply)
+    ctx.reply(reply)
+
+
+@miniagent
+async def all_rows_piped(ctx: InteractionContext) -> None:
+    """ALL_ROWS through reactive operators over this agent's input."""
+    ctx.reply(reactivex.of(ctx.message_promises).pipe(resolve_messages(), all_rows.as_operator()))
+
+
+@miniagent
+async def diamond_twice(ctx: InteractionContext) -> None:
+    shared = rows.inquire(count=2)
+    ctx.reply(all_rows.inquire(shared))
+    ctx.reply(per_row_twice.inquire(shared))
+
+
+@miniagent
+async def chain_twice(ctx: InteractionContext) -> None:
+    """No diamond in sight: PER_ROW_TWICE over the rows (but ``[r, r]`` is one: a reply
+    read by two copies that meet again in order)."""
+    ctx.reply(per_row_twice.inquire(rows.inquire(count=2)))
+
+
+@miniagent
+async def diamond_piped(ctx: InteractionContext) -> None:
+    shared = rows.inquire(count=2)
+    ctx.reply(all_rows_piped.inquire(shared))
+    ctx.reply(per_row.inquire(shared))
+
+
+BRANCHES_THAT_PASS_IT_ON = {
+    "a chain into a reply passed on twice": (
+        chain_twice,
+        ["row 0 seen", "row 1 seen", "row 0 seen", "row 1 seen"],
+    ),
+    "a branch passing its reply on twice": (
+        diamond_twice,
+        ["row 0 + row 1", "row 0 seen", "row 1 seen", "row 0 seen", "row 1 seen"],
+    ),
+    "a branch reading it through as_operator": (
+        diamond_piped,
+        ["row 0 + row 1", "row 0 seen", "row 1 seen"],
+    ),
+}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("shape", list(BRANCHES_THAT_PASS_IT_ON))
+def test_replies_passed_on_twice_or_through_operators_end_at_once(
+    shape: str, caller: Caller
+) -> None:
+    """Two rows at a high-water mark of 1 into an agent that passes its reply on twice (alone,
+    or as the second branch of a diamond), or a diamond whose first branch reads the rows
+    through a pipe of operators: found by the fuzzer after the fixes of issues 57 and 58
+    (the first two hung there with a timer, a pipe or a complete-messages reader, and waited
+    for the watch's second otherwise; the third hung so before the fixes and after)."""
+    agent, expected = BRANCHES_THAT_PASS_IT_ON[shape]
+    texts, elapsed = run_with_cut_off(_timed(caller, agent, 1), CUT_OFF)
+    assert texts == expected
+    assert elapsed <= AT_ONCE, f"{elapsed} s of the virtual clock, not at once"
 
 
 # -- diamonds of every size and high-water mark ----------------------------------------------

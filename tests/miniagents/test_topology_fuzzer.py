@@ -66,9 +66,11 @@ from tests.fakes.topologies import (
     OPERATORS,
     ORDINARY,
     Ambient,
+    Chain,
     Consumer,
     FanOut,
     Leaf,
+    Pipe,
     Program,
     Reading,
     Shared,
@@ -142,6 +144,51 @@ def issue_57(consumer: Consumer = "await", ambient: Ambient = "idle") -> Program
         consumer=consumer,
         ambient=ambient,
     )
+
+
+CHAIN_INTO_TWICE = Program(
+    root=Chain(
+        first=Leaf(input_style="await", own=2),
+        second=Twice(child=Leaf(input_style="promises", own=2), one_list=False),
+    ),
+    inputs=(),
+    high_water_mark=1,
+    replay_window=None,
+    consumer="complete",
+)
+"""Found after the fixes of issues 57 and 58: ``[r, r]`` is a diamond too (hung, idle)."""
+
+DIAMOND_OF_A_PIPE = Program(
+    root=Shared(
+        source=ISSUE_57.source,
+        branches=(
+            Pipe(Leaf(input_style="await", own=0), Leaf(input_style="await", own=0)),
+            Leaf(input_style="promises", own=0),
+        ),
+    ),
+    inputs=(),
+    high_water_mark=1,
+    replay_window=None,
+    consumer="await",
+    ambient="timer",
+)
+"""A diamond whose first branch pipes the rows through operators (hung, a timer pending)."""
+
+DIAMOND_OF_A_TWICE = Program(
+    root=Shared(
+        source=ISSUE_57.source,
+        branches=(
+            Leaf(input_style="await", own=0),
+            Twice(child=Leaf(input_style="await", own=2, with_areply=True), one_list=False),
+        ),
+    ),
+    inputs=(),
+    high_water_mark=1,
+    replay_window=None,
+    consumer="await",
+    ambient="timer",
+)
+"""A diamond whose second branch passes its reply on twice (hung, a timer pending)."""
 
 
 UVLOOP_TICK = 0.001
@@ -294,6 +341,7 @@ def check_reading(program: Program, reading: Reading, timed: bool) -> None:
 
 
 @FUZZ
+@example(program=CHAIN_INTO_TWICE)
 @given(program=programs())
 def test_every_generated_program_ends_with_its_replies_and_leaves_no_task(
     program: Program, caplog: pytest.LogCaptureFixture
@@ -310,6 +358,7 @@ def test_every_generated_program_whose_caller_gives_up_ends_without_waiting_for_
 
 
 @EAGER_FUZZ
+@example(program=CHAIN_INTO_TWICE)
 @given(program=programs())
 def test_every_generated_program_ends_so_with_its_tasks_started_eagerly(
     program: Program, caplog: pytest.LogCaptureFixture
@@ -332,6 +381,7 @@ def test_every_generated_program_ends_so_on_uvloop(
 
 @AMBIENT_FUZZ
 @example(program=issue_57(ambient="timer"))
+@example(program=DIAMOND_OF_A_TWICE)
 @example(program=issue_57(ambient="timeout"))
 @given(program=programs(ORDINARY + GIVING_UP, ambient=("timer", "timeout")))
 def test_every_generated_program_ends_so_with_an_unrelated_timer_pending(
@@ -355,6 +405,7 @@ def test_every_generated_program_ends_so_read_through_pipe_or_pipeline(
 
 
 @DIAMOND_FUZZ
+@example(program=DIAMOND_OF_A_PIPE)
 @example(
     program=Program(  # issue 57's, as it hung served (the default high-water mark, 200 rows)
         root=Shared(
