@@ -331,14 +331,13 @@ class Flow:
                         found.append(getattr(cursor, "_task", None))
         for observer in core.observers:
             sink = observer[4]
-            sink_flow = None if sink is None else sink.flow
-            if sink_flow is not None and not sink_flow.unpaced and not sink.done:
-                mark = sink_flow.low_water
-                if mark is not None and sink_flow._own_room(sink, mark, feeding=True) <= 0:
-                    room = sink_flow.room
-                    if room is None:
-                        room = sink_flow.room = Room(sink)
-                    found.append(room)
+            if sink is not None and _holds_back(sink):
+                sink_flow = sink.flow
+                assert sink_flow is not None
+                room = sink_flow.room
+                if room is None:
+                    room = sink_flow.room = Room(sink)
+                found.append(room)
         return found or None
 
     def frozen_copy(self) -> Flow:
@@ -612,6 +611,24 @@ class Flow:
             cursor = ref()
             if cursor is not None and cursor.index == low:
                 cursor.index = low + 1
+
+
+def _holds_back(sink: FlowCore) -> bool:
+    """Whether a stream that others forward into holds them back (it, or one it forwards into,
+    has no room at its low-water mark on a feeder's measure). It changes nothing."""
+    todo = [sink]
+    seen: set[int] = set()
+    while todo:
+        core = todo.pop()
+        flow = core.flow
+        if id(core) in seen or flow is None or flow.unpaced or core.done:
+            continue
+        seen.add(id(core))
+        mark = flow.low_water
+        if mark is not None and flow._own_room(core, mark, feeding=True) <= 0:
+            return True
+        todo.extend(observer[4] for observer in core.observers if observer[4] is not None)
+    return False
 
 
 def _wake(waiters: list[asyncio.Future[None]] | None) -> None:
