@@ -86,10 +86,8 @@ class AgentParameters:
         if args:  # positional arguments: let Python's own binding judge them
             self._bind(args, arguments)
             return
-        given = arguments.keys()
-        if not (self.takes_any or given <= self.names):  # check_known's own test, inline:
-            self.check_known(arguments, "inquire")  # the common case needs no call
-        if self.required <= given:
+        self.check_known(arguments, "inquire")
+        if self.required <= arguments.keys():
             return
         missing = sorted(self.required - set(arguments))
         if missing:
