@@ -5,6 +5,7 @@ library measured (a folder holding a ``miniagents`` package, e.g. a ``git archiv
 
     python tests/benchmarks/w5_counts.py                        # Anthropic and Chat
     python tests/benchmarks/w5_counts.py --apis anthropic --pairs 20
+    python tests/benchmarks/w5_counts.py --apis anthropic --instructions 2   # valgrind
     PYTHONPATH=/tmp/lib python tests/benchmarks/w5_counts.py    # another library
 
 ``llm_stream.py``'s SSE server (a process of its own on 127.0.0.1) answers each call with
@@ -23,7 +24,13 @@ Per variant (the counts of one call, over several calls):
   collector off) of a whole call of 3 tokens: the set-up, the request, the reply read;
 * **per token**: the same, for a call of 400 tokens minus one of 200, over 200;
 * **CPU**: ``process_time`` of a call of 2,000 tokens, ours and raw alternated ``--pairs``
-  times; the median of ours over raw (the machine's load moves it: trust the counts).
+  times; the median of ours over raw (the machine's load moves it: trust the counts);
+* **instructions** (``--instructions K``, with valgrind): the machine instructions of a
+  call of 2,000 tokens, the SDK's C code and the interpreter's included, which opcodes do
+  not weigh: a process of 2 warm-up calls and K counted ones, less one of the warm-up calls
+  alone, over K, each under ``valgrind --tool=callgrind`` (``PYTHONHASHSEED=0``). The load
+  does not move it; the network reads' sizes do, by about 0.5 %. Slow: a few minutes a
+  process on an idle core.
 """
 
 from __future__ import annotations
@@ -32,9 +39,13 @@ import argparse
 import asyncio
 import cProfile
 import gc
+import os
 import pstats
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -183,6 +194,44 @@ async def _cpu(api: str, base: str, pairs: int) -> dict[str, float]:
     return {variant: statistics.median(values) for variant, values in ratios.items()}
 
 
+async def _child(api: str, variant: str, base: str, calls: int) -> None:
+    """Two warm-up calls of 2,000 tokens, then ``calls`` more (a process under valgrind)."""
+    client = llm_stream._client(api, base)
+    call = _caller(api, variant, client)
+    async with _context(variant):
+        for _ in range(2 + calls):
+            await call(CPU_TOKENS)
+    await client.close()
+
+
+def _instructions(api: str, variant: str, base: str, calls: int) -> float:
+    """Machine instructions of one call of 2,000 tokens (callgrind's count, over ``calls``)."""
+
+    def counted(made: int) -> int:
+        with tempfile.TemporaryDirectory() as folder:
+            out = os.path.join(folder, "callgrind.out")
+            command = [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                "--child",
+                api,
+                variant,
+                base,
+                str(made),
+            ]
+            environment = {**os.environ, "PYTHONHASHSEED": "0"}
+            subprocess.run(command, env=environment, check=True, capture_output=True)
+            with open(out, encoding="utf-8") as written:
+                found = re.search(r"^(?:summary|totals): (\d+)", written.read(), re.MULTILINE)
+            assert found is not None, "callgrind wrote no total"
+            return int(found.group(1))
+
+    return (counted(calls) - counted(0)) / calls
+
+
 def _context(variant: str) -> Any:
     """The context of a variant (raw's too: it costs nothing in the figures)."""
     from miniagents import MiniAgents
@@ -198,7 +247,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--calls", type=int, default=5, help="calls counted (the median)")
     parser.add_argument("--pairs", type=int, default=10, help="CPU pairs (0: none)")
+    parser.add_argument(
+        "--instructions", type=int, default=0, metavar="K", help="valgrind, K calls (0: no)"
+    )
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
+    if options.child:
+        api, variant, base, calls = options.child
+        asyncio.run(_child(api, variant, base, int(calls)))
+        return
     import miniagents
 
     print(f"library: {miniagents.__file__}")
@@ -219,6 +276,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(
                     f"{api} CPU of a {CPU_TOKENS:,}-token call over raw's (median of "
                     f"{options.pairs} pairs): {shown}",
+                    flush=True,
+                )
+            for variant in VARIANTS if options.instructions else ():
+                instructions = _instructions(api, variant, base, options.instructions)
+                print(
+                    f"{api} {variant}: {instructions / 1e6:,.2f} M instructions per call of "
+                    f"{CPU_TOKENS:,} tokens",
                     flush=True,
                 )
 

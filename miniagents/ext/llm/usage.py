@@ -56,8 +56,9 @@ Ray worker (:func:`miniagents.ext.ray.ray_agent`): the budgets of the driver sta
 account. When an interaction of a ray agent starts where a ``Budget`` applies
 (``charged_to``, ``with_budget``, an orchestrator's ``budget=``, or a ``Budget`` in the ray
 agent's own arguments, ``ray_agent(llm).fork(budget=...)``), the call carries a *live link*
-(:func:`miniagents.miniagents.lowlevel.outgoing_links`); on the worker, the calls made in
-that interaction (and everything it causes there) are charged through it:
+(:func:`miniagents.miniagents.lowlevel.outgoing_links`: the Ray agents' link, which
+implements the hook of :mod:`miniagents.ext.llm.charging`); on the worker, the calls made
+in that interaction (and everything it causes there) are charged through it:
 
 - **before each call**, the worker asks the driver, whose budgets admit or refuse it as
   they would a call of their own (a refused call is not made: its reply fails with the
