@@ -171,6 +171,7 @@ def test_the_size_check_sees_long_parts() -> None:
     assert too_long(source) == []  # its def and 79 lines of code: the limit
     assert too_long(source + "    return x0\n") == [("short", 1, 81)]
     replay = (PACKAGE / "promising" / "_replay.py").read_text(encoding="utf-8")
-    assert max(
-        (name, size) for name, _, size in too_long(replay) if name == "ReplayCore"
-    ) > ("ReplayCore", MAX_CLASS_LINES)
+    assert max((name, size) for name, _, size in too_long(replay) if name == "ReplayCore") > (
+        "ReplayCore",
+        MAX_CLASS_LINES,
+    )
