@@ -182,6 +182,8 @@ class _Watch:
                 end = search.live_end
                 if end is not None and wait[2] is not None and end is not root:
                     self.watch_end(end, root)
+                elif end is None and isinstance(wait[3], Room):
+                    _wake_if_room(wait[3])
             elif stuck:
                 found = True
                 if self.relieve_one(stuck):
@@ -361,6 +363,19 @@ class _Watch:
                 error = DeadlockError(text)
                 mark_received(error)  # logged once above: not again as a lost error
                 waiter.set_exception(error)
+
+
+def _wake_if_room(room: Room) -> None:
+    """Wake the producers waiting in ``room``'s stream if it has room now.
+
+    (A wait the search finds live with no task to end it may be one whose room came while
+    nothing rechecked the stream: a backstop, so that such a wait is never lost.)
+    """
+    core = room.core
+    flow = core.flow
+    if flow is not None and not core.done:
+        flow.blocked = True
+        flow.recheck(core)
 
 
 def _awaits_only(task: asyncio.Task[Any], blocked: set[asyncio.Task[Any]]) -> bool:
