@@ -102,9 +102,6 @@ MAX_FUNCTION_LINES = 80
 
 STILL_BEING_CUT = {
     "miniagents/promising/_replay.py": "ReplayCore: issue 52 (the replay core's parts)",
-    "miniagents/messages/": "issue 52 (one name along an agent's input stream)",
-    "miniagents/ext/web/": "issue 52 (the web protocols as encoders over one run manager)",
-    "miniagents/pipeline/local.py": "pipeline_settings: a fix of the pipeline in progress there",
 }
 """The places whose parts may still pass the limits, while they are cut: place, and why."""
 
