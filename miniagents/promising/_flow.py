@@ -643,8 +643,17 @@ def _wake(waiters: list[asyncio.Future[None]] | None) -> None:
 def schedule_reconsider(core: FlowCore) -> None:
     """Have ``core`` reconsider its pressure and release soon, on its loop, from any thread."""
     loop, flow = core.loop, core.flow
-    if loop is None or flow is None:
-        return  # never started: nobody waits, and the next release will see the change
+    if flow is None:
+        return
+    if loop is None:
+        # never started by a consumer of its own (a sink fed by a flattening): its producers
+        # upstream may wait on the loop running here (a finalizer on another thread has
+        # none: nobody there waits, and the next release will see the change)
+        try:
+            asyncio.get_running_loop().call_soon(flow.reconsider, core)
+        except RuntimeError:
+            pass
+        return
     try:
         if threading.get_ident() == core.thread:
             loop.call_soon(flow.reconsider, core)

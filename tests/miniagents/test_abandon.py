@@ -25,7 +25,7 @@ from miniagents.errors import ReplayWindowError, StreamCancelledError
 from miniagents.ext.llm.offline import CallTool, create_offline_agent
 from miniagents.operators import join_messages, resolve_messages
 from miniagents.promising import _replay
-from miniagents.promising.lowlevel import running_tasks
+from miniagents.promising.lowlevel import running_tasks, set_deadlock_check_interval
 from miniagents.testing import VirtualClock, scripted_agent
 
 pytestmark = pytest.mark.usefixtures("virtual_clock")  # the sleeps and timeouts: virtual
@@ -1343,3 +1343,61 @@ async def test_a_failed_reply_passed_on_twice_fails_with_its_error_not_a_cancell
         with pytest.raises(ValueError, match="the second branch fails"):
             await read_all()
     assert read == ["streamed message"]  # (and no error logged as lost: see conftest)
+
+
+async def test_a_reader_giving_up_in_its_body_makes_room_at_once_without_the_watch(
+    virtual_clock: VirtualClock,
+) -> None:
+    """A reply that reaches its caller through a flattening (the agent's own record, fed by
+    its appender, not started by a consumer of its own) held its producer back: when the
+    slower of two readers gave up in its loop's body, the room it made woke nobody (its
+    finalizer scheduled no recheck for a stream without a loop), and the producer waited
+    for the deadlock watch. With the watch off, it waited for ever."""
+
+    @miniagent
+    async def streams(ctx: InteractionContext) -> None:
+        for index in range(3):
+            await ctx.areply(MessagePromise.from_async_iterable(two_tokens("s:", f"{index}")))
+
+    @miniagent
+    async def echoes(ctx: InteractionContext) -> None:
+        async for promise in ctx.message_promises:
+            await ctx.areply("".join([token async for token in promise]))
+        for index in range(3):
+            await ctx.areply(f"own:{index}")
+
+    @miniagent
+    async def chain(ctx: InteractionContext) -> None:
+        ctx.reply(echoes.inquire(streams.inquire()))
+
+    async def gives_up(replies: MessageSequencePromise[Message]) -> list[str]:
+        read: list[str] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(None) as timeout:
+                async for promise in replies:
+                    if read:
+                        timeout.reschedule(asyncio.get_running_loop().time() + 0.5)
+                        await asyncio.sleep(1)  # (its loop's own work: the timeout lands here)
+                    read.append(str(await promise))
+        return read
+
+    former = set_deadlock_check_interval(None)
+    try:
+        async with MiniAgents(high_water_mark=1):
+            replies = chain.inquire()
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            async with asyncio.timeout(60):  # (on the virtual clock: a hang fails at once)
+                everything, given_up = await asyncio.gather(
+                    asyncio.ensure_future(_all_texts(replies)), gives_up(replies)
+                )
+            took = loop.time() - start
+    finally:
+        set_deadlock_check_interval(former)
+    assert everything == ["s:0", "s:1", "s:2", "own:0", "own:1", "own:2"]
+    assert given_up == ["s:0"]
+    assert took == 0.5  # at the timeout, not at a watch's check (nor never)
+
+
+async def _all_texts(replies: MessageSequencePromise[Message]) -> list[str]:
+    return [str(await promise) async for promise in replies]
