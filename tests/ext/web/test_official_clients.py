@@ -181,7 +181,10 @@ def node() -> str:
     """The node executable, with the packages installed (else the test fails saying how)."""
     found = shutil.which("node")
     if found is None:
-        pytest.fail("These tests need Node.js (node, v18 or later) on the PATH: install it.")
+        pytest.fail(
+            "These tests need Node.js 22 or later (node) on the PATH: run `bash .ci/setup`, "
+            "which installs it when the machine has none."
+        )
     if (
         not (JS / "node_modules" / "@ag-ui" / "client").is_dir()
         or not (JS / "node_modules" / "ai-v5").is_dir()
