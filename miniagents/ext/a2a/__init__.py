@@ -23,7 +23,18 @@ for _module in ("a2a.types", "starlette", "sse_starlette", "ag_ui"):
             'with: pip install "miniagents[a2a]"'
         ) from _error
 
+from miniagents.ext.a2a.client import a2a_agent as a2a_agent  # noqa: E402
+from miniagents.ext.a2a.client import afetch_agent_card as afetch_agent_card  # noqa: E402
+from miniagents.ext.a2a.messages import A2AMessage as A2AMessage  # noqa: E402
+from miniagents.ext.a2a.messages import A2AReply as A2AReply  # noqa: E402
 from miniagents.ext.a2a.server import A2ASkill as A2ASkill  # noqa: E402
 from miniagents.ext.a2a.server import a2a_app as a2a_app  # noqa: E402
 
-__all__ = ["A2ASkill", "a2a_app"]
+__all__ = [
+    "A2AMessage",
+    "A2AReply",
+    "A2ASkill",
+    "a2a_agent",
+    "a2a_app",
+    "afetch_agent_card",
+]

@@ -266,6 +266,8 @@ class A2AEncoder:
                 ended["usage"] = usage_json(message.usage)
             if message.model is not None:
                 ended["model"] = message.model
+            if message.finish_reason is not None:
+                ended["finishReason"] = message.finish_reason
         return ended
 
     def _first(self, artifact_id: str, name: str, about: dict[str, object]) -> str:

@@ -41,7 +41,7 @@ from starlette.responses import JSONResponse, Response
 
 from miniagents.ext.a2a._encoding import A2AEncoder, A2AProtocol
 from miniagents.ext.a2a._wire import FINAL_STATES, Code
-from miniagents.ext.a2a.errors import A2AConfigurationError
+from miniagents.ext.a2a.errors import A2AConfigurationError, A2AError
 from miniagents.ext.llm.messages import UserMessage
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.errors import ToolApprovalError
@@ -57,9 +57,9 @@ from miniagents.ext.web.lowlevel import (
     ProtocolRoute,
     Run,
     RunManager,
+    aread_bounded,
     json_text,
     protocol_app,
-    read_bounded,
 )
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
@@ -284,7 +284,7 @@ _Method = Callable[
 ]
 
 
-class _RPCError(Exception):
+class _RPCError(A2AError):
     """A JSON-RPC error to answer (never raised out of the app)."""
 
     def __init__(self, code: int, message: str, data: object = None) -> None:
@@ -333,7 +333,7 @@ class _A2ATasks:
 
     async def arpc(self, request: Request, owner: str | None) -> Response:
         """``POST /``: one JSON-RPC request, read within bounds and answered by its method."""
-        body = await read_bounded(request, self.max_body_bytes)
+        body = await aread_bounded(request, self.max_body_bytes)
         if body is None:
             return _error(
                 None,

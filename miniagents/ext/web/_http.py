@@ -15,11 +15,11 @@ from starlette.responses import JSONResponse
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "aread_bounded",
     "error_response",
     "invalid_arguments",
     "not_pending",
     "problems",
-    "read_bounded",
     "read_json",
     "too_many_of_yours",
     "too_many_of_yours_message",
@@ -77,7 +77,7 @@ def unnamable_run(key: str, field: str, code: str) -> JSONResponse | None:
     )
 
 
-async def read_bounded(request: Request, max_bytes: int) -> bytes | None:
+async def aread_bounded(request: Request, max_bytes: int) -> bytes | None:
     """The request's body, or ``None`` if it is over ``max_bytes`` (then it is not read whole).
 
     A declared ``Content-Length`` over the limit is refused before any byte is read; the
@@ -103,7 +103,7 @@ async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
     The body is read in chunks and refused (413) as soon as it is over ``max_bytes``, so a
     large body is never held in memory; a body that is not JSON is a 400.
     """
-    body = await read_bounded(request, max_bytes)
+    body = await aread_bounded(request, max_bytes)
     if body is None:
         return _too_large(max_bytes)
     try:

@@ -15,7 +15,7 @@ their owners, limits, approvals and pauses:
   :class:`Encoder` per job that writes the reply's parts (:data:`Part`: texts, tool calls,
   approvals asked, tool results, read in order by the manager) as the protocol's events
   (JSON text, :func:`json_text`), and, for durable agents, which events make an item;
-- its requests read the protocol's bodies (within bounds: :func:`read_bounded`), ask the
+- its requests read the protocol's bodies (within bounds: :func:`aread_bounded`), ask the
   manager for room (:meth:`RunManager.no_room`), start jobs (:meth:`RunManager.start_new`),
   find them (:meth:`RunManager.job`, :meth:`RunManager.paused`), resume them with decisions
   (:meth:`RunManager.aresume_run`, :class:`ApprovalDecision`) and answer with a run's
@@ -34,7 +34,7 @@ from miniagents.ext.web._app import ProtocolRoute as ProtocolRoute
 from miniagents.ext.web._app import protocol_app as protocol_app
 from miniagents.ext.web._guard import Door as Door
 from miniagents.ext.web._http import DEFAULT_MAX_BODY_BYTES as DEFAULT_MAX_BODY_BYTES
-from miniagents.ext.web._http import read_bounded as read_bounded
+from miniagents.ext.web._http import aread_bounded as aread_bounded
 from miniagents.ext.web._protocol import ApprovalFlow as ApprovalFlow
 from miniagents.ext.web._protocol import Encoder as Encoder
 from miniagents.ext.web._protocol import Item as Item
@@ -94,8 +94,8 @@ __all__ = [
     "TextEnd",
     "TextStart",
     "WebProtocol",
+    "aread_bounded",
     "json_text",
     "plain",
     "protocol_app",
-    "read_bounded",
 ]
