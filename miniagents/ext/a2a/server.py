@@ -320,7 +320,8 @@ class _A2ATasks:
 
     async def acard(self, request: Request, owner: str | None) -> Response:
         """``GET /.well-known/agent-card.json``: the card, with the app's URL in it."""
-        url = self.url or str(request.base_url)
+        root = request.scope.get("root_path", "")  # (a mounted app's mount: its URL's path)
+        url = self.url or str(request.url.replace(path=f"{root}/", query="", fragment=""))
         interfaces = [{**self._interface(), "url": url}]
         return JSONResponse({**self.card, "supportedInterfaces": interfaces})
 
