@@ -37,6 +37,7 @@ from miniagents.ext.a2a._wire import (
     PAUSED_STATES,
     TOOL_CALL,
     TOOL_RESULT,
+    WORKING,
     ours,
     usage_of,
 )
@@ -96,6 +97,7 @@ class ReplyWriter:
         self._status_metadata: Mapping[str, object] = {}
         self._open: dict[str, _Open] = {}
         self._seen: set[str] = set()  # the artifacts read (open or ended)
+        self.decided: set[str] = set()  # the calls whose decisions were sent
         task = asyncio.current_task()
         assert task is not None  # (an interaction runs in its task)
         self._task = task
@@ -160,6 +162,9 @@ class ReplyWriter:
         self.state = state
         self._status = status
         self._status_metadata = metadata
+        asked = self._asked()
+        if asked and all(ask.call_id in self.decided for ask in asked):
+            self.state = WORKING  # (a task as it stood before it took the decisions sent)
         if state == COMPLETED:
             self._end_all()
 
@@ -180,7 +185,7 @@ class ReplyWriter:
             if state == CANCELED:
                 raise A2ATaskCanceledError(
                     f"The task {task_id!r} of the remote agent {self.alias} was cancelled "
-                    f"there before it completed{_quoted(said)}.",
+                    f"there before it completed{_said(said)}",
                     task_id=task_id,
                     state=state,
                 )
@@ -188,7 +193,7 @@ class ReplyWriter:
             named = f" ({remote_type})" if isinstance(remote_type, str) else ""
             raise A2ATaskFailedError(
                 f"The task {task_id!r} of the remote agent {self.alias} ended "
-                f"{state.removeprefix('TASK_STATE_').lower()}{named}{_quoted(said)}.",
+                f"{state.removeprefix('TASK_STATE_').lower()}{named}{_said(said)}",
                 task_id=task_id,
                 state=state,
                 remote_type=remote_type if isinstance(remote_type, str) else None,
@@ -198,7 +203,7 @@ class ReplyWriter:
                 f"The remote agent {self.alias} asks for "
                 f"{'authentication' if state != 'TASK_STATE_INPUT_REQUIRED' else 'input'} "
                 f"that this agent cannot give (its task {task_id!r} waits for it)"
-                f"{_quoted(said)}. Call it with everything it needs in the first message.",
+                f"{_said(said)} Call it with everything it needs in the first message.",
                 task_id=task_id,
                 context_id=self.context_id or "",
                 state=state,
@@ -207,7 +212,12 @@ class ReplyWriter:
 
     def approvals(self) -> list[ApprovalAsk]:
         """The calls the task waits for the decisions of (a MiniAgents server's approvals)."""
-        if self._status is None or self.state not in PAUSED_STATES:
+        if self.state not in PAUSED_STATES:
+            return []
+        return [ask for ask in self._asked() if ask.call_id not in self.decided]
+
+    def _asked(self) -> list[ApprovalAsk]:
+        if self._status is None or TaskState.Name(self._status.state) not in PAUSED_STATES:
             return []
         asks: list[ApprovalAsk] = []
         for part in self._status.message.parts:
@@ -365,5 +375,9 @@ def _string(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _quoted(said: str) -> str:
-    return f": {said}" if said else ""
+def _said(said: str) -> str:
+    """The end of a sentence: ``said`` after a colon (if any), and one full stop."""
+    said = said.strip()
+    if not said:
+        return "."
+    return f": {said}" if said.endswith((".", "!", "?")) else f": {said}."

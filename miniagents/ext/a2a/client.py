@@ -236,10 +236,11 @@ class _Remote:
         self.cancel_timeout = float(cancel_timeout)
         self._card: AgentCard | None = self.card  # (fetched once per process, not pickled)
 
-    def __reduce__(self) -> tuple[type[_Remote], tuple[object, ...]]:
-        target = self.url if self.url is not None else self.card
+    def __reduce__(self) -> tuple[Callable[..., _Remote], tuple[object, ...]]:
+        # (a card is a protobuf message, whose class pickle cannot find: its bytes travel)
+        target = self.url if self.url is not None else _card_bytes(self.card)
         arguments = (target, self.headers, self.timeout, self.reconnects, self.cancel_timeout)
-        return (_Remote, arguments)
+        return (_remote, arguments)
 
     def alias(self) -> str:
         if self.card is None or not self.card.name:
@@ -263,6 +264,26 @@ class _Remote:
             assert self.url is not None  # (a remote without a card has a URL)
             self._card = await _afetched(client, self.url)
         return self._card
+
+
+def _card_bytes(card: AgentCard | None) -> bytes:
+    assert card is not None  # (a remote without a URL has a card)
+    return card.SerializeToString()
+
+
+def _remote(
+    target: str | bytes,
+    headers: dict[str, str],
+    timeout: float,
+    reconnects: int,
+    cancel_timeout: float,
+) -> _Remote:
+    """A pickled :class:`_Remote` again (its card from its bytes)."""
+    if isinstance(target, bytes):
+        card = AgentCard()
+        card.ParseFromString(target)
+        return _Remote(card, headers, timeout, reconnects, cancel_timeout)
+    return _Remote(target, headers, timeout, reconnects, cancel_timeout)
 
 
 async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None = None) -> None:
@@ -383,6 +404,7 @@ class _Exchange:
     def _answered(self, decisions: list[tuple[str, ToolDecision]]) -> AsyncIterator[StreamResponse]:
         parts = []
         for call_id, decision in decisions:
+            self.writer.decided.add(call_id)
             data: dict[str, object] = {"toolCallId": call_id, "approved": decision.approved}
             if decision.arguments is not None:
                 data["arguments"] = dict(decision.arguments)

@@ -39,8 +39,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from miniagents.ext.a2a._encoding import A2AEncoder, A2AProtocol
-from miniagents.ext.a2a._wire import FINAL_STATES, Code
+from miniagents.ext.a2a._encoding import A2AEncoder, A2AProtocol, now
+from miniagents.ext.a2a._wire import FINAL_STATES, PAUSED_STATES, WORKING, Code
 from miniagents.ext.a2a.errors import A2AConfigurationError, A2AError
 from miniagents.ext.llm.messages import UserMessage
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -555,7 +555,11 @@ class _A2ATasks:
         return job
 
     def _task(self, job: Job, history_length: int | None = None) -> dict[str, object]:
-        return _encoder(job).task(_events(job), history_length)
+        encoder = _encoder(job)
+        task = encoder.task(_events(job), history_length)
+        if encoder.fold.state in PAUSED_STATES and not job.paused and not job.done:
+            task["status"] = {"state": WORKING, "timestamp": now()}  # (answered: it goes on)
+        return task
 
     def _stream(self, rpc_id: str | int | None, job: Job) -> Response:
         """The task as it is now, then its events as they come (to its end, or its pause)."""

@@ -30,14 +30,21 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 Play = Callable[[RequestContext, TaskUpdater], Awaitable[None]]
-"""What the executor does for a task: publish its events (the task itself is published first)."""
+"""What the executor does for a task: publish its events (the task itself is published first).
+
+The updater's ``event_queue`` is where a play publishes anything else (a direct message)."""
 
 
 class PlayedExecutor(AgentExecutor):
-    """Plays ``play`` for each task; notes the ids of the tasks cancelled."""
+    """Plays ``play`` for each task; notes the ids of the tasks cancelled.
 
-    def __init__(self, play: Play) -> None:
+    ``task_first=False``: the task is not published first (``play`` may answer with a
+    message instead, or publish the task itself).
+    """
+
+    def __init__(self, play: Play, *, task_first: bool = True) -> None:
         self.play = play
+        self.task_first = task_first
         self.cancelled: list[str] = []
         self.cancelled_event = asyncio.Event()
         self.started: list[str] = []
@@ -46,7 +53,7 @@ class PlayedExecutor(AgentExecutor):
         assert context.task_id is not None
         assert context.context_id is not None
         self.started.append(context.task_id)
-        if context.current_task is None:
+        if context.current_task is None and self.task_first:
             await event_queue.enqueue_event(
                 Task(
                     id=context.task_id,

@@ -361,7 +361,7 @@ async def test_a_call_that_waits_for_approval_asks_for_input_and_the_next_messag
         }
         second = [event async for event in client.send_message(decision(task_id, approve))]
         assert kind(second[0]) == "task"
-        assert second[0].task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+        assert second[0].task.status.state == WORKING  # (answered: it works again)
         assert kind(second[1]) == "status TASK_STATE_WORKING"
         assert kind(second[-1]) == "status TASK_STATE_COMPLETED"
         texts = "".join(text_of(event) for event in second if kind(event) == "chunk")
