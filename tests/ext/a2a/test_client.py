@@ -45,9 +45,11 @@ from miniagents.ext.llm.messages import (
     LLMToolResultMessage,
 )
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.tools import FunctionTool, ToolResultMessage
 from miniagents.ext.web import BearerTokenAuth
 from miniagents.pipeline import pipeline
+from miniagents.testing import FakeLLMServer
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import PlayedExecutor, sdk_app, text
 from tests.ext.web.serving import (
@@ -486,3 +488,22 @@ async def test_a_mounted_remote_is_called_at_its_mount() -> None:
         [answer] = await a2a_agent(f"{web.base_url}/team/a/").inquire("Where?")
         await until(lambda: True)
     assert str(answer) == "Here."
+
+
+async def test_the_remotes_usage_and_cost_are_carried(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.openai_base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    for _ in range(2):  # the remote's call, then the same call here
+        fake_llm.reply(tokens=["A priced ", "answer."], usage=(12, 3))
+    agent = openai_agent.fork(alias="PRICED", model="gpt-4o-mini", stream=True, max_retries=0)
+    async with served(a2a_app(agent)) as web, MiniAgents():
+        [answer] = await a2a_agent(f"{web.base_url}/").inquire("Hi")
+        [local] = await agent.inquire("Hi")
+    assert isinstance(answer, A2AMessage)
+    assert local.usage is not None
+    assert local.usage.cost_usd is not None
+    assert local.usage.cost_usd > 0
+    assert answer.usage == local.usage  # the tokens and the cost the remote reported
+    assert (answer.model, answer.agent_alias) == ("gpt-4o-mini", "PRICED")

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
+import httpx2
 import pytest
 from a2a.client.card_resolver import parse_agent_card
 from a2a.types import (
@@ -35,7 +36,17 @@ from miniagents.ext.a2a import A2ASkill, a2a_app
 from miniagents.ext.llm.messages import LLMMessage
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
-from tests.ext.a2a.rpc import all_of, decision, kind, sdk_client, user_message
+from miniagents.testing import VirtualClock
+from tests.ext.a2a.rpc import (
+    all_of,
+    call,
+    decision,
+    kind,
+    rpc,
+    sdk_client,
+    send_params,
+    user_message,
+)
 from tests.ext.web.serving import (
     delete_file,
     deleted,
@@ -419,3 +430,30 @@ async def test_text_and_data_parts_are_the_agents_input_messages() -> None:
         [_ async for _ in client.send_message(user_message("Plain text"))]
         [_ async for _ in client.send_message(user_message(data={"city": "Paris"}))]
     assert heard == ["Plain text", '{"city": "Paris"}']
+
+
+async def test_an_ended_task_is_kept_keep_runs_for_seconds_then_forgotten(
+    virtual_clock: VirtualClock,
+) -> None:
+    app = a2a_app(offline_agent.fork(reply="Kept.", token_delay=0), keep_runs_for=60)
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://app") as client:
+        task = (await call(client, rpc("SendMessage", send_params()))).json()["result"]["task"]
+        await asyncio.sleep(59)
+        kept = (await call(client, rpc("GetTask", {"id": task["id"]}))).json()["result"]
+        assert kept["artifacts"][0]["parts"] == [{"text": "Kept."}]
+        await asyncio.sleep(2)
+        forgotten = (await call(client, rpc("GetTask", {"id": task["id"]}))).json()["error"]
+    assert forgotten["code"] == -32001
+    assert (app.state.runs.kept, virtual_clock.elapsed >= 61) == (0, True)
+
+
+async def test_a_task_that_waits_for_input_is_followed_to_its_question_only() -> None:
+    app = a2a_app(approving_agent())
+    async with served(app) as web, sdk_client(str(web.base_url)) as client:
+        first = await all_of(client.send_message(user_message("Delete notes.md")))
+        task_id = first[-1].status_update.task_id
+        again = await all_of(client.subscribe(SubscribeToTaskRequest(id=task_id)))
+    assert [kind(event) for event in again] == ["task"]  # (the stream ends where it waits)
+    assert again[0].task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+    assert again[0].task.status.message.parts[0].text.startswith("The call ")
