@@ -1,9 +1,10 @@
 """``a2a_agent``: a remote A2A agent as a ``MiniAgent``, its reply streamed into its caller's.
 
 Each interaction sends one A2A message (its input messages and its ``message`` argument,
-as text parts) with ``SendStreamingMessage`` (``SendMessage`` to an agent whose card says
-it does not stream), through the official ``a2a-sdk`` client, and reads the task's events
-into its reply as they come (see :mod:`miniagents.ext.a2a._reading`)::
+as text parts) with ``SendStreamingMessage``, through the official ``a2a-sdk`` client, and
+reads the task's events into its reply as they come (see :mod:`miniagents.ext.a2a._reading`;
+to an agent whose card says it does not stream, ``SendMessage``, which answers at once, then
+``GetTask`` until the task ends or waits: its texts come as often as it is asked)::
 
     caller:   inquire ----> SendStreamingMessage
     remote:                   task: "Riv" "ers" ... (tool call, its result) ... completed
@@ -303,7 +304,8 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
                 f"The card of the A2A agent {card.name!r} names no JSON-RPC interface to call "
                 f"({error}); this client speaks A2A over JSON-RPC."
             ) from error
-        await _Exchange(remote, ctx, client).arun(parts or [Part(text="")])
+        exchange = _Exchange(remote, ctx, client, streams=card.capabilities.streaming)
+        await exchange.arun(parts or [Part(text="")])
 
 
 def _part(message: Message) -> Part:
@@ -318,16 +320,24 @@ def _part(message: Message) -> Part:
 class _Exchange:
     """The requests of one interaction, and the reading of its task's events into the reply."""
 
-    def __init__(self, remote: _Remote, ctx: InteractionContext, client: Client) -> None:
+    def __init__(
+        self, remote: _Remote, ctx: InteractionContext, client: Client, *, streams: bool
+    ) -> None:
         self.remote = remote
         self.client = client
         self.writer = ReplyWriter(ctx, ctx.this_agent.alias)
         self.ctx = ctx
+        self.streams = streams  # (else: SendMessage returns at once, and GetTask is polled)
+
+    def _sent(self, message: A2AWireMessage) -> AsyncIterator[StreamResponse]:
+        request = SendMessageRequest(message=message)
+        request.configuration.return_immediately = not self.streams
+        return self.client.send_message(request)
 
     async def arun(self, parts: list[Part]) -> None:
         writer = self.writer
         first = A2AWireMessage(message_id=str(uuid.uuid4()), role=Role.ROLE_USER, parts=parts)
-        events = self.client.send_message(SendMessageRequest(message=first))
+        events = self._sent(first)
         try:
             while True:
                 await self._afollow(events)
@@ -347,11 +357,16 @@ class _Exchange:
             raise
 
     async def _afollow(self, events: AsyncIterator[StreamResponse]) -> None:
-        """Read ``events`` until the task ends or waits; follow it again where it broke."""
+        """Read ``events`` until the task ends or waits; follow it again where it broke.
+
+        An agent that does not stream answers ``SendMessage`` at once: its task is then
+        polled (``GetTask``) until it ends or waits.
+        """
         writer = self.writer
         failures = 0
         following: AsyncIterator[StreamResponse] | None = events
         while True:
+            cause: BaseException | None = None  # (None: it ended before the task did)
             try:
                 if following is None:
                     assert writer.task_id is not None  # (else it was not followed again)
@@ -364,13 +379,14 @@ class _Exchange:
             except (A2AClientError, SDKError) as error:
                 if not _dropped(error):
                     raise _translated(error, writer.alias) from error
-                cause: BaseException | None = error
-            else:
-                cause = None  # (it ended before the task did)
+                cause = error
             finally:
                 if following is not None:
                     await _aclosed(following)
             following = None
+            if cause is None and writer.task_id is not None and not self.streams:
+                following = self._apolled(writer.task_id)  # (it answered at once: poll it)
+                continue
             failures += 1
             if writer.task_id is None or failures > self.remote.reconnects:
                 raise _broken(writer.alias, cause, failures - 1) from cause
@@ -383,7 +399,24 @@ class _Exchange:
         task = await self.client.get_task(GetTaskRequest(id=task_id))
         if task.status.state in _ENDED_STATES:
             return _one(StreamResponse(task=task))
+        if not self.streams:
+            return self._apolled(task_id)
         return self.client.subscribe(SubscribeToTaskRequest(id=task_id))
+
+    async def _apolled(self, task_id: str) -> AsyncIterator[StreamResponse]:
+        """The task as ``GetTask`` gives it, again and again, until it ends or waits.
+
+        For an agent that does not stream: its artifacts come as often as it is asked
+        (at first at once, then at most every 2 seconds).
+        """
+        delay = 0.05
+        while True:
+            task = await self.client.get_task(GetTaskRequest(id=task_id))
+            yield StreamResponse(task=task)
+            if task.status.state in _ENDED_STATES or task.status.state in _WAITING_STATES:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     async def _adecisions(self, asks: list[ApprovalAsk]) -> list[tuple[str, ToolDecision]]:
         """Ask for each call's decision in the reply, and wait for them all."""
@@ -420,7 +453,7 @@ class _Exchange:
             task_id=self.writer.task_id or "",
             context_id=self.writer.context_id or "",
         )
-        return self.client.send_message(SendMessageRequest(message=answer))
+        return self._sent(answer)
 
     async def _acancel_remote(self) -> None:
         """Cancel the remote task (within ``cancel_timeout``), if it may still run."""
@@ -436,6 +469,7 @@ class _Exchange:
 
 
 _ENDED_STATES = frozenset({3, 4, 5, 7})  # TaskState: COMPLETED, FAILED, CANCELED, REJECTED
+_WAITING_STATES = frozenset({6, 8})  # TaskState: INPUT_REQUIRED, AUTH_REQUIRED
 
 
 async def _one(event: StreamResponse) -> AsyncIterator[StreamResponse]:
