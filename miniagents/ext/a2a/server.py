@@ -55,9 +55,9 @@ from miniagents.ext.web.lowlevel import (
     Job,
     NoRoom,
     ProtocolRoute,
-    Run,
     RunManager,
     aread_bounded,
+    follow_from_now,
     json_text,
     protocol_app,
 )
@@ -563,10 +563,11 @@ class _A2ATasks:
 
     def _stream(self, rpc_id: str | int | None, job: Job) -> Response:
         """The task as it is now, then its events as they come (to its end, or its pause)."""
-        frame = _framer(rpc_id)
-        snapshot = frame(json_text({"task": self._task(job)}, compact=True))
-        run: Run = job.current  # (the task read to its last event: the stream goes on after)
-        return run.response(len(run.events), frame=frame, prelude=[snapshot])
+
+        def snapshot() -> str:
+            return json_text({"task": self._task(job)}, compact=True)
+
+        return follow_from_now(job, snapshot, _framer(rpc_id))
 
 
 def _encoder(job: Job) -> A2AEncoder:

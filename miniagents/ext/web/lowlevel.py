@@ -20,13 +20,18 @@ their owners, limits, approvals and pauses:
   find them (:meth:`RunManager.job`, :meth:`RunManager.paused`), resume them with decisions
   (:meth:`RunManager.aresume_run`, :class:`ApprovalDecision`) and answer with a run's
   stream (:meth:`Run.response`, which may frame each event for its request and send a
-  prelude first);
+  prelude first), or with a job's state as it stands, then its events from there on
+  (:func:`follow_from_now`: how a client that lost its stream gets nothing twice);
 - :func:`protocol_app` makes the ASGI app of its routes (:class:`ProtocolRoute`), behind
   the :class:`Door` (who asks, CORS, the security headers), with the trace context of
   each request (:data:`TRACE_HEADERS`) continued by the runs it starts.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+from sse_starlette import EventSourceResponse
 
 from miniagents.ext.web._app import TRACE_HEADERS as TRACE_HEADERS
 from miniagents.ext.web._app import Handler as Handler
@@ -99,3 +104,21 @@ __all__ = [
     "plain",
     "protocol_app",
 ]
+
+
+def follow_from_now(
+    job: Job, snapshot: Callable[[], str], frame: Callable[[str], str] | None = None
+) -> EventSourceResponse:
+    """An SSE response of ``job`` from now: its state first, then each event that comes after.
+
+    ``snapshot()`` is the protocol's event of what the job holds so far (A2A's task: its
+    status and its artifacts whole), made from the events its runs have logged; it is made,
+    and the position in the job's current run taken, in one step (no event can be logged
+    between the two), so a client that lost its stream gets each event once: in the
+    snapshot, or after it. ``frame``: what each event's data becomes in this response (the
+    snapshot's too). A job that waits, or has ended, sends the snapshot alone.
+    """
+    run = job.current
+    first = snapshot()
+    prelude = [first if frame is None else frame(first)]
+    return run.response(len(run.events), frame=frame, prelude=prelude)
