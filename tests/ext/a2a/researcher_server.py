@@ -3,11 +3,12 @@
 ``python researcher_server.py`` listens on a free port of 127.0.0.1 and prints ``PORT <n>``
 (flushed) before it serves. The app at ``/`` is ``a2a_app(RESEARCHER)``: the researcher
 streams the tokens the test posts to ``/control/token`` (``{"token": ...}``; ``null`` ends
-its reply), noting the monotonic clock (``time.monotonic_ns``, the same clock in every
-process of the machine) just before it yields each one. ``GET /control/state`` says what
-it produced (each token with its time), whether its reply was cancelled, how many tasks are
-live, and the spans it made (tracing is on, into OpenTelemetry's in-memory exporter);
-``POST /control/idle`` answers once no task is live.
+its reply; the post is answered once the researcher waits for the token), noting the
+monotonic clock (``time.monotonic_ns``, the same clock in every process of the machine)
+just before it yields each one. ``GET /control/state`` says what it produced (each token
+with its time), whether its reply was cancelled, how many tasks are live, and the spans it
+made (tracing is on, into OpenTelemetry's in-memory exporter); ``POST /control/idle``
+answers once no task is live.
 """
 
 from __future__ import annotations
@@ -36,9 +37,19 @@ cancelled: list[bool] = []
 exporter = InMemorySpanExporter()
 
 
+waiting = asyncio.Event()
+"""Set while the researcher waits for its next token (its reply is open: a token posted then
+is produced at once, not queued before the task started)."""
+
+
 async def _tokens() -> AsyncIterator[str]:
     try:
-        while (token := await tokens.get()) is not None:
+        while True:
+            waiting.set()
+            token = await tokens.get()
+            waiting.clear()
+            if token is None:
+                return
             produced.append((token, time.monotonic_ns()))
             yield token
     except asyncio.CancelledError:
@@ -60,7 +71,9 @@ app = a2a_app(researcher)
 
 
 async def token(request: Request) -> Response:
-    tokens.put_nowait((await request.json())["token"])
+    given = (await request.json())["token"]
+    await waiting.wait()  # (the researcher's reply is open and waits for it)
+    tokens.put_nowait(given)
     return JSONResponse({})
 
 
