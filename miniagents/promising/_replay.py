@@ -1056,8 +1056,12 @@ class ReplayCore(abc.ObserverBase[T]):
         finally:
             self._needing -= 1
 
-    async def acollect(self) -> list[T]:
+    async def acollect(self, gate: ReplayCore[Any] | None = None) -> list[T]:
         """Wait for the end of the stream; return every piece or raise its error.
+
+        ``gate``: the caller is an agent awaiting its whole input through its view (gated by
+        its replies): the hold of its input from the interaction's start ends, this wait
+        needing every piece itself (see ``Flow.let_go_reader``).
 
         Raises:
             ReplayWindowError: if the stream has released pieces (past its replay window).
@@ -1070,6 +1074,8 @@ class ReplayCore(abc.ObserverBase[T]):
         if flow.settle(self):
             raise flow.released_error(self)
         flow.pins += 1  # an await of the whole needs every piece, and reads them all at once
+        if gate is not None and flow.queued:
+            flow.let_go_reader(self, gate)
         if flow.blocked:
             flow.recheck(self)
         try:

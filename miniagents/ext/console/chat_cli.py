@@ -49,7 +49,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from miniagents.ext.console.agents import create_console_user_agent
 from miniagents.ext.history import ChatHistory, ChatHistoryError, InMemoryChatHistory
@@ -193,6 +193,41 @@ def _parser(prog: str, more: Mapping[str, Command]) -> _Parser:
     commands = parser.add_subparsers(
         title="commands", dest="command", required=True, metavar="COMMAND"
     )
+    _add_chat(commands)
+    _add_web(commands)
+    for name, command in more.items():  # run by main() before parsing: listed here only
+        commands.add_parser(name, help=command.help, add_help=False)
+    return parser
+
+
+def _add_model_choice(command: argparse.ArgumentParser, *, described: bool) -> None:
+    """The arguments that choose the assistant: --provider, --model, --system."""
+    command.add_argument(
+        "--provider",
+        choices=PROVIDERS,
+        help="who answers (default: chosen by the API keys set, as described above)"
+        if described
+        else "who answers (as for chat)",
+    )
+    command.add_argument(
+        "--model",
+        help=(
+            f"the model (default: $OPENAI_MODEL or {DEFAULT_OPENAI_MODEL} for OpenAI, "
+            f"$ANTHROPIC_MODEL or {DEFAULT_ANTHROPIC_MODEL} for Anthropic)"
+        )
+        if described
+        else "the model (as for chat)",
+    )
+    command.add_argument(
+        "--system",
+        default=DEFAULT_SYSTEM_PROMPT,
+        metavar="TEXT",
+        help=f'the system prompt (default: "{DEFAULT_SYSTEM_PROMPT}"; "" for none)',
+    )
+
+
+def _add_chat(commands: Any) -> None:
+    """The ``chat`` command: a chat in the terminal."""
     chat = commands.add_parser(
         "chat",
         help="chat with an LLM in your terminal",
@@ -204,30 +239,17 @@ def _parser(prog: str, more: Mapping[str, Command]) -> _Parser:
             "key, no network)."
         ),
     )
-    chat.add_argument(
-        "--provider",
-        choices=PROVIDERS,
-        help="who answers (default: chosen by the API keys set, as described above)",
-    )
-    chat.add_argument(
-        "--model",
-        help=(
-            f"the model (default: $OPENAI_MODEL or {DEFAULT_OPENAI_MODEL} for OpenAI, "
-            f"$ANTHROPIC_MODEL or {DEFAULT_ANTHROPIC_MODEL} for Anthropic)"
-        ),
-    )
-    chat.add_argument(
-        "--system",
-        default=DEFAULT_SYSTEM_PROMPT,
-        metavar="TEXT",
-        help=f'the system prompt (default: "{DEFAULT_SYSTEM_PROMPT}"; "" for none)',
-    )
+    _add_model_choice(chat, described=True)
     chat.add_argument(
         "--history",
         metavar="FILE.md",
         help="keep the conversation in this markdown file, and resume it if it exists",
     )
     chat.set_defaults(chat_parser=chat)
+
+
+def _add_web(commands: Any) -> None:
+    """The ``web`` command: a chat page served to the browser, behind a bearer token."""
     web = commands.add_parser(
         "web",
         help="chat with an LLM on a page in your browser",
@@ -237,14 +259,7 @@ def _parser(prog: str, more: Mapping[str, Command]) -> _Parser:
             "The model is chosen as for chat."
         ),
     )
-    web.add_argument("--provider", choices=PROVIDERS, help="who answers (as for chat)")
-    web.add_argument("--model", help="the model (as for chat)")
-    web.add_argument(
-        "--system",
-        default=DEFAULT_SYSTEM_PROMPT,
-        metavar="TEXT",
-        help=f'the system prompt (default: "{DEFAULT_SYSTEM_PROMPT}"; "" for none)',
-    )
+    _add_model_choice(web, described=False)
     web.add_argument(
         "--page",
         metavar="FILE.html",
@@ -266,9 +281,6 @@ def _parser(prog: str, more: Mapping[str, Command]) -> _Parser:
         "https://chat.example.com); repeat it for more",
     )
     web.set_defaults(chat_parser=web)
-    for name, command in more.items():  # run by main() before parsing: listed here only
-        commands.add_parser(name, help=command.help, add_help=False)
-    return parser
 
 
 def _provider(chosen: str | None) -> _Provider:

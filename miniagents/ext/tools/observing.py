@@ -25,6 +25,7 @@ from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents.lowlevel import Hook
 from miniagents.promising.lowlevel import logger
 
 __all__ = [
@@ -69,22 +70,20 @@ class ToolCallObserver(Protocol):
         ...
 
 
-_observer: ToolCallObserver | None = None
+_observer: Hook[ToolCallObserver] = Hook("the tool call observer")
 _warned: set[str] = set()
 
 
 def observe_tool_calls(observer: ToolCallObserver | None) -> ToolCallObserver | None:
     """Set the observer of the tool calls that start from now on; return the one before."""
-    global _observer
-    previous, _observer = _observer, observer
-    return previous
+    return _observer.set(observer)
 
 
 def watch_tool_call(
     tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
 ) -> ToolCallWatch | None:
     """The observer's watch of a call that starts now (``None`` without an observer)."""
-    observer = _observer
+    observer = _observer.current
     if observer is None:
         return None
     try:
