@@ -173,6 +173,7 @@ class _Watch:
         parked = self.parked
         search = Search(parked, shared=len(roots) > 1)
         found = False
+        behind: list[asyncio.Task[Any]] = []  # stuck only through a set acted on before
         for root in roots:
             wait = parked.get(root)
             if wait is None or (wait[1] is not None and wait[1].done()):
@@ -193,6 +194,13 @@ class _Watch:
                         self.note(task)
                 else:
                     self.report(stuck, cycle=True)
+            else:
+                behind.append(root)
+        if found:
+            # a root stuck behind a relieved set is not in that set: it is looked at again
+            # once the relieved producer has run (it may still be stuck, in a cycle of its own)
+            for task in behind:
+                self.note(task)
         return found
 
     def watch_end(self, end: asyncio.Task[Any], root: asyncio.Task[Any]) -> None:

@@ -96,7 +96,9 @@ class Search:
     def __init__(self, parked: dict[asyncio.Task[Any], Entry], shared: bool = True) -> None:
         self.parked = parked
         self.shared = shared
-        self.live: set[object] = set()  # nodes known to reach a live node
+        # nodes known to reach a live node, each with the live task it reaches (None: what
+        # the library cannot see), so that a root found live through one keeps that task
+        self.live: dict[object, asyncio.Task[Any] | None] = {}
         self.stuck: set[object] = set()  # nodes known to reach none
         # the live task a search last ended at (running, or woken), if it was a task: the
         # root may be stuck once it ends (see _Watch.watch_end)
@@ -110,6 +112,7 @@ class Search:
         """
         live = self.live
         if root in live:
+            self.live_end = live[root]
             return None
         if root in self.stuck:
             return []
@@ -117,7 +120,7 @@ class Search:
         path: list[object] = [root]
         wakers = self._wakers(root)
         if wakers is None:
-            self._mark_live(path)
+            self._mark_live(path, _task_or_none(root))
             return None
         stack: list[Iterator[object]] = [iter(wakers)]
         earlier = False
@@ -127,9 +130,11 @@ class Search:
                 stack.pop()
                 path.pop()
                 continue
-            if step is None or step in live:
-                self._mark_live(path)
-                self.live_end = None  # (what the library cannot see, or a cached answer)
+            if step is None:
+                self._mark_live(path, None)  # (what the library cannot see)
+                return None
+            if step in live:
+                self._mark_live(path, live[step])  # (a cached answer: the same live task)
                 return None
             if step in seen:
                 continue
@@ -140,7 +145,7 @@ class Search:
             path.append(step)
             wakers = self._wakers(step)
             if wakers is None:
-                self._mark_live(path)
+                self._mark_live(path, _task_or_none(step))
                 return None
             stack.append(iter(wakers))
         self.stuck.update(seen)
@@ -148,11 +153,13 @@ class Search:
             return []
         return [node for node in seen if _is_task(node)]
 
-    def _mark_live(self, path: list[object]) -> None:
-        end = path[-1] if path else None
-        self.live_end = end if _is_task(end) else None
+    def _mark_live(self, path: list[object], end: asyncio.Task[Any] | None) -> None:
+        """Note ``path`` as live, reaching the live task ``end`` (``None``: not a task)."""
+        self.live_end = end
         if self.shared:
-            self.live.update(path)
+            live = self.live
+            for node in path:
+                live[node] = end
 
     def _wakers(self, node: object) -> Iterable[object] | None:
         """Who can move ``node`` on, or ``None`` if it is live."""
@@ -193,6 +200,11 @@ def _is_task(node: object) -> TypeGuard[asyncio.Task[Any]]:
     """Whether ``node`` is a task: asyncio's own, or another loop's or factory's (pure
     Python tasks, as an eager task factory may make, are no ``asyncio.Task``)."""
     return type(node) is asyncio.Task or (asyncio.isfuture(node) and hasattr(node, "get_coro"))
+
+
+def _task_or_none(node: object) -> asyncio.Task[Any] | None:
+    """``node`` if it is a task, else ``None``."""
+    return node if _is_task(node) else None
 
 
 def _awaited_tasks(task: asyncio.Task[Any]) -> Iterable[object] | None:

@@ -66,6 +66,7 @@ from tests.fakes.topologies import (
     OPERATORS,
     ORDINARY,
     Ambient,
+    AsTool,
     Chain,
     Consumer,
     FanOut,
@@ -519,3 +520,47 @@ def test_a_fan_out_past_a_tiny_high_water_mark_with_limited_workers_ends(
         consumer="tokens",
     )
     check(program, caplog)
+
+
+_RELIEVED_LATE = [
+    # two replicas of an agent that passes one reply on twice, read as complete messages: the
+    # second replica's producer was stuck only behind the first's, relieved in the same look
+    Program(
+        root=FanOut(
+            children=(Twice(child=Leaf(input_style="tokens", own=1), copies=2),),
+            replicas=2,
+            start_asap=False,
+        ),
+        inputs=("y", "y", "x", "y"),
+        high_water_mark=2,
+        replay_window=None,
+        consumer="complete",
+        ambient="timeout",
+    ),
+    # four producers found live, in one look, through the same running tool: only the first
+    # was looked at again when the tool ended (the others' answer came from the look's cache)
+    Program(
+        root=FanOut(
+            children=(
+                AsTool(child=Leaf(input_style="tokens", own=0, pause_in="message")),
+                Twice(child=Leaf(input_style="await", own=8, with_areply=True), copies=3),
+            ),
+            replicas=4,
+            one_list=True,
+        ),
+        inputs=("zz", "y", "y", "zz"),
+        high_water_mark=4,
+        replay_window=4,
+        consumer="pipe",
+        ambient="timer",
+    ),
+]
+
+
+@pytest.mark.parametrize("program", _RELIEVED_LATE, ids=["behind a relieved one", "cached live"])
+def test_the_programs_the_watchs_check_relieved_a_second_late_end_at_once(
+    program: Program, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Programs of the fuzzer's that ended only at the watch's check (a second on the virtual
+    clock): the wait-for graph now finds their stuck waits the moment they park."""
+    assert check(program, caplog) == "replies"

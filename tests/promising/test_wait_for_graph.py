@@ -212,6 +212,50 @@ def test_a_reply_held_unread_while_its_holder_sleeps_is_not_relieved() -> None:
     assert run_with_virtual_time(main()) <= 4 + 1
 
 
+@miniagent
+async def echoed(ctx: InteractionContext) -> None:
+    """Reads each input token by token, echoes it, then replies one message of its own."""
+    async for promise in ctx.message_promises:
+        ctx.reply("".join([token async for token in promise]))
+    ctx.reply("own")
+
+
+@miniagent
+async def doubled(ctx: InteractionContext) -> None:
+    """Passes one reply on twice (issue 58's shape: a diamond of one stream)."""
+    reply = echoed.inquire(ctx.message_promises)
+    ctx.reply([reply, reply])
+
+
+@miniagent(start_asap=False)
+async def two_doubled(ctx: InteractionContext) -> None:
+    ctx.reply(doubled.inquire(ctx.message_promises))
+    ctx.reply(doubled.inquire(ctx.message_promises))
+
+
+def test_a_wait_stuck_behind_another_relieved_one_is_looked_at_again_at_once() -> None:
+    """Two producers stuck in one look, the second only through the first: the first's
+    relief did not free the second, which waited for the watch's check (found by the topology
+    fuzzer: a second's wait, not a tick, is the promise)."""
+
+    async def main() -> tuple[list[str], float]:
+        asyncio.get_running_loop().call_later(30, lambda: None)
+
+        async def awaited() -> list[str]:
+            async with MiniAgents(high_water_mark=2):
+                replies = two_doubled.inquire(["y", "y", "x", "y"])
+                texts: list[str] = await replies.as_message_observable().pipe(
+                    ops.map(str), ops.to_list()
+                )  # (complete messages, as they complete)
+                return texts
+
+        return await _timed(asyncio.ensure_future(awaited()))
+
+    texts, elapsed = run_with_virtual_time(main())
+    assert texts == ["y", "y", "x", "y", "own"] * 4
+    assert elapsed == 0.0
+
+
 # -- wait cycles: a DeadlockError, also with timers pending and on uvloop ---------------------
 
 
