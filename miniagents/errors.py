@@ -62,6 +62,19 @@ right for the extensions)::
     ├── RayPipelineArgumentError (also ValueError)  ray_pipeline given arguments it cannot use
     ├── RayPipelineRerunError (also RuntimeError)   a RayPipeline run a second time
     ├── RayPipelineLinkError (also RuntimeError)    run where a budget (a live link) applies
+    ├── A2AError                                  an A2A hop failed (ext.a2a.errors)
+    │   ├── A2AConfigurationError (also ValueError)  a2a_app or a2a_agent given unusable options
+    │   ├── A2ACardError (also ValueError)          a remote's card cannot be fetched or used
+    │   ├── A2AConnectionError (also ConnectionError)  unreachable, or a stream broke for good
+    │   ├── A2AHTTPError                            the remote answered an HTTP error (401, 503)
+    │   ├── A2AProtocolError                        the remote's answers break the protocol
+    │   ├── A2ARemoteError                          the remote answered a JSON-RPC error
+    │   │   ├── A2AInvalidRequestError (also ValueError)  it refused the request as invalid
+    │   │   ├── A2ATaskNotFoundError (also LookupError)   no such task there (or another's)
+    │   │   └── A2AUnsupportedOperationError          it does not do what was asked
+    │   ├── A2ATaskFailedError                      the remote task failed or was rejected
+    │   │   └── A2ATaskCanceledError                  it was cancelled there
+    │   └── A2AInputRequiredError                   it asks for input the caller cannot give
     ├── DurableError                              a durable run on DBOS (ext.dbos.errors)
     │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable, locked, corrupt
     │   ├── DurableConfigurationError (also ValueError)  two database URLs, aliases clash
@@ -152,6 +165,21 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.evals.errors import EvalsError as EvalsError
     from miniagents.evals.errors import EvalThresholdError as EvalThresholdError
     from miniagents.evals.errors import EvaluatorDefinitionError as EvaluatorDefinitionError
+    from miniagents.ext.a2a.errors import A2ACardError as A2ACardError
+    from miniagents.ext.a2a.errors import A2AConfigurationError as A2AConfigurationError
+    from miniagents.ext.a2a.errors import A2AConnectionError as A2AConnectionError
+    from miniagents.ext.a2a.errors import A2AError as A2AError
+    from miniagents.ext.a2a.errors import A2AHTTPError as A2AHTTPError
+    from miniagents.ext.a2a.errors import A2AInputRequiredError as A2AInputRequiredError
+    from miniagents.ext.a2a.errors import A2AInvalidRequestError as A2AInvalidRequestError
+    from miniagents.ext.a2a.errors import A2AProtocolError as A2AProtocolError
+    from miniagents.ext.a2a.errors import A2ARemoteError as A2ARemoteError
+    from miniagents.ext.a2a.errors import A2ATaskCanceledError as A2ATaskCanceledError
+    from miniagents.ext.a2a.errors import A2ATaskFailedError as A2ATaskFailedError
+    from miniagents.ext.a2a.errors import A2ATaskNotFoundError as A2ATaskNotFoundError
+    from miniagents.ext.a2a.errors import (
+        A2AUnsupportedOperationError as A2AUnsupportedOperationError,
+    )
     from miniagents.ext.dbos.errors import DurableApprovalError as DurableApprovalError
     from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
     from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
@@ -199,6 +227,24 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.tools.errors import ToolNameConflictError as ToolNameConflictError
 
 _LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "A2ACardError",
+            "A2AConfigurationError",
+            "A2AConnectionError",
+            "A2AError",
+            "A2AHTTPError",
+            "A2AInputRequiredError",
+            "A2AInvalidRequestError",
+            "A2AProtocolError",
+            "A2ARemoteError",
+            "A2ATaskCanceledError",
+            "A2ATaskFailedError",
+            "A2ATaskNotFoundError",
+            "A2AUnsupportedOperationError",
+        ],
+        "miniagents.ext.a2a.errors",
+    ),
     **dict.fromkeys(
         [
             "ChatHistoryError",
@@ -301,6 +347,19 @@ if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all attribute
 
 
 __all__ = [
+    "A2ACardError",
+    "A2AConfigurationError",
+    "A2AConnectionError",
+    "A2AError",
+    "A2AHTTPError",
+    "A2AInputRequiredError",
+    "A2AInvalidRequestError",
+    "A2AProtocolError",
+    "A2ARemoteError",
+    "A2ATaskCanceledError",
+    "A2ATaskFailedError",
+    "A2ATaskNotFoundError",
+    "A2AUnsupportedOperationError",
     "AgentArgumentError",
     "AgentDefinitionError",
     "AgentFinishedError",

@@ -29,6 +29,8 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 _BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
 _STDIN = re.compile(r"<!-- stdin\n(.*?)-->", re.DOTALL)
+_INCLUDED = re.compile(r'\s*--8<-- "([^"]+)"\s*')
+"""A block that is a file of the repository (an example), which mkdocs puts in its place."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,8 @@ def page_snippets(path: Path) -> list[Snippet]:
     blocks = list(_BLOCK.finditer(text))
     snippets: list[Snippet] = []
     for index, block in enumerate(blocks):
-        if block.group(1) != "python":
-            continue
+        if block.group(1) != "python" or _INCLUDED.fullmatch(block.group(2)):
+            continue  # (an included example runs as one: see test_an_included_file_is_an_example)
         following = blocks[index + 1] if index + 1 < len(blocks) else None
         between = text[block.end() : following.start() if following else len(text)]
         stdin = _STDIN.search(between)
@@ -105,6 +107,19 @@ def test_the_pages_have_snippets_to_run() -> None:
     assert all(snippet.expected is not None for snippet in readme)
     pages = {snippet.page for snippet in SNIPPETS}
     assert len(pages) >= 15, pages  # the site's pages, not the README alone
+
+
+def test_an_included_file_is_an_example() -> None:
+    """A python block that includes a file (``--8<-- "examples/..."``) shows an example (run)."""
+    included = [
+        found[1]
+        for path in PAGES
+        for block in _BLOCK.finditer(path.read_text(encoding="utf-8"))
+        if block.group(1) == "python" and (found := _INCLUDED.fullmatch(block.group(2)))
+    ]
+    assert included, "the A2A page shows its two-process example's files"
+    for name in included:
+        assert ROOT / name in EXAMPLES, f"{name} is included in a page but is no example"
 
 
 def test_every_snippet_has_a_name_of_its_own() -> None:
@@ -211,6 +226,11 @@ EXAMPLE_OUTPUT = {
         "[style] 24 words, fine by me.\n[facts] 24 words",
         "checker 1: done\nchecker 2: done\nchecker 3: done\nThree one-second agents took 1.",
     ],
+    "orchestrator.py": [  # examples/a2a/: the researcher in a process of its own
+        "calling RESEARCHER over A2A\nthe researcher, live: Rivers meander because faster water",
+        "the orchestrator: (offline model",
+    ],
+    "researcher.py": ["Rivers meander because faster water on the outside of a bend"],
     "pipe_composition.py": [
         "A SHORT ANSWER TO 'WHY AGENTS?'\nA SHORT ANSWER TO 'WHY STREAMS?'\n",
         "10. A SHORT ANSWER TO 'WHY AGENTS?'\n11.",

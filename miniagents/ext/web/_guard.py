@@ -62,17 +62,26 @@ class Door:
         allowed_origins: The origins (``https://front.example``) whose pages may call the
             app, besides its own.
         name: The app's name, in the warning of unowned runs.
+        request_headers: The request headers a page of an allowed origin may send besides
+            ``Authorization``, ``Content-Type`` and ``Last-Event-ID`` (a protocol's own,
+            e.g. A2A's ``A2A-Version``; lower-case).
 
     Raises:
         WebConfigurationError: if an origin is ``"*"`` or not an origin.
     """
 
     def __init__(
-        self, authentication: Authentication, allowed_origins: Sequence[str], name: str
+        self,
+        authentication: Authentication,
+        allowed_origins: Sequence[str],
+        name: str,
+        *,
+        request_headers: Sequence[str] = (),
     ) -> None:
         self.authentication = authentication
         self.allowed_origins = tuple(_checked_origin(origin) for origin in allowed_origins)
         self.name = name
+        self.request_headers = (*_REQUEST_HEADERS, *request_headers)
         self._warned = False
 
     @property
@@ -136,7 +145,7 @@ class Door:
                 CORSMiddleware,
                 allow_origins=self.allowed_origins,
                 allow_methods=_METHODS,
-                allow_headers=_REQUEST_HEADERS,
+                allow_headers=self.request_headers,
                 allow_credentials=True,
                 expose_headers=("x-vercel-ai-ui-message-stream",),
             ),

@@ -15,13 +15,16 @@ from starlette.responses import JSONResponse
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "aread_bounded",
     "error_response",
     "invalid_arguments",
     "not_pending",
     "problems",
     "read_json",
     "too_many_of_yours",
+    "too_many_of_yours_message",
     "too_many_runs",
+    "too_many_runs_message",
     "unknown_run",
     "unnamable_run",
 ]
@@ -74,24 +77,37 @@ def unnamable_run(key: str, field: str, code: str) -> JSONResponse | None:
     )
 
 
+async def aread_bounded(request: Request, max_bytes: int) -> bytes | None:
+    """The request's body, or ``None`` if it is over ``max_bytes`` (then it is not read whole).
+
+    A declared ``Content-Length`` over the limit is refused before any byte is read; the
+    body is read in chunks, and the reading stops at the first chunk past the limit, so a
+    large body is never held in memory.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
     """The request's body parsed as JSON, or the error response that says why it is not.
 
     The body is read in chunks and refused (413) as soon as it is over ``max_bytes``, so a
     large body is never held in memory; a body that is not JSON is a 400.
     """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    body = await aread_bounded(request, max_bytes)
+    if body is None:
         return _too_large(max_bytes)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            return _too_large(max_bytes)
-        chunks.append(chunk)
     try:
-        parsed: object = json.loads(b"".join(chunks))
+        parsed: object = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         return error_response(400, "invalid_json", f"The request body is not valid JSON: {error}.")
     except RecursionError:  # (a body of many brackets within the size limit)
@@ -140,25 +156,31 @@ def not_pending(call_id: str, tool_name: str) -> JSONResponse:
 
 def too_many_runs(max_live: int) -> JSONResponse:
     """The 503 of a run refused because ``max_live`` runs run already."""
-    response = error_response(
-        503,
-        "too_many_runs",
-        f"The app is running {max_live} runs, its limit (max_live_runs={max_live}; a run "
-        "waiting for its approvals counts until it is resumed or expires); try again when "
-        "one has ended, or make the app with a higher max_live_runs.",
-    )
+    response = error_response(503, "too_many_runs", too_many_runs_message(max_live))
     response.headers["Retry-After"] = "1"
     return response
+
+
+def too_many_runs_message(max_live: int) -> str:
+    """What :func:`too_many_runs` says."""
+    return (
+        f"The app is running {max_live} runs, its limit (max_live_runs={max_live}; a run "
+        "waiting for its approvals counts until it is resumed or expires); try again when "
+        "one has ended, or make the app with a higher max_live_runs."
+    )
 
 
 def too_many_of_yours(max_live: int) -> JSONResponse:
     """The 429 of a run refused because its principal runs ``max_live`` runs already."""
-    response = error_response(
-        429,
-        "too_many_runs_of_yours",
-        f"You are running {max_live} runs, the most one user may run at once "
-        f"(max_live_runs_per_principal={max_live}; a run waiting for its approvals counts "
-        "until it is resumed or expires); try again when one of yours has ended.",
-    )
+    response = error_response(429, "too_many_runs_of_yours", too_many_of_yours_message(max_live))
     response.headers["Retry-After"] = "1"
     return response
+
+
+def too_many_of_yours_message(max_live: int) -> str:
+    """What :func:`too_many_of_yours` says."""
+    return (
+        f"You are running {max_live} runs, the most one user may run at once "
+        f"(max_live_runs_per_principal={max_live}; a run waiting for its approvals counts "
+        "until it is resumed or expires); try again when one of yours has ended."
+    )

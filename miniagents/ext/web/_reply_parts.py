@@ -57,6 +57,7 @@ class TextDelta:
 @dataclass(frozen=True)
 class TextEnd:
     message_id: str
+    message: Message | None = None  # the whole message, for its fields (an LLM's usage)
 
 
 @dataclass(frozen=True)
@@ -268,11 +269,12 @@ async def _text_parts(promise: MessagePromise[Message], message_id: str) -> Asyn
         if token:
             streamed = True
             yield TextDelta(message_id, token)
+    message = await promise
     if not streamed:  # a message of no tokens: its text, as str() shows it
-        text = str(await promise)
+        text = str(message)
         if text:
             yield TextDelta(message_id, text)
-    yield TextEnd(message_id)
+    yield TextEnd(message_id, message)
 
 
 async def _call_parts(promise: MessagePromise[Message], message_id: str) -> AsyncIterator[Part]:

@@ -13,9 +13,12 @@ job that nobody resumes within ``keep_for`` seconds is cancelled.
 
 When the last client leaves a live run and none comes back within the grace period, the
 job is cancelled (which gives up on the reply: its LLM calls are cancelled and their HTTP
-streams closed). A run that has ended stays ``keep_for`` seconds for late readers, then is
-forgotten (whether anyone read it again or not). At most ``max_live`` jobs run (or wait
-paused) at once.
+streams closed); with no grace period (``None``: A2A's tasks, which outlive their
+connections), it runs on. A run that has ended stays ``keep_for`` seconds for late readers,
+then is forgotten (whether anyone read it again or not); a job is found by the key of its
+first run (:meth:`RunManager.job`) while it runs or waits, and ``keep_for`` seconds after it
+ended, with every run it streamed to (:attr:`Job.runs`). At most ``max_live`` jobs run (or
+wait paused) at once.
 
 Runs belong to the principal that started them (``owner``, ``None`` when the app knows
 nobody): every lookup names the owner, so a run of another principal is not found (the
@@ -29,9 +32,10 @@ import contextlib
 import functools
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sse_starlette import EventSourceResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -40,7 +44,7 @@ from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, 
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._durable import DurableJobs, FoundRun, PausePoint
-from miniagents.ext.web._event_log import LINE_END, EventLog, EventPlaces
+from miniagents.ext.web._event_log import LINE_END, EventLog, EventPlaces, sse
 from miniagents.ext.web._http import (
     error_response,
     invalid_arguments,
@@ -48,7 +52,9 @@ from miniagents.ext.web._http import (
     problems,
     read_json,
     too_many_of_yours,
+    too_many_of_yours_message,
     too_many_runs,
+    too_many_runs_message,
     unknown_run,
 )
 from miniagents.ext.web._protocol import ApprovalFlow, Encoder, JobIds, WebProtocol
@@ -63,6 +69,7 @@ __all__ = [
     "DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL",
     "ApprovalDecision",
     "Job",
+    "NoRoom",
     "Pause",
     "Run",
     "RunManager",
@@ -112,6 +119,27 @@ class ApprovalDecision(BaseModel):
         request.decide(ToolDecision(self.approved, arguments, self.reason, decided_by=by))
 
 
+@dataclass(frozen=True)
+class NoRoom:
+    """Why a new job was refused: the app runs ``limit`` jobs (503), or its principal does (429)."""
+
+    status: int
+    limit: int
+
+    @property
+    def message(self) -> str:
+        """The refusal, as a sentence that says when to try again."""
+        if self.status == 503:
+            return too_many_runs_message(self.limit)
+        return too_many_of_yours_message(self.limit)
+
+    def response(self) -> Response:
+        """The refusal as the web apps answer it (a JSON error, with ``Retry-After``)."""
+        if self.status == 503:
+            return too_many_runs(self.limit)
+        return too_many_of_yours(self.limit)
+
+
 class Pause:
     """What a job's events yield where the run ends and the job waits to be resumed.
 
@@ -157,25 +185,57 @@ class Run(EventLog):
             self._grace_timer = None
 
     def detach(self) -> None:
-        """A client left; the last one to leave a live run starts the grace period."""
+        """A client left; the last one to leave a live run starts the grace period (if any)."""
         self.followers -= 1
-        if self.followers == 0 and not self.done:
+        grace = self._manager.grace
+        if self.followers == 0 and not self.done and grace is not None:
             loop = asyncio.get_running_loop()
-            self._grace_timer = loop.call_later(self._manager.grace, self._abandon)
+            self._grace_timer = loop.call_later(grace, self._abandon)
 
     def _abandon(self) -> None:
         self._grace_timer = None
         if self.followers == 0 and not self.done:
             self.job.cancel()
 
-    def response(self, start: int) -> EventSourceResponse:
-        """An SSE response that follows the run from ``start`` while the client stays."""
-        return _RunResponse(self, start, self._manager.protocol.headers)
+    def response(
+        self,
+        start: int,
+        *,
+        frame: Callable[[str], str] | None = None,
+        prelude: Sequence[str] = (),
+    ) -> EventSourceResponse:
+        """An SSE response that follows the run from ``start`` while the client stays.
+
+        ``frame``: what each event's data becomes in this response (a protocol that wraps
+        each event for its request: A2A's JSON-RPC envelope, which names the request's id);
+        ``prelude``: events (already framed, without ids) sent before the run's (A2A's
+        snapshot of the task, which a resubscribing client gets first).
+        """
+        events = self.follow(start)
+        if frame is not None or prelude:
+            events = _framed(events, frame, prelude)
+        return _RunResponse(self, events, self._manager.protocol.headers)
+
+
+async def _framed(
+    events: AsyncIterator[ServerSentEvent],
+    frame: Callable[[str], str] | None,
+    prelude: Sequence[str],
+) -> AsyncIterator[ServerSentEvent]:
+    for data in prelude:
+        yield sse(data)
+    async for event in events:
+        if frame is None:
+            yield event
+        else:
+            yield sse(frame(str(event.data)), event.id)
 
 
 class _RunResponse(EventSourceResponse):
-    def __init__(self, run: Run, start: int, headers: Mapping[str, str]) -> None:
-        super().__init__(run.follow(start), headers=headers, ping=15, sep=LINE_END)
+    def __init__(
+        self, run: Run, events: AsyncIterator[ServerSentEvent], headers: Mapping[str, str]
+    ) -> None:
+        super().__init__(events, headers=headers, ping=15, sep=LINE_END)
         self._run = run
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -195,7 +255,8 @@ class Job:
     Its events go to its current run; where they yield a :class:`Pause`, the run ends and
     the job waits (:meth:`aresumed`) until :meth:`resume` gives it a new run, or
     ``keep_for`` seconds pass and it is cancelled. ``workflow_id``: the durable run of its
-    reply, if any; ``owner``: the principal who started it.
+    reply, if any; ``owner``: the principal who started it; ``key``: the key of its first
+    run; ``runs``: every run it streamed to, in order (the last is ``current``).
     """
 
     __slots__ = (
@@ -208,11 +269,13 @@ class Job:
         "cancelling",
         "current",
         "encoder",
+        "key",
         "last_pause",
         "manager",
         "owner",
         "pause_key",
         "pauses",
+        "runs",
         "tag",
         "task",
         "workflow_id",
@@ -241,7 +304,9 @@ class Job:
         self.pause_key = ids.pause_key
         self.approvals = MemoryApprovals()  # the reply's requests (its run: the job's key)
         self.cancelling = False
+        self.key = ids.key
         self.current = Run(ids.key, self, recovered=recovered)
+        self.runs = [self.current]
         self._resumed: asyncio.Future[str] | None = None
         self._settled = asyncio.Event()  # set where the job pauses, and when it ends
         self._expiry: asyncio.TimerHandle | None = None
@@ -320,6 +385,7 @@ class Job:
         """A replayed pause: the run ends here, the job goes on at once under ``run_key``."""
         self.current.end()
         self.current = Run(run_key, self, recovered=True)
+        self.runs.append(self.current)
         self.manager.moved(self)
         self._notify_moved()
 
@@ -349,6 +415,7 @@ class Job:
             self._expiry.cancel()
             self._expiry = None
         self.current = Run(run_key, self)
+        self.runs.append(self.current)
         self._settled = asyncio.Event()
         if self._resumed is not None and not self._resumed.done():
             self._resumed.set_result(run_key)
@@ -450,8 +517,8 @@ class RunManager:
         agent: The agent each job runs.
         context: Makes the ``MiniAgents`` context each job runs in.
         flow: How its runs ask for approvals.
-        keep_for: Seconds an ended run is kept (and a paused job waits).
-        grace: Seconds a run goes on after its last client left.
+        keep_for: Seconds an ended run (or job) is kept (and a paused job waits).
+        grace: Seconds a run goes on after its last client left (``None``: it runs on).
         max_live: The most jobs running (or paused) at once.
         max_live_per_owner: The most jobs of one principal running (or paused) at once.
         edits: Whether a decision may edit a call's arguments.
@@ -459,6 +526,7 @@ class RunManager:
 
     __slots__ = (
         "_jobs",
+        "_keyed",
         "_paused",
         "_runs",
         "agent",
@@ -481,7 +549,7 @@ class RunManager:
         context: Callable[[], MiniAgents],
         flow: ApprovalFlow,
         keep_for: float,
-        grace: float,
+        grace: float | None,
         max_live: int,
         max_live_per_owner: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
         edits: bool = True,
@@ -498,6 +566,7 @@ class RunManager:
         self.durable = DurableJobs.of(agent, protocol.name)  # a durable agent's runs
         self._runs: dict[tuple[str | None, str], Run] = {}
         self._jobs: set[Job] = set()
+        self._keyed: dict[tuple[str | None, str], Job] = {}
         self._paused: dict[tuple[str | None, str], Job] = {}
 
     @property
@@ -515,6 +584,10 @@ class RunManager:
         self._forget_expired()
         return self._runs.get((owner, key))
 
+    def job(self, key: str, owner: str | None = None) -> Job | None:
+        """``owner``'s job whose first run is ``key``: while it lives, and ``keep_for`` after."""
+        return self._keyed.get((owner, key))
+
     def paused(self, pause_key: str, owner: str | None = None) -> Job | None:
         """``owner``'s job paused under ``pause_key`` (a thread, a chat), if one waits there."""
         job = self._paused.get((owner, pause_key))
@@ -526,12 +599,17 @@ class RunManager:
         The jobs it replaces (its key's, its pause key's) do not count. Over the app's limit
         it is a 503; over the principal's (when the app knows who asks), a 429.
         """
+        refused = self.no_room(owner, key, pause_key)
+        return None if refused is None else refused.response()
+
+    def no_room(self, owner: str | None, key: str, pause_key: str) -> NoRoom | None:
+        """Why ``owner``'s new job under ``key`` has no room (``None``: it has room)."""
         replaced = set(self._replaced(owner, key, pause_key))
         live = [job for job in self._jobs if not job.cancelling and job not in replaced]
         if len(live) >= self.max_live:
-            return too_many_runs(self.max_live)
+            return NoRoom(503, self.max_live)
         if owner is not None and sum(job.owner == owner for job in live) >= self.max_live_per_owner:
-            return too_many_of_yours(self.max_live_per_owner)
+            return NoRoom(429, self.max_live_per_owner)
         return None
 
     def _replaced(self, owner: str | None, key: str, pause_key: str) -> list[Job]:
@@ -571,6 +649,7 @@ class RunManager:
             workflow_id=workflow,
         )
         self._jobs.add(job)
+        self._keyed[owner, ids.key] = job
         self._runs[owner, ids.key] = job.current
         job.start(_job_events(job, make_reply, ids, found))
         return job.current
@@ -621,8 +700,22 @@ class RunManager:
         A durable job notes first where it paused and the run it goes on in (``named``:
         recorded as a name of the durable run too), so that after a restart its replay
         pauses there too and its events keep their numbers; ``gone()`` answers if another
-        request resumed it meanwhile.
+        request resumed it meanwhile. The answer is the new run's stream (see
+        :meth:`aresume_run`).
         """
+        run = await self.aresume_run(job, run_key, decisions, named=named, gone=gone)
+        return run if isinstance(run, Response) else run.response(0)
+
+    async def aresume_run(
+        self,
+        job: Job,
+        run_key: str,
+        decisions: Sequence[tuple[ToolApprovalRequest, ApprovalDecision]],
+        *,
+        named: bool,
+        gone: Callable[[], Response],
+    ) -> Run | Response:
+        """:meth:`aresume`, which gives the new run itself (or the refusal ``gone()`` made)."""
         pause = job.last_pause
         if self.durable is not None and job.workflow_id is not None and pause is not None:
             point = PausePoint(run_key, pause.at, pause.waiting)
@@ -640,7 +733,7 @@ class RunManager:
             del self._paused[job.owner, job.pause_key]
         run = job.resume(run_key)
         self._runs[job.owner, run_key] = run
-        return run.response(0)
+        return run
 
     async def adecide(
         self, request: Request, owner: str | None, key: str, call_id: str, max_bytes: int
@@ -698,10 +791,15 @@ class RunManager:
         self._paused[job.owner, job.pause_key] = job
 
     def forget_job(self, job: Job) -> None:
-        """``job`` has ended."""
+        """``job`` has ended: it is found by its key ``keep_for`` seconds more."""
         self._jobs.discard(job)
         if self._paused.get((job.owner, job.pause_key)) is job:
             del self._paused[job.owner, job.pause_key]
+        asyncio.get_running_loop().call_later(self.keep_for, self._forget_keyed, job)
+
+    def _forget_keyed(self, job: Job) -> None:
+        if self._keyed.get((job.owner, job.key)) is job:
+            del self._keyed[job.owner, job.key]
 
     def forget_later(self, run: Run) -> None:
         """``run`` has ended: forget it ``keep_for`` seconds from now."""
@@ -729,6 +827,7 @@ class RunManager:
         """Cancel every live job and wait for their tasks (the app is shutting down)."""
         jobs = list(self._jobs)
         self._runs.clear()
+        self._keyed.clear()
         self._paused.clear()
         for job in jobs:
             job.cancel(abandoned=False)

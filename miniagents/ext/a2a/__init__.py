@@ -1,0 +1,40 @@
+"""Agents across services: A2A (the Agent2Agent protocol) served and called (extra ``a2a``).
+
+:func:`a2a_app` serves any agent over A2A (an ASGI app: its agent card, and its tasks over
+JSON-RPC, streamed token by token), on the web layer's run manager, identity and
+ownership. :func:`a2a_agent` is a remote A2A agent as a ``MiniAgent``: its reply streams
+token by token into its caller's, as a tool of an LLM agent, in a pipeline or on Ray.
+Both use the official ``a2a-sdk``; importing this package without it (or without the web
+extra's Starlette and sse-starlette) raises a ``MissingExtraError`` that says
+``pip install "miniagents[a2a]"``.
+"""
+
+import importlib
+
+from miniagents.ext.errors import MissingExtraError
+
+for _module in ("a2a.types", "starlette", "sse_starlette", "ag_ui"):
+    try:
+        importlib.import_module(_module)
+    except ImportError as _error:
+        raise MissingExtraError(
+            f"miniagents.ext.a2a needs {_module.split('.')[0]} (the official a2a-sdk, and "
+            "the web extra's Starlette, sse-starlette and ag-ui-protocol). Install them "
+            'with: pip install "miniagents[a2a]"'
+        ) from _error
+
+from miniagents.ext.a2a.client import a2a_agent as a2a_agent  # noqa: E402
+from miniagents.ext.a2a.client import afetch_agent_card as afetch_agent_card  # noqa: E402
+from miniagents.ext.a2a.messages import A2AMessage as A2AMessage  # noqa: E402
+from miniagents.ext.a2a.messages import A2AReply as A2AReply  # noqa: E402
+from miniagents.ext.a2a.server import A2ASkill as A2ASkill  # noqa: E402
+from miniagents.ext.a2a.server import a2a_app as a2a_app  # noqa: E402
+
+__all__ = [
+    "A2AMessage",
+    "A2AReply",
+    "A2ASkill",
+    "a2a_agent",
+    "a2a_app",
+    "afetch_agent_card",
+]

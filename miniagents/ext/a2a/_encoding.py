@@ -1,0 +1,471 @@
+"""A reply as A2A events, and a task as its events make it: the protocol, for the run manager.
+
+A job of the run manager is an A2A task: its key is the task's id, its group the task's
+context, and it pauses under its own id (the next message to the task resumes it). Its
+events are the JSON of A2A ``StreamResponse`` payloads (``statusUpdate``,
+``artifactUpdate``), one per SSE event; a request's response wraps each in its JSON-RPC
+envelope (see :mod:`miniagents.ext.a2a.server`). How the reply's parts become events::
+
+    reply part               A2A event (MiniAgents' metadata: see miniagents.ext.a2a._wire)
+    -----------------------  -----------------------------------------------------------------
+    (the job starts)         statusUpdate WORKING
+    text message             artifactUpdate: its first chunk (kind text, role, agentAlias),
+                             a chunk per token (append), the last chunk (done, usage, model)
+    tool call                artifactUpdate: kind tool-call, a chunk per piece of the
+                             arguments' JSON, the last with the parsed arguments
+    tool result              artifactUpdate: kind tool-result, a chunk per token as the tool
+                             produces it (a sub-agent's reply), the last with isError, denied
+    a call waits for its     statusUpdate INPUT_REQUIRED, its message asking for each call
+    approval                 that waits (the stream ends; the task waits for a message)
+    the task resumed         statusUpdate WORKING
+    the reply has ended      statusUpdate COMPLETED (its usage, when the texts said some)
+    the agent failed         statusUpdate FAILED (its message the error's, errorType its class)
+    the task was cancelled   statusUpdate CANCELED
+
+:class:`TaskFold` reads a task's events back into the JSON of an A2A ``Task``: its status,
+its artifacts (each text whole), its history (the client's messages, and the agent's
+questions between them).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from miniagents.ext.a2a._wire import (
+    APPROVAL_REQUEST,
+    CANCELED,
+    COMPLETED,
+    DECISION_SCHEMA,
+    FAILED,
+    INPUT_REQUIRED,
+    META,
+    SUBMITTED,
+    TEXT,
+    TOOL_CALL,
+    TOOL_RESULT,
+    WORKING,
+    usage_json,
+)
+from miniagents.ext.llm.messages import LLMMessage, TokenUsage
+from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.web.lowlevel import (
+    ApprovalAsked,
+    ApprovalFlow,
+    AwaitingApproval,
+    CallDelta,
+    CallEnd,
+    CallStart,
+    Item,
+    JobIds,
+    Part,
+    ResultDelta,
+    ResultEnd,
+    ResultStart,
+    TextDelta,
+    TextEnd,
+    TextStart,
+    WebProtocol,
+    json_text,
+    plain,
+)
+
+__all__ = ["A2A_HEADERS", "A2AEncoder", "A2AProtocol", "TaskFold", "agent_message", "now"]
+
+A2A_HEADERS: Mapping[str, str] = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+"""Sent with every A2A stream (``Content-Type: text/event-stream`` besides)."""
+
+
+def now() -> str:
+    """The time now, as A2A's timestamps say it (RFC 3339, UTC)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def agent_message(
+    task_id: str, context_id: str, parts: list[dict[str, object]]
+) -> dict[str, object]:
+    """The JSON of a message of the agent's to the client, of ``parts``."""
+    return {
+        "messageId": str(uuid.uuid4()),
+        "contextId": context_id,
+        "taskId": task_id,
+        "role": "ROLE_AGENT",
+        "parts": parts,
+    }
+
+
+class A2AProtocol(WebProtocol):
+    """A2A, for the run manager: a job is a task (its key), of a context (its group)."""
+
+    name = "a2a"
+    headers = A2A_HEADERS
+    compact = True
+    paused_hint = (
+        'send the task a message whose data parts decide its calls: {"toolCallId": ..., '
+        '"approved": true or false, "arguments"?: {...}, "reason"?: "..."} each.'
+    )
+
+    def ids(self, key: str, group: str) -> JobIds:
+        """A task ``key`` of the context ``group``: it pauses under its own id."""
+        return JobIds(key=key, group=group, pause_key=key, prefix=key)
+
+    def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> A2AEncoder:
+        """A new encoder of the task ``ids`` (A2A asks for approvals in its own way only)."""
+        return A2AEncoder(ids)
+
+    def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
+        """No item: a durable agent is not served over A2A."""
+        return None
+
+    def closing(self, kind: str, names: tuple[str, ...]) -> list[str]:
+        """Nothing: an A2A client's artifact ends with its task."""
+        return []
+
+    def renamed_keys(self, event: Mapping[str, object]) -> tuple[str, ...]:
+        """None: no item is renamed."""
+        return ()
+
+
+class A2AEncoder:
+    """One task's reply as A2A events (see the module docstring), and what the task holds.
+
+    Attributes:
+        client_messages: The client's messages to the task (its first, then each that
+            answered a question), as their JSON.
+        fold: The task as its events make it.
+    """
+
+    def __init__(self, ids: JobIds) -> None:
+        self._task = ids.key
+        self._context = ids.group
+        self._prefix = ids.prefix
+        self._usage: list[TokenUsage] = []
+        self.client_messages: list[object] = []
+        self.fold = TaskFold(ids.key, ids.group)
+
+    def task(
+        self, runs: Sequence[Sequence[str]], history_length: int | None = None
+    ) -> dict[str, object]:
+        """The task's JSON, its events of ``runs`` read (see :meth:`TaskFold.task`)."""
+        self.fold.catch_up(runs)
+        return self.fold.task(self.client_messages, history_length)
+
+    # -- the task's life --------------------------------------------------------------------
+
+    def opening(self) -> list[str]:
+        """The task starts working."""
+        return [self._status(WORKING)]
+
+    def resuming(self, run_key: str) -> list[str]:
+        """The task works again, its calls decided."""
+        return [self._status(WORKING)]
+
+    def pausing(self, waiting: Sequence[ToolApprovalRequest]) -> list[str]:
+        """The task asks for the decisions of the ``waiting`` calls."""
+        parts: list[dict[str, object]] = []
+        for request in waiting:
+            arguments = json.dumps(plain(request.arguments), ensure_ascii=False, default=str)
+            parts.append(
+                {
+                    "text": f"The call {request.call_id!r} of {request.tool_name} with "
+                    f"{arguments} waits for your approval: answer this task with a data "
+                    f'part {{"toolCallId": {json.dumps(request.call_id)}, "approved": true}} '
+                    '(or false, with a "reason").'
+                }
+            )
+            asked = {
+                "toolCallId": request.call_id,
+                "toolName": request.tool_name,
+                "arguments": plain(request.arguments),
+                "responseSchema": DECISION_SCHEMA,
+            }
+            parts.append({"data": {APPROVAL_REQUEST: asked}, "mediaType": "application/json"})
+        message = agent_message(self._task, self._context, parts)
+        return [self._status(INPUT_REQUIRED, message=message)]
+
+    def finished(self) -> list[str]:
+        """The task has completed (with the usage its texts said, summed)."""
+        total = _summed(self._usage)
+        extra: dict[str, object] | None = None
+        if total is not None:
+            extra = {"usage": usage_json(total)}
+        return [self._status(COMPLETED, extra=extra)]
+
+    def failed(self, error: Exception) -> list[str]:
+        """The task has failed with the agent's ``error``."""
+        text = str(error) or repr(error)
+        message = agent_message(self._task, self._context, [{"text": text}])
+        return [self._status(FAILED, message=message, extra={"errorType": type(error).__name__})]
+
+    def cancelled(self) -> list[str]:
+        """The task was cancelled (by the client, or as the app stopped)."""
+        return [self._status(CANCELED)]
+
+    def _status(
+        self,
+        state: str,
+        *,
+        message: dict[str, object] | None = None,
+        extra: dict[str, object] | None = None,
+    ) -> str:
+        status: dict[str, object] = {"state": state, "timestamp": now()}
+        if message is not None:
+            status["message"] = message
+        update: dict[str, object] = {
+            "taskId": self._task,
+            "contextId": self._context,
+            "status": status,
+        }
+        if extra is not None:
+            update["metadata"] = {META: extra}
+        return json_text({"statusUpdate": update}, compact=True)
+
+    # -- the reply's parts ------------------------------------------------------------------
+
+    def events(self, part: Part) -> list[str]:
+        """The events of one part of the reply."""
+        if isinstance(part, TextDelta):  # (the most frequent first)
+            return [self._chunk(part.message_id, part.delta)]
+        if isinstance(part, ResultDelta):
+            return [self._chunk(part.message_id, part.delta)]
+        if isinstance(part, CallDelta):
+            return [self._chunk(self._call_artifact(part.call_id), part.delta)]
+        if isinstance(part, TextStart):
+            about: dict[str, object] = {"kind": TEXT, "role": part.role}
+            if part.agent_alias:
+                about["agentAlias"] = part.agent_alias
+            return [self._first(part.message_id, part.agent_alias or part.role, about)]
+        if isinstance(part, TextEnd):
+            return [self._last(part.message_id, self._text_end(part))]
+        if isinstance(part, CallStart):
+            about = {"kind": TOOL_CALL, "toolCallId": part.call_id, "toolName": part.tool_name}
+            return [self._first(self._call_artifact(part.call_id), part.tool_name, about)]
+        if isinstance(part, CallEnd):
+            ended = {"done": True, "arguments": part.arguments}
+            return [self._last(self._call_artifact(part.call_id), ended)]
+        if isinstance(part, ResultStart):
+            about = {"kind": TOOL_RESULT, "toolCallId": part.call_id, "toolName": part.tool_name}
+            return [self._first(part.message_id, part.tool_name, about)]
+        if isinstance(part, ResultEnd):
+            ended = {"done": True, "isError": part.is_error, "denied": part.denied}
+            return [self._last(part.message_id, ended)]
+        assert isinstance(part, ApprovalAsked | AwaitingApproval)
+        return []  # asked where the task pauses
+
+    def _call_artifact(self, call_id: str) -> str:
+        return f"{self._prefix}-call-{call_id}"
+
+    def _text_end(self, part: TextEnd) -> dict[str, object]:
+        ended: dict[str, object] = {"done": True}
+        message = part.message
+        if isinstance(message, LLMMessage):
+            if message.usage is not None:
+                self._usage.append(message.usage)
+                ended["usage"] = usage_json(message.usage)
+            if message.model is not None:
+                ended["model"] = message.model
+            if message.finish_reason is not None:
+                ended["finishReason"] = message.finish_reason
+        return ended
+
+    def _first(self, artifact_id: str, name: str, about: dict[str, object]) -> str:
+        artifact: dict[str, object] = {
+            "artifactId": artifact_id,
+            "name": name,
+            "parts": [{"text": ""}],
+            "metadata": {META: about},
+        }
+        return self._artifact(artifact, append=False, last=False)
+
+    def _chunk(self, artifact_id: str, text: str) -> str:
+        artifact: dict[str, object] = {"artifactId": artifact_id, "parts": [{"text": text}]}
+        return self._artifact(artifact, append=True, last=False)
+
+    def _last(self, artifact_id: str, about: dict[str, object]) -> str:
+        artifact: dict[str, object] = {
+            "artifactId": artifact_id,
+            "parts": [{"text": ""}],
+            "metadata": {META: about},
+        }
+        return self._artifact(artifact, append=True, last=True)
+
+    def _artifact(self, artifact: dict[str, object], *, append: bool, last: bool) -> str:
+        update = {
+            "taskId": self._task,
+            "contextId": self._context,
+            "artifact": artifact,
+            "append": append,
+            "lastChunk": last,
+        }
+        return json_text({"artifactUpdate": update}, compact=True)
+
+
+def _summed(usages: Sequence[TokenUsage]) -> TokenUsage | None:
+    if not usages:
+        return None
+    fields: dict[str, object] = {}
+    for name in TokenUsage.model_fields:
+        values = [value for usage in usages if (value := getattr(usage, name)) is not None]
+        if values:
+            fields[name] = sum(values)
+    return TokenUsage.model_validate(fields)
+
+
+# -- a task, as its events make it ----------------------------------------------------------
+
+
+class _Artifact:
+    """An artifact so far: its fields, and its parts (a text part's text as its chunks)."""
+
+    __slots__ = ("artifact_id", "metadata", "name", "parts")
+
+    def __init__(self, artifact_id: str) -> None:
+        self.artifact_id = artifact_id
+        self.name: str | None = None
+        self.metadata: dict[str, object] = {}
+        self.parts: list[list[str] | dict[str, object]] = []
+
+    def add(self, artifact: Mapping[str, object], *, append: bool) -> None:
+        if not append:
+            self.parts = []
+            self.metadata = {}
+        name = artifact.get("name")
+        if isinstance(name, str):
+            self.name = name
+        _merge(self.metadata, artifact.get("metadata"))
+        parts = artifact.get("parts")
+        for part in parts if isinstance(parts, list) else []:
+            if isinstance(part, dict) and part.keys() == {"text"} and isinstance(part["text"], str):
+                last = self.parts[-1] if self.parts else None
+                if isinstance(last, list):
+                    last.append(part["text"])
+                else:
+                    self.parts.append([part["text"]])
+            elif isinstance(part, dict):
+                self.parts.append(part)
+
+    def json(self) -> dict[str, object]:
+        parts = [{"text": "".join(part)} if isinstance(part, list) else part for part in self.parts]
+        found: dict[str, object] = {"artifactId": self.artifact_id, "parts": parts}
+        if self.name is not None:
+            found["name"] = self.name
+        if self.metadata:
+            found["metadata"] = self.metadata
+        return found
+
+
+def _merge(into: dict[str, object], metadata: object) -> None:
+    """Merge ``metadata`` (an A2A metadata object) into ``into``, MiniAgents' key one level deep."""
+    if not isinstance(metadata, Mapping):
+        return
+    for key, value in metadata.items():
+        held = into.get(key)
+        if key == META and isinstance(held, dict) and isinstance(value, Mapping):
+            held.update(value)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+class TaskFold:
+    """A task as its events make it: the JSON of an A2A ``Task``, caught up as they come.
+
+    Args:
+        task_id: The task's id.
+        context_id: Its context's.
+    """
+
+    __slots__ = (
+        "_artifacts",
+        "_metadata",
+        "_position",
+        "_questions",
+        "_run",
+        "_status",
+        "context_id",
+        "task_id",
+    )
+
+    def __init__(self, task_id: str, context_id: str) -> None:
+        self.task_id = task_id
+        self.context_id = context_id
+        self._status: dict[str, object] = {"state": SUBMITTED, "timestamp": now()}
+        self._artifacts: dict[str, _Artifact] = {}
+        self._metadata: dict[str, object] = {}
+        self._questions: list[object] = []  # the agent's messages of its input-required statuses
+        self._run = 0
+        self._position = 0
+
+    @property
+    def state(self) -> str:
+        """The task's state, as its events say so far."""
+        state = self._status.get("state")
+        return state if isinstance(state, str) else SUBMITTED
+
+    def catch_up(self, runs: Sequence[Sequence[str]]) -> None:
+        """Read the events of ``runs`` (each run's events, in order) not read yet.
+
+        Runs before the last have ended: their events are read once.
+        """
+        while self._run < len(runs):
+            events = runs[self._run]
+            while self._position < len(events):
+                self._read(events[self._position])
+                self._position += 1
+            if self._run == len(runs) - 1:
+                return
+            self._run += 1
+            self._position = 0
+
+    def _read(self, data: str) -> None:
+        event = json.loads(data)
+        update = event.get("statusUpdate")
+        if isinstance(update, dict):
+            status = update.get("status")
+            if isinstance(status, dict):
+                self._status = status
+                message = status.get("message")
+                if status.get("state") == INPUT_REQUIRED and message is not None:
+                    self._questions.append(message)
+            _merge(self._metadata, update.get("metadata"))
+            return
+        update = event.get("artifactUpdate")
+        if isinstance(update, dict):
+            artifact = update.get("artifact")
+            if isinstance(artifact, dict) and isinstance(artifact.get("artifactId"), str):
+                found = self._artifacts.get(artifact["artifactId"])
+                if found is None:
+                    found = self._artifacts[artifact["artifactId"]] = _Artifact(
+                        artifact["artifactId"]
+                    )
+                found.add(artifact, append=bool(update.get("append")))
+
+    def task(
+        self, client_messages: Sequence[object], history_length: int | None = None
+    ) -> dict[str, object]:
+        """The task's JSON now: ``client_messages`` (the client's, in order) in its history.
+
+        The history holds the client's messages and, after each but the last, the agent's
+        question that the next one answered (the agent's last question is in the status).
+        ``history_length``: at most that many of the most recent messages of the history.
+        """
+        history: list[object] = []
+        for number, sent in enumerate(client_messages):
+            if number > 0 and number - 1 < len(self._questions):
+                history.append(self._questions[number - 1])
+            history.append(sent)
+        if history_length is not None:
+            history = history[-history_length:] if history_length > 0 else []
+        task: dict[str, object] = {
+            "id": self.task_id,
+            "contextId": self.context_id,
+            "status": self._status,
+        }
+        if self._artifacts:
+            task["artifacts"] = [artifact.json() for artifact in self._artifacts.values()]
+        if history:
+            task["history"] = history
+        if self._metadata:
+            task["metadata"] = self._metadata
+        return task

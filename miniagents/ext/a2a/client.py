@@ -1,0 +1,537 @@
+"""``a2a_agent``: a remote A2A agent as a ``MiniAgent``, its reply streamed into its caller's.
+
+Each interaction sends one A2A message (its input messages and its ``message`` argument,
+as text parts) with ``SendStreamingMessage``, through the official ``a2a-sdk`` client, and
+reads the task's events into its reply as they come (see :mod:`miniagents.ext.a2a._reading`;
+to an agent whose card says it does not stream, ``SendMessage``, which answers at once, then
+``GetTask`` until the task ends or waits: its texts come as often as it is asked)::
+
+    caller:   inquire ----> SendStreamingMessage
+    remote:                   task: "Riv" "ers" ... (tool call, its result) ... completed
+    caller:   replies ------------- "Riv" - "ers" ------------------------------- |
+
+- **Cancelled**: when every consumer of the reply gives up (or the caller is cancelled),
+  the remote task is cancelled (``CancelTask``) before the interaction ends.
+- **A broken stream** (the connection dropped, a read that timed out, a stream that ended
+  before the task did) is followed again with ``SubscribeToTask``: the task as it stands,
+  then the rest, each token once (``GetTask`` when the task has ended meanwhile); up to
+  ``reconnects`` times in a row.
+- **Approvals**: a MiniAgents server's task that waits for approvals puts an
+  ``LLMToolApprovalRequest`` per call in the reply (as an LLM agent does); once each is
+  decided, the decisions go to the task, and the reply goes on.
+- **Failures** are the errors of :mod:`miniagents.ext.a2a.errors`, never the SDK's.
+- **Tracing**: the request carries the caller's trace context (``traceparent``), so the
+  remote's spans are children of the caller's when both are instrumented
+  (:mod:`miniagents.ext.otel`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, cast
+
+import httpx
+from a2a.client import (
+    A2ACardResolver,
+    A2AClientError,
+    A2AClientTimeoutError,
+    Client,
+    ClientConfig,
+    ClientFactory,
+)
+from a2a.types import (
+    AgentCard,
+    CancelTaskRequest,
+    GetTaskRequest,
+    Part,
+    Role,
+    SendMessageRequest,
+    StreamResponse,
+    SubscribeToTaskRequest,
+)
+from a2a.types import Message as A2AWireMessage
+from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP
+from a2a.utils.errors import A2AError as SDKError
+from google.protobuf.json_format import ParseDict
+
+from miniagents.ext.a2a._reading import ApprovalAsk, ReplyWriter
+from miniagents.ext.a2a._wire import Code
+from miniagents.ext.a2a.errors import (
+    A2ACardError,
+    A2AConfigurationError,
+    A2AConnectionError,
+    A2AError,
+    A2AHTTPError,
+    A2AInvalidRequestError,
+    A2ARemoteError,
+    A2ATaskNotFoundError,
+    A2AUnsupportedOperationError,
+)
+from miniagents.ext.a2a.messages import A2AMessage
+from miniagents.ext.llm.messages import LLMReply, LLMToolApprovalRequest, LLMToolCallMessage
+from miniagents.ext.tools.approval import ToolDecision, request_approval
+from miniagents.messages.message import Message
+from miniagents.miniagents.agent import AgentFunction, InteractionContext, MiniAgent
+from miniagents.miniagents.lowlevel import outgoing_carrier
+
+if TYPE_CHECKING:
+    from mypy_extensions import DefaultNamedArg
+
+__all__ = ["a2a_agent", "afetch_agent_card"]
+
+_logger = logging.getLogger("miniagents.ext.a2a")
+
+_INVALID = {
+    Code.PARSE_ERROR,
+    Code.INVALID_REQUEST,
+    Code.METHOD_NOT_FOUND,
+    Code.INVALID_PARAMS,
+    Code.CONTENT_TYPE_NOT_SUPPORTED,
+    Code.VERSION_NOT_SUPPORTED,
+}
+_UNSUPPORTED = {
+    Code.TASK_NOT_CANCELABLE,
+    Code.PUSH_NOT_SUPPORTED,
+    Code.UNSUPPORTED_OPERATION,
+    Code.EXTENDED_CARD_NOT_CONFIGURED,
+    Code.EXTENSION_SUPPORT_REQUIRED,
+}
+_ASK_DOC = """Ask the remote agent; its reply streams as it is produced.
+
+Args:
+    message: What to ask (sent after the input messages, if any): the whole request when
+        the agent is called as a tool.
+"""
+
+
+async def afetch_agent_card(
+    url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> AgentCard:
+    """The agent card of the A2A agent at ``url`` (its ``/.well-known/agent-card.json``).
+
+    ``a2a_agent(await afetch_agent_card(url))`` takes the card's name and description as
+    the agent's alias and description (what a model reads of it as a tool).
+
+    Raises:
+        A2ACardError: if the card cannot be fetched or read (an HTTP error, not a card).
+        A2AConnectionError: if the agent cannot be reached.
+    """
+    async with httpx.AsyncClient(headers=dict(headers or {}), timeout=timeout) as client:
+        return await _afetched(client, url)
+
+
+async def _afetched(client: httpx.AsyncClient, url: str) -> AgentCard:
+    try:
+        return await A2ACardResolver(client, url).get_agent_card()
+    except A2AClientError as error:
+        if isinstance(error.__cause__, httpx.TransportError):
+            raise A2AConnectionError(
+                f"The A2A agent at {url} cannot be reached ({error.__cause__!r}); check that it "
+                "runs and that the URL is its base URL."
+            ) from error
+        raise A2ACardError(
+            f"The agent card of the A2A agent at {url} could not be read: {error}. Check the "
+            "URL (the agent's base URL, whose /.well-known/agent-card.json is its card)."
+        ) from error
+
+
+def a2a_agent(
+    target: str | AgentCard,
+    *,
+    alias: str | None = None,
+    description: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+    reconnects: int = 3,
+    cancel_timeout: float = 10.0,
+) -> MiniAgent[[DefaultNamedArg(str | None, "message")], LLMReply[A2AMessage]]:
+    """A remote A2A agent as a ``MiniAgent``: its reply streams token by token into its caller's.
+
+    Each interaction sends the input messages (and the ``message`` argument, if given) to
+    the remote agent as one A2A message, and replies with the remote task's artifacts as
+    they stream: texts as :class:`~miniagents.ext.a2a.messages.A2AMessage` s (with the
+    usage and cost the remote reports, when it does), and a MiniAgents server's tool calls
+    and results as ``LLMToolCallMessage`` and ``LLMToolResultMessage``, so its nested
+    streams stay nested. It is a ``MiniAgent`` like any other: a tool of an LLM agent
+    (``tools=[researcher]``: the model gives ``message``), a step of a pipeline, an agent
+    run on Ray (it pickles: a card, a URL and options). See the module docstring for
+    cancellation, broken streams, approvals and tracing.
+
+    Example:
+        >>> researcher = a2a_agent("http://127.0.0.1:8001", alias="RESEARCHER")
+        >>> # `await researcher.inquire("Why is the sky blue?")` asks it over A2A.
+
+    Args:
+        target: The agent's base URL (its card is fetched at its first interaction) or its
+            card (see :func:`afetch_agent_card`).
+        alias: The agent's alias (default: the card's name, upper-cased, as a tool's name
+            may be; ``A2A_AGENT`` for a URL).
+        description: What it does (default: the card's description and skills; for a URL,
+            a sentence naming it).
+        headers: HTTP headers of every request (e.g. ``{"Authorization": "Bearer ..."}``).
+        timeout: Seconds to connect, send, and wait for each event or answer; a stream
+            that waits longer is followed again (see ``reconnects``).
+        reconnects: How many times in a row a broken stream is followed again before the
+            reply fails with ``A2AConnectionError``.
+        cancel_timeout: Seconds the remote's ``CancelTask`` may take, when the reply is
+            given up on (then the interaction ends anyway).
+
+    Raises:
+        A2AConfigurationError: if ``timeout``, ``reconnects`` or ``cancel_timeout`` is not
+            a usable number, or the URL is not an ``http(s)`` URL.
+    """
+    remote = _Remote(target, dict(headers or {}), timeout, reconnects, cancel_timeout)
+    call = functools.partial(_ask, remote)
+    call.__doc__ = _ASK_DOC  # (AgentTool reads the description of `message` here)
+    agent: MiniAgent[..., Message] = MiniAgent(
+        cast("AgentFunction[...]", call),
+        alias=alias or remote.alias(),
+        description=description or remote.description(),
+    )
+    return cast('MiniAgent[[DefaultNamedArg(str | None, "message")], LLMReply[A2AMessage]]', agent)
+
+
+class _Remote:
+    """Where an ``a2a_agent`` sends its interactions, and how (what pickles of it)."""
+
+    __slots__ = ("_card", "cancel_timeout", "card", "headers", "reconnects", "timeout", "url")
+
+    def __init__(
+        self,
+        target: str | AgentCard,
+        headers: dict[str, str],
+        timeout: float,
+        reconnects: int,
+        cancel_timeout: float,
+    ) -> None:
+        for name, value in (("timeout", timeout), ("cancel_timeout", cancel_timeout)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise A2AConfigurationError(
+                    f"a2a_agent() needs {name} to be a positive number of seconds; got {value!r}."
+                )
+        if isinstance(reconnects, bool) or not isinstance(reconnects, int) or reconnects < 0:
+            raise A2AConfigurationError(
+                "a2a_agent() needs reconnects to be an int >= 0 (how many times in a row a "
+                f"broken stream is followed again); got {reconnects!r}."
+            )
+        if isinstance(target, str):
+            if not re.match(r"https?://[^/]", target):
+                raise A2AConfigurationError(
+                    f"a2a_agent() needs the agent's base URL (http:// or https://) or its "
+                    f"card; got {target!r}."
+                )
+            self.url: str | None = target
+            self.card: AgentCard | None = None
+        else:
+            self.url = None
+            self.card = target
+        self.headers = headers
+        self.timeout = float(timeout)
+        self.reconnects = reconnects
+        self.cancel_timeout = float(cancel_timeout)
+        self._card: AgentCard | None = self.card  # (fetched once per process, not pickled)
+
+    def __reduce__(self) -> tuple[Callable[..., _Remote], tuple[object, ...]]:
+        # (a card is a protobuf message, whose class pickle cannot find: its bytes travel)
+        target = self.url if self.url is not None else _card_bytes(self.card)
+        arguments = (target, self.headers, self.timeout, self.reconnects, self.cancel_timeout)
+        return (_remote, arguments)
+
+    def alias(self) -> str:
+        if self.card is None or not self.card.name:
+            return "A2A_AGENT"
+        return re.sub(r"[^A-Za-z0-9_-]+", "_", self.card.name).strip("_").upper() or "A2A_AGENT"
+
+    def description(self) -> str:
+        card = self.card
+        if card is None:
+            return f"An agent served over A2A at {self.url}."
+        about = card.description or f"The A2A agent {card.name}."
+        skills = "; ".join(
+            f"{skill.name}: {skill.description.rstrip('.')}"
+            for skill in card.skills
+            if skill.description and skill.description != card.description
+        )
+        return f"{about} Skills: {skills}." if skills else about
+
+    async def acard(self, client: httpx.AsyncClient) -> AgentCard:
+        if self._card is None:
+            assert self.url is not None  # (a remote without a card has a URL)
+            self._card = await _afetched(client, self.url)
+        return self._card
+
+
+def _card_bytes(card: AgentCard | None) -> bytes:
+    assert card is not None  # (a remote without a URL has a card)
+    return card.SerializeToString()
+
+
+def _remote(
+    target: str | bytes,
+    headers: dict[str, str],
+    timeout: float,
+    reconnects: int,
+    cancel_timeout: float,
+) -> _Remote:
+    """A pickled :class:`_Remote` again (its card from its bytes)."""
+    if isinstance(target, bytes):
+        card = AgentCard()
+        card.ParseFromString(target)
+        return _Remote(card, headers, timeout, reconnects, cancel_timeout)
+    return _Remote(target, headers, timeout, reconnects, cancel_timeout)
+
+
+async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None = None) -> None:
+    """One interaction of an ``a2a_agent``: see the module docstring."""
+    inputs = await ctx.message_promises
+    parts = [_part(input_message) for input_message in inputs]
+    if message:
+        parts.append(Part(text=message))
+    headers = {**remote.headers, **outgoing_carrier()}  # the trace goes on over there
+    timeout = httpx.Timeout(remote.timeout)
+    async with httpx.AsyncClient(headers=headers, timeout=timeout) as http:
+        card = await remote.acard(http)
+        try:
+            client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
+        except ValueError as error:
+            raise A2ACardError(
+                f"The card of the A2A agent {card.name!r} names no JSON-RPC interface to call "
+                f"({error}); this client speaks A2A over JSON-RPC."
+            ) from error
+        exchange = _Exchange(remote, ctx, client, streams=card.capabilities.streaming)
+        await exchange.arun(parts or [Part(text="")])
+
+
+def _part(message: Message) -> Part:
+    """An input message as a text part (its role in the part's metadata, unless a user's)."""
+    part = Part(text=str(message))
+    role = getattr(message, "role", None)
+    if isinstance(role, str) and role != "user":
+        ParseDict({"role": role}, part.metadata)
+    return part
+
+
+class _Exchange:
+    """The requests of one interaction, and the reading of its task's events into the reply."""
+
+    def __init__(
+        self, remote: _Remote, ctx: InteractionContext, client: Client, *, streams: bool
+    ) -> None:
+        self.remote = remote
+        self.client = client
+        self.writer = ReplyWriter(ctx, ctx.this_agent.alias)
+        self.ctx = ctx
+        self.streams = streams  # (else: SendMessage returns at once, and GetTask is polled)
+
+    def _sent(self, message: A2AWireMessage) -> AsyncIterator[StreamResponse]:
+        request = SendMessageRequest(message=message)
+        request.configuration.return_immediately = not self.streams
+        return self.client.send_message(request)
+
+    async def arun(self, parts: list[Part]) -> None:
+        writer = self.writer
+        first = A2AWireMessage(message_id=str(uuid.uuid4()), role=Role.ROLE_USER, parts=parts)
+        events = self._sent(first)
+        try:
+            while True:
+                await self._afollow(events)
+                writer.check()  # (raises for a failed task, or a question it cannot answer)
+                asks = writer.approvals()
+                if not asks:
+                    return  # completed
+                events = self._answered(await self._adecisions(asks))
+        except asyncio.CancelledError:
+            await self._acancel_remote()
+            writer.fail_open(asyncio.CancelledError())
+            raise
+        except BaseException as error:
+            if not writer.ended:
+                await self._acancel_remote()
+            writer.fail_open(error)
+            raise
+
+    async def _afollow(self, events: AsyncIterator[StreamResponse]) -> None:
+        """Read ``events`` until the task ends or waits; follow it again where it broke.
+
+        An agent that does not stream answers ``SendMessage`` at once: its task is then
+        polled (``GetTask``) until it ends or waits.
+        """
+        writer = self.writer
+        failures = 0
+        following: AsyncIterator[StreamResponse] | None = events
+        while True:
+            cause: BaseException | None = None  # (None: it ended before the task did)
+            try:
+                if following is None:
+                    assert writer.task_id is not None  # (else it was not followed again)
+                    following = await self._aresubscribed(writer.task_id)
+                async for event in following:
+                    writer.read(event)
+                    failures = 0
+                    if writer.ended:
+                        return
+            except (A2AClientError, SDKError) as error:
+                if not _dropped(error):
+                    raise _translated(error, writer.alias) from error
+                cause = error
+            finally:
+                if following is not None:
+                    await _aclosed(following)
+            following = None
+            if cause is None and writer.task_id is not None and not self.streams:
+                following = self._apolled(writer.task_id)  # (it answered at once: poll it)
+                continue
+            failures += 1
+            if writer.task_id is None or failures > self.remote.reconnects:
+                raise _broken(writer.alias, cause, failures - 1) from cause
+            _logger.info("The stream of %s broke (%r); following it again.", writer.alias, cause)
+            if failures > 1:
+                await asyncio.sleep(0.5 * 2 ** (failures - 2))
+
+    async def _aresubscribed(self, task_id: str) -> AsyncIterator[StreamResponse]:
+        """The task's stream again; the task whole (``GetTask``) when it has ended."""
+        task = await self.client.get_task(GetTaskRequest(id=task_id))
+        if task.status.state in _ENDED_STATES:
+            return _one(StreamResponse(task=task))
+        if not self.streams:
+            return self._apolled(task_id)
+        return self.client.subscribe(SubscribeToTaskRequest(id=task_id))
+
+    async def _apolled(self, task_id: str) -> AsyncIterator[StreamResponse]:
+        """The task as ``GetTask`` gives it, again and again, until it ends or waits.
+
+        For an agent that does not stream: its artifacts come as often as it is asked
+        (at first at once, then at most every 2 seconds).
+        """
+        delay = 0.05
+        while True:
+            task = await self.client.get_task(GetTaskRequest(id=task_id))
+            yield StreamResponse(task=task)
+            if task.status.state in _ENDED_STATES or task.status.state in _WAITING_STATES:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _adecisions(self, asks: list[ApprovalAsk]) -> list[tuple[str, ToolDecision]]:
+        """Ask for each call's decision in the reply, and wait for them all."""
+        requests = []
+        for ask in asks:
+            call = LLMToolCallMessage(
+                tool_name=ask.tool_name, call_id=ask.call_id, arguments=ask.arguments
+            )
+            request = request_approval(
+                call,
+                request_class=LLMToolApprovalRequest,
+                agent_alias=self.writer.alias,
+            )
+            self.ctx.reply(request)
+            requests.append(request)
+        return [(request.call_id, await request.adecision()) for request in requests]
+
+    def _answered(self, decisions: list[tuple[str, ToolDecision]]) -> AsyncIterator[StreamResponse]:
+        parts = []
+        for call_id, decision in decisions:
+            self.writer.decided.add(call_id)
+            data: dict[str, object] = {"toolCallId": call_id, "approved": decision.approved}
+            if decision.arguments is not None:
+                data["arguments"] = dict(decision.arguments)
+            if decision.reason is not None:
+                data["reason"] = decision.reason
+            part = Part(media_type="application/json")
+            ParseDict(json.loads(json.dumps(data, default=str)), part.data)
+            parts.append(part)
+        answer = A2AWireMessage(
+            message_id=str(uuid.uuid4()),
+            role=Role.ROLE_USER,
+            parts=parts,
+            task_id=self.writer.task_id or "",
+            context_id=self.writer.context_id or "",
+        )
+        return self._sent(answer)
+
+    async def _acancel_remote(self) -> None:
+        """Cancel the remote task (within ``cancel_timeout``), if it may still run."""
+        task_id = self.writer.task_id
+        if task_id is None or self.writer.ended:
+            return
+        try:
+            await asyncio.wait_for(
+                self.client.cancel_task(CancelTaskRequest(id=task_id)), self.remote.cancel_timeout
+            )
+        except (A2AClientError, SDKError, TimeoutError) as error:  # it ended, or is unreachable
+            _logger.info("Cancelling the task %s of %s: %r", task_id, self.writer.alias, error)
+
+
+_ENDED_STATES = frozenset({3, 4, 5, 7})  # TaskState: COMPLETED, FAILED, CANCELED, REJECTED
+_WAITING_STATES = frozenset({6, 8})  # TaskState: INPUT_REQUIRED, AUTH_REQUIRED
+
+
+async def _one(event: StreamResponse) -> AsyncIterator[StreamResponse]:
+    yield event
+
+
+async def _aclosed(events: AsyncIterator[StreamResponse]) -> None:
+    close: Callable[[], object] | None = getattr(events, "aclose", None)
+    if close is not None:
+        closing = close()
+        if asyncio.iscoroutine(closing):
+            await closing
+
+
+def _dropped(error: BaseException) -> bool:
+    """Whether the SDK's ``error`` says the connection broke (or a read timed out)."""
+    return isinstance(error, A2AClientTimeoutError) or isinstance(
+        error.__cause__, httpx.TransportError
+    )
+
+
+def _broken(alias: str, cause: BaseException | None, retried: int) -> A2AConnectionError:
+    """The error of a stream that broke (``cause``: how; ``None``: it ended too soon)."""
+    how = f"broke ({cause.__cause__ or cause!r})" if cause is not None else "ended before its task"
+    again = f", and was followed again {retried} time(s) in vain" if retried else ""
+    return A2AConnectionError(
+        f"The stream of the remote agent {alias} {how}{again}; check that the agent is "
+        "reachable (a2a_agent(..., reconnects=...) says how often to try again)."
+    )
+
+
+def _translated(error: BaseException, alias: str) -> A2AError:
+    """The SDK's ``error`` as this library's (see :mod:`miniagents.ext.a2a.errors`)."""
+    if isinstance(error, A2AError):
+        return error
+    cause = error.__cause__
+    if isinstance(error, A2AClientTimeoutError) or isinstance(cause, httpx.TransportError):
+        return A2AConnectionError(
+            f"The connection to the remote agent {alias} broke or timed out ({cause or error!r})."
+        )
+    if isinstance(cause, httpx.HTTPStatusError):
+        status = cause.response.status_code
+        return A2AHTTPError(
+            f"The remote agent {alias} answered HTTP {status}: {_body(cause.response)}", status
+        )
+    if isinstance(error, SDKError) and not isinstance(error, A2AClientError):
+        code = JSON_RPC_ERROR_CODE_MAP.get(type(error), Code.INTERNAL)
+        said = f"The remote agent {alias} refused the request ({code}): {error.message}"
+        data = error.data
+        if code == Code.TASK_NOT_FOUND:
+            return A2ATaskNotFoundError(said, code, data)
+        if code in _INVALID:
+            return A2AInvalidRequestError(said, code, data)
+        if code in _UNSUPPORTED:
+            return A2AUnsupportedOperationError(said, code, data)
+        return A2ARemoteError(said, code, data)
+    return A2ARemoteError(f"The remote agent {alias} failed the request: {error}", Code.INTERNAL)
+
+
+def _body(response: httpx.Response) -> str:
+    try:
+        text = response.text
+    except httpx.ResponseNotRead:
+        return "(no body read)"
+    return text[:500]

@@ -1,0 +1,140 @@
+"""Errors of A2A (agents across services); the whole hierarchy is drawn in :mod:`miniagents.errors`.
+
+A remote agent's failure reaches the caller as one of these, never as the SDK's own errors
+(each pickles with its attributes, so it crosses to a Ray driver as itself):
+the remote said the request was wrong (:class:`A2ARemoteError` and its subclasses, by the
+JSON-RPC code it answered), its task failed or was cancelled there
+(:class:`A2ATaskFailedError`), it asks for input the caller cannot give
+(:class:`A2AInputRequiredError`), or the remote could not be reached
+(:class:`A2AConnectionError`, :class:`A2AHTTPError`).
+"""
+
+from __future__ import annotations
+
+from miniagents.promising.errors import MiniAgentsError
+
+__all__ = [
+    "A2ACardError",
+    "A2AConfigurationError",
+    "A2AConnectionError",
+    "A2AError",
+    "A2AHTTPError",
+    "A2AInputRequiredError",
+    "A2AInvalidRequestError",
+    "A2AProtocolError",
+    "A2ARemoteError",
+    "A2ATaskCanceledError",
+    "A2ATaskFailedError",
+    "A2ATaskNotFoundError",
+    "A2AUnsupportedOperationError",
+]
+
+
+class A2AError(MiniAgentsError):
+    """Serving an agent over A2A, or calling a remote A2A agent, failed."""
+
+
+class A2AConfigurationError(A2AError, ValueError):
+    """``a2a_app`` or ``a2a_agent`` was given options it cannot use (the message names them)."""
+
+
+class A2ACardError(A2AError, ValueError):
+    """A remote agent's card could not be fetched, or names no JSON-RPC interface to call."""
+
+
+class A2AConnectionError(A2AError, ConnectionError):
+    """The remote agent could not be reached, or its stream broke and could not be resumed."""
+
+
+class A2AHTTPError(A2AError):
+    """The remote agent answered with an HTTP error (e.g. 401: the credentials it wants).
+
+    Attributes:
+        status: The HTTP status code, when the SDK said it (else ``None``).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class A2AProtocolError(A2AError):
+    """The remote agent's answers break the A2A protocol (an event of no task, say)."""
+
+
+class A2ARemoteError(A2AError):
+    """The remote agent answered a JSON-RPC error (its code and data are kept).
+
+    Attributes:
+        code: The JSON-RPC error code (e.g. ``-32001``, task not found).
+        data: The error's data, if it sent some.
+    """
+
+    def __init__(self, message: str, code: int = 0, data: object = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.data = data
+
+
+class A2AInvalidRequestError(A2ARemoteError, ValueError):
+    """The remote refused the request as invalid: its JSON, method, params, content or version."""
+
+
+class A2ATaskNotFoundError(A2ARemoteError, LookupError):
+    """The remote has no such task (never started there, forgotten, or another's)."""
+
+
+class A2AUnsupportedOperationError(A2ARemoteError):
+    """The remote does not do what was asked (push notifications, a task that has ended...)."""
+
+
+class A2ATaskFailedError(A2AError):
+    """The remote agent's task ended failed (or was rejected) instead of completing.
+
+    Attributes:
+        task_id: The remote task's id.
+        state: Its final state, as A2A names it (``TASK_STATE_FAILED``, ...).
+        remote_type: The class name of the remote agent's error, when the remote said it
+            (a MiniAgents server does).
+    """
+
+    def __init__(
+        self, message: str, *, task_id: str = "", state: str = "", remote_type: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.state = state
+        self.remote_type = remote_type
+
+
+class A2ATaskCanceledError(A2ATaskFailedError):
+    """The remote task was cancelled there (not by this caller) before it completed."""
+
+
+class A2AInputRequiredError(A2AError):
+    """The remote task asks for input (or authentication) that this agent cannot give.
+
+    A MiniAgents server's approvals are not this: ``a2a_agent`` asks for them in its reply
+    and sends the decisions. This is a question of the remote agent's own.
+
+    Attributes:
+        task_id: The remote task's id (it waits there for the input).
+        context_id: Its context.
+        state: ``TASK_STATE_INPUT_REQUIRED`` or ``TASK_STATE_AUTH_REQUIRED``.
+        question: The text of the remote's request.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        task_id: str = "",
+        context_id: str = "",
+        state: str = "",
+        question: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.context_id = context_id
+        self.state = state
+        self.question = question

@@ -1,0 +1,124 @@
+"""The low level of the web apps: the run manager and what a protocol gives it, for other packages.
+
+**Who should use it.** The authors of a protocol served from another package than this one
+(``miniagents.ext.a2a`` serves A2A with it). A protocol inside this package uses the same
+names from their own modules; application code needs none of it: ``agui_app``,
+``ai_sdk_app`` and ``a2a_app`` are the API.
+
+**What is stable.** Every name in ``__all__`` keeps its name and meaning.
+
+A protocol is one module of encoding (and its requests) over the :class:`RunManager`, which
+runs the agents, keeps their runs (an event log each, followed by any number of clients),
+their owners, limits, approvals and pauses:
+
+- :class:`WebProtocol` says how a job is named (:class:`JobIds`), gives an
+  :class:`Encoder` per job that writes the reply's parts (:data:`Part`: texts, tool calls,
+  approvals asked, tool results, read in order by the manager) as the protocol's events
+  (JSON text, :func:`json_text`), and, for durable agents, which events make an item;
+- its requests read the protocol's bodies (within bounds: :func:`aread_bounded`), ask the
+  manager for room (:meth:`RunManager.no_room`), start jobs (:meth:`RunManager.start_new`),
+  find them (:meth:`RunManager.job`, :meth:`RunManager.paused`), resume them with decisions
+  (:meth:`RunManager.aresume_run`, :class:`ApprovalDecision`) and answer with a run's
+  stream (:meth:`Run.response`, which may frame each event for its request and send a
+  prelude first), or with a job's state as it stands, then its events from there on
+  (:func:`follow_from_now`: how a client that lost its stream gets nothing twice);
+- :func:`protocol_app` makes the ASGI app of its routes (:class:`ProtocolRoute`), behind
+  the :class:`Door` (who asks, CORS, the security headers), with the trace context of
+  each request (:data:`TRACE_HEADERS`) continued by the runs it starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sse_starlette import EventSourceResponse
+
+from miniagents.ext.web._app import TRACE_HEADERS as TRACE_HEADERS
+from miniagents.ext.web._app import Handler as Handler
+from miniagents.ext.web._app import ProtocolRoute as ProtocolRoute
+from miniagents.ext.web._app import protocol_app as protocol_app
+from miniagents.ext.web._guard import Door as Door
+from miniagents.ext.web._http import DEFAULT_MAX_BODY_BYTES as DEFAULT_MAX_BODY_BYTES
+from miniagents.ext.web._http import aread_bounded as aread_bounded
+from miniagents.ext.web._protocol import ApprovalFlow as ApprovalFlow
+from miniagents.ext.web._protocol import Encoder as Encoder
+from miniagents.ext.web._protocol import Item as Item
+from miniagents.ext.web._protocol import JobIds as JobIds
+from miniagents.ext.web._protocol import WebProtocol as WebProtocol
+from miniagents.ext.web._protocol import json_text as json_text
+from miniagents.ext.web._reply_parts import ApprovalAsked as ApprovalAsked
+from miniagents.ext.web._reply_parts import AwaitingApproval as AwaitingApproval
+from miniagents.ext.web._reply_parts import CallDelta as CallDelta
+from miniagents.ext.web._reply_parts import CallEnd as CallEnd
+from miniagents.ext.web._reply_parts import CallStart as CallStart
+from miniagents.ext.web._reply_parts import Part as Part
+from miniagents.ext.web._reply_parts import ResultDelta as ResultDelta
+from miniagents.ext.web._reply_parts import ResultEnd as ResultEnd
+from miniagents.ext.web._reply_parts import ResultStart as ResultStart
+from miniagents.ext.web._reply_parts import TextDelta as TextDelta
+from miniagents.ext.web._reply_parts import TextEnd as TextEnd
+from miniagents.ext.web._reply_parts import TextStart as TextStart
+from miniagents.ext.web._reply_parts import plain as plain
+from miniagents.ext.web._runs import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
+from miniagents.ext.web._runs import (
+    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL as DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
+)
+from miniagents.ext.web._runs import ApprovalDecision as ApprovalDecision
+from miniagents.ext.web._runs import Job as Job
+from miniagents.ext.web._runs import NoRoom as NoRoom
+from miniagents.ext.web._runs import Run as Run
+from miniagents.ext.web._runs import RunManager as RunManager
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_LIVE_RUNS",
+    "DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL",
+    "TRACE_HEADERS",
+    "ApprovalAsked",
+    "ApprovalDecision",
+    "ApprovalFlow",
+    "AwaitingApproval",
+    "CallDelta",
+    "CallEnd",
+    "CallStart",
+    "Door",
+    "Encoder",
+    "Handler",
+    "Item",
+    "Job",
+    "JobIds",
+    "NoRoom",
+    "Part",
+    "ProtocolRoute",
+    "ResultDelta",
+    "ResultEnd",
+    "ResultStart",
+    "Run",
+    "RunManager",
+    "TextDelta",
+    "TextEnd",
+    "TextStart",
+    "WebProtocol",
+    "aread_bounded",
+    "json_text",
+    "plain",
+    "protocol_app",
+]
+
+
+def follow_from_now(
+    job: Job, snapshot: Callable[[], str], frame: Callable[[str], str] | None = None
+) -> EventSourceResponse:
+    """An SSE response of ``job`` from now: its state first, then each event that comes after.
+
+    ``snapshot()`` is the protocol's event of what the job holds so far (A2A's task: its
+    status and its artifacts whole), made from the events its runs have logged; it is made,
+    and the position in the job's current run taken, in one step (no event can be logged
+    between the two), so a client that lost its stream gets each event once: in the
+    snapshot, or after it. ``frame``: what each event's data becomes in this response (the
+    snapshot's too). A job that waits, or has ended, sends the snapshot alone.
+    """
+    run = job.current
+    first = snapshot()
+    prelude = [first if frame is None else frame(first)]
+    return run.response(len(run.events), frame=frame, prelude=prelude)

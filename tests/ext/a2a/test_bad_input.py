@@ -1,0 +1,222 @@
+"""Bad input to ``a2a_app``: A2A's own JSON-RPC error codes, and nothing starts.
+
+Malformed JSON-RPC, unknown methods, params of the wrong shape, unknown tasks, file parts,
+another protocol version, oversized bodies (declared or streamed): each is answered with
+the protocol's error code and a message that says what to send, and the agent is never
+run. The limits on live tasks answer 503 and 429 (with ``Retry-After``); the door's
+protections (JSON posts only, the app's own origin, CORS for A2A's headers) hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import pytest
+from starlette.applications import Starlette
+
+from miniagents import InteractionContext, miniagent
+from miniagents.ext.a2a import a2a_app
+from miniagents.ext.web import BearerTokenAuth
+from tests.ext.a2a.rpc import call, rpc, send_params
+from tests.ext.web.serving import gated, served
+
+ran: list[str] = []
+
+
+@miniagent
+async def counted(ctx: InteractionContext) -> None:
+    """Notes each run."""
+    ran.append("ran")
+    ctx.reply("ran")
+
+
+@pytest.fixture(autouse=True)
+def nothing_ran() -> None:
+    ran.clear()
+
+
+@pytest.fixture
+def app() -> Starlette:
+    return a2a_app(counted, max_body_bytes=2_000)
+
+
+@pytest.fixture
+async def web(app: Starlette) -> AsyncIterator[httpx2.AsyncClient]:
+    async with served(app) as client:
+        yield client
+
+
+def error_of(response: httpx2.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text  # (JSON-RPC errors are answers)
+    body: dict[str, Any] = response.json()
+    assert body["jsonrpc"] == "2.0"
+    assert "result" not in body
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "said"),
+    [
+        (b"{not json", -32700, "not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, -32600, "over the limit"),
+        (b'"a string"', -32600, "no JSON-RPC object"),
+        (b'[{"jsonrpc": "2.0", "id": 1, "method": "GetTask"}]', -32600, "batch"),
+        (b'{"id": 1, "method": "GetTask"}', -32600, '"jsonrpc": "2.0"'),
+        (b'{"jsonrpc": "2.0", "id": 1}', -32600, "method"),
+        (b'{"jsonrpc": "2.0", "id": true, "method": "GetTask"}', -32600, "id is not"),
+        (b'{"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": []}', -32602, "object"),
+    ],
+    ids=["not-json", "too-deep", "not-object", "batch", "no-jsonrpc", "no-method", "id", "params"],
+)
+async def test_a_request_that_is_not_json_rpc_is_refused_with_its_code(
+    web: httpx2.AsyncClient, body: bytes, code: int, said: str
+) -> None:
+    response = await web.post("/", content=body, headers={"content-type": "application/json"})
+    error = error_of(response)
+    assert error["code"] == code
+    assert said in error["message"]
+    assert ran == []
+
+
+@pytest.mark.parametrize(
+    ("method", "code", "said"),
+    [
+        ("Nope", -32601, "There is no method 'Nope'"),
+        ("message/send", -32601, "A2A 0.3"),
+        ("ListTasks", -32004, "does not list tasks"),
+        ("CreateTaskPushNotificationConfig", -32003, "no push notifications"),
+        ("GetExtendedAgentCard", -32007, "no extended card"),
+    ],
+)
+async def test_a_method_the_app_does_not_serve_is_answered_with_its_code(
+    web: httpx2.AsyncClient, method: str, code: int, said: str
+) -> None:
+    error = error_of(await call(web, rpc(method, {}, rpc_id="abc")))
+    assert (error["code"], said in error["message"]) == (code, True)
+    assert ran == []
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "said"),
+    [
+        ({"message": {"parts": "text"}}, -32602, "not an A2A SendMessageRequest"),
+        ({"message": {"messageId": "m", "role": "ROLE_USER", "parts": []}}, -32602, "no parts"),
+        (send_params(role="ROLE_AGENT"), -32602, "ROLE_AGENT"),
+        (
+            {"message": {"messageId": "m", "parts": [{"url": "https://x.example/f.pdf"}]}},
+            -32005,
+            "a file",
+        ),
+        (send_params(taskId="no-such-task"), -32001, "no task 'no-such-task'"),
+    ],
+    ids=["shape", "no-parts", "agent-role", "file", "unknown-task"],
+)
+@pytest.mark.parametrize("method", ["SendMessage", "SendStreamingMessage"])
+async def test_a_message_the_app_cannot_take_starts_nothing(
+    app: Starlette,
+    web: httpx2.AsyncClient,
+    method: str,
+    params: dict[str, Any],
+    code: int,
+    said: str,
+) -> None:
+    error = error_of(await call(web, rpc(method, params)))
+    assert error["code"] == code
+    assert said in error["message"]
+    assert ran == []
+    assert (app.state.runs.live, app.state.runs.kept) == (0, 0)
+
+
+@pytest.mark.parametrize("method", ["GetTask", "CancelTask", "SubscribeToTask"])
+async def test_an_unknown_task_is_not_found(web: httpx2.AsyncClient, method: str) -> None:
+    error = error_of(await call(web, rpc(method, {"id": "no-such-task"})))
+    assert error["code"] == -32001
+    assert "no task 'no-such-task'" in error["message"]
+    error = error_of(await call(web, rpc(method, {})))
+    assert (error["code"], "names no task" in error["message"]) == (-32602, True)
+
+
+async def test_another_protocol_version_is_refused(web: httpx2.AsyncClient) -> None:
+    error = error_of(
+        await call(web, rpc("SendMessage", send_params()), headers={"A2A-Version": "0.3"})
+    )
+    assert error["code"] == -32009
+    assert "A2A 1.0" in error["message"]
+    answered = await call(web, rpc("SendMessage", send_params()), headers={"A2A-Version": "1.0"})
+    assert answered.json()["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert ran == ["ran"]
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read_whole(
+    web: httpx2.AsyncClient,
+) -> None:
+    big = rpc("SendMessage", send_params("x" * 5_000))
+    error = error_of(await call(web, big))  # (a declared Content-Length over the limit)
+    assert error["code"] == -32600
+    assert "over the limit of 2000 bytes" in error["message"]
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: read until the limit
+        for _ in range(10):
+            yield b" " * 500
+
+    response = await web.post("/", content=chunks(), headers={"content-type": "application/json"})
+    assert error_of(response)["code"] == -32600
+    assert ran == []
+
+
+async def test_over_the_apps_limit_a_task_is_a_503_and_over_a_principals_a_429() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    auth = BearerTokenAuth({"a": "alice", "b": "bob"})
+    limited = a2a_app(
+        gated(tokens), authentication=auth, max_live_runs=2, max_live_runs_per_principal=1
+    )
+    alice, bob = {"authorization": "Bearer a"}, {"authorization": "Bearer b"}
+    async with served(limited) as web:
+        sent = rpc("SendMessage", {**send_params(), "configuration": {"returnImmediately": True}})
+        assert "result" in (await call(web, sent, headers=alice)).json()
+        refused = await call(web, sent, headers=alice)
+        assert (refused.status_code, refused.headers["retry-after"]) == (429, "1")
+        assert "max_live_runs_per_principal=1" in refused.json()["error"]["message"]
+        assert "result" in (await call(web, sent, headers=bob)).json()
+        full = await call(web, sent, headers=bob)  # (the app's limit is checked first)
+        assert (full.status_code, full.headers["retry-after"]) == (503, "1")
+        assert "max_live_runs=2" in full.json()["error"]["message"]
+        assert limited.state.runs.live == 2
+        tokens.put_nowait(None)
+        tokens.put_nowait(None)
+
+
+async def test_the_door_refuses_what_a_browser_of_another_site_may_send(
+    web: httpx2.AsyncClient,
+) -> None:
+    body = b'{"jsonrpc": "2.0", "id": 1, "method": "SendMessage"}'
+    as_form = await web.post("/", content=body, headers={"content-type": "text/plain"})
+    assert as_form.status_code == 415
+    other = await web.post(
+        "/",
+        content=body,
+        headers={"content-type": "application/json", "origin": "https://evil.example"},
+    )
+    assert other.status_code == 403
+    assert ran == []
+
+
+async def test_an_allowed_origin_may_send_a2as_headers() -> None:
+    async with served(a2a_app(counted, allowed_origins=["https://front.example"])) as web:
+        preflight = await web.options(
+            "/",
+            headers={
+                "origin": "https://front.example",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "content-type, a2a-version, traceparent",
+            },
+        )
+    assert preflight.status_code == 200
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert {"a2a-version", "traceparent", "content-type"} <= {
+        header.strip() for header in allowed.split(",")
+    }

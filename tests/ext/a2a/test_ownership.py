@@ -1,0 +1,98 @@
+"""A task belongs to the principal who started it: to anyone else it is not found.
+
+With ``authentication=``, alice's task is ``TaskNotFoundError`` to bob whether he gets it,
+cancels it, follows it or answers it, and none of that changes it; a request without
+credentials is a 401 that starts nothing; the card is served to anyone (it says the bearer
+scheme). The official Python SDK client sends the requests, with each principal's token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from a2a.types import (
+    CancelTaskRequest,
+    GetTaskRequest,
+    SubscribeToTaskRequest,
+    TaskNotFoundError,
+    TaskState,
+)
+from google.protobuf.json_format import MessageToDict
+
+from miniagents.ext.a2a import a2a_app
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.tools import FunctionTool
+from miniagents.ext.web import BearerTokenAuth
+from tests.ext.a2a.rpc import all_of, call, decision, rpc, sdk_client, send_params, user_message
+from tests.ext.web.serving import delete_file, deleted, gated, nothing_deleted, served  # noqa: F401
+
+TOKENS = BearerTokenAuth({"alice-token": "alice", "bob-token": "bob"})
+ALICE = {"Authorization": "Bearer alice-token"}
+BOB = {"Authorization": "Bearer bob-token"}
+
+
+async def test_another_principal_cannot_get_cancel_follow_or_answer_a_task() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    app = a2a_app(gated(tokens), authentication=TOKENS)
+    async with served(app) as web:
+        url = f"{web.base_url}/"
+        async with sdk_client(url, ALICE) as alice, sdk_client(url, BOB) as bob:
+            events = aiter(alice.send_message(user_message("Mine")))
+            task_id = (await anext(events)).task.id
+            with pytest.raises(TaskNotFoundError):
+                await bob.get_task(GetTaskRequest(id=task_id))
+            with pytest.raises(TaskNotFoundError):
+                await bob.cancel_task(CancelTaskRequest(id=task_id))
+            with pytest.raises(TaskNotFoundError):
+                await all_of(bob.subscribe(SubscribeToTaskRequest(id=task_id)))
+            with pytest.raises(TaskNotFoundError):
+                await all_of(bob.send_message(user_message("Yours?", task_id=task_id)))
+            tokens.put_nowait("Still hers.")
+            tokens.put_nowait(None)
+            rest = [event async for event in events]
+            assert rest[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+            mine = await alice.get_task(GetTaskRequest(id=task_id))
+    assert [part.text for part in mine.artifacts[0].parts] == ["Still hers."]
+
+
+async def test_another_principal_cannot_decide_a_call_that_waits() -> None:
+    agent = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=one_per_call(CallTool("delete_file", {"path": "notes.md"}), "Done."),
+        token_delay=0,
+    )
+    async with served(a2a_app(agent, authentication=TOKENS)) as web:
+        url = f"{web.base_url}/"
+        async with sdk_client(url, ALICE) as alice, sdk_client(url, BOB) as bob:
+            asked = (await all_of(alice.send_message(user_message("Delete"))))[-1].status_update
+            [call_id] = [
+                MessageToDict(part)["data"]["toolApprovalRequest"]["toolCallId"]
+                for part in asked.status.message.parts
+                if part.WhichOneof("content") == "data"
+            ]
+            approve = decision(asked.task_id, {"toolCallId": call_id, "approved": True})
+            with pytest.raises(TaskNotFoundError):
+                await all_of(bob.send_message(approve))
+            assert deleted == []
+            waiting = await alice.get_task(GetTaskRequest(id=asked.task_id))
+            assert waiting.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+            done = await all_of(alice.send_message(approve))
+    assert done[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+    assert deleted == ["notes.md"]
+
+
+async def test_without_credentials_nothing_starts_and_the_card_is_public() -> None:
+    app = a2a_app(offline_agent.fork(reply="Hi.", token_delay=0), authentication=TOKENS)
+    async with served(app) as web:
+        refused = await call(web, rpc("SendMessage", send_params()))
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"] == "Bearer"
+        wrong = await call(
+            web, rpc("SendMessage", send_params()), headers={"Authorization": "Bearer x"}
+        )
+        assert wrong.status_code == 401
+        assert app.state.runs.kept == 0
+        card = (await web.get("/.well-known/agent-card.json")).json()
+    assert card["securitySchemes"] == {"bearer": {"httpAuthSecurityScheme": {"scheme": "Bearer"}}}
+    assert card["securityRequirements"] == [{"schemes": {"bearer": {}}}]
