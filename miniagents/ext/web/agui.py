@@ -114,6 +114,12 @@ _DECISION_SCHEMA: dict[str, object] = {
     "additionalProperties": False,
 }
 
+_DECISION_SCHEMA_WITHOUT_EDITS: dict[str, object] = {
+    **_DECISION_SCHEMA,
+    "properties": {"approved": {"type": "boolean"}, "reason": {"type": ["string", "null"]}},
+}
+"""The decision's schema of an app made with ``approval_edits=False`` (no ``arguments``)."""
+
 
 AGUIInput: TypeAlias = Literal["state", "tools", "context", "forwarded_props"]
 """A field of the ``RunAgentInput`` that ``agui_app(inputs=...)`` gives the agent."""
@@ -211,7 +217,7 @@ def agui_app(
         WebConfigurationError: if an allowed origin is ``"*"`` or not an origin.
     """
     manager = RunManager(
-        _AGUI(),
+        _AGUI(edits=approval_edits),
         agent,
         context=context,
         flow=approval_flow,
@@ -500,11 +506,17 @@ class _AGUI(WebProtocol):
         '{"interruptId": the call id, "status": "resolved", "payload": {"approved": ...}}.'
     )
 
+    def __init__(self, edits: bool = True) -> None:
+        # the schema its interrupts advertise: without arguments when no edit is allowed
+        self._schema = _DECISION_SCHEMA if edits else _DECISION_SCHEMA_WITHOUT_EDITS
+
     def ids(self, key: str, group: str) -> JobIds:
         return JobIds(key=key, group=group, pause_key=group, prefix=key)
 
     def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> _AGUIEncoder:
-        return _AGUIEncoder(ids, asks_in_stream=flow == "in_stream", keep_for=keep_for)
+        return _AGUIEncoder(
+            ids, asks_in_stream=flow == "in_stream", keep_for=keep_for, schema=self._schema
+        )
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
         kind = event.get("type")
@@ -546,7 +558,9 @@ def _encode(event: BaseEvent) -> str:
     return json_text(dumped, compact=True)
 
 
-def _interrupt(request: ToolApprovalRequest, expires_in: float | None) -> Interrupt:
+def _interrupt(
+    request: ToolApprovalRequest, expires_in: float | None, schema: dict[str, object]
+) -> Interrupt:
     expires = None
     if expires_in is not None:
         at = datetime.now(UTC) + timedelta(seconds=expires_in)
@@ -556,7 +570,7 @@ def _interrupt(request: ToolApprovalRequest, expires_in: float | None) -> Interr
         reason="tool_approval",
         message=str(request),
         tool_call_id=request.call_id,
-        response_schema=_DECISION_SCHEMA,
+        response_schema=schema,
         expires_at=expires,
         metadata={"toolName": request.tool_name, "arguments": parts.plain(request.arguments)},
     )
@@ -578,12 +592,15 @@ class _AGUIEncoder:
     run is open).
     """
 
-    def __init__(self, ids: JobIds, *, asks_in_stream: bool, keep_for: float) -> None:
+    def __init__(
+        self, ids: JobIds, *, asks_in_stream: bool, keep_for: float, schema: dict[str, object]
+    ) -> None:
         self._thread = ids.group
         self._run = ids.key
         self._first_run = ids.key  # (names the turn of calls that no text came before)
         self._asks_in_stream = asks_in_stream
         self._keep_for = keep_for
+        self._schema = schema
         self._turn_message_id: str | None = None  # the assistant message calls belong to
         self._open: dict[str, BaseEvent] = {}  # the event that ends each open item, in order
 
@@ -591,7 +608,7 @@ class _AGUIEncoder:
         return [_encode(RunStartedEvent(thread_id=self._thread, run_id=self._run))]
 
     def pausing(self, waiting: Sequence[ToolApprovalRequest]) -> list[str]:
-        interrupts = [_interrupt(asked, self._keep_for) for asked in waiting]
+        interrupts = [_interrupt(asked, self._keep_for, self._schema) for asked in waiting]
         outcome = RunFinishedInterruptOutcome(interrupts=interrupts)
         finished = RunFinishedEvent(thread_id=self._thread, run_id=self._run, outcome=outcome)
         return [_encode(finished)]
@@ -666,7 +683,7 @@ class _AGUIEncoder:
             pass  # the run waits here (and, in AG-UI's own flow, has paused)
         elif isinstance(part, parts.ApprovalAsked):
             if self._asks_in_stream:  # (else asked in RUN_FINISHED's interrupts, at the pause)
-                interrupt = _interrupt(part.request, None)
+                interrupt = _interrupt(part.request, None, self._schema)
                 value = interrupt.model_dump(mode="json", by_alias=True, exclude_none=True)
                 yield CustomEvent(name=APPROVAL_EVENT, value=value)
         else:

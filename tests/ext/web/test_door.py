@@ -285,6 +285,9 @@ async def test_edits_are_422_with_their_errors_or_refused_when_the_app_takes_non
             asked = await reader.until("CUSTOM" if protocol is AGUI else "tool-approval-request")
             data = asked[-1].json
             call_id = data["value"]["toolCallId"] if protocol is AGUI else data["approvalId"]
+            if protocol is AGUI:  # the interrupt's schema offers arguments only if edits count
+                offered = data["value"]["responseSchema"]["properties"]
+                assert ("arguments" in offered) is edits
             url = approvals_path(protocol, "k1", call_id)
             bad = await client.post(url, json={"approved": True, "arguments": {"path": 42}})
             good = await client.post(url, json={"approved": True, "arguments": {"path": "b"}})
