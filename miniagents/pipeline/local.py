@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import inspect
 import queue
@@ -43,7 +44,8 @@ from miniagents.messages import Message, MessageTuple
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.lowlevel import InteractionScope
-from miniagents.pipeline.durability import DurableItems, durable_items
+from miniagents.pipeline.batching import BatchedRun, PipelineBatching, RunEnding
+from miniagents.pipeline.durability import DurableItems, durable_items, durable_pipeline_id
 from miniagents.pipeline.errors import (
     PipelineArgumentError,
     PipelineRerunError,
@@ -122,8 +124,14 @@ class Pipeline(Generic[T, ReplyT]):
         items: Iterable[T] | AsyncIterable[T] | Observable[T],
         settings: PipelineSettings,
         durable: DurableItems | None = None,
+        batch: PipelineBatching | None = None,
+        name: str | None = None,
     ) -> None:
         """Prepare the run (:func:`pipeline` makes pipelines).
+
+        ``batch``: the batch mode its calls of models go through (see
+        :mod:`miniagents.pipeline.batching`); ``name``: the pipeline's name for it (by
+        default its agents' aliases joined by ``>``).
 
         Raises:
             PipelineArgumentError: if ``items`` is not an iterable, an async iterable or an
@@ -140,6 +148,9 @@ class Pipeline(Generic[T, ReplyT]):
         self._items = items
         self._settings = settings
         self._durable = durable
+        self._batch = batch
+        self._name = name or durable_pipeline_id(self._chain)
+        self._batched: BatchedRun | None = None
         self._used = False
 
     def _claim(self) -> None:
@@ -193,7 +204,7 @@ class Pipeline(Generic[T, ReplyT]):
             try:
                 async with limit:
                     try:
-                        with tried:
+                        with tried, self._batched_item():
                             replies = await self._try(index, attempts, item)
                     finally:
                         # a try keeps its slot until its interactions have stopped: one given
@@ -209,6 +220,12 @@ class Pipeline(Generic[T, ReplyT]):
                     wait = min(wait * 2, settings.max_backoff)
                     continue
                 return ItemResult(index, item, MessageTuple(), error, attempts)
+
+    def _batched_item(self) -> contextlib.AbstractContextManager[object]:
+        """Around a try: the batch mode's (its calls may flush a queue), else nothing."""
+        if self._batched is None:
+            return contextlib.nullcontext()
+        return self._batched.item()
 
     async def __aiter__(self) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
         """Run the pipeline, giving each item's result (awaiting between results).
@@ -231,20 +248,46 @@ class Pipeline(Generic[T, ReplyT]):
         """
         MiniAgents.get_current()  # not one failed result per item: the error, at once
         self._claim()
+        # the context the run's tasks start in: in batch mode, its calls go to batches
+        context = contextvars.copy_context()
+        batched = None
+        if self._batch is not None:
+            journal = None if self._durable is None else self._durable.journal
+            batched = self._batched = self._batch.start(self._name, journal)
+            await batched.aopen()
+            context.run(batched.activate)
+        ending: RunEnding = "stopped"
+        try:
+            async with contextlib.aclosing(self._results(context)) as results:
+                async for result in results:
+                    yield result
+            ending = "completed"
+        except asyncio.CancelledError:
+            ending = "interrupted"
+            raise
+        finally:
+            if batched is not None:
+                await batched.aclose(ending)
+
+    async def _results(
+        self, context: contextvars.Context
+    ) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
+        """The run itself (``__aiter__``'s), its tasks started in ``context``."""
         if self._durable is not None:  # e.g. DBOS launched: not part of any try's timeout
-            await self._durable.aready()
+            # (in the run's context: the durable runs it recovers run there)
+            await context.run(asyncio.ensure_future, self._durable.aready())
         settings = self._settings
         total = settings.total
         if total is None and isinstance(self._items, Sized):
             total = len(self._items)
-        bar = progress_bar(settings.progress, total, settings.description)
+        bar = context.run(progress_bar, settings.progress, total, settings.description)
         run: _Run[T, ReplyT] = _Run(self, settings)
         items, self._items = self._items, ()  # the run's alone: let go of when it ends
         observed = None
         if isinstance(items, Observable):  # subscribed to now, not when the reader starts
             observed = observed_items(items, settings.overflow)
             items = observed.as_observable()
-        reader = asyncio.ensure_future(run.read(items))
+        reader = context.run(asyncio.ensure_future, run.read(items))
         del items
         reader.add_done_callback(run.wake)
         try:
@@ -634,6 +677,7 @@ def pipeline(
     total: int | None = None,
     overflow: Overflow = "buffer",
     durable: bool | str = False,
+    batch: PipelineBatching | None = None,
 ) -> Pipeline[T, ReplyT]:
     """Run an agent, or a chain of agents, over every item, concurrently, in this process.
 
@@ -674,6 +718,12 @@ def pipeline(
             anything, recovers the items that were running, and runs the rest. ``True``
             takes the agents' aliases joined by ``>`` as the id (``"EXTRACT>SUMMARIZE"``);
             a string is the id itself (to tell two pipelines of the same agents apart).
+        batch: Batch mode (``miniagents.ext.llm.batch.BatchMode(...)``): each call of a
+            model the items make is queued into its provider's batch API (half the price
+            at OpenAI and Anthropic) and gets its reply when the batch returns it; an
+            agent with several calls has each in a later batch. Raise ``max_concurrency``
+            with it: a batch holds at most the calls of the items running. With
+            ``durable=``, the batches are kept in the database of durable runs.
 
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
@@ -701,4 +751,5 @@ def pipeline(
         overflow=overflow,
     )
     runner = durable_items(durable, chain, caller="pipeline")
-    return Pipeline(chain, items, settings, runner)
+    name = durable if isinstance(durable, str) else None
+    return Pipeline(chain, items, settings, runner, batch, name)

@@ -50,6 +50,7 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
+from miniagents.ext.llm.routing import routed_reply
 from miniagents.ext.llm.usage import _AWAY, _CallCharge
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents.interaction import InteractionContext
@@ -292,7 +293,7 @@ class Turn:
         timeout = 0.0  # its timeout
         if here:  # no recorder, or it declined (recorded_llm_call's start()), and
             # Metered.reply's events, inline
-            events = metered.wrapped.reply(call, options)
+            events = routed_reply(metered.wrapped, call, options)
             if stall_timeout is not None:  # no layer around the events per event: this
                 watch = StallWatch(stall_timeout, stalled)  # loop moves the deadline
                 timeout = stall_timeout

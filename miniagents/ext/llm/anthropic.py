@@ -161,19 +161,7 @@ class AnthropicProvider:
 
     async def reply(self, call: LLMCall, options: AnthropicOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply's tokens, then one ``Finish``."""
-        api: Any = options.async_client
-        if api is None:  # the context's client (a client given means the SDK is installed)
-            sdk = import_sdk("anthropic", "Anthropic")
-            if not _key_in_environment():
-                raise LLMAuthenticationError(
-                    "No Anthropic API key: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN, a "
-                    "bearer token), or pass async_client=anthropic.AsyncAnthropic(api_key=...) "
-                    "to the agent."
-                )
-            api = MiniAgents.get_current().resource(
-                "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
-            )
-        api = client_with_options(api, options.max_retries, options.timeout, "anthropic_agent")
+        api = _client(options)
         create = api.messages.create
         arguments = sdk_arguments(create, options, "The Anthropic SDK's messages")
         if call.system:
@@ -257,6 +245,28 @@ class AnthropicProvider:
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the Anthropic SDK, else ``error``."""
         return translate_loaded_sdk_error(error, "anthropic", "Anthropic", "AnthropicError")
+
+
+def _client(options: AnthropicOptions) -> Any:
+    """The client of a call: ``async_client``, else the context's (with the retries, timeout).
+
+    Raises:
+        LLMAuthenticationError: with no client given and no key in the environment.
+        LLMSDKMissingError: without the SDK (and no client given).
+    """
+    api: Any = options.async_client
+    if api is None:  # the context's client (a client given means the SDK is installed)
+        sdk = import_sdk("anthropic", "Anthropic")
+        if not _key_in_environment():
+            raise LLMAuthenticationError(
+                "No Anthropic API key: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN, a "
+                "bearer token), or pass async_client=anthropic.AsyncAnthropic(api_key=...) "
+                "to the agent."
+            )
+        api = MiniAgents.get_current().resource(
+            "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
+        )
+    return client_with_options(api, options.max_retries, options.timeout, "anthropic_agent")
 
 
 def _input_usage(usage: Any) -> tuple[int | None, int | None, int | None]:
