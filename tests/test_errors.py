@@ -75,6 +75,14 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "a provider's error, or the provider's translation of it into an LLMError, re-raised"
     ),
     ("miniagents.ext.ray._worker", "failure"): "an agent's error, re-raised after the replies",
+    ("miniagents.ext.llm.batch._run", "error"): (
+        "the SDK's error of a batch's creation, raised as the call's by the capturing "
+        "transport (the call's provider translates it)"
+    ),
+    ("miniagents.ext.llm.batch._run", "translated"): (
+        "what a batched call's transport raised: a MiniAgentsError itself, or the SDK's error "
+        "translated by the call's provider"
+    ),
     ("miniagents.ext.dbos._engine", "asyncio.CancelledError(str(error))"): (
         "a durable run whose reader gave up: DBOS leaves a cancelled workflow unrecorded, to "
         "run again when asked again (a StreamCancelledError would be recorded as its end)"

@@ -220,20 +220,19 @@ class FakeBatches:
     async def wait_created_async(self, count: int, timeout: float = 5.0) -> list[FakeBatch]:
         """``wait_created`` that lets the event loop run while it waits (in a thread)."""
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[list[FakeBatch] | BaseException] = loop.create_future()
+        done: asyncio.Future[list[FakeBatch] | None] = loop.create_future()
 
         def wait() -> None:
-            try:
-                found: list[FakeBatch] | BaseException = self.wait_created(count, timeout)
-            except FakeLLMServerTimeout as error:
-                found = error
+            found: list[FakeBatch] | None = None
+            with contextlib.suppress(FakeLLMServerTimeout):
+                found = self.wait_created(count, timeout)
             with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
                 loop.call_soon_threadsafe(_settle, done, found)
 
         threading.Thread(target=wait, name="fake-llm-server-batches", daemon=True).start()
         found = await done
-        if isinstance(found, BaseException):
-            raise found
+        if found is None:
+            return self.wait_created(count, 0)  # (raises the timeout, with the count)
         return found
 
     # -- the wire formats' side --------------------------------------------------------------

@@ -40,10 +40,11 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from miniagents.ext.llm.batch.api import (
     BatchAPI,
+    BatchLimits,
     BatchRequest,
     RequestOutcome,
     batch_api_for,
@@ -60,10 +61,7 @@ from miniagents.promising.errors import MiniAgentsError
 from miniagents.promising.lowlevel import logger, spawn
 from miniagents.promising.sentinels import DEFAULT
 
-if TYPE_CHECKING:
-    from miniagents.ext.llm.batch.mode import BatchMode
-
-__all__ = ["BatchProgress", "BatchRun"]
+__all__ = ["BatchProgress", "BatchRun", "Counters", "Settings"]
 
 RetryMode = Literal["batch", "live", "none"]
 
@@ -103,6 +101,39 @@ class BatchProgress:
             f"batches {self.batches_submitted} submitted, {self.batches_running} running, "
             f"{self.batches_done} done, saved ${self.saved_usd:.4f}"
         )
+
+
+class Settings(Protocol):
+    """What a run reads of its ``BatchMode``."""
+
+    @property
+    def max_wait(self) -> float:
+        """Seconds a queue's oldest request waits, at most, before the queue is flushed."""
+        ...
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between two looks at a batch."""
+        ...
+
+    @property
+    def retry(self) -> RetryMode:
+        """How a request that failed in its batch is tried again."""
+        ...
+
+    @property
+    def retries(self) -> int:
+        """How many times one call is tried again."""
+        ...
+
+    @property
+    def counters(self) -> Counters:
+        """The mode's running figures."""
+        ...
+
+    def limits_of(self, api: BatchAPI) -> BatchLimits:
+        """The limits of one batch of ``api``."""
+        ...
 
 
 class Counters:
@@ -271,13 +302,13 @@ def _digest(endpoint: str, body: Mapping[str, Any]) -> str:
 
 
 class BatchRun:
-    """One run of a :class:`~miniagents.ext.llm.batch.mode.BatchMode` (a ``BatchedRun``)."""
+    """One run of a ``BatchMode`` (a ``BatchedRun``, and the route of its calls)."""
 
     rank = 10
     """Its place among the routes of a call: after a call cache (rank 0), so that a
     recorded reply is replayed rather than queued."""
 
-    def __init__(self, mode: BatchMode, name: str, journal: RunJournal | None) -> None:
+    def __init__(self, mode: Settings, name: str, journal: RunJournal | None) -> None:
         self.mode = mode
         self.name = name
         self.journal = journal
@@ -498,7 +529,7 @@ class BatchRun:
 
     async def _atag(self, tag: str, ticket: _Ticket) -> str | None:
         """The batch the journal's ``tag`` was created as (``None``: none was)."""
-        known = self._tags.get(tag, _UNKNOWN)
+        known: str | None = self._tags.get(tag, _UNKNOWN)
         if known is not _UNKNOWN:
             return known
         finding = self._finding.get(tag)
@@ -771,7 +802,7 @@ def _transport_class(http: Any) -> Any:
     each hands its request to the ticket of the call that sends it, and answers with the
     request's outcome (never retried by the SDK: ``x-should-retry: false``)."""
 
-    class CapturingTransport(http.AsyncBaseTransport):  # type: ignore[misc, name-defined]
+    class CapturingTransport(http.AsyncBaseTransport):  # type: ignore[misc]
         async def handle_async_request(self, request: Any) -> Any:
             ticket = _TICKET.get()
             if ticket is None:

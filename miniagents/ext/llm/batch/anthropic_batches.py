@@ -18,7 +18,13 @@ from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from miniagents.ext.llm.batch.api import BatchLimits, BatchRequest, BatchState, RequestOutcome
+from miniagents.ext.llm.batch.api import (
+    BatchLimits,
+    BatchRequest,
+    BatchState,
+    OutcomeReason,
+    RequestOutcome,
+)
 
 __all__ = ["AnthropicBatchAPI"]
 
@@ -110,7 +116,7 @@ class AnthropicBatchAPI:
                 status = _STATUSES.get(str(result.error.error.type), 500)
                 yield RequestOutcome(item.custom_id, "errored", status, error)
             else:
-                reason = "expired" if kind == "expired" else "cancelled"
+                reason: OutcomeReason = "expired" if kind == "expired" else "cancelled"
                 yield RequestOutcome(item.custom_id, reason, message=f"the request {kind}")
 
     async def acancel(self, client: Any, batch_id: str) -> None:

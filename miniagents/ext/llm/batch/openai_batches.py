@@ -19,7 +19,13 @@ from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from miniagents.ext.llm.batch.api import BatchLimits, BatchRequest, BatchState, RequestOutcome
+from miniagents.ext.llm.batch.api import (
+    BatchLimits,
+    BatchRequest,
+    BatchState,
+    OutcomeReason,
+    RequestOutcome,
+)
 
 __all__ = ["OpenAIBatchAPI"]
 
@@ -29,7 +35,7 @@ _ENDPOINTS = {"/chat/completions": "/v1/chat/completions", "/responses": "/v1/re
 _TAG = "miniagents_tag"
 """The metadata key of the run's tag on a batch."""
 
-_UNRUN = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
+_UNRUN: dict[str, OutcomeReason] = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
 
 
 class OpenAIBatchAPI:
