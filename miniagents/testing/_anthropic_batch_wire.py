@@ -26,7 +26,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from miniagents.testing._anthropic_wire import AnthropicWire
-from miniagents.testing._batches import EXPIRY_SECONDS, BatchRequest, FakeBatch, FakeBatches
+from miniagents.testing._batches import (
+    EXPIRY_SECONDS,
+    BatchRequest,
+    FakeBatch,
+    FakeBatches,
+    Unanswered,
+)
 from miniagents.testing._http import Exchange
 from miniagents.testing._wire import dumps
 
@@ -61,7 +67,11 @@ class AnthropicBatchAPI:
     ) -> None:
         """Answer one request of the API (a 404 for a method or an id it does not have)."""
         base = f"http://{headers.get('host', '127.0.0.1')}"
-        status, payload = self._answer(method, route, query, raw_body, base)
+        try:
+            status, payload = self._answer(method, route, query, raw_body, base)
+        except Unanswered:  # the batch is made; its maker never hears of it
+            exchange.wait(None)
+            return
         if isinstance(payload, bytes):
             head = {"Content-Type": "application/binary", "Content-Length": str(len(payload))}
             exchange.send_head(status, head)
@@ -120,6 +130,8 @@ class AnthropicBatchAPI:
             seen.add(custom_id)
             requests.append(BatchRequest(custom_id, params))
         batch = self._batches.create("anthropic", "/v1/messages", requests, self._wire)
+        if batch.unanswered:
+            raise Unanswered
         return 200, _batch_object(batch, base, fresh=True)
 
     def _list(self, query: str, base: str) -> dict[str, Any]:

@@ -33,12 +33,17 @@ from miniagents.testing._script import Failure, Reply
 from miniagents.testing._wire import Wire
 from miniagents.testing.errors import FakeLLMServerError, FakeLLMServerTimeout
 
-__all__ = ["BatchRequest", "FakeBatch", "FakeBatches", "RequestResult"]
+__all__ = ["BatchRequest", "FakeBatch", "FakeBatches", "RequestResult", "Unanswered"]
 
 EXPIRY_SECONDS = 24 * 3600
 """How long after its creation a batch expires (both APIs: 24 hours)."""
 
 ResultKind = Literal["succeeded", "errored", "expired", "canceled"]
+
+
+class Unanswered(Exception):
+    """A batch was made, and the request that made it is not to be answered (raised inside
+    a handler thread only: the wire format waits for the client to go)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class FakeBatch:
         error_file_id: The file of its other requests' results (OpenAI's).
         cancel_asked: Whether a client asked to cancel it.
         looks: How many times a client looked at it (retrieved it).
+        unanswered: Whether its creation was never answered (``stall_next_create``).
     """
 
     id: str
@@ -109,6 +115,7 @@ class FakeBatch:
     error_file_id: str | None = None
     cancel_asked: bool = False
     looks: int = 0
+    unanswered: bool = False
     ended_at: float | None = None
     _wire: Wire | None = field(default=None, repr=False)
     _expire_after: int | None = field(default=None, repr=False)
@@ -150,6 +157,7 @@ class FakeBatches:
         self._held = False
         self._expire_next: int | None = None
         self._fail_next: str | None = None
+        self._stall_next = False
         self.files: dict[str, tuple[str, str, bytes, int]] = {}
         """The files uploaded (OpenAI's Files API): id to (filename, purpose, content, created)."""
 
@@ -202,6 +210,15 @@ class FakeBatches:
         """
         with self._lock:
             self._fail_next = message
+
+    def stall_next_create(self) -> None:
+        """Make the next batch, but never answer the request that creates it.
+
+        The client waits for the answer until it gives up (or is killed): as a crash right
+        after the provider made the batch, before the client could note its id.
+        """
+        with self._lock:
+            self._stall_next = True
 
     def wait_created(self, count: int, timeout: float = 5.0) -> list[FakeBatch]:
         """Wait until at least ``count`` batches were created; return them all.
@@ -265,6 +282,7 @@ class FakeBatches:
         )
         with self._lock:
             batch._expire_after, self._expire_next = self._expire_next, None
+            batch.unanswered, self._stall_next = self._stall_next, False
             failure, self._fail_next = invalid or self._fail_next, None
             self._batches[batch.id] = batch
             if failure is not None:

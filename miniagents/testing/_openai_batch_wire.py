@@ -30,7 +30,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
-from miniagents.testing._batches import EXPIRY_SECONDS, BatchRequest, FakeBatch, FakeBatches
+from miniagents.testing._batches import (
+    EXPIRY_SECONDS,
+    BatchRequest,
+    FakeBatch,
+    FakeBatches,
+    Unanswered,
+)
 from miniagents.testing._http import Exchange
 from miniagents.testing._openai_wire import OpenAIWire
 from miniagents.testing._responses_wire import ResponsesWire
@@ -74,7 +80,11 @@ class OpenAIBatchAPI:
         raw_body: bytes,
     ) -> None:
         """Answer one request of the APIs (a 404 for a method or an id they do not have)."""
-        status, payload = self._answer(method, route, query, headers, raw_body)
+        try:
+            status, payload = self._answer(method, route, query, headers, raw_body)
+        except Unanswered:  # the batch is made; its maker never hears of it
+            exchange.wait(None)
+            return
         if isinstance(payload, bytes):
             head = {"Content-Type": "application/octet-stream"}
             exchange.send_head(status, {**head, "Content-Length": str(len(payload))})
@@ -176,6 +186,8 @@ class OpenAIBatchAPI:
             invalid=invalid,
         )
         self._write_results(batch)
+        if batch.unanswered:
+            raise Unanswered
         return 200, _batch_object(batch, fresh=True)
 
     def _cancel(self, batch_id: str) -> tuple[int, dict[str, Any] | bytes]:
