@@ -21,7 +21,7 @@ def _chat_line(custom_id: str, text: str, model: str = "gpt-4o-mini") -> bytes:
     return json.dumps(line).encode() + b"\n"
 
 
-def _anthropic_request(custom_id: str, text: str) -> dict[str, Any]:
+def _anthropic_request(custom_id: str, text: str) -> Any:  # (the SDK's Request TypedDict)
     params = {
         "model": "claude-haiku-4-5",
         "max_tokens": 64,
@@ -141,9 +141,11 @@ async def test_an_invalid_openai_input_file_makes_a_failed_batch(
                 input_file_id="file-none", endpoint="/v1/chat/completions", completion_window="24h"
             )
     assert batch.status == "failed"
-    assert batch.errors is not None and batch.errors.data
+    assert batch.errors is not None
+    assert batch.errors.data
     assert "same model" in str(batch.errors.data[0].message)
-    assert batch.output_file_id is None and batch.error_file_id is None
+    assert batch.output_file_id is None
+    assert batch.error_file_id is None
 
 
 async def test_a_batch_request_that_asks_to_stream_is_refused_alone(
@@ -175,7 +177,7 @@ async def test_an_anthropic_message_batch_gives_each_kind_of_result(
         base_url=fake_llm.anthropic_base_url, api_key="test"
     ) as client:
         created = await client.messages.batches.create(
-            requests=[  # type: ignore[list-item]
+            requests=[
                 _anthropic_request("a", "one"),
                 _anthropic_request("b", "two"),
                 _anthropic_request("c", "three"),
@@ -190,7 +192,8 @@ async def test_an_anthropic_message_batch_gives_each_kind_of_result(
         listed = [each.id async for each in await client.messages.batches.list(limit=5)]
         deleted = await client.messages.batches.delete(created.id)
     assert batch.processing_status == "ended"
-    assert batch.results_url is not None and batch.results_url.endswith("/results")
+    assert batch.results_url is not None
+    assert batch.results_url.endswith("/results")
     counts = batch.request_counts
     assert (counts.succeeded, counts.errored, counts.expired) == (1, 1, 1)
     first = results["a"]
@@ -212,7 +215,7 @@ async def test_an_anthropic_batch_cancelled_while_held_ends_with_cancelled_resul
     async with anthropic.AsyncAnthropic(
         base_url=fake_llm.anthropic_base_url, api_key="test"
     ) as client:
-        created = await client.messages.batches.create(requests=[_anthropic_request("a", "x")])  # type: ignore[list-item]
+        created = await client.messages.batches.create(requests=[_anthropic_request("a", "x")])
         cancelling = await client.messages.batches.cancel(created.id)
         batch = await client.messages.batches.retrieve(created.id)
         results = [
@@ -220,7 +223,7 @@ async def test_an_anthropic_batch_cancelled_while_held_ends_with_cancelled_resul
         ]
         with pytest.raises(anthropic.BadRequestError):  # a repeated custom_id
             await client.messages.batches.create(
-                requests=[_anthropic_request("z", "x"), _anthropic_request("z", "y")]  # type: ignore[list-item]
+                requests=[_anthropic_request("z", "x"), _anthropic_request("z", "y")]
             )
     assert cancelling.processing_status == "canceling"
     assert batch.processing_status == "ended"

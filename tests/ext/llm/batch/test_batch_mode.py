@@ -29,7 +29,7 @@ from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.miniagents import MiniAgent
 from miniagents.operators import map_agent
 from miniagents.pipeline import ItemResult, Pipeline
-from miniagents.testing import FakeLLMServer, ToolCall, manual_time, scripted_agent
+from miniagents.testing import FakeLLMServer, ToolCall, VirtualClock, manual_time, scripted_agent
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 Api = Literal["chat", "responses", "anthropic"]
@@ -148,6 +148,7 @@ async def test_every_item_gets_its_reply_from_one_batch_at_the_batch_price(
     for result in results:
         (reply,) = result.get()
         assert type(reply) is (AnthropicMessage if api == "anthropic" else OpenAIMessage)
+        assert reply.usage is not None
         assert reply.usage.input_tokens == 1000
         assert reply.usage.output_tokens == 100
         assert reply.usage.cost_usd == pytest.approx(live / 2)
@@ -161,7 +162,8 @@ async def test_every_item_gets_its_reply_from_one_batch_at_the_batch_price(
     assert progress.saved_usd == pytest.approx(3 * live / 2)
     assert journal.kinds() == ["submitting", "submitted"]
     assert journal.appended[1]["batch"] == batch.id
-    assert journal.records == [] and journal.cleared == 1  # the run completed: cleared
+    assert journal.records == []
+    assert journal.cleared == 1
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -179,8 +181,10 @@ async def test_an_agent_with_a_tool_loop_has_its_next_call_in_a_later_batch(
     (result,) = await _run(_agent(api, fake_llm, tools=[add]), ["2 + 3?"], mode)
 
     called, answered, said = result.get()
-    assert isinstance(called, LLMToolCallMessage) and called.arguments == {"a": 2, "b": 3}
-    assert isinstance(answered, LLMToolResultMessage) and str(answered) == "5"
+    assert isinstance(called, LLMToolCallMessage)
+    assert called.arguments == {"a": 2, "b": 3}
+    assert isinstance(answered, LLMToolResultMessage)
+    assert str(answered) == "5"
     assert str(said) == "It is 5."
     first, second = fake_llm.batches.created
     assert len(first.requests) == len(second.requests) == 1
@@ -235,7 +239,8 @@ async def test_a_request_larger_than_a_batch_takes_fails_its_item_alone(
     assert str(results[0].get()[-1]) == "short"
     error = results[1].error
     assert isinstance(error, LLMBatchError)
-    assert error.reason == "failed" and error.batch_id is None
+    assert error.reason == "failed"
+    assert error.batch_id is None
     assert "bytes, more than a batch takes" in str(error)
 
 
@@ -268,7 +273,7 @@ async def test_a_queue_is_flushed_once_its_oldest_request_waited_max_wait(
             await journal.await_kind("submitted")
             assert journal.times[0] == pytest.approx(clock.start + 60.0)
             gate.set()  # "late" calls now: every item waits, so its queue goes at once
-            await fake_llm.batches.wait_created_async(2, WAIT)
+            await _until(lambda: mode.progress.batches_submitted == 2)
             assert [len(batch.requests) for batch in fake_llm.batches.created] == [1, 1]
             clock.advance(5)  # the poller looks: both batches have ended
             results = await asyncio.wait_for(run, WAIT)
@@ -292,22 +297,33 @@ async def test_a_call_waiting_in_a_batch_is_kept_alive_past_its_stall_timeout(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     fake_llm.batches.hold()
-    mode = BatchMode(max_wait=1, poll_interval=10, journal=None)
-    agent = _agent("chat", fake_llm, stall_timeout=5)
+    mode = BatchMode(max_wait=1, poll_interval=1000, journal=None)
+    # (the SDK's own timeout out of the way: the clock moves while a request is in flight)
+    agent = _agent("chat", fake_llm, stall_timeout=5, timeout=1e6)
     with manual_time() as clock:
         async with MiniAgents():
             run = asyncio.ensure_future(_collect(pipeline(agent, ["x"], batch=mode)))
-            await fake_llm.batches.wait_created_async(1, WAIT)
+            await _until(lambda: mode.progress.batches_submitted == 1)  # its poller waits
+            (batch,) = fake_llm.batches.created
             for _ in range(300):  # 300 s in the batch: 60 times its stall timeout, a second
                 clock.advance(1)  # at a time (a jump past its stall timeout would be a stall)
                 for _ in range(5):
                     await asyncio.sleep(0)
+            assert not run.done()
             fake_llm.batches.release()
-            for _ in range(10):
-                clock.advance(1)
-                await asyncio.sleep(0)
-            (result,) = await asyncio.wait_for(run, WAIT)
+            await _until_looked(clock, fake_llm, batch.id)  # at 1,000 s, the poller's look
+            (result,) = await run
     assert str(result.get()[-1]) == "x"
+
+
+async def _until_looked(clock: VirtualClock, server: FakeLLMServer, batch_id: str) -> None:
+    """Move the clock on, a second at a time, until the batch is looked at once more."""
+    looks = server.batches.get(batch_id).looks
+    deadline = time.monotonic() + WAIT
+    while server.batches.get(batch_id).looks == looks:
+        assert time.monotonic() < deadline, "the batch was never looked at"
+        clock.advance(1)
+        await asyncio.sleep(0)
 
 
 async def test_an_http_error_of_one_request_is_its_items_error_as_it_would_be_live(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +94,16 @@ async def test_a_recorded_call_is_replayed_token_by_token_typed_as_live_at_no_co
         is (OpenAIMessage if provider == "openai" else AnthropicMessage)
     )
     assert replayed.finish_reason == live.finish_reason
+    assert replayed.usage is not None
+    assert live.usage is not None
     assert (replayed.usage.input_tokens, replayed.usage.output_tokens) == (1000, 100)
     assert replayed.usage.cost_usd == 0.0
-    assert live.usage.cost_usd is not None and live.usage.cost_usd > 0
+    assert live.usage.cost_usd is not None
+    assert live.usage.cost_usd > 0
     assert totals.cost_usd == pytest.approx(live.usage.cost_usd)  # the replay added no cost
-    assert cache.stats.hits == 1 and cache.stats.misses == 1 and cache.stats.recorded == 1
+    assert cache.stats.hits == 1
+    assert cache.stats.misses == 1
+    assert cache.stats.recorded == 1
 
 
 async def test_a_tool_loop_is_replayed_call_by_call_and_its_tools_run_again(
@@ -121,8 +126,10 @@ async def test_a_tool_loop_is_replayed_call_by_call_and_its_tools_run_again(
             replayed = await agent.inquire("2 + 3?")
     assert _calls(fake_llm) == 2  # the live run's two calls; none for the replay
     assert [type(message) for message in replayed] == [type(message) for message in live]
-    assert isinstance(replayed[0], LLMToolCallMessage) and replayed[0].call_id == "c1"
-    assert isinstance(replayed[1], LLMToolResultMessage) and str(replayed[1]) == "5"
+    assert isinstance(replayed[0], LLMToolCallMessage)
+    assert replayed[0].call_id == "c1"
+    assert isinstance(replayed[1], LLMToolResultMessage)
+    assert str(replayed[1]) == "5"
     assert str(replayed[2]) == "It is 5."
     assert ran == [(2, 3), (2, 3)]
     assert cache.stats.hits == 2
@@ -143,7 +150,8 @@ async def test_a_replay_only_cache_names_the_nearest_recording_and_the_change(
     assert str(replayed[-1]) == "What is the capital of Spain?"  # (the fake echoes)
     assert _calls(fake_llm) == 1  # the miss made no request
     error = caught.value
-    assert error.nearest is not None and error.nearest != error.key
+    assert error.nearest is not None
+    assert error.nearest != error.key
     assert '-   "text": "What is the capital of Spain?"' in error.diff
     assert '+   "text": "What is the capital of Italy?"' in error.diff
     assert error.diff in str(error)
@@ -153,10 +161,13 @@ async def test_a_replay_only_cache_names_the_nearest_recording_and_the_change(
 async def test_a_replay_only_cache_without_recordings_says_so() -> None:
     agent = openai_agent.fork(model="gpt-4o-mini", async_client=None)
     async with MiniAgents():
-        with CallCache(MemoryCallStore(), mode="replay").active():
-            with pytest.raises(LLMCacheMissError, match="It has no recording at all") as caught:
-                await agent.inquire("hi")  # no key in the environment, and no request made
-    assert caught.value.nearest is None and caught.value.diff == ""
+        with (
+            CallCache(MemoryCallStore(), mode="replay").active(),
+            pytest.raises(LLMCacheMissError, match="It has no recording at all") as caught,
+        ):
+            await agent.inquire("hi")  # no key in the environment, and no request made
+    assert caught.value.nearest is None
+    assert caught.value.diff == ""
 
 
 async def test_record_mode_makes_every_call_and_keeps_the_latest_reply(
@@ -209,7 +220,8 @@ async def test_two_identical_calls_in_flight_make_one_request(
             one, two = await asyncio.wait_for(asyncio.gather(first, second), WAIT)
     assert str(one[-1]) == str(two[-1]) == "shared reply"
     assert _calls(fake_llm) == 1
-    assert cache.stats.shared == 1 and cache.stats.misses == 1
+    assert cache.stats.shared == 1
+    assert cache.stats.misses == 1
 
 
 async def test_a_call_waiting_for_an_identical_one_that_fails_makes_it_itself(
@@ -309,7 +321,8 @@ async def test_a_replayed_call_is_marked_cached_in_its_span(
             await agent.inquire("traced")
             await agent.inquire("traced")
     live, replayed = traces.named("chat gpt-4o-mini")
-    assert live.attributes is not None and replayed.attributes is not None
+    assert live.attributes is not None
+    assert replayed.attributes is not None
     assert "miniagents.llm.cached" not in live.attributes
     assert replayed.attributes["miniagents.llm.cached"] is True
     assert (
@@ -368,9 +381,9 @@ def test_a_cache_refuses_arguments_it_cannot_work_with() -> None:
 
 
 @pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    yield tmp_path
+    return tmp_path
 
 
 def test_a_cache_given_no_store_keeps_its_recordings_in_the_default_file(in_tmp: Path) -> None:
