@@ -18,6 +18,7 @@ read. A durable pipeline keeps its journal in the database of durable runs inste
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -31,10 +32,13 @@ class FileJournal:
 
     Args:
         path: The file (made with its folder at the first record).
+        remove_folder: Also remove the file's folder when the journal is cleared, if that
+            leaves it empty (the default journal's folder, made for it).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, remove_folder: bool = False) -> None:
         self.path = Path(path)
+        self.remove_folder = remove_folder
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -52,9 +56,15 @@ class FileJournal:
             await asyncio.to_thread(self._append, line)
 
     async def aclear(self) -> None:
-        """Delete the file."""
+        """Delete the file (and its folder, with ``remove_folder``, if it is left empty)."""
         async with self._lock:
-            await asyncio.to_thread(self.path.unlink, missing_ok=True)
+            await asyncio.to_thread(self._clear)
+
+    def _clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+        if self.remove_folder:
+            with contextlib.suppress(OSError):  # not empty (other journals), or gone
+                self.path.parent.rmdir()
 
     def _load(self) -> list[dict[str, object]]:
         try:

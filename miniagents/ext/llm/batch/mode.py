@@ -143,7 +143,10 @@ class BatchMode:
         """
         chosen = self._journal
         if chosen is DEFAULT:
-            chosen = journal if journal is not None else DEFAULT_JOURNAL_FOLDER / _file_name(name)
+            if journal is None:
+                path = DEFAULT_JOURNAL_FOLDER / _file_name(name)
+                return BatchRun(self, name, FileJournal(path, remove_folder=True))
+            chosen = journal
         if isinstance(chosen, (str, os.PathLike)):
             chosen = FileJournal(chosen)
         return BatchRun(self, name, chosen)
