@@ -112,6 +112,11 @@ class Settings(Protocol):
         ...
 
     @property
+    def idle_wait(self) -> float:
+        """Seconds every running item waits for a call before the queues are flushed."""
+        ...
+
+    @property
     def poll_interval(self) -> float:
         """Seconds between two looks at a batch."""
         ...
@@ -321,6 +326,7 @@ class BatchRun:
         self._finding: dict[str, asyncio.Future[str | None]] = {}
         self._seen: Counter[str] = Counter()  # requests made so far, by digest
         self._tries = 0  # tries of items running
+        self._idle_timer: asyncio.TimerHandle | None = None
         self._waiting: Counter[object] = Counter()  # calls waiting, by try
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
@@ -372,6 +378,8 @@ class BatchRun:
         and its journal, for a restart to re-attach to.
         """
         self._closed = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         for queue in self._queues.values():
             if queue.timer is not None:
                 queue.timer.cancel()
@@ -610,13 +618,31 @@ class BatchRun:
                 queue.size -= len(line)
             raise
 
+    def _idle(self) -> bool:
+        """Whether each try running waits for a call of the run (and a queue holds one)."""
+        return (
+            not self._closed
+            and bool(self._tries)
+            and len(self._waiting) >= self._tries
+            and any(queue.waiting for queue in self._queues.values())
+        )
+
     def _flush_if_idle(self) -> None:
-        """Flush every queue if each try running waits for a call of the run."""
-        if self._closed or not self._tries or len(self._waiting) < self._tries:
-            return
-        for queue in self._queues.values():
-            if queue.waiting:
-                self._flush(queue)
+        """Flush every queue once each try running has waited ``idle_wait`` for a call.
+
+        The wait lets a burst of items that start as others end (their results handed
+        out) join the batch, rather than go one by one.
+        """
+        if self._idle_timer is None and self._idle():
+            loop = asyncio.get_running_loop()
+            self._idle_timer = loop.call_later(self.mode.idle_wait, self._idle_due)
+
+    def _idle_due(self) -> None:
+        self._idle_timer = None
+        if self._idle():
+            for queue in self._queues.values():
+                if queue.waiting:
+                    self._flush(queue)
 
     def _flush(self, queue: _Queue) -> None:
         """Submit the queue's requests as a batch (in a task of its own)."""

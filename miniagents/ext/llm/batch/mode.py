@@ -48,8 +48,10 @@ class BatchMode:
             (``None``: the provider's limit: 50,000 at OpenAI, 100,000 at Anthropic).
         max_bytes: Flush a queue once its requests hold this many bytes (``None``: the
             provider's limit: 200 MB at OpenAI, 256 MB at Anthropic).
-        max_wait: Flush a queue once its oldest request has waited this many seconds. A
-            queue is flushed at once, too, when every item that runs waits for a call.
+        max_wait: Flush a queue once its oldest request has waited this many seconds.
+        idle_wait: Flush the queues once every item that runs has waited this many seconds
+            for a call (nothing more would come before a batch returns), so that the items
+            that start as others end join the batch; 0: at the loop's next step.
         poll_interval: Seconds between two looks at each batch that runs.
         retry: What to do with a request that did not run (its batch expired or was
             cancelled) or got a 408, 409, 429 or 5xx: ``"batch"``: queue it again, for a
@@ -64,7 +66,8 @@ class BatchMode:
 
     Raises:
         LLMConfigurationError: for a limit below 1, a wait or an interval that is not a
-            positive number of seconds, an unknown ``retry``, or negative ``retries``.
+            positive number of seconds (``idle_wait``: at least 0), an unknown ``retry``,
+            or negative ``retries``.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class BatchMode:
         max_requests: int | None = None,
         max_bytes: int | None = None,
         max_wait: float = 60.0,
+        idle_wait: float = 1.0,
         poll_interval: float = 30.0,
         retry: Literal["batch", "live", "none"] = "batch",
         retries: int = 1,
@@ -96,6 +100,15 @@ class BatchMode:
                     f"BatchMode's {name} must be a positive number of seconds, got {seconds!r}: "
                     f"e.g. BatchMode({name}=30)."
                 )
+        if (
+            isinstance(idle_wait, bool)
+            or not isinstance(idle_wait, (int, float))
+            or not 0 <= idle_wait < math.inf
+        ):
+            raise LLMConfigurationError(
+                f"BatchMode's idle_wait must be a number of seconds of at least 0, got "
+                f"{idle_wait!r}: e.g. BatchMode(idle_wait=1)."
+            )
         if retry not in ("batch", "live", "none"):
             raise LLMConfigurationError(
                 f"BatchMode's retry must be 'batch', 'live' or 'none', got {retry!r}."
@@ -107,6 +120,7 @@ class BatchMode:
         self.max_requests = max_requests
         self.max_bytes = max_bytes
         self.max_wait = float(max_wait)
+        self.idle_wait = float(idle_wait)
         self.poll_interval = float(poll_interval)
         self.retry: Literal["batch", "live", "none"] = retry
         self.retries = retries if retry != "none" else 0
@@ -116,7 +130,8 @@ class BatchMode:
     def __repr__(self) -> str:
         return (
             f"BatchMode(max_requests={self.max_requests!r}, max_bytes={self.max_bytes!r}, "
-            f"max_wait={self.max_wait!r}, poll_interval={self.poll_interval!r}, "
+            f"max_wait={self.max_wait!r}, idle_wait={self.idle_wait!r}, "
+            f"poll_interval={self.poll_interval!r}, "
             f"retry={self.retry!r}, retries={self.retries!r})"
         )
 

@@ -100,6 +100,7 @@ def _agent(api: Api, server: FakeLLMServer, **options: Any) -> MiniAgent[..., An
 
 def _mode(**given: Any) -> BatchMode:
     given.setdefault("poll_interval", 0.005)
+    given.setdefault("idle_wait", 0)
     given.setdefault("max_wait", 3600)  # flushed by count, bytes or idleness, never by time
     given.setdefault("journal", MemoryJournal())
     return BatchMode(**given)
@@ -258,7 +259,7 @@ async def test_a_queue_is_flushed_once_its_oldest_request_waited_max_wait(
         ctx.reply(llm.inquire(text))
 
     journal = MemoryJournal()
-    mode = BatchMode(max_wait=60, poll_interval=5, journal=journal)
+    mode = BatchMode(max_wait=60, idle_wait=0, poll_interval=5, journal=journal)
     with manual_time() as clock:
         async with MiniAgents():
             run = asyncio.ensure_future(
@@ -275,9 +276,39 @@ async def test_a_queue_is_flushed_once_its_oldest_request_waited_max_wait(
             gate.set()  # "late" calls now: every item waits, so its queue goes at once
             await _until(lambda: mode.progress.batches_submitted == 2)
             assert [len(batch.requests) for batch in fake_llm.batches.created] == [1, 1]
-            clock.advance(5)  # the poller looks: both batches have ended
-            results = await asyncio.wait_for(run, WAIT)
+            await _until_looked(clock, fake_llm, fake_llm.batches.created[-1].id)
+            results = await run
     assert [str(result.get()[-1]) for result in results] == ["early", "late"]
+
+
+@pytest.mark.parametrize(("idle_wait", "sizes"), [(1.0, [2]), (0.0, [1, 1])])
+async def test_an_item_that_starts_within_idle_wait_joins_the_batch(
+    idle_wait: float,
+    sizes: list[int],
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    gate = asyncio.Event()
+
+    async def items() -> AsyncIterator[str]:
+        yield "first"
+        await gate.wait()  # the second comes half a second after the first waits
+        yield "second"
+
+    mode = BatchMode(max_wait=3600, idle_wait=idle_wait, poll_interval=5, journal=None)
+    with manual_time() as clock:
+        async with MiniAgents():
+            agent = _agent("chat", fake_llm)
+            run = asyncio.ensure_future(_collect(pipeline(agent, items(), batch=mode)))
+            await _until(lambda: mode.progress.requests == 1)
+            clock.advance(0.5)
+            gate.set()
+            await _until(lambda: mode.progress.requests == 2)
+            clock.advance(0.5)
+            await _until(lambda: mode.progress.batches_submitted == len(sizes))
+            await _until_looked(clock, fake_llm, fake_llm.batches.created[-1].id)
+            results = await run
+    assert [str(result.get()[-1]) for result in results] == ["first", "second"]
+    assert [len(batch.requests) for batch in fake_llm.batches.created] == sizes
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -297,7 +328,7 @@ async def test_a_call_waiting_in_a_batch_is_kept_alive_past_its_stall_timeout(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     fake_llm.batches.hold()
-    mode = BatchMode(max_wait=1, poll_interval=1000, journal=None)
+    mode = BatchMode(max_wait=1, idle_wait=0, poll_interval=1000, journal=None)
     # (the SDK's own timeout out of the way: the clock moves while a request is in flight)
     agent = _agent("chat", fake_llm, stall_timeout=5, timeout=1e6)
     with manual_time() as clock:

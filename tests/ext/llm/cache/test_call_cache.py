@@ -355,7 +355,7 @@ async def test_a_cached_batch_pipeline_replays_instead_of_queueing(
     items = ["a", "b"]
 
     async def run() -> list[str]:
-        mode = BatchMode(poll_interval=0.005, max_wait=3600, journal=None)
+        mode = BatchMode(poll_interval=0.005, max_wait=3600, idle_wait=0, journal=None)
         async with MiniAgents():
             with cache.active():
                 return [
