@@ -14,10 +14,11 @@ purpose::
 
 A queue is flushed when it holds ``max_requests`` requests or ``max_bytes`` bytes (within
 the provider's limits), when its oldest request has waited ``max_wait`` seconds, or when
-every try of an item that runs waits for a call of the run (nothing more can come before
-a batch returns). Each batch is noted in the journal before and after its creation; a call
-made again after a restart (the same request, the n-th time in the run) finds its request
-there and waits for that batch's result rather than paying again.
+every try of an item that runs has waited ``idle_wait`` seconds for a call of the run
+(nothing more would come before a batch returns). Each batch is noted in the journal
+before and after its creation (its requests by their hashes); a call made again after a
+restart finds its request there (the first of the same hash not given yet) and waits for
+that batch's result rather than paying again.
 
 A request that did not run (expired, cancelled) or got a 408, 409, 429 or 5xx is tried
 again, as the mode says: in the next batch (``retry="batch"``), live (``"live"``), or not
@@ -37,7 +38,7 @@ import importlib
 import json
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -321,10 +322,10 @@ class BatchRun:
         self._queues: dict[tuple[int, Hashable], _Queue] = {}
         self._batches: dict[str, _Batch] = {}
         self._captures: dict[int, tuple[Any, Any]] = {}  # client id: (client, its copy)
-        self._claims: dict[str, tuple[str, str]] = {}  # journal: key -> (tag, custom id)
+        # the journal's requests, by their hash: (tag, custom id) in the order noted
+        self._claims: dict[str, deque[tuple[str, str]]] = {}
         self._tags: dict[str, str | None] = {}  # journal: tag -> batch id (None: none made)
         self._finding: dict[str, asyncio.Future[str | None]] = {}
-        self._seen: Counter[str] = Counter()  # requests made so far, by digest
         self._tries = 0  # tries of items running
         self._idle_timer: asyncio.TimerHandle | None = None
         self._waiting: Counter[object] = Counter()  # calls waiting, by try
@@ -345,7 +346,7 @@ class BatchRun:
             if kind == "submitting":
                 requests = record.get("requests")
                 for key, custom_id in requests if isinstance(requests, list) else ():
-                    self._claims[str(key)] = (tag, str(custom_id))
+                    self._claims.setdefault(str(key), deque()).append((tag, str(custom_id)))
                 self._tags.setdefault(tag, _UNKNOWN)
             elif kind == "submitted":
                 self._tags[tag] = str(record.get("batch"))
@@ -515,20 +516,26 @@ class BatchRun:
     async def aoutcome(
         self, ticket: _Ticket, digest: str, endpoint: str, body: Mapping[str, Any]
     ) -> Settled:
-        """The outcome of one try of a request: from a batch of the journal, else a new one."""
-        self._seen[digest] += 1
-        key = f"{digest}:{self._seen[digest]}"
+        """The outcome of one try of a request: from a batch of the journal, else a new one.
+
+        A request made again after a restart takes the first request of the same hash the
+        journal has not given yet (identical requests are alike: which takes which does
+        not matter), so each is paid for once.
+        """
         try_token = _TRY.get()
         if try_token is not None:
             self._waiting[try_token] += 1
         try:
-            claimed = self._claims.pop(key, None)
+            claims = self._claims.get(digest)
+            claimed = claims.popleft() if claims else None
+            if claims is not None and not claims:
+                del self._claims[digest]
             if claimed is not None:
                 tag, custom_id = claimed
                 batch_id = await self._atag(tag, ticket)
                 if batch_id is not None:  # paid for already: its result, not a new request
                     return await self._attached(batch_id, custom_id, ticket)
-            return await self._queued(ticket, key, endpoint, body, try_token)
+            return await self._queued(ticket, digest, endpoint, body, try_token)
         finally:
             if try_token is not None:
                 self._waiting[try_token] -= 1

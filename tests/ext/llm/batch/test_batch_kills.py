@@ -128,8 +128,10 @@ def test_a_killed_agent_of_two_calls_makes_only_its_second_call_after_the_restar
     assert [len(batch.requests) for batch in created] == [6, 6]  # the first batch once
     assert created[0] is first
     assert sorted(results) == list(range(6))
-    for index, replies in results.items():
-        assert replies[1:] == [f"ITEM {index}", "done"]  # the tool's result, the answer
+    for called, answered, said in results.values():  # the call, the tool's result, the answer
+        assert answered == json.loads(called)["text"].upper()
+        assert said == "done"
+    assert sorted(replies[1] for replies in results.values()) == [f"ITEM {n}" for n in range(6)]
 
 
 def test_a_killed_durable_batch_pipeline_keeps_its_batches_in_the_database(

@@ -477,6 +477,20 @@ async def test_a_provider_without_a_batch_api_is_called_live_with_one_warning(
     assert len(warnings) == 1
 
 
+async def test_the_progress_bar_shows_the_batches_and_the_money_saved(
+    capsys: pytest.CaptureFixture[str],
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(usage=(1000, 100), times=2)
+    mode = _mode()
+    results = await _run(_agent("chat", fake_llm), ["a", "b"], mode, progress=True)
+    assert all(result.ok for result in results)
+    drawn = capsys.readouterr().err
+    assert "2/2" in drawn
+    assert f"batches 1 submitted, 0 running, 1 done, saved ${mode.progress.saved_usd:.4f}" in drawn
+    assert mode.progress.saved_usd > 0
+
+
 # -- resuming ------------------------------------------------------------------------------
 
 
