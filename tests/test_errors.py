@@ -46,6 +46,8 @@ ALLOWED_CLASSES: dict[str, str] = {
     "(cancelling what it runs) and is caught right around it",
     "ClientGone": "the fake LLM server's handler threads: caught by the server, never a user's",
     "Stopping": "the fake LLM server's handler threads: caught by the server, never a user's",
+    "Unanswered": "the fake LLM server's handler threads: caught by a batch API's wire "
+    "format, which then waits for the client to go, never a user's",
 }
 """Classes that may be raised although they are not ``MiniAgentsError`` s, with the reason."""
 

@@ -29,6 +29,7 @@ from typing import cast, get_args
 import pytest
 
 from miniagents.ext.llm.cache import CacheMode, CallCache, SQLiteCallStore
+from miniagents.testing.errors import TestingKitError
 
 __all__ = ["llm_cache"]
 
@@ -97,8 +98,9 @@ def llm_cache(request: pytest.FixtureRequest) -> Iterator[CallCache]:
     config = request.config
     mode = config.getoption("--llm-cache") or given.get("mode") or config.getini("llm_cache_mode")
     if mode not in _MODES:
-        raise pytest.UsageError(
-            f"The llm_cache mode must be one of {', '.join(_MODES)}, got {mode!r}."
+        raise TestingKitError(
+            f"The llm_cache mode must be one of {', '.join(_MODES)}, got {mode!r}: fix the "
+            "marker's mode= or the ini option llm_cache_mode."
         )
     path = Path(given.get("path") or config.getini("llm_cache_path"))
     if not path.is_absolute():

@@ -147,8 +147,8 @@ class SQLCallStore:
         table = tables.calls
 
         def work(connection: sqlalchemy.Connection) -> RecordedCall | None:
-            row = connection.execute(table.select().where(table.c.key == key)).first()
-            return None if row is None else _recorded(row._mapping)
+            row = connection.execute(table.select().where(table.c.key == key)).mappings().first()
+            return None if row is None else _recorded(row)
 
         return await asyncio.to_thread(tables.run, work, "read a recorded call")
 
@@ -182,7 +182,7 @@ class SQLCallStore:
 
         def work(connection: sqlalchemy.Connection) -> list[RecordedCall]:
             query = table.select().order_by(order, table.c.recorded_at.desc()).limit(limit)
-            return [_recorded(row._mapping) for row in connection.execute(query)]
+            return [_recorded(row) for row in connection.execute(query).mappings()]
 
         return await asyncio.to_thread(tables.run, work, "read recorded calls")
 
@@ -235,8 +235,8 @@ class SQLRunJournal:
         def work(connection: sqlalchemy.Connection) -> list[dict[str, object]]:
             query = table.select().where(table.c.pipeline == self.pipeline).order_by(table.c.id)
             records: list[dict[str, object]] = []
-            for row in connection.execute(query):
-                record = json.loads(row._mapping["record"])
+            for row in connection.execute(query).mappings():
+                record = json.loads(row["record"])
                 if isinstance(record, dict):
                     records.append(record)
             return records

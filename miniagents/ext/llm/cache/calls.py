@@ -40,7 +40,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, NoReturn, TypeAlias
 
 from miniagents.ext.llm.cache.keys import (
     canonical_request,
@@ -222,7 +222,7 @@ class CallCache:
                     yield event
                 return
             if self.mode == "replay":
-                raise await self._miss(key, request)
+                await self._amiss(key, request)
             flight = self._flights.get(key)
             if flight is None:
                 break
@@ -262,8 +262,12 @@ class CallCache:
             return None
         return recorded
 
-    async def _miss(self, key: str, request: Mapping[str, Any]) -> LLMCacheMissError:
-        """The error of a call that a replay-only cache has no recording of."""
+    async def _amiss(self, key: str, request: Mapping[str, Any]) -> NoReturn:
+        """Fail a call that a replay-only cache has no recording of.
+
+        Raises:
+            LLMCacheMissError: always, naming the nearest recording and the difference.
+        """
         provider, model = str(request.get("provider")), str(request.get("model"))
         candidates = await self.store.acandidates(provider, model, _CANDIDATES)
         nearest = max(candidates, key=lambda each: similarity(each.request, request), default=None)
@@ -277,7 +281,7 @@ class CallCache:
                 f"The nearest recording ({nearest.key[:12]}, a call of "
                 f"{nearest.model!r}) differs so:\n{diff}\n"
             )
-        return LLMCacheMissError(
+        raise LLMCacheMissError(
             f"The call cache replays only, and has no recording of {about}. {found}"
             "Record it: make the call with the cache in mode 'record' or 'read_through' "
             "(with the testing kit's pytest plugin: pytest --llm-cache=record), or undo the "
