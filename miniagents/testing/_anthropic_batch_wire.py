@@ -91,6 +91,9 @@ class AnthropicBatchAPI:
         if found is not None:
             batch_id, action = found[1], found[2]
             if action is None and method == "GET":
+                failing = self._batches.take_look_failure()
+                if failing is not None:
+                    return failing, self._error(failing, "The batch could not be read.")
                 batch = self._batches.look(batch_id)
                 return (200, _batch_object(batch, base)) if batch else self._missing(batch_id)
             if action is None and method == "DELETE":
@@ -105,6 +108,10 @@ class AnthropicBatchAPI:
         return 404, self._error(404, f"Unknown request {method} {route}.")
 
     def _create(self, raw_body: bytes, base: str) -> tuple[int, dict[str, Any] | bytes]:
+        refused = self._batches.take_refusal()
+        if refused is not None:
+            status, message = refused
+            return status, self._wire.error_body(status, message, "req_fake_batches")
         try:
             body = json.loads(raw_body)
         except ValueError:

@@ -14,7 +14,10 @@ at it. A test holds batches to see them in progress (:meth:`FakeBatches.hold`, t
 :meth:`FakeBatches.release`), makes the next one expire part-way
 (:meth:`FakeBatches.expire_next`) or fail as a whole (:meth:`FakeBatches.fail_next`); a
 client cancels one through the API (a batch still held ends cancelled, its requests
-unrun). A request the endpoint would refuse (a 400 alone) is that request's error.
+unrun). A request the endpoint would refuse (a 400 alone) is that request's error. A test
+may also refuse the next creations (:meth:`FakeBatches.refuse_next_create`), fail the next
+looks at a batch (:meth:`FakeBatches.fail_looks`), or leave a creation unanswered
+(:meth:`FakeBatches.stall_next_create`).
 """
 
 from __future__ import annotations
@@ -158,6 +161,8 @@ class FakeBatches:
         self._expire_next: int | None = None
         self._fail_next: str | None = None
         self._stall_next = False
+        self._refusals: list[tuple[int, str | None]] = []
+        self._look_failures: list[int] = []
         self.files: dict[str, tuple[str, str, bytes, int]] = {}
         """The files uploaded (OpenAI's Files API): id to (filename, purpose, content, created)."""
 
@@ -219,6 +224,29 @@ class FakeBatches:
         """
         with self._lock:
             self._stall_next = True
+
+    def refuse_next_create(
+        self, status: int = 500, message: str | None = None, times: int = 1
+    ) -> None:
+        """Answer the next ``times`` requests that create a batch with an HTTP error, and make
+        no batch (OpenAI: the batch's creation, its file's upload goes through)."""
+        with self._lock:
+            self._refusals.extend([(status, message)] * times)
+
+    def fail_looks(self, times: int, status: int = 404) -> None:
+        """Answer the next ``times`` looks at a batch (retrieves) with an HTTP error."""
+        with self._lock:
+            self._look_failures.extend([status] * times)
+
+    def take_refusal(self) -> tuple[int, str | None] | None:
+        """The HTTP error of a creation refused (``refuse_next_create``), if one is due."""
+        with self._lock:
+            return self._refusals.pop(0) if self._refusals else None
+
+    def take_look_failure(self) -> int | None:
+        """The HTTP status of a look that fails (``fail_looks``), if one is due."""
+        with self._lock:
+            return self._look_failures.pop(0) if self._look_failures else None
 
     def wait_created(self, count: int, timeout: float = 5.0) -> list[FakeBatch]:
         """Wait until at least ``count`` batches were created; return them all.

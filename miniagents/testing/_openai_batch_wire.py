@@ -109,6 +109,9 @@ class OpenAIBatchAPI:
             if found[2] and method == "POST":
                 return self._cancel(found[1])
             if not found[2] and method == "GET":
+                failing = self._batches.take_look_failure()
+                if failing is not None:
+                    return failing, _error("The batch could not be read.", "server_error")
                 batch = self._batches.look(found[1])
                 if batch is None:
                     return _missing("batch", found[1])
@@ -160,6 +163,10 @@ class OpenAIBatchAPI:
     # -- batches -----------------------------------------------------------------------------
 
     def _create(self, raw_body: bytes) -> tuple[int, dict[str, Any] | bytes]:
+        refused = self._batches.take_refusal()
+        if refused is not None:
+            status, message = refused
+            return status, OpenAIWire().error_body(status, message, "req_fake_batches")
         try:
             body = json.loads(raw_body)
         except ValueError:

@@ -763,7 +763,7 @@ class BatchRun:
                 outcome = RequestOutcome(
                     custom_id, "failed", message=f"its batch could not be read: {error}"
                 )
-                _settle(future, batch.batch_id, outcome, error)
+                _settle(future, batch.batch_id, outcome)
         batch.waiting.clear()
         self._batches.pop(batch.batch_id, None)
         self.counters.batches_done += 1

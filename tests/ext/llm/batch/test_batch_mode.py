@@ -423,6 +423,45 @@ async def test_a_batch_that_failed_as_a_whole_fails_each_of_its_items(
     assert len(fake_llm.batches.created) == 1  # not tried again
 
 
+@pytest.mark.parametrize("api", ["chat", "anthropic"])
+async def test_a_batch_that_could_not_be_created_fails_its_items_with_the_providers_error(
+    api: Api,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.batches.refuse_next_create(400, message="Batches are not enabled.")
+    journal = MemoryJournal()
+    results = await _run(_agent(api, fake_llm), ["a", "b"], _mode(journal=journal))
+    for result in results:
+        assert isinstance(result.error, LLMRequestError)
+        assert "Batches are not enabled." in str(result.error)
+    assert fake_llm.batches.created == []
+    assert journal.kinds() == ["submitting", "abandoned"]
+
+
+async def test_a_batch_that_cannot_be_read_five_times_in_a_row_fails_its_items(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake_llm.batches.fail_looks(5)
+    with caplog.at_level(logging.WARNING, logger="miniagents"):
+        (result,) = await _run(_agent("chat", fake_llm), ["a"], _mode())
+    error = result.error
+    assert isinstance(error, LLMBatchError)
+    (batch,) = fake_llm.batches.created
+    assert (error.reason, error.batch_id) == ("failed", batch.id)
+    assert "its batch could not be read" in str(error)
+    looks = [record for record in caplog.records if "could not look at the batch" in record.message]
+    assert len(looks) == 5
+
+
+async def test_a_batch_read_again_after_a_failed_look_gives_its_replies(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.batches.fail_looks(2)
+    (result,) = await _run(_agent("anthropic", fake_llm), ["a"], _mode())
+    assert str(result.get()[-1]) == "a"
+
+
 async def test_a_budget_refuses_a_call_before_it_is_queued_and_charges_the_batch_price(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
