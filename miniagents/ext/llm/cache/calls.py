@@ -196,11 +196,6 @@ class CallCache:
         """Forget every recording of the store."""
         await self.store.aclear()
 
-    async def arecorded(self, provider: object, call: LLMCall) -> RecordedCall | None:
-        """The recording of ``call`` to ``provider``, if the cache has a good one."""
-        key = request_key(canonical_request(provider, call), self.namespace)
-        return await self._fresh(key)
-
     # -- the route -------------------------------------------------------------------------
 
     def llm_call(

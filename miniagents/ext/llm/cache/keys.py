@@ -13,7 +13,8 @@ made again, in any process, has the same key::
     key:      sha256 of {"namespace": "", "request": ...}   ->  "3f1c..."
 
 Whether the reply streams is not part of the request (the same reply, token by token or
-whole), nor is anything that only configures the agent (its client, retries, timeouts).
+whole), nor is anything that only configures the agent (its client, retries, timeouts);
+the values of ``extra_headers`` are kept as hashes (a header may carry a secret).
 :func:`request_diff` shows how a request differs from a recorded one, for a cache miss.
 """
 
@@ -63,7 +64,7 @@ def canonical_request(provider: object, call: LLMCall) -> dict[str, Any]:
             }
             for tool in call.tools
         ],
-        "options": _plain(call.options),
+        "options": _options(call.options),
         "output_format": None
         if output is None
         else {
@@ -73,6 +74,22 @@ def canonical_request(provider: object, call: LLMCall) -> dict[str, Any]:
             "description": output.description,
         },
     }
+
+
+def _options(options: Mapping[str, object]) -> dict[str, Any]:
+    """The call options as JSON values, the values of ``extra_headers`` hashed.
+
+    A header may carry a secret (a key, a token): the recorded request keeps a hash of it,
+    enough to tell two values apart, never the value.
+    """
+    shown: dict[str, Any] = _plain(options)
+    headers = shown.get("extra_headers")
+    if isinstance(headers, dict):
+        shown["extra_headers"] = {
+            name: "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:16]
+            for name, value in headers.items()
+        }
+    return shown
 
 
 def request_key(request: Mapping[str, Any], namespace: str = "") -> str:

@@ -287,6 +287,11 @@ def test_the_key_is_the_request_not_how_it_is_streamed_nor_its_option_order() ->
     assert key != request_key(canonical_request(provider, one), namespace="other")
     shown = canonical_request(provider, one)["messages"][0]["images"][0]
     assert set(shown) == {"media_type", "detail", "sha256"}  # the bytes hashed, not kept
+    secret = LLMCall("m", True, None, messages, {"extra_headers": {"x-api-key": "sk-secret"}})
+    other = LLMCall("m", True, None, messages, {"extra_headers": {"x-api-key": "sk-other"}})
+    request = canonical_request(provider, secret)
+    assert "sk-secret" not in str(request)  # kept as a hash
+    assert request_key(request) != request_key(canonical_request(provider, other))
 
 
 async def test_a_sqlite_store_keeps_the_recordings_for_another_cache(
