@@ -232,7 +232,6 @@ class _Ticket:
         self.retries_left = run.mode.retries
         self.batch_id: str | None = None
         self.failure: RequestOutcome | None = None
-        self.failed_batch: str | None = None
         self.error: BaseException | None = None
 
     async def asettle(self, path: str, body: Mapping[str, Any]) -> tuple[int, Mapping[str, Any]]:
@@ -273,7 +272,7 @@ class _Ticket:
                 self.retries_left -= 1
                 run.counters.retried += 1
                 continue
-            self.failure, self.failed_batch = outcome, batch_id
+            self.failure = outcome
             live = retryable and retry == "live"
             if outcome.status is not None and outcome.body is not None and not live:
                 return outcome.status, outcome.body  # the SDK raises it as it would live
@@ -281,10 +280,14 @@ class _Ticket:
 
 
 def _not_run(outcome: RequestOutcome, batch_id: str | None) -> str:
-    where = f"the batch {batch_id}" if batch_id else "no batch (it could not be created)"
     said = f" ({outcome.message})" if outcome.message else ""
+    if batch_id is None:
+        return (
+            f"A call queued in batch mode got no reply: its request could not go in a "
+            f"batch{said}. Make the request smaller, or run the agent outside of batch mode."
+        )
     return (
-        f"A call queued in batch mode got no reply: its request, in {where}, "
+        f"A call queued in batch mode got no reply: its request, in the batch {batch_id}, "
         f"{_WHY.get(outcome.reason, 'did not run')}{said}. Give the batch mode more "
         "retries (BatchMode(retries=...)), retry live (BatchMode(retry='live')), or run "
         "the item again."
