@@ -1,11 +1,11 @@
-"""``python -m miniagents``: the command line (``python -m miniagents chat``, ``--help``).
+"""``python -m miniagents``: the command line (``python -m miniagents chat``, ``eval``, ``--help``).
 
-The same as the ``miniagents`` command; see :mod:`miniagents.ext.console.chat_cli`.
+The same as the ``miniagents`` command; see :mod:`miniagents.cli`.
 """
 
 import sys
 
-from miniagents.ext.console.chat_cli import main
+from miniagents.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(prog="python -m miniagents"))

@@ -45,6 +45,7 @@ right for the extensions)::
     ├── InputEndedError (also EOFError)           the user ended the console input (ext.errors)
     ├── MissingExtraError (also ImportError)      an optional dependency is not installed
     ├── WebChatPageError (also FileNotFoundError)  web_chat_app given a page that is no file
+    ├── WebConfigurationError (also ValueError)   a web app's options cannot work together
     ├── ToolError                                 a tool (miniagents.ext.tools, miniagents.ext.mcp)
     │   ├── ToolDefinitionError (also TypeError)     not usable as a tool (no annotation, ...)
     │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
@@ -62,12 +63,19 @@ right for the extensions)::
     ├── RayPipelineRerunError (also RuntimeError)   a RayPipeline run a second time
     ├── RayPipelineLinkError (also RuntimeError)    run where a budget (a live link) applies
     ├── DurableError                              a durable run on DBOS (ext.dbos.errors)
-    │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable or locked
+    │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable, locked, corrupt
     │   ├── DurableConfigurationError (also ValueError)  two database URLs, aliases clash
     │   ├── DurableRecordError (also TypeError)     a field or argument that cannot be recorded
     │   ├── DurableVersionError (also RuntimeError)  started by other code (app version)
     │   ├── DurableFailedCallError (also RuntimeError)  a model call's error that cannot be recorded
     │   └── DurableApprovalError (also LookupError)  a decision for a call that does not wait
+    ├── EvalsError                                an eval (miniagents.evals.errors)
+    │   ├── DatasetError (also ValueError)          a dataset or case that is not valid (named)
+    │   ├── EvaluatorDefinitionError (also ValueError)  an evaluator that cannot work as given
+    │   ├── EvalArgumentError (also ValueError)     aevaluate(), compare() given bad arguments
+    │   ├── CaseTimeoutError (also TimeoutError)    a case's agent took longer than the timeout
+    │   ├── EvalReportError (also ValueError)       a stored report (JSON) that cannot be read
+    │   └── EvalThresholdError (also AssertionError)  a score below its threshold, or regressed
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
         ├── LLMConfigurationError (also ValueError)  e.g. no model was given
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
@@ -89,9 +97,10 @@ Errors raised by a stream's producer or an agent (your code, an SDK) are not wra
 they reach every consumer with their own type. Assigning a field of a ``Frozen`` model raises
 pydantic's ``ValidationError``, as for any frozen pydantic model.
 
-Importing this module does not import the extensions (``miniagents.ext``): their errors are
-imported at their first use from here. The testing kit's errors are not MiniAgents' errors:
-they have their own root, ``TestingKitError``, in :mod:`miniagents.testing.errors`.
+Importing this module does not import the extensions (``miniagents.ext``) nor the evals
+(``miniagents.evals``): their errors are imported at their first use from here. The testing
+kit's errors are not MiniAgents' errors: they have their own root, ``TestingKitError``, in
+:mod:`miniagents.testing.errors`.
 """
 
 from __future__ import annotations
@@ -138,6 +147,13 @@ from miniagents.promising.errors import StreamSourceError as StreamSourceError
 from miniagents.utils.errors import ChainDefinitionError as ChainDefinitionError
 
 if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
+    from miniagents.evals.errors import CaseTimeoutError as CaseTimeoutError
+    from miniagents.evals.errors import DatasetError as DatasetError
+    from miniagents.evals.errors import EvalArgumentError as EvalArgumentError
+    from miniagents.evals.errors import EvalReportError as EvalReportError
+    from miniagents.evals.errors import EvalsError as EvalsError
+    from miniagents.evals.errors import EvalThresholdError as EvalThresholdError
+    from miniagents.evals.errors import EvaluatorDefinitionError as EvaluatorDefinitionError
     from miniagents.ext.dbos.errors import DurableApprovalError as DurableApprovalError
     from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
     from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
@@ -148,6 +164,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.errors import InputEndedError as InputEndedError
     from miniagents.ext.errors import MissingExtraError as MissingExtraError
     from miniagents.ext.errors import WebChatPageError as WebChatPageError
+    from miniagents.ext.errors import WebConfigurationError as WebConfigurationError
     from miniagents.ext.history.errors import ChatHistoryError as ChatHistoryError
     from miniagents.ext.history.errors import ChatHistoryOptionError as ChatHistoryOptionError
     from miniagents.ext.history.errors import MalformedChatHistoryError as MalformedChatHistoryError
@@ -196,7 +213,8 @@ _LAZY: dict[str, str] = {
         "miniagents.ext.history.errors",
     ),
     **dict.fromkeys(
-        ["InputEndedError", "MissingExtraError", "WebChatPageError"], "miniagents.ext.errors"
+        ["InputEndedError", "MissingExtraError", "WebChatPageError", "WebConfigurationError"],
+        "miniagents.ext.errors",
     ),
     **dict.fromkeys(
         [
@@ -257,8 +275,20 @@ _LAZY: dict[str, str] = {
         ],
         "miniagents.ext.tools.errors",
     ),
+    **dict.fromkeys(
+        [
+            "CaseTimeoutError",
+            "DatasetError",
+            "EvalArgumentError",
+            "EvalReportError",
+            "EvalThresholdError",
+            "EvalsError",
+            "EvaluatorDefinitionError",
+        ],
+        "miniagents.evals.errors",
+    ),
 }
-"""The errors of the extensions, by the module that defines each."""
+"""The errors of the extensions and of the evals, by the module that defines each."""
 
 if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all attribute
 
@@ -312,5 +342,5 @@ __all__ = [
     "StreamOverflowError",
     "StreamPicklingError",
     "StreamSourceError",
-    *_LAZY,  # the extensions' errors
+    *_LAZY,  # the extensions' and the evals' errors
 ]

@@ -14,10 +14,12 @@ import ast
 import asyncio
 import builtins
 import importlib
+import pickle
 import pkgutil
 import re
 import subprocess
 import sys
+import traceback
 from collections import defaultdict
 from collections.abc import Iterator
 from functools import cache
@@ -42,6 +44,8 @@ ALLOWED_CLASSES: dict[str, str] = {
     "_WorkerDied": "private to ray_agent: caught by its retry loop, which raises "
     "RayWorkerDiedError",
     "_CannotStart": "private to the chat command line: caught in main(), which prints it",
+    "AuthenticationError": "Starlette's: a backend of the web apps refuses credentials with it, "
+    "as Starlette's AuthenticationMiddleware expects (the apps answer it with a 401)",
     "_AppStopped": "private to the web apps of durable agents: ends their recovery context "
     "(cancelling what it runs) and is caught right around it",
     "ClientGone": "the fake LLM server's handler threads: caught by the server, never a user's",
@@ -88,6 +92,14 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
     ("miniagents.ext.dbos._engine", "asyncio.CancelledError(str(error))"): (
         "a durable run whose reader gave up: DBOS leaves a cancelled workflow unrecorded, to "
         "run again when asked again (a StreamCancelledError would be recorded as its end)"
+    ),
+    ("miniagents.ext.dbos._engine", "failure"): (
+        "the one-line DurableDatabaseError that database_failure made of a failure of the "
+        "database of runs (typed DurableDatabaseError | None: raised when it is one)"
+    ),
+    ("miniagents.ext.dbos.approvals", "failure"): (
+        "the one-line DurableDatabaseError that database_failure made of a failure of the "
+        "database of runs (typed DurableDatabaseError | None: raised when it is one)"
     ),
     ("miniagents.ext.dbos._recording", "recorded.error"): (
         "a tool's or a model call's own error, recorded in a durable run and raised again "
@@ -193,6 +205,40 @@ def test_the_drawn_hierarchy_is_the_real_one() -> None:
         builtins = {base.__name__ for base in error.__bases__ if base not in ours}
         assert [base.__name__ for base in ours] == [parent], f"{name} is drawn under {parent}"
         assert builtins == also, f"{name} also derives from {builtins}, drawn: {also}"
+
+
+def public_errors() -> set[type[BaseException]]:
+    """Every public error class: the product's and the testing kit's."""
+    kit = {
+        error
+        for error in all_subclasses(TestingKitError)
+        if error.__module__.startswith("miniagents.") and not error.__name__.startswith("_")
+    }
+    return {MiniAgentsError, TestingKitError, *our_errors(), *kit}
+
+
+def test_every_public_error_shows_the_path_users_import_it_from() -> None:
+    # issue 58, item 7: tracebacks named miniagents.miniagents.errors.AgentArgumentError
+    errors = public_errors()
+    assert len(errors) >= 80
+    for error in errors:
+        public = error.__module__
+        assert not any(part.startswith("_") for part in public.split(".")), error
+        assert getattr(importlib.import_module(public), error.__qualname__) is error, error
+        if issubclass(error, MiniAgentsError):  # each is imported from miniagents.errors
+            assert public == "miniagents.errors", error
+        shown = error.__new__(error)
+        shown.args = ("what went wrong",)
+        line = traceback.format_exception_only(shown)[-1]  # (some show fields of their own)
+        assert line.startswith(f"{public}.{error.__qualname__}: "), line
+        assert type(pickle.loads(pickle.dumps(shown))) is error  # (found there by pickle too)
+
+
+def test_a_users_own_error_keeps_its_own_module() -> None:
+    class AppError(MiniAgentsError):
+        pass
+
+    assert AppError.__module__ == __name__
 
 
 def test_the_testing_kits_errors_have_their_own_root_outside_the_products_tree() -> None:

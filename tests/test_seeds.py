@@ -373,7 +373,7 @@ def test_seed_002_self_development_needs_a_model_for_openai_agent(
     assert as_written.returncode == 1
     assert as_written.stdout == ""
     error = last_line(as_written.stderr)
-    assert error.startswith("miniagents.ext.llm.errors.LLMConfigurationError: "), error
+    assert error.startswith("miniagents.errors.LLMConfigurationError: "), error
     assert "OPENAI_AGENT needs a model" in error
     assert "openai_agent.fork(model=...)" in error
     assert fake_llm.requests == []
@@ -1009,7 +1009,7 @@ def test_seed_004_usage_cannot_work_as_written(tmp_path: Path) -> None:
     assert with_import.stderr.count("Traceback") == 1, with_import.stderr
     error = last_line(with_import.stderr)
     assert error.startswith(
-        "miniagents.utils.errors.ChainDefinitionError: achain_loop() needs agents in its list"
+        "miniagents.errors.ChainDefinitionError: achain_loop() needs agents in its list"
     ), error
     assert "[MessageSequencePromise, MessageSequencePromise]" in error
     assert "Pass the agents themselves, not the replies of agent.inquire()" in error

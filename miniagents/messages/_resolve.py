@@ -42,8 +42,24 @@ def messages_in_order(source: Observable[MessagePromise]) -> Observable[Message]
     return Observable(subscribe)
 
 
+def _ignore(_error: BaseException) -> None:
+    """An error of a message held queued: it is read (and raised) when its turn comes."""
+
+
+def _nothing() -> None:
+    """The end of a message held queued: its turn comes in order."""
+
+
 class _InOrder:
-    __slots__ = ("observer", "pending", "source_done", "stop_waiting", "stopped", "waiting")
+    __slots__ = (
+        "held",
+        "observer",
+        "pending",
+        "source_done",
+        "stop_waiting",
+        "stopped",
+        "waiting",
+    )
 
     def __init__(self, observer: abc.ObserverBase[Message]) -> None:
         self.observer = observer
@@ -52,10 +68,31 @@ class _InOrder:
         self.stopped = False
         self.waiting: MessagePromise | None = None
         self.stop_waiting: Callable[[], None] | None = None
+        # the messages still streaming that wait in the queue, each held as read (an end
+        # consumer of its own), so that another reader giving up on one does not stop it
+        # under this one: by the promise, what lets go of it
+        self.held: dict[MessagePromise, Callable[[], None]] | None = None
 
     def on_next(self, promise: MessagePromise) -> None:
         self.pending.append(promise)
         self.drain()
+        if self.waiting is not None and self.pending[-1] is promise and promise is not self.waiting:
+            self._hold(promise)  # (queued behind the one it waits for)
+
+    def _hold(self, promise: MessagePromise) -> None:
+        if promise.done:
+            return
+        held = self.held
+        if held is None:
+            held = self.held = {}
+        held[promise] = core_of(promise).add_end_observer(_ignore, _nothing)
+
+    def _let_go(self, promise: MessagePromise) -> None:
+        held = self.held
+        if held is not None:
+            let_go = held.pop(promise, None)
+            if let_go is not None:
+                let_go()
 
     def on_error(self, error: BaseException) -> None:
         if not self.stopped:
@@ -80,8 +117,12 @@ class _InOrder:
                 if not core.done:  # wait for the end of its tokens, not for each one
                     self.waiting = head
                     self.stop_waiting = core.add_end_observer(self.on_error, self._head_done)
+                    if self.held:
+                        self._let_go(head)  # (read now: the wait holds it)
                     return
             self.pending.popleft()
+            if self.held:
+                self._let_go(head)
             try:
                 message = head.message_now()
             except Exception as error:
@@ -102,6 +143,10 @@ class _InOrder:
         # is given up on unless someone else reads it (the source, if it has ended, gives
         # up nothing when disposed)
         pending, self.pending = self.pending, deque()
+        held, self.held = self.held, None
         for promise in pending:
-            if not promise.done:
+            let_go = None if held is None else held.get(promise)
+            if let_go is not None:
+                let_go()  # (which checks it, as below)
+            elif not promise.done:
                 core_of(promise).check_abandoned()

@@ -266,6 +266,8 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             message.check_abandoned()  # those nobody waits for stop
         unread, self.unread_input = self.unread_input, None
         if unread is not None:  # the producer never started: give its input up for it
+            if unread.flow is not None and unread.flow.queued:  # (held for it: see agent.py)
+                unread.flow.let_go_reader(unread, self._record)
             unread.release_reader(gave_up=True)
         read, self.read_input = self.read_input, None
         read_core = None if read is None else read()

@@ -226,6 +226,9 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
                 piece_type=str,
                 open_ended=source is None,
             )
+            if observable is not None and observable is not source:
+                # an async iterable pulled: once every consumer has given up, it is closed
+                core.on_abandoned = core.cancel
             self._setup(core)
         listener = message_listener.get()
         if listener is not None:

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from miniagents.messages._collect import Segment, collect
+from miniagents.messages._collect import AsyncPart, Segment, collect
 from miniagents.messages._flatten import FlattenSource, LoopObservable
 from miniagents.messages._resolve import messages_in_order
 from miniagents.messages.message import Message
@@ -159,15 +159,19 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
         segments: list[Segment] = []
         if messages is not NO_VALUE:
             collect(messages, segments)
-        self._init_segments(segments, "buffer")
+        self._init_segments(segments, "buffer", cancel_when_abandoned=None)
 
     def _init_segments(
-        self, segments: list[Segment], overflow: Overflow, cancel_when_abandoned: bool = False
+        self,
+        segments: list[Segment],
+        overflow: Overflow,
+        cancel_when_abandoned: bool | None = False,
     ) -> None:
         """Set the sequence up over ``segments`` (a view, if they are one running sequence).
 
         ``cancel_when_abandoned``: a record of its own is cancelled once every consumer has
-        given up (its source unsubscribed from, a stream it follows given up on in turn).
+        given up (its source unsubscribed from, a stream it follows given up on in turn);
+        ``None``: if it pulls an async iterable (closed then, as a reply's producer is).
         """
         ready = 0
         while ready < len(segments) and isinstance(segments[ready], MessagePromise):
@@ -185,8 +189,11 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
                 self._setup(shown, view=True)  # another sequence, unchanged: share its record
                 return
             core = self._flattening(rest, prefill, overflow)
-            if cancel_when_abandoned:
-                core.on_abandoned = core.cancel  # (not followed for nobody)
+            if cancel_when_abandoned or (
+                cancel_when_abandoned is None
+                and any(isinstance(segment, AsyncPart) for segment in rest)
+            ):
+                core.on_abandoned = core.cancel  # (not followed, nor pulled, for nobody)
         self._setup(core)
 
     @staticmethod
@@ -346,6 +353,23 @@ class MessageObservable(LoopObservable[MessageT_co]):
         # the messages of a MessageSequencePromise[MessageT_co] are MessageT_co instances
         subscription = messages.subscribe(observer, scheduler=scheduler)  # type: ignore[arg-type]
         return cancelling(subscription, sequence) if self._own else subscription
+
+    def follow(
+        self,
+        on_next: Callable[[Any], None],
+        on_error: Callable[[Exception], None],
+        on_completed: Callable[[], None],
+    ) -> tuple[abc.DisposableBase, object]:
+        """Subscribe, as a flattening does; return the subscription and the sequence's core.
+
+        (The core is what makes the next message, for the deadlock watch.)
+        """
+        sequence = self.open()
+        messages = sequence.as_observable().pipe(messages_in_order)
+        subscription = messages.subscribe(on_next, on_error, on_completed)
+        return (cancelling(subscription, sequence) if self._own else subscription), core_of(
+            sequence
+        )
 
 
 def cancelling(subscription: abc.DisposableBase, stream: StreamedPromise[Any, Any]) -> Disposable:

@@ -13,6 +13,7 @@ sent again while it is recent, is persisted once.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -21,6 +22,7 @@ from typing import Any
 from miniagents.frozen.model import Frozen
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents.errors import ContextArgumentError
 from miniagents.promising.errors import HashKeyError
 
 __all__ = [
@@ -35,8 +37,12 @@ __all__ = [
 MessageHandler = Callable[[MessagePromise, Message], Awaitable[None]]
 """``async def handler(promise, message) -> None``, called when a message is complete.
 
-An object whose ``__call__`` is ``async def``, or a ``functools.partial`` of either, is one
-too; ``MiniAgents`` refuses a plain function (``ContextArgumentError``) when it is given."""
+Any callable that returns an awaitable is one: an ``async def`` function, an object whose
+``__call__`` is ``async def``, a ``functools.partial`` of either, or a plain function that
+returns an awaitable (a lambda calling an async function). ``MiniAgents`` refuses one that
+surely returns none (a plain function annotated ``-> None``) when it is given
+(``ContextArgumentError``); any other one that returns no awaitable fails at its first
+call, with the same error, logged as every handler's error is."""
 
 PERSIST_WINDOW = 10_000
 """How many distinct persisted messages a context remembers (about 2 MB of keys at most)."""
@@ -134,8 +140,17 @@ class MessageEvents:
 
 
 async def _call(handler: MessageHandler, promise: MessagePromise, message: Message) -> None:
-    try:  # (the context refused a handler that is not async when it was given)
-        await handler(promise, message)
+    try:
+        result: object = handler(promise, message)
+        if not inspect.isawaitable(result):  # (typed Awaitable: code mypy does not check)
+            name = getattr(handler, "__name__", "")
+            name = name if name.isidentifier() else "handler"
+            raise ContextArgumentError(
+                f"A MiniAgents message handler must return an awaitable (the context awaits "
+                f"it), but {handler!r:.60} returned {type(result).__name__}: make it `async "
+                f"def {name}(promise, message) -> None`."
+            )
+        await result
     except Exception:
         _logger.exception("A MiniAgents message handler %r failed.", handler)
 

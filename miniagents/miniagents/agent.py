@@ -389,7 +389,7 @@ def start_interaction(
     core = core_of(sequence)
     if start_asap:
         if inputs is not _NO_MESSAGES:
-            _hold_input(replies, inputs)
+            _hold_input(replies, inputs, core)
         tracker = stream_tracker(context)
         # tracked before the run starts: under an eager task factory (Python 3.12's
         # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
@@ -430,7 +430,7 @@ def _start_lazily(
         # tracked from its start: one never started (its replies dropped unread) is not kept
         tracker.track_replies(core, agent.alias)
         if inputs is not _NO_MESSAGES:
-            _hold_input(replies, inputs)
+            _hold_input(replies, inputs, core)
         observed = ending
         if relay is not None:
             observed = interaction_ending(hook)  # the observer now, if there is one
@@ -445,7 +445,38 @@ def _start_lazily(
     replies.start_lazily(launch)
 
 
-def _hold_input(replies: MessageSequenceAppender, inputs: MessageSequencePromise) -> None:
+class _InputReader:
+    """The interaction that will read an input, holding it from its first piece until then.
+
+    An input given to an agent was passed on before the agent reads it: the stream keeps
+    every piece for it (``Flow.hold``), until the agent's reader follows it (its ``gate``,
+    the interaction's replies, is this one's) or the interaction ends. For the deadlock
+    watch, the interaction's task is who ends the hold.
+    """
+
+    __slots__ = ("gate", "replies")
+
+    def __init__(self, replies: MessageSequenceAppender, gate: ReplayCore[MessagePromise]) -> None:
+        self.replies = replies
+        self.gate = gate
+
+    def producers(self) -> tuple[object, ...]:
+        """The interaction's task (``None`` before it has one)."""
+        return (self.replies.task,)
+
+
+def _let_go_input(held: ReplayCore[MessagePromise], replies: ReplayCore[MessagePromise]) -> None:
+    """End the hold of an interaction's input, if its agent never read it (see _InputReader)."""
+    flow = held.flow
+    if flow is not None and flow.queued:
+        flow.let_go_reader(held, replies)
+
+
+def _hold_input(
+    replies: MessageSequenceAppender,
+    inputs: MessageSequencePromise,
+    core: ReplayCore[MessagePromise],
+) -> None:
     """Hold ``inputs`` as read by the interaction from its start (see ``hold_reader``).
 
     Its run takes the hold over and gives it up at its end; an interaction given up on
@@ -458,6 +489,8 @@ def _hold_input(replies: MessageSequenceAppender, inputs: MessageSequencePromise
     if not held.done or held.flow is not None:
         held.hold_reader()
         replies.unread_input = held
+        if not held.done and held.flow is not None:  # kept for it from its first piece
+            held.flow.hold(held, _InputReader(replies, core))
 
 
 class _Relay:
@@ -530,6 +563,7 @@ async def _run(
             # (a reply refused, an input cancelled with them), not with its task's cancellation
             given_up = isinstance(replies.error, (StreamCancelledError, asyncio.CancelledError))
         if given_up and held is not None:  # given up on: it gives up its input in turn
+            _let_go_input(held, core)
             held.release_reader(gave_up=True)
             held = None
         if isinstance(error, asyncio.CancelledError):
@@ -539,6 +573,7 @@ async def _run(
         replies.complete()
     finally:
         if held is not None:
+            _let_go_input(held, core)
             held.release_reader(gave_up=False)
             if not core.done:  # its replies stream on (another agent's replies, an operator's
                 # output over its input): giving them up gives its input up too, as if it ran

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
@@ -39,6 +40,7 @@ __all__ = [
     "MessageHandler",
     "MiniAgents",
     "adopt_hook",
+    "at_exit_in",
     "check_thread",
     "current_context",
     "outer_context",
@@ -69,10 +71,14 @@ class AgentLike(Protocol):
 
 
 def _handlers(given: object, option: str) -> tuple[MessageHandler, ...]:
-    """The handlers given as ``option`` (one, or a list), each checked to be async.
+    """The handlers given as ``option`` (one, or a list), each checked to be one.
+
+    A handler is any callable that returns an awaitable (what ``MessageHandler`` says, and
+    mypy checks); one that surely returns none is refused now, any other one that returns
+    none fails at its first call (logged, as every handler's error is).
 
     Raises:
-        ContextArgumentError: for a handler that is not a function, or not an async one.
+        ContextArgumentError: for a handler that is not callable, or surely not async.
     """
     handlers = tuple(given) if isinstance(given, Sequence) else (given,)
     for handler in handlers:
@@ -82,7 +88,7 @@ def _handlers(given: object, option: str) -> tuple[MessageHandler, ...]:
                 f"message) -> None, or a list of them, not {handler!r:.60}: pass the function "
                 "itself."
             )
-        if not _is_async(handler):
+        if _surely_not_async(handler):
             name = getattr(handler, "__name__", "")
             name = name if name.isidentifier() else "handler"
             raise ContextArgumentError(
@@ -93,20 +99,28 @@ def _handlers(given: object, option: str) -> tuple[MessageHandler, ...]:
     return cast("tuple[MessageHandler, ...]", handlers)
 
 
-def _is_async(handler: object) -> bool:
-    """Whether calling ``handler`` makes a coroutine, as far as can be told without a call.
+def _surely_not_async(handler: Callable[..., object]) -> bool:
+    """Whether calling ``handler`` surely gives no awaitable, as far as can be told now.
 
-    An ``async def`` function or method, an object whose class defines ``async def
-    __call__``, or a ``functools.partial`` of either. A plain function that returns an
-    awaitable (a lambda calling an async function) cannot be told from one that returns
-    ``None``, so it is not.
+    It does if it is not async (an ``async def`` function or method, an object whose class
+    defines ``async def __call__``, or a ``functools.partial`` of either) and its return
+    annotation says ``None``. A plain function that returns an awaitable (a lambda calling
+    an async function, a function annotated ``-> Awaitable[None]``) is a handler too, as
+    its type says: what it returns is checked at each call.
     """
-    while isinstance(handler, functools.partial):
-        handler = handler.func
-    if inspect.iscoroutinefunction(handler):
-        return True
+    target: object = handler
+    while isinstance(target, functools.partial):
+        target = target.func
+    if inspect.iscoroutinefunction(target):
+        return False
     # a call goes to the class's __call__ (an instance attribute of that name is not called)
-    return inspect.iscoroutinefunction(type(handler).__call__)
+    if inspect.iscoroutinefunction(type(target).__call__):
+        return False
+    try:
+        returns = inspect.signature(handler).return_annotation
+    except (TypeError, ValueError):  # (no signature to read: told at the first call)
+        return False
+    return returns is None or returns == "None"
 
 
 def _llm_settings(
@@ -200,9 +214,9 @@ class MiniAgents:
         Raises:
             StreamLimitError: if ``replay_window`` or ``high_water_mark`` is not a positive
                 int (or ``None``).
-            ContextArgumentError: if a handler is not an async function (``async def``,
-                or an object with ``async def __call__``, or a ``functools.partial`` of
-                either), ``start_everything_asap_by_default`` not a ``bool`` (or ``None``), or
+            ContextArgumentError: if a handler is not callable or surely returns no
+                awaitable (a plain function annotated ``-> None``: make it ``async def``),
+                ``start_everything_asap_by_default`` not a ``bool`` (or ``None``), or
                 ``llm_logger_agent`` neither a ``bool`` nor an agent.
         """
         if stream_llm_tokens_by_default is DEFAULT:
@@ -242,6 +256,8 @@ class MiniAgents:
         self._outer: MiniAgents | None = None  # the context around it, while it is active
         self._active = False
         self._thread: int | None = None  # the ident of the thread it is active in
+        # called as the exit begins (see at_exit_in); None once they were called
+        self._at_exit: dict[object, Callable[[], object]] | None = {}
 
     @classmethod
     def get_current(cls) -> MiniAgents:
@@ -268,6 +284,7 @@ class MiniAgents:
                 "This MiniAgents context is active already; make a new one."
             )
         self._active = True
+        self._at_exit = {}
         self._thread = threading.get_ident()
         parent = _current.get()
         self._outer = parent
@@ -321,6 +338,7 @@ class MiniAgents:
                 self._tokens = None
             self._active = False
             self._outer = None
+            self._at_exit = {}  # (after an error: none called, none kept)
             self._streams.report_lost_errors()
             await self._resources.aclose()
 
@@ -361,6 +379,10 @@ class MiniAgents:
 
     async def _wait_for_tasks(self) -> None:
         self._streams.unpace()  # replies nobody reads must not keep their agents waiting
+        callbacks, self._at_exit = self._at_exit, None  # (one added from now on: at once)
+        if callbacks:
+            for callback in callbacks.values():
+                _call_at_exit(callback)
         while True:
             self._finish_open_inputs()  # an unfinished call would keep its agent waiting
             tasks = [task for task in self._tasks if not task.done()]
@@ -406,7 +428,7 @@ class MiniAgents:
 
     def _start(self, coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         """Run ``coroutine`` in a task that this context waits for on exit."""
-        return spawn(coroutine, what, self._tasks)
+        return start_task_in(self, coroutine, what)
 
     def _track_input(self, appender: MessageSequenceAppender) -> None:
         """Remember an unfinished call input, to finish it on exit if its caller did not."""
@@ -415,16 +437,6 @@ class MiniAgents:
     def _untrack_input(self, appender: MessageSequenceAppender) -> None:
         """Forget a call input that its caller finished."""
         self._open_inputs.discard(appender)
-
-    def _track(self, stream: StreamedPromise[Any, Any], label: str) -> None:
-        """Wait for ``stream`` on exit, and log its error then if no consumer received it.
-
-        Args:
-            stream: A stream started by an agent of this context (its replies, a message).
-            label: The alias of the agent whose replies ``stream`` is, or "" for a message
-                an agent replied with (it names the stream if its error is logged).
-        """
-        self._streams.track(stream, label)
 
 
 # -- the context's machinery, for the agents layer ------------------------------------------
@@ -443,12 +455,54 @@ def start_task_in(
     context: MiniAgents, coroutine: Coroutine[Any, Any, None], what: str
 ) -> asyncio.Task[None]:
     """Run ``coroutine`` in a task that ``context`` waits for on exit (cancels after an error)."""
-    return spawn(coroutine, what, context._tasks)  # (as MiniAgents._start: one call less)
+    return spawn(coroutine, what, context._tasks)
+
+
+def at_exit_in(context: MiniAgents, callback: Callable[[], object]) -> Callable[[], None]:
+    """Have ``context`` call ``callback()`` as its exit begins; return what forgets it.
+
+    See :func:`miniagents.miniagents.lowlevel.at_exit`: called once the context's block has
+    ended without an error, before the context waits for its tasks (at once if it is
+    exiting already, or has exited); after an error, not at all.
+    """
+    callbacks = context._at_exit
+    if callbacks is None:  # exiting already
+        _call_at_exit(callback)
+        return _forget_nothing
+    key = object()
+    callbacks[key] = callback
+
+    def forget() -> None:
+        if context._at_exit is callbacks:  # (the same entry of the context: not another's)
+            callbacks.pop(key, None)
+
+    return forget
+
+
+def _forget_nothing() -> None:
+    """What forgets a callback that was called at once."""
+
+
+def _call_at_exit(callback: Callable[[], object]) -> None:
+    """Call an exit callback; its error is logged, not raised (the exit goes on)."""
+    try:
+        callback()
+    except Exception:
+        logging.getLogger("miniagents").exception(
+            "A MiniAgents context's exit callback %r failed.", callback
+        )
 
 
 def track_stream(context: MiniAgents, stream: StreamedPromise[Any, Any], label: str) -> None:
-    """Have ``context`` wait for ``stream`` on exit and log its error if nobody received it."""
-    context._streams.track(stream, label)  # (as MiniAgents._track: one call less)
+    """Have ``context`` wait for ``stream`` on exit and log its error if nobody received it.
+
+    Args:
+        context: The context of the agent that started ``stream``.
+        stream: A stream started by an agent of this context (its replies, a message).
+        label: The alias of the agent whose replies ``stream`` is, or "" for a message
+            an agent replied with (it names the stream if its error is logged).
+    """
+    context._streams.track(stream, label)
 
 
 def stream_tracker(context: MiniAgents) -> StreamTracker:

@@ -9,6 +9,9 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
 
 - :func:`start_task`: run a coroutine in a task that the current context waits for on exit
   (and cancels after an error), as agents and tools run;
+- :func:`at_exit`: have the current context call a function as its exit begins, to stop
+  work that nobody can use once its block has ended (a pipeline left open), so that the
+  exit, which waits for every task of the context, does not wait for it forever;
 - :class:`InteractionScope`: the interactions some code started, lazy ones included, to
   wait until they have stopped (the agent loops of :mod:`miniagents.utils` use one);
 - :func:`extension_settings`: an extension's typed section of the settings of the current
@@ -23,6 +26,11 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   :func:`outgoing_carrier`, :func:`adopt_carrier` and :func:`incoming_carrier` carry the
   trace to another process (a Ray worker). Without an observer, an interaction pays one
   call that finds none. See :mod:`miniagents.miniagents._observing`;
+- :class:`Hook`: a declared extension point (one implementation of a protocol, set for
+  the process); the hooks of the layers above (the LLM and tool calls' observers and
+  recorders of :mod:`miniagents.ext.llm` and :mod:`miniagents.ext.tools`) are hooks,
+  set through the functions of their public modules and read where the work is done (see
+  :mod:`miniagents.miniagents._hooks`);
 - :func:`enclosing_contexts`: the current context and those around it, innermost first
   (the usage totals of :mod:`miniagents.ext.llm` count a call in each of them);
 - :func:`add_link_opener` and :func:`outgoing_links`: *live links*, for state of the caller
@@ -36,9 +44,10 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
+from miniagents.miniagents._hooks import Hook as Hook
 from miniagents.miniagents._links import CallerEnd as CallerEnd
 from miniagents.miniagents._links import LinkEnd as LinkEnd
 from miniagents.miniagents._links import LinkOpener as LinkOpener
@@ -56,6 +65,7 @@ from miniagents.miniagents._observing import outgoing_carrier as outgoing_carrie
 from miniagents.miniagents._scope import InteractionScope as InteractionScope
 from miniagents.miniagents.context import (
     MiniAgents,
+    at_exit_in,
     current_context,
     outer_context,
     settings_of,
@@ -64,6 +74,7 @@ from miniagents.miniagents.context import (
 
 __all__ = [
     "CallerEnd",
+    "Hook",
     "InteractionObserver",
     "InteractionScope",
     "InteractionWatch",
@@ -72,6 +83,7 @@ __all__ = [
     "ObservedAgent",
     "add_link_opener",
     "adopt_carrier",
+    "at_exit",
     "context_settings",
     "enclosing_contexts",
     "extension_settings",
@@ -106,6 +118,30 @@ def start_task(coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[
         coroutine.close()  # never awaited: no warning about it
         raise
     return start_task_in(context, coroutine, what)
+
+
+def at_exit(callback: Callable[[], object]) -> Callable[[], None]:
+    """Have the current ``MiniAgents`` context call ``callback()`` as its exit begins.
+
+    The context calls it once its block has ended without an error, before it waits for
+    its tasks (at once if it is exiting already): work that nobody can use after the block
+    stops there, so that the exit does not wait for it forever (a pipeline left open, its
+    results no longer read, is closed). After an error the context cancels its tasks
+    instead, and calls none. A callback's error is logged (logger ``miniagents``), not
+    raised.
+
+    Args:
+        callback: Called with no arguments, on the context's loop; what it returns is
+            ignored (to wait for something, start it with :func:`start_task`).
+
+    Returns:
+        A function that forgets the callback: call it when the work has ended, so that a
+        long-lived context does not keep a callback for every piece of work it ever ran.
+
+    Raises:
+        NoActiveContextError: outside of every ``MiniAgents`` context.
+    """
+    return at_exit_in(MiniAgents.get_current(), callback)
 
 
 def extension_settings(section: type[S]) -> S:

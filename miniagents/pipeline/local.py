@@ -25,25 +25,30 @@ import functools
 import inspect
 import queue
 import threading
+import types
+import weakref
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     Iterable,
     Iterator,
+    Mapping,
     Sequence,
     Sized,
 )
 from dataclasses import dataclass
-from typing import Generic
+from typing import Any, Generic, TypeGuard
 
+from pydantic import BaseModel
 from reactivex import Observable
 from typing_extensions import TypeVar
 
 from miniagents.messages import Message, MessageTuple
+from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent, MiniAgents
-from miniagents.miniagents.lowlevel import InteractionScope
+from miniagents.miniagents.lowlevel import InteractionScope, at_exit, start_task
 from miniagents.pipeline.batching import BatchedRun, PipelineBatching, RunEnding
 from miniagents.pipeline.durability import DurableItems, durable_items, durable_pipeline_id
 from miniagents.pipeline.errors import (
@@ -104,6 +109,7 @@ class PipelineSettings:
     total: int | None
     overflow: Overflow
     max_backoff: float = DEFAULT_MAX_BACKOFF
+    caller: str = "pipeline"
 
 
 class Pipeline(Generic[T, ReplyT]):
@@ -227,7 +233,7 @@ class Pipeline(Generic[T, ReplyT]):
             return contextlib.nullcontext()
         return self._batched.item()
 
-    async def __aiter__(self) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
+    def __aiter__(self) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
         """Run the pipeline, giving each item's result (awaiting between results).
 
         The items are read by a task of its own, so that a result is handed out as soon as
@@ -237,45 +243,36 @@ class Pipeline(Generic[T, ReplyT]):
         async generator's or a generator's clean-up runs, an observable is unsubscribed
         from, and an agent's replies that nobody else reads are given up (the agent stops).
 
+        The ``MiniAgents`` context's exit waits until the run has stopped, as it waits for
+        its agents: a loop left with ``break`` (the generator closed when it is collected),
+        or a generator still held but no longer read (closed by the exit), leaves no task
+        of the run behind the exit. After an error in the context, the run is cancelled.
+
         Raises:
             NoActiveContextError: outside of every ``MiniAgents`` context (plain ``for``
                 makes one of its own).
             PipelineRerunError: if the pipeline ran already.
+            MessageTypeError: at once, for an item that cannot be an agent's input at all
+                (its index and type named), the items in flight cancelled.
             Exception: the error of the items iterable, after the results before it; with
                 ``fail_fast=True``, the first failed item's error; with ``durable=``, the
                 error of getting the record of runs ready (e.g. its database cannot be
                 reached), before any item runs.
         """
+        results: list[weakref.ref[AsyncGenerator[ItemResult[T, ReplyT], None]]] = []
+        generator = self._results(results)
+        results.append(weakref.ref(generator))  # (weakly: collected at a `break`, closed)
+        return generator
+
+    async def _results(
+        self, itself: list[weakref.ref[AsyncGenerator[ItemResult[T, ReplyT], None]]]
+    ) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
+        """The generator of :meth:`__aiter__` (``itself``: a weak reference to it)."""
         MiniAgents.get_current()  # not one failed result per item: the error, at once
         self._claim()
         # the context the run's tasks start in: in batch mode, its calls go to batches
         context = contextvars.copy_context()
-        batched = None
-        if self._batch is not None:
-            journal = None if self._durable is None else self._durable.journal
-            batched = self._batched = self._batch.start(self._name, journal)
-            await batched.aopen()
-            context.run(batched.activate)
-        ending: RunEnding = "stopped"
-        try:
-            async with contextlib.aclosing(self._results(context)) as results:
-                async for result in results:
-                    yield result
-            ending = "completed"
-        except asyncio.CancelledError:
-            ending = "interrupted"
-            raise
-        finally:
-            if batched is not None:
-                await batched.aclose(ending)
-
-    async def _results(
-        self, context: contextvars.Context
-    ) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
-        """The run itself (``__aiter__``'s), its tasks started in ``context``."""
-        if self._durable is not None:  # e.g. DBOS launched: not part of any try's timeout
-            # (in the run's context: the durable runs it recovers run there)
-            await context.run(asyncio.ensure_future, self._durable.aready())
+        batched = await self._aopen(context)
         settings = self._settings
         total = settings.total
         if total is None and isinstance(self._items, Sized):
@@ -290,6 +287,10 @@ class Pipeline(Generic[T, ReplyT]):
         reader = context.run(asyncio.ensure_future, run.read(items))
         del items
         reader.add_done_callback(run.wake)
+        # the context's exit waits until the run has stopped (or cancels it, after an error)
+        held = start_task(_held(run, reader, itself[0]), "pipeline")
+        forget = at_exit(run.alarm.set)
+        ending: RunEnding = "stopped"
         try:
             while True:
                 if (error := run.failure) is not None:  # fail_fast
@@ -308,9 +309,13 @@ class Pipeline(Generic[T, ReplyT]):
                     if read_error is not None:
                         mark_received(read_error)  # (raised here: not lost)
                         raise read_error
+                    ending = "completed"
                     return
                 run.changed.clear()  # (nothing runs between the checks above and the wait)
                 await run.changed.wait()
+        except asyncio.CancelledError:
+            ending = "interrupted"
+            raise
         finally:
             bar.close()
             run.stopped = True
@@ -323,6 +328,40 @@ class Pipeline(Generic[T, ReplyT]):
             if not reader.cancelled() and (error := reader.exception()) is not None:
                 # the source's clean-up failed as the run stopped early: nobody to raise it to
                 report_lost_error(error, "The items of a pipeline, closed as it stopped,")
+            try:  # (before the run is over: the context's exit waits for it)
+                if batched is not None:
+                    await batched.aclose(ending)
+            finally:
+                forget()
+                run.over.set()
+                run.alarm.set()
+            if held is not asyncio.current_task() and itself[0]() is not None:
+                # it ends at once: once the run has stopped, nothing of it is left. (Closed
+                # by it, it ends right after; closed after its collection, by the loop's
+                # task, which ends with this step, it waits for that task's end.)
+                await asyncio.wait((held,))
+
+    async def _aopen(self, context: contextvars.Context) -> BatchedRun | None:
+        """Open the run of the batch mode, if any, and get the record of durable runs ready.
+
+        Both in ``context``, the one the run's tasks start in: the durable runs that the
+        record recovers run there, in batch mode too.
+        """
+        batched = None
+        if self._batch is not None:
+            journal = None if self._durable is None else self._durable.journal
+            batched = self._batched = self._batch.start(self._name, journal)
+            await batched.aopen()
+            context.run(batched.activate)
+        if self._durable is not None:  # e.g. DBOS launched: not part of any try's timeout
+            try:
+                await context.run(asyncio.ensure_future, self._durable.aready())
+            except BaseException as error:
+                if batched is not None:
+                    cancelled = isinstance(error, asyncio.CancelledError)
+                    await batched.aclose("interrupted" if cancelled else "stopped")
+                raise
+        return batched
 
     def __iter__(self) -> Iterator[ItemResult[T, ReplyT]]:
         """Run the pipeline on a thread of its own, giving each result (blocking between).
@@ -407,6 +446,8 @@ class _Run(Generic[T, ReplyT]):
         self.failure: BaseException | None = None
         self.read_error: BaseException | None = None
         self.stopped = False  # the run has ended: no more items start
+        self.over = asyncio.Event()  # its generator's clean-up is done
+        self.alarm = asyncio.Event()  # over, or its context's exit has begun
 
     async def read(self, items: Iterable[T] | AsyncIterable[T] | Observable[T]) -> None:
         """Read the items as room frees up, starting each one's task; close the source."""
@@ -424,6 +465,13 @@ class _Run(Generic[T, ReplyT]):
                     self.read_error = error
                     return
                 if self.stopped:  # (a source that went on when the reader was cancelled)
+                    return
+                if type(item) is not str and (
+                    refused := _input_error(item, index, self.settings.caller)
+                ):
+                    # the caller's mistake, not the agent's failure: the run ends at once
+                    self.failure = refused
+                    self.changed.set()
                     return
                 task = asyncio.ensure_future(self.owner._one(self.limit, index, item))
                 self.running[index] = task
@@ -458,6 +506,96 @@ class _Run(Generic[T, ReplyT]):
             return None
         self.room.release()
         return task
+
+
+async def _held(
+    run: _Run[T, ReplyT],
+    reader: asyncio.Future[None],
+    generator: weakref.ref[AsyncGenerator[ItemResult[T, ReplyT], None]],
+) -> None:
+    """Hold a run in its ``MiniAgents`` context (a task of it) until the run has stopped.
+
+    The context's exit waits for it, as for every task of the context: until the run's
+    generator has been closed and its clean-up is done. As the exit begins, a generator
+    that nobody reads any more is closed: one collected (left with ``break``: its closing
+    is on its way) is waited for, one still held but resting at a ``yield`` is closed
+    here; one being read (by another task) is waited for. Cancelled (the context exits
+    after an error), it cancels the run's tasks and waits for them.
+    """
+    try:
+        await run.alarm.wait()  # the run is over, or its context's exit begins
+        if run.over.is_set():
+            return
+        results = generator()
+        if _resting(results):
+            await results.aclose()  # held, not read: closed as its collection would close it
+        await run.over.wait()
+    except asyncio.CancelledError:
+        run.stopped = True
+        tasks: list[asyncio.Future[Any]] = [reader, *run.running.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        results = generator()
+        if _resting(results):
+            await results.aclose()
+        elif results is None:  # collected: its closing is on its way (a step at most)
+            await run.over.wait()
+        raise
+
+
+def _resting(results: object) -> TypeGuard[types.AsyncGeneratorType[Any, Any]]:
+    """Whether ``results`` is an async generator that has started and rests at a ``yield``.
+
+    (Not one that runs in a task now, nor one that has ended.)
+    """
+    return (
+        isinstance(results, types.AsyncGeneratorType)
+        and not results.ag_running
+        and results.ag_frame is not None
+    )
+
+
+def _input_error(item: object, index: int, caller: str) -> MessageTypeError | None:
+    """The error for an item that cannot be an agent's input at all, else ``None``.
+
+    An item is a ``MessageType`` (or ``None``, no input): one of another type (an ``int``,
+    ``bytes``), or a list or tuple holding one, would only fail as the agent's input. What
+    an iterable that is not a list or a tuple holds is not looked at here (reading it would
+    use it up): the agent's input checks it, and the item fails on its own.
+    """
+    found = _not_an_input(item)
+    if found is None:
+        return None
+    where = "" if found is item else f", holding {found!r:.40} (of type {type(found).__name__})"
+    return MessageTypeError(
+        f"{caller}() got item {index}, {item!r:.40} (of type {type(item).__name__}){where}, "
+        "which cannot be an agent's input: each item is one interaction's input, a MessageType "
+        "(str, dict, Message, a pydantic model, MessagePromise, MessageSequencePromise, or an "
+        "(async) iterable or Observable of these). Turn each item into one first, e.g. "
+        "(str(number) for number in range(1000)) for numbers."
+    )
+
+
+def _not_an_input(item: object) -> object | None:
+    """``item``, or a value in it (a list, a tuple) that is no ``MessageType``; else ``None``."""
+    if isinstance(item, (list, tuple)):
+        for part in item:
+            if type(part) is not str and (found := _not_an_input(part)) is not None:
+                return found
+        return None
+    if item is None or isinstance(item, _INPUTS):
+        return None
+    if isinstance(item, (bytes, bytearray, memoryview)) or not isinstance(item, _ITERABLES):
+        return item
+    return None
+
+
+_INPUTS = (str, Mapping, BaseModel, StreamedPromise, BaseException, Observable)
+"""What is an agent's input as it is (a ``Message`` is a pydantic model)."""
+
+_ITERABLES = (Iterable, AsyncIterable)
+"""What is an agent's input if what it holds is (looked at by the input itself)."""
 
 
 async def _cancelled(task: asyncio.Future[MessageTuple[ReplyT]]) -> None:
@@ -561,6 +699,39 @@ def _is_seconds(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
+def _agent_chain(
+    agents: MiniAgent[..., Message] | Sequence[MiniAgent[..., Message]], caller: str
+) -> list[MiniAgent[..., Message]]:
+    """The agents of a run as a chain (one agent, or a list of them), checked.
+
+    Raises:
+        PipelineArgumentError: for no agents, or anything in ``agents`` that is not an agent
+            (a plain function is named with the decorator it lacks).
+    """
+    given: object = agents  # (typed so; code mypy does not check may pass anything)
+    if isinstance(given, MiniAgent):
+        chain = [given]
+    else:
+        chain = list(given) if isinstance(given, Iterable) and not isinstance(given, str) else []
+    if not chain or not all(isinstance(agent, MiniAgent) for agent in chain):
+        candidates: list[object] = [*chain] or [given]
+        strays = [agent for agent in candidates if not isinstance(agent, MiniAgent)]
+        hint = ""
+        if strays and inspect.isfunction(strays[0]):
+            name = strays[0].__name__
+            hint = (
+                f" {name} is a function, not an agent: decorate it with @miniagent (an "
+                f"`async def {name}(ctx: InteractionContext) -> None` that reads its item from "
+                "ctx.message_promises and replies with ctx.reply)."
+            )
+        raise PipelineArgumentError(
+            f"{caller}() needs at least one agent (an agent, or a list of agents for a chain) "
+            "to run over the items; "
+            f"got {agents!r}.{hint}"
+        )
+    return chain
+
+
 def pipeline_settings(
     agents: MiniAgent[..., Message] | Sequence[MiniAgent[..., Message]],
     *,
@@ -587,27 +758,7 @@ def pipeline_settings(
             not positive, a ``retry_on`` that is not a tuple of exception classes (a
             ``ValueError``), or an unknown ``overflow``.
     """
-    given: object = agents  # (typed so; code mypy does not check may pass anything)
-    if isinstance(given, MiniAgent):
-        chain = [given]
-    else:
-        chain = list(given) if isinstance(given, Iterable) and not isinstance(given, str) else []
-    if not chain or not all(isinstance(agent, MiniAgent) for agent in chain):
-        candidates: list[object] = [*chain] or [given]
-        strays = [agent for agent in candidates if not isinstance(agent, MiniAgent)]
-        hint = ""
-        if strays and inspect.isfunction(strays[0]):
-            name = strays[0].__name__
-            hint = (
-                f" {name} is a function, not an agent: decorate it with @miniagent (an "
-                f"`async def {name}(ctx: InteractionContext) -> None` that reads its item from "
-                "ctx.message_promises and replies with ctx.reply)."
-            )
-        raise PipelineArgumentError(
-            f"{caller}() needs at least one agent (an agent, or a list of agents for a chain) "
-            "to run over the items; "
-            f"got {agents!r}.{hint}"
-        )
+    chain = _agent_chain(agents, caller)
     concurrency = max_in_flight if max_concurrency is None else max_concurrency
     for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -654,6 +805,7 @@ def pipeline_settings(
         total=total,
         overflow=overflow,
         max_backoff=max_backoff,
+        caller=caller,
     )
     return chain, settings
 
@@ -689,7 +841,9 @@ def pipeline(
             before; the first gets the item).
         items: The items: an iterable or an async iterable of ``MessageType`` values, read
             lazily, or an observable of them (pushed: what it emits beyond the high-water
-            mark follows ``overflow``).
+            mark follows ``overflow``). Each item is one interaction's input (what
+            ``agent.inquire`` takes); an item that cannot be one (an ``int``, ``bytes``, a
+            list holding one) ends the run at once with a ``MessageTypeError`` naming it.
         max_in_flight: At most this many items are read and not yet handed to you.
         max_concurrency: At most this many items run at once (default: ``max_in_flight``).
         ordered: Give the results in the input's order (``True``) or as they complete.

@@ -70,6 +70,8 @@ class PieceIterator(AsyncIterator[T]):
                 self.quit = True  # (it will read nothing: it holds nothing for anyone)
             else:
                 core.flow.add_cursor(self)
+                if gate is not None and core.flow.queued:  # an agent's input it was held for
+                    core.flow.let_go_reader(core, gate)
         elif gate is None:  # nothing to check per piece
             if core.on_abandoned is None or core.done:
                 self.__class__ = _PlainIterator

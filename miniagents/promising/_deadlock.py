@@ -101,6 +101,7 @@ class _Watch:
     __slots__ = (
         "__weakref__",
         "armed",
+        "ends",
         "externals",
         "fresh",
         "loop_ref",
@@ -121,6 +122,10 @@ class _Watch:
         # when no look is scheduled)
         self.pressure = 0
         self.fresh: list[asyncio.Task[Any]] | None = None
+        # the running tasks that waits for room were found to depend on, each with those
+        # waits' tasks: when one ends (without parking, which is looked at anyway), they are
+        # looked at again (a cycle may have closed by its end)
+        self.ends: dict[asyncio.Task[Any], weakref.WeakSet[asyncio.Task[Any]]] = {}
         # the garbage was collected once while only outside sources kept the watch off
         # (one dropped in a reference cycle is released when it is collected): not again
         # until a task runs
@@ -173,11 +178,40 @@ class _Watch:
             if wait is None or (wait[1] is not None and wait[1].done()):
                 continue  # woken meanwhile
             stuck = search.stuck_from(root)
-            if stuck:
+            if stuck is None:
+                end = search.live_end
+                if end is not None and wait[2] is not None and end is not root:
+                    self.watch_end(end, root)
+                elif end is None and isinstance(wait[3], Room):
+                    _wake_if_room(wait[3])
+            elif stuck:
                 found = True
-                if not self.relieve_one(stuck):
+                if self.relieve_one(stuck):
+                    # the others are looked at again once the relieved producer has run: a
+                    # cycle that the relief did not break gets the next relief then
+                    for task in stuck:
+                        self.note(task)
+                else:
                     self.report(stuck, cycle=True)
         return found
+
+    def watch_end(self, end: asyncio.Task[Any], root: asyncio.Task[Any]) -> None:
+        """Look at ``root``'s wait for room again when ``end``, what it depends on, ends."""
+        roots = self.ends.get(end)
+        if roots is None:
+            if end.done():
+                return
+            roots = self.ends[end] = weakref.WeakSet()
+            end.add_done_callback(self.ended)
+        roots.add(root)
+
+    def ended(self, end: asyncio.Task[Any]) -> None:
+        """A task some waits for room depended on has ended: look at them again."""
+        roots = self.ends.pop(end, None)
+        if roots and self.loop_ref() is not None:
+            for root in list(roots):
+                if root in self.parked:
+                    self.note(root)
 
     def relieve_one(self, stuck: list[asyncio.Task[Any]]) -> bool:
         """Give the stuck stream with the smallest high-water mark more room; whether one had.
@@ -329,6 +363,19 @@ class _Watch:
                 error = DeadlockError(text)
                 mark_received(error)  # logged once above: not again as a lost error
                 waiter.set_exception(error)
+
+
+def _wake_if_room(room: Room) -> None:
+    """Wake the producers waiting in ``room``'s stream if it has room now.
+
+    (A wait the search finds live with no task to end it may be one whose room came while
+    nothing rechecked the stream: a backstop, so that such a wait is never lost.)
+    """
+    core = room.core
+    flow = core.flow
+    if flow is not None and not core.done:
+        flow.blocked = True
+        flow.recheck(core)
 
 
 def _awaits_only(task: asyncio.Task[Any], blocked: set[asyncio.Task[Any]]) -> bool:

@@ -1056,8 +1056,12 @@ class ReplayCore(abc.ObserverBase[T]):
         finally:
             self._needing -= 1
 
-    async def acollect(self) -> list[T]:
+    async def acollect(self, gate: ReplayCore[Any] | None = None) -> list[T]:
         """Wait for the end of the stream; return every piece or raise its error.
+
+        ``gate``: the caller is an agent awaiting its whole input through its view (gated by
+        its replies): the hold of its input from the interaction's start ends, this wait
+        needing every piece itself (see ``Flow.let_go_reader``).
 
         Raises:
             ReplayWindowError: if the stream has released pieces (past its replay window).
@@ -1070,6 +1074,8 @@ class ReplayCore(abc.ObserverBase[T]):
         if flow.settle(self):
             raise flow.released_error(self)
         flow.pins += 1  # an await of the whole needs every piece, and reads them all at once
+        if gate is not None and flow.queued:
+            flow.let_go_reader(self, gate)
         if flow.blocked:
             flow.recheck(self)
         try:
@@ -1340,8 +1346,11 @@ def _read_on(held: ReplayCore[Any], cores: tuple[ReplayCore[Any], ...]) -> bool:
         if len(seen) == _READ_ON_LIMIT:
             return True
         seen.add(id(core))
-        if core.error is not None:
-            continue  # failed or cancelled: its readers get its error, not more pieces
+        if core.error is not None and isinstance(
+            core.error, (StreamCancelledError, asyncio.CancelledError)
+        ):
+            continue  # cancelled (given up on): nobody reads on through it
+        # (a failed one is read up to its error: a reader before the piece still reads it)
         flow = core.flow
         if (flow.pins > 0) if flow is not None else core._waiting > core._bystanders:
             return True  # (pins: awaits of the whole, see acollect)
@@ -1380,7 +1389,8 @@ def _read_between(
     A reader that waits for a piece is not one (the wait counts by itself); neither is one
     that quit. With ``before`` (the place in ``core`` of a piece it holds, ``blocked``: a
     message in a reply), a reader that has moved past that piece is not one either, unless
-    the piece is the last it took (it may be working on it). A reader found keeps
+    the piece is the last it took (it may be working on it), and one that waits for a piece
+    at or before that place is one (woken, it reads on to it). A reader found keeps
     ``blocked`` from being given up on: ``blocked`` is checked again when the reader goes
     or is closed (a ``break`` out of its loop, or a cancellation of its task that unwinds
     the loop).
@@ -1390,9 +1400,13 @@ def _read_between(
         return False
     for ref in readers if isinstance(readers, list) else (readers,):
         reader = ref()
-        if reader is None or reader.quit or reader.waiting:
+        if reader is None or reader.quit:
             continue
-        if before is not None and reader.index > before + 1:
+        if reader.waiting:  # (its wait counts by itself, for this stream)
+            if before is None or reader.index > before:
+                continue
+            # it waits for a piece at or before the one held: it will read that one too
+        elif before is not None and reader.index > before + 1:
             continue  # past the piece: it reads it no more through this stream
         _watch(reader, blocked)
         return True

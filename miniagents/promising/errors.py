@@ -7,6 +7,8 @@ every other layer can derive from it. The whole hierarchy is drawn in
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "DeadlockError",
     "FrozenFieldError",
@@ -27,8 +29,31 @@ __all__ = [
 ]
 
 
+_PUBLIC_HOME = "miniagents.errors"
+"""Where every error of the package is imported from: tracebacks name them by this path."""
+
+
 class MiniAgentsError(Exception):
-    """The root of every error raised by MiniAgents itself."""
+    """The root of every error raised by MiniAgents itself.
+
+    Every public error of the package shows the path users import it from in tracebacks,
+    ``miniagents.errors.AgentArgumentError`` rather than the module that defines it (as
+    httpx's errors show ``httpx.ConnectError``); pickle finds it there too.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Name a public error of the package by its public path (not a user's own error)."""
+        super().__init_subclass__(**kwargs)
+        module = cls.__module__
+        if (
+            module.startswith("miniagents.")
+            and not module.startswith("miniagents.testing")
+            and not cls.__name__.startswith("_")
+        ):
+            cls.__module__ = _PUBLIC_HOME
+
+
+MiniAgentsError.__module__ = _PUBLIC_HOME
 
 
 class SentinelMisuseError(MiniAgentsError, TypeError):

@@ -105,9 +105,10 @@ class StreamedPromise(Shared, Generic[PieceT, WholeT]):
         Args:
             source: Where the pieces come from: an async iterable (pulled in a task, no
                 further than the high-water mark ahead of the slowest consumer) or an
-                observable (subscribed to; unsubscribed from once every consumer has given
-                up, as an agent's replies are given up: the stream then ends with
-                ``StreamCancelledError``). ``None`` for a stream that holds only
+                observable (subscribed to). Once every consumer has given up, as an agent's
+                replies are given up, either is let go of (the iterable closed with
+                ``aclose()``, the observable unsubscribed from): the stream then ends with
+                ``StreamCancelledError``. ``None`` for a stream that holds only
                 ``prefill_pieces``.
             resolver: Turns the tuple of all pieces into the whole; called at most once
                 per successful ``await``, after the stream ended.
@@ -125,9 +126,12 @@ class StreamedPromise(Shared, Generic[PieceT, WholeT]):
             self._setup(observable.core, resolver, view=True)
             return
         core = ReplayCore(observable, prefill, paced=f"this {what}", overflow=overflow)
-        if observable is not None and not isinstance(observable, DirectSource):
-            # an observable subscribed to (a hot source, or another stream followed): once
-            # every consumer has given up, it is unsubscribed from, not fed for nobody
+        if observable is not None and (
+            not isinstance(observable, DirectSource) or observable is not source
+        ):
+            # an observable subscribed to (a hot source, or another stream followed), or an
+            # async iterable pulled: once every consumer has given up, it is unsubscribed
+            # from (an async generator closed), not fed for nobody
             core.on_abandoned = core.cancel
         self._setup(core, resolver)
 
@@ -212,7 +216,8 @@ class StreamedPromise(Shared, Generic[PieceT, WholeT]):
         """
         whole = self._whole
         if whole is NO_VALUE:
-            pieces = await self._core.acollect()
+            gate = self._view  # a bool, or the core whose room gates each piece (see acollect)
+            pieces = await self._core.acollect(None if gate is False or gate is True else gate)
             whole = self._whole
             if whole is NO_VALUE:
                 whole = await self._resolve_whole(tuple(pieces))

@@ -277,3 +277,53 @@ async def test_from_observable_flattens_each_item() -> None:
     source = reactivex.from_iterable(items)
     sequence = MessageSequencePromise.from_observable(source)
     assert await texts(sequence) == ["one", "two", "three", "four"]
+
+
+@pytest.mark.parametrize("ready_first", [False, True])
+async def test_a_sequence_over_an_async_iterable_closes_it_once_every_consumer_gave_up(
+    virtual_clock: VirtualClock, ready_first: bool
+) -> None:
+    # issue 58, item 2: it pulled the generator on for nobody
+    closed = asyncio.Event()
+    pulled: list[str] = []
+
+    async def endless() -> AsyncIterator[str]:
+        try:
+            while True:
+                pulled.append(f"m{len(pulled)}")
+                yield pulled[-1]
+                await asyncio.sleep(1)
+        finally:
+            closed.set()
+
+    sequence = MessageSequencePromise(["ready", endless()] if ready_first else endless())
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(sequence.aresolve_messages(), 2.5)
+    await asyncio.wait_for(closed.wait(), 10)
+    count = len(pulled)
+    await asyncio.sleep(10)
+    assert len(pulled) == count
+    assert sequence.done
+
+
+async def test_a_sequence_over_an_async_iterable_goes_on_while_someone_still_reads_it(
+    virtual_clock: VirtualClock,
+) -> None:
+    closed = asyncio.Event()
+
+    async def counting() -> AsyncIterator[str]:
+        try:
+            for number in range(6):
+                yield f"m{number}"
+                await asyncio.sleep(1)
+        finally:
+            closed.set()
+
+    sequence = MessageSequencePromise(counting())
+    reader = aiter(sequence)
+    assert (await (await anext(reader))).text == "m0"
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(sequence.aresolve_messages(), 2.5)
+    assert [(await (await anext(reader))).text for _ in range(5)] == ["m1", "m2", "m3", "m4", "m5"]
+    await asyncio.wait_for(closed.wait(), 10)  # read to its end
+    assert [message.text for message in await sequence] == [f"m{n}" for n in range(6)]

@@ -35,7 +35,7 @@ from miniagents.errors import (
     NoActiveContextError,
 )
 from miniagents.miniagents import AgentCall, MessageHandler
-from miniagents.miniagents.lowlevel import enclosing_contexts
+from miniagents.miniagents.lowlevel import at_exit, enclosing_contexts, start_task
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock
 from tests.fakes.reading import texts
@@ -1503,12 +1503,11 @@ def tagged_plain_handler(tag: str, promise: MessagePromise, message: Message) ->
     ("handler", "named"),
     [
         (plain_handler, "plain_handler"),
-        (lambda promise, message: None, "handler"),  # (a lambda has no usable name)
         (SyncCallHandler(), "handler"),
         (SyncCallHandler().__call__, "__call__"),
         (functools.partial(tagged_plain_handler, "tag"), "handler"),
     ],
-    ids=["function", "lambda", "object", "method", "partial"],
+    ids=["function", "object", "method", "partial"],
 )
 @pytest.mark.parametrize("in_a_list", [False, True])
 def test_a_context_refuses_a_handler_that_is_not_async_when_it_is_given(
@@ -1526,6 +1525,56 @@ def test_a_context_refuses_a_handler_that_is_not_async_when_it_is_given(
         f"but {handler!r:.60} is not async: "
     )
     assert said.endswith(f"make it `async def {named}(promise, message) -> None`.")
+
+
+def awaiting_handler(log: HandlerLog) -> Callable[[MessagePromise, Message], Awaitable[None]]:
+    """A plain function (no ``async``) that returns what ``log`` returns: an awaitable."""
+
+    def handler(promise: MessagePromise, message: Message) -> Awaitable[None]:
+        return log(promise, message)
+
+    return handler
+
+
+@pytest.mark.parametrize("option", ["on_persist_message", "on_promise_resolved"])
+async def test_a_plain_function_that_returns_an_awaitable_is_a_handler_as_its_type_says(
+    option: str,
+) -> None:
+    # issue 58, item 3: mypy took it (a MessageHandler returns an Awaitable), the context
+    # refused it (ContextArgumentError)
+    by_function, by_lambda = HandlerLog(), HandlerLog()
+    handlers: list[MessageHandler] = [
+        awaiting_handler(by_function),
+        lambda promise, message: by_lambda(promise, message),
+    ]
+    options: dict[str, Any] = {option: handlers}
+    async with MiniAgents(**options):
+        await replying("m").inquire()
+    assert by_function.texts == by_lambda.texts == ["m"]
+
+
+@pytest.mark.parametrize("option", ["on_persist_message", "on_promise_resolved"])
+async def test_a_handler_that_returns_no_awaitable_fails_at_its_call_and_is_logged(
+    option: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (what it returns cannot be told before the call: an unannotated lambda)
+    healthy = HandlerLog()
+    options: dict[str, Any] = {option: [lambda promise, message: None, healthy]}
+    async with MiniAgents(**options):
+        assert texts_of(await replying("m").inquire()) == ["m"]
+    assert healthy.texts == ["m"]
+    records = agent_error_logs(caplog)
+    assert len(records) == 1
+    assert records[0].exc_info is not None
+    error = records[0].exc_info[1]
+    assert isinstance(error, ContextArgumentError)
+    assert str(error).startswith(
+        "A MiniAgents message handler must return an awaitable (the context awaits it), but "
+    )
+    assert str(error).endswith(
+        " returned NoneType: make it `async def handler(promise, message) -> None`."
+    )
+    caplog.clear()
 
 
 async def test_async_callables_that_are_not_async_def_functions_are_handlers_too() -> None:
@@ -1599,3 +1648,72 @@ async def test_messages_made_outside_a_context_with_handlers_are_not_reported() 
     async with MiniAgents(on_promise_resolved=resolved):
         assert texts_of(await echo.inquire(ready)) == ["You said: made outside"]
     assert resolved.texts == ["You said: made outside"]
+
+
+# -- at_exit: work stopped as the exit begins ---------------------------------------------
+
+
+async def test_at_exit_callbacks_run_as_the_exit_begins_before_it_waits_for_tasks() -> None:
+    events: list[str] = []
+    stop = asyncio.Event()
+
+    async def work() -> None:
+        await stop.wait()  # (ends only once told: the exit would wait for it forever)
+        events.append("work ended")
+
+    def exit_began() -> None:
+        events.append("exit began")
+        stop.set()
+
+    async with MiniAgents():
+        start_task(work(), "work")
+        at_exit(exit_began)
+        forget = at_exit(lambda: events.append("forgotten"))
+        forget()
+        events.append("block ended")
+    assert events == ["block ended", "exit began", "work ended"]
+
+
+async def test_an_at_exit_callback_given_while_exiting_runs_at_once() -> None:
+    events: list[str] = []
+
+    async def late() -> None:
+        await asyncio.sleep(0)
+        at_exit(lambda: events.append("late callback"))
+        events.append("given")
+
+    async with MiniAgents():
+        start_task(late(), "late")
+    assert events == ["late callback", "given"]
+
+
+async def test_at_exit_callbacks_are_not_called_after_an_error_and_their_errors_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events: list[str] = []
+
+    def fails() -> None:
+        raise Boom("the callback broke")
+
+    async def fail_in_the_block() -> None:
+        async with MiniAgents():
+            at_exit(lambda: events.append("called"))
+            raise Boom("the block failed")
+
+    with pytest.raises(Boom, match="the block failed"):
+        await fail_in_the_block()
+    assert events == []
+    async with MiniAgents():
+        at_exit(fails)
+        at_exit(lambda: events.append("the next one still called"))
+    assert events == ["the next one still called"]
+    records = agent_error_logs(caplog)
+    assert [record.getMessage()[:45] for record in records] == [
+        "A MiniAgents context's exit callback <functio"
+    ]
+    caplog.clear()
+
+
+def test_at_exit_outside_a_context_is_a_clear_error() -> None:
+    with pytest.raises(NoActiveContextError):
+        at_exit(lambda: None)

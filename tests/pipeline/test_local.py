@@ -13,6 +13,7 @@ import threading
 import traceback
 from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import aclosing
+from typing import cast
 
 import pytest
 import reactivex
@@ -26,15 +27,17 @@ from miniagents import (
     Message,
     MessagePromise,
     MessageSequencePromise,
+    MiniAgent,
     MiniAgents,
     StreamedPromise,
     miniagent,
     pipeline,
 )
-from miniagents.errors import NoActiveContextError
+from miniagents.errors import MessageTypeError, NoActiveContextError
 from miniagents.ext.llm.errors import LLMConnectionError, LLMError, LLMTimeoutError
 from miniagents.messages import MessageTuple
 from miniagents.messages.sequence import MessageType
+from miniagents.miniagents.lowlevel import Hook
 from miniagents.pipeline import (
     PipelineArgumentError,
     PipelineRerunError,
@@ -457,6 +460,77 @@ def test_items_that_are_not_iterable_are_refused_at_once(items: object) -> None:
         pipeline(upper, items)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("items", "index", "shown"),
+    [
+        (range(1000), 0, "0 (of type int)"),
+        (["a", "b", 5, "c"], 2, "5 (of type int)"),
+        ([b"bytes"], 0, "b'bytes' (of type bytes)"),
+        ([["a", 3.5]], 0, "['a', 3.5] (of type list), holding 3.5 (of type float)"),
+    ],
+    ids=["range", "a-later-int", "bytes", "a-list-holding-a-float"],
+)
+@pytest.mark.parametrize("loop", ["async for", "for"])
+async def test_an_item_that_cannot_be_an_agents_input_is_refused_at_once_naming_its_type(
+    items: object, index: int, shown: str, loop: str
+) -> None:
+    # issue 58, item 9: every item ended with ok == False (a MessageTypeError each)
+    started: list[object] = []
+
+    @miniagent
+    async def counting(ctx: InteractionContext) -> None:
+        started.append(ctx.message_promises)
+        ctx.reply(ctx.message_promises)
+
+    run = pipeline(counting, cast("list[str]", items))  # (what mypy refuses: the user's code)
+
+    async def read_all() -> None:
+        if loop == "for":
+            await asyncio.to_thread(list, run)
+        else:
+            async with MiniAgents():
+                [_ async for _ in run]
+
+    with pytest.raises(MessageTypeError) as raised:
+        await read_all()
+    assert str(raised.value).startswith(
+        f"pipeline() got item {index}, {shown}, which cannot be an agent's input: each item is "
+        "one interaction's input, a MessageType (str, dict, Message, a pydantic model, "
+        "MessagePromise, MessageSequencePromise, or an (async) iterable or Observable of "
+        "these). Turn each item into one first, e.g. "
+    )
+    assert len(started) <= index  # nothing started for it, nor after it
+
+
+async def test_every_kind_of_input_is_an_item_none_included() -> None:
+    async def streamed() -> AsyncIterator[str]:
+        yield "streamed"
+
+    items: list[MessageType | None] = [
+        "text",
+        {"text": "a dict"},
+        Message(text="a message"),
+        ["a", ("list", "of"), "texts"],
+        streamed(),
+        reactivex.of("observed"),
+        (text for text in ["generated"]),
+        None,  # (no input)
+    ]
+    async with MiniAgents():
+        results = [result async for result in pipeline(upper, cast("list[MessageType]", items))]
+    assert all(result.ok for result in results), [result.error for result in results]
+    assert [str(result.get()).split("\n\n") for result in results] == [
+        ["TEXT"],
+        ["A DICT"],
+        ["A MESSAGE"],
+        ["A", "LIST", "OF", "TEXTS"],
+        ["STREAMED"],
+        ["OBSERVED"],
+        ["GENERATED"],
+        [""],
+    ]
+
+
 async def test_a_pipeline_runs_once() -> None:
     run = pipeline(upper, ["x"])
     async with MiniAgents():
@@ -808,6 +882,121 @@ async def test_a_retry_starts_once_the_timed_out_try_has_stopped() -> None:
     assert events == [("start", 0.0), ("stopped", 13.0), ("start", 13.0), ("stopped", 26.0)]
 
 
+# -- the context's exit waits until the run has stopped (issue 58, item 5) ---------------
+
+
+class Boom(Exception):
+    """An error of the test's own."""
+
+
+class EndlessRun:
+    """An endless source and an agent whose items (all but the first) never end."""
+
+    def __init__(self) -> None:
+        self.source_closed = False
+        self.running = 0
+
+    async def items(self) -> AsyncIterator[str]:
+        try:
+            for i in itertools.count():
+                yield f"item {i}"
+        finally:
+            self.source_closed = True
+
+    def agent(self) -> MiniAgent[[]]:
+        @miniagent
+        async def stuck_after_first(ctx: InteractionContext) -> None:
+            text = str(await ctx.message_promises)
+            if text != "item 0":
+                self.running += 1
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    self.running -= 1
+            ctx.reply(text)
+
+        return stuck_after_first
+
+
+def others() -> set[asyncio.Task[object]]:
+    """The tasks alive besides the test's own."""
+    return asyncio.all_tasks() - {asyncio.current_task()}
+
+
+async def test_leaving_the_context_after_a_break_leaves_no_task_of_the_pipeline() -> None:
+    # two were left: Pipeline._one (cancelling) and the generator's aclose
+    run = EndlessRun()
+    with virtual_time():  # a hang is a TimeoutError at once, not a stuck test
+        async with asyncio.timeout(60), MiniAgents():
+            async for result in pipeline(run.agent(), run.items(), max_concurrency=4):
+                assert result.index == 0
+                break
+        assert others() == set()  # right after the exit
+    assert run.source_closed
+    assert run.running == 0
+
+
+async def test_leaving_the_context_closes_a_pipeline_still_held_but_not_read() -> None:
+    run = EndlessRun()
+    with virtual_time():
+        async with asyncio.timeout(60), MiniAgents():
+            results = aiter(pipeline(run.agent(), run.items(), max_concurrency=4))
+            assert (await anext(results)).index == 0
+            await asyncio.sleep(1)  # (the items in flight are stuck)
+            assert run.running == 4
+        assert others() == set()
+    assert run.source_closed
+    assert run.running == 0
+    with pytest.raises(StopAsyncIteration):  # closed
+        await anext(results)
+
+
+async def test_leaving_the_context_after_an_error_leaves_no_task_of_the_pipeline() -> None:
+    run = EndlessRun()
+
+    async def fail_in_the_block() -> None:
+        async with asyncio.timeout(60), MiniAgents():
+            results = aiter(pipeline(run.agent(), run.items(), max_concurrency=4))
+            assert (await anext(results)).index == 0
+            await asyncio.sleep(1)
+            raise Boom("the block failed")
+
+    with virtual_time(), pytest.raises(Boom):
+        await fail_in_the_block()
+    assert others() == set()
+    assert run.source_closed
+    assert run.running == 0
+
+
+async def test_leaving_the_context_waits_for_a_pipeline_another_task_reads() -> None:
+    release = asyncio.Event()
+
+    @miniagent
+    async def waits(ctx: InteractionContext) -> None:
+        await release.wait()
+        ctx.reply(str(await ctx.message_promises))
+
+    got: list[str] = []
+
+    async def read() -> None:
+        async for result in pipeline(waits, ["a", "b"]):
+            got.append(str(result.get()))
+
+    async def release_later() -> None:
+        await asyncio.sleep(5)
+        release.set()
+
+    with virtual_time():
+        async with asyncio.timeout(60):
+            async with MiniAgents():
+                reader = asyncio.ensure_future(read())  # (not a task of the context)
+                releaser = asyncio.ensure_future(release_later())
+                await asyncio.sleep(0.1)
+            assert got == ["a", "b"]  # the exit waited for the run
+            await reader
+            await releaser
+
+
 # -- memory --------------------------------------------------------------------------------
 
 
@@ -886,7 +1075,8 @@ async def test_a_run_stopped_while_a_timed_out_try_cleans_up_does_not_retry_it(
     async def ready() -> None:
         return None
 
-    monkeypatch.setattr(durability, "_factory", [])  # (DBOS's, if imported, comes back after)
+    # (DBOS's factory, if imported, comes back after)
+    monkeypatch.setattr(durability, "_factory", Hook("the durable items of this test"))
     set_durable_items(lambda pipeline_id, chain: DurableItems(run_try, ready))
     with virtual_time() as clock:
         async with MiniAgents():

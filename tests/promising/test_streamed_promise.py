@@ -7,6 +7,7 @@ import copy
 import inspect
 import pickle
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pydantic
 import pytest
@@ -447,6 +448,76 @@ async def test_leaving_a_hot_stream_with_break_keeps_it_for_a_later_reader() -> 
     subject.on_next(2)
     subject.on_completed()
     assert await stream == (1, 2)
+
+
+class Endless:
+    """An endless async generator of tokens (one a virtual second) that notes its close."""
+
+    def __init__(self) -> None:
+        self.pulled = 0
+        self.closed = asyncio.Event()
+
+    async def __call__(self) -> AsyncIterator[str]:
+        try:
+            while True:
+                yield f"t{self.pulled} "
+                self.pulled += 1
+                await asyncio.sleep(1)
+        finally:
+            self.closed.set()
+
+
+async def _tokens(pieces: tuple[str, ...]) -> tuple[str, ...]:
+    return pieces
+
+
+def _over_async_iterable(kind: str, source: AsyncIterator[str]) -> StreamedPromise[str, Any]:
+    if kind == "StreamedPromise":
+        return StreamedPromise(source, resolver=_tokens)
+    if kind == "MessagePromise.from_async_iterable":
+        return MessagePromise.from_async_iterable(source)
+    return MessagePromise(source)
+
+
+OVER_ASYNC_ITERABLES = ["StreamedPromise", "MessagePromise.from_async_iterable", "MessagePromise"]
+
+
+@pytest.mark.parametrize("kind", OVER_ASYNC_ITERABLES)
+async def test_a_stream_over_an_async_iterable_closes_it_once_every_consumer_gave_up(
+    virtual_clock: VirtualClock, kind: str
+) -> None:
+    # it pulled the generator on for nobody, recording its pieces for good (issue 58, item 2)
+    endless = Endless()
+    stream = _over_async_iterable(kind, endless())
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(stream.aresolve(), 2.5)
+    await asyncio.wait_for(endless.closed.wait(), 10)  # (closed at once: aclose)
+    pulled = endless.pulled
+    await asyncio.sleep(10)
+    assert endless.pulled == pulled  # pulled no more
+    with pytest.raises(StreamCancelledError):  # a later reader: the pieces, then the end
+        async for _ in stream:
+            pass
+
+
+@pytest.mark.parametrize("kind", OVER_ASYNC_ITERABLES)
+async def test_a_stream_over_an_async_iterable_goes_on_while_someone_still_reads_it(
+    virtual_clock: VirtualClock, kind: str
+) -> None:
+    endless = Endless()
+    stream = _over_async_iterable(kind, endless())
+    reader = aiter(stream)
+    assert await anext(reader) == "t0 "
+    with pytest.raises(TimeoutError):  # another consumer gives up, this one reads on
+        await asyncio.wait_for(stream.aresolve(), 2.5)
+    assert [await anext(reader) for _ in range(5)] == ["t1 ", "t2 ", "t3 ", "t4 ", "t5 "]
+    assert not endless.closed.is_set()
+    async for _ in reader:  # leaving with break is not giving up: it goes on
+        break
+    await asyncio.sleep(3)
+    assert not endless.closed.is_set()
+    stream.cancel()
+    await asyncio.wait_for(endless.closed.wait(), 10)
 
 
 async def test_a_generic_streamed_promise_resolves_with_its_resolver() -> None:

@@ -15,7 +15,7 @@ int =)]``, which is spelled here with the extended callable syntax of ``mypy_ext
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeAlias, assert_type
 
 import reactivex
@@ -283,6 +283,12 @@ async def check_mini_agents_context() -> None:
         pass
 
     MiniAgents(on_persist_message=persist, on_promise_resolved=[persist])
+
+    def returns_an_awaitable(promise: MessagePromise, message: Message) -> Awaitable[None]:
+        return persist(promise, message)  # (a plain function: a handler too, at run time as well)
+
+    MiniAgents(on_persist_message=returns_an_awaitable, on_promise_resolved=[returns_an_awaitable])
+    MiniAgents(on_persist_message=lambda promise, message: persist(promise, message))
 
 
 def check_mini_agents_errors() -> None:

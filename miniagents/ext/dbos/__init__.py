@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from miniagents.ext.dbos.approvals import DurableApprovals as DurableApprovals
 from miniagents.ext.dbos.approvals import PendingApproval as PendingApproval
 from miniagents.ext.dbos.approvals import aapprove as aapprove
 from miniagents.ext.dbos.approvals import adeny as adeny
@@ -49,6 +50,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "ChatHistorySQL",
     "DurableApprovalError",
+    "DurableApprovals",
     "DurableConfigurationError",
     "DurableDatabaseError",
     "DurableError",

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import pickle
 import sqlite3
@@ -46,6 +47,7 @@ from miniagents.ext.dbos._approvals import (
     register_approvals,
     withdraw,
 )
+from miniagents.ext.dbos._database_errors import database_failure, first_line, sqlite_failure
 from miniagents.ext.dbos._recording import (
     DurableRun,
     LLMRecorder,
@@ -94,17 +96,30 @@ DEFAULT_DATABASE_URL = "sqlite:///miniagents_durable.sqlite"
 """A SQLite file in the current folder."""
 
 _HINT = 'Durable agents need DBOS Transact: pip install "miniagents[dbos]".'
-_CONNECT_TIMEOUT = 5  # seconds, to reach a database at start
+CONNECT_TIMEOUT = 5  # seconds, to reach a database at start
 _WORKFLOW = "miniagents.durable"
 _STEP = "miniagents.durable.step"
 
 _agents = DurableAgents()
-_functions: tuple[Callable[..., Awaitable[object]], Callable[[str], Awaitable[object]]] | None = (
-    None
-)
-_engine: Engine | None = None
-_default_url: str | None = None
 _logger = logging.getLogger(__name__)
+
+
+class _Process:
+    """What this process holds of DBOS (one DBOS per process, as DBOS has it).
+
+    Attributes:
+        default_url: The database of the runs not given one (``use_database``'s).
+        engine: The engine launched (on its last loop), if any.
+    """
+
+    __slots__ = ("default_url", "engine")
+
+    def __init__(self) -> None:
+        self.default_url: str | None = None
+        self.engine: Engine | None = None
+
+
+_process = _Process()
 
 
 def set_default_url(url: str) -> None:
@@ -113,8 +128,7 @@ def set_default_url(url: str) -> None:
     Raises:
         DurableConfigurationError: if ``url`` is not a sqlite:/// or postgresql:// URL.
     """
-    global _default_url
-    _default_url = checked_url(url)
+    _process.default_url = checked_url(url)
 
 
 def checked_url(url: object) -> str:
@@ -140,7 +154,7 @@ def checked_url(url: object) -> str:
 
 def configured_url() -> str:
     """The database of the runs not given one: ``use_database``'s, else the default."""
-    return _default_url or DEFAULT_DATABASE_URL
+    return _process.default_url or DEFAULT_DATABASE_URL
 
 
 def dbos_class() -> type[DBOS]:
@@ -178,20 +192,18 @@ def register_agent(agent: MiniAgent[..., Message]) -> None:
     _agents.add(agent)
 
 
+@functools.cache
 def _registered_functions() -> tuple[
     Callable[..., Awaitable[object]], Callable[[str], Awaitable[object]]
 ]:
-    """The workflow and step functions, registered with DBOS once."""
-    global _functions
-    if _functions is None:
-        dbos = _dbos()
-        workflow = dbos.workflow(name=_WORKFLOW)(_interaction_workflow)
-        step = dbos.step(name=_STEP)(_step)
-        register_approvals(dbos)  # the decisions of calls that wait (see _approvals)
-        _functions = (workflow, step)
-        record_llm_calls(LLMRecorder())
-        record_tool_calls(ToolRecorder())
-    return _functions
+    """The workflow and step functions, registered with DBOS once (and the recorders set)."""
+    dbos = _dbos()
+    workflow = dbos.workflow(name=_WORKFLOW)(_interaction_workflow)
+    step = dbos.step(name=_STEP)(_step)
+    register_approvals(dbos)  # the decisions of calls that wait (see _approvals)
+    record_llm_calls(LLMRecorder())
+    record_tool_calls(ToolRecorder())
+    return workflow, step
 
 
 # -- the engine: DBOS launched on one loop, for one database ----------------------------------
@@ -309,7 +321,24 @@ class Engine:
             DurableConfigurationError: if the run ``workflow_id`` is another agent's, or
                 had other input messages.
             DurableError: if the run was cancelled or gave up its recovery.
+            DurableDatabaseError: if the database of runs failed (corrupt, locked, not
+                writable, unreachable: said in one line).
         """
+        try:
+            return await self._areply(workflow_id, alias, messages, kwargs)
+        except Exception as error:
+            failure = store_failure(error)
+            if failure is None:
+                raise
+            raise failure from None
+
+    async def _areply(
+        self,
+        workflow_id: str,
+        alias: str,
+        messages: tuple[Message, ...],
+        kwargs: Mapping[str, object],
+    ) -> MessageSequencePromise | tuple[Message, ...]:
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
             running = await self._published_or(workflow_id, dbos.get_result_async(workflow_id))
@@ -447,8 +476,30 @@ def _retrieved(task: asyncio.Future[Any]) -> None:
 
 
 async def _outside(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a DBOS call outside of any workflow (inside one, DBOS would record it as a step)."""
-    return await contextvars.Context().run(asyncio.create_task, coroutine)
+    """Run a DBOS call outside of any workflow (inside one, DBOS would record it as a step).
+
+    Raises:
+        DurableDatabaseError: for a failure of the database of runs (one line, see
+            :func:`told`), instead of the library's error.
+    """
+    try:
+        return await contextvars.Context().run(asyncio.create_task, coroutine)
+    except Exception as error:
+        failure = store_failure(error)
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def store_failure(error: BaseException) -> DurableDatabaseError | None:
+    """The one-line error that ``error`` means if the database of runs failed, else ``None``.
+
+    (See :mod:`miniagents.ext.dbos._database_errors`: an error of the agent's own code is
+    not one, even an error of a database.)
+    """
+    engine = _process.engine
+    url = engine.url if engine is not None else configured_url()
+    return database_failure(error, url, _redacted(url), CONNECT_TIMEOUT)
 
 
 async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
@@ -465,22 +516,22 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
             database cannot hold durable runs (see :func:`checked_url`).
         DurableDatabaseError: if the database cannot be reached, opened or written.
     """
-    global _engine
-    wanted = checked_url(url or _default_url or DEFAULT_DATABASE_URL)
+    wanted = checked_url(url or _process.default_url or DEFAULT_DATABASE_URL)
     loop = asyncio.get_running_loop()
-    if _engine is not None and _engine.loop is loop and not loop.is_closed():
-        if _engine.url != wanted:
+    engine = _process.engine
+    if engine is not None and engine.loop is loop and not loop.is_closed():
+        if engine.url != wanted:
             raise DurableConfigurationError(
-                f"Durable runs of this process use the database {_redacted(_engine.url)}; "
+                f"Durable runs of this process use the database {_redacted(engine.url)}; "
                 f"one durable agent asked for {_redacted(wanted)}. DBOS keeps one database "
                 "per process: give every durable agent the same database_url."
             )
-        return _engine
+        return engine
     dbos = _dbos()
     _registered_functions()
-    if _engine is not None:  # a new event loop (e.g. a second asyncio.run): launch again
+    if engine is not None:  # a new event loop (e.g. a second asyncio.run): launch again
         dbos.destroy(destroy_registry=False)
-        _engine = None
+        _process.engine = None
     await asyncio.to_thread(_check_reachable, wanted)  # bounded: never a hang
     launched = current_engine()
     if launched is not None and launched.loop is loop:  # by another run, meanwhile
@@ -502,16 +553,20 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
         dbos.launch()
     except Exception as error:
         dbos.destroy(destroy_registry=False)
-        raise DurableDatabaseError(
-            f"DBOS could not start on the database {_redacted(wanted)}: "
-            f"{type(error).__name__}: {error}. Check the database_url (a sqlite:/// file "
-            "path or a postgresql:// URL) and that the database accepts connections."
-        ) from error
+        failure = database_failure(error, wanted, _redacted(wanted), CONNECT_TIMEOUT)
+        if failure is None:
+            failure = DurableDatabaseError(
+                f"DBOS could not start on the database {_redacted(wanted)} "
+                f"({type(error).__name__}: {first_line(error)}): check the database_url (a "
+                "sqlite:/// file path or a postgresql:// URL) and that the database accepts "
+                "connections."
+            )
+        raise failure from None
     _released_logs.install()
     here = recover_here and current_context() is not None
-    _engine = Engine(wanted, loop, contextvars.copy_context() if here else None)
-    _engine.launch_seconds = time.perf_counter() - began
-    return _engine
+    engine = _process.engine = Engine(wanted, loop, contextvars.copy_context() if here else None)
+    engine.launch_seconds = time.perf_counter() - began
+    return engine
 
 
 async def _hold_context(ready: asyncio.Future[contextvars.Context]) -> None:
@@ -532,7 +587,7 @@ class _ReleasedRuns(logging.Filter):
             logging.getLogger("dbos").addFilter(self)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        engine = _engine
+        engine = _process.engine
         if engine is None or not str(record.msg).startswith("Asyncio task cancelled"):
             return True
         try:
@@ -547,7 +602,7 @@ _released_logs = _ReleasedRuns()
 
 def current_engine() -> Engine | None:
     """The engine launched in this process (on its last loop), if any."""
-    return _engine
+    return _process.engine
 
 
 def redacted(url: str) -> str:
@@ -581,18 +636,14 @@ def _check_reachable(url: str) -> None:
                 "create it, or give database_url another sqlite:/// path."
             )
         try:
-            connection = sqlite3.connect(path, timeout=_CONNECT_TIMEOUT)
+            connection = sqlite3.connect(path, timeout=CONNECT_TIMEOUT)
             try:
                 connection.execute("BEGIN IMMEDIATE")
                 connection.rollback()
             finally:
                 connection.close()
-        except sqlite3.Error as error:
-            raise DurableDatabaseError(
-                f"The SQLite file {path!r} of durable runs cannot be written ({error}); "
-                f"another process may hold it locked (waited {_CONNECT_TIMEOUT} s). Stop "
-                "that process, or give database_url another file."
-            ) from error
+        except sqlite3.Error as error:  # locked, corrupt, or not writable: said in one line
+            raise sqlite_failure(path, error, CONNECT_TIMEOUT) from None
         return
     import sqlalchemy
 
@@ -602,7 +653,7 @@ def _check_reachable(url: str) -> None:
             server = server.set(drivername="postgresql+psycopg")
         engine = sqlalchemy.create_engine(
             server.set(database="postgres"),
-            connect_args={"connect_timeout": _CONNECT_TIMEOUT},
+            connect_args={"connect_timeout": CONNECT_TIMEOUT},
             poolclass=sqlalchemy.pool.NullPool,
         )
         try:
@@ -611,11 +662,14 @@ def _check_reachable(url: str) -> None:
         finally:
             engine.dispose()
     except Exception as error:
-        raise DurableDatabaseError(
-            f"The database of durable runs {_redacted(url)} cannot be reached "
-            f"({type(error).__name__}: {error}). Check the URL, and that the server runs "
-            "and accepts connections."
-        ) from error
+        failure = database_failure(error, url, _redacted(url), CONNECT_TIMEOUT)
+        if failure is None:  # (not the server's: a driver that is missing, a bad URL)
+            failure = DurableDatabaseError(
+                f"The database of durable runs {_redacted(url)} cannot be reached "
+                f"({type(error).__name__}: {first_line(error)}): check the URL, and that the "
+                "server runs and accepts connections."
+            )
+        raise failure from None
 
 
 # -- the workflow and its step -------------------------------------------------------------------
@@ -630,7 +684,7 @@ async def _interaction_workflow(
     refused (left pending, unchanged) if the agent's version is not the one it recorded.
     """
     dbos = _dbos()
-    engine = _engine
+    engine = _process.engine
     workflow_id = dbos.workflow_id
     if engine is None or workflow_id is None:
         raise DurableError("A durable run started outside of a durable agent's engine.")

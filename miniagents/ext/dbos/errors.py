@@ -24,7 +24,11 @@ class DurableError(MiniAgentsError):
 
 
 class DurableDatabaseError(DurableError, ConnectionError):
-    """The database of durable runs cannot be reached, opened or written (at start)."""
+    """The database of durable runs cannot be reached, opened or written, or is corrupt.
+
+    Its message is one line that names the cause (locked, corrupt, not writable, a missing
+    folder, an unreachable server) and the fix; the library's error is not chained to it.
+    """
 
 
 class DurableConfigurationError(DurableError, ValueError):

@@ -88,7 +88,9 @@ def _client(options: OpenAIOptions) -> Any:
         api = MiniAgents.get_current().resource(
             "openai-client", lambda: _client_from_environment(sdk), lambda made: made.close()
         )
-    return client_with_options(api, options.max_retries, options.timeout, "openai_agent")
+    return client_with_options(
+        api, options.max_retries, options.timeout, "openai_agent", "OPENAI_BASE_URL"
+    )
 
 
 def _client_from_environment(sdk: Any) -> Any:

@@ -197,7 +197,11 @@ from a deadline, would otherwise keep a copy per value for the client's life).""
 
 
 def client_with_options(
-    client: Any, max_retries: int | None, timeout: float | None, agent: str
+    client: Any,
+    max_retries: int | None,
+    timeout: float | None,
+    agent: str,
+    base_url_variable: str = "",
 ) -> Any:
     """``client``, or a copy of it (``with_options``) with the agent's retries and timeout.
 
@@ -210,12 +214,16 @@ def client_with_options(
             client's own setting).
         timeout: Seconds the SDK waits for each request (``None``: the client's own).
         agent: How to name the agent in an error, e.g. "openai_agent".
+        base_url_variable: The environment variable the SDK reads its base URL from
+            (e.g. "OPENAI_BASE_URL"), for the error about a malformed one.
 
     The call's HTTP errors are noted from here on, for :func:`recent_http_error`.
 
     Raises:
-        LLMConfigurationError: for a closed client, a ``max_retries`` that is not a whole
-            number of at least 0, or a ``timeout`` that is not a positive number of seconds.
+        LLMConfigurationError: for a closed client, a base URL that is not an http(s) URL
+            (checked once per HTTP client: no request could reach it), a ``max_retries`` that is
+            not a whole number of at least 0, or a ``timeout`` that is not a positive number
+            of seconds.
     """
     closed = getattr(client, "is_closed", None)
     if closed is not None and closed():
@@ -225,7 +233,7 @@ def client_with_options(
             f"while it runs, {agent}.fork(async_client=...), or none, for the one the "
             "MiniAgents context makes from the environment."
         )
-    _note_http_errors(client)
+    _note_http_errors(client, agent, base_url_variable)
     if max_retries is None and timeout is None:
         return client
     if max_retries is not None and (
@@ -263,6 +271,28 @@ def client_with_options(
     return copy
 
 
+def _check_base_url(client: Any, agent: str, variable: str) -> None:
+    """Refuse a client whose base URL is no http(s) URL: a scheme of the two and a host.
+
+    Raises:
+        LLMConfigurationError: naming the URL and where it is set (the SDK's own error,
+            a connection error, would read as a server that cannot be reached).
+    """
+    url: Any = getattr(client, "base_url", None)
+    scheme = getattr(url, "scheme", None)
+    host = getattr(url, "host", None)
+    if not isinstance(scheme, str) or not isinstance(host, str):
+        return  # not an SDK client's URL (a test's stand-in): nothing to tell
+    if scheme not in ("http", "https") or not host or any(c in host for c in "% "):
+        where = f"{variable} in the environment, or " if variable else ""
+        raise LLMConfigurationError(
+            f"The base URL of {agent}'s client, {str(url)!r}, is not an http(s) URL (http:// "
+            "or https://, a host, then the path, e.g. https://api.example.com/v1), so no "
+            f"request could reach it: fix it where it is set ({where}the base_url= of the "
+            "client given as async_client=)."
+        )
+
+
 # -- the HTTP errors the SDK retries -------------------------------------------------------
 
 _HTTP_ERROR: ContextVar[tuple[float, BaseException] | None] = ContextVar(
@@ -275,12 +305,17 @@ _NOTING: WeakSet[Any] = WeakSet()
 """The HTTP clients whose responses are noted (each gets the hook once)."""
 
 
-def _note_http_errors(client: Any) -> None:
+def _note_http_errors(client: Any, agent: str, variable: str) -> None:
     """Note the error responses of ``client``'s HTTP client from now on, in each task.
 
     Both SDKs send through an ``httpx`` client (``client._client``); a response hook, added
     once per HTTP client, notes an error response in the task that sent the request (the
     agent's), which is all that the SDK's retries leave of it. The last call's is forgotten.
+    The client's base URL is checked before its HTTP client is first noted (once: no cost
+    per call).
+
+    Raises:
+        LLMConfigurationError: for a base URL that is no http(s) URL.
     """
     if _HTTP_ERROR.get() is not None:
         _HTTP_ERROR.set(None)
@@ -291,6 +326,7 @@ def _note_http_errors(client: Any) -> None:
     try:
         if http in _NOTING:
             return
+        _check_base_url(client, agent, variable)
         _NOTING.add(http)
     except TypeError:  # not weakly referable: not noted
         return

@@ -36,6 +36,7 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
+from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import observe_tool_calls
 from miniagents.ext.tools.tool import Tool
@@ -314,15 +315,29 @@ class Telemetry:
         return watch
 
 
+HOLD_LIMIT = 5.0
+"""Seconds at most that a failed span waits for its open children before it ends anyway."""
+
+UNFINISHED_CHILDREN = "miniagents.span.unfinished_children"
+"""The attribute of a failed span that ended before some of its children: how many."""
+
+ENDED_AFTER_PARENT = "miniagents.span.ended_after_parent"
+"""The attribute (``true``) of a span that was still open when its failed parent ended."""
+
+
 class _Watch:
     """A span of ours, and how many spans of ours started right under it are still open.
 
     A span that ends with an error (most often a cancellation) while some of its children
     are still open (a model call, a tool call, an agent it asked, whose cancellation is
     still on its way to their tasks) is held: it ends when the last of them has, so that
-    a cancelled tree ends from its leaves up and no child ends after its parent. A span
-    that ends well ends at once: an agent it started and left running (e.g. a logger) may
-    end after it, as its work goes on after its caller's.
+    a cancelled tree ends from its leaves up and no child ends after its parent. It is
+    held :data:`HOLD_LIMIT` seconds at most: a child that does not end by then (an agent it
+    started and left running, which nothing cancels) would keep it unexported for good, so
+    it ends then, with :data:`UNFINISHED_CHILDREN`, and each of those children gets
+    :data:`ENDED_AFTER_PARENT` when it ends. A span that ends well ends at once: an agent
+    it started and left running (e.g. a logger) may end after it, as its work goes on
+    after its caller's.
 
     Args:
         telemetry: The instrumentation that made the span.
@@ -331,13 +346,15 @@ class _Watch:
             :func:`_parent_watch`).
     """
 
-    __slots__ = ("_held", "_open", "_parent", "span", "telemetry")
+    __slots__ = ("_held", "_left", "_open", "_parent", "_timer", "span", "telemetry")
 
     def __init__(self, telemetry: Telemetry, span: Span, parent: _Watch | None) -> None:
         self.telemetry = telemetry
         self.span = span
         self._open = 0  # its children still open
         self._held: tuple[BaseException, Attributes | None] | None = None  # its end, held
+        self._timer: asyncio.TimerHandle | None = None  # ends it, held too long
+        self._left = False  # it ended, held too long, before some of its children
         self._parent = parent
         if parent is not None:
             parent._open += 1
@@ -346,17 +363,38 @@ class _Watch:
         """End the span now, or, failed with children still open, when the last has ended."""
         if error is not None and self._open:
             self._held = (error, attributes)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # (no loop to wait on: ends now)
+                self._give_up()
+                return
+            self._timer = loop.call_later(HOLD_LIMIT, self._give_up)
             return
         self._ended(error, attributes)
 
+    def _give_up(self) -> None:
+        """End a held span before its open children (held too long): they are counted."""
+        self._timer = None
+        held, self._held = self._held, None
+        if held is None:  # (ended meanwhile)
+            return
+        error, attributes = held
+        self._left = True
+        self._ended(error, {**(attributes or {}), UNFINISHED_CHILDREN: self._open})
+
     def _ended(self, error: BaseException | None, attributes: Attributes | None) -> None:
-        self.telemetry.end(self.span, error, self._final(attributes))
         parent, self._parent = self._parent, None
+        if parent is not None and parent._left:  # it ended first, held too long
+            attributes = {**(attributes or {}), ENDED_AFTER_PARENT: True}
+        self.telemetry.end(self.span, error, self._final(attributes))
         if parent is not None:
             parent._open -= 1
             held = parent._held
             if held is not None and not parent._open:  # its last child: the parent ends now
                 parent._held = None
+                timer, parent._timer = parent._timer, None
+                if timer is not None:
+                    timer.cancel()
                 parent._ended(*held)
 
     def _final(self, attributes: Attributes | None) -> Attributes | None:
@@ -391,7 +429,8 @@ class _SpanEnd(_Watch):
         self._end(error, None)
 
     def _final(self, attributes: Attributes | None) -> Attributes:
-        final: Attributes = {}  # (the sums when it ends: held, it has its last calls' too)
+        # the sums when it ends (held, it has its last calls' too), and what its end adds
+        final: Attributes = dict(attributes or {})
         if self.input_tokens is not None:
             final["gen_ai.usage.input_tokens"] = self.input_tokens
         if self.output_tokens is not None:
@@ -420,6 +459,15 @@ class _ToolWatch(_Watch):
     ) -> None:
         self.result = result
         super().__init__(telemetry, span, parent)
+
+    def tool_call_decided(self, decision: ToolDecision) -> None:
+        """Record a person's decision on the call (before the tool runs): who, when, which."""
+        attributes: Attributes = {"miniagents.approval.approved": decision.approved}
+        if decision.decided_by is not None:
+            attributes["miniagents.approval.decided_by"] = decision.decided_by
+        if decision.decided_at is not None:
+            attributes["miniagents.approval.decided_at"] = decision.decided_at.isoformat()
+        self.span.set_attributes(attributes)
 
     def tool_call_ended(self, error: BaseException | None) -> None:
         result = self.result

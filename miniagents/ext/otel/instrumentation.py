@@ -81,8 +81,12 @@ call's span after the model's last event; a tool's span when its result has ende
 that ends with an error (most often a cancellation) while spans of ours started under it
 are still open (its model calls, its tool calls, the agents it asked, whose cancellation
 is still on its way to their tasks) ends when the last of them has: a cancelled tree ends
-from its leaves up, and no child ends after its parent. A span that ends well ends at
-once: an agent it started and left running may end after it.
+from its leaves up, and no child ends after its parent. It waits 5 seconds at most: a child
+that nothing cancels (an agent it started and left running, which never ends) would keep
+it unexported for good, so it ends then, with ``miniagents.span.unfinished_children`` (how
+many were still open), and each of those children, when it ends, has
+``miniagents.span.ended_after_parent`` (``true``). A span that ends well ends at once: an
+agent it started and left running may end after it.
 
 **Content.** Prompts, answers, system instructions, tool arguments and tool results are
 recorded (``gen_ai.input.messages``, ``gen_ai.output.messages``,

@@ -10,6 +10,7 @@ None of these launch DBOS in the test's process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import sqlite3
 import threading
@@ -44,15 +45,32 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def said_in_one_line(error: BaseException) -> str:
+    """The text of a ``DurableDatabaseError``, checked to be one line with no library's
+    traceback chained to it (issue 51, item 8)."""
+    assert type(error) is DurableDatabaseError
+    text = str(error)
+    assert "\n" not in text, text
+    assert error.__cause__ is None, "a library's traceback"
+    assert error.__context__ is None or error.__suppress_context__, "a library's traceback"
+    assert "sqlalche.me" not in text, text
+    assert "[SQL:" not in text, text
+    return text
+
+
 async def test_an_unreachable_postgres_fails_at_start() -> None:
     agent = durable(
         remember.fork(alias="REMEMBER_PG"),
-        database_url=f"postgresql://nobody@127.0.0.1:{_free_port()}/runs",
+        database_url=f"postgresql://nobody:secret@127.0.0.1:{_free_port()}/runs",
     )
     async with MiniAgents():
         with pytest.raises(DurableDatabaseError, match="cannot be reached") as caught:
             await agent.inquire("Hi")
     assert isinstance(caught.value, (MiniAgentsError, ConnectionError))
+    said = said_in_one_line(caught.value)
+    assert said.startswith("The database of durable runs postgresql://***@127.0.0.1:"), said
+    assert said.endswith("check the URL, and that the server runs and accepts connections.")
+    assert "secret" not in said
 
 
 async def test_a_locked_sqlite_file_fails_at_start(tmp_path: Path) -> None:
@@ -62,18 +80,134 @@ async def test_a_locked_sqlite_file_fails_at_start(tmp_path: Path) -> None:
     try:
         agent = durable(remember.fork(alias="REMEMBER_LOCKED"), database_url=f"sqlite:///{path}")
         async with MiniAgents():
-            with pytest.raises(DurableDatabaseError, match="locked"):
+            with pytest.raises(DurableDatabaseError) as caught:
                 await agent.inquire("Hi")
     finally:
         holder.close()
+    assert said_in_one_line(caught.value) == (
+        f"The SQLite file {str(path)!r} of durable runs is locked by another process "
+        "(database is locked; waited 5 s): stop that process, or give database_url another "
+        "file."
+    )
+
+
+@pytest.mark.parametrize("content", ["random bytes", "a text file", "a broken header"])
+async def test_a_corrupt_sqlite_file_fails_at_start_said_to_be_corrupt(
+    tmp_path: Path, content: str
+) -> None:
+    # it was "cannot be written (file is not a database); another process may hold it locked"
+    path = tmp_path / "runs.sqlite"
+    if content == "random bytes":
+        path.write_bytes(bytes(range(256)) * 64)
+    elif content == "a text file":
+        path.write_text("not a database\n" * 1000)
+    else:
+        path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 84 + bytes(16284))
+    agent = durable(remember.fork(alias="REMEMBER_CORRUPT"), database_url=f"sqlite:///{path}")
+    async with MiniAgents():
+        with pytest.raises(DurableDatabaseError) as caught:
+            await agent.inquire("Hi")
+    said = said_in_one_line(caught.value)
+    assert said.startswith(f"The SQLite file {str(path)!r} of durable runs is corrupt ("), said
+    assert said.endswith(
+        "): it is not a SQLite database, or parts of it were overwritten. Move it away and "
+        "give database_url a new file (its runs are lost), or restore it from a backup (the "
+        "sqlite3 shell's .recover may save some of them)."
+    )
+    assert "locked" not in said
+
+
+async def test_a_sqlite_file_that_cannot_be_opened_fails_at_start_saying_so(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.sqlite"
+    path.symlink_to(tmp_path / "gone" / "runs.sqlite")  # a link to a file that cannot exist
+    agent = durable(remember.fork(alias="REMEMBER_UNOPENED"), database_url=f"sqlite:///{path}")
+    async with MiniAgents():
+        with pytest.raises(DurableDatabaseError) as caught:
+            await agent.inquire("Hi")
+    assert said_in_one_line(caught.value) == (
+        f"The SQLite file {str(path)!r} of durable runs cannot be opened or written (unable "
+        "to open database file): check that this process may read and write it and its "
+        "folder, and that the disk has room."
+    )
 
 
 async def test_a_missing_folder_fails_at_start(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'nowhere' / 'runs.sqlite'}"
     agent = durable(remember.fork(alias="REMEMBER_NOWHERE"), database_url=url)
     async with MiniAgents():
-        with pytest.raises(DurableDatabaseError, match="does not exist"):
+        with pytest.raises(DurableDatabaseError, match="does not exist") as caught:
             await agent.inquire("Hi")
+    said_in_one_line(caught.value)
+
+
+_CORRUPTED_LATER = """
+import asyncio, sqlite3, sys
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.dbos import DurableDatabaseError, durable
+
+@miniagent
+async def echo(ctx: InteractionContext) -> None:
+    ctx.reply(str(await ctx.message_promises))
+
+@miniagent
+async def own_database(ctx: InteractionContext) -> None:
+    raise sqlite3.DatabaseError("database disk image is malformed")  # the agent's own
+
+async def main() -> None:
+    url = "sqlite:///" + sys.argv[2]
+    agents = [durable(echo, database_url=url), durable(own_database, database_url=url)]
+    async with MiniAgents():
+        if sys.argv[1] == "first":
+            print(await agents[0].inquire("Hi"))
+            try:
+                await agents[1].inquire("Hi")
+            except Exception as error:  # the agent's error, as it is
+                print(type(error).__module__, type(error).__name__, error)
+            return
+        try:
+            await agents[0].inquire("a new run")
+        except DurableDatabaseError as error:
+            print("DurableDatabaseError:", error)
+            print("cause:", error.__cause__, error.__suppress_context__)
+
+asyncio.run(main())
+"""
+
+
+def test_a_sqlite_file_corrupted_in_the_middle_fails_a_new_run_in_one_line(
+    tmp_path: Path,
+) -> None:
+    # a file with 4 KB of garbage in the middle: a raw SQLAlchemy traceback of 128 lines
+    # when a new workflow started
+    path = tmp_path / "runs.sqlite"
+    (tmp_path / "program.py").write_text(_CORRUPTED_LATER)
+    first = run_python(["program.py", "first", str(path)], tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [
+        "Hi",
+        "sqlite3 DatabaseError database disk image is malformed",  # not DBOS's database
+    ]
+    # the page of the runs' table, overwritten (closing: a connection's own `with` commits only)
+    with contextlib.closing(sqlite3.connect(path)) as database:
+        (page,) = database.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'workflow_status'"
+        ).fetchone()
+        (size,) = database.execute("PRAGMA page_size").fetchone()
+    with path.open("r+b") as file:
+        file.seek((page - 1) * size)
+        file.write(bytes(range(256)) * (size // 256))
+    then = run_python(["program.py", "then", str(path)], tmp_path)
+    assert then.returncode == 0, then.stderr
+    assert then.stderr == ""
+    assert then.stdout.splitlines() == [
+        f"DurableDatabaseError: The SQLite file {str(path)!r} of durable runs is corrupt "
+        "(database disk image is malformed): it is not a SQLite database, or parts of it were "
+        "overwritten. Move it away and give database_url a new file (its runs are lost), or "
+        "restore it from a backup (the sqlite3 shell's .recover may save some of them).",
+        "cause: None True",
+    ]
 
 
 async def test_a_folder_for_the_sqlite_file_fails_at_start_naming_it(tmp_path: Path) -> None:

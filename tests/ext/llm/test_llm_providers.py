@@ -771,6 +771,36 @@ async def test_a_closed_client_is_a_configuration_error_naming_the_fix(
     assert server.requests == []
 
 
+@pytest.mark.parametrize("url", ["htp:/bad url", "localhost:8000", "http://", "ftp://x.y/v1"])
+@pytest.mark.parametrize("given", ["async_client", "environment"])
+async def test_a_malformed_base_url_is_a_configuration_error_naming_it(
+    llm: LLM, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, url: str, given: str
+) -> None:
+    # issue 58, item 8: it was the LLMConnectionError of a server that refuses
+    variable = f"{llm.sdk.upper()}_BASE_URL"
+    agent = f"{llm.sdk}_agent"
+    async with contextlib.AsyncExitStack() as stack:
+        client: SDKClient | None = None
+        if given == "async_client":
+            client = await stack.enter_async_context(llm.client(server, base_url=url))
+        else:
+            monkeypatch.setenv(variable, url)
+            monkeypatch.setenv(f"{llm.sdk.upper()}_API_KEY", "test-key")
+        async with MiniAgents():
+            with pytest.raises(LLMConfigurationError) as raised:
+                await ask(llm, client, "hi")
+    said = str(raised.value)
+    assert said.startswith(f"The base URL of {agent}'s client, "), said
+    assert said.endswith(
+        " is not an http(s) URL (http:// or https://, a host, then the path, e.g. "
+        "https://api.example.com/v1), so no request could reach it: fix it where it is set "
+        f"({variable} in the environment, or the base_url= of the client given as "
+        "async_client=)."
+    ), said
+    assert raised.value.__cause__ is None
+    assert server.requests == []
+
+
 async def test_a_refused_connection_is_an_llm_connection_error(
     llm: LLM, server: FakeLLMServer
 ) -> None:

@@ -18,12 +18,20 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
 from miniagents.errors import MissingExtraError, StreamCancelledError
-from miniagents.ext.llm import LLMCall, LLMEvent, LLMOptions, make_llm_agent
+from miniagents.ext.llm import (
+    LLMCall,
+    LLMEvent,
+    LLMOptions,
+    LLMToolApprovalRequest,
+    make_llm_agent,
+)
 from miniagents.ext.llm.errors import LLMTimeoutError
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.offline_script import CallTool, one_per_call
 from miniagents.ext.llm.provider import Finish
 from miniagents.ext.otel import instrument, uninstrument
+from miniagents.ext.otel._tracing import ENDED_AFTER_PARENT, HOLD_LIMIT, UNFINISHED_CHILDREN
+from miniagents.ext.tools import FunctionTool
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages import MessageSequencePromise, MessageTokenAppender
 from miniagents.miniagents.lowlevel import adopt_carrier, outgoing_carrier
@@ -522,6 +530,10 @@ async def test_an_interaction_under_an_adopted_carrier_continues_that_trace(
 # -- a cancelled tree ends from its leaves up ----------------------------------------------
 
 
+class Boom(Exception):
+    """An agent's own error."""
+
+
 def _assert_children_end_first(traces: Traces) -> None:  # noqa: F811
     """Every span ended, and none after its parent (a span of the tree)."""
     spans = {span.context.span_id: span for span in traces.spans() if span.context is not None}
@@ -657,6 +669,81 @@ async def test_an_agent_that_ends_well_ends_its_span_before_an_agent_it_left_run
         assert span.parent is not None  # a child of its starter's, which ended first
 
 
+@pytest.mark.parametrize("ending", ["fails", "is cancelled"])
+async def test_a_failed_span_waits_a_bounded_time_for_a_child_that_never_ends(
+    traces: Traces,  # noqa: F811
+    virtual_clock: VirtualClock,  # noqa: F811
+    ending: str,
+) -> None:
+    # issue 58, item 4: a background agent that never ends kept its parent unexported
+    started = asyncio.Event()
+
+    @miniagent
+    async def background(ctx: InteractionContext) -> None:
+        started.set()
+        await asyncio.Event().wait()  # never ends (nothing cancels it)
+
+    @miniagent
+    async def starter(ctx: InteractionContext) -> None:
+        left.append(background.inquire())  # started, left running
+        await started.wait()
+        if ending == "fails":
+            raise Boom("the starter failed")
+        await asyncio.Event().wait()
+
+    left: list[MessageSequencePromise] = []
+    async with MiniAgents():
+        reply = starter.inquire()
+        await started.wait()
+        if ending == "is cancelled":
+            reply.cancel()
+        with pytest.raises(Boom if ending == "fails" else StreamCancelledError):
+            await reply
+        began = asyncio.get_running_loop().time()
+        await asyncio.sleep(HOLD_LIMIT - 0.5)
+        assert "invoke_agent STARTER" not in [span.name for span in traces.spans()]  # held
+        await asyncio.sleep(1)  # past the limit: exported, the child still running
+        ended = traces.one("invoke_agent STARTER")
+        assert ended.end_time is not None
+        assert [span.name for span in traces.spans()] == ["invoke_agent STARTER"]
+        attributes = ended.attributes or {}
+        assert attributes[UNFINISHED_CHILDREN] == 1
+        assert attributes["error.type"] == ("Boom" if ending == "fails" else "StreamCancelledError")
+        assert asyncio.get_running_loop().time() - began <= HOLD_LIMIT + 1
+        left[0].cancel()  # the child ends at last
+        with pytest.raises(StreamCancelledError):
+            await left[0]
+    child = traces.one("invoke_agent BACKGROUND")
+    assert parent_of(child, ended)
+    assert (child.attributes or {})[ENDED_AFTER_PARENT] is True
+
+
+async def test_a_failed_span_whose_children_end_in_time_is_not_marked(
+    traces: Traces,  # noqa: F811
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    started = asyncio.Event()
+    _hang, hanging = _hanging_tools(started)
+
+    @miniagent
+    async def waiting(ctx: InteractionContext) -> None:
+        await hanging.inquire(city="Paris")
+
+    async with MiniAgents():
+        reply = waiting.inquire()
+        reading = asyncio.ensure_future(_read(reply))
+        await started.wait()
+        reply.cancel()
+        with pytest.raises(StreamCancelledError):
+            await reading
+        await asyncio.sleep(HOLD_LIMIT * 2)  # (a timer left would end nothing twice)
+    for name in ("invoke_agent WAITING", "invoke_agent HANGING"):
+        attributes = traces.one(name).attributes or {}
+        assert UNFINISHED_CHILDREN not in attributes
+        assert ENDED_AFTER_PARENT not in attributes
+    _assert_children_end_first(traces)
+
+
 # -- the span kind of a model call ---------------------------------------------------------
 
 
@@ -699,3 +786,32 @@ async def test_a_model_of_this_process_has_internal_chat_spans_a_remote_one_clie
     assert traces.one("chat local-model").kind is kind
     assert traces.one("chat offline").kind is SpanKind.INTERNAL  # the offline model's
     assert traces.one("chat scripted").kind is SpanKind.INTERNAL  # (the testing kit's too)
+
+
+async def test_a_persons_decision_is_recorded_on_the_tool_calls_span(
+    traces: Traces,  # noqa: F811
+) -> None:
+    """Who decided an approval, when, and what: on the ``execute_tool`` span (issue 51)."""
+
+    def delete_file(path: str) -> str:
+        """Delete a file."""
+        return f"Deleted {path}"
+
+    llm = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=one_per_call(CallTool("delete_file", {"path": "a.txt"}), "Finished."),
+        token_delay=0,
+    )
+    async with MiniAgents():
+        reply = llm.inquire("Delete a.txt")
+        async for promise in reply:
+            message = await promise
+            if isinstance(message, LLMToolApprovalRequest):
+                message.approve(by="alice")
+                break
+        await reply
+    (span,) = [s for s in traces.spans() if s.name.startswith("execute_tool")]
+    attributes = dict(span.attributes or {})
+    assert attributes["miniagents.approval.approved"] is True
+    assert attributes["miniagents.approval.decided_by"] == "alice"
+    assert str(attributes["miniagents.approval.decided_at"]).endswith("+00:00")

@@ -1,0 +1,35 @@
+"""The ``miniagents`` command: ``chat`` and ``web`` (the console's), and ``eval`` (the evals').
+
+``pip install miniagents`` installs it (``python -m miniagents`` runs it too). ``chat`` and
+``web`` are :mod:`miniagents.ext.console.chat_cli`'s; ``eval`` is
+:mod:`miniagents.evals.cli`'s, which the console's layer may not import: this module, at
+the top of the layers, gives it to the console's command line, and imports the evals only
+when ``eval`` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from miniagents.ext.console.chat_cli import Command
+from miniagents.ext.console.chat_cli import main as console_main
+
+__all__ = ["main"]
+
+_EVAL_HELP = "evaluate an agent on a dataset file (scores, time, cost; against a baseline)"
+
+
+def _eval(argv: list[str], prog: str) -> int:
+    from miniagents.evals.cli import main as eval_main  # (only when it runs)
+
+    return eval_main(argv, prog=prog)
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    """Run the ``miniagents`` command with ``argv`` (default: ``sys.argv[1:]``); its exit status.
+
+    Args:
+        argv: The arguments after the program's name.
+        prog: The program's name in messages (default: ``miniagents``).
+    """
+    return console_main(argv, prog=prog, commands={"eval": Command(_EVAL_HELP, _eval)})

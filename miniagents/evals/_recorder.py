@@ -1,0 +1,510 @@
+"""Recording a case's reply tree from the library's three observer hooks.
+
+While an eval runs, one :class:`_Recorder` is the observer of the interactions
+(:func:`~miniagents.miniagents.lowlevel.observe_interactions`), of the model calls
+(:func:`~miniagents.ext.llm.observing.observe_llm_calls`) and of the tool calls
+(:func:`~miniagents.ext.tools.observing.observe_tool_calls`). Each hook has one observer
+at a time, so the recorder *chains*: it passes every event on to the observer that was
+set before it (tracing's, ``miniagents.ext.otel``), whose spans stay as they were, and
+records only what runs inside a case.
+
+What runs inside a case is told by a context variable, the step whose work runs in the
+current task: the runner sets the case's root before it inquires the agent, and each
+interaction and tool call the recorder sees sets its own step in its own task (the hooks
+call it there, before the agent or the tool runs), so that what they start nests under
+them, across tasks, as the library's tasks inherit the context of where they were started::
+
+    runner task:      current = CaseRecording  -> agent.inquire(case.input)
+    agent's task:     interaction_started  -> AgentNode (child of the case), current = it
+                      llm_call_started     -> ModelNode (child of the agent)
+    tool call's task: tool_call_started    -> ToolNode (child of the agent), current = it
+    sub-agent's task: interaction_started  -> AgentNode (child of the tool call)
+
+Outside a case the recorder only passes the events on (one call more per interaction,
+model call and tool call). It is installed while at least one run is going on
+(:func:`recording`), and put back as it found the hooks when the last one ends.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from miniagents.evals.tree import AgentStep, ModelCall, ReplyTree, ToolStep
+from miniagents.ext.llm.messages import TokenUsage
+from miniagents.ext.llm.observing import LLMCallObserver, LLMCallWatch, observe_llm_calls
+from miniagents.ext.llm.pricing import cost_usd, price_provider_of
+from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
+from miniagents.ext.llm.usage import UsageTotals
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools.observing import ToolCallObserver, ToolCallWatch, observe_tool_calls
+from miniagents.ext.tools.tool import Tool
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents.lowlevel import (
+    InteractionObserver,
+    InteractionWatch,
+    ObservedAgent,
+    observe_interactions,
+)
+from miniagents.promising.lowlevel import logger
+
+__all__ = ["CaseRecording", "current_step", "hidden_agents", "recording"]
+
+hidden_agents: weakref.WeakSet[ObservedAgent] = weakref.WeakSet()
+"""The runs' own agents (each try of a case is an interaction of one): their interactions
+are neither recorded nor passed on (tracing shows the case's span in their place)."""
+
+ERROR_RESULT = "error result"
+"""The ``error`` of a tool step whose result says the call failed without an exception."""
+
+
+class CaseRecording:
+    """The steps of one try of a case, recorded as they start and end.
+
+    Args:
+        clock: The clock of the case (the event loop's ``time``).
+    """
+
+    __slots__ = ("children", "clock", "count", "first_token", "started")
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.count = 0
+        self.children: list[_Node] = []
+        self.first_token: float | None = None
+        """When the first token of the case's replies came (the runner notes it)."""
+
+    def now(self) -> float:
+        """Seconds since the case started."""
+        return self.clock() - self.started
+
+    def next_order(self) -> int:
+        """The order of a step that starts now."""
+        order = self.count
+        self.count += 1
+        return order
+
+    def tree(self) -> ReplyTree:
+        """The tree as recorded when it is first read, frozen (its root: the case's agent's)."""
+        return ReplyTree._deferred(self._root)
+
+    def _root(self) -> AgentStep | None:
+        for child in self.children:
+            if isinstance(child, _AgentNode):
+                return child.step()
+        return None
+
+    def usage(self) -> UsageTotals:
+        """What the model calls recorded so far used (as ``ReplyTree.usage`` sums them)."""
+        requests = unpriced = 0
+        input_tokens = output_tokens = cached = written = reasoning = 0
+        cost = 0.0
+        stack: list[_Node] = list(self.children)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _ModelNode):
+                requests += 1
+                finish = node.finish
+                price = None if finish is None else node.cost(finish)
+                if price is None:
+                    unpriced += 1
+                else:
+                    cost += price
+                if finish is not None:
+                    input_tokens += finish.input_tokens or 0
+                    output_tokens += finish.output_tokens or 0
+                    cached += finish.cached_input_tokens or 0
+                    written += finish.cache_write_tokens or 0
+                    reasoning += finish.reasoning_tokens or 0
+            else:
+                stack.extend(node.children)
+        return UsageTotals(
+            requests=requests,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_input_tokens=cached,
+            cache_write_tokens=written,
+            reasoning_tokens=reasoning,
+            cost_usd=cost,
+            unpriced_requests=unpriced,
+        )
+
+
+current_step: contextvars.ContextVar[CaseRecording | _AgentNode | _ToolNode | None] = (
+    contextvars.ContextVar("miniagents_evals_current_step", default=None)
+)
+"""The step whose work runs in this task, inside a case (``None``: outside every case)."""
+
+
+def _recording_of(parent: CaseRecording | _AgentNode | _ToolNode) -> CaseRecording:
+    return parent if isinstance(parent, CaseRecording) else parent.recording
+
+
+class _AgentNode:
+    """An interaction being recorded: its watch too (told when its replies have ended)."""
+
+    __slots__ = ("alias", "children", "ended", "error", "order", "recording", "started", "theirs")
+
+    def __init__(
+        self, recording: CaseRecording, alias: str, theirs: InteractionWatch | None
+    ) -> None:
+        self.recording = recording
+        self.order = recording.next_order()
+        self.alias = alias
+        self.started = recording.now()
+        self.ended: float | None = None
+        self.error: str | None = None
+        self.children: list[_Node] = []
+        self.theirs = theirs
+
+    def interaction_ended(self, error: BaseException | None) -> None:
+        self.ended = self.recording.now()
+        if error is not None:
+            self.error = type(error).__qualname__
+        theirs = self.theirs
+        if theirs is not None:
+            _pass_on(lambda: theirs.interaction_ended(error), "interaction_ended")
+
+    def step(self) -> AgentStep:
+        return AgentStep(
+            order=self.order,
+            agent=self.alias,
+            started=self.started,
+            ended=self.ended,
+            error=self.error,
+            children=tuple(child.step() for child in self.children),
+        )
+
+
+class _ToolNode:
+    """A tool call being recorded (its watch too)."""
+
+    __slots__ = (
+        "arguments",
+        "call_id",
+        "children",
+        "ended",
+        "error",
+        "order",
+        "recording",
+        "result",
+        "result_promise",
+        "started",
+        "theirs",
+        "tool",
+    )
+
+    def __init__(
+        self,
+        recording: CaseRecording,
+        tool: str,
+        call: ToolCallMessage,
+        result: MessagePromise[ToolResultMessage],
+        theirs: ToolCallWatch | None,
+    ) -> None:
+        self.recording = recording
+        self.order = recording.next_order()
+        self.tool = tool
+        self.call_id = call.call_id
+        self.arguments: Mapping[str, object] = call.arguments
+        self.started = recording.now()
+        self.ended: float | None = None
+        self.error: str | None = None
+        self.result: str | None = None
+        self.result_promise: MessagePromise[ToolResultMessage] | None = result
+        self.children: list[_Node] = []
+        self.theirs = theirs
+
+    def tool_call_ended(self, error: BaseException | None) -> None:
+        self.ended = self.recording.now()
+        promise, self.result_promise = self.result_promise, None
+        if error is not None:
+            self.error = type(error).__qualname__
+        if promise is not None and promise.done:
+            try:
+                message = promise.message_now()
+            except Exception as failed:  # its error is the call's
+                self.error = self.error or type(failed).__qualname__
+            else:
+                self.result = message.text
+                if message.is_error and self.error is None:
+                    self.error = ERROR_RESULT
+        theirs = self.theirs
+        if theirs is not None:
+            _pass_on(lambda: theirs.tool_call_ended(error), "tool_call_ended")
+
+    def step(self) -> ToolStep:
+        return ToolStep(
+            order=self.order,
+            tool=self.tool,
+            call_id=self.call_id,
+            arguments=self.arguments,
+            started=self.started,
+            ended=self.ended,
+            result=self.result,
+            error=self.error,
+            children=tuple(child.step() for child in self.children),
+        )
+
+
+class _ModelNode:
+    """A call of a model being recorded (its watch too: it sees the events pass)."""
+
+    __slots__ = (
+        "ended",
+        "error",
+        "finish",
+        "first_token",
+        "model",
+        "order",
+        "price_provider",
+        "provider",
+        "recording",
+        "started",
+        "theirs",
+    )
+
+    def __init__(
+        self,
+        recording: CaseRecording,
+        provider: LLMProvider[Any, Any],
+        call: LLMCall,
+        theirs: LLMCallWatch | None,
+    ) -> None:
+        self.recording = recording
+        self.order = recording.next_order()
+        inner = _innermost(provider)
+        self.model = call.model
+        self.provider = _provider_name(inner)
+        self.price_provider = price_provider_of(inner)
+        self.started = recording.now()
+        self.first_token: float | None = None
+        self.ended: float | None = None
+        self.error: str | None = None
+        self.finish: Finish | None = None
+        self.theirs = theirs
+
+    def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
+        theirs = self.theirs
+        if theirs is not None:
+            events = theirs.events(events)
+        return self._events(events)
+
+    async def _events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
+        step = events.__anext__
+        try:
+            while True:
+                try:
+                    event = await step()
+                except StopAsyncIteration:
+                    break
+                if isinstance(event, Finish):
+                    self.finish = event
+                elif self.first_token is None and (event or type(event) is not str):
+                    self.first_token = self.recording.now()  # ("": a sign of life, no token)
+                yield event
+        finally:
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
+
+    def call_ended(self, error: BaseException | None) -> None:
+        self.ended = self.recording.now()
+        if error is not None:
+            self.error = type(error).__qualname__
+        theirs = self.theirs
+        if theirs is not None:
+            _pass_on(lambda: theirs.call_ended(error), "call_ended")
+
+    def cost(self, finish: Finish) -> float | None:
+        """What the call cost, by the price of its model (``None``: unknown)."""
+        usage = TokenUsage(
+            input_tokens=finish.input_tokens,
+            output_tokens=finish.output_tokens,
+            cached_input_tokens=finish.cached_input_tokens,
+            cache_write_tokens=finish.cache_write_tokens,
+        )
+        return cost_usd(finish.model or self.model, usage, self.price_provider)
+
+    def step(self) -> ModelCall:
+        finish = self.finish
+        if finish is None:
+            return ModelCall(
+                order=self.order,
+                model=self.model,
+                provider=self.provider,
+                started=self.started,
+                first_token=self.first_token,
+                ended=self.ended,
+                error=self.error,
+            )
+        return ModelCall(
+            order=self.order,
+            model=self.model,
+            provider=self.provider,
+            started=self.started,
+            first_token=self.first_token,
+            ended=self.ended,
+            input_tokens=finish.input_tokens,
+            output_tokens=finish.output_tokens,
+            cached_input_tokens=finish.cached_input_tokens,
+            cache_write_tokens=finish.cache_write_tokens,
+            reasoning_tokens=finish.reasoning_tokens,
+            cost_usd=self.cost(finish),
+            error=self.error,
+        )
+
+
+_Node = _AgentNode | _ToolNode | _ModelNode
+
+
+class _Recorder:
+    """The observer of the three hooks while runs go on (see the module docstring)."""
+
+    __slots__ = ("interactions", "llm_calls", "tool_calls", "users")
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.interactions: InteractionObserver | None = None  # the observers set before
+        self.llm_calls: LLMCallObserver | None = None
+        self.tool_calls: ToolCallObserver | None = None
+
+    # -- interactions ----------------------------------------------------------------
+
+    def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
+        if agent in hidden_agents:
+            return None
+        before = self.interactions
+        theirs = None
+        if before is not None:
+            theirs = _pass_on(lambda: before.interaction_started(agent), "interaction_started")
+        parent = current_step.get()
+        if parent is None:
+            return theirs
+        node = _AgentNode(_recording_of(parent), agent.alias, theirs)
+        parent.children.append(node)
+        current_step.set(node)  # (in the interaction's own task: what it starts nests here)
+        return node
+
+    def carrier(self) -> Mapping[str, str]:
+        before = self.interactions
+        if before is None:
+            return {}
+        return _pass_on(before.carrier, "carrier") or {}
+
+    # -- model calls -----------------------------------------------------------------
+
+    def llm_call_started(
+        self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
+    ) -> LLMCallWatch | None:
+        before = self.llm_calls
+        theirs = None
+        if before is not None:
+            theirs = _pass_on(
+                lambda: before.llm_call_started(agent_alias, provider, call), "llm_call_started"
+            )
+        parent = current_step.get()
+        if parent is None:
+            return theirs
+        node = _ModelNode(_recording_of(parent), provider, call, theirs)
+        parent.children.append(node)
+        return node
+
+    # -- tool calls ------------------------------------------------------------------
+
+    def tool_call_started(
+        self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
+    ) -> ToolCallWatch | None:
+        before = self.tool_calls
+        theirs = None
+        if before is not None:
+            theirs = _pass_on(
+                lambda: before.tool_call_started(tool, call, result), "tool_call_started"
+            )
+        parent = current_step.get()
+        if parent is None:
+            return theirs
+        node = _ToolNode(_recording_of(parent), tool.name, call, result, theirs)
+        parent.children.append(node)
+        current_step.set(node)  # (in the call's own task: an agent it asks nests here)
+        return node
+
+
+_RECORDER = _Recorder()
+
+
+@contextmanager
+def recording() -> Iterator[None]:
+    """Record the cases' trees while the block runs (blocks of concurrent runs may overlap).
+
+    The first block installs the recorder (chained to the observers set before it); the
+    last one to end puts those back, unless another observer was set meanwhile (e.g.
+    ``instrument()`` of ``miniagents.ext.otel``), which then stays.
+    """
+    recorder = _RECORDER
+    if recorder.users == 0:
+        recorder.interactions = observe_interactions(recorder)
+        recorder.llm_calls = observe_llm_calls(recorder)
+        recorder.tool_calls = observe_tool_calls(recorder)
+    recorder.users += 1
+    try:
+        yield
+    finally:
+        recorder.users -= 1
+        if recorder.users == 0:
+            _restore(observe_interactions, recorder.interactions)
+            _restore(observe_llm_calls, recorder.llm_calls)
+            _restore(observe_tool_calls, recorder.tool_calls)
+            recorder.interactions = recorder.llm_calls = recorder.tool_calls = None
+
+
+def _restore(observe: Callable[[Any], object], before: object) -> None:
+    """Put ``before`` back as the hook's observer if the recorder still is it."""
+    now = observe(before)
+    if now is not _RECORDER:  # set by someone else meanwhile: it stays
+        observe(now)
+
+
+_warned: set[str] = set()
+
+
+def _pass_on(call: Callable[[], Any], what: str) -> Any:
+    """Call the observer set before the recorder; its error is logged once (then ``None``)."""
+    try:
+        return call()
+    except Exception as error:
+        if what not in _warned:
+            _warned.add(what)
+            logger.warning(
+                "The observer that the evals' recorder passes %s on to failed (%s: %s); "
+                "that observer misses it, the eval goes on. This is logged once.",
+                what,
+                type(error).__name__,
+                error,
+            )
+        return None
+
+
+def _innermost(provider: object) -> object:
+    """The provider that ``provider`` wraps (e.g. the budgets' meter wraps the agent's own)."""
+    for _ in range(8):
+        inner = getattr(provider, "wrapped", None)
+        if inner is None:
+            break
+        provider = inner
+    return provider
+
+
+def _provider_name(provider: object) -> str:
+    named = getattr(provider, "provider_name", None)
+    if isinstance(named, str):
+        return named
+    priced = price_provider_of(provider)
+    if priced is not None:
+        return priced
+    kind = type(provider).__name__
+    return kind.removesuffix("Provider").lower() or kind.lower()

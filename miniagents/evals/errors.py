@@ -1,0 +1,54 @@
+"""Errors of the evals; the whole hierarchy is drawn in :mod:`miniagents.errors`.
+
+::
+
+EvalsError
+├── DatasetError (also ValueError)         a dataset or one of its cases is not valid
+├── EvaluatorDefinitionError (also ValueError)  an evaluator that cannot work as given
+├── EvalArgumentError (also ValueError)    aevaluate() or compare() given what it cannot use
+├── CaseTimeoutError (also TimeoutError)   a case's agent took longer than the timeout
+├── EvalReportError (also ValueError)      a stored report (JSON) that cannot be read
+└── EvalThresholdError (also AssertionError)  a score below its threshold, or regressed
+"""
+
+from __future__ import annotations
+
+from miniagents.promising.errors import MiniAgentsError
+
+__all__ = [
+    "CaseTimeoutError",
+    "DatasetError",
+    "EvalArgumentError",
+    "EvalReportError",
+    "EvalThresholdError",
+    "EvalsError",
+    "EvaluatorDefinitionError",
+]
+
+
+class EvalsError(MiniAgentsError):
+    """An error of :mod:`miniagents.evals`."""
+
+
+class DatasetError(EvalsError, ValueError):
+    """A dataset, or one of its cases, is not valid; the message names the case (and line)."""
+
+
+class EvaluatorDefinitionError(EvalsError, ValueError):
+    """An evaluator was given what it cannot work with (a bad pattern, an unknown name, ...)."""
+
+
+class EvalArgumentError(EvalsError, ValueError):
+    """``aevaluate()``, ``evaluate()`` or ``compare()`` was given arguments it cannot use."""
+
+
+class CaseTimeoutError(EvalsError, TimeoutError):
+    """A case's agent took longer than the run's ``timeout`` (retried like a ``TimeoutError``)."""
+
+
+class EvalReportError(EvalsError, ValueError):
+    """A stored report (its JSON) cannot be read: not a report, or of an unknown version."""
+
+
+class EvalThresholdError(EvalsError, AssertionError):
+    """A score fell below its threshold, or regressed against the baseline (pytest fails)."""

@@ -1,0 +1,440 @@
+"""The HTML report: one self-contained page, with plots, of a run or of a comparison.
+
+The page holds everything it shows: its style and its plots (inline SVG) are in it, and it
+loads nothing (no script, no font, no image from anywhere), so it opens from a file, an
+e-mail or a CI artifact, offline. :func:`write_html` writes it; :func:`report_html` and
+:func:`comparison_html` give its text.
+
+A run's page: the headline, each evaluator's mean score (a bar chart) and pass rate, the
+distributions of duration, time to the first token and cost (histograms), then every run
+of a case (its scores, output, error, time and cost; its reply tree when kept).
+
+A comparison's page: the change of each evaluator's score with its confidence interval (a
+forest plot: a dot per evaluator, its interval as a line, 0 marked), the two runs'
+distributions of duration and cost overlaid, then the cases that changed, the regressions
+first, with both outputs, and the others.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from miniagents.evals._stats import percentile
+from miniagents.evals.case import Score
+from miniagents.evals.compare import Change, Comparison
+from miniagents.evals.report import CaseResult, EvalReport
+
+__all__ = ["comparison_html", "report_html", "write_html"]
+
+_STYLE = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px;
+       color: #1f2328; background: #fff; }
+h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 28px 0 8px; }
+.headline { color: #57606a; margin-bottom: 16px; }
+table { border-collapse: collapse; margin: 8px 0; }
+th, td { border-bottom: 1px solid #d0d7de; padding: 4px 10px; text-align: left;
+         vertical-align: top; }
+th { background: #f6f8fa; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.pass { color: #1a7f37; } .fail { color: #cf222e; } .error { color: #9a6700; }
+.regressed td:first-child { border-left: 4px solid #cf222e; }
+.improved td:first-child { border-left: 4px solid #1a7f37; }
+.output { max-width: 420px; white-space: pre-wrap; word-break: break-word; }
+.charts { display: flex; flex-wrap: wrap; gap: 24px; }
+figure { margin: 0; } figcaption { color: #57606a; font-size: 12px; }
+svg text { font: 11px system-ui, sans-serif; fill: #57606a; }
+.bar { fill: #0969da; } .bar.baseline { fill: #8c959f; } .bar.candidate { fill: #0969da; }
+.hist.baseline { fill: #8c959f; fill-opacity: 0.6; }
+.hist.candidate, .hist.run { fill: #0969da; fill-opacity: 0.6; }
+.interval { stroke: #1f2328; stroke-width: 2; } .zero { stroke: #cf222e; stroke-dasharray: 3 3; }
+.dot.down { fill: #cf222e; } .dot.up { fill: #1a7f37; } .dot.same { fill: #57606a; }
+pre { background: #f6f8fa; padding: 8px; overflow-x: auto; }
+"""
+
+_WIDTH = 360
+_ROW = 22
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _page(title: str, body: list[str]) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+# -- charts ------------------------------------------------------------------------------
+
+
+def _score_bars(id_: str, rows: Sequence[tuple[str, Sequence[tuple[str, float | None]]]]) -> str:
+    """Horizontal bars from 0 to 1: a group per evaluator, a bar per run (its class)."""
+    label_width = 130
+    bars_per = max((len(bars) for _, bars in rows), default=1)
+    group = bars_per * 12 + 10
+    height = max(len(rows), 1) * group + 24
+    parts = [
+        f'<svg id="{_e(id_)}" class="chart" width="{_WIDTH + label_width + 50}" '
+        f'height="{height}" role="img">'
+    ]
+    span = _WIDTH
+    for row, (name, bars) in enumerate(rows):
+        top = row * group + 4
+        parts.append(f'<text x="0" y="{top + bars_per * 6 + 4}">{_e(name[:20])}</text>')
+        for number, (kind, value) in enumerate(bars):
+            y = top + number * 12
+            width = 0.0 if value is None else span * value
+            shown = "-" if value is None else f"{value:.2f}"
+            parts.append(
+                f'<rect class="bar {_e(kind)}" data-evaluator="{_e(name)}" '
+                f'data-value="{shown}" x="{label_width}" y="{y}" width="{width:.1f}" '
+                f'height="10"><title>{_e(name)} ({_e(kind)}): {shown}</title></rect>'
+            )
+            parts.append(f'<text x="{label_width + width + 4:.1f}" y="{y + 9}">{shown}</text>')
+    axis = len(rows) * group + 8
+    for tick in (0, 0.5, 1):
+        x = label_width + span * tick
+        parts.append(f'<text x="{x - 6:.1f}" y="{axis + 12}">{tick:g}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _histogram(
+    id_: str, series: Sequence[tuple[str, Sequence[float]]], unit: str, digits: int
+) -> str:
+    """Histograms of one figure, overlaid (a series per run), on the same bins."""
+    values = [value for _, numbers in series for value in numbers]
+    height, bottom = 120, 20
+    parts = [
+        f'<svg id="{_e(id_)}" class="chart" width="{_WIDTH + 20}" height="{height + bottom + 4}" '
+        'role="img">'
+    ]
+    if not values:
+        parts.append(f'<text x="10" y="20">no {_e(unit)} measured</text></svg>')
+        return "".join(parts)
+    low, high = min(values), max(values)
+    count = max(1, min(20, math.ceil(math.sqrt(len(values)))))
+    spread = (high - low) or 1.0
+    width = _WIDTH / count
+    tallest = 1
+    binned: list[tuple[str, list[int]]] = []
+    for kind, numbers in series:
+        bins = [0] * count
+        for value in numbers:
+            index = min(count - 1, int((value - low) / spread * count)) if high > low else 0
+            bins[index] += 1
+        tallest = max(tallest, *bins)
+        binned.append((kind, bins))
+    for kind, bins in binned:
+        for index, number in enumerate(bins):
+            if not number:
+                continue
+            bar = height * number / tallest
+            start = low + spread * index / count
+            parts.append(
+                f'<rect class="hist {_e(kind)}" data-count="{number}" '
+                f'x="{10 + index * width:.1f}" y="{height - bar:.1f}" width="{width - 1:.1f}" '
+                f'height="{bar:.1f}"><title>{_e(kind)}: {number} from {start:.{digits}f} '
+                f"{_e(unit)}</title></rect>"
+            )
+    parts.append(f'<text x="10" y="{height + 14}">{low:.{digits}f} {_e(unit)}</text>')
+    parts.append(f'<text x="{_WIDTH - 70}" y="{height + 14}">{high:.{digits}f} {_e(unit)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _forest(id_: str, changes: Sequence[tuple[str, Change]]) -> str:
+    """A dot per change (its delta) with its interval as a line; 0 marked; from -1 to 1."""
+    label_width = 130
+    height = max(len(changes), 1) * _ROW + 24
+    parts = [
+        f'<svg id="{_e(id_)}" class="chart" width="{_WIDTH + label_width + 60}" '
+        f'height="{height}" role="img">'
+    ]
+
+    def x(value: float) -> float:
+        return label_width + (max(-1.0, min(1.0, value)) + 1) / 2 * _WIDTH
+
+    zero = x(0)
+    parts.append(f'<line class="zero" x1="{zero:.1f}" y1="0" x2="{zero:.1f}" y2="{height - 18}"/>')
+    for row, (name, change) in enumerate(changes):
+        y = row * _ROW + 12
+        parts.append(f'<text x="0" y="{y + 4}">{_e(name[:20])}</text>')
+        if change.delta is None:
+            parts.append(f'<text x="{zero + 4:.1f}" y="{y + 4}">-</text>')
+            continue
+        if change.low is not None and change.high is not None:
+            parts.append(
+                f'<line class="interval" data-evaluator="{_e(name)}" x1="{x(change.low):.1f}" '
+                f'y1="{y}" x2="{x(change.high):.1f}" y2="{y}"/>'
+            )
+        kind = "down" if change.down else "up" if change.up else "same"
+        parts.append(
+            f'<circle class="dot {kind}" data-evaluator="{_e(name)}" '
+            f'data-delta="{change.delta:+.3f}" cx="{x(change.delta):.1f}" cy="{y}" r="5">'
+            f"<title>{_e(name)}: {change.delta:+.3f}</title></circle>"
+        )
+        parts.append(f'<text x="{label_width + _WIDTH + 8}" y="{y + 4}">{change.delta:+.2f}</text>')
+    axis = len(changes) * _ROW + 8
+    for tick in (-1, 0, 1):
+        parts.append(f'<text x="{x(tick) - 6:.1f}" y="{axis + 12}">{tick:+g}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _figure(chart: str, caption: str) -> str:
+    return f"<figure>{chart}<figcaption>{_e(caption)}</figcaption></figure>"
+
+
+# -- tables ------------------------------------------------------------------------------
+
+
+def _score_cell(score: Score | None) -> str:
+    if score is None:
+        return "<td>-</td>"
+    if score.error is not None:
+        return f'<td class="error" title="{_e(score.reason or "")}">! {_e(score.error)}</td>'
+    kind = "pass" if score.passed else "fail"
+    mark = "✓" if score.passed else "✗"
+    title = f' title="{_e(score.reason)}"' if score.reason else ""
+    return f'<td class="{kind} num"{title}>{mark} {score.value:.2f}</td>'
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} s"
+
+
+def _usd(value: float) -> str:
+    return f"${value:.6f}"
+
+
+def _runs_table(report: EvalReport, id_: str = "cases") -> str:
+    head = "".join(f"<th>{_e(name)}</th>" for name in report.evaluators)
+    rows = [
+        f'<table id="{_e(id_)}"><thead><tr><th>case</th><th>#</th>{head}<th>output</th>'
+        "<th>duration</th><th>first token</th><th>tokens</th><th>cost</th></tr></thead><tbody>"
+    ]
+    for result in report.results:
+        rows.append(_run_row(report, result))
+    rows.append("</tbody></table>")
+    return "".join(rows)
+
+
+def _run_row(report: EvalReport, result: CaseResult) -> str:
+    if result.error is not None:
+        cells = f'<td class="error" colspan="{max(len(report.evaluators), 1)}">error: ' + (
+            f"{_e(result.error)}</td>"
+        )
+        if not report.evaluators:
+            cells = ""
+        shown = f'<td class="output error">{_e(result.error_message or result.error)}</td>'
+    else:
+        cells = "".join(_score_cell(result.scores.get(name)) for name in report.evaluators)
+        shown = f'<td class="output">{_e(_short(result.output or ""))}'
+        if result.tree is not None and result.tree.root is not None:
+            tree = _e(result.tree.render())
+            shown += f"<details><summary>reply tree</summary><pre>{tree}</pre></details>"
+        shown += "</td>"
+    kind = "passed" if result.passed else "failed"
+    return (
+        f'<tr class="run {kind}" data-case="{_e(result.case)}"><td>{_e(result.case)}</td>'
+        f'<td class="num">{result.repetition}</td>{cells}{shown}'
+        f'<td class="num">{_seconds(result.duration)}</td>'
+        f'<td class="num">{_seconds(result.first_token)}</td>'
+        f'<td class="num">{result.usage.total_tokens:,}</td>'
+        f'<td class="num">{_usd(result.usage.cost_usd)}</td></tr>'
+    )
+
+
+def _short(text: str, limit: int = 600) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _summary_table(report: EvalReport) -> str:
+    rows = [
+        '<table id="summary"><thead><tr><th>evaluator</th><th>mean</th><th>passed</th>'
+        "<th>errors</th></tr></thead><tbody>"
+    ]
+    for name, summary in report.summaries().items():
+        shown = "-" if summary.mean is None else f"{summary.mean:.2f}"
+        rows.append(
+            f'<tr data-evaluator="{_e(name)}"><td>{_e(name)}</td><td class="num">{shown}</td>'
+            f'<td class="num">{summary.passed}/{summary.scored}</td>'
+            f'<td class="num">{summary.errors}</td></tr>'
+        )
+    durations = report.durations()
+    usage = report.usage
+    rows.append(
+        "</tbody></table><p>"
+        f"duration p50 {_seconds(percentile(durations, 50))}, "
+        f"p95 {_seconds(percentile(durations, 95))}; "
+        f"{usage.total_tokens:,} tokens, {_usd(usage.cost_usd)} "
+        f"(judges: {_usd(report.evaluation_usage.cost_usd)})</p>"
+    )
+    return "".join(rows)
+
+
+def _metadata(report: EvalReport) -> str:
+    if not report.metadata:
+        return ""
+    items = "".join(
+        f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>" for key, value in report.metadata.items()
+    )
+    return f'<table class="metadata">{items}</table>'
+
+
+# -- pages -------------------------------------------------------------------------------
+
+
+def report_html(report: EvalReport) -> str:
+    """The page of one run (see the module docstring)."""
+    bars = [(name, [("run", report.mean(name))]) for name in report.evaluators]
+    charts = [
+        _figure(_score_bars("scores", bars), "mean score per evaluator (0 to 1)"),
+        _figure(
+            _histogram("durations", [("run", report.durations())], "s", 3),
+            "duration of a case (to its last token)",
+        ),
+        _figure(
+            _histogram("first-tokens", [("run", report.first_tokens())], "s", 3),
+            "time to the first token",
+        ),
+        _figure(_histogram("costs", [("run", report.costs())], "$", 6), "cost of a case"),
+    ]
+    body = [
+        f"<h1>{_e(report.name)}: {_e(report.agent)} on {_e(report.dataset)}</h1>",
+        f'<div class="headline">{_e(report.headline())} · started {_e(report.started)}, '
+        f"took {report.duration:.1f} s</div>",
+        _metadata(report),
+        "<h2>Scores</h2>",
+        _summary_table(report),
+        f'<div class="charts">{"".join(charts)}</div>',
+        "<h2>Cases</h2>",
+        _runs_table(report),
+    ]
+    return _page(f"{report.name}: {report.dataset}", body)
+
+
+def comparison_html(comparison: Comparison) -> str:
+    """The page of a comparison (see the module docstring)."""
+    baseline, candidate = comparison.baseline, comparison.candidate
+    means = [
+        (name, [("baseline", change.baseline), ("candidate", change.candidate)])
+        for name, change in comparison.scores.items()
+    ]
+    charts = [
+        _figure(
+            _forest("changes", list(comparison.scores.items())),
+            "change of the mean score, with its 95% confidence interval",
+        ),
+        _figure(_score_bars("scores", means), "mean score: baseline (grey), candidate (blue)"),
+        _figure(
+            _histogram(
+                "durations",
+                [("baseline", baseline.durations()), ("candidate", candidate.durations())],
+                "s",
+                3,
+            ),
+            "duration of a case: baseline (grey), candidate (blue)",
+        ),
+        _figure(
+            _histogram(
+                "costs", [("baseline", baseline.costs()), ("candidate", candidate.costs())], "$", 6
+            ),
+            "cost of a case: baseline (grey), candidate (blue)",
+        ),
+    ]
+    figures = [
+        '<table id="figures"><thead><tr><th></th><th>baseline</th><th>candidate</th>'
+        "<th>change</th><th>95% CI</th></tr></thead><tbody>"
+    ]
+    rows = [
+        *comparison.scores.items(),
+        ("duration (s)", comparison.duration),
+        ("first token (s)", comparison.first_token),
+        ("cost ($/case)", comparison.cost),
+    ]
+    for name, change in rows:
+        figures.append(
+            f'<tr data-figure="{_e(name)}"><td>{_e(name)}</td>{_change_cells(change)}</tr>'
+        )
+    figures.append("</tbody></table>")
+    changed = [case for case in comparison.cases if case.status in ("regressed", "improved")]
+    listed = [
+        '<table id="changed"><thead><tr><th>case</th><th>status</th><th>what changed</th>'
+        "<th>baseline output</th><th>candidate output</th></tr></thead><tbody>"
+    ]
+    for case in changed:
+        before = case.baseline[0] if case.baseline else None
+        after = case.candidate[0] if case.candidate else None
+        listed.append(
+            f'<tr class="{case.status}" data-case="{_e(case.case)}"><td>{_e(case.case)}</td>'
+            f"<td>{case.status}</td><td>{_e(case.what_changed())}</td>"
+            f'<td class="output">{_e(_shown(before))}</td>'
+            f'<td class="output">{_e(_shown(after))}</td></tr>'
+        )
+    listed.append("</tbody></table>")
+    others = [
+        '<table id="others"><thead><tr><th>case</th><th>status</th></tr></thead><tbody>',
+        *(
+            f'<tr class="{case.status}" data-case="{_e(case.case)}"><td>{_e(case.case)}</td>'
+            f"<td>{case.status}</td></tr>"
+            for case in comparison.cases
+            if case.status not in ("regressed", "improved")
+        ),
+        "</tbody></table>",
+    ]
+    body = [
+        f"<h1>{_e(baseline.name)} → {_e(candidate.name)} on {_e(candidate.dataset)}</h1>",
+        f'<div class="headline">{_e(comparison.headline())}</div>',
+        "<h2>Figures</h2>",
+        "".join(figures),
+        f'<div class="charts">{"".join(charts)}</div>',
+        f"<h2>Cases that changed ({len(changed)})</h2>",
+        "".join(listed),
+        "<h2>The other cases</h2>",
+        "".join(others),
+    ]
+    return _page(f"{baseline.name} → {candidate.name}: {candidate.dataset}", body)
+
+
+def _shown(result: CaseResult | None) -> str:
+    if result is None:
+        return "-"
+    if result.error is not None:
+        return f"error: {result.error}: {result.error_message or ''}"
+    return _short(result.output or "", 300)
+
+
+def _change_cells(change: Change) -> str:
+    def plain(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4g}"
+
+    delta = "-" if change.delta is None else f"{change.delta:+.4g}"
+    interval = (
+        "-"
+        if change.low is None or change.high is None
+        else f"[{change.low:+.3g}, {change.high:+.3g}]"
+    )
+    kind = "fail" if change.down else "pass" if change.up else ""
+    return (
+        f'<td class="num">{plain(change.baseline)}</td>'
+        f'<td class="num">{plain(change.candidate)}</td>'
+        f'<td class="num {kind}">{delta}</td><td class="num">{interval}</td>'
+    )
+
+
+def write_html(report: EvalReport | Comparison, path: str | os.PathLike[str]) -> Path:
+    """Write the page of a run or of a comparison to ``path``; return the path."""
+    page = comparison_html(report) if isinstance(report, Comparison) else report_html(report)
+    file = Path(path)
+    file.write_text(page, encoding="utf-8")
+    return file

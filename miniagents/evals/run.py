@@ -1,0 +1,586 @@
+"""Running a dataset against an agent: ``aevaluate`` (and ``evaluate``, its blocking twin).
+
+Each run of a case is an item of a :func:`~miniagents.pipeline.pipeline`: the cases run
+concurrently (``max_concurrency``), a failed one is retried (``retries``, ``retry_on``,
+``backoff``), each try may have a ``timeout``, the progress bar shows the cases done and
+what the model calls cost so far, and a ``budget`` holds for the whole run (a
+``case_budget`` for each case). In each item the case's agent is inquired, its replies
+read to the last token (noting the first), its reply tree recorded
+(:mod:`miniagents.evals.tree`), and then the evaluators score it::
+
+    dataset:   france  peru  chile ...         (x repetitions)
+    pipeline:  [case try: inquire -> read replies (first token, last token) -> evaluators]
+    report:    CaseResult per run, in the dataset's order -> EvalReport
+
+The evaluators run after the agent has replied, outside the timeout and the retries of its
+try (an evaluator's own error is its score, never a retry of the agent), outside the
+case's tree and its cost (a judge's calls are counted in ``evaluation_usage``), and
+inside the run's budget.
+
+**Later options.** The call cache and the batch mode that pipelines are to gain (replayed
+model calls; the providers' batch APIs) will be keyword arguments of ``aevaluate`` passed
+on to the pipeline as they are; nothing else changes (the recorder sees a replayed call as
+any other; in batch mode a case's times measure the batch's turnaround).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic
+
+from typing_extensions import TypeVar
+
+from miniagents.evals._recorder import CaseRecording, current_step, hidden_agents, recording
+from miniagents.evals._tracing import (
+    EvalTracing,
+    StartedSpan,
+    case_attributes,
+    evaluator_attributes,
+)
+from miniagents.evals.case import Case, CaseRun, Evaluator, Score
+from miniagents.evals.dataset import Dataset
+from miniagents.evals.errors import CaseTimeoutError, EvalArgumentError, EvaluatorDefinitionError
+from miniagents.evals.matching import expected_text
+from miniagents.evals.report import CaseResult, EvalReport
+from miniagents.evals.tree import ReplyTree
+from miniagents.ext.llm.usage import Budget, UsageTotals, charged_to
+from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.messages import Message, MessageTuple
+from miniagents.messages.sequence import MessageSequencePromise, MessageType
+from miniagents.miniagents import InteractionContext, MiniAgent, MiniAgents
+from miniagents.miniagents.errors import NoActiveContextError
+from miniagents.pipeline import ItemResult, pipeline
+from miniagents.promising.lowlevel import core_of
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+
+__all__ = ["aevaluate", "evaluate", "reply_text"]
+
+InputT = TypeVar("InputT", bound=MessageType)
+ExpectedT = TypeVar("ExpectedT")
+
+
+_NOT_TEXT = (ToolCallMessage, ToolResultMessage, ToolApprovalRequest)
+"""The messages of an LLM agent's tool loop: not the text of its reply."""
+
+
+def reply_text(replies: MessageTuple[Message]) -> str:
+    """The text of the replies as the user reads it (the default ``output`` of a run).
+
+    The texts of the messages joined by blank lines (as ``str(replies)``), without the
+    tool calls, tool results and approval requests of an LLM agent's tool loop.
+    """
+    return "\n\n".join(str(message) for message in replies if not isinstance(message, _NOT_TEXT))
+
+
+async def aevaluate(
+    agent: MiniAgent[..., Message],
+    dataset: Dataset[InputT, ExpectedT] | Sequence[Case[InputT, ExpectedT]],
+    evaluators: Sequence[Evaluator[InputT, ExpectedT]] = (),
+    *,
+    name: str | None = None,
+    repetitions: int = 1,
+    max_concurrency: int = 16,
+    retries: int = 0,
+    retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
+    backoff: float = 0.5,
+    timeout: float | None = None,
+    budget: Budget | None = None,
+    case_budget: Callable[[], Budget] | None = None,
+    progress: bool | None = None,
+    keep_trees: bool = False,
+    output: Callable[[MessageTuple[Message]], str] = reply_text,
+    tracer_provider: TracerProvider | None = None,
+    trace: bool = False,
+    metadata: Mapping[str, object] | None = None,
+) -> EvalReport:
+    """Run every case of ``dataset`` against ``agent``, score each run, and report.
+
+    Runs in the current ``MiniAgents`` context, or in one of its own if there is none.
+
+    Args:
+        agent: The agent under evaluation (any agent: a multi-agent system's entry point).
+        dataset: The cases (a :class:`~miniagents.evals.dataset.Dataset`, or a list of
+            cases).
+        evaluators: Evaluators of every case, besides the dataset's and each case's own.
+        name: The run's name in the report (default: the agent's alias).
+        repetitions: How many times each case runs (for a noisy agent: the comparison
+            of two runs then has a confidence interval per case).
+        max_concurrency: At most this many case runs at once.
+        retries: How many more times a case whose agent failed with one of ``retry_on``
+            is tried.
+        retry_on: The errors worth retrying (a ``CaseTimeoutError`` is a
+            ``TimeoutError``).
+        backoff: The wait before the first retry, in seconds (it doubles at each).
+        timeout: The longest a try of a case may take, from the inquiry to the last token,
+            in seconds (a ``CaseTimeoutError`` after it); ``None``: no limit. The
+            evaluators are not timed.
+        budget: A budget for the whole run (the agent's calls and the judges'): once it
+            is used up, the calls it refuses fail their cases (``BudgetExceededError``).
+        case_budget: Makes a new budget for each try of a case (e.g. ``lambda:
+            Budget(max_cost_usd=0.05)``): the case's calls are charged to it, and refused
+            past its limits.
+        progress: Show a progress bar (tqdm, on stderr); ``None``: on a terminal.
+        keep_trees: Keep each run's reply tree in the report (and its JSON); the
+            evaluators see the trees either way.
+        output: The text evaluators compare (``run.output``) from the replies (default:
+            :func:`reply_text`).
+        tracer_provider: Make OpenTelemetry spans of the run, its cases and evaluators
+            there (see :mod:`miniagents.evals._tracing`).
+        trace: Make them with OpenTelemetry's global tracer provider.
+        metadata: Anything to say about the run (the model, the prompt's version, ...),
+            kept in the report.
+
+    Raises:
+        EvalArgumentError: for a bad argument (named), or two evaluators of one case with
+            the same name.
+        MissingExtraError: for spans without ``opentelemetry-api``.
+        ProgressBarMissingError: for ``progress=True`` without tqdm.
+    """
+    cases, dataset_name, shared = _cases_of(dataset)
+    _check(repetitions, max_concurrency, timeout, keep_trees)
+    every = (*evaluators, *shared)
+    evaluators_of = [_evaluators_of(case, every) for case in cases]
+    tracing = EvalTracing(tracer_provider) if tracer_provider is not None or trace else None
+    run = _Run(
+        agent,
+        cases,
+        evaluators_of,
+        repetitions=repetitions,
+        timeout=timeout,
+        case_budget=case_budget,
+        keep_trees=keep_trees,
+        output=output,
+        tracing=tracing,
+        max_concurrency=max_concurrency,
+    )
+    try:
+        MiniAgents.get_current()
+    except NoActiveContextError:
+        async with MiniAgents():
+            return await _arun(
+                run, dataset_name, name, metadata, budget, progress, retries, retry_on, backoff
+            )
+    return await _arun(
+        run, dataset_name, name, metadata, budget, progress, retries, retry_on, backoff
+    )
+
+
+def evaluate(
+    agent: MiniAgent[..., Message],
+    dataset: Dataset[InputT, ExpectedT] | Sequence[Case[InputT, ExpectedT]],
+    evaluators: Sequence[Evaluator[InputT, ExpectedT]] = (),
+    *,
+    name: str | None = None,
+    repetitions: int = 1,
+    max_concurrency: int = 16,
+    retries: int = 0,
+    retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
+    backoff: float = 0.5,
+    timeout: float | None = None,
+    budget: Budget | None = None,
+    case_budget: Callable[[], Budget] | None = None,
+    progress: bool | None = None,
+    keep_trees: bool = False,
+    output: Callable[[MessageTuple[Message]], str] = reply_text,
+    tracer_provider: TracerProvider | None = None,
+    trace: bool = False,
+    metadata: Mapping[str, object] | None = None,
+) -> EvalReport:
+    """:func:`aevaluate`, blocking: it runs on an event loop (and a context) of its own.
+
+    For scripts and command lines; in async code (a running event loop), ``await
+    aevaluate(...)`` instead.
+
+    Raises:
+        EvalArgumentError: when called on a running event loop, or as :func:`aevaluate`.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise EvalArgumentError(
+            "evaluate() blocks, and an event loop runs here; use `await aevaluate(...)` "
+            "(same arguments) instead."
+        )
+    return asyncio.run(
+        aevaluate(
+            agent,
+            dataset,
+            evaluators,
+            name=name,
+            repetitions=repetitions,
+            max_concurrency=max_concurrency,
+            retries=retries,
+            retry_on=retry_on,
+            backoff=backoff,
+            timeout=timeout,
+            budget=budget,
+            case_budget=case_budget,
+            progress=progress,
+            keep_trees=keep_trees,
+            output=output,
+            tracer_provider=tracer_provider,
+            trace=trace,
+            metadata=metadata,
+        )
+    )
+
+
+async def _arun(
+    run: _Run[InputT, ExpectedT],
+    dataset_name: str,
+    name: str | None,
+    metadata: Mapping[str, object] | None,
+    budget: Budget | None,
+    progress: bool | None,
+    retries: int,
+    retry_on: tuple[type[BaseException], ...],
+    backoff: float,
+) -> EvalReport:
+    loop = asyncio.get_running_loop()
+    started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    started = loop.time()
+    total = len(run.cases) * run.repetitions
+    title = name if name is not None else run.agent.alias
+    tracing = run.tracing
+    span = None if tracing is None else tracing.start_run(dataset_name, run.agent.alias, title)
+    results: list[CaseResult] = []
+    error: BaseException | None = None
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(recording())
+            if budget is not None:
+                stack.enter_context(charged_to(budget))
+            if tracing is not None:
+                stack.enter_context(tracing.current(span))
+            items = pipeline(
+                run.case_agent,
+                (str(position) for position in range(total)),
+                max_in_flight=2 * run.max_concurrency,
+                max_concurrency=run.max_concurrency,
+                retries=retries,
+                retry_on=retry_on,
+                backoff=backoff,
+                progress=progress,
+                description=dataset_name,
+                total=total,
+            )
+            async with contextlib.aclosing(items.__aiter__()) as handed:
+                async for item in handed:
+                    results.append(run.result_of(item))
+    except BaseException as failure:
+        error = failure
+        raise
+    finally:
+        if tracing is not None:
+            tracing.end(span, {"miniagents.eval.cases": len(results)}, error)
+    return EvalReport(
+        name=title,
+        agent=run.agent.alias,
+        dataset=dataset_name,
+        results=tuple(results),
+        evaluators=tuple(run.names),
+        repetitions=run.repetitions,
+        started=started_at,
+        duration=loop.time() - started,
+        evaluation_usage=run.evaluation_meter.usage,
+        metadata=metadata or {},
+    )
+
+
+@dataclass
+class _Failure:
+    """What a failed try left: its figures (the item's error comes with the pipeline's result)."""
+
+    duration: float
+    first_token: float | None
+    usage: UsageTotals
+    tree: ReplyTree | None
+
+
+class _Run(Generic[InputT, ExpectedT]):
+    """One run's cases, options and bookkeeping; its agent runs each try of a case."""
+
+    def __init__(
+        self,
+        agent: MiniAgent[..., Message],
+        cases: list[Case[InputT, ExpectedT]],
+        evaluators_of: list[tuple[Evaluator[InputT, ExpectedT], ...]],
+        *,
+        repetitions: int,
+        timeout: float | None,
+        case_budget: Callable[[], Budget] | None,
+        keep_trees: bool,
+        output: Callable[[MessageTuple[Message]], str],
+        tracing: EvalTracing | None,
+        max_concurrency: int,
+    ) -> None:
+        self.agent = agent
+        self.cases = cases
+        self.evaluators_of = evaluators_of
+        self.names = list(
+            dict.fromkeys(evaluator.name for ones in evaluators_of for evaluator in ones)
+        )
+        self.repetitions = repetitions
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+        self.case_budget = case_budget
+        self.keep_trees = keep_trees
+        self.output = output
+        self.tracing = tracing
+        self.evaluation_meter = Budget()
+        self.tries: dict[int, int] = {}
+        self.done: dict[int, CaseResult] = {}
+        self.failed: dict[int, _Failure] = {}
+
+        async def case_try(ctx: InteractionContext) -> None:
+            position = int(str((await ctx.message_promises)[0]))
+            await self.atry(position)
+
+        case_try.__name__ = case_try.__qualname__ = "case_try"
+        self.case_agent: MiniAgent[..., Message] = MiniAgent(
+            case_try, alias=f"EVAL:{agent.alias}", description="One try of a case of an eval."
+        )
+        hidden_agents.add(self.case_agent)
+
+    async def atry(self, position: int) -> None:
+        """One try of the run ``position`` (a case's repetition): run it, then score it."""
+        index, repetition = divmod(position, self.repetitions)
+        case = self.cases[index]
+        attempt = self.tries[position] = self.tries.get(position, 0) + 1
+        recorded = CaseRecording(asyncio.get_running_loop().time)
+        tracing = self.tracing
+        span = None if tracing is None else tracing.start_case(case.name, repetition, attempt)
+        meter = self.case_budget() if self.case_budget is not None else Budget()
+        try:
+            step = current_step.set(recorded)
+            try:
+                with charged_to(meter), _current(tracing, span):
+                    replies = self.agent.inquire(case.input)
+            finally:
+                current_step.reset(step)
+            messages = await self._aread(case, replies, recorded)
+        except BaseException as error:
+            tree = recorded.tree() if self.keep_trees else None
+            self.failed[position] = _Failure(
+                recorded.now(), recorded.first_token, meter.usage, tree
+            )
+            if tracing is not None:
+                tracing.end(span, {}, error)
+            raise
+        duration = recorded.now()
+        tree = recorded.tree()
+        usage = meter.usage
+        first = recorded.first_token
+        run = CaseRun(
+            case, repetition, attempt, messages, self.output(messages), tree, duration, first, usage
+        )
+        scores: dict[str, Score] = {}
+        evaluators = self.evaluators_of[index]
+        # (an evaluator that only scores, never awaits, calls no model: no meter for it)
+        metered = any(type(evaluator).ascore is not Evaluator.ascore for evaluator in evaluators)
+        with charged_to(self.evaluation_meter) if metered else contextlib.nullcontext():
+            for evaluator in evaluators:
+                score = await self._ascore(evaluator, run, span)
+                if score is not None:
+                    scores[evaluator.name] = score
+        result = CaseResult(
+            case=case.name,
+            repetition=repetition,
+            input=_text(case.input),
+            expected=expected_text(case.expected),
+            output=run.output,
+            scores=scores,
+            duration=duration,
+            first_token=first,
+            usage=usage,
+            attempts=attempt,
+            tree=self._kept(recorded, tree),
+            metadata=case.metadata,
+        )
+        self.done[position] = result
+        if tracing is not None:
+            attributes = case_attributes(
+                passed=result.passed,
+                duration=duration,
+                first_token=first,
+                usage=usage,
+                scores=scores,
+            )
+            tracing.end(span, attributes)
+
+    def _kept(self, recorded: CaseRecording, tree: ReplyTree | None = None) -> ReplyTree | None:
+        """The tree the report keeps (made now: the recorder's nodes are let go of), or none."""
+        if not self.keep_trees:
+            return None
+        kept = recorded.tree() if tree is None else tree
+        _ = kept.root
+        return kept
+
+    async def _aread(
+        self,
+        case: Case[InputT, ExpectedT],
+        replies: MessageSequencePromise,
+        recorded: CaseRecording,
+    ) -> MessageTuple[Message]:
+        """The replies, complete (noting the first token), within the timeout if there is one.
+
+        Raises:
+            CaseTimeoutError: if the timeout passed first.
+        """
+        if self.timeout is None:
+            await _first_token(replies, recorded)
+            return await replies
+        deadline = asyncio.timeout(self.timeout)
+        try:
+            async with deadline:
+                await _first_token(replies, recorded)
+                return await replies
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the agent's own
+            raise CaseTimeoutError(
+                f"The case {case.name!r} took longer than the timeout of {self.timeout} s; "
+                "raise timeout= if it needs more time."
+            ) from None
+
+    async def _ascore(
+        self,
+        evaluator: Evaluator[InputT, ExpectedT],
+        run: CaseRun[InputT, ExpectedT],
+        case_span: StartedSpan,
+    ) -> Score | None:
+        tracing = self.tracing
+        span = None if tracing is None else tracing.start_evaluator(evaluator.name, case_span)
+        try:
+            with _current(tracing, span):
+                score = await evaluator.ascore(run)
+            if score is not None and not isinstance(score, Score):
+                raise EvaluatorDefinitionError(
+                    f"The evaluator {evaluator.name} returned {score!r}; ascore() returns a "
+                    "Score, or None (the case is not scored)."
+                )
+        except Exception as error:
+            score = Score.failed_with(error)
+        if tracing is not None:
+            tracing.end(span, evaluator_attributes(score))
+        return score
+
+    def result_of(self, item: ItemResult[str, Message]) -> CaseResult:
+        """The result of a run of a case, as the pipeline hands out its item."""
+        position = item.index
+        self.tries.pop(position, None)
+        done = self.done.pop(position, None)
+        failure = self.failed.pop(position, None)
+        if item.ok and done is not None:
+            return done
+        index, repetition = divmod(position, self.repetitions)
+        case = self.cases[index]
+        error = item.error if item.error is not None else RuntimeError("no result")
+        return CaseResult(
+            case=case.name,
+            repetition=repetition,
+            input=_text(case.input),
+            expected=expected_text(case.expected),
+            output=None,
+            error=type(error).__qualname__,
+            error_message=str(error),
+            duration=None if failure is None else failure.duration,
+            first_token=None if failure is None else failure.first_token,
+            usage=UsageTotals() if failure is None else failure.usage,
+            attempts=item.attempts,
+            tree=None if failure is None else failure.tree,
+            metadata=case.metadata,
+        )
+
+
+async def _first_token(replies: MessageSequencePromise, recorded: CaseRecording) -> None:
+    """Wait for the first token of the replies' text (tool calls and results aside).
+
+    It waits on each message's record for its first piece, without reading the message
+    (the whole replies are awaited after: one wake-up, not one per token).
+    """
+    async for message in replies:
+        if issubclass(message.message_class, _NOT_TEXT):
+            continue
+        core = core_of(message)
+        core.start()
+        while not core.count and not core.done:
+            await core.await_change()
+        if core.count:
+            recorded.first_token = recorded.now()
+            return
+
+
+def _charged(make: Callable[[], Budget] | None) -> contextlib.AbstractContextManager[object]:
+    """Charge a new budget of ``make``'s for what starts in the block (nothing without one)."""
+    return contextlib.nullcontext() if make is None else charged_to(make())
+
+
+def _current(
+    tracing: EvalTracing | None, span: StartedSpan
+) -> contextlib.AbstractContextManager[None]:
+    if tracing is None or span is None:
+        return contextlib.nullcontext()
+    return tracing.current(span)
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _cases_of(
+    dataset: Dataset[InputT, ExpectedT] | Sequence[Case[InputT, ExpectedT]],
+) -> tuple[list[Case[InputT, ExpectedT]], str, tuple[Evaluator[InputT, ExpectedT], ...]]:
+    if isinstance(dataset, Dataset):
+        return list(dataset.cases), dataset.name, tuple(dataset.evaluators)
+    try:
+        made = Dataset(tuple(dataset))
+    except Exception as error:
+        raise EvalArgumentError(
+            f"aevaluate() takes a Dataset, or a list of Case objects: {error}"
+        ) from None
+    return list(made.cases), made.name, ()
+
+
+def _evaluators_of(
+    case: Case[InputT, ExpectedT], shared: Sequence[Evaluator[InputT, ExpectedT]]
+) -> tuple[Evaluator[InputT, ExpectedT], ...]:
+    every = (*shared, *case.evaluators)
+    names: dict[str, Evaluator[InputT, ExpectedT]] = {}
+    for evaluator in every:
+        if not isinstance(evaluator, Evaluator):
+            raise EvalArgumentError(
+                f"{evaluator!r} is not an Evaluator; wrap a function of the run with "
+                "evaluator(function)."
+            )
+        if evaluator.name in names:
+            raise EvalArgumentError(
+                f"The case {case.name!r} has two evaluators named {evaluator.name!r} "
+                f"({names[evaluator.name]!r} and {evaluator!r}); give one another name "
+                "(name=...)."
+            )
+        names[evaluator.name] = evaluator
+    return every
+
+
+def _check(repetitions: object, max_concurrency: object, timeout: object, keep: object) -> None:
+    for what, value in (("repetitions", repetitions), ("max_concurrency", max_concurrency)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise EvalArgumentError(
+                f"aevaluate() needs {what} to be a positive int; got {value!r}."
+            )
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+    ):
+        raise EvalArgumentError(
+            f"aevaluate() needs a positive timeout in seconds, or None for none; got {timeout!r}."
+        )

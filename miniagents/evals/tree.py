@@ -1,0 +1,337 @@
+"""The reply tree of a case: which agents, tools and model calls ran, with what, and when.
+
+While a case runs, every interaction, tool call and model call it causes (at any depth: a
+sub-agent's, a tool's, an agent called as a tool) is recorded as a *step*, under the step
+that started it::
+
+    AgentStep ORCHESTRATOR            0.000 .. 0.412 s
+    ├── ModelCall offline             0.001 .. 0.050 s  (first token 0.010 s, 12 + 5 tokens)
+    ├── ToolStep search {"q": "..."}  0.051 .. 0.300 s
+    │   └── AgentStep SEARCHER        0.052 .. 0.299 s
+    │       └── ModelCall offline     ...
+    └── ModelCall offline             0.301 .. 0.410 s
+
+Times are seconds from the case's start, on the event loop's clock (so virtual time in
+tests gives exact figures). Steps are numbered in the order they started (``order``), so
+that trajectory checks see the order in which agents and tools ran, across branches too.
+A :class:`ReplyTree` is frozen: evaluators read it, the report can keep it (as JSON too).
+
+What runs in another process (the worker of a ``ray_agent``) is not in the tree: the ray
+agent's own interaction is, as a leaf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from miniagents.evals.errors import EvalReportError
+from miniagents.ext.llm.usage import UsageTotals
+
+__all__ = ["AgentStep", "ModelCall", "ReplyTree", "Step", "ToolStep", "step_from_dict"]
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """One call of a model by an LLM agent (each round of a tool loop is one).
+
+    Attributes:
+        order: Its place among the case's steps, in the order they started (from 0).
+        model: The model asked.
+        provider: Who serves it (``openai``, ``anthropic``, ``offline``, ...).
+        started: When it started (seconds from the case's start).
+        first_token: When its first token (or tool call) came, if one did.
+        ended: When it ended, if it had by the time the case was evaluated.
+        input_tokens: The prompt's tokens, as the provider reported them (the cached
+            ones included).
+        output_tokens: The reply's tokens, as the provider reported them (the reasoning
+            ones included).
+        cached_input_tokens: Prompt tokens read from the provider's cache.
+        cache_write_tokens: Prompt tokens written to the provider's cache.
+        reasoning_tokens: Output tokens spent reasoning.
+        cost_usd: What it cost, if the model's price is known (and the tokens reported).
+        error: The class name of the error it failed with, if it failed.
+    """
+
+    order: int
+    model: str
+    provider: str
+    started: float
+    first_token: float | None = None
+    ended: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The model (as the other steps' ``name``: the agent's alias, the tool's name)."""
+        return self.model
+
+    @property
+    def children(self) -> tuple[Step, ...]:
+        """None: a model call starts no step."""
+        return ()
+
+    def to_dict(self) -> dict[str, object]:
+        """The step as JSON-ready data (``step_from_dict`` reads it back)."""
+        return {"kind": "model", **_fields(self)}
+
+
+@dataclass(frozen=True)
+class ToolStep:
+    """One tool call an LLM agent made, with its arguments and result.
+
+    Attributes:
+        order: Its place among the case's steps, in the order they started (from 0).
+        tool: The tool's name.
+        call_id: The model's id of the call.
+        arguments: The arguments the model gave it.
+        started: When it started (seconds from the case's start).
+        ended: When its result ended, if it had by the time the case was evaluated.
+        result: The result's text, once it ended.
+        error: The class name of what the tool raised (or ``ToolResultError`` for an error
+            result, such as invalid arguments), if it failed.
+        children: The steps it started (an agent called as a tool).
+    """
+
+    order: int
+    tool: str
+    call_id: str
+    arguments: Mapping[str, object]
+    started: float
+    ended: float | None = None
+    result: str | None = None
+    error: str | None = None
+    children: tuple[Step, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The tool's name."""
+        return self.tool
+
+    def to_dict(self) -> dict[str, object]:
+        """The step as JSON-ready data (``step_from_dict`` reads it back)."""
+        data = _fields(self)
+        data["arguments"] = dict(self.arguments)
+        data["children"] = [child.to_dict() for child in self.children]
+        return {"kind": "tool", **data}
+
+
+@dataclass(frozen=True)
+class AgentStep:
+    """One interaction of an agent: its alias, its time, its error, what it started.
+
+    Attributes:
+        order: Its place among the case's steps, in the order they started (from 0).
+        agent: The agent's alias.
+        started: When it started (seconds from the case's start).
+        ended: When its replies ended to the last token, if they had by the time the case
+            was evaluated.
+        error: The class name of the error that ended its replies, if one did.
+        children: The steps it started, in that order: the agents it asked, its model
+            calls, its tool calls.
+    """
+
+    order: int
+    agent: str
+    started: float
+    ended: float | None = None
+    error: str | None = None
+    children: tuple[Step, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The agent's alias."""
+        return self.agent
+
+    def to_dict(self) -> dict[str, object]:
+        """The step as JSON-ready data (``step_from_dict`` reads it back)."""
+        data = _fields(self)
+        data["children"] = [child.to_dict() for child in self.children]
+        return {"kind": "agent", **data}
+
+
+Step: TypeAlias = "AgentStep | ToolStep | ModelCall"
+"""A step of a reply tree."""
+
+
+class ReplyTree:
+    """What ran for one case: the agent asked, and everything it caused, as steps.
+
+    Frozen: made of its root step (``ReplyTree(root)``), or, for a run, recorded and made
+    the first time it is read (an eval reads it only when an evaluator or the report asks).
+
+    Args:
+        root: The interaction of the agent the case asked (``None``: it never started).
+    """
+
+    __slots__ = ("_build", "_root", "_steps")
+
+    def __init__(self, root: AgentStep | None = None) -> None:
+        self._root = root
+        self._build: Callable[[], AgentStep | None] | None = None
+        self._steps: tuple[Step, ...] | None = None
+
+    @classmethod
+    def _deferred(cls, build: Callable[[], AgentStep | None]) -> ReplyTree:
+        """A tree whose root ``build`` makes when it is first read (the recorder's)."""
+        tree = cls()
+        tree._build = build
+        return tree
+
+    @property
+    def root(self) -> AgentStep | None:
+        """The interaction of the agent the case asked (``None``: it never started)."""
+        build = self._build
+        if build is not None:
+            self._build = None
+            self._root = build()
+        return self._root
+
+    def __eq__(self, other: object) -> bool:
+        """Trees are equal when their roots are."""
+        return isinstance(other, ReplyTree) and self.root == other.root
+
+    def __hash__(self) -> int:
+        """The hash of the root."""
+        return hash(self.root)
+
+    def __repr__(self) -> str:
+        return f"ReplyTree({self.root!r})"
+
+    def _numbered(self) -> tuple[Step, ...]:
+        """Every step, in the order they started (found once)."""
+        steps = self._steps
+        if steps is None:
+            found: list[Step] = []
+            root = self.root
+            if root is not None:
+                stack: list[Step] = [root]
+                while stack:
+                    step = stack.pop()
+                    found.append(step)
+                    stack.extend(reversed(step.children))
+            found.sort(key=lambda step: step.order)
+            steps = self._steps = tuple(found)
+        return steps
+
+    def steps(self) -> tuple[Step, ...]:
+        """Every step, at every depth, in the order they started."""
+        return self._numbered()
+
+    def agents(self) -> list[str]:
+        """The aliases of the agents that ran, the root's first, in the order they started."""
+        return [step.agent for step in self._numbered() if isinstance(step, AgentStep)]
+
+    def tool_calls(self) -> list[ToolStep]:
+        """The tool calls, at every depth, in the order they started."""
+        return [step for step in self._numbered() if isinstance(step, ToolStep)]
+
+    def tools(self) -> list[str]:
+        """The names of the tools called, in the order the calls started."""
+        return [step.tool for step in self.tool_calls()]
+
+    def model_calls(self) -> list[ModelCall]:
+        """The calls of models, at every depth, in the order they started."""
+        return [step for step in self._numbered() if isinstance(step, ModelCall)]
+
+    def usage(self) -> UsageTotals:
+        """What the model calls of the tree used and cost, summed.
+
+        A call without a known cost (a model without a price, or tokens not reported)
+        adds none and counts in ``unpriced_requests``: ``cost_usd`` is then a lower bound.
+        """
+        calls = self.model_calls()
+        return UsageTotals(
+            requests=len(calls),
+            input_tokens=sum(call.input_tokens or 0 for call in calls),
+            output_tokens=sum(call.output_tokens or 0 for call in calls),
+            cached_input_tokens=sum(call.cached_input_tokens or 0 for call in calls),
+            cache_write_tokens=sum(call.cache_write_tokens or 0 for call in calls),
+            reasoning_tokens=sum(call.reasoning_tokens or 0 for call in calls),
+            cost_usd=sum(call.cost_usd or 0.0 for call in calls),
+            unpriced_requests=sum(call.cost_usd is None for call in calls),
+        )
+
+    def render(self) -> str:
+        """The tree as indented lines, one per step (for a report or a failing test)."""
+        lines: list[str] = []
+
+        def walk(step: Step, depth: int) -> None:
+            lines.append("  " * depth + _line(step))
+            for child in step.children:
+                walk(child, depth + 1)
+
+        root = self.root
+        if root is not None:
+            walk(root, 0)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, object] | None:
+        """The tree as JSON-ready data (``None`` without a root); :meth:`from_dict` reads it."""
+        root = self.root
+        return None if root is None else root.to_dict()
+
+    @classmethod
+    def from_dict(cls, data: object) -> ReplyTree:
+        """The tree :meth:`to_dict` gave (``None``: an empty tree).
+
+        Raises:
+            EvalReportError: if ``data`` is not such a tree (a ``ValueError``).
+        """
+        if data is None:
+            return cls()
+        root = step_from_dict(data)
+        if not isinstance(root, AgentStep):
+            raise EvalReportError(f"The root of a reply tree is an agent's step, not {data!r}.")
+        return cls(root)
+
+
+def step_from_dict(data: object) -> Step:
+    """The step that ``to_dict()`` gave.
+
+    Raises:
+        EvalReportError: if ``data`` is not a step (a ``ValueError``).
+    """
+    if not isinstance(data, Mapping):
+        raise EvalReportError(f"A step is a JSON object, not {data!r}.")
+    fields = dict(data)
+    kind = fields.pop("kind", None)
+    try:
+        if kind == "model":
+            return ModelCall(**fields)
+        children = tuple(step_from_dict(child) for child in fields.pop("children", ()))
+        if kind == "tool":
+            return ToolStep(**fields, children=children)
+        if kind == "agent":
+            return AgentStep(**fields, children=children)
+    except TypeError as error:
+        raise EvalReportError(
+            f"A step of kind {kind!r} with fields it does not have: {error}"
+        ) from None
+    raise EvalReportError(f"A step's kind is agent, tool or model, not {kind!r}.")
+
+
+def _fields(step: Step) -> dict[str, object]:
+    names = [name for name in step.__dataclass_fields__ if name != "children"]
+    return {name: getattr(step, name) for name in names}
+
+
+def _line(step: Step) -> str:
+    span = f"{step.started:.3f} .. " + ("?" if step.ended is None else f"{step.ended:.3f}") + " s"
+    error = f" failed: {step.error}" if step.error else ""
+    if isinstance(step, AgentStep):
+        return f"agent {step.agent} ({span}){error}"
+    if isinstance(step, ToolStep):
+        arguments = ", ".join(f"{key}={value!r}" for key, value in step.arguments.items())
+        return f"tool {step.tool}({arguments}) ({span}){error}"
+    tokens = ""
+    if step.input_tokens is not None or step.output_tokens is not None:
+        tokens = f", {step.input_tokens or 0} + {step.output_tokens or 0} tokens"
+    return f"model {step.model} [{step.provider}] ({span}{tokens}){error}"

@@ -1,0 +1,168 @@
+"""What a failure of the database of durable runs means, said in one line.
+
+DBOS keeps its record of the runs in a system database (a SQLite file, or PostgreSQL),
+through SQLAlchemy and the database's driver. A failure there reaches the caller as the
+library's error, with a traceback of a hundred lines through DBOS and SQLAlchemy; this
+module tells what it means instead, as one ``DurableDatabaseError`` whose message names the
+cause and the fix::
+
+    SQLite "database is locked"            -> locked: another process holds it
+    SQLite "file is not a database",
+           "database disk image is malformed" -> corrupt: move it away, or restore it
+    SQLite "unable to open database file",
+           "attempt to write a readonly ...",
+           "disk I/O error", "... is full"    -> cannot be opened or written: permissions, disk
+    PostgreSQL, connecting                 -> cannot be reached: the server, the URL
+    anything else of the database          -> failed, with the driver's first line
+
+Only errors of the database itself are told (the driver's, or SQLAlchemy's around it) and
+only those raised by DBOS's own code or ours: an error that the agent's own code raised
+(recorded as its run's end, raised again) is the agent's, and stays as it is.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import traceback
+from pathlib import Path
+
+from miniagents.ext.dbos._sqlite import sqlite_path
+from miniagents.ext.dbos.errors import DurableDatabaseError
+
+__all__ = ["database_failure", "first_line", "sqlite_failure"]
+
+_LOCKED = ("database is locked", "database table is locked", "database schema is locked")
+_CORRUPT = ("file is not a database", "database disk image is malformed", "malformed database")
+_UNWRITABLE = (
+    "unable to open database file",
+    "attempt to write a readonly database",
+    "disk i/o error",
+    "database or disk is full",
+    "readonly database",
+)
+_DRIVERS = ("sqlalchemy", "sqlite3", "psycopg", "psycopg2", "psycopg_pool")
+"""The packages whose frames a database error passes through on its way up from DBOS."""
+
+
+def sqlite_failure(path: str, error: BaseException, waited: float) -> DurableDatabaseError:
+    """The error for a SQLite file of durable runs that failed with ``error`` (one line).
+
+    Args:
+        path: The file.
+        error: The driver's error (or SQLAlchemy's around it).
+        waited: Seconds a connection waits for a lock, for the locked file's message.
+    """
+    said = first_line(error)
+    lowered = said.lower()
+    where = f"The SQLite file {path!r} of durable runs"
+    if any(words in lowered for words in _LOCKED):
+        return DurableDatabaseError(
+            f"{where} is locked by another process ({said}; waited {waited:g} s): stop that "
+            "process, or give database_url another file."
+        )
+    if any(words in lowered for words in _CORRUPT):
+        return DurableDatabaseError(
+            f"{where} is corrupt ({said}): it is not a SQLite database, or parts of it were "
+            "overwritten. Move it away and give database_url a new file (its runs are lost), "
+            "or restore it from a backup (the sqlite3 shell's .recover may save some of them)."
+        )
+    if any(words in lowered for words in _UNWRITABLE):
+        return DurableDatabaseError(
+            f"{where} cannot be opened or written ({said}): check that this process may read "
+            "and write it and its folder, and that the disk has room."
+        )
+    return DurableDatabaseError(f"{where} failed ({_kind(error)}: {said}).")
+
+
+def database_failure(
+    error: BaseException, url: str, shown: str, waited: float
+) -> DurableDatabaseError | None:
+    """The one-line error for a failure of the database of runs, else ``None``.
+
+    ``None`` for an error that is not the database's, or that the agent's own code raised.
+
+    Args:
+        error: What a call of DBOS (or ours, on its database) raised.
+        url: The database's URL.
+        shown: The URL as errors show it (without a password).
+        waited: Seconds a connection waits for a lock or a server, for the messages.
+    """
+    if isinstance(error, DurableDatabaseError):
+        return None  # told already
+    driver = _driver_error(error)
+    if driver is None or not _raised_by_the_store(error):
+        return None
+    if url.startswith("sqlite"):
+        return sqlite_failure(sqlite_path(url), driver, waited)
+    said = first_line(driver)
+    if _kind(driver) == "OperationalError" or "connect" in said.lower():
+        return DurableDatabaseError(
+            f"The database of durable runs {shown} cannot be reached ({_kind(driver)}: "
+            f"{said}; waited {waited:g} s at most): check the URL, and that the server runs "
+            "and accepts connections."
+        )
+    return DurableDatabaseError(
+        f"The database of durable runs {shown} failed ({_kind(driver)}: {said})."
+    )
+
+
+def _driver_error(error: BaseException) -> BaseException | None:
+    """The database driver's error in ``error`` (SQLAlchemy's ``orig``), if it is one."""
+    if isinstance(error, sqlite3.Error):
+        return error
+    module = type(error).__module__.split(".")[0]
+    if module == "sqlalchemy":
+        original = getattr(error, "orig", None)
+        return original if isinstance(original, BaseException) else error
+    if module in ("psycopg", "psycopg2"):
+        return error
+    return None
+
+
+def _raised_by_the_store(error: BaseException) -> bool:
+    """Whether the code of the store raised ``error``, rather than the agent's own code.
+
+    The innermost frame outside the database's libraries (SQLAlchemy, the drivers) tells:
+    one of DBOS's database modules, or of ours that open the database (an agent's error
+    recorded, then raised again by DBOS where it reads the record, is the agent's).
+    """
+    roots = _roots()
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = Path(frame.filename).resolve()
+        owner = next((name for name, root in roots.items() if path.is_relative_to(root)), "")
+        if owner in _DRIVERS:
+            continue
+        if owner == "dbos":
+            inside = path.relative_to(roots["dbos"]).parts
+            return inside[0].startswith(_DBOS_DATABASE)
+        return owner == "miniagents" and path.stem in _OURS
+    return True  # (no frame of anyone's: raised by the library itself)
+
+
+_DBOS_DATABASE = ("_sys_db", "_migration", "_datasource", "_schemas", "_client")
+"""DBOS's modules (by the start of their names) that read and write its system database."""
+
+_OURS = ("_engine", "_sqlite", "_approvals")
+"""Our modules that open or read the database of runs themselves."""
+
+
+def _roots() -> dict[str, Path]:
+    """The folder of each package that tells who raised a database error (those imported)."""
+    roots: dict[str, Path] = {}
+    for name in ("dbos", *_DRIVERS):
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if isinstance(file, str):
+            roots[name] = Path(file).resolve().parent
+    roots["miniagents"] = Path(__file__).resolve().parent  # (this package: ext.dbos)
+    return roots
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s text (a driver's may say more on the next ones)."""
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else _kind(error)
+
+
+def _kind(error: BaseException) -> str:
+    return type(error).__name__

@@ -1,0 +1,205 @@
+"""``miniagents eval``: a dataset file against an agent named by its import path.
+
+The subprocess tests run ``python -m miniagents eval`` in a folder holding the user's
+module (the agents) and the dataset; :func:`main` runs in the test's process for the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from miniagents.cli import main as miniagents_main
+from miniagents.evals import EvalReport
+from miniagents.evals.cli import main
+from tests.subprocesses import run_python
+
+AGENTS = """\
+from miniagents import InteractionContext, miniagent
+from miniagents.evals import CaseRun, evaluator
+
+
+@miniagent
+async def good(ctx: InteractionContext) -> None:
+    question = str((await ctx.message_promises)[0])
+    ctx.reply("Paris." if "France" in question else "Lima.")
+
+
+@miniagent
+async def worse(ctx: InteractionContext) -> None:
+    ctx.reply("Paris.")
+
+
+@evaluator
+def short(run: CaseRun[str, str]) -> bool:
+    return len(run.output) < 10
+
+
+not_an_agent = 42
+"""
+
+DATASET = """\
+name: capitals
+evaluators: [contains]
+cases:
+  - name: france
+    input: Capital of France?
+    expected: Paris
+  - name: peru
+    input: Capital of Peru?
+    expected: Lima
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "my_agents.py").write_text(AGENTS, encoding="utf-8")
+    (tmp_path / "capitals.yaml").write_text(DATASET, encoding="utf-8")
+    return tmp_path
+
+
+def test_a_run_prints_its_table_saves_its_json_and_a_later_run_compares(folder: Path) -> None:
+    first = run_python(
+        [
+            "-m",
+            "miniagents",
+            "eval",
+            "capitals.yaml",
+            "--agent",
+            "my_agents:good",
+            "--json",
+            "baseline.json",
+            "--evaluator",
+            "my_agents:short",
+            "--evaluator",
+            "exact",
+            "--min-score",
+            "contains=1",
+        ],
+        folder,
+    )
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0] == "GOOD: GOOD on capitals (2 case(s): 0 passed, 2 failed, 0 error(s))"
+    assert lines[1].split()[:4] == ["case", "short", "exact", "contains"]
+    assert lines[-1] == "The report is saved in baseline.json."
+    baseline = EvalReport.read_json(folder / "baseline.json")
+    assert baseline.mean("contains") == 1.0
+    second = run_python(
+        [
+            "-m",
+            "miniagents",
+            "eval",
+            "capitals.yaml",
+            "--agent",
+            "my_agents:worse",
+            "--baseline",
+            "baseline.json",
+            "--name",
+            "candidate",
+            "--html",
+            "page.html",
+            "--max-drop",
+            "0.1",
+        ],
+        folder,
+    )
+    assert second.returncode == 1
+    assert "GOOD -> candidate (capitals: 2 case(s); 1 regressed" in second.stdout
+    assert second.stderr.startswith(
+        "The eval failed:\n- contains: the mean score dropped from 1.000 to 0.500"
+    )
+    assert "Regressed cases: peru (contains 1.00 -> 0.00)" in second.stderr
+    page = (folder / "page.html").read_text(encoding="utf-8")
+    assert "<title>GOOD → candidate: capitals</title>" in page
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["missing.yaml", "--agent", "my_agents:good"], "missing.yaml: cannot be read"),
+        (["capitals.yaml", "--agent", "my_agents"], "give an import path MODULE:NAME"),
+        (["capitals.yaml", "--agent", "nowhere:good"], "cannot import nowhere"),
+        (["capitals.yaml", "--agent", "my_agents:bad"], "my_agents has no bad"),
+        (["capitals.yaml", "--agent", "my_agents:not_an_agent"], "is int, not an agent"),
+        (
+            ["capitals.yaml", "--agent", "my_agents:good", "--evaluator", "nope"],
+            "There is no evaluator 'nope'",
+        ),
+        (
+            ["capitals.yaml", "--agent", "my_agents:good", "--evaluator", "my_agents:not_an_agent"],
+            "int is not an evaluator",
+        ),
+        (
+            ["capitals.yaml", "--agent", "my_agents:good", "--min-score", "contains"],
+            "give NAME=VALUE",
+        ),
+        (
+            ["capitals.yaml", "--agent", "my_agents:good", "--baseline", "none.json"],
+            "--baseline: none.json: cannot be read",
+        ),
+        (
+            ["capitals.yaml", "--agent", "my_agents:good", "--json", "no/such/dir/x.json"],
+            "its folder does not exist",
+        ),
+        (["capitals.yaml", "--agent", "my_agents:good", "--repetitions", "0"], "repetitions"),
+        (
+            ["capitals.yaml", "--agent", "my_agents:good", "--input-type", "my_agents:good"],
+            "is not a Message subclass",
+        ),
+    ],
+)
+def test_a_run_that_cannot_start_exits_2_with_one_line_saying_why(
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    arguments: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(folder)
+    monkeypatch.syspath_prepend(str(folder))
+    with pytest.raises(SystemExit) as exit:
+        main(arguments)
+    assert exit.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("miniagents eval: error: ")
+    assert message in error
+    assert error.endswith("(see miniagents eval --help)\n")
+    assert error.count("\n") == 1
+
+
+def test_the_command_line_lists_eval_and_hands_it_its_arguments(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        miniagents_main(["--help"])
+    assert "eval      evaluate an agent on a dataset file" in capsys.readouterr().out
+    monkeypatch.chdir(folder)
+    monkeypatch.syspath_prepend(str(folder))
+    status = miniagents_main(
+        [
+            "eval",
+            "capitals.yaml",
+            "--agent",
+            "my_agents:good",
+            "--json",
+            "out.json",
+            "--no-progress",
+            "--repetitions",
+            "2",
+            "--trees",
+        ],
+        prog="python -m miniagents",
+    )
+    assert status == 0
+    capsys.readouterr()  # (the table)
+    data = json.loads((folder / "out.json").read_text(encoding="utf-8"))
+    assert data["repetitions"] == 2
+    assert len(data["results"]) == 4
+    assert data["results"][0]["tree"]["agent"] == "GOOD"
+    with pytest.raises(SystemExit) as exit:
+        miniagents_main(["eval", "--help"], prog="python -m miniagents")
+    assert exit.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: python -m miniagents eval")

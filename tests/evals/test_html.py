@@ -1,0 +1,167 @@
+"""The HTML pages of a run and of a comparison, opened in a real headless Chromium.
+
+Chromium is Debian's ``chromium`` (``.ci/run`` installs it); without it the tests fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from miniagents import InteractionContext, miniagent
+from miniagents.evals import (
+    Case,
+    Contains,
+    Dataset,
+    EvalArgumentError,
+    EvalReport,
+    ExactMatch,
+    aevaluate,
+)
+from miniagents.evals.compare import compare
+from miniagents.evals.html import comparison_html, report_html, write_html
+from miniagents.testing import virtual_time
+from tests.ext.web.browser import Browser, chromium_path, headless_chromium
+
+DATASET = Dataset(
+    [
+        Case("Capital of France?", "Paris", name="france"),
+        Case("Capital of Peru?", "Lima", name="peru"),
+        Case("Capital of <b>Chile</b>?", "Santiago", name="chile"),
+        Case("Capital of Mars?", "none", name="mars"),
+    ],
+    name="capitals",
+)
+
+
+@miniagent
+async def before(ctx: InteractionContext) -> None:
+    question = str((await ctx.message_promises)[0])
+    if "Mars" in question:
+        raise LookupError("no such planet")
+    await asyncio.sleep(1 if "France" in question else 2)
+    answers = {"France": "Paris", "Peru": "Lima"}
+    ctx.reply(next((a for q, a in answers.items() if q in question), "<script>x()</script>"))
+
+
+@miniagent
+async def after(ctx: InteractionContext) -> None:
+    question = str((await ctx.message_promises)[0])
+    await asyncio.sleep(3)
+    ctx.reply("Paris" if "France" in question else "Santiago" if "Chile" in question else "?")
+
+
+async def _reports() -> tuple[EvalReport, EvalReport]:
+    """The runs of the two agents, on a virtual clock (then the browser runs in real time)."""
+    evaluators = [Contains(), ExactMatch()]
+    with virtual_time():
+        baseline = await aevaluate(before, DATASET, evaluators, name="baseline", keep_trees=True)
+        candidate = await aevaluate(after, DATASET, evaluators, name="candidate")
+    return baseline, candidate
+
+
+async def _look(browser: Browser, file: Path) -> None:
+    await browser.open(file.as_uri())
+    await browser.wait_for("document.readyState === 'complete' && !!document.body")
+
+
+_NOTHING_LOADED = """
+    performance.getEntriesByType('resource').length === 0
+    && document.querySelectorAll('script, link, img, iframe, [src]').length === 0
+"""
+
+
+async def test_a_runs_page_shows_its_scores_distributions_and_cases(
+    tmp_path: Path,
+) -> None:
+    baseline, _ = await _reports()
+    page = write_html(baseline, tmp_path / "baseline.html")
+    executable = chromium_path()
+    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
+    async with headless_chromium(executable, tmp_path / "profile") as browser:
+        await _look(browser, page)
+        assert await browser.evaluate("document.title") == "baseline: capitals"
+        assert await browser.evaluate(_NOTHING_LOADED) is True
+        bars = await browser.evaluate(
+            "[...document.querySelectorAll('#scores rect.bar')].map(bar => "
+            "[bar.dataset.evaluator, bar.dataset.value, +bar.getAttribute('width'), "
+            "bar.getBoundingClientRect().width > 0 || bar.dataset.value === '0.00'])"
+        )
+        assert bars == [
+            ["contains", "0.50", 180, True],  # france and peru: 2 of 4 (mars failed: 0)
+            ["exact", "0.50", 180, True],
+        ]
+        counts = await browser.evaluate(
+            "[...document.querySelectorAll('#durations rect.hist')]"
+            ".reduce((sum, bar) => sum + +bar.dataset.count, 0)"
+        )
+        assert counts == 3  # the runs that replied
+        rows = await browser.evaluate(
+            "[...document.querySelectorAll('#cases tbody tr')].map(row => "
+            "[row.dataset.case, row.className])"
+        )
+        assert rows == [
+            ["france", "run passed"],
+            ["peru", "run passed"],
+            ["chile", "run failed"],
+            ["mars", "run failed"],
+        ]
+        shown = await browser.evaluate(
+            "document.querySelector('tr[data-case=chile] td.output').textContent"
+        )
+        assert shown.startswith("<script>x()</script>")  # shown as text, never run
+        assert "reply tree" in shown
+        error = await browser.evaluate(
+            "document.querySelector('tr[data-case=mars] td.output').textContent"
+        )
+        assert error == "no such planet"
+        await browser.screenshot(tmp_path / "baseline.png")
+    assert (tmp_path / "baseline.png").stat().st_size > 10_000
+
+
+async def test_a_comparisons_page_lists_the_regressions_first_with_both_outputs(
+    tmp_path: Path,
+) -> None:
+    baseline, candidate = await _reports()
+    comparison = compare(baseline, candidate)
+    page = write_html(comparison, tmp_path / "comparison.html")
+    executable = chromium_path()
+    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
+    async with headless_chromium(executable, tmp_path / "profile") as browser:
+        await _look(browser, page)
+        assert await browser.evaluate("document.title") == "baseline → candidate: capitals"
+        assert await browser.evaluate(_NOTHING_LOADED) is True
+        changed = await browser.evaluate(
+            "[...document.querySelectorAll('#changed tbody tr')].map(row => "
+            "[row.dataset.case, row.className, row.cells[3].textContent, "
+            "row.cells[4].textContent])"
+        )
+        assert changed == [
+            ["peru", "regressed", "Lima", "?"],
+            ["chile", "improved", "<script>x()</script>", "Santiago"],
+            ["mars", "improved", "error: LookupError: no such planet", "?"],
+        ]
+        dots = await browser.evaluate(
+            "[...document.querySelectorAll('#changes circle.dot')].map(dot => "
+            "[dot.dataset.evaluator, dot.dataset.delta, dot.getAttribute('class')])"
+        )
+        assert dots == [["contains", "+0.000", "dot same"], ["exact", "+0.000", "dot same"]]
+        durations = await browser.evaluate(
+            "['baseline', 'candidate'].map(kind => [...document.querySelectorAll("
+            "'#durations rect.hist.' + kind)].reduce((sum, bar) => sum + +bar.dataset.count, 0))"
+        )
+        assert durations == [3, 4]
+        figures = await browser.evaluate(
+            "[...document.querySelectorAll('#figures tbody tr')].map(row => row.dataset.figure)"
+        )
+        assert figures == ["contains", "exact", "duration (s)", "first token (s)", "cost ($/case)"]
+
+
+def test_the_pages_are_html_text() -> None:
+    report = EvalReport("r", "A", "d", ())
+    assert report_html(report).startswith("<!DOCTYPE html>")
+    assert "no s measured" in report_html(report)
+    with pytest.raises(EvalArgumentError, match="share no case"):
+        comparison_html(compare(report, report))

@@ -1,0 +1,313 @@
+"""The reply tree of a case: every agent, tool call and model call, nested, timed, in order.
+
+The agents are offline models with a token delay on the virtual clock, so every time in
+the trees is exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.evals import (
+    AgentStep,
+    Case,
+    CaseRun,
+    Evaluator,
+    LLMJudge,
+    ModelCall,
+    ReplyTree,
+    Score,
+    ToolStep,
+    aevaluate,
+    evaluator,
+)
+from miniagents.evals.tree import step_from_dict
+from miniagents.ext.llm.observing import observe_llm_calls
+from miniagents.ext.llm.offline import CallTool, offline_agent
+from miniagents.ext.tools.observing import observe_tool_calls
+from miniagents.miniagents.lowlevel import observe_interactions
+from miniagents.testing import VirtualClock
+from tests.evals.agents import DELAY, editor, forecaster, librarian, poet
+from tests.fakes.fixtures import virtual_clock  # noqa: F401
+from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
+
+
+async def _tree(agent: object, text: str = "Write about rivers.") -> ReplyTree:
+    report = await aevaluate(agent, [Case(text)], keep_trees=True)  # type: ignore[arg-type]
+    result = report.results[0]
+    assert result.error is None, result.error_message
+    assert result.tree is not None
+    return result.tree
+
+
+async def test_the_tree_names_every_agent_model_call_and_tool_with_exact_times(
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    tree = await _tree(editor)
+    assert tree.agents() == ["EDITOR", "POET", "FORECASTER"]
+    assert tree.tools() == ["get_weather"]
+    root = tree.root
+    assert root is not None
+    assert (root.agent, root.error) == ("EDITOR", None)
+    assert root.started == 0.0
+    assert root.ended == pytest.approx(5 * DELAY)
+    poet_step, forecaster_step = root.children
+    assert isinstance(poet_step, AgentStep)
+    assert isinstance(forecaster_step, AgentStep)
+    (poem_call,) = poet_step.children
+    assert isinstance(poem_call, ModelCall)
+    assert (poem_call.model, poem_call.provider) == ("offline", "offline")
+    assert poem_call.first_token == pytest.approx(DELAY)  # "Rivers " after one delay
+    assert poem_call.ended == pytest.approx(3 * DELAY)
+    assert (poem_call.input_tokens, poem_call.output_tokens) == (3, 3)
+    assert poem_call.cost_usd is None  # the offline model has no price
+    first_call, tool_call, answer_call = forecaster_step.children
+    assert isinstance(tool_call, ToolStep)
+    assert (tool_call.tool, dict(tool_call.arguments)) == ("get_weather", {"city": "Paris"})
+    assert tool_call.result == "Sunny in Paris."
+    assert tool_call.error is None
+    assert isinstance(first_call, ModelCall)
+    assert isinstance(answer_call, ModelCall)
+    assert first_call.ended == pytest.approx(2 * DELAY)  # the call's arguments: 2 pieces
+    assert answer_call.started == pytest.approx(2 * DELAY)
+    assert answer_call.ended == pytest.approx(5 * DELAY)
+    # the order the steps started in, across the branches
+    assert [step.order for step in tree.steps()] == list(range(7))
+    assert [step.name for step in tree.steps()] == [
+        "EDITOR",
+        "POET",
+        "offline",
+        "FORECASTER",
+        "offline",
+        "get_weather",
+        "offline",
+    ]
+
+
+async def test_the_case_usage_sums_the_model_calls_of_the_whole_tree(
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    report = await aevaluate(editor, [Case("Write about rivers.")], keep_trees=True)
+    result = report.results[0]
+    assert result.tree is not None
+    calls = result.tree.model_calls()
+    assert len(calls) == 3
+    assert result.usage == result.tree.usage()
+    assert result.usage.requests == 3
+    assert result.usage.input_tokens == sum(call.input_tokens or 0 for call in calls)
+    assert result.usage.output_tokens == 3 + 2 + 3
+    assert result.usage.unpriced_requests == 3
+    assert result.duration == pytest.approx(0.5)
+    assert result.first_token == pytest.approx(0.0)
+
+
+async def test_an_agent_called_as_a_tool_nests_under_the_tool_call(
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    tree = await _tree(librarian, "A poem about rivers, please.")
+    assert tree.agents() == ["LIBRARIAN", "POEM", "POET"]
+    root = tree.root
+    assert root is not None
+    (call,) = [step for step in root.children if isinstance(step, ToolStep)]
+    assert (call.tool, dict(call.arguments)) == ("POEM", {"topic": "rivers"})
+    (poem,) = call.children
+    assert isinstance(poem, AgentStep)
+    assert poem.agent == "POEM"
+    (poet_step,) = poem.children
+    assert isinstance(poet_step, AgentStep)
+    assert poet_step.agent == "POET"
+    assert call.result == "Rivers run on."
+    assert tree.render().splitlines()[:4] == [
+        "agent LIBRARIAN (0.000 .. 0.800 s)",
+        "  model offline [offline] (0.000 .. 0.200 s, 5 + 2 tokens)",
+        "  tool POEM(topic='rivers') (0.200 .. 0.500 s)",
+        "    agent POEM (0.200 .. 0.500 s)",
+    ]
+
+
+async def test_a_tool_that_raises_is_a_failed_step_and_the_agent_goes_on(
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    def explode(city: str) -> str:
+        """Fails."""
+        raise RuntimeError(f"no weather for {city}")
+
+    agent = offline_agent.fork(
+        alias="UNLUCKY",
+        reply=iter([CallTool("explode", {"city": "Oslo"}), "Sorry."]),
+        tools=[explode],
+    )
+    tree = await _tree(agent)
+    (call,) = tree.tool_calls()
+    assert call.error == "RuntimeError"
+    assert call.result is not None
+    assert "no weather for Oslo" in call.result
+    assert tree.root is not None
+    assert tree.root.error is None
+
+
+async def test_parallel_sub_agents_are_in_the_order_they_started(
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    @miniagent
+    async def fan_out(ctx: InteractionContext) -> None:
+        later = forecaster.fork(start_asap=False).inquire("What is the weather in Rome?")
+        ctx.reply(poet.inquire("Go."))
+        await asyncio.sleep(1)  # the lazy one starts when its replies are read, below
+        ctx.reply(later)
+
+    tree = await _tree(fan_out)
+    assert tree.agents() == ["FAN_OUT", "POET", "FORECASTER"]
+    steps = {step.name: step for step in tree.steps() if isinstance(step, AgentStep)}
+    assert steps["FORECASTER"].started == pytest.approx(1.0)
+    assert steps["FORECASTER"].order > steps["POET"].order
+    root = tree.root
+    assert root is not None
+    assert [child.name for child in root.children] == ["POET", "FORECASTER"]
+
+
+async def test_the_evaluators_model_calls_are_not_in_the_tree(
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    judge = LLMJudge(offline_agent.fork(alias="JUDGE"), "Any answer will do.")
+    trees: list[ReplyTree] = []
+
+    @evaluator
+    def keep(run: CaseRun[str, object]) -> bool:
+        trees.append(run.tree)
+        return True
+
+    report = await aevaluate(poet, [Case("Go.")], [judge, keep], keep_trees=True)
+    assert trees[0].agents() == ["POET"]
+    assert report.results[0].tree is not None
+    assert report.results[0].tree.agents() == ["POET"]
+    assert report.results[0].usage.requests == 1
+    assert report.evaluation_usage.requests == 1  # the judge's call, counted apart
+
+
+async def test_the_steps_round_trip_through_their_json_data(
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    tree = await _tree(librarian, "A poem about rivers, please.")
+    again = ReplyTree.from_dict(tree.to_dict())
+    assert again == tree
+    assert again.render() == tree.render()
+    assert ReplyTree.from_dict(None) == ReplyTree()
+    with pytest.raises(ValueError, match="kind is agent, tool or model"):
+        step_from_dict({"kind": "planet"})
+    with pytest.raises(ValueError, match="fields it does not have"):
+        step_from_dict({"kind": "model", "order": 0, "colour": "red"})
+
+
+async def test_tracing_sees_every_span_while_the_recorder_runs_and_gets_its_hooks_back(
+    traces: Traces,  # noqa: F811
+) -> None:
+    before = observe_interactions(None)
+    observe_interactions(before)  # (the instrumentation's: the traces fixture set it)
+    async with MiniAgents():
+        report = await aevaluate(librarian.fork(token_delay=0), [Case("A poem about rivers?")])
+    assert report.results[0].error is None
+    assert traces.tree() == [
+        "invoke_agent LIBRARIAN",
+        "  chat offline",
+        "  execute_tool POEM",
+        "    invoke_agent POEM",
+        "      invoke_agent POET",
+        "        chat offline",
+        "  chat offline",
+    ]  # the run's own agent (one try of a case) has no span: the case's is made instead
+    assert observe_interactions(before) is before  # put back as the recorder found them
+    calls = observe_llm_calls(None)
+    observe_llm_calls(calls)
+    tools = observe_tool_calls(None)
+    observe_tool_calls(tools)
+    assert type(calls).__name__ == type(tools).__name__ == "Telemetry"
+
+
+async def test_an_observer_set_during_a_run_stays_after_it() -> None:
+    class Quiet:
+        def interaction_started(self, agent: object) -> None:
+            return None
+
+        def carrier(self) -> dict[str, str]:
+            return {}
+
+    quiet = Quiet()
+
+    @miniagent
+    async def sets_one(ctx: InteractionContext) -> None:
+        observe_interactions(quiet)
+        ctx.reply("set")
+
+    try:
+        await aevaluate(sets_one, [Case("Go.")])
+        assert observe_interactions(None) is quiet
+    finally:
+        observe_interactions(None)
+
+
+async def test_what_runs_outside_the_cases_is_not_recorded() -> None:
+    started = asyncio.Event()
+
+    @miniagent
+    async def background(ctx: InteractionContext) -> None:
+        started.set()
+        ctx.reply("done")
+
+    async with MiniAgents():
+        outside = background.fork(start_asap=False).inquire()
+        report = await aevaluate(poet.fork(token_delay=0), [Case("Go.")], keep_trees=True)
+        await outside  # started now, while the recorder is still not installed or is: either way
+    assert started.is_set()
+    tree = report.results[0].tree
+    assert tree is not None
+    assert tree.agents() == ["POET"]
+
+
+async def test_a_failing_observer_before_the_recorder_is_logged_once_and_the_case_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken:
+        def interaction_started(self, agent: object) -> None:
+            raise RuntimeError("broken observer")
+
+        def carrier(self) -> dict[str, str]:
+            return {}
+
+    observe_interactions(Broken())
+    try:
+        with caplog.at_level(logging.WARNING, logger="miniagents"):
+            report = await aevaluate(
+                poet.fork(token_delay=0), [Case("Go."), Case("Again.")], keep_trees=True
+            )
+    finally:
+        observe_interactions(None)
+    assert [result.error for result in report.results] == [None, None]
+    assert [result.tree.agents() for result in report.results if result.tree] == [
+        ["POET"],
+        ["POET"],
+    ]
+    warnings = [record for record in caplog.records if "broken observer" in record.getMessage()]
+    assert len(warnings) == 1
+
+
+class _Depth(Evaluator[object, object]):
+    """How deep the tree goes (a custom trajectory evaluator: 1 for at least 3 levels)."""
+
+    name = "depth"
+
+    def score(self, run: CaseRun[object, object]) -> Score:
+        def depth(step: AgentStep | ToolStep | ModelCall) -> int:
+            return 1 + max((depth(child) for child in step.children), default=0)
+
+        found = 0 if run.tree.root is None else depth(run.tree.root)
+        return Score.of(found >= 3, reason=f"{found} levels")
+
+
+async def test_a_custom_evaluator_walks_the_tree(virtual_clock: VirtualClock) -> None:  # noqa: F811
+    report = await aevaluate(librarian, [Case("A poem about rivers, please.")], [_Depth()])
+    assert report.results[0].scores["depth"] == Score(1.0, True, "5 levels")

@@ -1,0 +1,133 @@
+"""OpenTelemetry spans of a run, its cases and their evaluators (the SDK's in-memory exporter)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from miniagents import InteractionContext, miniagent
+from miniagents.errors import MissingExtraError
+from miniagents.evals import Case, Contains, Dataset, ExactMatch, LLMJudge, aevaluate
+from miniagents.ext.llm.offline import offline_agent
+from tests.evals.agents import librarian
+from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
+
+DATASET = Dataset([Case("A poem about rivers, please.", "Here", name="rivers")], name="poems")
+
+
+@pytest.fixture
+def exporter() -> Iterator[tuple[InMemorySpanExporter, TracerProvider]]:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    yield spans, provider
+    provider.shutdown()
+
+
+async def test_a_span_per_run_case_and_evaluator_with_their_figures(
+    exporter: tuple[InMemorySpanExporter, TracerProvider],
+) -> None:
+    spans, provider = exporter
+    agent = librarian.fork(token_delay=0)
+    report = await aevaluate(agent, DATASET, [Contains(), ExactMatch()], tracer_provider=provider)
+    finished = {span.name: span for span in spans.get_finished_spans()}
+    assert set(finished) == {
+        "eval poems",
+        "eval case rivers",
+        "eval evaluator contains",
+        "eval evaluator exact",
+    }  # the agents' own spans come with instrument() (miniagents.ext.otel): below
+    run, case = finished["eval poems"], finished["eval case rivers"]
+    assert parent_of(case, run)
+    assert parent_of(finished["eval evaluator contains"], case)
+    assert parent_of(finished["eval evaluator exact"], case)
+    assert dict(run.attributes or {}) == {
+        "miniagents.eval.dataset": "poems",
+        "miniagents.eval.agent": "LIBRARIAN",
+        "miniagents.eval.run": "LIBRARIAN",
+        "miniagents.eval.cases": 1,
+    }
+    attributes = dict(case.attributes or {})
+    result = report.results[0]
+    assert attributes["miniagents.eval.case"] == "rivers"
+    assert attributes["miniagents.eval.passed"] is False  # exact: "Here it is." != "Here"
+    assert attributes["miniagents.eval.score.contains"] == 1.0
+    assert attributes["miniagents.eval.score.exact"] == 0.0
+    assert attributes["gen_ai.usage.input_tokens"] == result.usage.input_tokens
+    assert attributes["miniagents.eval.duration"] == result.duration
+    evaluated = dict(finished["eval evaluator exact"].attributes or {})
+    assert evaluated == {
+        "miniagents.eval.evaluator": "exact",
+        "miniagents.eval.scored": True,
+        "miniagents.eval.score": 0.0,
+        "miniagents.eval.passed": False,
+    }  # never the reason: it quotes the output
+
+
+async def test_with_instrument_the_agents_spans_nest_under_the_cases_and_the_judges_under_its(
+    traces: Traces,  # noqa: F811
+) -> None:
+    judge = LLMJudge(
+        offline_agent.fork(alias="JUDGE", reply='{"score": 1, "reason": "Fine."}', token_delay=0),
+        "Any poem.",
+    )
+    await aevaluate(
+        librarian.fork(token_delay=0),
+        DATASET,
+        [judge],
+        tracer_provider=traces.tracer_provider,
+    )
+    assert traces.tree() == [
+        "eval poems",
+        "  eval case rivers",
+        "    invoke_agent LIBRARIAN",
+        "      chat offline",
+        "      execute_tool POEM",
+        "        invoke_agent POEM",
+        "          invoke_agent POET",
+        "            chat offline",
+        "      chat offline",
+        "    eval evaluator judge",
+        "      invoke_agent JUDGE",
+        "        invoke_agent JUDGE",
+        "          chat offline",
+    ]  # (the structured judge asks the judge's LLM agent: two interactions of one alias)
+
+
+async def test_a_failed_case_ends_its_span_with_the_errors_class(
+    exporter: tuple[InMemorySpanExporter, TracerProvider],
+) -> None:
+    spans, provider = exporter
+
+    @miniagent
+    async def broken(ctx: InteractionContext) -> None:
+        raise ValueError("the secret is 42")
+
+    await aevaluate(
+        broken,
+        [Case("Go.", name="go")],
+        tracer_provider=provider,
+        retries=1,
+        retry_on=(ValueError,),
+        backoff=0,
+    )
+    cases = [span for span in spans.get_finished_spans() if span.name == "eval case go"]
+    assert [dict(span.attributes or {})["miniagents.eval.attempt"] for span in cases] == [1, 2]
+    for span in cases:
+        assert dict(span.attributes or {})["error.type"] == "ValueError"
+        assert span.status.status_code == StatusCode.ERROR
+        assert "42" not in str(span.status.description)  # never the error's message
+
+
+async def test_spans_without_opentelemetry_give_the_install_hint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    with pytest.raises(MissingExtraError, match=r'pip install "miniagents\[otel\]"'):
+        await aevaluate(librarian, DATASET, trace=True)
