@@ -634,6 +634,31 @@ async def test_leaving_the_loop_early_cancels_the_batches_of_the_run(
     assert journal.cleared == 1
 
 
+async def test_a_loop_left_with_break_cancels_the_batches_before_the_context_exits(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.batches.hold()
+    journal = MemoryJournal()
+    mode = _mode(journal=journal)
+
+    @miniagent
+    async def first_done(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        ctx.reply("done" if text == "quick" else llm.inquire(text))
+
+    llm = _agent("chat", fake_llm)
+    async with MiniAgents():
+        # no aclosing: the generator is collected at the break, and closed by the loop
+        async for result in pipeline(first_done, ["quick", "slow"], batch=mode, ordered=False):
+            assert str(result.get()[-1]) == "done"
+            await journal.await_kind("submitted")
+            break
+    # the context's exit waited for the run to end, its batch mode's close included
+    (batch,) = fake_llm.batches.created
+    assert batch.cancel_asked
+    assert journal.cleared == 1
+
+
 async def test_the_file_journal_skips_a_record_cut_short_and_appends_after_it(
     tmp_path: Any,
 ) -> None:
