@@ -34,6 +34,7 @@ from miniagents.ext.llm.usage import Budget, charged_to, usage_totals
 from miniagents.messages.image import ImagePart
 from miniagents.miniagents import MiniAgent
 from miniagents.testing import FakeLLMServer, ToolCall
+from tests.ext.llm.test_gemini_bedrock import BEDROCK, GEMINI, Native
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 from tests.fakes.tracing import Traces, traces  # noqa: F401
 
@@ -104,6 +105,32 @@ async def test_a_recorded_call_is_replayed_token_by_token_typed_as_live_at_no_co
     assert cache.stats.hits == 1
     assert cache.stats.misses == 1
     assert cache.stats.recorded == 1
+
+
+@pytest.mark.parametrize("native", [GEMINI, BEDROCK], ids=["gemini", "bedrock"])
+async def test_a_call_of_any_provider_is_replayed_typed_as_live_at_no_cost(
+    native: Native,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    native.environment(fake_llm, monkeypatch)
+    fake_llm.reply(["It ", "is ", "five."], usage=(1000, 100))
+    cache = CallCache(MemoryCallStore())
+    async with MiniAgents():
+        with cache.active():
+            live = await native.ask("2 + 3?")
+            requests = len(fake_llm.requests)
+            replayed = await native.ask("2 + 3?")
+    assert len(fake_llm.requests) == requests  # no request for the replay
+    assert (live[-1].text, replayed[-1].text) == ("It is five.", "It is five.")
+    assert type(replayed[-1]) is type(live[-1]) is native.message_class
+    assert replayed[-1].usage is not None
+    assert live[-1].usage is not None
+    assert (replayed[-1].usage.input_tokens, replayed[-1].usage.output_tokens) == (1000, 100)
+    assert replayed[-1].usage.cost_usd == 0.0
+    assert live[-1].usage.cost_usd is not None
+    assert live[-1].usage.cost_usd > 0
+    assert (cache.stats.hits, cache.stats.recorded) == (1, 1)
 
 
 async def test_a_tool_loop_is_replayed_call_by_call_and_its_tools_run_again(
