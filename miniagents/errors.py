@@ -102,6 +102,8 @@ right for the extensions)::
         ├── LLMToolRoundsError                      the model kept calling tools: max_tool_rounds
         ├── LLMOutputValidationError                a structured answer that did not validate
         ├── LLMRefusalError                         the model refused to answer (not retried)
+        ├── LLMBatchError                           a batched request did not run (expired, ...)
+        ├── LLMCacheMissError (also LookupError)    a replay-only call cache had no recording
         └── BudgetExceededError                     a Budget's limit reached: the call not made
 
 Errors raised by a stream's producer or an agent (your code, an SDK) are not wrapped:
@@ -197,6 +199,8 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.history.errors import TornChatHistoryError as TornChatHistoryError
     from miniagents.ext.llm.errors import BudgetExceededError as BudgetExceededError
     from miniagents.ext.llm.errors import LLMAuthenticationError as LLMAuthenticationError
+    from miniagents.ext.llm.errors import LLMBatchError as LLMBatchError
+    from miniagents.ext.llm.errors import LLMCacheMissError as LLMCacheMissError
     from miniagents.ext.llm.errors import LLMConfigurationError as LLMConfigurationError
     from miniagents.ext.llm.errors import LLMConnectionError as LLMConnectionError
     from miniagents.ext.llm.errors import LLMError as LLMError
@@ -262,6 +266,8 @@ _LAZY: dict[str, str] = {
         [
             "BudgetExceededError",
             "LLMAuthenticationError",
+            "LLMBatchError",
+            "LLMCacheMissError",
             "LLMConfigurationError",
             "LLMConnectionError",
             "LLMError",

@@ -50,6 +50,8 @@ ALLOWED_CLASSES: dict[str, str] = {
     "(cancelling what it runs) and is caught right around it",
     "ClientGone": "the fake LLM server's handler threads: caught by the server, never a user's",
     "Stopping": "the fake LLM server's handler threads: caught by the server, never a user's",
+    "Unanswered": "the fake LLM server's handler threads: caught by a batch API's wire "
+    "format, which then waits for the client to go, never a user's",
 }
 """Classes that may be raised although they are not ``MiniAgentsError`` s, with the reason."""
 
@@ -79,6 +81,14 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "a provider's error, or the provider's translation of it into an LLMError, re-raised"
     ),
     ("miniagents.ext.ray._worker", "failure"): "an agent's error, re-raised after the replies",
+    ("miniagents.ext.llm.batch._run", "error"): (
+        "the SDK's error of a batch's creation, raised as the call's by the capturing "
+        "transport (the call's provider translates it)"
+    ),
+    ("miniagents.ext.llm.batch._run", "translated"): (
+        "what a batched call's transport raised: a MiniAgentsError itself, or the SDK's error "
+        "translated by the call's provider"
+    ),
     ("miniagents.ext.dbos._engine", "asyncio.CancelledError(str(error))"): (
         "a durable run whose reader gave up: DBOS leaves a cancelled workflow unrecorded, to "
         "run again when asked again (a StreamCancelledError would be recorded as its end)"

@@ -14,6 +14,7 @@ from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
 from miniagents.miniagents.lowlevel import start_task
 from miniagents.pipeline import ItemResult, Pipeline
+from miniagents.pipeline.batching import PipelineBatching
 from miniagents.pipeline.local import DEFAULT_MAX_BACKOFF, observed_items, pipeline_settings
 from miniagents.promising.limits import Overflow
 
@@ -37,6 +38,7 @@ def map_agent(
     timeout: float | None = None,
     fail_fast: bool = False,
     overflow: Overflow = "buffer",
+    batch: PipelineBatching | None = None,
 ) -> Callable[[Observable[T]], Observable[ItemResult[T, ReplyT]]]:
     """Each item of the source is one interaction of the agent (or chain); emit their results.
 
@@ -79,6 +81,9 @@ def map_agent(
         fail_fast: End the result with the first failed item's error.
         overflow: What to do with items of a hot source that outruns the agents (see
             :data:`~miniagents.promising.limits.Overflow`).
+        batch: Batch mode (``miniagents.ext.llm.batch.BatchMode(...)``): the calls of
+            models the items make go through the providers' batch APIs (see
+            :func:`miniagents.pipeline.pipeline`); each subscription is a run of its own.
 
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
@@ -111,7 +116,7 @@ def map_agent(
             # subscribed to at once, as by any operator: what a hot source emits before the
             # run's task starts is kept for it, not lost
             items = observed_items(source, overflow)
-            run: Pipeline[T, ReplyT] = Pipeline(chain, items.as_observable(), settings)
+            run: Pipeline[T, ReplyT] = Pipeline(chain, items.as_observable(), settings, batch=batch)
             started = False
 
             async def emit() -> None:

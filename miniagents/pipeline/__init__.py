@@ -2,8 +2,10 @@
 
 :func:`pipeline` runs each item as its own interaction, concurrently and lazily, and
 gives an :class:`ItemResult` per item (the same results as ``ray_pipeline`` on Ray);
-:mod:`miniagents.pipeline.progress` is the progress bar both show, and
-:mod:`miniagents.pipeline.durability` where ``pipeline(..., durable=True)`` finds DBOS.
+:mod:`miniagents.pipeline.progress` is the progress bar both show,
+:mod:`miniagents.pipeline.durability` where ``pipeline(..., durable=True)`` finds DBOS, and
+:mod:`miniagents.pipeline.batching` what ``pipeline(..., batch=...)`` is given (batch mode,
+from ``miniagents.ext.llm.batch``).
 ``miniagents.operators.map_agent`` is the same as an operator on an observable.
 """
 

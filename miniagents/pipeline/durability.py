@@ -24,6 +24,7 @@ from miniagents.messages import Message, MessageTuple
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
 from miniagents.miniagents.lowlevel import Hook
+from miniagents.pipeline.batching import RunJournal
 from miniagents.pipeline.errors import DurablePipelineUnavailableError, PipelineArgumentError
 
 __all__ = [
@@ -47,11 +48,15 @@ class DurableItems:
         run: Runs one try of one item as a durable run.
         aready: Gets the recording ready (e.g. launches its engine, which may take
             seconds): the pipeline awaits it once, before any item's try and its timer
-            start, so that ``timeout=`` limits the tries alone.
+            start, so that ``timeout=`` limits the tries alone, in the context its items
+            run in (the runs it recovers run there too).
+        journal: Where a batch mode keeps its batches (``pipeline(..., batch=...)``),
+            beside the runs; ``None``: the batch mode's own journal.
     """
 
     run: DurableItemRunner
     aready: Callable[[], Awaitable[None]]
+    journal: RunJournal | None = None
 
 
 DurableItemsFactory: TypeAlias = Callable[[str, Sequence[MiniAgent[..., Message]]], DurableItems]

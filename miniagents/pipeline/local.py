@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import inspect
 import queue
@@ -48,7 +49,8 @@ from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.lowlevel import InteractionScope, at_exit, start_task
-from miniagents.pipeline.durability import DurableItems, durable_items
+from miniagents.pipeline.batching import BatchedRun, PipelineBatching, RunEnding
+from miniagents.pipeline.durability import DurableItems, durable_items, durable_pipeline_id
 from miniagents.pipeline.errors import (
     PipelineArgumentError,
     PipelineRerunError,
@@ -128,8 +130,14 @@ class Pipeline(Generic[T, ReplyT]):
         items: Iterable[T] | AsyncIterable[T] | Observable[T],
         settings: PipelineSettings,
         durable: DurableItems | None = None,
+        batch: PipelineBatching | None = None,
+        name: str | None = None,
     ) -> None:
         """Prepare the run (:func:`pipeline` makes pipelines).
+
+        ``batch``: the batch mode its calls of models go through (see
+        :mod:`miniagents.pipeline.batching`); ``name``: the pipeline's name for it (by
+        default its agents' aliases joined by ``>``).
 
         Raises:
             PipelineArgumentError: if ``items`` is not an iterable, an async iterable or an
@@ -146,6 +154,9 @@ class Pipeline(Generic[T, ReplyT]):
         self._items = items
         self._settings = settings
         self._durable = durable
+        self._batch = batch
+        self._name = name or durable_pipeline_id(self._chain)
+        self._batched: BatchedRun | None = None
         self._used = False
 
     def _claim(self) -> None:
@@ -199,7 +210,7 @@ class Pipeline(Generic[T, ReplyT]):
             try:
                 async with limit:
                     try:
-                        with tried:
+                        with tried, self._batched_item():
                             replies = await self._try(index, attempts, item)
                     finally:
                         # a try keeps its slot until its interactions have stopped: one given
@@ -215,6 +226,12 @@ class Pipeline(Generic[T, ReplyT]):
                     wait = min(wait * 2, settings.max_backoff)
                     continue
                 return ItemResult(index, item, MessageTuple(), error, attempts)
+
+    def _batched_item(self) -> contextlib.AbstractContextManager[object]:
+        """Around a try: the batch mode's (its calls may flush a queue), else nothing."""
+        if self._batched is None:
+            return contextlib.nullcontext()
+        return self._batched.item()
 
     def __aiter__(self) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
         """Run the pipeline, giving each item's result (awaiting between results).
@@ -253,25 +270,27 @@ class Pipeline(Generic[T, ReplyT]):
         """The generator of :meth:`__aiter__` (``itself``: a weak reference to it)."""
         MiniAgents.get_current()  # not one failed result per item: the error, at once
         self._claim()
-        if self._durable is not None:  # e.g. DBOS launched: not part of any try's timeout
-            await self._durable.aready()
+        # the context the run's tasks start in: in batch mode, its calls go to batches
+        context = contextvars.copy_context()
+        batched = await self._aopen(context)
         settings = self._settings
         total = settings.total
         if total is None and isinstance(self._items, Sized):
             total = len(self._items)
-        bar = progress_bar(settings.progress, total, settings.description)
+        bar = context.run(progress_bar, settings.progress, total, settings.description)
         run: _Run[T, ReplyT] = _Run(self, settings)
         items, self._items = self._items, ()  # the run's alone: let go of when it ends
         observed = None
         if isinstance(items, Observable):  # subscribed to now, not when the reader starts
             observed = observed_items(items, settings.overflow)
             items = observed.as_observable()
-        reader = asyncio.ensure_future(run.read(items))
+        reader = context.run(asyncio.ensure_future, run.read(items))
         del items
         reader.add_done_callback(run.wake)
         # the context's exit waits until the run has stopped (or cancels it, after an error)
         held = start_task(_held(run, reader, itself[0]), "pipeline")
         forget = at_exit(run.alarm.set)
+        ending: RunEnding = "stopped"
         try:
             while True:
                 if (error := run.failure) is not None:  # fail_fast
@@ -290,9 +309,13 @@ class Pipeline(Generic[T, ReplyT]):
                     if read_error is not None:
                         mark_received(read_error)  # (raised here: not lost)
                         raise read_error
+                    ending = "completed"
                     return
                 run.changed.clear()  # (nothing runs between the checks above and the wait)
                 await run.changed.wait()
+        except asyncio.CancelledError:
+            ending = "interrupted"
+            raise
         finally:
             bar.close()
             run.stopped = True
@@ -305,14 +328,40 @@ class Pipeline(Generic[T, ReplyT]):
             if not reader.cancelled() and (error := reader.exception()) is not None:
                 # the source's clean-up failed as the run stopped early: nobody to raise it to
                 report_lost_error(error, "The items of a pipeline, closed as it stopped,")
-            forget()
-            run.over.set()
-            run.alarm.set()
+            try:  # (before the run is over: the context's exit waits for it)
+                if batched is not None:
+                    await batched.aclose(ending)
+            finally:
+                forget()
+                run.over.set()
+                run.alarm.set()
             if held is not asyncio.current_task() and itself[0]() is not None:
                 # it ends at once: once the run has stopped, nothing of it is left. (Closed
                 # by it, it ends right after; closed after its collection, by the loop's
                 # task, which ends with this step, it waits for that task's end.)
                 await asyncio.wait((held,))
+
+    async def _aopen(self, context: contextvars.Context) -> BatchedRun | None:
+        """Open the run of the batch mode, if any, and get the record of durable runs ready.
+
+        Both in ``context``, the one the run's tasks start in: the durable runs that the
+        record recovers run there, in batch mode too.
+        """
+        batched = None
+        if self._batch is not None:
+            journal = None if self._durable is None else self._durable.journal
+            batched = self._batched = self._batch.start(self._name, journal)
+            await batched.aopen()
+            context.run(batched.activate)
+        if self._durable is not None:  # e.g. DBOS launched: not part of any try's timeout
+            try:
+                await context.run(asyncio.ensure_future, self._durable.aready())
+            except BaseException as error:
+                if batched is not None:
+                    cancelled = isinstance(error, asyncio.CancelledError)
+                    await batched.aclose("interrupted" if cancelled else "stopped")
+                raise
+        return batched
 
     def __iter__(self) -> Iterator[ItemResult[T, ReplyT]]:
         """Run the pipeline on a thread of its own, giving each result (blocking between).
@@ -780,6 +829,7 @@ def pipeline(
     total: int | None = None,
     overflow: Overflow = "buffer",
     durable: bool | str = False,
+    batch: PipelineBatching | None = None,
 ) -> Pipeline[T, ReplyT]:
     """Run an agent, or a chain of agents, over every item, concurrently, in this process.
 
@@ -822,6 +872,12 @@ def pipeline(
             anything, recovers the items that were running, and runs the rest. ``True``
             takes the agents' aliases joined by ``>`` as the id (``"EXTRACT>SUMMARIZE"``);
             a string is the id itself (to tell two pipelines of the same agents apart).
+        batch: Batch mode (``miniagents.ext.llm.batch.BatchMode(...)``): each call of a
+            model the items make is queued into its provider's batch API (half the price
+            at OpenAI and Anthropic) and gets its reply when the batch returns it; an
+            agent with several calls has each in a later batch. Raise ``max_concurrency``
+            with it: a batch holds at most the calls of the items running. With
+            ``durable=``, the batches are kept in the database of durable runs.
 
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
@@ -849,4 +905,5 @@ def pipeline(
         overflow=overflow,
     )
     runner = durable_items(durable, chain, caller="pipeline")
-    return Pipeline(chain, items, settings, runner)
+    name = durable if isinstance(durable, str) else None
+    return Pipeline(chain, items, settings, runner, batch, name)

@@ -13,6 +13,10 @@ sent::
         ...
         assert server.requests[0].json["messages"][-1]["content"] == "Hi"
 
+The batch APIs are spoken too (OpenAI's files and batches, Anthropic's Message Batches):
+``server.batches`` (:class:`FakeBatches`) runs each batch's requests through the same
+script, and lets a test hold, release, expire, fail or cancel batches.
+
 The three streaming wire formats are spoken, text and tool calls (streamed argument
 deltas, several calls in one reply, malformed argument JSON), with the failure modes of
 real services: HTTP errors, cut and reset connections, hangs, pauses the test ends, error
@@ -37,13 +41,19 @@ runs them on your own history or provider.
 
 The modules: ``llm_server`` (:class:`FakeLLMServer`), ``errors``, and private ones for the
 HTTP plumbing (``_http``), the wire formats (``_openai_wire``, ``_responses_wire`` and
-``_responses_checks``, ``_anthropic_wire``, ``_wire``), the script (``_script``), the
+``_responses_checks``, ``_anthropic_wire``, ``_wire``), the batch APIs (``_batches``,
+``_openai_batch_wire``, ``_anthropic_batch_wire``), the script (``_script``), the
 failure modes (``_faults``) and the record (``_record``). The rest of the kit:
 ``scripted_model``, ``virtual_time`` (with the private ``_idle``: what the loop's clock
 needs), ``chat_history_contract`` and ``llm_provider_contract`` (with the private
-``_provider_hooks``, ``_spy`` and ``_checks``).
+``_provider_hooks``, ``_spy`` and ``_checks``), and ``pytest_llm_cache``, a pytest plugin
+that makes a test suite replay its recorded calls of models.
 """
 
+from miniagents.testing._batches import BatchRequest as BatchRequest
+from miniagents.testing._batches import FakeBatch as FakeBatch
+from miniagents.testing._batches import FakeBatches as FakeBatches
+from miniagents.testing._batches import RequestResult as RequestResult
 from miniagents.testing._bedrock_wire import AWS_TEST_CREDENTIALS as AWS_TEST_CREDENTIALS
 from miniagents.testing._record import Outcome as Outcome
 from miniagents.testing._record import RecordedRequest as RecordedRequest
@@ -77,10 +87,13 @@ __all__ = [
     "AWS_TEST_CREDENTIALS",
     "CONTRACT_TOKENS",
     "FAST_RETRY",
+    "BatchRequest",
     "ChatHistoryContract",
     "ContractNote",
     "ContractViolationError",
     "Failure",
+    "FakeBatch",
+    "FakeBatches",
     "FakeLLMServer",
     "FakeLLMServerError",
     "FakeLLMServerTimeout",
@@ -90,6 +103,7 @@ __all__ = [
     "Provider",
     "RecordedRequest",
     "Reply",
+    "RequestResult",
     "ScriptedAgentFactory",
     "TestingKitError",
     "ToolCall",

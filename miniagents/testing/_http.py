@@ -131,7 +131,11 @@ class Handler(BaseHTTPRequestHandler):
         self.app.handle(self)
 
     def do_GET(self) -> None:
-        """Answer a GET request (always a 404: the APIs have no GET endpoint here)."""
+        """Answer a GET request (the batch APIs'; a 404 for any other path)."""
+        self.app.handle(self)
+
+    def do_DELETE(self) -> None:
+        """Answer a DELETE request (the batch APIs'; a 404 for any other path)."""
         self.app.handle(self)
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -17,7 +17,7 @@ from miniagents.testing._wire import (
     echo_tokens,
 )
 
-__all__ = ["respond"]
+__all__ = ["render", "respond"]
 
 
 def respond(
@@ -53,7 +53,7 @@ def respond(
     if isinstance(item, Failure):
         send_failure(exchange, wire, item, request_id)
         return
-    rendering = _render(wire, record, item, serial)
+    rendering = render(wire, record, item, serial)
     headers = {**wire.id_headers(request_id), **item.headers}
     if not record.stream:
         send_single(exchange, record, dumps(wire.body(rendering)), headers)
@@ -78,9 +78,10 @@ def respond(
     exchange.end_chunks()
 
 
-def _render(
+def render(
     wire: Wire, record: RecordedRequest, reply: Reply, serial: Callable[[], int]
 ) -> Rendering:
+    """The scripted ``reply`` made concrete for the request ``record`` (ids, model, usage)."""
     request = record.json
     refusal = reply.refusal or ()
     finish_reason = reply.finish_reason

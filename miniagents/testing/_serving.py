@@ -15,11 +15,14 @@ from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
+from miniagents.testing._anthropic_batch_wire import AnthropicBatchAPI
 from miniagents.testing._anthropic_wire import AnthropicWire
+from miniagents.testing._batches import FakeBatches
 from miniagents.testing._bedrock_wire import BedrockWire
 from miniagents.testing._compatible_wire import AZURE_PREFIX, COMPATIBLE_SERVERS, CompatibleWire
 from miniagents.testing._gemini_wire import GeminiWire
 from miniagents.testing._http import ClientGone, Exchange, Handler, Stopping, read_body
+from miniagents.testing._openai_batch_wire import OpenAIBatchAPI
 from miniagents.testing._openai_wire import OpenAIWire
 from miniagents.testing._record import RecordedRequest, Recorder
 from miniagents.testing._respond import respond
@@ -67,6 +70,10 @@ class ScriptedApp(Recorder):
         self._connections: dict[socket.socket, threading.Thread] = {}
         self.stopping = threading.Event()
         self._ids = itertools.count(1)
+        self.batches = FakeBatches(self._take, self._serial)
+        """The batches the server was given (OpenAI's Batch API, Anthropic's Message
+        Batches), and the test's say over how they run (see ``_batches``)."""
+        self._batch_apis = (OpenAIBatchAPI(self.batches), AnthropicBatchAPI(self.batches))
 
     def _drop_connections(self) -> None:
         """Close every open connection, wait for its thread, and end every response."""
@@ -134,7 +141,12 @@ class ScriptedApp(Recorder):
     def handle(self, handler: Handler) -> None:
         """Record one request, and answer it."""
         raw_body = read_body(handler)
-        route = urlsplit(handler.path).path.rstrip("/")
+        target = urlsplit(handler.path)
+        route = target.path.rstrip("/")
+        batch_api = next((api for api in self._batch_apis if api.handles(route)), None)
+        if batch_api is not None:
+            self._answer_batches(handler, batch_api, route, target.query, raw_body)
+            return
         wire = _wire_of(route) if handler.command == "POST" else None
         try:
             body: Any = json.loads(raw_body) if raw_body else None
@@ -176,5 +188,49 @@ class ScriptedApp(Recorder):
             record.outcome = "stopped"
             handler.close_connection = True
             exchange.cut(reset=False)
+        finally:
+            record._set(record._finished)
+
+    def _answer_batches(
+        self,
+        handler: Handler,
+        api: OpenAIBatchAPI | AnthropicBatchAPI,
+        route: str,
+        query: str,
+        raw_body: bytes,
+    ) -> None:
+        """Record a request of a batch API (files, batches), and answer it."""
+        headers = {name.lower(): value for name, value in handler.headers.items()}
+        try:
+            body: Any = json.loads(raw_body) if raw_body else None
+        except ValueError:
+            body = None
+        with self._lock:
+            record = RecordedRequest(
+                index=len(self._requests),
+                method=handler.command,
+                path=handler.path,
+                headers=headers,
+                raw_body=raw_body,
+                body=body,
+                provider="openai" if isinstance(api, OpenAIBatchAPI) else "anthropic",
+                _changed=self._lock,
+            )
+            self._requests.append(record)
+            self._lock.notify_all()
+        exchange = Exchange(
+            handler, self.stopping, lambda status: setattr(record, "status", status)
+        )
+        try:
+            api.answer(exchange, handler.command, route, query, headers, raw_body)
+            record.outcome = "complete"
+            exchange.flush()
+        except ClientGone:
+            record.outcome = "disconnected"
+            record.client_disconnected = True
+            handler.close_connection = True
+        except Stopping:
+            record.outcome = "stopped"
+            handler.close_connection = True
         finally:
             record._set(record._finished)

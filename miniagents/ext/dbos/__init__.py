@@ -7,7 +7,9 @@ names a run, so that asking again for it runs it once; ``aapprove``, ``adeny`` a
 ``is_durable``, ``afind_runs``, ``arecover``, ``replay`` and ``acancel_run`` find a run again
 by its id, e.g. after a restart of the web app that serves it, and ``anote_run``,
 ``aname_run`` and ``arun_named`` keep what the app needs for that with the run (``runs``).
-``ChatHistorySQL`` keeps chat histories in the same kind of store (``history``). Needs
+``ChatHistorySQL`` keeps chat histories in the same kind of store (``history``), and
+``SQLCallStore`` and ``SQLRunJournal`` a call cache's recordings and a batch run's journal
+(``llm_records``). Needs
 ``pip install "miniagents[dbos]"``.
 See ``docs/durability.md`` and ``docs/history-sql.md``.
 """
@@ -32,6 +34,8 @@ from miniagents.ext.dbos.errors import DurableError as DurableError
 from miniagents.ext.dbos.errors import DurableFailedCallError as DurableFailedCallError
 from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
 from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
+from miniagents.ext.dbos.llm_records import SQLCallStore as SQLCallStore
+from miniagents.ext.dbos.llm_records import SQLRunJournal as SQLRunJournal
 from miniagents.ext.dbos.runs import DurableRunInfo as DurableRunInfo
 from miniagents.ext.dbos.runs import acancel_run as acancel_run
 from miniagents.ext.dbos.runs import afind_runs as afind_runs
@@ -55,6 +59,8 @@ __all__ = [
     "DurableRunInfo",
     "DurableVersionError",
     "PendingApproval",
+    "SQLCallStore",
+    "SQLRunJournal",
     "aapprove",
     "acancel_run",
     "adeny",

@@ -37,6 +37,7 @@ from miniagents.ext.dbos._engine import (
 from miniagents.ext.dbos._recording import current_run
 from miniagents.ext.dbos._versions import fingerprint
 from miniagents.ext.dbos.errors import DurableRecordError
+from miniagents.ext.dbos.llm_records import SQLRunJournal
 from miniagents.ext.dbos.runs import _mark_durable
 from miniagents.messages import MessageTuple
 from miniagents.messages.message import Message
@@ -255,9 +256,11 @@ def _pipeline_items(pipeline_id: str, chain: Sequence[MiniAgent[..., Message]]) 
             raise
 
     async def aready() -> None:
-        await aengine_for(None)  # the database of the runs not given one, as runs' below
+        # the database of the runs not given one, as runs' below; the runs recovered at
+        # launch run in the pipeline's context (in batch mode, their calls are batched)
+        await aengine_for(None, recover_here=True)
 
-    return DurableItems(run, aready)
+    return DurableItems(run, aready, journal=SQLRunJournal(pipeline_id))
 
 
 set_durable_items(_pipeline_items)

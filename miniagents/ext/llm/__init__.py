@@ -22,8 +22,10 @@ the tool loop), ``prompt`` (messages into a prompt), ``messages`` (the message c
 and budgets: ``Budget``, ``usage_totals``), ``pricing`` (costs), ``fallback``
 (``fallback_agent``: the next agent answers when one fails before its first token), one
 module per provider (``openai``, ``anthropic``, ``gemini``, ``bedrock``, ``compatible``
-for the OpenAI-compatible servers by name, ``offline``), and ``offline_script`` (what the
-offline model says).
+for the OpenAI-compatible servers by name, ``offline``), ``offline_script`` (what the
+offline model says), ``routing`` (the hook a call goes through to its provider), and the
+packages ``batch`` (batch mode: a pipeline's calls through the providers' batch APIs) and
+``cache`` (the call cache: recorded calls replayed at no cost).
 """
 
 from miniagents.ext.llm.errors import BudgetExceededError as BudgetExceededError

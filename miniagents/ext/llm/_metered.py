@@ -33,6 +33,7 @@ from miniagents.ext.llm.provider import (
     Refusal,
     ToolCallDelta,
 )
+from miniagents.ext.llm.routing import routed_reply
 
 __all__ = ["Metered", "added_usage", "finish_usage"]
 
@@ -102,7 +103,7 @@ class Metered(Generic[OptionsT]):
         the call, right before its request (tracing: a refused call sends none).
         """
         charge = self.charge(call)
-        events = self._provider.reply(call, options)
+        events = routed_reply(self._provider, call, options)
         try:
             await charge.aadmit()  # budgets of another process: a round trip (else none)
             if watched is not None:
@@ -123,7 +124,11 @@ class Metered(Generic[OptionsT]):
 
 
 def finish_usage(finish: Finish, model: str, price_provider: str | None) -> TokenUsage:
-    """The usage a ``Finish`` reports, with its cost (``None`` if unknown)."""
+    """The usage a ``Finish`` reports, with its cost (``None`` if unknown).
+
+    A reply a call cache replayed costs nothing (0.0, its tokens kept); one that came in a
+    batch is priced at the batch price (see ``Finish``).
+    """
     usage = TokenUsage(
         input_tokens=finish.input_tokens,
         output_tokens=finish.output_tokens,
@@ -131,7 +136,9 @@ def finish_usage(finish: Finish, model: str, price_provider: str | None) -> Toke
         cache_write_tokens=finish.cache_write_tokens,
         reasoning_tokens=finish.reasoning_tokens,
     )
-    cost = cost_usd(model, usage, price_provider)
+    if finish.replayed:
+        return usage.model_copy(update={"cost_usd": 0.0})
+    cost = cost_usd(model, usage, price_provider, batch=finish.batch_id is not None)
     return usage if cost is None else usage.model_copy(update={"cost_usd": cost})
 
 

@@ -51,6 +51,7 @@ from miniagents.ext.llm.provider import (
     ToolCallStart,
 )
 from miniagents.ext.llm.recording import recorder_events
+from miniagents.ext.llm.routing import routed_reply
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
@@ -292,7 +293,7 @@ class Turn:
         watch: StallWatch | None = None
         if here:
             sent = None  # watched here, once charged
-            events = metered.wrapped.reply(call, options)
+            events = routed_reply(metered.wrapped, call, options)
             if stall_timeout is not None:
                 watch = StallWatch(stall_timeout, stalled)
         elif events is None:  # declined, and charged to budgets of another process

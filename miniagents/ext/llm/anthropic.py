@@ -230,6 +230,25 @@ def _request(
     Raises:
         LLMAuthenticationError: with no client given and no API key in the environment.
     """
+    api = _client(options)
+    create = api.messages.create
+    arguments = sdk_arguments(create, options, "The Anthropic SDK's messages")
+    if call.system:
+        arguments["system"] = call.system
+    if call.tools:
+        arguments["tools"] = [_tool(tool) for tool in call.tools]
+    if call.output_format is not None:
+        _ask_output_format(create, arguments, call.output_format)
+    return create, _messages(call), arguments
+
+
+def _client(options: AnthropicOptions) -> Any:
+    """The client of a call: ``async_client``, else the context's (with the retries, timeout).
+
+    Raises:
+        LLMAuthenticationError: with no client given and no API key in the environment.
+        LLMSDKMissingError: without the SDK (and no client given).
+    """
     api: Any = options.async_client
     if api is None:  # the context's client (a client given means the SDK is installed)
         sdk = import_sdk("anthropic", "Anthropic")
@@ -242,18 +261,9 @@ def _request(
         api = MiniAgents.get_current().resource(
             "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
         )
-    api = client_with_options(
+    return client_with_options(
         api, options.max_retries, options.timeout, "anthropic_agent", "ANTHROPIC_BASE_URL"
     )
-    create = api.messages.create
-    arguments = sdk_arguments(create, options, "The Anthropic SDK's messages")
-    if call.system:
-        arguments["system"] = call.system
-    if call.tools:
-        arguments["tools"] = [_tool(tool) for tool in call.tools]
-    if call.output_format is not None:
-        _ask_output_format(create, arguments, call.output_format)
-    return create, _messages(call), arguments
 
 
 def _whole_reply(reply: Any) -> Iterator[LLMEvent]:

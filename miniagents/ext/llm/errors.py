@@ -17,8 +17,12 @@ with the SDK's exception kept as ``__cause__``::
     │                                           times in a row (a runaway tool loop)
     ├── LLMOutputValidationError                the structured answer did not validate, after
     │                                           output_retries retries
-    └── LLMRefusalError                         the model refused to answer (OpenAI's refusal,
-                                                Anthropic's stop_reason "refusal"); not retried
+    ├── LLMRefusalError                         the model refused to answer (OpenAI's refusal,
+    │                                           Anthropic's stop_reason "refusal"); not retried
+    ├── LLMBatchError                           a request of a batch did not run: the batch
+    │                                           expired, was cancelled, or failed as a whole
+    └── LLMCacheMissError (also LookupError)    a call cache that only replays had no
+                                                recording of the call
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from miniagents.promising.errors import MiniAgentsError
 __all__ = [
     "BudgetExceededError",
     "LLMAuthenticationError",
+    "LLMBatchError",
+    "LLMCacheMissError",
     "LLMConfigurationError",
     "LLMConnectionError",
     "LLMError",
@@ -161,3 +167,47 @@ class BudgetExceededError(LLMError):
         self.limit = limit
         self.maximum = maximum
         self.used = used
+
+
+class LLMBatchError(LLMError):
+    """A request that batch mode queued did not run: its batch expired, was cancelled, or failed.
+
+    A request the provider ran and answered with an HTTP error fails as that error does
+    live (an ``LLMRateLimitError``, an ``LLMRequestError``, ...); this one is for a
+    request the provider never ran (see :mod:`miniagents.ext.llm.batch`), after the
+    retries its ``BatchMode`` allows.
+
+    Attributes:
+        batch_id: The provider's id of the batch (``None``: it was never created, e.g. its
+            submission failed).
+        reason: Why it did not run: ``"expired"``, ``"cancelled"`` or ``"failed"``.
+    """
+
+    def __init__(self, message: str, batch_id: str | None = None, reason: str = "failed") -> None:
+        """Make the error from its message, the batch and the reason."""
+        super().__init__(message)
+        self.batch_id = batch_id
+        self.reason = reason
+
+
+class LLMCacheMissError(LLMError, LookupError):
+    """A call cache that only replays (``mode="replay"``) had no recording of a call.
+
+    The message names the nearest recorded call and how the call differs from it, so that
+    a test run against recordings says which part of a prompt changed.
+
+    Attributes:
+        key: The call's key in the cache (a hash of its request).
+        nearest: The nearest recorded call's key, if the cache has any.
+        diff: How the call's request differs from the nearest's (a unified diff of their
+            JSON), or ``""``.
+    """
+
+    def __init__(
+        self, message: str, key: str = "", nearest: str | None = None, diff: str = ""
+    ) -> None:
+        """Make the error from its message, the call's key, and the nearest recording."""
+        super().__init__(message)
+        self.key = key
+        self.nearest = nearest
+        self.diff = diff

@@ -38,13 +38,18 @@ def price_provider_of(provider: object) -> str | None:
     return given if isinstance(given, str) else None
 
 
-def cost_usd(model: str, usage: TokenUsage, provider: str | None = None) -> float | None:
+def cost_usd(
+    model: str, usage: TokenUsage, provider: str | None = None, *, batch: bool = False
+) -> float | None:
     """What ``usage`` of ``model`` cost in US dollars; ``None`` if unknown.
 
     Args:
         model: The model's name, as the provider knows it.
         usage: The tokens; without ``input_tokens`` and ``output_tokens`` there is no cost.
         provider: genai-prices' id of the provider (``None``: found from the model's name).
+        batch: Price the call as one of a batch (the providers' batch APIs: half price at
+            OpenAI and Anthropic), by the table's batch prices; a model the table has no
+            batch price for is priced as a live call.
     """
     if usage.input_tokens is None or usage.output_tokens is None:
         return None
@@ -57,6 +62,7 @@ def cost_usd(model: str, usage: TokenUsage, provider: str | None = None) -> floa
         usage.output_tokens,
         usage.cached_input_tokens or 0,
         usage.cache_write_tokens or 0,
+        batch,
     )
 
 
@@ -79,7 +85,13 @@ def output_token_price(model: str, provider: str | None = None) -> float | None:
 
 @functools.lru_cache(maxsize=4096)
 def _cost(
-    model: str, provider: str | None, given: int, made: int, read: int, written: int
+    model: str,
+    provider: str | None,
+    given: int,
+    made: int,
+    read: int,
+    written: int,
+    batch: bool = False,
 ) -> float | None:
     prices = _prices()
     if prices is None:
@@ -91,10 +103,15 @@ def _cost(
         cache_write_tokens=written or None,
     )
     try:
-        calculation = prices.calc_price(usage, model, provider_id=provider)
+        context = _BATCH if batch else None
+        calculation = prices.calc_price(usage, model, provider_id=provider, price_context=context)
     except (LookupError, ValueError):  # not in the table (or counts it cannot price)
         return None
     return float(calculation.total_price)
+
+
+_BATCH = {"processing": "batch"}
+"""genai-prices' price context of a call made in a batch (its batch prices)."""
 
 
 @functools.cache

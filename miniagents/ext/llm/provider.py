@@ -184,6 +184,12 @@ class Finish:
     may differ from the one asked for (e.g. a dated version of it). ``response_id`` is
     the API's id of the reply (``chatcmpl-...``, ``resp_...``, ``msg_...``; ``None``: not
     said), for tracing.
+
+    Two fields say how the reply was paid for (a provider leaves them out: they are set
+    by :mod:`miniagents.ext.llm.routing`'s routes): ``batch_id`` is the provider's batch
+    the reply came from (batch mode, :mod:`miniagents.ext.llm.batch`: priced at the batch
+    price), ``replayed`` that a call cache replayed it (:mod:`miniagents.ext.llm.cache`:
+    no request was made, so it costs nothing; its tokens are the recorded call's).
     """
 
     reason: str | None = None
@@ -194,6 +200,8 @@ class Finish:
     reasoning_tokens: int | None = None
     model: str | None = field(default=None, kw_only=True)
     response_id: str | None = field(default=None, kw_only=True)
+    batch_id: str | None = field(default=None, kw_only=True)
+    replayed: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True)

@@ -603,6 +603,10 @@ class _ChatWatch(_Watch):
                 attributes["gen_ai.response.model"] = finish.model
             if finish.response_id is not None:
                 attributes["gen_ai.response.id"] = finish.response_id
+            if finish.replayed:  # a call cache replayed it: no request was made
+                attributes["miniagents.llm.cached"] = True
+            if finish.batch_id is not None:  # it came in a provider's batch
+                attributes["miniagents.llm.batch_id"] = finish.batch_id
             if finish.input_tokens is not None:
                 attributes["gen_ai.usage.input_tokens"] = finish.input_tokens
             if finish.output_tokens is not None:

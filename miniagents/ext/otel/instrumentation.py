@@ -33,7 +33,10 @@ semantic conventions)::
   ``gen_ai.usage.cache_creation.input_tokens`` and
   ``gen_ai.usage.reasoning.output_tokens`` (each when the API reports it), and, for a
   streaming request, ``gen_ai.response.time_to_first_chunk`` (seconds; also a
-  ``gen_ai.first_chunk`` event, MiniAgents' own);
+  ``gen_ai.first_chunk`` event, MiniAgents' own); MiniAgents' own
+  ``miniagents.llm.cached`` (``true`` for a reply a call cache replayed: no request was
+  made, ``miniagents.ext.llm.cache``) and ``miniagents.llm.batch_id`` (the provider's
+  batch a reply came in, ``miniagents.ext.llm.batch``);
 - **execute_tool {name}**: ``gen_ai.operation.name`` ``execute_tool``,
   ``gen_ai.tool.name``, ``gen_ai.tool.call.id``, ``gen_ai.tool.type``,
   ``gen_ai.tool.description``;

@@ -1,0 +1,265 @@
+"""The LLM layer's records in the database of durable runs: a call cache's, batch runs'.
+
+Two tables beside DBOS's own, in the same database (or in any SQLite file or PostgreSQL
+database given by URL), through SQLAlchemy:
+
+- :class:`SQLCallStore`: a call cache's recordings (``miniagents.ext.llm.cache``), shared
+  by every process that opens the database: a service's replicas, a test suite's workers;
+- :class:`SQLRunJournal`: the journal of a batch run (``miniagents.ext.llm.batch``): a
+  durable pipeline in batch mode keeps its batches there, beside its runs, so that a
+  process started again re-attaches to the batches of the one that died.
+
+Without a URL, both use the database of durable runs: ``use_database``'s, else
+``DEFAULT_DATABASE_URL``. The tables are made at the first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from miniagents.ext.dbos._engine import checked_url, configured_url, redacted
+from miniagents.ext.dbos.errors import DurableDatabaseError
+from miniagents.ext.llm.cache.stores import RecordedCall, events_from_json, events_to_json
+
+if TYPE_CHECKING:
+    import sqlalchemy
+
+__all__ = ["CALLS_TABLE", "JOURNAL_TABLE", "SQLCallStore", "SQLRunJournal"]
+
+CALLS_TABLE = "miniagents_llm_calls"
+"""The table of a ``SQLCallStore``'s recorded calls."""
+
+JOURNAL_TABLE = "miniagents_batch_journal"
+"""The table of the batch runs' journals (a row per record, by pipeline)."""
+
+T = TypeVar("T")
+
+
+class _Tables:
+    """The engine of one database and its two tables (made once per process and URL)."""
+
+    def __init__(self, url: str) -> None:
+        import sqlalchemy
+
+        self.shown = redacted(url)
+        parsed = sqlalchemy.make_url(url)
+        if parsed.drivername in ("postgresql", "postgres"):  # DBOS's URLs name no driver
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        connect_args: dict[str, object] = (
+            {"timeout": 30} if parsed.get_backend_name() == "sqlite" else {"connect_timeout": 10}
+        )
+        self.engine = sqlalchemy.create_engine(
+            parsed, connect_args=connect_args, pool_pre_ping=True
+        )
+        metadata = sqlalchemy.MetaData()
+        self.calls = sqlalchemy.Table(
+            CALLS_TABLE,
+            metadata,
+            sqlalchemy.Column("key", sqlalchemy.String(64), primary_key=True),
+            sqlalchemy.Column("provider", sqlalchemy.String(255), nullable=False),
+            sqlalchemy.Column("model", sqlalchemy.String(255), nullable=False),
+            sqlalchemy.Column("request", sqlalchemy.Text(), nullable=False),
+            sqlalchemy.Column("events", sqlalchemy.Text(), nullable=False),
+            sqlalchemy.Column("recorded_at", sqlalchemy.Float(), nullable=False),
+            sqlalchemy.Index(f"ix_{CALLS_TABLE}_model", "provider", "model", "recorded_at"),
+        )
+        self.journal = sqlalchemy.Table(
+            JOURNAL_TABLE,
+            metadata,
+            sqlalchemy.Column(
+                "id",
+                sqlalchemy.BigInteger().with_variant(sqlalchemy.Integer(), "sqlite"),
+                primary_key=True,
+                autoincrement=True,
+            ),
+            sqlalchemy.Column("pipeline", sqlalchemy.String(255), nullable=False),
+            sqlalchemy.Column("record", sqlalchemy.Text(), nullable=False),
+            sqlalchemy.Index(f"ix_{JOURNAL_TABLE}_pipeline", "pipeline", "id"),
+            sqlite_autoincrement=True,
+        )
+        self.metadata = metadata
+        self.lock = threading.Lock()
+        self.ready = False
+
+    def run(self, work: Callable[[sqlalchemy.Connection], T], doing: str) -> T:
+        """``work`` in a transaction (the tables made first, once).
+
+        Raises:
+            DurableDatabaseError: if the database cannot be reached or written.
+        """
+        try:
+            if not self.ready:
+                with self.lock:
+                    if not self.ready:
+                        self.metadata.create_all(self.engine, checkfirst=True)
+                        self.ready = True
+            with self.engine.begin() as connection:
+                return work(connection)
+        except Exception as error:
+            if type(error).__module__.startswith("sqlalchemy"):
+                raise DurableDatabaseError(
+                    f"Could not {doing} in the database {self.shown} "
+                    f"({type(error).__name__}: {error}). Check that it runs and accepts "
+                    "connections, and its URL."
+                ) from error
+            raise
+
+
+_TABLES: dict[str, _Tables] = {}
+_TABLES_LOCK = threading.Lock()
+
+
+def _tables(url: str | None) -> _Tables:
+    wanted = checked_url(url if url is not None else configured_url())
+    with _TABLES_LOCK:
+        tables = _TABLES.get(wanted)
+        if tables is None:
+            tables = _TABLES[wanted] = _Tables(wanted)
+        return tables
+
+
+class SQLCallStore:
+    """A call cache's recordings in a SQL database (a ``CallStore``).
+
+    Args:
+        database_url: A ``sqlite:///`` file or a ``postgresql://`` URL; ``None``: the
+            database of durable runs (``use_database``'s, else the default).
+
+    Raises:
+        DurableConfigurationError: for a URL that is neither.
+    """
+
+    def __init__(self, database_url: str | None = None) -> None:
+        if database_url is not None:
+            checked_url(database_url)
+        self._url = database_url
+
+    def __repr__(self) -> str:
+        return f"SQLCallStore({redacted(self._url or configured_url())!r})"
+
+    async def aget(self, key: str) -> RecordedCall | None:
+        """The call recorded under ``key``, if any."""
+        tables = _tables(self._url)
+        table = tables.calls
+
+        def work(connection: sqlalchemy.Connection) -> RecordedCall | None:
+            row = connection.execute(table.select().where(table.c.key == key)).mappings().first()
+            return None if row is None else _recorded(row)
+
+        return await asyncio.to_thread(tables.run, work, "read a recorded call")
+
+    async def aput(self, recorded: RecordedCall) -> None:
+        """Keep ``recorded`` (in place of one of the same key)."""
+        tables = _tables(self._url)
+        table = tables.calls
+        row = {
+            "key": recorded.key,
+            "provider": recorded.provider[:255],
+            "model": recorded.model[:255],
+            "request": json.dumps(recorded.request, ensure_ascii=False),
+            "events": json.dumps(events_to_json(recorded.events), ensure_ascii=False),
+            "recorded_at": recorded.recorded_at,
+        }
+
+        def work(connection: sqlalchemy.Connection) -> None:
+            connection.execute(table.delete().where(table.c.key == recorded.key))
+            connection.execute(table.insert().values(**row))
+
+        await asyncio.to_thread(tables.run, work, "record a call")
+
+    async def acandidates(self, provider: str, model: str, limit: int) -> list[RecordedCall]:
+        """The calls of ``provider`` and ``model`` first, the latest first, then others."""
+        import sqlalchemy
+
+        tables = _tables(self._url)
+        table = tables.calls
+        alike = sqlalchemy.and_(table.c.provider == provider, table.c.model == model)
+        order = sqlalchemy.case((alike, 0), else_=1)
+
+        def work(connection: sqlalchemy.Connection) -> list[RecordedCall]:
+            query = table.select().order_by(order, table.c.recorded_at.desc()).limit(limit)
+            return [_recorded(row) for row in connection.execute(query).mappings()]
+
+        return await asyncio.to_thread(tables.run, work, "read recorded calls")
+
+    async def aclear(self) -> None:
+        """Forget every recorded call."""
+        tables = _tables(self._url)
+        table = tables.calls
+
+        def work(connection: sqlalchemy.Connection) -> None:
+            connection.execute(table.delete())
+
+        await asyncio.to_thread(tables.run, work, "clear the recorded calls")
+
+
+def _recorded(row: Mapping[Any, Any]) -> RecordedCall:
+    return RecordedCall(
+        str(row["key"]),
+        json.loads(row["request"]),
+        events_from_json(json.loads(row["events"])),
+        float(row["recorded_at"]),
+    )
+
+
+class SQLRunJournal:
+    """The journal of a batch run of the pipeline ``pipeline``, in a SQL database.
+
+    Args:
+        pipeline: The pipeline's name (its durable id): its records are its own.
+        database_url: A ``sqlite:///`` file or a ``postgresql://`` URL; ``None``: the
+            database of durable runs.
+
+    Raises:
+        DurableConfigurationError: for a URL that is neither.
+    """
+
+    def __init__(self, pipeline: str, database_url: str | None = None) -> None:
+        if database_url is not None:
+            checked_url(database_url)
+        self.pipeline = pipeline[:255]
+        self._url = database_url
+
+    def __repr__(self) -> str:
+        return f"SQLRunJournal({self.pipeline!r})"
+
+    async def aload(self) -> list[dict[str, object]]:
+        """The pipeline's records, in order."""
+        tables = _tables(self._url)
+        table = tables.journal
+
+        def work(connection: sqlalchemy.Connection) -> list[dict[str, object]]:
+            query = table.select().where(table.c.pipeline == self.pipeline).order_by(table.c.id)
+            records: list[dict[str, object]] = []
+            for row in connection.execute(query).mappings():
+                record = json.loads(row["record"])
+                if isinstance(record, dict):
+                    records.append(record)
+            return records
+
+        return await asyncio.to_thread(tables.run, work, "read a batch run's journal")
+
+    async def aappend(self, record: Mapping[str, object]) -> None:
+        """Add a record (committed before this returns)."""
+        tables = _tables(self._url)
+        table = tables.journal
+        text = json.dumps(dict(record), separators=(",", ":"), ensure_ascii=False)
+
+        def work(connection: sqlalchemy.Connection) -> None:
+            connection.execute(table.insert().values(pipeline=self.pipeline, record=text))
+
+        await asyncio.to_thread(tables.run, work, "write a batch run's journal")
+
+    async def aclear(self) -> None:
+        """Drop the pipeline's records."""
+        tables = _tables(self._url)
+        table = tables.journal
+
+        def work(connection: sqlalchemy.Connection) -> None:
+            connection.execute(table.delete().where(table.c.pipeline == self.pipeline))
+
+        await asyncio.to_thread(tables.run, work, "clear a batch run's journal")

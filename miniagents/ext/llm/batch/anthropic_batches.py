@@ -1,0 +1,124 @@
+"""Anthropic's Message Batches for batch mode: the calls of ``anthropic_agent``.
+
+A batch is created with its requests (``{"custom_id", "params"}``, ``params`` the body of
+``POST /v1/messages``), of any models, and ends within 24 hours
+(``processing_status="ended"``); its results stream as JSONL: ``succeeded`` (the message),
+``errored`` (an error response: its type gives the HTTP status the request would have got
+alone), ``canceled`` or ``expired``. The API keeps no name on a batch, so a batch whose
+creation's answer was lost cannot be found again (:meth:`AnthropicBatchAPI.afind` says
+``None``): a crash in that instant submits its requests again after the restart.
+
+Limits: 100,000 requests and 256 MB per batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from miniagents.ext.llm.batch.api import (
+    BatchLimits,
+    BatchRequest,
+    BatchState,
+    OutcomeReason,
+    RequestOutcome,
+)
+
+__all__ = ["AnthropicBatchAPI"]
+
+_STATUSES: Mapping[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+"""The HTTP status of each error type (an errored result says the type, not the status)."""
+
+
+class AnthropicBatchAPI:
+    """Anthropic's Message Batches, for the calls of ``AnthropicProvider`` (see ``BatchAPI``)."""
+
+    name = "anthropic"
+    limits = BatchLimits(max_requests=100_000, max_bytes=256 * 1024 * 1024)
+
+    def accepts(self, provider: object) -> bool:
+        """Whether ``provider`` is ``anthropic_agent``'s."""
+        from miniagents.ext.llm.anthropic import AnthropicProvider
+
+        return type(provider) is AnthropicProvider
+
+    def client(self, options: Any) -> Any:
+        """The client ``anthropic_agent`` would use: ``async_client``, else the context's."""
+        from miniagents.ext.llm.anthropic import _client
+
+        return _client(options)
+
+    def capturing(self, client: Any, http_client: Any) -> Any:
+        """A copy of ``client`` sending through ``http_client``, without retries of its own."""
+        return client.with_options(http_client=http_client, max_retries=0)
+
+    def options_with(self, options: Any, client: Any) -> Any:
+        """``options`` with ``client`` (and the client's own retries and timeout)."""
+        return replace(options, async_client=client, max_retries=None, timeout=None)
+
+    def endpoint(self, path: str) -> str | None:
+        """``/v1/messages`` for a request to the Messages API."""
+        return "/v1/messages" if path.endswith("/messages") else None
+
+    def queue_key(self, endpoint: str, body: Mapping[str, Any]) -> Hashable:
+        """The endpoint: a batch may hold the requests of many models."""
+        return endpoint
+
+    def encode(self, custom_id: str, endpoint: str, body: Mapping[str, Any]) -> bytes:
+        """A request of the batch, as JSON."""
+        request = {"custom_id": custom_id, "params": body}
+        return json.dumps(request, separators=(",", ":"), ensure_ascii=False).encode()
+
+    async def asubmit(
+        self, client: Any, endpoint: str, requests: Sequence[BatchRequest], tag: str
+    ) -> str:
+        """Create the batch (the API keeps no tag)."""
+        batch = await client.messages.batches.create(
+            requests=[
+                {"custom_id": request.custom_id, "params": request.body} for request in requests
+            ]
+        )
+        return str(batch.id)
+
+    async def afind(self, client: Any, tag: str) -> str | None:
+        """``None``: the API keeps no tag to find a batch by."""
+        return None
+
+    async def aretrieve(self, client: Any, batch_id: str) -> BatchState:
+        """The batch now: ended once its ``processing_status`` is ``ended``."""
+        batch = await client.messages.batches.retrieve(batch_id)
+        status = str(batch.processing_status)
+        return BatchState(batch_id, status == "ended", status, batch)
+
+    async def aresults(self, client: Any, state: BatchState) -> AsyncIterator[RequestOutcome]:
+        """The results, as they stream."""
+        async for item in await client.messages.batches.results(state.batch_id):
+            result = item.result
+            kind = result.type
+            if kind == "succeeded":
+                body = result.message.model_dump(mode="json", exclude_unset=True)
+                yield RequestOutcome(item.custom_id, "succeeded", 200, body)
+            elif kind == "errored":
+                error = result.error.model_dump(mode="json", exclude_unset=True)
+                status = _STATUSES.get(str(result.error.error.type), 500)
+                yield RequestOutcome(item.custom_id, "errored", status, error)
+            else:
+                reason: OutcomeReason = "expired" if kind == "expired" else "cancelled"
+                yield RequestOutcome(item.custom_id, reason, message=f"the request {kind}")
+
+    async def acancel(self, client: Any, batch_id: str) -> None:
+        """Cancel the batch (``canceling``, then ``ended``)."""
+        await client.messages.batches.cancel(batch_id)

@@ -1,0 +1,149 @@
+"""OpenAI's Batch API for batch mode: the calls of ``openai_agent``, both of its APIs.
+
+A batch is a JSONL file uploaded with ``purpose="batch"`` (a line per request:
+``{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}``), then a batch
+made of it for one endpoint (Chat Completions, or the Responses API: ``/v1/responses``),
+within 24 hours, holding one model's requests; it carries the run's tag in its
+``metadata``, so that a batch whose creation's answer was lost is found again. Its results
+are two files: the output file (a line per request that got a 200) and the error file
+(the others: their HTTP error, or ``batch_expired`` / ``batch_cancelled``), read line by
+line. A batch that ``failed`` (its input refused) ran none of its requests.
+
+Limits: 50,000 requests and 200 MB per batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from miniagents.ext.llm.batch.api import (
+    BatchLimits,
+    BatchRequest,
+    BatchState,
+    OutcomeReason,
+    RequestOutcome,
+)
+
+__all__ = ["OpenAIBatchAPI"]
+
+_ENDPOINTS = {"/chat/completions": "/v1/chat/completions", "/responses": "/v1/responses"}
+"""The endpoints of ``openai_agent``'s APIs, by the end of a request's path."""
+
+_TAG = "miniagents_tag"
+"""The metadata key of the run's tag on a batch."""
+
+_UNRUN: dict[str, OutcomeReason] = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
+
+
+class OpenAIBatchAPI:
+    """OpenAI's files and batches, for the calls of ``OpenAIProvider`` (see ``BatchAPI``)."""
+
+    name = "openai"
+    limits = BatchLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024)
+
+    def accepts(self, provider: object) -> bool:
+        """Whether ``provider`` is ``openai_agent``'s."""
+        from miniagents.ext.llm.openai import OpenAIProvider
+
+        return type(provider) is OpenAIProvider
+
+    def client(self, options: Any) -> Any:
+        """The client ``openai_agent`` would use: ``async_client``, else the context's."""
+        from miniagents.ext.llm.openai import _client
+
+        return _client(options)
+
+    def capturing(self, client: Any, http_client: Any) -> Any:
+        """A copy of ``client`` sending through ``http_client``, without retries of its own."""
+        return client.with_options(http_client=http_client, max_retries=0)
+
+    def options_with(self, options: Any, client: Any) -> Any:
+        """``options`` with ``client`` (and the client's own retries and timeout)."""
+        return replace(options, async_client=client, max_retries=None, timeout=None)
+
+    def endpoint(self, path: str) -> str | None:
+        """``/v1/chat/completions`` or ``/v1/responses``, by the end of ``path``."""
+        return next((end for tail, end in _ENDPOINTS.items() if path.endswith(tail)), None)
+
+    def queue_key(self, endpoint: str, body: Mapping[str, Any]) -> Hashable:
+        """The endpoint and the model: a batch holds the requests of one model."""
+        return (endpoint, str(body.get("model")))
+
+    def encode(self, custom_id: str, endpoint: str, body: Mapping[str, Any]) -> bytes:
+        """A line of the input file."""
+        line = {"custom_id": custom_id, "method": "POST", "url": endpoint, "body": body}
+        return json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+    async def asubmit(
+        self, client: Any, endpoint: str, requests: Sequence[BatchRequest], tag: str
+    ) -> str:
+        """Upload the input file, then create the batch (tagged)."""
+        content = b"".join(request.line for request in requests)
+        uploaded = await client.files.create(file=(f"{tag}.jsonl", content), purpose="batch")
+        batch = await client.batches.create(
+            input_file_id=uploaded.id,
+            endpoint=endpoint,
+            completion_window="24h",
+            metadata={_TAG: tag},
+        )
+        return str(batch.id)
+
+    async def afind(self, client: Any, tag: str) -> str | None:
+        """The batch tagged ``tag`` among the latest 100 (its metadata says)."""
+        page = await client.batches.list(limit=100)
+        seen = 0
+        async for batch in page:
+            if (batch.metadata or {}).get(_TAG) == tag:
+                return str(batch.id)
+            seen += 1
+            if seen >= 100:
+                break
+        return None
+
+    async def aretrieve(self, client: Any, batch_id: str) -> BatchState:
+        """The batch now: ended once ``completed``, ``expired``, ``cancelled`` or ``failed``."""
+        batch = await client.batches.retrieve(batch_id)
+        ended = batch.status in ("completed", "expired", "cancelled", "failed")
+        failure = None
+        if batch.status == "failed":
+            errors = getattr(getattr(batch, "errors", None), "data", None) or ()
+            failure = "; ".join(str(error.message) for error in errors) or "the batch failed"
+        return BatchState(batch_id, ended, str(batch.status), batch, failure)
+
+    async def aresults(self, client: Any, state: BatchState) -> AsyncIterator[RequestOutcome]:
+        """The lines of the output file, then the error file's."""
+        batch = state.handle
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            async with client.files.with_streaming_response.content(file_id) as response:
+                async for line in response.iter_lines():
+                    if line.strip():
+                        yield _outcome(json.loads(line))
+
+    async def acancel(self, client: Any, batch_id: str) -> None:
+        """Cancel the batch (``cancelling``, then ``cancelled``)."""
+        await client.batches.cancel(batch_id)
+
+
+def _outcome(line: Mapping[str, Any]) -> RequestOutcome:
+    """The outcome of a line of an output or error file."""
+    custom_id = str(line.get("custom_id"))
+    response = line.get("response")
+    if isinstance(response, Mapping) and response.get("status_code") is not None:
+        status = int(response["status_code"])
+        body = response.get("body")
+        return RequestOutcome(
+            custom_id,
+            "succeeded" if status == 200 else "errored",
+            status,
+            body if isinstance(body, Mapping) else {},
+        )
+    error = line.get("error") or {}
+    code = str(error.get("code"))
+    return RequestOutcome(
+        custom_id, _UNRUN.get(code, "failed"), message=str(error.get("message") or code)
+    )

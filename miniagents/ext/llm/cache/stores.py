@@ -1,0 +1,268 @@
+"""Where a call cache keeps its recorded calls: in memory, or in a SQLite file (the default).
+
+A recorded call is a request (:mod:`~miniagents.ext.llm.cache.keys`) and the reply it got,
+as it streamed: its text tokens, tool calls (start, then argument pieces), refusal pieces
+and its ``Finish`` (finish reason, tokens, model, response id), in order, as JSON::
+
+    [["text", "It "], ["text", "is 5."], ["finish", {"reason": "stop", "input_tokens": 12, ...}]]
+
+A store is a :class:`CallStore`: :class:`MemoryCallStore` (a bounded dictionary, for one
+process), :class:`SQLiteCallStore` (a file, shared by the processes that open it: a test
+suite's recordings), or ``miniagents.ext.dbos.SQLCallStore`` (the database of durable runs,
+or any Postgres or SQLite URL, through SQLAlchemy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.provider import Finish, LLMEvent, Refusal, ToolCallDelta, ToolCallStart
+
+__all__ = [
+    "CallStore",
+    "MemoryCallStore",
+    "RecordedCall",
+    "SQLiteCallStore",
+    "events_from_json",
+    "events_to_json",
+]
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """A call as a cache keeps it: its request, and the events of the reply it got.
+
+    Attributes:
+        key: The request's key (see ``request_key``).
+        request: The request, canonically (see ``canonical_request``).
+        events: The reply's events, in order, ending with its ``Finish``.
+        recorded_at: When it was recorded (seconds since the epoch).
+    """
+
+    key: str
+    request: Mapping[str, Any]
+    events: tuple[LLMEvent, ...]
+    recorded_at: float
+
+    @property
+    def provider(self) -> str:
+        """The request's provider."""
+        return str(self.request.get("provider"))
+
+    @property
+    def model(self) -> str:
+        """The request's model."""
+        return str(self.request.get("model"))
+
+
+class CallStore(Protocol):
+    """Where a call cache keeps its recorded calls."""
+
+    async def aget(self, key: str) -> RecordedCall | None:
+        """The call recorded under ``key``, if any."""
+        ...
+
+    async def aput(self, recorded: RecordedCall) -> None:
+        """Keep ``recorded`` (in place of one of the same key)."""
+        ...
+
+    async def acandidates(self, provider: str, model: str, limit: int) -> list[RecordedCall]:
+        """Recorded calls to compare a missing one with, at most ``limit``.
+
+        Those of the provider and model first, the latest first, then others.
+        """
+        ...
+
+    async def aclear(self) -> None:
+        """Forget every recorded call."""
+        ...
+
+
+def events_to_json(events: Sequence[LLMEvent]) -> list[list[Any]]:
+    """The events of a reply as JSON values (signs of life, empty texts, left out)."""
+    shown: list[list[Any]] = []
+    for event in events:
+        if isinstance(event, str):
+            if event:
+                shown.append(["text", event])
+        elif isinstance(event, ToolCallStart):
+            shown.append(["call", event.call_id, event.tool_name])
+        elif isinstance(event, ToolCallDelta):
+            shown.append(["arguments", event.call_id, event.text])
+        elif isinstance(event, Refusal):
+            shown.append(["refusal", event.text])
+        else:
+            shown.append(["finish", asdict(event)])
+    return shown
+
+
+def events_from_json(shown: Sequence[Sequence[Any]]) -> tuple[LLMEvent, ...]:
+    """The events that :func:`events_to_json` wrote.
+
+    Raises:
+        LLMConfigurationError: for a record that is not one (a store that holds something
+            else).
+    """
+    events: list[LLMEvent] = []
+    for item in shown:
+        kind = item[0] if item else None
+        if kind == "text":
+            events.append(str(item[1]))
+        elif kind == "call":
+            events.append(ToolCallStart(str(item[1]), str(item[2])))
+        elif kind == "arguments":
+            events.append(ToolCallDelta(str(item[1]), str(item[2])))
+        elif kind == "refusal":
+            events.append(Refusal(str(item[1])))
+        elif kind == "finish" and isinstance(item[1], Mapping):
+            known = {name: value for name, value in item[1].items() if name in _FINISH_FIELDS}
+            events.append(Finish(**known))
+        else:
+            raise LLMConfigurationError(
+                f"A call cache's store holds an event it cannot read: {item!r:.80}. Is it the "
+                "store of a call cache (of this version of MiniAgents)? Clear it, or give the "
+                "cache another one."
+            )
+    return tuple(events)
+
+
+_FINISH_FIELDS = frozenset(Finish.__dataclass_fields__)
+
+
+class MemoryCallStore:
+    """Recorded calls in this process's memory: the ``max_entries`` used last.
+
+    Args:
+        max_entries: How many calls it keeps, at most (the one used longest ago goes
+            first); ``None``: no limit.
+    """
+
+    def __init__(self, max_entries: int | None = 10_000) -> None:
+        self.max_entries = max_entries
+        self._calls: OrderedDict[str, RecordedCall] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    async def aget(self, key: str) -> RecordedCall | None:
+        """The call recorded under ``key``, if any (it becomes the latest used)."""
+        recorded = self._calls.get(key)
+        if recorded is not None:
+            self._calls.move_to_end(key)
+        return recorded
+
+    async def aput(self, recorded: RecordedCall) -> None:
+        """Keep ``recorded``; the one used longest ago goes if it is full."""
+        self._calls[recorded.key] = recorded
+        self._calls.move_to_end(recorded.key)
+        while self.max_entries is not None and len(self._calls) > self.max_entries:
+            self._calls.popitem(last=False)
+
+    async def acandidates(self, provider: str, model: str, limit: int) -> list[RecordedCall]:
+        """The calls of ``provider`` and ``model`` first, the latest first, then others."""
+        latest = list(reversed(self._calls.values()))
+        alike = [each for each in latest if each.provider == provider and each.model == model]
+        others = [each for each in latest if each not in alike]
+        return [*alike, *others][:limit]
+
+    async def aclear(self) -> None:
+        """Forget every call."""
+        self._calls.clear()
+
+
+class SQLiteCallStore:
+    """Recorded calls in a SQLite file, which processes may share (WAL journal).
+
+    Args:
+        path: The file (made with its folder when first opened).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteCallStore({str(self.path)!r})"
+
+    async def aget(self, key: str) -> RecordedCall | None:
+        """The call recorded under ``key``, if any."""
+        rows = await self._run(
+            "SELECT key, request, events, recorded_at FROM llm_calls WHERE key = ?", (key,)
+        )
+        return _recorded(rows[0]) if rows else None
+
+    async def aput(self, recorded: RecordedCall) -> None:
+        """Keep ``recorded`` (in place of one of the same key)."""
+        await self._run(
+            "INSERT OR REPLACE INTO llm_calls "
+            "(key, provider, model, request, events, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                recorded.key,
+                recorded.provider,
+                recorded.model,
+                json.dumps(recorded.request, ensure_ascii=False),
+                json.dumps(events_to_json(recorded.events), ensure_ascii=False),
+                recorded.recorded_at,
+            ),
+        )
+
+    async def acandidates(self, provider: str, model: str, limit: int) -> list[RecordedCall]:
+        """The calls of ``provider`` and ``model`` first, the latest first, then others."""
+        rows = await self._run(
+            "SELECT key, request, events, recorded_at FROM llm_calls "
+            "ORDER BY (provider = ? AND model = ?) DESC, recorded_at DESC LIMIT ?",
+            (provider, model, limit),
+        )
+        return [_recorded(row) for row in rows]
+
+    async def aclear(self) -> None:
+        """Forget every call."""
+        await self._run("DELETE FROM llm_calls", ())
+
+    def close(self) -> None:
+        """Close the file (it opens again at the next use)."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    async def _run(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        return await asyncio.to_thread(self._execute, sql, parameters)
+
+    def _execute(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            connection = self._connection
+            if connection is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute(_CREATE)
+                connection.execute(_INDEX)
+                self._connection = connection
+            with connection:
+                return connection.execute(sql, parameters).fetchall()
+
+
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS llm_calls (key TEXT PRIMARY KEY, provider TEXT NOT NULL, "
+    "model TEXT NOT NULL, request TEXT NOT NULL, events TEXT NOT NULL, recorded_at REAL NOT NULL)"
+)
+_INDEX = "CREATE INDEX IF NOT EXISTS llm_calls_by_model ON llm_calls (provider, model, recorded_at)"
+
+
+def _recorded(row: tuple[Any, ...]) -> RecordedCall:
+    key, request, events, recorded_at = row
+    return RecordedCall(
+        str(key), json.loads(request), events_from_json(json.loads(events)), float(recorded_at)
+    )

@@ -1,0 +1,225 @@
+"""Anthropic's Message Batches API, as the fake LLM server speaks it.
+
+::
+
+    POST   /v1/messages/batches               {"requests": [{"custom_id", "params"}, ...]}
+    GET    /v1/messages/batches/{id}          the batch: processing_status, request_counts,
+                                              results_url once ended
+    GET    /v1/messages/batches/{id}/results  JSONL: {"custom_id", "result": {"type": ...}}
+    POST   /v1/messages/batches/{id}/cancel
+    DELETE /v1/messages/batches/{id}          an ended batch
+    GET    /v1/messages/batches               the batches, the latest first (limit, after_id)
+
+A request whose ``custom_id`` repeats, or does not match ``^[a-zA-Z0-9_-]{1,64}$``, makes
+the whole create a 400, as the API does. Each request runs as ``_batches`` runs it; a
+result is ``succeeded`` (its ``message``), ``errored`` (an ``error`` response: the type
+and message the endpoint would have answered alone), ``canceled`` or ``expired``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from miniagents.testing._anthropic_wire import AnthropicWire
+from miniagents.testing._batches import (
+    EXPIRY_SECONDS,
+    BatchRequest,
+    FakeBatch,
+    FakeBatches,
+    Unanswered,
+)
+from miniagents.testing._http import Exchange
+from miniagents.testing._wire import dumps
+
+__all__ = ["AnthropicBatchAPI"]
+
+_BATCH = re.compile(r"/v1/messages/batches/([^/]+)(/results|/cancel)?")
+_CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+
+class AnthropicBatchAPI:
+    """Answers the Message Batches requests of a fake server."""
+
+    provider = "anthropic"
+
+    def __init__(self, batches: FakeBatches) -> None:
+        self._batches = batches
+        self._wire = AnthropicWire()
+
+    @staticmethod
+    def handles(route: str) -> bool:
+        """Whether ``route`` (a path) is the API's."""
+        return route == "/v1/messages/batches" or bool(_BATCH.fullmatch(route))
+
+    def answer(
+        self,
+        exchange: Exchange,
+        method: str,
+        route: str,
+        query: str,
+        headers: Mapping[str, str],
+        raw_body: bytes,
+    ) -> None:
+        """Answer one request of the API (a 404 for a method or an id it does not have)."""
+        base = f"http://{headers.get('host', '127.0.0.1')}"
+        try:
+            status, payload = self._answer(method, route, query, raw_body, base)
+        except Unanswered:  # the batch is made; its maker never hears of it
+            exchange.wait(None)
+            return
+        if isinstance(payload, bytes):
+            head = {"Content-Type": "application/binary", "Content-Length": str(len(payload))}
+            exchange.send_head(status, head)
+            exchange.write(payload)
+            return
+        exchange.send_body(status, dumps(payload), {"request-id": "req_fake_batches"})
+
+    def _answer(
+        self, method: str, route: str, query: str, raw_body: bytes, base: str
+    ) -> tuple[int, dict[str, Any] | bytes]:
+        if route == "/v1/messages/batches":
+            if method == "POST":
+                return self._create(raw_body, base)
+            if method == "GET":
+                return 200, self._list(query, base)
+        found = _BATCH.fullmatch(route)
+        if found is not None:
+            batch_id, action = found[1], found[2]
+            if action is None and method == "GET":
+                failing = self._batches.take_look_failure()
+                if failing is not None:
+                    return failing, self._error(failing, "The batch could not be read.")
+                batch = self._batches.look(batch_id)
+                return (200, _batch_object(batch, base)) if batch else self._missing(batch_id)
+            if action is None and method == "DELETE":
+                return self._delete(batch_id)
+            if action == "/cancel" and method == "POST":
+                batch = self._batches.cancel(batch_id)
+                if batch is None:
+                    return self._missing(batch_id)
+                return 200, _batch_object(batch, base)
+            if action == "/results" and method == "GET":
+                return self._results(batch_id)
+        return 404, self._error(404, f"Unknown request {method} {route}.")
+
+    def _create(self, raw_body: bytes, base: str) -> tuple[int, dict[str, Any] | bytes]:
+        refused = self._batches.take_refusal()
+        if refused is not None:
+            status, message = refused
+            return status, self._wire.error_body(status, message, "req_fake_batches")
+        try:
+            body = json.loads(raw_body)
+        except ValueError:
+            return 400, self._error(400, "The body is not JSON.")
+        given = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(given, list) or not given:
+            return 400, self._error(400, "requests: a batch needs at least one request.")
+        requests: list[BatchRequest] = []
+        seen: set[str] = set()
+        for number, request in enumerate(given):
+            custom_id = request.get("custom_id") if isinstance(request, dict) else None
+            params = request.get("params") if isinstance(request, dict) else None
+            if not isinstance(custom_id, str) or not _CUSTOM_ID.fullmatch(custom_id):
+                return 400, self._error(
+                    400, f"requests.{number}.custom_id: must match ^[a-zA-Z0-9_-]{{1,64}}$."
+                )
+            if custom_id in seen:
+                return 400, self._error(
+                    400, f"requests.{number}.custom_id: {custom_id!r} is used twice."
+                )
+            if not isinstance(params, dict):
+                return 400, self._error(400, f"requests.{number}.params: must be an object.")
+            seen.add(custom_id)
+            requests.append(BatchRequest(custom_id, params))
+        batch = self._batches.create("anthropic", "/v1/messages", requests, self._wire)
+        if batch.unanswered:
+            raise Unanswered
+        return 200, _batch_object(batch, base, fresh=True)
+
+    def _list(self, query: str, base: str) -> dict[str, Any]:
+        params = parse_qs(query)
+        limit = int(params.get("limit", ["20"])[0])
+        after = params.get("after_id", [None])[0]
+        listed = self._batches.listed("anthropic")
+        if after is not None:
+            ids = [batch.id for batch in listed]
+            listed = listed[ids.index(after) + 1 :] if after in ids else []
+        page = listed[:limit]
+        return {
+            "data": [_batch_object(batch, base) for batch in page],
+            "has_more": len(listed) > limit,
+            "first_id": page[0].id if page else None,
+            "last_id": page[-1].id if page else None,
+        }
+
+    def _delete(self, batch_id: str) -> tuple[int, dict[str, Any] | bytes]:
+        batch = self._batches.delete(batch_id)
+        if batch is None:
+            return self._missing(batch_id)
+        if not batch.ended:
+            return 400, self._error(400, "A batch must end before it is deleted: cancel it.")
+        return 200, {"id": batch_id, "type": "message_batch_deleted"}
+
+    def _results(self, batch_id: str) -> tuple[int, dict[str, Any] | bytes]:
+        batch = next((each for each in self._batches.created if each.id == batch_id), None)
+        if batch is None:
+            return self._missing(batch_id)
+        if not batch.ended:
+            return 400, self._error(400, "The batch has not ended: its results are not ready.")
+        lines = []
+        for request in batch.requests:
+            result = batch.results.get(request.custom_id)
+            if result is None or result.kind == "expired":
+                outcome: dict[str, Any] = {"type": "expired"}
+            elif result.kind == "canceled":
+                outcome = {"type": "canceled"}
+            elif result.kind == "succeeded":
+                outcome = {"type": "succeeded", "message": result.body}
+            else:
+                outcome = {"type": "errored", "error": result.body}
+            lines.append(dumps({"custom_id": request.custom_id, "result": outcome}))
+        return 200, b"\n".join(lines) + b"\n"
+
+    def _missing(self, batch_id: str) -> tuple[int, dict[str, Any]]:
+        return 404, self._error(404, f"No message batch {batch_id!r}.")
+
+    def _error(self, status: int, message: str) -> dict[str, Any]:
+        return self._wire.error_body(status, message, "req_fake_batches")
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _batch_object(batch: FakeBatch, base: str, *, fresh: bool = False) -> dict[str, Any]:
+    """The batch as the API shows it (``fresh``: as created, before any look)."""
+    ended = batch.ended and not fresh
+    counts = batch.counts()
+    processing = 0 if ended else len(batch.requests)
+    if batch.ending is None:
+        status = "canceling" if batch.cancel_asked else "in_progress"
+    else:
+        status = "ended" if ended else "in_progress"
+    return {
+        "id": batch.id,
+        "type": "message_batch",
+        "processing_status": status,
+        "request_counts": {
+            "processing": processing,
+            "succeeded": counts["succeeded"] if ended else 0,
+            "errored": counts["errored"] if ended else 0,
+            "canceled": counts["canceled"] if ended else 0,
+            "expired": (counts["expired"] if ended else 0),
+        },
+        "ended_at": _iso(batch.ended_at or batch.created_at) if ended else None,
+        "created_at": _iso(batch.created_at),
+        "expires_at": _iso(batch.created_at + EXPIRY_SECONDS),
+        "archived_at": None,
+        "cancel_initiated_at": _iso(batch.created_at) if batch.cancel_asked else None,
+        "results_url": f"{base}/v1/messages/batches/{batch.id}/results" if ended else None,
+    }

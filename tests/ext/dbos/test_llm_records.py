@@ -1,0 +1,85 @@
+"""The LLM layer's records in a SQL database: a call cache's recordings and a batch run's journal,
+on SQLite and on a real Postgres (SQLAlchemy), shared by the caches and runs that open it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from miniagents.ext.dbos import SQLCallStore, SQLRunJournal, use_database
+from miniagents.ext.dbos.errors import DurableConfigurationError
+from miniagents.ext.llm.cache import RecordedCall
+from miniagents.ext.llm.provider import Finish, ToolCallDelta, ToolCallStart
+
+
+def _recorded(key: str, model: str, text: str, at: float) -> RecordedCall:
+    request = {"provider": "openai", "model": model, "messages": [{"role": "user", "text": text}]}
+    events = (
+        "It ",
+        "is.",
+        ToolCallStart("c1", "add"),
+        ToolCallDelta("c1", '{"a": 1}'),
+        Finish("stop", 10, 2, model=model, response_id="r-1", batch_id="b-1"),
+    )
+    return RecordedCall(key, request, events, at)
+
+
+async def test_a_sql_call_store_keeps_recorded_calls_with_every_event(database_url: str) -> None:
+    store = SQLCallStore(database_url)
+    now = time.time()
+    first = _recorded("k1", "m-1", "one", now - 10)
+    await store.aput(first)
+    await store.aput(_recorded("k2", "m-2", "two", now - 5))
+    await store.aput(_recorded("k3", "m-1", "three", now))
+    assert await store.aget("k1") == first
+    assert await store.aget("none") is None
+    replaced = _recorded("k1", "m-1", "one again", now + 1)
+    await store.aput(replaced)
+    assert await store.aget("k1") == replaced
+    candidates = await store.acandidates("openai", "m-1", 10)
+    assert [each.key for each in candidates] == ["k1", "k3", "k2"]  # the model's first, latest
+    assert [each.key for each in await store.acandidates("openai", "m-1", 1)] == ["k1"]
+    again = SQLCallStore(database_url)  # another store of the same database sees them
+    assert await again.aget("k3") is not None
+    await again.aclear()
+    assert await store.acandidates("openai", "m-1", 10) == []
+
+
+async def test_a_sql_run_journal_keeps_each_pipelines_records_in_order(database_url: str) -> None:
+    one = SQLRunJournal("PIPE>ONE", database_url)
+    two = SQLRunJournal("PIPE>TWO", database_url)
+    assert await one.aload() == []
+    await one.aappend({"kind": "submitting", "tag": "t1", "requests": [["k", "c"]]})
+    await two.aappend({"kind": "submitting", "tag": "t9"})
+    await one.aappend({"kind": "submitted", "tag": "t1", "batch": "b-1"})
+    assert await SQLRunJournal("PIPE>ONE", database_url).aload() == [
+        {"kind": "submitting", "tag": "t1", "requests": [["k", "c"]]},
+        {"kind": "submitted", "tag": "t1", "batch": "b-1"},
+    ]
+    await one.aclear()
+    assert await one.aload() == []
+    assert await two.aload() == [{"kind": "submitting", "tag": "t9"}]
+
+
+async def test_without_a_url_they_use_the_database_of_durable_runs(tmp_path: object) -> None:
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    use_database(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+    try:
+        await SQLRunJournal("P").aappend({"kind": "submitting", "tag": "t"})
+        assert await SQLRunJournal("P", f"sqlite:///{tmp_path / 'runs.sqlite'}").aload() == [
+            {"kind": "submitting", "tag": "t"}
+        ]
+    finally:
+        from miniagents.ext.dbos import DEFAULT_DATABASE_URL
+
+        use_database(DEFAULT_DATABASE_URL)
+
+
+def test_a_url_that_cannot_hold_them_is_refused() -> None:
+    with pytest.raises(DurableConfigurationError):
+        SQLCallStore("mysql://somewhere/db")
+    with pytest.raises(DurableConfigurationError):
+        SQLRunJournal("P", "sqlite:///:memory:")

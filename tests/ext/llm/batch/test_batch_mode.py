@@ -1,0 +1,676 @@
+"""Batch mode: a pipeline's calls of models through the real SDKs' batch APIs, against the fake
+server over HTTP: the replies, several steps per agent, flushing, failures, budgets, resuming."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import aclosing
+from typing import Any, Literal
+
+import anthropic
+import openai
+import pytest
+
+from miniagents import InteractionContext, MiniAgents, miniagent, pipeline
+from miniagents.ext.llm.anthropic import AnthropicMessage, anthropic_agent
+from miniagents.ext.llm.batch import BatchMode, FileJournal
+from miniagents.ext.llm.errors import (
+    BudgetExceededError,
+    LLMBatchError,
+    LLMRequestError,
+)
+from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage
+from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
+from miniagents.ext.llm.pricing import cost_usd
+from miniagents.ext.llm.usage import Budget, charged_to
+from miniagents.miniagents import MiniAgent
+from miniagents.operators import map_agent
+from miniagents.pipeline import ItemResult, Pipeline
+from miniagents.testing import FakeLLMServer, ToolCall, VirtualClock, manual_time, scripted_agent
+from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
+
+Api = Literal["chat", "responses", "anthropic"]
+APIS: tuple[Api, ...] = ("chat", "responses", "anthropic")
+MODELS = {"chat": "gpt-4o-mini", "responses": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+PRICES = {"chat": "openai", "responses": "openai", "anthropic": "anthropic"}
+
+
+class MemoryJournal:
+    """A ``RunJournal`` in memory, that keeps every record it was given and when."""
+
+    def __init__(self, records: list[dict[str, object]] | None = None) -> None:
+        self.records: list[dict[str, object]] = list(records or [])
+        self.appended: list[dict[str, object]] = []
+        self.times: list[float] = []
+        self.cleared = 0
+        self.changed = asyncio.Event()
+
+    async def aload(self) -> list[dict[str, object]]:
+        return list(self.records)
+
+    async def aappend(self, record: Mapping[str, object]) -> None:
+        self.records.append(dict(record))
+        self.appended.append(dict(record))
+        self.times.append(asyncio.get_running_loop().time())
+        self.changed.set()
+
+    async def aclear(self) -> None:
+        self.records.clear()
+        self.cleared += 1
+
+    def kinds(self) -> list[object]:
+        return [record["kind"] for record in self.appended]
+
+    async def await_kind(self, kind: str) -> None:
+        async def wait() -> None:
+            while kind not in self.kinds():
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(wait(), WAIT)
+
+
+_CLIENTS: list[Any] = []
+"""The SDK clients the test made (closed after it)."""
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    while _CLIENTS:
+        await _CLIENTS.pop().close()
+
+
+def _agent(api: Api, server: FakeLLMServer, **options: Any) -> MiniAgent[..., Any]:
+    if api == "anthropic":
+        client: Any = anthropic.AsyncAnthropic(base_url=server.anthropic_base_url, api_key="test")
+        _CLIENTS.append(client)
+        options.setdefault("model", MODELS[api])
+        return anthropic_agent.fork(async_client=client, **options)
+    client = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="test")
+    _CLIENTS.append(client)
+    if api == "responses":
+        options["api"] = "responses"
+    options.setdefault("model", MODELS[api])
+    return openai_agent.fork(async_client=client, **options)
+
+
+def _mode(**given: Any) -> BatchMode:
+    given.setdefault("poll_interval", 0.005)
+    given.setdefault("idle_wait", 0)
+    given.setdefault("max_wait", 3600)  # flushed by count, bytes or idleness, never by time
+    given.setdefault("journal", MemoryJournal())
+    return BatchMode(**given)
+
+
+async def _run(
+    agent: MiniAgent[..., Any] | list[MiniAgent[..., Any]],
+    items: list[str],
+    mode: BatchMode,
+    **options: Any,
+) -> list[ItemResult[str, Any]]:
+    options.setdefault("max_concurrency", max(1, len(items)))
+    async with MiniAgents():
+        return [result async for result in pipeline(agent, items, batch=mode, **options)]
+
+
+def _live_calls(server: FakeLLMServer) -> list[str]:
+    """The paths of the live calls of models the server got (not its batch APIs')."""
+    return [
+        request.path
+        for request in server.requests
+        if request.path.endswith(("/chat/completions", "/responses", "/messages"))
+    ]
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_every_item_gets_its_reply_from_one_batch_at_the_batch_price(
+    api: Api,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(usage=(1000, 100), times=3)  # each echoes its item
+    journal = MemoryJournal()
+    mode = _mode(journal=journal)
+    results = await _run(_agent(api, fake_llm), ["It is A.", "It is B.", "It is C."], mode)
+
+    assert [str(result.get()[-1]) for result in results] == ["It is A.", "It is B.", "It is C."]
+    (batch,) = fake_llm.batches.created
+    assert batch.endpoint == {"chat": "/v1/chat/completions", "responses": "/v1/responses"}.get(
+        api, "/v1/messages"
+    )
+    assert len(batch.requests) == 3
+    assert all(not request.body.get("stream") for request in batch.requests)
+    assert not _live_calls(fake_llm)
+    live = cost_usd(MODELS[api], results[0].get()[-1].usage, PRICES[api])
+    assert live is not None
+    for result in results:
+        (reply,) = result.get()
+        assert type(reply) is (AnthropicMessage if api == "anthropic" else OpenAIMessage)
+        assert reply.usage is not None
+        assert reply.usage.input_tokens == 1000
+        assert reply.usage.output_tokens == 100
+        assert reply.usage.cost_usd == pytest.approx(live / 2)
+    progress = mode.progress
+    assert (progress.requests, progress.answered, progress.failed) == (3, 3, 0)
+    assert (progress.batches_submitted, progress.batches_running, progress.batches_done) == (
+        1,
+        0,
+        1,
+    )
+    assert progress.saved_usd == pytest.approx(3 * live / 2)
+    assert journal.kinds() == ["submitting", "submitted"]
+    assert journal.appended[1]["batch"] == batch.id
+    assert journal.records == []
+    assert journal.cleared == 1
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_an_agent_with_a_tool_loop_has_its_next_call_in_a_later_batch(
+    api: Api,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    fake_llm.reply(tool_calls=[ToolCall("add", {"a": 2, "b": 3}, id="c1")])
+    fake_llm.reply(["It is 5."])
+    mode = _mode()
+    (result,) = await _run(_agent(api, fake_llm, tools=[add]), ["2 + 3?"], mode)
+
+    called, answered, said = result.get()
+    assert isinstance(called, LLMToolCallMessage)
+    assert called.arguments == {"a": 2, "b": 3}
+    assert isinstance(answered, LLMToolResultMessage)
+    assert str(answered) == "5"
+    assert str(said) == "It is 5."
+    first, second = fake_llm.batches.created
+    assert len(first.requests) == len(second.requests) == 1
+    assert "5" in str(second.requests[0].body)  # the tool's result went back to the model
+    assert mode.progress.batches_done == 2
+    assert not _live_calls(fake_llm)
+
+
+async def test_a_chain_of_agents_has_each_call_in_its_own_batch(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(["drafted"], for_model="drafter", times=2)
+    fake_llm.reply(["checked"], for_model="checker", times=2)
+    first = _agent("chat", fake_llm, alias="DRAFT", model="drafter")
+    second = _agent("chat", fake_llm, alias="CHECK", model="checker")
+    results = await _run([first, second], ["one", "two"], _mode())
+    assert [str(result.get()[-1]) for result in results] == ["checked", "checked"]
+    drafts, checks = fake_llm.batches.created
+    assert [request.body["model"] for request in drafts.requests] == ["drafter", "drafter"]
+    assert [request.body["messages"][-1] for request in checks.requests] == [
+        {"role": "assistant", "content": "drafted"}
+    ] * 2  # the draft went on to the second agent
+
+
+async def test_a_queue_is_flushed_when_it_holds_max_requests(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    items = [f"item {index}" for index in range(5)]
+    results = await _run(_agent("chat", fake_llm), items, _mode(max_requests=2))
+    assert [str(result.get()[-1]) for result in results] == items
+    assert sorted(len(batch.requests) for batch in fake_llm.batches.created) == [1, 2, 2]
+
+
+async def test_a_queue_is_flushed_before_it_would_hold_more_than_max_bytes(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    items = ["aaaa", "bbbb", "cccc"]
+    probe = await _run(_agent("chat", fake_llm), ["zzzz"], _mode())  # one line's size
+    (probe_batch,) = fake_llm.batches.created
+    assert probe[0].ok
+    content = fake_llm.batches.files[probe_batch.input_file_id or ""][2]
+    line = len(content)
+    results = await _run(_agent("chat", fake_llm), items, _mode(max_bytes=line + line // 2))
+    assert [str(result.get()[-1]) for result in results] == items
+    assert [len(batch.requests) for batch in fake_llm.batches.created[1:]] == [1, 1, 1]
+
+
+async def test_a_request_larger_than_a_batch_takes_fails_its_item_alone(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    results = await _run(_agent("chat", fake_llm), ["short", "long " * 200], _mode(max_bytes=600))
+    assert str(results[0].get()[-1]) == "short"
+    error = results[1].error
+    assert isinstance(error, LLMBatchError)
+    assert error.reason == "failed"
+    assert error.batch_id is None
+    assert "bytes, more than a batch takes" in str(error)
+
+
+async def test_a_queue_is_flushed_once_its_oldest_request_waited_max_wait(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    gate = asyncio.Event()
+    llm = _agent("chat", fake_llm)
+
+    @miniagent
+    async def gated(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        if text == "late":  # runs, and waits for the test, before it calls the model
+            await gate.wait()
+        ctx.reply(llm.inquire(text))
+
+    journal = MemoryJournal()
+    mode = BatchMode(max_wait=60, idle_wait=0, poll_interval=5, journal=journal)
+    with manual_time() as clock:
+        async with MiniAgents():
+            run = asyncio.ensure_future(
+                _collect(pipeline(gated, ["early", "late"], batch=mode, max_concurrency=2))
+            )
+            await _until(lambda: mode.progress.requests == 1)  # (the clock stands still)
+            clock.advance(59.5)
+            for _ in range(100):
+                await asyncio.sleep(0)
+            assert journal.kinds() == []  # "late" runs and calls nothing: no flush yet
+            clock.advance(0.5)
+            await journal.await_kind("submitted")
+            assert journal.times[0] == pytest.approx(clock.start + 60.0)
+            gate.set()  # "late" calls now: every item waits, so its queue goes at once
+            await _until(lambda: mode.progress.batches_submitted == 2)
+            assert [len(batch.requests) for batch in fake_llm.batches.created] == [1, 1]
+            await _until_looked(clock, fake_llm, fake_llm.batches.created[-1].id)
+            results = await run
+    assert [str(result.get()[-1]) for result in results] == ["early", "late"]
+
+
+@pytest.mark.parametrize(("idle_wait", "sizes"), [(1.0, [2]), (0.0, [1, 1])])
+async def test_an_item_that_starts_within_idle_wait_joins_the_batch(
+    idle_wait: float,
+    sizes: list[int],
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    gate = asyncio.Event()
+
+    async def items() -> AsyncIterator[str]:
+        yield "first"
+        await gate.wait()  # the second comes half a second after the first waits
+        yield "second"
+
+    mode = BatchMode(max_wait=3600, idle_wait=idle_wait, poll_interval=5, journal=None)
+    with manual_time() as clock:
+        async with MiniAgents():
+            agent = _agent("chat", fake_llm)
+            run = asyncio.ensure_future(_collect(pipeline(agent, items(), batch=mode)))
+            await _until(lambda: mode.progress.requests == 1)
+            clock.advance(0.5)
+            gate.set()
+            await _until(lambda: mode.progress.requests == 2)
+            clock.advance(0.5)
+            await _until(lambda: mode.progress.batches_submitted == len(sizes))
+            await _until_looked(clock, fake_llm, fake_llm.batches.created[-1].id)
+            results = await run
+    assert [str(result.get()[-1]) for result in results] == ["first", "second"]
+    assert [len(batch.requests) for batch in fake_llm.batches.created] == sizes
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Let the loop run (the clock standing still) until ``condition`` holds."""
+    deadline = time.monotonic() + WAIT  # (a bound on a bug's hang, in the wall's time)
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        await asyncio.sleep(0)
+
+
+async def _collect(run: Pipeline[str, Any]) -> list[ItemResult[str, Any]]:
+    async with aclosing(run.__aiter__()) as results:
+        return [result async for result in results]
+
+
+async def test_a_call_waiting_in_a_batch_is_kept_alive_past_its_stall_timeout(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.batches.hold()
+    mode = BatchMode(max_wait=1, idle_wait=0, poll_interval=1000, journal=None)
+    # (the SDK's own timeout out of the way: the clock moves while a request is in flight)
+    agent = _agent("chat", fake_llm, stall_timeout=5, timeout=1e6)
+    with manual_time() as clock:
+        async with MiniAgents():
+            run = asyncio.ensure_future(_collect(pipeline(agent, ["x"], batch=mode)))
+            await _until(lambda: mode.progress.batches_submitted == 1)  # its poller waits
+            (batch,) = fake_llm.batches.created
+            for _ in range(300):  # 300 s in the batch: 60 times its stall timeout, a second
+                clock.advance(1)  # at a time (a jump past its stall timeout would be a stall)
+                for _ in range(5):
+                    await asyncio.sleep(0)
+            assert not run.done()
+            fake_llm.batches.release()
+            await _until_looked(clock, fake_llm, batch.id)  # at 1,000 s, the poller's look
+            (result,) = await run
+    assert str(result.get()[-1]) == "x"
+
+
+async def _until_looked(clock: VirtualClock, server: FakeLLMServer, batch_id: str) -> None:
+    """Move the clock on, a second at a time, until the batch is looked at once more."""
+    looks = server.batches.get(batch_id).looks
+    deadline = time.monotonic() + WAIT
+    while server.batches.get(batch_id).looks == looks:
+        assert time.monotonic() < deadline, "the batch was never looked at"
+        clock.advance(1)
+        await asyncio.sleep(0)
+
+
+async def test_an_http_error_of_one_request_is_its_items_error_as_it_would_be_live(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(["fine"])
+    fake_llm.fail(400, message="Bad request of the batch.")
+    results = await _run(_agent("chat", fake_llm), ["a", "b"], _mode(retry="batch", retries=3))
+    assert str(results[0].get()[-1]) == "fine"
+    assert isinstance(results[1].error, LLMRequestError)
+    assert "Bad request of the batch." in str(results[1].error)
+    assert len(fake_llm.batches.created) == 1  # a 400 is not tried again
+
+
+async def test_a_request_that_got_a_server_error_goes_in_the_next_batch(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.fail(500)
+    fake_llm.reply(["second time"])
+    mode = _mode(retry="batch", retries=1)
+    (result,) = await _run(_agent("chat", fake_llm), ["a"], mode)
+    assert str(result.get()[-1]) == "second time"
+    assert len(fake_llm.batches.created) == 2
+    assert (mode.progress.failed, mode.progress.retried, mode.progress.answered) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("api", ["chat", "anthropic"])
+async def test_an_expired_request_is_its_items_error_when_it_may_not_be_tried_again(
+    api: Api,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.batches.expire_next(after=1)
+    results = await _run(_agent(api, fake_llm), ["ran", "expired"], _mode(retry="none"))
+    assert str(results[0].get()[-1]) == "ran"
+    error = results[1].error
+    assert isinstance(error, LLMBatchError)
+    (batch,) = fake_llm.batches.created
+    assert (error.reason, error.batch_id) == ("expired", batch.id)
+    assert "expired before the provider ran it" in str(error)
+
+
+async def test_an_expired_request_is_made_live_when_the_mode_says_so(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.batches.expire_next(after=0)
+    fake_llm.reply(["live ", "reply"], usage=(1000, 100))
+    mode = _mode(retry="live")
+    (result,) = await _run(_agent("chat", fake_llm), ["x"], mode)
+    (reply,) = result.get()
+    assert str(reply) == "live reply"
+    (live,) = [request for request in fake_llm.requests if request.path.endswith("/completions")]
+    assert live.stream  # made as the agent makes it: streamed
+    assert reply.usage.cost_usd == pytest.approx(cost_usd(MODELS["chat"], reply.usage, "openai"))
+    assert mode.progress.retried == 1
+
+
+async def test_a_batch_that_failed_as_a_whole_fails_each_of_its_items(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.batches.fail_next("The input file is not valid.")
+    results = await _run(_agent("chat", fake_llm), ["a", "b"], _mode(retry="batch"))
+    for result in results:
+        assert isinstance(result.error, LLMBatchError)
+        assert result.error.reason == "failed"
+        assert "The input file is not valid." in str(result.error)
+    assert len(fake_llm.batches.created) == 1  # not tried again
+
+
+@pytest.mark.parametrize("api", ["chat", "anthropic"])
+async def test_a_batch_that_could_not_be_created_fails_its_items_with_the_providers_error(
+    api: Api,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.batches.refuse_next_create(400, message="Batches are not enabled.")
+    journal = MemoryJournal()
+    results = await _run(_agent(api, fake_llm), ["a", "b"], _mode(journal=journal))
+    for result in results:
+        assert isinstance(result.error, LLMRequestError)
+        assert "Batches are not enabled." in str(result.error)
+    assert fake_llm.batches.created == []
+    assert journal.kinds() == ["submitting", "abandoned"]
+
+
+async def test_a_batch_that_cannot_be_read_five_times_in_a_row_fails_its_items(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake_llm.batches.fail_looks(5)
+    with caplog.at_level(logging.WARNING, logger="miniagents"):
+        (result,) = await _run(_agent("chat", fake_llm), ["a"], _mode())
+    error = result.error
+    assert isinstance(error, LLMBatchError)
+    (batch,) = fake_llm.batches.created
+    assert (error.reason, error.batch_id) == ("failed", batch.id)
+    assert "its batch could not be read" in str(error)
+    looks = [record for record in caplog.records if "could not look at the batch" in record.message]
+    assert len(looks) == 5
+
+
+async def test_a_batch_read_again_after_a_failed_look_gives_its_replies(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.batches.fail_looks(2)
+    (result,) = await _run(_agent("anthropic", fake_llm), ["a"], _mode())
+    assert str(result.get()[-1]) == "a"
+
+
+async def test_a_budget_refuses_a_call_before_it_is_queued_and_charges_the_batch_price(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(["one"], usage=(1000, 100), times=3)
+    budget = Budget(max_requests=2)
+    with charged_to(budget):
+        results = await _run(_agent("chat", fake_llm), ["a", "b", "c"], _mode(), max_concurrency=1)
+    assert [result.ok for result in results] == [True, True, False]
+    assert isinstance(results[2].error, BudgetExceededError)
+    assert sum(len(batch.requests) for batch in fake_llm.batches.created) == 2
+    batch_price = cost_usd(MODELS["chat"], results[0].get()[-1].usage, "openai", batch=True)
+    assert batch_price is not None
+    assert budget.usage.cost_usd == pytest.approx(2 * batch_price)
+    assert budget.usage.requests == 2
+
+
+async def test_map_agent_runs_in_batch_mode_too(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    import reactivex
+
+    mode = _mode()
+    async with MiniAgents():
+        source = reactivex.from_iterable(["a", "b", "c"])
+        results: list[ItemResult[str, Any]] = []
+        done = asyncio.Event()
+        source.pipe(map_agent(_agent("chat", fake_llm), batch=mode, max_concurrency=3)).subscribe(
+            on_next=results.append, on_completed=done.set, on_error=lambda _: done.set()
+        )
+        await asyncio.wait_for(done.wait(), WAIT)
+    assert [str(result.get()[-1]) for result in results] == ["a", "b", "c"]
+    assert [len(batch.requests) for batch in fake_llm.batches.created] == [3]
+
+
+async def test_identical_requests_of_a_run_are_separate_requests_of_the_batch(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(["first"])
+    fake_llm.reply(["second"])
+    results = await _run(_agent("chat", fake_llm), ["same", "same"], _mode())
+    assert sorted(str(result.get()[-1]) for result in results) == ["first", "second"]
+    (batch,) = fake_llm.batches.created
+    assert len(set(batch.custom_ids)) == 2
+
+
+async def test_a_provider_without_a_batch_api_is_called_live_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    agent = scripted_agent("one", "two")
+    with caplog.at_level(logging.WARNING, logger="miniagents"):
+        results = await _run(agent, ["a", "b"], _mode(), max_concurrency=1)
+    assert [str(result.get()[-1]) for result in results] == ["one", "two"]
+    warnings = [record for record in caplog.records if "makes the calls of" in record.message]
+    assert len(warnings) == 1
+
+
+async def test_the_progress_bar_shows_the_batches_and_the_money_saved(
+    capsys: pytest.CaptureFixture[str],
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(usage=(1000, 100), times=2)
+    mode = _mode()
+    results = await _run(_agent("chat", fake_llm), ["a", "b"], mode, progress=True)
+    assert all(result.ok for result in results)
+    drawn = capsys.readouterr().err
+    assert "2/2" in drawn
+    assert f"batches 1 submitted, 0 running, 1 done, saved ${mode.progress.saved_usd:.4f}" in drawn
+    assert mode.progress.saved_usd > 0
+
+
+# -- resuming ------------------------------------------------------------------------------
+
+
+async def _interrupted_run(
+    agent: MiniAgent[..., Any], items: list[str], journal: MemoryJournal, server: FakeLLMServer
+) -> None:
+    """Run the pipeline until its batch is created (and noted, unless its creation stalls),
+    then cancel it, as Ctrl+C would."""
+    mode = _mode(journal=journal)
+    async with MiniAgents():
+        run = asyncio.ensure_future(
+            _collect(pipeline(agent, items, batch=mode, max_concurrency=len(items)))
+        )
+        await server.batches.wait_created_async(1, WAIT)
+        if not server.batches.created[0].unanswered:
+            await journal.await_kind("submitted")
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+
+@pytest.mark.parametrize("stalled", [False, True], ids=["noted", "creation-unanswered"])
+async def test_a_run_started_again_takes_its_replies_from_the_batches_of_the_one_before(
+    stalled: bool,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.batches.hold()
+    if stalled:  # the batch is made, and the run never hears of it (killed right then)
+        fake_llm.batches.stall_next_create()
+    journal = MemoryJournal()
+    items = ["a", "b", "c"]
+    await _interrupted_run(_agent("chat", fake_llm), items, journal, fake_llm)
+    assert journal.cleared == 0  # interrupted: kept for the next run
+    assert journal.kinds() == ["submitting"] if stalled else ["submitting", "submitted"]
+    (batch,) = fake_llm.batches.created
+    assert not batch.cancel_asked  # left running, for the next run
+    fake_llm.batches.release()
+
+    again = MemoryJournal(journal.records)
+    results = await _run(_agent("chat", fake_llm), items, _mode(journal=again))
+    assert [str(result.get()[-1]) for result in results] == items
+    assert fake_llm.batches.created == [batch]  # no request submitted twice
+    assert again.records == []  # completed: cleared
+
+
+async def test_a_run_started_again_pays_only_for_the_calls_not_made_before(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    fake_llm.batches.hold()
+    fake_llm.reply(tool_calls=[ToolCall("add", {"a": 2, "b": 3}, id="c1")])
+    fake_llm.reply(["It is 5."])
+    journal = MemoryJournal()
+    agent = _agent("chat", fake_llm, tools=[add])
+    await _interrupted_run(agent, ["2 + 3?"], journal, fake_llm)
+    fake_llm.batches.release()
+    again = MemoryJournal(journal.records)
+    (result,) = await _run(_agent("chat", fake_llm, tools=[add]), ["2 + 3?"], _mode(journal=again))
+    assert str(result.get()[-1]) == "It is 5."
+    first, second = fake_llm.batches.created  # the first call's batch, once; the answer's
+    assert "5" in str(second.requests[0].body)
+    assert len(first.requests) == len(second.requests) == 1
+
+
+async def test_an_anthropic_batch_whose_creation_was_not_answered_is_submitted_again(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.batches.hold()
+    fake_llm.batches.stall_next_create()
+    journal = MemoryJournal()
+    await _interrupted_run(_agent("anthropic", fake_llm), ["a"], journal, fake_llm)
+    fake_llm.batches.release()
+    again = MemoryJournal(journal.records)
+    (result,) = await _run(_agent("anthropic", fake_llm), ["a"], _mode(journal=again))
+    assert str(result.get()[-1]) == "a"  # not lost; the API could not tell it was made
+    assert len(fake_llm.batches.created) == 2
+
+
+async def test_leaving_the_loop_early_cancels_the_batches_of_the_run(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.batches.hold()
+    journal = MemoryJournal()
+    mode = _mode(journal=journal)
+
+    @miniagent
+    async def first_done(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        ctx.reply("done" if text == "quick" else llm.inquire(text))
+
+    llm = _agent("chat", fake_llm)
+    async with MiniAgents():
+        run = pipeline(first_done, ["quick", "slow"], batch=mode, ordered=False)
+        async with aclosing(run.__aiter__()) as results:
+            assert str((await anext(results)).get()[-1]) == "done"
+            await journal.await_kind("submitted")
+    (batch,) = fake_llm.batches.created
+    assert batch.cancel_asked
+    assert journal.cleared == 1
+
+
+async def test_a_loop_left_with_break_cancels_the_batches_before_the_context_exits(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.batches.hold()
+    journal = MemoryJournal()
+    mode = _mode(journal=journal)
+
+    @miniagent
+    async def first_done(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        ctx.reply("done" if text == "quick" else llm.inquire(text))
+
+    llm = _agent("chat", fake_llm)
+    async with MiniAgents():
+        # no aclosing: the generator is collected at the break, and closed by the loop
+        async for result in pipeline(first_done, ["quick", "slow"], batch=mode, ordered=False):
+            assert str(result.get()[-1]) == "done"
+            await journal.await_kind("submitted")
+            break
+    # the context's exit waited for the run to end, its batch mode's close included
+    (batch,) = fake_llm.batches.created
+    assert batch.cancel_asked
+    assert journal.cleared == 1
+
+
+async def test_the_file_journal_skips_a_record_cut_short_and_appends_after_it(
+    tmp_path: Any,
+) -> None:
+    journal = FileJournal(tmp_path / "run.jsonl")
+    assert await journal.aload() == []
+    await journal.aappend({"kind": "submitting", "tag": "t1"})
+    with journal.path.open("a", encoding="utf-8") as file:
+        file.write('{"kind": "submitted", "ta')  # a crash in the middle of a write
+    await journal.aappend({"kind": "abandoned", "tag": "t1"})
+    assert await journal.aload() == [
+        {"kind": "submitting", "tag": "t1"},
+        {"kind": "abandoned", "tag": "t1"},
+    ]
+    await journal.aclear()
+    assert not journal.path.exists()

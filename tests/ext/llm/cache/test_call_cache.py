@@ -1,0 +1,424 @@
+"""The call cache: a call's recorded reply replayed token by token, typed as the live one, at no
+cost; modes, stores, invalidation, identical calls in flight, misses that name the change."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from miniagents import MiniAgents, pipeline
+from miniagents.ext.llm.anthropic import AnthropicMessage, anthropic_agent
+from miniagents.ext.llm.batch import BatchMode
+from miniagents.ext.llm.cache import (
+    CallCache,
+    MemoryCallStore,
+    RecordedCall,
+    SQLiteCallStore,
+    canonical_request,
+    request_key,
+)
+from miniagents.ext.llm.errors import LLMCacheMissError, LLMRequestError
+from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage
+from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
+from miniagents.ext.llm.pricing import cost_usd
+from miniagents.ext.llm.prompt import PromptText
+from miniagents.ext.llm.provider import Finish, LLMCall
+from miniagents.ext.llm.usage import Budget, charged_to, usage_totals
+from miniagents.messages.image import ImagePart
+from miniagents.miniagents import MiniAgent
+from miniagents.testing import FakeLLMServer, ToolCall
+from tests.ext.llm.test_gemini_bedrock import BEDROCK, GEMINI, Native
+from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
+from tests.fakes.tracing import Traces, traces  # noqa: F401
+
+_CLIENTS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    while _CLIENTS:
+        await _CLIENTS.pop().close()
+
+
+def _openai(server: FakeLLMServer, **options: Any) -> MiniAgent[..., Any]:
+    client = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="test", max_retries=0)
+    _CLIENTS.append(client)
+    options.setdefault("model", "gpt-4o-mini")
+    return openai_agent.fork(async_client=client, **options)
+
+
+def _anthropic(server: FakeLLMServer, **options: Any) -> MiniAgent[..., Any]:
+    client = anthropic.AsyncAnthropic(base_url=server.anthropic_base_url, api_key="test")
+    _CLIENTS.append(client)
+    return anthropic_agent.fork(model="claude-haiku-4-5", async_client=client, **options)
+
+
+def _calls(server: FakeLLMServer) -> int:
+    return sum(request.path.endswith(("/completions", "/messages")) for request in server.requests)
+
+
+async def _tokens(agent: MiniAgent[..., Any], prompt: str) -> tuple[list[str], Any]:
+    """The tokens of the reply's answer as a reader sees them, and the answer."""
+    reply = agent.inquire(prompt)
+    async for promise in reply:
+        tokens = [token async for token in promise]
+        answer = await promise
+    return tokens, answer
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_a_recorded_call_is_replayed_token_by_token_typed_as_live_at_no_cost(
+    provider: str,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(["It ", "is ", "five."], usage=(1000, 100))
+    agent = _openai(fake_llm) if provider == "openai" else _anthropic(fake_llm)
+    cache = CallCache(MemoryCallStore())
+    async with MiniAgents():
+        with cache.active():
+            live_tokens, live = await _tokens(agent, "2 + 3?")
+            tokens, replayed = await _tokens(agent, "2 + 3?")
+        totals = usage_totals()
+    assert _calls(fake_llm) == 1
+    assert tokens == live_tokens == ["It ", "is ", "five."]
+    assert (
+        type(replayed)
+        is type(live)
+        is (OpenAIMessage if provider == "openai" else AnthropicMessage)
+    )
+    assert replayed.finish_reason == live.finish_reason
+    assert replayed.usage is not None
+    assert live.usage is not None
+    assert (replayed.usage.input_tokens, replayed.usage.output_tokens) == (1000, 100)
+    assert replayed.usage.cost_usd == 0.0
+    assert live.usage.cost_usd is not None
+    assert live.usage.cost_usd > 0
+    assert totals.cost_usd == pytest.approx(live.usage.cost_usd)  # the replay added no cost
+    assert cache.stats.hits == 1
+    assert cache.stats.misses == 1
+    assert cache.stats.recorded == 1
+
+
+@pytest.mark.parametrize("native", [GEMINI, BEDROCK], ids=["gemini", "bedrock"])
+async def test_a_call_of_any_provider_is_replayed_typed_as_live_at_no_cost(
+    native: Native,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    native.environment(fake_llm, monkeypatch)
+    fake_llm.reply(["It ", "is ", "five."], usage=(1000, 100))
+    cache = CallCache(MemoryCallStore())
+    async with MiniAgents():
+        with cache.active():
+            live = await native.ask("2 + 3?")
+            requests = len(fake_llm.requests)
+            replayed = await native.ask("2 + 3?")
+    assert len(fake_llm.requests) == requests  # no request for the replay
+    assert (live[-1].text, replayed[-1].text) == ("It is five.", "It is five.")
+    assert type(replayed[-1]) is type(live[-1]) is native.message_class
+    assert replayed[-1].usage is not None
+    assert live[-1].usage is not None
+    assert (replayed[-1].usage.input_tokens, replayed[-1].usage.output_tokens) == (1000, 100)
+    assert replayed[-1].usage.cost_usd == 0.0
+    assert live[-1].usage.cost_usd is not None
+    assert live[-1].usage.cost_usd > 0
+    assert (cache.stats.hits, cache.stats.recorded) == (1, 1)
+
+
+async def test_a_tool_loop_is_replayed_call_by_call_and_its_tools_run_again(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    ran: list[tuple[int, int]] = []
+
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        ran.append((a, b))
+        return a + b
+
+    fake_llm.reply(tool_calls=[ToolCall("add", {"a": 2, "b": 3}, id="c1")])
+    fake_llm.reply(["It is 5."])
+    agent = _openai(fake_llm, tools=[add])
+    cache = CallCache(MemoryCallStore())
+    async with MiniAgents():
+        with cache.active():
+            live = await agent.inquire("2 + 3?")
+            replayed = await agent.inquire("2 + 3?")
+    assert _calls(fake_llm) == 2  # the live run's two calls; none for the replay
+    assert [type(message) for message in replayed] == [type(message) for message in live]
+    assert isinstance(replayed[0], LLMToolCallMessage)
+    assert replayed[0].call_id == "c1"
+    assert isinstance(replayed[1], LLMToolResultMessage)
+    assert str(replayed[1]) == "5"
+    assert str(replayed[2]) == "It is 5."
+    assert ran == [(2, 3), (2, 3)]
+    assert cache.stats.hits == 2
+
+
+async def test_a_replay_only_cache_names_the_nearest_recording_and_the_change(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    agent = _openai(fake_llm, system="Answer in French.")
+    store = MemoryCallStore()
+    async with MiniAgents():
+        with CallCache(store).active():
+            await agent.inquire("What is the capital of Spain?")
+        with CallCache(store, mode="replay").active():
+            replayed = await agent.inquire("What is the capital of Spain?")
+            with pytest.raises(LLMCacheMissError) as caught:
+                await agent.inquire("What is the capital of Italy?")
+    assert str(replayed[-1]) == "What is the capital of Spain?"  # (the fake echoes)
+    assert _calls(fake_llm) == 1  # the miss made no request
+    error = caught.value
+    assert error.nearest is not None
+    assert error.nearest != error.key
+    assert '-   "text": "What is the capital of Spain?"' in error.diff
+    assert '+   "text": "What is the capital of Italy?"' in error.diff
+    assert error.diff in str(error)
+    assert "mode 'record' or 'read_through'" in str(error)
+
+
+async def test_a_replay_only_cache_without_recordings_says_so() -> None:
+    agent = openai_agent.fork(model="gpt-4o-mini", async_client=None)
+    async with MiniAgents():
+        with (
+            CallCache(MemoryCallStore(), mode="replay").active(),
+            pytest.raises(LLMCacheMissError, match="It has no recording at all") as caught,
+        ):
+            await agent.inquire("hi")  # no key in the environment, and no request made
+    assert caught.value.nearest is None
+    assert caught.value.diff == ""
+
+
+async def test_record_mode_makes_every_call_and_keeps_the_latest_reply(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(["old"])
+    fake_llm.reply(["new"])
+    agent = _openai(fake_llm)
+    store = MemoryCallStore()
+    async with MiniAgents():
+        with CallCache(store, mode="record").active():
+            await agent.inquire("q")
+            await agent.inquire("q")
+        with CallCache(store, mode="replay").active():
+            replayed = await agent.inquire("q")
+    assert _calls(fake_llm) == 2
+    assert str(replayed[-1]) == "new"
+    assert len(store) == 1
+
+
+async def test_a_failed_call_is_not_recorded(fake_llm: FakeLLMServer) -> None:  # noqa: F811
+    fake_llm.fail(400, message="No.")
+    fake_llm.reply(["yes"])
+    agent = _openai(fake_llm)
+    cache = CallCache(MemoryCallStore())
+    async with MiniAgents():
+        with cache.active():
+            with pytest.raises(LLMRequestError):
+                await agent.inquire("q")
+            again = await agent.inquire("q")
+    assert str(again[-1]) == "yes"
+    assert _calls(fake_llm) == 2
+    assert cache.stats.recorded == 1
+
+
+async def test_two_identical_calls_in_flight_make_one_request(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(["shared ", "reply"], pause_after=1)
+    agent = _openai(fake_llm)
+    cache = CallCache(MemoryCallStore())
+    async with MiniAgents():
+        with cache.active():
+            first = agent.inquire("same")
+            second = agent.inquire("same")
+            first.start()
+            second.start()
+            paused = await fake_llm.wait_paused_async(0, WAIT)
+            paused.resume()
+            one, two = await asyncio.wait_for(asyncio.gather(first, second), WAIT)
+    assert str(one[-1]) == str(two[-1]) == "shared reply"
+    assert _calls(fake_llm) == 1
+    assert cache.stats.shared == 1
+    assert cache.stats.misses == 1
+
+
+async def test_a_call_waiting_for_an_identical_one_that_fails_makes_it_itself(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.fail(500)
+    fake_llm.reply(["second try"])
+    agent = _openai(fake_llm)
+    cache = CallCache(MemoryCallStore())
+    async with MiniAgents():
+        with cache.active():
+            first = agent.inquire("same")
+            second = agent.inquire("same")
+            first.start()
+            second.start()
+            results = await asyncio.wait_for(
+                asyncio.gather(first, second, return_exceptions=True), WAIT
+            )
+    assert isinstance(results[0], Exception)
+    assert str(results[1][-1]) == "second try"  # type: ignore[index]
+    assert _calls(fake_llm) == 2
+
+
+async def test_an_old_recording_or_another_namespace_is_a_miss(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(["fresh"], times=2)
+    agent = _openai(fake_llm)
+    store = MemoryCallStore()
+    call = LLMCall(
+        model="gpt-4o-mini", stream=True, system=None, messages=(PromptText("user", "q"),)
+    )
+    provider = openai_agent_provider()
+    request = canonical_request(provider, call)
+    old = RecordedCall(request_key(request), request, ("stale", Finish("stop")), time.time() - 100)
+    await store.aput(old)
+    async with MiniAgents():
+        with CallCache(store).active():  # no max_age: the old one is good
+            assert str((await agent.inquire("q"))[-1]) == "stale"
+        with CallCache(store, max_age=10).active():
+            assert str((await agent.inquire("q"))[-1]) == "fresh"
+        with CallCache(store, namespace="v2").active():
+            assert str((await agent.inquire("q"))[-1]) == "fresh"
+    assert _calls(fake_llm) == 2
+
+
+def openai_agent_provider() -> object:
+    from miniagents.ext.llm.openai import OpenAIProvider
+
+    return OpenAIProvider()
+
+
+def test_the_key_is_the_request_not_how_it_is_streamed_nor_its_option_order() -> None:
+    provider = openai_agent_provider()
+    image = ImagePart(data=b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    messages = (PromptText("user", "What is it?", (image,)),)
+    one = LLMCall("m", True, "sys", messages, {"temperature": 0.1, "max_tokens": 5})
+    two = LLMCall("m", False, "sys", messages, {"max_tokens": 5, "temperature": 0.1})
+    other = LLMCall("m", True, "sys", messages, {"max_tokens": 6, "temperature": 0.1})
+    key = request_key(canonical_request(provider, one))
+    assert key == request_key(canonical_request(provider, two))
+    assert key != request_key(canonical_request(provider, other))
+    assert key != request_key(canonical_request(provider, one), namespace="other")
+    shown = canonical_request(provider, one)["messages"][0]["images"][0]
+    assert set(shown) == {"media_type", "detail", "sha256"}  # the bytes hashed, not kept
+    secret = LLMCall("m", True, None, messages, {"extra_headers": {"x-api-key": "sk-secret"}})
+    other = LLMCall("m", True, None, messages, {"extra_headers": {"x-api-key": "sk-other"}})
+    request = canonical_request(provider, secret)
+    assert "sk-secret" not in str(request)  # kept as a hash
+    assert request_key(request) != request_key(canonical_request(provider, other))
+
+
+async def test_a_sqlite_store_keeps_the_recordings_for_another_cache(
+    tmp_path: Path,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    path = tmp_path / "calls.sqlite"
+    agent = _openai(fake_llm)
+    async with MiniAgents():
+        with CallCache(path).active():
+            await agent.inquire("kept?")
+        store = SQLiteCallStore(path)
+        try:
+            with CallCache(store, mode="replay").active():
+                replayed = await agent.inquire("kept?")
+            assert len(await store.acandidates("openai", "gpt-4o-mini", 10)) == 1
+            await CallCache(store).aclear()
+            assert await store.acandidates("openai", "gpt-4o-mini", 10) == []
+        finally:
+            store.close()
+    assert str(replayed[-1]) == "kept?"
+    assert _calls(fake_llm) == 1
+
+
+async def test_a_replayed_call_is_marked_cached_in_its_span(
+    traces: Traces,  # noqa: F811
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    agent = _openai(fake_llm)
+    async with MiniAgents():
+        with CallCache(MemoryCallStore()).active():
+            await agent.inquire("traced")
+            await agent.inquire("traced")
+    live, replayed = traces.named("chat gpt-4o-mini")
+    assert live.attributes is not None
+    assert replayed.attributes is not None
+    assert "miniagents.llm.cached" not in live.attributes
+    assert replayed.attributes["miniagents.llm.cached"] is True
+    assert (
+        replayed.attributes["gen_ai.usage.input_tokens"]
+        == live.attributes["gen_ai.usage.input_tokens"]
+    )
+
+
+async def test_a_budget_counts_a_replayed_calls_tokens_at_no_cost(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(["x"], usage=(1000, 100))
+    agent = _openai(fake_llm)
+    budget = Budget()
+    async with MiniAgents():
+        with CallCache(MemoryCallStore()).active(), charged_to(budget):
+            live = await agent.inquire("q")
+            await agent.inquire("q")
+    price = cost_usd("gpt-4o-mini", live[-1].usage, "openai")
+    assert budget.usage.requests == 2
+    assert budget.usage.input_tokens == 2000
+    assert budget.usage.cost_usd == pytest.approx(price)
+
+
+async def test_a_cached_batch_pipeline_replays_instead_of_queueing(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    agent = _openai(fake_llm)
+    cache = CallCache(MemoryCallStore())
+    items = ["a", "b"]
+
+    async def run() -> list[str]:
+        mode = BatchMode(poll_interval=0.005, max_wait=3600, idle_wait=0, journal=None)
+        async with MiniAgents():
+            with cache.active():
+                return [
+                    str(result.get()[-1])
+                    async for result in pipeline(agent, items, batch=mode, max_concurrency=2)
+                ]
+
+    assert await run() == items
+    assert await run() == items
+    assert len(fake_llm.batches.created) == 1  # the second run replayed both calls
+    assert cache.stats.hits == 2
+
+
+def test_a_cache_refuses_arguments_it_cannot_work_with() -> None:
+    from miniagents.ext.llm.errors import LLMConfigurationError
+
+    with pytest.raises(LLMConfigurationError, match="mode"):
+        CallCache(MemoryCallStore(), mode="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(LLMConfigurationError, match="max_age"):
+        CallCache(MemoryCallStore(), max_age=0)
+    with pytest.raises(LLMConfigurationError, match="store"):
+        CallCache(42)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_cache_given_no_store_keeps_its_recordings_in_the_default_file(in_tmp: Path) -> None:
+    cache = CallCache()
+    assert isinstance(cache.store, SQLiteCallStore)
+    assert cache.store.path == Path("miniagents_llm_calls.sqlite")
