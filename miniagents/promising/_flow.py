@@ -53,6 +53,7 @@ watch (:mod:`miniagents.promising._deadlock`): every wait here parks its task th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 import weakref
@@ -649,10 +650,8 @@ def schedule_reconsider(core: FlowCore) -> None:
         # never started by a consumer of its own (a sink fed by a flattening): its producers
         # upstream may wait on the loop running here (a finalizer on another thread has
         # none: nobody there waits, and the next release will see the change)
-        try:
+        with contextlib.suppress(RuntimeError):  # (no running loop here)
             asyncio.get_running_loop().call_soon(flow.reconsider, core)
-        except RuntimeError:
-            pass
         return
     try:
         if threading.get_ident() == core.thread:
