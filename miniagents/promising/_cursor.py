@@ -19,7 +19,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeVar
 
-from miniagents.promising._replay import ReplayCore, recheck_closed
+from miniagents.promising._giving_up import recheck_closed
+from miniagents.promising._replay import ReplayCore
 
 __all__ = ["PieceIterator"]
 

@@ -62,7 +62,7 @@ from typing import Any, Protocol
 
 from miniagents.promising._deadlock import park, unpark
 from miniagents.promising._waitfor import Room
-from miniagents.promising.errors import ReplayWindowError
+from miniagents.promising.errors import ReplayWindowError, StreamOverflowError
 from miniagents.promising.limits import Overflow, StreamLimits, checked_overflow
 
 __all__ = [
@@ -98,6 +98,8 @@ class FlowCore(Protocol):
 
     @property
     def observers(self) -> tuple[tuple[Any, ...], ...]: ...
+
+    def fail(self, error: BaseException) -> None: ...
 
 
 class HasPosition(Protocol):
@@ -586,6 +588,27 @@ class Flow:
         """Stop exerting pressure for good (the context is exiting), waking every producer."""
         self.unpaced = True
         self.recheck(core)
+
+    def overflows(self, core: FlowCore) -> bool:
+        """Apply the overflow policy to a piece of a hot source that found no room.
+
+        Returns whether to drop the piece (the policy ``error`` ends the stream, so the
+        piece is dropped too).
+        """
+        if self.overflow == "drop_newest":
+            return True
+        if self.overflow == "drop_oldest":
+            self.skip_oldest(core)
+            return False
+        core.fail(
+            StreamOverflowError(
+                f"A hot source outran the consumers of {self.what}: a piece came while "
+                f"{self.high_water} pieces were waiting for the slowest one, and the overflow "
+                "policy is 'error'. Consume it faster, raise the high_water_mark, or choose "
+                "overflow='buffer', 'drop_oldest' or 'drop_newest'."
+            )
+        )
+        return True
 
     def skip_oldest(self, core: FlowCore) -> None:
         """Make the slowest consumers skip the oldest piece they have not read."""

@@ -109,15 +109,15 @@ def _wake_readers_first() -> None:
     """Put the tasks a reply core wakes at the front of the loop's ready queue (``front``)."""
     from miniagents.promising import _replay
 
-    wake = _replay.ReplayCore._wake
+    wake = _replay.wake  # (the record wakes its waiters with it: see _waiting)
 
-    def front(self: Any) -> None:
+    def front(core: Any) -> None:
         ready = asyncio.get_running_loop()._ready  # type: ignore[attr-defined]
         before = len(ready)
-        wake(self)
+        wake(core)
         ready.rotate(len(ready) - before)
 
-    _replay.ReplayCore._wake = front  # type: ignore[method-assign]
+    _replay.wake = front
 
 
 async def _run(
