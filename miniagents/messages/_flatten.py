@@ -33,7 +33,6 @@ from miniagents.messages._collect import (
     Segment,
     collect,
     is_message,
-    known_message_class,
 )
 from miniagents.messages.message_promise import MessagePromise, _ReadyMessagePromise
 from miniagents.promising.lowlevel import (
@@ -43,6 +42,7 @@ from miniagents.promising.lowlevel import (
     ReplayObservable,
     core_of,
     follow_outside,
+    pieces_are,
     pull,
 )
 from miniagents.promising.streamed_promise import StreamedPromise
@@ -139,7 +139,7 @@ class Flattener:
         self.observer = observer
         self.to_core = isinstance(observer, ReplayCore)  # fed on its loop's thread: accept()
         # where emit passes a promise otherwise: a nested flattening's straight to its
-        # parent's emit (what _Inner.on_next does, one call less per message)
+        # parent's emit (its _Inner reports only the end), any other observer's on_next
         self.forward: Callable[[MessagePromise], None] = (
             observer.parent.emit if isinstance(observer, _Inner) else observer.on_next
         )
@@ -201,11 +201,7 @@ class Flattener:
 
     def emit(self, promise: MessagePromise) -> None:
         """Pass one message promise on (telling ``on_message`` first, if there is one)."""
-        # (a ready message's light promise, when on_message wants streaming ones only:
-        # MessageSequenceAppender._adopt's own first test, inline, which spares its call)
-        if self.on_message is not None and (
-            self.ready_too or type(promise) is not _ReadyMessagePromise
-        ):
+        if self.on_message is not None:
             self.on_message(promise)
         if self.to_core:
             core: ReplayCore[MessagePromise] = self.observer  # type: ignore[assignment]
@@ -225,10 +221,8 @@ class Flattener:
         if isinstance(item, MessagePromise):  # the fast paths: no list, no collect()
             self.push_one(item)
             return
-        # is_message's answer, looked up here (a source's every item is asked)
-        if known_message_class(type(item)) or is_message(item):
-            # MessagePromise.of_message's promise, made without binding the classmethod
-            self.push_one(_ReadyMessagePromise(item))  # type: ignore[arg-type]
+        if is_message(item):
+            self.push_one(MessagePromise.of_message(item))  # type: ignore[arg-type]
             return
         queue = self._queue()
         before = len(queue)
@@ -355,8 +349,7 @@ class Flattener:
             core = segment.core
         else:
             core = None
-        # (pieces_are(core, MessagePromise), inline: a call less per part followed)
-        if core is not None and core.piece_type is MessagePromise:
+        if core is not None and pieces_are(core, MessagePromise):
             # a message sequence: its pieces are flat already, take them directly
             callbacks = self.callbacks
             if callbacks is None:

@@ -282,13 +282,14 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             AppenderClosedError: if the sequence has ended.
         """
         record = self._record
+        # inline: the common cases, a str or a complete message, without _check_open(),
+        # is_message(), MessagePromise.of_text / of_message (the promise collect() makes of
+        # them, made here) nor _push_one() (nothing to adopt, only on_message to tell if it
+        # wants complete messages too): W4 makes 17 % more calls and 13 % more opcodes per
+        # message without it (tests/benchmarks/README.md, 'Inlined copies')
         if record.done:
             self._check_open()
-        # the common cases, a complete message or a str (is_message's answer, looked up
-        # here): no list, and nothing to adopt but telling on_message if it wants
-        # complete ones too; the promise is what collect() makes of them
-        # (MessagePromise.of_message / of_text), made without binding the classmethods
-        known = known_message_class(type(messages))
+        known = known_message_class(type(messages))  # (is_message's answer, if it knows)
         if known:
             promise: MessagePromise = _ReadyMessagePromise(messages)  # type: ignore[arg-type]
         elif type(messages) is str:
@@ -316,7 +317,10 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         if flattener is not None:
             flattener.push_one(promise)  # after what waits in it
             return
-        if self._adopting:  # nothing waits: what the flattener's emit does
+        # inline: nothing waits, so no flattener is made for it (what its emit does, here):
+        # W3 (re-streaming agents, K = 5) makes 5 % more calls and opcodes per token without
+        # it (tests/benchmarks/README.md, 'Inlined copies')
+        if self._adopting:
             self._adopt(promise)
         elif self._on_message is not None:
             self._on_message(promise)
@@ -333,14 +337,14 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
     def complete(self) -> None:
         """End the sequence after everything appended so far (nested streams included)."""
         if self._flattener is None:
-            self._record.on_completed()  # nothing waits to be passed on
+            self._record.complete()  # nothing waits to be passed on
         else:
             self._flattener.on_completed()
 
     def fail(self, error: BaseException) -> None:
         """End the sequence with ``error``, after everything appended so far."""
         if self._flattener is None:
-            self._record.on_error(error)
+            self._record.fail(error)
         else:
             self._flattener.on_error(error)
 
@@ -420,14 +424,12 @@ class MessageTokenAppender(_Appender[str], Generic[MessageT_co]):
             MessageTypeError: if ``token`` is not a ``str``.
             AppenderClosedError: if the message has ended.
         """
-        record = self._record  # called per token: the checks inline
-        if record.done:
-            self._check_open()
+        self._check_open()
         if type(token) is not str and not isinstance(token, str):
             raise MessageTypeError(
                 f"A token must be a str, got a {type(token).__name__}: {token!r:.80}."
             )
-        record.accept(token)
+        self._record.accept(token)
 
     def update_metadata(self, **metadata: object) -> None:
         """Add or change metadata of the message before it ends (e.g. a finish reason).

@@ -206,21 +206,16 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
         )
 
     # counted by the core itself, uncounted by __del__ (no weak reference per sequence): the
-    # core's own method, called with the core (no method here calling it: one call less; the
-    # same call as the method it replaces, which mypy does not see through staticmethod)
-    _count_handle = staticmethod(ReplayCore.count_handle)  # type: ignore[assignment]
-
-    def _uncount_handle(self, core: ReplayCore[MessagePromise]) -> None:
-        if core.flow is not None:
-            core.handle_gone()
+    # core's own methods, called with the core (no method here calling them)
+    _count_handle = staticmethod(ReplayCore.count_handle)
+    _uncount_handle = staticmethod(ReplayCore.handle_gone)
 
     def __del__(self) -> None:
         try:
             core = self._core
         except AttributeError:  # never set up (no getattr call for the common case)
             return
-        if core.flow is not None:
-            core.handle_gone()
+        core.handle_gone()
 
     @classmethod
     def from_observable(

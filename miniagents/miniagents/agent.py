@@ -172,9 +172,6 @@ class InteractionContext:
         self._finished = True
         self._replies.complete()
 
-    def _finish(self) -> None:
-        self._finished = True
-
 
 class AgentCall(Generic[MessageT_co]):
     """An inquiry whose input messages are sent one by one (``agent.initiate_inquiry()``).
@@ -247,17 +244,21 @@ def _finish_input(context: MiniAgents, inputs: MessageSequenceAppender) -> None:
 # -- running one interaction ------------------------------------------------------------
 
 
+ReplyT = TypeVar("ReplyT", bound=Message)
+"""The class of the reply messages of the agent an interaction runs (see ``ReplyT_co``)."""
+
+
 _NO_MESSAGES = MessageSequencePromise()  # finished and empty, so one serves every call
 
 
-def input_of(agent: MiniAgent[...], messages: MessageType | None) -> MessageSequencePromise:
+def input_of(agent: MiniAgent[...], messages: MessageType) -> MessageSequencePromise:
     """The input of an interaction of ``agent``: ``messages`` as a sequence.
+
+    (An interaction without input has the shared empty sequence, ``_NO_MESSAGES``.)
 
     Raises:
         MessageTypeError: naming the agent, if ``messages`` is not a ``MessageType``.
     """
-    if messages is None:
-        return _NO_MESSAGES
     try:
         inputs = as_message_sequence(messages)
     except MessageTypeError as error:
@@ -276,12 +277,15 @@ def input_of(agent: MiniAgent[...], messages: MessageType | None) -> MessageSequ
 
 
 def start(
-    agent: MiniAgent[...],
+    agent: MiniAgent[..., ReplyT],
     inputs: MessageSequencePromise | Observable[MessageType],
     args: tuple[object, ...],
     kwargs: Mapping[str, object],
-) -> MessageSequencePromise:
+) -> MessageSequencePromise[ReplyT]:
     """Check the call's arguments and start (or prepare) an interaction; return its replies.
+
+    The replies are typed by the agent's reply class, which its maker vouches for (see
+    :class:`MiniAgent`).
 
     Raises:
         NoActiveContextError: outside of a ``MiniAgents`` context.
@@ -302,21 +306,22 @@ def start(
     agent._parameters.check_call(args, arguments)
     # the common case, tested first: a miss of the ABC below costs three calls
     if isinstance(inputs, MessageSequencePromise):
-        return start_interaction(context, agent, inputs, args, arguments, start_asap)
-    if isinstance(inputs, MessageObservable):  # another agent's replies: read them directly
-        own = inputs.own  # an agent operator's: a new interaction, read by this one alone
-        inputs = MessageSequencePromise.from_observable(inputs)
+        replies = start_interaction(context, agent, inputs, args, arguments, start_asap)
     else:
-        source = inputs
-        inputs = MessageSequencePromise.from_observable(source)
-        inputs.start()  # a hot source must not emit before the agent listens
-        # its own record of the source, unless it is a view of a stream the library keeps
-        # (which others may read: the interaction gives it up as any input, see _run)
-        own = not isinstance(source, ReplayObservable) or core_of(inputs) is not source.core
-    replies = start_interaction(context, agent, inputs, args, arguments, start_asap)
-    if own:
-        _stop_input_when_done(core_of(replies), core_of(inputs))
-    return replies
+        if isinstance(inputs, MessageObservable):  # another agent's replies: read them directly
+            own = inputs.own  # an agent operator's: a new interaction, read by this one alone
+            inputs = MessageSequencePromise.from_observable(inputs)
+        else:
+            source = inputs
+            inputs = MessageSequencePromise.from_observable(source)
+            inputs.start()  # a hot source must not emit before the agent listens
+            # its own record of the source, unless it is a view of a stream the library keeps
+            # (which others may read: the interaction gives it up as any input, see _run)
+            own = not isinstance(source, ReplayObservable) or core_of(inputs) is not source.core
+        replies = start_interaction(context, agent, inputs, args, arguments, start_asap)
+        if own:
+            _stop_input_when_done(core_of(replies), core_of(inputs))
+    return replies  # type: ignore[return-value]  # (typed by the reply class: see above)
 
 
 def _stop_input_when_done(
@@ -352,8 +357,8 @@ def _stop_input_when_done(
 
 def _given(kwargs: Mapping[str, object]) -> dict[str, object]:
     """The keyword arguments without those given ``DEFAULT`` (which means "the default")."""
-    for value in kwargs.values():  # (no comprehension unless one is DEFAULT: one call less)
-        if value is DEFAULT:
+    for name in kwargs:  # (no comprehension unless one is DEFAULT)
+        if kwargs[name] is DEFAULT:
             return {name: value for name, value in kwargs.items() if value is not DEFAULT}
     return dict(kwargs)
 
@@ -529,8 +534,8 @@ async def _run(
         ending.start(agent, core)
     if scope is not None:
         current_scope.set(None)  # what the agent starts belongs to no scope of its caller
-    # no input (the shared empty sequence) has nothing to take, so nothing to pace: paced()'s
-    # own first case, inline (an agent inquired with no input costs no call for it)
+    # an interaction without input (the shared empty sequence) has nothing to read, so
+    # nothing to pace (nor to hold: see start_interaction)
     paced = inputs if inputs is _NO_MESSAGES else replies.paced(inputs)
     del inputs  # (a view of them, when paced: the view is what the interaction holds)
     interaction = InteractionContext(agent, paced, replies)  # made here: fewer objects wait
@@ -553,7 +558,7 @@ async def _run(
                 limit.release()
     except BaseException as error:  # it travels through the replies, even Ctrl+C
         finished_early = interaction._finished
-        interaction._finish()
+        interaction._finished = True
         given_up = isinstance(error, asyncio.CancelledError)
         if not replies.closed:
             replies.fail(error)
@@ -569,7 +574,7 @@ async def _run(
         if isinstance(error, asyncio.CancelledError):
             raise
     else:
-        interaction._finished = True  # (_finish, inline)
+        interaction._finished = True
         replies.complete()
     finally:
         if held is not None:
@@ -750,22 +755,15 @@ class MiniAgent(Generic[P, ReplyT_co]):
             AgentArgumentError: for unknown, missing or extra positional arguments.
             MessageTypeError: if ``messages`` is not a ``MessageType``.
         """
-        # typed by the reply class, as in _typed; no input is input_of's first case (both
-        # inline: the hot path)
         inputs = _NO_MESSAGES if messages is None else input_of(self, messages)
-        return start(self, inputs, args, kwargs)  # type: ignore[return-value]
+        return start(self, inputs, args, kwargs)
 
     def initiate_inquiry(self, *args: P.args, **kwargs: P.kwargs) -> AgentCall[ReplyT_co]:
         """Start the agent now and send it its input later, with ``send_message``."""
         context = MiniAgents.get_current()
         inputs = MessageSequenceAppender()
-        replies = self._typed(start(self, inputs.sequence, args, kwargs))
+        replies = start(self, inputs.sequence, args, kwargs)
         return AgentCall(self, inputs, replies, context)
-
-    @staticmethod
-    def _typed(replies: MessageSequencePromise) -> MessageSequencePromise[ReplyT_co]:
-        """The replies, typed by the agent's reply class (which its maker vouches for)."""
-        return replies  # type: ignore[return-value]
 
     def fork(
         self,
@@ -830,9 +828,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
         """
 
         def operator(source: Observable[MessageType]) -> Observable[ReplyT_co]:
-            return MessageObservable(
-                lambda: self._typed(start(self, source, args, kwargs)), own=True
-            )
+            return MessageObservable(lambda: start(self, source, args, kwargs), own=True)
 
         return operator
 

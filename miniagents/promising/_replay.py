@@ -12,7 +12,7 @@ that every consumer, early or late, sees the whole stream while the producer run
 The core is the record and its delivery to observers, in sections:
 
 * **recording**: ``accept`` (a piece), ``fail`` / ``complete`` (the end), ``cancel``,
-  overflow of a hot source, "when done" callbacks, a detached copy for a cancelled view;
+  "when done" callbacks, a detached copy for a cancelled view;
 * **the source**: started once, at the first consumer (``start``) or lazily (``defer``);
   another core's observable is followed directly, a :class:`DirectSource` feeds the core
   by calling it, any other observable is subscribed to; pieces, errors and the end may
@@ -23,19 +23,20 @@ The core is the record and its delivery to observers, in sections:
   is unsubscribed and reported; the end goes to each observer once (to an end consumer
   it counts as received, to another stream as handed over);
 * **observers**: ``add_observer`` (``observe``), ``add_end_observer`` for the end only;
-* **pacing**: ``has_room``, ``await_room``, ``released``, handed to its flow;
 * **errors that must not be lost**: a failed core reports its error when it goes, unless
   a consumer received it or another stream took it over.
 
-Its other parts are concepts of their own, in modules of functions over a core that it
-keeps as its methods (the layers above call them so): the waits of its consumers
+Its other parts are concepts of their own, modules of functions over a core that it keeps
+as its methods (the layers above call them so): the record as kept, a long record of
+``str`` packing its front (:mod:`miniagents.promising._packing`: ``record``, ``piece``);
+its flow (:mod:`miniagents.promising._flow`), which releases the pieces no live consumer
+needs once the stream has passed its replay window (``base`` counts them), tells
+producers when to wait (``has_room``, ``await_room``; a hot source's overflow) and counts
+the handles that keep the stream reachable; the waits of its consumers
 (:mod:`miniagents.promising._waiting`: ``await_change``, ``await_done``, ``acollect``,
-...) and its consumers' giving up (:mod:`miniagents.promising._giving_up`:
-``check_abandoned``, ``consumed``, ``hold_reader``, ...). A core of a stream of many
-pieces has a :class:`~miniagents.promising._flow.Flow`, which releases the pieces no live
-consumer needs once the stream has passed its replay window (``base`` counts them) and
-tells producers when to wait; see :mod:`miniagents.promising.limits`. Its observable face
-is :class:`ReplayObservable`.
+...); and their giving up (:mod:`miniagents.promising._giving_up`: ``check_abandoned``,
+``consumed``, ``hold_reader``, ...). See :mod:`miniagents.promising.limits` for the rules.
+Its observable face is :class:`ReplayObservable`.
 """
 
 from __future__ import annotations
@@ -50,12 +51,12 @@ from typing import Any, TypeVar, cast
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from miniagents.promising import _giving_up, _waiting
+from miniagents.promising import _flow, _giving_up, _packing, _waiting
 from miniagents.promising._deadlock import _Watch, outside_source
-from miniagents.promising._flow import Flow, handle_gone
+from miniagents.promising._flow import Flow, count_handle, handle_gone
 from miniagents.promising._giving_up import Reader, check_abandoned, give_up
 from miniagents.promising._nesting import NESTED, queue_step, run_queued, thread_nesting
-from miniagents.promising._packing import BLOCK, PackedTokens
+from miniagents.promising._packing import BLOCK, PackedTokens, pack_front
 from miniagents.promising._reporting import (
     mark_received,
     report_broken_observer,
@@ -73,7 +74,6 @@ __all__ = [
     "Observer",
     "ReplayCore",
     "ReplayObservable",
-    "joined_text",
 ]
 
 T = TypeVar("T")
@@ -92,13 +92,6 @@ the core it forwards into (whose pressure it carries), if any."""
 
 def _noop() -> None:
     """Dispose of nothing."""
-
-
-def _send_ends(core: ReplayCore[T], observers: tuple[Observer[T], ...]) -> None:
-    """Tell ``observers`` that ``core`` has ended, each unlinked from it first."""
-    for observer in observers:
-        core._unlink(observer)
-        core.send_end(observer)
 
 
 _CANCELLED = (
@@ -129,8 +122,8 @@ class ReplayObservable(Observable[T_co]):
         self._subscribe = None
         self.core = core
         self._lock: threading.RLock | None = None
-        if core.flow is not None:
-            core.flow.add_handle()  # a handle of the stream until it goes
+        if core.flow is not None:  # (only a stream with a flow counts its handles)
+            count_handle(core)  # a handle of the stream until it goes
 
     def __del__(self) -> None:
         handle_gone(getattr(self, "core", None))
@@ -253,7 +246,9 @@ class ReplayCore(abc.ObserverBase[T]):
         """
         if prefill is None:  # (no len() of an empty list: the common case)
             self.pieces: list[T] = []
-            self.sent = 0  # how many pieces observers have been given
+            # how many pieces observers have been given: outside a delivery (whenever an
+            # iterator reads), every piece recorded
+            self.sent = 0
         else:
             self.pieces = prefill
             self.sent = len(prefill)
@@ -321,32 +316,14 @@ class ReplayCore(abc.ObserverBase[T]):
         """The number of pieces recorded so far (released ones included)."""
         return self.base + len(self.pieces)
 
-    def record(self) -> list[T]:
-        """Every piece kept, from piece number :meth:`released` (the packed ones unpacked).
-
-        ``pieces`` holds the kept pieces from piece number ``base``; a record of ``str``
-        that keeps everything has packed the ones before (``packed``), and this list has
-        them too (new, equal strings).
-        """
-        packed = self.packed
-        if packed is None:
-            return self.pieces
-        return [*cast("list[T]", list(packed)), *self.pieces]
-
-    def piece(self, index: int) -> T:
-        """Piece number ``index`` of the record, packed or not (it must be kept)."""
-        offset = index - self.base
-        if offset >= 0:
-            return self.pieces[offset]
-        assert self.packed is not None  # only a packed front lies below base and is kept
-        return cast(T, self.packed[index])
+    # its record as kept, a packed front included (miniagents.promising._packing): that
+    # module's functions themselves, which take the core first (no method calling them)
+    record = _packing.record
+    """Every piece kept, from piece number ``released()`` (the packed ones unpacked)."""
+    piece = _packing.piece
+    """Piece number ``index`` of the record, packed or not (it must be kept)."""
 
     # -- recording ---------------------------------------------------------------
-
-    def unpace(self) -> None:
-        """Stop exerting pressure for good: every producer waiting for room goes on."""
-        if self.flow is not None:
-            self.flow.unpace(self)
 
     def accept(self, piece: T) -> None:
         """Record ``piece`` and pass it to every observer (on the loop's thread)."""
@@ -370,14 +347,18 @@ class ReplayCore(abc.ObserverBase[T]):
                     flow.credit -= 1
             if flow.feed_credit > 0:  # every piece uses a unit, whoever produced it
                 flow.feed_credit -= 1
-            if len(pieces) >= flow.check_at and not self._delivering:
+            kept = len(pieces)
+            if kept >= flow.check_at and not self._delivering:
                 flow.release(self)
-        elif self.sent >= self._pack_at and not self._delivering:
-            self._pack()
+                kept = len(pieces)
+        else:
+            if self.sent >= self._pack_at and not self._delivering:
+                pack_front(self)
+            kept = len(pieces)
         pieces.append(piece)
         if self._delivering:
             return  # the running delivery passes it on, in order
-        self.sent = self.base + len(pieces)  # outside a delivery, everything was sent
+        self.sent = self.base + kept + 1  # outside a delivery, everything was sent
         if self.observers:
             self._delivering = True
             try:  # the fast path: pass this one piece on
@@ -389,17 +370,6 @@ class ReplayCore(abc.ObserverBase[T]):
                 return
         if self._waiters:
             wake(self)
-
-    def _pack(self) -> None:
-        """Pack the first block of a long record of str (every piece of it was sent)."""
-        packed = self.packed
-        if packed is None:
-            packed = self.packed = PackedTokens()
-        pieces = cast("list[str]", self.pieces)
-        packed.pack(pieces[:BLOCK])
-        del pieces[:BLOCK]
-        self.base += BLOCK
-        self._pack_at += BLOCK
 
     def accept_forwarded(self, piece: T) -> None:
         """:meth:`accept` a piece another stream passes on (a flattening's message).
@@ -435,34 +405,15 @@ class ReplayCore(abc.ObserverBase[T]):
             cancelled.__cause__ = error
             error = cancelled
         self._set_error(error)
-        self._end()
+        self.complete()  # (the end itself: with the error set, it is a failure)
 
     def complete(self) -> None:
-        """End the stream normally."""
-        if not self.done:
-            self._end()
+        """End the stream normally (an ended stream stays as it is).
 
-    def cancel(self) -> None:
-        """Stop the producer and end the stream with :class:`StreamCancelledError`.
-
-        A stream with an ``on_abandoned`` callback (an agent's replies) calls it first, so
-        that its producer (the agent's task) stops too.
+        (:meth:`fail` ends it here too, once it has set the error.)
         """
         if self.done:
             return
-        give_up(self)  # an agent's replies: its task stops, then cancels this stream
-        self.cancel_now()
-
-    def cancel_now(self) -> None:
-        """End the stream with :class:`StreamCancelledError` now, without ``on_abandoned``."""
-        if self.done:
-            return
-        self.started = True
-        self._source = None
-        self._dispose_subscription()
-        self.fail(StreamCancelledError(_CANCELLED))
-
-    def _end(self) -> None:
         self.done = True
         self.on_abandoned = None  # nothing to give up any more (and no reference cycle)
         self.producer = None  # (nor a producer to name: it let go of its task)
@@ -486,6 +437,26 @@ class ReplayCore(abc.ObserverBase[T]):
                 flow.recheck(self)
         if not self._delivering:
             self._deliver()
+
+    def cancel(self) -> None:
+        """Stop the producer and end the stream with :class:`StreamCancelledError`.
+
+        A stream with an ``on_abandoned`` callback (an agent's replies) calls it first, so
+        that its producer (the agent's task) stops too.
+        """
+        if self.done:
+            return
+        give_up(self)  # an agent's replies: its task stops, then cancels this stream
+        self.cancel_now()
+
+    def cancel_now(self) -> None:
+        """End the stream with :class:`StreamCancelledError` now, without ``on_abandoned``."""
+        if self.done:
+            return
+        self.started = True
+        self._source = None
+        self._dispose_subscription()
+        self.fail(StreamCancelledError(_CANCELLED))
 
     def when_done(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the stream ends (at once if it has); it gets no error."""
@@ -549,29 +520,29 @@ class ReplayCore(abc.ObserverBase[T]):
         self._source = Deferred(starter)
         self.started = False
 
+    # Pieces, errors and the end may come from any thread: each of the three below hops
+    # onto the loop's thread (with call_soon_threadsafe) unless it runs there already.
+
     def on_next(self, piece: T) -> None:
         """Accept a piece from any thread (pieces from other threads hop onto the loop)."""
         if self.thread is None or threading.get_ident() == self.thread:
-            self.accept(piece)  # the hot path: on the loop's thread, no hop
+            self.accept(piece)
         else:
             cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.accept, piece)
 
     def on_error(self, error: BaseException) -> None:
         """Accept the error that ends the stream, from any thread."""
-        self._on_loop(self.fail, error)
+        if self.thread is None or threading.get_ident() == self.thread:
+            self.fail(error)
+        else:
+            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.fail, error)
 
     def on_completed(self) -> None:
         """Accept the normal end of the stream, from any thread."""
-        if self.thread is not None and threading.get_ident() != self.thread:  # as _on_loop
-            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.complete)
-        elif not self.done:  # complete(), inline: the end of every agent's replies
-            self._end()
-
-    def _on_loop(self, method: Callable[..., None], *args: object) -> None:
-        if self.thread is not None and threading.get_ident() != self.thread:
-            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(method, *args)
+        if self.thread is None or threading.get_ident() == self.thread:
+            self.complete()
         else:
-            method(*args)
+            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.complete)
 
     def _dispose_subscription(self) -> None:
         subscription, self._subscription = self._subscription, None
@@ -584,12 +555,15 @@ class ReplayCore(abc.ObserverBase[T]):
 
     # -- delivery ----------------------------------------------------------------------
 
-    def _deliver(self) -> None:
+    def _deliver(self, ends: tuple[Observer[T], ...] | None = None) -> None:
         """Pass on every recorded piece not passed on yet, then the end if it came.
 
         A piece or an end that arrives while observers are being called (a source that
         emits from inside an observer) is recorded and passed on by this same loop, so
-        that every observer sees the pieces in the order of the record.
+        that every observer sees the pieces in the order of the record. The end goes to
+        each observer, unlinked from it first; past :data:`~miniagents.promising._nesting.NESTED`
+        streams fed inside one another it is queued, as this delivery with the observers
+        to tell (``ends``), for the outermost step to run.
         """
         queued = None  # the steps queued past NESTED, if this end is the outermost step
         self._delivering = True
@@ -599,16 +573,17 @@ class ReplayCore(abc.ObserverBase[T]):
                 piece = pieces[self.sent - self.base]
                 self.sent += 1
                 self._pass_on(piece)
-            if self.done and self.observers:
-                observers, self.observers = self.observers, ()
+            if ends is None and self.done and self.observers:
+                ends, self.observers = self.observers, ()
+            if ends:
                 nesting = thread_nesting  # (NESTED deep at most: see there)
                 depth = nesting.depth
                 if depth >= NESTED:
-                    queue_step(nesting, _send_ends, self, observers)
+                    queue_step(nesting, ReplayCore._deliver, self, ends)
                 else:
                     nesting.depth = depth + 1
-                    try:  # (_send_ends, inline: one call less per stream's end)
-                        for observer in observers:
+                    try:
+                        for observer in ends:
                             self._unlink(observer)
                             self.send_end(observer)
                     finally:
@@ -689,13 +664,7 @@ class ReplayCore(abc.ObserverBase[T]):
             self.start()
         flow = self.flow
         pieces = self.pieces
-        if (
-            flow is not None
-            # settle() releases nothing while nothing is released and the record is within
-            # its window (its own first test, inline: most observers come early)
-            and (flow.floor or (flow.window is not None and self.base + len(pieces) > flow.window))
-            and flow.settle(self)
-        ):
+        if flow is not None and flow.settle(self):
             on_error(flow.released_error(self))
             return None
         observer: Observer[T] = (on_next, on_error, on_completed, consumer, sink)
@@ -803,30 +772,23 @@ class ReplayCore(abc.ObserverBase[T]):
             else:
                 flow.feeders = [core for core in feeders if core is not self]
 
-    # -- pacing ---------------------------------------------------------------------------
+    # -- its flow: pacing and handles -----------------------------------------------------
 
-    def released(self) -> int:
-        """How many pieces from the first one the stream has released (past its window)."""
-        flow = self.flow
-        return 0 if flow is None else flow.settle(self)
-
-    def has_room(self, feeding: bool = False) -> bool:
-        """Whether a producer may add a piece now (see :mod:`miniagents.promising._flow`).
-
-        ``feeding``: asked for a feeder of this stream (a part a flattener follows now),
-        which the flattener's backlog does not hold back (see ``Flow.has_room``).
-        """
-        flow = self.flow
-        if flow is None:
-            return True
-        if feeding:
-            return flow.feed_credit > 0 or flow.has_room(self, feeding=True)
-        return flow.credit > 0 or flow.has_room(self)
-
-    async def await_room(self, feeding: bool = False) -> None:
-        """Wait until a producer (or, ``feeding``, a feeder) may add a piece."""
-        if self.flow is not None:
-            await self.flow.wait_room(self, feeding)
+    # Its pacing and its handles (what keeps it reachable) are its flow's (a core without a
+    # flow keeps every piece and never makes a producer wait: miniagents.promising._flow):
+    # that module's functions themselves, which take the core first (no method calling them)
+    has_room = _flow.has_room
+    """Whether a producer (or, ``feeding``, a feeder) may add a piece now."""
+    await_room = _flow.await_room
+    """Wait until a producer (or, ``feeding``, a feeder) may add a piece."""
+    released = _flow.released
+    """How many pieces from the first one the stream has released (past its window)."""
+    unpace = _flow.unpace
+    """Stop exerting pressure for good: every producer waiting for room goes on."""
+    count_handle = _flow.count_handle
+    """Count one more handle that will call ``handle_gone`` when it goes."""
+    handle_gone = _flow.handle_gone
+    """A handle counted by ``count_handle`` went (from a finalizer: it may run anywhere)."""
 
     # -- its consumers: their waits and their giving up -----------------------------------
 
@@ -882,16 +844,6 @@ class ReplayCore(abc.ObserverBase[T]):
             mark_received(error)
             raise error.with_traceback(self._traceback)
 
-    def count_handle(self) -> None:
-        """Count one more handle that will call :meth:`handle_gone` when it goes."""
-        flow = self.flow
-        if flow is not None:
-            flow.handles = (flow.handles or 0) + 1  # Flow.add_handle, inline (one per agent)
-
-    # A handle counted by count_handle went (from a finalizer: anywhere): the flow module's
-    # function itself, which takes the core first (no method calling it: one call less).
-    handle_gone = handle_gone
-
     def observable(self) -> ReplayObservable[T]:
         """Return the observable face of this core (a handle: it counts itself)."""
         return ReplayObservable(self)  # not cached: a cache would make a cycle
@@ -932,10 +884,3 @@ class _ReadyCore(ReplayCore[T]):
     validator = flow = None
     handed_over = _delivering = False
     observers = ()
-
-
-def joined_text(core: ReplayCore[str]) -> str:
-    """The pieces kept by a core of ``str`` joined (a message's text, packed front included)."""
-    packed = core.packed
-    rest = "".join(core.pieces)
-    return rest if packed is None else packed.text() + rest
