@@ -264,15 +264,15 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         streaming, self._streaming = self._streaming, None
         for message in streaming or ():
             message.check_abandoned()  # those nobody waits for stop
-        unread, self.unread_input = self.unread_input, None
-        if unread is not None:  # the producer never started: give its input up for it
-            if unread.flow is not None and unread.flow.queued:  # (held for it: see agent.py)
-                unread.flow.let_go_reader(unread, self._record)
-            unread.release_reader(gave_up=True)
+        input_core, self.unread_input = self.unread_input, None
+        if input_core is not None:  # the producer never started: give its input up for it
+            if input_core.flow is not None and input_core.flow.queued:  # (held for it: agent.py)
+                input_core.flow.let_go_reader(input_core, self._record)
+            input_core.release_reader(gave_up=True)
         read, self.read_input = self.read_input, None
-        read_core = None if read is None else read()
-        if read_core is not None:  # the producer has ended: give its input up for it
-            read_core.check_abandoned()
+        input_core = None if read is None else read()
+        if input_core is not None:  # the producer has ended: give its input up for it
+            input_core.check_abandoned()
 
     def append(self, messages: MessageType) -> None:
         """Append messages, flattened in order after everything appended before.
