@@ -8,6 +8,7 @@ shared fixtures.
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,3 +86,89 @@ def test_what_must_share_a_process_is_scheduled_in_one_group() -> None:
     assert {group(path) for path in (TESTS / "ext/ray").glob("test_*.py")} == {"ray"}
     assert group(TESTS / "test_docs.py") == "docs"
     assert group_of("tests/test_layout.py::test_x[1]") == "tests/test_layout.py::test_x[1]"
+
+
+# -- the size of a part: no god class, no function a reader cannot hold in mind ----------------
+
+MAX_CLASS_LINES = 700
+"""The most lines of a class, from its ``class`` line to its last (httpx's ``AsyncClient``: 713)."""
+
+MAX_FUNCTION_LINES = 80
+"""The most lines of a function or method, from its ``def`` line to its last, less its docstring."""
+
+STREAMS_CORE = ("miniagents/promising/", "miniagents/messages/", "miniagents/miniagents/agent.py")
+"""The places checked here: the streams and the agent's run (the rest: see issue 52)."""
+
+
+def part_sizes(source: str) -> list[tuple[str, int, int, int]]:
+    """Each class and function of ``source``: its qualified name, first line, size and limit.
+
+    A class's size is its lines; a function's, its lines less its docstring's (a long
+    docstring is no long function).
+    """
+    found: list[tuple[str, int, int, int]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, prefix)
+                continue
+            assert child.end_lineno is not None
+            size = child.end_lineno - child.lineno + 1
+            if isinstance(child, ast.ClassDef):
+                limit = MAX_CLASS_LINES
+            else:
+                limit = MAX_FUNCTION_LINES
+                first = child.body[0]
+                if (
+                    isinstance(first, ast.Expr)
+                    and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)
+                ):  # its docstring
+                    assert first.end_lineno is not None
+                    size -= first.end_lineno - first.lineno + 1
+            name = f"{prefix}{child.name}"
+            found.append((name, child.lineno, size, limit))
+            visit(child, f"{name}.")
+
+    visit(ast.parse(source), "")
+    return found
+
+
+def too_long(source: str) -> list[tuple[str, int, int]]:
+    """The classes and functions of ``source`` past their limit: name, line, size."""
+    return [(name, line, size) for name, line, size, limit in part_sizes(source) if size > limit]
+
+
+def test_no_class_and_no_function_of_the_streams_core_is_too_long() -> None:
+    paths = sorted(
+        path
+        for path in PACKAGE.rglob("*.py")
+        if path.relative_to(ROOT).as_posix().startswith(STREAMS_CORE)
+    )
+    assert len(paths) > 30  # (the places checked are there)
+    found = [
+        f"{path.relative_to(ROOT).as_posix()}:{line} {name} ({size} lines)"
+        for path in paths
+        for name, line, size in too_long(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, (
+        f"These parts are longer than {MAX_CLASS_LINES} lines (a class) or "
+        f"{MAX_FUNCTION_LINES} (a function, its docstring aside): {found}. Cut them by "
+        "concept (a module of functions over a core, a class of its own, a helper that does "
+        "one named thing), never one class across files: see CONTRIBUTING.md."
+    )
+
+
+def test_the_size_check_sees_a_long_class_and_a_long_function() -> None:
+    body = "\n".join(f"    x{index} = {index}" for index in range(79))
+    function = f'def f():\n    """Its docstring.\n\n    More of it.\n    """\n{body}\n'
+    assert too_long(function) == []  # its def and 79 lines: the limit, the docstring aside
+    assert too_long(function + "    return x0\n") == [("f", 1, 81)]
+    fields = "\n".join(f"    x{index} = {index}" for index in range(699))
+    assert too_long(f"class C:\n{fields}\n") == []  # its class line and 699: the limit
+    assert too_long(f"class C:\n{fields}\n    y = 0\n") == [("C", 1, 701)]
+    nested = (
+        f"class C:\n    class D:\n        def f(self):\n{body.replace('    ', '            ')}\n"
+    )
+    assert too_long(nested + "            return x0\n") == [("C.D.f", 3, 81)]
