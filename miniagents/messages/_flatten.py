@@ -121,7 +121,6 @@ class Flattener:
         "outer_done",
         "pending",
         "queued",
-        "ready_too",
         "sink",
         "source",
         "stopped",
@@ -144,9 +143,6 @@ class Flattener:
             observer.parent.emit if isinstance(observer, _Inner) else observer.on_next
         )
         self.on_message = on_message
-        # whether on_message needs the promises of ready messages too (an appender's hook
-        # for the context wants streaming messages only: see MessageSequenceAppender._adopt)
-        self.ready_too = True
         self.pending: deque[Segment] | None = None  # made when something has to wait
         self.outer: abc.DisposableBase | Callable[[], None] | None = None
         # what stops following the part followed now: a disposer, or the message sequence

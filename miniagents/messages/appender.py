@@ -209,20 +209,16 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             self._hook(self._flattener)
 
     def _hook(self, flattener: Flattener) -> None:
-        """Tell ``flattener`` whom to give each message entering, and whether ready ones too.
+        """Tell ``flattener`` whom to give each message entering.
 
-        Adopting (see :meth:`cancel_when_abandoned`): :meth:`_adopt`, which wants ready
-        messages only when ``on_message`` does; else ``on_message``, which wants them all.
+        Adopting (see :meth:`cancel_when_abandoned`): :meth:`_adopt`, which tells
+        ``on_message`` of complete messages only if it wants them too; else ``on_message``.
         """
-        if self._adopting:
-            flattener.on_message, flattener.ready_too = self._adopt, self._ready_too
-        else:
-            flattener.on_message, flattener.ready_too = self._on_message, True
+        flattener.on_message = self._adopt if self._adopting else self._on_message
 
     def _adopt(self, promise: MessagePromise) -> None:
         """Adopt a message entering the sequence (once ``cancel_when_abandoned`` is set)."""
-        # a ready message's promise is complete (no core made just to be asked; Flattener.emit
-        # makes this test inline, and no call, when ready_too is false)
+        # a ready message's promise is complete (no core made just to be asked)
         core = None if type(promise) is _ReadyMessagePromise else core_of(promise)
         if core is not None and not core.done:
             abandoned = core.on_abandoned

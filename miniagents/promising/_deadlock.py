@@ -68,6 +68,7 @@ __all__ = [
     "parked",
     "set_check_interval",
     "unpark",
+    "unpark_in",
     "watch_of",
 ]
 
@@ -404,8 +405,7 @@ def park_in(
 ) -> asyncio.Task[Any] | None:
     """:func:`park` in the running loop's ``watch`` (kept by the caller: no look-up per wait).
 
-    The wait ends with ``watch.parked.pop(task, None)`` (what :func:`unpark` does for a
-    wait without ``relief``).
+    The wait ends with :func:`unpark_in` (the same watch).
     """
     task = asyncio.current_task()
     if task is not None:
@@ -415,6 +415,11 @@ def park_in(
         if not watch.armed:
             watch.arm()
     return task
+
+
+def unpark_in(watch: _Watch, task: asyncio.Task[Any]) -> None:
+    """Note that ``task``'s wait of :func:`park_in` in ``watch`` has ended (it has no relief)."""
+    watch.parked.pop(task, None)
 
 
 def unpark(task: asyncio.Task[Any] | None) -> None:

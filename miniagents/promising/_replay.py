@@ -126,7 +126,11 @@ class ReplayObservable(Observable[T_co]):
             count_handle(core)  # a handle of the stream until it goes
 
     def __del__(self) -> None:
-        handle_gone(getattr(self, "core", None))
+        try:
+            core = self.core
+        except AttributeError:  # never set up (no getattr call for the common case)
+            return
+        handle_gone(core)
 
     @property
     def lock(self) -> threading.RLock:  # type: ignore[override]

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 from typing import Any, Protocol, TypeVar
 
-from miniagents.promising._deadlock import _Watch, park_in, watch_of
+from miniagents.promising._deadlock import _Watch, park_in, unpark_in, watch_of
 from miniagents.promising._giving_up import Consumed, check_abandoned
 from miniagents.promising._run_first import leaders
 from miniagents.promising.errors import StreamLoopError
@@ -220,7 +220,7 @@ def end_wait(
     """
     core._waiting -= 1
     if task is not None and core._watch is not None:
-        core._watch.parked.pop(task, None)  # unpark
+        unpark_in(core._watch, task)
     if isinstance(error, asyncio.CancelledError):
         check_abandoned(core)
     elif error is not None and isinstance(error, RuntimeError) and core.loop is not None:
