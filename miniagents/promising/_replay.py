@@ -353,8 +353,9 @@ class ReplayCore(abc.ObserverBase[T]):
                 flow.feed_credit -= 1
             kept = len(pieces)
             if kept >= flow.check_at and not self._delivering:
+                base = self.base
                 flow.release(self)
-                kept = len(pieces)
+                kept -= self.base - base  # (what it released went from the front)
         else:
             if self.sent >= self._pack_at and not self._delivering:
                 pack_front(self)
@@ -362,7 +363,7 @@ class ReplayCore(abc.ObserverBase[T]):
         pieces.append(piece)
         if self._delivering:
             return  # the running delivery passes it on, in order
-        self.sent = self.base + kept + 1  # outside a delivery, everything was sent
+        self.sent = self.base + (kept + 1)  # outside a delivery, everything was sent
         if self.observers:
             self._delivering = True
             try:  # the fast path: pass this one piece on
