@@ -45,6 +45,7 @@ right for the extensions)::
     ├── InputEndedError (also EOFError)           the user ended the console input (ext.errors)
     ├── MissingExtraError (also ImportError)      an optional dependency is not installed
     ├── WebChatPageError (also FileNotFoundError)  web_chat_app given a page that is no file
+    ├── WebConfigurationError (also ValueError)   a web app's options cannot work together
     ├── ToolError                                 a tool (miniagents.ext.tools, miniagents.ext.mcp)
     │   ├── ToolDefinitionError (also TypeError)     not usable as a tool (no annotation, ...)
     │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
@@ -161,6 +162,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.errors import InputEndedError as InputEndedError
     from miniagents.ext.errors import MissingExtraError as MissingExtraError
     from miniagents.ext.errors import WebChatPageError as WebChatPageError
+    from miniagents.ext.errors import WebConfigurationError as WebConfigurationError
     from miniagents.ext.history.errors import ChatHistoryError as ChatHistoryError
     from miniagents.ext.history.errors import ChatHistoryOptionError as ChatHistoryOptionError
     from miniagents.ext.history.errors import MalformedChatHistoryError as MalformedChatHistoryError
@@ -207,7 +209,8 @@ _LAZY: dict[str, str] = {
         "miniagents.ext.history.errors",
     ),
     **dict.fromkeys(
-        ["InputEndedError", "MissingExtraError", "WebChatPageError"], "miniagents.ext.errors"
+        ["InputEndedError", "MissingExtraError", "WebChatPageError", "WebConfigurationError"],
+        "miniagents.ext.errors",
     ),
     **dict.fromkeys(
         [

@@ -44,6 +44,8 @@ ALLOWED_CLASSES: dict[str, str] = {
     "_WorkerDied": "private to ray_agent: caught by its retry loop, which raises "
     "RayWorkerDiedError",
     "_CannotStart": "private to the chat command line: caught in main(), which prints it",
+    "AuthenticationError": "Starlette's: a backend of the web apps refuses credentials with it, "
+    "as Starlette's AuthenticationMiddleware expects (the apps answer it with a 401)",
     "_AppStopped": "private to the web apps of durable agents: ends their recovery context "
     "(cancelling what it runs) and is caught right around it",
     "ClientGone": "the fake LLM server's handler threads: caught by the server, never a user's",

@@ -1,9 +1,15 @@
-"""``tests/`` mirrors the package: the tests of ``miniagents/x/y`` live in ``tests/x/y``.
+"""The layout: ``tests/`` mirrors the package, and the product's parts stay a readable size.
 
 A folder of tests names the package it tests; the top of ``tests/`` keeps only the tests of
 the whole library (the README, the seeds, the errors, the layers, the names, the install),
 ``tests/typing`` the type checks, ``tests/benchmarks`` the benchmarks and ``tests/fakes`` the
 shared fixtures.
+
+No class of the product is longer than :data:`MAX_CLASS_LINES` and no function (or method)
+than :data:`MAX_FUNCTION_LINES` (its docstring aside: documentation does not make code hard
+to read), but in the places listed in :data:`STILL_BEING_CUT`. A part past its limit is cut
+by concept, not by line count: never a class across files, each module one concept a
+reader can name, no import cycle (see CONTRIBUTING.md).
 """
 
 from __future__ import annotations
@@ -88,84 +94,81 @@ def test_what_must_share_a_process_is_scheduled_in_one_group() -> None:
     assert group_of("tests/test_layout.py::test_x[1]") == "tests/test_layout.py::test_x[1]"
 
 
-# -- the size of a part: no god class, no function a reader cannot hold in mind ----------------
-
 MAX_CLASS_LINES = 700
 """The most lines of a class, from its ``class`` line to its last (httpx's ``AsyncClient``: 713)."""
 
 MAX_FUNCTION_LINES = 80
 """The most lines of a function or method, from its ``def`` line to its last, less its docstring."""
 
-STREAMS_CORE = ("miniagents/promising/", "miniagents/messages/", "miniagents/miniagents/agent.py")
-"""The places checked here: the streams and the agent's run (the rest: see issue 52)."""
+STILL_BEING_CUT = {
+    "miniagents/ext/web/": "issue 52 (the web protocols as encoders over one run manager)",
+    "miniagents/pipeline/local.py": "pipeline_settings: a fix of the pipeline in progress there",
+}
+"""The places whose parts may still pass the limits, while they are cut: place, and why."""
 
 
 def part_sizes(source: str) -> list[tuple[str, int, int, int]]:
-    """Each class and function of ``source``: its qualified name, first line, size and limit.
+    """Each class and function of ``source``: its qualified name, its line, its size, its limit.
 
-    A class's size is its lines; a function's, its lines less its docstring's (a long
-    docstring is no long function).
+    A class's size is its lines; a function's, its lines less its docstring's.
     """
-    found: list[tuple[str, int, int, int]] = []
+    sizes: list[tuple[str, int, int, int]] = []
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                visit(child, prefix)
-                continue
-            assert child.end_lineno is not None
-            size = child.end_lineno - child.lineno + 1
-            if isinstance(child, ast.ClassDef):
-                limit = MAX_CLASS_LINES
-            else:
-                limit = MAX_FUNCTION_LINES
-                first = child.body[0]
+            if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                name = f"{prefix}{child.name}"
+                assert child.end_lineno is not None
+                size = child.end_lineno - child.lineno + 1
+                body = child.body
+                first = body[0] if body else None
                 if (
-                    isinstance(first, ast.Expr)
+                    not isinstance(child, ast.ClassDef)
+                    and isinstance(first, ast.Expr)
                     and isinstance(first.value, ast.Constant)
                     and isinstance(first.value.value, str)
-                ):  # its docstring
+                ):
                     assert first.end_lineno is not None
                     size -= first.end_lineno - first.lineno + 1
-            name = f"{prefix}{child.name}"
-            found.append((name, child.lineno, size, limit))
-            visit(child, f"{name}.")
+                limit = MAX_CLASS_LINES if isinstance(child, ast.ClassDef) else MAX_FUNCTION_LINES
+                sizes.append((name, child.lineno, size, limit))
+                visit(child, f"{name}.")
+            else:
+                visit(child, prefix)
 
     visit(ast.parse(source), "")
-    return found
+    return sizes
 
 
 def too_long(source: str) -> list[tuple[str, int, int]]:
-    """The classes and functions of ``source`` past their limit: name, line, size."""
+    """The classes and functions of ``source`` past their limit."""
     return [(name, line, size) for name, line, size, limit in part_sizes(source) if size > limit]
 
 
-def test_no_class_and_no_function_of_the_streams_core_is_too_long() -> None:
-    paths = sorted(
-        path
-        for path in PACKAGE.rglob("*.py")
-        if path.relative_to(ROOT).as_posix().startswith(STREAMS_CORE)
-    )
-    assert len(paths) > 30  # (the places checked are there)
-    found = [
-        f"{path.relative_to(ROOT).as_posix()}:{line} {name} ({size} lines)"
-        for path in paths
-        for name, line, size in too_long(path.read_text(encoding="utf-8"))
-    ]
+def test_no_class_and_no_function_of_the_product_is_too_long() -> None:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        place = path.relative_to(ROOT).as_posix()
+        if any(place.startswith(allowed) for allowed in STILL_BEING_CUT):
+            continue
+        found += [
+            f"{place}:{line} {name} ({size} lines)"
+            for name, line, size in too_long(path.read_text(encoding="utf-8"))
+        ]
     assert not found, (
         f"These parts are longer than {MAX_CLASS_LINES} lines (a class) or "
         f"{MAX_FUNCTION_LINES} (a function, its docstring aside): {found}. Cut them by "
-        "concept (a module of functions over a core, a class of its own, a helper that does "
-        "one named thing), never one class across files: see CONTRIBUTING.md."
+        "concept (a helper that does one named thing, a class of its own), as CONTRIBUTING.md "
+        "says."
     )
 
 
-def test_the_size_check_sees_a_long_class_and_a_long_function() -> None:
+def test_the_size_check_sees_long_parts() -> None:
     body = "\n".join(f"    x{index} = {index}" for index in range(79))
-    function = f'def f():\n    """Its docstring.\n\n    More of it.\n    """\n{body}\n'
-    assert too_long(function) == []  # its def and 79 lines: the limit, the docstring aside
-    assert too_long(function + "    return x0\n") == [("f", 1, 81)]
-    fields = "\n".join(f"    x{index} = {index}" for index in range(699))
+    source = f'def short():\n    """Its docstring.\n\n    Long.\n    """\n{body}\n'
+    assert too_long(source) == []  # its def and 79 lines of code: the limit
+    assert too_long(source + "    return x0\n") == [("short", 1, 81)]
+    fields = "\n".join(f"    x{index} = {index}" for index in range(MAX_CLASS_LINES - 1))
     assert too_long(f"class C:\n{fields}\n") == []  # its class line and 699: the limit
     assert too_long(f"class C:\n{fields}\n    y = 0\n") == [("C", 1, 701)]
     nested = (

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
 
-__all__ = ["InputEndedError", "MissingExtraError", "WebChatPageError"]
+__all__ = [
+    "InputEndedError",
+    "MissingExtraError",
+    "WebChatPageError",
+    "WebConfigurationError",
+]
 
 
 class InputEndedError(MiniAgentsError, EOFError):
@@ -25,3 +30,7 @@ class MissingExtraError(MiniAgentsError, ImportError):
 
 class WebChatPageError(MiniAgentsError, FileNotFoundError):
     """The chat page given to ``web_chat_app`` (or ``miniagents web --page``) is not a file."""
+
+
+class WebConfigurationError(MiniAgentsError, ValueError):
+    """A web app made with options that cannot work (e.g. ``allowed_origins=["*"]``)."""

@@ -65,6 +65,19 @@ class LoopObservable(Observable[T_co]):
     (A source outside the library that it reads, if any, is counted where it is followed.)
     """
 
+    def follow(
+        self,
+        on_next: Callable[[Any], None],
+        on_error: Callable[[Exception], None],
+        on_completed: Callable[[], None],
+    ) -> tuple[abc.DisposableBase, object]:
+        """Subscribe; return the subscription, and who makes the next item.
+
+        (For the deadlock watch's wait-for graph: the stream it reads, or ``None`` if it
+        cannot tell.)
+        """
+        return self.subscribe(on_next, on_error, on_completed), None
+
 
 class FlattenSource(DirectSource[MessagePromise]):
     """Segments to flatten into a core when it starts (the async parts of a sequence)."""
@@ -366,12 +379,17 @@ class Flattener:
                 segment.source, child, "message sequence", self.sink, feeding=True
             )
             child.source = getattr(stop, "task", None)
-        elif core is not None or isinstance(segment, LoopObservable):  # the library's
+        elif core is not None:  # the library's (fed on its loop: no hop, no outside source)
             child.source = core
             subscription = segment.subscribe(child.on_next, child.on_error, child.on_completed)
-            child.outer = subscription.dispose  # (fed on its loop: no hop, not an outside source)
-            if held and core is not None and core.flow is not None:
+            child.outer = subscription.dispose
+            if held and core.flow is not None:
                 core.flow.let_go(core, self)
+        elif isinstance(segment, LoopObservable):  # the library's too (a message observable)
+            subscription, child.source = segment.follow(
+                child.on_next, child.on_error, child.on_completed
+            )
+            child.outer = subscription.dispose
         else:
             child.outer = follow_outside(segment, child)  # (it may push from another thread)
         return child.dispose

@@ -361,6 +361,23 @@ class MessageObservable(LoopObservable[MessageT_co]):
         subscription = messages.subscribe(observer, scheduler=scheduler)  # type: ignore[arg-type]
         return cancelling(subscription, sequence) if self._own else subscription
 
+    def follow(
+        self,
+        on_next: Callable[[Any], None],
+        on_error: Callable[[Exception], None],
+        on_completed: Callable[[], None],
+    ) -> tuple[abc.DisposableBase, object]:
+        """Subscribe, as a flattening does; return the subscription and the sequence's core.
+
+        (The core is what makes the next message, for the deadlock watch.)
+        """
+        sequence = self.open()
+        messages = sequence.as_observable().pipe(messages_in_order)
+        subscription = messages.subscribe(on_next, on_error, on_completed)
+        return (cancelling(subscription, sequence) if self._own else subscription), core_of(
+            sequence
+        )
+
 
 def cancelling(subscription: abc.DisposableBase, stream: StreamedPromise[Any, Any]) -> Disposable:
     """``subscription``, whose disposal also cancels ``stream`` (one opened for it alone).

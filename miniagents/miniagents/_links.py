@@ -2,11 +2,12 @@
 
 Some state of the code that starts an interaction must not be copied to the process that
 runs it (a Ray worker) but stay one, shared, while it runs there: the budgets of
-``miniagents.ext.llm`` are such state. An extension that has some registers a *link
-opener* (:func:`add_link_opener`); a transport that runs interactions elsewhere (the Ray
-agents of ``miniagents.ext.ray``) asks for the links of an interaction that starts
-(:func:`outgoing_links`), sends each link's far end along with the call, and carries the
-messages of the two ends both ways while the interaction runs::
+``miniagents.ext.llm`` are such state. Whoever knows such state registers a *link opener*
+(:func:`add_link_opener`: the Ray agents of ``miniagents.ext.ray`` register the budgets'
+link, whose ends implement the hook of ``miniagents.ext.llm.charging``); a transport that
+runs interactions elsewhere (the Ray agents) asks for the links of an interaction that
+starts (:func:`outgoing_links`), sends each link's far end along with the call, and
+carries the messages of the two ends both ways while the interaction runs::
 
     caller:   outgoing_links() -> [home]       home.away() --pickled with the call-->
     worker:                                    away.open(wake), in the interaction's context

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents._hooks import Hook
 from miniagents.promising.lowlevel import ReplayCore, core_of, logger
 
 __all__ = [
@@ -85,7 +86,7 @@ class InteractionObserver(Protocol):
         ...
 
 
-_observer: InteractionObserver | None = None
+_observer: Hook[InteractionObserver] = Hook("the interaction observer")
 _incoming: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
     "miniagents_incoming_carrier", default=None
 )
@@ -99,9 +100,7 @@ def observe_interactions(observer: InteractionObserver | None) -> InteractionObs
     before keep the observer they had; one inquired before with a lazy start, and started
     after, gets the observer set at its start.
     """
-    global _observer
-    previous, _observer = _observer, observer
-    return previous
+    return _observer.set(observer)
 
 
 def interaction_ending(then: Callable[[MessagePromise], None]) -> InteractionEnding | None:
@@ -109,13 +108,13 @@ def interaction_ending(then: Callable[[MessagePromise], None]) -> InteractionEnd
 
     ``then`` is the context's hook for each reply message (see :class:`InteractionEnding`).
     """
-    observer = _observer
+    observer = _observer.current
     return None if observer is None else InteractionEnding(observer, then)
 
 
 def outgoing_carrier() -> dict[str, str]:
     """The current trace, for another process (empty without an observer)."""
-    observer = _observer
+    observer = _observer.current
     if observer is None:
         return {}
     try:

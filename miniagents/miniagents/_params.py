@@ -59,44 +59,47 @@ class AgentParameters:
         )
 
     def check_known(self, arguments: Mapping[str, object], where: str) -> None:
-        """Reject arguments the function does not take.
+        """Reject arguments the function does not take (``where``: the method given them).
 
         Raises:
             AgentArgumentError: naming the agent, the argument and what it takes.
         """
-        if self.takes_any or arguments.keys() <= self.names:
-            return  # (a set comparison: no set and no sorting on the hot path)
-        unknown = sorted(set(arguments) - self.names)
-        if unknown:
+        self.check_call((), arguments, where, complete=False)
+
+    def check_call(
+        self,
+        args: tuple[object, ...],
+        arguments: Mapping[str, object],
+        where: str = "inquire",
+        *,
+        complete: bool = True,
+    ) -> None:
+        """Reject unknown arguments and, if the call is ``complete``, missing required ones.
+
+        Raises:
+            AgentArgumentError: naming the agent, the argument and the fix.
+        """
+        if not args and not arguments and not (complete and self.required):
+            return  # the common case: nothing given, nothing needed
+        if args:  # positional arguments: let Python's own binding judge them
+            self._bind(args, arguments)
+            return
+        given = arguments.keys()
+        if not (self.takes_any or given <= self.names):  # (a set comparison: no set made)
+            unknown = sorted(set(arguments) - self.names)
             takes = ", ".join(sorted(self.names)) or "no arguments"
             raise AgentArgumentError(
                 f"The agent {self.agent} got an unexpected keyword argument {unknown[0]!r} "
                 f"in {where}(); it takes: {takes}. Check the spelling, or add a parameter "
                 f"{unknown[0]!r} to the agent function."
             )
-
-    def check_call(self, args: tuple[object, ...], arguments: Mapping[str, object]) -> None:
-        """Reject unknown arguments and missing required ones.
-
-        Raises:
-            AgentArgumentError: naming the agent, the argument and the fix.
-        """
-        if not args and not arguments and not self.required:
-            return  # the common case: nothing given, nothing needed
-        if args:  # positional arguments: let Python's own binding judge them
-            self._bind(args, arguments)
-            return
-        given = arguments.keys()
-        if not (self.takes_any or given <= self.names):  # check_known's own test, inline:
-            self.check_known(arguments, "inquire")  # the common case needs no call
-        if self.required <= given:
+        if not complete or self.required <= given:
             return
         missing = sorted(self.required - set(arguments))
-        if missing:
-            raise AgentArgumentError(
-                f"The agent {self.agent} needs the argument {missing[0]!r}: pass it to "
-                f"inquire({missing[0]}=...) or bind it with fork({missing[0]}=...)."
-            )
+        raise AgentArgumentError(
+            f"The agent {self.agent} needs the argument {missing[0]!r}: pass it to "
+            f"inquire({missing[0]}=...) or bind it with fork({missing[0]}=...)."
+        )
 
     def over_bound(
         self, args: tuple[object, ...], given: dict[str, object]

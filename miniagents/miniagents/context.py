@@ -428,7 +428,7 @@ class MiniAgents:
 
     def _start(self, coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         """Run ``coroutine`` in a task that this context waits for on exit."""
-        return spawn(coroutine, what, self._tasks)
+        return start_task_in(self, coroutine, what)
 
     def _track_input(self, appender: MessageSequenceAppender) -> None:
         """Remember an unfinished call input, to finish it on exit if its caller did not."""
@@ -437,16 +437,6 @@ class MiniAgents:
     def _untrack_input(self, appender: MessageSequenceAppender) -> None:
         """Forget a call input that its caller finished."""
         self._open_inputs.discard(appender)
-
-    def _track(self, stream: StreamedPromise[Any, Any], label: str) -> None:
-        """Wait for ``stream`` on exit, and log its error then if no consumer received it.
-
-        Args:
-            stream: A stream started by an agent of this context (its replies, a message).
-            label: The alias of the agent whose replies ``stream`` is, or "" for a message
-                an agent replied with (it names the stream if its error is logged).
-        """
-        self._streams.track(stream, label)
 
 
 # -- the context's machinery, for the agents layer ------------------------------------------
@@ -465,7 +455,7 @@ def start_task_in(
     context: MiniAgents, coroutine: Coroutine[Any, Any, None], what: str
 ) -> asyncio.Task[None]:
     """Run ``coroutine`` in a task that ``context`` waits for on exit (cancels after an error)."""
-    return spawn(coroutine, what, context._tasks)  # (as MiniAgents._start: one call less)
+    return spawn(coroutine, what, context._tasks)
 
 
 def at_exit_in(context: MiniAgents, callback: Callable[[], object]) -> Callable[[], None]:
@@ -504,8 +494,15 @@ def _call_at_exit(callback: Callable[[], object]) -> None:
 
 
 def track_stream(context: MiniAgents, stream: StreamedPromise[Any, Any], label: str) -> None:
-    """Have ``context`` wait for ``stream`` on exit and log its error if nobody received it."""
-    context._streams.track(stream, label)  # (as MiniAgents._track: one call less)
+    """Have ``context`` wait for ``stream`` on exit and log its error if nobody received it.
+
+    Args:
+        context: The context of the agent that started ``stream``.
+        stream: A stream started by an agent of this context (its replies, a message).
+        label: The alias of the agent whose replies ``stream`` is, or "" for a message
+            an agent replied with (it names the stream if its error is logged).
+    """
+    context._streams.track(stream, label)
 
 
 def stream_tracker(context: MiniAgents) -> StreamTracker:

@@ -26,6 +26,11 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   :func:`outgoing_carrier`, :func:`adopt_carrier` and :func:`incoming_carrier` carry the
   trace to another process (a Ray worker). Without an observer, an interaction pays one
   call that finds none. See :mod:`miniagents.miniagents._observing`;
+- :class:`Hook`: a declared extension point (one implementation of a protocol, set for
+  the process); the hooks of the layers above (the LLM and tool calls' observers and
+  recorders of :mod:`miniagents.ext.llm` and :mod:`miniagents.ext.tools`) are hooks,
+  set through the functions of their public modules and read where the work is done (see
+  :mod:`miniagents.miniagents._hooks`);
 - :func:`enclosing_contexts`: the current context and those around it, innermost first
   (the usage totals of :mod:`miniagents.ext.llm` count a call in each of them);
 - :func:`add_link_opener` and :func:`outgoing_links`: *live links*, for state of the caller
@@ -42,6 +47,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
+from miniagents.miniagents._hooks import Hook as Hook
 from miniagents.miniagents._links import CallerEnd as CallerEnd
 from miniagents.miniagents._links import LinkEnd as LinkEnd
 from miniagents.miniagents._links import LinkOpener as LinkOpener
@@ -68,6 +74,7 @@ from miniagents.miniagents.context import (
 
 __all__ = [
     "CallerEnd",
+    "Hook",
     "InteractionObserver",
     "InteractionScope",
     "InteractionWatch",

@@ -23,6 +23,7 @@ from typing import TypeAlias
 from miniagents.messages import Message, MessageTuple
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
+from miniagents.miniagents.lowlevel import Hook
 from miniagents.pipeline.errors import DurablePipelineUnavailableError, PipelineArgumentError
 
 __all__ = [
@@ -56,7 +57,7 @@ class DurableItems:
 DurableItemsFactory: TypeAlias = Callable[[str, Sequence[MiniAgent[..., Message]]], DurableItems]
 """Makes how a durable pipeline runs its items from its id and its chain of agents."""
 
-_factory: list[DurableItemsFactory] = []
+_factory: Hook[DurableItemsFactory] = Hook("the durable items of pipelines")
 
 
 def set_durable_items(factory: DurableItemsFactory) -> Callable[[], None]:
@@ -69,11 +70,11 @@ def set_durable_items(factory: DurableItemsFactory) -> Callable[[], None]:
     Returns:
         A function that removes the factory again (if it is still the one set).
     """
-    _factory[:] = [factory]
+    _factory.set(factory)
 
     def remove() -> None:
-        if _factory == [factory]:
-            _factory.clear()
+        if _factory.current == factory:
+            _factory.set(None)
 
     return remove
 
@@ -108,10 +109,11 @@ def durable_items(
             f"{caller}() needs durable to be True, False or a pipeline id (a non-empty "
             f"string); got {durable!r}."
         )
-    if not _factory:
+    factory = _factory.current
+    if factory is None:
         raise DurablePipelineUnavailableError(
             f"{caller}(..., durable=...) records each item's run with DBOS, which is not "
             'loaded: install it (pip install "miniagents[dbos]") and import '
             "miniagents.ext.dbos before making the pipeline."
         )
-    return _factory[0](pipeline_id, chain)
+    return factory(pipeline_id, chain)

@@ -43,8 +43,8 @@ pressure, since more room harms nobody, but it never reports a wait cycle it fou
 (the wait-for graph's own cycles are reported on every loop). Code that calls the library
 from a thread or a raw callback (``call_soon_threadsafe``, ``add_reader``) without a task or
 an ``Observable`` source is invisible to that last look: a loop whose tasks are all parked
-while such code would wake them later is reported as deadlocked. Set ``check_interval`` to
-``None`` to turn the watch off.
+while such code would wake them later is reported as deadlocked. Set the check interval to
+``None`` (:func:`set_check_interval`) to turn the watch off.
 """
 
 from __future__ import annotations
@@ -73,8 +73,18 @@ __all__ = [
 ]
 
 
-check_interval: float | None = 1.0
-"""Seconds (of the loop's clock) between two checks while a task waits; ``None``: no watch."""
+class _Interval:
+    """How often the watch checks a loop while a task waits: one for the process."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self) -> None:
+        self.seconds: float | None = 1.0
+        """Seconds (of the loop's clock) between two checks; ``None``: no watch."""
+
+
+check_interval = _Interval()
+"""How often the watch checks a loop (``seconds``; see :func:`set_check_interval`)."""
 
 _SOONER = 20
 """After a relief the next check comes this many times sooner than the interval."""
@@ -102,6 +112,7 @@ class _Watch:
     __slots__ = (
         "__weakref__",
         "armed",
+        "ends",
         "externals",
         "fresh",
         "loop_ref",
@@ -122,6 +133,10 @@ class _Watch:
         # when no look is scheduled)
         self.pressure = 0
         self.fresh: list[asyncio.Task[Any]] | None = None
+        # the running tasks that waits for room were found to depend on, each with those
+        # waits' tasks: when one ends (without parking, which is looked at anyway), they are
+        # looked at again (a cycle may have closed by its end)
+        self.ends: dict[asyncio.Task[Any], weakref.WeakSet[asyncio.Task[Any]]] = {}
         # the garbage was collected once while only outside sources kept the watch off
         # (one dropped in a reference cycle is released when it is collected): not again
         # until a task runs
@@ -140,7 +155,7 @@ class _Watch:
 
     def arm(self, soon: bool = False) -> None:
         """Schedule the next check: after the check interval, or a twentieth of it if ``soon``."""
-        interval = check_interval
+        interval = check_interval.seconds
         if not self.armed and interval is not None:
             self.loop.call_later(interval / _SOONER if soon else interval, self.check)
             self.armed = True
@@ -151,7 +166,7 @@ class _Watch:
         """Look at ``task``'s wait in the loop's next step (some producer waits for room)."""
         fresh = self.fresh
         if fresh is None:
-            if check_interval is None:
+            if check_interval.seconds is None:
                 return
             self.fresh = [task]
             self.loop.call_soon(self.look)
@@ -174,11 +189,40 @@ class _Watch:
             if wait is None or (wait[1] is not None and wait[1].done()):
                 continue  # woken meanwhile
             stuck = search.stuck_from(root)
-            if stuck:
+            if stuck is None:
+                end = search.live_end
+                if end is not None and wait[2] is not None and end is not root:
+                    self.watch_end(end, root)
+                elif end is None and isinstance(wait[3], Room):
+                    _wake_if_room(wait[3])
+            elif stuck:
                 found = True
-                if not self.relieve_one(stuck):
+                if self.relieve_one(stuck):
+                    # the others are looked at again once the relieved producer has run: a
+                    # cycle that the relief did not break gets the next relief then
+                    for task in stuck:
+                        self.note(task)
+                else:
                     self.report(stuck, cycle=True)
         return found
+
+    def watch_end(self, end: asyncio.Task[Any], root: asyncio.Task[Any]) -> None:
+        """Look at ``root``'s wait for room again when ``end``, what it depends on, ends."""
+        roots = self.ends.get(end)
+        if roots is None:
+            if end.done():
+                return
+            roots = self.ends[end] = weakref.WeakSet()
+            end.add_done_callback(self.ended)
+        roots.add(root)
+
+    def ended(self, end: asyncio.Task[Any]) -> None:
+        """A task some waits for room depended on has ended: look at them again."""
+        roots = self.ends.pop(end, None)
+        if roots and self.loop_ref() is not None:
+            for root in list(roots):
+                if root in self.parked:
+                    self.note(root)
 
     def relieve_one(self, stuck: list[asyncio.Task[Any]]) -> bool:
         """Give the stuck stream with the smallest high-water mark more room; whether one had.
@@ -332,6 +376,19 @@ class _Watch:
                 waiter.set_exception(error)
 
 
+def _wake_if_room(room: Room) -> None:
+    """Wake the producers waiting in ``room``'s stream if it has room now.
+
+    (A wait the search finds live with no task to end it may be one whose room came while
+    nothing rechecked the stream: a backstop, so that such a wait is never lost.)
+    """
+    core = room.core
+    flow = core.flow
+    if flow is not None and not core.done:
+        flow.blocked = True
+        flow.recheck(core)
+
+
 def _awaits_only(task: asyncio.Task[Any], blocked: set[asyncio.Task[Any]]) -> bool:
     """Whether ``task`` awaits a task of ``blocked``, or a gathering of such tasks only.
 
@@ -449,7 +506,6 @@ def set_check_interval(seconds: float | None) -> float | None:
     Raises:
         StreamLimitError: if ``seconds`` is not a positive finite number (or ``None``).
     """
-    global check_interval
     if seconds is not None and not (
         isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds < inf
     ):
@@ -457,7 +513,7 @@ def set_check_interval(seconds: float | None) -> float | None:
             f"The deadlock check interval must be a positive number of seconds, or None to "
             f"turn the watch off, but it is {seconds!r}. Pass e.g. 1.0."
         )
-    former, check_interval = check_interval, seconds
+    former, check_interval.seconds = check_interval.seconds, seconds
     return former
 
 

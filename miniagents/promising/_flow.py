@@ -303,34 +303,47 @@ class Flow:
     def holders(self, core: FlowCore) -> list[object] | None:
         """Who holds a producer of this stream back: for the deadlock watch's wait-for graph.
 
-        The slowest ``async for`` readers (their tasks: the task that last waited in one),
-        the flattenings that hold it queued, the streams it forwards into (room there) and
-        the flattening whose backlog counts here (the part it follows must end first);
-        ``None`` if it cannot tell (nobody reads it yet: whoever holds it may, later).
+        While the stream's own lag keeps it at the low-water mark: the slowest ``async for``
+        readers (their tasks: the task that last waited in one), the flattenings that hold
+        it queued, and the flattening whose backlog counts here (the part it follows must
+        end first); a reader on demand whose bound is reached; and each stream it forwards
+        into that has no room itself (room there). ``None`` if it cannot tell (nobody reads
+        it yet: whoever holds it may, later) or nothing holds it (it is woken soon).
         """
+        if self.unpaced or core.done:
+            return None
         found: list[object] = []
-        low = self.lowest_cursor()
-        if self.queued:
-            low = 0
-            queued_in = self.queued_in
-            found.extend(queued_in if isinstance(queued_in, list) else (queued_in,))
-        for ref in self.cursors or ():
-            cursor = ref()
-            if cursor is not None and cursor.index == low:
-                found.append(getattr(cursor, "_task", None))
+        limit = self.low_water
+        if limit is not None and self._own_room(core, limit) <= 0:
+            low = 0 if self.queued else self.lowest_cursor()
+            if self.queued:
+                queued_in = self.queued_in
+                found.extend(queued_in if isinstance(queued_in, list) else (queued_in,))
+            for ref in self.cursors or ():
+                cursor = ref()
+                if cursor is not None and cursor.index == low:
+                    found.append(getattr(cursor, "_task", None))
+            backlog = self.backlog
+            if backlog is not None and len(backlog):
+                found.append(backlog)
+            if not found and not self.pins and not core.observers and self.handles != 0:
+                return None  # nobody reads it yet: whoever holds it may, later
+        if self.on_demand:
+            bound = self._demanded()
+            if bound is not None and bound <= core.base + len(core.pieces):
+                for ref in self.cursors or ():
+                    cursor = ref()
+                    if cursor is not None and cursor.until is not None and cursor.until <= bound:
+                        found.append(getattr(cursor, "_task", None))
         for observer in core.observers:
             sink = observer[4]
-            sink_flow = None if sink is None else sink.flow
-            if sink_flow is not None:
+            if sink is not None and _holds_back(sink):
+                sink_flow = sink.flow
+                assert sink_flow is not None
                 room = sink_flow.room
                 if room is None:
                     room = sink_flow.room = Room(sink)
                 found.append(room)
-        backlog = self.backlog
-        if backlog is not None and len(backlog):
-            found.append(backlog)
-        if not found and (self.pins or core.observers or self.handles == 0):
-            return None  # they read at once, or nobody will: not this flow's pressure
         return found or None
 
     def frozen_copy(self) -> Flow:
@@ -625,6 +638,24 @@ class Flow:
             cursor = ref()
             if cursor is not None and cursor.index == low:
                 cursor.index = low + 1
+
+
+def _holds_back(sink: FlowCore) -> bool:
+    """Whether a stream that others forward into holds them back (it, or one it forwards into,
+    has no room at its low-water mark on a feeder's measure). It changes nothing."""
+    todo = [sink]
+    seen: set[int] = set()
+    while todo:
+        core = todo.pop()
+        flow = core.flow
+        if id(core) in seen or flow is None or flow.unpaced or core.done:
+            continue
+        seen.add(id(core))
+        mark = flow.low_water
+        if mark is not None and flow._own_room(core, mark, feeding=True) <= 0:
+            return True
+        todo.extend(observer[4] for observer in core.observers if observer[4] is not None)
+    return False
 
 
 def _wake(waiters: list[asyncio.Future[None]] | None) -> None:

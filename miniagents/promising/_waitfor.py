@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 __all__ = ["EndOf", "Producer", "Room", "Search"]
 
@@ -91,13 +91,16 @@ class Search:
     is kept for the whole look, so that several roots share their common parts.
     """
 
-    __slots__ = ("live", "parked", "shared", "stuck")
+    __slots__ = ("live", "live_end", "parked", "shared", "stuck")
 
     def __init__(self, parked: dict[asyncio.Task[Any], Entry], shared: bool = True) -> None:
         self.parked = parked
         self.shared = shared
         self.live: set[object] = set()  # nodes known to reach a live node
         self.stuck: set[object] = set()  # nodes known to reach none
+        # the live task a search last ended at (running, or woken), if it was a task: the
+        # root may be stuck once it ends (see _Watch.watch_end)
+        self.live_end: asyncio.Task[Any] | None = None
 
     def stuck_from(self, root: asyncio.Task[Any]) -> list[asyncio.Task[Any]] | None:
         """The tasks stuck with ``root`` (``root`` first), or ``None`` if ``root`` is live.
@@ -126,6 +129,7 @@ class Search:
                 continue
             if step is None or step in live:
                 self._mark_live(path)
+                self.live_end = None  # (what the library cannot see, or a cached answer)
                 return None
             if step in seen:
                 continue
@@ -142,16 +146,18 @@ class Search:
         self.stuck.update(seen)
         if earlier:
             return []
-        return [node for node in seen if isinstance(node, asyncio.Task)]
+        return [node for node in seen if _is_task(node)]
 
     def _mark_live(self, path: list[object]) -> None:
+        end = path[-1] if path else None
+        self.live_end = end if _is_task(end) else None
         if self.shared:
             self.live.update(path)
 
     def _wakers(self, node: object) -> Iterable[object] | None:
         """Who can move ``node`` on, or ``None`` if it is live."""
         try:
-            if isinstance(node, asyncio.Task):
+            if _is_task(node):
                 return self._task_wakers(node)
             if type(node) is Room:
                 core = node.core
@@ -183,13 +189,19 @@ class Search:
         return (on,)
 
 
+def _is_task(node: object) -> TypeGuard[asyncio.Task[Any]]:
+    """Whether ``node`` is a task: asyncio's own, or another loop's or factory's (pure
+    Python tasks, as an eager task factory may make, are no ``asyncio.Task``)."""
+    return type(node) is asyncio.Task or (asyncio.isfuture(node) and hasattr(node, "get_coro"))
+
+
 def _awaited_tasks(task: asyncio.Task[Any]) -> Iterable[object] | None:
     """What a task that is not parked awaits, if it awaits other tasks only (``await task``,
     a gathering of tasks: they may be parked); ``None`` for anything else (it is live)."""
     awaited = getattr(task, "_fut_waiter", None)
     if awaited is None:
         return None
-    if isinstance(awaited, asyncio.Task):
+    if _is_task(awaited):
         return (awaited,)
     children = getattr(awaited, "_children", None)
     if children is None:

@@ -81,8 +81,19 @@ class Waited(Consumed, Protocol[T]):
         ...
 
 
-_handoffs = 0
-"""How many times a waiting ``async for`` reader has been woken by a new piece or the end."""
+class _Handoffs:
+    """How many times a waiting ``async for`` reader has been woken by a new piece or the end.
+
+    One for the process (see :func:`handoffs`).
+    """
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+_handoffs = _Handoffs()
 
 
 def handoffs() -> int:
@@ -96,15 +107,14 @@ def handoffs() -> int:
     the process (a piece forwarded into other streams may wake their readers too); a change
     caused elsewhere only makes a producer yield once more than needed.
     """
-    return _handoffs
+    return _handoffs.count
 
 
 def wake(core: Waited[Any]) -> None:
     """Resolve the waits for a change of ``core`` (a piece or the end has arrived)."""
-    global _handoffs
     if core._reader_waits:
         core._reader_waits = False
-        _handoffs += 1
+        _handoffs.count += 1
     waiters = core._waiters
     if waiters is None:
         return
@@ -277,8 +287,12 @@ async def await_needed(core: Waited[Any]) -> None:
         core._needing -= 1
 
 
-async def acollect(core: Waited[T]) -> list[T]:
+async def acollect(core: Waited[T], gate: Waited[Any] | None = None) -> list[T]:
     """Wait for the end of the stream; return every piece or raise its error.
+
+    ``gate``: the caller is an agent awaiting its whole input through its view (gated by its
+    replies): the hold of its input from the interaction's start ends, this wait needing
+    every piece itself (see ``Flow.let_go_reader``).
 
     Raises:
         ReplayWindowError: if the stream has released pieces (past its replay window).
@@ -291,6 +305,8 @@ async def acollect(core: Waited[T]) -> list[T]:
     if flow.settle(core):
         raise flow.released_error(core)
     flow.pins += 1  # an await of the whole needs every piece, and reads them all at once
+    if gate is not None and flow.queued:
+        flow.let_go_reader(core, gate)
     if flow.blocked:
         flow.recheck(core)
     try:

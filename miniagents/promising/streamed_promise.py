@@ -216,7 +216,8 @@ class StreamedPromise(Shared, Generic[PieceT, WholeT]):
         """
         whole = self._whole
         if whole is NO_VALUE:
-            pieces = await self._core.acollect()
+            gate = self._view  # a bool, or the core whose room gates each piece (see acollect)
+            pieces = await self._core.acollect(None if gate is False or gate is True else gate)
             whole = self._whole
             if whole is NO_VALUE:
                 whole = await self._resolve_whole(tuple(pieces))

@@ -1,12 +1,14 @@
 """Agent programs made from data, for the topology fuzzer (``test_topology_fuzzer.py``).
 
 A *node* describes one agent and what it does with its input; a :class:`Program` is a root
-node, the stream limits, and how the caller reads the root's replies. :func:`build` turns a
-node into real ``@miniagent`` agents, :func:`expected` computes the texts the node must
-reply for an input, and :func:`run` runs a program on a virtual clock and returns what the
-caller read (a :class:`Reading`). The strategies (:func:`programs`) draw sizes across every
-limit: fan-outs wider than the high-water mark, more pieces than the replay window, agents
-called more often than their concurrency limit.
+node, the stream limits, how the caller reads the root's replies, and what else the loop
+holds meanwhile. :func:`build` turns a node into real ``@miniagent`` agents,
+:func:`expected` computes the texts the node must reply for an input, :func:`longest`
+bounds the ticks a program may take if it does not hang, and :func:`run` runs a program
+and returns what the caller read (a :class:`Reading`). The strategies (:func:`programs`,
+:func:`diamonds`, :func:`passed_on_twice`) draw sizes across every limit: fan-outs wider
+than the high-water mark, more pieces than the replay window, agents called more often
+than their concurrency limit.
 
 The shapes: a **leaf** reads its input (awaiting it whole, message by message, token by
 token, or *skimming*: each message's tokens for half a tick at most, then the message
@@ -18,19 +20,34 @@ children, each inquired (``replicas`` times) with the fan-out's own input, as on
 one reply per call, eagerly or lazily (``start_asap``); a **chain** feeds one child's
 replies to the next (``inquire(a.inquire(...))``); a **pipe** does the same with reactive
 operators (``as_operator``); an **agent used as a tool** is called by an LLM agent's tool
-loop (a scripted model from :mod:`miniagents.testing`).
+loop (a scripted model from :mod:`miniagents.testing`); a **diamond** (:class:`Shared`)
+inquires its source once and gives that one reply to two or three branches, replying with
+their replies in order (issue 57's program: its sources reply 2 to a few hundred
+messages); a **reply passed on twice** (:class:`Twice`) replies with one child's reply two
+or three times (``ctx.reply([r, r])`` or ``ctx.reply(r)`` twice: issue 58).
 
 The callers (:data:`Consumer`) read the replies whole, message by message, token by token,
-with two readers at once, or stop early (``break``), and some *give up* (a timeout around
-their loop): ``timeout_wait`` reads ``early_after`` messages, then its timeout is set to
-half a tick from then, so that it lands in its first wait that needs the clock (the next
-message, or the rest of one, while agents pause or a stream waits for room);
-``timeout_body`` gives up in the loop's own work (it sleeps a tick in its body, with the
-timeout half a tick away) once it has taken message number ``early_after + 1``;
-``two_one_gives_up`` is two readers, one giving up (in a wait or in its body, as
-``give_up_in`` says) while the other reads on to the end (working ``pace`` ticks on each
-message). A *tick* is a second of the virtual clock (a millisecond on uvloop, whose clock
-is real).
+with two readers at once, or stop early (``break``); collect the message promises, then
+read them last to first (``reverse``); read ``MessageSequencePromise([r, r])``, made
+outside any agent (``passed_twice``); read the complete messages
+(``as_message_observable()``: ``complete``); or call the root through an operator
+(``reactivex.from_iterable(inputs).pipe(root.as_operator(), ...)``: ``pipe``) or a
+pipeline (``pipeline(root, [inputs])``). Some *give up* (a timeout around their loop):
+``timeout_wait`` reads ``early_after`` messages, then its timeout is set to half a tick
+from then, so that it lands in its first wait that needs the clock (the next message, or
+the rest of one, while agents pause or a stream waits for room); ``timeout_body`` gives up
+in the loop's own work (it sleeps a tick in its body, with the timeout half a tick away)
+once it has taken message number ``early_after + 1``; ``two_one_gives_up`` is two readers,
+one giving up (in a wait or in its body, as ``give_up_in`` says) while the other reads on
+to the end (working ``pace`` ticks on each message); ``complete_beside_give_up`` reads the
+complete messages while another reader, once the reply has ended, reads the messages last
+to first and gives up after half a tick (on one still streaming, which the first may have
+queued: issue 58, item 6). A *tick* is a second of the virtual clock (a millisecond on
+uvloop, whose clock is real).
+
+What else the loop holds (``ambient``, issue 57): nothing, an unrelated timer far off, or
+a timeout far off around the caller (neither fires; the deadlock watch acts only while the
+loop is idle).
 """
 
 from __future__ import annotations
@@ -38,11 +55,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias, TypeVar, get_args
 
 import reactivex
 from hypothesis import strategies as st
+from reactivex import operators as ops
 
 from miniagents import (
     InteractionContext,
@@ -51,6 +70,7 @@ from miniagents import (
     MiniAgent,
     MiniAgents,
     miniagent,
+    pipeline,
 )
 from miniagents.ext.llm import LLMCall
 from miniagents.ext.llm.messages import LLMToolResultMessage
@@ -67,12 +87,33 @@ Consumer = Literal[
     "tokens",
     "two",
     "early",
+    "reverse",
+    "passed_twice",
+    "complete",
     "timeout_wait",
     "timeout_body",
     "two_one_gives_up",
+    "complete_beside_give_up",
+    "pipe",
+    "pipeline",
 ]
-GIVING_UP: tuple[Consumer, ...] = ("timeout_wait", "timeout_body", "two_one_gives_up")
-"""The callers that give up (a timeout around their loop)."""
+GIVING_UP: tuple[Consumer, ...] = (
+    "timeout_wait",
+    "timeout_body",
+    "two_one_gives_up",
+    "complete_beside_give_up",
+)
+"""The callers that give up (a timeout around their loop, or around reading)."""
+OPERATORS: tuple[Consumer, ...] = ("pipe", "pipeline")
+"""The callers that read the root through an operator or a pipeline (not ``inquire``)."""
+ORDINARY: tuple[Consumer, ...] = tuple(
+    consumer for consumer in get_args(Consumer) if consumer not in GIVING_UP + OPERATORS
+)
+"""The callers that ``inquire`` and read to the end (or stop early), giving nothing up."""
+Ambient = Literal["idle", "timer", "timeout"]
+"""What else the loop holds while the program runs (see :class:`Program`)."""
+AMBIENT_DELAY = 1e9
+"""The ticks after which the unrelated timer of an ``ambient`` program would fire: never."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +171,34 @@ class AsTool:
     child: Node
 
 
-Node: TypeAlias = "Leaf | FanOut | Chain | Pipe | AsTool"
+@dataclass(frozen=True)
+class Shared:
+    """A diamond: ``source`` inquired once, its one reply the input of every branch.
+
+    It replies with each branch's replies, in order (as one list, or one reply per
+    branch): the branches share the source's reply and meet again in order, as the
+    program of issue 57 (a report replying two per-row agents over one source).
+    """
+
+    source: Node
+    branches: tuple[Node, ...]
+    one_list: bool = False
+
+
+@dataclass(frozen=True)
+class Twice:
+    """A reply passed on more than once: ``child`` inquired once, replied with ``copies`` times.
+
+    As one list (``ctx.reply([r, r])``) or one reply per copy (``ctx.reply(r)`` twice), as
+    in issue 58 (item 1): every copy reads the one reply from its first message.
+    """
+
+    child: Node
+    copies: int = 2
+    one_list: bool = True
+
+
+Node: TypeAlias = "Leaf | FanOut | Chain | Pipe | AsTool | Shared | Twice"
 
 
 @dataclass(frozen=True)
@@ -141,6 +209,10 @@ class Program:
     ``give_up_in`` (``two_one_gives_up``): where the reader that gives up does, in a wait
     (as ``timeout_wait``) or in its loop's own work (as ``timeout_body``); ``pace``: the
     ticks the other one works on each message it read (between two messages of the reply).
+    ``ambient``: what else the loop holds meanwhile, as in any real application: nothing
+    (``"idle"``), an unrelated timer far off (``"timer"``: ``loop.call_later``), or a
+    timeout far off around the caller (``"timeout"``); neither ever fires (they are
+    :data:`AMBIENT_DELAY` ticks away), but the deadlock watch may act only on an idle loop.
     """
 
     root: Node
@@ -151,6 +223,7 @@ class Program:
     early_after: int = 1
     give_up_in: Literal["wait", "body"] = "wait"
     pace: int = 0
+    ambient: Ambient = "idle"
 
     @property
     def takes_time(self) -> bool:
@@ -172,14 +245,23 @@ class Reading:
     """When the ``MiniAgents`` context had exited."""
 
 
+def children(node: Node) -> tuple[Node, ...]:
+    """The nodes right under ``node`` (none under a leaf)."""
+    if isinstance(node, Leaf):
+        return ()
+    if isinstance(node, FanOut):
+        return node.children
+    if isinstance(node, (AsTool, Twice)):
+        return (node.child,)
+    if isinstance(node, Shared):
+        return (node.source, *node.branches)
+    return (node.first, node.second)
+
+
 def _pauses(node: Node) -> bool:
     if isinstance(node, Leaf):
         return node.pause > 0
-    if isinstance(node, FanOut):
-        return any(_pauses(child) for child in node.children)
-    if isinstance(node, AsTool):
-        return _pauses(node.child)
-    return _pauses(node.first) or _pauses(node.second)
+    return any(_pauses(child) for child in children(node))
 
 
 @dataclass
@@ -212,6 +294,12 @@ def build(
         return _fan_out(node, names.next(), built)
     if isinstance(node, AsTool):
         return _as_tool(*build(node.child, names, tick))
+    if isinstance(node, Shared):
+        source = build(node.source, names, tick)
+        branches = [build(branch, names, tick) for branch in node.branches]
+        return _shared(node, names.next(), source, branches)
+    if isinstance(node, Twice):
+        return _twice(node, names.next(), *build(node.child, names, tick))
     first, first_expected = build(node.first, names, tick)
     second, second_expected = build(node.second, names, tick)
     name = names.next()
@@ -313,6 +401,51 @@ def _fan_out(
     return agent, expected
 
 
+def _shared(
+    node: Shared,
+    name: str,
+    source: tuple[MiniAgent[[]], Expected],
+    branches: list[tuple[MiniAgent[[]], Expected]],
+) -> tuple[MiniAgent[[]], Expected]:
+    source_agent, source_expected = source
+
+    async def shared(ctx: InteractionContext) -> None:
+        reply = source_agent.inquire(ctx.message_promises)
+        calls = [branch.inquire(reply) for branch, _ in branches]
+        if node.one_list:
+            ctx.reply(calls)
+        else:
+            for call in calls:
+                ctx.reply(call)
+
+    agent: MiniAgent[[]] = miniagent(alias=name)(shared)
+
+    def expected(inputs: list[str]) -> list[str]:
+        texts = source_expected(inputs)
+        return [text for _, branch_expected in branches for text in branch_expected(texts)]
+
+    return agent, expected
+
+
+def _twice(
+    node: Twice, name: str, child: MiniAgent[[]], child_expected: Expected
+) -> tuple[MiniAgent[[]], Expected]:
+    async def twice(ctx: InteractionContext) -> None:
+        reply = child.inquire(ctx.message_promises)
+        if node.one_list:
+            ctx.reply([reply] * node.copies)
+        else:
+            for _copy in range(node.copies):
+                ctx.reply(reply)
+
+    agent: MiniAgent[[]] = miniagent(alias=name)(twice)
+
+    def expected(inputs: list[str]) -> list[str]:
+        return child_expected(inputs) * node.copies
+
+    return agent, expected
+
+
 class _ToolLoopText(str):
     """The expected text of a tool call or result: left out of an enclosing tool's result."""
 
@@ -344,44 +477,131 @@ async def run(program: Program, tick: float = 1.0) -> Reading:
     root, _ = build(program.root, tick=tick)
     loop = asyncio.get_running_loop()
     start = loop.time()
-    consumer = program.consumer
-    async with MiniAgents(
-        high_water_mark=program.high_water_mark, replay_window=program.replay_window
-    ):
-        replies = root.inquire(list(program.inputs))
-        if consumer == "await":
-            reading = Reading([str(message) for message in await replies])
-        elif consumer == "messages":
-            reading = Reading([str(await promise) async for promise in replies])
-        elif consumer == "tokens":
-            reading = Reading(
-                ["".join([token async for token in promise]) async for promise in replies]
-            )
-        elif consumer == "two":
-            first, second = await _at_once(_texts(replies), _texts(replies))
-            assert first == second, (first, second)
-            reading = Reading(first)
-        elif consumer == "early":
-            read: list[str] = []
-            async for promise in replies:
-                if len(read) == program.early_after:
-                    break
-                read.append(str(await promise))
-            reading = Reading(read)
-        elif consumer in ("timeout_wait", "timeout_body"):
-            where: Literal["wait", "body"] = "wait" if consumer == "timeout_wait" else "body"
-            read, gave_up_at = await _give_up(replies, program.early_after, where, tick)
-            reading = Reading(read, gave_up_at)
-        else:  # (the reader that reads on starts first: it reads from the first message)
-            texts, (read, gave_up_at) = await _at_once(
-                _texts(replies, program.pace * tick),
-                _give_up(replies, program.early_after, program.give_up_in, tick),
-            )
-            reading = Reading(texts, gave_up_at, other=read)
+    far_off = AMBIENT_DELAY * tick
+    timer = loop.call_later(far_off, _nothing) if program.ambient == "timer" else None
+    around: AbstractAsyncContextManager[object] = (
+        asyncio.timeout(far_off) if program.ambient == "timeout" else nullcontext()
+    )
+    try:
+        async with (
+            MiniAgents(
+                high_water_mark=program.high_water_mark, replay_window=program.replay_window
+            ),
+            around,
+        ):
+            reading = await _read(program, root, tick)
+    finally:
+        if timer is not None:
+            timer.cancel()
     if reading.gave_up_at is not None:
         reading.gave_up_at -= start
     reading.exited_at = loop.time() - start
     return reading
+
+
+def _nothing() -> None:
+    """The unrelated timer's work (it never fires)."""
+
+
+async def _read(program: Program, root: MiniAgent[[]], tick: float) -> Reading:
+    """Call ``root`` and read its replies as ``program.consumer`` says."""
+    consumer = program.consumer
+    if consumer == "pipe":
+        return Reading(await _piped(root, program.inputs))
+    if consumer == "pipeline":
+        runs = pipeline(root, [list(program.inputs)], progress=False)
+        (result,) = [result async for result in runs]
+        if result.error is not None:
+            raise result.error
+        return Reading([str(message) for message in result.replies])
+    replies = root.inquire(list(program.inputs))
+    if consumer == "await":
+        return Reading([str(message) for message in await replies])
+    if consumer == "messages":
+        return Reading([str(await promise) async for promise in replies])
+    if consumer == "tokens":
+        return Reading(["".join([token async for token in promise]) async for promise in replies])
+    if consumer == "two":
+        first, second = await _at_once(_texts(replies), _texts(replies))
+        assert first == second, (first, second)
+        return Reading(first)
+    if consumer == "early":
+        read: list[str] = []
+        async for promise in replies:
+            if len(read) == program.early_after:
+                break
+            read.append(str(await promise))
+        return Reading(read)
+    if consumer == "reverse":
+        return Reading(await _in_reverse(replies))
+    if consumer == "passed_twice":  # (outside any agent: one reply, two copies, one sequence)
+        both = MessageSequencePromise([replies, replies])
+        return Reading([str(await promise) async for promise in both])
+    if consumer == "complete":
+        return Reading(await _complete(replies))
+    if consumer in ("timeout_wait", "timeout_body"):
+        where: Literal["wait", "body"] = "wait" if consumer == "timeout_wait" else "body"
+        read, gave_up_at = await _give_up(replies, program.early_after, where, tick)
+        return Reading(read, gave_up_at)
+    if consumer == "complete_beside_give_up":  # (the complete messages' subscriber first)
+        texts, (read, gave_up_at) = await _at_once(
+            _complete(replies), _give_up_in_reverse(replies, tick)
+        )
+        return Reading(texts, gave_up_at, other=read)
+    # two_one_gives_up (the reader that reads on starts first: it reads from the first message)
+    texts, (read, gave_up_at) = await _at_once(
+        _texts(replies, program.pace * tick),
+        _give_up(replies, program.early_after, program.give_up_in, tick),
+    )
+    return Reading(texts, gave_up_at, other=read)
+
+
+async def _piped(root: MiniAgent[[]], inputs: tuple[str, ...]) -> list[str]:
+    """``root`` as a reactive operator over the inputs: its complete replies' texts."""
+    texts: list[str] = await reactivex.from_iterable(inputs).pipe(
+        root.as_operator(), ops.map(str), ops.to_list()
+    )
+    return texts
+
+
+async def _complete(replies: MessageSequencePromise[Message]) -> list[str]:
+    """The texts of the complete messages (``as_message_observable()``), as they complete."""
+    texts: list[str] = await replies.as_message_observable().pipe(ops.map(str), ops.to_list())
+    return texts
+
+
+async def _in_reverse(replies: MessageSequencePromise[Message]) -> list[str]:
+    """Collect the message promises (to the reply's end), then read them last to first.
+
+    Returns:
+        Their texts, in the reply's order.
+    """
+    promises = [promise async for promise in replies]
+    return list(reversed([str(await promise) for promise in reversed(promises)]))
+
+
+async def _give_up_in_reverse(
+    replies: MessageSequencePromise[Message], tick: float
+) -> tuple[list[str], float | None]:
+    """Collect the message promises, then read them last to first, giving up after half a tick.
+
+    Once the reply has ended, it gives up on the last message still streaming (then), which
+    other readers of the reply may have queued behind an earlier one.
+
+    Returns:
+        The texts it read (in the reply's order: a suffix of it), and when it gave up
+        (``None`` if it read every message).
+    """
+    loop = asyncio.get_running_loop()
+    promises = [promise async for promise in replies]
+    read: list[str] = []
+    try:
+        async with asyncio.timeout(tick / 2):
+            for promise in reversed(promises):
+                read.insert(0, str(await promise))
+    except TimeoutError:
+        return read, loop.time()
+    return read, None
 
 
 async def _at_once(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
@@ -443,10 +663,64 @@ async def _give_up(
 def expected(program: Program) -> list[str]:
     """What a caller of ``program`` that reads its replies to the end must read."""
     _, expect = build(program.root)
-    return expect(list(program.inputs))
+    texts = expect(list(program.inputs))
+    return texts * 2 if program.consumer == "passed_twice" else texts
+
+
+def _count(node: Node, inputs: int) -> int:
+    """How many messages ``node`` replies for ``inputs`` input messages."""
+    if isinstance(node, Leaf):
+        return inputs + node.own
+    if isinstance(node, FanOut):
+        return sum(node.replicas * _count(child, inputs) for child in node.children)
+    if isinstance(node, AsTool):
+        return 3
+    if isinstance(node, Shared):
+        shared = _count(node.source, inputs)
+        return sum(_count(branch, shared) for branch in node.branches)
+    if isinstance(node, Twice):
+        return node.copies * _count(node.child, inputs)
+    return _count(node.second, _count(node.first, inputs))
+
+
+def _work(node: Node, inputs: int) -> int:
+    """How many messages ``node`` and every agent under it reply, for ``inputs`` inputs."""
+    replied = _count(node, inputs)
+    if isinstance(node, Leaf):
+        return replied
+    if isinstance(node, FanOut):
+        return replied + sum(node.replicas * _work(child, inputs) for child in node.children)
+    if isinstance(node, AsTool):
+        return replied + _work(node.child, 0)
+    if isinstance(node, Shared):
+        shared = _count(node.source, inputs)
+        return (
+            replied
+            + _work(node.source, inputs)
+            + sum(_work(branch, shared) for branch in node.branches)
+        )
+    if isinstance(node, Twice):
+        return replied + _work(node.child, inputs)
+    return replied + _work(node.first, inputs) + _work(node.second, _count(node.first, inputs))
+
+
+def longest(program: Program) -> float:
+    """The most ticks ``program`` may take if it does not hang (a generous bound).
+
+    Every message any of its agents replies may cost a pause (2 ticks at most), a skim
+    (half a tick), the caller's pace (a tick), and a relief of the deadlock watch (a
+    second, on the virtual clock): 5 ticks a message, and 100 more for the rest.
+    """
+    return 100 + 5 * 2 * _work(program.root, len(program.inputs))
 
 
 # -- strategies ---------------------------------------------------------------------------
+
+SOURCE_SIZES = (2, 2, 3, 8, 65, 129, 300)
+"""How many messages of its own a diamond's (or a passed-on reply's) source replies."""
+
+NESTED_SOURCE_SIZES = (2, 3, 8, 17)
+"""The same, for a diamond or a passed-on reply anywhere in a tree (a few of them nest)."""
 
 
 def _leaves() -> st.SearchStrategy[Node]:
@@ -458,6 +732,16 @@ def _leaves() -> st.SearchStrategy[Node]:
         max_concurrency=st.one_of(st.none(), st.integers(1, 2)),
         pause=st.sampled_from([0, 0, 1, 2]),  # half of the leaves take no time
         pause_in=st.sampled_from(["agent", "message"]),
+    )
+
+
+def _sources(sizes: Sequence[int] = SOURCE_SIZES) -> st.SearchStrategy[Node]:
+    """Leaves that reply many messages of their own, at once (a source of rows)."""
+    return st.builds(
+        Leaf,
+        input_style=st.sampled_from(["await", "promises"]),
+        own=st.sampled_from(sizes),
+        with_areply=st.booleans(),
     )
 
 
@@ -474,6 +758,18 @@ def _extend(children: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
         st.builds(Pipe, children, children),
         # an LLM agent is no tool as it is (its options have no schema): a tool's child is not
         st.builds(AsTool, children.filter(lambda child: not isinstance(child, AsTool))),
+        st.builds(
+            Shared,
+            source=st.one_of(_sources(NESTED_SOURCE_SIZES), children),
+            branches=st.lists(children, min_size=2, max_size=3).map(tuple),
+            one_list=st.booleans(),
+        ),
+        st.builds(
+            Twice,
+            child=st.one_of(_sources(NESTED_SOURCE_SIZES), children),
+            copies=st.integers(2, 3),
+            one_list=st.booleans(),
+        ),
     )
 
 
@@ -482,19 +778,73 @@ def nodes() -> st.SearchStrategy[Node]:
     return st.recursive(_leaves(), _extend, max_leaves=8)
 
 
-def programs(consumers: Sequence[Consumer] = get_args(Consumer)) -> st.SearchStrategy[Program]:
+def diamonds() -> st.SearchStrategy[Node]:
+    """Trees whose root is a diamond (:class:`Shared`) of small trees, or the leaves' own.
+
+    Its source replies 2 to a few hundred messages (or is a small tree itself); its
+    branches read the one reply their ways (whole, message by message, token by token).
+    """
+    small = st.recursive(_leaves(), _extend, max_leaves=3)
+    return st.builds(
+        Shared,
+        source=st.one_of(_sources(), small),
+        branches=st.lists(st.one_of(_leaves(), small), min_size=2, max_size=3).map(tuple),
+        one_list=st.booleans(),
+    )
+
+
+def passed_on_twice() -> st.SearchStrategy[Node]:
+    """Trees whose root passes one reply on two or three times (:class:`Twice`).
+
+    The reply is mostly a source's (past a small replay window: 17 to 300 messages),
+    maybe read through a chain or a pipe into a leaf, or a leaf's: each of its streams
+    has one reader but the copies (so a ``ReplayWindowError`` can only come from them).
+    """
+    sources = _sources((17, 65, 129, 300))
+    return st.builds(
+        Twice,
+        child=st.one_of(
+            sources,
+            st.builds(Chain, sources, _leaves()),
+            st.builds(Pipe, sources, _leaves()),
+            _leaves(),
+        ),
+        copies=st.integers(2, 3),
+        one_list=st.booleans(),
+    )
+
+
+def programs(
+    consumers: Sequence[Consumer] = ORDINARY + GIVING_UP,
+    roots: st.SearchStrategy[Node] | None = None,
+    ambient: Sequence[Ambient] = ("idle",),
+    high_water_marks: st.SearchStrategy[int | None] | None = None,
+    replay_windows: st.SearchStrategy[int | None] | None = None,
+) -> st.SearchStrategy[Program]:
     """Whole programs, with limits small enough that small programs cross them.
 
-    ``consumers``: the callers to draw from (every one by default).
+    Args:
+        consumers: The callers to draw from (those that ``inquire``, by default).
+        roots: The agent trees (:func:`nodes` by default).
+        ambient: What else the loop may hold (see :class:`Program`).
+        high_water_marks: The high-water marks (``None`` or 1 to 4 by default).
+        replay_windows: The replay windows (``None`` or 2 to 8 by default).
     """
     return st.builds(
         Program,
-        root=nodes(),
+        root=nodes() if roots is None else roots,
         inputs=st.lists(st.sampled_from(["x", "y", "zz"]), max_size=4).map(tuple),
-        high_water_mark=st.one_of(st.none(), st.integers(1, 4)),
-        replay_window=st.one_of(st.none(), st.integers(2, 8)),
+        high_water_mark=(
+            st.one_of(st.none(), st.integers(1, 4))
+            if high_water_marks is None
+            else high_water_marks
+        ),
+        replay_window=(
+            st.one_of(st.none(), st.integers(2, 8)) if replay_windows is None else replay_windows
+        ),
         consumer=st.sampled_from(consumers),
         early_after=st.integers(0, 3),
         give_up_in=st.sampled_from(["wait", "body"]),
         pace=st.integers(0, 1),
+        ambient=st.sampled_from(ambient),
     )

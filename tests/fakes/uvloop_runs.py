@@ -21,11 +21,12 @@ __all__ = ["on_uvloop"]
 T = TypeVar("T")
 
 
-def on_uvloop(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+def on_uvloop(main: Callable[[], Coroutine[Any, Any, T]], wait: float = THREAD_WAIT) -> T:
     """Run ``main()`` on a new uvloop loop in a thread; its result, or its error raised here.
 
     Raises:
-        AssertionError: if it is still running after ``THREAD_WAIT`` seconds.
+        AssertionError: if it is still running after ``wait`` seconds (``THREAD_WAIT`` by
+            default).
     """
     results: list[T] = []
     errors: list[BaseException] = []
@@ -38,8 +39,8 @@ def on_uvloop(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    thread.join(THREAD_WAIT)
-    assert not thread.is_alive(), f"hung: still running after {THREAD_WAIT} s on uvloop"
+    thread.join(wait)
+    assert not thread.is_alive(), f"hung: still running after {wait} s on uvloop"
     if errors:
         raise errors[0]
     return results[0]

@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 import reactivex
+from reactivex import operators as ops
 
 from miniagents import (
     InteractionContext,
+    Message,
     MessagePromise,
     MessageSequencePromise,
     MiniAgent,
@@ -1248,3 +1250,96 @@ async def test_an_input_that_has_ended_keeps_its_messages_for_the_agent_that_wil
             await tokens_for(message, 0.5)  # a reader gives up on the message
         go.set()
         assert str(await read) == "read: slow message"
+
+
+# -- found by the topology fuzzer (issue 58) -------------------------------------------------
+
+
+async def tokens_then_done(name: str, seconds: float) -> AsyncIterator[str]:
+    """A message's tokens: its name, then "done" ``seconds`` later."""
+    yield f"{name} "
+    await asyncio.sleep(seconds)
+    yield "done"
+
+
+async def texts_of(observable: reactivex.Observable[Message]) -> list[str]:
+    texts: list[str] = await observable.pipe(ops.map(str), ops.to_list())
+    return texts
+
+
+@pytest.mark.parametrize("how", ["as_message_observable()", "as_operator()"])
+async def test_complete_messages_lose_none_when_another_reader_gives_up_on_a_queued_one(
+    how: str, virtual_clock: VirtualClock
+) -> None:
+    """Issue 58, item 6. BOTH's reply ends at once, its two messages still streaming (10 s
+    and 20 s): the subscriber of its complete messages waits for the first, the second
+    queued behind it, when another reader gives up on the second (a timeout of 1 s). The
+    second is still the subscriber's to read: it must stream on (it was stopped, and the
+    subscriber failed with a StreamCancelledError)."""
+    async with MiniAgents():
+        first = MessagePromise.from_async_iterable(tokens_then_done("a", 10))
+        second = MessagePromise.from_async_iterable(tokens_then_done("b", 20))
+
+        @miniagent
+        async def both(ctx: InteractionContext) -> None:
+            ctx.reply([first, second])
+
+        complete: reactivex.Observable[Message]
+        if how == "as_message_observable()":
+            complete = both.inquire().as_message_observable()
+        else:
+            complete = reactivex.of("go").pipe(both.as_operator())
+        texts = asyncio.ensure_future(texts_of(complete))
+        await asyncio.sleep(0.5)  # the subscriber has both messages, waits for the first
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1):
+                await second  # another reader gives up on the second
+        assert await texts == ["a done", "b done"]
+    assert virtual_clock.elapsed == pytest.approx(20)
+
+
+async def two_tokens(first: str, second: str) -> AsyncIterator[str]:
+    yield first
+    yield second
+
+
+@pytest.mark.parametrize("how", ["reply(r) twice", "[r, r]"])
+async def test_a_failed_reply_passed_on_twice_fails_with_its_error_not_a_cancelled_message(
+    how: str,
+) -> None:
+    """BOTH replies a streamed message, then a branch that fails; TWICE passes BOTH's reply
+    on twice. The caller must get the branch's ValueError (it got a StreamCancelledError on
+    the streamed message, and the ValueError was logged as an error nobody received)."""
+
+    @miniagent
+    async def streamed(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(two_tokens("streamed ", "message")))
+
+    @miniagent
+    async def failing(ctx: InteractionContext) -> None:
+        raise ValueError("the second branch fails")
+
+    @miniagent
+    async def both(ctx: InteractionContext) -> None:
+        ctx.reply(streamed.inquire())
+        ctx.reply(failing.inquire())
+
+    @miniagent
+    async def twice(ctx: InteractionContext) -> None:
+        reply = both.inquire()
+        if how == "[r, r]":
+            ctx.reply([reply, reply])
+        else:
+            ctx.reply(reply)
+            ctx.reply(reply)
+
+    read: list[str] = []
+
+    async def read_all() -> None:
+        async for promise in twice.inquire():
+            read.append(str(await promise))
+
+    async with MiniAgents():
+        with pytest.raises(ValueError, match="the second branch fails"):
+            await read_all()
+    assert read == ["streamed message"]  # (and no error logged as lost: see conftest)

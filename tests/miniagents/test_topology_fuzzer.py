@@ -1,37 +1,46 @@
 """The topology fuzzer: every agent program ends, with what it must reply, and leaves no task.
 
 Hypothesis draws whole programs (``tests/fakes/topologies.py``): chains, fan-outs wider
-than the high-water mark, fan-ins of nested replies of replies, ``pipe`` operators, agents
+than the high-water mark, fan-ins of nested replies of replies, diamonds (one reply shared
+by branches that meet again in order), replies passed on twice, ``pipe`` operators, agents
 called more often than their concurrency limit, lazy and eager starts, agents that pause
 (sleeping, or streaming a message slowly), every way to read an input (whole, message by
 message, token by token, or with a timeout around each message, then reading on) and a
-reply (whole, message by message, token by token, two readers at once, stopping early),
+reply (whole, message by message, token by token, two readers at once, stopping early,
+collected then read in reverse, as complete messages, through ``pipe`` or ``pipeline``),
 with limits small enough that small programs cross them all. And callers *give up*: a
 timeout around the loop that lands in a wait (``timeout_wait``) or in the loop's own work
-(``timeout_body``), or one of two readers giving up while the other reads on
-(``two_one_gives_up``).
+(``timeout_body``), one of two readers giving up while the other reads on
+(``two_one_gives_up``), or a reader giving up on a message the complete messages' reader
+has queued (``complete_beside_give_up``). As in any real application, the loop may hold an
+unrelated timer meanwhile, or a timeout around the caller (both far off: issue 57).
 
 The property, on a virtual clock (so a hang is seen at once, not after a wall-clock wait):
 the program ends with the replies its shape implies, or with a ``ReplayWindowError`` when a
 replay window is set (a consumer that starts after the window passed is told so, by
-design); a ``DeadlockError`` (the deadlock watch, one virtual second after the loop went
-idle with every task waiting on the library's streams) counts as a hang. A reader that
-reads to the end reads every reply, in order (also when another reader gives up meanwhile:
-nothing is lost); one that gives up has read the first replies, in order, as many as its
-shape says (see :func:`check_reading`); when a lone caller gave up, the ``MiniAgents``
-context exits at that very time (it waits for nothing that was given up on: the agents
-pausing, the messages streaming). When the context has exited, no task of the program is
-left, and a program that replied in full logged no error (one that ended with an error may
-log that side streams lost it, and so may branches left unread by a caller that stopped
-early or gave up, with a window).
+design; not a copy of a reply passed on twice, which was passed on before the reply began).
+A program still running past the most ticks its shape may take is a hang: it is cut off on
+the virtual clock (``tests/fakes/cut_off.py``: no timer of the test's in the loop, which
+would keep the deadlock watch from acting) and reported with its program; so is a
+``DeadlockError`` (the deadlock watch, one virtual second after the loop went idle with
+every task waiting on the library's streams). A reader that reads to the end reads every
+reply, in order (also when another reader gives up meanwhile: nothing is lost); one that
+gives up has read the first replies, in order, as many as its shape says (see
+:func:`check_reading`); when a lone caller gave up, the ``MiniAgents`` context exits at
+that very time (it waits for nothing that was given up on: the agents pausing, the
+messages streaming). When the context has exited, no task of the program is left, and a
+program that replied in full logged no error (one that ended with an error may log that
+side streams lost it, and so may branches left unread by a caller that stopped early or
+gave up, with a window).
 
 The same programs run with their tasks started eagerly, as under Python 3.12's
 ``asyncio.eager_task_factory`` (``tests/fakes/eager_tasks.py``): an agent's first step runs
 inside ``inquire`` then, before its caller goes on. And they run on uvloop (in real time, a
 tick of a millisecond, checked every 10 ms), which hides its callbacks and timers from the
-deadlock watch.
+deadlock watch, with every caller (``pipe`` and ``pipeline`` too) and the unrelated timers.
 
-The normal suite runs a few hundred programs, derandomized (the same ones every run);
+The normal suite runs a few hundred programs, derandomized (the same ones every run), with
+explicit examples of each defect a mode was made to find;
 ``pytest tests/miniagents/test_topology_fuzzer.py --hypothesis-profile=deep`` runs
 thousands of random ones (see CONTRIBUTING.md for the last such run).
 """
@@ -45,19 +54,31 @@ from contextlib import nullcontext
 from functools import partial
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, Phase, event, example, given, settings
+from hypothesis import strategies as st
 
 from miniagents.errors import ReplayWindowError
 from miniagents.promising.lowlevel import set_deadlock_check_interval
-from miniagents.testing.virtual_time import run_with_virtual_time
+from tests.fakes.cut_off import Hung, run_with_cut_off, within
 from tests.fakes.eager_tasks import eager_tasks
 from tests.fakes.topologies import (
     GIVING_UP,
+    OPERATORS,
+    ORDINARY,
+    Ambient,
+    Chain,
+    Consumer,
     FanOut,
     Leaf,
+    Pipe,
     Program,
     Reading,
+    Shared,
+    Twice,
+    diamonds,
     expected,
+    longest,
+    passed_on_twice,
     programs,
     run,
 )
@@ -72,33 +93,131 @@ FUZZ = settings(
     suppress_health_check=[
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
         HealthCheck.function_scoped_fixture,  # caplog: cleared for every program
     ],
 )
 
 GIVE_UP_FUZZ = settings(FUZZ, max_examples=FUZZ.max_examples if _DEEP else 60)
-"""Programs whose caller gives up: of the callers the others draw, three in eight do."""
+"""Programs whose caller gives up: of the callers the others draw, four in twelve do."""
 
 EAGER_FUZZ = settings(FUZZ, max_examples=FUZZ.max_examples if _DEEP else 90)
 """Fewer programs with eager tasks: before Python 3.12 their stand-in is pure Python."""
 
-UVLOOP_FUZZ = settings(FUZZ, max_examples=FUZZ.max_examples if _DEEP else 50)
+UVLOOP_FUZZ = settings(
+    FUZZ,
+    max_examples=FUZZ.max_examples if _DEEP else 50,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # (a hang costs its real cut-off)
+)
 """Fewer programs on uvloop: in real time, a relieved program waits for the watch."""
+
+AMBIENT_FUZZ = settings(FUZZ, max_examples=FUZZ.max_examples if _DEEP else 40)
+"""Programs under a far-off timer or timeout (issue 57): the loop is never idle."""
+
+OPERATOR_FUZZ = settings(FUZZ, max_examples=FUZZ.max_examples if _DEEP else 30)
+"""Programs read through ``pipe`` (``as_operator``) or ``pipeline`` (issue 57)."""
+
+DIAMOND_FUZZ = settings(FUZZ, max_examples=FUZZ.max_examples if _DEEP else 30)
+"""Diamonds (a reply shared by branches that meet again in order), every way (issue 57)."""
+
+TWICE_FUZZ = settings(FUZZ, max_examples=FUZZ.max_examples if _DEEP else 20)
+"""A reply passed on more than once past a small replay window (issue 58, item 1)."""
+
+COMPLETE_FUZZ = settings(FUZZ, max_examples=FUZZ.max_examples if _DEEP else 20)
+"""Complete messages beside a reader that gives up on a queued one (issue 58, item 6)."""
+
+
+ISSUE_57 = Shared(
+    source=Leaf(input_style="await", own=2, with_areply=True),
+    branches=(Leaf(input_style="promises", own=0), Leaf(input_style="promises", own=0)),
+)
+"""Issue 57's program (a report over two per-row agents sharing one source), 2 rows."""
+
+
+def issue_57(consumer: Consumer = "await", ambient: Ambient = "idle") -> Program:
+    """Issue 57's program at a high-water mark of 1 (each hung there, as the issue says)."""
+    return Program(
+        root=ISSUE_57,
+        inputs=(),
+        high_water_mark=1,
+        replay_window=None,
+        consumer=consumer,
+        ambient=ambient,
+    )
+
+
+CHAIN_INTO_TWICE = Program(
+    root=Chain(
+        first=Leaf(input_style="await", own=2),
+        second=Twice(child=Leaf(input_style="promises", own=2), one_list=False),
+    ),
+    inputs=(),
+    high_water_mark=1,
+    replay_window=None,
+    consumer="complete",
+)
+"""Found after the fixes of issues 57 and 58: ``[r, r]`` is a diamond too (hung, idle)."""
+
+DIAMOND_OF_A_PIPE = Program(
+    root=Shared(
+        source=ISSUE_57.source,
+        branches=(
+            Pipe(Leaf(input_style="await", own=0), Leaf(input_style="await", own=0)),
+            Leaf(input_style="promises", own=0),
+        ),
+    ),
+    inputs=(),
+    high_water_mark=1,
+    replay_window=None,
+    consumer="await",
+    ambient="timer",
+)
+"""A diamond whose first branch pipes the rows through operators (hung, a timer pending)."""
+
+DIAMOND_OF_A_TWICE = Program(
+    root=Shared(
+        source=ISSUE_57.source,
+        branches=(
+            Leaf(input_style="await", own=0),
+            Twice(child=Leaf(input_style="await", own=2, with_areply=True), one_list=False),
+        ),
+    ),
+    inputs=(),
+    high_water_mark=1,
+    replay_window=None,
+    consumer="await",
+    ambient="timer",
+)
+"""A diamond whose second branch passes its reply on twice (hung, a timer pending)."""
 
 
 UVLOOP_TICK = 0.001
 """A tick on uvloop (real time): a millisecond, not the virtual clock's second."""
 
+UVLOOP_CUT_OFF = 5.0
+"""Real seconds after which a program on uvloop counts as hung, beyond the most ticks its
+shape may take (:func:`~tests.fakes.topologies.longest`, a millisecond each there)."""
 
-async def _outcome(
-    program: Program, eager: bool, tick: float = 1.0
-) -> tuple[Reading | ReplayWindowError, list[str]]:
-    """What the caller read (or the error it got), and the tasks left behind."""
+
+async def _result(program: Program, eager: bool, tick: float) -> Reading | ReplayWindowError:
+    """What the caller read, or the ``ReplayWindowError`` it got."""
     try:
         with eager_tasks() if eager else nullcontext():
-            result: Reading | ReplayWindowError = await run(program, tick)
+            return await run(program, tick)
     except ReplayWindowError as error:
-        result = error
+        return error
+
+
+async def _outcome(
+    program: Program, eager: bool, tick: float = 1.0, cut_off: float | None = None
+) -> tuple[Reading | ReplayWindowError, list[str]]:
+    """What the caller read (or the error it got), and the tasks left behind.
+
+    ``cut_off``: the real seconds after which it counts as hung (:class:`Hung`); ``None``:
+    the caller cuts it off (the virtual clock's :func:`run_with_cut_off`).
+    """
+    main = _result(program, eager, tick)
+    result = await (main if cut_off is None else within(main, cut_off))
     left = [task.get_name() for task in asyncio.all_tasks() if task is not asyncio.current_task()]
     return result, left
 
@@ -108,27 +227,41 @@ def check(
     caplog: pytest.LogCaptureFixture,
     eager: bool = False,
     uvloop: bool = False,
+    window_is_a_defect: bool = False,
 ) -> str:
     """Run ``program``; fail unless it ends as its shape says, with no task left.
 
+    It runs on a virtual clock, cut off past the most ticks its shape may take
+    (:func:`~tests.fakes.topologies.longest`: a program still running then hung, a
+    :class:`Hung` with the program's text), with no timer of the test's in the loop.
     ``eager``: with its tasks started eagerly (Python 3.12's ``eager_task_factory``).
-    ``uvloop``: on uvloop, in real time (a tick of a millisecond), checked for deadlocks
-    every 10 ms.
+    ``uvloop``: on uvloop, in real time (a tick of a millisecond, cut off
+    :data:`UVLOOP_CUT_OFF` seconds later than the virtual clock's cut-off), checked for
+    deadlocks every 10 ms.
+    ``window_is_a_defect``: a ``ReplayWindowError`` fails it too (every consumer of the
+    program's streams is started before they produce: issue 58, item 1).
 
     Returns:
         How it ended: "replies", or the name of the error it ended with, and whether a
         reader gave up.
     """
     caplog.clear()
-    if uvloop:
-        former = set_deadlock_check_interval(0.01)
-        try:
-            result, left = on_uvloop(partial(_outcome, program, eager, UVLOOP_TICK))
-        finally:
-            set_deadlock_check_interval(former)
-    else:
-        result, left = run_with_virtual_time(_outcome(program, eager))
+    try:
+        if uvloop:
+            former = set_deadlock_check_interval(0.01)
+            try:
+                cut_off = UVLOOP_CUT_OFF + longest(program) * UVLOOP_TICK
+                result, left = on_uvloop(
+                    partial(_outcome, program, eager, UVLOOP_TICK, cut_off), wait=2 * cut_off
+                )
+            finally:
+                set_deadlock_check_interval(former)
+        else:
+            result, left = run_with_cut_off(_outcome(program, eager), longest(program))
+    except Hung as hung:
+        raise Hung(f"hung ({hung}): {program}") from None
     gc.collect()  # (its garbage now: an error lost in a cycle is its own, not a later program's)
+    gc.freeze()  # (and what is left alive, hypothesis's own, is not walked again at each program)
     errors = [
         record.getMessage()
         for record in caplog.records
@@ -139,9 +272,11 @@ def check(
         "failed: ReplayWindowError" in text for text in [*result.texts, *(result.other or ())]
     ):  # a tool's failure is its result, which the model reads: the same outcome, in a text
         assert program.replay_window is not None, f"{result!r} without a window: {program}"
+        assert not window_is_a_defect, f"{result!r}: {program}"
         return "ReplayWindowError in a tool's result"
     if isinstance(result, ReplayWindowError):
         assert program.replay_window is not None, f"{result!r} without a window: {program}"
+        assert not window_is_a_defect, f"{result!r}: {program}"
         ended = "ReplayWindowError"
     else:
         check_reading(program, result, timed=not uvloop)
@@ -162,14 +297,16 @@ def check(
 def check_reading(program: Program, reading: Reading, timed: bool) -> None:
     """Fail unless ``reading`` is what the caller of ``program`` must have read.
 
-    A reader that reads to the end reads every reply; one that stops early (``break``)
-    reads the first ``early_after``; one that gives up in its body (after taking message
-    ``early_after + 1``) the first ``early_after``, and gives up if there is such a
-    message; one that gives up in a wait (its timeout set after ``early_after`` messages,
-    landing where the clock is needed) reads those and maybe more, in order, and gives up
-    unless it read to the end. ``timed`` (the virtual clock): once a lone caller gave up,
-    the ``MiniAgents`` context exits at once: it waits for nothing that was given up on
-    (an agent pausing, a message streaming).
+    A reader that reads to the end reads every reply (twice for ``passed_twice``); one that
+    stops early (``break``) reads the first ``early_after``; one that gives up in its body
+    (after taking message ``early_after + 1``) the first ``early_after``, and gives up if
+    there is such a message; one that gives up in a wait (its timeout set after
+    ``early_after`` messages, landing where the clock is needed) reads those and maybe
+    more, in order, and gives up unless it read to the end; one that reads the messages in
+    reverse and gives up (``complete_beside_give_up``) reads the last ones, and gives up
+    unless it read them all. ``timed`` (the virtual clock): once a lone caller gave up, the
+    ``MiniAgents`` context exits at once: it waits for nothing that was given up on (an
+    agent pausing, a message streaming).
     """
     full = expected(program)
     after = program.early_after
@@ -189,15 +326,22 @@ def check_reading(program: Program, reading: Reading, timed: bool) -> None:
         assert len(read) >= min(after, len(full)), (read, program)
         if reading.gave_up_at is None:
             assert read == full, (read, program)
+    elif consumer == "complete_beside_give_up":
+        read = reading.other or []
+        assert read == full[len(full) - len(read) :], (read, program)
+        if reading.gave_up_at is None:
+            assert read == full, (read, program)
     if consumer not in ("early", "timeout_wait", "timeout_body"):
-        assert texts == full, (texts, program)  # (two_one_gives_up: the reader that read on)
+        # (two_one_gives_up, complete_beside_give_up: the reader that read on)
+        assert texts == full, (texts, program)
     if consumer not in GIVING_UP:
         assert reading.gave_up_at is None, (reading, program)
-    elif timed and reading.gave_up_at is not None and consumer != "two_one_gives_up":
+    elif timed and reading.gave_up_at is not None and consumer in ("timeout_wait", "timeout_body"):
         assert reading.exited_at == reading.gave_up_at, (reading, program)
 
 
 @FUZZ
+@example(program=CHAIN_INTO_TWICE)
 @given(program=programs())
 def test_every_generated_program_ends_with_its_replies_and_leaves_no_task(
     program: Program, caplog: pytest.LogCaptureFixture
@@ -214,6 +358,7 @@ def test_every_generated_program_whose_caller_gives_up_ends_without_waiting_for_
 
 
 @EAGER_FUZZ
+@example(program=CHAIN_INTO_TWICE)
 @given(program=programs())
 def test_every_generated_program_ends_so_with_its_tasks_started_eagerly(
     program: Program, caplog: pytest.LogCaptureFixture
@@ -222,11 +367,130 @@ def test_every_generated_program_ends_so_with_its_tasks_started_eagerly(
 
 
 @UVLOOP_FUZZ
-@given(program=programs())
+@example(program=issue_57("pipe"))
+@example(program=issue_57("pipeline"))
+@given(program=programs(ORDINARY + GIVING_UP + OPERATORS, ambient=("idle", "timer", "timeout")))
 def test_every_generated_program_ends_so_on_uvloop(
     program: Program, caplog: pytest.LogCaptureFixture
 ) -> None:
     event(f"ended with {check(program, caplog, uvloop=True)}")
+
+
+# -- issue 57: as in any real application (a timer pending, pipe and pipeline callers) -------
+
+
+@AMBIENT_FUZZ
+@example(program=issue_57(ambient="timer"))
+@example(program=DIAMOND_OF_A_TWICE)
+@example(program=issue_57(ambient="timeout"))
+@given(program=programs(ORDINARY + GIVING_UP, ambient=("timer", "timeout")))
+def test_every_generated_program_ends_so_with_an_unrelated_timer_pending(
+    program: Program, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A far-off timer in the loop, or a far-off timeout around the caller: neither fires,
+    and neither may keep a program from ending (the loop is never idle in a real app)."""
+    event(f"ended with {check(program, caplog)}")
+
+
+@OPERATOR_FUZZ
+@example(program=issue_57("pipe"))
+@example(program=issue_57("pipeline"))
+@given(program=programs(OPERATORS, ambient=("idle", "timer")))
+def test_every_generated_program_ends_so_read_through_pipe_or_pipeline(
+    program: Program, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``reactivex.from_iterable(inputs).pipe(root.as_operator(), ...)`` and
+    ``pipeline(root, [inputs])`` read the same replies as ``inquire``."""
+    event(f"ended with {check(program, caplog)}")
+
+
+@DIAMOND_FUZZ
+@example(program=DIAMOND_OF_A_PIPE)
+@example(
+    program=Program(  # issue 57's, as it hung served (the default high-water mark, 200 rows)
+        root=Shared(
+            source=Leaf(input_style="await", own=200, with_areply=True),
+            branches=ISSUE_57.branches,
+        ),
+        inputs=(),
+        high_water_mark=64,
+        replay_window=None,
+        consumer="messages",
+        ambient="timeout",
+    )
+)
+@given(
+    program=programs(
+        ORDINARY + OPERATORS,
+        roots=diamonds(),
+        ambient=("idle", "timer", "timeout"),
+        high_water_marks=st.sampled_from([1, 1, 2, 4, None]),
+    )
+)
+def test_every_generated_diamond_ends_with_its_replies_whatever_the_loop_holds(
+    program: Program, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reply shared by branches that meet again in order, its source replying 2 to a few
+    hundred messages, read every way, under every caller, with or without a timer."""
+    event(f"ended with {check(program, caplog)}")
+
+
+# -- issue 58: a reply passed on twice; complete messages beside a reader that gives up ------
+
+
+@TWICE_FUZZ
+@example(
+    program=Program(
+        root=Twice(child=Leaf(input_style="await", own=129)),
+        inputs=(),
+        high_water_mark=None,
+        replay_window=8,
+        consumer="await",
+    )
+)
+@example(
+    program=Program(
+        root=Leaf(input_style="await", own=129),
+        inputs=(),
+        high_water_mark=4,
+        replay_window=8,
+        consumer="passed_twice",
+    )
+)
+@given(
+    program=programs(
+        ORDINARY,
+        roots=passed_on_twice(),
+        ambient=("idle", "timer"),
+        replay_windows=st.sampled_from([2, 8]),
+    )
+)
+def test_every_reply_passed_on_twice_is_read_in_full_past_a_small_replay_window(
+    program: Program, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``ctx.reply([r, r])``, ``ctx.reply(r)`` twice, ``MessageSequencePromise([r, r])``:
+    each copy was passed on before ``r`` produced anything, so each reads it from its first
+    message, however far past the window ``r`` goes (no ``ReplayWindowError``)."""
+    event(f"ended with {check(program, caplog, window_is_a_defect=True)}")
+
+
+@COMPLETE_FUZZ
+@example(
+    program=Program(  # two messages streaming once the reply has ended (issue 58, item 6)
+        root=Leaf(input_style="await", own=2, pause=1, pause_in="message"),
+        inputs=(),
+        high_water_mark=None,
+        replay_window=None,
+        consumer="complete_beside_give_up",
+    )
+)
+@given(program=programs(["complete_beside_give_up"], ambient=("idle", "timer")))
+def test_complete_messages_beside_a_reader_that_gives_up_on_a_queued_one_lose_nothing(
+    program: Program, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``as_message_observable()`` reads every reply while another reader, once the reply has
+    ended, reads the messages last to first and gives up on one still streaming."""
+    event(f"ended with {check(program, caplog)}")
 
 
 def test_issue_26s_program_is_among_the_shapes_and_ends(caplog: pytest.LogCaptureFixture) -> None:

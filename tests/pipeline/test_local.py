@@ -37,6 +37,7 @@ from miniagents.errors import MessageTypeError, NoActiveContextError
 from miniagents.ext.llm.errors import LLMConnectionError, LLMError, LLMTimeoutError
 from miniagents.messages import MessageTuple
 from miniagents.messages.sequence import MessageType
+from miniagents.miniagents.lowlevel import Hook
 from miniagents.pipeline import (
     PipelineArgumentError,
     PipelineRerunError,
@@ -1074,7 +1075,8 @@ async def test_a_run_stopped_while_a_timed_out_try_cleans_up_does_not_retry_it(
     async def ready() -> None:
         return None
 
-    monkeypatch.setattr(durability, "_factory", [])  # (DBOS's, if imported, comes back after)
+    # (DBOS's factory, if imported, comes back after)
+    monkeypatch.setattr(durability, "_factory", Hook("the durable items of this test"))
     set_durable_items(lambda pipeline_id, chain: DurableItems(run_try, ready))
     with virtual_time() as clock:
         async with MiniAgents():

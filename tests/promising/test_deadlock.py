@@ -16,7 +16,7 @@ import reactivex
 from reactivex import operators as ops
 from reactivex.subject import Subject
 
-from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents import InteractionContext, Message, MiniAgents, miniagent
 from miniagents.errors import DeadlockError, MiniAgentsError, StreamLimitError, StreamLoopError
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.sequence import MessageSequencePromise
@@ -29,6 +29,7 @@ from miniagents.promising.lowlevel import (
     set_deadlock_check_interval,
 )
 from miniagents.testing.virtual_time import run_with_virtual_time
+from tests.fakes.cut_off import run_with_cut_off
 from tests.fakes.uvloop_runs import on_uvloop
 
 
@@ -481,3 +482,41 @@ def test_a_token_reader_parks_while_it_waits_and_a_failed_wait_stops_counting_it
     assert seen == [["a piece of a stream"], ["a piece of a stream"]]
     assert uncounted
     caplog.clear()
+
+
+# -- found by the topology fuzzer: diamonds the watch never relieved (issue 57) ---------------
+
+
+@miniagent
+async def _both_of_the_input(ctx: InteractionContext) -> None:
+    """A fan-out over a live input: the agent's input read by two branches, in order."""
+    ctx.reply([_whole.inquire(ctx.message_promises), _each.inquire(ctx.message_promises)])
+
+
+@pytest.mark.parametrize(
+    "way", ["complete messages, outside any agent", "a fan-out over its piped input"]
+)
+def test_a_diamond_read_by_a_reactive_subscriber_ends_at_once(interval: None, way: str) -> None:
+    """The diamond's complete messages awaited with reactivex (``as_message_observable()``,
+    ``ops.to_list()``) outside any agent, or a fan-out agent piped after the source (its
+    input, the source's replies, read by two branches in order): the loop idle, nothing
+    else pending, and it hung for good (the watch never saw it; a plain ``inquire`` of the
+    same fan-out is relieved)."""
+
+    async def main() -> tuple[list[str], float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        complete: reactivex.Observable[Message]
+        async with MiniAgents(high_water_mark=1):
+            if way == "complete messages, outside any agent":
+                complete = _diamond.inquire().as_message_observable()
+            else:
+                complete = reactivex.of("go").pipe(
+                    _source.as_operator(), _both_of_the_input.as_operator()
+                )
+            texts: list[str] = await complete.pipe(ops.map(str), ops.to_list())
+        return texts, loop.time() - start
+
+    texts, elapsed = run_with_cut_off(main(), 600)
+    assert texts == _DIAMOND_REPLIES
+    assert elapsed <= 0.05, f"{elapsed} s of the virtual clock, not at once"

@@ -231,3 +231,65 @@ async def test_a_sequence_made_of_a_released_stream_fails_at_its_place() -> None
         with pytest.raises(ReplayWindowError):
             await read()
         assert seen == ["before"]
+
+
+# -- a reply passed on more than once (issue 58, item 1; found by the topology fuzzer) ------
+
+
+@miniagent
+async def producer(ctx: InteractionContext, count: int) -> None:
+    for index in range(count):
+        ctx.reply(f"p{index}")
+
+
+@miniagent
+async def pass_on_twice(ctx: InteractionContext, count: int, how: str) -> None:
+    reply = producer.inquire(count=count)
+    if how == "[r, r]":
+        ctx.reply([reply, reply])
+    else:
+        ctx.reply(reply)
+        ctx.reply(reply)
+
+
+@pytest.mark.parametrize("how", ["[r, r]", "reply(r) twice", "MessageSequencePromise([r, r])"])
+@pytest.mark.parametrize(
+    ("window", "count"), [(8, 200), (DEFAULT_REPLAY_WINDOW, 1_100)], ids=["8-200", "default-1100"]
+)
+async def test_a_reply_passed_on_twice_is_read_in_full_by_both_copies_past_the_window(
+    how: str, window: int, count: int
+) -> None:
+    """Each copy was passed on before the reply produced anything: each reads it from its
+    first message, however far past the window the reply goes (it failed with a
+    ReplayWindowError on the second copy past 1,024 messages)."""
+    expected = [f"p{index}" for index in range(count)] * 2
+    async with MiniAgents(replay_window=window):
+        if how == "MessageSequencePromise([r, r])":  # (outside any agent)
+            reply = producer.inquire(count=count)
+            both = MessageSequencePromise([reply, reply])
+        else:
+            both = pass_on_twice.inquire(count=count, how=how)
+        assert [str(promise) async for promise in both] == expected
+
+
+@miniagent
+async def echo_each(ctx: InteractionContext) -> None:
+    async for promise in ctx.message_promises:
+        ctx.reply(f"{await promise} seen")
+
+
+@miniagent
+async def two_readers(ctx: InteractionContext, count: int) -> None:
+    """One reply passed on to two agents, their replies in order (issue 57's diamond)."""
+    shared = producer.inquire(count=count)
+    ctx.reply(echo_each.inquire(shared))
+    ctx.reply(echo_each.inquire(shared))
+
+
+async def test_a_reply_two_agents_get_is_read_by_both_in_full_with_no_high_water_mark() -> None:
+    """With no high-water mark the producer replies its 2,000 messages before either agent
+    has started reading: both were given the reply before it produced anything, so both
+    read it from its first message (the second failed with a ReplayWindowError)."""
+    async with MiniAgents(high_water_mark=None):
+        texts = [str(message) for message in await two_readers.inquire(count=2_000)]
+    assert texts == [f"p{index} seen" for index in range(2_000)] * 2

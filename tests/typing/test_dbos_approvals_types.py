@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import assert_type
 
-from miniagents.ext.dbos import PendingApproval, aapprove, adeny, apending_approvals
+from miniagents.ext.dbos import (
+    DurableApprovals,
+    PendingApproval,
+    aapprove,
+    adeny,
+    apending_approvals,
+)
+from miniagents.ext.tools import ApprovalStore, MemoryApprovals, ToolDecision
 from tests.fakes.typecheck import assert_passes_mypy
 
 URL = "sqlite:///runs.sqlite"
@@ -28,6 +35,17 @@ async def check_apending_approvals() -> None:
     assert_type(call.arguments, Mapping[str, object])
     await apending_approvals(42)  # type: ignore[arg-type]
     await apending_approvals("order-42", URL)  # type: ignore[call-arg]
+
+
+async def check_the_stores_are_approval_stores() -> None:
+    stores: list[ApprovalStore] = [MemoryApprovals(), DurableApprovals(URL, decided_by="ada")]
+    for store in stores:
+        assert_type(await store.apending(), list[PendingApproval])
+        assert_type(await store.adecide("run", "call", ToolDecision(True, decided_by="ada")), None)
+    assert_type(await aapprove("order-42", "call_1", decided_by="ada"), None)
+    assert_type(await adeny("order-42", "call_1", decided_by="ada"), None)
+    assert_type(PendingApproval("r", "c", "t", {}).run_id, str)
+    await adeny("order-42", "call_1", decided_by=7)  # type: ignore[arg-type]
 
 
 async def check_approve_and_deny() -> None:

@@ -16,10 +16,11 @@ from starlette.applications import Starlette
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.web import agui_app, ai_sdk_app, web_chat_app
+from miniagents.ext.web import BearerTokenAuth, agui_app, ai_sdk_app, web_chat_app
 from miniagents.ext.web.agui import ApprovalFlow as AGUIApprovalFlow
 from miniagents.ext.web.ai_sdk import ApprovalFlow as AISDKApprovalFlow
 from miniagents.ext.web.ai_sdk import ChatRequest
+from miniagents.ext.web.auth import Authentication
 from tests.fakes.typecheck import assert_passes_mypy
 
 
@@ -56,6 +57,30 @@ def check_the_apps_are_starlette_apps_of_any_agent() -> None:
     assert_type(ai_sdk_app(greeter, arguments=chat_of), Starlette)
     assert_type(ai_sdk_app(greeter, approval_flow="in_stream", max_live_runs=1), Starlette)
     assert_type(web_chat_app(greeter, page=Path("index.html")), Starlette)
+
+
+def check_the_door_takes_a_backend_or_request_user(mounted: bool) -> None:
+    tokens = BearerTokenAuth({"token": "ada"})
+    chosen: Authentication = "request.user" if mounted else tokens
+    assert_type(
+        agui_app(
+            greeter,
+            authentication=chosen,
+            allowed_origins=["https://chat.example.com"],
+            approval_edits=False,
+            max_live_runs_per_principal=3,
+        ),
+        Starlette,
+    )
+    assert_type(ai_sdk_app(greeter, authentication=tokens), Starlette)
+    assert_type(ai_sdk_app(greeter, authentication=None), Starlette)
+    assert_type(
+        web_chat_app(greeter, page="index.html", authentication=tokens, allowed_origins=()),
+        Starlette,
+    )
+    agui_app(greeter, authentication="user")  # type: ignore[arg-type]
+    agui_app(greeter, allowed_origins="https://x.example")  # (a str is a Sequence[str])
+    BearerTokenAuth(["token"])  # type: ignore[arg-type]
 
 
 def check_the_approval_flow_type_is_public(in_stream: bool) -> None:

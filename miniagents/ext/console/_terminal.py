@@ -375,13 +375,16 @@ async def ask_approval(message: MessagePromise) -> None:
         if not typed:
             _write((answer or "") + "\n")  # echoed, as the user's messages are
     if answer is not None and answer.strip().lower() in ("y", "yes"):
-        request.approve()
+        request.approve(by=CONSOLE_USER)
     else:
-        request.deny("The user said no in the console.")
+        request.deny("The user said no in the console.", by=CONSOLE_USER)
 
 
 APPROVAL_PROMPT = "Approve? [y/N] "
 """Asked after a tool call that waits for the user's approval."""
+
+CONSOLE_USER = "console"
+"""Who decided a call approved or denied at the console's prompt (in the decision)."""
 
 
 def _write(text: str) -> None:

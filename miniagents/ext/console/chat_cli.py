@@ -1,11 +1,15 @@
 """The command line: `miniagents chat` (or `python -m miniagents chat`), a terminal chat.
 
 `miniagents web [--provider ...] [--model ...] [--system ...] [--page FILE.html] [--host H]
-[--port P]` serves the same assistant on a chat page in the browser instead
-(``web_chat_app``, extra ``web``), at http://127.0.0.1:8000 by default, until Ctrl+C. The
-page is ``--page``; without it, run from a clone of the repository, the example's page
-(``examples/web_chat/index.html``). ``--port`` is from 0 to 65535 (0: a free port, the one
-announced); a port in use is a web chat that cannot start.
+[--port P] [--token T] [--allow-origin ORIGIN ...]` serves the same assistant on a chat page
+in the browser instead (``web_chat_app``, extra ``web``), at http://127.0.0.1:8000 by
+default, until Ctrl+C. The page is ``--page``; without it, run from a clone of the
+repository, the example's page (``examples/web_chat/index.html``). ``--port`` is from 0 to
+65535 (0: a free port, the one announced); a port in use is a web chat that cannot start.
+The assistant answers only requests with its bearer token (``--token``, else
+``MINIAGENTS_WEB_TOKEN``, else a new random one at each start): the address it prints
+carries it (``/#token=...``, a fragment: never sent to the server, never in a log), and the
+page sends it. Pages of other origins are refused unless ``--allow-origin`` names them.
 
 The demo, installed: the user types, the assistant's reply streams token by token, and
 the assistant sees the whole conversation each turn::
@@ -39,12 +43,13 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import os
+import secrets
 import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from miniagents.ext.console.agents import create_console_user_agent
 from miniagents.ext.history import ChatHistory, ChatHistoryError, InMemoryChatHistory
@@ -162,7 +167,10 @@ def main(
     chat_parser: _Parser = args.chat_parser
     try:
         if args.command == "web":
-            return _web(args.provider, args.model, args.system, args.page, args.host, args.port)
+            door = _Door(args.token, tuple(args.allow_origin))
+            return _web(
+                args.provider, args.model, args.system, args.page, args.host, args.port, door
+            )
         return asyncio.run(_chat(args.provider, args.model, args.system, args.history))
     except _CannotStart as error:
         chat_parser.error(str(error))
@@ -185,6 +193,41 @@ def _parser(prog: str, more: Mapping[str, Command]) -> _Parser:
     commands = parser.add_subparsers(
         title="commands", dest="command", required=True, metavar="COMMAND"
     )
+    _add_chat(commands)
+    _add_web(commands)
+    for name, command in more.items():  # run by main() before parsing: listed here only
+        commands.add_parser(name, help=command.help, add_help=False)
+    return parser
+
+
+def _add_model_choice(command: argparse.ArgumentParser, *, described: bool) -> None:
+    """The arguments that choose the assistant: --provider, --model, --system."""
+    command.add_argument(
+        "--provider",
+        choices=PROVIDERS,
+        help="who answers (default: chosen by the API keys set, as described above)"
+        if described
+        else "who answers (as for chat)",
+    )
+    command.add_argument(
+        "--model",
+        help=(
+            f"the model (default: $OPENAI_MODEL or {DEFAULT_OPENAI_MODEL} for OpenAI, "
+            f"$ANTHROPIC_MODEL or {DEFAULT_ANTHROPIC_MODEL} for Anthropic)"
+        )
+        if described
+        else "the model (as for chat)",
+    )
+    command.add_argument(
+        "--system",
+        default=DEFAULT_SYSTEM_PROMPT,
+        metavar="TEXT",
+        help=f'the system prompt (default: "{DEFAULT_SYSTEM_PROMPT}"; "" for none)',
+    )
+
+
+def _add_chat(commands: Any) -> None:
+    """The ``chat`` command: a chat in the terminal."""
     chat = commands.add_parser(
         "chat",
         help="chat with an LLM in your terminal",
@@ -196,30 +239,17 @@ def _parser(prog: str, more: Mapping[str, Command]) -> _Parser:
             "key, no network)."
         ),
     )
-    chat.add_argument(
-        "--provider",
-        choices=PROVIDERS,
-        help="who answers (default: chosen by the API keys set, as described above)",
-    )
-    chat.add_argument(
-        "--model",
-        help=(
-            f"the model (default: $OPENAI_MODEL or {DEFAULT_OPENAI_MODEL} for OpenAI, "
-            f"$ANTHROPIC_MODEL or {DEFAULT_ANTHROPIC_MODEL} for Anthropic)"
-        ),
-    )
-    chat.add_argument(
-        "--system",
-        default=DEFAULT_SYSTEM_PROMPT,
-        metavar="TEXT",
-        help=f'the system prompt (default: "{DEFAULT_SYSTEM_PROMPT}"; "" for none)',
-    )
+    _add_model_choice(chat, described=True)
     chat.add_argument(
         "--history",
         metavar="FILE.md",
         help="keep the conversation in this markdown file, and resume it if it exists",
     )
     chat.set_defaults(chat_parser=chat)
+
+
+def _add_web(commands: Any) -> None:
+    """The ``web`` command: a chat page served to the browser, behind a bearer token."""
     web = commands.add_parser(
         "web",
         help="chat with an LLM on a page in your browser",
@@ -229,14 +259,7 @@ def _parser(prog: str, more: Mapping[str, Command]) -> _Parser:
             "The model is chosen as for chat."
         ),
     )
-    web.add_argument("--provider", choices=PROVIDERS, help="who answers (as for chat)")
-    web.add_argument("--model", help="the model (as for chat)")
-    web.add_argument(
-        "--system",
-        default=DEFAULT_SYSTEM_PROMPT,
-        metavar="TEXT",
-        help=f'the system prompt (default: "{DEFAULT_SYSTEM_PROMPT}"; "" for none)',
-    )
+    _add_model_choice(web, described=False)
     web.add_argument(
         "--page",
         metavar="FILE.html",
@@ -244,10 +267,20 @@ def _parser(prog: str, more: Mapping[str, Command]) -> _Parser:
     )
     web.add_argument("--host", default="127.0.0.1", help="the address (default: 127.0.0.1)")
     web.add_argument("--port", type=int, default=8000, help="the port (default: 8000)")
+    web.add_argument(
+        "--token",
+        help="the bearer token the page must send (default: MINIAGENTS_WEB_TOKEN, else a "
+        "new random one; the address printed carries it)",
+    )
+    web.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a front end's origin that may call the assistant too (e.g. "
+        "https://chat.example.com); repeat it for more",
+    )
     web.set_defaults(chat_parser=web)
-    for name, command in more.items():  # run by main() before parsing: listed here only
-        commands.add_parser(name, help=command.help, add_help=False)
-    return parser
 
 
 def _provider(chosen: str | None) -> _Provider:
@@ -352,8 +385,41 @@ def _page(given: str | None) -> Path:
     return Path(given)
 
 
+@dataclass(frozen=True)
+class _Door:
+    """Who may use the web chat: the bearer token, and other origins allowed."""
+
+    token: str | None
+    allowed_origins: tuple[str, ...]
+
+    def chosen_token(self) -> str:
+        """``--token``, else ``MINIAGENTS_WEB_TOKEN``, else a new random token.
+
+        Raises:
+            _CannotStart: if the token given is empty or has spaces.
+        """
+        token = self.token if self.token is not None else os.environ.get(_TOKEN_VARIABLE)
+        if token is None:
+            return secrets.token_urlsafe(24)
+        if not token or any(character.isspace() for character in token):
+            raise _CannotStart(
+                f"the token ({'--token' if self.token is not None else _TOKEN_VARIABLE}) is "
+                "empty or has spaces; give one without (or none, for a random one)"
+            )
+        return token
+
+
+_TOKEN_VARIABLE = "MINIAGENTS_WEB_TOKEN"
+
+
 def _web(
-    chosen: str | None, model: str | None, system: str, page: str | None, host: str, port: int
+    chosen: str | None,
+    model: str | None,
+    system: str,
+    page: str | None,
+    host: str,
+    port: int,
+    door: _Door,
 ) -> int:
     if not 0 <= port <= 65535:
         raise _CannotStart(f"argument --port: {port} is not a port; give one from 0 to 65535")
@@ -363,20 +429,29 @@ def _web(
     model = model or os.environ.get(provider.model_variable or "") or provider.default_model
     assistant = _assistant(provider, model, system)
     page_file = _page(page)
+    token = door.chosen_token()
     try:
         import uvicorn
 
-        from miniagents.ext.web import web_chat_app
+        from miniagents.ext.web import BearerTokenAuth, web_chat_app
     except ImportError as error:
         raise _CannotStart(
             'the web chat needs the web extra; install it with pip install "miniagents[web]"'
         ) from error
+    try:
+        app = web_chat_app(
+            assistant,
+            page=page_file,
+            authentication=BearerTokenAuth({token: "you"}),
+            allowed_origins=door.allowed_origins,
+        )
+    except ValueError as error:  # (an --allow-origin that is no origin)
+        raise _CannotStart(f"--allow-origin: {error}") from error
     listener = _listen(host, port)
     port = listener.getsockname()[1]  # the one chosen, for --port 0
-    print(f"Chatting with {_who(provider, model, chosen)} at http://{host}:{port}", flush=True)
-    server = uvicorn.Server(
-        uvicorn.Config(web_chat_app(assistant, page=page_file), log_level="warning")
-    )
+    address = f"http://{host}:{port}/#token={token}"
+    print(f"Chatting with {_who(provider, model, chosen)} at {address}", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     with listener, contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the server stopped
         server.run(sockets=[listener])
     return 0 if server.started else 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from miniagents.ext.dbos.approvals import DurableApprovals as DurableApprovals
 from miniagents.ext.dbos.approvals import PendingApproval as PendingApproval
 from miniagents.ext.dbos.approvals import aapprove as aapprove
 from miniagents.ext.dbos.approvals import adeny as adeny
@@ -45,6 +46,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "ChatHistorySQL",
     "DurableApprovalError",
+    "DurableApprovals",
     "DurableConfigurationError",
     "DurableDatabaseError",
     "DurableError",

@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from miniagents.ext.dbos._sqlite import close_client, new_client, shim_arguments
@@ -87,6 +88,9 @@ def decision_message(decision: ToolDecision | None, *, by: str) -> dict[str, obj
     message["approved"] = decision.approved
     message["arguments"] = None if decision.arguments is None else dict(decision.arguments)
     message["reason"] = decision.reason
+    message["decided_by"] = decision.decided_by  # who, and when: kept in the run's record
+    at = decision.decided_at
+    message["decided_at"] = None if at is None else at.isoformat()
     return message
 
 
@@ -95,12 +99,23 @@ def decision_of(message: object) -> ToolDecision | None:
     if not isinstance(message, Mapping) or not isinstance(message.get("approved"), bool):
         return None
     arguments = message.get("arguments")
-    reason = message.get("reason")
+    reason, by, at = message.get("reason"), message.get("decided_by"), message.get("decided_at")
     return ToolDecision(
         approved=message["approved"],
         arguments=dict(arguments) if isinstance(arguments, Mapping) else None,
         reason=reason if isinstance(reason, str) else None,
+        decided_by=by if isinstance(by, str) else None,
+        decided_at=_time_of(at),
     )
+
+
+def _time_of(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _is_message(message: object) -> bool:
@@ -209,11 +224,8 @@ async def awaited_decision(
     decision = decision_of(message)
     if decision is None:  # withdrawn: only when the run has ended (it does not read this)
         return ToolDecision(False, reason="The run ended before the call was decided.")
-    if request.pending:
-        if decision.approved:
-            request.approve(decision.arguments)
-        else:
-            request.deny(decision.reason)
+    if request.pending:  # (decided elsewhere: as it was decided there, who and when)
+        request.decide(decision)
     return decision
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import pickle
 import sqlite3
@@ -100,12 +101,25 @@ _WORKFLOW = "miniagents.durable"
 _STEP = "miniagents.durable.step"
 
 _agents = DurableAgents()
-_functions: tuple[Callable[..., Awaitable[object]], Callable[[str], Awaitable[object]]] | None = (
-    None
-)
-_engine: Engine | None = None
-_default_url: str | None = None
 _logger = logging.getLogger(__name__)
+
+
+class _Process:
+    """What this process holds of DBOS (one DBOS per process, as DBOS has it).
+
+    Attributes:
+        default_url: The database of the runs not given one (``use_database``'s).
+        engine: The engine launched (on its last loop), if any.
+    """
+
+    __slots__ = ("default_url", "engine")
+
+    def __init__(self) -> None:
+        self.default_url: str | None = None
+        self.engine: Engine | None = None
+
+
+_process = _Process()
 
 
 def set_default_url(url: str) -> None:
@@ -114,8 +128,7 @@ def set_default_url(url: str) -> None:
     Raises:
         DurableConfigurationError: if ``url`` is not a sqlite:/// or postgresql:// URL.
     """
-    global _default_url
-    _default_url = checked_url(url)
+    _process.default_url = checked_url(url)
 
 
 def checked_url(url: object) -> str:
@@ -141,7 +154,7 @@ def checked_url(url: object) -> str:
 
 def configured_url() -> str:
     """The database of the runs not given one: ``use_database``'s, else the default."""
-    return _default_url or DEFAULT_DATABASE_URL
+    return _process.default_url or DEFAULT_DATABASE_URL
 
 
 def dbos_class() -> type[DBOS]:
@@ -179,20 +192,18 @@ def register_agent(agent: MiniAgent[..., Message]) -> None:
     _agents.add(agent)
 
 
+@functools.cache
 def _registered_functions() -> tuple[
     Callable[..., Awaitable[object]], Callable[[str], Awaitable[object]]
 ]:
-    """The workflow and step functions, registered with DBOS once."""
-    global _functions
-    if _functions is None:
-        dbos = _dbos()
-        workflow = dbos.workflow(name=_WORKFLOW)(_interaction_workflow)
-        step = dbos.step(name=_STEP)(_step)
-        register_approvals(dbos)  # the decisions of calls that wait (see _approvals)
-        _functions = (workflow, step)
-        record_llm_calls(LLMRecorder())
-        record_tool_calls(ToolRecorder())
-    return _functions
+    """The workflow and step functions, registered with DBOS once (and the recorders set)."""
+    dbos = _dbos()
+    workflow = dbos.workflow(name=_WORKFLOW)(_interaction_workflow)
+    step = dbos.step(name=_STEP)(_step)
+    register_approvals(dbos)  # the decisions of calls that wait (see _approvals)
+    record_llm_calls(LLMRecorder())
+    record_tool_calls(ToolRecorder())
+    return workflow, step
 
 
 # -- the engine: DBOS launched on one loop, for one database ----------------------------------
@@ -486,7 +497,8 @@ def store_failure(error: BaseException) -> DurableDatabaseError | None:
     (See :mod:`miniagents.ext.dbos._database_errors`: an error of the agent's own code is
     not one, even an error of a database.)
     """
-    url = _engine.url if _engine is not None else configured_url()
+    engine = _process.engine
+    url = engine.url if engine is not None else configured_url()
     return database_failure(error, url, _redacted(url), CONNECT_TIMEOUT)
 
 
@@ -504,22 +516,22 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
             database cannot hold durable runs (see :func:`checked_url`).
         DurableDatabaseError: if the database cannot be reached, opened or written.
     """
-    global _engine
-    wanted = checked_url(url or _default_url or DEFAULT_DATABASE_URL)
+    wanted = checked_url(url or _process.default_url or DEFAULT_DATABASE_URL)
     loop = asyncio.get_running_loop()
-    if _engine is not None and _engine.loop is loop and not loop.is_closed():
-        if _engine.url != wanted:
+    engine = _process.engine
+    if engine is not None and engine.loop is loop and not loop.is_closed():
+        if engine.url != wanted:
             raise DurableConfigurationError(
-                f"Durable runs of this process use the database {_redacted(_engine.url)}; "
+                f"Durable runs of this process use the database {_redacted(engine.url)}; "
                 f"one durable agent asked for {_redacted(wanted)}. DBOS keeps one database "
                 "per process: give every durable agent the same database_url."
             )
-        return _engine
+        return engine
     dbos = _dbos()
     _registered_functions()
-    if _engine is not None:  # a new event loop (e.g. a second asyncio.run): launch again
+    if engine is not None:  # a new event loop (e.g. a second asyncio.run): launch again
         dbos.destroy(destroy_registry=False)
-        _engine = None
+        _process.engine = None
     await asyncio.to_thread(_check_reachable, wanted)  # bounded: never a hang
     launched = current_engine()
     if launched is not None and launched.loop is loop:  # by another run, meanwhile
@@ -552,9 +564,9 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
         raise failure from None
     _released_logs.install()
     here = recover_here and current_context() is not None
-    _engine = Engine(wanted, loop, contextvars.copy_context() if here else None)
-    _engine.launch_seconds = time.perf_counter() - began
-    return _engine
+    engine = _process.engine = Engine(wanted, loop, contextvars.copy_context() if here else None)
+    engine.launch_seconds = time.perf_counter() - began
+    return engine
 
 
 async def _hold_context(ready: asyncio.Future[contextvars.Context]) -> None:
@@ -575,7 +587,7 @@ class _ReleasedRuns(logging.Filter):
             logging.getLogger("dbos").addFilter(self)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        engine = _engine
+        engine = _process.engine
         if engine is None or not str(record.msg).startswith("Asyncio task cancelled"):
             return True
         try:
@@ -590,7 +602,7 @@ _released_logs = _ReleasedRuns()
 
 def current_engine() -> Engine | None:
     """The engine launched in this process (on its last loop), if any."""
-    return _engine
+    return _process.engine
 
 
 def redacted(url: str) -> str:
@@ -672,7 +684,7 @@ async def _interaction_workflow(
     refused (left pending, unchanged) if the agent's version is not the one it recorded.
     """
     dbos = _dbos()
-    engine = _engine
+    engine = _process.engine
     workflow_id = dbos.workflow_id
     if engine is None or workflow_id is None:
         raise DurableError("A durable run started outside of a durable agent's engine.")

@@ -292,11 +292,8 @@ async def _tool_pieces(
 async def _decided(run: DurableRun, key: str, request: ToolApprovalRequest) -> ToolDecision:
     recorded = run.recorded.get(key)
     if isinstance(recorded, ToolDecision):
-        if request.pending:  # asked again by the replayed call: decided as it was
-            if recorded.approved:
-                request.approve(recorded.arguments)
-            else:
-                request.deny(recorded.reason)
+        if request.pending:  # asked again by the replayed call: decided as it was (who, when)
+            request.decide(recorded)
         return recorded
     approvals = run.approvals
     wait = request.adecision if approvals is None else functools.partial(approvals, key, request)

@@ -5,7 +5,11 @@ runs (``approve()`` on the request its reply carries) or from any other process 
 reaches the run's database (a web server, an admin script, a queue consumer)::
 
     await apending_approvals(database_url=url)  # what waits: runs, calls, tools, arguments
-    await aapprove("order-42", "call_1", database_url=url)  # or adeny(..., reason="...")
+    await aapprove("order-42", "call_1", database_url=url, decided_by="ada")  # or adeny(...)
+
+:class:`DurableApprovals` is the same as an ``ApprovalStore`` (the one interface of
+``miniagents.ext.tools.approval``, which the requests of this process have as
+``MemoryApprovals``). Who decided and when is kept with the decision, in the run's record.
 
 The decision is a DBOS message (see :mod:`._approvals`): durable once sent. Sent while
 the run waits, it resumes the run at once; sent while the run's process is down, it waits
@@ -22,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -43,33 +47,16 @@ from miniagents.ext.dbos.errors import (
     DurableDatabaseError,
     DurableRecordError,
 )
-from miniagents.ext.tools.approval import ToolDecision
+from miniagents.ext.tools.approval import PendingApproval, ToolDecision
 
 if TYPE_CHECKING:
     from dbos import DBOSClient, WorkflowStatus
 
-__all__ = ["PendingApproval", "aapprove", "adeny", "apending_approvals"]
+__all__ = ["DurableApprovals", "PendingApproval", "aapprove", "adeny", "apending_approvals"]
 
 T = TypeVar("T")
 
 _WAITING = ("PENDING", "ENQUEUED")
-
-
-@dataclass(frozen=True)
-class PendingApproval:
-    """A call of a durable run that waits for a person's decision.
-
-    Attributes:
-        workflow_id: The run's workflow id.
-        call_id: The id of the model's call of the tool.
-        tool_name: The tool called.
-        arguments: The model's arguments.
-    """
-
-    workflow_id: str
-    call_id: str
-    tool_name: str
-    arguments: Mapping[str, object]
 
 
 async def apending_approvals(
@@ -99,12 +86,13 @@ async def aapprove(
     *,
     arguments: Mapping[str, object] | None = None,
     database_url: str | None = None,
+    decided_by: str | None = None,
 ) -> None:
     """Let the call ``call_id`` of the run ``workflow_id`` run (with ``arguments`` instead).
 
     Edited arguments are validated as the model's are (invalid ones give the model an
-    error result that says so). The decision is recorded at once; the run resumes now
-    if it waits, else when it is recovered.
+    error result that says so). The decision is recorded at once, with ``decided_by`` and
+    the time; the run resumes now if it waits, else when it is recovered.
 
     Raises:
         DurableApprovalError: if the run does not exist or has ended, or the call does
@@ -127,7 +115,8 @@ async def aapprove(
                 f"(they cannot be pickled: {type(error).__name__}: {error}); give values "
                 "that can (text, numbers, lists, dicts)."
             ) from error
-    await _decide(workflow_id, call_id, ToolDecision(True, arguments), database_url)
+    decision = ToolDecision(True, arguments, decided_by=decided_by, decided_at=_now())
+    await _decide(workflow_id, call_id, decision, database_url)
 
 
 async def adeny(
@@ -136,8 +125,11 @@ async def adeny(
     *,
     reason: str | None = None,
     database_url: str | None = None,
+    decided_by: str | None = None,
 ) -> None:
     """Refuse the call ``call_id`` of the run ``workflow_id``: the model gets the denial.
+
+    The decision is recorded with ``decided_by`` and the time.
 
     Raises:
         DurableApprovalError: if the run does not exist or has ended, or the call does
@@ -147,7 +139,54 @@ async def adeny(
     """
     if reason is not None and not isinstance(reason, str):
         raise DurableRecordError(f"The reason of a denial must be a str, got {reason!r:.80}.")
-    await _decide(workflow_id, call_id, ToolDecision(False, reason=reason), database_url)
+    decision = ToolDecision(False, reason=reason, decided_by=decided_by, decided_at=_now())
+    await _decide(workflow_id, call_id, decision, database_url)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DurableApprovals:
+    """The calls of durable runs that wait for a decision, in their database: an ``ApprovalStore``.
+
+    Args:
+        database_url: The database of the runs (the default: as ``durable``'s).
+        decided_by: Who decides through this store (kept with each decision), if known.
+    """
+
+    def __init__(self, database_url: str | None = None, *, decided_by: str | None = None) -> None:
+        self.database_url = database_url
+        self.decided_by = decided_by
+
+    async def apending(self, run_id: str | None = None) -> list[PendingApproval]:
+        """The calls that wait (see :func:`apending_approvals`)."""
+        return await apending_approvals(run_id, database_url=self.database_url)
+
+    async def adecide(self, run_id: str, call_id: str, decision: ToolDecision) -> None:
+        """Decide the call ``call_id`` of the durable run ``run_id`` (see :func:`aapprove`).
+
+        Raises:
+            DurableApprovalError: if the call does not wait.
+            DurableDatabaseError: if the database cannot be reached.
+        """
+        by = decision.decided_by or self.decided_by
+        if decision.approved:
+            await aapprove(
+                run_id,
+                call_id,
+                arguments=decision.arguments,
+                database_url=self.database_url,
+                decided_by=by,
+            )
+        else:
+            await adeny(
+                run_id,
+                call_id,
+                reason=decision.reason,
+                database_url=self.database_url,
+                decided_by=by,
+            )
 
 
 async def _decide(

@@ -28,6 +28,7 @@ skip what it had.
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -122,7 +123,12 @@ async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
 
 
 _NAME_WORKFLOW = "miniagents.durable.name"
-_name_workflow: Callable[[str], Coroutine[Any, Any, str]] | None = None
+
+
+@functools.cache
+def _name_workflow() -> Callable[[str], Coroutine[Any, Any, str]]:
+    """The workflow that records a name (registered with DBOS once, before its launch)."""
+    return _dbos().workflow(name=_NAME_WORKFLOW)(_named_run)
 
 
 async def _named_run(workflow_id: str) -> str:
@@ -141,9 +147,7 @@ async def _alaunched(database_url: str | None, *, recover_here: bool = False) ->
     ``recover_here``: the runs recovered at this launch run in the caller's context (see
     :func:`aengine_for`).
     """
-    global _name_workflow
-    if _name_workflow is None:
-        _name_workflow = _dbos().workflow(name=_NAME_WORKFLOW)(_named_run)
+    _name_workflow()
     return await aengine_for(database_url, recover_here=recover_here)
 
 
@@ -165,8 +169,7 @@ async def aname_run(agent: MiniAgent[..., Message], name: str, workflow_id: str)
     from dbos import SetWorkflowID
 
     await _aengine(agent)
-    workflow = _name_workflow
-    assert workflow is not None  # registered by _aengine
+    workflow = _name_workflow()  # (registered by _aengine)
 
     async def record() -> None:
         with SetWorkflowID(_name_id(name)):

@@ -157,25 +157,9 @@ async def _run_call(
             if turn.finish.reason in _CUT_OFF:  # the last call's arguments are cut short
                 raise _cut_off(alias, model, turn.finish.reason, calls)
             if rounds == plan.max_rounds:
-                raise LLMToolRoundsError(
-                    f"The agent {alias} stopped its tool loop: the model {model!r} asked for "
-                    f"tools again after {plan.max_rounds} rounds of tool calls (its "
-                    f"max_tool_rounds). Give it more with {alias.lower()}.fork("
-                    "max_tool_rounds=...), or tell the model (e.g. in the system prompt) "
-                    "when to stop calling tools."
-                )
+                raise _too_many_rounds(alias, model, plan.max_rounds)
             rounds += 1
-            requests, running = _start_tools(tool_set, calls, known)
-            ctx.reply([*(asked for asked in requests if asked is not None), *running])
-            try:
-                for result in running:  # a wait that keeps the tool going only while someone
-                    await core_of(result).await_needed()  # reads this reply (or the result)
-                done = [await result for result in running]
-            except BaseException:  # cancelled: so are the tools, read by anyone or not
-                for result in running:
-                    result.cancel()
-                raise
-            answered = [result for result in done if isinstance(result, ToolResultMessage)]
+            answered = await _tool_round(ctx, tool_set, calls, known)
             text = turn.said()
             said = [PromptText("assistant", text)] if text else []
             prompt = (*prompt, *said, *calls, *answered)
@@ -183,6 +167,40 @@ async def _run_call(
         if answer is not None:
             answer.fail(error)
         raise
+
+
+async def _tool_round(
+    ctx: InteractionContext,
+    tool_set: ToolSet,
+    calls: list[LLMToolCallMessage],
+    known: dict[str, str],
+) -> list[ToolResultMessage]:
+    """Run a round of tool calls, all at once, into the reply; their results, in order.
+
+    The approval requests and the results enter the reply as the calls start; a result is
+    awaited only while someone reads the reply (or it): a cancelled round cancels them.
+    """
+    requests, running = _start_tools(tool_set, calls, known)
+    ctx.reply([*(asked for asked in requests if asked is not None), *running])
+    try:
+        for result in running:  # a wait that keeps the tool going only while someone
+            await core_of(result).await_needed()  # reads this reply (or the result)
+        done = [await result for result in running]
+    except BaseException:  # cancelled: so are the tools, read by anyone or not
+        for result in running:
+            result.cancel()
+        raise
+    return [result for result in done if isinstance(result, ToolResultMessage)]
+
+
+def _too_many_rounds(alias: str, model: str, max_rounds: int) -> LLMToolRoundsError:
+    """The error of a model that asks for tools again after ``max_rounds`` rounds."""
+    return LLMToolRoundsError(
+        f"The agent {alias} stopped its tool loop: the model {model!r} asked for tools again "
+        f"after {max_rounds} rounds of tool calls (its max_tool_rounds). Give it more with "
+        f"{alias.lower()}.fork(max_tool_rounds=...), or tell the model (e.g. in the system "
+        "prompt) when to stop calling tools."
+    )
 
 
 _CUT_OFF = frozenset({"length", "max_tokens", "max_output_tokens", "incomplete"})

@@ -11,10 +11,9 @@ and waits when it is far ahead of their count: see :mod:`miniagents.ext.llm.usag
 ``Metered`` wraps the provider that ``run_call`` streams from, so the tool loop knows
 nothing of budgets: a refused call fails before its request; a stream stopped past a limit
 closes the provider's stream (and its connection). A live call charged to budgets of this
-process only is charged by the turn as it takes the events (``charge`` and ``count``, the
-text token's count inline: no async generator of its own, before the request nor per
-token); a recorded call (a durable run) or one linked to budgets of another process
-streams through ``reply``.
+process only is charged by the turn as it takes the events (``charge`` and ``count``: no
+async generator of its own, before the request nor per token); a recorded call (a durable
+run) or one linked to budgets of another process streams through ``reply``.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Generic, TypeVar
 
+from miniagents.ext.llm.charging import CallCharge
 from miniagents.ext.llm.messages import AssistantMessage, TokenUsage
 from miniagents.ext.llm.pricing import cost_usd, price_provider_of
 from miniagents.ext.llm.provider import (
@@ -33,7 +33,6 @@ from miniagents.ext.llm.provider import (
     Refusal,
     ToolCallDelta,
 )
-from miniagents.ext.llm.usage import _CallCharge
 
 __all__ = ["Metered", "added_usage", "finish_usage"]
 
@@ -59,7 +58,7 @@ class Metered(Generic[OptionsT]):
         """The usage a ``Finish`` reports, with its cost."""
         return finish_usage(finish, model, self._price_provider)
 
-    def charge(self, call: LLMCall) -> _CallCharge:
+    def charge(self, call: LLMCall) -> CallCharge:
         """The charge of ``call``, made before its request.
 
         Raises:
@@ -67,9 +66,9 @@ class Metered(Generic[OptionsT]):
             LLMConfigurationError: if a budget has ``max_cost_usd`` and the model has no
                 known price.
         """
-        return _CallCharge(self._alias, call.model, self._price_provider)
+        return CallCharge(self._alias, call.model, self._price_provider)
 
-    def count(self, charge: _CallCharge, event: LLMEvent, call: LLMCall) -> bool:
+    def count(self, charge: CallCharge, event: LLMEvent, call: LLMCall) -> bool:
         """Charge one event of ``call``: a streamed piece, or a ``Finish``'s usage.
 
         Returns:
@@ -105,21 +104,12 @@ class Metered(Generic[OptionsT]):
         charge = self.charge(call)
         events = self._provider.reply(call, options)
         try:
-            far = charge.far  # budgets of another process count the pieces too
-            if far:  # (aadmit's test, inline: without them there is nothing to wait for)
-                await charge.aadmit()  # a round trip
+            await charge.aadmit()  # budgets of another process: a round trip (else none)
             if watched is not None:
                 events = watched(events)
-            streamed = call.stream
             async for event in events:
-                if type(event) is str:  # most events: a token (count's first case, inline)
-                    counted = streamed and bool(event)
-                    if counted:
-                        charge.piece()
-                else:
-                    counted = self.count(charge, event, call)
-                if counted and far and charge.behind:  # far ahead of what those counted
-                    await charge.acaught_up()
+                if self.count(charge, event, call) and charge.behind:  # far ahead of what
+                    await charge.acaught_up()  # budgets of another process counted
                 yield event
         finally:
             charge.end()

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from miniagents.ext.llm._openai_options import OpenAIOptions
@@ -64,23 +64,8 @@ async def chat_reply(
         arguments["response_format"] = _response_format(call.output_format)
     if not call.stream:
         completion = await create(model=call.model, messages=messages, **arguments)
-        choice = completion.choices[0]
-        yield choice.message.content or ""
-        refusal = getattr(choice.message, "refusal", None)
-        if refusal:
-            yield Refusal(refusal)
-        for called in choice.message.tool_calls or ():
-            function = getattr(called, "function", None)  # not a "custom" tool call
-            if function is not None:
-                yield ToolCallStart(called.id, function.name)
-                yield ToolCallDelta(called.id, function.arguments or "")
-        reason = choice.finish_reason
-        yield Finish(
-            "refusal" if reason in refusals else reason,
-            *_usage(completion.usage),
-            model=completion.model,
-            response_id=completion.id,
-        )
+        for event in _whole_reply(completion, refusals):
+            yield event
         return
     if "stream_options" not in arguments and not ask_usage:
         wants_usage = False
@@ -143,6 +128,30 @@ async def chat_reply(
     yield Finish(finish_reason, *_usage(usage), model=answered, response_id=chunk.id)
 
 
+def _whole_reply(completion: Any, refusals: frozenset[str]) -> Iterator[LLMEvent]:
+    """The events of a completion that was not streamed: text, refusal, calls, ``Finish``.
+
+    A finish reason in ``refusals`` (a server's ``content_filter``) ends it as ``"refusal"``.
+    """
+    choice = completion.choices[0]
+    yield choice.message.content or ""
+    refusal = getattr(choice.message, "refusal", None)
+    if refusal:
+        yield Refusal(refusal)
+    for called in choice.message.tool_calls or ():
+        function = getattr(called, "function", None)  # not a "custom" tool call
+        if function is not None:
+            yield ToolCallStart(called.id, function.name)
+            yield ToolCallDelta(called.id, function.arguments or "")
+    reason = choice.finish_reason
+    yield Finish(
+        "refusal" if reason in refusals else reason,
+        *_usage(completion.usage),
+        model=completion.model,
+        response_id=completion.id,
+    )
+
+
 _WARNED: set[bool] = set()
 """Whether the warning of a streamed reply without usage was logged, by ``wants_usage``."""
 
@@ -179,9 +188,7 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
         messages.append({"role": "system", "content": call.system})
     for item in call.messages:
         if isinstance(item, PromptText):
-            role, text = item  # (a pair)
-            # _content's no-images case, inline (the text as it is)
-            messages.append({"role": role, "content": _content(item) if item.images else text})
+            messages.append({"role": item.role, "content": _content(item)})
         elif isinstance(item, ToolCallMessage):
             last = messages[-1] if messages else None
             if last is None or last["role"] != "assistant":

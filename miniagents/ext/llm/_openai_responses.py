@@ -187,9 +187,7 @@ def _input(call: LLMCall) -> str | list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for item in messages:
         if isinstance(item, PromptText):
-            role, text = item  # (a pair)
-            # _content's no-images case, inline (the text as it is)
-            items.append({"role": role, "content": _content(item) if item.images else text})
+            items.append({"role": item.role, "content": _content(item)})
         elif isinstance(item, ToolCallMessage):
             items.append(
                 {

@@ -8,8 +8,8 @@ someone else) becomes the error given.
 :func:`stall_watched` watches a stream in whichever task reads it (in a durable run, the
 step that records an LLM call's events, so that a stall is the call's recorded outcome
 like any other error of the call). A live call's turn reads its events in the agent's
-task and keeps the watch in its own loop (``start``, the deadline moved per event,
-``end``), with no layer around the events::
+task and keeps the watch in its own loop (``start``, ``alive`` per event, ``end``), with no
+layer around the events::
 
     reader task:  anext ... event | (reader's own work) | anext ........ X  the error, raised
     timer:                  deadline moved              deadline passed: cancel the reader
@@ -35,8 +35,8 @@ T = TypeVar("T")
 class StallWatch:
     """Within its ``with`` block, cancel the current task after ``timeout`` seconds of silence.
 
-    A reader that takes the events itself moves :attr:`deadline` per event (what
-    :meth:`alive` does, without the call): ``watch.deadline = loop.time() + timeout``.
+    A reader that takes the events itself calls :meth:`start`, :meth:`alive` per event
+    and :meth:`end` instead of the block.
 
     Args:
         timeout: The longest wait between two :meth:`alive` calls (``None``: no limit).
@@ -222,8 +222,6 @@ def stall_watched(
 async def _watched(events: AsyncIterator[T], watch: StallWatch) -> AsyncIterator[T]:
     try:
         with watch:  # entered in the task that reads: the one the watch cancels
-            loop, timeout = asyncio.get_running_loop(), watch.timeout
-            assert timeout is not None  # (stall_watched gives no watch without one)
             while True:
                 watch.waiting = True
                 try:
@@ -232,7 +230,7 @@ async def _watched(events: AsyncIterator[T], watch: StallWatch) -> AsyncIterator
                     return
                 finally:
                     watch.waiting = False
-                watch.deadline = loop.time() + timeout  # alive(), inline: this runs per event
+                watch.alive()
                 yield event
     finally:
         close = getattr(events, "aclose", None)

@@ -33,10 +33,10 @@ from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from miniagents.ext.llm import observing, recording
 from miniagents.ext.llm._gate import InTurn
 from miniagents.ext.llm._metered import Metered
 from miniagents.ext.llm._stall import StallWatch, stall_watched
+from miniagents.ext.llm.charging import CallCharge, budget_link
 from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
 from miniagents.ext.llm.observing import LLMCallWatch, end_llm_call, watch_llm_call
@@ -50,11 +50,11 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
-from miniagents.ext.llm.usage import _AWAY, _CallCharge
+from miniagents.ext.llm.recording import recorder_events
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
-from miniagents.promising.lowlevel import core_of, handoffs, run_first
+from miniagents.promising.lowlevel import ReplayCore, RunFirst, core_of, handoffs, run_first
 
 __all__ = ["Turn"]
 
@@ -68,7 +68,7 @@ users feel); after that, within a burst of events (a network read holding many t
 the SDK parses without suspending), the task lets the readers run every this many events.
 Yielding after every token would give every later token at once too, but costs a task switch
 per token: under load (1,000 concurrent calls) that was 1.3 to 1.7 times the raw SDK's CPU
-time (see tests/benchmarks/README.md, W5). A stream whose events come one per network read
+time (see docs/benchmarks-history.md, W5). A stream whose events come one per network read
 (a model streaming at its own pace) suspends between them anyway, and each token reaches its
 reader at once.
 
@@ -157,6 +157,7 @@ class Turn:
 
     __slots__ = (
         "_answering",
+        "_record",
         "answer_opens",
         "calls",
         "ctx",
@@ -186,6 +187,7 @@ class Turn:
         self.text_sink: Callable[[str], None] | None = None
         self.answer_opens: Callable[[], None] | None = None
         self._answering: bool | None = None
+        self._record: ReplayCore[str] | None = None  # the text message's, once taken into
 
     def _reply(self, appender: MessageTokenAppender) -> MessageTokenAppender:
         task = asyncio.current_task()
@@ -204,13 +206,21 @@ class Turn:
     def take(self, event: str | ToolCallStart | ToolCallDelta | Refusal | Finish) -> None:
         """Stream one event of the provider into the reply.
 
+        A text token of a call without a text sink goes to the text message's record (which
+        keeps it: see :meth:`said`) as it is: once the message was given up (its readers
+        gone, the task that streams it being cancelled), a token that still comes is
+        dropped, not an error.
+
         Raises:
             LLMResponseError: for a call started twice, or arguments of a call not started.
         """
-        if isinstance(event, str):
+        if type(event) is str or isinstance(event, str):
             if event:
-                if self.text_sink is None:  # the text message keeps it (see said())
-                    self.open_text().append(event)
+                if self.text_sink is None:
+                    record = self._record
+                    if record is None:  # the text message opens at its first token
+                        record = self._record = core_of(self.open_text().promise)
+                    record.accept(event)
                     return
                 if not isinstance(self.texts, list):
                     self.texts = []
@@ -263,100 +273,44 @@ class Turn:
     ) -> None:
         """Stream the provider's reply to ``call`` (errors translated, messages failed).
 
-        ``metered`` is the provider, each call charged to the budgets around it. A live
-        call (no recorder set, or the recorder declined it) charged to budgets of this
-        process only (no link to another one) is charged here, as its events are taken:
-        ``Metered.reply``'s work without its async generator (a layer less before the
-        request and for each token); its stall is watched here too (``stall_watched``'s
-        work without its layer around the events). ``in_turn``
-        (``MiniAgents(llm_parse_in_turn=True)``): a burst is parsed one call at a time, on
-        asyncio's own loop by the order of its ready queue (see ``_HANDOFF_EVERY``),
-        elsewhere (uvloop) through :class:`~miniagents.ext.llm._gate.InTurn`.
+        ``metered`` is the provider, each call charged to the budgets around it. A call
+        that a recorder takes (a durable run) or that budgets of another process charge
+        streams through the meter (``Metered.reply``) and the stall watch
+        (``stall_watched``), in the task that reads it. Any other call (the common case) is
+        charged and watched here, as its events are taken (``Metered.charge`` and
+        ``count``, ``StallWatch.alive``): no layer between the provider and the reply.
+        ``in_turn`` (``MiniAgents(llm_parse_in_turn=True)``): a burst is parsed one call at
+        a time, on asyncio's own loop by the order of its ready queue (see
+        ``_HANDOFF_EVERY``), elsewhere (uvloop) through
+        :class:`~miniagents.ext.llm._gate.InTurn`.
         """
-        events: AsyncIterator[LLMEvent] | None = None
-        sent: _Sent | None = None  # a call watched (traced) once it is sent (see _Sent)
-        traced = observing._observer is not None  # (watch_llm_call's no-observer case, inline)
-        recorder = recording._recorder
-        if recorder is not None:  # recorded_llm_call's recorder case, inline: None declines
-            # a durable run may replay a recorded call instead
-            if traced:
-                sent = _Sent(self.ctx.this_agent.alias, metered, call)
-            start: Callable[[], AsyncIterator[LLMEvent]] = partial(
-                _through_meter, metered, call, options, stall_timeout, stalled, sent
-            )
-            events = recorder.llm_call(self.ctx, metered, call, start)
-            if events is None:
-                sent = None  # declined: made here, and watched as any call
-        here = events is None and _AWAY.get() is None  # charged in this loop
-        watch: StallWatch | None = None  # the stall watch (stall_watched's), kept by this loop
-        timeout = 0.0  # its timeout
-        if here:  # no recorder, or it declined (recorded_llm_call's start()), and
-            # Metered.reply's events, inline
+        alias = self.ctx.this_agent.alias
+        sent: _Sent | None = _Sent(alias, metered, call)  # watched once the meter admits it
+        through = partial(_through_meter, metered, call, options, stall_timeout, stalled, sent)
+        events = recorder_events(self.ctx, metered, call, through)  # None: made here
+        here = events is None and budget_link() is None  # charged and watched here
+        watch: StallWatch | None = None
+        if here:
+            sent = None  # watched here, once charged
             events = metered.wrapped.reply(call, options)
-            if stall_timeout is not None:  # no layer around the events per event: this
-                watch = StallWatch(stall_timeout, stalled)  # loop moves the deadline
-                timeout = stall_timeout
-        elif events is None:  # the waits for budgets of another process: watched once
-            if traced:  # they admit the call
-                sent = _Sent(self.ctx.this_agent.alias, metered, call)
-            events = _through_meter(metered, call, options, stall_timeout, stalled, sent)
-        observed = None
-        charge: _CallCharge | None = None
-        taking: AsyncIterator[LLMEvent] = events
+            if stall_timeout is not None:
+                watch = StallWatch(stall_timeout, stalled)
+        elif events is None:  # declined, and charged to budgets of another process
+            events = through()
+        observed: LLMCallWatch | None = None
+        charge: CallCharge | None = None
         turns: InTurn[LLMEvent] | None = None
         first = run_first()  # None: not asyncio's own loop (uvloop): then the gate
         try:
             if here:  # made before the request (refused when a budget has no room: then
                 charge = metered.charge(call)  # no request is sent, and nothing traced)
-                if traced:
-                    observed = watch_llm_call(self.ctx.this_agent.alias, metered, call)
-                    if observed is not None:
-                        events = taking = observed.events(events)
+                observed = watch_llm_call(alias, metered, call)
+                if observed is not None:
+                    events = observed.events(events)
+            taking: AsyncIterator[LLMEvent] = events
             if in_turn and first is None:
                 taking = turns = InTurn(events)
-            counted = charge if charge is not None and call.stream else None  # its tokens
-            piece = None if counted is None or counted.quiet else counted.piece  # limits too
-            handed = handoffs()  # readers woken so far (the reply's first message too)
-            taken = _HANDOFF_EVERY  # events taken since this task last let readers run
-            plain = self.text_sink is None  # the text goes to a text message
-            # its record, fed directly (append()'s checks: a str, an open message; a token
-            # after the message was given up, its task being cancelled, is dropped)
-            text = None if self.text is None else core_of(self.text.promise)
-            if first is not None:  # what its tokens wake runs next (no check per token)
-                first.lead()
-            if watch is not None:  # in the task that reads: the one it cancels (no with: its
-                watch.start()  # bound __exit__ would be one more object per call)
-            loop = asyncio.get_running_loop()
-            async for event in taking:
-                if watch is not None:  # alive(), inline: the next event's deadline
-                    watch.deadline = loop.time() + timeout
-                if plain and type(event) is str:  # most events: take()'s first case, inline
-                    if not event:  # a sign of life only (the deadline moved): no reader to
-                        continue  # wake, so no handover either (it waits for the first token)
-                    if piece is not None:  # Metered.reply's count of a token, inline
-                        piece()
-                    elif counted is not None:  # a quiet call's (_CallCharge.piece's)
-                        counted.pieces += 1
-                    if text is None:  # the text message opens at its first token
-                        text = core_of(self.open_text().promise)
-                    text.accept(event)
-                elif type(event) is str and not event:  # (the same, with a text sink)
-                    continue
-                else:
-                    if charge is not None:
-                        metered.count(charge, event, call)
-                    self.take(event)
-                taken += 1
-                if taken >= _HANDOFF_EVERY and handoffs() != handed:
-                    # A reader was woken: let it run now. The SDK parses every event of a
-                    # network read without suspending, so without this the reader would
-                    # see the first token only after the whole read.
-                    if in_turn and first is not None:  # and go on with the read right after
-                        await first.await_handover()
-                    else:  # at the back of the queue (the reader is at its front)
-                        await asyncio.sleep(0)
-                    handed = handoffs()
-                    taken = 0
+            await self._take_all(taking, metered, call, charge, watch, in_turn, first)
             if self.refusals or self.finish.reason == "refusal":
                 raise self._refused(call.model)
             if self.calls and not call.tools:
@@ -365,12 +319,7 @@ class Turn:
             # a stall: its own error, for the watch's cancellation
             error = caught if watch is None else watch.end(caught)
             translated = error if isinstance(error, MiniAgentsError) else metered.translate(error)
-            for appender in self._appenders():
-                appender.fail(translated)
-            if sent is not None:
-                observed = sent.watch
-            if observed is not None:
-                end_llm_call(observed, translated)
+            self._ended(translated, observed if sent is None else sent.watch)
             if translated is caught:
                 raise
             if translated is error:  # the stall's error (error is never None here), with
@@ -379,20 +328,66 @@ class Turn:
         else:
             if watch is not None:
                 watch.end(None)
-            if sent is not None:
-                observed = sent.watch
-            if observed is not None:
-                end_llm_call(observed, None)
+            self._ended(None, observed if sent is None else sent.watch)
         finally:
             if first is not None:
                 first.release()
             if turns is not None:
                 turns.leave()
-            if charge is not None:  # Metered.reply's end: a call without a count
+            if charge is not None:  # a call that ended without a count
                 charge.end()
             close = getattr(events, "aclose", None)
             if close is not None:
                 await close()
+
+    async def _take_all(
+        self,
+        events: AsyncIterator[LLMEvent],
+        metered: Metered[OptionsT],
+        call: LLMCall,
+        charge: CallCharge | None,
+        watch: StallWatch | None,
+        in_turn: bool,
+        first: RunFirst | None,
+    ) -> None:
+        """Take every event of the call into the reply, letting woken readers run.
+
+        ``charge`` and ``watch``: the call's, when it is charged and watched here (else
+        the events come through the meter and the watch already).
+        """
+        handed = handoffs()  # readers woken so far (the reply's first message too)
+        taken = _HANDOFF_EVERY  # events taken since this task last let readers run
+        if first is not None:  # what its tokens wake runs next (no check per token)
+            first.lead()
+        if watch is not None:  # in the task that reads: the one it cancels (no with: its
+            watch.start()  # bound __exit__ would be one more object per call)
+        async for event in events:
+            if watch is not None:
+                watch.alive()
+            if type(event) is str and not event:  # a sign of life only (the deadline moved):
+                continue  # no reader to wake, so no handover either (it waits for a token)
+            if charge is not None:
+                metered.count(charge, event, call)
+            self.take(event)
+            taken += 1
+            if taken >= _HANDOFF_EVERY and handoffs() != handed:
+                # A reader was woken: let it run now. The SDK parses every event of a
+                # network read without suspending, so without this the reader would
+                # see the first token only after the whole read.
+                if in_turn and first is not None:  # and go on with the read right after
+                    await first.await_handover()
+                else:  # at the back of the queue (the reader is at its front)
+                    await asyncio.sleep(0)
+                handed = handoffs()
+                taken = 0
+
+    def _ended(self, error: BaseException | None, watch: LLMCallWatch | None) -> None:
+        """The call has ended (with ``error``, translated): its messages fail, its watch is told."""
+        if error is not None:
+            for appender in self._appenders():
+                appender.fail(error)
+        if watch is not None:
+            end_llm_call(watch, error)
 
     def _show(self, token: str) -> None:
         """Show a token of a structured call with tools: in the answer, or in a text message.

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -161,50 +161,11 @@ class AnthropicProvider:
 
     async def reply(self, call: LLMCall, options: AnthropicOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply's tokens, then one ``Finish``."""
-        api: Any = options.async_client
-        if api is None:  # the context's client (a client given means the SDK is installed)
-            sdk = import_sdk("anthropic", "Anthropic")
-            if not _key_in_environment():
-                raise LLMAuthenticationError(
-                    "No Anthropic API key: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN, a "
-                    "bearer token), or pass async_client=anthropic.AsyncAnthropic(api_key=...) "
-                    "to the agent."
-                )
-            api = MiniAgents.get_current().resource(
-                "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
-            )
-        api = client_with_options(
-            api, options.max_retries, options.timeout, "anthropic_agent", "ANTHROPIC_BASE_URL"
-        )
-        create = api.messages.create
-        arguments = sdk_arguments(create, options, "The Anthropic SDK's messages")
-        if call.system:
-            arguments["system"] = call.system
-        messages = _messages(call)
-        if call.tools:
-            arguments["tools"] = [_tool(tool) for tool in call.tools]
-        if call.output_format is not None:
-            _ask_output_format(create, arguments, call.output_format)
+        create, messages, arguments = _request(call, options)
         if not call.stream:
             reply = await create(model=call.model, messages=messages, **arguments)
-            yield "".join(block.text for block in reply.content if block.type == "text")
-            for block in reply.content:
-                if block.type == "tool_use":
-                    given = block.input
-                    yield ToolCallStart(block.id, block.name)
-                    yield ToolCallDelta(
-                        block.id, given if isinstance(given, str) else json.dumps(given)
-                    )
-            total, read, written = _input_usage(reply.usage)
-            yield Finish(
-                reply.stop_reason,
-                total,
-                reply.usage.output_tokens,
-                read,
-                written,
-                model=reply.model,
-                response_id=reply.id,
-            )
+            for event in _whole_reply(reply):
+                yield event
             return
         stop_reason: str | None = None
         prompt: tuple[int | None, int | None, int | None] = (None, None, None)
@@ -214,7 +175,7 @@ class AnthropicProvider:
         stopped = False
         calls: dict[int, str] = {}  # the id of each tool_use block, by its index
         stream = await create(model=call.model, messages=messages, stream=True, **arguments)
-        del api, create, arguments, messages  # (not held while it streams)
+        del create, arguments, messages  # (not held while it streams)
         async with stream:
             async for event in stream:
                 kind = event.type
@@ -261,6 +222,60 @@ class AnthropicProvider:
         return translate_loaded_sdk_error(error, "anthropic", "Anthropic", "AnthropicError")
 
 
+def _request(
+    call: LLMCall, options: AnthropicOptions
+) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+    """The SDK's ``messages.create`` for ``options``, the messages and the other arguments.
+
+    Raises:
+        LLMAuthenticationError: with no client given and no API key in the environment.
+    """
+    api: Any = options.async_client
+    if api is None:  # the context's client (a client given means the SDK is installed)
+        sdk = import_sdk("anthropic", "Anthropic")
+        if not _key_in_environment():
+            raise LLMAuthenticationError(
+                "No Anthropic API key: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN, a "
+                "bearer token), or pass async_client=anthropic.AsyncAnthropic(api_key=...) "
+                "to the agent."
+            )
+        api = MiniAgents.get_current().resource(
+            "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
+        )
+    api = client_with_options(
+        api, options.max_retries, options.timeout, "anthropic_agent", "ANTHROPIC_BASE_URL"
+    )
+    create = api.messages.create
+    arguments = sdk_arguments(create, options, "The Anthropic SDK's messages")
+    if call.system:
+        arguments["system"] = call.system
+    if call.tools:
+        arguments["tools"] = [_tool(tool) for tool in call.tools]
+    if call.output_format is not None:
+        _ask_output_format(create, arguments, call.output_format)
+    return create, _messages(call), arguments
+
+
+def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
+    """The events of a reply that was not streamed: its text, its tool calls, its ``Finish``."""
+    yield "".join(block.text for block in reply.content if block.type == "text")
+    for block in reply.content:
+        if block.type == "tool_use":
+            given = block.input
+            yield ToolCallStart(block.id, block.name)
+            yield ToolCallDelta(block.id, given if isinstance(given, str) else json.dumps(given))
+    total, read, written = _input_usage(reply.usage)
+    yield Finish(
+        reply.stop_reason,
+        total,
+        reply.usage.output_tokens,
+        read,
+        written,
+        model=reply.model,
+        response_id=reply.id,
+    )
+
+
 def _input_usage(usage: Any) -> tuple[int | None, int | None, int | None]:
     """Every prompt token (the cache's included), the cache reads, the cache writes."""
     read = getattr(usage, "cache_read_input_tokens", None)
@@ -281,9 +296,7 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
     for item in call.messages:
         last = messages[-1] if messages else None
         if isinstance(item, PromptText):
-            role, text = item  # (a pair)
-            # _content's no-images case, inline (the text as it is)
-            messages.append({"role": role, "content": _content(item) if item.images else text})
+            messages.append({"role": item.role, "content": _content(item)})
             continue
         if isinstance(item, ToolCallMessage):
             role = "assistant"

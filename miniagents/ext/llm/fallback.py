@@ -64,6 +64,7 @@ from typing import Literal, ParamSpec, Protocol, TypeAlias, TypeVar, cast
 
 from miniagents.ext.llm._call import refuse_bound_output_type
 from miniagents.ext.llm._metered import added_usage
+from miniagents.ext.llm.charging import _loops_counted
 from miniagents.ext.llm.errors import (
     LLMConfigurationError,
     LLMConnectionError,
@@ -73,7 +74,7 @@ from miniagents.ext.llm.errors import (
 )
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS
-from miniagents.ext.llm.usage import Budget, _loops_counted
+from miniagents.ext.llm.usage import Budget
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool_like import ToolLike

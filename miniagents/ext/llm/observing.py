@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
+from miniagents.miniagents.lowlevel import Hook
 from miniagents.promising.lowlevel import logger
 
 __all__ = [
@@ -61,22 +62,20 @@ class LLMCallObserver(Protocol):
         ...
 
 
-_observer: LLMCallObserver | None = None
+_observer: Hook[LLMCallObserver] = Hook("the LLM call observer")
 _warned: set[str] = set()
 
 
 def observe_llm_calls(observer: LLMCallObserver | None) -> LLMCallObserver | None:
     """Set the observer of the calls that start from now on; return the one before."""
-    global _observer
-    previous, _observer = _observer, observer
-    return previous
+    return _observer.set(observer)
 
 
 def watch_llm_call(
     agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
 ) -> LLMCallWatch | None:
     """The observer's watch of a call that starts now (``None`` without an observer)."""
-    observer = _observer
+    observer = _observer.current
     if observer is None:
         return None
     try:

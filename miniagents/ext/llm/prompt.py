@@ -30,7 +30,7 @@ from typing import Final, TypeAlias
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
-from miniagents.messages.image import ImagePart
+from miniagents.messages.image import ImagePart, images_of
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
 from miniagents.promising.errors import FrozenInstanceError
@@ -141,12 +141,7 @@ def prompt_of(
             extra = message.__pydantic_extra__
             if role is None and extra:
                 role = extra.get("role")
-            # images_of's "no images" case, inline (the field, else the extra one, is None):
-            # any other value is read through the property, which checks it
-            if values.get("images") is None and not (extra and "images" in extra):
-                images: tuple[ImagePart, ...] = ()
-            else:
-                images = message.images
+            images: tuple[ImagePart, ...] = images_of(message)  # (what the property reads)
         else:  # defined in the class body (e.g. a property): read as an attribute
             role = getattr(message, "role", None)
             images = message.images

@@ -20,9 +20,9 @@ any durable run) returns ``None``: the call then runs exactly as with no recorde
 charged in the agent's own loop, with no layer of the recorder's between the provider and
 the reader.
 
-With no recorder set (the default) a call costs one call of :func:`recorded_llm_call` that
-finds none. Unlike an observer, a recorder's error fails the call: a durable run must not
-go on unrecorded.
+With no recorder set (the default) a call costs one call of :func:`recorded_llm_call` (or
+:func:`recorder_events`, which the LLM agents call) that finds none. Unlike an observer, a
+recorder's error fails the call: a durable run must not go on unrecorded.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from typing import Any, Protocol
 
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
 from miniagents.miniagents.interaction import InteractionContext
+from miniagents.miniagents.lowlevel import Hook
 
-__all__ = ["LLMCallRecorder", "record_llm_calls", "recorded_llm_call"]
+__all__ = ["LLMCallRecorder", "record_llm_calls", "recorded_llm_call", "recorder_events"]
 
 
 class LLMCallRecorder(Protocol):
@@ -63,14 +64,12 @@ class LLMCallRecorder(Protocol):
         ...
 
 
-_recorder: LLMCallRecorder | None = None
+_recorder: Hook[LLMCallRecorder] = Hook("the LLM call recorder")
 
 
 def record_llm_calls(recorder: LLMCallRecorder | None) -> LLMCallRecorder | None:
     """Set the recorder of the calls that start from now on; return the one before."""
-    global _recorder
-    previous, _recorder = _recorder, recorder
-    return previous
+    return _recorder.set(recorder)
 
 
 def recorded_llm_call(
@@ -80,9 +79,21 @@ def recorded_llm_call(
     start: Callable[[], AsyncIterator[LLMEvent]],
 ) -> AsyncIterator[LLMEvent]:
     """The events of ``call``: the recorder's, else (none set, or it declined) ``start()``'s."""
-    recorder = _recorder
-    if recorder is not None:
-        events = recorder.llm_call(ctx, provider, call, start)
-        if events is not None:
-            return events
-    return start()
+    events = recorder_events(ctx, provider, call, start)
+    return start() if events is None else events
+
+
+def recorder_events(
+    ctx: InteractionContext,
+    provider: LLMProvider[Any, Any],
+    call: LLMCall,
+    start: Callable[[], AsyncIterator[LLMEvent]],
+) -> AsyncIterator[LLMEvent] | None:
+    """The recorder's events of ``call``, or ``None``: no recorder is set, or it declined.
+
+    For an agent that makes a declined call itself, in its own way (the LLM agents charge
+    and watch a live call as they take its events, with no layer around them): ``start``
+    is what the recorder calls if it takes the call (see :meth:`LLMCallRecorder.llm_call`).
+    """
+    recorder = _recorder.current
+    return None if recorder is None else recorder.llm_call(ctx, provider, call, start)

@@ -36,6 +36,7 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
+from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import observe_tool_calls
 from miniagents.ext.tools.tool import Tool
@@ -458,6 +459,15 @@ class _ToolWatch(_Watch):
     ) -> None:
         self.result = result
         super().__init__(telemetry, span, parent)
+
+    def tool_call_decided(self, decision: ToolDecision) -> None:
+        """Record a person's decision on the call (before the tool runs): who, when, which."""
+        attributes: Attributes = {"miniagents.approval.approved": decision.approved}
+        if decision.decided_by is not None:
+            attributes["miniagents.approval.decided_by"] = decision.decided_by
+        if decision.decided_at is not None:
+            attributes["miniagents.approval.decided_at"] = decision.decided_at.isoformat()
+        self.span.set_attributes(attributes)
 
     def tool_call_ended(self, error: BaseException | None) -> None:
         result = self.result

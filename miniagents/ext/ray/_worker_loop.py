@@ -39,26 +39,40 @@ setting a flag that Python checks only while it runs code, so a wait never block
 CANCEL_TIMEOUT = 10.0
 """Seconds a cancelled :class:`LoopTask` may take to end (``ray_agent`` passes its own)."""
 
-_loop_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
+
+class _WorkerLoop:
+    """This process's event loop for agents: made at first use, under a lock (once)."""
+
+    __slots__ = ("_lock", "loop")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self.loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="miniagents-ray", daemon=True
+                )
+                thread.start()
+                self.loop = loop
+            return self.loop
+
+
+_worker_loop = _WorkerLoop()
 
 
 def worker_loop() -> asyncio.AbstractEventLoop:
     """This process's event loop for agents, running in a daemon thread (made at first use)."""
-    global _loop
-    with _loop_lock:
-        if _loop is None:
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="miniagents-ray", daemon=True)
-            thread.start()
-            _loop = loop
-        return _loop
+    return _worker_loop.get()
 
 
 def in_worker_loop() -> bool:
     """Whether the running code runs on this process's worker loop (an agent on a worker)."""
     try:
-        return asyncio.get_running_loop() is _loop
+        return asyncio.get_running_loop() is _worker_loop.loop
     except RuntimeError:  # no loop runs in this thread
         return False
 

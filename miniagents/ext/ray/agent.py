@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import sys
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -84,6 +85,7 @@ from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents import InteractionContext, MiniAgent
 from miniagents.miniagents.lowlevel import (
     CallerEnd,
+    add_link_opener,
     context_settings,
     outgoing_carrier,
     outgoing_links,
@@ -115,6 +117,22 @@ SCHEDULING_WARNING = 30.0
 """Seconds after which a ray agent called by an agent on a Ray worker (a nested call) whose
 task has not started logs a warning: the interactions waiting for it may hold the CPUs it
 needs (see :func:`ray_agent`)."""
+
+
+def _budget_link(sent: Sequence[object]) -> CallerEnd | None:
+    """The link to the budgets of :mod:`miniagents.ext.llm` an interaction run here needs.
+
+    None can apply, nor travel, until that module is loaded (it makes every ``Budget``):
+    until then a ray agent does not import the LLM agents for them.
+    """
+    if "miniagents.ext.llm.usage" not in sys.modules:
+        return None
+    from miniagents.ext.ray._budgets import open_link
+
+    return open_link(sent)
+
+
+add_link_opener(_budget_link)
 
 
 class RayOptions(TypedDict, total=False):

@@ -52,6 +52,9 @@ histories show them in the right turn; a provider translates them by their class
 """
 
 from miniagents.ext.tools.agent_tool import AgentTool as AgentTool
+from miniagents.ext.tools.approval import ApprovalStore as ApprovalStore
+from miniagents.ext.tools.approval import MemoryApprovals as MemoryApprovals
+from miniagents.ext.tools.approval import PendingApproval as PendingApproval
 from miniagents.ext.tools.approval import ToolApprovalRequest as ToolApprovalRequest
 from miniagents.ext.tools.approval import ToolDecision as ToolDecision
 from miniagents.ext.tools.approval import request_approval as request_approval
@@ -73,7 +76,10 @@ from miniagents.ext.tools.tool_set import ToolSet as ToolSet
 
 __all__ = [
     "AgentTool",
+    "ApprovalStore",
     "FunctionTool",
+    "MemoryApprovals",
+    "PendingApproval",
     "Tool",
     "ToolApprovalError",
     "ToolApprovalRequest",

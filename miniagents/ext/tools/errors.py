@@ -16,6 +16,8 @@ tool become a ``ToolResultMessage`` with ``is_error=True``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from miniagents.promising.errors import MiniAgentsError
 
 __all__ = [
@@ -54,4 +56,13 @@ class ToolApprovalError(ToolError, RuntimeError):
     It was decided already (a call is decided once), or it was not made for a call that
     waits (e.g. read back from a history); or it was approved with edited arguments that
     the tool refuses, which decides nothing (the request stays ``pending``).
+
+    Attributes:
+        problems: What is wrong with the edited arguments, one problem each (empty for a
+            request that is not pending).
     """
+
+    def __init__(self, message: str, *, problems: Sequence[str] = ()) -> None:
+        """The error ``message``, and the ``problems`` of refused arguments, if any."""
+        super().__init__(message)
+        self.problems = tuple(problems)

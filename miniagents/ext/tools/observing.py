@@ -9,6 +9,10 @@ variables there is what the tool, and an agent it inquires, see), and its
     observer:        tool_call_started(tool, call, result) -> watch
     watch:                                                    tool_call_ended(None)
 
+A call that waited for a person's approval tells its watch the decision (who decided, when)
+before the tool runs, if the watch has a ``tool_call_decided`` method
+(:class:`ToolCallDecisionWatch`): tracing records it on the call's span.
+
 With no observer set (the default) a call costs one call of :func:`watch_tool_call` that
 finds none. An observer's error is logged once and the call goes on unobserved.
 """
@@ -17,14 +21,18 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents.lowlevel import Hook
 from miniagents.promising.lowlevel import logger
 
 __all__ = [
+    "ToolCallDecisionWatch",
     "ToolCallObserver",
     "ToolCallWatch",
+    "decided_tool_call",
     "end_tool_call",
     "observe_tool_calls",
     "watch_tool_call",
@@ -44,6 +52,14 @@ class ToolCallWatch(Protocol):
         ...
 
 
+class ToolCallDecisionWatch(ToolCallWatch, Protocol):
+    """A watch that is also told the decision of a call that waited for approval."""
+
+    def tool_call_decided(self, decision: ToolDecision) -> None:
+        """A person decided the call (``decision.decided_by``, ``decision.decided_at``)."""
+        ...
+
+
 class ToolCallObserver(Protocol):
     """Told about every tool call that starts while it is set."""
 
@@ -54,22 +70,20 @@ class ToolCallObserver(Protocol):
         ...
 
 
-_observer: ToolCallObserver | None = None
+_observer: Hook[ToolCallObserver] = Hook("the tool call observer")
 _warned: set[str] = set()
 
 
 def observe_tool_calls(observer: ToolCallObserver | None) -> ToolCallObserver | None:
     """Set the observer of the tool calls that start from now on; return the one before."""
-    global _observer
-    previous, _observer = _observer, observer
-    return previous
+    return _observer.set(observer)
 
 
 def watch_tool_call(
     tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
 ) -> ToolCallWatch | None:
     """The observer's watch of a call that starts now (``None`` without an observer)."""
-    observer = _observer
+    observer = _observer.current
     if observer is None:
         return None
     try:
@@ -85,6 +99,17 @@ def end_tool_call(watch: ToolCallWatch, error: BaseException | None) -> None:
         watch.tool_call_ended(error)
     except Exception as failure:
         _warn_once("tool_call_ended", failure)
+
+
+def decided_tool_call(watch: ToolCallWatch | None, decision: ToolDecision) -> None:
+    """Tell ``watch`` the decision on its call, if it listens (an error is logged once)."""
+    told = getattr(watch, "tool_call_decided", None)
+    if told is None:
+        return
+    try:
+        told(decision)
+    except Exception as failure:
+        _warn_once("tool_call_decided", failure)
 
 
 def _warn_once(what: str, error: Exception) -> None:

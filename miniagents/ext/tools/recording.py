@@ -25,6 +25,7 @@ from typing import Protocol
 from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
+from miniagents.miniagents.lowlevel import Hook
 
 __all__ = ["ToolCallRecorder", "record_tool_calls", "recorded_decision", "recorded_tool_call"]
 
@@ -45,21 +46,19 @@ class ToolCallRecorder(Protocol):
         ...
 
 
-_recorder: ToolCallRecorder | None = None
+_recorder: Hook[ToolCallRecorder] = Hook("the tool call recorder")
 
 
 def record_tool_calls(recorder: ToolCallRecorder | None) -> ToolCallRecorder | None:
     """Set the recorder of the tool calls that run from now on; return the one before."""
-    global _recorder
-    previous, _recorder = _recorder, recorder
-    return previous
+    return _recorder.set(recorder)
 
 
 def recorded_tool_call(
     tool: Tool, call: ToolCallMessage, start: Callable[[], AsyncIterator[str]]
 ) -> AsyncIterator[str]:
     """The pieces of ``call``'s reply: ``start()``'s without a recorder, else the recorder's."""
-    recorder = _recorder
+    recorder = _recorder.current
     if recorder is None:
         return start()
     return recorder.tool_call(tool, call, start)
@@ -69,7 +68,7 @@ def recorded_decision(
     tool: Tool, call: ToolCallMessage, request: ToolApprovalRequest
 ) -> Awaitable[ToolDecision]:
     """The decision on ``request``: the person's without a recorder, else the recorder's."""
-    recorder = _recorder
+    recorder = _recorder.current
     if recorder is None:
         return request.adecision()
     return recorder.decision(tool, call, request)

@@ -19,7 +19,12 @@ from typing import TypeVar, overload
 from miniagents.ext.tools.approval import ToolApprovalRequest, withdraw_request
 from miniagents.ext.tools.errors import ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
-from miniagents.ext.tools.observing import end_tool_call, watch_tool_call
+from miniagents.ext.tools.observing import (
+    ToolCallWatch,
+    decided_tool_call,
+    end_tool_call,
+    watch_tool_call,
+)
 from miniagents.ext.tools.recording import recorded_decision, recorded_tool_call
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.appender import MessageTokenAppender
@@ -139,11 +144,11 @@ async def _run(
 ) -> None:
     watch = watch_tool_call(tool, call, result.promise)  # tracing; None: not observed
     if watch is None:
-        await _call(tool, call, result, approval)
+        await _call(tool, call, result, approval, None)
         return
     failure: BaseException | None = None
     try:
-        failure = await _call(tool, call, result, approval)
+        failure = await _call(tool, call, result, approval, watch)
     except BaseException as error:
         failure = error
         raise
@@ -156,6 +161,7 @@ async def _call(
     call: ToolCallMessage,
     result: MessageTokenAppender[ToolResultMessage],
     approval: ToolApprovalRequest | None,
+    watch: ToolCallWatch | None,
 ) -> Exception | None:
     """Run the call into ``result``; the tool's error that became an error result, if any."""
     replied = False
@@ -165,7 +171,7 @@ async def _call(
                 f"The call of the tool {tool.name} could not be read: {call.arguments_error} "
                 "Call it again with a JSON object of arguments."
             )
-        arguments = await _approved_arguments(tool, call, approval)
+        arguments = await _approved_arguments(tool, call, approval, watch)
         validated = tool.validate(arguments)
         pieces = recorded_tool_call(tool, call, lambda: tool.run(validated))  # durable runs
         try:
@@ -199,7 +205,10 @@ async def _call(
 
 
 async def _approved_arguments(
-    tool: Tool, call: ToolCallMessage, approval: ToolApprovalRequest | None
+    tool: Tool,
+    call: ToolCallMessage,
+    approval: ToolApprovalRequest | None,
+    watch: ToolCallWatch | None,
 ) -> Mapping[str, object]:
     """The arguments to run with, once a person approved the call (if it needs it)."""
     if approval is None:
@@ -214,6 +223,7 @@ async def _approved_arguments(
     except asyncio.CancelledError:
         withdraw_request(approval)  # nobody is to be asked any more: not pending
         raise
+    decided_tool_call(watch, decision)  # (tracing: who decided, and when)
     if not decision.approved:
         reason = f" Their reason: {decision.reason}" if decision.reason else ""
         raise ToolCallError(

@@ -100,7 +100,26 @@ run has paused: answer it the protocol's way); for a call that asked nothing, a 
 (``unknown_approval``, AG-UI ``unknown_interrupt``).
 
 **Limits.** At most ``max_live_runs`` runs run (or wait paused) at once: one more is a 503
-(``too_many_runs``, with ``Retry-After``) and starts nothing.
+(``too_many_runs``, with ``Retry-After``) and starts nothing; one principal runs at most
+``max_live_runs_per_principal`` (a 429, ``too_many_runs_of_yours``). A finished run is
+forgotten ``keep_runs_for`` seconds after it ends, read again or not.
+
+**Who asks** (:mod:`miniagents.ext.web.auth`). ``authentication=`` (a Starlette
+``AuthenticationBackend``, e.g. :class:`~miniagents.ext.web.auth.BearerTokenAuth`, or
+``"request.user"`` behind an enclosing ``AuthenticationMiddleware``) names the principal of
+each request (``request.user.identity``); a request of nobody known is a 401
+(``unauthenticated``) and starts nothing. A run, its events, its resume, its cancellation
+and its approvals are its principal's: to another it is a 404 (the AI SDK's resume: 204),
+and the same run id names one run per principal (a durable run's workflow id holds its
+principal, so it keeps its owner across a restart). A decision records who gave it
+(``ToolDecision.decided_by``). Without ``authentication=``, runs are unowned (for local
+development), and the app warns once. A POST must be JSON (415,
+``unsupported_media_type``) from the app's own origin or one of ``allowed_origins`` (403,
+``origin_not_allowed``; CORS, preflight included, for those); every response carries a
+Content-Security-Policy (``default-src 'none'; frame-ancestors 'none'``),
+``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` and ``Referrer-Policy:
+no-referrer``. Any text (lone surrogates, NUL, line separators, ``data:`` lines) streams as
+valid UTF-8 JSON, one SSE event each.
 
 **AG-UI's inputs.** ``agui_app(agent, inputs=["state", "tools", "context",
 "forwarded_props"])`` gives the agent those fields of the ``RunAgentInput`` as keyword
@@ -116,7 +135,8 @@ not of the protocol's shape (422), over ``max_body_bytes`` (413, ``body_too_larg
 AG-UI run id in use (409, ``run_exists``) or unknown (404, ``unknown_run``), a
 ``Last-Event-ID`` that is not an event of the run (400, ``unknown_event_id``), a resume
 that answers no waiting call or is not a decision (404, 409, 422), edited arguments the
-tool refuses (422, ``invalid_arguments``).
+tool refuses (422, ``invalid_arguments``, each problem listed in its ``errors``) or any
+edit when the app was made with ``approval_edits=False`` (422, ``edits_not_allowed``).
 """
 
 import importlib
@@ -134,6 +154,7 @@ for _module in ("starlette", "sse_starlette", "ag_ui"):
 
 from miniagents.ext.web.agui import agui_app as agui_app  # noqa: E402
 from miniagents.ext.web.ai_sdk import ai_sdk_app as ai_sdk_app  # noqa: E402
+from miniagents.ext.web.auth import BearerTokenAuth as BearerTokenAuth  # noqa: E402
 from miniagents.ext.web.web_chat import web_chat_app as web_chat_app  # noqa: E402
 
-__all__ = ["agui_app", "ai_sdk_app", "web_chat_app"]
+__all__ = ["BearerTokenAuth", "agui_app", "ai_sdk_app", "web_chat_app"]

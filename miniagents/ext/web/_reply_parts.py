@@ -149,71 +149,93 @@ async def reply_parts(
 
     An error of the reply (an agent's exception) is raised after the parts before it.
     """
-    numbers = itertools.count()
-    asked: dict[str, ToolApprovalRequest] = {}
-    unanswered: list[str] = []  # the calls of the round so far whose results did not come
-    promises = aiter(reply)
-    later: _Numbered | None = None  # read ahead, and not a result of the round
+    async for part in _Reader(reply, id_prefix, approvals_last).parts():
+        yield part
 
-    async def anext_numbered() -> _Numbered | None:
+
+class _Reader:
+    """Reads a reply's messages in order, one ahead where a round's results are reordered."""
+
+    def __init__(
+        self, reply: MessageSequencePromise[Message], id_prefix: str, approvals_last: bool
+    ) -> None:
+        self._numbers = itertools.count()
+        self._id_prefix = id_prefix
+        self._approvals_last = approvals_last
+        self._asked: dict[str, ToolApprovalRequest] = {}
+        self._unanswered: list[str] = []  # the calls of the round so far without results
+        self._promises = aiter(reply)
+        self._later: _Numbered | None = None  # read ahead, and not a result of the round
+
+    async def _anext(self) -> _Numbered | None:
         try:
-            promise = await anext(promises)
+            promise = await anext(self._promises)
         except StopAsyncIteration:
             return None
-        return _Numbered(promise, f"{id_prefix}-{next(numbers)}")
+        return _Numbered(promise, f"{self._id_prefix}-{next(self._numbers)}")
 
-    while (read := later or await anext_numbered()) is not None:
-        later = None
-        promise, message_id = read.promise, read.message_id
-        message_class = promise.message_class
-        if issubclass(message_class, ToolCallMessage):
-            unanswered.append(_field(promise, "call_id", message_id))
-            async for part in _call_parts(promise, message_id):
-                yield part
-        elif issubclass(message_class, ToolApprovalRequest):
-            request = await promise
-            if isinstance(request, ToolApprovalRequest):
-                asked[request.call_id] = request
-                arguments = plain(request.arguments)
-                yield ApprovalAsked(
-                    request.call_id,
-                    request.tool_name,
-                    arguments if isinstance(arguments, dict) else {},
-                    request,
-                )
-        elif issubclass(message_class, ToolResultMessage):
-            call_id = _field(promise, "call_id", message_id)
-            _answered(unanswered, call_id)
-            held = [read]
-            # a result that may wait for a decision: the round's results that wait for
-            # none come first
-            while (
-                approvals_last
-                and call_id in asked
-                and any(call not in asked for call in unanswered)
+    async def parts(self) -> AsyncIterator[Part]:
+        """The parts of the reply's messages, in order (see :func:`reply_parts`)."""
+        while (read := self._later or await self._anext()) is not None:
+            self._later = None
+            promise, message_id = read.promise, read.message_id
+            message_class = promise.message_class
+            if issubclass(message_class, ToolCallMessage):
+                self._unanswered.append(_field(promise, "call_id", message_id))
+                async for part in _call_parts(promise, message_id):
+                    yield part
+            elif issubclass(message_class, ToolApprovalRequest):
+                request = await promise
+                if isinstance(request, ToolApprovalRequest):
+                    self._asked[request.call_id] = request
+                    yield _approval_asked(request)
+            elif issubclass(message_class, ToolResultMessage):
+                async for part in self._results(read):
+                    yield part
+            else:
+                self._unanswered.clear()  # (a text: the round is over)
+                async for part in _text_parts(promise, message_id):
+                    yield part
+
+    async def _results(self, read: _Numbered) -> AsyncIterator[Part]:
+        """A result's parts; if it may wait for a decision, the round's that wait for none first."""
+        asked, unanswered = self._asked, self._unanswered
+        call_id = _field(read.promise, "call_id", read.message_id)
+        _answered(unanswered, call_id)
+        held = [read]
+        while (
+            self._approvals_last
+            and call_id in asked
+            and any(call not in asked for call in unanswered)
+        ):
+            ahead = await self._anext()
+            if ahead is None:
+                break
+            ahead_call = _field(ahead.promise, "call_id", ahead.message_id)
+            if not issubclass(ahead.promise.message_class, ToolResultMessage) or (
+                ahead_call not in unanswered
             ):
-                ahead = await anext_numbered()
-                if ahead is None:
-                    break
-                ahead_call = _field(ahead.promise, "call_id", ahead.message_id)
-                if not issubclass(ahead.promise.message_class, ToolResultMessage) or (
-                    ahead_call not in unanswered
-                ):
-                    later = ahead
-                    break
-                _answered(unanswered, ahead_call)
-                if ahead_call in asked:
-                    held.append(ahead)
-                    continue
-                async for part in _result_parts(ahead.promise, ahead.message_id, asked):
-                    yield part
-            for result in held:
-                async for part in _result_parts(result.promise, result.message_id, asked):
-                    yield part
-        else:
-            unanswered.clear()  # (a text: the round is over)
-            async for part in _text_parts(promise, message_id):
+                self._later = ahead
+                break
+            _answered(unanswered, ahead_call)
+            if ahead_call in asked:
+                held.append(ahead)
+                continue
+            async for part in _result_parts(ahead.promise, ahead.message_id, asked):
                 yield part
+        for result in held:
+            async for part in _result_parts(result.promise, result.message_id, asked):
+                yield part
+
+
+def _approval_asked(request: ToolApprovalRequest) -> ApprovalAsked:
+    arguments = plain(request.arguments)
+    return ApprovalAsked(
+        request.call_id,
+        request.tool_name,
+        arguments if isinstance(arguments, dict) else {},
+        request,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,13 @@
-"""``agui_app``: an agent served in the AG-UI protocol (see :mod:`miniagents.ext.web`)."""
+"""``agui_app``: an agent served in the AG-UI protocol (see :mod:`miniagents.ext.web`).
+
+This module is the protocol: how a ``RunAgentInput`` starts or resumes a run, and how a
+reply is written as AG-UI events (:class:`_AGUIEncoder`); the runs themselves are the run
+manager's (:mod:`miniagents.ext.web._runs`).
+"""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeAlias
 
@@ -51,28 +55,33 @@ from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMes
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
-from miniagents.ext.web._durable import DurableJobs, FoundRun, PausePoint
-from miniagents.ext.web._runs import (
+from miniagents.ext.web._app import runs_app
+from miniagents.ext.web._event_log import astart_position
+from miniagents.ext.web._guard import Door
+from miniagents.ext.web._http import (
     DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_LIVE_RUNS,
-    ApprovalDecision,
-    ApprovalFlow,
-    Job,
-    Pause,
-    Run,
-    RunStore,
-    astart_position,
     error_response,
-    invalid_arguments,
     not_pending,
     problems,
     read_json,
-    runs_app,
-    too_many_runs,
     unnamable_run,
 )
+from miniagents.ext.web._protocol import (
+    ApprovalFlow,
+    Item,
+    JobIds,
+    WebProtocol,
+    json_text,
+)
+from miniagents.ext.web._runs import (
+    DEFAULT_MAX_LIVE_RUNS,
+    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
+    ApprovalDecision,
+    Run,
+    RunManager,
+)
+from miniagents.ext.web.auth import Authentication
 from miniagents.messages.message import Message
-from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 
@@ -117,9 +126,13 @@ def agui_app(
     arguments: Callable[[RunAgentInput], Mapping[str, object]] | None = None,
     context: Callable[[], MiniAgents] = MiniAgents,
     approval_flow: ApprovalFlow = "protocol",
+    authentication: Authentication = None,
+    allowed_origins: Sequence[str] = (),
+    approval_edits: bool = True,
     grace_period: float = 10.0,
     keep_runs_for: float = 300.0,
     max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
+    max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
     """An ASGI app that runs ``agent`` for each AG-UI ``RunAgentInput`` and streams its reply.
@@ -178,58 +191,95 @@ def agui_app(
             run waits for its resume).
         max_live_runs: The most runs running (or paused) at once; a run input over it is
             a 503 (``too_many_runs``) and starts nothing.
+        max_live_runs_per_principal: The most runs one principal runs (or has paused) at
+            once, when the app knows who asks; one more is a 429 (``too_many_runs_of_yours``,
+            with ``Retry-After``) and starts nothing.
         max_body_bytes: The largest request body taken (a bigger one is a 413).
+        authentication: How the app learns who asks (see :mod:`miniagents.ext.web.auth`):
+            a Starlette ``AuthenticationBackend``, ``"request.user"`` (an enclosing app's
+            ``AuthenticationMiddleware`` sets it), or ``None`` (nobody: runs are unowned,
+            for local development; the app warns once as it starts). A run, its events,
+            its resume and its approvals belong to the principal who started it: to anyone
+            else it is a 404, and the same run id names another run for each principal.
+        allowed_origins: The origins of front ends on other origins that may call the app
+            (CORS, preflight included); its own origin always may. A POST from a page of
+            any other origin is a 403, and a POST that is not JSON a 415.
+        approval_edits: Whether a decision may edit the call's arguments (``False``: one
+            that does is a 422, ``edits_not_allowed``, and decides nothing).
+
+    Raises:
+        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin.
     """
-    store = RunStore(keep_for=keep_runs_for, grace=grace_period, max_live=max_live_runs)
-    durable = DurableJobs.of(agent, "ag-ui")
+    manager = RunManager(
+        _AGUI(),
+        agent,
+        context=context,
+        flow=approval_flow,
+        keep_for=keep_runs_for,
+        grace=grace_period,
+        max_live=max_live_runs,
+        max_live_per_owner=max_live_runs_per_principal,
+        edits=approval_edits,
+    )
+    door = Door(authentication, allowed_origins, "agui_app")
+    served = _AGUIRuns(manager, inputs, arguments, max_body_bytes)
+    return runs_app(
+        manager,
+        door,
+        served.astart,
+        served.afollow,
+        run_key="run_id",
+        resume_path="/runs/{run_id}",
+        approvals_path="/runs/{run_id}/approvals/{call_id}",
+        max_body_bytes=max_body_bytes,
+    )
 
-    def start_job(
-        ids: _RunIds,
-        reply: Callable[[], MessageSequencePromise[Message]],
-        pause_key: str,
-        *,
-        found: FoundRun | None = None,
-    ) -> Run:
-        mapper = _Mapper(ids.run, asks_in_stream=approval_flow == "in_stream")
 
-        def make_events(job: Job) -> AsyncIterator[str | Pause]:
-            flow, keep = approval_flow, keep_runs_for
-            return _run_events(reply, ids, context, job, flow, keep, found, durable, mapper)
+# -- the requests: a run input starts or resumes a run, a GET follows one -----------------------
 
-        def cancelled() -> list[str]:
-            return [_encode(event) for event in _cancelled(ids, mapper)]
 
-        abandon = workflow = None
-        if durable is not None:  # a run given up on is not recovered at the next start
-            workflow = durable.workflow_id(ids.run, ids.thread)
-            abandon = functools.partial(durable.abandon, workflow)
-        return store.start(
-            ids.run,
-            pause_key,
-            make_events,
-            cancelled,
-            recovered=found is not None,
-            on_abandon=abandon,
-            workflow_id=workflow,
-        )
+class _AGUIRuns:
+    """The AG-UI requests of one app, over its run manager."""
 
-    def recover(found: FoundRun, pause_key: str) -> Run:
-        """Make the job of a durable run found after a restart again, from its replay."""
-        assert durable is not None
-        ids = _RunIds(found.group, found.key)
-        return start_job(ids, lambda: durable.replayed(found.workflow_id), pause_key, found=found)
+    def __init__(
+        self,
+        manager: RunManager,
+        inputs: Collection[AGUIInput],
+        arguments: Callable[[RunAgentInput], Mapping[str, object]] | None,
+        max_body_bytes: int,
+    ) -> None:
+        self.manager = manager
+        self.inputs = inputs
+        self.arguments = arguments
+        self.max_body_bytes = max_body_bytes
 
-    def here_or_recovered(found: FoundRun, pause_key: str) -> Run | Response:
-        """The job's first run if it is here, else its job made again (a 503: no room)."""
-        run = store.get(found.key)
-        if run is not None:
-            return run
-        if not store.has_room(found.key, pause_key):
-            return too_many_runs(max_live_runs)
-        return recover(found, pause_key)
+    async def astart(self, request: Request, owner: str | None) -> Response:
+        """``POST /``: a run input, which starts a run of its thread (or resumes the paused one)."""
+        manager = self.manager
+        run_input = await self._aread(request)
+        if isinstance(run_input, Response):
+            return run_input
+        if await self._aexists(owner, run_input):
+            return error_response(
+                409,
+                "run_exists",
+                f"A run with the id {run_input.run_id!r} exists already; follow it with GET "
+                f"runs/{run_input.run_id}, or start a new run with a new runId.",
+            )
+        if run_input.resume:
+            return await self._aresume(owner, run_input)
+        refused = manager.room(owner, run_input.run_id, run_input.thread_id)
+        if refused is not None:
+            return refused
+        messages = agui_input_messages(run_input.messages)
+        kwargs = _input_arguments(run_input, self.inputs)
+        if self.arguments is not None:
+            kwargs.update(self.arguments(run_input))
+        ids = manager.protocol.ids(run_input.run_id, run_input.thread_id)
+        return manager.start_new(owner, ids, messages, kwargs).response(0)
 
-    async def start_run(request: Request) -> Response:
-        body = await read_json(request, max_body_bytes)
+    async def _aread(self, request: Request) -> RunAgentInput | Response:
+        body = await read_json(request, self.max_body_bytes)
         if isinstance(body, Response):
             return body
         try:
@@ -240,82 +290,57 @@ def agui_app(
                 "invalid_run_input",
                 f"The body is not an AG-UI RunAgentInput: {problems(error)}.",
             )
-        if (refused := unnamable_run(run_input.run_id, "runId", "invalid_run_input")) is not None:
-            return refused
-        exists = store.get(run_input.run_id) is not None
-        if durable is not None and not exists:
-            named = await durable.afind_named(run_input.run_id)
-            # (a resume sent again after a crash that came before its decision was given)
-            again = bool(run_input.resume) and named is not None and not named.ended
-            exists = await durable.afind(key=run_input.run_id) is not None or (
-                named is not None and not (again and named.group == run_input.thread_id)
-            )
-        if exists:
-            return error_response(
-                409,
-                "run_exists",
-                f"A run with the id {run_input.run_id!r} exists already; follow it with GET "
-                f"runs/{run_input.run_id}, or start a new run with a new runId.",
-            )
-        if run_input.resume:
-            thread = run_input.thread_id
-            if durable is not None and store.paused(thread) is None:
-                waiting = await durable.afind(group=thread, running_only=True)
-                if waiting is not None and store.paused(thread) is None:
-                    recovered = here_or_recovered(waiting, thread)
-                    if isinstance(recovered, Response):
-                        return recovered
-                    await recovered.job.asettled()  # replayed to where it waits again
-            return await _aresume(store, run_input, durable)
-        if not store.has_room(run_input.run_id, run_input.thread_id):
-            return too_many_runs(max_live_runs)
-        messages = agui_input_messages(run_input.messages)
-        kwargs = {**_input_arguments(run_input, inputs)}
-        if arguments is not None:
-            kwargs.update(arguments(run_input))
-        ids = _RunIds(run_input.thread_id, run_input.run_id)
+        refused = unnamable_run(run_input.run_id, "runId", "invalid_run_input")
+        return run_input if refused is None else refused
+
+    async def _aexists(self, owner: str | None, run_input: RunAgentInput) -> bool:
+        """Whether ``owner`` has a run of the input's id (here, or a durable one)."""
+        durable, run_id = self.manager.durable, run_input.run_id
+        if self.manager.get(run_id, owner) is not None:
+            return True
         if durable is None:
+            return False
+        named = await durable.afind_named(owner, run_id)
+        # (a resume sent again after a crash that came before its decision was given)
+        again = bool(run_input.resume) and named is not None and not named.ended
+        return await durable.afind(owner, key=run_id) is not None or (
+            named is not None and not (again and named.group == run_input.thread_id)
+        )
 
-            def reply() -> MessageSequencePromise[Message]:
-                return agent.inquire(messages, **kwargs)
+    async def _aresume(self, owner: str | None, run_input: RunAgentInput) -> Response:
+        """Resume the thread's paused run with the input's answers to its interrupts.
 
-        else:
-            workflow = durable.workflow_id(ids.run, ids.thread)
-
-            def reply() -> MessageSequencePromise[Message]:
-                assert durable is not None
-                return durable.started(workflow, messages, kwargs)
-
-        return start_job(ids, reply, run_input.thread_id).response(0, AGUI_HEADERS)
-
-    async def arecovered(run_id: str) -> Run | Response | None:
-        """The run ``run_id`` of a durable agent, made again after a restart (if found).
-
-        The run that resumed a paused job is found by its name: the job is made again
-        (if it is not here) and replayed up to it.
+        A durable run paused before a restart is made again first, up to where it waits.
         """
-        if durable is None:
-            return None
-        found = await durable.afind(key=run_id) or await durable.afind_named(run_id)
-        if found is None:
-            return None
-        run = store.get(run_id)
-        if run is not None:
-            return run  # made again meanwhile by another request
-        paused = store.paused(found.group) is not None  # (the thread's: not replaced)
-        first = here_or_recovered(found, f"{found.group}\n{found.key}" if paused else found.group)
-        if isinstance(first, Response):
-            return first
-        if found.key == run_id:
-            return first
-        runs = [point.run for point in found.pauses]
-        if run_id in runs:  # replayed up to the pause it resumed
-            await first.job.arun_after(runs.index(run_id) + 1)
-        return store.get(run_id)
+        manager, thread = self.manager, run_input.thread_id
+        if manager.durable is not None and manager.paused(thread, owner) is None:
+            waiting = await manager.durable.afind(owner, group=thread, running_only=True)
+            if waiting is not None and manager.paused(thread, owner) is None:
+                recovered = manager.here_or_recovered(waiting)
+                if isinstance(recovered, Response):
+                    return recovered
+                await recovered.job.asettled()  # replayed to where it waits again
+        job = manager.paused(thread, owner)
+        if job is None:
+            named = ", ".join(repr(entry.interrupt_id) for entry in run_input.resume or [])
+            return error_response(
+                404,
+                "unknown_interrupt",
+                f"No run of the thread {thread!r} waits for the interrupts {named}: it was "
+                "never asked, or its run ended (or waited longer than keep_runs_for). Start "
+                "a new run without resume.",
+            )
+        decisions = _decisions(run_input, job.asked, edits=manager.edits)
+        if isinstance(decisions, Response):
+            return decisions
+        return await manager.aresume(
+            job, run_input.run_id, decisions, named=True, gone=lambda: _resume_gone(run_input)
+        )
 
-    async def resume_run(request: Request) -> Response:
+    async def afollow(self, request: Request, owner: str | None) -> Response:
+        """``GET /runs/{runId}``: the run's events after ``Last-Event-ID``, then the live rest."""
         run_id = request.path_params["run_id"]
-        run = store.get(run_id) or await arecovered(run_id)
+        run = self.manager.get(run_id, owner) or await self._arecovered(owner, run_id)
         if isinstance(run, Response):
             return run
         if run is None:
@@ -323,28 +348,34 @@ def agui_app(
                 404,
                 "unknown_run",
                 f"There is no run {run_id!r}: it never started here, or it ended more than "
-                f"{keep_runs_for:g} seconds ago.",
+                f"{self.manager.keep_for:g} seconds ago.",
             )
         start = await astart_position(request, run)
-        if isinstance(start, Response):
-            return start
-        return run.response(start, AGUI_HEADERS)
+        return start if isinstance(start, Response) else run.response(start)
 
-    return runs_app(
-        store,
-        start_run,
-        resume_run,
-        run_key="run_id",
-        resume_path="/runs/{run_id}",
-        approvals_path="/runs/{run_id}/approvals/{call_id}",
-        max_body_bytes=max_body_bytes,
-        paused_hint=(
-            "answer its interrupt with a new run of the thread whose resume holds "
-            '{"interruptId": the call id, "status": "resolved", "payload": {"approved": ...}}.'
-        ),
-        durable=durable,
-        context=context,
-    )
+    async def _arecovered(self, owner: str | None, run_id: str) -> Run | Response | None:
+        """``owner``'s run ``run_id`` of a durable agent, made again after a restart (if found).
+
+        The run that resumed a paused job is found by its name: the job is made again
+        (if it is not here) and replayed up to it.
+        """
+        manager, durable = self.manager, self.manager.durable
+        if durable is None:
+            return None
+        found = await durable.afind(owner, key=run_id) or await durable.afind_named(owner, run_id)
+        if found is None:
+            return None
+        run = manager.get(run_id, owner)
+        if run is not None:
+            return run  # made again meanwhile by another request
+        paused = manager.paused(found.group, owner) is not None  # (the thread's: not replaced)
+        first = manager.here_or_recovered(found, f"{found.group}\n{found.key}" if paused else None)
+        if isinstance(first, Response) or found.key == run_id:
+            return first
+        runs = [point.run for point in found.pauses]
+        if run_id in runs:  # replayed up to the pause it resumed
+            await first.job.arun_after(runs.index(run_id) + 1)
+        return manager.get(run_id, owner)
 
 
 def _input_arguments(run_input: RunAgentInput, inputs: Collection[AGUIInput]) -> dict[str, object]:
@@ -357,28 +388,16 @@ def _input_arguments(run_input: RunAgentInput, inputs: Collection[AGUIInput]) ->
     return {name: values[name] for name in inputs}
 
 
-async def _aresume(
-    store: RunStore, run_input: RunAgentInput, durable: DurableJobs | None
-) -> Response:
-    """Resume the thread's paused run with the input's answers to its interrupts.
-
-    A durable run notes first where it paused and the run it goes on in (kept with it,
-    named after that run), so that after a restart its replay pauses there too.
-    """
-    entries = run_input.resume or []
-    named = ", ".join(repr(entry.interrupt_id) for entry in entries)
-    job = store.paused(run_input.thread_id)
-    if job is None:
-        return error_response(
-            404,
-            "unknown_interrupt",
-            f"No run of the thread {run_input.thread_id!r} waits for the interrupts {named}: "
-            "it was never asked, or its run ended (or waited longer than keep_runs_for). "
-            "Start a new run without resume.",
-        )
+def _decisions(
+    run_input: RunAgentInput,
+    asked_of: Callable[[str], ToolApprovalRequest | None],
+    *,
+    edits: bool,
+) -> list[tuple[ToolApprovalRequest, ApprovalDecision]] | Response:
+    """The decisions the input's resume entries give, each checked before any is decided."""
     decisions: list[tuple[ToolApprovalRequest, ApprovalDecision]] = []
-    for place, entry in enumerate(entries):
-        asked = job.approvals.get(entry.interrupt_id)
+    for place, entry in enumerate(run_input.resume or []):
+        asked = asked_of(entry.interrupt_id)
         if asked is None:
             return error_response(
                 404,
@@ -401,22 +420,11 @@ async def _aresume(
                 f'resume.{place}.payload is not a decision ({{"approved": true or false, '
                 f'"arguments": {{...}} or null, "reason": "..." or null}}): {problems(error)}.',
             )
-        if (why := decision.refusal(asked)) is not None:  # checked before any is decided
-            return invalid_arguments(f"resume.{place}.payload.arguments", why)
+        refused = decision.refusal(asked, f"resume.{place}.payload.arguments", edits=edits)
+        if refused is not None:
+            return refused
         decisions.append((asked, decision))
-    pause = job.last_pause
-    if durable is not None and job.workflow_id is not None and pause is not None:
-        point = PausePoint(run_input.run_id, pause.at, pause.waiting)
-        await durable.anote_pause(job.workflow_id, job.pauses - 1, point, named=True)
-        if store.paused(run_input.thread_id) is not job or job.last_pause is not pause:
-            return _resume_gone(run_input)  # resumed (or ended) meanwhile
-        for asked, _ in decisions:
-            if not asked.pending:
-                return not_pending(asked.call_id, asked.tool_name)
-    for asked, decision in decisions:
-        decision.apply(asked)
-    run = store.resume(job, run_input.run_id, _RunIds(run_input.thread_id, run_input.run_id))
-    return run.response(0, AGUI_HEADERS)
+    return decisions
 
 
 def _resume_gone(run_input: RunAgentInput) -> Response:
@@ -476,106 +484,82 @@ def _text_of(content: object) -> str:
     return "\n".join(text for text in texts if isinstance(text, str))
 
 
+# -- the protocol: names, events, items ------------------------------------------------------
+
+_NAMED = ("messageId", "parentMessageId", "subagentRunId")  # the fields a rename renames
+
+
+class _AGUI(WebProtocol):
+    """AG-UI, for the run manager: a job is a run (its key) of a thread (its group)."""
+
+    name = "ag-ui"
+    headers = AGUI_HEADERS
+    compact = True
+    paused_hint = (
+        "answer its interrupt with a new run of the thread whose resume holds "
+        '{"interruptId": the call id, "status": "resolved", "payload": {"approved": ...}}.'
+    )
+
+    def ids(self, key: str, group: str) -> JobIds:
+        return JobIds(key=key, group=group, pause_key=group, prefix=key)
+
+    def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> _AGUIEncoder:
+        return _AGUIEncoder(ids, asks_in_stream=flow == "in_stream", keep_for=keep_for)
+
+    def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
+        kind = event.get("type")
+        if kind == "TEXT_MESSAGE_START":
+            nested = _text(event, "subagentRunId")
+            if nested and opened is not None and opened[:1] == (nested,):
+                return "output", (nested, _text(event, "messageId")), True
+            return "text", (_text(event, "messageId"),), False
+        if kind == "TOOL_CALL_START":
+            return "call", (_text(event, "toolCallId"),), False
+        if kind == "SUBAGENT_STARTED":
+            return "output", (_text(event, "subagentRunId"), ""), False
+        return "same" if kind in ("TEXT_MESSAGE_CONTENT", "TOOL_CALL_ARGS") else None
+
+    def closing(self, kind: str, names: tuple[str, ...]) -> list[str]:
+        """``TEXT_MESSAGE_END`` (a tool output's, then ``SUBAGENT_FINISHED``), ``TOOL_CALL_END``."""
+        events: list[BaseEvent] = []
+        if kind == "text":
+            events.append(TextMessageEndEvent(message_id=names[0]))
+        elif kind == "call":
+            events.append(ToolCallEndEvent(tool_call_id=names[0]))
+        elif kind == "output":
+            if len(names) > 1 and names[1]:
+                events.append(TextMessageEndEvent(message_id=names[1], subagent_run_id=names[0]))
+            events.append(SubagentFinishedEvent(subagent_run_id=names[0]))
+        return [_encode(event) for event in events]
+
+    def renamed_keys(self, event: Mapping[str, object]) -> tuple[str, ...]:
+        return _NAMED
+
+
+def _text(event: Mapping[str, object], key: str) -> str:
+    value = event.get(key)
+    return value if isinstance(value, str) else ""
+
+
 def _encode(event: BaseEvent) -> str:
-    return event.model_dump_json(by_alias=True, exclude_none=True)
+    dumped = event.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return json_text(dumped, compact=True)
 
 
-class _RunIds:
-    """The thread and run a job streams to now (a resumed job streams to a new run)."""
-
-    __slots__ = ("run", "thread")
-
-    def __init__(self, thread: str, run: str) -> None:
-        self.thread = thread
-        self.run = run
-
-
-def _interrupt(request: ToolApprovalRequest, expires_in: float) -> Interrupt:
-    arguments = parts.plain(request.arguments)
-    expires = datetime.now(UTC) + timedelta(seconds=expires_in)
+def _interrupt(request: ToolApprovalRequest, expires_in: float | None) -> Interrupt:
+    expires = None
+    if expires_in is not None:
+        at = datetime.now(UTC) + timedelta(seconds=expires_in)
+        expires = at.isoformat(timespec="seconds")
     return Interrupt(
         id=request.call_id,
         reason="tool_approval",
         message=str(request),
         tool_call_id=request.call_id,
         response_schema=_DECISION_SCHEMA,
-        expires_at=expires.isoformat(timespec="seconds"),
-        metadata={"toolName": request.tool_name, "arguments": arguments},
+        expires_at=expires,
+        metadata={"toolName": request.tool_name, "arguments": parts.plain(request.arguments)},
     )
-
-
-async def _run_events(
-    make_reply: Callable[[], MessageSequencePromise[Message]],
-    ids: _RunIds,
-    context: Callable[[], MiniAgents],
-    job: Job,
-    approval_flow: ApprovalFlow,
-    keep_for: float,
-    found: FoundRun | None,
-    durable: DurableJobs | None,
-    mapper: _Mapper,
-) -> AsyncIterator[str | Pause]:
-    """The events of a job; ``found``: the durable run it replays, after a restart.
-
-    ``mapper`` makes them from the reply's parts (and knows what they left open).
-    """
-    decided = found.decided if found is not None else frozenset()
-    replayed = list(found.pauses) if found is not None else []  # its pauses, resumed then
-    yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
-
-    def paused(waiting: list[ToolApprovalRequest]) -> str:
-        outcome = RunFinishedInterruptOutcome(
-            interrupts=[_interrupt(asked, keep_for) for asked in waiting]
-        )
-        return _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome))
-
-    try:
-        async with context():
-            reply = make_reply()
-            async for part in parts.reply_parts(reply, ids.run):
-                if isinstance(part, parts.ApprovalAsked):
-                    job.approvals[part.call_id] = part.request
-                elif approval_flow == "protocol" and isinstance(
-                    part, parts.AwaitingApproval | parts.ResultStart
-                ):
-                    while replayed and replayed[0].at == part.call_id:  # paused here, resumed
-                        point = replayed.pop(0)
-                        asked_then = [job.approvals[c] for c in point.waiting if c in job.approvals]
-                        yield paused(asked_then)
-                        yield Pause(point.at, point.waiting, into=point.run)
-                        ids.run = point.run
-                        yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
-                    if isinstance(part, parts.AwaitingApproval) and part.call_id not in decided:
-                        while part.request.pending:  # (a resume may answer other calls first)
-                            waiting = [asked for asked in job.approvals.values() if asked.pending]
-                            yield paused(waiting)
-                            yield Pause(part.call_id, [asked.call_id for asked in waiting])
-                            resumed = await job.aresumed()
-                            if isinstance(resumed, _RunIds):
-                                ids.thread, ids.run = resumed.thread, resumed.run
-                            yield _encode(RunStartedEvent(thread_id=ids.thread, run_id=ids.run))
-                for event in mapper.events(part):
-                    yield _encode(event)
-    except Exception as error:  # the agent's failure ends the run with it
-        given_up = found is not None and found.cancelled and durable is not None
-        if given_up and DurableJobs.stopped_there(error):  # it ends as it ended then
-            for event in _cancelled(ids, mapper):
-                yield _encode(event)
-            return
-        yield _encode(RunErrorEvent(message=str(error) or repr(error), code=type(error).__name__))
-        return
-    yield _encode(RunFinishedEvent(thread_id=ids.thread, run_id=ids.run))
-
-
-def _cancelled(ids: _RunIds, mapper: _Mapper) -> list[BaseEvent]:
-    """The end of a run given up on: what it left open ended, then ``RUN_FINISHED``.
-
-    A client's verifier (``@ag-ui/client``'s) refuses a ``RUN_FINISHED`` while a text
-    message, a tool call or a nested run is still open.
-    """
-    outcome = RunFinishedCancelledOutcome()
-    finished = RunFinishedEvent(thread_id=ids.thread, run_id=ids.run, outcome=outcome)
-    return [*mapper.closing(), finished]
 
 
 _ROLES: Mapping[str, Literal["developer", "system", "assistant", "user"]] = {
@@ -585,41 +569,76 @@ _ROLES: Mapping[str, Literal["developer", "system", "assistant", "user"]] = {
 }
 
 
-class _Mapper:
-    """Parts of a reply as AG-UI events (the mapping is drawn in the package docstring)."""
+class _AGUIEncoder:
+    """A job's reply as AG-UI events (the mapping is drawn in the package docstring).
 
-    def __init__(self, run_id: str, *, asks_in_stream: bool) -> None:
-        self._run_id = run_id
+    It knows the thread and the run it streams to now (a resumed job streams to a new run)
+    and the items it left open, which a run given up on ends before its ``RUN_FINISHED``
+    (``@ag-ui/client``'s verifier refuses one while a text message, a tool call or a nested
+    run is open).
+    """
+
+    def __init__(self, ids: JobIds, *, asks_in_stream: bool, keep_for: float) -> None:
+        self._thread = ids.group
+        self._run = ids.key
+        self._first_run = ids.key  # (names the turn of calls that no text came before)
         self._asks_in_stream = asks_in_stream
+        self._keep_for = keep_for
         self._turn_message_id: str | None = None  # the assistant message calls belong to
         self._open: dict[str, BaseEvent] = {}  # the event that ends each open item, in order
 
-    def closing(self) -> list[BaseEvent]:
-        """The events that end the items still open (the last opened ends first)."""
-        return list(reversed(self._open.values()))
+    def opening(self) -> list[str]:
+        return [_encode(RunStartedEvent(thread_id=self._thread, run_id=self._run))]
 
-    def events(self, part: parts.Part) -> Iterator[BaseEvent]:
+    def pausing(self, waiting: Sequence[ToolApprovalRequest]) -> list[str]:
+        interrupts = [_interrupt(asked, self._keep_for) for asked in waiting]
+        outcome = RunFinishedInterruptOutcome(interrupts=interrupts)
+        finished = RunFinishedEvent(thread_id=self._thread, run_id=self._run, outcome=outcome)
+        return [_encode(finished)]
+
+    def resuming(self, run_key: str) -> list[str]:
+        self._run = run_key
+        return self.opening()
+
+    def finished(self) -> list[str]:
+        return [_encode(RunFinishedEvent(thread_id=self._thread, run_id=self._run))]
+
+    def failed(self, error: Exception) -> list[str]:
+        message = str(error) or repr(error)
+        return [_encode(RunErrorEvent(message=message, code=type(error).__name__))]
+
+    def cancelled(self) -> list[str]:
+        outcome = RunFinishedCancelledOutcome()
+        finished = RunFinishedEvent(thread_id=self._thread, run_id=self._run, outcome=outcome)
+        return [_encode(event) for event in [*reversed(self._open.values()), finished]]
+
+    def events(self, part: parts.Part) -> list[str]:
         """The events of ``part`` (noting the items they open and end)."""
+        found: list[str] = []
         for event in self._events(part):
-            if isinstance(event, TextMessageStartEvent):
-                self._open[f"text {event.message_id}"] = TextMessageEndEvent(
-                    message_id=event.message_id, subagent_run_id=event.subagent_run_id
-                )
-            elif isinstance(event, ToolCallStartEvent):
-                self._open[f"call {event.tool_call_id}"] = ToolCallEndEvent(
-                    tool_call_id=event.tool_call_id
-                )
-            elif isinstance(event, SubagentStartedEvent):
-                self._open[f"run {event.subagent_run_id}"] = SubagentFinishedEvent(
-                    subagent_run_id=event.subagent_run_id
-                )
-            elif isinstance(event, TextMessageEndEvent):
-                self._open.pop(f"text {event.message_id}", None)
-            elif isinstance(event, ToolCallEndEvent):
-                self._open.pop(f"call {event.tool_call_id}", None)
-            elif isinstance(event, SubagentFinishedEvent):
-                self._open.pop(f"run {event.subagent_run_id}", None)
-            yield event
+            self._note(event)
+            found.append(_encode(event))
+        return found
+
+    def _note(self, event: BaseEvent) -> None:
+        if isinstance(event, TextMessageStartEvent):
+            self._open[f"text {event.message_id}"] = TextMessageEndEvent(
+                message_id=event.message_id, subagent_run_id=event.subagent_run_id
+            )
+        elif isinstance(event, ToolCallStartEvent):
+            self._open[f"call {event.tool_call_id}"] = ToolCallEndEvent(
+                tool_call_id=event.tool_call_id
+            )
+        elif isinstance(event, SubagentStartedEvent):
+            self._open[f"run {event.subagent_run_id}"] = SubagentFinishedEvent(
+                subagent_run_id=event.subagent_run_id
+            )
+        elif isinstance(event, TextMessageEndEvent):
+            self._open.pop(f"text {event.message_id}", None)
+        elif isinstance(event, ToolCallEndEvent):
+            self._open.pop(f"call {event.tool_call_id}", None)
+        elif isinstance(event, SubagentFinishedEvent):
+            self._open.pop(f"run {event.subagent_run_id}", None)
 
     def _events(self, part: parts.Part) -> Iterator[BaseEvent]:
         if isinstance(part, parts.TextStart):
@@ -633,7 +652,7 @@ class _Mapper:
             yield TextMessageEndEvent(message_id=part.message_id)
         elif isinstance(part, parts.CallStart):
             if self._turn_message_id is None:
-                self._turn_message_id = f"{self._run_id}-turn-{part.call_id}"
+                self._turn_message_id = f"{self._first_run}-turn-{part.call_id}"
             yield ToolCallStartEvent(
                 tool_call_id=part.call_id,
                 tool_call_name=part.tool_name,
@@ -646,20 +665,10 @@ class _Mapper:
         elif isinstance(part, parts.AwaitingApproval):
             pass  # the run waits here (and, in AG-UI's own flow, has paused)
         elif isinstance(part, parts.ApprovalAsked):
-            if not self._asks_in_stream:
-                return  # asked in RUN_FINISHED's interrupts, where the run pauses
-            interrupt = Interrupt(
-                id=part.call_id,
-                reason="tool_approval",
-                message=str(part.request),
-                tool_call_id=part.call_id,
-                response_schema=_DECISION_SCHEMA,
-                metadata={"toolName": part.tool_name, "arguments": part.arguments},
-            )
-            yield CustomEvent(
-                name=APPROVAL_EVENT,
-                value=interrupt.model_dump(mode="json", by_alias=True, exclude_none=True),
-            )
+            if self._asks_in_stream:  # (else asked in RUN_FINISHED's interrupts, at the pause)
+                interrupt = _interrupt(part.request, None)
+                value = interrupt.model_dump(mode="json", by_alias=True, exclude_none=True)
+                yield CustomEvent(name=APPROVAL_EVENT, value=value)
         else:
             yield from self._result_events(part)
 
@@ -667,24 +676,18 @@ class _Mapper:
         self, part: parts.ResultStart | parts.ResultDelta | parts.ResultEnd
     ) -> Iterator[BaseEvent]:
         self._turn_message_id = None  # the model's next text is a new turn
-        nested = f"{part.call_id}-run"
+        nested, output = f"{part.call_id}-run", f"{part.message_id}-output"
         if isinstance(part, parts.ResultStart):
             yield SubagentStartedEvent(
-                subagent_run_id=nested,
-                name=part.tool_name,
-                parent_tool_call_id=part.call_id,
+                subagent_run_id=nested, name=part.tool_name, parent_tool_call_id=part.call_id
             )
-            yield TextMessageStartEvent(
-                message_id=f"{part.message_id}-output", role="assistant", subagent_run_id=nested
-            )
+            yield TextMessageStartEvent(message_id=output, role="assistant", subagent_run_id=nested)
         elif isinstance(part, parts.ResultDelta):
             yield TextMessageContentEvent(
-                message_id=f"{part.message_id}-output", delta=part.delta, subagent_run_id=nested
+                message_id=output, delta=part.delta, subagent_run_id=nested
             )
         else:
-            yield TextMessageEndEvent(
-                message_id=f"{part.message_id}-output", subagent_run_id=nested
-            )
+            yield TextMessageEndEvent(message_id=output, subagent_run_id=nested)
             yield SubagentFinishedEvent(subagent_run_id=nested)
             yield ToolCallResultEvent(
                 message_id=part.message_id,

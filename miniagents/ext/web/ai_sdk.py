@@ -1,11 +1,14 @@
-"""``ai_sdk_app``: an agent served as an AI SDK UI message stream (see ``miniagents.ext.web``)."""
+"""``ai_sdk_app``: an agent served as an AI SDK UI message stream (see ``miniagents.ext.web``).
+
+This module is the protocol: how a ``useChat`` request starts or resumes a chat's run, and
+how a reply is written as UI message stream parts (:class:`_AISDKEncoder`); the runs
+themselves are the run manager's (:mod:`miniagents.ext.web._runs`).
+"""
 
 from __future__ import annotations
 
-import functools
-import json
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -17,26 +20,27 @@ from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMes
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
-from miniagents.ext.web._durable import DurableJobs, FoundRun, PausePoint
-from miniagents.ext.web._runs import (
+from miniagents.ext.web._app import runs_app
+from miniagents.ext.web._event_log import astart_position
+from miniagents.ext.web._guard import Door
+from miniagents.ext.web._http import (
     DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_LIVE_RUNS,
-    ApprovalFlow,
-    Job,
-    Pause,
-    Run,
-    RunStore,
-    astart_position,
     error_response,
     not_pending,
     problems,
     read_json,
-    runs_app,
-    too_many_runs,
     unnamable_run,
 )
+from miniagents.ext.web._protocol import ApprovalFlow, Item, JobIds, WebProtocol, json_text
+from miniagents.ext.web._runs import (
+    DEFAULT_MAX_LIVE_RUNS,
+    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
+    ApprovalDecision,
+    Run,
+    RunManager,
+)
+from miniagents.ext.web.auth import Authentication
 from miniagents.messages.message import Message
-from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 
@@ -59,6 +63,11 @@ AI_SDK_HEADERS: Mapping[str, str] = {
 
 DONE = "[DONE]"
 """The data of the last event of every UI message stream."""
+
+_RESTARTED = (
+    "The server restarted while the model wrote this call; the model was asked again, and "
+    "its new answer follows."
+)
 
 
 class UIPart(BaseModel):
@@ -104,9 +113,13 @@ def ai_sdk_app(
     arguments: Callable[[ChatRequest], Mapping[str, object]] | None = None,
     context: Callable[[], MiniAgents] = MiniAgents,
     approval_flow: ApprovalFlow = "protocol",
+    authentication: Authentication = None,
+    allowed_origins: Sequence[str] = (),
+    approval_edits: bool = True,
     grace_period: float = 10.0,
     keep_runs_for: float = 300.0,
     max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
+    max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
     """An ASGI app that runs ``agent`` for each ``useChat`` request and streams its reply.
@@ -160,43 +173,87 @@ def ai_sdk_app(
             ``Last-Event-ID`` (and a paused run waits for the approvals).
         max_live_runs: The most runs running (or paused) at once; a request over it is a
             503 (``too_many_runs``) and starts nothing.
+        max_live_runs_per_principal: The most runs one principal runs (or has paused) at
+            once, when the app knows who asks; one more is a 429 (``too_many_runs_of_yours``,
+            with ``Retry-After``) and starts nothing.
         max_body_bytes: The largest request body taken (a bigger one is a 413).
+        authentication: How the app learns who asks (see :mod:`miniagents.ext.web.auth`):
+            a Starlette ``AuthenticationBackend``, ``"request.user"`` (an enclosing app's
+            ``AuthenticationMiddleware`` sets it), or ``None`` (nobody: runs are unowned,
+            for local development; the app warns once as it starts). A run, its events,
+            its resume and its approvals belong to the principal who started it: to anyone
+            else it is a 404, and the same run id names another run for each principal.
+        allowed_origins: The origins of front ends on other origins that may call the app
+            (CORS, preflight included); its own origin always may. A POST from a page of
+            any other origin is a 403, and a POST that is not JSON a 415.
+        approval_edits: Whether a decision may edit the call's arguments (``False``: one
+            that does is a 422, ``edits_not_allowed``, and decides nothing).
+
+    Raises:
+        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin.
     """
-    store = RunStore(keep_for=keep_runs_for, grace=grace_period, max_live=max_live_runs)
-    durable = DurableJobs.of(agent, "ai-sdk")
+    manager = RunManager(
+        _AISDK(),
+        agent,
+        context=context,
+        flow=approval_flow,
+        keep_for=keep_runs_for,
+        grace=grace_period,
+        max_live=max_live_runs,
+        max_live_per_owner=max_live_runs_per_principal,
+        edits=approval_edits,
+    )
+    door = Door(authentication, allowed_origins, "ai_sdk_app")
+    served = _AISDKRuns(manager, arguments, max_body_bytes)
+    return runs_app(
+        manager,
+        door,
+        served.astart,
+        served.afollow,
+        run_key="chat_id",
+        resume_path="/{chat_id}/stream",
+        approvals_path="/{chat_id}/approvals/{call_id}",
+        max_body_bytes=max_body_bytes,
+    )
 
-    def start_job(
-        chat_id: str,
-        message_id: str,
-        reply: Callable[[], MessageSequencePromise[Message]],
-        *,
-        found: FoundRun | None = None,
-    ) -> Run:
-        def make_events(job: Job) -> AsyncIterator[str | Pause]:
-            return _run_events(reply, message_id, context, job, approval_flow, found)
 
-        abandon = workflow = None
-        if durable is not None:  # a run given up on is not recovered at the next start
-            workflow = durable.workflow_id(chat_id, message_id)
-            abandon = functools.partial(durable.abandon, workflow)
-        return store.start(
-            chat_id,
-            chat_id,
-            make_events,
-            _cancelled,
-            recovered=found is not None,
-            on_abandon=abandon,
-            workflow_id=workflow,
-        )
+# -- the requests: a chat request starts or resumes the chat's run, a GET follows it -----------
 
-    def recover(found: FoundRun) -> Run:
-        """Make the job of a durable run found after a restart again, from its replay."""
-        assert durable is not None
-        replayed = found.workflow_id
-        return start_job(found.key, found.group, lambda: durable.replayed(replayed), found=found)
 
-    async def start_run(request: Request) -> Response:
-        body = await read_json(request, max_body_bytes)
+class _AISDKRuns:
+    """The AI SDK requests of one app, over its run manager."""
+
+    def __init__(
+        self,
+        manager: RunManager,
+        arguments: Callable[[ChatRequest], Mapping[str, object]] | None,
+        max_body_bytes: int,
+    ) -> None:
+        self.manager = manager
+        self.arguments = arguments
+        self.max_body_bytes = max_body_bytes
+
+    async def astart(self, request: Request, owner: str | None) -> Response:
+        """``POST /``: a chat request, which starts the chat's run (or resumes the paused one)."""
+        manager = self.manager
+        chat = await self._aread(request)
+        if isinstance(chat, Response):
+            return chat
+        responses = _approval_responses(chat)
+        if isinstance(responses, Response):
+            return responses
+        if responses:
+            return await self._aresume(owner, chat, responses)
+        refused = manager.room(owner, chat.id, chat.id)
+        if refused is not None:
+            return refused
+        messages = ui_input_messages(chat.messages)
+        kwargs = dict(self.arguments(chat)) if self.arguments is not None else {}
+        ids = manager.protocol.ids(chat.id, f"msg-{secrets.token_hex(8)}")
+        return manager.start_new(owner, ids, messages, kwargs).response(0)
+
+    async def _aread(self, request: Request) -> ChatRequest | Response:
+        body = await read_json(request, self.max_body_bytes)
         if isinstance(body, Response):
             return body
         try:
@@ -207,59 +264,43 @@ def ai_sdk_app(
                 "invalid_chat_request",
                 f"The body is not a useChat request ({{id, messages}}): {problems(error)}.",
             )
-        if (refused := unnamable_run(chat.id, "id", "invalid_chat_request")) is not None:
-            return refused
-        responses = _approval_responses(chat)
-        if isinstance(responses, Response):
-            return responses
-        if responses:
-            if durable is not None and store.paused(chat.id) is None:
-                waiting = await durable.afind(key=chat.id, running_only=True)
-                if waiting is not None and store.paused(chat.id) is None:
-                    if not store.has_room(chat.id, chat.id):
-                        return too_many_runs(max_live_runs)
-                    await recover(waiting).job.asettled()  # replayed to where it waits again
-            return await _aresume(store, chat, responses, durable)
-        if not store.has_room(chat.id, chat.id):
-            return too_many_runs(max_live_runs)
-        messages = ui_input_messages(chat.messages)
-        kwargs = dict(arguments(chat)) if arguments is not None else {}
-        message_id = f"msg-{secrets.token_hex(8)}"
-        if durable is None:
+        refused = unnamable_run(chat.id, "id", "invalid_chat_request")
+        return chat if refused is None else refused
 
-            def reply() -> MessageSequencePromise[Message]:
-                return agent.inquire(messages, **kwargs)
+    async def _aresume(
+        self, owner: str | None, chat: ChatRequest, responses: list[_ApprovalResponse]
+    ) -> Response:
+        """Resume the chat's paused run with the approvals the person answered.
 
-        else:
-            workflow = durable.workflow_id(chat.id, message_id)
-
-            def reply() -> MessageSequencePromise[Message]:
-                assert durable is not None
-                return durable.started(workflow, messages, kwargs)
-
-        return start_job(chat.id, message_id, reply).response(0, AI_SDK_HEADERS)
-
-    async def arecovered(chat_id: str, *, reconnecting: bool) -> Run | Response | None:
-        """The chat's latest run of a durable agent, made again after a restart (if found).
-
-        A job that paused and was resumed is replayed up to its last run (the one the
-        chat's last request made). A run that has ended is made again only for a client
-        that ``reconnecting`` (with a ``Last-Event-ID``) wants the rest of it.
+        A durable run paused before a restart is made again first, up to where it waits.
         """
-        if durable is None:
-            return None
-        found = await durable.afind(key=chat_id)
-        if found is None or (found.ended and not reconnecting):
-            return None
-        run = store.get(chat_id)
-        if run is not None:
-            return run  # made again meanwhile by another request
-        if not store.has_room(chat_id, chat_id):
-            return too_many_runs(max_live_runs)
-        return await recover(found).job.arun_after(len(found.pauses))
+        manager = self.manager
+        if manager.durable is not None and manager.paused(chat.id, owner) is None:
+            waiting = await manager.durable.afind(owner, key=chat.id, running_only=True)
+            if waiting is not None and manager.paused(chat.id, owner) is None:
+                refused = manager.room(owner, chat.id, chat.id)
+                if refused is not None:
+                    return refused
+                await manager.recover(waiting).job.asettled()  # replayed to where it waits
+        job = manager.paused(chat.id, owner)
+        if job is None:
+            named = ", ".join(repr(response.id) for response in responses)
+            return error_response(
+                409,
+                "not_pending",
+                f"No run of the chat {chat.id!r} waits for the approvals {named}: its run "
+                "ended, was cancelled or waited longer than keep_runs_for (or still streams). "
+                "Send the chat without them (a new message starts a new run).",
+            )
+        decisions = _decisions(chat, responses, job.asked)
+        if isinstance(decisions, Response):
+            return decisions
+        return await manager.aresume(
+            job, chat.id, decisions, named=False, gone=lambda: _resume_gone(chat)
+        )
 
-    async def resume_run(request: Request) -> Response:
-        """The chat's stream, if one is active (``useChat``'s ``resume``); else a 204.
+    async def afollow(self, request: Request, owner: str | None) -> Response:
+        """``GET /{chat id}/stream``: the chat's active stream (``useChat``'s resume); else a 204.
 
         A run that has ended (or paused for approvals) is no active stream: its message is
         the client's already, and streaming it again would show it twice. Only a client
@@ -268,31 +309,38 @@ def ai_sdk_app(
         """
         chat_id = request.path_params["chat_id"]
         reconnecting = bool(request.headers.get("last-event-id"))
-        run = store.get(chat_id) or await arecovered(chat_id, reconnecting=reconnecting)
+        run = self.manager.get(chat_id, owner) or await self._arecovered(
+            owner, chat_id, reconnecting=reconnecting
+        )
         if isinstance(run, Response):
             return run
         if run is None or (run.done and not reconnecting):
             return Response(status_code=204)
         start = await astart_position(request, run)
-        if isinstance(start, Response):
-            return start
-        return run.response(start, AI_SDK_HEADERS)
+        return start if isinstance(start, Response) else run.response(start)
 
-    return runs_app(
-        store,
-        start_run,
-        resume_run,
-        run_key="chat_id",
-        resume_path="/{chat_id}/stream",
-        approvals_path="/{chat_id}/approvals/{call_id}",
-        max_body_bytes=max_body_bytes,
-        paused_hint=(
-            "answer it with addToolApprovalResponse and send the chat again (its tool part "
-            'in state "approval-responded", with approval: {id, approved, reason}).'
-        ),
-        durable=durable,
-        context=context,
-    )
+    async def _arecovered(
+        self, owner: str | None, chat_id: str, *, reconnecting: bool
+    ) -> Run | Response | None:
+        """The chat's latest run of a durable agent, made again after a restart (if found).
+
+        A job that paused and was resumed is replayed up to its last run (the one the
+        chat's last request made). A run that has ended is made again only for a client
+        that ``reconnecting`` (with a ``Last-Event-ID``) wants the rest of it.
+        """
+        manager, durable = self.manager, self.manager.durable
+        if durable is None:
+            return None
+        found = await durable.afind(owner, key=chat_id)
+        if found is None or (found.ended and not reconnecting):
+            return None
+        run = manager.get(chat_id, owner)
+        if run is not None:
+            return run  # made again meanwhile by another request
+        refused = manager.room(owner, chat_id, chat_id)
+        if refused is not None:
+            return refused
+        return await manager.recover(found).job.arun_after(len(found.pauses))
 
 
 def _approval_responses(chat: ChatRequest) -> list[_ApprovalResponse] | Response:
@@ -315,35 +363,15 @@ def _approval_responses(chat: ChatRequest) -> list[_ApprovalResponse] | Response
     return found
 
 
-def _cancelled() -> list[str]:
-    """The end of a run given up on."""
-    return [_dumps({"type": "abort"}), DONE]
-
-
-async def _aresume(
-    store: RunStore,
+def _decisions(
     chat: ChatRequest,
     responses: list[_ApprovalResponse],
-    durable: DurableJobs | None,
-) -> Response:
-    """Resume the chat's paused run with the approvals the person answered.
-
-    A durable run notes first where it paused (kept with it), so that after a restart its
-    replay pauses there too and its events keep their numbers.
-    """
-    job = store.paused(chat.id)
-    named = ", ".join(repr(response.id) for response in responses)
-    if job is None:
-        return error_response(
-            409,
-            "not_pending",
-            f"No run of the chat {chat.id!r} waits for the approvals {named}: its run ended, "
-            "was cancelled or waited longer than keep_runs_for (or still streams). Send the "
-            "chat without them (a new message starts a new run).",
-        )
-    decisions: list[tuple[ToolApprovalRequest, _ApprovalResponse]] = []
+    asked_of: Callable[[str], ToolApprovalRequest | None],
+) -> list[tuple[ToolApprovalRequest, ApprovalDecision]] | Response:
+    """The decisions the chat's approval responses give, each checked before any is decided."""
+    decisions: list[tuple[ToolApprovalRequest, ApprovalDecision]] = []
     for response in responses:
-        asked = job.approvals.get(response.id)
+        asked = asked_of(response.id)
         if asked is None:
             return error_response(
                 404,
@@ -352,27 +380,18 @@ async def _aresume(
             )
         if not asked.pending or any(asked is earlier for earlier, _ in decisions):
             return not_pending(response.id, asked.tool_name)
-        decisions.append((asked, response))
-    pause = job.last_pause
-    if durable is not None and job.workflow_id is not None and pause is not None:
-        point = PausePoint(chat.id, pause.at, pause.waiting)
-        await durable.anote_pause(job.workflow_id, job.pauses - 1, point, named=False)
-        if store.paused(chat.id) is not job or job.last_pause is not pause:
-            return error_response(
-                409,
-                "not_pending",
-                f"The paused run of the chat {chat.id!r} was resumed by another request (or "
-                "ended) meanwhile; its approvals are decided once.",
-            )
-        for asked, _ in decisions:
-            if not asked.pending:
-                return not_pending(asked.call_id, asked.tool_name)
-    for asked, response in decisions:
-        if response.approved:
-            asked.approve()
-        else:
-            asked.deny(response.reason)
-    return store.resume(job, chat.id, None).response(0, AI_SDK_HEADERS)
+        decision = ApprovalDecision(approved=response.approved, reason=response.reason)
+        decisions.append((asked, decision))
+    return decisions
+
+
+def _resume_gone(chat: ChatRequest) -> Response:
+    return error_response(
+        409,
+        "not_pending",
+        f"The paused run of the chat {chat.id!r} was resumed by another request (or ended) "
+        "meanwhile; its approvals are decided once.",
+    )
 
 
 def ui_input_messages(messages: Sequence[UIMessage]) -> list[Message]:
@@ -462,93 +481,112 @@ def _tool_messages(part: UIPart) -> list[Message]:
     return found
 
 
+# -- the protocol: names, events, items ------------------------------------------------------
+
+
+class _AISDK(WebProtocol):
+    """The AI SDK, for the run manager: a job is a chat (its key)'s next message (its group)."""
+
+    name = "ai-sdk"
+    headers = AI_SDK_HEADERS
+    approvals_last = True  # useChat sends approvals back once every call of the step has its end
+    paused_hint = (
+        "answer it with addToolApprovalResponse and send the chat again (its tool part "
+        'in state "approval-responded", with approval: {id, approved, reason}).'
+    )
+
+    def ids(self, key: str, group: str) -> JobIds:
+        return JobIds(key=key, group=group, pause_key=key, prefix=group)
+
+    def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> _AISDKEncoder:
+        return _AISDKEncoder(ids.group)
+
+    def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
+        kind = event.get("type")
+        if kind == "text-start":
+            return "text", (_field(event, "id"),), False
+        if kind == "tool-input-start":
+            return "input", (_field(event, "toolCallId"), _field(event, "toolName")), False
+        return "same" if kind in ("text-delta", "tool-input-delta") else None
+
+    def closing(self, kind: str, names: tuple[str, ...]) -> list[str]:
+        """``text-end``, or ``tool-input-error`` (the call's input was never whole)."""
+        if kind == "text":
+            return [_dumps({"type": "text-end", "id": names[0]})]
+        if kind == "input":
+            ended = {
+                "type": "tool-input-error",
+                "toolCallId": names[0],
+                "toolName": names[1] if len(names) > 1 else "",
+                "input": {},
+                "errorText": _RESTARTED,
+            }
+            return [_dumps(ended)]
+        return []
+
+    def renamed_keys(self, event: Mapping[str, object]) -> tuple[str, ...]:
+        kind = event.get("type")
+        return ("id",) if isinstance(kind, str) and kind.startswith("text-") else ()
+
+
+def _field(event: Mapping[str, object], key: str) -> str:
+    value = event.get(key)
+    return value if isinstance(value, str) else ""
+
+
 def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return json_text(value)
 
 
-async def _run_events(
-    make_reply: Callable[[], MessageSequencePromise[Message]],
-    message_id: str,
-    context: Callable[[], MiniAgents],
-    job: Job,
-    approval_flow: ApprovalFlow,
-    found: FoundRun | None,
-) -> AsyncIterator[str | Pause]:
-    """The events of a job; ``found``: the durable run it replays, after a restart."""
-    decided = found.decided if found is not None else frozenset()
-    replayed = list(found.pauses) if found is not None else []  # its pauses, resumed then
-    mapper = _Mapper()
-    for data in mapper.opened(message_id, step=True):
-        yield data
-    try:
-        async with context():
-            reply = make_reply()
-            async for part in parts.reply_parts(reply, message_id, approvals_last=True):
-                if isinstance(part, parts.ApprovalAsked):
-                    job.approvals[part.call_id] = part.request
-                elif approval_flow == "protocol" and isinstance(
-                    part, parts.AwaitingApproval | parts.ResultStart
-                ):
-                    while replayed and replayed[0].at == part.call_id:  # paused here, resumed
-                        point = replayed.pop(0)
-                        for data in mapper.closed():
-                            yield data
-                        yield Pause(point.at, point.waiting, into=point.run)
-                        for data in mapper.opened(message_id, step=False):
-                            yield data
-                    if isinstance(part, parts.AwaitingApproval) and part.call_id not in decided:
-                        while part.request.pending:  # (a resend may answer other calls first)
-                            for data in mapper.closed():
-                                yield data
-                            waiting = [asked for asked in job.approvals.values() if asked.pending]
-                            yield Pause(part.call_id, [asked.call_id for asked in waiting])
-                            await job.aresumed()
-                            for data in mapper.opened(message_id, step=False):
-                                yield data
-                for event in mapper.events(part):
-                    yield _dumps(event)
-    except Exception as error:  # the agent's failure ends the stream with it
-        if found is not None and found.cancelled and DurableJobs.stopped_there(error):
-            for data in _cancelled():  # given up on: it ends as it ended then
-                yield data
-            return
-        yield _dumps({"type": "error", "errorText": str(error) or repr(error)})
-        yield DONE
-        return
-    for data in mapper.closed():
-        yield data
-
-
-class _Mapper:
-    """Parts of a reply as UI message stream parts (drawn in the package docstring).
+class _AISDKEncoder:
+    """A job's reply as UI message stream parts (drawn in the package docstring).
 
     A response that goes on after a pause starts with the decided calls' outputs outside
     any step, as the AI SDK's own agents send them (a ``start-step`` before them would
     leave an empty step in the message): its first step starts with the model's next part.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, message_id: str) -> None:
+        self._message_id = message_id
         self._after_results = False  # a tool result came last: the model's next step follows
         self._step_open = False
 
-    def opened(self, message_id: str, *, step: bool) -> Iterator[str]:
+    def opening(self) -> list[str]:
+        return self._opened(step=True)
+
+    def pausing(self, waiting: Sequence[ToolApprovalRequest]) -> list[str]:
+        return self._closed()
+
+    def resuming(self, run_key: str) -> list[str]:
+        return self._opened(step=False)
+
+    def finished(self) -> list[str]:
+        return self._closed()
+
+    def failed(self, error: Exception) -> list[str]:
+        return [_dumps({"type": "error", "errorText": str(error) or repr(error)}), DONE]
+
+    def cancelled(self) -> list[str]:
+        return [_dumps({"type": "abort"}), DONE]
+
+    def _opened(self, *, step: bool) -> list[str]:
         """The events that open a response: ``start`` (and ``start-step``, if ``step``)."""
-        yield _dumps({"type": "start", "messageId": message_id})
         self._after_results = False
         self._step_open = step
-        if step:
-            yield _dumps({"type": "start-step"})
+        opened = [_dumps({"type": "start", "messageId": self._message_id})]
+        return [*opened, _dumps({"type": "start-step"})] if step else opened
 
-    def closed(self) -> Iterator[str]:
+    def _closed(self) -> list[str]:
         """The events that close a response (at the run's end, or at a pause)."""
-        if self._step_open:
-            yield _dumps({"type": "finish-step"})
+        closed = [_dumps({"type": "finish-step"})] if self._step_open else []
         self._step_open = False
-        yield _dumps({"type": "finish"})
-        yield DONE
+        return [*closed, _dumps({"type": "finish"}), DONE]
 
-    def events(self, part: parts.Part) -> Iterator[dict[str, object]]:
+    def events(self, part: parts.Part) -> list[str]:
         """The stream parts of ``part``."""
+        return [_dumps(event) for event in self._events(part)]
+
+    def _events(self, part: parts.Part) -> Iterator[dict[str, object]]:
         is_result = isinstance(
             part,
             parts.AwaitingApproval | parts.ResultStart | parts.ResultDelta | parts.ResultEnd,
@@ -560,48 +598,42 @@ class _Mapper:
             yield {"type": "finish-step"}
             yield {"type": "start-step"}
         self._after_results = is_result
-        if isinstance(part, parts.TextStart):
-            yield {"type": "text-start", "id": part.message_id}
-        elif isinstance(part, parts.TextDelta):
-            yield {"type": "text-delta", "id": part.message_id, "delta": part.delta}
-        elif isinstance(part, parts.TextEnd):
-            yield {"type": "text-end", "id": part.message_id}
-        elif isinstance(part, parts.CallStart):
-            yield {
-                "type": "tool-input-start",
-                "toolCallId": part.call_id,
-                "toolName": part.tool_name,
-            }
-        elif isinstance(part, parts.CallDelta):
-            yield {
-                "type": "tool-input-delta",
-                "toolCallId": part.call_id,
-                "inputTextDelta": part.delta,
-            }
-        elif isinstance(part, parts.CallEnd):
-            yield {
-                "type": "tool-input-available",
-                "toolCallId": part.call_id,
-                "toolName": part.tool_name,
-                "input": part.arguments,
-            }
-        elif isinstance(part, parts.ApprovalAsked):
-            yield {
-                "type": "tool-approval-request",
-                "approvalId": part.call_id,
-                "toolCallId": part.call_id,
-            }
-        elif isinstance(part, parts.AwaitingApproval | parts.ResultStart):
-            pass  # the output's first delta says it started
-        elif isinstance(part, parts.ResultDelta):
-            yield {
-                "type": "data-tool-output-delta",
-                "data": {"toolCallId": part.call_id, "delta": part.delta},
-                "transient": True,
-            }
-        elif part.denied:
-            yield {"type": "tool-output-denied", "toolCallId": part.call_id}
-        elif part.is_error:
-            yield {"type": "tool-output-error", "toolCallId": part.call_id, "errorText": part.text}
-        else:
-            yield {"type": "tool-output-available", "toolCallId": part.call_id, "output": part.text}
+        yield from _parts_of(part)
+
+
+def _parts_of(part: parts.Part) -> Iterator[dict[str, object]]:
+    """The stream parts of ``part`` itself (its step aside)."""
+    if isinstance(part, parts.TextStart):
+        yield {"type": "text-start", "id": part.message_id}
+    elif isinstance(part, parts.TextDelta):
+        yield {"type": "text-delta", "id": part.message_id, "delta": part.delta}
+    elif isinstance(part, parts.TextEnd):
+        yield {"type": "text-end", "id": part.message_id}
+    elif isinstance(part, parts.CallStart):
+        yield {"type": "tool-input-start", "toolCallId": part.call_id, "toolName": part.tool_name}
+    elif isinstance(part, parts.CallDelta):
+        yield {"type": "tool-input-delta", "toolCallId": part.call_id, "inputTextDelta": part.delta}
+    elif isinstance(part, parts.CallEnd):
+        yield {
+            "type": "tool-input-available",
+            "toolCallId": part.call_id,
+            "toolName": part.tool_name,
+            "input": part.arguments,
+        }
+    elif isinstance(part, parts.ApprovalAsked):
+        yield {
+            "type": "tool-approval-request",
+            "approvalId": part.call_id,
+            "toolCallId": part.call_id,
+        }
+    elif isinstance(part, parts.AwaitingApproval | parts.ResultStart):
+        pass  # the output's first delta says it started
+    elif isinstance(part, parts.ResultDelta):
+        data = {"toolCallId": part.call_id, "delta": part.delta}
+        yield {"type": "data-tool-output-delta", "data": data, "transient": True}
+    elif part.denied:
+        yield {"type": "tool-output-denied", "toolCallId": part.call_id}
+    elif part.is_error:
+        yield {"type": "tool-output-error", "toolCallId": part.call_id, "errorText": part.text}
+    else:
+        yield {"type": "tool-output-available", "toolCallId": part.call_id, "output": part.text}

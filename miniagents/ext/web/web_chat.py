@@ -14,15 +14,20 @@ API key); run from a clone of the repository, it serves the example's page by de
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse
+from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 
 from miniagents.ext.errors import WebChatPageError
+from miniagents.ext.web._guard import SecurityHeaders, page_policy
 from miniagents.ext.web.ai_sdk import ai_sdk_app
+from miniagents.ext.web.auth import Authentication
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 
@@ -34,16 +39,28 @@ def web_chat_app(
     *,
     page: str | os.PathLike[str],
     grace_period: float = 10.0,
+    authentication: Authentication = None,
+    allowed_origins: Sequence[str] = (),
 ) -> Starlette:
     """The chat page ``page`` at ``/`` and ``agent`` at ``/api/chat`` (an ``ai_sdk_app``).
+
+    The page is served with a Content-Security-Policy that lets only its own inline
+    scripts and styles run (by their hashes, read once, when the app is made: an edit of
+    the page needs a new app), call only its own origin and be framed by no one, with
+    ``X-Content-Type-Options: nosniff``. The page itself is public (it holds no data); the
+    agent behind it takes ``authentication`` (the page sends ``Authorization: Bearer``
+    with the token it was opened with, ``/#token=...``: see ``miniagents web``).
 
     Args:
         agent: The agent that answers.
         page: The HTML file of the page (e.g. ``examples/web_chat/index.html``).
         grace_period: Seconds a run goes on after the page left it (see ``ai_sdk_app``).
+        authentication: How the agent's app learns who asks (see ``ai_sdk_app``).
+        allowed_origins: Other origins whose pages may call the agent (see ``ai_sdk_app``).
 
     Raises:
         WebChatPageError: if ``page`` is not a file.
+        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin.
     """
     path = Path(page)
     if not path.is_file():
@@ -52,12 +69,26 @@ def web_chat_app(
             "examples/web_chat/index.html of the MiniAgents repository."
         )
 
-    async def serve_page(_request: Request) -> FileResponse:
-        return FileResponse(path, media_type="text/html")
+    html = path.read_text(encoding="utf-8")
+    policy = page_policy(html)
+
+    async def serve_page(_request: Request) -> HTMLResponse:
+        return HTMLResponse(html, headers={"Content-Security-Policy": policy})
+
+    api = ai_sdk_app(
+        agent,
+        grace_period=grace_period,
+        authentication=authentication,
+        allowed_origins=allowed_origins,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        api.state.door.warn_unowned()  # (the mounted app's own lifespan does not run)
+        yield
 
     return Starlette(
-        routes=[
-            Route("/", serve_page),
-            Mount("/api/chat", ai_sdk_app(agent, grace_period=grace_period)),
-        ]
+        routes=[Route("/", serve_page), Mount("/api/chat", api)],
+        middleware=[Middleware(SecurityHeaders)],
+        lifespan=lifespan,
     )

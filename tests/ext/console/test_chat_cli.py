@@ -275,6 +275,14 @@ BAD_ARGUMENTS = {
         "web: error: argument --port: 99999 is not a port; give one from 0 to 65535",
     ),
     "negative port": (["web", "--port", "-1"], "web: error: argument --port: -1 is not a port"),
+    "empty token": (
+        ["web", "--provider", "offline", "--token", ""],
+        "web: error: the token (--token) is empty or has spaces",
+    ),
+    "no origin": (
+        ["web", "--provider", "offline", "--allow-origin", "*"],
+        "web: error: --allow-origin: allowed_origins holds '*', which is not an origin",
+    ),
 }
 
 
@@ -431,9 +439,10 @@ def test_miniagents_web_serves_the_chat_page_with_the_offline_model(tmp_path: Pa
         assert server.stdout is not None
         shown = bytearray()
         read_until(server.stdout.fileno(), shown, b"\n")
-        assert shown.decode() == (
-            "Chatting with the offline model at http://127.0.0.1:" + f"{port}\n"
-        )
+        announced = f"Chatting with the offline model at http://127.0.0.1:{port}/#token="
+        assert shown.decode().startswith(announced)
+        token = shown.decode().removeprefix(announced).strip()
+        assert len(token) >= 32  # a new random one (no --token, no MINIAGENTS_WEB_TOKEN)
         deadline = time.monotonic() + WAIT
         with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=WAIT) as client:
             while True:  # the child binds its port after the line above: look until it does
@@ -445,10 +454,23 @@ def test_miniagents_web_serves_the_chat_page_with_the_offline_model(tmp_path: Pa
                     time.sleep(0.05)
             assert page.status_code == 200
             assert "<title>MiniAgents web chat</title>" in page.text
+            assert "script-src 'sha256-" in page.headers["content-security-policy"]
+            assert page.headers["x-content-type-options"] == "nosniff"
             question = {"id": "1", "role": "user", "parts": [{"type": "text", "text": "Hi"}]}
-            answer = client.post("/api/chat/", json={"id": "c", "messages": [question]})
+            chat = {"id": "c", "messages": [question]}
+            stranger = client.post("/api/chat/", json=chat)
+            cross_site = client.post(
+                "/api/chat/",
+                json=chat,
+                headers={"authorization": f"Bearer {token}", "origin": "http://evil.example"},
+            )
+            answer = client.post(
+                "/api/chat/", json=chat, headers={"authorization": f"Bearer {token}"}
+            )
         server.send_signal(signal.SIGINT)
         _out, err = server.communicate(timeout=WAIT)
+    assert stranger.status_code == 401  # the same protections as the apps
+    assert cross_site.status_code == 403
     assert answer.headers["x-vercel-ai-ui-message-stream"] == "v1"
     deltas = [
         json.loads(line[6:])["delta"]

@@ -13,6 +13,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from miniagents.errors import MiniAgentsError
 from miniagents.ext.dbos import (
     DurableApprovalError,
+    DurableApprovals,
     DurableDatabaseError,
     DurableRecordError,
     PendingApproval,
@@ -27,6 +29,9 @@ from miniagents.ext.dbos import (
     adeny,
     apending_approvals,
 )
+from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW
+from miniagents.ext.dbos._sqlite import close_client, new_client
+from miniagents.ext.tools import ToolDecision
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.test_durable_kills import MAIN, Child, Outcome, _models, _side_effects
 from tests.subprocesses import python_env, run_python
@@ -43,6 +48,16 @@ def _script(server: FakeLLMServer) -> None:
         for_model=MAIN,
     )
     server.reply(tokens=["Removed ", "it."], for_model=MAIN)
+
+
+def _decisions_recorded(url: str) -> list[dict[str, object]]:
+    """The decisions the approvals of the database's runs ended with, as recorded."""
+    client = new_client(url)
+    try:
+        approvals = client.list_workflows(name=APPROVAL_WORKFLOW)
+    finally:
+        close_client(client)
+    return [dict(approval.output) for approval in approvals if approval.output is not None]
 
 
 def _listed(url: str, workflow: str) -> list[PendingApproval]:
@@ -107,9 +122,14 @@ def test_a_denial_from_another_process_resumes_the_waiting_run_at_once(
     running.read_until("APPROVAL r1 True")
     _listed(database_url, "run-1")
 
-    asyncio.run(adeny("run-1", "r1", reason="Keep it.", database_url=database_url))
+    before = datetime.now(UTC)
+    store = DurableApprovals(database_url, decided_by="ada")  # adeny's, as an ApprovalStore
+    asyncio.run(store.adecide("run-1", "r1", ToolDecision(False, reason="Keep it.")))
     done = running.finish()  # it ends: it read the denial as it waited
 
+    [recorded] = _decisions_recorded(database_url)  # who decided, and when: in the record
+    assert (recorded["approved"], recorded["decided_by"]) == (False, "ada")
+    assert before <= datetime.fromisoformat(str(recorded["decided_at"])) <= datetime.now(UTC)
     assert _side_effects(tmp_path) == []  # the tool did not run
     assert _models(fake_llm) == [MAIN, MAIN]
     denial = "The user denied the call of the tool remove; it did not run. Their reason: Keep it."

@@ -1,7 +1,7 @@
 """What an LLM call holds while its reply streams: the objects the collector walks.
 
 At 100 concurrent calls the library's CPU over the raw SDK's is the cyclic collector's
-(tests/benchmarks/README.md, "Issue 24, ninth pass"): every object a call holds while it
+(docs/benchmarks-history.md, "Issue 24, ninth pass"): every object a call holds while it
 streams is promoted to the oldest generation and walked by each full collection. So a
 streaming call keeps no closure, bound method or list it does not need.
 """

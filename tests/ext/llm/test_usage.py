@@ -565,18 +565,6 @@ def test_a_budget_pickled_carries_its_limits_to_a_stand_in_elsewhere() -> None:
     assert isinstance(far, usage.Budget)
 
 
-async def test_without_a_budget_no_link_is_opened_and_with_one_it_is() -> None:
-    from miniagents.miniagents.lowlevel import outgoing_links
-
-    async with MiniAgents():
-        assert outgoing_links() == []  # the context's own meter needs none
-        with charged_to(Budget()):
-            assert len(outgoing_links()) == 1
-    async with with_budget(MiniAgents(), Budget()):
-        assert len(outgoing_links()) == 1
-    assert len(outgoing_links([Budget()])) == 1  # one travelling in the call's arguments
-
-
 FIRST_CALL = """
 import asyncio, sys
 from miniagents import MiniAgents

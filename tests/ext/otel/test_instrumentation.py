@@ -18,13 +18,20 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
 from miniagents.errors import MissingExtraError, StreamCancelledError
-from miniagents.ext.llm import LLMCall, LLMEvent, LLMOptions, make_llm_agent
+from miniagents.ext.llm import (
+    LLMCall,
+    LLMEvent,
+    LLMOptions,
+    LLMToolApprovalRequest,
+    make_llm_agent,
+)
 from miniagents.ext.llm.errors import LLMTimeoutError
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.offline_script import CallTool, one_per_call
 from miniagents.ext.llm.provider import Finish
 from miniagents.ext.otel import instrument, uninstrument
 from miniagents.ext.otel._tracing import ENDED_AFTER_PARENT, HOLD_LIMIT, UNFINISHED_CHILDREN
+from miniagents.ext.tools import FunctionTool
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages import MessageSequencePromise, MessageTokenAppender
 from miniagents.miniagents.lowlevel import adopt_carrier, outgoing_carrier
@@ -779,3 +786,32 @@ async def test_a_model_of_this_process_has_internal_chat_spans_a_remote_one_clie
     assert traces.one("chat local-model").kind is kind
     assert traces.one("chat offline").kind is SpanKind.INTERNAL  # the offline model's
     assert traces.one("chat scripted").kind is SpanKind.INTERNAL  # (the testing kit's too)
+
+
+async def test_a_persons_decision_is_recorded_on_the_tool_calls_span(
+    traces: Traces,  # noqa: F811
+) -> None:
+    """Who decided an approval, when, and what: on the ``execute_tool`` span (issue 51)."""
+
+    def delete_file(path: str) -> str:
+        """Delete a file."""
+        return f"Deleted {path}"
+
+    llm = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=one_per_call(CallTool("delete_file", {"path": "a.txt"}), "Finished."),
+        token_delay=0,
+    )
+    async with MiniAgents():
+        reply = llm.inquire("Delete a.txt")
+        async for promise in reply:
+            message = await promise
+            if isinstance(message, LLMToolApprovalRequest):
+                message.approve(by="alice")
+                break
+        await reply
+    (span,) = [s for s in traces.spans() if s.name.startswith("execute_tool")]
+    attributes = dict(span.attributes or {})
+    assert attributes["miniagents.approval.approved"] is True
+    assert attributes["miniagents.approval.decided_by"] == "alice"
+    assert str(attributes["miniagents.approval.decided_at"]).endswith("+00:00")

@@ -1,7 +1,9 @@
 """Budgets across Ray workers: a driver's ``Budget`` charges and limits its ray agents' calls.
 
 The calls run on the workers of the session's local Ray cluster; the budgets are the
-driver's objects (see :mod:`miniagents.ext.llm.usage`, "Across processes").
+driver's objects (see :mod:`miniagents.ext.llm.usage`, "Across processes"), charged through
+the link of :mod:`miniagents.ext.ray._budgets` (the window it gives, ``REMOTE_PIECES_AHEAD``,
+is patched there).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from miniagents.ext.llm import (
     usage_totals,
     with_budget,
 )
-from miniagents.ext.llm import usage as usage_module
 from miniagents.ext.llm.errors import LLMToolRoundsError
 from miniagents.ext.llm.offline import CallTool, OfflineMessage, create_offline_agent
 from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.llm.usage import REMOTE_PIECES_AHEAD
+from miniagents.ext.ray import _budgets as budget_link
 from miniagents.ext.ray import agent as ray_agent_module
 from miniagents.ext.ray import ray_agent, ray_pipeline
 from miniagents.ext.ray._wire import LINK
@@ -151,7 +154,7 @@ async def test_a_token_limit_stops_a_stream_running_on_a_worker() -> None:
     assert isinstance(error, BudgetExceededError)
     assert error.limit == "max_total_tokens"
     assert "stopped its call" in str(error)
-    ahead = usage_module.REMOTE_PIECES_AHEAD
+    ahead = REMOTE_PIECES_AHEAD  # (the default: not patched here)
     assert 50 < budget.usage.output_tokens <= 50 + ahead + 1  # the overshoot bound
     assert len(tokens) < budget.usage.output_tokens  # the crossing piece was not delivered
     assert budget.in_flight == 0
@@ -166,7 +169,7 @@ async def test_a_local_call_crossing_the_limit_stops_a_workers_stream_and_its_co
     # token; a local call then crosses the token limit. With a window of one piece, the
     # worker's call takes at most one more token before it must hear from the driver,
     # which has told it to stop by then: it stops, and closes its connection.
-    monkeypatch.setattr(usage_module, "REMOTE_PIECES_AHEAD", 1)
+    monkeypatch.setattr(budget_link, "REMOTE_PIECES_AHEAD", 1)
     fake_llm.reply(
         tokens=["1", "2", "3", "4"], usage=(4, 4), pause_after=1, hang_after=3, for_model="far"
     )
@@ -201,7 +204,7 @@ async def test_a_local_call_crossing_the_limit_stops_a_workers_stream_and_its_co
 async def test_parallel_streams_on_workers_overshoot_by_at_most_the_window_each(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(usage_module, "REMOTE_PIECES_AHEAD", 4)  # the driver sends it
+    monkeypatch.setattr(budget_link, "REMOTE_PIECES_AHEAD", 4)  # the driver sends it
     remote = ray_agent(llm.fork(reply=LONG), num_cpus=0.1)
     budget = Budget(max_total_tokens=30)
     async with MiniAgents():

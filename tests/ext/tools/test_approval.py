@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 
 import pytest
 
-from miniagents import Message, MessageSequencePromise, MiniAgent, MiniAgents
+from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgent, MiniAgents
 from miniagents.ext.llm import LLMToolApprovalRequest, LLMToolCallMessage, LLMToolResultMessage
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import (
     FunctionTool,
+    MemoryApprovals,
+    PendingApproval,
+    Tool,
     ToolApprovalError,
     ToolApprovalRequest,
     ToolCallMessage,
+    ToolDecision,
+    ToolResultMessage,
     ToolSet,
     request_approval,
 )
+from miniagents.ext.tools.observing import observe_tool_calls
 from miniagents.ext.tools.tool import ApprovalRule
 
 deleted: list[str] = []
@@ -236,3 +243,114 @@ async def test_running_a_tool_that_needs_approval_without_a_request_does_not_run
     assert result.is_error
     assert "needs a person's approval" in str(result)
     assert deleted == []
+
+
+# -- one concept: who decided and when, the memory store, a schema-only tool, the watch --------
+
+
+class Remover(Tool):
+    """A tool that checks nothing itself (as an MCP server's): only its schema says."""
+
+    async def run(self, arguments: Mapping[str, object]) -> AsyncIterator[str]:
+        yield f"removed {arguments['name']}"
+
+
+def remover_call() -> ToolCallMessage:
+    return ToolCallMessage(tool_name="remove", arguments={"name": "a.txt"}, call_id="c1")
+
+
+REMOVER_SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "keep": {"type": "integer"}},
+    "required": ["name"],
+    "additionalProperties": False,
+}
+
+
+async def test_a_decision_says_who_decided_and_when() -> None:
+    request = request_approval(remover_call())
+    before = datetime.now(UTC)
+    request.approve(by="ada")
+    decision = await request.adecision()
+    assert (decision.approved, decision.decided_by) == (True, "ada")
+    assert decision.decided_at is not None
+    assert before <= decision.decided_at <= datetime.now(UTC)
+    denied = request_approval(remover_call())
+    denied.deny("No.", by="bob")
+    assert (await denied.adecision()).decided_by == "bob"
+
+
+async def test_edits_of_a_tool_that_validates_nothing_are_checked_against_its_schema() -> None:
+    tool = Remover(name="remove", description="Remove a file.", parameters=REMOVER_SCHEMA)
+    request = request_approval(remover_call(), tool=tool)
+    with pytest.raises(ToolApprovalError) as refused:
+        request.approve({"name": 7, "keep": "x", "extra": 1})
+    assert refused.value.problems == (
+        "keep: 'x' is not of type 'integer'",
+        "name: 7 is not of type 'string'",
+        "the arguments: Additional properties are not allowed ('extra' was unexpected)",
+    )
+    assert request.pending  # nothing decided
+    request.approve({"name": "b.txt", "keep": 1})
+    assert (await request.adecision()).arguments == {"name": "b.txt", "keep": 1}
+
+
+async def test_the_memory_store_lists_and_decides_the_requests_of_its_runs() -> None:
+    store = MemoryApprovals()
+    first, second = (
+        request_approval(remover_call()),
+        request_approval(
+            ToolCallMessage(tool_name="remove", arguments={"name": "b"}, call_id="c2")
+        ),
+    )
+    store.add("run-1", first)
+    store.add("run-2", second)
+    assert await store.apending() == [
+        PendingApproval("run-1", "c1", "remove", {"name": "a.txt"}),
+        PendingApproval("run-2", "c2", "remove", {"name": "b"}),
+    ]
+    await store.adecide("run-2", "c2", ToolDecision(False, reason="Keep it.", decided_by="ada"))
+    assert await store.apending() == [PendingApproval("run-1", "c1", "remove", {"name": "a.txt"})]
+    assert (await second.adecision()).decided_by == "ada"
+    with pytest.raises(ToolApprovalError, match="denied already"):
+        await store.adecide("run-2", "c2", ToolDecision(True))
+    with pytest.raises(ToolApprovalError, match="has no call 'c9'"):
+        await store.adecide("run-1", "c9", ToolDecision(True))
+    store.forget("run-1")
+    assert await store.apending() == []
+
+
+class DecisionWatch:
+    def __init__(self, seen: list[ToolDecision]) -> None:
+        self.seen = seen
+
+    def tool_call_ended(self, error: BaseException | None) -> None:
+        pass
+
+    def tool_call_decided(self, decision: ToolDecision) -> None:
+        self.seen.append(decision)
+
+
+class DecisionObserver:
+    def __init__(self) -> None:
+        self.seen: list[ToolDecision] = []
+
+    def tool_call_started(
+        self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
+    ) -> DecisionWatch:
+        return DecisionWatch(self.seen)
+
+
+async def test_the_calls_watch_is_told_who_decided_before_the_tool_runs() -> None:
+    observer = DecisionObserver()
+    previous = observe_tool_calls(observer)
+    try:
+        async with MiniAgents():
+            reply = agent(CallTool("delete_file", {"path": "a.txt"})).inquire("Delete")
+            _seen, request = await read_until_request(reply)
+            request.approve(by="ada")
+            await reply
+    finally:
+        observe_tool_calls(previous)
+    assert [(d.approved, d.decided_by) for d in observer.seen] == [(True, "ada")]
+    assert deleted == ["a.txt"]

@@ -4,7 +4,8 @@
 ``SIDE_EFFECTS`` (the file the ``note`` and ``remove`` tools append to), ``PROTOCOL``
 (``ag-ui`` or ``ai-sdk``), ``GRACE`` (the app's grace period, 60 s by default) and
 ``MOUNT`` (if set, the app is mounted there in a Starlette app of its own, whose lifespan
-does not run the mounted app's). It
+does not run the mounted app's) and ``AUTH`` (if set, the app knows two principals by their
+bearer tokens: ``alice-token`` and ``bob-token``). It
 listens on a free port of 127.0.0.1 and prints ``PORT <n>``, flushed, before it serves (a
 request waits in the socket's backlog until DBOS has launched and recovered the runs a kill
 stopped). The agent is an OpenAI agent (the test's fake LLM server, with the real SDK) with
@@ -24,7 +25,7 @@ from starlette.routing import Mount
 from miniagents.ext.dbos import durable
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.ext.web import BearerTokenAuth, agui_app, ai_sdk_app
 
 
 def note(text: str) -> str:
@@ -55,7 +56,12 @@ assistant = durable(
 
 def main() -> None:
     make_app = ai_sdk_app if os.environ.get("PROTOCOL") == "ai-sdk" else agui_app
-    app = make_app(assistant, grace_period=float(os.environ.get("GRACE", "60")))
+    tokens = BearerTokenAuth({"alice-token": "alice", "bob-token": "bob"})
+    app = make_app(
+        assistant,
+        grace_period=float(os.environ.get("GRACE", "60")),
+        authentication=tokens if os.environ.get("AUTH") else None,
+    )
     if os.environ.get("MOUNT"):
         app = Starlette(routes=[Mount(os.environ["MOUNT"], app=app)])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

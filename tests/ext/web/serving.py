@@ -1,8 +1,15 @@
-"""The apps under a real uvicorn server on 127.0.0.1, and a reader of their SSE streams."""
+"""The apps under a real uvicorn on 127.0.0.1, a reader of their SSE streams, what tests send.
+
+Besides the server and the reader: the bodies both protocols take (an AG-UI run input, a
+``useChat`` request), the agents and tools the web tests share (a gated agent, a poet that
+writes what the test gives it, a ``delete_file`` tool that notes what it deleted), and the
+events' types.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -11,11 +18,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 import uvicorn
+from ag_ui.core import Event
+from pydantic import TypeAdapter
+from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from miniagents import InteractionContext, MessagePromise, MiniAgent, miniagent
+from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.tools import ToolCallError
+from miniagents.ext.web import agui_app, ai_sdk_app
 from tests.fakes.fixtures import WAIT
+
+AGUI_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+"""Validates an AG-UI event by the protocol's own models."""
 
 
 @dataclass(frozen=True)
@@ -110,10 +127,13 @@ async def events_of(response: httpx.Response) -> list[SSEEvent]:
 
 
 async def post_events(
-    client: httpx.AsyncClient, body: object, path: str = "/"
+    client: httpx.AsyncClient,
+    body: object,
+    path: str = "/",
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[httpx.Response, list[SSEEvent]]:
-    """POST ``body`` and read the whole stream of the response."""
-    async with client.stream("POST", path, json=body) as response:
+    """POST ``body`` (with ``headers``) and read the whole stream of the response."""
+    async with client.stream("POST", path, json=body, headers=dict(headers or {})) as response:
         return response, await events_of(response)
 
 
@@ -135,15 +155,159 @@ async def until(condition: Callable[[], bool]) -> None:
     await asyncio.wait_for(poll(), WAIT)
 
 
+async def _from_queue(tokens: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+    while (token := await tokens.get()) is not None:
+        yield token
+
+
 def gated(tokens: asyncio.Queue[str | None]) -> MiniAgent[[]]:
     """An agent whose one reply streams the tokens put in ``tokens`` (``None`` ends it)."""
 
-    async def from_queue() -> AsyncIterator[str]:
-        while (token := await tokens.get()) is not None:
-            yield token
-
     @miniagent
     async def gated_agent(ctx: InteractionContext) -> None:
-        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
+        ctx.reply(MessagePromise.from_async_iterable(_from_queue(tokens)))
 
     return gated_agent
+
+
+def queued_poet(tokens: asyncio.Queue[str | None]) -> MiniAgent[[str]]:
+    """A tool agent ``POET`` whose reply streams the tokens put in ``tokens`` (``None`` ends it)."""
+
+    @miniagent
+    async def poet(ctx: InteractionContext, subject: str) -> None:
+        """Write a poem."""
+        ctx.reply(MessagePromise.from_async_iterable(_from_queue(tokens)))
+
+    return poet
+
+
+def weather(city: str) -> str:
+    """Get the weather in a city."""
+    if city == "Atlantis":
+        raise ToolCallError("There is no weather under the sea.")
+    return f"Sunny in {city}"
+
+
+@miniagent
+async def poet(ctx: InteractionContext, subject: str) -> None:
+    """Write a one-line poem."""
+    ctx.reply(offline_agent.inquire(subject, reply=f"Streams flow, {subject} glow.", token_delay=0))
+
+
+def weather_and_poem(*weathers: CallTool, answer: str) -> MiniAgent[..., Message]:
+    """The offline model calling ``weathers`` (``weather`` calls), then ``POET``, then answering."""
+    calls = [*weathers, CallTool("POET", {"subject": "rivers"})]
+    return offline_agent.fork(
+        tools=[weather, poet], reply=one_per_call(calls, answer), token_delay=0
+    )
+
+
+# -- what the tests send, and read -------------------------------------------------------------
+
+
+def agui_input(
+    run_id: str = "r1",
+    *,
+    thread: str = "t1",
+    text: str = "Hi",
+    resume: list[dict[str, Any]] | None = None,
+    messages: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """An AG-UI ``RunAgentInput`` of one user message (``text``), or ``messages``."""
+    body: dict[str, Any] = {
+        "threadId": thread,
+        "runId": run_id,
+        "messages": messages or [{"id": "u1", "role": "user", "content": text}],
+    }
+    if resume is not None:
+        body["resume"] = resume
+    return body
+
+
+def chat_request(
+    chat_id: str = "c1", *, text: str = "Hi", messages: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A ``useChat`` request of one user message (``text``), or ``messages``."""
+    user = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": text}]}
+    return {"id": chat_id, "trigger": "submit-message", "messages": messages or [user]}
+
+
+def event_types(events: list[SSEEvent]) -> list[str]:
+    """The events' types."""
+    return [event.type for event in events]
+
+
+def collapsed(events: list[SSEEvent]) -> list[str]:
+    """The events' types, each run of one type as one."""
+    return [kind for kind, _ in itertools.groupby(event.type for event in events)]
+
+
+deleted: list[str] = []
+"""The paths ``delete_file`` was called with (emptied before each test by ``nothing_deleted``)."""
+
+
+def delete_file(path: str) -> str:
+    """Delete a file."""
+    deleted.append(path)
+    return f"Deleted {path}"
+
+
+@pytest.fixture(autouse=True)
+def nothing_deleted() -> None:
+    """Empty ``deleted`` (import it into a test module that uses ``delete_file``)."""
+    deleted.clear()
+
+
+# -- the two protocols, for the tests that run over both ------------------------------------
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one protocol's app is driven."""
+
+    name: str
+    app: Callable[..., Starlette]
+    body: Callable[[str], dict[str, Any]]
+    resume_path: Callable[[str], str]
+    no_run_status: int  # resuming a run that is not there
+    invalid_code: str
+    bad_shapes: tuple[tuple[bytes, str], ...]  # a body of the wrong shape, a name its error says
+    last_type: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+AGUI = Protocol(
+    name="agui",
+    app=agui_app,
+    body=lambda key: agui_input(key, thread=f"thread-{key}"),
+    resume_path=lambda key: f"/runs/{key}",
+    no_run_status=404,
+    invalid_code="invalid_run_input",
+    bad_shapes=(
+        (b'{"threadId": "t", "messages": []}', "runId"),
+        (b'{"threadId": "t", "runId": "r", "messages": "hi"}', "messages"),
+        (b"[1, 2]", "RunAgentInput"),
+        (b'{"threadId": "t", "runId": "", "messages": []}', "runId is empty"),
+        (b'{"threadId": "t", "runId": "a/b", "messages": []}', "runId holds a '/'"),
+    ),
+    last_type="RUN_FINISHED",
+)
+AI_SDK = Protocol(
+    name="ai_sdk",
+    app=ai_sdk_app,
+    body=chat_request,
+    resume_path=lambda key: f"/{key}/stream",
+    no_run_status=204,
+    invalid_code="invalid_chat_request",
+    bad_shapes=(
+        (b'{"messages": []}', "id"),
+        (b'{"id": "c", "messages": [{"id": "u", "role": "robot", "parts": []}]}', "role"),
+        (b'{"id": "c", "messages": [{"id": "u", "role": "user"}]}', "parts"),
+        (b'{"id": "", "messages": []}', "id is empty"),
+        (b'{"id": "c/d", "messages": []}', "id holds a '/'"),
+    ),
+    last_type="[DONE]",
+)
+PROTOCOLS = [AGUI, AI_SDK]

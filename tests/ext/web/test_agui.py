@@ -6,58 +6,35 @@ Bad input and refused resumes, alike in both protocols, are tested in test_proto
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import AsyncIterator
 from typing import Any
 
-from ag_ui.core import Context, Event, Tool
-from pydantic import TypeAdapter
+from ag_ui.core import Context, Tool
 
-from miniagents import InteractionContext, MessagePromise, miniagent
+from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import agui_app
 from miniagents.messages.message import Message
-from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, served, until
-
-EVENT = TypeAdapter(Event)
-
-
-def run_input(
-    run_id: str = "run-1", messages: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    return {
-        "threadId": "thread-1",
-        "runId": run_id,
-        "state": {},
-        "messages": messages or [{"id": "u1", "role": "user", "content": "Weather and a poem?"}],
-        "tools": [],
-        "context": [],
-        "forwardedProps": {},
-    }
+from tests.ext.web.serving import (
+    AGUI_EVENT,
+    SSEReader,
+    agui_input,
+    collapsed,
+    get_events,
+    post_events,
+    queued_poet,
+    served,
+    until,
+    weather_and_poem,
+)
 
 
-def weather(city: str) -> str:
-    """Get the weather in a city."""
-    return f"Sunny in {city}"
-
-
-@miniagent
-async def poet(ctx: InteractionContext, subject: str) -> None:
-    """Write a one-line poem."""
-    ctx.reply(offline_agent.inquire(subject, reply=f"Streams flow, {subject} glow.", token_delay=0))
+def run_input(run_id: str = "r1", messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return agui_input(run_id, text="Weather and a poem?", messages=messages)
 
 
 def assistant() -> Any:
-    calls = [CallTool("weather", {"city": "Paris"}), CallTool("POET", {"subject": "rivers"})]
-    return offline_agent.fork(
-        tools=[weather, poet], reply=one_per_call(calls, "Both done."), token_delay=0
-    )
-
-
-def collapsed(events: list[SSEEvent]) -> list[str]:
-    """The event types, each run of one type as one."""
-    return [kind for kind, _ in itertools.groupby(event.type for event in events)]
+    return weather_and_poem(CallTool("weather", {"city": "Paris"}), answer="Both done.")
 
 
 async def test_a_run_streams_every_event_type_with_ids_headers_and_nested_tool_output() -> None:
@@ -68,7 +45,7 @@ async def test_a_run_streams_every_event_type_with_ids_headers_and_nested_tool_o
     assert response.headers["cache-control"] == "no-cache"
     assert [event.id for event in events] == [str(n) for n in range(len(events))]
     for event in events:  # every one an AG-UI event, by the protocol's own models
-        EVENT.validate_json(event.data)
+        AGUI_EVENT.validate_json(event.data)
     assert collapsed(events) == [
         "RUN_STARTED",
         *["TOOL_CALL_START", "TOOL_CALL_ARGS", "TOOL_CALL_END"] * 2,
@@ -87,8 +64,8 @@ async def test_a_run_streams_every_event_type_with_ids_headers_and_nested_tool_o
         "RUN_FINISHED",
     ]
     data = [event.json for event in events]
-    assert data[0] == {"type": "RUN_STARTED", "threadId": "thread-1", "runId": "run-1"}
-    assert data[-1] == {"type": "RUN_FINISHED", "threadId": "thread-1", "runId": "run-1"}
+    assert data[0] == {"type": "RUN_STARTED", "threadId": "t1", "runId": "r1"}
+    assert data[-1] == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r1"}
     calls = {event["toolCallId"]: event for event in data if event["type"] == "TOOL_CALL_START"}
     assert sorted(call["toolCallName"] for call in calls.values()) == ["POET", "weather"]
     arguments = {
@@ -114,19 +91,9 @@ async def test_a_run_streams_every_event_type_with_ids_headers_and_nested_tool_o
 
 async def test_a_sub_agents_tokens_reach_the_client_while_it_still_writes() -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-
-    async def from_queue() -> AsyncIterator[str]:
-        while (token := await tokens.get()) is not None:
-            yield token
-
-    @miniagent
-    async def slow_poet(ctx: InteractionContext, subject: str) -> None:
-        """Write slowly."""
-        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
-
     agent = offline_agent.fork(
-        tools=[slow_poet],
-        reply=one_per_call(CallTool("SLOW_POET", {"subject": "x"}), "Done."),
+        tools=[queued_poet(tokens)],
+        reply=one_per_call(CallTool("POET", {"subject": "x"}), "Done."),
         token_delay=0,
     )
     async with (
@@ -279,19 +246,9 @@ async def test_a_run_given_up_on_ends_what_it_left_open_before_its_run_finished(
     # @ag-ui/client's verifier refuses a RUN_FINISHED while a text message, a tool call or
     # a nested run is open: a run cancelled mid-message must end them first
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-
-    async def from_queue() -> AsyncIterator[str]:
-        while (token := await tokens.get()) is not None:
-            yield token
-
-    @miniagent
-    async def slow_poet(ctx: InteractionContext, subject: str) -> None:
-        """Write slowly."""
-        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
-
     agent = offline_agent.fork(
-        tools=[slow_poet],
-        reply=one_per_call(CallTool("SLOW_POET", {"subject": "x"}), "Done."),
+        tools=[queued_poet(tokens)],
+        reply=one_per_call(CallTool("POET", {"subject": "x"}), "Done."),
         token_delay=0,
     )
     app = agui_app(agent, grace_period=0)
@@ -301,7 +258,7 @@ async def test_a_run_given_up_on_ends_what_it_left_open_before_its_run_finished(
             seen = await SSEReader(response).until("TEXT_MESSAGE_CONTENT")
         await until(lambda: app.state.runs.live == 0)  # its client left: cancelled
         _response, events = await get_events(
-            client, "/runs/run-1", {"last-event-id": seen[-1].id or ""}
+            client, "/runs/r1", {"last-event-id": seen[-1].id or ""}
         )
     nested = seen[-1].json["subagentRunId"]
     assert [event.json for event in events] == [
@@ -313,8 +270,8 @@ async def test_a_run_given_up_on_ends_what_it_left_open_before_its_run_finished(
         {"type": "SUBAGENT_FINISHED", "subagentRunId": nested},
         {
             "type": "RUN_FINISHED",
-            "threadId": "thread-1",
-            "runId": "run-1",
+            "threadId": "t1",
+            "runId": "r1",
             "outcome": {"type": "cancelled"},
         },
     ]

@@ -6,55 +6,31 @@ Bad input and refused resumes, alike in both protocols, are tested in test_proto
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import AsyncIterator
 from typing import Any
 
-from miniagents import InteractionContext, MessagePromise, miniagent
+from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
-from miniagents.ext.tools import ToolCallError, ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import ai_sdk_app
 from miniagents.messages.message import Message
-from tests.ext.web.serving import SSEEvent, SSEReader, post_events, served
+from tests.ext.web.serving import (
+    SSEReader,
+    chat_request,
+    collapsed,
+    post_events,
+    queued_poet,
+    served,
+    weather_and_poem,
+)
 
 
 def chat(chat_id: str = "chat-1", messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {
-        "id": chat_id,
-        "trigger": "submit-message",
-        "messages": messages
-        or [
-            {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Weather and a poem?"}]}
-        ],
-    }
-
-
-def weather(city: str) -> str:
-    """Get the weather in a city."""
-    if city == "Atlantis":
-        raise ToolCallError("There is no weather under the sea.")
-    return f"Sunny in {city}"
-
-
-@miniagent
-async def poet(ctx: InteractionContext, subject: str) -> None:
-    """Write a one-line poem."""
-    ctx.reply(offline_agent.inquire(subject, reply=f"Streams flow, {subject} glow.", token_delay=0))
+    return chat_request(chat_id, text="Weather and a poem?", messages=messages)
 
 
 def assistant() -> Any:
-    calls = [
-        CallTool("weather", {"city": "Paris"}),
-        CallTool("weather", {"city": "Atlantis"}),
-        CallTool("POET", {"subject": "rivers"}),
-    ]
-    return offline_agent.fork(
-        tools=[weather, poet], reply=one_per_call(calls, "All done."), token_delay=0
-    )
-
-
-def collapsed(events: list[SSEEvent]) -> list[str]:
-    return [kind for kind, _ in itertools.groupby(event.type for event in events)]
+    calls = [CallTool("weather", {"city": "Paris"}), CallTool("weather", {"city": "Atlantis"})]
+    return weather_and_poem(*calls, answer="All done.")
 
 
 async def test_a_chat_streams_every_part_type_with_ids_headers_and_nested_tool_output() -> None:
@@ -122,19 +98,9 @@ async def test_a_chat_streams_every_part_type_with_ids_headers_and_nested_tool_o
 
 async def test_a_sub_agents_tokens_reach_the_page_while_it_still_writes() -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-
-    async def from_queue() -> AsyncIterator[str]:
-        while (token := await tokens.get()) is not None:
-            yield token
-
-    @miniagent
-    async def slow_poet(ctx: InteractionContext, subject: str) -> None:
-        """Write slowly."""
-        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
-
     agent = offline_agent.fork(
-        tools=[slow_poet],
-        reply=one_per_call(CallTool("SLOW_POET", {"subject": "x"}), "Done."),
+        tools=[queued_poet(tokens)],
+        reply=one_per_call(CallTool("POET", {"subject": "x"}), "Done."),
         token_delay=0,
     )
     async with (

@@ -10,32 +10,29 @@ at the app's own URL.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from ag_ui.core import Event
-from pydantic import TypeAdapter
 
-from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
+from miniagents import Message, MiniAgent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import agui_app, ai_sdk_app
-from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, served, until
-
-EVENT = TypeAdapter(Event)
-deleted: list[str] = []
-
-
-def delete_file(path: str) -> str:
-    """Delete a file."""
-    deleted.append(path)
-    return f"Deleted {path}"
-
-
-@pytest.fixture(autouse=True)
-def _nothing_deleted() -> None:
-    deleted.clear()
+from tests.ext.web.serving import (
+    AGUI_EVENT,
+    SSEEvent,
+    SSEReader,
+    agui_input,
+    delete_file,
+    deleted,
+    event_types,
+    get_events,
+    nothing_deleted,  # noqa: F401
+    post_events,
+    queued_poet,
+    served,
+    until,
+)
 
 
 def assistant() -> MiniAgent[..., Message]:
@@ -48,33 +45,16 @@ def assistant() -> MiniAgent[..., Message]:
 
 def gated_assistant(poem: asyncio.Queue[str | None]) -> MiniAgent[..., Message]:
     """A poet (writing the tokens the test gives) called before the call that needs approval."""
-
-    async def from_queue() -> AsyncIterator[str]:
-        while (token := await poem.get()) is not None:
-            yield token
-
-    @miniagent
-    async def poet(ctx: InteractionContext, subject: str) -> None:
-        """Write a poem."""
-        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
-
     calls = [CallTool("POET", {"subject": "rivers"}), CallTool("delete_file", {"path": "a.txt"})]
     return offline_agent.fork(
-        tools=[poet, FunctionTool(delete_file, requires_approval=True)],
+        tools=[queued_poet(poem), FunctionTool(delete_file, requires_approval=True)],
         reply=one_per_call(calls, "Finished."),
         token_delay=0,
     )
 
 
 def run_input(run_id: str = "r1", resume: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "threadId": "t1",
-        "runId": run_id,
-        "messages": [{"id": "u1", "role": "user", "content": "Delete a.txt"}],
-    }
-    if resume is not None:
-        body["resume"] = resume
-    return body
+    return agui_input(run_id, text="Delete a.txt", resume=resume)
 
 
 USER = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Delete"}]}
@@ -97,10 +77,6 @@ def answered_chat(events: list[SSEEvent], approval: dict[str, Any]) -> dict[str,
     return {"id": "c1", "trigger": "submit-message", "messages": [USER, assistant_message]}
 
 
-def types(events: list[SSEEvent]) -> list[str]:
-    return [event.type for event in events]
-
-
 # -- AG-UI's own flow: the run finishes with an interrupt, a new run resumes it -----------------
 
 
@@ -108,7 +84,7 @@ async def test_an_agui_run_pauses_with_an_interrupt_and_a_new_run_resumes_it() -
     async with served(agui_app(assistant())) as client:
         _response, first = await post_events(client, run_input("r1"))
         for event in first:
-            EVENT.validate_json(event.data)
+            AGUI_EVENT.validate_json(event.data)
         finished = first[-1].json
         assert finished["type"] == "RUN_FINISHED"
         assert finished["runId"] == "r1"
@@ -120,7 +96,7 @@ async def test_an_agui_run_pauses_with_an_interrupt_and_a_new_run_resumes_it() -
         assert interrupt["metadata"] == {"toolName": "delete_file", "arguments": {"path": "a.txt"}}
         assert interrupt["responseSchema"]["required"] == ["approved"]
         assert "expiresAt" in interrupt
-        assert "CUSTOM" not in types(first)
+        assert "CUSTOM" not in event_types(first)
         assert deleted == []  # it waits, with no stream open
 
         entry = {
@@ -130,7 +106,7 @@ async def test_an_agui_run_pauses_with_an_interrupt_and_a_new_run_resumes_it() -
         }
         _response, second = await post_events(client, run_input("r2", [entry]))
         for event in second:
-            EVENT.validate_json(event.data)
+            AGUI_EVENT.validate_json(event.data)
         # each run is kept and resumable at its own URL
         assert (await get_events(client, "/runs/r1"))[1] == first
         assert (await get_events(client, "/runs/r2"))[1] == second
@@ -212,7 +188,7 @@ async def test_a_resume_that_answers_a_later_call_first_pauses_again_at_the_earl
         assert [i["metadata"]["arguments"]["path"] for i in asked] == ["a.txt", "b.txt"]
         later = {"interruptId": asked[1]["id"], **approve}
         _response, second = await post_events(client, run_input("r2", [later]))
-        assert types(second) == ["RUN_STARTED", "RUN_FINISHED"]  # a.txt's result still waits
+        assert event_types(second) == ["RUN_STARTED", "RUN_FINISHED"]  # a.txt's result still waits
         [still] = second[-1].json["outcome"]["interrupts"]
         assert still["id"] == asked[0]["id"]
         assert deleted == ["b.txt"]  # the answered call ran meanwhile
@@ -226,19 +202,9 @@ async def test_a_resume_that_answers_a_later_call_first_pauses_again_at_the_earl
 
 async def test_a_resumed_run_left_by_its_client_is_cancelled_under_its_own_ids() -> None:
     poem: asyncio.Queue[str | None] = asyncio.Queue()
-
-    async def from_queue() -> AsyncIterator[str]:
-        while (token := await poem.get()) is not None:
-            yield token
-
-    @miniagent
-    async def poet(ctx: InteractionContext, subject: str) -> None:
-        """Write a poem."""
-        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
-
     calls = [CallTool("delete_file", {"path": "a.txt"}), CallTool("POET", {"subject": "x"})]
     agent = offline_agent.fork(
-        tools=[FunctionTool(delete_file, requires_approval=True), poet],
+        tools=[FunctionTool(delete_file, requires_approval=True), queued_poet(poem)],
         reply=one_per_call(calls, "Finished."),
         token_delay=0,
     )
@@ -300,7 +266,12 @@ async def test_a_paused_run_nobody_resumes_is_cancelled_after_keep_runs_for() ->
 async def test_an_ai_sdk_stream_ends_at_the_approval_and_the_resent_chat_resumes_it() -> None:
     async with served(ai_sdk_app(assistant())) as client:
         _response, first = await post_events(client, CHAT)
-        assert types(first)[-4:] == ["tool-approval-request", "finish-step", "finish", "[DONE]"]
+        assert event_types(first)[-4:] == [
+            "tool-approval-request",
+            "finish-step",
+            "finish",
+            "[DONE]",
+        ]
         asked = first[-4].json
         assert asked == {
             "type": "tool-approval-request",
@@ -318,7 +289,7 @@ async def test_an_ai_sdk_stream_ends_at_the_approval_and_the_resent_chat_resumes
     assert second[0].json == {"type": "start", "messageId": first[0].json["messageId"]}
     # the decided call's output comes outside a step (as the AI SDK's agents send it: a
     # start-step first left an empty step in the message); the model's next step follows
-    assert types(second)[:4] == [
+    assert event_types(second)[:4] == [
         "start",
         "data-tool-output-delta",
         "tool-output-available",
@@ -331,7 +302,7 @@ async def test_an_ai_sdk_stream_ends_at_the_approval_and_the_resent_chat_resumes
         "output": "Deleted a.txt",
     }
     assert "".join(e.json["delta"] for e in second if e.type == "text-delta") == "Finished."
-    assert types(second)[-3:] == ["finish-step", "finish", "[DONE]"]
+    assert event_types(second)[-3:] == ["finish-step", "finish", "[DONE]"]
     assert deleted == ["a.txt"]
 
 
@@ -356,7 +327,7 @@ async def test_an_ai_sdk_stream_pauses_once_the_calls_that_need_no_approval_have
         data = [event.json for event in first if event.data != "[DONE]"]
         ids = [e["toolCallId"] for e in data if e["type"] == "tool-input-available"]
         assert {"type": "tool-output-available", "toolCallId": ids[1], "output": "3"} in data
-        assert types(first)[-3:] == ["finish-step", "finish", "[DONE]"]
+        assert event_types(first)[-3:] == ["finish-step", "finish", "[DONE]"]
         assert not any(e.get("toolCallId") == ids[0] for e in data if "output" in e["type"])
         _response, second = await post_events(client, answered_chat(first, {"approved": True}))
     rest = [event.json for event in second if event.data != "[DONE]"]
@@ -421,6 +392,8 @@ async def test_a_bad_ai_sdk_approval_response_is_a_4xx_and_changes_nothing(
     assert deleted == ["a.txt"]
 
 
+JSON = {"content-type": "application/json"}
+
 REFUSED_EDIT = {"approved": True, "arguments": {"path": 42, "extra": 1}}
 """An approval whose edited arguments ``delete_file`` refuses (a number, and an extra one)."""
 
@@ -457,7 +430,7 @@ async def test_an_agui_resume_whose_edit_the_tool_refuses_is_a_422_and_nothing_i
         says_the_edit_is_refused(error["message"], "resume.1.payload.arguments", asked[1])
         job = app.state.runs.paused("t1")
         assert job is not None  # the run still waits, for both: the good answer was not given
-        assert [job.approvals[call].pending for call in asked] == [True, True]
+        assert [job.asked(call).pending for call in asked] == [True, True]
         assert (await client.get("/runs/r2")).status_code == 404  # no run started
         edited = {"approved": True, "arguments": {"path": "c.txt"}}
         entries[1] = {"interruptId": asked[1], "status": "resolved", "payload": edited}
@@ -511,7 +484,7 @@ async def test_the_decision_url_decides_a_call_before_the_run_pauses_so_it_never
         poem.put_nowait("Flow.")
         poem.put_nowait(None)
         rest = await reader.rest()
-    assert types(rest).count("finish") == 1  # one stream, to the end
+    assert event_types(rest).count("finish") == 1  # one stream, to the end
     assert "".join(e.json["delta"] for e in rest if e.type == "text-delta") == "Finished."
     assert deleted == ["a.txt"]
 
@@ -580,7 +553,7 @@ async def test_an_ai_sdk_page_is_asked_in_stream_and_its_denial_reaches_the_mode
     assert {"type": "tool-output-denied", "toolCallId": call_id} in [
         e.json for e in rest if e.data != "[DONE]"
     ]
-    assert types(rest).count("finish") == 1
+    assert event_types(rest).count("finish") == 1
     assert rest[-1].data == "[DONE]"
     assert deleted == []
 
@@ -606,7 +579,7 @@ async def test_a_bad_decision_is_a_4xx_and_changes_nothing(
         call = (await reader.until("CUSTOM"))[-1].json["value"]["toolCallId"]
         url = path.format(call=call)
         if isinstance(body, bytes):
-            refused = await client.post(url, content=body)
+            refused = await client.post(url, content=body, headers=JSON)
         else:
             refused = await client.post(url, json=body)
         assert refused.status_code == status

@@ -28,6 +28,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW
+from miniagents.ext.dbos._sqlite import close_client, new_client
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, until
 from tests.fakes.fixtures import fake_llm  # noqa: F401
@@ -669,3 +671,78 @@ async def test_a_call_made_again_after_a_restart_is_a_new_message_never_spliced_
     end = ["RUN_FINISHED"] if protocol is AG_UI else ["finish-step", "finish", "[DONE]"]
     assert [event.type for event in rest][-len(end) :] == end
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
+async def test_a_run_keeps_its_owner_across_a_restart(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+    protocol: Protocol,
+) -> None:
+    alice, bob = {"authorization": "Bearer alice-token"}, {"authorization": "Bearer bob-token"}
+    _script(fake_llm)
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name, AUTH="1")) as client:
+        response, events = await post_events(client, protocol.body, headers=alice)
+        assert response.status_code == 200
+    name = protocol.name
+    workflows = _workflow_ids(tmp_path)
+    assert workflows
+    assert all(w.startswith(f'{name}:"alice":') for w in workflows), workflows
+
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name, AUTH="1")) as client:
+        last = {"Last-Event-ID": events[0].id or ""}
+        response, hers = await get_events(client, protocol.path, {**alice, **last})
+        assert response.status_code == 200
+        response, his = await get_events(client, protocol.path, {**bob, **last})
+        assert (response.status_code, his) == (404 if protocol is AG_UI else 204, [])
+        nobody = await client.get(protocol.path)
+        assert nobody.status_code == 401
+    assert hers == events[1:]  # replayed from her record, found by her only
+
+
+def _workflow_ids(folder: Path) -> list[str]:
+    """The ids of the durable runs of the test's database (their approvals aside)."""
+    connection = sqlite3.connect(folder / "runs.sqlite")
+    try:
+        rows = connection.execute("SELECT workflow_uuid FROM workflow_status").fetchall()
+    finally:
+        connection.close()
+    return [str(row[0]) for row in rows if "::" not in str(row[0])]
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
+async def test_only_its_principal_resumes_a_paused_run_and_the_record_says_who_decided(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+    protocol: Protocol,
+) -> None:
+    alice, bob = {"authorization": "Bearer alice-token"}, {"authorization": "Bearer bob-token"}
+    fake_llm.reply(
+        tokens=["Removing."],
+        tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")],
+        for_model=MAIN,
+    )
+    fake_llm.reply(tokens=["Removed ", "it."], for_model=MAIN)
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name, AUTH="1")) as client:
+        _, _paused = await post_events(client, protocol.body, headers=alice)
+        stranger = await client.post("/", json=_resume_body(protocol), headers=bob)
+        assert stranger.status_code == (404 if protocol is AG_UI else 409), stranger.text
+        assert _side_effects(tmp_path) == []  # nothing decided
+        response, _events = await post_events(client, _resume_body(protocol), headers=alice)
+        assert response.status_code == 200
+    assert _side_effects(tmp_path) == ["removed a.txt"]
+    [decision] = _decisions_recorded(tmp_path)
+    assert (decision["approved"], decision["decided_by"]) == (True, "alice")
+    assert isinstance(decision["decided_at"], str)
+
+
+def _decisions_recorded(folder: Path) -> list[dict[str, object]]:
+    """The decisions the approvals of the test's durable runs ended with, as recorded."""
+    client = new_client(f"sqlite:///{folder / 'runs.sqlite'}")
+    try:
+        approvals = client.list_workflows(name=APPROVAL_WORKFLOW)
+    finally:
+        close_client(client)
+    return [dict(approval.output) for approval in approvals if approval.output is not None]

@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import pytest
 from starlette.responses import JSONResponse
 
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.web._durable import (
-    DurableJobs,
+from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.ext.web._event_log import (
+    EventLog,
     EventPlace,
+    EventPlaces,
     Rename,
-    WebProtocol,
+    ResumePoint,
     event_id,
     parse_event_id,
 )
-from miniagents.ext.web._runs import Job, Pause, ResumePoint, Run, RunStore
+from miniagents.ext.web._protocol import WebProtocol
 
 
 def _agui(kind: str, **fields: object) -> str:
@@ -39,33 +42,35 @@ def _ai_sdk(kind: str, **fields: object) -> str:
     return json.dumps({"type": kind, **fields})
 
 
+def _protocol(name: Literal["ag-ui", "ai-sdk"]) -> WebProtocol:
+    """The protocol an app of ``name`` serves its runs in (its events, its items)."""
+    app = agui_app(offline_agent) if name == "ag-ui" else ai_sdk_app(offline_agent)
+    protocol: WebProtocol = app.state.runs.protocol
+    assert protocol.name == name
+    return protocol
+
+
 async def _logged(
-    protocol: WebProtocol, events: Sequence[str], *, recovered: bool, tag: str
-) -> Run:
-    """A durable job's run that logged ``events`` and ended (``recovered``: made again)."""
-    store = RunStore(keep_for=60, grace=60, max_live=10)
-    store.durable = DurableJobs(offline_agent, protocol)
-
-    async def produce(_job: Job) -> AsyncIterator[str | Pause]:
-        for data in events:
-            yield data
-
-    run = store.start("r1", "t1", produce, list, recovered=recovered, workflow_id=f"{protocol}:w")
-    run.job.tag = tag
-    await run.job.task
-    return run
+    protocol: Literal["ag-ui", "ai-sdk"], events: Sequence[str], *, recovered: bool, tag: str
+) -> EventLog:
+    """A durable job's run log that logged ``events`` and ended (``recovered``: made again)."""
+    log = EventLog("r1", EventPlaces(_protocol(protocol)), tag, recovered=recovered)
+    for data in events:
+        log.append(data)
+    log.end()
+    return log
 
 
-async def _followed(run: Run, start: int) -> list[tuple[str, str | None]]:
+async def _followed(run: EventLog, start: int) -> list[tuple[str, str | None]]:
     """The (data, SSE id) of the events a client resuming at ``start`` gets."""
     return [(str(event.data), event.id) async for event in run.follow(start)]
 
 
-def _ids(run: Run) -> list[str]:
+def _ids(run: EventLog) -> list[str]:
     return [run.id_of(position) for position in range(len(run.events))]
 
 
-def _point(run: Run, last: str | None) -> ResumePoint:
+def _point(run: EventLog, last: str | None) -> ResumePoint:
     point = run.resume_point(last or "")
     assert isinstance(point, ResumePoint), point.body if isinstance(point, JSONResponse) else ""
     return point
@@ -254,18 +259,10 @@ async def test_an_id_that_says_no_place_of_the_run_is_a_400(value: str) -> None:
 
 async def test_a_recovered_run_waits_only_until_the_clients_item_ended_before_its_event() -> None:
     # the item made again said less: the client's place is known not to be held at once
-    store = RunStore(keep_for=60, grace=60, max_live=10)
-    store.durable = DurableJobs(offline_agent, "ag-ui")
-    go_on = asyncio.Event()
-
-    async def produce(_job: Job) -> AsyncIterator[str | Pause]:
-        yield AGUI_CALL_AFTER[0]
-        yield _agui("TEXT_MESSAGE_START", messageId="r1-0", role="assistant")
-        yield _agui("TEXT_MESSAGE_END", messageId="r1-0")
-        await go_on.wait()  # (a long tool call, say)
-        yield AGUI_CALL_AFTER[-1]
-
-    run = store.start("r1", "t1", produce, list, recovered=True, workflow_id="ag-ui:w")
+    run = EventLog("r1", EventPlaces(_protocol("ag-ui")), "bbbb", recovered=True)
+    run.append(AGUI_CALL_AFTER[0])
+    run.append(_agui("TEXT_MESSAGE_START", messageId="r1-0", role="assistant"))
+    run.append(_agui("TEXT_MESSAGE_END", messageId="r1-0"))  # then a long tool call, say
     text = EventPlace(1, 0, "text", ("r1-0",))
     seen = parse_event_id(event_id(6, None, text))
     assert seen is not None
@@ -275,5 +272,5 @@ async def test_a_recovered_run_waits_only_until_the_clients_item_ended_before_it
         1,
         ["TEXT_MESSAGE_END"],
     )
-    go_on.set()
-    await run.job.task
+    run.append(AGUI_CALL_AFTER[-1])
+    run.end()

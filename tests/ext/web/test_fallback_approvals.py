@@ -20,7 +20,7 @@ from miniagents.ext.llm.offline import CallTool
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import agui_app, ai_sdk_app
 from miniagents.testing import scripted_agent
-from tests.ext.web.serving import SSEEvent, post_events, served
+from tests.ext.web.serving import agui_input, event_types, post_events, served
 from tests.fakes.fixtures import WAIT
 
 refunded: list[str] = []
@@ -49,19 +49,8 @@ def fallback(after_a_failure: bool) -> MiniAgent[..., Message]:
     return fallback_agent(llm)
 
 
-def types(events: list[SSEEvent]) -> list[str]:
-    return [event.type for event in events]
-
-
 def run_input(run_id: str, resume: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "threadId": "t1",
-        "runId": run_id,
-        "messages": [{"id": "u1", "role": "user", "content": "Refund A-7"}],
-    }
-    if resume is not None:
-        body["resume"] = resume
-    return body
+    return agui_input(run_id, text="Refund A-7", resume=resume)
 
 
 @pytest.mark.parametrize("after_a_failure", [False, True])
@@ -70,8 +59,8 @@ async def test_an_agui_run_of_a_fallback_agent_pauses_at_the_approval(
 ) -> None:
     async with served(agui_app(fallback(after_a_failure))) as client:
         _response, first = await asyncio.wait_for(post_events(client, run_input("r1")), WAIT)
-        assert types(first)[0] == "RUN_STARTED"
-        assert types(first)[-2:] == ["TOOL_CALL_END", "RUN_FINISHED"]
+        assert event_types(first)[0] == "RUN_STARTED"
+        assert event_types(first)[-2:] == ["TOOL_CALL_END", "RUN_FINISHED"]
         assert first[-1].json["outcome"]["type"] == "interrupt"
         [interrupt] = first[-1].json["outcome"]["interrupts"]
         assert interrupt["metadata"] == {"toolName": "refund", "arguments": {"order_id": "A-7"}}
@@ -98,5 +87,5 @@ async def test_an_ai_sdk_stream_of_a_fallback_agent_ends_at_the_approval_request
         _response, first = await asyncio.wait_for(
             post_events(client, {"id": "c1", "messages": [user]}), WAIT
         )
-    assert types(first)[-4:] == ["tool-approval-request", "finish-step", "finish", "[DONE]"]
+    assert event_types(first)[-4:] == ["tool-approval-request", "finish-step", "finish", "[DONE]"]
     assert refunded == []

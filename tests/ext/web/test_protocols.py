@@ -8,76 +8,24 @@ URL and its codes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.web import agui_app, ai_sdk_app
-from tests.ext.web.serving import SSEReader, gated, get_events, post_events, served, until
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """How one protocol's app is driven."""
-
-    name: str
-    app: Callable[..., Starlette]
-    body: Callable[[str], dict[str, Any]]
-    resume_path: Callable[[str], str]
-    no_run_status: int  # resuming a run that is not there
-    invalid_code: str
-    bad_shapes: tuple[tuple[bytes, str], ...]  # a body of the wrong shape, a name its error says
-    last_type: str
-
-    def __str__(self) -> str:
-        return self.name
-
-
-AGUI = Protocol(
-    name="agui",
-    app=agui_app,
-    body=lambda key: {
-        "threadId": f"thread-{key}",
-        "runId": key,
-        "messages": [{"id": "u1", "role": "user", "content": "Hi"}],
-    },
-    resume_path=lambda key: f"/runs/{key}",
-    no_run_status=404,
-    invalid_code="invalid_run_input",
-    bad_shapes=(
-        (b'{"threadId": "t", "messages": []}', "runId"),
-        (b'{"threadId": "t", "runId": "r", "messages": "hi"}', "messages"),
-        (b"[1, 2]", "RunAgentInput"),
-        (b'{"threadId": "t", "runId": "", "messages": []}', "runId is empty"),
-        (b'{"threadId": "t", "runId": "a/b", "messages": []}', "runId holds a '/'"),
-    ),
-    last_type="RUN_FINISHED",
+from miniagents.ext.web import ai_sdk_app
+from tests.ext.web.serving import (
+    AI_SDK,
+    PROTOCOLS,
+    Protocol,
+    SSEReader,
+    gated,
+    get_events,
+    post_events,
+    served,
+    until,
 )
-AI_SDK = Protocol(
-    name="ai_sdk",
-    app=ai_sdk_app,
-    body=lambda key: {
-        "id": key,
-        "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Hi"}]}],
-    },
-    resume_path=lambda key: f"/{key}/stream",
-    no_run_status=204,
-    invalid_code="invalid_chat_request",
-    bad_shapes=(
-        (b'{"messages": []}', "id"),
-        (b'{"id": "c", "messages": [{"id": "u", "role": "robot", "parts": []}]}', "role"),
-        (b'{"id": "c", "messages": [{"id": "u", "role": "user"}]}', "parts"),
-        (b'{"id": "", "messages": []}', "id is empty"),
-        (b'{"id": "c/d", "messages": []}', "id holds a '/'"),
-    ),
-    last_type="[DONE]",
-)
-PROTOCOLS = [AGUI, AI_SDK]
 
 
 def bad_inputs() -> list[Any]:

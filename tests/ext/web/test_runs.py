@@ -14,25 +14,28 @@ from miniagents import MiniAgent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.web import agui_app, ai_sdk_app
 from miniagents.testing import FakeLLMServer
-from tests.ext.web.serving import SSEEvent, SSEReader, gated, get_events, post_events, served, until
+from tests.ext.web.serving import (
+    SSEEvent,
+    SSEReader,
+    agui_input,
+    chat_request,
+    gated,
+    get_events,
+    post_events,
+    served,
+    until,
+)
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 TOKENS = ["One ", "two ", "three ", "four ", "five"]
 
 
 def run_input(run_id: str = "r1") -> dict[str, Any]:
-    return {
-        "threadId": "t1",
-        "runId": run_id,
-        "messages": [{"id": "u1", "role": "user", "content": "Count to five"}],
-    }
+    return agui_input(run_id, text="Count to five")
 
 
 def chat(chat_id: str = "c1") -> dict[str, Any]:
-    return {
-        "id": chat_id,
-        "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Count"}]}],
-    }
+    return chat_request(chat_id, text="Count")
 
 
 @pytest.fixture

@@ -22,41 +22,25 @@ from miniagents import InteractionContext, MessagePromise, miniagent
 from miniagents.errors import WebChatPageError
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import web_chat_app
+from miniagents.ext.web import BearerTokenAuth, web_chat_app
 from tests.ext.web.browser import chromium_path, headless_chromium
-from tests.ext.web.serving import served
+from tests.ext.web.serving import (
+    delete_file,
+    deleted,
+    nothing_deleted,  # noqa: F401
+    queued_poet,
+    served,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / ".artifacts"
 PAGE = ROOT / "examples" / "web_chat" / "index.html"
 
-deleted: list[str] = []
-
-
-def delete_file(path: str) -> str:
-    """Delete a file."""
-    deleted.append(path)
-    return f"Deleted {path}"
-
-
-@pytest.fixture(autouse=True)
-def _nothing_deleted() -> None:
-    deleted.clear()
-
 
 def page_app(poem: asyncio.Queue[str | None]) -> Starlette:
-    async def from_queue() -> AsyncIterator[str]:
-        while (token := await poem.get()) is not None:
-            yield token
-
-    @miniagent
-    async def poet(ctx: InteractionContext, subject: str) -> None:
-        """Write a poem."""
-        ctx.reply(MessagePromise.from_async_iterable(from_queue()))
-
     calls = [CallTool("POET", {"subject": "rivers"}), CallTool("delete_file", {"path": "notes.md"})]
     agent = offline_agent.fork(
-        tools=[poet, FunctionTool(delete_file, requires_approval=True)],
+        tools=[queued_poet(poem), FunctionTool(delete_file, requires_approval=True)],
         reply=one_per_call(calls, "All done."),
         token_delay=0,
     )
@@ -193,3 +177,28 @@ def test_a_page_that_is_not_a_file_is_refused_when_the_app_is_made(tmp_path: Pat
         web_chat_app(offline_agent, page=tmp_path / "nope.html")
     with pytest.raises(FileNotFoundError):  # as the builtin it stands for
         web_chat_app(offline_agent, page=tmp_path)
+
+
+async def test_the_page_opened_with_a_token_sends_it_and_runs_under_its_policy(
+    tmp_path: Path,
+) -> None:
+    executable = chromium_path()
+    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
+    agent = offline_agent.fork(reply="Hello there.", token_delay=0)
+    app = web_chat_app(agent, page=PAGE, authentication=BearerTokenAuth({"tok-123": "ada"}))
+    text = "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)"
+    async with (
+        served(app) as client,
+        headless_chromium(executable, tmp_path / "profile") as browser,
+    ):
+        page = await client.get("/")
+        assert "script-src 'sha256-" in page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-content-type-options"] == "nosniff"
+        await browser.open(f"{client.base_url}/?ask=Hi#token=tok-123")  # as miniagents web says
+        await browser.wait_for(STATE, lambda v: v == "idle")  # its script ran: the policy lets it
+        assert await browser.evaluate(text) == ["Hello there."]  # answered: the token was sent
+        assert await browser.evaluate("location.hash") == ""  # it left the address bar
+        chat_id = await browser.evaluate("localStorage.getItem('chatId')")
+        stranger = await client.get(f"/api/chat/{chat_id}/stream")
+    assert stranger.status_code == 401

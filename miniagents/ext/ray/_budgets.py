@@ -1,0 +1,369 @@
+"""The budgets of the caller, kept across processes: the link that charges a worker's calls.
+
+The budgets of :mod:`miniagents.ext.llm.usage` hold for the calls an agent makes on a Ray
+worker too (see that module for what a user sees): the interaction carries a *live link*
+(:func:`miniagents.miniagents.lowlevel.outgoing_links`), whose two ends implement the hook
+of :mod:`miniagents.ext.llm.charging`:
+
+- on the worker, :class:`_AwayEnd` (a ``BudgetLink``): each call charged to a budget of the
+  caller asks to start (a :class:`_FarCall`), and reports what it uses, in running sums,
+  with the worker's next batch of reply events (``drain``);
+- on the driver, :class:`_HomeEnd`: it charges each such call to the budgets there as a
+  call of their own (``charge_far_call``), sends back the verdicts, the counts of the
+  reports (a call that a token or cost limit charges streams at most
+  ``REMOTE_PIECES_AHEAD`` pieces beyond them) and the stops of the calls whose budget
+  crossed a limit (``watch_limits``)::
+
+    worker:  start(c1) ............ pieces 1..32 | wait | pieces 33.. | end
+    driver:            verdict(c1, 32)              counted(1)              (charged)
+
+The messages ride the links of :mod:`miniagents.ext.ray._wire`; :func:`open_link` opens
+one for an interaction about to run on a worker, when a budget applies there or travels
+with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from miniagents.ext.llm.charging import (
+    BudgetLink,
+    CallCharge,
+    Delta,
+    Exceeded,
+    budget_link,
+    budgets_given,
+    charge_far_call,
+    charged_budgets,
+    link_budgets,
+    must_admit,
+    unwatch_limits,
+    watch_limits,
+)
+from miniagents.ext.llm.errors import LLMError
+from miniagents.ext.llm.usage import REMOTE_PIECES_AHEAD, Budget
+from miniagents.promising.lowlevel import spawn
+
+__all__ = ["open_link"]
+
+
+_Start = tuple[int, tuple[Budget, ...], str, str, "str | None"]
+"""A call that asks to start: its number, its budgets, the agent, the model, the pricing."""
+
+
+class _FarCall:
+    """A call made here and charged to budgets of another process, through a link.
+
+    (A :class:`~miniagents.ext.llm.charging.FarCall`.)
+    """
+
+    __slots__ = ("_acked", "_link", "_number", "_pieces", "_room", "_stopped", "_verdict", "window")
+
+    def __init__(self, link: _AwayEnd, number: int) -> None:
+        self._link = link
+        self._number = number
+        self._verdict: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if not link.admits:  # no limit there: the call starts at once, and is reported
+            self._verdict.set_result(0)
+        self.window = 0  # 0: no wait for the count
+        self._pieces = 0
+        self._acked = 0
+        self._stopped: Exceeded | None = None
+        self._room: asyncio.Event | None = None
+
+    async def averdict(self) -> None:
+        try:
+            self.window = await self._verdict
+        except BaseException:
+            self._link.forget(self._number)
+            raise
+
+    def admitted(self, verdict: int | BaseException) -> None:
+        if not self._verdict.done():
+            if isinstance(verdict, BaseException):
+                self._verdict.set_exception(verdict)
+            else:
+                self._verdict.set_result(verdict)
+
+    def piece(self, cost: float) -> Exceeded | None:
+        self._pieces += 1
+        self._link.charge(self._number, (0, 1, 0, 0, 0, cost, 0, 0))
+        return self._stopped
+
+    def add(self, delta: Delta) -> None:
+        self._pieces += max(0, delta[1])
+        self._link.charge(self._number, delta)
+        if delta[7]:
+            self._link.forget(self._number)
+
+    @property
+    def behind(self) -> bool:
+        return (
+            self.window > 0
+            and self._stopped is None
+            and not self._link.closed
+            and self._pieces - self._acked >= self.window
+        )
+
+    async def acaught_up(self) -> None:
+        while self.behind:
+            self._room = asyncio.Event()
+            await self._room.wait()
+
+    def counted(self, pieces: int) -> None:
+        self._acked = max(self._acked, pieces)
+        self._let_go()
+
+    def stop(self, exceeded: Exceeded) -> None:
+        self._stopped = exceeded
+        self._let_go()
+
+    def _let_go(self) -> None:
+        if self._room is not None:
+            self._room.set()
+
+
+class _AwayEnd:
+    """The link to the budgets of the caller, in the process that runs its interaction.
+
+    In a Ray worker: the calls made there ask it to start, and report what they use (a
+    :class:`~miniagents.ext.llm.charging.BudgetLink`).
+    """
+
+    def __init__(self, ambient: tuple[Budget, ...], admits: bool) -> None:
+        self._ambient = ambient  # pickled as references: here, their stand-ins
+        self.admits = admits  # whether a call waits for the caller's verdict (limits there)
+        self._wake: Callable[[], None] | None = None
+        self._calls: dict[int, _FarCall] = {}
+        self._numbers = itertools.count(1)
+        self._starts: list[_Start] = []
+        self._deltas: dict[int, list[float]] = {}
+        self._reports = 0
+        self._uncounted: collections.deque[tuple[int, list[tuple[_FarCall, int]]]] = (
+            collections.deque()
+        )
+        self.closed = False
+
+    def __reduce__(self) -> tuple[type[_AwayEnd], tuple[tuple[Budget, ...], bool]]:
+        return (_AwayEnd, (self._ambient, self.admits))
+
+    def open(self, wake: Callable[[], None]) -> None:
+        """Charge the calls made in the current context to the caller's budgets, through it."""
+        self._wake = wake
+        link_budgets(self, self._ambient)
+
+    def start(
+        self, budgets: tuple[Budget, ...], alias: str, model: str, price_provider: str | None
+    ) -> _FarCall:
+        number = next(self._numbers)
+        call = self._calls[number] = _FarCall(self, number)
+        self._starts.append((number, budgets, alias, model, price_provider))
+        self._poke()
+        return call
+
+    def charge(self, number: int, delta: Delta) -> None:
+        pending = self._deltas.get(number)
+        if pending is None:
+            self._deltas[number] = list(delta)
+        else:
+            for index, value in enumerate(delta):
+                pending[index] += value
+        self._poke()
+
+    def forget(self, number: int) -> None:
+        self._calls.pop(number, None)
+
+    def _poke(self) -> None:
+        if self._wake is not None and not self.closed:
+            self._wake()
+
+    def drain(self) -> object | None:
+        """The calls that ask to start and what the others used since the last report."""
+        if not (self._starts or self._deltas):
+            return None
+        self._reports += 1
+        waiting = [
+            (call, call._pieces)
+            for number in self._deltas
+            if (call := self._calls.get(number)) is not None and call.window
+        ]
+        if waiting:
+            self._uncounted.append((self._reports, waiting))
+        deltas = [(number, tuple(delta)) for number, delta in self._deltas.items()]
+        report = (self._reports, self._starts, deltas)
+        self._starts, self._deltas = [], {}
+        return report
+
+    def receive(self, message: object) -> None:
+        """Verdicts on calls that asked to start, counts of reports, stops."""
+        assert isinstance(message, list)
+        for kind, number, value in message:
+            if kind == _VERDICT:
+                call = self._calls.get(number)
+                if call is not None:
+                    call.admitted(value)
+            elif kind == _COUNTED:
+                while self._uncounted and self._uncounted[0][0] <= number:
+                    for call, pieces in self._uncounted.popleft()[1]:
+                        call.counted(pieces)
+            else:  # _STOP
+                call = self._calls.get(number)
+                if call is not None:
+                    call.stop(value)
+
+    def close(self) -> None:
+        """The interaction has ended: calls still asking to start are refused."""
+        self.closed = True
+        for call in list(self._calls.values()):
+            call.admitted(
+                LLMError(
+                    "An LLM call did not start: the interaction that made it has ended, and "
+                    "with it the link to the budgets that charge it."
+                )
+            )
+            call._let_go()
+
+
+_VERDICT = 0
+_COUNTED = 1
+_STOP = 2
+
+
+class _HomeEnd:
+    """The link of an interaction run in another process, in the process that started it.
+
+    It charges the calls made there to the budgets here, as they would be charged here.
+    """
+
+    def __init__(self, ambient: tuple[Budget, ...], away: BudgetLink | None, admits: bool) -> None:
+        self._ambient = ambient
+        self._admits = admits
+        self._away = away  # the link of this process to its own caller, if any
+        self._wake: Callable[[], None] | None = None
+        self._charges: dict[int, CallCharge] = {}
+        self._watched: dict[int, list[Budget]] = {}
+        self._admitting: set[asyncio.Task[None]] = set()
+        self._outgoing: list[tuple[int, int, object]] = []
+        self._counted = 0
+        self._stopped: set[int] = set()
+
+    def away(self) -> _AwayEnd:
+        """The far end, for the process that runs the interaction."""
+        return _AwayEnd(self._ambient, self._admits)
+
+    def open(self, wake: Callable[[], None]) -> None:
+        """The interaction starts elsewhere."""
+        self._wake = wake
+
+    def receive(self, message: object) -> None:
+        """A report of the far end: calls to start, what the others used."""
+        assert isinstance(message, tuple)
+        report, starts, deltas = message
+        for number, budgets, alias, model, price_provider in starts:
+            self._start(number, budgets, alias, model, price_provider)
+        counted = False
+        for number, delta in deltas:
+            charge = self._charges.get(number)
+            if charge is None:  # refused, or ended already
+                continue
+            charge.add(delta)
+            counted = counted or number in self._watched
+            if delta[7]:
+                self._end(number)
+        if counted:
+            self._counted = report
+            self._poke()
+
+    def _start(
+        self,
+        number: int,
+        budgets: Sequence[Budget],
+        alias: str,
+        model: str,
+        price_provider: str | None,
+    ) -> None:
+        try:
+            charge = charge_far_call(budgets, alias, model, price_provider, self._away)
+        except Exception as error:  # refused: the far end raises it
+            self._send(_VERDICT, number, error)
+            return
+        self._charges[number] = charge
+        watched = [
+            budget
+            for budget in charge.limited
+            if budget.max_total_tokens is not None or budget.max_cost_usd is not None
+        ]
+        if watched:
+            self._watched[number] = watched
+            for budget in watched:
+                watch_limits(budget, (self, number), partial(self.stop, number))
+        if not charge.far:
+            self._send(_VERDICT, number, REMOTE_PIECES_AHEAD if watched else 0)
+        else:  # charged to budgets of this process's own caller too: they admit it first
+            spawn(self._admit(number, charge), "a budget's admission", self._admitting)
+
+    async def _admit(self, number: int, charge: CallCharge) -> None:
+        try:
+            await charge.aadmit()
+        except Exception as error:
+            self._end(number)
+            self._send(_VERDICT, number, error)
+            return
+        window = number in self._watched or charge.far_window > 0
+        self._send(_VERDICT, number, REMOTE_PIECES_AHEAD if window else 0)
+
+    def _end(self, number: int) -> None:
+        self._charges.pop(number, None)
+        for budget in self._watched.pop(number, ()):
+            unwatch_limits(budget, (self, number))
+
+    def stop(self, number: int, exceeded: Exceeded) -> None:
+        """Stop a call of the far end at its next piece (once)."""
+        if number in self._charges and number not in self._stopped:
+            self._stopped.add(number)
+            self._send(_STOP, number, exceeded)
+
+    def _send(self, kind: int, number: int, value: object) -> None:
+        self._outgoing.append((kind, number, value))
+        self._poke()
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake()
+
+    def drain(self) -> object | None:
+        """Verdicts, the last report counted, stops."""
+        messages = self._outgoing
+        if self._counted:
+            messages.append((_COUNTED, self._counted, None))
+            self._counted = 0
+        if not messages:
+            return None
+        self._outgoing = []
+        return messages
+
+    def close(self) -> None:
+        """The interaction has ended there: the calls it left open end (pieces stay counted)."""
+        for task in self._admitting:
+            task.cancel()
+        for number, charge in list(self._charges.items()):
+            charge.end()
+            self._end(number)
+        self._wake = None
+
+
+def open_link(sent: Sequence[object]) -> _HomeEnd | None:
+    """The link for an interaction about to run elsewhere, if a budget applies or travels.
+
+    Its calls wait for a verdict (a round trip) only if a budget that may charge them has
+    a limit (a budget of another process may).
+    """
+    travelling = [value for value in sent if isinstance(value, Budget)]
+    if not (travelling or budgets_given()):
+        return None
+    ambient = charged_budgets()
+    return _HomeEnd(ambient, budget_link(), must_admit((*ambient, *travelling)))

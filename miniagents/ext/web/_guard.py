@@ -1,0 +1,264 @@
+"""The apps' door: who asks (the principal), and what a browser may do with them.
+
+- **Identity** (:class:`Door`): the principal is ``request.user.identity`` (see
+  :mod:`miniagents.ext.web.auth`); with identity configured, a request whose user is not
+  authenticated is a 401 JSON error and starts nothing; without, runs are unowned and the
+  app says so once, when it starts (its lifespan: a server runs it; an app mounted in
+  another, whose lifespan does not run the mounted app's, says nothing).
+- **Browser safety** (:meth:`Door.middleware`): every response carries a
+  Content-Security-Policy (``default-src 'none'; frame-ancestors 'none'``: an API response
+  runs nothing and is framed nowhere), ``X-Content-Type-Options: nosniff``,
+  ``X-Frame-Options: DENY`` and ``Referrer-Policy: no-referrer``; a POST must say
+  ``Content-Type: application/json`` (415 otherwise: a form or a ``text/plain`` request, which
+  a page of any site may send without asking, starts nothing); a POST from a page of
+  another origin is a 403 unless that origin is allowed (``allowed_origins``; the app's own
+  origin always is), and allowed origins get CORS (preflight included) from Starlette's
+  ``CORSMiddleware``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from starlette.authentication import AuthenticationBackend, AuthenticationError
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from miniagents.ext.errors import WebConfigurationError
+from miniagents.ext.web._http import error_response
+from miniagents.ext.web.auth import Authentication
+
+__all__ = ["API_POLICY", "Door", "SecurityHeaders", "page_policy"]
+
+_logger = logging.getLogger("miniagents.ext.web")
+
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+"""The Content-Security-Policy of every response that is not a page: nothing runs, no frame."""
+
+_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_METHODS = ("GET", "POST")
+_REQUEST_HEADERS = ("authorization", "content-type", "last-event-id")
+
+
+class Door:
+    """Who asks, and the middleware that keeps browsers safe (see the module docstring).
+
+    Args:
+        authentication: How the app learns who asks.
+        allowed_origins: The origins (``https://front.example``) whose pages may call the
+            app, besides its own.
+        name: The app's name, in the warning of unowned runs.
+
+    Raises:
+        WebConfigurationError: if an origin is ``"*"`` or not an origin.
+    """
+
+    def __init__(
+        self, authentication: Authentication, allowed_origins: Sequence[str], name: str
+    ) -> None:
+        self.authentication = authentication
+        self.allowed_origins = tuple(_checked_origin(origin) for origin in allowed_origins)
+        self.name = name
+        self._warned = False
+
+    @property
+    def knows_who_asks(self) -> bool:
+        """Whether runs have owners (identity is configured)."""
+        return self.authentication is not None
+
+    def warn_unowned(self) -> None:
+        """Say once that runs are unowned, when no identity is configured."""
+        if self.authentication is None and not self._warned:
+            self._warned = True
+            _logger.warning(
+                "%s serves runs without knowing who asks: anyone who reaches it can read "
+                "and decide any run whose id they know. Give it authentication= (a "
+                "Starlette AuthenticationBackend, or 'request.user' behind an enclosing "
+                "AuthenticationMiddleware) before it is reachable by others; see "
+                "docs/web-deployment.md.",
+                self.name,
+            )
+
+    def owner(self, request: Request) -> str | JSONResponse | None:
+        """The principal who asks (``None``: the app knows nobody), or the 401 of nobody."""
+        if self.authentication is None:
+            return None
+        user = request.scope.get("user")
+        if user is None and not self._warned:  # ("request.user", and no middleware set it)
+            self._warned = True
+            _logger.error(
+                "%s was made with authentication='request.user', but no "
+                "AuthenticationMiddleware set request.user: every request is refused (401). "
+                "Put Starlette's AuthenticationMiddleware in the enclosing application, or "
+                "give the app its own backend (authentication=BearerTokenAuth(...), say).",
+                self.name,
+            )
+        if user is None or not user.is_authenticated:
+            return self.unauthenticated(None)
+        identity = user.identity
+        if not isinstance(identity, str) or not identity:
+            return self.unauthenticated("The request's user has no identity (a str) to own runs.")
+        return identity
+
+    def unauthenticated(self, why: str | None) -> JSONResponse:
+        """The 401 of a request whose user is not known (``why``: the backend's reason)."""
+        response = error_response(
+            401,
+            "unauthenticated",
+            why
+            or "The request says nobody this app knows (no credentials, or the wrong kind); "
+            "send the credentials the app takes (e.g. Authorization: Bearer <token>).",
+        )
+        challenge = getattr(self.authentication, "challenge", None)
+        if isinstance(challenge, str):
+            response.headers["WWW-Authenticate"] = challenge
+        return response
+
+    def middleware(self) -> list[Middleware]:
+        """The app's middleware, outermost first: headers, CORS, the POST check, identity."""
+        found = [
+            Middleware(SecurityHeaders),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=self.allowed_origins,
+                allow_methods=_METHODS,
+                allow_headers=_REQUEST_HEADERS,
+                allow_credentials=True,
+                expose_headers=("x-vercel-ai-ui-message-stream",),
+            ),
+            Middleware(_PostCheck, allowed_origins=self.allowed_origins),
+        ]
+        if isinstance(self.authentication, AuthenticationBackend):
+            found.append(
+                Middleware(
+                    AuthenticationMiddleware,
+                    backend=self.authentication,
+                    on_error=self._credentials_refused,
+                )
+            )
+        return found
+
+    def _credentials_refused(
+        self, _conn: HTTPConnection, error: AuthenticationError
+    ) -> JSONResponse:
+        return self.unauthenticated(str(error) or None)
+
+
+def _checked_origin(origin: str) -> str:
+    parts = urlsplit(origin)
+    if origin == "*" or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise WebConfigurationError(
+            f"allowed_origins holds {origin!r}, which is not an origin: give each front "
+            "end's scheme, host and port, e.g. 'https://chat.example.com' ('*' is not "
+            "taken: a page of any site could then use the app with its users' credentials)."
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise WebConfigurationError(
+            f"allowed_origins holds {origin!r}, which has a path: an origin is a scheme, "
+            f"host and port only, e.g. {parts.scheme}://{parts.netloc}."
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class SecurityHeaders:
+    """Puts the security headers on every response (a page's own policy kept)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                if b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy", API_POLICY.encode()))
+                headers += [(name, value) for name, value in _HEADERS if name not in names]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
+
+
+class _PostCheck:
+    """A POST must be JSON (415) from the app's own origin or an allowed one (403)."""
+
+    def __init__(self, app: ASGIApp, allowed_origins: Sequence[str]) -> None:
+        self.app = app
+        self.allowed = frozenset(allowed_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        refused = self._refusal(headers)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, headers: Headers) -> JSONResponse | None:
+        origin = headers.get("origin")
+        if origin is not None and origin not in self.allowed:
+            own = urlsplit(origin).netloc if origin != "null" else None
+            if own is None or own != headers.get("host"):
+                return error_response(
+                    403,
+                    "origin_not_allowed",
+                    f"A page of {origin} may not use this app: only its own origin and the "
+                    "allowed_origins it was made with may (a front end on another origin "
+                    "is listed there).",
+                )
+        media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != "application/json":
+            return error_response(
+                415,
+                "unsupported_media_type",
+                f"The request body is {media_type or 'of no declared type'}; send it as JSON "
+                "with Content-Type: application/json.",
+            )
+        return None
+
+
+_INLINE = re.compile(r"<(script|style)\b([^>]*)>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def page_policy(html: str) -> str:
+    """The Content-Security-Policy of a page: its own inline scripts and styles, nothing else.
+
+    Each inline ``<script>`` and ``<style>`` of ``html`` is allowed by its SHA-256 hash
+    (a script loaded by ``src`` is not allowed: the page is one file); the page may call
+    its own origin (``connect-src 'self'``), show its own and ``data:`` images, and be
+    framed by no one.
+    """
+    hashes: dict[str, list[str]] = {"script": [], "style": []}
+    for kind, attributes, body in _INLINE.findall(html):
+        if kind.lower() == "script" and re.search(r"\bsrc\s*=", attributes, re.IGNORECASE):
+            continue
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        hashes[kind.lower()].append(f"'sha256-{digest}'")
+    scripts = " ".join(hashes["script"]) or "'none'"
+    styles = " ".join(hashes["style"]) or "'none'"
+    return (
+        f"default-src 'none'; script-src {scripts}; style-src {styles}; connect-src 'self'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )

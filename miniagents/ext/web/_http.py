@@ -1,0 +1,164 @@
+"""The apps' HTTP words: a request's JSON body read within bounds, and the JSON errors they answer.
+
+Every refusal is a JSON body ``{"error": {"code": ..., "message": ...}}`` with its HTTP status;
+the message is a sentence that says what was wrong and how to do it right.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "error_response",
+    "invalid_arguments",
+    "not_pending",
+    "problems",
+    "read_json",
+    "too_many_of_yours",
+    "too_many_runs",
+    "unknown_run",
+    "unnamable_run",
+]
+
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+"""The largest request body the apps read (a bigger one is a 413)."""
+
+
+def error_response(
+    status: int, code: str, message: str, *, errors: Sequence[str] = ()
+) -> JSONResponse:
+    """A JSON error: ``{"error": {"code": ..., "message": ...}}`` with an HTTP status.
+
+    ``errors``: each problem found, listed as the error's ``errors`` (when there are some).
+    """
+    error: dict[str, object] = {"code": code, "message": message}
+    if errors:
+        error["errors"] = list(errors)
+    return JSONResponse({"error": error}, status_code=status)
+
+
+def problems(error: ValidationError) -> str:
+    """The first few problems pydantic found, each with where it is."""
+    found = [
+        f"{'.'.join(str(place) for place in problem['loc']) or 'the body'}: {problem['msg']}"
+        for problem in error.errors()[:5]
+    ]
+    return "; ".join(found)
+
+
+def unnamable_run(key: str, field: str, code: str) -> JSONResponse | None:
+    """A 422 if ``key``, the client's id of a run, cannot be a segment of the run's URLs.
+
+    The run is followed and decided on at URLs that hold its id as one path segment, so an
+    empty id, or one with a ``/``, would start a run that no later request can reach.
+
+    Args:
+        key: The id the client sent.
+        field: The id's name in the body (``runId``, ``id``), for the message.
+        code: The app's error code for a body it refuses.
+    """
+    if key and "/" not in key:
+        return None
+    why = "is empty" if not key else f"holds a '/' ({key!r})"
+    return error_response(
+        422,
+        code,
+        f"The body's {field} {why}, so the run could not be followed or decided on at its "
+        f"URLs; send an id that is not empty and has no '/' (a UUID, say).",
+    )
+
+
+async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
+    """The request's body parsed as JSON, or the error response that says why it is not.
+
+    The body is read in chunks and refused (413) as soon as it is over ``max_bytes``, so a
+    large body is never held in memory; a body that is not JSON is a 400.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        return _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            return _too_large(max_bytes)
+        chunks.append(chunk)
+    try:
+        parsed: object = json.loads(b"".join(chunks))
+    except (ValueError, UnicodeDecodeError) as error:
+        return error_response(400, "invalid_json", f"The request body is not valid JSON: {error}.")
+    except RecursionError:  # (a body of many brackets within the size limit)
+        return error_response(
+            400, "invalid_json", "The request body is JSON nested too deeply to be read."
+        )
+    return parsed
+
+
+def _too_large(max_bytes: int) -> JSONResponse:
+    return error_response(
+        413,
+        "body_too_large",
+        f"The request body is over the limit of {max_bytes} bytes; send a shorter "
+        "conversation (or raise max_body_bytes).",
+    )
+
+
+def unknown_run() -> JSONResponse:
+    """The 404 of a run that is not here (or not the asker's: the same answer)."""
+    return error_response(
+        404,
+        "unknown_run",
+        "There is no such run: it never started here, or it ended and was forgotten.",
+    )
+
+
+def invalid_arguments(where: str, why: str, problems: Sequence[str] = ()) -> JSONResponse:
+    """The 422 of a decision whose edited arguments the tool refuses (``where``: their place).
+
+    Nothing was decided: the call still waits, and the person may answer again. Its
+    ``errors`` list each of the ``problems`` the tool found.
+    """
+    return error_response(422, "invalid_arguments", f"{where}: {why}", errors=problems)
+
+
+def not_pending(call_id: str, tool_name: str) -> JSONResponse:
+    """The 409 of a decision for a call that waits for none (any more)."""
+    return error_response(
+        409,
+        "not_pending",
+        f"The call {call_id!r} of {tool_name} is not waiting for a decision any more (it was "
+        "decided already, or its run ended or was cancelled); a call is decided once.",
+    )
+
+
+def too_many_runs(max_live: int) -> JSONResponse:
+    """The 503 of a run refused because ``max_live`` runs run already."""
+    response = error_response(
+        503,
+        "too_many_runs",
+        f"The app is running {max_live} runs, its limit (max_live_runs={max_live}; a run "
+        "waiting for its approvals counts until it is resumed or expires); try again when "
+        "one has ended, or make the app with a higher max_live_runs.",
+    )
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def too_many_of_yours(max_live: int) -> JSONResponse:
+    """The 429 of a run refused because its principal runs ``max_live`` runs already."""
+    response = error_response(
+        429,
+        "too_many_runs_of_yours",
+        f"You are running {max_live} runs, the most one user may run at once "
+        f"(max_live_runs_per_principal={max_live}; a run waiting for its approvals counts "
+        "until it is resumed or expires); try again when one of yours has ended.",
+    )
+    response.headers["Retry-After"] = "1"
+    return response

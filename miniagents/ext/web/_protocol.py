@@ -1,0 +1,148 @@
+"""What a web protocol gives the run manager: its names, its encoder of a reply, its items.
+
+The run manager (:mod:`miniagents.ext.web._runs`) runs agents, keeps their runs and serves
+them over SSE, whatever the protocol; a protocol is one module that says three things:
+
+- how a job is named (:meth:`WebProtocol.ids`: its key, group, pause key and id prefix);
+- how a reply is written (:class:`Encoder`: the events that open a run, that each part of
+  the reply becomes, that pause, resume, finish, fail or cancel it), as JSON text that any
+  text leaves valid (:func:`json_text`);
+- for a durable agent's runs, which events open, go on with or end an *item* (a text
+  message, a call's input, a tool's output) and how a client's item is ended or renamed
+  (see :mod:`miniagents.ext.web._event_log`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypeAlias
+
+from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.web._reply_parts import Part
+
+__all__ = [
+    "ApprovalFlow",
+    "Encoder",
+    "Item",
+    "JobIds",
+    "WebProtocol",
+    "json_text",
+]
+
+ApprovalFlow: TypeAlias = Literal["protocol", "in_stream"]
+"""How a run asks for approvals: ``"protocol"``, the protocol's own flow (the stream ends
+where the run must wait, and the protocol's resume request decides); ``"in_stream"``, the
+stream stays open and waits for a decision at the app's approvals URL."""
+
+Item: TypeAlias = tuple[str, tuple[str, ...], bool] | Literal["same"] | None
+"""What an event does to the item open before it: opens one (its kind, its names, and
+whether it goes on with the open one), goes on with it (``"same"``), or is no item's."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
+def json_text(value: object, *, compact: bool = False) -> str:
+    """``value`` as JSON text that is valid UTF-8 and one line in any reader, whatever it holds.
+
+    A lone surrogate (which UTF-8 cannot encode) becomes U+FFFD (a pair of surrogates, the
+    character they make); the characters some line readers split at besides CR and LF
+    (U+2028, U+2029, U+0085) are escaped (JSON escapes the control characters itself), so
+    a token holding ``"\\n\\ndata: ..."``, NUL or a line separator stays inside its event.
+    """
+    separators = (",", ":") if compact else (", ", ": ")
+    text = json.dumps(value, ensure_ascii=False, separators=separators)
+    if text.isascii():
+        return text
+    if _SURROGATE.search(text) is not None:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text.translate(_LINE_BREAKS)
+
+
+@dataclass(frozen=True)
+class JobIds:
+    """How a job is named: by the protocol, from its key and group.
+
+    Attributes:
+        key: The id its first run is found by (the AG-UI run id, the AI SDK chat id).
+        group: What the key belongs to (the AG-UI thread, the AI SDK assistant message).
+        pause_key: Where it waits when it pauses (a new job there replaces it).
+        prefix: The prefix of the ids of its messages in the events.
+    """
+
+    key: str
+    group: str
+    pause_key: str
+    prefix: str
+
+
+class Encoder(Protocol):
+    """One job's reply as a protocol's events (JSON text); it knows what it left open."""
+
+    def opening(self) -> list[str]:
+        """The events that start the job's first run."""
+        ...
+
+    def events(self, part: Part) -> list[str]:
+        """The events of one part of the reply."""
+        ...
+
+    def pausing(self, waiting: Sequence[ToolApprovalRequest]) -> list[str]:
+        """The events that end a run where the job waits for the ``waiting`` calls."""
+        ...
+
+    def resuming(self, run_key: str) -> list[str]:
+        """The events that start the run ``run_key`` the job goes on in after a pause."""
+        ...
+
+    def finished(self) -> list[str]:
+        """The events that end the job's last run when the reply has ended."""
+        ...
+
+    def failed(self, error: Exception) -> list[str]:
+        """The events that end the run with the agent's ``error``."""
+        ...
+
+    def cancelled(self) -> list[str]:
+        """The events that end a run given up on (what it left open ended first)."""
+        ...
+
+
+class WebProtocol(ABC):
+    """A protocol the run manager serves runs in (see the module docstring)."""
+
+    name: str
+    """Its name in a durable run's workflow id (``ag-ui``, ``ai-sdk``)."""
+    headers: Mapping[str, str]
+    """Sent with every stream (``Content-Type: text/event-stream`` besides)."""
+    approvals_last: bool = False
+    """Whether a round's results that wait for no decision come before those that wait."""
+    paused_hint: str
+    """How the calls of a paused job are decided (said in the 409 of the decision URL)."""
+
+    @abstractmethod
+    def ids(self, key: str, group: str) -> JobIds:
+        """How the job ``key`` of ``group`` is named."""
+
+    @abstractmethod
+    def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> Encoder:
+        """A new encoder of the reply of the job ``ids`` (``keep_for``: how long a pause waits)."""
+
+    @abstractmethod
+    def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
+        """What ``event`` does to the open item, named ``opened`` (see :data:`Item`)."""
+
+    @abstractmethod
+    def closing(self, kind: str, names: tuple[str, ...]) -> list[str]:
+        """The events that end a client's item of ``kind`` named ``names``, as the protocol does."""
+
+    @abstractmethod
+    def renamed_keys(self, event: Mapping[str, object]) -> tuple[str, ...]:
+        """The fields of ``event`` that hold an item's name (renamed for a client, see the log)."""
+
+    compact: bool = False
+    """Whether its events' JSON has no spaces (AG-UI's, as its models write it)."""
