@@ -650,6 +650,39 @@ def _is_seconds(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
+def _agent_chain(
+    agents: MiniAgent[..., Message] | Sequence[MiniAgent[..., Message]], caller: str
+) -> list[MiniAgent[..., Message]]:
+    """The agents of a run as a chain (one agent, or a list of them), checked.
+
+    Raises:
+        PipelineArgumentError: for no agents, or anything in ``agents`` that is not an agent
+            (a plain function is named with the decorator it lacks).
+    """
+    given: object = agents  # (typed so; code mypy does not check may pass anything)
+    if isinstance(given, MiniAgent):
+        chain = [given]
+    else:
+        chain = list(given) if isinstance(given, Iterable) and not isinstance(given, str) else []
+    if not chain or not all(isinstance(agent, MiniAgent) for agent in chain):
+        candidates: list[object] = [*chain] or [given]
+        strays = [agent for agent in candidates if not isinstance(agent, MiniAgent)]
+        hint = ""
+        if strays and inspect.isfunction(strays[0]):
+            name = strays[0].__name__
+            hint = (
+                f" {name} is a function, not an agent: decorate it with @miniagent (an "
+                f"`async def {name}(ctx: InteractionContext) -> None` that reads its item from "
+                "ctx.message_promises and replies with ctx.reply)."
+            )
+        raise PipelineArgumentError(
+            f"{caller}() needs at least one agent (an agent, or a list of agents for a chain) "
+            "to run over the items; "
+            f"got {agents!r}.{hint}"
+        )
+    return chain
+
+
 def pipeline_settings(
     agents: MiniAgent[..., Message] | Sequence[MiniAgent[..., Message]],
     *,
@@ -676,27 +709,7 @@ def pipeline_settings(
             not positive, a ``retry_on`` that is not a tuple of exception classes (a
             ``ValueError``), or an unknown ``overflow``.
     """
-    given: object = agents  # (typed so; code mypy does not check may pass anything)
-    if isinstance(given, MiniAgent):
-        chain = [given]
-    else:
-        chain = list(given) if isinstance(given, Iterable) and not isinstance(given, str) else []
-    if not chain or not all(isinstance(agent, MiniAgent) for agent in chain):
-        candidates: list[object] = [*chain] or [given]
-        strays = [agent for agent in candidates if not isinstance(agent, MiniAgent)]
-        hint = ""
-        if strays and inspect.isfunction(strays[0]):
-            name = strays[0].__name__
-            hint = (
-                f" {name} is a function, not an agent: decorate it with @miniagent (an "
-                f"`async def {name}(ctx: InteractionContext) -> None` that reads its item from "
-                "ctx.message_promises and replies with ctx.reply)."
-            )
-        raise PipelineArgumentError(
-            f"{caller}() needs at least one agent (an agent, or a list of agents for a chain) "
-            "to run over the items; "
-            f"got {agents!r}.{hint}"
-        )
+    chain = _agent_chain(agents, caller)
     concurrency = max_in_flight if max_concurrency is None else max_concurrency
     for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -10,6 +10,7 @@ None of these launch DBOS in the test's process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import sqlite3
 import threading
@@ -188,7 +189,8 @@ def test_a_sqlite_file_corrupted_in_the_middle_fails_a_new_run_in_one_line(
         "Hi",
         "sqlite3 DatabaseError database disk image is malformed",  # not DBOS's database
     ]
-    with sqlite3.connect(path) as database:  # the page of the runs' table, overwritten
+    # the page of the runs' table, overwritten (closing: a connection's own `with` commits only)
+    with contextlib.closing(sqlite3.connect(path)) as database:
         (page,) = database.execute(
             "SELECT rootpage FROM sqlite_master WHERE name = 'workflow_status'"
         ).fetchone()
