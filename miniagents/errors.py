@@ -121,6 +121,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from miniagents.frozen.errors import FrozenFieldError as FrozenFieldError
+from miniagents.frozen.errors import FrozenInstanceError as FrozenInstanceError
+from miniagents.frozen.errors import HashKeyError as HashKeyError
 from miniagents.messages.errors import AppenderClosedError as AppenderClosedError
 from miniagents.messages.errors import ImagePartError as ImagePartError
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
@@ -142,11 +145,7 @@ from miniagents.pipeline.errors import PipelineRerunError as PipelineRerunError
 from miniagents.pipeline.errors import PipelineTimeoutError as PipelineTimeoutError
 from miniagents.pipeline.errors import ProgressBarMissingError as ProgressBarMissingError
 from miniagents.promising.errors import DeadlockError as DeadlockError
-from miniagents.promising.errors import FrozenFieldError as FrozenFieldError
-from miniagents.promising.errors import FrozenInstanceError as FrozenInstanceError
-from miniagents.promising.errors import HashKeyError as HashKeyError
 from miniagents.promising.errors import IncompleteStreamError as IncompleteStreamError
-from miniagents.promising.errors import MiniAgentsError as MiniAgentsError
 from miniagents.promising.errors import NoRunningLoopError as NoRunningLoopError
 from miniagents.promising.errors import ReplayWindowError as ReplayWindowError
 from miniagents.promising.errors import SentinelMisuseError as SentinelMisuseError
@@ -157,6 +156,7 @@ from miniagents.promising.errors import StreamLoopError as StreamLoopError
 from miniagents.promising.errors import StreamOverflowError as StreamOverflowError
 from miniagents.promising.errors import StreamPicklingError as StreamPicklingError
 from miniagents.promising.errors import StreamSourceError as StreamSourceError
+from miniagents.root_error import MiniAgentsError as MiniAgentsError
 from miniagents.utils.errors import ChainDefinitionError as ChainDefinitionError
 
 if TYPE_CHECKING:  # imported lazily at run time: see _LAZY

@@ -2,12 +2,14 @@
 
 Imports flow one way::
 
-    promising -> messages -> miniagents -> utils / chat_history / operators / pipeline
-        -> ext / testing -> evals
+    root_error -> promising / frozen -> messages -> miniagents
+        -> utils / chat_history / operators / pipeline -> ext / testing -> evals
 
-(the ``miniagents`` package and its ``errors`` facade re-export from all of them). A private
-module (``_name``) or name is used only inside the package that holds it; a private attribute
-(``obj._name``) is touched only by the package that defines it (``self`` and ``cls`` aside).
+(the ``miniagents`` package and its ``errors`` facade re-export from all of them;
+``root_error`` holds ``MiniAgentsError`` alone, below every layer; ``frozen`` imports nothing
+of ``promising``, which re-exports ``Frozen``). A private module (``_name``) or name is used
+only inside the package that holds it; a private attribute (``obj._name``) is touched only by
+the package that defines it (``self`` and ``cls`` aside).
 The layers above the streams use their documented low levels instead:
 :mod:`miniagents.promising.lowlevel` and :mod:`miniagents.miniagents.lowlevel`.
 """
@@ -27,6 +29,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "miniagents"
 
 # Lower numbers may never import higher ones. Facades only re-export.
 LAYERS: dict[str, int] = {
+    "miniagents.root_error": -1,  # MiniAgentsError: the root every layer's errors derive from
     "miniagents.promising": 0,
     "miniagents.frozen": 0,
     "miniagents.messages": 1,
@@ -43,6 +46,7 @@ LAYERS: dict[str, int] = {
 }
 
 FORBIDDEN: dict[str, str] = {
+    "miniagents.frozen": "miniagents.promising",  # promising re-exports Frozen: not both ways
     "miniagents.ext": "miniagents.testing",  # the library never depends on its testing kit
     "miniagents.evals": "miniagents.testing",  # nor do the evals (tests use the kit with them)
 }
@@ -232,8 +236,6 @@ def test_no_module_touches_a_private_attribute_of_another_package(path: Path) ->
 
 
 GLOBAL_STATEMENTS_ALLOWED: dict[str, str] = {
-    "miniagents.promising._deadlock": "issue 52: the replay core's parts (another change)",
-    "miniagents.promising._replay": "issue 52: the replay core's parts (another change)",
     "miniagents.ext.dbos._approvals": "issue 52: one home for pending approvals (another change)",
     "miniagents.ext.console._terminal": "issue 52: one home for pending approvals (another change)",
 }
@@ -344,16 +346,18 @@ def test_every_public_module_declares_its_names_in_all(path: Path) -> None:
 COMPATIBILITY_IMPORTS: dict[str, str] = {
     "miniagents.promising": "re-exports Frozen and FrozenDict, which moved to miniagents.frozen",
     "miniagents.promising.frozen": "the old home of Frozen: re-exports miniagents.frozen",
+    "miniagents.promising.errors": "the old home of frozen's errors: re-exports them",
 }
-"""Modules of the reactive core that import from outside it, to keep an old import path."""
+"""Modules of the reactive core that import from outside it (but the root error, below every
+layer), to keep an old import path."""
 
 
 def test_the_reactive_core_imports_nothing_from_the_rest_of_the_package() -> None:
     for path in (PACKAGE / "promising").rglob("*.py"):
         imported = package_imports(path)
-        allowed: tuple[str, ...] = ("miniagents.promising", "miniagents.frozen")
-        if module_name(path) not in COMPATIBILITY_IMPORTS:
-            allowed = ("miniagents.promising",)
+        allowed: tuple[str, ...] = ("miniagents.promising", "miniagents.root_error")
+        if module_name(path) in COMPATIBILITY_IMPORTS:
+            allowed += ("miniagents.frozen",)
         outside = [name for name in imported if not name.startswith(allowed)]
         assert not outside, f"{module_name(path)} imports {outside}"
 
@@ -384,6 +388,22 @@ def test_the_layering_check_sees_real_imports() -> None:
     assert layer_of("miniagents.evals.run") > layer_of("miniagents.ext.llm.structured")
     assert layer_of("miniagents.evals.run") > layer_of("miniagents.pipeline.local")
     assert layer_of("miniagents.cli") > layer_of("miniagents.evals.cli")
+    assert layer_of("miniagents.root_error") < layer_of("miniagents.frozen.errors")
+    assert layer_of("miniagents.root_error") < layer_of("miniagents.promising.errors")
+
+
+def test_frozen_and_promising_do_not_tie_each_other() -> None:
+    """``promising`` re-exports ``Frozen``; ``frozen`` (its errors too) imports nothing of it."""
+    frozen = sorted((PACKAGE / "frozen").rglob("*.py"))
+    assert len(frozen) >= 4
+    found = {
+        module_name(path): sorted(
+            name for name in package_imports(path) if inside(name, "miniagents.promising")
+        )
+        for path in frozen
+    }
+    assert all(not names for names in found.values()), found
+    assert "miniagents.frozen.model" in package_imports(PACKAGE / "promising" / "__init__.py")
 
 
 def test_the_private_checks_see_real_violations(tmp_path: Path) -> None:

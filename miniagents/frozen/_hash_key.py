@@ -25,7 +25,7 @@ Where the key and ``==`` part ways, by design: every NaN gets one key (though
 two aware datetimes of one ``tzinfo`` that differ only by ``fold`` compare equal but are keyed
 by their two UTC instants. Anything else, and a ``Decimal`` whose exponent is beyond ±5000
 (its exact value would be a huge integer), raises
-:class:`~miniagents.promising.errors.HashKeyError`, which names the field path and the type.
+:class:`~miniagents.frozen.errors.HashKeyError`, which names the field path and the type.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from miniagents.promising.errors import HashKeyError
+from miniagents.frozen.errors import HashKeyError
 
 __all__ = ["TOO_DEEP_FIX", "canonical_bytes", "hash_key_of"]
 

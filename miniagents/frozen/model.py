@@ -26,7 +26,7 @@ from typing_extensions import dataclass_transform
 
 from miniagents.frozen._field_types import mutable_part, unsure_fields
 from miniagents.frozen._hash_key import TOO_DEEP_FIX, hash_key_of
-from miniagents.promising.errors import FrozenFieldError, FrozenInstanceError, HashKeyError
+from miniagents.frozen.errors import FrozenFieldError, FrozenInstanceError, HashKeyError
 
 __all__ = ["Frozen", "FrozenDict", "freeze"]
 

@@ -33,7 +33,6 @@ from miniagents.messages._collect import (
     Segment,
     collect,
     is_message,
-    known_message_class,
 )
 from miniagents.messages.message_promise import MessagePromise, _ReadyMessagePromise
 from miniagents.promising.lowlevel import (
@@ -43,6 +42,7 @@ from miniagents.promising.lowlevel import (
     ReplayObservable,
     core_of,
     follow_outside,
+    pieces_are,
     pull,
 )
 from miniagents.promising.streamed_promise import StreamedPromise
@@ -134,7 +134,6 @@ class Flattener:
         "outer_done",
         "pending",
         "queued",
-        "ready_too",
         "sink",
         "source",
         "stopped",
@@ -152,14 +151,11 @@ class Flattener:
         self.observer = observer
         self.to_core = isinstance(observer, ReplayCore)  # fed on its loop's thread: accept()
         # where emit passes a promise otherwise: a nested flattening's straight to its
-        # parent's emit (what _Inner.on_next does, one call less per message)
+        # parent's emit (its _Inner reports only the end), any other observer's on_next
         self.forward: Callable[[MessagePromise], None] = (
             observer.parent.emit if isinstance(observer, _Inner) else observer.on_next
         )
         self.on_message = on_message
-        # whether on_message needs the promises of ready messages too (an appender's hook
-        # for the context wants streaming messages only: see MessageSequenceAppender._adopt)
-        self.ready_too = True
         self.pending: deque[Segment] | None = None  # made when something has to wait
         self.outer: abc.DisposableBase | Callable[[], None] | None = None
         # what stops following the part followed now: a disposer, or the message sequence
@@ -214,11 +210,7 @@ class Flattener:
 
     def emit(self, promise: MessagePromise) -> None:
         """Pass one message promise on (telling ``on_message`` first, if there is one)."""
-        # (a ready message's light promise, when on_message wants streaming ones only:
-        # MessageSequenceAppender._adopt's own first test, inline, which spares its call)
-        if self.on_message is not None and (
-            self.ready_too or type(promise) is not _ReadyMessagePromise
-        ):
+        if self.on_message is not None:
             self.on_message(promise)
         if self.to_core:
             core: ReplayCore[MessagePromise] = self.observer  # type: ignore[assignment]
@@ -238,10 +230,8 @@ class Flattener:
         if isinstance(item, MessagePromise):  # the fast paths: no list, no collect()
             self.push_one(item)
             return
-        # is_message's answer, looked up here (a source's every item is asked)
-        if known_message_class(type(item)) or is_message(item):
-            # MessagePromise.of_message's promise, made without binding the classmethod
-            self.push_one(_ReadyMessagePromise(item))  # type: ignore[arg-type]
+        if is_message(item):
+            self.push_one(MessagePromise.of_message(item))  # type: ignore[arg-type]
             return
         queue = self._queue()
         before = len(queue)
@@ -368,8 +358,7 @@ class Flattener:
             core = segment.core
         else:
             core = None
-        # (pieces_are(core, MessagePromise), inline: a call less per part followed)
-        if core is not None and core.piece_type is MessagePromise:
+        if core is not None and pieces_are(core, MessagePromise):
             # a message sequence: its pieces are flat already, take them directly
             callbacks = self.callbacks
             if callbacks is None:

@@ -209,20 +209,16 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             self._hook(self._flattener)
 
     def _hook(self, flattener: Flattener) -> None:
-        """Tell ``flattener`` whom to give each message entering, and whether ready ones too.
+        """Tell ``flattener`` whom to give each message entering.
 
-        Adopting (see :meth:`cancel_when_abandoned`): :meth:`_adopt`, which wants ready
-        messages only when ``on_message`` does; else ``on_message``, which wants them all.
+        Adopting (see :meth:`cancel_when_abandoned`): :meth:`_adopt`, which tells
+        ``on_message`` of complete messages only if it wants them too; else ``on_message``.
         """
-        if self._adopting:
-            flattener.on_message, flattener.ready_too = self._adopt, self._ready_too
-        else:
-            flattener.on_message, flattener.ready_too = self._on_message, True
+        flattener.on_message = self._adopt if self._adopting else self._on_message
 
     def _adopt(self, promise: MessagePromise) -> None:
         """Adopt a message entering the sequence (once ``cancel_when_abandoned`` is set)."""
-        # a ready message's promise is complete (no core made just to be asked; Flattener.emit
-        # makes this test inline, and no call, when ready_too is false)
+        # a ready message's promise is complete (no core made just to be asked)
         core = None if type(promise) is _ReadyMessagePromise else core_of(promise)
         if core is not None and not core.done:
             abandoned = core.on_abandoned
@@ -264,15 +260,15 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         streaming, self._streaming = self._streaming, None
         for message in streaming or ():
             message.check_abandoned()  # those nobody waits for stop
-        unread, self.unread_input = self.unread_input, None
-        if unread is not None:  # the producer never started: give its input up for it
-            if unread.flow is not None and unread.flow.queued:  # (held for it: see agent.py)
-                unread.flow.let_go_reader(unread, self._record)
-            unread.release_reader(gave_up=True)
+        input_core, self.unread_input = self.unread_input, None
+        if input_core is not None:  # the producer never started: give its input up for it
+            if input_core.flow is not None and input_core.flow.queued:  # (held for it: agent.py)
+                input_core.flow.let_go_reader(input_core, self._record)
+            input_core.release_reader(gave_up=True)
         read, self.read_input = self.read_input, None
-        read_core = None if read is None else read()
-        if read_core is not None:  # the producer has ended: give its input up for it
-            read_core.check_abandoned()
+        input_core = None if read is None else read()
+        if input_core is not None:  # the producer has ended: give its input up for it
+            input_core.check_abandoned()
 
     def append(self, messages: MessageType) -> None:
         """Append messages, flattened in order after everything appended before.
@@ -282,13 +278,14 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
             AppenderClosedError: if the sequence has ended.
         """
         record = self._record
+        # inline: the common cases, a str or a complete message, without _check_open(),
+        # is_message(), MessagePromise.of_text / of_message (the promise collect() makes of
+        # them, made here) nor _push_one() (nothing to adopt, only on_message to tell if it
+        # wants complete messages too): W4 makes 17 % more calls and 13 % more opcodes per
+        # message without it (tests/benchmarks/README.md, 'Inlined copies')
         if record.done:
             self._check_open()
-        # the common cases, a complete message or a str (is_message's answer, looked up
-        # here): no list, and nothing to adopt but telling on_message if it wants
-        # complete ones too; the promise is what collect() makes of them
-        # (MessagePromise.of_message / of_text), made without binding the classmethods
-        known = known_message_class(type(messages))
+        known = known_message_class(type(messages))  # (is_message's answer, if it knows)
         if known:
             promise: MessagePromise = _ReadyMessagePromise(messages)  # type: ignore[arg-type]
         elif type(messages) is str:
@@ -316,7 +313,10 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         if flattener is not None:
             flattener.push_one(promise)  # after what waits in it
             return
-        if self._adopting:  # nothing waits: what the flattener's emit does
+        # inline: nothing waits, so no flattener is made for it (what its emit does, here):
+        # W3 (re-streaming agents, K = 5) makes 5 % more calls and opcodes per token without
+        # it (tests/benchmarks/README.md, 'Inlined copies')
+        if self._adopting:
             self._adopt(promise)
         elif self._on_message is not None:
             self._on_message(promise)
@@ -333,14 +333,14 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
     def complete(self) -> None:
         """End the sequence after everything appended so far (nested streams included)."""
         if self._flattener is None:
-            self._record.on_completed()  # nothing waits to be passed on
+            self._record.complete()  # nothing waits to be passed on
         else:
             self._flattener.on_completed()
 
     def fail(self, error: BaseException) -> None:
         """End the sequence with ``error``, after everything appended so far."""
         if self._flattener is None:
-            self._record.on_error(error)
+            self._record.fail(error)
         else:
             self._flattener.on_error(error)
 
@@ -420,14 +420,12 @@ class MessageTokenAppender(_Appender[str], Generic[MessageT_co]):
             MessageTypeError: if ``token`` is not a ``str``.
             AppenderClosedError: if the message has ended.
         """
-        record = self._record  # called per token: the checks inline
-        if record.done:
-            self._check_open()
+        self._check_open()
         if type(token) is not str and not isinstance(token, str):
             raise MessageTypeError(
                 f"A token must be a str, got a {type(token).__name__}: {token!r:.80}."
             )
-        record.accept(token)
+        self._record.accept(token)
 
     def update_metadata(self, **metadata: object) -> None:
         """Add or change metadata of the message before it ends (e.g. a finish reason).

@@ -49,7 +49,12 @@ class Message(Frozen):
             (nothing mutable), so it gets its state directly: the state pydantic gives it
             (checked once, at import), with the keyword dict as its ``__dict__``.
             """
-            if len(data) == 1 and type(data.get("text")) is str and type(self) is _PLAIN:
+            if (
+                len(data) == 1
+                and "text" in data
+                and type(data["text"]) is str
+                and type(self) is _PLAIN
+            ):
                 _set_dict(self, data)  # {"text": text}: a new dict of this call's own
                 _set_fields_set(self, {"text"})
                 _set_extra(self, {})

@@ -210,12 +210,7 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
             )
         observable = source_observable(source, "MessagePromise")
         self._message_class = message_class
-        self._metadata = _metadata(
-            {
-                name: value if type(value) in _PLAIN else freeze(value)  # no call for a str
-                for name, value in metadata.items()
-            }
-        )
+        self._metadata = _metadata({name: freeze(value) for name, value in metadata.items()})
         if isinstance(observable, ReplayObservable) and pieces_are(observable.core, str):
             core = observable.core  # another message's tokens, unchanged: share its record
             self._setup(core, view=True)
@@ -445,10 +440,6 @@ def _made_when_used(name: str) -> property:
 
 for _name in ("_core", "_resolver", "_view", "_message_class", "_metadata"):
     setattr(_ReadyMessagePromise, _name, _made_when_used(_name))
-
-
-_PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})
-"""Exact types of metadata values that are immutable as they are (``freeze`` keeps them)."""
 
 
 def _refuse_overflow(metadata: Mapping[str, object], message_class: object, made_by: str) -> None:

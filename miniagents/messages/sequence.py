@@ -1,4 +1,12 @@
-"""``MessageSequencePromise``, ``MessageTuple`` and ``MessageType``: streams of messages."""
+"""``MessageSequencePromise``, ``MessageTuple`` and ``MessageType``: streams of messages.
+
+A sequence is made of **segments**, what :func:`~miniagents.messages._collect.collect` sorts
+a ``MessageType`` into (ready messages, errors, async parts): the **ready** messages at the
+front are recorded at once, the segments after them are **to flatten** (a
+:class:`~miniagents.messages._flatten.Flattener` follows each async part in its place), and
+a sequence made of one running sequence alone is a **view** of it (it shows that sequence's
+core instead of a record of its own).
+"""
 
 from __future__ import annotations
 
@@ -173,54 +181,53 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
         given up (its source unsubscribed from, a stream it follows given up on in turn);
         ``None``: if it pulls an async iterable (closed then, as a reply's producer is).
         """
-        ready = 0
-        while ready < len(segments) and isinstance(segments[ready], MessagePromise):
-            ready += 1
-        prefill: list[MessagePromise] = segments[:ready]  # type: ignore[assignment]
-        rest = segments[ready:]
+        count = 0
+        while count < len(segments) and isinstance(segments[count], MessagePromise):
+            count += 1
+        ready: list[MessagePromise] = segments[:count]  # type: ignore[assignment]
+        to_flatten = segments[count:]
         core: ReplayCore[MessagePromise]
-        if not rest:  # every message ready: a finished core, made with three writes
-            core = ReplayCore.finished(prefill, MessagePromise)
-        elif isinstance(rest[0], BaseException):  # the stream ends at an error
-            core = ReplayCore(prefill=prefill, error=rest[0], piece_type=MessagePromise)
+        if not to_flatten:  # every message ready: a finished core, made with three writes
+            core = ReplayCore.finished(ready, MessagePromise)
+        elif isinstance(to_flatten[0], BaseException):  # the stream ends at an error
+            core = ReplayCore(prefill=ready, error=to_flatten[0], piece_type=MessagePromise)
         else:
-            shown = _shown_sequence(rest) if not prefill else None
-            if shown is not None:
-                self._setup(shown, view=True)  # another sequence, unchanged: share its record
+            viewed = _viewed_core(to_flatten) if not ready else None
+            if viewed is not None:
+                self._setup(viewed, view=True)  # another sequence, unchanged: share its record
                 return
-            core = self._flattening(rest, prefill, overflow)
+            core = self._flattening(to_flatten, ready, overflow)
             if cancel_when_abandoned or (
                 cancel_when_abandoned is None
-                and any(isinstance(segment, AsyncPart) for segment in rest)
+                and any(isinstance(segment, AsyncPart) for segment in to_flatten)
             ):
                 core.on_abandoned = core.cancel  # (not followed, nor pulled, for nobody)
         self._setup(core)
 
     @staticmethod
     def _flattening(
-        rest: list[Segment], prefill: list[MessagePromise], overflow: Overflow
+        to_flatten: list[Segment], ready: list[MessagePromise], overflow: Overflow
     ) -> ReplayCore[MessagePromise]:
         what = "this MessageSequencePromise"
         return ReplayCore(
-            FlattenSource(rest), prefill, piece_type=MessagePromise, paced=what, overflow=overflow
+            FlattenSource(to_flatten),
+            ready,
+            piece_type=MessagePromise,
+            paced=what,
+            overflow=overflow,
         )
 
     # counted by the core itself, uncounted by __del__ (no weak reference per sequence): the
-    # core's own method, called with the core (no method here calling it: one call less; the
-    # same call as the method it replaces, which mypy does not see through staticmethod)
-    _count_handle = staticmethod(ReplayCore.count_handle)  # type: ignore[assignment]
-
-    def _uncount_handle(self, core: ReplayCore[MessagePromise]) -> None:
-        if core.flow is not None:
-            core.handle_gone()
+    # core's own methods, called with the core (no method here calling them)
+    _count_handle = staticmethod(ReplayCore.count_handle)
+    _uncount_handle = staticmethod(ReplayCore.handle_gone)
 
     def __del__(self) -> None:
         try:
             core = self._core
         except AttributeError:  # never set up (no getattr call for the common case)
             return
-        if core.flow is not None:
-            core.handle_gone()
+        core.handle_gone()
 
     @classmethod
     def from_observable(
@@ -386,16 +393,19 @@ def cancelling(subscription: abc.DisposableBase, stream: StreamedPromise[Any, An
     return Disposable(dispose)
 
 
-def _shown_sequence(segments: list[Segment]) -> ReplayCore[MessagePromise] | None:
-    """The core of the one running sequence that ``segments`` are, if they are just that."""
+def _viewed_core(segments: list[Segment]) -> ReplayCore[MessagePromise] | None:
+    """The core of the one running sequence that ``segments`` are, if they are just that.
+
+    A sequence made of it alone is a *view* of it (it shows that core).
+    """
     if len(segments) != 1:
         return None
-    shown = segments[0]
-    if isinstance(shown, MessageObservable):
-        shown = shown.open()
-    core = core_of(shown) if isinstance(shown, StreamedPromise) else None
-    if isinstance(shown, ReplayObservable):
-        core = shown.core
+    segment = segments[0]
+    if isinstance(segment, MessageObservable):
+        segment = segment.open()
+    core = core_of(segment) if isinstance(segment, StreamedPromise) else None
+    if isinstance(segment, ReplayObservable):
+        core = segment.core
     if core is None or not pieces_are(core, MessagePromise):
         return None
     return core

@@ -18,8 +18,24 @@ in sections:
 * **the agent** (``MiniAgent``) and the ``@miniagent`` decorator.
 
 It uses the ``MiniAgents`` context through the functions that name its machinery
-(``start_task_in``, ``track_stream``, ``track_input``, ``adopt_hook``): no private
+(``start_task_in``, ``stream_tracker``, ``track_input``, ``adopt_hook``): no private
 attribute of another module.
+
+The names along an interaction's streams, from ``inquire`` to the agent function (the same
+in :mod:`miniagents.messages.appender`):
+
+* ``messages``: what ``inquire`` is given (any ``MessageType``, or ``None``: no input);
+* ``inputs``: the interaction's **input**, a ``MessageSequencePromise`` (``input_of``; the
+  shared empty ``_NO_MESSAGES`` without input; ``from_observable`` for an observable). An
+  input of its **own** (``own``) was opened for this interaction alone. The agent reads it
+  **paced** (``replies.paced(inputs)``: a view whose iterators take each message only when
+  the replies have room), as ``ctx.message_promises`` (also ``ctx.messages``);
+* ``input_core``: the input's replay core, **held** as read by the interaction from its
+  start until its run ends (``_hold_input``; ``unread_input`` and ``read_input`` on the
+  replies before and after the run);
+* ``replies``: the interaction's ``MessageSequenceAppender``; ``reply_sequence``: what
+  ``inquire`` returns; ``reply_core``: their replay core (the **gate** of the paced input);
+* ``input_appender``: what an ``AgentCall`` sends its input messages to.
 """
 
 from __future__ import annotations
@@ -172,9 +188,6 @@ class InteractionContext:
         self._finished = True
         self._replies.complete()
 
-    def _finish(self) -> None:
-        self._finished = True
-
 
 class AgentCall(Generic[MessageT_co]):
     """An inquiry whose input messages are sent one by one (``agent.initiate_inquiry()``).
@@ -187,30 +200,30 @@ class AgentCall(Generic[MessageT_co]):
     first).
     """
 
-    __slots__ = ("_agent", "_context", "_input", "_loop", "_replies")
+    __slots__ = ("_agent", "_context", "_input_appender", "_loop", "_reply_sequence")
 
     def __init__(
         self,
         agent: MiniAgent[...],
-        inputs: MessageSequenceAppender,
-        replies: MessageSequencePromise[MessageT_co],
+        input_appender: MessageSequenceAppender,
+        reply_sequence: MessageSequencePromise[MessageT_co],
         context: MiniAgents,
     ) -> None:
         """Wrap a started interaction (``MiniAgent.initiate_inquiry`` makes it)."""
         self._agent = agent
-        self._input = inputs
-        self._replies = replies
+        self._input_appender = input_appender
+        self._reply_sequence = reply_sequence
         self._context = context
         self._loop = asyncio.get_running_loop()  # (initiate_inquiry runs in the context's)
-        track_input(context, inputs)  # its input is finished on exit if the caller does not
+        track_input(context, input_appender)  # finished on exit if the caller does not
 
     def __del__(self) -> None:
         # dropped unfinished: nobody can send more, so the input ends (the context would
         # keep it, and the agent waiting for it, until its exit); on the loop, in a turn of
         # its own, not inside whatever code the collector interrupted
-        inputs = getattr(self, "_input", None)
-        if inputs is not None and not inputs.closed and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(_finish_input, self._context, inputs)
+        input_appender = getattr(self, "_input_appender", None)
+        if input_appender is not None and not input_appender.closed and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(_finish_input, self._context, input_appender)
 
     def send_message(self, messages: MessageType) -> Self:
         """Send more input messages to the agent; returns the call, for chaining.
@@ -218,46 +231,50 @@ class AgentCall(Generic[MessageT_co]):
         Raises:
             AgentFinishedError: if the call's input has been finished.
         """
-        if self._input.closed:
+        if self._input_appender.closed:
             raise AgentFinishedError(
                 f"This call to the agent {self._agent.alias} is finished, so it takes no "
                 "more messages. Send every message before finish() or reply_sequence()."
             )
-        self._input.append(messages)
+        self._input_appender.append(messages)
         return self
 
     def finish(self) -> None:
         """End the agent's input (doing it again does nothing)."""
-        self._input.complete()
-        untrack_input(self._context, self._input)
+        self._input_appender.complete()
+        untrack_input(self._context, self._input_appender)
 
     def reply_sequence(self, finish_call: bool = True) -> MessageSequencePromise[MessageT_co]:
         """The agent's replies; by default this also finishes the call's input."""
         if finish_call:
             self.finish()
-        return self._replies
+        return self._reply_sequence
 
 
-def _finish_input(context: MiniAgents, inputs: MessageSequenceAppender) -> None:
+def _finish_input(context: MiniAgents, input_appender: MessageSequenceAppender) -> None:
     """End the input of a call that was dropped unfinished (see ``AgentCall.__del__``)."""
-    inputs.complete()
-    untrack_input(context, inputs)
+    input_appender.complete()
+    untrack_input(context, input_appender)
 
 
 # -- running one interaction ------------------------------------------------------------
 
 
+ReplyT = TypeVar("ReplyT", bound=Message)
+"""The class of the reply messages of the agent an interaction runs (see ``ReplyT_co``)."""
+
+
 _NO_MESSAGES = MessageSequencePromise()  # finished and empty, so one serves every call
 
 
-def input_of(agent: MiniAgent[...], messages: MessageType | None) -> MessageSequencePromise:
+def input_of(agent: MiniAgent[...], messages: MessageType) -> MessageSequencePromise:
     """The input of an interaction of ``agent``: ``messages`` as a sequence.
+
+    (An interaction without input has the shared empty sequence, ``_NO_MESSAGES``.)
 
     Raises:
         MessageTypeError: naming the agent, if ``messages`` is not a ``MessageType``.
     """
-    if messages is None:
-        return _NO_MESSAGES
     try:
         inputs = as_message_sequence(messages)
     except MessageTypeError as error:
@@ -265,23 +282,26 @@ def input_of(agent: MiniAgent[...], messages: MessageType | None) -> MessageSequ
             f"The input of the agent {agent.alias} is invalid. {error}"
         ) from error
     if inputs is not messages:  # made here, for this interaction only
-        core = core_of(inputs)
+        input_core = core_of(inputs)
         # it follows streams: given up on, it is cancelled, and gives them up in turn if
         # nobody else reads them (one never read is not started for it: that would start
         # what it holds, lazy agents and async generators, only to stop them); a view of
         # one stream (``[reply]``) shares that stream's core: its own giving up stays
-        if not core.done and core.on_abandoned is None:
-            core.on_abandoned = core.cancel
+        if not input_core.done and input_core.on_abandoned is None:
+            input_core.on_abandoned = input_core.cancel
     return inputs
 
 
 def start(
-    agent: MiniAgent[...],
+    agent: MiniAgent[..., ReplyT],
     inputs: MessageSequencePromise | Observable[MessageType],
     args: tuple[object, ...],
     kwargs: Mapping[str, object],
-) -> MessageSequencePromise:
+) -> MessageSequencePromise[ReplyT]:
     """Check the call's arguments and start (or prepare) an interaction; return its replies.
+
+    The replies are typed by the agent's reply class, which its maker vouches for (see
+    :class:`MiniAgent`).
 
     Raises:
         NoActiveContextError: outside of a ``MiniAgents`` context.
@@ -302,25 +322,29 @@ def start(
     agent._parameters.check_call(args, arguments)
     # the common case, tested first: a miss of the ABC below costs three calls
     if isinstance(inputs, MessageSequencePromise):
-        return start_interaction(context, agent, inputs, args, arguments, start_asap)
-    if isinstance(inputs, MessageObservable):  # another agent's replies: read them directly
-        own = inputs.own  # an agent operator's: a new interaction, read by this one alone
-        inputs = MessageSequencePromise.from_observable(inputs)
+        reply_sequence = start_interaction(context, agent, inputs, args, arguments, start_asap)
     else:
-        source = inputs
-        inputs = MessageSequencePromise.from_observable(source)
-        inputs.start()  # a hot source must not emit before the agent listens
-        # its own record of the source, unless it is a view of a stream the library keeps
-        # (which others may read: the interaction gives it up as any input, see _run)
-        own = not isinstance(source, ReplayObservable) or core_of(inputs) is not source.core
-    replies = start_interaction(context, agent, inputs, args, arguments, start_asap)
-    if own:
-        _stop_input_when_done(core_of(replies), core_of(inputs))
-    return replies
+        if isinstance(inputs, MessageObservable):  # another agent's replies: read them directly
+            own = inputs.own  # an agent operator's: a new interaction, read by this one alone
+            inputs = MessageSequencePromise.from_observable(inputs)
+        else:
+            observable = inputs
+            inputs = MessageSequencePromise.from_observable(observable)
+            inputs.start()  # a hot source must not emit before the agent listens
+            # its own record of the observable, unless it is a view of a stream the library
+            # keeps (which others may read: the interaction gives it up as any input, see _run)
+            own = (
+                not isinstance(observable, ReplayObservable)
+                or core_of(inputs) is not observable.core
+            )
+        reply_sequence = start_interaction(context, agent, inputs, args, arguments, start_asap)
+        if own:
+            _stop_input_when_done(core_of(reply_sequence), core_of(inputs))
+    return reply_sequence  # type: ignore[return-value]  # (typed by the reply class: see above)
 
 
 def _stop_input_when_done(
-    replies: ReplayCore[MessagePromise], inputs: ReplayCore[MessagePromise]
+    reply_core: ReplayCore[MessagePromise], input_core: ReplayCore[MessagePromise]
 ) -> None:
     """Stop an interaction's own input when the interaction is over.
 
@@ -342,18 +366,18 @@ def _stop_input_when_done(
     """
 
     def stop() -> None:
-        if isinstance(replies.error, (StreamCancelledError, asyncio.CancelledError)):
-            inputs.cancel()
+        if isinstance(reply_core.error, (StreamCancelledError, asyncio.CancelledError)):
+            input_core.cancel()
         else:
-            inputs.check_abandoned_at_release()
+            input_core.check_abandoned_at_release()
 
-    replies.when_done(stop)
+    reply_core.when_done(stop)
 
 
 def _given(kwargs: Mapping[str, object]) -> dict[str, object]:
     """The keyword arguments without those given ``DEFAULT`` (which means "the default")."""
-    for value in kwargs.values():  # (no comprehension unless one is DEFAULT: one call less)
-        if value is DEFAULT:
+    for name in kwargs:  # (no comprehension unless one is DEFAULT)
+        if kwargs[name] is DEFAULT:
             return {name: value for name, value in kwargs.items() if value is not DEFAULT}
     return dict(kwargs)
 
@@ -385,24 +409,28 @@ def start_interaction(
         name=f"the replies of the agent {agent.alias}",
         ready_too=on_message is not hook,  # the context's hook tracks streaming messages only
     )
-    sequence = replies.sequence
-    core = core_of(sequence)
+    reply_sequence = replies.sequence
+    reply_core = core_of(reply_sequence)
     if start_asap:
         if inputs is not _NO_MESSAGES:
-            _hold_input(replies, inputs, core)
+            _hold_input(replies, inputs, reply_core)
         tracker = stream_tracker(context)
         # tracked before the run starts: under an eager task factory (Python 3.12's
         # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
-        tracker.track_replies(core, agent.alias)
+        tracker.track_replies(reply_core, agent.alias)
         scope = current_scope.get()
-        coroutine = _run(agent, inputs, args, arguments, replies, core, tracker, ending, scope)
+        coroutine = _run(
+            agent, inputs, args, arguments, replies, reply_core, tracker, ending, scope
+        )
         task = start_task_in(context, coroutine, agent.alias)
         replies.cancel_when_abandoned(task)
         if scope is not None:
             scope.add(task)
     else:
-        _start_lazily(context, agent, inputs, args, arguments, replies, core, hook, ending, relay)
-    return sequence
+        _start_lazily(
+            context, agent, inputs, args, arguments, replies, reply_core, hook, ending, relay
+        )
+    return reply_sequence
 
 
 def _start_lazily(
@@ -412,7 +440,7 @@ def _start_lazily(
     args: tuple[object, ...],
     arguments: dict[str, object],
     replies: MessageSequenceAppender,
-    core: ReplayCore[MessagePromise],
+    reply_core: ReplayCore[MessagePromise],
     hook: Callable[[MessagePromise], None],
     ending: InteractionEnding | None,
     relay: _Relay | None,
@@ -424,19 +452,21 @@ def _start_lazily(
     captured = contextvars.copy_context()  # the agent runs where it was inquired
     scope = current_scope.get()
     tracker = stream_tracker(context)
-    tracker.track_lazy(core)
+    tracker.track_lazy(reply_core)
 
     def launch() -> None:
         # tracked from its start: one never started (its replies dropped unread) is not kept
-        tracker.track_replies(core, agent.alias)
+        tracker.track_replies(reply_core, agent.alias)
         if inputs is not _NO_MESSAGES:
-            _hold_input(replies, inputs, core)
+            _hold_input(replies, inputs, reply_core)
         observed = ending
         if relay is not None:
             observed = interaction_ending(hook)  # the observer now, if there is one
             if observed is not None:
                 relay.target = observed.adopt  # no reply has entered yet: it sees all
-        coroutine = _run(agent, inputs, args, arguments, replies, core, tracker, observed, scope)
+        coroutine = _run(
+            agent, inputs, args, arguments, replies, reply_core, tracker, observed, scope
+        )
         task = captured.run(start_task_in, context, coroutine, agent.alias)
         replies.cancel_when_abandoned(task)
         if scope is not None:
@@ -450,32 +480,36 @@ class _InputReader:
 
     An input given to an agent was passed on before the agent reads it: the stream keeps
     every piece for it (``Flow.hold``), until the agent's reader follows it (its ``gate``,
-    the interaction's replies, is this one's) or the interaction ends. For the deadlock
+    the interaction's reply core, is this one's) or the interaction ends. For the deadlock
     watch, the interaction's task is who ends the hold.
     """
 
     __slots__ = ("gate", "replies")
 
-    def __init__(self, replies: MessageSequenceAppender, gate: ReplayCore[MessagePromise]) -> None:
+    def __init__(
+        self, replies: MessageSequenceAppender, reply_core: ReplayCore[MessagePromise]
+    ) -> None:
         self.replies = replies
-        self.gate = gate
+        self.gate = reply_core  # (the holder's gate, as the flow asks: see let_go_reader)
 
     def producers(self) -> tuple[object, ...]:
         """The interaction's task (``None`` before it has one)."""
         return (self.replies.task,)
 
 
-def _let_go_input(held: ReplayCore[MessagePromise], replies: ReplayCore[MessagePromise]) -> None:
+def _let_go_input(
+    input_core: ReplayCore[MessagePromise], reply_core: ReplayCore[MessagePromise]
+) -> None:
     """End the hold of an interaction's input, if its agent never read it (see _InputReader)."""
-    flow = held.flow
+    flow = input_core.flow
     if flow is not None and flow.queued:
-        flow.let_go_reader(held, replies)
+        flow.let_go_reader(input_core, reply_core)
 
 
 def _hold_input(
     replies: MessageSequenceAppender,
     inputs: MessageSequencePromise,
-    core: ReplayCore[MessagePromise],
+    reply_core: ReplayCore[MessagePromise],
 ) -> None:
     """Hold ``inputs`` as read by the interaction from its start (see ``hold_reader``).
 
@@ -483,14 +517,14 @@ def _hold_input(
     before its run started gives it up then (``unread_input``, which its replies' giving
     up releases): another agent reading the same input keeps it either way.
     """
-    held = core_of(inputs)
+    input_core = core_of(inputs)
     # (an ended input of ready messages needs no hold; an ended reply may still have
     # messages streaming, which the interaction will read, and gives them up with it)
-    if not held.done or held.flow is not None:
-        held.hold_reader()
-        replies.unread_input = held
-        if not held.done and held.flow is not None:  # kept for it from its first piece
-            held.flow.hold(held, _InputReader(replies, core))
+    if not input_core.done or input_core.flow is not None:
+        input_core.hold_reader()
+        replies.unread_input = input_core
+        if not input_core.done and input_core.flow is not None:  # kept from its first piece
+            input_core.flow.hold(input_core, _InputReader(replies, reply_core))
 
 
 class _Relay:
@@ -511,29 +545,32 @@ async def _run(
     args: tuple[object, ...],
     arguments: dict[str, object],
     replies: MessageSequenceAppender,
-    core: ReplayCore[MessagePromise],
+    reply_core: ReplayCore[MessagePromise],
     tracker: StreamTracker,
     ending: InteractionEnding | None,
     scope: InteractionScope | None,
 ) -> None:
-    """Run one interaction of ``agent``; ``core`` is its replies' (``tracker`` tracks them).
+    """Run one interaction of ``agent``; ``tracker`` tracks its replies' core, ``reply_core``.
 
     ``scope`` is the interaction scope that was current where the task's context was
     copied, read there by the caller: the value ``current_scope`` has as this task starts.
     """
     if replies.task is None:  # started eagerly, inside create_task: see _bind_eager_task
         _bind_eager_task(replies)
-    held = replies.unread_input  # read for the whole run (see _hold_input), by the run now
+    # held as read for the whole run (see _hold_input), by the run now; None: not held
+    input_core = replies.unread_input
     replies.unread_input = None
     if ending is not None:  # observed (see miniagents.miniagents._observing)
-        ending.start(agent, core)
+        ending.start(agent, reply_core)
     if scope is not None:
         current_scope.set(None)  # what the agent starts belongs to no scope of its caller
-    # no input (the shared empty sequence) has nothing to take, so nothing to pace: paced()'s
-    # own first case, inline (an agent inquired with no input costs no call for it)
-    paced = inputs if inputs is _NO_MESSAGES else replies.paced(inputs)
-    del inputs  # (a view of them, when paced: the view is what the interaction holds)
-    interaction = InteractionContext(agent, paced, replies)  # made here: fewer objects wait
+    # the input as the agent reads it: paced by the replies (a view of it whose iterators
+    # take each message only when the replies have room); an interaction without input
+    # (the shared empty sequence) has nothing to read, so nothing to pace (nor to hold)
+    if inputs is not _NO_MESSAGES:
+        inputs = replies.paced(inputs)
+    interaction = InteractionContext(agent, inputs, replies)  # made here: fewer objects wait
+    del inputs  # (the interaction holds it)
     func = agent.func
     limit = agent.concurrency_limit
     try:
@@ -553,7 +590,7 @@ async def _run(
                 limit.release()
     except BaseException as error:  # it travels through the replies, even Ctrl+C
         finished_early = interaction._finished
-        interaction._finish()
+        interaction._finished = True
         given_up = isinstance(error, asyncio.CancelledError)
         if not replies.closed:
             replies.fail(error)
@@ -562,23 +599,23 @@ async def _run(
             # its replies were given up on (cancelled) before it ended with what that caused
             # (a reply refused, an input cancelled with them), not with its task's cancellation
             given_up = isinstance(replies.error, (StreamCancelledError, asyncio.CancelledError))
-        if given_up and held is not None:  # given up on: it gives up its input in turn
-            _let_go_input(held, core)
-            held.release_reader(gave_up=True)
-            held = None
+        if given_up and input_core is not None:  # given up on: it gives up its input in turn
+            _let_go_input(input_core, reply_core)
+            input_core.release_reader(gave_up=True)
+            input_core = None
         if isinstance(error, asyncio.CancelledError):
             raise
     else:
-        interaction._finished = True  # (_finish, inline)
+        interaction._finished = True
         replies.complete()
     finally:
-        if held is not None:
-            _let_go_input(held, core)
-            held.release_reader(gave_up=False)
-            if not core.done:  # its replies stream on (another agent's replies, an operator's
-                # output over its input): giving them up gives its input up too, as if it ran
-                replies.read_input = weakref.ref(held)
-        tracker.ended(core)  # (the replies have ended, or it follows them to their end)
+        if input_core is not None:
+            _let_go_input(input_core, reply_core)
+            input_core.release_reader(gave_up=False)
+            if not reply_core.done:  # its replies stream on (another agent's replies, an
+                # operator's output over its input): giving them up gives its input up too
+                replies.read_input = weakref.ref(input_core)
+        tracker.ended(reply_core)  # (the replies have ended, or it follows them to their end)
         # the task's last step (see forget_task): it leaves the context's tasks now, with no
         # done callback scheduled; one cancelled before its first step never gets here, and
         # its done callback forgets it
@@ -750,22 +787,15 @@ class MiniAgent(Generic[P, ReplyT_co]):
             AgentArgumentError: for unknown, missing or extra positional arguments.
             MessageTypeError: if ``messages`` is not a ``MessageType``.
         """
-        # typed by the reply class, as in _typed; no input is input_of's first case (both
-        # inline: the hot path)
         inputs = _NO_MESSAGES if messages is None else input_of(self, messages)
-        return start(self, inputs, args, kwargs)  # type: ignore[return-value]
+        return start(self, inputs, args, kwargs)
 
     def initiate_inquiry(self, *args: P.args, **kwargs: P.kwargs) -> AgentCall[ReplyT_co]:
         """Start the agent now and send it its input later, with ``send_message``."""
         context = MiniAgents.get_current()
-        inputs = MessageSequenceAppender()
-        replies = self._typed(start(self, inputs.sequence, args, kwargs))
-        return AgentCall(self, inputs, replies, context)
-
-    @staticmethod
-    def _typed(replies: MessageSequencePromise) -> MessageSequencePromise[ReplyT_co]:
-        """The replies, typed by the agent's reply class (which its maker vouches for)."""
-        return replies  # type: ignore[return-value]
+        input_appender = MessageSequenceAppender()
+        reply_sequence = start(self, input_appender.sequence, args, kwargs)
+        return AgentCall(self, input_appender, reply_sequence, context)
 
     def fork(
         self,
@@ -830,9 +860,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
         """
 
         def operator(source: Observable[MessageType]) -> Observable[ReplyT_co]:
-            return MessageObservable(
-                lambda: self._typed(start(self, source, args, kwargs)), own=True
-            )
+            return MessageObservable(lambda: start(self, source, args, kwargs), own=True)
 
         return operator
 

@@ -19,7 +19,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeVar
 
-from miniagents.promising._replay import ReplayCore, recheck_closed
+from miniagents.promising._giving_up import recheck_closed
+from miniagents.promising._replay import ReplayCore
 
 __all__ = ["PieceIterator"]
 
@@ -88,19 +89,13 @@ class PieceIterator(AsyncIterator[T]):
             core = self._switch()
         while True:
             index = self.index
-            offset = index - core.base
-            pieces = core.pieces
-            if offset < len(pieces):
+            if index < core.sent:  # (every piece recorded: an iterator reads outside a delivery)
+                offset = index - core.base
                 if offset < 0 and core.flow is not None:  # released (past the window)
                     self.quit = True  # its loop ends here (it reads nothing more)
                     raise core.flow.released_error(core)
                 gate = self._gate
-                if (
-                    gate is not None
-                    and (gate_flow := gate.flow) is not None
-                    and gate_flow.credit <= 0  # what gate.has_room() asks, without a call
-                    and not gate_flow.has_room(gate)
-                ):
+                if gate is not None and not gate.has_room():
                     try:
                         await gate.await_room()
                     except BaseException as error:
@@ -117,30 +112,39 @@ class PieceIterator(AsyncIterator[T]):
                         else:
                             flow.recheck(core)
                     # below base without a flow: the packed front of a record of str
-                    return pieces[offset] if offset >= 0 else core.piece(index)
+                    return core.pieces[offset] if offset >= 0 else core.piece(index)
             elif core.done:
                 self.quit = True  # read to the end
                 if core.error is not None:
                     core.raise_if_failed()
                 raise StopAsyncIteration
-            elif core.started:  # (await_change, inline: no coroutine of its own)
-                waiter, task = core.wait_change(reader=True)
-                self.waiting, self.quit = True, False  # it reads on
-                if task is not None:  # its reader now (the deadlock watch asks: see holders)
-                    self._task = task
-                try:
-                    await waiter
-                except BaseException as error:
-                    self.waiting = False
-                    self.quit = True  # its loop ends here (cancelled: it gave up)
-                    core.end_wait(task, error)
-                    raise
-                self.waiting = False
-                core.end_wait(task, None)
+            elif core.started:
+                await self._wait(core)
             else:
                 core.start()  # a synchronous source may deliver pieces right here
             if self._owner._core is not core:
                 core = self._switch()
+
+    async def _wait(self, core: ReplayCore[T]) -> None:
+        """Wait for the next piece or the end, as a reader between two pieces (see ``quit``).
+
+        The wait of :meth:`~ReplayCore.await_change`, made with ``wait_change`` and
+        ``end_wait`` so that the reader's state follows it: waiting while it waits, quit if
+        it is cancelled (it gave up, unless it reads again).
+        """
+        waiter, task = core.wait_change(reader=True)
+        self.waiting, self.quit = True, False  # it reads on
+        if task is not None:  # its reader now (the deadlock watch asks: see Flow.holders)
+            self._task = task
+        try:
+            await waiter
+        except BaseException as error:
+            self.waiting = False
+            self.quit = True  # its loop ends here (cancelled: it gave up)
+            core.end_wait(task, error)
+            raise
+        self.waiting = False
+        core.end_wait(task, None)
 
     def read_until(self, count: int) -> None:
         """Let the producer make ``count`` pieces in all for this iterator, and no more.
@@ -190,9 +194,9 @@ class _PlainIterator(PieceIterator[T]):
     """An iterator without a gate, of a stream without a flow (a message's tokens).
 
     A piece the record holds is taken at once, without the checks of a gate or a flow (a
-    reader's cost per token), and a wait for the next one is made here (no coroutine of
-    the general iterator's, nor of ``await_change``, kept while it waits); anything else
-    (the end, a packed front, a view that changed its core) is the general iterator's.
+    reader's cost per token), and so is a wait for the next one (the reader's wait,
+    :meth:`PieceIterator._wait`); anything else (the end, a packed front, a view that
+    changed its core) is the general iterator's.
     """
 
     __slots__ = ()
@@ -202,24 +206,12 @@ class _PlainIterator(PieceIterator[T]):
         while self._owner._core is core:
             index = self.index
             offset = index - core.base
-            pieces = core.pieces
-            if 0 <= offset < len(pieces):
+            if offset >= 0 and index < core.sent:  # (every piece recorded: see the general one)
                 self.index = index + 1
-                return pieces[offset]
+                return core.pieces[offset]
             if offset < 0 or core.done or not core.started:
                 break
-            # the wait itself, without await_change's coroutine (nor the general one's)
-            waiter, task = core.wait_change(reader=True)
-            self.waiting, self.quit = True, False  # it reads on
-            try:
-                await waiter
-            except BaseException as error:
-                self.waiting = False
-                self.quit = True  # its loop ends here (cancelled: it gave up)
-                core.end_wait(task, error)
-                raise
-            self.waiting = False
-            core.end_wait(task, None)
+            await self._wait(core)
         return await PieceIterator.__anext__(self)
 
 
@@ -253,7 +245,7 @@ class _FollowedIterator(PieceIterator[T]):
             return
         with contextlib.suppress(Exception):  # a finalizer must not raise
             if core.flow is not None:
-                core.flow.cursor_gone(core, self)
+                core.flow.drop_cursor(core, self, gone=True)
             _gave_up_unwinding(self)
 
 

@@ -43,8 +43,8 @@ pressure, since more room harms nobody, but it never reports a wait cycle it fou
 (the wait-for graph's own cycles are reported on every loop). Code that calls the library
 from a thread or a raw callback (``call_soon_threadsafe``, ``add_reader``) without a task or
 an ``Observable`` source is invisible to that last look: a loop whose tasks are all parked
-while such code would wake them later is reported as deadlocked. Set ``check_interval`` to
-``None`` to turn the watch off.
+while such code would wake them later is reported as deadlocked. Set the check interval to
+``None`` (:func:`set_check_interval`) to turn the watch off.
 """
 
 from __future__ import annotations
@@ -68,12 +68,23 @@ __all__ = [
     "parked",
     "set_check_interval",
     "unpark",
+    "unpark_in",
     "watch_of",
 ]
 
 
-check_interval: float | None = 1.0
-"""Seconds (of the loop's clock) between two checks while a task waits; ``None``: no watch."""
+class _Interval:
+    """How often the watch checks a loop while a task waits: one for the process."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self) -> None:
+        self.seconds: float | None = 1.0
+        """Seconds (of the loop's clock) between two checks; ``None``: no watch."""
+
+
+check_interval = _Interval()
+"""How often the watch checks a loop (``seconds``; see :func:`set_check_interval`)."""
 
 _SOONER = 20
 """After a relief the next check comes this many times sooner than the interval."""
@@ -144,7 +155,7 @@ class _Watch:
 
     def arm(self, soon: bool = False) -> None:
         """Schedule the next check: after the check interval, or a twentieth of it if ``soon``."""
-        interval = check_interval
+        interval = check_interval.seconds
         if not self.armed and interval is not None:
             self.loop.call_later(interval / _SOONER if soon else interval, self.check)
             self.armed = True
@@ -155,7 +166,7 @@ class _Watch:
         """Look at ``task``'s wait in the loop's next step (some producer waits for room)."""
         fresh = self.fresh
         if fresh is None:
-            if check_interval is None:
+            if check_interval.seconds is None:
                 return
             self.fresh = [task]
             self.loop.call_soon(self.look)
@@ -459,8 +470,7 @@ def park_in(
 ) -> asyncio.Task[Any] | None:
     """:func:`park` in the running loop's ``watch`` (kept by the caller: no look-up per wait).
 
-    The wait ends with ``watch.parked.pop(task, None)`` (what :func:`unpark` does for a
-    wait without ``relief``).
+    The wait ends with :func:`unpark_in` (the same watch).
     """
     task = asyncio.current_task()
     if task is not None:
@@ -470,6 +480,11 @@ def park_in(
         if not watch.armed:
             watch.arm()
     return task
+
+
+def unpark_in(watch: _Watch, task: asyncio.Task[Any]) -> None:
+    """Note that ``task``'s wait of :func:`park_in` in ``watch`` has ended (it has no relief)."""
+    watch.parked.pop(task, None)
 
 
 def unpark(task: asyncio.Task[Any] | None) -> None:
@@ -499,7 +514,6 @@ def set_check_interval(seconds: float | None) -> float | None:
     Raises:
         StreamLimitError: if ``seconds`` is not a positive finite number (or ``None``).
     """
-    global check_interval
     if seconds is not None and not (
         isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds < inf
     ):
@@ -507,7 +521,7 @@ def set_check_interval(seconds: float | None) -> float | None:
             f"The deadlock check interval must be a positive number of seconds, or None to "
             f"turn the watch off, but it is {seconds!r}. Pass e.g. 1.0."
         )
-    former, check_interval = check_interval, seconds
+    former, check_interval.seconds = check_interval.seconds, seconds
     return former
 
 

@@ -48,6 +48,11 @@ unpaces the reply sequences of its agents when it exits (:meth:`Flow.unpace`), s
 agent finishes; an ended stream wakes its waiting producers.
 A wait cycle made by code (an agent awaiting its own replies) is reported by the deadlock
 watch (:mod:`miniagents.promising._deadlock`): every wait here parks its task there.
+
+**A core's face of it.** The functions of a core's pacing (:func:`has_room`,
+:func:`await_room`, :func:`released`, :func:`unpace`) and of its handles
+(:func:`count_handle`, :func:`handle_gone`) take the core; the core keeps them as its
+methods, for the producers and the layers above.
 """
 
 from __future__ import annotations
@@ -63,16 +68,21 @@ from typing import Any, Protocol
 
 from miniagents.promising._deadlock import park, unpark
 from miniagents.promising._waitfor import Room
-from miniagents.promising.errors import ReplayWindowError
+from miniagents.promising.errors import ReplayWindowError, StreamOverflowError
 from miniagents.promising.limits import Overflow, StreamLimits, checked_overflow
 
 __all__ = [
     "Flow",
     "FlowCore",
     "HasPosition",
+    "await_room",
+    "count_handle",
     "count_weakly",
     "handle_gone",
+    "has_room",
+    "released",
     "schedule_reconsider",
+    "unpace",
 ]
 
 _NEVER = sys.maxsize
@@ -99,6 +109,8 @@ class FlowCore(Protocol):
 
     @property
     def observers(self) -> tuple[tuple[Any, ...], ...]: ...
+
+    def fail(self, error: BaseException) -> None: ...
 
 
 class HasPosition(Protocol):
@@ -145,7 +157,7 @@ class Flow:
         """Follow the limits of a stream named ``what`` that has ``recorded`` pieces so far."""
         self.window = window = limits.replay_window
         self.high_water = high_water = limits.high_water_mark
-        # half the high-water mark, at least 1 (as max(1, high_water // 2), without a call)
+        # half the high-water mark, at least 1
         self.low_water = (high_water // 2 or 1) if high_water else None
         self.check_at = window if window is not None else _NEVER
         # pieces a producer may add before checking for room again: a new stream's first
@@ -182,10 +194,6 @@ class Flow:
 
     # -- handles and cursors -----------------------------------------------------------
 
-    def add_handle(self) -> None:
-        """Count one more handle (it uncounts itself: see :func:`handle_gone`)."""
-        self.handles = (self.handles or 0) + 1
-
     def unreachable(self, core: FlowCore) -> bool:
         """Whether nobody can consume the stream any more."""
         return (
@@ -206,21 +214,19 @@ class Flow:
         if cursor.until is not None:
             self.on_demand = True
 
-    def drop_cursor(self, core: FlowCore, cursor: HasPosition) -> None:
-        """Forget an iterator that is closed or gone; what it read counts as delivered."""
-        self.delivered = max(self.delivered, cursor.index)
-        self.cursors = [
-            ref for ref in self.cursors or () if (live := ref()) is not None and live is not cursor
-        ]
-        self.recheck(core)
+    def drop_cursor(self, core: FlowCore, cursor: HasPosition, gone: bool = False) -> None:
+        """Forget an iterator that is closed or gone; what it read counts as delivered.
 
-    def cursor_gone(self, core: FlowCore, cursor: HasPosition) -> None:
-        """Forget an iterator that was garbage-collected (this may run anywhere: no wake here)."""
+        ``gone``: it was garbage-collected, which may happen anywhere: the wake-up is
+        scheduled on the loop instead of made here.
+        """
         self.delivered = max(self.delivered, cursor.index)
         self.cursors = [
             ref for ref in self.cursors or () if (live := ref()) is not None and live is not cursor
         ]
-        if self.blocked or self.handles == 0:
+        if not gone:
+            self.recheck(core)
+        elif self.blocked or self.handles == 0:
             schedule_reconsider(core)
 
     def lowest_cursor(self) -> int | None:
@@ -514,7 +520,7 @@ class Flow:
         for flow, _owner in downstream:
             if flow.high_water is not None and not flow.unpaced:
                 flow.high_water *= 2
-                flow.low_water = max(1, flow.high_water // 2)
+                flow.low_water = flow.high_water // 2 or 1  # (as in __init__)
                 flow.credit = flow.feed_credit = 0
                 flow.blocked = True
                 raised = True
@@ -601,6 +607,27 @@ class Flow:
         self.unpaced = True
         self.recheck(core)
 
+    def overflows(self, core: FlowCore) -> bool:
+        """Apply the overflow policy to a piece of a hot source that found no room.
+
+        Returns whether to drop the piece (the policy ``error`` ends the stream, so the
+        piece is dropped too).
+        """
+        if self.overflow == "drop_newest":
+            return True
+        if self.overflow == "drop_oldest":
+            self.skip_oldest(core)
+            return False
+        core.fail(
+            StreamOverflowError(
+                f"A hot source outran the consumers of {self.what}: a piece came while "
+                f"{self.high_water} pieces were waiting for the slowest one, and the overflow "
+                "policy is 'error'. Consume it faster, raise the high_water_mark, or choose "
+                "overflow='buffer', 'drop_oldest' or 'drop_newest'."
+            )
+        )
+        return True
+
     def skip_oldest(self, core: FlowCore) -> None:
         """Make the slowest consumers skip the oldest piece they have not read."""
         low = self.lowest_cursor()
@@ -638,6 +665,42 @@ def _wake(waiters: list[asyncio.Future[None]] | None) -> None:
             waiter.set_result(None)
 
 
+# -- a core's pacing: its producers ask here ------------------------------------------
+
+
+def has_room(core: FlowCore, feeding: bool = False) -> bool:
+    """Whether a producer may add a piece to ``core`` now (see :meth:`Flow.has_room`).
+
+    ``feeding``: asked for a feeder of this stream (a part a flattener follows now), which
+    the flattener's backlog does not hold back. A core without a flow always has room; one
+    with credit left has it without a check.
+    """
+    flow = core.flow
+    if flow is None:
+        return True
+    if feeding:
+        return flow.feed_credit > 0 or flow.has_room(core, feeding=True)
+    return flow.credit > 0 or flow.has_room(core)
+
+
+async def await_room(core: FlowCore, feeding: bool = False) -> None:
+    """Wait until a producer (or, ``feeding``, a feeder) may add a piece to ``core``."""
+    if core.flow is not None:
+        await core.flow.wait_room(core, feeding)
+
+
+def released(core: FlowCore) -> int:
+    """How many pieces from the first one ``core`` has released (past its window)."""
+    flow = core.flow
+    return 0 if flow is None else flow.settle(core)
+
+
+def unpace(core: FlowCore) -> None:
+    """Stop exerting pressure for good: every producer waiting for room in ``core`` goes on."""
+    if core.flow is not None:
+        core.flow.unpace(core)
+
+
 # -- handles: who can still consume a stream ----------------------------------------
 
 
@@ -662,6 +725,13 @@ def schedule_reconsider(core: FlowCore) -> None:
         pass
 
 
+def count_handle(core: FlowCore) -> None:
+    """Count one more handle of ``core`` (it uncounts itself with :func:`handle_gone`)."""
+    flow = core.flow
+    if flow is not None:
+        flow.handles = (flow.handles or 0) + 1
+
+
 def handle_gone(core: FlowCore | None) -> None:
     """Uncount a handle of ``core`` (from a finalizer: it may run anywhere)."""
     flow = None if core is None else core.flow
@@ -672,15 +742,14 @@ def handle_gone(core: FlowCore | None) -> None:
         assert core is not None
         if core.done and (flow.window is None or core.base + len(core.pieces) <= flow.window):
             return  # ended within its window: nothing to release, no producer to wake
-        if core.loop is not None:  # (as schedule_reconsider: never started, nobody waits)
-            schedule_reconsider(core)
+        schedule_reconsider(core)
 
 
 def count_weakly(core: FlowCore, handle: object) -> None:
     """Count ``handle`` until it is garbage-collected (for handles without a finalizer)."""
+    count_handle(core)
     flow = core.flow
     assert flow is not None
-    flow.handles = (flow.handles or 0) + 1
     if flow.weak_handles is None:
         flow.weak_handles = []
     flow.weak_handles.append(weakref.ref(handle, partial(_weak_gone, weakref.ref(core))))

@@ -9,74 +9,75 @@ that every consumer, early or late, sees the whole stream while the producer run
     observer 2:          (ab)c--|        (subscribed after b: replayed, then live)
     observer 3:                   (abc|) (subscribed after the end: all replayed)
 
-One class, in sections:
+The core is the record and its delivery to observers, in sections:
 
 * **recording**: ``accept`` (a piece), ``fail`` / ``complete`` (the end), ``cancel``,
-  overflow of a hot source, "when done" callbacks, a detached copy for a cancelled view;
+  "when done" callbacks, a detached copy for a cancelled view;
 * **the source**: started once, at the first consumer (``start``) or lazily (``defer``);
   another core's observable is followed directly, a :class:`DirectSource` feeds the core
   by calling it, any other observable is subscribed to; pieces, errors and the end may
   come from any thread (they hop onto the core's loop);
 * **delivery**: every observer sees the pieces in the order of the record, even when a
-  source emits from inside an observer; a broken observer is unsubscribed and reported;
-  the end goes to each observer once (to an end consumer it counts as received, to another
-  stream as handed over);
-* **consumers**: observers (``add_observer``; ``add_end_observer`` for the end only),
-  waits (``await_change``, ``await_done``, ``acollect``), giving up (``on_abandoned``),
-  pacing (``has_room``, ``await_room``), handles, and the errors that must not be lost.
+  source emits from inside an observer (and a chain of streams fed inside one another
+  queues its steps past a depth: :mod:`miniagents.promising._nesting`); a broken observer
+  is unsubscribed and reported; the end goes to each observer once (to an end consumer
+  it counts as received, to another stream as handed over);
+* **observers**: ``add_observer`` (``observe``), ``add_end_observer`` for the end only;
+* **errors that must not be lost**: a failed core reports its error when it goes, unless
+  a consumer received it or another stream took it over.
 
-A core of a stream of many pieces has a :class:`~miniagents.promising._flow.Flow`, which
-releases the pieces no live consumer needs once the stream has passed its replay window
-(``base`` counts them) and tells producers when to wait; see :mod:`miniagents.promising.limits`.
+Its other parts are concepts of their own, modules of functions over a core that it keeps
+as its methods (the layers above call them so): the record as kept, a long record of
+``str`` packing its front (:mod:`miniagents.promising._packing`: ``record``, ``piece``);
+its flow (:mod:`miniagents.promising._flow`), which releases the pieces no live consumer
+needs once the stream has passed its replay window (``base`` counts them), tells
+producers when to wait (``has_room``, ``await_room``; a hot source's overflow) and counts
+the handles that keep the stream reachable; the waits of its consumers
+(:mod:`miniagents.promising._waiting`: ``await_change``, ``await_done``, ``acollect``,
+...); and their giving up (:mod:`miniagents.promising._giving_up`: ``check_abandoned``,
+``consumed``, ``hold_reader``, ...). See :mod:`miniagents.promising.limits` for the rules.
 Its observable face is :class:`ReplayObservable`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import weakref
-from collections import deque
 from collections.abc import Callable
-from functools import partial
 from types import TracebackType
-from typing import Any, Final, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from miniagents.promising._deadlock import _Watch, outside_source, park_in, watch_of
-from miniagents.promising._flow import Flow, handle_gone
-from miniagents.promising._packing import BLOCK, PackedTokens
+from miniagents.promising import _flow, _giving_up, _packing, _waiting
+from miniagents.promising._deadlock import _Watch, outside_source
+from miniagents.promising._flow import Flow, count_handle, handle_gone
+from miniagents.promising._giving_up import Reader, check_abandoned, give_up
+from miniagents.promising._nesting import NESTED, queue_step, run_queued, thread_nesting
+from miniagents.promising._packing import BLOCK, PackedTokens, pack_front
 from miniagents.promising._reporting import (
     mark_received,
     report_broken_observer,
     report_lost_error,
 )
 from miniagents.promising._reporting import was_received as _was_received
-from miniagents.promising._run_first import leaders
 from miniagents.promising._tasks import no_loop_error
-from miniagents.promising.errors import StreamCancelledError, StreamLoopError, StreamOverflowError
+from miniagents.promising._waiting import wake
+from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.limits import Overflow, stream_limits
 
 __all__ = [
     "Deferred",
     "DirectSource",
     "Observer",
-    "Reader",
     "ReplayCore",
     "ReplayObservable",
-    "handoffs",
-    "joined_text",
-    "recheck_closed",
 ]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
-
-_A_PIECE = "a piece of a stream"
-"""What a consumer of a stream without a flow (a message's tokens) waits for, when reported."""
 
 Observer = tuple[
     Callable[[T], None],
@@ -93,65 +94,6 @@ def _noop() -> None:
     """Dispose of nothing."""
 
 
-_NESTED = 16
-"""How many streams one thread feeds inside one another before it queues the next step.
-
-A piece or an end reaches a stream's observers synchronously, and an observer that forwards
-into another stream (a flattening: an agent's replies that hold another agent's replies)
-feeds that one in turn: through a chain of N streams nested in one another, a message goes
-with about three Python frames per stream and an end with about six. An agent that hands
-its conversation on to a new agent at every turn makes such a chain, one stream per turn;
-past about 160 turns an end would exceed Python's recursion limit, and be lost. So past
-this depth the next step (a forwarded piece, :meth:`ReplayCore.accept_forwarded`, or an
-end, :func:`_send_ends`) is queued, and the outermost step takes the queue, in order,
-before it returns::
-
-    chain:     S1 -> S2 -> ... -> S16 -> S17 -> ... -> S200   (S2 follows S1, ...)
-    S1 ends:   S2 .. S16 end nested in one another, S17's end is queued;
-               the outermost then ends S17 .. S32 nested, queues S33's; ... S200
-"""
-
-
-class _Nesting(threading.local):
-    """This thread's streams fed inside one another: how deep, and the steps queued."""
-
-    depth = 0
-    later: deque[tuple[Callable[[Any, Any], None], Any, Any]] | None = None
-
-
-_nesting = _Nesting()
-
-
-def _later(
-    nesting: _Nesting, step: Callable[[Any, Any], None], core: object, argument: object
-) -> None:
-    """Queue ``step(core, argument)`` for the outermost step of this thread to run."""
-    later = nesting.later
-    if later is None:
-        later = nesting.later = deque()
-    later.append((step, core, argument))
-
-
-def _run_later(
-    nesting: _Nesting, later: deque[tuple[Callable[[Any, Any], None], Any, Any]]
-) -> None:
-    """Run the queued steps, in order, each chain nested at most as deep as the first."""
-    nesting.depth = 1  # (the steps they queue go to this loop, not to a nested one)
-    try:
-        while later:
-            step, core, argument = later.popleft()
-            step(core, argument)
-    finally:
-        nesting.depth = 0
-
-
-def _send_ends(core: ReplayCore[T], observers: tuple[Observer[T], ...]) -> None:
-    """Tell ``observers`` that ``core`` has ended, each unlinked from it first."""
-    for observer in observers:
-        core._unlink(observer)
-        core.send_end(observer)
-
-
 _CANCELLED = (
     "This stream was cancelled before it ended: cancel() was called on it, or every consumer "
     "of it gave up (a wait cancelled, e.g. by asyncio.wait_for's timeout), which stops its "
@@ -163,24 +105,6 @@ _CANCELLED = (
 
 _NEVER = 1 << 62
 """A piece count no record reaches: the ``_pack_at`` of a core that never packs."""
-
-
-_handoffs = 0
-"""How many times a waiting ``async for`` reader has been woken by a new piece or the end."""
-
-
-def handoffs() -> int:
-    """How many times, so far, a piece or an end woke an ``async for`` reader that waited for it.
-
-    A producer that runs in a task of its own and whose source hands it many pieces without
-    suspending (an SDK stream parsing the events of one network read) compares this count
-    before and after adding a piece: if it changed, a reader is ready to run, and the
-    producer lets it (``await asyncio.sleep(0)``) before the next piece, so that the reader
-    sees the piece now rather than after the whole burst. The count covers every core of
-    the process (a piece forwarded into other streams may wake their readers too); a change
-    caused elsewhere only makes a producer yield once more than needed.
-    """
-    return _handoffs
 
 
 class ReplayObservable(Observable[T_co]):
@@ -198,11 +122,15 @@ class ReplayObservable(Observable[T_co]):
         self._subscribe = None
         self.core = core
         self._lock: threading.RLock | None = None
-        if core.flow is not None:
-            core.flow.add_handle()  # a handle of the stream until it goes
+        if core.flow is not None:  # (only a stream with a flow counts its handles)
+            count_handle(core)  # a handle of the stream until it goes
 
     def __del__(self) -> None:
-        handle_gone(getattr(self, "core", None))
+        try:
+            core = self.core
+        except AttributeError:  # never set up (no getattr call for the common case)
+            return
+        handle_gone(core)
 
     @property
     def lock(self) -> threading.RLock:  # type: ignore[override]
@@ -322,7 +250,9 @@ class ReplayCore(abc.ObserverBase[T]):
         """
         if prefill is None:  # (no len() of an empty list: the common case)
             self.pieces: list[T] = []
-            self.sent = 0  # how many pieces observers have been given
+            # how many pieces observers have been given: outside a delivery (whenever an
+            # iterator reads), every piece recorded
+            self.sent = 0
         else:
             self.pieces = prefill
             self.sent = len(prefill)
@@ -390,32 +320,14 @@ class ReplayCore(abc.ObserverBase[T]):
         """The number of pieces recorded so far (released ones included)."""
         return self.base + len(self.pieces)
 
-    def record(self) -> list[T]:
-        """Every piece kept, from piece number :meth:`released` (the packed ones unpacked).
-
-        ``pieces`` holds the kept pieces from piece number ``base``; a record of ``str``
-        that keeps everything has packed the ones before (``packed``), and this list has
-        them too (new, equal strings).
-        """
-        packed = self.packed
-        if packed is None:
-            return self.pieces
-        return [*cast("list[T]", list(packed)), *self.pieces]
-
-    def piece(self, index: int) -> T:
-        """Piece number ``index`` of the record, packed or not (it must be kept)."""
-        offset = index - self.base
-        if offset >= 0:
-            return self.pieces[offset]
-        assert self.packed is not None  # only a packed front lies below base and is kept
-        return cast(T, self.packed[index])
+    # its record as kept, a packed front included (miniagents.promising._packing): that
+    # module's functions themselves, which take the core first (no method calling them)
+    record = _packing.record
+    """Every piece kept, from piece number ``released()`` (the packed ones unpacked)."""
+    piece = _packing.piece
+    """Piece number ``index`` of the record, packed or not (it must be kept)."""
 
     # -- recording ---------------------------------------------------------------
-
-    def unpace(self) -> None:
-        """Stop exerting pressure for good: every producer waiting for room goes on."""
-        if self.flow is not None:
-            self.flow.unpace(self)
 
     def accept(self, piece: T) -> None:
         """Record ``piece`` and pass it to every observer (on the loop's thread)."""
@@ -433,20 +345,25 @@ class ReplayCore(abc.ObserverBase[T]):
             if credit > 0:
                 flow.credit = credit - 1
             elif flow.overflow != "buffer":  # a hot source may outrun its consumers
-                if not flow.has_room(self, demand=False) and self._overflow(flow):
+                if not flow.has_room(self, demand=False) and flow.overflows(self):
                     return
                 if flow.credit > 0:
                     flow.credit -= 1
             if flow.feed_credit > 0:  # every piece uses a unit, whoever produced it
                 flow.feed_credit -= 1
-            if len(pieces) >= flow.check_at and not self._delivering:
+            kept = len(pieces)
+            if kept >= flow.check_at and not self._delivering:
+                base = self.base
                 flow.release(self)
-        elif self.sent >= self._pack_at and not self._delivering:
-            self._pack()
+                kept -= self.base - base  # (what it released went from the front)
+        else:
+            if self.sent >= self._pack_at and not self._delivering:
+                pack_front(self)
+            kept = len(pieces)
         pieces.append(piece)
         if self._delivering:
             return  # the running delivery passes it on, in order
-        self.sent = self.base + len(pieces)  # outside a delivery, everything was sent
+        self.sent = self.base + (kept + 1)  # outside a delivery, everything was sent
         if self.observers:
             self._delivering = True
             try:  # the fast path: pass this one piece on
@@ -457,32 +374,22 @@ class ReplayCore(abc.ObserverBase[T]):
                 self._deliver()  # what arrived while observers were being called
                 return
         if self._waiters:
-            self._wake()
-
-    def _pack(self) -> None:
-        """Pack the first block of a long record of str (every piece of it was sent)."""
-        packed = self.packed
-        if packed is None:
-            packed = self.packed = PackedTokens()
-        pieces = cast("list[str]", self.pieces)
-        packed.pack(pieces[:BLOCK])
-        del pieces[:BLOCK]
-        self.base += BLOCK
-        self._pack_at += BLOCK
+            wake(self)
 
     def accept_forwarded(self, piece: T) -> None:
         """:meth:`accept` a piece another stream passes on (a flattening's message).
 
         Streams nested in one another forward into each other synchronously; past a depth
-        the step is queued for the outermost one (see :data:`_NESTED`), so a chain of any
-        length passes its pieces on in order without exceeding Python's recursion limit.
+        the step is queued for the outermost one (see :mod:`miniagents.promising._nesting`),
+        so a chain of any length passes its pieces on in order without exceeding Python's
+        recursion limit.
         (A core without observers passes nothing on: :meth:`accept` is enough for it, and
         cheaper, as the flattening does.)
         """
-        nesting = _nesting
+        nesting = thread_nesting
         depth = nesting.depth
-        if depth >= _NESTED:
-            _later(nesting, ReplayCore.accept, self, piece)
+        if depth >= NESTED:
+            queue_step(nesting, ReplayCore.accept, self, piece)
             return
         nesting.depth = depth + 1
         try:
@@ -490,24 +397,7 @@ class ReplayCore(abc.ObserverBase[T]):
         finally:
             nesting.depth = depth
         if depth == 0 and nesting.later:
-            _run_later(nesting, nesting.later)
-
-    def _overflow(self, flow: Flow) -> bool:
-        """Apply the overflow policy to a piece from a hot source; whether to drop it."""
-        if flow.overflow == "drop_newest":
-            return True
-        if flow.overflow == "drop_oldest":
-            flow.skip_oldest(self)
-            return False
-        self.fail(
-            StreamOverflowError(
-                f"A hot source outran the consumers of {flow.what}: a piece came while "
-                f"{flow.high_water} pieces were waiting for the slowest one, and the overflow "
-                "policy is 'error'. Consume it faster, raise the high_water_mark, or choose "
-                "overflow='buffer', 'drop_oldest' or 'drop_newest'."
-            )
-        )
-        return True
+            run_queued(nesting, nesting.later)
 
     def fail(self, error: BaseException) -> None:
         """End the stream with ``error``."""
@@ -520,34 +410,15 @@ class ReplayCore(abc.ObserverBase[T]):
             cancelled.__cause__ = error
             error = cancelled
         self._set_error(error)
-        self._end()
+        self.complete()  # (the end itself: with the error set, it is a failure)
 
     def complete(self) -> None:
-        """End the stream normally."""
-        if not self.done:
-            self._end()
+        """End the stream normally (an ended stream stays as it is).
 
-    def cancel(self) -> None:
-        """Stop the producer and end the stream with :class:`StreamCancelledError`.
-
-        A stream with an ``on_abandoned`` callback (an agent's replies) calls it first, so
-        that its producer (the agent's task) stops too.
+        (:meth:`fail` ends it here too, once it has set the error.)
         """
         if self.done:
             return
-        self.give_up()  # an agent's replies: its task stops, then cancels this stream
-        self.cancel_now()
-
-    def cancel_now(self) -> None:
-        """End the stream with :class:`StreamCancelledError` now, without ``on_abandoned``."""
-        if self.done:
-            return
-        self.started = True
-        self._source = None
-        self._dispose_subscription()
-        self.fail(StreamCancelledError(_CANCELLED))
-
-    def _end(self) -> None:
         self.done = True
         self.on_abandoned = None  # nothing to give up any more (and no reference cycle)
         self.producer = None  # (nor a producer to name: it let go of its task)
@@ -571,6 +442,26 @@ class ReplayCore(abc.ObserverBase[T]):
                 flow.recheck(self)
         if not self._delivering:
             self._deliver()
+
+    def cancel(self) -> None:
+        """Stop the producer and end the stream with :class:`StreamCancelledError`.
+
+        A stream with an ``on_abandoned`` callback (an agent's replies) calls it first, so
+        that its producer (the agent's task) stops too.
+        """
+        if self.done:
+            return
+        give_up(self)  # an agent's replies: its task stops, then cancels this stream
+        self.cancel_now()
+
+    def cancel_now(self) -> None:
+        """End the stream with :class:`StreamCancelledError` now, without ``on_abandoned``."""
+        if self.done:
+            return
+        self.started = True
+        self._source = None
+        self._dispose_subscription()
+        self.fail(StreamCancelledError(_CANCELLED))
 
     def when_done(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the stream ends (at once if it has); it gets no error."""
@@ -596,7 +487,7 @@ class ReplayCore(abc.ObserverBase[T]):
         copy.sent = self.base + len(copy.pieces)
         copy.packed = None if self.packed is None else self.packed.copy()
         copy.flow = None if self.flow is None else self.flow.frozen_copy()
-        self._wake()  # its consumers that wait here move to the copy
+        wake(self)  # its consumers that wait here move to the copy
         return copy
 
     # -- the source -----------------------------------------------------------------
@@ -634,29 +525,29 @@ class ReplayCore(abc.ObserverBase[T]):
         self._source = Deferred(starter)
         self.started = False
 
+    # Pieces, errors and the end may come from any thread: each of the three below hops
+    # onto the loop's thread (with call_soon_threadsafe) unless it runs there already.
+
     def on_next(self, piece: T) -> None:
         """Accept a piece from any thread (pieces from other threads hop onto the loop)."""
         if self.thread is None or threading.get_ident() == self.thread:
-            self.accept(piece)  # the hot path: on the loop's thread, no hop
+            self.accept(piece)
         else:
             cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.accept, piece)
 
     def on_error(self, error: BaseException) -> None:
         """Accept the error that ends the stream, from any thread."""
-        self._on_loop(self.fail, error)
+        if self.thread is None or threading.get_ident() == self.thread:
+            self.fail(error)
+        else:
+            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.fail, error)
 
     def on_completed(self) -> None:
         """Accept the normal end of the stream, from any thread."""
-        if self.thread is not None and threading.get_ident() != self.thread:  # as _on_loop
-            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.complete)
-        elif not self.done:  # complete(), inline: the end of every agent's replies
-            self._end()
-
-    def _on_loop(self, method: Callable[..., None], *args: object) -> None:
-        if self.thread is not None and threading.get_ident() != self.thread:
-            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(method, *args)
+        if self.thread is None or threading.get_ident() == self.thread:
+            self.complete()
         else:
-            method(*args)
+            cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.complete)
 
     def _dispose_subscription(self) -> None:
         subscription, self._subscription = self._subscription, None
@@ -669,14 +560,17 @@ class ReplayCore(abc.ObserverBase[T]):
 
     # -- delivery ----------------------------------------------------------------------
 
-    def _deliver(self) -> None:
+    def _deliver(self, ends: tuple[Observer[T], ...] | None = None) -> None:
         """Pass on every recorded piece not passed on yet, then the end if it came.
 
         A piece or an end that arrives while observers are being called (a source that
         emits from inside an observer) is recorded and passed on by this same loop, so
-        that every observer sees the pieces in the order of the record.
+        that every observer sees the pieces in the order of the record. The end goes to
+        each observer, unlinked from it first; past :data:`~miniagents.promising._nesting.NESTED`
+        streams fed inside one another it is queued, as this delivery with the observers
+        to tell (``ends``), for the outermost step to run.
         """
-        later = None  # the steps queued past _NESTED, if this end is the outermost step
+        queued = None  # the steps queued past NESTED, if this end is the outermost step
         self._delivering = True
         try:
             pieces = self.pieces
@@ -684,28 +578,29 @@ class ReplayCore(abc.ObserverBase[T]):
                 piece = pieces[self.sent - self.base]
                 self.sent += 1
                 self._pass_on(piece)
-            if self.done and self.observers:
-                observers, self.observers = self.observers, ()
-                nesting = _nesting  # (_NESTED deep at most: see there)
+            if ends is None and self.done and self.observers:
+                ends, self.observers = self.observers, ()
+            if ends:
+                nesting = thread_nesting  # (NESTED deep at most: see there)
                 depth = nesting.depth
-                if depth >= _NESTED:
-                    _later(nesting, _send_ends, self, observers)
+                if depth >= NESTED:
+                    queue_step(nesting, ReplayCore._deliver, self, ends)
                 else:
                     nesting.depth = depth + 1
-                    try:  # (_send_ends, inline: one call less per stream's end)
-                        for observer in observers:
+                    try:
+                        for observer in ends:
                             self._unlink(observer)
                             self.send_end(observer)
                     finally:
                         nesting.depth = depth
                     if depth == 0:
-                        later = nesting.later
+                        queued = nesting.later
         finally:
             self._delivering = False
-        if later:  # (run once this core's delivery is over: it may feed this core again)
-            _run_later(_nesting, later)
+        if queued:  # (run once this core's delivery is over: it may feed this core again)
+            run_queued(thread_nesting, queued)
         if self._waiters:
-            self._wake()
+            wake(self)
 
     def _pass_on(self, piece: T) -> None:
         for observer in self.observers:
@@ -728,37 +623,6 @@ class ReplayCore(abc.ObserverBase[T]):
                 observer[1](self.error)
         except Exception as exc:
             report_broken_observer(exc)
-
-    def _wake(self) -> None:
-        global _handoffs
-        if self._reader_waits:
-            self._reader_waits = False
-            _handoffs += 1
-        waiters = self._waiters
-        if waiters is None:
-            return
-        first = None
-        if leaders:  # the waking task may lead (RunFirst.lead): its wake-ups run next
-            with contextlib.suppress(RuntimeError):  # (no loop on this thread: no task leads)
-                task = asyncio.current_task()
-                first = None if task is None else leaders.get(task)
-        mark = 0 if first is None else len(first.ready)
-        if isinstance(waiters, list):
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-            # a list is kept for the next waits (setting a result runs no callback here, so
-            # none was added meanwhile); an ended stream has no next wait
-            if self.done:
-                self._waiters = None
-            else:
-                waiters.clear()
-        else:  # one waiter (setting its result runs no callback here: none is added)
-            self._waiters = None
-            if not waiters.done():
-                waiters.set_result(None)
-        if first is not None and len(first.ready) != mark:
-            first.to_front(mark)
 
     # -- observers -------------------------------------------------------------------
 
@@ -805,13 +669,7 @@ class ReplayCore(abc.ObserverBase[T]):
             self.start()
         flow = self.flow
         pieces = self.pieces
-        if (
-            flow is not None
-            # settle() releases nothing while nothing is released and the record is within
-            # its window (its own first test, inline: most observers come early)
-            and (flow.floor or (flow.window is not None and self.base + len(pieces) > flow.window))
-            and flow.settle(self)
-        ):
+        if flow is not None and flow.settle(self):
             on_error(flow.released_error(self))
             return None
         observer: Observer[T] = (on_next, on_error, on_completed, consumer, sink)
@@ -853,7 +711,7 @@ class ReplayCore(abc.ObserverBase[T]):
         """Stop informing an observer :meth:`observe` gave (the stream may be abandoned now)."""
         self.remove(observer)
         if not self.done:  # (one stopped after the end was told the end: it gave up nothing)
-            self.check_abandoned()
+            check_abandoned(self)
 
     def add_end_observer(
         self, on_error: Callable[[BaseException], None], on_completed: Callable[[], None]
@@ -884,7 +742,7 @@ class ReplayCore(abc.ObserverBase[T]):
             if waiting:
                 waiting = False
                 self._end_watchers -= 1
-                self.check_abandoned()
+                check_abandoned(self)
 
         self.when_done(end)
         return dispose
@@ -919,329 +777,58 @@ class ReplayCore(abc.ObserverBase[T]):
             else:
                 flow.feeders = [core for core in feeders if core is not self]
 
-    # -- waiting -----------------------------------------------------------------------
+    # -- its flow: pacing and handles -----------------------------------------------------
 
-    async def await_change(self, reader: bool = False) -> None:
-        """Wait until a piece arrives or the stream ends (the caller has started the core).
+    # Its pacing and its handles (what keeps it reachable) are its flow's (a core without a
+    # flow keeps every piece and never makes a producer wait: miniagents.promising._flow):
+    # that module's functions themselves, which take the core first (no method calling them)
+    has_room = _flow.has_room
+    """Whether a producer (or, ``feeding``, a feeder) may add a piece now."""
+    await_room = _flow.await_room
+    """Wait until a producer (or, ``feeding``, a feeder) may add a piece."""
+    released = _flow.released
+    """How many pieces from the first one the stream has released (past its window)."""
+    unpace = _flow.unpace
+    """Stop exerting pressure for good: every producer waiting for room goes on."""
+    count_handle = _flow.count_handle
+    """Count one more handle that will call ``handle_gone`` when it goes."""
+    handle_gone = _flow.handle_gone
+    """A handle counted by ``count_handle`` went (from a finalizer: it may run anywhere)."""
 
-        ``reader``: the caller is an ``async for`` reader that takes the next piece as soon
-        as it comes (it counts in :func:`handoffs` when woken); an ``await`` of the whole
-        is not one. A hot reader may wait without this coroutine, as it does: see
-        :meth:`wait_change`.
-        """
-        waiter, task = self.wait_change(reader)
-        try:
-            await waiter
-        except BaseException as error:
-            self.end_wait(task, error)
-            raise
-        self.end_wait(task, None)
+    # -- its consumers: their waits and their giving up -----------------------------------
 
-    def wait_change(
-        self, reader: bool = False
-    ) -> tuple[asyncio.Future[None], asyncio.Task[Any] | None]:
-        """Start a wait for the next piece or the end: the future to ``await``, and the task.
-
-        The caller awaits the future, then calls :meth:`end_wait` with the task and the
-        error the ``await`` raised (``None`` if it raised none), as :meth:`await_change`
-        does.
-        """
-        loop = self.loop
-        if loop is None:
-            loop = asyncio.get_running_loop()
-        elif self._watch is None:  # its first wait: in the loop it started in? (later
-            self._check_loop(loop)  # waits elsewhere fail below, or at the await: end_wait)
-        waiter = loop.create_future()
-        waiters = self._waiters
-        if waiters is None:  # the one consumer waiting (most streams' case: no list)
-            self._waiters = waiter
-        elif isinstance(waiters, list):
-            waiters.append(waiter)
-        else:
-            self._waiters = [waiters, waiter]
-        if reader:
-            self._reader_waits = True
-        watch = self._watch  # looked up once per stream and loop, not once per wait
-        if watch is None or watch.loop_ref() is not loop:
-            watch = self._watch = watch_of(loop)
-        flow = self.flow  # (a message's tokens: the sentence itself, no bound method)
-        try:
-            task = park_in(watch, _A_PIECE if flow is None else self._waiting_for, waiter, self)
-        except RuntimeError:  # its loop is closed (its check could not be armed): another's?
-            self._check_loop(loop)
-            raise
-        # Counted until this consumer runs again: a consumer woken by a piece is not waiting
-        # any more, but it has not given up either (another one's giving up, between the
-        # wake-up and its turn, must not cancel the stream under it).
-        self._waiting += 1
-        return waiter, task
-
-    def _check_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Refuse a wait in another event loop than ``loop``, the one the stream started in.
-
-        Raises:
-            StreamLoopError: naming the fix.
-        """
-        if asyncio.get_running_loop() is loop:
-            return
-        what = "this stream" if self.flow is None else self.flow.what
-        raise StreamLoopError(
-            f"{what[:1].upper()}{what[1:]} started in another "
-            f"event loop ({'closed by now' if loop.is_closed() else 'still running'}) than the "
-            "one that reads it. A stream belongs to the loop it started in, and each "
-            "asyncio.run() makes a new loop: make the stream (and call its agents) in the "
-            "loop that reads it, e.g. inside the same asyncio.run(main())."
-        )
-
-    def end_wait(self, task: asyncio.Task[Any] | None, error: BaseException | None) -> None:
-        """End a wait that :meth:`wait_change` started; ``error`` is what its ``await`` raised.
-
-        A cancelled wait gives up: if it was the stream's last consumer, the stream is
-        abandoned (see :meth:`check_abandoned`).
-
-        Raises:
-            StreamLoopError: if the wait failed because it ran in another event loop than
-                the stream's.
-        """
-        self._waiting -= 1
-        if task is not None and self._watch is not None:
-            self._watch.parked.pop(task, None)  # unpark
-        if isinstance(error, asyncio.CancelledError):
-            self.check_abandoned()
-        elif error is not None and isinstance(error, RuntimeError) and self.loop is not None:
-            self._check_loop(self.loop)  # a future of the stream's loop, awaited in another
-
-    def _waiting_for(self) -> str:
-        flow = self.flow
-        return f"a piece of {flow.what if flow is not None else 'a stream'}"
-
-    async def await_done(self) -> None:
-        """Wait for the end of the stream (starting it if needed), raising nothing."""
-        while not self.done:
-            if self.started:
-                await self.await_change()
-            else:
-                self.start()  # a synchronous source may finish right here
-
-    async def await_end(self) -> None:
-        """Wait for the end of a started stream as a bystander, raising nothing.
-
-        A bystander (a context waiting at its exit for the streams it started) is no
-        consumer: when every consumer has given up, the stream is given up on though the
-        bystander waits (see :meth:`check_abandoned`).
-        """
-        self._bystanders += 1
-        try:
-            while not self.done:
-                await self.await_change()
-        finally:
-            self._bystanders -= 1
-
-    async def await_needed(self) -> None:
-        """Wait for the end of the stream as the producer of its first holder, which needs it.
-
-        The first holder is the first stream of :attr:`wanted_by` (an agent's replies, for a
-        message the agent replied with and needs to go on: a tool's result, which the agent
-        waits for). The wait keeps this stream going only while that holder is consumed:
-        when every other consumer of this stream has given up and nobody consumes the
-        holder, the holder is abandoned (see :meth:`check_abandoned`), which cancels the
-        waiting producer and, with its wait, this stream. Without a holder it is
-        :meth:`await_done`.
-        """
-        if self.done:
-            return  # (a finished core may be a shared, read-only one)
-        self._needing += 1
-        try:
-            await self.await_done()
-        finally:
-            self._needing -= 1
-
-    async def acollect(self, gate: ReplayCore[Any] | None = None) -> list[T]:
-        """Wait for the end of the stream; return every piece or raise its error.
-
-        ``gate``: the caller is an agent awaiting its whole input through its view (gated by
-        its replies): the hold of its input from the interaction's start ends, this wait
-        needing every piece itself (see ``Flow.let_go_reader``).
-
-        Raises:
-            ReplayWindowError: if the stream has released pieces (past its replay window).
-        """
-        flow = self.flow
-        if flow is None:
-            await self.await_done()
-            self.raise_if_failed()
-            return self.record()
-        if flow.settle(self):
-            raise flow.released_error(self)
-        flow.pins += 1  # an await of the whole needs every piece, and reads them all at once
-        if gate is not None and flow.queued:
-            flow.let_go_reader(self, gate)
-        if flow.blocked:
-            flow.recheck(self)
-        try:
-            await self.await_done()
-        finally:
-            flow.pins -= 1
-        self.raise_if_failed()
-        flow.delivered = self.base + len(self.pieces)
-        return list(self.pieces)
-
-    def released(self) -> int:
-        """How many pieces from the first one the stream has released (past its window)."""
-        flow = self.flow
-        return 0 if flow is None else flow.settle(self)
-
-    def has_room(self, feeding: bool = False) -> bool:
-        """Whether a producer may add a piece now (see :mod:`miniagents.promising._flow`).
-
-        ``feeding``: asked for a feeder of this stream (a part a flattener follows now),
-        which the flattener's backlog does not hold back (see ``Flow.has_room``).
-        """
-        flow = self.flow
-        if flow is None:
-            return True
-        if feeding:
-            return flow.feed_credit > 0 or flow.has_room(self, feeding=True)
-        return flow.credit > 0 or flow.has_room(self)
-
-    async def await_room(self, feeding: bool = False) -> None:
-        """Wait until a producer (or, ``feeding``, a feeder) may add a piece."""
-        if self.flow is not None:
-            await self.flow.wait_room(self, feeding)
-
-    # -- giving up -----------------------------------------------------------------------
-
-    def check_abandoned(self) -> None:
-        """Call ``on_abandoned`` if the last consumer of a running stream gave up.
-
-        A consumer gives up when its wait is cancelled or its subscription disposed; the
-        stream is abandoned when no consumer is left waiting or subscribed, here or on a
-        stream that holds it as a piece (:attr:`wanted_by`: a message's sequence, whose
-        consumers may read it later), or on a stream that one of those feeds. Only streams
-        with an ``on_abandoned`` callback (those an agent produces) react to it. A stream
-        left with only its producer's wait (:meth:`await_needed`) has its first holder
-        checked instead, and the holders that pass it on (an agent that replied with the
-        first one's replies): one that nobody reads is abandoned, and in turn what it
-        passes on, then this stream.
-
-        A stream of streams that has ended (a reply whose every message has entered) has
-        nothing of its own to give up, but its pieces may still stream: when its last
-        consumer gives up, each of them is checked in turn (those nobody else reads stop),
-        as they are when a running one is abandoned.
-        """
-        if self.done:
-            if self.flow is not None and self.pieces and not self.consumed():
-                _check_pieces(self)
-            return
-        if self.on_abandoned is None:
-            return
-        if self.consumed():
-            if (
-                self._needing
-                and self._waiting - self._bystanders == self._needing
-                and not self.observers
-                and not self._end_watchers
-                and not (self.readers is not None and _read_between(self, self))
-            ):  # only the producer of its first holder waits for it: are its holders read?
-                # the outermost first: one that passes the first on
-                for holder in reversed(self.wanted_by):
-                    if not holder.done and not holder.consumed():  # (read by nobody: it
-                        holder.check_abandoned()  # goes, and gives up what it passes on)
-            return
-        if self.wanted_by and _read_on(self, self.wanted_by):
-            return
-        self.give_up()
-
-    def consumed(self) -> bool:
-        """Whether a consumer is subscribed or waiting for the next piece, or holds it.
-
-        An interaction whose input the stream is holds it while it runs (:meth:`hold_reader`).
-        An ``async for`` reader between two pieces (doing the work the last one asks for)
-        holds it too, until it reads to the end, is closed or goes (see :meth:`add_reader`).
-
-        A consumer woken by a piece (or the end) counts until its task has run: its wait
-        has ended, but it has not given up. A consumer whose wait is cancelled stops counting
-        when its task runs the cancellation, so the outcome does not depend on the order in
-        which the loop runs the woken consumers: each one cancelled gets ``CancelledError``,
-        each other one goes on reading.
-        """
-        return (
-            bool(self.observers)
-            or self._waiting > self._bystanders
-            or self._end_watchers > 0
-            or self._interactions > 0
-            or (self.readers is not None and _read_between(self, self))
-        )
-
-    def add_reader(self, reader: Reader) -> None:
-        """Count ``reader``, an ``async for`` iterator of this stream, as a consumer.
-
-        It counts while it is between two pieces: until its wait is cancelled (it gave up,
-        unless it reads again), it is closed or read to the end, or it goes. A giving up
-        it kept from taking effect is checked again when it goes or is closed (see
-        :func:`_read_between`). Held weakly: a reader dropped unread is not kept.
-        """
-        readers = self.readers
-        if readers is None:
-            self.readers = weakref.ref(reader)
-        elif isinstance(readers, list):
-            count = len(readers)
-            if count >= 8 and count & (count - 1) == 0:  # at 8, 16, 32...: amortized O(1)
-                readers[:] = [ref for ref in readers if ref() is not None]
-            readers.append(weakref.ref(reader))
-        else:
-            self.readers = [readers, weakref.ref(reader)]
-
-    def hold_reader(self) -> None:
-        """Count a reader for as long as it runs: an interaction whose input this stream is.
-
-        Such a reader is busy between its waits (doing the work a message asks for), yet
-        will read on: while it runs the stream is :meth:`consumed`, so another consumer
-        giving up does not abandon it. :meth:`release_reader` ends the count.
-        """
-        self._interactions += 1
-
-    def release_reader(self, gave_up: bool) -> None:
-        """End a count of :meth:`hold_reader`; ``gave_up``: the reader was given up on.
-
-        A reader given up on (its agent cancelled) gives up on the stream in turn, if
-        nobody else consumes it (see :meth:`check_abandoned`); one that ended on its own
-        leaves it running, as a stream once started runs to its end.
-        """
-        self._interactions -= 1
-        if gave_up:
-            self.check_abandoned()
-        blocked = _at_release.pop(self, None) if _at_release else None
-        if blocked is not None:  # pieces of it that a consumer gave up while the reader ran
-            for ref in blocked:
-                piece = ref()
-                if piece is self and self._interactions > 0:
-                    _check_at_release(self, self)  # (check_abandoned_at_release: at the last)
-                elif piece is not None:
-                    piece.check_abandoned()
-
-    def check_abandoned_at_release(self) -> None:
-        """:meth:`check_abandoned` now, or, while interactions read it, when the last one stops.
-
-        For a stream made for one interaction alone (an agent operator's own record of an
-        outside observable), once that interaction is over: an interaction that ends on its
-        own leaves the streams it read running (see :meth:`release_reader`), but nobody
-        reads this one after it, unless someone else consumes it then.
-        """
-        if self._interactions > 0:
-            _check_at_release(self, self)
-        else:
-            self.check_abandoned()
-
-    def give_up(self) -> None:
-        """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
-        on_abandoned, self.on_abandoned = self.on_abandoned, None
-        if on_abandoned is None:
-            return
-        try:
-            on_abandoned()
-        except Exception as exc:  # giving up must not fail the consumer that gave up
-            report_broken_observer(exc)
+    # The waits of its consumers (miniagents.promising._waiting) and their giving up
+    # (miniagents.promising._giving_up), each a concept of its own: its methods are those
+    # modules' functions themselves, which take the core first (no method calling them).
+    await_change = _waiting.await_change
+    """Wait until a piece arrives or the stream ends (the caller has started the core)."""
+    wait_change = _waiting.wait_change
+    """Start a wait for the next piece or the end: the future to ``await``, and the task."""
+    end_wait = _waiting.end_wait
+    """End a wait that ``wait_change`` started; ``error`` is what its ``await`` raised."""
+    await_done = _waiting.await_done
+    """Wait for the end of the stream (starting it if needed), raising nothing."""
+    await_end = _waiting.await_end
+    """Wait for the end of a started stream as a bystander (no consumer), raising nothing."""
+    await_needed = _waiting.await_needed
+    """Wait for the end as the producer of its first holder, which needs it."""
+    acollect = _waiting.acollect
+    """Wait for the end of the stream; return every piece or raise its error."""
+    _waiting_for = _waiting.waiting_for
+    check_abandoned = _giving_up.check_abandoned
+    """Call ``on_abandoned`` if the last consumer of a running stream gave up."""
+    check_abandoned_at_release = _giving_up.check_abandoned_at_release
+    """``check_abandoned`` now, or, while interactions read it, when the last one stops."""
+    consumed = _giving_up.consumed
+    """Whether a consumer is subscribed or waiting for the next piece, or holds it."""
+    give_up = _giving_up.give_up
+    """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
+    add_reader = _giving_up.add_reader
+    """Count an ``async for`` iterator of this stream as a consumer (between two pieces)."""
+    hold_reader = _giving_up.hold_reader
+    """Count a reader for as long as it runs: an interaction whose input this stream is."""
+    release_reader = _giving_up.release_reader
+    """End a count of ``hold_reader``; ``gave_up``: the reader was given up on."""
 
     # -- errors --------------------------------------------------------------------------
 
@@ -1261,16 +848,6 @@ class ReplayCore(abc.ObserverBase[T]):
         if error is not None:
             mark_received(error)
             raise error.with_traceback(self._traceback)
-
-    def count_handle(self) -> None:
-        """Count one more handle that will call :meth:`handle_gone` when it goes."""
-        flow = self.flow
-        if flow is not None:
-            flow.handles = (flow.handles or 0) + 1  # Flow.add_handle, inline (one per agent)
-
-    # A handle counted by count_handle went (from a finalizer: anywhere): the flow module's
-    # function itself, which takes the core first (no method calling it: one call less).
-    handle_gone = handle_gone
 
     def observable(self) -> ReplayObservable[T]:
         """Return the observable face of this core (a handle: it counts itself)."""
@@ -1312,185 +889,3 @@ class _ReadyCore(ReplayCore[T]):
     validator = flow = None
     handed_over = _delivering = False
     observers = ()
-
-
-_READ_ON_LIMIT: Final = 64
-"""How many streams :func:`_read_on` looks through before it takes them as read."""
-
-
-def _check_pieces(core: ReplayCore[Any]) -> None:
-    """Check the pieces of an ended stream that still stream (its last consumer gave up)."""
-    for piece in list(core.pieces):
-        piece_core = getattr(piece, "_core", None)  # (a promise's core: see _place_of)
-        if isinstance(piece_core, ReplayCore) and not piece_core.done:
-            piece_core.check_abandoned()
-
-
-def _read_on(held: ReplayCore[Any], cores: tuple[ReplayCore[Any], ...]) -> bool:
-    """Whether a consumer will read the pieces of ``cores`` (or of streams fed by them) again.
-
-    Such a consumer awaits a stream's whole (it reads every piece once the stream ends),
-    or observes it without forwarding it (an observer with no sink, which may read the
-    pieces it was given); an observer that forwards into a sink (a flattening into an
-    agent's replies) reads on only if someone reads that sink on. An ``async for`` reader
-    waiting for a stream's next piece is not one: it is past the pieces given so far.
-    (A stream without a flow cannot tell its kinds of waits apart: any wait counts.) Past
-    :data:`_READ_ON_LIMIT` streams the answer is yes (nothing is given up on a guess).
-    """
-    todo = list(cores)
-    seen: set[int] = set()
-    while todo:
-        core = todo.pop()
-        if id(core) in seen:
-            continue
-        if len(seen) == _READ_ON_LIMIT:
-            return True
-        seen.add(id(core))
-        if core.error is not None and isinstance(
-            core.error, (StreamCancelledError, asyncio.CancelledError)
-        ):
-            continue  # cancelled (given up on): nobody reads on through it
-        # (a failed one is read up to its error: a reader before the piece still reads it)
-        flow = core.flow
-        if (flow.pins > 0) if flow is not None else core._waiting > core._bystanders:
-            return True  # (pins: awaits of the whole, see acollect)
-        if core._interactions > 0:  # an agent that reads it as its input (see hold_reader):
-            _check_at_release(core, held)  # when it stops, ``held`` is checked again
-            return True
-        if core.readers is not None and _read_between(
-            core, held, _place_of(held, core) if core in cores else None
-        ):
-            return True  # an async for between two pieces, not past the one held
-        for observer in core.observers:
-            sink = observer[4]
-            if sink is None:
-                return True
-            todo.append(sink)
-    return False
-
-
-class Reader(Protocol):
-    """An ``async for`` reader of a stream, as the stream counts it (see ``add_reader``)."""
-
-    quit: bool
-    """Its last wait was cancelled (it gave up, unless it reads again), or it was closed or
-    read to the end."""
-    waiting: bool
-    """It waits for the next piece now (a wait the stream counts by itself)."""
-    index: int
-    """How many pieces it has taken."""
-
-
-def _read_between(
-    core: ReplayCore[Any], blocked: ReplayCore[Any], before: int | None = None
-) -> bool:
-    """Whether an ``async for`` reader of ``core`` is between two pieces (it reads on).
-
-    A reader that waits for a piece is not one (the wait counts by itself); neither is one
-    that quit. With ``before`` (the place in ``core`` of a piece it holds, ``blocked``: a
-    message in a reply), a reader that has moved past that piece is not one either, unless
-    the piece is the last it took (it may be working on it), and one that waits for a piece
-    at or before that place is one (woken, it reads on to it). A reader found keeps
-    ``blocked`` from being given up on: ``blocked`` is checked again when the reader goes
-    or is closed (a ``break`` out of its loop, or a cancellation of its task that unwinds
-    the loop).
-    """
-    readers = core.readers
-    if readers is None:
-        return False
-    for ref in readers if isinstance(readers, list) else (readers,):
-        reader = ref()
-        if reader is None or reader.quit:
-            continue
-        if reader.waiting:  # (its wait counts by itself, for this stream)
-            if before is None or reader.index > before:
-                continue
-            # it waits for a piece at or before the one held: it will read that one too
-        elif before is not None and reader.index > before + 1:
-            continue  # past the piece: it reads it no more through this stream
-        _watch(reader, blocked)
-        return True
-    return False
-
-
-_Blocked = tuple["weakref.ref[ReplayCore[Any]]", "weakref.ref[asyncio.AbstractEventLoop]"]
-
-_watches: dict[int, tuple[weakref.ref[Reader], list[_Blocked]]] = {}
-"""The readers that keep streams from being given up on (by ``id``): the weak reference
-whose callback tells that the reader went, and the streams to check again then, each with
-the loop it was kept in (weakly: a closed loop is not kept for them)."""
-
-
-def _watch(reader: Reader, blocked: ReplayCore[Any]) -> None:
-    """Check ``blocked`` again (see ``check_abandoned``) when ``reader`` goes or is closed."""
-    loop = blocked.loop or _running_loop()
-    if loop is None:
-        return  # (no loop to check it in: nothing can give it up)
-    key = id(reader)
-    watch = _watches.get(key)
-    if watch is None:
-        watch = _watches[key] = (weakref.ref(reader, partial(_reader_gone, key)), [])
-    cores = watch[1]
-    if not any(ref() is blocked for ref, _ in cores):
-        cores.append((weakref.ref(blocked), weakref.ref(loop)))
-
-
-def _reader_gone(key: int, _: object = None) -> None:
-    """A reader that kept streams from being given up on went (or was closed): check them.
-
-    (Also a weak reference's callback, which may run anywhere: each check goes to the loop
-    of its stream, with ``call_soon_threadsafe``.)
-    """
-    watch = _watches.pop(key, None)
-    if watch is None:
-        return
-    for core_ref, loop_ref in watch[1]:
-        core, loop = core_ref(), loop_ref()
-        if core is None or loop is None or (core.done and core.flow is None):
-            continue  # (an ended stream of streams is checked: see check_abandoned)
-        with contextlib.suppress(RuntimeError):  # its loop is closed: nothing runs it any more
-            loop.call_soon_threadsafe(core.check_abandoned)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    """The running event loop, or ``None`` outside of one."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-_at_release: weakref.WeakKeyDictionary[ReplayCore[Any], list[weakref.ref[ReplayCore[Any]]]] = (
-    weakref.WeakKeyDictionary()
-)
-"""The streams to check again when an interaction reading a stream stops (see
-:meth:`ReplayCore.release_reader`). Weakly by the stream read: an interaction whose task was
-cancelled before its first step (a context cancelling its tasks after an error) never
-releases its hold, and its entry goes with the stream."""
-
-
-def _check_at_release(holder: ReplayCore[Any], blocked: ReplayCore[Any]) -> None:
-    """Check ``blocked`` again when an interaction reading ``holder`` stops."""
-    cores = _at_release.setdefault(holder, [])
-    if not any(ref() is blocked for ref in cores):
-        cores.append(weakref.ref(blocked))
-
-
-def recheck_closed(reader: Reader) -> None:
-    """``reader`` was closed: the streams it kept from being given up on are checked again."""
-    _reader_gone(id(reader))
-
-
-def _place_of(piece_core: ReplayCore[Any], holder: ReplayCore[Any]) -> int | None:
-    """The place in ``holder``'s record of the piece (a promise) whose core is ``piece_core``."""
-    for offset, piece in enumerate(holder.pieces):
-        if getattr(piece, "_core", None) is piece_core:
-            return holder.base + offset
-    return None
-
-
-def joined_text(core: ReplayCore[str]) -> str:
-    """The pieces kept by a core of ``str`` joined (a message's text, packed front included)."""
-    packed = core.packed
-    rest = "".join(core.pieces)
-    return rest if packed is None else packed.text() + rest

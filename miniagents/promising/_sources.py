@@ -100,6 +100,10 @@ async def pump(
     flattener's backlog does not hold it back (see ``Flow.has_room``).
     """
     iterator: AsyncIterator[T] | None = None
+    if gate is not None and gate.flow is None:
+        gate = None  # (a stream without a flow never makes its producer wait: see limits)
+    # a core fed from its own task, on its loop's thread: no hop to check (see on_next)
+    push = observer.accept if isinstance(observer, ReplayCore) else observer.on_next
     try:
         iterator = _open(source, what)
         while True:
@@ -111,7 +115,7 @@ async def pump(
                 item = await iterator.__anext__()
             except StopAsyncIteration:
                 break
-            observer.on_next(item)
+            push(item)
     except BaseException as error:
         if isinstance(error, asyncio.CancelledError):
             _report(observer, error)

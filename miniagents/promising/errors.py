@@ -1,13 +1,17 @@
 """Errors of the promising layer, rooted in :class:`MiniAgentsError`.
 
-The root of every error MiniAgents raises lives here, in the lowest layer, so that
-every other layer can derive from it. The whole hierarchy is drawn in
-:mod:`miniagents.errors`.
+The root of every error MiniAgents raises is defined below every layer, in
+:mod:`miniagents.root_error`, and re-exported here, as are the errors of
+:mod:`miniagents.frozen` (defined in its own ``errors`` module), for the code that imports
+them from here. The whole hierarchy is drawn in :mod:`miniagents.errors`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from miniagents.frozen.errors import FrozenFieldError as FrozenFieldError
+from miniagents.frozen.errors import FrozenInstanceError as FrozenInstanceError
+from miniagents.frozen.errors import HashKeyError as HashKeyError
+from miniagents.root_error import MiniAgentsError as MiniAgentsError
 
 __all__ = [
     "DeadlockError",
@@ -29,47 +33,8 @@ __all__ = [
 ]
 
 
-_PUBLIC_HOME = "miniagents.errors"
-"""Where every error of the package is imported from: tracebacks name them by this path."""
-
-
-class MiniAgentsError(Exception):
-    """The root of every error raised by MiniAgents itself.
-
-    Every public error of the package shows the path users import it from in tracebacks,
-    ``miniagents.errors.AgentArgumentError`` rather than the module that defines it (as
-    httpx's errors show ``httpx.ConnectError``); pickle finds it there too.
-    """
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Name a public error of the package by its public path (not a user's own error)."""
-        super().__init_subclass__(**kwargs)
-        module = cls.__module__
-        if (
-            module.startswith("miniagents.")
-            and not module.startswith("miniagents.testing")
-            and not cls.__name__.startswith("_")
-        ):
-            cls.__module__ = _PUBLIC_HOME
-
-
-MiniAgentsError.__module__ = _PUBLIC_HOME
-
-
 class SentinelMisuseError(MiniAgentsError, TypeError):
     """A sentinel such as ``AWAIT`` or ``NO_VALUE`` was used as a boolean."""
-
-
-class FrozenInstanceError(MiniAgentsError, TypeError):
-    """Something tried to mutate a frozen container inside a ``Frozen`` model."""
-
-
-class FrozenFieldError(MiniAgentsError, TypeError):
-    """A ``Frozen`` model declares a field whose type is a mutable container (or model)."""
-
-
-class HashKeyError(MiniAgentsError, TypeError):
-    """A ``Frozen`` model holds a value that its ``hash_key`` cannot encode."""
 
 
 class NoRunningLoopError(MiniAgentsError, RuntimeError):

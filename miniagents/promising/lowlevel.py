@@ -82,12 +82,11 @@ from miniagents.promising._deadlock import parked as parked
 from miniagents.promising._deadlock import set_check_interval as set_deadlock_check_interval
 from miniagents.promising._deadlock import unpark as unpark
 from miniagents.promising._outside import follow_outside as follow_outside
+from miniagents.promising._packing import joined_text as joined_text
 from miniagents.promising._replay import DirectSource as DirectSource
 from miniagents.promising._replay import Observer as Observer
 from miniagents.promising._replay import ReplayCore as ReplayCore
 from miniagents.promising._replay import ReplayObservable as ReplayObservable
-from miniagents.promising._replay import handoffs as handoffs
-from miniagents.promising._replay import joined_text as joined_text
 from miniagents.promising._reporting import logger as logger
 from miniagents.promising._reporting import mark_received as mark_received
 from miniagents.promising._reporting import report_broken_observer as report_broken_observer
@@ -104,6 +103,7 @@ from miniagents.promising._tasks import spawn as spawn
 from miniagents.promising._tasks import start_owned as start_owned
 from miniagents.promising._waitfor import EndOf as EndOf
 from miniagents.promising._waitfor import Producer as Producer
+from miniagents.promising._waiting import handoffs as handoffs
 from miniagents.promising.limits import Overflow as Overflow
 from miniagents.promising.limits import StreamLimits as StreamLimits
 from miniagents.promising.limits import stream_limits as stream_limits

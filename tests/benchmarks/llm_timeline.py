@@ -107,17 +107,17 @@ def _count_connections() -> list[int]:
 
 def _wake_readers_first() -> None:
     """Put the tasks a reply core wakes at the front of the loop's ready queue (``front``)."""
-    from miniagents.promising import _replay
+    from miniagents.promising import _replay, _waiting
 
-    wake = _replay.ReplayCore._wake
+    wake = _waiting.wake  # (the record calls it, by its name in _replay, to wake its waiters)
 
-    def front(self: Any) -> None:
+    def front(core: Any) -> None:
         ready = asyncio.get_running_loop()._ready  # type: ignore[attr-defined]
         before = len(ready)
-        wake(self)
+        wake(core)
         ready.rotate(len(ready) - before)
 
-    _replay.ReplayCore._wake = front  # type: ignore[method-assign]
+    setattr(_replay, "wake", front)  # noqa: B010  (the name _replay's record calls)
 
 
 async def _run(

@@ -24,7 +24,7 @@ from miniagents import (
 from miniagents.errors import ReplayWindowError, StreamCancelledError
 from miniagents.ext.llm.offline import CallTool, create_offline_agent
 from miniagents.operators import join_messages, resolve_messages
-from miniagents.promising import _replay
+from miniagents.promising import _giving_up
 from miniagents.promising.lowlevel import running_tasks, set_deadlock_check_interval
 from miniagents.testing import VirtualClock, scripted_agent
 
@@ -822,7 +822,7 @@ async def test_an_agent_cancelled_before_it_ran_leaves_nothing_of_its_input_behi
     (The checks kept for the hold's release, ``_at_release``, are held weakly by the stream
     read, so they could not outlive it even if its hold were never released.)
     """
-    entries = len(_replay._at_release)
+    entries = len(_giving_up._at_release)
     replied, gate = asyncio.Event(), asyncio.Event()
     messages: list[MessagePromise] = []
 
@@ -848,14 +848,14 @@ async def test_an_agent_cancelled_before_it_ran_leaves_nothing_of_its_input_behi
             await replied.wait()
             agent_b.inquire(a_replies)  # its task has not run yet: it holds A's replies
             messages[0].as_observable().subscribe(lambda _: None).dispose()  # given up on
-            assert len(_replay._at_release) == entries + 1  # checked again at B's release
+            assert len(_giving_up._at_release) == entries + 1  # checked again at B's release
             raise RuntimeError("the context fails")  # B is cancelled before its first step
 
     with pytest.raises(RuntimeError, match="the context fails"):
         await failing_context()
     messages.clear()
     gc.collect()
-    assert len(_replay._at_release) == entries
+    assert len(_giving_up._at_release) == entries
 
 
 async def test_a_timeout_around_the_loop_landing_in_its_body_gives_the_reply_up(

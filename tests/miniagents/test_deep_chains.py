@@ -3,7 +3,7 @@
 An agent that replies, then replies with a new agent's replies (a hand-off, a turn at a
 time) makes a chain of reply streams nested in one another, one per turn. A message and an
 end reach the reader through every stream of the chain synchronously; before the nesting
-was bounded (``_replay._NESTED``), past about 160 turns the end exceeded Python's recursion
+was bounded (``_nesting.NESTED``), past about 160 turns the end exceeded Python's recursion
 limit, was dropped as a broken observer's error, and the reader waited forever (a
 ``DeadlockError`` on the deadlock watch). Past about 330 turns a message did the same.
 

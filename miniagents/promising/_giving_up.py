@@ -1,0 +1,397 @@
+"""The consumers of a stream, and giving up: a running stream nobody will read is stopped.
+
+A replay core (:mod:`miniagents.promising._replay`) counts its consumers: observers,
+waits for its next piece (:mod:`miniagents.promising._waiting`), consumers of its end
+only, interactions that read it as their input (:func:`hold_reader`) and ``async for``
+readers between two pieces (:func:`add_reader`). A consumer *gives up* when its wait is
+cancelled or its subscription disposed; when the last one has, the stream is *abandoned*
+and its ``on_abandoned`` callback runs once (:func:`check_abandoned`): an agent's replies
+cancel the agent, which gives up in turn what it reads::
+
+    reader A:  --a--b--(wait: cancelled)
+    reader B:  --a--(wait: cancelled)
+    stream:    --a--b--X     (its last consumer gave up: on_abandoned, the producer stops)
+
+A stream held as a piece of other streams (a message of replies: its ``wanted_by``) is
+not abandoned while one of those will still be read (:func:`_read_on`), nor while an
+``async for`` reader of one of them is between two pieces (:func:`_read_between`): such a
+reader, or an interaction that holds the stream, has it checked again when it goes, is
+closed, or stops.
+
+These are functions over a core (a :class:`Consumed`, what they read of it): the core
+keeps them as its methods (``core.check_abandoned()``, ...), for the layers above; inside
+this package they are called as functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Final, Protocol
+
+from miniagents.promising._flow import FlowCore
+from miniagents.promising._reporting import report_broken_observer
+from miniagents.promising.errors import StreamCancelledError
+
+__all__ = [
+    "Consumed",
+    "Reader",
+    "add_reader",
+    "check_abandoned",
+    "check_abandoned_at_release",
+    "consumed",
+    "give_up",
+    "hold_reader",
+    "recheck_closed",
+    "release_reader",
+]
+
+
+class Reader(Protocol):
+    """An ``async for`` reader of a stream, as the stream counts it (see :func:`add_reader`)."""
+
+    quit: bool
+    """Its last wait was cancelled (it gave up, unless it reads again), or it was closed or
+    read to the end."""
+    waiting: bool
+    """It waits for the next piece now (a wait the stream counts by itself)."""
+    index: int
+    """How many pieces it has taken."""
+
+
+class Consumed(FlowCore, Protocol):
+    """What giving up reads of a core (a :class:`~miniagents.promising._replay.ReplayCore`).
+
+    A protocol, so that the core (which keeps these functions as its methods) and this
+    module do not import each other.
+    """
+
+    error: BaseException | None
+    on_abandoned: Callable[[], None] | None
+    _waiting: int  # consumers inside a wait for a change (see _waiting)
+    _bystanders: int  # of those, bystanders', which consume nothing (await_end)
+    _needing: int  # of those, its producer's, which needs it (await_needed)
+    _end_watchers: int  # consumers of the end only (add_end_observer)
+    _interactions: int  # interactions that read it as their input (hold_reader)
+    # its async for readers (weakly): one, or a list of them (most streams have one)
+    readers: weakref.ref[Reader] | list[weakref.ref[Reader]] | None
+
+    @property
+    def wanted_by(self) -> tuple[Consumed, ...]:
+        """The streams that hold this one as a piece (a message's sequences)."""
+        ...
+
+
+_READ_ON_LIMIT: Final = 64
+"""How many streams :func:`_read_on` looks through before it takes them as read."""
+
+
+# -- giving up ---------------------------------------------------------------------------
+
+
+def check_abandoned(core: Consumed) -> None:
+    """Call ``on_abandoned`` if the last consumer of a running stream gave up.
+
+    A consumer gives up when its wait is cancelled or its subscription disposed; the
+    stream is abandoned when no consumer is left waiting or subscribed, here or on a
+    stream that holds it as a piece (``wanted_by``: a message's sequence, whose consumers
+    may read it later), or on a stream that one of those feeds. Only streams with an
+    ``on_abandoned`` callback (those an agent produces) react to it. A stream left with
+    only its producer's wait (``await_needed``) has its first holder checked instead, and
+    the holders that pass it on (an agent that replied with the first one's replies): one
+    that nobody reads is abandoned, and in turn what it passes on, then this stream.
+
+    A stream of streams that has ended (a reply whose every message has entered) has
+    nothing of its own to give up, but its pieces may still stream: when its last
+    consumer gives up, each of them is checked in turn (those nobody else reads stop),
+    as they are when a running one is abandoned.
+    """
+    if core.done:
+        if core.flow is not None and core.pieces and not consumed(core):
+            _check_pieces(core)
+        return
+    if core.on_abandoned is None:
+        return
+    if consumed(core):
+        if (
+            core._needing
+            and core._waiting - core._bystanders == core._needing
+            and not core.observers
+            and not core._end_watchers
+            and not (core.readers is not None and _read_between(core, core))
+        ):  # only the producer of its first holder waits for it: are its holders read?
+            # the outermost first: one that passes the first on
+            for holder in reversed(core.wanted_by):
+                if not holder.done and not consumed(holder):  # (read by nobody: it goes,
+                    check_abandoned(holder)  # and gives up what it passes on)
+        return
+    if core.wanted_by and _read_on(core, core.wanted_by):
+        return
+    give_up(core)
+
+
+def consumed(core: Consumed) -> bool:
+    """Whether a consumer is subscribed or waiting for the next piece, or holds it.
+
+    An interaction whose input the stream is holds it while it runs (:func:`hold_reader`).
+    An ``async for`` reader between two pieces (doing the work the last one asks for)
+    holds it too, until it reads to the end, is closed or goes (see :func:`add_reader`).
+
+    A consumer woken by a piece (or the end) counts until its task has run: its wait has
+    ended, but it has not given up. A consumer whose wait is cancelled stops counting when
+    its task runs the cancellation, so the outcome does not depend on the order in which
+    the loop runs the woken consumers: each one cancelled gets ``CancelledError``, each
+    other one goes on reading.
+    """
+    return (
+        bool(core.observers)
+        or core._waiting > core._bystanders
+        or core._end_watchers > 0
+        or core._interactions > 0
+        or (core.readers is not None and _read_between(core, core))
+    )
+
+
+def give_up(core: Consumed) -> None:
+    """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
+    on_abandoned, core.on_abandoned = core.on_abandoned, None
+    if on_abandoned is None:
+        return
+    try:
+        on_abandoned()
+    except Exception as exc:  # giving up must not fail the consumer that gave up
+        report_broken_observer(exc)
+
+
+def _check_pieces(core: Consumed) -> None:
+    """Check the pieces of an ended stream that still stream (its last consumer gave up)."""
+    for piece in list(core.pieces):
+        piece_core: Any = getattr(piece, "_core", None)  # (a promise's core: see _place_of)
+        # a core of this library (its method is this module's function) still running
+        if (
+            getattr(type(piece_core), "check_abandoned", None) is check_abandoned
+            and not piece_core.done
+        ):
+            check_abandoned(piece_core)
+
+
+def _read_on(held: Consumed, cores: tuple[Consumed, ...]) -> bool:
+    """Whether a consumer will read the pieces of ``cores`` (or of streams fed by them) again.
+
+    Such a consumer awaits a stream's whole (it reads every piece once the stream ends),
+    or observes it without forwarding it (an observer with no sink, which may read the
+    pieces it was given); an observer that forwards into a sink (a flattening into an
+    agent's replies) reads on only if someone reads that sink on. An ``async for`` reader
+    waiting for a stream's next piece is not one: it is past the pieces given so far.
+    (A stream without a flow cannot tell its kinds of waits apart: any wait counts.) Past
+    :data:`_READ_ON_LIMIT` streams the answer is yes (nothing is given up on a guess).
+    """
+    todo = list(cores)
+    seen: set[int] = set()
+    while todo:
+        core = todo.pop()
+        if id(core) in seen:
+            continue
+        if len(seen) == _READ_ON_LIMIT:
+            return True
+        seen.add(id(core))
+        if core.error is not None and isinstance(
+            core.error, (StreamCancelledError, asyncio.CancelledError)
+        ):
+            continue  # cancelled (given up on): nobody reads on through it
+        # (a failed one is read up to its error: a reader before the piece still reads it)
+        flow = core.flow
+        if (flow.pins > 0) if flow is not None else core._waiting > core._bystanders:
+            return True  # (pins: awaits of the whole, see acollect)
+        if core._interactions > 0:  # an agent that reads it as its input (see hold_reader):
+            _check_at_release(core, held)  # when it stops, ``held`` is checked again
+            return True
+        if core.readers is not None and _read_between(
+            core, held, _place_of(held, core) if core in cores else None
+        ):
+            return True  # an async for between two pieces, not past the one held
+        for observer in core.observers:
+            sink: Consumed | None = observer[4]
+            if sink is None:
+                return True
+            todo.append(sink)
+    return False
+
+
+def _place_of(piece_core: Consumed, holder: Consumed) -> int | None:
+    """The place in ``holder``'s record of the piece (a promise) whose core is ``piece_core``."""
+    for offset, piece in enumerate(holder.pieces):
+        if getattr(piece, "_core", None) is piece_core:
+            return holder.base + offset
+    return None
+
+
+# -- readers between two pieces ------------------------------------------------------------
+
+
+def add_reader(core: Consumed, reader: Reader) -> None:
+    """Count ``reader``, an ``async for`` iterator of ``core``'s stream, as a consumer.
+
+    It counts while it is between two pieces: until its wait is cancelled (it gave up,
+    unless it reads again), it is closed or read to the end, or it goes. A giving up it
+    kept from taking effect is checked again when it goes or is closed (see
+    :func:`_read_between`). Held weakly: a reader dropped unread is not kept.
+    """
+    readers = core.readers
+    if readers is None:
+        core.readers = weakref.ref(reader)
+    elif isinstance(readers, list):
+        count = len(readers)
+        if count >= 8 and count & (count - 1) == 0:  # at 8, 16, 32...: amortized O(1)
+            readers[:] = [ref for ref in readers if ref() is not None]
+        readers.append(weakref.ref(reader))
+    else:
+        core.readers = [readers, weakref.ref(reader)]
+
+
+def _read_between(core: Consumed, blocked: Consumed, before: int | None = None) -> bool:
+    """Whether an ``async for`` reader of ``core`` is between two pieces (it reads on).
+
+    A reader that waits for a piece is not one (the wait counts by itself); neither is one
+    that quit. With ``before`` (the place in ``core`` of a piece it holds, ``blocked``: a
+    message in a reply), a reader that has moved past that piece is not one either, unless
+    the piece is the last it took (it may be working on it), and one that waits for a piece
+    at or before that place is one (woken, it reads on to it). A reader found keeps
+    ``blocked`` from being given up on: ``blocked`` is checked again when the reader goes
+    or is closed (a ``break`` out of its loop, or a cancellation of its task that unwinds
+    the loop).
+    """
+    readers = core.readers
+    if readers is None:
+        return False
+    for ref in readers if isinstance(readers, list) else (readers,):
+        reader = ref()
+        if reader is None or reader.quit:
+            continue
+        if reader.waiting:  # (its wait counts by itself, for this stream)
+            if before is None or reader.index > before:
+                continue
+            # it waits for a piece at or before the one held: it will read that one too
+        elif before is not None and reader.index > before + 1:
+            continue  # past the piece: it reads it no more through this stream
+        _watch(reader, blocked)
+        return True
+    return False
+
+
+_Blocked = tuple["weakref.ref[Consumed]", "weakref.ref[asyncio.AbstractEventLoop]"]
+
+_watches: dict[int, tuple[weakref.ref[Reader], list[_Blocked]]] = {}
+"""The readers that keep streams from being given up on (by ``id``): the weak reference
+whose callback tells that the reader went, and the streams to check again then, each with
+the loop it was kept in (weakly: a closed loop is not kept for them)."""
+
+
+def _watch(reader: Reader, blocked: Consumed) -> None:
+    """Check ``blocked`` again (see :func:`check_abandoned`) when ``reader`` goes or is closed."""
+    loop = blocked.loop or _running_loop()
+    if loop is None:
+        return  # (no loop to check it in: nothing can give it up)
+    key = id(reader)
+    watch = _watches.get(key)
+    if watch is None:
+        watch = _watches[key] = (weakref.ref(reader, partial(_reader_gone, key)), [])
+    cores = watch[1]
+    if not any(ref() is blocked for ref, _ in cores):
+        cores.append((weakref.ref(blocked), weakref.ref(loop)))
+
+
+def _reader_gone(key: int, _: object = None) -> None:
+    """A reader that kept streams from being given up on went (or was closed): check them.
+
+    (Also a weak reference's callback, which may run anywhere: each check goes to the loop
+    of its stream, with ``call_soon_threadsafe``.)
+    """
+    watch = _watches.pop(key, None)
+    if watch is None:
+        return
+    for core_ref, loop_ref in watch[1]:
+        core, loop = core_ref(), loop_ref()
+        if core is None or loop is None or (core.done and core.flow is None):
+            continue  # (an ended stream of streams is checked: see check_abandoned)
+        with contextlib.suppress(RuntimeError):  # its loop is closed: nothing runs it any more
+            loop.call_soon_threadsafe(check_abandoned, core)
+
+
+def recheck_closed(reader: Reader) -> None:
+    """``reader`` was closed: the streams it kept from being given up on are checked again."""
+    _reader_gone(id(reader))
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop, or ``None`` outside of one."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+# -- interactions that read a stream -------------------------------------------------------
+
+
+def hold_reader(core: Consumed) -> None:
+    """Count a reader for as long as it runs: an interaction whose input this stream is.
+
+    Such a reader is busy between its waits (doing the work a message asks for), yet will
+    read on: while it runs the stream is :func:`consumed`, so another consumer giving up
+    does not abandon it. :func:`release_reader` ends the count.
+    """
+    core._interactions += 1
+
+
+def release_reader(core: Consumed, gave_up: bool) -> None:
+    """End a count of :func:`hold_reader`; ``gave_up``: the reader was given up on.
+
+    A reader given up on (its agent cancelled) gives up on the stream in turn, if nobody
+    else consumes it (see :func:`check_abandoned`); one that ended on its own leaves it
+    running, as a stream once started runs to its end.
+    """
+    core._interactions -= 1
+    if gave_up:
+        check_abandoned(core)
+    blocked = _at_release.pop(core, None) if _at_release else None
+    if blocked is not None:  # pieces of it that a consumer gave up while the reader ran
+        for ref in blocked:
+            piece = ref()
+            if piece is core and core._interactions > 0:
+                _check_at_release(core, core)  # (check_abandoned_at_release: at the last)
+            elif piece is not None:
+                check_abandoned(piece)
+
+
+def check_abandoned_at_release(core: Consumed) -> None:
+    """:func:`check_abandoned` now, or, while interactions read it, when the last one stops.
+
+    For a stream made for one interaction alone (an agent operator's own record of an
+    outside observable), once that interaction is over: an interaction that ends on its
+    own leaves the streams it read running (see :func:`release_reader`), but nobody reads
+    this one after it, unless someone else consumes it then.
+    """
+    if core._interactions > 0:
+        _check_at_release(core, core)
+    else:
+        check_abandoned(core)
+
+
+_at_release: weakref.WeakKeyDictionary[Consumed, list[weakref.ref[Consumed]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""The streams to check again when an interaction reading a stream stops (see
+:func:`release_reader`). Weakly by the stream read: an interaction whose task was cancelled
+before its first step (a context cancelling its tasks after an error) never releases its
+hold, and its entry goes with the stream."""
+
+
+def _check_at_release(holder: Consumed, blocked: Consumed) -> None:
+    """Check ``blocked`` again when an interaction reading ``holder`` stops."""
+    cores = _at_release.setdefault(holder, [])
+    if not any(ref() is blocked for ref in cores):
+        cores.append(weakref.ref(blocked))
