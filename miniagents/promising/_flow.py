@@ -710,11 +710,13 @@ def schedule_reconsider(core: FlowCore) -> None:
     if flow is None:
         return
     if loop is None:
-        # never started by a consumer of its own (a sink fed by a flattening): its producers
-        # upstream may wait on the loop running here (a finalizer on another thread has
-        # none: nobody there waits, and the next release will see the change)
-        with contextlib.suppress(RuntimeError):  # (no running loop here)
-            asyncio.get_running_loop().call_soon(flow.reconsider, core)
+        # never started by a consumer of its own (a sink fed by a flattening): if it holds
+        # back its producers upstream (blocked), they wait on the loop running here (a
+        # finalizer on another thread has none: nobody there waits, and the next release
+        # will see the change); if not, nobody waits
+        if flow.blocked:
+            with contextlib.suppress(RuntimeError):  # (no running loop here)
+                asyncio.get_running_loop().call_soon(flow.reconsider, core)
         return
     try:
         if threading.get_ident() == core.thread:
