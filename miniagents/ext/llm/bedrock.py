@@ -71,7 +71,7 @@ from miniagents.ext.llm.provider import (
     call_option,
     check_kind,
 )
-from miniagents.ext.llm.sdk_calls import check_client, import_sdk
+from miniagents.ext.llm.sdk_calls import check_client, check_retries_and_timeout, import_sdk
 from miniagents.ext.llm.sdk_errors import translate_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
@@ -165,23 +165,9 @@ class BedrockOptions(LLMOptions):
                 "session.create_client('bedrock-runtime', region_name=..., config=AioConfig("
                 "retries={'max_attempts': 1}, read_timeout=30)), or give no client."
             )
-        retries: object = self.max_retries
-        if retries is not None and (
-            isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
-        ):
-            raise LLMConfigurationError(
-                f"max_retries must be a whole number of at least 0, got {retries!r}: e.g. "
-                f"{alias.lower()}.fork(max_retries=0) for no retry, or None for botocore's "
-                "own setting."
-            )
-        timeout: object = self.timeout
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
-        ):
-            raise LLMConfigurationError(
-                f"timeout must be a positive number of seconds, got {timeout!r}: e.g. "
-                f"{alias.lower()}.fork(timeout=30.0), or None for botocore's own setting."
-            )
+        check_retries_and_timeout(
+            self.max_retries, self.timeout, alias.lower(), "botocore's own setting"
+        )
 
 
 class BedrockProvider:

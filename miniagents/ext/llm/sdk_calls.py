@@ -236,22 +236,7 @@ def client_with_options(
     _note_http_errors(client, agent, base_url_variable)
     if max_retries is None and timeout is None:
         return client
-    if max_retries is not None and (
-        isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
-    ):
-        raise LLMConfigurationError(
-            f"max_retries must be a whole number of at least 0, got {max_retries!r}: e.g. "
-            f"{agent}.fork(max_retries=0) for no retry, or None for the client's own setting."
-        )
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not 0 < timeout < math.inf  # also refuses nan
-    ):
-        raise LLMConfigurationError(
-            f"timeout must be a positive number of seconds, got {timeout!r}: e.g. "
-            f"{agent}.fork(timeout=30.0), or None for the client's own setting."
-        )
+    check_retries_and_timeout(max_retries, timeout, agent)
     key = (max_retries, None if timeout is None else float(timeout))
     try:
         copies = _COPIES.setdefault(client, {})
@@ -269,6 +254,33 @@ def client_with_options(
             del copies[next(iter(copies))]  # the one used longest ago
     copies[key] = copy  # (last: the latest used)
     return copy
+
+
+def check_retries_and_timeout(
+    max_retries: object, timeout: object, agent: str, default: str = "the client's own setting"
+) -> None:
+    """Refuse an agent's ``max_retries`` or ``timeout`` of the wrong kind (``None``: ``default``).
+
+    Raises:
+        LLMConfigurationError: for a ``max_retries`` that is not a whole number of at least
+            0, or a ``timeout`` that is not a positive, finite number of seconds.
+    """
+    if max_retries is not None and (
+        isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
+    ):
+        raise LLMConfigurationError(
+            f"max_retries must be a whole number of at least 0, got {max_retries!r}: e.g. "
+            f"{agent}.fork(max_retries=0) for no retry, or None for {default}."
+        )
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout < math.inf  # also refuses nan
+    ):
+        raise LLMConfigurationError(
+            f"timeout must be a positive number of seconds, got {timeout!r}: e.g. "
+            f"{agent}.fork(timeout=30.0), or None for {default}."
+        )
 
 
 def _check_base_url(client: Any, agent: str, variable: str) -> None:
