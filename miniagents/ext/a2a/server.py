@@ -507,15 +507,9 @@ class _A2ATasks:
         _: Request,
     ) -> Response:
         request = _parsed(params, CancelTaskRequest())
-        job = self._job(request.id, owner)
-        if job.done:
-            state = self._task(job)["status"]
-            raise _RPCError(
-                Code.TASK_NOT_CANCELABLE,
-                f"The task {request.id!r} has ended "
-                f"({state.get('state') if isinstance(state, dict) else state}): there is "
-                "nothing left to cancel.",
-            )
+        job = self._unended_job(
+            request.id, owner, Code.TASK_NOT_CANCELABLE, ": there is nothing left to cancel."
+        )
         job.cancel()
         if job.task is not None:
             await asyncio.wait([job.task])
@@ -529,18 +523,24 @@ class _A2ATasks:
         _: Request,
     ) -> Response:
         request = _parsed(params, SubscribeToTaskRequest())
-        job = self._job(request.id, owner)
-        if job.done:
-            state = self._task(job)["status"]
-            raise _RPCError(
-                Code.UNSUPPORTED_OPERATION,
-                f"The task {request.id!r} has ended "
-                f"({state.get('state') if isinstance(state, dict) else state}), so there is "
-                "nothing to follow: GetTask gives it whole.",
-            )
+        job = self._unended_job(
+            request.id,
+            owner,
+            Code.UNSUPPORTED_OPERATION,
+            ", so there is nothing to follow: GetTask gives it whole.",
+        )
         return self._stream(rpc_id, job)
 
     # -- tasks ----------------------------------------------------------------------------
+
+    def _unended_job(self, task_id: str, owner: str | None, code: int, why: str) -> Job:
+        """The task's job, unless it has ended: then an error of ``code``, ended by ``why``."""
+        job = self._job(task_id, owner)
+        if job.done:
+            status = self._task(job)["status"]
+            state = status.get("state") if isinstance(status, dict) else status
+            raise _RPCError(code, f"The task {task_id!r} has ended ({state}){why}")
+        return job
 
     def _job(self, task_id: str, owner: str | None) -> Job:
         if not task_id:
