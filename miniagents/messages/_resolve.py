@@ -70,8 +70,9 @@ class _InOrder:
         self.stop_waiting: Callable[[], None] | None = None
         # the messages still streaming that wait in the queue, each held as read (an end
         # consumer of its own), so that another reader giving up on one does not stop it
-        # under this one: by the promise, what lets go of it
-        self.held: dict[MessagePromise, Callable[[], None]] | None = None
+        # under this one: by the promise, what lets go of each hold (one per place in the
+        # queue: a reply passed on twice queues its messages twice)
+        self.held: dict[MessagePromise, list[Callable[[], None]]] | None = None
 
     def on_next(self, promise: MessagePromise) -> None:
         self.pending.append(promise)
@@ -85,14 +86,26 @@ class _InOrder:
         held = self.held
         if held is None:
             held = self.held = {}
-        held[promise] = core_of(promise).add_end_observer(_ignore, _nothing)
+        let_go = core_of(promise).add_end_observer(_ignore, _nothing)
+        holds = held.get(promise)
+        if holds is None:
+            held[promise] = [let_go]
+        else:
+            holds.append(let_go)
 
-    def _let_go(self, promise: MessagePromise) -> None:
+    def _let_go(self, promise: MessagePromise) -> bool:
+        """Let go of one hold of ``promise``; whether there was one."""
         held = self.held
-        if held is not None:
-            let_go = held.pop(promise, None)
-            if let_go is not None:
-                let_go()
+        if held is None:
+            return False
+        holds = held.get(promise)
+        if not holds:
+            return False
+        let_go = holds.pop()
+        if not holds:
+            del held[promise]
+        let_go()
+        return True
 
     def on_error(self, error: BaseException) -> None:
         if not self.stopped:
@@ -143,10 +156,7 @@ class _InOrder:
         # is given up on unless someone else reads it (the source, if it has ended, gives
         # up nothing when disposed)
         pending, self.pending = self.pending, deque()
-        held, self.held = self.held, None
         for promise in pending:
-            let_go = None if held is None else held.get(promise)
-            if let_go is not None:
-                let_go()  # (which checks it, as below)
-            elif not promise.done:
+            if not self._let_go(promise) and not promise.done:  # (letting go checks it)
                 core_of(promise).check_abandoned()
+        self.held = None

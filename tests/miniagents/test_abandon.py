@@ -1401,3 +1401,37 @@ async def test_a_reader_giving_up_in_its_body_makes_room_at_once_without_the_wat
 
 async def _all_texts(replies: MessageSequencePromise[Message]) -> list[str]:
     return [str(await promise) async for promise in replies]
+
+
+async def test_complete_messages_of_a_reply_passed_on_twice_are_given_up_with_their_reader(
+    virtual_clock: VirtualClock,
+) -> None:
+    """The complete messages' reader holds each streaming message queued behind the one it
+    waits for; a reply passed on twice queues its messages twice, and the second hold
+    replaced the first, which nothing let go of: the message streamed on after its reader
+    gave up, and the context's exit waited for it (found by the deep fuzzer run)."""
+
+    async def slow(text: str) -> AsyncIterator[str]:
+        yield text
+        await asyncio.sleep(1)
+        yield "."
+
+    @miniagent
+    async def two_streamed(ctx: InteractionContext) -> None:
+        for index in range(2):
+            ctx.reply(MessagePromise.from_async_iterable(slow(f"m{index}")))
+
+    @miniagent
+    async def passed_twice(ctx: InteractionContext) -> None:
+        reply = two_streamed.inquire()
+        ctx.reply(reply)
+        ctx.reply(reply)
+
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    async with MiniAgents():
+        replies = passed_twice.inquire()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await replies.as_message_observable().pipe(ops.to_list())
+    assert loop.time() - start == 0.5  # the exit waited for nothing given up on
