@@ -9,10 +9,16 @@ Run it by hand from the repository root (it is not a test; pytest never collects
     python tests/benchmarks/llm_stream.py --workloads single paced --rounds 20  # TTFT to 0.1 ms
     python tests/benchmarks/llm_stream.py --workloads paced --paced-calls 1     # one paced call
 
-A minimal SSE server (asyncio, in a process of its own on 127.0.0.1) serves the OpenAI Chat
-Completions, Responses and Anthropic Messages wire formats. A reply's events are encoded
-once per (API, size) and written with one ``write`` (a burst), or one event every 20 ms
-(paced). Workloads:
+A minimal server (asyncio, in a process of its own on 127.0.0.1) serves the OpenAI Chat
+Completions, Responses and Anthropic Messages wire formats, Gemini's
+``streamGenerateContent`` (SSE) and Bedrock's ConverseStream (AWS's binary event-stream
+framing, the fake LLM server's encoder; the signature is not checked) (``WIRES``). The
+APIs (``--apis``): ``chat``, ``responses``, ``anthropic`` (the OpenAI and Anthropic SDKs),
+``gemini`` (google-genai, through an httpx2 transport as the agent's own client),
+``bedrock`` (aiobotocore) and ``ollama`` (the OpenAI SDK's Chat Completions at
+``/ollama/v1``, with ``ollama_agent``). A reply's events are encoded once per (wire
+format, size) and written with one ``write`` (a burst), or one event every 20 ms (paced).
+Workloads:
 
 * ``single``: 1 call of 2,000 tokens, sent at once;
 * ``many``: N concurrent calls (1,000 by default) of 200 tokens each, sent at once;
@@ -24,8 +30,9 @@ Variants, each run in a fresh Python process, interleaved, ``--reps`` times:
 * ``httpx``: a bare ``httpx2`` reader (``aiter_bytes``, counting the events), to show that
   the server is not the bottleneck (it should be several times faster than the SDK);
 * ``raw``: ``async for`` over the SDK's stream (``stream=True``), the text of each delta;
-* ``ours``: ``async for`` over our LLM agent's reply (``openai_agent`` / ``anthropic_agent``
-  with the same client), then over each message's tokens.
+* ``ours``: ``async for`` over our LLM agent's reply (``openai_agent``, ``anthropic_agent``,
+  ``gemini_agent``, ``bedrock_agent``, ``ollama_agent``, with the same client), then over
+  each message's tokens.
 
 Per variant: wall and CPU time of the run, time to first token of each call (from the start
 of the run: every call starts then) as the median and 99th percentile over the calls, and
