@@ -279,7 +279,8 @@ class _ModelNode:
         self.order = recording.next_order()
         inner = _innermost(provider)
         self.model = call.model
-        self.provider = _provider_name(inner)
+        named = getattr(provider, "provider_name", None)  # the meter's, for the options
+        self.provider = named if isinstance(named, str) else _provider_name(inner)
         self.price_provider = price_provider_of(inner)
         self.started = recording.now()
         self.first_token: float | None = None

@@ -9,10 +9,16 @@ Run it by hand from the repository root (it is not a test; pytest never collects
     python tests/benchmarks/llm_stream.py --workloads single paced --rounds 20  # TTFT to 0.1 ms
     python tests/benchmarks/llm_stream.py --workloads paced --paced-calls 1     # one paced call
 
-A minimal SSE server (asyncio, in a process of its own on 127.0.0.1) serves the OpenAI Chat
-Completions, Responses and Anthropic Messages wire formats. A reply's events are encoded
-once per (API, size) and written with one ``write`` (a burst), or one event every 20 ms
-(paced). Workloads:
+A minimal server (asyncio, in a process of its own on 127.0.0.1) serves the OpenAI Chat
+Completions, Responses and Anthropic Messages wire formats, Gemini's
+``streamGenerateContent`` (SSE) and Bedrock's ConverseStream (AWS's binary event-stream
+framing, the fake LLM server's encoder; the signature is not checked) (``WIRES``). The
+APIs (``--apis``): ``chat``, ``responses``, ``anthropic`` (the OpenAI and Anthropic SDKs),
+``gemini`` (google-genai, through an httpx2 transport as the agent's own client),
+``bedrock`` (aiobotocore) and ``ollama`` (the OpenAI SDK's Chat Completions at
+``/ollama/v1``, with ``ollama_agent``). A reply's events are encoded once per (wire
+format, size) and written with one ``write`` (a burst), or one event every 20 ms (paced).
+Workloads:
 
 * ``single``: 1 call of 2,000 tokens, sent at once;
 * ``many``: N concurrent calls (1,000 by default) of 200 tokens each, sent at once;
@@ -24,8 +30,9 @@ Variants, each run in a fresh Python process, interleaved, ``--reps`` times:
 * ``httpx``: a bare ``httpx2`` reader (``aiter_bytes``, counting the events), to show that
   the server is not the bottleneck (it should be several times faster than the SDK);
 * ``raw``: ``async for`` over the SDK's stream (``stream=True``), the text of each delta;
-* ``ours``: ``async for`` over our LLM agent's reply (``openai_agent`` / ``anthropic_agent``
-  with the same client), then over each message's tokens.
+* ``ours``: ``async for`` over our LLM agent's reply (``openai_agent``, ``anthropic_agent``,
+  ``gemini_agent``, ``bedrock_agent``, ``ollama_agent``, with the same client), then over
+  each message's tokens.
 
 Per variant: wall and CPU time of the run, time to first token of each call (from the start
 of the run: every call starts then) as the median and 99th percentile over the calls, and
@@ -49,8 +56,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
-APIS = ("chat", "responses", "anthropic")
+APIS = ("chat", "responses", "anthropic", "gemini", "bedrock", "ollama")
+"""The APIs: the first three OpenAI's and Anthropic's own, then Google's (google-genai),
+Bedrock's ConverseStream (aiobotocore) and Ollama's Chat Completions (the OpenAI SDK)."""
 WORKLOADS = ("single", "many", "paced")
 VARIANTS = ("httpx", "raw", "ours", "before", "watched", "turns", "sliced")
 """``before``: ``ours`` with the library found in ``--before DIR`` (e.g. an export of an
@@ -98,101 +108,110 @@ def _sse(event: str | None, data: dict[str, Any] | str) -> bytes:
     return f"{head}data: {body}\n\n".encode()
 
 
-def wire_events(api: str, tokens: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
-    """The events of a reply: (before the tokens, one per token, after the tokens)."""
-    texts = [token(i) for i in range(tokens)]
-    if api == "chat":
+Events = tuple[list[bytes], list[bytes], list[bytes]]
+"""A reply's events: (before the tokens, one per token, after the tokens)."""
 
-        def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> bytes:
-            return _sse(
-                None,
-                {
-                    "id": "chatcmpl-w5",
-                    "object": "chat.completion.chunk",
-                    "created": 1,
-                    "model": "w5",
-                    "choices": [
-                        {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-                    ],
-                    **extra,
-                },
-            )
 
-        usage = {"prompt_tokens": 5, "completion_tokens": tokens, "total_tokens": tokens + 5}
-        final = _sse(
+def _chat_events(texts: list[str]) -> Events:
+    tokens = len(texts)
+
+    def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> bytes:
+        return _sse(
             None,
             {
                 "id": "chatcmpl-w5",
                 "object": "chat.completion.chunk",
                 "created": 1,
                 "model": "w5",
-                "choices": [],
-                "usage": usage,
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+                **extra,
             },
         )
-        return (
-            [chunk({"role": "assistant", "content": ""}, None)],
-            [chunk({"content": text}, None) for text in texts],
-            [chunk({}, "stop"), final, _sse(None, "[DONE]")],
-        )
-    if api == "responses":
-        numbers = iter(range(10**9))
 
-        def event(kind: str, **fields: Any) -> bytes:
-            return _sse(kind, {"type": kind, "sequence_number": next(numbers), **fields})
+    usage = {"prompt_tokens": 5, "completion_tokens": tokens, "total_tokens": tokens + 5}
+    final = _sse(
+        None,
+        {
+            "id": "chatcmpl-w5",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "w5",
+            "choices": [],
+            "usage": usage,
+        },
+    )
+    return (
+        [chunk({"role": "assistant", "content": ""}, None)],
+        [chunk({"content": text}, None) for text in texts],
+        [chunk({}, "stop"), final, _sse(None, "[DONE]")],
+    )
 
-        def response(status: str, output: list[Any], usage: dict[str, Any] | None) -> Any:
-            return {
-                "id": "resp_w5",
-                "object": "response",
-                "created_at": 1,
-                "status": status,
-                "error": None,
-                "incomplete_details": None,
-                "instructions": None,
-                "model": "w5",
-                "output": output,
-                "parallel_tool_calls": True,
-                "tool_choice": "auto",
-                "tools": [],
-                "usage": usage,
-                "metadata": {},
-            }
 
-        where = {"item_id": "msg_w5", "output_index": 0}
-        message = {"id": "msg_w5", "type": "message", "status": "in_progress", "role": "assistant"}
-        text = "".join(texts)
-        part = {"type": "output_text", "text": text, "annotations": []}
-        done = {**message, "status": "completed", "content": [part]}
-        totals: dict[str, Any] = {
-            "input_tokens": 5,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": tokens + 5,
+def _responses_events(texts: list[str]) -> Events:
+    tokens = len(texts)
+    numbers = iter(range(10**9))
+
+    def event(kind: str, **fields: Any) -> bytes:
+        return _sse(kind, {"type": kind, "sequence_number": next(numbers), **fields})
+
+    def response(status: str, output: list[Any], usage: dict[str, Any] | None) -> Any:
+        return {
+            "id": "resp_w5",
+            "object": "response",
+            "created_at": 1,
+            "status": status,
+            "error": None,
+            "incomplete_details": None,
+            "instructions": None,
+            "model": "w5",
+            "output": output,
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": usage,
+            "metadata": {},
         }
-        head = [
-            event("response.created", response=response("in_progress", [], None)),
-            event("response.in_progress", response=response("in_progress", [], None)),
-            event("response.output_item.added", output_index=0, item={**message, "content": []}),
-            event(
-                "response.content_part.added",
-                **where,
-                content_index=0,
-                part={"type": "output_text", "text": "", "annotations": []},
-            ),
-        ]
-        body = [
-            event("response.output_text.delta", **where, content_index=0, delta=text_)
-            for text_ in texts
-        ]
-        tail = [
-            event("response.output_text.done", **where, content_index=0, text=text),
-            event("response.content_part.done", **where, content_index=0, part=part),
-            event("response.output_item.done", output_index=0, item=done),
-            event("response.completed", response=response("completed", [done], totals)),
-        ]
-        return head, body, tail
+
+    where = {"item_id": "msg_w5", "output_index": 0}
+    message = {"id": "msg_w5", "type": "message", "status": "in_progress", "role": "assistant"}
+    text = "".join(texts)
+    part = {"type": "output_text", "text": text, "annotations": []}
+    done = {**message, "status": "completed", "content": [part]}
+    totals: dict[str, Any] = {
+        "input_tokens": 5,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": tokens + 5,
+    }
+    head = [
+        event("response.created", response=response("in_progress", [], None)),
+        event("response.in_progress", response=response("in_progress", [], None)),
+        event("response.output_item.added", output_index=0, item={**message, "content": []}),
+        event(
+            "response.content_part.added",
+            **where,
+            content_index=0,
+            part={"type": "output_text", "text": "", "annotations": []},
+        ),
+    ]
+    body = [
+        event("response.output_text.delta", **where, content_index=0, delta=text_)
+        for text_ in texts
+    ]
+    tail = [
+        event("response.output_text.done", **where, content_index=0, text=text),
+        event("response.content_part.done", **where, content_index=0, part=part),
+        event("response.output_item.done", output_index=0, item=done),
+        event("response.completed", response=response("completed", [done], totals)),
+    ]
+    return head, body, tail
+
+
+def _anthropic_events(texts: list[str]) -> Events:
+    tokens = len(texts)
     start: dict[str, Any] = {
         "id": "msg_w5",
         "type": "message",
@@ -241,14 +260,87 @@ def wire_events(api: str, tokens: int) -> tuple[list[bytes], list[bytes], list[b
     )
 
 
+def _gemini_events(texts: list[str]) -> Events:
+    def chunk(text: str, final: bool = False) -> bytes:
+        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}}
+        usage: dict[str, Any] = {"promptTokenCount": 5, "totalTokenCount": 5}
+        if final:
+            candidate["finishReason"] = "STOP"
+            usage = {**usage, "candidatesTokenCount": tokens, "totalTokenCount": tokens + 5}
+        body = {
+            "candidates": [{**candidate, "index": 0}],
+            "usageMetadata": usage,
+            "modelVersion": "w5",
+            "responseId": "w5",
+        }
+        return _sse(None, body)
+
+    tokens = len(texts)
+    return [], [chunk(text) for text in texts], [chunk("", final=True)]
+
+
+def _bedrock_events(texts: list[str]) -> Events:
+    # AWS's binary event-stream framing, as the fake LLM server of miniagents.testing has it
+    from miniagents.testing._eventstream import event_message
+
+    def event(kind: str, payload: dict[str, Any]) -> bytes:
+        return event_message(kind, json.dumps(payload, separators=(",", ":")).encode())
+
+    usage = {"inputTokens": 5, "outputTokens": len(texts), "totalTokens": len(texts) + 5}
+    return (
+        [event("messageStart", {"role": "assistant"})],
+        [
+            event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": text}})
+            for text in texts
+        ],
+        [
+            event("contentBlockStop", {"contentBlockIndex": 0}),
+            event("messageStop", {"stopReason": "end_turn"}),
+            event("metadata", {"usage": usage, "metrics": {"latencyMs": 1}}),
+        ],
+    )
+
+
+WIRES: dict[str, Callable[[list[str]], Events]] = {
+    "chat": _chat_events,
+    "responses": _responses_events,
+    "anthropic": _anthropic_events,
+    "gemini": _gemini_events,
+    "bedrock": _bedrock_events,
+}
+"""Each wire format the server speaks: its reply's events for the given tokens."""
+
+
+def wire_events(wire: str, tokens: int) -> Events:
+    """The events of a reply in a wire format of ``WIRES``: before, per token, after."""
+    return WIRES[wire]([token(i) for i in range(tokens)])
+
+
 def _chunked(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+EVENT_STREAM = b"application/vnd.amazon.eventstream"
+"""The content type of Bedrock's streams (AWS's binary framing)."""
+
+
+def route(path: str, request: dict[str, Any]) -> tuple[str, str]:
+    """A request's wire format (of ``WIRES``) and model: in its path for Gemini and Bedrock."""
+    path = path.partition("?")[0]
+    if path.endswith(":streamGenerateContent"):  # /v1beta/models/{model}:streamGenerateContent
+        return "gemini", path.rpartition(":")[0].rpartition("/models/")[2]
+    if path.endswith("/converse-stream"):  # /model/{model}/converse-stream
+        return "bedrock", unquote(path.rpartition("/")[0].rpartition("/model/")[2])
+    model = str(request.get("model", "w5-1-0"))
+    if path.endswith("/chat/completions"):  # OpenAI's and the compatible servers' own
+        return "chat", model
+    return ("responses" if path.endswith("/responses") else "anthropic"), model
 
 
 async def _serve_connection(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
-    cache: dict[tuple[str, int], tuple[list[bytes], list[bytes], list[bytes]]],
+    cache: dict[tuple[str, int], Events],
 ) -> None:
     try:
         while True:
@@ -261,23 +353,20 @@ async def _serve_connection(
                 if name.strip().lower() == "content-length":
                     length = int(value)
             request = json.loads(await reader.readexactly(length)) if length else {}
+            wire, model = route(path, request)
             # the model names the size: "w5-<tokens>-<milliseconds between tokens>"
-            _, tokens_, delay_ = str(request.get("model", "w5-1-0")).split("-")
+            _, tokens_, delay_ = model.split("-")
             tokens, delay = int(tokens_), int(delay_) / 1000
-            api = (
-                "chat"
-                if path.endswith("/chat/completions")
-                else "responses"
-                if path.endswith("/responses")
-                else "anthropic"
-            )
-            events = cache.get((api, tokens))
+            events = cache.get((wire, tokens))
             if events is None:
-                events = cache[(api, tokens)] = wire_events(api, tokens)
+                events = cache[(wire, tokens)] = wire_events(wire, tokens)
             before, body, after = events
+            kind = (
+                b"application/vnd.amazon.eventstream" if wire == "bedrock" else b"text/event-stream"
+            )
             writer.write(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                b"transfer-encoding: chunked\r\nrequest-id: w5\r\nx-request-id: w5\r\n\r\n"
+                b"HTTP/1.1 200 OK\r\ncontent-type: %s\r\n"
+                b"transfer-encoding: chunked\r\nrequest-id: w5\r\nx-request-id: w5\r\n\r\n" % kind
             )
             if not delay:
                 writer.write(_chunked(b"".join([*before, *body, *after])))
@@ -302,8 +391,8 @@ async def _server_main() -> None:
     # each size (the first rep's first variant, raw) waited for them (6 to 9 ms at 2,000
     # tokens, which was all of raw's first-rep "single" TTFT up to the eighth pass)
     cache = {
-        (api, tokens): wire_events(api, tokens)
-        for api in APIS
+        (wire, tokens): wire_events(wire, tokens)
+        for wire in WIRES
         for tokens in {sizes(workload, 1)[1] for workload in WORKLOADS} | {WARM_TOKENS}
     }
     server = await asyncio.start_server(
@@ -327,23 +416,98 @@ def rss_kb(field: str) -> int:
 
 
 def _client(api: str, base: str) -> Any:
+    """The SDK client of an API (``open_client`` for every API: Bedrock's is opened)."""
     if api == "anthropic":
         import anthropic
 
         return anthropic.AsyncAnthropic(
             base_url=base, api_key="bench", max_retries=0, timeout=TIMEOUT
         )
+    if api == "gemini":
+        import httpx2
+        from google import genai
+
+        # the SDK sends through httpx given a transport (as the agent's own client does);
+        # the transport's pool takes every call of "many" at once, as the others' do
+        limits = httpx2.Limits(max_connections=2000, max_keepalive_connections=2000)
+        options = genai.types.HttpOptions(
+            base_url=base,
+            timeout=round(TIMEOUT * 1000),
+            async_client_args={"transport": httpx2.AsyncHTTPTransport(limits=limits)},
+        )
+        return genai.Client(api_key="bench", http_options=options)
     import openai
 
-    return openai.AsyncOpenAI(
-        base_url=base + "/v1", api_key="bench", max_retries=0, timeout=TIMEOUT
+    path = "/ollama/v1" if api == "ollama" else "/v1"
+    return openai.AsyncOpenAI(base_url=base + path, api_key="bench", max_retries=0, timeout=TIMEOUT)
+
+
+async def open_client(api: str, base: str) -> Any:
+    """The SDK client of an API, opened (aiobotocore's is an async context manager)."""
+    if api != "bedrock":
+        return _client(api, base)
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import get_session
+
+    config = AioConfig(
+        max_pool_connections=2000,
+        connect_timeout=TIMEOUT,
+        read_timeout=TIMEOUT,
+        retries={"max_attempts": 0, "mode": "standard"},
     )
+    client = get_session().create_client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=base,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=config,
+    )
+    return await client.__aenter__()
+
+
+async def close_client(api: str, client: Any) -> None:
+    """Close a client of ``open_client``."""
+    if api == "bedrock":
+        await client.__aexit__(None, None, None)
+    elif api == "gemini":
+        await client.aio.aclose()
+    else:
+        await client.close()
+
+
+def our_agent(api: str, model: str, client: Any) -> Any:
+    """Our LLM agent of an API on ``client``."""
+    if api == "anthropic":
+        from miniagents.ext.llm.anthropic import anthropic_agent
+
+        return anthropic_agent.fork(model=model, async_client=client)
+    if api == "gemini":
+        from miniagents.ext.llm.gemini import gemini_agent
+
+        return gemini_agent.fork(model=model, async_client=client)
+    if api == "bedrock":
+        from miniagents.ext.llm.bedrock import bedrock_agent
+
+        return bedrock_agent.fork(model=model, async_client=client)
+    if api == "ollama":
+        from miniagents.ext.llm.compatible import ollama_agent
+
+        return ollama_agent.fork(model=model, async_client=client)
+    from miniagents.ext.llm.openai import openai_agent
+
+    api_name = "chat_completions" if api == "chat" else "responses"
+    return openai_agent.fork(model=model, async_client=client, api=api_name)
+
+
+PROMPT = "Say something."
+"""What every call asks."""
 
 
 async def _raw_call(client: Any, api: str, model: str, first: Callable[[], None]) -> str:
     parts: list[str] = []
-    messages = [{"role": "user", "content": "Say something."}]
-    if api == "chat":
+    messages = [{"role": "user", "content": PROMPT}]
+    if api in ("chat", "ollama"):
         stream = await client.chat.completions.create(model=model, messages=messages, stream=True)
         async with stream:
             async for chunk in stream:
@@ -352,13 +516,31 @@ async def _raw_call(client: Any, api: str, model: str, first: Callable[[], None]
                         first()
                     parts.append(chunk.choices[0].delta.content)
     elif api == "responses":
-        stream = await client.responses.create(model=model, input="Say something.", stream=True)
+        stream = await client.responses.create(model=model, input=PROMPT, stream=True)
         async with stream:
             async for event in stream:
                 if event.type == "response.output_text.delta" and event.delta:
                     if not parts:
                         first()
                     parts.append(event.delta)
+    elif api == "gemini":
+        chunks = await client.aio.models.generate_content_stream(model=model, contents=PROMPT)
+        async for chunk in chunks:
+            text = chunk.text
+            if text:
+                if not parts:
+                    first()
+                parts.append(text)
+    elif api == "bedrock":
+        response = await client.converse_stream(
+            modelId=model, messages=[{"role": "user", "content": [{"text": PROMPT}]}]
+        )
+        async for event in response["stream"]:
+            delta = event.get("contentBlockDelta")
+            if delta is not None and delta["delta"].get("text"):
+                if not parts:
+                    first()
+                parts.append(delta["delta"]["text"])
     else:
         stream = await client.messages.create(
             model=model, messages=messages, max_tokens=4096, stream=True
@@ -379,7 +561,7 @@ async def _raw_call(client: Any, api: str, model: str, first: Callable[[], None]
 async def ours_call(agent: Any, first: Callable[[], None]) -> str:
     """Read our LLM agent's reply with ``async for``; call ``first`` at its first token."""
     parts: list[str] = []
-    async for message in agent.inquire("Say something."):
+    async for message in agent.inquire(PROMPT):
         async for piece in message:
             if not parts:
                 first()
@@ -401,16 +583,28 @@ def served() -> Iterator[str]:
         server.wait()
 
 
+HTTP_PATHS = {
+    "chat": "/v1/chat/completions",
+    "ollama": "/ollama/v1/chat/completions",
+    "responses": "/v1/responses",
+    "anthropic": "/v1/messages",
+    "gemini": "/v1beta/models/{model}:streamGenerateContent?alt=sse",
+    "bedrock": "/model/{model}/converse-stream",
+}
+"""The path of each API's streamed request (Gemini and Bedrock name the model in it)."""
+
+
 async def _httpx_call(
     client: Any, api: str, base: str, model: str, first: Callable[[], None]
 ) -> str:
-    path = {"chat": "/v1/chat/completions", "responses": "/v1/responses"}.get(api, "/v1/messages")
+    path = HTTP_PATHS[api].format(model=model)
+    end = b":event-type" if api == "bedrock" else b"\n\n"  # (in each event: its count)
     seen = 0
     async with client.stream("POST", base + path, json={"model": model, "stream": True}) as reply:
         async for data in reply.aiter_bytes():
             if not seen:
                 first()
-            seen += data.count(b"\n\n")
+            seen += data.count(end)
     return str(seen)
 
 
@@ -433,23 +627,17 @@ async def run_variant(
             timeout=TIMEOUT, limits=httpx2.Limits(max_connections=2000)
         )
     else:
-        client = _client(api, base)
+        client = await open_client(api, base)
     agent: Any = None
     contexts: Any = contextlib.nullcontext()
     if variant in ("ours", "watched", "turns"):
         from miniagents import MiniAgents
-        from miniagents.ext.llm.anthropic import anthropic_agent
-        from miniagents.ext.llm.openai import openai_agent
 
         if variant == "watched":
             contexts = MiniAgents()
         else:
             contexts = MiniAgents(llm_stall_timeout=None, llm_parse_in_turn=variant == "turns")
-        if api == "anthropic":
-            agent = anthropic_agent.fork(model=model, async_client=client)
-        else:
-            api_name = "chat_completions" if api == "chat" else "responses"
-            agent = openai_agent.fork(model=model, async_client=client, api=api_name)
+        agent = our_agent(api, model, client)
 
     warm = WARM_MODEL
     agents: dict[str, Any] = {
@@ -487,7 +675,7 @@ async def run_variant(
             firsts += round_firsts
         wall = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
-    await client.close() if variant != "httpx" else await client.aclose()
+    await close_client(api, client) if variant != "httpx" else await client.aclose()
     if variant != "httpx" and any(text != expected for text in texts):
         raise AssertionError(f"{variant} read a wrong text")
     if variant == "httpx" and any(int(text) < tokens for text in texts):
@@ -510,12 +698,15 @@ def child(
     import httpx2  # noqa: F401
     import openai  # noqa: F401
 
+    if api == "gemini":
+        import google.genai  # noqa: F401
+    if api == "bedrock":
+        import aiobotocore.session  # noqa: F401
     if variant == "sliced":
         _slice_anthropic_reads(SLICE)
         variant = "ours"
     if variant in ("ours", "watched", "turns"):
-        import miniagents.ext.llm.anthropic
-        import miniagents.ext.llm.openai  # noqa: F401
+        our_agent(api, "w5", None)  # its module imported
     return asyncio.run(run_variant(variant, api, workload, concurrency, base, rounds))
 
 

@@ -340,7 +340,7 @@ def _plan(
         max_rounds,
         retries,
         call_options,
-        Metered(provider, alias),
+        Metered(provider, alias, options),
         message_class,
         metadata,
         known,

@@ -43,12 +43,31 @@ OptionsT = TypeVar("OptionsT", bound=LLMOptions)
 class Metered(Generic[OptionsT]):
     """``provider``, each of its calls charged to the budgets around it (an ``LLMProvider``)."""
 
-    def __init__(self, provider: LLMProvider[OptionsT], alias: str) -> None:
+    def __init__(
+        self, provider: LLMProvider[OptionsT], alias: str, options: OptionsT | None = None
+    ) -> None:
         self._provider = provider
         self.wrapped = provider
         """The provider it meters (tracing names the provider after it)."""
         self._alias = alias
+        self._options = options
         self._price_provider = price_provider_of(provider)
+
+    @property
+    def provider_name(self) -> str | None:
+        """The provider's name in traces (``gen_ai.provider.name``) for the agent's options.
+
+        Its ``provider_name_for(options)`` where the name depends on them (Gemini's: the
+        Developer API or Vertex AI), else its ``provider_name``; ``None``: it has neither.
+        """
+        provider: object = self._provider
+        name_for = getattr(provider, "provider_name_for", None)
+        named = (
+            name_for(self._options)
+            if name_for is not None and self._options is not None
+            else getattr(provider, "provider_name", None)
+        )
+        return named if isinstance(named, str) else None
 
     @property
     def message_class(self) -> type[AssistantMessage]:

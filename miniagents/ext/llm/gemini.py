@@ -179,7 +179,23 @@ class GeminiProvider:
 
     message_class = GeminiMessage
     price_provider = "google"  # whose prices it pays (see miniagents.ext.llm.pricing)
-    provider_name = "gcp.gemini"  # the OpenTelemetry GenAI conventions' name
+    provider_name = "gcp.gemini"  # the OpenTelemetry GenAI conventions' name (Developer API)
+
+    def provider_name_for(self, options: GeminiOptions) -> str:
+        """The call's ``gen_ai.provider.name``: ``gcp.vertex_ai`` on Vertex AI, else ``gcp.gemini``.
+
+        Its client (``async_client``, else the context's, made from the environment as the
+        call makes it) says which API it calls; without one (no key, no SDK), the call
+        fails, and its span names the Developer API.
+        """
+        try:
+            client = _sdk_client(options)
+        except (LLMError, ImportError):
+            return self.provider_name
+        flag = getattr(client, "vertexai", None)  # a genai.Client's
+        if flag is None:  # its .aio (an AsyncClient) keeps the flag on its API client
+            flag = getattr(getattr(client, "_api_client", None), "vertexai", None)
+        return "gcp.vertex_ai" if flag is True else self.provider_name
 
     async def reply(self, call: LLMCall, options: GeminiOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply's tokens and calls, then one ``Finish``."""
@@ -311,14 +327,25 @@ def _client(options: GeminiOptions) -> Any:
         LLMSDKMissingError: without the SDK (and no client given).
         LLMAuthenticationError: with no key nor Vertex AI project in the environment.
     """
+    given = _sdk_client(options)
+    aio = getattr(given, "aio", None)
+    return given if aio is None else aio
+
+
+def _sdk_client(options: GeminiOptions) -> Any:
+    """``async_client`` (a ``genai.Client`` or its ``.aio``), else the context's client.
+
+    Raises:
+        LLMSDKMissingError: without the SDK (and no client given).
+        LLMAuthenticationError: with no key nor Vertex AI project in the environment.
+    """
     given: Any = options.async_client
     if given is None:
         genai = import_sdk("google.genai", "Gemini")
         given = MiniAgents.get_current().resource(
             "gemini-client", lambda: _client_from_environment(genai), _close
         )
-    aio = getattr(given, "aio", None)
-    return given if aio is None else aio
+    return given
 
 
 def _client_from_environment(genai: Any) -> Any:

@@ -689,6 +689,9 @@ def _in_process(provider: object) -> bool:
 
 
 def _provider_name(provider: object) -> str:
+    named = getattr(provider, "provider_name", None)  # the meter's: for the agent's options
+    if isinstance(named, str):
+        return named
     provider = _innermost(provider)
     named = getattr(provider, "provider_name", None)
     if isinstance(named, str):

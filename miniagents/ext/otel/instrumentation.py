@@ -21,8 +21,10 @@ semantic conventions)::
   to name: its span has no ``gen_ai.provider.name``, which the conventions require of an
   ``invoke_agent`` span;
 - **chat {model}**: ``gen_ai.operation.name`` ``chat``, ``gen_ai.provider.name``
-  (``openai``, ``anthropic``; a provider of your own: its ``provider_name`` attribute, else
-  its class name without ``Provider``, lower-cased), ``gen_ai.request.model``, the request's
+  (``openai``, ``anthropic``, ``gcp.gemini`` or ``gcp.vertex_ai`` as the Gemini client
+  calls, ``aws.bedrock``, a compatible server's own name; a provider of your own: its
+  ``provider_name_for(options)`` method, else its ``provider_name`` attribute, else its
+  class name without ``Provider``, lower-cased), ``gen_ai.request.model``, the request's
   ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop_sequences`` (a list, even
   for one ``stop`` text), penalties, ``gen_ai.request.stream`` (``true``, set only when
   the request streams), ``gen_ai.response.id`` (the API's id of the reply),
