@@ -263,16 +263,18 @@ async def test_a_call_outside_a_durable_run_costs_what_it_costs_without_a_record
     reader (one more library call per token); a declined call is made as with no recorder,
     the recorder's own ``llm_call`` its only extra call. (The counts vary between runs: the
     loop's own timing work, not the tokens', such as the deadlock watch's check each second
-    of the clock, which adds calls to the run it falls in; the least of two runs is kept.)
+    of the clock, which adds calls to the run it falls in, and how many tokens each read of
+    the socket brings, which the machine's load changes; the least of three runs is kept,
+    and "the same" is within half of what a taken call costs per token.)
     """
     declining = LLMRecorder()
     passing: LLMCallRecorder = _PassThrough()
     await _library_calls(api, 10)  # the caches a first call fills (not what is counted)
     costs = {}
     for name, recorder in [("none", None), ("dbos", declining), ("passing", passing)]:
-        short = min([await _library_calls(api, 100, recorder) for _ in range(2)])
-        long = min([await _library_calls(api, 300, recorder) for _ in range(2)])
+        short = min([await _library_calls(api, 100, recorder) for _ in range(3)])
+        long = min([await _library_calls(api, 300, recorder) for _ in range(3)])
         costs[name] = (short, (long - short) / 200)
-    assert abs(costs["dbos"][1] - costs["none"][1]) < 0.1, costs  # per token: the same
+    assert abs(costs["dbos"][1] - costs["none"][1]) < 0.4, costs  # per token: the same
     assert abs(costs["dbos"][0] - costs["none"][0]) <= 5, costs  # and the set-up
     assert costs["passing"][1] > costs["none"][1] + 0.8, costs  # a taken call: one more
