@@ -57,7 +57,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 
-from miniagents.errors import ReplayWindowError
+from miniagents.errors import AppenderClosedError, ReplayWindowError
 from miniagents.promising.lowlevel import set_deadlock_check_interval
 from tests.fakes.cut_off import Hung, run_with_cut_off, within
 from tests.fakes.eager_tasks import eager_tasks
@@ -263,11 +263,12 @@ def check(
         raise Hung(f"hung ({hung}): {program}") from None
     gc.collect()  # (its garbage now: an error lost in a cycle is its own, not a later program's)
     gc.freeze()  # (and what is left alive, hypothesis's own, is not walked again at each program)
-    errors = [
-        record.getMessage()
+    logged = [
+        record
         for record in caplog.records
         if record.name == "miniagents" and record.levelno >= logging.ERROR
     ]
+    errors = [record.getMessage() for record in logged]
     caplog.clear()  # what a failed program lost is its own business (see the docstring)
     if not isinstance(result, BaseException) and any(
         "failed: ReplayWindowError" in text for text in [*result.texts, *(result.other or ())]
@@ -287,12 +288,34 @@ def check(
             # a caller that stopped early or gave up reads no error of the branches it left:
             # they may still fail, by design, with a replay window (a late reader of a
             # passed window)
+            if program.replay_window is not None and errors and _window_errors(logged):
+                # the same, inside a tool whose result only a later agent's prompt reads (a
+                # chain of tools): the first branch's error is the tool's result, the other
+                # branches' are lost, and say so
+                assert not window_is_a_defect, (errors, program)
+                return "ReplayWindowError in a tool's result, read by the next agent"
             assert not errors, (errors, program)
         ended = "replies" if result.gave_up_at is None else "replies, a reader gave up"
         if not uvloop and not program.takes_time and result.exited_at > 0:
             ended += ", relieved by the watch"  # (time passed: the watch's relief took it)
     assert not left, f"tasks left behind: {left} ({program})"
     return ended
+
+
+def _window_errors(logged: list[logging.LogRecord]) -> bool:
+    """Whether every error logged is a branch's ``ReplayWindowError`` (by design in a program
+    with a replay window) or the agent that replied with that branch failing after its
+    replies had ended with it (its next ``ctx.reply``)."""
+    for record in logged:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ReplayWindowError):
+            continue
+        if isinstance(error, AppenderClosedError) and "with the error of a stream it replied" in (
+            record.getMessage()
+        ):
+            continue
+        return False
+    return True
 
 
 def check_reading(program: Program, reading: Reading, timed: bool) -> None:
@@ -564,3 +587,28 @@ def test_the_programs_the_watchs_check_relieved_a_second_late_end_at_once(
     """Programs of the fuzzer's that ended only at the watch's check (a second on the virtual
     clock): the wait-for graph now finds their stuck waits the moment they park."""
     assert check(program, caplog) == "replies"
+
+
+def test_a_branchs_window_error_hidden_in_a_chain_of_tools_is_that_outcome(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by the deep run (eager tasks): the shared source runs to its end before any
+    branch reads it, past a window of 2 (by design, a ``ReplayWindowError`` for each branch);
+    the first branch's error is the tool's result, which only the next tool's agent reads,
+    and the other branches' errors are logged as lost, as they are."""
+    leaf = Leaf(input_style="await", own=0)
+    program = Program(
+        root=Chain(
+            first=AsTool(
+                child=Shared(source=Leaf(input_style="await", own=3), branches=(leaf,) * 3)
+            ),
+            second=AsTool(child=leaf),
+        ),
+        inputs=(),
+        high_water_mark=None,
+        replay_window=2,
+        consumer="await",
+    )
+    ended = check(program, caplog, eager=True)
+    assert ended == "ReplayWindowError in a tool's result, read by the next agent"
+    assert check(program, caplog) == "replies"  # (started lazily, every branch reads it all)
