@@ -19,6 +19,7 @@ import json
 import os
 import sqlite3
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -246,6 +247,9 @@ class SQLiteCallStore:
             if connection is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+                # closed when the store goes, if not before (a store nobody closes must not
+                # leave an open file to the collector: Python 3.13 warns of it)
+                weakref.finalize(self, connection.close)
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute(_CREATE)
                 connection.execute(_INDEX)

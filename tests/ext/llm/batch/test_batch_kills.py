@@ -10,6 +10,7 @@ journal is gone once the run completed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
@@ -142,7 +143,7 @@ def test_a_killed_durable_batch_pipeline_keeps_its_batches_in_the_database(
 
     def noted() -> bool:
         try:
-            with sqlite3.connect(database) as connection:
+            with contextlib.closing(sqlite3.connect(database)) as connection:
                 rows = connection.execute("SELECT record FROM miniagents_batch_journal").fetchall()
         except sqlite3.Error:  # not made yet
             return False
@@ -159,7 +160,7 @@ def test_a_killed_durable_batch_pipeline_keeps_its_batches_in_the_database(
         assert llm.batches.created == [batch]
         assert not [request for request in llm.requests if "/chat/" in request.path]
     assert results == uninterrupted
-    with sqlite3.connect(database) as connection:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
         assert connection.execute("SELECT COUNT(*) FROM miniagents_batch_journal").fetchone() == (
             0,
         )

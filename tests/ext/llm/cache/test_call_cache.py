@@ -4,7 +4,9 @@ cost; modes, stores, invalidation, identical calls in flight, misses that name t
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -341,6 +343,23 @@ async def test_a_sqlite_store_keeps_the_recordings_for_another_cache(
             store.close()
     assert str(replayed[-1]) == "kept?"
     assert _calls(fake_llm) == 1
+
+
+async def test_a_sqlite_store_nobody_closes_closes_its_file_when_it_goes(tmp_path: Path) -> None:
+    """A store left to the collector (a ``CallCache(path)`` nobody closes) closes its file:
+    an open one, collected, is a ``ResourceWarning`` on Python 3.13, and a lost write-ahead
+    log on every version until the process ends."""
+    path = tmp_path / "calls.sqlite"
+    store = SQLiteCallStore(path)
+    await store.aclear()  # (opens it)
+    log = path.with_name(path.name + "-wal")
+    assert log.exists()  # open: its write-ahead log beside it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del store
+        gc.collect()
+    assert not log.exists()  # closed: the last connection checkpoints and removes its log
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 async def test_a_replayed_call_is_marked_cached_in_its_span(
