@@ -8,8 +8,9 @@ Imports flow one way::
 (the ``miniagents`` package and its ``errors`` facade re-export from all of them;
 ``root_error`` holds ``MiniAgentsError`` alone, below every layer; ``frozen`` imports nothing
 of ``promising``, which re-exports ``Frozen``). A private module (``_name``) or name is used
-only inside the package that holds it; a private attribute (``obj._name``) is touched only by
-the package that defines it (``self`` and ``cls`` aside).
+only by the modules of the package that holds it (its subpackages are other packages); a
+private attribute (``obj._name``) is touched only by the package that defines it (``self``
+and ``cls`` aside).
 The layers above the streams use their documented low levels instead:
 :mod:`miniagents.promising.lowlevel` and :mod:`miniagents.miniagents.lowlevel`.
 """
@@ -103,34 +104,53 @@ def package_imports(path: Path) -> set[str]:
     return {name for name in found if name == "miniagents" or name.startswith("miniagents.")}
 
 
+def home_of(path: Path, own: str) -> str:
+    """The package whose modules ``own`` (the module of ``path``) counts among: itself for
+    an ``__init__.py``, else its folder's. Its subpackages are other packages."""
+    return own if path.name == "__init__.py" else own.rpartition(".")[0]
+
+
+def _private_module_outside(parts: list[str], home: str) -> bool:
+    """Whether module ``parts`` goes through a private module (or package) from ``home``
+    that neither holds it nor is inside it."""
+    for index, part in enumerate(parts):
+        if is_private(part):
+            holder = ".".join(parts[:index])  # the package holding the private module
+            return home != holder and not inside(home, ".".join(parts[: index + 1]))
+    return False
+
+
 def private_imports(path: Path, own: str | None = None) -> list[str]:
-    """The private modules and names of other packages that the file (module ``own``) imports."""
+    """The private modules and names of other packages that the file (module ``own``) imports.
+
+    A private module or name is its package's: a subpackage (``ext.llm.batch`` under
+    ``ext.llm``) is another package, and uses a public name instead.
+    """
     own = own or module_name(path)
+    home = home_of(path, own)
     found: list[str] = []
     for node in ast.walk(tree_of(path)):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("miniagents"):
             assert node.module is not None
             parts = node.module.split(".")
-            for index, part in enumerate(parts):
-                holder = ".".join(parts[:index])  # the package holding the private module
-                if is_private(part) and not inside(own, holder):
+            if any(is_private(part) for part in parts):
+                if _private_module_outside(parts, home):
                     found.append(node.module)
-                    break
-            else:  # a public module: its private names are its package's
-                is_package = (PACKAGE.parent / Path(*parts) / "__init__.py").exists()
-                holder = node.module if is_package else node.module.rpartition(".")[0]
-                found += [
-                    f"{node.module}.{alias.name}"
-                    for alias in node.names
-                    if is_private(alias.name) and not inside(own, holder)
-                ]
+                continue
+            # a public module: its private names are its package's
+            is_package = (PACKAGE.parent / Path(*parts) / "__init__.py").exists()
+            holder = node.module if is_package else node.module.rpartition(".")[0]
+            found += [
+                f"{node.module}.{alias.name}"
+                for alias in node.names
+                if is_private(alias.name) and home != holder
+            ]
         elif isinstance(node, ast.Import):
             found += [
                 alias.name
                 for alias in node.names
                 if alias.name.startswith("miniagents.")
-                and any(is_private(part) for part in alias.name.split("."))
-                and not inside(own, alias.name.rpartition(".")[0])
+                and _private_module_outside(alias.name.split("."), home)
             ]
     return found
 
@@ -187,8 +207,10 @@ def private_definitions() -> dict[str, set[str]]:
 
 
 def foreign_private_attributes(path: Path, own: str | None = None) -> list[str]:
-    """``obj._name`` accesses to a private attribute that another package defines."""
+    """``obj._name`` accesses to a private attribute that another package defines (a
+    subpackage, or the package above, is another)."""
     own = own or module_name(path)
+    home = home_of(path, own)
     found: list[str] = []
     for node in ast.walk(tree_of(path)):
         if not (isinstance(node, ast.Attribute) and is_private(node.attr)):
@@ -199,7 +221,7 @@ def foreign_private_attributes(path: Path, own: str | None = None) -> list[str]:
         if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "super":
             continue
         owners = private_definitions().get(node.attr)
-        if not owners or any(inside(own, owner) for owner in owners):
+        if not owners or home in owners:
             continue  # not ours (another library's), or this package's own
         if (own, node.attr) not in PRIVATE_ATTRIBUTES_ALLOWED:
             found.append(f"line {node.lineno}: .{node.attr} (defined in {sorted(owners)})")
@@ -426,3 +448,27 @@ def test_the_private_checks_see_real_violations(tmp_path: Path) -> None:
     found = foreign_private_attributes(probe, own)
     assert [entry.split(" (")[0] for entry in found] == ["line 5: ._core", "line 5: ._resolver"]
     assert foreign_private_attributes(probe, "miniagents.promising.probe") == []
+
+
+def test_the_private_checks_see_a_subpackage_use_its_parent_s_private_names(
+    tmp_path: Path,
+) -> None:
+    """``ext.llm.batch`` is not ``ext.llm``: it may not use ``ext.llm``'s private names."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from miniagents.ext.llm.openai import _client\n"
+        "from miniagents.ext.llm._openai_chat import chat_reply\n"
+        "import miniagents.ext.llm._stall\n"
+        "from miniagents.ext.llm.batch._run import BatchRun\n"
+        "from miniagents.ext.llm.batch.api import _APIS\n",
+        encoding="utf-8",
+    )
+    assert private_imports(probe, "miniagents.ext.llm.batch.probe") == [
+        "miniagents.ext.llm.openai._client",
+        "miniagents.ext.llm._openai_chat",
+        "miniagents.ext.llm._stall",
+    ]
+    assert private_imports(probe, "miniagents.ext.llm.probe") == [
+        "miniagents.ext.llm.batch._run",
+        "miniagents.ext.llm.batch.api._APIS",
+    ]

@@ -23,17 +23,15 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 from miniagents.testing._anthropic_wire import AnthropicWire
+from miniagents.testing._batch_wire import Answer, BatchWire, page
 from miniagents.testing._batches import (
     EXPIRY_SECONDS,
     BatchRequest,
     FakeBatch,
-    FakeBatches,
     Unanswered,
 )
-from miniagents.testing._http import Exchange
 from miniagents.testing._wire import dumps
 
 __all__ = ["AnthropicBatchAPI"]
@@ -42,46 +40,25 @@ _BATCH = re.compile(r"/v1/messages/batches/([^/]+)(/results|/cancel)?")
 _CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
-class AnthropicBatchAPI:
+class AnthropicBatchAPI(BatchWire):
     """Answers the Message Batches requests of a fake server."""
 
     provider = "anthropic"
+    binary_type = "application/binary"
+    request_id_header = "request-id"
 
-    def __init__(self, batches: FakeBatches) -> None:
-        self._batches = batches
-        self._wire = AnthropicWire()
+    paths = ("/v1/messages/batches",)
+    patterns = (_BATCH,)
+    _wire = AnthropicWire()
 
-    @staticmethod
-    def handles(route: str) -> bool:
-        """Whether ``route`` (a path) is the API's."""
-        return route == "/v1/messages/batches" or bool(_BATCH.fullmatch(route))
-
-    def answer(
-        self,
-        exchange: Exchange,
-        method: str,
-        route: str,
-        query: str,
-        headers: Mapping[str, str],
-        raw_body: bytes,
-    ) -> None:
-        """Answer one request of the API (a 404 for a method or an id it does not have)."""
+    def route(
+        self, method: str, route: str, query: str, headers: Mapping[str, str], raw_body: bytes
+    ) -> Answer:
+        """The answer to one request of the API."""
         base = f"http://{headers.get('host', '127.0.0.1')}"
-        try:
-            status, payload = self._answer(method, route, query, raw_body, base)
-        except Unanswered:  # the batch is made; its maker never hears of it
-            exchange.wait(None)
-            return
-        if isinstance(payload, bytes):
-            head = {"Content-Type": "application/binary", "Content-Length": str(len(payload))}
-            exchange.send_head(status, head)
-            exchange.write(payload)
-            return
-        exchange.send_body(status, dumps(payload), {"request-id": "req_fake_batches"})
+        return self._answer(method, route, query, raw_body, base)
 
-    def _answer(
-        self, method: str, route: str, query: str, raw_body: bytes, base: str
-    ) -> tuple[int, dict[str, Any] | bytes]:
+    def _answer(self, method: str, route: str, query: str, raw_body: bytes, base: str) -> Answer:
         if route == "/v1/messages/batches":
             if method == "POST":
                 return self._create(raw_body, base)
@@ -107,7 +84,7 @@ class AnthropicBatchAPI:
                 return self._results(batch_id)
         return 404, self._error(404, f"Unknown request {method} {route}.")
 
-    def _create(self, raw_body: bytes, base: str) -> tuple[int, dict[str, Any] | bytes]:
+    def _create(self, raw_body: bytes, base: str) -> Answer:
         refused = self._batches.take_refusal()
         if refused is not None:
             status, message = refused
@@ -142,22 +119,15 @@ class AnthropicBatchAPI:
         return 200, _batch_object(batch, base, fresh=True)
 
     def _list(self, query: str, base: str) -> dict[str, Any]:
-        params = parse_qs(query)
-        limit = int(params.get("limit", ["20"])[0])
-        after = params.get("after_id", [None])[0]
-        listed = self._batches.listed("anthropic")
-        if after is not None:
-            ids = [batch.id for batch in listed]
-            listed = listed[ids.index(after) + 1 :] if after in ids else []
-        page = listed[:limit]
+        listed, more = page(self._batches, "anthropic", query, "after_id")
         return {
-            "data": [_batch_object(batch, base) for batch in page],
-            "has_more": len(listed) > limit,
-            "first_id": page[0].id if page else None,
-            "last_id": page[-1].id if page else None,
+            "data": [_batch_object(batch, base) for batch in listed],
+            "has_more": more,
+            "first_id": listed[0].id if listed else None,
+            "last_id": listed[-1].id if listed else None,
         }
 
-    def _delete(self, batch_id: str) -> tuple[int, dict[str, Any] | bytes]:
+    def _delete(self, batch_id: str) -> Answer:
         batch = self._batches.delete(batch_id)
         if batch is None:
             return self._missing(batch_id)
@@ -165,7 +135,7 @@ class AnthropicBatchAPI:
             return 400, self._error(400, "A batch must end before it is deleted: cancel it.")
         return 200, {"id": batch_id, "type": "message_batch_deleted"}
 
-    def _results(self, batch_id: str) -> tuple[int, dict[str, Any] | bytes]:
+    def _results(self, batch_id: str) -> Answer:
         batch = next((each for each in self._batches.created if each.id == batch_id), None)
         if batch is None:
             return self._missing(batch_id)

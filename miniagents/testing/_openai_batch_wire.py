@@ -28,8 +28,8 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs
 
+from miniagents.testing._batch_wire import Answer, BatchWire, page
 from miniagents.testing._batches import (
     EXPIRY_SECONDS,
     BatchRequest,
@@ -37,7 +37,6 @@ from miniagents.testing._batches import (
     FakeBatches,
     Unanswered,
 )
-from miniagents.testing._http import Exchange
 from miniagents.testing._openai_wire import OpenAIWire
 from miniagents.testing._responses_wire import ResponsesWire
 from miniagents.testing._wire import Wire, dumps
@@ -54,47 +53,24 @@ _FILE = re.compile(r"/v1/files/([^/]+)(/content)?")
 _BATCH = re.compile(r"/v1/batches/([^/]+)(/cancel)?")
 
 
-class OpenAIBatchAPI:
+class OpenAIBatchAPI(BatchWire):
     """Answers the Files and Batch API requests of a fake server."""
 
     provider = "openai"
+    binary_type = "application/octet-stream"
+    request_id_header = "x-request-id"
+
+    paths = ("/v1/files", "/v1/batches")
+    patterns = (_FILE, _BATCH)
 
     def __init__(self, batches: FakeBatches) -> None:
-        self._batches = batches
+        super().__init__(batches)
         self._writing = threading.Lock()
 
-    @staticmethod
-    def handles(route: str) -> bool:
-        """Whether ``route`` (a path) is one of these APIs'."""
-        return route in ("/v1/files", "/v1/batches") or bool(
-            _FILE.fullmatch(route) or _BATCH.fullmatch(route)
-        )
-
-    def answer(
-        self,
-        exchange: Exchange,
-        method: str,
-        route: str,
-        query: str,
-        headers: Mapping[str, str],
-        raw_body: bytes,
-    ) -> None:
-        """Answer one request of the APIs (a 404 for a method or an id they do not have)."""
-        try:
-            status, payload = self._answer(method, route, query, headers, raw_body)
-        except Unanswered:  # the batch is made; its maker never hears of it
-            exchange.wait(None)
-            return
-        if isinstance(payload, bytes):
-            head = {"Content-Type": "application/octet-stream"}
-            exchange.send_head(status, {**head, "Content-Length": str(len(payload))})
-            exchange.write(payload)
-            return
-        exchange.send_body(status, dumps(payload), {"x-request-id": "req_fake_batches"})
-
-    def _answer(
+    def route(
         self, method: str, route: str, query: str, headers: Mapping[str, str], raw_body: bytes
-    ) -> tuple[int, dict[str, Any] | bytes]:
+    ) -> Answer:
+        """The answer to one request of the APIs."""
         if route == "/v1/files" and method == "POST":
             return self._upload(headers, raw_body)
         if route == "/v1/batches" and method == "POST":
@@ -121,9 +97,7 @@ class OpenAIBatchAPI:
 
     # -- files -------------------------------------------------------------------------------
 
-    def _upload(
-        self, headers: Mapping[str, str], raw_body: bytes
-    ) -> tuple[int, dict[str, Any] | bytes]:
+    def _upload(self, headers: Mapping[str, str], raw_body: bytes) -> Answer:
         fields = _multipart(headers.get("content-type", ""), raw_body)
         purpose = fields.get("purpose")
         given = fields.get("file")
@@ -146,9 +120,7 @@ class OpenAIBatchAPI:
             "status": "processed",
         }
 
-    def _file(
-        self, method: str, file_id: str, *, content: bool
-    ) -> tuple[int, dict[str, Any] | bytes]:
+    def _file(self, method: str, file_id: str, *, content: bool) -> Answer:
         if file_id not in self._batches.files:
             return _missing("file", file_id)
         if content and method == "GET":
@@ -162,7 +134,7 @@ class OpenAIBatchAPI:
 
     # -- batches -----------------------------------------------------------------------------
 
-    def _create(self, raw_body: bytes) -> tuple[int, dict[str, Any] | bytes]:
+    def _create(self, raw_body: bytes) -> Answer:
         refused = self._batches.take_refusal()
         if refused is not None:
             status, message = refused
@@ -197,7 +169,7 @@ class OpenAIBatchAPI:
             raise Unanswered
         return 200, _batch_object(batch, fresh=True)
 
-    def _cancel(self, batch_id: str) -> tuple[int, dict[str, Any] | bytes]:
+    def _cancel(self, batch_id: str) -> Answer:
         batch = self._batches.get(batch_id) if batch_id in _ids(self._batches) else None
         if batch is None:
             return _missing("batch", batch_id)
@@ -209,20 +181,13 @@ class OpenAIBatchAPI:
         return 200, _batch_object(batch, cancelling=True)
 
     def _list(self, query: str) -> dict[str, Any]:
-        params = parse_qs(query)
-        limit = int(params.get("limit", ["20"])[0])
-        after = params.get("after", [None])[0]
-        listed = self._batches.listed("openai")
-        if after is not None:
-            ids = [batch.id for batch in listed]
-            listed = listed[ids.index(after) + 1 :] if after in ids else []
-        page = listed[:limit]
+        listed, more = page(self._batches, "openai", query, "after")
         return {
             "object": "list",
-            "data": [_batch_object(batch) for batch in page],
-            "first_id": page[0].id if page else None,
-            "last_id": page[-1].id if page else None,
-            "has_more": len(listed) > limit,
+            "data": [_batch_object(batch) for batch in listed],
+            "first_id": listed[0].id if listed else None,
+            "last_id": listed[-1].id if listed else None,
+            "has_more": more,
         }
 
     def _write_results(self, batch: FakeBatch) -> None:

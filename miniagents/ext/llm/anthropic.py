@@ -159,6 +159,11 @@ class AnthropicProvider:
     message_class = AnthropicMessage
     price_provider = "anthropic"  # whose prices it pays (see miniagents.ext.llm.pricing)
 
+    def client(self, options: AnthropicOptions) -> Any:
+        """The SDK client a call with ``options`` uses: ``async_client``, else the context's
+        (with the options' retries and timeout); batch mode sends its calls through a copy."""
+        return _client(options)
+
     async def reply(self, call: LLMCall, options: AnthropicOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply's tokens, then one ``Finish``."""
         create, messages, arguments = _request(call, options)

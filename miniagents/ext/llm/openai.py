@@ -62,6 +62,11 @@ class OpenAIProvider:
         reply = responses_reply if options.api == "responses" else chat_reply
         return reply(_client, call, options)
 
+    def client(self, options: OpenAIOptions) -> Any:
+        """The SDK client a call with ``options`` uses: ``async_client``, else the context's
+        (with the options' retries and timeout); batch mode sends its calls through a copy."""
+        return _client(options)
+
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the OpenAI SDK, else ``error``."""
         return translate_loaded_sdk_error(error, "openai", "OpenAI", "OpenAIError")

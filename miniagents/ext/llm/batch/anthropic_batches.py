@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
+from miniagents.ext.llm.batch._sdk import SDKBatchAPI
 from miniagents.ext.llm.batch.api import (
     BatchLimits,
     BatchRequest,
@@ -43,31 +43,17 @@ _STATUSES: Mapping[str, int] = {
 """The HTTP status of each error type (an errored result says the type, not the status)."""
 
 
-class AnthropicBatchAPI:
+class AnthropicBatchAPI(SDKBatchAPI):
     """Anthropic's Message Batches, for the calls of ``AnthropicProvider`` (see ``BatchAPI``)."""
 
     name = "anthropic"
     limits = BatchLimits(max_requests=100_000, max_bytes=256 * 1024 * 1024)
 
-    def accepts(self, provider: object) -> bool:
-        """Whether ``provider`` is ``anthropic_agent``'s."""
+    def provider_class(self) -> type[Any]:
+        """``anthropic_agent``'s provider class."""
         from miniagents.ext.llm.anthropic import AnthropicProvider
 
-        return type(provider) is AnthropicProvider
-
-    def client(self, options: Any) -> Any:
-        """The client ``anthropic_agent`` would use: ``async_client``, else the context's."""
-        from miniagents.ext.llm.anthropic import _client
-
-        return _client(options)
-
-    def capturing(self, client: Any, http_client: Any) -> Any:
-        """A copy of ``client`` sending through ``http_client``, without retries of its own."""
-        return client.with_options(http_client=http_client, max_retries=0)
-
-    def options_with(self, options: Any, client: Any) -> Any:
-        """``options`` with ``client`` (and the client's own retries and timeout)."""
-        return replace(options, async_client=client, max_retries=None, timeout=None)
+        return AnthropicProvider
 
     def endpoint(self, path: str) -> str | None:
         """``/v1/messages`` for a request to the Messages API."""

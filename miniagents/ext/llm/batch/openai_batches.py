@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
+from miniagents.ext.llm.batch._sdk import SDKBatchAPI
 from miniagents.ext.llm.batch.api import (
     BatchLimits,
     BatchRequest,
@@ -38,31 +38,17 @@ _TAG = "miniagents_tag"
 _UNRUN: dict[str, OutcomeReason] = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
 
 
-class OpenAIBatchAPI:
+class OpenAIBatchAPI(SDKBatchAPI):
     """OpenAI's files and batches, for the calls of ``OpenAIProvider`` (see ``BatchAPI``)."""
 
     name = "openai"
     limits = BatchLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024)
 
-    def accepts(self, provider: object) -> bool:
-        """Whether ``provider`` is ``openai_agent``'s."""
+    def provider_class(self) -> type[Any]:
+        """``openai_agent``'s provider class."""
         from miniagents.ext.llm.openai import OpenAIProvider
 
-        return type(provider) is OpenAIProvider
-
-    def client(self, options: Any) -> Any:
-        """The client ``openai_agent`` would use: ``async_client``, else the context's."""
-        from miniagents.ext.llm.openai import _client
-
-        return _client(options)
-
-    def capturing(self, client: Any, http_client: Any) -> Any:
-        """A copy of ``client`` sending through ``http_client``, without retries of its own."""
-        return client.with_options(http_client=http_client, max_retries=0)
-
-    def options_with(self, options: Any, client: Any) -> Any:
-        """``options`` with ``client`` (and the client's own retries and timeout)."""
-        return replace(options, async_client=client, max_retries=None, timeout=None)
+        return OpenAIProvider
 
     def endpoint(self, path: str) -> str | None:
         """``/v1/chat/completions`` or ``/v1/responses``, by the end of ``path``."""

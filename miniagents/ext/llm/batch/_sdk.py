@@ -1,0 +1,42 @@
+"""What the batch APIs of the providers' own SDKs share: the client and its capturing copy.
+
+OpenAI's and Anthropic's SDKs are alike where batch mode meets them: the agent's provider
+names the client a call uses (``client(options)``, its ``async_client`` or the context's),
+a copy of it made with ``with_options`` sends through batch mode's HTTP client, and the
+agent's options take that copy as their ``async_client``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+__all__ = ["SDKBatchAPI"]
+
+
+class SDKBatchAPI:
+    """The part of a ``BatchAPI`` common to the providers whose options carry an SDK client.
+
+    A subclass names its provider's class (:meth:`provider_class`, imported when first
+    asked) and adds the rest of ``BatchAPI``.
+    """
+
+    def provider_class(self) -> type[Any]:
+        """The class of the agents' provider whose calls this API runs."""
+        raise NotImplementedError
+
+    def accepts(self, provider: object) -> bool:
+        """Whether ``provider`` is of :meth:`provider_class` (a subclass is another's)."""
+        return type(provider) is self.provider_class()
+
+    def client(self, options: Any) -> Any:
+        """The client the provider's call would use: ``async_client``, else the context's."""
+        return self.provider_class()().client(options)
+
+    def capturing(self, client: Any, http_client: Any) -> Any:
+        """A copy of ``client`` sending through ``http_client``, without retries of its own."""
+        return client.with_options(http_client=http_client, max_retries=0)
+
+    def options_with(self, options: Any, client: Any) -> Any:
+        """``options`` with ``client`` (and the client's own retries and timeout)."""
+        return replace(options, async_client=client, max_retries=None, timeout=None)

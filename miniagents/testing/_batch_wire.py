@@ -1,0 +1,90 @@
+"""What the fake server's two batch APIs share: answering a request, and paging a listing.
+
+OpenAI's Files and Batch APIs (``_openai_batch_wire``) and Anthropic's Message Batches
+(``_anthropic_batch_wire``) each route a request to an answer, a status and a JSON object
+or the bytes of a file; :class:`BatchWire` writes that answer (or none, for a creation the
+test stalls), and :func:`page` cuts a listing of batches the way both APIs do (the latest
+first, ``limit`` of them after the id the client gives).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qs
+
+from miniagents.testing._batches import FakeBatch, FakeBatches, Unanswered
+from miniagents.testing._http import Exchange
+from miniagents.testing._wire import dumps
+
+__all__ = ["Answer", "BatchWire", "page"]
+
+Answer = tuple[int, dict[str, Any] | bytes]
+"""A status, and a JSON object or the bytes of a file."""
+
+
+class BatchWire:
+    """A batch API of a fake server: it routes a request (``route``) and writes the answer."""
+
+    provider: ClassVar[Literal["openai", "anthropic"]]
+    """``openai`` or ``anthropic``."""
+    binary_type: ClassVar[str]
+    """The content type of a file's bytes."""
+    request_id_header: ClassVar[str]
+    """The header that carries a request's id."""
+    paths: ClassVar[tuple[str, ...]]
+    """The paths of the API's collections (``/v1/batches``, ...)."""
+    patterns: ClassVar[tuple[re.Pattern[str], ...]]
+    """The paths of the API's objects (a batch, a file), as patterns."""
+
+    def __init__(self, batches: FakeBatches) -> None:
+        self._batches = batches
+
+    @classmethod
+    def handles(cls, route: str) -> bool:
+        """Whether ``route`` (a path) is the API's."""
+        return route in cls.paths or any(pattern.fullmatch(route) for pattern in cls.patterns)
+
+    def route(
+        self, method: str, route: str, query: str, headers: Mapping[str, str], raw_body: bytes
+    ) -> Answer:
+        """The answer to one request (raises ``Unanswered`` for a creation left unanswered)."""
+        raise NotImplementedError
+
+    def answer(
+        self,
+        exchange: Exchange,
+        method: str,
+        route: str,
+        query: str,
+        headers: Mapping[str, str],
+        raw_body: bytes,
+    ) -> None:
+        """Answer one request of the API (a 404 for a method or an id it does not have)."""
+        try:
+            status, payload = self.route(method, route, query, headers, raw_body)
+        except Unanswered:  # the batch is made; its maker never hears of it
+            exchange.wait(None)
+            return
+        if isinstance(payload, bytes):
+            head = {"Content-Type": self.binary_type, "Content-Length": str(len(payload))}
+            exchange.send_head(status, head)
+            exchange.write(payload)
+            return
+        exchange.send_body(status, dumps(payload), {self.request_id_header: "req_fake_batches"})
+
+
+def page(
+    batches: FakeBatches, provider: Literal["openai", "anthropic"], query: str, after_name: str
+) -> tuple[list[FakeBatch], bool]:
+    """The page of the provider's batches a listing asks for (``limit``, and the id named
+    ``after_name``), and whether more follow."""
+    params = parse_qs(query)
+    limit = int(params.get("limit", ["20"])[0])
+    after = params.get(after_name, [None])[0]
+    listed = batches.listed(provider)
+    if after is not None:
+        ids = [batch.id for batch in listed]
+        listed = listed[ids.index(after) + 1 :] if after in ids else []
+    return listed[:limit], len(listed) > limit
