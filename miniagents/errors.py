@@ -68,6 +68,7 @@ right for the extensions)::
     │   ├── A2AConnectionError (also ConnectionError)  unreachable, or a stream broke for good
     │   ├── A2AHTTPError                            the remote answered an HTTP error (401, 503)
     │   ├── A2AProtocolError                        the remote's answers break the protocol
+    │   ├── A2AReplyTooLargeError                   the remote sent more than a2a_agent takes
     │   ├── A2ARemoteError                          the remote answered a JSON-RPC error
     │   │   ├── A2AInvalidRequestError (also ValueError)  it refused the request as invalid
     │   │   ├── A2ATaskNotFoundError (also LookupError)   no such task there (or another's)
@@ -176,6 +177,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.a2a.errors import A2AInvalidRequestError as A2AInvalidRequestError
     from miniagents.ext.a2a.errors import A2AProtocolError as A2AProtocolError
     from miniagents.ext.a2a.errors import A2ARemoteError as A2ARemoteError
+    from miniagents.ext.a2a.errors import A2AReplyTooLargeError as A2AReplyTooLargeError
     from miniagents.ext.a2a.errors import A2ATaskCanceledError as A2ATaskCanceledError
     from miniagents.ext.a2a.errors import A2ATaskFailedError as A2ATaskFailedError
     from miniagents.ext.a2a.errors import A2ATaskNotFoundError as A2ATaskNotFoundError
@@ -242,6 +244,7 @@ _LAZY: dict[str, str] = {
             "A2AInvalidRequestError",
             "A2AProtocolError",
             "A2ARemoteError",
+            "A2AReplyTooLargeError",
             "A2ATaskCanceledError",
             "A2ATaskFailedError",
             "A2ATaskNotFoundError",
@@ -362,6 +365,7 @@ __all__ = [
     "A2AInvalidRequestError",
     "A2AProtocolError",
     "A2ARemoteError",
+    "A2AReplyTooLargeError",
     "A2ATaskCanceledError",
     "A2ATaskFailedError",
     "A2ATaskNotFoundError",

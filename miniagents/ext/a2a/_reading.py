@@ -8,6 +8,10 @@ task's end) ends it. A ``Task`` event (the first of a stream, and what ``GetTask
 is read against what was read before: an artifact's text that goes on from what the reply
 has goes on from there, so a stream that broke and was followed again gives each token
 once; a text that does not go on from it breaks the protocol.
+
+What a remote sends is bounded: the reply's texts hold at most ``max_chars`` characters in
+all, and it has at most ``max_messages`` messages (artifacts, and calls that wait for
+approval); one more fails the reply with ``A2AReplyTooLargeError``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from miniagents.ext.a2a._wire import (
 from miniagents.ext.a2a.errors import (
     A2AInputRequiredError,
     A2AProtocolError,
+    A2AReplyTooLargeError,
     A2ATaskCanceledError,
     A2ATaskFailedError,
 )
@@ -85,11 +90,19 @@ class ReplyWriter:
     Args:
         ctx: The interaction whose reply it writes.
         alias: The ``a2a_agent``'s alias: the ``agent_alias`` of texts the remote names none of.
+        max_chars: The most characters the reply's texts hold, in all.
+        max_messages: The most messages the reply has (artifacts, and approval requests).
     """
 
-    def __init__(self, ctx: InteractionContext, alias: str) -> None:
+    def __init__(
+        self, ctx: InteractionContext, alias: str, *, max_chars: int, max_messages: int
+    ) -> None:
         self.ctx = ctx
         self.alias = alias
+        self.max_chars = max_chars
+        self.max_messages = max_messages
+        self.chars = 0  # the characters of the reply's texts so far
+        self.messages = 0  # the reply's messages so far
         self.task_id: str | None = None
         self.context_id: str | None = None
         self.state: str | None = None
@@ -216,6 +229,40 @@ class ReplyWriter:
             return []
         return [ask for ask in self._asked() if ask.call_id not in self.decided]
 
+    def take(self, asks: Sequence[ApprovalAsk]) -> None:
+        """Count ``asks`` among the reply's messages (each becomes an approval request in it).
+
+        Raises:
+            A2AReplyTooLargeError: if they make the reply more messages than it may have.
+        """
+        self._count(0, len(asks))
+
+    def _count(self, chars: int, messages: int) -> None:
+        """Count what the reply takes in; refuse what goes over its limits.
+
+        Raises:
+            A2AReplyTooLargeError: if the reply would go over ``max_chars`` or ``max_messages``.
+        """
+        self.chars += chars
+        self.messages += messages
+        task = f"its task {self.task_id!r}" if self.task_id else "its reply"
+        if self.chars > self.max_chars:
+            raise A2AReplyTooLargeError(
+                f"The remote agent {self.alias} sent over {self.max_chars} characters of text "
+                f"in {task}, the most this a2a_agent takes; give the agent a higher "
+                "max_reply_chars if such a reply is expected (or ask the remote for less).",
+                task_id=self.task_id or "",
+                limit="max_reply_chars",
+            )
+        if self.messages > self.max_messages:
+            raise A2AReplyTooLargeError(
+                f"The remote agent {self.alias} sent over {self.max_messages} messages "
+                f"(artifacts and approval requests) in {task}, the most this a2a_agent takes; "
+                "give the agent a higher max_reply_messages if such a reply is expected.",
+                task_id=self.task_id or "",
+                limit="max_reply_messages",
+            )
+
     def _asked(self) -> list[ApprovalAsk]:
         if self._status is None or TaskState.Name(self._status.state) not in PAUSED_STATES:
             return []
@@ -249,6 +296,7 @@ class ReplyWriter:
         for part in artifact.parts:
             token = _part_text(part)
             if token:
+                self._count(len(token), 0)
                 opened.appender.append(token)
         if last:
             self._end(artifact_id)
@@ -274,11 +322,13 @@ class ReplyWriter:
                 "characters sent before; an artifact's text only grows."
             )
         if len(text) > len(had):
+            self._count(len(text) - len(had), 0)
             opened.appender.append(text[len(had) :])
         if done or opened.metadata.get("done") is True:
             self._end(artifact_id)
 
     def _start(self, artifact_id: str, name: str, metadata: Mapping[str, object]) -> _Open:
+        self._count(0, 1)
         kind = metadata.get("kind")
         common: dict[str, object] = {
             "agent_alias": _string(metadata.get("agentAlias")) or self.alias,
@@ -339,9 +389,11 @@ class ReplyWriter:
         """A reply the remote gave as one message, without a task: one text, whole."""
         self.context_id = message.context_id or self.context_id
         metadata = ours(MessageToDict(message.metadata)) if message.HasField("metadata") else {}
+        text = _text(message.parts)
+        self._count(len(text), 1)
         self.ctx.reply(
             A2AMessage(
-                text=_text(message.parts),
+                text=text,
                 agent_alias=_string(metadata.get("agentAlias")) or self.alias,
                 task_id=message.task_id or None,
                 context_id=message.context_id or None,

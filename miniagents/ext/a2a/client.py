@@ -20,6 +20,9 @@ to an agent whose card says it does not stream, ``SendMessage``, which answers a
   ``LLMToolApprovalRequest`` per call in the reply (as an LLM agent does); once each is
   decided, the decisions go to the task, and the reply goes on.
 - **Failures** are the errors of :mod:`miniagents.ext.a2a.errors`, never the SDK's.
+- **Bounded**: a remote's reply holds at most ``max_reply_chars`` characters of text and
+  ``max_reply_messages`` messages; a remote that sends more fails the reply with
+  ``A2AReplyTooLargeError`` (and its task is cancelled), rather than filling the memory.
 - **Tracing**: the request carries the caller's trace context (``traceparent``), so the
   remote's spans are children of the caller's when both are instrumented
   (:mod:`miniagents.ext.otel`).
@@ -34,6 +37,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 import httpx
@@ -83,7 +87,19 @@ from miniagents.miniagents.lowlevel import outgoing_carrier
 if TYPE_CHECKING:
     from mypy_extensions import DefaultNamedArg
 
-__all__ = ["a2a_agent", "afetch_agent_card"]
+__all__ = [
+    "DEFAULT_MAX_REPLY_CHARS",
+    "DEFAULT_MAX_REPLY_MESSAGES",
+    "a2a_agent",
+    "afetch_agent_card",
+]
+
+DEFAULT_MAX_REPLY_CHARS = 10_000_000
+"""The most characters of text a remote's reply may hold, in all (``max_reply_chars``)."""
+
+DEFAULT_MAX_REPLY_MESSAGES = 10_000
+"""The most messages a remote's reply may have (``max_reply_messages``): artifacts and
+calls that wait for approval."""
 
 _logger = logging.getLogger("miniagents.ext.a2a")
 
@@ -150,6 +166,8 @@ def a2a_agent(
     timeout: float = 30.0,
     reconnects: int = 3,
     cancel_timeout: float = 10.0,
+    max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+    max_reply_messages: int = DEFAULT_MAX_REPLY_MESSAGES,
 ) -> MiniAgent[[DefaultNamedArg(str | None, "message")], LLMReply[A2AMessage]]:
     """A remote A2A agent as a ``MiniAgent``: its reply streams token by token into its caller's.
 
@@ -181,12 +199,19 @@ def a2a_agent(
             reply fails with ``A2AConnectionError``.
         cancel_timeout: Seconds the remote's ``CancelTask`` may take, when the reply is
             given up on (then the interaction ends anyway).
+        max_reply_chars: The most characters of text the remote's reply may hold, in all
+            (its texts, tool calls' arguments and tools' results); one more fails the
+            reply with ``A2AReplyTooLargeError`` and cancels the remote task.
+        max_reply_messages: The most messages the remote's reply may have (artifacts,
+            and calls that wait for approval); one more fails it the same way.
 
     Raises:
-        A2AConfigurationError: if ``timeout``, ``reconnects`` or ``cancel_timeout`` is not
-            a usable number, or the URL is not an ``http(s)`` URL.
+        A2AConfigurationError: if ``timeout``, ``reconnects``, ``cancel_timeout``,
+            ``max_reply_chars`` or ``max_reply_messages`` is not a usable number, or the
+            URL is not an ``http(s)`` URL.
     """
-    remote = _Remote(target, dict(headers or {}), timeout, reconnects, cancel_timeout)
+    limits = _Limits(max_reply_chars, max_reply_messages)
+    remote = _Remote(target, dict(headers or {}), timeout, reconnects, cancel_timeout, limits)
     call = functools.partial(_ask, remote)
     call.__doc__ = _ASK_DOC  # (AgentTool reads the description of `message` here)
     agent: MiniAgent[..., Message] = MiniAgent(
@@ -197,10 +222,35 @@ def a2a_agent(
     return cast('MiniAgent[[DefaultNamedArg(str | None, "message")], LLMReply[A2AMessage]]', agent)
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """How much of a remote's reply an ``a2a_agent`` takes (see ``a2a_agent``)."""
+
+    max_reply_chars: int
+    max_reply_messages: int
+
+    def __post_init__(self) -> None:
+        for name in ("max_reply_chars", "max_reply_messages"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise A2AConfigurationError(
+                    f"a2a_agent() needs {name} to be an int >= 1; got {value!r}."
+                )
+
+
 class _Remote:
     """Where an ``a2a_agent`` sends its interactions, and how (what pickles of it)."""
 
-    __slots__ = ("_card", "cancel_timeout", "card", "headers", "reconnects", "timeout", "url")
+    __slots__ = (
+        "_card",
+        "cancel_timeout",
+        "card",
+        "headers",
+        "limits",
+        "reconnects",
+        "timeout",
+        "url",
+    )
 
     def __init__(
         self,
@@ -209,6 +259,7 @@ class _Remote:
         timeout: float,
         reconnects: int,
         cancel_timeout: float,
+        limits: _Limits,
     ) -> None:
         for name, value in (("timeout", timeout), ("cancel_timeout", cancel_timeout)):
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
@@ -235,12 +286,20 @@ class _Remote:
         self.timeout = float(timeout)
         self.reconnects = reconnects
         self.cancel_timeout = float(cancel_timeout)
+        self.limits = limits
         self._card: AgentCard | None = self.card  # (fetched once per process, not pickled)
 
     def __reduce__(self) -> tuple[Callable[..., _Remote], tuple[object, ...]]:
         # (a card is a protobuf message, whose class pickle cannot find: its bytes travel)
         target = self.url if self.url is not None else _card_bytes(self.card)
-        arguments = (target, self.headers, self.timeout, self.reconnects, self.cancel_timeout)
+        arguments = (
+            target,
+            self.headers,
+            self.timeout,
+            self.reconnects,
+            self.cancel_timeout,
+            self.limits,
+        )
         return (_remote, arguments)
 
     def alias(self) -> str:
@@ -278,13 +337,14 @@ def _remote(
     timeout: float,
     reconnects: int,
     cancel_timeout: float,
+    limits: _Limits,
 ) -> _Remote:
     """A pickled :class:`_Remote` again (its card from its bytes)."""
     if isinstance(target, bytes):
         card = AgentCard()
         card.ParseFromString(target)
-        return _Remote(card, headers, timeout, reconnects, cancel_timeout)
-    return _Remote(target, headers, timeout, reconnects, cancel_timeout)
+        return _Remote(card, headers, timeout, reconnects, cancel_timeout, limits)
+    return _Remote(target, headers, timeout, reconnects, cancel_timeout, limits)
 
 
 async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None = None) -> None:
@@ -325,7 +385,13 @@ class _Exchange:
     ) -> None:
         self.remote = remote
         self.client = client
-        self.writer = ReplyWriter(ctx, ctx.this_agent.alias)
+        limits = remote.limits
+        self.writer = ReplyWriter(
+            ctx,
+            ctx.this_agent.alias,
+            max_chars=limits.max_reply_chars,
+            max_messages=limits.max_reply_messages,
+        )
         self.ctx = ctx
         self.streams = streams  # (else: SendMessage returns at once, and GetTask is polled)
 
@@ -345,6 +411,7 @@ class _Exchange:
                 asks = writer.approvals()
                 if not asks:
                     return  # completed
+                writer.take(asks)
                 events = self._answered(await self._adecisions(asks))
         except asyncio.CancelledError:
             await self._acancel_remote()

@@ -5,8 +5,9 @@ A remote agent's failure reaches the caller as one of these, never as the SDK's 
 the remote said the request was wrong (:class:`A2ARemoteError` and its subclasses, by the
 JSON-RPC code it answered), its task failed or was cancelled there
 (:class:`A2ATaskFailedError`), it asks for input the caller cannot give
-(:class:`A2AInputRequiredError`), or the remote could not be reached
-(:class:`A2AConnectionError`, :class:`A2AHTTPError`).
+(:class:`A2AInputRequiredError`), the remote could not be reached
+(:class:`A2AConnectionError`, :class:`A2AHTTPError`), or it sent more than the caller
+takes (:class:`A2AReplyTooLargeError`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "A2AInvalidRequestError",
     "A2AProtocolError",
     "A2ARemoteError",
+    "A2AReplyTooLargeError",
     "A2ATaskCanceledError",
     "A2ATaskFailedError",
     "A2ATaskNotFoundError",
@@ -138,3 +140,21 @@ class A2AInputRequiredError(A2AError):
         self.context_id = context_id
         self.state = state
         self.question = question
+
+
+class A2AReplyTooLargeError(A2AError):
+    """The remote agent sent more than ``a2a_agent`` takes; the remote task is cancelled.
+
+    Its reply went over ``max_reply_chars`` characters of text, or ``max_reply_messages``
+    messages (artifacts and approval requests).
+
+    Attributes:
+        task_id: The remote task's id.
+        limit: The name of the limit it went over (``max_reply_chars`` or
+            ``max_reply_messages``).
+    """
+
+    def __init__(self, message: str, *, task_id: str = "", limit: str = "") -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.limit = limit

@@ -48,6 +48,7 @@ from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web.auth import Authentication, BearerTokenAuth
 from miniagents.ext.web.lowlevel import (
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_ENDED_RUNS,
     DEFAULT_MAX_LIVE_RUNS,
     DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
     ApprovalDecision,
@@ -127,6 +128,7 @@ def a2a_app(
     keep_runs_for: float = 300.0,
     max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
     max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
+    max_ended_runs: int = DEFAULT_MAX_ENDED_RUNS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
     """An ASGI app that serves ``agent`` over A2A: its card, and its tasks over JSON-RPC.
@@ -194,6 +196,9 @@ def a2a_app(
             task that asks for input waits for its answer.
         max_live_runs: The most tasks working (or waiting for input) at once.
         max_live_runs_per_principal: The most of them one principal has at once.
+        max_ended_runs: The most ended tasks kept (for ``GetTask``): a burst of short tasks
+            forgets the oldest ended first, before ``keep_runs_for`` is up; a working task,
+            or one that asks for input, is never forgotten so.
         max_body_bytes: The largest request body taken.
 
     Raises:
@@ -211,6 +216,7 @@ def a2a_app(
         max_live=max_live_runs,
         max_live_per_owner=max_live_runs_per_principal,
         edits=approval_edits,
+        max_ended=max_ended_runs,
     )
     if manager.durable is not None:
         raise A2AConfigurationError(
@@ -550,7 +556,8 @@ class _A2ATasks:
             raise _RPCError(
                 Code.TASK_NOT_FOUND,
                 f"There is no task {task_id!r}: it never started here, or it ended more than "
-                f"{self.manager.keep_for:g} seconds ago and was forgotten.",
+                f"{self.manager.keep_for:g} seconds ago (or before the latest "
+                f"{self.manager.max_ended} tasks that ended, max_ended_runs) and was forgotten.",
             )
         return job
 

@@ -160,8 +160,10 @@ class AnthropicProvider:
     price_provider = "anthropic"  # whose prices it pays (see miniagents.ext.llm.pricing)
 
     def client(self, options: AnthropicOptions) -> Any:
-        """The SDK client a call with ``options`` uses: ``async_client``, else the context's
-        (with the options' retries and timeout); batch mode sends its calls through a copy."""
+        """The SDK client a call with ``options`` uses (batch mode sends through a copy).
+
+        It is ``async_client``, else the context's, with the options' retries and timeout.
+        """
         return _client(options)
 
     async def reply(self, call: LLMCall, options: AnthropicOptions) -> AsyncIterator[LLMEvent]:

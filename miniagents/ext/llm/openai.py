@@ -63,8 +63,10 @@ class OpenAIProvider:
         return reply(_client, call, options)
 
     def client(self, options: OpenAIOptions) -> Any:
-        """The SDK client a call with ``options`` uses: ``async_client``, else the context's
-        (with the options' retries and timeout); batch mode sends its calls through a copy."""
+        """The SDK client a call with ``options`` uses (batch mode sends through a copy).
+
+        It is ``async_client``, else the context's, with the options' retries and timeout.
+        """
         return _client(options)
 
     def translate(self, error: BaseException) -> BaseException:

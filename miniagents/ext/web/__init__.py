@@ -102,7 +102,9 @@ run has paused: answer it the protocol's way); for a call that asked nothing, a 
 **Limits.** At most ``max_live_runs`` runs run (or wait paused) at once: one more is a 503
 (``too_many_runs``, with ``Retry-After``) and starts nothing; one principal runs at most
 ``max_live_runs_per_principal`` (a 429, ``too_many_runs_of_yours``). A finished run is
-forgotten ``keep_runs_for`` seconds after it ends, read again or not.
+forgotten ``keep_runs_for`` seconds after it ends, read again or not, and sooner when more
+than ``max_ended_runs`` (1,000) runs have ended since: the oldest ended goes first (a live
+or paused run never does).
 
 **Who asks** (:mod:`miniagents.ext.web.auth`). ``authentication=`` (a Starlette
 ``AuthenticationBackend``, e.g. :class:`~miniagents.ext.web.auth.BearerTokenAuth`, or

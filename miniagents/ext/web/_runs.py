@@ -18,7 +18,9 @@ connections), it runs on. A run that has ended stays ``keep_for`` seconds for la
 then is forgotten (whether anyone read it again or not); a job is found by the key of its
 first run (:meth:`RunManager.job`) while it runs or waits, and ``keep_for`` seconds after it
 ended, with every run it streamed to (:attr:`Job.runs`). At most ``max_live`` jobs run (or
-wait paused) at once.
+wait paused) at once, and at most ``max_ended`` ended runs (and as many ended jobs) are
+kept: a burst of short runs forgets the oldest ended first, before their time (a paused
+job's run, which its job waits on, is live: never forgotten so).
 
 Runs belong to the principal that started them (``owner``, ``None`` when the app knows
 nobody): every lookup names the owner, so a run of another principal is not found (the
@@ -30,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -65,6 +68,7 @@ from miniagents.miniagents.context import MiniAgents
 from miniagents.promising.lowlevel import spawn
 
 __all__ = [
+    "DEFAULT_MAX_ENDED_RUNS",
     "DEFAULT_MAX_LIVE_RUNS",
     "DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL",
     "ApprovalDecision",
@@ -80,6 +84,9 @@ DEFAULT_MAX_LIVE_RUNS = 100
 
 DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL = 10
 """The most runs one principal runs at once (one more is a 429 until one of theirs ends)."""
+
+DEFAULT_MAX_ENDED_RUNS = 1_000
+"""The most ended runs an app keeps for late readers (one more forgets the oldest ended)."""
 
 
 class ApprovalDecision(BaseModel):
@@ -522,9 +529,13 @@ class RunManager:
         max_live: The most jobs running (or paused) at once.
         max_live_per_owner: The most jobs of one principal running (or paused) at once.
         edits: Whether a decision may edit a call's arguments.
+        max_ended: The most ended runs kept (and ended jobs found by key); one more forgets
+            the oldest ended before its ``keep_for`` is up.
     """
 
     __slots__ = (
+        "_ended",
+        "_ended_jobs",
         "_jobs",
         "_keyed",
         "_paused",
@@ -536,6 +547,7 @@ class RunManager:
         "flow",
         "grace",
         "keep_for",
+        "max_ended",
         "max_live",
         "max_live_per_owner",
         "protocol",
@@ -553,8 +565,10 @@ class RunManager:
         max_live: int,
         max_live_per_owner: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
         edits: bool = True,
+        max_ended: int = DEFAULT_MAX_ENDED_RUNS,
     ) -> None:
         self.protocol = protocol
+        self.max_ended = max_ended
         self.edits = edits
         self.max_live_per_owner = max_live_per_owner
         self.agent = agent
@@ -568,6 +582,9 @@ class RunManager:
         self._jobs: set[Job] = set()
         self._keyed: dict[tuple[str | None, str], Job] = {}
         self._paused: dict[tuple[str | None, str], Job] = {}
+        # the ended runs and jobs, the oldest ended first, with the timers that forget them
+        self._ended: dict[Run, asyncio.TimerHandle] = {}
+        self._ended_jobs: dict[Job, asyncio.TimerHandle] = {}
 
     @property
     def live(self) -> int:
@@ -795,20 +812,48 @@ class RunManager:
         self._jobs.discard(job)
         if self._paused.get((job.owner, job.pause_key)) is job:
             del self._paused[job.owner, job.pause_key]
-        asyncio.get_running_loop().call_later(self.keep_for, self._forget_keyed, job)
+        loop = asyncio.get_running_loop()
+        self._ended_jobs[job] = loop.call_later(self.keep_for, self._forget_keyed, job)
+        while len(self._ended_jobs) > self.max_ended:  # the oldest ended goes first
+            oldest = next(iter(self._ended_jobs))
+            self._ended_jobs[oldest].cancel()  # (the timer lets go of it)
+            self._forget_keyed(oldest)
 
     def _forget_keyed(self, job: Job) -> None:
+        self._ended_jobs.pop(job, None)
         if self._keyed.get((job.owner, job.key)) is job:
             del self._keyed[job.owner, job.key]
 
     def forget_later(self, run: Run) -> None:
-        """``run`` has ended: forget it ``keep_for`` seconds from now."""
-        asyncio.get_running_loop().call_later(self.keep_for, self._forget, run)
+        """``run`` has ended: forget it ``keep_for`` seconds from now (or sooner, when over
+        ``max_ended`` ended runs are kept and it is the oldest)."""
+        kept = self._ended.pop(run, None)
+        if kept is not None:  # (its job still waits there: kept as long, as if ended now)
+            kept.cancel()
+        self._ended[run] = asyncio.get_running_loop().call_later(self.keep_for, self._forget, run)
+        self._forget_oldest()
+
+    def _forget_oldest(self) -> None:
+        """Forget the oldest ended runs over ``max_ended`` (a run a paused job waits on is live:
+        neither counted nor forgotten)."""
+        waiting = sum(job.paused and job.current in self._ended for job in self._paused.values())
+        over = len(self._ended) - waiting - self.max_ended
+        if over <= 0:
+            return
+        oldest = list(itertools.islice((run for run in self._ended if not _waited_on(run)), over))
+        for run in oldest:
+            self._ended.pop(run).cancel()  # (the timer lets go of it)
+            self._drop(run)
 
     def _forget(self, run: Run) -> None:
-        if run.job.paused and run.job.current is run:  # its job waits there: kept as long
+        if _waited_on(run):  # its job waits there: kept as long
             self.forget_later(run)
-        elif self._runs.get((run.job.owner, run.key)) is run:
+        else:
+            self._ended.pop(run, None)
+            self._drop(run)
+
+    def _drop(self, run: Run) -> None:
+        if self._runs.get((run.job.owner, run.key)) is run:
             del self._runs[run.job.owner, run.key]
 
     def _forget_expired(self) -> None:
@@ -818,14 +863,20 @@ class RunManager:
             for key, run in self._runs.items()
             if run.ended_at is not None
             and now - run.ended_at >= self.keep_for
-            and not (run.job.paused and run.job.current is run)
+            and not _waited_on(run)
         ]
         for key in expired:
-            del self._runs[key]
+            timer = self._ended.pop(self._runs.pop(key), None)
+            if timer is not None:
+                timer.cancel()
 
     async def aclose(self) -> None:
         """Cancel every live job and wait for their tasks (the app is shutting down)."""
         jobs = list(self._jobs)
+        for timer in [*self._ended.values(), *self._ended_jobs.values()]:
+            timer.cancel()
+        self._ended.clear()
+        self._ended_jobs.clear()
         self._runs.clear()
         self._keyed.clear()
         self._paused.clear()
@@ -835,3 +886,8 @@ class RunManager:
             if job.task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await job.task
+
+
+def _waited_on(run: Run) -> bool:
+    """Whether ``run`` is the run its paused job waits on (live, though its stream ended)."""
+    return run.job.paused and run.job.current is run

@@ -74,6 +74,7 @@ from miniagents.ext.web._protocol import (
     json_text,
 )
 from miniagents.ext.web._runs import (
+    DEFAULT_MAX_ENDED_RUNS,
     DEFAULT_MAX_LIVE_RUNS,
     DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
     ApprovalDecision,
@@ -139,6 +140,7 @@ def agui_app(
     keep_runs_for: float = 300.0,
     max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
     max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
+    max_ended_runs: int = DEFAULT_MAX_ENDED_RUNS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
     """An ASGI app that runs ``agent`` for each AG-UI ``RunAgentInput`` and streams its reply.
@@ -200,6 +202,9 @@ def agui_app(
         max_live_runs_per_principal: The most runs one principal runs (or has paused) at
             once, when the app knows who asks; one more is a 429 (``too_many_runs_of_yours``,
             with ``Retry-After``) and starts nothing.
+        max_ended_runs: The most ended runs kept for late readers: a burst of short runs
+            forgets the oldest ended first, before ``keep_runs_for`` is up (as if it had
+            passed); a live or paused run is never forgotten so.
         max_body_bytes: The largest request body taken (a bigger one is a 413).
         authentication: How the app learns who asks (see :mod:`miniagents.ext.web.auth`):
             a Starlette ``AuthenticationBackend``, ``"request.user"`` (an enclosing app's
@@ -226,6 +231,7 @@ def agui_app(
         max_live=max_live_runs,
         max_live_per_owner=max_live_runs_per_principal,
         edits=approval_edits,
+        max_ended=max_ended_runs,
     )
     door = Door(authentication, allowed_origins, "agui_app")
     served = _AGUIRuns(manager, inputs, arguments, max_body_bytes)
@@ -354,7 +360,8 @@ class _AGUIRuns:
                 404,
                 "unknown_run",
                 f"There is no run {run_id!r}: it never started here, or it ended more than "
-                f"{self.manager.keep_for:g} seconds ago.",
+                f"{self.manager.keep_for:g} seconds ago (or before the latest "
+                f"{self.manager.max_ended} runs that ended, max_ended_runs).",
             )
         start = await astart_position(request, run)
         return start if isinstance(start, Response) else run.response(start)

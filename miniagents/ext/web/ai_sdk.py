@@ -33,6 +33,7 @@ from miniagents.ext.web._http import (
 )
 from miniagents.ext.web._protocol import ApprovalFlow, Item, JobIds, WebProtocol, json_text
 from miniagents.ext.web._runs import (
+    DEFAULT_MAX_ENDED_RUNS,
     DEFAULT_MAX_LIVE_RUNS,
     DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
     ApprovalDecision,
@@ -120,6 +121,7 @@ def ai_sdk_app(
     keep_runs_for: float = 300.0,
     max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
     max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
+    max_ended_runs: int = DEFAULT_MAX_ENDED_RUNS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
     """An ASGI app that runs ``agent`` for each ``useChat`` request and streams its reply.
@@ -176,6 +178,9 @@ def ai_sdk_app(
         max_live_runs_per_principal: The most runs one principal runs (or has paused) at
             once, when the app knows who asks; one more is a 429 (``too_many_runs_of_yours``,
             with ``Retry-After``) and starts nothing.
+        max_ended_runs: The most ended runs kept for late readers: a burst of short runs
+            forgets the oldest ended first, before ``keep_runs_for`` is up (as if it had
+            passed); a live or paused run is never forgotten so.
         max_body_bytes: The largest request body taken (a bigger one is a 413).
         authentication: How the app learns who asks (see :mod:`miniagents.ext.web.auth`):
             a Starlette ``AuthenticationBackend``, ``"request.user"`` (an enclosing app's
@@ -202,6 +207,7 @@ def ai_sdk_app(
         max_live=max_live_runs,
         max_live_per_owner=max_live_runs_per_principal,
         edits=approval_edits,
+        max_ended=max_ended_runs,
     )
     door = Door(authentication, allowed_origins, "ai_sdk_app")
     served = _AISDKRuns(manager, arguments, max_body_bytes)

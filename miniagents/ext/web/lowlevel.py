@@ -59,6 +59,7 @@ from miniagents.ext.web._reply_parts import TextDelta as TextDelta
 from miniagents.ext.web._reply_parts import TextEnd as TextEnd
 from miniagents.ext.web._reply_parts import TextStart as TextStart
 from miniagents.ext.web._reply_parts import plain as plain
+from miniagents.ext.web._runs import DEFAULT_MAX_ENDED_RUNS as DEFAULT_MAX_ENDED_RUNS
 from miniagents.ext.web._runs import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
 from miniagents.ext.web._runs import (
     DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL as DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
@@ -71,6 +72,7 @@ from miniagents.ext.web._runs import RunManager as RunManager
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_ENDED_RUNS",
     "DEFAULT_MAX_LIVE_RUNS",
     "DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL",
     "TRACE_HEADERS",

@@ -33,6 +33,7 @@ from miniagents.errors import (
     A2AConnectionError,
     A2AHTTPError,
     A2AInputRequiredError,
+    A2AReplyTooLargeError,
     A2ATaskCanceledError,
     A2ATaskFailedError,
     A2ATaskNotFoundError,
@@ -507,3 +508,45 @@ async def test_the_remotes_usage_and_cost_are_carried(
     assert local.usage.cost_usd > 0
     assert answer.usage == local.usage  # the tokens and the cost the remote reported
     assert (answer.model, answer.agent_alias) == ("gpt-4o-mini", "PRICED")
+
+
+# -- what a remote may send: bounded ---------------------------------------------------------
+
+
+async def test_a_remote_reply_over_max_reply_chars_fails_and_the_remote_task_is_cancelled() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    for _ in range(10):  # 100 characters, and the reply goes on (no end is put)
+        tokens.put_nowait("0123456789")
+    app = a2a_app(gated(tokens))
+    async with served(app) as web, MiniAgents():
+        with pytest.raises(A2AReplyTooLargeError) as raised:
+            await a2a_agent(f"{web.base_url}/", max_reply_chars=45).inquire("Hi")
+        await until(lambda: app.state.runs.live == 0)
+        job = app.state.runs.job(raised.value.task_id)
+    assert raised.value.limit == "max_reply_chars"
+    assert str(raised.value).startswith("The remote agent A2A_AGENT sent over 45 characters")
+    assert "give the agent a higher max_reply_chars" in str(raised.value)
+    assert job is not None
+    assert job.cancelling  # cancelled there, not left streaming
+
+
+@miniagent
+async def chatty(ctx: InteractionContext) -> None:
+    ctx.reply(["One.", "Two.", "Three.", "Four."])
+
+
+async def test_a_remote_reply_of_more_messages_than_max_reply_messages_fails() -> None:
+    async with served(a2a_app(chatty)) as web, MiniAgents():
+        url = f"{web.base_url}/"
+        taken = await a2a_agent(url, max_reply_messages=4).inquire("Hi")
+        with pytest.raises(A2AReplyTooLargeError, match="over 3 messages") as raised:
+            await a2a_agent(url, max_reply_messages=3).inquire("Hi")
+    assert [str(message) for message in taken] == ["One.", "Two.", "Three.", "Four."]
+    assert raised.value.limit == "max_reply_messages"
+
+
+@pytest.mark.parametrize("limit", ["max_reply_chars", "max_reply_messages"])
+@pytest.mark.parametrize("value", [0, -1, 1.5, True])
+def test_a_reply_limit_that_is_not_a_positive_int_is_refused(limit: str, value: object) -> None:
+    with pytest.raises(A2AConfigurationError, match=f"{limit} to be an int >= 1"):
+        a2a_agent("http://127.0.0.1:1", **{limit: value})  # type: ignore[arg-type]

@@ -448,6 +448,23 @@ async def test_an_ended_task_is_kept_keep_runs_for_seconds_then_forgotten(
     assert (app.state.runs.kept, virtual_clock.elapsed >= 61) == (0, True)
 
 
+async def test_a_burst_of_short_tasks_keeps_the_latest_max_ended_runs_only() -> None:
+    app = a2a_app(offline_agent.fork(reply="Short.", token_delay=0), max_ended_runs=3)
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://app") as client:
+        ids = []
+        for _ in range(12):
+            answer = (await call(client, rpc("SendMessage", send_params()))).json()
+            ids.append(answer["result"]["task"]["id"])
+        found = [(await call(client, rpc("GetTask", {"id": one}))).json() for one in ids]
+    assert [task["result"]["status"]["state"] for task in found[-3:]] == [
+        "TASK_STATE_COMPLETED"
+    ] * 3
+    assert {task["error"]["code"] for task in found[:-3]} == {-32001}  # as if forgotten
+    assert "max_ended_runs" in found[0]["error"]["message"]
+    assert app.state.runs.kept == 3
+
+
 async def test_a_task_that_waits_for_input_is_followed_to_its_question_only() -> None:
     app = a2a_app(approving_agent())
     async with served(app) as web, sdk_client(str(web.base_url)) as client:

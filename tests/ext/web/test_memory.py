@@ -5,7 +5,8 @@ read again with ``Last-Event-ID`` after they ended, ten at a time. Once the proc
 levelled (a first batch warms its caches and allocators), a thousand more runs leave no run
 kept and the resident memory within a few MB of where it levelled (it grew by about 100 KB
 a run of 200 tokens while the AI SDK app kept its finished runs until someone read them
-again).
+again). A burst of short runs within ``keep_runs_for`` keeps only the latest
+``max_ended_runs`` (the others let go of at once), and a paused run is never let go of so.
 """
 
 from __future__ import annotations
@@ -17,8 +18,25 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from miniagents.ext.llm.offline import offline_agent
-from tests.ext.web.serving import PROTOCOLS, Protocol, get_events, post_events, served, until
+from miniagents import Message, MiniAgent
+from miniagents.ext.llm.offline import CallTool, offline_agent
+from miniagents.ext.llm.offline_script import call_count
+from miniagents.ext.tools import FunctionTool
+from miniagents.ext.web import agui_app
+from miniagents.ext.web.lowlevel import Run
+from tests.ext.web.serving import (
+    PROTOCOLS,
+    Protocol,
+    SSEEvent,
+    agui_input,
+    delete_file,
+    deleted,
+    get_events,
+    nothing_deleted,  # noqa: F401
+    post_events,
+    served,
+    until,
+)
 
 WARM_UP = 200
 RUNS = 1_000
@@ -73,3 +91,79 @@ async def test_runs_read_again_are_forgotten_too(protocol: Protocol) -> None:
     async with served(app) as client:
         await runs(client, protocol, 0, 100, again=True)
         await until(lambda: manager.kept == 0 and manager.live == 0)
+
+
+def runs_named(key: str) -> list[Run]:
+    """The runs under ``key`` that anything still holds (after a ``gc.collect()``)."""
+    return [found for found in gc.get_objects() if isinstance(found, Run) and found.key == key]
+
+
+async def read_again(client: httpx.AsyncClient, protocol: Protocol, key: str) -> tuple[int, str]:
+    """A run's status code and last event (``""``: none) when it is read again from the start."""
+    response, events = await get_events(client, protocol.resume_path(key), {"last-event-id": "0"})
+    return response.status_code, events[-1].type if events else ""
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_burst_of_short_runs_keeps_the_latest_max_ended_runs_only(
+    protocol: Protocol,
+) -> None:
+    """Kept for an hour, 30 runs that end at once: the 5 latest stay, the others are let go."""
+    app = protocol.app(
+        offline_agent.fork(reply="Hi " * 20, token_delay=0), keep_runs_for=3600, max_ended_runs=5
+    )
+    manager = app.state.runs
+    async with served(app) as client:
+        await one_run(client, protocol, "k0", again=False)
+        for n in range(1, 30):
+            await one_run(client, protocol, f"k{n}", again=False)
+        await until(lambda: manager.live == 0)
+        kept = manager.kept
+        latest = [await read_again(client, protocol, f"k{n}") for n in range(25, 30)]
+        evicted = await read_again(client, protocol, "k0")
+        never = await read_again(client, protocol, "never-started")
+        gc.collect()
+        assert runs_named("k29") != []
+    assert kept == 5
+    assert latest == [(200, protocol.last_type)] * 5
+    assert evicted == never == (protocol.no_run_status, "")  # as a run forgotten: not there
+    assert runs_named("k0") == []  # let go of, its events with it (no timer holds it till then)
+    assert manager.job("k0") is None
+
+
+async def test_a_paused_run_is_never_let_go_of_for_the_runs_that_end_after_it() -> None:
+    app = agui_app(approving(), keep_runs_for=3600, max_ended_runs=2)
+    async with served(app) as client:
+        _response, first = await post_events(client, agui_input("r0", thread="t0"))
+        for n in range(1, 6):  # each pauses, then is resumed and ends: two ended runs each
+            _response, asked = await post_events(client, agui_input(f"r{n}", thread=f"t{n}"))
+            resume = [approval(asked)]
+            _response, done = await post_events(
+                client, agui_input(f"r{n}b", thread=f"t{n}", resume=resume)
+            )
+            assert done[-1].json == {"type": "RUN_FINISHED", "threadId": f"t{n}", "runId": f"r{n}b"}
+        kept = app.state.runs.kept
+        _response, resumed = await post_events(
+            client, agui_input("r0b", thread="t0", resume=[approval(first)])
+        )
+    assert kept == 3  # the paused run, and the 2 latest of the 10 that ended
+    assert resumed[-1].json == {"type": "RUN_FINISHED", "threadId": "t0", "runId": "r0b"}
+    assert deleted == ["a.txt"] * 6
+
+
+ASK = CallTool("delete_file", {"path": "a.txt"})
+
+
+def approving() -> MiniAgent[..., Message]:
+    """An agent whose every run calls ``delete_file``, which waits for approval, then ends."""
+    return offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=lambda call: "Finished." if call_count(call.messages) else ASK,
+        token_delay=0,
+    )
+
+
+def approval(events: list[SSEEvent]) -> dict[str, object]:
+    """The resume entry that approves the call a run paused at."""
+    [interrupt] = events[-1].json["outcome"]["interrupts"]
+    return {"interruptId": interrupt["id"], "status": "resolved", "payload": {"approved": True}}
