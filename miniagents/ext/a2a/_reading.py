@@ -60,6 +60,9 @@ from miniagents.miniagents.agent import InteractionContext
 
 __all__ = ["ApprovalAsk", "ReplyWriter"]
 
+_MESSAGES = "messages (artifacts and approval requests)"
+"""What ``max_messages`` counts, for its error."""
+
 MESSAGE_STATE = "MESSAGE"
 """The state of a reply the remote gave as one message, with no task (it has ended)."""
 
@@ -245,23 +248,21 @@ class ReplyWriter:
         """
         self.chars += chars
         self.messages += messages
-        task = f"its task {self.task_id!r}" if self.task_id else "its reply"
-        if self.chars > self.max_chars:
-            raise A2AReplyTooLargeError(
-                f"The remote agent {self.alias} sent over {self.max_chars} characters of text "
-                f"in {task}, the most this a2a_agent takes; give the agent a higher "
-                "max_reply_chars if such a reply is expected (or ask the remote for less).",
-                task_id=self.task_id or "",
-                limit="max_reply_chars",
-            )
-        if self.messages > self.max_messages:
-            raise A2AReplyTooLargeError(
-                f"The remote agent {self.alias} sent over {self.max_messages} messages "
-                f"(artifacts and approval requests) in {task}, the most this a2a_agent takes; "
-                "give the agent a higher max_reply_messages if such a reply is expected.",
-                task_id=self.task_id or "",
-                limit="max_reply_messages",
-            )
+        if self.chars <= self.max_chars and self.messages <= self.max_messages:
+            return  # (each token comes here: the usual case first)
+        for taken, most, what, limit in (
+            (self.chars, self.max_chars, "characters of text", "max_reply_chars"),
+            (self.messages, self.max_messages, _MESSAGES, "max_reply_messages"),
+        ):
+            if taken > most:
+                task = f"its task {self.task_id!r}" if self.task_id else "its reply"
+                raise A2AReplyTooLargeError(
+                    f"The remote agent {self.alias} sent over {most} {what} in {task}, the "
+                    f"most this a2a_agent takes; give the agent a higher {limit} if such a "
+                    "reply is expected (or ask the remote for less).",
+                    task_id=self.task_id or "",
+                    limit=limit,
+                )
 
     def _asked(self) -> list[ApprovalAsk]:
         if self._status is None or TaskState.Name(self._status.state) not in PAUSED_STATES:
