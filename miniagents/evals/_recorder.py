@@ -271,17 +271,14 @@ class _ModelNode:
     def __init__(
         self,
         recording: CaseRecording,
-        provider: LLMProvider[Any, Any],
+        names: tuple[str, str | None],
         call: LLMCall,
         theirs: LLMCallWatch | None,
     ) -> None:
         self.recording = recording
         self.order = recording.next_order()
-        inner = _innermost(provider)
         self.model = call.model
-        named = getattr(provider, "provider_name", None)  # the meter's, for the options
-        self.provider = named if isinstance(named, str) else _provider_name(inner)
-        self.price_provider = price_provider_of(inner)
+        self.provider, self.price_provider = names
         self.started = recording.now()
         self.first_token: float | None = None
         self.ended: float | None = None
@@ -296,17 +293,22 @@ class _ModelNode:
         return self._events(events)
 
     async def _events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
-        step = events.__anext__
+        # Each event costs a step of this generator: so, until the first token, a test of
+        # its kind; after it, only one for the Finish (a text token is a str: no call).
         try:
-            while True:
-                try:
-                    event = await step()
-                except StopAsyncIteration:
-                    break
-                if isinstance(event, Finish):
+            iterator = aiter(events)
+            async for event in iterator:
+                if type(event) is not str or event:  # ("": a sign of life, no token)
+                    if isinstance(event, Finish):
+                        self.finish = event
+                    else:
+                        self.first_token = self.recording.now()
+                        yield event
+                        break
+                yield event
+            async for event in iterator:
+                if type(event) is not str and isinstance(event, Finish):
                     self.finish = event
-                elif self.first_token is None and (event or type(event) is not str):
-                    self.first_token = self.recording.now()  # ("": a sign of life, no token)
                 yield event
         finally:
             close = getattr(events, "aclose", None)
@@ -366,13 +368,31 @@ _Node = _AgentNode | _ToolNode | _ModelNode
 class _Recorder:
     """The observer of the three hooks while runs go on (see the module docstring)."""
 
-    __slots__ = ("interactions", "llm_calls", "tool_calls", "users")
+    __slots__ = ("interactions", "llm_calls", "names", "tool_calls", "users")
 
     def __init__(self) -> None:
         self.users = 0
         self.interactions: InteractionObserver | None = None  # the observers set before
         self.llm_calls: LLMCallObserver | None = None
         self.tool_calls: ToolCallObserver | None = None
+        self.names: dict[int, tuple[object, tuple[str, str | None]]] = {}
+        """The names of each provider seen (by its id; it is held, so the id stays its own)
+        while runs go on: a provider's name and price list, looked up once, not per call."""
+
+    def provider_names(self, provider: LLMProvider[Any, Any]) -> tuple[str, str | None]:
+        """The provider's name in the tree, and the name of its price list."""
+        known = self.names.get(id(provider))
+        if known is not None:
+            return known[1]
+        inner = _innermost(provider)
+        named = getattr(provider, "provider_name", None)  # the meter's, for the options
+        names = (
+            named if isinstance(named, str) else _provider_name(inner),
+            price_provider_of(inner),
+        )
+        if len(self.names) < _MAX_PROVIDERS:  # (bounded: agents made per case, say)
+            self.names[id(provider)] = (provider, names)
+        return names
 
     # -- interactions ----------------------------------------------------------------
 
@@ -411,7 +431,7 @@ class _Recorder:
         parent = current_step.get()
         if parent is None:
             return theirs
-        node = _ModelNode(_recording_of(parent), provider, call, theirs)
+        node = _ModelNode(_recording_of(parent), self.provider_names(provider), call, theirs)
         parent.children.append(node)
         return node
 
@@ -434,6 +454,9 @@ class _Recorder:
         current_step.set(node)  # (in the call's own task: an agent it asks nests here)
         return node
 
+
+_MAX_PROVIDERS = 1024
+"""The most providers whose names the recorder keeps while runs go on (then: looked up)."""
 
 _RECORDER = _Recorder()
 
@@ -461,6 +484,7 @@ def recording() -> Iterator[None]:
             _restore(observe_llm_calls, recorder.llm_calls)
             _restore(observe_tool_calls, recorder.tool_calls)
             recorder.interactions = recorder.llm_calls = recorder.tool_calls = None
+            recorder.names.clear()
 
 
 def _restore(observe: Callable[[Any], object], before: object) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic
@@ -145,8 +146,8 @@ async def aevaluate(
     """
     cases, dataset_name, shared = _cases_of(dataset)
     _check(repetitions, max_concurrency, timeout, keep_trees)
-    every = (*evaluators, *shared)
-    evaluators_of = [_evaluators_of(case, every) for case in cases]
+    every = _evaluators_of(None, (*evaluators, *shared))
+    evaluators_of = [_evaluators_of(case, every) if case.evaluators else every for case in cases]
     tracing = EvalTracing(tracer_provider) if tracer_provider is not None or trace else None
     run = _Run(
         agent,
@@ -246,6 +247,7 @@ async def _arun(
     backoff: float,
 ) -> EvalReport:
     loop = asyncio.get_running_loop()
+    run.clock = _clock(loop)
     started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     started = loop.time()
     total = len(run.cases) * run.repetitions
@@ -337,6 +339,15 @@ class _Run(Generic[InputT, ExpectedT]):
         self.output = output
         self.tracing = tracing
         self.evaluation_meter = Budget()
+        plain: dict[int, bool] = {}  # (by the tuple: the cases without their own share one)
+        for ones in evaluators_of:
+            if id(ones) not in plain:
+                plain[id(ones)] = all(type(one).ascore is Evaluator.ascore for one in ones)
+        self.plain = [plain[id(ones)] for ones in evaluators_of]
+        """Whether each case's evaluators all only score (none awaits: no meter, no task
+        switch)."""
+        self.clock: Callable[[], float] = time.monotonic
+        """The clock of the cases (the event loop's: ``_arun`` sets it)."""
         self.tries: dict[int, int] = {}
         self.done: dict[int, CaseResult] = {}
         self.failed: dict[int, _Failure] = {}
@@ -356,15 +367,19 @@ class _Run(Generic[InputT, ExpectedT]):
         index, repetition = divmod(position, self.repetitions)
         case = self.cases[index]
         attempt = self.tries[position] = self.tries.get(position, 0) + 1
-        recorded = CaseRecording(asyncio.get_running_loop().time)
+        recorded = CaseRecording(self.clock)
         tracing = self.tracing
         span = None if tracing is None else tracing.start_case(case.name, repetition, attempt)
         meter = self.case_budget() if self.case_budget is not None else Budget()
         try:
             step = current_step.set(recorded)
             try:
-                with charged_to(meter), _current(tracing, span):
-                    replies = self.agent.inquire(case.input)
+                with charged_to(meter):
+                    if tracing is None:
+                        replies = self.agent.inquire(case.input)
+                    else:
+                        with tracing.current(span):
+                            replies = self.agent.inquire(case.input)
             finally:
                 current_step.reset(step)
             messages = await self._aread(case, replies, recorded)
@@ -385,13 +400,19 @@ class _Run(Generic[InputT, ExpectedT]):
         )
         scores: dict[str, Score] = {}
         evaluators = self.evaluators_of[index]
-        # (an evaluator that only scores, never awaits, calls no model: no meter for it)
-        metered = any(type(evaluator).ascore is not Evaluator.ascore for evaluator in evaluators)
-        with charged_to(self.evaluation_meter) if metered else contextlib.nullcontext():
+        if tracing is None and self.plain[index]:
+            # (evaluators that only score, never await, call no model: no meter, no task
+            # switch; each is called as _ascore would, without its coroutine)
             for evaluator in evaluators:
-                score = await self._ascore(evaluator, run, span)
+                score = _scored(evaluator, run)
                 if score is not None:
                     scores[evaluator.name] = score
+        else:
+            with charged_to(self.evaluation_meter):
+                for evaluator in evaluators:
+                    score = await self._ascore(evaluator, run, span)
+                    if score is not None:
+                        scores[evaluator.name] = score
         result = CaseResult(
             case=case.name,
             repetition=repetition,
@@ -464,10 +485,7 @@ class _Run(Generic[InputT, ExpectedT]):
             with _current(tracing, span):
                 score = await evaluator.ascore(run)
             if score is not None and not isinstance(score, Score):
-                raise EvaluatorDefinitionError(
-                    f"The evaluator {evaluator.name} returned {score!r}; ascore() returns a "
-                    "Score, or None (the case is not scored)."
-                )
+                raise _not_a_score(evaluator, score)
         except Exception as error:
             score = Score.failed_with(error)
         if tracing is not None:
@@ -500,6 +518,35 @@ class _Run(Generic[InputT, ExpectedT]):
             tree=None if failure is None else failure.tree,
             metadata=case.metadata,
         )
+
+
+def _scored(
+    evaluator: Evaluator[InputT, ExpectedT], run: CaseRun[InputT, ExpectedT]
+) -> Score | None:
+    """The score of an evaluator that does not await (``ascore`` not its own), as ``_ascore``."""
+    try:
+        score = evaluator.score(run)
+        if score is not None and not isinstance(score, Score):
+            raise _not_a_score(evaluator, score)
+    except Exception as error:
+        return Score.failed_with(error)
+    return score
+
+
+def _not_a_score(evaluator: Evaluator[InputT, ExpectedT], score: object) -> Exception:
+    return EvaluatorDefinitionError(
+        f"The evaluator {evaluator.name} returned {score!r}; ascore() returns a Score, or "
+        "None (the case is not scored)."
+    )
+
+
+def _clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """The loop's clock: ``time.monotonic`` itself where the loop's ``time`` only calls it."""
+    clock = loop.time
+    # (its own class's, not one patched on the instance, as a virtual clock may be)
+    if getattr(clock, "__func__", None) is asyncio.BaseEventLoop.time:
+        return time.monotonic
+    return clock
 
 
 async def _first_token(replies: MessageSequencePromise, recorded: CaseRecording) -> None:
@@ -552,9 +599,14 @@ def _cases_of(
 
 
 def _evaluators_of(
-    case: Case[InputT, ExpectedT], shared: Sequence[Evaluator[InputT, ExpectedT]]
+    case: Case[InputT, ExpectedT] | None, shared: Sequence[Evaluator[InputT, ExpectedT]]
 ) -> tuple[Evaluator[InputT, ExpectedT], ...]:
-    every = (*shared, *case.evaluators)
+    """The evaluators of ``case`` (``None``: of every case), checked.
+
+    Raises:
+        EvalArgumentError: for one that is not an evaluator, or two of the same name.
+    """
+    every = (*shared, *case.evaluators) if case is not None else tuple(shared)
     names: dict[str, Evaluator[InputT, ExpectedT]] = {}
     for evaluator in every:
         if not isinstance(evaluator, Evaluator):
@@ -563,8 +615,9 @@ def _evaluators_of(
                 "evaluator(function)."
             )
         if evaluator.name in names:
+            whose = "Every case" if case is None else f"The case {case.name!r}"
             raise EvalArgumentError(
-                f"The case {case.name!r} has two evaluators named {evaluator.name!r} "
+                f"{whose} has two evaluators named {evaluator.name!r} "
                 f"({names[evaluator.name]!r} and {evaluator!r}); give one another name "
                 "(name=...)."
             )
