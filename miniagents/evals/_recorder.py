@@ -28,7 +28,6 @@ model call and tool call). It is installed while at least one run is going on
 from __future__ import annotations
 
 import contextvars
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -51,11 +50,7 @@ from miniagents.miniagents.lowlevel import (
 )
 from miniagents.promising.lowlevel import logger
 
-__all__ = ["CaseRecording", "current_step", "hidden_agents", "recording"]
-
-hidden_agents: weakref.WeakSet[ObservedAgent] = weakref.WeakSet()
-"""The runs' own agents (each try of a case is an interaction of one): their interactions
-are neither recorded nor passed on (tracing shows the case's span in their place)."""
+__all__ = ["CaseRecording", "current_step", "recording"]
 
 ERROR_RESULT = "error result"
 """The ``error`` of a tool step whose result says the call failed without an exception."""
@@ -397,8 +392,6 @@ class _Recorder:
     # -- interactions ----------------------------------------------------------------
 
     def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
-        if agent in hidden_agents:
-            return None
         before = self.interactions
         theirs = None
         if before is not None:

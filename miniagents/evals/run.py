@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Generic
 
 from typing_extensions import TypeVar
 
-from miniagents.evals._recorder import CaseRecording, current_step, hidden_agents, recording
+from miniagents.evals._recorder import CaseRecording, current_step, recording
 from miniagents.evals._tracing import (
     EvalTracing,
     StartedSpan,
@@ -53,9 +54,11 @@ from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages import Message, MessageTuple
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
-from miniagents.miniagents import InteractionContext, MiniAgent, MiniAgents
+from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.errors import NoActiveContextError
-from miniagents.pipeline import ItemResult, pipeline
+from miniagents.pipeline import ItemResult
+from miniagents.pipeline.durability import DurableItems
+from miniagents.pipeline.local import Pipeline, pipeline_settings
 from miniagents.promising.lowlevel import core_of
 
 if TYPE_CHECKING:
@@ -263,18 +266,27 @@ async def _arun(
                 stack.enter_context(charged_to(budget))
             if tracing is not None:
                 stack.enter_context(tracing.current(span))
-            items = pipeline(
-                run.case_agent,
-                (str(position) for position in range(total)),
+            chain, settings = pipeline_settings(
+                run.agent,
+                caller="aevaluate",
                 max_in_flight=2 * run.max_concurrency,
                 max_concurrency=run.max_concurrency,
+                ordered=True,
                 retries=retries,
                 retry_on=retry_on,
                 backoff=backoff,
+                timeout=None,
+                fail_fast=False,
                 progress=progress,
                 description=dataset_name,
                 total=total,
+                overflow="buffer",
             )
+            # Each try of a case is run by the runner the pipeline takes (the one durable
+            # runs plug into): a coroutine in the item's own task, no interaction around
+            # the agent's (the items are placeholders: a try knows its case by its index)
+            runner = DurableItems(run.arun, _aready)
+            items = Pipeline(chain, itertools.repeat("", total), settings, runner)
             async with contextlib.aclosing(items.__aiter__()) as handed:
                 async for item in handed:
                     results.append(run.result_of(item))
@@ -348,25 +360,18 @@ class _Run(Generic[InputT, ExpectedT]):
         switch)."""
         self.clock: Callable[[], float] = time.monotonic
         """The clock of the cases (the event loop's: ``_arun`` sets it)."""
-        self.tries: dict[int, int] = {}
         self.done: dict[int, CaseResult] = {}
         self.failed: dict[int, _Failure] = {}
 
-        async def case_try(ctx: InteractionContext) -> None:
-            position = int(str((await ctx.message_promises)[0]))
-            await self.atry(position)
+    async def arun(self, position: int, attempt: int, _: MessageType) -> MessageTuple[Message]:
+        """Try the run ``position`` of a case (the pipeline's runner of an item's try)."""
+        await self.atry(position, attempt)
+        return _NO_REPLIES
 
-        case_try.__name__ = case_try.__qualname__ = "case_try"
-        self.case_agent: MiniAgent[..., Message] = MiniAgent(
-            case_try, alias=f"EVAL:{agent.alias}", description="One try of a case of an eval."
-        )
-        hidden_agents.add(self.case_agent)
-
-    async def atry(self, position: int) -> None:
-        """One try of the run ``position`` (a case's repetition): run it, then score it."""
+    async def atry(self, position: int, attempt: int) -> None:
+        """Try ``attempt`` of the run ``position`` (a case's repetition): run it, score it."""
         index, repetition = divmod(position, self.repetitions)
         case = self.cases[index]
-        attempt = self.tries[position] = self.tries.get(position, 0) + 1
         recorded = CaseRecording(self.clock)
         tracing = self.tracing
         span = None if tracing is None else tracing.start_case(case.name, repetition, attempt)
@@ -495,7 +500,6 @@ class _Run(Generic[InputT, ExpectedT]):
     def result_of(self, item: ItemResult[str, Message]) -> CaseResult:
         """The result of a run of a case, as the pipeline hands out its item."""
         position = item.index
-        self.tries.pop(position, None)
         done = self.done.pop(position, None)
         failure = self.failed.pop(position, None)
         if item.ok and done is not None:
@@ -518,6 +522,14 @@ class _Run(Generic[InputT, ExpectedT]):
             tree=None if failure is None else failure.tree,
             metadata=case.metadata,
         )
+
+
+_NO_REPLIES: MessageTuple[Message] = MessageTuple()
+"""What a try of a case gives the pipeline (its result is kept by the run)."""
+
+
+async def _aready() -> None:
+    """Nothing to get ready before the first try (the pipeline's runner asks)."""
 
 
 def _scored(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import pytest
 
-from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents import InteractionContext, MiniAgents, miniagent, pipeline
 from miniagents.evals import (
     Case,
     CaseRun,
@@ -367,3 +369,45 @@ async def test_leaving_the_run_early_cancels_the_cases_and_leaves_no_task() -> N
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_case_starts_no_more_tasks_than_the_agent_does_in_a_plain_pipeline() -> None:
+    # each try of a case runs in the pipeline's task of its item, around the agent's own
+    # interaction (no interaction of the eval's own): its cost per case is the agent's, the
+    # recording of its tree, and the scores
+    loop = asyncio.get_running_loop()
+    started = 0
+    factory = loop.get_task_factory()
+
+    def counted(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
+    ) -> asyncio.Future[Any]:
+        nonlocal started
+        started += 1
+        if factory is not None:
+            return factory(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def tasks(run: Callable[[list[str]], Awaitable[object]], cases: int) -> int:
+        nonlocal started
+        started = 0
+        async with MiniAgents():
+            await run([f"Question {number} about France?" for number in range(cases)])
+        return started
+
+    async def plain(inputs: list[str]) -> None:
+        async for result in pipeline(geographer, inputs, max_concurrency=4):
+            result.get()
+
+    async def evaluated(inputs: list[str]) -> None:
+        report = await aevaluate(geographer, [Case(text, "Paris") for text in inputs])
+        assert report.passed == len(inputs)
+
+    loop.set_task_factory(counted)  # type: ignore[arg-type]
+    try:
+        per_plain = await tasks(plain, 20) - await tasks(plain, 10)
+        per_eval = await tasks(evaluated, 20) - await tasks(evaluated, 10)
+    finally:
+        loop.set_task_factory(factory)
+    assert per_plain >= 20  # (10 cases more: an item's task and its interaction's each)
+    assert per_eval == per_plain
