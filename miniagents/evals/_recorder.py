@@ -63,7 +63,7 @@ class CaseRecording:
         clock: The clock of the case (the event loop's ``time``).
     """
 
-    __slots__ = ("children", "clock", "count", "first_token", "started")
+    __slots__ = ("children", "clock", "count", "first_token", "recording", "started")
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
@@ -72,6 +72,8 @@ class CaseRecording:
         self.children: list[_Node] = []
         self.first_token: float | None = None
         """When the first token of the case's replies came (the runner notes it)."""
+        self.recording = self
+        """Itself (as a step's ``recording``: the steps under the case's root find it so)."""
 
     def now(self) -> float:
         """Seconds since the case started."""
@@ -135,10 +137,6 @@ current_step: contextvars.ContextVar[CaseRecording | _AgentNode | _ToolNode | No
 """The step whose work runs in this task, inside a case (``None``: outside every case)."""
 
 
-def _recording_of(parent: CaseRecording | _AgentNode | _ToolNode) -> CaseRecording:
-    return parent if isinstance(parent, CaseRecording) else parent.recording
-
-
 class _AgentNode:
     """An interaction being recorded: its watch too (told when its replies have ended)."""
 
@@ -148,16 +146,18 @@ class _AgentNode:
         self, recording: CaseRecording, alias: str, theirs: InteractionWatch | None
     ) -> None:
         self.recording = recording
-        self.order = recording.next_order()
+        self.order = order = recording.count  # (recording.next_order(), inline: per step)
+        recording.count = order + 1
         self.alias = alias
-        self.started = recording.now()
+        self.started = recording.clock() - recording.started
         self.ended: float | None = None
         self.error: str | None = None
         self.children: list[_Node] = []
         self.theirs = theirs
 
     def interaction_ended(self, error: BaseException | None) -> None:
-        self.ended = self.recording.now()
+        recording = self.recording
+        self.ended = recording.clock() - recording.started
         if error is not None:
             self.error = type(error).__qualname__
         theirs = self.theirs
@@ -202,11 +202,12 @@ class _ToolNode:
         theirs: ToolCallWatch | None,
     ) -> None:
         self.recording = recording
-        self.order = recording.next_order()
+        self.order = order = recording.count  # (recording.next_order(), inline: per step)
+        recording.count = order + 1
         self.tool = tool
         self.call_id = call.call_id
         self.arguments: Mapping[str, object] = call.arguments
-        self.started = recording.now()
+        self.started = recording.clock() - recording.started
         self.ended: float | None = None
         self.error: str | None = None
         self.result: str | None = None
@@ -215,7 +216,8 @@ class _ToolNode:
         self.theirs = theirs
 
     def tool_call_ended(self, error: BaseException | None) -> None:
-        self.ended = self.recording.now()
+        recording = self.recording
+        self.ended = recording.clock() - recording.started
         promise, self.result_promise = self.result_promise, None
         if error is not None:
             self.error = type(error).__qualname__
@@ -271,10 +273,11 @@ class _ModelNode:
         theirs: LLMCallWatch | None,
     ) -> None:
         self.recording = recording
-        self.order = recording.next_order()
+        self.order = order = recording.count  # (recording.next_order(), inline: per step)
+        recording.count = order + 1
         self.model = call.model
         self.provider, self.price_provider = names
-        self.started = recording.now()
+        self.started = recording.clock() - recording.started
         self.first_token: float | None = None
         self.ended: float | None = None
         self.error: str | None = None
@@ -297,7 +300,8 @@ class _ModelNode:
                     if isinstance(event, Finish):
                         self.finish = event
                     else:
-                        self.first_token = self.recording.now()
+                        recording = self.recording
+                        self.first_token = recording.clock() - recording.started
                         yield event
                         break
                 yield event
@@ -311,7 +315,8 @@ class _ModelNode:
                 await close()
 
     def call_ended(self, error: BaseException | None) -> None:
-        self.ended = self.recording.now()
+        recording = self.recording
+        self.ended = recording.clock() - recording.started
         if error is not None:
             self.error = type(error).__qualname__
         theirs = self.theirs
@@ -399,7 +404,7 @@ class _Recorder:
         parent = current_step.get()
         if parent is None:
             return theirs
-        node = _AgentNode(_recording_of(parent), agent.alias, theirs)
+        node = _AgentNode(parent.recording, agent.alias, theirs)
         parent.children.append(node)
         current_step.set(node)  # (in the interaction's own task: what it starts nests here)
         return node
@@ -424,7 +429,7 @@ class _Recorder:
         parent = current_step.get()
         if parent is None:
             return theirs
-        node = _ModelNode(_recording_of(parent), self.provider_names(provider), call, theirs)
+        node = _ModelNode(parent.recording, self.provider_names(provider), call, theirs)
         parent.children.append(node)
         return node
 
@@ -442,7 +447,7 @@ class _Recorder:
         parent = current_step.get()
         if parent is None:
             return theirs
-        node = _ToolNode(_recording_of(parent), tool.name, call, result, theirs)
+        node = _ToolNode(parent.recording, tool.name, call, result, theirs)
         parent.children.append(node)
         current_step.set(node)  # (in the call's own task: an agent it asks nests here)
         return node
