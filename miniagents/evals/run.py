@@ -58,7 +58,8 @@ from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.errors import NoActiveContextError
 from miniagents.pipeline import ItemResult
 from miniagents.pipeline.durability import DurableItems
-from miniagents.pipeline.local import Pipeline, pipeline_settings
+from miniagents.pipeline.errors import PipelineArgumentError
+from miniagents.pipeline.local import Pipeline, PipelineSettings, pipeline_settings
 from miniagents.promising.lowlevel import core_of
 
 if TYPE_CHECKING:
@@ -151,6 +152,10 @@ async def aevaluate(
     _check(repetitions, max_concurrency, timeout, keep_trees)
     every = _evaluators_of(None, (*evaluators, *shared))
     evaluators_of = [_evaluators_of(case, every) if case.evaluators else every for case in cases]
+    total = len(cases) * repetitions
+    chain, settings = _pipeline_settings(
+        agent, max_concurrency, retries, retry_on, backoff, progress, dataset_name, total
+    )
     tracing = EvalTracing(tracer_provider) if tracer_provider is not None or trace else None
     run = _Run(
         agent,
@@ -164,16 +169,16 @@ async def aevaluate(
         tracing=tracing,
         max_concurrency=max_concurrency,
     )
+    # Each try of a case is run by the runner the pipeline takes (the one durable runs plug
+    # into): a coroutine in the item's own task, no interaction around the agent's (the
+    # items are placeholders: a try knows its case by its index)
+    items = Pipeline(chain, itertools.repeat("", total), settings, DurableItems(run.arun, _aready))
     try:
         MiniAgents.get_current()
     except NoActiveContextError:
         async with MiniAgents():
-            return await _arun(
-                run, dataset_name, name, metadata, budget, progress, retries, retry_on, backoff
-            )
-    return await _arun(
-        run, dataset_name, name, metadata, budget, progress, retries, retry_on, backoff
-    )
+            return await _arun(run, items, dataset_name, name, metadata, budget)
+    return await _arun(run, items, dataset_name, name, metadata, budget)
 
 
 def evaluate(
@@ -238,22 +243,54 @@ def evaluate(
     )
 
 
+def _pipeline_settings(
+    agent: MiniAgent[..., Message],
+    max_concurrency: int,
+    retries: int,
+    retry_on: tuple[type[BaseException], ...],
+    backoff: float,
+    progress: bool | None,
+    description: str,
+    total: int,
+) -> tuple[list[MiniAgent[..., Message]], PipelineSettings]:
+    """The settings of the run's pipeline, checked.
+
+    Raises:
+        EvalArgumentError: for an argument the pipeline cannot use (named).
+    """
+    try:
+        return pipeline_settings(
+            agent,
+            caller="aevaluate",
+            max_in_flight=2 * max_concurrency,
+            max_concurrency=max_concurrency,
+            ordered=True,
+            retries=retries,
+            retry_on=retry_on,
+            backoff=backoff,
+            timeout=None,
+            fail_fast=False,
+            progress=progress,
+            description=description,
+            total=total,
+            overflow="buffer",
+        )
+    except PipelineArgumentError as error:
+        raise EvalArgumentError(str(error)) from error
+
+
 async def _arun(
     run: _Run[InputT, ExpectedT],
+    items: Pipeline[str, Message],
     dataset_name: str,
     name: str | None,
     metadata: Mapping[str, object] | None,
     budget: Budget | None,
-    progress: bool | None,
-    retries: int,
-    retry_on: tuple[type[BaseException], ...],
-    backoff: float,
 ) -> EvalReport:
     loop = asyncio.get_running_loop()
     run.clock = _clock(loop)
     started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     started = loop.time()
-    total = len(run.cases) * run.repetitions
     title = name if name is not None else run.agent.alias
     tracing = run.tracing
     span = None if tracing is None else tracing.start_run(dataset_name, run.agent.alias, title)
@@ -266,27 +303,6 @@ async def _arun(
                 stack.enter_context(charged_to(budget))
             if tracing is not None:
                 stack.enter_context(tracing.current(span))
-            chain, settings = pipeline_settings(
-                run.agent,
-                caller="aevaluate",
-                max_in_flight=2 * run.max_concurrency,
-                max_concurrency=run.max_concurrency,
-                ordered=True,
-                retries=retries,
-                retry_on=retry_on,
-                backoff=backoff,
-                timeout=None,
-                fail_fast=False,
-                progress=progress,
-                description=dataset_name,
-                total=total,
-                overflow="buffer",
-            )
-            # Each try of a case is run by the runner the pipeline takes (the one durable
-            # runs plug into): a coroutine in the item's own task, no interaction around
-            # the agent's (the items are placeholders: a try knows its case by its index)
-            runner = DurableItems(run.arun, _aready)
-            items = Pipeline(chain, itertools.repeat("", total), settings, runner)
             async with contextlib.aclosing(items.__aiter__()) as handed:
                 async for item in handed:
                     results.append(run.result_of(item))

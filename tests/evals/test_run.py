@@ -262,8 +262,11 @@ async def test_the_case_and_the_dataset_and_the_run_evaluators_add_up_and_names_
     dataset = Dataset(cases, evaluators=[MaxDuration(60)])
     report = await aevaluate(geographer, dataset, [Contains()])
     assert report.evaluators == ("contains", "max_duration", "exact")
-    with pytest.raises(EvalArgumentError, match="two evaluators named 'contains'"):
+    with pytest.raises(EvalArgumentError, match="Every case has two evaluators named 'contains'"):
         await aevaluate(geographer, dataset, [Contains(), Contains()])
+    twice = [Case("What is the capital of Peru?", evaluators=[Contains()])]
+    with pytest.raises(EvalArgumentError, match="The case 'case-1' has two evaluators named"):
+        await aevaluate(geographer, twice, [Contains()])
     with pytest.raises(EvalArgumentError, match="is not an Evaluator"):
         await aevaluate(geographer, dataset, [len])  # type: ignore[list-item]
 
@@ -274,6 +277,9 @@ async def test_the_case_and_the_dataset_and_the_run_evaluators_add_up_and_names_
         ("repetitions", 0, "repetitions to be a positive int"),
         ("max_concurrency", 1.5, "max_concurrency to be a positive int"),
         ("timeout", -1, "a positive timeout"),
+        ("retries", -1, r"aevaluate\(\) needs retries to be an int >= 0; got -1"),
+        ("backoff", -0.5, r"aevaluate\(\) needs backoff >= 0 seconds"),
+        ("retry_on", ValueError, r"aevaluate\(\) needs retry_on to be a tuple"),
     ],
 )
 async def test_bad_arguments_are_refused_with_what_to_give(
