@@ -26,7 +26,7 @@ from miniagents.evals import (
     aevaluate,
     evaluator,
 )
-from miniagents.evals._recorder import CaseRecording, _ModelNode
+from miniagents.evals._recorder import _RECORDER, CaseRecording, _ModelNode, _Recorder, recording
 from miniagents.evals.tree import step_from_dict
 from miniagents.ext.llm.observing import observe_llm_calls
 from miniagents.ext.llm.offline import CallTool, offline_agent
@@ -364,3 +364,25 @@ async def test_closing_a_model_calls_events_closes_the_providers() -> None:
     assert await anext(events) == "a"
     await events.aclose()  # type: ignore[attr-defined]  # (an async generator's)
     assert closed == [True]
+
+
+def test_a_providers_names_are_looked_up_once_per_run_and_forgotten_after() -> None:
+    class Named:
+        def __init__(self, name: str) -> None:
+            self.provider_name = name
+            self.lookups = 0
+
+        def __getattribute__(self, attribute: str) -> object:
+            if attribute == "provider_name":
+                object.__setattr__(self, "lookups", object.__getattribute__(self, "lookups") + 1)
+            return object.__getattribute__(self, attribute)
+
+    first, second = Named("first"), Named("second")
+    recorder = _Recorder()
+    with recording():  # (the recorder of the runs: its names are forgotten when they end)
+        names = [recorder.provider_names(p) for p in (first, second, first, second)]  # type: ignore[arg-type]
+        assert names == [("first", None), ("second", None)] * 2
+        assert (first.lookups, second.lookups) == (1, 1)  # once each, however many calls
+        _RECORDER.provider_names(first)  # type: ignore[arg-type]
+        assert _RECORDER.names
+    assert not _RECORDER.names  # (the providers are let go of with the last run)
