@@ -172,7 +172,7 @@ async def aevaluate(
     # Each try of a case is run by the runner the pipeline takes (the one durable runs plug
     # into): a coroutine in the item's own task, no interaction around the agent's (the
     # items are placeholders: a try knows its case by its index)
-    items = Pipeline(chain, itertools.repeat("", total), settings, DurableItems(run.arun, _aready))
+    items = Pipeline(chain, itertools.repeat("", total), settings, DurableItems(run.atry, _aready))
     try:
         MiniAgents.get_current()
     except NoActiveContextError:
@@ -379,13 +379,12 @@ class _Run(Generic[InputT, ExpectedT]):
         self.done: dict[int, CaseResult] = {}
         self.failed: dict[int, _Failure] = {}
 
-    async def arun(self, position: int, attempt: int, _: MessageType) -> MessageTuple[Message]:
-        """Try the run ``position`` of a case (the pipeline's runner of an item's try)."""
-        await self.atry(position, attempt)
-        return _NO_REPLIES
+    async def atry(self, position: int, attempt: int, _: MessageType) -> MessageTuple[Message]:
+        """Try ``attempt`` of the run ``position`` (a case's repetition): run it, score it.
 
-    async def atry(self, position: int, attempt: int) -> None:
-        """Try ``attempt`` of the run ``position`` (a case's repetition): run it, score it."""
+        The pipeline's runner of an item's try: its result is kept here (the pipeline gets
+        no replies).
+        """
         index, repetition = divmod(position, self.repetitions)
         case = self.cases[index]
         recorded = CaseRecording(self.clock)
@@ -403,7 +402,11 @@ class _Run(Generic[InputT, ExpectedT]):
                             replies = self.agent.inquire(case.input)
             finally:
                 current_step.reset(step)
-            messages = await self._aread(case, replies, recorded)
+            if self.timeout is None:
+                await _first_token(replies, recorded)
+                messages = await replies
+            else:
+                messages = await self._aread(case, replies, recorded)
         except BaseException as error:
             tree = recorded.tree() if self.keep_trees else None
             self.failed[position] = _Failure(
@@ -458,6 +461,7 @@ class _Run(Generic[InputT, ExpectedT]):
                 scores=scores,
             )
             tracing.end(span, attributes)
+        return _NO_REPLIES
 
     def _kept(self, recorded: CaseRecording, tree: ReplyTree | None = None) -> ReplyTree | None:
         """The tree the report keeps (made now: the recorder's nodes are let go of), or none."""
@@ -473,14 +477,11 @@ class _Run(Generic[InputT, ExpectedT]):
         replies: MessageSequencePromise,
         recorded: CaseRecording,
     ) -> MessageTuple[Message]:
-        """The replies, complete (noting the first token), within the timeout if there is one.
+        """The replies, complete (noting the first token), within the timeout.
 
         Raises:
             CaseTimeoutError: if the timeout passed first.
         """
-        if self.timeout is None:
-            await _first_token(replies, recorded)
-            return await replies
         deadline = asyncio.timeout(self.timeout)
         try:
             async with deadline:
