@@ -12,6 +12,11 @@ read to the last token (noting the first), its reply tree recorded
     pipeline:  [case try: inquire -> read replies (first token, last token) -> evaluators]
     report:    CaseResult per run, in the dataset's order -> EvalReport
 
+A try is a coroutine in the item's own task (the pipeline's runner of an item's try, which
+durable runs plug into too), around the agent's interaction: an eval adds no interaction,
+task or stream of its own to a case, only the recording, the reading of the first token,
+the case's meter and the scores (``tests/benchmarks/evals.py`` measures what they cost).
+
 The evaluators run after the agent has replied, outside the timeout and the retries of its
 try (an evaluator's own error is its score, never a retry of the agent), outside the
 case's tree and its cost (a judge's calls are counted in ``evaluation_usage``), and
