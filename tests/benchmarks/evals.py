@@ -58,9 +58,9 @@ of 200, per case; ``llm``: a plain pipeline makes 794 a case, ``two agents`` 2,1
 
 | eval's extra calls per case | llm | two agents |
 |---|---|---|
-| before (one more interaction per case, the recorder, the wait for the first token, ...) | 404 | 728 |
+| before (one more interaction per case, the recorder, the first token, ...) | 404 | 728 |
 | after: each try a coroutine in its pipeline item's task (no interaction of its own) | 170 | 359 |
-| ... of which: recording the tree (the recorder, and the core's observing of interactions) | 63 | 228 |
+| ... of which: recording the tree (the recorder, the core's observing) | 63 | 228 |
 | ... the first token (a cursor over the replies, a wait on the first message's record) | 30 | 19 |
 | ... the case's meter scope (``charged_to``, and each call's budgets looked up past it) | 17 | 45 |
 | ... the rest: a ``Budget``, the evaluator's score, ``CaseRun``, ``CaseResult``, output | 60 | 67 |
