@@ -172,7 +172,6 @@ async def aevaluate(
         keep_trees=keep_trees,
         output=output,
         tracing=tracing,
-        max_concurrency=max_concurrency,
     )
     # Each try of a case is run by the runner the pipeline takes (the one durable runs plug
     # into): a coroutine in the item's own task, no interaction around the agent's (the
@@ -356,7 +355,6 @@ class _Run(Generic[InputT, ExpectedT]):
         keep_trees: bool,
         output: Callable[[MessageTuple[Message]], str],
         tracing: EvalTracing | None,
-        max_concurrency: int,
     ) -> None:
         self.agent = agent
         self.cases = cases
@@ -365,7 +363,6 @@ class _Run(Generic[InputT, ExpectedT]):
             dict.fromkeys(evaluator.name for ones in evaluators_of for evaluator in ones)
         )
         self.repetitions = repetitions
-        self.max_concurrency = max_concurrency
         self.timeout = timeout
         self.case_budget = case_budget
         self.keep_trees = keep_trees
@@ -599,11 +596,6 @@ async def _first_token(replies: MessageSequencePromise, recorded: CaseRecording)
         if core.count:
             recorded.first_token = recorded.now()
             return
-
-
-def _charged(make: Callable[[], Budget] | None) -> contextlib.AbstractContextManager[object]:
-    """Charge a new budget of ``make``'s for what starts in the block (nothing without one)."""
-    return contextlib.nullcontext() if make is None else charged_to(make())
 
 
 def _current(
