@@ -48,6 +48,18 @@ case, wall per run):
 | openai http, before | 7813 | 8069 | +255 µs | 1.03 | 23249 | 20785 | 0.89 |
 | openai http, after | 7887 | 8438 | +551 µs | 1.07 | 16878 | 17676 | 1.05 |
 
+A second pair of runs (``--only``, a few minutes later) of the rows that vary most:
+
+| agent | plain CPU µs | eval CPU µs | overhead | CPU ratio | plain ms | eval ms | wall ratio |
+|---|---|---|---|---|---|---|---|
+| llm 1 ms, before | 432 | 625 | +193 µs | 1.45 | 1613 | 1868 | 1.16 |
+| llm 1 ms, after | 346 | 462 | +116 µs | 1.34 | 1510 | 1642 | 1.09 |
+| openai http, before | 5549 | 6573 | +1024 µs | 1.18 | 8223 | 9922 | 1.21 |
+| openai http, after | 6474 | 6512 | +38 µs | 1.01 | 22605 | 15897 | 0.70 |
+
+Over HTTP the SDK's 6 to 8 ms of CPU a case swing by more than the eval's cost from run
+to run at this load: its rows say the eval is within a few percent, no more.
+
 Memory: the plain pipeline's peak stays at 0.27 MB for 1,000 and 2,000 cases; the eval's
 grows by 1.16 kB per extra case (1.40 kB before), of which 1.18 kB are the
 report's ``CaseResult`` (kept by design: the rest is transient), so a run's memory is flat
