@@ -509,7 +509,7 @@ class _Run(Generic[InputT, ExpectedT]):
             with _current(tracing, span):
                 score = await evaluator.ascore(run)
             if score is not None and not isinstance(score, Score):
-                raise _not_a_score(evaluator, score)
+                raise EvaluatorDefinitionError(_not_a_score(evaluator, score))
         except Exception as error:
             score = Score.failed_with(error)
         if tracing is not None:
@@ -558,14 +558,14 @@ def _scored(
     try:
         score = evaluator.score(run)
         if score is not None and not isinstance(score, Score):
-            raise _not_a_score(evaluator, score)
+            raise EvaluatorDefinitionError(_not_a_score(evaluator, score))
     except Exception as error:
         return Score.failed_with(error)
     return score
 
 
-def _not_a_score(evaluator: Evaluator[InputT, ExpectedT], score: object) -> Exception:
-    return EvaluatorDefinitionError(
+def _not_a_score(evaluator: Evaluator[InputT, ExpectedT], score: object) -> str:
+    return (
         f"The evaluator {evaluator.name} returned {score!r}; ascore() returns a Score, or "
         "None (the case is not scored)."
     )

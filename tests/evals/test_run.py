@@ -417,3 +417,36 @@ async def test_a_case_starts_no_more_tasks_than_the_agent_does_in_a_plain_pipeli
         loop.set_task_factory(factory)
     assert per_plain >= 20  # (10 cases more: an item's task and its interaction's each)
     assert per_eval == per_plain
+
+
+class _Half(Evaluator[object, object]):
+    name = "half"
+
+    def score(self, run: CaseRun[object, object]) -> Score:
+        return 0.5  # type: ignore[return-value]  # (not a Score: the mistake tested)
+
+
+class _HalfAwaited(Evaluator[object, object]):
+    name = "half_awaited"
+
+    async def ascore(self, run: CaseRun[object, object]) -> Score:
+        await asyncio.sleep(0)
+        return 0.5  # type: ignore[return-value]  # (not a Score: the mistake tested)
+
+
+async def test_an_evaluator_that_returns_no_score_fails_its_score_and_says_what_to_return() -> None:
+    # one that only scores (called without a coroutine) and one that awaits: the same score
+    report = await aevaluate(geographer, CAPITALS, [_Half(), _HalfAwaited()])
+    for result in report.results:
+        assert result.error is None
+        for name in ("half", "half_awaited"):
+            score = result.scores[name]
+            assert (score.value, score.passed, score.error) == (
+                0.0,
+                False,
+                "EvaluatorDefinitionError",
+            )
+            assert score.reason == (
+                f"The evaluator {name} returned 0.5; ascore() returns a Score, or None (the "
+                "case is not scored)."
+            )
