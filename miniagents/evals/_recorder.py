@@ -28,7 +28,6 @@ model call and tool call). It is installed while at least one run is going on
 from __future__ import annotations
 
 import contextvars
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -51,11 +50,7 @@ from miniagents.miniagents.lowlevel import (
 )
 from miniagents.promising.lowlevel import logger
 
-__all__ = ["CaseRecording", "current_step", "hidden_agents", "recording"]
-
-hidden_agents: weakref.WeakSet[ObservedAgent] = weakref.WeakSet()
-"""The runs' own agents (each try of a case is an interaction of one): their interactions
-are neither recorded nor passed on (tracing shows the case's span in their place)."""
+__all__ = ["CaseRecording", "current_step", "recording"]
 
 ERROR_RESULT = "error result"
 """The ``error`` of a tool step whose result says the call failed without an exception."""
@@ -68,7 +63,7 @@ class CaseRecording:
         clock: The clock of the case (the event loop's ``time``).
     """
 
-    __slots__ = ("children", "clock", "count", "first_token", "started")
+    __slots__ = ("children", "clock", "count", "first_token", "recording", "started")
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
@@ -77,6 +72,8 @@ class CaseRecording:
         self.children: list[_Node] = []
         self.first_token: float | None = None
         """When the first token of the case's replies came (the runner notes it)."""
+        self.recording = self
+        """Itself (as a step's ``recording``: the steps under the case's root find it so)."""
 
     def now(self) -> float:
         """Seconds since the case started."""
@@ -140,10 +137,6 @@ current_step: contextvars.ContextVar[CaseRecording | _AgentNode | _ToolNode | No
 """The step whose work runs in this task, inside a case (``None``: outside every case)."""
 
 
-def _recording_of(parent: CaseRecording | _AgentNode | _ToolNode) -> CaseRecording:
-    return parent if isinstance(parent, CaseRecording) else parent.recording
-
-
 class _AgentNode:
     """An interaction being recorded: its watch too (told when its replies have ended)."""
 
@@ -153,16 +146,18 @@ class _AgentNode:
         self, recording: CaseRecording, alias: str, theirs: InteractionWatch | None
     ) -> None:
         self.recording = recording
-        self.order = recording.next_order()
+        self.order = order = recording.count  # (recording.next_order(), inline: per step)
+        recording.count = order + 1
         self.alias = alias
-        self.started = recording.now()
+        self.started = recording.clock() - recording.started
         self.ended: float | None = None
         self.error: str | None = None
         self.children: list[_Node] = []
         self.theirs = theirs
 
     def interaction_ended(self, error: BaseException | None) -> None:
-        self.ended = self.recording.now()
+        recording = self.recording
+        self.ended = recording.clock() - recording.started
         if error is not None:
             self.error = type(error).__qualname__
         theirs = self.theirs
@@ -207,11 +202,12 @@ class _ToolNode:
         theirs: ToolCallWatch | None,
     ) -> None:
         self.recording = recording
-        self.order = recording.next_order()
+        self.order = order = recording.count  # (recording.next_order(), inline: per step)
+        recording.count = order + 1
         self.tool = tool
         self.call_id = call.call_id
         self.arguments: Mapping[str, object] = call.arguments
-        self.started = recording.now()
+        self.started = recording.clock() - recording.started
         self.ended: float | None = None
         self.error: str | None = None
         self.result: str | None = None
@@ -220,7 +216,8 @@ class _ToolNode:
         self.theirs = theirs
 
     def tool_call_ended(self, error: BaseException | None) -> None:
-        self.ended = self.recording.now()
+        recording = self.recording
+        self.ended = recording.clock() - recording.started
         promise, self.result_promise = self.result_promise, None
         if error is not None:
             self.error = type(error).__qualname__
@@ -271,18 +268,16 @@ class _ModelNode:
     def __init__(
         self,
         recording: CaseRecording,
-        provider: LLMProvider[Any, Any],
+        names: tuple[str, str | None],
         call: LLMCall,
         theirs: LLMCallWatch | None,
     ) -> None:
         self.recording = recording
-        self.order = recording.next_order()
-        inner = _innermost(provider)
+        self.order = order = recording.count  # (recording.next_order(), inline: per step)
+        recording.count = order + 1
         self.model = call.model
-        named = getattr(provider, "provider_name", None)  # the meter's, for the options
-        self.provider = named if isinstance(named, str) else _provider_name(inner)
-        self.price_provider = price_provider_of(inner)
-        self.started = recording.now()
+        self.provider, self.price_provider = names
+        self.started = recording.clock() - recording.started
         self.first_token: float | None = None
         self.ended: float | None = None
         self.error: str | None = None
@@ -296,17 +291,23 @@ class _ModelNode:
         return self._events(events)
 
     async def _events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
-        step = events.__anext__
+        # Each event costs a step of this generator: so, until the first token, a test of
+        # its kind; after it, only one for the Finish (a text token is a str: no call).
         try:
-            while True:
-                try:
-                    event = await step()
-                except StopAsyncIteration:
-                    break
-                if isinstance(event, Finish):
+            iterator = aiter(events)
+            async for event in iterator:
+                if type(event) is not str or event:  # ("": a sign of life, no token)
+                    if isinstance(event, Finish):
+                        self.finish = event
+                    else:
+                        recording = self.recording
+                        self.first_token = recording.clock() - recording.started
+                        yield event
+                        break
+                yield event
+            async for event in iterator:
+                if type(event) is not str and isinstance(event, Finish):
                     self.finish = event
-                elif self.first_token is None and (event or type(event) is not str):
-                    self.first_token = self.recording.now()  # ("": a sign of life, no token)
                 yield event
         finally:
             close = getattr(events, "aclose", None)
@@ -314,7 +315,8 @@ class _ModelNode:
                 await close()
 
     def call_ended(self, error: BaseException | None) -> None:
-        self.ended = self.recording.now()
+        recording = self.recording
+        self.ended = recording.clock() - recording.started
         if error is not None:
             self.error = type(error).__qualname__
         theirs = self.theirs
@@ -366,19 +368,35 @@ _Node = _AgentNode | _ToolNode | _ModelNode
 class _Recorder:
     """The observer of the three hooks while runs go on (see the module docstring)."""
 
-    __slots__ = ("interactions", "llm_calls", "tool_calls", "users")
+    __slots__ = ("interactions", "llm_calls", "names", "tool_calls", "users")
 
     def __init__(self) -> None:
         self.users = 0
         self.interactions: InteractionObserver | None = None  # the observers set before
         self.llm_calls: LLMCallObserver | None = None
         self.tool_calls: ToolCallObserver | None = None
+        self.names: dict[int, tuple[object, tuple[str, str | None]]] = {}
+        """The names of each provider seen (by its id; it is held, so the id stays its own)
+        while runs go on: a provider's name and price list, looked up once, not per call."""
+
+    def provider_names(self, provider: LLMProvider[Any, Any]) -> tuple[str, str | None]:
+        """The provider's name in the tree, and the name of its price list."""
+        known = self.names.get(id(provider))
+        if known is not None:
+            return known[1]
+        inner = _innermost(provider)
+        named = getattr(provider, "provider_name", None)  # the meter's, for the options
+        names = (
+            named if isinstance(named, str) else _provider_name(inner),
+            price_provider_of(inner),
+        )
+        if len(self.names) < _MAX_PROVIDERS:  # (bounded: agents made per case, say)
+            self.names[id(provider)] = (provider, names)
+        return names
 
     # -- interactions ----------------------------------------------------------------
 
     def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
-        if agent in hidden_agents:
-            return None
         before = self.interactions
         theirs = None
         if before is not None:
@@ -386,7 +404,7 @@ class _Recorder:
         parent = current_step.get()
         if parent is None:
             return theirs
-        node = _AgentNode(_recording_of(parent), agent.alias, theirs)
+        node = _AgentNode(parent.recording, agent.alias, theirs)
         parent.children.append(node)
         current_step.set(node)  # (in the interaction's own task: what it starts nests here)
         return node
@@ -411,7 +429,7 @@ class _Recorder:
         parent = current_step.get()
         if parent is None:
             return theirs
-        node = _ModelNode(_recording_of(parent), provider, call, theirs)
+        node = _ModelNode(parent.recording, self.provider_names(provider), call, theirs)
         parent.children.append(node)
         return node
 
@@ -429,11 +447,14 @@ class _Recorder:
         parent = current_step.get()
         if parent is None:
             return theirs
-        node = _ToolNode(_recording_of(parent), tool.name, call, result, theirs)
+        node = _ToolNode(parent.recording, tool.name, call, result, theirs)
         parent.children.append(node)
         current_step.set(node)  # (in the call's own task: an agent it asks nests here)
         return node
 
+
+_MAX_PROVIDERS = 1024
+"""The most providers whose names the recorder keeps while runs go on (then: looked up)."""
 
 _RECORDER = _Recorder()
 
@@ -461,6 +482,7 @@ def recording() -> Iterator[None]:
             _restore(observe_llm_calls, recorder.llm_calls)
             _restore(observe_tool_calls, recorder.tool_calls)
             recorder.interactions = recorder.llm_calls = recorder.tool_calls = None
+            recorder.names.clear()
 
 
 def _restore(observe: Callable[[Any], object], before: object) -> None:

@@ -12,6 +12,11 @@ read to the last token (noting the first), its reply tree recorded
     pipeline:  [case try: inquire -> read replies (first token, last token) -> evaluators]
     report:    CaseResult per run, in the dataset's order -> EvalReport
 
+A try is a coroutine in the item's own task (the pipeline's runner of an item's try, which
+durable runs plug into too), around the agent's interaction: an eval adds no interaction,
+task or stream of its own to a case, only the recording, the reading of the first token,
+the case's meter and the scores (``tests/benchmarks/evals.py`` measures what they cost).
+
 The evaluators run after the agent has replied, outside the timeout and the retries of its
 try (an evaluator's own error is its score, never a retry of the agent), outside the
 case's tree and its cost (a judge's calls are counted in ``evaluation_usage``), and
@@ -28,13 +33,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import itertools
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic
 
 from typing_extensions import TypeVar
 
-from miniagents.evals._recorder import CaseRecording, current_step, hidden_agents, recording
+from miniagents.evals._recorder import CaseRecording, current_step, recording
 from miniagents.evals._tracing import (
     EvalTracing,
     StartedSpan,
@@ -52,9 +59,12 @@ from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages import Message, MessageTuple
 from miniagents.messages.sequence import MessageSequencePromise, MessageType
-from miniagents.miniagents import InteractionContext, MiniAgent, MiniAgents
+from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.errors import NoActiveContextError
-from miniagents.pipeline import ItemResult, pipeline
+from miniagents.pipeline import ItemResult
+from miniagents.pipeline.durability import DurableItems
+from miniagents.pipeline.errors import PipelineArgumentError
+from miniagents.pipeline.local import Pipeline, PipelineSettings, pipeline_settings
 from miniagents.promising.lowlevel import core_of
 
 if TYPE_CHECKING:
@@ -145,8 +155,12 @@ async def aevaluate(
     """
     cases, dataset_name, shared = _cases_of(dataset)
     _check(repetitions, max_concurrency, timeout, keep_trees)
-    every = (*evaluators, *shared)
-    evaluators_of = [_evaluators_of(case, every) for case in cases]
+    every = _evaluators_of(None, (*evaluators, *shared))
+    evaluators_of = [_evaluators_of(case, every) if case.evaluators else every for case in cases]
+    total = len(cases) * repetitions
+    chain, settings = _pipeline_settings(
+        agent, max_concurrency, retries, retry_on, backoff, progress, dataset_name, total
+    )
     tracing = EvalTracing(tracer_provider) if tracer_provider is not None or trace else None
     run = _Run(
         agent,
@@ -158,18 +172,17 @@ async def aevaluate(
         keep_trees=keep_trees,
         output=output,
         tracing=tracing,
-        max_concurrency=max_concurrency,
     )
+    # Each try of a case is run by the runner the pipeline takes (the one durable runs plug
+    # into): a coroutine in the item's own task, no interaction around the agent's (the
+    # items are placeholders: a try knows its case by its index)
+    items = Pipeline(chain, itertools.repeat("", total), settings, DurableItems(run.atry, _aready))
     try:
         MiniAgents.get_current()
     except NoActiveContextError:
         async with MiniAgents():
-            return await _arun(
-                run, dataset_name, name, metadata, budget, progress, retries, retry_on, backoff
-            )
-    return await _arun(
-        run, dataset_name, name, metadata, budget, progress, retries, retry_on, backoff
-    )
+            return await _arun(run, items, dataset_name, name, metadata, budget)
+    return await _arun(run, items, dataset_name, name, metadata, budget)
 
 
 def evaluate(
@@ -234,21 +247,54 @@ def evaluate(
     )
 
 
+def _pipeline_settings(
+    agent: MiniAgent[..., Message],
+    max_concurrency: int,
+    retries: int,
+    retry_on: tuple[type[BaseException], ...],
+    backoff: float,
+    progress: bool | None,
+    description: str,
+    total: int,
+) -> tuple[list[MiniAgent[..., Message]], PipelineSettings]:
+    """The settings of the run's pipeline, checked.
+
+    Raises:
+        EvalArgumentError: for an argument the pipeline cannot use (named).
+    """
+    try:
+        return pipeline_settings(
+            agent,
+            caller="aevaluate",
+            max_in_flight=2 * max_concurrency,
+            max_concurrency=max_concurrency,
+            ordered=True,
+            retries=retries,
+            retry_on=retry_on,
+            backoff=backoff,
+            timeout=None,
+            fail_fast=False,
+            progress=progress,
+            description=description,
+            total=total,
+            overflow="buffer",
+        )
+    except PipelineArgumentError as error:
+        raise EvalArgumentError(str(error)) from error
+
+
 async def _arun(
     run: _Run[InputT, ExpectedT],
+    items: Pipeline[str, Message],
     dataset_name: str,
     name: str | None,
     metadata: Mapping[str, object] | None,
     budget: Budget | None,
-    progress: bool | None,
-    retries: int,
-    retry_on: tuple[type[BaseException], ...],
-    backoff: float,
 ) -> EvalReport:
     loop = asyncio.get_running_loop()
+    run.clock = _clock(loop)
     started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     started = loop.time()
-    total = len(run.cases) * run.repetitions
     title = name if name is not None else run.agent.alias
     tracing = run.tracing
     span = None if tracing is None else tracing.start_run(dataset_name, run.agent.alias, title)
@@ -261,18 +307,6 @@ async def _arun(
                 stack.enter_context(charged_to(budget))
             if tracing is not None:
                 stack.enter_context(tracing.current(span))
-            items = pipeline(
-                run.case_agent,
-                (str(position) for position in range(total)),
-                max_in_flight=2 * run.max_concurrency,
-                max_concurrency=run.max_concurrency,
-                retries=retries,
-                retry_on=retry_on,
-                backoff=backoff,
-                progress=progress,
-                description=dataset_name,
-                total=total,
-            )
             async with contextlib.aclosing(items.__aiter__()) as handed:
                 async for item in handed:
                     results.append(run.result_of(item))
@@ -321,7 +355,6 @@ class _Run(Generic[InputT, ExpectedT]):
         keep_trees: bool,
         output: Callable[[MessageTuple[Message]], str],
         tracing: EvalTracing | None,
-        max_concurrency: int,
     ) -> None:
         self.agent = agent
         self.cases = cases
@@ -330,44 +363,52 @@ class _Run(Generic[InputT, ExpectedT]):
             dict.fromkeys(evaluator.name for ones in evaluators_of for evaluator in ones)
         )
         self.repetitions = repetitions
-        self.max_concurrency = max_concurrency
         self.timeout = timeout
         self.case_budget = case_budget
         self.keep_trees = keep_trees
         self.output = output
         self.tracing = tracing
         self.evaluation_meter = Budget()
-        self.tries: dict[int, int] = {}
+        plain: dict[int, bool] = {}  # (by the tuple: the cases without their own share one)
+        for ones in evaluators_of:
+            if id(ones) not in plain:
+                plain[id(ones)] = all(type(one).ascore is Evaluator.ascore for one in ones)
+        self.plain = [plain[id(ones)] for ones in evaluators_of]
+        """Whether each case's evaluators all only score (none awaits: no meter, no task
+        switch)."""
+        self.clock: Callable[[], float] = time.monotonic
+        """The clock of the cases (the event loop's: ``_arun`` sets it)."""
         self.done: dict[int, CaseResult] = {}
         self.failed: dict[int, _Failure] = {}
 
-        async def case_try(ctx: InteractionContext) -> None:
-            position = int(str((await ctx.message_promises)[0]))
-            await self.atry(position)
+    async def atry(self, position: int, attempt: int, _: MessageType) -> MessageTuple[Message]:
+        """Try ``attempt`` of the run ``position`` (a case's repetition): run it, score it.
 
-        case_try.__name__ = case_try.__qualname__ = "case_try"
-        self.case_agent: MiniAgent[..., Message] = MiniAgent(
-            case_try, alias=f"EVAL:{agent.alias}", description="One try of a case of an eval."
-        )
-        hidden_agents.add(self.case_agent)
-
-    async def atry(self, position: int) -> None:
-        """One try of the run ``position`` (a case's repetition): run it, then score it."""
+        The pipeline's runner of an item's try: its result is kept here (the pipeline gets
+        no replies).
+        """
         index, repetition = divmod(position, self.repetitions)
         case = self.cases[index]
-        attempt = self.tries[position] = self.tries.get(position, 0) + 1
-        recorded = CaseRecording(asyncio.get_running_loop().time)
+        recorded = CaseRecording(self.clock)
         tracing = self.tracing
         span = None if tracing is None else tracing.start_case(case.name, repetition, attempt)
         meter = self.case_budget() if self.case_budget is not None else Budget()
         try:
             step = current_step.set(recorded)
             try:
-                with charged_to(meter), _current(tracing, span):
-                    replies = self.agent.inquire(case.input)
+                with charged_to(meter):
+                    if tracing is None:
+                        replies = self.agent.inquire(case.input)
+                    else:
+                        with tracing.current(span):
+                            replies = self.agent.inquire(case.input)
             finally:
                 current_step.reset(step)
-            messages = await self._aread(case, replies, recorded)
+            if self.timeout is None:
+                await _first_token(replies, recorded)
+                messages = await replies
+            else:
+                messages = await self._aread(case, replies, recorded)
         except BaseException as error:
             tree = recorded.tree() if self.keep_trees else None
             self.failed[position] = _Failure(
@@ -385,13 +426,19 @@ class _Run(Generic[InputT, ExpectedT]):
         )
         scores: dict[str, Score] = {}
         evaluators = self.evaluators_of[index]
-        # (an evaluator that only scores, never awaits, calls no model: no meter for it)
-        metered = any(type(evaluator).ascore is not Evaluator.ascore for evaluator in evaluators)
-        with charged_to(self.evaluation_meter) if metered else contextlib.nullcontext():
+        if tracing is None and self.plain[index]:
+            # (evaluators that only score, never await, call no model: no meter, no task
+            # switch; each is called as _ascore would, without its coroutine)
             for evaluator in evaluators:
-                score = await self._ascore(evaluator, run, span)
+                score = _scored(evaluator, run)
                 if score is not None:
                     scores[evaluator.name] = score
+        else:
+            with charged_to(self.evaluation_meter):
+                for evaluator in evaluators:
+                    score = await self._ascore(evaluator, run, span)
+                    if score is not None:
+                        scores[evaluator.name] = score
         result = CaseResult(
             case=case.name,
             repetition=repetition,
@@ -416,6 +463,7 @@ class _Run(Generic[InputT, ExpectedT]):
                 scores=scores,
             )
             tracing.end(span, attributes)
+        return _NO_REPLIES
 
     def _kept(self, recorded: CaseRecording, tree: ReplyTree | None = None) -> ReplyTree | None:
         """The tree the report keeps (made now: the recorder's nodes are let go of), or none."""
@@ -431,14 +479,11 @@ class _Run(Generic[InputT, ExpectedT]):
         replies: MessageSequencePromise,
         recorded: CaseRecording,
     ) -> MessageTuple[Message]:
-        """The replies, complete (noting the first token), within the timeout if there is one.
+        """The replies, complete (noting the first token), within the timeout.
 
         Raises:
             CaseTimeoutError: if the timeout passed first.
         """
-        if self.timeout is None:
-            await _first_token(replies, recorded)
-            return await replies
         deadline = asyncio.timeout(self.timeout)
         try:
             async with deadline:
@@ -464,10 +509,7 @@ class _Run(Generic[InputT, ExpectedT]):
             with _current(tracing, span):
                 score = await evaluator.ascore(run)
             if score is not None and not isinstance(score, Score):
-                raise EvaluatorDefinitionError(
-                    f"The evaluator {evaluator.name} returned {score!r}; ascore() returns a "
-                    "Score, or None (the case is not scored)."
-                )
+                raise EvaluatorDefinitionError(_not_a_score(evaluator, score))
         except Exception as error:
             score = Score.failed_with(error)
         if tracing is not None:
@@ -477,7 +519,6 @@ class _Run(Generic[InputT, ExpectedT]):
     def result_of(self, item: ItemResult[str, Message]) -> CaseResult:
         """The result of a run of a case, as the pipeline hands out its item."""
         position = item.index
-        self.tries.pop(position, None)
         done = self.done.pop(position, None)
         failure = self.failed.pop(position, None)
         if item.ok and done is not None:
@@ -502,6 +543,43 @@ class _Run(Generic[InputT, ExpectedT]):
         )
 
 
+_NO_REPLIES: MessageTuple[Message] = MessageTuple()
+"""What a try of a case gives the pipeline (its result is kept by the run)."""
+
+
+async def _aready() -> None:
+    """Nothing to get ready before the first try (the pipeline's runner asks)."""
+
+
+def _scored(
+    evaluator: Evaluator[InputT, ExpectedT], run: CaseRun[InputT, ExpectedT]
+) -> Score | None:
+    """The score of an evaluator that does not await (``ascore`` not its own), as ``_ascore``."""
+    try:
+        score = evaluator.score(run)
+        if score is not None and not isinstance(score, Score):
+            raise EvaluatorDefinitionError(_not_a_score(evaluator, score))
+    except Exception as error:
+        return Score.failed_with(error)
+    return score
+
+
+def _not_a_score(evaluator: Evaluator[InputT, ExpectedT], score: object) -> str:
+    return (
+        f"The evaluator {evaluator.name} returned {score!r}; ascore() returns a Score, or "
+        "None (the case is not scored)."
+    )
+
+
+def _clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """The loop's clock: ``time.monotonic`` itself where the loop's ``time`` only calls it."""
+    clock = loop.time
+    # (its own class's, not one patched on the instance, as a virtual clock may be)
+    if getattr(clock, "__func__", None) is asyncio.BaseEventLoop.time:
+        return time.monotonic
+    return clock
+
+
 async def _first_token(replies: MessageSequencePromise, recorded: CaseRecording) -> None:
     """Wait for the first token of the replies' text (tool calls and results aside).
 
@@ -518,11 +596,6 @@ async def _first_token(replies: MessageSequencePromise, recorded: CaseRecording)
         if core.count:
             recorded.first_token = recorded.now()
             return
-
-
-def _charged(make: Callable[[], Budget] | None) -> contextlib.AbstractContextManager[object]:
-    """Charge a new budget of ``make``'s for what starts in the block (nothing without one)."""
-    return contextlib.nullcontext() if make is None else charged_to(make())
 
 
 def _current(
@@ -552,9 +625,14 @@ def _cases_of(
 
 
 def _evaluators_of(
-    case: Case[InputT, ExpectedT], shared: Sequence[Evaluator[InputT, ExpectedT]]
+    case: Case[InputT, ExpectedT] | None, shared: Sequence[Evaluator[InputT, ExpectedT]]
 ) -> tuple[Evaluator[InputT, ExpectedT], ...]:
-    every = (*shared, *case.evaluators)
+    """The evaluators of ``case`` (``None``: of every case), checked.
+
+    Raises:
+        EvalArgumentError: for one that is not an evaluator, or two of the same name.
+    """
+    every = (*shared, *case.evaluators) if case is not None else tuple(shared)
     names: dict[str, Evaluator[InputT, ExpectedT]] = {}
     for evaluator in every:
         if not isinstance(evaluator, Evaluator):
@@ -563,8 +641,9 @@ def _evaluators_of(
                 "evaluator(function)."
             )
         if evaluator.name in names:
+            whose = "Every case" if case is None else f"The case {case.name!r}"
             raise EvalArgumentError(
-                f"The case {case.name!r} has two evaluators named {evaluator.name!r} "
+                f"{whose} has two evaluators named {evaluator.name!r} "
                 f"({names[evaluator.name]!r} and {evaluator!r}); give one another name "
                 "(name=...)."
             )

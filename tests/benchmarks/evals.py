@@ -32,26 +32,71 @@ runs, the eval's overhead per case, and the ratios eval / plain; for memory,
 flat: the peak does not grow with the cases, beyond the report's results, measured apart
 as the bytes a ``CaseResult`` holds).
 
-**Results** (2026-11-26, branch ``evals``, 1,000 cases, 5 runs; 2 cores shared with other
-jobs: load average 9 to 29, so the wall times are rough and the CPU times the figures;
-CPU per case, wall per run):
+**Results** (2026-11-26, branch ``evals-cost``, 1,000 cases, 5 runs; the code before
+(``main`` at 5f75aba) and after, run one after the other; 2 cores shared with other jobs:
+load average 9 to 16, so the wall times are rough and the CPU times the figures; CPU per
+case, wall per run):
 
 | agent | plain CPU µs | eval CPU µs | overhead | CPU ratio | plain ms | eval ms | wall ratio |
 |---|---|---|---|---|---|---|---|
-| llm | 155 | 313 | +158 µs | 2.01 | 447 | 851 | 1.90 |
-| two agents | 583 | 917 | +334 µs | 1.57 | 748 | 1397 | 1.87 |
-| llm 1 ms | 473 | 786 | +313 µs | 1.66 | 2624 | 3157 | 1.20 |
-| openai http | 6635 | 7054 | +418 µs | 1.06 | 19451 | 21726 | 1.12 |
+| llm, before | 173 | 340 | +167 µs | 1.96 | 367 | 1158 | 3.16 |
+| llm, after | 177 | 267 | +91 µs | 1.51 | 377 | 591 | 1.57 |
+| two agents, before | 558 | 922 | +364 µs | 1.65 | 1055 | 2560 | 2.43 |
+| two agents, after | 640 | 784 | +143 µs | 1.22 | 1068 | 1362 | 1.28 |
+| llm 1 ms, before | 547 | 818 | +270 µs | 1.49 | 3784 | 4075 | 1.08 |
+| llm 1 ms, after | 568 | 769 | +201 µs | 1.35 | 2308 | 2676 | 1.16 |
+| openai http, before | 7813 | 8069 | +255 µs | 1.03 | 23249 | 20785 | 0.89 |
+| openai http, after | 7887 | 8438 | +551 µs | 1.07 | 16878 | 17676 | 1.05 |
 
-Memory: the plain pipeline's peak stays at 0.26 MB for 1,000 and 2,000 cases; the eval's
-grows by 1.39 kB per extra case, of which 1.18 kB are the report's ``CaseResult`` (kept by
-design: the rest is transient), so a run's memory is flat but for its report.
+A second pair of runs (``--only``, a few minutes later) of the rows that vary most:
 
-The 10 % target holds for the agent over real HTTP (CPU 1.06); it is missed by the offline
-stand-ins, which cost 0.15 to 0.6 ms of CPU a case: an eval's own cost, 0.15 to 0.3 ms a
-case, is one more interaction (the pipeline's item that runs the case and scores it), the
-recorder's steps, the wait for the first token, and the result. Against a real model's
-hundreds of milliseconds a case, it is below 0.1 %.
+| agent | plain CPU µs | eval CPU µs | overhead | CPU ratio | plain ms | eval ms | wall ratio |
+|---|---|---|---|---|---|---|---|
+| llm 1 ms, before | 432 | 625 | +193 µs | 1.45 | 1613 | 1868 | 1.16 |
+| llm 1 ms, after | 346 | 462 | +116 µs | 1.34 | 1510 | 1642 | 1.09 |
+| openai http, before | 5549 | 6573 | +1024 µs | 1.18 | 8223 | 9922 | 1.21 |
+| openai http, after | 6474 | 6512 | +38 µs | 1.01 | 22605 | 15897 | 0.70 |
+
+Over HTTP the SDK's 6 to 8 ms of CPU a case swing by more than the eval's cost from run
+to run at this load: its rows say the eval is within a few percent, no more.
+
+Memory: the plain pipeline's peak stays at 0.27 MB for 1,000 and 2,000 cases; the eval's
+grows by 1.16 kB per extra case (1.40 kB before), of which 1.18 kB are the
+report's ``CaseResult`` (kept by design: the rest is transient), so a run's memory is flat
+but for its report.
+
+**Calls per case** (cProfile, load-independent: the calls of a run of 400 cases less those
+of 200, per case; ``llm``: a plain pipeline makes 794 a case, ``two agents`` 2,140):
+
+| eval's extra calls per case | llm | two agents |
+|---|---|---|
+| before (one more interaction per case, the recorder, the first token, ...) | 404 | 728 |
+| after: each try a coroutine in its pipeline item's task (no interaction of its own) | 170 | 359 |
+| ... of which: recording the tree (the recorder, the core's observing) | 63 | 228 |
+| ... the first token (a cursor over the replies, a wait on the first message's record) | 30 | 19 |
+| ... the case's meter scope (``charged_to``, and each call's budgets looked up past it) | 17 | 45 |
+| ... the rest: a ``Budget``, the evaluator's score, ``CaseRun``, ``CaseResult``, output | 60 | 67 |
+
+**The floor, and why the 10 % is missed for the offline stand-ins.** What a plain
+pipeline does not do and an eval must: observe every interaction, model call and tool
+call of the case (the core's ``InteractionEnding`` per interaction and reply message, the
+recorder's step per start and end, and one generator step per event of a model call, for
+its first token and its ``Finish``: per model call a layer over the provider's events that
+the watch protocol requires), wait for the first token of the replies' text, meter the
+case (a ``Budget`` in scope: each model call then looks its budgets up past the fast
+path), and build the run, the scores and the result. At 0.4 to 0.6 µs a call on this
+machine, 170 calls are the +60 to +90 µs measured: about a third of the offline model's
+own 150 to 180 µs a case, so 1.10x cannot be reached for it without removing one of
+these. The agent over real HTTP costs 7 to 8 ms of CPU a case: there the eval's share is
+1 to 3 %. Against a real model's hundreds of milliseconds a case, below 0.1 %.
+
+Tried and left: following the first token with observers of the reply sequence and of the
+first text message (no wait, no cursor) made more calls a case (+184 against +172 for
+``llm``, +380 against +338 for two agents) and was not faster in CPU on this loaded machine.
+What would go further (hooks outside ``miniagents.evals``, not made): a watch of LLM calls
+told the ``Finish`` and the first token by the turn that takes the events (no generator
+layer: ``llm`` 18 steps a case, two agents 28), and an interaction watch told the reply
+messages as they enter (the first token without a cursor or a wait).
 """
 
 from __future__ import annotations

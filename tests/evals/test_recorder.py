@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -25,9 +26,11 @@ from miniagents.evals import (
     aevaluate,
     evaluator,
 )
+from miniagents.evals._recorder import _RECORDER, CaseRecording, _ModelNode, _Recorder, recording
 from miniagents.evals.tree import step_from_dict
 from miniagents.ext.llm.observing import observe_llm_calls
 from miniagents.ext.llm.offline import CallTool, offline_agent
+from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, ToolCallStart
 from miniagents.ext.tools.observing import observe_tool_calls
 from miniagents.miniagents.lowlevel import observe_interactions
 from miniagents.testing import VirtualClock
@@ -311,3 +314,75 @@ class _Depth(Evaluator[object, object]):
 async def test_a_custom_evaluator_walks_the_tree(virtual_clock: VirtualClock) -> None:  # noqa: F811
     report = await aevaluate(librarian, [Case("A poem about rivers, please.")], [_Depth()])
     assert report.results[0].scores["depth"] == Score(1.0, True, "5 levels")
+
+
+async def test_a_model_calls_first_token_is_its_first_event_that_says_something() -> None:
+    # a sign of life ("") is no token, nor is a Finish; a tool call's start is one. The
+    # clock ticks at each reading, so the reading tells which event set the time.
+    ticks = iter(range(100))
+    recording = CaseRecording(lambda: float(next(ticks)))  # reads 0 (the case's start)
+    call = LLMCall(model="m", stream=True, system=None, messages=())
+    early = Finish("stop", 3, 0)
+    last = Finish("stop", 3, 2)
+
+    async def provided(events: list[LLMEvent]) -> AsyncIterator[LLMEvent]:
+        for event in events:
+            yield event
+
+    node = _ModelNode(recording, ("p", None), call, None)  # reads 1 (its start)
+    given: list[LLMEvent] = ["", "", "Hel", "", "lo", last]
+    passed = [event async for event in node.events(provided(given))]
+    assert passed == given  # passed on as they are
+    assert (node.started, node.first_token, node.finish) == (1.0, 2.0, last)
+
+    node = _ModelNode(recording, ("p", None), call, None)  # reads 3
+    tool = ToolCallStart("id-1", "get_weather")
+    passed = [event async for event in node.events(provided(["", tool, "x"]))]
+    assert passed == ["", tool, "x"]
+    assert node.first_token == 4.0
+
+    node = _ModelNode(recording, ("p", None), call, None)  # reads 5
+    passed = [event async for event in node.events(provided(["", early]))]
+    assert passed == ["", early]
+    assert (node.first_token, node.finish) == (None, early)  # no token came
+
+
+async def test_closing_a_model_calls_events_closes_the_providers() -> None:
+    closed: list[bool] = []
+
+    async def provided() -> AsyncIterator[LLMEvent]:
+        try:
+            yield "a"
+            yield "b"
+        finally:
+            closed.append(True)
+
+    recording = CaseRecording(lambda: 0.0)
+    call = LLMCall(model="m", stream=True, system=None, messages=())
+    node = _ModelNode(recording, ("p", None), call, None)
+    events = node.events(provided())
+    assert await anext(events) == "a"
+    await events.aclose()  # type: ignore[attr-defined]  # (an async generator's)
+    assert closed == [True]
+
+
+def test_a_providers_names_are_looked_up_once_per_run_and_forgotten_after() -> None:
+    class Named:
+        def __init__(self, name: str) -> None:
+            self.provider_name = name
+            self.lookups = 0
+
+        def __getattribute__(self, attribute: str) -> object:
+            if attribute == "provider_name":
+                object.__setattr__(self, "lookups", object.__getattribute__(self, "lookups") + 1)
+            return object.__getattribute__(self, attribute)
+
+    first, second = Named("first"), Named("second")
+    recorder = _Recorder()
+    with recording():  # (the recorder of the runs: its names are forgotten when they end)
+        names = [recorder.provider_names(p) for p in (first, second, first, second)]  # type: ignore[arg-type]
+        assert names == [("first", None), ("second", None)] * 2
+        assert (first.lookups, second.lookups) == (1, 1)  # once each, however many calls
+        _RECORDER.provider_names(first)  # type: ignore[arg-type]
+        assert _RECORDER.names
+    assert not _RECORDER.names  # (the providers are let go of with the last run)

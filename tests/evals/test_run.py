@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import pytest
 
-from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents import InteractionContext, MiniAgents, miniagent, pipeline
 from miniagents.evals import (
     Case,
     CaseRun,
@@ -260,8 +262,11 @@ async def test_the_case_and_the_dataset_and_the_run_evaluators_add_up_and_names_
     dataset = Dataset(cases, evaluators=[MaxDuration(60)])
     report = await aevaluate(geographer, dataset, [Contains()])
     assert report.evaluators == ("contains", "max_duration", "exact")
-    with pytest.raises(EvalArgumentError, match="two evaluators named 'contains'"):
+    with pytest.raises(EvalArgumentError, match="Every case has two evaluators named 'contains'"):
         await aevaluate(geographer, dataset, [Contains(), Contains()])
+    twice = [Case("What is the capital of Peru?", evaluators=[Contains()])]
+    with pytest.raises(EvalArgumentError, match="The case 'case-1' has two evaluators named"):
+        await aevaluate(geographer, twice, [Contains()])
     with pytest.raises(EvalArgumentError, match="is not an Evaluator"):
         await aevaluate(geographer, dataset, [len])  # type: ignore[list-item]
 
@@ -272,6 +277,9 @@ async def test_the_case_and_the_dataset_and_the_run_evaluators_add_up_and_names_
         ("repetitions", 0, "repetitions to be a positive int"),
         ("max_concurrency", 1.5, "max_concurrency to be a positive int"),
         ("timeout", -1, "a positive timeout"),
+        ("retries", -1, r"aevaluate\(\) needs retries to be an int >= 0; got -1"),
+        ("backoff", -0.5, r"aevaluate\(\) needs backoff >= 0 seconds"),
+        ("retry_on", ValueError, r"aevaluate\(\) needs retry_on to be a tuple"),
     ],
 )
 async def test_bad_arguments_are_refused_with_what_to_give(
@@ -367,3 +375,78 @@ async def test_leaving_the_run_early_cancels_the_cases_and_leaves_no_task() -> N
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_case_starts_no_more_tasks_than_the_agent_does_in_a_plain_pipeline() -> None:
+    # each try of a case runs in the pipeline's task of its item, around the agent's own
+    # interaction (no interaction of the eval's own): its cost per case is the agent's, the
+    # recording of its tree, and the scores
+    loop = asyncio.get_running_loop()
+    started = 0
+    factory = loop.get_task_factory()
+
+    def counted(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
+    ) -> asyncio.Future[Any]:
+        nonlocal started
+        started += 1
+        if factory is not None:
+            return factory(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def tasks(run: Callable[[list[str]], Awaitable[object]], cases: int) -> int:
+        nonlocal started
+        started = 0
+        async with MiniAgents():
+            await run([f"Question {number} about France?" for number in range(cases)])
+        return started
+
+    async def plain(inputs: list[str]) -> None:
+        async for result in pipeline(geographer, inputs, max_concurrency=4):
+            result.get()
+
+    async def evaluated(inputs: list[str]) -> None:
+        report = await aevaluate(geographer, [Case(text, "Paris") for text in inputs])
+        assert report.passed == len(inputs)
+
+    loop.set_task_factory(counted)  # type: ignore[arg-type]
+    try:
+        per_plain = await tasks(plain, 20) - await tasks(plain, 10)
+        per_eval = await tasks(evaluated, 20) - await tasks(evaluated, 10)
+    finally:
+        loop.set_task_factory(factory)
+    assert per_plain >= 20  # (10 cases more: an item's task and its interaction's each)
+    assert per_eval == per_plain
+
+
+class _Half(Evaluator[object, object]):
+    name = "half"
+
+    def score(self, run: CaseRun[object, object]) -> Score:
+        return 0.5  # type: ignore[return-value]  # (not a Score: the mistake tested)
+
+
+class _HalfAwaited(Evaluator[object, object]):
+    name = "half_awaited"
+
+    async def ascore(self, run: CaseRun[object, object]) -> Score:
+        await asyncio.sleep(0)
+        return 0.5  # type: ignore[return-value]  # (not a Score: the mistake tested)
+
+
+async def test_an_evaluator_that_returns_no_score_fails_its_score_and_says_what_to_return() -> None:
+    # one that only scores (called without a coroutine) and one that awaits: the same score
+    report = await aevaluate(geographer, CAPITALS, [_Half(), _HalfAwaited()])
+    for result in report.results:
+        assert result.error is None
+        for name in ("half", "half_awaited"):
+            score = result.scores[name]
+            assert (score.value, score.passed, score.error) == (
+                0.0,
+                False,
+                "EvaluatorDefinitionError",
+            )
+            assert score.reason == (
+                f"The evaluator {name} returned 0.5; ascore() returns a Score, or None (the "
+                "case is not scored)."
+            )
