@@ -126,8 +126,13 @@ class _Opcodes:
         return self.trace
 
 
-async def _one(call: Callable[[int], Awaitable[str]], tokens: int, mode: str) -> float:
-    """One call of ``tokens`` tokens, measured by ``mode`` (calls, opcodes or cpu)."""
+async def _one(
+    call: Callable[[int], Awaitable[str]], tokens: int, mode: str, dump: str | None = None
+) -> float:
+    """One call of ``tokens`` tokens, measured by ``mode`` (calls, opcodes or cpu).
+
+    ``dump``: where the call's profile is written (``pstats``' format), in ``calls`` mode.
+    """
     await llm_setup._settle()
     expected = "".join(llm_stream.token(i) for i in range(tokens))
     if mode == "calls":
@@ -136,6 +141,8 @@ async def _one(call: Callable[[int], Awaitable[str]], tokens: int, mode: str) ->
         text = await call(tokens)
         profile.disable()
         figure = float(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
+        if dump:
+            profile.dump_stats(dump)
     elif mode == "opcodes":
         counter = _Opcodes()
         gc.disable()
@@ -155,7 +162,9 @@ async def _one(call: Callable[[int], Awaitable[str]], tokens: int, mode: str) ->
     return figure
 
 
-async def _counts(api: str, variant: str, base: str, calls: int) -> dict[str, float]:
+async def _counts(
+    api: str, variant: str, base: str, calls: int, dump: str | None = None
+) -> dict[str, float]:
     client = llm_stream._client(api, base)
     call = _caller(api, variant, client)
     figures: dict[str, float] = {}
@@ -167,6 +176,10 @@ async def _counts(api: str, variant: str, base: str, calls: int) -> dict[str, fl
             per_call = [await _one(call, llm_stream.WARM_TOKENS, mode) for _ in range(calls)]
             small = [await _one(call, SMALL, mode) for _ in range(calls)]
             long = [await _one(call, LONG, mode) for _ in range(calls)]
+            if dump and mode == "calls":  # one more call of each size, profiled
+                for tokens in (llm_stream.WARM_TOKENS, SMALL, LONG):
+                    path = os.path.join(dump, f"{api}-{variant}-{tokens}.prof")
+                    await _one(call, tokens, mode, path)
             figures[f"{mode} per call"] = statistics.median(per_call)
             figures[f"{mode} per token"] = (statistics.median(long) - statistics.median(small)) / (
                 LONG - SMALL
@@ -250,6 +263,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--instructions", type=int, default=0, metavar="K", help="valgrind, K calls (0: no)"
     )
+    parser.add_argument(
+        "--profile-dir",
+        metavar="DIR",
+        help="write each variant's profile of a call of 3, 200 and 400 tokens to DIR "
+        "(API-VARIANT-TOKENS.prof, pstats' format), to compare per-function calls",
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.child:
@@ -262,7 +281,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     with llm_stream.served() as base:
         for api in options.apis:
             for variant in VARIANTS:
-                figures = asyncio.run(_counts(api, variant, base, options.calls))
+                figures = asyncio.run(
+                    _counts(api, variant, base, options.calls, options.profile_dir)
+                )
                 print(
                     f"{api} {variant}: {figures['calls per call']:,.0f} calls and "
                     f"{figures['opcodes per call']:,.0f} opcodes per call of 3 tokens; per "
