@@ -394,12 +394,11 @@ class Turn:
                     continue  # wake, so no handover either (it waits for a token)
                 if counted is not None:
                     counted.piece()
-                if record is None and plain:  # the first token: where the text goes
-                    record = self.text_record()
-                    plain = record is not None
-                if record is not None:
+                # (the record, chosen at the first token: see text_record)
+                if record is not None or (plain and (record := self.text_record()) is not None):
                     record.accept(event)
-                else:
+                else:  # a call with a text sink
+                    plain = False
                     self._sink_text(event)
             else:
                 if charge is not None:
