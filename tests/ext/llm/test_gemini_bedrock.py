@@ -685,21 +685,3 @@ async def test_bedrock_takes_an_api_key_as_a_bearer_token(
     async with MiniAgents():
         assert str(await BEDROCK.ask("Hi there")) == "Hi there"
     assert server.requests[0].headers["authorization"] == "Bearer bedrock-api-key-123"
-
-
-def test_a_gemini_call_that_sets_nothing_sends_no_config() -> None:
-    # a config the SDK converts field by field, each lookup walking all the model's fields
-    # (about 3,000 calls before the request): a call with nothing to set sends none (the
-    # SDK's loop for Python functions has no tool to call); one that sets anything keeps
-    # that loop off, as before
-    from miniagents.ext.llm.gemini import GeminiOptions, _config
-    from miniagents.ext.llm.provider import LLMCall
-
-    plain = LLMCall(model="gemini-2.5-flash", stream=True, system=None, messages=())
-    assert _config(plain, GeminiOptions(model="gemini-2.5-flash")) is None
-    told = LLMCall(model="gemini-2.5-flash", stream=True, system="Be brief.", messages=())
-    assert _config(told, GeminiOptions(model="gemini-2.5-flash", temperature=0.5)) == {
-        "temperature": 0.5,
-        "system_instruction": "Be brief.",
-        "automatic_function_calling": {"disable": True},
-    }
