@@ -6,6 +6,7 @@ library measured (a folder holding a ``miniagents`` package, e.g. a ``git archiv
     python tests/benchmarks/w5_counts.py                        # Anthropic and Chat
     python tests/benchmarks/w5_counts.py --apis anthropic --pairs 20
     python tests/benchmarks/w5_counts.py --apis anthropic --instructions 2   # valgrind
+    python tests/benchmarks/w5_counts.py --apis bedrock gemini --pairs 5     # llm_stream's calls
     PYTHONPATH=/tmp/lib python tests/benchmarks/w5_counts.py    # another library
 
 ``llm_stream.py``'s SSE server (a process of its own on 127.0.0.1) answers each call with
@@ -59,6 +60,8 @@ if _ROOT not in sys.path:  # run as a script: make the `tests` package importabl
 from tests.benchmarks import llm_setup, llm_stream  # noqa: E402
 
 VARIANTS = ("raw", "ours", "watched")
+_OTHER_APIS = ("bedrock", "gemini")
+"""APIs read as ``llm_stream.py`` reads them (its raw calls and agents)."""
 SMALL, LONG, CPU_TOKENS = 200, 400, 2000
 """Tokens of the two calls whose difference is the per-token figure, and of the CPU call."""
 
@@ -94,6 +97,17 @@ async def _raw(client: Any, api: str, tokens: int) -> str:
 
 def _caller(api: str, variant: str, client: Any) -> Callable[[int], Awaitable[str]]:
     """One call of ``tokens`` tokens, read to its end."""
+    if api in _OTHER_APIS:  # llm_stream's calls (the SDK's defaults: no usage asked)
+        if variant == "raw":
+            return lambda tokens: llm_stream._raw_call(client, api, _model(tokens), lambda: None)
+        others: dict[int, Any] = {}
+
+        def other(tokens: int) -> Any:
+            if tokens not in others:
+                others[tokens] = llm_stream.our_agent(api, _model(tokens), client)
+            return others[tokens]
+
+        return lambda tokens: llm_stream.ours_call(other(tokens), lambda: None)
     if variant == "raw":
         return lambda tokens: _raw(client, api, tokens)
     from miniagents.ext.llm.anthropic import anthropic_agent
@@ -126,8 +140,13 @@ class _Opcodes:
         return self.trace
 
 
-async def _one(call: Callable[[int], Awaitable[str]], tokens: int, mode: str) -> float:
-    """One call of ``tokens`` tokens, measured by ``mode`` (calls, opcodes or cpu)."""
+async def _one(
+    call: Callable[[int], Awaitable[str]], tokens: int, mode: str, dump: str | None = None
+) -> float:
+    """One call of ``tokens`` tokens, measured by ``mode`` (calls, opcodes or cpu).
+
+    ``dump``: where the call's profile is written (``pstats``' format), in ``calls`` mode.
+    """
     await llm_setup._settle()
     expected = "".join(llm_stream.token(i) for i in range(tokens))
     if mode == "calls":
@@ -136,6 +155,8 @@ async def _one(call: Callable[[int], Awaitable[str]], tokens: int, mode: str) ->
         text = await call(tokens)
         profile.disable()
         figure = float(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
+        if dump:
+            profile.dump_stats(dump)
     elif mode == "opcodes":
         counter = _Opcodes()
         gc.disable()
@@ -155,8 +176,10 @@ async def _one(call: Callable[[int], Awaitable[str]], tokens: int, mode: str) ->
     return figure
 
 
-async def _counts(api: str, variant: str, base: str, calls: int) -> dict[str, float]:
-    client = llm_stream._client(api, base)
+async def _counts(
+    api: str, variant: str, base: str, calls: int, dump: str | None = None
+) -> dict[str, float]:
+    client = await llm_stream.open_client(api, base)
     call = _caller(api, variant, client)
     figures: dict[str, float] = {}
     async with _context(variant):
@@ -167,17 +190,21 @@ async def _counts(api: str, variant: str, base: str, calls: int) -> dict[str, fl
             per_call = [await _one(call, llm_stream.WARM_TOKENS, mode) for _ in range(calls)]
             small = [await _one(call, SMALL, mode) for _ in range(calls)]
             long = [await _one(call, LONG, mode) for _ in range(calls)]
+            if dump and mode == "calls":  # one more call of each size, profiled
+                for tokens in (llm_stream.WARM_TOKENS, SMALL, LONG):
+                    path = os.path.join(dump, f"{api}-{variant}-{tokens}.prof")
+                    await _one(call, tokens, mode, path)
             figures[f"{mode} per call"] = statistics.median(per_call)
             figures[f"{mode} per token"] = (statistics.median(long) - statistics.median(small)) / (
                 LONG - SMALL
             )
-    await client.close()
+    await llm_stream.close_client(api, client)
     return figures
 
 
 async def _cpu(api: str, base: str, pairs: int) -> dict[str, float]:
     """The CPU of a 2,000-token call of each variant, alternated; ours over raw, per pair."""
-    clients = {variant: llm_stream._client(api, base) for variant in VARIANTS}
+    clients = {variant: await llm_stream.open_client(api, base) for variant in VARIANTS}
     callers = {variant: _caller(api, variant, clients[variant]) for variant in VARIANTS}
     ratios: dict[str, list[float]] = {variant: [] for variant in VARIANTS[1:]}
     for _ in range(3):  # warm-up
@@ -190,18 +217,18 @@ async def _cpu(api: str, base: str, pairs: int) -> dict[str, float]:
             async with _context(variant):  # (entered and left outside the figure)
                 ratios[variant].append(await _one(callers[variant], CPU_TOKENS, "cpu") / raw)
     for client in clients.values():
-        await client.close()
+        await llm_stream.close_client(api, client)
     return {variant: statistics.median(values) for variant, values in ratios.items()}
 
 
 async def _child(api: str, variant: str, base: str, calls: int) -> None:
     """Two warm-up calls of 2,000 tokens, then ``calls`` more (a process under valgrind)."""
-    client = llm_stream._client(api, base)
+    client = await llm_stream.open_client(api, base)
     call = _caller(api, variant, client)
     async with _context(variant):
         for _ in range(2 + calls):
             await call(CPU_TOKENS)
-    await client.close()
+    await llm_stream.close_client(api, client)
 
 
 def _instructions(api: str, variant: str, base: str, calls: int) -> float:
@@ -243,12 +270,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Start the server, count each variant of each API, then the CPU pairs."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "--apis", nargs="+", choices=("anthropic", "chat"), default=["anthropic", "chat"]
+        "--apis",
+        nargs="+",
+        choices=("anthropic", "chat", *_OTHER_APIS),
+        default=["anthropic", "chat"],
     )
     parser.add_argument("--calls", type=int, default=5, help="calls counted (the median)")
     parser.add_argument("--pairs", type=int, default=10, help="CPU pairs (0: none)")
     parser.add_argument(
         "--instructions", type=int, default=0, metavar="K", help="valgrind, K calls (0: no)"
+    )
+    parser.add_argument(
+        "--profile-dir",
+        metavar="DIR",
+        help="write each variant's profile of a call of 3, 200 and 400 tokens to DIR "
+        "(API-VARIANT-TOKENS.prof, pstats' format), to compare per-function calls",
     )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
@@ -262,7 +298,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     with llm_stream.served() as base:
         for api in options.apis:
             for variant in VARIANTS:
-                figures = asyncio.run(_counts(api, variant, base, options.calls))
+                figures = asyncio.run(
+                    _counts(api, variant, base, options.calls, options.profile_dir)
+                )
                 print(
                     f"{api} {variant}: {figures['calls per call']:,.0f} calls and "
                     f"{figures['opcodes per call']:,.0f} opcodes per call of 3 tokens; per "

@@ -91,6 +91,9 @@ class Metered(Generic[OptionsT]):
     def count(self, charge: CallCharge, event: LLMEvent, call: LLMCall) -> bool:
         """Charge one event of ``call``: a streamed piece, or a ``Finish``'s usage.
 
+        (The turn's loop charges a text token of a streamed call itself, with what this
+        does for one: the charge's ``piece``; every other event comes here.)
+
         Returns:
             Whether it was a piece (a text token, a tool call's or a refusal's piece, when
             the call streams).

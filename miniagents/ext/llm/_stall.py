@@ -18,6 +18,7 @@ layer around the events::
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from math import inf
@@ -49,6 +50,7 @@ class StallWatch:
     """
 
     __slots__ = (
+        "_clock",
         "_error",
         "_expired",
         "_loop",
@@ -64,6 +66,7 @@ class StallWatch:
         self._error = error
         self._expired = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._clock: Callable[[], float] | None = None  # time.monotonic: the loop's clock
         self._task: asyncio.Task[object] | None = None
         self._watches: _Watches | None = None  # the loop's, while it watches
         self.deadline = 0.0
@@ -77,6 +80,11 @@ class StallWatch:
         """Start watching the current task (what entering the ``with`` block does)."""
         if self.timeout is not None:
             loop = self._loop = asyncio.get_running_loop()
+            if getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time:
+                # asyncio's own clock is time.monotonic(): read directly, a call fewer per
+                # event (a loop with a clock of its own, e.g. a virtual one, is asked; no
+                # bound method of it is kept, one object fewer per call)
+                self._clock = time.monotonic
             self._task = asyncio.current_task()
             self.deadline = loop.time() + self.timeout
             watches = self._watches = _watches_of(loop)
@@ -84,8 +92,13 @@ class StallWatch:
 
     def alive(self) -> None:
         """An event came: the next one has ``timeout`` seconds from now."""
-        if self._loop is not None and self.timeout is not None:
-            self.deadline = self._loop.time() + self.timeout
+        timeout = self.timeout
+        if timeout is not None:
+            clock = self._clock
+            if clock is not None:
+                self.deadline = clock() + timeout
+            elif self._loop is not None:
+                self.deadline = self._loop.time() + timeout
 
     def _due(self, now: float) -> bool:
         """Whether the wait has lasted too long at ``now`` (the loop's timer asks)."""

@@ -204,31 +204,48 @@ class Turn:
             self.text = self._reply(appender)
         return self.text
 
-    def take(self, event: str | ToolCallStart | ToolCallDelta | Refusal | Finish) -> None:
-        """Stream one event of the provider into the reply.
+    def text_record(self) -> ReplayCore[str] | None:
+        """Where the call's text tokens go: the text message's record, or ``None``: the sink.
 
-        A text token of a call without a text sink goes to the text message's record (which
-        keeps it: see :meth:`said`) as it is: once the message was given up (its readers
-        gone, the task that streams it being cancelled), a token that still comes is
-        dropped, not an error.
+        A call without a text sink: each token (a non-empty one) goes to the text message's
+        record (which keeps it: see :meth:`said`) as it is, with the record's own ``accept``
+        (no method of the turn around it per token); the message opens at the first token,
+        if it is not open yet. Once the message was given up (its readers gone, the task
+        that streams it being cancelled), a token that still comes is dropped, not an error.
+        With a sink (a structured answer), each token goes to :meth:`_sink_text`.
+        """
+        if self.text_sink is not None:
+            return None
+        record = self._record
+        if record is None:  # the text message opens at its first token (if it is not open)
+            text = self.text if self.text is not None else self.open_text()
+            record = self._record = core_of(text.promise)
+        return record
+
+    def _sink_text(self, token: str) -> None:
+        """Take a text token of a call with a text sink (a structured answer)."""
+        if not isinstance(self.texts, list):
+            self.texts = []
+        self.texts.append(token)
+        sink = self.text_sink
+        if sink is not None:  # (it is: text_record chose this for a call with one)
+            sink(token)
+        if self.answer_opens is not None:
+            self._show(token)
+
+    def take(self, event: str | ToolCallStart | ToolCallDelta | Refusal | Finish) -> None:
+        """Stream one event of the provider into the reply (a text token: see :meth:`text_record`).
 
         Raises:
             LLMResponseError: for a call started twice, or arguments of a call not started.
         """
         if type(event) is str or isinstance(event, str):
             if event:
-                if self.text_sink is None:
-                    record = self._record
-                    if record is None:  # the text message opens at its first token
-                        record = self._record = core_of(self.open_text().promise)
+                record = self.text_record()
+                if record is not None:
                     record.accept(event)
-                    return
-                if not isinstance(self.texts, list):
-                    self.texts = []
-                self.texts.append(event)
-                self.text_sink(event)
-                if self.answer_opens is not None:
-                    self._show(event)
+                else:
+                    self._sink_text(event)
         elif isinstance(event, ToolCallDelta):
             call = self.calls.get(event.call_id)
             if call is None:
@@ -362,14 +379,31 @@ class Turn:
             first.lead()
         if watch is not None:  # in the task that reads: the one it cancels (no with: its
             watch.start()  # bound __exit__ would be one more object per call)
+        # Most events are text tokens: each goes straight to the charge's piece (what
+        # Metered.count does with a token of a streamed call) and to where text_record
+        # says, with no dispatch of take() and count() around them; any other event goes
+        # through both.
+        counted = charge if charge is not None and call.stream else None  # a token's charge
+        record: ReplayCore[str] | None = None  # the text's record, once the first token came
+        plain = True  # whether the text goes to its record (else to the text sink)
         async for event in events:
             if watch is not None:
                 watch.alive()
-            if type(event) is str and not event:  # a sign of life only (the deadline moved):
-                continue  # no reader to wake, so no handover either (it waits for a token)
-            if charge is not None:
-                metered.count(charge, event, call)
-            self.take(event)
+            if type(event) is str:
+                if not event:  # a sign of life only (the deadline moved): no reader to
+                    continue  # wake, so no handover either (it waits for a token)
+                if counted is not None:
+                    counted.piece()
+                # (the record, chosen at the first token: see text_record)
+                if record is not None or (plain and (record := self.text_record()) is not None):
+                    record.accept(event)
+                else:  # a call with a text sink
+                    plain = False
+                    self._sink_text(event)
+            else:
+                if charge is not None:
+                    metered.count(charge, event, call)
+                self.take(event)
             taken += 1
             if taken >= _HANDOFF_EVERY and handoffs() != handed:
                 # A reader was woken: let it run now. The SDK parses every event of a

@@ -201,13 +201,15 @@ class BedrockProvider:
         calls: dict[int, str] = {}  # the id of each toolUse block, by its index
         try:
             async for event in stream:
-                delta = event.get("contentBlockDelta")
-                if delta is not None:  # most events: a token, tested first
-                    piece = delta.get("delta")
-                    if piece is None:  # botocore leaves out what it could not parse
+                # (per token: no call but the generator's, lookups and subscripts only)
+                if "contentBlockDelta" in event:  # most events: a token, tested first
+                    delta = event["contentBlockDelta"]
+                    try:
+                        piece = delta["delta"]
+                    except KeyError:  # botocore leaves out what it could not parse
                         raise LLMResponseError(
                             "Bedrock sent a malformed contentBlockDelta event (no delta)."
-                        )
+                        ) from None
                     if "text" in piece:
                         yield piece["text"]
                         continue

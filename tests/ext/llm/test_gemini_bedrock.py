@@ -685,3 +685,51 @@ async def test_bedrock_takes_an_api_key_as_a_bearer_token(
     async with MiniAgents():
         assert str(await BEDROCK.ask("Hi there")) == "Hi there"
     assert server.requests[0].headers["authorization"] == "Bearer bedrock-api-key-123"
+
+
+async def test_a_bedrock_token_event_without_its_delta_is_a_response_error() -> None:
+    # botocore leaves out what it could not parse: a contentBlockDelta with no delta fails
+    # the reply (after the tokens before it), and the HTTP stream is closed
+    from miniagents.ext.llm.bedrock import BedrockOptions, BedrockProvider
+    from miniagents.ext.llm.provider import LLMCall
+
+    class _Stream:
+        closed = False
+
+        def __init__(self, events: list[dict[str, Any]]) -> None:
+            self._events = iter(events)
+
+        def __aiter__(self) -> _Stream:
+            return self
+
+        async def __anext__(self) -> dict[str, Any]:
+            try:
+                return next(self._events)
+            except StopIteration:
+                raise StopAsyncIteration from None
+
+        def close(self) -> None:
+            self.closed = True
+
+    events: list[dict[str, Any]] = [
+        {"contentBlockDelta": {"delta": {"text": "Hi"}, "contentBlockIndex": 0}},
+        {"contentBlockDelta": {"contentBlockIndex": 0}},
+    ]
+    stream = _Stream(events)
+
+    class _Client:
+        async def converse_stream(self, **arguments: object) -> dict[str, Any]:
+            return {"stream": stream}
+
+    call = LLMCall(model="amazon.nova-lite-v1:0", stream=True, system=None, messages=())
+    options = BedrockOptions(model="amazon.nova-lite-v1:0", async_client=cast(Any, _Client()))
+    taken: list[object] = []
+
+    async def read() -> None:
+        async for event in BedrockProvider().reply(call, options):
+            taken.append(event)
+
+    with pytest.raises(LLMResponseError, match="malformed contentBlockDelta"):
+        await read()
+    assert taken == ["Hi"]
+    assert stream.closed

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
+import time
 import weakref
+from types import FrameType
 
 from miniagents.ext.llm import _stall
 from miniagents.ext.llm._stall import StallWatch
@@ -86,3 +89,41 @@ def test_a_closed_loop_is_not_kept_by_the_deadlock_watch_or_the_stall_watches() 
         asyncio.run(main())
     gc.collect()
     assert [loop() for loop in loops] == [None, None, None]
+
+
+def test_alive_reads_asyncio_s_clock_directly_and_asks_a_loop_with_a_clock_of_its_own() -> None:
+    # asyncio's own loop's clock is time.monotonic(): alive() reads it with no call of the
+    # loop's time() between (a Python call per event fewer); a loop with a clock of its own
+    # (here the virtual one) is asked, so that the deadline is on the clock its timer reads
+    def python_calls_of_alive(watch: StallWatch) -> list[str]:
+        called: list[str] = []
+
+        def profile(frame: FrameType, event: str, arg: object) -> None:
+            if event == "call" and frame.f_code.co_name != "alive":
+                called.append(frame.f_code.co_name)
+
+        sys.setprofile(profile)
+        try:
+            watch.alive()
+        finally:
+            sys.setprofile(None)
+        return called
+
+    async def real() -> tuple[list[str], float, float, float]:
+        with StallWatch(10.0, _stalled) as watch:
+            before = time.monotonic()
+            called = python_calls_of_alive(watch)
+            return called, before, watch.deadline, time.monotonic()
+
+    called, before, deadline, after = asyncio.run(real())
+    assert called == []
+    assert before + 10.0 <= deadline <= after + 10.0
+
+    async def virtual() -> tuple[list[str], float]:
+        with StallWatch(10.0, _stalled) as watch:
+            await asyncio.sleep(3)
+            return python_calls_of_alive(watch), watch.deadline
+
+    called, deadline = run_with_virtual_time(virtual())
+    assert "time" in called  # the virtual loop's clock, asked
+    assert deadline == 13.0
