@@ -42,6 +42,7 @@ from miniagents.promising.lowlevel import (
     ReplayObservable,
     core_of,
     follow_outside,
+    paced_core_of,
     pieces_are,
     pull,
 )
@@ -130,6 +131,7 @@ class Flattener:
         "inner_active",
         "observer",
         "on_message",
+        "on_ready",
         "outer",
         "outer_done",
         "pending",
@@ -155,7 +157,11 @@ class Flattener:
         self.forward: Callable[[MessagePromise], None] = (
             observer.parent.emit if isinstance(observer, _Inner) else observer.on_next
         )
+        # who is told of each message promise passed on: ``on_message`` of one still
+        # streaming, ``on_ready`` of a ready message's (an appender sets them apart: see
+        # MessageSequenceAppender._hook); ``on_message`` given here is told of both
         self.on_message = on_message
+        self.on_ready = on_message
         self.pending: deque[Segment] | None = None  # made when something has to wait
         self.outer: abc.DisposableBase | Callable[[], None] | None = None
         # what stops following the part followed now: a disposer, or the message sequence
@@ -209,13 +215,20 @@ class Flattener:
         return self.pending
 
     def emit(self, promise: MessagePromise) -> None:
-        """Pass one message promise on (telling ``on_message`` first, if there is one)."""
-        if self.on_message is not None:
-            self.on_message(promise)
+        """Pass one message promise on, telling ``on_message`` first (``on_ready`` for a
+        ready message's promise), if there is one."""
+        if type(promise) is _ReadyMessagePromise:  # a ready message's (complete)
+            tell = self.on_ready
+            if tell is not None:
+                tell(promise)
+        else:
+            tell = self.on_message
+            if tell is not None:
+                tell(promise)
+            if self.to_core:
+                _held_by(promise, self.observer)  # type: ignore[arg-type]
         if self.to_core:
             core: ReplayCore[MessagePromise] = self.observer  # type: ignore[assignment]
-            if type(promise) is not _ReadyMessagePromise:
-                _held_by(promise, core)
             if core.observers:  # it goes further: the nesting is counted
                 core.accept_forwarded(promise)
             else:
@@ -243,11 +256,11 @@ class Flattener:
         self.drain()
 
     def push(self, segments: list[Segment]) -> None:
-        """Pass on segments :func:`collect` made (the input is checked already)."""
+        """Pass on segments :func:`collect` made (the input is checked already).
+
+        (Not one message promise alone: :meth:`push_one` takes that, without a queue.)
+        """
         if self.stopped:
-            return
-        if len(segments) == 1 and isinstance(segments[0], MessagePromise):
-            self.push_one(segments[0])
             return
         self._queue().extend(segments)
         self.queued += len(segments)
@@ -312,7 +325,8 @@ class Flattener:
                 self._hold_queued()
             if not self.stopped and self.outer_done and not self.inner_active and not self.pending:
                 self.stopped = True
-                self.on_message = None  # nothing more to tell it (and no cycle with an appender)
+                # nothing more to tell them (and no cycle with an appender)
+                self.on_message = self.on_ready = None
                 self.callbacks = None
                 self.observer.on_completed()
         finally:
@@ -338,7 +352,7 @@ class Flattener:
             size = len(pending)
             segments = [pending[index] for index in range(max(size - count, 0), size)]
         for segment in segments:
-            core = _paced_core(segment)
+            core = paced_core_of(segment)
             if core is not None:
                 core.flow.hold(core, self)  # type: ignore[union-attr]
 
@@ -402,7 +416,7 @@ class Flattener:
         reply of several agents' replies stops them all, not only the one being read.
         """
         self.stopped = True
-        self.on_message = None
+        self.on_message = self.on_ready = None
         self.callbacks = None
         outer, inner, self.outer, self.inner = self.outer, self.inner, None, None
         for subscription in (outer, inner):
@@ -421,20 +435,9 @@ class Flattener:
             _give_up_on(pending)
 
 
-def _paced_core(segment: Segment) -> ReplayCore[Any] | None:
-    """The core of a segment that is a stream with a flow (a sequence: it can be held)."""
-    if isinstance(segment, StreamedPromise):
-        core: ReplayCore[Any] = core_of(segment)  # (a message's has no flow)
-    elif isinstance(segment, ReplayObservable):
-        core = segment.core
-    else:
-        return None
-    return core if core.flow is not None else None
-
-
 def _let_go(segment: Segment, holder: Flattener) -> None:
     """End ``holder``'s hold on a segment it held queued (see ``Flattener._hold_queued``)."""
-    core = _paced_core(segment)
+    core = paced_core_of(segment)
     if core is not None:
         core.flow.let_go(core, holder)  # type: ignore[union-attr]
 

@@ -273,14 +273,14 @@ class Flow:
         ignored.)
         """
         queued_in = self.queued_in
-        if isinstance(queued_in, list):
+        if queued_in is holder:  # (the common case: one holder, no list to look in)
+            self.queued_in = None
+        elif isinstance(queued_in, list):
             if holder not in queued_in:
                 return
             queued_in.remove(holder)
             if len(queued_in) == 1:
                 self.queued_in = queued_in[0]
-        elif queued_in is holder:
-            self.queued_in = None
         else:
             return
         self.queued -= 1
@@ -744,6 +744,8 @@ def handle_gone(core: FlowCore | None) -> None:
         assert core is not None
         if core.done and (flow.window is None or core.base + len(core.pieces) <= flow.window):
             return  # ended within its window: nothing to release, no producer to wake
+        if core.loop is None and not flow.blocked:
+            return  # never started by a consumer, holding no producer back: nobody waits
         schedule_reconsider(core)
 
 
