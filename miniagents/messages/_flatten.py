@@ -180,7 +180,8 @@ class Flattener:
         # what feeds its outer source, for the deadlock watch (see producers): a task, a
         # core, or None (an appender's code: the appender names its own task)
         self.source: object = None
-        # how many of the pending segments, from the right, are not held yet (see _hold)
+        # how many segments were queued since the last drain (not held yet): the last ones
+        # pending, as many as are left of them (see _hold_queued)
         self.queued = 0
         if sink is not None and sink.flow is not None and not nested:
             sink.flow.backlog = self  # its pending segments count in the sink's pressure
@@ -305,23 +306,27 @@ class Flattener:
         self.draining = True
         try:
             while not self.stopped and not self.inner_active and self.pending:
-                pending = self.pending
-                queued = self.queued  # (the unheld ones are the last ones)
-                held = not queued or len(pending) > queued
-                if not held:
-                    self.queued = queued - 1
-                segment = pending.popleft()
+                segment = self.pending.popleft()
+                # each kind tested once, the most common first (a message, a stream)
                 if isinstance(segment, MessagePromise):
                     self.emit(segment)
+                    continue
+                core: ReplayCore[Any] | None
+                if isinstance(segment, StreamedPromise):
+                    core = core_of(segment)
                 elif isinstance(segment, BaseException):
                     self.dispose()
                     self.observer.on_error(segment)  # type: ignore[arg-type]
+                    continue
+                elif isinstance(segment, ReplayObservable):  # (an ABC: tested only when needed)
+                    core = segment.core
                 else:
-                    self.inner_active = True
-                    inner = self._follow(segment, held)
-                    if self.inner_active:
-                        self.inner = inner
-            if self.queued and self.pending and not self.stopped:
+                    core = None
+                self.inner_active = True
+                inner = self._follow(segment, core)
+                if self.inner_active:
+                    self.inner = inner
+            if self.queued and not self.stopped:
                 self._hold_queued()
             if not self.stopped and self.outer_done and not self.inner_active and not self.pending:
                 self.stopped = True
@@ -342,10 +347,14 @@ class Flattener:
         part followed now, its stream keeps every piece for it (a reply passed on twice,
         ``[r, r]``, reads all of ``r`` twice, whatever the replay window), and the deadlock
         watch knows who will read it.
+
+        (They are the last ``queued`` segments, or all of them if fewer are left: the
+        segments leave from the front, the ones held first.)
         """
         pending = self.pending
-        assert pending is not None
         count, self.queued = self.queued, 0
+        if not pending:
+            return
         if count == 1:  # (the common case: one part replied behind the one followed)
             segments: Iterable[Segment] = (pending[-1],)
         else:
@@ -359,19 +368,15 @@ class Flattener:
     def _follow(
         self,
         segment: Observable[object] | StreamedPromise[Any, Any] | AsyncPart,
-        held: bool = False,
+        core: ReplayCore[Any] | None,
     ) -> Callable[[], None] | tuple[ReplayCore[Any], Observer[Any]] | None:
         """Start following an async part; return what stops following it (see ``inner``).
 
-        ``held``: the part waited in the queue, held (see :meth:`_hold_queued`): once
-        followed, it needs no hold.
+        ``core``: the part's replay core, if it is a stream or a stream's observable (the
+        library's). A part that waited in the queue, held (see :meth:`_hold_queued`), needs
+        no hold once followed: it is let go (if anyone holds the stream: letting go of a
+        stream this flattening does not hold does nothing).
         """
-        if isinstance(segment, StreamedPromise):
-            core: ReplayCore[Any] | None = core_of(segment)
-        elif isinstance(segment, ReplayObservable):  # (an ABC: tested only when needed)
-            core = segment.core
-        else:
-            core = None
         if core is not None and pieces_are(core, MessagePromise):
             # a message sequence: its pieces are flat already, take them directly
             callbacks = self.callbacks
@@ -382,8 +387,9 @@ class Flattener:
                     self.on_inner_completed,
                 )
             observer = core.observe(callbacks[0], callbacks[1], callbacks[2], sink=self.sink)
-            if held and core.flow is not None:
-                core.flow.let_go(core, self)
+            flow = core.flow
+            if flow is not None and flow.queued:
+                flow.let_go(core, self)
             return None if observer is None else (core, observer)
         child = Flattener(_Inner(self), sink=self.sink, nested=True)
         if isinstance(segment, StreamedPromise):
@@ -397,8 +403,9 @@ class Flattener:
             child.source = core
             subscription = segment.subscribe(child.on_next, child.on_error, child.on_completed)
             child.outer = subscription.dispose
-            if held and core.flow is not None:
-                core.flow.let_go(core, self)
+            flow = core.flow
+            if flow is not None and flow.queued:
+                flow.let_go(core, self)
         elif isinstance(segment, LoopObservable):  # the library's too (a message observable)
             subscription, child.source = segment.follow(
                 child.on_next, child.on_error, child.on_completed
