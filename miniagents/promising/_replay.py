@@ -338,7 +338,6 @@ class ReplayCore(abc.ObserverBase[T]):
             if problem is not None:
                 self.fail(problem)
                 return
-        pieces = self.pieces
         flow = self.flow
         if flow is not None:
             credit = flow.credit
@@ -351,19 +350,17 @@ class ReplayCore(abc.ObserverBase[T]):
                     flow.credit -= 1
             if flow.feed_credit > 0:  # every piece uses a unit, whoever produced it
                 flow.feed_credit -= 1
-            kept = len(pieces)
-            if kept >= flow.check_at and not self._delivering:
-                base = self.base
+            # (outside a delivery every piece recorded was sent: the record kept is
+            # ``sent - base`` pieces long, no len() needed)
+            if not self._delivering and self.sent - self.base >= flow.check_at:
                 flow.release(self)
-                kept -= self.base - base  # (what it released went from the front)
-        else:
-            if self.sent >= self._pack_at and not self._delivering:
-                pack_front(self)
-            kept = len(pieces)
+        elif self.sent >= self._pack_at and not self._delivering:
+            pack_front(self)
+        pieces = self.pieces
         pieces.append(piece)
         if self._delivering:
             return  # the running delivery passes it on, in order
-        self.sent = self.base + (kept + 1)  # outside a delivery, everything was sent
+        self.sent += 1  # outside a delivery, every piece was sent: this one is now
         if self.observers:
             self._delivering = True
             try:  # the fast path: pass this one piece on
