@@ -145,7 +145,6 @@ class Flattener:
     def __init__(
         self,
         observer: abc.ObserverBase[MessagePromise] | _Inner,
-        on_message: Callable[[MessagePromise], None] | None = None,
         sink: ReplayCore[Any] | None = None,
         *,
         nested: bool = False,
@@ -157,11 +156,11 @@ class Flattener:
         self.forward: Callable[[MessagePromise], None] = (
             observer.parent.emit if isinstance(observer, _Inner) else observer.on_next
         )
-        # who is told of each message promise passed on: ``on_message`` of one still
-        # streaming, ``on_ready`` of a ready message's (an appender sets them apart: see
-        # MessageSequenceAppender._hook); ``on_message`` given here is told of both
-        self.on_message = on_message
-        self.on_ready = on_message
+        # who is told of each message promise passed on into a core (an appender's hooks:
+        # see MessageSequenceAppender._hook): ``on_message`` of one still streaming,
+        # ``on_ready`` of a ready message's
+        self.on_message: Callable[[MessagePromise], None] | None = None
+        self.on_ready: Callable[[MessagePromise], None] | None = None
         self.pending: deque[Segment] | None = None  # made when something has to wait
         self.outer: abc.DisposableBase | Callable[[], None] | None = None
         # what stops following the part followed now: a disposer, or the message sequence
@@ -216,26 +215,22 @@ class Flattener:
         return self.pending
 
     def emit(self, promise: MessagePromise) -> None:
-        """Pass one message promise on, telling ``on_message`` first (``on_ready`` for a
-        ready message's promise), if there is one."""
-        if type(promise) is _ReadyMessagePromise:  # a ready message's (complete)
-            tell = self.on_ready
-            if tell is not None:
-                tell(promise)
-        else:
-            tell = self.on_message
-            if tell is not None:
-                tell(promise)
-            if self.to_core:
-                _held_by(promise, self.observer)  # type: ignore[arg-type]
-        if self.to_core:
-            core: ReplayCore[MessagePromise] = self.observer  # type: ignore[assignment]
-            if core.observers:  # it goes further: the nesting is counted
-                core.accept_forwarded(promise)
-            else:
-                core.accept(promise)
-        else:
+        """Pass one message promise on; into a core, telling ``on_message`` first
+        (``on_ready`` for a ready message's promise), if there is one."""
+        if not self.to_core:
             self.forward(promise)
+            return
+        core: ReplayCore[MessagePromise] = self.observer  # type: ignore[assignment]
+        if type(promise) is not _ReadyMessagePromise:
+            if self.on_message is not None:
+                self.on_message(promise)
+            _held_by(promise, core)
+        elif self.on_ready is not None:  # (a ready message's: complete, nothing to adopt)
+            self.on_ready(promise)
+        if core.observers:  # it goes further: the nesting is counted
+            core.accept_forwarded(promise)
+        else:
+            core.accept(promise)
 
     def on_next(self, item: object) -> None:
         """Flatten one item of the outer source."""

@@ -351,8 +351,8 @@ class ReplayCore(abc.ObserverBase[T]):
             if flow.feed_credit > 0:  # every piece uses a unit, whoever produced it
                 flow.feed_credit -= 1
             # (outside a delivery every piece recorded was sent: the record kept is
-            # ``sent - base`` pieces long, no len() needed)
-            if not self._delivering and self.sent - self.base >= flow.check_at:
+            # ``sent - base`` pieces long, no len() needed; inside one nothing is released)
+            if self.sent - self.base >= flow.check_at and not self._delivering:
                 flow.release(self)
         elif self.sent >= self._pack_at and not self._delivering:
             pack_front(self)
@@ -434,7 +434,7 @@ class ReplayCore(abc.ObserverBase[T]):
             # an ended stream has no pressure: let go of its producer's backlog (an agent's
             # flattener, which holds its appender and task) at once, not at the context's end
             flow.backlog = None
-            if flow.room_waiters or flow.feed_waiters or flow.feeders:
+            if flow.room_waiters or flow.feed_waiters or flow.feeders is not None:
                 flow.blocked = True  # wake any waiting producer: there is nothing to wait for
                 flow.recheck(self)
         if not self._delivering:
@@ -696,10 +696,13 @@ class ReplayCore(abc.ObserverBase[T]):
                 flow.credit = flow.feed_credit = 0  # the sink's pressure counts from now on
             sink_flow = sink.flow
             if sink_flow is not None:
-                if sink_flow.feeders is None:
-                    sink_flow.feeders = [self]
+                feeders = sink_flow.feeders
+                if feeders is None:  # (the common case: no list made)
+                    sink_flow.feeders = self
+                elif isinstance(feeders, list):
+                    feeders.append(self)
                 else:
-                    sink_flow.feeders.append(self)
+                    sink_flow.feeders = [feeders, self]
         if flow is not None and flow.blocked:
             flow.recheck(self)  # a subscriber reads at once: there may be room now
         return observer
@@ -766,13 +769,12 @@ class ReplayCore(abc.ObserverBase[T]):
     def _unlink(self, observer: Observer[T]) -> None:
         sink = observer[4]
         flow = None if sink is None else sink.flow
-        if flow is not None and flow.feeders:
+        if flow is not None and flow.feeders is not None:
             feeders = flow.feeders
-            if len(feeders) == 1:  # the common case (a flattener follows one part at a time)
-                if feeders[0] is self:
-                    flow.feeders = None
-            else:
-                flow.feeders = [core for core in feeders if core is not self]
+            if feeders is self:  # the common case (a flattener follows one part at a time)
+                flow.feeders = None
+            elif isinstance(feeders, list):
+                flow.feeders = [core for core in feeders if core is not self] or None
 
     # -- its flow: pacing and handles -----------------------------------------------------
 
