@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
@@ -354,7 +355,8 @@ class Flattener:
             segments: Iterable[Segment] = (pending[-1],)
         else:
             size = len(pending)
-            segments = [pending[index] for index in range(max(size - count, 0), size)]
+            # (holding changes no segment: the queue itself is read, not copied)
+            segments = pending if count >= size else islice(pending, size - count, size)
         for segment in segments:
             core = paced_core_of(segment)
             if core is not None:
