@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
@@ -42,6 +43,7 @@ from miniagents.promising.lowlevel import (
     ReplayObservable,
     core_of,
     follow_outside,
+    paced_core_of,
     pieces_are,
     pull,
 )
@@ -130,6 +132,7 @@ class Flattener:
         "inner_active",
         "observer",
         "on_message",
+        "on_ready",
         "outer",
         "outer_done",
         "pending",
@@ -143,7 +146,6 @@ class Flattener:
     def __init__(
         self,
         observer: abc.ObserverBase[MessagePromise] | _Inner,
-        on_message: Callable[[MessagePromise], None] | None = None,
         sink: ReplayCore[Any] | None = None,
         *,
         nested: bool = False,
@@ -155,7 +157,11 @@ class Flattener:
         self.forward: Callable[[MessagePromise], None] = (
             observer.parent.emit if isinstance(observer, _Inner) else observer.on_next
         )
-        self.on_message = on_message
+        # who is told of each message promise passed on into a core (an appender's hooks:
+        # see MessageSequenceAppender._hook): ``on_message`` of one still streaming,
+        # ``on_ready`` of a ready message's
+        self.on_message: Callable[[MessagePromise], None] | None = None
+        self.on_ready: Callable[[MessagePromise], None] | None = None
         self.pending: deque[Segment] | None = None  # made when something has to wait
         self.outer: abc.DisposableBase | Callable[[], None] | None = None
         # what stops following the part followed now: a disposer, or the message sequence
@@ -174,7 +180,8 @@ class Flattener:
         # what feeds its outer source, for the deadlock watch (see producers): a task, a
         # core, or None (an appender's code: the appender names its own task)
         self.source: object = None
-        # how many of the pending segments, from the right, are not held yet (see _hold)
+        # how many segments were queued since the last drain (not held yet): the last ones
+        # pending, as many as are left of them (see _hold_queued)
         self.queued = 0
         if sink is not None and sink.flow is not None and not nested:
             sink.flow.backlog = self  # its pending segments count in the sink's pressure
@@ -209,19 +216,22 @@ class Flattener:
         return self.pending
 
     def emit(self, promise: MessagePromise) -> None:
-        """Pass one message promise on (telling ``on_message`` first, if there is one)."""
-        if self.on_message is not None:
-            self.on_message(promise)
-        if self.to_core:
-            core: ReplayCore[MessagePromise] = self.observer  # type: ignore[assignment]
-            if type(promise) is not _ReadyMessagePromise:
-                _held_by(promise, core)
-            if core.observers:  # it goes further: the nesting is counted
-                core.accept_forwarded(promise)
-            else:
-                core.accept(promise)
-        else:
+        """Pass one message promise on; into a core, telling ``on_message`` first
+        (``on_ready`` for a ready message's promise), if there is one."""
+        if not self.to_core:
             self.forward(promise)
+            return
+        core: ReplayCore[MessagePromise] = self.observer  # type: ignore[assignment]
+        if type(promise) is not _ReadyMessagePromise:
+            if self.on_message is not None:
+                self.on_message(promise)
+            _held_by(promise, core)
+        elif self.on_ready is not None:  # (a ready message's: complete, nothing to adopt)
+            self.on_ready(promise)
+        if core.observers:  # it goes further: the nesting is counted
+            core.accept_forwarded(promise)
+        else:
+            core.accept(promise)
 
     def on_next(self, item: object) -> None:
         """Flatten one item of the outer source."""
@@ -243,11 +253,11 @@ class Flattener:
         self.drain()
 
     def push(self, segments: list[Segment]) -> None:
-        """Pass on segments :func:`collect` made (the input is checked already)."""
+        """Pass on segments :func:`collect` made (the input is checked already).
+
+        (Not one message promise alone: :meth:`push_one` takes that, without a queue.)
+        """
         if self.stopped:
-            return
-        if len(segments) == 1 and isinstance(segments[0], MessagePromise):
-            self.push_one(segments[0])
             return
         self._queue().extend(segments)
         self.queued += len(segments)
@@ -292,27 +302,32 @@ class Flattener:
         self.draining = True
         try:
             while not self.stopped and not self.inner_active and self.pending:
-                pending = self.pending
-                queued = self.queued  # (the unheld ones are the last ones)
-                held = not queued or len(pending) > queued
-                if not held:
-                    self.queued = queued - 1
-                segment = pending.popleft()
+                segment = self.pending.popleft()
+                # each kind tested once, the most common first (a message, a stream)
                 if isinstance(segment, MessagePromise):
                     self.emit(segment)
+                    continue
+                core: ReplayCore[Any] | None
+                if isinstance(segment, StreamedPromise):
+                    core = core_of(segment)
                 elif isinstance(segment, BaseException):
                     self.dispose()
                     self.observer.on_error(segment)  # type: ignore[arg-type]
+                    continue
+                elif isinstance(segment, ReplayObservable):  # (an ABC: tested only when needed)
+                    core = segment.core
                 else:
-                    self.inner_active = True
-                    inner = self._follow(segment, held)
-                    if self.inner_active:
-                        self.inner = inner
-            if self.queued and self.pending and not self.stopped:
+                    core = None
+                self.inner_active = True
+                inner = self._follow(segment, core)
+                if self.inner_active:
+                    self.inner = inner
+            if self.queued and not self.stopped:
                 self._hold_queued()
             if not self.stopped and self.outer_done and not self.inner_active and not self.pending:
                 self.stopped = True
-                self.on_message = None  # nothing more to tell it (and no cycle with an appender)
+                # nothing more to tell them (and no cycle with an appender)
+                self.on_message = self.on_ready = None
                 self.callbacks = None
                 self.observer.on_completed()
         finally:
@@ -328,36 +343,37 @@ class Flattener:
         part followed now, its stream keeps every piece for it (a reply passed on twice,
         ``[r, r]``, reads all of ``r`` twice, whatever the replay window), and the deadlock
         watch knows who will read it.
+
+        (They are the last ``queued`` segments, or all of them if fewer are left: the
+        segments leave from the front, the ones held first.)
         """
         pending = self.pending
-        assert pending is not None
         count, self.queued = self.queued, 0
+        if not pending:
+            return
         if count == 1:  # (the common case: one part replied behind the one followed)
             segments: Iterable[Segment] = (pending[-1],)
         else:
             size = len(pending)
-            segments = [pending[index] for index in range(max(size - count, 0), size)]
+            # (holding changes no segment: the queue itself is read, not copied)
+            segments = pending if count >= size else islice(pending, size - count, size)
         for segment in segments:
-            core = _paced_core(segment)
+            core = paced_core_of(segment)
             if core is not None:
                 core.flow.hold(core, self)  # type: ignore[union-attr]
 
     def _follow(
         self,
         segment: Observable[object] | StreamedPromise[Any, Any] | AsyncPart,
-        held: bool = False,
+        core: ReplayCore[Any] | None,
     ) -> Callable[[], None] | tuple[ReplayCore[Any], Observer[Any]] | None:
         """Start following an async part; return what stops following it (see ``inner``).
 
-        ``held``: the part waited in the queue, held (see :meth:`_hold_queued`): once
-        followed, it needs no hold.
+        ``core``: the part's replay core, if it is a stream or a stream's observable (the
+        library's). A part that waited in the queue, held (see :meth:`_hold_queued`), needs
+        no hold once followed: it is let go (if anyone holds the stream: letting go of a
+        stream this flattening does not hold does nothing).
         """
-        if isinstance(segment, StreamedPromise):
-            core: ReplayCore[Any] | None = core_of(segment)
-        elif isinstance(segment, ReplayObservable):  # (an ABC: tested only when needed)
-            core = segment.core
-        else:
-            core = None
         if core is not None and pieces_are(core, MessagePromise):
             # a message sequence: its pieces are flat already, take them directly
             callbacks = self.callbacks
@@ -368,8 +384,9 @@ class Flattener:
                     self.on_inner_completed,
                 )
             observer = core.observe(callbacks[0], callbacks[1], callbacks[2], sink=self.sink)
-            if held and core.flow is not None:
-                core.flow.let_go(core, self)
+            flow = core.flow
+            if flow is not None and flow.queued:
+                flow.let_go(core, self)
             return None if observer is None else (core, observer)
         child = Flattener(_Inner(self), sink=self.sink, nested=True)
         if isinstance(segment, StreamedPromise):
@@ -383,8 +400,9 @@ class Flattener:
             child.source = core
             subscription = segment.subscribe(child.on_next, child.on_error, child.on_completed)
             child.outer = subscription.dispose
-            if held and core.flow is not None:
-                core.flow.let_go(core, self)
+            flow = core.flow
+            if flow is not None and flow.queued:
+                flow.let_go(core, self)
         elif isinstance(segment, LoopObservable):  # the library's too (a message observable)
             subscription, child.source = segment.follow(
                 child.on_next, child.on_error, child.on_completed
@@ -402,7 +420,7 @@ class Flattener:
         reply of several agents' replies stops them all, not only the one being read.
         """
         self.stopped = True
-        self.on_message = None
+        self.on_message = self.on_ready = None
         self.callbacks = None
         outer, inner, self.outer, self.inner = self.outer, self.inner, None, None
         for subscription in (outer, inner):
@@ -421,20 +439,9 @@ class Flattener:
             _give_up_on(pending)
 
 
-def _paced_core(segment: Segment) -> ReplayCore[Any] | None:
-    """The core of a segment that is a stream with a flow (a sequence: it can be held)."""
-    if isinstance(segment, StreamedPromise):
-        core: ReplayCore[Any] = core_of(segment)  # (a message's has no flow)
-    elif isinstance(segment, ReplayObservable):
-        core = segment.core
-    else:
-        return None
-    return core if core.flow is not None else None
-
-
 def _let_go(segment: Segment, holder: Flattener) -> None:
     """End ``holder``'s hold on a segment it held queued (see ``Flattener._hold_queued``)."""
-    core = _paced_core(segment)
+    core = paced_core_of(segment)
     if core is not None:
         core.flow.let_go(core, holder)  # type: ignore[union-attr]
 

@@ -211,10 +211,12 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
     def _hook(self, flattener: Flattener) -> None:
         """Tell ``flattener`` whom to give each message entering.
 
-        Adopting (see :meth:`cancel_when_abandoned`): :meth:`_adopt`, which tells
-        ``on_message`` of complete messages only if it wants them too; else ``on_message``.
+        A message still streaming: adopting (see :meth:`cancel_when_abandoned`),
+        :meth:`_adopt`; else ``on_message``. A ready message's promise (complete: nothing to
+        adopt): whoever :meth:`append` tells of one, ``on_message`` if it wants it.
         """
         flattener.on_message = self._adopt if self._adopting else self._on_message
+        flattener.on_ready = self._tell_ready
 
     def _adopt(self, promise: MessagePromise) -> None:
         """Adopt a message entering the sequence (once ``cancel_when_abandoned`` is set)."""

@@ -182,7 +182,8 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
         ``None``: if it pulls an async iterable (closed then, as a reply's producer is).
         """
         count = 0
-        while count < len(segments) and isinstance(segments[count], MessagePromise):
+        size = len(segments)
+        while count < size and isinstance(segments[count], MessagePromise):
             count += 1
         ready: list[MessagePromise] = segments[:count]  # type: ignore[assignment]
         to_flatten = segments[count:]

@@ -320,8 +320,9 @@ def start(
     context = MiniAgents.get_current()  # outside a context: the clear error, at once
     check_thread(context)  # (one that copied the context: no loop would run the agent)
     agent._parameters.check_call(args, arguments)
-    # the common case, tested first: a miss of the ABC below costs three calls
-    if isinstance(inputs, MessageSequencePromise):
+    # the common cases, tested first (no input; a sequence): a miss of the ABC below costs
+    # three calls
+    if inputs is _NO_MESSAGES or isinstance(inputs, MessageSequencePromise):
         reply_sequence = start_interaction(context, agent, inputs, args, arguments, start_asap)
     else:
         if isinstance(inputs, MessageObservable):  # another agent's replies: read them directly

@@ -186,7 +186,9 @@ class Flow:
         self.room_waiters: list[asyncio.Future[None]] | None = None
         self.room: Room | None = None  # what a wait for room here waits on (see _waitfor)
         self.feed_waiters: list[asyncio.Future[None]] | None = None  # feeders (see has_room)
-        self.feeders: list[FlowCore] | None = None
+        # the cores that forward into this one: one, or a list of them (most sinks have
+        # one feeder at a time, a flattening's part: no list then)
+        self.feeders: FlowCore | list[FlowCore] | None = None
         self.backlog: Sized | None = None
         # a cursor reading on demand has followed this flow: only then do room checks ask
         # the cursors for their bounds (see _demanded); it stays set (a cheap, safe answer)
@@ -273,14 +275,14 @@ class Flow:
         ignored.)
         """
         queued_in = self.queued_in
-        if isinstance(queued_in, list):
+        if queued_in is holder:  # (the common case: one holder, no list to look in)
+            self.queued_in = None
+        elif isinstance(queued_in, list):
             if holder not in queued_in:
                 return
             queued_in.remove(holder)
             if len(queued_in) == 1:
                 self.queued_in = queued_in[0]
-        elif queued_in is holder:
-            self.queued_in = None
         else:
             return
         self.queued -= 1
@@ -568,15 +570,16 @@ class Flow:
             self.blocked = False
             _wake(self.room_waiters)
             self.room_waiters = None
-        elif not (self.feeders or self.feed_waiters) or not self.has_room(
+        elif not (self.feeders is not None or self.feed_waiters) or not self.has_room(
             core, strict=False, feeding=True
         ):
             self._count_hopeless_reads(core)
             return
         _wake(self.feed_waiters)
         self.feed_waiters = None
-        for feeder in list(self.feeders or ()):
-            if feeder.flow is not None:
+        feeders = self.feeders
+        for feeder in list(feeders) if isinstance(feeders, list) else (feeders,):
+            if feeder is not None and feeder.flow is not None:
                 feeder.flow.recheck(feeder)
 
     def _count_hopeless_reads(self, core: FlowCore) -> None:
@@ -744,6 +747,8 @@ def handle_gone(core: FlowCore | None) -> None:
         assert core is not None
         if core.done and (flow.window is None or core.base + len(core.pieces) <= flow.window):
             return  # ended within its window: nothing to release, no producer to wake
+        if core.loop is None and not flow.blocked:
+            return  # never started by a consumer, holding no producer back: nobody waits
         schedule_reconsider(core)
 
 

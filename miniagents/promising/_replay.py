@@ -338,7 +338,6 @@ class ReplayCore(abc.ObserverBase[T]):
             if problem is not None:
                 self.fail(problem)
                 return
-        pieces = self.pieces
         flow = self.flow
         if flow is not None:
             credit = flow.credit
@@ -351,19 +350,17 @@ class ReplayCore(abc.ObserverBase[T]):
                     flow.credit -= 1
             if flow.feed_credit > 0:  # every piece uses a unit, whoever produced it
                 flow.feed_credit -= 1
-            kept = len(pieces)
-            if kept >= flow.check_at and not self._delivering:
-                base = self.base
+            # (outside a delivery every piece recorded was sent: the record kept is
+            # ``sent - base`` pieces long, no len() needed; inside one nothing is released)
+            if self.sent - self.base >= flow.check_at and not self._delivering:
                 flow.release(self)
-                kept -= self.base - base  # (what it released went from the front)
-        else:
-            if self.sent >= self._pack_at and not self._delivering:
-                pack_front(self)
-            kept = len(pieces)
+        elif self.sent >= self._pack_at and not self._delivering:
+            pack_front(self)
+        pieces = self.pieces
         pieces.append(piece)
         if self._delivering:
             return  # the running delivery passes it on, in order
-        self.sent = self.base + (kept + 1)  # outside a delivery, everything was sent
+        self.sent += 1  # outside a delivery, every piece was sent: this one is now
         if self.observers:
             self._delivering = True
             try:  # the fast path: pass this one piece on
@@ -437,7 +434,7 @@ class ReplayCore(abc.ObserverBase[T]):
             # an ended stream has no pressure: let go of its producer's backlog (an agent's
             # flattener, which holds its appender and task) at once, not at the context's end
             flow.backlog = None
-            if flow.room_waiters or flow.feed_waiters or flow.feeders:
+            if flow.room_waiters or flow.feed_waiters or flow.feeders is not None:
                 flow.blocked = True  # wake any waiting producer: there is nothing to wait for
                 flow.recheck(self)
         if not self._delivering:
@@ -699,10 +696,13 @@ class ReplayCore(abc.ObserverBase[T]):
                 flow.credit = flow.feed_credit = 0  # the sink's pressure counts from now on
             sink_flow = sink.flow
             if sink_flow is not None:
-                if sink_flow.feeders is None:
-                    sink_flow.feeders = [self]
+                feeders = sink_flow.feeders
+                if feeders is None:  # (the common case: no list made)
+                    sink_flow.feeders = self
+                elif isinstance(feeders, list):
+                    feeders.append(self)
                 else:
-                    sink_flow.feeders.append(self)
+                    sink_flow.feeders = [feeders, self]
         if flow is not None and flow.blocked:
             flow.recheck(self)  # a subscriber reads at once: there may be room now
         return observer
@@ -769,13 +769,12 @@ class ReplayCore(abc.ObserverBase[T]):
     def _unlink(self, observer: Observer[T]) -> None:
         sink = observer[4]
         flow = None if sink is None else sink.flow
-        if flow is not None and flow.feeders:
+        if flow is not None and flow.feeders is not None:
             feeders = flow.feeders
-            if len(feeders) == 1:  # the common case (a flattener follows one part at a time)
-                if feeders[0] is self:
-                    flow.feeders = None
-            else:
-                flow.feeders = [core for core in feeders if core is not self]
+            if feeders is self:  # the common case (a flattener follows one part at a time)
+                flow.feeders = None
+            elif isinstance(feeders, list):
+                flow.feeders = [core for core in feeders if core is not self] or None
 
     # -- its flow: pacing and handles -----------------------------------------------------
 

@@ -15,9 +15,10 @@ What the layers above need, and where it is:
 - **the record**: :class:`ReplayCore` records a stream once and replays it to every
   consumer. Make one with ``ReplayCore(source, prefill, error=..., validator=...,
   piece_type=..., open_ended=..., paced=..., overflow=...)`` or ``ReplayCore.finished(pieces,
-  piece_type)``; :func:`core_of` gives the core a promise shows, :func:`stream_on` a new
-  promise (or ``StreamedPromise`` subclass) over a core, and :func:`pieces_are` tells (to
-  mypy too) whether every piece of a core is known to be of one type;
+  piece_type)``; :func:`core_of` gives the core a promise shows (:func:`paced_core_of`, of
+  any object, the core with a flow that a stream or its observable shows), :func:`stream_on`
+  a new promise (or ``StreamedPromise`` subclass) over a core, and :func:`pieces_are` tells
+  (to mypy too) whether every piece of a core is known to be of one type;
 - **producing** into an open core: ``accept(piece)``, ``complete()``, ``fail(error)``,
   ``cancel()`` (``on_abandoned`` first), ``cancel_now()``, ``defer(starter)`` (start the
   producer at the first consumer); **pacing**: ``has_room()``, ``await await_room()``,
@@ -129,6 +130,7 @@ __all__ = [
     "joined_text",
     "logger",
     "mark_received",
+    "paced_core_of",
     "park",
     "parked",
     "pieces_are",
@@ -162,6 +164,22 @@ def core_of(stream: Promise[T]) -> ReplayCore[T]: ...
 def core_of(stream: StreamedPromise[Any, Any] | Promise[Any]) -> ReplayCore[Any]:
     """The replay core that ``stream`` shows (a view's may change when it is cancelled)."""
     return stream._core
+
+
+def paced_core_of(stream: object) -> ReplayCore[Any] | None:
+    """The core that ``stream`` shows, if it is a stream or its observable and has a flow.
+
+    ``None`` for anything else (a message's promise, whose core has no flow; an outside
+    observable; any other object): what can be held for a consumer to come (see
+    ``Flow.hold``).
+    """
+    if isinstance(stream, StreamedPromise):
+        core: ReplayCore[Any] = stream._core
+    elif isinstance(stream, ReplayObservable):
+        core = stream.core
+    else:
+        return None
+    return core if core.flow is not None else None
 
 
 def stream_on(

@@ -40,6 +40,7 @@ from miniagents.promising.lowlevel import (
     ReplayCore,
     core_of,
     forget_task,
+    paced_core_of,
     pieces_are,
     running_tasks,
     spawn,
@@ -77,6 +78,23 @@ async def test_the_piece_types_of_message_streams_are_known() -> None:
     assert not pieces_are(core_of(sequence), str)
     assert not pieces_are(core_of(StreamedPromise(words(), resolver=join)), str)
     await sequence
+
+
+async def test_paced_core_of_gives_the_core_of_a_stream_with_a_flow_or_none() -> None:
+    appender = MessageSequenceAppender()
+    sequence = appender.sequence  # a running sequence: it has a flow
+    message = MessagePromise.from_async_iterable(words())
+    assert paced_core_of(sequence) is core_of(sequence)
+    assert paced_core_of(sequence.as_observable()) is core_of(sequence)
+    assert paced_core_of(StreamedPromise(words(), resolver=join)) is not None
+    assert paced_core_of(message) is None  # a message's tokens: kept whole, never held
+    assert paced_core_of(MessagePromise.of_text("ready")) is None
+    assert paced_core_of(MessageSequencePromise(["x", message])) is None  # finished: no flow
+    assert paced_core_of("text") is None
+    assert paced_core_of(ValueError("an error segment")) is None
+    appender.complete()
+    assert await sequence == ()
+    assert (await message).text == "ab"
 
 
 async def test_a_message_over_another_messages_tokens_shares_their_record() -> None:
