@@ -436,7 +436,7 @@ class Flattener:
             self.queued = 0
             for index in range(max(held, 0)):
                 _let_go(pending[index], self)
-            _give_up_on(pending)
+            _give_up_on(pending, self.sink)
 
 
 def _let_go(segment: Segment, holder: Flattener) -> None:
@@ -460,11 +460,26 @@ def _held_by(promise: MessagePromise, holder: ReplayCore[MessagePromise]) -> Non
         core.wanted_by = (*core.wanted_by, holder)
 
 
-def _give_up_on(segments: deque[Segment]) -> None:
-    """Give up on the streams among ``segments`` that nobody else consumes (see dispose)."""
+def _give_up_on(segments: deque[Segment], sink: ReplayCore[Any] | None) -> None:
+    """Give up on the streams among ``segments`` that nobody else consumes (see dispose).
+
+    A stream this flattening passed on already, queued again (an agent replying with
+    ``[reply, reply]``), is not given up on: its messages are in ``sink``, whose readers,
+    present or to come, read them.
+    """
+    passed: set[int] | None = None  # the pieces in the sink (made only if a stream ended)
     for segment in segments:
         if isinstance(segment, StreamedPromise):
-            if type(segment) is not _ReadyMessagePromise:  # (complete: nothing to stop)
-                core_of(segment).check_abandoned()
+            if type(segment) is _ReadyMessagePromise:  # (complete: nothing to stop)
+                continue
+            core: ReplayCore[Any] = core_of(segment)
         elif isinstance(segment, ReplayObservable):
-            segment.core.check_abandoned()
+            core = segment.core
+        else:
+            continue
+        if core.done and core.pieces and sink is not None:
+            if passed is None:
+                passed = {id(piece) for piece in sink.pieces}
+            if any(id(piece) in passed for piece in core.pieces):
+                continue
+        core.check_abandoned()

@@ -9,12 +9,14 @@ until it is read (or given up), past the window too; a producer that waits for r
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from collections.abc import AsyncIterator
 
 import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
-from miniagents.messages import MessageSequencePromise
+from miniagents.messages import MessagePromise, MessageSequencePromise
 from miniagents.promising.lowlevel import core_of
 from miniagents.testing.virtual_time import run_with_virtual_time
 
@@ -112,3 +114,49 @@ def test_a_queued_copy_given_up_lets_go_and_stops_its_producer() -> None:
             return flow.queued
 
     assert run_with_virtual_time(main()) == 0
+
+
+@pytest.mark.parametrize("way", ["in one list", "in two replies"])
+def test_a_failed_reply_passed_on_twice_keeps_its_streaming_message_for_a_later_reader(
+    way: str,
+) -> None:
+    """The first copy's error stops the flattening; the second copy, the same stream, is
+    not given up on: its message is in the reply already, for a reader that comes later."""
+    gate = asyncio.Event()
+
+    async def two_tokens() -> AsyncIterator[str]:
+        yield "b:"
+        await gate.wait()
+        yield "0"
+
+    @miniagent
+    async def failing(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(two_tokens()))
+        raise ValueError("The failing agent failed.")
+
+    @miniagent
+    async def passes_twice(ctx: InteractionContext) -> None:
+        reply = failing.inquire()
+        if way == "in one list":
+            ctx.reply([reply, reply])
+        else:
+            ctx.reply(reply)
+            ctx.reply(reply)
+
+    async def main() -> tuple[list[str], BaseException | None]:
+        read: list[str] = []
+        async with MiniAgents():
+            replies = passes_twice.inquire()
+            for _ in range(20):  # every agent runs to its end before anyone reads
+                await asyncio.sleep(0)
+            gate.set()
+            try:
+                async for promise in replies:
+                    read.append(str(await promise))
+            except ValueError as error:
+                return read, error
+        return read, None
+
+    read, error = run_with_virtual_time(main())
+    assert read == ["b:0"]
+    assert isinstance(error, ValueError)

@@ -159,6 +159,34 @@ CHAIN_INTO_TWICE = Program(
 )
 """Found after the fixes of issues 57 and 58: ``[r, r]`` is a diamond too (hung, idle)."""
 
+A_FAILED_REPLY_PASSED_ON_TWICE = Program(
+    root=Pipe(
+        first=Leaf(input_style="await", own=0),
+        second=Twice(
+            child=FanOut(
+                children=(
+                    Leaf(input_style="await", own=1, pause_in="message"),
+                    Leaf(input_style="await", own=0),
+                    Leaf(input_style="await", own=0),
+                    Leaf(input_style="await", own=0),
+                ),
+                start_asap=False,
+            ),
+            copies=2,
+            one_list=True,
+        ),
+    ),
+    inputs=("x", "x", "x"),
+    high_water_mark=None,
+    replay_window=2,
+    consumer="await",
+    early_after=0,
+)
+"""Found by the deep run with eager tasks: the fan-out's reply failed (a branch past the
+window), and the flattening that stopped there gave up on its second copy, the same
+stream, and so on the message it had passed on already: the reader got a cancelled
+stream for it, not the message and then the error."""
+
 DIAMOND_OF_A_PIPE = Program(
     root=Shared(
         source=ISSUE_57.source,
@@ -383,6 +411,7 @@ def test_every_generated_program_whose_caller_gives_up_ends_without_waiting_for_
 
 @EAGER_FUZZ
 @example(program=CHAIN_INTO_TWICE)
+@example(program=A_FAILED_REPLY_PASSED_ON_TWICE)
 @given(program=programs())
 def test_every_generated_program_ends_so_with_its_tasks_started_eagerly(
     program: Program, caplog: pytest.LogCaptureFixture
