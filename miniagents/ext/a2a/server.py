@@ -204,7 +204,9 @@ def a2a_app(
     Raises:
         A2AConfigurationError: if the agent is durable (``miniagents.ext.dbos``: not served
             over A2A yet), or a skill has no tag.
-        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin.
+        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin, or a
+            limit is not one the app can keep to (a count under its least, a duration
+            that is negative or not finite).
     """
     manager = RunManager(
         A2AProtocol(),

@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import math
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from miniagents.ext.errors import WebConfigurationError
 from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web import _reply_parts as parts
@@ -516,6 +518,29 @@ class _Pauses:
 # -- the manager ----------------------------------------------------------------------------------
 
 
+def _check_count(name: str, value: object, *, least: int) -> None:
+    """Refuse a limit of the app that is not a whole number of at least ``least``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise WebConfigurationError(
+            f"The app's {name} must be a whole number of at least {least}; got {value!r}. "
+            f"Pass such an int (or leave {name} out for its default)."
+        )
+
+
+def _check_seconds(name: str, value: object) -> None:
+    """Refuse a duration of the app that is not a finite number of seconds, 0 or more."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise WebConfigurationError(
+            f"The app's {name} must be a finite number of seconds, 0 or more; got {value!r}. "
+            f"Pass such a number (or leave {name} out for its default)."
+        )
+
+
 class RunManager:
     """The runs of one app, by owner and key, each kept ``keep_for`` seconds after it ends.
 
@@ -531,6 +556,10 @@ class RunManager:
         edits: Whether a decision may edit a call's arguments.
         max_ended: The most ended runs kept (and ended jobs found by key); one more forgets
             the oldest ended before its ``keep_for`` is up.
+
+    Raises:
+        WebConfigurationError: for a limit that is not a number the manager can keep to
+            (named by the app's parameter).
     """
 
     __slots__ = (
@@ -567,6 +596,12 @@ class RunManager:
         edits: bool = True,
         max_ended: int = DEFAULT_MAX_ENDED_RUNS,
     ) -> None:
+        _check_count("max_live_runs", max_live, least=1)
+        _check_count("max_live_runs_per_principal", max_live_per_owner, least=1)
+        _check_count("max_ended_runs", max_ended, least=0)
+        _check_seconds("keep_runs_for", keep_for)
+        if grace is not None:
+            _check_seconds("grace_period", grace)
         self.protocol = protocol
         self.max_ended = max_ended
         self.edits = edits

@@ -219,7 +219,9 @@ def agui_app(
             that does is a 422, ``edits_not_allowed``, and decides nothing).
 
     Raises:
-        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin.
+        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin, or a
+            limit is not one the app can keep to (a count under its least, a duration
+            that is negative or not finite).
     """
     manager = RunManager(
         _AGUI(edits=approval_edits),

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import httpx2 as httpx
 import pytest
 
 from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.errors import WebConfigurationError
+from miniagents.ext.a2a import a2a_app
 from miniagents.ext.llm import LLMCall
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.tools import FunctionTool, ToolResultMessage
@@ -381,6 +383,31 @@ async def test_an_allowed_front_end_origin_gets_cors_and_its_preflight(protocol:
 def test_an_allowed_origin_that_is_no_origin_is_refused_when_the_app_is_made(origin: str) -> None:
     with pytest.raises(WebConfigurationError, match="allowed_origins holds"):
         agui_app(offline_agent, allowed_origins=[origin])
+
+
+_BAD_LIMITS = [
+    ("max_live_runs", 0),
+    ("max_live_runs", 2.5),
+    ("max_live_runs_per_principal", True),
+    ("max_ended_runs", -1),
+    ("keep_runs_for", -1.0),
+    ("keep_runs_for", float("inf")),
+    ("grace_period", float("nan")),
+]
+
+
+@pytest.mark.parametrize("app", [agui_app, ai_sdk_app, a2a_app], ids=lambda app: app.__name__)
+@pytest.mark.parametrize(("name", "value"), _BAD_LIMITS)
+def test_a_limit_the_app_cannot_keep_to_is_refused_when_the_app_is_made(
+    app: Callable[..., object], name: str, value: object
+) -> None:
+    with pytest.raises(WebConfigurationError, match=f"The app's {name} must be") as refused:
+        app(offline_agent, **{name: value})
+    assert repr(value) in str(refused.value)
+
+
+def test_no_ended_run_kept_is_a_limit_too() -> None:
+    agui_app(offline_agent, max_ended_runs=0)  # (every ended run forgotten at once)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
