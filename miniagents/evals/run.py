@@ -65,7 +65,7 @@ from miniagents.pipeline import ItemResult
 from miniagents.pipeline.durability import DurableItems
 from miniagents.pipeline.errors import PipelineArgumentError
 from miniagents.pipeline.local import Pipeline, PipelineSettings, pipeline_settings
-from miniagents.promising.lowlevel import core_of
+from miniagents.promising.lowlevel import core_of, keeps_monotonic_time
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -573,11 +573,7 @@ def _not_a_score(evaluator: Evaluator[InputT, ExpectedT], score: object) -> str:
 
 def _clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
     """The loop's clock: ``time.monotonic`` itself where the loop's ``time`` only calls it."""
-    clock = loop.time
-    # (its own class's, not one patched on the instance, as a virtual clock may be)
-    if getattr(clock, "__func__", None) is asyncio.BaseEventLoop.time:
-        return time.monotonic
-    return clock
+    return time.monotonic if keeps_monotonic_time(loop) else loop.time
 
 
 async def _first_token(replies: MessageSequencePromise, recorded: CaseRecording) -> None:

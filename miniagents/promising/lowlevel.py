@@ -74,6 +74,7 @@ What the layers above need, and where it is:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, TypeGuard, TypeVar, overload
 
@@ -128,6 +129,7 @@ __all__ = [
     "forget_task",
     "handoffs",
     "joined_text",
+    "keeps_monotonic_time",
     "logger",
     "mark_received",
     "paced_core_of",
@@ -164,6 +166,16 @@ def core_of(stream: Promise[T]) -> ReplayCore[T]: ...
 def core_of(stream: StreamedPromise[Any, Any] | Promise[Any]) -> ReplayCore[Any]:
     """The replay core that ``stream`` shows (a view's may change when it is cancelled)."""
     return stream._core
+
+
+def keeps_monotonic_time(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop``'s ``time()`` is asyncio's own, which returns ``time.monotonic()``.
+
+    A reader of the clock on every event may then call ``time.monotonic`` itself (a call
+    fewer each time); a loop with a clock of its own (a virtual one, uvloop's) is asked.
+    (The method of the loop's class, not one patched on the instance, is what counts.)
+    """
+    return getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time
 
 
 def paced_core_of(stream: object) -> ReplayCore[Any] | None:

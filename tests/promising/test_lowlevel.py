@@ -40,6 +40,7 @@ from miniagents.promising.lowlevel import (
     ReplayCore,
     core_of,
     forget_task,
+    keeps_monotonic_time,
     paced_core_of,
     pieces_are,
     running_tasks,
@@ -513,3 +514,17 @@ async def test_token_appenders_still_stream_inside_a_scope() -> None:
         appender.append("x")
         appender.complete()
     assert await appender.promise == Message(text="x")
+
+
+def test_keeps_monotonic_time_tells_asyncios_own_clock_from_a_loop_of_its_own() -> None:
+    class OwnClock(asyncio.SelectorEventLoop):
+        def time(self) -> float:
+            return 42.0
+
+    plain, own = asyncio.new_event_loop(), OwnClock()
+    try:
+        assert keeps_monotonic_time(plain)
+        assert not keeps_monotonic_time(own)
+    finally:
+        plain.close()
+        own.close()

@@ -27,6 +27,7 @@ from typing import TypeVar, overload
 
 from miniagents.ext.llm._gate import waits_in_line
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.promising.lowlevel import keeps_monotonic_time
 
 __all__ = ["StallWatch", "stall_watched"]
 
@@ -80,10 +81,9 @@ class StallWatch:
         """Start watching the current task (what entering the ``with`` block does)."""
         if self.timeout is not None:
             loop = self._loop = asyncio.get_running_loop()
-            if getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time:
-                # asyncio's own clock is time.monotonic(): read directly, a call fewer per
-                # event (a loop with a clock of its own, e.g. a virtual one, is asked; no
-                # bound method of it is kept, one object fewer per call)
+            if keeps_monotonic_time(loop):
+                # read directly, a call fewer per event (a loop with a clock of its own is
+                # asked; no bound method of it is kept, one object fewer per call)
                 self._clock = time.monotonic
             self._task = asyncio.current_task()
             self.deadline = loop.time() + self.timeout
