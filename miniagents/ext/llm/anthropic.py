@@ -159,7 +159,8 @@ class AnthropicProvider:
     message_class = AnthropicMessage
     price_provider = "anthropic"  # whose prices it pays (see miniagents.ext.llm.pricing)
 
-    def client(self, options: AnthropicOptions) -> Any:
+    @staticmethod
+    def client(options: AnthropicOptions) -> Any:
         """The SDK client a call with ``options`` uses (batch mode sends through a copy).
 
         It is ``async_client``, else the context's, with the options' retries and timeout.

@@ -62,7 +62,8 @@ class OpenAIProvider:
         reply = responses_reply if options.api == "responses" else chat_reply
         return reply(_client, call, options)
 
-    def client(self, options: OpenAIOptions) -> Any:
+    @staticmethod
+    def client(options: OpenAIOptions) -> Any:
         """The SDK client a call with ``options`` uses (batch mode sends through a copy).
 
         It is ``async_client``, else the context's, with the options' retries and timeout.

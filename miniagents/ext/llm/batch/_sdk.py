@@ -31,7 +31,7 @@ class SDKBatchAPI:
 
     def client(self, options: Any) -> Any:
         """The client the provider's call would use: ``async_client``, else the context's."""
-        return self.provider_class()().client(options)
+        return self.provider_class().client(options)  # (a static method: no provider made)
 
     def capturing(self, client: Any, http_client: Any) -> Any:
         """A copy of ``client`` sending through ``http_client``, without retries of its own."""
