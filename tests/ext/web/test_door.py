@@ -406,10 +406,6 @@ def test_a_limit_the_app_cannot_keep_to_is_refused_when_the_app_is_made(
     assert repr(value) in str(refused.value)
 
 
-def test_no_ended_run_kept_is_a_limit_too() -> None:
-    agui_app(offline_agent, max_ended_runs=0)  # (every ended run forgotten at once)
-
-
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
 async def test_every_response_carries_the_security_headers(protocol: Protocol) -> None:
     async with served(protocol.app(offline_agent.fork(reply="Hi", token_delay=0))) as client:

@@ -131,6 +131,22 @@ async def test_a_burst_of_short_runs_keeps_the_latest_max_ended_runs_only(
     assert manager.job("k0") is None
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_no_ended_run_kept_is_a_limit_too(protocol: Protocol) -> None:
+    """``max_ended_runs=0`` (the least the app takes): a run is forgotten as it ends."""
+    app = protocol.app(
+        offline_agent.fork(reply="Hi", token_delay=0), keep_runs_for=3600, max_ended_runs=0
+    )
+    manager = app.state.runs
+    async with served(app) as client:
+        await one_run(client, protocol, "k0", again=False)
+        await until(lambda: manager.live == 0)
+        kept = manager.kept
+        again = await read_again(client, protocol, "k0")
+    assert kept == 0
+    assert again == (protocol.no_run_status, "")
+
+
 async def test_a_paused_run_is_never_let_go_of_for_the_runs_that_end_after_it() -> None:
     app = agui_app(approving(), keep_runs_for=3600, max_ended_runs=2)
     async with served(app) as client:
