@@ -146,18 +146,16 @@ class _AgentNode:
         self, recording: CaseRecording, alias: str, theirs: InteractionWatch | None
     ) -> None:
         self.recording = recording
-        self.order = order = recording.count  # (recording.next_order(), inline: per step)
-        recording.count = order + 1
+        self.order = recording.next_order()
         self.alias = alias
-        self.started = recording.clock() - recording.started
+        self.started = recording.now()
         self.ended: float | None = None
         self.error: str | None = None
         self.children: list[_Node] = []
         self.theirs = theirs
 
     def interaction_ended(self, error: BaseException | None) -> None:
-        recording = self.recording
-        self.ended = recording.clock() - recording.started
+        self.ended = self.recording.now()
         if error is not None:
             self.error = type(error).__qualname__
         theirs = self.theirs
@@ -202,12 +200,11 @@ class _ToolNode:
         theirs: ToolCallWatch | None,
     ) -> None:
         self.recording = recording
-        self.order = order = recording.count  # (recording.next_order(), inline: per step)
-        recording.count = order + 1
+        self.order = recording.next_order()
         self.tool = tool
         self.call_id = call.call_id
         self.arguments: Mapping[str, object] = call.arguments
-        self.started = recording.clock() - recording.started
+        self.started = recording.now()
         self.ended: float | None = None
         self.error: str | None = None
         self.result: str | None = None
@@ -216,8 +213,7 @@ class _ToolNode:
         self.theirs = theirs
 
     def tool_call_ended(self, error: BaseException | None) -> None:
-        recording = self.recording
-        self.ended = recording.clock() - recording.started
+        self.ended = self.recording.now()
         promise, self.result_promise = self.result_promise, None
         if error is not None:
             self.error = type(error).__qualname__
@@ -273,11 +269,10 @@ class _ModelNode:
         theirs: LLMCallWatch | None,
     ) -> None:
         self.recording = recording
-        self.order = order = recording.count  # (recording.next_order(), inline: per step)
-        recording.count = order + 1
+        self.order = recording.next_order()
         self.model = call.model
         self.provider, self.price_provider = names
-        self.started = recording.clock() - recording.started
+        self.started = recording.now()
         self.first_token: float | None = None
         self.ended: float | None = None
         self.error: str | None = None
@@ -300,8 +295,7 @@ class _ModelNode:
                     if isinstance(event, Finish):
                         self.finish = event
                     else:
-                        recording = self.recording
-                        self.first_token = recording.clock() - recording.started
+                        self.first_token = self.recording.now()
                         yield event
                         break
                 yield event
@@ -315,8 +309,7 @@ class _ModelNode:
                 await close()
 
     def call_ended(self, error: BaseException | None) -> None:
-        recording = self.recording
-        self.ended = recording.clock() - recording.started
+        self.ended = self.recording.now()
         if error is not None:
             self.error = type(error).__qualname__
         theirs = self.theirs
