@@ -37,6 +37,7 @@ The SDK retries nothing unless told (``max_retries``); ``timeout`` bounds each r
 from __future__ import annotations
 
 import base64
+import functools
 import importlib
 import json
 import mimetypes
@@ -379,15 +380,16 @@ async def _close(client: Any) -> None:
     await client.aio.aclose()
 
 
-def _config(call: LLMCall, options: GeminiOptions) -> dict[str, Any]:
+def _config(call: LLMCall, options: GeminiOptions) -> Any:
     """The ``GenerateContentConfig`` of the call: its options, system prompt, tools, schema.
+
+    It is made of ``_config_class()``, which the SDK reads about 2,300 Python calls faster.
 
     Raises:
         LLMConfigurationError: for an ``extra_options`` entry that is no field of it.
     """
-    from google.genai import types
-
-    fields = types.GenerateContentConfig.model_fields
+    config_class = _config_class()
+    fields = config_class.model_fields
     config: dict[str, Any] = {}
     for name, value in options.typed_call_options().items():
         config[_RENAMED.get(name, name)] = value
@@ -417,7 +419,27 @@ def _config(call: LLMCall, options: GeminiOptions) -> dict[str, Any]:
     if http:
         given = config.get("http_options")
         config["http_options"] = {**(given if isinstance(given, Mapping) else {}), **http}
-    return config
+    return config_class(**config)
+
+
+@functools.cache
+def _config_class() -> Any:
+    """The SDK's ``GenerateContentConfig`` with a membership test that builds no list (made once).
+
+    google-genai reads a config's fields by path, asking ``name in config`` first. A pydantic
+    model has no ``__contains__``, so Python answers by iterating it: a list of every field's
+    ``(name, value)`` pair (about 70) for each of some 20 lookups a call, about 2,300 calls
+    and a third of a millisecond before the first token. A name is never one of those pairs,
+    so the answer is always ``False``: this class gives it at once, and the SDK goes on to
+    read the field as an attribute, as it does today.
+    """
+    from google.genai import types
+
+    class _Config(types.GenerateContentConfig):
+        def __contains__(self, key: object) -> bool:
+            return False
+
+    return _Config
 
 
 def _declaration(tool: Tool) -> dict[str, Any]:

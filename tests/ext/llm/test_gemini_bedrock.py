@@ -247,6 +247,61 @@ async def test_extra_options_reach_the_api(native: Native, server: FakeLLMServer
         assert body["additionalModelRequestFields"] == {"top_k": 40}
 
 
+@pytest.mark.parametrize("vertex", [False, True], ids=["developer-api", "vertex-ai"])
+async def test_gemini_sends_the_same_request_for_its_config_as_for_the_sdks_own_class(
+    server: FakeLLMServer, vertex: bool
+) -> None:
+    """The agent's config class (a faster ``in``) reads as ``GenerateContentConfig`` does."""
+    import httpx2
+    from google import genai
+
+    from miniagents.ext.llm.gemini import _config_class
+
+    fields: dict[str, Any] = {
+        "system_instruction": "Be brief.",
+        "temperature": 0.5,
+        "max_output_tokens": 64,
+        "candidate_count": 1,
+        "stop_sequences": ["END"],
+        "tools": [
+            {
+                "function_declarations": [
+                    {
+                        "name": "get_weather",
+                        "description": "The weather in a city.",
+                        "parameters_json_schema": {
+                            "type": "object",
+                            "properties": {"city": {"type": "string"}},
+                        },
+                    }
+                ]
+            }
+        ],
+        "automatic_function_calling": {"disable": True},
+        "response_mime_type": "application/json",
+        "response_json_schema": {"type": "object"},
+    }
+    options = genai.types.HttpOptions(
+        base_url=server.gemini_base_url,
+        async_client_args={"transport": httpx2.AsyncHTTPTransport()},
+    )
+    client = genai.Client(vertexai=vertex, api_key="test", http_options=options)
+    bodies = []
+    for config_class in (_config_class(), genai.types.GenerateContentConfig):
+        config = config_class(**fields)
+        assert [name in config for name in fields] == [False] * len(fields)
+        server.reply(["{}"])
+        stream = await client.aio.models.generate_content_stream(
+            model="gemini-2.5-flash", contents="Hi", config=config
+        )
+        assert "".join([chunk.text or "" async for chunk in stream]) == "{}"
+        bodies.append(server.requests[-1].json)
+    await client.aio.aclose()
+    assert bodies[0] == bodies[1]
+    assert bodies[0]["systemInstruction"]["parts"] == [{"text": "Be brief."}]
+    assert bodies[0]["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
+
+
 # -- tools -----------------------------------------------------------------------------------
 
 
