@@ -12,10 +12,11 @@ read to the last token (noting the first), its reply tree recorded
     pipeline:  [case try: inquire -> read replies (first token, last token) -> evaluators]
     report:    CaseResult per run, in the dataset's order -> EvalReport
 
-A try is a coroutine in the item's own task (the pipeline's runner of an item's try, which
-durable runs plug into too), around the agent's interaction: an eval adds no interaction,
-task or stream of its own to a case, only the recording, the reading of the first token,
-the case's meter and the scores (``tests/benchmarks/evals.py`` measures what they cost).
+A try is a coroutine in the item's own task (the pipeline's item runner,
+:class:`~miniagents.pipeline.item_runner.ItemRunner`), around the agent's interaction: an
+eval adds no interaction, task or stream of its own to a case, only the recording, the
+reading of the first token, the case's meter and the scores (``tests/benchmarks/evals.py``
+measures what they cost).
 
 The evaluators run after the agent has replied, outside the timeout and the retries of its
 try (an evaluator's own error is its score, never a retry of the agent), outside the
@@ -62,8 +63,8 @@ from miniagents.messages.sequence import MessageSequencePromise, MessageType
 from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.errors import NoActiveContextError
 from miniagents.pipeline import ItemResult
-from miniagents.pipeline.durability import DurableItems
 from miniagents.pipeline.errors import PipelineArgumentError
+from miniagents.pipeline.item_runner import ItemRunner
 from miniagents.pipeline.local import Pipeline, PipelineSettings, pipeline_settings
 from miniagents.promising.lowlevel import core_of, keeps_monotonic_time
 
@@ -173,10 +174,10 @@ async def aevaluate(
         output=output,
         tracing=tracing,
     )
-    # Each try of a case is run by the runner the pipeline takes (the one durable runs plug
-    # into): a coroutine in the item's own task, no interaction around the agent's (the
-    # items are placeholders: a try knows its case by its index)
-    items = Pipeline(chain, itertools.repeat("", total), settings, DurableItems(run.atry, _aready))
+    # Each try of a case is run by the pipeline's item runner: a coroutine in the item's own
+    # task, no interaction around the agent's (the items are placeholders: a try knows its
+    # case by its index)
+    items = Pipeline(chain, itertools.repeat("", total), settings, ItemRunner(run.atry))
     try:
         MiniAgents.get_current()
     except NoActiveContextError:
@@ -384,8 +385,8 @@ class _Run(Generic[InputT, ExpectedT]):
     async def atry(self, position: int, attempt: int, _: MessageType) -> MessageTuple[Message]:
         """Try ``attempt`` of the run ``position`` (a case's repetition): run it, score it.
 
-        The pipeline's runner of an item's try: its result is kept here (the pipeline gets
-        no replies).
+        The pipeline's item runner (:class:`~miniagents.pipeline.item_runner.ItemRunner`):
+        its result is kept here (the pipeline gets no replies).
         """
         index, repetition = divmod(position, self.repetitions)
         case = self.cases[index]
@@ -545,10 +546,6 @@ class _Run(Generic[InputT, ExpectedT]):
 
 _NO_REPLIES: MessageTuple[Message] = MessageTuple()
 """What a try of a case gives the pipeline (its result is kept by the run)."""
-
-
-async def _aready() -> None:
-    """Nothing to get ready before the first try (the pipeline's runner asks)."""
 
 
 def _scored(

@@ -9,23 +9,22 @@ finished items' recorded replies (no call made) and runs the rest::
 
 This layer records nothing itself: a layer above (``miniagents.ext.dbos``, at its import)
 registers a :data:`DurableItemsFactory` with :func:`set_durable_items`, and
-:func:`durable_items` asks it for the runner of one pipeline. Without one,
-:class:`~miniagents.pipeline.errors.DurablePipelineUnavailableError` says what to install
-and import.
+:func:`durable_items` asks it for the runner of one pipeline (:class:`DurableItems`, the
+:class:`~miniagents.pipeline.item_runner.ItemRunner` whose tries are durable runs). Without
+one, :class:`~miniagents.pipeline.errors.DurablePipelineUnavailableError` says what to
+install and import.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
-from miniagents.messages import Message, MessageTuple
-from miniagents.messages.sequence import MessageType
+from miniagents.messages import Message
 from miniagents.miniagents import MiniAgent
 from miniagents.miniagents.lowlevel import Hook
-from miniagents.pipeline.batching import RunJournal
 from miniagents.pipeline.errors import DurablePipelineUnavailableError, PipelineArgumentError
+from miniagents.pipeline.item_runner import ItemRunner, ItemTry
 
 __all__ = [
     "DurableItemRunner",
@@ -36,13 +35,15 @@ __all__ = [
     "set_durable_items",
 ]
 
-DurableItemRunner: TypeAlias = Callable[[int, int, MessageType], Awaitable[MessageTuple[Message]]]
+DurableItemRunner: TypeAlias = ItemTry
 """Runs one try of one item as a durable run: ``(index, attempt, item)`` to its replies."""
 
 
-@dataclass(frozen=True)
-class DurableItems:
-    """How a durable pipeline runs its items.
+class DurableItems(ItemRunner):
+    """How a durable pipeline runs its items: an item runner whose tries are durable runs.
+
+    What the layer that records runs supplies (its :data:`DurableItemsFactory` makes one
+    per pipeline); built as any :class:`~miniagents.pipeline.item_runner.ItemRunner`.
 
     Attributes:
         run: Runs one try of one item as a durable run.
@@ -53,10 +54,6 @@ class DurableItems:
         journal: Where a batch mode keeps its batches (``pipeline(..., batch=...)``),
             beside the runs; ``None``: the batch mode's own journal.
     """
-
-    run: DurableItemRunner
-    aready: Callable[[], Awaitable[None]]
-    journal: RunJournal | None = None
 
 
 DurableItemsFactory: TypeAlias = Callable[[str, Sequence[MiniAgent[..., Message]]], DurableItems]

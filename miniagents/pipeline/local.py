@@ -50,13 +50,14 @@ from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.lowlevel import InteractionScope, at_exit, start_task
 from miniagents.pipeline.batching import BatchedRun, PipelineBatching, RunEnding
-from miniagents.pipeline.durability import DurableItems, durable_items, durable_pipeline_id
+from miniagents.pipeline.durability import durable_items, durable_pipeline_id
 from miniagents.pipeline.errors import (
     PipelineArgumentError,
     PipelineRerunError,
     PipelineTimeoutError,
 )
 from miniagents.pipeline.item_result import ItemResult
+from miniagents.pipeline.item_runner import ItemRunner
 from miniagents.pipeline.progress import progress_bar
 from miniagents.promising import StreamedPromise
 from miniagents.promising.errors import StreamLimitError
@@ -129,13 +130,15 @@ class Pipeline(Generic[T, ReplyT]):
         agents: Sequence[MiniAgent[..., Message]],
         items: Iterable[T] | AsyncIterable[T] | Observable[T],
         settings: PipelineSettings,
-        durable: DurableItems | None = None,
+        runner: ItemRunner | None = None,
         batch: PipelineBatching | None = None,
         name: str | None = None,
     ) -> None:
         """Prepare the run (:func:`pipeline` makes pipelines).
 
-        ``batch``: the batch mode its calls of models go through (see
+        ``runner``: what runs each try of an item instead of the chain's interactions (see
+        :mod:`miniagents.pipeline.item_runner`; ``pipeline(..., durable=...)`` gives the
+        durable layer's); ``batch``: the batch mode its calls of models go through (see
         :mod:`miniagents.pipeline.batching`); ``name``: the pipeline's name for it (by
         default its agents' aliases joined by ``>``).
 
@@ -153,7 +156,7 @@ class Pipeline(Generic[T, ReplyT]):
         self._chain = tuple(agents)
         self._items = items
         self._settings = settings
-        self._durable = durable
+        self._runner = runner
         self._batch = batch
         self._name = name or durable_pipeline_id(self._chain)
         self._batched: BatchedRun | None = None
@@ -165,8 +168,8 @@ class Pipeline(Generic[T, ReplyT]):
         self._used = True
 
     async def _interact(self, index: int, attempt: int, item: T) -> MessageTuple[ReplyT]:
-        if self._durable is not None:  # the last agent's replies, recorded
-            return await self._durable.run(index, attempt, item)  # type: ignore[return-value]
+        if self._runner is not None:  # (e.g. a durable run: the last agent's replies, recorded)
+            return await self._runner.run(index, attempt, item)  # type: ignore[return-value]
         chain = [self._chain[0].inquire(item)]
         for agent in self._chain[1:]:
             chain.append(agent.inquire(chain[-1]))
@@ -255,9 +258,9 @@ class Pipeline(Generic[T, ReplyT]):
             MessageTypeError: at once, for an item that cannot be an agent's input at all
                 (its index and type named), the items in flight cancelled.
             Exception: the error of the items iterable, after the results before it; with
-                ``fail_fast=True``, the first failed item's error; with ``durable=``, the
-                error of getting the record of runs ready (e.g. its database cannot be
-                reached), before any item runs.
+                ``fail_fast=True``, the first failed item's error; with a runner, the
+                error of getting it ready (with ``durable=``: e.g. the database of the
+                runs cannot be reached), before any item runs.
         """
         results: list[weakref.ref[AsyncGenerator[ItemResult[T, ReplyT], None]]] = []
         generator = self._results(results)
@@ -342,20 +345,21 @@ class Pipeline(Generic[T, ReplyT]):
                 await asyncio.wait((held,))
 
     async def _aopen(self, context: contextvars.Context) -> BatchedRun | None:
-        """Open the run of the batch mode, if any, and get the record of durable runs ready.
+        """Open the run of the batch mode, if any, and get the item runner ready, if any.
 
-        Both in ``context``, the one the run's tasks start in: the durable runs that the
-        record recovers run there, in batch mode too.
+        Both in ``context``, the one the run's tasks start in: the durable runs that a
+        durable runner recovers run there, in batch mode too.
         """
         batched = None
+        runner = self._runner
         if self._batch is not None:
-            journal = None if self._durable is None else self._durable.journal
+            journal = None if runner is None else runner.journal
             batched = self._batched = self._batch.start(self._name, journal)
             await batched.aopen()
             context.run(batched.activate)
-        if self._durable is not None:  # e.g. DBOS launched: not part of any try's timeout
+        if runner is not None:  # e.g. DBOS launched: not part of any try's timeout
             try:
-                await context.run(asyncio.ensure_future, self._durable.aready())
+                await context.run(asyncio.ensure_future, runner.aready())
             except BaseException as error:
                 if batched is not None:
                     cancelled = isinstance(error, asyncio.CancelledError)
