@@ -4,7 +4,6 @@ HTTP: create, look, results, errors, expiry, failures, cancellation, listing, de
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx2
 import openai
@@ -30,11 +29,9 @@ async def client(fake_llm: FakeLLMServer) -> AsyncIterator[genai.client.AsyncCli
     made.close()
 
 
-def _request(key: str | None, text: str) -> dict[str, Any]:
-    request: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": text}]}]}
-    if key is not None:
-        request["metadata"] = {"key": key}
-    return request
+def _request(key: str | None, text: str, role: str = "user") -> types.InlinedRequest:
+    content = types.Content(role=role, parts=[types.Part(text=text)])
+    return types.InlinedRequest(contents=[content], metadata=None if key is None else {"key": key})
 
 
 def _responses(job: types.BatchJob) -> dict[str, types.InlinedResponse]:
@@ -77,7 +74,7 @@ async def test_a_batch_runs_each_request_through_the_script(
         MODEL,
         ("r-1", "r-2", "r-3"),
     )
-    assert batch.requests[0].body == _request(None, "hi")
+    assert batch.requests[0].body == {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
     assert batch.looks == 1
 
 
@@ -85,7 +82,7 @@ async def test_a_request_the_api_would_refuse_is_its_error_alone(
     client: genai.client.AsyncClient,
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
-    bad = {"contents": [{"role": "robot", "parts": [{"text": "hi"}]}], "metadata": {"key": "bad"}}
+    bad = _request("bad", "hi", role="robot")
     created = await client.batches.create(model=MODEL, src=[bad, _request("good", "fine")])
     responses = _responses(await client.batches.get(name=str(created.name)))
     error = responses["bad"].error
