@@ -229,19 +229,23 @@ def _inlined(custom_id: str, body: Mapping[str, Any]) -> Any:
         LLMConfigurationError: for a body it cannot hold.
     """
     types = import_sdk("google.genai", "Gemini").types
+    unknown = sorted(set(body) - {"contents", "generationConfig", *_LIFTED})
+    if unknown:
+        raise _unfit(f"the fields {', '.join(unknown)} have no place in it")
     config = dict(body.get("generationConfig") or {})
     config.update({name: body[name] for name in _LIFTED if name in body})
-    unknown = sorted(set(body) - {"contents", "generationConfig", *_LIFTED})
     request = {"contents": body.get("contents"), "config": config, "metadata": {"key": custom_id}}
     try:
-        if unknown:
-            raise ValueError(f"the fields {', '.join(unknown)} have no place in it")
         return types.InlinedRequest.model_validate_json(json.dumps(request))
     except ValueError as error:  # (pydantic's ValidationError is one)
-        raise LLMConfigurationError(
-            "Batch mode cannot put this Gemini request in a batch: the SDK's inline request "
-            f"cannot hold it ({error}). Run this agent outside of batch mode."
-        ) from error
+        raise _unfit(str(error)) from error
+
+
+def _unfit(why: str) -> LLMConfigurationError:
+    return LLMConfigurationError(
+        "Batch mode cannot put this Gemini request in a batch: the SDK's inline request "
+        f"cannot hold it ({why}). Run this agent outside of batch mode."
+    )
 
 
 def _state(state: object) -> str:
