@@ -30,6 +30,7 @@ from miniagents.ext.llm.pricing import cost_usd
 from miniagents.miniagents import MiniAgent
 from miniagents.pipeline import ItemResult, Pipeline
 from miniagents.testing import FakeLLMServer, ToolCall, VirtualClock, manual_time
+from miniagents.testing._gemini_wire import THOUGHT_SIGNATURE
 from tests.ext.llm.batch.test_batch_mode import MemoryJournal
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
@@ -217,7 +218,7 @@ async def test_an_agent_with_a_tool_loop_has_its_next_call_in_a_later_batch(
     assert len(first.requests) == len(second.requests) == 1
     model_turn, results_turn = second.requests[0].body["contents"][-2:]
     (call_part,) = model_turn["parts"]
-    assert call_part["thoughtSignature"]  # the call's signature went back (the fake checks)
+    assert call_part["thoughtSignature"] == THOUGHT_SIGNATURE  # the one the batch's reply gave
     (response_part,) = results_turn["parts"]
     assert response_part["functionResponse"]["response"] == {"result": "5"}
     assert mode.progress.batches_done == 2
