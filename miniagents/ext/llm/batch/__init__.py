@@ -53,6 +53,6 @@ __all__ = [
     "register_batch_api",
 ]
 
+register_batch_api(GeminiBatchAPI())  # (looked at last: the others' calls find theirs as before)
 register_batch_api(AnthropicBatchAPI())
-register_batch_api(GeminiBatchAPI())
 register_batch_api(OpenAIBatchAPI())
