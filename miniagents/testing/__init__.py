@@ -13,7 +13,8 @@ sent::
         ...
         assert server.requests[0].json["messages"][-1]["content"] == "Hi"
 
-The batch APIs are spoken too (OpenAI's files and batches, Anthropic's Message Batches):
+The batch APIs are spoken too (OpenAI's files and batches, Anthropic's Message Batches,
+Gemini's Batch API):
 ``server.batches`` (:class:`FakeBatches`) runs each batch's requests through the same
 script, and lets a test hold, release, expire, fail or cancel batches.
 

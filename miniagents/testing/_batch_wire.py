@@ -1,20 +1,21 @@
-"""What the fake server's two batch APIs share: answering a request, and paging a listing.
+"""What the fake server's batch APIs share: answering a request, and paging a listing.
 
-OpenAI's Files and Batch APIs (``_openai_batch_wire``) and Anthropic's Message Batches
-(``_anthropic_batch_wire``) each route a request to an answer, a status and a JSON object
-or the bytes of a file; :class:`BatchWire` writes that answer (or none, for a creation the
-test stalls), and :func:`page` cuts a listing of batches the way both APIs do (the latest
-first, ``limit`` of them after the id the client gives).
+OpenAI's Files and Batch APIs (``_openai_batch_wire``), Anthropic's Message Batches
+(``_anthropic_batch_wire``) and Gemini's Batch API (``_gemini_batch_wire``) each route a
+request to an answer, a status and a JSON object or the bytes of a file; :class:`BatchWire`
+writes that answer (or none, for a creation the test stalls), and :func:`page` cuts a
+listing of batches the way the APIs do (the latest first, ``limit`` of them after the id
+the client gives).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
-from miniagents.testing._batches import FakeBatch, FakeBatches, Unanswered
+from miniagents.testing._batches import BatchProvider, FakeBatch, FakeBatches, Unanswered
 from miniagents.testing._http import Exchange
 from miniagents.testing._wire import dumps
 
@@ -27,8 +28,8 @@ Answer = tuple[int, dict[str, Any] | bytes]
 class BatchWire:
     """A batch API of a fake server: it routes a request (``route``) and writes the answer."""
 
-    provider: ClassVar[Literal["openai", "anthropic"]]
-    """``openai`` or ``anthropic``."""
+    provider: ClassVar[BatchProvider]
+    """``openai``, ``anthropic`` or ``gemini``."""
     binary_type: ClassVar[str]
     """The content type of a file's bytes."""
     request_id_header: ClassVar[str]
@@ -45,6 +46,10 @@ class BatchWire:
     def handles(cls, route: str) -> bool:
         """Whether ``route`` (a path) is the API's."""
         return route in cls.paths or any(pattern.fullmatch(route) for pattern in cls.patterns)
+
+    def claims(self, route: str, headers: Mapping[str, str]) -> bool:
+        """Whether a request to ``route`` with ``headers`` (lower-cased) is the API's."""
+        return self.handles(route)
 
     def route(
         self, method: str, route: str, query: str, headers: Mapping[str, str], raw_body: bytes
@@ -76,7 +81,7 @@ class BatchWire:
 
 
 def page(
-    batches: FakeBatches, provider: Literal["openai", "anthropic"], query: str, after_name: str
+    batches: FakeBatches, provider: BatchProvider, query: str, after_name: str
 ) -> tuple[list[FakeBatch], bool]:
     """The page of the provider's batches a listing asks for (``limit``, and the id named
     ``after_name``), and whether more follow."""

@@ -1,7 +1,8 @@
 """The batches the fake LLM server was given, and how it runs them: ``FakeLLMServer.batches``.
 
-Both providers' batch APIs (OpenAI's files and batches, ``_openai_batch_wire``; Anthropic's
-Message Batches, ``_anthropic_batch_wire``) keep their batches here. A batch runs each of
+The providers' batch APIs (OpenAI's files and batches, ``_openai_batch_wire``; Anthropic's
+Message Batches, ``_anthropic_batch_wire``; Gemini's Batch API, ``_gemini_batch_wire``)
+keep their batches here. A batch runs each of
 its requests as the endpoint would run it alone, not streamed: each takes the next item of
 the server's script (a ``reply`` or a ``fail``, ``for_model`` honoured), in the order of
 the batch's lines, so a test scripts a batch's replies exactly as it scripts live calls::
@@ -36,12 +37,22 @@ from miniagents.testing._script import Failure, Reply
 from miniagents.testing._wire import Wire
 from miniagents.testing.errors import FakeLLMServerError, FakeLLMServerTimeout
 
-__all__ = ["BatchRequest", "FakeBatch", "FakeBatches", "RequestResult", "Unanswered"]
+__all__ = [
+    "BatchProvider",
+    "BatchRequest",
+    "FakeBatch",
+    "FakeBatches",
+    "RequestResult",
+    "Unanswered",
+]
 
 EXPIRY_SECONDS = 24 * 3600
-"""How long after its creation a batch expires (both APIs: 24 hours)."""
+"""How long after its creation a batch expires (OpenAI's and Anthropic's: 24 hours)."""
 
 ResultKind = Literal["succeeded", "errored", "expired", "canceled"]
+
+BatchProvider = Literal["openai", "anthropic", "gemini"]
+"""The providers whose batch APIs the fake speaks."""
 
 
 class Unanswered(Exception):
@@ -85,12 +96,15 @@ class FakeBatch:
     """A batch the fake server was given.
 
     Attributes:
-        id: Its id (``batch_fake...``, ``msgbatch_fake...``).
-        provider: ``"openai"`` or ``"anthropic"``.
+        id: Its id (``batch_fake...``, ``msgbatch_fake...``, ``batches/fake...``).
+        provider: ``"openai"``, ``"anthropic"`` or ``"gemini"``.
         endpoint: The endpoint its requests go to (``/v1/chat/completions``,
-            ``/v1/responses``, ``/v1/messages``).
+            ``/v1/responses``, ``/v1/messages``, ``models/{model}:generateContent``).
         requests: Its requests, in order.
-        metadata: The metadata it was created with (OpenAI's).
+        metadata: The metadata it was created with (OpenAI's; Gemini's
+            ``displayName``).
+        model: The model of its requests, when the batch names it rather than each
+            request's body (Gemini's).
         created_at: When it was created (seconds since the epoch).
         ending: How it ended: ``completed``, ``expired``, ``cancelled`` or ``failed``
             (``None``: not ended yet).
@@ -105,10 +119,11 @@ class FakeBatch:
     """
 
     id: str
-    provider: Literal["openai", "anthropic"]
+    provider: BatchProvider
     endpoint: str
     requests: tuple[BatchRequest, ...]
     metadata: dict[str, str] = field(default_factory=dict)
+    model: str | None = None
     created_at: float = field(default_factory=time.time)
     ending: Literal["completed", "expired", "cancelled", "failed"] | None = None
     results: dict[str, RequestResult] = field(default_factory=dict)
@@ -211,7 +226,8 @@ class FakeBatches:
     def fail_next(self, message: str = "The input file is not valid.") -> None:
         """Make the next batch created fail as a whole (OpenAI's ``failed``), none of it run.
 
-        An Anthropic batch that fails so ends with every request ``errored``.
+        An Anthropic batch that fails so ends with every request ``errored``; a Gemini
+        one ends ``BATCH_STATE_FAILED``, with no result.
         """
         with self._lock:
             self._fail_next = message
@@ -288,7 +304,7 @@ class FakeBatches:
 
     def create(
         self,
-        provider: Literal["openai", "anthropic"],
+        provider: BatchProvider,
         endpoint: str,
         requests: list[BatchRequest],
         wire: Wire,
@@ -296,15 +312,17 @@ class FakeBatches:
         metadata: dict[str, str] | None = None,
         input_file_id: str | None = None,
         invalid: str | None = None,
+        model: str | None = None,
     ) -> FakeBatch:
         """Take a new batch; it runs now unless held (or ``invalid``: it fails, unrun)."""
-        prefix = "batch_fake" if provider == "openai" else "msgbatch_fake"
+        prefix = _PREFIXES[provider]
         batch = FakeBatch(
             id=self.new_id(prefix),
             provider=provider,
             endpoint=endpoint,
             requests=tuple(requests),
             metadata=dict(metadata or {}),
+            model=model,
             input_file_id=input_file_id,
             _wire=wire,
         )
@@ -330,8 +348,8 @@ class FakeBatches:
                     self._cancel(batch)
             return batch
 
-    def listed(self, provider: Literal["openai", "anthropic"]) -> list[FakeBatch]:
-        """The provider's batches, the latest first (as both APIs list them)."""
+    def listed(self, provider: BatchProvider) -> list[FakeBatch]:
+        """The provider's batches, the latest first (as the APIs list them)."""
         with self._lock:
             return [batch for batch in self._batches.values() if batch.provider == provider][::-1]
 
@@ -361,10 +379,10 @@ class FakeBatches:
             if expire_after is not None and number >= expire_after:
                 batch.results[request.custom_id] = RequestResult("expired")
                 continue
-            batch.results[request.custom_id] = self._result(batch._wire, request)
+            batch.results[request.custom_id] = self._result(batch._wire, request, batch.model)
         self._end(batch, "completed" if expire_after is None else "expired")
 
-    def _result(self, wire: Wire, request: BatchRequest) -> RequestResult:
+    def _result(self, wire: Wire, request: BatchRequest, batch_model: str | None) -> RequestResult:
         body = request.body
         request_id = f"req_fake{self._serial():08d}"
         problem = wire.validate(body)
@@ -372,7 +390,7 @@ class FakeBatches:
             problem = "A request of a batch cannot stream its reply: leave stream out."
         if problem is not None:
             return RequestResult("errored", 400, wire.error_body(400, problem, request_id))
-        model = body.get("model")
+        model = body.get("model", batch_model)
         item = self._take(model if isinstance(model, str) else None)
         if isinstance(item, Failure):
             payload = item.body
@@ -414,6 +432,14 @@ class FakeBatches:
             for request in batch.requests:
                 body = wire.error_body(400, failure, f"req_fake{self._serial():08d}")
                 batch.results[request.custom_id] = RequestResult("errored", 400, body)
+
+
+_PREFIXES: dict[BatchProvider, str] = {
+    "openai": "batch_fake",
+    "anthropic": "msgbatch_fake",
+    "gemini": "batches/fake",
+}
+"""The start of the ids of each provider's batches."""
 
 
 def _settle(future: asyncio.Future[Any], result: object) -> None:

@@ -17,9 +17,11 @@ from urllib.parse import urlsplit
 
 from miniagents.testing._anthropic_batch_wire import AnthropicBatchAPI
 from miniagents.testing._anthropic_wire import AnthropicWire
+from miniagents.testing._batch_wire import BatchWire
 from miniagents.testing._batches import FakeBatches
 from miniagents.testing._bedrock_wire import BedrockWire
 from miniagents.testing._compatible_wire import AZURE_PREFIX, COMPATIBLE_SERVERS, CompatibleWire
+from miniagents.testing._gemini_batch_wire import GeminiBatchAPI
 from miniagents.testing._gemini_wire import GeminiWire
 from miniagents.testing._http import ClientGone, Exchange, Handler, Stopping, read_body
 from miniagents.testing._openai_batch_wire import OpenAIBatchAPI
@@ -72,8 +74,13 @@ class ScriptedApp(Recorder):
         self._ids = itertools.count(1)
         self.batches = FakeBatches(self._take, self._serial)
         """The batches the server was given (OpenAI's Batch API, Anthropic's Message
-        Batches), and the test's say over how they run (see ``_batches``)."""
-        self._batch_apis = (OpenAIBatchAPI(self.batches), AnthropicBatchAPI(self.batches))
+        Batches, Gemini's Batch API), and the test's say over how they run (see
+        ``_batches``)."""
+        self._batch_apis: tuple[BatchWire, ...] = (
+            GeminiBatchAPI(self.batches),  # (first: it shares OpenAI's paths, see claims)
+            OpenAIBatchAPI(self.batches),
+            AnthropicBatchAPI(self.batches),
+        )
 
     def _drop_connections(self) -> None:
         """Close every open connection, wait for its thread, and end every response."""
@@ -143,7 +150,8 @@ class ScriptedApp(Recorder):
         raw_body = read_body(handler)
         target = urlsplit(handler.path)
         route = target.path.rstrip("/")
-        batch_api = next((api for api in self._batch_apis if api.handles(route)), None)
+        headers = {name.lower(): value for name, value in handler.headers.items()}
+        batch_api = next((api for api in self._batch_apis if api.claims(route, headers)), None)
         if batch_api is not None:
             self._answer_batches(handler, batch_api, route, target.query, raw_body)
             return
@@ -194,7 +202,7 @@ class ScriptedApp(Recorder):
     def _answer_batches(
         self,
         handler: Handler,
-        api: OpenAIBatchAPI | AnthropicBatchAPI,
+        api: BatchWire,
         route: str,
         query: str,
         raw_body: bytes,
@@ -213,7 +221,7 @@ class ScriptedApp(Recorder):
                 headers=headers,
                 raw_body=raw_body,
                 body=body,
-                provider="openai" if isinstance(api, OpenAIBatchAPI) else "anthropic",
+                provider=api.provider,
                 _changed=self._lock,
             )
             self._requests.append(record)

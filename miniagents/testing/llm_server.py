@@ -8,9 +8,9 @@ chunked HTTP/1.1 body, as the real services send them) and not, text and tool ca
 real SDK clients (``openai.AsyncOpenAI``, ``anthropic.AsyncAnthropic``) talk to it over
 real sockets. It also speaks Gemini's ``generateContent`` (``_gemini_wire``), Bedrock's
 Converse in AWS's event-stream framing with SigV4 checked (``_bedrock_wire``), and the
-OpenAI-compatible servers' dialects (``_compatible_wire``), and both providers' batch APIs:
-OpenAI's files and batches, Anthropic's Message Batches (``server.batches``, see
-``_batches``)::
+OpenAI-compatible servers' dialects (``_compatible_wire``), and the providers' batch APIs:
+OpenAI's files and batches, Anthropic's Message Batches, Gemini's Batch API with inline
+requests (``server.batches``, see ``_batches``)::
 
     with FakeLLMServer() as server:
         server.reply(tokens=["Hel", "lo"], finish_reason="stop", usage=(5, 2))

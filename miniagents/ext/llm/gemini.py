@@ -86,6 +86,7 @@ __all__ = [
     "GeminiProvider",
     "create_gemini_agent",
     "gemini_agent",
+    "on_vertex_ai",
 ]
 
 REFUSAL_REASONS: Final = frozenset(
@@ -193,10 +194,15 @@ class GeminiProvider:
             client = _sdk_client(options)
         except (LLMError, ImportError):
             return self.provider_name
-        flag = getattr(client, "vertexai", None)  # a genai.Client's
-        if flag is None:  # its .aio (an AsyncClient) keeps the flag on its API client
-            flag = getattr(getattr(client, "_api_client", None), "vertexai", None)
-        return "gcp.vertex_ai" if flag is True else self.provider_name
+        return "gcp.vertex_ai" if on_vertex_ai(client) else self.provider_name
+
+    @staticmethod
+    def client(options: GeminiOptions) -> Any:
+        """The async client a call with ``options`` uses (batch mode sends through a copy).
+
+        It is ``async_client`` (its ``.aio`` for a ``genai.Client``), else the context's.
+        """
+        return _client(options)
 
     async def reply(self, call: LLMCall, options: GeminiOptions) -> AsyncIterator[LLMEvent]:
         """Stream the reply's tokens and calls, then one ``Finish``."""
@@ -241,6 +247,14 @@ class GeminiProvider:
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the Gemini SDK (or its HTTP client), else ``error``."""
         return translate_gemini_error(error)
+
+
+def on_vertex_ai(client: object) -> bool:
+    """Whether a client of the SDK (a ``genai.Client`` or its ``.aio``) calls Vertex AI."""
+    flag = getattr(client, "vertexai", None)  # a genai.Client's
+    if flag is None:  # its .aio (an AsyncClient) keeps the flag on its API client
+        flag = getattr(getattr(client, "_api_client", None), "vertexai", None)
+    return flag is True
 
 
 def _text(event: LLMEvent, text: list[str]) -> bool:

@@ -12,8 +12,9 @@ batch=...)``; each call of a model that the items make is queued into its provid
 API and gets its reply when the batch returns it (``_run``). The batches of a run are
 noted in a journal (``journal``), so that a process started again after a crash
 re-attaches to them. OpenAI's Batch API (``openai_batches``: Chat Completions and the
-Responses API) and Anthropic's Message Batches (``anthropic_batches``) are registered;
-another provider's is a ``BatchAPI`` (``api``) given to :func:`register_batch_api`.
+Responses API), Anthropic's Message Batches (``anthropic_batches``) and Gemini's Batch API
+(``gemini_batches``: the Developer API's) are registered; another provider's is a
+``BatchAPI`` (``api``) given to :func:`register_batch_api`.
 """
 
 from miniagents.ext.llm.batch._run import BatchProgress as BatchProgress
@@ -27,6 +28,7 @@ from miniagents.ext.llm.batch.api import OutcomeReason as OutcomeReason
 from miniagents.ext.llm.batch.api import RequestOutcome as RequestOutcome
 from miniagents.ext.llm.batch.api import batch_api_for as batch_api_for
 from miniagents.ext.llm.batch.api import register_batch_api as register_batch_api
+from miniagents.ext.llm.batch.gemini_batches import GeminiBatchAPI as GeminiBatchAPI
 from miniagents.ext.llm.batch.journal import FileJournal as FileJournal
 from miniagents.ext.llm.batch.mode import DEFAULT_JOURNAL_FOLDER as DEFAULT_JOURNAL_FOLDER
 from miniagents.ext.llm.batch.mode import BatchMode as BatchMode
@@ -43,6 +45,7 @@ __all__ = [
     "BatchRun",
     "BatchState",
     "FileJournal",
+    "GeminiBatchAPI",
     "OpenAIBatchAPI",
     "OutcomeReason",
     "RequestOutcome",
@@ -50,5 +53,6 @@ __all__ = [
     "register_batch_api",
 ]
 
+register_batch_api(GeminiBatchAPI())  # (looked at last: the others' calls find theirs as before)
 register_batch_api(AnthropicBatchAPI())
 register_batch_api(OpenAIBatchAPI())

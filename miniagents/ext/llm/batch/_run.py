@@ -295,7 +295,7 @@ def _not_run(outcome: RequestOutcome, batch_id: str | None) -> str:
 
 
 _WHY = {
-    "expired": "expired before the provider ran it (a batch has 24 hours)",
+    "expired": "expired before the provider ran it (a batch has 24 hours, Gemini's 48)",
     "cancelled": "was cancelled before it ran",
     "failed": "failed with its batch",
     "errored": "was answered with an error",
@@ -746,11 +746,12 @@ class BatchRun:
                     future = batch.waiting.pop(outcome.custom_id, None)
                     if future is not None:
                         _settle(future, batch.batch_id, outcome)
-            message = state.failure or "the batch ended without a result for the request"
+            reason = "failed" if state.failure is not None else state.unrun
+            message = state.failure or (
+                "the batch ended without a result for the request" if reason == "failed" else ""
+            )
             for custom_id, future in batch.waiting.items():
-                _settle(
-                    future, batch.batch_id, RequestOutcome(custom_id, "failed", message=message)
-                )
+                _settle(future, batch.batch_id, RequestOutcome(custom_id, reason, message=message))
         except Exception as error:
             batch.errors += 1
             logger.warning(

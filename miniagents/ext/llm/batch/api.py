@@ -14,9 +14,10 @@ A :class:`BatchAPI` is what a provider's batch API adds to that: which provider 
 the client its calls use, the batch endpoint of a request, the limits of one batch, and
 the calls of the API itself (create, look, results, cancel). OpenAI's
 (:mod:`~miniagents.ext.llm.batch.openai_batches`: files and batches, for Chat Completions
-and the Responses API) and Anthropic's (:mod:`~miniagents.ext.llm.batch.anthropic_batches`:
-Message Batches) are registered with the package; another provider's (Gemini has one)
-is a class of these methods, given to :func:`register_batch_api`.
+and the Responses API), Anthropic's (:mod:`~miniagents.ext.llm.batch.anthropic_batches`:
+Message Batches) and Gemini's (:mod:`~miniagents.ext.llm.batch.gemini_batches`: inline
+batches of the Developer API) are registered with the package; another provider's is a
+class of these methods, given to :func:`register_batch_api`.
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ class BatchState:
         handle: The SDK's object of the batch, for :meth:`BatchAPI.aresults`.
         failure: Why it failed as a whole, none of its requests run (``None``: it did
             not): its results are not read, each request fails with this.
+        unrun: How a request that an ended batch has no result for ended: ``failed``
+            (the default), or ``expired`` / ``cancelled`` for an API whose results leave
+            out the requests that a batch which expired or was cancelled never ran
+            (Gemini's), so that they are tried again as such.
     """
 
     batch_id: str
@@ -89,6 +94,7 @@ class BatchState:
     status: str
     handle: Any = None
     failure: str | None = None
+    unrun: OutcomeReason = "failed"
 
 
 @dataclass(frozen=True)

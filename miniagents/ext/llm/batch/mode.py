@@ -7,12 +7,13 @@
         ...
 
 Each item runs its agents as usual; each call of a model they make waits in a queue, goes
-to the provider in a batch (OpenAI's Batch API, Anthropic's Message Batches: half the
-price of a live call), and gets its reply (its text, tool calls, usage) when the batch
-returns it. An agent with several calls (a tool loop, a chain) has each in a later batch:
-any agent runs in batch mode unchanged. See :mod:`miniagents.ext.llm.batch._run` for how
-queues are flushed and failures tried again, and :mod:`miniagents.ext.llm.batch.journal`
-for how a restarted process re-attaches to the batches of the one that died.
+to the provider in a batch (OpenAI's Batch API, Anthropic's Message Batches, Gemini's
+Batch API: half the price of a live call), and gets its reply (its text, tool calls,
+usage) when the batch returns it. An agent with several calls (a tool loop, a chain) has
+each in a later batch: any agent runs in batch mode unchanged. See
+:mod:`miniagents.ext.llm.batch._run` for how queues are flushed and failures tried again,
+and :mod:`miniagents.ext.llm.batch.journal` for how a restarted process re-attaches to the
+batches of the one that died.
 """
 
 from __future__ import annotations
