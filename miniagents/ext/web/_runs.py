@@ -51,6 +51,7 @@ from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._durable import DurableJobs, FoundRun, PausePoint
 from miniagents.ext.web._event_log import LINE_END, EventLog, EventPlaces, sse
 from miniagents.ext.web._http import (
+    DEFAULT_MAX_BODY_BYTES,
     error_response,
     invalid_arguments,
     not_pending,
@@ -556,6 +557,8 @@ class RunManager:
         edits: Whether a decision may edit a call's arguments.
         max_ended: The most ended runs kept (and ended jobs found by key); one more forgets
             the oldest ended before its ``keep_for`` is up.
+        max_body_bytes: The largest request body its app reads (the protocol's requests and
+            the approvals alike).
 
     Raises:
         WebConfigurationError: for a limit that is not a number the manager can keep to
@@ -576,6 +579,7 @@ class RunManager:
         "flow",
         "grace",
         "keep_for",
+        "max_body_bytes",
         "max_ended",
         "max_live",
         "max_live_per_owner",
@@ -595,15 +599,18 @@ class RunManager:
         max_live_per_owner: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
         edits: bool = True,
         max_ended: int = DEFAULT_MAX_ENDED_RUNS,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         _check_count("max_live_runs", max_live, least=1)
         _check_count("max_live_runs_per_principal", max_live_per_owner, least=1)
         _check_count("max_ended_runs", max_ended, least=0)
+        _check_count("max_body_bytes", max_body_bytes, least=1)
         _check_seconds("keep_runs_for", keep_for)
         if grace is not None:
             _check_seconds("grace_period", grace)
         self.protocol = protocol
         self.max_ended = max_ended
+        self.max_body_bytes = max_body_bytes
         self.edits = edits
         self.max_live_per_owner = max_live_per_owner
         self.agent = agent
@@ -788,7 +795,7 @@ class RunManager:
         return run
 
     async def adecide(
-        self, request: Request, owner: str | None, key: str, call_id: str, max_bytes: int
+        self, request: Request, owner: str | None, key: str, call_id: str
     ) -> Response:
         """Approve or deny the pending call ``call_id`` of ``owner``'s run ``key`` (the body says).
 
@@ -798,7 +805,7 @@ class RunManager:
         run = self.get(key, owner)
         if run is None:
             return unknown_run()
-        body = await read_json(request, max_bytes)
+        body = await read_json(request, self.max_body_bytes)
         if isinstance(body, Response):
             return body
         try:

@@ -393,6 +393,11 @@ _BAD_LIMITS = [
     ("keep_runs_for", -1.0),
     ("keep_runs_for", float("inf")),
     ("grace_period", float("nan")),
+    ("max_body_bytes", 0),
+    ("max_body_bytes", -1),
+    ("max_body_bytes", True),
+    ("max_body_bytes", 1e6),
+    ("max_body_bytes", "1000"),
 ]
 
 
