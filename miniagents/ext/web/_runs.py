@@ -524,7 +524,8 @@ def _check_count(name: str, value: object, *, least: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise WebConfigurationError(
             f"The app's {name} must be a whole number of at least {least}; got {value!r}. "
-            f"Pass such an int (or leave {name} out for its default)."
+            f"Pass such an int (or leave {name} out for its default).",
+            parameter=name,
         )
 
 
@@ -538,7 +539,8 @@ def _check_seconds(name: str, value: object) -> None:
     ):
         raise WebConfigurationError(
             f"The app's {name} must be a finite number of seconds, 0 or more; got {value!r}. "
-            f"Pass such a number (or leave {name} out for its default)."
+            f"Pass such a number (or leave {name} out for its default).",
+            parameter=name,
         )
 
 
