@@ -394,9 +394,9 @@ class Job:
                 self._expiry.cancel()
             self.current.end()
             self.manager.forget_job(self)
-            self._let_go()
             self._settled.set()
-            self._notify_moved()
+            self._notify_moved()  # (its waiters wake after this step: it has let go by then)
+            self._let_go()
 
     def _let_go(self) -> None:
         """The job has ended: its encoder keeps what answers for it, and it lets go of its runs."""
