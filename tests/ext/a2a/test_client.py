@@ -573,6 +573,16 @@ async def test_one_event_over_max_event_bytes_fails_as_it_is_read_and_the_task_i
     assert job.cancelling  # cancelled there, not left streaming
 
 
+async def test_max_event_bytes_bounds_each_event_not_the_stream() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    for _ in range(300):  # 300 events of over 1,000 bytes each: 300 KB in all
+        tokens.put_nowait("0123456789" * 100)
+    tokens.put_nowait(None)
+    async with served(a2a_app(gated(tokens))) as web, MiniAgents():
+        [answer] = await a2a_agent(f"{web.base_url}/", max_event_bytes=20_000).inquire("Hi")
+    assert str(answer) == "0123456789" * 100 * 300
+
+
 async def test_one_answer_over_max_event_bytes_fails_as_it_is_read() -> None:
     """An agent that does not stream: its task, polled with ``GetTask``, is one JSON body."""
 
