@@ -33,4 +33,13 @@ class WebChatPageError(MiniAgentsError, FileNotFoundError):
 
 
 class WebConfigurationError(MiniAgentsError, ValueError):
-    """A web app made with options that cannot work (e.g. ``allowed_origins=["*"]``)."""
+    """A web app made with options that cannot work (e.g. ``allowed_origins=["*"]``).
+
+    Attributes:
+        parameter: The app's parameter that cannot work (e.g. ``"max_live_runs"``), so that
+            a command line can name its own option for it.
+    """
+
+    def __init__(self, message: str, *, parameter: str = "") -> None:
+        super().__init__(message)
+        self.parameter = parameter

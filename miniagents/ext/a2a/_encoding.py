@@ -58,6 +58,7 @@ from miniagents.ext.web.lowlevel import (
     CallDelta,
     CallEnd,
     CallStart,
+    Encoder,
     Item,
     JobIds,
     Part,
@@ -126,6 +127,11 @@ class A2AProtocol(WebProtocol):
     def renamed_keys(self, event: Mapping[str, object]) -> tuple[str, ...]:
         """None: no item is renamed."""
         return ()
+
+    def ended(self, encoder: Encoder, runs: Sequence[Sequence[str]]) -> None:
+        """The task has ended: its encoder keeps the task whole (see :meth:`A2AEncoder.ended`)."""
+        assert isinstance(encoder, A2AEncoder)  # (made by encoder())
+        encoder.ended(runs)
 
 
 class A2AEncoder:
@@ -202,6 +208,15 @@ class A2AEncoder:
     def cancelled(self) -> list[str]:
         """The task was cancelled (by the client, or as the app stopped)."""
         return [self._status(CANCELED)]
+
+    def ended(self, runs: Sequence[Sequence[str]]) -> None:
+        """The task has ended: its fold reads the rest of ``runs`` and keeps each text whole.
+
+        From now on the task is answered from the fold alone (its runs are let go of).
+        """
+        self.fold.catch_up(runs)
+        self.fold.settle()
+        self._usage.clear()
 
     def _status(
         self,
@@ -346,6 +361,10 @@ class _Artifact:
             elif isinstance(part, dict):
                 self.parts.append(part)
 
+    def settle(self) -> None:
+        """Join each text part's chunks into one (the artifact gets no more chunks)."""
+        self.parts = [["".join(part)] if isinstance(part, list) else part for part in self.parts]
+
     def json(self) -> dict[str, object]:
         parts = [{"text": "".join(part)} if isinstance(part, list) else part for part in self.parts]
         found: dict[str, object] = {"artifactId": self.artifact_id, "parts": parts}
@@ -417,6 +436,11 @@ class TaskFold:
                 return
             self._run += 1
             self._position = 0
+
+    def settle(self) -> None:
+        """The task has ended: keep each artifact's text whole, not as the chunks it came in."""
+        for artifact in self._artifacts.values():
+            artifact.settle()
 
     def _read(self, data: str) -> None:
         event = json.loads(data)

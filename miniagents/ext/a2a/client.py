@@ -21,7 +21,9 @@ to an agent whose card says it does not stream, ``SendMessage``, which answers a
   decided, the decisions go to the task, and the reply goes on.
 - **Failures** are the errors of :mod:`miniagents.ext.a2a.errors`, never the SDK's.
 - **Bounded**: a remote's reply holds at most ``max_reply_chars`` characters of text and
-  ``max_reply_messages`` messages; a remote that sends more fails the reply with
+  ``max_reply_messages`` messages, and one event of its stream (or one answer, as a task
+  ``GetTask`` gives) at most ``max_event_bytes`` bytes, counted as they are read, before
+  the SDK holds the event whole; a remote that sends more fails the reply with
   ``A2AReplyTooLargeError`` (and its task is cancelled), rather than filling the memory.
 - **Tracing**: the request carries the caller's trace context (``traceparent``), so the
   remote's spans are children of the caller's when both are instrumented
@@ -74,6 +76,7 @@ from miniagents.ext.a2a.errors import (
     A2AHTTPError,
     A2AInvalidRequestError,
     A2ARemoteError,
+    A2AReplyTooLargeError,
     A2ATaskNotFoundError,
     A2AUnsupportedOperationError,
 )
@@ -88,6 +91,7 @@ if TYPE_CHECKING:
     from mypy_extensions import DefaultNamedArg
 
 __all__ = [
+    "DEFAULT_MAX_EVENT_BYTES",
     "DEFAULT_MAX_REPLY_CHARS",
     "DEFAULT_MAX_REPLY_MESSAGES",
     "a2a_agent",
@@ -100,6 +104,11 @@ DEFAULT_MAX_REPLY_CHARS = 10_000_000
 DEFAULT_MAX_REPLY_MESSAGES = 10_000
 """The most messages a remote's reply may have (``max_reply_messages``): artifacts and
 calls that wait for approval."""
+
+DEFAULT_MAX_EVENT_BYTES = 64_000_000
+"""The most bytes one event of a remote's stream, or one answer, may take
+(``max_event_bytes``): above what a reply of ``DEFAULT_MAX_REPLY_CHARS`` characters takes
+as one event (a task's JSON, 6 bytes a character where JSON escapes it)."""
 
 _logger = logging.getLogger("miniagents.ext.a2a")
 
@@ -168,6 +177,7 @@ def a2a_agent(
     cancel_timeout: float = 10.0,
     max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
     max_reply_messages: int = DEFAULT_MAX_REPLY_MESSAGES,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> MiniAgent[[DefaultNamedArg(str | None, "message")], LLMReply[A2AMessage]]:
     """A remote A2A agent as a ``MiniAgent``: its reply streams token by token into its caller's.
 
@@ -204,13 +214,18 @@ def a2a_agent(
             reply with ``A2AReplyTooLargeError`` and cancels the remote task.
         max_reply_messages: The most messages the remote's reply may have (artifacts,
             and calls that wait for approval); one more fails it the same way.
+        max_event_bytes: The most bytes one event of the remote's stream may take (and
+            one whole answer that is not a stream: a task, a card), counted as they are
+            read, so that the SDK never holds a bigger one; one more byte fails the reply
+            the same way. Raise it with ``max_reply_chars`` (a task's JSON may take up to
+            6 bytes a character of its texts).
 
     Raises:
         A2AConfigurationError: if ``timeout``, ``reconnects``, ``cancel_timeout``,
-            ``max_reply_chars`` or ``max_reply_messages`` is not a usable number, or the
-            URL is not an ``http(s)`` URL.
+            ``max_reply_chars``, ``max_reply_messages`` or ``max_event_bytes`` is not a
+            usable number, or the URL is not an ``http(s)`` URL.
     """
-    limits = _Limits(max_reply_chars, max_reply_messages)
+    limits = _Limits(max_reply_chars, max_reply_messages, max_event_bytes)
     remote = _Remote(target, dict(headers or {}), timeout, reconnects, cancel_timeout, limits)
     call = functools.partial(_ask, remote)
     call.__doc__ = _ASK_DOC  # (AgentTool reads the description of `message` here)
@@ -228,9 +243,10 @@ class _Limits:
 
     max_reply_chars: int
     max_reply_messages: int
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
 
     def __post_init__(self) -> None:
-        for name in ("max_reply_chars", "max_reply_messages"):
+        for name in ("max_reply_chars", "max_reply_messages", "max_event_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise A2AConfigurationError(
@@ -355,7 +371,9 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
         parts.append(Part(text=message))
     headers = {**remote.headers, **outgoing_carrier()}  # the trace goes on over there
     timeout = httpx.Timeout(remote.timeout)
-    async with httpx.AsyncClient(headers=headers, timeout=timeout) as http:
+    bound = _EventBound(remote.limits.max_event_bytes, ctx.this_agent.alias)
+    hooks = {"response": [bound.ahook]}  # (every response, whichever transport sends it)
+    async with httpx.AsyncClient(headers=headers, timeout=timeout, event_hooks=hooks) as http:
         card = await remote.acard(http)
         try:
             client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
@@ -366,6 +384,71 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
             ) from error
         exchange = _Exchange(remote, ctx, client, streams=card.capabilities.streaming)
         await exchange.arun(parts or [Part(text="")])
+
+
+class _EventBound:
+    """Bounds the bytes read of each event of a response (each SSE event; a whole body).
+
+    Each response's body is read through a counter (:class:`_BoundedBody`) that fails the
+    read with ``A2AReplyTooLargeError`` as soon as one event (the bytes since the stream's
+    last blank line; a body that is not a stream, whole) goes over ``max_bytes``: the SDK,
+    which reads an event whole before it gives it, never holds a bigger one.
+    """
+
+    def __init__(self, max_bytes: int, alias: str) -> None:
+        self.max_bytes = max_bytes
+        self.alias = alias
+
+    async def ahook(self, response: httpx.Response) -> None:
+        """(httpx's response hook) Read ``response``'s body through a counter."""
+        body = response.stream
+        if isinstance(body, httpx.AsyncByteStream):  # (always, of an async client)
+            events = response.headers.get("content-type", "").startswith("text/event-stream")
+            response.stream = _BoundedBody(body, self, events=events)
+
+    def too_large(self, events: bool) -> A2AReplyTooLargeError:
+        what = "one event of its stream" if events else "one answer"
+        return A2AReplyTooLargeError(
+            f"The remote agent {self.alias} sent {what} over {self.max_bytes} bytes, which "
+            "a2a_agent does not read whole; give the agent a higher max_event_bytes if the "
+            "remote's events are this large by design.",
+            limit="max_event_bytes",
+        )
+
+
+_EVENT_ENDS = (b"\n\n", b"\r\r", b"\r\n\r\n")
+"""What ends an SSE event: a blank line, after any of the line ends the standard allows."""
+
+
+class _BoundedBody(httpx.AsyncByteStream):
+    """A response's body, read through the counter of its :class:`_EventBound`."""
+
+    def __init__(self, body: httpx.AsyncByteStream, bound: _EventBound, *, events: bool) -> None:
+        self._body = body
+        self._bound = bound
+        self._events = events
+        self._pending = 0  # the bytes of the event read so far (of the body, if no stream)
+        self._tail = b""  # (the last bytes read: an event's end may span two chunks)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        bound = self._bound
+        async for chunk in self._body:
+            self._count(chunk)
+            if self._pending > bound.max_bytes:
+                raise bound.too_large(self._events)
+            yield chunk
+
+    def _count(self, chunk: bytes) -> None:
+        if not self._events:
+            self._pending += len(chunk)
+            return
+        joined = self._tail + chunk
+        ends = [at + len(end) for end in _EVENT_ENDS if (at := joined.rfind(end)) >= 0]
+        self._pending = len(joined) - max(ends) if ends else self._pending + len(chunk)
+        self._tail = joined[-3:]
+
+    async def aclose(self) -> None:
+        await self._body.aclose()
 
 
 def _part(message: Message) -> Part:
@@ -414,13 +497,19 @@ class _Exchange:
                 writer.take(asks)
                 events = self._answered(await self._adecisions(asks))
         except asyncio.CancelledError:
-            await self._acancel_remote()
-            writer.fail_open(asyncio.CancelledError())
+            try:
+                await self._acancel_remote()
+            finally:  # (the reply's open messages end, whatever the cancel did)
+                writer.fail_open(asyncio.CancelledError())
             raise
         except BaseException as error:
-            if not writer.ended:
-                await self._acancel_remote()
-            writer.fail_open(error)
+            if isinstance(error, A2AReplyTooLargeError) and not error.task_id:
+                error.task_id = writer.task_id or ""  # (an event over max_event_bytes)
+            try:
+                if not writer.ended:
+                    await self._acancel_remote()
+            finally:
+                writer.fail_open(error)
             raise
 
     async def _afollow(self, events: AsyncIterator[StreamResponse]) -> None:
@@ -531,7 +620,8 @@ class _Exchange:
             await asyncio.wait_for(
                 self.client.cancel_task(CancelTaskRequest(id=task_id)), self.remote.cancel_timeout
             )
-        except (A2AClientError, SDKError, TimeoutError) as error:  # it ended, or is unreachable
+        except (A2AClientError, SDKError, TimeoutError, A2AReplyTooLargeError) as error:
+            # it ended, or is unreachable (or answered with the task, over max_event_bytes)
             _logger.info("Cancelling the task %s of %s: %r", task_id, self.writer.alias, error)
 
 

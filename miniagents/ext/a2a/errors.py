@@ -146,12 +146,13 @@ class A2AReplyTooLargeError(A2AError):
     """The remote agent sent more than ``a2a_agent`` takes; the remote task is cancelled.
 
     Its reply went over ``max_reply_chars`` characters of text, or ``max_reply_messages``
-    messages (artifacts and approval requests).
+    messages (artifacts and approval requests), or one event of its stream (or one answer)
+    over ``max_event_bytes`` bytes.
 
     Attributes:
-        task_id: The remote task's id.
-        limit: The name of the limit it went over (``max_reply_chars`` or
-            ``max_reply_messages``).
+        task_id: The remote task's id (empty if the remote named none before).
+        limit: The name of the limit it went over (``max_reply_chars``,
+            ``max_reply_messages`` or ``max_event_bytes``).
     """
 
     def __init__(self, message: str, *, task_id: str = "", limit: str = "") -> None:

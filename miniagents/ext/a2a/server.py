@@ -199,7 +199,7 @@ def a2a_app(
         max_ended_runs: The most ended tasks kept (for ``GetTask``): a burst of short tasks
             forgets the oldest ended first, before ``keep_runs_for`` is up; a working task,
             or one that asks for input, is never forgotten so.
-        max_body_bytes: The largest request body taken.
+        max_body_bytes: The largest request body taken, in bytes (at least 1).
 
     Raises:
         A2AConfigurationError: if the agent is durable (``miniagents.ext.dbos``: not served
@@ -219,6 +219,7 @@ def a2a_app(
         max_live_per_owner=max_live_runs_per_principal,
         edits=approval_edits,
         max_ended=max_ended_runs,
+        max_body_bytes=max_body_bytes,
     )
     if manager.durable is not None:
         raise A2AConfigurationError(
@@ -228,7 +229,7 @@ def a2a_app(
         )
     card = _card(agent, name, description, skills, version, authentication)
     door = Door(authentication, allowed_origins, "a2a_app", request_headers=_CORS_HEADERS)
-    tasks = _A2ATasks(manager, card, url, arguments, max_body_bytes)
+    tasks = _A2ATasks(manager, card, url, arguments)
     routes = [
         ProtocolRoute(CARD_PATH, tasks.acard, ["GET"], public=True),
         ProtocolRoute("/", tasks.arpc, ["POST"]),
@@ -311,13 +312,11 @@ class _A2ATasks:
         card: dict[str, object],
         url: str | None,
         arguments: Callable[[SendMessageRequest], Mapping[str, object]] | None,
-        max_body_bytes: int,
     ) -> None:
         self.manager = manager
         self.card = card
         self.url = url
         self.arguments = arguments
-        self.max_body_bytes = max_body_bytes
         self.methods: dict[str, _Method] = {
             "SendMessage": self._asend,
             "SendStreamingMessage": self._asend_streaming,
@@ -342,12 +341,13 @@ class _A2ATasks:
 
     async def arpc(self, request: Request, owner: str | None) -> Response:
         """``POST /``: one JSON-RPC request, read within bounds and answered by its method."""
-        body = await aread_bounded(request, self.max_body_bytes)
+        limit = self.manager.max_body_bytes
+        body = await aread_bounded(request, limit)
         if body is None:
             return _error(
                 None,
                 Code.INVALID_REQUEST,
-                f"The request body is over the limit of {self.max_body_bytes} bytes; send a "
+                f"The request body is over the limit of {limit} bytes; send a "
                 "shorter message (or make the app with a higher max_body_bytes).",
             )
         try:

@@ -1,11 +1,16 @@
 """The command line: `miniagents chat` (or `python -m miniagents chat`), a terminal chat.
 
 `miniagents web [--provider ...] [--model ...] [--system ...] [--page FILE.html] [--host H]
-[--port P] [--token T] [--allow-origin ORIGIN ...]` serves the same assistant on a chat page
-in the browser instead (``web_chat_app``, extra ``web``), at http://127.0.0.1:8000 by
-default, until Ctrl+C. The page is ``--page``; without it, run from a clone of the
-repository, the example's page (``examples/web_chat/index.html``). ``--port`` is from 0 to
-65535 (0: a free port, the one announced); a port in use is a web chat that cannot start.
+[--port P] [--token T] [--allow-origin ORIGIN ...] [--grace-period S] [--keep-runs-for S]
+[--max-live-runs N] [--max-live-runs-per-principal N] [--max-ended-runs N]
+[--max-body-bytes N]` serves the same assistant on a chat page in the browser instead
+(``web_chat_app``, extra ``web``, whose limits the last six options set, each the app's
+parameter of the same name), at http://127.0.0.1:8000 by default, until Ctrl+C. The page
+is ``--page``; without it, run from a clone of the repository, the example's page
+(``examples/web_chat/index.html``). ``--port`` is from 0 to 65535 (0: a free port, the one
+announced); a port in use is a web chat that cannot start. The token's holder is the one
+principal, so ``--max-live-runs-per-principal`` (10) bounds the answers at once before
+``--max-live-runs`` (100) does.
 The assistant answers only requests with its bearer token (``--token``, else
 ``MINIAGENTS_WEB_TOKEN``, else a new random one at each start): the address it prints
 carries it (``/#token=...``, a fragment: never sent to the server, never in a log), and the
@@ -49,9 +54,10 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypedDict, cast, get_type_hints
 
 from miniagents.ext.console.agents import create_console_user_agent
+from miniagents.ext.errors import WebConfigurationError
 from miniagents.ext.history import ChatHistory, ChatHistoryError, InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.anthropic import anthropic_agent
@@ -169,7 +175,14 @@ def main(
         if args.command == "web":
             door = _Door(args.token, tuple(args.allow_origin))
             return _web(
-                args.provider, args.model, args.system, args.page, args.host, args.port, door
+                args.provider,
+                args.model,
+                args.system,
+                args.page,
+                args.host,
+                args.port,
+                door,
+                _limits_given(args),
             )
         return asyncio.run(_chat(args.provider, args.model, args.system, args.history))
     except _CannotStart as error:
@@ -280,7 +293,65 @@ def _add_web(commands: Any) -> None:
         help="a front end's origin that may call the assistant too (e.g. "
         "https://chat.example.com); repeat it for more",
     )
+    kinds = get_type_hints(_WebLimits)
+    for name, (metavar, described) in _LIMITS.items():
+        web.add_argument(_flag(name), type=kinds[name], metavar=metavar, help=described)
     web.set_defaults(chat_parser=web)
+
+
+class _WebLimits(TypedDict, total=False):
+    """The limits of ``web_chat_app`` that ``miniagents web`` sets, by parameter.
+
+    An option left out keeps the app's default.
+    """
+
+    grace_period: float
+    keep_runs_for: float
+    max_live_runs: int
+    max_live_runs_per_principal: int
+    max_ended_runs: int
+    max_body_bytes: int
+
+
+_LIMITS: dict[str, tuple[str, str]] = {
+    "grace_period": (
+        "SECONDS",
+        "seconds an answer goes on after its page left it (default: 10; 0: it stops at once)",
+    ),
+    "keep_runs_for": (
+        "SECONDS",
+        "seconds an ended answer is kept for a page that reconnects, and an answer waits "
+        "for its approvals (default: 300)",
+    ),
+    "max_live_runs": ("N", "the most answers streaming or waiting at once (default: 100)"),
+    "max_live_runs_per_principal": (
+        "N",
+        "the most of them for the token's holder, the one user here (default: 10)",
+    ),
+    "max_ended_runs": (
+        "N",
+        "the most ended answers kept for pages that reconnect (default: 1000; 0: none)",
+    ),
+    "max_body_bytes": (
+        "N",
+        "the largest request the page may send, in bytes: the whole conversation "
+        "(default: 1000000)",
+    ),
+}
+"""The option of each of ``_WebLimits``: its metavar and its help."""
+
+
+def _limits_given(args: argparse.Namespace) -> _WebLimits:
+    """The limits the ``web`` command was given (each parsed to its type by its option)."""
+    given = {name: found for name in _LIMITS if (found := getattr(args, name)) is not None}
+    return cast(_WebLimits, given)  # (its keys are _WebLimits')
+
+
+def _flag(parameter: str) -> str:
+    """The option of the ``web`` command that sets the app's ``parameter``."""
+    return (
+        "--allow-origin" if parameter == "allowed_origins" else f"--{parameter.replace('_', '-')}"
+    )
 
 
 def _provider(chosen: str | None) -> _Provider:
@@ -420,6 +491,7 @@ def _web(
     host: str,
     port: int,
     door: _Door,
+    limits: _WebLimits,
 ) -> int:
     if not 0 <= port <= 65535:
         raise _CannotStart(f"argument --port: {port} is not a port; give one from 0 to 65535")
@@ -444,9 +516,10 @@ def _web(
             page=page_file,
             authentication=BearerTokenAuth({token: "you"}),
             allowed_origins=door.allowed_origins,
+            **limits,
         )
-    except ValueError as error:  # (an --allow-origin that is no origin)
-        raise _CannotStart(f"--allow-origin: {error}") from error
+    except WebConfigurationError as error:  # (an --allow-origin that is no origin, a limit)
+        raise _CannotStart(f"{_flag(error.parameter)}: {error}") from error
     listener = _listen(host, port)
     port = listener.getsockname()[1]  # the one chosen, for --port 0
     address = f"http://{host}:{port}/#token={token}"

@@ -61,7 +61,6 @@ def runs_app(
     run_key: str,
     resume_path: str,
     approvals_path: str,
-    max_body_bytes: int,
 ) -> Starlette:
     """The ASGI app of a protocol: start a run, resume it, decide its pending approvals.
 
@@ -72,13 +71,13 @@ def runs_app(
         resume_run: ``GET resume_path``: the run's events after ``Last-Event-ID``.
         run_key: The path parameter that names a run (``run_id``, ``chat_id``).
         resume_path: The path of ``resume_run``.
-        approvals_path: The path of a call's approval (it names ``run_key`` and ``call_id``).
-        max_body_bytes: The largest approval body read.
+        approvals_path: The path of a call's approval (it names ``run_key`` and ``call_id``);
+            its body is read within the manager's ``max_body_bytes``.
     """
 
     async def decide_call(request: Request, owner: str | None) -> Response:
         key, call_id = request.path_params[run_key], request.path_params["call_id"]
-        return await manager.adecide(request, owner, key, call_id, max_body_bytes)
+        return await manager.adecide(request, owner, key, call_id)
 
     routes = [
         ProtocolRoute("/", start_run, ["POST"]),

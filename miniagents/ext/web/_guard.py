@@ -173,12 +173,14 @@ def _checked_origin(origin: str) -> str:
         raise WebConfigurationError(
             f"allowed_origins holds {origin!r}, which is not an origin: give each front "
             "end's scheme, host and port, e.g. 'https://chat.example.com' ('*' is not "
-            "taken: a page of any site could then use the app with its users' credentials)."
+            "taken: a page of any site could then use the app with its users' credentials).",
+            parameter="allowed_origins",
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise WebConfigurationError(
             f"allowed_origins holds {origin!r}, which has a path: an origin is a scheme, "
-            f"host and port only, e.g. {parts.scheme}://{parts.netloc}."
+            f"host and port only, e.g. {parts.scheme}://{parts.netloc}.",
+            parameter="allowed_origins",
         )
     return f"{parts.scheme}://{parts.netloc}"
 

@@ -146,3 +146,13 @@ class WebProtocol(ABC):
 
     compact: bool = False
     """Whether its events' JSON has no spaces (AG-UI's, as its models write it)."""
+
+    def ended(self, encoder: Encoder, runs: Sequence[Sequence[str]]) -> None:
+        """A job has ended, its encoder ``encoder``; ``runs``: its runs' events, let go of next.
+
+        A protocol that answers about an ended job (A2A: its task, for ``GetTask``) keeps
+        from them, in its encoder, what that takes, as little as it can: each run is kept
+        as long as the run manager keeps it for late readers, not as long as its job. By
+        default nothing is kept (an ended run is answered from its own log).
+        """
+        del encoder, runs  # (nothing to keep)

@@ -17,7 +17,9 @@ streams closed); with no grace period (``None``: A2A's tasks, which outlive thei
 connections), it runs on. A run that has ended stays ``keep_for`` seconds for late readers,
 then is forgotten (whether anyone read it again or not); a job is found by the key of its
 first run (:meth:`RunManager.job`) while it runs or waits, and ``keep_for`` seconds after it
-ended, with every run it streamed to (:attr:`Job.runs`). At most ``max_live`` jobs run (or
+ended; an ended job keeps what its protocol answers about it (its encoder's: A2A's task),
+not its runs, each of which is kept as long as the manager keeps that run (see
+:meth:`Job.last_run`). At most ``max_live`` jobs run (or
 wait paused) at once, and at most ``max_ended`` ended runs (and as many ended jobs) are
 kept: a burst of short runs forgets the oldest ended first, before their time (a paused
 job's run, which its job waits on, is live: never forgotten so).
@@ -35,6 +37,7 @@ import functools
 import itertools
 import math
 import secrets
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -51,6 +54,7 @@ from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._durable import DurableJobs, FoundRun, PausePoint
 from miniagents.ext.web._event_log import LINE_END, EventLog, EventPlaces, sse
 from miniagents.ext.web._http import (
+    DEFAULT_MAX_BODY_BYTES,
     error_response,
     invalid_arguments,
     not_pending,
@@ -171,7 +175,7 @@ class Pause:
 class Run(EventLog):
     """One SSE stream of a job: its event log, and the clients that follow it."""
 
-    __slots__ = ("_grace_timer", "_manager", "followers", "job")
+    __slots__ = ("__weakref__", "_grace_timer", "_manager", "followers", "job")
 
     def __init__(self, key: str, job: Job, *, recovered: bool = False) -> None:
         super().__init__(key, job.new_places(), job.tag, recovered=recovered)
@@ -185,6 +189,12 @@ class Run(EventLog):
         if not self.done:
             super().end()
             self._manager.forget_later(self)
+
+    def blank(self) -> Run:
+        """An ended run of no events under this run's key, of its job (no manager keeps it)."""
+        blank = Run(self.key, self.job)
+        EventLog.end(blank)  # (not Run.end: nothing is kept for late readers)
+        return blank
 
     def attach(self) -> None:
         """A client follows the run (a pending cancellation is called off)."""
@@ -265,11 +275,16 @@ class Job:
     the job waits (:meth:`aresumed`) until :meth:`resume` gives it a new run, or
     ``keep_for`` seconds pass and it is cancelled. ``workflow_id``: the durable run of its
     reply, if any; ``owner``: the principal who started it; ``key``: the key of its first
-    run; ``runs``: every run it streamed to, in order (the last is ``current``).
+    run; ``runs``: while it lives, every run it streamed to, in order (the last is
+    ``current``). Once it has ended, its encoder keeps what the protocol answers about it
+    (:meth:`WebProtocol.ended <miniagents.ext.web._protocol.WebProtocol.ended>`) and it lets go of
+    its runs: ``runs`` is empty, ``current`` an empty ended run, and :meth:`last_run` its
+    last run while anything else keeps that (the manager, for late readers).
     """
 
     __slots__ = (
         "_expiry",
+        "_last",
         "_moved",
         "_on_abandon",
         "_resumed",
@@ -316,6 +331,7 @@ class Job:
         self.key = ids.key
         self.current = Run(ids.key, self, recovered=recovered)
         self.runs = [self.current]
+        self._last: weakref.ref[Run] | None = None  # (once it has ended)
         self._resumed: asyncio.Future[str] | None = None
         self._settled = asyncio.Event()  # set where the job pauses, and when it ends
         self._expiry: asyncio.TimerHandle | None = None
@@ -379,7 +395,22 @@ class Job:
             self.current.end()
             self.manager.forget_job(self)
             self._settled.set()
-            self._notify_moved()
+            self._notify_moved()  # (its waiters wake after this step: it has let go by then)
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """The job has ended: its encoder keeps what answers for it, and it lets go of its runs."""
+        self.manager.protocol.ended(self.encoder, [run.events for run in self.runs])
+        last = self.current
+        self._last = weakref.ref(last)
+        self.current = last.blank()
+        self.runs = []
+
+    def last_run(self) -> Run:
+        """The run it streams to; once it has ended, its last run while anything keeps that
+        (the manager, for late readers, or a client that follows it), else an empty one."""
+        last = self._last() if self._last is not None else None
+        return last if last is not None else self.current
 
     def _pause(self) -> None:
         self.current.end()
@@ -406,7 +437,7 @@ class Job:
         """The run the job streams to once it has paused ``pauses`` times (or settled)."""
         while self.pauses < pauses and not self.done and not self.paused:
             await self._moved.wait()
-        return self.current
+        return self.last_run()
 
     async def asettled(self) -> None:
         """Wait until the job pauses (its run waits to be resumed) or ends."""
@@ -523,7 +554,8 @@ def _check_count(name: str, value: object, *, least: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise WebConfigurationError(
             f"The app's {name} must be a whole number of at least {least}; got {value!r}. "
-            f"Pass such an int (or leave {name} out for its default)."
+            f"Pass such an int (or leave {name} out for its default).",
+            parameter=name,
         )
 
 
@@ -537,7 +569,8 @@ def _check_seconds(name: str, value: object) -> None:
     ):
         raise WebConfigurationError(
             f"The app's {name} must be a finite number of seconds, 0 or more; got {value!r}. "
-            f"Pass such a number (or leave {name} out for its default)."
+            f"Pass such a number (or leave {name} out for its default).",
+            parameter=name,
         )
 
 
@@ -556,6 +589,8 @@ class RunManager:
         edits: Whether a decision may edit a call's arguments.
         max_ended: The most ended runs kept (and ended jobs found by key); one more forgets
             the oldest ended before its ``keep_for`` is up.
+        max_body_bytes: The largest request body its app reads (the protocol's requests and
+            the approvals alike).
 
     Raises:
         WebConfigurationError: for a limit that is not a number the manager can keep to
@@ -576,6 +611,7 @@ class RunManager:
         "flow",
         "grace",
         "keep_for",
+        "max_body_bytes",
         "max_ended",
         "max_live",
         "max_live_per_owner",
@@ -595,15 +631,18 @@ class RunManager:
         max_live_per_owner: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
         edits: bool = True,
         max_ended: int = DEFAULT_MAX_ENDED_RUNS,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         _check_count("max_live_runs", max_live, least=1)
         _check_count("max_live_runs_per_principal", max_live_per_owner, least=1)
         _check_count("max_ended_runs", max_ended, least=0)
+        _check_count("max_body_bytes", max_body_bytes, least=1)
         _check_seconds("keep_runs_for", keep_for)
         if grace is not None:
             _check_seconds("grace_period", grace)
         self.protocol = protocol
         self.max_ended = max_ended
+        self.max_body_bytes = max_body_bytes
         self.edits = edits
         self.max_live_per_owner = max_live_per_owner
         self.agent = agent
@@ -704,7 +743,7 @@ class RunManager:
         self._keyed[owner, ids.key] = job
         self._runs[owner, ids.key] = job.current
         job.start(_job_events(job, make_reply, ids, found))
-        return job.current
+        return job.last_run()  # (the real one, were it to have ended already)
 
     def start_new(
         self, owner: str | None, ids: JobIds, messages: list[Message], kwargs: Mapping[str, object]
@@ -788,7 +827,7 @@ class RunManager:
         return run
 
     async def adecide(
-        self, request: Request, owner: str | None, key: str, call_id: str, max_bytes: int
+        self, request: Request, owner: str | None, key: str, call_id: str
     ) -> Response:
         """Approve or deny the pending call ``call_id`` of ``owner``'s run ``key`` (the body says).
 
@@ -798,7 +837,7 @@ class RunManager:
         run = self.get(key, owner)
         if run is None:
             return unknown_run()
-        body = await read_json(request, max_bytes)
+        body = await read_json(request, self.max_body_bytes)
         if isinstance(body, Response):
             return body
         try:

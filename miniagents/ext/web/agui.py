@@ -205,7 +205,8 @@ def agui_app(
         max_ended_runs: The most ended runs kept for late readers: a burst of short runs
             forgets the oldest ended first, before ``keep_runs_for`` is up (as if it had
             passed); a live or paused run is never forgotten so.
-        max_body_bytes: The largest request body taken (a bigger one is a 413).
+        max_body_bytes: The largest request body taken, in bytes, at least 1 (a bigger one
+            is a 413).
         authentication: How the app learns who asks (see :mod:`miniagents.ext.web.auth`):
             a Starlette ``AuthenticationBackend``, ``"request.user"`` (an enclosing app's
             ``AuthenticationMiddleware`` sets it), or ``None`` (nobody: runs are unowned,
@@ -234,9 +235,10 @@ def agui_app(
         max_live_per_owner=max_live_runs_per_principal,
         edits=approval_edits,
         max_ended=max_ended_runs,
+        max_body_bytes=max_body_bytes,
     )
     door = Door(authentication, allowed_origins, "agui_app")
-    served = _AGUIRuns(manager, inputs, arguments, max_body_bytes)
+    served = _AGUIRuns(manager, inputs, arguments)
     return runs_app(
         manager,
         door,
@@ -245,7 +247,6 @@ def agui_app(
         run_key="run_id",
         resume_path="/runs/{run_id}",
         approvals_path="/runs/{run_id}/approvals/{call_id}",
-        max_body_bytes=max_body_bytes,
     )
 
 
@@ -260,12 +261,10 @@ class _AGUIRuns:
         manager: RunManager,
         inputs: Collection[AGUIInput],
         arguments: Callable[[RunAgentInput], Mapping[str, object]] | None,
-        max_body_bytes: int,
     ) -> None:
         self.manager = manager
         self.inputs = inputs
         self.arguments = arguments
-        self.max_body_bytes = max_body_bytes
 
     async def astart(self, request: Request, owner: str | None) -> Response:
         """``POST /``: a run input, which starts a run of its thread (or resumes the paused one)."""
@@ -293,7 +292,7 @@ class _AGUIRuns:
         return manager.start_new(owner, ids, messages, kwargs).response(0)
 
     async def _aread(self, request: Request) -> RunAgentInput | Response:
-        body = await read_json(request, self.max_body_bytes)
+        body = await read_json(request, self.manager.max_body_bytes)
         if isinstance(body, Response):
             return body
         try:

@@ -181,7 +181,8 @@ def ai_sdk_app(
         max_ended_runs: The most ended runs kept for late readers: a burst of short runs
             forgets the oldest ended first, before ``keep_runs_for`` is up (as if it had
             passed); a live or paused run is never forgotten so.
-        max_body_bytes: The largest request body taken (a bigger one is a 413).
+        max_body_bytes: The largest request body taken, in bytes, at least 1 (a bigger one
+            is a 413).
         authentication: How the app learns who asks (see :mod:`miniagents.ext.web.auth`):
             a Starlette ``AuthenticationBackend``, ``"request.user"`` (an enclosing app's
             ``AuthenticationMiddleware`` sets it), or ``None`` (nobody: runs are unowned,
@@ -210,9 +211,10 @@ def ai_sdk_app(
         max_live_per_owner=max_live_runs_per_principal,
         edits=approval_edits,
         max_ended=max_ended_runs,
+        max_body_bytes=max_body_bytes,
     )
     door = Door(authentication, allowed_origins, "ai_sdk_app")
-    served = _AISDKRuns(manager, arguments, max_body_bytes)
+    served = _AISDKRuns(manager, arguments)
     return runs_app(
         manager,
         door,
@@ -221,7 +223,6 @@ def ai_sdk_app(
         run_key="chat_id",
         resume_path="/{chat_id}/stream",
         approvals_path="/{chat_id}/approvals/{call_id}",
-        max_body_bytes=max_body_bytes,
     )
 
 
@@ -235,11 +236,9 @@ class _AISDKRuns:
         self,
         manager: RunManager,
         arguments: Callable[[ChatRequest], Mapping[str, object]] | None,
-        max_body_bytes: int,
     ) -> None:
         self.manager = manager
         self.arguments = arguments
-        self.max_body_bytes = max_body_bytes
 
     async def astart(self, request: Request, owner: str | None) -> Response:
         """``POST /``: a chat request, which starts the chat's run (or resumes the paused one)."""
@@ -261,7 +260,7 @@ class _AISDKRuns:
         return manager.start_new(owner, ids, messages, kwargs).response(0)
 
     async def _aread(self, request: Request) -> ChatRequest | Response:
-        body = await read_json(request, self.max_body_bytes)
+        body = await read_json(request, self.manager.max_body_bytes)
         if isinstance(body, Response):
             return body
         try:

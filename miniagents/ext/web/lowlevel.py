@@ -120,7 +120,7 @@ def follow_from_now(
     snapshot, or after it. ``frame``: what each event's data becomes in this response (the
     snapshot's too). A job that waits, or has ended, sends the snapshot alone.
     """
-    run = job.current
+    run = job.last_run()
     first = snapshot()
     prelude = [first if frame is None else frame(first)]
     return run.response(len(run.events), frame=frame, prelude=prelude)

@@ -26,6 +26,12 @@ from starlette.routing import Mount, Route
 
 from miniagents.ext.errors import WebChatPageError
 from miniagents.ext.web._guard import SecurityHeaders, page_policy
+from miniagents.ext.web._http import DEFAULT_MAX_BODY_BYTES
+from miniagents.ext.web._runs import (
+    DEFAULT_MAX_ENDED_RUNS,
+    DEFAULT_MAX_LIVE_RUNS,
+    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
+)
 from miniagents.ext.web.ai_sdk import ai_sdk_app
 from miniagents.ext.web.auth import Authentication
 from miniagents.messages.message import Message
@@ -41,6 +47,11 @@ def web_chat_app(
     grace_period: float = 10.0,
     authentication: Authentication = None,
     allowed_origins: Sequence[str] = (),
+    keep_runs_for: float = 300.0,
+    max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
+    max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
+    max_ended_runs: int = DEFAULT_MAX_ENDED_RUNS,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
     """The chat page ``page`` at ``/`` and ``agent`` at ``/api/chat`` (an ``ai_sdk_app``).
 
@@ -57,10 +68,19 @@ def web_chat_app(
         grace_period: Seconds a run goes on after the page left it (see ``ai_sdk_app``).
         authentication: How the agent's app learns who asks (see ``ai_sdk_app``).
         allowed_origins: Other origins whose pages may call the agent (see ``ai_sdk_app``).
+        keep_runs_for: Seconds an ended answer stays for a page that reconnects to it (and
+            an answer paused for approvals waits for them; see ``ai_sdk_app``).
+        max_live_runs: The most answers streaming (or paused) at once (see ``ai_sdk_app``).
+        max_live_runs_per_principal: The most of them one principal has at once (see
+            ``ai_sdk_app``).
+        max_ended_runs: The most ended answers kept for late readers (see ``ai_sdk_app``).
+        max_body_bytes: The largest request body the agent's app takes, in bytes (a bigger
+            one is a 413; see ``ai_sdk_app``).
 
     Raises:
         WebChatPageError: if ``page`` is not a file.
-        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin.
+        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin, or a limit
+            is not one the app can keep to (see ``ai_sdk_app``).
     """
     path = Path(page)
     if not path.is_file():
@@ -80,6 +100,11 @@ def web_chat_app(
         grace_period=grace_period,
         authentication=authentication,
         allowed_origins=allowed_origins,
+        keep_runs_for=keep_runs_for,
+        max_live_runs=max_live_runs,
+        max_live_runs_per_principal=max_live_runs_per_principal,
+        max_ended_runs=max_ended_runs,
+        max_body_bytes=max_body_bytes,
     )
 
     @asynccontextmanager

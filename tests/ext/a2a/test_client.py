@@ -545,7 +545,62 @@ async def test_a_remote_reply_of_more_messages_than_max_reply_messages_fails() -
     assert raised.value.limit == "max_reply_messages"
 
 
-@pytest.mark.parametrize("limit", ["max_reply_chars", "max_reply_messages"])
+HUGE = "x" * 3_000_000
+"""One token of 3 MB: over max_event_bytes=200_000 as one event, and over max_reply_chars=2M
+(which alone would fail the reply only once the event had been read whole)."""
+
+
+async def test_one_event_over_max_event_bytes_fails_as_it_is_read_and_the_task_is_cancelled() -> (
+    None
+):
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    tokens.put_nowait("A first token. ")
+    tokens.put_nowait(HUGE)  # one SSE event of 3 MB (the reply goes on: no end is put)
+    app = a2a_app(gated(tokens))
+    remote = a2a_agent
+    async with served(app) as web, MiniAgents():
+        agent = remote(f"{web.base_url}/", max_event_bytes=200_000, max_reply_chars=2_000_000)
+        with pytest.raises(A2AReplyTooLargeError) as raised:
+            await agent.inquire("Hi")
+        await until(lambda: app.state.runs.live == 0)
+        job = app.state.runs.job(raised.value.task_id)
+    assert raised.value.limit == "max_event_bytes"  # (not max_reply_chars: never read whole)
+    assert str(raised.value).startswith(
+        "The remote agent A2A_AGENT sent one event of its stream over 200000 bytes"
+    )
+    assert "give the agent a higher max_event_bytes" in str(raised.value)
+    assert job is not None
+    assert job.cancelling  # cancelled there, not left streaming
+
+
+async def test_max_event_bytes_bounds_each_event_not_the_stream() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    for _ in range(300):  # 300 events of over 1,000 bytes each: 300 KB in all
+        tokens.put_nowait("0123456789" * 100)
+    tokens.put_nowait(None)
+    async with served(a2a_app(gated(tokens))) as web, MiniAgents():
+        [answer] = await a2a_agent(f"{web.base_url}/", max_event_bytes=20_000).inquire("Hi")
+    assert str(answer) == "0123456789" * 100 * 300
+
+
+async def test_one_answer_over_max_event_bytes_fails_as_it_is_read() -> None:
+    """An agent that does not stream: its task, polled with ``GetTask``, is one JSON body."""
+
+    async def play(_context: RequestContext, updater: TaskUpdater) -> None:
+        await updater.add_artifact(text(HUGE), artifact_id="a")
+        await asyncio.Event().wait()  # (working until it is cancelled)
+
+    executor = PlayedExecutor(play)
+    async with serving(sdk_app(executor, streaming=False)) as url, MiniAgents():
+        agent = a2a_agent(url, max_event_bytes=200_000, max_reply_chars=2_000_000)
+        with pytest.raises(A2AReplyTooLargeError, match="sent one answer over 200000") as raised:
+            await agent.inquire("Hi")
+        await executor.cancelled_event.wait()
+    assert raised.value.limit == "max_event_bytes"
+    assert executor.cancelled == [raised.value.task_id]
+
+
+@pytest.mark.parametrize("limit", ["max_reply_chars", "max_reply_messages", "max_event_bytes"])
 @pytest.mark.parametrize("value", [0, -1, 1.5, True])
 def test_a_reply_limit_that_is_not_a_positive_int_is_refused(limit: str, value: object) -> None:
     with pytest.raises(A2AConfigurationError, match=f"{limit} to be an int >= 1"):

@@ -14,13 +14,18 @@ import socket
 import subprocess
 import sys
 import time
+from inspect import signature
 from pathlib import Path
 
 import httpx2
 import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
-from miniagents.ext.console.chat_cli import BROKEN_PIPE_STATUS
+from miniagents.ext.console.chat_cli import BROKEN_PIPE_STATUS, main
 from miniagents.ext.history.markdown import ChatHistoryMD
+from miniagents.ext.web import web_chat_app
 from miniagents.testing import FakeLLMServer
 from tests.ext.console.test_console import WAIT, read_until, run_with_stdin_closed
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
@@ -283,6 +288,24 @@ BAD_ARGUMENTS = {
         ["web", "--provider", "offline", "--allow-origin", "*"],
         "web: error: --allow-origin: allowed_origins holds '*', which is not an origin",
     ),
+    "no live runs": (
+        ["web", "--provider", "offline", "--max-live-runs", "0"],
+        "web: error: --max-live-runs: The app's max_live_runs must be a whole number of at "
+        "least 1; got 0.",
+    ),
+    "endless keep": (
+        ["web", "--provider", "offline", "--keep-runs-for", "inf"],
+        "web: error: --keep-runs-for: The app's keep_runs_for must be a finite number of "
+        "seconds, 0 or more; got inf.",
+    ),
+    "no body": (
+        ["web", "--provider", "offline", "--max-body-bytes", "-1"],
+        "web: error: --max-body-bytes: The app's max_body_bytes must be a whole number",
+    ),
+    "fractional count": (
+        ["web", "--max-ended-runs", "2.5"],
+        "web: error: argument --max-ended-runs: invalid int value: '2.5'",
+    ),
 }
 
 
@@ -479,3 +502,58 @@ def test_miniagents_web_serves_the_chat_page_with_the_offline_model(tmp_path: Pa
     ]
     assert "".join(deltas) == OFFLINE.format(model="offline", count=1, text="Hi")
     assert server.returncode == 0, err.decode()
+
+
+WEB_LIMITS = {  # each option of the web command that sets a limit, and its app's parameter
+    "--grace-period": ("2.5", "grace", 2.5),
+    "--keep-runs-for": ("60", "keep_for", 60.0),
+    "--max-live-runs": ("7", "max_live", 7),
+    "--max-live-runs-per-principal": ("3", "max_live_per_owner", 3),
+    "--max-ended-runs": ("0", "max_ended", 0),
+    "--max-body-bytes": ("5000", "max_body_bytes", 5000),
+}
+
+
+def _served_chat_api(monkeypatch: pytest.MonkeyPatch, *args: str) -> Starlette:
+    """The agent's app ``miniagents web *args`` would serve (its server is not run)."""
+    served: list[Starlette] = []
+
+    def run(self: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
+        assert isinstance(self.config.app, Starlette)
+        served.append(self.config.app)
+        self.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    assert main(["web", "--provider", "offline", "--port", "0", *args]) == 0
+    (app,) = served
+    (api,) = [route.app for route in app.routes if isinstance(route, Mount)]
+    assert isinstance(api, Starlette)
+    return api
+
+
+def test_miniagents_web_gives_each_limit_option_to_the_app(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = [part for flag, (value, _, _) in WEB_LIMITS.items() for part in (flag, value)]
+    runs = _served_chat_api(monkeypatch, *options).state.runs
+    for flag, (_, attribute, expected) in WEB_LIMITS.items():
+        found = getattr(runs, attribute)
+        assert (found, type(found)) == (expected, type(expected)), flag
+    assert "Chatting with the offline model" in capsys.readouterr().out
+
+    defaults = _served_chat_api(monkeypatch).state.runs  # none given: the app's defaults
+    made = signature(web_chat_app).parameters
+    for flag, (_, attribute, _) in WEB_LIMITS.items():
+        assert getattr(defaults, attribute) == made[flag[2:].replace("-", "_")].default, flag
+
+
+def test_miniagents_web_help_says_each_limits_default_as_the_app_has_it(tmp_path: Path) -> None:
+    shown = run_python(["-m", "miniagents", "web", "--help"], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    helped = " ".join(shown.stdout.split())  # (argparse wraps the lines)
+    made = signature(web_chat_app).parameters
+    for flag in WEB_LIMITS:
+        default = made[flag[2:].replace("-", "_")].default
+        said = re.search(rf"{flag} (?:SECONDS|N) .*?\(default: ([0-9.]+)", helped)
+        assert said is not None, flag
+        assert float(said.group(1)) == default, flag

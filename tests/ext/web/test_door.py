@@ -12,9 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.errors import WebConfigurationError
@@ -22,7 +26,7 @@ from miniagents.ext.a2a import a2a_app
 from miniagents.ext.llm import LLMCall
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.tools import FunctionTool, ToolResultMessage
-from miniagents.ext.web import BearerTokenAuth, agui_app, ai_sdk_app
+from miniagents.ext.web import BearerTokenAuth, agui_app, ai_sdk_app, web_chat_app
 from tests.ext.web.serving import (
     AGUI,
     PROTOCOLS,
@@ -393,10 +397,25 @@ _BAD_LIMITS = [
     ("keep_runs_for", -1.0),
     ("keep_runs_for", float("inf")),
     ("grace_period", float("nan")),
+    ("max_body_bytes", 0),
+    ("max_body_bytes", -1),
+    ("max_body_bytes", True),
+    ("max_body_bytes", 1e6),
+    ("max_body_bytes", "1000"),
 ]
 
 
-@pytest.mark.parametrize("app", [agui_app, ai_sdk_app, a2a_app], ids=lambda app: app.__name__)
+PAGE = Path(__file__).resolve().parents[3] / "examples" / "web_chat" / "index.html"
+
+
+def chat_page_app(agent: MiniAgent[..., Message], **limits: Any) -> Starlette:
+    """``web_chat_app`` with the example's page (its limits are its agent's app's)."""
+    return web_chat_app(agent, page=PAGE, **limits)
+
+
+@pytest.mark.parametrize(
+    "app", [agui_app, ai_sdk_app, a2a_app, chat_page_app], ids=lambda app: app.__name__
+)
 @pytest.mark.parametrize(("name", "value"), _BAD_LIMITS)
 def test_a_limit_the_app_cannot_keep_to_is_refused_when_the_app_is_made(
     app: Callable[..., object], name: str, value: object
@@ -404,6 +423,7 @@ def test_a_limit_the_app_cannot_keep_to_is_refused_when_the_app_is_made(
     with pytest.raises(WebConfigurationError, match=f"The app's {name} must be") as refused:
         app(offline_agent, **{name: value})
     assert repr(value) in str(refused.value)
+    assert refused.value.parameter == name  # (for a command line to name its own option)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
@@ -450,3 +470,36 @@ async def test_one_principal_cannot_take_every_slot(protocol: Protocol) -> None:
         tokens.put_nowait(None)
         _response, again = await post_events(client, protocol.body("k3"), headers=ALICE)
     assert again[-1].type == protocol.last_type
+
+
+async def test_the_chat_pages_limits_are_its_agents_apps() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    app = web_chat_app(
+        gated(tokens),
+        page=PAGE,
+        authentication=TOKENS,
+        grace_period=3600,
+        keep_runs_for=60,
+        max_live_runs=7,
+        max_live_runs_per_principal=1,
+        max_ended_runs=3,
+        max_body_bytes=2_000,
+    )
+    (api,) = [route.app for route in app.routes if isinstance(route, Mount)]
+    assert isinstance(api, Starlette)
+    runs = api.state.runs
+    assert (runs.grace, runs.keep_for, runs.max_live, runs.max_ended) == (3600, 60, 7, 3)
+    async with served(app) as client:
+        big = chat_request("big", text="x" * 3_000)
+        too_large = await client.post("/api/chat/", json=big, headers=ALICE)
+        assert too_large.status_code == 413
+        assert "2000 bytes" in too_large.json()["error"]["message"]
+        async with client.stream(
+            "POST", "/api/chat/", json=chat_request("k1"), headers=ALICE
+        ) as first:
+            await SSEReader(first).take(1)
+            refused = await client.post("/api/chat/", json=chat_request("k2"), headers=ALICE)
+            assert refused.status_code == 429
+            assert "max_live_runs_per_principal=1" in refused.json()["error"]["message"]
+            tokens.put_nowait(None)
+        await until(lambda: runs.live == 0)

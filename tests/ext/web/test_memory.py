@@ -25,6 +25,7 @@ from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import agui_app
 from miniagents.ext.web.lowlevel import Run
 from tests.ext.web.serving import (
+    AGUI,
     PROTOCOLS,
     Protocol,
     SSEEvent,
@@ -94,8 +95,13 @@ async def test_runs_read_again_are_forgotten_too(protocol: Protocol) -> None:
 
 
 def runs_named(key: str) -> list[Run]:
-    """The runs under ``key`` that anything still holds (after a ``gc.collect()``)."""
-    return [found for found in gc.get_objects() if isinstance(found, Run) and found.key == key]
+    """The runs under ``key`` that anything still holds, with their events (after a
+    ``gc.collect()``; an ended job's stand-in for its last run, an empty run, is none)."""
+    return [
+        found
+        for found in gc.get_objects()
+        if isinstance(found, Run) and found.key == key and found.events
+    ]
 
 
 async def read_again(client: httpx.AsyncClient, protocol: Protocol, key: str) -> tuple[int, str]:
@@ -165,6 +171,22 @@ async def test_a_paused_run_is_never_let_go_of_for_the_runs_that_end_after_it() 
     assert kept == 3  # the paused run, and the 2 latest of the 10 that ended
     assert resumed[-1].json == {"type": "RUN_FINISHED", "threadId": "t0", "runId": "r0b"}
     assert deleted == ["a.txt"] * 6
+
+
+async def test_an_ended_job_holds_none_of_its_runs_once_they_are_let_go_of() -> None:
+    """Two ended runs kept: a job of two runs, then another, lets the first job's runs go."""
+    app = agui_app(approving(), keep_runs_for=3600, max_ended_runs=2)
+    manager = app.state.runs
+    async with served(app) as client:
+        for n in range(2):  # each pauses, then is resumed and ends: two ended runs each
+            _response, asked = await post_events(client, agui_input(f"r{n}", thread=f"t{n}"))
+            resume = [approval(asked)]
+            await post_events(client, agui_input(f"r{n}b", thread=f"t{n}", resume=resume))
+        assert manager.job("r0") is not None  # the first job is kept (two ended jobs) ...
+        gc.collect()
+        assert runs_named("r0") == runs_named("r0b") == []  # ... its runs are not
+        assert [len(runs_named(key)) for key in ("r1", "r1b")] == [1, 1]
+        assert await read_again(client, AGUI, "r0b") == (404, "")
 
 
 ASK = CallTool("delete_file", {"path": "a.txt"})

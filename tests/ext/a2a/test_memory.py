@@ -1,0 +1,90 @@
+"""An ended task keeps what ``GetTask`` answers, not its runs (kept as long as the app keeps each).
+
+The run manager keeps at most ``max_ended_runs`` ended runs for late readers, and as many
+ended tasks for ``GetTask``. A task of several runs (one per answer to its questions) ends
+more runs than tasks, so its runs are let go of before it is: the task, still answered in
+full, must not hold them (nor its last one) past that.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import httpx2
+
+from miniagents import Message, MiniAgent
+from miniagents.ext.a2a import a2a_app
+from miniagents.ext.llm.offline import CallTool, offline_agent
+from miniagents.ext.llm.offline_script import call_count
+from miniagents.ext.tools import FunctionTool
+from miniagents.ext.web.lowlevel import Run
+from tests.ext.a2a.rpc import call, rpc, send_params
+from tests.ext.web.serving import delete_file, deleted, nothing_deleted  # noqa: F401
+
+ASK = CallTool("delete_file", {"path": "notes.md"})
+
+
+def approving() -> MiniAgent[..., Message]:
+    """An agent whose every task calls ``delete_file``, which waits for approval, then ends."""
+    return offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=lambda call: "Done." if call_count(call.messages) else ASK,
+        token_delay=0,
+    )
+
+
+def runs_of(task_id: str) -> list[Run]:
+    """The runs of the task ``task_id`` that anything still holds, with their events (after a
+    ``gc.collect()``; an ended task's own stand-in, an empty run, is none)."""
+    gc.collect()
+    return [
+        found
+        for found in gc.get_objects()
+        if isinstance(found, Run) and task_id in found.key and found.events
+    ]
+
+
+async def approved_task(client: httpx2.AsyncClient) -> str:
+    """A task that asks for an approval, is answered, and completes: two runs; its id."""
+    asked = (await call(client, rpc("SendMessage", send_params("Delete notes.md")))).json()
+    task = asked["result"]["task"]
+    assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+    [question] = [part for part in task["status"]["message"]["parts"] if "data" in part]
+    call_id = question["data"]["toolApprovalRequest"]["toolCallId"]
+    answer = {"data": {"toolCallId": call_id, "approved": True}}
+    sent = send_params(taskId=task["id"], parts=[answer])
+    done = (await call(client, rpc("SendMessage", sent))).json()["result"]["task"]
+    assert done["status"]["state"] == "TASK_STATE_COMPLETED"
+    return str(task["id"])
+
+
+async def get_task(client: httpx2.AsyncClient, task_id: str) -> dict[str, Any]:
+    answer = (await call(client, rpc("GetTask", {"id": task_id}))).json()
+    assert "result" in answer, answer
+    result: dict[str, Any] = answer["result"]
+    return result
+
+
+async def test_an_ended_tasks_runs_are_let_go_of_while_get_task_still_answers_it_whole() -> None:
+    app = a2a_app(approving(), keep_runs_for=3600, max_ended_runs=2)
+    manager = app.state.runs
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://app") as client:
+        first = await approved_task(client)
+        whole = await get_task(client, first)
+        assert len(runs_of(first)) == 2  # kept for late readers (two ended runs of two)
+        second = await approved_task(client)  # its two runs end: the first task's go
+        assert manager.kept == 2
+        assert runs_of(first) == []  # let go of, though the task is kept
+        assert len(runs_of(second)) == 2
+        again = await get_task(client, first)
+    assert again == whole  # its status, artifacts and history, as when its runs were kept
+    assert [artifact["metadata"]["miniagents"]["kind"] for artifact in whole["artifacts"]] == [
+        "tool-call",
+        "tool-result",
+        "text",
+    ]
+    assert whole["artifacts"][-1]["parts"] == [{"text": "Done."}]
+    assert len(whole["history"]) == 3  # the request, the question, the answer
+    assert deleted == ["notes.md", "notes.md"]
