@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any, Literal
 
@@ -28,49 +27,22 @@ from miniagents.ext.llm.pricing import cost_usd
 from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.miniagents import MiniAgent
 from miniagents.operators import map_agent
-from miniagents.pipeline import ItemResult, Pipeline
-from miniagents.testing import FakeLLMServer, ToolCall, VirtualClock, manual_time, scripted_agent
+from miniagents.pipeline import ItemResult
+from miniagents.testing import FakeLLMServer, ToolCall, manual_time, scripted_agent
+from tests.ext.llm.batch.kit import (
+    MemoryJournal,
+    batch_mode,
+    collect,
+    run_batched,
+    until,
+    until_looked,
+)
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 Api = Literal["chat", "responses", "anthropic"]
 APIS: tuple[Api, ...] = ("chat", "responses", "anthropic")
 MODELS = {"chat": "gpt-4o-mini", "responses": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
 PRICES = {"chat": "openai", "responses": "openai", "anthropic": "anthropic"}
-
-
-class MemoryJournal:
-    """A ``RunJournal`` in memory, that keeps every record it was given and when."""
-
-    def __init__(self, records: list[dict[str, object]] | None = None) -> None:
-        self.records: list[dict[str, object]] = list(records or [])
-        self.appended: list[dict[str, object]] = []
-        self.times: list[float] = []
-        self.cleared = 0
-        self.changed = asyncio.Event()
-
-    async def aload(self) -> list[dict[str, object]]:
-        return list(self.records)
-
-    async def aappend(self, record: Mapping[str, object]) -> None:
-        self.records.append(dict(record))
-        self.appended.append(dict(record))
-        self.times.append(asyncio.get_running_loop().time())
-        self.changed.set()
-
-    async def aclear(self) -> None:
-        self.records.clear()
-        self.cleared += 1
-
-    def kinds(self) -> list[object]:
-        return [record["kind"] for record in self.appended]
-
-    async def await_kind(self, kind: str) -> None:
-        async def wait() -> None:
-            while kind not in self.kinds():
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(wait(), WAIT)
 
 
 _CLIENTS: list[Any] = []
@@ -98,25 +70,6 @@ def _agent(api: Api, server: FakeLLMServer, **options: Any) -> MiniAgent[..., An
     return openai_agent.fork(async_client=client, **options)
 
 
-def _mode(**given: Any) -> BatchMode:
-    given.setdefault("poll_interval", 0.005)
-    given.setdefault("idle_wait", 0)
-    given.setdefault("max_wait", 3600)  # flushed by count, bytes or idleness, never by time
-    given.setdefault("journal", MemoryJournal())
-    return BatchMode(**given)
-
-
-async def _run(
-    agent: MiniAgent[..., Any] | list[MiniAgent[..., Any]],
-    items: list[str],
-    mode: BatchMode,
-    **options: Any,
-) -> list[ItemResult[str, Any]]:
-    options.setdefault("max_concurrency", max(1, len(items)))
-    async with MiniAgents():
-        return [result async for result in pipeline(agent, items, batch=mode, **options)]
-
-
 def _live_calls(server: FakeLLMServer) -> list[str]:
     """The paths of the live calls of models the server got (not its batch APIs')."""
     return [
@@ -133,8 +86,8 @@ async def test_every_item_gets_its_reply_from_one_batch_at_the_batch_price(
 ) -> None:
     fake_llm.reply(usage=(1000, 100), times=3)  # each echoes its item
     journal = MemoryJournal()
-    mode = _mode(journal=journal)
-    results = await _run(_agent(api, fake_llm), ["It is A.", "It is B.", "It is C."], mode)
+    mode = batch_mode(journal=journal)
+    results = await run_batched(_agent(api, fake_llm), ["It is A.", "It is B.", "It is C."], mode)
 
     assert [str(result.get()[-1]) for result in results] == ["It is A.", "It is B.", "It is C."]
     (batch,) = fake_llm.batches.created
@@ -178,8 +131,8 @@ async def test_an_agent_with_a_tool_loop_has_its_next_call_in_a_later_batch(
 
     fake_llm.reply(tool_calls=[ToolCall("add", {"a": 2, "b": 3}, id="c1")])
     fake_llm.reply(["It is 5."])
-    mode = _mode()
-    (result,) = await _run(_agent(api, fake_llm, tools=[add]), ["2 + 3?"], mode)
+    mode = batch_mode()
+    (result,) = await run_batched(_agent(api, fake_llm, tools=[add]), ["2 + 3?"], mode)
 
     called, answered, said = result.get()
     assert isinstance(called, LLMToolCallMessage)
@@ -201,7 +154,7 @@ async def test_a_chain_of_agents_has_each_call_in_its_own_batch(
     fake_llm.reply(["checked"], for_model="checker", times=2)
     first = _agent("chat", fake_llm, alias="DRAFT", model="drafter")
     second = _agent("chat", fake_llm, alias="CHECK", model="checker")
-    results = await _run([first, second], ["one", "two"], _mode())
+    results = await run_batched([first, second], ["one", "two"], batch_mode())
     assert [str(result.get()[-1]) for result in results] == ["checked", "checked"]
     drafts, checks = fake_llm.batches.created
     assert [request.body["model"] for request in drafts.requests] == ["drafter", "drafter"]
@@ -214,7 +167,7 @@ async def test_a_queue_is_flushed_when_it_holds_max_requests(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     items = [f"item {index}" for index in range(5)]
-    results = await _run(_agent("chat", fake_llm), items, _mode(max_requests=2))
+    results = await run_batched(_agent("chat", fake_llm), items, batch_mode(max_requests=2))
     assert [str(result.get()[-1]) for result in results] == items
     assert sorted(len(batch.requests) for batch in fake_llm.batches.created) == [1, 2, 2]
 
@@ -223,12 +176,14 @@ async def test_a_queue_is_flushed_before_it_would_hold_more_than_max_bytes(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     items = ["aaaa", "bbbb", "cccc"]
-    probe = await _run(_agent("chat", fake_llm), ["zzzz"], _mode())  # one line's size
+    probe = await run_batched(_agent("chat", fake_llm), ["zzzz"], batch_mode())  # one line's size
     (probe_batch,) = fake_llm.batches.created
     assert probe[0].ok
     content = fake_llm.batches.files[probe_batch.input_file_id or ""][2]
     line = len(content)
-    results = await _run(_agent("chat", fake_llm), items, _mode(max_bytes=line + line // 2))
+    results = await run_batched(
+        _agent("chat", fake_llm), items, batch_mode(max_bytes=line + line // 2)
+    )
     assert [str(result.get()[-1]) for result in results] == items
     assert [len(batch.requests) for batch in fake_llm.batches.created[1:]] == [1, 1, 1]
 
@@ -236,7 +191,9 @@ async def test_a_queue_is_flushed_before_it_would_hold_more_than_max_bytes(
 async def test_a_request_larger_than_a_batch_takes_fails_its_item_alone(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
-    results = await _run(_agent("chat", fake_llm), ["short", "long " * 200], _mode(max_bytes=600))
+    results = await run_batched(
+        _agent("chat", fake_llm), ["short", "long " * 200], batch_mode(max_bytes=600)
+    )
     assert str(results[0].get()[-1]) == "short"
     error = results[1].error
     assert isinstance(error, LLMBatchError)
@@ -263,9 +220,9 @@ async def test_a_queue_is_flushed_once_its_oldest_request_waited_max_wait(
     with manual_time() as clock:
         async with MiniAgents():
             run = asyncio.ensure_future(
-                _collect(pipeline(gated, ["early", "late"], batch=mode, max_concurrency=2))
+                collect(pipeline(gated, ["early", "late"], batch=mode, max_concurrency=2))
             )
-            await _until(lambda: mode.progress.requests == 1)  # (the clock stands still)
+            await until(lambda: mode.progress.requests == 1)  # (the clock stands still)
             clock.advance(59.5)
             for _ in range(100):
                 await asyncio.sleep(0)
@@ -274,9 +231,9 @@ async def test_a_queue_is_flushed_once_its_oldest_request_waited_max_wait(
             await journal.await_kind("submitted")
             assert journal.times[0] == pytest.approx(clock.start + 60.0)
             gate.set()  # "late" calls now: every item waits, so its queue goes at once
-            await _until(lambda: mode.progress.batches_submitted == 2)
+            await until(lambda: mode.progress.batches_submitted == 2)
             assert [len(batch.requests) for batch in fake_llm.batches.created] == [1, 1]
-            await _until_looked(clock, fake_llm, fake_llm.batches.created[-1].id, within=5)
+            await until_looked(clock, fake_llm, fake_llm.batches.created[-1].id, within=5)
             results = await run
     assert [str(result.get()[-1]) for result in results] == ["early", "late"]
 
@@ -298,30 +255,17 @@ async def test_an_item_that_starts_within_idle_wait_joins_the_batch(
     with manual_time() as clock:
         async with MiniAgents():
             agent = _agent("chat", fake_llm)
-            run = asyncio.ensure_future(_collect(pipeline(agent, items(), batch=mode)))
-            await _until(lambda: mode.progress.requests == 1)
+            run = asyncio.ensure_future(collect(pipeline(agent, items(), batch=mode)))
+            await until(lambda: mode.progress.requests == 1)
             clock.advance(0.5)
             gate.set()
-            await _until(lambda: mode.progress.requests == 2)
+            await until(lambda: mode.progress.requests == 2)
             clock.advance(0.5)
-            await _until(lambda: mode.progress.batches_submitted == len(sizes))
-            await _until_looked(clock, fake_llm, fake_llm.batches.created[-1].id, within=5)
+            await until(lambda: mode.progress.batches_submitted == len(sizes))
+            await until_looked(clock, fake_llm, fake_llm.batches.created[-1].id, within=5)
             results = await run
     assert [str(result.get()[-1]) for result in results] == ["first", "second"]
     assert [len(batch.requests) for batch in fake_llm.batches.created] == sizes
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    """Let the loop run (the clock standing still) until ``condition`` holds."""
-    deadline = time.monotonic() + WAIT  # (a bound on a bug's hang, in the wall's time)
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        await asyncio.sleep(0)
-
-
-async def _collect(run: Pipeline[str, Any]) -> list[ItemResult[str, Any]]:
-    async with aclosing(run.__aiter__()) as results:
-        return [result async for result in results]
 
 
 async def test_a_call_waiting_in_a_batch_is_kept_alive_past_its_stall_timeout(
@@ -333,8 +277,8 @@ async def test_a_call_waiting_in_a_batch_is_kept_alive_past_its_stall_timeout(
     agent = _agent("chat", fake_llm, stall_timeout=5, timeout=1e6)
     with manual_time() as clock:
         async with MiniAgents():
-            run = asyncio.ensure_future(_collect(pipeline(agent, ["x"], batch=mode)))
-            await _until(lambda: mode.progress.batches_submitted == 1)  # its poller waits
+            run = asyncio.ensure_future(collect(pipeline(agent, ["x"], batch=mode)))
+            await until(lambda: mode.progress.batches_submitted == 1)  # its poller waits
             (batch,) = fake_llm.batches.created
             for _ in range(300):  # 300 s in the batch: 60 times its stall timeout, a second
                 clock.advance(1)  # at a time (a jump past its stall timeout would be a stall)
@@ -342,28 +286,9 @@ async def test_a_call_waiting_in_a_batch_is_kept_alive_past_its_stall_timeout(
                     await asyncio.sleep(0)
             assert not run.done()
             fake_llm.batches.release()
-            await _until_looked(clock, fake_llm, batch.id, within=1000)  # the poller's look
+            await until_looked(clock, fake_llm, batch.id, within=1000)  # the poller's look
             (result,) = await run
     assert str(result.get()[-1]) == "x"
-
-
-async def _until_looked(
-    clock: VirtualClock, server: FakeLLMServer, batch_id: str, *, within: float
-) -> None:
-    """Let the batch be looked at once more, its poller's next look due ``within`` seconds.
-
-    The clock moves a second at a time up to ``within`` seconds, then stands still: a look
-    in flight (real HTTP, however slow the machine) is never timed out by the clock.
-    """
-    looks = server.batches.get(batch_id).looks
-    deadline = time.monotonic() + WAIT  # (a bound on a bug's hang, in the wall's time)
-    moved = 0
-    while server.batches.get(batch_id).looks == looks:
-        assert time.monotonic() < deadline, "the batch was never looked at"
-        await asyncio.sleep(0)
-        if moved < within:
-            clock.advance(1)
-            moved += 1
 
 
 async def test_an_http_error_of_one_request_is_its_items_error_as_it_would_be_live(
@@ -371,7 +296,9 @@ async def test_an_http_error_of_one_request_is_its_items_error_as_it_would_be_li
 ) -> None:
     fake_llm.reply(["fine"])
     fake_llm.fail(400, message="Bad request of the batch.")
-    results = await _run(_agent("chat", fake_llm), ["a", "b"], _mode(retry="batch", retries=3))
+    results = await run_batched(
+        _agent("chat", fake_llm), ["a", "b"], batch_mode(retry="batch", retries=3)
+    )
     assert str(results[0].get()[-1]) == "fine"
     assert isinstance(results[1].error, LLMRequestError)
     assert "Bad request of the batch." in str(results[1].error)
@@ -383,8 +310,8 @@ async def test_a_request_that_got_a_server_error_goes_in_the_next_batch(
 ) -> None:
     fake_llm.fail(500)
     fake_llm.reply(["second time"])
-    mode = _mode(retry="batch", retries=1)
-    (result,) = await _run(_agent("chat", fake_llm), ["a"], mode)
+    mode = batch_mode(retry="batch", retries=1)
+    (result,) = await run_batched(_agent("chat", fake_llm), ["a"], mode)
     assert str(result.get()[-1]) == "second time"
     assert len(fake_llm.batches.created) == 2
     assert (mode.progress.failed, mode.progress.retried, mode.progress.answered) == (1, 1, 1)
@@ -396,7 +323,7 @@ async def test_an_expired_request_is_its_items_error_when_it_may_not_be_tried_ag
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     fake_llm.batches.expire_next(after=1)
-    results = await _run(_agent(api, fake_llm), ["ran", "expired"], _mode(retry="none"))
+    results = await run_batched(_agent(api, fake_llm), ["ran", "expired"], batch_mode(retry="none"))
     assert str(results[0].get()[-1]) == "ran"
     error = results[1].error
     assert isinstance(error, LLMBatchError)
@@ -410,8 +337,8 @@ async def test_an_expired_request_is_made_live_when_the_mode_says_so(
 ) -> None:
     fake_llm.batches.expire_next(after=0)
     fake_llm.reply(["live ", "reply"], usage=(1000, 100))
-    mode = _mode(retry="live")
-    (result,) = await _run(_agent("chat", fake_llm), ["x"], mode)
+    mode = batch_mode(retry="live")
+    (result,) = await run_batched(_agent("chat", fake_llm), ["x"], mode)
     (reply,) = result.get()
     assert str(reply) == "live reply"
     (live,) = [request for request in fake_llm.requests if request.path.endswith("/completions")]
@@ -424,7 +351,7 @@ async def test_a_batch_that_failed_as_a_whole_fails_each_of_its_items(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     fake_llm.batches.fail_next("The input file is not valid.")
-    results = await _run(_agent("chat", fake_llm), ["a", "b"], _mode(retry="batch"))
+    results = await run_batched(_agent("chat", fake_llm), ["a", "b"], batch_mode(retry="batch"))
     for result in results:
         assert isinstance(result.error, LLMBatchError)
         assert result.error.reason == "failed"
@@ -439,7 +366,7 @@ async def test_a_batch_that_could_not_be_created_fails_its_items_with_the_provid
 ) -> None:
     fake_llm.batches.refuse_next_create(400, message="Batches are not enabled.")
     journal = MemoryJournal()
-    results = await _run(_agent(api, fake_llm), ["a", "b"], _mode(journal=journal))
+    results = await run_batched(_agent(api, fake_llm), ["a", "b"], batch_mode(journal=journal))
     for result in results:
         assert isinstance(result.error, LLMRequestError)
         assert "Batches are not enabled." in str(result.error)
@@ -453,7 +380,7 @@ async def test_a_batch_that_cannot_be_read_five_times_in_a_row_fails_its_items(
 ) -> None:
     fake_llm.batches.fail_looks(5)
     with caplog.at_level(logging.WARNING, logger="miniagents"):
-        (result,) = await _run(_agent("chat", fake_llm), ["a"], _mode())
+        (result,) = await run_batched(_agent("chat", fake_llm), ["a"], batch_mode())
     error = result.error
     assert isinstance(error, LLMBatchError)
     (batch,) = fake_llm.batches.created
@@ -467,7 +394,7 @@ async def test_a_batch_read_again_after_a_failed_look_gives_its_replies(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     fake_llm.batches.fail_looks(2)
-    (result,) = await _run(_agent("anthropic", fake_llm), ["a"], _mode())
+    (result,) = await run_batched(_agent("anthropic", fake_llm), ["a"], batch_mode())
     assert str(result.get()[-1]) == "a"
 
 
@@ -477,7 +404,9 @@ async def test_a_budget_refuses_a_call_before_it_is_queued_and_charges_the_batch
     fake_llm.reply(["one"], usage=(1000, 100), times=3)
     budget = Budget(max_requests=2)
     with charged_to(budget):
-        results = await _run(_agent("chat", fake_llm), ["a", "b", "c"], _mode(), max_concurrency=1)
+        results = await run_batched(
+            _agent("chat", fake_llm), ["a", "b", "c"], batch_mode(), max_concurrency=1
+        )
     assert [result.ok for result in results] == [True, True, False]
     assert isinstance(results[2].error, BudgetExceededError)
     assert sum(len(batch.requests) for batch in fake_llm.batches.created) == 2
@@ -490,7 +419,7 @@ async def test_a_budget_refuses_a_call_before_it_is_queued_and_charges_the_batch
 async def test_map_agent_runs_in_batch_mode_too(fake_llm: FakeLLMServer) -> None:  # noqa: F811
     import reactivex
 
-    mode = _mode()
+    mode = batch_mode()
     async with MiniAgents():
         source = reactivex.from_iterable(["a", "b", "c"])
         results: list[ItemResult[str, Any]] = []
@@ -508,7 +437,7 @@ async def test_identical_requests_of_a_run_are_separate_requests_of_the_batch(
 ) -> None:
     fake_llm.reply(["first"])
     fake_llm.reply(["second"])
-    results = await _run(_agent("chat", fake_llm), ["same", "same"], _mode())
+    results = await run_batched(_agent("chat", fake_llm), ["same", "same"], batch_mode())
     assert sorted(str(result.get()[-1]) for result in results) == ["first", "second"]
     (batch,) = fake_llm.batches.created
     assert len(set(batch.custom_ids)) == 2
@@ -519,7 +448,7 @@ async def test_a_provider_without_a_batch_api_is_called_live_with_one_warning(
 ) -> None:
     agent = scripted_agent("one", "two")
     with caplog.at_level(logging.WARNING, logger="miniagents"):
-        results = await _run(agent, ["a", "b"], _mode(), max_concurrency=1)
+        results = await run_batched(agent, ["a", "b"], batch_mode(), max_concurrency=1)
     assert [str(result.get()[-1]) for result in results] == ["one", "two"]
     warnings = [record for record in caplog.records if "makes the calls of" in record.message]
     assert len(warnings) == 1
@@ -530,8 +459,8 @@ async def test_the_progress_bar_shows_the_batches_and_the_money_saved(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     fake_llm.reply(usage=(1000, 100), times=2)
-    mode = _mode()
-    results = await _run(_agent("chat", fake_llm), ["a", "b"], mode, progress=True)
+    mode = batch_mode()
+    results = await run_batched(_agent("chat", fake_llm), ["a", "b"], mode, progress=True)
     assert all(result.ok for result in results)
     drawn = capsys.readouterr().err
     assert "2/2" in drawn
@@ -547,10 +476,10 @@ async def _interrupted_run(
 ) -> None:
     """Run the pipeline until its batch is created (and noted, unless its creation stalls),
     then cancel it, as Ctrl+C would."""
-    mode = _mode(journal=journal)
+    mode = batch_mode(journal=journal)
     async with MiniAgents():
         run = asyncio.ensure_future(
-            _collect(pipeline(agent, items, batch=mode, max_concurrency=len(items)))
+            collect(pipeline(agent, items, batch=mode, max_concurrency=len(items)))
         )
         await server.batches.wait_created_async(1, WAIT)
         if not server.batches.created[0].unanswered:
@@ -578,7 +507,7 @@ async def test_a_run_started_again_takes_its_replies_from_the_batches_of_the_one
     fake_llm.batches.release()
 
     again = MemoryJournal(journal.records)
-    results = await _run(_agent("chat", fake_llm), items, _mode(journal=again))
+    results = await run_batched(_agent("chat", fake_llm), items, batch_mode(journal=again))
     assert [str(result.get()[-1]) for result in results] == items
     assert fake_llm.batches.created == [batch]  # no request submitted twice
     assert again.records == []  # completed: cleared
@@ -599,7 +528,9 @@ async def test_a_run_started_again_pays_only_for_the_calls_not_made_before(
     await _interrupted_run(agent, ["2 + 3?"], journal, fake_llm)
     fake_llm.batches.release()
     again = MemoryJournal(journal.records)
-    (result,) = await _run(_agent("chat", fake_llm, tools=[add]), ["2 + 3?"], _mode(journal=again))
+    (result,) = await run_batched(
+        _agent("chat", fake_llm, tools=[add]), ["2 + 3?"], batch_mode(journal=again)
+    )
     assert str(result.get()[-1]) == "It is 5."
     first, second = fake_llm.batches.created  # the first call's batch, once; the answer's
     assert "5" in str(second.requests[0].body)
@@ -615,7 +546,7 @@ async def test_an_anthropic_batch_whose_creation_was_not_answered_is_submitted_a
     await _interrupted_run(_agent("anthropic", fake_llm), ["a"], journal, fake_llm)
     fake_llm.batches.release()
     again = MemoryJournal(journal.records)
-    (result,) = await _run(_agent("anthropic", fake_llm), ["a"], _mode(journal=again))
+    (result,) = await run_batched(_agent("anthropic", fake_llm), ["a"], batch_mode(journal=again))
     assert str(result.get()[-1]) == "a"  # not lost; the API could not tell it was made
     assert len(fake_llm.batches.created) == 2
 
@@ -625,7 +556,7 @@ async def test_leaving_the_loop_early_cancels_the_batches_of_the_run(
 ) -> None:
     fake_llm.batches.hold()
     journal = MemoryJournal()
-    mode = _mode(journal=journal)
+    mode = batch_mode(journal=journal)
 
     @miniagent
     async def first_done(ctx: InteractionContext) -> None:
@@ -648,7 +579,7 @@ async def test_a_loop_left_with_break_cancels_the_batches_before_the_context_exi
 ) -> None:
     fake_llm.batches.hold()
     journal = MemoryJournal()
-    mode = _mode(journal=journal)
+    mode = batch_mode(journal=journal)
 
     @miniagent
     async def first_done(ctx: InteractionContext) -> None:

@@ -6,8 +6,7 @@ resuming, and Vertex AI refused."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -28,10 +27,16 @@ from miniagents.ext.llm.gemini import GeminiMessage, gemini_agent
 from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage
 from miniagents.ext.llm.pricing import cost_usd
 from miniagents.miniagents import MiniAgent
-from miniagents.pipeline import ItemResult, Pipeline
-from miniagents.testing import FakeLLMServer, ToolCall, VirtualClock, manual_time
+from miniagents.testing import FakeLLMServer, ToolCall, manual_time
 from miniagents.testing._gemini_wire import THOUGHT_SIGNATURE
-from tests.ext.llm.batch.test_batch_mode import MemoryJournal
+from tests.ext.llm.batch.kit import (
+    MemoryJournal,
+    batch_mode,
+    collect,
+    run_batched,
+    until,
+    until_looked,
+)
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 MODEL = "gemini-2.5-flash"
@@ -75,22 +80,6 @@ def _agent(server: FakeLLMServer, **options: Any) -> MiniAgent[..., Any]:
     return gemini_agent.fork(async_client=_client(server), **options)
 
 
-def _mode(**given: Any) -> BatchMode:
-    given.setdefault("poll_interval", 0.005)
-    given.setdefault("idle_wait", 0)
-    given.setdefault("max_wait", 3600)  # flushed by count, bytes or idleness, never by time
-    given.setdefault("journal", MemoryJournal())
-    return BatchMode(**given)
-
-
-async def _run(
-    agent: MiniAgent[..., Any], items: list[str], mode: BatchMode, **options: Any
-) -> list[ItemResult[str, Any]]:
-    options.setdefault("max_concurrency", max(1, len(items)))
-    async with MiniAgents():
-        return [result async for result in pipeline(agent, items, batch=mode, **options)]
-
-
 def _live_calls(server: FakeLLMServer) -> list[str]:
     """The paths of the live calls of models the server got (not its batch API's)."""
     return [
@@ -106,8 +95,8 @@ async def test_every_item_gets_its_reply_from_one_batch_at_the_batch_price(
 ) -> None:
     fake_llm.reply(usage=(1000, 100), times=3)  # each echoes its item
     journal = MemoryJournal()
-    mode = _mode(journal=journal)
-    results = await _run(_agent(fake_llm), ["It is A.", "It is B.", "It is C."], mode)
+    mode = batch_mode(journal=journal)
+    results = await run_batched(_agent(fake_llm), ["It is A.", "It is B.", "It is C."], mode)
 
     assert [str(result.get()[-1]) for result in results] == ["It is A.", "It is B.", "It is C."]
     (batch,) = fake_llm.batches.created
@@ -156,7 +145,7 @@ async def test_a_request_of_a_batch_is_the_body_the_live_call_sends(
         live = await _agent(fake_llm, **options).inquire("2 + 3?")
     assert str(live) == "2 + 3?"
     (request,) = fake_llm.requests
-    (result,) = await _run(_agent(fake_llm, **options), ["2 + 3?"], _mode())
+    (result,) = await run_batched(_agent(fake_llm, **options), ["2 + 3?"], batch_mode())
     assert str(result.get()[-1]) == "2 + 3?"
     (batch,) = fake_llm.batches.created
     assert batch.requests[0].body == request.json  # contents, system, tools, config alike
@@ -180,7 +169,7 @@ async def test_structured_output_and_an_image_go_in_a_batch_as_live(
         results = [
             result
             async for result in pipeline(
-                structured(_agent(fake_llm), Weather), [item], batch=_mode()
+                structured(_agent(fake_llm), Weather), [item], batch=batch_mode()
             )
         ]
     (result,) = results
@@ -205,8 +194,8 @@ async def test_an_agent_with_a_tool_loop_has_its_next_call_in_a_later_batch(
 
     fake_llm.reply(tool_calls=[ToolCall("add", {"a": 2, "b": 3}, id="c1")])
     fake_llm.reply(["It is 5."])
-    mode = _mode()
-    (result,) = await _run(_agent(fake_llm, tools=[add]), ["2 + 3?"], mode)
+    mode = batch_mode()
+    (result,) = await run_batched(_agent(fake_llm, tools=[add]), ["2 + 3?"], mode)
 
     called, answered, said = result.get()
     assert isinstance(called, LLMToolCallMessage)
@@ -238,7 +227,7 @@ async def test_the_requests_of_two_models_go_in_a_batch_each(
         text = str(await ctx.message_promises)
         ctx.reply([flash.inquire(text), pro.inquire(text)])
 
-    (result,) = await _run(both, ["x"], _mode())
+    (result,) = await run_batched(both, ["x"], batch_mode())
     assert [str(message) for message in result.get()] == ["flash", "pro"]
     assert sorted(batch.model or "" for batch in fake_llm.batches.created) == [
         "gemini-2.5-flash",
@@ -252,7 +241,7 @@ async def test_an_http_error_of_one_request_is_its_items_error_as_it_would_be_li
     fake_llm.reply(["fine"])
     fake_llm.fail(400, message="Bad request of the batch.")
     fake_llm.fail(429, message="Too many.")
-    results = await _run(_agent(fake_llm), ["a", "b", "c"], _mode(retry="none"))
+    results = await run_batched(_agent(fake_llm), ["a", "b", "c"], batch_mode(retry="none"))
     assert str(results[0].get()[-1]) == "fine"
     assert isinstance(results[1].error, LLMRequestError)
     assert "Bad request of the batch." in str(results[1].error)
@@ -266,8 +255,8 @@ async def test_a_request_that_got_a_server_error_goes_in_the_next_batch(
 ) -> None:
     fake_llm.fail(503)
     fake_llm.reply(["second time"])
-    mode = _mode(retry="batch", retries=1)
-    (result,) = await _run(_agent(fake_llm), ["a"], mode)
+    mode = batch_mode(retry="batch", retries=1)
+    (result,) = await run_batched(_agent(fake_llm), ["a"], mode)
     assert str(result.get()[-1]) == "second time"
     assert len(fake_llm.batches.created) == 2
     assert (mode.progress.failed, mode.progress.retried, mode.progress.answered) == (1, 1, 1)
@@ -277,7 +266,7 @@ async def test_the_requests_an_expired_batch_did_not_run_are_expired(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     fake_llm.batches.expire_next(after=1)
-    results = await _run(_agent(fake_llm), ["ran", "expired"], _mode(retry="none"))
+    results = await run_batched(_agent(fake_llm), ["ran", "expired"], batch_mode(retry="none"))
     assert str(results[0].get()[-1]) == "ran"
     error = results[1].error
     assert isinstance(error, LLMBatchError)
@@ -290,8 +279,8 @@ async def test_an_expired_request_goes_in_the_next_batch_when_the_mode_says_so(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     fake_llm.batches.expire_next(after=0)
-    mode = _mode(retry="batch", retries=1)
-    (result,) = await _run(_agent(fake_llm), ["again"], mode)
+    mode = batch_mode(retry="batch", retries=1)
+    (result,) = await run_batched(_agent(fake_llm), ["again"], mode)
     assert str(result.get()[-1]) == "again"
     first, second = fake_llm.batches.created
     assert (first.ending, second.ending) == ("expired", "completed")
@@ -302,7 +291,7 @@ async def test_a_batch_that_failed_as_a_whole_fails_each_of_its_items(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     fake_llm.batches.fail_next("The batch is not valid.")
-    results = await _run(_agent(fake_llm), ["a", "b"], _mode(retry="batch"))
+    results = await run_batched(_agent(fake_llm), ["a", "b"], batch_mode(retry="batch"))
     (batch,) = fake_llm.batches.created  # not tried again
     for result in results:
         assert isinstance(result.error, LLMBatchError)
@@ -315,7 +304,7 @@ async def test_a_batch_that_could_not_be_created_fails_its_items_with_the_provid
 ) -> None:
     fake_llm.batches.refuse_next_create(400, message="Batches are not enabled.")
     journal = MemoryJournal()
-    results = await _run(_agent(fake_llm), ["a", "b"], _mode(journal=journal))
+    results = await run_batched(_agent(fake_llm), ["a", "b"], batch_mode(journal=journal))
     for result in results:
         assert isinstance(result.error, LLMRequestError)
         assert "Batches are not enabled." in str(result.error)
@@ -330,11 +319,11 @@ async def test_a_batch_cancelled_at_the_provider_ends_its_unrun_requests_cancell
     mode = BatchMode(max_wait=3600, idle_wait=0, poll_interval=30, retry="none", journal=None)
     with manual_time() as clock:
         async with MiniAgents():
-            run = asyncio.ensure_future(_collect(pipeline(_agent(fake_llm), ["x"], batch=mode)))
-            await _until(lambda: mode.progress.batches_submitted == 1)
+            run = asyncio.ensure_future(collect(pipeline(_agent(fake_llm), ["x"], batch=mode)))
+            await until(lambda: mode.progress.batches_submitted == 1)
             (batch,) = fake_llm.batches.created
             fake_llm.batches.cancel(batch.id)  # (as a click in Google's console would)
-            await _until_looked(clock, fake_llm, batch.id, within=30)  # the poller's look
+            await until_looked(clock, fake_llm, batch.id, within=30)  # the poller's look
             (result,) = await run
     error = result.error
     assert isinstance(error, LLMBatchError)
@@ -347,7 +336,7 @@ async def test_leaving_the_loop_early_cancels_the_batches_of_the_run(
 ) -> None:
     fake_llm.batches.hold()
     journal = MemoryJournal()
-    mode = _mode(journal=journal)
+    mode = batch_mode(journal=journal)
     llm = _agent(fake_llm)
 
     @miniagent
@@ -377,7 +366,7 @@ async def test_a_run_started_again_takes_its_replies_from_the_batches_of_the_one
     items = ["a", "b", "c"]
     async with MiniAgents():
         run = asyncio.ensure_future(
-            _collect(pipeline(_agent(fake_llm), items, batch=_mode(journal=journal)))
+            collect(pipeline(_agent(fake_llm), items, batch=batch_mode(journal=journal)))
         )
         await fake_llm.batches.wait_created_async(1, WAIT)
         if not stalled:
@@ -391,7 +380,7 @@ async def test_a_run_started_again_takes_its_replies_from_the_batches_of_the_one
     fake_llm.batches.release()
 
     again = MemoryJournal(journal.records)
-    results = await _run(_agent(fake_llm), items, _mode(journal=again))
+    results = await run_batched(_agent(fake_llm), items, batch_mode(journal=again))
     assert [str(result.get()[-1]) for result in results] == items
     assert fake_llm.batches.created == [batch]  # no request submitted twice
     assert again.records == []
@@ -401,7 +390,7 @@ async def test_a_gemini_agent_on_vertex_ai_is_refused_with_what_to_do(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     agent = gemini_agent.fork(model=MODEL, async_client=_client(fake_llm, vertex=True))
-    (result,) = await _run(agent, ["x"], _mode())
+    (result,) = await run_batched(agent, ["x"], batch_mode())
     error = result.error
     assert isinstance(error, LLMConfigurationError)
     assert "on Vertex AI" in str(error)
@@ -424,32 +413,3 @@ async def test_a_body_the_inline_request_cannot_hold_fails_its_call_alone(
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    """Let the loop run (the clock standing still) until ``condition`` holds."""
-    deadline = time.monotonic() + WAIT  # (a bound on a bug's hang, in the wall's time)
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        await asyncio.sleep(0)
-
-
-async def _collect(run: Pipeline[str, Any]) -> list[ItemResult[str, Any]]:
-    async with aclosing(run.__aiter__()) as results:
-        return [result async for result in results]
-
-
-async def _until_looked(
-    clock: VirtualClock, server: FakeLLMServer, batch_id: str, *, within: float
-) -> None:
-    """Let the batch be looked at once more, its poller's next look due ``within`` seconds
-    (the clock moves a second at a time up to that, then stands still)."""
-    looks = server.batches.get(batch_id).looks
-    deadline = time.monotonic() + WAIT  # (a bound on a bug's hang, in the wall's time)
-    moved = 0
-    while server.batches.get(batch_id).looks == looks:
-        assert time.monotonic() < deadline, "the batch was never looked at"
-        await asyncio.sleep(0)
-        if moved < within:
-            clock.advance(1)
-            moved += 1
