@@ -257,13 +257,6 @@ def test_no_module_touches_a_private_attribute_of_another_package(path: Path) ->
     )
 
 
-GLOBAL_STATEMENTS_ALLOWED: dict[str, str] = {
-    "miniagents.ext.dbos._approvals": "issue 52: one home for pending approvals (another change)",
-    "miniagents.ext.console._terminal": "issue 52: one home for pending approvals (another change)",
-}
-"""Modules that still rebind a global (``global``), while another change reworks them."""
-
-
 def global_statements(path: Path) -> list[str]:
     """The ``global`` statements of a file: process-wide state rebound by a function."""
     return [
@@ -276,12 +269,11 @@ def global_statements(path: Path) -> list[str]:
 @pytest.mark.parametrize("path", SOURCES, ids=[module_name(p) for p in SOURCES])
 def test_no_module_rebinds_a_global(path: Path) -> None:
     """Layers meet through declared hooks (a ``Hook``, set through its module's function)."""
-    if module_name(path) in GLOBAL_STATEMENTS_ALLOWED:
-        return
     assert not global_statements(path), (
         f"{module_name(path)} rebinds module globals: {global_statements(path)}. Hold "
         "process-wide state in an object (a miniagents.miniagents.lowlevel.Hook for what "
-        "another layer plugs in; functools.cache for what is made once)."
+        "another layer plugs in, a small state holder for a module's own; functools.cache "
+        "for what is made once)."
     )
 
 
