@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import traceback
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator
 from functools import cache
@@ -56,17 +57,10 @@ ALLOWED_CLASSES: dict[str, str] = {
 """Classes that may be raised although they are not ``MiniAgentsError`` s, with the reason."""
 
 ALLOWED_RAISES: dict[tuple[str, str], str] = {
-    ("miniagents.errors", "AttributeError(f'module {__name__!r} has no attribute {name!r}')"): (
-        "a module's __getattr__ must raise AttributeError for a name it does not have"
-    ),
     (
-        "miniagents.ext.history",
-        "AttributeError(f'module {__name__!r} has no attribute {name!r}')",
-    ): ("a module's __getattr__ must raise AttributeError for a name it does not have"),
-    (
-        "miniagents.ext.dbos",
-        "AttributeError(f'module {__name__!r} has no attribute {name!r}')",
-    ): ("a module's __getattr__ must raise AttributeError for a name it does not have"),
+        "miniagents.reexports",
+        "AttributeError(f'module {self.facade!r} has no attribute {name!r}')",
+    ): ("a facade's __getattr__ must raise AttributeError for a name it does not have"),
     ("miniagents.promising._replay", "error.with_traceback(self._traceback)"): (
         "re-raises the error that ended a stream (its producer's, of any type) for a consumer"
     ),
@@ -152,8 +146,10 @@ def all_subclasses(cls: type[BaseException]) -> set[type[BaseException]]:
 @cache
 def modules() -> dict[str, ModuleType]:
     loaded = {"miniagents": miniagents}
-    for module in pkgutil.walk_packages(miniagents.__path__, "miniagents."):
-        loaded[module.name] = importlib.import_module(module.name)
+    with warnings.catch_warnings():  # (the deprecated former homes warn)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for module in pkgutil.walk_packages(miniagents.__path__, "miniagents."):
+            loaded[module.name] = importlib.import_module(module.name)
     return loaded
 
 

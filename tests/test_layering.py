@@ -31,6 +31,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "miniagents"
 # Lower numbers may never import higher ones. Facades only re-export.
 LAYERS: dict[str, int] = {
     "miniagents.root_error": -1,  # MiniAgentsError: the root every layer's errors derive from
+    "miniagents.reexports": -1,  # how facades and former homes re-export (imports nothing)
     "miniagents.promising": 0,
     "miniagents.frozen": 0,
     "miniagents.messages": 1,
@@ -92,9 +93,12 @@ def tree_of(path: Path) -> ast.Module:
 
 
 def package_imports(path: Path) -> set[str]:
-    """Every module of the package that the file imports (at any place in it)."""
+    """Every module of the package that the file imports (at any place in it), or that a
+    facade re-exports from (as the stub beside it says: ``miniagents.reexports``)."""
     found: set[str] = set()
-    for node in ast.walk(tree_of(path)):
+    stub = path.with_suffix(".pyi")
+    trees = [tree_of(path), *([tree_of(stub)] if stub.exists() else [])]
+    for node in (node for tree in trees for node in ast.walk(tree)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -258,12 +262,22 @@ def test_no_module_touches_a_private_attribute_of_another_package(path: Path) ->
 
 
 def global_statements(path: Path) -> list[str]:
-    """The ``global`` statements of a file: process-wide state rebound by a function."""
-    return [
-        f"line {node.lineno}: global {', '.join(node.names)}"
+    """Where a function of a file rebinds module state: ``global`` statements, and uses of
+    ``globals()`` in a function (a write through it rebinds a name as ``global`` does; at
+    the module's top, where a facade binds the names it imports, it is an import's work)."""
+    functions = (
+        node
         for node in ast.walk(tree_of(path))
-        if isinstance(node, ast.Global)
-    ]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+    )
+    inside = {inner for function in functions for inner in ast.walk(function)}
+    found: list[str] = []
+    for node in sorted(inside, key=lambda node: getattr(node, "lineno", 0)):
+        if isinstance(node, ast.Global):
+            found.append(f"line {node.lineno}: global {', '.join(node.names)}")
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "globals":
+            found.append(f"line {node.lineno}: globals()")
+    return found
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=[module_name(p) for p in SOURCES])
@@ -279,8 +293,12 @@ def test_no_module_rebinds_a_global(path: Path) -> None:
 
 def test_the_global_check_sees_a_global_statement(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
-    probe.write_text("_x = None\ndef f():\n    global _x\n    _x = 1\n", encoding="utf-8")
-    assert global_statements(probe) == ["line 3: global _x"]
+    probe.write_text(
+        "_x = None\ndef f():\n    global _x\n    _x = 1\n    globals()['_y'] = 2\n"
+        "globals().update(z=3)\n",
+        encoding="utf-8",
+    )
+    assert global_statements(probe) == ["line 3: global _x", "line 5: globals()"]
 
 
 PUBLIC_MODULES = [

@@ -28,6 +28,7 @@ WHOLE_LIBRARY_TESTS = {
     "test_compatibility.py",
     "test_docs.py",
     "test_errors.py",
+    "test_facades.py",
     "test_import_cycles.py",
     "test_install.py",
     "test_layering.py",
