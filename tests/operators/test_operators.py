@@ -46,7 +46,6 @@ from miniagents.operators import (
     split_messages,
 )
 from miniagents.testing import VirtualClock
-from miniagents.utils import join_split
 
 
 async def slow_tokens(gate: asyncio.Event) -> AsyncIterator[str]:
@@ -358,9 +357,9 @@ async def test_as_message_sequence_keeps_a_sequence_and_flattens_anything_else()
     assert [str(m) for m in await as_message_sequence(["a", ["b"]])] == ["a", "b"]
 
 
-def test_the_old_homes_show_the_same_operators() -> None:
-    assert miniagents.utils.join_messages is join_messages is join_split.join_messages
-    assert miniagents.utils.split_messages is split_messages is join_split.split_messages
+def test_the_utils_show_the_same_operators() -> None:
+    assert miniagents.utils.join_messages is join_messages
+    assert miniagents.utils.split_messages is split_messages
 
 
 OPERATORS = [

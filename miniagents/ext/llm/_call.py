@@ -48,7 +48,7 @@ from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.miniagents.interaction import InteractionContext
+from miniagents.miniagents import InteractionContext
 from miniagents.promising.lowlevel import core_of
 from miniagents.promising.lowlevel import logger as log
 from miniagents.promising.sentinels import DEFAULT

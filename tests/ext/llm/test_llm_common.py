@@ -46,10 +46,10 @@ from miniagents.ext.llm.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
-from miniagents.ext.llm.llm_common import prompt_of
 from miniagents.ext.llm.llm_logger import render_llm_log
 from miniagents.ext.llm.offline import OfflineMessage, create_offline_agent, offline_agent
 from miniagents.ext.llm.openai import create_openai_agent, openai_agent
+from miniagents.ext.llm.prompt import prompt_of
 from miniagents.ext.llm.sdk_calls import sdk_arguments
 from miniagents.ext.llm.sdk_errors import translate_sdk_error
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
