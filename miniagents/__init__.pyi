@@ -16,22 +16,4 @@ from miniagents.promising import Frozen as Frozen
 from miniagents.promising import Promise as Promise
 from miniagents.promising import StreamedPromise as StreamedPromise
 
-__all__ = [
-    "Frozen",
-    "InteractionContext",
-    "ItemResult",
-    "Message",
-    "MessagePromise",
-    "MessageSequencePromise",
-    "MessageTuple",
-    "MessageType",
-    "MiniAgent",
-    "MiniAgents",
-    "MiniAgentsError",
-    "Promise",
-    "StreamedPromise",
-    "miniagent",
-    "pipeline",
-]
-
 __version__: str

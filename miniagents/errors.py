@@ -4,6 +4,13 @@ The hierarchy (each layer's errors are defined in its own ``errors`` module, nam
 right for the extensions)::
 
     MiniAgentsError
+    ├── ArgumentError (also ValueError)           an argument of the wrong type or out of range
+    │   ├── StreamLimitError                      a window or mark below 1, an unknown overflow
+    │   ├── ConcurrencyLimitError                 a max_concurrency that is not a positive int
+    │   ├── OperatorArgumentError                 an operator given an argument it cannot use
+    │   ├── PipelineArgumentError                 pipeline(), map_agent() given bad arguments
+    │   ├── RayPipelineArgumentError              ray_pipeline given arguments it cannot use
+    │   └── WebConfigurationError                 a web app's options cannot work together
     ├── SentinelMisuseError (also TypeError)      a sentinel was used as a boolean
     ├── FrozenInstanceError (also TypeError)      a frozen container was mutated
     ├── FrozenFieldError (also TypeError)         a Frozen model declares a mutable field type
@@ -11,7 +18,6 @@ right for the extensions)::
     ├── StreamArgumentError (also TypeError)      a promise or stream given clashing arguments
     ├── StreamSourceError (also TypeError)        a stream's source is not an async iterable
     ├── StreamPicklingError (also TypeError)      a promise or stream pickled (not its value)
-    ├── StreamLimitError (also ValueError)        a window or mark below 1, an unknown overflow
     ├── NoRunningLoopError (also RuntimeError)    a stream needing a task started outside asyncio
     ├── StreamLoopError (also RuntimeError)       a stream read in another loop than its own
     ├── IncompleteStreamError (also RuntimeError) str() of a stream that is still streaming
@@ -25,27 +31,23 @@ right for the extensions)::
     ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
     ├── AgentArgumentError (also TypeError)       an unknown, missing or extra agent argument
     │   └── MissingAgentArgumentError (also ValueError)  an agent run without one it needs
-    ├── ConcurrencyLimitError (also ValueError)   a max_concurrency that is not a positive int
     ├── NoActiveContextError (also RuntimeError)  an agent used outside a MiniAgents context
     ├── ContextArgumentError (also TypeError)     MiniAgents() or run() given what it cannot use
     ├── ContextReenteredError (also RuntimeError) a MiniAgents context entered while active
     ├── LoopAlreadyRunningError (also RuntimeError)  MiniAgents().run() in a running loop
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
     ├── ChainDefinitionError (also ValueError)    a loop given agents it cannot run
-    ├── OperatorArgumentError (also ValueError)   an operator given an argument it cannot use
-    ├── PipelineArgumentError (also ValueError)   pipeline(), map_agent() given bad arguments
     ├── PipelineRerunError (also RuntimeError)    a Pipeline run a second time
     ├── PipelineTimeoutError (also TimeoutError)  an item took longer than pipeline's timeout
     ├── ProgressBarMissingError (also ImportError)  progress=True without tqdm installed
     ├── DurablePipelineUnavailableError (also ImportError)  pipeline(durable=...) without ext.dbos
     ├── ChatHistoryError                          a chat history cannot be read or written
-    │   ├── ChatHistoryOptionError (also ValueError)     an option the history does not take
+    │   ├── ChatHistoryOptionError (also ArgumentError)  an option the history does not take
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
     │       └── TornChatHistoryError                 its last section was cut short by a crash
     ├── InputEndedError (also EOFError)           the user ended the console input (ext.errors)
     ├── MissingExtraError (also ImportError)      an optional dependency is not installed
     ├── WebChatPageError (also FileNotFoundError)  web_chat_app given a page that is no file
-    ├── WebConfigurationError (also ValueError)   a web app's options cannot work together
     ├── ToolError                                 a tool (miniagents.ext.tools, miniagents.ext.mcp)
     │   ├── ToolDefinitionError (also TypeError)     not usable as a tool (no annotation, ...)
     │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
@@ -55,15 +57,14 @@ right for the extensions)::
     ├── MessageSerializationError (also TypeError)  a value that cannot be pickled for Ray
     ├── RemoteTraceback                           where a Ray worker raised an error (its cause)
     ├── RayAgentError                             running an agent on Ray failed (ext.ray.errors)
-    │   ├── RayAgentArgumentError (also ValueError)  ray_agent given a non-agent or a bad option
+    │   ├── RayAgentArgumentError (also ArgumentError)  ray_agent given a non-agent or a bad option
     │   ├── RayWorkerDiedError                      the worker (or node) died mid-interaction
     │   ├── RayCancelTimeoutError (also TimeoutError)  stopping a remote interaction hung
     │   └── RemoteError                             a worker's error that cannot travel as itself
-    ├── RayPipelineArgumentError (also ValueError)  ray_pipeline given arguments it cannot use
     ├── RayPipelineRerunError (also RuntimeError)   a RayPipeline run a second time
     ├── RayPipelineLinkError (also RuntimeError)    run where a budget (a live link) applies
     ├── A2AError                                  an A2A hop failed (ext.a2a.errors)
-    │   ├── A2AConfigurationError (also ValueError)  a2a_app or a2a_agent given unusable options
+    │   ├── A2AConfigurationError (also ArgumentError)  a2a_app or a2a_agent given unusable options
     │   ├── A2ACardError (also ValueError)          a remote's card cannot be fetched or used
     │   ├── A2AConnectionError (also ConnectionError)  unreachable, or a stream broke for good
     │   ├── A2AHTTPError                            the remote answered an HTTP error (401, 503)
@@ -85,13 +86,13 @@ right for the extensions)::
     │   └── DurableApprovalError (also LookupError)  a decision for a call that does not wait
     ├── EvalsError                                an eval (miniagents.evals.errors)
     │   ├── DatasetError (also ValueError)          a dataset or case that is not valid (named)
-    │   ├── EvaluatorDefinitionError (also ValueError)  an evaluator that cannot work as given
-    │   ├── EvalArgumentError (also ValueError)     aevaluate(), compare() given bad arguments
+    │   ├── EvaluatorDefinitionError (also ArgumentError)  an evaluator that cannot work as given
+    │   ├── EvalArgumentError (also ArgumentError)  aevaluate(), compare() given bad arguments
     │   ├── CaseTimeoutError (also TimeoutError)    a case's agent took longer than the timeout
     │   ├── EvalReportError (also ValueError)       a stored report (JSON) that cannot be read
     │   └── EvalThresholdError (also AssertionError)  a score below its threshold, or regressed
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
-        ├── LLMConfigurationError (also ValueError)  e.g. no model was given
+        ├── LLMConfigurationError (also ArgumentError)  e.g. no model was given
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
         ├── LLMRateLimitError                       429, after the SDK's own retries
         ├── LLMServerError                          5xx / overloaded, after the SDK's retries
@@ -125,7 +126,7 @@ from miniagents.reexports import Reexports
 _REEXPORTS = Reexports(
     __name__,
     {
-        "miniagents.root_error": "MiniAgentsError",
+        "miniagents.root_error": "ArgumentError MiniAgentsError",
         "miniagents.promising.errors": (
             "DeadlockError IncompleteStreamError NoRunningLoopError "
             "ReplayWindowError SentinelMisuseError StreamArgumentError "

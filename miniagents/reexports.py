@@ -80,7 +80,8 @@ class Reexports:
         """The facade's stub for type checkers: a static import of each name from its home.
 
         ``declared``: lines of the stub for what the facade defines itself (such as
-        ``__version__: str``).
+        ``__version__: str``). The stub has no ``__all__``: its ``as`` imports are what the
+        facade exports (to ``from facade import *`` too).
         """
         lines = [f"# Made from the table of {self.facade} (Reexports.stub): do not edit.", ""]
         for name, home in sorted(self._homes.items(), key=_by_home):
@@ -88,7 +89,6 @@ class Reexports:
             lines.append(
                 line if len(line) <= 100 else f"from {home} import (\n    {name} as {name},\n)"
             )
-        lines += ["", "__all__ = [", *(f'    "{name}",' for name in self.names), "]"]
         return "\n".join([*lines, *(["", declared.strip()] if declared.strip() else [])]) + "\n"
 
 

@@ -2,15 +2,16 @@
 
 Imports flow one way::
 
-    root_error -> promising / frozen -> messages -> miniagents
+    root_error / arguments / reexports -> promising / frozen -> messages -> miniagents
         -> utils / chat_history / operators / pipeline -> ext / testing -> evals
 
 (the ``miniagents`` package and its ``errors`` facade re-export from all of them;
-``root_error`` holds ``MiniAgentsError`` alone, below every layer; ``frozen`` imports nothing
-of ``promising``, which re-exports ``Frozen``). A private module (``_name``) or name is used
-only by the modules of the package that holds it (its subpackages are other packages); a
-private attribute (``obj._name``) is touched only by the package that defines it (``self``
-and ``cls`` aside).
+``root_error`` holds ``MiniAgentsError`` and ``ArgumentError``, below every layer, with the
+argument checks (``arguments``) and how facades re-export (``reexports``); ``frozen``
+imports nothing of ``promising``, which re-exports ``Frozen``). A private module (``_name``)
+or name is used only by the modules of the package that holds it (its subpackages are other
+packages); a private attribute (``obj._name``) is touched only by the package that defines it
+(``self`` and ``cls`` aside).
 The layers above the streams use their documented low levels instead:
 :mod:`miniagents.promising.lowlevel` and :mod:`miniagents.miniagents.lowlevel`.
 """
@@ -32,6 +33,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "miniagents"
 LAYERS: dict[str, int] = {
     "miniagents.root_error": -1,  # MiniAgentsError: the root every layer's errors derive from
     "miniagents.reexports": -1,  # how facades and former homes re-export (imports nothing)
+    "miniagents.arguments": -1,  # the argument checks every layer shares (and ArgumentError)
     "miniagents.promising": 0,
     "miniagents.frozen": 0,
     "miniagents.messages": 1,
@@ -387,7 +389,11 @@ layer), to keep an old import path."""
 def test_the_reactive_core_imports_nothing_from_the_rest_of_the_package() -> None:
     for path in (PACKAGE / "promising").rglob("*.py"):
         imported = package_imports(path)
-        allowed: tuple[str, ...] = ("miniagents.promising", "miniagents.root_error")
+        allowed: tuple[str, ...] = (
+            "miniagents.promising",
+            "miniagents.root_error",
+            "miniagents.arguments",
+        )
         if module_name(path) in COMPATIBILITY_IMPORTS:
             allowed += ("miniagents.frozen",)
         outside = [name for name in imported if not name.startswith(allowed)]

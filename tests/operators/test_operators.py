@@ -343,7 +343,9 @@ async def test_join_and_split_take_a_spread_of_plain_metadata_and_check_what_it_
     assert [(str(part), part.model_extra) for part in parts] == [("a", meta), ("b", meta)]
     # what mypy lets such a spread hold is checked at once, with a message naming the fix
     strip: dict[str, str] = {"strip_leading_newlines": "yes"}
-    with pytest.raises(OperatorArgumentError, match="strip_leading_newlines as a bool"):
+    with pytest.raises(
+        OperatorArgumentError, match="needs strip_leading_newlines to be True or False"
+    ):
         join_messages("a", **strip)
     named: dict[str, str] = {"message_class": "Row"}
     for operator in (join_messages, split_messages):

@@ -28,34 +28,3 @@ from miniagents.ext.dbos.runs import arecover as arecover
 from miniagents.ext.dbos.runs import arun_named as arun_named
 from miniagents.ext.dbos.runs import is_durable as is_durable
 from miniagents.ext.dbos.runs import replay as replay
-
-__all__ = [
-    "DEFAULT_DATABASE_URL",
-    "ChatHistorySQL",
-    "DurableApprovalError",
-    "DurableApprovals",
-    "DurableConfigurationError",
-    "DurableDatabaseError",
-    "DurableError",
-    "DurableFailedCallError",
-    "DurableRecordError",
-    "DurableRunInfo",
-    "DurableVersionError",
-    "PendingApproval",
-    "SQLCallStore",
-    "SQLRunJournal",
-    "aapprove",
-    "acancel_run",
-    "adeny",
-    "afind_runs",
-    "aname_run",
-    "anote_run",
-    "apending_approvals",
-    "arecover",
-    "arun_named",
-    "durable",
-    "is_durable",
-    "replay",
-    "use_database",
-    "workflow_id",
-]
