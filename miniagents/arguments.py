@@ -16,7 +16,6 @@ A check that allows ``None`` is the caller's (``if value is not None: check_...`
 from __future__ import annotations
 
 import math
-from typing import TypeGuard
 
 from miniagents.root_error import ArgumentError
 
@@ -60,13 +59,13 @@ def check_seconds(
         ArgumentError: (or ``error``) for anything else (NaN too).
     """
     if (
-        not _number(value)
-        or value < 0
-        or (value == 0 and not zero)
-        or (value == math.inf and not forever)
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (value >= 0 if zero else value > 0)  # (NaN is neither)
+        and (forever or value < math.inf)
     ):
-        raise _refused(value, name, _SECONDS[zero, forever], owner, fix, error)
-    return float(value)
+        return float(value)
+    raise _refused(value, name, _SECONDS[zero, forever], owner, fix, error)
 
 
 _SECONDS = {
@@ -96,11 +95,11 @@ def check_number(
     Raises:
         ArgumentError: (or ``error``) for anything else (NaN too).
     """
-    if not _number(value) or not 0 <= value <= most:
-        kind = f"a number of {unit}" if unit else "a number"
-        rule = f"{kind} of at least 0" if most == math.inf else f"{kind} from 0 to {most:g}"
-        raise _refused(value, name, rule, owner, fix, error)
-    return float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= most:
+        return float(value)  # (NaN is not)
+    kind = f"a number of {unit}" if unit else "a number"
+    rule = f"{kind} of at least 0" if most == math.inf else f"{kind} from 0 to {most:g}"
+    raise _refused(value, name, rule, owner, fix, error)
 
 
 def check_text(
@@ -141,11 +140,6 @@ def check_flag(
     if not isinstance(value, bool):
         raise _refused(value, name, "True or False", owner, fix, error)
     return value
-
-
-def _number(value: object) -> TypeGuard[int | float]:
-    """Whether ``value`` is an ``int`` or a ``float`` (not a ``bool``), and not NaN."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
 def _refused(

@@ -418,7 +418,7 @@ def _context_flag(context: LLMSettings, name: str, alias: str) -> bool:
     Raises:
         LLMConfigurationError: if it is not a bool.
     """
-    fix = f"The agent {alias} cannot run: pass True or False (or None: the outer context's)."
+    fix = "Pass True or False (or None: the outer context's) for the LLM agents to run."
     return check_flag(
         getattr(context, name), name, owner="MiniAgents()", fix=fix, error=LLMConfigurationError
     )

@@ -239,7 +239,7 @@ async def test_a_context_that_streams_by_default_takes_only_a_bool() -> None:
         with pytest.raises(
             LLMConfigurationError,
             match=r"MiniAgents\(\) needs stream_llm_tokens_by_default to be True or False; "
-            r"got 'no'\. The agent OFFLINE_AGENT cannot run",
+            r"got 'no'\. Pass True or False",
         ):
             await offline_agent.inquire("hi", token_delay=0)
 
