@@ -16,4 +16,12 @@ from miniagents.promising import Frozen as Frozen
 from miniagents.promising import Promise as Promise
 from miniagents.promising import StreamedPromise as StreamedPromise
 
+__all__ = [
+    "MiniAgentsError",
+    "Message", "MessagePromise", "MessageSequencePromise", "MessageTuple", "MessageType",
+    "InteractionContext", "MiniAgent", "MiniAgents", "miniagent",
+    "ItemResult", "pipeline",
+    "Frozen", "Promise", "StreamedPromise",
+]
+
 __version__: str

@@ -80,8 +80,8 @@ class Reexports:
         """The facade's stub for type checkers: a static import of each name from its home.
 
         ``declared``: lines of the stub for what the facade defines itself (such as
-        ``__version__: str``). The stub has no ``__all__``: its ``as`` imports are what the
-        facade exports (to ``from facade import *`` too).
+        ``__version__: str``). Its ``__all__`` lists the names by home, a line (or a few) for
+        each (the stubs are written by this, not formatted by ruff).
         """
         lines = [f"# Made from the table of {self.facade} (Reexports.stub): do not edit.", ""]
         for name, home in sorted(self._homes.items(), key=_by_home):
@@ -89,7 +89,26 @@ class Reexports:
             lines.append(
                 line if len(line) <= 100 else f"from {home} import (\n    {name} as {name},\n)"
             )
+        by_home: dict[str, list[str]] = {}
+        for name, home in sorted(self._homes.items(), key=_by_home):
+            by_home.setdefault(home, []).append(f'"{name}",')
+        lines += [
+            "",
+            "__all__ = [",
+            *(line for names in by_home.values() for line in _wrapped(names)),
+        ]
+        lines.append("]")
         return "\n".join([*lines, *(["", declared.strip()] if declared.strip() else [])]) + "\n"
+
+
+def _wrapped(items: list[str]) -> list[str]:
+    """``items`` as lines of at most 100 characters, indented."""
+    lines = [""]
+    for item in items:
+        if lines[-1] and len(lines[-1]) + 1 + len(item) > 96:
+            lines.append("")
+        lines[-1] = f"{lines[-1]} {item}" if lines[-1] else item
+    return [f"    {line}" for line in lines]
 
 
 def _by_kind(name: str) -> tuple[int, str]:

@@ -28,3 +28,14 @@ from miniagents.ext.dbos.runs import arecover as arecover
 from miniagents.ext.dbos.runs import arun_named as arun_named
 from miniagents.ext.dbos.runs import is_durable as is_durable
 from miniagents.ext.dbos.runs import replay as replay
+
+__all__ = [
+    "DurableApprovals", "PendingApproval", "aapprove", "adeny", "apending_approvals",
+    "DEFAULT_DATABASE_URL", "durable", "use_database", "workflow_id",
+    "DurableApprovalError", "DurableConfigurationError", "DurableDatabaseError", "DurableError",
+    "DurableFailedCallError", "DurableRecordError", "DurableVersionError",
+    "ChatHistorySQL",
+    "SQLCallStore", "SQLRunJournal",
+    "DurableRunInfo", "acancel_run", "afind_runs", "aname_run", "anote_run", "arecover",
+    "arun_named", "is_durable", "replay",
+]

@@ -10,3 +10,12 @@ from miniagents.ext.history.errors import MalformedChatHistoryError as Malformed
 from miniagents.ext.history.errors import TornChatHistoryError as TornChatHistoryError
 from miniagents.ext.history.in_memory import InMemoryChatHistory as InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD as ChatHistoryMD
+
+__all__ = [
+    "history_agent", "in_memory_history_agent", "markdown_history_agent",
+    "ChatHistory",
+    "ChatHistoryError", "ChatHistoryOptionError", "MalformedChatHistoryError",
+    "TornChatHistoryError",
+    "InMemoryChatHistory",
+    "ChatHistoryMD",
+]
