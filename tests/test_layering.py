@@ -2,15 +2,16 @@
 
 Imports flow one way::
 
-    root_error -> promising / frozen -> messages -> miniagents
+    root_error / arguments / reexports -> promising / frozen -> messages -> miniagents
         -> utils / chat_history / operators / pipeline -> ext / testing -> evals
 
 (the ``miniagents`` package and its ``errors`` facade re-export from all of them;
-``root_error`` holds ``MiniAgentsError`` alone, below every layer; ``frozen`` imports nothing
-of ``promising``, which re-exports ``Frozen``). A private module (``_name``) or name is used
-only by the modules of the package that holds it (its subpackages are other packages); a
-private attribute (``obj._name``) is touched only by the package that defines it (``self``
-and ``cls`` aside).
+``root_error`` holds ``MiniAgentsError`` and ``ArgumentError``, below every layer, with the
+argument checks (``arguments``) and how facades re-export (``reexports``); ``frozen``
+imports nothing of ``promising``, which re-exports ``Frozen``). A private module (``_name``)
+or name is used only by the modules of the package that holds it (its subpackages are other
+packages); a private attribute (``obj._name``) is touched only by the package that defines it
+(``self`` and ``cls`` aside).
 The layers above the streams use their documented low levels instead:
 :mod:`miniagents.promising.lowlevel` and :mod:`miniagents.miniagents.lowlevel`.
 """
@@ -31,6 +32,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "miniagents"
 # Lower numbers may never import higher ones. Facades only re-export.
 LAYERS: dict[str, int] = {
     "miniagents.root_error": -1,  # MiniAgentsError: the root every layer's errors derive from
+    "miniagents.reexports": -1,  # how facades and former homes re-export (imports nothing)
+    "miniagents.arguments": -1,  # the argument checks every layer shares (and ArgumentError)
     "miniagents.promising": 0,
     "miniagents.frozen": 0,
     "miniagents.messages": 1,
@@ -92,9 +95,12 @@ def tree_of(path: Path) -> ast.Module:
 
 
 def package_imports(path: Path) -> set[str]:
-    """Every module of the package that the file imports (at any place in it)."""
+    """Every module of the package that the file imports (at any place in it), or that a
+    facade re-exports from (as the stub beside it says: ``miniagents.reexports``)."""
     found: set[str] = set()
-    for node in ast.walk(tree_of(path)):
+    stub = path.with_suffix(".pyi")
+    trees = [tree_of(path), *([tree_of(stub)] if stub.exists() else [])]
+    for node in (node for tree in trees for node in ast.walk(tree)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -257,38 +263,44 @@ def test_no_module_touches_a_private_attribute_of_another_package(path: Path) ->
     )
 
 
-GLOBAL_STATEMENTS_ALLOWED: dict[str, str] = {
-    "miniagents.ext.dbos._approvals": "issue 52: one home for pending approvals (another change)",
-    "miniagents.ext.console._terminal": "issue 52: one home for pending approvals (another change)",
-}
-"""Modules that still rebind a global (``global``), while another change reworks them."""
-
-
 def global_statements(path: Path) -> list[str]:
-    """The ``global`` statements of a file: process-wide state rebound by a function."""
-    return [
-        f"line {node.lineno}: global {', '.join(node.names)}"
+    """Where a function of a file rebinds module state: ``global`` statements, and uses of
+    ``globals()`` in a function (a write through it rebinds a name as ``global`` does; at
+    the module's top, where a facade binds the names it imports, it is an import's work)."""
+    functions = (
+        node
         for node in ast.walk(tree_of(path))
-        if isinstance(node, ast.Global)
-    ]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+    )
+    inside = {inner for function in functions for inner in ast.walk(function)}
+    found: list[str] = []
+    for node in sorted(inside, key=lambda node: getattr(node, "lineno", 0)):
+        if isinstance(node, ast.Global):
+            found.append(f"line {node.lineno}: global {', '.join(node.names)}")
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "globals":
+            found.append(f"line {node.lineno}: globals()")
+    return found
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=[module_name(p) for p in SOURCES])
 def test_no_module_rebinds_a_global(path: Path) -> None:
     """Layers meet through declared hooks (a ``Hook``, set through its module's function)."""
-    if module_name(path) in GLOBAL_STATEMENTS_ALLOWED:
-        return
     assert not global_statements(path), (
         f"{module_name(path)} rebinds module globals: {global_statements(path)}. Hold "
         "process-wide state in an object (a miniagents.miniagents.lowlevel.Hook for what "
-        "another layer plugs in; functools.cache for what is made once)."
+        "another layer plugs in, a small state holder for a module's own; functools.cache "
+        "for what is made once)."
     )
 
 
 def test_the_global_check_sees_a_global_statement(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
-    probe.write_text("_x = None\ndef f():\n    global _x\n    _x = 1\n", encoding="utf-8")
-    assert global_statements(probe) == ["line 3: global _x"]
+    probe.write_text(
+        "_x = None\ndef f():\n    global _x\n    _x = 1\n    globals()['_y'] = 2\n"
+        "globals().update(z=3)\n",
+        encoding="utf-8",
+    )
+    assert global_statements(probe) == ["line 3: global _x", "line 5: globals()"]
 
 
 PUBLIC_MODULES = [
@@ -377,7 +389,11 @@ layer), to keep an old import path."""
 def test_the_reactive_core_imports_nothing_from_the_rest_of_the_package() -> None:
     for path in (PACKAGE / "promising").rglob("*.py"):
         imported = package_imports(path)
-        allowed: tuple[str, ...] = ("miniagents.promising", "miniagents.root_error")
+        allowed: tuple[str, ...] = (
+            "miniagents.promising",
+            "miniagents.root_error",
+            "miniagents.arguments",
+        )
         if module_name(path) in COMPATIBILITY_IMPORTS:
             allowed += ("miniagents.frozen",)
         outside = [name for name in imported if not name.startswith(allowed)]

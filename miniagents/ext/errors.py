@@ -8,6 +8,7 @@ The extension packages have their own errors modules too: :mod:`miniagents.ext.l
 from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "InputEndedError",
@@ -32,7 +33,7 @@ class WebChatPageError(MiniAgentsError, FileNotFoundError):
     """The chat page given to ``web_chat_app`` (or ``miniagents web --page``) is not a file."""
 
 
-class WebConfigurationError(MiniAgentsError, ValueError):
+class WebConfigurationError(ArgumentError):
     """A web app made with options that cannot work (e.g. ``allowed_origins=["*"]``).
 
     Attributes:

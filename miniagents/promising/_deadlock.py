@@ -53,9 +53,9 @@ import asyncio
 import gc
 import weakref
 from collections.abc import Callable
-from math import inf
 from typing import Any, TypeAlias
 
+from miniagents.arguments import check_seconds
 from miniagents.promising._reporting import logger, mark_received
 from miniagents.promising._waitfor import Room, Search
 from miniagents.promising.errors import DeadlockError, StreamLimitError
@@ -514,13 +514,9 @@ def set_check_interval(seconds: float | None) -> float | None:
     Raises:
         StreamLimitError: if ``seconds`` is not a positive finite number (or ``None``).
     """
-    if seconds is not None and not (
-        isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds < inf
-    ):
-        raise StreamLimitError(
-            f"The deadlock check interval must be a positive number of seconds, or None to "
-            f"turn the watch off, but it is {seconds!r}. Pass e.g. 1.0."
-        )
+    if seconds is not None:
+        fix = "Pass e.g. 1.0, or None to turn the watch off."
+        check_seconds(seconds, "The deadlock check interval", fix=fix, error=StreamLimitError)
     former, check_interval.seconds = check_interval.seconds, seconds
     return former
 

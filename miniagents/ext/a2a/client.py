@@ -66,6 +66,7 @@ from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP
 from a2a.utils.errors import A2AError as SDKError
 from google.protobuf.json_format import ParseDict
 
+from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.a2a._reading import ApprovalAsk, ReplyWriter
 from miniagents.ext.a2a._wire import Code
 from miniagents.ext.a2a.errors import (
@@ -247,11 +248,7 @@ class _Limits:
 
     def __post_init__(self) -> None:
         for name in ("max_reply_chars", "max_reply_messages", "max_event_bytes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise A2AConfigurationError(
-                    f"a2a_agent() needs {name} to be an int >= 1; got {value!r}."
-                )
+            check_count(getattr(self, name), name, owner="a2a_agent()", error=A2AConfigurationError)
 
 
 class _Remote:
@@ -277,16 +274,11 @@ class _Remote:
         cancel_timeout: float,
         limits: _Limits,
     ) -> None:
+        owner, error = "a2a_agent()", A2AConfigurationError
         for name, value in (("timeout", timeout), ("cancel_timeout", cancel_timeout)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise A2AConfigurationError(
-                    f"a2a_agent() needs {name} to be a positive number of seconds; got {value!r}."
-                )
-        if isinstance(reconnects, bool) or not isinstance(reconnects, int) or reconnects < 0:
-            raise A2AConfigurationError(
-                "a2a_agent() needs reconnects to be an int >= 0 (how many times in a row a "
-                f"broken stream is followed again); got {reconnects!r}."
-            )
+            check_seconds(value, name, forever=True, owner=owner, error=error)
+        fix = "It is how many times in a row a broken stream is followed again."
+        check_count(reconnects, "reconnects", least=0, owner=owner, fix=fix, error=error)
         if isinstance(target, str):
             if not re.match(r"https?://[^/]", target):
                 raise A2AConfigurationError(

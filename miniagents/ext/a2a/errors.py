@@ -13,6 +13,7 @@ takes (:class:`A2AReplyTooLargeError`).
 from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "A2ACardError",
@@ -36,7 +37,7 @@ class A2AError(MiniAgentsError):
     """Serving an agent over A2A, or calling a remote A2A agent, failed."""
 
 
-class A2AConfigurationError(A2AError, ValueError):
+class A2AConfigurationError(A2AError, ArgumentError):
     """``a2a_app`` or ``a2a_agent`` was given options it cannot use (the message names them)."""
 
 

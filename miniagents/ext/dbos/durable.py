@@ -42,8 +42,8 @@ from miniagents.ext.dbos.runs import _mark_durable
 from miniagents.messages import MessageTuple
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageType
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import MiniAgent
-from miniagents.miniagents.interaction import InteractionContext
 from miniagents.pipeline.durability import DurableItems, set_durable_items
 
 __all__ = ["DEFAULT_DATABASE_URL", "durable", "use_database", "workflow_id"]

@@ -35,11 +35,11 @@ import sys
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from math import inf
 from typing import Any, TypedDict, TypeVar
 
 from typing_extensions import Unpack
 
+from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.ray._failures import (
     mailbox_died_error,
     ray_failure,
@@ -243,19 +243,20 @@ def own_options(options: dict[str, Any], caller: str) -> tuple[int, float]:
     Raises:
         RayAgentArgumentError: naming the option (``caller`` names the function).
     """
-    retries = options.pop("max_retries", 3)
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise RayAgentArgumentError(
-            f"{caller}() needs max_retries to be an int >= 0 (how many more times to run "
-            f"what a worker that died was running; 0 for none); got {retries!r}."
-        )
-    timeout = options.pop("cancel_timeout", CANCEL_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < inf:
-        raise RayAgentArgumentError(
-            f"{caller}() needs cancel_timeout to be a positive number of seconds (how long "
-            f"stopping what was cancelled may take); got {timeout!r}."
-        )
-    return retries, float(timeout)
+    owner, error = f"{caller}()", RayAgentArgumentError
+    fix = "It is how many more times to run what a worker that died was running (0: none)."
+    retries = check_count(
+        options.pop("max_retries", 3), "max_retries", least=0, owner=owner, fix=fix, error=error
+    )
+    fix = "It is how long stopping what was cancelled may take."
+    timeout = check_seconds(
+        options.pop("cancel_timeout", CANCEL_TIMEOUT),
+        "cancel_timeout",
+        owner=owner,
+        fix=fix,
+        error=error,
+    )
+    return retries, timeout
 
 
 class _Runner:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Generic, overload
 
 from typing_extensions import TypeVar, Unpack
 
+from miniagents.arguments import check_count
 from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings, is_dataset
 from miniagents.ext.ray._wire import check_sendable_agent
@@ -324,10 +325,7 @@ def ray_pipeline(
         )
     except PipelineArgumentError as error:
         raise RayPipelineArgumentError(f"{error}{function_hint(agents)}") from None
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise RayPipelineArgumentError(
-            f"ray_pipeline() needs batch_size to be a positive int; got {batch_size!r}."
-        )
+    check_count(batch_size, "batch_size", owner="ray_pipeline()", error=RayPipelineArgumentError)
     if max_in_flight < batch_size:
         raise RayPipelineArgumentError(
             f"ray_pipeline() needs batch_size <= max_in_flight (a batch is sent whole); got "

@@ -603,5 +603,5 @@ async def test_one_answer_over_max_event_bytes_fails_as_it_is_read() -> None:
 @pytest.mark.parametrize("limit", ["max_reply_chars", "max_reply_messages", "max_event_bytes"])
 @pytest.mark.parametrize("value", [0, -1, 1.5, True])
 def test_a_reply_limit_that_is_not_a_positive_int_is_refused(limit: str, value: object) -> None:
-    with pytest.raises(A2AConfigurationError, match=f"{limit} to be an int >= 1"):
+    with pytest.raises(A2AConfigurationError, match=f"{limit} to be a whole number of at least 1"):
         a2a_agent("http://127.0.0.1:1", **{limit: value})  # type: ignore[arg-type]
