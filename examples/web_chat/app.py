@@ -25,7 +25,7 @@ from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.from_env import llm_agent_from_env
 from miniagents.ext.llm.offline import ToolRule
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import web_chat_app
+from miniagents.ext.web import NoAuthentication, web_chat_app
 
 PAGE = Path(__file__).with_name("index.html")
 """The chat page."""
@@ -81,8 +81,10 @@ async def ask_once(question: str) -> None:
     """Ask the app one question in-process and print the parts the page would get."""
     import httpx2  # (an HTTP client for this in-process question only: --serve needs none)
 
-    transport = httpx2.ASGITransport(app=web_chat_app(assistant, page=PAGE))
-    async with httpx2.AsyncClient(transport=transport, base_url="http://app") as client:
+    transport = httpx2.ASGITransport(
+        app=web_chat_app(assistant, authentication=NoAuthentication(), page=PAGE)
+    )
+    async with httpx2.AsyncClient(transport=transport, base_url="http://localhost") as client:
         print("page:", (await client.get("/")).headers["content-type"])
         parts = [{"type": "text", "text": question}]
         chat = {"id": "example", "messages": [{"id": "1", "role": "user", "parts": parts}]}
@@ -108,6 +110,10 @@ if __name__ == "__main__":
     if "--serve" in sys.argv:
         import uvicorn
 
-        uvicorn.run(web_chat_app(assistant, page=PAGE), host="127.0.0.1", port=8000)
+        uvicorn.run(
+            web_chat_app(assistant, authentication=NoAuthentication(), page=PAGE),
+            host="127.0.0.1",
+            port=8000,
+        )
     else:
         asyncio.run(ask_once("Can you write a poem about rivers?"))
