@@ -22,6 +22,7 @@ __all__ = [
     "problems",
     "read_json",
     "read_model",
+    "resumed_meanwhile",
     "unknown_run",
     "unnamable_run",
 ]
@@ -136,6 +137,20 @@ def _too_large(max_bytes: int) -> JSONResponse:
         "body_too_large",
         f"The request body is over the limit of {max_bytes} bytes; send a shorter "
         "conversation (or raise max_body_bytes).",
+    )
+
+
+def resumed_meanwhile(paused: str, decided: str) -> JSONResponse:
+    """The 409 of a resume whose paused run another request resumed (or that ended) meanwhile.
+
+    ``paused``: what the run is of (``"the thread 't1'"``); ``decided``: what the resume
+    answered (``"interrupts"``, ``"approvals"``).
+    """
+    return error_response(
+        409,
+        "not_pending",
+        f"The paused run of {paused} was resumed by another request (or ended) meanwhile; "
+        f"its {decided} are decided once.",
     )
 
 

@@ -55,7 +55,7 @@ from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, 
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._durable import DurableJobs, FoundRun, PausePoint
-from miniagents.ext.web._event_log import LINE_END, EventLog, EventPlaces, sse
+from miniagents.ext.web._event_log import LINE_END, EventLog, EventPlaces, astart_position, sse
 from miniagents.ext.web._http import (
     error_response,
     invalid_arguments,
@@ -273,6 +273,12 @@ class Run(EventLog):
         if frame is not None or prelude:
             events = _framed(events, frame, prelude)
         return _RunResponse(self, events, self._manager.protocol.headers)
+
+    async def aresponse_after(self, request: Request) -> Response:
+        """The response of a client that follows the run after its ``Last-Event-ID`` (all of
+        it without one), or the 400 of an id that is not the run's."""
+        start = await astart_position(request, self)
+        return start if isinstance(start, Response) else self.response(start)
 
 
 async def _framed(

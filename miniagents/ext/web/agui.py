@@ -56,13 +56,13 @@ from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._app import runs_app
-from miniagents.ext.web._event_log import astart_position
 from miniagents.ext.web._guard import Door
 from miniagents.ext.web._http import (
     error_response,
     not_pending,
     problems,
     read_model,
+    resumed_meanwhile,
     unnamable_run,
 )
 from miniagents.ext.web._protocol import (
@@ -301,7 +301,11 @@ class _AGUIRuns:
         if isinstance(decisions, Response):
             return decisions
         return await manager.aresume(
-            job, run_input.run_id, decisions, named=True, gone=lambda: _resume_gone(run_input)
+            job,
+            run_input.run_id,
+            decisions,
+            named=True,
+            gone=lambda: resumed_meanwhile(f"the thread {thread!r}", "interrupts"),
         )
 
     async def afollow(self, request: Request, owner: str | None) -> Response:
@@ -318,8 +322,7 @@ class _AGUIRuns:
                 f"{self.manager.settings.keep_runs_for:g} seconds ago (or before the latest "
                 f"{self.manager.settings.max_ended_runs} runs that ended, max_ended_runs).",
             )
-        start = await astart_position(request, run)
-        return start if isinstance(start, Response) else run.response(start)
+        return await run.aresponse_after(request)
 
     async def _arecovered(self, owner: str | None, run_id: str) -> Run | Response | None:
         """``owner``'s run ``run_id`` of a durable agent, made again after a restart (if found).
@@ -393,15 +396,6 @@ def _decisions(
             return refused
         decisions.append((asked, decision))
     return decisions
-
-
-def _resume_gone(run_input: RunAgentInput) -> Response:
-    return error_response(
-        409,
-        "not_pending",
-        f"The paused run of the thread {run_input.thread_id!r} was resumed by another "
-        "request (or ended) meanwhile; its interrupts are decided once.",
-    )
 
 
 def agui_input_messages(messages: Sequence[object]) -> list[Message]:

@@ -21,13 +21,13 @@ from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._app import runs_app
-from miniagents.ext.web._event_log import astart_position
 from miniagents.ext.web._guard import Door
 from miniagents.ext.web._http import (
     error_response,
     not_pending,
     problems,
     read_model,
+    resumed_meanwhile,
     unnamable_run,
 )
 from miniagents.ext.web._protocol import ApprovalFlow, Item, JobIds, WebProtocol, json_text
@@ -258,7 +258,11 @@ class _AISDKRuns:
         if isinstance(decisions, Response):
             return decisions
         return await manager.aresume(
-            job, chat.id, decisions, named=False, gone=lambda: _resume_gone(chat)
+            job,
+            chat.id,
+            decisions,
+            named=False,
+            gone=lambda: resumed_meanwhile(f"the chat {chat.id!r}", "approvals"),
         )
 
     async def afollow(self, request: Request, owner: str | None) -> Response:
@@ -278,8 +282,7 @@ class _AISDKRuns:
             return run
         if run is None or (run.done and not reconnecting):
             return Response(status_code=204)
-        start = await astart_position(request, run)
-        return start if isinstance(start, Response) else run.response(start)
+        return await run.aresponse_after(request)
 
     async def _arecovered(
         self, owner: str | None, chat_id: str, *, reconnecting: bool
@@ -345,15 +348,6 @@ def _decisions(
         decision = ApprovalDecision(approved=response.approved, reason=response.reason)
         decisions.append((asked, decision))
     return decisions
-
-
-def _resume_gone(chat: ChatRequest) -> Response:
-    return error_response(
-        409,
-        "not_pending",
-        f"The paused run of the chat {chat.id!r} was resumed by another request (or ended) "
-        "meanwhile; its approvals are decided once.",
-    )
 
 
 def ui_input_messages(messages: Sequence[UIMessage]) -> list[Message]:

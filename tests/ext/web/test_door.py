@@ -698,6 +698,43 @@ def _started_since(before: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
     }
 
 
+async def test_a_resume_whose_stream_would_pass_the_bound_decides_nothing() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    held, deleting = gated(tokens), approving()
+
+    @miniagent
+    async def holding_or_deleting(ctx: InteractionContext) -> None:
+        asked = await ctx.message_promises
+        chosen = held if "hold" in str(asked[-1]) else deleting
+        ctx.reply(chosen.inquire(asked))
+
+    settings = WebSettings(max_streams_per_principal=1, grace_period=3600)
+    app = agui_app(holding_or_deleting, authentication=TOKENS, settings=settings)
+    runs = app.state.runs
+    async with served(app) as client:
+        _response, first = await post_events(client, agui_input("r1"), headers=ALICE)
+        call_id = first[-1].json["outcome"]["interrupts"][0]["id"]  # paused: its stream ended
+        holding = await _stream(
+            client, "POST", "/", ALICE, json=agui_input("h1", thread="t2", text="hold")
+        )
+        reader = SSEReader(holding)  # (kept: a reader let go of closes its stream)
+        await reader.take(1)
+        entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
+        refused = await client.post("/", json=agui_input("r2", resume=[entry]), headers=ALICE)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "too_many_streams_of_yours"
+        assert runs.paused("t1", "alice").asked(call_id).pending  # nothing was decided
+        await holding.aclose()
+        await until(lambda: runs.open_streams == 0)
+        _response, second = await post_events(
+            client, agui_input("r2", resume=[entry]), headers=ALICE
+        )
+        assert second[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
+        tokens.put_nowait(None)
+        await until(lambda: runs.live == 0)
+    assert deleted == ["a.txt"]
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
 async def test_the_apps_open_streams_are_bounded_whoever_holds_them(protocol: Protocol) -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
