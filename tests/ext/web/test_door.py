@@ -82,6 +82,13 @@ def counted(calls: list[str]) -> MiniAgent[..., Message]:
     return counting
 
 
+async def waiting_call(reader: SSEReader, protocol: Protocol) -> tuple[str, Any]:
+    """The id of the call the stream says waits for approval, and that event's data."""
+    asked = await reader.until("CUSTOM" if protocol is AGUI else "tool-approval-request")
+    data = asked[-1].json
+    return data["value"]["toolCallId"] if protocol is AGUI else data["approvalId"], data
+
+
 def approvals_path(protocol: Protocol, key: str, call_id: str) -> str:
     return f"/runs/{key}/approvals/{call_id}" if protocol is AGUI else f"/{key}/approvals/{call_id}"
 
@@ -327,9 +334,7 @@ async def test_a_run_is_its_principals_alone_and_the_same_id_names_two_runs(
         client.stream("POST", "/", json=protocol.body("k1"), headers=ALICE) as alices,
     ):
         reader = SSEReader(alices)
-        asked = await reader.until("CUSTOM" if protocol is AGUI else "tool-approval-request")
-        data = asked[-1].json
-        call_id = data["value"]["toolCallId"] if protocol is AGUI else data["approvalId"]
+        call_id, _data = await waiting_call(reader, protocol)
         # bob: her run is not there for him, and his decision decides nothing
         seen = await client.get(protocol.resume_path("k1"), headers=BOB)
         assert seen.status_code == protocol.no_run_status
@@ -417,9 +422,7 @@ async def test_edits_are_422_with_their_errors_or_refused_when_the_app_takes_non
             client.stream("POST", "/", json=protocol.body("k1")) as response,
         ):
             reader = SSEReader(response)
-            asked = await reader.until("CUSTOM" if protocol is AGUI else "tool-approval-request")
-            data = asked[-1].json
-            call_id = data["value"]["toolCallId"] if protocol is AGUI else data["approvalId"]
+            call_id, data = await waiting_call(reader, protocol)
             if protocol is AGUI:  # the interrupt's schema offers arguments only if edits count
                 offered = data["value"]["responseSchema"]["properties"]
                 assert ("arguments" in offered) is edits
@@ -452,9 +455,7 @@ async def test_by_default_an_approval_may_not_replace_the_models_arguments(
         client.stream("POST", "/", json=protocol.body("k1"), headers=ALICE) as response,
     ):
         reader = SSEReader(response)
-        asked = await reader.until("CUSTOM" if protocol is AGUI else "tool-approval-request")
-        data = asked[-1].json
-        call_id = data["value"]["toolCallId"] if protocol is AGUI else data["approvalId"]
+        call_id, data = await waiting_call(reader, protocol)
         if protocol is AGUI:  # the interrupt offers no arguments to send back
             assert "arguments" not in data["value"]["responseSchema"]["properties"]
         url = approvals_path(protocol, "k1", call_id)
@@ -764,14 +765,7 @@ async def test_the_apps_open_streams_are_bounded_whoever_holds_them(protocol: Pr
 
 async def test_the_chat_pages_limits_are_its_agents_apps() -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    settings = WebSettings(
-        grace_period=3600,
-        keep_runs_for=60,
-        max_live_runs=7,
-        max_live_runs_per_principal=1,
-        max_ended_runs=3,
-        max_body_bytes=2_000,
-    )
+    settings = WebSettings(grace_period=3600, max_live_runs_per_principal=1, max_body_bytes=2_000)
     app = web_chat_app(gated(tokens), page=PAGE, authentication=TOKENS, settings=settings)
     (api,) = [route.app for route in app.routes if isinstance(route, Mount)]
     assert isinstance(api, Starlette)
