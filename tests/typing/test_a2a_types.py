@@ -26,7 +26,7 @@ from miniagents.ext.a2a import (
 from miniagents.ext.llm.messages import LLMReply, LLMToolCallMessage
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.ray import ray_agent
-from miniagents.ext.web import BearerTokenAuth
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from tests.fakes.typecheck import assert_passes_mypy
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def metadata_of(request: SendMessageRequest) -> Mapping[str, object]:
 
 
 def check_the_app_is_a_starlette_app_of_any_agent() -> None:
-    assert_type(a2a_app(greeter), Starlette)
+    assert_type(a2a_app(greeter, authentication=NoAuthentication()), Starlette)
     assert_type(
         a2a_app(
             offline_agent,
@@ -58,16 +58,18 @@ def check_the_app_is_a_starlette_app_of_any_agent() -> None:
             url="https://agents.example/researcher/",
             arguments=metadata_of,
             authentication=BearerTokenAuth({"token": "ada"}),
-            allowed_origins=["https://front.example"],
-            grace_period=None,
-            keep_runs_for=60.0,
-            max_live_runs=10,
+            settings=WebSettings(
+                allowed_origins=["https://front.example"],
+                grace_period=None,
+                keep_runs_for=60.0,
+                max_live_runs=10,
+            ),
         ),
         Starlette,
     )
     a2a_app("not an agent")  # type: ignore[arg-type]
     a2a_app(greeter, skills=["search"])  # type: ignore[list-item]
-    a2a_app(greeter, grace_period="soon")  # type: ignore[arg-type]
+    a2a_app(greeter, grace_period=None)  # type: ignore[call-arg]
 
 
 async def check_the_remote_agent_and_its_replies(card: AgentCard) -> None:

@@ -11,7 +11,9 @@ becomes events is :mod:`miniagents.ext.a2a._encoding`'s.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import math
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,10 +49,6 @@ from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web.auth import Authentication, BearerTokenAuth
 from miniagents.ext.web.lowlevel import (
-    DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_ENDED_RUNS,
-    DEFAULT_MAX_LIVE_RUNS,
-    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
     ApprovalDecision,
     Door,
     Job,
@@ -62,6 +60,7 @@ from miniagents.ext.web.lowlevel import (
     json_text,
     protocol_app,
 )
+from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
@@ -121,15 +120,8 @@ def a2a_app(
     url: str | None = None,
     arguments: Callable[[SendMessageRequest], Mapping[str, object]] | None = None,
     context: Callable[[], MiniAgents] = MiniAgents,
-    authentication: Authentication = None,
-    allowed_origins: Sequence[str] = (),
-    approval_edits: bool = True,
-    grace_period: float | None = None,
-    keep_runs_for: float = 300.0,
-    max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
-    max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
-    max_ended_runs: int = DEFAULT_MAX_ENDED_RUNS,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    authentication: Authentication | None = None,
+    settings: WebSettings = WebSettings(),
 ) -> Starlette:
     """An ASGI app that serves ``agent`` over A2A: its card, and its tasks over JSON-RPC.
 
@@ -160,21 +152,26 @@ def a2a_app(
     the stream ends, and the agent waits (no LLM call open). The next message to the task
     (``taskId``) decides them, a data part ``{"toolCallId": ..., "approved": true or
     false, "arguments"?: {...}, "reason"?: "..."}`` per call, and the task goes on in that
-    request's response. A task nobody answers within ``keep_runs_for`` is cancelled.
+    request's response (``"arguments"`` only if the settings say ``approval_edits=True``). A
+    task nobody answers within the settings' ``keep_runs_for`` is cancelled.
 
     **Who asks.** With ``authentication=`` (see :mod:`miniagents.ext.web.auth`), a task
     belongs to the principal who started it: to another it is not found (``GetTask``,
     ``CancelTask``, ``SubscribeToTask`` and answers alike); a request of nobody known is a
-    401 that starts nothing. The door's protections apply (CORS for ``allowed_origins``,
-    JSON posts only, the security headers), and a request's ``traceparent`` continues the
-    caller's trace in the agent's spans (see :mod:`miniagents.ext.otel`).
+    401 that starts nothing (``NoAuthentication()``: tasks are nobody's, for local
+    development). The door's protections apply (the settings' ``allowed_hosts`` and CORS
+    for their ``allowed_origins``, JSON posts only, the security headers), and a request's
+    ``traceparent`` continues the caller's trace in the agent's spans (see
+    :mod:`miniagents.ext.otel`).
 
     **Bad input** is answered with A2A's JSON-RPC errors and starts nothing: a body that is
     not JSON (-32700), not a request or over ``max_body_bytes`` (-32600), an unknown method
     (-32601), params of the wrong shape (-32602), an unknown task (-32001), a task that can
     no longer be cancelled (-32002) or followed or answered (-32004), a file part
     (-32005), another protocol version (-32009). A task over the limits is an HTTP 503
-    (the app's, ``max_live_runs``) or 429 (the principal's), with ``Retry-After``.
+    (the app's, ``max_live_runs``) or 429 (the principal's), with ``Retry-After``. Unless the
+    settings give a ``grace_period``, a task goes on once nobody follows its stream (A2A's
+    tasks outlive their connections; ``CancelTask`` cancels them).
 
     Args:
         agent: The agent to serve; each task is one interaction (the message's text and
@@ -187,39 +184,22 @@ def a2a_app(
             to, the app's root).
         arguments: More keyword arguments of the agent for a request (none by default).
         context: Makes the ``MiniAgents`` context each task runs in.
-        authentication: How the app learns who asks (``None``: nobody; tasks are unowned).
-        allowed_origins: Front ends on other origins that may call the app (CORS).
-        approval_edits: Whether a decision may edit the call's arguments.
-        grace_period: Seconds a task goes on once nobody follows its stream (``None``, the
-            default: A2A's tasks outlive their connections; ``CancelTask`` cancels them).
-        keep_runs_for: Seconds a task is kept once it has ended (for ``GetTask``), and a
-            task that asks for input waits for its answer.
-        max_live_runs: The most tasks working (or waiting for input) at once.
-        max_live_runs_per_principal: The most of them one principal has at once.
-        max_ended_runs: The most ended tasks kept (for ``GetTask``): a burst of short tasks
-            forgets the oldest ended first, before ``keep_runs_for`` is up; a working task,
-            or one that asks for input, is never forgotten so.
-        max_body_bytes: The largest request body taken, in bytes (at least 1).
+        authentication: Who asks, required (see :mod:`miniagents.ext.web.auth`): a
+            Starlette ``AuthenticationBackend``, ``"request.user"``, or
+            ``NoAuthentication()`` for local development.
+        settings: The limits (a task is a run: ``keep_runs_for`` keeps an ended task for
+            ``GetTask``), hosts, origins and approval edits (``WebSettings``).
 
     Raises:
         A2AConfigurationError: if the agent is durable (``miniagents.ext.dbos``: not served
             over A2A yet), or a skill has no tag.
-        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin, or a
-            limit is not one the app can keep to (a count under its least, a duration
-            that is negative or not finite).
+        WebConfigurationError: if ``authentication`` is not given.
     """
+    door = Door(authentication, settings, "a2a_app", request_headers=_CORS_HEADERS)
+    if settings.grace_period is None:  # A2A's tasks outlive their connections
+        settings = dataclasses.replace(settings, grace_period=math.inf)
     manager = RunManager(
-        A2AProtocol(),
-        agent,
-        context=context,
-        flow="protocol",
-        keep_for=keep_runs_for,
-        grace=grace_period,
-        max_live=max_live_runs,
-        max_live_per_owner=max_live_runs_per_principal,
-        edits=approval_edits,
-        max_ended=max_ended_runs,
-        max_body_bytes=max_body_bytes,
+        A2AProtocol(), agent, context=context, approval_flow="protocol", settings=settings
     )
     if manager.durable is not None:
         raise A2AConfigurationError(
@@ -227,8 +207,7 @@ def a2a_app(
             "serve yet: serve the agent it wraps, or serve the durable agent with agui_app or "
             "ai_sdk_app (their runs survive a restart)."
         )
-    card = _card(agent, name, description, skills, version, authentication)
-    door = Door(authentication, allowed_origins, "a2a_app", request_headers=_CORS_HEADERS)
+    card = _card(agent, name, description, skills, version, door.authentication)
     tasks = _A2ATasks(manager, card, url, arguments)
     routes = [
         ProtocolRoute(CARD_PATH, tasks.acard, ["GET"], public=True),
@@ -341,7 +320,7 @@ class _A2ATasks:
 
     async def arpc(self, request: Request, owner: str | None) -> Response:
         """``POST /``: one JSON-RPC request, read within bounds and answered by its method."""
-        limit = self.manager.max_body_bytes
+        limit = self.manager.settings.max_body_bytes
         body = await aread_bounded(request, limit)
         if body is None:
             return _error(
@@ -484,7 +463,7 @@ class _A2ATasks:
                 f"The task {task_id!r} is working: it takes a message only while it asks for "
                 "input (TASK_STATE_INPUT_REQUIRED). Follow it with SubscribeToTask.",
             )
-        decisions = _decisions(sent, job, edits=manager.edits)
+        decisions = _decisions(sent, job, edits=manager.settings.approval_edits)
         run = await manager.aresume_run(
             job, f"{task_id}#{len(job.runs)}", decisions, named=False, gone=_gone
         )
@@ -558,8 +537,9 @@ class _A2ATasks:
             raise _RPCError(
                 Code.TASK_NOT_FOUND,
                 f"There is no task {task_id!r}: it never started here, or it ended more than "
-                f"{self.manager.keep_for:g} seconds ago (or before the latest "
-                f"{self.manager.max_ended} tasks that ended, max_ended_runs) and was forgotten.",
+                f"{self.manager.settings.keep_runs_for:g} seconds ago (or before the latest "
+                f"{self.manager.settings.max_ended_runs} tasks that ended, max_ended_runs) "
+                "and was forgotten.",
             )
         return job
 

@@ -129,8 +129,8 @@ class WebProtocol(ABC):
         """How the job ``key`` of ``group`` is named."""
 
     @abstractmethod
-    def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> Encoder:
-        """A new encoder of the reply of the job ``ids`` (``keep_for``: how long a pause waits)."""
+    def encoder(self, ids: JobIds, approval_flow: ApprovalFlow, keep_runs_for: float) -> Encoder:
+        """A new encoder of the reply of the job ``ids`` (``keep_runs_for``: a pause's wait)."""
 
     @abstractmethod
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:

@@ -16,15 +16,21 @@ their owners, limits, approvals and pauses:
   approvals asked, tool results, read in order by the manager) as the protocol's events
   (JSON text, :func:`json_text`), and, for durable agents, which events make an item;
 - its requests read the protocol's bodies (within bounds: :func:`aread_bounded`), ask the
-  manager for room (:meth:`RunManager.no_room`), start jobs (:meth:`RunManager.start_new`),
-  find them (:meth:`RunManager.job`, :meth:`RunManager.paused`), resume them with decisions
+  manager for room (:meth:`RunManager.no_room`: a job's, and its stream's), start jobs
+  (:meth:`RunManager.start_new`), find them (:meth:`RunManager.job`,
+  :meth:`RunManager.paused`), resume them with decisions
   (:meth:`RunManager.aresume_run`, :class:`ApprovalDecision`) and answer with a run's
   stream (:meth:`Run.response`, which may frame each event for its request and send a
   prelude first), or with a job's state as it stands, then its events from there on
   (:func:`follow_from_now`: how a client that lost its stream gets nothing twice);
 - :func:`protocol_app` makes the ASGI app of its routes (:class:`ProtocolRoute`), behind
-  the :class:`Door` (who asks, CORS, the security headers), with the trace context of
-  each request (:data:`TRACE_HEADERS`) continued by the runs it starts.
+  the :class:`Door` (the hosts, who asks, CORS, the security headers), with the trace
+  context of each request (:data:`TRACE_HEADERS`) continued by the runs it starts.
+
+The manager and the door take the app's
+:class:`~miniagents.ext.web.settings.WebSettings` (public in :mod:`miniagents.ext.web`) and
+read each limit by its name there; a protocol's app takes ``authentication`` and
+``settings`` as the other apps do, and passes them on.
 """
 
 from __future__ import annotations
@@ -38,7 +44,6 @@ from miniagents.ext.web._app import Handler as Handler
 from miniagents.ext.web._app import ProtocolRoute as ProtocolRoute
 from miniagents.ext.web._app import protocol_app as protocol_app
 from miniagents.ext.web._guard import Door as Door
-from miniagents.ext.web._http import DEFAULT_MAX_BODY_BYTES as DEFAULT_MAX_BODY_BYTES
 from miniagents.ext.web._http import aread_bounded as aread_bounded
 from miniagents.ext.web._protocol import ApprovalFlow as ApprovalFlow
 from miniagents.ext.web._protocol import Encoder as Encoder
@@ -59,16 +64,17 @@ from miniagents.ext.web._reply_parts import TextDelta as TextDelta
 from miniagents.ext.web._reply_parts import TextEnd as TextEnd
 from miniagents.ext.web._reply_parts import TextStart as TextStart
 from miniagents.ext.web._reply_parts import plain as plain
-from miniagents.ext.web._runs import DEFAULT_MAX_ENDED_RUNS as DEFAULT_MAX_ENDED_RUNS
-from miniagents.ext.web._runs import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
-from miniagents.ext.web._runs import (
-    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL as DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
-)
 from miniagents.ext.web._runs import ApprovalDecision as ApprovalDecision
 from miniagents.ext.web._runs import Job as Job
 from miniagents.ext.web._runs import NoRoom as NoRoom
 from miniagents.ext.web._runs import Run as Run
 from miniagents.ext.web._runs import RunManager as RunManager
+from miniagents.ext.web.settings import DEFAULT_MAX_BODY_BYTES as DEFAULT_MAX_BODY_BYTES
+from miniagents.ext.web.settings import DEFAULT_MAX_ENDED_RUNS as DEFAULT_MAX_ENDED_RUNS
+from miniagents.ext.web.settings import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
+from miniagents.ext.web.settings import (
+    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL as DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
+)
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import a2a_app
-from miniagents.ext.web import BearerTokenAuth
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from tests.ext.a2a.rpc import call, rpc, send_params
 from tests.ext.web.serving import gated, served
 
@@ -40,7 +40,9 @@ def nothing_ran() -> None:
 
 @pytest.fixture
 def app() -> Starlette:
-    return a2a_app(counted, max_body_bytes=2_000)
+    return a2a_app(
+        counted, authentication=NoAuthentication(), settings=WebSettings(max_body_bytes=2_000)
+    )
 
 
 @pytest.fixture
@@ -172,7 +174,9 @@ async def test_over_the_apps_limit_a_task_is_a_503_and_over_a_principals_a_429()
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
     auth = BearerTokenAuth({"a": "alice", "b": "bob"})
     limited = a2a_app(
-        gated(tokens), authentication=auth, max_live_runs=2, max_live_runs_per_principal=1
+        gated(tokens),
+        authentication=auth,
+        settings=WebSettings(max_live_runs=2, max_live_runs_per_principal=1),
     )
     alice, bob = {"authorization": "Bearer a"}, {"authorization": "Bearer b"}
     async with served(limited) as web:
@@ -206,7 +210,13 @@ async def test_the_door_refuses_what_a_browser_of_another_site_may_send(
 
 
 async def test_an_allowed_origin_may_send_a2as_headers() -> None:
-    async with served(a2a_app(counted, allowed_origins=["https://front.example"])) as web:
+    async with served(
+        a2a_app(
+            counted,
+            authentication=NoAuthentication(),
+            settings=WebSettings(allowed_origins=["https://front.example"]),
+        )
+    ) as web:
         preflight = await web.options(
             "/",
             headers={

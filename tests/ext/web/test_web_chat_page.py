@@ -22,7 +22,7 @@ from miniagents import InteractionContext, MessagePromise, miniagent
 from miniagents.errors import WebChatPageError
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import BearerTokenAuth, web_chat_app
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings, web_chat_app
 from tests.ext.web.browser import chromium_path, headless_chromium
 from tests.ext.web.serving import (
     delete_file,
@@ -45,7 +45,9 @@ def page_app(poem: asyncio.Queue[str | None]) -> Starlette:
         token_delay=0,
     )
 
-    return web_chat_app(agent, page=PAGE, grace_period=3600)
+    return web_chat_app(
+        agent, authentication=NoAuthentication(), page=PAGE, settings=WebSettings(grace_period=3600)
+    )
 
 
 OUTPUTS = "[...document.querySelectorAll('.tool .output')].map(e => e.textContent)"
@@ -112,7 +114,12 @@ async def test_a_reload_after_the_answer_ended_unseen_shows_all_of_it(tmp_path: 
     async def teller(ctx: InteractionContext) -> None:
         ctx.reply(MessagePromise.from_async_iterable(from_queue()))
 
-    app = web_chat_app(teller, page=PAGE, grace_period=3600)
+    app = web_chat_app(
+        teller,
+        authentication=NoAuthentication(),
+        page=PAGE,
+        settings=WebSettings(grace_period=3600),
+    )
     text = "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)"
     async with (
         served(app) as client,
@@ -151,7 +158,7 @@ async def test_a_call_denied_after_the_stream_paused_sends_the_chat_again_and_en
         token_delay=0,
     )
     async with (
-        served(web_chat_app(agent, page=PAGE)) as client,
+        served(web_chat_app(agent, authentication=NoAuthentication(), page=PAGE)) as client,
         headless_chromium(executable, tmp_path / "profile") as browser,
     ):
         await browser.open(f"{client.base_url}/?ask=Clean%20up")
@@ -174,9 +181,9 @@ async def test_a_call_denied_after_the_stream_paused_sends_the_chat_again_and_en
 
 def test_a_page_that_is_not_a_file_is_refused_when_the_app_is_made(tmp_path: Path) -> None:
     with pytest.raises(WebChatPageError, match=r"'.*nope\.html' is not a file; give the path"):
-        web_chat_app(offline_agent, page=tmp_path / "nope.html")
+        web_chat_app(offline_agent, authentication=NoAuthentication(), page=tmp_path / "nope.html")
     with pytest.raises(FileNotFoundError):  # as the builtin it stands for
-        web_chat_app(offline_agent, page=tmp_path)
+        web_chat_app(offline_agent, authentication=NoAuthentication(), page=tmp_path)
 
 
 async def test_the_page_opened_with_a_token_sends_it_and_runs_under_its_policy(
