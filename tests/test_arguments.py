@@ -142,8 +142,6 @@ def test_the_layers_checks_raise_their_own_errors_through_the_one_check() -> Non
 
 HAND_WRITTEN_ALLOWED: dict[str, str] = {
     "miniagents.arguments": "the checks themselves",
-    "miniagents.ext.web._runs": "the web apps' limits, which their settings object replaces "
-    "(another change of issue 64)",
     "miniagents.ext.a2a._wire": "a remote's JSON (not an argument): a protocol error",
     "miniagents.ext.a2a.server": "a client's JSON-RPC id (not an argument): a protocol error",
     "miniagents.ext.llm.batch._run": "reads the stall timeout checked elsewhere: refuses nothing",

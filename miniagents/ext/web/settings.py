@@ -13,12 +13,12 @@ say): each app keeps its own runs and counts them against its own limits.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.errors import WebConfigurationError
 
 __all__ = [
@@ -132,10 +132,27 @@ class WebSettings:
 
     def __post_init__(self) -> None:
         for name, least in _COUNTS.items():
-            _check_count(name, getattr(self, name), least=least)
-        _check_seconds("keep_runs_for", self.keep_runs_for, finite=True)
+            check_count(
+                getattr(self, name), name, least=least, owner=_OWNER, fix=_fix(name), error=_ERROR
+            )
+        check_seconds(
+            self.keep_runs_for,
+            "keep_runs_for",
+            zero=True,
+            owner=_OWNER,
+            fix=_fix("keep_runs_for"),
+            error=_ERROR,
+        )
         if self.grace_period is not None:
-            _check_seconds("grace_period", self.grace_period, finite=False)
+            check_seconds(
+                self.grace_period,
+                "grace_period",
+                zero=True,
+                forever=True,
+                owner=_OWNER,
+                fix=_fix("grace_period") + " math.inf: never.",
+                error=_ERROR,
+            )
         if not isinstance(self.approval_edits, bool):
             raise WebConfigurationError(
                 f"approval_edits must be True or False; got {self.approval_edits!r}.",
@@ -158,31 +175,15 @@ _COUNTS = {
 """Each count of the settings, with its least value."""
 
 
-def _check_count(name: str, value: object, *, least: int) -> None:
-    """Refuse a limit that is not a whole number of at least ``least``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise WebConfigurationError(
-            f"The app's {name} must be a whole number of at least {least}; got {value!r}. "
-            f"Pass such an int (or leave {name} out for its default).",
-            parameter=name,
-        )
+_OWNER = "WebSettings"
+"""Who takes the settings, in the message of a refused one."""
+_ERROR = WebConfigurationError
+"""The error of a refused setting (an :class:`~miniagents.root_error.ArgumentError`)."""
 
 
-def _check_seconds(name: str, value: object, *, finite: bool) -> None:
-    """Refuse a duration that is not a number of seconds, 0 or more (and finite, if ``finite``)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or math.isnan(value)
-        or (finite and math.isinf(value))
-        or value < 0
-    ):
-        kind = "a finite number of seconds" if finite else "a number of seconds (math.inf: never)"
-        raise WebConfigurationError(
-            f"The app's {name} must be {kind}, 0 or more; got {value!r}. "
-            f"Pass such a number (or leave {name} out for its default).",
-            parameter=name,
-        )
+def _fix(name: str) -> str:
+    """How to give the setting ``name`` instead."""
+    return f"Pass such a value (or leave {name} out for its default)."
 
 
 def _strings(name: str, values: object) -> Sequence[str]:

@@ -291,17 +291,17 @@ BAD_ARGUMENTS = {
     ),
     "no live runs": (
         ["web", "--provider", "offline", "--max-live-runs", "0"],
-        "web: error: --max-live-runs: The app's max_live_runs must be a whole number of at "
-        "least 1; got 0.",
+        "web: error: --max-live-runs: WebSettings needs max_live_runs to be a whole number "
+        "of at least 1; got 0.",
     ),
     "endless keep": (
         ["web", "--provider", "offline", "--keep-runs-for", "inf"],
-        "web: error: --keep-runs-for: The app's keep_runs_for must be a finite number of "
-        "seconds, 0 or more; got inf.",
+        "web: error: --keep-runs-for: WebSettings needs keep_runs_for to be a finite number "
+        "of seconds of at least 0; got inf.",
     ),
     "no body": (
         ["web", "--provider", "offline", "--max-body-bytes", "-1"],
-        "web: error: --max-body-bytes: The app's max_body_bytes must be a whole number",
+        "web: error: --max-body-bytes: WebSettings needs max_body_bytes to be a whole number",
     ),
     "fractional count": (
         ["web", "--max-ended-runs", "2.5"],
