@@ -107,6 +107,8 @@ class Code:
     EXTENDED_CARD_NOT_CONFIGURED: Final = -32007
     EXTENSION_SUPPORT_REQUIRED: Final = -32008
     VERSION_NOT_SUPPORTED: Final = -32009
+    SERVER_BUSY: Final = -32000
+    """(JSON-RPC's range for a server's own errors: too many tasks; with HTTP 503 or 429)"""
 
 
 _USAGE_FIELDS: Final = (

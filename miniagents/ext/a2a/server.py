@@ -11,10 +11,13 @@ becomes events is :mod:`miniagents.ext.a2a._encoding`'s.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import TypeVar
 
 from a2a.types import (
@@ -40,8 +43,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from miniagents.ext.a2a._encoding import A2AEncoder, A2AProtocol, now
+from miniagents.ext.a2a._rpc import (
+    NOTIFIED,
+    JSONRPCRefusals,
+    RPCError,
+    RPCId,
+    error_response,
+    framer,
+    result,
+)
 from miniagents.ext.a2a._wire import FINAL_STATES, PAUSED_STATES, WORKING, Code
-from miniagents.ext.a2a.errors import A2AConfigurationError, A2AError
+from miniagents.ext.a2a.errors import A2AConfigurationError
 from miniagents.ext.llm.messages import UserMessage
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.errors import ToolApprovalError
@@ -66,10 +78,13 @@ from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 
-__all__ = ["CARD_PATH", "A2ASkill", "a2a_app"]
+__all__ = ["CARD_MAX_AGE", "CARD_PATH", "A2ASkill", "a2a_app"]
 
 CARD_PATH = "/.well-known/agent-card.json"
 """Where the agent card is served (relative to where the app is mounted)."""
+
+CARD_MAX_AGE = 300
+"""Seconds a client may keep the agent card before it asks again (its ``Cache-Control``)."""
 
 PROTOCOL_VERSION = "1.0"
 """The version of A2A the app speaks (its card says so, and the ``A2A-Version`` it takes)."""
@@ -87,9 +102,10 @@ _PUSH_METHODS = frozenset(
         "DeleteTaskPushNotificationConfig",
     }
 )
-_SERVER_BUSY = -32000  # (JSON-RPC's range for a server's own errors: too many tasks)
 
 ProtoT = TypeVar("ProtoT", bound=ProtoMessage)
+
+_logger = logging.getLogger("miniagents.ext.a2a")
 
 
 @dataclass(frozen=True)
@@ -234,7 +250,9 @@ def a2a_app(
         ProtocolRoute(CARD_PATH, tasks.acard, ["GET"], public=True),
         ProtocolRoute("/", tasks.arpc, ["POST"]),
     ]
-    return protocol_app(manager, door, routes)
+    app = protocol_app(manager, door, routes)
+    app.add_middleware(JSONRPCRefusals)  # (outside the door: its 415, as JSON-RPC)
+    return app
 
 
 def _card(
@@ -288,19 +306,32 @@ def _card(
 
 # -- the requests ---------------------------------------------------------------------------
 
-_Method = Callable[
-    [str | int | None, Mapping[str, object], str | None, Request], Awaitable[Response]
-]
+
+@dataclass(frozen=True)
+class _Call:
+    """One JSON-RPC request to a method: its id, params, and who asks.
+
+    ``notified``: the request is a notification (no ``id``): carried out, never answered.
+    """
+
+    rpc_id: RPCId
+    params: Mapping[str, object]
+    owner: str | None
+    notified: bool = False
 
 
-class _RPCError(A2AError):
-    """A JSON-RPC error to answer (never raised out of the app)."""
+_Method = Callable[[_Call], Awaitable[Response]]
 
-    def __init__(self, code: int, message: str, data: object = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
+_EFFECTS = frozenset(
+    {
+        "SendMessage",
+        "SendStreamingMessage",
+        "CancelTask",
+        "CreateTaskPushNotificationConfig",
+        "DeleteTaskPushNotificationConfig",
+    }
+)
+"""The methods a notification carries out (the others only read: nobody would hear them)."""
 
 
 class _A2ATasks:
@@ -324,13 +355,29 @@ class _A2ATasks:
             "CancelTask": self._acancel,
             "SubscribeToTask": self._asubscribe,
         }
+        self._card_tag = _tag(card)  # (its ETag's: the card, its URL aside)
+        self._card_modified = formatdate(usegmt=True)  # (the app's start: its Last-Modified)
 
     async def acard(self, request: Request, owner: str | None) -> Response:
-        """``GET /.well-known/agent-card.json``: the card, with the app's URL in it."""
+        """``GET /.well-known/agent-card.json``: the card, with the app's URL in it.
+
+        Cached by clients for :data:`CARD_MAX_AGE` seconds (``Cache-Control``), with an
+        ``ETag`` of its content (its URL included) and the app's start as its
+        ``Last-Modified``; a request whose ``If-None-Match`` names the ETag is a 304.
+        """
         root = request.scope.get("root_path", "")  # (a mounted app's mount: its URL's path)
         url = self.url or str(request.url.replace(path=f"{root}/", query="", fragment=""))
+        tag = f'"{self._card_tag}-{_tag(url)}"'
+        headers = {
+            "Cache-Control": f"public, max-age={CARD_MAX_AGE}",
+            "ETag": tag,
+            "Last-Modified": self._card_modified,
+        }
+        asked = request.headers.get("if-none-match", "")
+        if tag in (found.strip() for found in asked.split(",")) or asked.strip() == "*":
+            return Response(status_code=304, headers=headers)
         interfaces = [{**self._interface(), "url": url}]
-        return JSONResponse({**self.card, "supportedInterfaces": interfaces})
+        return JSONResponse({**self.card, "supportedInterfaces": interfaces}, headers=headers)
 
     def _interface(self) -> dict[str, object]:
         found = self.card.get("supportedInterfaces")
@@ -340,24 +387,31 @@ class _A2ATasks:
         return interface
 
     async def arpc(self, request: Request, owner: str | None) -> Response:
-        """``POST /``: one JSON-RPC request, read within bounds and answered by its method."""
+        """``POST /``: one JSON-RPC request, read within bounds and answered by its method.
+
+        A notification (no ``id``) is carried out if its method changes something
+        (:data:`_EFFECTS`), and answered with nothing (HTTP 204), its errors too.
+        """
         limit = self.manager.max_body_bytes
         body = await aread_bounded(request, limit)
         if body is None:
-            return _error(
+            return error_response(
                 None,
                 Code.INVALID_REQUEST,
                 f"The request body is over the limit of {limit} bytes; send a "
                 "shorter message (or make the app with a higher max_body_bytes).",
+                metadata={"maxBodyBytes": str(limit)},
             )
         try:
             parsed: object = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError) as error:
             reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
-            return _error(None, Code.PARSE_ERROR, f"The request body is not JSON ({reason}).")
+            return error_response(
+                None, Code.PARSE_ERROR, f"The request body is not JSON ({reason})."
+            )
         if not isinstance(parsed, dict):
             what = "a batch (a list)" if isinstance(parsed, list) else "no JSON-RPC object"
-            return _error(
+            return error_response(
                 None,
                 Code.INVALID_REQUEST,
                 f"The request is {what}: send one JSON-RPC 2.0 request object (batches are "
@@ -365,79 +419,86 @@ class _A2ATasks:
             )
         rpc_id = parsed.get("id")
         if isinstance(rpc_id, bool) or not isinstance(rpc_id, str | int | None):
-            return _error(
+            return error_response(
                 None, Code.INVALID_REQUEST, "The request's id is not a string, an integer or null."
             )
         method = parsed.get("method")
         if parsed.get("jsonrpc") != "2.0" or not isinstance(method, str):
-            return _error(
+            return error_response(
                 rpc_id,
                 Code.INVALID_REQUEST,
                 'The request is not JSON-RPC 2.0: it needs "jsonrpc": "2.0" and a "method" '
                 "(a string).",
             )
-        params = parsed.get("params", {})
-        if not isinstance(params, dict):
-            return _error(rpc_id, Code.INVALID_PARAMS, "The request's params are not an object.")
+        call = _Call(rpc_id, {}, owner, notified="id" not in parsed)
+        try:
+            params = parsed.get("params", {})
+            if not isinstance(params, dict):
+                raise RPCError(Code.INVALID_PARAMS, "The request's params are not an object.")
+            self._check_version(request)
+            handler = self.methods.get(method)
+            if handler is None:
+                raise _unserved(method)
+            if call.notified and method not in _EFFECTS:
+                return Response(status_code=NOTIFIED)
+            response = await handler(_Call(rpc_id, params, owner, call.notified))
+        except RPCError as error:
+            if call.notified:
+                _logger.debug("A notification of %s failed: %s", method, error.message)
+                return Response(status_code=NOTIFIED)
+            return error.response(rpc_id)
+        return Response(status_code=NOTIFIED) if call.notified else response
+
+    def _check_version(self, request: Request) -> None:
         version = request.headers.get("a2a-version", "").strip()
         if version and version.split(".")[:2] != PROTOCOL_VERSION.split("."):
-            return _error(
-                rpc_id,
+            raise RPCError(
                 Code.VERSION_NOT_SUPPORTED,
                 f"This agent speaks A2A {PROTOCOL_VERSION}, not {version!r}; send "
                 f"A2A-Version: {PROTOCOL_VERSION} (or none).",
+                metadata={"version": version, "supported": PROTOCOL_VERSION},
             )
-        handler = self.methods.get(method)
-        if handler is None:
-            return _error(rpc_id, *_unserved(method))
-        try:
-            return await handler(rpc_id, params, owner, request)
-        except _RPCError as error:
-            return _error(rpc_id, error.code, error.message, error.data)
 
     # -- the methods ----------------------------------------------------------------------
 
-    async def _asend(
-        self, rpc_id: str | int | None, params: Mapping[str, object], owner: str | None, _: Request
-    ) -> Response:
-        return await self._amessage(rpc_id, params, owner, streaming=False)
+    async def _asend(self, call: _Call) -> Response:
+        return await self._amessage(call, streaming=False)
 
-    async def _asend_streaming(
-        self, rpc_id: str | int | None, params: Mapping[str, object], owner: str | None, _: Request
-    ) -> Response:
-        return await self._amessage(rpc_id, params, owner, streaming=True)
+    async def _asend_streaming(self, call: _Call) -> Response:
+        return await self._amessage(call, streaming=True)
 
-    async def _amessage(
-        self,
-        rpc_id: str | int | None,
-        params: Mapping[str, object],
-        owner: str | None,
-        *,
-        streaming: bool,
-    ) -> Response:
-        request = _parsed(params, SendMessageRequest())
+    async def _amessage(self, call: _Call, *, streaming: bool) -> Response:
+        request = _parsed(call.params, SendMessageRequest())
         message = request.message
         if not message.parts:
-            raise _RPCError(Code.INVALID_PARAMS, "params.message has no parts: send at least one.")
+            raise RPCError(
+                Code.INVALID_PARAMS,
+                "params.message has no parts: send at least one.",
+                violations=[("message.parts", "at least one part is needed")],
+            )
         if message.role == Role.ROLE_AGENT:
-            raise _RPCError(
-                Code.INVALID_PARAMS, "params.message is the agent's (ROLE_AGENT): send ROLE_USER."
+            raise RPCError(
+                Code.INVALID_PARAMS,
+                "params.message is the agent's (ROLE_AGENT): send ROLE_USER.",
+                violations=[("message.role", "a client's message is ROLE_USER")],
             )
         sent = MessageToDict(message)
         configuration = request.configuration
         history = configuration.history_length if configuration.HasField("history_length") else None
         if message.task_id:
-            job = await self._aanswered(message.task_id, message.context_id, sent, owner)
+            job = await self._aanswered(message.task_id, message.context_id, sent, call.owner)
         else:
-            started = self._started(request, sent, owner)
+            started = self._started(request, sent, call.owner)
             if isinstance(started, NoRoom):
-                return _busy(rpc_id, started)
+                return _busy(call.rpc_id, started)
             job = started
+        if call.notified:
+            return Response(status_code=NOTIFIED)
         if streaming:
-            return self._stream(rpc_id, job)
+            return self._stream(call.rpc_id, job)
         if not configuration.return_immediately:
             await job.asettled()
-        return _result(rpc_id, {"task": self._task(job, history)})
+        return result(call.rpc_id, {"task": self._task(job, history)})
 
     def _started(
         self, request: SendMessageRequest, sent: dict[str, object], owner: str | None
@@ -465,79 +526,64 @@ class _A2ATasks:
         job = self._job(task_id, owner)
         encoder = _encoder(job)
         if context_id and context_id != encoder.fold.context_id:
-            raise _RPCError(
+            raise RPCError(
                 Code.INVALID_PARAMS,
                 f"The message's contextId {context_id!r} is not the context of the task "
                 f"{task_id!r}; send the task's ({encoder.fold.context_id!r}), or none.",
+                violations=[("message.contextId", "not the context of the task")],
             )
         if manager.paused(task_id, owner) is not job:
             state = encoder.task(_events(job))["status"]
             said = state.get("state") if isinstance(state, dict) else None
             if job.done or said in FINAL_STATES:
-                raise _RPCError(
+                raise RPCError(
                     Code.UNSUPPORTED_OPERATION,
                     f"The task {task_id!r} has ended ({said}): it takes no more messages. Send "
                     "a new message without taskId to start a new task.",
+                    metadata={"taskId": task_id, "state": str(said)},
                 )
-            raise _RPCError(
+            raise RPCError(
                 Code.UNSUPPORTED_OPERATION,
                 f"The task {task_id!r} is working: it takes a message only while it asks for "
                 "input (TASK_STATE_INPUT_REQUIRED). Follow it with SubscribeToTask.",
+                metadata={"taskId": task_id, "state": WORKING},
             )
         decisions = _decisions(sent, job, edits=manager.edits)
         run = await manager.aresume_run(
             job, f"{task_id}#{len(job.runs)}", decisions, named=False, gone=_gone
         )
         if isinstance(run, Response):  # pragma: no cover - a durable job's only (not served)
-            raise _RPCError(Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
+            raise RPCError(Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
         encoder.client_messages.append(
             {**sent, "taskId": task_id, "contextId": encoder.fold.context_id}
         )
         return job
 
-    async def _aget(
-        self,
-        rpc_id: str | int | None,
-        params: Mapping[str, object],
-        owner: str | None,
-        _: Request,
-    ) -> Response:
-        request = _parsed(params, GetTaskRequest())
-        job = self._job(request.id, owner)
+    async def _aget(self, call: _Call) -> Response:
+        request = _parsed(call.params, GetTaskRequest())
+        job = self._job(request.id, call.owner)
         history = request.history_length if request.HasField("history_length") else None
-        return _result(rpc_id, self._task(job, history))
+        return result(call.rpc_id, self._task(job, history))
 
-    async def _acancel(
-        self,
-        rpc_id: str | int | None,
-        params: Mapping[str, object],
-        owner: str | None,
-        _: Request,
-    ) -> Response:
-        request = _parsed(params, CancelTaskRequest())
+    async def _acancel(self, call: _Call) -> Response:
+        request = _parsed(call.params, CancelTaskRequest())
         job = self._unended_job(
-            request.id, owner, Code.TASK_NOT_CANCELABLE, ": there is nothing left to cancel."
+            request.id, call.owner, Code.TASK_NOT_CANCELABLE, ": there is nothing left to cancel."
         )
         job.cancel()
         if job.task is not None:
             await asyncio.wait([job.task])
-        return _result(rpc_id, self._task(job))
+        return result(call.rpc_id, self._task(job))
 
-    async def _asubscribe(
-        self,
-        rpc_id: str | int | None,
-        params: Mapping[str, object],
-        owner: str | None,
-        _: Request,
-    ) -> Response:
-        request = _parsed(params, SubscribeToTaskRequest())
+    async def _asubscribe(self, call: _Call) -> Response:
+        request = _parsed(call.params, SubscribeToTaskRequest())
         job = self._unended_job(
             request.id,
-            owner,
+            call.owner,
             Code.UNSUPPORTED_OPERATION,
             ", so there is nothing to follow: GetTask gives it whole.",
         )
-        return self._stream(rpc_id, job)
+        return self._stream(call.rpc_id, job)
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -547,19 +593,28 @@ class _A2ATasks:
         if job.done:
             status = self._task(job)["status"]
             state = status.get("state") if isinstance(status, dict) else status
-            raise _RPCError(code, f"The task {task_id!r} has ended ({state}){why}")
+            raise RPCError(
+                code,
+                f"The task {task_id!r} has ended ({state}){why}",
+                metadata={"taskId": task_id, "state": str(state)},
+            )
         return job
 
     def _job(self, task_id: str, owner: str | None) -> Job:
         if not task_id:
-            raise _RPCError(Code.INVALID_PARAMS, "The request names no task (its id is empty).")
+            raise RPCError(
+                Code.INVALID_PARAMS,
+                "The request names no task (its id is empty).",
+                violations=[("id", "a task's id is needed")],
+            )
         job = self.manager.job(task_id, owner)
         if job is None:  # (another principal's is not found either)
-            raise _RPCError(
+            raise RPCError(
                 Code.TASK_NOT_FOUND,
                 f"There is no task {task_id!r}: it never started here, or it ended more than "
                 f"{self.manager.keep_for:g} seconds ago (or before the latest "
                 f"{self.manager.max_ended} tasks that ended, max_ended_runs) and was forgotten.",
+                metadata={"taskId": task_id},
             )
         return job
 
@@ -570,13 +625,13 @@ class _A2ATasks:
             task["status"] = {"state": WORKING, "timestamp": now()}  # (answered: it goes on)
         return task
 
-    def _stream(self, rpc_id: str | int | None, job: Job) -> Response:
+    def _stream(self, rpc_id: RPCId, job: Job) -> Response:
         """The task as it is now, then its events as they come (to its end, or its pause)."""
 
         def snapshot() -> str:
             return json_text({"task": self._task(job)}, compact=True)
 
-        return follow_from_now(job, snapshot, _framer(rpc_id))
+        return follow_from_now(job, snapshot, framer(rpc_id))
 
 
 def _encoder(job: Job) -> A2AEncoder:
@@ -594,9 +649,10 @@ def _parsed(params: Mapping[str, object], into: ProtoT) -> ProtoT:
     try:
         return ParseDict(dict(params), into, ignore_unknown_fields=True)
     except (ParseError, ValueError, TypeError) as error:
-        raise _RPCError(
+        raise RPCError(
             Code.INVALID_PARAMS,
             f"The params are not an A2A {into.DESCRIPTOR.name}: {error}",
+            violations=[("params", str(error))],
         ) from None
 
 
@@ -610,7 +666,7 @@ def _input_messages(sent: Mapping[str, object]) -> list[Message]:
         elif isinstance(part, dict) and "data" in part:
             inputs.append(UserMessage(text=json.dumps(part["data"], ensure_ascii=False)))
         else:
-            raise _RPCError(
+            raise RPCError(
                 Code.CONTENT_TYPE_NOT_SUPPORTED,
                 f"params.message.parts[{place}] is a file (raw bytes or a URL), which this agent "
                 "does not take: send text and data parts.",
@@ -629,102 +685,107 @@ def _decisions(
         if not isinstance(data, dict) or "toolCallId" not in data:
             continue
         where = f"params.message.parts[{place}].data"
+        field = f"message.parts[{place}].data"
         call_id = data["toolCallId"]
         asked = job.asked(call_id) if isinstance(call_id, str) else None
         if asked is None:
             waiting = [request.call_id for request in job.waiting()]
-            raise _RPCError(
+            raise RPCError(
                 Code.INVALID_PARAMS,
                 f"{where}: the task asked for no approval of a call {call_id!r}; it waits for "
                 f"{waiting}.",
+                violations=[(f"{field}.toolCallId", "no call of that id waits")],
             )
         if not asked.pending or any(asked is earlier for earlier, _ in decisions):
-            raise _RPCError(
+            raise RPCError(
                 Code.INVALID_PARAMS,
                 f"{where}: the call {call_id!r} of {asked.tool_name} does not wait for a "
                 "decision any more; a call is decided once.",
+                violations=[(f"{field}.toolCallId", "the call was decided already")],
             )
         fields = {key: value for key, value in data.items() if key != "toolCallId"}
         try:
             decision = ApprovalDecision.model_validate(fields)
         except ValidationError as error:
-            raise _RPCError(
+            said = error.errors()[0]["msg"]
+            raise RPCError(
                 Code.INVALID_PARAMS,
                 f'{where} is not a decision ({{"toolCallId": ..., "approved": true or false, '
-                f'"arguments"?: {{...}}, "reason"?: "..."}}): {error.errors()[0]["msg"]}.',
+                f'"arguments"?: {{...}}, "reason"?: "..."}}): {said}.',
+                violations=[(field, said)],
             ) from None
         if decision.approved and decision.arguments is not None:
             if not edits:
-                raise _RPCError(
+                raise RPCError(
                     Code.INVALID_PARAMS,
                     f"{where}.arguments: this agent takes no edited arguments (its app was made "
                     "with approval_edits=False): approve the call as the model made it, or "
                     "deny it.",
+                    violations=[(f"{field}.arguments", "edited arguments are not taken")],
                 )
             try:
                 asked.check_arguments(decision.arguments)
             except ToolApprovalError as error:
-                raise _RPCError(
-                    Code.INVALID_PARAMS, f"{where}.arguments: {error}", list(error.problems)
+                raise RPCError(
+                    Code.INVALID_PARAMS,
+                    f"{where}.arguments: {error}",
+                    violations=[(f"{field}.arguments", problem) for problem in error.problems],
                 ) from None
         decisions.append((asked, decision))
     if not decisions:
         waiting = [request.call_id for request in job.waiting()]
-        raise _RPCError(
+        raise RPCError(
             Code.INVALID_PARAMS,
             f"The task waits for the decisions of the calls {waiting}: answer with a data part "
             '{"toolCallId": ..., "approved": true or false, "arguments"?: {...}, '
             '"reason"?: "..."} per call.',
+            violations=[("message.parts", "no decision of a call that waits")],
         )
     return decisions
 
 
 def _gone() -> Response:  # pragma: no cover - a durable job's only (not served over A2A)
-    return _error(None, Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
+    return error_response(None, Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
 
 
-def _unserved(method: str) -> tuple[int, str]:
-    """The error code and message of a method this app does not serve."""
+def _unserved(method: str) -> RPCError:
+    """The error of a method this app does not serve."""
     if method in _PUSH_METHODS:
-        return Code.PUSH_NOT_SUPPORTED, "This agent sends no push notifications."
+        return RPCError(Code.PUSH_NOT_SUPPORTED, "This agent sends no push notifications.")
     if method == "GetExtendedAgentCard":
-        return (
+        return RPCError(
             Code.EXTENDED_CARD_NOT_CONFIGURED,
             "This agent has no extended card: its card is at /.well-known/agent-card.json.",
         )
     if method == "ListTasks":
-        return Code.UNSUPPORTED_OPERATION, "This agent does not list tasks: get each by its id."
+        return RPCError(
+            Code.UNSUPPORTED_OPERATION, "This agent does not list tasks: get each by its id."
+        )
     hint = ""
     if method in _OLD_METHODS:
         hint = " (a method of A2A 0.3: this agent speaks 1.0, e.g. SendStreamingMessage)"
-    return (
+    return RPCError(
         Code.METHOD_NOT_FOUND,
         f"There is no method {method!r}{hint}; the methods are SendMessage, "
         "SendStreamingMessage, GetTask, CancelTask and SubscribeToTask.",
+        metadata={"method": method},
     )
 
 
-def _framer(rpc_id: str | int | None) -> Callable[[str], str]:
-    """Wraps an event's JSON (a result) in the JSON-RPC response to the request ``rpc_id``."""
-    head = f'{{"jsonrpc":"2.0","id":{json.dumps(rpc_id)},"result":'
-    return lambda data: f"{head}{data}}}"
-
-
-def _result(rpc_id: str | int | None, result: object) -> Response:
-    body = json_text({"jsonrpc": "2.0", "id": rpc_id, "result": result}, compact=True)
-    return Response(body, media_type="application/json")
-
-
-def _error(
-    rpc_id: str | int | None, code: int, message: str, data: object = None, status: int = 200
-) -> JSONResponse:
-    error: dict[str, object] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return JSONResponse({"jsonrpc": "2.0", "id": rpc_id, "error": error}, status_code=status)
-
-
-def _busy(rpc_id: str | int | None, refused: NoRoom) -> Response:
-    response = _error(rpc_id, _SERVER_BUSY, refused.message, status=refused.status)
+def _busy(rpc_id: RPCId, refused: NoRoom) -> Response:
+    limit = "max_live_runs" if refused.status == 503 else "max_live_runs_per_principal"
+    response = error_response(
+        rpc_id,
+        Code.SERVER_BUSY,
+        refused.message,
+        metadata={"limit": limit, "retryAfterSeconds": "1"},
+        status=refused.status,
+    )
     response.headers["Retry-After"] = "1"
     return response
+
+
+def _tag(value: object) -> str:
+    """A short hash of ``value``'s JSON (an ETag's)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

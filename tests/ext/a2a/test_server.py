@@ -33,6 +33,7 @@ from starlette.routing import Mount
 
 from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
 from miniagents.ext.a2a import A2ASkill, a2a_app
+from miniagents.ext.a2a.server import CARD_MAX_AGE
 from miniagents.ext.llm.messages import LLMMessage
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
@@ -96,6 +97,29 @@ async def test_the_card_names_the_agent_its_skills_its_url_and_that_it_streams()
         ["Rivers"],
     )
     assert list(card.default_input_modes) == ["text/plain", "application/json"]
+
+
+async def test_the_card_says_how_long_to_keep_it_and_a_client_that_has_it_gets_a_304() -> None:
+    """Spec §8.6: ``Cache-Control`` with ``max-age``, an ``ETag``, a ``Last-Modified``."""
+    app = a2a_app(offline_agent.fork(alias="POET", reply="Hi.", token_delay=0))
+    async with served(app) as web:
+        first = await web.get("/.well-known/agent-card.json")
+        again = await web.get("/.well-known/agent-card.json")
+        tag = first.headers["etag"]
+        cached = await web.get(
+            "/.well-known/agent-card.json", headers={"if-none-match": f'"old", {tag}'}
+        )
+        stale = await web.get("/.well-known/agent-card.json", headers={"if-none-match": '"old"'})
+        elsewhere = await web.get(  # (another URL of the app: another card, another tag)
+            "/.well-known/agent-card.json", headers={"host": "agents.example"}
+        )
+    assert first.headers["cache-control"] == f"public, max-age={CARD_MAX_AGE}"
+    assert (tag.startswith('"'), again.headers["etag"]) == (True, tag)
+    assert first.headers["last-modified"].endswith(" GMT")
+    assert (cached.status_code, cached.content, cached.headers["etag"]) == (304, b"", tag)
+    assert (stale.status_code, stale.json()) == (200, first.json())
+    assert elsewhere.headers["etag"] != tag
+    assert elsewhere.json()["supportedInterfaces"][0]["url"] == "http://agents.example/"
 
 
 async def test_a_mounted_app_names_its_mount_in_the_card_and_is_called_there() -> None:
