@@ -679,6 +679,14 @@ class RunManager:
         """``owner``'s job whose first run is ``key``: while it lives, and ``keep_for`` after."""
         return self._keyed.get((owner, key))
 
+    def jobs(self, owner: str | None = None) -> list[Job]:
+        """``owner``'s jobs that :meth:`job` finds now (live, or ended within ``keep_for``).
+
+        Oldest started first; at most ``max_live`` live and ``max_ended`` ended ones, so
+        a protocol that lists them (A2A's ``ListTasks``) lists within bounds.
+        """
+        return [job for (who, _), job in self._keyed.items() if who == owner]
+
     def paused(self, pause_key: str, owner: str | None = None) -> Job | None:
         """``owner``'s job paused under ``pause_key`` (a thread, a chat), if one waits there."""
         job = self._paused.get((owner, pause_key))
