@@ -417,6 +417,11 @@ class TaskFold:
         self._position = 0
 
     @property
+    def status(self) -> Mapping[str, object]:
+        """The task's status (its JSON), as its events say so far."""
+        return self._status
+
+    @property
     def state(self) -> str:
         """The task's state, as its events say so far."""
         state = self._status.get("state")

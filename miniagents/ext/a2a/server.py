@@ -11,12 +11,15 @@ becomes events is :mod:`miniagents.ext.a2a._encoding`'s.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import TypeVar
 
@@ -28,12 +31,14 @@ from a2a.types import (
     CancelTaskRequest,
     GetTaskRequest,
     HTTPAuthSecurityScheme,
+    ListTasksRequest,
     Role,
     SecurityRequirement,
     SecurityScheme,
     SendMessageRequest,
     StringList,
     SubscribeToTaskRequest,
+    TaskState,
 )
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from google.protobuf.message import Message as ProtoMessage
@@ -78,10 +83,23 @@ from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 
-__all__ = ["CARD_MAX_AGE", "CARD_PATH", "A2ASkill", "a2a_app"]
+__all__ = [
+    "CARD_MAX_AGE",
+    "CARD_PATH",
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "A2ASkill",
+    "a2a_app",
+]
 
 CARD_PATH = "/.well-known/agent-card.json"
 """Where the agent card is served (relative to where the app is mounted)."""
+
+DEFAULT_PAGE_SIZE = 50
+"""The tasks of a ``ListTasks`` page when the request says no ``pageSize``."""
+
+MAX_PAGE_SIZE = 100
+"""The most tasks a ``ListTasks`` page holds (a request for more is refused, -32602)."""
 
 CARD_MAX_AGE = 300
 """Seconds a client may keep the agent card before it asks again (its ``Cache-Control``)."""
@@ -352,6 +370,7 @@ class _A2ATasks:
             "SendMessage": self._asend,
             "SendStreamingMessage": self._asend_streaming,
             "GetTask": self._aget,
+            "ListTasks": self._alist,
             "CancelTask": self._acancel,
             "SubscribeToTask": self._asubscribe,
         }
@@ -565,6 +584,64 @@ class _A2ATasks:
         history = request.history_length if request.HasField("history_length") else None
         return result(call.rpc_id, self._task(job, history))
 
+    async def _alist(self, call: _Call) -> Response:
+        """``ListTasks``: the caller's tasks, the most recently updated first, a page at a time.
+
+        A page ends where its last task is; its ``nextPageToken`` names that place (in the
+        order, not an offset), so tasks that start or end between two pages neither repeat
+        nor push others off. Filters: ``contextId``, ``status``, ``statusTimestampAfter``.
+        """
+        request = _parsed(call.params, ListTasksRequest())
+        size = request.page_size if request.HasField("page_size") else DEFAULT_PAGE_SIZE
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise RPCError(
+                Code.INVALID_PARAMS,
+                f"params.pageSize is {size}: ask for 1 to {MAX_PAGE_SIZE} tasks a page.",
+                violations=[("pageSize", f"from 1 to {MAX_PAGE_SIZE}")],
+            )
+        history = request.history_length if request.HasField("history_length") else None
+        if history is not None and history < 0:
+            raise RPCError(
+                Code.INVALID_PARAMS,
+                f"params.historyLength is {history}: give 0 or more (or none: all of it).",
+                violations=[("historyLength", "0 or more")],
+            )
+        after = _after(request.page_token)
+        since = (
+            request.status_timestamp_after.ToDatetime(UTC)
+            if request.HasField("status_timestamp_after")
+            else None
+        )
+        state = TaskState.Name(request.status) if request.status else None
+        found: list[tuple[str, str, Job]] = []
+        for job in self.manager.jobs(call.owner):
+            status = self._status(job)
+            stamp = str(status.get("timestamp", ""))
+            if request.context_id and _encoder(job).fold.context_id != request.context_id:
+                continue
+            if state is not None and status.get("state") != state:
+                continue
+            if since is not None and _moment(stamp) < since:
+                continue
+            found.append((stamp, job.key, job))
+        found.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
+        rest = [entry for entry in found if after is None or (entry[0], entry[1]) < after]
+        page = rest[:size]
+        tasks = []
+        for _, _, job in page:
+            task = self._task(job, history)
+            if not request.include_artifacts:
+                task.pop("artifacts", None)
+            tasks.append(task)
+        following = _cursor(page[-1][0], page[-1][1]) if len(rest) > size else ""
+        listed = {
+            "tasks": tasks,
+            "nextPageToken": following,
+            "pageSize": size,
+            "totalSize": len(found),
+        }
+        return result(call.rpc_id, listed)
+
     async def _acancel(self, call: _Call) -> Response:
         request = _parsed(call.params, CancelTaskRequest())
         job = self._unended_job(
@@ -621,9 +698,16 @@ class _A2ATasks:
     def _task(self, job: Job, history_length: int | None = None) -> dict[str, object]:
         encoder = _encoder(job)
         task = encoder.task(_events(job), history_length)
-        if encoder.fold.state in PAUSED_STATES and not job.paused and not job.done:
-            task["status"] = {"state": WORKING, "timestamp": now()}  # (answered: it goes on)
+        task["status"] = self._status(job)
         return task
+
+    def _status(self, job: Job) -> Mapping[str, object]:
+        """The task's status now (its events caught up)."""
+        fold = _encoder(job).fold
+        fold.catch_up(_events(job))
+        if fold.state in PAUSED_STATES and not job.paused and not job.done:
+            return {"state": WORKING, "timestamp": now()}  # (answered: it goes on)
+        return fold.status
 
     def _stream(self, rpc_id: RPCId, job: Job) -> Response:
         """The task as it is now, then its events as they come (to its end, or its pause)."""
@@ -757,17 +841,13 @@ def _unserved(method: str) -> RPCError:
             Code.EXTENDED_CARD_NOT_CONFIGURED,
             "This agent has no extended card: its card is at /.well-known/agent-card.json.",
         )
-    if method == "ListTasks":
-        return RPCError(
-            Code.UNSUPPORTED_OPERATION, "This agent does not list tasks: get each by its id."
-        )
     hint = ""
     if method in _OLD_METHODS:
         hint = " (a method of A2A 0.3: this agent speaks 1.0, e.g. SendStreamingMessage)"
     return RPCError(
         Code.METHOD_NOT_FOUND,
         f"There is no method {method!r}{hint}; the methods are SendMessage, "
-        "SendStreamingMessage, GetTask, CancelTask and SubscribeToTask.",
+        "SendStreamingMessage, GetTask, ListTasks, CancelTask and SubscribeToTask.",
         metadata={"method": method},
     )
 
@@ -783,6 +863,37 @@ def _busy(rpc_id: RPCId, refused: NoRoom) -> Response:
     )
     response.headers["Retry-After"] = "1"
     return response
+
+
+def _cursor(stamp: str, key: str) -> str:
+    """The page token of the place after the task ``key`` (updated at ``stamp``)."""
+    return base64.urlsafe_b64encode(json.dumps([stamp, key]).encode()).decode()
+
+
+def _after(token: str) -> tuple[str, str] | None:
+    """The place a page token names (``None``: the first page)."""
+    if not token:
+        return None
+    try:
+        stamp, key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError, binascii.Error):
+        stamp = key = None
+    if not isinstance(stamp, str) or not isinstance(key, str):
+        raise RPCError(
+            Code.INVALID_PARAMS,
+            "params.pageToken is no page token of this app: send the nextPageToken of the "
+            "previous page as it came (or none, for the first page).",
+            violations=[("pageToken", "not a nextPageToken of this app")],
+        )
+    return stamp, key
+
+
+def _moment(stamp: str) -> datetime:
+    """The moment a status timestamp says (the oldest there is, if it says none)."""
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _tag(value: object) -> str:

@@ -121,7 +121,6 @@ async def test_a_request_that_is_not_json_rpc_is_refused_with_its_code(
     [
         ("Nope", -32601, "There is no method 'Nope'"),
         ("message/send", -32601, "A2A 0.3"),
-        ("ListTasks", -32004, "does not list tasks"),
         ("CreateTaskPushNotificationConfig", -32003, "no push notifications"),
         ("GetExtendedAgentCard", -32007, "no extended card"),
     ],
