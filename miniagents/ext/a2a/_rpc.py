@@ -36,7 +36,6 @@ __all__ = [
     "ERROR_INFO",
     "NOTIFIED",
     "JSONRPCRefusals",
-    "RPCError",
     "RPCId",
     "error_response",
     "framer",
@@ -68,7 +67,7 @@ def reason_of(code: int) -> str:
     return _REASONS.get(code, "UNKNOWN")
 
 
-class RPCError(A2AError):
+class _RPCError(A2AError):
     """A JSON-RPC error to answer (raised by a method's handler, never out of the app).
 
     Args:

@@ -51,8 +51,8 @@ from miniagents.ext.a2a._encoding import A2AEncoder, A2AProtocol, now
 from miniagents.ext.a2a._rpc import (
     NOTIFIED,
     JSONRPCRefusals,
-    RPCError,
     RPCId,
+    _RPCError,
     error_response,
     framer,
     result,
@@ -453,7 +453,7 @@ class _A2ATasks:
         try:
             params = parsed.get("params", {})
             if not isinstance(params, dict):
-                raise RPCError(Code.INVALID_PARAMS, "The request's params are not an object.")
+                raise _RPCError(Code.INVALID_PARAMS, "The request's params are not an object.")
             self._check_version(request)
             handler = self.methods.get(method)
             if handler is None:
@@ -461,7 +461,7 @@ class _A2ATasks:
             if call.notified and method not in _EFFECTS:
                 return Response(status_code=NOTIFIED)
             response = await handler(_Call(rpc_id, params, owner, call.notified))
-        except RPCError as error:
+        except _RPCError as error:
             if call.notified:
                 _logger.debug("A notification of %s failed: %s", method, error.message)
                 return Response(status_code=NOTIFIED)
@@ -471,7 +471,7 @@ class _A2ATasks:
     def _check_version(self, request: Request) -> None:
         version = request.headers.get("a2a-version", "").strip()
         if version and version.split(".")[:2] != PROTOCOL_VERSION.split("."):
-            raise RPCError(
+            raise _RPCError(
                 Code.VERSION_NOT_SUPPORTED,
                 f"This agent speaks A2A {PROTOCOL_VERSION}, not {version!r}; send "
                 f"A2A-Version: {PROTOCOL_VERSION} (or none).",
@@ -490,13 +490,13 @@ class _A2ATasks:
         request = _parsed(call.params, SendMessageRequest())
         message = request.message
         if not message.parts:
-            raise RPCError(
+            raise _RPCError(
                 Code.INVALID_PARAMS,
                 "params.message has no parts: send at least one.",
                 violations=[("message.parts", "at least one part is needed")],
             )
         if message.role == Role.ROLE_AGENT:
-            raise RPCError(
+            raise _RPCError(
                 Code.INVALID_PARAMS,
                 "params.message is the agent's (ROLE_AGENT): send ROLE_USER.",
                 violations=[("message.role", "a client's message is ROLE_USER")],
@@ -545,7 +545,7 @@ class _A2ATasks:
         job = self._job(task_id, owner)
         encoder = _encoder(job)
         if context_id and context_id != encoder.fold.context_id:
-            raise RPCError(
+            raise _RPCError(
                 Code.INVALID_PARAMS,
                 f"The message's contextId {context_id!r} is not the context of the task "
                 f"{task_id!r}; send the task's ({encoder.fold.context_id!r}), or none.",
@@ -555,13 +555,13 @@ class _A2ATasks:
             state = encoder.task(_events(job))["status"]
             said = state.get("state") if isinstance(state, dict) else None
             if job.done or said in FINAL_STATES:
-                raise RPCError(
+                raise _RPCError(
                     Code.UNSUPPORTED_OPERATION,
                     f"The task {task_id!r} has ended ({said}): it takes no more messages. Send "
                     "a new message without taskId to start a new task.",
                     metadata={"taskId": task_id, "state": str(said)},
                 )
-            raise RPCError(
+            raise _RPCError(
                 Code.UNSUPPORTED_OPERATION,
                 f"The task {task_id!r} is working: it takes a message only while it asks for "
                 "input (TASK_STATE_INPUT_REQUIRED). Follow it with SubscribeToTask.",
@@ -572,7 +572,7 @@ class _A2ATasks:
             job, f"{task_id}#{len(job.runs)}", decisions, named=False, gone=_gone
         )
         if isinstance(run, Response):  # pragma: no cover - a durable job's only (not served)
-            raise RPCError(Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
+            raise _RPCError(Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
         encoder.client_messages.append(
             {**sent, "taskId": task_id, "contextId": encoder.fold.context_id}
         )
@@ -594,14 +594,14 @@ class _A2ATasks:
         request = _parsed(call.params, ListTasksRequest())
         size = request.page_size if request.HasField("page_size") else DEFAULT_PAGE_SIZE
         if not 1 <= size <= MAX_PAGE_SIZE:
-            raise RPCError(
+            raise _RPCError(
                 Code.INVALID_PARAMS,
                 f"params.pageSize is {size}: ask for 1 to {MAX_PAGE_SIZE} tasks a page.",
                 violations=[("pageSize", f"from 1 to {MAX_PAGE_SIZE}")],
             )
         history = request.history_length if request.HasField("history_length") else None
         if history is not None and history < 0:
-            raise RPCError(
+            raise _RPCError(
                 Code.INVALID_PARAMS,
                 f"params.historyLength is {history}: give 0 or more (or none: all of it).",
                 violations=[("historyLength", "0 or more")],
@@ -670,7 +670,7 @@ class _A2ATasks:
         if job.done:
             status = self._task(job)["status"]
             state = status.get("state") if isinstance(status, dict) else status
-            raise RPCError(
+            raise _RPCError(
                 code,
                 f"The task {task_id!r} has ended ({state}){why}",
                 metadata={"taskId": task_id, "state": str(state)},
@@ -679,14 +679,14 @@ class _A2ATasks:
 
     def _job(self, task_id: str, owner: str | None) -> Job:
         if not task_id:
-            raise RPCError(
+            raise _RPCError(
                 Code.INVALID_PARAMS,
                 "The request names no task (its id is empty).",
                 violations=[("id", "a task's id is needed")],
             )
         job = self.manager.job(task_id, owner)
         if job is None:  # (another principal's is not found either)
-            raise RPCError(
+            raise _RPCError(
                 Code.TASK_NOT_FOUND,
                 f"There is no task {task_id!r}: it never started here, or it ended more than "
                 f"{self.manager.keep_for:g} seconds ago (or before the latest "
@@ -733,7 +733,7 @@ def _parsed(params: Mapping[str, object], into: ProtoT) -> ProtoT:
     try:
         return ParseDict(dict(params), into, ignore_unknown_fields=True)
     except (ParseError, ValueError, TypeError) as error:
-        raise RPCError(
+        raise _RPCError(
             Code.INVALID_PARAMS,
             f"The params are not an A2A {into.DESCRIPTOR.name}: {error}",
             violations=[("params", str(error))],
@@ -750,7 +750,7 @@ def _input_messages(sent: Mapping[str, object]) -> list[Message]:
         elif isinstance(part, dict) and "data" in part:
             inputs.append(UserMessage(text=json.dumps(part["data"], ensure_ascii=False)))
         else:
-            raise RPCError(
+            raise _RPCError(
                 Code.CONTENT_TYPE_NOT_SUPPORTED,
                 f"params.message.parts[{place}] is a file (raw bytes or a URL), which this agent "
                 "does not take: send text and data parts.",
@@ -774,14 +774,14 @@ def _decisions(
         asked = job.asked(call_id) if isinstance(call_id, str) else None
         if asked is None:
             waiting = [request.call_id for request in job.waiting()]
-            raise RPCError(
+            raise _RPCError(
                 Code.INVALID_PARAMS,
                 f"{where}: the task asked for no approval of a call {call_id!r}; it waits for "
                 f"{waiting}.",
                 violations=[(f"{field}.toolCallId", "no call of that id waits")],
             )
         if not asked.pending or any(asked is earlier for earlier, _ in decisions):
-            raise RPCError(
+            raise _RPCError(
                 Code.INVALID_PARAMS,
                 f"{where}: the call {call_id!r} of {asked.tool_name} does not wait for a "
                 "decision any more; a call is decided once.",
@@ -792,7 +792,7 @@ def _decisions(
             decision = ApprovalDecision.model_validate(fields)
         except ValidationError as error:
             said = error.errors()[0]["msg"]
-            raise RPCError(
+            raise _RPCError(
                 Code.INVALID_PARAMS,
                 f'{where} is not a decision ({{"toolCallId": ..., "approved": true or false, '
                 f'"arguments"?: {{...}}, "reason"?: "..."}}): {said}.',
@@ -800,7 +800,7 @@ def _decisions(
             ) from None
         if decision.approved and decision.arguments is not None:
             if not edits:
-                raise RPCError(
+                raise _RPCError(
                     Code.INVALID_PARAMS,
                     f"{where}.arguments: this agent takes no edited arguments (its app was made "
                     "with approval_edits=False): approve the call as the model made it, or "
@@ -810,7 +810,7 @@ def _decisions(
             try:
                 asked.check_arguments(decision.arguments)
             except ToolApprovalError as error:
-                raise RPCError(
+                raise _RPCError(
                     Code.INVALID_PARAMS,
                     f"{where}.arguments: {error}",
                     violations=[(f"{field}.arguments", problem) for problem in error.problems],
@@ -818,7 +818,7 @@ def _decisions(
         decisions.append((asked, decision))
     if not decisions:
         waiting = [request.call_id for request in job.waiting()]
-        raise RPCError(
+        raise _RPCError(
             Code.INVALID_PARAMS,
             f"The task waits for the decisions of the calls {waiting}: answer with a data part "
             '{"toolCallId": ..., "approved": true or false, "arguments"?: {...}, '
@@ -832,19 +832,19 @@ def _gone() -> Response:  # pragma: no cover - a durable job's only (not served 
     return error_response(None, Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
 
 
-def _unserved(method: str) -> RPCError:
+def _unserved(method: str) -> _RPCError:
     """The error of a method this app does not serve."""
     if method in _PUSH_METHODS:
-        return RPCError(Code.PUSH_NOT_SUPPORTED, "This agent sends no push notifications.")
+        return _RPCError(Code.PUSH_NOT_SUPPORTED, "This agent sends no push notifications.")
     if method == "GetExtendedAgentCard":
-        return RPCError(
+        return _RPCError(
             Code.EXTENDED_CARD_NOT_CONFIGURED,
             "This agent has no extended card: its card is at /.well-known/agent-card.json.",
         )
     hint = ""
     if method in _OLD_METHODS:
         hint = " (a method of A2A 0.3: this agent speaks 1.0, e.g. SendStreamingMessage)"
-    return RPCError(
+    return _RPCError(
         Code.METHOD_NOT_FOUND,
         f"There is no method {method!r}{hint}; the methods are SendMessage, "
         "SendStreamingMessage, GetTask, ListTasks, CancelTask and SubscribeToTask.",
@@ -879,7 +879,7 @@ def _after(token: str) -> tuple[str, str] | None:
     except (ValueError, TypeError, binascii.Error):
         stamp = key = None
     if not isinstance(stamp, str) or not isinstance(key, str):
-        raise RPCError(
+        raise _RPCError(
             Code.INVALID_PARAMS,
             "params.pageToken is no page token of this app: send the nextPageToken of the "
             "previous page as it came (or none, for the first page).",
