@@ -43,6 +43,7 @@ right for the extensions)::
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
     │       └── TornChatHistoryError                 its last section was cut short by a crash
     ├── InputEndedError (also EOFError)           the user ended the console input (ext.errors)
+    ├── InputRequestError (also RuntimeError)     an input request not pending, or withdrawn
     ├── MissingExtraError (also ImportError)      an optional dependency is not installed
     ├── WebChatPageError (also FileNotFoundError)  web_chat_app given a page that is no file
     ├── WebConfigurationError (also ValueError)   a web app's options cannot work together
@@ -192,6 +193,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
     from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
     from miniagents.ext.errors import InputEndedError as InputEndedError
+    from miniagents.ext.errors import InputRequestError as InputRequestError
     from miniagents.ext.errors import MissingExtraError as MissingExtraError
     from miniagents.ext.errors import WebChatPageError as WebChatPageError
     from miniagents.ext.errors import WebConfigurationError as WebConfigurationError
@@ -262,7 +264,13 @@ _LAZY: dict[str, str] = {
         "miniagents.ext.history.errors",
     ),
     **dict.fromkeys(
-        ["InputEndedError", "MissingExtraError", "WebChatPageError", "WebConfigurationError"],
+        [
+            "InputEndedError",
+            "InputRequestError",
+            "MissingExtraError",
+            "WebChatPageError",
+            "WebConfigurationError",
+        ],
         "miniagents.ext.errors",
     ),
     **dict.fromkeys(
