@@ -75,7 +75,8 @@ right for the extensions)::
     │   │   ├── A2ATaskNotFoundError (also LookupError)   no such task there (or another's)
     │   │   └── A2AUnsupportedOperationError          it does not do what was asked
     │   ├── A2ATaskFailedError                      the remote task failed or was rejected
-    │   │   └── A2ATaskCanceledError                  it was cancelled there
+    │   │   ├── A2ATaskCanceledError                  it was cancelled there
+    │   │   └── A2ATaskRejectedError                  rejected there (or by a served agent)
     │   └── A2AInputRequiredError                   it asks for input the caller cannot give
     ├── DurableError                              a durable run on DBOS (ext.dbos.errors)
     │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable, locked, corrupt
@@ -182,6 +183,7 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.a2a.errors import A2ATaskCanceledError as A2ATaskCanceledError
     from miniagents.ext.a2a.errors import A2ATaskFailedError as A2ATaskFailedError
     from miniagents.ext.a2a.errors import A2ATaskNotFoundError as A2ATaskNotFoundError
+    from miniagents.ext.a2a.errors import A2ATaskRejectedError as A2ATaskRejectedError
     from miniagents.ext.a2a.errors import (
         A2AUnsupportedOperationError as A2AUnsupportedOperationError,
     )
@@ -250,6 +252,7 @@ _LAZY: dict[str, str] = {
             "A2ATaskCanceledError",
             "A2ATaskFailedError",
             "A2ATaskNotFoundError",
+            "A2ATaskRejectedError",
             "A2AUnsupportedOperationError",
         ],
         "miniagents.ext.a2a.errors",

@@ -25,15 +25,25 @@ for _module in ("a2a.types", "starlette", "sse_starlette", "ag_ui"):
 
 from miniagents.ext.a2a.client import a2a_agent as a2a_agent  # noqa: E402
 from miniagents.ext.a2a.client import afetch_agent_card as afetch_agent_card  # noqa: E402
+from miniagents.ext.a2a.errors import A2ATaskRejectedError as A2ATaskRejectedError  # noqa: E402
+from miniagents.ext.a2a.messages import A2AAuthRequest as A2AAuthRequest  # noqa: E402
+from miniagents.ext.a2a.messages import A2AData as A2AData  # noqa: E402
+from miniagents.ext.a2a.messages import A2AFile as A2AFile  # noqa: E402
+from miniagents.ext.a2a.messages import A2AInputRequest as A2AInputRequest  # noqa: E402
 from miniagents.ext.a2a.messages import A2AMessage as A2AMessage  # noqa: E402
 from miniagents.ext.a2a.messages import A2AReply as A2AReply  # noqa: E402
 from miniagents.ext.a2a.server import A2ASkill as A2ASkill  # noqa: E402
 from miniagents.ext.a2a.server import a2a_app as a2a_app  # noqa: E402
 
 __all__ = [
+    "A2AAuthRequest",
+    "A2AData",
+    "A2AFile",
+    "A2AInputRequest",
     "A2AMessage",
     "A2AReply",
     "A2ASkill",
+    "A2ATaskRejectedError",
     "a2a_agent",
     "a2a_app",
     "afetch_agent_card",

@@ -17,11 +17,11 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
-from typing import TypeVar
+from typing import Literal, TypeAlias, TypeVar
 
 from a2a.types import (
     AgentCapabilities,
@@ -43,11 +43,13 @@ from a2a.types import (
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from google.protobuf.message import Message as ProtoMessage
 from pydantic import ValidationError
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from miniagents.ext.a2a._encoding import A2AEncoder, A2AProtocol, now
+from miniagents.ext.a2a._encoding import A2A_HEADERS, A2AEncoder, A2AProtocol, now
+from miniagents.ext.a2a._parts import input_messages
 from miniagents.ext.a2a._rpc import (
     NOTIFIED,
     JSONRPCRefusals,
@@ -57,9 +59,8 @@ from miniagents.ext.a2a._rpc import (
     framer,
     result,
 )
-from miniagents.ext.a2a._wire import FINAL_STATES, PAUSED_STATES, WORKING, Code
+from miniagents.ext.a2a._wire import COMPLETED, FINAL_STATES, PAUSED_STATES, WORKING, Code
 from miniagents.ext.a2a.errors import A2AConfigurationError
-from miniagents.ext.llm.messages import UserMessage
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web.auth import Authentication, BearerTokenAuth
@@ -86,9 +87,11 @@ from miniagents.miniagents.context import MiniAgents
 __all__ = [
     "CARD_MAX_AGE",
     "CARD_PATH",
+    "DEFAULT_INPUT_MODES",
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
     "A2ASkill",
+    "AnswerAs",
     "a2a_app",
 ]
 
@@ -107,7 +110,14 @@ CARD_MAX_AGE = 300
 PROTOCOL_VERSION = "1.0"
 """The version of A2A the app speaks (its card says so, and the ``A2A-Version`` it takes)."""
 
-_MODES = ["text/plain", "application/json"]
+DEFAULT_INPUT_MODES = ("text/plain", "application/json")
+"""The media types of the parts an agent takes by default: texts and data (not files)."""
+
+_OUTPUT_MODES = ["text/plain", "application/json", "*/*"]  # (texts, data, and any file)
+
+AnswerAs: TypeAlias = Literal["task", "message"]
+"""How the app answers a new message: with a task, or (an agent that answers at once) one
+message, with no task to follow."""
 _CORS_HEADERS = ("a2a-version", "a2a-extensions", "traceparent", "tracestate")
 _OLD_METHODS = frozenset(
     {"message/send", "message/stream", "tasks/get", "tasks/cancel", "tasks/resubscribe"}
@@ -154,6 +164,8 @@ def a2a_app(
     version: str = "1.0.0",
     url: str | None = None,
     arguments: Callable[[SendMessageRequest], Mapping[str, object]] | None = None,
+    input_modes: Sequence[str] = DEFAULT_INPUT_MODES,
+    answer_as: AnswerAs | Callable[[SendMessageRequest], AnswerAs] = "task",
     context: Callable[[], MiniAgents] = MiniAgents,
     authentication: Authentication = None,
     allowed_origins: Sequence[str] = (),
@@ -170,23 +182,39 @@ def a2a_app(
     Routes (relative to where the app is mounted):
 
     - ``GET /.well-known/agent-card.json``: the agent card (its name, description, skills,
-      the JSON-RPC interface at the app's URL, ``capabilities.streaming``); served to
-      anyone, and saying the bearer scheme when the app is made with a ``BearerTokenAuth``.
+      the JSON-RPC interface at the app's URL, ``capabilities.streaming``, the media types
+      it takes); served to anyone, cached by clients for :data:`CARD_MAX_AGE` seconds
+      (``ETag``, ``Last-Modified``; a 304 for a client that has it), and saying the bearer
+      scheme when the app is made with a ``BearerTokenAuth``.
     - ``POST /``: JSON-RPC 2.0, A2A 1.0's methods: ``SendMessage`` (a new task, or the
       answer to a task that asks for input; the result is the task once it has ended or
       paused, or at once with ``configuration.returnImmediately``), ``SendStreamingMessage``
       (the same, streamed over SSE: the task first, then each event as it is made),
-      ``GetTask``, ``CancelTask`` and ``SubscribeToTask`` (the task as it is now, then its
-      events as they come: a client whose stream broke loses nothing). Push notifications,
-      the extended card and ``ListTasks`` are not served (their errors say so).
+      ``GetTask``, ``ListTasks`` (the caller's tasks, the most recently updated first, a
+      page at a time), ``CancelTask`` and ``SubscribeToTask`` (the task as it is now, then
+      its events as they come: a client whose stream broke loses nothing). The extended
+      card is not served (its error says so). A notification (a request without an
+      ``id``) is carried out and never answered (HTTP 204), as JSON-RPC 2.0 says.
 
     **The reply, live.** Each message of the agent's reply is an artifact that streams
     token by token as the agent produces it: texts, tool calls (the arguments' JSON as the
     model writes it) and tools' results (a sub-agent's reply as it is produced), each
     saying what it is in its metadata (see :mod:`miniagents.ext.a2a._wire`), so nested
-    streams are not flattened into one text. The task completes with the reply (its
-    usage, when the agent's texts said theirs), fails with the agent's error (its message
-    and class), or is cancelled.
+    streams are not flattened into one text. An ``A2AFile`` is a file part (its bytes or
+    URL), an ``A2AData`` a data part, a message's images file parts after its text. The
+    task completes with the reply (its usage, when the agent's texts said theirs), fails
+    with the agent's error (its message and class), is rejected (the agent raised
+    ``A2ATaskRejectedError``), or is cancelled. With ``answer_as="message"`` (or a
+    function of the request that says so), a reply that completes is answered as one
+    message of its parts, with no task (a direct answer); one that fails or asks is
+    answered as its task.
+
+    **Questions.** An agent that asks its caller (an ``InputRequest`` in its reply, see
+    :mod:`miniagents.ext.input_requests`) makes the task ``TASK_STATE_INPUT_REQUIRED``
+    (an ``AuthRequest``: ``TASK_STATE_AUTH_REQUIRED``), the question its status message;
+    the stream ends and the agent waits. The next message to the task (``taskId``) is the
+    answer (its parts are the agent's answer messages), and the task goes on in that
+    request's response.
 
     **Approvals.** A call of a tool made with ``requires_approval=`` makes the task
     ``TASK_STATE_INPUT_REQUIRED`` where the reply can go no further: its status message
@@ -198,21 +226,26 @@ def a2a_app(
 
     **Who asks.** With ``authentication=`` (see :mod:`miniagents.ext.web.auth`), a task
     belongs to the principal who started it: to another it is not found (``GetTask``,
-    ``CancelTask``, ``SubscribeToTask`` and answers alike); a request of nobody known is a
-    401 that starts nothing. The door's protections apply (CORS for ``allowed_origins``,
-    JSON posts only, the security headers), and a request's ``traceparent`` continues the
-    caller's trace in the agent's spans (see :mod:`miniagents.ext.otel`).
+    ``CancelTask``, ``SubscribeToTask`` and answers alike), and ``ListTasks`` lists each
+    principal's own; a request of nobody known is a 401 that starts nothing. The door's
+    protections apply (CORS for ``allowed_origins``, JSON posts only, the security
+    headers), and a request's ``traceparent`` continues the caller's trace in the agent's
+    spans (see :mod:`miniagents.ext.otel`).
 
-    **Bad input** is answered with A2A's JSON-RPC errors and starts nothing: a body that is
-    not JSON (-32700), not a request or over ``max_body_bytes`` (-32600), an unknown method
-    (-32601), params of the wrong shape (-32602), an unknown task (-32001), a task that can
-    no longer be cancelled (-32002) or followed or answered (-32004), a file part
-    (-32005), another protocol version (-32009). A task over the limits is an HTTP 503
-    (the app's, ``max_live_runs``) or 429 (the principal's), with ``Retry-After``.
+    **Bad input** is answered with A2A's JSON-RPC errors, each with its
+    ``google.rpc.ErrorInfo`` (and a ``google.rpc.BadRequest`` naming the fields at fault),
+    and starts nothing: a body that is not JSON (-32700), not a request or over
+    ``max_body_bytes`` (-32600), an unknown method (-32601), params of the wrong shape
+    (-32602), an unknown task (-32001), a task that can no longer be cancelled (-32002) or
+    followed or answered (-32004), a part of a media type the agent does not take, or a
+    body not sent as JSON (-32005), another protocol version (-32009). A task over the
+    limits is an HTTP 503 (the app's, ``max_live_runs``) or 429 (the principal's), with
+    ``Retry-After``.
 
     Args:
-        agent: The agent to serve; each task is one interaction (the message's text and
-            data parts are its input messages).
+        agent: The agent to serve; each task is one interaction (the message's parts are
+            its input messages: a text a ``UserMessage``, data an ``A2AData``, a file an
+            ``A2AFile``).
         name: The card's name (default: the agent's alias).
         description: The card's description (default: the agent's, its first paragraph).
         skills: The card's skills (default: one, the agent itself).
@@ -220,6 +253,12 @@ def a2a_app(
         url: The app's public URL, in the card (default: the URL each card request came
             to, the app's root).
         arguments: More keyword arguments of the agent for a request (none by default).
+        input_modes: The media types of the parts the agent takes (``type/subtype``,
+            ``image/*``, ``*/*``), in the card; a part of another is refused (-32005).
+            By default texts and data: files are taken once their types are listed.
+        answer_as: ``"task"`` (the default): a new message is answered with its task;
+            ``"message"``: with one message, if the reply completes; or a function of the
+            request that says which.
         context: Makes the ``MiniAgents`` context each task runs in.
         authentication: How the app learns who asks (``None``: nobody; tasks are unowned).
         allowed_origins: Front ends on other origins that may call the app (CORS).
@@ -261,9 +300,10 @@ def a2a_app(
             "serve yet: serve the agent it wraps, or serve the durable agent with agui_app or "
             "ai_sdk_app (their runs survive a restart)."
         )
-    card = _card(agent, name, description, skills, version, authentication)
+    modes = _checked_modes(input_modes)
+    card = _card(agent, name, description, skills, version, authentication, modes)
     door = Door(authentication, allowed_origins, "a2a_app", request_headers=_CORS_HEADERS)
-    tasks = _A2ATasks(manager, card, url, arguments)
+    tasks = _A2ATasks(manager, card, url, arguments, modes, answer_as)
     routes = [
         ProtocolRoute(CARD_PATH, tasks.acard, ["GET"], public=True),
         ProtocolRoute("/", tasks.arpc, ["POST"]),
@@ -280,6 +320,7 @@ def _card(
     skills: Sequence[A2ASkill] | None,
     version: str,
     authentication: Authentication,
+    input_modes: Sequence[str],
 ) -> dict[str, object]:
     """The card's JSON, its interface's URL left empty (each request fills it in)."""
     about = description or (agent.description or "").strip().split("\n\n", 1)[0].strip()
@@ -302,8 +343,8 @@ def _card(
         capabilities=AgentCapabilities(
             streaming=True, push_notifications=False, extended_agent_card=False
         ),
-        default_input_modes=_MODES,
-        default_output_modes=_MODES,
+        default_input_modes=list(input_modes),
+        default_output_modes=_OUTPUT_MODES,
         skills=[
             AgentSkill(
                 id=skill.id,
@@ -361,11 +402,15 @@ class _A2ATasks:
         card: dict[str, object],
         url: str | None,
         arguments: Callable[[SendMessageRequest], Mapping[str, object]] | None,
+        input_modes: Sequence[str],
+        answer_as: AnswerAs | Callable[[SendMessageRequest], AnswerAs],
     ) -> None:
         self.manager = manager
         self.card = card
         self.url = url
         self.arguments = arguments
+        self.input_modes = input_modes
+        self.answer_as = answer_as
         self.methods: dict[str, _Method] = {
             "SendMessage": self._asend,
             "SendStreamingMessage": self._asend_streaming,
@@ -513,17 +558,48 @@ class _A2ATasks:
             job = started
         if call.notified:
             return Response(status_code=NOTIFIED)
+        if not message.task_id and self._as_message(request):
+            await job.asettled()
+            answer = self._answer(job)
+            if answer is not None:  # (else it failed, or asks: the task says so)
+                return _one_event(call.rpc_id, answer) if streaming else result(call.rpc_id, answer)
         if streaming:
             return self._stream(call.rpc_id, job)
         if not configuration.return_immediately:
             await job.asettled()
         return result(call.rpc_id, {"task": self._task(job, history)})
 
+    def _as_message(self, request: SendMessageRequest) -> bool:
+        """Whether the app answers ``request`` (a new task's) with one message."""
+        answer_as = self.answer_as
+        chosen = answer_as(request) if callable(answer_as) else answer_as
+        return chosen == "message"
+
+    def _answer(self, job: Job) -> dict[str, object] | None:
+        """The completed ``job``'s reply as one message (a ``StreamResponse``), or ``None``.
+
+        A job answered so is no task to its client: ``GetTask`` and ``ListTasks`` do not
+        find it.
+        """
+        encoder = _encoder(job)
+        fold = encoder.fold
+        fold.catch_up(_events(job))
+        if fold.state != COMPLETED:
+            return None
+        encoder.answered = True
+        message = {
+            "messageId": str(uuid.uuid4()),
+            "contextId": fold.context_id,
+            "role": "ROLE_AGENT",
+            "parts": fold.answer_parts(),
+        }
+        return {"message": message}
+
     def _started(
         self, request: SendMessageRequest, sent: dict[str, object], owner: str | None
     ) -> Job | NoRoom:
         """A new task of the message (its input messages checked first), or why there is no room."""
-        inputs = _input_messages(sent)
+        inputs = input_messages(sent.get("parts"), self.input_modes)
         manager = self.manager
         task_id = str(uuid.uuid4())
         context_id = request.message.context_id or str(uuid.uuid4())
@@ -567,12 +643,14 @@ class _A2ATasks:
                 "input (TASK_STATE_INPUT_REQUIRED). Follow it with SubscribeToTask.",
                 metadata={"taskId": task_id, "state": WORKING},
             )
-        decisions = _decisions(sent, job, edits=manager.edits)
-        run = await manager.aresume_run(
-            job, f"{task_id}#{len(job.runs)}", decisions, named=False, gone=_gone
-        )
-        if isinstance(run, Response):  # pragma: no cover - a durable job's only (not served)
-            raise _RPCError(Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
+        run_key = f"{task_id}#{len(job.runs)}"
+        if job.question is not None:  # (the agent asked its caller: this is the answer)
+            manager.answer(job, run_key, input_messages(sent.get("parts"), self.input_modes))
+        else:
+            decisions = _decisions(sent, job, edits=manager.edits)
+            run = await manager.aresume_run(job, run_key, decisions, named=False, gone=_gone)
+            if isinstance(run, Response):  # pragma: no cover - a durable job's (not served)
+                raise _RPCError(Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
         encoder.client_messages.append(
             {**sent, "taskId": task_id, "contextId": encoder.fold.context_id}
         )
@@ -615,6 +693,8 @@ class _A2ATasks:
         state = TaskState.Name(request.status) if request.status else None
         found: list[tuple[str, str, Job]] = []
         for job in self.manager.jobs(call.owner):
+            if _encoder(job).answered:
+                continue  # (answered as a message: no task to its client)
             status = self._status(job)
             stamp = str(status.get("timestamp", ""))
             if request.context_id and _encoder(job).fold.context_id != request.context_id:
@@ -685,7 +765,7 @@ class _A2ATasks:
                 violations=[("id", "a task's id is needed")],
             )
         job = self.manager.job(task_id, owner)
-        if job is None:  # (another principal's is not found either)
+        if job is None or _encoder(job).answered:  # (another's, or a message: none either)
             raise _RPCError(
                 Code.TASK_NOT_FOUND,
                 f"There is no task {task_id!r}: it never started here, or it ended more than "
@@ -738,24 +818,6 @@ def _parsed(params: Mapping[str, object], into: ProtoT) -> ProtoT:
             f"The params are not an A2A {into.DESCRIPTOR.name}: {error}",
             violations=[("params", str(error))],
         ) from None
-
-
-def _input_messages(sent: Mapping[str, object]) -> list[Message]:
-    """The agent's input of the client's message: a message per text or data part."""
-    inputs: list[Message] = []
-    parts = sent.get("parts")
-    for place, part in enumerate(parts if isinstance(parts, list) else []):
-        if isinstance(part, dict) and isinstance(part.get("text"), str):
-            inputs.append(UserMessage(text=part["text"]))
-        elif isinstance(part, dict) and "data" in part:
-            inputs.append(UserMessage(text=json.dumps(part["data"], ensure_ascii=False)))
-        else:
-            raise _RPCError(
-                Code.CONTENT_TYPE_NOT_SUPPORTED,
-                f"params.message.parts[{place}] is a file (raw bytes or a URL), which this agent "
-                "does not take: send text and data parts.",
-            )
-    return inputs
 
 
 def _decisions(
@@ -863,6 +925,33 @@ def _busy(rpc_id: RPCId, refused: NoRoom) -> Response:
     )
     response.headers["Retry-After"] = "1"
     return response
+
+
+def _checked_modes(modes: Sequence[str]) -> tuple[str, ...]:
+    """The input media types, each checked (``type/subtype``, ``type/*`` or ``*/*``)."""
+    if isinstance(modes, str) or not modes:
+        raise A2AConfigurationError(
+            f"input_modes must be a sequence of media types, e.g. ('text/plain', "
+            f"'application/json', 'image/*'); got {modes!r}."
+        )
+    for mode in modes:
+        kind, slash, sub = mode.partition("/")
+        if not slash or not kind or not sub or (kind == "*" and sub != "*"):
+            raise A2AConfigurationError(
+                f"input_modes holds {mode!r}, which is no media type: give type/subtype "
+                "(text/plain), type/* (image/*) or */* (any)."
+            )
+    return tuple(mode.lower() for mode in modes)
+
+
+def _one_event(rpc_id: RPCId, event: Mapping[str, object]) -> Response:
+    """A stream of one event (a direct answer's message), then its end."""
+    data = framer(rpc_id)(json_text(event, compact=True))
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        yield ServerSentEvent(data=data)
+
+    return EventSourceResponse(events(), headers=A2A_HEADERS)
 
 
 def _cursor(stamp: str, key: str) -> str:

@@ -142,11 +142,16 @@ async def test_a_method_the_app_does_not_serve_is_answered_with_its_code(
         (
             {"message": {"messageId": "m", "parts": [{"url": "https://x.example/f.pdf"}]}},
             -32005,
-            "a file",
+            "media type 'application/octet-stream', which this agent does not take",
+        ),
+        (
+            {"message": {"messageId": "m", "parts": [{"text": "Hi", "mediaType": "text/html"}]}},
+            -32005,
+            "media type 'text/html'",
         ),
         (send_params(taskId="no-such-task"), -32001, "no task 'no-such-task'"),
     ],
-    ids=["shape", "no-parts", "agent-role", "file", "unknown-task"],
+    ids=["shape", "no-parts", "agent-role", "file", "html", "unknown-task"],
 )
 @pytest.mark.parametrize("method", ["SendMessage", "SendStreamingMessage"])
 async def test_a_message_the_app_cannot_take_starts_nothing(
