@@ -180,7 +180,7 @@ class Pause:
 class Run(EventLog):
     """One SSE stream of a job: its event log, and the clients that follow it."""
 
-    __slots__ = ("__weakref__", "_grace_timer", "_manager", "followers", "job")
+    __slots__ = ("__weakref__", "_grace_timer", "_manager", "followers", "job", "successor")
 
     def __init__(self, key: str, job: Job, *, recovered: bool = False) -> None:
         super().__init__(key, job.new_places(), job.tag, recovered=recovered)
@@ -188,6 +188,7 @@ class Run(EventLog):
         self._manager = job.manager
         self.followers = 0
         self._grace_timer: asyncio.TimerHandle | None = None
+        self.successor: Run | None = None  # the run its job went on in after it
 
     def end(self) -> None:
         """The stream ends here; the run is forgotten ``keep_for`` seconds later."""
@@ -431,7 +432,9 @@ class Job:
     def _go_on(self, run_key: str) -> None:
         """A replayed pause: the run ends here, the job goes on at once under ``run_key``."""
         self.current.end()
-        self.current = Run(run_key, self, recovered=True)
+        following = Run(run_key, self, recovered=True)
+        self.current.successor = following
+        self.current = following
         self.runs.append(self.current)
         self.manager.moved(self)
         self._notify_moved()
@@ -450,6 +453,15 @@ class Job:
         """Wait until the job pauses (its run waits to be resumed) or ends."""
         await self._settled.wait()
 
+    async def anext_run(self, run: Run) -> Run | None:
+        """The run the job goes on in after its ``run``, once it does; ``None`` if it ends first.
+
+        (A job paused at ``run`` goes on in a new run when it is resumed.)
+        """
+        while run.successor is None and not self.done:
+            await self._moved.wait()
+        return run.successor
+
     async def aresumed(self) -> str:
         """(For the job's events, after a :class:`Pause`.) The new run's key, once resumed."""
         if self._resumed is None:  # pragma: no cover - the pause made it
@@ -461,8 +473,10 @@ class Job:
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
-        self.current = Run(run_key, self)
-        self.runs.append(self.current)
+        following = Run(run_key, self)
+        self.current.successor = following
+        self.current = following
+        self.runs.append(following)
         self._settled = asyncio.Event()
         if self._resumed is not None and not self._resumed.done():
             self._resumed.set_result(run_key)
