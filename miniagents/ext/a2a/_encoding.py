@@ -473,6 +473,7 @@ class TaskFold:
         "_status",
         "context_id",
         "task_id",
+        "unsaid",
     )
 
     def __init__(self, task_id: str, context_id: str) -> None:
@@ -484,6 +485,7 @@ class TaskFold:
         self._questions: list[object] = []  # the agent's messages of its input-required statuses
         self._run = 0
         self._position = 0
+        self.unsaid = False  # (its end was said by no event: cancelled where it waited)
 
     @property
     def status(self) -> Mapping[str, object]:
@@ -514,6 +516,14 @@ class TaskFold:
     def cancelled(self) -> None:
         """The task was cancelled where it waited for its client (no event said so)."""
         self._status = {"state": CANCELED, "timestamp": now()}
+        self.unsaid = True
+
+    def ending(self) -> list[str]:
+        """The event of how the task ended, if no event said so (else none)."""
+        if not self.unsaid:
+            return []
+        update = {"taskId": self.task_id, "contextId": self.context_id, "status": self._status}
+        return [json_text({"statusUpdate": update}, compact=True)]
 
     def settle(self) -> None:
         """The task has ended: keep each artifact's text whole, not as the chunks it came in."""

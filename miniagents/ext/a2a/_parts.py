@@ -95,11 +95,14 @@ def accepts(modes: Sequence[str], media_type: str) -> bool:
     return any(mode in (kind, f"{family}/*", "*/*") for mode in modes)
 
 
-def input_messages(parts: object, modes: Sequence[str]) -> list[Message]:
+def input_messages(
+    parts: object, modes: Sequence[str], message_id: str | None = None
+) -> list[Message]:
     """The agent's input messages of a client message's ``parts`` (their JSON).
 
     A text part is a ``UserMessage``, a data part an ``A2AData``, a file part an
-    ``A2AFile`` (an image's also its ``images``, for a model that reads them).
+    ``A2AFile`` (an image's also its ``images``, for a model that reads them); each says
+    the client's message it came in (``message_id``, an extra field).
 
     Raises:
         _RPCError: for a part whose media type the input ``modes`` do not take (-32005), or
@@ -125,26 +128,31 @@ def input_messages(parts: object, modes: Sequence[str]) -> list[Message]:
                 metadata={"mediaType": kind, "accepted": ", ".join(modes)},
                 violations=[(f"{field}.mediaType", "a media type the agent does not take")],
             )
+        came = {"message_id": message_id} if message_id else {}
         if isinstance(part.get("text"), str):
-            inputs.append(UserMessage(text=part["text"]))
+            inputs.append(UserMessage.model_validate({"text": part["text"], **came}))
         elif "data" in part:
-            inputs.append(A2AData(data=part["data"], media_type=_str(said)))
+            data = {"data": part["data"], "media_type": _str(said), **came}
+            inputs.append(A2AData.model_validate(data))
         else:
-            inputs.append(_file_input(part, field))
+            inputs.append(_file_input(part, field, came))
     return inputs
 
 
-def _file_input(part: Mapping[str, object], field: str) -> A2AFile:
+def _file_input(part: Mapping[str, object], field: str, came: Mapping[str, str]) -> A2AFile:
     raw, url = part.get("raw"), part.get("url")
     name, media_type = _str(part.get("filename")), _str(part.get("mediaType"))
     try:
         data = base64.b64decode(raw, validate=True) if isinstance(raw, str) else None
-        found = A2AFile(
-            data=data,
-            url=url if isinstance(url, str) and data is None else None,
-            filename=name,
-            media_type=media_type,
-            images=_images(data, url, media_type),
+        found = A2AFile.model_validate(
+            {
+                "data": data,
+                "url": url if isinstance(url, str) and data is None else None,
+                "filename": name,
+                "media_type": media_type,
+                "images": _images(data, url, media_type),
+                **came,
+            }
         )
     except (binascii.Error, ValueError, ValidationError) as error:
         raise _RPCError(

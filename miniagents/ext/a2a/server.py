@@ -77,6 +77,7 @@ from miniagents.ext.web.lowlevel import (
     RunManager,
     aread_bounded,
     follow_from_now,
+    follow_to_end,
     json_text,
     protocol_app,
 )
@@ -599,7 +600,7 @@ class _A2ATasks:
         self, request: SendMessageRequest, sent: dict[str, object], owner: str | None
     ) -> Job | NoRoom:
         """A new task of the message (its input messages checked first), or why there is no room."""
-        inputs = input_messages(sent.get("parts"), self.input_modes)
+        inputs = input_messages(sent.get("parts"), self.input_modes, request.message.message_id)
         manager = self.manager
         task_id = str(uuid.uuid4())
         context_id = request.message.context_id or str(uuid.uuid4())
@@ -645,7 +646,10 @@ class _A2ATasks:
             )
         run_key = f"{task_id}#{len(job.runs)}"
         if job.question is not None:  # (the agent asked its caller: this is the answer)
-            manager.answer(job, run_key, input_messages(sent.get("parts"), self.input_modes))
+            answer = input_messages(
+                sent.get("parts"), self.input_modes, _str(sent.get("messageId"))
+            )
+            manager.answer(job, run_key, answer)
         else:
             decisions = _decisions(sent, job, edits=manager.edits)
             run = await manager.aresume_run(job, run_key, decisions, named=False, gone=_gone)
@@ -733,6 +737,7 @@ class _A2ATasks:
         return result(call.rpc_id, self._task(job))
 
     async def _asubscribe(self, call: _Call) -> Response:
+        """``SubscribeToTask``: the task now, then its events to its end (across its waits)."""
         request = _parsed(call.params, SubscribeToTaskRequest())
         job = self._unended_job(
             request.id,
@@ -740,7 +745,11 @@ class _A2ATasks:
             Code.UNSUPPORTED_OPERATION,
             ", so there is nothing to follow: GetTask gives it whole.",
         )
-        return self._stream(call.rpc_id, job)
+
+        def snapshot() -> str:
+            return json_text({"task": self._task(job)}, compact=True)
+
+        return follow_to_end(job, snapshot, framer(call.rpc_id), _encoder(job).fold.ending)
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -925,6 +934,10 @@ def _busy(rpc_id: RPCId, refused: NoRoom) -> Response:
     )
     response.headers["Retry-After"] = "1"
     return response
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _checked_modes(modes: Sequence[str]) -> tuple[str, ...]:

@@ -14,7 +14,13 @@ import base64
 from typing import Any
 
 import pytest
-from a2a.types import GetTaskRequest, TaskNotFoundError, TaskState
+from a2a.types import (
+    CancelTaskRequest,
+    GetTaskRequest,
+    SubscribeToTaskRequest,
+    TaskNotFoundError,
+    TaskState,
+)
 from google.protobuf.json_format import MessageToDict
 
 from miniagents import InteractionContext, Message, miniagent
@@ -121,6 +127,65 @@ async def test_a_question_pauses_the_task_and_the_next_message_is_its_answer() -
     history = [(message.role, message.parts[0].text) for message in done.history]
     assert history == [(1, "Greet me"), (2, "What is your name?"), (1, "Claude")]
     assert again.json()["error"]["code"] == -32004  # (it has ended: it takes no more)
+
+
+async def test_a_follower_of_a_task_that_asks_follows_it_past_the_answer_to_its_end() -> None:
+    """``SubscribeToTask`` ends where the task ends (a terminal state), not where it waits."""
+    async with served(a2a_app(greeter)) as web, sdk_client(str(web.base_url)) as client:
+        asked = await all_of(client.send_message(user_message("Greet me")))
+        task_id = asked[-1].status_update.task_id
+        following = aiter(client.subscribe(SubscribeToTaskRequest(id=task_id)))
+        first = await anext(following)
+        assert first.task.status.state == INPUT_REQUIRED
+        answered = await all_of(client.send_message(user_message("Ada", task_id=task_id)))
+        followed = [first, *[event async for event in following]]
+    assert answered[-1].status_update.status.state == COMPLETED
+    assert [kind(event) for event in followed] == [
+        "task",
+        "status TASK_STATE_WORKING",
+        "first",
+        "chunk",
+        "last",
+        "status TASK_STATE_COMPLETED",
+    ]
+
+
+async def test_a_follower_of_a_task_cancelled_where_it_asks_hears_it_was_cancelled() -> None:
+    async with served(a2a_app(greeter)) as web, sdk_client(str(web.base_url)) as client:
+        asked = await all_of(client.send_message(user_message("Greet me")))
+        task_id = asked[-1].status_update.task_id
+        following = aiter(client.subscribe(SubscribeToTaskRequest(id=task_id)))
+        assert (await anext(following)).task.status.state == INPUT_REQUIRED
+        await client.cancel_task(CancelTaskRequest(id=task_id))
+        rest = [event async for event in following]
+    assert [kind(event) for event in rest] == ["status TASK_STATE_CANCELED"]
+
+
+async def test_each_input_message_says_the_a2a_message_it_came_in() -> None:
+    ids: list[object] = []
+
+    @miniagent
+    async def noting(ctx: InteractionContext) -> None:
+        ids.extend(getattr(message, "message_id", None) for message in await ctx.message_promises)
+        question = request_input("More?")
+        ctx.reply(question)
+        ids.extend(getattr(message, "message_id", None) for message in await question.aanswer())
+
+    async with served(a2a_app(noting)) as web:
+        message = {
+            "messageId": "first-1",
+            "role": "ROLE_USER",
+            "parts": [{"text": "a"}, {"data": 1}],
+        }
+        task = (await call(web, rpc("SendMessage", {"message": message}))).json()["result"]["task"]
+        answer = {
+            "messageId": "answer-2",
+            "role": "ROLE_USER",
+            "parts": [{"text": "b"}],
+            "taskId": task["id"],
+        }
+        await call(web, rpc("SendMessage", {"message": answer}))
+    assert ids == ["first-1", "first-1", "answer-2"]
 
 
 async def test_a_blocking_send_returns_at_the_question_and_the_answer_with_the_end() -> None:
