@@ -32,6 +32,7 @@ from miniagents.ext.a2a.messages import A2AFile as A2AFile  # noqa: E402
 from miniagents.ext.a2a.messages import A2AInputRequest as A2AInputRequest  # noqa: E402
 from miniagents.ext.a2a.messages import A2AMessage as A2AMessage  # noqa: E402
 from miniagents.ext.a2a.messages import A2AReply as A2AReply  # noqa: E402
+from miniagents.ext.a2a.push import A2APushNotifications as A2APushNotifications  # noqa: E402
 from miniagents.ext.a2a.server import A2ASkill as A2ASkill  # noqa: E402
 from miniagents.ext.a2a.server import a2a_app as a2a_app  # noqa: E402
 
@@ -41,6 +42,7 @@ __all__ = [
     "A2AFile",
     "A2AInputRequest",
     "A2AMessage",
+    "A2APushNotifications",
     "A2AReply",
     "A2ASkill",
     "A2ATaskRejectedError",

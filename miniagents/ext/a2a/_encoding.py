@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from miniagents.ext.a2a._parts import parts_of
+from miniagents.ext.a2a._webhooks import Poster, Webhook
 from miniagents.ext.a2a._wire import (
     APPROVAL_REQUEST,
     AUTH_REQUIRED,
@@ -120,6 +121,10 @@ class A2AProtocol(WebProtocol):
     headers = A2A_HEADERS
     compact = True
     takes_answers = True  # (the next message to a task that asks is the answer)
+
+    def __init__(self, poster: Poster | None = None) -> None:
+        self.poster = poster  # (the push notifications' posts, if the app sends them)
+
     paused_hint = (
         'send the task a message whose data parts decide its calls: {"toolCallId": ..., '
         '"approved": true or false, "arguments"?: {...}, "reason"?: "..."} each.'
@@ -131,7 +136,7 @@ class A2AProtocol(WebProtocol):
 
     def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> A2AEncoder:
         """A new encoder of the task ``ids`` (A2A asks for approvals in its own way only)."""
-        return A2AEncoder(ids)
+        return A2AEncoder(ids, self.poster)
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
         """No item: a durable agent is not served over A2A."""
@@ -164,17 +169,20 @@ class A2AEncoder:
             answered a question), as their JSON.
         fold: The task as its events make it.
         answered: Whether the task was answered as one message (no task to its client).
+        webhooks: The webhooks its client set (push notifications), by id.
     """
 
-    def __init__(self, ids: JobIds) -> None:
+    def __init__(self, ids: JobIds, poster: Poster | None = None) -> None:
         self._task = ids.key
         self._context = ids.group
         self._prefix = ids.prefix
         self._usage: list[TokenUsage] = []
         self._whole: set[str] = set()  # the messages sent whole (files, data), being read
+        self._poster = poster
         self.client_messages: list[object] = []
         self.fold = TaskFold(ids.key, ids.group)
         self.answered = False
+        self.webhooks: dict[str, Webhook] = {}  # the client's, by id: each change posted
 
     def task(
         self, runs: Sequence[Sequence[str]], history_length: int | None = None
@@ -255,6 +263,8 @@ class A2AEncoder:
         self._usage.clear()
         if self.fold.state in PAUSED_STATES:
             self.fold.cancelled()
+            for event in self.fold.ending():
+                self._post(event)
 
     def _status(
         self,
@@ -273,7 +283,14 @@ class A2AEncoder:
         }
         if extra is not None:
             update["metadata"] = {META: extra}
-        return json_text({"statusUpdate": update}, compact=True)
+        event = json_text({"statusUpdate": update}, compact=True)
+        self._post(event)
+        return event
+
+    def _post(self, event: str) -> None:
+        """Post a change of the task's state to its webhooks, if it has any."""
+        if self._poster is not None and self.webhooks:
+            self._poster.post(list(self.webhooks.values()), event)
 
     # -- the reply's parts ------------------------------------------------------------------
 

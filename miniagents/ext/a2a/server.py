@@ -18,6 +18,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -29,8 +30,11 @@ from a2a.types import (
     AgentInterface,
     AgentSkill,
     CancelTaskRequest,
+    DeleteTaskPushNotificationConfigRequest,
+    GetTaskPushNotificationConfigRequest,
     GetTaskRequest,
     HTTPAuthSecurityScheme,
+    ListTaskPushNotificationConfigsRequest,
     ListTasksRequest,
     Role,
     SecurityRequirement,
@@ -38,6 +42,7 @@ from a2a.types import (
     SendMessageRequest,
     StringList,
     SubscribeToTaskRequest,
+    TaskPushNotificationConfig,
     TaskState,
 )
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
@@ -59,8 +64,10 @@ from miniagents.ext.a2a._rpc import (
     framer,
     result,
 )
+from miniagents.ext.a2a._webhooks import Poster, Webhook, webhook_of
 from miniagents.ext.a2a._wire import COMPLETED, FINAL_STATES, PAUSED_STATES, WORKING, Code
 from miniagents.ext.a2a.errors import A2AConfigurationError
+from miniagents.ext.a2a.push import A2APushNotifications
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web.auth import Authentication, BearerTokenAuth
@@ -167,6 +174,7 @@ def a2a_app(
     arguments: Callable[[SendMessageRequest], Mapping[str, object]] | None = None,
     input_modes: Sequence[str] = DEFAULT_INPUT_MODES,
     answer_as: AnswerAs | Callable[[SendMessageRequest], AnswerAs] = "task",
+    push_notifications: A2APushNotifications | None = None,
     context: Callable[[], MiniAgents] = MiniAgents,
     authentication: Authentication = None,
     allowed_origins: Sequence[str] = (),
@@ -193,9 +201,11 @@ def a2a_app(
       (the same, streamed over SSE: the task first, then each event as it is made),
       ``GetTask``, ``ListTasks`` (the caller's tasks, the most recently updated first, a
       page at a time), ``CancelTask`` and ``SubscribeToTask`` (the task as it is now, then
-      its events as they come: a client whose stream broke loses nothing). The extended
-      card is not served (its error says so). A notification (a request without an
-      ``id``) is carried out and never answered (HTTP 204), as JSON-RPC 2.0 says.
+      its events as they come, to its end: a client whose stream broke loses nothing), and,
+      with ``push_notifications=``, the four methods of a task's webhooks (``Create``,
+      ``Get``, ``List`` and ``DeleteTaskPushNotificationConfig``). The extended card is
+      not served (its error says so). A notification (a request without an ``id``) is
+      carried out and never answered (HTTP 204), as JSON-RPC 2.0 says.
 
     **The reply, live.** Each message of the agent's reply is an artifact that streams
     token by token as the agent produces it: texts, tool calls (the arguments' JSON as the
@@ -224,6 +234,12 @@ def a2a_app(
     (``taskId``) decides them, a data part ``{"toolCallId": ..., "approved": true or
     false, "arguments"?: {...}, "reason"?: "..."}`` per call, and the task goes on in that
     request's response. A task nobody answers within ``keep_runs_for`` is cancelled.
+
+    **Push notifications.** With ``push_notifications=A2APushNotifications(allowed_urls=
+    [...])`` (see :mod:`miniagents.ext.a2a.push`), a client may set webhooks for its
+    tasks, under the allowed URLs only, and each change of a task's state is posted to
+    them (signed, with a ``signing_secret``); without it the card says
+    ``pushNotifications: false`` and the methods answer -32003.
 
     **Who asks.** With ``authentication=`` (see :mod:`miniagents.ext.web.auth`), a task
     belongs to the principal who started it: to another it is not found (``GetTask``,
@@ -260,6 +276,8 @@ def a2a_app(
         answer_as: ``"task"`` (the default): a new message is answered with its task;
             ``"message"``: with one message, if the reply completes; or a function of the
             request that says which.
+        push_notifications: Whether (and where, and how) the app posts the changes of its
+            tasks to webhooks their clients set (``None``: it does not).
         context: Makes the ``MiniAgents`` context each task runs in.
         authentication: How the app learns who asks (``None``: nobody; tasks are unowned).
         allowed_origins: Front ends on other origins that may call the app (CORS).
@@ -302,16 +320,43 @@ def a2a_app(
             "ai_sdk_app (their runs survive a restart)."
         )
     modes = _checked_modes(input_modes)
+    poster = Poster(push_notifications) if push_notifications is not None else None
+    protocol = manager.protocol
+    assert isinstance(protocol, A2AProtocol)  # (made above)
+    protocol.poster = poster
     card = _card(agent, name, description, skills, version, authentication, modes)
+    if poster is not None:
+        card["capabilities"] = {**_dict(card.get("capabilities")), "pushNotifications": True}
     door = Door(authentication, allowed_origins, "a2a_app", request_headers=_CORS_HEADERS)
-    tasks = _A2ATasks(manager, card, url, arguments, modes, answer_as)
+    tasks = _A2ATasks(manager, card, url, arguments, modes, answer_as, poster)
     routes = [
         ProtocolRoute(CARD_PATH, tasks.acard, ["GET"], public=True),
         ProtocolRoute("/", tasks.arpc, ["POST"]),
     ]
     app = protocol_app(manager, door, routes)
     app.add_middleware(JSONRPCRefusals)  # (outside the door: its 415, as JSON-RPC)
+    if poster is not None:
+        _close_at_the_end(app, poster)
     return app
+
+
+def _close_at_the_end(app: Starlette, poster: Poster) -> None:
+    """Stop ``poster``'s posts when ``app`` stops (after its lifespan stopped its tasks)."""
+    lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def with_posts(served: Starlette) -> AsyncIterator[None]:
+        try:
+            async with lifespan(served):
+                yield
+        finally:
+            await poster.aclose()
+
+    app.router.lifespan_context = with_posts
+
+
+def _dict(value: object) -> dict[str, object]:
+    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def _card(
@@ -405,6 +450,7 @@ class _A2ATasks:
         arguments: Callable[[SendMessageRequest], Mapping[str, object]] | None,
         input_modes: Sequence[str],
         answer_as: AnswerAs | Callable[[SendMessageRequest], AnswerAs],
+        poster: Poster | None,
     ) -> None:
         self.manager = manager
         self.card = card
@@ -412,6 +458,7 @@ class _A2ATasks:
         self.arguments = arguments
         self.input_modes = input_modes
         self.answer_as = answer_as
+        self.poster = poster
         self.methods: dict[str, _Method] = {
             "SendMessage": self._asend,
             "SendStreamingMessage": self._asend_streaming,
@@ -420,6 +467,13 @@ class _A2ATasks:
             "CancelTask": self._acancel,
             "SubscribeToTask": self._asubscribe,
         }
+        if poster is not None:
+            self.methods |= {
+                "CreateTaskPushNotificationConfig": self._acreate_webhook,
+                "GetTaskPushNotificationConfig": self._aget_webhook,
+                "ListTaskPushNotificationConfigs": self._alist_webhooks,
+                "DeleteTaskPushNotificationConfig": self._adelete_webhook,
+            }
         self._card_tag = _tag(card)  # (its ETag's: the card, its URL aside)
         self._card_modified = formatdate(usegmt=True)  # (the app's start: its Last-Modified)
 
@@ -550,13 +604,21 @@ class _A2ATasks:
         sent = MessageToDict(message)
         configuration = request.configuration
         history = configuration.history_length if configuration.HasField("history_length") else None
+        pushed = None
+        if configuration.HasField("task_push_notification_config"):
+            given = MessageToDict(configuration.task_push_notification_config)
+            pushed = self._webhook(given, "configuration.taskPushNotificationConfig.")
         if message.task_id:
+            if pushed is not None:  # (before the answer: it hears what the answer makes)
+                self._set_webhook(self._job(message.task_id, call.owner), pushed(message.task_id))
             job = await self._aanswered(message.task_id, message.context_id, sent, call.owner)
         else:
             started = self._started(request, sent, call.owner)
             if isinstance(started, NoRoom):
                 return _busy(call.rpc_id, started)
             job = started
+            if pushed is not None:  # (before the task's first event: it hears them all)
+                self._set_webhook(job, pushed(job.key))
         if call.notified:
             return Response(status_code=NOTIFIED)
         if not message.task_id and self._as_message(request):
@@ -735,6 +797,79 @@ class _A2ATasks:
         if job.task is not None:
             await asyncio.wait([job.task])
         return result(call.rpc_id, self._task(job))
+
+    # -- push notifications -----------------------------------------------------------------
+
+    async def _acreate_webhook(self, call: _Call) -> Response:
+        """``CreateTaskPushNotificationConfig``: a webhook the task's changes are posted to."""
+        request = _parsed(call.params, TaskPushNotificationConfig())
+        job = self._job(request.task_id, call.owner)
+        webhook = self._webhook(MessageToDict(request), "")(job.key)
+        self._set_webhook(job, webhook)
+        return result(call.rpc_id, webhook.json())
+
+    async def _aget_webhook(self, call: _Call) -> Response:
+        request = _parsed(call.params, GetTaskPushNotificationConfigRequest())
+        job = self._job(request.task_id, call.owner)
+        webhook = _encoder(job).webhooks.get(request.id)
+        if webhook is None:
+            raise _RPCError(
+                Code.TASK_NOT_FOUND,
+                f"The task {request.task_id!r} has no webhook {request.id!r} (push "
+                "notification config): ListTaskPushNotificationConfigs lists its own.",
+                metadata={"taskId": request.task_id, "configId": request.id},
+            )
+        return result(call.rpc_id, webhook.json())
+
+    async def _alist_webhooks(self, call: _Call) -> Response:
+        request = _parsed(call.params, ListTaskPushNotificationConfigsRequest())
+        job = self._job(request.task_id, call.owner)
+        configs = [webhook.json() for webhook in _encoder(job).webhooks.values()]
+        return result(call.rpc_id, {"configs": configs, "nextPageToken": ""})
+
+    async def _adelete_webhook(self, call: _Call) -> Response:
+        """``DeleteTaskPushNotificationConfig``: nothing more is posted there (idempotent)."""
+        request = _parsed(call.params, DeleteTaskPushNotificationConfigRequest())
+        job = self._job(request.task_id, call.owner)
+        if _encoder(job).webhooks.pop(request.id, None) is not None and self.poster is not None:
+            self.poster.forget(job.key, request.id)
+        return result(call.rpc_id, None)
+
+    def _webhook(self, config: Mapping[str, object], where: str) -> Callable[[str], Webhook]:
+        """The webhook of a push notification ``config`` (for a task's id), its URL checked.
+
+        Raises:
+            _RPCError: if the app sends no push notifications (-32003), or the URL is not
+                one it posts to (-32602: see ``A2APushNotifications.allowed_urls``).
+        """
+        poster = self.poster
+        if poster is None:
+            raise _unserved("CreateTaskPushNotificationConfig")
+        url = config.get("url")
+        why = poster.settings.refusal(url) if isinstance(url, str) and url else None
+        if not isinstance(url, str) or not url or why is not None:
+            raise _RPCError(
+                Code.INVALID_PARAMS,
+                f"params.{where}url: {why or 'a webhook needs its url'}.",
+                violations=[(f"{where}url", why or "missing")],
+            )
+        given = config.get("id")
+        webhook_id = given if isinstance(given, str) and given else str(uuid.uuid4())
+        return lambda task_id: webhook_of(config, task_id, webhook_id)
+
+    def _set_webhook(self, job: Job, webhook: Webhook) -> None:
+        """Give the task ``webhook`` (one of the same id replaced), within its bound."""
+        webhooks = _encoder(job).webhooks
+        assert self.poster is not None  # (a webhook is made only when it posts)
+        most = self.poster.settings.max_per_task
+        if webhook.id not in webhooks and len(webhooks) >= most:
+            raise _RPCError(
+                Code.INVALID_PARAMS,
+                f"The task {job.key!r} has {most} webhooks, the most it takes: delete one "
+                "first (DeleteTaskPushNotificationConfig).",
+                metadata={"taskId": job.key, "maxPerTask": str(most)},
+            )
+        webhooks[webhook.id] = webhook
 
     async def _asubscribe(self, call: _Call) -> Response:
         """``SubscribeToTask``: the task now, then its events to its end (across its waits)."""

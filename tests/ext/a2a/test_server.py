@@ -489,12 +489,24 @@ async def test_a_burst_of_short_tasks_keeps_the_latest_max_ended_runs_only() -> 
     assert app.state.runs.kept == 3
 
 
-async def test_a_task_that_waits_for_input_is_followed_to_its_question_only() -> None:
+async def test_a_follower_of_a_task_that_waits_for_approval_follows_it_to_its_end() -> None:
+    """``SubscribeToTask`` ends where the task ends (spec §3.1.6), not where it waits."""
     app = a2a_app(approving_agent())
     async with served(app) as web, sdk_client(str(web.base_url)) as client:
         first = await all_of(client.send_message(user_message("Delete notes.md")))
         task_id = first[-1].status_update.task_id
-        again = await all_of(client.subscribe(SubscribeToTaskRequest(id=task_id)))
-    assert [kind(event) for event in again] == ["task"]  # (the stream ends where it waits)
-    assert again[0].task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
-    assert again[0].task.status.message.parts[0].text.startswith("The call ")
+        following = aiter(client.subscribe(SubscribeToTaskRequest(id=task_id)))
+        snapshot = await anext(following)
+        assert snapshot.task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+        assert snapshot.task.status.message.parts[0].text.startswith("The call ")
+        [call_id] = [
+            MessageToDict(part)["data"]["toolApprovalRequest"]["toolCallId"]
+            for part in snapshot.task.status.message.parts
+            if part.WhichOneof("content") == "data"
+        ]
+        await all_of(
+            client.send_message(decision(task_id, {"toolCallId": call_id, "approved": True}))
+        )
+        rest = [kind(event) async for event in following]
+    assert rest[0] == "status TASK_STATE_WORKING"
+    assert rest[-1] == "status TASK_STATE_COMPLETED"
