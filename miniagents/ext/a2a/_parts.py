@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from miniagents.ext.a2a._rpc import _RPCError
 from miniagents.ext.a2a._wire import Code
-from miniagents.ext.a2a.messages import A2AData, A2AFile
+from miniagents.ext.a2a.messages import A2AData, A2AFile, JSONValue
 from miniagents.ext.llm.messages import UserMessage
 from miniagents.ext.web.lowlevel import plain
 from miniagents.messages.image import IMAGE_MEDIA_TYPES, ImagePart
@@ -194,7 +194,7 @@ def message_of(
     content = part.WhichOneof("content")
     media_type = part.media_type or None
     if content == "data":
-        data = MessageToDict(part).get("data")
+        data = _whole_numbers(MessageToDict(part).get("data"))
         return A2AData(
             data=data,
             media_type=media_type,
@@ -216,6 +216,17 @@ def message_of(
             artifact_id=artifact_id,
         )
     return None
+
+
+def _whole_numbers(value: object) -> JSONValue:
+    """``value`` with its whole numbers as ``int`` s (protobuf keeps JSON's numbers as floats)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, Mapping):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    return value if isinstance(value, str | int | float | bool) else None
 
 
 def text_of(parts: Sequence[Part]) -> str:
