@@ -231,6 +231,13 @@ EXAMPLE_OUTPUT = {
         "the orchestrator: (offline model",
     ],
     "researcher.py": ["Rivers meander because faster water on the outside of a bend"],
+    "tck_agent.py": [  # examples/a2a/: the kit's agent asking itself a few of the kit's requests
+        "tck-artifact-file: A2AFile [file output.txt (text/plain, 3 bytes)]\n",
+        "tck-message-response: A2AMessage Direct message response\n"
+        "tck-input-required: A2AInputRequest The TCK asks for input: send a message to go on.\n"
+        "tck-input-required: A2AMessage Hello from TCK\n"
+        "tck-reject-task: A2ATaskRejectedError TASK_STATE_REJECTED\n",
+    ],
     "pipe_composition.py": [
         "A SHORT ANSWER TO 'WHY AGENTS?'\nA SHORT ANSWER TO 'WHY STREAMS?'\n",
         "10. A SHORT ANSWER TO 'WHY AGENTS?'\n11.",
