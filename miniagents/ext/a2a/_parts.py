@@ -132,7 +132,7 @@ def input_messages(
         if isinstance(part.get("text"), str):
             inputs.append(UserMessage.model_validate({"text": part["text"], **came}))
         elif "data" in part:
-            data = {"data": part["data"], "media_type": _str(said), **came}
+            data = {"data": part["data"], "media_type": _str(said), "role": "user", **came}
             inputs.append(A2AData.model_validate(data))
         else:
             inputs.append(_file_input(part, field, came))
@@ -151,6 +151,7 @@ def _file_input(part: Mapping[str, object], field: str, came: Mapping[str, str])
                 "filename": name,
                 "media_type": media_type,
                 "images": _images(data, url, media_type),
+                "role": "user",
                 **came,
             }
         )
@@ -185,7 +186,12 @@ def _str(value: object) -> str | None:
 
 
 def message_of(
-    part: Part, *, task_id: str | None, context_id: str | None, artifact_id: str | None
+    part: Part,
+    *,
+    task_id: str | None,
+    context_id: str | None,
+    artifact_id: str | None,
+    agent_alias: str | None = None,
 ) -> A2AFile | A2AData | None:
     """A remote's file or data ``part`` as an ``A2AFile`` or ``A2AData``, of its task.
 
@@ -201,6 +207,7 @@ def message_of(
             task_id=task_id,
             context_id=context_id,
             artifact_id=artifact_id,
+            agent_alias=agent_alias,
         )
     if content in ("raw", "url"):
         raw = part.raw if content == "raw" else None
@@ -214,6 +221,7 @@ def message_of(
             task_id=task_id,
             context_id=context_id,
             artifact_id=artifact_id,
+            agent_alias=agent_alias,
         )
     return None
 

@@ -454,7 +454,11 @@ class ReplyWriter:
     def _extra(self, artifact_id: str, opened: _Open, part: Part, text: str | None = None) -> None:
         """A file or data part of an artifact: a message of its own (a text's image: its own)."""
         found = message_of(
-            part, task_id=self.task_id, context_id=self.context_id, artifact_id=artifact_id
+            part,
+            task_id=self.task_id,
+            context_id=self.context_id,
+            artifact_id=artifact_id,
+            agent_alias=_string(opened.metadata.get("agentAlias")) or self.alias,
         )
         if found is None:
             return
@@ -510,7 +514,13 @@ class ReplyWriter:
         found: list[MiniMessage] = []
         images: list[ImagePart] = []
         for part in message.parts:
-            extra = message_of(part, task_id=task_id, context_id=context_id, artifact_id=None)
+            extra = message_of(
+                part,
+                task_id=task_id,
+                context_id=context_id,
+                artifact_id=None,
+                agent_alias=_string(metadata.get("agentAlias")) or self.alias,
+            )
             if extra is None:
                 continue
             if text and extra.images:

@@ -8,7 +8,8 @@ agent served with :func:`~miniagents.ext.a2a.a2a_app` replies with:
   remote said them (a MiniAgents server does), and the remote task they came from (a
   served agent replies with any message: its text is a text part);
 - files are :class:`A2AFile` s (bytes or a URL, a name and a media type: A2A's file
-  part), structured data :class:`A2AData` s (JSON: its data part);
+  part), structured data :class:`A2AData` s (JSON: its data part); a client's files and
+  data, as a served agent's input, are these too (``role="user"``);
 - a question of the remote agent to its caller (``TASK_STATE_INPUT_REQUIRED``) is an
   :class:`A2AInputRequest`, and a request to authenticate (``TASK_STATE_AUTH_REQUIRED``)
   an :class:`A2AAuthRequest`: answer it (``request.answer("...")``) and the reply goes
@@ -37,11 +38,11 @@ from miniagents.ext.a2a.errors import A2AConfigurationError
 from miniagents.ext.input_requests import AuthRequest, InputRequest
 from miniagents.ext.llm.messages import (
     AssistantMessage,
+    LLMMessage,
     LLMToolApprovalRequest,
     LLMToolCallMessage,
     LLMToolResultMessage,
 )
-from miniagents.messages.message import Message
 
 __all__ = [
     "A2AAuthRequest",
@@ -71,7 +72,7 @@ class A2AMessage(AssistantMessage):
     artifact_id: str | None = None
 
 
-class A2AFile(Message):
+class A2AFile(LLMMessage):
     """A file: its bytes or its URL, with its name and media type (A2A's file part).
 
     Reply with one from an agent served with ``a2a_app`` to send a file (an artifact of
@@ -153,7 +154,7 @@ class A2AFile(Message):
                 yield name, (_Size(len(value)) if isinstance(value, bytes) else value)
 
 
-class A2AData(Message):
+class A2AData(LLMMessage):
     """Structured data: a JSON value (A2A's data part), its text that JSON.
 
     Reply with one from an agent served with ``a2a_app`` to send data (an artifact of one
@@ -188,7 +189,7 @@ class A2AData(Message):
         return given
 
 
-class A2AInputRequest(InputRequest):
+class A2AInputRequest(InputRequest, LLMMessage):
     """A question of a remote agent's task to its caller (``TASK_STATE_INPUT_REQUIRED``).
 
     Answer it (``request.answer("Paris")``, or messages: texts, ``A2AFile`` s,
@@ -197,12 +198,10 @@ class A2AInputRequest(InputRequest):
     Attributes:
         task_id: The remote task that waits for the answer.
         context_id: Its context.
-        agent_alias: The alias of the ``a2a_agent`` whose remote asks.
     """
 
     task_id: str | None = None
     context_id: str | None = None
-    agent_alias: str | None = None
 
 
 class A2AAuthRequest(A2AInputRequest, AuthRequest):
@@ -223,7 +222,7 @@ class _Size:
         return f"<{self.count} bytes>"
 
 
-A2AReply: TypeAlias = Union[  # noqa: UP007
+A2AReply: TypeAlias = Union[  # noqa: UP007  (each an LLMMessage: its usage, model, alias typed)
     A2AMessage,
     A2AFile,
     A2AData,
@@ -234,4 +233,6 @@ A2AReply: TypeAlias = Union[  # noqa: UP007
 ]
 """A message of an ``a2a_agent``'s reply: a text (:class:`A2AMessage`), a file, data, the
 remote's question (:class:`A2AInputRequest`, an :class:`A2AAuthRequest` among them), or one
-of a MiniAgents server's tool calls, approval requests and tools' results."""
+of a MiniAgents server's tool calls, approval requests and tools' results. Every one is an
+``LLMMessage`` (``role``, ``model``, ``agent_alias``, ``usage`` typed on each), as an LLM
+agent's replies are."""
