@@ -50,6 +50,7 @@ __all__ = [
     "A2AFile",
     "A2AInputRequest",
     "A2AMessage",
+    "A2APart",
     "A2AReply",
     "JSONValue",
 ]
@@ -72,7 +73,23 @@ class A2AMessage(AssistantMessage):
     artifact_id: str | None = None
 
 
-class A2AFile(LLMMessage):
+class A2APart(LLMMessage):
+    """What a file and data share (A2A's parts other than text): their media type and origin.
+
+    Attributes:
+        media_type: The media type (``text/plain``, ``application/json``, ...), if said.
+        task_id: The remote task it came from, if any.
+        context_id: That task's context.
+        artifact_id: The artifact of the task it is.
+    """
+
+    media_type: str | None = None
+    task_id: str | None = None
+    context_id: str | None = None
+    artifact_id: str | None = None
+
+
+class A2AFile(A2APart):
     """A file: its bytes or its URL, with its name and media type (A2A's file part).
 
     Reply with one from an agent served with ``a2a_app`` to send a file (an artifact of
@@ -85,10 +102,6 @@ class A2AFile(LLMMessage):
         data: The file's bytes (given as ``str``: their base64 text).
         url: Where the file is.
         filename: Its name.
-        media_type: Its media type (``text/plain``, ``application/pdf``, ...).
-        task_id: The remote task it came from, if any.
-        context_id: That task's context.
-        artifact_id: The artifact of the task it is.
 
     Example:
         >>> A2AFile(data=b"Hello", filename="hello.txt", media_type="text/plain")
@@ -98,10 +111,6 @@ class A2AFile(LLMMessage):
     data: bytes | None = None
     url: str | None = None
     filename: str | None = None
-    media_type: str | None = None
-    task_id: str | None = None
-    context_id: str | None = None
-    artifact_id: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -154,7 +163,7 @@ class A2AFile(LLMMessage):
                 yield name, (_Size(len(value)) if isinstance(value, bytes) else value)
 
 
-class A2AData(LLMMessage):
+class A2AData(A2APart):
     """Structured data: a JSON value (A2A's data part), its text that JSON.
 
     Reply with one from an agent served with ``a2a_app`` to send data (an artifact of one
@@ -162,11 +171,8 @@ class A2AData(LLMMessage):
     a served agent's input so.
 
     Attributes:
-        data: The value (an object, mostly).
-        media_type: Its media type (``application/json`` when not said).
-        task_id: The remote task it came from, if any.
-        context_id: That task's context.
-        artifact_id: The artifact of the task it is.
+        data: The value (an object, mostly); its media type is ``application/json`` when
+            not said.
 
     Example:
         >>> str(A2AData(data={"city": "Paris", "celsius": 21}))
@@ -174,10 +180,6 @@ class A2AData(LLMMessage):
     """
 
     data: JSONValue = None
-    media_type: str | None = None
-    task_id: str | None = None
-    context_id: str | None = None
-    artifact_id: str | None = None
 
     @model_validator(mode="before")
     @classmethod

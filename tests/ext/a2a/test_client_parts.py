@@ -38,7 +38,7 @@ from miniagents.ext.input_requests import AuthRequest, request_input
 from miniagents.messages.image import ImagePart
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import PlayedExecutor, sdk_app, text
-from tests.ext.a2a.test_parts_and_states import PNG, reporter
+from tests.ext.a2a.test_parts_and_states import PNG, greeter, reporter
 from tests.ext.web.serving import until
 
 
@@ -98,14 +98,6 @@ async def test_a_direct_answers_parts_are_typed_messages_too() -> None:
     assert str(said) == "Here is the report.The PDF.A chart:"
     assert said.images == (ImagePart(data=PNG, media_type="image/png"),)
     assert [type(message).__name__ for message in rest] == ["A2AFile", "A2AFile", "A2AData"]
-
-
-@miniagent
-async def greeter(ctx: InteractionContext) -> None:
-    question = request_input("What is your name?")
-    ctx.reply(question)
-    name = await question.aanswer()
-    ctx.reply(f"Hello, {name}!")
 
 
 async def test_a_remotes_question_is_a_request_in_the_reply_and_its_answer_goes_on() -> None:

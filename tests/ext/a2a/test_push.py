@@ -23,14 +23,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import A2APushNotifications, a2a_app
 from miniagents.ext.a2a.errors import A2AConfigurationError
 from miniagents.ext.a2a.push import SIGNATURE_HEADER, signature_valid
-from miniagents.ext.input_requests import request_input
 from miniagents.ext.web import BearerTokenAuth
 from tests.ext.a2a.rpc import call, rpc, send_params, serving
 from tests.ext.a2a.test_bad_input import error_of, violations
+from tests.ext.a2a.test_parts_and_states import greeter
 from tests.ext.web.serving import served, until
 
 SECRET = "push-secret"
@@ -62,13 +61,6 @@ async def receiving() -> AsyncIterator[Receiver]:
 
     async with serving(make):
         yield receiver
-
-
-@miniagent
-async def greeter(ctx: InteractionContext) -> None:
-    question = request_input("What is your name?")
-    ctx.reply(question)
-    ctx.reply(f"Hello, {await question.aanswer()}!")
 
 
 def pushing(receiver: Receiver, **options: Any) -> A2APushNotifications:
