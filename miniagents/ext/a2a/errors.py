@@ -127,10 +127,12 @@ class A2ATaskRejectedError(A2ATaskFailedError):
 
 
 class A2AInputRequiredError(A2AError):
-    """The remote task asks for input (or authentication) that this agent cannot give.
+    """The remote task asks for input (or authentication) that this agent does not give.
 
-    A MiniAgents server's approvals are not this: ``a2a_agent`` asks for them in its reply
-    and sends the decisions. This is a question of the remote agent's own.
+    Raised by an ``a2a_agent`` made with ``questions="raise"`` (by default a question is an
+    ``A2AInputRequest`` in the reply, which the caller answers). A MiniAgents server's
+    approvals are not this: ``a2a_agent`` asks for them in its reply and sends the
+    decisions.
 
     Attributes:
         task_id: The remote task's id (it waits there for the input).

@@ -1099,7 +1099,7 @@ def _one_event(rpc_id: RPCId, event: Mapping[str, object]) -> Response:
     async def events() -> AsyncIterator[ServerSentEvent]:
         yield ServerSentEvent(data=data)
 
-    return EventSourceResponse(events(), headers=A2A_HEADERS)
+    return EventSourceResponse(events(), headers=A2A_HEADERS, sep="\n")  # (as its streams)
 
 
 def _cursor(stamp: str, key: str) -> str:
