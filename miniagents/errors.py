@@ -46,6 +46,7 @@ right for the extensions)::
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
     │       └── TornChatHistoryError                 its last section was cut short by a crash
     ├── InputEndedError (also EOFError)           the user ended the console input (ext.errors)
+    ├── InputRequestError (also RuntimeError)     an input request not pending, or withdrawn
     ├── MissingExtraError (also ImportError)      an optional dependency is not installed
     ├── WebChatPageError (also FileNotFoundError)  web_chat_app given a page that is no file
     ├── ToolError                                 a tool (miniagents.ext.tools, miniagents.ext.mcp)
@@ -75,7 +76,8 @@ right for the extensions)::
     │   │   ├── A2ATaskNotFoundError (also LookupError)   no such task there (or another's)
     │   │   └── A2AUnsupportedOperationError          it does not do what was asked
     │   ├── A2ATaskFailedError                      the remote task failed or was rejected
-    │   │   └── A2ATaskCanceledError                  it was cancelled there
+    │   │   ├── A2ATaskCanceledError                  it was cancelled there
+    │   │   └── A2ATaskRejectedError                  rejected there (or by a served agent)
     │   └── A2AInputRequiredError                   it asks for input the caller cannot give
     ├── DurableError                              a durable run on DBOS (ext.dbos.errors)
     │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable, locked, corrupt
@@ -147,7 +149,8 @@ _REEXPORTS = Reexports(
             "PipelineRerunError PipelineTimeoutError ProgressBarMissingError"
         ),
         "miniagents.ext.errors": (
-            "InputEndedError MissingExtraError WebChatPageError WebConfigurationError"
+            "InputEndedError InputRequestError MissingExtraError WebChatPageError "
+            "WebConfigurationError"
         ),
         "miniagents.ext.history.errors": (
             "ChatHistoryError ChatHistoryOptionError MalformedChatHistoryError TornChatHistoryError"
@@ -172,7 +175,7 @@ _REEXPORTS = Reexports(
             "A2ACardError A2AConfigurationError A2AConnectionError A2AError "
             "A2AHTTPError A2AInputRequiredError A2AInvalidRequestError "
             "A2AProtocolError A2ARemoteError A2AReplyTooLargeError "
-            "A2ATaskCanceledError A2ATaskFailedError A2ATaskNotFoundError "
+            "A2ATaskCanceledError A2ATaskFailedError A2ATaskNotFoundError A2ATaskRejectedError "
             "A2AUnsupportedOperationError"
         ),
         "miniagents.ext.dbos.errors": (

@@ -20,6 +20,7 @@ from miniagents.ext.a2a.errors import A2AReplyTooLargeError as A2AReplyTooLargeE
 from miniagents.ext.a2a.errors import A2ATaskCanceledError as A2ATaskCanceledError
 from miniagents.ext.a2a.errors import A2ATaskFailedError as A2ATaskFailedError
 from miniagents.ext.a2a.errors import A2ATaskNotFoundError as A2ATaskNotFoundError
+from miniagents.ext.a2a.errors import A2ATaskRejectedError as A2ATaskRejectedError
 from miniagents.ext.a2a.errors import A2AUnsupportedOperationError as A2AUnsupportedOperationError
 from miniagents.ext.dbos.errors import DurableApprovalError as DurableApprovalError
 from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
@@ -29,6 +30,7 @@ from miniagents.ext.dbos.errors import DurableFailedCallError as DurableFailedCa
 from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
 from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
 from miniagents.ext.errors import InputEndedError as InputEndedError
+from miniagents.ext.errors import InputRequestError as InputRequestError
 from miniagents.ext.errors import MissingExtraError as MissingExtraError
 from miniagents.ext.errors import WebChatPageError as WebChatPageError
 from miniagents.ext.errors import WebConfigurationError as WebConfigurationError
@@ -113,10 +115,11 @@ __all__ = [
     "A2ACardError", "A2AConfigurationError", "A2AConnectionError", "A2AError", "A2AHTTPError",
     "A2AInputRequiredError", "A2AInvalidRequestError", "A2AProtocolError", "A2ARemoteError",
     "A2AReplyTooLargeError", "A2ATaskCanceledError", "A2ATaskFailedError", "A2ATaskNotFoundError",
-    "A2AUnsupportedOperationError",
+    "A2ATaskRejectedError", "A2AUnsupportedOperationError",
     "DurableApprovalError", "DurableConfigurationError", "DurableDatabaseError", "DurableError",
     "DurableFailedCallError", "DurableRecordError", "DurableVersionError",
-    "InputEndedError", "MissingExtraError", "WebChatPageError", "WebConfigurationError",
+    "InputEndedError", "InputRequestError", "MissingExtraError", "WebChatPageError",
+    "WebConfigurationError",
     "ChatHistoryError", "ChatHistoryOptionError", "MalformedChatHistoryError",
     "TornChatHistoryError",
     "BudgetExceededError", "LLMAuthenticationError", "LLMBatchError", "LLMCacheMissError",

@@ -12,6 +12,7 @@ from miniagents.root_error import ArgumentError
 
 __all__ = [
     "InputEndedError",
+    "InputRequestError",
     "MissingExtraError",
     "WebChatPageError",
     "WebConfigurationError",
@@ -22,6 +23,15 @@ class InputEndedError(MiniAgentsError, EOFError):
     """The user ended the console input: the end of input (Ctrl+D), or ``exit`` typed.
 
     An ``EOFError``, so it ends ``adialog_loop`` and ``achain_loop`` cleanly.
+    """
+
+
+class InputRequestError(MiniAgentsError, RuntimeError):
+    """An input request answered when it is not pending, or withdrawn while an agent waited.
+
+    See :mod:`miniagents.ext.input_requests`: a request is answered once; one that nobody
+    can answer where it is served (or whose reply was given up on) is withdrawn, and the
+    agent that awaited its answer gets this error, which says why.
     """
 
 

@@ -8,8 +8,12 @@ clients follow it and a client that reconnects with ``Last-Event-ID`` misses not
 A job whose reply waits for a person's approval may *pause* (the protocols' own approval
 flows): its run ends there, as the protocol says a run that waits ends, and the job waits
 (no LLM call open, no thread blocked) until the protocol's resume request decides the
-calls; the job's next events then go to a new run, the response to that request. A paused
-job that nobody resumes within ``keep_runs_for`` seconds is cancelled.
+calls; the job's next events then go to a new run, the response to that request. So does
+a job whose agent asks its caller a question (an ``InputRequest``), for a protocol whose
+clients answer (``WebProtocol.takes_answers``: A2A's next message to the task is the
+answer, :meth:`RunManager.answer`); for the others the question is withdrawn (the agent's
+wait for its answer raises) and sent as a text. A paused job that nobody resumes within
+``keep_runs_for`` seconds is cancelled.
 
 The manager reads its limits from the app's :class:`~miniagents.ext.web.settings.WebSettings`,
 by their names there. When the last client leaves a live run and none comes back within
@@ -51,6 +55,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from miniagents.ext.errors import InputRequestError
+from miniagents.ext.input_requests import InputRequest, withdraw_input_request
 from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web import _reply_parts as parts
@@ -207,7 +213,7 @@ class Pause:
 class Run(EventLog):
     """One SSE stream of a job: its event log, and the clients that follow it."""
 
-    __slots__ = ("__weakref__", "_grace_timer", "_manager", "followers", "job")
+    __slots__ = ("__weakref__", "_grace_timer", "_manager", "followers", "job", "successor")
 
     def __init__(self, key: str, job: Job, *, recovered: bool = False) -> None:
         super().__init__(key, job.new_places(), job.tag, recovered=recovered)
@@ -215,6 +221,7 @@ class Run(EventLog):
         self._manager = job.manager
         self.followers = 0
         self._grace_timer: asyncio.TimerHandle | None = None
+        self.successor: Run | None = None  # the run its job went on in after it
 
     def end(self) -> None:
         """The stream ends here; the run is forgotten ``keep_runs_for`` seconds later."""
@@ -352,6 +359,7 @@ class Job:
         "owner",
         "pause_key",
         "pauses",
+        "question",
         "runs",
         "tag",
         "task",
@@ -377,6 +385,7 @@ class Job:
         self.tag = secrets.token_hex(4)  # its logs' renames (see EventLog.resume_point)
         self.pauses = 0  # how many times it paused (a replay's resumed pauses too)
         self.last_pause: Pause | None = None
+        self.question: InputRequest | None = None  # the question it waits on, paused there
         self._moved = asyncio.Event()  # set when it goes to a new run, pauses or ends
         self.pause_key = ids.pause_key
         self.approvals = MemoryApprovals()  # the reply's requests (its run: the job's key)
@@ -477,7 +486,9 @@ class Job:
     def _go_on(self, run_key: str) -> None:
         """A replayed pause: the run ends here, the job goes on at once under ``run_key``."""
         self.current.end()
-        self.current = Run(run_key, self, recovered=True)
+        following = Run(run_key, self, recovered=True)
+        self.current.successor = following
+        self.current = following
         self.runs.append(self.current)
         self.manager.moved(self)
         self._notify_moved()
@@ -496,6 +507,15 @@ class Job:
         """Wait until the job pauses (its run waits to be resumed) or ends."""
         await self._settled.wait()
 
+    async def anext_run(self, run: Run) -> Run | None:
+        """The run the job goes on in after its ``run``, once it does; ``None`` if it ends first.
+
+        (A job paused at ``run`` goes on in a new run when it is resumed.)
+        """
+        while run.successor is None and not self.done:
+            await self._moved.wait()
+        return run.successor
+
     async def aresumed(self) -> str:
         """(For the job's events, after a :class:`Pause`.) The new run's key, once resumed."""
         if self._resumed is None:  # pragma: no cover - the pause made it
@@ -507,8 +527,10 @@ class Job:
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
-        self.current = Run(run_key, self)
-        self.runs.append(self.current)
+        following = Run(run_key, self)
+        self.current.successor = following
+        self.current = following
+        self.runs.append(following)
         self._settled = asyncio.Event()
         if self._resumed is not None and not self._resumed.done():
             self._resumed.set_result(run_key)
@@ -544,6 +566,10 @@ async def _job_events(
             reply = parts.reply_parts(make_reply(), ids.prefix, approvals_last=approvals_last)
             pauses = _Pauses(job, found)
             async for part in reply:
+                if isinstance(part, parts.InputAsked):
+                    async for asked in _asking(job, part):
+                        yield asked
+                    continue
                 if isinstance(part, parts.ApprovalAsked):
                     job.ask(part.request)
                 elif manager.approval_flow == "protocol" and isinstance(
@@ -562,6 +588,39 @@ async def _job_events(
             yield data
         return
     for data in encoder.finished():
+        yield data
+
+
+async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[str | Pause]:
+    """The events of the agent's question ``part``, and the pause until it is answered.
+
+    A protocol whose clients answer none gets the question as a text, withdrawn first (the
+    agent's wait for the answer raises, saying why), so that nothing waits for nobody.
+    """
+    manager, encoder, request = job.manager, job.encoder, part.request
+    if not manager.protocol.takes_answers:
+        withdraw_input_request(
+            request,
+            f"The agent asked its caller a question ({str(request)!r}) that nobody can answer "
+            f"over {manager.protocol.name}: its clients answer no input requests. Ask for "
+            "what the agent needs in the request (its arguments or its first message), or "
+            "serve it over A2A (a2a_app), whose clients do.",
+        )
+        for text in parts.as_text(part):
+            for data in encoder.events(text):
+                yield data
+        return
+    for data in manager.protocol.asking(encoder, part.message_id, request):
+        yield data  # (the protocol's question: it ends the run)
+    if not request.pending:
+        return
+    job.question = request
+    yield Pause(part.message_id, ())
+    try:
+        run_key = await job.aresumed()
+    finally:
+        job.question = None
+    for data in encoder.resuming(run_key):
         yield data
 
 
@@ -673,6 +732,14 @@ class RunManager:
     def job(self, key: str, owner: str | None = None) -> Job | None:
         """``owner``'s job whose first run is ``key``: while it lives, ``keep_runs_for`` after."""
         return self._keyed.get((owner, key))
+
+    def jobs(self, owner: str | None = None) -> list[Job]:
+        """``owner``'s jobs that :meth:`job` finds now (live, or ended within ``keep_runs_for``).
+
+        Oldest started first; at most ``max_live_runs`` live and ``max_ended_runs`` ended ones, so
+        a protocol that lists them (A2A's ``ListTasks``) lists within bounds.
+        """
+        return [job for (who, _), job in self._keyed.items() if who == owner]
 
     def paused(self, pause_key: str, owner: str | None = None) -> Job | None:
         """``owner``'s job paused under ``pause_key`` (a thread, a chat), if one waits there."""
@@ -852,6 +919,28 @@ class RunManager:
                     return not_pending(asked.call_id, asked.tool_name)
         for asked, decision in decisions:
             decision.apply(asked, job.owner)
+        if self._paused.get((job.owner, job.pause_key)) is job:
+            del self._paused[job.owner, job.pause_key]
+        run = job.resume(run_key)
+        self._runs[job.owner, run_key] = run
+        return run
+
+    def answer(self, job: Job, run_key: str, messages: Sequence[Message]) -> Run:
+        """Answer the question the paused ``job`` waits on; resume it in a new run, ``run_key``.
+
+        The protocol checks first that the job waits on a question (``job.question``, and
+        ``paused(...)`` is the job); ``messages`` are the answer the agent gets.
+
+        Raises:
+            InputRequestError: if the job's question does not wait for an answer.
+        """
+        request = job.question
+        if request is None or not job.paused:
+            raise InputRequestError(
+                f"The run {job.key!r} waits for no answer to a question: answer a run that "
+                "paused where its agent asked one."
+            )
+        request.answer(*messages)
         if self._paused.get((job.owner, job.pause_key)) is job:
             del self._paused[job.owner, job.pause_key]
         run = job.resume(run_key)

@@ -22,7 +22,8 @@ their owners, limits, approvals and pauses:
   (:meth:`RunManager.aresume_run`, :class:`ApprovalDecision`) and answer with a run's
   stream (:meth:`Run.response`, which may frame each event for its request and send a
   prelude first), or with a job's state as it stands, then its events from there on
-  (:func:`follow_from_now`: how a client that lost its stream gets nothing twice);
+  (:func:`follow_from_now`: how a client that lost its stream gets nothing twice; across
+  the job's pauses, to its end: :func:`follow_to_end`);
 - :func:`protocol_app` makes the ASGI app of its routes (:class:`ProtocolRoute`), behind
   the :class:`Door` (the hosts, who asks, CORS, the security headers), with the trace
   context of each request (:data:`TRACE_HEADERS`) continued by the runs it starts.
@@ -35,14 +36,15 @@ read each limit by its name there; a protocol's app takes ``authentication`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
-from sse_starlette import EventSourceResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from miniagents.ext.web._app import TRACE_HEADERS as TRACE_HEADERS
 from miniagents.ext.web._app import Handler as Handler
 from miniagents.ext.web._app import ProtocolRoute as ProtocolRoute
 from miniagents.ext.web._app import protocol_app as protocol_app
+from miniagents.ext.web._event_log import LINE_END, sse
 from miniagents.ext.web._guard import Door as Door
 from miniagents.ext.web._http import aread_bounded as aread_bounded
 from miniagents.ext.web._protocol import ApprovalFlow as ApprovalFlow
@@ -108,6 +110,8 @@ __all__ = [
     "TextStart",
     "WebProtocol",
     "aread_bounded",
+    "follow_from_now",
+    "follow_to_end",
     "json_text",
     "plain",
     "protocol_app",
@@ -130,3 +134,44 @@ def follow_from_now(
     first = snapshot()
     prelude = [first if frame is None else frame(first)]
     return run.response(len(run.events), frame=frame, prelude=prelude)
+
+
+def follow_to_end(
+    job: Job,
+    snapshot: Callable[[], str],
+    frame: Callable[[str], str] | None = None,
+    ending: Callable[[], Sequence[str]] | None = None,
+) -> EventSourceResponse:
+    """As :func:`follow_from_now`, but across the job's pauses: its events to its very end.
+
+    Where the job pauses (its run ends, and it waits to be resumed), the stream waits with
+    it, and goes on with the events of the run it is resumed in, each from its first; it
+    ends where the job ends. ``ending()``: the events that say how the job ended when no
+    run logged it (a job cancelled where it waited), sent last; ``frame`` frames them too.
+    """
+    run = job.last_run()
+    first = snapshot()
+    start = len(run.events)
+
+    def framed(data: str, event_id: str | None = None) -> ServerSentEvent:
+        return sse(data if frame is None else frame(data), event_id)
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        yield framed(first)
+        following: Run | None = run
+        position = start
+        while following is not None:
+            following.attach()
+            try:
+                async for event in following.follow(position):
+                    yield framed(str(event.data), event.id)
+            finally:
+                following.detach()
+            ended = following
+            following, position = await job.anext_run(ended), 0
+        for data in ending() if ending is not None else ():
+            yield framed(data)
+
+    return EventSourceResponse(
+        events(), headers=job.manager.protocol.headers, ping=15, sep=LINE_END
+    )

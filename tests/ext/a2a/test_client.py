@@ -37,6 +37,7 @@ from miniagents.errors import (
     A2ATaskCanceledError,
     A2ATaskFailedError,
     A2ATaskNotFoundError,
+    A2ATaskRejectedError,
 )
 from miniagents.ext.a2a import A2AMessage, a2a_agent, a2a_app, afetch_agent_card
 from miniagents.ext.llm.messages import (
@@ -139,7 +140,7 @@ def ending(how: str) -> Any:
     ("how", "error", "said"),
     [
         ("failed", A2ATaskFailedError, r"ended failed: Because failed\.$"),
-        ("rejected", A2ATaskFailedError, r"ended rejected: Because rejected\.$"),
+        ("rejected", A2ATaskRejectedError, r"rejected its task '.+': Because rejected\.$"),
         ("canceled", A2ATaskCanceledError, "was cancelled there before it completed"),
         ("input", A2AInputRequiredError, "asks for input that this agent cannot give"),
     ],
@@ -148,7 +149,7 @@ async def test_the_remotes_failures_are_typed_errors_after_what_it_said(
     how: str, error: type[Exception], said: str
 ) -> None:
     async with serving(sdk_app(PlayedExecutor(ending(how)))) as url, MiniAgents():
-        replies = a2a_agent(url, alias="REMOTE").inquire("Hi")
+        replies = a2a_agent(url, alias="REMOTE", questions="raise").inquire("Hi")
         first = aiter(await anext(aiter(replies)))
         assert await anext(first) == "Partial. "  # (the artifact that never ended fails too)
         with pytest.raises(error, match=said):

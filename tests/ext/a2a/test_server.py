@@ -33,10 +33,12 @@ from starlette.routing import Mount
 
 from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
 from miniagents.ext.a2a import A2ASkill, a2a_app
+from miniagents.ext.a2a.server import CARD_MAX_AGE
 from miniagents.ext.llm.messages import LLMMessage
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import NoAuthentication, WebSettings
+from miniagents.ext.web.settings import LOCAL_HOSTS
 from miniagents.testing import VirtualClock
 from tests.ext.a2a.rpc import (
     all_of,
@@ -102,6 +104,33 @@ async def test_the_card_names_the_agent_its_skills_its_url_and_that_it_streams()
         ["Rivers"],
     )
     assert list(card.default_input_modes) == ["text/plain", "application/json"]
+
+
+async def test_the_card_says_how_long_to_keep_it_and_a_client_that_has_it_gets_a_304() -> None:
+    """Spec §8.6: ``Cache-Control`` with ``max-age``, an ``ETag``, a ``Last-Modified``."""
+    app = a2a_app(
+        offline_agent.fork(alias="POET", reply="Hi.", token_delay=0),
+        authentication=NoAuthentication(),
+        settings=WebSettings(allowed_hosts=[*LOCAL_HOSTS, "agents.example"]),
+    )
+    async with served(app) as web:
+        first = await web.get("/.well-known/agent-card.json")
+        again = await web.get("/.well-known/agent-card.json")
+        tag = first.headers["etag"]
+        cached = await web.get(
+            "/.well-known/agent-card.json", headers={"if-none-match": f'"old", {tag}'}
+        )
+        stale = await web.get("/.well-known/agent-card.json", headers={"if-none-match": '"old"'})
+        elsewhere = await web.get(  # (another URL of the app: another card, another tag)
+            "/.well-known/agent-card.json", headers={"host": "agents.example"}
+        )
+    assert first.headers["cache-control"] == f"public, max-age={CARD_MAX_AGE}"
+    assert (tag.startswith('"'), again.headers["etag"]) == (True, tag)
+    assert first.headers["last-modified"].endswith(" GMT")
+    assert (cached.status_code, cached.content, cached.headers["etag"]) == (304, b"", tag)
+    assert (stale.status_code, stale.json()) == (200, first.json())
+    assert elsewhere.headers["etag"] != tag
+    assert elsewhere.json()["supportedInterfaces"][0]["url"] == "http://agents.example/"
 
 
 async def test_a_mounted_app_names_its_mount_in_the_card_and_is_called_there() -> None:
@@ -496,12 +525,24 @@ async def test_a_burst_of_short_tasks_keeps_the_latest_max_ended_runs_only() -> 
     assert app.state.runs.kept == 3
 
 
-async def test_a_task_that_waits_for_input_is_followed_to_its_question_only() -> None:
+async def test_a_follower_of_a_task_that_waits_for_approval_follows_it_to_its_end() -> None:
+    """``SubscribeToTask`` ends where the task ends (spec §3.1.6), not where it waits."""
     app = a2a_app(approving_agent(), authentication=NoAuthentication())
     async with served(app) as web, sdk_client(str(web.base_url)) as client:
         first = await all_of(client.send_message(user_message("Delete notes.md")))
         task_id = first[-1].status_update.task_id
-        again = await all_of(client.subscribe(SubscribeToTaskRequest(id=task_id)))
-    assert [kind(event) for event in again] == ["task"]  # (the stream ends where it waits)
-    assert again[0].task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
-    assert again[0].task.status.message.parts[0].text.startswith("The call ")
+        following = aiter(client.subscribe(SubscribeToTaskRequest(id=task_id)))
+        snapshot = await anext(following)
+        assert snapshot.task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+        assert snapshot.task.status.message.parts[0].text.startswith("The call ")
+        [call_id] = [
+            MessageToDict(part)["data"]["toolApprovalRequest"]["toolCallId"]
+            for part in snapshot.task.status.message.parts
+            if part.WhichOneof("content") == "data"
+        ]
+        await all_of(
+            client.send_message(decision(task_id, {"toolCallId": call_id, "approved": True}))
+        )
+        rest = [kind(event) async for event in following]
+    assert rest[0] == "status TASK_STATE_WORKING"
+    assert rest[-1] == "status TASK_STATE_COMPLETED"
