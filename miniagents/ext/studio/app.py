@@ -1,0 +1,374 @@
+"""``studio_app``: the studio's web app, a page of recorded runs over the store (extra ``web``).
+
+``miniagents studio`` serves it. The page (plain HTML, CSS and JavaScript of this package,
+nothing from another site: it works offline) lists the runs, shows one as a tree of agent
+calls, live while it runs, and forks a run at a call of the model, showing the two runs
+side by side. Its JSON API, under ``/api``:
+
+==========================================  ==============================================
+``GET /api/runs``                           the latest runs (``?limit=``, at most 1,000)
+``GET /api/runs/{run}``                     one run (``last``: the latest)
+``GET /api/runs/{run}/events``              its events as SSE, from ``?after=`` (or
+                                            ``Last-Event-ID``) on, live until it ends
+``POST /api/runs/{run}/fork``               ``{"call": 3, "reply": "..."}`` (or ``prompt``,
+                                            ``system``): runs the program again as a fork;
+                                            202 ``{"run": the fork's id}``
+``GET /api/forks/{run}``                    how a fork's program stands (its exit status and
+                                            the end of its output, once ended)
+``GET /api/diff?left=...&right=...``        the two runs side by side (``diff_runs``)
+==========================================  ==============================================
+
+**Who asks.** The studio shows what programs did, prompts and replies included, and runs
+programs again: every ``/api`` request needs the bearer token it was made with
+(``Authorization: Bearer <token>``; the page has it from its address, ``/#token=...``,
+which ``miniagents studio`` prints); the page and its files hold no data and are public.
+It answers only requests whose ``Host`` is one of ``allowed_hosts`` (the local names by
+default: a page of another site that a DNS name points at 127.0.0.1 reaches nothing), and
+it is the web apps' door (:class:`~miniagents.ext.web.lowlevel.Door`) otherwise: a POST must
+be JSON from its own origin, and every response carries the security headers; the page
+runs under a Content-Security-Policy that lets only its own files run and call its own
+origin. A fork runs only the command its run was recorded with (never one a request
+names), at most ``max_forks`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from miniagents.ext.errors import MissingExtraError
+
+try:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route
+except ImportError as _error:  # pragma: no cover (the web extra is installed in the tests)
+    raise MissingExtraError(
+        'The studio\'s page needs Starlette and uvicorn. Install them with: pip install "miniagents[web]"'
+    ) from _error
+
+from miniagents.ext.studio.diff import diff_runs
+from miniagents.ext.studio.errors import (
+    StudioConfigurationError,
+    StudioError,
+    StudioForkError,
+    StudioNotFoundError,
+)
+from miniagents.ext.studio.fork import ForkResult, afork, plan_fork
+from miniagents.ext.studio.store import RunStore
+from miniagents.ext.studio.tree import RunTree
+from miniagents.ext.web.auth import BearerTokenAuth
+from miniagents.ext.web.lowlevel import Door, aread_bounded
+
+__all__ = ["LOCAL_HOSTS", "PAGE_POLICY", "studio_app"]
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+"""The ``Host`` names the studio answers by default (with any port)."""
+
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""The page's Content-Security-Policy: its own script and style files, its own origin."""
+
+_PAGE = Path(__file__).resolve().parent / "page"
+_FILES = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/studio.js": ("studio.js", "text/javascript; charset=utf-8"),
+    "/studio.css": ("studio.css", "text/css; charset=utf-8"),
+}
+_POLL = 0.1  # seconds between two looks at the store for a live run's new events
+_MAX_BODY = 256 * 1024
+_KEPT_FORKS = 100
+
+
+def studio_app(
+    store: RunStore | str | os.PathLike[str],
+    *,
+    token: str,
+    allowed_hosts: Sequence[str] = LOCAL_HOSTS,
+    environment: Mapping[str, str] | None = None,
+    max_forks: int = 2,
+    max_followers: int = 64,
+    fork_timeout: float | None = 600.0,
+) -> Starlette:
+    """The studio's app over ``store`` (see the module).
+
+    Args:
+        store: The store of recorded runs, or its file.
+        token: The bearer token every ``/api`` request must carry.
+        allowed_hosts: The ``Host`` names it answers (Starlette's ``TrustedHostMiddleware``
+            patterns, e.g. ``"studio.internal"`` or ``"*.example.com"``).
+        environment: Variables a fork's program gets over the studio's own environment
+            (e.g. a model server's address).
+        max_forks: The most fork programs running at once (one more is a 429).
+        max_followers: The most event streams open at once (one more is a 503).
+        fork_timeout: Seconds a fork's program may run before it is killed (``None``: no
+            limit).
+
+    Raises:
+        StudioConfigurationError: for an empty token or one with spaces, no allowed host,
+            or a limit below 1.
+    """
+    if not isinstance(token, str) or not token or any(char.isspace() for char in token):
+        raise StudioConfigurationError(
+            "The studio needs a bearer token (token=...), a text without spaces: it shows the "
+            "prompts and replies of your runs, and runs your programs again."
+        )
+    if not allowed_hosts:
+        raise StudioConfigurationError("allowed_hosts is empty: nobody could reach the studio.")
+    for name, limit in (("max_forks", max_forks), ("max_followers", max_followers)):
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise StudioConfigurationError(f"{name} must be a whole number of at least 1, got {limit!r}.")
+    runs = store if isinstance(store, RunStore) else RunStore(store)
+    door = Door(BearerTokenAuth({token: "studio"}), (), "the studio")
+    forks = _Forks(runs, max_forks, dict(environment or {}), fork_timeout)
+    followers = _Bound(max_followers)
+
+    def api(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def guarded(request: Request) -> Response:
+            refused = door.owner(request)
+            if isinstance(refused, Response):
+                return refused
+            try:
+                return await handler(request)
+            except StudioNotFoundError as error:
+                return _error(404, "not_found", str(error))
+            except StudioForkError as error:
+                return _error(422, "cannot_fork", str(error))
+            except StudioError as error:
+                return _error(500, "store_error", str(error))
+
+        return guarded
+
+    async def serve_file(request: Request) -> Response:
+        name, media_type = _FILES[request.url.path]
+        headers = {"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"}
+        return FileResponse(_PAGE / name, media_type=media_type, headers=headers)
+
+    async def list_runs(request: Request) -> Response:
+        limit = _whole(request.query_params.get("limit"), 200)
+        if limit is None or not 1 <= limit <= 1_000:
+            return _error(400, "bad_limit", "limit must be a whole number from 1 to 1,000.")
+        found = await asyncio.to_thread(runs.runs, limit)
+        return JSONResponse({"store": str(runs.path), "runs": [run.as_json() for run in found]})
+
+    async def one_run(request: Request) -> Response:
+        run = await asyncio.to_thread(runs.run, request.path_params["run"])
+        return JSONResponse(run.as_json())
+
+    async def events(request: Request) -> Response:
+        run_id = request.path_params["run"]
+        after = _whole(request.query_params.get("after") or request.headers.get("last-event-id"), 0)
+        if after is None or after < 0:
+            return _error(400, "bad_position", "after (or Last-Event-ID) must be a whole number.")
+        if not forks.starting(run_id):
+            run_id = (await asyncio.to_thread(runs.run, run_id)).id  # (404 if unknown)
+        if not followers.take():
+            return _error(503, "too_many_followers", "Too many event streams are open; close some pages.")
+        return StreamingResponse(
+            _followed(runs, forks, run_id, after, followers.give_back),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    async def fork(request: Request) -> Response:
+        body = await aread_bounded(request, _MAX_BODY)
+        if body is None:
+            return _error(413, "body_too_large", f"A fork's body is at most {_MAX_BODY:,} bytes.")
+        try:
+            asked = json.loads(body)
+        except ValueError:
+            return _error(400, "invalid_json", "The body is not JSON; send {\"call\": 3, \"reply\": \"...\"}.")
+        if not isinstance(asked, dict) or not isinstance(asked.get("call"), int):
+            return _error(422, "bad_fork", "Name the call to edit by its number: {\"call\": 3, ...}.")
+        edits = {name: asked.get(name) for name in ("reply", "prompt", "system")}
+        if any(edit is not None and not isinstance(edit, str) for edit in edits.values()):
+            return _error(422, "bad_fork", "reply, prompt and system are texts.")
+        planned = await asyncio.to_thread(
+            plan_fork, runs, request.path_params["run"], asked["call"], **edits
+        )
+        if not forks.start(planned.child, planned):
+            return _error(429, "too_many_forks", f"{max_forks} forks run already; wait for one to end.")
+        return JSONResponse({"run": planned.child, "forked_from": planned.run}, status_code=202)
+
+    async def fork_state(request: Request) -> Response:
+        state = forks.state(request.path_params["run"])
+        if state is None:
+            return _error(404, "not_found", "This studio started no such fork.")
+        return JSONResponse(state)
+
+    async def diff(request: Request) -> Response:
+        left, right = request.query_params.get("left"), request.query_params.get("right")
+        if not left or not right:
+            return _error(400, "bad_diff", "Give the two runs: /api/diff?left=RUN&right=RUN.")
+        trees = await asyncio.to_thread(lambda: (RunTree.of(runs, left), RunTree.of(runs, right)))
+        rows = diff_runs(*trees)
+        return JSONResponse(
+            {
+                "left": trees[0].run.as_json(),
+                "right": trees[1].run.as_json(),
+                "rows": [row.as_json(trees[0].ended, trees[1].ended) for row in rows],
+            }
+        )
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await forks.aclose()
+
+    routes = [Route(path, serve_file) for path in _FILES]
+    routes += [
+        Route("/api/runs", api(list_runs)),
+        Route("/api/runs/{run}", api(one_run)),
+        Route("/api/runs/{run}/events", api(events)),
+        Route("/api/runs/{run}/fork", api(fork), methods=["POST"]),
+        Route("/api/forks/{run}", api(fork_state)),
+        Route("/api/diff", api(diff)),
+    ]
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)), *door.middleware()]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.store = runs
+    app.state.forks = forks
+    return app
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _whole(given: str | None, default: int) -> int | None:
+    if given is None or given == "":
+        return default
+    return int(given) if given.isdigit() else None
+
+
+class _Bound:
+    """A count of things open, at most ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def take(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def give_back(self) -> None:
+        self.open -= 1
+
+
+async def _followed(
+    runs: RunStore, forks: _Forks, run_id: str, after: int, done: Callable[[], None]
+) -> AsyncIterator[str]:
+    """The run's events after ``after`` as SSE, then each new one, until the run has ended.
+
+    A fork's run that has not started yet is waited for (its program is starting); one
+    whose program ended without starting it ends the stream with an ``error`` event.
+    """
+    try:
+        while True:
+            found = await asyncio.to_thread(runs.events, run_id, after)
+            if found:
+                after = found[-1].seq
+                for event in found:
+                    yield f"id: {event.seq}\ndata: {json.dumps(event.as_json(), ensure_ascii=False)}\n\n"
+                continue
+            try:
+                run = await asyncio.to_thread(runs.run, run_id)
+            except StudioNotFoundError:
+                if forks.starting(run_id):
+                    await asyncio.sleep(_POLL)
+                    continue
+                state = forks.state(run_id) or {}
+                message = json.dumps({"message": "The fork's program ended before its run started.", **state})
+                yield f"event: error\ndata: {message}\n\n"
+                return
+            if run.status != "running":
+                yield f"event: end\ndata: {json.dumps(run.as_json())}\n\n"
+                return
+            await asyncio.sleep(_POLL)
+    finally:
+        done()
+
+
+@dataclass
+class _ForkState:
+    task: asyncio.Task[ForkResult]
+    result: ForkResult | None = None
+    error: str | None = None
+
+
+class _Forks:
+    """The fork programs this studio started: at most ``limit`` running, the last 100 kept."""
+
+    def __init__(
+        self, runs: RunStore, limit: int, environment: dict[str, str], timeout: float | None
+    ) -> None:
+        self.runs = runs
+        self.limit = limit
+        self.environment = environment
+        self.timeout = timeout
+        self.states: OrderedDict[str, _ForkState] = OrderedDict()
+
+    def running(self) -> int:
+        return sum(not state.task.done() for state in self.states.values())
+
+    def start(self, child: str, planned: Any) -> bool:
+        if self.running() >= self.limit:
+            return False
+        task = asyncio.get_running_loop().create_task(
+            afork(self.runs, planned, environment=self.environment, timeout=self.timeout),
+            name=f"miniagents-studio-fork:{child}",
+        )
+        state = self.states[child] = _ForkState(task)
+        task.add_done_callback(lambda ended: self._ended(state, ended))
+        while len(self.states) > _KEPT_FORKS:
+            oldest = next(iter(self.states))
+            if not self.states[oldest].task.done():
+                break
+            del self.states[oldest]
+        return True
+
+    def _ended(self, state: _ForkState, task: asyncio.Task[ForkResult]) -> None:
+        if task.cancelled():
+            state.error = "cancelled"
+        elif task.exception() is not None:
+            error = task.exception()
+            state.error = f"{type(error).__name__}: {error}"
+        else:
+            state.result = task.result()
+
+    def starting(self, child: str) -> bool:
+        """Whether the fork ``child``'s program runs (its run may not be in the store yet)."""
+        state = self.states.get(child)
+        return state is not None and not state.task.done()
+
+    def state(self, child: str) -> dict[str, Any] | None:
+        state = self.states.get(child)
+        if state is None:
+            return None
+        shown: dict[str, Any] = {"run": child, "running": not state.task.done(), "error": state.error}
+        if state.result is not None:
+            shown["returncode"] = state.result.returncode
+            shown["output"] = state.result.output[-8_000:]
+        return shown
+
+    async def aclose(self) -> None:
+        """Stop the programs still running (their runs end as lost)."""
+        tasks = [state.task for state in self.states.values() if not state.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,40 @@
+"""Errors of the studio (recorded runs, their forks); the hierarchy is drawn in :mod:`miniagents.errors`.
+
+A store that cannot be read or written (:class:`StudioStoreError`), a run or a call that
+is not in it (:class:`StudioNotFoundError`), a fork that cannot be made as asked
+(:class:`StudioForkError`), or a recorder or studio given options it cannot use
+(:class:`StudioConfigurationError`).
+"""
+
+from __future__ import annotations
+
+from miniagents.promising.errors import MiniAgentsError
+
+__all__ = [
+    "StudioConfigurationError",
+    "StudioError",
+    "StudioForkError",
+    "StudioNotFoundError",
+    "StudioStoreError",
+]
+
+
+class StudioError(MiniAgentsError):
+    """Recording runs, showing them or forking them failed."""
+
+
+class StudioStoreError(StudioError, OSError):
+    """The store of recorded runs cannot be opened, read or written (the message says why)."""
+
+
+class StudioNotFoundError(StudioError, LookupError):
+    """A run (or a call of a run) that the store does not hold."""
+
+
+class StudioForkError(StudioError, ValueError):
+    """A fork that cannot be made as asked: a run recorded without its command, an edit of
+    nothing, a program that could not be started."""
+
+
+class StudioConfigurationError(StudioError, ValueError):
+    """A recorder or a studio given options it cannot use (the message names them)."""
