@@ -1,5 +1,4 @@
-"""The ``miniagents`` command: ``chat`` and ``web`` (the console's), ``eval`` (the evals'),
-``run`` and ``studio`` (the studio's).
+"""The ``miniagents`` command: ``chat``, ``web``, ``eval``, ``run`` and ``studio``.
 
 ``pip install miniagents`` installs it (``python -m miniagents`` runs it too). ``chat`` and
 ``web`` are :mod:`miniagents.ext.console.chat_cli`'s; ``eval`` is

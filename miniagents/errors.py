@@ -83,6 +83,11 @@ right for the extensions)::
     │   ├── DurableVersionError (also RuntimeError)  started by other code (app version)
     │   ├── DurableFailedCallError (also RuntimeError)  a model call's error that cannot be recorded
     │   └── DurableApprovalError (also LookupError)  a decision for a call that does not wait
+    ├── StudioError                               the studio: recorded runs, forks (ext.studio.errors)
+    │   ├── StudioStoreError (also OSError)         the store of runs cannot be opened, read, written
+    │   ├── StudioNotFoundError (also LookupError)  a run, or a call of one, that it does not hold
+    │   ├── StudioForkError (also ValueError)       a fork that cannot be made as asked
+    │   └── StudioConfigurationError (also ValueError)  a recorder or studio given unusable options
     ├── EvalsError                                an eval (miniagents.evals.errors)
     │   ├── DatasetError (also ValueError)          a dataset or case that is not valid (named)
     │   ├── EvaluatorDefinitionError (also ValueError)  an evaluator that cannot work as given
@@ -226,6 +231,11 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.ray.errors import RayWorkerDiedError as RayWorkerDiedError
     from miniagents.ext.ray.errors import RemoteError as RemoteError
     from miniagents.ext.ray.errors import RemoteTraceback as RemoteTraceback
+    from miniagents.ext.studio.errors import StudioConfigurationError as StudioConfigurationError
+    from miniagents.ext.studio.errors import StudioError as StudioError
+    from miniagents.ext.studio.errors import StudioForkError as StudioForkError
+    from miniagents.ext.studio.errors import StudioNotFoundError as StudioNotFoundError
+    from miniagents.ext.studio.errors import StudioStoreError as StudioStoreError
     from miniagents.ext.tools.errors import ToolApprovalError as ToolApprovalError
     from miniagents.ext.tools.errors import ToolCallError as ToolCallError
     from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
@@ -313,6 +323,16 @@ _LAZY: dict[str, str] = {
             "DurableVersionError",
         ],
         "miniagents.ext.dbos.errors",
+    ),
+    **dict.fromkeys(
+        [
+            "StudioConfigurationError",
+            "StudioError",
+            "StudioForkError",
+            "StudioNotFoundError",
+            "StudioStoreError",
+        ],
+        "miniagents.ext.studio.errors",
     ),
     **dict.fromkeys(
         [

@@ -52,10 +52,11 @@ try:
     from starlette.requests import Request
     from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
-except ImportError as _error:  # pragma: no cover (the web extra is installed in the tests)
+except ImportError as _missing:  # (the web extra is installed in the tests)
     raise MissingExtraError(
-        'The studio\'s page needs Starlette and uvicorn. Install them with: pip install "miniagents[web]"'
-    ) from _error
+        "The studio's page needs Starlette and uvicorn. Install them with: "
+        'pip install "miniagents[web]"'
+    ) from _missing
 
 from miniagents.ext.studio.diff import diff_runs
 from miniagents.ext.studio.errors import (
@@ -64,7 +65,7 @@ from miniagents.ext.studio.errors import (
     StudioForkError,
     StudioNotFoundError,
 )
-from miniagents.ext.studio.fork import ForkResult, afork, plan_fork
+from miniagents.ext.studio.fork import Fork, ForkResult, afork, plan_fork
 from miniagents.ext.studio.store import RunStore
 from miniagents.ext.studio.tree import RunTree
 from miniagents.ext.web.auth import BearerTokenAuth
@@ -129,15 +130,60 @@ def studio_app(
         raise StudioConfigurationError("allowed_hosts is empty: nobody could reach the studio.")
     for name, limit in (("max_forks", max_forks), ("max_followers", max_followers)):
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise StudioConfigurationError(f"{name} must be a whole number of at least 1, got {limit!r}.")
+            raise StudioConfigurationError(
+                f"{name} must be a whole number of at least 1, got {limit!r}."
+            )
     runs = store if isinstance(store, RunStore) else RunStore(store)
-    door = Door(BearerTokenAuth({token: "studio"}), (), "the studio")
     forks = _Forks(runs, max_forks, dict(environment or {}), fork_timeout)
-    followers = _Bound(max_followers)
+    studio = _Studio(runs, token, forks, _Bound(max_followers))
 
-    def api(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await studio.forks.aclose()
+
+    routes = [Route(path, _serve_file) for path in _FILES]
+    routes += [
+        Route("/api/runs", studio.api(studio.list_runs)),
+        Route("/api/runs/{run}", studio.api(studio.one_run)),
+        Route("/api/runs/{run}/events", studio.api(studio.events)),
+        Route("/api/runs/{run}/fork", studio.api(studio.fork), methods=["POST"]),
+        Route("/api/forks/{run}", studio.api(studio.fork_state)),
+        Route("/api/diff", studio.api(studio.diff)),
+    ]
+    middleware = [
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
+        *studio.door.middleware(),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.store = runs
+    app.state.forks = studio.forks
+    return app
+
+
+async def _serve_file(request: Request) -> Response:
+    name, media_type = _FILES[request.url.path]
+    headers = {"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"}
+    return FileResponse(_PAGE / name, media_type=media_type, headers=headers)
+
+
+_Handler = Callable[[Request], Awaitable[Response]]
+
+
+class _Studio:
+    """The API's handlers over the store, behind the door (see the module)."""
+
+    def __init__(self, runs: RunStore, token: str, forks: _Forks, followers: _Bound) -> None:
+        self.runs = runs
+        self.door = Door(BearerTokenAuth({token: "studio"}), (), "the studio")
+        self.forks = forks
+        self.followers = followers
+
+    def api(self, handler: _Handler) -> _Handler:
+        """``handler`` for the token's holder alone, the studio's errors as JSON errors."""
+
         async def guarded(request: Request) -> Response:
-            refused = door.owner(request)
+            refused = self.door.owner(request)
             if isinstance(refused, Response):
                 return refused
             try:
@@ -151,68 +197,81 @@ def studio_app(
 
         return guarded
 
-    async def serve_file(request: Request) -> Response:
-        name, media_type = _FILES[request.url.path]
-        headers = {"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"}
-        return FileResponse(_PAGE / name, media_type=media_type, headers=headers)
-
-    async def list_runs(request: Request) -> Response:
+    async def list_runs(self, request: Request) -> Response:
+        """``GET /api/runs``."""
         limit = _whole(request.query_params.get("limit"), 200)
         if limit is None or not 1 <= limit <= 1_000:
             return _error(400, "bad_limit", "limit must be a whole number from 1 to 1,000.")
-        found = await asyncio.to_thread(runs.runs, limit)
-        return JSONResponse({"store": str(runs.path), "runs": [run.as_json() for run in found]})
+        found = await asyncio.to_thread(self.runs.runs, limit)
+        runs = [run.as_json() for run in found]
+        return JSONResponse({"store": str(self.runs.path), "runs": runs})
 
-    async def one_run(request: Request) -> Response:
-        run = await asyncio.to_thread(runs.run, request.path_params["run"])
+    async def one_run(self, request: Request) -> Response:
+        """``GET /api/runs/{run}``."""
+        run = await asyncio.to_thread(self.runs.run, request.path_params["run"])
         return JSONResponse(run.as_json())
 
-    async def events(request: Request) -> Response:
+    async def events(self, request: Request) -> Response:
+        """``GET /api/runs/{run}/events``: SSE, live."""
         run_id = request.path_params["run"]
-        after = _whole(request.query_params.get("after") or request.headers.get("last-event-id"), 0)
-        if after is None or after < 0:
+        given = request.query_params.get("after") or request.headers.get("last-event-id")
+        after = _whole(given, 0)
+        if after is None:
             return _error(400, "bad_position", "after (or Last-Event-ID) must be a whole number.")
-        if not forks.starting(run_id):
-            run_id = (await asyncio.to_thread(runs.run, run_id)).id  # (404 if unknown)
-        if not followers.take():
-            return _error(503, "too_many_followers", "Too many event streams are open; close some pages.")
+        if not self.forks.starting(run_id):
+            run_id = (await asyncio.to_thread(self.runs.run, run_id)).id  # (404 if unknown)
+        if not self.followers.take():
+            return _error(
+                503, "too_many_followers", "Too many event streams are open; close some pages."
+            )
         return StreamingResponse(
-            _followed(runs, forks, run_id, after, followers.give_back),
+            _followed(self.runs, self.forks, run_id, after, self.followers.give_back),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    async def fork(request: Request) -> Response:
+    async def fork(self, request: Request) -> Response:
+        """``POST /api/runs/{run}/fork``: 202, the fork's program started."""
         body = await aread_bounded(request, _MAX_BODY)
         if body is None:
             return _error(413, "body_too_large", f"A fork's body is at most {_MAX_BODY:,} bytes.")
         try:
             asked = json.loads(body)
         except ValueError:
-            return _error(400, "invalid_json", "The body is not JSON; send {\"call\": 3, \"reply\": \"...\"}.")
-        if not isinstance(asked, dict) or not isinstance(asked.get("call"), int):
-            return _error(422, "bad_fork", "Name the call to edit by its number: {\"call\": 3, ...}.")
+            return _error(
+                400, "invalid_json", 'The body is not JSON; send {"call": 3, "reply": "..."}.'
+            )
+        if not isinstance(asked, dict) or type(asked.get("call")) is not int:
+            return _error(422, "bad_fork", 'Name the call to edit by its number: {"call": 3, ...}.')
         edits = {name: asked.get(name) for name in ("reply", "prompt", "system")}
         if any(edit is not None and not isinstance(edit, str) for edit in edits.values()):
             return _error(422, "bad_fork", "reply, prompt and system are texts.")
         planned = await asyncio.to_thread(
-            plan_fork, runs, request.path_params["run"], asked["call"], **edits
+            plan_fork, self.runs, request.path_params["run"], asked["call"], **edits
         )
-        if not forks.start(planned.child, planned):
-            return _error(429, "too_many_forks", f"{max_forks} forks run already; wait for one to end.")
+        if not self.forks.start(planned):
+            return _error(
+                429,
+                "too_many_forks",
+                f"{self.forks.limit} forks run already; wait for one to end.",
+            )
         return JSONResponse({"run": planned.child, "forked_from": planned.run}, status_code=202)
 
-    async def fork_state(request: Request) -> Response:
-        state = forks.state(request.path_params["run"])
+    async def fork_state(self, request: Request) -> Response:
+        """``GET /api/forks/{run}``."""
+        state = self.forks.state(request.path_params["run"])
         if state is None:
             return _error(404, "not_found", "This studio started no such fork.")
         return JSONResponse(state)
 
-    async def diff(request: Request) -> Response:
+    async def diff(self, request: Request) -> Response:
+        """``GET /api/diff?left=...&right=...``."""
         left, right = request.query_params.get("left"), request.query_params.get("right")
         if not left or not right:
             return _error(400, "bad_diff", "Give the two runs: /api/diff?left=RUN&right=RUN.")
-        trees = await asyncio.to_thread(lambda: (RunTree.of(runs, left), RunTree.of(runs, right)))
+        trees = await asyncio.to_thread(
+            lambda: (RunTree.of(self.runs, left), RunTree.of(self.runs, right))
+        )
         rows = diff_runs(*trees)
         return JSONResponse(
             {
@@ -221,26 +280,6 @@ def studio_app(
                 "rows": [row.as_json(trees[0].ended, trees[1].ended) for row in rows],
             }
         )
-
-    @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        await forks.aclose()
-
-    routes = [Route(path, serve_file) for path in _FILES]
-    routes += [
-        Route("/api/runs", api(list_runs)),
-        Route("/api/runs/{run}", api(one_run)),
-        Route("/api/runs/{run}/events", api(events)),
-        Route("/api/runs/{run}/fork", api(fork), methods=["POST"]),
-        Route("/api/forks/{run}", api(fork_state)),
-        Route("/api/diff", api(diff)),
-    ]
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)), *door.middleware()]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
-    app.state.store = runs
-    app.state.forks = forks
-    return app
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -284,7 +323,8 @@ async def _followed(
             if found:
                 after = found[-1].seq
                 for event in found:
-                    yield f"id: {event.seq}\ndata: {json.dumps(event.as_json(), ensure_ascii=False)}\n\n"
+                    data = json.dumps(event.as_json(), ensure_ascii=False)
+                    yield f"id: {event.seq}\ndata: {data}\n\n"
                 continue
             try:
                 run = await asyncio.to_thread(runs.run, run_id)
@@ -293,7 +333,9 @@ async def _followed(
                     await asyncio.sleep(_POLL)
                     continue
                 state = forks.state(run_id) or {}
-                message = json.dumps({"message": "The fork's program ended before its run started.", **state})
+                message = json.dumps(
+                    {"message": "The fork's program ended before its run started.", **state}
+                )
                 yield f"event: error\ndata: {message}\n\n"
                 return
             if run.status != "running":
@@ -326,7 +368,9 @@ class _Forks:
     def running(self) -> int:
         return sum(not state.task.done() for state in self.states.values())
 
-    def start(self, child: str, planned: Any) -> bool:
+    def start(self, planned: Fork) -> bool:
+        """Run the fork's program, unless ``limit`` run already."""
+        child = planned.child
         if self.running() >= self.limit:
             return False
         task = asyncio.get_running_loop().create_task(
@@ -360,7 +404,11 @@ class _Forks:
         state = self.states.get(child)
         if state is None:
             return None
-        shown: dict[str, Any] = {"run": child, "running": not state.task.done(), "error": state.error}
+        shown: dict[str, Any] = {
+            "run": child,
+            "running": not state.task.done(),
+            "error": state.error,
+        }
         if state.result is not None:
             shown["returncode"] = state.result.returncode
             shown["output"] = state.result.output[-8_000:]

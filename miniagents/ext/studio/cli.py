@@ -75,22 +75,22 @@ def run_main(argv: Sequence[str], prog: str) -> int:
     command = [sys.executable, "-m", "miniagents", "run", "--name", name, str(program), *args.args]
     try:
         recorder = Recorder(store_path(args.store), name=name, command=command).start()
-    except StudioError as error:
-        parser.error(str(error))
+    except StudioError as cannot:
+        parser.error(str(cannot))
     sys.argv = [str(program), *args.args]
     sys.path[0] = str(program.resolve().parent)  # (as `python program.py` has it)
-    error: BaseException | None = None
+    ended: BaseException | None = None
     try:
         runpy.run_path(str(program), run_name="__main__")
-    except SystemExit as exit_:
-        error = exit_
-        raise
-    except BaseException as failure:
-        error = failure
+    except BaseException as failure:  # (SystemExit too: the program's exit status)
+        ended = failure
         raise
     finally:
-        recorder.close(error)
-        print(f"[miniagents] recorded the run {recorder.run_id} in {recorder.store.path}", file=sys.stderr)
+        recorder.close(ended)
+        print(
+            f"[miniagents] recorded the run {recorder.run_id} in {recorder.store.path}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -106,11 +106,13 @@ def studio_main(argv: Sequence[str], prog: str) -> int:
 def _store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
-        help=f"the store of recorded runs (default: ${STORE_VARIABLE}, else miniagents_runs.sqlite)",
+        help=f"the store of runs (default: ${STORE_VARIABLE}, else miniagents_runs.sqlite)",
     )
 
 
-def _parsed(argv: list[str], prog: str, description: str, *arguments: tuple[str, dict[str, object]]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+def _parsed(
+    argv: list[str], prog: str, description: str, *arguments: tuple[str, dict[str, object]]
+) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     _store_option(parser)
     for name, options in arguments:
@@ -160,11 +162,16 @@ def _fork(argv: list[str], prog: str) -> int:
     )
     store = RunStore(store_path(args.store))
     try:
-        planned = plan_fork(store, args.run, args.call, reply=args.reply, prompt=args.prompt, system=args.system)
+        planned = plan_fork(
+            store, args.run, args.call, reply=args.reply, prompt=args.prompt, system=args.system
+        )
         result = asyncio.run(afork(store, planned))
         sys.stdout.write(result.output)
         if result.returncode:
-            print(f"[miniagents] the fork's program ended with status {result.returncode}", file=sys.stderr)
+            print(
+                f"[miniagents] the fork's program ended with status {result.returncode}",
+                file=sys.stderr,
+            )
         print(render_diff(RunTree.of(store, planned.run), RunTree.of(store, planned.child)))
     except StudioError as error:
         parser.error(str(error))
@@ -199,9 +206,18 @@ def _serve(argv: list[str], prog: str) -> int:
         "calls, and forks side by side. Also: list, show, fork, diff (each with --help).",
     )
     _store_option(parser)
-    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"the port (default: {DEFAULT_PORT}; 0: a free one)")
-    parser.add_argument("--token", help=f"the bearer token (default: ${TOKEN_VARIABLE}, else a random one)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"the port (default: {DEFAULT_PORT}; 0: a free one)",
+    )
+    parser.add_argument(
+        "--token", help=f"the bearer token (default: ${TOKEN_VARIABLE}, else a random one)"
+    )
     parser.add_argument(
         "--allow-host",
         action="append",
@@ -219,15 +235,23 @@ def _serve(argv: list[str], prog: str) -> int:
 def _served(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise _CannotStart(f"argument --port: {args.port} is not a port; give one from 0 to 65535")
-    token = args.token if args.token is not None else os.environ.get(TOKEN_VARIABLE) or secrets.token_urlsafe(24)
+    token = (
+        args.token
+        if args.token is not None
+        else os.environ.get(TOKEN_VARIABLE) or secrets.token_urlsafe(24)
+    )
     if not token or any(char.isspace() for char in token):
-        raise _CannotStart("the token is empty or has spaces; give one without (or none, for a random one)")
+        raise _CannotStart(
+            "the token is empty or has spaces; give one without (or none, for a random one)"
+        )
     try:
         import uvicorn
 
         from miniagents.ext.studio.app import LOCAL_HOSTS, studio_app
     except ImportError as error:
-        raise _CannotStart('the studio needs the web extra; install it with pip install "miniagents[web]"') from error
+        raise _CannotStart(
+            'the studio needs the web extra; install it with pip install "miniagents[web]"'
+        ) from error
     store = RunStore(store_path(args.store))
     app = studio_app(store, token=token, allowed_hosts=[*LOCAL_HOSTS, *args.allow_host])
     listener = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
@@ -237,7 +261,10 @@ def _served(args: argparse.Namespace) -> int:
         listener.listen()
     except OSError as error:
         listener.close()
-        raise _CannotStart(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; give another --port") from error
+        raise _CannotStart(
+            f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; give "
+            "another --port"
+        ) from error
     port = listener.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"The studio of {store.path} is at http://{shown}:{port}/#token={token}", flush=True)

@@ -85,10 +85,14 @@ def render_diff(left: RunTree, right: RunTree) -> str:
     for row in diff_runs(left, right):
         ids = " -> ".join("" if node is None else f"#{node.id}" for node in (row.left, row.right))
         calls = ", ".join(f"call {number} {how}" for number, how in row.calls)
-        lines.append(f"{marks[row.status]} {'. ' * row.depth}{row.name:<20} {ids:<12} {calls}".rstrip())
+        lines.append(
+            f"{marks[row.status]} {'. ' * row.depth}{row.name:<20} {ids:<12} {calls}".rstrip()
+        )
         if row.status == "changed":
             changes = " ".join(
-                f"{op} {' '.join(text.split())}" for op, text in row.text if op != "=" and text.strip()
+                f"{op} {' '.join(text.split())}"
+                for op, text in row.text
+                if op != "=" and text.strip()
             )
             if changes:
                 lines.append(f"      {changes}")
@@ -147,7 +151,9 @@ def _row(left: NodeRecord | None, right: NodeRecord | None, depth: int, edited: 
     before, after = left.reply_text, right.reply_text
     same = before == after and _error(left) == _error(right)
     text = _words(before, after)
-    return NodeDiff(depth, some.kind, some.name, left, right, "same" if same else "changed", text, calls)
+    return NodeDiff(
+        depth, some.kind, some.name, left, right, "same" if same else "changed", text, calls
+    )
 
 
 def _how(call: CallRecord, edited: object) -> str:

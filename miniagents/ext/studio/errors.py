@@ -1,4 +1,4 @@
-"""Errors of the studio (recorded runs, their forks); the hierarchy is drawn in :mod:`miniagents.errors`.
+"""Errors of the studio (runs, forks); the whole hierarchy is drawn in :mod:`miniagents.errors`.
 
 A store that cannot be read or written (:class:`StudioStoreError`), a run or a call that
 is not in it (:class:`StudioNotFoundError`), a fork that cannot be made as asked
@@ -32,8 +32,7 @@ class StudioNotFoundError(StudioError, LookupError):
 
 
 class StudioForkError(StudioError, ValueError):
-    """A fork that cannot be made as asked: a run recorded without its command, an edit of
-    nothing, a program that could not be started."""
+    """A fork that cannot be made as asked (no command recorded, no edit, no program)."""
 
 
 class StudioConfigurationError(StudioError, ValueError):

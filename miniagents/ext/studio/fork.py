@@ -1,5 +1,7 @@
-"""Forks: a recorded run run again from one of its model calls, with that call's reply (or
-prompt) edited, every call before it replayed from the recording.
+"""Forks: a run again from one of its model calls, edited, the calls before it replayed.
+
+A fork runs the program of a recorded run again, with one call's reply (or prompt)
+edited, every call before it replayed from the recording.
 
 The recording is a call cache (:mod:`miniagents.ext.llm.cache`): each recorded call is
 named by its full request, and the fork runs the program again with a ``CallCache`` over
@@ -109,7 +111,9 @@ class Fork:
         texts = (fork.run, fork.key, fork.child)
         edits = (fork.reply, fork.prompt, fork.system)
         if not all(isinstance(text, str) for text in texts) or not isinstance(fork.call, int):
-            raise StudioForkError(f"A fork's run, key and child are texts and its call a number: {data!r:.80}.")
+            raise StudioForkError(
+                f"A fork's run, key and child are texts and its call a number: {data!r:.80}."
+            )
         if not all(edit is None or isinstance(edit, str) for edit in edits):
             raise StudioForkError(f"A fork's edits are texts: {data!r:.80}.")
         return fork
@@ -157,17 +161,26 @@ def plan_fork(
         )
     edits = {"reply": reply, "prompt": prompt, "system": system}
     if all(edit is None for edit in edits.values()):
-        raise StudioForkError("A fork edits the call's reply, its prompt or its system prompt; give one.")
+        raise StudioForkError(
+            "A fork edits the call's reply, its prompt or its system prompt; give one."
+        )
     for name, edit in edits.items():
         if edit is not None and (not isinstance(edit, str) or len(edit) > MAX_EDIT_CHARS):
-            raise StudioForkError(f"The edited {name} must be a text of at most {MAX_EDIT_CHARS:,} characters.")
+            raise StudioForkError(
+                f"The edited {name} must be a text of at most {MAX_EDIT_CHARS:,} characters."
+            )
     if reply is not None and recorded.finish is None:
         raise StudioForkError(
             f"The call {call} of the run {tree.run.id} did not end with a reply "
             f"({(recorded.error or {}).get('type', 'still running')}): its reply cannot be edited."
         )
-    if prompt is not None and not any(isinstance(item, Mapping) and "text" in item and "role" in item for item in recorded.request.get("messages", ())):
-        raise StudioForkError(f"The call {call} of the run {tree.run.id} has no message whose text could be edited.")
+    if prompt is not None and not any(
+        isinstance(item, Mapping) and "text" in item and "role" in item
+        for item in recorded.request.get("messages", ())
+    ):
+        raise StudioForkError(
+            f"The call {call} of the run {tree.run.id} has no message whose text could be edited."
+        )
     if not tree.run.command:
         raise StudioForkError(
             f"The run {tree.run.id} was recorded without the command that ran it, so it "
@@ -211,7 +224,11 @@ class _RecordedRun:
         return None  # (the fork's own run records its calls)
 
     async def acandidates(self, provider: str, model: str, limit: int) -> list[RecordedCall]:
-        alike = [call for call in self._calls.values() if (call.provider, call.model) == (provider, model)]
+        alike = [
+            call
+            for call in self._calls.values()
+            if (call.provider, call.model) == (provider, model)
+        ]
         return alike[:limit]
 
     async def aclear(self) -> None:
@@ -260,9 +277,13 @@ def replay_recorded_calls(store: RunStore, fork: Fork) -> Callable[[], None]:
     calls = recorded_calls(tree)
     edited = next((call for call in tree.calls.values() if call.key == fork.key), None)
     if edited is None:
-        raise StudioNotFoundError(f"The run {fork.run} has no call whose request key is {fork.key[:12]}.")
+        raise StudioNotFoundError(
+            f"The run {fork.run} has no call whose request key is {fork.key[:12]}."
+        )
     if fork.reply is not None and edited.finish is not None:
-        calls[fork.key] = RecordedCall(fork.key, edited.request, _events(edited, fork.reply), edited.started)
+        calls[fork.key] = RecordedCall(
+            fork.key, edited.request, _events(edited, fork.reply), edited.started
+        )
     removers = [install_llm_route(CallCache(_RecordedRun(calls)))]
     if fork.prompt is not None or fork.system is not None:
         removers.append(install_llm_route(_EditedPrompt(fork.key, fork.prompt, fork.system)))

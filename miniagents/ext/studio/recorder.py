@@ -39,7 +39,6 @@ import atexit
 import contextvars
 import dataclasses
 import os
-import secrets
 import sys
 import threading
 import time
@@ -51,7 +50,7 @@ from typing import Any
 from miniagents.ext.llm.cache.keys import canonical_request, request_key
 from miniagents.ext.llm.cache.stores import events_to_json
 from miniagents.ext.llm.messages import TokenUsage
-from miniagents.ext.llm.observing import LLMCallObserver, LLMCallWatch, observe_llm_calls
+from miniagents.ext.llm.observing import LLMCallWatch, observe_llm_calls
 from miniagents.ext.llm.pricing import cost_usd, price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.studio.errors import StudioConfigurationError
@@ -59,13 +58,12 @@ from miniagents.ext.studio.fork import Fork, replay_recorded_calls
 from miniagents.ext.studio.store import RunInfo, RunStore, RunWriter, new_run_id, store_path
 from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
-from miniagents.ext.tools.observing import ToolCallObserver, ToolCallWatch, observe_tool_calls
+from miniagents.ext.tools.observing import ToolCallWatch, observe_tool_calls
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.lowlevel import (
-    InteractionObserver,
     InteractionWatch,
     ObservedAgent,
     observe_interactions,
@@ -196,8 +194,10 @@ class Recorder:
         if self._unroute is not None:
             self._unroute()
         writer.close()
-        status = "ok" if error is None or _clean_exit(error) else "failed"
-        self.store.end_run(self.run_id, status, None if status == "ok" else _error_text(error))
+        if error is None or _clean_exit(error):
+            self.store.end_run(self.run_id, "ok", None)
+        else:
+            self.store.end_run(self.run_id, "failed", _error_text(error))
 
     def __enter__(self) -> Recorder:
         return self.start()
@@ -223,7 +223,17 @@ class Recorder:
         other = None if before is None else before.interaction_started(agent)
         parent = _current.get()
         node = _AgentWatch(self._put, self._ids(), other)
-        self._put(("node", node.id, None if parent is None else parent.id, "agent", agent.alias, _now(), None))
+        self._put(
+            (
+                "node",
+                node.id,
+                None if parent is None else parent.id,
+                "agent",
+                agent.alias,
+                _now(),
+                None,
+            )
+        )
         _current.set(node)  # (in the interaction's own task)
         return node
 
@@ -256,7 +266,17 @@ class Recorder:
         parent = _current.get()
         node = _ToolWatch(self._put, self._ids(), other, result)
         extra = {"arguments": call.text or "", "call_id": call.call_id}
-        self._put(("node", node.id, None if parent is None else parent.id, "tool", tool.name, _now(), extra))
+        self._put(
+            (
+                "node",
+                node.id,
+                None if parent is None else parent.id,
+                "tool",
+                tool.name,
+                _now(),
+                extra,
+            )
+        )
         _current.set(node)  # (in the call's own task)
         return node
 
@@ -282,7 +302,9 @@ def record_runs(
     failure: list[BaseException] = []
     hook = sys.excepthook
 
-    def noted(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
+    def noted(
+        kind: type[BaseException], error: BaseException, traceback: TracebackType | None
+    ) -> None:
         failure.append(error)
         hook(kind, error, traceback)
 
@@ -483,7 +505,17 @@ class _Encoder:
             elif kind == "node":
                 _, node, parent, node_kind, name, t, extra = item
                 events.append(
-                    (t, "node", {"id": node, "parent": parent, "kind": node_kind, "name": name, **(extra or {})})
+                    (
+                        t,
+                        "node",
+                        {
+                            "id": node,
+                            "parent": parent,
+                            "kind": node_kind,
+                            "name": name,
+                            **(extra or {}),
+                        },
+                    )
                 )
             elif kind == "message":
                 _, node, role, index, entered, t, message, error = item
@@ -593,4 +625,3 @@ def _decision_json(decision: ToolDecision) -> dict[str, Any]:
         "reason": decision.reason,
         "edited": decision.arguments is not None,
     }
-

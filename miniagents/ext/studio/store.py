@@ -4,7 +4,7 @@ A run is a row of ``studio_runs`` (its name, the command that ran it, when it st
 ended, how it ended, the run it was forked from) and its events, rows of
 ``studio_events`` numbered from 1 in the order they happened::
 
-    studio_runs:    id | name | command | cwd | started | ended | status | error | forked_from | fork
+    studio_runs:    id | name | command | cwd | started | ended | status | error | forked_from ...
     studio_events:  run | seq | t | kind | data (JSON)
                     r1  | 1   | ... | node     | {"id": 1, "parent": null, "kind": "agent", ...}
                     r1  | 2   | ... | call     | {"id": 1, "node": 1, "model": "gpt-4o-mini", ...}
@@ -162,7 +162,9 @@ class RunStore:
         """The latest ``limit`` runs, the latest first (none if the file does not exist)."""
         if not self.path.exists():
             return []
-        rows = self._query(f"SELECT {_RUN_COLUMNS} FROM studio_runs ORDER BY started DESC LIMIT ?", (limit,))
+        rows = self._query(
+            f"SELECT {_RUN_COLUMNS} FROM studio_runs ORDER BY started DESC LIMIT ?", (limit,)
+        )
         return [_run_info(row) for row in rows]
 
     def run(self, run_id: str) -> RunInfo:
@@ -198,7 +200,9 @@ class RunStore:
             "ORDER BY seq LIMIT ?",
             (run_id, after, limit),
         )
-        return [RunEvent(int(seq), float(t), str(kind), json.loads(data)) for seq, t, kind, data in rows]
+        return [
+            RunEvent(int(seq), float(t), str(kind), json.loads(data)) for seq, t, kind, data in rows
+        ]
 
     def all_events(self, run_id: str) -> list[RunEvent]:
         """Every event of the run, in order."""
@@ -215,7 +219,8 @@ class RunStore:
         """Add the row of a run that starts (``info.status`` ``"running"``)."""
         self._query(
             "INSERT INTO studio_runs (id, name, command, cwd, started, ended, status, error, "
-            "forked_from, fork, pid, host) VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL, ?, ?, ?, ?)",
+            "forked_from, fork, pid, host) "
+            "VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL, ?, ?, ?, ?)",
             (
                 info.id,
                 info.name,
@@ -265,7 +270,7 @@ class RunStore:
                 with connection:
                     return connection.execute(sql, parameters).fetchall()
             except sqlite3.Error as error:
-                raise self._failed(error) from error
+                raise self._store_error(error) from error
 
     def _many(self, sql: str, rows: Iterable[tuple[object, ...]]) -> None:
         with self._lock:
@@ -274,7 +279,7 @@ class RunStore:
                 with connection:
                     connection.executemany(sql, rows)
             except sqlite3.Error as error:
-                raise self._failed(error) from error
+                raise self._store_error(error) from error
 
     def _connected(self) -> sqlite3.Connection:
         connection = self._connection
@@ -300,7 +305,8 @@ class RunStore:
                 ).fetchone()
                 if found is None:
                     connection.execute(
-                        "INSERT INTO studio_meta (key, value) VALUES ('schema', ?)", (_SCHEMA_VERSION,)
+                        "INSERT INTO studio_meta (key, value) VALUES ('schema', ?)",
+                        (_SCHEMA_VERSION,),
                     )
                 elif found[0] != _SCHEMA_VERSION:
                     raise StudioStoreError(
@@ -310,14 +316,14 @@ class RunStore:
                     )
         except sqlite3.Error as error:
             connection.close()
-            raise self._failed(error) from error
+            raise self._store_error(error) from error
         except StudioStoreError:
             connection.close()
             raise
         self._connection = connection
         return connection
 
-    def _failed(self, error: sqlite3.Error) -> StudioStoreError:
+    def _store_error(self, error: sqlite3.Error) -> StudioStoreError:
         return StudioStoreError(
             f"The store of recorded runs {self.path} cannot be used: {error}. Is it a store "
             "of recorded runs (a SQLite file that miniagents run wrote)? Give another file "

@@ -63,7 +63,9 @@ class CallRecord:
     @property
     def tools_called(self) -> list[str]:
         """The names of the tools it called, in order."""
-        return [str(item[2]) for _, item in self.items if isinstance(item, list) and item[0] == "call"]
+        return [
+            str(item[2]) for _, item in self.items if isinstance(item, list) and item[0] == "call"
+        ]
 
     @property
     def first_token(self) -> float | None:
@@ -122,7 +124,9 @@ class NodeRecord:
         """The texts of its replies (a tool call's: its result), a line each."""
         if self.kind == "tool":
             return str((self.result or {}).get("text", ""))
-        return "\n".join(str((reply.get("message") or {}).get("text", "")) for reply in self.replies)
+        return "\n".join(
+            str((reply.get("message") or {}).get("text", "")) for reply in self.replies
+        )
 
     @property
     def first_token(self) -> float | None:
@@ -227,7 +231,11 @@ class RunTree:
             how = "replayed" if call.replayed else "live"
             text = " ".join(call.text.split())
             text = text if len(text) <= width else text[: width - 3] + "..."
-            said = repr(text) if text or not call.tools_called else "calls " + ", ".join(call.tools_called)
+            said = (
+                repr(text)
+                if text or not call.tools_called
+                else "calls " + ", ".join(call.tools_called)
+            )
             lines.append(f"{pad}  call {call.id} {call.model} ({how}): {said}")
         for child in node.children:
             lines += self._render(child, depth + 1, width)
