@@ -55,7 +55,14 @@ from miniagents.ext.llm.pricing import cost_usd, price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.studio.errors import StudioConfigurationError
 from miniagents.ext.studio.fork import Fork, replay_recorded_calls
-from miniagents.ext.studio.store import RunInfo, RunStore, RunWriter, new_run_id, store_path
+from miniagents.ext.studio.store import (
+    FLUSH_INTERVAL,
+    RunInfo,
+    RunStore,
+    RunWriter,
+    new_run_id,
+    store_path,
+)
 from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import ToolCallWatch, observe_tool_calls
@@ -104,6 +111,13 @@ class Recorder:
         fork: The fork this run is (``None``: the one ``MINIAGENTS_STUDIO_FORK`` names, if
             any): the calls of the run it forks are replayed, the one it edits changed
             (see :mod:`miniagents.ext.studio.fork`).
+        flush_interval: Seconds at most between two batches written (what a live view of
+            the run lags behind it).
+
+    Raises:
+        StudioConfigurationError: for an empty name, or a ``flush_interval`` that is not a
+            positive number of seconds.
+        StudioForkError: if ``MINIAGENTS_STUDIO_FORK`` holds no fork.
     """
 
     def __init__(
@@ -113,7 +127,17 @@ class Recorder:
         name: str | None = None,
         command: Sequence[str] | None = None,
         fork: Fork | None = None,
+        flush_interval: float = FLUSH_INTERVAL,
     ) -> None:
+        if (
+            isinstance(flush_interval, bool)
+            or not isinstance(flush_interval, (int, float))
+            or not flush_interval > 0
+        ):
+            raise StudioConfigurationError(
+                f"flush_interval must be a positive number of seconds, got {flush_interval!r}."
+            )
+        self.flush_interval = float(flush_interval)
         self.store = store if isinstance(store, RunStore) else RunStore(store_path(store))
         if command is None:
             program = sys.argv[0] if sys.argv else ""
@@ -165,7 +189,9 @@ class Recorder:
                 fork=None if fork is None else fork.as_json(),
             )
         )
-        self._writer = writer = RunWriter(self.store, self.run_id, _Encoder().encode)
+        self._writer = writer = RunWriter(
+            self.store, self.run_id, _Encoder().encode, self.flush_interval
+        )
         self._put = writer.put
         self._before = (
             observe_interactions(self),
