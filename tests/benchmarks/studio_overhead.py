@@ -18,7 +18,7 @@ The target (issue 66): on / off at most 1.3 for both workloads.
   and the caller reads the M replies (M interactions and M messages recorded);
 * ``W5``: ``llm_stream.py``'s ``ours`` variant over its own SSE server (``--api``, chat by
   default): ``single`` (1 call of 2,000 tokens) and ``many`` (1,000 calls of 200 tokens at
-  once), every token recorded with its time.
+  once; ``--concurrency`` calls), every token recorded with its time.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _recorded(on: bool, run: Callable[[], dict[str, float]]) -> dict[str, float]
         closing = time.perf_counter()
         recorder.close()
         figures["close"] = time.perf_counter() - closing
-        figures["events"] = float(recorder.store.events(recorder.run_id, 0, 10**9)[-1].seq)
+        figures["events"] = float(len(recorder.store.all_events(recorder.run_id)))
         return figures
 
 
@@ -64,15 +64,13 @@ def _w2(m: int) -> dict[str, float]:
     return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
 
 
-def _w5(api: str, workload: str, base: str) -> dict[str, float]:
+def _w5(api: str, workload: str, concurrency: int, base: str) -> dict[str, float]:
+    import anthropic  # noqa: F401  # (the SDKs imported before the clock, as llm_stream's)
     import llm_stream  # type: ignore[import-not-found]  # this script's folder
-
-    llm_stream.child  # (the script's own imports: the SDKs, before the clock)
-    import anthropic  # noqa: F401
     import openai  # noqa: F401
 
     figures: dict[str, float] = asyncio.run(
-        llm_stream.run_variant("ours", api, workload, 1_000, base)
+        llm_stream.run_variant("ours", api, workload, concurrency, base)
     )
     return {"wall": figures["wall"], "cpu": figures["cpu"]}
 
@@ -84,14 +82,17 @@ def child(argv: list[str]) -> None:
     if workload == "W2":
         figures = _recorded(on, lambda: _w2(int(rest[0])))
     else:
-        api, size, base = rest
-        figures = _recorded(on, lambda: _w5(api, size, base))
+        api, size, concurrency, base = rest
+        figures = _recorded(on, lambda: _w5(api, size, int(concurrency), base))
     print(json.dumps(figures))
 
 
 def _run(arguments: list[str]) -> dict[str, float]:
     done = subprocess.run(
-        [sys.executable, __file__, "--child", *arguments], capture_output=True, text=True, check=False
+        [sys.executable, __file__, "--child", *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode:
         raise RuntimeError(f"{arguments} failed:\n{done.stderr[-3000:]}")
@@ -113,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--w5-workloads", nargs="+", default=["single", "many"], choices=("single", "many")
     )
+    parser.add_argument(
+        "--concurrency", type=int, default=1_000, help="W5 many's calls at once (default 1,000)"
+    )
     options = parser.parse_args(argv)
     import llm_stream
 
@@ -124,7 +128,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if served is not None:
             cases += [
-                (f"W5 {options.api} {size}", ["W5", "{mode}", options.api, size, base])
+                (
+                    f"W5 {options.api} {size}",
+                    ["W5", "{mode}", options.api, size, str(options.concurrency), base],
+                )
                 for size in options.w5_workloads
             ]
         results: dict[str, dict[str, list[dict[str, float]]]] = {

@@ -314,17 +314,19 @@ async def _followed(
 ) -> AsyncIterator[str]:
     """The run's events after ``after`` as SSE, then each new one, until the run has ended.
 
-    A fork's run that has not started yet is waited for (its program is starting); one
-    whose program ended without starting it ends the stream with an ``error`` event.
+    Each SSE message is a chunk of events as the store keeps it, ``{"first": n, "events":
+    [...]}`` (the events as :mod:`~miniagents.ext.studio.events` writes them, numbered from
+    ``first``), its id the number of its last event. A fork's run that has not started yet
+    is waited for (its program is starting); one whose program ended without starting it
+    ends the stream with an ``error`` event.
     """
     try:
         while True:
-            found = await asyncio.to_thread(runs.events, run_id, after)
+            found = await asyncio.to_thread(runs.chunks, run_id, after)
             if found:
-                after = found[-1].seq
-                for event in found:
-                    data = json.dumps(event.as_json(), ensure_ascii=False)
-                    yield f"id: {event.seq}\ndata: {data}\n\n"
+                for first, count, data in found:
+                    after = first + count - 1
+                    yield f'id: {after}\ndata: {{"first":{first},"events":{data}}}\n\n'
                 continue
             try:
                 run = await asyncio.to_thread(runs.run, run_id)
@@ -333,12 +335,14 @@ async def _followed(
                     await asyncio.sleep(_POLL)
                     continue
                 state = forks.state(run_id) or {}
-                message = json.dumps(
-                    {"message": "The fork's program ended before its run started.", **state}
-                )
-                yield f"event: error\ndata: {message}\n\n"
+                message = {"message": "The fork's program ended before its run started.", **state}
+                yield f"event: error\ndata: {json.dumps(message)}\n\n"
                 return
             if run.status != "running":
+                # (what it wrote as it closed, after the look above, comes before its end)
+                for first, count, data in await asyncio.to_thread(runs.chunks, run_id, after):
+                    after = first + count - 1
+                    yield f'id: {after}\ndata: {{"first":{first},"events":{data}}}\n\n'
                 yield f"event: end\ndata: {json.dumps(run.as_json())}\n\n"
                 return
             await asyncio.sleep(_POLL)

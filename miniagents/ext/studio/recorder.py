@@ -12,32 +12,25 @@ observer of :mod:`miniagents.miniagents.lowlevel`, the model calls' of
 :mod:`miniagents.ext.llm.observing` and the tool calls' of
 :mod:`miniagents.ext.tools.observing` (an observer set before it, OpenTelemetry's, is
 still told everything). What it is told becomes the run's events (see
-:mod:`miniagents.ext.studio.store`)::
+:mod:`miniagents.ext.studio.events`): each interaction a node (its parent: the node in
+whose task it started, so who inquired whom, or which tool call ran it), with its input
+and reply messages, each call of a model with its full request (and the call cache's key
+of it: a fork replays the call by it), every piece it streamed with its time, its
+``Finish`` and cost; each tool call a node, with its arguments, the decision on it if it
+waited for approval, and its result; the errors of each.
 
-    node      an interaction starts (kind "agent": the agent's alias) or a tool call
-              (kind "tool": the tool's name, its arguments); its parent is the node in
-              whose task it started: who inquired whom, or which tool call ran it
-    input     an input message of an interaction, once it is complete
-    reply     a message of its replies, once complete (with when it entered them)
-    call      a call of a model: its provider, model, full request and request key
-              (the call cache's: a fork replays the call by it)
-    tokens    what the call streamed, each piece with its time (text, tool calls)
-    call_end  its Finish (tokens as reported), its cost, whether it was replayed
-    decision  a person's decision on a tool call that waited for approval
-    end       the node ended: its error (an agent's), or a tool call's result
-
-The program's loop only queues what it is told (a tuple each: no JSON, no query there);
-a :class:`~miniagents.ext.studio.store.RunWriter` thread writes it in batches. Messages
-are recorded when complete (a recorder never reads a stream: it follows its end, so it
-changes nothing for the agents); the tokens of the model calls as they come, so that the
-studio shows them live. A message's text is kept up to :data:`MAX_TEXT` characters.
+The program's loop only queues a tuple per event (no JSON, no query there); a
+:class:`~miniagents.ext.studio.store.RunWriter` thread writes them in batches. Messages are
+recorded when complete (a recorder never reads a stream: it follows its end, so it
+changes nothing for the agents); the pieces of the model calls as they come, so that the
+studio shows them live.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextvars
-import dataclasses
+import itertools
 import os
 import sys
 import threading
@@ -47,13 +40,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from miniagents.ext.llm.cache.keys import canonical_request, request_key
-from miniagents.ext.llm.cache.stores import events_to_json
-from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.observing import LLMCallWatch, observe_llm_calls
-from miniagents.ext.llm.pricing import cost_usd, price_provider_of
+from miniagents.ext.llm.pricing import price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.studio.errors import StudioConfigurationError
+from miniagents.ext.studio.events import (
+    MAX_TEXT,
+    CallEnded,
+    CallRequest,
+    encode_batch,
+    innermost_provider,
+)
 from miniagents.ext.studio.fork import Fork, replay_recorded_calls
 from miniagents.ext.studio.store import (
     FLUSH_INTERVAL,
@@ -77,14 +74,11 @@ from miniagents.miniagents.lowlevel import (
 )
 from miniagents.promising.lowlevel import ReplayCore, core_of
 
-__all__ = ["MAX_TEXT", "Recorder", "record_runs"]
-
-MAX_TEXT = 200_000
-"""The most characters of a message's text a recording keeps (the rest is cut, and said)."""
+__all__ = ["Recorder", "record_runs"]
 
 _now = time.time
 
-_current: contextvars.ContextVar[_Node | None] = contextvars.ContextVar(
+_current: contextvars.ContextVar[_AgentWatch | _ToolWatch | None] = contextvars.ContextVar(
     "miniagents_studio_node", default=None
 )
 """The node whose task this is (an interaction's, a tool call's): the parent of what starts
@@ -150,9 +144,11 @@ class Recorder:
         self.command = tuple(command)
         self.fork = fork if fork is not None else Fork.from_environment()
         self.run_id = new_run_id() if self.fork is None else self.fork.child
-        self._ids = iter(range(1, sys.maxsize)).__next__
+        self._ids = itertools.count(1).__next__
         self._writer: RunWriter | None = None
-        self._before: tuple[Any, Any, Any] = (None, None, None)
+        self._interactions: Any = None  # (the observers set before: told too)
+        self._calls: Any = None
+        self._tools: Any = None
         self._unroute: Callable[[], None] | None = None
         self._closed = False
         self._lock = threading.Lock()
@@ -190,14 +186,12 @@ class Recorder:
             )
         )
         self._writer = writer = RunWriter(
-            self.store, self.run_id, _Encoder().encode, self.flush_interval
+            self.store, self.run_id, encode_batch, self.flush_interval
         )
         self._put = writer.put
-        self._before = (
-            observe_interactions(self),
-            observe_llm_calls(self),
-            observe_tool_calls(self),
-        )
+        self._interactions = observe_interactions(self)
+        self._calls = observe_llm_calls(self)
+        self._tools = observe_tool_calls(self)
         return self
 
     def close(self, error: BaseException | None = None) -> None:
@@ -213,10 +207,9 @@ class Recorder:
         writer = self._writer
         if writer is None:
             return
-        interactions, calls, tools = self._before
-        _restore(observe_interactions, self, interactions)
-        _restore(observe_llm_calls, self, calls)
-        _restore(observe_tool_calls, self, tools)
+        _restore(observe_interactions, self, self._interactions)
+        _restore(observe_llm_calls, self, self._calls)
+        _restore(observe_tool_calls, self, self._tools)
         if self._unroute is not None:
             self._unroute()
         writer.close()
@@ -245,27 +238,21 @@ class Recorder:
 
     def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
         """A node for the interaction, a child of the node whose task inquired it."""
-        before = self._before[0]
-        other = None if before is None else before.interaction_started(agent)
-        parent = _current.get()
-        node = _AgentWatch(self._put, self._ids(), other)
-        self._put(
-            (
-                "node",
-                node.id,
-                None if parent is None else parent.id,
-                "agent",
-                agent.alias,
-                _now(),
-                None,
-            )
+        before = self._interactions
+        node = _AgentWatch(
+            self._put,
+            self._ids(),
+            None if before is None else before.interaction_started(agent),
         )
+        parent = _current.get()
+        parent_id = None if parent is None else parent.id
+        self._put(("node", node.id, parent_id, "agent", agent.alias, _now(), None))
         _current.set(node)  # (in the interaction's own task)
         return node
 
     def carrier(self) -> Mapping[str, str]:
         """The carrier of the observer set before, if any (the recorder has none)."""
-        before = self._before[0]
+        before = self._interactions
         return {} if before is None else before.carrier()
 
     # -- the calls of models (miniagents.ext.llm.observing.LLMCallObserver) --------------
@@ -274,11 +261,13 @@ class Recorder:
         self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
     ) -> LLMCallWatch | None:
         """A call of the model, in the node of the agent that makes it."""
-        before = self._before[1]
+        before = self._calls
         other = None if before is None else before.llm_call_started(agent_alias, provider, call)
         node = _current.get()
-        watch = _CallWatch(self._put, self._ids(), other)
-        self._put(("call", watch.id, None if node is None else node.id, _now(), provider, call))
+        price_provider = price_provider_of(innermost_provider(provider))
+        watch = _CallWatch(self._put, self._ids(), other, call.model, price_provider)
+        request = CallRequest(provider, call)
+        self._put(("call", watch.id, None if node is None else node.id, _now(), request))
         return watch
 
     # -- the tool calls (miniagents.ext.tools.observing.ToolCallObserver) ----------------
@@ -287,22 +276,13 @@ class Recorder:
         self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
     ) -> ToolCallWatch | None:
         """A node for the tool call, in the call's own task (what it inquires is its child)."""
-        before = self._before[2]
+        before = self._tools
         other = None if before is None else before.tool_call_started(tool, call, result)
         parent = _current.get()
         node = _ToolWatch(self._put, self._ids(), other, result)
         extra = {"arguments": call.text or "", "call_id": call.call_id}
-        self._put(
-            (
-                "node",
-                node.id,
-                None if parent is None else parent.id,
-                "tool",
-                tool.name,
-                _now(),
-                extra,
-            )
-        )
+        parent_id = None if parent is None else parent.id
+        self._put(("node", node.id, parent_id, "tool", tool.name, _now(), extra))
         _current.set(node)  # (in the call's own task)
         return node
 
@@ -362,34 +342,24 @@ def _error_text(error: BaseException | None) -> str | None:
 _Put = Callable[[tuple[Any, ...]], None]
 
 
-class _Node:
-    """A node of the tree: an interaction or a tool call."""
-
-    __slots__ = ("id", "put")
-
-    def __init__(self, put: _Put, node_id: int) -> None:
-        self.put = put
-        self.id = node_id
-
-
-class _AgentWatch(_Node):
+class _AgentWatch:
     """The watch of an interaction: its input, its reply messages, its end."""
 
-    __slots__ = ("other", "replies")
+    __slots__ = ("id", "other", "put", "replies")
 
     def __init__(self, put: _Put, node_id: int, other: InteractionWatch | None) -> None:
-        super().__init__(put, node_id)
+        self.put = put
+        self.id = node_id
         self.other = other
         self.replies = 0
 
     def interaction_input(self, inputs: MessageSequencePromise) -> None:
         other = self.other
-        told = None if other is None else getattr(other, "interaction_input", None)
-        if told is not None:
-            told(inputs)
+        if other is not None:
+            told = getattr(other, "interaction_input", None)
+            if told is not None:
+                told(inputs)
         core = core_of(inputs)
-        if core.done and not core.pieces:  # (no input: the common case of an agent called)
-            return
         core.when_done(lambda: self._inputs(core))
 
     def _inputs(self, core: ReplayCore[Any]) -> None:
@@ -398,12 +368,23 @@ class _AgentWatch(_Node):
 
     def interaction_replied(self, message: MessagePromise) -> None:
         other = self.other
-        told = None if other is None else getattr(other, "interaction_replied", None)
-        if told is not None:
-            told(message)
+        if other is not None:
+            told = getattr(other, "interaction_replied", None)
+            if told is not None:
+                told(message)
         index = self.replies
         self.replies = index + 1
-        _follow(self.put, self.id, "reply", index, message)
+        core = core_of(message)
+        if core.done and core.error is None:  # (the common case, inline: a ready message)
+            whole = message.message_now()
+            text = whole.text
+            t = _now()
+            if type(whole) is Message and text is not None and len(text) <= MAX_TEXT:
+                self.put(("message", self.id, "reply", index, t, t, text, None))
+            else:
+                self.put(("message", self.id, "reply", index, t, t, whole, None))
+        else:
+            _follow(self.put, self.id, "reply", index, message)
 
     def interaction_ended(self, error: BaseException | None) -> None:
         self.put(("end", self.id, _now(), error, None))
@@ -412,13 +393,14 @@ class _AgentWatch(_Node):
 
 
 def _follow(put: _Put, node: int, role: str, index: int, promise: MessagePromise) -> None:
-    """Record ``promise`` once complete (now, if it is)."""
-    entered = _now()
+    """Queue ``promise`` once complete (now, if it is)."""
     core = core_of(promise)
     if core.done:
-        _message(put, node, role, index, entered, promise, core)
+        t = _now()
+        _message(put, node, role, index, t, t, promise, core)
     else:
-        core.when_done(lambda: _message(put, node, role, index, entered, promise, core))
+        entered = _now()
+        core.when_done(lambda: _message(put, node, role, index, entered, _now(), promise, core))
 
 
 def _message(
@@ -427,23 +409,40 @@ def _message(
     role: str,
     index: int,
     entered: float,
+    t: float,
     promise: MessagePromise,
     core: ReplayCore[Any],
 ) -> None:
     error = core.error  # (read, never raised: its error is its readers' to receive)
-    message = None if error is not None else promise.message_now()
-    put(("message", node, role, index, entered, _now(), message, error))
+    if error is not None:
+        put(("message", node, role, index, entered, t, None, error))
+        return
+    message = promise.message_now()
+    text = message.text
+    if type(message) is Message and text is not None and len(text) <= MAX_TEXT:
+        put(("message", node, role, index, entered, t, text, None))  # (its text says it all)
+    else:
+        put(("message", node, role, index, entered, t, message, None))
 
 
 class _CallWatch:
     """The watch of a call of a model: its events, each with its time, and its end."""
 
-    __slots__ = ("finish", "id", "other", "put")
+    __slots__ = ("finish", "id", "model", "other", "price_provider", "put")
 
-    def __init__(self, put: _Put, call_id: int, other: LLMCallWatch | None) -> None:
+    def __init__(
+        self,
+        put: _Put,
+        call_id: int,
+        other: LLMCallWatch | None,
+        model: str,
+        price_provider: str | None,
+    ) -> None:
         self.put = put
         self.id = call_id
         self.other = other
+        self.model = model
+        self.price_provider = price_provider
         self.finish: Finish | None = None
 
     async def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
@@ -465,15 +464,19 @@ class _CallWatch:
                 await close()
 
     def call_ended(self, error: BaseException | None) -> None:
-        self.put(("call_end", self.id, _now(), self.finish if error is None else None, error))
+        finish = self.finish
+        ended = None
+        if error is None and finish is not None:
+            ended = CallEnded(finish, self.model, self.price_provider)
+        self.put(("call_end", self.id, _now(), ended, error))
         if self.other is not None:
             self.other.call_ended(error)
 
 
-class _ToolWatch(_Node):
+class _ToolWatch:
     """The watch of a tool call: the decision on it, if it waited for one, and its result."""
 
-    __slots__ = ("other", "result")
+    __slots__ = ("id", "other", "put", "result")
 
     def __init__(
         self,
@@ -482,7 +485,8 @@ class _ToolWatch(_Node):
         other: ToolCallWatch | None,
         result: MessagePromise[ToolResultMessage],
     ) -> None:
-        super().__init__(put, node_id)
+        self.put = put
+        self.id = node_id
         self.other = other
         self.result = result
 
@@ -500,154 +504,3 @@ class _ToolWatch(_Node):
         self.put(("end", self.id, _now(), error, result))
         if self.other is not None:
             self.other.tool_call_ended(error)
-
-
-# -- the events (in the writer's thread) ---------------------------------------------------
-
-
-class _Encoder:
-    """Turns the queued tuples into events (see the module), in the writer's thread.
-
-    The pieces a call streamed in one batch become one ``tokens`` event, where the first
-    of them was.
-    """
-
-    def __init__(self) -> None:
-        self.models: dict[int, tuple[str, str | None]] = {}  # call id: model, price provider
-
-    def encode(self, batch: list[tuple[Any, ...]]) -> list[tuple[float, str, Mapping[str, Any]]]:
-        """The events of ``batch``, in order."""
-        events: list[tuple[float, str, Mapping[str, Any]]] = []
-        pieces: dict[int, list[Any]] = {}
-        for item in batch:
-            kind = item[0]
-            if kind == "token":
-                _, call, t, event = item
-                found = pieces.get(call)
-                if found is None:
-                    found = pieces[call] = []
-                    events.append((t, "tokens", {"call": call, "items": found}))
-                found.append([t, event if type(event) is str else events_to_json([event])[0]])
-            elif kind == "node":
-                _, node, parent, node_kind, name, t, extra = item
-                events.append(
-                    (
-                        t,
-                        "node",
-                        {
-                            "id": node,
-                            "parent": parent,
-                            "kind": node_kind,
-                            "name": name,
-                            **(extra or {}),
-                        },
-                    )
-                )
-            elif kind == "message":
-                _, node, role, index, entered, t, message, error = item
-                data: dict[str, Any] = {"node": node, "index": index, "entered": entered}
-                if message is not None:
-                    data["message"] = _message_json(message)
-                if error is not None:
-                    data["error"] = _error_json(error)
-                events.append((t, role, data))
-            elif kind == "call":
-                events.append(self._call(*item[1:]))
-            elif kind == "call_end":
-                events.append(self._call_end(*item[1:]))
-            elif kind == "end":
-                _, node, t, error, result = item
-                data = {"id": node}
-                if error is not None:
-                    data["error"] = _error_json(error)
-                if result is not None:
-                    data["result"] = _message_json(result)
-                events.append((t, "end", data))
-            elif kind == "decision":
-                _, node, t, decision = item
-                events.append((t, "decision", {"node": node, **_decision_json(decision)}))
-        return events
-
-    def _call(
-        self, call_id: int, node: int | None, t: float, provider: object, call: LLMCall
-    ) -> tuple[float, str, Mapping[str, Any]]:
-        provider = _innermost(provider)
-        request = canonical_request(provider, call)
-        self.models[call_id] = (call.model, price_provider_of(provider))
-        return (
-            t,
-            "call",
-            {
-                "id": call_id,
-                "node": node,
-                "provider": request["provider"],
-                "model": call.model,
-                "key": request_key(request),
-                "request": request,
-            },
-        )
-
-    def _call_end(
-        self, call_id: int, t: float, finish: Finish | None, error: BaseException | None
-    ) -> tuple[float, str, Mapping[str, Any]]:
-        model, price_provider = self.models.pop(call_id, ("", None))
-        data: dict[str, Any] = {"id": call_id}
-        if finish is not None:
-            data["finish"] = dataclasses.asdict(finish)
-            data["cost_usd"] = _cost(finish, model, price_provider)
-        if error is not None:
-            data["error"] = _error_json(error)
-        return t, "call_end", data
-
-
-def _innermost(provider: object) -> object:
-    """The provider that ``provider`` wraps (the budgets' meter wraps the agent's own)."""
-    for _ in range(8):
-        inner = getattr(provider, "wrapped", None)
-        if inner is None:
-            break
-        provider = inner
-    return provider
-
-
-def _cost(finish: Finish, model: str, price_provider: str | None) -> float | None:
-    """What the call cost (0: replayed, no request made); ``None``: not known."""
-    if finish.replayed:
-        return 0.0
-    if finish.input_tokens is None or finish.output_tokens is None:
-        return None
-    usage = TokenUsage(
-        input_tokens=finish.input_tokens,
-        output_tokens=finish.output_tokens,
-        cached_input_tokens=finish.cached_input_tokens,
-        cache_write_tokens=finish.cache_write_tokens,
-        reasoning_tokens=finish.reasoning_tokens,
-    )
-    return cost_usd(finish.model or model, usage, price_provider, batch=finish.batch_id is not None)
-
-
-def _message_json(message: Message) -> dict[str, Any]:
-    text = message.text or ""
-    shown: dict[str, Any] = {"class": type(message).__name__, "text": text[:MAX_TEXT]}
-    if len(text) > MAX_TEXT:
-        shown["cut"] = len(text)
-    try:
-        fields = message.model_dump(mode="json", exclude={"text"})
-    except Exception:  # (a field pydantic cannot write as JSON: its repr)
-        fields = {name: repr(value) for name, value in message if name != "text"}
-    if fields:
-        shown["fields"] = fields
-    return shown
-
-
-def _error_json(error: BaseException) -> dict[str, str]:
-    return {"type": type(error).__name__, "message": str(error)[:2_000]}
-
-
-def _decision_json(decision: ToolDecision) -> dict[str, Any]:
-    return {
-        "approved": decision.approved,
-        "decided_by": decision.decided_by,
-        "reason": decision.reason,
-        "edited": decision.arguments is not None,
-    }

@@ -1,22 +1,19 @@
 """The store of recorded runs: a SQLite file (stdlib ``sqlite3``), written in batches by a thread.
 
 A run is a row of ``studio_runs`` (its name, the command that ran it, when it started and
-ended, how it ended, the run it was forked from) and its events, rows of
-``studio_events`` numbered from 1 in the order they happened::
+ended, how it ended, the run it was forked from) and its events, numbered from 1 in the
+order they happened, kept in chunks: a row of ``studio_chunks`` per batch the recorder
+wrote, its events as one JSON array (see :mod:`miniagents.ext.studio.events`)::
 
     studio_runs:    id | name | command | cwd | started | ended | status | error | forked_from ...
-    studio_events:  run | seq | t | kind | data (JSON)
-                    r1  | 1   | ... | node     | {"id": 1, "parent": null, "kind": "agent", ...}
-                    r1  | 2   | ... | call     | {"id": 1, "node": 1, "model": "gpt-4o-mini", ...}
-                    r1  | 3   | ... | tokens   | {"call": 1, "items": [[t, ["text", "Hel"]], ...]}
+    studio_chunks:  run | first | count | data
+                    r1  | 1     | 3     | [["node",1,null,"agent","EDITOR",...],["call",...],...]
 
-(:mod:`miniagents.ext.studio.recorder` says what each kind of event holds.) A recording
-program writes through a :class:`RunWriter`: the program's loop only appends to a queue,
-and the writer's thread turns what came into rows and writes them, one transaction per
-batch, every :data:`FLUSH_INTERVAL` seconds. Readers (the studio, ``miniagents studio
-show``) read the file at any time, from any process: it is in WAL mode, so reading never
-waits for the writer. A run whose process ended without closing it (killed) shows as
-``"lost"``.
+A recording program writes through a :class:`RunWriter`: the program's loop only appends
+to a queue, and the writer's thread writes what came, one chunk per batch, every
+:data:`FLUSH_INTERVAL` seconds. Readers (the studio, ``miniagents studio show``) read the
+file at any time, from any process: it is in WAL mode, so reading never waits for the
+writer. A run whose process ended without closing it (killed) shows as ``"lost"``.
 """
 
 from __future__ import annotations
@@ -36,13 +33,15 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 from miniagents.ext.studio.errors import StudioNotFoundError, StudioStoreError
+from miniagents.ext.studio.events import RunEvent, event_of
 from miniagents.promising.lowlevel import logger
 
 __all__ = [
+    "CHUNK_EVENTS",
     "DEFAULT_STORE",
     "FLUSH_INTERVAL",
     "STORE_VARIABLE",
-    "RunEvent",
+    "Chunk",
     "RunInfo",
     "RunStatus",
     "RunStore",
@@ -61,7 +60,13 @@ STORE_VARIABLE = "MINIAGENTS_STUDIO"
 FLUSH_INTERVAL = 0.05
 """Seconds at most between two batches a :class:`RunWriter` writes (what a live view lags)."""
 
+CHUNK_EVENTS = 5_000
+"""The most events of one chunk (a bigger batch is written as several)."""
+
 _SCHEMA_VERSION = "1"
+
+Chunk: TypeAlias = tuple[int, int, str]
+"""A chunk of a run's events as written: the number of its first, how many, the JSON array."""
 
 RunStatus: TypeAlias = Literal["running", "ok", "failed", "lost"]
 """How a run stands: still running, ended well, ended with an error, or its process gone
@@ -124,20 +129,6 @@ class RunInfo:
         }
 
 
-@dataclass(frozen=True)
-class RunEvent:
-    """One event of a run: its number (from 1), its time, its kind and what it holds."""
-
-    seq: int
-    t: float
-    kind: str
-    data: Mapping[str, Any]
-
-    def as_json(self) -> dict[str, Any]:
-        """The event as JSON values."""
-        return {"seq": self.seq, "t": self.t, "kind": self.kind, "data": self.data}
-
-
 class RunStore:
     """The recorded runs in a SQLite file (made, with its folder, when first written).
 
@@ -193,15 +184,37 @@ class RunStore:
             )
         return _run_info(rows[0])
 
-    def events(self, run_id: str, after: int = 0, limit: int = 5_000) -> list[RunEvent]:
-        """The run's events after number ``after``, in order, at most ``limit`` of them."""
+    def chunks(self, run_id: str, after: int = 0, limit: int = 20) -> list[Chunk]:
+        """The run's chunks of events after number ``after``, at most ``limit`` of them.
+
+        The first is cut to begin right after ``after`` when ``after`` is inside it.
+        """
+        if not self.path.exists():
+            return []
         rows = self._query(
-            "SELECT seq, t, kind, data FROM studio_events WHERE run = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?",
+            "SELECT first, count, data FROM studio_chunks WHERE run = ? AND first > ? "
+            "ORDER BY first LIMIT ?",
             (run_id, after, limit),
         )
+        found = [(int(first), int(count), str(data)) for first, count, data in rows]
+        if after > 0:
+            holding = self._query(
+                "SELECT first, count, data FROM studio_chunks WHERE run = ? AND first <= ? "
+                "ORDER BY first DESC LIMIT 1",
+                (run_id, after),
+            )
+            if holding and holding[0][0] + holding[0][1] - 1 > after:
+                first, _, data = holding[0]
+                rest = json.loads(data)[after - first + 1 :]
+                found.insert(0, (after + 1, len(rest), json.dumps(rest, ensure_ascii=False)))
+        return found
+
+    def events(self, run_id: str, after: int = 0) -> list[RunEvent]:
+        """The run's events after number ``after``, in order (those of 20 chunks at most)."""
         return [
-            RunEvent(int(seq), float(t), str(kind), json.loads(data)) for seq, t, kind, data in rows
+            event_of(first + index, item)
+            for first, _, data in self.chunks(run_id, after)
+            for index, item in enumerate(json.loads(data))
         ]
 
     def all_events(self, run_id: str) -> list[RunEvent]:
@@ -241,17 +254,17 @@ class RunStore:
             (time.time(), status, error, run_id),
         )
 
-    def append(self, run_id: str, first: int, rows: Sequence[tuple[float, str, str]]) -> None:
-        """Add events ``(t, kind, data JSON)`` to the run, numbered from ``first``, at once."""
+    def append(self, run_id: str, chunks: Sequence[Chunk]) -> None:
+        """Add chunks of events to the run, at once (each numbered from its first)."""
         self._many(
-            "INSERT INTO studio_events (run, seq, t, kind, data) VALUES (?, ?, ?, ?, ?)",
-            [(run_id, first + index, t, kind, data) for index, (t, kind, data) in enumerate(rows)],
+            "INSERT INTO studio_chunks (run, first, count, data) VALUES (?, ?, ?, ?)",
+            [(run_id, first, count, data) for first, count, data in chunks],
         )
 
     def delete(self, run_id: str) -> None:
         """Forget the run and its events."""
         self.run(run_id)  # (it must exist)
-        self._query("DELETE FROM studio_events WHERE run = ?", (run_id,))
+        self._query("DELETE FROM studio_chunks WHERE run = ?", (run_id,))
         self._query("DELETE FROM studio_runs WHERE id = ?", (run_id,))
 
     def close(self) -> None:
@@ -337,9 +350,8 @@ _SCHEMA = (
     "command TEXT NOT NULL, cwd TEXT NOT NULL, started REAL NOT NULL, ended REAL, "
     "status TEXT NOT NULL, error TEXT, forked_from TEXT, fork TEXT, pid INTEGER, host TEXT)",
     "CREATE INDEX IF NOT EXISTS studio_runs_by_start ON studio_runs (started)",
-    "CREATE TABLE IF NOT EXISTS studio_events (run TEXT NOT NULL, seq INTEGER NOT NULL, "
-    "t REAL NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (run, seq)) "
-    "WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS studio_chunks (run TEXT NOT NULL, first INTEGER NOT NULL, "
+    "count INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (run, first)) WITHOUT ROWID",
 )
 
 _RUN_COLUMNS = "id, name, command, cwd, started, ended, status, error, forked_from, fork, pid, host"
@@ -376,27 +388,29 @@ def _gone(pid: object, host: object) -> bool:
     return False
 
 
-Encode = Callable[[list[tuple[Any, ...]]], list[tuple[float, str, Mapping[str, Any]]]]
-"""Turns the items a recorder queued into events ``(t, kind, data)``, in the writer's thread."""
-
-
 class RunWriter:
     """Writes one run's events in batches, from a thread of its own (see the module).
 
     ``put(item)`` only appends to a queue (a ``deque``: safe from any thread, and cheap on
-    the program's loop); every :data:`FLUSH_INTERVAL` seconds the thread takes what came,
-    has ``encode`` turn it into events, and writes them in one transaction. A batch that
-    cannot be written is logged (once) and dropped: the program goes on.
+    the program's loop); every ``interval`` seconds the thread takes what came, has
+    ``encode`` write it as one JSON array, and adds it to the run as a chunk (several, past
+    :data:`CHUNK_EVENTS`). A batch that cannot be written is logged (once) and dropped:
+    the program goes on.
 
     Args:
         store: The store.
         run_id: The run (its row opened already).
-        encode: Turns a batch of items into events.
+        encode: Writes a batch of queued items as one JSON array (see
+            :func:`~miniagents.ext.studio.events.encode_batch`).
         interval: Seconds between two batches, at most.
     """
 
     def __init__(
-        self, store: RunStore, run_id: str, encode: Encode, interval: float = FLUSH_INTERVAL
+        self,
+        store: RunStore,
+        run_id: str,
+        encode: Callable[[list[tuple[Any, ...]]], str],
+        interval: float = FLUSH_INTERVAL,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -418,14 +432,14 @@ class RunWriter:
         """How many events it has written so far."""
         return self._next - 1
 
-    def close(self, timeout: float = 30.0) -> None:
+    def close(self, timeout: float = 60.0) -> None:
         """Write what is queued, then stop the thread (wait ``timeout`` seconds at most)."""
         self._stop.set()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
     def flush(self) -> None:
-        """Write what is queued now, in the calling thread (with the writer's lock)."""
+        """Write what is queued now, in the calling thread."""
         self._write()
 
     def _loop(self) -> None:
@@ -440,13 +454,12 @@ class RunWriter:
                 return
             batch = [queue.popleft() for _ in range(len(queue))]
             try:
-                events = self._encode(batch)
-                rows = [
-                    (t, kind, json.dumps(data, ensure_ascii=False, default=_text))
-                    for t, kind, data in events
-                ]
-                self.store.append(self.run_id, self._next, rows)
-                self._next += len(rows)
+                chunks: list[Chunk] = []
+                for start in range(0, len(batch), CHUNK_EVENTS):
+                    part = batch[start : start + CHUNK_EVENTS]
+                    chunks.append((self._next + start, len(part), self._encode(part)))
+                self.store.append(self.run_id, chunks)
+                self._next += len(batch)
             except Exception as error:
                 if not self._warned:
                     self._warned = True
@@ -458,8 +471,3 @@ class RunWriter:
                         error,
                         self.run_id,
                     )
-
-
-def _text(value: object) -> str:
-    """What JSON cannot hold, as text."""
-    return repr(value)

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from miniagents.ext.studio.store import RunEvent, RunInfo, RunStore
+from miniagents.ext.studio.events import RunEvent
+from miniagents.ext.studio.store import RunInfo, RunStore
 
 __all__ = ["CallRecord", "NodeRecord", "RunTree"]
 
@@ -285,10 +286,10 @@ class RunTree:
             maker = self.nodes.get(call.node) if call.node is not None else None
             if maker is not None:
                 maker.calls.append(call)
-        elif kind == "tokens":
+        elif kind == "token":
             streamed = self.calls.get(int(data["call"]))
             if streamed is not None:
-                streamed.items += [(float(t), item) for t, item in data["items"]]
+                streamed.items.append((event.t, data["piece"]))
         elif kind == "call_end":
             done = self.calls.get(int(data["id"]))
             if done is not None:

@@ -21,6 +21,7 @@ requests come in: :func:`script` does. Run in-process (``amain``) or as a progra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.llm.openai import openai_agent
@@ -65,10 +66,8 @@ async def orchestrator(ctx: InteractionContext) -> None:
     """Ask the researchers at once, the critic, then the writer with the researchers' notes."""
     asked = [researcher(city).inquire(f"Tell me about {city}.") for city in CITIES]  # type: ignore[attr-defined]
     notes = [str((await reply)[-1]) for reply in asked]
-    try:
+    with contextlib.suppress(ValueError):  # (the critic's branch shows its error)
         await critic.inquire()
-    except ValueError:
-        pass  # (the critic's branch shows its error)
     ctx.reply(writer.inquire("Notes: " + " ".join(notes)))
 
 
@@ -89,7 +88,11 @@ def script(server: FakeLLMServer, *, paused_writer: bool = False) -> None:
             usage=(40, 5),
         )
     if paused_writer:
-        server.reply(tokens=["Notes ", "so ", "far, ", "then ", "more."], for_model="gpt-4o-mini", pause_after=2)
+        server.reply(
+            tokens=["Notes ", "so ", "far, ", "then ", "more."],
+            for_model="gpt-4o-mini",
+            pause_after=2,
+        )
 
 
 async def amain() -> str:

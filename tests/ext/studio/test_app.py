@@ -67,7 +67,8 @@ async def test_the_api_answers_only_the_tokens_holder_and_the_page_is_public(
     assert wrong.status_code == 401
     assert "not one this app knows" in wrong.json()["error"]["message"]
     page = await client.get("/")
-    assert page.status_code == 200 and "<title>MiniAgents Studio</title>" in page.text
+    assert page.status_code == 200
+    assert "<title>MiniAgents Studio</title>" in page.text
     assert page.headers["content-security-policy"] == PAGE_POLICY
     assert page.headers["x-frame-options"] == "DENY"
     script = await client.get("/studio.js")
@@ -103,7 +104,9 @@ async def test_bad_requests_are_answered_with_what_to_send(
         (await client.post(fork, headers=AUTH, json={"call": 1, "reply": 3}), 422, "bad_fork"),
         (await client.post(fork, headers=AUTH, json={"call": 1, "reply": "x"}), 404, "not_found"),
         (
-            await client.post(fork, headers={**AUTH, "Content-Type": "application/json"}, content=b"{"),
+            await client.post(
+                fork, headers={**AUTH, "Content-Type": "application/json"}, content=b"{"
+            ),
             400,
             "invalid_json",
         ),
@@ -114,7 +117,11 @@ async def test_bad_requests_are_answered_with_what_to_send(
         ),
         (await client.get("/api/runs/nope", headers=AUTH), 404, "not_found"),
         (await client.get("/api/runs?limit=0", headers=AUTH), 400, "bad_limit"),
-        (await client.get(f"/api/runs/{recorded}/events?after=x", headers=AUTH), 400, "bad_position"),
+        (
+            await client.get(f"/api/runs/{recorded}/events?after=x", headers=AUTH),
+            400,
+            "bad_position",
+        ),
         (await client.get(f"/api/diff?left={recorded}", headers=AUTH), 400, "bad_diff"),
         (await client.get("/api/forks/nope", headers=AUTH), 404, "not_found"),
     ]
@@ -128,14 +135,17 @@ async def test_the_events_of_an_ended_run_come_whole_then_its_end(
     async with client.stream("GET", f"/api/runs/{recorded}/events", headers=AUTH) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = await _events(response)
-    kinds = [data.get("kind") if kind == "message" else kind for kind, data in events]
-    assert kinds == ["node", "reply", "end", "end"]  # the node's end, then the run's
-    assert events[-1][1]["status"] == "ok"
+    [(_, chunk), (end, run)] = events  # one chunk (the recorder wrote one batch), the end
+    assert chunk["first"] == 1
+    assert [event[0] for event in chunk["events"]] == ["node", "message", "end"]
+    assert chunk["events"][1][6] == "Hello."  # (a plain message: its text)
+    assert (end, run["status"]) == ("end", "ok")
     async with client.stream(
         "GET", f"/api/runs/{recorded}/events", headers={**AUTH, "Last-Event-ID": "2"}
     ) as response:
         later = await _events(response)
-    assert [data.get("seq") for _, data in later] == [3, None]
+    assert later[0][1]["first"] == 3  # the events after the 2nd: the chunk cut there
+    assert [event[0] for event in later[0][1]["events"]] == ["end"]
 
 
 async def test_a_live_runs_events_stream_as_they_are_written(
@@ -157,7 +167,8 @@ async def test_a_live_runs_events_stream_as_they_are_written(
             ) as response:
                 lines = response.aiter_lines()
                 first = [line async for line in _until_data(lines)]
-                assert json.loads(first[-1][6:])["kind"] == "node"  # before the run ends
+                events = json.loads(first[-1][6:])["events"]
+                assert events[0][:5] == ["node", 1, None, "agent", "SLOW"]  # before the run ends
                 gate.set()
                 await reply
                 recorder.close()

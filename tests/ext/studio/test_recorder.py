@@ -23,8 +23,8 @@ from miniagents.ext.studio.errors import (
     StudioNotFoundError,
     StudioStoreError,
 )
-from miniagents.ext.studio.recorder import MAX_TEXT
-from miniagents.ext.studio.store import RunWriter
+from miniagents.ext.studio.events import MAX_TEXT
+from miniagents.ext.studio.store import Chunk, RunWriter
 from miniagents.miniagents.lowlevel import observe_interactions
 from miniagents.testing import FakeLLMServer
 from tests.ext.studio import program
@@ -59,7 +59,12 @@ async def test_a_run_is_its_tree_of_agent_calls_with_messages_tokens_requests_an
     assert len(tree.agents()) == program.AGENT_CALLS
     [top] = tree.roots
     assert top.name == "ORCHESTRATOR"
-    assert [child.name for child in top.children] == ["RESEARCHER", "RESEARCHER", "CRITIC", "WRITER"]
+    assert [child.name for child in top.children] == [
+        "RESEARCHER",
+        "RESEARCHER",
+        "CRITIC",
+        "WRITER",
+    ]
     paris, rome, critic, writer = top.children
     # who inquired whom: the librarian under the tool call the researcher's model made
     [tool] = paris.children
@@ -67,7 +72,8 @@ async def test_a_run_is_its_tree_of_agent_calls_with_messages_tokens_requests_an
     [library] = tool.children
     assert (library.kind, library.name) == ("agent", "LIBRARIAN")
     assert library.reply_text == "Paris has 2.1 million people."
-    assert tool.result is not None and tool.result["text"] == "Paris has 2.1 million people."
+    assert tool.result is not None
+    assert tool.result["text"] == "Paris has 2.1 million people."
     # with which messages, and what each model call was asked and said, token by token
     assert [message["message"]["text"] for message in paris.inputs] == ["Tell me about Paris."]
     first, second = paris.calls
@@ -80,22 +86,31 @@ async def test_a_run_is_its_tree_of_agent_calls_with_messages_tokens_requests_an
     assert second.request["model"] == "paris-model"
     assert second.request["messages"][0] == {"role": "user", "text": "Tell me about Paris."}
     assert second.key == request_key(second.request)  # the call cache's key of the request
-    assert second.finish is not None and second.tokens() == (40, 5)
+    assert second.finish is not None
+    assert second.tokens() == (40, 5)
     assert str(rome.calls[1].text) == "Rome has 2.8 million people."
     # an error, on its node
     assert critic.error == {"type": "ValueError", "message": "The critic has nothing to say."}
     # the writer: the fake server echoed its prompt; a priced model, so a cost
-    assert writer.reply_text == written == "Notes: Paris has 2.1 million people. Rome has 2.8 million people."
+    assert (
+        writer.reply_text
+        == written
+        == "Notes: Paris has 2.1 million people. Rome has 2.8 million people."
+    )
     [call] = writer.calls
     input_tokens, output_tokens = call.tokens()
-    expected = cost_usd("gpt-4o-mini", TokenUsage(input_tokens=input_tokens, output_tokens=output_tokens), "openai")
-    assert expected is not None and expected > 0
+    expected = cost_usd(
+        "gpt-4o-mini", TokenUsage(input_tokens=input_tokens, output_tokens=output_tokens), "openai"
+    )
+    assert expected is not None
+    assert expected > 0
     assert call.cost_usd == pytest.approx(expected)
     assert top.cost_usd() == pytest.approx(expected)  # the other models have no price
     assert top.tokens() == (20 + 40 + 20 + 40 + input_tokens, 5 * 4 + output_tokens)
     # the slowest branch goes down from the top; a node's first token comes after its start
     assert tree.slowest_path()[0] is top
-    assert writer.first_token is not None and writer.started <= writer.first_token
+    assert writer.first_token is not None
+    assert writer.started <= writer.first_token
 
 
 async def test_the_loop_only_queues_and_a_thread_writes_in_batches(store: RunStore) -> None:
@@ -110,9 +125,9 @@ async def test_the_loop_only_queues_and_a_thread_writes_in_batches(store: RunSto
     batches: list[tuple[str, int]] = []
     append = RunStore.append
 
-    def spied(self: RunStore, run_id: str, first: int, rows: list[tuple[float, str, str]]) -> None:
-        batches.append((threading.current_thread().name, len(rows)))
-        append(self, run_id, first, rows)
+    def spied(self: RunStore, run_id: str, chunks: list[Chunk]) -> None:
+        batches.append((threading.current_thread().name, sum(count for _, count, _ in chunks)))
+        append(self, run_id, chunks)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(RunStore, "append", spied)
@@ -138,7 +153,7 @@ async def test_a_live_runs_tokens_are_in_the_store_before_it_ends(
     recorder = Recorder(store, command=()).start()
     running = asyncio.ensure_future(program.amain())
     try:
-        paused = await openai_env.wait_paused_async(len(program.CITIES) * 2, timeout=WAIT)
+        await openai_env.wait_paused_async(len(program.CITIES) * 2, timeout=WAIT)
 
         def writers_tokens() -> str:
             recorder.flush()
@@ -232,7 +247,7 @@ def test_a_store_that_is_not_one_and_a_run_it_lacks_are_clear_errors(tmp_path: P
 def test_a_batch_that_cannot_be_written_is_logged_once_and_the_program_goes_on(
     store: RunStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(_batch: list[tuple[object, ...]]) -> list[tuple[float, str, dict[str, object]]]:
+    def broken(_batch: list[tuple[object, ...]]) -> str:
         raise RuntimeError("broken encoder")
 
     writer = RunWriter(store, "r1", broken, interval=3600)

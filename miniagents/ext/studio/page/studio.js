@@ -2,10 +2,11 @@
 //
 // Opened as /#token=..., the page keeps the token in this tab's sessionStorage (and takes it
 // out of the address bar at once) and sends it with every request (Authorization: Bearer).
-// ?run=ID shows a run: its events come as SSE (/api/runs/ID/events), and the page builds
-// the tree from them as they come (the same tree as miniagents.ext.studio.tree); while the
-// run is live, nodes appear and their tokens stream into them. ?left=A&right=B shows two
-// runs side by side (/api/diff), followed live while the right one (a fork) runs.
+// ?run=ID shows a run: its events come as SSE (/api/runs/ID/events), a chunk of them per
+// message ({first, events}, each event an array: see miniagents.ext.studio.events), and the
+// page builds the tree from them as they come (the same tree as miniagents.ext.studio.tree);
+// while the run is live, nodes appear and their tokens stream into them. ?left=A&right=B
+// shows two runs side by side (/api/diff), followed live while the right one (a fork) runs.
 // Every text of a run is put into the page as text (textContent), never as HTML.
 "use strict";
 
@@ -95,9 +96,9 @@
               onError(new Error(JSON.parse(data).message));
               return;
             }
-            const event = JSON.parse(data);
-            after = event.seq;
-            batch.push(event);
+            const chunk = JSON.parse(data); // {first, events}: the events numbered from first
+            after = chunk.first + chunk.events.length - 1;
+            batch.push(...chunk.events);
           }
           if (batch.length) onEvents(batch);
         }
@@ -127,61 +128,75 @@
       return this.run.ended ?? Math.max(this.last, Date.now() / 1000);
     }
 
-    apply(event) {
-      const data = event.data;
-      this.last = Math.max(this.last, event.t);
-      switch (event.kind) {
+    // One event, as miniagents.ext.studio.events writes it (a JSON array); the node it
+    // changed, if any.
+    apply(item) {
+      const kind = item[0];
+      const at = (t) => { this.last = Math.max(this.last, t); };
+      switch (kind) {
         case "node": {
+          const [, id, parent, nodeKind, name, t, extra] = item;
+          at(t);
           const node = {
-            id: data.id, parent: data.parent, kind: data.kind, name: data.name, started: event.t,
-            ended: null, error: null, inputs: [], replies: [], calls: [], children: [],
-            arguments: data.arguments ?? null, result: null, decision: null,
+            id, parent, kind: nodeKind, name, started: t, ended: null, error: null, inputs: [],
+            replies: [], calls: [], children: [], arguments: extra ? extra.arguments : null,
+            result: null, decision: null,
           };
-          this.nodes.set(node.id, node);
-          const parent = node.parent == null ? null : this.nodes.get(node.parent);
-          (parent ? parent.children : this.roots).push(node);
+          this.nodes.set(id, node);
+          const above = parent == null ? null : this.nodes.get(parent);
+          (above ? above.children : this.roots).push(node);
           return node;
         }
-        case "input":
-        case "reply": {
-          const node = this.nodes.get(data.node);
-          if (node) (event.kind === "input" ? node.inputs : node.replies).push({ ...data, done: event.t });
+        case "message": {
+          const [, nodeId, role, index, entered, t, message, error] = item;
+          at(t);
+          const node = this.nodes.get(nodeId);
+          const shown = { index, entered, done: t, error, message: typeof message === "string" ? { class: "Message", text: message } : message };
+          if (node) (role === "input" ? node.inputs : node.replies).push(shown);
           return node;
         }
         case "end": {
-          const node = this.nodes.get(data.id);
-          if (node) Object.assign(node, { ended: event.t, error: data.error ?? null, result: data.result ?? null });
+          const [, id, t, error, result] = item;
+          at(t);
+          const node = this.nodes.get(id);
+          if (node) Object.assign(node, { ended: t, error, result });
           return node;
         }
         case "call": {
+          const [, id, nodeId, t, request] = item;
+          at(t);
           const call = {
-            id: data.id, node: data.node, provider: data.provider, model: data.model, key: data.key,
-            request: data.request, started: event.t, items: [], text: "", ended: null, finish: null,
+            id, node: nodeId, provider: request.provider, model: request.model, key: request.key,
+            request: request.request, started: t, items: [], text: "", ended: null, finish: null,
             cost: null, error: null,
           };
-          this.calls.set(call.id, call);
-          const node = this.nodes.get(call.node);
+          this.calls.set(id, call);
+          const node = this.nodes.get(nodeId);
           if (node) node.calls.push(call);
           return node;
         }
-        case "tokens": {
-          const call = this.calls.get(data.call);
+        case "token": {
+          const [, callId, t, piece] = item;
+          at(t);
+          const call = this.calls.get(callId);
           if (!call) return null;
-          for (const item of data.items) {
-            call.items.push(item);
-            if (typeof item[1] === "string") call.text += item[1];
-          }
+          call.items.push([t, piece]);
+          if (typeof piece === "string") call.text += piece;
           return this.nodes.get(call.node);
         }
         case "call_end": {
-          const call = this.calls.get(data.id);
+          const [, id, t, ended, error] = item;
+          at(t);
+          const call = this.calls.get(id);
           if (!call) return null;
-          Object.assign(call, { ended: event.t, finish: data.finish ?? null, cost: data.cost_usd ?? null, error: data.error ?? null });
+          Object.assign(call, { ended: t, finish: ended ? ended.finish : null, cost: ended ? ended.cost_usd : null, error });
           return this.nodes.get(call.node);
         }
         case "decision": {
-          const node = this.nodes.get(data.node);
-          if (node) node.decision = data;
+          const [, nodeId, t, decision] = item;
+          at(t);
+          const node = this.nodes.get(nodeId);
+          if (node) node.decision = decision;
           return node;
         }
         default:
