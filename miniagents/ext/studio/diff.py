@@ -167,7 +167,11 @@ def _error(node: NodeRecord) -> object:
 
 
 def _words(before: str, after: str) -> tuple[tuple[str, str], ...]:
-    """A word by word diff of two texts (spaces kept, so that the pieces join back)."""
+    """A word by word diff of two texts (spaces kept, so that the pieces join back).
+
+    The spaces between two changed words are part of the change: a sentence rewritten is one
+    piece removed and one added, not a piece per word.
+    """
     old, new = _WORDS.split(before), _WORDS.split(after)
     pieces: list[tuple[str, str]] = []
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
@@ -179,7 +183,24 @@ def _words(before: str, after: str) -> tuple[tuple[str, str], ...]:
             pieces.append(("-", "".join(old[i1:i2])))
         if j2 > j1:
             pieces.append(("+", "".join(new[j1:j2])))
-    return tuple(pieces)
+    joined: list[tuple[str, str]] = []
+    removed, added = "", ""
+    for index, (op, text) in enumerate(pieces):
+        between = 0 < index < len(pieces) - 1 and pieces[index + 1][0] != "="
+        if op == "=" and not (text.isspace() and between and (removed or added)):
+            if removed or added:
+                joined += [piece for piece in (("-", removed), ("+", added)) if piece[1]]
+                removed, added = "", ""
+            joined.append((op, text))
+        elif op == "-":
+            removed += text
+        elif op == "+":
+            added += text
+        else:  # spaces between two changes: in both
+            removed += text
+            added += text
+    joined += [piece for piece in (("-", removed), ("+", added)) if piece[1]]
+    return tuple(joined)
 
 
 def _summary(node: NodeRecord, end: float) -> dict[str, Any]:

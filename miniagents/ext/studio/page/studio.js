@@ -261,6 +261,7 @@
     collapsed: new Set(), // the ids of the branches closed
     path: new Set(), // the ids of the branch shown (slowest, most expensive)
     dirty: false,
+    wantFocus: false, // the tree's focus was asked for before it had a row
     compare: null, // {left, right, controller}
   };
 
@@ -305,6 +306,7 @@
     const model = new RunModel(run);
     state.model = model;
     state.selected = null;
+    state.wantFocus = false;
     state.collapsed = new Set();
     state.path = new Set();
     show("run");
@@ -410,11 +412,14 @@
     });
     tree.replaceChildren(...rows);
     if (!rows.length) tree.append(el("p", { class: "muted" }, model.run.status === "running" ? "Waiting for the first agent…" : "This run has no agent calls."));
-    if (hadFocus) focusNode(state.selected);
+    if (hadFocus || state.wantFocus) focusNode(state.selected);
   }
 
+  // Focus the node's row; asked before the tree has one (a key pressed as the run opens), the
+  // tree's first row, as soon as it has one.
   function focusNode(id) {
     const row = $(`#tree [data-node-id="${id}"]`);
+    state.wantFocus = !row;
     if (row) {
       row.focus({ preventScroll: false });
       row.scrollIntoView({ block: "nearest" });
