@@ -231,6 +231,10 @@ EXAMPLE_OUTPUT = {
         "the orchestrator: (offline model",
     ],
     "researcher.py": ["Rivers meander because faster water on the outside of a bend"],
+    "research_team.py": [
+        "Our findings: Paris has about 2.1 million people. Rome has about 2.8 million people. "
+        "No figures for Atlantis.\n"
+    ],
     "pipe_composition.py": [
         "A SHORT ANSWER TO 'WHY AGENTS?'\nA SHORT ANSWER TO 'WHY STREAMS?'\n",
         "10. A SHORT ANSWER TO 'WHY AGENTS?'\n11.",

@@ -6,7 +6,8 @@
     miniagents studio [--store FILE] [--host H] [--port P] [--token T] [--allow-host HOST ...]
     miniagents studio list [--store FILE]
     miniagents studio show [RUN] [--store FILE]
-    miniagents studio fork [RUN] --call N (--reply TEXT | --prompt TEXT | --system TEXT)
+    miniagents studio fork [RUN] (--call N | --call-with TEXT) (--reply TEXT | --prompt TEXT
+                                                                | --system TEXT)
     miniagents studio diff [LEFT] [RIGHT]
 
 ``run`` runs the program as ``python program.py ARGS`` would (its ``__name__`` is
@@ -18,8 +19,9 @@ its exit status is the program's. ``studio`` serves the studio's page
 name it answers (when ``--host`` makes it reachable by others). ``list`` lists the runs,
 ``show`` prints a run's tree (``RUN``: a run's id, or ``last``, the default), ``fork``
 runs a run's program again with a call's reply (or prompt) edited, every call before it
-replayed (:mod:`~miniagents.ext.studio.fork`), and prints the two runs side by side, as
-``diff`` does (``RIGHT`` defaults to the last run, ``LEFT`` to the run it forked).
+replayed (:mod:`~miniagents.ext.studio.fork`; the call: its number, or the first whose
+reply has a text), and prints the two runs side by side, as ``diff`` does (``RIGHT``
+defaults to the last run, ``LEFT`` to the run it forked).
 
 The store is ``--store``, else ``MINIAGENTS_STUDIO``, else ``miniagents_runs.sqlite`` in
 the current folder. Exit status 2, with one line on stderr, for what cannot start: a bad
@@ -155,15 +157,21 @@ def _fork(argv: list[str], prog: str) -> int:
         "Run a recorded run's program again with one call's reply (or prompt) edited: the "
         "calls before it are replayed from the recording, the others made live.",
         ("run", {"nargs": "?", "default": "last", "help": "the run's id (default: last)"}),
-        ("--call", {"type": int, "required": True, "help": "the call's number (see show)"}),
+        ("--call", {"type": int, "help": "the call's number (see show)"}),
+        ("--call-with", {"metavar": "TEXT", "help": "else: the first call whose reply has TEXT"}),
         ("--reply", {"help": "the call's reply, edited"}),
         ("--prompt", {"help": "the text of the call's last message, edited"}),
         ("--system", {"help": "the call's system prompt, edited"}),
     )
+    if (args.call is None) == (args.call_with is None):
+        parser.error("name the call to edit: --call N (see show) or --call-with TEXT of its reply")
     store = RunStore(store_path(args.store))
     try:
+        call = args.call
+        if call is None:
+            call = RunTree.of(store, args.run).call_with(args.call_with).id
         planned = plan_fork(
-            store, args.run, args.call, reply=args.reply, prompt=args.prompt, system=args.system
+            store, args.run, call, reply=args.reply, prompt=args.prompt, system=args.system
         )
         result = asyncio.run(afork(store, planned))
         sys.stdout.write(result.output)

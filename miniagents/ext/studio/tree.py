@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from miniagents.ext.studio.errors import StudioNotFoundError
 from miniagents.ext.studio.events import RunEvent
 from miniagents.ext.studio.store import RunInfo, RunStore
 
@@ -192,9 +193,19 @@ class RunTree:
         """Its interactions (the nodes of agents), in order."""
         return [node for node in self.nodes.values() if node.kind == "agent"]
 
-    def call_number(self, key: str) -> int | None:
-        """The number of the first call of the run whose request has ``key``."""
-        return next((call.id for call in self.calls.values() if call.key == key), None)
+    def call_with(self, text: str) -> CallRecord:
+        """The first call of the run (by number) whose reply has ``text``.
+
+        Raises:
+            StudioNotFoundError: if no call's reply has it.
+        """
+        for number in sorted(self.calls):
+            if text in self.calls[number].text:
+                return self.calls[number]
+        raise StudioNotFoundError(
+            f"No call of the run {self.run.id} replied with {text!r}; see its calls' replies "
+            f"with miniagents studio show {self.run.id}."
+        )
 
     def slowest_path(self) -> list[NodeRecord]:
         """From the slowest root down, each time the child that took longest."""

@@ -269,7 +269,9 @@
 
   async function loadRuns() {
     const found = await api("/api/runs");
-    $("#store").textContent = found.store;
+    const store = $("#store");
+    store.textContent = found.store.split(/[\\/]/).pop(); // (its file; the whole path on hover)
+    store.title = found.store;
     state.runs = found.runs;
     renderRuns();
   }
@@ -701,7 +703,7 @@
     const rows = diff.rows.map((row) => {
       const right = side(row.right, row.text, "+");
       if (row.calls.length) right.append(el("div", { class: "calls" }, row.calls.map(([number, how]) => el("span", { class: `badge ${how}` }, `call ${number} ${how}`))));
-      const head = el("th", { scope: "row" }, el("span", { class: "muted" }, "· ".repeat(row.depth)), row.name, " ", el("span", { class: `badge ${row.status}` }, row.status));
+      const head = el("th", { scope: "row" }, el("span", { class: "muted" }, "· ".repeat(row.depth)), el("span", { class: "kind" }, row.kind), " ", row.name, " ", el("span", { class: `badge ${row.status}` }, row.status));
       return el("tr", { class: row.status, "data-status": row.status }, head, side(row.left, row.text, "-"), right);
     });
     $("#diff tbody").replaceChildren(...rows);
