@@ -185,16 +185,16 @@ def _words(before: str, after: str) -> tuple[tuple[str, str], ...]:
             pieces.append(("+", "".join(new[j1:j2])))
     joined: list[tuple[str, str]] = []
     removed, added = "", ""
-    for index, (op, text) in enumerate(pieces):
+    for index, (sign, text) in enumerate(pieces):
         between = 0 < index < len(pieces) - 1 and pieces[index + 1][0] != "="
-        if op == "=" and not (text.isspace() and between and (removed or added)):
+        if sign == "=" and not (text.isspace() and between and (removed or added)):
             if removed or added:
                 joined += [piece for piece in (("-", removed), ("+", added)) if piece[1]]
                 removed, added = "", ""
-            joined.append((op, text))
-        elif op == "-":
+            joined.append((sign, text))
+        elif sign == "-":
             removed += text
-        elif op == "+":
+        elif sign == "+":
             added += text
         else:  # spaces between two changes: in both
             removed += text

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -46,9 +47,9 @@ async def client(store: RunStore) -> AsyncIterator[httpx.AsyncClient]:
         yield made
 
 
-async def _events(response: httpx.Response) -> list[tuple[str, dict[str, object]]]:
+async def _events(response: httpx.Response) -> list[tuple[str, Any]]:
     """The SSE events of a response, to its end: (kind, data)."""
-    found: list[tuple[str, dict[str, object]]] = []
+    found: list[tuple[str, Any]] = []
     kind = "message"
     async for line in response.aiter_lines():
         if line.startswith("event: "):
