@@ -20,9 +20,11 @@ the writer little more than one C call per batch. Each tuple is a JSON array, in
     ["call_end", id, t, finish, error]              it ended: {finish, cost_usd}
     ["decision", node, t, decision]                 a person decided a tool call
 
-A message is ``{"class", "text", "fields"?, "cut"?}`` (``cut``: the text's length, when it
-was longer than :data:`MAX_TEXT`), an error ``{"type", "message"}``. :func:`event_of`
-reads a tuple back as a :class:`RunEvent`; the studio's page reads the arrays themselves.
+Times (``t``, ``entered``) are nanoseconds since the epoch (ints: JSON writes them three
+times as fast as floats). A message is ``{"class", "text", "fields"?, "cut"?}`` (``cut``:
+the text's length, when it was longer than :data:`MAX_TEXT`), an error ``{"type",
+"message"}``. :func:`event_of` reads a tuple back as a :class:`RunEvent` (its times in
+seconds); the studio's page reads the arrays themselves.
 """
 
 from __future__ import annotations
@@ -166,35 +168,35 @@ def message_json(message: Message) -> dict[str, Any]:
 
 
 def event_of(seq: int, item: Sequence[Any]) -> RunEvent:
-    """The event that a written tuple (a JSON array) is, numbered ``seq``."""
+    """The event that a written tuple (a JSON array) is, numbered ``seq`` (times in seconds)."""
     kind = item[0]
     if kind == "node":
         _, node, parent, node_kind, name, t, extra = item
         data = {"id": node, "parent": parent, "kind": node_kind, "name": name, **(extra or {})}
-        return RunEvent(seq, t, kind, data)
+        return RunEvent(seq, t / 1e9, kind, data)
     if kind == "message":
         _, node, role, index, entered, t, message, error = item
-        data = {"node": node, "index": index, "entered": entered}
+        data = {"node": node, "index": index, "entered": entered / 1e9}
         if message is not None:
             data["message"] = (
                 {"class": "Message", "text": message} if isinstance(message, str) else message
             )
         if error is not None:
             data["error"] = error
-        return RunEvent(seq, t, role, data)
+        return RunEvent(seq, t / 1e9, role, data)
     if kind == "end":
         _, node, t, error, result = item
-        return RunEvent(seq, t, kind, {"id": node, "error": error, "result": result})
+        return RunEvent(seq, t / 1e9, kind, {"id": node, "error": error, "result": result})
     if kind == "call":
         _, call, node, t, request = item
-        return RunEvent(seq, t, kind, {"id": call, "node": node, **request})
+        return RunEvent(seq, t / 1e9, kind, {"id": call, "node": node, **request})
     if kind == "token":
         _, call, t, piece = item
-        return RunEvent(seq, t, kind, {"call": call, "piece": piece})
+        return RunEvent(seq, t / 1e9, kind, {"call": call, "piece": piece})
     if kind == "call_end":
         _, call, t, ended, error = item
-        return RunEvent(seq, t, kind, {"id": call, **(ended or {}), "error": error})
+        return RunEvent(seq, t / 1e9, kind, {"id": call, **(ended or {}), "error": error})
     if kind == "decision":
         _, node, t, decision = item
-        return RunEvent(seq, t, kind, {"node": node, **decision})
+        return RunEvent(seq, t / 1e9, kind, {"node": node, **decision})
     return RunEvent(seq, 0.0, str(kind), {"item": list(item)})

@@ -128,15 +128,19 @@
       return this.run.ended ?? Math.max(this.last, Date.now() / 1000);
     }
 
-    // One event, as miniagents.ext.studio.events writes it (a JSON array); the node it
-    // changed, if any.
+    // One event, as miniagents.ext.studio.events writes it (a JSON array, its times in
+    // nanoseconds); the node it changed, if any.
     apply(item) {
       const kind = item[0];
-      const at = (t) => { this.last = Math.max(this.last, t); };
+      const at = (ns) => {
+        const t = ns / 1e9;
+        this.last = Math.max(this.last, t);
+        return t;
+      };
       switch (kind) {
         case "node": {
-          const [, id, parent, nodeKind, name, t, extra] = item;
-          at(t);
+          const [, id, parent, nodeKind, name, ns, extra] = item;
+          const t = at(ns);
           const node = {
             id, parent, kind: nodeKind, name, started: t, ended: null, error: null, inputs: [],
             replies: [], calls: [], children: [], arguments: extra ? extra.arguments : null,
@@ -148,23 +152,24 @@
           return node;
         }
         case "message": {
-          const [, nodeId, role, index, entered, t, message, error] = item;
-          at(t);
+          const [, nodeId, role, index, enteredNs, ns, message, error] = item;
+          const t = at(ns);
+          const entered = enteredNs / 1e9;
           const node = this.nodes.get(nodeId);
           const shown = { index, entered, done: t, error, message: typeof message === "string" ? { class: "Message", text: message } : message };
           if (node) (role === "input" ? node.inputs : node.replies).push(shown);
           return node;
         }
         case "end": {
-          const [, id, t, error, result] = item;
-          at(t);
+          const [, id, ns, error, result] = item;
+          const t = at(ns);
           const node = this.nodes.get(id);
           if (node) Object.assign(node, { ended: t, error, result });
           return node;
         }
         case "call": {
-          const [, id, nodeId, t, request] = item;
-          at(t);
+          const [, id, nodeId, ns, request] = item;
+          const t = at(ns);
           const call = {
             id, node: nodeId, provider: request.provider, model: request.model, key: request.key,
             request: request.request, started: t, items: [], text: "", ended: null, finish: null,
@@ -176,8 +181,8 @@
           return node;
         }
         case "token": {
-          const [, callId, t, piece] = item;
-          at(t);
+          const [, callId, ns, piece] = item;
+          const t = at(ns);
           const call = this.calls.get(callId);
           if (!call) return null;
           call.items.push([t, piece]);
@@ -185,16 +190,16 @@
           return this.nodes.get(call.node);
         }
         case "call_end": {
-          const [, id, t, ended, error] = item;
-          at(t);
+          const [, id, ns, ended, error] = item;
+          const t = at(ns);
           const call = this.calls.get(id);
           if (!call) return null;
           Object.assign(call, { ended: t, finish: ended ? ended.finish : null, cost: ended ? ended.cost_usd : null, error });
           return this.nodes.get(call.node);
         }
         case "decision": {
-          const [, nodeId, t, decision] = item;
-          at(t);
+          const [, nodeId, ns, decision] = item;
+          at(ns);
           const node = this.nodes.get(nodeId);
           if (node) node.decision = decision;
           return node;
