@@ -83,8 +83,8 @@ right for the extensions)::
     │   ├── DurableVersionError (also RuntimeError)  started by other code (app version)
     │   ├── DurableFailedCallError (also RuntimeError)  a model call's error that cannot be recorded
     │   └── DurableApprovalError (also LookupError)  a decision for a call that does not wait
-    ├── StudioError                               the studio: recorded runs, forks (ext.studio.errors)
-    │   ├── StudioStoreError (also OSError)         the store of runs cannot be opened, read, written
+    ├── StudioError                               recorded runs and forks (ext.studio.errors)
+    │   ├── StudioStoreError (also OSError)         the store of runs cannot be opened or written
     │   ├── StudioNotFoundError (also LookupError)  a run, or a call of one, that it does not hold
     │   ├── StudioForkError (also ValueError)       a fork that cannot be made as asked
     │   └── StudioConfigurationError (also ValueError)  a recorder or studio given unusable options

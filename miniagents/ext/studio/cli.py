@@ -38,7 +38,8 @@ import runpy
 import secrets
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from miniagents.ext.studio.diff import render_diff
@@ -99,9 +100,17 @@ def run_main(argv: Sequence[str], prog: str) -> int:
 def studio_main(argv: Sequence[str], prog: str) -> int:
     """``miniagents studio``: serve the studio's page, or ``list``, ``show``, ``fork``, ``diff``."""
     given = list(argv)
-    verbs = {"list": _list, "show": _show, "fork": _fork, "diff": _diff}
-    if given and given[0] in verbs:
-        return verbs[given[0]](given[1:], f"{prog} {given[0]}")
+    if given and given[0] in _VERBS:
+        verb = _VERBS[given[0]]
+        parser = argparse.ArgumentParser(prog=f"{prog} {given[0]}", description=verb.description)
+        _store_option(parser)
+        for name, options in verb.arguments:
+            parser.add_argument(name, **options)  # type: ignore[arg-type]
+        args = parser.parse_args(given[1:])
+        try:
+            return verb.run(args, RunStore(store_path(args.store)))
+        except (StudioError, _CannotStart) as error:
+            parser.error(str(error))
     return _serve(given, prog)
 
 
@@ -112,99 +121,92 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parsed(
-    argv: list[str], prog: str, description: str, *arguments: tuple[str, dict[str, object]]
-) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    _store_option(parser)
-    for name, options in arguments:
-        parser.add_argument(name, **options)  # type: ignore[arg-type]
-    return parser, parser.parse_args(argv)
+@dataclass(frozen=True)
+class _Verb:
+    """A verb of ``miniagents studio``: what it does, its arguments, and how it runs."""
+
+    description: str
+    arguments: tuple[tuple[str, dict[str, object]], ...]
+    run: Callable[[argparse.Namespace, RunStore], int]
 
 
-def _list(argv: list[str], prog: str) -> int:
-    parser, args = _parsed(argv, prog, "List the recorded runs, the latest first.")
-    store = RunStore(store_path(args.store))
-    try:
-        found = store.runs()
-    except StudioError as error:
-        parser.error(str(error))
-    for run in found:
+def _list(_args: argparse.Namespace, store: RunStore) -> int:
+    for run in store.runs():
         fork = f"  fork of {run.forked_from}" if run.forked_from else ""
         print(f"{run.id}  {run.status:<8} {run.name}{fork}")
     return 0
 
 
-def _show(argv: list[str], prog: str) -> int:
-    parser, args = _parsed(
-        argv,
-        prog,
-        "Print a recorded run as a tree: its agents and tool calls, with their time and cost, "
-        "and each call of a model with its number (the one to fork at) and reply.",
-        ("run", {"nargs": "?", "default": "last", "help": "the run's id (default: last)"}),
-    )
-    try:
-        print(RunTree.of(RunStore(store_path(args.store)), args.run).render())
-    except StudioError as error:
-        parser.error(str(error))
+def _show(args: argparse.Namespace, store: RunStore) -> int:
+    print(RunTree.of(store, args.run).render())
     return 0
 
 
-def _fork(argv: list[str], prog: str) -> int:
-    parser, args = _parsed(
-        argv,
-        prog,
-        "Run a recorded run's program again with one call's reply (or prompt) edited: the "
-        "calls before it are replayed from the recording, the others made live.",
-        ("run", {"nargs": "?", "default": "last", "help": "the run's id (default: last)"}),
-        ("--call", {"type": int, "help": "the call's number (see show)"}),
-        ("--call-with", {"metavar": "TEXT", "help": "else: the first call whose reply has TEXT"}),
-        ("--reply", {"help": "the call's reply, edited"}),
-        ("--prompt", {"help": "the text of the call's last message, edited"}),
-        ("--system", {"help": "the call's system prompt, edited"}),
-    )
+def _fork(args: argparse.Namespace, store: RunStore) -> int:
     if (args.call is None) == (args.call_with is None):
-        parser.error("name the call to edit: --call N (see show) or --call-with TEXT of its reply")
-    store = RunStore(store_path(args.store))
-    try:
-        call = args.call
-        if call is None:
-            call = RunTree.of(store, args.run).call_with(args.call_with).id
-        planned = plan_fork(
-            store, args.run, call, reply=args.reply, prompt=args.prompt, system=args.system
+        raise _CannotStart("name the call to edit: --call N (see show) or --call-with TEXT")
+    call = args.call
+    if call is None:
+        call = RunTree.of(store, args.run).call_with(args.call_with).id
+    planned = plan_fork(
+        store, args.run, call, reply=args.reply, prompt=args.prompt, system=args.system
+    )
+    result = asyncio.run(afork(store, planned))
+    sys.stdout.write(result.output)
+    if result.returncode:
+        print(
+            f"[miniagents] the fork's program ended with status {result.returncode}",
+            file=sys.stderr,
         )
-        result = asyncio.run(afork(store, planned))
-        sys.stdout.write(result.output)
-        if result.returncode:
-            print(
-                f"[miniagents] the fork's program ended with status {result.returncode}",
-                file=sys.stderr,
-            )
-        print(render_diff(RunTree.of(store, planned.run), RunTree.of(store, planned.child)))
-    except StudioError as error:
-        parser.error(str(error))
+    print(render_diff(RunTree.of(store, planned.run), RunTree.of(store, planned.child)))
     return result.returncode
 
 
-def _diff(argv: list[str], prog: str) -> int:
-    parser, args = _parsed(
-        argv,
-        prog,
+def _diff(args: argparse.Namespace, store: RunStore) -> int:
+    right = RunTree.of(store, args.right)
+    left = args.left or right.run.forked_from
+    if left is None:
+        raise _CannotStart(f"the run {right.run.id} is no fork: give the run to compare it with")
+    print(render_diff(RunTree.of(store, left), right))
+    return 0
+
+
+_RUN: tuple[str, dict[str, object]] = (
+    "run",
+    {"nargs": "?", "default": "last", "help": "the run's id (default: last)"},
+)
+
+_VERBS = {
+    "list": _Verb("List the recorded runs, the latest first.", (), _list),
+    "show": _Verb(
+        "Print a recorded run as a tree: its agents and tool calls, with their time and "
+        "cost, and each call of a model with its number (the one to fork at) and reply.",
+        (_RUN,),
+        _show,
+    ),
+    "fork": _Verb(
+        "Run a recorded run's program again with one call's reply (or prompt) edited: the "
+        "calls before it are replayed from the recording, the others made live.",
+        (
+            _RUN,
+            ("--call", {"type": int, "help": "the call's number (see show)"}),
+            ("--call-with", {"metavar": "TEXT", "help": "or the first call whose reply has TEXT"}),
+            ("--reply", {"help": "the call's reply, edited"}),
+            ("--prompt", {"help": "the text of the call's last message, edited"}),
+            ("--system", {"help": "the call's system prompt, edited"}),
+        ),
+        _fork,
+    ),
+    "diff": _Verb(
         "Show two runs side by side: each node, how it compares, and how the right one's "
         "model calls were made (replayed, edited, live).",
-        ("left", {"nargs": "?", "help": "the first run (default: the one RIGHT forked)"}),
-        ("right", {"nargs": "?", "default": "last", "help": "the second run (default: last)"}),
-    )
-    store = RunStore(store_path(args.store))
-    try:
-        right = RunTree.of(store, args.right)
-        left_id = args.left or right.run.forked_from
-        if left_id is None:
-            parser.error(f"the run {right.run.id} is no fork: give the run to compare it with")
-        print(render_diff(RunTree.of(store, left_id), right))
-    except StudioError as error:
-        parser.error(str(error))
-    return 0
+        (
+            ("left", {"nargs": "?", "help": "the first run (default: the one RIGHT forked)"}),
+            ("right", {"nargs": "?", "default": "last", "help": "the second run (default: last)"}),
+        ),
+        _diff,
+    ),
+}
 
 
 def _serve(argv: list[str], prog: str) -> int:

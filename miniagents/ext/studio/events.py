@@ -37,8 +37,8 @@ from typing import Any
 
 from miniagents.ext.llm.cache.keys import canonical_request, request_key
 from miniagents.ext.llm.cache.stores import events_to_json
-from miniagents.ext.llm.messages import TokenUsage
-from miniagents.ext.llm.pricing import cost_usd
+from miniagents.ext.llm.observing import innermost_provider
+from miniagents.ext.llm.pricing import cost_usd, reported_usage
 from miniagents.ext.llm.provider import Finish, LLMCall, Refusal, ToolCallDelta, ToolCallStart
 from miniagents.ext.tools.approval import ToolDecision
 from miniagents.messages.message import Message
@@ -50,7 +50,6 @@ __all__ = [
     "RunEvent",
     "encode_batch",
     "event_of",
-    "innermost_provider",
 ]
 
 MAX_TEXT = 200_000
@@ -104,27 +103,10 @@ class CallEnded:
         if not finish.replayed:
             cost = None
             if finish.input_tokens is not None and finish.output_tokens is not None:
-                usage = TokenUsage(
-                    input_tokens=finish.input_tokens,
-                    output_tokens=finish.output_tokens,
-                    cached_input_tokens=finish.cached_input_tokens,
-                    cache_write_tokens=finish.cache_write_tokens,
-                    reasoning_tokens=finish.reasoning_tokens,
-                )
                 batch = finish.batch_id is not None
                 model = finish.model or self.model
-                cost = cost_usd(model, usage, self.price_provider, batch=batch)
+                cost = cost_usd(model, reported_usage(finish), self.price_provider, batch=batch)
         return {"finish": dataclasses.asdict(finish), "cost_usd": cost}
-
-
-def innermost_provider(provider: object) -> object:
-    """The provider that ``provider`` wraps (the budgets' meter wraps the agent's own)."""
-    for _ in range(8):
-        inner = getattr(provider, "wrapped", None)
-        if inner is None:
-            break
-        provider = inner
-    return provider
 
 
 def encode_batch(batch: Sequence[tuple[Any, ...]]) -> str:

@@ -40,17 +40,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from miniagents.ext.llm.observing import LLMCallWatch, observe_llm_calls
+from miniagents.ext.llm.observing import LLMCallWatch, innermost_provider, observe_llm_calls
 from miniagents.ext.llm.pricing import price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.studio.errors import StudioConfigurationError
-from miniagents.ext.studio.events import (
-    MAX_TEXT,
-    CallEnded,
-    CallRequest,
-    encode_batch,
-    innermost_provider,
-)
+from miniagents.ext.studio.events import MAX_TEXT, CallEnded, CallRequest, encode_batch
 from miniagents.ext.studio.fork import Fork, replay_recorded_calls
 from miniagents.ext.studio.store import (
     FLUSH_INTERVAL,

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
 
 from tests.subprocesses import ROOT, python_env, run_python
 
@@ -35,6 +36,7 @@ def _in_a_copy(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.timeout(400)  # (six Pythons one after the other: slow on a loaded machine)
 def test_the_pages_commands_record_show_fork_and_compare_the_example(tmp_path: Path) -> None:
     commands, _ = _shell_blocks()
     assert [words[:2] for words in commands] == [
@@ -71,6 +73,7 @@ def test_the_pages_commands_record_show_fork_and_compare_the_example(tmp_path: P
     ]
 
 
+@pytest.mark.timeout(300)
 def test_the_pages_studio_command_serves_the_page_and_its_api(tmp_path: Path) -> None:
     _, (serve,) = _shell_blocks()
     assert serve == ["miniagents", "studio"]

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from miniagents.ext.studio import Fork, Recorder, RunStore, RunTree, diff_runs, plan_fork
+from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.diff import render_diff
 from miniagents.ext.studio.errors import StudioForkError, StudioNotFoundError
-from miniagents.ext.studio.fork import FORK_VARIABLE
 from miniagents.ext.studio.store import STORE_VARIABLE
 from miniagents.testing import FakeLLMServer
 from tests.ext.studio import program
 from tests.fakes.fixtures import fake_llm  # noqa: F401
+from tests.subprocesses import run_python
 
 PROGRAM = Path(program.__file__)
 
@@ -133,60 +134,55 @@ async def test_a_fork_that_cannot_be_made_says_why(
         Fork.from_json({"run": "r"})
 
 
+@pytest.mark.timeout(300)  # (three Pythons one after the other: slow on a loaded machine)
 def test_miniagents_run_records_a_program_and_studio_fork_runs_it_again(
     fake_llm: FakeLLMServer,  # noqa: F811
     tmp_path: Path,
 ) -> None:
     """The commands, as a user types them: the program's run recorded by ``miniagents run``,
-    shown, forked at the Paris researcher's answer, and the two runs compared."""
-    environment = {
-        **os.environ,
-        "OPENAI_BASE_URL": fake_llm.openai_base_url,
-        "OPENAI_API_KEY": "test",
-        STORE_VARIABLE: str(tmp_path / "runs.sqlite"),
-    }
-    environment.pop(FORK_VARIABLE, None)
+    then forked at the Paris researcher's answer (the calls before it replayed)."""
+    store_file = tmp_path / "runs.sqlite"
 
     def miniagents(*arguments: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "miniagents", *arguments],
-            cwd=tmp_path,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        extra = {STORE_VARIABLE: str(store_file)}
+        return run_python(["-m", "miniagents", *arguments], cwd=tmp_path, llm=fake_llm, env=extra)
 
     program.script(fake_llm)
     ran = miniagents("run", str(PROGRAM))
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "Notes: Paris has 2.1 million people. Rome has 2.8 million people."
-    store = RunStore(tmp_path / "runs.sqlite")
+    store = RunStore(store_file)
     first = RunTree.of(store, "last")
     assert first.run.command[-1] == str(PROGRAM)
-    shown = miniagents("studio", "show")
-    assert shown.returncode == 0, shown.stderr
-    call = _researchers_answer(first, "Paris")
-    assert f"call {call} paris-model (live): 'Paris has 2.1 million people.'" in shown.stdout
     made = len(fake_llm.requests)
     forked = miniagents(
-        "studio", "fork", "--call", str(call), "--reply", "Paris has 3 million people."
+        "studio", "fork", "--call-with", "Paris has 2.1", "--reply", "Paris has 3 million people."
     )
     assert forked.returncode == 0, forked.stderr
     assert _calls(fake_llm)[made:] == ["gpt-4o-mini"]  # the calls before it: replayed
     assert "Notes: Paris has 3 million people." in forked.stdout
     assert re.search(r"~ \. RESEARCHER .* call \d+ replayed, call \d+ edited", forked.stdout)
     assert re.search(r"~ \. WRITER .* call \d+ live", forked.stdout)
-    compared = miniagents("studio", "diff")
-    assert compared.returncode == 0, compared.stderr
-    assert "- 2.1 + 3" in compared.stdout
-    listed = miniagents("studio", "list")
-    assert f"fork of {first.run.id}" in listed.stdout
-    failed = miniagents("studio", "fork", "--call", "999", "--reply", "x")
-    assert failed.returncode == 2
-    assert "has no call 999" in failed.stderr
+    assert RunTree.of(store, "last").run.forked_from == first.run.id
     store.close()
+
+
+async def test_studio_commands_say_why_they_cannot_run(
+    openai_env: FakeLLMServer, store: RunStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = await _recorded(openai_env, store)
+    cases = [
+        (["fork", "--call", "999", "--reply", "x"], "has no call 999"),
+        (["fork", "--reply", "x"], "name the call to edit: --call N"),
+        (["fork", "--call-with", "nobody said this", "--reply", "x"], "replied with 'nobody said"),
+        (["diff"], f"the run {first.run.id} is no fork"),
+        (["show", "nope"], "no run 'nope'"),
+    ]
+    for arguments, said in cases:
+        with pytest.raises(SystemExit) as exited:
+            studio_main([*arguments, "--store", str(store.path)], "miniagents studio")
+        assert exited.value.code == 2
+        assert said in capsys.readouterr().err
 
 
 def test_miniagents_run_passes_the_programs_exit_status_and_records_its_failure(

@@ -167,6 +167,7 @@ async def test_a_live_runs_tokens_appear_before_it_ends(
     await expect(page.locator("#run-status")).to_have_text("ok")
 
 
+@pytest.mark.timeout(300)  # (the program, then its fork: slow on a loaded machine)
 async def test_a_fork_at_a_second_level_reply_replays_the_calls_before_it_and_shows_the_diff(
     studio: tuple[httpx.AsyncClient, Page], store: RunStore, openai_env: FakeLLMServer
 ) -> None:
@@ -203,6 +204,7 @@ async def test_a_fork_at_a_second_level_reply_replays_the_calls_before_it_and_sh
     await _screenshot(page, "studio-fork.png")
 
 
+@pytest.mark.timeout(300)
 async def test_the_page_is_usable_from_the_keyboard(
     studio: tuple[httpx.AsyncClient, Page], store: RunStore, openai_env: FakeLLMServer
 ) -> None:
