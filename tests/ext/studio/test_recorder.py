@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.llm import LLMToolApprovalRequest
 from miniagents.ext.llm.cache import request_key
 from miniagents.ext.llm.messages import TokenUsage
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.llm.pricing import cost_usd
 from miniagents.ext.studio import Recorder, RunStore, RunTree
 from miniagents.ext.studio.errors import (
@@ -25,6 +27,7 @@ from miniagents.ext.studio.errors import (
 )
 from miniagents.ext.studio.events import MAX_TEXT
 from miniagents.ext.studio.store import Chunk, RunWriter
+from miniagents.ext.tools import FunctionTool
 from miniagents.miniagents.lowlevel import observe_interactions
 from miniagents.testing import FakeLLMServer
 from tests.ext.studio import program
@@ -256,3 +259,37 @@ def test_a_batch_that_cannot_be_written_is_logged_once_and_the_program_goes_on(
     writer.put(("node",))
     writer.close()
     assert [record.getMessage().count("broken encoder") for record in caplog.records] == [1]
+
+
+async def test_a_tool_call_that_waited_for_approval_has_the_decision_on_its_node(
+    store: RunStore,
+) -> None:
+    cleaned: list[str] = []
+
+    def clean(path: str) -> str:
+        """Clean a file up."""
+        cleaned.append(path)
+        return f"Cleaned {path}"
+
+    llm = offline_agent.fork(
+        tools=[FunctionTool(clean, requires_approval=True)],
+        reply=one_per_call(CallTool("clean", {"path": "a.txt"}), "Done."),
+        token_delay=0,
+    )
+    with Recorder(store, command=()) as recorder:
+        async with MiniAgents():
+            reply = llm.inquire("Clean a.txt up")
+            async for promise in reply:
+                message = await promise
+                if isinstance(message, LLMToolApprovalRequest):
+                    message.approve(by="ada")
+            await reply
+    assert cleaned == ["a.txt"]
+    tree = RunTree.of(store, recorder.run_id)
+    [tool] = [node for node in tree.nodes.values() if node.kind == "tool"]
+    assert tool.decision is not None
+    assert (tool.decision["approved"], tool.decision["decided_by"]) == (True, "ada")
+    assert tool.result is not None
+    assert tool.result["text"] == "Cleaned a.txt"
+    classes = [reply["message"]["class"] for reply in tree.roots[0].replies]
+    assert "LLMToolApprovalRequest" in classes
