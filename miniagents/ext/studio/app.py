@@ -220,12 +220,10 @@ class _Studio:
             return _error(400, "bad_position", "after (or Last-Event-ID) must be a whole number.")
         if not self.forks.starting(run_id):
             run_id = (await asyncio.to_thread(self.runs.run, run_id)).id  # (404 if unknown)
-        if not self.followers.take():
-            return _error(
-                503, "too_many_followers", "Too many event streams are open; close some pages."
-            )
+        if self.followers.full():
+            return _error(503, "too_many_followers", _TOO_MANY_FOLLOWERS)
         return StreamingResponse(
-            _followed(self.runs, self.forks, run_id, after, self.followers.give_back),
+            _followed(self.runs, self.forks, run_id, after, self.followers),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -292,12 +290,18 @@ def _whole(given: str | None, default: int) -> int | None:
     return int(given) if given.isdigit() else None
 
 
+_TOO_MANY_FOLLOWERS = "Too many event streams are open; close some pages of the studio."
+
+
 class _Bound:
     """A count of things open, at most ``limit``."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open = 0
+
+    def full(self) -> bool:
+        return self.open >= self.limit
 
     def take(self) -> bool:
         if self.open >= self.limit:
@@ -310,7 +314,7 @@ class _Bound:
 
 
 async def _followed(
-    runs: RunStore, forks: _Forks, run_id: str, after: int, done: Callable[[], None]
+    runs: RunStore, forks: _Forks, run_id: str, after: int, followers: _Bound
 ) -> AsyncIterator[str]:
     """The run's events after ``after`` as SSE, then each new one, until the run has ended.
 
@@ -318,8 +322,12 @@ async def _followed(
     [...]}`` (the events as :mod:`~miniagents.ext.studio.events` writes them, numbered from
     ``first``), its id the number of its last event. A fork's run that has not started yet
     is waited for (its program is starting); one whose program ended without starting it
-    ends the stream with an ``error`` event.
+    ends the stream with an ``error`` event, and so does a stream past the most followers
+    (counted while it runs: one its client left before it began takes no place).
     """
+    if not followers.take():
+        yield f"event: error\ndata: {json.dumps({'message': _TOO_MANY_FOLLOWERS})}\n\n"
+        return
     try:
         while True:
             found = await asyncio.to_thread(runs.chunks, run_id, after)
@@ -347,7 +355,7 @@ async def _followed(
                 return
             await asyncio.sleep(_POLL)
     finally:
-        done()
+        followers.give_back()
 
 
 @dataclass

@@ -45,7 +45,7 @@ from miniagents.ext.llm.pricing import price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.studio.errors import StudioConfigurationError
 from miniagents.ext.studio.events import MAX_TEXT, CallEnded, CallRequest, encode_batch
-from miniagents.ext.studio.fork import Fork, replay_recorded_calls
+from miniagents.ext.studio.fork import FORK_VARIABLE, Fork, replay_recorded_calls
 from miniagents.ext.studio.store import (
     FLUSH_INTERVAL,
     RunInfo,
@@ -136,6 +136,7 @@ class Recorder:
             raise StudioConfigurationError(f"A run's name must be a non-empty str, got {name!r}.")
         self.name = name
         self.command = tuple(command)
+        self._fork_from_environment = fork is None
         self.fork = fork if fork is not None else Fork.from_environment()
         self.run_id = new_run_id() if self.fork is None else self.fork.child
         self._ids = itertools.count(1).__next__
@@ -179,6 +180,8 @@ class Recorder:
                 fork=None if fork is None else fork.as_json(),
             )
         )
+        if fork is not None and self._fork_from_environment:  # (the process's first recorder
+            os.environ.pop(FORK_VARIABLE, None)  # is the fork: not another, nor a child's)
         self._writer = writer = RunWriter(
             self.store, self.run_id, encode_batch, self.flush_interval
         )

@@ -193,3 +193,30 @@ def test_the_app_refuses_options_it_cannot_keep(store: RunStore) -> None:
         studio_app(store, token=TOKEN, allowed_hosts=())
     with pytest.raises(StudioConfigurationError, match="max_forks must be a whole number"):
         studio_app(store, token=TOKEN, max_forks=0)
+
+
+async def test_event_streams_past_the_most_followers_are_refused(store: RunStore) -> None:
+    gate = asyncio.Event()
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        await gate.wait()
+        ctx.reply("Done.")
+
+    async with served(studio_app(store, token=TOKEN, max_followers=1)) as client:
+        with Recorder(store, command=()) as recorder:
+            async with MiniAgents():
+                reply = slow.inquire()
+                recorder.flush()
+                events = f"/api/runs/{recorder.run_id}/events"
+                async with client.stream("GET", events, headers=AUTH) as first:
+                    lines = first.aiter_lines()  # (held: the stream stays open while it is)
+                    [line async for line in _until_data(lines)]
+                    second = await client.get(events, headers=AUTH)
+                    assert second.status_code == 503
+                    assert second.json()["error"]["code"] == "too_many_followers"
+                gate.set()
+                await reply
+        async with client.stream("GET", events, headers=AUTH) as again:  # (its place is free)
+            assert again.status_code == 200
+            assert [line async for line in again.aiter_lines()][-2].startswith("data: ")
