@@ -40,7 +40,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from miniagents.ext.llm.observing import LLMCallWatch, innermost_provider, observe_llm_calls
+from miniagents.ext.llm.observing import (
+    LLMCallObserver,
+    LLMCallWatch,
+    innermost_provider,
+    observe_llm_calls,
+)
 from miniagents.ext.llm.pricing import price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.studio.errors import StudioConfigurationError
@@ -56,12 +61,13 @@ from miniagents.ext.studio.store import (
 )
 from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
-from miniagents.ext.tools.observing import ToolCallWatch, observe_tool_calls
+from miniagents.ext.tools.observing import ToolCallObserver, ToolCallWatch, observe_tool_calls
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.lowlevel import (
+    InteractionObserver,
     InteractionWatch,
     ObservedAgent,
     observe_interactions,
@@ -141,9 +147,9 @@ class Recorder:
         self.run_id = new_run_id() if self.fork is None else self.fork.child
         self._ids = itertools.count(1).__next__
         self._writer: RunWriter | None = None
-        self._interactions: Any = None  # (the observers set before: told too)
-        self._calls: Any = None
-        self._tools: Any = None
+        self._interactions: InteractionObserver | None = None  # (those set before: told too)
+        self._calls: LLMCallObserver | None = None
+        self._tools: ToolCallObserver | None = None
         self._unroute: Callable[[], None] | None = None
         self._closed = False
         self._lock = threading.Lock()
@@ -166,20 +172,25 @@ class Recorder:
         fork = self.fork
         if fork is not None:
             self._unroute = replay_recorded_calls(self.store, fork)
-        self.store.open_run(
-            RunInfo(
-                id=self.run_id,
-                name=self.name,
-                command=self.command,
-                cwd=os.getcwd(),
-                started=time.time(),
-                ended=None,
-                status="running",
-                error=None,
-                forked_from=None if fork is None else fork.run,
-                fork=None if fork is None else fork.as_json(),
+        try:
+            self.store.open_run(
+                RunInfo(
+                    id=self.run_id,
+                    name=self.name,
+                    command=self.command,
+                    cwd=os.getcwd(),
+                    started=time.time(),
+                    ended=None,
+                    status="running",
+                    error=None,
+                    forked_from=None if fork is None else fork.run,
+                    fork=None if fork is None else fork.as_json(),
+                )
             )
-        )
+        except BaseException:
+            if self._unroute is not None:
+                self._unroute()  # (no run: nothing replays either)
+            raise
         if fork is not None and self._fork_from_environment:  # (the process's first recorder
             os.environ.pop(FORK_VARIABLE, None)  # is the fork: not another, nor a child's)
         self._writer = writer = RunWriter(
