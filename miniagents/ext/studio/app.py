@@ -47,11 +47,12 @@ from miniagents.ext.errors import MissingExtraError
 
 try:
     from starlette.applications import Starlette
+    from starlette.datastructures import Headers
     from starlette.middleware import Middleware
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.requests import Request
     from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
+    from starlette.types import ASGIApp, Receive, Scope, Send
 except ImportError as _missing:  # (the web extra is installed in the tests)
     raise MissingExtraError(
         "The studio's page needs Starlette and uvicorn. Install them with: "
@@ -108,8 +109,8 @@ def studio_app(
     Args:
         store: The store of recorded runs, or its file.
         token: The bearer token every ``/api`` request must carry.
-        allowed_hosts: The ``Host`` names it answers (Starlette's ``TrustedHostMiddleware``
-            patterns, e.g. ``"studio.internal"`` or ``"*.example.com"``).
+        allowed_hosts: The ``Host`` names it answers, whatever the port (``"studio.internal"``,
+            ``"*.example.com"`` for its subdomains; an IPv6 address in brackets).
         environment: Variables a fork's program gets over the studio's own environment
             (e.g. a model server's address).
         max_forks: The most fork programs running at once (one more is a 429).
@@ -152,7 +153,7 @@ def studio_app(
         Route("/api/diff", studio.api(studio.diff)),
     ]
     middleware = [
-        Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
+        Middleware(_HostCheck, allowed=tuple(host.lower() for host in allowed_hosts)),
         *studio.door.middleware(),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
@@ -277,6 +278,41 @@ class _Studio:
                 "right": trees[1].run.as_json(),
                 "rows": [row.as_json(trees[0].ended, trees[1].ended) for row in rows],
             }
+        )
+
+
+class _HostCheck:
+    """Answers only requests whose ``Host`` (its name, without the port) is an allowed one.
+
+    A page of another site whose DNS name is made to point at 127.0.0.1 (DNS rebinding)
+    sends its own name: it gets a 400 and reaches nothing.
+    """
+
+    def __init__(self, app: ASGIApp, allowed: tuple[str, ...]) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not self._known(Headers(scope=scope)):
+            refused = _error(
+                400,
+                "unknown_host",
+                "This studio answers only its own host names; open it at the address "
+                "miniagents studio printed (or start it with --allow-host NAME).",
+            )
+            await refused(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _known(self, headers: Headers) -> bool:
+        host = headers.get("host", "").lower()
+        cut = host.find("]") + 1 if host.startswith("[") else host.find(":")  # (an IPv6 name)
+        name, port = (host, "") if cut <= 0 else (host[:cut], host[cut:])
+        if port and not (port.startswith(":") and port[1:].isdigit()):
+            return False
+        return any(
+            name == allowed or (allowed.startswith("*.") and name.endswith(allowed[1:]))
+            for allowed in self.allowed
         )
 
 

@@ -85,6 +85,11 @@ async def test_a_host_it_does_not_know_and_a_post_of_another_site_are_refused(
 ) -> None:
     rebound = await client.get("/api/runs", headers={**AUTH, "Host": "attacker.example"})
     assert rebound.status_code == 400  # a DNS name of someone else's pointed at 127.0.0.1
+    assert rebound.json()["error"]["code"] == "unknown_host"
+    for local in ("localhost:8100", "127.0.0.1", "[::1]:8100", "LOCALHOST"):
+        known = await client.get("/api/runs", headers={**AUTH, "Host": local})
+        assert known.status_code == 200, local
+    assert (await client.get("/", headers={"Host": "[::1].attacker.example"})).status_code == 400
     other_site = await client.post(
         f"/api/runs/{recorded}/fork",
         headers={**AUTH, "Origin": "https://attacker.example"},
