@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2 as httpx
@@ -24,13 +23,6 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 @miniagent
 async def greeter(ctx: InteractionContext) -> None:
     ctx.reply("Hello.")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[RunStore]:
-    made = RunStore(tmp_path / "runs.sqlite")
-    yield made
-    made.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,20 +22,6 @@ from tests.fakes.fixtures import fake_llm  # noqa: F401
 from tests.subprocesses import run_python
 
 PROGRAM = Path(program.__file__)
-
-
-@pytest.fixture
-def openai_env(fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> FakeLLMServer:  # noqa: F811
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.openai_base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "test")
-    return fake_llm
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[RunStore]:
-    made = RunStore(tmp_path / "runs.sqlite")
-    yield made
-    made.close()
 
 
 def _calls(server: FakeLLMServer) -> list[str]:

@@ -16,7 +16,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx2 as httpx
@@ -39,20 +39,6 @@ SCREENSHOTS = os.environ.get("MINIAGENTS_STUDIO_SCREENSHOTS") == "1"
 
 AGENTS = '#tree [role="treeitem"][data-kind="agent"]'
 TOOLS = '#tree [role="treeitem"][data-kind="tool"]'
-
-
-@pytest.fixture
-def openai_env(fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> FakeLLMServer:  # noqa: F811
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.openai_base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "test")
-    return fake_llm
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[RunStore]:
-    made = RunStore(tmp_path / "runs.sqlite")
-    yield made
-    made.close()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,20 +33,6 @@ from tests.ext.studio import program
 from tests.ext.web.serving import until
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 from tests.fakes.tracing import Traces, traces  # noqa: F401
-
-
-@pytest.fixture
-def openai_env(fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> FakeLLMServer:  # noqa: F811
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.openai_base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "test")
-    return fake_llm
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[RunStore]:
-    made = RunStore(tmp_path / "runs.sqlite")
-    yield made
-    made.close()
 
 
 async def test_a_run_is_its_tree_of_agent_calls_with_messages_tokens_requests_and_cost(
