@@ -86,6 +86,11 @@ right for the extensions)::
     │   ├── DurableVersionError (also RuntimeError)  started by other code (app version)
     │   ├── DurableFailedCallError (also RuntimeError)  a model call's error that cannot be recorded
     │   └── DurableApprovalError (also LookupError)  a decision for a call that does not wait
+    ├── StudioError                               recorded runs and forks (ext.studio.errors)
+    │   ├── StudioStoreError (also OSError)         the store of runs cannot be opened or written
+    │   ├── StudioNotFoundError (also LookupError)  a run, or a call of one, that it does not hold
+    │   ├── StudioForkError (also ValueError)       a fork that cannot be made as asked
+    │   └── StudioConfigurationError (also ValueError)  a recorder or studio given unusable options
     ├── EvalsError                                an eval (miniagents.evals.errors)
     │   ├── DatasetError (also ValueError)          a dataset or case that is not valid (named)
     │   ├── EvaluatorDefinitionError (also ArgumentError)  an evaluator that cannot work as given
@@ -182,6 +187,10 @@ _REEXPORTS = Reexports(
             "DurableApprovalError DurableConfigurationError DurableDatabaseError "
             "DurableError DurableFailedCallError DurableRecordError "
             "DurableVersionError"
+        ),
+        "miniagents.ext.studio.errors": (
+            "StudioConfigurationError StudioError StudioForkError StudioNotFoundError "
+            "StudioStoreError"
         ),
         "miniagents.evals.errors": (
             "CaseTimeoutError DatasetError EvalArgumentError EvalReportError "

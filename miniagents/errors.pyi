@@ -65,6 +65,11 @@ from miniagents.ext.ray.errors import RayPipelineRerunError as RayPipelineRerunE
 from miniagents.ext.ray.errors import RayWorkerDiedError as RayWorkerDiedError
 from miniagents.ext.ray.errors import RemoteError as RemoteError
 from miniagents.ext.ray.errors import RemoteTraceback as RemoteTraceback
+from miniagents.ext.studio.errors import StudioConfigurationError as StudioConfigurationError
+from miniagents.ext.studio.errors import StudioError as StudioError
+from miniagents.ext.studio.errors import StudioForkError as StudioForkError
+from miniagents.ext.studio.errors import StudioNotFoundError as StudioNotFoundError
+from miniagents.ext.studio.errors import StudioStoreError as StudioStoreError
 from miniagents.ext.tools.errors import ToolApprovalError as ToolApprovalError
 from miniagents.ext.tools.errors import ToolCallError as ToolCallError
 from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
@@ -130,6 +135,8 @@ __all__ = [
     "MessageSerializationError", "RayAgentArgumentError", "RayAgentError", "RayCancelTimeoutError",
     "RayPipelineArgumentError", "RayPipelineLinkError", "RayPipelineRerunError",
     "RayWorkerDiedError", "RemoteError", "RemoteTraceback",
+    "StudioConfigurationError", "StudioError", "StudioForkError", "StudioNotFoundError",
+    "StudioStoreError",
     "ToolApprovalError", "ToolCallError", "ToolDefinitionError", "ToolError",
     "ToolNameConflictError",
     "FrozenFieldError", "FrozenInstanceError", "HashKeyError",

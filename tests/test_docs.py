@@ -264,6 +264,10 @@ EXAMPLE_OUTPUT = {
         "tck-input-required: A2AMessage Hello from TCK\n"
         "tck-reject-task: A2ATaskRejectedError TASK_STATE_REJECTED\n",
     ],
+    "research_team.py": [
+        "Our findings: Paris has about 2.1 million people. Rome has about 2.8 million people. "
+        "No figures for Atlantis.\n"
+    ],
     "pipe_composition.py": [
         "A SHORT ANSWER TO 'WHY AGENTS?'\nA SHORT ANSWER TO 'WHY STREAMS?'\n",
         "10. A SHORT ANSWER TO 'WHY AGENTS?'\n11.",

@@ -33,9 +33,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from miniagents.evals.tree import AgentStep, ModelCall, ReplyTree, ToolStep
-from miniagents.ext.llm.messages import TokenUsage
-from miniagents.ext.llm.observing import LLMCallObserver, LLMCallWatch, observe_llm_calls
-from miniagents.ext.llm.pricing import cost_usd, price_provider_of
+from miniagents.ext.llm.observing import (
+    LLMCallObserver,
+    LLMCallWatch,
+    innermost_provider,
+    observe_llm_calls,
+)
+from miniagents.ext.llm.pricing import cost_usd, price_provider_of, reported_usage
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.llm.usage import UsageTotals
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
@@ -318,12 +322,7 @@ class _ModelNode:
 
     def cost(self, finish: Finish) -> float | None:
         """What the call cost, by the price of its model (``None``: unknown)."""
-        usage = TokenUsage(
-            input_tokens=finish.input_tokens,
-            output_tokens=finish.output_tokens,
-            cached_input_tokens=finish.cached_input_tokens,
-            cache_write_tokens=finish.cache_write_tokens,
-        )
+        usage = reported_usage(finish)
         return cost_usd(finish.model or self.model, usage, self.price_provider)
 
     def step(self) -> ModelCall:
@@ -377,7 +376,7 @@ class _Recorder:
         known = self.names.get(id(provider))
         if known is not None:
             return known[1]
-        inner = _innermost(provider)
+        inner = innermost_provider(provider)
         named = getattr(provider, "provider_name", None)  # the meter's, for the options
         names = (
             named if isinstance(named, str) else _provider_name(inner),
@@ -503,16 +502,6 @@ def _pass_on(call: Callable[[], Any], what: str) -> Any:
                 error,
             )
         return None
-
-
-def _innermost(provider: object) -> object:
-    """The provider that ``provider`` wraps (e.g. the budgets' meter wraps the agent's own)."""
-    for _ in range(8):
-        inner = getattr(provider, "wrapped", None)
-        if inner is None:
-            break
-        provider = inner
-    return provider
 
 
 def _provider_name(provider: object) -> str:

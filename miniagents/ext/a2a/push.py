@@ -36,12 +36,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.a2a.errors import A2AConfigurationError
 
 __all__ = ["SIGNATURE_HEADER", "A2APushNotifications", "secret_key", "sign", "signature_valid"]
 
 SIGNATURE_HEADER = "X-A2A-Signature"
 """The header of a post's signature (with an ``A2APushNotifications.signing_secret``)."""
+
+
+_OWNER = "A2APushNotifications"
 
 
 @dataclass(frozen=True)
@@ -77,18 +81,11 @@ class A2APushNotifications:
         for allowed in self.allowed_urls:
             _Prefix.of(allowed)
         for name in ("max_per_task", "attempts", "max_queued"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise A2AConfigurationError(
-                    f"A2APushNotifications needs {name} to be an int >= 1; got {value!r}."
-                )
+            check_count(getattr(self, name), name, owner=_OWNER, error=A2AConfigurationError)
         for name in ("timeout", "retry_delay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise A2AConfigurationError(
-                    f"A2APushNotifications needs {name} to be a number of seconds >= 0; "
-                    f"got {value!r}."
-                )
+            check_seconds(
+                getattr(self, name), name, zero=True, owner=_OWNER, error=A2AConfigurationError
+            )
 
     def refusal(self, url: str) -> str | None:
         """Why a webhook at ``url`` may not be set (``None``: it may)."""
