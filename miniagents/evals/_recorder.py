@@ -349,7 +349,7 @@ class _Recorder:
     # -- interactions ----------------------------------------------------------------
 
     def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
-        theirs = _pass_on(self.interactions, "interaction_started", agent)
+        theirs: InteractionWatch | None = _pass_on(self.interactions, "interaction_started", agent)
         parent = current_step.get()
         if parent is None:
             return theirs
@@ -363,7 +363,9 @@ class _Recorder:
     def llm_call_started(
         self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
     ) -> LLMCallWatch | None:
-        theirs = _pass_on(self.llm_calls, "llm_call_started", agent_alias, provider, call)
+        theirs: LLMCallWatch | None = _pass_on(
+            self.llm_calls, "llm_call_started", agent_alias, provider, call
+        )
         parent = current_step.get()
         if parent is None:
             return theirs
@@ -376,7 +378,9 @@ class _Recorder:
     def tool_call_started(
         self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
     ) -> ToolCallWatch | None:
-        theirs = _pass_on(self.tool_calls, "tool_call_started", tool, call, result)
+        theirs: ToolCallWatch | None = _pass_on(
+            self.tool_calls, "tool_call_started", tool, call, result
+        )
         parent = current_step.get()
         if parent is None:
             return theirs

@@ -308,8 +308,8 @@ def ray_pipeline(
     require_ray()
     try:  # the local pipeline's check of the agents
         chain = agent_chain(agents, "ray_pipeline")
-    except PipelineArgumentError as error:
-        raise RayPipelineArgumentError(f"{error}{function_hint(agents)}") from None
+    except PipelineArgumentError as failure:
+        raise RayPipelineArgumentError(f"{failure}{function_hint(agents)}") from None
     owner, error = "ray_pipeline()", RayPipelineArgumentError
     check_count(max_in_flight, "max_in_flight", owner=owner, error=error)
     if timeout is not None:
