@@ -75,6 +75,7 @@ __all__ = [
     "DEFAULT_MAX_BACKOFF",
     "Pipeline",
     "PipelineSettings",
+    "agent_chain",
     "observed_items",
     "pipeline",
     "pipeline_settings",
@@ -699,7 +700,7 @@ async def _no_whole(pieces: tuple[object, ...]) -> None:
     return None
 
 
-def _agent_chain(
+def agent_chain(
     agents: MiniAgent[..., Message] | Sequence[MiniAgent[..., Message]], caller: str
 ) -> list[MiniAgent[..., Message]]:
     """The agents of a run as a chain (one agent, or a list of them), checked.
@@ -758,7 +759,7 @@ def pipeline_settings(
             not positive, a ``retry_on`` that is not a tuple of exception classes (a
             ``ValueError``), or an unknown ``overflow``.
     """
-    chain = _agent_chain(agents, caller)
+    chain = agent_chain(agents, caller)
     concurrency = max_in_flight if max_concurrency is None else max_concurrency
     owner, error = f"{caller}()", PipelineArgumentError
     for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):
