@@ -390,11 +390,9 @@ def _wake_if_room(room: Room) -> None:
     (A wait the search finds live with no task to end it may be one whose room came while
     nothing rechecked the stream: a backstop, so that such a wait is never lost.)
     """
-    core = room.core
-    flow = core.flow
-    if flow is not None and not core.done:
-        flow.blocked = True
-        flow.recheck(core)
+    flow = room.core.flow
+    if flow is not None:
+        flow.wake_if_room(room.core)
 
 
 def _awaits_only(task: asyncio.Task[Any], blocked: set[asyncio.Task[Any]]) -> bool:

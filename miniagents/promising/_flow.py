@@ -39,9 +39,9 @@ on their measure, even while its own producer must still wait.
 **Handles.** A message sequence and an observable count themselves as handles and
 uncount themselves in their finalizer (``__del__``: no extra object per handle, which
 matters when thousands of agents are pending); any other promise is counted through a weak
-reference (:func:`count_weakly`). When the last handle goes, which may happen anywhere (in
+reference (:meth:`Flow.count_weakly`). When the last handle goes, which may happen anywhere (in
 the middle of other code, in another thread, in the garbage collector), the core is asked
-to reconsider on its own loop, soon, instead of right there (:func:`schedule_reconsider`).
+to reconsider on its own loop, soon, instead of right there (:meth:`Flow.schedule_reconsider`).
 
 **Never a deadlock by pressure alone.** An unreachable stream exerts none; ``MiniAgents``
 unpaces the reply sequences of its agents when it exits (:meth:`Flow.unpace`), so that every
@@ -49,10 +49,12 @@ agent finishes; an ended stream wakes its waiting producers.
 A wait cycle made by code (an agent awaiting its own replies) is reported by the deadlock
 watch (:mod:`miniagents.promising._deadlock`): every wait here parks its task there.
 
-**A core's face of it.** The functions of a core's pacing (:func:`has_room`,
-:func:`await_room`, :func:`released`, :func:`unpace`) and of its handles
-(:func:`count_handle`, :func:`handle_gone`) take the core; the core keeps them as its
-methods, for the producers and the layers above.
+**Between the flow and its core.** The flow owns all of this; it reads its core's record
+(``base``, ``pieces``, ``sent``, its observers) and asks the core to drop the pieces it
+releases (``drop_front``). The core asks its flow (``ReplayCore.has_room``, ``await_room``,
+``released``, ``unpace``, ``count_handle``, ``handle_gone`` are its face of it): the one
+exception is the record's path per piece, which spends the flow's credit itself (see
+``ReplayCore.accept``: a call per piece saved, measured).
 """
 
 from __future__ import annotations
@@ -71,19 +73,7 @@ from miniagents.promising._waitfor import Room
 from miniagents.promising.errors import ReplayWindowError, StreamOverflowError
 from miniagents.promising.limits import Overflow, StreamLimits, checked_overflow
 
-__all__ = [
-    "Flow",
-    "FlowCore",
-    "HasPosition",
-    "await_room",
-    "count_handle",
-    "count_weakly",
-    "handle_gone",
-    "has_room",
-    "released",
-    "schedule_reconsider",
-    "unpace",
-]
+__all__ = ["Flow", "FlowCore", "HasPosition"]
 
 _NEVER = sys.maxsize
 _BATCH = 64  # pieces recorded between two releases, at least
@@ -96,13 +86,28 @@ class FlowCore(Protocol):
     importing each other.
     """
 
-    base: int
-    sent: int
-    done: bool
-    flow: Flow | None
-    loop: asyncio.AbstractEventLoop | None
-    thread: int | None
-    _delivering: bool
+    @property
+    def base(self) -> int: ...
+
+    @property
+    def sent(self) -> int: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def flow(self) -> Flow | None: ...
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None: ...
+
+    @property
+    def thread(self) -> int | None: ...
+
+    @property
+    def delivering(self) -> bool:
+        """Whether it is passing pieces to its observers now."""
+        ...
 
     @property
     def pieces(self) -> list[Any]: ...
@@ -112,12 +117,25 @@ class FlowCore(Protocol):
 
     def fail(self, error: BaseException) -> None: ...
 
+    def drop_front(self, floor: int) -> None:
+        """Drop the pieces below piece number ``floor`` from the record (released)."""
+        ...
+
+    def adopt_loop(self) -> None:
+        """Belong to the running loop, if it belongs to none yet."""
+        ...
+
 
 class HasPosition(Protocol):
     """A cursor: the position of the next piece it will read, and its bound if it has one."""
 
     index: int
     until: int | None
+
+    @property
+    def task(self) -> asyncio.Task[Any] | None:
+        """The task that last waited in it (the deadlock watch's node for it)."""
+        ...
 
 
 class Flow:
@@ -229,7 +247,7 @@ class Flow:
         if not gone:
             self.recheck(core)
         elif self.blocked or self.handles == 0:
-            schedule_reconsider(core)
+            self.schedule_reconsider(core)
 
     def lowest_cursor(self) -> int | None:
         """The position of the slowest live iterator, if there is one."""
@@ -244,6 +262,133 @@ class Flow:
         if dead:
             self.cursors = [ref for ref in self.cursors or () if ref() is not None]
         return low
+
+    def count_handle(self) -> None:
+        """Count one more handle (it uncounts itself with :meth:`handle_gone`)."""
+        self.handles = (self.handles or 0) + 1
+
+    def handle_gone(self, core: FlowCore) -> None:
+        """Uncount a handle of ``core`` (from a finalizer: it may run anywhere)."""
+        if self.handles is None:
+            return
+        self.handles -= 1
+        if self.handles <= 0:
+            if core.done and (self.window is None or core.base + len(core.pieces) <= self.window):
+                return  # ended within its window: nothing to release, no producer to wake
+            if core.loop is None and not self.blocked:
+                return  # never started by a consumer, holding no producer back: nobody waits
+            self.schedule_reconsider(core)
+
+    def count_weakly(self, core: FlowCore, handle: object) -> None:
+        """Count ``handle`` until it is garbage-collected (for handles without a finalizer)."""
+        self.count_handle()
+        if self.weak_handles is None:
+            self.weak_handles = []
+        self.weak_handles.append(weakref.ref(handle, partial(_weak_gone, weakref.ref(core))))
+
+    def schedule_reconsider(self, core: FlowCore) -> None:
+        """Have ``core`` reconsider its pressure and release soon, on its loop, from any thread."""
+        loop = core.loop
+        if loop is None:
+            # never started by a consumer of its own (a sink fed by a flattening): if it holds
+            # back its producers upstream (blocked), they wait on the loop running here (a
+            # finalizer on another thread has none: nobody there waits, and the next release
+            # will see the change); if not, nobody waits
+            if self.blocked:
+                with contextlib.suppress(RuntimeError):  # (no running loop here)
+                    asyncio.get_running_loop().call_soon(self.reconsider, core)
+            return
+        try:
+            if threading.get_ident() == core.thread:
+                loop.call_soon(self.reconsider, core)
+            else:
+                loop.call_soon_threadsafe(self.reconsider, core)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    def read(self, core: FlowCore) -> None:
+        """A cursor read a piece while a producer waits for room: have it woken if room came.
+
+        (Unless this read cannot make room yet: see :meth:`_count_hopeless_reads`.)
+        """
+        if self.reads_before_room > 0:
+            self.reads_before_room -= 1
+        else:
+            self.recheck(core)
+
+    def read_on_demand(self, core: FlowCore) -> None:
+        """A cursor reads on demand now (it has a bound): room checks ask the cursors."""
+        self.on_demand = True
+        if self.blocked:
+            self.recheck(core)
+
+    def unpin(self, core: FlowCore | None = None) -> list[Any]:
+        """End a read of every piece (see :meth:`settle`'s ``pin``); with the ``core`` of an
+        ended stream, an ``await`` of its whole: its pieces, which count as given."""
+        self.pins -= 1
+        if core is None:
+            return []
+        self.delivered = core.base + len(core.pieces)
+        return list(core.pieces)
+
+    def piece_wanted(self) -> str:
+        """What a wait for the next piece of the stream waits for, as the deadlock watch says it."""
+        return f"a piece of {self.what}"
+
+    # -- observers that forward into another stream ---------------------------------------
+
+    def followed_by(self, core: FlowCore, sink: FlowCore) -> None:
+        """A new observer of ``core`` forwards into ``sink``: it carries that stream's pressure.
+
+        ``core``'s credit ends (the sink's room counts from now on), and ``core`` is one of
+        the sink's feeders (see :meth:`has_room`'s ``feeding``).
+        """
+        self.credit = self.feed_credit = 0
+        sink_flow = sink.flow
+        if sink_flow is not None:
+            feeders = sink_flow.feeders
+            if feeders is None:  # (the common case: no list made)
+                sink_flow.feeders = core
+            elif isinstance(feeders, list):
+                feeders.append(core)
+            else:
+                sink_flow.feeders = [feeders, core]
+
+    def add_feeder(self, feeder: FlowCore) -> None:
+        """Count ``feeder``, a stream without a flow, among those that forward into this one.
+
+        (One with a flow is counted by its own flow: see :meth:`followed_by`.)
+        """
+        feeders = self.feeders
+        if feeders is None:
+            self.feeders = feeder
+        elif isinstance(feeders, list):
+            feeders.append(feeder)
+        else:
+            self.feeders = [feeders, feeder]
+
+    def drop_feeder(self, feeder: FlowCore) -> None:
+        """``feeder`` forwards into this stream no more."""
+        feeders = self.feeders
+        if feeders is feeder:  # the common case (a flattener follows one part at a time)
+            self.feeders = None
+        elif isinstance(feeders, list):
+            self.feeders = [core for core in feeders if core is not feeder] or None
+
+    def ended(self, core: FlowCore) -> None:
+        """The stream ended: it has no pressure any more, and feeds no stream any more.
+
+        Its producer's backlog (an agent's flattener, which holds its appender and task) is
+        let go of at once, not at the context's end, and any producer waiting is woken.
+        """
+        for observer in core.observers:
+            sink = observer[4]
+            if sink is not None and sink.flow is not None:
+                sink.flow.drop_feeder(core)
+        self.backlog = None
+        if self.room_waiters or self.feed_waiters or self.feeders is not None:
+            self.blocked = True  # wake any waiting producer: there is nothing to wait for
+            self.recheck(core)
 
     def hold(self, core: FlowCore, holder: object) -> None:
         """Keep every piece for ``holder``, which will read the stream from its first piece.
@@ -325,7 +470,7 @@ class Flow:
             for ref in self.cursors or ():
                 cursor = ref()
                 if cursor is not None and cursor.index == low:
-                    found.append(getattr(cursor, "_task", None))
+                    found.append(cursor.task)
             backlog = self.backlog
             if backlog is not None and len(backlog):
                 found.append(backlog)
@@ -337,7 +482,7 @@ class Flow:
                 for ref in self.cursors or ():
                     cursor = ref()
                     if cursor is not None and cursor.until is not None and cursor.until <= bound:
-                        found.append(getattr(cursor, "_task", None))
+                        found.append(cursor.task)
         for observer in core.observers:
             sink = observer[4]
             if sink is not None and _holds_back(sink):
@@ -358,29 +503,32 @@ class Flow:
 
     # -- release -------------------------------------------------------------------------
 
-    def settle(self, core: FlowCore) -> int:
+    def settle(self, core: FlowCore, pin: bool = False) -> int:
         """Release (logically) what no live consumer needs; return how many pieces are released.
 
         The result only grows. A consumer that needs pieces below it gets
         :meth:`released_error`; the pieces themselves go at the next :meth:`release`.
+        ``pin``: the caller reads every piece from the first one (an ``await`` of the whole,
+        or a new observer given the record): if none is released, nothing is from now on
+        until it calls :meth:`unpin`.
         """
         count = core.base + len(core.pieces)
-        if self.window is None or count <= self.window or self.pins:
-            return self.floor
-        if core.observers:
-            self.delivered = max(self.delivered, core.sent)
-        low = 0 if self.queued else self.lowest_cursor()
-        if low is None:
-            low = count if self.unreachable(core) else self.delivered
-        self.floor = max(self.floor, min(low, core.sent))
+        if self.window is not None and count > self.window and not self.pins:
+            if core.observers:
+                self.delivered = max(self.delivered, core.sent)
+            low = 0 if self.queued else self.lowest_cursor()
+            if low is None:
+                low = count if self.unreachable(core) else self.delivered
+            self.floor = max(self.floor, min(low, core.sent))
+        if pin and not self.floor:
+            self.pins += 1
         return self.floor
 
     def release(self, core: FlowCore) -> None:
         """Drop the released pieces from the record (in batches: O(1) per piece)."""
         floor = self.settle(core)
         if floor > core.base:
-            del core.pieces[: floor - core.base]
-            core.base = floor
+            core.drop_front(floor)
         self.check_at = len(core.pieces) + max(_BATCH, self.high_water or 0)
 
     def released_error(self, core: FlowCore) -> ReplayWindowError:
@@ -482,7 +630,7 @@ class Flow:
         while not self.has_room(core, feeding=feeding):
             loop = asyncio.get_running_loop()
             if core.loop is None:  # no consumer started it: the loop to wake this wait on,
-                core.loop, core.thread = loop, threading.get_ident()  # when its handles go
+                core.adopt_loop()  # when its handles go
             waiter = loop.create_future()
             if feeding:
                 if self.feed_waiters is None:
@@ -600,7 +748,7 @@ class Flow:
     def reconsider(self, core: FlowCore) -> None:
         """Release and wake after a consumer or handle went away (scheduled on the loop)."""
         if self.unreachable(core):
-            if not core._delivering:
+            if not core.delivering:
                 self.release(core)
             self.blocked = True  # nobody will ever read it: let its producer run
         self.recheck(core)
@@ -609,6 +757,13 @@ class Flow:
         """Stop exerting pressure for good (the context is exiting), waking every producer."""
         self.unpaced = True
         self.recheck(core)
+
+    def wake_if_room(self, core: FlowCore) -> None:
+        """Wake the producers waiting for room if there is room now (the deadlock watch's
+        backstop for a wait whose room came while nothing rechecked the stream)."""
+        if not core.done:
+            self.blocked = True
+            self.recheck(core)
 
     def overflows(self, core: FlowCore) -> bool:
         """Apply the overflow policy to a piece of a hot source that found no room.
@@ -668,102 +823,11 @@ def _wake(waiters: list[asyncio.Future[None]] | None) -> None:
             waiter.set_result(None)
 
 
-# -- a core's pacing: its producers ask here ------------------------------------------
-
-
-def has_room(core: FlowCore, feeding: bool = False) -> bool:
-    """Whether a producer may add a piece to ``core`` now (see :meth:`Flow.has_room`).
-
-    ``feeding``: asked for a feeder of this stream (a part a flattener follows now), which
-    the flattener's backlog does not hold back. A core without a flow always has room; one
-    with credit left has it without a check.
-    """
-    flow = core.flow
-    if flow is None:
-        return True
-    if feeding:
-        return flow.feed_credit > 0 or flow.has_room(core, feeding=True)
-    return flow.credit > 0 or flow.has_room(core)
-
-
-async def await_room(core: FlowCore, feeding: bool = False) -> None:
-    """Wait until a producer (or, ``feeding``, a feeder) may add a piece to ``core``."""
-    if core.flow is not None:
-        await core.flow.wait_room(core, feeding)
-
-
-def released(core: FlowCore) -> int:
-    """How many pieces from the first one ``core`` has released (past its window)."""
-    flow = core.flow
-    return 0 if flow is None else flow.settle(core)
-
-
-def unpace(core: FlowCore) -> None:
-    """Stop exerting pressure for good: every producer waiting for room in ``core`` goes on."""
-    if core.flow is not None:
-        core.flow.unpace(core)
-
-
-# -- handles: who can still consume a stream ----------------------------------------
-
-
-def schedule_reconsider(core: FlowCore) -> None:
-    """Have ``core`` reconsider its pressure and release soon, on its loop, from any thread."""
-    loop, flow = core.loop, core.flow
-    if flow is None:
-        return
-    if loop is None:
-        # never started by a consumer of its own (a sink fed by a flattening): if it holds
-        # back its producers upstream (blocked), they wait on the loop running here (a
-        # finalizer on another thread has none: nobody there waits, and the next release
-        # will see the change); if not, nobody waits
-        if flow.blocked:
-            with contextlib.suppress(RuntimeError):  # (no running loop here)
-                asyncio.get_running_loop().call_soon(flow.reconsider, core)
-        return
-    try:
-        if threading.get_ident() == core.thread:
-            loop.call_soon(flow.reconsider, core)
-        else:
-            loop.call_soon_threadsafe(flow.reconsider, core)
-    except RuntimeError:  # the loop is closed: nobody waits any more
-        pass
-
-
-def count_handle(core: FlowCore) -> None:
-    """Count one more handle of ``core`` (it uncounts itself with :func:`handle_gone`)."""
-    flow = core.flow
-    if flow is not None:
-        flow.handles = (flow.handles or 0) + 1
-
-
-def handle_gone(core: FlowCore | None) -> None:
-    """Uncount a handle of ``core`` (from a finalizer: it may run anywhere)."""
-    flow = None if core is None else core.flow
-    if flow is None or flow.handles is None:
-        return
-    flow.handles -= 1
-    if flow.handles <= 0:
-        assert core is not None
-        if core.done and (flow.window is None or core.base + len(core.pieces) <= flow.window):
-            return  # ended within its window: nothing to release, no producer to wake
-        if core.loop is None and not flow.blocked:
-            return  # never started by a consumer, holding no producer back: nobody waits
-        schedule_reconsider(core)
-
-
-def count_weakly(core: FlowCore, handle: object) -> None:
-    """Count ``handle`` until it is garbage-collected (for handles without a finalizer)."""
-    count_handle(core)
-    flow = core.flow
-    assert flow is not None
-    if flow.weak_handles is None:
-        flow.weak_handles = []
-    flow.weak_handles.append(weakref.ref(handle, partial(_weak_gone, weakref.ref(core))))
-
-
 def _weak_gone(core_ref: weakref.ref[FlowCore], ref: weakref.ref[Any]) -> None:
+    """A handle counted weakly went (see :meth:`Flow.count_weakly`)."""
     core = core_ref()
-    if core is not None and core.flow is not None and core.flow.weak_handles is not None:
-        core.flow.weak_handles.remove(ref)
-    handle_gone(core)
+    flow = None if core is None else core.flow
+    if core is not None and flow is not None:
+        if flow.weak_handles is not None:
+            flow.weak_handles.remove(ref)
+        flow.handle_gone(core)

@@ -9,62 +9,88 @@ that every consumer, early or late, sees the whole stream while the producer run
     observer 2:          (ab)c--|        (subscribed after b: replayed, then live)
     observer 3:                   (abc|) (subscribed after the end: all replayed)
 
-The core is the record and its delivery to observers, in sections:
+A stream is a few parts, each owning its state; they talk through small methods::
 
-* **recording**: ``accept`` (a piece), ``fail`` / ``complete`` (the end), ``cancel``,
-  "when done" callbacks, a detached copy for a cancelled view;
-* **the source**: started once, at the first consumer (``start``) or lazily (``defer``);
-  another core's observable is followed directly, a :class:`DirectSource` feeds the core
-  by calling it, any other observable is subscribed to; pieces, errors and the end may
-  come from any thread (they hop onto the core's loop);
-* **delivery**: every observer sees the pieces in the order of the record, even when a
-  source emits from inside an observer (and a chain of streams fed inside one another
-  queues its steps past a depth: :mod:`miniagents.promising._nesting`); a broken observer
-  is unsubscribed and reported; the end goes to each observer once (to an end consumer
-  it counts as received, to another stream as handed over);
-* **observers**: ``add_observer`` (``observe``), ``add_end_observer`` for the end only;
-* **errors that must not be lost**: a failed core reports its error when it goes, unless
-  a consumer received it or another stream took it over.
+    producer --accept--> [record] --on_next--> observers      (this module)
+                 |          |  \\--wake-->  [waits] <--start/end-- a consumer's wait
+          has_room/credit   |                  (_waiting)
+                 v          v drop_front
+               [flow] <--add_cursor/read-- [cursor] (_cursor: an async for's position)
+               (_flow)
+                          [audience] <--add_reader/hold_reader/watch_end-- who reads on
+                          (_giving_up: and giving up, when nobody will)
 
-Its other parts are concepts of their own, modules of functions over a core that it keeps
-as its methods (the layers above call them so): the record as kept, a long record of
-``str`` packing its front (:mod:`miniagents.promising._packing`: ``record``, ``piece``);
-its flow (:mod:`miniagents.promising._flow`), which releases the pieces no live consumer
-needs once the stream has passed its replay window (``base`` counts them), tells
-producers when to wait (``has_room``, ``await_room``; a hot source's overflow) and counts
-the handles that keep the stream reachable; the waits of its consumers
-(:mod:`miniagents.promising._waiting`: ``await_change``, ``await_done``, ``acollect``,
-...); and their giving up (:mod:`miniagents.promising._giving_up`: ``check_abandoned``,
-``consumed``, ``hold_reader``, ...). See :mod:`miniagents.promising.limits` for the rules.
-Its observable face is :class:`ReplayObservable`.
+* **the record** (this module): the pieces (a long record of ``str`` packs its front into
+  a :class:`~miniagents.promising._packing.PackedTokens`), the end, the source it follows,
+  and the delivery to its observers, in the order of the record;
+* **its flow** (:class:`~miniagents.promising._flow.Flow`, made with the core of a stream
+  of many pieces): its replay window (which pieces it keeps) and its pressure (when its
+  producer waits); the core asks it whether a producer has room, and drops what it releases;
+* **its waits** (:class:`~miniagents.promising._waiting.Waits`, made at its first wait): the
+  consumers waiting for its next piece or its end, and their wake-up;
+* **its audience** (:class:`~miniagents.promising._giving_up.Audience`, made at its first
+  ``async for`` reader, interaction or consumer of its end): who reads it on between waits;
+  with the observers and the waits it tells whether anyone will read the stream, and
+  ``on_abandoned`` runs once nobody will.
+
+The core's sections: **recording** (``accept`` a piece, ``fail`` / ``complete`` the end,
+``cancel``, "when done" callbacks, a detached copy for a cancelled view); **the source**
+(started once, at the first consumer or lazily; another core's observable is followed
+directly, a :class:`DirectSource` feeds the core by calling it, any other observable is
+subscribed to; pieces, errors and the end may come from any thread: they hop onto the
+core's loop); **delivery** (every observer sees the pieces in the order of the record, even
+when a source emits from inside an observer; a chain of streams fed inside one another
+queues its steps past a depth, :mod:`miniagents.promising._nesting`; a broken observer is
+unsubscribed and reported; the end goes to each observer once); **observers**; its
+**parts' faces** (the methods the layers above call, each asking the part); **errors that
+must not be lost** (a failed core reports its error when it goes, unless a consumer
+received it or another stream took it over). Its observable face is
+:class:`ReplayObservable`; see :mod:`miniagents.promising.limits` for the rules of the flow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from miniagents.promising import _flow, _giving_up, _packing, _waiting
-from miniagents.promising._deadlock import _Watch, outside_source
-from miniagents.promising._flow import Flow, count_handle, handle_gone
-from miniagents.promising._giving_up import Reader, check_abandoned, give_up
+from miniagents.promising._deadlock import outside_source
+from miniagents.promising._flow import Flow
+from miniagents.promising._giving_up import (
+    Audience,
+    Reader,
+    add_reader,
+    check_abandoned,
+    check_abandoned_at_release,
+    consumed,
+    hold_reader,
+    release_reader,
+    unwatch_end,
+    watch_end,
+)
 from miniagents.promising._nesting import NESTED, queue_step, run_queued, thread_nesting
-from miniagents.promising._packing import BLOCK, PackedTokens, pack_front
+from miniagents.promising._packing import BLOCK, PackedTokens
 from miniagents.promising._reporting import (
     mark_received,
     report_broken_observer,
     report_lost_error,
 )
 from miniagents.promising._reporting import was_received as _was_received
+from miniagents.promising._shared import Shared
 from miniagents.promising._tasks import no_loop_error
-from miniagents.promising._waiting import wake
+from miniagents.promising._waiting import (
+    Waits,
+    acollect,
+    await_change,
+    await_done,
+    await_end,
+    await_needed,
+)
 from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.limits import Overflow, stream_limits
 
@@ -107,7 +133,7 @@ _NEVER = 1 << 62
 """A piece count no record reaches: the ``_pack_at`` of a core that never packs."""
 
 
-class ReplayObservable(Observable[T_co]):
+class ReplayObservable(Observable[T_co], Shared["ReplayCore[T_co]"]):
     """The observable face of a :class:`ReplayCore`: every subscriber gets the full replay.
 
     Marble::
@@ -120,17 +146,25 @@ class ReplayObservable(Observable[T_co]):
     def __init__(self, core: ReplayCore[T_co]) -> None:
         # Observable.__init__ would only make a lock that few operators use: see `lock`.
         self._subscribe = None
-        self.core = core
+        self._core = core
         self._lock: threading.RLock | None = None
-        if core.flow is not None:  # (only a stream with a flow counts its handles)
-            count_handle(core)  # a handle of the stream until it goes
+        flow = core.flow
+        if flow is not None:  # (only a stream with a flow counts its handles)
+            flow.count_handle()  # a handle of the stream until it goes
 
     def __del__(self) -> None:
         try:
-            core = self.core
+            core = self._core
         except AttributeError:  # never set up (no getattr call for the common case)
             return
-        handle_gone(core)
+        flow = core.flow
+        if flow is not None:
+            flow.handle_gone(core)
+
+    @property
+    def core(self) -> ReplayCore[T_co]:
+        """The core it shows."""
+        return self._core
 
     @property
     def lock(self) -> threading.RLock:  # type: ignore[override]
@@ -143,8 +177,9 @@ class ReplayObservable(Observable[T_co]):
         self, observer: abc.ObserverBase[T_co], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         on_error = cast(Callable[[BaseException], None], observer.on_error)
+        core = self._core
         return Disposable(
-            self.core.add_observer(observer.on_next, on_error, observer.on_completed, consumer=True)
+            core.add_observer(observer.on_next, on_error, observer.on_completed, consumer=True)
         )
 
 
@@ -184,21 +219,14 @@ class ReplayCore(abc.ObserverBase[T]):
 
     __slots__ = (
         "__weakref__",
-        "_bystanders",
-        "_delivering",
         "_end_callbacks",
-        "_end_watchers",
-        "_interactions",
-        "_needing",
         "_pack_at",
-        "_reader_waits",
         "_source",
         "_subscription",
         "_traceback",
-        "_waiters",
-        "_waiting",
-        "_watch",
+        "audience",
         "base",
+        "delivering",
         "done",
         "error",
         "flow",
@@ -210,11 +238,11 @@ class ReplayCore(abc.ObserverBase[T]):
         "piece_type",
         "pieces",
         "producer",
-        "readers",
         "sent",
         "started",
         "thread",
         "validator",
+        "waits",
         "wanted_by",
     )
 
@@ -256,8 +284,8 @@ class ReplayCore(abc.ObserverBase[T]):
         else:
             self.pieces = prefill
             self.sent = len(prefill)
-        self.base = 0  # pieces released from the front of the record (see Flow)
-        self._delivering = False
+        self.base = 0  # pieces released (see Flow), or packed, from the front of the record
+        self.delivering = False  # passing pieces to its observers now
         self.done = source is None and not open_ended
         self.error: BaseException | None = None
         self._traceback: TracebackType | None = None
@@ -268,19 +296,10 @@ class ReplayCore(abc.ObserverBase[T]):
         self._end_callbacks: Callable[[], None] | list[Callable[[], None]] | None = None
         self._subscription: abc.DisposableBase | Callable[[], None] | None = None
         self.observers: tuple[Observer[T], ...] = ()
-        # the futures of the waits for a change: one, or a list of them (most streams have
-        # one consumer: no list then), None when nobody waits
-        self._waiters: asyncio.Future[None] | list[asyncio.Future[None]] | None = None
-        self._waiting = 0  # consumers inside await_change, woken ones that have not run yet too
-        self._bystanders = 0  # of those waits: bystanders', which consume nothing (await_end)
-        self._end_watchers = 0  # consumers waiting for the end only (add_end_observer)
-        self._needing = 0  # of the waits: its producer's, which needs it (await_needed)
-        self._interactions = 0  # running interactions that read it as their input
-        # its async for readers (weakly), which read on between two pieces (see add_reader)
-        # (one, or a list of them: most streams have one reader, no list then)
-        self.readers: weakref.ref[Reader] | list[weakref.ref[Reader]] | None = None
-        self._reader_waits = False  # an ``async for`` reader is among the waiters
-        self._watch: _Watch | None = None  # the deadlock watch of the loop its consumers wait in
+        # its parts made when first needed (most streams never wait, nor have a reader
+        # between two pieces: a ready message, a reply read once it has ended)
+        self.waits: Waits | None = None
+        self.audience: Audience | None = None
         # who makes its next piece, for the deadlock watch's wait-for graph (see _waitfor):
         # a task, the core it follows, or a Producer naming them; None: it cannot be told
         self.producer: object = None
@@ -320,12 +339,43 @@ class ReplayCore(abc.ObserverBase[T]):
         """The number of pieces recorded so far (released ones included)."""
         return self.base + len(self.pieces)
 
-    # its record as kept, a packed front included (miniagents.promising._packing): that
-    # module's functions themselves, which take the core first (no method calling them)
-    record = _packing.record
-    """Every piece kept, from piece number ``released()`` (the packed ones unpacked)."""
-    piece = _packing.piece
-    """Piece number ``index`` of the record, packed or not (it must be kept)."""
+    # -- the record as kept ------------------------------------------------------------------
+
+    def record(self) -> list[T]:
+        """Every piece kept, from piece number ``released()`` (the packed ones unpacked).
+
+        ``pieces`` holds the kept pieces from piece number ``base``; a record of ``str`` that
+        keeps everything has packed the ones before (``packed``), and this list has them too
+        (new, equal strings).
+        """
+        packed = self.packed
+        if packed is None:
+            return self.pieces
+        return [*cast("list[T]", list(packed)), *self.pieces]
+
+    def piece(self, index: int) -> T:
+        """Piece number ``index`` of the record, packed or not (it must be kept)."""
+        offset = index - self.base
+        if offset >= 0:
+            return self.pieces[offset]
+        assert self.packed is not None  # only a packed front lies below base and is kept
+        return cast(T, self.packed[index])
+
+    def drop_front(self, floor: int) -> None:
+        """Drop the pieces below piece number ``floor`` (its flow released them)."""
+        del self.pieces[: floor - self.base]
+        self.base = floor
+
+    def _pack_front(self) -> None:
+        """Pack the first block of a long record of ``str`` (every piece of it was sent)."""
+        packed = self.packed
+        if packed is None:
+            packed = self.packed = PackedTokens()
+        pieces = cast("list[str]", self.pieces)
+        packed.pack(pieces[:BLOCK])
+        del pieces[:BLOCK]
+        self.base += BLOCK
+        self._pack_at += BLOCK
 
     # -- recording ---------------------------------------------------------------
 
@@ -340,6 +390,9 @@ class ReplayCore(abc.ObserverBase[T]):
                 return
         flow = self.flow
         if flow is not None:
+            # The flow's credit is spent here, the one place the record touches its flow's
+            # state: a call to the flow per piece would cost W3 and W4 a call per message
+            # and stage (measured: see tests/benchmarks/README.md).
             credit = flow.credit
             if credit > 0:
                 flow.credit = credit - 1
@@ -352,26 +405,27 @@ class ReplayCore(abc.ObserverBase[T]):
                 flow.feed_credit -= 1
             # (outside a delivery every piece recorded was sent: the record kept is
             # ``sent - base`` pieces long, no len() needed; inside one nothing is released)
-            if self.sent - self.base >= flow.check_at and not self._delivering:
+            if self.sent - self.base >= flow.check_at and not self.delivering:
                 flow.release(self)
-        elif self.sent >= self._pack_at and not self._delivering:
-            pack_front(self)
+        elif self.sent >= self._pack_at and not self.delivering:
+            self._pack_front()
         pieces = self.pieces
         pieces.append(piece)
-        if self._delivering:
+        if self.delivering:
             return  # the running delivery passes it on, in order
         self.sent += 1  # outside a delivery, every piece was sent: this one is now
         if self.observers:
-            self._delivering = True
+            self.delivering = True
             try:  # the fast path: pass this one piece on
                 self._pass_on(piece)
             finally:
-                self._delivering = False
+                self.delivering = False
             if self.sent < self.base + len(pieces) or self.done:
                 self._deliver()  # what arrived while observers were being called
                 return
-        if self._waiters:
-            wake(self)
+        waits = self.waits
+        if waits is not None and waits.futures is not None:
+            waits.wake(self.done)
 
     def accept_forwarded(self, piece: T) -> None:
         """:meth:`accept` a piece another stream passes on (a flattening's message).
@@ -429,15 +483,9 @@ class ReplayCore(abc.ObserverBase[T]):
                     callback()
                 except Exception as exc:  # a listener must not break the stream
                     report_broken_observer(exc)
-        flow = self.flow
-        if flow is not None:
-            # an ended stream has no pressure: let go of its producer's backlog (an agent's
-            # flattener, which holds its appender and task) at once, not at the context's end
-            flow.backlog = None
-            if flow.room_waiters or flow.feed_waiters or flow.feeders is not None:
-                flow.blocked = True  # wake any waiting producer: there is nothing to wait for
-                flow.recheck(self)
-        if not self._delivering:
+        if self.flow is not None:
+            self.flow.ended(self)
+        if not self.delivering:
             self._deliver()
 
     def cancel(self) -> None:
@@ -448,7 +496,7 @@ class ReplayCore(abc.ObserverBase[T]):
         """
         if self.done:
             return
-        give_up(self)  # an agent's replies: its task stops, then cancels this stream
+        self.give_up()  # an agent's replies: its task stops, then cancels this stream
         self.cancel_now()
 
     def cancel_now(self) -> None:
@@ -484,7 +532,8 @@ class ReplayCore(abc.ObserverBase[T]):
         copy.sent = self.base + len(copy.pieces)
         copy.packed = None if self.packed is None else self.packed.copy()
         copy.flow = None if self.flow is None else self.flow.frozen_copy()
-        wake(self)  # its consumers that wait here move to the copy
+        if self.waits is not None:
+            self.waits.wake(self.done)  # its consumers that wait here move to the copy
         return copy
 
     # -- the source -----------------------------------------------------------------
@@ -505,10 +554,9 @@ class ReplayCore(abc.ObserverBase[T]):
         self.started = True
         self._source = None
         if isinstance(source, ReplayObservable):
-            self.producer = source.core  # its pieces are that stream's
-            self._subscription = source.core.add_observer(
-                self.accept, self.fail, self.complete, sink=self
-            )
+            core: ReplayCore[T] = source.core
+            self.producer = core  # its pieces are that stream's
+            self._subscription = core.add_observer(self.accept, self.fail, self.complete, sink=self)
         elif isinstance(source, DirectSource):  # it calls this core directly
             self._subscription = source.attach(self)
         else:
@@ -521,6 +569,12 @@ class ReplayCore(abc.ObserverBase[T]):
         """Make an open core start lazily: ``starter`` is called at its first consumer."""
         self._source = Deferred(starter)
         self.started = False
+
+    def adopt_loop(self) -> None:
+        """Belong to the running loop, if it belongs to none yet (a producer waits in it, for
+        room in a stream that no consumer has started: its wake-ups go there)."""
+        if self.loop is None:
+            self.loop, self.thread = asyncio.get_running_loop(), threading.get_ident()
 
     # Pieces, errors and the end may come from any thread: each of the three below hops
     # onto the loop's thread (with call_soon_threadsafe) unless it runs there already.
@@ -568,7 +622,7 @@ class ReplayCore(abc.ObserverBase[T]):
         to tell (``ends``), for the outermost step to run.
         """
         queued = None  # the steps queued past NESTED, if this end is the outermost step
-        self._delivering = True
+        self.delivering = True
         try:
             pieces = self.pieces
             while self.sent < self.base + len(pieces):
@@ -586,18 +640,21 @@ class ReplayCore(abc.ObserverBase[T]):
                     nesting.depth = depth + 1
                     try:
                         for observer in ends:
-                            self._unlink(observer)
+                            sink = observer[4]  # (a feeder with a flow: its flow ended it)
+                            if sink is not None and self.flow is None and sink.flow is not None:
+                                sink.flow.drop_feeder(self)
                             self.send_end(observer)
                     finally:
                         nesting.depth = depth
                     if depth == 0:
                         queued = nesting.later
         finally:
-            self._delivering = False
+            self.delivering = False
         if queued:  # (run once this core's delivery is over: it may feed this core again)
             run_queued(thread_nesting, queued)
-        if self._waiters:
-            wake(self)
+        waits = self.waits
+        if waits is not None and waits.futures is not None:
+            waits.wake(self.done)
 
     def _pass_on(self, piece: T) -> None:
         for observer in self.observers:
@@ -666,18 +723,16 @@ class ReplayCore(abc.ObserverBase[T]):
             self.start()
         flow = self.flow
         pieces = self.pieces
-        if flow is not None and flow.settle(self):
-            on_error(flow.released_error(self))
-            return None
         observer: Observer[T] = (on_next, on_error, on_completed, consumer, sink)
         if self.sent:  # a record to replay first (an early observer has none)
+            # (a record with a flow is pinned meanwhile: nothing is released, so base stays;
+            # a record of str may pack its front meanwhile: each piece is read by its number)
+            if flow is not None and flow.settle(self, pin=True):  # (none sent: none released)
+                on_error(flow.released_error(self))
+                return None
             index = 0
-            if flow is not None:
-                flow.pins += 1  # nothing is released while the record is replayed
             try:
                 while index < self.sent:  # pieces not passed on yet will come live
-                    # (with a flow nothing is released here, so base is 0; a record of str
-                    # may pack its front meanwhile: read by the piece's number)
                     offset = index - self.base
                     on_next(pieces[offset] if offset >= 0 else self.piece(index))
                     index += 1
@@ -686,23 +741,16 @@ class ReplayCore(abc.ObserverBase[T]):
                 return None
             finally:
                 if flow is not None:
-                    flow.pins -= 1
+                    flow.unpin()
         if self.done and self.sent == self.base + len(pieces):
             self.send_end(observer)
             return None
         self.observers = (*self.observers, observer)
         if sink is not None:
             if flow is not None:
-                flow.credit = flow.feed_credit = 0  # the sink's pressure counts from now on
-            sink_flow = sink.flow
-            if sink_flow is not None:
-                feeders = sink_flow.feeders
-                if feeders is None:  # (the common case: no list made)
-                    sink_flow.feeders = self
-                elif isinstance(feeders, list):
-                    feeders.append(self)
-                else:
-                    sink_flow.feeders = [feeders, self]
+                flow.followed_by(self, sink)  # the sink's pressure counts from now on
+            elif sink.flow is not None:
+                sink.flow.add_feeder(self)
         if flow is not None and flow.blocked:
             flow.recheck(self)  # a subscriber reads at once: there may be room now
         return observer
@@ -727,22 +775,21 @@ class ReplayCore(abc.ObserverBase[T]):
         if self.done:
             self._send_end_to(on_error, on_completed)
             return _noop
-        self._end_watchers += 1
+        watch_end(self)
         waiting = True
 
         def end() -> None:
             nonlocal waiting
             if waiting:
                 waiting = False
-                self._end_watchers -= 1
+                unwatch_end(self)
                 self._send_end_to(on_error, on_completed)
 
         def dispose() -> None:
             nonlocal waiting
             if waiting:
                 waiting = False
-                self._end_watchers -= 1
-                check_abandoned(self)
+                unwatch_end(self, gave_up=True)
 
         self.when_done(end)
         return dispose
@@ -762,72 +809,134 @@ class ReplayCore(abc.ObserverBase[T]):
         kept = tuple(o for o in self.observers if o is not observer)
         if len(kept) < len(self.observers):
             self.observers = kept
-            self._unlink(observer)
+            sink = observer[4]
+            if sink is not None and sink.flow is not None:
+                sink.flow.drop_feeder(self)
             if self.flow is not None and self.flow.blocked:
                 self.flow.recheck(self)
 
-    def _unlink(self, observer: Observer[T]) -> None:
-        sink = observer[4]
-        flow = None if sink is None else sink.flow
-        if flow is not None and flow.feeders is not None:
-            feeders = flow.feeders
-            if feeders is self:  # the common case (a flattener follows one part at a time)
-                flow.feeders = None
-            elif isinstance(feeders, list):
-                flow.feeders = [core for core in feeders if core is not self] or None
+    # -- its flow: pacing and handles -------------------------------------------------------
 
-    # -- its flow: pacing and handles -----------------------------------------------------
+    def has_room(self, feeding: bool = False) -> bool:
+        """Whether a producer may add a piece now (see ``Flow.has_room``).
 
-    # Its pacing and its handles (what keeps it reachable) are its flow's (a core without a
-    # flow keeps every piece and never makes a producer wait: miniagents.promising._flow):
-    # that module's functions themselves, which take the core first (no method calling them)
-    has_room = _flow.has_room
-    """Whether a producer (or, ``feeding``, a feeder) may add a piece now."""
-    await_room = _flow.await_room
-    """Wait until a producer (or, ``feeding``, a feeder) may add a piece."""
-    released = _flow.released
-    """How many pieces from the first one the stream has released (past its window)."""
-    unpace = _flow.unpace
-    """Stop exerting pressure for good: every producer waiting for room goes on."""
-    count_handle = _flow.count_handle
-    """Count one more handle that will call ``handle_gone`` when it goes."""
-    handle_gone = _flow.handle_gone
-    """A handle counted by ``count_handle`` went (from a finalizer: it may run anywhere)."""
+        ``feeding``: asked for a feeder of this stream (a part a flattener follows now),
+        which the flattener's backlog does not hold back. A core without a flow always has
+        room; one with credit left has it without a call to its flow.
+        """
+        flow = self.flow
+        if flow is None:
+            return True
+        if feeding:
+            return flow.feed_credit > 0 or flow.has_room(self, feeding=True)
+        return flow.credit > 0 or flow.has_room(self)
 
-    # -- its consumers: their waits and their giving up -----------------------------------
+    async def await_room(self, feeding: bool = False) -> None:
+        """Wait until a producer (or, ``feeding``, a feeder) may add a piece."""
+        if self.flow is not None:
+            await self.flow.wait_room(self, feeding)
 
-    # The waits of its consumers (miniagents.promising._waiting) and their giving up
-    # (miniagents.promising._giving_up), each a concept of its own: its methods are those
-    # modules' functions themselves, which take the core first (no method calling them).
-    await_change = _waiting.await_change
-    """Wait until a piece arrives or the stream ends (the caller has started the core)."""
-    wait_change = _waiting.wait_change
-    """Start a wait for the next piece or the end: the future to ``await``, and the task."""
-    end_wait = _waiting.end_wait
-    """End a wait that ``wait_change`` started; ``error`` is what its ``await`` raised."""
-    await_done = _waiting.await_done
-    """Wait for the end of the stream (starting it if needed), raising nothing."""
-    await_end = _waiting.await_end
-    """Wait for the end of a started stream as a bystander (no consumer), raising nothing."""
-    await_needed = _waiting.await_needed
-    """Wait for the end as the producer of its first holder, which needs it."""
-    acollect = _waiting.acollect
-    """Wait for the end of the stream; return every piece or raise its error."""
-    _waiting_for = _waiting.waiting_for
-    check_abandoned = _giving_up.check_abandoned
-    """Call ``on_abandoned`` if the last consumer of a running stream gave up."""
-    check_abandoned_at_release = _giving_up.check_abandoned_at_release
-    """``check_abandoned`` now, or, while interactions read it, when the last one stops."""
-    consumed = _giving_up.consumed
-    """Whether a consumer is subscribed or waiting for the next piece, or holds it."""
-    give_up = _giving_up.give_up
-    """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
-    add_reader = _giving_up.add_reader
-    """Count an ``async for`` iterator of this stream as a consumer (between two pieces)."""
-    hold_reader = _giving_up.hold_reader
-    """Count a reader for as long as it runs: an interaction whose input this stream is."""
-    release_reader = _giving_up.release_reader
-    """End a count of ``hold_reader``; ``gave_up``: the reader was given up on."""
+    def released(self) -> int:
+        """How many pieces from the first one the stream has released (past its window)."""
+        flow = self.flow
+        return 0 if flow is None else flow.settle(self)
+
+    def unpace(self) -> None:
+        """Stop exerting pressure for good: every producer waiting for room goes on."""
+        if self.flow is not None:
+            self.flow.unpace(self)
+
+    def count_handle(self) -> None:
+        """Count one more handle that will call :meth:`handle_gone` when it goes."""
+        if self.flow is not None:
+            self.flow.count_handle()
+
+    def handle_gone(self) -> None:
+        """A handle counted by :meth:`count_handle` went (from a finalizer: it may run anywhere)."""
+        flow = self.flow
+        if flow is not None:
+            flow.handle_gone(self)
+
+    # -- its consumers: their waits, and their giving up -----------------------------------
+
+    def get_waits(self) -> Waits:
+        """The waits of its consumers (:mod:`miniagents.promising._waiting`), made at the first."""
+        waits = self.waits
+        if waits is None:
+            waits = self.waits = Waits()
+        return waits
+
+    def get_audience(self) -> Audience:
+        """Who reads it on between waits (:mod:`miniagents.promising._giving_up`), made at the
+        first."""
+        audience = self.audience
+        if audience is None:
+            audience = self.audience = Audience()
+        return audience
+
+    def await_change(self, reader: bool = False) -> Coroutine[Any, Any, None]:
+        """Wait until a piece arrives or the stream ends (the caller has started the core)."""
+        return await_change(self, reader)
+
+    def wait_change(
+        self, reader: bool = False
+    ) -> tuple[asyncio.Future[None], asyncio.Task[Any] | None]:
+        """Start a wait for the next piece or the end: the future to ``await``, and the task."""
+        return self.get_waits().start(self, reader)
+
+    def end_wait(self, task: asyncio.Task[Any] | None, error: BaseException | None) -> None:
+        """End a wait that ``wait_change`` started; ``error`` is what its ``await`` raised."""
+        self.get_waits().end(self, task, error)
+
+    def await_done(self) -> Coroutine[Any, Any, None]:
+        """Wait for the end of the stream (starting it if needed), raising nothing."""
+        return await_done(self)
+
+    def await_end(self) -> Coroutine[Any, Any, None]:
+        """Wait for the end of a started stream as a bystander (no consumer), raising nothing."""
+        return await_end(self)
+
+    def await_needed(self) -> Coroutine[Any, Any, None]:
+        """Wait for the end as the producer of its first holder, which needs it."""
+        return await_needed(self)
+
+    def acollect(self, gate: ReplayCore[Any] | None = None) -> Coroutine[Any, Any, list[T]]:
+        """Wait for the end of the stream; return every piece or raise its error."""
+        return acollect(self, gate)
+
+    def consumed(self) -> bool:
+        """Whether a consumer is subscribed or waiting for the next piece, or holds it."""
+        return consumed(self)
+
+    def check_abandoned(self) -> None:
+        """Call ``on_abandoned`` if the last consumer of a running stream gave up."""
+        check_abandoned(self)
+
+    def check_abandoned_at_release(self) -> None:
+        """``check_abandoned`` now, or, while interactions read it, when the last one stops."""
+        check_abandoned_at_release(self)
+
+    def give_up(self) -> None:
+        """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
+        on_abandoned, self.on_abandoned = self.on_abandoned, None
+        if on_abandoned is None:
+            return
+        try:
+            on_abandoned()
+        except Exception as exc:  # giving up must not fail the consumer that gave up
+            report_broken_observer(exc)
+
+    def add_reader(self, reader: Reader) -> None:
+        """Count an ``async for`` iterator of this stream as a consumer (between two pieces)."""
+        add_reader(self, reader)
+
+    def hold_reader(self) -> None:
+        """Count a reader for as long as it runs: an interaction whose input this stream is."""
+        hold_reader(self)
+
+    def release_reader(self, gave_up: bool) -> None:
+        """End a count of ``hold_reader``; ``gave_up``: the reader was given up on."""
+        release_reader(self, gave_up)
 
     # -- errors --------------------------------------------------------------------------
 
@@ -869,7 +978,7 @@ class _ReadyCore(ReplayCore[T]):
     The other fields of a finished core never change, so they are class attributes here
     (they shadow the slots, which stay unset): ``finished()`` costs a third of a full
     ``__init__``. Nothing writes them on a finished core: its consumers get the record and
-    the end at once, and it has no producer, flow or waiters.
+    the end at once, and it has no producer, flow, waits nor audience.
     """
 
     __slots__ = ()
@@ -877,14 +986,11 @@ class _ReadyCore(ReplayCore[T]):
     base = 0
     done = started = True
     error = _traceback = _source = _end_callbacks = None
-    _reader_waits = False
     packed = None
     _pack_at = _NEVER
-    _subscription = _waiters = on_abandoned = loop = thread = producer = None
+    _subscription = on_abandoned = loop = thread = producer = None
     wanted_by = ()
-    _waiting = _end_watchers = _needing = _interactions = _bystanders = 0
-    readers = None
-    _watch = None
+    waits = audience = None
     validator = flow = None
-    handed_over = _delivering = False
+    handed_over = delivering = False
     observers = ()

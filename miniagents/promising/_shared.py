@@ -1,8 +1,9 @@
-"""What copying and pickling a promise or a stream does: it is one live stream, shared.
+"""A face of one replay core: a promise, a stream or an observable, one live record, shared.
 
-A promise stands for one producer and its record, which every consumer shares: a copy
-(``copy.copy``, ``copy.deepcopy``, as of a structure holding replies) is the promise itself,
-and pickling one is refused with the fix (pickle the value it resolves to)::
+A promise, a stream and a stream's observable each show one replay core (its producer, its
+record, its consumers): :func:`core_of` gives it. They are faces of a live stream, not
+values: a copy (``copy.copy``, ``copy.deepcopy``, as of a structure holding replies) is the
+face itself, and pickling one is refused with the fix (pickle the value it resolves to)::
 
     copy.deepcopy({"reply": reply})   ->  {"reply": reply}    (the same promise)
     pickle.dumps(reply)               ->  StreamPicklingError  (pickle `await reply`)
@@ -10,24 +11,38 @@ and pickling one is refused with the fix (pickle the value it resolves to)::
 
 from __future__ import annotations
 
-from typing import NoReturn, Self, SupportsIndex
+from typing import Any, Generic, NoReturn, Protocol, Self, SupportsIndex, TypeVar
 
 from miniagents.promising.errors import StreamPicklingError
 
-__all__ = ["Shared"]
+__all__ = ["Shared", "core_of", "paced_core_of"]
+
+CoreT = TypeVar("CoreT")
 
 
-class Shared:
-    """A live stream or promise: its copies are itself, and it does not pickle."""
+class _Paced(Protocol):
+    """What :func:`paced_core_of` reads of a core: whether it has a flow."""
 
-    __slots__ = ()
+    @property
+    def flow(self) -> object:
+        """Its flow, or ``None`` (a core that keeps everything)."""
+        ...
+
+
+class Shared(Generic[CoreT]):
+    """A face of one live replay core: its copies are itself, and it does not pickle."""
+
+    __slots__ = ("_core",)
+
+    _core: CoreT
+    """The core it shows (a view's may change when the view is cancelled)."""
 
     def __copy__(self) -> Self:
-        """The promise itself: it is one stream, shared by all who hold it."""
+        """The face itself: it is one stream, shared by all who hold it."""
         return self
 
     def __deepcopy__(self, memo: dict[int, object]) -> Self:
-        """The promise itself, as for :meth:`__copy__`."""
+        """The face itself, as for :meth:`__copy__`."""
         return self
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
@@ -42,3 +57,20 @@ class Shared:
             "resolves to instead, e.g. pickle.dumps(await promise) (a Message, or a "
             "MessageTuple of a sequence)."
         )
+
+
+def core_of(shown: Shared[CoreT]) -> CoreT:
+    """The replay core that ``shown`` shows (a view's may change when it is cancelled)."""
+    return shown._core
+
+
+def paced_core_of(shown: object) -> Any:
+    """The core that ``shown`` shows, if it is a face of a core with a flow, else ``None``.
+
+    (``Any``: :mod:`miniagents.promising.lowlevel` gives it its exact type.)
+    """
+    if isinstance(shown, Shared):
+        core: _Paced = shown._core
+        if core.flow is not None:
+            return core
+    return None

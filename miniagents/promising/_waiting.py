@@ -1,28 +1,30 @@
 """A consumer's wait on a stream: for its next piece or its end, and the wake-up.
 
 A consumer that has read every piece recorded so far waits for a change: a future of the
-stream's loop, which the record resolves when a piece or the end arrives (:func:`wake`).
-Each wait parks its task in the deadlock watch (:mod:`miniagents.promising._deadlock`),
-saying what it waits on (the stream, whose producer can end the wait), and counts as a
-consumer of the stream until its task runs again (:mod:`miniagents.promising._giving_up`):
-a wait cancelled gives up. A stream belongs to the loop it started in: a wait in another
-loop fails with :class:`StreamLoopError`::
+stream's loop, which the record resolves when a piece or the end arrives
+(:meth:`Waits.wake`). Each wait parks its task in the deadlock watch
+(:mod:`miniagents.promising._deadlock`), saying what it waits on (the stream, whose producer
+can end the wait), and counts as a consumer of the stream until its task runs again (see
+:mod:`miniagents.promising._giving_up`): a wait cancelled gives up. A stream belongs to the
+loop it started in: a wait in another loop fails with :class:`StreamLoopError`::
 
     producer:   --a---------b--|
     consumer:   --a--(wait)-b--(wait)|
 
+A stream's :class:`Waits` own all of it: the futures, how many consumers wait (and of them
+how many are bystanders, or the producer of the stream's holder), and the watch of their
+loop. A core makes its waits at its first wait (most streams never have one: a ready
+message, a reply read once it has ended) and keeps them (``core.waits``).
+
 The waits for the end (:func:`await_done`, a bystander's :func:`await_end`, the producer's
 own :func:`await_needed`) and for the whole (:func:`acollect`) are loops of such waits.
-
-These are functions over a core (a :class:`Waited`, what they read of it): the core keeps
-them as its methods (``core.await_change()``, ...), for the layers above; inside this
-package they are called as functions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from miniagents.promising._deadlock import _Watch, park_in, unpark_in, watch_of
@@ -32,53 +34,19 @@ from miniagents.promising.errors import StreamLoopError
 
 __all__ = [
     "Waited",
+    "Waits",
     "acollect",
     "await_change",
     "await_done",
     "await_end",
     "await_needed",
-    "end_wait",
     "handoffs",
-    "wait_change",
-    "waiting_for",
-    "wake",
 ]
 
 T = TypeVar("T")
 
 _A_PIECE = "a piece of a stream"
 """What a consumer of a stream without a flow (a message's tokens) waits for, when reported."""
-
-
-class Waited(Consumed, Protocol[T]):
-    """What a wait reads of a core (a :class:`~miniagents.promising._replay.ReplayCore`).
-
-    A protocol, so that the core (which keeps these functions as its methods) and this
-    module do not import each other.
-    """
-
-    started: bool
-    _watch: _Watch | None  # the deadlock watch of the loop its consumers wait in
-    # the futures of the waits for a change: one, or a list of them (most streams have
-    # one consumer: no list then), None when nobody waits
-    _waiters: asyncio.Future[None] | list[asyncio.Future[None]] | None
-    _reader_waits: bool  # an ``async for`` reader is among the waiters (see handoffs)
-
-    def start(self) -> None:
-        """Start following the source (once)."""
-        ...
-
-    def raise_if_failed(self) -> None:
-        """Re-raise the stream's error, if it failed."""
-        ...
-
-    def record(self) -> list[T]:
-        """Every piece kept."""
-        ...
-
-    def _waiting_for(self) -> str:
-        """What a wait for its next piece waits for (see :func:`waiting_for`)."""
-        ...
 
 
 class _Handoffs:
@@ -110,92 +78,169 @@ def handoffs() -> int:
     return _handoffs.count
 
 
-def wake(core: Waited[Any]) -> None:
-    """Resolve the waits for a change of ``core`` (a piece or the end has arrived)."""
-    if core._reader_waits:
-        core._reader_waits = False
-        _handoffs.count += 1
-    waiters = core._waiters
-    if waiters is None:
-        return
-    first = None
-    if leaders:  # the waking task may lead (RunFirst.lead): its wake-ups run next
-        with contextlib.suppress(RuntimeError):  # (no loop on this thread: no task leads)
-            task = asyncio.current_task()
-            first = None if task is None else leaders.get(task)
-    mark = 0 if first is None else len(first.ready)
-    if isinstance(waiters, list):
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        # a list is kept for the next waits (setting a result runs no callback here, so
-        # none was added meanwhile); an ended stream has no next wait
-        if core.done:
-            core._waiters = None
+class _WaitFlow(Protocol):
+    """What a wait reads of a stream's flow (a :class:`~miniagents.promising._flow.Flow`)."""
+
+    what: str
+
+    def piece_wanted(self) -> str:
+        """What a wait for the next piece waits for, as the deadlock watch says it."""
+        ...
+
+
+class Waited(Consumed, Protocol[T]):
+    """What a wait reads of a core (a :class:`~miniagents.promising._replay.ReplayCore`).
+
+    A protocol, so that the core (which keeps its waits) and this module do not import each
+    other.
+    """
+
+    @property
+    def started(self) -> bool:
+        """Whether it follows its source."""
+        ...
+
+    @property
+    def flow(self) -> Any:
+        """Its flow (its window and pressure), or ``None``."""
+        ...
+
+    @property
+    def waits(self) -> Waits | None:
+        """Its waits, once it has had one."""
+        ...
+
+    def get_waits(self) -> Waits:
+        """Its waits, made at the first call."""
+        ...
+
+    def start(self) -> None:
+        """Start following the source (once)."""
+        ...
+
+    def raise_if_failed(self) -> None:
+        """Re-raise the stream's error, if it failed."""
+        ...
+
+    def record(self) -> list[T]:
+        """Every piece kept."""
+        ...
+
+
+class Waits:
+    """The waits of one stream's consumers for its next change, and their wake-up."""
+
+    __slots__ = ("bystanders", "futures", "needing", "reader", "waiting", "watch")
+
+    def __init__(self) -> None:
+        # the futures of the waits for a change: one, or a list of them (most streams have
+        # one consumer: no list then), None when nobody waits
+        self.futures: asyncio.Future[None] | list[asyncio.Future[None]] | None = None
+        self.waiting = 0  # consumers inside a wait, woken ones that have not run yet too
+        self.bystanders = 0  # of those: bystanders', which consume nothing (await_end)
+        self.needing = 0  # of those: its producer's, which needs it (await_needed)
+        self.reader = False  # an ``async for`` reader is among them (see handoffs)
+        self.watch: _Watch | None = None  # the deadlock watch of the loop they wait in
+
+    def wake(self, ended: bool) -> None:
+        """Resolve the waits for a change (a piece or the end, if ``ended``, has arrived)."""
+        if self.reader:
+            self.reader = False
+            _handoffs.count += 1
+        futures = self.futures
+        if futures is None:
+            return
+        first = None
+        if leaders:  # the waking task may lead (RunFirst.lead): its wake-ups run next
+            with contextlib.suppress(RuntimeError):  # (no loop on this thread: no task leads)
+                task = asyncio.current_task()
+                first = None if task is None else leaders.get(task)
+        mark = 0 if first is None else len(first.ready)
+        if isinstance(futures, list):
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+            # a list is kept for the next waits (setting a result runs no callback here, so
+            # none was added meanwhile); an ended stream has no next wait
+            if ended:
+                self.futures = None
+            else:
+                futures.clear()
+        else:  # one waiter (setting its result runs no callback here: none is added)
+            self.futures = None
+            if not futures.done():
+                futures.set_result(None)
+        if first is not None and len(first.ready) != mark:
+            first.to_front(mark)
+
+    def start(
+        self, core: Waited[Any], reader: bool = False
+    ) -> tuple[asyncio.Future[None], asyncio.Task[Any] | None]:
+        """Start a wait for the next piece of ``core`` or its end: the future, and the task.
+
+        The caller awaits the future, then calls :meth:`end` with the task and the error the
+        ``await`` raised (``None`` if it raised none), as :func:`await_change` does.
+        ``reader``: the caller is an ``async for`` reader that takes the next piece as soon as
+        it comes (it counts in :func:`handoffs` when woken).
+        """
+        loop = core.loop
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        elif self.watch is None:  # its first wait: in the loop it started in? (later
+            _check_loop(core, loop)  # waits elsewhere fail below, or at the await: end)
+        future = loop.create_future()
+        futures = self.futures
+        if futures is None:  # the one consumer waiting (most streams' case: no list)
+            self.futures = future
+        elif isinstance(futures, list):
+            futures.append(future)
         else:
-            waiters.clear()
-    else:  # one waiter (setting its result runs no callback here: none is added)
-        core._waiters = None
-        if not waiters.done():
-            waiters.set_result(None)
-    if first is not None and len(first.ready) != mark:
-        first.to_front(mark)
+            self.futures = [futures, future]
+        if reader:
+            self.reader = True
+        watch = self.watch  # looked up once per stream and loop, not once per wait
+        if watch is None or watch.loop_ref() is not loop:
+            watch = self.watch = watch_of(loop)
+        flow = core.flow  # (a message's tokens: the sentence itself, no bound method)
+        what: str | Callable[[], str] = _A_PIECE if flow is None else flow.piece_wanted
+        try:
+            task = park_in(watch, what, future, core)
+        except RuntimeError:  # its loop is closed (its check could not be armed): another's?
+            _check_loop(core, loop)
+            raise
+        # Counted until this consumer runs again: a consumer woken by a piece is not waiting
+        # any more, but it has not given up either (another one's giving up, between the
+        # wake-up and its turn, must not cancel the stream under it).
+        self.waiting += 1
+        return future, task
 
+    def end(
+        self, core: Waited[Any], task: asyncio.Task[Any] | None, error: BaseException | None
+    ) -> None:
+        """End a wait that :meth:`start` started; ``error`` is what its ``await`` raised.
 
-async def await_change(core: Waited[Any], reader: bool = False) -> None:
-    """Wait until a piece arrives or the stream ends (the caller has started the core).
+        A cancelled wait gives up: if it was the stream's last consumer, the stream is
+        abandoned (see :func:`~miniagents.promising._giving_up.check_abandoned`).
 
-    ``reader``: the caller is an ``async for`` reader that takes the next piece as soon
-    as it comes (it counts in :func:`handoffs` when woken); an ``await`` of the whole
-    is not one. A hot reader may wait without this coroutine, as it does: see
-    :func:`wait_change`.
-    """
-    waiter, task = wait_change(core, reader)
-    try:
-        await waiter
-    except BaseException as error:
-        end_wait(core, task, error)
-        raise
-    end_wait(core, task, None)
+        Raises:
+            StreamLoopError: if the wait failed because it ran in another event loop than
+                the stream's.
+        """
+        self.waiting -= 1
+        if task is not None and self.watch is not None:
+            unpark_in(self.watch, task)
+        if isinstance(error, asyncio.CancelledError):
+            check_abandoned(core)
+        elif error is not None and isinstance(error, RuntimeError) and core.loop is not None:
+            _check_loop(core, core.loop)  # a future of the stream's loop, awaited in another
 
+    def consuming(self) -> bool:
+        """Whether a consumer waits (a bystander consumes nothing)."""
+        return self.waiting > self.bystanders
 
-def wait_change(
-    core: Waited[Any], reader: bool = False
-) -> tuple[asyncio.Future[None], asyncio.Task[Any] | None]:
-    """Start a wait for the next piece or the end: the future to ``await``, and the task.
-
-    The caller awaits the future, then calls :func:`end_wait` with the task and the error
-    the ``await`` raised (``None`` if it raised none), as :func:`await_change` does.
-    """
-    loop = core.loop
-    if loop is None:
-        loop = asyncio.get_running_loop()
-    elif core._watch is None:  # its first wait: in the loop it started in? (later
-        _check_loop(core, loop)  # waits elsewhere fail below, or at the await: end_wait)
-    waiter = loop.create_future()
-    waiters = core._waiters
-    if waiters is None:  # the one consumer waiting (most streams' case: no list)
-        core._waiters = waiter
-    elif isinstance(waiters, list):
-        waiters.append(waiter)
-    else:
-        core._waiters = [waiters, waiter]
-    if reader:
-        core._reader_waits = True
-    watch = core._watch  # looked up once per stream and loop, not once per wait
-    if watch is None or watch.loop_ref() is not loop:
-        watch = core._watch = watch_of(loop)
-    flow = core.flow  # (a message's tokens: the sentence itself, no bound method)
-    try:
-        task = park_in(watch, _A_PIECE if flow is None else core._waiting_for, waiter, core)
-    except RuntimeError:  # its loop is closed (its check could not be armed): another's?
-        _check_loop(core, loop)
-        raise
-    # Counted until this consumer runs again: a consumer woken by a piece is not waiting
-    # any more, but it has not given up either (another one's giving up, between the
-    # wake-up and its turn, must not cancel the stream under it).
-    core._waiting += 1
-    return waiter, task
+    def only_needed(self) -> bool:
+        """Whether the producer of the stream's first holder is the only consumer waiting."""
+        return bool(self.needing) and self.waiting - self.bystanders == self.needing
 
 
 def _check_loop(core: Waited[Any], loop: asyncio.AbstractEventLoop) -> None:
@@ -216,31 +261,24 @@ def _check_loop(core: Waited[Any], loop: asyncio.AbstractEventLoop) -> None:
     )
 
 
-def end_wait(
-    core: Waited[Any], task: asyncio.Task[Any] | None, error: BaseException | None
-) -> None:
-    """End a wait that :func:`wait_change` started; ``error`` is what its ``await`` raised.
+# -- the waits of a consumer ---------------------------------------------------------------
 
-    A cancelled wait gives up: if it was the stream's last consumer, the stream is
-    abandoned (see :func:`~miniagents.promising._giving_up.check_abandoned`).
 
-    Raises:
-        StreamLoopError: if the wait failed because it ran in another event loop than
-            the stream's.
+async def await_change(core: Waited[Any], reader: bool = False) -> None:
+    """Wait until a piece arrives or the stream ends (the caller has started the core).
+
+    ``reader``: the caller is an ``async for`` reader (see :meth:`Waits.start`); a hot
+    reader makes the wait without this coroutine, with :meth:`Waits.start` and
+    :meth:`Waits.end`.
     """
-    core._waiting -= 1
-    if task is not None and core._watch is not None:
-        unpark_in(core._watch, task)
-    if isinstance(error, asyncio.CancelledError):
-        check_abandoned(core)
-    elif error is not None and isinstance(error, RuntimeError) and core.loop is not None:
-        _check_loop(core, core.loop)  # a future of the stream's loop, awaited in another
-
-
-def waiting_for(core: Waited[Any]) -> str:
-    """What a wait for the next piece of ``core`` waits for, as the deadlock watch says it."""
-    flow = core.flow
-    return f"a piece of {flow.what if flow is not None else 'a stream'}"
+    waits = core.waits or core.get_waits()
+    future, task = waits.start(core, reader)
+    try:
+        await future
+    except BaseException as error:
+        waits.end(core, task, error)
+        raise
+    waits.end(core, task, None)
 
 
 async def await_done(core: Waited[Any]) -> None:
@@ -259,12 +297,13 @@ async def await_end(core: Waited[Any]) -> None:
     consumer: when every consumer has given up, the stream is given up on though the
     bystander waits (see :func:`~miniagents.promising._giving_up.check_abandoned`).
     """
-    core._bystanders += 1
+    waits = core.get_waits()
+    waits.bystanders += 1
     try:
         while not core.done:
             await await_change(core)
     finally:
-        core._bystanders -= 1
+        waits.bystanders -= 1
 
 
 async def await_needed(core: Waited[Any]) -> None:
@@ -280,14 +319,15 @@ async def await_needed(core: Waited[Any]) -> None:
     """
     if core.done:
         return  # (a finished core may be a shared, read-only one)
-    core._needing += 1
+    waits = core.get_waits()
+    waits.needing += 1
     try:
         await await_done(core)
     finally:
-        core._needing -= 1
+        waits.needing -= 1
 
 
-async def acollect(core: Waited[T], gate: Waited[Any] | None = None) -> list[T]:
+async def acollect(core: Waited[T], gate: object = None) -> list[T]:
     """Wait for the end of the stream; return every piece or raise its error.
 
     ``gate``: the caller is an agent awaiting its whole input through its view (gated by its
@@ -302,17 +342,17 @@ async def acollect(core: Waited[T], gate: Waited[Any] | None = None) -> list[T]:
         await await_done(core)
         core.raise_if_failed()
         return core.record()
-    if flow.settle(core):
-        raise flow.released_error(core)
-    flow.pins += 1  # an await of the whole needs every piece, and reads them all at once
+    if flow.settle(core, pin=True):  # an await of the whole needs every piece (pinned),
+        raise flow.released_error(core)  # and reads them all at once
     if gate is not None and flow.queued:
         flow.let_go_reader(core, gate)
     if flow.blocked:
         flow.recheck(core)
     try:
         await await_done(core)
-    finally:
-        flow.pins -= 1
-    core.raise_if_failed()
-    flow.delivered = core.base + len(core.pieces)
-    return list(core.pieces)
+        core.raise_if_failed()
+    except BaseException:
+        flow.unpin()
+        raise
+    pieces: list[T] = flow.unpin(core)
+    return pieces

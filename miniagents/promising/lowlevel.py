@@ -75,8 +75,8 @@ What the layers above need, and where it is:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any, TypeGuard, TypeVar, overload
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeGuard, TypeVar
 
 from miniagents.promising._cursor import PieceIterator
 from miniagents.promising._deadlock import park as park
@@ -96,6 +96,8 @@ from miniagents.promising._reporting import report_lost_error as report_lost_err
 from miniagents.promising._reporting import was_received as was_received
 from miniagents.promising._run_first import RunFirst as RunFirst
 from miniagents.promising._run_first import run_first as run_first
+from miniagents.promising._shared import core_of as core_of
+from miniagents.promising._shared import paced_core_of as _paced_core_of
 from miniagents.promising._sources import PieceObserver as PieceObserver
 from miniagents.promising._sources import pull as pull
 from miniagents.promising._tasks import TASK_NAME_PREFIX as TASK_NAME_PREFIX
@@ -109,8 +111,7 @@ from miniagents.promising._waiting import handoffs as handoffs
 from miniagents.promising.limits import Overflow as Overflow
 from miniagents.promising.limits import StreamLimits as StreamLimits
 from miniagents.promising.limits import stream_limits as stream_limits
-from miniagents.promising.promise import Promise
-from miniagents.promising.streamed_promise import StreamedPromise
+from miniagents.promising.streamed_promise import stream_on as stream_on
 
 __all__ = [
     "TASK_NAME_PREFIX",
@@ -152,20 +153,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-StreamT = TypeVar("StreamT", bound=StreamedPromise[Any, Any])
-
-
-@overload
-def core_of(stream: StreamedPromise[T, Any]) -> ReplayCore[T]: ...
-
-
-@overload
-def core_of(stream: Promise[T]) -> ReplayCore[T]: ...
-
-
-def core_of(stream: StreamedPromise[Any, Any] | Promise[Any]) -> ReplayCore[Any]:
-    """The replay core that ``stream`` shows (a view's may change when it is cancelled)."""
-    return stream._core
 
 
 def keeps_monotonic_time(loop: asyncio.AbstractEventLoop) -> bool:
@@ -178,35 +165,12 @@ def keeps_monotonic_time(loop: asyncio.AbstractEventLoop) -> bool:
     return getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time
 
 
-def paced_core_of(stream: object) -> ReplayCore[Any] | None:
-    """The core that ``stream`` shows, if it is a stream or its observable and has a flow.
+paced_core_of: Callable[[object], ReplayCore[Any] | None] = _paced_core_of
+"""The core that a stream, or a stream's observable, shows, if it has a flow (else ``None``).
 
-    ``None`` for anything else (a message's promise, whose core has no flow; an outside
-    observable; any other object): what can be held for a consumer to come (see
-    ``Flow.hold``).
-    """
-    if isinstance(stream, StreamedPromise):
-        core: ReplayCore[Any] = stream._core
-    elif isinstance(stream, ReplayObservable):
-        core = stream.core
-    else:
-        return None
-    return core if core.flow is not None else None
-
-
-def stream_on(
-    cls: type[StreamT], core: ReplayCore[Any], *, gate: ReplayCore[Any] | None = None
-) -> StreamT:
-    """A new ``cls`` showing ``core``, for a subclass that computes its whole itself.
-
-    Without ``gate``, the stream owns ``core``: cancelling it cancels the core. With
-    ``gate`` it is a *view*: cancelling it stops only its own consumers, and each piece an
-    iterator of it takes waits first until ``gate`` has room (this is how an agent whose
-    replies are ahead of their consumers waits at its next input pull).
-    """
-    stream = cls.__new__(cls)
-    stream._setup(core, view=gate if gate is not None else False)
-    return stream
+``None`` for anything else (a message's promise, whose core has no flow; an outside
+observable; any other object): what can be held for a consumer to come (see ``Flow.hold``).
+"""
 
 
 def pieces_are(core: ReplayCore[Any], piece_type: type[T]) -> TypeGuard[ReplayCore[T]]:

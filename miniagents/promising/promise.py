@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from reactivex import Observable
 
 from miniagents.promising._replay import ReplayCore
 from miniagents.promising._shared import Shared
 from miniagents.promising._sources import from_awaitable_factory
+from miniagents.promising._waiting import acollect
 from miniagents.promising.errors import StreamArgumentError
 from miniagents.promising.sentinels import NO_VALUE, Sentinel
 
@@ -19,7 +20,7 @@ __all__ = ["Promise"]
 T = TypeVar("T")
 
 
-class Promise(Shared, Generic[T]):
+class Promise(Shared[ReplayCore[T]]):
     """A value produced once, awaitable by any number of consumers.
 
     The resolver runs in its own task the first time the promise is awaited,
@@ -33,7 +34,7 @@ class Promise(Shared, Generic[T]):
         >>> # `await answer` gives 42 to every consumer; compute() runs once.
     """
 
-    __slots__ = ("_core",)
+    __slots__ = ()
 
     @overload
     def __init__(self, resolver: Callable[[], Awaitable[T]]) -> None: ...
@@ -67,7 +68,7 @@ class Promise(Shared, Generic[T]):
                 "rather than Promise(fetch()), or Promise(prefill=value) for a ready value."
             )
         if resolver is not None and prefill is NO_VALUE:
-            self._core: ReplayCore[T] = ReplayCore(from_awaitable_factory(resolver, "promise"))
+            self._core = ReplayCore(from_awaitable_factory(resolver, "promise"))
         elif resolver is None and prefill is not NO_VALUE:
             self._core = ReplayCore(prefill=[prefill])
         else:
@@ -91,7 +92,7 @@ class Promise(Shared, Generic[T]):
 
     async def aresolve(self) -> T:
         """Wait for the value and return it (or raise the resolver's error)."""
-        pieces = await self._core.acollect()
+        pieces = await acollect(self._core)
         return pieces[0]
 
     def __await__(self) -> Generator[Any, None, T]:
