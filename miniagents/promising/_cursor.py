@@ -67,7 +67,7 @@ class PieceIterator(AsyncIterator[T]):
         if core.flow is not None:
             self.__class__ = _FollowedIterator  # the stream follows it: uncount it when gone
             self.task = _current_task()  # (whose cancellation may unwind its loop)
-            if core.flow.settle(core):
+            if core.sent and core.flow.settle(core):  # (none sent yet: none released)
                 self.index = -1  # too late: its first read raises ReplayWindowError
                 self.quit = True  # (it will read nothing: it holds nothing for anyone)
             else:

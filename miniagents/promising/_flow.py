@@ -221,7 +221,7 @@ class Flow:
             and not self.pins
             and not self.queued
             and not core.observers
-            and self.lowest_cursor() is None
+            and (not self.cursors or self.lowest_cursor() is None)
         )
 
     def add_cursor(self, cursor: HasPosition) -> None:
@@ -516,7 +516,7 @@ class Flow:
         if self.window is not None and count > self.window and not self.pins:
             if core.observers:
                 self.delivered = max(self.delivered, core.sent)
-            low = 0 if self.queued else self.lowest_cursor()
+            low = 0 if self.queued else self.lowest_cursor() if self.cursors else None
             if low is None:
                 low = count if self.unreachable(core) else self.delivered
             self.floor = max(self.floor, min(low, core.sent))
@@ -524,12 +524,13 @@ class Flow:
             self.pins += 1
         return self.floor
 
-    def release(self, core: FlowCore) -> None:
-        """Drop the released pieces from the record (in batches: O(1) per piece)."""
+    def release(self, core: FlowCore) -> int:
+        """Release what no live consumer needs; return how many pieces from the first are
+        released: the record drops them (in batches: O(1) per piece)."""
         floor = self.settle(core)
-        if floor > core.base:
-            core.drop_front(floor)
-        self.check_at = len(core.pieces) + max(_BATCH, self.high_water or 0)
+        kept = core.base + len(core.pieces) - (floor if floor > core.base else core.base)
+        self.check_at = kept + max(_BATCH, self.high_water or 0)
+        return floor
 
     def released_error(self, core: FlowCore) -> ReplayWindowError:
         """The error for a consumer that needs pieces this stream has released."""
@@ -616,7 +617,7 @@ class Flow:
         """How many pieces may be added before the lag reaches ``limit``."""
         count = core.base + len(core.pieces)
         backlog = len(self.backlog) if self.backlog is not None and not feeding else 0
-        low = 0 if self.queued else self.lowest_cursor()
+        low = 0 if self.queued else self.lowest_cursor() if self.cursors else None
         if low is not None:
             return limit - (count - low + backlog)
         if self.pins or core.observers:
@@ -749,7 +750,9 @@ class Flow:
         """Release and wake after a consumer or handle went away (scheduled on the loop)."""
         if self.unreachable(core):
             if not core.delivering:
-                self.release(core)
+                floor = self.release(core)
+                if floor > core.base:
+                    core.drop_front(floor)
             self.blocked = True  # nobody will ever read it: let its producer run
         self.recheck(core)
 

@@ -431,7 +431,7 @@ def watch_end(core: Consumed) -> None:
 
 def unwatch_end(core: Consumed, gave_up: bool = False) -> None:
     """End a count of :func:`watch_end` (told the end, or, ``gave_up``, disposed before it)."""
-    audience = core.get_audience()
+    audience = core.audience or core.get_audience()
     audience.end_watchers -= 1
     if gave_up:
         check_abandoned(core)
@@ -457,7 +457,7 @@ def release_reader(core: Consumed, gave_up: bool) -> None:
     else consumes it (see :func:`check_abandoned`); one that ended on its own leaves it
     running, as a stream once started runs to its end.
     """
-    audience = core.get_audience()
+    audience = core.audience or core.get_audience()
     audience.interactions -= 1
     if gave_up:
         check_abandoned(core)

@@ -146,7 +146,7 @@ class ReplayObservable(Observable[T_co], Shared["ReplayCore[T_co]"]):
     def __init__(self, core: ReplayCore[T_co]) -> None:
         # Observable.__init__ would only make a lock that few operators use: see `lock`.
         self._subscribe = None
-        self._core = core
+        self.core = self._core = core  # (the core it shows, as a face and for its readers)
         self._lock: threading.RLock | None = None
         flow = core.flow
         if flow is not None:  # (only a stream with a flow counts its handles)
@@ -160,11 +160,6 @@ class ReplayObservable(Observable[T_co], Shared["ReplayCore[T_co]"]):
         flow = core.flow
         if flow is not None:
             flow.handle_gone(core)
-
-    @property
-    def core(self) -> ReplayCore[T_co]:
-        """The core it shows."""
-        return self._core
 
     @property
     def lock(self) -> threading.RLock:  # type: ignore[override]
@@ -362,7 +357,10 @@ class ReplayCore(abc.ObserverBase[T]):
         return cast(T, self.packed[index])
 
     def drop_front(self, floor: int) -> None:
-        """Drop the pieces below piece number ``floor`` (its flow released them)."""
+        """Drop the pieces below piece number ``floor`` (its flow released them).
+
+        (``accept`` drops them itself, as it records: no call per release there.)
+        """
         del self.pieces[: floor - self.base]
         self.base = floor
 
@@ -371,7 +369,7 @@ class ReplayCore(abc.ObserverBase[T]):
         packed = self.packed
         if packed is None:
             packed = self.packed = PackedTokens()
-        pieces = cast("list[str]", self.pieces)
+        pieces: list[Any] = self.pieces  # (of str: see __init__'s _pack_at)
         packed.pack(pieces[:BLOCK])
         del pieces[:BLOCK]
         self.base += BLOCK
@@ -406,7 +404,10 @@ class ReplayCore(abc.ObserverBase[T]):
             # (outside a delivery every piece recorded was sent: the record kept is
             # ``sent - base`` pieces long, no len() needed; inside one nothing is released)
             if self.sent - self.base >= flow.check_at and not self.delivering:
-                flow.release(self)
+                floor = flow.release(self)  # (the pieces below it go: see drop_front)
+                if floor > self.base:
+                    del self.pieces[: floor - self.base]
+                    self.base = floor
         elif self.sent >= self._pack_at and not self.delivering:
             self._pack_front()
         pieces = self.pieces
@@ -554,7 +555,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self.started = True
         self._source = None
         if isinstance(source, ReplayObservable):
-            core: ReplayCore[T] = source.core
+            core = source.core
             self.producer = core  # its pieces are that stream's
             self._subscription = core.add_observer(self.accept, self.fail, self.complete, sink=self)
         elif isinstance(source, DirectSource):  # it calls this core directly
