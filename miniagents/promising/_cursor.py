@@ -64,22 +64,26 @@ class PieceIterator(AsyncIterator[T]):
         self.waiting = False
         if not core.done or core.flow is not None:  # (a sequence's messages may stream on)
             add_reader(core, self)
-        if core.flow is not None:
-            self.__class__ = _FollowedIterator  # the stream follows it: uncount it when gone
-            self.task = _current_task()  # (whose cancellation may unwind its loop)
-            if core.sent and core.flow.settle(core):  # (none sent yet: none released)
-                self.index = -1  # too late: its first read raises ReplayWindowError
-                self.quit = True  # (it will read nothing: it holds nothing for anyone)
-            else:
-                core.flow.add_cursor(self)
-                if gate is not None and core.flow.queued:  # an agent's input it was held for
-                    core.flow.let_go_reader(core, gate)
-        elif gate is None:  # nothing to check per piece
-            if core.on_abandoned is None or core.done:
+        flow = core.flow
+        if flow is None and (gate is not None or core.on_abandoned is None or core.done):
+            if gate is None:  # nothing to check per piece
                 self.__class__ = _PlainIterator
-            else:  # a producer to give up (an agent's streaming message): see its __del__
-                self.__class__ = _WatchedPlainIterator
-                self.task = _current_task()
+            return
+        try:  # the task whose cancellation may unwind its loop (none: synchronous code)
+            self.task = asyncio.current_task()
+        except RuntimeError:
+            self.task = None
+        if flow is None:  # a producer to give up (an agent's streaming message): see __del__
+            self.__class__ = _WatchedPlainIterator
+            return
+        self.__class__ = _FollowedIterator  # the stream follows it: uncount it when gone
+        if core.sent and flow.settle(core):  # (none sent yet: none released)
+            self.index = -1  # too late: its first read raises ReplayWindowError
+            self.quit = True  # (it will read nothing: it holds nothing for anyone)
+        else:
+            flow.add_cursor(self)
+            if gate is not None and flow.queued:  # an agent's input it was held for
+                flow.let_go_reader(core, gate)
 
     def __aiter__(self) -> PieceIterator[T]:
         return self
@@ -104,9 +108,9 @@ class PieceIterator(AsyncIterator[T]):
                         raise
                 else:
                     self.index = index + 1
-                    flow = core.flow
-                    if flow is not None and flow.blocked:
-                        flow.read(core)  # a producer waits: room may have come
+                    flow = core.flow  # a producer waits: room may have come, unless this
+                    if flow is not None and flow.blocked and index >= flow.room_at:  # read
+                        flow.recheck(core)  # leaves the cursor where none can
                     # below base without a flow: the packed front of a record of str
                     return core.pieces[offset] if offset >= 0 else core.piece(index)
             elif core.done:

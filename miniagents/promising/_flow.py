@@ -160,8 +160,8 @@ class Flow:
         "pins",
         "queued",
         "queued_in",
-        "reads_before_room",
         "room",
+        "room_at",
         "room_waiters",
         "unpaced",
         "weak_handles",
@@ -199,8 +199,9 @@ class Flow:
         self.weak_handles: list[weakref.ref[Any]] | None = None
         self.unpaced = False
         self.blocked = False
-        # reads by cursors that cannot make room yet (see recheck): they skip the recheck
-        self.reads_before_room = 0
+        # a cursor's read that leaves it at or below this position cannot make room (see
+        # _count_hopeless_reads): it skips the recheck
+        self.room_at = 0
         self.room_waiters: list[asyncio.Future[None]] | None = None
         self.room: Room | None = None  # what a wait for room here waits on (see _waitfor)
         self.feed_waiters: list[asyncio.Future[None]] | None = None  # feeders (see has_room)
@@ -305,16 +306,6 @@ class Flow:
                 loop.call_soon_threadsafe(self.reconsider, core)
         except RuntimeError:  # the loop is closed: nobody waits any more
             pass
-
-    def read(self, core: FlowCore) -> None:
-        """A cursor read a piece while a producer waits for room: have it woken if room came.
-
-        (Unless this read cannot make room yet: see :meth:`_count_hopeless_reads`.)
-        """
-        if self.reads_before_room > 0:
-            self.reads_before_room -= 1
-        else:
-            self.recheck(core)
 
     def read_on_demand(self, core: FlowCore) -> None:
         """A cursor reads on demand now (it has a bound): room checks ask the cursors."""
@@ -572,7 +563,7 @@ class Flow:
             demanded -= core.base + len(core.pieces)
             if demanded <= 0:
                 self.blocked = True
-                self.reads_before_room = 0
+                self.room_at = 0
                 return False
         limit = self.high_water if strict else self.low_water
         if limit is None:
@@ -580,7 +571,7 @@ class Flow:
         room = self._own_room(core, limit, feeding)
         if room <= 0:
             self.blocked = True
-            self.reads_before_room = 0
+            self.room_at = 0
             return False
         for observer in core.observers:
             sink = observer[4]
@@ -588,7 +579,7 @@ class Flow:
                 room = 0  # a sink's room changes by other means: no credit
                 if not sink.flow.has_room(sink, strict, feeding=True):
                     self.blocked = True
-                    self.reads_before_room = 0
+                    self.room_at = 0
                     return False
         if strict:
             credit = room if demanded is None else min(room, demanded)
@@ -732,19 +723,20 @@ class Flow:
                 feeder.flow.recheck(feeder)
 
     def _count_hopeless_reads(self, core: FlowCore) -> None:
-        """After a failed recheck: how many reads by cursors cannot make room yet.
+        """After a failed recheck: up to which position reads by cursors cannot make room.
 
         The room at the low-water mark, measured without the backlog (the larger of the two
-        measures), is ``low_water - (count - lowest)``; a read moves the slowest cursor by
-        one at most, and nothing else that can make room waits for a read (a cursor gone,
-        a bound raised, a pin let go, the limit raised, the backlog shrinking below this
-        measure): those recheck themselves. So the next ``count - lowest - low_water``
-        reads cannot make room, and the reading cursors skip their recheck for that many
-        (``PieceIterator.__anext__``). A new block (``has_room``) starts the count at 0.
+        measures), is ``low_water - (count - lowest)``: none while the slowest cursor is at
+        ``count - low_water`` or below (``room_at``). A cursor that reads a piece and is
+        still at or below it leaves the slowest there too, so its read cannot make room, and
+        it skips the recheck (``PieceIterator.__anext__``); nothing else that can make room
+        waits for a read (a cursor gone, a bound raised, a pin let go, the limit raised, the
+        backlog shrinking below this measure): those recheck themselves. A new block
+        (``has_room``) starts it at 0 (every read rechecks).
         """
         low = self.lowest_cursor()
         if low is not None and self.low_water is not None and not self.unpaced:
-            self.reads_before_room = max(0, core.base + len(core.pieces) - low - self.low_water)
+            self.room_at = core.base + len(core.pieces) - self.low_water
 
     def reconsider(self, core: FlowCore) -> None:
         """Release and wake after a consumer or handle went away (scheduled on the loop)."""
@@ -795,7 +787,7 @@ class Flow:
         if low is None:
             self.delivered = min(self.delivered + 1, core.base + len(core.pieces))
             return
-        self.reads_before_room = 0  # a cursor moves without reading: room may come sooner
+        self.room_at = 0  # a cursor moves without reading: room may come sooner
         for ref in self.cursors or ():
             cursor = ref()
             if cursor is not None and cursor.index == low:
