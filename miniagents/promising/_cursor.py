@@ -11,10 +11,9 @@ replies are not being read waits at its next input pull::
     replies:   -A-B-|          (HWM = 2: nobody reads them)
     the agent's loop takes a, b, then waits before c until a reply is read.
 
-A cursor is one of the stream's parts (see :mod:`miniagents.promising._replay`): it owns its
-position; it tells the stream's flow where it is (``add_cursor``, ``read``, ``drop_cursor``),
-waits with the stream's waits, and counts in its audience while it is between two pieces.
-A view cancelled on its own moves its cursors to a copy of the record (:meth:`move`).
+It owns its position, tells the stream's flow where it is, waits with the stream's waits,
+and counts in its audience while it is between two pieces (a view cancelled on its own
+moves its cursors to a copy of the record: :meth:`PieceIterator.move`).
 """
 
 from __future__ import annotations

@@ -49,12 +49,9 @@ agent finishes; an ended stream wakes its waiting producers.
 A wait cycle made by code (an agent awaiting its own replies) is reported by the deadlock
 watch (:mod:`miniagents.promising._deadlock`): every wait here parks its task there.
 
-**Between the flow and its core.** The flow owns all of this; it reads its core's record
-(``base``, ``pieces``, ``sent``, its observers) and asks the core to drop the pieces it
-releases (``drop_front``). The core asks its flow (``ReplayCore.has_room``, ``await_room``,
-``released``, ``unpace``, ``count_handle``, ``handle_gone`` are its face of it): the one
-exception is the record's path per piece, which spends the flow's credit itself (see
-``ReplayCore.accept``: a call per piece saved, measured).
+**Between the flow and its core.** The flow owns all of this; it reads its core's record and
+has the core drop what it releases (``drop_front``); the core asks it (``has_room``, ...),
+but spends its credit itself, piece by piece (see ``ReplayCore.accept``).
 """
 
 from __future__ import annotations
@@ -86,44 +83,21 @@ class FlowCore(Protocol):
     importing each other.
     """
 
-    @property
-    def base(self) -> int: ...
-
-    @property
-    def sent(self) -> int: ...
-
-    @property
-    def done(self) -> bool: ...
-
-    @property
-    def flow(self) -> Flow | None: ...
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None: ...
-
-    @property
-    def thread(self) -> int | None: ...
-
-    @property
-    def delivering(self) -> bool:
-        """Whether it is passing pieces to its observers now."""
-        ...
-
-    @property
-    def pieces(self) -> list[Any]: ...
-
-    @property
-    def observers(self) -> tuple[tuple[Any, ...], ...]: ...
+    base: int
+    sent: int
+    done: bool
+    flow: Flow | None
+    loop: asyncio.AbstractEventLoop | None
+    thread: int | None
+    delivering: bool  # it is passing pieces to its observers now
+    pieces: list[Any]
+    observers: tuple[tuple[Any, ...], ...]
 
     def fail(self, error: BaseException) -> None: ...
 
-    def drop_front(self, floor: int) -> None:
-        """Drop the pieces below piece number ``floor`` from the record (released)."""
-        ...
+    def drop_front(self, floor: int) -> None: ...
 
-    def adopt_loop(self) -> None:
-        """Belong to the running loop, if it belongs to none yet."""
-        ...
+    def adopt_loop(self) -> None: ...
 
 
 class HasPosition(Protocol):
@@ -326,37 +300,20 @@ class Flow:
         """What a wait for the next piece of the stream waits for, as the deadlock watch says it."""
         return f"a piece of {self.what}"
 
-    # -- observers that forward into another stream ---------------------------------------
-
-    def followed_by(self, core: FlowCore, sink: FlowCore) -> None:
-        """A new observer of ``core`` forwards into ``sink``: it carries that stream's pressure.
-
-        ``core``'s credit ends (the sink's room counts from now on), and ``core`` is one of
-        the sink's feeders (see :meth:`has_room`'s ``feeding``).
-        """
-        self.credit = self.feed_credit = 0
-        sink_flow = sink.flow
-        if sink_flow is not None:
-            feeders = sink_flow.feeders
-            if feeders is None:  # (the common case: no list made)
-                sink_flow.feeders = core
-            elif isinstance(feeders, list):
-                feeders.append(core)
-            else:
-                sink_flow.feeders = [feeders, core]
+    # -- feeders: observers that forward into this stream ---------------------------------
 
     def add_feeder(self, feeder: FlowCore) -> None:
-        """Count ``feeder``, a stream without a flow, among those that forward into this one.
-
-        (One with a flow is counted by its own flow: see :meth:`followed_by`.)
-        """
+        """Count ``feeder`` among the streams that forward into this one (see :meth:`has_room`'s
+        ``feeding``): its producer's credit ends, as this stream's room counts from now on."""
         feeders = self.feeders
-        if feeders is None:
+        if feeders is None:  # (the common case: no list made)
             self.feeders = feeder
         elif isinstance(feeders, list):
             feeders.append(feeder)
         else:
             self.feeders = [feeders, feeder]
+        if feeder.flow is not None:
+            feeder.flow.credit = feeder.flow.feed_credit = 0
 
     def drop_feeder(self, feeder: FlowCore) -> None:
         """``feeder`` forwards into this stream no more."""

@@ -18,10 +18,7 @@ A stream held as a piece of other streams (a message of replies: its ``wanted_by
 not abandoned while one of those will still be read (:func:`_read_on`), nor while an
 ``async for`` reader of one of them is between two pieces (:func:`_read_between`): such a
 reader, or an interaction that holds the stream, has it checked again when it goes, is
-closed, or stops.
-
-A core makes its audience at its first such consumer (``core.get_audience()``); everything
-here reads the other parts through their methods.
+closed, or stops. (A core makes its :class:`Audience` at the first of them.)
 """
 
 from __future__ import annotations
@@ -29,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable
 from functools import partial
 from typing import Any, Final, Protocol
 
@@ -48,7 +45,6 @@ __all__ = [
     "move_readers",
     "recheck_closed",
     "release_reader",
-    "unwatch_end",
     "watch_end",
 ]
 
@@ -78,12 +74,11 @@ class _Waits(Protocol):
 
 
 class _Flow(Protocol):
-    """What giving up reads of a stream's flow (a :class:`~miniagents.promising._flow.Flow`)."""
+    """What giving up reads of a stream's flow (a :class:`~miniagents.promising._flow.Flow`):
+    its awaits of the whole under way."""
 
     @property
-    def pins(self) -> int:
-        """The awaits of its whole under way."""
-        ...
+    def pins(self) -> int: ...
 
 
 class Consumed(Protocol):
@@ -93,23 +88,14 @@ class Consumed(Protocol):
     each other.
     """
 
-    @property
-    def done(self) -> bool: ...
-
-    @property
-    def error(self) -> BaseException | None: ...
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None: ...
-
-    @property
-    def base(self) -> int: ...
-
-    @property
-    def pieces(self) -> Sequence[Any]: ...
-
-    @property
-    def observers(self) -> tuple[tuple[Any, ...], ...]: ...
+    done: bool
+    error: BaseException | None
+    loop: asyncio.AbstractEventLoop | None
+    base: int
+    pieces: list[Any]
+    observers: tuple[tuple[Any, ...], ...]
+    audience: Audience | None
+    on_abandoned: Callable[[], None] | None
 
     @property
     def flow(self) -> _Flow | None: ...
@@ -118,23 +104,11 @@ class Consumed(Protocol):
     def waits(self) -> _Waits | None: ...
 
     @property
-    def audience(self) -> Audience | None: ...
+    def wanted_by(self) -> tuple[Consumed, ...]: ...
 
-    @property
-    def on_abandoned(self) -> object: ...
+    def get_audience(self) -> Audience: ...
 
-    @property
-    def wanted_by(self) -> tuple[Consumed, ...]:
-        """The streams that hold this one as a piece (a message's sequences)."""
-        ...
-
-    def get_audience(self) -> Audience:
-        """Its audience, made at the first call."""
-        ...
-
-    def give_up(self) -> None:
-        """Call ``on_abandoned`` once, if there is one."""
-        ...
+    def give_up(self) -> None: ...
 
 
 class Audience:
@@ -158,16 +132,6 @@ class Audience:
             or (interactions and self.interactions > 0)
             or (self.readers is not None and _read_between(self.readers, core))
         )
-
-    def live_readers(self) -> list[Reader]:
-        """Its ``async for`` readers that have not gone."""
-        readers = self.readers
-        found = []
-        for ref in readers if isinstance(readers, list) else (readers,) if readers else ():
-            reader = ref()
-            if reader is not None:
-                found.append(reader)
-        return found
 
 
 _READ_ON_LIMIT: Final = 64
@@ -332,9 +296,10 @@ def move_readers(core: Consumed, owner: object, copy: object) -> None:
     (A view cancelled on its own moves to a copy of the record: its readers follow it, the
     stream's other readers stay.)
     """
-    audience = core.audience
-    if audience is not None:
-        for reader in audience.live_readers():
+    readers = None if core.audience is None else core.audience.readers
+    for ref in readers if isinstance(readers, list) else [readers] if readers else []:
+        reader = ref()
+        if reader is not None:
             reader.move(owner, copy)
 
 
@@ -379,9 +344,12 @@ the loop it was kept in (weakly: a closed loop is not kept for them)."""
 
 def _watch(reader: Reader, blocked: Consumed) -> None:
     """Check ``blocked`` again (see :func:`check_abandoned`) when ``reader`` goes or is closed."""
-    loop = blocked.loop or _running_loop()
+    loop = blocked.loop
     if loop is None:
-        return  # (no loop to check it in: nothing can give it up)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # (no loop to check it in: nothing can give it up)
+            return
     key = id(reader)
     watch = _watches.get(key)
     if watch is None:
@@ -413,26 +381,13 @@ def recheck_closed(reader: Reader) -> None:
     _reader_gone(id(reader))
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    """The running event loop, or ``None`` outside of one."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
 # -- consumers of the end only -------------------------------------------------------------
 
 
-def watch_end(core: Consumed) -> None:
-    """Count a consumer of ``core``'s end only (``add_end_observer``), until :func:`unwatch_end`."""
-    (core.audience or core.get_audience()).end_watchers += 1
-
-
-def unwatch_end(core: Consumed, gave_up: bool = False) -> None:
-    """End a count of :func:`watch_end` (told the end, or, ``gave_up``, disposed before it)."""
-    audience = core.audience or core.get_audience()
-    audience.end_watchers -= 1
+def watch_end(core: Consumed, count: int = 1, gave_up: bool = False) -> None:
+    """Count a consumer of ``core``'s end only (``add_end_observer``), or uncount one
+    (``count=-1``: told the end, or, ``gave_up``, disposed before it)."""
+    (core.audience or core.get_audience()).end_watchers += count
     if gave_up:
         check_abandoned(core)
 

@@ -18,7 +18,7 @@ equal string, a new object), so replay gives the same tokens in the same order, 
 whole text is the blocks joined with the rest.
 
 The record is the core's (``ReplayCore.record()``, ``piece(index)``, its own packing of its
-front); this module is the packed block store, :class:`PackedTokens`, and :func:`joined_text`.
+front, ``joined_text``); this module is the store of the packed blocks, :class:`PackedTokens`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterator
 from itertools import accumulate
-from typing import Protocol
 
-__all__ = ["BLOCK", "PackedTokens", "TextRecord", "joined_text"]
+__all__ = ["BLOCK", "PackedTokens"]
 
 BLOCK = 1024
 """Tokens per packed block (a core packs its first block once it holds two)."""
@@ -79,25 +78,3 @@ class PackedTokens:
         copy._ends = list(self._ends)
         copy.count = self.count
         return copy
-
-
-class TextRecord(Protocol):
-    """What :func:`joined_text` reads of a core of ``str`` (a
-    :class:`~miniagents.promising._replay.ReplayCore`)."""
-
-    @property
-    def pieces(self) -> list[str]:
-        """The pieces kept, from the first one not packed."""
-        ...
-
-    @property
-    def packed(self) -> PackedTokens | None:
-        """The packed front, if any."""
-        ...
-
-
-def joined_text(core: TextRecord) -> str:
-    """The pieces kept by a core of ``str`` joined (a message's text, packed front included)."""
-    packed = core.packed
-    rest = "".join(core.pieces)
-    return rest if packed is None else packed.text() + rest

@@ -11,47 +11,35 @@ that every consumer, early or late, sees the whole stream while the producer run
 
 A stream is a few parts, each owning its state; they talk through small methods::
 
-    producer --accept--> [record] --on_next--> observers      (this module)
-                 |          |  \\--wake-->  [waits] <--start/end-- a consumer's wait
-          has_room/credit   |                  (_waiting)
-                 v          v drop_front
-               [flow] <--add_cursor/read-- [cursor] (_cursor: an async for's position)
-               (_flow)
-                          [audience] <--add_reader/hold_reader/watch_end-- who reads on
-                          (_giving_up: and giving up, when nobody will)
+    part           owns                                          made         module
+    ReplayCore     the record (pieces, end), source, observers   always       _replay
+    Flow           the replay window, the producer's pressure    if paced     _flow
+    Waits          the consumers' waits, their wake-up, watch    first wait   _waiting
+    Audience       readers between waits, interactions, ends     first one    _giving_up
+    PieceIterator  one ``async for``'s position                  per reader   _cursor
 
-* **the record** (this module): the pieces (a long record of ``str`` packs its front into
-  a :class:`~miniagents.promising._packing.PackedTokens`), the end, the source it follows,
-  and the delivery to its observers, in the order of the record;
-* **its flow** (:class:`~miniagents.promising._flow.Flow`, made with the core of a stream
-  of many pieces): its replay window (which pieces it keeps) and its pressure (when its
-  producer waits); the core asks it whether a producer has room, and drops what it releases;
-* **its waits** (:class:`~miniagents.promising._waiting.Waits`, made at its first wait): the
-  consumers waiting for its next piece or its end, and their wake-up;
-* **its audience** (:class:`~miniagents.promising._giving_up.Audience`, made at its first
-  ``async for`` reader, interaction or consumer of its end): who reads it on between waits;
-  with the observers and the waits it tells whether anyone will read the stream, and
-  ``on_abandoned`` runs once nobody will.
+    producer -accept/has_room-> ReplayCore -on_next-> observers, -wake-> Waits
+    Flow -drop_front-> ReplayCore (what it releases);  PieceIterator -add_cursor-> Flow
+    giving up asks ReplayCore (observers), Waits (consuming) and Audience (holds)
 
-The core's sections: **recording** (``accept`` a piece, ``fail`` / ``complete`` the end,
-``cancel``, "when done" callbacks, a detached copy for a cancelled view); **the source**
-(started once, at the first consumer or lazily; another core's observable is followed
-directly, a :class:`DirectSource` feeds the core by calling it, any other observable is
-subscribed to; pieces, errors and the end may come from any thread: they hop onto the
-core's loop); **delivery** (every observer sees the pieces in the order of the record, even
-when a source emits from inside an observer; a chain of streams fed inside one another
-queues its steps past a depth, :mod:`miniagents.promising._nesting`; a broken observer is
-unsubscribed and reported; the end goes to each observer once); **observers**; its
-**parts' faces** (the methods the layers above call, each asking the part); **errors that
-must not be lost** (a failed core reports its error when it goes, unless a consumer
-received it or another stream took it over). Its observable face is
-:class:`ReplayObservable`; see :mod:`miniagents.promising.limits` for the rules of the flow.
+The core records the pieces (a long record of ``str`` packs its front:
+:mod:`~miniagents.promising._packing`) and the end, follows its source (started once, at
+the first consumer or lazily; another core's observable directly, a :class:`DirectSource`
+by its calls, any other observable from any thread, hopping onto the core's loop), and
+passes the record to its observers in its order, even when a source emits from inside an
+observer (past a depth of streams fed inside one another, a step is queued: see
+:data:`NESTED`). A broken observer is unsubscribed and reported; a
+failed core reports its error when it goes, unless a consumer received it or another stream
+took it over. Its other parts are made when first needed (most streams never wait, nor have
+a reader between two pieces), and its methods for the layers above ask them (its faces of
+its flow, waits and audience). Its observable face is :class:`ReplayObservable`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -63,17 +51,13 @@ from miniagents.promising._deadlock import outside_source
 from miniagents.promising._flow import Flow
 from miniagents.promising._giving_up import (
     Audience,
-    Reader,
-    add_reader,
     check_abandoned,
     check_abandoned_at_release,
     consumed,
     hold_reader,
     release_reader,
-    unwatch_end,
     watch_end,
 )
-from miniagents.promising._nesting import NESTED, queue_step, run_queued, thread_nesting
 from miniagents.promising._packing import BLOCK, PackedTokens
 from miniagents.promising._reporting import (
     mark_received,
@@ -100,6 +84,7 @@ __all__ = [
     "Observer",
     "ReplayCore",
     "ReplayObservable",
+    "joined_text",
 ]
 
 T = TypeVar("T")
@@ -131,6 +116,55 @@ _CANCELLED = (
 
 _NEVER = 1 << 62
 """A piece count no record reaches: the ``_pack_at`` of a core that never packs."""
+
+
+# -- streams fed inside one another --------------------------------------------------------
+
+NESTED = 16
+"""How many streams one thread feeds inside one another before it queues the next step.
+
+A piece or an end reaches a stream's observers synchronously, and an observer that forwards
+into another stream (a flattening: an agent's replies that hold another agent's replies)
+feeds that one in turn, with about three Python frames per stream for a piece and six for
+an end. An agent that hands its conversation on to a new agent at every turn makes such a
+chain, one stream per turn; past about 160 turns an end would exceed Python's recursion
+limit, and be lost. So past ``NESTED`` streams the next step (a forwarded piece, an end) is
+queued, and the outermost step takes the queue, in order, before it returns::
+
+    chain:     S1 -> S2 -> ... -> S16 -> S17 -> ... -> S200   (S2 follows S1, ...)
+    S1 ends:   S2 .. S16 end nested in one another, S17's end is queued;
+               the outermost then ends S17 .. S32 nested, queues S33's; ... S200
+"""
+
+_Step = tuple[Callable[[Any, Any], None], Any, Any]
+"""A step queued: ``step(core, argument)``, as three items (no closure made per step)."""
+
+
+class _Nesting(threading.local):
+    """This thread's streams fed inside one another: how deep, and the steps queued."""
+
+    depth = 0
+    later: deque[_Step] | None = None
+
+    def queue(self, step: Callable[[Any, Any], None], core: object, argument: object) -> None:
+        """Queue ``step(core, argument)`` for the outermost step of this thread to run."""
+        if self.later is None:
+            self.later = deque()
+        self.later.append((step, core, argument))
+
+    def run(self, queue: deque[_Step]) -> None:
+        """Run the queued steps, in order, each chain nested at most as deep as the first."""
+        self.depth = 1  # (the steps they queue go to this loop, not to a nested one)
+        try:
+            while queue:
+                step, core, argument = queue.popleft()
+                step(core, argument)
+        finally:
+            self.depth = 0
+
+
+_nesting = _Nesting()
+"""This thread's nesting (each thread has its own: a ``threading.local``)."""
 
 
 class ReplayObservable(Observable[T_co], Shared["ReplayCore[T_co]"]):
@@ -292,7 +326,7 @@ class ReplayCore(abc.ObserverBase[T]):
         self._subscription: abc.DisposableBase | Callable[[], None] | None = None
         self.observers: tuple[Observer[T], ...] = ()
         # its parts made when first needed (most streams never wait, nor have a reader
-        # between two pieces: a ready message, a reply read once it has ended)
+        # between two pieces: a ready message, a reply awaited once it has ended)
         self.waits: Waits | None = None
         self.audience: Audience | None = None
         # who makes its next piece, for the deadlock watch's wait-for graph (see _waitfor):
@@ -432,16 +466,16 @@ class ReplayCore(abc.ObserverBase[T]):
         """:meth:`accept` a piece another stream passes on (a flattening's message).
 
         Streams nested in one another forward into each other synchronously; past a depth
-        the step is queued for the outermost one (see :mod:`miniagents.promising._nesting`),
+        the step is queued for the outermost one (see :data:`NESTED`),
         so a chain of any length passes its pieces on in order without exceeding Python's
         recursion limit.
         (A core without observers passes nothing on: :meth:`accept` is enough for it, and
         cheaper, as the flattening does.)
         """
-        nesting = thread_nesting
+        nesting = _nesting
         depth = nesting.depth
         if depth >= NESTED:
-            queue_step(nesting, ReplayCore.accept, self, piece)
+            nesting.queue(ReplayCore.accept, self, piece)
             return
         nesting.depth = depth + 1
         try:
@@ -449,7 +483,7 @@ class ReplayCore(abc.ObserverBase[T]):
         finally:
             nesting.depth = depth
         if depth == 0 and nesting.later:
-            run_queued(nesting, nesting.later)
+            nesting.run(nesting.later)
 
     def fail(self, error: BaseException) -> None:
         """End the stream with ``error``."""
@@ -618,9 +652,9 @@ class ReplayCore(abc.ObserverBase[T]):
         A piece or an end that arrives while observers are being called (a source that
         emits from inside an observer) is recorded and passed on by this same loop, so
         that every observer sees the pieces in the order of the record. The end goes to
-        each observer, unlinked from it first; past :data:`~miniagents.promising._nesting.NESTED`
-        streams fed inside one another it is queued, as this delivery with the observers
-        to tell (``ends``), for the outermost step to run.
+        each observer, unlinked from it first; past :data:`NESTED` streams fed inside one
+        another it is queued, as this delivery with the observers to tell (``ends``), for
+        the outermost step to run.
         """
         queued = None  # the steps queued past NESTED, if this end is the outermost step
         self.delivering = True
@@ -633,10 +667,10 @@ class ReplayCore(abc.ObserverBase[T]):
             if ends is None and self.done and self.observers:
                 ends, self.observers = self.observers, ()
             if ends:
-                nesting = thread_nesting  # (NESTED deep at most: see there)
+                nesting = _nesting  # (NESTED deep at most: see there)
                 depth = nesting.depth
                 if depth >= NESTED:
-                    queue_step(nesting, ReplayCore._deliver, self, ends)
+                    nesting.queue(ReplayCore._deliver, self, ends)
                 else:
                     nesting.depth = depth + 1
                     try:
@@ -652,7 +686,7 @@ class ReplayCore(abc.ObserverBase[T]):
         finally:
             self.delivering = False
         if queued:  # (run once this core's delivery is over: it may feed this core again)
-            run_queued(thread_nesting, queued)
+            _nesting.run(queued)
         waits = self.waits
         if waits is not None and waits.futures is not None:
             waits.wake(self.done)
@@ -747,11 +781,8 @@ class ReplayCore(abc.ObserverBase[T]):
             self.send_end(observer)
             return None
         self.observers = (*self.observers, observer)
-        if sink is not None:
-            if flow is not None:
-                flow.followed_by(self, sink)  # the sink's pressure counts from now on
-            elif sink.flow is not None:
-                sink.flow.add_feeder(self)
+        if sink is not None and sink.flow is not None:
+            sink.flow.add_feeder(self)  # the sink's pressure counts from now on
         if flow is not None and flow.blocked:
             flow.recheck(self)  # a subscriber reads at once: there may be room now
         return observer
@@ -783,14 +814,14 @@ class ReplayCore(abc.ObserverBase[T]):
             nonlocal waiting
             if waiting:
                 waiting = False
-                unwatch_end(self)
+                watch_end(self, -1)
                 self._send_end_to(on_error, on_completed)
 
         def dispose() -> None:
             nonlocal waiting
             if waiting:
                 waiting = False
-                unwatch_end(self, gave_up=True)
+                watch_end(self, -1, gave_up=True)
 
         self.when_done(end)
         return dispose
@@ -819,12 +850,8 @@ class ReplayCore(abc.ObserverBase[T]):
     # -- its flow: pacing and handles -------------------------------------------------------
 
     def has_room(self, feeding: bool = False) -> bool:
-        """Whether a producer may add a piece now (see ``Flow.has_room``).
-
-        ``feeding``: asked for a feeder of this stream (a part a flattener follows now),
-        which the flattener's backlog does not hold back. A core without a flow always has
-        room; one with credit left has it without a call to its flow.
-        """
+        """Whether a producer (or, ``feeding``, a feeder) may add a piece now (see
+        ``Flow.has_room``): one with credit left may, without a call to the flow."""
         flow = self.flow
         if flow is None:
             return True
@@ -847,17 +874,6 @@ class ReplayCore(abc.ObserverBase[T]):
         if self.flow is not None:
             self.flow.unpace(self)
 
-    def count_handle(self) -> None:
-        """Count one more handle that will call :meth:`handle_gone` when it goes."""
-        if self.flow is not None:
-            self.flow.count_handle()
-
-    def handle_gone(self) -> None:
-        """A handle counted by :meth:`count_handle` went (from a finalizer: it may run anywhere)."""
-        flow = self.flow
-        if flow is not None:
-            flow.handle_gone(self)
-
     # -- its consumers: their waits, and their giving up -----------------------------------
 
     def get_waits(self) -> Waits:
@@ -878,16 +894,6 @@ class ReplayCore(abc.ObserverBase[T]):
     def await_change(self, reader: bool = False) -> Coroutine[Any, Any, None]:
         """Wait until a piece arrives or the stream ends (the caller has started the core)."""
         return await_change(self, reader)
-
-    def wait_change(
-        self, reader: bool = False
-    ) -> tuple[asyncio.Future[None], asyncio.Task[Any] | None]:
-        """Start a wait for the next piece or the end: the future to ``await``, and the task."""
-        return self.get_waits().start(self, reader)
-
-    def end_wait(self, task: asyncio.Task[Any] | None, error: BaseException | None) -> None:
-        """End a wait that ``wait_change`` started; ``error`` is what its ``await`` raised."""
-        self.get_waits().end(self, task, error)
 
     def await_done(self) -> Coroutine[Any, Any, None]:
         """Wait for the end of the stream (starting it if needed), raising nothing."""
@@ -927,10 +933,6 @@ class ReplayCore(abc.ObserverBase[T]):
         except Exception as exc:  # giving up must not fail the consumer that gave up
             report_broken_observer(exc)
 
-    def add_reader(self, reader: Reader) -> None:
-        """Count an ``async for`` iterator of this stream as a consumer (between two pieces)."""
-        add_reader(self, reader)
-
     def hold_reader(self) -> None:
         """Count a reader for as long as it runs: an interaction whose input this stream is."""
         hold_reader(self)
@@ -940,11 +942,6 @@ class ReplayCore(abc.ObserverBase[T]):
         release_reader(self, gave_up)
 
     # -- errors --------------------------------------------------------------------------
-
-    @property
-    def error_received(self) -> bool:
-        """Whether a consumer has been given the error that ended the stream."""
-        return self.error is not None and _was_received(self.error)
 
     @property
     def error_lost(self) -> bool:
@@ -995,3 +992,10 @@ class _ReadyCore(ReplayCore[T]):
     validator = flow = None
     handed_over = delivering = False
     observers = ()
+
+
+def joined_text(core: ReplayCore[str]) -> str:
+    """The pieces kept by a core of ``str`` joined (a message's text, packed front included)."""
+    packed = core.packed
+    rest = "".join(core.pieces)
+    return rest if packed is None else packed.text() + rest

@@ -11,22 +11,13 @@ face itself, and pickling one is refused with the fix (pickle the value it resol
 
 from __future__ import annotations
 
-from typing import Any, Generic, NoReturn, Protocol, Self, SupportsIndex, TypeVar
+from typing import Any, Generic, NoReturn, Self, SupportsIndex, TypeVar
 
 from miniagents.promising.errors import StreamPicklingError
 
 __all__ = ["Shared", "core_of", "paced_core_of"]
 
 CoreT = TypeVar("CoreT")
-
-
-class _Paced(Protocol):
-    """What :func:`paced_core_of` reads of a core: whether it has a flow."""
-
-    @property
-    def flow(self) -> object:
-        """Its flow, or ``None`` (a core that keeps everything)."""
-        ...
 
 
 class Shared(Generic[CoreT]):
@@ -69,8 +60,5 @@ def paced_core_of(shown: object) -> Any:
 
     (``Any``: :mod:`miniagents.promising.lowlevel` gives it its exact type.)
     """
-    if isinstance(shown, Shared):
-        core: _Paced = shown._core
-        if core.flow is not None:
-            return core
-    return None
+    core: Any = shown._core if isinstance(shown, Shared) else None
+    return core if core is not None and core.flow is not None else None

@@ -11,12 +11,8 @@ loop it started in: a wait in another loop fails with :class:`StreamLoopError`::
     producer:   --a---------b--|
     consumer:   --a--(wait)-b--(wait)|
 
-A stream's :class:`Waits` own all of it: the futures, how many consumers wait (and of them
-how many are bystanders, or the producer of the stream's holder), and the watch of their
-loop. A core makes its waits at its first wait (most streams never have one: a ready
-message, a reply read once it has ended) and keeps them (``core.waits``).
-
-The waits for the end (:func:`await_done`, a bystander's :func:`await_end`, the producer's
+A stream's :class:`Waits` (``core.waits``, made at its first wait) own all of it. The
+waits for the end (:func:`await_done`, a bystander's :func:`await_end`, the producer's
 own :func:`await_needed`) and for the whole (:func:`acollect`) are loops of such waits.
 """
 
@@ -24,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from miniagents.promising._deadlock import _Watch, park_in, unpark_in, watch_of
@@ -78,53 +73,26 @@ def handoffs() -> int:
     return _handoffs.count
 
 
-class _WaitFlow(Protocol):
-    """What a wait reads of a stream's flow (a :class:`~miniagents.promising._flow.Flow`)."""
-
-    what: str
-
-    def piece_wanted(self) -> str:
-        """What a wait for the next piece waits for, as the deadlock watch says it."""
-        ...
-
-
 class Waited(Consumed, Protocol[T]):
     """What a wait reads of a core (a :class:`~miniagents.promising._replay.ReplayCore`).
 
     A protocol, so that the core (which keeps its waits) and this module do not import each
-    other.
+    other. (Its ``flow``, if any, names the stream: ``what``, ``piece_wanted()``.)
     """
 
-    @property
-    def started(self) -> bool:
-        """Whether it follows its source."""
-        ...
+    started: bool
+    waits: Waits | None
 
     @property
-    def flow(self) -> Any:
-        """Its flow (its window and pressure), or ``None``."""
-        ...
+    def flow(self) -> Any: ...
 
-    @property
-    def waits(self) -> Waits | None:
-        """Its waits, once it has had one."""
-        ...
+    def get_waits(self) -> Waits: ...
 
-    def get_waits(self) -> Waits:
-        """Its waits, made at the first call."""
-        ...
+    def start(self) -> None: ...
 
-    def start(self) -> None:
-        """Start following the source (once)."""
-        ...
+    def raise_if_failed(self) -> None: ...
 
-    def raise_if_failed(self) -> None:
-        """Re-raise the stream's error, if it failed."""
-        ...
-
-    def record(self) -> list[T]:
-        """Every piece kept."""
-        ...
+    def record(self) -> list[T]: ...
 
 
 class Waits:
@@ -202,9 +170,8 @@ class Waits:
         if watch is None or watch.loop_ref() is not loop:
             watch = self.watch = watch_of(loop)
         flow = core.flow  # (a message's tokens: the sentence itself, no bound method)
-        what: str | Callable[[], str] = _A_PIECE if flow is None else flow.piece_wanted
         try:
-            task = park_in(watch, what, future, core)
+            task = park_in(watch, _A_PIECE if flow is None else flow.piece_wanted, future, core)
         except RuntimeError:  # its loop is closed (its check could not be armed): another's?
             _check_loop(core, loop)
             raise

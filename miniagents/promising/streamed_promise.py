@@ -92,9 +92,8 @@ class StreamedPromise(Shared[ReplayCore[PieceT]], Generic[PieceT, WholeT]):
     __slots__ = ("__weakref__", "_resolver", "_view", "_whole")
 
     _counts_itself: ClassVar[bool] = False
-    """Whether it uncounts itself as a handle of its core when it goes (a ``__del__`` of its
-    own: no weak reference per stream, which matters for thousands of sequences); any other
-    stream is counted through a weak reference."""
+    """Whether it uncounts itself as a handle of its core in a ``__del__`` of its own (no weak
+    reference per stream: thousands of sequences); any other is counted weakly."""
 
     def __init__(
         self,
@@ -195,8 +194,8 @@ class StreamedPromise(Shared[ReplayCore[PieceT]], Generic[PieceT, WholeT]):
             shown = self._core
             self._core = copy = shown.detached_copy()
             move_readers(shown, self, copy)  # its iterators read on from the copy
-            if self._counts_itself:  # (one counted weakly is uncounted when it goes)
-                shown.handle_gone()
+            if self._counts_itself and shown.flow is not None:  # (one counted weakly is
+                shown.flow.handle_gone(shown)  # uncounted when it goes)
 
     def __aiter__(self) -> StreamIterator[PieceT]:
         """Iterate the pieces from the first one, whenever the iteration starts."""
