@@ -126,7 +126,7 @@ class PieceIterator(AsyncIterator[T]):
     async def _wait(self, core: ReplayCore[T]) -> None:
         """Wait for the next piece or the end, as a reader between two pieces (see ``quit``).
 
-        The wait of ``_waiting.await_change``, made with the stream's waits' ``start`` and
+        The wait of ``ReplayCore.await_change``, made with the stream's waits' ``start`` and
         ``end`` so that the reader's state follows it: waiting while it waits, quit if it is
         cancelled (it gave up, unless it reads again).
         """

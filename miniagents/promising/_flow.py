@@ -36,18 +36,15 @@ fan-out wider than the high-water mark hung that way). It paces only the produce
 queued parts. Feeders wait apart (``feed_waiters``) and are woken when the sink has room
 on their measure, even while its own producer must still wait.
 
-**Handles.** A message sequence and an observable count themselves as handles and
-uncount themselves in their finalizer (``__del__``: no extra object per handle, which
-matters when thousands of agents are pending); any other promise is counted through a weak
-reference (:meth:`Flow.count_weakly`). When the last handle goes, which may happen anywhere (in
-the middle of other code, in another thread, in the garbage collector), the core is asked
-to reconsider on its own loop, soon, instead of right there (:meth:`Flow.schedule_reconsider`).
+**Handles.** A message sequence and an observable count themselves as handles and uncount
+themselves in their finalizer (no extra object per handle: thousands of agents may be
+pending); any other promise is counted through a weak reference (:meth:`Flow.count_weakly`).
+When the last handle goes, which may happen anywhere (in another thread, in the garbage
+collector), the core reconsiders on its own loop, soon (:meth:`Flow.schedule_reconsider`).
 
 **Never a deadlock by pressure alone.** An unreachable stream exerts none; ``MiniAgents``
-unpaces the reply sequences of its agents when it exits (:meth:`Flow.unpace`), so that every
-agent finishes; an ended stream wakes its waiting producers.
-A wait cycle made by code (an agent awaiting its own replies) is reported by the deadlock
-watch (:mod:`miniagents.promising._deadlock`): every wait here parks its task there.
+unpaces its agents' replies when it exits (:meth:`Flow.unpace`); an ended stream wakes its
+producers. A wait cycle made by code is the deadlock watch's (every wait here parks there).
 
 **Between the flow and its core.** The flow owns all of this; it reads its core's record and
 has the core drop what it releases (``drop_front``); the core asks it (``has_room``, ...),
@@ -329,10 +326,12 @@ class Flow:
         Its producer's backlog (an agent's flattener, which holds its appender and task) is
         let go of at once, not at the context's end, and any producer waiting is woken.
         """
-        for observer in core.observers:
-            sink = observer[4]
-            if sink is not None and sink.flow is not None:
-                sink.flow.drop_feeder(core)
+        for observer in core.observers:  # (no call for the common case: it feeds one alone)
+            flow = None if observer[4] is None else observer[4].flow
+            if flow is not None and flow.feeders is core:
+                flow.feeders = None
+            elif flow is not None and flow.feeders is not None:
+                flow.drop_feeder(core)
         self.backlog = None
         if self.room_waiters or self.feed_waiters or self.feeders is not None:
             self.blocked = True  # wake any waiting producer: there is nothing to wait for

@@ -412,15 +412,16 @@ def release_reader(core: Consumed, gave_up: bool) -> None:
     else consumes it (see :func:`check_abandoned`); one that ended on its own leaves it
     running, as a stream once started runs to its end.
     """
-    audience = core.audience or core.get_audience()
-    audience.interactions -= 1
+    audience = core.audience  # (none: an ended stream of its own pieces let go of it)
+    if audience is not None:
+        audience.interactions -= 1
     if gave_up:
         check_abandoned(core)
     blocked = _at_release.pop(core, None) if _at_release else None
     if blocked is not None:  # pieces of it that a consumer gave up while the reader ran
         for ref in blocked:
             piece = ref()
-            if piece is core and audience.interactions > 0:
+            if piece is core and audience is not None and audience.interactions > 0:
                 _check_at_release(core, core)  # (check_abandoned_at_release: at the last)
             elif piece is not None:
                 check_abandoned(piece)

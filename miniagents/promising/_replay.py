@@ -47,34 +47,14 @@ from typing import Any, TypeVar, cast
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
+from miniagents.promising import _giving_up, _waiting
 from miniagents.promising._deadlock import outside_source
 from miniagents.promising._flow import Flow
-from miniagents.promising._giving_up import (
-    Audience,
-    check_abandoned,
-    check_abandoned_at_release,
-    consumed,
-    hold_reader,
-    release_reader,
-    watch_end,
-)
 from miniagents.promising._packing import BLOCK, PackedTokens
-from miniagents.promising._reporting import (
-    mark_received,
-    report_broken_observer,
-    report_lost_error,
-)
+from miniagents.promising._reporting import mark_received, report_broken_observer, report_lost_error
 from miniagents.promising._reporting import was_received as _was_received
 from miniagents.promising._shared import Shared
 from miniagents.promising._tasks import no_loop_error
-from miniagents.promising._waiting import (
-    Waits,
-    acollect,
-    await_change,
-    await_done,
-    await_end,
-    await_needed,
-)
 from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.limits import Overflow, stream_limits
 
@@ -251,7 +231,6 @@ class ReplayCore(abc.ObserverBase[T]):
         "_end_callbacks",
         "_pack_at",
         "_source",
-        "_subscription",
         "_traceback",
         "audience",
         "base",
@@ -319,16 +298,16 @@ class ReplayCore(abc.ObserverBase[T]):
         self.error: BaseException | None = None
         self._traceback: TracebackType | None = None
         self.handed_over = False  # the error went on to another stream, which reports it
-        self._source = source
+        # its source until it starts, then what stops following it (a subscription, a stop)
+        self._source: Observable[T] | abc.DisposableBase | Callable[[], None] | None = source
         self.started = source is None
         # one callback, or a list of them (most streams have none or one: no list then)
         self._end_callbacks: Callable[[], None] | list[Callable[[], None]] | None = None
-        self._subscription: abc.DisposableBase | Callable[[], None] | None = None
         self.observers: tuple[Observer[T], ...] = ()
         # its parts made when first needed (most streams never wait, nor have a reader
         # between two pieces: a ready message, a reply awaited once it has ended)
-        self.waits: Waits | None = None
-        self.audience: Audience | None = None
+        self.waits: _waiting.Waits | None = None
+        self.audience: _giving_up.Audience | None = None
         # who makes its next piece, for the deadlock watch's wait-for graph (see _waitfor):
         # a task, the core it follows, or a Producer naming them; None: it cannot be told
         self.producer: object = None
@@ -509,8 +488,8 @@ class ReplayCore(abc.ObserverBase[T]):
         self.on_abandoned = None  # nothing to give up any more (and no reference cycle)
         self.producer = None  # (nor a producer to name: it let go of its task)
         self.wanted_by = ()
-        if self._subscription is not None:  # (most cores are fed directly: none to dispose)
-            self._dispose_subscription()
+        if self.started and self._source is not None:  # (most cores are fed directly: none
+            self._dispose_subscription()  # to dispose)
         callbacks, self._end_callbacks = self._end_callbacks, None
         if callbacks is not None:
             for callback in callbacks if isinstance(callbacks, list) else (callbacks,):
@@ -538,9 +517,10 @@ class ReplayCore(abc.ObserverBase[T]):
         """End the stream with :class:`StreamCancelledError` now, without ``on_abandoned``."""
         if self.done:
             return
+        if self.started:
+            self._dispose_subscription()
         self.started = True
         self._source = None
-        self._dispose_subscription()
         self.fail(StreamCancelledError(_CANCELLED))
 
     def when_done(self, callback: Callable[[], None]) -> None:
@@ -591,14 +571,14 @@ class ReplayCore(abc.ObserverBase[T]):
         if isinstance(source, ReplayObservable):
             core = source.core
             self.producer = core  # its pieces are that stream's
-            self._subscription = core.add_observer(self.accept, self.fail, self.complete, sink=self)
+            self._source = core.add_observer(self.accept, self.fail, self.complete, sink=self)
         elif isinstance(source, DirectSource):  # it calls this core directly
-            self._subscription = source.attach(self)
+            self._source = source.attach(self)
         else:
             loop = self.loop
             if loop is not None:  # it may push from a thread or a callback: not a deadlock
                 self.when_done(outside_source(self, loop))
-            self._subscription = source.subscribe(self.on_next, self.on_error, self.on_completed)
+            self._source = source.subscribe(self.on_next, self.on_error, self.on_completed)
 
     def defer(self, starter: Callable[[], None]) -> None:
         """Make an open core start lazily: ``starter`` is called at its first consumer."""
@@ -636,7 +616,8 @@ class ReplayCore(abc.ObserverBase[T]):
             cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.complete)
 
     def _dispose_subscription(self) -> None:
-        subscription, self._subscription = self._subscription, None
+        subscription = cast("abc.DisposableBase | Callable[[], None] | None", self._source)
+        self._source = None
         if subscription is None:
             return
         if isinstance(subscription, abc.DisposableBase):
@@ -690,6 +671,8 @@ class ReplayCore(abc.ObserverBase[T]):
         waits = self.waits
         if waits is not None and waits.futures is not None:
             waits.wake(self.done)
+        if self.done and self.flow is None:  # an ended stream of its own pieces (its waiters
+            self.waits = self.audience = None  # woken): nobody waits or reads on any more
 
     def _pass_on(self, piece: T) -> None:
         for observer in self.observers:
@@ -791,7 +774,7 @@ class ReplayCore(abc.ObserverBase[T]):
         """Stop informing an observer :meth:`observe` gave (the stream may be abandoned now)."""
         self.remove(observer)
         if not self.done:  # (one stopped after the end was told the end: it gave up nothing)
-            check_abandoned(self)
+            _giving_up.check_abandoned(self)
 
     def add_end_observer(
         self, on_error: Callable[[BaseException], None], on_completed: Callable[[], None]
@@ -807,21 +790,21 @@ class ReplayCore(abc.ObserverBase[T]):
         if self.done:
             self._send_end_to(on_error, on_completed)
             return _noop
-        watch_end(self)
+        _giving_up.watch_end(self)
         waiting = True
 
         def end() -> None:
             nonlocal waiting
             if waiting:
                 waiting = False
-                watch_end(self, -1)
+                _giving_up.watch_end(self, -1)
                 self._send_end_to(on_error, on_completed)
 
         def dispose() -> None:
             nonlocal waiting
             if waiting:
                 waiting = False
-                watch_end(self, -1, gave_up=True)
+                _giving_up.watch_end(self, -1, gave_up=True)
 
         self.when_done(end)
         return dispose
@@ -876,52 +859,92 @@ class ReplayCore(abc.ObserverBase[T]):
 
     # -- its consumers: their waits, and their giving up -----------------------------------
 
-    def get_waits(self) -> Waits:
+    def get_waits(self) -> _waiting.Waits:
         """The waits of its consumers (:mod:`miniagents.promising._waiting`), made at the first."""
         waits = self.waits
         if waits is None:
-            waits = self.waits = Waits()
+            waits = self.waits = _waiting.Waits()
         return waits
 
-    def get_audience(self) -> Audience:
+    def get_audience(self) -> _giving_up.Audience:
         """Who reads it on between waits (:mod:`miniagents.promising._giving_up`), made at the
         first."""
         audience = self.audience
         if audience is None:
-            audience = self.audience = Audience()
+            audience = self.audience = _giving_up.Audience()
         return audience
 
-    def await_change(self, reader: bool = False) -> Coroutine[Any, Any, None]:
-        """Wait until a piece arrives or the stream ends (the caller has started the core)."""
-        return await_change(self, reader)
+    async def await_change(self, reader: bool = False) -> None:
+        """Wait until a piece arrives or the stream ends (the caller has started the core).
 
-    def await_done(self) -> Coroutine[Any, Any, None]:
+        ``reader``: the caller is an ``async for`` reader (see ``Waits.start``); a hot reader
+        makes the wait without this coroutine, with its waits' ``start`` and ``end``.
+        """
+        waits = self.waits or self.get_waits()
+        future, task = waits.start(self, reader)
+        try:
+            await future
+        except BaseException as error:
+            waits.end(self, task, error)
+            raise
+        waits.end(self, task, None)
+
+    async def await_done(self) -> None:
         """Wait for the end of the stream (starting it if needed), raising nothing."""
-        return await_done(self)
+        while not self.done:
+            if self.started:
+                await self.await_change()
+            else:
+                self.start()  # a synchronous source may finish right here
 
     def await_end(self) -> Coroutine[Any, Any, None]:
         """Wait for the end of a started stream as a bystander (no consumer), raising nothing."""
-        return await_end(self)
+        return _waiting.await_end(self)
 
     def await_needed(self) -> Coroutine[Any, Any, None]:
         """Wait for the end as the producer of its first holder, which needs it."""
-        return await_needed(self)
+        return _waiting.await_needed(self)
 
-    def acollect(self, gate: ReplayCore[Any] | None = None) -> Coroutine[Any, Any, list[T]]:
-        """Wait for the end of the stream; return every piece or raise its error."""
-        return acollect(self, gate)
+    async def acollect(self, gate: ReplayCore[Any] | None = None) -> list[T]:
+        """Wait for the end of the stream; return every piece or raise its error.
+
+        ``gate``: the caller is an agent awaiting its whole input through its view (gated by
+        its replies): the hold of its input from the interaction's start ends, this wait
+        needing every piece itself (see ``Flow.let_go_reader``).
+
+        Raises:
+            ReplayWindowError: if the stream has released pieces (past its replay window).
+        """
+        flow = self.flow
+        if flow is None:
+            await self.await_done()
+            self.raise_if_failed()
+            return self.record()
+        if flow.settle(self, pin=True):  # an await of the whole needs every piece (pinned),
+            raise flow.released_error(self)  # and reads them all at once
+        if gate is not None and flow.queued:
+            flow.let_go_reader(self, gate)
+        if flow.blocked:
+            flow.recheck(self)
+        try:
+            await self.await_done()
+            self.raise_if_failed()
+        except BaseException:
+            flow.unpin()
+            raise
+        return flow.unpin(self)
 
     def consumed(self) -> bool:
         """Whether a consumer is subscribed or waiting for the next piece, or holds it."""
-        return consumed(self)
+        return _giving_up.consumed(self)
 
     def check_abandoned(self) -> None:
         """Call ``on_abandoned`` if the last consumer of a running stream gave up."""
-        check_abandoned(self)
+        _giving_up.check_abandoned(self)
 
     def check_abandoned_at_release(self) -> None:
         """``check_abandoned`` now, or, while interactions read it, when the last one stops."""
-        check_abandoned_at_release(self)
+        _giving_up.check_abandoned_at_release(self)
 
     def give_up(self) -> None:
         """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
@@ -935,11 +958,11 @@ class ReplayCore(abc.ObserverBase[T]):
 
     def hold_reader(self) -> None:
         """Count a reader for as long as it runs: an interaction whose input this stream is."""
-        hold_reader(self)
+        _giving_up.hold_reader(self)
 
     def release_reader(self, gave_up: bool) -> None:
         """End a count of ``hold_reader``; ``gave_up``: the reader was given up on."""
-        release_reader(self, gave_up)
+        _giving_up.release_reader(self, gave_up)
 
     # -- errors --------------------------------------------------------------------------
 
@@ -986,7 +1009,7 @@ class _ReadyCore(ReplayCore[T]):
     error = _traceback = _source = _end_callbacks = None
     packed = None
     _pack_at = _NEVER
-    _subscription = on_abandoned = loop = thread = producer = None
+    on_abandoned = loop = thread = producer = None
     wanted_by = ()
     waits = audience = None
     validator = flow = None

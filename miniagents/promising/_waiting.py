@@ -11,9 +11,10 @@ loop it started in: a wait in another loop fails with :class:`StreamLoopError`::
     producer:   --a---------b--|
     consumer:   --a--(wait)-b--(wait)|
 
-A stream's :class:`Waits` (``core.waits``, made at its first wait) own all of it. The
-waits for the end (:func:`await_done`, a bystander's :func:`await_end`, the producer's
-own :func:`await_needed`) and for the whole (:func:`acollect`) are loops of such waits.
+A stream's :class:`Waits` (``core.waits``, made at its first wait) own all of it. A core's
+waits for a change, for its end and for its whole (``await_change``, ``await_done``,
+``acollect``), a bystander's (:func:`await_end`) and its producer's own (:func:`await_needed`)
+are loops of such waits.
 """
 
 from __future__ import annotations
@@ -27,16 +28,7 @@ from miniagents.promising._giving_up import Consumed, check_abandoned
 from miniagents.promising._run_first import leaders
 from miniagents.promising.errors import StreamLoopError
 
-__all__ = [
-    "Waited",
-    "Waits",
-    "acollect",
-    "await_change",
-    "await_done",
-    "await_end",
-    "await_needed",
-    "handoffs",
-]
+__all__ = ["Waited", "Waits", "await_end", "await_needed", "handoffs"]
 
 T = TypeVar("T")
 
@@ -94,6 +86,10 @@ class Waited(Consumed, Protocol[T]):
 
     def record(self) -> list[T]: ...
 
+    async def await_change(self) -> None: ...
+
+    async def await_done(self) -> None: ...
+
 
 class Waits:
     """The waits of one stream's consumers for its next change, and their wake-up."""
@@ -147,7 +143,7 @@ class Waits:
         """Start a wait for the next piece of ``core`` or its end: the future, and the task.
 
         The caller awaits the future, then calls :meth:`end` with the task and the error the
-        ``await`` raised (``None`` if it raised none), as :func:`await_change` does.
+        ``await`` raised (``None`` if it raised none), as ``ReplayCore.await_change`` does.
         ``reader``: the caller is an ``async for`` reader that takes the next piece as soon as
         it comes (it counts in :func:`handoffs` when woken).
         """
@@ -228,33 +224,7 @@ def _check_loop(core: Waited[Any], loop: asyncio.AbstractEventLoop) -> None:
     )
 
 
-# -- the waits of a consumer ---------------------------------------------------------------
-
-
-async def await_change(core: Waited[Any], reader: bool = False) -> None:
-    """Wait until a piece arrives or the stream ends (the caller has started the core).
-
-    ``reader``: the caller is an ``async for`` reader (see :meth:`Waits.start`); a hot
-    reader makes the wait without this coroutine, with :meth:`Waits.start` and
-    :meth:`Waits.end`.
-    """
-    waits = core.waits or core.get_waits()
-    future, task = waits.start(core, reader)
-    try:
-        await future
-    except BaseException as error:
-        waits.end(core, task, error)
-        raise
-    waits.end(core, task, None)
-
-
-async def await_done(core: Waited[Any]) -> None:
-    """Wait for the end of the stream (starting it if needed), raising nothing."""
-    while not core.done:
-        if core.started:
-            await await_change(core)
-        else:
-            core.start()  # a synchronous source may finish right here
+# -- the waits of a bystander and of a producer ----------------------------------------------
 
 
 async def await_end(core: Waited[Any]) -> None:
@@ -264,11 +234,13 @@ async def await_end(core: Waited[Any]) -> None:
     consumer: when every consumer has given up, the stream is given up on though the
     bystander waits (see :func:`~miniagents.promising._giving_up.check_abandoned`).
     """
+    if core.done:
+        return  # (no wait: no waits made for it)
     waits = core.get_waits()
     waits.bystanders += 1
     try:
         while not core.done:
-            await await_change(core)
+            await core.await_change()
     finally:
         waits.bystanders -= 1
 
@@ -282,44 +254,13 @@ async def await_needed(core: Waited[Any]) -> None:
     when every other consumer of this stream has given up and nobody consumes the
     holder, the holder is abandoned (see
     :func:`~miniagents.promising._giving_up.check_abandoned`), which cancels the waiting
-    producer and, with its wait, this stream. Without a holder it is :func:`await_done`.
+    producer and, with its wait, this stream. Without a holder it is ``await_done``.
     """
     if core.done:
         return  # (a finished core may be a shared, read-only one)
     waits = core.get_waits()
     waits.needing += 1
     try:
-        await await_done(core)
+        await core.await_done()
     finally:
         waits.needing -= 1
-
-
-async def acollect(core: Waited[T], gate: object = None) -> list[T]:
-    """Wait for the end of the stream; return every piece or raise its error.
-
-    ``gate``: the caller is an agent awaiting its whole input through its view (gated by its
-    replies): the hold of its input from the interaction's start ends, this wait needing
-    every piece itself (see ``Flow.let_go_reader``).
-
-    Raises:
-        ReplayWindowError: if the stream has released pieces (past its replay window).
-    """
-    flow = core.flow
-    if flow is None:
-        await await_done(core)
-        core.raise_if_failed()
-        return core.record()
-    if flow.settle(core, pin=True):  # an await of the whole needs every piece (pinned),
-        raise flow.released_error(core)  # and reads them all at once
-    if gate is not None and flow.queued:
-        flow.let_go_reader(core, gate)
-    if flow.blocked:
-        flow.recheck(core)
-    try:
-        await await_done(core)
-        core.raise_if_failed()
-    except BaseException:
-        flow.unpin()
-        raise
-    pieces: list[T] = flow.unpin(core)
-    return pieces

@@ -11,7 +11,6 @@ from reactivex import Observable
 from miniagents.promising._replay import ReplayCore
 from miniagents.promising._shared import Shared
 from miniagents.promising._sources import from_awaitable_factory
-from miniagents.promising._waiting import acollect
 from miniagents.promising.errors import StreamArgumentError
 from miniagents.promising.sentinels import NO_VALUE, Sentinel
 
@@ -92,7 +91,7 @@ class Promise(Shared[ReplayCore[T]]):
 
     async def aresolve(self) -> T:
         """Wait for the value and return it (or raise the resolver's error)."""
-        pieces = await acollect(self._core)
+        pieces = await self._core.acollect()
         return pieces[0]
 
     def __await__(self) -> Generator[Any, None, T]:

@@ -12,7 +12,6 @@ from miniagents.promising._giving_up import move_readers
 from miniagents.promising._replay import DirectSource, ReplayCore, ReplayObservable
 from miniagents.promising._shared import Shared
 from miniagents.promising._sources import from_async_iterable
-from miniagents.promising._waiting import acollect
 from miniagents.promising.errors import StreamSourceError
 from miniagents.promising.limits import Overflow
 from miniagents.promising.sentinels import NO_VALUE, Sentinel
@@ -222,7 +221,7 @@ class StreamedPromise(Shared[ReplayCore[PieceT]], Generic[PieceT, WholeT]):
         whole = self._whole
         if whole is NO_VALUE:
             gate = self._view  # a bool, or the core whose room gates each piece (see acollect)
-            pieces = await acollect(self._core, None if gate is False or gate is True else gate)
+            pieces = await self._core.acollect(None if gate is False or gate is True else gate)
             whole = self._whole
             if whole is NO_VALUE:
                 whole = await self._resolve_whole(tuple(pieces))
