@@ -208,25 +208,48 @@ def private_definitions() -> dict[str, set[str]]:
     return owners
 
 
+_ATTRIBUTE_FUNCTIONS = ("getattr", "setattr", "hasattr", "delattr")
+
+
+def private_attribute_uses(path: Path, by_name: bool = False) -> list[tuple[int, str]]:
+    """Each ``obj._name`` of a file but on ``self``, ``cls`` or ``super()``: the line and the
+    name; ``by_name``, ``getattr(obj, "_name")`` (``setattr``, ...) too (a check by name
+    alone: the package-wide checks leave it out, where other libraries' names collide)."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree_of(path)):
+        if isinstance(node, ast.Attribute) and is_private(node.attr):
+            value = node.value
+            if isinstance(value, ast.Name) and value.id in ("self", "cls"):
+                continue
+            if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "super":
+                continue
+            found.append((node.lineno, node.attr))
+        elif (
+            by_name
+            and isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) in _ATTRIBUTE_FUNCTIONS
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and is_private(node.args[1].value)
+            and not (isinstance(node.args[0], ast.Name) and node.args[0].id in ("self", "cls"))
+        ):
+            found.append((node.lineno, node.args[1].value))
+    return found
+
+
 def foreign_private_attributes(path: Path, own: str | None = None) -> list[str]:
     """``obj._name`` accesses to a private attribute that another package defines (a
     subpackage, or the package above, is another)."""
     own = own or module_name(path)
     home = home_of(path, own)
     found: list[str] = []
-    for node in ast.walk(tree_of(path)):
-        if not (isinstance(node, ast.Attribute) and is_private(node.attr)):
-            continue
-        value = node.value
-        if isinstance(value, ast.Name) and value.id in ("self", "cls"):
-            continue
-        if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "super":
-            continue
-        owners = private_definitions().get(node.attr)
+    for line, name in private_attribute_uses(path):
+        owners = private_definitions().get(name)
         if not owners or home in owners:
             continue  # not ours (another library's), or this package's own
-        if (own, node.attr) not in PRIVATE_ATTRIBUTES_ALLOWED:
-            found.append(f"line {node.lineno}: .{node.attr} (defined in {sorted(owners)})")
+        if (own, name) not in PRIVATE_ATTRIBUTES_ALLOWED:
+            found.append(f"line {line}: .{name} (defined in {sorted(owners)})")
     return found
 
 
@@ -320,16 +343,11 @@ def private_attributes_of_other_modules(
     defines (and ``path``'s own module does not)."""
     own = own or module_name(path)
     found: list[str] = []
-    for node in ast.walk(tree_of(path)):
-        if not (isinstance(node, ast.Attribute) and is_private(node.attr)):
-            continue
-        value = node.value
-        if isinstance(value, ast.Name) and value.id in ("self", "cls"):
-            continue
-        owners = _private_definitions_by_module().get(node.attr, set())
+    for line, name in private_attribute_uses(path):
+        owners = _private_definitions_by_module().get(name, set())
         inside_package = {owner for owner in owners if inside(owner, package)}
         if inside_package and own not in owners:
-            found.append(f"line {node.lineno}: .{node.attr} (defined in {sorted(inside_package)})")
+            found.append(f"line {line}: .{name} (defined in {sorted(inside_package)})")
     return found
 
 
@@ -480,8 +498,6 @@ def test_the_private_checks_see_a_subpackage_use_its_parent_s_private_names(
 
 STREAMS_LAYER = sorted((PACKAGE / "promising").rglob("*.py"))
 
-_ATTRIBUTE_FUNCTIONS = ("getattr", "setattr", "hasattr", "delattr")
-
 
 def _is_protocol(node: ast.ClassDef) -> bool:
     """Whether ``node`` declares a ``typing.Protocol`` (what it lists is another's, not its own)."""
@@ -516,9 +532,7 @@ def class_private_attributes(path: Path) -> set[str]:
                     statement.targets if isinstance(statement, ast.Assign) else [statement.target]
                 )
                 for target in targets:
-                    for name in ast.walk(target):
-                        if isinstance(name, ast.Name):
-                            own.add(name.id)
+                    own.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
                     if getattr(target, "id", None) == "__slots__" and statement.value is not None:
                         own.update(
                             constant.value
@@ -547,31 +561,6 @@ def class_private_attributes(path: Path) -> set[str]:
     return {name for name in names if is_private(name)}
 
 
-def private_attribute_uses(path: Path) -> list[tuple[int, str]]:
-    """Each ``obj._name`` of a file (and ``getattr(obj, "_name")``, ``setattr``, ...), but
-    on ``self``, ``cls`` or ``super()``: the line and the name."""
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(tree_of(path)):
-        if isinstance(node, ast.Attribute) and is_private(node.attr):
-            value = node.value
-            if isinstance(value, ast.Name) and value.id in ("self", "cls"):
-                continue
-            if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "super":
-                continue
-            found.append((node.lineno, node.attr))
-        elif (
-            isinstance(node, ast.Call)
-            and getattr(node.func, "id", None) in _ATTRIBUTE_FUNCTIONS
-            and len(node.args) >= 2
-            and isinstance(node.args[1], ast.Constant)
-            and isinstance(node.args[1].value, str)
-            and is_private(node.args[1].value)
-            and not (isinstance(node.args[0], ast.Name) and node.args[0].id in ("self", "cls"))
-        ):
-            found.append((node.lineno, node.args[1].value))
-    return found
-
-
 def attributes_of_other_modules_classes(
     path: Path, package: str, own: str | None = None
 ) -> list[str]:
@@ -586,19 +575,20 @@ def attributes_of_other_modules_classes(
                 owners[name].add(module_name(other))
     return [
         f"line {line}: ._{name[1:]} (defined by a class of {', '.join(sorted(owners[name]))})"
-        for line, name in private_attribute_uses(path)
+        for line, name in private_attribute_uses(path, by_name=True)
         if owners.get(name)
     ]
 
 
-@pytest.mark.parametrize("path", STREAMS_LAYER, ids=[module_name(p) for p in STREAMS_LAYER])
-def test_no_module_of_the_streams_touches_the_private_state_of_another_module_s_class(
-    path: Path,
-) -> None:
+def test_no_module_of_the_streams_touches_the_private_state_of_another_module_s_class() -> None:
     """Each part of the replayable stream owns its state: the others call its methods."""
-    found = attributes_of_other_modules_classes(path, "miniagents.promising")
+    found = {
+        module_name(path): uses
+        for path in STREAMS_LAYER
+        if (uses := attributes_of_other_modules_classes(path, "miniagents.promising"))
+    }
     assert not found, (
-        f"{module_name(path)} reaches into the private state of other modules' classes: "
+        f"Modules of the streams reach into the private state of other modules' classes: "
         f"{found}. Each part of the stream owns its state: give the part a method (public to "
         "the package) that does what is needed, and call it."
     )
@@ -671,16 +661,15 @@ def borrowed_methods(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", SOURCES, ids=[module_name(p) for p in SOURCES])
-def test_no_class_takes_another_module_s_functions_as_its_methods(path: Path) -> None:
+def test_no_class_takes_another_module_s_functions_as_its_methods() -> None:
     """A class's behaviour is written in it: a function of another module bound as a method
     (``await_change = _waiting.await_change``) splits one object's code, and its state, across
     modules."""
-    found = borrowed_methods(path)
+    found = {module_name(path): taken for path in SOURCES if (taken := borrowed_methods(path))}
     assert not found, (
-        f"{module_name(path)} has classes that take other modules' functions as methods: "
-        f"{found}. Write the method in the class (calling the other part's API), or let the "
-        "other module own the state it works on."
+        f"Classes take other modules' functions as their methods: {found}. Write the method "
+        "in the class (calling the other part's API), or let the other module own the state "
+        "it works on."
     )
 
 

@@ -158,13 +158,9 @@ class PieceIterator(AsyncIterator[T]):
             core.flow.read_on_demand(core)
 
     def move(self, owner: object, core: ReplayCore[T]) -> None:
-        """Read ``core`` from now on, if this iterator reads for ``owner``.
-
-        ``owner`` is a view cancelled on its own, which moves to ``core``, a finished copy
-        of the record so far (see ``StreamedPromise.cancel``): it reads on from the same
-        place there (the copy has a flow only if the stream had one, and then this is a
-        followed iterator already).
-        """
+        """Read ``core`` from now on, at the same place, if this iterator reads for ``owner``,
+        a view cancelled on its own, which moves to ``core``, a finished copy of the record
+        (which has a flow only if the stream had one: this is a followed iterator then)."""
         if self._owner is not owner:
             return
         old = self._stream

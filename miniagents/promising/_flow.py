@@ -98,15 +98,12 @@ class FlowCore(Protocol):
 
 
 class HasPosition(Protocol):
-    """A cursor: the position of the next piece it will read, and its bound if it has one."""
+    """A cursor: the position of the next piece it will read, its bound if it has one, and
+    the task that last waited in it (the deadlock watch's node for it)."""
 
     index: int
     until: int | None
-
-    @property
-    def task(self) -> asyncio.Task[Any] | None:
-        """The task that last waited in it (the deadlock watch's node for it)."""
-        ...
+    task: asyncio.Task[Any] | None
 
 
 class Flow:
@@ -321,11 +318,8 @@ class Flow:
             self.feeders = [core for core in feeders if core is not feeder] or None
 
     def ended(self, core: FlowCore) -> None:
-        """The stream ended: it has no pressure any more, and feeds no stream any more.
-
-        Its producer's backlog (an agent's flattener, which holds its appender and task) is
-        let go of at once, not at the context's end, and any producer waiting is woken.
-        """
+        """The stream ended: it feeds no stream, and has no pressure any more (any producer
+        waiting is woken, and its backlog, an agent's flattener, let go of at once)."""
         for observer in core.observers:  # (no call for the common case: it feeds one alone)
             flow = None if observer[4] is None else observer[4].flow
             if flow is not None and flow.feeders is core:

@@ -52,13 +52,10 @@ __all__ = [
 class Reader(Protocol):
     """An ``async for`` reader of a stream, as the stream counts it (see :func:`add_reader`)."""
 
-    quit: bool
-    """Its last wait was cancelled (it gave up, unless it reads again), or it was closed or
-    read to the end."""
-    waiting: bool
-    """It waits for the next piece now (a wait the stream counts by itself)."""
-    index: int
-    """How many pieces it has taken."""
+    quit: bool  # its last wait was cancelled (it gave up, unless it reads again), or it was
+    # closed or read to the end
+    waiting: bool  # it waits for the next piece now (a wait the stream counts by itself)
+    index: int  # how many pieces it has taken
 
     def move(self, owner: object, core: Any) -> None:
         """Read ``core`` from now on, if it reads for ``owner`` (a view cancelled on its own)."""

@@ -22,17 +22,13 @@ A stream is a few parts, each owning its state; they talk through small methods:
     Flow -drop_front-> ReplayCore (what it releases);  PieceIterator -add_cursor-> Flow
     giving up asks ReplayCore (observers), Waits (consuming) and Audience (holds)
 
-The core records the pieces (a long record of ``str`` packs its front:
-:mod:`~miniagents.promising._packing`) and the end, follows its source (started once, at
-the first consumer or lazily; another core's observable directly, a :class:`DirectSource`
-by its calls, any other observable from any thread, hopping onto the core's loop), and
-passes the record to its observers in its order, even when a source emits from inside an
-observer (past a depth of streams fed inside one another, a step is queued: see
-:data:`NESTED`). A broken observer is unsubscribed and reported; a
-failed core reports its error when it goes, unless a consumer received it or another stream
-took it over. Its other parts are made when first needed (most streams never wait, nor have
-a reader between two pieces), and its methods for the layers above ask them (its faces of
-its flow, waits and audience). Its observable face is :class:`ReplayObservable`.
+The core records the pieces (a long record of ``str`` packs its front: ``_packing``) and the
+end, follows its source (once, at the first consumer or lazily; a :class:`DirectSource` calls
+it, an observable of any thread hops onto its loop), and passes the record to its observers
+in its order, even when a source emits from inside an observer (see :data:`NESTED`). A broken
+observer is unsubscribed and reported; a failed core reports its error when it goes, unless
+a consumer received it or another stream took it over. Its methods for the layers above ask
+its parts. Its observable face is :class:`ReplayObservable`.
 """
 
 from __future__ import annotations
@@ -350,12 +346,8 @@ class ReplayCore(abc.ObserverBase[T]):
     # -- the record as kept ------------------------------------------------------------------
 
     def record(self) -> list[T]:
-        """Every piece kept, from piece number ``released()`` (the packed ones unpacked).
-
-        ``pieces`` holds the kept pieces from piece number ``base``; a record of ``str`` that
-        keeps everything has packed the ones before (``packed``), and this list has them too
-        (new, equal strings).
-        """
+        """Every piece kept, from piece number ``released()``: ``pieces`` (from number
+        ``base``) after the packed front of a record of ``str``, if any (new, equal strings)."""
         packed = self.packed
         if packed is None:
             return self.pieces
@@ -370,10 +362,8 @@ class ReplayCore(abc.ObserverBase[T]):
         return cast(T, self.packed[index])
 
     def drop_front(self, floor: int) -> None:
-        """Drop the pieces below piece number ``floor`` (its flow released them).
-
-        (``accept`` drops them itself, as it records: no call per release there.)
-        """
+        """Drop the pieces below number ``floor``, which its flow released (``accept`` drops
+        them itself as it records: no call there)."""
         del self.pieces[: floor - self.base]
         self.base = floor
 
@@ -998,23 +988,18 @@ class _ReadyCore(ReplayCore[T]):
 
     The other fields of a finished core never change, so they are class attributes here
     (they shadow the slots, which stay unset): ``finished()`` costs a third of a full
-    ``__init__``. Nothing writes them on a finished core: its consumers get the record and
-    the end at once, and it has no producer, flow, waits nor audience.
+    ``__init__``. Nothing writes them: its consumers get the record and the end at once.
     """
 
     __slots__ = ()
 
     base = 0
     done = started = True
-    error = _traceback = _source = _end_callbacks = None
-    packed = None
+    error = _traceback = _source = _end_callbacks = packed = on_abandoned = loop = None
+    thread = producer = waits = audience = validator = flow = None
     _pack_at = _NEVER
-    on_abandoned = loop = thread = producer = None
-    wanted_by = ()
-    waits = audience = None
-    validator = flow = None
     handed_over = delivering = False
-    observers = ()
+    wanted_by = observers = ()
 
 
 def joined_text(core: ReplayCore[str]) -> str:

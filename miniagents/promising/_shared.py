@@ -1,9 +1,8 @@
 """A face of one replay core: a promise, a stream or an observable, one live record, shared.
 
-A promise, a stream and a stream's observable each show one replay core (its producer, its
-record, its consumers): :func:`core_of` gives it. They are faces of a live stream, not
-values: a copy (``copy.copy``, ``copy.deepcopy``, as of a structure holding replies) is the
-face itself, and pickling one is refused with the fix (pickle the value it resolves to)::
+Each shows one replay core (its producer, record, consumers: :func:`core_of`). A face of a
+live stream is no value: a copy (``copy.copy``, ``copy.deepcopy``) is the face itself, and
+pickling one is refused with the fix (pickle the value it resolves to)::
 
     copy.deepcopy({"reply": reply})   ->  {"reply": reply}    (the same promise)
     pickle.dumps(reply)               ->  StreamPicklingError  (pickle `await reply`)

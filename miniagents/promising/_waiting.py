@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from miniagents.promising._deadlock import _Watch, park_in, unpark_in, watch_of
 from miniagents.promising._giving_up import Consumed, check_abandoned
@@ -29,8 +29,6 @@ from miniagents.promising._run_first import leaders
 from miniagents.promising.errors import StreamLoopError
 
 __all__ = ["Waited", "Waits", "await_end", "await_needed", "handoffs"]
-
-T = TypeVar("T")
 
 _A_PIECE = "a piece of a stream"
 """What a consumer of a stream without a flow (a message's tokens) waits for, when reported."""
@@ -65,26 +63,17 @@ def handoffs() -> int:
     return _handoffs.count
 
 
-class Waited(Consumed, Protocol[T]):
+class Waited(Consumed, Protocol):
     """What a wait reads of a core (a :class:`~miniagents.promising._replay.ReplayCore`).
 
     A protocol, so that the core (which keeps its waits) and this module do not import each
     other. (Its ``flow``, if any, names the stream: ``what``, ``piece_wanted()``.)
     """
 
-    started: bool
-    waits: Waits | None
-
     @property
     def flow(self) -> Any: ...
 
     def get_waits(self) -> Waits: ...
-
-    def start(self) -> None: ...
-
-    def raise_if_failed(self) -> None: ...
-
-    def record(self) -> list[T]: ...
 
     async def await_change(self) -> None: ...
 
@@ -138,7 +127,7 @@ class Waits:
             first.to_front(mark)
 
     def start(
-        self, core: Waited[Any], reader: bool = False
+        self, core: Waited, reader: bool = False
     ) -> tuple[asyncio.Future[None], asyncio.Task[Any] | None]:
         """Start a wait for the next piece of ``core`` or its end: the future, and the task.
 
@@ -178,7 +167,7 @@ class Waits:
         return future, task
 
     def end(
-        self, core: Waited[Any], task: asyncio.Task[Any] | None, error: BaseException | None
+        self, core: Waited, task: asyncio.Task[Any] | None, error: BaseException | None
     ) -> None:
         """End a wait that :meth:`start` started; ``error`` is what its ``await`` raised.
 
@@ -206,7 +195,7 @@ class Waits:
         return bool(self.needing) and self.waiting - self.bystanders == self.needing
 
 
-def _check_loop(core: Waited[Any], loop: asyncio.AbstractEventLoop) -> None:
+def _check_loop(core: Waited, loop: asyncio.AbstractEventLoop) -> None:
     """Refuse a wait in another event loop than ``loop``, the one the stream started in.
 
     Raises:
@@ -227,7 +216,7 @@ def _check_loop(core: Waited[Any], loop: asyncio.AbstractEventLoop) -> None:
 # -- the waits of a bystander and of a producer ----------------------------------------------
 
 
-async def await_end(core: Waited[Any]) -> None:
+async def await_end(core: Waited) -> None:
     """Wait for the end of a started stream as a bystander, raising nothing.
 
     A bystander (a context waiting at its exit for the streams it started) is no
@@ -245,7 +234,7 @@ async def await_end(core: Waited[Any]) -> None:
         waits.bystanders -= 1
 
 
-async def await_needed(core: Waited[Any]) -> None:
+async def await_needed(core: Waited) -> None:
     """Wait for the end of the stream as the producer of its first holder, which needs it.
 
     The first holder is the first stream of ``wanted_by`` (an agent's replies, for a
