@@ -19,7 +19,6 @@ moves its cursors to a copy of the record: :meth:`PieceIterator.move`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
@@ -233,8 +232,11 @@ class _WatchedPlainIterator(_PlainIterator[T]):
     __slots__ = ()
 
     def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # a finalizer must not raise
-            self.give_up_unwinding()
+        if not self.quit:  # (one read to its end, closed or given up on: nothing to do)
+            try:  # noqa: SIM105  (a finalizer must not raise: no context manager's calls)
+                self.give_up_unwinding()
+            except Exception:
+                pass
 
 
 class _FollowedIterator(PieceIterator[T]):
@@ -250,10 +252,13 @@ class _FollowedIterator(PieceIterator[T]):
         core = getattr(self, "_stream", None)
         if core is None:
             return
-        with contextlib.suppress(Exception):  # a finalizer must not raise
+        try:  # (a finalizer must not raise: no context manager's calls per iterator)
             if core.flow is not None:
                 core.flow.drop_cursor(core, self, gone=True)
-            self.give_up_unwinding()
+            if not self.quit:  # (read to its end, closed or given up on: nothing to give up)
+                self.give_up_unwinding()
+        except Exception:
+            pass
 
 
 def _current_task() -> asyncio.Task[Any] | None:

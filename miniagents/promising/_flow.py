@@ -210,9 +210,11 @@ class Flow:
         scheduled on the loop instead of made here.
         """
         self.delivered = max(self.delivered, cursor.index)
-        self.cursors = [
-            ref for ref in self.cursors or () if (live := ref()) is not None and live is not cursor
-        ]
+        cursors = self.cursors or []
+        for index, ref in enumerate(cursors):  # (a dead one goes at the next look)
+            if ref() is cursor:
+                del cursors[index]
+                break
         if not gone:
             self.recheck(core)
         elif self.blocked or self.handles == 0:
@@ -320,12 +322,10 @@ class Flow:
     def ended(self, core: FlowCore) -> None:
         """The stream ended: it feeds no stream, and has no pressure any more (any producer
         waiting is woken, and its backlog, an agent's flattener, let go of at once)."""
-        for observer in core.observers:  # (no call for the common case: it feeds one alone)
-            flow = None if observer[4] is None else observer[4].flow
-            if flow is not None and flow.feeders is core:
-                flow.feeders = None
-            elif flow is not None and flow.feeders is not None:
-                flow.drop_feeder(core)
+        for observer in core.observers:
+            sink = observer[4]
+            if sink is not None and sink.flow is not None:
+                sink.flow.drop_feeder(core)
         self.backlog = None
         if self.room_waiters or self.feed_waiters or self.feeders is not None:
             self.blocked = True  # wake any waiting producer: there is nothing to wait for
