@@ -428,8 +428,8 @@ class ReplayCore(abc.ObserverBase[T]):
                 self._deliver()  # what arrived while observers were being called
                 return
         waits = self.waits
-        if waits is not None and waits.futures is not None:
-            waits.wake(self.done)
+        if waits is not None and waits.futures:
+            waits.wake(False)  # (it has not ended: see above)
 
     def accept_forwarded(self, piece: T) -> None:
         """:meth:`accept` a piece another stream passes on (a flattening's message).
@@ -659,7 +659,7 @@ class ReplayCore(abc.ObserverBase[T]):
         if queued:  # (run once this core's delivery is over: it may feed this core again)
             _nesting.run(queued)
         waits = self.waits
-        if waits is not None and waits.futures is not None:
+        if waits is not None and waits.futures:
             waits.wake(self.done)
         if self.done and self.flow is None:  # an ended stream of its own pieces (its waiters
             self.waits = self.audience = None  # woken): nobody waits or reads on any more
