@@ -840,16 +840,17 @@ class MiniAgent(Generic[P, ReplyT_co]):
         max_concurrency: int | None = None,
         start_asap: bool | Literal[Sentinel.DEFAULT] | None = None,
         **kwargs: object,
-    ) -> MiniAgent[P, ReplyT_co]:
+    ) -> Self:
         """A new agent running the same function with more arguments bound.
 
         Arguments given later to ``inquire`` override the bound ones. Without a
         ``max_concurrency`` of its own, the fork shares this agent's limit. A keyword
-        given ``DEFAULT`` is as if it were not given.
+        given ``DEFAULT`` is as if it were not given. The fork is of this agent's class
+        (e.g. a ``GeminiAgent``'s fork is a ``GeminiAgent``).
         """
         if start_asap is DEFAULT:
             start_asap = None
-        return MiniAgent(
+        return type(self)(
             self.func,
             alias=alias if alias is not None else self.alias,
             description=description if description is not None else self.description,
@@ -860,7 +861,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
             bound={**self._bound, **_given(kwargs)},
         )
 
-    def bind(self, *args: P.args, **kwargs: P.kwargs) -> MiniAgent[P, ReplyT_co]:
+    def bind(self, *args: P.args, **kwargs: P.kwargs) -> Self:
         """``fork`` with the arguments typed: mypy checks them against the agent function.
 
         ``create_openai_agent = openai_agent.bind`` is how the ``create_*_agent``
@@ -869,7 +870,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
         Raises:
             AgentArgumentError: if the agent function does not take these arguments.
         """
-        return MiniAgent(
+        return type(self)(
             self.func,
             alias=self.alias,
             description=self.description,

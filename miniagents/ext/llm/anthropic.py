@@ -23,14 +23,14 @@ import json
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
     LLMResponseError,
 )
-from miniagents.ext.llm.llm_agent import make_llm_agent
+from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.prompt import PromptText, arguments_object
 from miniagents.ext.llm.provider import (
@@ -45,6 +45,7 @@ from miniagents.ext.llm.provider import (
 )
 from miniagents.ext.llm.sdk_calls import (
     accepts,
+    base_url_source,
     check_client,
     client_with_options,
     import_sdk,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
+    "AnthropicAgent",
     "AnthropicMessage",
     "AnthropicOptions",
     "AnthropicProvider",
@@ -269,9 +271,13 @@ def _client(options: AnthropicOptions) -> Any:
         api = MiniAgents.get_current().resource(
             "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
         )
-    return client_with_options(
-        api, options.max_retries, options.timeout, "anthropic_agent", "ANTHROPIC_BASE_URL"
-    )
+    source = _ENVIRONMENTS_URL if options.async_client is None else _GIVEN_CLIENTS_URL
+    return client_with_options(api, options.max_retries, options.timeout, "anthropic_agent", source)
+
+
+_ENVIRONMENTS_URL = base_url_source("ANTHROPIC_BASE_URL", given=False)
+_GIVEN_CLIENTS_URL = base_url_source("ANTHROPIC_BASE_URL", given=True)
+"""Where a client's base URL was set, for the error about a malformed one."""
 
 
 def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
@@ -384,7 +390,21 @@ def _tool(tool: Tool) -> dict[str, Any]:
     return described
 
 
-anthropic_agent = make_llm_agent(
+P = ParamSpec("P")
+
+
+class AnthropicAgent(LLMAgent[P, AnthropicMessage], AnyLLMAgent[AnthropicMessage]):
+    """The class of ``anthropic_agent`` and its forks: an LLM agent of Anthropic's.
+
+    ``P`` is its parameters (the fields of its options); as every LLM agent, it is an
+    ``AnyLLMAgent`` too, so that a list of agents of different providers is one (see
+    :mod:`miniagents.ext.llm.llm_agent`).
+    """
+
+    __slots__ = ()
+
+
+anthropic_agent = AnthropicAgent.of(
     AnthropicOptions,
     AnthropicProvider(),
     alias="ANTHROPIC_AGENT",

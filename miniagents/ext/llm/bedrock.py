@@ -45,7 +45,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
@@ -58,7 +58,7 @@ from miniagents.ext.llm.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
-from miniagents.ext.llm.llm_agent import make_llm_agent
+from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.prompt import PromptText, arguments_object
 from miniagents.ext.llm.provider import (
@@ -71,7 +71,13 @@ from miniagents.ext.llm.provider import (
     call_option,
     check_kind,
 )
-from miniagents.ext.llm.sdk_calls import check_client, check_retries_and_timeout, import_sdk
+from miniagents.ext.llm.sdk_calls import (
+    base_url_source,
+    check_base_url,
+    check_client,
+    check_retries_and_timeout,
+    import_sdk,
+)
 from miniagents.ext.llm.sdk_errors import translate_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
@@ -82,6 +88,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REFUSAL_REASONS",
+    "BedrockAgent",
     "BedrockMessage",
     "BedrockOptions",
     "BedrockProvider",
@@ -298,11 +305,25 @@ class _Clients:
             await creating.__aexit__(None, None, None)
 
 
+_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL")
+"""The environment variables botocore takes the endpoint from, in its order."""
+
+
 def _new_client(options: BedrockOptions) -> Any:
     """The context manager of a ``bedrock-runtime`` client made from the environment.
 
     The client has the options' settings; leaving the context manager closes it.
+
+    Raises:
+        LLMConfigurationError: for an endpoint in the environment that is no http(s) URL
+            (botocore's own error is a ``ValueError``), naming its variable.
     """
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
+        for variable in _ENDPOINT_VARIABLES:  # (the first set is botocore's)
+            endpoint = os.environ.get(variable)
+            if endpoint:
+                check_base_url(endpoint, "bedrock_agent", base_url_source(variable, given=False))
+                break
     session_module = import_sdk("aiobotocore.session", "Bedrock")
     config_module = import_sdk("aiobotocore.config", "Bedrock")
     settings: dict[str, Any] = {}
@@ -554,7 +575,21 @@ def _made(kind: type[LLMError], message: str, cause: BaseException) -> LLMError:
     return made
 
 
-bedrock_agent = make_llm_agent(
+P = ParamSpec("P")
+
+
+class BedrockAgent(LLMAgent[P, BedrockMessage], AnyLLMAgent[BedrockMessage]):
+    """The class of ``bedrock_agent`` and its forks: an LLM agent of Bedrock's.
+
+    ``P`` is its parameters (the fields of its options); as every LLM agent, it is an
+    ``AnyLLMAgent`` too, so that a list of agents of different providers is one (see
+    :mod:`miniagents.ext.llm.llm_agent`).
+    """
+
+    __slots__ = ()
+
+
+bedrock_agent = BedrockAgent.of(
     BedrockOptions,
     BedrockProvider(),
     alias="BEDROCK_AGENT",

@@ -37,6 +37,7 @@ The SDK retries nothing unless told (``max_retries``); ``timeout`` bounds each r
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import importlib
 import json
@@ -46,7 +47,8 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, ParamSpec
+from weakref import WeakSet
 
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
@@ -58,7 +60,7 @@ from miniagents.ext.llm.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
-from miniagents.ext.llm.llm_agent import make_llm_agent
+from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.prompt import PromptText, arguments_object
 from miniagents.ext.llm.provider import (
@@ -70,7 +72,13 @@ from miniagents.ext.llm.provider import (
     ToolCallStart,
     call_option,
 )
-from miniagents.ext.llm.sdk_calls import check_client, check_retries_and_timeout, import_sdk
+from miniagents.ext.llm.sdk_calls import (
+    base_url_source,
+    check_base_url,
+    check_client,
+    check_retries_and_timeout,
+    import_sdk,
+)
 from miniagents.ext.llm.sdk_errors import translate_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
@@ -81,6 +89,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REFUSAL_REASONS",
+    "GeminiAgent",
     "GeminiMessage",
     "GeminiOptions",
     "GeminiProvider",
@@ -341,10 +350,38 @@ def _client(options: GeminiOptions) -> Any:
     Raises:
         LLMSDKMissingError: without the SDK (and no client given).
         LLMAuthenticationError: with no key nor Vertex AI project in the environment.
+        LLMConfigurationError: for a base URL that is no http(s) URL.
     """
     given = _sdk_client(options)
+    try:
+        checked = given in _CHECKED
+    except TypeError:  # (not weakly referable: checked each time)
+        checked = False
+    if not checked:  # (once per client)
+        _check_url(given, options.async_client is not None)
+        with contextlib.suppress(TypeError):
+            _CHECKED.add(given)
     aio = getattr(given, "aio", None)
     return given if aio is None else aio
+
+
+_CHECKED: WeakSet[Any] = WeakSet()
+"""The clients whose base URL was checked."""
+
+
+def _check_url(client: Any, given: bool) -> None:
+    """Refuse a client whose base URL is no http(s) URL, naming where it was set.
+
+    Raises:
+        LLMConfigurationError: for such a URL (the SDK's own error is a broken connection).
+    """
+    api = getattr(client, "_api_client", None)
+    url = getattr(getattr(api, "_http_options", None), "base_url", None)
+    if not isinstance(url, str):  # (a stand-in for the SDK's client: nothing to check)
+        return
+    vertex = bool(getattr(api, "vertexai", False))
+    variable = "GOOGLE_VERTEX_BASE_URL" if vertex else "GOOGLE_GEMINI_BASE_URL"
+    check_base_url(url, "gemini_agent", base_url_source(variable, given=given))
 
 
 def _sdk_client(options: GeminiOptions) -> Any:
@@ -579,7 +616,21 @@ def _made(kind: type[LLMError], message: str, cause: BaseException) -> LLMError:
     return made
 
 
-gemini_agent = make_llm_agent(
+P = ParamSpec("P")
+
+
+class GeminiAgent(LLMAgent[P, GeminiMessage], AnyLLMAgent[GeminiMessage]):
+    """The class of ``gemini_agent`` and its forks: an LLM agent of Gemini's.
+
+    ``P`` is its parameters (the fields of its options); as every LLM agent, it is an
+    ``AnyLLMAgent`` too, so that a list of agents of different providers is one (see
+    :mod:`miniagents.ext.llm.llm_agent`).
+    """
+
+    __slots__ = ()
+
+
+gemini_agent = GeminiAgent.of(
     GeminiOptions,
     GeminiProvider(),
     alias="GEMINI_AGENT",

@@ -15,9 +15,9 @@ import math
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec
 
-from miniagents.ext.llm.llm_agent import make_llm_agent
+from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.offline_script import (
     CallTool,
@@ -44,6 +44,7 @@ from miniagents.ext.llm.provider import (
 
 __all__ = [
     "CallTool",
+    "OfflineAgent",
     "OfflineMessage",
     "OfflineOptions",
     "OfflineProvider",
@@ -253,7 +254,21 @@ async def _pause(options: OfflineOptions) -> None:
         await asyncio.sleep(options.token_delay)
 
 
-offline_agent = make_llm_agent(
+P = ParamSpec("P")
+
+
+class OfflineAgent(LLMAgent[P, OfflineMessage], AnyLLMAgent[OfflineMessage]):
+    """The class of ``offline_agent`` and its forks: an LLM agent of the offline model's.
+
+    ``P`` is its parameters (the fields of its options); as every LLM agent, it is an
+    ``AnyLLMAgent`` too, so that a list of agents of different providers is one (see
+    :mod:`miniagents.ext.llm.llm_agent`).
+    """
+
+    __slots__ = ()
+
+
+offline_agent = OfflineAgent.of(
     OfflineOptions,
     OfflineProvider(),
     alias="OFFLINE_AGENT",
