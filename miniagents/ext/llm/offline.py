@@ -22,6 +22,7 @@ from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.offline_script import (
     CallTool,
     Refuse,
+    RepliesByTurn,
     Script,
     ScriptedReply,
     ToolRule,
@@ -49,6 +50,7 @@ __all__ = [
     "OfflineOptions",
     "OfflineProvider",
     "Refuse",
+    "RepliesByTurn",
     "Script",
     "ScriptedReply",
     "ToolRule",
