@@ -60,7 +60,13 @@ from miniagents.ext.llm.errors import (
 )
 from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.ext.llm.prompt import PromptText, arguments_object
+from miniagents.ext.llm.prompt import (
+    ConversationRules,
+    PromptItem,
+    PromptText,
+    arguments_object,
+    turns_for,
+)
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -395,44 +401,38 @@ def _tool(tool: Tool) -> dict[str, Any]:
 
 
 def _messages(call: LLMCall) -> list[dict[str, Any]]:
-    """The conversation in Converse's terms.
+    """The conversation in Converse's terms, a message per turn (see ``turns_for``).
 
-    A run of tool calls joins the assistant message before it (or makes one); their results
-    are ``toolResult`` blocks of one user message. Converse wants the roles to alternate,
-    so two messages of one role in a row become one.
+    Converse wants the roles to alternate from the user's: a turn of tool calls is the
+    assistant's message (after its text, if any), their results ``toolResult`` blocks of the
+    user's next message, first.
     """
     messages: list[dict[str, Any]] = []
-    for item in call.messages:
-        if isinstance(item, PromptText):
-            role = "assistant" if item.role == "assistant" else "user"
-            blocks = _blocks(item)
-        elif isinstance(item, ToolCallMessage):
-            role = "assistant"
-            used = {
-                "toolUseId": item.call_id,
-                "name": item.tool_name,
-                "input": arguments_object(item),
-            }
-            blocks = [{"toolUse": used}]
-        else:
-            role = "user"
-            result: dict[str, Any] = {
-                "toolUseId": item.call_id,
-                "content": [{"text": item.text or "(no output)"}],
-            }
-            if item.is_error:
-                result["status"] = "error"
-            blocks = [{"toolResult": result}]
-        if not blocks:
-            continue
-        last = messages[-1] if messages else None
-        if last is not None and last["role"] == role:  # tool results first, in their order
-            content = [*last["content"], *blocks]
-            results = [block for block in content if "toolResult" in block]
-            last["content"] = [*results, *(block for block in content if "toolResult" not in block)]
-        else:
-            messages.append({"role": role, "content": blocks})
+    for turn in turns_for(call.messages, _CONVERSATION):
+        blocks = [block for item in turn.items for block in _item_blocks(item)]
+        if blocks:
+            messages.append({"role": turn.role, "content": blocks})
     return messages
+
+
+_CONVERSATION = ConversationRules()
+"""What Converse takes: user and assistant turns, alternating from the user's, no blank text."""
+
+
+def _item_blocks(item: PromptItem) -> list[dict[str, Any]]:
+    """An item's content blocks: a message's, a ``toolUse`` or a ``toolResult``."""
+    if isinstance(item, PromptText):
+        return _blocks(item)
+    if isinstance(item, ToolCallMessage):
+        used = {"toolUseId": item.call_id, "name": item.tool_name, "input": arguments_object(item)}
+        return [{"toolUse": used}]
+    result: dict[str, Any] = {
+        "toolUseId": item.call_id,
+        "content": [{"text": item.text or "(no output)"}],
+    }
+    if item.is_error:
+        result["status"] = "error"
+    return [{"toolResult": result}]
 
 
 _FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
@@ -579,12 +579,7 @@ P = ParamSpec("P")
 
 
 class BedrockAgent(LLMAgent[P, BedrockMessage], AnyLLMAgent[BedrockMessage]):
-    """The class of ``bedrock_agent`` and its forks: an LLM agent of Bedrock's.
-
-    ``P`` is its parameters (the fields of its options); as every LLM agent, it is an
-    ``AnyLLMAgent`` too, so that a list of agents of different providers is one (see
-    :mod:`miniagents.ext.llm.llm_agent`).
-    """
+    """The class of ``bedrock_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
 
     __slots__ = ()
 

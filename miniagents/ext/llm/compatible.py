@@ -76,7 +76,7 @@ from miniagents.ext.llm.errors import (
 )
 from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
-from miniagents.ext.llm.prompt import PromptText
+from miniagents.ext.llm.prompt import ConversationRules, PromptText
 from miniagents.ext.llm.provider import LLMCall, LLMEvent
 from miniagents.ext.llm.sdk_calls import (
     base_url_source,
@@ -297,7 +297,12 @@ class CompatibleProvider:
         if options.api == "responses":
             return responses_reply(client, call, options)
         return chat_reply(
-            client, call, options, ask_usage=self.server.ask_usage, refusals=_FILTERED
+            client,
+            call,
+            options,
+            ask_usage=self.server.ask_usage,
+            refusals=_FILTERED,
+            conversation=_CONVERSATION,
         )
 
     def translate(self, error: BaseException) -> BaseException:
@@ -365,6 +370,11 @@ class CompatibleProvider:
         source = "" if options.async_client is None else _GIVEN_CLIENTS_URL
         return client_with_options(client, options.max_retries, options.timeout, agent, source)
 
+
+_CONVERSATION: Final = ConversationRules()
+"""What the servers take of a conversation: turns that alternate from the user's, as the chat
+templates of many local models require (vLLM's, Ollama's: "Conversation roles must
+alternate user/assistant/..."), no blank text."""
 
 _GIVEN_CLIENTS_URL: Final = base_url_source("OPENAI_BASE_URL", given=True)
 """Where a given client's base URL was set (an ``openai.AsyncOpenAI`` made without one

@@ -62,7 +62,7 @@ from miniagents.ext.llm.errors import (
 )
 from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.ext.llm.prompt import PromptText, arguments_object
+from miniagents.ext.llm.prompt import ConversationRules, PromptText, arguments_object, turns_for
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -501,51 +501,46 @@ def _declaration(tool: Tool) -> dict[str, Any]:
 
 
 def _contents(call: LLMCall) -> list[dict[str, Any]]:
-    """The conversation in Gemini's terms (see the module).
+    """The conversation in Gemini's terms, a content per turn (see the module, ``turns_for``).
 
-    A run of tool calls joins the model turn before it (or makes one); their results are
-    ``function_response`` parts of one user turn, as Gemini requires.
+    Gemini's roles are ``user`` and ``model``, alternating from the user's (a turn of
+    function calls must follow the user's turn or the function responses): a turn of tool
+    calls is the model's content (``function_call`` parts after its text, if any), their
+    results ``function_response`` parts of the user's next content, first.
     """
     contents: list[dict[str, Any]] = []
-    for item in call.messages:
-        last = contents[-1] if contents else None
-        if isinstance(item, PromptText):
-            role = "model" if item.role == "assistant" else "user"
-            parts = _parts(item)
-            if parts:
-                contents.append({"role": role, "parts": parts})
-            continue
-        if isinstance(item, ToolCallMessage):
-            if last is None or last["role"] != "model":
-                last = {"role": "model", "parts": []}
-                contents.append(last)
-            part: dict[str, Any] = {
-                "function_call": {
+    for turn in turns_for(call.messages, _CONVERSATION):
+        parts: list[dict[str, Any]] = []
+        called = False  # whether the turn has a call yet (its first carries the signature)
+        for item in turn.items:
+            if isinstance(item, PromptText):
+                parts += _parts(item)
+            elif isinstance(item, ToolCallMessage):
+                function_call = {
                     "name": item.tool_name,
                     "args": arguments_object(item),
                     "id": item.call_id,
                 }
-            }
-            if not any("function_call" in given for given in last["parts"]):
-                part["thought_signature"] = _SIGNATURES.get(item.call_id, _UNKNOWN_SIGNATURE)
-            elif item.call_id in _SIGNATURES:
-                part["thought_signature"] = _SIGNATURES[item.call_id]
-            last["parts"].append(part)
-            continue
-        response = {"error": item.text} if item.is_error else {"result": item.text}
-        part = {
-            "function_response": {"name": item.tool_name, "id": item.call_id, "response": response}
-        }
-        if last is None or last["role"] != "user" or not _responses(last):
-            last = {"role": "user", "parts": []}
-            contents.append(last)
-        last["parts"].append(part)
+                part: dict[str, Any] = {"function_call": function_call}
+                if not called:
+                    part["thought_signature"] = _SIGNATURES.get(item.call_id, _UNKNOWN_SIGNATURE)
+                elif item.call_id in _SIGNATURES:
+                    part["thought_signature"] = _SIGNATURES[item.call_id]
+                called = True
+                parts.append(part)
+            else:
+                response = {"error": item.text} if item.is_error else {"result": item.text}
+                answered = {"name": item.tool_name, "id": item.call_id, "response": response}
+                parts.append({"function_response": answered})
+        if parts:
+            contents.append(
+                {"role": "model" if turn.role == "assistant" else "user", "parts": parts}
+            )
     return contents
 
 
-def _responses(content: dict[str, Any]) -> bool:
-    """Whether a user turn holds function responses only (more may join it)."""
-    return all("function_response" in part for part in content["parts"])
+_CONVERSATION = ConversationRules()
+"""What Gemini takes: user and model turns, alternating from the user's, no blank text."""
 
 
 def _parts(item: PromptText) -> list[dict[str, Any]]:
@@ -620,12 +615,7 @@ P = ParamSpec("P")
 
 
 class GeminiAgent(LLMAgent[P, GeminiMessage], AnyLLMAgent[GeminiMessage]):
-    """The class of ``gemini_agent`` and its forks: an LLM agent of Gemini's.
-
-    ``P`` is its parameters (the fields of its options); as every LLM agent, it is an
-    ``AnyLLMAgent`` too, so that a list of agents of different providers is one (see
-    :mod:`miniagents.ext.llm.llm_agent`).
-    """
+    """The class of ``gemini_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
 
     __slots__ = ()
 

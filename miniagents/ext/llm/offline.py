@@ -260,12 +260,7 @@ P = ParamSpec("P")
 
 
 class OfflineAgent(LLMAgent[P, OfflineMessage], AnyLLMAgent[OfflineMessage]):
-    """The class of ``offline_agent`` and its forks: an LLM agent of the offline model's.
-
-    ``P`` is its parameters (the fields of its options); as every LLM agent, it is an
-    ``AnyLLMAgent`` too, so that a list of agents of different providers is one (see
-    :mod:`miniagents.ext.llm.llm_agent`).
-    """
+    """The class of ``offline_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
 
     __slots__ = ()
 

@@ -120,12 +120,7 @@ P = ParamSpec("P")
 
 
 class OpenAIAgent(LLMAgent[P, OpenAIMessage], AnyLLMAgent[OpenAIMessage]):
-    """The class of ``openai_agent`` and its forks: an LLM agent of OpenAI's.
-
-    ``P`` is its parameters (the fields of its options); as every LLM agent, it is an
-    ``AnyLLMAgent`` too, so that a list of agents of different providers is one (see
-    :mod:`miniagents.ext.llm.llm_agent`).
-    """
+    """The class of ``openai_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
 
     __slots__ = ()
 

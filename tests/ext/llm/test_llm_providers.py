@@ -379,10 +379,15 @@ async def test_without_a_system_prompt_none_is_sent(
     async with MiniAgents():
         await ask(llm, client, ["first", "second"])
     body = server.requests[0].json
-    assert body[llm.pick(("messages", "messages", "input"))] == [
-        {"role": "user", "content": "first"},
-        {"role": "user", "content": "second"},
+    separate = [{"role": "user", "content": "first"}, {"role": "user", "content": "second"}]
+    # Anthropic's turns alternate: two user messages in a row are one turn, of two blocks
+    merged = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": text} for text in ("first", "second")],
+        }
     ]
+    assert body[llm.pick(("messages", "messages", "input"))] == llm.pick((separate, merged))
     assert "system" not in body
     assert "instructions" not in body
 
