@@ -90,7 +90,7 @@ right for the extensions)::
     │   ├── StudioStoreError (also OSError)         the store of runs cannot be opened or written
     │   ├── StudioNotFoundError (also LookupError)  a run, or a call of one, that it does not hold
     │   ├── StudioForkError (also ValueError)       a fork that cannot be made as asked
-    │   └── StudioConfigurationError (also ValueError)  a recorder or studio given unusable options
+    │   └── StudioConfigurationError (also ArgumentError)  a recorder or studio given bad options
     ├── EvalsError                                an eval (miniagents.evals.errors)
     │   ├── DatasetError (also ValueError)          a dataset or case that is not valid (named)
     │   ├── EvaluatorDefinitionError (also ArgumentError)  an evaluator that cannot work as given

@@ -508,6 +508,44 @@ def test_the_blocker_keeps_out_what_an_extra_brings(tmp_path: Path) -> None:
 _NAV_PAGE = re.compile(r"^\s*-\s+(?:[^:\n]+:\s+)?([\w/.-]+\.md)\s*$", re.MULTILINE)
 
 
+_SIZE = re.compile(r"\d[\d,.]*\s*\**\s*[MG]B\b")
+_INSTALLED = re.compile(r"install|on disk|weighs|virtual environment", re.IGNORECASE)
+_MEASURED = re.compile(
+    r"measured on 20\d\d-\d\d-\d\d with\s+`python tests/benchmarks/install_sizes\.py"
+)
+
+
+def test_every_install_size_says_when_and_how_it_was_measured() -> None:
+    # issue 62, item 8: the extras were larger than the pages said (gemini's "48 MB"), and
+    # nothing said when the figures were measured or how to measure them again
+    undated = []
+    for path in PAGES:
+        if path.name == "benchmarks-history.md":  # (the log of past measurements)
+            continue
+        for paragraph in re.split(r"\n\s*\n", path.read_text(encoding="utf-8")):
+            lines = paragraph.strip().splitlines()
+            joined = " ".join(paragraph.split())
+            if _MEASURED.search(joined):
+                continue
+            table = all(line.startswith("|") for line in lines)
+            for line in lines:
+                for size in _SIZE.finditer(line):
+                    # what the figure is of: its table's header and row, or the text around it
+                    around = f"{lines[0]} {line}" if table else _around(joined, size.group())
+                    if _INSTALLED.search(around):
+                        undated.append(f"{path.relative_to(ROOT)}: {line.strip()[:90]}")
+    assert not undated, (
+        "An install size must say when it was measured, and with what: 'measured on "
+        "YYYY-MM-DD with `python tests/benchmarks/install_sizes.py ...`' in its paragraph "
+        "(or state no figure):\n" + "\n".join(undated)
+    )
+
+
+def _around(text: str, found: str, reach: int = 160) -> str:
+    where = text.find(found)
+    return text[max(0, where - reach) : where + len(found) + reach]
+
+
 def test_the_site_lists_every_page_and_only_pages_that_exist() -> None:
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8").split("\nnav:\n", 1)[1]
     listed = _NAV_PAGE.findall(nav)

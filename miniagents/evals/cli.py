@@ -14,7 +14,8 @@ one, by a built-in name (``contains``) or an import path (``checks:polite``: an
 ``Evaluator``, or a function of the run). An import path is ``module:name`` (the module
 found from the current folder too, as ``python -m`` finds it). The report prints as a
 table; ``--json`` and ``--html`` save it (with ``--baseline``, the HTML page is the
-comparison's).
+comparison's). An evaluator that scored only one of the two runs compared has no change
+to show: a ``warning:`` line on stderr (and in the comparison's table) names it.
 
 Exit status: 0 when every ``--min-score`` holds and, with ``--baseline FILE`` (a report
 saved with ``--json``), no evaluator's mean dropped by more than ``--max-drop``; 1 when
@@ -181,6 +182,8 @@ def _run(args: argparse.Namespace) -> int:
     if comparison is not None:
         print()
         print(comparison.table())
+        for warning in comparison.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     if args.json is not None:
         report.write_json(args.json)
         print(f"The report is saved in {args.json}.")

@@ -22,7 +22,13 @@ without an interval, at all; it *improved* when one went up so and none went dow
     peru    regressed  contains 1.00 -> 0.00
     ...
 
-Cases of one run only are listed as ``added`` or ``removed``, after the others.
+Cases of one run only are listed as ``added`` or ``removed``, after the others. An
+evaluator of one run only has no change to show (its figures read ``-``): the comparison
+warns of it (:attr:`Comparison.warnings`, in its table and JSON, and on stderr from
+``miniagents eval --baseline``)::
+
+    warning: the evaluator 'exact' scored the candidate only, not the baseline: its
+    change is not known (shown as -). Run both with the same evaluators to compare it.
 """
 
 from __future__ import annotations
@@ -176,6 +182,21 @@ class Comparison:
         """The cases that improved."""
         return tuple(case for case in self.cases if case.status == "improved")
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the comparison could not compare: each evaluator that scored one run only.
+
+        Its figures read ``-`` in the table; each warning says which run lacks it.
+        """
+        before, after = self.baseline.evaluators, self.candidate.evaluators
+        return tuple(
+            f"the evaluator {name!r} scored the {'candidate' if name in after else 'baseline'} "
+            f"only, not the {'baseline' if name in after else 'candidate'}: its change is not "
+            "known (shown as -). Run both with the same evaluators to compare it."
+            for name in dict.fromkeys([*before, *after])
+            if (name in before) != (name in after)
+        )
+
     def count(self, status: Status) -> int:
         """How many cases have ``status``."""
         return sum(case.status == status for case in self.cases)
@@ -216,7 +237,8 @@ class Comparison:
             cases.append([label, case.status, case.what_changed()])
         figures = _layout(rows[:1], rows[1:]) if len(rows) > 1 else ""
         listed = _left(cases)
-        return "\n".join(part for part in (self.headline(), figures, listed) if part)
+        warned = "\n".join(f"warning: {warning}" for warning in self.warnings)
+        return "\n".join(part for part in (self.headline(), warned, figures, listed) if part)
 
     def __str__(self) -> str:
         """The tables."""
@@ -234,6 +256,7 @@ class Comparison:
             "first_token": self.first_token.to_dict(),
             "cost": self.cost.to_dict(),
             "cases": [case.to_dict() for case in self.cases],
+            "warnings": list(self.warnings),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:

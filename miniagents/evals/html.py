@@ -35,6 +35,7 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin:
        color: #1f2328; background: #fff; }
 h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 28px 0 8px; }
 .headline { color: #57606a; margin-bottom: 16px; }
+.warning { color: #9a6700; font-weight: 600; }
 table { border-collapse: collapse; margin: 8px 0; }
 th, td { border-bottom: 1px solid #d0d7de; padding: 4px 10px; text-align: left;
          vertical-align: top; }
@@ -395,6 +396,7 @@ def comparison_html(comparison: Comparison) -> str:
     body = [
         f"<h1>{_e(baseline.name)} → {_e(candidate.name)} on {_e(candidate.dataset)}</h1>",
         f'<div class="headline">{_e(comparison.headline())}</div>',
+        *(f'<p class="warning">warning: {_e(warning)}</p>' for warning in comparison.warnings),
         "<h2>Figures</h2>",
         "".join(figures),
         f'<div class="charts">{"".join(charts)}</div>',

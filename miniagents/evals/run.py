@@ -129,7 +129,8 @@ async def aevaluate(
             is tried.
         retry_on: The errors worth retrying (a ``CaseTimeoutError`` is a
             ``TimeoutError``).
-        backoff: The wait before the first retry, in seconds (it doubles at each).
+        backoff: The ceiling of the wait before the first retry, in seconds (it doubles at
+            each; each wait is drawn at random below it, as in ``pipeline``).
         timeout: The longest a try of a case may take, from the inquiry to the last token,
             in seconds (a ``CaseTimeoutError`` after it); ``None``: no limit. The
             evaluators are not timed.

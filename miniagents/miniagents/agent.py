@@ -44,9 +44,10 @@ import asyncio
 import contextvars
 import inspect
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from types import CoroutineType, MappingProxyType
 from typing import (
+    Any,
     Concatenate,
     Generic,
     Literal,
@@ -71,6 +72,7 @@ from miniagents.messages.sequence import (
     MessageType,
     as_message_sequence,
 )
+from miniagents.miniagents._awaitables import surely_not_async
 from miniagents.miniagents._limiter import ConcurrencyLimit
 from miniagents.miniagents._observing import InteractionEnding, interaction_ending
 from miniagents.miniagents._params import AgentParameters
@@ -577,6 +579,8 @@ async def _run(
     try:
         running = func(interaction, *args, **arguments)
         del args, arguments  # (the function has its own: one dict fewer held per run)
+        if type(running) is not CoroutineType:  # a plain function's awaitable, or none
+            running = _awaiting(running, agent)
         if limit is None:
             await running
         else:
@@ -623,6 +627,27 @@ async def _run(
         task = replies.task  # this task (set by cancel_when_abandoned before it started)
         if task is not None:
             forget_task(task)
+
+
+async def _awaited(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
+def _awaiting(given: object, agent: MiniAgent[...]) -> Coroutine[Any, Any, None]:
+    """What a plain agent function returned, as a coroutine to run (see ``MiniAgent``).
+
+    Raises:
+        AgentDefinitionError: if it returned no awaitable (its replies fail with it).
+    """
+    if not inspect.isawaitable(given):  # (typed Awaitable: code mypy does not check)
+        name = getattr(agent.func, "__name__", "")
+        name = name if name.isidentifier() else "agent"
+        raise AgentDefinitionError(
+            f"The agent function of {agent.alias} must return an awaitable (the agent awaits "
+            f"it), but it returned {type(given).__name__}: make it `async def {name}(ctx: "
+            "InteractionContext, ...) -> None`."
+        )
+    return _awaited(given)
 
 
 def _bind_eager_task(replies: MessageSequenceAppender) -> None:
@@ -677,7 +702,13 @@ ReplyT_co = TypeVar("ReplyT_co", bound=Message, default=Message, covariant=True)
 """The class of an agent's reply messages (``Message`` unless the agent's type says more)."""
 
 AgentFunction: TypeAlias = Callable[Concatenate[InteractionContext, P], Awaitable[None]]
-"""``async def agent(ctx: InteractionContext, ...) -> None``, its parameters kept as ``P``."""
+"""``async def agent(ctx: InteractionContext, ...) -> None``, its parameters kept as ``P``.
+
+Any callable that returns an awaitable is one, as the type says: an ``async def``
+function, an object whose ``__call__`` is ``async def``, a ``functools.partial`` of either,
+or a plain function that returns an awaitable (``lambda ctx: other(ctx)``). ``@miniagent``
+refuses one that surely returns none (a plain function annotated ``-> None``) at once; any
+other one that returns none fails its interaction with an ``AgentDefinitionError``."""
 
 AnyAgentFunction: TypeAlias = "Callable[Concatenate[InteractionContext, ...], Awaitable[None]]"
 """An agent function whose parameters typing cannot keep (e.g. ``ctx`` then ``**kwargs``)."""
@@ -739,13 +770,16 @@ class MiniAgent(Generic[P, ReplyT_co]):
             bound_in: Where ``bound`` came from (for error messages).
 
         Raises:
-            AgentDefinitionError: if ``func`` is not an ``async def`` function taking the
-                interaction context first.
+            AgentDefinitionError: if ``func`` surely returns no awaitable (a plain function
+                annotated ``-> None``: make it ``async def``), or does not take the
+                interaction context first. A plain function that returns an awaitable is an
+                agent function too, as its type (``AgentFunction``) says; one that returns
+                none fails its interaction with this error when it is called.
             AgentArgumentError: if ``bound`` names an argument ``func`` does not take.
             ConcurrencyLimitError: if ``max_concurrency`` is not a positive int.
         """
         name = getattr(func, "__name__", repr(func))
-        if not inspect.iscoroutinefunction(func):
+        if surely_not_async(func):  # (a plain function returning an awaitable is one)
             raise AgentDefinitionError(
                 f"@miniagent needs an async function, but {name!r} is not one. "
                 f"Define it as `async def {name}(ctx: InteractionContext, ...) -> None`."
@@ -806,16 +840,17 @@ class MiniAgent(Generic[P, ReplyT_co]):
         max_concurrency: int | None = None,
         start_asap: bool | Literal[Sentinel.DEFAULT] | None = None,
         **kwargs: object,
-    ) -> MiniAgent[P, ReplyT_co]:
+    ) -> Self:
         """A new agent running the same function with more arguments bound.
 
         Arguments given later to ``inquire`` override the bound ones. Without a
         ``max_concurrency`` of its own, the fork shares this agent's limit. A keyword
-        given ``DEFAULT`` is as if it were not given.
+        given ``DEFAULT`` is as if it were not given. The fork is of this agent's class
+        (e.g. a ``GeminiAgent``'s fork is a ``GeminiAgent``).
         """
         if start_asap is DEFAULT:
             start_asap = None
-        return MiniAgent(
+        return type(self)(
             self.func,
             alias=alias if alias is not None else self.alias,
             description=description if description is not None else self.description,
@@ -826,7 +861,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
             bound={**self._bound, **_given(kwargs)},
         )
 
-    def bind(self, *args: P.args, **kwargs: P.kwargs) -> MiniAgent[P, ReplyT_co]:
+    def bind(self, *args: P.args, **kwargs: P.kwargs) -> Self:
         """``fork`` with the arguments typed: mypy checks them against the agent function.
 
         ``create_openai_agent = openai_agent.bind`` is how the ``create_*_agent``
@@ -835,7 +870,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
         Raises:
             AgentArgumentError: if the agent function does not take these arguments.
         """
-        return MiniAgent(
+        return type(self)(
             self.func,
             alias=self.alias,
             description=self.description,

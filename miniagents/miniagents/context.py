@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import inspect
 import logging
 import threading
@@ -14,6 +13,7 @@ from typing import Any, Literal, Protocol, Self, TypeVar, cast
 
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.message_promise import MessagePromise, message_listener
+from miniagents.miniagents._awaitables import surely_not_async
 from miniagents.miniagents._persist import (
     MessageEvents,
     MessageHandler,
@@ -87,7 +87,7 @@ def _handlers(given: object, option: str) -> tuple[MessageHandler, ...]:
                 f"message) -> None, or a list of them, not {handler!r:.60}: pass the function "
                 "itself."
             )
-        if _surely_not_async(handler):
+        if surely_not_async(handler):
             name = getattr(handler, "__name__", "")
             name = name if name.isidentifier() else "handler"
             raise ContextArgumentError(
@@ -96,30 +96,6 @@ def _handlers(given: object, option: str) -> tuple[MessageHandler, ...]:
                 "(promise, message) -> None`."
             )
     return cast("tuple[MessageHandler, ...]", handlers)
-
-
-def _surely_not_async(handler: Callable[..., object]) -> bool:
-    """Whether calling ``handler`` surely gives no awaitable, as far as can be told now.
-
-    It does if it is not async (an ``async def`` function or method, an object whose class
-    defines ``async def __call__``, or a ``functools.partial`` of either) and its return
-    annotation says ``None``. A plain function that returns an awaitable (a lambda calling
-    an async function, a function annotated ``-> Awaitable[None]``) is a handler too, as
-    its type says: what it returns is checked at each call.
-    """
-    target: object = handler
-    while isinstance(target, functools.partial):
-        target = target.func
-    if inspect.iscoroutinefunction(target):
-        return False
-    # a call goes to the class's __call__ (an instance attribute of that name is not called)
-    if inspect.iscoroutinefunction(type(target).__call__):
-        return False
-    try:
-        returns = inspect.signature(handler).return_annotation
-    except (TypeError, ValueError):  # (no signature to read: told at the first call)
-        return False
-    return returns is None or returns == "None"
 
 
 def _llm_settings(

@@ -23,7 +23,12 @@ class NoActiveContextError(MiniAgentsError, RuntimeError):
 
 
 class AgentDefinitionError(MiniAgentsError, TypeError):
-    """``@miniagent`` was put on something that is not an ``async def`` agent function."""
+    """``@miniagent`` was put on something that is no agent function (see ``AgentFunction``).
+
+    A plain function annotated ``-> None`` (not ``async def``), or one that does not take the
+    interaction context first, is refused at once; any other one that returns no awaitable
+    fails its interaction with this error when it is called.
+    """
 
 
 class AgentArgumentError(MiniAgentsError, TypeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from contextlib import aclosing
 
@@ -35,6 +36,7 @@ def map_agent(
     retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
     backoff: float = 0.5,
     max_backoff: float = DEFAULT_MAX_BACKOFF,
+    jitter: bool | random.Random = True,
     timeout: float | None = None,
     fail_fast: bool = False,
     overflow: Overflow = "buffer",
@@ -71,9 +73,12 @@ def map_agent(
         ordered: Emit the results in the source's order (``True``) or as they complete.
         retries: How many more times an item that failed with one of ``retry_on`` is tried.
         retry_on: The errors worth retrying.
-        backoff: The wait before the first retry, in seconds; it doubles with each retry,
-            up to ``max_backoff``.
+        backoff: The ceiling of the wait before the first retry, in seconds; it doubles
+            with each retry, up to ``max_backoff``.
         max_backoff: The longest wait before a retry, in seconds (120 by default).
+        jitter: Each wait drawn at random between 0 and its ceiling (``True``, from the
+            process's random source; a ``random.Random`` to repeat them), or ``False``:
+            the ceiling whole (see :func:`miniagents.pipeline.pipeline`).
         timeout: The longest one try of an item may take, in seconds (then the item fails
             with a ``PipelineTimeoutError``); ``None`` for no limit. It counts a wait for an
             agent's own ``max_concurrency`` slot too: with such an agent, give the operator
@@ -88,7 +93,8 @@ def map_agent(
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
             a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that
-            is not positive (a ``ValueError``), or an unknown ``overflow``.
+            is not positive (a ``ValueError``), a ``jitter`` that is neither a bool nor a
+            ``random.Random``, or an unknown ``overflow``.
     """
     chain, settings = pipeline_settings(
         agents,
@@ -100,6 +106,7 @@ def map_agent(
         retry_on=retry_on,
         backoff=backoff,
         max_backoff=max_backoff,
+        jitter=jitter,
         timeout=timeout,
         fail_fast=fail_fast,
         progress=False,

@@ -24,6 +24,7 @@ import contextvars
 import functools
 import inspect
 import queue
+import random
 import threading
 import types
 import weakref
@@ -94,6 +95,9 @@ caps its backoff at 120 s): without one, the 20th retry of a 0.5 s backoff would
 days, and the doubling of the 1,025th would not fit in a float (an ``OverflowError``).
 """
 
+_JITTER = random.Random()
+"""The random source of the waits' jitter unless a pipeline is given its own (``jitter=``)."""
+
 
 @dataclass(frozen=True)
 class PipelineSettings:
@@ -113,6 +117,8 @@ class PipelineSettings:
     overflow: Overflow
     max_backoff: float = DEFAULT_MAX_BACKOFF
     caller: str = "pipeline"
+    jitter: random.Random | None = None
+    """The random source of the waits' full jitter (``None``: no jitter, each wait whole)."""
 
 
 class Pipeline(Generic[T, ReplyT]):
@@ -208,7 +214,8 @@ class Pipeline(Generic[T, ReplyT]):
     async def _one(self, limit: asyncio.Semaphore, index: int, item: T) -> ItemResult[T, ReplyT]:
         settings = self._settings
         attempts = 0
-        wait = min(settings.backoff, settings.max_backoff)  # before the next retry
+        wait = min(settings.backoff, settings.max_backoff)  # the ceiling of the next wait
+        jitter = settings.jitter
         while True:
             attempts += 1
             tried = InteractionScope()  # the interactions of this try
@@ -225,7 +232,9 @@ class Pipeline(Generic[T, ReplyT]):
                 return ItemResult(index, item, replies, None, attempts)
             except Exception as error:
                 if attempts <= settings.retries and isinstance(error, settings.retry_on):
-                    await asyncio.sleep(wait)
+                    # full jitter: anywhere from 0 to the ceiling, so that items that failed
+                    # together (one rate limit) do not all try again together
+                    await asyncio.sleep(wait if jitter is None else jitter.uniform(0.0, wait))
                     # doubled, and capped at every step: it never grows past the cap (2 **
                     # (attempts - 1) would not fit in a float past the 1,024th retry)
                     wait = min(wait * 2, settings.max_backoff)
@@ -750,6 +759,7 @@ def pipeline_settings(
     total: int | None,
     overflow: Overflow,
     max_backoff: float = DEFAULT_MAX_BACKOFF,
+    jitter: bool | random.Random = True,
 ) -> tuple[list[MiniAgent[..., Message]], PipelineSettings]:
     """The chain and the settings of a run, checked (``pipeline`` and ``map_agent`` share it).
 
@@ -757,7 +767,8 @@ def pipeline_settings(
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
             a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that is
             not positive, a ``retry_on`` that is not a tuple of exception classes (a
-            ``ValueError``), or an unknown ``overflow``.
+            ``ValueError``), a ``jitter`` that is neither a bool nor a ``random.Random``, or
+            an unknown ``overflow``.
     """
     chain = agent_chain(agents, caller)
     concurrency = max_in_flight if max_concurrency is None else max_concurrency
@@ -779,6 +790,11 @@ def pipeline_settings(
             f"{caller}() needs retry_on to be a tuple of exception classes, e.g. "
             f"retry_on=(ConnectionError, TimeoutError), or () for none; got {retry_on!r}."
         )
+    if not isinstance(jitter, (bool, random.Random)):
+        raise PipelineArgumentError(
+            f"{caller}() needs jitter to be True (random waits), False (none) or a "
+            f"random.Random (e.g. random.Random(7), for waits a test can repeat); got {jitter!r}."
+        )
     try:
         checked_overflow(overflow)
     except StreamLimitError as error:
@@ -798,6 +814,7 @@ def pipeline_settings(
         overflow=overflow,
         max_backoff=max_backoff,
         caller=caller,
+        jitter=_JITTER if jitter is True else jitter or None,
     )
     return chain, settings
 
@@ -814,6 +831,7 @@ def pipeline(
     retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
     backoff: float = 0.5,
     max_backoff: float = DEFAULT_MAX_BACKOFF,
+    jitter: bool | random.Random = True,
     timeout: float | None = None,
     fail_fast: bool = False,
     progress: bool | None = None,
@@ -842,11 +860,17 @@ def pipeline(
         retries: How many more times an item that failed with one of ``retry_on`` is tried.
         retry_on: The errors worth retrying (e.g. ``LLMRateLimitError``, ``LLMServerError``;
             a ``PipelineTimeoutError`` is a ``TimeoutError``).
-        backoff: The wait before the first retry, in seconds; it doubles with each retry,
-            up to ``max_backoff``.
+        backoff: The ceiling of the wait before the first retry, in seconds; it doubles
+            with each retry, up to ``max_backoff``.
         max_backoff: The longest wait before a retry, in seconds (120 by default): the
-            doubling stops there, so that many retries wait this long each, not longer
-            and longer.
+            doubling stops there, so that many retries wait this long each at most, not
+            longer and longer.
+        jitter: Full jitter: each wait is drawn at random between 0 and its ceiling (the
+            doubling ``backoff``), so that items that failed together (on one rate limit)
+            spread their retries out instead of trying again in lock-step. ``True`` draws
+            from the process's own random source; a ``random.Random`` (e.g.
+            ``random.Random(7)``) draws from it, for waits a test can repeat; ``False``
+            waits each ceiling whole, as before.
         timeout: The longest one try of an item may take, in seconds (a
             :class:`~miniagents.pipeline.errors.PipelineTimeoutError` after it); ``None``
             for no limit. It counts a wait for an agent's own ``max_concurrency`` slot
@@ -874,8 +898,9 @@ def pipeline(
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
             a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that
-            is not positive (a ``ValueError``), an unknown ``overflow``, or a ``durable``
-            that is neither a bool nor a non-empty string.
+            is not positive (a ``ValueError``), a ``jitter`` that is neither a bool nor a
+            ``random.Random``, an unknown ``overflow``, or a ``durable`` that is neither a
+            bool nor a non-empty string.
         DurablePipelineUnavailableError: for ``durable=`` without ``miniagents.ext.dbos``
             imported (``pip install "miniagents[dbos]"``).
     """
@@ -889,6 +914,7 @@ def pipeline(
         retry_on=retry_on,
         backoff=backoff,
         max_backoff=max_backoff,
+        jitter=jitter,
         timeout=timeout,
         fail_fast=fail_fast,
         progress=progress,

@@ -3,15 +3,21 @@
 A reply is a ``message`` object, or a stream of events: ``message_start``, then a content
 block per part (a ``text`` block of ``text_delta`` events; a ``tool_use`` block per tool
 call, of ``input_json_delta`` events), then ``message_delta`` (the stop reason and the
-usage) and ``message_stop``. Requests are refused (400) as the API refuses them, tool
-blocks included: ``tool_use`` and ``tool_result`` blocks need ``tools``, and each
-``tool_use`` of an assistant message needs its ``tool_result`` in the next message; an
+usage) and ``message_stop``. Requests are refused (400) as the API refuses them: roles
+other than ``user`` and ``assistant``, a first message that is not the user's, roles that
+do not alternate (as Claude on Bedrock and Vertex AI refuse them; Anthropic's own API
+merges such turns), a message with no content (but a last assistant one), a blank text
+block, a last assistant text that ends with whitespace; tool blocks too: ``tool_use`` and
+``tool_result`` blocks need ``tools``, a ``tool_use`` id is letters, digits, ``_`` and
+``-``, and each ``tool_use`` of an assistant message needs its ``tool_result`` in the next
+message; an
 ``image`` block needs a ``url`` source (http(s)) or a ``base64`` one with the media type
 of a PNG, JPEG, GIF or WebP image.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from miniagents.testing._output_format import check_output_format
@@ -80,6 +86,7 @@ class AnthropicWire(JSONWire):
             return "messages: Input should be a valid list"
         return (
             check_ranges(body, _RANGES)
+            or _check_turns(messages)
             or _check_tool_blocks(messages, "tools" in body)
             or _check_images(messages)
             or check_output_format(body)
@@ -216,6 +223,52 @@ def _blocks(message: object, kind: str) -> list[dict[str, Any]]:
     if not isinstance(content, list):
         return []
     return [block for block in content if isinstance(block, dict) and block.get("type") == kind]
+
+
+_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
+
+
+def _check_turns(messages: list[Any]) -> str | None:
+    """Why the API would refuse these messages' roles, or their (blank) content."""
+    previous = None
+    for index, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in ("user", "assistant"):
+            return f"messages.{index}.role: Input should be 'user' or 'assistant'"
+        if index == 0 and role != "user":
+            return 'messages: first message must use the "user" role'
+        if role == previous:
+            return (
+                'messages: roles must alternate between "user" and "assistant", but found '
+                f'multiple "{role}" roles in a row'
+            )
+        previous = role
+        content = message.get("content")
+        last = index == len(messages) - 1
+        if not content and not (last and role == "assistant"):
+            return (
+                f"messages.{index}: all messages must have non-empty content except for the "
+                "optional final assistant message"
+            )
+        texts = (
+            [content]
+            if isinstance(content, str)
+            else [block.get("text") for block in _blocks(message, "text")]
+        )
+        if isinstance(content, list) and any(
+            not (isinstance(text, str) and text.strip()) for text in texts
+        ):
+            return "messages: text content blocks must be non-empty"
+        final = texts[-1] if last and role == "assistant" and texts else None
+        if isinstance(final, str) and final != final.rstrip():
+            return "final assistant content cannot end with trailing whitespace"
+        for number, block in enumerate(_blocks(message, "tool_use")):
+            if not _TOOL_ID.fullmatch(str(block.get("id"))):
+                return (
+                    f"messages.{index}.content.{number}.tool_use.id: String should match "
+                    "pattern '^[a-zA-Z0-9_-]+$'"
+                )
+    return None
 
 
 def _check_tool_blocks(messages: list[Any], has_tools: bool) -> str | None:

@@ -13,13 +13,15 @@ Every request must be signed (AWS Signature Version 4) with :data:`AWS_TEST_CRED
 (or carry a ``Bearer`` API key): a missing, malformed or wrong signature is a 403, as AWS
 answers it. Requests are refused (400, ``ValidationException``) as Converse refuses them:
 no ``messages``, roles that do not alternate from ``user``, a blank text block, tool
-blocks without ``toolConfig``, a ``toolUse`` not answered by a ``toolResult`` in the next
+blocks without ``toolConfig``, a ``toolUseId`` that is not letters, digits, ``_`` and ``-``
+(64 at most), a ``toolUse`` not answered by a ``toolResult`` in the next
 message, an ``inferenceConfig`` option out of range, or an image whose bytes are not
 base64 of a PNG, JPEG, GIF or WebP image.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import unquote
@@ -238,6 +240,9 @@ def _blocks(message: object, kind: str) -> list[dict[str, Any]]:
     ]
 
 
+_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+
 def _check_messages(messages: list[Any], has_tools: bool) -> str | None:
     """Why Converse would refuse these messages (see the module)."""
     expected = "user"
@@ -260,6 +265,13 @@ def _check_messages(messages: list[Any], has_tools: bool) -> str | None:
                     f"{number} is blank. Add text to the text field, and try again."
                 )
         uses = [use.get("toolUseId") for use in _blocks(message, "toolUse")]
+        for number, used in enumerate(uses):
+            if not (isinstance(used, str) and _TOOL_ID.fullmatch(used)):
+                return (
+                    f"1 validation error detected: Value at 'messages.{index}.member.content."
+                    f"{number}.member.toolUse.toolUseId' failed to satisfy constraint: Member "
+                    "must satisfy regular expression pattern: [a-zA-Z0-9_-]+"
+                )
         results = [result.get("toolUseId") for result in _blocks(message, "toolResult")]
         if (uses or results) and not has_tools:
             return (

@@ -14,7 +14,8 @@ finish reasons are Gemini's: ``STOP`` (tool calls too), ``MAX_TOKENS``, ``SAFETY
 
 Requests are refused (400, ``INVALID_ARGUMENT``) as the API refuses them: no
 ``contents``, a role other than ``user`` and ``model``, a model turn of function calls
-whose first call has no ``thoughtSignature`` (Gemini 3's rule: send each signature back),
+that does not come right after the user's turn (or the function responses), or whose
+first call has no ``thoughtSignature`` (Gemini 3's rule: send each signature back),
 or that the next turn does not answer with as many ``functionResponse`` parts, a
 ``generationConfig`` option out of range, and an ``inlineData`` image whose data is not
 base64 of a PNG, JPEG, GIF or WebP image.
@@ -242,6 +243,12 @@ def _check_contents(contents: list[Any]) -> str | None:
                 "be empty."
             )
         calls = [part for part in parts if _get(part, "functionCall") is not None]
+        before = contents[index - 1] if index > 0 else None
+        if calls and not (isinstance(before, dict) and before.get("role") == "user"):
+            return (
+                "Please ensure that function call turn comes immediately after a user turn or "
+                "after a function response turn."
+            )
         if calls:
             if not _get(calls[0], "thoughtSignature"):
                 return (

@@ -5,9 +5,11 @@ ending with ``data: [DONE]``: the role first, then a chunk per text token (a ref
 ``refusal`` piece, with ``content`` null in a reply not streamed), then per tool
 call a chunk with its ``id`` and ``function.name`` and one per argument delta, then the
 ``finish_reason``, and the usage chunk when ``stream_options.include_usage`` asked for it.
-Requests are refused (400) as the API refuses them, tool messages included: a ``tool``
-message must answer a call of the assistant message just before, and every call must be
-answered before the conversation goes on. So are ``image_url`` parts whose URL is neither
+Requests are refused (400) as the API refuses them, tool messages included: a message of
+a role the API does not have (its roles: ``system``, ``developer``, ``user``,
+``assistant``, ``tool``, ``function``), a call's id of more than 40 characters, a ``tool``
+message that does not answer a call of the assistant message just before, and a call
+not answered before the conversation goes on. So are ``image_url`` parts whose URL is neither
 http(s) nor a base64 data URL of an image, and a ``json_schema`` ``response_format``
 without a name or a schema.
 """
@@ -90,6 +92,7 @@ class OpenAIWire(JSONWire):
             return "messages: Input should be a valid list"
         return (
             check_ranges(body, _RANGES)
+            or _check_roles(messages)
             or _check_tool_messages(messages)
             or _check_images(messages)
             or _check_response_format(body.get("response_format"))
@@ -239,6 +242,30 @@ def _usage(rendering: Rendering) -> dict[str, Any]:
             "rejected_prediction_tokens": 0,
         },
     }
+
+
+_ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+
+
+def _check_roles(messages: list[Any]) -> str | None:
+    """Why the API would refuse a message's role, or a call's id (40 characters at most)."""
+    for index, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in _ROLES:
+            return (
+                f"Invalid value: {role!r}. Supported values are: 'system', 'assistant', "
+                "'user', 'function', 'tool', and 'developer'."
+            )
+        calls = message.get("tool_calls") if isinstance(message, dict) else None
+        for number, call in enumerate(calls if isinstance(calls, list) else []):
+            given = call.get("id") if isinstance(call, dict) else None
+            if isinstance(given, str) and len(given) > 40:
+                return (
+                    f"Invalid 'messages[{index}].tool_calls[{number}].id': string too long. "
+                    "Expected a string with maximum length 40, but got a string with length "
+                    f"{len(given)} instead."
+                )
+    return None
 
 
 def _check_tool_messages(messages: list[Any]) -> str | None:

@@ -1,7 +1,8 @@
 """What the fake's Responses API refuses (a 400), as the real one does.
 
 A missing ``model`` or ``input``; a parameter of Chat Completions (``messages``,
-``max_tokens``, ``stop``, ...); a numeric option out of range; a ``function_call_output``
+``max_tokens``, ``stop``, ...); a numeric option out of range; a message of a role other
+than ``user``, ``assistant``, ``system`` and ``developer``; a ``function_call_output``
 without its ``function_call``, or the reverse; an ``input_image`` without a valid URL or a
 ``detail``; a function tool without a name or parameters; a ``json_schema`` text format
 without a name or a schema, or a strict one that strict mode does not allow
@@ -52,12 +53,26 @@ def refusal(body: object) -> str | None:
     items = given if isinstance(given, list) else []
     return (
         check_ranges(body, _RANGES)
+        or _check_roles(items)
         or _check_calls(items)
         or _check_images(items)
         or _check_tools(body.get("tools"))
         or _check_format(body.get("text"))
         or check_output_format(body)
     )
+
+
+def _check_roles(items: list[Any]) -> str | None:
+    """Why the API would refuse a message's role."""
+    for item in items:
+        if isinstance(item, dict) and item.get("type", "message") == "message":
+            role = item.get("role")
+            if role not in ("assistant", "system", "developer", "user"):
+                return (
+                    f"Invalid value: {role!r}. Supported values are: 'assistant', 'system', "
+                    "'developer', and 'user'."
+                )
+    return None
 
 
 def _check_calls(items: list[Any]) -> str | None:

@@ -27,15 +27,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import ParamSpec, Protocol, TypeVar
+from typing import ParamSpec, Protocol
 
 from miniagents.ext.llm.errors import LLMConfigurationError
-from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.offline import OfflineAgent, offline_agent
 from miniagents.ext.llm.offline_script import ScriptedReply, scripted_calls
 from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.tools.tool_like import ToolLike
-from miniagents.messages.message import Message
-from miniagents.miniagents.agent import MiniAgent
 
 __all__ = [
     "FunctionAgentFactory",
@@ -45,15 +43,13 @@ __all__ = [
 ]
 
 P = ParamSpec("P")
-R_co = TypeVar("R_co", bound=Message, covariant=True)
-R = TypeVar("R", bound=Message)
 
 SCRIPTED_ALIAS = "SCRIPTED_AGENT"
 SCRIPTED_MODEL = "scripted"
 
 
-class ScriptedAgentFactory(Protocol[P, R_co]):
-    """The type of :func:`scripted_agent` (of the offline agent: ``P``, ``R_co``)."""
+class ScriptedAgentFactory(Protocol[P]):
+    """The type of :func:`scripted_agent` (``P``: the offline agent's parameters)."""
 
     def __call__(
         self,
@@ -61,13 +57,13 @@ class ScriptedAgentFactory(Protocol[P, R_co]):
         tools: Sequence[ToolLike] | None = ...,
         model: str = ...,
         calls: list[LLMCall] | None = ...,
-    ) -> MiniAgent[P, R_co]:
+    ) -> OfflineAgent[P]:
         """An LLM agent that replies from ``replies``, one per call of the model."""
         ...
 
 
-class FunctionAgentFactory(Protocol[P, R_co]):
-    """The type of :func:`function_agent` (of the offline agent: ``P``, ``R_co``)."""
+class FunctionAgentFactory(Protocol[P]):
+    """The type of :func:`function_agent` (``P``: the offline agent's parameters)."""
 
     def __call__(
         self,
@@ -76,18 +72,18 @@ class FunctionAgentFactory(Protocol[P, R_co]):
         *,
         tools: Sequence[ToolLike] | None = ...,
         model: str = ...,
-    ) -> MiniAgent[P, R_co]:
+    ) -> OfflineAgent[P]:
         """An LLM agent that replies with what ``reply`` returns for each call."""
         ...
 
 
-def _scripted_agent_of(offline: MiniAgent[P, R]) -> ScriptedAgentFactory[P, R]:
+def _scripted_agent_of(offline: OfflineAgent[P]) -> ScriptedAgentFactory[P]:
     def scripted_agent(
         *replies: ScriptedReply | BaseException,
         tools: Sequence[ToolLike] | None = None,
         model: str = SCRIPTED_MODEL,
         calls: list[LLMCall] | None = None,
-    ) -> MiniAgent[P, R]:
+    ) -> OfflineAgent[P]:
         """An LLM agent that replies from ``replies``, one per call of the model, in order.
 
         A reply is a text, a tool call (``CallTool(name, arguments)`` of
@@ -122,14 +118,14 @@ def _scripted_agent_of(offline: MiniAgent[P, R]) -> ScriptedAgentFactory[P, R]:
     return scripted_agent
 
 
-def _function_agent_of(offline: MiniAgent[P, R]) -> FunctionAgentFactory[P, R]:
+def _function_agent_of(offline: OfflineAgent[P]) -> FunctionAgentFactory[P]:
     def function_agent(
         reply: Callable[[LLMCall], ScriptedReply],
         /,
         *,
         tools: Sequence[ToolLike] | None = None,
         model: str = SCRIPTED_MODEL,
-    ) -> MiniAgent[P, R]:
+    ) -> OfflineAgent[P]:
         """An LLM agent that replies, at each call of the model, with what ``reply`` returns.
 
         ``reply`` gets the call (an ``LLMCall``: ``messages``, the prompt, with the tool

@@ -108,12 +108,21 @@ def test_a_run_prints_its_table_saves_its_json_and_a_later_run_compares(folder: 
     )
     assert second.returncode == 1
     assert "GOOD -> candidate (capitals: 2 case(s); 1 regressed" in second.stdout
-    assert second.stderr.startswith(
+    # issue 62, item 6: the baseline's evaluators that this run lacks read "-", warned of
+    warned = [
+        f"warning: the evaluator {name!r} scored the baseline only, not the candidate: its "
+        "change is not known (shown as -). Run both with the same evaluators to compare it."
+        for name in ("short", "exact")
+    ]
+    assert second.stderr.splitlines()[:2] == warned
+    assert all(warning in second.stdout for warning in warned)
+    assert second.stderr.split("\n", 2)[2].startswith(
         "The eval failed:\n- contains: the mean score dropped from 1.000 to 0.500"
     )
     assert "Regressed cases: peru (contains 1.00 -> 0.00)" in second.stderr
     page = (folder / "page.html").read_text(encoding="utf-8")
     assert "<title>GOOD → candidate: capitals</title>" in page
+    assert page.count('<p class="warning">warning: the evaluator ') == 2
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -185,3 +186,28 @@ def test_the_statistics() -> None:
     assert welch_interval([1.0, 1.0], [2.0, 2.0]) == (1.0, 1.0)
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile([], 50) is None
+
+
+def test_an_evaluator_of_one_run_only_is_warned_of_in_the_table_and_the_json() -> None:
+    # issue 62, item 6: its figures read "-" without a word of why
+    before = EvalReport("before", "AGENT", "set", tuple(_runs("a", [1])), ("exact",))
+    runs = [
+        dataclasses.replace(result, scores={**result.scores, "short": Score(1.0, True)})
+        for result in _runs("a", [1])
+    ]
+    after = EvalReport("after", "AGENT", "set", tuple(runs), ("exact", "short"))
+    comparison = compare(before, after)
+    warning = (
+        "the evaluator 'short' scored the candidate only, not the baseline: its change is "
+        "not known (shown as -). Run both with the same evaluators to compare it."
+    )
+    assert comparison.warnings == (warning,)
+    lines = comparison.table().splitlines()
+    assert lines[1] == f"warning: {warning}"
+    assert lines[5].split() == ["short", "-", "-", "-", "-"]  # (what it showed, unexplained)
+    assert json.loads(comparison.to_json())["warnings"] == [warning]
+    backwards = compare(after, before).warnings
+    assert backwards == (
+        warning.replace("candidate only, not the baseline", "baseline only, not the candidate"),
+    )
+    assert compare(before, before).warnings == ()

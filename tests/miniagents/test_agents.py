@@ -8,7 +8,7 @@ import functools
 import gc
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, cast
 from unittest.mock import AsyncMock
 
@@ -201,6 +201,55 @@ def test_a_non_async_function_is_an_agent_definition_error(with_arguments: bool)
     assert isinstance(error, MiniAgentsError)
     assert "'sync_agent'" in str(error)
     assert "async def sync_agent(ctx: InteractionContext" in str(error)
+
+
+@miniagent
+async def _greeter(ctx: InteractionContext, greeting: str = "Hello") -> None:
+    ctx.reply(f"{greeting}, {(await ctx.message_promises)[0]}")
+
+
+def _plain_greeter(ctx: InteractionContext, greeting: str = "Hello") -> Awaitable[None]:
+    """A plain function (no ``async``) that returns an awaitable: an agent function too."""
+    return _greeter.func(ctx, greeting)
+
+
+class _AwaitableReply:
+    """An awaitable that is no coroutine: what a plain agent function may return too."""
+
+    def __init__(self, ctx: InteractionContext) -> None:
+        self.ctx = ctx
+
+    def __await__(self) -> Generator[Any, None, None]:
+        self.ctx.reply("from an awaitable")
+        yield from asyncio.sleep(0).__await__()
+
+
+@pytest.mark.parametrize("max_concurrency", [None, 1])
+async def test_a_plain_function_that_returns_an_awaitable_is_an_agent_as_its_type_says(
+    max_concurrency: int | None,
+) -> None:
+    # issue 62, item 9: mypy took it (an AgentFunction returns an Awaitable), the run
+    # refused it ("@miniagent needs an async function"), as message handlers did (ae31a94)
+    plain = miniagent(max_concurrency=max_concurrency)(_plain_greeter)
+    by_lambda = untyped_miniagent(lambda ctx: _AwaitableReply(ctx), alias="LAMBDA")
+    async with MiniAgents():
+        assert texts_of(await plain.inquire("Ann", greeting="Hi")) == ["Hi, Ann"]
+        assert texts_of(await by_lambda.inquire()) == ["from an awaitable"]
+    assert plain.alias == "_PLAIN_GREETER"
+    assert plain.description == _plain_greeter.__doc__
+
+
+async def test_a_plain_function_that_returns_no_awaitable_fails_its_interaction() -> None:
+    # (what it returns cannot be told before the call: an unannotated lambda)
+    broken = untyped_miniagent(lambda ctx: ctx.reply("too soon"), alias="BROKEN")
+    async with MiniAgents():
+        texts, error = await texts_until_error(broken.inquire())
+    assert texts == ["too soon"]
+    assert isinstance(error, AgentDefinitionError)
+    assert str(error) == (
+        "The agent function of BROKEN must return an awaitable (the agent awaits it), but "
+        "it returned NoneType: make it `async def agent(ctx: InteractionContext, ...) -> None`."
+    )
 
 
 async def _no_parameters() -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import gc
 import itertools
 import pickle
+import random
 import sys
 import threading
 import traceback
@@ -211,7 +213,9 @@ async def test_retryable_errors_are_retried_with_backoff() -> None:
 
     with virtual_time() as clock:
         async with MiniAgents():
-            [result] = [r async for r in pipeline(flaky, ["x"], retries=2, backoff=1.0)]
+            [result] = [
+                r async for r in pipeline(flaky, ["x"], retries=2, backoff=1.0, jitter=False)
+            ]
     assert result.ok
     assert result.attempts == 3
     assert clock.elapsed == 1.0 + 2.0  # the backoff doubles
@@ -227,7 +231,7 @@ async def test_the_backoff_doubles_up_to_max_backoff_and_stays_there() -> None:
 
     with virtual_time():
         async with MiniAgents():
-            run = pipeline(flaky, ["x"], retries=6, backoff=1.0, max_backoff=5.0)
+            run = pipeline(flaky, ["x"], retries=6, backoff=1.0, max_backoff=5.0, jitter=False)
             [result] = [r async for r in run]
     assert result.attempts == 7
     between = [later - earlier for earlier, later in itertools.pairwise(starts)]
@@ -248,7 +252,7 @@ async def test_thirty_retries_wait_at_most_the_default_max_backoff_each() -> Non
 
     with virtual_time() as clock:
         async with MiniAgents():
-            [result] = [r async for r in pipeline(flaky, ["x"], retries=30)]
+            [result] = [r async for r in pipeline(flaky, ["x"], retries=30, jitter=False)]
     assert result.ok
     assert result.attempts == 31
     doubling = 0.5 + 1.0 + 2.0 + 4.0 + 8.0 + 16.0 + 32.0 + 64.0  # then 120 s, the default cap
@@ -271,7 +275,9 @@ async def test_more_than_a_thousand_retries_do_not_overflow() -> None:
 
     with virtual_time():
         async with MiniAgents():
-            [result] = [r async for r in pipeline(flaky, ["x"], retries=1100, backoff=5e-324)]
+            [result] = [
+                r async for r in pipeline(flaky, ["x"], retries=1100, backoff=5e-324, jitter=False)
+            ]
     assert result.ok
     assert result.attempts == 1101
     waits = [later - earlier for earlier, later in itertools.pairwise(starts)]
@@ -279,6 +285,75 @@ async def test_more_than_a_thousand_retries_do_not_overflow() -> None:
     # 5e-324 is 2 ** -1074: the doubling reaches the cap at the 1,082nd retry
     assert waits[1081:] == pytest.approx([DEFAULT_MAX_BACKOFF] * 19)
     assert waits[1080] == pytest.approx(64.0)
+
+
+async def _retry_times(items: int, jitter: bool | random.Random) -> list[float]:
+    """When each of ``items`` items, all failing at 0 on one rate limit, tried again."""
+    retried: list[float] = []
+    failed: set[str] = set()
+
+    @miniagent
+    async def limited(ctx: InteractionContext) -> None:
+        item = str(await ctx.message_promises)
+        if item not in failed:
+            failed.add(item)
+            raise ConnectionError("rate limited")
+        retried.append(asyncio.get_running_loop().time())
+        ctx.reply("fine")
+
+    with virtual_time() as clock:
+        async with MiniAgents():
+            run = pipeline(
+                limited,
+                [str(number) for number in range(items)],
+                max_in_flight=items,
+                retries=1,
+                backoff=8.0,
+                jitter=jitter,
+            )
+            assert all([result.ok async for result in run])
+    started = clock.start
+    return [when - started for when in retried]
+
+
+async def test_items_that_failed_together_retry_spread_out_not_in_lock_step() -> None:
+    # issue 62, item 10: a thousand items failing on one rate limit all retried at 8 s
+    times = await _retry_times(1000, random.Random(2026))
+    assert len(times) == 1000
+    assert all(0.0 <= when <= 8.0 for when in times)
+    per_second = collections.Counter(int(when) for when in times)
+    assert sorted(per_second) == list(range(8))  # every second of the 8 has some
+    assert max(per_second.values()) < 200  # about 125 each; in lock-step, 1,000 in one
+    assert len(set(times)) > 990  # hardly two at the same instant
+    again = await _retry_times(1000, random.Random(2026))
+    assert again == pytest.approx(times, abs=1e-9)  # a seed repeats them (the clock sums)
+    assert set(await _retry_times(50, False)) == {8.0}  # without jitter: all at once
+
+
+async def test_each_wait_is_drawn_below_its_doubling_capped_ceiling() -> None:
+    ceilings: list[float] = []
+
+    class Highest(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            ceilings.append(b)
+            assert a == 0.0
+            return b
+
+    starts: list[float] = []
+
+    @miniagent
+    async def flaky(ctx: InteractionContext) -> None:
+        starts.append(asyncio.get_running_loop().time())
+        raise ConnectionError("try again")
+
+    with virtual_time():
+        async with MiniAgents():
+            run = pipeline(flaky, ["x"], retries=5, backoff=1.0, max_backoff=5.0, jitter=Highest())
+            [result] = [r async for r in run]
+    assert result.attempts == 6
+    assert ceilings == [1.0, 2.0, 4.0, 5.0, 5.0]
+    between = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert between == pytest.approx(ceilings)  # the wait drawn is the wait waited
 
 
 @pytest.mark.parametrize("error", [LLMConnectionError, LLMTimeoutError])
@@ -425,6 +500,8 @@ def test_plain_for_left_early_stops_the_thread() -> None:
         {"max_backoff": "60"},
         {"max_backoff": float("nan")},
         {"max_backoff": float("inf")},
+        {"jitter": 0.5},
+        {"jitter": None},
         {"retry_on": ConnectionError},
         {"retry_on": ("ValueError",)},
         {"retry_on": (ValueError, "x")},
@@ -587,7 +664,7 @@ async def test_a_timed_out_item_is_retried_as_a_timeout_error() -> None:
 
     with virtual_time() as clock:
         async with MiniAgents():
-            run = pipeline(hangs_once, ["x"], timeout=30.0, retries=1, backoff=0.5)
+            run = pipeline(hangs_once, ["x"], timeout=30.0, retries=1, backoff=0.5, jitter=False)
             [result] = [r async for r in run]
     assert (str(result.get()), result.attempts) == ("fine", 2)
     assert clock.elapsed == 30.5

@@ -119,6 +119,49 @@ def test_gemini_refuses_a_function_call_without_its_thought_signature(
     assert gemini_request(fake_llm, {"contents": contents}).status_code == 200
 
 
+def test_gemini_refuses_a_function_call_turn_that_does_not_follow_the_users(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    call = {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": THOUGHT_SIGNATURE}
+    answer = {"functionResponse": {"name": "f", "response": {"result": "ok"}}}
+    contents = [
+        {"role": "user", "parts": [{"text": "Hi"}]},
+        {"role": "model", "parts": [{"text": "Let me see."}]},
+        {"role": "model", "parts": [call]},
+        {"role": "user", "parts": [answer]},
+    ]
+    refused = gemini_request(fake_llm, {"contents": contents})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == (
+        "Please ensure that function call turn comes immediately after a user turn or after "
+        "a function response turn."
+    )
+    contents[1:3] = [{"role": "model", "parts": [{"text": "Let me see."}, call]}]
+    assert gemini_request(fake_llm, {"contents": contents}).status_code == 200
+
+
+def test_bedrock_refuses_a_tool_use_id_aws_does_not_take(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    used = {"toolUse": {"toolUseId": "functions.f:0", "name": "f", "input": {}}}
+    answered = {"toolResult": {"toolUseId": "functions.f:0", "content": [{"text": "ok"}]}}
+    body = {
+        "messages": [
+            {"role": "user", "content": [{"text": "Hi"}]},
+            {"role": "assistant", "content": [used]},
+            {"role": "user", "content": [answered]},
+        ],
+        "toolConfig": {"tools": []},
+    }
+    refused = httpx2.post(
+        f"{fake_llm.bedrock_base_url}/model/m/converse",
+        json=body,
+        headers={"authorization": "Bearer bedrock-api-key"},
+    )
+    assert refused.status_code == 400
+    assert "toolUse.toolUseId' failed to satisfy constraint" in refused.text
+
+
 def test_gemini_sends_a_call_whole_with_its_signature(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:

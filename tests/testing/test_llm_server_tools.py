@@ -8,6 +8,7 @@ results that do not pair up, replies scripted per model, and a response paused b
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -267,6 +268,7 @@ async def test_openai_refuses_calls_and_results_that_do_not_pair_up(
     assert fake_llm.pending == 0
 
 
+ASK = {"role": "user", "content": "Add them."}  # (a conversation starts with the user)
 USE = {"type": "tool_use", "id": "t1", "name": "add", "input": {}}
 RESULT = {"type": "tool_result", "tool_use_id": "t1", "content": "3"}
 TEXT = {"type": "text", "text": "and?"}
@@ -276,17 +278,21 @@ TEXT = {"type": "text", "text": "and?"}
     ("messages", "tools", "says"),
     [
         (
-            [{"role": "assistant", "content": [USE]}, {"role": "user", "content": [RESULT]}],
+            [ASK, {"role": "assistant", "content": [USE]}, {"role": "user", "content": [RESULT]}],
             False,
             "must define tools",
         ),
         (
-            [{"role": "assistant", "content": [USE]}, {"role": "user", "content": [TEXT]}],
+            [ASK, {"role": "assistant", "content": [USE]}, {"role": "user", "content": [TEXT]}],
             True,
             "`tool_use` ids were found without `tool_result` blocks immediately after: t1",
         ),
         (
-            [{"role": "assistant", "content": [USE]}, {"role": "user", "content": [TEXT, RESULT]}],
+            [
+                ASK,
+                {"role": "assistant", "content": [USE]},
+                {"role": "user", "content": [TEXT, RESULT]},
+            ],
             True,
             "`tool_result` blocks must come first",
         ),
@@ -318,6 +324,90 @@ async def test_anthropic_refuses_tool_blocks_that_do_not_pair_up(
         model="m", max_tokens=5, messages=good, tools=TOOLS_ANTHROPIC
     )
     assert message.content[0].text == "ok"  # type: ignore[union-attr]
+
+
+# -- the turns each API takes (issue 62, item 1: a request the API refuses fails here too) -----
+
+
+@pytest.mark.parametrize(
+    ("messages", "says"),
+    [
+        ([{"role": "model", "content": "Hi"}], "messages.0.role: Input should be 'user' or"),
+        ([{"role": "assistant", "content": "Hi"}], 'first message must use the "user" role'),
+        (
+            [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+            'roles must alternate between "user" and "assistant", but found multiple "user"',
+        ),
+        (
+            [{"role": "user", "content": ""}, {"role": "assistant", "content": "Hi"}],
+            "messages.0: all messages must have non-empty content except for the optional",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "text", "text": " "}]}],
+            "text content blocks must be non-empty",
+        ),
+        (
+            [{"role": "user", "content": "a"}, {"role": "assistant", "content": "Sure. "}],
+            "final assistant content cannot end with trailing whitespace",
+        ),
+        (
+            [
+                ASK,
+                {"role": "assistant", "content": [{**USE, "id": "functions.add:0"}]},
+                {"role": "user", "content": [{**RESULT, "tool_use_id": "functions.add:0"}]},
+            ],
+            "tool_use.id: String should match pattern",
+        ),
+    ],
+    ids=["role", "first", "alternate", "empty", "blank-text", "trailing-space", "tool-id"],
+)
+async def test_anthropic_refuses_turns_as_claude_does(
+    ant: anthropic.AsyncAnthropic, messages: list[Any], says: str
+) -> None:
+    with pytest.raises(anthropic.BadRequestError, match=re.escape(says)):
+        await ant.messages.create(model="m", max_tokens=5, messages=messages, tools=TOOLS_ANTHROPIC)
+
+
+async def test_a_last_assistant_message_may_be_empty_for_anthropic(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    ant: anthropic.AsyncAnthropic,
+) -> None:
+    fake_llm.reply(["ok"])
+    messages: list[Any] = [ASK, {"role": "assistant", "content": ""}]
+    message = await ant.messages.create(model="m", max_tokens=5, messages=messages)
+    assert message.content[0].text == "ok"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("messages", "says"),
+    [
+        (
+            [{"role": "critic", "content": "Too long."}],
+            "Invalid value: 'critic'. Supported values are: 'system', 'assistant', 'user'",
+        ),
+        (
+            [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "tool_calls": [{**CALL, "id": "x" * 41}]},
+                {"role": "tool", "tool_call_id": "x" * 41, "content": "3"},
+            ],
+            "Invalid 'messages[1].tool_calls[0].id': string too long. Expected a string with "
+            "maximum length 40, but got a string with length 41 instead.",
+        ),
+    ],
+    ids=["role", "call-id"],
+)
+async def test_openai_refuses_a_role_it_has_not_and_a_long_call_id(
+    oai: openai.AsyncOpenAI, messages: list[Any], says: str
+) -> None:
+    with pytest.raises(openai.BadRequestError, match=re.escape(says)):
+        await oai.chat.completions.create(model="m", messages=messages, tools=TOOLS_OPENAI)
+
+
+async def test_the_responses_api_refuses_a_role_it_has_not(oai: openai.AsyncOpenAI) -> None:
+    given: Any = [{"role": "tool", "content": "3"}]  # (the SDK's types refuse it too)
+    with pytest.raises(openai.BadRequestError, match=re.escape("Invalid value: 'tool'.")):
+        await oai.responses.create(model="m", input=given)
 
 
 # -- scripting concurrent calls ------------------------------------------------------------

@@ -352,6 +352,21 @@ TagsAgent: TypeAlias = "MiniAgent[[NamedArg(str, 'topic'), KwArg(str)]]"
 """The type of an agent ``async def (ctx, /, *, topic: str, **tags: str) -> None``."""
 
 
+def _returns_an_awaitable(ctx: InteractionContext, greeting: str = "Hi") -> Awaitable[None]:
+    return aliased_plain_agent.func(ctx, greeting)  # (no async: an agent function too)
+
+
+def check_plain_functions_returning_awaitables_are_agent_functions() -> None:
+    # issue 62, item 9: what mypy takes, the run takes too (as message handlers, ae31a94)
+    plain = miniagent(_returns_an_awaitable)
+    assert_type(plain, MiniAgent[[DefaultArg(str, "greeting")]])
+    assert_type(plain.inquire("Ann", greeting="Hello"), MessageSequencePromise)
+    assert_type(
+        miniagent(alias="PLAIN")(_returns_an_awaitable), MiniAgent[[DefaultArg(str, "greeting")]]
+    )
+    plain.inquire("Ann", greeting=1)  # type: ignore[arg-type]
+
+
 def check_miniagent_errors() -> None:
     miniagent(_not_async)  # type: ignore[arg-type]
     miniagent(alias="X")(_not_async)  # type: ignore[arg-type]

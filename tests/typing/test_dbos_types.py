@@ -18,7 +18,6 @@ from miniagents.ext.dbos import DurableFailedCallError, durable, use_database, w
 from miniagents.ext.llm.messages import LLMReply
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from tests.fakes.typecheck import assert_passes_mypy
-from tests.typing.test_llm_types import OpenAIAgent
 
 
 @miniagent
@@ -31,7 +30,13 @@ def check_durable_keeps_the_agents_type() -> None:
     assert_type(
         durable(greet, database_url="sqlite:///runs.sqlite"), MiniAgent[[Arg(str, "name")], Message]
     )
-    assert_type(durable(openai_agent), OpenAIAgent)
+    # a durable agent is a MiniAgent of its own (not an OpenAIAgent), its parameters kept
+    assert_type(
+        durable(openai_agent).inquire("Hi", api="responses"),
+        MessageSequencePromise[LLMReply[OpenAIMessage]],
+    )
+    durable(openai_agent).inquire("Hi", api="nope")  # type: ignore[arg-type]
+    durable(openai_agent).inquire("Hi", temprature=0.5)  # type: ignore[call-arg]
     agent = durable(openai_agent.fork(model="gpt-4o-mini"))
     assert_type(
         agent.inquire("Hi", temperature=0.0), MessageSequencePromise[LLMReply[OpenAIMessage]]
@@ -43,7 +48,7 @@ def check_durable_keeps_the_agents_type() -> None:
     assert_type(use_database("sqlite:///runs.sqlite"), None)
     use_database(None)  # type: ignore[arg-type]
     durable(greet, ids_by_input="yes")  # type: ignore[arg-type]
-    durable("GREET")  # type: ignore[arg-type]
+    durable("GREET")  # type: ignore[type-var]
 
 
 def check_workflow_id() -> None:

@@ -32,8 +32,10 @@ from miniagents.ext.llm import (
     LLMToolResultMessage,
     TokenUsage,
 )
-from miniagents.ext.llm.anthropic import AnthropicMessage, anthropic_agent, create_anthropic_agent
+from miniagents.ext.llm.anthropic import AnthropicAgent as AnthropicAgentClass
+from miniagents.ext.llm.anthropic import anthropic_agent, create_anthropic_agent
 from miniagents.ext.llm.from_env import llm_agent_from_env
+from miniagents.ext.llm.offline import OfflineAgent as OfflineAgentClass
 from miniagents.ext.llm.offline import (
     OfflineMessage,
     Script,
@@ -41,12 +43,13 @@ from miniagents.ext.llm.offline import (
     create_offline_agent,
     offline_agent,
 )
+from miniagents.ext.llm.openai import OpenAIAgent as OpenAIAgentClass
 from miniagents.ext.llm.openai import OpenAIMessage, create_openai_agent, openai_agent
 from miniagents.ext.tools import ToolLike
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 from tests.fakes.typecheck import assert_passes_mypy
 
-OpenAIAgent: TypeAlias = """MiniAgent[[
+OpenAIAgent: TypeAlias = """OpenAIAgentClass[[
     DefaultNamedArg(str | None, 'model'),
     DefaultNamedArg(bool | None, 'stream'),
     DefaultNamedArg(str | None, 'system'),
@@ -71,10 +74,10 @@ OpenAIAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(str | None, 'reasoning_effort'),
     DefaultNamedArg(int | None, 'max_retries'),
     DefaultNamedArg(float | None, 'timeout'),
-], LLMReply[OpenAIMessage]]"""
-"""The type of ``openai_agent``: every parameter by name, with its type."""
+]]"""
+"""The type of ``openai_agent`` (of its class): every parameter by name, with its type."""
 
-AnthropicAgent: TypeAlias = """MiniAgent[[
+AnthropicAgent: TypeAlias = """AnthropicAgentClass[[
     DefaultNamedArg(str | None, 'model'),
     DefaultNamedArg(bool | None, 'stream'),
     DefaultNamedArg(str | None, 'system'),
@@ -99,10 +102,10 @@ AnthropicAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(Sequence[str] | None, 'stop_sequences'),
     DefaultNamedArg(int | None, 'max_retries'),
     DefaultNamedArg(float | None, 'timeout'),
-], LLMReply[AnthropicMessage]]"""
+]]"""
 """The type of ``anthropic_agent``."""
 
-OfflineAgent: TypeAlias = """MiniAgent[[
+OfflineAgent: TypeAlias = """OfflineAgentClass[[
     DefaultNamedArg(str | None, 'model'),
     DefaultNamedArg(bool | None, 'stream'),
     DefaultNamedArg(str | None, 'system'),
@@ -118,7 +121,7 @@ OfflineAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(int | None, 'max_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
     DefaultNamedArg(Sequence[ToolRule] | None, 'tool_rules'),
-], LLMReply[OfflineMessage]]"""
+]]"""
 """The type of ``offline_agent``."""
 
 # Referenced so that the names used only inside the string aliases above stay imported.

@@ -8,6 +8,7 @@ inferred types, and each line that must be rejected carries a precise
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import assert_type
 
@@ -77,6 +78,9 @@ def check_pipeline_errors(texts: list[str]) -> None:
     pipeline(plain_agent, texts, ordered="yes")  # type: ignore[arg-type]
     pipeline(plain_agent, texts, overflow="spill")  # type: ignore[arg-type]
     pipeline("agent", texts)  # type: ignore[arg-type]
+    pipeline(plain_agent, texts, jitter=0.5)  # type: ignore[arg-type]
+    assert_type(pipeline(plain_agent, texts, jitter=random.Random(7)), Pipeline[str, Message])
+    assert_type(pipeline(plain_agent, texts, jitter=False), Pipeline[str, Message])
 
 
 def check_map_agent_types(texts: Observable[str], messages: Observable[Message]) -> None:

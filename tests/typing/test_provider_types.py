@@ -15,9 +15,11 @@ from google import genai
 from mypy_extensions import DefaultNamedArg
 from types_aiobotocore_bedrock_runtime import BedrockRuntimeClient
 
-from miniagents import Message, MiniAgent, MiniAgents
-from miniagents.ext.llm import Budget, LLMReply, TokenUsage
-from miniagents.ext.llm.bedrock import BedrockMessage, bedrock_agent, create_bedrock_agent
+from miniagents import Message, MessageSequencePromise, MiniAgent, MiniAgents
+from miniagents.ext.llm import AssistantMessage, Budget, LLMReply, TokenUsage
+from miniagents.ext.llm.anthropic import AnthropicMessage, anthropic_agent, create_anthropic_agent
+from miniagents.ext.llm.bedrock import BedrockAgent as BedrockAgentClass
+from miniagents.ext.llm.bedrock import bedrock_agent, create_bedrock_agent
 from miniagents.ext.llm.compatible import (
     CompatibleMessage,
     ServerName,
@@ -26,12 +28,17 @@ from miniagents.ext.llm.compatible import (
     groq_agent,
     ollama_agent,
 )
-from miniagents.ext.llm.gemini import GeminiMessage, create_gemini_agent, gemini_agent
+from miniagents.ext.llm.gemini import GeminiAgent as GeminiAgentClass
+from miniagents.ext.llm.gemini import create_gemini_agent, gemini_agent
+from miniagents.ext.llm.llm_agent import AnyLLMAgent
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.openai import create_openai_agent, openai_agent
 from miniagents.ext.tools import ToolLike
 from miniagents.promising.sentinels import Sentinel
+from miniagents.testing import scripted_agent
 from tests.fakes.typecheck import assert_passes_mypy
 
-GeminiAgent: TypeAlias = """MiniAgent[[
+GeminiAgent: TypeAlias = """GeminiAgentClass[[
     DefaultNamedArg(str | None, 'model'),
     DefaultNamedArg(bool | None, 'stream'),
     DefaultNamedArg(str | None, 'system'),
@@ -53,9 +60,9 @@ GeminiAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(float | None, 'frequency_penalty'),
     DefaultNamedArg(int | None, 'max_retries'),
     DefaultNamedArg(float | None, 'timeout'),
-], LLMReply[GeminiMessage]]"""
+]]"""
 
-BedrockAgent: TypeAlias = """MiniAgent[[
+BedrockAgent: TypeAlias = """BedrockAgentClass[[
     DefaultNamedArg(str | None, 'model'),
     DefaultNamedArg(bool | None, 'stream'),
     DefaultNamedArg(str | None, 'system'),
@@ -74,7 +81,7 @@ BedrockAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(Sequence[str] | None, 'stop_sequences'),
     DefaultNamedArg(int | None, 'max_retries'),
     DefaultNamedArg(float | None, 'timeout'),
-], LLMReply[BedrockMessage]]"""
+]]"""
 
 
 def check_agent_types() -> None:
@@ -109,6 +116,47 @@ async def check_reply_types() -> None:
             message = await promise
             if isinstance(message, CompatibleMessage):
                 assert_type(message.model, str | None)
+
+
+def check_a_list_of_every_provider_agent_joins_to_any_llm_agent() -> None:
+    # issue 62, item 4: mypy joined agents of different providers to object ('"object"
+    # has no attribute "inquire"'); it joins them to AnyLLMAgent, exactly typed
+    every = [
+        openai_agent,
+        openai_agent.fork(api="responses"),
+        anthropic_agent,
+        gemini_agent,
+        bedrock_agent,
+        ollama_agent,
+        groq_agent,
+        offline_agent,
+        scripted_agent("Hi"),
+    ]
+    assert_type(every, list[AnyLLMAgent[AssistantMessage]])
+    pairs = [
+        (gemini_agent, "a"),
+        (bedrock_agent.fork(model="amazon.nova-lite-v1:0"), "b"),
+        (create_openai_agent(model="gpt-4o-mini"), "c"),
+        (create_anthropic_agent(model="claude-haiku-4-5", max_tokens=100), "d"),
+    ]
+    assert_type(pairs, list[tuple[AnyLLMAgent[AssistantMessage], str]])
+    for agent, question in pairs:
+        replies = agent.inquire(question, model="m", system="Be brief.", budget=Budget())
+        assert_type(replies, MessageSequencePromise[LLMReply[AssistantMessage]])
+        assert_type(agent.fork(model="m"), AnyLLMAgent[AssistantMessage])
+        assert_type(agent.bind(model="m", stream=False), AnyLLMAgent[AssistantMessage])
+        assert_type(agent.alias, str)
+        agent.inquire(question, modl="m")  # type: ignore[call-arg]
+        agent.inquire(question, model=1)  # type: ignore[arg-type]
+        agent.inquire(question, region="us-east-1")  # type: ignore[call-arg]  # (Bedrock's own)
+    assert_type([*(gemini_agent, bedrock_agent)], list[AnyLLMAgent[AssistantMessage]])
+    # agents of one provider keep their class, and its own parameters
+    geminis = [gemini_agent, create_gemini_agent(model="gemini-2.5-flash")]
+    assert_type(geminis, list[GeminiAgent])
+    geminis[0].inquire("Hi", top_k=40)
+    # a provider's answers stay its own where the list is of one provider's agents
+    answers = [anthropic_agent, anthropic_agent.fork(model="claude-haiku-4-5")]
+    assert_type(answers[0].inquire(), MessageSequencePromise[LLMReply[AnthropicMessage]])
 
 
 def test_provider_types_pass_mypy() -> None:

@@ -24,7 +24,7 @@ import hashlib
 import pickle
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from typing import ParamSpec, TypeVar, cast
+from typing import TypeVar, cast
 
 from miniagents.ext.dbos import _engine
 from miniagents.ext.dbos._engine import DEFAULT_DATABASE_URL
@@ -42,8 +42,7 @@ from miniagents.pipeline.durability import DurableItems, set_durable_items
 
 __all__ = ["DEFAULT_DATABASE_URL", "durable", "use_database", "workflow_id"]
 
-P = ParamSpec("P")
-ReplyT = TypeVar("ReplyT", bound=Message)
+AgentT = TypeVar("AgentT", bound="MiniAgent[..., Message]")
 
 _chosen_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "miniagents_durable_workflow_id", default=None
@@ -75,11 +74,11 @@ def workflow_id(value: str) -> Iterator[str]:
 
 
 def durable(
-    agent: MiniAgent[P, ReplyT],
+    agent: AgentT,
     *,
     database_url: str | None = None,
     ids_by_input: bool = False,
-) -> MiniAgent[P, ReplyT]:
+) -> AgentT:
     """``agent``, each of its interactions run as a DBOS workflow (a durable run).
 
     Every call of a model and every tool call inside the run, at any depth (nested agents,
@@ -125,13 +124,12 @@ def durable(
         ctx.reply(await engine.areply(chosen, inner.alias, messages, kwargs))
 
     _mark_durable(durable_interaction, database_url)
-    made = MiniAgent(
+    return type(agent)(  # of the agent's class (a GeminiAgent's durable twin is one)
         durable_interaction,
         alias=agent.alias,
         description=agent.description,
         start_asap=agent.start_asap,
     )
-    return cast("MiniAgent[P, ReplyT]", made)
 
 
 def _input_id(alias: str, messages: tuple[Message, ...], kwargs: Mapping[str, object]) -> str:

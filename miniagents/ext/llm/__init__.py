@@ -8,7 +8,9 @@ images: ``ImagePart``, re-exported here). Given ``tools=[...]``, they call the m
 loop: the reply streams an ``LLMToolCallMessage`` per call and an ``LLMToolResultMessage``
 per result (each round's calls run concurrently), then the answer. Every message of the
 reply is an ``LLMMessage`` (``model``, ``agent_alias``, ...), and the agents' types say so:
-``openai_agent`` is a ``MiniAgent[P, LLMReply[OpenAIMessage]]``. Given ``output_type=``
+``openai_agent`` is a ``MiniAgent[P, LLMReply[OpenAIMessage]]`` (an ``OpenAIAgent[P]``,
+and, as every LLM agent, an ``AnyLLMAgent``: what a list of agents of different providers
+is). Given ``output_type=``
 (typed: ``structured(agent, Weather)``, from :mod:`miniagents.ext.llm.structured`), the
 answer is a validated instance of it, its partial objects streaming meanwhile.
 Each agent is made by :func:`make_llm_agent` from an options class (its exact parameters)
@@ -35,6 +37,9 @@ from miniagents.ext.llm.errors import LLMRefusalError as LLMRefusalError
 from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
 from miniagents.ext.llm.fallback import fallback_agent as fallback_agent
 from miniagents.ext.llm.fallback import is_provider_failure as is_provider_failure
+from miniagents.ext.llm.llm_agent import AnyLLMAgent as AnyLLMAgent
+from miniagents.ext.llm.llm_agent import LLMAgent as LLMAgent
+from miniagents.ext.llm.llm_agent import LLMAgentOptions as LLMAgentOptions
 from miniagents.ext.llm.llm_agent import make_llm_agent as make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage as AssistantMessage
 from miniagents.ext.llm.messages import LLMMessage as LLMMessage
@@ -72,11 +77,14 @@ from miniagents.messages.image import ImagePart as ImagePart
 
 __all__ = [
     "DEFAULT_MAX_TOOL_ROUNDS",
+    "AnyLLMAgent",
     "AssistantMessage",
     "Budget",
     "BudgetExceededError",
     "Finish",
     "ImagePart",
+    "LLMAgent",
+    "LLMAgentOptions",
     "LLMCall",
     "LLMError",
     "LLMEvent",

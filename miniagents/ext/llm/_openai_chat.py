@@ -21,7 +21,7 @@ from typing import Any
 
 from miniagents.ext.llm._openai_options import OpenAIOptions
 from miniagents.ext.llm.errors import LLMResponseError
-from miniagents.ext.llm.prompt import PromptText, arguments_json
+from miniagents.ext.llm.prompt import ConversationRules, PromptText, arguments_json, turns_for
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -38,6 +38,11 @@ from miniagents.promising.lowlevel import logger
 
 __all__ = ["chat_reply"]
 
+_CHAT = ConversationRules(
+    roles=frozenset({"user", "assistant", "developer"}), alternate=False, skip_blank=False
+)
+"""What OpenAI's Chat Completions takes: its roles, in any order (a blank text too)."""
+
 
 async def chat_reply(
     client: Callable[[OpenAIOptions], Any],
@@ -46,16 +51,19 @@ async def chat_reply(
     *,
     ask_usage: bool = True,
     refusals: frozenset[str] = frozenset(),
+    conversation: ConversationRules = _CHAT,
 ) -> AsyncIterator[LLMEvent]:
     """Stream a reply of ``client(options).chat.completions``: tokens and calls, then a ``Finish``.
 
     The client is asked for first (it checks the options), when the stream is first read.
     ``ask_usage=False`` sends no ``stream_options`` (for a server that refuses them; its
     usage may still come, in a chunk's ``usage`` or Groq's ``x_groq.usage``); a finish
-    reason in ``refusals`` (a server's ``content_filter``) ends the reply as ``"refusal"``.
+    reason in ``refusals`` (a server's ``content_filter``) ends the reply as ``"refusal"``;
+    ``conversation`` is what the server takes of a conversation (OpenAI's: any order, its
+    roles; a local model's chat template: turns that alternate).
     """
     api = client(options)
-    messages = _messages(call)
+    messages = _messages(call, conversation)
     create = api.chat.completions.create
     arguments = sdk_arguments(create, options, "The OpenAI SDK's chat.completions")
     if call.tools:
@@ -176,30 +184,53 @@ def _warn_no_usage(model: str, wants_usage: bool) -> None:
     )
 
 
-def _messages(call: LLMCall) -> list[dict[str, Any]]:
-    """The conversation in Chat Completions' terms.
+def _messages(call: LLMCall, rules: ConversationRules) -> list[dict[str, Any]]:
+    """The conversation in Chat Completions' terms (see ``turns_for``).
 
     A run of tool calls joins the assistant message before it (or makes one); each result
     is a ``tool`` message. A message with images has content parts: its text, then an
-    ``image_url`` part per image (a ``data:`` URL for bytes).
+    ``image_url`` part per image (a ``data:`` URL for bytes). Where the turns alternate
+    (``rules.alternate``), the texts of a turn are one message.
     """
     messages: list[dict[str, Any]] = []
     if call.system:
         messages.append({"role": "system", "content": call.system})
-    for item in call.messages:
-        if isinstance(item, PromptText):
-            messages.append({"role": item.role, "content": _content(item)})
-        elif isinstance(item, ToolCallMessage):
+    for turn in turns_for(call.messages, rules):
+        for item in turn.items:
             last = messages[-1] if messages else None
-            if last is None or last["role"] != "assistant":
-                last = {"role": "assistant", "content": None}
-                messages.append(last)
-            function = {"name": item.tool_name, "arguments": arguments_json(item)}
-            entry = {"id": item.call_id, "type": "function", "function": function}
-            last.setdefault("tool_calls", []).append(entry)
-        else:
-            messages.append({"role": "tool", "tool_call_id": item.call_id, "content": item.text})
+            if isinstance(item, PromptText):
+                content = _content(item)
+                if rules.alternate and last is not None and last["role"] == item.role:
+                    last["content"] = _joined(last["content"], content)
+                else:
+                    messages.append({"role": item.role, "content": content})
+            elif isinstance(item, ToolCallMessage):
+                if last is None or last["role"] != "assistant":
+                    last = {"role": "assistant", "content": None}
+                    messages.append(last)
+                function = {"name": item.tool_name, "arguments": arguments_json(item)}
+                entry = {"id": item.call_id, "type": "function", "function": function}
+                last.setdefault("tool_calls", []).append(entry)
+            else:
+                messages.append(
+                    {"role": "tool", "tool_call_id": item.call_id, "content": item.text}
+                )
     return messages
+
+
+def _joined(
+    given: str | list[dict[str, Any]] | None, more: str | list[dict[str, Any]]
+) -> str | list[dict[str, Any]]:
+    """Two contents of one turn as one: texts joined, or their parts one after the other."""
+    if given is None:
+        return more
+    if isinstance(given, str) and isinstance(more, str):
+        return f"{given}\n\n{more}"
+    return [*_parts_of(given), *_parts_of(more)]
+
+
+def _parts_of(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else content
 
 
 def _content(item: PromptText) -> str | list[dict[str, Any]]:

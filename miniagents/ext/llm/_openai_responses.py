@@ -34,7 +34,7 @@ from typing import Any
 
 from miniagents.ext.llm._openai_options import OpenAIOptions
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMResponseError
-from miniagents.ext.llm.prompt import PromptText, arguments_json
+from miniagents.ext.llm.prompt import ConversationRules, PromptText, arguments_json, turns_for
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -185,7 +185,7 @@ def _input(call: LLMCall) -> str | list[dict[str, Any]]:
         if isinstance(only, PromptText) and only[0] == "user" and not only.images:
             return only[1]
     items: list[dict[str, Any]] = []
-    for item in messages:
+    for item in (item for turn in turns_for(messages, _RESPONSES) for item in turn.items):
         if isinstance(item, PromptText):
             items.append({"role": item.role, "content": _content(item)})
         elif isinstance(item, ToolCallMessage):
@@ -202,6 +202,12 @@ def _input(call: LLMCall) -> str | list[dict[str, Any]]:
                 {"type": "function_call_output", "call_id": item.call_id, "output": item.text or ""}
             )
     return items
+
+
+_RESPONSES = ConversationRules(
+    roles=frozenset({"user", "assistant", "developer"}), alternate=False, skip_blank=False
+)
+"""What the Responses API takes: its roles, in any order (a blank text too)."""
 
 
 def _content(item: PromptText) -> str | list[dict[str, Any]]:

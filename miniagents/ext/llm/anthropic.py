@@ -23,7 +23,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
 from miniagents.arguments import check_count
 from miniagents.ext.llm.errors import (
@@ -31,9 +31,15 @@ from miniagents.ext.llm.errors import (
     LLMConfigurationError,
     LLMResponseError,
 )
-from miniagents.ext.llm.llm_agent import make_llm_agent
+from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.ext.llm.prompt import PromptText, arguments_object
+from miniagents.ext.llm.prompt import (
+    ConversationRules,
+    PromptItem,
+    PromptText,
+    arguments_object,
+    turns_for,
+)
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -46,6 +52,7 @@ from miniagents.ext.llm.provider import (
 )
 from miniagents.ext.llm.sdk_calls import (
     accepts,
+    base_url_source,
     check_client,
     client_with_options,
     import_sdk,
@@ -61,6 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
+    "AnthropicAgent",
     "AnthropicMessage",
     "AnthropicOptions",
     "AnthropicProvider",
@@ -271,9 +279,13 @@ def _client(options: AnthropicOptions) -> Any:
         api = MiniAgents.get_current().resource(
             "anthropic-client", sdk.AsyncAnthropic, lambda made: made.close()
         )
-    return client_with_options(
-        api, options.max_retries, options.timeout, "anthropic_agent", "ANTHROPIC_BASE_URL"
-    )
+    source = _ENVIRONMENTS_URL if options.async_client is None else _GIVEN_CLIENTS_URL
+    return client_with_options(api, options.max_retries, options.timeout, "anthropic_agent", source)
+
+
+_ENVIRONMENTS_URL = base_url_source("ANTHROPIC_BASE_URL", given=False)
+_GIVEN_CLIENTS_URL = base_url_source("ANTHROPIC_BASE_URL", given=True)
+"""Where a client's base URL was set, for the error about a malformed one."""
 
 
 def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
@@ -307,41 +319,53 @@ def _input_usage(usage: Any) -> tuple[int | None, int | None, int | None]:
 
 
 def _messages(call: LLMCall) -> list[dict[str, Any]]:
-    """The conversation in the Messages API's terms.
+    """The conversation in the Messages API's terms, a message per turn (see ``turns_for``).
 
-    A run of tool calls becomes ``tool_use`` blocks of the assistant message before it (or
-    of a new one), and their results ``tool_result`` blocks of one user message.
+    The roles alternate from the user's (as Claude on Bedrock and Vertex AI require, and
+    Anthropic's own API makes of any conversation): a turn of tool calls is the assistant's
+    message (``tool_use`` blocks after its text, if any), their results ``tool_result``
+    blocks of the user's next message, first. A turn of one text is the message's text;
+    the last assistant text ends with no whitespace (the API refuses it there).
     """
     messages: list[dict[str, Any]] = []
-    for item in call.messages:
-        last = messages[-1] if messages else None
-        if isinstance(item, PromptText):
-            messages.append({"role": item.role, "content": _content(item)})
-            continue
-        if isinstance(item, ToolCallMessage):
-            role = "assistant"
-            block: dict[str, Any] = {
-                "type": "tool_use",
-                "id": item.call_id,
-                "name": item.tool_name,
-                "input": arguments_object(item),
-            }
+    for turn in turns_for(call.messages, _CONVERSATION):
+        only = turn.items[0]
+        if len(turn.items) == 1 and isinstance(only, PromptText):
+            content: str | list[dict[str, Any]] = _content(only)
         else:
-            role = "user"
-            block = {
-                "type": "tool_result",
-                "tool_use_id": item.call_id,
-                "content": item.text or "",
-                "is_error": item.is_error,
-            }
-        if last is None or last["role"] != role or (role == "user" and not _results(last)):
-            last = {"role": role, "content": []}
-            messages.append(last)
-        if isinstance(last["content"], str):  # the text said before the calls
-            text = last["content"]
-            last["content"] = [{"type": "text", "text": text}] if text else []
-        last["content"].append(block)
+            content = [block for item in turn.items for block in _blocks(item)]
+        messages.append({"role": turn.role, "content": content})
+    last = messages[-1] if messages else None
+    if last is not None and last["role"] == "assistant":
+        content = last["content"]
+        if isinstance(content, str):
+            last["content"] = content.rstrip()
+        elif content and content[-1]["type"] == "text":
+            content[-1] = {**content[-1], "text": content[-1]["text"].rstrip()}
     return messages
+
+
+_CONVERSATION = ConversationRules()
+"""What the Messages API takes: user and assistant turns, alternating from the user's, no
+blank text."""
+
+
+def _blocks(item: PromptItem) -> list[dict[str, Any]]:
+    """An item's content blocks: a message's (its images, its text), a call's, a result's."""
+    if isinstance(item, PromptText):
+        content = _content(item)
+        return [{"type": "text", "text": content}] if isinstance(content, str) else content
+    if isinstance(item, ToolCallMessage):
+        used = {"type": "tool_use", "id": item.call_id, "name": item.tool_name}
+        return [{**used, "input": arguments_object(item)}]
+    return [
+        {
+            "type": "tool_result",
+            "tool_use_id": item.call_id,
+            "content": item.text or "",
+            "is_error": item.is_error,
+        }
+    ]
 
 
 def _content(item: PromptText) -> str | list[dict[str, Any]]:
@@ -358,12 +382,6 @@ def _content(item: PromptText) -> str | list[dict[str, Any]]:
     if item.text:
         blocks.append({"type": "text", "text": item.text})
     return blocks
-
-
-def _results(message: dict[str, Any]) -> bool:
-    """Whether a user message holds tool results only (more may join it)."""
-    content = message["content"]
-    return isinstance(content, list) and all(part["type"] == "tool_result" for part in content)
 
 
 def _ask_output_format(create: Any, arguments: dict[str, object], output: OutputFormat) -> None:
@@ -386,7 +404,16 @@ def _tool(tool: Tool) -> dict[str, Any]:
     return described
 
 
-anthropic_agent = make_llm_agent(
+P = ParamSpec("P")
+
+
+class AnthropicAgent(LLMAgent[P, AnthropicMessage], AnyLLMAgent[AnthropicMessage]):
+    """The class of ``anthropic_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
+
+    __slots__ = ()
+
+
+anthropic_agent = AnthropicAgent.of(
     AnthropicOptions,
     AnthropicProvider(),
     alias="ANTHROPIC_AGENT",

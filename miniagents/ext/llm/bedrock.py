@@ -45,7 +45,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
@@ -58,9 +58,15 @@ from miniagents.ext.llm.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
-from miniagents.ext.llm.llm_agent import make_llm_agent
+from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.ext.llm.prompt import PromptText, arguments_object
+from miniagents.ext.llm.prompt import (
+    ConversationRules,
+    PromptItem,
+    PromptText,
+    arguments_object,
+    turns_for,
+)
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -71,7 +77,13 @@ from miniagents.ext.llm.provider import (
     call_option,
     check_kind,
 )
-from miniagents.ext.llm.sdk_calls import check_client, check_retries_and_timeout, import_sdk
+from miniagents.ext.llm.sdk_calls import (
+    base_url_source,
+    check_base_url,
+    check_client,
+    check_retries_and_timeout,
+    import_sdk,
+)
 from miniagents.ext.llm.sdk_errors import translate_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
@@ -82,6 +94,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REFUSAL_REASONS",
+    "BedrockAgent",
     "BedrockMessage",
     "BedrockOptions",
     "BedrockProvider",
@@ -298,11 +311,25 @@ class _Clients:
             await creating.__aexit__(None, None, None)
 
 
+_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL")
+"""The environment variables botocore takes the endpoint from, in its order."""
+
+
 def _new_client(options: BedrockOptions) -> Any:
     """The context manager of a ``bedrock-runtime`` client made from the environment.
 
     The client has the options' settings; leaving the context manager closes it.
+
+    Raises:
+        LLMConfigurationError: for an endpoint in the environment that is no http(s) URL
+            (botocore's own error is a ``ValueError``), naming its variable.
     """
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
+        for variable in _ENDPOINT_VARIABLES:  # (the first set is botocore's)
+            endpoint = os.environ.get(variable)
+            if endpoint:
+                check_base_url(endpoint, "bedrock_agent", base_url_source(variable, given=False))
+                break
     session_module = import_sdk("aiobotocore.session", "Bedrock")
     config_module = import_sdk("aiobotocore.config", "Bedrock")
     settings: dict[str, Any] = {}
@@ -374,44 +401,38 @@ def _tool(tool: Tool) -> dict[str, Any]:
 
 
 def _messages(call: LLMCall) -> list[dict[str, Any]]:
-    """The conversation in Converse's terms.
+    """The conversation in Converse's terms, a message per turn (see ``turns_for``).
 
-    A run of tool calls joins the assistant message before it (or makes one); their results
-    are ``toolResult`` blocks of one user message. Converse wants the roles to alternate,
-    so two messages of one role in a row become one.
+    Converse wants the roles to alternate from the user's: a turn of tool calls is the
+    assistant's message (after its text, if any), their results ``toolResult`` blocks of the
+    user's next message, first.
     """
     messages: list[dict[str, Any]] = []
-    for item in call.messages:
-        if isinstance(item, PromptText):
-            role = "assistant" if item.role == "assistant" else "user"
-            blocks = _blocks(item)
-        elif isinstance(item, ToolCallMessage):
-            role = "assistant"
-            used = {
-                "toolUseId": item.call_id,
-                "name": item.tool_name,
-                "input": arguments_object(item),
-            }
-            blocks = [{"toolUse": used}]
-        else:
-            role = "user"
-            result: dict[str, Any] = {
-                "toolUseId": item.call_id,
-                "content": [{"text": item.text or "(no output)"}],
-            }
-            if item.is_error:
-                result["status"] = "error"
-            blocks = [{"toolResult": result}]
-        if not blocks:
-            continue
-        last = messages[-1] if messages else None
-        if last is not None and last["role"] == role:  # tool results first, in their order
-            content = [*last["content"], *blocks]
-            results = [block for block in content if "toolResult" in block]
-            last["content"] = [*results, *(block for block in content if "toolResult" not in block)]
-        else:
-            messages.append({"role": role, "content": blocks})
+    for turn in turns_for(call.messages, _CONVERSATION):
+        blocks = [block for item in turn.items for block in _item_blocks(item)]
+        if blocks:
+            messages.append({"role": turn.role, "content": blocks})
     return messages
+
+
+_CONVERSATION = ConversationRules()
+"""What Converse takes: user and assistant turns, alternating from the user's, no blank text."""
+
+
+def _item_blocks(item: PromptItem) -> list[dict[str, Any]]:
+    """An item's content blocks: a message's, a ``toolUse`` or a ``toolResult``."""
+    if isinstance(item, PromptText):
+        return _blocks(item)
+    if isinstance(item, ToolCallMessage):
+        used = {"toolUseId": item.call_id, "name": item.tool_name, "input": arguments_object(item)}
+        return [{"toolUse": used}]
+    result: dict[str, Any] = {
+        "toolUseId": item.call_id,
+        "content": [{"text": item.text or "(no output)"}],
+    }
+    if item.is_error:
+        result["status"] = "error"
+    return [{"toolResult": result}]
 
 
 _FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
@@ -554,7 +575,16 @@ def _made(kind: type[LLMError], message: str, cause: BaseException) -> LLMError:
     return made
 
 
-bedrock_agent = make_llm_agent(
+P = ParamSpec("P")
+
+
+class BedrockAgent(LLMAgent[P, BedrockMessage], AnyLLMAgent[BedrockMessage]):
+    """The class of ``bedrock_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
+
+    __slots__ = ()
+
+
+bedrock_agent = BedrockAgent.of(
     BedrockOptions,
     BedrockProvider(),
     alias="BEDROCK_AGENT",

@@ -64,7 +64,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, ParamSpec, get_args
 
 from miniagents.ext.llm._openai_chat import chat_reply
 from miniagents.ext.llm._openai_options import OpenAIOptions
@@ -74,11 +74,16 @@ from miniagents.ext.llm.errors import (
     LLMConfigurationError,
     LLMRefusalError,
 )
-from miniagents.ext.llm.llm_agent import make_llm_agent
+from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
-from miniagents.ext.llm.prompt import PromptText
+from miniagents.ext.llm.prompt import ConversationRules, PromptText
 from miniagents.ext.llm.provider import LLMCall, LLMEvent
-from miniagents.ext.llm.sdk_calls import client_with_options, import_sdk
+from miniagents.ext.llm.sdk_calls import (
+    base_url_source,
+    check_base_url,
+    client_with_options,
+    import_sdk,
+)
 from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
@@ -86,6 +91,7 @@ from miniagents.miniagents.context import MiniAgents
 __all__ = [
     "DEFAULT_AZURE_API_VERSION",
     "SERVERS",
+    "CompatibleAgent",
     "CompatibleMessage",
     "CompatibleProvider",
     "CompatibleServer",
@@ -291,7 +297,12 @@ class CompatibleProvider:
         if options.api == "responses":
             return responses_reply(client, call, options)
         return chat_reply(
-            client, call, options, ask_usage=self.server.ask_usage, refusals=_FILTERED
+            client,
+            call,
+            options,
+            ask_usage=self.server.ask_usage,
+            refusals=_FILTERED,
+            conversation=_CONVERSATION,
         )
 
     def translate(self, error: BaseException) -> BaseException:
@@ -355,7 +366,19 @@ class CompatibleProvider:
                 lambda made: made.close(),
             )
         agent = f"{self.server.name}_agent"
-        return client_with_options(client, options.max_retries, options.timeout, agent)
+        # (a client made from the environment had its base URL checked as it was made)
+        source = "" if options.async_client is None else _GIVEN_CLIENTS_URL
+        return client_with_options(client, options.max_retries, options.timeout, agent, source)
+
+
+_CONVERSATION: Final = ConversationRules()
+"""What the servers take of a conversation: turns that alternate from the user's, as the chat
+templates of many local models require (vLLM's, Ollama's: "Conversation roles must
+alternate user/assistant/..."), no blank text."""
+
+_GIVEN_CLIENTS_URL: Final = base_url_source("OPENAI_BASE_URL", given=True)
+"""Where a given client's base URL was set (an ``openai.AsyncOpenAI`` made without one
+reads ``OPENAI_BASE_URL``)."""
 
 
 def _client_from_environment(sdk: Any, server: CompatibleServer) -> Any:
@@ -363,7 +386,8 @@ def _client_from_environment(sdk: Any, server: CompatibleServer) -> Any:
 
     Raises:
         LLMAuthenticationError: without the key a hosted server needs.
-        LLMConfigurationError: for Azure without its endpoint.
+        LLMConfigurationError: for Azure without its endpoint, or a base URL (endpoint) in
+            the environment that is no http(s) URL, naming its variable.
     """
     key = os.environ.get(server.key_variable)
     if server.name == "azure":
@@ -380,6 +404,9 @@ def _client_from_environment(sdk: Any, server: CompatibleServer) -> Any:
                 "No Azure OpenAI key: set AZURE_OPENAI_API_KEY (or AZURE_OPENAI_AD_TOKEN), or "
                 "pass async_client=openai.AsyncAzureOpenAI(...) to the agent."
             )
+        check_base_url(
+            endpoint, "azure_agent", base_url_source(server.base_url_variable, given=False)
+        )
         version = os.environ.get("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION
         return sdk.AsyncAzureOpenAI(azure_endpoint=endpoint, api_version=version)
     if not key and server.key_required:
@@ -387,23 +414,43 @@ def _client_from_environment(sdk: Any, server: CompatibleServer) -> Any:
             f"No {server.label} API key: set {server.key_variable}, or pass "
             f"async_client=openai.AsyncOpenAI(base_url=..., api_key=...) to the agent."
         )
-    return sdk.AsyncOpenAI(base_url=_base_url(server), api_key=key or server.name)
+    url, variable = _base_url(server)
+    if url is not None:
+        check_base_url(url, f"{server.name}_agent", base_url_source(variable, given=False))
+    return sdk.AsyncOpenAI(base_url=url, api_key=key or server.name)
 
 
-def _base_url(server: CompatibleServer) -> str | None:
-    """The server's base URL: ``<NAME>_BASE_URL``, Ollama's ``OLLAMA_HOST``, else its own."""
+def _base_url(server: CompatibleServer) -> tuple[str | None, str]:
+    """The server's base URL: ``<NAME>_BASE_URL``, Ollama's ``OLLAMA_HOST``, else its own.
+
+    With the environment variable it came from (``<NAME>_BASE_URL`` for its own).
+    """
     given = os.environ.get(server.base_url_variable)
     if given:
-        return given
+        return given, server.base_url_variable
     if server.name == "ollama":
         host = os.environ.get("OLLAMA_HOST")
         if host:
             host = host if "://" in host else f"http://{host}"
-            return f"{host.rstrip('/')}/v1"
-    return server.base_url
+            return f"{host.rstrip('/')}/v1", "OLLAMA_HOST"
+    return server.base_url, server.base_url_variable
 
 
-ollama_agent = make_llm_agent(
+P = ParamSpec("P")
+
+
+class CompatibleAgent(LLMAgent[P, CompatibleMessage], AnyLLMAgent[CompatibleMessage]):
+    """The class of the OpenAI-compatible servers' agents (``ollama_agent``, ...) and forks.
+
+    ``P`` is their parameters (the fields of ``OpenAIOptions``); as every LLM agent, it is
+    an ``AnyLLMAgent`` too, so that a list of agents of different providers is one (see
+    :mod:`miniagents.ext.llm.llm_agent`).
+    """
+
+    __slots__ = ()
+
+
+ollama_agent = CompatibleAgent.of(
     OpenAIOptions,
     CompatibleProvider(SERVERS["ollama"]),
     alias="OLLAMA_AGENT",
@@ -411,7 +458,7 @@ ollama_agent = make_llm_agent(
 )
 """A model on a local Ollama server (``OLLAMA_BASE_URL`` or ``OLLAMA_HOST``)."""
 
-vllm_agent = make_llm_agent(
+vllm_agent = CompatibleAgent.of(
     OpenAIOptions,
     CompatibleProvider(SERVERS["vllm"]),
     alias="VLLM_AGENT",
@@ -419,7 +466,7 @@ vllm_agent = make_llm_agent(
 )
 """A model on a vLLM server (``VLLM_BASE_URL``, ``VLLM_API_KEY``)."""
 
-lm_studio_agent = make_llm_agent(
+lm_studio_agent = CompatibleAgent.of(
     OpenAIOptions,
     CompatibleProvider(SERVERS["lm_studio"]),
     alias="LM_STUDIO_AGENT",
@@ -427,7 +474,7 @@ lm_studio_agent = make_llm_agent(
 )
 """A model on a local LM Studio server (``LM_STUDIO_BASE_URL``)."""
 
-openrouter_agent = make_llm_agent(
+openrouter_agent = CompatibleAgent.of(
     OpenAIOptions,
     CompatibleProvider(SERVERS["openrouter"]),
     alias="OPENROUTER_AGENT",
@@ -435,7 +482,7 @@ openrouter_agent = make_llm_agent(
 )
 """A model on OpenRouter (``OPENROUTER_API_KEY``), e.g. model="anthropic/claude-3.5-haiku"."""
 
-groq_agent = make_llm_agent(
+groq_agent = CompatibleAgent.of(
     OpenAIOptions,
     CompatibleProvider(SERVERS["groq"]),
     alias="GROQ_AGENT",
@@ -443,7 +490,7 @@ groq_agent = make_llm_agent(
 )
 """A model on Groq (``GROQ_API_KEY``), e.g. model="llama-3.3-70b-versatile"."""
 
-deepseek_agent = make_llm_agent(
+deepseek_agent = CompatibleAgent.of(
     OpenAIOptions,
     CompatibleProvider(SERVERS["deepseek"]),
     alias="DEEPSEEK_AGENT",
@@ -451,7 +498,7 @@ deepseek_agent = make_llm_agent(
 )
 """A DeepSeek model (``DEEPSEEK_API_KEY``), e.g. model="deepseek-chat"."""
 
-together_agent = make_llm_agent(
+together_agent = CompatibleAgent.of(
     OpenAIOptions,
     CompatibleProvider(SERVERS["together"]),
     alias="TOGETHER_AGENT",
@@ -459,7 +506,7 @@ together_agent = make_llm_agent(
 )
 """A model on Together AI (``TOGETHER_API_KEY``)."""
 
-fireworks_agent = make_llm_agent(
+fireworks_agent = CompatibleAgent.of(
     OpenAIOptions,
     CompatibleProvider(SERVERS["fireworks"]),
     alias="FIREWORKS_AGENT",
@@ -467,7 +514,7 @@ fireworks_agent = make_llm_agent(
 )
 """A model on Fireworks AI (``FIREWORKS_API_KEY``)."""
 
-azure_openai_agent = make_llm_agent(
+azure_openai_agent = CompatibleAgent.of(
     OpenAIOptions,
     CompatibleProvider(SERVERS["azure"]),
     alias="AZURE_OPENAI_AGENT",

@@ -37,6 +37,7 @@ The SDK retries nothing unless told (``max_retries``); ``timeout`` bounds each r
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import importlib
 import json
@@ -46,7 +47,8 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, ParamSpec
+from weakref import WeakSet
 
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
@@ -58,9 +60,9 @@ from miniagents.ext.llm.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
-from miniagents.ext.llm.llm_agent import make_llm_agent
+from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.ext.llm.prompt import PromptText, arguments_object
+from miniagents.ext.llm.prompt import ConversationRules, PromptText, arguments_object, turns_for
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -70,7 +72,13 @@ from miniagents.ext.llm.provider import (
     ToolCallStart,
     call_option,
 )
-from miniagents.ext.llm.sdk_calls import check_client, check_retries_and_timeout, import_sdk
+from miniagents.ext.llm.sdk_calls import (
+    base_url_source,
+    check_base_url,
+    check_client,
+    check_retries_and_timeout,
+    import_sdk,
+)
 from miniagents.ext.llm.sdk_errors import translate_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
@@ -81,6 +89,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REFUSAL_REASONS",
+    "GeminiAgent",
     "GeminiMessage",
     "GeminiOptions",
     "GeminiProvider",
@@ -341,10 +350,38 @@ def _client(options: GeminiOptions) -> Any:
     Raises:
         LLMSDKMissingError: without the SDK (and no client given).
         LLMAuthenticationError: with no key nor Vertex AI project in the environment.
+        LLMConfigurationError: for a base URL that is no http(s) URL.
     """
     given = _sdk_client(options)
+    try:
+        checked = given in _CHECKED
+    except TypeError:  # (not weakly referable: checked each time)
+        checked = False
+    if not checked:  # (once per client)
+        _check_url(given, options.async_client is not None)
+        with contextlib.suppress(TypeError):
+            _CHECKED.add(given)
     aio = getattr(given, "aio", None)
     return given if aio is None else aio
+
+
+_CHECKED: WeakSet[Any] = WeakSet()
+"""The clients whose base URL was checked."""
+
+
+def _check_url(client: Any, given: bool) -> None:
+    """Refuse a client whose base URL is no http(s) URL, naming where it was set.
+
+    Raises:
+        LLMConfigurationError: for such a URL (the SDK's own error is a broken connection).
+    """
+    api = getattr(client, "_api_client", None)
+    url = getattr(getattr(api, "_http_options", None), "base_url", None)
+    if not isinstance(url, str):  # (a stand-in for the SDK's client: nothing to check)
+        return
+    vertex = bool(getattr(api, "vertexai", False))
+    variable = "GOOGLE_VERTEX_BASE_URL" if vertex else "GOOGLE_GEMINI_BASE_URL"
+    check_base_url(url, "gemini_agent", base_url_source(variable, given=given))
 
 
 def _sdk_client(options: GeminiOptions) -> Any:
@@ -464,51 +501,46 @@ def _declaration(tool: Tool) -> dict[str, Any]:
 
 
 def _contents(call: LLMCall) -> list[dict[str, Any]]:
-    """The conversation in Gemini's terms (see the module).
+    """The conversation in Gemini's terms, a content per turn (see the module, ``turns_for``).
 
-    A run of tool calls joins the model turn before it (or makes one); their results are
-    ``function_response`` parts of one user turn, as Gemini requires.
+    Gemini's roles are ``user`` and ``model``, alternating from the user's (a turn of
+    function calls must follow the user's turn or the function responses): a turn of tool
+    calls is the model's content (``function_call`` parts after its text, if any), their
+    results ``function_response`` parts of the user's next content, first.
     """
     contents: list[dict[str, Any]] = []
-    for item in call.messages:
-        last = contents[-1] if contents else None
-        if isinstance(item, PromptText):
-            role = "model" if item.role == "assistant" else "user"
-            parts = _parts(item)
-            if parts:
-                contents.append({"role": role, "parts": parts})
-            continue
-        if isinstance(item, ToolCallMessage):
-            if last is None or last["role"] != "model":
-                last = {"role": "model", "parts": []}
-                contents.append(last)
-            part: dict[str, Any] = {
-                "function_call": {
+    for turn in turns_for(call.messages, _CONVERSATION):
+        parts: list[dict[str, Any]] = []
+        called = False  # whether the turn has a call yet (its first carries the signature)
+        for item in turn.items:
+            if isinstance(item, PromptText):
+                parts += _parts(item)
+            elif isinstance(item, ToolCallMessage):
+                function_call = {
                     "name": item.tool_name,
                     "args": arguments_object(item),
                     "id": item.call_id,
                 }
-            }
-            if not any("function_call" in given for given in last["parts"]):
-                part["thought_signature"] = _SIGNATURES.get(item.call_id, _UNKNOWN_SIGNATURE)
-            elif item.call_id in _SIGNATURES:
-                part["thought_signature"] = _SIGNATURES[item.call_id]
-            last["parts"].append(part)
-            continue
-        response = {"error": item.text} if item.is_error else {"result": item.text}
-        part = {
-            "function_response": {"name": item.tool_name, "id": item.call_id, "response": response}
-        }
-        if last is None or last["role"] != "user" or not _responses(last):
-            last = {"role": "user", "parts": []}
-            contents.append(last)
-        last["parts"].append(part)
+                part: dict[str, Any] = {"function_call": function_call}
+                if not called:
+                    part["thought_signature"] = _SIGNATURES.get(item.call_id, _UNKNOWN_SIGNATURE)
+                elif item.call_id in _SIGNATURES:
+                    part["thought_signature"] = _SIGNATURES[item.call_id]
+                called = True
+                parts.append(part)
+            else:
+                response = {"error": item.text} if item.is_error else {"result": item.text}
+                answered = {"name": item.tool_name, "id": item.call_id, "response": response}
+                parts.append({"function_response": answered})
+        if parts:
+            contents.append(
+                {"role": "model" if turn.role == "assistant" else "user", "parts": parts}
+            )
     return contents
 
 
-def _responses(content: dict[str, Any]) -> bool:
-    """Whether a user turn holds function responses only (more may join it)."""
-    return all("function_response" in part for part in content["parts"])
+_CONVERSATION = ConversationRules()
+"""What Gemini takes: user and model turns, alternating from the user's, no blank text."""
 
 
 def _parts(item: PromptText) -> list[dict[str, Any]]:
@@ -579,7 +611,16 @@ def _made(kind: type[LLMError], message: str, cause: BaseException) -> LLMError:
     return made
 
 
-gemini_agent = make_llm_agent(
+P = ParamSpec("P")
+
+
+class GeminiAgent(LLMAgent[P, GeminiMessage], AnyLLMAgent[GeminiMessage]):
+    """The class of ``gemini_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
+
+    __slots__ = ()
+
+
+gemini_agent = GeminiAgent.of(
     GeminiOptions,
     GeminiProvider(),
     alias="GEMINI_AGENT",

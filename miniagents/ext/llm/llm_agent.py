@@ -6,6 +6,20 @@ The OpenAI, Anthropic and offline agents are all made here, and so is yours::
         OpenAIOptions, OpenAIProvider(), alias="OPENAI_AGENT", summary="An OpenAI chat model."
     )
 
+An LLM agent is an :class:`LLMAgent` (a ``MiniAgent`` whose parameters are its options'),
+and every LLM agent, whatever its provider, is an :class:`AnyLLMAgent`: what mypy joins a
+list of agents of different providers to, with ``inquire``, ``fork``, ``bind`` typed by
+the options every LLM agent takes (:class:`LLMAgentOptions`) and the replies typed::
+
+    for agent in [gemini_agent, bedrock_agent]:   # list[AnyLLMAgent[AssistantMessage]]
+        replies = agent.inquire("Hi", model="...")  # MessageSequencePromise[LLMReply[...]]
+
+Each built-in provider's agents are of a class of its own (``OpenAIAgent``,
+``GeminiAgent``, ...: ``class GeminiAgent(LLMAgent[P, GeminiMessage],
+AnyLLMAgent[GeminiMessage])``, made with ``GeminiAgent.of(...)``), since mypy joins two
+agents of one generic class with different parameters to ``object``; give the agents of
+a provider of yours a class so too, to mix them with the others in a list.
+
 The agent's parameters are exactly the fields of the options class (typed for mypy, and
 checked by name at run time: a misspelled one is an ``AgentArgumentError``). Each call
 builds the prompt from the input messages, replies with messages whose ``role``, ``model``
@@ -20,21 +34,167 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import operator
-from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    ParamSpec,
+    Self,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    cast,
+)
 from weakref import WeakKeyDictionary
 
 from miniagents.ext.llm._call import _refuse_bound_output_type, run_call
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.provider import LLMOptions, LLMProvider
+from miniagents.ext.llm.usage import Budget
+from miniagents.ext.tools.tool_like import ToolLike
+from miniagents.messages.message import Message
 from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import AgentFunction, MiniAgent
+from miniagents.promising.sentinels import Sentinel
 
-__all__ = ["make_llm_agent"]
+if TYPE_CHECKING:
+    from reactivex import Observable
+
+    from miniagents.messages.sequence import MessageSequencePromise, MessageType
+    from miniagents.miniagents.agent import AgentCall
+
+__all__ = ["AnyLLMAgent", "LLMAgent", "LLMAgentOptions", "make_llm_agent"]
 
 P = ParamSpec("P")
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
 AnswerT = TypeVar("AnswerT", bound=AssistantMessage)
+AnswerT_co = TypeVar("AnswerT_co", bound=AssistantMessage, covariant=True)
+
+
+class LLMAgentOptions(TypedDict, total=False):
+    """The arguments every LLM agent takes (the fields of ``LLMOptions``), by keyword.
+
+    What :class:`AnyLLMAgent`'s ``inquire``, ``bind`` and ``as_operator`` take: an agent of
+    any provider takes them (each provider's agent takes its own besides).
+    """
+
+    model: str | None
+    stream: bool | None
+    system: str | None
+    stall_timeout: float | Literal[Sentinel.DEFAULT] | None
+    extra_options: Mapping[str, object] | None
+    tools: Sequence[ToolLike] | None
+    max_tool_rounds: int
+    output_type: type[Message] | None
+    output_retries: int
+    budget: Budget | None
+
+
+class AnyLLMAgent(Generic[AnswerT_co]):
+    """An LLM agent of any provider, its answers ``AnswerT_co``: what a list of them is.
+
+    mypy joins a list (or tuple) of agents of different providers, e.g. ``[gemini_agent,
+    bedrock_agent.fork(model=...)]``, to ``AnyLLMAgent[AssistantMessage]``, whose
+    ``inquire``, ``bind`` and ``as_operator`` take the arguments every LLM agent takes
+    (:class:`LLMAgentOptions`, checked by name and type) and whose replies are typed
+    (``LLMReply[AssistantMessage]``); ``fork`` gives one of the same class. Every
+    :class:`LLMAgent` is one. (Its methods are the ``MiniAgent``'s; this class only types
+    them.)
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        alias: str
+        description: str | None
+        start_asap: bool | None
+
+        def inquire(
+            self, messages: MessageType | None = None, /, **options: Unpack[LLMAgentOptions]
+        ) -> MessageSequencePromise[LLMReply[AnswerT_co]]:
+            """Start the agent with ``messages`` as its input (see ``MiniAgent.inquire``)."""
+            ...
+
+        def initiate_inquiry(
+            self, **options: Unpack[LLMAgentOptions]
+        ) -> AgentCall[LLMReply[AnswerT_co]]:
+            """Start the agent now and send it its input later (``MiniAgent``'s)."""
+            ...
+
+        def fork(
+            self,
+            *,
+            alias: str | None = None,
+            description: str | None = None,
+            max_concurrency: int | None = None,
+            start_asap: bool | Literal[Sentinel.DEFAULT] | None = None,
+            **kwargs: object,
+        ) -> Self:
+            """An agent of the same class with more arguments bound (``MiniAgent.fork``)."""
+            ...
+
+        def bind(self, **options: Unpack[LLMAgentOptions]) -> Self:
+            """``fork`` with the arguments typed (``MiniAgent.bind``)."""
+            ...
+
+        def as_operator(
+            self, **options: Unpack[LLMAgentOptions]
+        ) -> Callable[[Observable[MessageType]], Observable[LLMReply[AnswerT_co]]]:
+            """The agent as a reactive operator (``MiniAgent.as_operator``)."""
+            ...
+
+
+class LLMAgent(MiniAgent[P, LLMReply[AnswerT]], AnyLLMAgent[AnswerT]):
+    """An LLM agent: a ``MiniAgent`` whose parameters ``P`` are the fields of its options.
+
+    :func:`make_llm_agent` makes one; a provider whose agents should join with the other
+    providers' in a list gives them a class of their own (see the module), made with
+    :meth:`of`. It is an :class:`AnyLLMAgent` too.
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:  # (the MiniAgent's methods, typed by P: they take its own options)
+
+        def inquire(  # type: ignore[override]  # (P: the options AnyLLMAgent's take, and more)
+            self, messages: MessageType | None = None, /, *args: P.args, **kwargs: P.kwargs
+        ) -> MessageSequencePromise[LLMReply[AnswerT]]:
+            """Start the agent with ``messages`` as its input (see ``MiniAgent.inquire``)."""
+            ...
+
+        def initiate_inquiry(  # type: ignore[override]  # (the same)
+            self, *args: P.args, **kwargs: P.kwargs
+        ) -> AgentCall[LLMReply[AnswerT]]:
+            """Start the agent now and send it its input later (``MiniAgent``'s)."""
+            ...
+
+        def bind(self, *args: P.args, **kwargs: P.kwargs) -> Self:  # type: ignore[override]
+            """``fork`` with the arguments typed (``MiniAgent.bind``)."""
+            ...
+
+        def as_operator(  # type: ignore[override]  # (the same)
+            self, *args: P.args, **kwargs: P.kwargs
+        ) -> Callable[[Observable[MessageType]], Observable[LLMReply[AnswerT]]]:
+            """The agent as a reactive operator (``MiniAgent.as_operator``)."""
+            ...
+
+    @classmethod
+    def of(
+        cls,
+        options: Callable[P, OptionsT],
+        provider: LLMProvider[OptionsT, AnswerT],
+        *,
+        alias: str,
+        summary: str,
+    ) -> Self:
+        """An agent of this class whose parameters are the fields of ``options``.
+
+        What :func:`make_llm_agent` does, for a class of agents of one's own, e.g.
+        ``GeminiAgent.of(GeminiOptions, GeminiProvider(), alias=..., summary=...)``.
+        """
+        return cls(_agent_function(options, provider, alias, summary), alias=alias)
 
 
 def make_llm_agent(
@@ -43,7 +203,7 @@ def make_llm_agent(
     *,
     alias: str,
     summary: str,
-) -> MiniAgent[P, LLMReply[AnswerT]]:
+) -> LLMAgent[P, AnswerT]:
     """An LLM agent whose parameters are the fields of ``options``.
 
     Args:
@@ -54,10 +214,20 @@ def make_llm_agent(
             (the ``Attributes:`` of the options classes) follow as its ``Args:``.
 
     Returns:
-        The agent: ``MiniAgent[P, LLMReply[AnswerT]]``, ``P`` being the options class's
-        keyword arguments and ``AnswerT`` the provider's ``message_class``: its replies are
-        typed, e.g. ``reply[0].model`` needs no cast.
+        The agent: an ``LLMAgent[P, AnswerT]`` (a ``MiniAgent[P, LLMReply[AnswerT]]``),
+        ``P`` being the options class's keyword arguments and ``AnswerT`` the provider's
+        ``message_class``: its replies are typed, e.g. ``reply[0].model`` needs no cast.
     """
+    return LLMAgent.of(options, provider, alias=alias, summary=summary)
+
+
+def _agent_function(
+    options: Callable[P, OptionsT],
+    provider: LLMProvider[OptionsT, AnswerT],
+    alias: str,
+    summary: str,
+) -> AgentFunction[P]:
+    """The agent function of an LLM agent: it builds the options, then runs the call."""
     build = cast(Callable[..., OptionsT], options)
     reusable = _reusable(options)
 
@@ -72,7 +242,7 @@ def make_llm_agent(
     run.__name__ = run.__qualname__ = alias.lower()
     run.__module__ = getattr(options, "__module__", __name__)
     run.__doc__ = _docstring(summary, options)
-    return MiniAgent(cast("AgentFunction[P]", run), alias=alias)
+    return cast("AgentFunction[P]", run)
 
 
 _BUILT: WeakKeyDictionary[

@@ -15,13 +15,14 @@ import math
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec
 
-from miniagents.ext.llm.llm_agent import make_llm_agent
+from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.offline_script import (
     CallTool,
     Refuse,
+    RepliesByTurn,
     Script,
     ScriptedReply,
     ToolRule,
@@ -44,10 +45,12 @@ from miniagents.ext.llm.provider import (
 
 __all__ = [
     "CallTool",
+    "OfflineAgent",
     "OfflineMessage",
     "OfflineOptions",
     "OfflineProvider",
     "Refuse",
+    "RepliesByTurn",
     "Script",
     "ScriptedReply",
     "ToolRule",
@@ -253,7 +256,16 @@ async def _pause(options: OfflineOptions) -> None:
         await asyncio.sleep(options.token_delay)
 
 
-offline_agent = make_llm_agent(
+P = ParamSpec("P")
+
+
+class OfflineAgent(LLMAgent[P, OfflineMessage], AnyLLMAgent[OfflineMessage]):
+    """The class of ``offline_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
+
+    __slots__ = ()
+
+
+offline_agent = OfflineAgent.of(
     OfflineOptions,
     OfflineProvider(),
     alias="OFFLINE_AGENT",

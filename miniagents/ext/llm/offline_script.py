@@ -1,18 +1,28 @@
 r"""What the offline model says: scripted texts, scripted tool calls, and tool rules.
 
 A :data:`Script` gives each reply: a text, a tool call (:class:`CallTool`) or several (a
-list: they run concurrently), a refusal (:class:`Refuse`), the next item of an iterator
-(one per call of the model), or what a function of the
-:class:`~miniagents.ext.llm.provider.LLMCall` returns. With tools, the agent runs the calls
-and calls the model again, the results now in ``call.messages``::
+list: they run concurrently), a refusal (:class:`Refuse`), one reply per turn of the model
+(:func:`one_per_call`), the next item of an iterator (one per call of the model in the
+process), or what a function of the :class:`~miniagents.ext.llm.provider.LLMCall`
+returns. With tools, the agent runs the calls and calls the model again, the results now
+in ``call.messages``::
 
     offline_agent.fork(
         tools=[add],
         reply=one_per_call(CallTool("add", {"a": 2, "b": 3}), "2 + 3 = 5."),
     )
 
-(:func:`one_per_call` is ``iter([...])`` with the replies typed: mypy cannot tell the type
-of a list that mixes texts and calls.)
+:func:`one_per_call` picks the reply by the call itself, not by how many calls the process
+made before: the call whose conversation holds ``n`` turns of the model (its earlier
+answers, its runs of tool calls) gets the ``n``-th reply (from 0), so the same call gets
+the same reply, whatever ran before it. A durable run recovered after a crash replays its
+recorded calls without asking the model, then asks it the call that was running: that
+call gets the reply it would have got, not the first one (an iterator, which only the
+calls made in this process advance, would give the first one, and a side effect already
+recorded would run again)::
+
+    turns in the conversation:   0               1                        2
+    reply:                       CallTool(add)   "2 + 3 = 5."             (none left: an error)
 
 :class:`ToolRule` s script the usual case in one line each: when the user's last message
 matches a rule's pattern, the model calls the rule's tool, with the pattern's named groups
@@ -37,11 +47,13 @@ from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 __all__ = [
     "CallTool",
     "Refuse",
+    "RepliesByTurn",
     "Script",
     "ScriptedReply",
     "ToolRule",
     "answer_from_results",
     "call_count",
+    "model_turns",
     "offline_reply",
     "one_per_call",
     "scripted_calls",
@@ -146,19 +158,87 @@ ScriptedReply: TypeAlias = "str | CallTool | Refuse | Sequence[CallTool]"
 """One reply of the offline model: a text, a tool call, several calls at once, or a refusal."""
 
 Script: TypeAlias = "ScriptedReply | Iterator[ScriptedReply] | Callable[[LLMCall], ScriptedReply]"
-"""The offline model's replies: one for every call, an iterator of them (one per call, e.g.
-``iter([...])`` bound with ``fork``), or a function of the call."""
+"""The offline model's replies: one for every call, one per turn of the model
+(:func:`one_per_call`), an iterator of them (the next one at each call of the process,
+e.g. ``iter([...])`` bound with ``fork``), or a function of the call."""
 
 
-def one_per_call(*replies: ScriptedReply) -> Iterator[ScriptedReply]:
-    """The offline model's replies, one per call of the model, in order.
+class RepliesByTurn:
+    """The offline model's replies, one per turn of the model: what :func:`one_per_call` makes.
+
+    Called with a call of the model, it gives the reply of the call's turn (how many turns
+    of the model its conversation holds: :func:`model_turns`), so the same call gets the
+    same reply, made now or after a recovery that replayed the calls before it.
+
+    Attributes:
+        replies: The replies, the first for the call of a conversation without a turn of
+            the model.
+    """
+
+    __slots__ = ("replies",)
+
+    def __init__(self, replies: Sequence[ScriptedReply]) -> None:
+        """Keep ``replies``, in order."""
+        self.replies = tuple(replies)
+
+    def __call__(self, call: LLMCall) -> ScriptedReply:
+        """The reply of ``call``'s turn.
+
+        Raises:
+            LLMConfigurationError: if the conversation holds as many turns as there are
+                replies, or more.
+        """
+        turn = model_turns(call.messages)
+        if turn >= len(self.replies):
+            raise LLMConfigurationError(
+                f"The offline agent has {len(self.replies)} scripted repl"
+                f"{'y' if len(self.replies) == 1 else 'ies'}, one per turn of the model, but "
+                f"this call's conversation holds {turn} turn(s) of the model already, so it "
+                f"asks for reply {turn + 1}. Give one_per_call(...) one more reply per turn "
+                "(with tools, a turn is the model's calls, then its answer once the results "
+                "are in)."
+            )
+        return self.replies[turn]
+
+    def __repr__(self) -> str:
+        """``one_per_call(...)`` with the replies."""
+        return f"one_per_call({', '.join(map(repr, self.replies))})"
+
+
+def one_per_call(*replies: ScriptedReply) -> RepliesByTurn:
+    """The offline model's replies, one per turn of the model, the first for the first turn.
+
+    The reply of a call is picked by its conversation: the call whose conversation holds
+    ``n`` turns of the model (answers, runs of tool calls: see :func:`model_turns`) gets
+    ``replies[n]``. So a tool loop gets them in order, a dialog that passes its history
+    too, and a durable run recovered after a crash gets, for the call that was running,
+    the reply it would have got (its recorded calls replayed without asking the model).
 
     Example:
         >>> script = one_per_call(CallTool("add", {"a": 2, "b": 3}), "It is 5.")
-        >>> next(script), next(script)
-        (CallTool(name='add', arguments={'a': 2, 'b': 3}), 'It is 5.')
+        >>> script(LLMCall("offline", False, None, (PromptText("user", "2 + 3?"),)))
+        CallTool(name='add', arguments={'a': 2, 'b': 3})
     """
-    return iter(replies)
+    return RepliesByTurn(replies)
+
+
+def model_turns(messages: Sequence[PromptItem]) -> int:
+    """How many turns of the model a conversation holds.
+
+    A turn is the model's side of the conversation between two others' messages: its
+    answer (an ``assistant`` message), its run of tool calls, or both (a text said before
+    its calls); a tool result, a user's or another role's message ends it.
+    """
+    turns = 0
+    in_turn = False
+    for item in messages:
+        model = isinstance(item, ToolCallMessage) or (
+            isinstance(item, PromptText) and item.role == "assistant"
+        )
+        if model and not in_turn:
+            turns += 1
+        in_turn = model
+    return turns
 
 
 def offline_reply(call: LLMCall) -> str:

@@ -18,20 +18,21 @@ response on OpenAI's side unless told not to (``extra_options={"store": False}``
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ParamSpec
 
 from miniagents.ext.llm._openai_chat import chat_reply
 from miniagents.ext.llm._openai_options import OpenAIOptions
 from miniagents.ext.llm._openai_responses import responses_reply
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMConfigurationError
-from miniagents.ext.llm.llm_agent import make_llm_agent
+from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.provider import LLMCall, LLMEvent
-from miniagents.ext.llm.sdk_calls import client_with_options, import_sdk
+from miniagents.ext.llm.sdk_calls import base_url_source, client_with_options, import_sdk
 from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
 from miniagents.miniagents.context import MiniAgents
 
 __all__ = [
+    "OpenAIAgent",
     "OpenAIMessage",
     "OpenAIOptions",
     "OpenAIProvider",
@@ -96,9 +97,13 @@ def _client(options: OpenAIOptions) -> Any:
         api = MiniAgents.get_current().resource(
             "openai-client", lambda: _client_from_environment(sdk), lambda made: made.close()
         )
-    return client_with_options(
-        api, options.max_retries, options.timeout, "openai_agent", "OPENAI_BASE_URL"
-    )
+    source = _ENVIRONMENTS_URL if options.async_client is None else _GIVEN_CLIENTS_URL
+    return client_with_options(api, options.max_retries, options.timeout, "openai_agent", source)
+
+
+_ENVIRONMENTS_URL = base_url_source("OPENAI_BASE_URL", given=False)
+_GIVEN_CLIENTS_URL = base_url_source("OPENAI_BASE_URL", given=True)
+"""Where a client's base URL was set, for the error about a malformed one."""
 
 
 def _client_from_environment(sdk: Any) -> Any:
@@ -111,7 +116,16 @@ def _client_from_environment(sdk: Any) -> Any:
         ) from error
 
 
-openai_agent = make_llm_agent(
+P = ParamSpec("P")
+
+
+class OpenAIAgent(LLMAgent[P, OpenAIMessage], AnyLLMAgent[OpenAIMessage]):
+    """The class of ``openai_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
+
+    __slots__ = ()
+
+
+openai_agent = OpenAIAgent.of(
     OpenAIOptions,
     OpenAIProvider(),
     alias="OPENAI_AGENT",

@@ -20,11 +20,31 @@ messages in a request without tools.
 **Images** (``message.images``) go with user messages only, as the APIs take them: a
 system, assistant or other message that carries images is refused with an
 ``LLMConfigurationError`` (before any request) rather than sent without them.
+
+**Any conversation, in the form each API takes.** The input of an LLM agent may be any
+messages, from any agents: another provider's reply (its calls and results too), two
+messages of one role in a row, a conversation that starts with the model's turn, roles an
+API does not know. Each provider builds its request from :func:`turns_for`, given its
+API's :class:`ConversationRules`: the one place where a conversation is made what the API
+takes (roles mapped, turns made to alternate, the model's opening turn made the user's,
+blank texts left out, call ids another API would refuse replaced)::
+
+    input:     assistant "A poem." (another agent's reply, as this one's input)
+    Bedrock:   user ["A poem."]                      (a conversation starts with the user)
+
+    input:     user "Hi" | user "Look:" + image | critic "Too long." | assistant "Ok."
+               | assistant "Shorter:" | call c1 | result c1 | user "Thanks"
+    Anthropic: user ["Hi", "Look:", image, "Too long."] | assistant ["Ok.", "Shorter:",
+               tool_use c1] | user [tool_result c1, "Thanks"]
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 from miniagents.ext.llm.errors import LLMConfigurationError
@@ -35,7 +55,16 @@ from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
 from miniagents.promising.errors import FrozenInstanceError
 
-__all__ = ["PromptItem", "PromptText", "arguments_json", "arguments_object", "prompt_of"]
+__all__ = [
+    "ConversationRules",
+    "PromptItem",
+    "PromptText",
+    "Turn",
+    "arguments_json",
+    "arguments_object",
+    "prompt_of",
+    "turns_for",
+]
 
 
 class PromptText(tuple[str, str]):
@@ -224,12 +253,17 @@ def _flush(
     calls.clear()
 
 
-def _as_text(item: PromptItem) -> PromptText:
+def _as_text(item: PromptItem, *, told: bool = False) -> PromptText:
+    """A call or result as text; ``told``: any item as the user's (what the agent is told)."""
     if isinstance(item, ToolCallMessage):
+        if told:
+            return PromptText("user", f"(A call of the tool {item.tool_name}: {item.text})")
         return PromptText("assistant", f"(I called the tool {item.tool_name}: {item.text})")
     if isinstance(item, ToolResultMessage):
         outcome = "failed" if item.is_error else "answered"
         return PromptText("user", f"(The tool {item.tool_name} {outcome}: {item.text})")
+    if told and item.role != "user":
+        return PromptText("user", item.text, item.images)
     return item
 
 
@@ -249,3 +283,124 @@ def arguments_object(call: ToolCallMessage) -> dict[str, object]:
     """The arguments of ``call`` as plain JSON values (dicts and lists, not frozen ones)."""
     plain: dict[str, object] = json.loads(json.dumps(call.arguments, default=str))
     return plain
+
+
+# -- the conversation each API takes ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConversationRules:
+    """What an API takes of a conversation: :func:`turns_for` makes any conversation so.
+
+    Attributes:
+        roles: The roles of text messages the API takes as they are (``None``: any); a
+            message of another role is the user's (``model``, Gemini's word, the
+            assistant's).
+        alternate: Whether the turns must alternate between the user and the assistant,
+            the user's first (Anthropic, Bedrock, Gemini, the chat templates of many local
+            models): messages of one side in a row make one turn, and the model's turns
+            before the first user message (another agent's reply given as this one's
+            input) become the user's text.
+        skip_blank: Whether a blank text (no images) is left out (the APIs that refuse an
+            empty text block, or an empty message).
+    """
+
+    roles: frozenset[str] | None = frozenset({"user", "assistant"})
+    alternate: bool = True
+    skip_blank: bool = True
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A turn of a conversation made for an API (see :func:`turns_for`).
+
+    Attributes:
+        role: Whose turn: ``user`` or ``assistant`` (or a role the API takes as it is,
+            e.g. OpenAI's ``developer``).
+        items: What it holds, in order: the assistant's texts and its tool calls, or the
+            results of the calls before it (first) and the user's texts. Each text has the
+            turn's role.
+    """
+
+    role: str
+    items: tuple[PromptItem, ...]
+
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+"""A call id every API takes: OpenAI's Chat Completions takes 40 characters at most,
+Anthropic and Bedrock letters, digits, ``_`` and ``-`` only."""
+
+
+def turns_for(messages: Sequence[PromptItem], rules: ConversationRules) -> tuple[Turn, ...]:
+    """The conversation ``messages`` (``LLMCall.messages``) as the turns an API takes.
+
+    Every provider builds its request from these, so that any messages, from any agents,
+    make a request its API takes (see the module): each text's role is one the API takes
+    (``rules.roles``); a call id another API made that this one would refuse is replaced
+    by one made of it (the same for the call and its result); with ``rules.alternate``,
+    the turns alternate from the user's, the model's opening turns becoming the user's
+    text; with ``rules.skip_blank``, blank texts are left out. Calls still come each run
+    with its results, as :func:`prompt_of` made them.
+
+    Args:
+        messages: The conversation.
+        rules: What the API takes.
+
+    Returns:
+        The turns, in order: consecutive items of one side make one turn.
+    """
+    if len(messages) == 1:  # the usual prompt, one user message: a turn of its own
+        only = messages[0]
+        if isinstance(only, PromptText) and only.role == "user" and (only.text or only.images):
+            return (Turn("user", (only,)),)
+    items = [made for item in messages if (made := _for_api(item, rules)) is not None]
+    if rules.alternate:
+        opening = next(
+            (
+                index
+                for index, item in enumerate(items)
+                if isinstance(item, PromptText) and item.role == "user"
+            ),
+            len(items),
+        )
+        # the model's turns (its calls' results too) before the user's first words: another
+        # agent's, given as this one's input
+        items[:opening] = [_as_text(item, told=True) for item in items[:opening]]
+    turns: list[Turn] = []
+    side = ""
+    run: list[PromptItem] = []
+    for item in items:
+        this = _side(item)
+        if this != side and run:
+            turns.append(Turn(side, tuple(run)))
+            run = []
+        side = this
+        run.append(item)
+    if run:
+        turns.append(Turn(side, tuple(run)))
+    return tuple(turns)
+
+
+def _for_api(item: PromptItem, rules: ConversationRules) -> PromptItem | None:
+    """The item with a role and an id the API takes (``None``: left out)."""
+    if isinstance(item, PromptText):
+        if rules.skip_blank and not item.images and not item.text.strip():
+            return None
+        role = item.role
+        if rules.roles is not None and role not in rules.roles:
+            role = "assistant" if role == "model" and "assistant" in rules.roles else "user"
+            return PromptText(role, item.text, item.images)
+        return item
+    if _SAFE_ID.fullmatch(item.call_id):
+        return item
+    digest = hashlib.sha256(item.call_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return item.model_copy(update={"call_id": f"call_{digest[:32]}"})
+
+
+def _side(item: PromptItem) -> str:
+    """Whose turn the item belongs to: the assistant's (its texts, its calls) or another's."""
+    if isinstance(item, ToolCallMessage):
+        return "assistant"
+    if isinstance(item, ToolResultMessage):
+        return "user"
+    return item.role

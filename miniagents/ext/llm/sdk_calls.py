@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import inspect
 import sys
+import urllib.parse
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -21,6 +22,8 @@ from miniagents.ext.llm.provider import LLMOptions, _memo_of, check_kind
 
 __all__ = [
     "accepts",
+    "base_url_source",
+    "check_base_url",
     "check_client",
     "client_with_options",
     "import_sdk",
@@ -201,7 +204,7 @@ def client_with_options(
     max_retries: int | None,
     timeout: float | None,
     agent: str,
-    base_url_variable: str = "",
+    base_url_from: str = "",
 ) -> Any:
     """``client``, or a copy of it (``with_options``) with the agent's retries and timeout.
 
@@ -214,8 +217,8 @@ def client_with_options(
             client's own setting).
         timeout: Seconds the SDK waits for each request (``None``: the client's own).
         agent: How to name the agent in an error, e.g. "openai_agent".
-        base_url_variable: The environment variable the SDK reads its base URL from
-            (e.g. "OPENAI_BASE_URL"), for the error about a malformed one.
+        base_url_from: Where the client's base URL was set, for the error about a
+            malformed one (see :func:`base_url_source`).
 
     The call's HTTP errors are noted from here on, for :func:`recent_http_error`.
 
@@ -233,7 +236,7 @@ def client_with_options(
             f"while it runs, {agent}.fork(async_client=...), or none, for the one the "
             "MiniAgents context makes from the environment."
         )
-    _note_http_errors(client, agent, base_url_variable)
+    _note_http_errors(client, agent, base_url_from)
     if max_retries is None and timeout is None:
         return client
     check_retries_and_timeout(max_retries, timeout, agent)
@@ -273,26 +276,64 @@ def check_retries_and_timeout(
         check_seconds(timeout, "timeout", fix=fix, error=LLMConfigurationError)
 
 
-def _check_base_url(client: Any, agent: str, variable: str) -> None:
-    """Refuse a client whose base URL is no http(s) URL: a scheme of the two and a host.
+def base_url_source(variable: str, *, given: bool) -> str:
+    """Where a client's base URL was set, in words, for :func:`check_base_url`.
+
+    Args:
+        variable: The environment variable it came from (e.g. ``"OLLAMA_BASE_URL"``), or
+            that the SDK reads when a client is made without one (``"OPENAI_BASE_URL"``).
+        given: Whether the client was given (``async_client=``), not made from the
+            environment by the agent.
+    """
+    if not given:
+        return f"{variable} in the environment"
+    return (
+        "the base_url= of the client given as async_client= (or, if it was made without "
+        f"one, {variable} in the environment, which the SDK then reads)"
+    )
+
+
+def check_base_url(url: object, agent: str, source: str) -> None:
+    """Refuse a base URL that is no http(s) URL: a scheme of the two, a host, a port if any.
+
+    Every provider's base URL goes through it (given in the environment or with a client),
+    before any request: the SDK's own error would read as a server that cannot be reached.
+
+    Args:
+        url: The URL (a ``str``, or an SDK's URL object).
+        agent: How to name the agent, e.g. "ollama_agent".
+        source: Where the URL was set, e.g. "OLLAMA_BASE_URL in the environment" (see
+            :func:`base_url_source`).
 
     Raises:
-        LLMConfigurationError: naming the URL and where it is set (the SDK's own error,
-            a connection error, would read as a server that cannot be reached).
+        LLMConfigurationError: naming the URL, where it was set and what it must be.
     """
-    url: Any = getattr(client, "base_url", None)
-    scheme = getattr(url, "scheme", None)
-    host = getattr(url, "host", None)
-    if not isinstance(scheme, str) or not isinstance(host, str):
-        return  # not an SDK client's URL (a test's stand-in): nothing to tell
-    if scheme not in ("http", "https") or not host or any(c in host for c in "% "):
-        where = f"{variable} in the environment, or " if variable else ""
+    text = str(url)
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018  # (a port that is no number raises here)
+    except ValueError:
+        parts = None
+    host = "" if parts is None else parts.hostname or ""
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not host
+        or any(c in host for c in "% ")
+    ):
         raise LLMConfigurationError(
-            f"The base URL of {agent}'s client, {str(url)!r}, is not an http(s) URL (http:// "
-            "or https://, a host, then the path, e.g. https://api.example.com/v1), so no "
-            f"request could reach it: fix it where it is set ({where}the base_url= of the "
-            "client given as async_client=)."
+            f"The base URL of {agent}, {text!r}, is not an http(s) URL (http:// or "
+            "https://, a host, a port if any, then the path, e.g. "
+            f"https://api.example.com/v1), so no request could reach it: fix it where it was "
+            f"set, {source}."
         )
+
+
+def _check_base_url(client: Any, agent: str, source: str) -> None:
+    """Refuse an SDK client whose base URL is no http(s) URL (see :func:`check_base_url`)."""
+    url: Any = getattr(client, "base_url", None)
+    if isinstance(getattr(url, "scheme", None), str):  # (else a test's stand-in: no URL)
+        check_base_url(url, agent, source or "the base_url= of the client given as async_client=")
 
 
 # -- the HTTP errors the SDK retries -------------------------------------------------------
@@ -307,7 +348,7 @@ _NOTING: WeakSet[Any] = WeakSet()
 """The HTTP clients whose responses are noted (each gets the hook once)."""
 
 
-def _note_http_errors(client: Any, agent: str, variable: str) -> None:
+def _note_http_errors(client: Any, agent: str, source: str) -> None:
     """Note the error responses of ``client``'s HTTP client from now on, in each task.
 
     Both SDKs send through an ``httpx`` client (``client._client``); a response hook, added
@@ -328,7 +369,7 @@ def _note_http_errors(client: Any, agent: str, variable: str) -> None:
     try:
         if http in _NOTING:
             return
-        _check_base_url(client, agent, variable)
+        _check_base_url(client, agent, source)
         _NOTING.add(http)
     except TypeError:  # not weakly referable: not noted
         return

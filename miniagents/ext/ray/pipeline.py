@@ -195,6 +195,8 @@ _LOCAL_ONLY = {
     "(max_retries=), at once." + _ON_RAY,
     "max_backoff": "it retries no errors of the agents, only items whose worker died "
     "(max_retries=), at once." + _ON_RAY,
+    "jitter": "it retries no errors of the agents, only items whose worker died "
+    "(max_retries=), at once." + _ON_RAY,
     "max_concurrency": "how many items run at once is bounded by max_in_flight= and by the "
     "cluster's resources (num_cpus= per batch of batch_size= items)." + _ON_RAY,
     "fail_fast": "a failed item gives a result holding its error; to stop at the first "

@@ -127,12 +127,10 @@ def studio_app(
             "prompts and replies of your runs, and runs your programs again."
         )
     if not allowed_hosts:
-        refused = StudioConfigurationError(
+        raise StudioConfigurationError(
             "allowed_hosts is empty: nobody could reach the studio; leave it out for this "
             "machine's own names, or list the names it is reached by."
         )
-        refused.parameter = "allowed_hosts"
-        raise refused
     for name, limit in (("max_forks", max_forks), ("max_followers", max_followers)):
         check_count(limit, name, owner="studio_app", error=StudioConfigurationError)
     runs = store if isinstance(store, RunStore) else RunStore(store)

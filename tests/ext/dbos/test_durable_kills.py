@@ -185,6 +185,40 @@ def test_killed_during_a_tool_after_one_with_a_side_effect(
     assert again.tokens == uninterrupted.tokens
 
 
+def test_a_run_scripted_one_reply_per_call_killed_in_its_second_tool_refunds_once(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    # issue 62, item 2: docs/durability.md scripts the offline model with one_per_call; an
+    # iterator that the replayed calls did not advance gave the recovered run's live call
+    # the first reply: the refund ran again (ledger ['refund A17 12.5', 'refund A17
+    # 12.5']) and the reply held its calls twice
+    child = CHILD.with_name("refund_child.py")
+    whole = tmp_path / "uninterrupted"
+    whole.mkdir()
+    uninterrupted = Child(fake_llm, whole, f"sqlite:///{whole / 'runs.sqlite'}", child).finish()
+    assert _side_effects(whole) == ["refund A17 12.5"]
+    url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    first = Child(fake_llm, tmp_path, url, child, HANG_IN_NOTIFY="1")
+    first.read_until("EVENT notify")  # the refund is done; the notice runs (forever)
+    first.kill()
+    assert _side_effects(tmp_path) == ["refund A17 12.5"]
+
+    again = Child(fake_llm, tmp_path, url, child).finish()
+
+    assert _side_effects(tmp_path) == ["refund A17 12.5"]  # once
+    assert [line for line in again.lines if line.startswith("EVENT")] == ["EVENT notify A17"]
+    assert again.reply == uninterrupted.reply  # nothing twice
+    assert [kind for kind, _ in again.reply] == [
+        "LLMToolCallMessage",
+        "LLMToolResultMessage",
+        "LLMToolCallMessage",
+        "LLMToolResultMessage",
+        "OfflineMessage",
+    ]
+    assert again.reply[-1] == ["OfflineMessage", "A17 is refunded, and its customer told."]
+    assert fake_llm.requests == []  # (the offline model: no request anywhere)
+
+
 def test_killed_during_a_nested_agents_stream(
     fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
 ) -> None:

@@ -204,3 +204,51 @@ async def test_an_agent_without_a_model_is_refused_on_every_call() -> None:
             with pytest.raises(LLMConfigurationError, match="needs a model"):
                 await agent.inquire("x")
     assert provider.seen == []
+
+
+def test_the_options_every_llm_agent_takes_are_the_fields_of_llm_options() -> None:
+    # AnyLLMAgent types inquire, bind and as_operator by them: they must not drift
+    import dataclasses
+
+    from miniagents.ext.llm.llm_agent import LLMAgentOptions
+
+    fields = {option.name: option.type for option in dataclasses.fields(LLMOptions)}
+    declared = {
+        name: getattr(kind, "__forward_arg__", kind)  # (a TypedDict's, as written)
+        for name, kind in LLMAgentOptions.__annotations__.items()
+    }
+    assert declared == fields
+    assert not LLMAgentOptions.__required_keys__  # each may be left out
+
+
+def test_every_provider_agent_and_its_forks_are_any_llm_agents_of_its_own_class() -> None:
+    from miniagents.ext.dbos import durable
+    from miniagents.ext.llm.anthropic import AnthropicAgent, anthropic_agent
+    from miniagents.ext.llm.bedrock import BedrockAgent, bedrock_agent
+    from miniagents.ext.llm.compatible import CompatibleAgent, groq_agent, ollama_agent
+    from miniagents.ext.llm.gemini import GeminiAgent, gemini_agent
+    from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
+    from miniagents.ext.llm.offline import OfflineAgent, offline_agent
+    from miniagents.ext.llm.openai import OpenAIAgent, openai_agent
+    from miniagents.testing import scripted_agent
+
+    classes = [
+        (openai_agent, OpenAIAgent),
+        (anthropic_agent, AnthropicAgent),
+        (gemini_agent, GeminiAgent),
+        (bedrock_agent, BedrockAgent),
+        (ollama_agent, CompatibleAgent),
+        (groq_agent, CompatibleAgent),
+        (offline_agent, OfflineAgent),
+        (scripted_agent("Hi"), OfflineAgent),
+    ]
+    for agent, kind in classes:
+        for made in (agent, agent.fork(model="m"), agent.bind(model="m")):
+            assert type(made) is kind
+            assert isinstance(made, AnyLLMAgent)
+            assert isinstance(made, LLMAgent)
+    fork = gemini_agent.fork(alias=f"GEMINI_{id(classes)}")
+    assert type(durable(fork)) is GeminiAgent  # (its durable twin too)
+    echo = make_llm_agent(EchoOptions, EchoProvider(), alias="ECHO", summary="Echo.")
+    assert type(echo) is LLMAgent
+    assert type(echo.fork(temperature=0.5)) is LLMAgent

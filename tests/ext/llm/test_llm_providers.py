@@ -379,10 +379,15 @@ async def test_without_a_system_prompt_none_is_sent(
     async with MiniAgents():
         await ask(llm, client, ["first", "second"])
     body = server.requests[0].json
-    assert body[llm.pick(("messages", "messages", "input"))] == [
-        {"role": "user", "content": "first"},
-        {"role": "user", "content": "second"},
+    separate = [{"role": "user", "content": "first"}, {"role": "user", "content": "second"}]
+    # Anthropic's turns alternate: two user messages in a row are one turn, of two blocks
+    merged = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": text} for text in ("first", "second")],
+        }
     ]
+    assert body[llm.pick(("messages", "messages", "input"))] == llm.pick((separate, merged))
     assert "system" not in body
     assert "instructions" not in body
 
@@ -790,12 +795,18 @@ async def test_a_malformed_base_url_is_a_configuration_error_naming_it(
             with pytest.raises(LLMConfigurationError) as raised:
                 await ask(llm, client, "hi")
     said = str(raised.value)
-    assert said.startswith(f"The base URL of {agent}'s client, "), said
+    assert said.startswith(f"The base URL of {agent}, "), said
+    # issue 62, item 3: where the URL was set, not a list of the places it may have been
+    source = (
+        f"{variable} in the environment"
+        if given == "environment"
+        else "the base_url= of the client given as async_client= (or, if it was made "
+        f"without one, {variable} in the environment, which the SDK then reads)"
+    )
     assert said.endswith(
-        " is not an http(s) URL (http:// or https://, a host, then the path, e.g. "
-        "https://api.example.com/v1), so no request could reach it: fix it where it is set "
-        f"({variable} in the environment, or the base_url= of the client given as "
-        "async_client=)."
+        " is not an http(s) URL (http:// or https://, a host, a port if any, then the path, "
+        "e.g. https://api.example.com/v1), so no request could reach it: fix it where it "
+        f"was set, {source}."
     ), said
     assert raised.value.__cause__ is None
     assert server.requests == []

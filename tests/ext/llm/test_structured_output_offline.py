@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from collections.abc import Iterator
 from ipaddress import IPv4Address
 from typing import Annotated, Literal
 
@@ -20,7 +19,12 @@ from miniagents import Message, MessagePromise, MiniAgents
 from miniagents.errors import AgentArgumentError
 from miniagents.ext.llm import LLMToolCallMessage, LLMToolResultMessage
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMOutputValidationError
-from miniagents.ext.llm.offline import CallTool, ScriptedReply, offline_agent, one_per_call
+from miniagents.ext.llm.offline import (
+    CallTool,
+    RepliesByTurn,
+    offline_agent,
+    one_per_call,
+)
 from miniagents.ext.llm.structured import partial_outputs, structured
 
 
@@ -183,7 +187,7 @@ async def test_with_tools_structured_replies_the_answer_and_fork_the_whole_reply
         """The temperature in a city."""
         return 21.5
 
-    def script() -> Iterator[ScriptedReply]:
+    def script() -> RepliesByTurn:
         call = CallTool("temperature", {"city": "Paris"})
         return one_per_call(call, '{"city": "Paris", "celsius": 21.5}')
 

@@ -211,6 +211,7 @@ def test_arguments_it_cannot_use_are_refused_at_the_call_naming_them(
         ("retry_on", (TimeoutError,), r"only items whose worker died \(max_retries=\)"),
         ("backoff", 1.0, r"only items whose worker died \(max_retries=\)"),
         ("max_backoff", 60.0, r"only items whose worker died \(max_retries=\)"),
+        ("jitter", False, r"only items whose worker died \(max_retries=\)"),
         ("max_concurrency", 8, r"bounded by max_in_flight= and by the cluster's resources"),
         ("fail_fast", True, r"call result\.get\(\) in the loop"),
         ("overflow", "drop", r"never an observable"),

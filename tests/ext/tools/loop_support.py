@@ -86,3 +86,22 @@ def wire_results(llm: LLM, results: list[tuple[str, str, bool]]) -> list[Any]:
 
 def user(text: str) -> Any:
     return {"role": "user", "content": text}
+
+
+def alternated(llm: LLM, messages: list[Any]) -> list[Any]:
+    """``messages`` as the provider sends them: Anthropic's turns alternate (messages of one
+    role in a row are one message, of their blocks)."""
+    if llm.name != "anthropic":
+        return messages
+    merged: list[Any] = []
+    for message in messages:
+        if merged and merged[-1]["role"] == message["role"]:
+            blocks = [*_blocks(merged[-1]["content"]), *_blocks(message["content"])]
+            merged[-1] = {"role": message["role"], "content": blocks}
+        else:
+            merged.append(message)
+    return merged
+
+
+def _blocks(content: Any) -> list[Any]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)

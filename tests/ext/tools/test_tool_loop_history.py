@@ -26,6 +26,7 @@ from tests.ext.history.test_history import scripted_user
 from tests.ext.llm.test_llm_providers import LLM, SDKClient
 from tests.ext.tools.loop_support import (
     add,
+    alternated,
     conversation,
     user,
     wire_call,
@@ -157,13 +158,18 @@ async def test_a_call_without_its_result_is_never_sent(
     ]
     async with MiniAgents():
         await llm.agent.inquire(history, model=llm.model, async_client=client, tools=[add])
-    assert conversation(llm, server.requests[0]) == [
-        user("What is 2 + 3?"),
-        user("Hello?"),
-        wire_turn(llm, None, [wire_call(llm, "c1", "add", '{"a": 2, "b": 3}', {"a": 2, "b": 3})]),
-        *wire_results(llm, [("c1", "5", False)]),
-        user("Still there?"),
-    ]
+    assert conversation(llm, server.requests[0]) == alternated(
+        llm,
+        [
+            user("What is 2 + 3?"),
+            user("Hello?"),
+            wire_turn(
+                llm, None, [wire_call(llm, "c1", "add", '{"a": 2, "b": 3}', {"a": 2, "b": 3})]
+            ),
+            *wire_results(llm, [("c1", "5", False)]),
+            user("Still there?"),
+        ],
+    )
 
 
 async def test_an_agent_without_tools_sees_earlier_calls_and_results_as_text(
@@ -177,9 +183,12 @@ async def test_an_agent_without_tools_sees_earlier_calls_and_results_as_text(
         )
     request = server.requests[0]
     assert "tools" not in request.json
-    assert conversation(llm, request) == [
-        user("What is 2 + 3?"),
-        {"role": "assistant", "content": '(I called the tool add: {"a": 2, "b": 3})'},
-        user("(The tool add answered: 5)"),
-        user("Thanks."),
-    ]
+    assert conversation(llm, request) == alternated(
+        llm,
+        [
+            user("What is 2 + 3?"),
+            {"role": "assistant", "content": '(I called the tool add: {"a": 2, "b": 3})'},
+            user("(The tool add answered: 5)"),
+            user("Thanks."),
+        ],
+    )

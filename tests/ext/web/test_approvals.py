@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from miniagents import Message, MiniAgent
-from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.llm.offline import CallTool, ScriptedReply, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from tests.ext.web.serving import (
@@ -236,7 +236,15 @@ async def test_a_resumed_run_left_by_its_client_is_cancelled_under_its_own_ids()
 
 
 async def test_a_new_agui_run_of_the_thread_abandons_the_paused_one() -> None:
-    app = agui_app(assistant(), authentication=NoAuthentication())
+    # the model's next reply at each call of the process (not one per turn of the
+    # conversation, which would ask r2's same call for approval anew): r2 just finishes
+    replies: list[ScriptedReply] = [CallTool("delete_file", {"path": "a.txt"}), "Finished."]
+    sequential = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=iter(replies),
+        token_delay=0,
+    )
+    app = agui_app(sequential, authentication=NoAuthentication())
     async with served(app) as client:
         _response, first = await post_events(client, run_input("r1"))
         paused = app.state.runs.get("r1").job

@@ -1,0 +1,41 @@
+"""Functions that give awaitables: which surely do not, as far as can be told before a call.
+
+What an agent function and a context's message handler are typed as, a callable that
+returns an ``Awaitable``, is what the runtime takes: an ``async def`` function, an object
+whose ``__call__`` is ``async def``, a ``functools.partial`` of either, or a plain function
+that returns an awaitable (a lambda calling an async function). The types cannot tell them
+apart, so the runtime does not either; it refuses at once only a plain function whose
+return annotation says ``None``, and checks what any other one returns when it is called.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+
+__all__ = ["surely_not_async"]
+
+
+def surely_not_async(func: Callable[..., object]) -> bool:
+    """Whether calling ``func`` surely gives no awaitable, as far as can be told now.
+
+    It does if it is not async (an ``async def`` function or method, an object whose class
+    defines ``async def __call__``, or a ``functools.partial`` of either) and its return
+    annotation says ``None``. A plain function that returns an awaitable (a lambda calling
+    an async function, a function annotated ``-> Awaitable[None]``) gives one, as its type
+    says: what it returns is checked at each call.
+    """
+    target: object = func
+    while isinstance(target, functools.partial):
+        target = target.func
+    if inspect.iscoroutinefunction(target):
+        return False
+    # a call goes to the class's __call__ (an instance attribute of that name is not called)
+    if inspect.iscoroutinefunction(type(target).__call__):
+        return False
+    try:
+        returns = inspect.signature(func).return_annotation
+    except (TypeError, ValueError):  # (no signature to read: told at the first call)
+        return False
+    return returns is None or returns == "None"
