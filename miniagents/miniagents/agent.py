@@ -31,8 +31,9 @@ in :mod:`miniagents.messages.appender`):
   **paced** (``replies.paced(inputs)``: a view whose iterators take each message only when
   the replies have room), as ``ctx.message_promises`` (also ``ctx.messages``);
 * ``input_core``: the input's replay core, **held** as read by the interaction from its
-  start until its run ends (``_hold_input``; ``unread_input`` and ``read_input`` on the
-  replies before and after the run);
+  start until its run ends (``_hold_input``; a ``_HeldInput`` keeps it while the run has
+  not started, and weakly once it has ended with its replies streaming on, to give it up
+  with them);
 * ``replies``: the interaction's ``MessageSequenceAppender``; ``reply_sequence``: what
   ``inquire`` returns; ``reply_core``: their replay core (the **gate** of the paced input);
 * ``input_appender``: what an ``AgentCall`` sends its input messages to.
@@ -413,20 +414,16 @@ def start_interaction(
     reply_sequence = replies.sequence
     reply_core = core_of(reply_sequence)
     if start_asap:
-        if inputs is not _NO_MESSAGES:
-            _hold_input(replies, inputs, reply_core)
+        held = None if inputs is _NO_MESSAGES else _hold_input(inputs, reply_core)
         tracker = stream_tracker(context)
         # tracked before the run starts: under an eager task factory (Python 3.12's
         # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
         tracker.track_replies(reply_core, agent.alias)
         scope = current_scope.get()
         coroutine = _run(
-            agent, inputs, args, arguments, replies, reply_core, tracker, ending, scope
+            agent, inputs, args, arguments, replies, reply_core, tracker, ending, scope, held
         )
-        task = start_task_in(context, coroutine, agent.alias)
-        replies.cancel_when_abandoned(task)
-        if scope is not None:
-            scope.add(task)
+        _started(replies, start_task_in(context, coroutine, agent.alias), held, scope)
     else:
         _start_lazily(
             context, agent, inputs, args, arguments, replies, reply_core, hook, ending, relay
@@ -458,74 +455,111 @@ def _start_lazily(
     def launch() -> None:
         # tracked from its start: one never started (its replies dropped unread) is not kept
         tracker.track_replies(reply_core, agent.alias)
-        if inputs is not _NO_MESSAGES:
-            _hold_input(replies, inputs, reply_core)
+        held = None if inputs is _NO_MESSAGES else _hold_input(inputs, reply_core)
         observed = ending
         if relay is not None:
             observed = interaction_ending(hook)  # the observer now, if there is one
             if observed is not None:
                 relay.target = observed.adopt  # no reply has entered yet: it sees all
         coroutine = _run(
-            agent, inputs, args, arguments, replies, reply_core, tracker, observed, scope
+            agent, inputs, args, arguments, replies, reply_core, tracker, observed, scope, held
         )
-        task = captured.run(start_task_in, context, coroutine, agent.alias)
-        replies.cancel_when_abandoned(task)
-        if scope is not None:
-            scope.add(task)
+        _started(replies, captured.run(start_task_in, context, coroutine, agent.alias), held, scope)
 
     replies.start_lazily(launch)
 
 
-class _InputReader:
-    """The interaction that will read an input, holding it from its first piece until then.
+def _started(
+    replies: MessageSequenceAppender,
+    task: asyncio.Task[None],
+    held: _HeldInput | None,
+    scope: InteractionScope | None,
+) -> None:
+    """Give an interaction's run its task: its replies, given up on, cancel it.
 
-    An input given to an agent was passed on before the agent reads it: the stream keeps
+    And give up its input, if it holds one (``held``); the task joins ``scope``, if any.
+    """
+    if held is None:
+        replies.cancel_when_abandoned(task)
+    else:
+        held.task = task
+        replies.cancel_when_abandoned(task, held)
+    if scope is not None:
+        scope.add(task)
+
+
+class _HeldInput:
+    """The input an interaction holds as read, and its giving up with the interaction's replies.
+
+    The interaction's input (``core``) is held as read from the interaction's start (see
+    :func:`_hold_input`). Until its run starts, ``unread`` keeps it: replies given up on
+    before then give it up for the run, which will never read it. Once the run has ended
+    with its replies still streaming (another agent's replies, an operator's output over
+    its input), ``read`` keeps it weakly: replies given up on then give it up too, unless
+    someone else reads it. The replies' appender calls it when they are given up on (the
+    ``then`` of :meth:`~MessageSequenceAppender.cancel_when_abandoned`).
+
+    It is also the holder of an input passed on before the agent reads it: the stream keeps
     every piece for it (``Flow.hold``), until the agent's reader follows it (its ``gate``,
     the interaction's reply core, is this one's) or the interaction ends. For the deadlock
     watch, the interaction's task is who ends the hold.
     """
 
-    __slots__ = ("gate", "replies")
+    __slots__ = ("gate", "read", "task", "unread")
 
     def __init__(
-        self, replies: MessageSequenceAppender, reply_core: ReplayCore[MessagePromise]
+        self, input_core: ReplayCore[MessagePromise], reply_core: ReplayCore[MessagePromise]
     ) -> None:
-        self.replies = replies
+        self.unread: ReplayCore[MessagePromise] | None = input_core
+        self.read: weakref.ref[ReplayCore[MessagePromise]] | None = None
         self.gate = reply_core  # (the holder's gate, as the flow asks: see let_go_reader)
+        self.task: asyncio.Task[None] | None = None  # the interaction's, once it has one
 
     def producers(self) -> tuple[object, ...]:
         """The interaction's task (``None`` before it has one)."""
-        return (self.replies.task,)
+        return (self.task,)
+
+    def __call__(self) -> None:
+        """The replies were given up on: give the input up for the interaction."""
+        input_core, self.unread = self.unread, None
+        if input_core is not None:  # the run never started: give its input up for it
+            _let_go_input(input_core, self.gate)
+            input_core.release_reader(gave_up=True)
+        read, self.read = self.read, None
+        input_core = None if read is None else read()
+        if input_core is not None:  # the run has ended: give its input up for it
+            input_core.check_abandoned()
 
 
 def _let_go_input(
     input_core: ReplayCore[MessagePromise], reply_core: ReplayCore[MessagePromise]
 ) -> None:
-    """End the hold of an interaction's input, if its agent never read it (see _InputReader)."""
+    """End the hold of an interaction's input, if its agent never read it (see _HeldInput)."""
     flow = input_core.flow
     if flow is not None and flow.queued:
         flow.let_go_reader(input_core, reply_core)
 
 
 def _hold_input(
-    replies: MessageSequenceAppender,
-    inputs: MessageSequencePromise,
-    reply_core: ReplayCore[MessagePromise],
-) -> None:
+    inputs: MessageSequencePromise, reply_core: ReplayCore[MessagePromise]
+) -> _HeldInput | None:
     """Hold ``inputs`` as read by the interaction from its start (see ``hold_reader``).
 
     Its run takes the hold over and gives it up at its end; an interaction given up on
-    before its run started gives it up then (``unread_input``, which its replies' giving
-    up releases): another agent reading the same input keeps it either way.
+    before its run started gives it up then (the ``_HeldInput`` returned, which its
+    replies' giving up calls): another agent reading the same input keeps it either way.
+    ``None``: no hold (an ended input of ready messages needs none).
     """
     input_core = core_of(inputs)
     # (an ended input of ready messages needs no hold; an ended reply may still have
     # messages streaming, which the interaction will read, and gives them up with it)
-    if not input_core.done or input_core.flow is not None:
-        input_core.hold_reader()
-        replies.unread_input = input_core
-        if not input_core.done and input_core.flow is not None:  # kept from its first piece
-            input_core.flow.hold(input_core, _InputReader(replies, reply_core))
+    if input_core.done and input_core.flow is None:
+        return None
+    input_core.hold_reader()
+    held = _HeldInput(input_core, reply_core)
+    if not input_core.done and input_core.flow is not None:  # kept from its first piece
+        input_core.flow.hold(input_core, held)
+    return held
 
 
 class _Relay:
@@ -550,17 +584,20 @@ async def _run(
     tracker: StreamTracker,
     ending: InteractionEnding | None,
     scope: InteractionScope | None,
+    held: _HeldInput | None,
 ) -> None:
     """Run one interaction of ``agent``; ``tracker`` tracks its replies' core, ``reply_core``.
 
     ``scope`` is the interaction scope that was current where the task's context was
     copied, read there by the caller: the value ``current_scope`` has as this task starts.
+    ``held``: the input it holds as read (see :func:`_hold_input`), ``None`` if none.
     """
-    if replies.task is None:  # started eagerly, inside create_task: see _bind_eager_task
-        _bind_eager_task(replies)
+    if replies.producer_task is None:  # started eagerly, inside create_task: see
+        _bind_eager_task(replies, held)  # _bind_eager_task
     # held as read for the whole run (see _hold_input), by the run now; None: not held
-    input_core = replies.unread_input
-    replies.unread_input = None
+    input_core = None
+    if held is not None:
+        input_core, held.unread = held.unread, None
     if ending is not None:  # observed (see miniagents.miniagents._observing)
         ending.start(agent, reply_core)
     if scope is not None:
@@ -613,19 +650,20 @@ async def _run(
         if input_core is not None:
             _let_go_input(input_core, reply_core)
             input_core.release_reader(gave_up=False)
-            if not reply_core.done:  # its replies stream on (another agent's replies, an
-                # operator's output over its input): giving them up gives its input up too
-                replies.read_input = weakref.ref(input_core)
+            if held is not None and not reply_core.done:  # its replies stream on (another
+                # agent's replies, an operator's output over its input): giving them up
+                # gives its input up too
+                held.read = weakref.ref(input_core)
         tracker.ended(reply_core)  # (the replies have ended, or it follows them to their end)
         # the task's last step (see forget_task): it leaves the context's tasks now, with no
         # done callback scheduled; one cancelled before its first step never gets here, and
         # its done callback forgets it
-        task = replies.task  # this task (set by cancel_when_abandoned before it started)
+        task = replies.producer_task  # this task (given to the replies before it started)
         if task is not None:
             forget_task(task)
 
 
-def _bind_eager_task(replies: MessageSequenceAppender) -> None:
+def _bind_eager_task(replies: MessageSequenceAppender, held: _HeldInput | None) -> None:
     """Let a run that an eager task factory started inside ``create_task`` cancel itself.
 
     Under Python 3.12's ``asyncio.eager_task_factory`` a task's first step runs before
@@ -636,7 +674,7 @@ def _bind_eager_task(replies: MessageSequenceAppender) -> None:
     """
     task = asyncio.current_task()
     if task is not None:
-        replies.cancel_when_abandoned(cast("asyncio.Task[None]", task))
+        _started(replies, cast("asyncio.Task[None]", task), held, None)
 
 
 def _report_late_error(
