@@ -183,7 +183,13 @@ def main() -> None:
     parser.add_argument(
         "--instructions", type=int, default=0, metavar="N", help="valgrind, N calls (0: no)"
     )
+    parser.add_argument(
+        "--variants", nargs="+", choices=list(VARIANTS), help="count these only (and raw)"
+    )
     options = parser.parse_args()
+    if options.variants:
+        for name in [name for name in VARIANTS if name not in ("raw", *options.variants)]:
+            del VARIANTS[name]
     import miniagents
 
     print(f"library: {miniagents.__file__}; load average {os.getloadavg()[0]:.2f}")
