@@ -101,9 +101,9 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         "_ready_too",
         "_record",
         "_streaming",
-        "_task",
         "_tell_ready",
         "_then",
+        "task",
     )
 
     def __init__(
@@ -139,7 +139,8 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._flattener: Flattener | None = None
         self._streaming: list[ReplayCore[str]] | None = None
         self._abandoning = False
-        self._task: asyncio.Task[None] | None = None  # the producer (cancel_when_abandoned)
+        self.task: asyncio.Task[None] | None = None
+        """The producer's task, once given to :meth:`cancel_when_abandoned` (read it only)."""
         self._then: Callable[[], None] | None = None  # (see cancel_when_abandoned)
 
     def producers(self) -> tuple[object, ...]:
@@ -151,12 +152,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         flattener = self._flattener
         if flattener is not None and flattener.inner_active:
             return (flattener,)
-        return (self._task,)
-
-    @property
-    def producer_task(self) -> asyncio.Task[None] | None:
-        """The producer's task given to :meth:`cancel_when_abandoned` (``None`` until then)."""
-        return self._task
+        return (self.task,)
 
     @property
     def sequence(self) -> MessageSequencePromise:
@@ -203,7 +199,7 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
                 gives up in turn (an agent's interaction gives up its input). Given again,
                 it replaces the one given before.
         """
-        self._task = task
+        self.task = task
         if then is not None:
             self._then = then
         # the appender itself (its __call__ gives up): no bound method per agent, which
@@ -260,8 +256,8 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         if self._abandoning:
             return
         self._abandoning = True
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
         if self._flattener is not None:
             self._flattener.dispose()
         self._record.cancel_now()

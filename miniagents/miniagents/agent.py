@@ -18,8 +18,8 @@ in sections:
 * **the agent** (``MiniAgent``) and the ``@miniagent`` decorator.
 
 It uses the ``MiniAgents`` context through the functions that name its machinery
-(``start_task_in``, ``stream_tracker``, ``track_input``, ``adopt_hook``): no private
-attribute of another module.
+(``agents_tracker``, whose tracker names the context's tasks and reply hook too,
+``track_input``): no private attribute of another module.
 
 The names along an interaction's streams, from ``inquire`` to the agent function (the same
 in :mod:`miniagents.messages.appender`):
@@ -79,10 +79,7 @@ from miniagents.miniagents._scope import InteractionScope, current_scope
 from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.context import (
     MiniAgents,
-    adopt_hook,
-    check_thread,
-    start_task_in,
-    stream_tracker,
+    agents_tracker,
     track_input,
     untrack_input,
 )
@@ -94,6 +91,7 @@ from miniagents.promising.lowlevel import (
     core_of,
     forget_task,
     logger,
+    spawn,
 )
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
@@ -319,12 +317,14 @@ def start(
     if "start_asap" in arguments and "start_asap" not in agent._parameters.names:
         start_asap = cast("bool | None", arguments.pop("start_asap"))
     context = MiniAgents.get_current()  # outside a context: the clear error, at once
-    check_thread(context)  # (one that copied the context: no loop would run the agent)
+    tracker = agents_tracker(context)  # (from another thread: no loop would run the agent)
     agent._parameters.check_call(args, arguments)
     # the common cases, tested first (no input; a sequence): a miss of the ABC below costs
     # three calls
     if inputs is _NO_MESSAGES or isinstance(inputs, MessageSequencePromise):
-        reply_sequence = start_interaction(context, agent, inputs, args, arguments, start_asap)
+        reply_sequence = start_interaction(
+            context, tracker, agent, inputs, args, arguments, start_asap
+        )
     else:
         if isinstance(inputs, MessageObservable):  # another agent's replies: read them directly
             own = inputs.own  # an agent operator's: a new interaction, read by this one alone
@@ -339,7 +339,9 @@ def start(
                 not isinstance(observable, ReplayObservable)
                 or core_of(inputs) is not observable.core
             )
-        reply_sequence = start_interaction(context, agent, inputs, args, arguments, start_asap)
+        reply_sequence = start_interaction(
+            context, tracker, agent, inputs, args, arguments, start_asap
+        )
         if own:
             _stop_input_when_done(core_of(reply_sequence), core_of(inputs))
     return reply_sequence  # type: ignore[return-value]  # (typed by the reply class: see above)
@@ -386,14 +388,18 @@ def _given(kwargs: Mapping[str, object]) -> dict[str, object]:
 
 def start_interaction(
     context: MiniAgents,
+    tracker: StreamTracker,
     agent: MiniAgent[...],
     inputs: MessageSequencePromise,
     args: tuple[object, ...],
     arguments: dict[str, object],
     start_asap: bool | None,
 ) -> MessageSequencePromise:
-    """Start (or prepare, for a lazy start) one interaction; return its replies."""
-    hook = adopt_hook(context)
+    """Start (or prepare, for a lazy start) one interaction; return its replies.
+
+    ``tracker`` is the context's (see :func:`~miniagents.miniagents.context.agents_tracker`).
+    """
+    hook = tracker.adopt_hook
     ending = interaction_ending(hook)  # None unless an observer is set (tracing)
     if start_asap is None:
         start_asap = agent.start_asap
@@ -415,7 +421,6 @@ def start_interaction(
     reply_core = core_of(reply_sequence)
     if start_asap:
         held = None if inputs is _NO_MESSAGES else _hold_input(inputs, reply_core)
-        tracker = stream_tracker(context)
         # tracked before the run starts: under an eager task factory (Python 3.12's
         # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
         tracker.track_replies(reply_core, agent.alias)
@@ -423,16 +428,21 @@ def start_interaction(
         coroutine = _run(
             agent, inputs, args, arguments, replies, reply_core, tracker, ending, scope, held
         )
-        _started(replies, start_task_in(context, coroutine, agent.alias), held, scope)
+        task = spawn(coroutine, agent.alias, tracker.tasks)
+        replies.cancel_when_abandoned(task, held)  # (given up on: it gives its input up)
+        if held is not None:
+            held.task = task
+        if scope is not None:
+            scope.add(task)
     else:
         _start_lazily(
-            context, agent, inputs, args, arguments, replies, reply_core, hook, ending, relay
+            tracker, agent, inputs, args, arguments, replies, reply_core, hook, ending, relay
         )
     return reply_sequence
 
 
 def _start_lazily(
-    context: MiniAgents,
+    tracker: StreamTracker,
     agent: MiniAgent[...],
     inputs: MessageSequencePromise,
     args: tuple[object, ...],
@@ -449,7 +459,6 @@ def _start_lazily(
     """
     captured = contextvars.copy_context()  # the agent runs where it was inquired
     scope = current_scope.get()
-    tracker = stream_tracker(context)
     tracker.track_lazy(reply_core)
 
     def launch() -> None:
@@ -464,28 +473,14 @@ def _start_lazily(
         coroutine = _run(
             agent, inputs, args, arguments, replies, reply_core, tracker, observed, scope, held
         )
-        _started(replies, captured.run(start_task_in, context, coroutine, agent.alias), held, scope)
+        task = captured.run(spawn, coroutine, agent.alias, tracker.tasks)
+        replies.cancel_when_abandoned(task, held)
+        if held is not None:
+            held.task = task
+        if scope is not None:
+            scope.add(task)
 
     replies.start_lazily(launch)
-
-
-def _started(
-    replies: MessageSequenceAppender,
-    task: asyncio.Task[None],
-    held: _HeldInput | None,
-    scope: InteractionScope | None,
-) -> None:
-    """Give an interaction's run its task: its replies, given up on, cancel it.
-
-    And give up its input, if it holds one (``held``); the task joins ``scope``, if any.
-    """
-    if held is None:
-        replies.cancel_when_abandoned(task)
-    else:
-        held.task = task
-        replies.cancel_when_abandoned(task, held)
-    if scope is not None:
-        scope.add(task)
 
 
 class _HeldInput:
@@ -592,7 +587,7 @@ async def _run(
     copied, read there by the caller: the value ``current_scope`` has as this task starts.
     ``held``: the input it holds as read (see :func:`_hold_input`), ``None`` if none.
     """
-    if replies.producer_task is None:  # started eagerly, inside create_task: see
+    if replies.task is None:  # started eagerly, inside create_task: see
         _bind_eager_task(replies, held)  # _bind_eager_task
     # held as read for the whole run (see _hold_input), by the run now; None: not held
     input_core = None
@@ -658,7 +653,7 @@ async def _run(
         # the task's last step (see forget_task): it leaves the context's tasks now, with no
         # done callback scheduled; one cancelled before its first step never gets here, and
         # its done callback forgets it
-        task = replies.producer_task  # this task (given to the replies before it started)
+        task = replies.task  # this task (given to the replies before it started)
         if task is not None:
             forget_task(task)
 
@@ -672,9 +667,11 @@ def _bind_eager_task(replies: MessageSequenceAppender, held: _HeldInput | None) 
     that what it replies is adopted from its first message on (the starter's own call, after
     ``create_task``, then changes nothing).
     """
-    task = asyncio.current_task()
+    task = cast("asyncio.Task[None] | None", asyncio.current_task())
     if task is not None:
-        _started(replies, cast("asyncio.Task[None]", task), held, None)
+        replies.cancel_when_abandoned(task, held)
+        if held is not None:
+            held.task = task
 
 
 def _report_late_error(

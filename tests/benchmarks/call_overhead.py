@@ -6,6 +6,7 @@ Run it by hand from the repository root (it is not a test; pytest never collects
     python tests/benchmarks/call_overhead.py --batches 31 --calls 500
     python tests/benchmarks/call_overhead.py --profile /tmp/call.prof   # and a cProfile dump
     python tests/benchmarks/call_overhead.py --instructions 200  # valgrind: 200 calls counted
+    python tests/benchmarks/call_overhead.py --tokens 1 --instructions 200  # a call's set-up
     PYTHONPATH=/tmp/lib python tests/benchmarks/call_overhead.py        # another library
 
 The shape other agent libraries are measured in (issue 64): one call of the offline model
@@ -53,9 +54,9 @@ from miniagents import MiniAgents
 from miniagents.ext.llm.offline import create_offline_agent
 
 TOKENS = [f"w{index} " for index in range(200)]
-"""The 200 tokens of each reply (the offline model streams a text word by word)."""
+"""The 200 tokens of each reply (the offline model streams a text word by word; ``--tokens``
+sets another number)."""
 
-TEXT = "".join(TOKENS)
 PROMPT = "Say two hundred words."
 
 Run = Callable[[int], Coroutine[Any, Any, None]]
@@ -72,21 +73,21 @@ async def raw(calls: int) -> None:
         read: list[str] = []
         async for token in _generate(TOKENS):
             read.append(token)
-        assert len(read) == 200
+        assert len(read) == len(TOKENS)
 
 
 def _ours(stall_timeout: float | None) -> Run:
-    agent = create_offline_agent(reply=TEXT, token_delay=0)
     settings = {} if stall_timeout else {"llm_stall_timeout": None}
 
     async def run(calls: int) -> None:
+        agent = create_offline_agent(reply="".join(TOKENS), token_delay=0)
         async with MiniAgents(**settings):  # type: ignore[arg-type]
             for _ in range(calls):
                 read: list[str] = []
                 async for message in agent.inquire(PROMPT):
                     async for token in message:
                         read.append(token)
-                assert len(read) == 200, len(read)
+                assert len(read) == len(TOKENS), len(read)
 
     return run
 
@@ -131,6 +132,7 @@ def _instructions(variant: str, calls: int) -> float:
                 "--child",
                 variant,
                 str(made),
+                str(len(TOKENS)),
             ]
             environment = {**os.environ, "PYTHONHASHSEED": "0"}
             subprocess.run(command, env=environment, check=True, capture_output=True)
@@ -155,7 +157,7 @@ def _timed(batches: int, calls: int, counted: dict[str, float]) -> None:
             wall[name].append(batch_wall)
     raw_cpu, raw_wall = statistics.median(cpu["raw"]), statistics.median(wall["raw"])
     print(
-        f"\n{batches} batches of {calls} calls of 200 tokens (medians); "
+        f"\n{batches} batches of {calls} calls of {len(TOKENS)} tokens (medians); "
         f"load average at the end {os.getloadavg()[0]:.2f}\n"
     )
     print("| variant | CPU µs/call | over raw | wall µs/call | over raw | calls/call | over raw |")
@@ -173,12 +175,14 @@ def _timed(batches: int, calls: int, counted: dict[str, float]) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":  # a process under valgrind
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":  # a process under valgrind
+        TOKENS[:] = TOKENS[: int(sys.argv[4])]
         asyncio.run(VARIANTS[sys.argv[2]](20 + int(sys.argv[3])))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=15, help="timed batches per variant")
     parser.add_argument("--calls", type=int, default=200, help="calls per batch")
+    parser.add_argument("--tokens", type=int, default=200, help="tokens per call (<= 200)")
     parser.add_argument("--profile", help="save ours' cProfile of 2 x calls to this file")
     parser.add_argument(
         "--instructions", type=int, default=0, metavar="N", help="valgrind, N calls (0: no)"
@@ -187,6 +191,7 @@ def main() -> None:
         "--variants", nargs="+", choices=list(VARIANTS), help="count these only (and raw)"
     )
     options = parser.parse_args()
+    TOKENS[:] = TOKENS[: options.tokens]
     if options.variants:
         for name in [name for name in VARIANTS if name not in ("raw", *options.variants)]:
             del VARIANTS[name]

@@ -25,7 +25,7 @@ async def test_giving_up_cancels_the_producer_then_calls_then_once() -> None:
     appender.cancel_when_abandoned(
         producer, lambda: seen.append((producer.cancelling() > 0, appender.closed))
     )
-    assert appender.producer_task is producer
+    assert appender.task is producer
     reader = asyncio.create_task(_read(appender))
     appender.append("first")
     await asyncio.sleep(0)  # the reader waits for the next message
