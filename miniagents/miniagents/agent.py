@@ -45,9 +45,10 @@ import asyncio
 import contextvars
 import inspect
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import (
+    Any,
     Concatenate,
     Generic,
     Literal,
@@ -412,9 +413,12 @@ def start_interaction(
         on_message = hook
     else:  # an observer set before the lazy start (instrument() in between) observes it
         on_message = relay = _Relay(hook)
+    named = agent._replies_named  # (made once per alias: no string per interaction)
+    if named[0] is not agent.alias:
+        named = agent._replies_named = (agent.alias, f"the replies of the agent {agent.alias}")
     replies = MessageSequenceAppender(
         on_message,
-        name=f"the replies of the agent {agent.alias}",
+        name=named[1],
         ready_too=on_message is not hook,  # the context's hook tracks streaming messages only
     )
     reply_sequence = replies.sequence
@@ -425,8 +429,12 @@ def start_interaction(
         # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
         tracker.track_replies(reply_core, agent.alias)
         scope = current_scope.get()
-        coroutine = _run(
-            agent, inputs, args, arguments, replies, reply_core, tracker, ending, scope, held
+        coroutine = (
+            _run(agent, inputs, args, arguments, replies, reply_core, tracker, held)
+            if ending is None and scope is None
+            else _run_observed(
+                ending, scope, agent, inputs, args, arguments, replies, reply_core, tracker, held
+            )
         )
         task = spawn(coroutine, agent.alias, tracker.tasks)
         replies.cancel_when_abandoned(task, held)  # (given up on: it gives its input up)
@@ -470,8 +478,12 @@ def _start_lazily(
             observed = interaction_ending(hook)  # the observer now, if there is one
             if observed is not None:
                 relay.target = observed.adopt  # no reply has entered yet: it sees all
-        coroutine = _run(
-            agent, inputs, args, arguments, replies, reply_core, tracker, observed, scope, held
+        coroutine = (
+            _run(agent, inputs, args, arguments, replies, reply_core, tracker, held)
+            if observed is None and scope is None
+            else _run_observed(
+                observed, scope, agent, inputs, args, arguments, replies, reply_core, tracker, held
+            )
         )
         task = captured.run(spawn, coroutine, agent.alias, tracker.tasks)
         replies.cancel_when_abandoned(task, held)
@@ -577,15 +589,12 @@ async def _run(
     replies: MessageSequenceAppender,
     reply_core: ReplayCore[MessagePromise],
     tracker: StreamTracker,
-    ending: InteractionEnding | None,
-    scope: InteractionScope | None,
     held: _HeldInput | None,
 ) -> None:
     """Run one interaction of ``agent``; ``tracker`` tracks its replies' core, ``reply_core``.
 
-    ``scope`` is the interaction scope that was current where the task's context was
-    copied, read there by the caller: the value ``current_scope`` has as this task starts.
-    ``held``: the input it holds as read (see :func:`_hold_input`), ``None`` if none.
+    ``held``: the input it holds as read (see :func:`_hold_input`), ``None`` if none. (An
+    observed interaction, or one started in a scope, runs inside :func:`_run_observed`.)
     """
     if replies.task is None:  # started eagerly, inside create_task: see
         _bind_eager_task(replies, held)  # _bind_eager_task
@@ -593,10 +602,6 @@ async def _run(
     input_core = None
     if held is not None:
         input_core, held.unread = held.unread, None
-    if ending is not None:  # observed (see miniagents.miniagents._observing)
-        ending.start(agent, reply_core)
-    if scope is not None:
-        current_scope.set(None)  # what the agent starts belongs to no scope of its caller
     # the input as the agent reads it: paced by the replies (a view of it whose iterators
     # take each message only when the replies have room); an interaction without input
     # (the shared empty sequence) has nothing to read, so nothing to pace (nor to hold)
@@ -604,36 +609,18 @@ async def _run(
         inputs = replies.paced(inputs)
     interaction = InteractionContext(agent, inputs, replies)  # made here: fewer objects wait
     del inputs  # (the interaction holds it)
-    func = agent.func
-    limit = agent.concurrency_limit
+    # (the fewer locals, the smaller the frame each waiting run keeps: the function, the
+    # limit and the handling of an error are read or done where they are needed)
     try:
-        running = func(interaction, *args, **arguments)
+        running = agent.func(interaction, *args, **arguments)
         del args, arguments  # (the function has its own: one dict fewer held per run)
-        if limit is None:
+        if agent.concurrency_limit is None:
             await running
         else:
-            try:
-                await limit.acquire()  # it may wait here for a slot
-            except BaseException:
-                running.close()  # never to run
-                raise
-            try:  # (not async with: its bound __aexit__ would be held while the agent runs)
-                await running
-            finally:
-                limit.release()
+            await _run_limited(agent.concurrency_limit, running)
     except BaseException as error:  # it travels through the replies, even Ctrl+C
-        finished_early = interaction._finished
-        interaction._finished = True
-        given_up = isinstance(error, asyncio.CancelledError)
-        if not replies.closed:
-            replies.fail(error)
-        elif not given_up:
-            _report_late_error(agent, replies, error, finished_early)
-            # its replies were given up on (cancelled) before it ended with what that caused
-            # (a reply refused, an input cancelled with them), not with its task's cancellation
-            given_up = isinstance(replies.error, (StreamCancelledError, asyncio.CancelledError))
-        if given_up and input_core is not None:  # given up on: it gives up its input in turn
-            _let_go_input(input_core, reply_core)
+        if _failed(agent, interaction, replies, error) and input_core is not None:
+            _let_go_input(input_core, reply_core)  # given up on: it gives up its input
             input_core.release_reader(gave_up=True)
             input_core = None
         if isinstance(error, asyncio.CancelledError):
@@ -652,10 +639,74 @@ async def _run(
         tracker.ended(reply_core)  # (the replies have ended, or it follows them to their end)
         # the task's last step (see forget_task): it leaves the context's tasks now, with no
         # done callback scheduled; one cancelled before its first step never gets here, and
-        # its done callback forgets it
-        task = replies.task  # this task (given to the replies before it started)
-        if task is not None:
-            forget_task(task)
+        # its done callback forgets it (the task was given to the replies before it started)
+        if replies.task is not None:
+            forget_task(replies.task)
+
+
+async def _run_observed(
+    ending: InteractionEnding | None,
+    scope: InteractionScope | None,
+    agent: MiniAgent[...],
+    inputs: MessageSequencePromise,
+    args: tuple[object, ...],
+    arguments: dict[str, object],
+    replies: MessageSequenceAppender,
+    reply_core: ReplayCore[MessagePromise],
+    tracker: StreamTracker,
+    held: _HeldInput | None,
+) -> None:
+    """:func:`_run`, told to an observer first, or out of its caller's scope.
+
+    ``ending``: the interaction's observed ending (see :mod:`miniagents.miniagents._observing`),
+    told first, in the interaction's task. ``scope``: the interaction scope that was current
+    where the task's context was copied, read there by the caller (the value
+    ``current_scope`` has as this task starts): what the agent starts belongs to no scope of
+    its caller. (A coroutine of its own: the run of most interactions, neither observed nor
+    in a scope, keeps neither in its frame while it waits.)
+    """
+    if ending is not None:
+        ending.start(agent, reply_core)
+    if scope is not None:
+        current_scope.set(None)
+    await _run(agent, inputs, args, arguments, replies, reply_core, tracker, held)
+
+
+async def _run_limited(limit: ConcurrencyLimit, running: Coroutine[Any, Any, None]) -> None:
+    """Run an agent function's coroutine once ``limit`` has a slot for it."""
+    try:
+        await limit.acquire()  # it may wait here for a slot
+    except BaseException:
+        running.close()  # never to run
+        raise
+    try:  # (not async with: its bound __aexit__ would be held while the agent runs)
+        await running
+    finally:
+        limit.release()
+
+
+def _failed(
+    agent: MiniAgent[...],
+    interaction: InteractionContext,
+    replies: MessageSequenceAppender,
+    error: BaseException,
+) -> bool:
+    """An interaction's run failed with ``error``: its replies carry it (else it is logged).
+
+    Returns:
+        Whether the interaction was given up on (so it gives its input up in turn).
+    """
+    finished_early = interaction._finished
+    interaction._finished = True
+    given_up = isinstance(error, asyncio.CancelledError)
+    if not replies.closed:
+        replies.fail(error)
+    elif not given_up:
+        _report_late_error(agent, replies, error, finished_early)
+        # its replies were given up on (cancelled) before it ended with what that caused
+        # (a reply refused, an input cancelled with them), not with its task's cancellation
+        given_up = isinstance(replies.error, (StreamCancelledError, asyncio.CancelledError))
+    return given_up
 
 
 def _bind_eager_task(replies: MessageSequenceAppender, held: _HeldInput | None) -> None:
@@ -743,6 +794,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
         "__weakref__",  # what is worked out once per agent may be kept beside it, weakly
         "_bound",
         "_parameters",
+        "_replies_named",
         "alias",
         "concurrency_limit",
         "description",
@@ -796,6 +848,8 @@ class MiniAgent(Generic[P, ReplyT_co]):
             else ConcurrencyLimit(max_concurrency)  # checks it: a positive int
         )
         self.start_asap: bool | None = None if start_asap is DEFAULT else start_asap
+        # how errors name its replies, with the alias it was made for (see start_interaction)
+        self._replies_named = ("", "")
         self._parameters = AgentParameters.of(func, self.alias)
         self._bound: dict[str, object] = _given(bound or {})
         self._parameters.check_known(self._bound, bound_in)
