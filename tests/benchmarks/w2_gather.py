@@ -137,7 +137,7 @@ def main() -> None:
         print(
             f"| {name} | {wall * 1e3:.1f} | {wall / base_wall:.2f}x | {total * 1e3:.1f} | "
             f"{total / base_total:.2f}x | {cpu * 1e3:.1f} | {cpu / base_cpu:.2f}x | "
-            f"{peaks[name] / 1e6:.1f} | {peaks[name] / 1e3 / m:.2f} |"
+            f"{peaks[name] / 1e6:.2f} | {peaks[name] / 1e3 / m:.3f} |"
         )
     for name in ("iterate", "await"):
         ratio = median[name][0] / base_wall
@@ -145,7 +145,7 @@ def main() -> None:
         print(
             f"Target {name}: wall <= 3x gather: {ratio:.2f}x "
             f"({'MET' if ratio <= 3 else 'missed'}); memory <= 2 KB per agent: "
-            f"{per_agent:.2f} KB ({'MET' if per_agent <= 2 else 'missed'})"
+            f"{per_agent:.3f} KB ({'MET' if per_agent <= 2 else 'missed'})"
         )
 
 
