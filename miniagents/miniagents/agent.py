@@ -445,34 +445,7 @@ def start_interaction(
     reply_core = core_of(reply_sequence)
     names, values = _keywords(agent, arguments)
     if start_asap:
-        held = None if inputs is _NO_MESSAGES else _hold_input(inputs, reply_core)
-        # tracked before the run starts: under an eager task factory (Python 3.12's
-        # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
-        tracker.track_replies(reply_core, agent.alias)
-        scope = current_scope.get()
-        coroutine = (
-            _run(agent, inputs, args, names, values, replies, reply_core, tracker, held)
-            if ending is None and scope is None
-            else _run_observed(
-                ending,
-                scope,
-                agent,
-                inputs,
-                args,
-                names,
-                values,
-                replies,
-                reply_core,
-                tracker,
-                held,
-            )
-        )
-        task = spawn(coroutine, agent.alias, tracker.tasks)
-        replies.cancel_when_abandoned(task, held)  # (given up on: it gives its input up)
-        if held is not None:
-            held.task = task
-        if scope is not None:
-            scope.add(task)
+        _launch(tracker, agent, inputs, args, names, values, replies, reply_core, ending, None)
     else:
         _start_lazily(
             tracker, agent, inputs, args, names, values, replies, reply_core, hook, ending, relay
@@ -498,43 +471,61 @@ def _start_lazily(
     (A function of its own: the closure's cells would be made on every ``inquire``.)
     """
     captured = contextvars.copy_context()  # the agent runs where it was inquired
-    scope = current_scope.get()
     tracker.track_lazy(reply_core)
 
     def launch() -> None:
-        # tracked from its start: one never started (its replies dropped unread) is not kept
-        tracker.track_replies(reply_core, agent.alias)
-        held = None if inputs is _NO_MESSAGES else _hold_input(inputs, reply_core)
         observed = ending
         if relay is not None:
             observed = interaction_ending(hook)  # the observer now, if there is one
             if observed is not None:
                 relay.target = observed.adopt  # no reply has entered yet: it sees all
-        coroutine = (
-            _run(agent, inputs, args, names, values, replies, reply_core, tracker, held)
-            if observed is None and scope is None
-            else _run_observed(
-                observed,
-                scope,
-                agent,
-                inputs,
-                args,
-                names,
-                values,
-                replies,
-                reply_core,
-                tracker,
-                held,
-            )
+        _launch(
+            tracker, agent, inputs, args, names, values, replies, reply_core, observed, captured
         )
-        task = captured.run(spawn, coroutine, agent.alias, tracker.tasks)
-        replies.cancel_when_abandoned(task, held)
-        if held is not None:
-            held.task = task
-        if scope is not None:
-            scope.add(task)
 
     replies.start_lazily(launch)
+
+
+def _launch(
+    tracker: StreamTracker,
+    agent: MiniAgent[...],
+    inputs: MessageSequencePromise,
+    args: tuple[object, ...],
+    names: tuple[str, ...],
+    values: tuple[object, ...],
+    replies: MessageSequenceAppender,
+    reply_core: ReplayCore[MessagePromise],
+    ending: InteractionEnding | None,
+    captured: contextvars.Context | None,
+) -> None:
+    """Start an interaction's run, in a task of its own (in ``captured``, for a lazy start).
+
+    Its replies are tracked from now on (one never started, its replies dropped unread, is
+    not kept), and its input held (see :func:`_hold_input`); it joins the interaction scope
+    current where it was inquired, if any.
+    """
+    # tracked before the run starts: under an eager task factory (Python 3.12's
+    # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
+    tracker.track_replies(reply_core, agent.alias)
+    held = None if inputs is _NO_MESSAGES else _hold_input(inputs, reply_core)
+    scope = current_scope.get() if captured is None else captured.get(current_scope)
+    coroutine = (
+        _run(agent, inputs, args, names, values, replies, reply_core, tracker, held)
+        if ending is None and scope is None
+        else _run_observed(
+            ending, scope, agent, inputs, args, names, values, replies, reply_core, tracker, held
+        )
+    )
+    task = (
+        spawn(coroutine, agent.alias, tracker.tasks)
+        if captured is None
+        else captured.run(spawn, coroutine, agent.alias, tracker.tasks)
+    )
+    replies.cancel_when_abandoned(task, held)  # (given up on: it gives its input up too)
+    if held is not None:
+        held.task = task
+    if scope is not None:
+        scope.add(task)
 
 
 class _HeldInput:
