@@ -377,10 +377,10 @@ def test_no_module_of_the_agents_layer_touches_a_private_attribute_of_another(
 
 def test_the_agents_layer_check_sees_a_real_violation(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
-    probe.write_text("def f(context):\n    return context._adopt_hook\n", encoding="utf-8")
+    probe.write_text("def f(context):\n    return context._streams\n", encoding="utf-8")
     own = "miniagents.miniagents.probe"
     found = private_attributes_of_other_modules(probe, "miniagents.miniagents", own)
-    assert [entry.split(" (")[0] for entry in found] == ["line 2: ._adopt_hook"]
+    assert [entry.split(" (")[0] for entry in found] == ["line 2: ._streams"]
 
 
 @pytest.mark.parametrize("path", PUBLIC_MODULES, ids=[module_name(p) for p in PUBLIC_MODULES])

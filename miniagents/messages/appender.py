@@ -10,7 +10,6 @@ Consumers get what was appended as soon as it is appended; the stream ends with
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
@@ -103,9 +102,8 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         "_record",
         "_streaming",
         "_tell_ready",
-        "read_input",
+        "_then",
         "task",
-        "unread_input",
     )
 
     def __init__(
@@ -142,14 +140,8 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         self._streaming: list[ReplayCore[str]] | None = None
         self._abandoning = False
         self.task: asyncio.Task[None] | None = None
-        # what the producer will read (an agent's input, held as read) until it starts
-        # reading: given up on with the sequence if the producer is cancelled before it
-        # starts (it never will)
-        self.unread_input: ReplayCore[MessagePromise] | None = None
-        # what the producer read (an agent's input), weakly, once it has ended while the
-        # sequence streams on (another agent's replies, an operator's output over its
-        # input): given up on with the sequence, unless someone else reads it
-        self.read_input: weakref.ref[ReplayCore[MessagePromise]] | None = None
+        """The producer's task, once given to :meth:`cancel_when_abandoned` (read it only)."""
+        self._then: Callable[[], None] | None = None  # (see cancel_when_abandoned)
 
     def producers(self) -> tuple[object, ...]:
         """Who makes the next message, for the deadlock watch's wait-for graph.
@@ -190,7 +182,9 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         """
         self._record.defer(starter)
 
-    def cancel_when_abandoned(self, task: asyncio.Task[None]) -> None:
+    def cancel_when_abandoned(
+        self, task: asyncio.Task[None], then: Callable[[], None] | None = None
+    ) -> None:
         """When every consumer gives up, cancel ``task`` (its producer) and what it streams.
 
         Every consumer gives up on the sequence (their waits are cancelled, their
@@ -198,8 +192,16 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         sequence: ``task`` is cancelled, the sequence stops following the streams appended
         to it and ends with ``StreamCancelledError``, and the messages it holds that are
         still streaming and that nobody waits for are cancelled too.
+
+        Args:
+            task: The producer's task.
+            then: Called once, last, when the sequence is given up: what the producer
+                gives up in turn (an agent's interaction gives up its input). Given again,
+                it replaces the one given before.
         """
         self.task = task
+        if then is not None:
+            self._then = then
         # the appender itself (its __call__ gives up): no bound method per agent, which
         # would be one more object for the collector while the agent waits to run
         self._record.on_abandoned = self
@@ -262,15 +264,9 @@ class MessageSequenceAppender(_Appender[MessagePromise]):
         streaming, self._streaming = self._streaming, None
         for message in streaming or ():
             message.check_abandoned()  # those nobody waits for stop
-        input_core, self.unread_input = self.unread_input, None
-        if input_core is not None:  # the producer never started: give its input up for it
-            if input_core.flow is not None and input_core.flow.queued:  # (held for it: agent.py)
-                input_core.flow.let_go_reader(input_core, self._record)
-            input_core.release_reader(gave_up=True)
-        read, self.read_input = self.read_input, None
-        input_core = None if read is None else read()
-        if input_core is not None:  # the producer has ended: give its input up for it
-            input_core.check_abandoned()
+        then, self._then = self._then, None
+        if then is not None:
+            then()
 
     def append(self, messages: MessageType) -> None:
         """Append messages, flattened in order after everything appended before.

@@ -211,7 +211,11 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
         observable = source_observable(source, "MessagePromise")
         self._message_class = message_class
         self._metadata = _metadata({name: freeze(value) for name, value in metadata.items()})
-        if isinstance(observable, ReplayObservable) and pieces_are(observable.core, str):
+        if (
+            observable is not None  # (an appender's message: no check of the ABC below)
+            and isinstance(observable, ReplayObservable)
+            and pieces_are(observable.core, str)
+        ):
             core = observable.core  # another message's tokens, unchanged: share its record
             self._setup(core, view=True)
         else:

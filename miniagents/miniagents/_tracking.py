@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from miniagents.messages.message_promise import MessagePromise
@@ -51,11 +52,22 @@ class StreamTracker:
     go, and their agent never runs).
     """
 
-    __slots__ = ("_failed", "_lazy", "_owner", "_prune_at", "_streams", "_unpaced")
+    __slots__ = (
+        "_failed",
+        "_lazy",
+        "_prune_at",
+        "_streams",
+        "_unpaced",
+        "adopt_hook",
+        "tasks",
+    )
 
     def __init__(self, owner: set[asyncio.Task[None]]) -> None:
         """Track streams for a context whose tasks are ``owner`` (see :meth:`adopt`)."""
-        self._owner = owner
+        self.tasks = owner
+        """The context's tasks (its agents' runs are started into it)."""
+        self.adopt_hook: Callable[[MessagePromise], None] = self.adopt
+        """:meth:`adopt`, bound once: the hook each agent's replies call (none made per agent)."""
         self._streams: dict[ReplayCore[Any], str] = {}  # each core with its label, in order
         # the replies of lazy agents not started yet, weakly (cancelled after an error)
         self._lazy: weakref.WeakSet[ReplayCore[Any]] | None = None
@@ -113,7 +125,7 @@ class StreamTracker:
         core = core_of(message)
         if core.done:
             return  # a ready message: the common case
-        start_owned(core.start, self._owner)
+        start_owned(core.start, self.tasks)
         if not core.done:
             if core.on_abandoned is None:  # e.g. a re-streamed message: stop following
                 core.on_abandoned = core.cancel

@@ -18,8 +18,8 @@ in sections:
 * **the agent** (``MiniAgent``) and the ``@miniagent`` decorator.
 
 It uses the ``MiniAgents`` context through the functions that name its machinery
-(``start_task_in``, ``stream_tracker``, ``track_input``, ``adopt_hook``): no private
-attribute of another module.
+(``agents_tracker``, whose tracker names the context's tasks and reply hook too,
+``track_input``): no private attribute of another module.
 
 The names along an interaction's streams, from ``inquire`` to the agent function (the same
 in :mod:`miniagents.messages.appender`):
@@ -31,8 +31,9 @@ in :mod:`miniagents.messages.appender`):
   **paced** (``replies.paced(inputs)``: a view whose iterators take each message only when
   the replies have room), as ``ctx.message_promises`` (also ``ctx.messages``);
 * ``input_core``: the input's replay core, **held** as read by the interaction from its
-  start until its run ends (``_hold_input``; ``unread_input`` and ``read_input`` on the
-  replies before and after the run);
+  start until its run ends (``_hold_input``; a ``_HeldInput`` keeps it while the run has
+  not started, and weakly once it has ended with its replies streaming on, to give it up
+  with them);
 * ``replies``: the interaction's ``MessageSequenceAppender``; ``reply_sequence``: what
   ``inquire`` returns; ``reply_core``: their replay core (the **gate** of the paced input);
 * ``input_appender``: what an ``AgentCall`` sends its input messages to.
@@ -80,10 +81,7 @@ from miniagents.miniagents._scope import InteractionScope, current_scope
 from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.context import (
     MiniAgents,
-    adopt_hook,
-    check_thread,
-    start_task_in,
-    stream_tracker,
+    agents_tracker,
     track_input,
     untrack_input,
 )
@@ -95,6 +93,7 @@ from miniagents.promising.lowlevel import (
     core_of,
     forget_task,
     logger,
+    spawn,
 )
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
@@ -313,19 +312,22 @@ def start(
     if agent._bound:
         if args:  # they override bound arguments too, as keywords do
             args, given = agent._parameters.over_bound(args, given)
-        arguments = {**agent._bound, **given}
+        # (the bound ones alone are shared, only read: no copy per interaction)
+        arguments = {**agent._bound, **given} if given else agent._bound
     else:
         arguments = given
     start_asap: bool | None = None
     if "start_asap" in arguments and "start_asap" not in agent._parameters.names:
         start_asap = cast("bool | None", arguments.pop("start_asap"))
     context = MiniAgents.get_current()  # outside a context: the clear error, at once
-    check_thread(context)  # (one that copied the context: no loop would run the agent)
+    tracker = agents_tracker(context)  # (from another thread: no loop would run the agent)
     agent._parameters.check_call(args, arguments)
     # the common cases, tested first (no input; a sequence): a miss of the ABC below costs
     # three calls
     if inputs is _NO_MESSAGES or isinstance(inputs, MessageSequencePromise):
-        reply_sequence = start_interaction(context, agent, inputs, args, arguments, start_asap)
+        reply_sequence = start_interaction(
+            context, tracker, agent, inputs, args, arguments, start_asap
+        )
     else:
         if isinstance(inputs, MessageObservable):  # another agent's replies: read them directly
             own = inputs.own  # an agent operator's: a new interaction, read by this one alone
@@ -340,7 +342,9 @@ def start(
                 not isinstance(observable, ReplayObservable)
                 or core_of(inputs) is not observable.core
             )
-        reply_sequence = start_interaction(context, agent, inputs, args, arguments, start_asap)
+        reply_sequence = start_interaction(
+            context, tracker, agent, inputs, args, arguments, start_asap
+        )
         if own:
             _stop_input_when_done(core_of(reply_sequence), core_of(inputs))
     return reply_sequence  # type: ignore[return-value]  # (typed by the reply class: see above)
@@ -377,6 +381,25 @@ def _stop_input_when_done(
     reply_core.when_done(stop)
 
 
+def _keywords(
+    agent: MiniAgent[...], arguments: dict[str, object]
+) -> tuple[tuple[str, ...], tuple[object, ...]]:
+    """An interaction's keyword arguments as their names and their values.
+
+    A run waiting to start holds them (10,000 runs in a fan-out of 10,000 agents): a tuple of
+    values is about a third of the size of a dict of them, and the names are one tuple for
+    every interaction of the agent given the same ones (its bound arguments' are made once).
+    """
+    if arguments is agent._bound:
+        return agent._bound_keywords
+    names = tuple(arguments)
+    if names == agent._keyword_names:
+        names = agent._keyword_names
+    else:
+        agent._keyword_names = names
+    return names, tuple(arguments.values())
+
+
 def _given(kwargs: Mapping[str, object]) -> dict[str, object]:
     """The keyword arguments without those given ``DEFAULT`` (which means "the default")."""
     for name in kwargs:  # (no comprehension unless one is DEFAULT)
@@ -387,14 +410,18 @@ def _given(kwargs: Mapping[str, object]) -> dict[str, object]:
 
 def start_interaction(
     context: MiniAgents,
+    tracker: StreamTracker,
     agent: MiniAgent[...],
     inputs: MessageSequencePromise,
     args: tuple[object, ...],
     arguments: dict[str, object],
     start_asap: bool | None,
 ) -> MessageSequencePromise:
-    """Start (or prepare, for a lazy start) one interaction; return its replies."""
-    hook = adopt_hook(context)
+    """Start (or prepare, for a lazy start) one interaction; return its replies.
+
+    ``tracker`` is the context's (see :func:`~miniagents.miniagents.context.agents_tracker`).
+    """
+    hook = tracker.adopt_hook
     ending = interaction_ending(hook)  # None unless an observer is set (tracing)
     if start_asap is None:
         start_asap = agent.start_asap
@@ -407,41 +434,33 @@ def start_interaction(
         on_message = hook
     else:  # an observer set before the lazy start (instrument() in between) observes it
         on_message = relay = _Relay(hook)
+    named = agent._replies_named  # (made once per alias: no string per interaction)
+    if named[0] is not agent.alias:
+        named = agent._replies_named = (agent.alias, f"the replies of the agent {agent.alias}")
     replies = MessageSequenceAppender(
         on_message,
-        name=f"the replies of the agent {agent.alias}",
+        name=named[1],
         ready_too=on_message is not hook,  # the context's hook tracks streaming messages only
     )
     reply_sequence = replies.sequence
     reply_core = core_of(reply_sequence)
+    names, values = _keywords(agent, arguments)
     if start_asap:
-        if inputs is not _NO_MESSAGES:
-            _hold_input(replies, inputs, reply_core)
-        tracker = stream_tracker(context)
-        # tracked before the run starts: under an eager task factory (Python 3.12's
-        # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
-        tracker.track_replies(reply_core, agent.alias)
-        scope = current_scope.get()
-        coroutine = _run(
-            agent, inputs, args, arguments, replies, reply_core, tracker, ending, scope
-        )
-        task = start_task_in(context, coroutine, agent.alias)
-        replies.cancel_when_abandoned(task)
-        if scope is not None:
-            scope.add(task)
+        _launch(tracker, agent, inputs, args, names, values, replies, reply_core, ending, None)
     else:
         _start_lazily(
-            context, agent, inputs, args, arguments, replies, reply_core, hook, ending, relay
+            tracker, agent, inputs, args, names, values, replies, reply_core, hook, ending, relay
         )
     return reply_sequence
 
 
 def _start_lazily(
-    context: MiniAgents,
+    tracker: StreamTracker,
     agent: MiniAgent[...],
     inputs: MessageSequencePromise,
     args: tuple[object, ...],
-    arguments: dict[str, object],
+    names: tuple[str, ...],
+    values: tuple[object, ...],
     replies: MessageSequenceAppender,
     reply_core: ReplayCore[MessagePromise],
     hook: Callable[[MessagePromise], None],
@@ -453,81 +472,135 @@ def _start_lazily(
     (A function of its own: the closure's cells would be made on every ``inquire``.)
     """
     captured = contextvars.copy_context()  # the agent runs where it was inquired
-    scope = current_scope.get()
-    tracker = stream_tracker(context)
     tracker.track_lazy(reply_core)
 
     def launch() -> None:
-        # tracked from its start: one never started (its replies dropped unread) is not kept
-        tracker.track_replies(reply_core, agent.alias)
-        if inputs is not _NO_MESSAGES:
-            _hold_input(replies, inputs, reply_core)
         observed = ending
         if relay is not None:
             observed = interaction_ending(hook)  # the observer now, if there is one
             if observed is not None:
                 relay.target = observed.adopt  # no reply has entered yet: it sees all
-        coroutine = _run(
-            agent, inputs, args, arguments, replies, reply_core, tracker, observed, scope
+        _launch(
+            tracker, agent, inputs, args, names, values, replies, reply_core, observed, captured
         )
-        task = captured.run(start_task_in, context, coroutine, agent.alias)
-        replies.cancel_when_abandoned(task)
-        if scope is not None:
-            scope.add(task)
 
     replies.start_lazily(launch)
 
 
-class _InputReader:
-    """The interaction that will read an input, holding it from its first piece until then.
+def _launch(
+    tracker: StreamTracker,
+    agent: MiniAgent[...],
+    inputs: MessageSequencePromise,
+    args: tuple[object, ...],
+    names: tuple[str, ...],
+    values: tuple[object, ...],
+    replies: MessageSequenceAppender,
+    reply_core: ReplayCore[MessagePromise],
+    ending: InteractionEnding | None,
+    captured: contextvars.Context | None,
+) -> None:
+    """Start an interaction's run, in a task of its own (in ``captured``, for a lazy start).
 
-    An input given to an agent was passed on before the agent reads it: the stream keeps
+    Its replies are tracked from now on (one never started, its replies dropped unread, is
+    not kept), and its input held (see :func:`_hold_input`); it joins the interaction scope
+    current where it was inquired, if any.
+    """
+    # tracked before the run starts: under an eager task factory (Python 3.12's
+    # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
+    tracker.track_replies(reply_core, agent.alias)
+    held = None if inputs is _NO_MESSAGES else _hold_input(inputs, reply_core)
+    scope = current_scope.get() if captured is None else captured.get(current_scope)
+    coroutine = (
+        _run(agent, inputs, args, names, values, replies, reply_core, tracker, held)
+        if ending is None and scope is None
+        else _run_observed(
+            ending, scope, agent, inputs, args, names, values, replies, reply_core, tracker, held
+        )
+    )
+    task = (
+        spawn(coroutine, agent.alias, tracker.tasks)
+        if captured is None
+        else captured.run(spawn, coroutine, agent.alias, tracker.tasks)
+    )
+    replies.cancel_when_abandoned(task, held)  # (given up on: it gives its input up too)
+    if held is not None:
+        held.task = task
+    if scope is not None:
+        scope.add(task)
+
+
+class _HeldInput:
+    """The input an interaction holds as read, and its giving up with the interaction's replies.
+
+    The interaction's input (``core``) is held as read from the interaction's start (see
+    :func:`_hold_input`). Until its run starts, ``unread`` keeps it: replies given up on
+    before then give it up for the run, which will never read it. Once the run has ended
+    with its replies still streaming (another agent's replies, an operator's output over
+    its input), ``read`` keeps it weakly: replies given up on then give it up too, unless
+    someone else reads it. The replies' appender calls it when they are given up on (the
+    ``then`` of :meth:`~MessageSequenceAppender.cancel_when_abandoned`).
+
+    It is also the holder of an input passed on before the agent reads it: the stream keeps
     every piece for it (``Flow.hold``), until the agent's reader follows it (its ``gate``,
     the interaction's reply core, is this one's) or the interaction ends. For the deadlock
     watch, the interaction's task is who ends the hold.
     """
 
-    __slots__ = ("gate", "replies")
+    __slots__ = ("gate", "read", "task", "unread")
 
     def __init__(
-        self, replies: MessageSequenceAppender, reply_core: ReplayCore[MessagePromise]
+        self, input_core: ReplayCore[MessagePromise], reply_core: ReplayCore[MessagePromise]
     ) -> None:
-        self.replies = replies
+        self.unread: ReplayCore[MessagePromise] | None = input_core
+        self.read: weakref.ref[ReplayCore[MessagePromise]] | None = None
         self.gate = reply_core  # (the holder's gate, as the flow asks: see let_go_reader)
+        self.task: asyncio.Task[None] | None = None  # the interaction's, once it has one
 
     def producers(self) -> tuple[object, ...]:
         """The interaction's task (``None`` before it has one)."""
-        return (self.replies.task,)
+        return (self.task,)
+
+    def __call__(self) -> None:
+        """The replies were given up on: give the input up for the interaction."""
+        input_core, self.unread = self.unread, None
+        if input_core is not None:  # the run never started: give its input up for it
+            _let_go_input(input_core, self.gate)
+            input_core.release_reader(gave_up=True)
+        read, self.read = self.read, None
+        input_core = None if read is None else read()
+        if input_core is not None:  # the run has ended: give its input up for it
+            input_core.check_abandoned()
 
 
 def _let_go_input(
     input_core: ReplayCore[MessagePromise], reply_core: ReplayCore[MessagePromise]
 ) -> None:
-    """End the hold of an interaction's input, if its agent never read it (see _InputReader)."""
+    """End the hold of an interaction's input, if its agent never read it (see _HeldInput)."""
     flow = input_core.flow
     if flow is not None and flow.queued:
         flow.let_go_reader(input_core, reply_core)
 
 
 def _hold_input(
-    replies: MessageSequenceAppender,
-    inputs: MessageSequencePromise,
-    reply_core: ReplayCore[MessagePromise],
-) -> None:
+    inputs: MessageSequencePromise, reply_core: ReplayCore[MessagePromise]
+) -> _HeldInput | None:
     """Hold ``inputs`` as read by the interaction from its start (see ``hold_reader``).
 
     Its run takes the hold over and gives it up at its end; an interaction given up on
-    before its run started gives it up then (``unread_input``, which its replies' giving
-    up releases): another agent reading the same input keeps it either way.
+    before its run started gives it up then (the ``_HeldInput`` returned, which its
+    replies' giving up calls): another agent reading the same input keeps it either way.
+    ``None``: no hold (an ended input of ready messages needs none).
     """
     input_core = core_of(inputs)
     # (an ended input of ready messages needs no hold; an ended reply may still have
     # messages streaming, which the interaction will read, and gives them up with it)
-    if not input_core.done or input_core.flow is not None:
-        input_core.hold_reader()
-        replies.unread_input = input_core
-        if not input_core.done and input_core.flow is not None:  # kept from its first piece
-            input_core.flow.hold(input_core, _InputReader(replies, reply_core))
+    if input_core.done and input_core.flow is None:
+        return None
+    input_core.hold_reader()
+    held = _HeldInput(input_core, reply_core)
+    if not input_core.done and input_core.flow is not None:  # kept from its first piece
+        input_core.flow.hold(input_core, held)
+    return held
 
 
 class _Relay:
@@ -546,27 +619,24 @@ async def _run(
     agent: MiniAgent[...],
     inputs: MessageSequencePromise,
     args: tuple[object, ...],
-    arguments: dict[str, object],
+    names: tuple[str, ...],
+    values: tuple[object, ...],
     replies: MessageSequenceAppender,
     reply_core: ReplayCore[MessagePromise],
     tracker: StreamTracker,
-    ending: InteractionEnding | None,
-    scope: InteractionScope | None,
+    held: _HeldInput | None,
 ) -> None:
     """Run one interaction of ``agent``; ``tracker`` tracks its replies' core, ``reply_core``.
 
-    ``scope`` is the interaction scope that was current where the task's context was
-    copied, read there by the caller: the value ``current_scope`` has as this task starts.
+    ``held``: the input it holds as read (see :func:`_hold_input`), ``None`` if none. (An
+    observed interaction, or one started in a scope, runs inside :func:`_run_observed`.)
     """
-    if replies.task is None:  # started eagerly, inside create_task: see _bind_eager_task
-        _bind_eager_task(replies)
+    if replies.task is None:  # started eagerly, inside create_task: see
+        _bind_eager_task(replies, held)  # _bind_eager_task
     # held as read for the whole run (see _hold_input), by the run now; None: not held
-    input_core = replies.unread_input
-    replies.unread_input = None
-    if ending is not None:  # observed (see miniagents.miniagents._observing)
-        ending.start(agent, reply_core, None if inputs is _NO_MESSAGES else inputs)
-    if scope is not None:
-        current_scope.set(None)  # what the agent starts belongs to no scope of its caller
+    input_core = None
+    if held is not None:
+        input_core, held.unread = held.unread, None
     # the input as the agent reads it: paced by the replies (a view of it whose iterators
     # take each message only when the replies have room); an interaction without input
     # (the shared empty sequence) has nothing to read, so nothing to pace (nor to hold)
@@ -574,38 +644,21 @@ async def _run(
         inputs = replies.paced(inputs)
     interaction = InteractionContext(agent, inputs, replies)  # made here: fewer objects wait
     del inputs  # (the interaction holds it)
-    func = agent.func
-    limit = agent.concurrency_limit
+    # (the fewer locals, the smaller the frame each waiting run keeps: the function, the
+    # limit and the handling of an error are read or done where they are needed)
     try:
-        running = func(interaction, *args, **arguments)
-        del args, arguments  # (the function has its own: one dict fewer held per run)
+        keywords = dict(zip(names, values, strict=True)) if names else {}
+        running = agent.func(interaction, *args, **keywords)
+        del args, values, keywords  # (the function has its own: held no longer)
         if type(running) is not CoroutineType:  # a plain function's awaitable, or none
             running = _awaiting(running, agent)
-        if limit is None:
+        if agent.concurrency_limit is None:
             await running
         else:
-            try:
-                await limit.acquire()  # it may wait here for a slot
-            except BaseException:
-                running.close()  # never to run
-                raise
-            try:  # (not async with: its bound __aexit__ would be held while the agent runs)
-                await running
-            finally:
-                limit.release()
+            await _run_limited(agent.concurrency_limit, running)
     except BaseException as error:  # it travels through the replies, even Ctrl+C
-        finished_early = interaction._finished
-        interaction._finished = True
-        given_up = isinstance(error, asyncio.CancelledError)
-        if not replies.closed:
-            replies.fail(error)
-        elif not given_up:
-            _report_late_error(agent, replies, error, finished_early)
-            # its replies were given up on (cancelled) before it ended with what that caused
-            # (a reply refused, an input cancelled with them), not with its task's cancellation
-            given_up = isinstance(replies.error, (StreamCancelledError, asyncio.CancelledError))
-        if given_up and input_core is not None:  # given up on: it gives up its input in turn
-            _let_go_input(input_core, reply_core)
+        if _failed(agent, interaction, replies, error) and input_core is not None:
+            _let_go_input(input_core, reply_core)  # given up on: it gives up its input
             input_core.release_reader(gave_up=True)
             input_core = None
         if isinstance(error, asyncio.CancelledError):
@@ -617,16 +670,16 @@ async def _run(
         if input_core is not None:
             _let_go_input(input_core, reply_core)
             input_core.release_reader(gave_up=False)
-            if not reply_core.done:  # its replies stream on (another agent's replies, an
-                # operator's output over its input): giving them up gives its input up too
-                replies.read_input = weakref.ref(input_core)
+            if held is not None and not reply_core.done:  # its replies stream on (another
+                # agent's replies, an operator's output over its input): giving them up
+                # gives its input up too
+                held.read = weakref.ref(input_core)
         tracker.ended(reply_core)  # (the replies have ended, or it follows them to their end)
         # the task's last step (see forget_task): it leaves the context's tasks now, with no
         # done callback scheduled; one cancelled before its first step never gets here, and
-        # its done callback forgets it
-        task = replies.task  # this task (set by cancel_when_abandoned before it started)
-        if task is not None:
-            forget_task(task)
+        # its done callback forgets it (the task was given to the replies before it started)
+        if replies.task is not None:
+            forget_task(replies.task)
 
 
 async def _awaited(awaitable: Awaitable[None]) -> None:
@@ -650,7 +703,73 @@ def _awaiting(given: object, agent: MiniAgent[...]) -> Coroutine[Any, Any, None]
     return _awaited(given)
 
 
-def _bind_eager_task(replies: MessageSequenceAppender) -> None:
+async def _run_observed(
+    ending: InteractionEnding | None,
+    scope: InteractionScope | None,
+    agent: MiniAgent[...],
+    inputs: MessageSequencePromise,
+    args: tuple[object, ...],
+    names: tuple[str, ...],
+    values: tuple[object, ...],
+    replies: MessageSequenceAppender,
+    reply_core: ReplayCore[MessagePromise],
+    tracker: StreamTracker,
+    held: _HeldInput | None,
+) -> None:
+    """:func:`_run`, told to an observer first, or out of its caller's scope.
+
+    ``ending``: the interaction's observed ending (see :mod:`miniagents.miniagents._observing`),
+    told first, in the interaction's task. ``scope``: the interaction scope that was current
+    where the task's context was copied, read there by the caller (the value
+    ``current_scope`` has as this task starts): what the agent starts belongs to no scope of
+    its caller. (A coroutine of its own: the run of most interactions, neither observed nor
+    in a scope, keeps neither in its frame while it waits.)
+    """
+    if ending is not None:
+        ending.start(agent, reply_core, None if inputs is _NO_MESSAGES else inputs)
+    if scope is not None:
+        current_scope.set(None)
+    await _run(agent, inputs, args, names, values, replies, reply_core, tracker, held)
+
+
+async def _run_limited(limit: ConcurrencyLimit, running: Coroutine[Any, Any, None]) -> None:
+    """Run an agent function's coroutine once ``limit`` has a slot for it."""
+    try:
+        await limit.acquire()  # it may wait here for a slot
+    except BaseException:
+        running.close()  # never to run
+        raise
+    try:  # (not async with: its bound __aexit__ would be held while the agent runs)
+        await running
+    finally:
+        limit.release()
+
+
+def _failed(
+    agent: MiniAgent[...],
+    interaction: InteractionContext,
+    replies: MessageSequenceAppender,
+    error: BaseException,
+) -> bool:
+    """An interaction's run failed with ``error``: its replies carry it (else it is logged).
+
+    Returns:
+        Whether the interaction was given up on (so it gives its input up in turn).
+    """
+    finished_early = interaction._finished
+    interaction._finished = True
+    given_up = isinstance(error, asyncio.CancelledError)
+    if not replies.closed:
+        replies.fail(error)
+    elif not given_up:
+        _report_late_error(agent, replies, error, finished_early)
+        # its replies were given up on (cancelled) before it ended with what that caused
+        # (a reply refused, an input cancelled with them), not with its task's cancellation
+        given_up = isinstance(replies.error, (StreamCancelledError, asyncio.CancelledError))
+    return given_up
+
+
+def _bind_eager_task(replies: MessageSequenceAppender, held: _HeldInput | None) -> None:
     """Let a run that an eager task factory started inside ``create_task`` cancel itself.
 
     Under Python 3.12's ``asyncio.eager_task_factory`` a task's first step runs before
@@ -659,9 +778,11 @@ def _bind_eager_task(replies: MessageSequenceAppender) -> None:
     that what it replies is adopted from its first message on (the starter's own call, after
     ``create_task``, then changes nothing).
     """
-    task = asyncio.current_task()
+    task = cast("asyncio.Task[None] | None", asyncio.current_task())
     if task is not None:
-        replies.cancel_when_abandoned(cast("asyncio.Task[None]", task))
+        replies.cancel_when_abandoned(task, held)
+        if held is not None:
+            held.task = task
 
 
 def _report_late_error(
@@ -738,7 +859,10 @@ class MiniAgent(Generic[P, ReplyT_co]):
     __slots__ = (
         "__weakref__",  # what is worked out once per agent may be kept beside it, weakly
         "_bound",
+        "_bound_keywords",
+        "_keyword_names",
         "_parameters",
+        "_replies_named",
         "alias",
         "concurrency_limit",
         "description",
@@ -795,9 +919,15 @@ class MiniAgent(Generic[P, ReplyT_co]):
             else ConcurrencyLimit(max_concurrency)  # checks it: a positive int
         )
         self.start_asap: bool | None = None if start_asap is DEFAULT else start_asap
+        # how errors name its replies, with the alias it was made for (see start_interaction)
+        self._replies_named = ("", "")
         self._parameters = AgentParameters.of(func, self.alias)
         self._bound: dict[str, object] = _given(bound or {})
         self._parameters.check_known(self._bound, bound_in)
+        # (see _keywords: the names and values of the bound arguments, and the names given
+        # to its last interaction)
+        self._bound_keywords = (tuple(self._bound), tuple(self._bound.values()))
+        self._keyword_names: tuple[str, ...] = ()
 
     @property
     def bound_arguments(self) -> Mapping[str, object]:

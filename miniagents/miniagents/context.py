@@ -39,6 +39,7 @@ __all__ = [
     "MessageHandler",
     "MiniAgents",
     "adopt_hook",
+    "agents_tracker",
     "at_exit_in",
     "check_thread",
     "current_context",
@@ -225,7 +226,6 @@ class MiniAgents:
         self._tasks: set[asyncio.Task[None]] = set()
         self._open_inputs: set[MessageSequenceAppender] = set()
         self._streams = StreamTracker(self._tasks)
-        self._adopt_hook: Callable[[MessagePromise], None] = self._streams.adopt  # not per agent
         self._tokens: tuple[contextvars.Token[Any], ...] | None = None
         self._resources = Resources()
         self._outer: MiniAgents | None = None  # the context around it, while it is active
@@ -487,7 +487,23 @@ def stream_tracker(context: MiniAgents) -> StreamTracker:
 
 def adopt_hook(context: MiniAgents) -> Callable[[MessagePromise], None]:
     """What ``context`` calls with each message an agent replies with (one for all agents)."""
-    return context._adopt_hook
+    return context._streams.adopt_hook
+
+
+def agents_tracker(context: MiniAgents) -> StreamTracker:
+    """The tracker of ``context``'s streams, for an agent about to start there.
+
+    It names the machinery an agent uses, in one call: its ``adopt_hook`` (what the
+    context calls with each message an agent replies with), its ``tasks`` (where the
+    agent's run is started) and the tracking of its replies.
+
+    Raises:
+        NoActiveContextError: from a thread other than the context's loop's (see
+            :func:`check_thread`).
+    """
+    if context._thread != threading.get_ident():  # (a thread that copied the context)
+        raise NoActiveContextError(_not_on_the_loop_thread())
+    return context._streams
 
 
 def track_input(context: MiniAgents, appender: MessageSequenceAppender) -> None:

@@ -6,6 +6,10 @@ Run it by hand from the repository root (it is not a test; pytest never collects
     python tests/benchmarks/evals.py --quick    # 200 cases, 3 runs: a smoke check
     python tests/benchmarks/evals.py --runs 9   # more timed runs per variant (default 5)
     python tests/benchmarks/evals.py --only llm # one agent (the memory table is the llm's)
+    python tests/benchmarks/evals.py --peers    # and pydantic-evals beside ours (see below)
+
+``--peers`` needs pydantic-evals, installed for this benchmark only (it is no dependency
+of MiniAgents, nor in any of its extras): ``pip install pydantic-evals``.
 
 Issue 55's targets: a dataset of 1,000 cases runs with memory flat, and an overhead per case
 within 10 % of calling the agent in a plain pipeline. Two agents, each with its two
@@ -16,6 +20,20 @@ variants, interleaved run by run, each run on a fresh event loop after ``gc.coll
 * ``eval``: ``aevaluate(agent, dataset, [Contains()], max_concurrency=16)``: each case's
   replies read (its first token noted), its reply tree recorded, its tokens and cost
   metered, one evaluator, a ``CaseResult`` kept in the report.
+
+With ``--peers`` (issue 64), two more variants run the same cases against the same agent
+with pydantic-evals, so that the two eval libraries' own cost per case is measured side by
+side, each over the same plain baseline:
+
+* ``task``: the task pydantic-evals is given, run without it: ``reply_text(await
+  agent.inquire(question))`` for each case, at most 16 at once (an ``asyncio.Semaphore``),
+  every case's output kept;
+* ``pydantic-evals``: ``Dataset(cases=[Case(inputs=question, expected_output="France")],
+  evaluators=[Contains("France")]).evaluate(task, max_concurrency=16, progress=False)``,
+  the task the same, in one ``MiniAgents`` context.
+
+The overhead of ours is ``eval`` less ``plain``; pydantic-evals' is ``pydantic-evals`` less
+``task``.
 
 The agents: ``llm``, the offline model answering 14 words (14 tokens, no delay: a pure
 measure of overhead, the worst case for the ratio; a real model's second of latency would
@@ -114,7 +132,7 @@ from typing import Any
 import openai
 
 from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent, pipeline
-from miniagents.evals import Case, Contains, Dataset, aevaluate
+from miniagents.evals import Case, Contains, Dataset, aevaluate, reply_text
 from miniagents.ext.llm.offline import ToolRule, offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.testing import FakeLLMServer
@@ -195,30 +213,86 @@ async def _eval(workload: Workload, cases: int) -> None:
         assert report.passed == cases, report.table()
 
 
+async def _task(workload: Workload, cases: int) -> None:
+    inputs = _INPUTS.get(cases) or _INPUTS.setdefault(
+        cases, [QUESTION.format(number) for number in range(cases)]
+    )
+    async with MiniAgents(), workload() as agent:
+        room = asyncio.Semaphore(16)
+
+        async def task(question: str) -> str:
+            async with room:
+                return reply_text(await agent.inquire(question))
+
+        outputs = await asyncio.gather(*(task(question) for question in inputs))
+        assert all("France" in output for output in outputs)
+
+
+def _peer_dataset(cases: int) -> Any:
+    """pydantic-evals' dataset of ``cases`` cases (made once)."""
+    import pydantic_evals  # (pip install pydantic-evals: see the docstring)
+    from pydantic_evals.evaluators import Contains as PeerContains
+
+    peer_dataset = _PEER_DATASETS.get(cases)
+    if peer_dataset is None:
+        peer_dataset = _PEER_DATASETS[cases] = pydantic_evals.Dataset(
+            name="capitals",
+            cases=[
+                pydantic_evals.Case(inputs=QUESTION.format(number), expected_output="France")
+                for number in range(cases)
+            ],
+            evaluators=[PeerContains("France")],
+        )
+    return peer_dataset
+
+
+async def _pydantic_evals(workload: Workload, cases: int) -> None:
+    peer_dataset = _peer_dataset(cases)
+    async with MiniAgents(), workload() as agent:
+
+        async def task(question: str) -> str:
+            return reply_text(await agent.inquire(question))
+
+        report = await peer_dataset.evaluate(task, max_concurrency=16, progress=False)
+        assert len(report.cases) == cases
+        assert all(case.assertions["Contains"].value for case in report.cases)
+
+
+_PEER_DATASETS: dict[int, Any] = {}
+
 VARIANTS: dict[str, Callable[[Workload, int], Coroutine[Any, Any, None]]] = {
     "plain": _plain,
     "eval": _eval,
 }
+
+PEERS: dict[str, Callable[[Workload, int], Coroutine[Any, Any, None]]] = {
+    "task": _task,
+    "pydantic-evals": _pydantic_evals,
+}
+"""The variants of ``--peers``: pydantic-evals over the same agent, and its plain baseline."""
 
 
 def _timed(variant: str, agent: Workload, cases: int) -> tuple[float, float]:
     """CPU microseconds per case, and wall milliseconds, of one run."""
     gc.collect()
     start, wall = time.process_time(), time.perf_counter()
-    asyncio.run(VARIANTS[variant](agent, cases))
+    asyncio.run({**VARIANTS, **PEERS}[variant](agent, cases))
     cpu = (time.process_time() - start) / cases * 1e6
     return cpu, (time.perf_counter() - wall) * 1e3
 
 
 def _peak(variant: str, agent: Workload, cases: int) -> int:
     """``tracemalloc``'s peak (bytes) over one run (its inputs made before: not counted)."""
-    asyncio.run(VARIANTS[variant](agent, 1))  # (nothing left to make of the module's)
+    run = {**VARIANTS, **PEERS}[variant]
+    asyncio.run(run(agent, 1))  # (nothing left to make of the module's)
     _INPUTS.setdefault(cases, [QUESTION.format(number) for number in range(cases)])
     _DATASETS.setdefault(cases, _dataset(cases))
+    if variant == "pydantic-evals":
+        _peer_dataset(cases)
     gc.collect()
     tracemalloc.start()
     try:
-        asyncio.run(VARIANTS[variant](agent, cases))
+        asyncio.run(run(agent, cases))
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -244,55 +318,72 @@ def _result_bytes(workload: Workload, cases: int) -> float:
     return (after - before) / cases
 
 
+def _row(name: str, times: dict[str, list[tuple[float, float]]], base: str, it: str) -> str:
+    """A table row: ``it`` against ``base`` (CPU per case, wall per run: medians)."""
+    (base_cpu, base_wall), (cpu, wall) = (
+        (
+            statistics.median(cpu for cpu, _ in times[variant]),
+            statistics.median(wall for _, wall in times[variant]),
+        )
+        for variant in (base, it)
+    )
+    return (
+        f"| {name} | {base_cpu:.0f} | {cpu:.0f} | {cpu - base_cpu:+.0f} µs | "
+        f"{cpu / base_cpu:.2f} | {base_wall:.0f} | {wall:.0f} | {wall / base_wall:.2f} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="200 cases, 3 runs")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per variant")
     parser.add_argument("--cases", type=int, default=1000, help="cases per run")
     parser.add_argument("--only", help="one agent: llm, two agents, llm 1 ms, openai http")
+    parser.add_argument("--peers", action="store_true", help="pydantic-evals beside ours")
     options = parser.parse_args()
     cases = 200 if options.quick else options.cases
     runs = 3 if options.quick else options.runs
+    variants = [*VARIANTS, *(PEERS if options.peers else ())]
+    rows: list[str] = []
+    peer_rows: list[str] = []
     with FakeLLMServer() as server:
         workloads = {
             **{name: _offline(agent) for name, agent in _agents(0.0).items()},
             "llm 1 ms": _offline(_agents(0.001)["llm"]),
             "openai http": _over_http(server),
         }
-        print(f"{cases} cases, {runs} runs per variant (medians)\n")
-        print(
-            "| agent | plain CPU µs/case | eval CPU µs/case | CPU overhead per case | CPU ratio "
-            "| plain wall ms | eval wall ms | wall ratio |"
-        )
-        print("|---|---|---|---|---|---|---|---|")
         for name, agent in workloads.items():
             if options.only is not None and name != options.only:
                 continue
-            asyncio.run(_eval(agent, 20))  # warm-up (and a check)
-            asyncio.run(_plain(agent, 20))
-            times: dict[str, list[tuple[float, float]]] = {variant: [] for variant in VARIANTS}
+            for variant in variants:  # warm-up (and a check)
+                asyncio.run({**VARIANTS, **PEERS}[variant](agent, 20))
+            times: dict[str, list[tuple[float, float]]] = {variant: [] for variant in variants}
             for _ in range(runs):
-                for variant in VARIANTS:
+                for variant in variants:  # interleaved
                     times[variant].append(_timed(variant, agent, cases))
-            (plain, plain_wall), (evaluated, eval_wall) = (
-                (
-                    statistics.median(cpu for cpu, _ in times[variant]),
-                    statistics.median(wall for _, wall in times[variant]),
-                )
-                for variant in VARIANTS
-            )
-            print(
-                f"| {name} | {plain:.0f} | {evaluated:.0f} | {evaluated - plain:+.0f} µs | "
-                f"{evaluated / plain:.2f} | {plain_wall:.0f} | {eval_wall:.0f} | "
-                f"{eval_wall / plain_wall:.2f} |"
-            )
+            rows.append(_row(name, times, "plain", "eval"))
+            if options.peers:
+                peer_rows.append(_row(name, times, "task", "pydantic-evals"))
+    print(f"{cases} cases, {runs} runs per variant (medians)\n")
+    header = (
+        " CPU µs/case | {it} CPU µs/case | CPU overhead per case | CPU ratio "
+        "| {base} wall ms | {it} wall ms | wall ratio |"
+    )
+    print("| agent | plain" + header.format(base="plain", it="eval"))
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    if options.peers:
+        print("\npydantic-evals, over the same agent (its task alone as the baseline):\n")
+        print("| agent | task" + header.format(base="task", it="pydantic-evals"))
+        print("|---|---|---|---|---|---|---|---|")
+        print("\n".join(peer_rows))
     if options.only is not None and options.only != "llm":
         return
     print("\nMemory (tracemalloc peak, MB), llm agent:\n")
     print("| variant | cases | 2 x cases | growth per extra case |")
     print("|---|---|---|---|")
     agent = workloads["llm"]
-    for variant in VARIANTS:
+    for variant in variants:
         one, two = _peak(variant, agent, cases), _peak(variant, agent, 2 * cases)
         print(
             f"| {variant} | {one / 1e6:.2f} | {two / 1e6:.2f} | "

@@ -141,7 +141,7 @@ async def _run_call(
             )
             usage = added_usage(usage, metered.usage(turn.finish, model))
             turn.complete(usage=usage)
-            calls = await turn.call_messages()
+            calls = await turn.call_messages() if turn.calls else []
             if answer is not None and not calls:
                 errors = answer.settle(turn.finish, usage)
                 _log(context, ctx, call, turn, calls, metered, refused=bool(errors))

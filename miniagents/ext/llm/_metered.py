@@ -52,6 +52,9 @@ class Metered(Generic[OptionsT]):
         self._alias = alias
         self._options = options
         self._price_provider = price_provider_of(provider)
+        # the last Finish priced, its model and usage: a call's turn counts its Finish, and
+        # its tool loop then asks for the same usage (no second TokenUsage per call)
+        self._priced: tuple[Finish, str, TokenUsage] | None = None
 
     @property
     def provider_name(self) -> str | None:
@@ -75,8 +78,13 @@ class Metered(Generic[OptionsT]):
         return self._provider.message_class
 
     def usage(self, finish: Finish, model: str) -> TokenUsage:
-        """The usage a ``Finish`` reports, with its cost."""
-        return finish_usage(finish, model, self._price_provider)
+        """The usage a ``Finish`` reports, with its cost (the last one's, worked out once)."""
+        priced = self._priced
+        if priced is not None and priced[0] is finish and priced[1] == model:
+            return priced[2]
+        usage = finish_usage(finish, model, self._price_provider)
+        self._priced = (finish, model, usage)
+        return usage
 
     def charge(self, call: LLMCall) -> CallCharge:
         """The charge of ``call``, made before its request.

@@ -51,12 +51,12 @@ class StallWatch:
     """
 
     __slots__ = (
-        "_clock",
         "_error",
         "_expired",
         "_loop",
         "_task",
         "_watches",
+        "clock",
         "deadline",
         "timeout",
         "waiting",
@@ -67,7 +67,9 @@ class StallWatch:
         self._error = error
         self._expired = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._clock: Callable[[], float] | None = None  # time.monotonic: the loop's clock
+        self.clock: Callable[[], float] | None = None
+        """Once started on asyncio's own loop, its clock: ``time.monotonic``, read directly
+        (``None``: a loop with a clock of its own is asked, with ``loop.time()``)."""
         self._task: asyncio.Task[object] | None = None
         self._watches: _Watches | None = None  # the loop's, while it watches
         self.deadline = 0.0
@@ -84,7 +86,7 @@ class StallWatch:
             if keeps_monotonic_time(loop):
                 # read directly, a call fewer per event (a loop with a clock of its own is
                 # asked; no bound method of it is kept, one object fewer per call)
-                self._clock = time.monotonic
+                self.clock = time.monotonic
             self._task = asyncio.current_task()
             self.deadline = loop.time() + self.timeout
             watches = self._watches = _watches_of(loop)
@@ -94,7 +96,7 @@ class StallWatch:
         """An event came: the next one has ``timeout`` seconds from now."""
         timeout = self.timeout
         if timeout is not None:
-            clock = self._clock
+            clock = self.clock
             if clock is not None:
                 self.deadline = clock() + timeout
             elif self._loop is not None:

@@ -116,6 +116,7 @@ class OfflineProvider:
         if call.output_format is not None and options.reply is None and isinstance(said, str):
             said = json.dumps(_sample(call.output_format.schema), ensure_ascii=False)
         prompt_words = sum(len((item.text or "").split()) for item in call.messages)
+        delay = options.token_delay  # (before each token; none: no wait at all)
         calls = scripted_calls(said)
         if calls:
             first = call_count(call.messages) + 1
@@ -125,27 +126,32 @@ class OfflineProvider:
                 yield ToolCallStart(call_id, called.name)
                 text = json.dumps(dict(called.arguments), ensure_ascii=False, default=str)
                 for piece in _pieces(text, call.stream):
-                    await _pause(options)
+                    if delay:
+                        await asyncio.sleep(delay)
                     written += 1
                     yield ToolCallDelta(call_id, piece)
             yield Finish("tool_calls", prompt_words, written, model=call.model)
             return
         if isinstance(said, Refuse):
             for piece in _pieces(said.text, call.stream):
-                await _pause(options)
+                if delay:
+                    await asyncio.sleep(delay)
                 yield Refusal(piece)
             yield Finish("refusal", prompt_words, len(said.text.split()), model=call.model)
             return
         text = said if isinstance(said, str) else ""
-        words = re.findall(r"\S+\s*|\s+", text)
+        words = _WORDS.findall(text)
         reason = "stop"
         if options.max_tokens is not None and len(words) > options.max_tokens:
             words, reason = words[: options.max_tokens], "length"
             text = "".join(words)
-        for token in _pieces(text, call.stream):
-            await _pause(options)
+        for token in words if call.stream else [text]:  # (the words are _pieces' of text)
+            if delay:
+                await asyncio.sleep(delay)
             yield token
-        yield Finish(reason, prompt_words, len(text.split()), model=call.model)
+        # (the words of the text: a token each, but for spaces alone before the first)
+        written = len(words) - (1 if words and words[0].isspace() else 0)
+        yield Finish(reason, prompt_words, written, model=call.model)
 
     def translate(self, error: BaseException) -> BaseException:
         """Errors of the offline model are already what they should be."""
@@ -246,14 +252,13 @@ def _bound(
     return given, False
 
 
+_WORDS = re.compile(r"\S+\s*|\s+")
+"""A word with the spaces after it (or spaces alone, before the first word): a token."""
+
+
 def _pieces(text: str, stream: bool) -> list[str]:
     """``text`` word by word (each with the spaces after it), or whole."""
-    return re.findall(r"\S+\s*|\s+", text) if stream else [text]
-
-
-async def _pause(options: OfflineOptions) -> None:
-    if options.token_delay:
-        await asyncio.sleep(options.token_delay)
+    return _WORDS.findall(text) if stream else [text]
 
 
 P = ParamSpec("P")
