@@ -105,7 +105,24 @@ class Handler(BaseHTTPRequestHandler):
         return cast(HTTPServer, self.server).app
 
     def setup(self) -> None:
-        """Register the connection (or close it at once if the server is stopping)."""
+        """Register the connection (or close it at once if the server is stopping).
+
+        A connection that opens with a TLS handshake (Gemini's Live sessions, at
+        ``wss://``) is answered in TLS, with the fake's own certificate (``_tls``).
+        """
+        sock = cast(socket.socket, self.request)
+        sock.settimeout(self.timeout)
+        try:
+            first = sock.recv(1, socket.MSG_PEEK)
+        except OSError:
+            first = b""
+        if first == b"\x16":  # a TLS ClientHello
+            from miniagents.testing._tls import server_context
+
+            try:
+                self.request = server_context().wrap_socket(sock, server_side=True)
+            except (OSError, ValueError):
+                self.close_connection = True
         super().setup()
         if not self.app.register_connection(self.connection):
             self.close_connection = True
