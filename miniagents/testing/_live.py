@@ -697,6 +697,11 @@ class LiveSession:
         )
 
     @property
+    def speaking(self) -> bool:
+        """Whether the user is speaking (the fake's voice detection heard speech, not its end)."""
+        return self._speaking
+
+    @property
     def replying(self) -> bool:
         """Whether a reply is in progress."""
         return self._reply is not None

@@ -30,7 +30,7 @@ from miniagents.ext.llm.provider import LLMOptions, LLMProvider
 from miniagents.miniagents.agent import AgentFunction, MiniAgent
 from miniagents.miniagents.interaction import InteractionContext
 
-__all__ = ["make_llm_agent"]
+__all__ = ["make_llm_agent", "options_docstring"]
 
 P = ParamSpec("P")
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
@@ -131,6 +131,16 @@ def _reusable(options: Callable[..., object]) -> bool:
 
 
 # -- the agent's docstring -------------------------------------------------------------------
+
+
+def options_docstring(summary: str, options: Callable[..., object]) -> str:
+    """An agent's docstring: ``summary``, then ``Args:`` made of its options' ``Attributes:``.
+
+    For agents whose parameters are an options class's fields (the LLM agents, the
+    realtime agents of :mod:`miniagents.ext.realtime`): a class's ``Attributes:`` section
+    describes its own fields, a subclass's description of a field replaces its base's.
+    """
+    return _docstring(summary, options)
 
 
 def _docstring(summary: str, options: Callable[..., object]) -> str:
