@@ -21,6 +21,7 @@ import os
 import select
 import socket
 import socketserver
+import ssl
 import struct
 import sys
 import threading
@@ -135,13 +136,17 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def finish(self) -> None:
-        """Unregister the connection."""
+        """Unregister the connection (and close it, if it is in TLS: the server closes the
+        plain socket it accepted, which TLS took over)."""
         try:
             super().finish()
         except OSError:
             pass
         finally:
             self.app.unregister_connection(self.connection)
+            if isinstance(self.request, ssl.SSLSocket):
+                with contextlib.suppress(OSError):
+                    self.request.close()
 
     def do_POST(self) -> None:
         """Answer a POST request."""

@@ -144,6 +144,8 @@ class WebSocket:
         Raises:
             ClientGone: if the connection broke.
         """
+        if self.closed:
+            raise ClientGone
         self._protocol.send_text(text.encode())
         self._flush()
 

@@ -205,7 +205,8 @@ class Session:
         self._speaking = False  # the user (server VAD)
         self._replying = False
         self._awaiting_reply = False  # a turn was sent, its reply has not started
-        self._want_reply = False  # a reply to ask for once the model is idle
+        self._want_reply = False  # a reply to ask for once the model is idle (for what was
+        # sent since the last ask: a reply the API starts by itself may not have had it)
         self._input_ended = False
         self._reply_id: str | None = None
         self._charge: CallCharge | None = None
@@ -442,7 +443,6 @@ class Session:
     def _started(self, response_id: str | None) -> None:
         self._replying = True
         self._awaiting_reply = False
-        self._want_reply = False
         self._reply_id = response_id
         self._reply_items = []
         self._charge = CallCharge(self._alias, self._model, self._provider.price_provider)
