@@ -159,8 +159,8 @@ class GeminiLiveWire:
             ):
                 return
             self._pending_calls.discard(call_id)
-        if not self._pending_calls and not session.replying:
-            session.start_reply()
+        if not self._pending_calls:
+            session.reply_after()  # (a reply under way: once it ends)
 
     def render(self, session: LiveSession, event: LiveEvent) -> list[dict[str, Any]]:
         """Gemini's server messages for ``event`` (none for what it does not tell)."""

@@ -402,6 +402,7 @@ class LiveSession:
         self._buffer_ms = 0
         self._audio_ms = 0  # all the input audio of the session
         self._reply: _Reply | None = None
+        self._deferred = False
         self._last_user_text = ""
         self._outbox: list[dict[str, Any]] = []
         self.dropped = False
@@ -610,6 +611,13 @@ class LiveSession:
             call_id = call.id or self.new_id("call")
             reply.steps.append(CallOut(reply.id, self.new_id("item"), call_id, call))
 
+    def reply_after(self) -> None:
+        """The model answers once its reply in progress ends (at once, if none is)."""
+        if self._reply is None:
+            self.start_reply()
+        else:
+            self._deferred = True
+
     def cancel_reply(self, event_id: str | None = None) -> None:
         """The client cancels the reply in progress."""
         if self._reply is None:
@@ -695,6 +703,9 @@ class LiveSession:
                 reply.text_only,
             )
         )
+        if self._deferred:
+            self._deferred = False
+            self.start_reply()
 
     @property
     def speaking(self) -> bool:

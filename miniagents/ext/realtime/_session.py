@@ -39,7 +39,7 @@ import asyncio
 import contextlib
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -218,7 +218,7 @@ class Session:
         self._turns = 0
         self._usage: RealtimeUsage | None = None
         self._any_audio = False  # audio sent in the session
-        self._draining: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # its own: cancelled, awaited at its end
         self._pending_cut: tuple[str, int] | None = None
 
     # -- the whole session -----------------------------------------------------------------
@@ -236,7 +236,7 @@ class Session:
             on_completed=lambda: self._input.put_nowait(_END),
         )
         self._link = link = await connect(self.setup)
-        forwarding = spawn(self._forward(link), f"realtime input of {self._alias}")
+        self._spawn(self._forward(link), "input")
         try:
             async for event in link.events():
                 self._on(event)
@@ -248,16 +248,18 @@ class Session:
             self._ended_well()
         finally:
             subscription.dispose()
-            forwarding.cancel()
-            if self._draining is not None:
-                self._draining.cancel()
             self._closing = True
+            for task in self._tasks:
+                task.cancel()
             await link.aclose()
             self._end_pieces()
             for result in list(self._tool_runs.values()):
                 result.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await forwarding
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        task = spawn(work, f"realtime {what} of {self._alias}", self._tasks)
+        del task
 
     def _ended_well(self) -> None:
         self._ctx.reply(
@@ -283,7 +285,7 @@ class Session:
         if self._failure is None:
             self._failure = error
         self._closing = True
-        spawn(link.aclose(), "realtime close")
+        self._spawn(link.aclose(), "close")
 
     def conversation(self) -> list[Message]:
         """The conversation so far as messages (what a handoff's text agent is given).
@@ -313,7 +315,7 @@ class Session:
                 elif ended == "replies":
                     self._awaiting_reply = True
             await self._act(link)
-            self._draining = spawn(self._drain(link), f"realtime end of {self._alias}")
+            self._spawn(self._drain(link), "end")
         except asyncio.CancelledError:
             raise
         except BaseException as error:
@@ -335,10 +337,9 @@ class Session:
                 said.played_ms = float(message.played_ms)
         elif isinstance(message, ToolResultMessage):
             await link.asend_tool_output(message.call_id, message.tool_name, message.text or "")
-            self._conversation.append(("tool", message.text or "", None))
             self._ask_reply()
         elif isinstance(message, ToolCallMessage):
-            self._conversation.append(("assistant", f"(called {message.tool_name})", None))
+            pass  # (the call of a result the caller sends: nothing for the API)
         else:
             role = str(getattr(message, "role", "user") or "user")
             text = message.text or ""
@@ -474,9 +475,8 @@ class Session:
                 call, result_class=LLMToolResultMessage, approval=request, **fields
             )
         self._ctx.reply([call, result] if request is None else [call, request, result])
-        self._conversation.append(("assistant", f"(called {event.name})", None))
         self._tool_runs[event.call_id] = result
-        spawn(self._deliver(event.call_id, event.name, result), f"realtime tool {event.name}")
+        self._spawn(self._deliver(event.call_id, event.name, result), f"tool {event.name}")
 
     async def _deliver(self, call_id: str, name: str, result: MessagePromise[ToolResultMessage]) -> None:
         """Send a tool's output to the API once it is complete (see "Tools")."""
@@ -494,7 +494,8 @@ class Session:
             return
         try:
             await link.asend_tool_output(call_id, name, message.text or "")
-            self._conversation.append(("tool", message.text or "", None))
+            if isinstance(message, HandoffResult):  # (the text agent's answer: said, for good)
+                self._conversation.append(("assistant", message.text or "", None))
             if link.replies_to_tool_outputs:
                 self._awaiting_reply = True
             else:
@@ -638,14 +639,11 @@ class Session:
 
     async def _drain(self, link: RealtimeLink) -> None:
         """Once the input has ended: close when nothing is pending, or at ``drain_timeout``."""
-        deadline = self._loop.time() + self._options.drain_timeout
-        while self._pending():
-            self._changed.clear()
-            left = deadline - self._loop.time()
-            if left <= 0:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._options.drain_timeout):
+                while self._pending():
+                    self._changed.clear()
+                    await self._changed.wait()
         self._closing = True
         await link.aclose()
 
