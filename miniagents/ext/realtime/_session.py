@@ -591,6 +591,7 @@ class Session:
         if played >= said.generated_ms and not self._replying:
             return  # heard to its end
         said.cut = True
+        said.heard = _heard(said, played)  # (at once: a handoff may read it before the API's word)
         self._pending_cut = (said.item_id, int(played))
 
     def _cut(self, event: AudioCut) -> None:
@@ -599,8 +600,7 @@ class Session:
             return
         said.cut = True
         full = "".join(text for _, text in said.pieces)
-        heard = "".join(text for at, text in said.pieces if at <= event.played_ms)
-        said.heard = heard
+        heard = said.heard = _heard(said, event.played_ms)
         if said.transcript is not None and not said.transcript.closed:
             said.transcript.complete()
         self._ctx.reply(
@@ -646,6 +646,12 @@ class Session:
                     await self._changed.wait()
         self._closing = True
         await link.aclose()
+
+
+def _heard(said: _Said, played_ms: float) -> str:
+    """The words of ``said`` heard in its first ``played_ms``: those that came with its audio
+    up to there (each piece of the transcript placed where the audio was when it came)."""
+    return "".join(text for at, text in said.pieces if at <= played_ms)
 
 
 def _handoff_target(tools: ToolSet, name: str) -> str | None:
