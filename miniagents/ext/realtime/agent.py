@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast
+from weakref import WeakKeyDictionary
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.llm_agent import options_docstring
@@ -35,7 +36,7 @@ from miniagents.ext.realtime.provider import (
 )
 from miniagents.miniagents.agent import AgentFunction, InteractionContext, MiniAgent
 
-__all__ = ["make_realtime_agent"]
+__all__ = ["make_realtime_agent", "provider_of"]
 
 P = ParamSpec("P")
 OptionsT = TypeVar("OptionsT", bound=RealtimeOptions)
@@ -92,4 +93,14 @@ def make_realtime_agent(
     run.__name__ = run.__qualname__ = alias.lower()
     run.__module__ = getattr(options, "__module__", __name__)
     run.__doc__ = options_docstring(summary, options)
+    _PROVIDERS[run] = provider
     return MiniAgent(cast("AgentFunction[P]", run), alias=alias)
+
+
+_PROVIDERS: WeakKeyDictionary[Callable[..., object], RealtimeProvider[Any]] = WeakKeyDictionary()
+"""The provider of each realtime agent's function (its forks share it)."""
+
+
+def provider_of(agent: MiniAgent[..., object]) -> RealtimeProvider[Any] | None:
+    """The provider of a realtime agent (its audio formats), ``None`` for another agent."""
+    return _PROVIDERS.get(agent.func)

@@ -25,6 +25,10 @@ their owners, limits, approvals and pauses:
 - :func:`protocol_app` makes the ASGI app of its routes (:class:`ProtocolRoute`), behind
   the :class:`Door` (who asks, CORS, the security headers), with the trace context of
   each request (:data:`TRACE_HEADERS`) continued by the runs it starts.
+
+An app of another kind (the voice page of :mod:`miniagents.ext.realtime.web`, over a
+WebSocket) uses the :class:`Door` directly, :class:`SecurityHeaders` and
+:func:`page_policy` (the Content-Security-Policy of a page of one file).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from miniagents.ext.web._app import Handler as Handler
 from miniagents.ext.web._app import ProtocolRoute as ProtocolRoute
 from miniagents.ext.web._app import protocol_app as protocol_app
 from miniagents.ext.web._guard import Door as Door
+from miniagents.ext.web._guard import SecurityHeaders as SecurityHeaders
+from miniagents.ext.web._guard import page_policy as page_policy
 from miniagents.ext.web._http import DEFAULT_MAX_BODY_BYTES as DEFAULT_MAX_BODY_BYTES
 from miniagents.ext.web._http import aread_bounded as aread_bounded
 from miniagents.ext.web._protocol import ApprovalFlow as ApprovalFlow
@@ -97,12 +103,14 @@ __all__ = [
     "ResultStart",
     "Run",
     "RunManager",
+    "SecurityHeaders",
     "TextDelta",
     "TextEnd",
     "TextStart",
     "WebProtocol",
     "aread_bounded",
     "json_text",
+    "page_policy",
     "plain",
     "protocol_app",
 ]

@@ -1,0 +1,169 @@
+"""The voice page (``voice_app``) in Debian's Chromium, with a fake microphone.
+
+Chromium plays a WAV file the test writes as its microphone (a second of a 440 Hz tone, the
+question, then quiet): the page asks for a ticket with its bearer token, opens the
+WebSocket, streams the microphone as 16-bit PCM; the fake OpenAI Realtime API hears the
+question (its audio reached it: a 440 Hz tone), answers, and the transcript and the audio
+come back to the page. Chromium is driven by Playwright on the machine's own Chromium
+(``/usr/bin/chromium``; nothing is downloaded). The app's door is tested beside it: the
+ticket needs the token, a ticket is good once, another origin and another host are
+refused.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import math
+import socket
+import wave
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+from miniagents.errors import WebConfigurationError
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.realtime.web import voice_app
+from miniagents.ext.web import BearerTokenAuth
+from miniagents.testing import FakeLLMServer
+from tests.ext.realtime.kit import APIS
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts"
+
+
+@asynccontextmanager
+async def served(app: ASGIApp) -> AsyncIterator[str]:
+    """``app`` under uvicorn on a free port of 127.0.0.1 (WebSockets on websockets' sans-I/O)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", ws="websockets-sansio", timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+def write_question(path: Path, rate: int = 48000) -> None:
+    """A second of a 440 Hz tone (the user's question), then two seconds of quiet."""
+    tone = [int(16000 * math.sin(2 * math.pi * 440 * n / rate)) for n in range(rate)]
+    samples = array.array("h", tone + [0] * (2 * rate))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+
+
+def frequency(pcm: bytes, rate: int) -> float:
+    """The frequency of the loud part of ``pcm`` (16-bit mono), from its zero crossings."""
+    samples = array.array("h")
+    samples.frombytes(pcm[: len(pcm) - len(pcm) % 2])
+    loud = [index for index, value in enumerate(samples) if abs(value) > 2000]
+    assert loud, "no loud audio reached the API"
+    part = samples[loud[0] : loud[-1]]
+    crossings = sum(1 for a, b in zip(part, part[1:], strict=False) if (a < 0) != (b < 0))
+    return crossings / 2 / (len(part) / rate)
+
+
+async def test_the_pages_spoken_question_reaches_the_api_and_the_answer_comes_back(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    assert CHROMIUM.exists(), "Chromium is missing: apt-get install -y chromium"
+    question = tmp_path / "question.wav"
+    write_question(question)
+    fake_llm.speak(["Sunny ", "and ", "warm."], heard="What is the weather?")
+    app = voice_app(APIS[0].voice(fake_llm, silence_ms=400), authentication=BearerTokenAuth({"s3cret": "ada"}))
+    async with served(app) as base_url, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={question}",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{base_url}/#token=s3cret")
+            await page.click("#mic")
+            # (the page's own policy forbids eval: Playwright's locators read it instead)
+            await expect(page.locator(".assistant")).to_have_text("Sunny and warm.", timeout=30_000)
+            await expect(page.locator(".user")).to_have_text("What is the weather?")
+            await expect(page.locator("body")).to_have_attribute("data-state", "live")
+            stats = await page.evaluate("window.voice")
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "voice_page.png"))
+        finally:
+            await browser.close()
+    assert stats["audioBytes"] == 3 * 4800  # the three pieces of the answer, 100 ms each
+    assert stats["errors"] == []
+    record = fake_llm.realtime_sessions[0]
+    assert frequency(bytes(record.input_audio), 24000) == pytest.approx(440, rel=0.03)
+    assert record.errors == []
+
+
+async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        page = await client.get("/")
+        assert "script-src 'sha256-" in page.headers["content-security-policy"]
+        refused = await client.post("/session", json={})
+        assert refused.status_code == 401
+        headers = {"Authorization": "Bearer s3cret"}
+        given = (await client.post("/session", json={}, headers=headers)).json()
+        assert (given["input_rate"], given["output_rate"]) == (24000, 24000)
+        ws_url = base_url.replace("http", "ws") + "/ws?ticket="
+        with pytest.raises(InvalidStatus, match="403"):  # a page of another site
+            async with connect(ws_url + given["ticket"], origin="https://evil.example"):
+                pass
+        async with connect(ws_url + given["ticket"]) as socket:  # (refused above: not taken)
+            await socket.send('{"type": "text", "text": "Hi."}')
+            events = [await socket.recv() for _ in range(3)]
+        assert any('"transcript"' in str(event) for event in events)
+        with pytest.raises(InvalidStatus, match="403"):  # a ticket is good once
+            async with connect(ws_url + given["ticket"]):
+                pass
+        elsewhere = await client.get("/", headers={"Host": "evil.example"})
+        assert elsewhere.status_code == 400
+        given = (await client.post("/session", json={}, headers=headers)).json()
+        with pytest.raises(InvalidStatus, match="400"):  # another host (DNS rebinding)
+            async with connect(
+                ws_url + given["ticket"], additional_headers={"Host": "evil.example"}
+            ):
+                pass
+
+
+def test_an_app_without_authentication_serves_this_machine_only(fake_llm: FakeLLMServer) -> None:
+    voice_app(APIS[0].voice(fake_llm), authentication=None)
+    with pytest.raises(WebConfigurationError, match="this machine only"):
+        voice_app(APIS[0].voice(fake_llm), authentication=None, allowed_hosts=["voice.example"])
+    with pytest.raises(WebConfigurationError, match="needs a realtime agent"):
+        voice_app(offline_agent, authentication=None)  # type: ignore[arg-type]
