@@ -130,7 +130,9 @@ class GeminiLiveWire:
             session.user_text(text)
             session.start_reply()
         ended = _get(given, "audioStreamEnd")
-        if (ended and session.speaking) or (_get(given, "activityEnd") is not None and not session.vad):
+        if (ended and session.speaking) or (
+            _get(given, "activityEnd") is not None and not session.vad
+        ):
             session.commit()
             session.start_reply()
 

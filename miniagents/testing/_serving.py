@@ -295,14 +295,14 @@ class ScriptedApp(Recorder):
         with self._lock:
             refusal = self._live_refusals.popleft() if self._live_refusals else None
         if refusal is not None:
-            error = {
+            refused: dict[str, object] = {
                 "error": {
                     "message": refusal.message,
                     "type": "invalid_request_error",
                     "code": refusal.status,
                 }
             }
-            exchange.send_body(refusal.status, dumps(error), {})
+            exchange.send_body(refusal.status, dumps(refused), {})
             exchange.flush()
             handler.close_connection = True
             return

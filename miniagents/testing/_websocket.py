@@ -117,9 +117,11 @@ class WebSocket:
         return self._messages.popleft()
 
     def _take_frames(self) -> None:
-        from websockets.frames import Opcode
+        from websockets.frames import Frame, Opcode
 
         for frame in self._protocol.events_received():
+            if not isinstance(frame, Frame):  # (an open protocol gives frames only)
+                continue
             if frame.opcode is Opcode.CLOSE:
                 self.close_code = (
                     self._protocol.close_rcvd.code if self._protocol.close_rcvd else None

@@ -257,7 +257,9 @@ class _Replay:
 
     def __init__(self, recorded: RecordedCall) -> None:
         self._items = [item for item in recorded.events if isinstance(item, str)]
-        flags = json.loads(self._items[0][1:]) if self._items[:1] and self._items[0][0] == "#" else {}
+        flags = (
+            json.loads(self._items[0][1:]) if self._items[:1] and self._items[0][0] == "#" else {}
+        )
         self.reports_speech = bool(flags.get("reports_speech", True))
         self.replies_to_tool_outputs = bool(flags.get("replies", False))
         self._left = Counter(item[1:] for item in self._items if item.startswith(">"))
@@ -269,8 +271,10 @@ class _Replay:
 
     def _sent(self, digest: str, *, checked: bool = True) -> None:
         kind = digest.split(":", 1)[0]
-        match = digest if checked else next(
-            (each for each in self._left if each.split(":", 1)[0] == kind), digest
+        match = (
+            digest
+            if checked
+            else next((each for each in self._left if each.split(":", 1)[0] == kind), digest)
         )
         if self._left[match] <= 0:
             raise LLMCacheMissError(
@@ -351,4 +355,3 @@ class _Replay:
     async def aclose(self) -> None:
         self._closed = True
         self._changed.set()
-

@@ -78,7 +78,6 @@ from miniagents.ext.realtime.provider import (
     RealtimeProvider,
     ReplyEnded,
     ReplyStarted,
-    ServerFailed,
     SessionSetup,
     SpeechStarted,
     SpeechStopped,
@@ -376,7 +375,13 @@ class Session:
             self._awaiting_reply = True
         elif isinstance(event, UserTranscribed):
             self._ctx.reply(
-                Transcript(text=event.text, role="user", item_id=event.item_id, model=self._model, agent_alias=self._alias)
+                Transcript(
+                    text=event.text,
+                    role="user",
+                    item_id=event.item_id,
+                    model=self._model,
+                    agent_alias=self._alias,
+                )
             )
             self._conversation.append(("user", event.text, None))
         elif isinstance(event, ReplyStarted):
@@ -416,7 +421,10 @@ class Session:
         if said.first_at is None:
             said.first_at = self._loop.time()
         chunk = AudioChunk(
-            audio=event.audio, format=self._provider.output_format, role="assistant", item_id=event.item_id
+            audio=event.audio,
+            format=self._provider.output_format,
+            role="assistant",
+            item_id=event.item_id,
         )
         said.generated_ms += chunk.duration_ms
         self._ctx.reply(chunk)
@@ -459,26 +467,52 @@ class Session:
             arguments = json.loads(event.arguments) if event.arguments.strip() else {}
         except ValueError:
             arguments = None
-        fields: dict[str, object] = {"model": self._model, "agent_alias": self._alias}
+        model, alias = self._model, self._alias
         if isinstance(arguments, dict):
-            call = LLMToolCallMessage(tool_name=event.name, arguments=arguments, call_id=event.call_id, **fields)
-        else:
-            call = LLMToolCallMessage(tool_name=event.name, text=event.arguments, call_id=event.call_id, **fields)
-        request = self._tools.approval_request(call, request_class=LLMToolApprovalRequest, **fields)
+            call = LLMToolCallMessage(
+                tool_name=event.name,
+                arguments=arguments,
+                call_id=event.call_id,
+                model=model,
+                agent_alias=alias,
+            )
+        else:  # (arguments that are no JSON object: the tool's error result says so)
+            call = LLMToolCallMessage(
+                tool_name=event.name,
+                text=event.arguments,
+                call_id=event.call_id,
+                model=model,
+                agent_alias=alias,
+            )
+        request = self._tools.approval_request(
+            call, request_class=LLMToolApprovalRequest, model=model, agent_alias=alias
+        )
         handed_to = _handoff_target(self._tools, event.name)
+        result: MessagePromise[ToolResultMessage]
         if handed_to is not None:
             result = self._tools.run(
-                call, result_class=HandoffResult, approval=request, handed_to=handed_to, **fields
+                call,
+                result_class=HandoffResult,
+                approval=request,
+                handed_to=handed_to,
+                model=model,
+                agent_alias=alias,
             )
         else:
             result = self._tools.run(
-                call, result_class=LLMToolResultMessage, approval=request, **fields
+                call,
+                result_class=LLMToolResultMessage,
+                approval=request,
+                model=model,
+                agent_alias=alias,
             )
         self._ctx.reply([call, result] if request is None else [call, request, result])
         self._tool_runs[event.call_id] = result
         self._spawn(self._deliver(event.call_id, event.name, result), f"tool {event.name}")
 
-    async def _deliver(self, call_id: str, name: str, result: MessagePromise[ToolResultMessage]) -> None:
+    async def _deliver(
+        self, call_id: str, name: str, result: MessagePromise[ToolResultMessage]
+    ) -> None:
         """Send a tool's output to the API once it is complete (see "Tools")."""
         try:
             message = await result
@@ -609,7 +643,7 @@ class Session:
                 played_ms=event.played_ms,
                 generated_ms=int(said.generated_ms),
                 heard=heard,
-                unheard=full[len(heard):],
+                unheard=full[len(heard) :],
             )
         )
 
@@ -655,7 +689,7 @@ def _heard(said: _Said, played_ms: float) -> str:
 
 
 def _handoff_target(tools: ToolSet, name: str) -> str | None:
-    tool = tools[name] if name in tools else None
+    tool = tools[name] if name in tools else None  # noqa: SIM401 (a ToolSet has no get)
     target = getattr(tool, "handed_to", None)
     return target if isinstance(target, str) else None
 
@@ -697,7 +731,7 @@ def _exceeded(budget: Budget) -> tuple[str, float, float] | None:
     return None
 
 
-def conversation_of(entries: deque[tuple[str, str, _Said | None]]) -> list[Message]:  # noqa: D103
+def conversation_of(entries: deque[tuple[str, str, _Said | None]]) -> list[Message]:
     """The conversation as messages: what the user said or typed, what the model said."""
     messages: list[Message] = []
     for role, text, said in entries:
@@ -719,7 +753,8 @@ def check_options(options: RealtimeOptions, alias: str) -> None:
     """
     if options.modality not in ("audio", "text"):
         raise LLMConfigurationError(
-            f"The modality of the agent {alias} must be 'audio' or 'text', not {options.modality!r}."
+            f"The modality of the agent {alias} must be 'audio' or 'text', not "
+            f"{options.modality!r}."
         )
     if not options.drain_timeout >= 0:
         raise LLMConfigurationError(

@@ -1,4 +1,4 @@
-"""``make_realtime_agent``: the one way to declare a realtime agent, from a provider and its options.
+"""``make_realtime_agent``: the one way to declare a realtime agent, of a provider and options.
 
 The OpenAI and Gemini realtime agents are made here, and so is yours::
 
@@ -34,6 +34,7 @@ from miniagents.ext.realtime.provider import (
     RealtimeProvider,
     SessionSetup,
 )
+from miniagents.messages.message import Message
 from miniagents.miniagents.agent import AgentFunction, InteractionContext, MiniAgent
 
 __all__ = ["make_realtime_agent", "provider_of"]
@@ -101,6 +102,6 @@ _PROVIDERS: WeakKeyDictionary[Callable[..., object], RealtimeProvider[Any]] = We
 """The provider of each realtime agent's function (its forks share it)."""
 
 
-def provider_of(agent: MiniAgent[..., object]) -> RealtimeProvider[Any] | None:
+def provider_of(agent: MiniAgent[..., Message]) -> RealtimeProvider[Any] | None:
     """The provider of a realtime agent (its audio formats), ``None`` for another agent."""
     return _PROVIDERS.get(agent.func)

@@ -130,7 +130,10 @@ def _config(setup: SessionSetup) -> dict[str, Any]:
     if setup.tools:
         declarations = []
         for tool in setup.tools:
-            declared: dict[str, Any] = {"name": tool.name, "parameters_json_schema": tool.parameters}
+            declared: dict[str, Any] = {
+                "name": tool.name,
+                "parameters_json_schema": tool.parameters,
+            }
             if tool.description:
                 declared["description"] = tool.description
             declarations.append(declared)
@@ -176,8 +179,10 @@ class _GeminiLink:
     # -- what the session sends ----------------------------------------------------------
 
     async def asend_audio(self, audio: bytes) -> None:
-        """``send_realtime_input(audio=...)``, 16 kHz PCM (without VAD, a turn's first chunk
-        after ``activity_start``)."""
+        """``send_realtime_input(audio=...)``, 16 kHz PCM.
+
+        Without VAD, a turn's first chunk follows an ``activity_start``.
+        """
         if not self._vad and not self._audio:
             await self._session.send_realtime_input(activity_start={})
         self._audio = True
@@ -216,8 +221,10 @@ class _GeminiLink:
         self._made.append(AudioCut(item_id, played_ms))
 
     async def aend_input(self) -> InputEnd:
-        """``audio_stream_end`` (without VAD, ``activity_end``): the API ends and answers the
-        turn under way; one is, if audio came since the model's last turn started."""
+        """``audio_stream_end`` (without VAD, ``activity_end``): the API ends, and answers, a turn.
+
+        One is under way if audio came since the model's last turn started.
+        """
         if not self._audio:
             return "no_turn"
         self._audio = False
@@ -276,7 +283,9 @@ class _GeminiLink:
             for call in message.tool_call.function_calls or ():
                 self._started(out)
                 out.append(
-                    ToolCalled(str(call.id or call.name), str(call.name), json.dumps(call.args or {}))
+                    ToolCalled(
+                        str(call.id or call.name), str(call.name), json.dumps(call.args or {})
+                    )
                 )
         if message.usage_metadata is not None:
             usage = _usage(message.usage_metadata)
@@ -284,7 +293,11 @@ class _GeminiLink:
                 ended, self._ended = self._ended, None
                 out.append(ReplyEnded(ended[0], ended[1], usage))
         if message.go_away is not None:
-            out.append(ServerFailed("Gemini is about to close the session (go_away).", "go_away", fatal=False))
+            out.append(
+                ServerFailed(
+                    "Gemini is about to close the session (go_away).", "go_away", fatal=False
+                )
+            )
         return out
 
     def _started(self, out: list[RealtimeEvent]) -> str:
@@ -355,7 +368,9 @@ def _closed(error: BaseException) -> BaseException:
             "pieces before this error are all that came."
         )
     message = getattr(error, "message", None) or str(error)
-    return RealtimeServerError(f"Gemini Live closed the session with code {code}: {message}", str(code))
+    return RealtimeServerError(
+        f"Gemini Live closed the session with code {code}: {message}", str(code)
+    )
 
 
 def _connect_error(error: BaseException) -> BaseException:
@@ -368,7 +383,9 @@ def _connect_error(error: BaseException) -> BaseException:
         )
     if isinstance(error, ValueError):
         return LLMConfigurationError(f"The Gemini Live session could not be opened: {error}")
-    return RealtimeConnectionError(f"Gemini Live could not be reached: {type(error).__name__}: {error}")
+    return RealtimeConnectionError(
+        f"Gemini Live could not be reached: {type(error).__name__}: {error}"
+    )
 
 
 gemini_live_agent = make_realtime_agent(

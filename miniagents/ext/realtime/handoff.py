@@ -53,6 +53,7 @@ class Handoff(AgentTool):
             """Hand the conversation over.
 
             Args:
+                ctx: The interaction.
                 request: What the user wants of the agent, in a sentence.
             """
             messages = list(conversation())

@@ -250,7 +250,9 @@ class _OpenAILink:
     async def asend_item(self, role: str, text: str) -> None:
         """A message item carried in (an assistant's as ``output_text``)."""
         kind = "output_text" if role == "assistant" else "input_text"
-        await self._item({"type": "message", "role": role, "content": [{"type": kind, "text": text}]})
+        await self._item(
+            {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
+        )
 
     async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
         """A ``function_call_output`` item."""
@@ -275,8 +277,11 @@ class _OpenAILink:
         )
 
     async def aend_input(self) -> InputEnd:
-        """Once the API has taken the audio sent (a ``session.update`` answered), commit the
-        user's words under way as a turn (``input_audio_buffer.commit``), if any."""
+        """Commit the user's words under way as a turn (``input_audio_buffer.commit``), if any.
+
+        First the API takes the audio sent (a ``session.update``, answered: its VAD's
+        events about that audio come before its answer).
+        """
         await self.send({"type": "session.update", "session": {"type": "realtime"}})
         wanted = self._updates  # (answered in order: this one's answer comes last)
         with contextlib.suppress(TimeoutError):
@@ -344,10 +349,16 @@ def _event(event: dict[str, Any]) -> RealtimeEvent | None:
     if kind == "response.created":
         return ReplyStarted((event.get("response") or {}).get("id"))
     if kind == "response.function_call_arguments.done":
-        return ToolCalled(str(event.get("call_id")), str(event.get("name")), str(event.get("arguments", "")))
+        return ToolCalled(
+            str(event.get("call_id")), str(event.get("name")), str(event.get("arguments", ""))
+        )
     if kind == "response.done":
         response = event.get("response") or {}
-        return ReplyEnded(response.get("id"), str(response.get("status", "completed")), _usage(response.get("usage")))
+        return ReplyEnded(
+            response.get("id"),
+            str(response.get("status", "completed")),
+            _usage(response.get("usage")),
+        )
     if kind == "conversation.item.truncated":
         return AudioCut(str(event.get("item_id")), int(event.get("audio_end_ms", 0)))
     if kind == "error":
@@ -388,7 +399,10 @@ def _usage(usage: Any) -> RealtimeUsage | None:
 
 
 def _image(image: ImagePart) -> dict[str, Any]:
-    return {"type": "input_image", "image_url": image.data_url if image.data is not None else image.url}
+    return {
+        "type": "input_image",
+        "image_url": image.data_url if image.data is not None else image.url,
+    }
 
 
 def _closed_error(error: BaseException) -> bool:

@@ -1,4 +1,4 @@
-"""``voice_app``: a page with a microphone button and a live transcript, talking to a realtime agent.
+"""``voice_app``: a page with a microphone button and a live transcript, and an agent behind it.
 
 ::
 
@@ -182,7 +182,9 @@ def voice_app(
             WebSocketRoute("/ws", relay),
         ],
         middleware=[
-            Middleware(TrustedHostMiddleware, allowed_hosts=[_bare(host) for host in allowed_hosts]),
+            Middleware(
+                TrustedHostMiddleware, allowed_hosts=[_bare(host) for host in allowed_hosts]
+            ),
             *door.middleware(),
         ],
     )
@@ -300,7 +302,9 @@ async def _relay(
                             call.send_message(str(said["text"]))
                         elif kind == "played":
                             call.send_message(
-                                PlaybackPosition(item_id=str(said["item_id"]), played_ms=int(said["ms"]))
+                                PlaybackPosition(
+                                    item_id=str(said["item_id"]), played_ms=int(said["ms"])
+                                )
                             )
                         elif kind == "end":
                             return
@@ -333,9 +337,7 @@ async def _relay(
             await websocket.close()
 
 
-async def _send_reply(
-    websocket: WebSocket, reply: Any, sending: list[asyncio.Task[None]]
-) -> None:
+async def _send_reply(websocket: WebSocket, reply: Any, sending: list[asyncio.Task[None]]) -> None:
     """Each piece of the reply as the page's events (a streaming one in a task of its own)."""
     item: str | None = None
     async for promise in reply:
@@ -350,7 +352,13 @@ async def _send_reply(
             sending.append(spawn(_stream(websocket, promise), "voice page transcript"))
         elif issubclass(kind, LLMToolCallMessage):
             call: LLMToolCallMessage = await promise
-            await _event(websocket, "tool_call", call_id=call.call_id, name=call.tool_name, arguments=call.text)
+            await _event(
+                websocket,
+                "tool_call",
+                call_id=call.call_id,
+                name=call.tool_name,
+                arguments=call.text,
+            )
         elif kind is TurnEnd:
             turn: TurnEnd = await promise
             await _event(websocket, "turn_end", status=turn.status)

@@ -1,9 +1,9 @@
 """What the realtime tests share: both APIs as a parameter, the user's voice, the reply read.
 
-``api`` (a fixture over both realtime APIs) gives the agent of one, a client of the fake
-server for it, and its input format; :func:`speech` and :func:`silence` make the user's
-voice as the fake hears it (a tone is speech, zeros are quiet); :func:`pieces` reads a
-reply whole, each piece awaited.
+``api`` (a fixture over both realtime APIs, in ``conftest.py``) gives the agent of one, a
+client of the fake server for it, and its input format; :func:`speech` and
+:func:`silence` make the user's voice as the fake hears it (a tone is speech, zeros are
+quiet); :func:`pieces` reads a reply whole, each piece awaited.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import pytest
 
 from miniagents import MessageSequencePromise, MiniAgent
 from miniagents.ext.realtime import PCM16K, PCM24K, AudioChunk, AudioFormat, RealtimePiece
@@ -56,13 +54,6 @@ class Api:
 APIS = [Api("openai", openai_realtime_agent, PCM24K), Api("gemini", gemini_live_agent, PCM16K)]
 
 
-@pytest.fixture(params=APIS, ids=[api.name for api in APIS])
-def api(request: pytest.FixtureRequest) -> Api:
-    """Each realtime API in turn."""
-    found: Api = request.param
-    return found
-
-
 def speech(api: Api, ms: int = 300, frequency: float = 440.0) -> list[AudioChunk]:
     """``ms`` of the user speaking (a tone), in chunks of :data:`CHUNK_MS`."""
     chunk = tone(CHUNK_MS, frequency, api.format.rate)
@@ -89,6 +80,23 @@ async def streamed(items: Iterable[Message | str]) -> AsyncIterator[Message | st
 async def pieces(reply: MessageSequencePromise[RealtimePiece]) -> list[RealtimePiece]:
     """Every piece of ``reply``, awaited in order."""
     return [await piece async for piece in reply]
+
+
+async def pieces_then_error(
+    reply: MessageSequencePromise[RealtimePiece],
+) -> tuple[list[RealtimePiece], Exception]:
+    """The pieces of ``reply`` before its error, and the error.
+
+    Raises:
+        AssertionError: if the reply ends without an error.
+    """
+    found: list[RealtimePiece] = []
+    try:
+        async for piece in reply:
+            found.append(await piece)
+    except Exception as error:
+        return found, error
+    raise AssertionError(f"the reply ended with no error, after {found!r:.300}")
 
 
 def of(kind: type[Any], found: Sequence[object]) -> list[Any]:

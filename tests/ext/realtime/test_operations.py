@@ -23,8 +23,8 @@ from miniagents.ext.realtime import AudioChunk, SessionEnd, Transcript, TurnEnd
 from miniagents.promising.lowlevel import core_of
 from miniagents.testing import FakeLLMServer, ToolCall
 from miniagents.testing._live import LiveUsage
-from tests.ext.realtime.kit import Api, api, of, pieces, question, streamed  # noqa: F401
-from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
+from tests.ext.realtime.kit import Api, of, pieces, pieces_then_error, question, streamed
+from tests.fakes.tracing import Traces, parent_of
 
 USAGE = LiveUsage(input_text=100, input_audio=2000, output_text=50, output_audio=4000)
 
@@ -37,15 +37,15 @@ async def test_a_budget_past_its_cost_stops_the_session_after_the_reply_that_cro
     budget = Budget(max_cost_usd=0.01)
     async with MiniAgents():
         voice = api.voice(fake_llm, budget=budget)
-        found = []
-        with pytest.raises(BudgetExceededError, match="max_cost_usd") as raised:
-            async for piece in voice.inquire(streamed(["Hi.", "And again?"])):
-                found.append(await piece)
+        found, error = await pieces_then_error(voice.inquire(streamed(["Hi.", "And again?"])))
+    assert isinstance(error, BudgetExceededError)
+    assert "max_cost_usd" in str(error)
     (turn,) = of(TurnEnd, found)
-    assert turn.usage is not None and turn.usage.cost_usd is not None
+    assert turn.usage is not None
+    assert turn.usage.cost_usd is not None
     assert budget.usage.cost_usd == pytest.approx(turn.usage.cost_usd)
     assert turn.usage.cost_usd > 0.01
-    assert raised.value.limit == "max_cost_usd"
+    assert error.limit == "max_cost_usd"
     assert [piece.text for piece in of(Transcript, found)] == ["Costly."]
     assert fake_llm.realtime_sessions[0].outcome == "closed"
 
@@ -57,10 +57,9 @@ async def test_a_budget_with_no_request_left_refuses_the_next_reply(
     async with MiniAgents():
         with charged_to(budget):
             reply = api.voice(fake_llm).inquire(streamed(["One.", "Two."]))
-        found = []
-        with pytest.raises(BudgetExceededError, match="max_requests"):
-            async for piece in reply:
-                found.append(await piece)
+        found, error = await pieces_then_error(reply)
+        assert isinstance(error, BudgetExceededError)
+        assert error.limit == "max_requests"
         assert usage_totals().requests == 1  # (the second refused: not made, not counted)
     assert len(of(TurnEnd, found)) == 1
 

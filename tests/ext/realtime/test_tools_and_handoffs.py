@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 
 from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage, UserMessage
@@ -19,7 +20,7 @@ from miniagents.ext.realtime import HandoffResult, Transcript, TurnEnd
 from miniagents.ext.tools import ToolResultMessage
 from miniagents.messages import Message
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.realtime.kit import Api, api, of, question  # noqa: F401
+from tests.ext.realtime.kit import Api, of, question
 
 
 def output_of(api: Api, record_output: str) -> str:
@@ -36,11 +37,11 @@ async def test_a_sub_agents_tokens_stream_live_while_the_session_goes_on_and_its
     async def researcher(ctx: InteractionContext, topic: str) -> None:
         """Researches a topic."""
 
-        async def tokens() -> object:
+        async def tokens() -> AsyncIterator[str]:
             while (token := await notes.get()) is not None:
                 yield token
 
-        ctx.reply(MessagePromise.from_async_iterable(tokens()))  # type: ignore[arg-type]
+        ctx.reply(MessagePromise.from_async_iterable(tokens()))
 
     fake_llm.speak(["Let me ", "look."], tool_calls=[ToolCall("RESEARCHER", {"topic": "rivers"})])
     fake_llm.speak(["Still ", "here."], pause_after=1)  # the model speaks when the tool is done
@@ -114,4 +115,5 @@ async def test_a_handoff_gives_the_text_agent_the_conversation_and_its_answer_go
     assert output_of(api, output) == "Go at dawn."
     tools = record.config.get("tools") or []
     names = json.dumps(tools)
-    assert "transfer_to_planner" in names and "Plans trips" in names
+    assert "transfer_to_planner" in names
+    assert "Plans trips" in names

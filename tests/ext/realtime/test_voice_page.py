@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import itertools
 import math
 import socket
 import wave
@@ -34,6 +35,7 @@ from miniagents.testing import FakeLLMServer
 from tests.ext.realtime.kit import APIS
 
 CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FOUND = CHROMIUM.exists()
 ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts"
 
 
@@ -45,7 +47,11 @@ async def served(app: ASGIApp) -> AsyncIterator[str]:
     sock.listen(16)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", ws="websockets-sansio", timeout_graceful_shutdown=5
+        app,
+        log_level="warning",
+        lifespan="off",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -75,7 +81,7 @@ def frequency(pcm: bytes, rate: int) -> float:
     loud = [index for index, value in enumerate(samples) if abs(value) > 2000]
     assert loud, "no loud audio reached the API"
     part = samples[loud[0] : loud[-1]]
-    crossings = sum(1 for a, b in zip(part, part[1:], strict=False) if (a < 0) != (b < 0))
+    crossings = sum(1 for a, b in itertools.pairwise(part) if (a < 0) != (b < 0))
     return crossings / 2 / (len(part) / rate)
 
 
@@ -84,11 +90,13 @@ async def test_the_pages_spoken_question_reaches_the_api_and_the_answer_comes_ba
 ) -> None:
     from playwright.async_api import async_playwright, expect
 
-    assert CHROMIUM.exists(), "Chromium is missing: apt-get install -y chromium"
     question = tmp_path / "question.wav"
     write_question(question)
+    assert CHROMIUM_FOUND, "Chromium is missing: apt-get install -y chromium"
     fake_llm.speak(["Sunny ", "and ", "warm."], heard="What is the weather?")
-    app = voice_app(APIS[0].voice(fake_llm, silence_ms=400), authentication=BearerTokenAuth({"s3cret": "ada"}))
+    app = voice_app(
+        APIS[0].voice(fake_llm, silence_ms=400), authentication=BearerTokenAuth({"s3cret": "ada"})
+    )
     async with served(app) as base_url, async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -130,6 +138,7 @@ async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host
 ) -> None:
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus
+    from websockets.typing import Origin
 
     app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
@@ -142,7 +151,7 @@ async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host
         assert (given["input_rate"], given["output_rate"]) == (24000, 24000)
         ws_url = base_url.replace("http", "ws") + "/ws?ticket="
         with pytest.raises(InvalidStatus, match="403"):  # a page of another site
-            async with connect(ws_url + given["ticket"], origin="https://evil.example"):
+            async with connect(ws_url + given["ticket"], origin=Origin("https://evil.example")):
                 pass
         async with connect(ws_url + given["ticket"]) as socket:  # (refused above: not taken)
             await socket.send('{"type": "text", "text": "Hi."}')
