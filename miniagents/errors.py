@@ -105,7 +105,11 @@ right for the extensions)::
         ├── LLMRefusalError                         the model refused to answer (not retried)
         ├── LLMBatchError                           a batched request did not run (expired, ...)
         ├── LLMCacheMissError (also LookupError)    a replay-only call cache had no recording
-        └── BudgetExceededError                     a Budget's limit reached: the call not made
+        ├── BudgetExceededError                     a Budget's limit reached: the call not made
+        └── RealtimeError                           a realtime session failed (ext.realtime.errors)
+            ├── RealtimeConnectionError (also ConnectionError)  no connection, or it dropped
+            ├── RealtimeServerError                   the API ended the session with an error
+            └── RealtimeInputError (also TypeError)   an input piece the session cannot send
 
 Errors raised by a stream's producer or an agent (your code, an SDK) are not wrapped:
 they reach every consumer with their own type. Assigning a field of a ``Frozen`` model raises
@@ -226,6 +230,10 @@ if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
     from miniagents.ext.ray.errors import RayWorkerDiedError as RayWorkerDiedError
     from miniagents.ext.ray.errors import RemoteError as RemoteError
     from miniagents.ext.ray.errors import RemoteTraceback as RemoteTraceback
+    from miniagents.ext.realtime.errors import RealtimeConnectionError as RealtimeConnectionError
+    from miniagents.ext.realtime.errors import RealtimeError as RealtimeError
+    from miniagents.ext.realtime.errors import RealtimeInputError as RealtimeInputError
+    from miniagents.ext.realtime.errors import RealtimeServerError as RealtimeServerError
     from miniagents.ext.tools.errors import ToolApprovalError as ToolApprovalError
     from miniagents.ext.tools.errors import ToolCallError as ToolCallError
     from miniagents.ext.tools.errors import ToolDefinitionError as ToolDefinitionError
@@ -287,6 +295,15 @@ _LAZY: dict[str, str] = {
         "miniagents.ext.llm.errors",
     ),
     "MCPSessionError": "miniagents.ext.mcp.errors",
+    **dict.fromkeys(
+        [
+            "RealtimeConnectionError",
+            "RealtimeError",
+            "RealtimeInputError",
+            "RealtimeServerError",
+        ],
+        "miniagents.ext.realtime.errors",
+    ),
     **dict.fromkeys(
         [
             "MessageSerializationError",

@@ -168,41 +168,9 @@ class OpenAIRealtimeWire:
                 )
             ]
         if isinstance(event, UserTurn):
-            item = {
-                "id": event.item_id,
-                "type": "message",
-                "role": "user",
-                "status": "completed",
-                "content": [{"type": "input_audio", "transcript": None}],
-            }
-            out = [
-                self._event(
-                    "input_audio_buffer.committed", item_id=event.item_id, previous_item_id=None
-                ),
-                self._event("conversation.item.added", item=item, previous_item_id=None),
-                self._event("conversation.item.done", item=item, previous_item_id=None),
-            ]
-            if self._transcribe:
-                out.append(
-                    self._event(
-                        "conversation.item.input_audio_transcription.completed",
-                        item_id=event.item_id,
-                        content_index=0,
-                        transcript=event.transcript or "",
-                        usage={"type": "duration", "seconds": 1.0},
-                    )
-                )
-            return out
+            return self._user_turn(event)
         if isinstance(event, ItemAdded):
-            item = {"id": event.item_id, "status": "completed", **event.item}
-            return [
-                self._event(
-                    "conversation.item.added", item=item, previous_item_id=event.previous_item_id
-                ),
-                self._event(
-                    "conversation.item.done", item=item, previous_item_id=event.previous_item_id
-                ),
-            ]
+            return self._added(event)
         if isinstance(event, ReplyStart):
             self._outputs = {}
             response = {
@@ -236,6 +204,44 @@ class OpenAIRealtimeWire:
         if event.fatal:
             error["type"] = "server_error"
         return [self._event("error", error=error)]
+
+    def _user_turn(self, event: UserTurn) -> list[dict[str, Any]]:
+        item = {
+            "id": event.item_id,
+            "type": "message",
+            "role": "user",
+            "status": "completed",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        out = [
+            self._event(
+                "input_audio_buffer.committed", item_id=event.item_id, previous_item_id=None
+            ),
+            self._event("conversation.item.added", item=item, previous_item_id=None),
+            self._event("conversation.item.done", item=item, previous_item_id=None),
+        ]
+        if self._transcribe:
+            out.append(
+                self._event(
+                    "conversation.item.input_audio_transcription.completed",
+                    item_id=event.item_id,
+                    content_index=0,
+                    transcript=event.transcript or "",
+                    usage={"type": "duration", "seconds": 1.0},
+                )
+            )
+        return out
+
+    def _added(self, event: ItemAdded) -> list[dict[str, Any]]:
+        item = {"id": event.item_id, "status": "completed", **event.item}
+        return [
+            self._event(
+                "conversation.item.added", item=item, previous_item_id=event.previous_item_id
+            ),
+            self._event(
+                "conversation.item.done", item=item, previous_item_id=event.previous_item_id
+            ),
+        ]
 
     def _index(self, item_id: str) -> int:
         return self._outputs.setdefault(item_id, len(self._outputs))

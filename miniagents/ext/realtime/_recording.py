@@ -30,7 +30,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from miniagents.ext.llm.cache.calls import CallCache
 from miniagents.ext.llm.cache.keys import request_diff, request_key, similarity
@@ -101,11 +101,16 @@ async def connect_through_cache(
         ):
             return _Replay(recorded)
     if cache.mode == "replay":
-        raise await _missing(cache, key, request)
+        await _amiss(cache, key, request)
     return _Recording(await provider.aconnect(setup, options), cache, key, request)
 
 
-async def _missing(cache: CallCache, key: str, request: dict[str, Any]) -> LLMCacheMissError:
+async def _amiss(cache: CallCache, key: str, request: dict[str, Any]) -> NoReturn:
+    """Fail a session that a replay-only cache has no recording of.
+
+    Raises:
+        LLMCacheMissError: always, naming the nearest recording and the difference.
+    """
     candidates = await cache.store.acandidates(
         str(request["provider"]), str(request["model"]), _CANDIDATES
     )
@@ -116,7 +121,7 @@ async def _missing(cache: CallCache, key: str, request: dict[str, Any]) -> LLMCa
         if nearest is None
         else f"The nearest recording ({nearest.key[:12]}) differs so:\n{diff}\n"
     )
-    return LLMCacheMissError(
+    raise LLMCacheMissError(
         f"The call cache replays only, and has no recording of a realtime session with "
         f"{request['model']!r} ({request['provider']}). {found}Record it: run the session "
         "with the cache in mode 'record' or 'read_through', or undo the change of its setup.",

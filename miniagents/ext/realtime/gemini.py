@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from miniagents.ext.llm.errors import LLMAuthenticationError, LLMConfigurationError
+from miniagents.ext.llm.errors import LLMAuthenticationError, LLMConfigurationError, LLMError
 from miniagents.ext.llm.sdk_calls import import_sdk
 from miniagents.ext.realtime.agent import make_realtime_agent
 from miniagents.ext.realtime.errors import RealtimeConnectionError, RealtimeServerError
@@ -253,7 +253,7 @@ class _GeminiLink:
             except Exception as error:
                 if self._closed or getattr(error, "code", None) in (1000, 1001):
                     return
-                raise _closed(error) from error
+                raise _dropped_error(error) from error
 
     def _read(self, message: Any) -> list[RealtimeEvent]:
         out: list[RealtimeEvent] = []
@@ -360,7 +360,7 @@ def _usage(usage: Any) -> RealtimeUsage:
     )
 
 
-def _closed(error: BaseException) -> BaseException:
+def _dropped_error(error: BaseException) -> LLMError:
     code = getattr(error, "code", None)
     if code == 1006 or code is None:
         return RealtimeConnectionError(
@@ -373,7 +373,7 @@ def _closed(error: BaseException) -> BaseException:
     )
 
 
-def _connect_error(error: BaseException) -> BaseException:
+def _connect_error(error: BaseException) -> LLMError:
     response = getattr(error, "response", None)
     status = getattr(response, "status_code", None) or getattr(error, "code", None)
     if status in (401, 403):

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
+    LLMError,
     LLMRequestError,
 )
 from miniagents.ext.llm.sdk_calls import check_client, import_sdk
@@ -313,7 +314,7 @@ class _OpenAILink:
             except ConnectionClosed as error:
                 if self._closed:
                     return
-                raise _closed(error) from error
+                raise _dropped_error(error) from error
             raw = json.loads(data)
             event = _event(raw)
             if isinstance(event, SpeechStarted):
@@ -409,7 +410,7 @@ def _closed_error(error: BaseException) -> bool:
     return any(cls.__name__ == "ConnectionClosed" for cls in type(error).__mro__)
 
 
-def _closed(error: Any) -> BaseException:
+def _dropped_error(error: Any) -> LLMError:
     """The error of a connection the server closed (or that dropped) mid-session."""
     received = getattr(error, "rcvd", None)
     if received is not None and received.code not in (1000, 1001):
@@ -424,7 +425,7 @@ def _closed(error: Any) -> BaseException:
     )
 
 
-def _connect_error(error: BaseException) -> BaseException:
+def _connect_error(error: BaseException) -> LLMError:
     """The error of a connection that could not be opened."""
     response = getattr(error, "response", None)
     status = getattr(response, "status_code", None)

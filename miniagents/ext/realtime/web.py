@@ -114,24 +114,15 @@ def voice_app(
     path = Path(page)
     if not path.is_file():
         raise WebChatPageError(f"The voice page {str(path)!r} is not a file; give an HTML page.")
-    for name, value in (
-        ("max_sessions", max_sessions),
-        ("max_sessions_per_principal", max_sessions_per_principal),
-        ("max_session_seconds", max_session_seconds),
-        ("max_message_bytes", max_message_bytes),
-        ("ticket_seconds", ticket_seconds),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise WebConfigurationError(
-                f"{name} must be a positive number, got {value!r}.", parameter=name
-            )
-    if authentication is None and any(host not in LOCAL_HOSTS for host in allowed_hosts):
-        raise WebConfigurationError(
-            "An app without authentication serves this machine only, but allowed_hosts has "
-            f"{[host for host in allowed_hosts if host not in LOCAL_HOSTS]}: give it "
-            "authentication= (e.g. BearerTokenAuth) to serve other hosts.",
-            parameter="allowed_hosts",
-        )
+    _check(
+        authentication,
+        allowed_hosts,
+        max_sessions=max_sessions,
+        max_sessions_per_principal=max_sessions_per_principal,
+        max_session_seconds=max_session_seconds,
+        max_message_bytes=max_message_bytes,
+        ticket_seconds=ticket_seconds,
+    )
     door = Door(authentication, allowed_origins, "voice_app")
     html = path.read_text(encoding="utf-8")
     policy = page_policy(html)
@@ -159,10 +150,7 @@ def voice_app(
         )
 
     async def relay(websocket: WebSocket) -> None:
-        origin = websocket.headers.get("origin")
-        host = websocket.headers.get("host", "")
-        own = {f"http://{host}", f"https://{host}"}
-        if origin is not None and origin not in origins and origin not in own:
+        if not _allowed_origin(websocket, origins):
             await websocket.close(1008, "This origin may not use the app.")
             return
         good, owner = sessions.take(websocket.query_params.get("ticket", ""))
@@ -188,6 +176,36 @@ def voice_app(
             *door.middleware(),
         ],
     )
+
+
+def _check(authentication: Authentication, hosts: Sequence[str], **limits: float) -> None:
+    """Refuse limits that are not positive, and no authentication for a host not local.
+
+    Raises:
+        WebConfigurationError: naming the parameter.
+    """
+    for name, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise WebConfigurationError(
+                f"{name} must be a positive number, got {value!r}.", parameter=name
+            )
+    if authentication is None and any(host not in LOCAL_HOSTS for host in hosts):
+        raise WebConfigurationError(
+            "An app without authentication serves this machine only, but allowed_hosts has "
+            f"{[host for host in hosts if host not in LOCAL_HOSTS]}: give it "
+            "authentication= (e.g. BearerTokenAuth) to serve other hosts.",
+            parameter="allowed_hosts",
+        )
+
+
+def _allowed_origin(websocket: WebSocket, origins: frozenset[str]) -> bool:
+    """Whether the page that opens ``websocket`` is the app's own, or an allowed origin's.
+
+    A client with no ``Origin`` (no browser: it has no user's credentials to borrow) is.
+    """
+    origin = websocket.headers.get("origin")
+    host = websocket.headers.get("host", "")
+    return origin is None or origin in origins or origin in (f"http://{host}", f"https://{host}")
 
 
 def _bare(host: str) -> str:
@@ -223,9 +241,9 @@ class _Sessions:
     def refusal(self, owner: str | None) -> Response | None:
         """The 503 (the app is full) or 429 (the principal is) of a new session, if any."""
         if sum(self._live.values()) >= self._most:
-            return _refused(503, "too_many_sessions", f"The app holds {self._most} sessions")
+            return _no_room(503, "too_many_sessions", f"The app holds {self._most} sessions")
         if self._live.get(owner, 0) >= self._most_each:
-            return _refused(429, "too_many_of_yours", f"You hold {self._most_each} sessions")
+            return _no_room(429, "too_many_of_yours", f"You hold {self._most_each} sessions")
         return None
 
     def ticket(self, owner: str | None) -> str:
@@ -258,7 +276,7 @@ class _Sessions:
             self._live.pop(owner, None)
 
 
-def _refused(status: int, code: str, said: str) -> Response:
+def _no_room(status: int, code: str, said: str) -> Response:
     return JSONResponse(
         {"error": {"code": code, "message": f"{said} at once; end one, or try again later."}},
         status_code=status,
