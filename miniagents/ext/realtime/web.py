@@ -358,6 +358,7 @@ async def _relay(
 async def _send_reply(websocket: WebSocket, reply: Any, sending: list[asyncio.Task[None]]) -> None:
     """Each piece of the reply as the page's events (a streaming one in a task of its own)."""
     item: str | None = None
+    transcripts: list[asyncio.Task[None]] = []  # (of the turn: sent before its end)
     async for promise in reply:
         kind = promise.message_class
         if kind is AudioChunk:
@@ -367,7 +368,10 @@ async def _send_reply(websocket: WebSocket, reply: Any, sending: list[asyncio.Ta
                 await _event(websocket, "item", item_id=item, rate=chunk.format.rate)
             await websocket.send_bytes(chunk.audio)
         elif issubclass(kind, Transcript | ToolResultMessage):
-            sending.append(spawn(_stream(websocket, promise), "voice page transcript"))
+            task = spawn(_stream(websocket, promise), "voice page transcript")
+            sending.append(task)
+            if kind is Transcript:
+                transcripts.append(task)
         elif issubclass(kind, LLMToolCallMessage):
             call: LLMToolCallMessage = await promise
             await _event(
@@ -379,6 +383,8 @@ async def _send_reply(websocket: WebSocket, reply: Any, sending: list[asyncio.Ta
             )
         elif kind is TurnEnd:
             turn: TurnEnd = await promise
+            await asyncio.gather(*transcripts)  # (complete by now: their last events sent)
+            transcripts.clear()
             await _event(websocket, "turn_end", status=turn.status)
         elif kind is Interruption:
             cut: Interruption = await promise
