@@ -13,7 +13,7 @@ whole awaitable like every reply::
 
     voice = openai_realtime_agent.fork(instructions="Be brief.", tools=[researcher])
     async for piece in voice.inquire(microphone()):     # AudioChunk s, as they are heard
-        if piece.message_class is AudioChunk: play((await piece).audio)
+        if piece_is(piece, AudioChunk): play((await piece).audio)
 
 The model calls tools and agents (``tools=[...]``: a sub-agent's tokens stream into the
 reply while the session goes on) and hands the conversation to text agents
@@ -47,6 +47,7 @@ from miniagents.ext.realtime.pieces import RealtimeUsage as RealtimeUsage
 from miniagents.ext.realtime.pieces import SessionEnd as SessionEnd
 from miniagents.ext.realtime.pieces import Transcript as Transcript
 from miniagents.ext.realtime.pieces import TurnEnd as TurnEnd
+from miniagents.ext.realtime.pieces import piece_is as piece_is
 from miniagents.ext.realtime.provider import RealtimeLink as RealtimeLink
 from miniagents.ext.realtime.provider import RealtimeOptions as RealtimeOptions
 from miniagents.ext.realtime.provider import RealtimeProvider as RealtimeProvider
@@ -75,4 +76,5 @@ __all__ = [
     "Transcript",
     "TurnEnd",
     "make_realtime_agent",
+    "piece_is",
 ]

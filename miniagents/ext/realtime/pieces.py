@@ -24,7 +24,7 @@ model short, and a :class:`SessionEnd` with the session's usage.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal, TypeAlias, Union
+from typing import Literal, TypeAlias, TypeGuard, TypeVar, Union
 
 from miniagents.ext.llm.messages import (
     LLMToolApprovalRequest,
@@ -34,6 +34,7 @@ from miniagents.ext.llm.messages import (
 )
 from miniagents.frozen.model import Frozen
 from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
 
 __all__ = [
     "PCM16K",
@@ -48,7 +49,10 @@ __all__ = [
     "SessionEnd",
     "Transcript",
     "TurnEnd",
+    "piece_is",
 ]
+
+PieceT = TypeVar("PieceT", bound=Message)
 
 
 class AudioFormat(Frozen):
@@ -275,3 +279,18 @@ RealtimePiece: TypeAlias = Union[  # noqa: UP007 (a runtime alias, as LLMReply)
 """A piece of a realtime agent's reply: ``isinstance`` (or the promise's ``message_class``)
 tells which (a :class:`HandoffResult` is an ``LLMToolResultMessage``; an
 ``LLMToolApprovalRequest`` is a tool call that waits for a person's decision)."""
+
+
+def piece_is(piece: MessagePromise[Message], kind: type[PieceT]) -> TypeGuard[MessagePromise[PieceT]]:
+    """Whether the reply's ``piece`` is a ``kind`` (its promise typed so, for mypy too).
+
+    It reads the promise's ``message_class``, known before the tokens come: a transcript
+    can be streamed, a chunk played, as each arrives::
+
+        async for piece in reply:
+            if piece_is(piece, AudioChunk):
+                play((await piece).audio)          # an AudioChunk, typed
+            elif piece_is(piece, Transcript):
+                async for token in piece: ...      # the words, as they are spoken
+    """
+    return issubclass(piece.message_class, kind)

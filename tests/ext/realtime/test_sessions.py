@@ -30,7 +30,7 @@ from miniagents.ext.realtime import (
 )
 from miniagents.messages import ImagePart, Message
 from miniagents.testing import FakeLLMServer
-from miniagents.testing._live import LiveUsage, tone
+from miniagents.testing import LiveUsage, tone
 from tests.ext.realtime.kit import Api, of, pieces, pieces_then_error, question, streamed
 
 DOT = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
