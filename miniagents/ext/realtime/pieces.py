@@ -281,7 +281,9 @@ tells which (a :class:`HandoffResult` is an ``LLMToolResultMessage``; an
 ``LLMToolApprovalRequest`` is a tool call that waits for a person's decision)."""
 
 
-def piece_is(piece: MessagePromise[Message], kind: type[PieceT]) -> TypeGuard[MessagePromise[PieceT]]:
+def piece_is(
+    piece: MessagePromise[Message], kind: type[PieceT]
+) -> TypeGuard[MessagePromise[PieceT]]:
     """Whether the reply's ``piece`` is a ``kind`` (its promise typed so, for mypy too).
 
     It reads the promise's ``message_class``, known before the tokens come: a transcript

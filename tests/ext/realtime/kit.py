@@ -17,8 +17,7 @@ from miniagents.ext.realtime import PCM16K, PCM24K, AudioChunk, AudioFormat, Rea
 from miniagents.ext.realtime.gemini import gemini_live_agent
 from miniagents.ext.realtime.openai import openai_realtime_agent
 from miniagents.messages import Message
-from miniagents.testing import FakeLLMServer
-from miniagents.testing import tone
+from miniagents.testing import FakeLLMServer, tone
 
 CHUNK_MS = 100
 """The length of each chunk of the user's voice."""

@@ -21,8 +21,7 @@ from miniagents.ext.llm.cache import CallCache, MemoryCallStore
 from miniagents.ext.llm.usage import Budget, charged_to, usage_totals
 from miniagents.ext.realtime import AudioChunk, SessionEnd, Transcript, TurnEnd
 from miniagents.promising.lowlevel import core_of
-from miniagents.testing import FakeLLMServer, ToolCall
-from miniagents.testing import LiveUsage
+from miniagents.testing import FakeLLMServer, LiveUsage, ToolCall
 from tests.ext.realtime.kit import Api, of, pieces, pieces_then_error, question, streamed
 from tests.fakes.tracing import Traces, parent_of
 

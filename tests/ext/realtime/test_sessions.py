@@ -29,8 +29,7 @@ from miniagents.ext.realtime import (
     TurnEnd,
 )
 from miniagents.messages import ImagePart, Message
-from miniagents.testing import FakeLLMServer
-from miniagents.testing import LiveUsage, tone
+from miniagents.testing import FakeLLMServer, LiveUsage, tone
 from tests.ext.realtime.kit import Api, of, pieces, pieces_then_error, question, streamed
 
 DOT = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import array
 import asyncio
-import json
 import itertools
+import json
 import math
 import socket
 import wave
