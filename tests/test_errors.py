@@ -82,12 +82,9 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
     ),
     ("miniagents.ext.ray._worker", "failure"): "an agent's error, re-raised after the replies",
     ("miniagents.ext.realtime._session", "self._failure"): (
-        "what ended a realtime session in another of its tasks (the input's own error, an "
-        "LLMError of the API or a budget), raised where the session ends, after its pieces"
-    ),
-    ("miniagents.ext.realtime._session", "item"): (
-        "an error of the session's input (the caller's stream, of any type), raised as an "
-        "agent reading its input would"
+        "what ended a realtime session in another of its tasks (its input's own error, of "
+        "any type, an LLMError of the API or a budget), raised where the session ends, after "
+        "its pieces"
     ),
     ("miniagents.ext.llm.batch._run", "error"): (
         "the SDK's error of a batch's creation, raised as the call's by the capturing "

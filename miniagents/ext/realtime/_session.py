@@ -10,9 +10,11 @@
              LLMToolResultMessage(streams while the tool runs) TurnEnd ... Interruption ...
              SessionEnd
 
-**Input.** The input is read as it comes, as a subscriber (never held back by how far the
-reply's readers are behind: the user's voice must reach the API while the model's audio
-waits to be played), and sent in order by one task.
+**Input.** The input is read as it comes, and sent in order, by one task. As every agent
+reads its input, it takes the next piece only while its reply is less than the streams'
+high-water mark ahead of the reply's readers (see :mod:`miniagents.promising.limits`): a
+reader takes the pieces as they come (a player queues the audio and plays it from its own
+buffer, as the browser page does), or the microphone is held back.
 
 **Tools.** A call starts at once, in the background; its call and its result go into the
 reply (the result streaming as the tool produces it). Once complete, the output is sent
@@ -97,9 +99,6 @@ __all__ = ["CONVERSATION_KEPT", "Session"]
 
 CONVERSATION_KEPT: Final = 1000
 """The messages of a session's conversation its record keeps (the latest; a handoff's input)."""
-
-_END: Final = object()
-"""The input's end, in the input queue."""
 
 
 @dataclass
@@ -195,7 +194,6 @@ class Session:
         self._alias = alias
         self._model = model
         self._loop = asyncio.get_running_loop()
-        self._input: asyncio.Queue[object] = asyncio.Queue()
         self._link: RealtimeLink | None = None
         self._changed = asyncio.Event()  # (for the drain: something pending ended)
         self._failure: BaseException | None = None
@@ -229,11 +227,6 @@ class Session:
             BaseException: what ended the session: the API's or connection's error, the
                 input's, a budget's.
         """
-        subscription = self._ctx.message_promises.as_observable().subscribe(
-            on_next=self._input.put_nowait,
-            on_error=self._input.put_nowait,
-            on_completed=lambda: self._input.put_nowait(_END),
-        )
         self._link = link = await connect(self.setup)
         self._spawn(self._forward(link), "input")
         try:
@@ -246,7 +239,6 @@ class Session:
                 raise self._failure
             self._ended_well()
         finally:
-            subscription.dispose()
             self._closing = True
             for task in self._tasks:
                 task.cancel()
@@ -299,10 +291,7 @@ class Session:
     async def _forward(self, link: RealtimeLink) -> None:
         """Send the input as it comes, in order; at its end, end the user's turn."""
         try:
-            while (item := await self._input.get()) is not _END:
-                if isinstance(item, BaseException):
-                    raise item
-                assert isinstance(item, MessagePromise)
+            async for item in self._ctx.message_promises:
                 message = item.message_now() if item.done else await item
                 await self._send_input(link, message)
             self._input_ended = True
