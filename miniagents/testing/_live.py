@@ -778,8 +778,9 @@ class Socket(Protocol):
     def cut(self, *, reset: bool = False) -> None: ...
 
 
-POLL = 0.01
-"""Seconds between two looks at a session that waits for nothing but its client."""
+POLL = 0.05
+"""Seconds between two looks at a session that waits for nothing but its client (a message
+of the client wakes it at once: this is how soon it sees the server stop, or a resume)."""
 
 
 def serve(socket: Socket, session: LiveSession, stopping: threading.Event) -> None:

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from miniagents.testing._http import POLL_INTERVAL, ClientGone, Handler, Stopping
+from miniagents.testing._http import ClientGone, Handler, Stopping
 
 if TYPE_CHECKING:
     from websockets.protocol import Protocol
@@ -95,7 +95,7 @@ class WebSocket:
                 raise Stopping
             if self.closed:
                 raise ClientGone
-            step = min(POLL_INTERVAL, deadline - time.monotonic())
+            step = deadline - time.monotonic()
             if step <= 0:
                 return None
             try:

@@ -30,7 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 SAMPLE_RATE = 24000
@@ -58,8 +58,15 @@ class _Fake:
 
     def __init__(self, sessions: int, pieces: int, ms: int) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.benchmarks.realtime", "--serve-fake",
-             str(sessions), str(pieces), str(ms)],
+            [
+                sys.executable,
+                "-m",
+                "tests.benchmarks.realtime",
+                "--serve-fake",
+                str(sessions),
+                str(pieces),
+                str(ms),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -73,7 +80,7 @@ class _Fake:
         self.process.wait(30)
 
 
-# -- the socket's times ------------------------------------------------------------------------
+# -- the socket's times ---------------------------------------------------------------------
 
 _ARRIVALS: list[float] = []
 """When each message of the model's audio came out of the socket (``recv_bytes`` returned)."""
@@ -94,13 +101,19 @@ def _watch_the_socket() -> None:
     AsyncRealtimeConnection.recv_bytes = recv_bytes  # type: ignore[method-assign]
 
 
+_CHUNKS: dict[bool, bytes] = {}
+"""100 ms of the user's voice, made once (``_chunk``): loud (speech), or quiet."""
+
+
 def _chunk(loud: bool) -> bytes:
-    from miniagents.testing import tone
+    if not _CHUNKS:
+        from miniagents.testing import tone
 
-    return tone(100, 440, SAMPLE_RATE) if loud else bytes(4800)
+        _CHUNKS.update({True: tone(100, 440, SAMPLE_RATE), False: bytes(4800)})
+    return _CHUNKS[loud]
 
 
-# -- the raw SDK ----------------------------------------------------------------------------------
+# -- the raw SDK ----------------------------------------------------------------------------
 
 
 async def _raw_session(base_url: str, seconds: float, read: list[float]) -> int:
@@ -109,15 +122,22 @@ async def _raw_session(base_url: str, seconds: float, read: list[float]) -> int:
 
     client = openai.AsyncOpenAI(base_url=base_url, api_key="bench")
     chunks = 0
-    async with client.realtime.connect(model="gpt-realtime") as connection:
-        await connection.send_raw(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+    connect = client.realtime.connect(
+        model="gpt-realtime", websocket_connection_options={"open_timeout": _OPEN_TIMEOUT}
+    )
+    async with connect as connection:
+        await connection.send_raw(
+            json.dumps({"type": "session.update", "session": {"type": "realtime"}})
+        )
 
         async def microphone() -> None:
             start = time.monotonic()
             sent = 0
             while time.monotonic() - start < seconds:
                 audio = base64.b64encode(_chunk(sent < 10)).decode()
-                await connection.send_raw(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+                await connection.send_raw(
+                    json.dumps({"type": "input_audio_buffer.append", "audio": audio})
+                )
                 sent += 1
                 await asyncio.sleep(max(0.0, start + sent * 0.1 - time.monotonic()))
 
@@ -135,7 +155,7 @@ async def _raw_session(base_url: str, seconds: float, read: list[float]) -> int:
     return chunks
 
 
-# -- our agent --------------------------------------------------------------------------------------
+# -- our agent ----------------------------------------------------------------------------
 
 
 async def _our_session(agent: Any, seconds: float, read: list[float]) -> int:
@@ -165,10 +185,15 @@ def _agent(base_url: str) -> Any:
     from miniagents.ext.realtime.openai import create_openai_realtime_agent
 
     client = openai.AsyncOpenAI(base_url=base_url, api_key="bench")
-    return create_openai_realtime_agent(async_client=client, transcribe_input=False, drain_timeout=1)
+    return create_openai_realtime_agent(
+        async_client=client,
+        transcribe_input=False,
+        drain_timeout=1,
+        websocket_options={"open_timeout": _OPEN_TIMEOUT},
+    )
 
 
-# -- the measures ---------------------------------------------------------------------------------
+# -- the measures ---------------------------------------------------------------------------
 
 
 async def latency(pieces: int) -> dict[str, float]:
@@ -188,13 +213,50 @@ async def latency(pieces: int) -> dict[str, float]:
                 async with MiniAgents():
                     got = await _our_session(_agent(fake.base_url), seconds, read)
             assert got == pieces == len(_ARRIVALS), (variant, got, len(_ARRIVALS))
-            delays = [(reader - socket) * 1000 for reader, socket in zip(read, _ARRIVALS, strict=True)]
+            delays = [
+                (reader - socket) * 1000 for reader, socket in zip(read, _ARRIVALS, strict=True)
+            ]
             found[variant] = statistics.median(delays)
             found[f"{variant}_p90"] = statistics.quantiles(delays, n=10)[-1]
         finally:
             fake.stop()
     found["added"] = found["ours"] - found["raw"]
     return found
+
+
+async def _warm_up() -> None:
+    """One short session of each, first: the SDKs imported, their first costs paid."""
+    from miniagents import MiniAgents
+
+    fake = _Fake(2, 3, 100)
+    try:
+        await _raw_session(fake.base_url, 2.0, [])
+        async with MiniAgents():
+            await _our_session(_agent(fake.base_url), 2.0, [])
+    finally:
+        fake.stop()
+    _ARRIVALS.clear()
+
+
+_OPEN_TIMEOUT = 120
+"""Seconds a session's opening handshake may take (the fake server of 100 sessions, on a
+loaded machine, takes its time)."""
+
+_STAGGER = 0.1
+"""Seconds between the starts of two sessions of the load (100 handshakes at once would
+outlast the fake server's handshake timeout on a loaded machine)."""
+
+
+async def _later(seconds: float, work: Awaitable[int]) -> int:
+    await asyncio.sleep(seconds)
+    return await work
+
+
+async def _sample(samples: list[float], every: float) -> None:
+    """Note the resident memory every ``every`` seconds (until cancelled)."""
+    while True:
+        samples.append(round(_rss_mb(), 1))
+        await asyncio.sleep(every)
 
 
 def _rss_mb() -> float:
@@ -215,23 +277,28 @@ async def load(sessions: int, seconds: int, window: int) -> dict[str, object]:
         fake = _Fake(sessions, pieces, 100)
         samples: list[float] = []
 
-        async def sample() -> None:
-            while True:
-                samples.append(round(_rss_mb(), 1))
-                await asyncio.sleep(seconds / 10)
-
-        sampling = asyncio.create_task(sample())
+        sampling = asyncio.create_task(_sample(samples, seconds / 10))
         cpu = time.process_time()
         wall = time.perf_counter()
         try:
             reads: list[list[float]] = [[] for _ in range(sessions)]
             duration = 1.6 + seconds + 0.5
             if variant == "raw":
-                got = await asyncio.gather(*(_raw_session(fake.base_url, duration, reads[n]) for n in range(sessions)))
+                got = await asyncio.gather(
+                    *(
+                        _later(n * _STAGGER, _raw_session(fake.base_url, duration, reads[n]))
+                        for n in range(sessions)
+                    )
+                )
             else:
                 async with MiniAgents(replay_window=window):
                     agent = _agent(fake.base_url)
-                    got = await asyncio.gather(*(_our_session(agent, duration, reads[n]) for n in range(sessions)))
+                    got = await asyncio.gather(
+                        *(
+                            _later(n * _STAGGER, _our_session(agent, duration, reads[n]))
+                            for n in range(sessions)
+                        )
+                    )
             assert all(count == pieces for count in got), got
         finally:
             sampling.cancel()
@@ -262,8 +329,10 @@ def main() -> None:
     parser.add_argument("--only", choices=("latency", "load"))
     given = parser.parse_args()
     if given.quick:
-        given.sessions, given.seconds, given.pieces = 20, 10, 100
+        given.sessions, given.seconds, given.pieces, given.window = 20, 10, 100, 32
     _watch_the_socket()
+    _chunk(True)  # (the testing kit imported: not inside a session's timing)
+    asyncio.run(_warm_up())
     report: dict[str, object] = {"pid": os.getpid()}
     if given.only in (None, "latency"):
         report["latency_ms"] = asyncio.run(latency(given.pieces))

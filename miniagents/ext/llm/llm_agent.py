@@ -30,7 +30,7 @@ from miniagents.ext.llm.provider import LLMOptions, LLMProvider
 from miniagents.miniagents.agent import AgentFunction, MiniAgent
 from miniagents.miniagents.interaction import InteractionContext
 
-__all__ = ["make_llm_agent", "options_docstring"]
+__all__ = ["describe_options_agent", "make_llm_agent"]
 
 P = ParamSpec("P")
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
@@ -66,12 +66,7 @@ def make_llm_agent(
         del arguments  # (made into the options: not held while the call runs)
         await running
 
-    parameters = inspect.signature(options).parameters.values()
-    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY)
-    run.__signature__ = inspect.Signature([context, *parameters])  # type: ignore[attr-defined]
-    run.__name__ = run.__qualname__ = alias.lower()
-    run.__module__ = getattr(options, "__module__", __name__)
-    run.__doc__ = _docstring(summary, options)
+    describe_options_agent(run, options, alias=alias, summary=summary)
     return MiniAgent(cast("AgentFunction[P]", run), alias=alias)
 
 
@@ -133,14 +128,23 @@ def _reusable(options: Callable[..., object]) -> bool:
 # -- the agent's docstring -------------------------------------------------------------------
 
 
-def options_docstring(summary: str, options: Callable[..., object]) -> str:
-    """An agent's docstring: ``summary``, then ``Args:`` made of its options' ``Attributes:``.
+def describe_options_agent(
+    run: Callable[..., object], options: Callable[..., object], *, alias: str, summary: str
+) -> None:
+    """Give ``run``, an agent function taking ``**arguments``, the face of ``options``.
 
     For agents whose parameters are an options class's fields (the LLM agents, the
-    realtime agents of :mod:`miniagents.ext.realtime`): a class's ``Attributes:`` section
-    describes its own fields, a subclass's description of a field replaces its base's.
+    realtime agents of :mod:`miniagents.ext.realtime`): ``run``'s signature becomes the
+    context then the fields, its name the alias in lower case, its module the options', and
+    its docstring ``summary`` then ``Args:`` made of the options classes' ``Attributes:`` (a
+    subclass's description of a field replaces its base's).
     """
-    return _docstring(summary, options)
+    parameters = inspect.signature(options).parameters.values()
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY)
+    run.__signature__ = inspect.Signature([context, *parameters])  # type: ignore[attr-defined]
+    run.__name__ = run.__qualname__ = alias.lower()
+    run.__module__ = getattr(options, "__module__", __name__)
+    run.__doc__ = _docstring(summary, options)
 
 
 def _docstring(summary: str, options: Callable[..., object]) -> str:

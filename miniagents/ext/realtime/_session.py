@@ -443,6 +443,12 @@ class Session:
         self._awaiting_reply = False
         self._reply_id = response_id
         self._reply_items = []
+        if self._charge is not None:  # (a reply the API never said the end of)
+            self._charge.end()
+            self._charge = None
+        if self._trace is not None:
+            self._trace.events.put_nowait(None)
+            self._trace = None
         self._charge = CallCharge(self._alias, self._model, self._provider.price_provider)
         watch = watch_llm_call(self._alias, self._provider, self._call_of())  # type: ignore[arg-type]
         self._trace = None if watch is None else _ReplyWatch(watch)
@@ -457,22 +463,18 @@ class Session:
         except ValueError:
             arguments = None
         model, alias = self._model, self._alias
-        if isinstance(arguments, dict):
-            call = LLMToolCallMessage(
-                tool_name=event.name,
-                arguments=arguments,
-                call_id=event.call_id,
-                model=model,
-                agent_alias=alias,
-            )
-        else:  # (arguments that are no JSON object: the tool's error result says so)
-            call = LLMToolCallMessage(
-                tool_name=event.name,
-                text=event.arguments,
-                call_id=event.call_id,
-                model=model,
-                agent_alias=alias,
-            )
+        given: dict[str, object] = (  # (not a JSON object: the tool's error result says so)
+            {"arguments": arguments} if isinstance(arguments, dict) else {"text": event.arguments}
+        )
+        call = LLMToolCallMessage.model_validate(
+            {
+                "tool_name": event.name,
+                "call_id": event.call_id,
+                "model": model,
+                "agent_alias": alias,
+                **given,
+            }
+        )
         request = self._tools.approval_request(
             call, request_class=LLMToolApprovalRequest, model=model, agent_alias=alias
         )

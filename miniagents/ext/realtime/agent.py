@@ -17,13 +17,12 @@ API's events stream back as the reply's pieces, charged to the budgets around it
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, cast
 from weakref import WeakKeyDictionary
 
 from miniagents.ext.llm.errors import LLMConfigurationError
-from miniagents.ext.llm.llm_agent import options_docstring
+from miniagents.ext.llm.llm_agent import describe_options_agent
 from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.ext.realtime._recording import connect_through_cache
 from miniagents.ext.realtime._session import Session
@@ -88,12 +87,7 @@ def make_realtime_agent(
         with charged_to(budget):  # the tools and agents it starts inherit it
             await session.arun(connect)
 
-    parameters = inspect.signature(options).parameters.values()
-    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY)
-    run.__signature__ = inspect.Signature([context, *parameters])  # type: ignore[attr-defined]
-    run.__name__ = run.__qualname__ = alias.lower()
-    run.__module__ = getattr(options, "__module__", __name__)
-    run.__doc__ = options_docstring(summary, options)
+    describe_options_agent(run, options, alias=alias, summary=summary)
     _PROVIDERS[run] = provider
     return MiniAgent(cast("AgentFunction[P]", run), alias=alias)
 

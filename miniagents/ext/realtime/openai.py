@@ -20,7 +20,7 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ from miniagents.ext.llm.errors import (
     LLMError,
     LLMRequestError,
 )
-from miniagents.ext.llm.sdk_calls import check_client, import_sdk
+from miniagents.ext.llm.sdk_calls import check_client
 from miniagents.ext.realtime.agent import make_realtime_agent
 from miniagents.ext.realtime.errors import RealtimeConnectionError, RealtimeServerError
 from miniagents.ext.realtime.pieces import PCM24K, RealtimeUsage
@@ -51,7 +51,6 @@ from miniagents.ext.realtime.provider import (
     UserTranscribed,
 )
 from miniagents.messages.image import ImagePart
-from miniagents.miniagents.context import MiniAgents
 
 if TYPE_CHECKING:
     import openai as openai_sdk
@@ -83,10 +82,14 @@ class OpenAIRealtimeOptions(RealtimeOptions):
         async_client: An ``openai.AsyncOpenAI`` client to use instead of the default one.
         transcription_model: The model that transcribes the user's speech (with
             ``transcribe_input``).
+        websocket_options: Options of the WebSocket connection, as the SDK's
+            ``realtime.connect(websocket_connection_options=...)`` takes them (e.g.
+            ``{"open_timeout": 30}``: the seconds its opening handshake may take).
     """
 
     async_client: openai_sdk.AsyncOpenAI | None = None
     transcription_model: str = "gpt-4o-mini-transcribe"
+    websocket_options: Mapping[str, object] | None = None
 
     def check(self, alias: str) -> None:
         """Refuse an ``async_client`` that is not the SDK's async client.
@@ -115,7 +118,9 @@ class OpenAIRealtimeProvider:
             RealtimeConnectionError: if it cannot be reached.
         """
         client = _client(options)
-        manager = client.realtime.connect(model=setup.model)
+        manager = client.realtime.connect(
+            model=setup.model, websocket_connection_options=dict(options.websocket_options or {})
+        )
         try:
             connection = await manager.enter()
         except Exception as error:
@@ -128,23 +133,13 @@ class OpenAIRealtimeProvider:
 
 
 def _client(options: OpenAIRealtimeOptions) -> Any:
+    """``async_client``, else the context's, made from the environment (the LLM agents')."""
     given: Any = options.async_client
     if given is not None:
         return given
-    sdk = import_sdk("openai", "OpenAI")
-    return MiniAgents.get_current().resource(
-        "openai-client", lambda: _client_from_environment(sdk), lambda made: made.close()
-    )
+    from miniagents.ext.llm.openai import OpenAIOptions, OpenAIProvider
 
-
-def _client_from_environment(sdk: Any) -> Any:
-    try:
-        return sdk.AsyncOpenAI()
-    except sdk.OpenAIError as error:
-        raise LLMAuthenticationError(
-            "No OpenAI API key: set OPENAI_API_KEY, or pass "
-            "async_client=openai.AsyncOpenAI(api_key=...) to the agent."
-        ) from error
+    return OpenAIProvider.client(OpenAIOptions())
 
 
 def _session(setup: SessionSetup, transcription_model: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from miniagents import MessageSequencePromise, MiniAgent
+from miniagents import InteractionContext, MessageSequencePromise, MiniAgent, miniagent
 from miniagents.ext.realtime import PCM16K, PCM24K, AudioChunk, AudioFormat, RealtimePiece
 from miniagents.ext.realtime.gemini import gemini_live_agent
 from miniagents.ext.realtime.openai import openai_realtime_agent
@@ -96,6 +96,18 @@ async def pieces_then_error(
     except Exception as error:
         return found, error
     raise AssertionError(f"the reply ended with no error, after {found!r:.300}")
+
+
+def planner(given: list[list[Message]], answer: str) -> MiniAgent[[]]:
+    """A text agent that plans trips: it notes the conversation it is given, and answers."""
+
+    @miniagent
+    async def planner(ctx: InteractionContext) -> None:
+        """Plans trips, step by step."""
+        given.append(list(await ctx.message_promises))
+        ctx.reply(answer)
+
+    return planner
 
 
 def of(kind: type[Any], found: Sequence[object]) -> list[Any]:

@@ -10,7 +10,7 @@ heard.
 
 from __future__ import annotations
 
-from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
+from miniagents import MessagePromise, MiniAgents
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.realtime import (
     AudioChunk,
@@ -22,7 +22,7 @@ from miniagents.ext.realtime import (
 )
 from miniagents.messages import Message
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.realtime.kit import Api, of, question, silence, speech
+from tests.ext.realtime.kit import Api, of, planner, question, silence, speech
 
 
 async def test_the_users_speech_cuts_the_reply_where_it_was_heard(
@@ -30,17 +30,13 @@ async def test_the_users_speech_cuts_the_reply_where_it_was_heard(
 ) -> None:
     given: list[list[Message]] = []
 
-    @miniagent
-    async def planner(ctx: InteractionContext) -> None:
-        """Plans."""
-        given.append(list(await ctx.message_promises))
-        ctx.reply("Noted.")
+    voice = api.voice(fake_llm, handoffs=[planner(given, "Noted.")])
 
     fake_llm.speak(["Hello ", "there, ", "my ", "friend."], heard="Hi.", pause_after=2)
     fake_llm.speak(["Yes?"], heard="Wait!", tool_calls=[ToolCall("transfer_to_planner")])
     fake_llm.speak(["Done."])
     async with MiniAgents():
-        call = api.voice(fake_llm, handoffs=[planner]).initiate_inquiry()
+        call = voice.initiate_inquiry()
         call.send_message(question(api))
         reply = call.reply_sequence(finish_call=False)
         pieces = aiter(reply)

@@ -20,7 +20,7 @@ from miniagents.ext.realtime import HandoffResult, Transcript, TurnEnd
 from miniagents.ext.tools import ToolResultMessage
 from miniagents.messages import Message
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.realtime.kit import Api, of, question
+from tests.ext.realtime.kit import Api, of, planner, question
 
 
 def output_of(api: Api, record_output: str) -> str:
@@ -79,11 +79,7 @@ async def test_a_handoff_gives_the_text_agent_the_conversation_and_its_answer_go
 ) -> None:
     given: list[list[Message]] = []
 
-    @miniagent
-    async def planner(ctx: InteractionContext) -> None:
-        """Plans trips, step by step."""
-        given.append(list(await ctx.message_promises))
-        ctx.reply("Go at dawn.")
+    voice = api.voice(fake_llm, handoffs=[planner(given, "Go at dawn.")])
 
     fake_llm.speak(
         ["One ", "moment."],
@@ -92,7 +88,6 @@ async def test_a_handoff_gives_the_text_agent_the_conversation_and_its_answer_go
     )
     fake_llm.speak(["Go at dawn, ", "says the planner."])
     async with MiniAgents():
-        voice = api.voice(fake_llm, handoffs=[planner])
         found = [await piece async for piece in voice.inquire(question(api))]
     (seen,) = given
     assert [(type(message), message.text) for message in seen] == [

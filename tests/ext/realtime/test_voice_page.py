@@ -156,7 +156,7 @@ async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host
                 pass
         async with connect(ws_url + given["ticket"]) as socket:  # (refused above: not taken)
             await socket.send('{"type": "text", "text": "Hi."}')
-            events = []
+            events: list[str | bytes] = []
             while '"turn_end"' not in str(events[-1:]):
                 events.append(await socket.recv())
         said = [json.loads(event) for event in events if isinstance(event, str)]
