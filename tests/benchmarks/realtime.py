@@ -122,9 +122,8 @@ async def _raw_session(base_url: str, seconds: float, read: list[float]) -> int:
 
     client = openai.AsyncOpenAI(base_url=base_url, api_key="bench")
     chunks = 0
-    connect = client.realtime.connect(
-        model="gpt-realtime", websocket_connection_options={"open_timeout": _OPEN_TIMEOUT}
-    )
+    options: Any = {"open_timeout": _OPEN_TIMEOUT}  # (websockets' connect takes it)
+    connect = client.realtime.connect(model="gpt-realtime", websocket_connection_options=options)
     async with connect as connection:
         await connection.send_raw(
             json.dumps({"type": "session.update", "session": {"type": "realtime"}})
