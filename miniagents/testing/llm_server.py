@@ -17,6 +17,12 @@ requests (``server.batches``, see ``_batches``)::
         client = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="test")
         # anthropic.AsyncAnthropic(base_url=server.anthropic_base_url, api_key="test")
 
+**Realtime APIs** (WebSocket): OpenAI Realtime at ``/v1/realtime`` and Gemini Live at its
+``BidiGenerateContent`` path (in TLS, as Gemini's SDK connects: :attr:`~FakeLLMServer.tls_context`),
+with a script of their own (:meth:`~FakeLLMServer.speak`, :meth:`~FakeLLMServer.refuse_realtime`)
+and a record per session (:attr:`~FakeLLMServer.realtime_sessions`); see
+``miniagents.testing._live``.
+
 **Script**: a FIFO queue; every request to a known endpoint takes the next item
 (:meth:`~FakeLLMServer.reply` or :meth:`~FakeLLMServer.fail`; one given ``for_model`` only
 goes to a request for that model); with none left, the reply echoes the text of the last
